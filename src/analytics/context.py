@@ -1,0 +1,97 @@
+"""The objects that travel through one analysis run — the contract between the pipeline's parts.
+
+``DataSet`` is what loading produces (observable tables, plus truth when the data are simulated).
+``RunContext`` accumulates results stage by stage; KPIs, detectors, consensus, scoring, insights,
+customers and plots each read what earlier stages put there and add their own part.
+
+Table shapes
+------------
+kpis_daily : wide DataFrame, one row per (date, dimension, segment)
+    date (datetime64, normalized), dimension in {"overall", "channel", "country", "category"},
+    segment (slice value; "all" for overall), then one column per KPI: sessions, orders, revenue,
+    aov, conversion_rate, units, new_customers, returning_customers, cancellation_rate
+    (NaN where a KPI does not exist for a dimension, e.g. sessions by category).
+detections : long DataFrame, one row per (date, kpi, dimension, segment, detector)
+    score (float, common z-like scale: |score| >= ~3 is unusual), flag (bool),
+    direction ("up" | "down"), expected (the detector's baseline for that point; NaN if none),
+    actual (observed value), mode ("causal" | "in_sample").
+incidents : list[Incident] — consensus incidents (see ``Incident``), and per-detector incidents
+    built the same way for scoring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+KPI_NAMES = ("sessions", "orders", "revenue", "aov", "conversion_rate", "units",
+             "new_customers", "returning_customers", "cancellation_rate")
+DIMENSIONS = ("overall", "channel", "country", "category")
+
+
+@dataclass
+class DataSet:
+    """Observable tables of a data directory (or of external files) plus optional truth."""
+
+    path: Path | None
+    tables: dict[str, pd.DataFrame]
+    manifest: dict[str, Any] = field(default_factory=dict)
+    # truth/ — only scoring and the oracle detector may read these
+    truth_events: list[dict[str, Any]] | None = None
+    truth_baseline: pd.DataFrame | None = None
+    truth_counterfactual: pd.DataFrame | None = None
+    truth_customers: pd.DataFrame | None = None
+    source: str = "simulated"  # "simulated" | "transactions" | "kpis"
+
+    @property
+    def has_truth(self) -> bool:
+        return self.truth_events is not None
+
+
+@dataclass
+class Incident:
+    """A run of flagged days (gaps <= merge_gap_days) on one KPI, one slice, one direction."""
+
+    incident_id: str            # stable across identical runs, e.g. "I-revenue-overall-all-2025-06-10-down"
+    kpi: str
+    dimension: str              # "overall" | "channel" | "country" | "category"
+    segment: str                # slice value, "all" for overall
+    start: pd.Timestamp
+    end: pd.Timestamp
+    direction: str              # "up" | "down"
+    detectors: list[str]        # detectors that voted (for a single-detector incident: [that one])
+    level: str                  # "single" | "pairwise" | "triple" (or "k_of_n")
+    confidence: float           # 0..1
+    severity: str               # "low" | "medium" | "high" | "critical"
+    peak_score: float           # max |calibrated score| within the window
+    actual: float               # KPI summed (counts/revenue) or averaged (ratios) over the window
+    expected: float             # same aggregation of the detectors' baseline
+    magnitude_pct: float        # (actual - expected) / expected * 100
+    matched_event_id: str | None = None  # filled by scoring when truth exists
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["start"] = self.start.date().isoformat()
+        d["end"] = self.end.date().isoformat()
+        return d
+
+
+@dataclass
+class RunContext:
+    """Everything one run produces; written to the run directory at the end."""
+
+    config: Any                 # analytics.config.AnalysisConfig
+    data: DataSet
+    out_dir: Path               # the temporary run directory (atomically renamed at the end)
+    kpis_daily: pd.DataFrame | None = None
+    detections: pd.DataFrame | None = None
+    detector_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"ok": bool, "error": str|None, "seconds": float}
+    detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
+    incidents: list[Incident] = field(default_factory=list)                 # consensus
+    scorecard: dict[str, Any] | None = None
+    insights: dict[str, Any] | None = None
+    customers: dict[str, Any] | None = None    # customer-intelligence summary for insights.json
+    timings: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Customer intelligence: RFM, clusters, churn, cohorts, CLV, At-Risk monitoring, actions."""

@@ -1,0 +1,158 @@
+"""YAML config loading, ``--set dotted.key=value`` overrides and pydantic validation whose errors
+name the file and the YAML path (``events[2].scope.channel: …``) in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; an empty file is an empty mapping."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: config file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{path}: invalid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def format_path(loc: tuple[Any, ...]) -> str:
+    """('events', 2, 'scope', 'channel') -> 'events[2].scope.channel'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<root>"
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop the discriminator tags pydantic inserts into locations of tagged unions
+    (``events.2.flash_sale.magnitude`` -> ``events[2].magnitude``) by walking the input."""
+    out: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node \
+                and node.get("type") == part:
+            continue  # the union tag, not a key of the user's mapping
+        if isinstance(node, dict) and part not in node and isinstance(part, str) \
+                and ("function-after" in part or "function-before" in part or part.startswith("tagged-union")):
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
+def _short_input(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = format_path(_clean_loc(tuple(first["loc"]), data))
+    msg = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (check spelling; see the commented default config)"
+    elif first["type"] not in ("value_error", "assertion_error") and "input" in first \
+            and not isinstance(first["input"], (dict, list)):
+        msg = f"{msg} (got {_short_input(first['input'])})"
+    more = f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{source}: {loc}: {msg}{more}"
+
+
+def validate(model: type[M], data: dict[str, Any], source: str) -> M:
+    """Validate ``data`` into ``model``; on failure raise InputError with one readable line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, data, source)) from None
+
+
+def _parse_key(key: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for raw in key.replace("[", ".").replace("]", "").split("."):
+        if raw == "":
+            raise InputError(f"--set {key!r}: empty key segment")
+        parts.append(int(raw) if raw.lstrip("-").isdigit() else raw)
+    return parts
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` strings (values parsed as YAML scalars/lists) to a copy of data.
+
+    List elements are addressed by index: ``events.0.magnitude=0.3`` or ``events[0].magnitude=0.3``.
+    """
+    import copy
+
+    out = copy.deepcopy(data)
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected dotted.key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        parts = _parse_key(key.strip())
+        node: Any = out
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(node, list):
+                if not isinstance(part, int) or not -len(node) <= part < len(node):
+                    raise InputError(f"--set {item!r}: index {part!r} out of range at {format_path(tuple(parts[:i]))}")
+                node = node[part]
+            elif isinstance(node, dict):
+                if part not in node or node[part] is None:
+                    node[part] = [] if isinstance(nxt, int) else {}
+                node = node[part]
+            else:
+                raise InputError(f"--set {item!r}: {format_path(tuple(parts[:i]))} is not a mapping or list")
+        last = parts[-1]
+        if isinstance(node, list):
+            if not isinstance(last, int) or not -len(node) <= last < len(node):
+                raise InputError(f"--set {item!r}: index {last!r} out of range")
+            node[last] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise InputError(f"--set {item!r}: {format_path(tuple(parts[:-1]))} is not a mapping or list")
+    return out
+
+
+def load_config(model: type[M], path: str | Path, overrides: list[str] | None = None) -> tuple[M, dict[str, Any]]:
+    """Load YAML, apply overrides, validate. Returns the model and the raw (overridden) mapping."""
+    raw = apply_overrides(load_yaml(path), overrides)
+    source = str(path) + (" (with --set overrides)" if overrides else "")
+    return validate(model, raw, source), raw
+
+
+def export_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """JSON Schema for editors (``# yaml-language-server: $schema=…``)."""
+    return model.model_json_schema()
