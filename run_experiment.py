@@ -1,0 +1,81 @@
+#!/usr/bin/env python
+"""Run an experiment: a sweep of overrides × seeds, a detectability study, or a multi-seed gate.
+
+    python run_experiment.py --config config/experiments/detector_sweep.yaml --executor local --workers 2
+    python run_experiment.py --config config/experiments/ci_gate.yaml --gate "consensus.recall>=0.9"
+    python run_experiment.py --config config/experiments/ci_gate.yaml --baseline runs/base/results.parquet
+    python run_experiment.py --config … --executor dask --scheduler tcp://10.0.0.5:8786
+
+Exit codes: 0 ok · 1 a gate check failed beyond seed-to-seed noise · 2 bad experiment file or flags.
+A rerun with the same --out resumes: finished cells are not run again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+
+from shocklab.atomic import check_writable_parent  # noqa: E402
+from shocklab.cli import ArgumentParser, add_common_flags, run_cli, setup_logging  # noqa: E402
+from shocklab.errors import InputError  # noqa: E402
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="run_experiment.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", required=True, metavar="FILE", help="experiment YAML (config/experiments/*.yaml)")
+    p.add_argument("--executor", choices=("serial", "local", "dask"), default=None,
+                   help="where cells run: in this process, a local process pool (default), or Dask")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes (local, or a Dask LocalCluster); default: CPU count")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="an existing Dask scheduler (implies --executor dask), e.g. tcp://host:8786")
+    p.add_argument("--out", metavar="DIR", default=None, help="output directory (default runs/experiments/<name>)")
+    p.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="generated-world cache (default <out>/worlds; share it between experiments)")
+    p.add_argument("--gate", action="append", default=None, metavar="EXPR",
+                   help='quality gate, e.g. "consensus.recall>=0.9" (repeatable; replaces the file\'s gate.checks)')
+    p.add_argument("--baseline", metavar="RESULTS", default=None,
+                   help="compare against an earlier results.parquet; fail on a drop beyond noise")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common_flags(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log = setup_logging("experiments", args.debug, args.quiet)
+
+    from experiments import gate as gating
+    from experiments.config import load_experiment, parse_check
+    from experiments.experiment import run, summary_lines
+
+    executor = args.executor or ("dask" if args.scheduler else "local")
+    if args.scheduler and executor != "dask":
+        raise InputError(f"--scheduler needs --executor dask (got --executor {executor})")
+    workers = args.workers if args.workers is not None else max(1, os.cpu_count() or 1)
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    # everything is read and validated before anything is written
+    checks = [parse_check(g) for g in args.gate] if args.gate is not None else None
+    exp = load_experiment(args.config, args.overrides)
+    baseline = gating.load_baseline(args.baseline) if args.baseline else None
+    out = check_writable_parent(args.out or Path("runs") / "experiments" / exp.config.name)
+    if args.cache_dir:
+        check_writable_parent(args.cache_dir)
+
+    outcome = run(exp, out, executor=executor, workers=workers, scheduler=args.scheduler,
+                  cache_dir=args.cache_dir, checks=checks, baseline=baseline,
+                  progress=False if (args.no_progress or args.quiet) else None, plots=not args.no_plots)
+    for line in summary_lines(outcome, exp.config.rank_metric):
+        log.info(line)
+    gating.enforce(outcome.gate)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,234 @@
+"""Experiment files (``config/experiments/*.yaml``): pydantic models, loading and path resolution.
+
+An experiment names a base scenario and a base analysis config, the overrides to sweep (a
+``grid`` crossed with an optional explicit list of ``settings``), the seeds, the metrics to
+collect and rank by, and — for ``kind: detectability`` — the shocks whose magnitude and
+duration are swept. Override keys are dotted paths prefixed by the config they change:
+``scenario.events.0.params.drop_pct`` or ``analysis.detectors.rolling_zscore.threshold``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shocklab.configio import apply_overrides, load_yaml, validate
+from shocklab.errors import InputError
+
+OVERRIDE_TARGETS = ("scenario", "analysis")
+DEFAULT_METRICS = ["consensus.recall", "consensus.precision", "consensus.f1", "consensus.delay_days"]
+_CHECK_RE = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_override_key(key: str) -> str:
+    """``scenario.x.y`` / ``analysis.x.y``; the scenario seed comes from ``seeds:``, never a grid."""
+    target, _, rest = key.partition(".")
+    if target not in OVERRIDE_TARGETS or not rest:
+        raise ValueError(f"override key {key!r} must start with 'scenario.' or 'analysis.'")
+    if key == "scenario.seed":
+        raise ValueError("scenario.seed is set by 'seeds:', not by an override")
+    return key
+
+
+def higher_is_better(metric: str) -> bool:
+    """Delays and false-positive counts improve downwards; every other metric upwards."""
+    last = metric.rsplit(".", 1)[-1]
+    return not last.startswith(("delay", "false_positive", "fp", "n_false"))
+
+
+class SeedRange(Strict):
+    count: Annotated[int, Field(ge=1, le=10_000)]
+    start: Annotated[int, Field(ge=0)] = 0
+
+
+class Bootstrap(Strict):
+    resamples: Annotated[int, Field(ge=100, le=100_000)] = 2000
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+class Gate(Strict):
+    checks: list[str] = Field(default_factory=list, description='e.g. "consensus.recall>=0.9"')
+    max_drop: Annotated[float, Field(ge=0.0)] = Field(
+        0.0, description="baseline mode: tolerated worsening of a metric's mean beyond the noise")
+
+    @field_validator("checks")
+    @classmethod
+    def _syntax(cls, v: list[str]) -> list[str]:
+        for text in v:
+            if not _CHECK_RE.match(text):
+                raise ValueError(f"{text!r} is not 'metric>=number' (operators >=, >, <=, <)")
+        return v
+
+
+class DetectabilityTarget(Strict):
+    """One event type whose magnitude (× duration) is swept. ``events`` are complete event
+    mappings of the scenario format (put several, spaced apart, for more power per world); the
+    swept values are written into each at ``magnitude_key`` / ``duration_key`` (dotted, relative
+    to the event)."""
+
+    event_type: str = Field(min_length=1)
+    magnitude_key: str = Field(min_length=1)
+    magnitudes: list[float] = Field(min_length=1, description="weakest first")
+    duration_key: str = "duration_days"
+    durations: list[Annotated[int, Field(ge=1, le=120)]] = Field(default_factory=list)
+    events: list[dict[str, Any]] = Field(min_length=1)
+
+    @field_validator("magnitudes")
+    @classmethod
+    def _distinct(cls, v: list[float]) -> list[float]:
+        if len(set(v)) != len(v):
+            raise ValueError("magnitudes must be distinct")
+        return v
+
+    @model_validator(mode="after")
+    def _types(self) -> DetectabilityTarget:
+        for i, ev in enumerate(self.events):
+            if ev.get("type") != self.event_type:
+                raise ValueError(f"events[{i}].type is {ev.get('type')!r}, expected {self.event_type!r}")
+        return self
+
+
+class Detectability(Strict):
+    targets: list[DetectabilityTarget] = Field(min_length=1)
+    min_recall: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    recall_metrics: list[str] | None = Field(
+        None, description="recall columns to draw (e.g. consensus.recall); default: every "
+                          "top-level '<entity>.recall' and 'detectors.<name>.recall'")
+    keep_scenario_events: bool = Field(
+        False, description="keep the scenario's own events beside the swept ones (default: only the swept type)")
+
+
+class ExperimentConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    kind: Literal["sweep", "detectability"] = "sweep"
+    description: str = ""
+    scenario: str = Field(min_length=1, description="scenario YAML (relative to cwd or this file)")
+    analysis: str | None = Field(None, description="analysis YAML; the pipeline default if omitted")
+    scenario_overrides: dict[str, Any] = Field(default_factory=dict, description="fixed, dotted keys")
+    analysis_overrides: dict[str, Any] = Field(default_factory=dict, description="fixed, dotted keys")
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    settings: list[dict[str, Any]] = Field(default_factory=list, description="explicit override sets, crossed with grid")
+    seeds: list[Annotated[int, Field(ge=0)]] | SeedRange = Field(default_factory=lambda: SeedRange(count=3))
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
+    rank_by: str | None = None
+    bootstrap: Bootstrap = Field(default_factory=Bootstrap)
+    gate: Gate = Field(default_factory=Gate)
+    detectability: Detectability | None = None
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_keys(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key in v:
+            check_override_key(key)
+        return v
+
+    @field_validator("settings")
+    @classmethod
+    def _settings_keys(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, entry in enumerate(v):
+            for key in entry:
+                try:
+                    check_override_key(key)
+                except ValueError as exc:
+                    raise ValueError(f"settings[{i}]: {exc}") from None
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int] | SeedRange) -> list[int] | SeedRange:
+        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
+            raise ValueError("seeds must be a non-empty list of distinct integers (or {count, start})")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        if self.kind == "detectability" and self.detectability is None:
+            raise ValueError("kind 'detectability' needs a 'detectability:' section")
+        if self.kind == "sweep" and self.detectability is not None:
+            raise ValueError("'detectability:' is only allowed with kind: detectability")
+        if self.rank_by is not None and self.rank_by not in self.metrics:
+            raise ValueError(f"rank_by {self.rank_by!r} is not one of metrics ({', '.join(self.metrics)})")
+        return self
+
+    @property
+    def seed_list(self) -> list[int]:
+        if isinstance(self.seeds, SeedRange):
+            return list(range(self.seeds.start, self.seeds.start + self.seeds.count))
+        return list(self.seeds)
+
+    @property
+    def rank_metric(self) -> str:
+        return self.rank_by or self.metrics[0]
+
+
+def parse_check(text: str) -> tuple[str, str, float]:
+    """``"consensus.recall>=0.9"`` -> ``("consensus.recall", ">=", 0.9)``; InputError otherwise."""
+    m = _CHECK_RE.match(text)
+    if not m:
+        raise InputError(f"--gate {text!r}: expected metric>=number (operators >=, >, <=, <)")
+    try:
+        return m.group(1), m.group(2), float(m.group(3))
+    except ValueError:
+        raise InputError(f"--gate {text!r}: {m.group(3)!r} is not a number") from None
+
+
+def resolve_path(ref: str, experiment_file: Path) -> Path:
+    """A path in an experiment file: as given (relative to cwd), else relative to the file."""
+    p = Path(ref)
+    if p.is_absolute() or p.exists():
+        return p
+    beside = experiment_file.parent / p
+    return beside if beside.exists() else p
+
+
+class Experiment:
+    """A validated experiment file with its base configs loaded (raw mappings, overrides applied)."""
+
+    def __init__(self, config: ExperimentConfig, path: Path, scenario: dict[str, Any],
+                 analysis: dict[str, Any] | None, scenario_path: Path, analysis_path: Path | None):
+        self.config = config
+        self.path = path
+        self.scenario = scenario
+        self.analysis = analysis
+        self.scenario_path = scenario_path
+        self.analysis_path = analysis_path
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Load and validate an experiment file and the scenario/analysis files it names.
+
+    ``overrides`` are ``--set`` strings on the experiment file itself (``seeds.count=2``).
+    Raises InputError naming the file and key on any problem; reads only, writes nothing.
+    """
+    path = Path(path)
+    raw = apply_overrides(load_yaml(path), overrides)
+    source = str(path) + (" (with --set overrides)" if overrides else "")
+    cfg = validate(ExperimentConfig, raw, source)
+    scenario_path = resolve_path(cfg.scenario, path)
+    scenario = load_yaml(scenario_path)
+    scenario = apply_overrides(scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()])
+    analysis = None
+    analysis_path = None
+    if cfg.analysis is not None:
+        analysis_path = resolve_path(cfg.analysis, path)
+        analysis = load_yaml(analysis_path)
+        analysis = apply_overrides(analysis, [override_text(k, v) for k, v in cfg.analysis_overrides.items()])
+    elif cfg.analysis_overrides:
+        raise InputError(f"{source}: analysis_overrides: needs an 'analysis:' file to apply to")
+    return Experiment(cfg, path, scenario, analysis, scenario_path, analysis_path)
+
+
+def override_text(key: str, value: Any) -> str:
+    """One ``key=value`` string for ``apply_overrides``; JSON is valid YAML and keeps types
+    (``"2025-06-10"`` stays a string, lists of event mappings survive)."""
+    import json
+
+    return f"{key}={json.dumps(value, sort_keys=True)}"

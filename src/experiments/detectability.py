@@ -1,0 +1,103 @@
+"""Detectability: recall against shock size, and the minimum detectable effect (MDE).
+
+For each target event type, each duration and each magnitude, the scenario's ``events`` list is
+replaced by the target's event templates with that magnitude and duration written in (other
+unexpected events removed unless ``keep_scenario_events``), so recall in those worlds is the
+recall for that type and size. Across seeds it is a detection rate with a bootstrap interval.
+
+MDE of a detector (or the consensus, or the oracle) for a type and duration: the weakest
+magnitude from which recall stays at or above ``min_recall`` for every stronger magnitude swept —
+requiring it to stay there keeps a lucky weak point from passing as the limit. NaN when no swept
+magnitude qualifies.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shocklab.configio import apply_overrides
+
+from .config import Bootstrap, Detectability, override_text
+from .grid import Setting, make_setting
+from .results import PARAM_PREFIX, summarise
+
+MAG, DUR, TYPE = "magnitude", "duration_days", "event_type"
+
+
+def detectability_settings(det: Detectability, scenario: dict[str, Any]) -> list[Setting]:
+    settings = []
+    for target in det.targets:
+        for duration in target.durations or [None]:
+            for magnitude in target.magnitudes:
+                events = []
+                for template in target.events:
+                    sets = [override_text(target.magnitude_key, magnitude)]
+                    if duration is not None:
+                        sets.append(override_text(target.duration_key, duration))
+                    events.append(apply_overrides(copy.deepcopy(template), sets))
+                if det.keep_scenario_events:
+                    events = list(scenario.get("events") or []) + events
+                params = {TYPE: target.event_type, DUR: duration, MAG: magnitude}
+                settings.append(make_setting({"scenario.events": events}, params))
+    return settings
+
+
+def recall_columns(results: pd.DataFrame, det: Detectability) -> list[str]:
+    if det.recall_metrics is not None:
+        return list(det.recall_metrics)
+    cols = []
+    for c in results.columns:
+        parts = c.split(".")
+        if parts[-1] != "recall":
+            continue
+        if len(parts) == 2 or (len(parts) == 3 and parts[0] in ("detectors", "consensus")):
+            cols.append(c)
+    return cols
+
+
+def curves(results: pd.DataFrame, det: Detectability, boot: Bootstrap) -> pd.DataFrame:
+    """Long table: event_type, duration_days, entity (recall column), magnitude, n, recall mean,
+    std and bootstrap interval — one row per point of each curve, in sweep order."""
+    ok = results[results["status"] == "ok"]
+    order = {(t.event_type, m): i for t in det.targets for i, m in enumerate(t.magnitudes)}
+    rows = []
+    keys = [PARAM_PREFIX + TYPE, PARAM_PREFIX + DUR, PARAM_PREFIX + MAG]
+    for col in recall_columns(results, det):
+        if col not in ok.columns:
+            continue
+        for (etype, dur, mag), group in ok.groupby(keys, sort=False, dropna=False):
+            s = summarise(group[col].to_numpy(dtype=float), boot,
+                          f"detect/{etype}/{dur}/{mag}/{col}")
+            rows.append({TYPE: etype, DUR: dur, "entity": col.removesuffix(".recall"),
+                         MAG: mag, "order": order.get((etype, mag), 0), "n_seeds": s["n"],
+                         "recall": s["mean"], "recall_std": s["std"],
+                         "recall_ci_low": s["ci_low"], "recall_ci_high": s["ci_high"]})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out = out.sort_values([TYPE, DUR, "entity", "order"], kind="mergesort").drop(columns="order")
+    return out.reset_index(drop=True)
+
+
+def minimum_detectable_effect(curve: pd.DataFrame, min_recall: float) -> pd.DataFrame:
+    """One row per (event_type, duration, entity): the MDE (NaN if never reached) and the recall
+    at the strongest magnitude swept."""
+    rows = []
+    if curve.empty:
+        return pd.DataFrame(columns=[TYPE, DUR, "entity", "mde", "recall_at_mde", "max_recall"])
+    for (etype, dur, entity), g in curve.groupby([TYPE, DUR, "entity"], sort=True, dropna=False):
+        recall = g["recall"].to_numpy(dtype=float)
+        ok = np.nan_to_num(recall, nan=0.0) >= min_recall
+        # suffix-all: ok from index i to the end (sweep order = weakest first)
+        stays = np.flip(np.logical_and.accumulate(np.flip(ok)))
+        idx = int(np.argmax(stays)) if stays.any() else None
+        rows.append({TYPE: etype, DUR: dur, "entity": entity,
+                     "mde": float(g[MAG].iloc[idx]) if idx is not None else math.nan,
+                     "recall_at_mde": float(recall[idx]) if idx is not None else math.nan,
+                     "max_recall": float(np.nanmax(recall)) if np.any(~np.isnan(recall)) else math.nan})
+    return pd.DataFrame(rows)

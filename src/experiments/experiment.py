@@ -1,0 +1,166 @@
+"""An experiment end to end: plan settings × seeds, run the cells, write the tables and plots,
+apply the gate. ``run_experiment.py`` is a thin CLI over ``run``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from shocklab.atomic import atomic_dir, atomic_write_text
+from shocklab.errors import InputError
+from shocklab.hashing import canonical_json
+
+from . import gate as gating
+from .cell import CellTask, run_cell
+from .config import Experiment
+from .detectability import curves, detectability_settings, minimum_detectable_effect
+from .grid import Setting, cells, grid_settings
+from .results import leaderboard, results_frame
+from .runner import CellFn, build_tasks, run_tasks
+
+log = logging.getLogger("shocklab.experiments")
+
+
+@dataclass
+class Outcome:
+    out_dir: Path
+    results: pd.DataFrame
+    leaderboard: pd.DataFrame
+    gate: list[gating.GateResult] = field(default_factory=list)
+    detectability: pd.DataFrame | None = None
+    mde: pd.DataFrame | None = None
+
+
+def settings_of(exp: Experiment) -> list[Setting]:
+    if exp.config.kind == "detectability":
+        assert exp.config.detectability is not None
+        return detectability_settings(exp.config.detectability, exp.scenario)
+    return grid_settings(exp.config)
+
+
+def plan(exp: Experiment, cache_dir: str | Path, check_scenario: Any = None) -> tuple[list[Setting], list[CellTask]]:
+    settings = settings_of(exp)
+    tasks = build_tasks(cells(settings, exp.config.seed_list), exp.scenario, exp.analysis,
+                        cache_dir, check_scenario=check_scenario)
+    return settings, tasks
+
+
+def simulator_check() -> Any:
+    """The simulator's ``scenario_hash`` (validates a scenario); InputError if it is missing."""
+    try:
+        from simulation.api import scenario_hash
+    except ImportError as exc:
+        raise InputError(f"the simulator is not available (simulation.api: {exc})") from None
+    return scenario_hash
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", workers: int = 1,
+        scheduler: str | None = None, cache_dir: str | Path | None = None,
+        cell_fn: CellFn | None = None, checks: list[tuple[str, str, float]] | None = None,
+        baseline: pd.DataFrame | None = None, progress: bool | None = None,
+        plots: bool = True) -> Outcome:
+    """Run (or resume) the experiment into ``out_dir`` and write its outputs.
+
+    ``cell_fn`` defaults to the real generate → analyse cell, in which case every distinct world
+    is validated by the simulator before anything runs. Gate results are returned, not raised
+    (``gating.enforce`` does that), so the outputs exist either way.
+    """
+    cfg = exp.config
+    out_dir = Path(out_dir)
+    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "worlds"
+    check = simulator_check() if cell_fn is None else None
+    settings, tasks = plan(exp, cache_dir, check_scenario=check)
+    by_id = {s.setting_id: s for s in settings}
+    log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
+             len(cfg.seed_list), len(tasks), executor, workers, "" if workers == 1 else "s")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "experiment.json", canonical_json({
+        "name": cfg.name, "kind": cfg.kind, "experiment_file": str(exp.path),
+        "scenario_file": str(exp.scenario_path),
+        "analysis_file": None if exp.analysis_path is None else str(exp.analysis_path),
+        "config": cfg.model_dump(mode="json"), "seeds": cfg.seed_list,
+        "settings": [{"setting_id": s.setting_id, "params": s.params, "overrides": s.overrides}
+                     for s in settings]}))
+    records = run_tasks(tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress)
+
+    results = results_frame(records, by_id)
+    board = leaderboard(results, cfg.metrics, cfg.rank_metric, cfg.bootstrap)
+    _write_parquet(results, out_dir / "results.parquet")
+    atomic_write_text(out_dir / "leaderboard.csv", board.to_csv(index=False))
+    outcome = Outcome(out_dir, results, board)
+
+    if cfg.kind == "detectability":
+        assert cfg.detectability is not None
+        outcome.detectability = curves(results, cfg.detectability, cfg.bootstrap)
+        outcome.mde = minimum_detectable_effect(outcome.detectability, cfg.detectability.min_recall)
+        atomic_write_text(out_dir / "detectability.csv", outcome.detectability.to_csv(index=False))
+        atomic_write_text(out_dir / "mde.csv", outcome.mde.to_csv(index=False))
+
+    if plots:
+        from . import plots as plotting
+
+        with atomic_dir(out_dir / "plots") as tmp:
+            if cfg.kind == "detectability":
+                plotting.detectability_plots(outcome.detectability, outcome.mde,
+                                             cfg.detectability.min_recall, tmp)
+            else:
+                params = [p for s in settings for p in s.params]
+                plotting.sweep_plots(board, list(dict.fromkeys(params)), cfg.rank_metric, tmp)
+
+    checks = checks if checks is not None else [_parse(c) for c in cfg.gate.checks]
+    if checks:
+        outcome.gate += gating.check_absolute(results, checks, cfg.bootstrap)
+    if baseline is not None:
+        outcome.gate += gating.check_baseline(results, baseline, gating.baseline_metrics(checks, cfg.metrics),
+                                              cfg.bootstrap, cfg.gate.max_drop)
+    if outcome.gate:
+        atomic_write_text(out_dir / "gate.json", canonical_json(
+            {"passed": all(r.passed for r in outcome.gate), "checks": [r.to_dict() for r in outcome.gate]}))
+    return outcome
+
+
+def _parse(text: str) -> tuple[str, str, float]:
+    from .config import parse_check
+
+    return parse_check(text)
+
+
+def summary_lines(outcome: Outcome, rank_metric: str, top: int = 5) -> list[str]:
+    """A few lines for the console: cells ok/failed and the top of the leaderboard."""
+    res, board = outcome.results, outcome.leaderboard
+    n_bad = int((res["status"] != "ok").sum())
+    lines = [f"{len(res)} cells, {len(res) - n_bad} ok, {n_bad} failed -> {outcome.out_dir}"]
+    mean, lo, hi = f"{rank_metric}.mean", f"{rank_metric}.ci_low", f"{rank_metric}.ci_high"
+    if not board.empty and mean in board.columns:
+        params = [c for c in board.columns if c not in ("rank", "setting_id", "n_seeds", "n_failed")
+                  and not c.endswith((".mean", ".std", ".ci_low", ".ci_high"))]
+        for _, row in board.head(top).iterrows():
+            desc = ", ".join(f"{p.split('.')[-1]}={row[p]}" for p in params
+                             if not (isinstance(row[p], str) and len(row[p]) > 40)) or row["setting_id"]
+            lines.append(f"  #{row['rank']} {desc}: {rank_metric} {row[mean]:.3f} "
+                         f"[{row[lo]:.3f}, {row[hi]:.3f}] over {row['n_seeds']} seeds")
+    if outcome.mde is not None and not outcome.mde.empty:
+        lines.append("minimum detectable effect (recall ≥ bar from there on):")
+        for _, row in outcome.mde.iterrows():
+            dur = "" if pd.isna(row["duration_days"]) else f" {int(row['duration_days'])}d"
+            mde = "not reached" if pd.isna(row["mde"]) else f"{row['mde']:g}"
+            lines.append(f"  {row['event_type']}{dur} {row['entity']}: {mde}")
+    for r in outcome.gate:
+        lines.append(r.line())
+    return lines

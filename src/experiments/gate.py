@@ -1,0 +1,180 @@
+"""The multi-seed CI gate: fail (exit 1) only when a miss is beyond seed-to-seed noise.
+
+Absolute check ``metric>=bar`` on a setting fails when the whole bootstrap interval of the mean
+over seeds lies on the wrong side of the bar (for ``>=``: upper end below it; for ``>``: upper end
+at or below it; mirrored for ``<=``/``<``). Baseline comparison fails when the interval of the
+change (current − baseline; paired by seed when the runs share seeds, so common worlds cancel)
+lies entirely on the worse side of ``−max_drop``. A setting with failed cells fails its checks:
+a crash is not a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shocklab.errors import GateFailure, InputError
+
+from .config import Bootstrap, higher_is_better
+from .results import bootstrap_interval
+
+
+@dataclass(frozen=True)
+class GateResult:
+    check: str          # "consensus.recall>=0.9" or "consensus.recall vs baseline"
+    setting_id: str
+    metric: str
+    passed: bool
+    detail: str         # the figure and the bar it was held to
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} {self.check} [{self.setting_id}]: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _fmt(x: float) -> str:
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+
+
+def _need_metric(results: pd.DataFrame, metric: str, what: str) -> None:
+    if metric not in results.columns:
+        close = [c for c in results.columns if c.endswith(metric.rsplit(".", 1)[-1])][:5]
+        hint = f" (metrics ending alike: {', '.join(close)})" if close else ""
+        raise InputError(f"{what}: metric {metric!r} is not in the results{hint}")
+
+
+def _failed_cells(group: pd.DataFrame) -> str | None:
+    bad = group[group["status"] != "ok"]
+    if bad.empty:
+        return None
+    return f"{len(bad)} of {len(group)} cells failed (first: {bad['error'].iloc[0]})"
+
+
+def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], boot: Bootstrap
+                   ) -> list[GateResult]:
+    out = []
+    for metric, op, bar in checks:
+        name = f"{metric}{op}{bar:g}"
+        _need_metric(results, metric, f"--gate {name!r}")
+        for sid, group in results.groupby("setting_id", sort=True):
+            failed = _failed_cells(group)
+            if failed:
+                out.append(GateResult(name, sid, metric, False, failed))
+                continue
+            x = group[metric].to_numpy(dtype=float)
+            lo, hi = bootstrap_interval(x, boot, f"gate/{sid}/{metric}")
+            mean = float(np.nanmean(x)) if np.any(~np.isnan(x)) else math.nan
+            if math.isnan(mean):
+                out.append(GateResult(name, sid, metric, False, f"{metric} has no value on any seed"))
+                continue
+            below = hi < bar if op == ">=" else hi <= bar if op == ">" else None
+            above = lo > bar if op == "<=" else lo >= bar if op == "<" else None
+            missed = bool(below) if below is not None else bool(above)
+            ci = f"mean {_fmt(mean)}, {boot.confidence:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] over {int(np.sum(~np.isnan(x)))} seeds"
+            if missed:
+                side = "entirely below" if op in (">=", ">") else "entirely above"
+                detail = f"{ci} is {side} the bar {op}{bar:g}"
+            else:
+                detail = f"{ci} is compatible with {op}{bar:g}"
+            out.append(GateResult(name, sid, metric, not missed, detail))
+    return out
+
+
+def load_baseline(path: str | Path) -> pd.DataFrame:
+    """Read a baseline results.parquet; InputError if unreadable or not a results table."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--baseline {path}: file not found")
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a non-parquet file
+        raise InputError(f"--baseline {path}: not a readable parquet file ({type(exc).__name__})") from None
+    missing = [c for c in ("setting_id", "seed", "status") if c not in df.columns]
+    if missing:
+        raise InputError(f"--baseline {path}: not an experiment results table (missing {', '.join(missing)})")
+    return df
+
+
+def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[tuple[str, bool]],
+                   boot: Bootstrap, max_drop: float = 0.0) -> list[GateResult]:
+    """``metrics``: (metric, higher_is_better). Settings are matched by id (same overrides)."""
+    common = sorted(set(results["setting_id"]) & set(baseline["setting_id"]))
+    if not common:
+        raise InputError("--baseline: no setting in common with this experiment (different overrides?)")
+    out = []
+    for metric, higher in metrics:
+        name = f"{metric} vs baseline"
+        _need_metric(results, metric, name)
+        _need_metric(baseline, metric, f"--baseline {name}")
+        for sid in common:
+            cur = results[results["setting_id"] == sid]
+            failed = _failed_cells(cur)
+            if failed:
+                out.append(GateResult(name, sid, metric, False, failed))
+                continue
+            base = baseline[(baseline["setting_id"] == sid) & (baseline["status"] == "ok")]
+            diff_lo, diff_hi, mean_change, how = _change_interval(cur, base, metric, boot, sid)
+            c_mean = float(np.nanmean(cur[metric])) if cur[metric].notna().any() else math.nan
+            b_mean = float(np.nanmean(base[metric])) if base[metric].notna().any() else math.nan
+            if math.isnan(mean_change):
+                out.append(GateResult(name, sid, metric, False,
+                                      f"no comparable values (current {_fmt(c_mean)}, baseline {_fmt(b_mean)})"))
+                continue
+            worse = diff_hi < -max_drop if higher else diff_lo > max_drop
+            bar = f"-{max_drop:g}" if higher else f"+{max_drop:g}"
+            detail = (f"mean {_fmt(c_mean)} vs baseline {_fmt(b_mean)}: change {_fmt(mean_change)}, "
+                      f"{boot.confidence:.0%} CI [{_fmt(diff_lo)}, {_fmt(diff_hi)}] ({how}) ")
+            detail += (f"is entirely {'below' if higher else 'above'} the allowed change {bar}" if worse
+                       else f"is within noise of the allowed change {bar}")
+            out.append(GateResult(name, sid, metric, not worse, detail))
+    return out
+
+
+def _change_interval(cur: pd.DataFrame, base: pd.DataFrame, metric: str, boot: Bootstrap, sid: str
+                     ) -> tuple[float, float, float, str]:
+    c = cur.set_index("seed")[metric].astype(float).dropna()
+    b = base.set_index("seed")[metric].astype(float).dropna()
+    shared = sorted(set(c.index) & set(b.index))
+    if len(shared) >= 2:
+        d = (c.loc[shared] - b.loc[shared]).to_numpy()
+        lo, hi = bootstrap_interval(d, boot, f"gate/{sid}/{metric}/paired")
+        return lo, hi, float(d.mean()), f"paired over {len(shared)} seeds"
+    if c.empty or b.empty:
+        return math.nan, math.nan, math.nan, "unpaired"
+    # different seeds: resample each side independently and difference the means
+    from shocklab.seeding import rng as named_rng
+
+    gen = named_rng(boot.seed, f"gate/{sid}/{metric}/unpaired")
+    cx, bx = c.to_numpy(), b.to_numpy()
+    dm = (cx[gen.integers(0, cx.size, (boot.resamples, cx.size))].mean(1)
+          - bx[gen.integers(0, bx.size, (boot.resamples, bx.size))].mean(1))
+    alpha = (1 - boot.confidence) / 2
+    lo, hi = np.quantile(dm, [alpha, 1 - alpha])
+    return float(lo), float(hi), float(cx.mean() - bx.mean()), f"unpaired, {cx.size} vs {bx.size} seeds"
+
+
+def baseline_metrics(checks: list[tuple[str, str, float]], metrics: list[str]) -> list[tuple[str, bool]]:
+    """What a baseline comparison looks at: the gated metrics (direction from the operator), or
+    else every configured metric (direction from its name)."""
+    if checks:
+        seen: dict[str, bool] = {}
+        for metric, op, _ in checks:
+            seen.setdefault(metric, op in (">=", ">"))
+        return list(seen.items())
+    return [(m, higher_is_better(m)) for m in metrics]
+
+
+def enforce(results: list[GateResult]) -> None:
+    """Raise GateFailure naming every miss (figure and bar) if any check failed."""
+    misses = [r for r in results if not r.passed]
+    if misses:
+        shown = "; ".join(f"{r.check} [{r.setting_id}]: {r.detail}" for r in misses[:3])
+        more = f" (+{len(misses) - 3} more)" if len(misses) > 3 else ""
+        raise GateFailure(f"{len(misses)} of {len(results)} gate checks failed: {shown}{more}")

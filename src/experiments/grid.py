@@ -1,0 +1,85 @@
+"""Expansion of an experiment into settings (one set of overrides each) and cells (setting × seed).
+
+Ids are content hashes, so they do not depend on the order of the grid or on which other
+settings exist: a cell computed by an earlier, smaller sweep is recognised by a later one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from shocklab.configio import apply_overrides
+from shocklab.hashing import sha256_json
+
+from .config import ExperimentConfig, override_text
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One point of the sweep. ``overrides`` are dotted keys prefixed ``scenario.``/``analysis.``;
+    ``params`` are what tables and plots show for it (the overrides themselves for a grid; event
+    type, duration and magnitude for detectability)."""
+
+    setting_id: str
+    overrides: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cell:
+    cell_id: str
+    setting: Setting
+    seed: int
+
+
+def setting_id(overrides: dict[str, Any]) -> str:
+    return "s" + sha256_json(overrides)[:10]
+
+
+def make_setting(overrides: dict[str, Any], params: dict[str, Any] | None = None) -> Setting:
+    return Setting(setting_id(overrides), dict(overrides), dict(overrides if params is None else params))
+
+
+def grid_settings(cfg: ExperimentConfig) -> list[Setting]:
+    """``settings`` (default: one empty set) × the cartesian product of ``grid``, in file order.
+    A grid key that also appears in a ``settings`` entry takes the grid's value."""
+    keys = list(cfg.grid)
+    base_list = cfg.settings or [{}]
+    out: list[Setting] = []
+    seen: set[str] = set()
+    for base in base_list:
+        for values in itertools.product(*(cfg.grid[k] for k in keys)):
+            overrides = {**base, **dict(zip(keys, values))}
+            s = make_setting(overrides)
+            if s.setting_id not in seen:  # duplicates in a list would only repeat work
+                seen.add(s.setting_id)
+                out.append(s)
+    return out
+
+
+def cells(settings: list[Setting], seeds: list[int]) -> list[Cell]:
+    return [Cell(f"{s.setting_id}-seed{seed}", s, seed) for s in settings for seed in seeds]
+
+
+def split_overrides(overrides: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Dotted overrides -> (scenario ``key=value`` list, analysis ``key=value`` list)."""
+    scen, ana = [], []
+    for key, value in overrides.items():
+        target, _, rest = key.partition(".")
+        (scen if target == "scenario" else ana).append(override_text(rest, value))
+    return scen, ana
+
+
+def resolve_cell(cell: Cell, scenario: dict[str, Any], analysis: dict[str, Any] | None
+                 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The scenario (with the cell's seed) and analysis mappings one cell runs with."""
+    scen_o, ana_o = split_overrides(cell.setting.overrides)
+    scen = apply_overrides(scenario, scen_o)
+    scen["seed"] = cell.seed
+    if ana_o:
+        ana = apply_overrides(analysis or {}, ana_o)
+    else:
+        ana = None if analysis is None else apply_overrides(analysis, [])
+    return scen, ana

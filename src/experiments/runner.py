@@ -1,0 +1,203 @@
+"""Run cells on an executor, persist each record as it finishes, resume from what is on disk.
+
+Executors — ``serial`` (in this process), ``local`` (a process pool) and ``dask``
+(``dask.distributed``: a LocalCluster on 127.0.0.1, or an existing scheduler) — differ only in
+where cells run. A cell's result depends on its task alone (no shared state; worlds and seeds are
+derived from the task), and records are sorted by cell before anything is aggregated, so every
+executor and worker count gives the same results. Records are written by this process only, one
+JSON file per cell (``<out>/cells/<cell_id>.json``), atomically; a rerun skips cells whose record
+says ``ok`` for the same config hash, and retries failed ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from shocklab.atomic import atomic_write_text
+from shocklab.errors import InputError
+from shocklab.hashing import canonical_json, sha256_json
+
+from .cell import CellTask, error_record, run_cell
+from .grid import Cell, resolve_cell
+
+log = logging.getLogger("shocklab.experiments")
+
+EXECUTORS = ("serial", "local", "dask")
+CellFn = Callable[[CellTask], dict[str, Any]]
+
+
+def build_tasks(cells: list[Cell], scenario: dict[str, Any], analysis: dict[str, Any] | None,
+                cache_dir: str | Path, data_format: str = "parquet",
+                check_scenario: Callable[[dict[str, Any]], Any] | None = None) -> list[CellTask]:
+    """Resolve every cell's configs. ``check_scenario`` (e.g. the simulator's ``scenario_hash``)
+    is called once per distinct world so a bad override fails here, before any work or output."""
+    tasks, checked = [], set()
+    for cell in cells:
+        scen, ana = resolve_cell(cell, scenario, analysis)
+        if check_scenario is not None:
+            key = sha256_json(scen)
+            if key not in checked:
+                checked.add(key)
+                check_scenario(scen)
+        tasks.append(CellTask(
+            cell_id=cell.cell_id, setting_id=cell.setting.setting_id, seed=cell.seed,
+            scenario=scen, analysis=ana, config_hash=sha256_json({"scenario": scen, "analysis": ana}),
+            cache_dir=str(cache_dir), data_format=data_format))
+    return tasks
+
+
+# --- persistence ---------------------------------------------------------------------------
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _from_json(record: dict[str, Any]) -> dict[str, Any]:
+    record["metrics"] = {k: math.nan if v is None else float(v) for k, v in record.get("metrics", {}).items()}
+    record["timings"] = {k: math.nan if v is None else float(v) for k, v in record.get("timings", {}).items()}
+    return record
+
+
+def save_record(cells_dir: Path, record: dict[str, Any]) -> None:
+    atomic_write_text(cells_dir / f"{record['cell_id']}.json", canonical_json(_json_safe(record)))
+
+
+def load_records(cells_dir: Path) -> dict[str, dict[str, Any]]:
+    out = {}
+    if cells_dir.is_dir():
+        for p in sorted(cells_dir.glob("*.json")):
+            try:
+                rec = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # unreadable: treat as not done
+            out[rec.get("cell_id", p.stem)] = _from_json(rec)
+    return out
+
+
+# --- executors -----------------------------------------------------------------------------
+
+def _serial(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str | None
+            ) -> Iterator[dict[str, Any]]:
+    for task in tasks:
+        yield cell_fn(task)
+
+
+def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str | None
+           ) -> Iterator[dict[str, Any]]:
+    # spawn: no inherited threads/locks from the parent (tqdm, logging), same as Dask's nanny
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = {pool.submit(cell_fn, t): t for t in tasks}
+        for fut in as_completed(futures):
+            try:
+                yield fut.result()
+            except Exception as exc:  # the worker died or the task did not pickle
+                yield error_record(futures[fut], exc)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str | None,
+          processes: bool = True) -> Iterator[dict[str, Any]]:
+    import uuid
+
+    from distributed import Client, LocalCluster
+    from distributed import as_completed as dask_as_completed
+
+    cluster = None
+    try:
+        if scheduler:
+            client = Client(scheduler, timeout="10s")
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                                   host="127.0.0.1", dashboard_address=None,
+                                   silence_logs=logging.ERROR)
+            client = Client(cluster)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"--scheduler {scheduler}: cannot connect ({exc})" if scheduler
+                         else f"cannot start a Dask LocalCluster ({exc})") from None
+    run = uuid.uuid4().hex[:8]  # keys unique per run so a shared scheduler never reuses a result
+    futures: dict[Any, CellTask] = {}
+    try:
+        futures = {client.submit(cell_fn, t, key=f"cell-{t.cell_id}-{run}", pure=False): t for t in tasks}
+        for fut in dask_as_completed(list(futures)):
+            try:
+                yield fut.result()
+            except Exception as exc:
+                yield error_record(futures[fut], exc)
+            fut.release()
+    finally:
+        for fut in futures:
+            fut.cancel()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+_EXECUTORS: dict[str, Callable[..., Iterator[dict[str, Any]]]] = {
+    "serial": _serial, "local": _local, "dask": _dask}
+
+
+def execute(tasks: list[CellTask], executor: str = "serial", workers: int = 1,
+            scheduler: str | None = None, cell_fn: CellFn = run_cell) -> Iterator[dict[str, Any]]:
+    """Yield records in completion order (not a stable order: sort before aggregating)."""
+    if executor not in _EXECUTORS:
+        raise InputError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    if not tasks:
+        return iter(())
+    return _EXECUTORS[executor](tasks, cell_fn, workers, scheduler)
+
+
+def run_tasks(tasks: list[CellTask], out_dir: str | Path, executor: str = "serial", workers: int = 1,
+              scheduler: str | None = None, cell_fn: CellFn = run_cell, progress: bool | None = None
+              ) -> list[dict[str, Any]]:
+    """Run what is not done yet, persisting each record as it arrives; return all records of
+    ``tasks`` sorted by (setting, seed)."""
+    from tqdm import tqdm
+
+    cells_dir = Path(out_dir) / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    done = load_records(cells_dir)
+    todo = [t for t in tasks if not _finished(done.get(t.cell_id), t)]
+    if len(todo) < len(tasks):
+        log.info("resuming: %d of %d cells already done", len(tasks) - len(todo), len(tasks))
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="cell",
+               disable=True if progress is False else None, desc="cells", leave=False)
+    failed = 0
+    try:
+        for record in execute(todo, executor, workers, scheduler, cell_fn):
+            save_record(cells_dir, record)
+            done[record["cell_id"]] = _from_json(json.loads(canonical_json(_json_safe(record))))
+            if record["status"] != "ok":
+                failed += 1
+                log.warning("cell %s failed: %s", record["cell_id"], record["error"])
+            bar.update(1)
+    finally:
+        bar.close()
+    if failed:
+        log.warning("%d of %d cells failed (recorded in results; a rerun retries them)", failed, len(todo))
+    wanted = {t.cell_id for t in tasks}
+    return sort_records([r for cid, r in done.items() if cid in wanted])
+
+
+def _finished(record: dict[str, Any] | None, task: CellTask) -> bool:
+    return record is not None and record.get("status") == "ok" and record.get("config_hash") == task.config_hash
+
+
+def sort_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(records, key=lambda r: (r["setting_id"], int(r["seed"])))

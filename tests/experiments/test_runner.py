@@ -1,0 +1,103 @@
+"""Runner mechanics on fake cells: executor parity, world cache, resume, failed cells."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.config import load_experiment
+from experiments.experiment import plan, run
+from experiments.grid import grid_settings
+from experiments.results import IDENTITY_EXCLUDED
+from tests.experiments.exp_fakes import count_lines, fake_cell, interrupting_cell
+
+GRID = {"analysis.threshold": [2.0, 3.0, 4.0], "scenario.events.0.params.drop_pct": [0.2, 0.5]}
+
+
+def _run(exp, out: Path, **kw):
+    kw.setdefault("cell_fn", fake_cell)
+    kw.setdefault("progress", False)
+    kw.setdefault("plots", False)
+    return run(exp, out, **kw)
+
+
+def test_setting_ids_are_content_hashes(write_experiment):
+    a = grid_settings(load_experiment(write_experiment(grid=GRID)).config)
+    b = grid_settings(load_experiment(write_experiment(
+        "b.yaml", grid=dict(reversed(list(GRID.items()))))).config)
+    assert len(a) == 6
+    assert {s.setting_id for s in a} == {s.setting_id for s in b}
+    assert len({s.setting_id for s in a}) == 6
+
+
+def test_serial_local_and_dask_give_identical_results(write_experiment, tmp_path):
+    exp = load_experiment(write_experiment(grid=GRID, seeds={"count": 2, "start": 5}))
+    serial = _run(exp, tmp_path / "serial", executor="serial")
+    local = _run(exp, tmp_path / "local", executor="local", workers=2)
+    dask = _run(exp, tmp_path / "dask", executor="dask", workers=2)
+    assert len(serial.results) == 12 and (serial.results["status"] == "ok").all()
+    ident = serial.results.drop(columns=IDENTITY_EXCLUDED)
+    pd.testing.assert_frame_equal(ident, local.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
+    pd.testing.assert_frame_equal(ident, dask.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
+    pd.testing.assert_frame_equal(serial.leaderboard, dask.leaderboard, check_exact=True)
+    # and what was written equals what was returned
+    on_disk = pd.read_parquet(tmp_path / "local" / "results.parquet").drop(columns=IDENTITY_EXCLUDED)
+    pd.testing.assert_frame_equal(ident, on_disk, check_exact=True, check_dtype=False)
+
+
+def test_cache_hit_skips_generation(write_experiment, tmp_path):
+    # 3 thresholds (analysis only) x 2 seeds share 2 worlds
+    exp = load_experiment(write_experiment(grid={"analysis.threshold": [2.0, 3.0, 4.0]}, seeds=[1, 2]))
+    cache = tmp_path / "worlds"
+    first = _run(exp, tmp_path / "a", executor="serial", cache_dir=cache)
+    assert count_lines(cache / "generate_calls.log") == 2
+    assert int(first.results["cache_hit"].sum()) == 4
+    second = _run(exp, tmp_path / "b", executor="serial", cache_dir=cache)
+    assert count_lines(cache / "generate_calls.log") == 2
+    assert second.results["cache_hit"].all()
+
+
+def test_resume_after_interrupt_reruns_only_unfinished_cells(write_experiment, tmp_path):
+    calls = tmp_path / "analyse_calls.log"
+    exp = load_experiment(write_experiment(seeds=[1, 2, 3], analysis_overrides={"log": str(calls)},
+                                           grid={"analysis.threshold": [2.0, 3.0]}))
+    _, tasks = plan(exp, tmp_path / "w")
+    order = [t.seed for t in tasks]  # serial runs cells in plan order; seed 2 interrupts
+    with pytest.raises(KeyboardInterrupt):
+        _run(exp, tmp_path / "out", executor="serial", cell_fn=interrupting_cell)
+    done_before = order.index(2)
+    assert count_lines(calls) == done_before
+    assert len(list((tmp_path / "out" / "cells").glob("*.json"))) == done_before
+    outcome = _run(exp, tmp_path / "out", executor="serial")
+    assert count_lines(calls) == len(tasks)  # each cell analysed exactly once over both runs
+    assert (outcome.results["status"] == "ok").all() and len(outcome.results) == len(tasks)
+    fresh = _run(exp, tmp_path / "fresh", executor="serial")
+    pd.testing.assert_frame_equal(outcome.results.drop(columns=IDENTITY_EXCLUDED),
+                                  fresh.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
+
+
+def test_failing_cell_is_recorded_and_retried(write_experiment, tmp_path):
+    exp = load_experiment(write_experiment(seeds=[1, 2, 3], analysis_overrides={"fail_seed": 2}))
+    out = _run(exp, tmp_path / "out", executor="local", workers=2)
+    res = out.results.set_index("seed")
+    assert res.loc[2, "status"] == "error"
+    assert res.loc[2, "error"] == "ValueError: detector exploded on seed 2"
+    assert (res.loc[[1, 3], "status"] == "ok").all()
+    assert out.leaderboard.loc[0, "n_failed"] == 1 and out.leaderboard.loc[0, "n_seeds"] == 2
+    # the rerun retries the failed cell only; it fails the same way
+    calls = tmp_path / "calls.log"
+    again = _run(load_experiment(write_experiment(seeds=[1, 2, 3], analysis_overrides={"fail_seed": 2})),
+                 tmp_path / "out", executor="serial",
+                 cell_fn=partial(fake_cell, analyse=partial(_counting_analyse, calls)))
+    assert count_lines(calls) == 1
+    assert (again.results["status"] == ["ok", "error", "ok"]).all()
+
+
+def _counting_analyse(log: Path, data_dir, analysis):
+    from tests.experiments.exp_fakes import _log, fake_analyse
+
+    _log(log, "x")
+    return fake_analyse(data_dir, analysis)
