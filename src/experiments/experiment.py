@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +129,19 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     if baseline is not None:
         outcome.gate += gating.check_baseline(results, baseline, gating.baseline_metrics(checks, cfg.metrics),
                                               cfg.bootstrap, cfg.gate.max_drop)
+    labels = {s.setting_id: setting_label(s) for s in settings}
+    outcome.gate = [replace(r, label=labels.get(r.setting_id, "")) for r in outcome.gate]
     if outcome.gate:
         atomic_write_text(out_dir / "gate.json", canonical_json(
             {"passed": all(r.passed for r in outcome.gate), "checks": [r.to_dict() for r in outcome.gate]}))
     return outcome
+
+
+def setting_label(setting: Setting, max_len: int = 40) -> str:
+    """``threshold=3.0, drop_pct=0.2``: last key segment = value, long values (event lists) left out."""
+    parts = [f"{k.split('.')[-1]}={v}" for k, v in setting.params.items()
+             if v is not None and len(str(v)) <= max_len]
+    return ", ".join(parts)
 
 
 def _parse(text: str) -> tuple[str, str, float]:

@@ -31,9 +31,14 @@ class GateResult:
     metric: str
     passed: bool
     detail: str         # the figure and the bar it was held to
+    label: str = ""     # the setting's parameters, for people ("threshold=3.0, window=28")
+
+    @property
+    def where(self) -> str:
+        return f"{self.label} ({self.setting_id})" if self.label else self.setting_id
 
     def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.check} [{self.setting_id}]: {self.detail}"
+        return f"{'PASS' if self.passed else 'FAIL'} {self.check} [{self.where}]: {self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -175,6 +180,6 @@ def enforce(results: list[GateResult]) -> None:
     """Raise GateFailure naming every miss (figure and bar) if any check failed."""
     misses = [r for r in results if not r.passed]
     if misses:
-        shown = "; ".join(f"{r.check} [{r.setting_id}]: {r.detail}" for r in misses[:3])
+        shown = "; ".join(f"{r.check} [{r.where}]: {r.detail}" for r in misses[:3])
         more = f" (+{len(misses) - 3} more)" if len(misses) > 3 else ""
         raise GateFailure(f"{len(misses)} of {len(results)} gate checks failed: {shown}{more}")

@@ -22,6 +22,13 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def sweep_plots(board: pd.DataFrame, params: list[str], metric: str, out_dir: Path,
                 precision: str = "consensus.precision", recall: str = "consensus.recall") -> list[Path]:
     """``metric`` (mean with its interval) against each numeric parameter — one line per value
@@ -50,11 +57,7 @@ def sweep_plots(board: pd.DataFrame, params: list[str], metric: str, out_dir: Pa
             if others:
                 ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
-            path = out_dir / f"{_safe(metric)}_vs_{_safe(p)}.png"
-            fig.tight_layout()
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
-            written.append(path)
+            written.append(_save(plt, fig, out_dir / f"{_safe(metric)}_vs_{_safe(p)}.png"))
     pm, rm = f"{precision}.mean", f"{recall}.mean"
     if pm in board.columns and rm in board.columns and board[[pm, rm]].notna().any().all():
         fig, ax = plt.subplots(figsize=(6, 5))
@@ -73,11 +76,7 @@ def sweep_plots(board: pd.DataFrame, params: list[str], metric: str, out_dir: Pa
         ax.set_ylim(-0.02, 1.02)
         ax.set_title("precision–recall per setting (#rank, see leaderboard.csv)")
         ax.grid(alpha=0.3)
-        path = out_dir / "precision_recall.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(plt, fig, out_dir / "precision_recall.png"))
     return written
 
 
@@ -108,9 +107,6 @@ def detectability_plots(curve: pd.DataFrame, mde: pd.DataFrame, min_recall: floa
         ax.set_title(f"detectability: {etype}{dur_txt}")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-        path = out_dir / f"detectability_{_safe(str(etype))}{'' if pd.isna(dur) else f'_{int(dur)}d'}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        name = f"detectability_{_safe(str(etype))}{'' if pd.isna(dur) else f'_{int(dur)}d'}.png"
+        written.append(_save(plt, fig, out_dir / name))
     return written

@@ -1,0 +1,80 @@
+"""Gate verdicts and exit codes on hand-made results."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from experiments.config import Bootstrap, parse_check
+from experiments.gate import check_absolute, check_baseline, enforce, load_baseline
+from shocklab.cli import run_cli
+from shocklab.errors import GateFailure, InputError
+
+BOOT = Bootstrap(resamples=2000, seed=0)
+
+
+def results(recalls, setting="s1", seeds=None, status=None):
+    seeds = seeds or list(range(len(recalls)))
+    return pd.DataFrame({
+        "cell_id": [f"{setting}-seed{s}" for s in seeds], "setting_id": setting, "seed": seeds,
+        "status": status or ["ok"] * len(recalls), "error": None, "consensus.recall": recalls,
+        "consensus.delay_days": [1.0] * len(recalls)})
+
+
+def exit_code(gate_results) -> int:
+    return run_cli(lambda argv: enforce(gate_results) or 0, [])
+
+
+def test_miss_within_noise_passes():
+    # mean 0.88 < 0.9, but seeds range 0.8 … 0.96: the interval covers the bar
+    res = check_absolute(results([0.8, 0.96, 0.84, 0.92]), [parse_check("consensus.recall>=0.9")], BOOT)
+    assert [r.passed for r in res] == [True]
+    assert exit_code(res) == 0
+
+
+def test_miss_beyond_noise_fails_with_exit_1_and_names_figure_and_bar(capsys):
+    res = check_absolute(results([0.7, 0.72, 0.69, 0.71]), [parse_check("consensus.recall>=0.9")], BOOT)
+    assert not res[0].passed
+    assert exit_code(res) == 1
+    err = capsys.readouterr().err
+    assert "consensus.recall>=0.9 [s1]" in err and "entirely below the bar >=0.9" in err and "mean 0.705" in err
+
+
+def test_upper_bar_and_failed_cells():
+    delay = check_absolute(results([0.5] * 3), [parse_check("consensus.delay_days<=0.5")], BOOT)
+    assert not delay[0].passed and "entirely above" in delay[0].detail
+    crashed = check_absolute(results([0.95, None, 0.97], status=["ok", "error", "ok"]),
+                             [parse_check("consensus.recall>=0.9")], BOOT)
+    assert not crashed[0].passed and "1 of 3 cells failed" in crashed[0].detail
+
+
+def test_baseline_unchanged_passes_and_consistent_drop_fails():
+    base = results([0.9, 0.8, 0.95, 0.85, 0.9])
+    same = check_baseline(results([0.9, 0.8, 0.95, 0.85, 0.9]), base, [("consensus.recall", True)], BOOT)
+    assert same[0].passed and exit_code(same) == 0
+    # a small drop on every seed is beyond the (paired) noise
+    drop = check_baseline(results([0.87, 0.77, 0.92, 0.82, 0.87]), base, [("consensus.recall", True)], BOOT)
+    assert not drop[0].passed and "paired over 5 seeds" in drop[0].detail
+    assert exit_code(drop) == 1
+    # an uneven change whose interval straddles zero is noise
+    mixed = check_baseline(results([0.95, 0.75, 1.0, 0.8, 0.9]), base, [("consensus.recall", True)], BOOT)
+    assert mixed[0].passed
+    # max_drop tolerates a drop of that size
+    tolerated = check_baseline(results([0.87, 0.77, 0.92, 0.82, 0.87]), base, [("consensus.recall", True)],
+                               BOOT, max_drop=0.05)
+    assert tolerated[0].passed
+
+
+def test_bad_gate_and_baseline_inputs(tmp_path):
+    with pytest.raises(InputError, match="expected metric>=number"):
+        parse_check("consensus.recall=>0.9")
+    with pytest.raises(InputError, match="metric 'consensus.recal' is not in the results"):
+        check_absolute(results([0.9]), [parse_check("consensus.recal>=0.9")], BOOT)
+    with pytest.raises(InputError, match="file not found"):
+        load_baseline(tmp_path / "nope.parquet")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(InputError, match="not a readable parquet file"):
+        load_baseline(tmp_path / "bad.parquet")
+    with pytest.raises(InputError, match="no setting in common"):
+        check_baseline(results([0.9]), results([0.9], setting="s2"), [("consensus.recall", True)], BOOT)
+    assert GateFailure.exit_code == 1
