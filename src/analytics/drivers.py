@@ -1,0 +1,351 @@
+"""Root cause: which channel, country or category slice (or channel x country pair) carries a
+change, and what kind of change it is (traffic, conversion, basket).
+
+A change is always "actual versus expected" over a window of days. For each slice the window sums
+of the KPI's components are compared, the slice's contribution to the overall change is computed
+(it adds up to the dimension's total change), and slices are ranked by *concentration*: the share
+of the change a slice carries minus its share of the expected volume. A drop confined to one
+channel gives that channel a concentration near ``1 - its share``, while in the other dimensions
+every slice carries roughly its own share of the change (concentration near 0).
+
+Expected values come from the detectors' baselines (``expected`` in detections) when they cover
+every slice of a dimension over the window, otherwise from a trailing same-weekday baseline built
+from ``kpis_daily``: the median of the same weekday in the ``baseline_weeks`` weeks before the
+window starts (so the window never contaminates its own baseline).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# ratio KPI -> (numerator component, denominator component); additive KPIs are their own component
+RATIO_KPIS: dict[str, tuple[str, str]] = {
+    "conversion_rate": ("orders", "sessions"),
+    "aov": ("revenue", "orders"),
+    "cancellation_rate": ("cancelled_orders", "orders"),
+}
+SLICE_DIMENSIONS = ("channel", "country", "category")
+PAIR_DIMENSION = "channel_country"
+PAIR_SEP = "|"
+SIGNATURES = ("traffic-driven", "conversion-driven", "basket-driven", "mix")
+
+
+def components(kpi: str) -> tuple[str, ...]:
+    """The additive series a KPI is built from (window sums of these are comparable)."""
+    return RATIO_KPIS.get(kpi, (kpi,))
+
+
+def kpi_value(kpi: str, sums: dict[str, float]) -> float:
+    """The KPI from window sums of its components (NaN when undefined)."""
+    if kpi in RATIO_KPIS:
+        num, den = RATIO_KPIS[kpi]
+        d = sums.get(den, math.nan)
+        return sums.get(num, math.nan) / d if d and np.isfinite(d) else math.nan
+    return sums.get(kpi, math.nan)
+
+
+def pair_daily(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """channel x country daily sessions / orders / revenue from the raw tables, in the long shape of
+    ``kpis_daily`` (dimension ``channel_country``, segment ``"<channel>|<country>"``); None when the
+    tables do not carry both keys."""
+    orders = tables.get("orders")
+    traffic = tables.get("website_traffic")
+    need = {"order_date", "channel", "country", "status", "net_revenue"}
+    if orders is None or not need <= set(orders.columns) or orders.empty:
+        return None
+    o = orders.loc[orders["status"].astype(str) != "cancelled", ["order_date", "channel", "country", "net_revenue"]]
+    o = o.assign(date=pd.to_datetime(o["order_date"]).dt.normalize())
+    g = o.groupby(["date", "channel", "country"], observed=True)["net_revenue"].agg(["size", "sum"])
+    out = g.rename(columns={"size": "orders", "sum": "revenue"})
+    if traffic is not None and {"date", "channel", "country", "sessions"} <= set(traffic.columns):
+        t = traffic.assign(date=pd.to_datetime(traffic["date"]).dt.normalize())
+        s = t.groupby(["date", "channel", "country"], observed=True)["sessions"].sum()
+        out = out.join(s, how="outer")
+        out[["orders", "revenue"]] = out[["orders", "revenue"]].fillna(0.0)
+    out = out.reset_index()
+    out["segment"] = out["channel"].astype(str) + PAIR_SEP + out["country"].astype(str)
+    out["dimension"] = PAIR_DIMENSION
+    out["orders"] = out["orders"].astype(float)
+    return out.drop(columns=["channel", "country"])
+
+
+class SlicePanel:
+    """Daily component series of every slice, wide (date x (dimension, segment)), plus the
+    detectors' expected values in the same shape; built once per run, queried per window.
+
+    Parameters
+    ----------
+    kpis_daily : the contract's wide KPI table (see analytics.context)
+    detections : the contract's long detections table, or None
+    extra : more rows in the kpis_daily shape (e.g. ``pair_daily``), or None
+    """
+
+    def __init__(self, kpis_daily: pd.DataFrame, detections: pd.DataFrame | None = None,
+                 extra: pd.DataFrame | None = None):
+        k = kpis_daily.copy()
+        k["date"] = pd.to_datetime(k["date"]).dt.normalize()
+        k["dimension"] = k["dimension"].astype(str)
+        k["segment"] = k["segment"].astype(str)
+        if "cancellation_rate" in k.columns and "orders" in k.columns:
+            k["cancelled_orders"] = k["cancellation_rate"] * k["orders"]
+        if extra is not None and not extra.empty:
+            k = pd.concat([k, extra], ignore_index=True)
+        self.dates = pd.DatetimeIndex(sorted(k["date"].unique()))
+        self.values: dict[str, pd.DataFrame] = {}
+        for comp in k.columns.difference(["date", "dimension", "segment"]):
+            if not pd.api.types.is_numeric_dtype(k[comp]):
+                continue
+            # min_count=1: a KPI that does not exist for a slice (sessions by category) stays NaN
+            wide = k.groupby(["date", "dimension", "segment"], observed=True)[comp].sum(min_count=1) \
+                .unstack(["dimension", "segment"])
+            self.values[comp] = wide.dropna(axis=1, how="all").astype(float)
+        self.expected: dict[str, pd.DataFrame] = {}
+        if detections is not None and not detections.empty and "expected" in detections.columns:
+            d = detections.loc[np.isfinite(pd.to_numeric(detections["expected"], errors="coerce"))]
+            if not d.empty:
+                d = d.assign(date=pd.to_datetime(d["date"]).dt.normalize(),
+                             dimension=d["dimension"].astype(str), segment=d["segment"].astype(str),
+                             expected=d["expected"].astype(float))
+                # several detectors judge the same point: their median is the consensus baseline
+                med = d.groupby(["kpi", "date", "dimension", "segment"], observed=True)["expected"].median()
+                for kpi, part in med.groupby(level="kpi", observed=True):
+                    self.expected[str(kpi)] = part.droplevel("kpi").unstack(["dimension", "segment"])
+
+    def segments(self, dimension: str) -> list[str]:
+        cols = self.values.get("revenue", next(iter(self.values.values()))).columns
+        return sorted(str(s) for d, s in cols if d == dimension)
+
+    def window_sums(self, comp: str, start: pd.Timestamp, end: pd.Timestamp, source: str,
+                    baseline_weeks: int = 4, shift_days: int | None = None) -> pd.Series:
+        """Window sum per (dimension, segment) of one component.
+
+        source: "actual" · "detector" (detections' expected; NaN where missing) · "baseline"
+        (median of the same weekday in the ``baseline_weeks`` weeks before ``start``) · "shift"
+        (the values ``shift_days`` earlier, for week-over-week style comparisons).
+        """
+        wide = self.values.get(comp)
+        if wide is None:
+            return pd.Series(dtype=float)
+        dates = pd.date_range(start, end, freq="D")
+        if source == "actual":
+            return wide.reindex(dates).sum(min_count=1)
+        if source == "detector":
+            exp = self.expected.get(comp)
+            if exp is None:
+                return pd.Series(np.nan, index=wide.columns)
+            exp = exp.reindex(index=dates, columns=wide.columns)
+            return exp.sum(min_count=len(dates))  # NaN unless every day has a baseline
+        if source == "shift":
+            lagged = dates - pd.Timedelta(days=int(shift_days or 7))
+            return wide.reindex(lagged).sum(min_count=1)
+        # same-weekday baseline: day j of the window looks back 7*(j//7 + k) days, k = 1..K
+        j = np.arange(len(dates))
+        first = 7 * (j // 7 + 1)
+        stack = np.stack([wide.reindex(dates - pd.to_timedelta(first + 7 * k, unit="D")).to_numpy()
+                          for k in range(baseline_weeks)])  # (K, days, slices)
+        with warnings.catch_warnings():  # all-NaN slices are handled as missing downstream
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per_day = np.nanmedian(stack, axis=0)
+        per_day = pd.DataFrame(per_day, columns=wide.columns)
+        return per_day.sum(min_count=len(dates))
+
+
+def window_table(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
+                 expected: str = "auto", baseline_weeks: int = 4,
+                 shift_days: int | None = None) -> pd.DataFrame:
+    """Actual and expected window sums of the KPI's components per slice.
+
+    Returns one row per (dimension, segment) with columns ``a_<comp>``, ``e_<comp>`` and
+    ``source``. ``expected``: "auto" (detectors where they cover a whole dimension, else baseline),
+    "baseline", "detector" or "shift".
+    """
+    comps = components(kpi)
+    if any(c not in panel.values for c in comps):
+        return pd.DataFrame()
+    act = pd.DataFrame({f"a_{c}": panel.window_sums(c, start, end, "actual") for c in comps})
+    if expected == "shift":
+        exp = pd.DataFrame({f"e_{c}": panel.window_sums(c, start, end, "shift", shift_days=shift_days)
+                            for c in comps})
+        src = pd.Series("shift", index=exp.index)
+    else:
+        base = pd.DataFrame({f"e_{c}": panel.window_sums(c, start, end, "baseline", baseline_weeks)
+                             for c in comps})
+        exp, src = base, pd.Series("baseline", index=base.index)
+        if expected in ("auto", "detector"):
+            det = pd.DataFrame({f"e_{c}": panel.window_sums(c, start, end, "detector") for c in comps})
+            # a dimension uses the detectors only if they cover all its slices (consistent sums)
+            covered = det.notna().all(axis=1).groupby(level="dimension").transform("all")
+            if expected == "detector":
+                covered = pd.Series(True, index=det.index)
+            exp = base.copy()
+            exp.loc[covered] = det.loc[covered]
+            src = src.where(~covered, "detector")
+    out = act.join(exp, how="outer")
+    out["source"] = src.reindex(out.index).fillna("baseline")
+    out.index = out.index.set_names(["dimension", "segment"])
+    return out.reset_index()
+
+
+def attribute(table: pd.DataFrame, kpi: str) -> pd.DataFrame:
+    """Contribution of every slice to its dimension's change of ``kpi``.
+
+    Additive KPI: contribution = actual - expected. Ratio KPI R = N/D: contribution of slice i =
+    ((N_a,i - R_e D_a,i) - (N_e,i - R_e D_e,i)) / sum D_a, which adds up to R_a - R_e of the
+    dimension. ``share_of_expected`` is the slice's part of the expected numerator, so a uniform
+    change gives every slice share_of_change == share_of_expected (concentration 0).
+    """
+    if table.empty:
+        return table.assign(actual=[], expected=[], change=[], share_of_change=[],
+                            share_of_expected=[], concentration=[], relative_change=[])
+    t = table.copy()
+    if kpi in RATIO_KPIS:
+        num, den = RATIO_KPIS[kpi]
+        t = t.dropna(subset=[f"a_{num}", f"a_{den}", f"e_{num}", f"e_{den}"])
+        g = t.groupby("dimension", sort=False)
+        r_e = g[f"e_{num}"].transform("sum") / g[f"e_{den}"].transform("sum")
+        d_a_tot = g[f"a_{den}"].transform("sum")
+        t["change"] = ((t[f"a_{num}"] - r_e * t[f"a_{den}"]) - (t[f"e_{num}"] - r_e * t[f"e_{den}"])) / d_a_tot
+        with np.errstate(all="ignore"):
+            t["actual"] = t[f"a_{num}"] / t[f"a_{den}"]
+            t["expected"] = t[f"e_{num}"] / t[f"e_{den}"]
+        weight = t[f"e_{num}"]
+    else:
+        t = t.dropna(subset=[f"a_{kpi}", f"e_{kpi}"])
+        t["actual"], t["expected"] = t[f"a_{kpi}"], t[f"e_{kpi}"]
+        t["change"] = t["actual"] - t["expected"]
+        weight = t["expected"]
+    g = t.groupby("dimension", sort=False)
+    total = g["change"].transform("sum")
+    gross = t["change"].abs().groupby(t["dimension"]).transform("sum")
+    # when slices cancel each other out, shares of a near-zero total would explode
+    denom = np.where(total.abs() >= 0.5 * gross, total, np.sign(total.where(total != 0, 1.0)) * gross)
+    with np.errstate(all="ignore"):
+        t["share_of_change"] = np.where(denom != 0, t["change"] / denom, 0.0)
+        t["share_of_expected"] = weight / weight.groupby(t["dimension"]).transform("sum")
+        t["relative_change"] = np.where(t["expected"] != 0, t["actual"] / t["expected"] - 1.0, np.nan)
+    t["concentration"] = t["share_of_change"] - t["share_of_expected"]
+    keep = ["dimension", "segment", "actual", "expected", "change", "share_of_change",
+            "share_of_expected", "concentration", "relative_change", "source"]
+    return t[[c for c in keep if c in t.columns]].reset_index(drop=True)
+
+
+@dataclass
+class DriverResult:
+    """Ranked drivers of one change (plain data; insights.py turns it into models)."""
+
+    drivers: list[dict[str, Any]]          # ranked across dimensions (see ``rank``)
+    breakdown: dict[str, list[dict[str, Any]]]  # per dimension, ranked, small ones folded into "other"
+    scope: str                             # "concentrated" | "broad" | "unknown"
+    top: dict[str, Any] | None             # the first driver when concentrated
+
+
+def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
+         concentrated_min: float = 0.2) -> DriverResult:
+    """Rank slices by concentration (ties: dimension order, then name) and fold small ones."""
+    if attr.empty:
+        return DriverResult([], {}, "unknown", None)
+    order = {d: i for i, d in enumerate((*SLICE_DIMENSIONS, PAIR_DIMENSION))}
+    a = attr.loc[attr["dimension"] != "overall"].copy()
+    a["_dim"] = a["dimension"].map(order).fillna(len(order))
+    a = a.sort_values(["concentration", "_dim", "segment"], ascending=[False, True, True], kind="mergesort")
+    # a listed driver must carry more of the change than its size explains, and a pair adds
+    # nothing when its channel or country is already listed above it
+    cand = a.loc[(a["share_of_change"].abs() >= min_share) & (a["concentration"] >= concentrated_min / 4)]
+    drivers: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for r in cand.itertuples(index=False):
+        if len(drivers) == top_k:
+            break
+        parts = str(r.segment).split(PAIR_SEP) if r.dimension == PAIR_DIMENSION else []
+        if any(p in seen for p in parts):
+            continue
+        seen.add(str(r.segment))
+        drivers.append(_row(r))
+    breakdown: dict[str, list[dict[str, Any]]] = {}
+    for dim, part in a.groupby("dimension", sort=True):
+        part = part.sort_values(["share_of_change", "segment"], ascending=[False, True], kind="mergesort")
+        big = (part["share_of_change"].abs() >= min_share) & (np.arange(len(part)) < top_k)
+        rows = [_row(r) for r in part.loc[big].itertuples(index=False)]
+        small = part.loc[~big]
+        if len(small):
+            rows.append({"dimension": str(dim), "value": "other", "actual": float(small["actual"].sum()),
+                         "expected": float(small["expected"].sum()), "change": float(small["change"].sum()),
+                         "share_of_change": float(small["share_of_change"].sum()),
+                         "share_of_expected": float(small["share_of_expected"].sum()),
+                         "concentration": float(small["concentration"].sum()), "relative_change": None,
+                         "n_folded": len(small)})
+        breakdown[str(dim)] = rows
+    top_row = drivers[0] if drivers else None
+    scope = "concentrated" if top_row and top_row["concentration"] >= concentrated_min else "broad"
+    return DriverResult(drivers, breakdown, scope, top_row if scope == "concentrated" else None)
+
+
+def _row(r: Any) -> dict[str, Any]:
+    rel = float(r.relative_change)
+    return {"dimension": str(r.dimension), "value": str(r.segment), "actual": float(r.actual),
+            "expected": float(r.expected), "change": float(r.change),
+            "share_of_change": float(r.share_of_change), "share_of_expected": float(r.share_of_expected),
+            "concentration": float(r.concentration),
+            "relative_change": rel if np.isfinite(rel) else None, "n_folded": 0}
+
+
+def explain(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp, *,
+            expected: str = "auto", baseline_weeks: int = 4, shift_days: int | None = None,
+            top_k: int = 5, min_share: float = 0.05, concentrated_min: float = 0.2,
+            pairs: bool = True) -> DriverResult:
+    """Drivers of the change of ``kpi`` over [start, end] (see module docstring)."""
+    table = window_table(panel, kpi, start, end, expected, baseline_weeks, shift_days)
+    if not table.empty and not pairs:
+        table = table.loc[table["dimension"] != PAIR_DIMENSION]
+    return rank(attribute(table, kpi), top_k, min_share, concentrated_min)
+
+
+# --- signature: revenue = sessions x conversion x AOV --------------------------------------------
+
+def log_components(actual: dict[str, float], expected: dict[str, float]) -> dict[str, float] | None:
+    """Log-changes of traffic, conversion and basket whose sum is the log-change of revenue.
+
+    ``actual`` / ``expected``: window sums of sessions, orders, revenue. None when any is missing
+    or not positive.
+    """
+    for k in ("sessions", "orders", "revenue"):
+        a, e = actual.get(k), expected.get(k)
+        if a is None or e is None or not (np.isfinite(a) and np.isfinite(e) and a > 0 and e > 0):
+            return None
+    s = math.log(actual["sessions"] / expected["sessions"])
+    o = math.log(actual["orders"] / expected["orders"])
+    r = math.log(actual["revenue"] / expected["revenue"])
+    return {"traffic": s, "conversion": o - s, "basket": r - o}
+
+
+def classify_signature(comp: dict[str, float] | None, min_share: float = 0.6,
+                       negligible: float = 0.005) -> str:
+    """'traffic-driven' | 'conversion-driven' | 'basket-driven' | 'mix' from log components.
+
+    A component carrying ``min_share`` of the summed absolute log-changes names the signature.
+    """
+    if not comp:
+        return "mix"
+    mags = {k: abs(v) for k, v in comp.items()}
+    tot = sum(mags.values())
+    if tot < negligible:
+        return "mix"
+    name, big = max(mags.items(), key=lambda kv: (kv[1], kv[0]))
+    return f"{name}-driven" if big / tot >= min_share else "mix"
+
+
+def signature_from_effects(effects: dict[str, float], min_share: float = 0.6) -> str:
+    """The same classification applied to realized relative effects (truth/events.json)."""
+    try:
+        comp = {"traffic": math.log1p(effects["sessions"]),
+                "conversion": math.log1p(effects["conversion_rate"]),
+                "basket": math.log1p(effects["aov"])}
+    except (KeyError, TypeError, ValueError):
+        return "mix"
+    return classify_signature(comp, min_share)

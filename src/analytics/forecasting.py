@@ -1,0 +1,136 @@
+"""Revenue forecast with Prophet: the next ``horizon_days`` days with an interval, monthly totals,
+and how far the last weeks sit from a forecast made before them.
+
+Prophet runs with ``uncertainty_samples=0`` (its sampling uses global random state, see DESIGN.md),
+so it returns no interval; the interval is built here from the in-sample residual spread, robustly
+(1.4826 x MAD, so the injected shocks do not inflate it) and widened with the horizon as
+``sigma * sqrt(1 + h / n)``. Monthly intervals assume independent daily residuals.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .insights_config import ForecastConfig
+
+log = logging.getLogger("shocklab.forecasting")
+
+
+def _prophet():
+    """Import Prophet with its console chatter off (plotly notice, cmdstanpy progress lines)."""
+    logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)
+    from cmdstanpy.utils.logging import get_logger
+    from prophet import Prophet
+
+    get_logger().setLevel(logging.WARNING)  # it installs its own INFO handler on first use
+    logging.getLogger("prophet").setLevel(logging.WARNING)
+    return Prophet
+
+
+def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue") -> pd.Series:
+    """Daily overall KPI, indexed by date, float, without gaps in the index (missing days NaN)."""
+    o = kpis_daily.loc[kpis_daily["dimension"].astype(str) == "overall", ["date", kpi]]
+    s = o.assign(date=pd.to_datetime(o["date"]).dt.normalize()).groupby("date")[kpi].sum(min_count=1)
+    if s.empty:
+        return s.astype(float)
+    return s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D")).astype(float)
+
+
+def _fit_predict(history: pd.Series, future_days: int, seed: int) -> tuple[pd.Series, pd.Series]:
+    """Fit on ``history`` (NaN days dropped); return (in-sample yhat, yhat of the next days)."""
+    Prophet = _prophet()
+    df = pd.DataFrame({"ds": history.index, "y": history.to_numpy()}).dropna()
+    m = Prophet(uncertainty_samples=0, daily_seasonality=False, weekly_seasonality=True,
+                yearly_seasonality=len(df) >= 2 * 365 - 14)
+    m.fit(df, seed=seed)
+    end = history.index.max()
+    ds = pd.date_range(history.index.min(), end + pd.Timedelta(days=future_days), freq="D")
+    pred = m.predict(pd.DataFrame({"ds": ds}))
+    yhat = pd.Series(pred["yhat"].to_numpy(dtype=float), index=pd.DatetimeIndex(pred["ds"]))
+    return yhat.loc[:end], yhat.loc[end + pd.Timedelta(days=1):]
+
+
+def _robust_sigma(resid: np.ndarray) -> float:
+    r = resid[np.isfinite(resid)]
+    if len(r) < 2:
+        return 0.0
+    mad = float(np.median(np.abs(r - np.median(r))))
+    return 1.4826 * mad if mad > 0 else float(np.std(r))
+
+
+def forecast_revenue(kpis_daily: pd.DataFrame, cfg: ForecastConfig | None = None,
+                     seed: int = 0, kpi: str = "revenue") -> dict[str, Any] | None:
+    """Forecast of the overall ``kpi``; None when the history is shorter than ``min_history_days``.
+
+    Returns plain data: method, interval, sigma, daily [{date, yhat, lower, upper}], monthly
+    [{month, yhat, lower, upper, days, partial}], recent {weeks: [...], deviation_pct, ...}.
+    """
+    cfg = cfg or ForecastConfig()
+    y = overall_series(kpis_daily, kpi)
+    if int(y.notna().sum()) < cfg.min_history_days:
+        return None
+    z = NormalDist().inv_cdf(0.5 + cfg.interval / 2)
+    fitted, fut = _fit_predict(y, cfg.horizon_days, seed)
+    sigma = _robust_sigma((y - fitted).to_numpy())
+    n = int(y.notna().sum())
+    h = np.arange(1, len(fut) + 1)
+    half = z * sigma * np.sqrt(1 + h / n)
+    yhat = fut.to_numpy().clip(min=0.0)
+    daily = pd.DataFrame({"date": fut.index, "yhat": yhat, "lower": (yhat - half).clip(min=0.0),
+                          "upper": yhat + half})
+    month = daily["date"].dt.to_period("M")
+    g = daily.groupby(month, sort=True)
+    monthly = pd.DataFrame({"yhat": g["yhat"].sum(), "days": g.size()})
+    mhalf = z * sigma * np.sqrt(monthly["days"].to_numpy(dtype=float))
+    monthly["lower"] = (monthly["yhat"] - mhalf).clip(lower=0.0)
+    monthly["upper"] = monthly["yhat"] + mhalf
+    monthly["partial"] = monthly["days"] < monthly.index.days_in_month
+    return {
+        "kpi": kpi,
+        "method": "prophet (weekly%s seasonality), interval from robust in-sample residual spread"
+                  % (" + yearly" if n >= 2 * 365 - 14 else ""),
+        "interval": cfg.interval,
+        "horizon_days": cfg.horizon_days,
+        "trained_from": y.index.min().date(),
+        "trained_to": y.index.max().date(),
+        "residual_sigma": sigma,
+        "daily": [{"date": d.date(), "yhat": a, "lower": lo, "upper": hi}
+                  for d, a, lo, hi in daily.itertuples(index=False)],
+        "monthly": [{"month": str(p), "yhat": r.yhat, "lower": r.lower, "upper": r.upper,
+                     "days": int(r.days), "partial": bool(r.partial)} for p, r in monthly.iterrows()],
+        "recent": _recent(y, cfg, seed, z),
+    }
+
+
+def _recent(y: pd.Series, cfg: ForecastConfig, seed: int, z: float) -> dict[str, Any] | None:
+    """Hold out the last ``recent_weeks`` weeks, forecast them from the data before, compare."""
+    days = 7 * cfg.recent_weeks
+    train = y.iloc[:-days]
+    if int(train.notna().sum()) < cfg.min_history_days:
+        return None
+    fitted, fut = _fit_predict(train, days, seed)
+    sigma = _robust_sigma((train - fitted).to_numpy())
+    actual = y.iloc[-days:]
+    frame = pd.DataFrame({"actual": actual.to_numpy(), "forecast": fut.to_numpy()[:days].clip(min=0.0)},
+                         index=actual.index)
+    week = np.arange(days) // 7
+    wk = frame.groupby(week).agg(actual=("actual", "sum"), forecast=("forecast", "sum"))
+    wk["start"] = frame.index[::7][: len(wk)]
+    half = z * sigma * math.sqrt(7)
+    weeks = [{"start": r.start.date(), "end": (r.start + pd.Timedelta(days=6)).date(),
+              "actual": r.actual, "forecast": r.forecast,
+              "deviation_pct": _pct(r.actual, r.forecast),
+              "outside_interval": bool(abs(r.actual - r.forecast) > half)} for r in wk.itertuples()]
+    a, f = float(frame["actual"].sum()), float(frame["forecast"].sum())
+    return {"weeks": weeks, "actual": a, "forecast": f, "deviation_pct": _pct(a, f),
+            "forecast_made": train.index.max().date()}
+
+
+def _pct(a: float, e: float) -> float | None:
+    return (a - e) / e * 100.0 if e and np.isfinite(a) and np.isfinite(e) else None

@@ -1,0 +1,128 @@
+"""Root cause on hand-made data whose answer is known (analytics.drivers)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from analytics import drivers as dr
+from tests.analytics.insights_synth import Shock, kpis_from_cube, make_cube, raw_tables
+
+WIN = ("2025-05-12", "2025-05-16")
+
+
+def _explain(shock: Shock | None, kpi: str, pairs: bool = True, **kw) -> dr.DriverResult:
+    cube = make_cube([shock] if shock else [])
+    extra = dr.pair_daily(raw_tables(cube)) if pairs else None
+    panel = dr.SlicePanel(kpis_from_cube(cube), None, extra)
+    return dr.explain(panel, kpi, pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]), **kw)
+
+
+@pytest.mark.parametrize("shock, kpi, expected", [
+    (Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}), "revenue", ("channel", "paid_social")),
+    (Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}), "sessions", ("channel", "paid_social")),
+    (Shock(*WIN, "conversion", 0.5, {"country": "DE"}), "revenue", ("country", "DE")),
+    (Shock(*WIN, "conversion", 0.5, {"country": "DE"}), "conversion_rate", ("country", "DE")),
+    (Shock(*WIN, "aov", 0.6, {"category": "electronics"}), "revenue", ("category", "electronics")),
+    (Shock(*WIN, "aov", 0.6, {"category": "electronics"}), "aov", ("category", "electronics")),
+    (Shock(*WIN, "sessions", 1.8, {"country": "FR"}), "orders", ("country", "FR")),
+])
+def test_confined_change_names_its_slice(shock, kpi, expected):
+    res = _explain(shock, kpi)
+    assert res.scope == "concentrated"
+    assert (res.top["dimension"], res.top["value"]) == expected
+    assert res.top["share_of_change"] == pytest.approx(1.0, abs=0.1)
+    # the other dimensions of the breakdown carry the change in proportion to their size
+    for dim, rows in res.breakdown.items():
+        if dim not in (expected[0], dr.PAIR_DIMENSION):
+            assert max(abs(r["concentration"]) for r in rows) < 0.15, dim
+
+
+def test_pair_scoped_change_names_the_pair():
+    cube = make_cube([Shock(*WIN, "sessions", 0.2, {"channel": "organic", "country": "US"})])
+    panel = dr.SlicePanel(kpis_from_cube(cube), None, dr.pair_daily(raw_tables(cube)))
+    res = dr.explain(panel, "revenue", pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]))
+    assert (res.top["dimension"], res.top["value"]) == (dr.PAIR_DIMENSION, "organic|US")
+    # without pairs the best single slice is one of the pair's parts
+    no_pairs = dr.explain(panel, "revenue", pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]), pairs=False)
+    assert no_pairs.top["value"] in ("organic", "US")
+
+
+def test_uniform_change_is_broad():
+    cube = make_cube([Shock(*WIN, "conversion", 0.7, {})])
+    panel = dr.SlicePanel(kpis_from_cube(cube), None, dr.pair_daily(raw_tables(cube)))
+    res = dr.explain(panel, "revenue", pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]))
+    assert res.scope == "broad" and res.top is None
+
+
+def test_contributions_add_up_and_small_slices_fold_into_other():
+    res = _explain(Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}), "revenue", min_share=0.2)
+    ch = res.breakdown["channel"]
+    assert [r["value"] for r in ch] == ["paid_social", "other"]
+    assert ch[1]["n_folded"] == 3
+    assert sum(r["share_of_change"] for r in ch) == pytest.approx(1.0)
+    # the listed drivers do not repeat a listed channel through its pairs
+    assert not any(d["dimension"] == dr.PAIR_DIMENSION and d["value"].startswith("paid_social")
+                   for d in res.drivers)
+
+
+def test_ratio_contributions_sum_to_the_ratio_change():
+    cube = make_cube([Shock(*WIN, "conversion", 0.5, {"country": "DE"})])
+    panel = dr.SlicePanel(kpis_from_cube(cube))
+    t = dr.window_table(panel, "conversion_rate", pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]), "baseline")
+    attr = dr.attribute(t, "conversion_rate")
+    over = t.loc[t["dimension"] == "overall"].iloc[0]
+    change = over["a_orders"] / over["a_sessions"] - over["e_orders"] / over["e_sessions"]
+    for dim in ("channel", "country"):
+        # the slices' expected sums equal the overall's up to noise of the same-weekday medians
+        assert attr.loc[attr["dimension"] == dim, "change"].sum() == pytest.approx(change, rel=0.05)
+
+
+def test_detector_expected_used_when_it_covers_the_dimension():
+    cube = make_cube([Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"})])
+    kpis = kpis_from_cube(cube)
+    ch = kpis.loc[kpis["dimension"] == "channel"]
+    det = pd.DataFrame({"date": ch["date"], "kpi": "revenue", "dimension": "channel", "segment": ch["segment"],
+                        "detector": "d1", "score": 0.0, "flag": False, "direction": "up",
+                        "expected": ch["revenue"] * 1.1, "actual": ch["revenue"], "mode": "causal"})
+    panel = dr.SlicePanel(kpis, det)
+    t = dr.window_table(panel, "revenue", pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]))
+    by = t.set_index(["dimension", "segment"])
+    assert (by.loc["channel", "source"] == "detector").all()
+    assert (by.loc["country", "source"] == "baseline").all()
+    assert by.loc[("channel", "organic"), "e_revenue"] == pytest.approx(by.loc[("channel", "organic"), "a_revenue"] * 1.1)
+
+
+def test_baseline_never_looks_inside_the_window():
+    # a 10-day shock: day 8 of the window must still compare with pre-window weeks
+    cube = make_cube([Shock("2025-05-12", "2025-05-21", "sessions", 0.5, {})], noise=0.0)
+    panel = dr.SlicePanel(kpis_from_cube(cube))
+    s = panel.window_sums("sessions", pd.Timestamp("2025-05-12"), pd.Timestamp("2025-05-21"), "baseline")
+    a = panel.window_sums("sessions", pd.Timestamp("2025-05-12"), pd.Timestamp("2025-05-21"), "actual")
+    assert a[("overall", "all")] / s[("overall", "all")] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("comp, label", [
+    ({"traffic": -0.4, "conversion": 0.02, "basket": 0.0}, "traffic-driven"),
+    ({"traffic": 0.0, "conversion": -0.3, "basket": 0.05}, "conversion-driven"),
+    ({"traffic": 0.01, "conversion": -0.02, "basket": 0.25}, "basket-driven"),
+    ({"traffic": -0.2, "conversion": -0.2, "basket": 0.0}, "mix"),
+    ({"traffic": 0.001, "conversion": 0.0, "basket": -0.001}, "mix"),
+    (None, "mix"),
+])
+def test_signature_classification(comp, label):
+    assert dr.classify_signature(comp, 0.6) == label
+
+
+def test_signature_from_decomposition_and_from_effects_agree():
+    e = {"sessions": 1000.0, "orders": 30.0, "revenue": 3000.0}
+    a = {"sessions": 600.0, "orders": 18.3, "revenue": 1830.0}   # traffic -40 %, conversion +1.7 %
+    comp = dr.log_components(a, e)
+    assert math.fsum(comp.values()) == pytest.approx(math.log(a["revenue"] / e["revenue"]))
+    assert dr.classify_signature(comp) == "traffic-driven"
+    assert dr.signature_from_effects({"sessions": -0.4, "conversion_rate": 0.017, "aov": 0.0}) == "traffic-driven"
+    assert dr.signature_from_effects({"sessions": 0.0, "conversion_rate": -0.5, "aov": 0.01}) == "conversion-driven"
+    assert dr.signature_from_effects({"sessions": 0.0}) == "mix"  # incomplete effects
+    assert dr.log_components({**a, "sessions": 0.0}, e) is None

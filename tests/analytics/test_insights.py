@@ -1,0 +1,156 @@
+"""insights.json / insights.md: schema, determinism and content on hand-made runs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from analytics import insights
+from analytics.insights_config import InsightsConfig
+from shocklab.errors import InputError
+from tests.analytics.insights_synth import Shock, make_ctx
+
+SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"}),
+          Shock("2025-06-01", "2025-06-04", "conversion", 0.6, {"country": "DE"}),
+          Shock("2025-06-15", "2025-06-18", "aov", 0.6, {"category": "electronics"}),
+          Shock("2025-06-24", "2025-07-01", "sessions", 0.5, {"channel": "email"})]
+INCIDENTS = [("revenue", "2025-05-10", "2025-05-14", "down", "E1"),
+             ("revenue", "2025-06-01", "2025-06-04", "down", "E2"),
+             ("aov", "2025-06-15", "2025-06-18", "down", None)]
+CALENDAR = pd.DataFrame({"date": ["2025-06-16", "2025-03-01"], "name": ["Summer sale", "Spring day"],
+                         "kind": ["campaign", "holiday"], "scope": ["{}", None]})
+NO_FORECAST = {"insights": {"forecast": {"enabled": False}}}
+
+
+def _ctx(tmp_path, config=NO_FORECAST, **kw):
+    ctx = make_ctx(tmp_path, SHOCKS, INCIDENTS, calendar=CALENDAR, **kw)
+    ctx.config = config
+    return ctx
+
+
+def test_committed_schema_matches_the_models():
+    committed = insights.SCHEMA_PATH.read_text(encoding="utf-8")
+    assert committed == insights.schema_text(), \
+        "schemas/insights.schema.json is stale: run `python -m analytics.insights --write-schema`"
+
+
+def test_insights_json_validates_round_trips_and_is_byte_identical(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    ctx = _ctx(a)
+    ctx.customers = {"segments": {"At Risk": 12, "Champions": 40}, "alert": float("nan"),
+                     "as_of": pd.Timestamp("2025-07-01")}
+    insights.run(ctx)
+    ctx2 = _ctx(b)
+    ctx2.customers = dict(ctx.customers)
+    insights.run(ctx2)
+    raw = (a / "insights.json").read_bytes()
+    assert raw == (b / "insights.json").read_bytes()
+    assert (a / "insights.md").read_bytes() == (b / "insights.md").read_bytes()
+    doc = json.loads(raw)
+    assert doc == ctx.insights
+    insights.validate_json(doc)
+    model = insights.Insights.model_validate(doc)          # round trip through the models
+    assert insights.to_json_dict(model) == doc
+    assert doc["schema_version"] == insights.SCHEMA_VERSION
+    assert doc["customers"] == {"alert": None, "as_of": "2025-07-01", "segments": {"At Risk": 12, "Champions": 40}}
+    assert "generated" not in raw.decode() and "seconds" not in raw.decode()
+
+
+def _numbers(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _numbers(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _numbers(v)
+    elif isinstance(obj, float):
+        yield obj
+
+
+def test_incident_content(tmp_path):
+    ctx = _ctx(tmp_path)
+    insights.run(ctx)
+    doc = ctx.insights
+    assert all(math.isfinite(x) for x in _numbers(doc))
+    inc = {i["incident_id"]: i for i in doc["incidents"]}
+    i1 = inc["I-revenue-overall-all-2025-05-10-down"]
+    assert (i1["drivers"]["top"]["dimension"], i1["drivers"]["top"]["value"]) == ("channel", "paid_social")
+    assert i1["signature"]["label"] == "traffic-driven"
+    assert i1["matched_event_id"] == "E1" and not i1["planned"]
+    assert "paid_social" in i1["narrative"] and "paid_social" in i1["recommended_action"]
+    assert i1["days"] == 5 and i1["n_detectors"] == 3
+    i2 = inc["I-revenue-overall-all-2025-06-01-down"]
+    assert i2["drivers"]["top"]["value"] == "DE" and i2["signature"]["label"] == "conversion-driven"
+    assert "checkout" in i2["recommended_action"]
+    # 40 % conversion drop in a country holding ~30 % of orders: about -12 % overall
+    assert i2["baseline_magnitude_pct"] == pytest.approx(-12, abs=3)
+    i3 = inc["I-aov-overall-all-2025-06-15-down"]
+    assert i3["drivers"]["top"]["value"] == "electronics" and i3["signature"]["label"] == "basket-driven"
+    assert i3["planned"] and i3["calendar"][0]["name"] == "Summer sale"
+    assert i3["matched_event_id"] is None
+
+
+def test_summary_channels_and_seasonality(tmp_path):
+    ctx = _ctx(tmp_path)
+    insights.run(ctx)
+    doc = ctx.insights
+    s = doc["summary"]
+    assert {t["kpi"] for t in s["totals"]} == {"revenue", "orders", "sessions", "conversion_rate", "aov"}
+    wow = {c["kpi"]: c for c in s["week_over_week"]}
+    assert wow["revenue"]["current_end"] == "2025-07-01" and wow["revenue"]["previous_end"] == "2025-06-24"
+    assert wow["revenue"]["drivers"]["top"]["value"] == "email"   # email halved from 06-24
+    assert "email" in s["headline"]
+    assert len(s["month_over_month"]) == 5
+    ch = doc["channels"]
+    assert ch["underperformers"] == ["email"]
+    assert sum(c["revenue_share"] for c in ch["channels"]) == pytest.approx(1.0)
+    email = next(c for c in ch["channels"] if c["channel"] == "email")
+    assert email["revenue_vs_baseline_pct"] < -40 and email["reasons"]
+    se = doc["seasonality"]
+    assert se["weekday"]["peak"] == "Sat" and se["weekday"]["trough"] == "Wed"   # WEEKDAY factors
+    assert doc["forecast"]["status"] == "skipped"
+    md = (tmp_path / "insights.md").read_text()
+    for needle in ("## Summary", "## Channels", "## Incidents (3 shown of 3)", "Summer sale", "## Seasonality"):
+        assert needle in md
+
+
+def test_max_incidents_keeps_the_most_severe(tmp_path):
+    ctx = _ctx(tmp_path, config={"insights": {"max_incidents": 1, "forecast": {"enabled": False}}})
+    ctx.incidents[1].severity = "critical"
+    insights.run(ctx)
+    assert [i["incident_id"] for i in ctx.insights["incidents"]] == ["I-revenue-overall-all-2025-06-01-down"]
+    assert ctx.insights["incidents_total"] == 3
+
+
+def test_disabled_writes_nothing_and_empty_kpis_is_an_input_error(tmp_path):
+    ctx = _ctx(tmp_path, config={"insights": {"enabled": False}})
+    insights.run(ctx)
+    assert ctx.insights is None and not (tmp_path / "insights.json").exists()
+    ctx = _ctx(tmp_path)
+    ctx.kpis_daily = ctx.kpis_daily.iloc[0:0]
+    with pytest.raises(InputError, match="no KPIs"):
+        insights.run(ctx)
+
+
+def test_schema_rejects_non_finite_and_bad_dates(tmp_path):
+    ctx = _ctx(tmp_path)
+    insights.run(ctx)
+    bad = json.loads(json.dumps(ctx.insights))
+    bad["incidents"][0]["start"] = "10/05/2025"
+    with pytest.raises(InputError, match="incidents/0/start"):
+        insights.validate_json(bad)
+    with pytest.raises(ValueError):
+        insights.IncidentInsight.model_validate({**ctx.insights["incidents"][0], "confidence": float("inf")})
+
+
+def test_config_defaults_and_bounds():
+    cfg = InsightsConfig()
+    assert cfg.forecast.horizon_days == 90 and cfg.forecast.interval == 0.95 and cfg.plots
+    with pytest.raises(ValueError, match="extra"):
+        InsightsConfig.model_validate({"forcast": {}})
+    with pytest.raises(ValueError, match="greater than or equal to 7"):
+        InsightsConfig.model_validate({"forecast": {"horizon_days": 0}})
