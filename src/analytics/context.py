@@ -87,6 +87,7 @@ class RunContext:
     data: DataSet
     out_dir: Path               # the temporary run directory (atomically renamed at the end)
     kpis_daily: pd.DataFrame | None = None
+    kpi_tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # monthly_revenue, channel_performance, top_products, revenue_by_country
     detections: pd.DataFrame | None = None
     detector_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"ok": bool, "error": str|None, "seconds": float}
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)

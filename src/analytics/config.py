@@ -1,0 +1,107 @@
+"""Configuration of the analysis (config/analysis.yaml), validated once at load.
+
+Detectors are a mapping ``name -> settings`` whose ``type`` selects the detector class (a
+discriminated union built from the registry), so one type can run twice under two names with
+different settings, and sweeps override ``--set detectors.<name>.threshold=4``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shocklab.configio import load_config, validate
+
+from .context import DIMENSIONS, KPI_NAMES
+from .customers.config import CustomersConfig
+from .detectors import REGISTRY
+from .insights_config import InsightsConfig
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "analysis.yaml"
+
+DetectorSettings = Annotated[Union[tuple(cls.config_class for cls in REGISTRY.values())],  # noqa: UP007
+                             Field(discriminator="type")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConsensusConfig(_Strict):
+    tolerance_days: int = Field(1, ge=0, le=30, description="a vote counts within ± this many periods")
+    min_votes: int = Field(2, ge=1, le=20, description="k of n voting detectors must agree")
+    required: list[str] = Field(default_factory=list, description="detectors that must be among the voters")
+    merge_gap_days: int = Field(1, ge=0, le=30, description="flagged periods this close form one incident")
+    mute_calendar: bool = Field(False, description="drop consensus days that are in the observable marketing "
+                                                   "calendar (planned campaigns, holidays)")
+
+
+class ScoringConfig(_Strict):
+    mode: Literal["strict", "lenient"] = Field("strict", description="which mode gates and the headline use")
+    early_days: int = Field(1, ge=0, le=60, description="an incident may start this many days before the event")
+    late_days: int = Field(3, ge=0, le=60, description="… or overlap up to this many days after it ends")
+    min_effect: float = Field(0.03, ge=0, le=10, description="strict: the KPI moved at least this much (relative)")
+    include_oracle: bool = Field(True, description="run the oracle when truth exists")
+
+
+class OutputConfig(_Strict):
+    write_detections: bool = True
+    float_digits: int = Field(6, ge=1, le=17, description="significant digits in CSV outputs")
+
+
+class AnalysisConfig(_Strict):
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="master seed for seeded detectors")
+    kpis: list[str] = Field(default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"])
+    dimensions: list[Literal["overall", "channel", "country", "category"]] = Field(
+        default_factory=lambda: ["overall", "channel"])
+    detectors: dict[str, DetectorSettings] = Field(default_factory=lambda: {
+        name: cls.config_class() for name, cls in REGISTRY.items()})
+    consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    customers: CustomersConfig = Field(default_factory=CustomersConfig)
+    insights: InsightsConfig = Field(default_factory=InsightsConfig)
+
+    @model_validator(mode="after")
+    def _check_names(self) -> AnalysisConfig:
+        for k in self.kpis:
+            if k not in KPI_NAMES:
+                raise ValueError(f"kpis: unknown KPI {k!r} (known: {', '.join(KPI_NAMES)})")
+        if not self.kpis:
+            raise ValueError("kpis: at least one KPI is needed")
+        if "overall" not in self.dimensions:
+            raise ValueError("dimensions: must include 'overall'")
+        for d in self.dimensions:
+            assert d in DIMENSIONS
+        for name, det in self.detectors.items():
+            for k in det.kpis or []:
+                if k not in self.kpis:
+                    raise ValueError(f"detectors.{name}.kpis: {k!r} is not an analysed KPI ({', '.join(self.kpis)})")
+        for name in self.consensus.required:
+            if name not in self.detectors:
+                raise ValueError(f"consensus.required: unknown detector {name!r} "
+                                 f"(configured: {', '.join(self.detectors)})")
+        return self
+
+    def voting_detectors(self) -> list[str]:
+        return [n for n, d in self.detectors.items() if d.enabled and REGISTRY[d.type].votes]
+
+
+def config_from_raw(raw: dict[str, Any] | None, source: str = "analysis config") -> AnalysisConfig:
+    """Validate an already-loaded mapping (None = the shipped config/analysis.yaml)."""
+    if raw is None:
+        return load_analysis_config(DEFAULT_CONFIG_PATH)
+    return validate(AnalysisConfig, raw, source)
+
+
+def load_analysis_config(path: str | Path | None = None, overrides: list[str] | None = None) -> AnalysisConfig:
+    """Load, override (``dotted.key=value``) and validate an analysis YAML file."""
+    model, _raw = load_analysis_config_raw(path, overrides)
+    return model
+
+
+def load_analysis_config_raw(path: str | Path | None = None,
+                             overrides: list[str] | None = None) -> tuple[AnalysisConfig, dict[str, Any]]:
+    return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH, overrides)

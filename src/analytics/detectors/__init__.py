@@ -1,0 +1,10 @@
+"""Detector registry: importing this package registers every detector (one module each).
+
+``REGISTRY`` maps a ``type`` name to its class; each class declares its pydantic
+``config_class``. ``get_detector_class`` raises InputError listing the known names.
+"""
+
+from . import isolation_forest, oracle, prophet_residual, rolling_zscore  # noqa: F401  (registration)
+from .base import REGISTRY, Detector, DetectorConfig, DetectorInput, get_detector_class, register
+
+__all__ = ["REGISTRY", "Detector", "DetectorConfig", "DetectorInput", "get_detector_class", "register"]

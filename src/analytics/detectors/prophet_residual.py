@@ -1,0 +1,155 @@
+"""Prophet forecast residual: weekly + yearly seasonality and the observable marketing calendar
+as holidays; the residual is scaled by the robust spread of the in-sample (training) residuals.
+
+``walk_forward`` (default, causal) refits every ``retrain_every`` periods on past data only and
+scores the next block out of sample; ``in_sample`` fits once on everything (labelled so).
+Series are fitted in parallel worker processes. ``uncertainty_samples=0`` keeps Prophet off the
+global random state (and makes it faster): the detector needs only ``yhat``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from .base import Detector, DetectorConfig, DetectorInput, group_slices, register, robust_scale
+
+
+class ProphetResidualConfig(DetectorConfig):
+    type: Literal["prophet_residual"] = "prophet_residual"
+    mode: Literal["walk_forward", "in_sample"] = "walk_forward"
+    min_train: int = Field(84, ge=14, le=100_000, description="periods of history before the first fit")
+    retrain_every: int = Field(91, ge=1, le=100_000, description="periods between walk-forward refits")
+    yearly_min_days: int = Field(365, ge=30, le=10_000, description="fit yearly seasonality only with this much history")
+    log_transform: bool = Field(True, description="model log(y) when the series is strictly positive")
+    mask_flagged: bool = Field(True, description="drop points already flagged from later training sets "
+                                                 "(past shocks do not bend the next fit)")
+    changepoint_prior_scale: float = Field(0.05, gt=0, le=10)
+    seasonality_prior_scale: float = Field(10.0, gt=0, le=100)
+    holidays_prior_scale: float = Field(10.0, gt=0, le=100)
+    use_calendar: bool = Field(True, description="marketing calendar days as Prophet holidays")
+    n_jobs: int = Field(0, ge=0, le=256, description="worker processes; 0 = all CPUs, 1 = serial")
+
+
+def _quiet() -> None:
+    logging.getLogger("cmdstanpy").disabled = True
+    logging.getLogger("prophet").setLevel(logging.CRITICAL)  # also hides "Importing plotly failed"
+    warnings.filterwarnings("ignore", module="prophet")
+
+
+def _fit_predict(train: pd.DataFrame, future: pd.DataFrame, holidays: pd.DataFrame | None,
+                 cfg: dict[str, Any], sub_daily: bool) -> np.ndarray:
+    from prophet import Prophet
+
+    span_days = (train["ds"].iloc[-1] - train["ds"].iloc[0]).days
+    model = Prophet(
+        uncertainty_samples=0,
+        yearly_seasonality=span_days >= cfg["yearly_min_days"],
+        weekly_seasonality=span_days >= 14,
+        daily_seasonality=sub_daily,
+        holidays=holidays,
+        changepoint_prior_scale=cfg["changepoint_prior_scale"],
+        seasonality_prior_scale=cfg["seasonality_prior_scale"],
+        holidays_prior_scale=cfg["holidays_prior_scale"],
+    )
+    model.fit(train)
+    return model.predict(future)["yhat"].to_numpy()
+
+
+def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | None,
+                     cfg: dict[str, Any], sub_daily: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and expected values (original units) for one series; NaN where not scored."""
+    _quiet()
+    n = len(y)
+    use_log = cfg["log_transform"] and np.all(y[np.isfinite(y)] > 0)
+    yt = np.log(y) if use_log else y.astype(float)
+    score = np.full(n, np.nan)
+    yhat_all = np.full(n, np.nan)
+    threshold = cfg["threshold"]
+    if cfg["mode"] == "in_sample":
+        blocks = [(n, 0, n)]
+    else:
+        blocks = [(s, s, min(s + cfg["retrain_every"], n)) for s in range(min(cfg["min_train"], n), n, cfg["retrain_every"])]
+    for train_end, lo, hi in blocks:
+        y_train = yt[:train_end].copy()
+        if cfg["mask_flagged"] and cfg["mode"] != "in_sample":
+            y_train[np.abs(score[:train_end]) >= threshold] = np.nan
+        train = pd.DataFrame({"ds": ds[:train_end], "y": y_train}).dropna()
+        if len(train) < 14:
+            continue
+        future = pd.DataFrame({"ds": ds[:hi]})
+        yhat = _fit_predict(train, future, holidays, cfg, sub_daily)
+        resid_train = yt[:train_end] - yhat[:train_end]
+        keep = np.isfinite(y_train)
+        scale = robust_scale(resid_train[keep])
+        if not np.isfinite(scale):
+            continue
+        score[lo:hi] = (yt[lo:hi] - yhat[lo:hi]) / scale
+        yhat_all[lo:hi] = yhat[lo:hi]
+    expected = np.exp(yhat_all) if use_log else yhat_all
+    return score, expected
+
+
+def _worker(args: tuple) -> tuple[np.ndarray, np.ndarray, str | None]:
+    try:
+        return (*score_one_series(*args), None)
+    except Exception as exc:  # one series failing must not sink the others
+        n = len(args[1])
+        return np.full(n, np.nan), np.full(n, np.nan), f"{type(exc).__name__}: {exc}"
+
+
+@register
+class ProphetResidual(Detector):
+    type_name = "prophet_residual"
+    config_class = ProphetResidualConfig
+
+    @property
+    def mode(self) -> str:
+        return "in_sample" if self.config.mode == "in_sample" else "causal"  # type: ignore[attr-defined]
+
+    def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
+        cfg: ProphetResidualConfig = self.config  # type: ignore[assignment]
+        _quiet()
+        import prophet  # noqa: F401  (imported once here so forked workers inherit it)
+
+        holidays = None
+        if cfg.use_calendar and inp.calendar is not None and len(inp.calendar):
+            cal = inp.calendar
+            # one effect per named day plus one shared per kind, so a campaign never seen before
+            # still gets the average campaign effect
+            holidays = pd.concat([
+                pd.DataFrame({"holiday": cal["name"].astype(str).to_numpy(), "ds": cal["date"].to_numpy()}),
+                pd.DataFrame({"holiday": ("kind:" + cal["kind"].astype(str)).to_numpy(), "ds": cal["date"].to_numpy()}),
+            ]).drop_duplicates().sort_values(["holiday", "ds"]).reset_index(drop=True)
+        cfg_d = cfg.model_dump()
+        groups = list(group_slices(series))
+        tasks = [(g["date"].to_numpy(), g["value"].to_numpy(dtype=float), holidays, cfg_d, inp.periods_per_day > 1)
+                 for _, g in groups]
+        n_jobs = cfg.n_jobs or os.cpu_count() or 1
+        n_jobs = min(n_jobs, len(tasks))
+        if n_jobs <= 1:
+            results = [_worker(t) for t in tasks]
+        else:
+            ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+                results = list(pool.map(_worker, tasks, chunksize=1))
+        score = pd.Series(np.nan, index=series.index)
+        expected = pd.Series(np.nan, index=series.index)
+        errors = []
+        for (key, g), (s, e, err) in zip(groups, results):
+            score.loc[g.index] = s
+            expected.loc[g.index] = e
+            if err:
+                errors.append(f"{'/'.join(map(str, key))}: {err}")
+        if errors and len(errors) == len(groups):
+            raise RuntimeError(f"Prophet failed on every series ({errors[0]})")
+        self.warnings_ = errors
+        return pd.DataFrame({"score": score, "expected": expected}, index=series.index)

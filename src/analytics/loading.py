@@ -1,0 +1,203 @@
+"""Read and validate a data directory (DESIGN.md "Data directory") into a ``DataSet``.
+
+Every problem — a missing file or column, a wrong type, a NaN, a duplicate key, an empty table, a
+gap in the traffic dates — raises InputError with one line naming the file and the column.
+CSV and Parquet are read alike (``<table>.csv`` or ``<table>.parquet``). ``truth/`` is read only
+into the ``truth_*`` fields, which only scoring and the oracle detector look at.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shocklab.errors import InputError
+
+from .context import DataSet
+
+# column kinds: id (kept as text), str, date (normalized day), datetime, int, float
+SCHEMAS: dict[str, dict[str, str]] = {
+    "products": {"product_id": "id", "name": "str", "category": "str", "unit_price": "float", "unit_cost": "float"},
+    "customers": {"customer_id": "id", "signup_date": "date", "country": "str", "acquisition_channel": "str"},
+    "website_traffic": {"date": "date", "channel": "str", "country": "str", "sessions": "float"},
+    "orders": {"order_id": "id", "order_ts": "datetime", "order_date": "date", "customer_id": "id",
+               "channel": "str", "country": "str", "status": "str", "items": "int", "units": "int",
+               "gross_revenue": "float", "discount": "float", "net_revenue": "float"},
+    "order_items": {"order_id": "id", "product_id": "id", "quantity": "int", "unit_price": "float",
+                    "discount_pct": "float"},
+    "marketing_calendar": {"date": "date", "name": "str", "kind": "str", "scope": "str"},
+}
+REQUIRED = ("orders",)
+OPTIONAL = ("products", "customers", "website_traffic", "order_items", "marketing_calendar")
+MAY_BE_EMPTY = ("marketing_calendar",)
+KEYS = {"products": ["product_id"], "customers": ["customer_id"], "orders": ["order_id"],
+        "website_traffic": ["date", "channel", "country"]}
+ORDER_STATUSES = ("completed", "cancelled", "returned")
+
+
+def _find(base: Path, name: str) -> Path | None:
+    for ext in (".csv", ".parquet"):
+        p = base / f"{name}{ext}"
+        if p.is_file():
+            return p
+    return None
+
+
+def read_table(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame:
+    """Read one CSV/Parquet file; id-like columns are kept as text."""
+    ids = {c: str for c, k in (schema or {}).items() if k in ("id", "str")}
+    try:
+        if path.suffix == ".parquet":
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path, dtype=ids, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: file is empty (no header)") from None
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: cannot read ({first})") from None
+    return df
+
+
+def coerce(df: pd.DataFrame, schema: dict[str, str], where: str, allow_nan: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Check columns exist, have no NaN and convert to their kind; raise InputError otherwise."""
+    missing = [c for c in schema if c not in df.columns]
+    if missing:
+        raise InputError(f"{where}: missing column {missing[0]!r} (expected {', '.join(schema)})")
+    out = df.copy()
+    for col, kind in schema.items():
+        s = out[col]
+        if s.isna().any() and col not in allow_nan:
+            row = int(np.flatnonzero(s.isna().to_numpy())[0])
+            raise InputError(f"{where}: column {col!r} has an empty/NaN value (data row {row + 1})")
+        if kind in ("id", "str"):
+            out[col] = s.astype(str)
+        elif kind in ("date", "datetime"):
+            try:
+                conv = pd.to_datetime(s, format="ISO8601") if not pd.api.types.is_datetime64_any_dtype(s) else s
+            except (ValueError, TypeError) as exc:
+                raise InputError(f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})") from None
+            if getattr(conv.dt, "tz", None) is not None:
+                conv = conv.dt.tz_localize(None)
+            out[col] = conv.dt.normalize() if kind == "date" else conv
+            out[col] = out[col].astype("datetime64[ns]")
+        else:
+            conv = pd.to_numeric(s, errors="coerce")
+            bad = conv.isna() & s.notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(f"{where}: column {col!r} must be numeric, got {s.iloc[row]!r} (data row {row + 1})")
+            if not np.isfinite(conv.dropna().to_numpy(dtype=float)).all():
+                raise InputError(f"{where}: column {col!r} has an infinite value")
+            if kind == "int":
+                if (conv.dropna() % 1 != 0).any():
+                    raise InputError(f"{where}: column {col!r} must hold whole numbers")
+                conv = conv.astype("int64") if not conv.isna().any() else conv
+            out[col] = conv.astype(float) if kind == "float" else conv
+    return out
+
+
+def check_unique(df: pd.DataFrame, keys: list[str], where: str) -> None:
+    dup = df.duplicated(keys, keep=False)
+    if dup.any():
+        first = df.loc[dup, keys].iloc[0].tolist()
+        raise InputError(f"{where}: duplicate key ({', '.join(keys)}) = {first}")
+
+
+def check_no_gap(dates: pd.Series, where: str, col: str = "date") -> None:
+    """Every day between the first and the last must be present."""
+    days = pd.DatetimeIndex(dates.unique()).sort_values()
+    if len(days) < 2:
+        return
+    full = pd.date_range(days[0], days[-1], freq="D")
+    if len(full) != len(days):
+        missing = full.difference(days)
+        raise InputError(f"{where}: column {col!r} has a gap: {missing[0].date()} is missing "
+                         f"({len(missing)} day{'s' if len(missing) > 1 else ''} in all)")
+
+
+def validate_tables(tables: dict[str, pd.DataFrame], where: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Validate observable tables (shared with the transactions loader)."""
+    out = {}
+    for name, df in tables.items():
+        loc = where.get(name, name)
+        if df.empty and name not in MAY_BE_EMPTY:
+            raise InputError(f"{loc}: table is empty")
+        schema = SCHEMAS.get(name)
+        df = coerce(df, schema, loc) if schema else df
+        if name in KEYS:
+            check_unique(df, KEYS[name], loc)
+        out[name] = df
+    if "orders" in out:
+        bad = ~out["orders"]["status"].isin(ORDER_STATUSES)
+        if bad.any():
+            raise InputError(f"{where.get('orders', 'orders')}: column 'status' has {out['orders']['status'][bad].iloc[0]!r} "
+                             f"(allowed: {', '.join(ORDER_STATUSES)})")
+    if "website_traffic" in out:
+        check_no_gap(out["website_traffic"]["date"], where.get("website_traffic", "website_traffic"))
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def read_truth_events(path: Path) -> list[dict[str, Any]]:
+    events = _read_json(path)
+    if not isinstance(events, list):
+        raise InputError(f"{path}: expected a list of events")
+    for i, ev in enumerate(events):
+        for key in ("event_id", "start", "end"):
+            if not isinstance(ev, dict) or key not in ev:
+                raise InputError(f"{path}: event [{i}] lacks {key!r}")
+        try:
+            s, e = pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"])
+        except (ValueError, TypeError):
+            raise InputError(f"{path}: event [{i}] ({ev['event_id']}): start/end are not dates") from None
+        if e < s:
+            raise InputError(f"{path}: event [{i}] ({ev['event_id']}): end is before start")
+    return events
+
+
+def load_data_dir(path: str | Path) -> DataSet:
+    """Read a data directory written by generate_data.py (or laid out the same way)."""
+    base = Path(path)
+    if not base.exists():
+        raise InputError(f"{base}: data directory not found (generate one with generate_data.py)")
+    if not base.is_dir():
+        raise InputError(f"{base}: not a directory")
+    raw: dict[str, pd.DataFrame] = {}
+    where: dict[str, str] = {}
+    for name in (*REQUIRED, *OPTIONAL):
+        p = _find(base, name)
+        if p is None:
+            if name in REQUIRED:
+                raise InputError(f"{base}: missing file {name}.csv (or {name}.parquet)")
+            continue
+        raw[name] = read_table(p, SCHEMAS[name])
+        where[name] = str(p)
+    tables = validate_tables(raw, where)
+    manifest = _read_json(base / "manifest.json") if (base / "manifest.json").is_file() else {}
+    ds = DataSet(path=base, tables=tables, manifest=manifest if isinstance(manifest, dict) else {},
+                 source="simulated")
+    truth = base / "truth"
+    if truth.is_dir():
+        ev = truth / "events.json"
+        if ev.is_file():
+            ds.truth_events = read_truth_events(ev)
+        for attr, name in (("truth_baseline", "baseline_daily"), ("truth_counterfactual", "counterfactual_daily"),
+                           ("truth_customers", "customers")):
+            p = _find(truth, name)
+            if p is not None:
+                df = read_table(p, {"customer_id": "id", "channel": "str"})
+                if "date" in df.columns:
+                    df = coerce(df, {"date": "date"}, str(p))
+                setattr(ds, attr, df)
+    return ds

@@ -1,0 +1,328 @@
+"""The analysis run as a list of stages over one ``RunContext``.
+
+``STAGES`` is THE place where stages are listed, in order. Each stage is ``fn(ctx) -> None``,
+reads what earlier stages put on the context and adds its own part; ``run`` times them into
+``ctx.timings``. Later parts plug in here at integration (customers → insights → plots), e.g.::
+
+    STAGES += [("customers", analytics.customers.pipeline.run),
+               ("insights", analytics.insights.run), ("report", analytics.report.run)]
+
+``analyse`` is the one-call entry for sweeps (experiment runner): load, run, optionally write,
+return the scorecard dict ({} without truth).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shocklab.atomic import atomic_dir
+from shocklab.errors import InputError
+from shocklab.hashing import canonical_json, sha256_file, sha256_json
+
+from . import consensus as cons
+from .config import AnalysisConfig, config_from_raw, load_analysis_config
+from .context import DataSet, Incident, RunContext
+from .detectors import REGISTRY, DetectorInput
+from .kpis import compute_kpis_daily, summary_tables, to_long
+from .scoring import build_scorecard, format_table
+
+log = logging.getLogger("shocklab.analysis")
+
+Stage = Callable[[RunContext], None]
+
+
+# ---------------------------------------------------------------- stages
+def stage_kpis(ctx: RunContext) -> None:
+    if ctx.data.source == "kpis":  # external series arrive as a ready kpis_daily table
+        ctx.kpis_daily = ctx.data.tables["kpis_daily"]
+        return
+    ctx.kpis_daily = compute_kpis_daily(ctx.data)
+    ctx.kpi_tables = summary_tables(ctx.data, ctx.kpis_daily)
+
+
+def analysed_kpis(ctx: RunContext) -> tuple[list[str], list[str]]:
+    """(KPIs, dimensions) the detectors run on."""
+    cfg: AnalysisConfig = ctx.config
+    if ctx.data.source == "kpis":
+        return [c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")], ["overall"]
+    dims = [d for d in cfg.dimensions if (ctx.kpis_daily["dimension"] == d).any()]
+    return list(cfg.kpis), dims
+
+
+def _baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
+    """truth/baseline_daily in the detectors' long layout: rows without a channel (or with
+    channel 'all') are overall; the others are per channel."""
+    b = ds.truth_baseline
+    if b is None:
+        return None
+    b = b.copy()
+    if "dimension" in b.columns and "segment" in b.columns:
+        pass
+    elif "channel" in b.columns:
+        ch = b["channel"].astype(str)
+        overall = b["channel"].isna() | ch.isin(["all", "overall", "", "nan"])
+        b["dimension"] = np.where(overall, "overall", "channel")
+        b["segment"] = np.where(overall, "all", ch)
+    else:
+        b["dimension"], b["segment"] = "overall", "all"
+    present = [k for k in kpis if k in b.columns]
+    long = b.melt(id_vars=["date", "dimension", "segment"], value_vars=present, var_name="kpi", value_name="value")
+    return long[["date", "kpi", "dimension", "segment", "value"]]
+
+
+def _periods_per_day(dates: pd.Series) -> int:
+    d = pd.Series(pd.DatetimeIndex(dates.unique()).sort_values())
+    if len(d) < 2:
+        return 1
+    step = d.diff().dropna().median()
+    return max(1, int(round(pd.Timedelta(days=1) / step)))
+
+
+def stage_detect(ctx: RunContext) -> None:
+    cfg: AnalysisConfig = ctx.config
+    kpis, dims = analysed_kpis(ctx)
+    series = to_long(ctx.kpis_daily, kpis, dims)
+    cal = ctx.data.tables.get("marketing_calendar")
+    inp = DetectorInput(series=series, calendar=cal if cal is not None else DetectorInput(series).calendar,
+                        baseline=_baseline_long(ctx.data, kpis), seed=cfg.seed,
+                        periods_per_day=_periods_per_day(series["date"]))
+    frames = []
+    for name, dcfg in cfg.detectors.items():
+        cls = REGISTRY[dcfg.type]
+        if not dcfg.enabled:
+            continue
+        if cls.needs_truth and (inp.baseline is None or not cfg.scoring.include_oracle):
+            ctx.detector_status[name] = {"ok": False, "skipped": True, "error": "no truth/baseline_daily",
+                                         "seconds": 0.0}
+            continue
+        t0 = time.perf_counter()
+        det = cls(dcfg, name=name)
+        try:
+            out = det.detect(inp)
+        except InputError:
+            raise
+        except Exception as exc:  # a detector failing at run time must not sink the run
+            msg = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            log.warning("detector %s failed: %s", name, msg)
+            ctx.detector_status[name] = {"ok": False, "error": msg,
+                                         "seconds": round(time.perf_counter() - t0, 3)}
+            continue
+        ctx.detector_status[name] = {"ok": True, "error": None, "mode": det.mode, "votes": cls.votes,
+                                     "warnings": list(getattr(det, "warnings_", [])),
+                                     "seconds": round(time.perf_counter() - t0, 3)}
+        frames.append(out)
+    if frames:
+        ctx.detections = pd.concat(frames, ignore_index=True)
+    else:
+        ctx.detections = pd.DataFrame(columns=["date", "kpi", "dimension", "segment", "detector", "score", "flag",
+                                               "direction", "expected", "actual", "mode"])
+
+
+def voters(ctx: RunContext) -> list[str]:
+    cfg: AnalysisConfig = ctx.config
+    return [n for n in cfg.voting_detectors() if ctx.detector_status.get(n, {}).get("ok")]
+
+
+def _calendar_days(ctx: RunContext) -> list[pd.Timestamp]:
+    cal = ctx.data.tables.get("marketing_calendar")
+    return [] if cal is None or cal.empty else list(pd.DatetimeIndex(cal["date"].unique()))
+
+
+def stage_consensus(ctx: RunContext) -> None:
+    cfg: AnalysisConfig = ctx.config
+    det = ctx.detections
+    ctx.detector_incidents = {
+        name: cons.detector_incidents(det, name, cfg.consensus.merge_gap_days)
+        for name, st in sorted(ctx.detector_status.items()) if st.get("ok")}
+    vs = voters(ctx)
+    if len(vs) < cfg.consensus.min_votes:
+        log.warning("only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
+                    len(vs), ", ".join(vs) or "none", cfg.consensus.min_votes, len(vs))
+    ctx.incidents = cons.consensus_incidents(det, vs, cfg.consensus, _calendar_days(ctx)) if vs else []
+
+
+def stage_score(ctx: RunContext) -> None:
+    if not ctx.data.has_truth:
+        ctx.scorecard = None
+        return
+    cfg: AnalysisConfig = ctx.config
+    vs = voters(ctx)
+    mute = _calendar_days(ctx)
+    levels = {f"k{k}": cons.consensus_incidents(ctx.detections, vs, cfg.consensus, mute, min_votes=k)
+              for k in range(1, len(vs) + 1)}
+    settings = {**cfg.scoring.model_dump(exclude={"include_oracle"}),
+                "merge_gap_days": cfg.consensus.merge_gap_days, "tolerance_days": cfg.consensus.tolerance_days,
+                "min_votes": cfg.consensus.min_votes, "required": list(cfg.consensus.required), "voters": vs}
+    oracle = next((n for n, d in cfg.detectors.items() if d.type == "oracle" and n in ctx.detector_incidents), None)
+    failed = {n: st["error"] for n, st in ctx.detector_status.items() if not st.get("ok") and not st.get("skipped")}
+    ctx.scorecard = build_scorecard(ctx.data.truth_events or [], ctx.detector_incidents, ctx.incidents, levels,
+                                    settings, oracle_name=oracle, failed=failed)
+
+
+# THE stage list. Integration adds customers / insights / report after "score".
+STAGES: list[tuple[str, Stage]] = [
+    ("kpis", stage_kpis),
+    ("detect", stage_detect),
+    ("consensus", stage_consensus),
+    ("score", stage_score),
+]
+
+
+def run(ctx: RunContext, stages: Sequence[tuple[str, Stage]] | None = None) -> RunContext:
+    """Run the stages in order, timing each into ``ctx.timings``."""
+    for name, fn in (STAGES if stages is None else stages):
+        t0 = time.perf_counter()
+        fn(ctx)
+        ctx.timings[name] = round(time.perf_counter() - t0, 3)
+        log.debug("stage %s: %.2fs", name, ctx.timings[name])
+    return ctx
+
+
+# ---------------------------------------------------------------- selection, ids, outputs
+def select_detectors(cfg: AnalysisConfig, names: Sequence[str] | None, has_truth: bool = True) -> AnalysisConfig:
+    """A copy of ``cfg`` with only ``names`` enabled (None = as configured)."""
+    if not names:
+        return cfg
+    unknown = [n for n in names if n not in cfg.detectors]
+    if unknown:
+        raise InputError(f"--detectors: unknown detector {unknown[0]!r} (known: {', '.join(cfg.detectors)})")
+    for n in names:
+        if REGISTRY[cfg.detectors[n].type].needs_truth and not has_truth:
+            raise InputError(f"--detectors: {n!r} needs truth/ (simulated data) and this data has none")
+    dets = {n: d.model_copy(update={"enabled": n in names}) for n, d in cfg.detectors.items()}
+    return cfg.model_copy(update={"detectors": dets})
+
+
+def data_hash(ds: DataSet, extra_files: Sequence[Path] = ()) -> str:
+    """Identity of the input: the manifest (which lists every file's sha256) or the files themselves."""
+    if ds.path is not None and (Path(ds.path) / "manifest.json").is_file():
+        return sha256_file(Path(ds.path) / "manifest.json")
+    files = sorted(p for p in Path(ds.path).rglob("*") if p.is_file()) if ds.path and Path(ds.path).is_dir() else []
+    files += [Path(p) for p in extra_files]
+    return sha256_json([[p.name, sha256_file(p)] for p in files])
+
+
+def run_id(ds: DataSet, cfg: AnalysisConfig, dhash: str) -> str:
+    """Deterministic: ``<scenario or data dir name>-<12 hex of sha256(data hash, config)>``."""
+    label = str(ds.manifest.get("scenario") or (Path(ds.path).name if ds.path else "kpis"))
+    label = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)[:40] or "run"
+    return f"{label}-{sha256_json({'data': dhash, 'config': cfg.model_dump(mode='json')})[:12]}"
+
+
+def _clean(obj: Any) -> Any:
+    """NaN/inf -> None, numpy scalars -> Python, for canonical JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat() if obj != obj.normalize() else obj.date().isoformat()
+    return obj
+
+
+def incidents_json(ctx: RunContext) -> dict[str, Any]:
+    def dump(incs: list[Incident]) -> list[dict[str, Any]]:
+        out = []
+        for i in incs:
+            d = i.to_dict()
+            if i.start != i.start.normalize() or i.end != i.end.normalize():
+                d["start"], d["end"] = i.start.isoformat(), i.end.isoformat()
+            out.append(d)
+        return out
+    cfg: AnalysisConfig = ctx.config
+    return _clean({
+        "schema": "shocklab.incidents/1",
+        "rule": cfg.consensus.model_dump(mode="json") | {"voters": voters(ctx)},
+        "incidents": dump(ctx.incidents),
+        "by_detector": {n: dump(v) for n, v in sorted(ctx.detector_incidents.items())},
+        "detector_status": {n: {k: v for k, v in st.items() if k != "seconds"}
+                            for n, st in sorted(ctx.detector_status.items())},
+    })
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+    out = {"python": platform.python_version()}
+    for pkg in ("shocklab", "numpy", "pandas", "scikit-learn", "prophet", "pydantic"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "not installed" if pkg != "shocklab" else __import__("shocklab").__version__
+    return out
+
+
+def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
+    """Write every output of the run into ``ctx.out_dir`` (bytes depend only on the inputs,
+    except run.json's timings)."""
+    cfg: AnalysisConfig = ctx.config
+    out = Path(ctx.out_dir)
+    fmt = f"%.{cfg.output.float_digits}g"
+    ctx.kpis_daily.to_csv(out / "kpis_daily.csv", index=False, float_format=fmt, lineterminator="\n")
+    if cfg.output.write_detections and ctx.detections is not None:
+        ctx.detections.to_csv(out / "detections.csv", index=False, float_format=fmt, lineterminator="\n")
+    tables = ctx.kpi_tables
+    if tables:
+        (out / "tables").mkdir(exist_ok=True)
+        for name, df in sorted(tables.items()):
+            df.to_csv(out / "tables" / f"{name}.csv", index=False, float_format=fmt, lineterminator="\n")
+    (out / "incidents.json").write_text(canonical_json(incidents_json(ctx)), encoding="utf-8")
+    if ctx.scorecard is not None:
+        (out / "scorecard.json").write_text(canonical_json(_clean(ctx.scorecard)), encoding="utf-8")
+    run_info = {
+        "schema": "shocklab.run/1",
+        "config": cfg.model_dump(mode="json"),
+        "data": {"path": str(ctx.data.path) if ctx.data.path else None, "source": ctx.data.source,
+                 "has_truth": ctx.data.has_truth},
+        "versions": _versions(),
+        "detector_status": ctx.detector_status,
+        "timings_seconds": ctx.timings,
+        **(extra or {}),
+    }
+    (out / "run.json").write_text(canonical_json(_clean(run_info)), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- one-call entry
+def analyse(data_dir: str | Path, raw_config: dict[str, Any] | None = None, out_dir: str | Path | None = None,
+            detectors: Sequence[str] | None = None, config_path: str | Path | None = None,
+            stages: Sequence[tuple[str, Stage]] | None = None) -> dict[str, Any]:
+    """Analyse one data directory; return the scorecard dict ({} when the data have no truth).
+
+    raw_config : the analysis YAML mapping after overrides (None: ``config_path``, or the shipped
+        config/analysis.yaml). out_dir : write a run directory there (atomically); None writes
+        nothing. detectors : names to enable (None = as configured).
+    """
+    from .loading import load_data_dir
+
+    if raw_config is not None:
+        cfg = config_from_raw(raw_config, str(config_path or "analysis config"))
+    else:
+        cfg = load_analysis_config(config_path)
+    ds = load_data_dir(data_dir)
+    cfg = select_detectors(cfg, detectors, ds.has_truth)
+    if out_dir is None:
+        with tempfile.TemporaryDirectory(prefix="shocklab-analyse-") as tmp:
+            ctx = run(RunContext(config=cfg, data=ds, out_dir=Path(tmp)), stages)
+    else:
+        dhash = data_hash(ds)
+        with atomic_dir(out_dir) as tmp:
+            ctx = run(RunContext(config=cfg, data=ds, out_dir=tmp), stages)
+            write_outputs(ctx, {"run_id": run_id(ds, cfg, dhash), "data_hash": dhash})
+    return _clean(ctx.scorecard) if ctx.scorecard is not None else {}
+
+
+__all__ = ["STAGES", "analyse", "run", "write_outputs", "format_table", "select_detectors", "run_id"]

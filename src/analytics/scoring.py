@@ -1,0 +1,285 @@
+"""Scoring incidents against the injected truth (DESIGN.md "Scoring"). Only this module (and the
+oracle detector) reads truth.
+
+Definitions
+-----------
+- An incident **matches** an event when its window overlaps ``[start − early_days, end + late_days]``
+  and, in ``strict`` mode, (a) its KPI is one the event moved by at least ``min_effect`` (relative,
+  from the event's ``effects``) in the incident's direction — inside the slice the event is
+  scoped to (e.g. ``channel=paid_social``) any move in the right direction counts, because the
+  recorded effects are overall and understate the in-slice change; the event's
+  ``primary_kpi`` always counts in the direction of its effect — and (b) the incident's slice is
+  not excluded by the event's scope (an incident on ``channel=organic`` cannot match an outage of
+  ``paid_social``; overall and other dimensions can). ``lenient`` mode drops (a) and (b).
+  Events without ``effects`` (external ``--events`` files) match any KPI in both modes.
+- **Recall** = unexpected events matched / unexpected events. **Precision** = incidents matching
+  an unexpected event / all incidents; an incident on an expected event (holiday, planned
+  campaign) is a false positive, also counted apart as ``fp_expected``. With no incidents,
+  precision is 1.0 (no false alarm) and F1 follows from recall. **Delay** = first matching incident
+  start − event start, in days (negative when caught early).
+- **Oracle at equal false positives**: the oracle's incidents are ranked by peak score and taken
+  until they would exceed the consensus's false-positive count; the recall reached is the
+  physical limit at that false-alarm budget, and ``ratio`` = consensus recall / that recall.
+
+Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
+----------------------------------------------------------------
+::
+
+    {
+      "schema": "shocklab.scorecard/1",
+      "settings": {"mode", "early_days", "late_days", "min_effect", "merge_gap_days",
+                   "tolerance_days", "min_votes", "required", "voters": [...]},
+      "events": {"unexpected": int, "expected": int, "by_type": {type: int}},
+      "headline": {"mode": "strict", "recall", "precision", "f1", "median_delay_days",
+                   "oracle_recall_at_equal_fp", "recall_vs_oracle"},
+      "failed_detectors": {name: "error"},
+      "strict" | "lenient": {
+        "detectors": {name: METRICS},           # every detector incl. the oracle, own incidents
+        "consensus": METRICS,                   # the configured rule (min_votes, required)
+        "consensus_levels": {"k1": METRICS, "k2": METRICS, ...},  # k of n voters agree
+        "oracle_equal_fp": {"fp_budget", "oracle_recall", "consensus_recall", "ratio"} | null
+      },
+      "event_detail": [{"event_id", "type", "expected", "start", "end", "primary_kpi",
+                        "detected_by": {name: delay_days}}]   # strict mode; "consensus" included
+    }
+    METRICS = {"recall", "precision", "f1", "events", "detected", "incidents", "true_incidents",
+               "fp", "fp_expected", "median_delay_days", "mean_delay_days",
+               "by_type": {type: {"events", "detected", "recall", "median_delay_days"}}}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .context import Incident
+
+SCHEMA = "shocklab.scorecard/1"
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    type: str
+    expected: bool
+    start: pd.Timestamp
+    end: pd.Timestamp
+    scope: dict[str, str]
+    effects: dict[str, float] | None   # None: any KPI counts
+    primary_kpi: str | None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
+        eff = d.get("effects")
+        return cls(event_id=str(d["event_id"]), type=str(d.get("type", "unknown")),
+                   expected=bool(d.get("expected", False)),
+                   start=pd.Timestamp(d["start"]), end=pd.Timestamp(d["end"]),
+                   scope={str(k): str(v) for k, v in (d.get("scope") or {}).items()},
+                   effects={str(k): float(v) for k, v in eff.items() if v is not None} if isinstance(eff, dict) and eff else None,
+                   primary_kpi=d.get("primary_kpi"))
+
+
+def _overlaps(inc: Incident, ev: Event, early: int, late: int) -> bool:
+    lo = ev.start - pd.Timedelta(days=early)
+    # the end day counts whole: for sub-daily data an event ending "2025-06-12" covers that day
+    hi = ev.end + pd.Timedelta(days=late)
+    if hi == hi.normalize():
+        hi = hi + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return inc.start <= hi and inc.end >= lo
+
+
+def _in_scope(inc: Incident, ev: Event) -> tuple[bool, bool]:
+    """(slice allowed, slice is exactly the event's scoped slice)."""
+    if inc.dimension in ev.scope:
+        same = ev.scope[inc.dimension] == inc.segment
+        return same, same
+    return True, False
+
+
+def matches(inc: Incident, ev: Event, mode: str, early: int, late: int, min_effect: float) -> bool:
+    if not _overlaps(inc, ev, early, late):
+        return False
+    if mode == "lenient" or ev.effects is None:
+        return True
+    allowed, exact = _in_scope(inc, ev)
+    if not allowed:
+        return False
+    sign = 1.0 if inc.direction == "up" else -1.0
+    eff = ev.effects.get(inc.kpi)
+    if eff is None:
+        return False
+    if inc.kpi == ev.primary_kpi and eff * sign > 0:
+        return True
+    return eff * sign >= (1e-12 if exact else min_effect)
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 4)
+
+
+def match_table(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+                min_effect: float) -> list[list[int]]:
+    """For each incident, the indices of unexpected events it matches."""
+    return [[j for j, ev in enumerate(events) if not ev.expected and matches(inc, ev, mode, early, late, min_effect)]
+            for inc in incidents]
+
+
+def metrics(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+            min_effect: float) -> tuple[dict[str, Any], dict[str, int]]:
+    """METRICS for one list of incidents; also {event_id: delay} of detected events."""
+    table = match_table(incidents, events, mode, early, late, min_effect)
+    unexpected = [e for e in events if not e.expected]
+    expected = [e for e in events if e.expected]
+    delays: dict[str, int] = {}
+    for inc, hits in zip(incidents, table):
+        for j in hits:
+            ev = events[j]
+            d = int((inc.start.normalize() - ev.start.normalize()).days)
+            if ev.event_id not in delays or d < delays[ev.event_id]:
+                delays[ev.event_id] = d
+    tp_inc = sum(1 for h in table if h)
+    fp_list = [inc for inc, h in zip(incidents, table) if not h]
+    fp_expected = sum(1 for inc in fp_list if any(_overlaps(inc, e, early, late) for e in expected))
+    n_ev = len(unexpected)
+    recall = len(delays) / n_ev if n_ev else float("nan")
+    precision = tp_inc / len(incidents) if incidents else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if n_ev and (precision + recall) > 0 else 0.0
+    dl = list(delays.values())
+    by_type: dict[str, Any] = {}
+    for t in sorted({e.type for e in unexpected}):
+        evs = [e for e in unexpected if e.type == t]
+        got = [delays[e.event_id] for e in evs if e.event_id in delays]
+        by_type[t] = {"events": len(evs), "detected": len(got), "recall": _r(len(got) / len(evs)),
+                      "median_delay_days": _r(float(np.median(got))) if got else None}
+    return {
+        "recall": _r(recall), "precision": _r(precision), "f1": _r(f1),
+        "events": n_ev, "detected": len(delays), "incidents": len(incidents), "true_incidents": tp_inc,
+        "fp": len(fp_list), "fp_expected": fp_expected,
+        "median_delay_days": _r(float(np.median(dl))) if dl else None,
+        "mean_delay_days": _r(float(np.mean(dl))) if dl else None,
+        "by_type": by_type,
+    }, delays
+
+
+def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+                 min_effect: float, fp_budget: int) -> float:
+    """Recall of the highest-scoring incidents taken until the false positives would exceed the budget."""
+    n_ev = sum(1 for e in events if not e.expected)
+    if not n_ev:
+        return float("nan")
+    order = sorted(incidents, key=lambda i: (-i.peak_score, i.incident_id))
+    table = match_table(order, events, mode, early, late, min_effect)
+    found: set[int] = set()
+    fp = 0
+    for hits in table:
+        if not hits:
+            if fp + 1 > fp_budget:
+                break
+            fp += 1
+        found.update(hits)
+    return len(found) / n_ev
+
+
+def assign_matches(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+                   min_effect: float) -> None:
+    """Fill ``matched_event_id``: the matching unexpected event with the largest overlap."""
+    for inc, hits in zip(incidents, match_table(incidents, events, mode, early, late, min_effect)):
+        if not hits:
+            inc.matched_event_id = None
+            continue
+
+        def key(j: int) -> tuple:
+            ev = events[j]
+            ov = (min(inc.end, ev.end) - max(inc.start, ev.start)).days
+            return (-ov, ev.start, ev.event_id)
+        inc.matched_event_id = events[min(hits, key=key)].event_id
+
+
+def build_scorecard(truth_events: list[dict[str, Any]], detector_incidents: dict[str, list[Incident]],
+                    consensus: list[Incident], consensus_levels: dict[str, list[Incident]],
+                    settings: dict[str, Any], oracle_name: str | None = "oracle",
+                    failed: dict[str, str] | None = None) -> dict[str, Any]:
+    """The scorecard dict (layout in the module docstring); also fills ``matched_event_id``."""
+    events = sorted((Event.from_dict(e) for e in truth_events), key=lambda e: (e.start, e.event_id))
+    early, late, min_eff = settings["early_days"], settings["late_days"], settings["min_effect"]
+    card: dict[str, Any] = {
+        "schema": SCHEMA, "settings": settings,
+        "events": {"unexpected": sum(not e.expected for e in events), "expected": sum(e.expected for e in events),
+                   "by_type": dict(sorted(Counter(e.type for e in events if not e.expected).items()))},
+        "failed_detectors": dict(sorted((failed or {}).items())),
+    }
+    detail_delays: dict[str, dict[str, int]] = {}
+    for mode in ("strict", "lenient"):
+        sec: dict[str, Any] = {"detectors": {}, "consensus_levels": {}}
+        for name in sorted(detector_incidents):
+            m, d = metrics(detector_incidents[name], events, mode, early, late, min_eff)
+            sec["detectors"][name] = m
+            if mode == "strict":
+                detail_delays[name] = d
+        sec["consensus"], d = metrics(consensus, events, mode, early, late, min_eff)
+        if mode == "strict":
+            detail_delays["consensus"] = d
+        for label in sorted(consensus_levels):
+            sec["consensus_levels"][label] = metrics(consensus_levels[label], events, mode, early, late, min_eff)[0]
+        if oracle_name and oracle_name in detector_incidents:
+            budget = sec["consensus"]["fp"]
+            orc = recall_at_fp(detector_incidents[oracle_name], events, mode, early, late, min_eff, budget)
+            cons = sec["consensus"]["recall"]
+            sec["oracle_equal_fp"] = {"fp_budget": budget, "oracle_recall": _r(orc), "consensus_recall": cons,
+                                      "ratio": _r(cons / orc) if cons is not None and orc and np.isfinite(orc) else None}
+        else:
+            sec["oracle_equal_fp"] = None
+        card[mode] = sec
+    head = card[settings["mode"]]
+    oe = head["oracle_equal_fp"] or {}
+    card["headline"] = {"mode": settings["mode"], **{k: head["consensus"][k] for k in
+                                                    ("recall", "precision", "f1", "median_delay_days")},
+                        "oracle_recall_at_equal_fp": oe.get("oracle_recall"), "recall_vs_oracle": oe.get("ratio")}
+    card["event_detail"] = [{
+        "event_id": e.event_id, "type": e.type, "expected": e.expected,
+        "start": e.start.isoformat() if e.start != e.start.normalize() else e.start.date().isoformat(),
+        "end": e.end.isoformat() if e.end != e.end.normalize() else e.end.date().isoformat(),
+        "primary_kpi": e.primary_kpi,
+        "detected_by": {n: dd[e.event_id] for n, dd in sorted(detail_delays.items()) if e.event_id in dd},
+    } for e in events]
+    mode = settings["mode"]
+    for incs in [consensus, *detector_incidents.values()]:
+        assign_matches(incs, events, mode, early, late, min_eff)
+    return card
+
+
+def _fmt(x: Any, pct: bool = False) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.2f}" if isinstance(x, float) else str(x)
+
+
+def format_table(card: dict[str, Any]) -> str:
+    """Readable console table of the headline mode, plus lenient recall."""
+    mode = card["settings"]["mode"]
+    sec, len_sec = card[mode], card["lenient" if mode == "strict" else "strict"]
+    other = "lenient" if mode == "strict" else "strict"
+    head = f"{'':<22}{'recall':>7}{'prec.':>7}{'F1':>6}{'delay':>7}{'incid.':>8}{'FP':>5}{'FP exp':>7}{other + ' R':>11}"
+    lines = [f"Scoring ({mode}; {card['events']['unexpected']} unexpected, {card['events']['expected']} expected events)",
+             head, "-" * len(head)]
+
+    def row(label: str, m: dict[str, Any], lm: dict[str, Any]) -> str:
+        return (f"{label:<22}{_fmt(m['recall']):>7}{_fmt(m['precision']):>7}{_fmt(m['f1']):>6}"
+                f"{_fmt(m['median_delay_days']):>7}{m['incidents']:>8}{m['fp']:>5}{m['fp_expected']:>7}"
+                f"{_fmt(lm['recall']):>11}")
+    for name, m in sec["detectors"].items():
+        lines.append(row(name, m, len_sec["detectors"][name]))
+    for label, m in sec["consensus_levels"].items():
+        lines.append(row(f"consensus {label}", m, len_sec["consensus_levels"][label]))
+    lines.append(row("CONSENSUS (configured)", sec["consensus"], len_sec["consensus"]))
+    oe = sec.get("oracle_equal_fp")
+    if oe:
+        lines.append(f"oracle recall at {oe['fp_budget']} FP: {_fmt(oe['oracle_recall'])} "
+                     f"(consensus / oracle = {_fmt(oe['ratio'])})")
+    for name, err in card.get("failed_detectors", {}).items():
+        lines.append(f"detector {name} FAILED: {err}")
+    return "\n".join(lines)
