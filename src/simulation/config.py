@@ -1,0 +1,223 @@
+"""Simulation config schema (pydantic v2): every number of the world lives in YAML, validated once.
+
+Cross-references (an event naming a channel, country or category that is not configured, an event
+outside the period) are checked after field validation by ``check_references``, which names the
+YAML path of the offending value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shocklab.configio import apply_overrides, load_yaml, validate
+from shocklab.errors import InputError
+from shocklab.hashing import sha256_json
+
+from .events import EVENT_TYPES, EventConfig
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Period(Strict):
+    start: dt.date = dt.date(2024, 1, 1)
+    end: dt.date = dt.date(2025, 12, 31)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        if (self.end - self.start).days + 1 > 3660:
+            raise ValueError("period longer than 10 years is not supported")
+        return self
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+class Channel(Strict):
+    share: PositiveFloat = Field(description="share of sessions (normalized over channels)")
+    conversion: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(description="orders per human session")
+    new_customer_share: Fraction = Field(description="share of this channel's orders placed by first-time customers")
+
+
+class Traffic(Strict):
+    base_sessions: PositiveFloat = 25_000.0
+    trend_annual: Annotated[float, Field(ge=-0.9, le=5.0)] = 0.12
+    weekly: list[PositiveFloat] = Field(default=[1.0, 0.98, 0.97, 0.99, 1.04, 1.10, 1.08], min_length=7, max_length=7)
+    yearly_amplitude: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.18
+    yearly_peak_doy: Annotated[int, Field(ge=1, le=366)] = 340
+    day_noise_cv: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
+    cell_dispersion: Annotated[float, Field(ge=0.0, le=2.0)] = 0.02
+
+
+class Conversion(Strict):
+    seasonal_amplitude: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.08
+    day_noise_cv: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+
+
+class Category(Strict):
+    weight: PositiveFloat
+    price_median: PositiveFloat
+    price_sigma: Annotated[float, Field(ge=0.0, le=3.0)] = 0.5
+    cost_ratio: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.55
+
+
+class Products(Strict):
+    count: Annotated[int, Field(ge=1, le=200_000)] = 500
+    zipf_exponent: Annotated[float, Field(ge=0.0, le=4.0)] = 1.05
+    categories: dict[str, Category]
+
+    @model_validator(mode="after")
+    def _enough(self) -> Products:
+        if not self.categories:
+            raise ValueError("at least one category is required")
+        if self.count < len(self.categories):
+            raise ValueError(f"count ({self.count}) is smaller than the number of categories ({len(self.categories)})")
+        return self
+
+
+class Basket(Strict):
+    items_mean: Annotated[float, Field(ge=1.0, le=20.0)] = 1.7
+    quantity_mean: Annotated[float, Field(ge=1.0, le=20.0)] = 1.25
+    discount_levels: list[Fraction] = Field(default=[0.0, 0.1, 0.2], min_length=1)
+    discount_probs: list[PositiveFloat] = Field(default=[0.82, 0.13, 0.05], min_length=1)
+    cancel_rate: Fraction = 0.03
+    return_rate: Fraction = 0.05
+    hour_profile: list[Annotated[float, Field(ge=0.0)]] = Field(
+        default=[0.6, 0.4, 0.3, 0.2, 0.2, 0.3, 0.6, 1.0, 1.4, 1.6, 1.7, 1.8,
+                 1.9, 1.9, 1.8, 1.7, 1.7, 1.8, 2.0, 2.2, 2.3, 2.0, 1.5, 1.0],
+        min_length=24, max_length=24)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Basket:
+        if len(self.discount_levels) != len(self.discount_probs):
+            raise ValueError("discount_levels and discount_probs must have the same length")
+        if self.cancel_rate + self.return_rate > 1:
+            raise ValueError("cancel_rate + return_rate must not exceed 1")
+        if sum(self.hour_profile) <= 0:
+            raise ValueError("hour_profile must have a positive entry")
+        return self
+
+
+class Customers(Strict):
+    initial: Annotated[int, Field(ge=0, le=10_000_000)] = 20_000
+    rate_shape: Annotated[float, Field(gt=0.0, le=100.0)] = 1.2
+    mean_lifetime_days: Annotated[float, Field(gt=0.0, le=36_500.0)] = 420.0
+    initial_max_age_days: Annotated[int, Field(ge=1, le=3650)] = 720
+
+
+class CalendarEntry(Strict):
+    """A planned (expected) event: holiday or campaign. Known to the business, so it is written to
+    the observable marketing_calendar and kept on in the counterfactual twin."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["holiday", "campaign"]
+    dates: list[dt.date] = Field(min_length=1, description="first day of each occurrence")
+    duration_days: Annotated[int, Field(ge=1, le=60)] = 1
+    traffic_uplift: Annotated[float, Field(ge=-0.9, le=10.0)] = 0.0
+    conversion_uplift: Annotated[float, Field(ge=-0.9, le=10.0)] = 0.0
+    channel: str | None = Field(default=None, description="limit to one channel (campaigns); all if omitted")
+
+
+class RandomEvents(Strict):
+    count: Annotated[int, Field(ge=0, le=500)] = 0
+    types: list[str] = Field(default_factory=lambda: sorted(EVENT_TYPES))
+    magnitude: tuple[Fraction, Fraction] = (0.2, 0.5)
+    duration_days: tuple[Annotated[int, Field(ge=1, le=120)], Annotated[int, Field(ge=1, le=120)]] = (1, 5)
+    min_gap_days: Annotated[int, Field(ge=0, le=365)] = 14
+
+    @model_validator(mode="after")
+    def _ranges(self) -> RandomEvents:
+        if self.magnitude[0] > self.magnitude[1]:
+            raise ValueError("magnitude: low is above high")
+        if self.duration_days[0] > self.duration_days[1]:
+            raise ValueError("duration_days: low is above high")
+        unknown = [t for t in self.types if t not in EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event type {unknown[0]!r} (known: {', '.join(sorted(EVENT_TYPES))})")
+        return self
+
+
+class SimulationConfig(Strict):
+    scenario: str = "default"
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 42
+    period: Period = Field(default_factory=Period)
+    channels: dict[str, Channel]
+    countries: dict[str, PositiveFloat] = Field(description="country code -> traffic weight")
+    traffic: Traffic = Field(default_factory=Traffic)
+    conversion: Conversion = Field(default_factory=Conversion)
+    products: Products
+    basket: Basket = Field(default_factory=Basket)
+    customers: Customers = Field(default_factory=Customers)
+    calendar: list[CalendarEntry] = Field(default_factory=list)
+    events: list[EventConfig] = Field(default_factory=list)
+    random_events: RandomEvents = Field(default_factory=RandomEvents)
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> SimulationConfig:
+        if not self.channels:
+            raise ValueError("channels: at least one channel is required")
+        if not self.countries:
+            raise ValueError("countries: at least one country is required")
+        return self
+
+
+def _names(d: dict[str, Any]) -> str:
+    return ", ".join(d)
+
+
+def check_references(cfg: SimulationConfig, source: str) -> None:
+    """Raise InputError naming the YAML path of a reference to something not configured."""
+    known = {"channel": cfg.channels, "country": cfg.countries, "category": cfg.products.categories}
+    plural = {"channel": "channel", "country": "country", "category": "category"}
+
+    def fail(path: str, msg: str) -> None:
+        raise InputError(f"{source}: {path}: {msg}")
+
+    for i, entry in enumerate(cfg.calendar):
+        if entry.channel is not None and entry.channel not in cfg.channels:
+            fail(f"calendar[{i}].channel", f"{entry.channel!r} is not a configured channel ({_names(cfg.channels)})")
+        for j, day in enumerate(entry.dates):
+            if day < cfg.period.start or day > cfg.period.end:
+                fail(f"calendar[{i}].dates[{j}]", f"{day} is outside the period {cfg.period.start} … {cfg.period.end}")
+    for i, ev in enumerate(cfg.events):
+        for key in ("channel", "country", "category"):
+            value = getattr(ev.scope, key)
+            if value is not None and value not in known[key]:
+                fail(f"events[{i}].scope.{key}",
+                     f"{value!r} is not a configured {plural[key]} ({_names(known[key])})")
+        if ev.scope.product is not None and not 1 <= ev.scope.product <= cfg.products.count:
+            fail(f"events[{i}].scope.product", f"{ev.scope.product} is not a product number 1 … {cfg.products.count}")
+        if ev.start < cfg.period.start or ev.start > cfg.period.end:
+            fail(f"events[{i}].start", f"{ev.start} is outside the period {cfg.period.start} … {cfg.period.end}")
+        end = ev.start + dt.timedelta(days=ev.duration_days - 1)
+        if end > cfg.period.end:
+            fail(f"events[{i}].duration_days", f"the event ends {end}, after the period end {cfg.period.end}")
+
+
+def build_config(raw: dict[str, Any], source: str = "<config>") -> SimulationConfig:
+    cfg = validate(SimulationConfig, raw, source)
+    check_references(cfg, source)
+    return cfg
+
+
+def load_simulation_config(path: str | Path, overrides: list[str] | None = None) -> tuple[SimulationConfig, dict[str, Any]]:
+    """Load, override, validate. Returns (config, raw mapping after overrides)."""
+    raw = apply_overrides(load_yaml(path), overrides)
+    source = str(path) + (" (with --set)" if overrides else "")
+    return build_config(raw, source), raw
+
+
+def config_hash(cfg: SimulationConfig) -> str:
+    """sha256 of the validated config (defaults filled in), independent of YAML formatting."""
+    return sha256_json(cfg.model_dump(mode="json"))

@@ -1,0 +1,144 @@
+"""Customers: heterogeneous purchase rates, latent dropout dates, and who places returning orders.
+
+Every customer has a purchase weight ``rate`` (Gamma distributed, mean 1) and a churn day after
+which they never order again (exponential lifetime from signup). The initial base signed up
+before the period; every first-time order during the period creates a customer. A returning order
+of day ``d`` in country ``k`` goes to a customer of country ``k`` who signed up before ``d`` and has
+not churned by ``d``, chosen with probability proportional to ``rate``.
+
+That choice is vectorized over all returning orders at once: customers are sorted by
+(country, signup day), so the eligible set of an order is a contiguous prefix of its country's
+block and a single ``searchsorted`` on the cumulative weights picks a candidate; churned
+candidates are rejected and redrawn with the order's next uniform. No per-day or per-order loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from shocklab.seeding import rng
+
+from .config import SimulationConfig
+from .events import ChurnAction
+from .rand import child_keys, uniforms
+
+NEVER = np.iinfo(np.int32).max // 2   # churn day meaning "not within any horizon"
+MAX_REJECTION_ROUNDS = 256
+ORPHAN_SEQ = 500_000                  # seq offset of customers created for orphaned returning orders
+STREAM_PICK = 20                      # order uniforms 20 … 20 + MAX_REJECTION_ROUNDS pick customers
+STREAM_RATE, STREAM_LIFE = 30, 31     # new customers' rate and lifetime come from their first order
+
+
+@dataclass
+class CustomerArrays:
+    signup_day: np.ndarray     # [N] int, day index (negative = before the period)
+    seq: np.ndarray            # [N] int, rank among customers signing up the same day
+    country: np.ndarray        # [N] int country index
+    channel: np.ndarray        # [N] int acquisition channel index
+    rate: np.ndarray           # [N] float purchase weight (0 for fraudulent accounts)
+    churn_day: np.ndarray      # [N] int day index from which the customer no longer orders
+    key: np.ndarray            # [N] uint64 stable per-customer key
+
+
+def gamma_rate(u: np.ndarray, shape: float) -> np.ndarray:
+    """Inverse CDF of Gamma(shape, scale=1/shape): mean 1, CV 1/sqrt(shape)."""
+    return special.gammaincinv(shape, u) / shape
+
+
+def lifetime_days(u: np.ndarray, mean_days: float) -> np.ndarray:
+    return np.ceil(-mean_days * np.log(u)).astype(np.int64)
+
+
+def initial_customers(cfg: SimulationConfig) -> CustomerArrays:
+    n = cfg.customers.initial
+    g = rng(cfg.seed, "customers.initial")
+    countries = np.array(list(cfg.countries.values()), float)
+    ch = cfg.channels
+    acq = np.array([c.share * max(c.new_customer_share, 1e-9) for c in ch.values()])
+    signup = -g.integers(1, cfg.customers.initial_max_age_days + 1, size=n)
+    country = g.choice(len(countries), size=n, p=countries / countries.sum())
+    channel = g.choice(len(acq), size=n, p=acq / acq.sum())
+    key = g.integers(0, np.iinfo(np.int64).max, size=n, dtype=np.int64).astype(np.uint64)
+    rate = gamma_rate(uniforms(key, STREAM_RATE), cfg.customers.rate_shape)
+    churn = signup + lifetime_days(uniforms(key, STREAM_LIFE), cfg.customers.mean_lifetime_days)
+    order = np.lexsort((key, signup))
+    signup, country, channel, rate, churn, key = (a[order] for a in (signup, country, channel, rate, churn, key))
+    seq = _rank_within(signup)
+    return CustomerArrays(signup, seq, country, channel, rate, churn, key)
+
+
+def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
+    """1-based rank of each element within runs of equal values of a sorted array."""
+    n = len(sorted_groups)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
+    run_start = np.repeat(starts, np.diff(np.r_[starts, n]))
+    return np.arange(n) - run_start + 1
+
+
+def new_customers(cfg: SimulationConfig, day: np.ndarray, seq: np.ndarray, country: np.ndarray,
+                  channel: np.ndarray, order_key: np.ndarray, fraud: np.ndarray) -> CustomerArrays:
+    """Customers created by first-time orders (arrays already in chronological order)."""
+    key = child_keys(order_key, 0, salt=0xC057)
+    rate = np.where(fraud, 0.0, gamma_rate(uniforms(key, STREAM_RATE), cfg.customers.rate_shape))
+    churn = np.where(fraud, day + 1, day + lifetime_days(uniforms(key, STREAM_LIFE), cfg.customers.mean_lifetime_days))
+    return CustomerArrays(day.astype(np.int64), seq.astype(np.int64), country.astype(np.int64),
+                          channel.astype(np.int64), rate, churn.astype(np.int64), key)
+
+
+def concat(a: CustomerArrays, b: CustomerArrays) -> CustomerArrays:
+    return CustomerArrays(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in a.__dataclass_fields__))
+
+
+def apply_churn_waves(cust: CustomerArrays, actions: list[ChurnAction]) -> None:
+    """Customers alive when a wave starts, in its countries, churn early with its probability."""
+    for act in actions:
+        alive = (cust.signup_day < act.start_day) & (cust.churn_day > act.start_day) & act.country_mask[cust.country]
+        hit = alive & (uniforms(cust.key, 1000 + act.event_key % 1000) < act.fraction)
+        day = act.start_day + np.floor(uniforms(cust.key, 2000 + act.event_key % 1000) * act.spread_days).astype(np.int64)
+        cust.churn_day = np.where(hit, np.minimum(cust.churn_day, day), cust.churn_day)
+
+
+def assign_returning(cust: CustomerArrays, day: np.ndarray, country: np.ndarray,
+                     order_key: np.ndarray) -> np.ndarray:
+    """Customer index for each returning order; -1 where no living customer could be found."""
+    # customers who churned before the period can never be picked: leave them out of the pool
+    live = np.flatnonzero((cust.churn_day > 0) & (cust.rate > 0))
+    order = live[np.lexsort((cust.signup_day[live], cust.country[live]))]
+    sorted_country = cust.country[order]
+    sorted_signup = cust.signup_day[order]
+    comp = sorted_country * (1 << 32) + (sorted_signup + (1 << 20))   # (country, signup) as one sortable key
+    cum = np.r_[0.0, np.cumsum(cust.rate[order])]
+    start = np.searchsorted(comp, country * (1 << 32), side="left")
+    end = np.searchsorted(comp, country * (1 << 32) + (day + (1 << 20)), side="left")  # signup < day
+    lo, mass = cum[start], cum[end] - cum[start]
+    result = np.full(len(day), -1, np.int64)
+    todo = np.flatnonzero(mass > 0)
+    for r in range(MAX_REJECTION_ROUNDS):
+        if todo.size == 0:
+            break
+        u = uniforms(order_key[todo], STREAM_PICK + r)
+        pos = np.searchsorted(cum, lo[todo] + u * mass[todo], side="right") - 1
+        pos = np.clip(pos, start[todo], end[todo] - 1)
+        cand = order[pos]
+        ok = cust.churn_day[cand] > day[todo]
+        result[todo[ok]] = cand[ok]
+        todo = todo[~ok]
+    return result
+
+
+def purchase_rate_per_year(cust: CustomerArrays, n_days: int, returning_customer: np.ndarray,
+                           n_countries: int) -> np.ndarray:
+    """Expected returning orders per year while alive: weight × realized orders per unit of
+    weight-exposure in the customer's country (exact in expectation for this process)."""
+    first = np.maximum(cust.signup_day + 1, 0)
+    last = np.minimum(cust.churn_day, n_days)
+    exposure = np.clip(last - first, 0, None) * cust.rate
+    mass = np.bincount(cust.country, weights=exposure, minlength=n_countries)
+    orders = np.bincount(cust.country[returning_customer], minlength=n_countries).astype(float)
+    scale = np.divide(orders, mass, out=np.zeros(n_countries), where=mass > 0)
+    return cust.rate * scale[cust.country] * 365.25

@@ -1,0 +1,148 @@
+"""World → data directory (observable tables at the top level, truth/ beside them, manifest.json).
+
+Ids are integers that depend only on the day and the rank within the day, so an event changes
+ids on the days it acts and nowhere before:
+order_id = yyyymmdd · 10⁶ + rank of the order that day; customer_id = signup yyyymmdd · 10⁶ + rank
+of the signup that day (customers of the initial base signed up before the period).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shocklab import __version__
+from shocklab.atomic import atomic_dir
+from shocklab.hashing import canonical_json, sha256_file
+
+from . import calendar as cal
+from .config import SimulationConfig, config_hash
+from .engine import STATUS, World
+
+ID_DAY = 1_000_000
+FORMATS = ("csv", "parquet")
+
+
+def _yyyymmdd(start: pd.Timestamp, day: np.ndarray) -> np.ndarray:
+    d = start + pd.to_timedelta(day, unit="D")
+    return (d.year * 10000 + d.month * 100 + d.day).to_numpy().astype(np.int64)
+
+
+def _cat(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes.astype(np.int64), categories=list(names))
+
+
+def tables(world: World) -> dict[str, pd.DataFrame]:
+    s = world.setup
+    run = world.actual
+    cust = run.customers
+    start = pd.Timestamp(world.cfg.period.start)
+    channels, countries = s.grid.channels, s.grid.countries
+    D, C, K = s.shape
+
+    customer_id = _yyyymmdd(start, cust.signup_day) * ID_DAY + cust.seq
+    order_day = start + pd.to_timedelta(run.o_day, unit="D")
+    order_rank = np.arange(run.o_day.size) - np.searchsorted(run.o_day, run.o_day, side="left") + 1
+    order_id = _yyyymmdd(start, run.o_day) * ID_DAY + order_rank
+    orders = pd.DataFrame({
+        "order_id": order_id,
+        "order_ts": order_day + pd.to_timedelta(run.o_sec, unit="s"),
+        "order_date": order_day,
+        "customer_id": customer_id[run.o_customer],
+        "channel": _cat(run.o_channel, channels),
+        "country": _cat(run.o_country, countries),
+        "status": _cat(run.o_status, list(STATUS)),
+        "items": run.o_items.astype(np.int64),
+        "units": run.o_units.astype(np.int64),
+        "gross_revenue": run.o_gross,
+        "discount": run.o_discount,
+        "net_revenue": run.o_net,
+    })
+    items = pd.DataFrame({
+        "order_id": order_id[run.l_order],
+        "product_id": run.l_product.astype(np.int64) + 1,
+        "quantity": run.l_qty.astype(np.int64),
+        "unit_price": run.l_price,
+        "discount_pct": run.l_disc,
+    })
+    corder = np.argsort(customer_id, kind="stable")
+    customers = pd.DataFrame({
+        "customer_id": customer_id[corder],
+        "signup_date": (start + pd.to_timedelta(cust.signup_day[corder], unit="D")),
+        "country": _cat(cust.country[corder], countries),
+        "acquisition_channel": _cat(cust.channel[corder], channels),
+    })
+    traffic = pd.DataFrame({
+        "date": np.repeat(s.days.to_numpy(), C * K),
+        "channel": _cat(np.tile(np.repeat(np.arange(C), K), D), channels),
+        "country": _cat(np.tile(np.arange(K), D * C), countries),
+        "sessions": run.sessions.ravel().astype(np.int64),
+    })
+    products = s.catalogue.table.copy()
+    products["product_id"] = np.arange(1, len(products) + 1)
+    return {"products": products, "customers": customers, "website_traffic": traffic, "orders": orders,
+            "order_items": items, "marketing_calendar": cal.marketing_calendar_table(world.cfg)}
+
+
+def truth_tables(world: World) -> dict[str, Any]:
+    cust = world.actual.customers
+    start = pd.Timestamp(world.cfg.period.start)
+    D = world.setup.shape[0]
+    customer_id = _yyyymmdd(start, cust.signup_day) * ID_DAY + cust.seq
+    churned = cust.churn_day < D
+    churn_date = pd.Series(start + pd.to_timedelta(np.where(churned, cust.churn_day, 0), unit="D")).dt.strftime("%Y-%m-%d")
+    churn_date = churn_date.where(churned, "")
+    rate = np.round(world.purchase_rate, 4)
+    pct = pd.Series(rate).rank(pct=True, method="first").to_numpy()
+    tier = np.where(rate == 0, "none", np.where(pct > 0.8, "high", np.where(pct > 0.5, "medium", "low")))
+    order = np.argsort(customer_id, kind="stable")
+    customers = pd.DataFrame({"customer_id": customer_id, "purchase_rate": rate, "churn_date": churn_date.to_numpy(),
+                              "value_tier": tier}).iloc[order].reset_index(drop=True)
+    return {"events": world.truth_events, "baseline_daily": world.baseline_daily,
+            "counterfactual_daily": world.counterfactual_daily, "customers": customers}
+
+
+def _write_table(df: pd.DataFrame, path_stem: Path, fmt: str) -> Path:
+    if fmt == "parquet":
+        path = path_stem.with_suffix(".parquet")
+        df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+    else:
+        path = path_stem.with_suffix(".csv")
+        df.to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str, Any]:
+    """Write the data directory atomically; returns the manifest."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}")
+    obs = tables(world)
+    truth = truth_tables(world)
+    with atomic_dir(out) as tmp:
+        files = [_write_table(df, tmp / name, fmt) for name, df in obs.items()]
+        (tmp / "truth").mkdir()
+        for name in ("baseline_daily", "counterfactual_daily", "customers"):
+            # truth tables are always CSV: small, and read by people as often as by code
+            files.append(_write_table(truth[name], tmp / "truth" / name, "csv"))
+        ev_path = tmp / "truth" / "events.json"
+        ev_path.write_text(canonical_json(truth["events"]), encoding="utf-8")
+        files.append(ev_path)
+        manifest = {
+            "generator": "shocklab.simulation", "version": __version__,
+            "scenario": world.cfg.scenario, "seed": world.cfg.seed,
+            "config_sha256": config_hash(world.cfg), "format": fmt,
+            "period": {"start": world.cfg.period.start.isoformat(), "end": world.cfg.period.end.isoformat()},
+            "channels": list(world.cfg.channels), "countries": list(world.cfg.countries),
+            "categories": list(world.cfg.products.categories),
+            "row_counts": {name: int(len(df)) for name, df in obs.items()},
+            "events": {"unexpected": sum(not e["expected"] for e in truth["events"]),
+                       "expected": sum(bool(e["expected"]) for e in truth["events"])},
+            "files": {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(files)},
+        }
+        (tmp / "manifest.json").write_text(canonical_json(manifest), encoding="utf-8")
+        # The config that produced the data, for reproduction (validated, defaults filled in).
+        (tmp / "truth" / "config.json").write_text(canonical_json(world.cfg.model_dump(mode="json")), encoding="utf-8")
+    return manifest

@@ -1,0 +1,54 @@
+"""Counter-based random numbers for per-order and per-line draws.
+
+Cell-level draws (one per day × channel × country) come from ``numpy.random.Generator`` streams
+of fixed shape, so they are identical whether events are on or off. Per-order draws cannot work
+that way (events change how many orders a cell has), so each order's uniforms are a hash of a
+per-cell key drawn from a Generator, the order's kind and its index within the cell. The k-th
+order of a cell therefore has the same basket, time and status in the actual world and in its
+counterfactual twin: the twin differs only where an event acts ("common random numbers").
+
+The mixer is SplitMix64's finalizer (Steele et al., 2014), a bijection on 64-bit integers whose
+outputs pass BigCrush when fed a counter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_INV_2_53 = 1.0 / float(1 << 53)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finalizer, elementwise on uint64 (wrapping arithmetic)."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+        return z ^ (z >> np.uint64(31))
+
+
+def child_keys(keys: np.ndarray, index: np.ndarray | int, salt: int) -> np.ndarray:
+    """Key of the ``index``-th child (order of a cell, line of an order) under ``salt``."""
+    with np.errstate(over="ignore"):
+        return mix64(np.asarray(keys, np.uint64) ^ mix64(np.asarray(index, np.uint64) * _GOLDEN + np.uint64(salt)))
+
+
+def uniforms(keys: np.ndarray, stream: int) -> np.ndarray:
+    """Uniform(0, 1) doubles, one per key, for draw number ``stream`` of that entity (never 0)."""
+    with np.errstate(over="ignore"):
+        bits = mix64(np.asarray(keys, np.uint64) + np.uint64(stream) * _GOLDEN) >> np.uint64(11)
+    return (bits.astype(np.float64) + 0.5) * _INV_2_53
+
+
+def geometric_extra(u: np.ndarray, mean: np.ndarray | float) -> np.ndarray:
+    """Inverse CDF of a geometric count on {0, 1, …} with the given mean (0 where mean <= 0)."""
+    mean = np.broadcast_to(np.asarray(mean, float), u.shape)
+    out = np.zeros(u.shape, dtype=np.int64)
+    pos = mean > 0
+    q = mean[pos] / (1.0 + mean[pos])  # P(k >= 1)
+    out[pos] = np.floor(np.log(u[pos]) / np.log(q)).astype(np.int64)
+    return out
