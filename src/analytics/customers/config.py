@@ -1,14 +1,211 @@
 """Configuration of the customer-intelligence part (section ``customers:`` of config/analysis.yaml).
 
-Owned by the customers package; the analysis config embeds ``CustomersConfig``.
+Owned by the customers package; the analysis config embeds ``CustomersConfig``. Every section has
+defaults, so an absent ``customers:`` section (or any absent sub-section) works.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-class CustomersConfig(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
+class ScoreRange(_Strict):
+    """Inclusive range of RFM scores, e.g. ``{min: 4, max: 5}``."""
+
+    min: int = Field(1, ge=1, le=5)
+    max: int = Field(5, ge=1, le=5)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoreRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class SegmentRule(_Strict):
+    """A segment: customers whose R, F and M scores fall in the given ranges. First match wins."""
+
+    name: str = Field(min_length=1, max_length=40)
+    r: ScoreRange = ScoreRange()
+    f: ScoreRange = ScoreRange()
+    m: ScoreRange = ScoreRange()
+
+
+def _rule(name: str, r: tuple[int, int], f: tuple[int, int]) -> SegmentRule:
+    return SegmentRule(name=name, r=ScoreRange(min=r[0], max=r[1]), f=ScoreRange(min=f[0], max=f[1]))
+
+
+# The classic R x F grid; together the rules cover all 25 (R, F) cells.
+DEFAULT_SEGMENTS = [
+    _rule("Champions", (4, 5), (4, 5)),
+    _rule("Loyal", (3, 5), (3, 5)),
+    _rule("New", (5, 5), (1, 1)),
+    _rule("Potential", (4, 5), (1, 2)),
+    _rule("Need Attention", (3, 3), (1, 2)),
+    _rule("At Risk", (1, 2), (3, 5)),
+    _rule("Hibernating", (2, 2), (1, 2)),
+    _rule("Lost", (1, 1), (1, 2)),
+]
+
+
+class RfmConfig(_Strict):
+    segments: list[SegmentRule] = Field(default_factory=lambda: list(DEFAULT_SEGMENTS), min_length=1)
+    default_segment: str = Field("Other", min_length=1, max_length=40)
+
+    @field_validator("segments")
+    @classmethod
+    def _unique(cls, v: list[SegmentRule]) -> list[SegmentRule]:
+        names = [s.name for s in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"segment names must be unique; repeated: {', '.join(dup)}")
+        return v
+
+
+class ClustersConfig(_Strict):
     enabled: bool = True
+    k: int | None = Field(None, ge=2, le=20, description="fixed k; null = choose by silhouette")
+    k_min: int = Field(2, ge=2, le=20)
+    k_max: int = Field(8, ge=2, le=20)
+    silhouette_sample: int = Field(3000, ge=100, le=100_000)
+    n_init: int = Field(4, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _range(self) -> ClustersConfig:
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) must be <= k_max ({self.k_max})")
+        return self
+
+
+class ChurnConfig(_Strict):
+    enabled: bool = True
+    horizon_days: int = Field(90, ge=7, le=365, description="churned = no order in the next N days")
+    min_history_days: int = Field(60, ge=0, le=1000, description="history needed before the first cutoff")
+    rf_trees: int = Field(200, ge=10, le=2000)
+    rf_max_depth: int | None = Field(8, ge=1, le=64)
+    lr_c: float = Field(1.0, gt=0, le=1e6)
+    threshold: float = Field(0.5, gt=0, lt=1, description="probability threshold for the confusion matrix")
+
+
+class CohortsConfig(_Strict):
+    enabled: bool = True
+    max_months: int = Field(24, ge=1, le=240)
+
+
+class ClvConfig(_Strict):
+    enabled: bool = True
+    horizon_days: int = Field(365, ge=7, le=3650)
+    discount_rate_monthly: float = Field(0.01, ge=0, le=1)
+    penalizer: float = Field(0.001, ge=0, le=10)
+
+
+class SeverityTier(_Strict):
+    """Growth of the watched segment's share over ``window_days`` at or above ``min_growth``."""
+
+    severity: Literal["warning", "high", "critical"]
+    min_growth: float = Field(gt=0, le=100, description="relative growth, 0.15 = +15 %")
+
+
+class MonitorConfig(_Strict):
+    enabled: bool = True
+    segments: list[str] = Field(default_factory=lambda: ["At Risk"], min_length=1)
+    window_days: int = Field(14, ge=1, le=365, description="growth is measured over this many days")
+    baseline_days: int = Field(90, ge=7, le=1000, description="trailing days giving the normal growth")
+    min_z: float = Field(3.0, ge=0, le=100, description="growth must also be this unusual vs the baseline")
+    min_customers: int = Field(20, ge=1, le=10_000_000)
+    tiers: list[SeverityTier] = Field(default_factory=lambda: [
+        SeverityTier(severity="warning", min_growth=0.10),
+        SeverityTier(severity="high", min_growth=0.25),
+        SeverityTier(severity="critical", min_growth=0.50),
+    ], min_length=1)
+    cooldown_days: int = Field(7, ge=0, le=365, description="per segment and severity")
+    escalate_after_days: int | None = Field(None, ge=1, le=365,
+                                            description="re-alert one tier up if an incident lasts this long")
+    incident_gap_days: int = Field(3, ge=0, le=60, description="quiet days that end an incident")
+    state_path: str | None = Field(None, description="SQLite file; null = customers/monitor.sqlite in the run dir")
+    replay: bool = True
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_unique(cls, v: list[SeverityTier]) -> list[SeverityTier]:
+        sev = [t.severity for t in v]
+        if len(set(sev)) != len(sev):
+            raise ValueError("each severity may appear once")
+        return sorted(v, key=lambda t: t.min_growth)
+
+
+class SlackConfig(_Strict):
+    enabled: bool = False
+    url_env: str = Field("SLACK_WEBHOOK_URL", min_length=1, description="env var holding the webhook URL")
+    timeout_s: float = Field(5.0, gt=0, le=120)
+    retries: int = Field(3, ge=0, le=10)
+    backoff_s: float = Field(1.0, ge=0, le=60)
+
+
+class AlertsConfig(_Strict):
+    console: bool = True
+    jsonl: bool = True
+    jsonl_path: str | None = Field(None, description="null = customers/alerts.jsonl in the run dir")
+    slack: SlackConfig = SlackConfig()
+
+
+class ActionRule(_Strict):
+    """(segment, churn risk, value) -> action. First matching rule wins; empty lists match all."""
+
+    action: str = Field(min_length=1, max_length=60)
+    segments: list[str] = Field(default_factory=list)
+    min_churn_risk: float = Field(0.0, ge=0, le=1)
+    max_churn_risk: float = Field(1.0, ge=0, le=1)
+    min_value_pct: float = Field(0.0, ge=0, le=1, description="value percentile (CLV rank), 0.9 = top 10 %")
+    max_value_pct: float = Field(1.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ActionRule:
+        if self.min_churn_risk > self.max_churn_risk:
+            raise ValueError("min_churn_risk must be <= max_churn_risk")
+        if self.min_value_pct > self.max_value_pct:
+            raise ValueError("min_value_pct must be <= max_value_pct")
+        return self
+
+
+DEFAULT_ACTIONS = [
+    ActionRule(action="urgent VIP call", min_churn_risk=0.5, min_value_pct=0.9),
+    ActionRule(action="win-back offer", segments=["At Risk", "Hibernating", "Need Attention"], min_churn_risk=0.5),
+    ActionRule(action="onboarding nurture", segments=["New", "Potential"]),
+    ActionRule(action="cross-sell", segments=["Champions", "Loyal"], max_churn_risk=0.5),
+]
+
+
+class ActionsConfig(_Strict):
+    rules: list[ActionRule] = Field(default_factory=lambda: list(DEFAULT_ACTIONS))
+    default_action: str = Field("no action", min_length=1, max_length=60)
+
+
+class CustomersConfig(_Strict):
+    enabled: bool = True
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="used when the analysis config has no seed")
+    rfm: RfmConfig = RfmConfig()
+    clusters: ClustersConfig = ClustersConfig()
+    churn: ChurnConfig = ChurnConfig()
+    cohorts: CohortsConfig = CohortsConfig()
+    clv: ClvConfig = ClvConfig()
+    monitor: MonitorConfig = MonitorConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    actions: ActionsConfig = ActionsConfig()
+    plots: bool = True
+
+    @model_validator(mode="after")
+    def _known_segments(self) -> CustomersConfig:
+        known = [s.name for s in self.rfm.segments] + [self.rfm.default_segment]
+        for where, names in (("monitor.segments", self.monitor.segments),
+                             *((f"actions.rules[{i}].segments", r.segments)
+                               for i, r in enumerate(self.actions.rules))):
+            bad = [n for n in names if n not in known]
+            if bad:
+                raise ValueError(f"{where}: {bad[0]!r} is not a configured segment ({', '.join(known)})")
+        return self

@@ -1,0 +1,185 @@
+"""Churn: label = no order in the ``horizon_days`` from a cutoff; features strictly before it.
+
+Temporal design (``end`` = data end date, N = horizon):
+
+* evaluation cutoff ``c_eval = end + 1 - N``: label window ``[c_eval, end]`` (N days);
+* training cutoff ``c_train = c_eval - N``: label window ``[c_train, c_eval)``;
+* models trained at ``c_train`` are scored out of time at ``c_eval`` (the reported metrics);
+* models refitted at ``c_eval`` score every customer on all data (the per-customer churn risk).
+
+Features at a cutoff only read orders dated strictly before it, so nothing from a label window
+can leak into the features that predict it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_score,
+                             recall_score, roc_auc_score, roc_curve)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from shocklab.seeding import derive_int_seed
+
+from .config import ChurnConfig
+
+FEATURES = ("recency_days", "frequency", "monetary", "aov", "tenure_days", "orders_30d",
+            "orders_90d", "revenue_90d", "mean_gap_days", "recency_gap_ratio")
+MODELS = ("logistic_regression", "random_forest")
+
+
+def features_at(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Features per customer from valid orders dated strictly before ``cutoff``.
+
+    ``orders`` as returned by ``rfm.valid_orders``. Index: customer_id (sorted); columns FEATURES.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    past = orders[orders["order_date"] < cutoff]
+    days_before = (cutoff - past["order_date"]).dt.days.to_numpy()
+    g = past.assign(_in30=days_before <= 30, _in90=days_before <= 90,
+                    _rev90=np.where(days_before <= 90, past["net_revenue"].to_numpy(), 0.0)
+                    ).groupby("customer_id", sort=True)
+    first = g["order_date"].min()
+    last = g["order_date"].max()
+    f = pd.DataFrame({
+        "recency_days": (cutoff - last).dt.days.astype(float),
+        "frequency": g["order_id"].nunique().astype(float),
+        "monetary": g["net_revenue"].sum(),
+        "tenure_days": (cutoff - first).dt.days.astype(float),
+        "orders_30d": g["_in30"].sum().astype(float),
+        "orders_90d": g["_in90"].sum().astype(float),
+        "revenue_90d": g["_rev90"].sum(),
+    })
+    f["aov"] = f["monetary"] / f["frequency"]
+    span = (last - first).dt.days.astype(float)
+    # mean days between orders; a one-order customer's gap is unknown -> use their tenure
+    f["mean_gap_days"] = np.where(f["frequency"] > 1, span / (f["frequency"] - 1).clip(lower=1),
+                                  f["tenure_days"]).clip(min=1.0)
+    f["recency_gap_ratio"] = f["recency_days"] / f["mean_gap_days"]
+    return f[list(FEATURES)]
+
+
+def labels_at(orders: pd.DataFrame, customers: pd.Index, cutoff: pd.Timestamp,
+              horizon_days: int) -> pd.Series:
+    """1 = churned: no valid order in ``[cutoff, cutoff + horizon_days)``; indexed like ``customers``."""
+    cutoff = pd.Timestamp(cutoff)
+    window = orders[(orders["order_date"] >= cutoff)
+                    & (orders["order_date"] < cutoff + pd.Timedelta(days=horizon_days))]
+    active = pd.Index(window["customer_id"].unique())
+    return pd.Series((~customers.isin(active)).astype(np.int8), index=customers, name="churned")
+
+
+def _models(cfg: ChurnConfig, seed: int) -> dict[str, Any]:
+    return {
+        "logistic_regression": make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=cfg.lr_c, max_iter=2000,
+                               random_state=derive_int_seed(seed, "customers.churn.lr"))),
+        "random_forest": RandomForestClassifier(
+            n_estimators=cfg.rf_trees, max_depth=cfg.rf_max_depth, min_samples_leaf=5, n_jobs=1,
+            random_state=derive_int_seed(seed, "customers.churn.rf")),
+    }
+
+
+def _x(f: pd.DataFrame) -> np.ndarray:
+    # log1p tames heavy tails (monetary, gaps) for the linear model; trees do not care
+    return np.log1p(f.to_numpy(dtype=float).clip(min=0))
+
+
+def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
+    pred = (p >= threshold).astype(int)
+    both = len(np.unique(y)) == 2
+    tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    return {
+        "accuracy": float(accuracy_score(y, pred)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y, p)) if both else None,
+        "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+    }
+
+
+@dataclass
+class ChurnResult:
+    status: str                                   # "ok" | "skipped: <why>"
+    summary: dict[str, Any] = field(default_factory=dict)
+    risk: pd.Series | None = None                 # churn probability per customer_id (all data)
+    roc: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # model -> (fpr, tpr)
+
+
+def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: int,
+              truth_customers: pd.DataFrame | None = None) -> ChurnResult:
+    """Fit, evaluate out of time, and score every customer. ``orders`` from ``valid_orders``."""
+    if len(orders) == 0:
+        return ChurnResult(status="skipped: no orders")
+    span = (pd.Timestamp(end) - orders["order_date"].min()).days + 1
+    # a short data set gets a shorter horizon (down to 14 days) rather than no churn model
+    n = min(cfg.horizon_days, (span - cfg.min_history_days) // 2)
+    if n < 14:
+        return ChurnResult(status=f"skipped: needs {28 + cfg.min_history_days} days of orders, has {span}")
+    c_eval = pd.Timestamp(end) + pd.Timedelta(days=1 - n)
+    c_train = c_eval - pd.Timedelta(days=n)
+    f_train = features_at(orders, c_train)
+    y_train = labels_at(orders, f_train.index, c_train, n).to_numpy()
+    f_eval = features_at(orders, c_eval)
+    y_eval = labels_at(orders, f_eval.index, c_eval, n).to_numpy()
+    if len(np.unique(y_train)) < 2 or len(np.unique(y_eval)) < 2:
+        return ChurnResult(status="skipped: the churn label has a single class")
+
+    summary: dict[str, Any] = {
+        "horizon_days": n, "horizon_days_configured": cfg.horizon_days, "train_cutoff": c_train.date().isoformat(),
+        "eval_cutoff": c_eval.date().isoformat(), "end_date": pd.Timestamp(end).date().isoformat(),
+        "train_customers": int(len(y_train)), "eval_customers": int(len(y_eval)),
+        "train_churn_rate": float(y_train.mean()), "eval_churn_rate": float(y_eval.mean()),
+        "features": list(FEATURES), "models": {},
+    }
+    roc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    eval_p: dict[str, np.ndarray] = {}
+    for name, model in _models(cfg, seed).items():
+        model.fit(_x(f_train), y_train)
+        p = model.predict_proba(_x(f_eval))[:, 1]
+        eval_p[name] = p
+        m = _metrics(y_eval, p, cfg.threshold)
+        if name == "logistic_regression":
+            coef = model[-1].coef_[0]
+            m["coefficients"] = {k: float(v) for k, v in zip(FEATURES, coef, strict=True)}
+        else:
+            m["importances"] = {k: float(v) for k, v in zip(FEATURES, model.feature_importances_, strict=True)}
+        summary["models"][name] = m
+        fpr, tpr, _ = roc_curve(y_eval, p)
+        roc[name] = (fpr, tpr)
+    best = max(MODELS, key=lambda k: (summary["models"][k]["roc_auc"] or 0.0, k == "random_forest"))
+    summary["best_model"] = best
+
+    if truth_customers is not None and {"customer_id", "churn_date"} <= set(truth_customers.columns):
+        summary["truth"] = _truth_scores(truth_customers, f_eval.index, eval_p, pd.Timestamp(end))
+
+    # the per-customer risk: the best model refitted on the latest labelled cutoff
+    final = _models(cfg, seed)[best]
+    final.fit(_x(f_eval), y_eval)
+    f_now = features_at(orders, pd.Timestamp(end) + pd.Timedelta(days=1))
+    risk = pd.Series(final.predict_proba(_x(f_now))[:, 1], index=f_now.index, name="churn_risk")
+    summary["mean_risk"] = float(risk.mean())
+    return ChurnResult(status="ok", summary=summary, risk=risk, roc=roc)
+
+
+def _truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[str, np.ndarray],
+                  end: pd.Timestamp) -> dict[str, Any]:
+    """Scores against the simulator's truth: churned = true churn_date on or before ``end``
+    (the end of the evaluation label window), for the customers scored at ``c_eval``."""
+    t = truth.drop_duplicates("customer_id").set_index("customer_id")
+    churn_date = pd.to_datetime(t["churn_date"], errors="coerce")
+    churn_date = churn_date.reindex(customers)
+    known = customers.isin(t.index)
+    y = (churn_date.notna() & (churn_date <= end)).to_numpy().astype(int)[known]
+    out: dict[str, Any] = {"customers": int(known.sum()), "churned_share": float(y.mean()) if len(y) else None}
+    for name, p in eval_p.items():
+        out[f"{name}_roc_auc"] = float(roc_auc_score(y, p[known])) if len(np.unique(y)) == 2 else None
+    return out

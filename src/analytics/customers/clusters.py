@@ -1,0 +1,100 @@
+"""KMeans clusters on log-scaled, standardized RFM, named from their centroids.
+
+Names come from what a centroid looks like (recent or lapsed, high or low value), never from the
+cluster index, and the rows are put in customer-id order before fitting, so shuffling the input
+changes neither the clusters nor their names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from .config import ClustersConfig
+
+FEATURES = ("recency_days", "frequency", "monetary")
+
+
+@dataclass
+class ClusterResult:
+    labels: pd.Series            # cluster name per customer_id
+    centroids: pd.DataFrame      # one row per cluster: name, size, z-centroids, centroids in units
+    k: int
+    silhouette: dict[int, float]  # k -> silhouette (only the k tried)
+
+
+def _features(rfm: pd.DataFrame) -> np.ndarray:
+    """(n, 3) log1p of recency days, frequency and (non-negative) monetary."""
+    x = rfm[list(FEATURES)].to_numpy(dtype=float)
+    x[:, 2] = np.clip(x[:, 2], 0, None)
+    return np.log1p(x)
+
+
+def name_clusters(z_centroids: np.ndarray) -> list[str]:
+    """Names for centroids given in standardized (log) space, columns as ``FEATURES``.
+
+    Recency: z <= -0.5 "Active", >= 0.5 "Lapsed", else "Cooling". Value (mean z of frequency and
+    monetary): >= 0.5 "high-value", <= -0.5 "low-value", else "mid-value". Equal names get a rank
+    suffix by value score (best first), which depends on the centroids only.
+    """
+    z = np.asarray(z_centroids, dtype=float)
+    rec = np.where(z[:, 0] <= -0.5, "Active", np.where(z[:, 0] >= 0.5, "Lapsed", "Cooling"))
+    value = (z[:, 1] + z[:, 2]) / 2
+    val = np.where(value >= 0.5, "high-value", np.where(value <= -0.5, "low-value", "mid-value"))
+    base = [f"{a} {b}" for a, b in zip(rec, val, strict=True)]
+    score = value - z[:, 0]
+    names = list(base)
+    for b in set(base):
+        idx = [i for i, n in enumerate(base) if n == b]
+        if len(idx) > 1:
+            # ties on the score are broken by the centroid coordinates, never by index
+            order = sorted(idx, key=lambda i: (-score[i], tuple(z[i])))
+            for rank, i in enumerate(order, start=1):
+                names[i] = f"{b} {rank}"
+    return names
+
+
+def fit_clusters(rfm: pd.DataFrame, cfg: ClustersConfig, random_state: int) -> ClusterResult:
+    """Fit KMeans (k fixed or chosen by silhouette) and name the clusters from their centroids."""
+    rfm = rfm.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    n = len(rfm)
+    scaler = StandardScaler()
+    x = scaler.fit_transform(_features(rfm))
+    n_distinct = len(np.unique(x.round(9), axis=0))
+    k_hi = min(cfg.k_max, n_distinct - 1, n - 1)
+    if cfg.k is not None:
+        candidates = [min(cfg.k, max(n_distinct, 1))]
+    else:
+        candidates = list(range(cfg.k_min, k_hi + 1)) or [max(1, min(cfg.k_min, n_distinct))]
+    sil: dict[int, float] = {}
+    if len(candidates) > 1:
+        # choose k on a fixed sample (silhouette is O(n^2)); the final fit uses every customer
+        sample = np.random.default_rng(random_state).permutation(n)[:cfg.silhouette_sample]
+        xs = x[np.sort(sample)]
+        for k in candidates:
+            if k >= len(np.unique(xs.round(9), axis=0)):
+                continue
+            lab = KMeans(n_clusters=k, n_init=cfg.n_init, random_state=random_state).fit_predict(xs)
+            sil[k] = round(float(silhouette_score(xs, lab)), 4)
+        k = max(sil, key=lambda kk: (sil[kk], -kk)) if sil else candidates[0]
+    else:
+        k = candidates[0]
+    km = KMeans(n_clusters=k, n_init=cfg.n_init, random_state=random_state).fit(x)
+    names = name_clusters(km.cluster_centers_)
+    units = np.expm1(scaler.inverse_transform(km.cluster_centers_))
+    sizes = np.bincount(km.labels_, minlength=k)
+    centroids = pd.DataFrame({
+        "cluster": names,
+        "customers": sizes,
+        "z_recency": km.cluster_centers_[:, 0], "z_frequency": km.cluster_centers_[:, 1],
+        "z_monetary": km.cluster_centers_[:, 2],
+        "recency_days": units[:, 0], "frequency": units[:, 1], "monetary": units[:, 2],
+    }).sort_values("cluster", kind="stable").reset_index(drop=True)
+    labels = pd.Series(np.asarray(names, dtype=object)[km.labels_], index=rfm["customer_id"].to_numpy(),
+                       name="cluster")
+    return ClusterResult(labels=labels, centroids=centroids.round(4), k=k, silhouette=sil)

@@ -1,0 +1,256 @@
+"""At-Risk monitoring: daily segment snapshots, abnormal-growth alerts with severity tiers,
+cooldown per (segment, severity), de-duplication of an ongoing incident, optional escalation.
+
+Two modes over the same logic:
+
+* ``replay(orders, …)`` — every day of the data's period, as if the monitor had run each morning;
+* ``daily(orders, as_of, …)`` — one day (``run_analysis.py --as-of DATE``).
+
+The watched quantity is the segment's *share* of all customers seen so far (so a growing customer
+base is not mistaken for growth of At Risk). Its relative growth over ``window_days`` is judged
+against the trailing ``baseline_days`` of the same growth (robust z from median and IQR, current
+day excluded: causal). A day is flagged when growth reaches a tier's ``min_growth`` *and*
+z >= ``min_z``; severity is the highest tier reached. Flagged days with gaps of at most
+``incident_gap_days`` form one incident, which alerts once, again only if its severity rises
+(or, with ``escalate_after_days``, once more one tier up if it lasts); a (segment, severity)
+alerted within ``cooldown_days`` is not alerted again. All state lives in SQLite (``store``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..alerts import Dispatcher
+from .config import MonitorConfig, RfmConfig
+from .rfm import scores_against, valid_orders
+from .segments import assign_segments
+from .store import MonitorStore
+
+MIN_SCALE = 0.02  # floor of the growth spread (2 % relative growth) so a flat history cannot give z = inf
+
+SUGGESTION = {"At Risk": "launch the win-back offer for this segment and review recent experience issues"}
+
+
+def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg: RfmConfig,
+                         window_days: int = 14) -> pd.DataFrame:
+    """Customers per segment on each of ``dates`` (consecutive days), from RFM as of that day.
+
+    Each day is scored like ``compute_rfm`` on that day (quintiles of that day's population), so
+    a snapshot equals the segments table the analysis would have produced that morning. For the
+    growth, the same day's breakpoints also score the customers as they were ``window_days``
+    earlier (``base_customers`` / ``base_total``): comparing two days each ranked among itself
+    would let whole tie groups (all 3-order customers, say) jump between F scores and would hide
+    real movement behind the fixed 40 % that low R scores always hold.
+
+    Incremental over the days (one pass over the orders), vectorized over customers within a
+    day. Returns long rows (date, segment, customers, total, base_customers, base_total).
+    """
+    v = valid_orders(orders)
+    dates = pd.DatetimeIndex(dates).normalize().sort_values()
+    names = [s.name for s in rfm_cfg.segments] + [rfm_cfg.default_segment]
+    cols = ["date", "segment", "customers", "total", "base_customers", "base_total"]
+    if len(dates) == 0 or len(v) == 0:
+        return pd.DataFrame(columns=cols)
+    v = v[v["order_date"] <= dates[-1]]
+    codes, _ = pd.factorize(v["customer_id"], sort=True)
+    day = (v["order_date"] - dates[0]).dt.days.to_numpy()   # negative: history before the range
+    rev = v["net_revenue"].to_numpy()
+    n_cust = int(codes.max()) + 1 if len(codes) else 0
+    last = np.full(n_cust, np.iinfo(np.int32).min, dtype=np.int64)
+    freq = np.zeros(n_cust, dtype=np.int64)
+    money = np.zeros(n_cust, dtype=float)
+    targets = (dates - dates[0]).days.to_numpy()
+    bounds = np.searchsorted(day, targets, side="right")     # orders up to and including each day
+    history: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque(maxlen=window_days + 1)
+    lo = 0
+    now_rows, base_rows = [], []
+
+    def count(seg: np.ndarray) -> np.ndarray:
+        u, c = np.unique(seg.astype(str), return_counts=True)
+        got = dict(zip(u, c, strict=True))
+        return np.array([got.get(n, 0) for n in names], dtype=float)
+
+    for t, hi in zip(targets, bounds, strict=True):
+        c = codes[lo:hi]
+        np.maximum.at(last, c, day[lo:hi])
+        freq += np.bincount(c, minlength=n_cust)
+        money += np.bincount(c, weights=rev[lo:hi], minlength=n_cust)
+        lo = hi
+        history.append((last.copy(), freq.copy(), money.copy()))
+        seen = freq > 0
+        rec, f, m = t - last[seen], freq[seen], money[seen].round(2)
+        ref = (np.sort(rec), np.sort(f), np.sort(m))
+
+        def segs(r_: np.ndarray, f_: np.ndarray, m_: np.ndarray, ref=ref) -> np.ndarray:
+            return assign_segments(scores_against(r_, ref[0], False), scores_against(f_, ref[1], True),
+                                   scores_against(m_, ref[2], True), rfm_cfg)
+
+        now_rows.append(count(segs(rec, f, m)) if seen.any() else np.zeros(len(names)))
+        if len(history) == window_days + 1 and seen.any():
+            b_last, b_freq, b_money = history[0]
+            b_seen = b_freq > 0
+            base_rows.append(count(segs(t - window_days - b_last[b_seen], b_freq[b_seen],
+                                        b_money[b_seen].round(2))) if b_seen.any()
+                             else np.full(len(names), np.nan))
+        else:
+            base_rows.append(np.full(len(names), np.nan))
+    now, base = np.vstack(now_rows), np.vstack(base_rows)
+    k = len(names)
+    out = pd.DataFrame({
+        "date": np.repeat(dates.to_numpy(), k),
+        "segment": np.tile(np.array(names, dtype=object), len(dates)),
+        "customers": now.ravel().astype(np.int64),
+        "total": np.repeat(now.sum(axis=1), k).astype(np.int64),
+        "base_customers": base.ravel(),
+        "base_total": np.repeat(base.sum(axis=1), k),
+    })
+    return out
+
+
+def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.DataFrame:
+    """Per day: customers, total, share, growth over the window, robust z and severity (or None)."""
+    s = snaps[snaps["segment"] == segment].set_index("date").sort_index()
+    full = pd.date_range(s.index.min(), s.index.max(), freq="D") if len(s) else pd.DatetimeIndex([])
+    s = s.reindex(full)
+    share = s["customers"] / s["total"].where(s["total"] > 0)
+    past = s["base_customers"] / s["base_total"].where(s["base_total"] > 0)
+    growth = share / past.where(past > 0) - 1
+    hist = growth.shift(1).rolling(cfg.baseline_days, min_periods=max(7, cfg.baseline_days // 2))
+    med = hist.median()
+    spread = ((hist.quantile(0.75) - hist.quantile(0.25)) / 1.349).clip(lower=MIN_SCALE)
+    z = (growth - med) / spread
+    sev = pd.Series(None, index=full, dtype=object)
+    ok = (z >= cfg.min_z) & (s["customers"] >= cfg.min_customers)
+    for tier in cfg.tiers:  # sorted by min_growth: the highest tier reached wins
+        sev[ok & (growth >= tier.min_growth)] = tier.severity
+    return pd.DataFrame({"date": full, "segment": segment, "customers": s["customers"].to_numpy(),
+                         "total": s["total"].to_numpy(), "share": share.to_numpy(),
+                         "growth": growth.to_numpy(), "z": z.to_numpy(), "severity": sev.to_numpy()})
+
+
+@dataclass
+class MonitorResult:
+    series: pd.DataFrame                                        # growth_series rows, all segments
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # one per flagged day
+    alerts: list[dict[str, Any]] = field(default_factory=list)     # alerts issued (new or already sent)
+
+
+class Monitor:
+    """Judges flagged days against the state in ``store`` and sends alerts through ``dispatcher``."""
+
+    def __init__(self, cfg: MonitorConfig, store: MonitorStore, dispatcher: Dispatcher | None,
+                 namespace: str):
+        self.cfg = cfg
+        self.store = store
+        self.dispatcher = dispatcher
+        self.namespace = namespace
+        self.rank = {t.severity: i for i, t in enumerate(cfg.tiers)}
+        self.by_rank = [t.severity for t in cfg.tiers]
+
+    def judge(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Decide what a flagged day does: "sent", "already_sent", "cooldown" or "ongoing"."""
+        ns, seg, sev = self.namespace, row["segment"], row["severity"]
+        d = pd.Timestamp(row["date"]).date()
+        day = d.isoformat()
+        prev = self.store.last_flag_before(ns, seg, day)
+        gap_ok = prev is not None and (d - pd.Timestamp(prev[0]).date()).days <= self.cfg.incident_gap_days + 1
+        incident_id = prev[1] if gap_ok else f"{seg}:{day}"
+        self.store.put_flag(ns, day, seg, sev, float(row["growth"]), float(row["z"]), incident_id)
+        incident_start = pd.Timestamp(incident_id.rsplit(":", 1)[1]).date()
+        sent = self.store.incident_alerts(ns, incident_id, day)
+        sent_rank = max((self.rank.get(s, -1) for s, _ in sent), default=-1)
+        escalated_before = any(e for _, e in sent)
+        target, escalated, why = None, False, ""
+        if self.rank[sev] > sent_rank:
+            target, why = sev, ("new incident" if sent_rank < 0 else "severity rose")
+        elif (self.cfg.escalate_after_days is not None and not escalated_before
+              and (d - incident_start).days >= self.cfg.escalate_after_days
+              and sent_rank < len(self.by_rank) - 1):
+            target, escalated = self.by_rank[sent_rank + 1], True
+            why = f"escalated: incident ongoing {(d - incident_start).days} days"
+        decision = {"date": day, "segment": seg, "severity": sev, "incident_id": incident_id,
+                    "growth": round(float(row["growth"]), 4), "z": round(float(row["z"]), 2)}
+        if target is None:
+            return decision | {"decision": "ongoing"}
+        alert_id = f"{ns}:{seg}:{target}:{day}"
+        if self.store.has_alert(alert_id):
+            return decision | {"decision": "already_sent", "alert_id": alert_id}
+        last = self.store.last_alert_date(ns, seg, target, day)
+        if last is not None and (d - pd.Timestamp(last).date()).days < self.cfg.cooldown_days:
+            return decision | {"decision": "cooldown", "alert_id": alert_id, "last_sent": last}
+        alert = self._alert(alert_id, row, target, incident_id, incident_start.isoformat(), escalated, why)
+        self.store.put_alert(alert)
+        if self.dispatcher is not None:
+            alert_sinks = self.dispatcher.send(alert)
+            decision["delivered"] = alert_sinks
+        return decision | {"decision": "sent", "alert_id": alert_id}
+
+    def _alert(self, alert_id: str, row: dict[str, Any], severity: str, incident_id: str,
+               since: str, escalated: bool, why: str) -> dict[str, Any]:
+        seg, w = row["segment"], self.cfg.window_days
+        share, growth = float(row["share"]), float(row["growth"])
+        return {
+            "alert_id": alert_id, "namespace": self.namespace, "date": pd.Timestamp(row["date"]).date().isoformat(),
+            "segment": seg, "severity": severity, "incident_id": incident_id, "escalated": escalated,
+            "title": f"'{seg}' segment grew {growth:+.0%} in {w} days",
+            "text": (f"'{seg}' now holds {share:.1%} of customers ({int(row['customers'])} of "
+                     f"{int(row['total'])}), up {growth:+.1%} over {w} days (z = {float(row['z']):.1f}); {why}."),
+            "fields": {"Segment": seg, "Customers": int(row["customers"]), "Share": f"{share:.1%}",
+                       f"Growth ({w} d)": f"{growth:+.1%}", "z": f"{float(row['z']):.1f}",
+                       "Incident since": since,
+                       "Suggested action": SUGGESTION.get(seg, "review the segment's customers")},
+            "growth": round(growth, 4), "share": round(share, 4), "z": round(float(row["z"]), 2),
+            "customers": int(row["customers"]), "total": int(row["total"]), "reason": why,
+        }
+
+    def judge_series(self, series: pd.DataFrame, days: pd.DatetimeIndex | None = None) -> MonitorResult:
+        """Judge every flagged day (of ``days``, if given) in date order."""
+        flagged = series[series["severity"].notna()]
+        if days is not None:
+            flagged = flagged[flagged["date"].isin(days)]
+        res = MonitorResult(series=series)
+        for row in flagged.sort_values(["date", "segment"]).to_dict("records"):
+            d = self.judge(row)
+            res.decisions.append(d)
+        ids = {d["alert_id"] for d in res.decisions if d["decision"] in ("sent", "already_sent")}
+        res.alerts = [a for a in self.store.alerts(self.namespace) if a["alert_id"] in ids]
+        return res
+
+
+def _series(store: MonitorStore, namespace: str, cfg: MonitorConfig) -> pd.DataFrame:
+    snaps = store.snapshots(namespace)
+    return pd.concat([growth_series(snaps, s, cfg) for s in cfg.segments], ignore_index=True)
+
+
+def replay(orders: pd.DataFrame, cfg: MonitorConfig, rfm_cfg: RfmConfig, store: MonitorStore,
+           dispatcher: Dispatcher | None, namespace: str,
+           start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> MonitorResult:
+    """Run the monitor on every day from ``start`` (default: first order day) to ``end`` (default:
+    last order day), storing the snapshots and alert state in ``store``."""
+    dates = pd.to_datetime(orders["order_date"])
+    start = pd.Timestamp(start or dates.min()).normalize()
+    end = pd.Timestamp(end or dates.max()).normalize()
+    days = pd.date_range(start, end, freq="D")
+    store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days))
+    if dispatcher is not None:
+        dispatcher.retry_pending()
+    return Monitor(cfg, store, dispatcher, namespace).judge_series(_series(store, namespace, cfg), days)
+
+
+def daily(orders: pd.DataFrame, as_of: pd.Timestamp | str, cfg: MonitorConfig, rfm_cfg: RfmConfig,
+          store: MonitorStore, dispatcher: Dispatcher | None, namespace: str) -> MonitorResult:
+    """Run the monitor for one day: refresh the snapshots it needs (the window and baseline before
+    ``as_of``, from orders up to each day), then judge ``as_of`` only."""
+    as_of = pd.Timestamp(as_of).normalize()
+    need = cfg.baseline_days + cfg.window_days + 1  # growth needs the window, z the baseline
+    days = pd.date_range(as_of - pd.Timedelta(days=need), as_of, freq="D")
+    store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days))
+    if dispatcher is not None:
+        dispatcher.retry_pending()
+    return Monitor(cfg, store, dispatcher, namespace).judge_series(
+        _series(store, namespace, cfg), pd.DatetimeIndex([as_of]))

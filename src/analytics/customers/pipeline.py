@@ -1,0 +1,232 @@
+"""The customers stage of an analysis run: ``run(ctx)``.
+
+Reads ``ctx.data`` (simulated or transactions), writes per-customer and aggregate files into
+``ctx.out_dir / "customers"`` and plots into ``ctx.out_dir / "plots"``, and sets ``ctx.customers``
+(a JSON-ready summary for insights.json). Truth (``ctx.data.truth_customers``, ``truth_events``)
+is read only to *score* the models, never to fit them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shocklab.hashing import canonical_json
+from shocklab.seeding import derive_int_seed
+
+from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink
+from ..context import RunContext
+from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments
+from .config import CustomersConfig
+from .store import MonitorStore
+
+log = logging.getLogger("shocklab.customers")
+
+
+def json_ready(obj: Any) -> Any:
+    """numpy scalars -> Python, NaN/inf -> None, timestamps -> ISO dates, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, (pd.Timestamp,)):
+        return obj.date().isoformat()
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def customers_config(ctx: RunContext) -> CustomersConfig:
+    cfg = getattr(ctx.config, "customers", None)
+    return cfg if isinstance(cfg, CustomersConfig) else CustomersConfig()
+
+
+def namespace_of(ctx: RunContext) -> str:
+    """Which data set the monitor state belongs to (one SQLite file can serve several)."""
+    m = ctx.data.manifest or {}
+    if ctx.data.source == "transactions":
+        return f"transactions:{Path(str(ctx.data.path)).name}"
+    if m.get("scenario") is not None:
+        return f"{m.get('scenario')}:{m.get('seed')}"
+    return f"{ctx.data.source}:{Path(str(ctx.data.path)).name if ctx.data.path else 'data'}"
+
+
+def _dispatcher(cfg: CustomersConfig, out: Path, store: MonitorStore) -> Dispatcher:
+    a = cfg.alerts
+    sinks: list[Any] = []
+    if a.jsonl:
+        sinks.append(JsonlSink(a.jsonl_path or out / "alerts.jsonl"))
+    if a.console:
+        sinks.append(ConsoleSink(log))
+    if a.slack.enabled:
+        sinks.append(SlackSink(a.slack.url_env, a.slack.timeout_s, a.slack.retries, a.slack.backoff_s))
+    return Dispatcher(sinks, outbox=store)
+
+
+def churn_wave_delays(alerts: list[dict[str, Any]], events: list[dict[str, Any]] | None,
+                      max_delay_days: int = 120) -> list[dict[str, Any]]:
+    """First alert on or after each churn_wave's start (within ``max_delay_days``) and its delay."""
+    out = []
+    for e in events or []:
+        if e.get("type") != "churn_wave":
+            continue
+        start = pd.Timestamp(e["start"])
+        hits = sorted(a["date"] for a in alerts
+                      if 0 <= (pd.Timestamp(a["date"]) - start).days <= max_delay_days)
+        first = hits[0] if hits else None
+        out.append({"event_id": e.get("event_id"), "start": start.date().isoformat(),
+                    "detected": first is not None, "first_alert_date": first,
+                    "delay_days": (pd.Timestamp(first) - start).days if first else None})
+    return out
+
+
+def run(ctx: RunContext) -> None:
+    """Run every customer model on ``ctx.data`` and record files and the summary."""
+    t0 = time.perf_counter()
+    cfg = customers_config(ctx)
+    if not cfg.enabled:
+        ctx.customers = {"enabled": False}
+        return
+    seed = int(getattr(ctx.config, "seed", cfg.seed) or 0)
+    out = Path(ctx.out_dir) / "customers"
+    plot_dir = Path(ctx.out_dir) / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    orders = ctx.data.tables["orders"]
+    truth = ctx.data.truth_customers
+    valid = rfm.valid_orders(orders)
+    end = rfm.data_end_date(orders)
+    summary: dict[str, Any] = {"enabled": True, "source": ctx.data.source, "end_date": end.date().isoformat()}
+    timings: dict[str, float] = {}
+
+    def tick(name: str, t: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - t, 3)
+        return now
+
+    t = time.perf_counter()
+    table = segments.segment_table(rfm.compute_rfm(orders, as_of=end), cfg.rfm)
+    counts = segments.segment_counts(table["segment"], cfg.rfm)
+    summary["customers"] = int(len(table))
+    summary["segments"] = counts
+    t = tick("rfm", t)
+
+    if cfg.clusters.enabled and len(table) >= 3:
+        cl = clusters.fit_clusters(table, cfg.clusters, random_state=derive_int_seed(seed, "customers.kmeans"))
+        table = table.merge(cl.labels.rename_axis("customer_id").reset_index(), on="customer_id", how="left")
+        cl.centroids.to_csv(out / "clusters.csv", index=False)
+        summary["clusters"] = {"k": cl.k, "silhouette": {str(k): v for k, v in cl.silhouette.items()},
+                               "sizes": dict(zip(cl.centroids["cluster"], cl.centroids["customers"], strict=True))}
+        t = tick("clusters", t)
+
+    ch = None
+    if cfg.churn.enabled:
+        ch = churn.run_churn(valid, end, cfg.churn, seed, truth)
+        summary["churn"] = {"status": ch.status, **ch.summary}
+        if ch.risk is not None:
+            table = table.merge(ch.risk.rename_axis("customer_id").reset_index(), on="customer_id", how="left")
+        (out / "churn_metrics.json").write_text(canonical_json(json_ready(summary["churn"])), encoding="utf-8")
+        t = tick("churn", t)
+    if "churn_risk" not in table:
+        table["churn_risk"] = np.nan
+
+    if cfg.cohorts.enabled:
+        matrix, sizes = cohorts.retention_matrix(valid, cfg.cohorts.max_months)
+        matrix.insert(0, "cohort_customers", sizes)
+        matrix.round(4).to_csv(out / "cohort_retention.csv")
+        summary["cohorts"] = {"cohorts": int(len(matrix)),
+                              "mean_retention_month_1": _mean(matrix.get(1)),
+                              "mean_retention_month_3": _mean(matrix.get(3)),
+                              "mean_retention_month_6": _mean(matrix.get(6))}
+        t = tick("cohorts", t)
+
+    if cfg.clv.enabled:
+        res = clv.run_clv(valid, end, cfg.clv, truth)
+        res.table.round(4).rename_axis("customer_id").to_csv(out / "clv.csv")
+        summary["clv"] = res.summary
+        table = table.merge(res.table[["value_pct"] + [c for c in ("clv", "p_alive") if c in res.table]]
+                            .rename_axis("customer_id").reset_index(), on="customer_id", how="left")
+        t = tick("clv", t)
+    if "value_pct" not in table:
+        table["value_pct"] = table["monetary"].rank(pct=True)
+
+    acts = actions.assign_actions(table, cfg.actions)
+    acts.to_csv(out / "actions.csv", index=False)
+    summary["actions"] = {a: int(n) for a, n in acts["action"].value_counts().sort_index().items()}
+    t = tick("actions", t)
+
+    num = table.select_dtypes("number").columns
+    table.assign(**{c: table[c].round(4) for c in num}).to_csv(out / "segments.csv", index=False,
+                                                               date_format="%Y-%m-%d")
+
+    mon: monitor.MonitorResult | None = None
+    if cfg.monitor.enabled:
+        state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else out / "monitor.sqlite"
+        with MonitorStore(state) as store:
+            disp = _dispatcher(cfg, out, store)
+            ns = namespace_of(ctx)
+            as_of = getattr(ctx, "as_of", None)
+            if as_of is not None:
+                mon = monitor.daily(orders, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
+                mode = "daily"
+            elif cfg.monitor.replay:
+                mon = monitor.replay(orders, cfg.monitor, cfg.rfm, store, disp, ns)
+                mode = "replay"
+            if mon is not None:
+                mon.series.to_csv(out / "monitor_series.csv", index=False, date_format="%Y-%m-%d")
+                pending = store.pending()
+                summary["monitor"] = {
+                    "mode": mode, "namespace": ns, "segments": list(cfg.monitor.segments),
+                    "flagged_days": len(mon.decisions),
+                    "alerts": [{k: a[k] for k in ("alert_id", "date", "segment", "severity", "incident_id",
+                                                  "growth", "escalated")} for a in mon.alerts],
+                    "decisions": {d: sum(1 for x in mon.decisions if x["decision"] == d)
+                                  for d in ("sent", "already_sent", "cooldown", "ongoing")},
+                    "undelivered": len(pending),
+                }
+                if ctx.data.truth_events is not None:
+                    summary["monitor"]["churn_waves"] = churn_wave_delays(mon.alerts, ctx.data.truth_events)
+        t = tick("monitor", t)
+
+    if cfg.plots:
+        try:
+            _plots(plot_dir, table, counts, out, ch, mon, ctx.data.truth_events)
+        except Exception as exc:  # plots are a convenience: never fail the run for one
+            log.warning("customer plots failed: %s: %s", type(exc).__name__, exc)
+        t = tick("plots", t)
+
+    summary["files"] = sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".json", ".jsonl"))
+    summary["timings_s"] = timings
+    ctx.customers = json_ready(summary)
+    ctx.timings["customers"] = round(time.perf_counter() - t0, 3)
+
+
+def _mean(col: pd.Series | None) -> float | None:
+    if col is None or col.notna().sum() == 0:
+        return None
+    return float(col.mean())
+
+
+def _plots(plot_dir: Path, table: pd.DataFrame, counts: dict[str, int], out: Path,
+           ch: churn.ChurnResult | None, mon: monitor.MonitorResult | None,
+           events: list[dict[str, Any]] | None) -> None:
+    plots.segment_sizes(counts, plot_dir / "customers_segments.png")
+    plots.rfm_scatter(table, plot_dir / "customers_rfm_scatter.png")
+    if (out / "cohort_retention.csv").exists():
+        m = pd.read_csv(out / "cohort_retention.csv", index_col=0).drop(columns="cohort_customers")
+        plots.cohort_heatmap(m, plot_dir / "customers_cohorts.png")
+    if ch is not None and ch.roc:
+        aucs = {k: v["roc_auc"] for k, v in ch.summary["models"].items()}
+        plots.churn_roc(ch.roc, aucs, plot_dir / "customers_churn_roc.png")
+    if mon is not None and len(mon.series):
+        waves = [e for e in events or [] if e.get("type") == "churn_wave"]
+        plots.monitor_trend(mon.series, mon.alerts, plot_dir / "customers_monitor.png", waves)

@@ -1,0 +1,83 @@
+"""Customer plots (PNG, Agg backend): segment sizes, RFM scatter, cohort heatmap, churn ROC,
+At-Risk trend with alerts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig: Any, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path.name
+
+
+def segment_sizes(counts: dict[str, int], path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(8, 4))
+    names = list(counts)
+    ax.barh(names[::-1], [counts[n] for n in names][::-1], color="#4c72b0")
+    ax.set_xlabel("customers")
+    ax.set_title("RFM segments")
+    return _save(fig, path)
+
+
+def rfm_scatter(table: pd.DataFrame, path: Path, max_points: int = 5000) -> str:
+    t = table.sort_values("customer_id").iloc[:: max(1, len(table) // max_points)]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for seg, g in t.groupby("segment", sort=True):
+        ax.scatter(g["recency_days"], g["frequency"], s=(6 + 30 * g["m_score"] / 5).to_numpy(dtype=float), alpha=0.5, label=seg)
+    ax.set_xlabel("recency (days)")
+    ax.set_ylabel("frequency (orders)")
+    ax.set_yscale("log")
+    ax.set_title("RFM: recency vs frequency (size = monetary score)")
+    ax.legend(fontsize=7, markerscale=1.5, loc="upper right")
+    return _save(fig, path)
+
+
+def cohort_heatmap(matrix: pd.DataFrame, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(10, max(3, 0.25 * len(matrix) + 1)))
+    im = ax.imshow(matrix.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    ax.set_yticks(range(len(matrix)), matrix.index, fontsize=7)
+    ax.set_xlabel("months since first order")
+    ax.set_title("Cohort retention")
+    fig.colorbar(im, ax=ax, label="share of cohort ordering")
+    return _save(fig, path)
+
+
+def churn_roc(roc: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, float | None], path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, (fpr, tpr) in roc.items():
+        auc = aucs.get(name)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})" if auc is not None else name)
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("Churn models (out of time)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def monitor_trend(series: pd.DataFrame, alerts: list[dict[str, Any]], path: Path,
+                  events: list[dict[str, Any]] | None = None) -> str:
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for seg, g in series.groupby("segment", sort=True):
+        ax.plot(g["date"], g["share"] * 100, label=f"{seg} share (%)")
+    for a in alerts:
+        ax.axvline(pd.Timestamp(a["date"]), color={"critical": "red", "high": "orange"}.get(a["severity"], "gold"),
+                   lw=1, alpha=0.8)
+    for e in events or []:
+        ax.axvspan(pd.Timestamp(e["start"]), pd.Timestamp(e.get("end", e["start"])), color="grey", alpha=0.2)
+    ax.set_ylabel("% of customers")
+    ax.set_title("Monitored segments (vertical lines: alerts; grey: churn waves in truth)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
