@@ -54,6 +54,27 @@ def flatten_metrics(scorecard: Any, prefix: str = "") -> dict[str, float]:
     return out
 
 
+def scorecard_metrics(scorecard: dict[str, Any]) -> dict[str, float]:
+    """The scorecard's numeric leaves, with the headline scoring mode lifted to the top.
+
+    ``strict.consensus.recall`` becomes ``consensus.recall`` when strict is the headline mode
+    (the other mode keeps its prefix: ``lenient.consensus.recall``), so gates and rankings read
+    ``consensus.recall``, ``detectors.rolling_zscore.f1``, ``detectors.oracle.recall``. The
+    settings echo and per-event detail are left out; ``failed_detectors.count`` counts detectors
+    that crashed inside the pipeline.
+    """
+    mode = (scorecard.get("headline") or {}).get("mode") or (scorecard.get("settings") or {}).get("mode")
+    out: dict[str, float] = {}
+    for key, value in scorecard.items():
+        if key in ("schema", "settings", "event_detail", "failed_detectors"):
+            continue
+        out.update(flatten_metrics(value, "" if key == mode else key) if isinstance(value, dict)
+                   else flatten_metrics({key: value}))
+    if "failed_detectors" in scorecard:
+        out["failed_detectors.count"] = float(len(scorecard["failed_detectors"] or {}))
+    return out
+
+
 def _default_backend() -> tuple[GenerateFn, AnalyseFn, KeyFn]:
     from analytics.pipeline import analyse
     from simulation.api import generate, scenario_hash
@@ -92,7 +113,7 @@ def run_cell(task: CellTask, *, generate: GenerateFn | None = None, analyse: Ana
         t = time.perf_counter()
         scorecard = analyse(Path(data_dir), task.analysis)
         record["timings"]["analyse_s"] = time.perf_counter() - t
-        record["metrics"] = flatten_metrics(scorecard)
+        record["metrics"] = scorecard_metrics(scorecard)
     except Exception as exc:  # recorded, not raised: one bad cell must not stop a sweep
         record["status"] = "error"
         record["error"] = _one_line(exc)

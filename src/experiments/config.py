@@ -19,7 +19,7 @@ from shocklab.configio import apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
 
 OVERRIDE_TARGETS = ("scenario", "analysis")
-DEFAULT_METRICS = ["consensus.recall", "consensus.precision", "consensus.f1", "consensus.delay_days"]
+DEFAULT_METRICS = ["consensus.recall", "consensus.precision", "consensus.f1", "consensus.median_delay_days"]
 _CHECK_RE = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -40,7 +40,7 @@ def check_override_key(key: str) -> str:
 def higher_is_better(metric: str) -> bool:
     """Delays and false-positive counts improve downwards; every other metric upwards."""
     last = metric.rsplit(".", 1)[-1]
-    return not last.startswith(("delay", "false_positive", "fp", "n_false"))
+    return not ("delay" in last or last.startswith(("fp", "false_positive")) or last == "count")
 
 
 class SeedRange(Strict):
@@ -100,8 +100,8 @@ class Detectability(Strict):
     targets: list[DetectabilityTarget] = Field(min_length=1)
     min_recall: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
     recall_metrics: list[str] | None = Field(
-        None, description="recall columns to draw (e.g. consensus.recall); default: every "
-                          "top-level '<entity>.recall' and 'detectors.<name>.recall'")
+        None, description="recall columns to draw; default: consensus.recall and every "
+                          "detectors.<name>.recall (the oracle included)")
     keep_scenario_events: bool = Field(
         False, description="keep the scenario's own events beside the swept ones (default: only the swept type)")
 
@@ -213,17 +213,31 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     source = str(path) + (" (with --set overrides)" if overrides else "")
     cfg = validate(ExperimentConfig, raw, source)
     scenario_path = resolve_path(cfg.scenario, path)
-    scenario = load_yaml(scenario_path)
+    scenario = plain(load_yaml(scenario_path))
     scenario = apply_overrides(scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()])
     analysis = None
     analysis_path = None
     if cfg.analysis is not None:
         analysis_path = resolve_path(cfg.analysis, path)
-        analysis = load_yaml(analysis_path)
+        analysis = plain(load_yaml(analysis_path))
         analysis = apply_overrides(analysis, [override_text(k, v) for k, v in cfg.analysis_overrides.items()])
     elif cfg.analysis_overrides:
         raise InputError(f"{source}: analysis_overrides: needs an 'analysis:' file to apply to")
     return Experiment(cfg, path, scenario, analysis, scenario_path, analysis_path)
+
+
+def plain(obj: Any) -> Any:
+    """YAML dates as ISO strings, so a mapping hashes as canonical JSON (the config models parse
+    ISO strings back into dates)."""
+    import datetime as dt
+
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [plain(v) for v in obj]
+    if isinstance(obj, (dt.date, dt.datetime)):
+        return obj.isoformat()
+    return obj
 
 
 def override_text(key: str, value: Any) -> str:

@@ -50,14 +50,9 @@ def detectability_settings(det: Detectability, scenario: dict[str, Any]) -> list
 def recall_columns(results: pd.DataFrame, det: Detectability) -> list[str]:
     if det.recall_metrics is not None:
         return list(det.recall_metrics)
-    cols = []
-    for c in results.columns:
-        parts = c.split(".")
-        if parts[-1] != "recall":
-            continue
-        if len(parts) == 2 or (len(parts) == 3 and parts[0] in ("detectors", "consensus")):
-            cols.append(c)
-    return cols
+    return [c for c in results.columns
+            if c == "consensus.recall" or (c.startswith("detectors.") and c.count(".") == 2
+                                           and c.endswith(".recall"))]
 
 
 def curves(results: pd.DataFrame, det: Detectability, boot: Bootstrap) -> pd.DataFrame:
@@ -73,7 +68,7 @@ def curves(results: pd.DataFrame, det: Detectability, boot: Bootstrap) -> pd.Dat
         for (etype, dur, mag), group in ok.groupby(keys, sort=False, dropna=False):
             s = summarise(group[col].to_numpy(dtype=float), boot,
                           f"detect/{etype}/{dur}/{mag}/{col}")
-            rows.append({TYPE: etype, DUR: dur, "entity": col.removesuffix(".recall"),
+            rows.append({TYPE: etype, DUR: dur, "entity": col.removesuffix(".recall").removeprefix("detectors."),
                          MAG: mag, "order": order.get((etype, mag), 0), "n_seeds": s["n"],
                          "recall": s["mean"], "recall_std": s["std"],
                          "recall_ci_low": s["ci_low"], "recall_ci_high": s["ci_high"]})

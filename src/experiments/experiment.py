@@ -43,20 +43,37 @@ def settings_of(exp: Experiment) -> list[Setting]:
     return grid_settings(exp.config)
 
 
-def plan(exp: Experiment, cache_dir: str | Path, check_scenario: Any = None) -> tuple[list[Setting], list[CellTask]]:
+def plan(exp: Experiment, cache_dir: str | Path, validate: bool = False) -> tuple[list[Setting], list[CellTask]]:
+    """Settings and cell tasks; with ``validate`` every distinct scenario and analysis mapping is
+    checked by the simulator's and the pipeline's own config models first."""
     settings = settings_of(exp)
+    checks = backend_validators(exp) if validate else (None, None)
     tasks = build_tasks(cells(settings, exp.config.seed_list), exp.scenario, exp.analysis,
-                        cache_dir, check_scenario=check_scenario)
+                        cache_dir, check_scenario=checks[0], check_analysis=checks[1])
     return settings, tasks
 
 
-def simulator_check() -> Any:
-    """The simulator's ``scenario_hash`` (validates a scenario); InputError if it is missing."""
+def backend_validators(exp: Experiment) -> tuple[Any, Any]:
+    """(scenario validator, analysis validator); InputError naming what is missing."""
     try:
         from simulation.api import scenario_hash
     except ImportError as exc:
         raise InputError(f"the simulator is not available (simulation.api: {exc})") from None
-    return scenario_hash
+    try:
+        from analytics.config import config_from_raw
+    except ImportError as exc:
+        raise InputError(f"the analysis pipeline is not available (analytics.config: {exc})") from None
+
+    def check_scenario(raw: dict[str, Any]) -> None:
+        try:
+            scenario_hash(raw)
+        except InputError as exc:  # name the file the cell's scenario came from
+            raise InputError(str(exc).replace("<scenario>", f"{exp.scenario_path} (with {exp.path.name} overrides)")) from None
+
+    def check_analysis(raw: dict[str, Any] | None) -> None:
+        config_from_raw(raw, f"{exp.analysis_path or 'analysis config'} (with {exp.path.name} overrides)")
+
+    return check_scenario, check_analysis
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -83,8 +100,7 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     cfg = exp.config
     out_dir = Path(out_dir)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "worlds"
-    check = simulator_check() if cell_fn is None else None
-    settings, tasks = plan(exp, cache_dir, check_scenario=check)
+    settings, tasks = plan(exp, cache_dir, validate=cell_fn is None)
     by_id = {s.setting_id: s for s in settings}
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
              len(cfg.seed_list), len(tasks), executor, workers, "" if workers == 1 else "s")
@@ -141,7 +157,7 @@ def setting_label(setting: Setting, max_len: int = 40) -> str:
     """``threshold=3.0, drop_pct=0.2``: last key segment = value, long values (event lists) left out."""
     parts = [f"{k.split('.')[-1]}={v}" for k, v in setting.params.items()
              if v is not None and len(str(v)) <= max_len]
-    return ", ".join(parts)
+    return ", ".join(parts) or "base config"
 
 
 def _parse(text: str) -> tuple[str, str, float]:

@@ -35,17 +35,20 @@ CellFn = Callable[[CellTask], dict[str, Any]]
 
 def build_tasks(cells: list[Cell], scenario: dict[str, Any], analysis: dict[str, Any] | None,
                 cache_dir: str | Path, data_format: str = "parquet",
-                check_scenario: Callable[[dict[str, Any]], Any] | None = None) -> list[CellTask]:
-    """Resolve every cell's configs. ``check_scenario`` (e.g. the simulator's ``scenario_hash``)
-    is called once per distinct world so a bad override fails here, before any work or output."""
-    tasks, checked = [], set()
+                check_scenario: Callable[[dict[str, Any]], Any] | None = None,
+                check_analysis: Callable[[dict[str, Any] | None], Any] | None = None) -> list[CellTask]:
+    """Resolve every cell's configs. ``check_scenario`` / ``check_analysis`` (the simulator's and
+    the pipeline's validators) run once per distinct mapping, so a bad override fails here —
+    exit 2 before any work or output — rather than in every cell."""
+    tasks = []
+    checked: set[str] = set()
     for cell in cells:
         scen, ana = resolve_cell(cell, scenario, analysis)
-        if check_scenario is not None:
-            key = sha256_json(scen)
-            if key not in checked:
+        for check, mapping, kind in ((check_scenario, scen, "scenario"), (check_analysis, ana, "analysis")):
+            key = kind + sha256_json(mapping)
+            if check is not None and key not in checked:
                 checked.add(key)
-                check_scenario(scen)
+                check(mapping)
         tasks.append(CellTask(
             cell_id=cell.cell_id, setting_id=cell.setting.setting_id, seed=cell.seed,
             scenario=scen, analysis=ana, config_hash=sha256_json({"scenario": scen, "analysis": ana}),

@@ -58,17 +58,22 @@ def fake_analyse(data_dir, analysis: dict | None) -> dict:
     ev = world["events"][0]
     strength = ev["params"]["drop_pct"] * math.sqrt(ev["duration_days"])
     g = rng(seed, "fake.analyse")
-    out = {"detectors": {}}
+    detectors = {}
     for name, skill in (("fast", 8.0), ("slow", 5.0)):
         noise = world["noise"] * float(g.standard_normal())
         recall = 1.0 / (1.0 + math.exp(-(skill * strength - analysis["threshold"] + noise) * 3))
-        out["detectors"][name] = {"recall": round(recall, 6), "precision": round(1 - recall / 3, 6),
-                                  "f1": round(recall * 0.8, 6), "delay_days": None if recall < 0.2 else 1.0}
-    rec = max(d["recall"] for d in out["detectors"].values())
-    out["consensus"] = {"recall": rec, "precision": 0.9 - analysis["threshold"] / 30,
-                        "f1": round(rec * 0.85, 6), "delay_days": 1.5}
-    out["oracle"] = {"recall": min(1.0, rec + 0.1)}
-    return out
+        detectors[name] = {"recall": round(recall, 6), "precision": round(1 - recall / 3, 6),
+                           "f1": round(recall * 0.8, 6), "median_delay_days": None if recall < 0.2 else 1.0}
+    rec = max(d["recall"] for d in detectors.values())
+    detectors["oracle"] = {"recall": min(1.0, rec + 0.1)}
+    consensus = {"recall": rec, "precision": 0.9 - analysis["threshold"] / 30,
+                 "f1": round(rec * 0.85, 6), "median_delay_days": 1.5}
+    # the layout of analytics.scoring: headline mode section, settings echo, per-event detail
+    return {"schema": "shocklab.scorecard/1", "settings": {"mode": "strict", "early_days": 1},
+            "headline": {"mode": "strict", "recall": rec}, "failed_detectors": {},
+            "strict": {"detectors": detectors, "consensus": consensus},
+            "lenient": {"consensus": {**consensus, "recall": min(1.0, rec * 1.1)}},
+            "event_detail": [{"event_id": "E01", "detected_by": {"fast": 1}}]}
 
 
 def interrupting_analyse(data_dir, analysis: dict | None, stop_seed: int = 2) -> dict:

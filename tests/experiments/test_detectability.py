@@ -47,14 +47,14 @@ def test_fake_detectability_recovers_monotone_recall(write_experiment, tmp_path)
                                            detectability={"targets": [TARGET]}))
     out = run(exp, tmp_path / "out", executor="serial", cell_fn=fake_cell, progress=False)
     curve = out.detectability
-    assert set(curve["entity"]) == {"consensus", "oracle", "detectors.fast", "detectors.slow"}
+    assert set(curve["entity"]) == {"consensus", "oracle", "fast", "slow"}
     for _, g in curve.groupby(["duration_days", "entity"]):
         assert np.all(np.diff(g["recall"].to_numpy()) >= 0), g
     mde = out.mde.set_index(["duration_days", "entity"])
     # the fast detector needs a smaller shock than the slow one; longer shocks are easier
-    assert mde.loc[(1, "detectors.fast"), "mde"] < mde.loc[(1, "detectors.slow"), "mde"] or \
-        math.isnan(mde.loc[(1, "detectors.slow"), "mde"])
-    assert mde.loc[(4, "detectors.fast"), "mde"] <= mde.loc[(1, "detectors.fast"), "mde"]
+    assert mde.loc[(1, "fast"), "mde"] < mde.loc[(1, "slow"), "mde"] or \
+        math.isnan(mde.loc[(1, "slow"), "mde"])
+    assert mde.loc[(4, "fast"), "mde"] <= mde.loc[(1, "fast"), "mde"]
     assert (tmp_path / "out" / "mde.csv").exists()
     assert sorted(p.name for p in (tmp_path / "out" / "plots").iterdir()) == [
         "detectability_channel_outage_1d.png", "detectability_channel_outage_4d.png"]

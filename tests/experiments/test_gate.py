@@ -18,7 +18,7 @@ def results(recalls, setting="s1", seeds=None, status=None):
     return pd.DataFrame({
         "cell_id": [f"{setting}-seed{s}" for s in seeds], "setting_id": setting, "seed": seeds,
         "status": status or ["ok"] * len(recalls), "error": None, "consensus.recall": recalls,
-        "consensus.delay_days": [1.0] * len(recalls)})
+        "consensus.median_delay_days": [1.0] * len(recalls)})
 
 
 def exit_code(gate_results) -> int:
@@ -41,7 +41,7 @@ def test_miss_beyond_noise_fails_with_exit_1_and_names_figure_and_bar(capsys):
 
 
 def test_upper_bar_and_failed_cells():
-    delay = check_absolute(results([0.5] * 3), [parse_check("consensus.delay_days<=0.5")], BOOT)
+    delay = check_absolute(results([0.5] * 3), [parse_check("consensus.median_delay_days<=0.5")], BOOT)
     assert not delay[0].passed and "entirely above" in delay[0].detail
     crashed = check_absolute(results([0.95, None, 0.97], status=["ok", "error", "ok"]),
                              [parse_check("consensus.recall>=0.9")], BOOT)
