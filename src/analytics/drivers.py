@@ -6,7 +6,8 @@ of the KPI's components are compared, the slice's contribution to the overall ch
 (it adds up to the dimension's total change), and slices are ranked by *concentration*: the share
 of the change a slice carries minus its share of the expected volume. A drop confined to one
 channel gives that channel a concentration near ``1 - its share``, while in the other dimensions
-every slice carries roughly its own share of the change (concentration near 0).
+every slice carries roughly its own share of the change (concentration near 0). Whether the
+change is confined at all is judged by the first driver's ``focus`` (see ``focus``).
 
 Expected values come from the detectors' baselines (``expected`` in detections) when they cover
 every slice of a dimension over the window, otherwise from a trailing same-weekday baseline built
@@ -243,20 +244,25 @@ class DriverResult:
     breakdown: dict[str, list[dict[str, Any]]]  # per dimension, ranked, small ones folded into "other"
     scope: str                             # "concentrated" | "broad" | "unknown"
     top: dict[str, Any] | None             # the first driver when concentrated
+    focus: float | None = None             # see ``focus``, of the first driver
 
 
 def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
-         concentrated_min: float = 0.2) -> DriverResult:
-    """Rank slices by concentration (ties: dimension order, then name) and fold small ones."""
+         focus_min: float = 0.5) -> DriverResult:
+    """Rank slices by concentration (ties: dimension order, then name) and fold small ones.
+
+    The change is "concentrated" when the first driver carries at least half of it and its
+    ``focus`` reaches ``focus_min`` (the rest of its dimension moved much less); else "broad".
+    """
     if attr.empty:
-        return DriverResult([], {}, "unknown", None)
+        return DriverResult([], {}, "unknown", None, None)
     order = {d: i for i, d in enumerate((*SLICE_DIMENSIONS, PAIR_DIMENSION))}
     a = attr.loc[attr["dimension"] != "overall"].copy()
     a["_dim"] = a["dimension"].map(order).fillna(len(order))
     a = a.sort_values(["concentration", "_dim", "segment"], ascending=[False, True, True], kind="mergesort")
     # a listed driver must carry more of the change than its size explains, and a pair adds
     # nothing when its channel or country is already listed above it
-    cand = a.loc[(a["share_of_change"].abs() >= min_share) & (a["concentration"] >= concentrated_min / 4)]
+    cand = a.loc[(a["share_of_change"].abs() >= min_share) & (a["concentration"] >= 0.05)]
     drivers: list[dict[str, Any]] = []
     seen: set[str] = set()
     for r in cand.itertuples(index=False):
@@ -282,8 +288,22 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
                          "n_folded": len(small)})
         breakdown[str(dim)] = rows
     top_row = drivers[0] if drivers else None
-    scope = "concentrated" if top_row and top_row["concentration"] >= concentrated_min else "broad"
-    return DriverResult(drivers, breakdown, scope, top_row if scope == "concentrated" else None)
+    f = focus(top_row["share_of_change"], top_row["share_of_expected"]) if top_row else None
+    scope = "concentrated" if f is not None and f >= focus_min and top_row["share_of_change"] >= 0.5 else "broad"
+    return DriverResult(drivers, breakdown, scope, top_row if scope == "concentrated" else None, f)
+
+
+def focus(share_of_change: float, share_of_expected: float) -> float | None:
+    """1 - (relative change of the rest of the dimension) / (relative change of the slice).
+
+    Near 1 when the rest did not move (a confined change, whatever the slice's size), near 0 when
+    everything moved alike, negative when the rest moved more. From shares alone: a slice's
+    relative change is proportional to share_of_change / share_of_expected.
+    """
+    sc, se = float(share_of_change), float(share_of_expected)
+    if not (0 < se < 1) or sc == 0:
+        return None
+    return 1.0 - ((1.0 - sc) / (1.0 - se)) / (sc / se)
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -297,13 +317,13 @@ def _row(r: Any) -> dict[str, Any]:
 
 def explain(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp, *,
             expected: str = "auto", baseline_weeks: int = 4, shift_days: int | None = None,
-            top_k: int = 5, min_share: float = 0.05, concentrated_min: float = 0.2,
+            top_k: int = 5, min_share: float = 0.05, focus_min: float = 0.5,
             pairs: bool = True) -> DriverResult:
     """Drivers of the change of ``kpi`` over [start, end] (see module docstring)."""
     table = window_table(panel, kpi, start, end, expected, baseline_weeks, shift_days)
     if not table.empty and not pairs:
         table = table.loc[table["dimension"] != PAIR_DIMENSION]
-    return rank(attribute(table, kpi), top_k, min_share, concentrated_min)
+    return rank(attribute(table, kpi), top_k, min_share, focus_min)
 
 
 # --- signature: revenue = sessions x conversion x AOV --------------------------------------------

@@ -90,6 +90,8 @@ class Driver(_M):
 class DriverSet(_M):
     scope: Literal["concentrated", "broad", "unknown"]
     top: Driver | None = Field(None, description="the driver, when the change is concentrated")
+    focus: float | None = Field(None, description="1 - relative change of the rest of the top driver's "
+                                                  "dimension / its own (1: confined, 0: uniform)")
     drivers: list[Driver] = Field(default_factory=list, description="ranked across dimensions")
     breakdown: dict[str, list[Driver]] = Field(default_factory=dict,
                                                description="per dimension, small slices folded into 'other'")
@@ -195,6 +197,35 @@ class IncidentInsight(_M):
     matched_event_id: str | None = None
 
 
+class Episode(_M):
+    """Consensus incidents whose windows overlap or touch, read together as one happening."""
+
+    episode_id: str
+    start: date
+    end: date
+    days: int = Field(ge=1)
+    direction: Literal["up", "down", "mixed"]
+    incident_ids: list[str]
+    kpis: list[str] = Field(description="KPIs with an incident in the episode")
+    slices: list[str] = Field(description="slices with an incident, e.g. 'overall', 'channel email'")
+    primary_kpi: str = Field(description="where the change starts: sessions if traffic-driven, conversion_rate "
+                                         "if conversion-driven, revenue if basket-driven, else the biggest mover")
+    measured_start: date = Field(description="span of the episode's overall incidents (all its incidents if "
+                                             "none is overall): where kpi_changes, signature and drivers are measured")
+    measured_end: date
+    kpi_changes: dict[str, float | None] = Field(description="overall change of each main KPI over the measured "
+                                                             "span vs its same-weekday baseline, %")
+    severity: str
+    confidence: float
+    signature: SignatureInfo
+    drivers: DriverSet = Field(description="drivers of the primary KPI over the episode")
+    planned: bool
+    calendar: list[CalendarOverlap] = Field(default_factory=list)
+    narrative: str
+    recommended_action: str
+    matched_event_ids: list[str] = Field(default_factory=list)
+
+
 class ForecastPoint(_M):
     date: date
     yhat: float
@@ -268,6 +299,7 @@ class Insights(_M):
     summary: Summary
     channels: Channels | None = None
     incidents_total: int = Field(0, ge=0)
+    episodes: list[Episode] = Field(default_factory=list)
     incidents: list[IncidentInsight] = Field(default_factory=list)
     forecast: Forecast
     seasonality: Seasonality
@@ -404,7 +436,7 @@ def _driver_set(res: dr.DriverResult, source: str) -> DriverSet:
     return DriverSet(scope=res.scope, top=model(res.top) if res.top else None,
                      drivers=[model(d) for d in res.drivers],
                      breakdown={k: [model(d) for d in v] for k, v in res.breakdown.items()},
-                     expected_source=source)
+                     expected_source=source, focus=_f(res.focus))
 
 
 def _explain(panel: dr.SlicePanel, cfg: InsightsConfig, kpi: str, start, end, expected: str,
@@ -412,7 +444,7 @@ def _explain(panel: dr.SlicePanel, cfg: InsightsConfig, kpi: str, start, end, ex
     c = cfg.drivers
     return dr.explain(panel, kpi, pd.Timestamp(start), pd.Timestamp(end), expected=expected,
                       baseline_weeks=c.baseline_weeks, shift_days=shift_days, top_k=c.top_k,
-                      min_share=c.min_share, concentrated_min=c.concentrated_min, pairs=c.pairs)
+                      min_share=c.min_share, focus_min=c.focus_min, pairs=c.pairs)
 
 
 def _slice_sums(panel: dr.SlicePanel, comps: Sequence[str], dimension: str, segment: str,
@@ -591,7 +623,7 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
         drivers=dset, signature=sig, planned=bool(overlaps), calendar=overlaps,
         narrative="", recommended_action="", matched_event_id=inc.matched_event_id)
     item.narrative = _narrative(item)
-    item.recommended_action = _action(item)
+    item.recommended_action = _action(item.direction, sig.label, dset.top, overlaps)
     return item
 
 
@@ -659,16 +691,15 @@ def _narrative(it: IncidentInsight) -> str:
     return text
 
 
-def _action(it: IncidentInsight) -> str:
-    t = it.drivers.top
-    where = f" for {_slice_label(t.dimension, t.value)}" if t is not None else ""
-    if it.planned:
-        names = ", ".join(sorted({c.name for c in it.calendar}))
-        if it.direction == "up":
+def _action(direction: str, sig: str, top: Driver | None, calendar: list[CalendarOverlap]) -> str:
+    """A recommended next step from direction, signature, top driver and planned-event overlap."""
+    where = f" for {_slice_label(top.dimension, top.value)}" if top is not None else ""
+    if calendar:
+        names = ", ".join(sorted({c.name for c in calendar}))
+        if direction == "up":
             return f"Planned ({names}): compare the uplift with the campaign target; no incident response needed."
         return f"Drop during planned {names}: check the campaign setup (offer, landing pages, tracking)."
-    sig = it.signature.label
-    if it.direction == "down":
+    if direction == "down":
         return {
             "traffic-driven": f"Check acquisition{where}: campaign status and budget, tracking tags, referral "
                               "links and site availability.",
@@ -682,6 +713,80 @@ def _action(it: IncidentInsight) -> str:
         "conversion-driven": f"Check for a pricing error or an unannounced promotion{where}; keep what worked.",
         "basket-driven": f"Check for pricing errors or unusually large orders{where}.",
     }.get(sig, f"Confirm the rise{where} is genuine and find what caused it (campaign, press, pricing).")
+
+
+_PRIMARY_BY_SIGNATURE = {"traffic-driven": "sessions", "conversion-driven": "conversion_rate",
+                         "basket-driven": "revenue"}
+_KPI_PREFERENCE = ("orders", "revenue", "sessions", "conversion_rate", "aov")
+
+
+def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
+              cal: pd.DataFrame | None) -> list[Episode]:
+    """Group incidents whose windows overlap or touch; explain each group once, overall."""
+    groups: list[list[IncidentInsight]] = []
+    for it in sorted(items, key=lambda i: (i.start, i.end, i.incident_id)):
+        if groups and (pd.Timestamp(it.start) - pd.Timestamp(max(g.end for g in groups[-1]))).days <= 1:
+            groups[-1].append(it)
+        else:
+            groups.append([it])
+    out = []
+    for g in groups:
+        start, end = min(i.start for i in g), max(i.end for i in g)
+        # measure on the overall incidents' span: slice incidents often start early or trail on
+        core = [i for i in g if i.dimension == "overall"] or g
+        ts, te = pd.Timestamp(min(i.start for i in core)), pd.Timestamp(max(i.end for i in core))
+        bw = cfg.drivers.baseline_weeks
+        changes: dict[str, float | None] = {}
+        for k in MAIN_KPIS:
+            comps = dr.components(k)
+            if all(c in panel.values for c in comps):
+                a = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "actual"))
+                b = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "baseline", bw))
+                changes[k] = _pct(_f(a), _f(b))
+        sig = _signature(panel, cfg, "overall", "all", ts, te)
+        primary = _PRIMARY_BY_SIGNATURE.get(sig.label)
+        if primary is None or primary not in changes:
+            moved = {k: abs(v) for k, v in changes.items() if v is not None}
+            # biggest mover; within 5 % of it, the more aggregate KPI (orders, revenue) is named
+            top = max(moved.values(), default=0.0)
+            primary = next((k for k in _KPI_PREFERENCE if k in moved and moved[k] >= 0.95 * top),
+                           g[0].kpi)
+        res = _explain(panel, cfg, primary, ts, te, "auto")
+        dirs = {i.direction for i in g}
+        ov = sorted({(c.date, c.name, c.kind, c.scope) for i in g for c in i.calendar},
+                    key=lambda c: (c[0], c[1], c[2], c[3] or ""))
+        ep = Episode(
+            episode_id=f"EP-{start}-{end}", start=start, end=end, days=(end - start).days + 1,
+            measured_start=ts.date(), measured_end=te.date(),
+            direction=dirs.pop() if len(dirs) == 1 else "mixed",
+            incident_ids=[i.incident_id for i in g], kpis=sorted({i.kpi for i in g}),
+            slices=sorted({_slice_label(i.dimension, i.segment) for i in g}), primary_kpi=primary,
+            kpi_changes=changes, severity=max((i.severity for i in g), key=lambda x: SEVERITY_RANK.get(x, 0)),
+            confidence=max(i.confidence for i in g), signature=sig, drivers=_driver_set(res, "auto"),
+            planned=bool(ov), calendar=[CalendarOverlap(date=d, name=n, kind=k, scope=sc) for d, n, k, sc in ov],
+            narrative="", recommended_action="",
+            matched_event_ids=sorted({i.matched_event_id for i in g if i.matched_event_id}))
+        ep.narrative = _episode_narrative(ep)
+        ep.recommended_action = _action("up" if (changes.get(primary) or 0) > 0 else "down", sig.label,
+                                        ep.drivers.top, ep.calendar)
+        out.append(ep)
+    return out
+
+
+def _episode_narrative(ep: Episode) -> str:
+    span = f"On {ep.start}" if ep.days == 1 else f"From {ep.start} to {ep.end} ({ep.days} days)"
+    moves = ", ".join(f"{k} {v:+.1f}%" for k, v in ep.kpi_changes.items() if v is not None)
+    text = (f"{span}, {len(ep.incident_ids)} incident{'s' if len(ep.incident_ids) != 1 else ''} on "
+            f"{', '.join(ep.kpis)} ({ep.severity}). Overall vs baseline: {moves}. "
+            f"Primary KPI: {ep.primary_kpi}; {ep.signature.label}.")
+    t = ep.drivers.top
+    if t is not None:
+        text += f" Concentrated in {_slice_label(t.dimension, t.value)} ({t.share_of_change * 100:.0f}% of the change)."
+    elif ep.drivers.scope == "broad":
+        text += " Broad-based across channels, countries and categories."
+    if ep.planned:
+        text += f" Overlaps planned: {', '.join(sorted({c.name for c in ep.calendar}))}."
+    return text
 
 
 def _forecast(ctx: RunContext, cfg: InsightsConfig) -> Forecast:
@@ -736,9 +841,10 @@ def build(ctx: RunContext, cfg: InsightsConfig | None = None) -> Insights:
     chosen = sorted(ctx.incidents, key=lambda i: (-SEVERITY_RANK.get(i.severity, 0),
                                                   -(_f(i.peak_score) or 0.0), i.incident_id))[: cfg.max_incidents]
     chosen.sort(key=lambda i: (pd.Timestamp(i.start), i.kpi, i.incident_id))
+    items = [_incident(i, panel, cfg, cal) for i in chosen]
     return Insights(run=_run_info(ctx, kpis), summary=_summary(panel, cfg, kpis), channels=_channels(panel, cfg),
-                    incidents_total=len(ctx.incidents),
-                    incidents=[_incident(i, panel, cfg, cal) for i in chosen],
+                    incidents_total=len(ctx.incidents), episodes=_episodes(items, panel, cfg, cal),
+                    incidents=items,
                     forecast=_forecast(ctx, cfg), seasonality=_seasonality(kpis),
                     customers=_plain(ctx.customers) if ctx.customers is not None else None)
 
@@ -795,13 +901,21 @@ def render_markdown(doc: dict[str, Any]) -> str:
             lines.append(f"| {c['channel']} | {_n(c['revenue'], 0)} | {_n(c['revenue_share'] * 100, 1, '%')} | {conv} "
                          f"| {_n(c['aov'], 2)} | {_n(c['revenue_vs_baseline_pct'], 1, '%')} "
                          f"| {'; '.join(c['reasons']) if c['underperforming'] else 'ok'} |")
+    lines += ["", f"## Episodes ({len(doc['episodes'])}: overlapping incidents read together)"]
+    for ep in doc["episodes"]:
+        matched = f" · matched {', '.join(ep['matched_event_ids'])}" if ep["matched_event_ids"] else ""
+        lines += [f"### {ep['episode_id']} — {ep['primary_kpi']} {ep['direction']} ({ep['severity']}, "
+                  f"{ep['signature']['label']}){matched}",
+                  ep["narrative"], f"- Drivers of {ep['primary_kpi']} ({ep['drivers']['scope']}): "
+                  f"{_drivers_md(ep['drivers'])}", f"- Action: {ep['recommended_action']}"]
     lines += ["", f"## Incidents ({len(doc['incidents'])} shown of {doc['incidents_total']})"]
     for it in doc["incidents"]:
         matched = f" · matched {it['matched_event_id']}" if it.get("matched_event_id") else ""
-        lines += [f"### {it['incident_id']} — {it['kpi']} {it['direction']} {it['start']}..{it['end']} "
-                  f"({it['severity']}, {it['signature']['label']}){matched}",
-                  it["narrative"], f"- Drivers ({it['drivers']['scope']}): {_drivers_md(it['drivers'])}",
-                  f"- Action: {it['recommended_action']}"]
+        top = it["drivers"].get("top")
+        lines.append(f"- {it['incident_id']}: {it['kpi']} {_slice_label(it['dimension'], it['segment'])} "
+                     f"{it['direction']} {it['start']}..{it['end']}, {_n(it['magnitude_pct'], 1, '%')} vs expected, "
+                     f"{it['level']} ({', '.join(it['detectors'])}), {it['severity']}, {it['signature']['label']}"
+                     + (f", driver {_slice_label(top['dimension'], top['value'])}" if top else "") + matched)
     f = doc["forecast"]
     lines += ["", "## Forecast"]
     if f["status"] == "ok":

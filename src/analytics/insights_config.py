@@ -23,9 +23,9 @@ class DriversConfig(_Section):
     baseline_weeks: int = Field(4, ge=1, le=26,
                                 description="same-weekday weeks before a window that form its baseline "
                                             "when the detectors give none")
-    concentrated_min: float = Field(0.2, ge=0.0, le=1.0,
-                                    description="a change is 'concentrated' when its top slice carries this much "
-                                                "more of the change than of the expected volume; else 'broad'")
+    focus_min: float = Field(0.5, ge=0.0, le=1.0,
+                             description="a change is 'concentrated' in its top slice when the rest of that "
+                                         "dimension moved at most (1 - focus_min) as much, relatively; else 'broad'")
 
 
 class ForecastConfig(_Section):

@@ -6,9 +6,9 @@ import math
 
 import pandas as pd
 import pytest
+from tests.analytics.insights_synth import Shock, kpis_from_cube, make_cube, raw_tables
 
 from analytics import drivers as dr
-from tests.analytics.insights_synth import Shock, kpis_from_cube, make_cube, raw_tables
 
 WIN = ("2025-05-12", "2025-05-16")
 

@@ -7,11 +7,11 @@ import math
 
 import pandas as pd
 import pytest
+from tests.analytics.insights_synth import Shock, make_ctx
 
 from analytics import insights
 from analytics.insights_config import InsightsConfig
 from shocklab.errors import InputError
-from tests.analytics.insights_synth import Shock, make_ctx
 
 SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"}),
           Shock("2025-06-01", "2025-06-04", "conversion", 0.6, {"country": "DE"}),

@@ -1,0 +1,141 @@
+"""Scoring the insights against the injected truth (merged into the scorecard as
+``scorecard["insights"]``). Like ``scoring``, this module reads truth; insights never do.
+
+Insights group overlapping incidents into *episodes*. Per matched event (an event some consensus
+incident's ``matched_event_id`` names), its episode is the one holding most of its matched
+incidents. Scored:
+
+- **root cause** (events with a scope): the episode's top driver is the scoped slice
+  (``{"channel": "paid_social"}`` -> channel paid_social; a two-key scope -> that channel x
+  country pair). A "broad" verdict on a scoped event is wrong. Events without scope are scored
+  apart: ``broad_accuracy`` = share judged broad.
+- **KPI attribution**: the episode's ``primary_kpi`` is the event's ``primary_kpi``
+  (``primary_kpi_flagged``: some incident of the episode is on it).
+- **magnitude error**: ``|m - e| / |e|`` on the event's primary KPI, ``m`` = the episode's overall
+  change vs its same-weekday baseline, ``e`` = the realized relative effect (when ``|e| >=
+  MIN_EFFECT``). ``incident_magnitude_*``: the same for every matched overall incident on its KPI.
+- **signature**: the episode's signature equals the one the event's realized effects give under
+  the same classifier (``drivers.signature_from_effects``).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Any
+
+from .context import RunContext
+from .drivers import PAIR_DIMENSION, PAIR_SEP, signature_from_effects
+
+MIN_EFFECT = 0.02
+
+
+def expected_driver(scope: dict[str, Any]) -> tuple[str, str] | None:
+    """(dimension, value) an event's scope should be explained by; None for an unscoped event."""
+    scope = {str(k): str(v) for k, v in (scope or {}).items()}
+    if not scope:
+        return None
+    if len(scope) == 1:
+        return next(iter(scope.items()))
+    if set(scope) == {"channel", "country"}:
+        return PAIR_DIMENSION, f"{scope['channel']}{PAIR_SEP}{scope['country']}"
+    return None  # a scope the drivers cannot name as one slice
+
+
+def insight_magnitude(inc: dict[str, Any]) -> float | None:
+    m = inc.get("baseline_magnitude_pct")
+    if m is None:
+        m = inc.get("magnitude_pct")
+    return None if m is None else m / 100.0
+
+
+def _mean(xs: list[bool]) -> float | None:
+    return round(sum(xs) / len(xs), 4) if xs else None
+
+
+def _median(xs: list[float]) -> float | None:
+    return round(statistics.median(xs), 4) if xs else None
+
+
+def score_insights(ctx: RunContext) -> dict[str, Any]:
+    """Insight quality against truth; {} when the data carry no truth."""
+    if not ctx.data.has_truth:
+        return {}
+    doc = ctx.insights
+    if doc is None:  # scoring may run without the insights stage having written files
+        from .insights import build, to_json_dict
+
+        doc = to_json_dict(build(ctx))
+    events = {str(e["event_id"]): e for e in ctx.data.truth_events or []}
+    incidents = {i["incident_id"]: i for i in doc.get("incidents", [])}
+    by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ep in doc.get("episodes", []):
+        for eid in ep.get("matched_event_ids", []):
+            if eid in events:
+                by_event[eid].append(ep)
+
+    rows, inc_errors = [], []
+    for eid in sorted(by_event):
+        ev, eps = events[eid], by_event[eid]
+        # the episode holding most of the event's matched incidents (ties: the earliest)
+        ep = max(eps, key=lambda e: sum(incidents[i].get("matched_event_id") == eid for i in e["incident_ids"]))
+        want = expected_driver(ev.get("scope") or {})
+        top = ep["drivers"].get("top")
+        got = (top["dimension"], top["value"]) if top else None
+        effects = ev.get("effects") or {}
+        primary = ev.get("primary_kpi")
+        e_val = effects.get(primary)
+        m_val = ep["kpi_changes"].get(primary)
+        m_val = None if m_val is None else m_val / 100.0
+        err = abs(m_val - e_val) / abs(e_val) if m_val is not None and e_val and abs(e_val) >= MIN_EFFECT else None
+        # every overall incident of the event against the effect on its own KPI
+        for iid in ep["incident_ids"]:
+            inc = incidents[iid]
+            e, m = effects.get(inc["kpi"]), insight_magnitude(inc)
+            if inc["matched_event_id"] == eid and inc["dimension"] == "overall" and e is not None \
+                    and m is not None and abs(e) >= MIN_EFFECT:
+                inc_errors.append(abs(m - e) / abs(e))
+        true_sig = signature_from_effects(effects) if effects else None
+        rows.append({
+            "event_id": eid, "type": ev.get("type"), "scope": ev.get("scope") or {},
+            "episode": ep["episode_id"], "incidents": len(ep["incident_ids"]),
+            "expected_driver": list(want) if want else None, "top_driver": list(got) if got else None,
+            "drivers_scope": ep["drivers"].get("scope"),
+            "root_cause_ok": (got == want) if want else None,
+            "broad_ok": (ep["drivers"].get("scope") == "broad") if not ev.get("scope") else None,
+            "kpi": ep["primary_kpi"], "primary_kpi": primary, "kpi_ok": ep["primary_kpi"] == primary,
+            "primary_kpi_flagged": primary in ep["kpis"],
+            "magnitude_pct": _r100(m_val), "effect_pct": _r100(e_val),
+            "magnitude_error": None if err is None else round(err, 4),
+            "signature": ep["signature"]["label"], "true_signature": true_sig,
+            "signature_ok": (ep["signature"]["label"] == true_sig) if true_sig else None,
+        })
+
+    def agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
+        rc = [r["root_cause_ok"] for r in rs if r["root_cause_ok"] is not None]
+        errs = [r["magnitude_error"] for r in rs if r["magnitude_error"] is not None]
+        return {"events": len(rs), "scoped_events": len(rc), "root_cause_accuracy": _mean(rc),
+                "broad_accuracy": _mean([r["broad_ok"] for r in rs if r["broad_ok"] is not None]),
+                "kpi_attribution": _mean([r["kpi_ok"] for r in rs]),
+                "primary_kpi_flagged": _mean([r["primary_kpi_flagged"] for r in rs]),
+                "magnitude_error_median": _median(errs), "magnitude_n": len(errs),
+                "signature_accuracy": _mean([r["signature_ok"] for r in rs if r["signature_ok"] is not None])}
+
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_type[str(r["type"])].append(r)
+    out = agg(rows)
+    out["incident_magnitude_error_median"] = _median(inc_errors)
+    out["incident_magnitude_n"] = len(inc_errors)
+    out["by_type"] = {t: agg(rs) for t, rs in sorted(by_type.items())}
+    out["per_event"] = rows
+    out["definitions"] = ("per matched event, the episode holding most of its incidents; root cause: the "
+                          "episode's top driver is the event's scope; KPI: episode primary KPI == event primary KPI; "
+                          "magnitude error: |episode change - realized effect| / |realized effect| on the event's "
+                          f"primary KPI (|effect| >= {MIN_EFFECT}); incident_magnitude_*: overall incidents vs the "
+                          "effect on their own KPI")
+    return out
+
+
+def _r100(x: float | None) -> float | None:
+    return None if x is None else round(x * 100.0, 2)
