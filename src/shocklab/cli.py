@@ -67,6 +67,8 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
             raise
         print(f"error: {exc}" if exc.exit_code == 2 else f"FAILED: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

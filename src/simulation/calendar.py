@@ -18,16 +18,16 @@ def traffic_profile(cfg: SimulationConfig, days: pd.DatetimeIndex) -> np.ndarray
     """[D] expected-traffic multiplier: trend × weekly × yearly (Q4 peak), 1.0 ≈ start level."""
     t_years = np.arange(len(days)) / 365.25
     trend = (1.0 + cfg.traffic.trend_annual) ** t_years
-    weekly = np.asarray(cfg.traffic.weekly)[days.dayofweek]
+    weekly = np.asarray(cfg.traffic.weekly)[days.day_of_week]
     weekly = weekly / np.mean(cfg.traffic.weekly)
-    phase = 2 * np.pi * (days.dayofyear.to_numpy() - cfg.traffic.yearly_peak_doy) / 365.25
+    phase = 2 * np.pi * (days.day_of_year.to_numpy() - cfg.traffic.yearly_peak_doy) / 365.25
     yearly = 1.0 + cfg.traffic.yearly_amplitude * np.cos(phase)
     return trend * weekly * yearly
 
 
 def conversion_profile(cfg: SimulationConfig, days: pd.DatetimeIndex) -> np.ndarray:
     """[D] conversion multiplier: buyers convert better in the same season traffic peaks."""
-    phase = 2 * np.pi * (days.dayofyear.to_numpy() - cfg.traffic.yearly_peak_doy) / 365.25
+    phase = 2 * np.pi * (days.day_of_year.to_numpy() - cfg.traffic.yearly_peak_doy) / 365.25
     return 1.0 + cfg.conversion.seasonal_amplitude * np.cos(phase)
 
 

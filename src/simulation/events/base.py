@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Profile = Literal["step", "spike", "ramp", "permanent"]
 PERSISTENT_PROFILES = ("ramp", "permanent")
@@ -131,12 +131,14 @@ class EventBase(BaseModel):
     primary_direction: ClassVar[str] = "down"
     default_scope_kind: ClassVar[str] = "all"
 
-    @model_validator(mode="after")
-    def _scope_allowed(self) -> EventBase:
-        if self.scope.kind not in self.allowed_scopes:
-            raise ValueError(f"scope {self.scope.label()!r} is not supported by {self.type} "
-                             f"(allowed: {', '.join(self.allowed_scopes)})")
-        return self
+    @field_validator("scope")
+    @classmethod
+    def _scope_allowed(cls, scope: Scope) -> Scope:
+        if scope.kind not in cls.allowed_scopes:
+            name = cls.model_fields["type"].default
+            raise ValueError(f"{scope.label()!r} is not supported by {name} "
+                             f"(allowed: {', '.join(cls.allowed_scopes)})")
+        return scope
 
     # --- derived ---
     @property

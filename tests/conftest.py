@@ -1,0 +1,20 @@
+"""Suite-wide fixtures: a headless matplotlib backend and logs kept out of the repo."""
+
+import os
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg", force=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_logs(tmp_path_factory):
+    """CLI runs in tests write their rotating log to a temp dir, not to the repo's logs/."""
+    old = os.environ.get("SHOCKLAB_LOG_DIR")
+    os.environ["SHOCKLAB_LOG_DIR"] = str(tmp_path_factory.mktemp("logs"))
+    yield
+    if old is None:
+        os.environ.pop("SHOCKLAB_LOG_DIR", None)
+    else:
+        os.environ["SHOCKLAB_LOG_DIR"] = old

@@ -1,0 +1,88 @@
+"""Shared infrastructure: config loading and error paths, overrides, atomic directories, seeding."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from shocklab.atomic import atomic_dir
+from shocklab.configio import apply_overrides, format_path, load_yaml, validate
+from shocklab.errors import InputError
+from shocklab.seeding import derive_int_seed, rng
+
+
+class Inner(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rate: float = Field(gt=0)
+
+
+class Outer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[Inner] = []
+
+
+def test_format_path():
+    assert format_path(("events", 2, "scope", "channel")) == "events[2].scope.channel"
+    assert format_path(()) == "<root>"
+
+
+def test_validate_names_file_and_path():
+    with pytest.raises(InputError, match=r"^cfg\.yaml: items\[1\]\.rate: Input should be greater than 0 \(got -1\)$"):
+        validate(Outer, {"items": [{"rate": 1}, {"rate": -1}]}, "cfg.yaml")
+    with pytest.raises(InputError, match=r"^cfg\.yaml: items\[0\]\.speed: unknown key"):
+        validate(Outer, {"items": [{"rate": 1, "speed": 2}]}, "cfg.yaml")
+    with pytest.raises(InputError, match=r"\(\+1 more error\)$"):
+        validate(Outer, {"items": [{"rate": -1}, {"rate": -2}]}, "cfg.yaml")
+
+
+def test_load_yaml_errors(tmp_path):
+    with pytest.raises(InputError, match="config file not found"):
+        load_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(InputError, match="top level must be a mapping"):
+        load_yaml(tmp_path / "list.yaml")
+    (tmp_path / "empty.yaml").write_text("")
+    assert load_yaml(tmp_path / "empty.yaml") == {}
+    (tmp_path / "bad.yaml").write_text("a: [1, 2\n")
+    with pytest.raises(InputError, match=r"invalid YAML at line \d+, column \d+"):
+        load_yaml(tmp_path / "bad.yaml")
+
+
+def test_apply_overrides_parses_yaml_values_and_indices():
+    raw = {"a": {"b": 1}, "events": [{"x": 1}, {"x": 2}]}
+    out = apply_overrides(raw, ["a.b=2.5", "events[1].x=[1, 2]", "events.0.x=off", "new.key=hello"])
+    assert out == {"a": {"b": 2.5}, "events": [{"x": False}, {"x": [1, 2]}], "new": {"key": "hello"}}
+    assert raw == {"a": {"b": 1}, "events": [{"x": 1}, {"x": 2}]}  # input untouched
+    for bad, msg in [("novalue", "expected dotted.key=value"), ("events.5.x=1", "out of range"),
+                     ("a.b.c=1", "is not a mapping"), ("a..b=1", "empty key segment")]:
+        with pytest.raises(InputError, match=msg):
+            apply_overrides(raw, [bad])
+
+
+def test_atomic_dir_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("first")
+    assert (target / "a.txt").read_text() == "first"
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("second")
+        raise RuntimeError("boom")
+    assert (target / "a.txt").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp debris
+    with atomic_dir(target) as tmp:
+        (tmp / "b.txt").write_text("third")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+
+
+def test_atomic_dir_rejects_paths_under_files(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="not a directory"), atomic_dir(tmp_path / "f" / "out"):
+        pass
+
+
+def test_seeding_is_stable_and_name_separated():
+    assert rng(1, "a").random() == rng(1, "a").random()
+    assert rng(1, "a").random() != rng(1, "b").random()
+    assert rng(1, "a").random() != rng(2, "a").random()
+    s = derive_int_seed(42, "isolation_forest")
+    assert s == derive_int_seed(42, "isolation_forest") and 0 <= s < 2**31

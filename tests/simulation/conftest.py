@@ -1,0 +1,17 @@
+"""Session fixture: the tiny world generated once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulation.api import generate
+from tests.simulation.simtools import tiny_config
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny") / "data"
+    generate(tiny_config(), out)
+    return out

@@ -1,0 +1,147 @@
+"""generate_data.py: bad input gives exit 2 and one line naming file and YAML path, and leaves no
+output behind (and an earlier output untouched)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.simulation.simtools import tiny_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def subprocess_run(*args):
+    """The real script in a fresh interpreter (exit code and streams as a user sees them)."""
+    return subprocess.run([sys.executable, str(ROOT / "generate_data.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, "SHOCKLAB_LOG_DIR": ""})
+
+
+@pytest.fixture
+def run(capsys):
+    """The same entry point in-process (fast): returns an object like CompletedProcess."""
+    import generate_data
+    from shocklab.cli import run_cli
+
+    def _run(*args):
+        code = run_cli(generate_data.main, list(args))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+    return _run
+
+
+def write(tmp_path, raw, name="scenario.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return p
+
+
+def test_generates_and_prints_summary(tmp_path):
+    run = subprocess_run
+    cfg = write(tmp_path, tiny_config())
+    r = run("--config", str(cfg), "--out", str(tmp_path / "d"), "--set", "seed=5")
+    assert r.returncode == 0, r.stderr
+    assert "orders" in r.stdout and "events" in r.stdout
+    assert (tmp_path / "d" / "truth" / "events.json").exists()
+    assert '"seed": 5' in (tmp_path / "d" / "manifest.json").read_text()
+
+
+def _bad(raw_changes):
+    raw = tiny_config()
+    for path, value in raw_changes.items():
+        node = raw
+        keys = path.split(".")
+        for k in keys[:-1]:
+            node = node[int(k)] if isinstance(node, list) else node[k]
+        last = keys[-1]
+        if value is KeyError:
+            del node[last]
+        elif isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return raw
+
+
+CASES = [
+    ({"colour": "red"}, r"colour: unknown key"),
+    ({"traffic.base_sessions": "many"}, r"traffic\.base_sessions: .*number"),
+    ({"traffic.base_sessions": -5}, r"traffic\.base_sessions: .*greater than 0"),
+    ({"period.end": "2024-12-01"}, r"period: .*end .* is before start"),
+    ({"events.0.start": "2026-02-01"}, r"events\[0\]\.start: 2026-02-01 is outside the period"),
+    ({"events.0.scope": {"channel": "tiktok"}},
+     r"events\[0\]\.scope\.channel: 'tiktok' is not a configured channel \(organic, email\)"),
+    ({"events.0.scope": {"country": "XX"}}, r"events\[0\]\.scope: .*not supported by channel_outage"),
+    ({"events.1.scope": {"country": "XX"}}, r"events\[1\]\.scope\.country: 'XX' is not a configured country"),
+    ({"events.0.type": "alien_invasion"}, r"events\[0\]: .*alien_invasion.*flash_sale"),
+    ({"events.0.drop_pct": 1.5}, r"events\[0\]\.drop_pct: .*less than or equal to 1"),
+    ({"events.0.dropp_pct": 0.5}, r"events\[0\]\.dropp_pct: unknown key"),
+    ({"customers.mean_lifetime_days": 0}, r"customers\.mean_lifetime_days"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), CASES, ids=[c[1][:30] for c in CASES])
+def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, run, changes, message):
+    import re
+
+    cfg = write(tmp_path, _bad(changes))
+    out = tmp_path / "out"
+    r = run("--config", str(cfg), "--out", str(out))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"error: {cfg}"), lines[0]
+    assert re.search(message, lines[0]), lines[0]
+    assert not out.exists() and list(tmp_path.iterdir()) == [cfg]
+
+
+def test_category_reference_is_checked(tmp_path, run):
+    raw = tiny_config(events=[{"type": "stockout", "start": "2025-02-01", "scope": {"category": "toys"}}])
+    r = run("--config", str(write(tmp_path, raw)), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "events[0].scope.category: 'toys' is not a configured category (gadgets, books)" in r.stderr
+
+
+def test_unreadable_yaml_and_missing_file(tmp_path):
+    run = subprocess_run  # also proves no traceback reaches a user
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("period: {start: 2025-01-01\nchannels: [")
+    r = run("--config", str(bad), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "invalid YAML at line" in r.stderr and "Traceback" not in r.stderr
+    r = run("--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "nope.yaml: config file not found" in r.stderr
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    r = run("--config", str(empty), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "channels: Field required" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_flags(tmp_path, run):
+    cfg = write(tmp_path, tiny_config())
+    r = run("--config", str(cfg), "--format", "xlsx")
+    assert r.returncode == 2 and "invalid choice" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("--config", str(cfg), "--out", str(tmp_path / "o"), "--set", "noequals")
+    assert r.returncode == 2 and "expected dotted.key=value" in r.stderr
+    r = run("--config", str(cfg), "--out", str(tmp_path / "o"), "--set", "events.7.start=2025-01-01")
+    assert r.returncode == 2 and "out of range" in r.stderr
+
+
+def test_unwritable_output_and_earlier_output_survives(tmp_path, run):
+    cfg = write(tmp_path, tiny_config())
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run("--config", str(cfg), "--out", str(blocker / "data"))
+    assert r.returncode == 2 and "not a directory" in r.stderr
+    good = tmp_path / "good"
+    assert run("--config", str(cfg), "--out", str(good)).returncode == 0
+    before = (good / "manifest.json").read_bytes()
+    r = run("--config", str(cfg), "--out", str(good), "--set", "traffic.base_sessions=-1")
+    assert r.returncode == 2
+    assert (good / "manifest.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "good", "scenario.yaml"]

@@ -1,0 +1,127 @@
+"""Properties of a generated world: referential integrity, ranges, seasonality, churn, baseline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulation.api import generate
+from tests.simulation.simtools import read_dir, tiny_config
+
+
+@pytest.fixture(scope="module")
+def tables(tiny_dir):
+    return read_dir(tiny_dir)
+
+
+def test_foreign_keys_hold(tables):
+    orders, items = tables["orders"], tables["order_items"]
+    assert orders.order_id.is_unique and tables["customers"].customer_id.is_unique
+    assert set(items.order_id) == set(orders.order_id)
+    assert set(items.product_id) <= set(tables["products"].product_id)
+    assert set(orders.customer_id) <= set(tables["customers"].customer_id)
+    assert set(orders.channel) <= {"organic", "email"} and set(orders.country) <= {"US", "DE"}
+
+
+def test_amounts_are_consistent_and_non_negative(tables):
+    orders, items = tables["orders"], tables["order_items"]
+    for col in ("gross_revenue", "discount", "net_revenue", "items", "units"):
+        assert (orders[col] >= 0).all(), col
+    assert (items.quantity >= 1).all() and (items.unit_price > 0).all()
+    assert items.discount_pct.between(0, 0.9).all()
+    np.testing.assert_allclose(orders.net_revenue, orders.gross_revenue - orders.discount, atol=0.011)
+    line = (items.quantity * items.unit_price).round(2)
+    gross = line.groupby(items.order_id).sum().reindex(orders.order_id).to_numpy()
+    np.testing.assert_allclose(orders.gross_revenue, gross, atol=0.011)
+    assert (items.groupby("order_id").size().reindex(orders.order_id).to_numpy() == orders["items"]).all()
+    assert set(orders.status) == {"completed", "cancelled", "returned"}
+
+
+def test_dates_in_range_and_timestamps_match_dates(tables):
+    orders = tables["orders"]
+    ts = pd.to_datetime(orders.order_ts)
+    assert (ts.dt.strftime("%Y-%m-%d") == orders.order_date).all()
+    assert orders.order_date.min() >= "2025-01-01" and orders.order_date.max() <= "2025-03-31"
+    assert ts.is_monotonic_increasing
+    traffic = tables["website_traffic"]
+    assert traffic.date.nunique() == 90 and len(traffic) == 90 * 2 * 2 and (traffic.sessions >= 0).all()
+    # first orders sign customers up: a customer's first order is never before their signup
+    cust = tables["customers"].set_index("customer_id")
+    first = orders.groupby("customer_id").order_date.min()
+    assert (first >= cust.loc[first.index, "signup_date"]).all()
+
+
+def test_churned_customers_stop_ordering(tiny_dir, tables):
+    truth = pd.read_csv(tiny_dir / "truth" / "customers.csv", keep_default_na=False)
+    churn = truth.set_index("customer_id").churn_date
+    o = tables["orders"]
+    cd = churn.reindex(o.customer_id).to_numpy()
+    has = cd != ""
+    assert has.sum() > 100  # many ordering customers do churn within the period …
+    assert (o.order_date.to_numpy()[has] < cd[has]).all()  # … and none orders on or after that day
+
+
+def test_purchase_rates_rank_order_frequency(tiny_dir, tables):
+    truth = pd.read_csv(tiny_dir / "truth" / "customers.csv")
+    counts = tables["orders"].groupby("customer_id").size()
+    t = truth.set_index("customer_id").loc[counts.index]
+    # higher true rate → more orders (noisy, but clearly positive)
+    assert t.purchase_rate.corr(counts, method="spearman") > 0.2
+    assert set(truth.value_tier) <= {"high", "medium", "low", "none"}
+
+
+def test_weekly_and_yearly_seasonality_visible(tmp_path):
+    raw = tiny_config(period={"start": "2024-01-01", "end": "2024-12-31"}, events=[], calendar=[],
+                      traffic={"base_sessions": 4000, "trend_annual": 0.0, "yearly_amplitude": 0.3,
+                               "weekly": [1.0, 1.0, 1.0, 1.0, 1.0, 1.25, 1.25]})
+    generate(raw, tmp_path / "d")
+    t = pd.read_csv(tmp_path / "d" / "website_traffic.csv", parse_dates=["date"])
+    daily = t.groupby("date").sessions.sum()
+    weekend = daily[daily.index.day_of_week >= 5].mean() / daily[daily.index.day_of_week < 5].mean()
+    assert 1.15 < weekend < 1.35
+    dec, jun = daily[daily.index.month == 12].mean(), daily[daily.index.month == 6].mean()
+    assert dec / jun > 1.6  # (1 + 0.3) / (1 - 0.3·cos(~170°)) ≈ 1.8
+
+
+def test_baseline_matches_actual_on_quiet_days(tiny_dir, tables):
+    base = pd.read_csv(tiny_dir / "truth" / "baseline_daily.csv")
+    base = base[base.channel == "all"].set_index("date")
+    sessions = tables["website_traffic"].groupby("date").sessions.sum()
+    events = json.loads((tiny_dir / "truth" / "events.json").read_text())
+    busy = set()
+    for e in events:
+        busy |= {d.strftime("%Y-%m-%d") for d in pd.date_range(e["start"], e["end"])}
+    quiet = [d for d in sessions.index if d not in busy]
+    ratio = sessions.loc[quiet].sum() / base.loc[quiet, "sessions"].sum()
+    assert 0.97 < ratio < 1.03
+    kept = tables["orders"][tables["orders"].status != "cancelled"]
+    rev = kept.groupby("order_date").net_revenue.sum()
+    assert 0.85 < rev.loc[quiet].sum() / base.loc[quiet, "revenue"].sum() < 1.15
+
+
+def test_expected_events_are_in_the_calendar_and_truth(tiny_dir, tables):
+    cal = tables["marketing_calendar"]
+    assert list(cal.date) == ["2025-03-03", "2025-03-04"] and set(cal.kind) == {"campaign"}
+    events = json.loads((tiny_dir / "truth" / "events.json").read_text())
+    planned = [e for e in events if e["expected"]]
+    assert len(planned) == 1 and planned[0]["effects"]["sessions"] == pytest.approx(0.5, abs=1e-3)
+
+
+def test_random_events_are_seeded_and_spaced(tmp_path):
+    raw = tiny_config(events=[], calendar=[], period={"start": "2024-01-01", "end": "2024-12-31"},
+                      random_events={"count": 6, "min_gap_days": 10, "magnitude": [0.3, 0.4]})
+    from simulation.api import simulate_config
+
+    a, b = simulate_config(raw), simulate_config(raw)
+    assert [e.model_dump() for e in a.events] == [e.model_dump() for e in b.events]
+    c = simulate_config({**raw, "seed": 99})
+    assert [e.model_dump() for e in a.events] != [e.model_dump() for e in c.events]
+    evs = sorted(a.events, key=lambda e: e.start)
+    assert len(evs) == 6
+    for prev, nxt in zip(evs, evs[1:]):
+        assert (nxt.start - prev.end).days > 10
+    for e in evs:
+        assert 0.3 <= abs(e.magnitude) <= 0.4
