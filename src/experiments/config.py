@@ -209,7 +209,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     Raises InputError naming the file and key on any problem; reads only, writes nothing.
     """
     path = Path(path)
-    raw = apply_overrides(load_yaml(path), overrides)
+    raw = plain(apply_overrides(load_yaml(path), overrides))
     source = str(path) + (" (with --set overrides)" if overrides else "")
     cfg = validate(ExperimentConfig, raw, source)
     scenario_path = resolve_path(cfg.scenario, path)

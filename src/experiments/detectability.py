@@ -24,7 +24,7 @@ from shocklab.configio import apply_overrides
 
 from .config import Bootstrap, Detectability, override_text
 from .grid import Setting, make_setting
-from .results import PARAM_PREFIX, summarise
+from .results import PARAM_PREFIX, by_seed, summarise
 
 MAG, DUR, TYPE = "magnitude", "duration_days", "event_type"
 
@@ -58,7 +58,7 @@ def recall_columns(results: pd.DataFrame, det: Detectability) -> list[str]:
 def curves(results: pd.DataFrame, det: Detectability, boot: Bootstrap) -> pd.DataFrame:
     """Long table: event_type, duration_days, entity (recall column), magnitude, n, recall mean,
     std and bootstrap interval — one row per point of each curve, in sweep order."""
-    ok = results[results["status"] == "ok"]
+    ok = by_seed(results[results["status"] == "ok"])
     order = {(t.event_type, m): i for t in det.targets for i, m in enumerate(t.magnitudes)}
     rows = []
     keys = [PARAM_PREFIX + TYPE, PARAM_PREFIX + DUR, PARAM_PREFIX + MAG]

@@ -21,7 +21,7 @@ import pandas as pd
 from shocklab.errors import GateFailure, InputError
 
 from .config import Bootstrap, higher_is_better
-from .results import bootstrap_interval
+from .results import bootstrap_interval, by_seed
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
     for metric, op, bar in checks:
         name = f"{metric}{op}{bar:g}"
         _need_metric(results, metric, f"--gate {name!r}")
-        for sid, group in results.groupby("setting_id", sort=True):
+        for sid, group in by_seed(results).groupby("setting_id", sort=True):
             failed = _failed_cells(group)
             if failed:
                 out.append(GateResult(name, sid, metric, False, failed))
@@ -144,8 +144,8 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
 
 def _change_interval(cur: pd.DataFrame, base: pd.DataFrame, metric: str, boot: Bootstrap, sid: str
                      ) -> tuple[float, float, float, str]:
-    c = cur.set_index("seed")[metric].astype(float).dropna()
-    b = base.set_index("seed")[metric].astype(float).dropna()
+    c = cur.set_index("seed")[metric].astype(float).dropna().sort_index()
+    b = base.set_index("seed")[metric].astype(float).dropna().sort_index()
     shared = sorted(set(c.index) & set(b.index))
     if len(shared) >= 2:
         d = (c.loc[shared] - b.loc[shared]).to_numpy()

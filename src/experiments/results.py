@@ -70,6 +70,12 @@ def results_frame(records: Sequence[dict[str, Any]], settings: dict[str, Setting
     return pd.DataFrame(cols)
 
 
+def by_seed(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows in (setting, seed) order: bootstrap draws index the values, and float sums depend
+    on order, so every statistic is taken over this order whatever order the rows came in."""
+    return results.sort_values(["setting_id", "seed"], kind="mergesort")
+
+
 def param_columns(results: pd.DataFrame) -> list[str]:
     return [c for c in results.columns if c.startswith(PARAM_PREFIX)]
 
@@ -112,7 +118,7 @@ def leaderboard(results: pd.DataFrame, metrics: Sequence[str], rank_by: str, boo
     (descending, or ascending for delays). A metric absent from every row gives NaN columns."""
     params = param_columns(results)
     rows = []
-    for sid, group in results.groupby("setting_id", sort=True):
+    for sid, group in by_seed(results).groupby("setting_id", sort=True):
         ok = group[group["status"] == "ok"]
         row: dict[str, Any] = {"setting_id": sid}
         for p in params:

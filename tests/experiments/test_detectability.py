@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -43,8 +44,11 @@ def test_mde_needs_recall_to_stay_above_the_bar():
 
 
 def test_fake_detectability_recovers_monotone_recall(write_experiment, tmp_path):
+    # an unquoted YAML date in a template must survive hashing and the overrides
+    target = {**TARGET, "events": [{**TARGET["events"][0], "start": dt.date(2025, 1, 10)}]}
     exp = load_experiment(write_experiment(kind="detectability", seeds={"count": 4},
-                                           detectability={"targets": [TARGET]}))
+                                           detectability={"targets": [target]}))
+    assert "start: 2025-01-10\n" in exp.path.read_text()
     out = run(exp, tmp_path / "out", executor="serial", cell_fn=fake_cell, progress=False)
     curve = out.detectability
     assert set(curve["entity"]) == {"consensus", "oracle", "fast", "slow"}
