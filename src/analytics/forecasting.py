@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from statistics import NormalDist
 from typing import Any
 
@@ -48,10 +49,12 @@ def _fit_predict(history: pd.Series, future_days: int, seed: int) -> tuple[pd.Se
     df = pd.DataFrame({"ds": history.index, "y": history.to_numpy()}).dropna()
     m = Prophet(uncertainty_samples=0, daily_seasonality=False, weekly_seasonality=True,
                 yearly_seasonality=len(df) >= 2 * 365 - 14)
-    m.fit(df, seed=seed)
     end = history.index.max()
     ds = pd.date_range(history.index.min(), end + pd.Timedelta(days=future_days), freq="D")
-    pred = m.predict(pd.DataFrame({"ds": ds}))
+    with warnings.catch_warnings():  # Prophet's own pandas deprecation notices are not ours to fix
+        warnings.filterwarnings("ignore", module=r"prophet(\.|$)")
+        m.fit(df, seed=seed)
+        pred = m.predict(pd.DataFrame({"ds": ds}))
     yhat = pd.Series(pred["yhat"].to_numpy(dtype=float), index=pd.DatetimeIndex(pred["ds"]))
     return yhat.loc[:end], yhat.loc[end + pd.Timedelta(days=1):]
 

@@ -1,0 +1,223 @@
+"""Plots of a run into ``<run>/plots/`` (PNG, matplotlib's Agg canvas; pyplot is never imported,
+so no global backend or figure state is touched).
+
+- ``kpi_<kpi>.png``: the overall KPI with each detector's flags (one row per detector below),
+  consensus incidents shaded red and — when the data are simulated — injected events shaded grey
+  (planned ones green).
+- ``forecast.png``: recent revenue and the forecast fan (from the insights' forecast section).
+- ``channels.png``: weekly revenue by channel, and each channel's recent revenue vs its baseline.
+- ``scorecard.png``: recall / precision by detector, recall by event type, insight scores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .context import RunContext
+from .forecasting import overall_series
+from .insights import config_of
+
+log = logging.getLogger("shocklab.report")
+
+UNITS = {"revenue": "revenue per day (currency)", "orders": "orders per day", "sessions": "sessions per day",
+         "conversion_rate": "conversion rate (%)", "aov": "average order value (currency)",
+         "units": "units per day", "new_customers": "new customers per day",
+         "returning_customers": "returning customers per day", "cancellation_rate": "cancellation rate (%)"}
+PERCENT_KPIS = ("conversion_rate", "cancellation_rate")
+DPI = 100
+
+
+def _date_axis(ax) -> None:
+    loc = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI, metadata={"Software": None})  # no version string: stable bytes
+    return path
+
+
+def plot_kpi(ctx: RunContext, kpi: str, path: Path) -> Path | None:
+    y = overall_series(ctx.kpis_daily, kpi) if kpi in ctx.kpis_daily.columns else pd.Series(dtype=float)
+    if y.dropna().empty:
+        return None
+    scale = 100.0 if kpi in PERCENT_KPIS else 1.0
+    det = ctx.detections
+    flags = pd.DataFrame()
+    if det is not None and not det.empty:
+        m = (det["kpi"] == kpi) & (det["dimension"].astype(str) == "overall") & det["flag"].astype(bool)
+        flags = det.loc[m, ["date", "detector"]].assign(date=lambda d: pd.to_datetime(d["date"]))
+    detectors = sorted(set(ctx.detector_status) | set(flags["detector"].astype(str) if len(flags) else []))
+    fig = Figure(figsize=(12, 5.5), layout="constrained")
+    ax, axf = fig.subplots(2, 1, sharex=True, height_ratios=[3, max(1, 0.35 * len(detectors))])
+    ax.plot(y.index, y.to_numpy() * scale, color="#1f4e79", lw=1.2, label=kpi)
+    labelled: set[str] = set()
+
+    def span(a, b, **kw):
+        label = kw.pop("label")
+        ax.axvspan(pd.Timestamp(a) - pd.Timedelta(hours=12), pd.Timestamp(b) + pd.Timedelta(hours=12),
+                   label=None if label in labelled else label, **kw)
+        labelled.add(label)
+
+    for ev in ctx.data.truth_events or []:
+        planned = bool(ev.get("expected"))
+        span(ev["start"], ev["end"], color="#2ca02c" if planned else "#7f7f7f", alpha=0.18, lw=0,
+             label="planned event (truth)" if planned else "injected event (truth)")
+    for inc in ctx.incidents:
+        if inc.kpi == kpi and inc.dimension == "overall":
+            span(inc.start, inc.end, color="#d62728", alpha=0.25, lw=0, label="consensus incident")
+    ax.set_title(f"{kpi}: overall, with detector flags and consensus incidents")
+    ax.set_ylabel(UNITS.get(kpi, kpi))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, ncols=4)
+    for row, name in enumerate(detectors):
+        d = flags.loc[flags["detector"].astype(str) == name, "date"] if len(flags) else []
+        axf.scatter(d, np.full(len(d), row), marker="|", s=120, color=f"C{row % 10}")
+    axf.set_yticks(range(len(detectors)), detectors, fontsize=8)
+    axf.set_ylim(-0.7, max(len(detectors), 1) - 0.3)
+    axf.set_ylabel("flags")
+    axf.grid(axis="x", alpha=0.3)
+    _date_axis(axf)
+    return _save(fig, path)
+
+
+def plot_forecast(ctx: RunContext, path: Path) -> Path | None:
+    fc = (ctx.insights or {}).get("forecast") or {}
+    if fc.get("status") != "ok" or not fc.get("daily"):
+        return None
+    f = pd.DataFrame(fc["daily"]).assign(date=lambda d: pd.to_datetime(d["date"]))
+    y = overall_series(ctx.kpis_daily, fc.get("kpi", "revenue"))
+    y = y.loc[y.index > y.index.max() - pd.Timedelta(days=max(120, len(f)))]
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(y.index, y.to_numpy(), color="#1f4e79", lw=1.1, label="actual")
+    ax.plot(f["date"], f["yhat"], color="#ff7f0e", lw=1.4, label="forecast")
+    ax.fill_between(f["date"], f["lower"], f["upper"], color="#ff7f0e", alpha=0.25,
+                    label=f"{fc.get('interval', 0.95) * 100:.0f}% interval")
+    rec = fc.get("recent")
+    if rec:
+        ax.axvline(pd.Timestamp(rec["forecast_made"]), color="#7f7f7f", ls=":", lw=1,
+                   label=f"back-test origin (last weeks {rec['deviation_pct']:+.1f}% vs forecast)"
+                   if rec.get("deviation_pct") is not None else "back-test origin")
+    ax.set_title(f"{fc.get('kpi', 'revenue')}: {fc.get('horizon_days')}-day forecast")
+    ax.set_ylabel(UNITS.get(fc.get("kpi", "revenue"), ""))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    _date_axis(ax)
+    return _save(fig, path)
+
+
+def plot_channels(ctx: RunContext, path: Path) -> Path | None:
+    k = ctx.kpis_daily
+    ch = k.loc[k["dimension"].astype(str) == "channel", ["date", "segment", "revenue"]]
+    if ch.empty:
+        return None
+    wide = ch.assign(date=pd.to_datetime(ch["date"])).pivot_table(index="date", columns="segment",
+                                                                   values="revenue", aggfunc="sum")
+    weekly = wide.resample("W-SUN").sum(min_count=1)
+    full = wide.iloc[:, 0].resample("W-SUN").size() == 7   # partial first/last weeks would dip
+    weekly = weekly.loc[full.reindex(weekly.index, fill_value=False)].dropna(how="all")
+    if weekly.empty:
+        return None
+    order = weekly.sum().sort_values(ascending=False).index
+    fig = Figure(figsize=(13, 4.8), layout="constrained")
+    ax, axb = fig.subplots(1, 2, width_ratios=[2, 1])
+    ax.stackplot(weekly.index, weekly[order].fillna(0).to_numpy().T, labels=[str(c) for c in order], alpha=0.85)
+    ax.set_title("Weekly revenue by channel")
+    ax.set_ylabel("revenue per week (currency)")
+    ax.legend(loc="upper left", fontsize=8, ncols=2)
+    ax.grid(alpha=0.3)
+    _date_axis(ax)
+    sec = (ctx.insights or {}).get("channels") or {}
+    rows = [c for c in sec.get("channels", []) if c.get("revenue_vs_baseline_pct") is not None]
+    if rows:
+        names = [c["channel"] for c in rows]
+        vals = [c["revenue_vs_baseline_pct"] for c in rows]
+        colors = ["#d62728" if c["underperforming"] else "#2ca02c" if v >= 0 else "#ff9896"
+                  for c, v in zip(rows, vals, strict=True)]
+        axb.barh(names, vals, color=colors)
+        axb.axvline(0, color="black", lw=0.8)
+        axb.set_title(f"Revenue {sec['window_start']}..{sec['window_end']}\nvs the channel's own baseline")
+        axb.set_xlabel("% vs baseline (red: underperforming)")
+        axb.invert_yaxis()
+        axb.grid(axis="x", alpha=0.3)
+    else:
+        share = weekly[order].sum() / weekly[order].sum().sum() * 100
+        axb.barh([str(c) for c in order], share.to_numpy(), color=[f"C{i}" for i in range(len(order))])
+        axb.set_title("Revenue share by channel")
+        axb.set_xlabel("% of revenue")
+        axb.invert_yaxis()
+    return _save(fig, path)
+
+
+def plot_scorecard(ctx: RunContext, path: Path) -> Path | None:
+    card = ctx.scorecard
+    if not card:
+        return None
+    mode = (card.get("headline") or {}).get("mode") or (card.get("settings") or {}).get("mode") or "strict"
+    sec = card.get(mode) or {}
+    dets = dict(sec.get("detectors") or {})
+    if sec.get("consensus"):
+        dets["CONSENSUS"] = sec["consensus"]
+    if not dets:
+        return None
+    ins = card.get("insights") or {}
+    ins_metrics = {k: ins.get(k) for k in ("root_cause_accuracy", "kpi_attribution", "signature_accuracy")}
+    if ins.get("magnitude_error_median") is not None:
+        ins_metrics["1 - magnitude error"] = max(0.0, 1 - ins["magnitude_error_median"])
+    ins_metrics = {k: v for k, v in ins_metrics.items() if v is not None}
+    n = 3 if ins_metrics else 2
+    fig = Figure(figsize=(5 * n + 1, 4.8), layout="constrained")
+    axes = fig.subplots(1, n)
+    names = list(dets)
+    x = np.arange(len(names))
+    for off, metric, color in ((-0.2, "recall", "#1f77b4"), (0.2, "precision", "#ff7f0e")):
+        axes[0].bar(x + off, [dets[d].get(metric) or 0.0 for d in names], width=0.4, label=metric, color=color)
+    axes[0].set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    axes[0].set_ylim(0, 1.05)
+    axes[0].set_title(f"Detectors ({mode} matching)")
+    axes[0].set_ylabel("fraction")
+    axes[0].legend(fontsize=8)
+    axes[0].grid(axis="y", alpha=0.3)
+    by_type = (sec.get("consensus") or {}).get("by_type") or {}
+    types = sorted(by_type)
+    axes[1].bar(types, [by_type[t].get("recall") or 0.0 for t in types], color="#1f77b4")
+    axes[1].set_xticks(range(len(types)), types, rotation=30, ha="right", fontsize=8)
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_title("Consensus recall by event type")
+    axes[1].set_ylabel("recall")
+    axes[1].grid(axis="y", alpha=0.3)
+    if ins_metrics:
+        axes[2].bar(list(ins_metrics), list(ins_metrics.values()), color="#2ca02c")
+        axes[2].set_xticks(range(len(ins_metrics)), list(ins_metrics), rotation=30, ha="right", fontsize=8)
+        axes[2].set_ylim(0, 1.05)
+        axes[2].set_title(f"Insight quality ({ins.get('events', 0)} matched events)")
+        axes[2].grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def run(ctx: RunContext) -> None:
+    """Pipeline stage: write the plots into ``ctx.out_dir / "plots"`` (see module docstring)."""
+    cfg = config_of(ctx)
+    if not cfg.enabled or not cfg.plots or ctx.kpis_daily is None or ctx.kpis_daily.empty:
+        return
+    out = Path(ctx.out_dir) / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [
+        (f"kpi_{k}.png", plot_kpi, (k,)) for k in cfg.plot_kpis]
+    jobs += [("forecast.png", plot_forecast, ()), ("channels.png", plot_channels, ()),
+             ("scorecard.png", plot_scorecard, ())]
+    for name, fn, args in jobs:
+        try:
+            fn(ctx, *args, out / name)
+        except Exception as exc:  # one broken plot must not lose the run's other outputs
+            log.warning("plot %s failed: %s: %s", name, type(exc).__name__, exc)

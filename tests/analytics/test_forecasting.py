@@ -1,0 +1,53 @@
+"""Revenue forecast on synthetic seasonal series (Prophet: marked slow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.forecasting import forecast_revenue
+from analytics.insights_config import ForecastConfig
+
+
+def _kpis(level: float = 10_000.0, days: int = 240, noise: float = 0.03, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2025-01-06", periods=days, freq="D")    # a Monday
+    weekly = np.array([0.9, 0.95, 1.0, 1.0, 1.05, 1.2, 0.9])[dates.day_of_week]
+    rev = level * weekly * (1 + noise * rng.standard_normal(days))
+    return pd.DataFrame({"date": dates, "dimension": "overall", "segment": "all", "revenue": rev})
+
+
+def test_too_short_history_gives_none():
+    assert forecast_revenue(_kpis(days=30), ForecastConfig(min_history_days=56)) is None
+
+
+@pytest.mark.slow
+def test_recovers_level_weekly_shape_and_interval():
+    k = _kpis()
+    f = forecast_revenue(k, ForecastConfig(horizon_days=28), seed=3)
+    d = pd.DataFrame(f["daily"])
+    assert len(d) == 28 and d["date"].iloc[0] == pd.Timestamp("2025-09-03").date()
+    level = 10_000.0 * np.mean([0.9, 0.95, 1.0, 1.0, 1.05, 1.2, 0.9])
+    assert d["yhat"].mean() == pytest.approx(level, rel=0.03)
+    # the Saturday peak survives in the forecast
+    sat = d.loc[pd.to_datetime(d["date"]).dt.day_of_week == 5, "yhat"].mean()
+    assert sat > 1.1 * d["yhat"].mean()
+    # interval ~ +-1.96 x 3 % noise x level, and it covers
+    half = (d["upper"] - d["lower"]).mean() / 2
+    assert half == pytest.approx(1.96 * 0.03 * level, rel=0.35)
+    assert (d["lower"] < d["yhat"]).all() and (d["yhat"] < d["upper"]).all()
+    assert sum(m["days"] for m in f["monthly"]) == 28 and f["monthly"][0]["partial"]
+    rec = f["recent"]
+    assert len(rec["weeks"]) == 4 and abs(rec["deviation_pct"]) < 3
+    # determinism: same input, same seed -> same numbers
+    assert forecast_revenue(k, ForecastConfig(horizon_days=28), seed=3) == f
+
+
+@pytest.mark.slow
+def test_recent_weeks_off_forecast_are_reported():
+    k = _kpis()
+    k.loc[k.index[-14:], "revenue"] *= 0.7         # the last two weeks fall 30 %
+    rec = forecast_revenue(k, ForecastConfig(horizon_days=14), seed=3)["recent"]
+    assert rec["weeks"][-1]["deviation_pct"] == pytest.approx(-30, abs=5)
+    assert rec["weeks"][-1]["outside_interval"] and not rec["weeks"][0]["outside_interval"]

@@ -1,0 +1,72 @@
+"""End to end on the small scenario: simulator -> detection pipeline -> insights -> report,
+checked against the injected truth. Slow (a six-month world, Prophet forecast)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analytics import drivers as dr
+from analytics import insight_scoring, insights, pipeline, report
+from analytics.config import config_from_raw
+from analytics.context import RunContext
+from analytics.loading import load_data_dir
+from shocklab.configio import apply_overrides, load_yaml
+from simulation.api import generate, load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+# the fast detector only (Prophet/IForest detectors are exercised by the pipeline's own tests)
+OVERRIDES = ["detectors.prophet_residual.enabled=false", "detectors.isolation_forest.enabled=false",
+             "consensus.min_votes=1"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    generate(load_scenario(ROOT / "config/scenarios/small.yaml"), base / "data")
+    raw = apply_overrides(load_yaml(ROOT / "config/analysis.yaml"), OVERRIDES)
+    cfg = config_from_raw(raw, "analysis.yaml")
+    ctx = RunContext(config=cfg, data=load_data_dir(base / "data"), out_dir=base / "run")
+    ctx.out_dir.mkdir()
+    pipeline.run(ctx)
+    insights.run(ctx)
+    ctx.scorecard["insights"] = insight_scoring.score_insights(ctx)
+    report.run(ctx)
+    return ctx
+
+
+def test_every_scoped_event_gets_its_scope_as_top_driver(run):
+    panel = dr.SlicePanel(run.kpis_daily, run.detections, dr.pair_daily(run.data.tables))
+    scoped = [e for e in run.data.truth_events if e["scope"]]
+    assert len(scoped) >= 4
+    for ev in scoped:
+        res = dr.explain(panel, ev["primary_kpi"], pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"]))
+        assert res.scope == "concentrated", ev["event_id"]
+        assert (res.top["dimension"], res.top["value"]) == insight_scoring.expected_driver(ev["scope"]), ev
+
+
+def test_insight_scores_meet_the_targets(run):
+    s = run.scorecard["insights"]
+    assert s["scoped_events"] >= 3
+    assert s["root_cause_accuracy"] >= 0.9
+    assert s["magnitude_error_median"] <= 0.2
+    assert s["signature_accuracy"] >= 0.8
+
+
+def test_outputs_validate_and_are_byte_identical(run, tmp_path):
+    doc = json.loads((run.out_dir / "insights.json").read_text())
+    insights.validate_json(doc)
+    assert doc["forecast"]["status"] == "ok" and len(doc["forecast"]["daily"]) == 90
+    assert doc["run"]["scenario"] == "small" and doc["episodes"]
+    again = RunContext(config=run.config, data=run.data, out_dir=tmp_path, kpis_daily=run.kpis_daily,
+                       detections=run.detections, detector_status=run.detector_status, incidents=run.incidents,
+                       scorecard=run.scorecard)
+    insights.run(again)
+    assert (tmp_path / "insights.json").read_bytes() == (run.out_dir / "insights.json").read_bytes()
+    assert (tmp_path / "insights.md").read_bytes() == (run.out_dir / "insights.md").read_bytes()
+    pngs = list((run.out_dir / "plots").glob("*.png"))
+    assert len(pngs) == 7 and all(p.stat().st_size > 20_000 for p in pngs)

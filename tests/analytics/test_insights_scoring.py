@@ -1,0 +1,95 @@
+"""Insight scoring against hand-set truth (analytics.insight_scoring)."""
+
+from __future__ import annotations
+
+import pytest
+from tests.analytics.insights_synth import Shock, make_ctx
+
+from analytics import insight_scoring as sc
+from analytics import insights
+
+
+def _event(eid, start, end, scope, primary, effects, etype="x"):
+    return {"event_id": eid, "type": etype, "expected": False, "start": start, "end": end, "scope": scope,
+            "params": {}, "effects": effects, "primary_kpi": primary}
+
+
+SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"}),
+          Shock("2025-06-01", "2025-06-04", "conversion", 0.6, {"country": "DE"}),
+          Shock("2025-06-15", "2025-06-16", "conversion", 0.5, {})]
+INCIDENTS = [("sessions", "2025-05-10", "2025-05-14", "down", "E1"),
+             ("revenue", "2025-05-10", "2025-05-14", "down", "E1"),
+             ("conversion_rate", "2025-06-01", "2025-06-04", "down", "E2"),
+             ("conversion_rate", "2025-06-15", "2025-06-16", "down", "E3")]
+TRUTH = [
+    # paid_social holds ~17 % of sessions: -60 % there is about -10 % overall
+    _event("E1", "2025-05-10", "2025-05-14", {"channel": "paid_social"}, "sessions",
+           {"sessions": -0.105, "orders": -0.055, "revenue": -0.055, "conversion_rate": 0.056, "aov": 0.0},
+           "channel_outage"),
+    _event("E2", "2025-06-01", "2025-06-04", {"country": "DE"}, "conversion_rate",
+           {"sessions": 0.0, "orders": -0.12, "revenue": -0.12, "conversion_rate": -0.12, "aov": 0.0},
+           "payment_failure"),
+    _event("E3", "2025-06-15", "2025-06-16", {}, "conversion_rate",
+           {"sessions": 0.0, "orders": -0.5, "revenue": -0.5, "conversion_rate": -0.5, "aov": 0.0},
+           "payment_failure"),
+    _event("E4", "2025-03-01", "2025-03-02", {"channel": "email"}, "sessions",   # never detected
+           {"sessions": -0.05, "orders": -0.05, "revenue": -0.05, "conversion_rate": 0.0, "aov": 0.0}),
+]
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    ctx = make_ctx(tmp_path_factory.mktemp("run"), SHOCKS, INCIDENTS, truth_events=TRUTH)
+    ctx.config = {"insights": {"forecast": {"enabled": False}}}
+    insights.run(ctx)
+    return ctx, sc.score_insights(ctx)
+
+
+def test_scores_on_known_answers(scored):
+    _, s = scored
+    assert s["events"] == 3 and s["scoped_events"] == 2
+    assert s["root_cause_accuracy"] == 1.0
+    assert s["broad_accuracy"] == 1.0
+    assert s["kpi_attribution"] == 1.0
+    assert s["signature_accuracy"] == 1.0
+    assert s["magnitude_error_median"] < 0.2
+    rows = {r["event_id"]: r for r in s["per_event"]}
+    assert rows["E1"]["top_driver"] == ["channel", "paid_social"] and rows["E1"]["incidents"] == 2
+    assert rows["E2"]["top_driver"] == ["country", "DE"]
+    assert rows["E3"]["top_driver"] is None and rows["E3"]["drivers_scope"] == "broad"
+    assert set(s["by_type"]) == {"channel_outage", "payment_failure"}
+    assert s["by_type"]["payment_failure"]["events"] == 2
+
+
+def test_wrong_answers_are_counted_wrong(scored):
+    ctx, _ = scored
+    doc = {**ctx.insights, "episodes": [dict(e) for e in ctx.insights["episodes"]]}
+    ep = doc["episodes"][0]
+    ep["drivers"] = {**ep["drivers"], "top": {**ep["drivers"]["top"], "value": "organic"}}
+    ep["primary_kpi"] = "revenue"
+    ep["kpi_changes"] = {**ep["kpi_changes"], "sessions": -21.0}      # twice the realized -10.5 %
+    ctx2 = type(ctx)(config=ctx.config, data=ctx.data, out_dir=ctx.out_dir)
+    ctx2.insights = doc
+    s = sc.score_insights(ctx2)
+    row = next(r for r in s["per_event"] if r["event_id"] == "E1")
+    assert row["root_cause_ok"] is False and row["kpi_ok"] is False
+    assert row["magnitude_error"] == pytest.approx(1.0)
+    assert s["root_cause_accuracy"] == 0.5
+
+
+def test_builds_insights_itself_and_needs_truth(tmp_path):
+    ctx = make_ctx(tmp_path, SHOCKS, INCIDENTS[:2], truth_events=TRUTH)
+    ctx.config = {"insights": {"forecast": {"enabled": False}}}
+    s = sc.score_insights(ctx)          # no insights stage ran: built in memory, nothing written
+    assert s["root_cause_accuracy"] == 1.0 and not (tmp_path / "insights.json").exists()
+    ctx.data.truth_events = None
+    assert sc.score_insights(ctx) == {}
+
+
+@pytest.mark.parametrize("scope, expected", [
+    ({}, None), ({"channel": "email"}, ("channel", "email")),
+    ({"channel": "email", "country": "DE"}, ("channel_country", "email|DE")),
+    ({"category": "books", "country": "DE"}, None),
+])
+def test_expected_driver(scope, expected):
+    assert sc.expected_driver(scope) == expected
