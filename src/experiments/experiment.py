@@ -105,6 +105,7 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
              len(cfg.seed_list), len(tasks), executor, workers, "" if workers == 1 else "s")
 
+    records = run_tasks(tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "experiment.json", canonical_json({
         "name": cfg.name, "kind": cfg.kind, "experiment_file": str(exp.path),
@@ -113,7 +114,6 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         "config": cfg.model_dump(mode="json"), "seeds": cfg.seed_list,
         "settings": [{"setting_id": s.setting_id, "params": s.params, "overrides": s.overrides}
                      for s in settings]}))
-    records = run_tasks(tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress)
 
     results = results_frame(records, by_id)
     board = leaderboard(results, cfg.metrics, cfg.rank_metric, cfg.bootstrap)

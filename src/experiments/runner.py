@@ -75,6 +75,8 @@ def _from_json(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_record(cells_dir: Path, record: dict[str, Any]) -> None:
+    # atomic_write_text creates cells/ on the first record: a sweep that cannot start (e.g. an
+    # unreachable scheduler) leaves no output directory behind
     atomic_write_text(cells_dir / f"{record['cell_id']}.json", canonical_json(_json_safe(record)))
 
 
@@ -174,7 +176,6 @@ def run_tasks(tasks: list[CellTask], out_dir: str | Path, executor: str = "seria
     from tqdm import tqdm
 
     cells_dir = Path(out_dir) / "cells"
-    cells_dir.mkdir(parents=True, exist_ok=True)
     done = load_records(cells_dir)
     todo = [t for t in tasks if not _finished(done.get(t.cell_id), t)]
     if len(todo) < len(tasks):

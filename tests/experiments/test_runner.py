@@ -101,3 +101,15 @@ def _counting_analyse(log: Path, data_dir, analysis):
 
     _log(log, "x")
     return fake_analyse(data_dir, analysis)
+
+
+def test_dask_executor_uses_an_existing_scheduler(write_experiment, tmp_path):
+    from distributed import LocalCluster
+
+    exp = load_experiment(write_experiment(grid={"analysis.threshold": [2.0, 4.0]}, seeds=[1, 2]))
+    serial = _run(exp, tmp_path / "serial", executor="serial")
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        remote = _run(exp, tmp_path / "remote", executor="dask", scheduler=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(serial.results.drop(columns=IDENTITY_EXCLUDED),
+                                  remote.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
