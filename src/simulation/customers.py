@@ -44,8 +44,13 @@ class CustomerArrays:
 
 
 def gamma_rate(u: np.ndarray, shape: float) -> np.ndarray:
-    """Inverse CDF of Gamma(shape, scale=1/shape): mean 1, CV 1/sqrt(shape)."""
-    return special.gammaincinv(shape, u) / shape
+    """Inverse CDF of Gamma(shape, scale=1/shape): mean 1, CV 1/sqrt(shape).
+
+    Interpolated in log-odds space on 4097 exact quantiles (relative error < 1e-4 for
+    u in [1e-9, 1 - 1e-9]); ``gammaincinv`` on every customer costs ~0.5 s per million."""
+    z = np.linspace(-21.0, 21.0, 4097)
+    q = special.gammaincinv(shape, special.expit(z)) / shape
+    return np.interp(special.logit(u), z, q)
 
 
 def lifetime_days(u: np.ndarray, mean_days: float) -> np.ndarray:
@@ -104,30 +109,43 @@ def apply_churn_waves(cust: CustomerArrays, actions: list[ChurnAction]) -> None:
 
 
 def assign_returning(cust: CustomerArrays, day: np.ndarray, country: np.ndarray,
-                     order_key: np.ndarray) -> np.ndarray:
-    """Customer index for each returning order; -1 where no living customer could be found."""
-    # customers who churned before the period can never be picked: leave them out of the pool
-    live = np.flatnonzero((cust.churn_day > 0) & (cust.rate > 0))
-    order = live[np.lexsort((cust.signup_day[live], cust.country[live]))]
-    sorted_country = cust.country[order]
-    sorted_signup = cust.signup_day[order]
-    comp = sorted_country * (1 << 32) + (sorted_signup + (1 << 20))   # (country, signup) as one sortable key
-    cum = np.r_[0.0, np.cumsum(cust.rate[order])]
-    start = np.searchsorted(comp, country * (1 << 32), side="left")
-    end = np.searchsorted(comp, country * (1 << 32) + (day + (1 << 20)), side="left")  # signup < day
-    lo, mass = cum[start], cum[end] - cum[start]
+                     order_key: np.ndarray, chunk_days: int = 28) -> np.ndarray:
+    """Customer index for each returning order; -1 where no living customer could be found.
+
+    Orders are processed in chunks of ``chunk_days``; each chunk's pool leaves out customers
+    already churned when the chunk starts, so few candidates are rejected (a handful of rounds)."""
     result = np.full(len(day), -1, np.int64)
-    todo = np.flatnonzero(mass > 0)
-    for r in range(MAX_REJECTION_ROUNDS):
-        if todo.size == 0:
-            break
-        u = uniforms(order_key[todo], STREAM_PICK + r)
-        pos = np.searchsorted(cum, lo[todo] + u * mass[todo], side="right") - 1
-        pos = np.clip(pos, start[todo], end[todo] - 1)
-        cand = order[pos]
-        ok = cust.churn_day[cand] > day[todo]
-        result[todo[ok]] = cand[ok]
-        todo = todo[~ok]
+    if len(day) == 0:
+        return result
+    base = np.lexsort((cust.signup_day, cust.country))
+    base = base[cust.rate[base] > 0]
+    for lo_day in range(int(day.min()), int(day.max()) + 1, chunk_days):
+        sel = np.flatnonzero((day >= lo_day) & (day < lo_day + chunk_days))
+        if sel.size == 0:
+            continue
+        order = base[cust.churn_day[base] > lo_day]
+        comp = cust.country[order] * (1 << 32) + (cust.signup_day[order] + (1 << 20))  # sorted (country, signup)
+        cum = np.r_[0.0, np.cumsum(cust.rate[order])]
+        d, k = day[sel], country[sel]
+        # eligible block of (country k, signed up before day d) = comp[start[k] : end[k, d]];
+        # both depend only on (k, d), so look them up in a small [K, chunk_days] table
+        n_k = int(k.max()) + 1
+        ks = np.arange(n_k)[:, None]
+        days_ = lo_day + np.arange(chunk_days)[None, :]
+        start_k = np.searchsorted(comp, np.arange(n_k) * (1 << 32), side="left")
+        end_kd = np.searchsorted(comp, (ks * (1 << 32) + (days_ + (1 << 20))).ravel(), side="left").reshape(n_k, chunk_days)
+        start, end = start_k[k], end_kd[k, d - lo_day]
+        lo, mass = cum[start], cum[end] - cum[start]
+        todo = np.flatnonzero(mass > 0)
+        for r in range(MAX_REJECTION_ROUNDS):
+            if todo.size == 0:
+                break
+            u = uniforms(order_key[sel[todo]], STREAM_PICK + r)
+            pos = np.clip(np.searchsorted(cum, lo[todo] + u * mass[todo], side="right") - 1, start[todo], end[todo] - 1)
+            cand = order[pos]
+            ok = cust.churn_day[cand] > d[todo]
+            result[sel[todo[ok]]] = cand[ok]
+            todo = todo[~ok]
     return result
 
 

@@ -85,26 +85,37 @@ class Run:
     o_customer: np.ndarray | None = None  # index into customers
     o_first: np.ndarray | None = None     # order placed by a first-time customer
 
+    _cubes: dict[str, np.ndarray] | None = None
+
+    def cubes(self) -> dict[str, np.ndarray]:
+        """Non-cancelled orders, revenue and units per (day, channel, country) cell, computed once."""
+        if self._cubes is None:
+            shape = self.sessions.shape
+            kept = self.o_status != 1
+            flat = np.ravel_multi_index((self.o_day[kept], self.o_channel[kept], self.o_country[kept]), shape)
+            n = int(np.prod(shape))
+            self._cubes = {"orders": np.bincount(flat, minlength=n).reshape(shape).astype(float),
+                           "revenue": np.bincount(flat, weights=self.o_net[kept], minlength=n).reshape(shape),
+                           "units": np.bincount(flat, weights=self.o_units[kept], minlength=n).reshape(shape)}
+        return self._cubes
+
     def daily(self, n_days: int, cell_mask: np.ndarray | None = None, product_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Daily KPI sums [D] over the whole store, a (channel, country) cell mask [C, K], or the
         lines of a product mask [P] (then sessions are not defined)."""
-        kept = self.o_status != 1
         if product_mask is not None:
+            kept = self.o_status != 1
             lmask = product_mask[self.l_product] & kept[self.l_order]
             lday = self.o_day[self.l_order][lmask]
             value = np.round(self.l_qty[lmask] * self.l_price[lmask] * (1 - self.l_disc[lmask]), 2)
-            orders_with = np.unique(self.l_order[lmask])
+            touched = np.bincount(self.l_order[lmask], minlength=self.o_day.size) > 0
             return {"sessions": np.full(n_days, np.nan),
-                    "orders": np.bincount(self.o_day[orders_with], minlength=n_days).astype(float),
+                    "orders": np.bincount(self.o_day[touched], minlength=n_days).astype(float),
                     "revenue": np.bincount(lday, weights=value, minlength=n_days),
                     "units": np.bincount(lday, weights=self.l_qty[lmask], minlength=n_days)}
-        sessions = self.sessions if cell_mask is None else self.sessions * cell_mask[None]
-        omask = kept if cell_mask is None else kept & cell_mask[self.o_channel, self.o_country]
-        d = self.o_day[omask]
-        return {"sessions": sessions.sum(axis=(1, 2)).astype(float),
-                "orders": np.bincount(d, minlength=n_days).astype(float),
-                "revenue": np.bincount(d, weights=self.o_net[omask], minlength=n_days),
-                "units": np.bincount(d, weights=self.o_units[omask], minlength=n_days)}
+        m = np.ones(self.sessions.shape[1:], bool) if cell_mask is None else cell_mask
+        out = {"sessions": (self.sessions * m[None]).sum(axis=(1, 2)).astype(float)}
+        out.update({k: (v * m[None]).sum(axis=(1, 2)) for k, v in self.cubes().items()})
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,14 +247,15 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
     # kind, index in cell), which is the same in every twin
     idx = np.flatnonzero(keep)
     idx = idx[np.argsort(day[idx] * 86_400 + sec[idx], kind="stable")]
-    remap = np.full(key.size, -1, np.int64)
-    remap[idx] = np.arange(idx.size)
-    lo = np.argsort(remap[line_order], kind="stable")
+    # lines of one order are contiguous: gather the blocks in the new order (no sort needed)
+    block_start = np.cumsum(kept_lines) - kept_lines
+    lens = kept_lines[idx]
+    lo = np.repeat(block_start[idx] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
     run = Run(sessions=sessions, o_day=day[idx], o_channel=channel[idx], o_country=country[idx], o_kind=kind[idx],
               o_key=key[idx], o_sec=sec[idx], o_status=status[idx], o_items=kept_lines[idx], o_units=units[idx],
               o_gross=np.round(gross[idx], 2), o_discount=np.round(discount[idx], 2),
               o_net=np.round(gross[idx] - discount[idx], 2),
-              l_order=remap[line_order][lo], l_product=product[lo], l_qty=qty[lo], l_price=price[lo], l_disc=disc[lo])
+              l_order=np.repeat(np.arange(idx.size), lens), l_product=product[lo], l_qty=qty[lo], l_price=price[lo], l_disc=disc[lo])
     if with_customers:
         _attach_customers(setup, levers, run)
     return run

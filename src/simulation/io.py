@@ -27,8 +27,11 @@ FORMATS = ("csv", "parquet")
 
 
 def _yyyymmdd(start: pd.Timestamp, day: np.ndarray) -> np.ndarray:
-    d = start + pd.to_timedelta(day, unit="D")
-    return (d.year * 10000 + d.month * 100 + d.day).to_numpy().astype(np.int64)
+    """yyyymmdd integers for day offsets from ``start`` (via a lookup over the offsets' range)."""
+    lo, hi = int(day.min(initial=0)), int(day.max(initial=0))
+    d = start + pd.to_timedelta(np.arange(lo, hi + 1), unit="D")
+    table = (d.year * 10000 + d.month * 100 + d.day).to_numpy().astype(np.int64)
+    return table[day - lo]
 
 
 def _cat(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> pd.Categorical:
@@ -93,13 +96,13 @@ def truth_tables(world: World) -> dict[str, Any]:
     D = world.setup.shape[0]
     customer_id = _yyyymmdd(start, cust.signup_day) * ID_DAY + cust.seq
     churned = cust.churn_day < D
-    churn_date = pd.Series(start + pd.to_timedelta(np.where(churned, cust.churn_day, 0), unit="D")).dt.strftime("%Y-%m-%d")
-    churn_date = churn_date.where(churned, "")
+    iso = np.datetime_as_string(np.datetime64(start.date(), "D") + np.where(churned, cust.churn_day, 0), unit="D")
+    churn_date = np.where(churned, iso, "")
     rate = np.round(world.purchase_rate, 4)
     pct = pd.Series(rate).rank(pct=True, method="first").to_numpy()
     tier = np.where(rate == 0, "none", np.where(pct > 0.8, "high", np.where(pct > 0.5, "medium", "low")))
     order = np.argsort(customer_id, kind="stable")
-    customers = pd.DataFrame({"customer_id": customer_id, "purchase_rate": rate, "churn_date": churn_date.to_numpy(),
+    customers = pd.DataFrame({"customer_id": customer_id, "purchase_rate": rate, "churn_date": churn_date,
                               "value_tier": tier}).iloc[order].reset_index(drop=True)
     return {"events": world.truth_events, "baseline_daily": world.baseline_daily,
             "counterfactual_daily": world.counterfactual_daily, "customers": customers}
