@@ -11,6 +11,7 @@ scores. The same routine with one detector and ``min_votes=1`` gives per-detecto
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -19,7 +20,6 @@ import pandas as pd
 from .context import KPI_NAMES, Incident
 from .kpis import RATIO_KPIS
 
-SERIES = ["kpi", "dimension", "segment", "direction"]
 
 
 def level_name(n_voters: int, n_total: int) -> str:
@@ -52,71 +52,113 @@ def _aggregate(kpi: str, values: np.ndarray) -> float:
     return float(v.mean() if (kpi in RATIO_KPIS or kpi not in KPI_NAMES) else v.sum())
 
 
-def build_incidents(detections: pd.DataFrame, voters: list[str], min_votes: int = 1,
-                    required: Iterable[str] = (), tolerance: int = 0, merge_gap: int = 1,
-                    mute_dates: Iterable[pd.Timestamp] = (), n_total: int | None = None) -> list[Incident]:
-    """Incidents from the flags of ``voters`` (see module docstring); deterministic order."""
-    required = list(required)
-    n_total = n_total or len(voters)
-    det = detections[detections["detector"].isin(voters)]
-    if det.empty or not det["flag"].any():
-        return []
-    grid = pd.DatetimeIndex(np.sort(det["date"].unique()))
-    pos_of = pd.Series(np.arange(len(grid)), index=grid)
-    flagged = det.loc[det["flag"], [*SERIES, "detector", "date"]].copy()
-    flagged["pos"] = pos_of.reindex(flagged["date"]).to_numpy()
+class Votes:
+    """Dense view of the detections for voting: arrays [detector, series, period].
 
-    # dilate each flag by ± tolerance: one row per (series, direction, period, detector) voting
-    offsets = np.arange(-tolerance, tolerance + 1)
-    rep = flagged.loc[flagged.index.repeat(len(offsets))].copy()
-    rep["pos"] = rep["pos"].to_numpy() + np.tile(offsets, len(flagged))
-    rep = rep[(rep["pos"] >= 0) & (rep["pos"] < len(grid))].drop_duplicates([*SERIES, "pos", "detector"])
-    votes = rep.groupby([*SERIES, "pos"], sort=True)["detector"].agg(lambda d: frozenset(d))
-    raw_days = set(map(tuple, flagged[[*SERIES, "pos"]].drop_duplicates().to_numpy().tolist()))
-    muted = {int(pos_of[d]) for d in pd.DatetimeIndex(list(mute_dates)) if d in pos_of.index}
+    Built once per run and shared by every consensus rule and per-detector incident list.
+    """
 
-    keep = [key for key, who in votes.items()
-            if len(who) >= min_votes and all(r in who for r in required)
-            and key in raw_days and key[-1] not in muted]
-    if not keep:
-        return []
-    days = pd.DataFrame(keep, columns=[*SERIES, "pos"]).sort_values([*SERIES, "pos"], kind="stable")
-    # a new incident starts where the series changes or the gap exceeds merge_gap periods
-    same = (days[SERIES].shift() == days[SERIES]).all(axis=1).to_numpy()
-    gap = days["pos"].diff().fillna(np.inf).to_numpy() - 1
-    days["inc"] = np.cumsum(~(same & (gap <= merge_gap)))
+    def __init__(self, detections: pd.DataFrame) -> None:
+        det = detections
+        self.grid = pd.DatetimeIndex(np.sort(det["date"].unique())) if len(det) else pd.DatetimeIndex([])
+        self.detectors = sorted(det["detector"].unique()) if len(det) else []
+        keys = det[["kpi", "dimension", "segment"]].drop_duplicates().sort_values(["kpi", "dimension", "segment"])
+        self.series = [tuple(r) for r in keys.itertuples(index=False)]
+        n_d, n_s, n_t = len(self.detectors), len(self.series), len(self.grid)
+        shape = (n_d, n_s, n_t)
+        self.score = np.full(shape, np.nan)
+        self.expected = np.full(shape, np.nan)
+        self.flag = np.zeros(shape, dtype=bool)
+        self.actual = np.full((n_s, n_t), np.nan)
+        self.up = self.down = self.flag
+        if not len(det):
+            return
+        # row -> (detector, series, period) indices
+        s_idx = pd.MultiIndex.from_tuples(self.series, names=["kpi", "dimension", "segment"]).get_indexer(
+            pd.MultiIndex.from_frame(det[["kpi", "dimension", "segment"]]))
+        d_idx = pd.Index(self.detectors).get_indexer(det["detector"])
+        t_idx = self.grid.get_indexer(det["date"])
+        self.score[d_idx, s_idx, t_idx] = det["score"].to_numpy(float)
+        self.expected[d_idx, s_idx, t_idx] = det["expected"].to_numpy(float)
+        self.flag[d_idx, s_idx, t_idx] = det["flag"].to_numpy(bool)
+        self.actual[s_idx, t_idx] = det["actual"].to_numpy(float)
+        self.up = self.flag & (self.score >= 0)
+        self.down = self.flag & (self.score < 0)
 
-    by_series = {k: g for k, g in det.groupby(["kpi", "dimension", "segment"], sort=False)}
-    flag_sets = {k: g for k, g in flagged.groupby(SERIES, sort=False)}
-    incidents = []
-    for _, g in days.groupby("inc", sort=True):
-        kpi, dim, seg, direction = g.iloc[0][SERIES].tolist()
-        p0, p1 = int(g["pos"].min()), int(g["pos"].max())
-        start, end = grid[p0], grid[p1]
-        fs = flag_sets[(kpi, dim, seg, direction)]
-        near = fs[(fs["pos"] >= p0 - tolerance) & (fs["pos"] <= p1 + tolerance)]
-        who = sorted(set(near["detector"]))
-        rows = by_series[(kpi, dim, seg)]
-        win = rows[(rows["date"] >= start) & (rows["date"] <= end)]
-        signed = win["score"] if direction == "up" else -win["score"]
-        vals = signed[win["detector"].isin(who)].to_numpy(float)
-        peak = max(float(np.nanmax(vals)), 0.0) if np.isfinite(vals).any() else 0.0
-        per_day = win.groupby("date").agg(actual=("actual", "first"), expected=("expected", "mean"))
-        actual = _aggregate(kpi, per_day["actual"].to_numpy(float))
-        expected = _aggregate(kpi, per_day["expected"].to_numpy(float))
+    def _dilate(self, a: np.ndarray, tol: int) -> np.ndarray:
+        if tol <= 0:
+            return a
+        out = a.copy()
+        for k in range(1, tol + 1):
+            out[..., k:] |= a[..., :-k]
+            out[..., :-k] |= a[..., k:]
+        return out
+
+    def incidents(self, voters: list[str], min_votes: int = 1, required: Iterable[str] = (), tolerance: int = 0,
+                  merge_gap: int = 1, mute_dates: Iterable[pd.Timestamp] = (), n_total: int | None = None) -> list[Incident]:
+        """Incidents of ``voters`` under the rule (see module docstring); deterministic order."""
+        voters = [v for v in voters if v in self.detectors]
+        if not voters or not len(self.grid):
+            return []
+        n_total = n_total or len(voters)
+        vi = [self.detectors.index(v) for v in voters]
+        req = [voters.index(r) for r in required if r in voters]
+        muted = np.zeros(len(self.grid), dtype=bool)
+        mute = self.grid.get_indexer(pd.DatetimeIndex(list(mute_dates))) if mute_dates else np.array([], int)
+        muted[mute[mute >= 0]] = True
+        out: list[Incident] = []
+        for direction, raw_all in (("up", self.up), ("down", self.down)):
+            raw = raw_all[vi]                               # [voter, series, period]
+            dil = self._dilate(raw, tolerance)
+            count = dil.sum(axis=0)
+            ok = raw.any(axis=0) & (count >= min_votes) & ~muted[None, :]
+            for r in req:
+                ok &= dil[r]
+            for s in np.flatnonzero(ok.any(axis=1)):
+                pos = np.flatnonzero(ok[s])
+                breaks = np.flatnonzero(np.diff(pos) - 1 > merge_gap)
+                for seg in np.split(pos, breaks + 1):
+                    out.append(self._incident(s, int(seg[0]), int(seg[-1]), direction, raw, vi, voters,
+                                              tolerance, n_total))
+        out.sort(key=lambda i: (i.start, i.kpi, i.dimension, i.segment, i.direction))
+        return out
+
+    def _incident(self, s: int, p0: int, p1: int, direction: str, raw: np.ndarray, vi: list[int],
+                  voters: list[str], tol: int, n_total: int) -> Incident:
+        kpi, dim, seg = self.series[s]
+        lo, hi = max(p0 - tol, 0), p1 + tol + 1
+        who_mask = raw[:, s, lo:hi].any(axis=1)
+        who = sorted(v for v, m in zip(voters, who_mask) if m)
+        w = [vi[i] for i in range(len(vi)) if who_mask[i]]
+        sc = self.score[w, s, p0:p1 + 1]
+        sc = sc if direction == "up" else -sc
+        peak = max(float(np.nanmax(sc)), 0.0) if np.isfinite(sc).any() else 0.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN days: no baseline
+            exp_day = np.nanmean(self.expected[w, s, p0:p1 + 1], axis=0)
+        actual = _aggregate(kpi, self.actual[s, p0:p1 + 1])
+        expected = _aggregate(kpi, exp_day)
         mag = (actual - expected) / abs(expected) * 100 if np.isfinite(expected) and expected != 0 else float("nan")
-        incidents.append(Incident(
+        start, end = self.grid[p0], self.grid[p1]
+        return Incident(
             incident_id=f"I-{kpi}-{dim}-{seg}-{start.date().isoformat()}-{direction}",
             kpi=kpi, dimension=dim, segment=seg, start=start, end=end, direction=direction,
             detectors=who, level=level_name(len(who), n_total),
             confidence=confidence_of(len(who), n_total, peak), severity=severity_of(peak, mag),
-            peak_score=round(peak, 4), actual=round(actual, 6), expected=round(expected, 6),
-            magnitude_pct=round(mag, 3) if np.isfinite(mag) else float("nan")))
-    incidents.sort(key=lambda i: (i.start, i.kpi, i.dimension, i.segment, i.direction))
-    return incidents
+            peak_score=round(peak, 4), actual=round(actual, 6) if np.isfinite(actual) else float("nan"),
+            expected=round(expected, 6) if np.isfinite(expected) else float("nan"),
+            magnitude_pct=round(mag, 3) if np.isfinite(mag) else float("nan"))
 
 
-def consensus_incidents(detections: pd.DataFrame, voters: list[str], cfg, mute_dates=(),
+def build_incidents(detections: pd.DataFrame | Votes, voters: list[str], min_votes: int = 1,
+                    required: Iterable[str] = (), tolerance: int = 0, merge_gap: int = 1,
+                    mute_dates: Iterable[pd.Timestamp] = (), n_total: int | None = None) -> list[Incident]:
+    """Incidents from the flags of ``voters`` (see module docstring); deterministic order."""
+    votes = detections if isinstance(detections, Votes) else Votes(detections)
+    return votes.incidents(voters, min_votes, required, tolerance, merge_gap, list(mute_dates), n_total)
+
+
+def consensus_incidents(detections: pd.DataFrame | Votes, voters: list[str], cfg, mute_dates=(),
                         min_votes: int | None = None) -> list[Incident]:
     """Consensus incidents with the settings of ``cfg`` (a ``ConsensusConfig``)."""
     k = cfg.min_votes if min_votes is None else min_votes
@@ -126,5 +168,5 @@ def consensus_incidents(detections: pd.DataFrame, voters: list[str], cfg, mute_d
                            n_total=len(voters))
 
 
-def detector_incidents(detections: pd.DataFrame, name: str, merge_gap: int) -> list[Incident]:
+def detector_incidents(detections: pd.DataFrame | Votes, name: str, merge_gap: int) -> list[Incident]:
     return build_incidents(detections, [name], min_votes=1, merge_gap=merge_gap)

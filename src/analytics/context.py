@@ -92,6 +92,7 @@ class RunContext:
     detector_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"ok": bool, "error": str|None, "seconds": float}
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)                 # consensus
+    consensus_levels: dict[str, list[Incident]] = field(default_factory=dict)  # "k1".."kn": k of n voters agree (for scoring)
     scorecard: dict[str, Any] | None = None
     insights: dict[str, Any] | None = None
     customers: dict[str, Any] | None = None    # customer-intelligence summary for insights.json

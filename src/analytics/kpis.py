@@ -24,109 +24,128 @@ from shocklab.errors import InputError
 from .context import DIMENSIONS, KPI_NAMES, DataSet
 
 RATIO_KPIS = ("aov", "conversion_rate", "cancellation_rate")
-_COUNTS = ["orders", "placed", "revenue", "units", "new_customers", "returning_customers"]
 
 
-def _order_frame(ds: DataSet) -> pd.DataFrame:
-    orders = ds.tables["orders"]
-    valid = (orders["status"] != "cancelled").to_numpy()
-    o = pd.DataFrame({
-        "order_id": orders["order_id"].to_numpy(),
-        "date": orders["order_date"].to_numpy(),
-        "customer_id": orders["customer_id"].to_numpy(),
-        "channel": orders["channel"].to_numpy(),
-        "country": orders["country"].to_numpy(),
-        "valid": valid,
-        "revenue": np.where(valid, orders["net_revenue"].to_numpy(dtype=float), 0.0),
-        "units": np.where(valid, orders["units"].to_numpy(dtype=float), 0.0),
-    })
-    first_day = o["date"].min()
-    # first valid order of each customer in the data
-    first = o.loc[o["valid"]].groupby("customer_id")["date"].min()
-    is_first_day = o["date"].to_numpy() == o["customer_id"].map(first).to_numpy()
-    if "customers" in ds.tables:
-        signup = ds.tables["customers"].set_index("customer_id")["signup_date"]
-        fresh = (o["customer_id"].map(signup) >= first_day).fillna(True).to_numpy(dtype=bool)
-    else:
-        fresh = np.ones(len(o), dtype=bool)
-    o["is_new"] = is_first_day & fresh & valid
-    return o
+def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and sorted unique labels (string keys are slow to group on)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values,
+                                  sort=True)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
-def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Counts per keys. ``frame`` has one row per order, or per order line (category)."""
-    per_order = frame.drop_duplicates([*keys, "order_id"]) if "category" in keys else frame
-    agg = per_order.groupby(keys, sort=True).agg(placed=("valid", "size"), orders=("valid", "sum"))
-    sums = frame.groupby(keys, sort=True)[["revenue", "units"]].sum()
-    v = frame.loc[frame["valid"], [*keys, "customer_id", "is_new"]].drop_duplicates([*keys, "customer_id", "is_new"])
-    new = v[v["is_new"]].groupby(keys, sort=True).size().rename("new_customers")
-    ret = v[~v["is_new"]].drop_duplicates([*keys, "customer_id"]).groupby(keys, sort=True).size().rename(
-        "returning_customers")
-    return agg.join(sums, how="outer").join(new, how="outer").join(ret, how="outer").fillna(0.0)
+def _distinct_count(key: np.ndarray, item: np.ndarray, n_keys: int) -> np.ndarray:
+    """Number of distinct ``item`` per ``key`` (both int arrays)."""
+    if key.size == 0:
+        return np.zeros(n_keys)
+    width = int(item.max()) + 1
+    pairs = np.sort(key * width + item)   # sort + diff: much faster than np.unique's hashing here
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    return np.bincount(pairs // width, minlength=n_keys).astype(float)
 
 
 def compute_kpis_daily(ds: DataSet) -> pd.DataFrame:
     """The wide ``kpis_daily`` table for every dimension the data supports."""
-    o = _order_frame(ds)
+    orders = ds.tables["orders"]
     traffic = ds.tables.get("website_traffic")
-    start = o["date"].min()
-    end = o["date"].max()
+    odate = orders["order_date"].to_numpy("datetime64[D]")
+    start, end = odate.min(), odate.max()
     if traffic is not None and len(traffic):
-        start, end = min(start, traffic["date"].min()), max(end, traffic["date"].max())
-    grid = pd.date_range(start, end, freq="D")
+        tdate = traffic["date"].to_numpy("datetime64[D]")
+        start, end = min(start, tdate.min()), max(end, tdate.max())
+    grid = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D")
+    n_days = len(grid)
+    day = (odate - start).astype(np.int64)
 
-    lines = None
+    valid = (orders["status"] != "cancelled").to_numpy()
+    revenue = np.where(valid, orders["net_revenue"].to_numpy(dtype=float), 0.0)
+    units = np.where(valid, orders["units"].to_numpy(dtype=float), 0.0)
+    cust, cust_ids = _codes(orders["customer_id"])
+    # a customer is new on the day of their first valid order in the data, if they signed up
+    # within the data period (customers who existed before it are returning)
+    first = np.full(len(cust_ids), np.iinfo(np.int64).max)
+    np.minimum.at(first, cust[valid], day[valid])
+    is_new = valid & (day == first[cust])
+    if "customers" in ds.tables:
+        c = ds.tables["customers"]
+        pos = pd.Index(c["customer_id"]).get_indexer(cust_ids)
+        signup = c["signup_date"].to_numpy("datetime64[D]")
+        fresh = np.where(pos >= 0, signup[np.maximum(pos, 0)] >= start, True)
+        is_new &= fresh[cust]
+
+    def block(dim: str, seg: np.ndarray, labels: np.ndarray, d: np.ndarray, ok: np.ndarray, rev: np.ndarray,
+              un: np.ndarray, cu: np.ndarray, new: np.ndarray, order: np.ndarray | None) -> pd.DataFrame:
+        S = len(labels)
+        key = d * S + seg
+        n = n_days * S
+        if order is None:   # one row per order
+            placed = np.bincount(key, minlength=n).astype(float)
+            n_orders = np.bincount(key, weights=ok.astype(float), minlength=n)
+        else:               # one row per order line: count each order once per key
+            placed = _distinct_count(key, order, n)
+            n_orders = _distinct_count(key[ok], order[ok], n)
+        out = pd.DataFrame({
+            "date": np.repeat(grid.to_numpy(), S), "dimension": dim, "segment": np.tile(labels, n_days).astype(str),
+            "orders": n_orders, "placed": placed,
+            "revenue": np.bincount(key, weights=rev, minlength=n),
+            "units": np.bincount(key, weights=un, minlength=n),
+            "new_customers": _distinct_count(key[new], cu[new], n),
+            "returning_customers": _distinct_count(key[ok & ~new], cu[ok & ~new], n),
+        })
+        return out
+
+    frames = [block("overall", np.zeros(len(day), np.int64), np.array(["all"], dtype=object), day, valid, revenue,
+                    units, cust, is_new, None)]
+    seg_codes = {}
+    for dim in ("channel", "country"):
+        seg, labels = _codes(orders[dim])
+        seg_codes[dim] = labels
+        frames.append(block(dim, seg, labels, day, valid, revenue, units, cust, is_new, None))
     if "order_items" in ds.tables and "products" in ds.tables:
         items = ds.tables["order_items"]
-        cat = items["product_id"].map(ds.tables["products"].set_index("product_id")["category"])
-        if cat.isna().any():
-            pid = items["product_id"][cat.isna()].iloc[0]
-            raise InputError(f"order_items: product_id {pid!r} is not in products")
+        row = pd.Index(orders["order_id"]).get_indexer(items["order_id"])
+        if (row < 0).any():
+            raise InputError(f"order_items: order_id {items['order_id'][row < 0].iloc[0]!r} is not in orders")
+        prow = pd.Index(ds.tables["products"]["product_id"]).get_indexer(items["product_id"])
+        if (prow < 0).any():
+            raise InputError(f"order_items: product_id {items['product_id'][prow < 0].iloc[0]!r} is not in products")
+        cat, cat_labels = _codes(ds.tables["products"]["category"])
         line_value = items["quantity"].to_numpy(float) * items["unit_price"].to_numpy(float) * (
             1 - items["discount_pct"].to_numpy(float))
-        lines = pd.DataFrame({"order_id": items["order_id"].to_numpy(), "category": cat.to_numpy(),
-                              "line_value": line_value, "quantity": items["quantity"].to_numpy(float)})
-        lines = lines.merge(o, on="order_id", how="inner", validate="many_to_one")
-        total = lines.groupby("order_id")["line_value"].transform("sum")
-        share = np.where(total > 0, lines["line_value"] / total.where(total > 0, 1.0), 0.0)
-        lines["revenue"] = lines["revenue"] * share
-        lines["units"] = np.where(lines["valid"], lines["quantity"], 0.0)
+        total = np.bincount(row, weights=line_value, minlength=len(orders))[row]
+        share = np.divide(line_value, total, out=np.zeros_like(line_value), where=total > 0)
+        ok = valid[row]
+        frames.append(block("category", cat[prow], cat_labels, day[row], ok, revenue[row] * share,
+                            np.where(ok, items["quantity"].to_numpy(float), 0.0), cust[row], is_new[row], row))
 
-    frames = []
-    for dim in DIMENSIONS:
-        if dim == "category":
-            if lines is None:
-                continue
-            src, keys = lines, ["date", "category"]
-        else:
-            src, keys = o, ["date"] if dim == "overall" else ["date", dim]
-        agg = _aggregate(src, keys)
-        segments = ["all"] if dim == "overall" else sorted(src[dim].unique())
-        idx = pd.MultiIndex.from_product([grid, segments], names=["date", "segment"])
-        agg.index = pd.MultiIndex.from_arrays([agg.index.get_level_values(0),
-                                               agg.index.get_level_values(1) if dim != "overall" else
-                                               np.full(len(agg), "all", dtype=object)], names=["date", "segment"])
-        agg = agg.reindex(idx, fill_value=0.0)
-        sessions = np.full(len(agg), np.nan)
-        if traffic is not None and dim != "category":
-            tk = ["date"] if dim == "overall" else ["date", dim]
-            s = traffic.groupby(tk, sort=True)["sessions"].sum()
-            if dim == "overall":
-                s.index = pd.MultiIndex.from_arrays([s.index, np.full(len(s), "all", dtype=object)])
-            s.index.names = ["date", "segment"]
-            sessions = s.reindex(idx, fill_value=0.0).to_numpy(float)
-        out = agg.reset_index()
-        out.insert(1, "dimension", dim)
-        out["sessions"] = sessions
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["aov"] = np.where(out["orders"] > 0, out["revenue"] / out["orders"], np.nan)
-            out["conversion_rate"] = np.where(out["sessions"] > 0, out["orders"] / out["sessions"], np.nan)
-            out["cancellation_rate"] = np.where(out["placed"] > 0, (out["placed"] - out["orders"]) / out["placed"], np.nan)
-        frames.append(out)
     kd = pd.concat(frames, ignore_index=True)
-    kd["segment"] = kd["segment"].astype(str)
+    sessions = np.full(len(kd), np.nan)
+    if traffic is not None:
+        tday = (traffic["date"].to_numpy("datetime64[D]") - start).astype(np.int64)
+        sess = traffic["sessions"].to_numpy(float)
+        offset = 0
+        for f in frames:
+            dim = f["dimension"].iloc[0]
+            S = len(f) // n_days
+            if dim == "overall":
+                sessions[offset:offset + len(f)] = np.bincount(tday, weights=sess, minlength=n_days)
+            elif dim in seg_codes:
+                labels = seg_codes[dim]
+                tseg = pd.Index(labels).get_indexer(traffic[dim].astype(object))
+                known = tseg >= 0   # traffic slices without any order still count for the total only
+                sessions[offset:offset + len(f)] = np.bincount(tday[known] * S + tseg[known], weights=sess[known],
+                                                               minlength=n_days * S)
+            offset += len(f)
+    kd["sessions"] = sessions
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kd["aov"] = np.where(kd["orders"] > 0, kd["revenue"] / kd["orders"], np.nan)
+        kd["conversion_rate"] = np.where(kd["sessions"] > 0, kd["orders"] / kd["sessions"], np.nan)
+        kd["cancellation_rate"] = np.where(kd["placed"] > 0, (kd["placed"] - kd["orders"]) / kd["placed"], np.nan)
     kd = kd[["date", "dimension", "segment", *KPI_NAMES]]
-    return kd.reset_index(drop=True)
+    return kd.sort_values(["dimension", "segment", "date"], key=_dim_order, kind="stable").reset_index(drop=True)
+
+
+def _dim_order(col: pd.Series) -> pd.Series:
+    return col.map({d: i for i, d in enumerate(DIMENSIONS)}) if col.name == "dimension" else col
 
 
 def to_long(kpis_daily: pd.DataFrame, kpis: list[str], dimensions: list[str]) -> pd.DataFrame:

@@ -139,15 +139,19 @@ def _calendar_days(ctx: RunContext) -> list[pd.Timestamp]:
 
 def stage_consensus(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
-    det = ctx.detections
+    votes = cons.Votes(ctx.detections)   # dense view, shared by every rule below
     ctx.detector_incidents = {
-        name: cons.detector_incidents(det, name, cfg.consensus.merge_gap_days)
+        name: cons.detector_incidents(votes, name, cfg.consensus.merge_gap_days)
         for name, st in sorted(ctx.detector_status.items()) if st.get("ok")}
     vs = voters(ctx)
     if len(vs) < cfg.consensus.min_votes:
         log.warning("only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
                     len(vs), ", ".join(vs) or "none", cfg.consensus.min_votes, len(vs))
-    ctx.incidents = cons.consensus_incidents(det, vs, cfg.consensus, _calendar_days(ctx)) if vs else []
+    mute = _calendar_days(ctx)
+    ctx.incidents = cons.consensus_incidents(votes, vs, cfg.consensus, mute) if vs else []
+    if ctx.data.has_truth:
+        ctx.consensus_levels = {f"k{k}": cons.consensus_incidents(votes, vs, cfg.consensus, mute, min_votes=k)
+                                for k in range(1, len(vs) + 1)}
 
 
 def stage_score(ctx: RunContext) -> None:
@@ -156,9 +160,7 @@ def stage_score(ctx: RunContext) -> None:
         return
     cfg: AnalysisConfig = ctx.config
     vs = voters(ctx)
-    mute = _calendar_days(ctx)
-    levels = {f"k{k}": cons.consensus_incidents(ctx.detections, vs, cfg.consensus, mute, min_votes=k)
-              for k in range(1, len(vs) + 1)}
+    levels = ctx.consensus_levels
     settings = {**cfg.scoring.model_dump(exclude={"include_oracle"}),
                 "merge_gap_days": cfg.consensus.merge_gap_days, "tolerance_days": cfg.consensus.tolerance_days,
                 "min_votes": cfg.consensus.min_votes, "required": list(cfg.consensus.required), "voters": vs}

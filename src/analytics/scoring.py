@@ -71,6 +71,8 @@ class Event:
     scope: dict[str, str]
     effects: dict[str, float] | None   # None: any KPI counts
     primary_kpi: str | None
+    scope_effects: dict[str, float] | None = None  # effects inside the scoped slice
+    primary_direction: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
@@ -80,70 +82,89 @@ class Event:
                    start=pd.Timestamp(d["start"]), end=pd.Timestamp(d["end"]),
                    scope={str(k): str(v) for k, v in (d.get("scope") or {}).items()},
                    effects={str(k): float(v) for k, v in eff.items() if v is not None} if isinstance(eff, dict) and eff else None,
-                   primary_kpi=d.get("primary_kpi"))
+                   primary_kpi=d.get("primary_kpi"),
+                   scope_effects={str(k): float(v) for k, v in d["scope_effects"].items() if v is not None}
+                   if isinstance(d.get("scope_effects"), dict) and d["scope_effects"] else None,
+                   primary_direction=d.get("primary_direction"))
 
 
-def _overlaps(inc: Incident, ev: Event, early: int, late: int) -> bool:
+def match_matrix(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+                 min_effect: float, expected_events: bool = False) -> np.ndarray:
+    """Boolean [incident, event]: incident matches the (unexpected) event. With
+    ``expected_events`` True, instead: incident overlaps the expected event's window (any KPI)."""
+    n = len(incidents)
+    out = np.zeros((n, len(events)), dtype=bool)
+    if not n:
+        return out
+    start = np.array([i.start.value for i in incidents], dtype=np.int64)
+    end = np.array([i.end.value for i in incidents], dtype=np.int64)
+    kpi = pd.Series([i.kpi for i in incidents], dtype=object)
+    dim = np.array([i.dimension for i in incidents], dtype=object)
+    seg = np.array([i.segment for i in incidents], dtype=object)
+    up = np.array([i.direction == "up" for i in incidents])
+    sign = np.where(up, 1.0, -1.0)
+    for j, ev in enumerate(events):
+        if ev.expected != expected_events:
+            continue
+        lo, hi = _window(ev, early, late)
+        m = (start <= hi.value) & (end >= lo.value)
+        if expected_events or mode == "lenient" or ev.effects is None:
+            out[:, j] = m
+            continue
+        allowed = np.ones(n, dtype=bool)
+        exact = np.zeros(n, dtype=bool)
+        for d, v in ev.scope.items():
+            in_dim = dim == d
+            allowed &= ~in_dim | (seg == v)
+            exact |= in_dim & (seg == v)
+        eff = kpi.map(ev.effects).to_numpy(float) * sign
+        if ev.scope_effects:
+            eff = np.where(exact, kpi.map(ev.scope_effects).to_numpy(float) * sign, eff)
+            need = min_effect
+        else:  # no in-slice effects recorded: inside the scoped slice any move the right way counts
+            need = np.where(exact, 1e-12, min_effect)
+        ok = np.nan_to_num(eff, nan=-np.inf) >= need
+        is_primary = (kpi == ev.primary_kpi).to_numpy()
+        if ev.primary_direction in ("up", "down"):
+            ok |= is_primary & (up == (ev.primary_direction == "up"))
+        else:
+            ok |= is_primary & (np.nan_to_num(eff, nan=0.0) > 0)
+        out[:, j] = m & allowed & ok
+    return out
+
+
+def _window(ev: Event, early: int, late: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     lo = ev.start - pd.Timedelta(days=early)
-    # the end day counts whole: for sub-daily data an event ending "2025-06-12" covers that day
     hi = ev.end + pd.Timedelta(days=late)
-    if hi == hi.normalize():
+    if hi == hi.normalize():   # an end given as a day covers the whole day (sub-daily data)
         hi = hi + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    return inc.start <= hi and inc.end >= lo
-
-
-def _in_scope(inc: Incident, ev: Event) -> tuple[bool, bool]:
-    """(slice allowed, slice is exactly the event's scoped slice)."""
-    if inc.dimension in ev.scope:
-        same = ev.scope[inc.dimension] == inc.segment
-        return same, same
-    return True, False
+    return lo, hi
 
 
 def matches(inc: Incident, ev: Event, mode: str, early: int, late: int, min_effect: float) -> bool:
-    if not _overlaps(inc, ev, early, late):
-        return False
-    if mode == "lenient" or ev.effects is None:
-        return True
-    allowed, exact = _in_scope(inc, ev)
-    if not allowed:
-        return False
-    sign = 1.0 if inc.direction == "up" else -1.0
-    eff = ev.effects.get(inc.kpi)
-    if eff is None:
-        return False
-    if inc.kpi == ev.primary_kpi and eff * sign > 0:
-        return True
-    return eff * sign >= (1e-12 if exact else min_effect)
+    """Does one incident match one unexpected event? (definitions in the module docstring)"""
+    return bool(match_matrix([inc], [ev], mode, early, late, min_effect)[0, 0]) if not ev.expected else False
 
 
 def _r(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
 
-def match_table(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
-                min_effect: float) -> list[list[int]]:
-    """For each incident, the indices of unexpected events it matches."""
-    return [[j for j, ev in enumerate(events) if not ev.expected and matches(inc, ev, mode, early, late, min_effect)]
-            for inc in incidents]
-
-
 def metrics(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
             min_effect: float) -> tuple[dict[str, Any], dict[str, int]]:
     """METRICS for one list of incidents; also {event_id: delay} of detected events."""
-    table = match_table(incidents, events, mode, early, late, min_effect)
+    mm = match_matrix(incidents, events, mode, early, late, min_effect)
+    ex = match_matrix(incidents, events, mode, early, late, min_effect, expected_events=True)
     unexpected = [e for e in events if not e.expected]
-    expected = [e for e in events if e.expected]
     delays: dict[str, int] = {}
-    for inc, hits in zip(incidents, table):
-        for j in hits:
-            ev = events[j]
-            d = int((inc.start.normalize() - ev.start.normalize()).days)
-            if ev.event_id not in delays or d < delays[ev.event_id]:
-                delays[ev.event_id] = d
-    tp_inc = sum(1 for h in table if h)
-    fp_list = [inc for inc, h in zip(incidents, table) if not h]
-    fp_expected = sum(1 for inc in fp_list if any(_overlaps(inc, e, early, late) for e in expected))
+    for j, ev in enumerate(events):
+        hit = np.flatnonzero(mm[:, j])
+        if hit.size:
+            delays[ev.event_id] = min(int((incidents[i].start.normalize() - ev.start.normalize()).days) for i in hit)
+    true_inc = mm.any(axis=1)
+    tp_inc = int(true_inc.sum())
+    fp = len(incidents) - tp_inc
+    fp_expected = int((~true_inc & ex.any(axis=1)).sum())
     n_ev = len(unexpected)
     recall = len(delays) / n_ev if n_ev else float("nan")
     precision = tp_inc / len(incidents) if incidents else 1.0
@@ -158,7 +179,7 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
     return {
         "recall": _r(recall), "precision": _r(precision), "f1": _r(f1),
         "events": n_ev, "detected": len(delays), "incidents": len(incidents), "true_incidents": tp_inc,
-        "fp": len(fp_list), "fp_expected": fp_expected,
+        "fp": fp, "fp_expected": fp_expected,
         "median_delay_days": _r(float(np.median(dl))) if dl else None,
         "mean_delay_days": _r(float(np.mean(dl))) if dl else None,
         "by_type": by_type,
@@ -172,27 +193,24 @@ def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, earl
     if not n_ev:
         return float("nan")
     order = sorted(incidents, key=lambda i: (-i.peak_score, i.incident_id))
-    table = match_table(order, events, mode, early, late, min_effect)
-    found: set[int] = set()
-    fp = 0
-    for hits in table:
-        if not hits:
-            if fp + 1 > fp_budget:
-                break
-            fp += 1
-        found.update(hits)
-    return len(found) / n_ev
+    mm = match_matrix(order, events, mode, early, late, min_effect)
+    is_fp = ~mm.any(axis=1)
+    # take incidents up to (not including) the (budget+1)-th false positive
+    cut = int(np.searchsorted(np.cumsum(is_fp), fp_budget + 1)) if is_fp.sum() > fp_budget else len(order)
+    return float(mm[:cut].any(axis=0).sum()) / n_ev
 
 
 def assign_matches(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
                    min_effect: float) -> None:
     """Fill ``matched_event_id``: the matching unexpected event with the largest overlap."""
-    for inc, hits in zip(incidents, match_table(incidents, events, mode, early, late, min_effect)):
-        if not hits:
+    mm = match_matrix(incidents, events, mode, early, late, min_effect)
+    for inc, row in zip(incidents, mm):
+        hits = np.flatnonzero(row)
+        if not hits.size:
             inc.matched_event_id = None
             continue
 
-        def key(j: int) -> tuple:
+        def key(j: int, inc: Incident = inc) -> tuple:
             ev = events[j]
             ov = (min(inc.end, ev.end) - max(inc.start, ev.start)).days
             return (-ov, ev.start, ev.event_id)

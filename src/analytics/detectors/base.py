@@ -159,6 +159,16 @@ def robust_scale(x: np.ndarray | pd.Series, floor: float = 1e-9) -> float:
     return max(mad, floor)
 
 
+def refit_points(n: int, min_train: int, every: int) -> list[int]:
+    """Walk-forward fit positions: the first after ``min_train`` periods, then whenever the history
+    has doubled, until refits are ``every`` periods apart (early models improve fastest)."""
+    points, t = [], min(min_train, n)
+    while t < n:
+        points.append(t)
+        t = t + min(t, every)
+    return points
+
+
 def group_slices(series: pd.DataFrame) -> Any:
     """Iterate over ((kpi, dimension, segment), sub-frame sorted by date)."""
     return series.groupby(SERIES_KEYS, sort=True)

@@ -2,9 +2,10 @@
 
 Features per point (all from data before the point, except the point's own value): z against the
 trailing window, ratio to the trailing median, change versus one week earlier, day of week, and
-the slice's share of the overall KPI relative to its trailing share (channel mix). Series of one
-KPI are pooled into one model (the features are scale-free), refitted walk-forward on past rows
-only. The raw isolation score is put on a z-like scale against the training scores.
+the slice's share of the overall KPI relative to its trailing share (channel mix). All series
+are pooled into one model, refitted walk-forward on past rows
+only (one model per refit for all series: the features are scale-free, and fits are the cost).
+The raw isolation score is put on a z-like scale against the training scores.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sklearn.ensemble import IsolationForest as _SkIsolationForest
 
 from shocklab.seeding import derive_int_seed
 
-from .base import SERIES_KEYS, Detector, DetectorConfig, DetectorInput, register, robust_scale
+from .base import SERIES_KEYS, Detector, DetectorConfig, DetectorInput, refit_points, register, robust_scale
 
 FEATURES = ["z", "ratio_median", "change_week", "dow", "share_dev"]
 
@@ -32,8 +33,8 @@ class IsolationForestConfig(DetectorConfig):
     max_samples: int = Field(256, ge=16, le=100_000)
     window: int = Field(28, ge=7, le=10_000, description="trailing periods for the z / median features")
     mode: Literal["walk_forward", "in_sample"] = "walk_forward"
-    min_train: int = Field(56, ge=14, le=100_000, description="periods of history before the first fit")
-    refit_every: int = Field(91, ge=1, le=100_000, description="periods between walk-forward refits")
+    min_train: int = Field(28, ge=14, le=100_000, description="periods of history before the first fit")
+    refit_every: int = Field(182, ge=1, le=100_000, description="longest gap between walk-forward refits")
 
 
 def _features(series: pd.DataFrame, window: int, week: int) -> pd.DataFrame:
@@ -56,7 +57,7 @@ def _features(series: pd.DataFrame, window: int, week: int) -> pd.DataFrame:
             "z": (value - mean) / std.where(std > 0),
             "ratio_median": value / med.where(med != 0) - 1,
             "change_week": value / week_ago.where(week_ago != 0) - 1,
-            "dow": series["date"].dt.dayofweek.astype(float),
+            "dow": series["date"].dt.day_of_week.astype(float),
             "share_dev": (share / share_med.where(share_med != 0) - 1).where(series["dimension"] != "overall", 0.0),
         }, index=series.index)
     return feats.clip(-20, 20)
@@ -78,39 +79,32 @@ class IsolationForestDetector(Detector):
         score = np.full(len(series), np.nan)
         flag = np.zeros(len(series), dtype=bool)
         dates = series["date"].to_numpy()
-        kpis = series["kpi"].to_numpy()
         X_all = feats.to_numpy()
-        for kpi in sorted(pd.unique(kpis)):
-            rows = np.flatnonzero((kpis == kpi) & ok)
-            if rows.size == 0:
+        rows = np.flatnonzero(ok)
+        grid = np.unique(dates[rows])
+        if cfg.mode == "in_sample":
+            blocks = [(rows, rows)]
+        else:
+            pts = refit_points(len(grid), cfg.min_train, cfg.refit_every)
+            blocks = []
+            for s, e in zip(pts, [*pts[1:], len(grid)]):
+                lo, hi = grid[s], grid[e - 1]
+                blocks.append((rows[dates[rows] < lo], rows[(dates[rows] >= lo) & (dates[rows] <= hi)]))
+        for train, test in blocks:
+            if train.size < 20 or test.size == 0:
                 continue
-            grid = np.unique(dates[rows])
-            if cfg.mode == "in_sample":
-                blocks = [(None, None)]
-            else:
-                starts = range(min(cfg.min_train, len(grid)), len(grid), cfg.refit_every)
-                blocks = [(grid[s], grid[min(s + cfg.refit_every, len(grid)) - 1]) for s in starts]
-            for lo, hi in blocks:
-                if lo is None:
-                    train, test = rows, rows
-                else:
-                    train = rows[dates[rows] < lo]
-                    test = rows[(dates[rows] >= lo) & (dates[rows] <= hi)]
-                if train.size < 20 or test.size == 0:
-                    continue
-                model = _SkIsolationForest(
-                    n_estimators=cfg.n_estimators, max_samples=min(cfg.max_samples, train.size),
-                    contamination=cfg.contamination,
-                    random_state=derive_int_seed(inp.seed, f"detector.{self.name}.{kpi}"))
-                model.fit(X_all[train])
-                raw_train = -model.score_samples(X_all[train])   # higher = more isolated
-                raw_test = -model.score_samples(X_all[test])
-                centre = float(np.median(raw_train))
-                scale = robust_scale(raw_train)
-                z = np.maximum((raw_test - centre) / scale, 0.0)
-                cut = float(np.quantile(raw_train, 1 - cfg.contamination))
-                sign = np.where(X_all[test, FEATURES.index("ratio_median")] < 0, -1.0, 1.0)
-                score[test] = sign * z
-                flag[test] = (raw_test >= cut) & (z >= cfg.threshold)
+            # contamination="auto": sklearn then skips scoring the training set; the cut below
+            # applies ``contamination`` to the training scores computed here anyway
+            model = _SkIsolationForest(
+                n_estimators=cfg.n_estimators, max_samples=min(cfg.max_samples, train.size),
+                contamination="auto", random_state=derive_int_seed(inp.seed, f"detector.{self.name}"))
+            model.fit(X_all[train])
+            raw_train = -model.score_samples(X_all[train])   # higher = more isolated
+            raw_test = -model.score_samples(X_all[test])
+            z = np.maximum((raw_test - float(np.median(raw_train))) / robust_scale(raw_train), 0.0)
+            cut = float(np.quantile(raw_train, 1 - cfg.contamination))
+            sign = np.where(X_all[test, FEATURES.index("ratio_median")] < 0, -1.0, 1.0)
+            score[test] = sign * z
+            flag[test] = (raw_test >= cut) & (z >= cfg.threshold)
         expected = series["value"].astype(float) / (1 + feats["ratio_median"])  # trailing median
         return pd.DataFrame({"score": score, "expected": expected, "flag": flag}, index=series.index)

@@ -20,14 +20,15 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from .base import Detector, DetectorConfig, DetectorInput, group_slices, register, robust_scale
+from .base import Detector, DetectorConfig, DetectorInput, group_slices, refit_points, register, robust_scale
 
 
 class ProphetResidualConfig(DetectorConfig):
     type: Literal["prophet_residual"] = "prophet_residual"
     mode: Literal["walk_forward", "in_sample"] = "walk_forward"
-    min_train: int = Field(84, ge=14, le=100_000, description="periods of history before the first fit")
-    retrain_every: int = Field(91, ge=1, le=100_000, description="periods between walk-forward refits")
+    min_train: int = Field(28, ge=14, le=100_000, description="periods of history before the first fit")
+    retrain_every: int = Field(182, ge=1, le=100_000, description="longest gap between walk-forward refits "
+                               "(refits also happen whenever the history has doubled)")
     yearly_min_days: int = Field(365, ge=30, le=10_000, description="fit yearly seasonality only with this much history")
     log_transform: bool = Field(True, description="model log(y) when the series is strictly positive")
     mask_flagged: bool = Field(True, description="drop points already flagged from later training sets "
@@ -77,7 +78,8 @@ def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | Non
     if cfg["mode"] == "in_sample":
         blocks = [(n, 0, n)]
     else:
-        blocks = [(s, s, min(s + cfg["retrain_every"], n)) for s in range(min(cfg["min_train"], n), n, cfg["retrain_every"])]
+        pts = refit_points(n, cfg["min_train"], cfg["retrain_every"])
+        blocks = [(s, s, e) for s, e in zip(pts, [*pts[1:], n])]
     for train_end, lo, hi in blocks:
         y_train = yt[:train_end].copy()
         if cfg["mask_flagged"] and cfg["mode"] != "in_sample":

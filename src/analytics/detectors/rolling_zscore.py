@@ -32,7 +32,7 @@ class RollingZScore(Detector):
         keys = [series[k] for k in SERIES_KEYS]
         if cfg.same_weekday:
             d = series["date"]
-            keys.append(d.dt.dayofweek * 1440 + d.dt.hour * 60 + d.dt.minute)
+            keys.append(d.dt.day_of_week * 1440 + d.dt.hour * 60 + d.dt.minute)
         value = series["value"].astype(float)
         # shift(1) inside each group: the window ends the period before the one judged (causal)
         past = value.groupby(keys, sort=False).shift(1)

@@ -1,0 +1,103 @@
+"""Consensus on hand-made votes: k of n, tolerance, required detectors, merging, levels."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analytics.config import ConsensusConfig
+from analytics.consensus import Votes, build_incidents, consensus_incidents, level_name, severity_of
+
+DAY0 = pd.Timestamp("2025-03-01")
+
+
+def votes(flags: dict[str, dict[int, float]], n_days: int = 20, kpi: str = "orders",
+          segment: str = "all") -> pd.DataFrame:
+    """detections table: detector -> {day index: signed score} flagged; every other day score 0."""
+    rows = []
+    for det, hits in flags.items():
+        for d in range(n_days):
+            s = hits.get(d, 0.0)
+            rows.append({"date": DAY0 + pd.Timedelta(days=d), "kpi": kpi, "dimension": "overall" if segment == "all" else "channel",
+                         "segment": segment, "detector": det, "score": s, "flag": s != 0.0,
+                         "direction": "up" if s >= 0 else "down", "expected": 100.0, "actual": 100.0 + 10 * s,
+                         "mode": "causal"})
+    return pd.DataFrame(rows)
+
+
+def spans(incs):
+    return [((i.start - DAY0).days, (i.end - DAY0).days, i.direction, i.detectors, i.level) for i in incs]
+
+
+def test_two_of_three_same_day():
+    det = votes({"a": {5: 4.0}, "b": {5: 5.0}, "c": {}})
+    incs = build_incidents(det, ["a", "b", "c"], min_votes=2)
+    assert spans(incs) == [(5, 5, "up", ["a", "b"], "pairwise")]
+    assert incs[0].peak_score == 5.0
+    assert incs[0].incident_id == "I-orders-overall-all-2025-03-06-up"
+    assert build_incidents(det, ["a", "b", "c"], min_votes=3) == []
+
+
+def test_tolerance_lets_neighbouring_days_vote():
+    det = votes({"a": {5: 4.0}, "b": {6: 4.0}})
+    assert build_incidents(det, ["a", "b"], min_votes=2, tolerance=0) == []
+    incs = build_incidents(det, ["a", "b"], min_votes=2, tolerance=1)
+    # both flagged days are consensus days (each has the other's vote within ±1) and merge
+    assert spans(incs) == [(5, 6, "up", ["a", "b"], "pairwise")]
+    # ±1 does not reach two days away
+    assert build_incidents(votes({"a": {5: 4.0}, "b": {7: 4.0}}), ["a", "b"], min_votes=2, tolerance=1) == []
+
+
+def test_opposite_directions_do_not_vote_together():
+    det = votes({"a": {5: 4.0}, "b": {5: -4.0}})
+    assert build_incidents(det, ["a", "b"], min_votes=2) == []
+    single = build_incidents(det, ["a", "b"], min_votes=1)
+    assert [(s[0], s[2], s[3]) for s in spans(single)] == [(5, "down", ["b"]), (5, "up", ["a"])]
+
+
+def test_required_detector():
+    det = votes({"a": {5: 4.0}, "b": {5: 4.0}, "c": {9: 4.0}})
+    assert build_incidents(det, ["a", "b", "c"], min_votes=2, required=["c"]) == []
+    det2 = votes({"a": {5: 4.0}, "b": {}, "c": {5: 4.0}})
+    assert spans(build_incidents(det2, ["a", "b", "c"], min_votes=2, required=["c"])) == [(5, 5, "up", ["a", "c"], "pairwise")]
+
+
+def test_merge_gap():
+    det = votes({"a": {3: 4.0, 5: 4.0, 9: 4.0}})
+    assert [s[:2] for s in spans(build_incidents(det, ["a"], merge_gap=1))] == [(3, 5), (9, 9)]
+    assert [s[:2] for s in spans(build_incidents(det, ["a"], merge_gap=0))] == [(3, 3), (5, 5), (9, 9)]
+    assert [s[:2] for s in spans(build_incidents(det, ["a"], merge_gap=3))] == [(3, 9)]
+
+
+def test_triple_level_confidence_and_severity():
+    det = votes({"a": {5: 4.0}, "b": {5: 8.0}, "c": {5: 13.0}})
+    inc = build_incidents(det, ["a", "b", "c"], min_votes=3)[0]
+    assert inc.level == "triple" and inc.detectors == ["a", "b", "c"]
+    assert inc.confidence == 1.0          # all voted, peak 13 >= 7
+    assert inc.severity == "critical"     # peak >= 12
+    # actual = 100 + 10 * 13 on that day (all detectors share it); expected 100
+    assert inc.actual == pytest.approx(230.0) and inc.magnitude_pct == pytest.approx(130.0)
+    assert level_name(4, 5) == "4_of_5"
+    assert severity_of(3.6, 2.0) == "low" and severity_of(3.6, 30.0) == "high"
+
+
+def test_oracle_never_votes_unless_listed_and_mute_calendar():
+    det = pd.concat([votes({"a": {5: 4.0}, "b": {5: 4.0}}), votes({"oracle": {5: 9.0, 12: 9.0}})])
+    incs = build_incidents(det, ["a", "b"], min_votes=1)
+    assert all("oracle" not in i.detectors for i in incs)
+    cfg = ConsensusConfig(min_votes=2, mute_calendar=True)
+    assert consensus_incidents(Votes(det), ["a", "b"], cfg, mute_dates=[DAY0 + pd.Timedelta(days=5)]) == []
+    assert len(consensus_incidents(Votes(det), ["a", "b"], cfg.model_copy(update={"mute_calendar": False}),
+                                   mute_dates=[DAY0 + pd.Timedelta(days=5)])) == 1
+
+
+def test_min_votes_capped_to_available_voters():
+    """If detectors failed, a rule asking for more votes than voters uses all of them."""
+    det = votes({"a": {5: 4.0}})
+    assert len(consensus_incidents(det, ["a"], ConsensusConfig(min_votes=2))) == 1
+
+
+def test_series_are_kept_apart():
+    det = pd.concat([votes({"a": {5: 4.0}}, segment="email"), votes({"b": {5: 4.0}}, segment="organic")])
+    assert build_incidents(det, ["a", "b"], min_votes=2) == []
+    assert sorted(i.segment for i in build_incidents(det, ["a", "b"], min_votes=1)) == ["email", "organic"]

@@ -1,0 +1,128 @@
+"""One contract test per registered detector, plus causality and registry errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.detectors import REGISTRY, DetectorInput, get_detector_class
+from analytics.detectors.base import OUTPUT_COLUMNS, refit_points
+from shocklab.errors import InputError
+from tests.analytics.conftest import spike_series
+
+FAST = {"n_jobs": 1}  # prophet: serial in tests (no worker processes)
+
+
+def _make(name: str, **over):
+    cls = REGISTRY[name]
+    params = {**(FAST if name == "prophet_residual" else {}), **over}
+    return cls(cls.config_class(**params), name=name)
+
+
+def _input(series: pd.DataFrame) -> DetectorInput:
+    base = series[["date", "kpi", "dimension", "segment", "baseline"]].rename(columns={"baseline": "value"})
+    return DetectorInput(series=series.drop(columns="baseline"), baseline=base, seed=11)
+
+
+def _params(name: str):
+    return pytest.param(name, marks=pytest.mark.slow) if name == "prophet_residual" else name
+
+
+@pytest.mark.parametrize("name", [_params(n) for n in sorted(REGISTRY)])
+def test_detector_contract(name):
+    series = spike_series()
+    det = _make(name)
+    out = det.detect(_input(series))
+    assert list(out.columns) == OUTPUT_COLUMNS
+    assert len(out) == len(series)
+    assert np.isfinite(out["score"]).all()
+    assert out["flag"].dtype == bool
+    assert set(out["direction"]) <= {"up", "down"}
+    assert set(out["mode"]) == {det.mode} and det.mode in ("causal", "in_sample")
+    assert (out["detector"] == name).all()
+    # rows come back sorted by series, then date
+    expected = series.sort_values(["kpi", "dimension", "segment", "date"], kind="stable")
+    np.testing.assert_allclose(out["actual"].to_numpy(), expected["value"].to_numpy())
+    # the injected spike is flagged, upward, on every KPI, and it is the top score of its series
+    spike_day = pd.Timestamp("2025-01-01") + pd.Timedelta(days=120)
+    hit = out[out["date"] == spike_day]
+    assert hit["flag"].all() and (hit["direction"] == "up").all(), hit
+    for _, g in out.groupby("kpi"):
+        assert g.loc[g["score"].idxmax(), "date"] == spike_day
+    # a flag agrees with the sign of the score
+    assert ((out["score"] >= 0) == (out["direction"] == "up")).all()
+
+
+@pytest.mark.parametrize("name", [_params(n) for n in sorted(REGISTRY) if n != "oracle"])
+def test_causal_detectors_ignore_the_future(name):
+    """Changing the last 20 days must not change any score before them."""
+    series = spike_series(kpis=("revenue",))
+    det = _make(name)
+    assert det.mode == "causal"
+    a = det.detect(_input(series))
+    changed = series.copy()
+    changed.loc[changed.index[-20:], "value"] *= 3.0
+    b = det.detect(_input(changed))
+    cut = len(series) - 20
+    np.testing.assert_array_equal(a["score"].to_numpy()[:cut], b["score"].to_numpy()[:cut])
+    assert not np.array_equal(a["score"].to_numpy()[cut:], b["score"].to_numpy()[cut:])
+
+
+def test_isolation_forest_is_seeded():
+    series = spike_series()
+    a = _make("isolation_forest").detect(_input(series))
+    b = _make("isolation_forest").detect(_input(series))
+    pd.testing.assert_frame_equal(a, b)
+    other = DetectorInput(series=series.drop(columns="baseline"), seed=12)
+    c = _make("isolation_forest").detect(other)
+    assert not np.array_equal(a["score"].to_numpy(), c["score"].to_numpy())
+
+
+def test_in_sample_modes_are_labelled():
+    series = spike_series(kpis=("revenue",))
+    out = _make("isolation_forest", mode="in_sample").detect(_input(series))
+    assert set(out["mode"]) == {"in_sample"}
+
+
+def test_direction_filter_and_threshold():
+    series = spike_series(kpis=("revenue",), factor=0.4)   # a drop
+    down = _make("rolling_zscore", direction="up").detect(_input(series))
+    assert not down["flag"].any()
+    both = _make("rolling_zscore").detect(_input(series))
+    assert both["flag"].any() and set(both.loc[both["flag"], "direction"]) == {"down"}
+
+
+def test_rolling_zscore_same_weekday_and_mad():
+    series = spike_series(kpis=("revenue",))
+    for params in ({"same_weekday": True, "window": 6, "min_periods": 4}, {"method": "median_mad"}):
+        out = _make("rolling_zscore", **params).detect(_input(series))
+        assert out.loc[out["score"].idxmax(), "date"] == pd.Timestamp("2025-05-01")
+
+
+def test_oracle_needs_truth():
+    series = spike_series(kpis=("revenue",)).drop(columns="baseline")
+    with pytest.raises(InputError, match="needs truth"):
+        _make("oracle").detect(DetectorInput(series=series))
+
+
+def test_unknown_detector_lists_known():
+    with pytest.raises(InputError, match=r"unknown detector type 'nope' \(known: isolation_forest, oracle, prophet_residual, rolling_zscore\)"):
+        get_detector_class("nope")
+
+
+def test_refit_points_double_then_cap():
+    assert refit_points(700, 28, 182) == [28, 56, 112, 224, 406, 588]
+    assert refit_points(20, 28, 182) == []
+
+
+@pytest.mark.slow
+def test_prophet_failure_is_reported_not_fatal(monkeypatch):
+    """Every series failing raises (the pipeline records it); one failing leaves NaN scores."""
+    from analytics.detectors import prophet_residual as pr
+
+    def boom(*a, **k):
+        raise RuntimeError("cannot fit")
+    monkeypatch.setattr(pr, "_fit_predict", boom)
+    with pytest.raises(RuntimeError, match="Prophet failed on every series"):
+        _make("prophet_residual").detect(_input(spike_series(kpis=("revenue",))))
