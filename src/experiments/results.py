@@ -33,8 +33,10 @@ PARAM_PREFIX = "param:"
 
 
 def _param_column(values: list[Any]) -> pd.Series:
-    """Numbers -> float, strings -> str, anything else (lists, mixtures) -> JSON text."""
+    """Integers -> int64, numbers -> float, strings -> str, anything else (lists, mixtures) -> JSON text."""
     present = [v for v in values if v is not None]
+    if present and len(present) == len(values) and all(type(v) is int for v in present):
+        return pd.Series(values, dtype="int64")
     if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
         return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
     if present and all(isinstance(v, str) for v in present):
