@@ -47,7 +47,7 @@ def make_data_dir(out: Path, spec: Synth | None = None) -> Path:
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     days = pd.date_range(spec.start, periods=spec.n_days, freq="D")
-    weekly = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 1.2, 0.9])[days.dayofweek]
+    weekly = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 1.2, 0.9])[days.day_of_week]
     products = pd.DataFrame({"product_id": ["P1", "P2", "P3", "P4"], "name": ["a", "b", "c", "d"],
                              "category": ["books", "books", "games", "games"],
                              "unit_price": [10.0, 30.0, 40.0, 60.0], "unit_cost": [5.0, 15.0, 20.0, 30.0]})

@@ -1,0 +1,157 @@
+"""run_analysis.py: exit codes, outputs, determinism, external series, failing detectors."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import run_analysis
+from shocklab.cli import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["--detectors", "rolling_zscore,isolation_forest,oracle"]
+
+
+def cli(*args: str) -> int:
+    return run_cli(run_analysis.main, list(args))
+
+
+def test_bad_flag_exits_2_from_repo_root():
+    p = subprocess.run([sys.executable, "run_analysis.py", "--bogus"], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == ["error: run_analysis.py: unrecognized arguments: --bogus (see --help)"]
+
+
+def test_missing_data_dir_exits_2_and_writes_nothing(tmp_path, capsys):
+    assert cli("--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")) == 2
+    assert "data directory not found" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_detector_lists_known(synth_dir, tmp_path, capsys):
+    assert cli("--data", str(synth_dir), "--out", str(tmp_path / "run"), "--detectors", "zscore") == 2
+    err = capsys.readouterr().err
+    assert "unknown detector 'zscore' (known: rolling_zscore, isolation_forest, prophet_residual, oracle)" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_config_value_exits_2(synth_dir, tmp_path, capsys):
+    assert cli("--data", str(synth_dir), "--out", str(tmp_path / "r"), "--set", "detectors.rolling_zscore.window=1") == 2
+    assert "detectors.rolling_zscore.window: Input should be greater than or equal to 3" in capsys.readouterr().err
+    assert cli("--data", str(synth_dir), "--out", str(tmp_path / "r"), "--set", "kpis=[profit]") == 2
+    assert "unknown KPI 'profit'" in capsys.readouterr().err
+
+
+def test_run_writes_outputs_and_gate_fails_with_1(synth_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli("--data", str(synth_dir), "--out", str(out), *FAST, "--min-recall", "0.5") == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"kpis_daily.csv", "detections.csv", "incidents.json", "scorecard.json", "run.json", "tables"} <= names
+    card = json.loads((out / "scorecard.json").read_text())
+    assert card["headline"]["recall"] == 1.0
+    run = json.loads((out / "run.json").read_text())
+    assert run["detector_status"]["rolling_zscore"]["ok"] and "detect" in run["timings_seconds"]
+    assert "Scoring (strict" in capsys.readouterr().out
+    # an impossible bar: exit 1 naming the figure and the bar; the run directory is still written
+    assert cli("--data", str(synth_dir), "--out", str(out), *FAST,
+               "--set", "detectors.rolling_zscore.threshold=90", "--set", "detectors.isolation_forest.threshold=90",
+               "--min-recall", "0.9") == 1
+    assert "FAILED: consensus recall 0.000 < --min-recall 0.9" in capsys.readouterr().err
+    assert (out / "scorecard.json").exists()
+
+
+def test_identical_inputs_identical_bytes(synth_dir, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli("--data", str(synth_dir), "--out", str(a), *FAST) == 0
+    assert cli("--data", str(synth_dir), "--out", str(b), *FAST) == 0
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.name != "run.json")
+    assert len(files) >= 8
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def test_default_out_is_deterministic_run_id(synth_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli("--data", str(synth_dir), *FAST) == 0
+    (run_dir,) = list((tmp_path / "reports").iterdir())
+    assert run_dir.name.startswith("synth-") and len(run_dir.name) == len("synth-") + 12
+    assert json.loads((run_dir / "run.json").read_text())["run_id"] == run_dir.name
+
+
+def test_without_truth_no_scorecard_and_gates_are_bad_input(synth_dir, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(synth_dir, data)
+    shutil.rmtree(data / "truth")
+    assert cli("--data", str(data), "--out", str(tmp_path / "r"), *FAST[:1], "rolling_zscore,isolation_forest") == 0
+    assert not (tmp_path / "r" / "scorecard.json").exists()
+    assert (tmp_path / "r" / "incidents.json").exists()
+    assert cli("--data", str(data), "--out", str(tmp_path / "r2"), "--detectors", "oracle") == 2
+    assert cli("--data", str(data), "--out", str(tmp_path / "r3"), "--min-recall", "0.5") == 2
+    assert "need truth" in capsys.readouterr().err
+
+
+def test_failing_detector_does_not_kill_the_run(synth_dir, tmp_path, monkeypatch):
+    from analytics.detectors.isolation_forest import IsolationForestDetector
+
+    def boom(self, series, inp):
+        raise RuntimeError("cannot fit\nsecond line")
+    monkeypatch.setattr(IsolationForestDetector, "_detect_core", boom)
+    out = tmp_path / "run"
+    assert cli("--data", str(synth_dir), "--out", str(out), *FAST) == 0
+    inc = json.loads((out / "incidents.json").read_text())
+    assert inc["detector_status"]["isolation_forest"] == {"ok": False, "error": "RuntimeError: cannot fit"}
+    assert inc["rule"]["voters"] == ["rolling_zscore"]
+    card = json.loads((out / "scorecard.json").read_text())
+    assert card["failed_detectors"] == {"isolation_forest": "RuntimeError: cannot fit"}
+    assert card["headline"]["recall"] == 1.0
+
+
+def _hourly(tmp_path, edit=None):
+    rng = np.random.default_rng(5)
+    ts = pd.date_range("2025-03-01", periods=24 * 40, freq="h")
+    daily = 1 + 0.3 * np.sin(2 * np.pi * np.arange(len(ts)) / 24)
+    df = pd.DataFrame({"timestamp": ts, "requests": 500 * daily * (1 + rng.normal(0, 0.03, len(ts))),
+                       "errors": 20 + rng.normal(0, 1, len(ts))})
+    df.loc[800:802, "requests"] *= 0.3
+    if edit:
+        df = edit(df)
+    path = tmp_path / "kpis.csv"
+    df.to_csv(path, index=False)
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps([{"start": str(ts[800]), "end": str(ts[802]), "kpi": "requests", "direction": "down",
+                                   "type": "outage"}]))
+    return path, events
+
+
+def test_external_hourly_series_scored(tmp_path):
+    path, events = _hourly(tmp_path)
+    out = tmp_path / "run"
+    assert cli("--kpis", str(path), "--events", str(events), "--out", str(out),
+               "--detectors", "rolling_zscore,isolation_forest", "--set", "consensus.min_votes=1") == 0
+    card = json.loads((out / "scorecard.json").read_text())
+    assert card["headline"]["recall"] == 1.0
+    det = pd.read_csv(out / "detections.csv")
+    assert set(det["kpi"]) == {"requests", "errors"} and det["date"].str.contains(":").all()
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda d: d.assign(requests=d["requests"].where(d.index != 5)), r"column 'requests' has an empty/NaN value"),
+    (lambda d: pd.concat([d.iloc[:10], d.iloc[9:]]), r"duplicate timestamp 2025-03-01 09:00:00"),
+    (lambda d: d.drop(index=[50]), r"gap or irregular step at 2025-03-03 03:00:00"),
+    (lambda d: d.iloc[:0], r"table is empty"),
+])
+def test_external_bad_input_exits_2(tmp_path, capsys, edit, message):
+    path, _ = _hourly(tmp_path, edit)
+    assert cli("--kpis", str(path), "--out", str(tmp_path / "run"), "--detectors", "rolling_zscore") == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+    assert not (tmp_path / "run").exists()
