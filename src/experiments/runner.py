@@ -15,8 +15,10 @@ import json
 import logging
 import math
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,12 +102,35 @@ def _serial(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str
         yield cell_fn(task)
 
 
+# What Dask's nanny sets in its worker processes (distributed.nanny.pre-spawn-environ): one
+# BLAS/OpenMP thread per worker, so N workers use N cores instead of fighting over them.
+WORKER_ENVIRON = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set variables that are not set already (a user's own choice wins), restore after."""
+    saved = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str | None
            ) -> Iterator[dict[str, Any]]:
-    # spawn: no inherited threads/locks from the parent (tqdm, logging), same as Dask's nanny
+    # spawn: no inherited threads/locks from the parent (tqdm, logging), same as Dask's nanny.
+    # Workers start during submit(), so they see WORKER_ENVIRON; this process keeps its own.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = {pool.submit(cell_fn, t): t for t in tasks}
+        with _environ(WORKER_ENVIRON):
+            futures = {pool.submit(cell_fn, t): t for t in tasks}
         for fut in as_completed(futures):
             try:
                 yield fut.result()

@@ -62,3 +62,16 @@ def test_cli_gate_exit_codes_and_resume(tmp_path, capsys):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")} == stamp
     # comparing with itself as the baseline passes: the paired change is exactly zero
     assert run_cli(main, [*args, "--baseline", str(out / "results.parquet")]) == 0
+
+
+def test_serial_and_local_pool_agree_bit_for_bit_on_real_cells(tmp_path):
+    from experiments.results import IDENTITY_EXCLUDED
+
+    exp = load_experiment(_write(tmp_path, seeds=[4],
+                                 grid={"analysis.detectors.rolling_zscore.threshold": [3.0, 4.0]}))
+    serial = run(exp, tmp_path / "serial", executor="serial", progress=False, plots=False)
+    local = run(exp, tmp_path / "local", executor="local", workers=2, progress=False, plots=False)
+    assert (serial.results["status"] == "ok").all()
+    assert int(serial.results["cache_hit"].sum()) == 1  # one world for both thresholds
+    pd.testing.assert_frame_equal(serial.results.drop(columns=IDENTITY_EXCLUDED),
+                                  local.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
