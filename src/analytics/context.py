@@ -97,3 +97,4 @@ class RunContext:
     insights: dict[str, Any] | None = None
     customers: dict[str, Any] | None = None    # customer-intelligence summary for insights.json
     timings: dict[str, float] = field(default_factory=dict)
+    as_of: str | None = None    # run_analysis.py --as-of DATE: the customer monitor judges that day only

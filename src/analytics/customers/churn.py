@@ -83,6 +83,7 @@ def _models(cfg: ChurnConfig, seed: int) -> dict[str, Any]:
                                random_state=derive_int_seed(seed, "customers.churn.lr"))),
         "random_forest": RandomForestClassifier(
             n_estimators=cfg.rf_trees, max_depth=cfg.rf_max_depth, min_samples_leaf=5, n_jobs=1,
+            max_samples=cfg.rf_max_samples if cfg.rf_max_samples < 1 else None,
             random_state=derive_int_seed(seed, "customers.churn.rf")),
     }
 

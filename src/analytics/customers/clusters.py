@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from .config import ClustersConfig
 
@@ -61,6 +62,12 @@ def name_clusters(z_centroids: np.ndarray) -> list[str]:
 
 def fit_clusters(rfm: pd.DataFrame, cfg: ClustersConfig, random_state: int) -> ClusterResult:
     """Fit KMeans (k fixed or chosen by silhouette) and name the clusters from their centroids."""
+    # KMeans on 3 features is tiny work; OpenMP threads on shared cores made it ~30x slower
+    with threadpool_limits(limits=1):
+        return _fit_clusters(rfm, cfg, random_state)
+
+
+def _fit_clusters(rfm: pd.DataFrame, cfg: ClustersConfig, random_state: int) -> ClusterResult:
     rfm = rfm.sort_values("customer_id", kind="stable").reset_index(drop=True)
     n = len(rfm)
     scaler = StandardScaler()

@@ -8,6 +8,10 @@ pandas deprecation warning at import, silenced below.
 Time unit is the day. Following the models' convention, a customer's "frequency" is the number
 of *repeat* purchase days, recency the days from first to last purchase, T the days from first
 purchase to the data end, and monetary value the mean revenue of the repeat purchase days.
+
+Scoring against the simulator: its ``purchase_rate`` is a customer's rate *while alive*, so the
+model quantity to rank against it is BG/NBD's posterior mean rate (``expected_rate_per_year``);
+predicted purchases over the horizon also fold in the chance of having left.
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
         rate = pd.to_numeric(rate, errors="coerce")
         hist_rate = table["orders"] / (table["T"] + 1)
         summary["truth"] = {
+            "spearman_bgnbd_rate_vs_true_rate":
+                spearman(table["expected_rate_per_year"], rate) if "expected_rate_per_year" in table else None,
             "spearman_predicted_purchases_vs_true_rate":
                 spearman(table["predicted_purchases"], rate) if "predicted_purchases" in table else None,
             "spearman_clv_vs_true_rate": spearman(table["clv"], rate) if "clv" in table else None,
@@ -120,6 +126,11 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict
             bgf.conditional_expected_number_of_purchases_up_to_time(cfg.horizon_days, f, r, t), dtype=float)
         out["p_alive"] = np.asarray(bgf.conditional_probability_alive(f.to_numpy(), r.to_numpy(), t.to_numpy()),
                                     dtype=float)
+        # posterior mean purchase rate while alive: Gamma(r + x, alpha + T) if still alive,
+        # Gamma(r + x, alpha + t_x) if the customer dropped out after the last purchase
+        pr = bgf.params_
+        out["expected_rate_per_year"] = 365.25 * (pr["r"] + f) * (
+            out["p_alive"] / (pr["alpha"] + t) + (1 - out["p_alive"]) / (pr["alpha"] + r))
         rep = out[(out["frequency"] > 0) & (out["monetary_value"] > 0)]
         if len(rep) < 10:
             raise ValueError(f"only {len(rep)} repeat customers with positive value for Gamma-Gamma")
@@ -133,7 +144,8 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict
         out["clv"] = np.asarray(_customer_lifetime_value(
             bgf, f, r, t, out["expected_order_value"], time=months,
             discount_rate=cfg.discount_rate_monthly, freq="D"), dtype=float)
-    bad = ~np.isfinite(out[["predicted_purchases", "p_alive", "expected_order_value", "clv"]].to_numpy())
+    bad = ~np.isfinite(out[["predicted_purchases", "p_alive", "expected_rate_per_year", "expected_order_value",
+                            "clv"]].to_numpy())
     if bad.any():
         raise ValueError(f"{int(bad.any(axis=1).sum())} customers got non-finite predictions")
     params = {"bgnbd_params": {k: float(v) for k, v in bgf.params_.items()},

@@ -27,29 +27,55 @@ class ScoreRange(_Strict):
         return self
 
 
+class OverdueRange(_Strict):
+    """Inclusive range of "overdue" = recency / the customer's mean days between orders
+    (customers with a single order have no cadence and never match an overdue condition)."""
+
+    min: float = Field(0.0, ge=0, le=1000)
+    max: float = Field(1e9, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OverdueRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
 class SegmentRule(_Strict):
-    """A segment: customers whose R, F and M scores fall in the given ranges. First match wins."""
+    """Customers whose R, F, M scores (and, if given, overdue ratio) fall in the ranges.
+
+    Rules are tried in order and the first match wins; several rules may share a name (a segment
+    that is a union of cells).
+    """
 
     name: str = Field(min_length=1, max_length=40)
     r: ScoreRange = ScoreRange()
     f: ScoreRange = ScoreRange()
     m: ScoreRange = ScoreRange()
+    overdue: OverdueRange | None = None
 
 
-def _rule(name: str, r: tuple[int, int], f: tuple[int, int]) -> SegmentRule:
-    return SegmentRule(name=name, r=ScoreRange(min=r[0], max=r[1]), f=ScoreRange(min=f[0], max=f[1]))
+def _rule(name: str, r: tuple[int, int], f: tuple[int, int],
+          overdue: tuple[float, float] | None = None) -> SegmentRule:
+    return SegmentRule(name=name, r=ScoreRange(min=r[0], max=r[1]), f=ScoreRange(min=f[0], max=f[1]),
+                       overdue=None if overdue is None else OverdueRange(min=overdue[0], max=overdue[1]))
 
 
-# The classic R x F grid; together the rules cover all 25 (R, F) cells.
+# The classic R x F grid (every one of the 25 cells is covered), with one refinement: "At Risk"
+# is a repeat buyer who is now 3-10x their own usual gap between orders overdue. The classic
+# "R 1-2, F 3-5" cell keeps every frequent customer who ever left, so it mostly counts the long
+# gone and reacts to a churn wave only months later; the cadence-relative cell is where leavers
+# show up first (and they move on to "Lost" when 10x overdue).
 DEFAULT_SEGMENTS = [
+    _rule("At Risk", (1, 5), (3, 5), overdue=(3.0, 10.0)),
     _rule("Champions", (4, 5), (4, 5)),
     _rule("Loyal", (3, 5), (3, 5)),
     _rule("New", (5, 5), (1, 1)),
     _rule("Potential", (4, 5), (1, 2)),
     _rule("Need Attention", (3, 3), (1, 2)),
-    _rule("At Risk", (1, 2), (3, 5)),
+    _rule("Need Attention", (1, 2), (3, 5), overdue=(0.0, 3.0)),
     _rule("Hibernating", (2, 2), (1, 2)),
-    _rule("Lost", (1, 1), (1, 2)),
+    _rule("Lost", (1, 2), (1, 5)),
 ]
 
 
@@ -57,14 +83,14 @@ class RfmConfig(_Strict):
     segments: list[SegmentRule] = Field(default_factory=lambda: list(DEFAULT_SEGMENTS), min_length=1)
     default_segment: str = Field("Other", min_length=1, max_length=40)
 
-    @field_validator("segments")
-    @classmethod
-    def _unique(cls, v: list[SegmentRule]) -> list[SegmentRule]:
-        names = [s.name for s in v]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"segment names must be unique; repeated: {', '.join(dup)}")
-        return v
+    @property
+    def names(self) -> list[str]:
+        """Distinct segment names in rule order, then the default."""
+        return list(dict.fromkeys([s.name for s in self.segments] + [self.default_segment]))
+
+    @property
+    def uses_monetary(self) -> bool:
+        return any(s.m.min > 1 or s.m.max < 5 for s in self.segments)
 
 
 class ClustersConfig(_Strict):
@@ -84,10 +110,11 @@ class ClustersConfig(_Strict):
 
 class ChurnConfig(_Strict):
     enabled: bool = True
-    horizon_days: int = Field(90, ge=7, le=365, description="churned = no order in the next N days")
+    horizon_days: int = Field(60, ge=14, le=365, description="churned = no order in the next N days")
     min_history_days: int = Field(60, ge=0, le=1000, description="history needed before the first cutoff")
-    rf_trees: int = Field(200, ge=10, le=2000)
+    rf_trees: int = Field(100, ge=10, le=2000)
     rf_max_depth: int | None = Field(8, ge=1, le=64)
+    rf_max_samples: float = Field(0.25, gt=0, le=1, description="share of rows each tree sees (speed)")
     lr_c: float = Field(1.0, gt=0, le=1e6)
     threshold: float = Field(0.5, gt=0, lt=1, description="probability threshold for the confusion matrix")
 
@@ -105,10 +132,11 @@ class ClvConfig(_Strict):
 
 
 class SeverityTier(_Strict):
-    """Growth of the watched segment's share over ``window_days`` at or above ``min_growth``."""
+    """Growth of the watched segment's share over ``window_days``, beyond its normal (median)
+    growth of the baseline period, at or above ``min_growth``."""
 
     severity: Literal["warning", "high", "critical"]
-    min_growth: float = Field(gt=0, le=100, description="relative growth, 0.15 = +15 %")
+    min_growth: float = Field(gt=0, le=100, description="relative growth beyond normal, 0.02 = +2 %")
 
 
 class MonitorConfig(_Strict):
@@ -119,9 +147,9 @@ class MonitorConfig(_Strict):
     min_z: float = Field(3.0, ge=0, le=100, description="growth must also be this unusual vs the baseline")
     min_customers: int = Field(20, ge=1, le=10_000_000)
     tiers: list[SeverityTier] = Field(default_factory=lambda: [
-        SeverityTier(severity="warning", min_growth=0.10),
-        SeverityTier(severity="high", min_growth=0.25),
-        SeverityTier(severity="critical", min_growth=0.50),
+        SeverityTier(severity="warning", min_growth=0.01),
+        SeverityTier(severity="high", min_growth=0.03),
+        SeverityTier(severity="critical", min_growth=0.06),
     ], min_length=1)
     cooldown_days: int = Field(7, ge=0, le=365, description="per segment and severity")
     escalate_after_days: int | None = Field(None, ge=1, le=365,
@@ -201,7 +229,7 @@ class CustomersConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_segments(self) -> CustomersConfig:
-        known = [s.name for s in self.rfm.segments] + [self.rfm.default_segment]
+        known = self.rfm.names
         for where, names in (("monitor.segments", self.monitor.segments),
                              *((f"actions.rules[{i}].segments", r.segments)
                                for i, r in enumerate(self.actions.rules))):

@@ -9,8 +9,8 @@ Two modes over the same logic:
 The watched quantity is the segment's *share* of all customers seen so far (so a growing customer
 base is not mistaken for growth of At Risk). Its relative growth over ``window_days`` is judged
 against the trailing ``baseline_days`` of the same growth (robust z from median and IQR, current
-day excluded: causal). A day is flagged when growth reaches a tier's ``min_growth`` *and*
-z >= ``min_z``; severity is the highest tier reached. Flagged days with gaps of at most
+day excluded: causal). A day is flagged when the growth beyond the normal (median) growth reaches
+a tier's ``min_growth`` *and* z >= ``min_z``; severity is the highest tier reached. Flagged days with gaps of at most
 ``incident_gap_days`` form one incident, which alerts once, again only if its severity rises
 (or, with ``escalate_after_days``, once more one tier up if it lasts); a (segment, severity)
 alerted within ``cooldown_days`` is not alerted again. All state lives in SQLite (``store``).
@@ -27,11 +27,11 @@ import pandas as pd
 
 from ..alerts import Dispatcher
 from .config import MonitorConfig, RfmConfig
-from .rfm import scores_against, valid_orders
-from .segments import assign_segments
+from .rfm import int_reference, int_scores_against, mean_gap, scores_against, valid_orders
+from .segments import segment_codes
 from .store import MonitorStore
 
-MIN_SCALE = 0.02  # floor of the growth spread (2 % relative growth) so a flat history cannot give z = inf
+MIN_SCALE = 0.005  # floor of the growth spread (0.5 % relative growth): a flat history cannot give z = inf
 
 SUGGESTION = {"At Risk": "launch the win-back offer for this segment and review recent experience issues"}
 
@@ -52,7 +52,7 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
     """
     v = valid_orders(orders)
     dates = pd.DatetimeIndex(dates).normalize().sort_values()
-    names = [s.name for s in rfm_cfg.segments] + [rfm_cfg.default_segment]
+    names = rfm_cfg.names
     cols = ["date", "segment", "customers", "total", "base_customers", "base_total"]
     if len(dates) == 0 or len(v) == 0:
         return pd.DataFrame(columns=cols)
@@ -61,46 +61,51 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
     day = (v["order_date"] - dates[0]).dt.days.to_numpy()   # negative: history before the range
     rev = v["net_revenue"].to_numpy()
     n_cust = int(codes.max()) + 1 if len(codes) else 0
+    first = np.full(n_cust, np.iinfo(np.int32).max, dtype=np.int64)
     last = np.full(n_cust, np.iinfo(np.int32).min, dtype=np.int64)
     freq = np.zeros(n_cust, dtype=np.int64)
     money = np.zeros(n_cust, dtype=float)
+    use_m = rfm_cfg.uses_monetary
     targets = (dates - dates[0]).days.to_numpy()
     bounds = np.searchsorted(day, targets, side="right")     # orders up to and including each day
-    history: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque(maxlen=window_days + 1)
-    lo = 0
+    history: deque[tuple[np.ndarray, ...]] = deque(maxlen=window_days + 1)
+    k = len(names)
     now_rows, base_rows = [], []
-
-    def count(seg: np.ndarray) -> np.ndarray:
-        u, c = np.unique(seg.astype(str), return_counts=True)
-        got = dict(zip(u, c, strict=True))
-        return np.array([got.get(n, 0) for n in names], dtype=float)
-
+    lo = 0
     for t, hi in zip(targets, bounds, strict=True):
         c = codes[lo:hi]
+        np.minimum.at(first, c, day[lo:hi])
         np.maximum.at(last, c, day[lo:hi])
         freq += np.bincount(c, minlength=n_cust)
-        money += np.bincount(c, weights=rev[lo:hi], minlength=n_cust)
+        if use_m:
+            money += np.bincount(c, weights=rev[lo:hi], minlength=n_cust)
         lo = hi
-        history.append((last.copy(), freq.copy(), money.copy()))
-        seen = freq > 0
-        rec, f, m = t - last[seen], freq[seen], money[seen].round(2)
-        ref = (np.sort(rec), np.sort(f), np.sort(m))
+        seen = np.flatnonzero(freq > 0)
+        history.append((seen, first[seen], last[seen], freq[seen], money[seen]))
+        if len(seen) == 0:
+            now_rows.append(np.zeros(k))
+            base_rows.append(np.full(k, np.nan))
+            continue
+        rec, f = t - last[seen], freq[seen]
+        ref_r, ref_f = int_reference(rec), int_reference(f)
+        ref_m = np.sort(money[seen].round(2)) if use_m else None
 
-        def segs(r_: np.ndarray, f_: np.ndarray, m_: np.ndarray, ref=ref) -> np.ndarray:
-            return assign_segments(scores_against(r_, ref[0], False), scores_against(f_, ref[1], True),
-                                   scores_against(m_, ref[2], True), rfm_cfg)
+        def count(t_: int, first_: np.ndarray, last_: np.ndarray, f_: np.ndarray, m_: np.ndarray,
+                  ref_r=ref_r, ref_f=ref_f, ref_m=ref_m) -> np.ndarray:
+            rec_ = t_ - last_
+            r_s = int_scores_against(rec_, ref_r, False)
+            f_s = int_scores_against(f_, ref_f, True)
+            m_s = scores_against(m_.round(2), ref_m, True) if ref_m is not None else f_s
+            overdue = rec_ / mean_gap((last_ - first_).astype(float), f_)
+            return np.bincount(segment_codes(r_s, f_s, m_s, overdue, rfm_cfg), minlength=k).astype(float)
 
-        now_rows.append(count(segs(rec, f, m)) if seen.any() else np.zeros(len(names)))
-        if len(history) == window_days + 1 and seen.any():
-            b_last, b_freq, b_money = history[0]
-            b_seen = b_freq > 0
-            base_rows.append(count(segs(t - window_days - b_last[b_seen], b_freq[b_seen],
-                                        b_money[b_seen].round(2))) if b_seen.any()
-                             else np.full(len(names), np.nan))
+        now_rows.append(count(t, first[seen], last[seen], f, money[seen]))
+        if len(history) == window_days + 1:
+            _, b_first, b_last, b_freq, b_money = history[0]
+            base_rows.append(count(t - window_days, b_first, b_last, b_freq, b_money))
         else:
-            base_rows.append(np.full(len(names), np.nan))
+            base_rows.append(np.full(k, np.nan))
     now, base = np.vstack(now_rows), np.vstack(base_rows)
-    k = len(names)
     out = pd.DataFrame({
         "date": np.repeat(dates.to_numpy(), k),
         "segment": np.tile(np.array(names, dtype=object), len(dates)),
@@ -123,14 +128,16 @@ def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.D
     hist = growth.shift(1).rolling(cfg.baseline_days, min_periods=max(7, cfg.baseline_days // 2))
     med = hist.median()
     spread = ((hist.quantile(0.75) - hist.quantile(0.25)) / 1.349).clip(lower=MIN_SCALE)
-    z = (growth - med) / spread
+    excess = growth - med
+    z = excess / spread
     sev = pd.Series(None, index=full, dtype=object)
     ok = (z >= cfg.min_z) & (s["customers"] >= cfg.min_customers)
     for tier in cfg.tiers:  # sorted by min_growth: the highest tier reached wins
-        sev[ok & (growth >= tier.min_growth)] = tier.severity
+        sev[ok & (excess >= tier.min_growth)] = tier.severity
     return pd.DataFrame({"date": full, "segment": segment, "customers": s["customers"].to_numpy(),
                          "total": s["total"].to_numpy(), "share": share.to_numpy(),
-                         "growth": growth.to_numpy(), "z": z.to_numpy(), "severity": sev.to_numpy()})
+                         "growth": growth.to_numpy(), "normal_growth": med.to_numpy(),
+                         "excess_growth": excess.to_numpy(), "z": z.to_numpy(), "severity": sev.to_numpy()})
 
 
 @dataclass
@@ -199,9 +206,11 @@ class Monitor:
             "segment": seg, "severity": severity, "incident_id": incident_id, "escalated": escalated,
             "title": f"'{seg}' segment grew {growth:+.0%} in {w} days",
             "text": (f"'{seg}' now holds {share:.1%} of customers ({int(row['customers'])} of "
-                     f"{int(row['total'])}), up {growth:+.1%} over {w} days (z = {float(row['z']):.1f}); {why}."),
+                     f"{int(row['total'])}), {growth:+.1%} over {w} days where "
+                     f"{float(row['normal_growth']):+.1%} is normal (z = {float(row['z']):.1f}); {why}."),
             "fields": {"Segment": seg, "Customers": int(row["customers"]), "Share": f"{share:.1%}",
-                       f"Growth ({w} d)": f"{growth:+.1%}", "z": f"{float(row['z']):.1f}",
+                       f"Growth ({w} d)": f"{growth:+.1%}",
+                       "Normal growth": f"{float(row['normal_growth']):+.1%}", "z": f"{float(row['z']):.1f}",
                        "Incident since": since,
                        "Suggested action": SUGGESTION.get(seg, "review the segment's customers")},
             "growth": round(growth, 4), "share": round(share, 4), "z": round(float(row["z"]), 2),

@@ -68,11 +68,36 @@ def scores_against(values: np.ndarray, sorted_ref: np.ndarray, higher_is_better:
     return np.clip(np.ceil(rank / n * 5), 1, 5).astype(np.int8)
 
 
+def int_reference(ref: np.ndarray) -> np.ndarray:
+    """Cumulative counts of a non-negative integer reference: ``cum[v]`` = number of values < v."""
+    return np.concatenate([[0], np.cumsum(np.bincount(ref))])
+
+
+def int_scores_against(values: np.ndarray, cum: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """``scores_against`` for non-negative integers in O(n) (no sort): same scores."""
+    n, top = int(cum[-1]), len(cum) - 1
+    if len(values) == 0 or n == 0:
+        return np.zeros(len(values), dtype=np.int8)
+    if higher_is_better:
+        rank = cum[np.clip(values, 0, top)] + 1
+    else:
+        rank = n - cum[np.clip(values + 1, 0, top)] + 1
+    return np.clip(np.ceil(rank / n * 5), 1, 5).astype(np.int8)
+
+
+def mean_gap(span_days: np.ndarray, frequency: np.ndarray) -> np.ndarray:
+    """Mean days between orders (at least 1); NaN for one-order customers (no cadence yet)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.where(frequency > 1, np.maximum(span_days / (frequency - 1), 1.0), np.nan)
+    return gap
+
+
 def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """One row per customer with at least one valid order on or before ``as_of``.
 
     Columns: customer_id, first_order_date, last_order_date, recency_days, frequency, monetary,
-    r_score, f_score, m_score, rfm_code ("545"). ``as_of`` defaults to the data's end date.
+    mean_gap_days, overdue (recency / mean gap; NaN with one order), r_score, f_score, m_score,
+    rfm_code ("545"). ``as_of`` defaults to the data's end date.
     """
     as_of = data_end_date(orders) if as_of is None else pd.Timestamp(as_of).normalize()
     v = valid_orders(orders)
@@ -87,11 +112,14 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.D
         "monetary": g["net_revenue"].sum().round(2),
     }).reset_index()
     rfm["recency_days"] = (as_of - rfm["last_order_date"]).dt.days.astype(np.int64)
+    span = (rfm["last_order_date"] - rfm["first_order_date"]).dt.days.to_numpy(dtype=float)
+    rfm["mean_gap_days"] = mean_gap(span, rfm["frequency"].to_numpy())
+    rfm["overdue"] = rfm["recency_days"] / rfm["mean_gap_days"]
     rfm["r_score"] = quintile_scores(rfm["recency_days"], higher_is_better=False)
     rfm["f_score"] = quintile_scores(rfm["frequency"])
     rfm["m_score"] = quintile_scores(rfm["monetary"])
     rfm["rfm_code"] = (rfm["r_score"].astype(str) + rfm["f_score"].astype(str)
                        + rfm["m_score"].astype(str))
     cols = ["customer_id", "first_order_date", "last_order_date", "recency_days", "frequency",
-            "monetary", "r_score", "f_score", "m_score", "rfm_code"]
+            "monetary", "mean_gap_days", "overdue", "r_score", "f_score", "m_score", "rfm_code"]
     return rfm[cols]
