@@ -9,7 +9,8 @@ Every run analyses the same cells against the same pre-generated worlds (generat
 up front, so the figure is the sweep machinery plus analysis), in a fresh output directory,
 ``--repeat`` times (the best counts). The wall time includes starting the pool or cluster and each
 worker's imports, as a real sweep pays them. On a shared machine the figures move with the other
-load; run it when the machine is quiet.
+load (the per-cell CPU seconds do not: when wall per cell grows with workers while CPU per cell
+stays, the cores were busy with other work); run it when the machine is quiet.
 """
 
 from __future__ import annotations
@@ -84,9 +85,11 @@ def main() -> int:
                 ok = int((outcome.results["status"] == "ok").sum())
                 rates[(executor, workers)] = ok / wall * 60
                 analyse = outcome.results["time_analyse_s"].mean()
+                cpu = outcome.results["time_cpu_s"].mean()
+                spread = outcome.results["worker"].value_counts().tolist()
                 print(f"{executor:6s} {workers} worker{'s' if workers > 1 else ' '}: {ok}/{len(tasks)} ok in "
                       f"{wall:6.1f}s (best of {args.repeat}) -> {rates[(executor, workers)]:5.1f} runs/min "
-                      f"(mean analyse {analyse:.1f}s per cell)", flush=True)
+                      f"(per cell: analyse {analyse:.1f}s wall, {cpu:.1f}s CPU; cells per worker {spread})", flush=True)
         lo, hi = min(args.workers), max(args.workers)
         for executor in args.executors:
             if (executor, lo) in rates and (executor, hi) in rates and hi != lo:

@@ -94,12 +94,12 @@ def run_cell(task: CellTask, *, generate: GenerateFn | None = None, analyse: Ana
     ``generate``/``analyse``/``scenario_hash`` default to the simulator and the pipeline; tests
     pass cheap module-level fakes (via ``functools.partial``, which pickles to worker processes).
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     record: dict[str, Any] = {
         "cell_id": task.cell_id, "setting_id": task.setting_id, "seed": task.seed,
         "config_hash": task.config_hash, "status": "ok", "error": None, "traceback": None,
-        "cache_hit": None, "metrics": {},
-        "timings": {"generate_s": math.nan, "analyse_s": math.nan, "total_s": math.nan},
+        "cache_hit": None, "metrics": {}, "worker": _worker_name(),
+        "timings": {"generate_s": math.nan, "analyse_s": math.nan, "total_s": math.nan, "cpu_s": math.nan},
     }
     try:
         if generate is None or analyse is None or scenario_hash is None:
@@ -119,7 +119,16 @@ def run_cell(task: CellTask, *, generate: GenerateFn | None = None, analyse: Ana
         record["error"] = _one_line(exc)
         record["traceback"] = "".join(traceback.format_exception(exc)[-6:])
     record["timings"]["total_s"] = time.perf_counter() - t0
+    record["timings"]["cpu_s"] = time.process_time() - c0  # this process's CPU: load-independent
     return record
+
+
+def _worker_name() -> str:
+    """host:pid of the process that ran the cell (diagnostics only, not part of the result)."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def error_record(task: CellTask, exc: BaseException) -> dict[str, Any]:
@@ -127,6 +136,6 @@ def error_record(task: CellTask, exc: BaseException) -> dict[str, Any]:
     return {
         "cell_id": task.cell_id, "setting_id": task.setting_id, "seed": task.seed,
         "config_hash": task.config_hash, "status": "error", "error": _one_line(exc),
-        "traceback": None, "cache_hit": None, "metrics": {},
-        "timings": {"generate_s": math.nan, "analyse_s": math.nan, "total_s": math.nan},
+        "traceback": None, "cache_hit": None, "metrics": {}, "worker": None,
+        "timings": {"generate_s": math.nan, "analyse_s": math.nan, "total_s": math.nan, "cpu_s": math.nan},
     }

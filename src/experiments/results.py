@@ -2,8 +2,8 @@
 
 Columns of results: ``cell_id, setting_id, seed, status, error, overrides`` (canonical JSON),
 ``param:<name>`` per swept parameter, one column per metric (the scorecard's numeric leaves by
-dotted path, e.g. ``consensus.recall``), then timings and ``cache_hit``. Timings and cache hits
-describe how a run went, not what it found; they are the only columns that may differ between
+dotted path, e.g. ``consensus.recall``), then timings, ``cache_hit`` and ``worker`` (host:pid).
+Those describe how a run went, not what it found; they are the only columns that may differ between
 executors (``IDENTITY_EXCLUDED``).
 
 Intervals are percentile bootstraps of the mean over seeds. Each (setting, metric) draws from its
@@ -27,7 +27,7 @@ from .config import Bootstrap, higher_is_better
 from .grid import Setting
 
 META_COLUMNS = ["cell_id", "setting_id", "seed", "status", "error", "overrides"]
-TIMING_COLUMNS = ["time_generate_s", "time_analyse_s", "time_total_s", "cache_hit"]
+TIMING_COLUMNS = ["time_generate_s", "time_analyse_s", "time_total_s", "time_cpu_s", "cache_hit", "worker"]
 IDENTITY_EXCLUDED = TIMING_COLUMNS
 PARAM_PREFIX = "param:"
 
@@ -66,9 +66,10 @@ def results_frame(records: Sequence[dict[str, Any]], settings: dict[str, Setting
              for r in records])
     for m in metric_names:
         cols[m] = pd.Series([r.get("metrics", {}).get(m, math.nan) for r in records], dtype="float64")
-    for col, key in zip(TIMING_COLUMNS[:3], ("generate_s", "analyse_s", "total_s")):
+    for col, key in zip(TIMING_COLUMNS[:4], ("generate_s", "analyse_s", "total_s", "cpu_s")):
         cols[col] = pd.Series([r.get("timings", {}).get(key, math.nan) for r in records], dtype="float64")
     cols["cache_hit"] = pd.Series([r.get("cache_hit") for r in records], dtype="boolean")
+    cols["worker"] = pd.Series([r.get("worker") for r in records], dtype="object")
     return pd.DataFrame(cols)
 
 
