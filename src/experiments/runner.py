@@ -7,6 +7,10 @@ derived from the task), and records are sorted by cell before anything is aggreg
 executor and worker count gives the same results. Records are written by this process only, one
 JSON file per cell (``<out>/cells/<cell_id>.json``), atomically; a rerun skips cells whose record
 says ``ok`` for the same config hash, and retries failed ones.
+
+On a remote Dask cluster (``--scheduler tcp://host:8786``) the workers need this repository's
+``src`` importable (``pip install -e .`` or ``PYTHONPATH=src``) and, to share generated worlds,
+a ``--cache-dir`` on a filesystem they all see; results do not depend on either.
 """
 
 from __future__ import annotations
