@@ -9,10 +9,11 @@ channel gives that channel a concentration near ``1 - its share``, while in the 
 every slice carries roughly its own share of the change (concentration near 0). Whether the
 change is confined at all is judged by the first driver's ``focus`` (see ``focus``).
 
-Expected values come from the detectors' baselines (``expected`` in detections) when they cover
-every slice of a dimension over the window, otherwise from a trailing same-weekday baseline built
-from ``kpis_daily``: the median of the same weekday in the ``baseline_weeks`` weeks before the
-window starts (so the window never contaminates its own baseline).
+Expected values come from a same-weekday baseline built from ``kpis_daily``: the median of the
+same weekday in the ``baseline_weeks`` weeks before the window and as many after it (never inside
+it, so the window cannot contaminate its own baseline; centered, so trend and seasonal slope
+cancel), or — ``expected="auto"`` / ``"detector"`` — from the detectors' baselines (``expected``
+in detections) where they cover every slice of a dimension over the window.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class SlicePanel:
             k["cancelled_orders"] = k["cancellation_rate"] * k["orders"]
         if extra is not None and not extra.empty:
             k = pd.concat([k, extra], ignore_index=True)
-        self.dates = pd.DatetimeIndex(sorted(k["date"].unique()))
+        # one contiguous daily index for every series, so a date is a row number (fast look-ups)
+        self.dates = pd.date_range(k["date"].min(), k["date"].max(), freq="D") if len(k) else pd.DatetimeIndex([])
         self.values: dict[str, pd.DataFrame] = {}
         for comp in k.columns.difference(["date", "dimension", "segment"]):
             if not pd.api.types.is_numeric_dtype(k[comp]):
@@ -105,7 +107,7 @@ class SlicePanel:
             # min_count=1: a KPI that does not exist for a slice (sessions by category) stays NaN
             wide = k.groupby(["date", "dimension", "segment"], observed=True)[comp].sum(min_count=1) \
                 .unstack(["dimension", "segment"])
-            self.values[comp] = wide.dropna(axis=1, how="all").astype(float)
+            self.values[comp] = wide.dropna(axis=1, how="all").astype(float).reindex(self.dates)
         self.expected: dict[str, pd.DataFrame] = {}
         if detections is not None and not detections.empty and "expected" in detections.columns:
             d = detections.loc[np.isfinite(pd.to_numeric(detections["expected"], errors="coerce"))]
@@ -116,7 +118,21 @@ class SlicePanel:
                 # several detectors judge the same point: their median is the consensus baseline
                 med = d.groupby(["kpi", "date", "dimension", "segment"], observed=True)["expected"].median()
                 for kpi, part in med.groupby(level="kpi", observed=True):
-                    self.expected[str(kpi)] = part.droplevel("kpi").unstack(["dimension", "segment"])
+                    if str(kpi) in self.values:
+                        self.expected[str(kpi)] = part.droplevel("kpi").unstack(["dimension", "segment"]) \
+                            .reindex(index=self.dates, columns=self.values[str(kpi)].columns)
+        self._arr = {c: w.to_numpy() for c, w in self.values.items()}
+        self._exp = {c: w.to_numpy() for c, w in self.expected.items()}
+        # incidents and episodes share windows: results are memoized (treat them as read-only)
+        self._sums: dict[tuple, pd.Series] = {}
+        self.explained: dict[tuple, DriverResult] = {}
+
+    def _gather(self, arr: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Rows ``days`` (day numbers from the first date, any shape) of ``arr``; NaN outside."""
+        n = arr.shape[0]
+        out = arr[np.clip(days, 0, max(n - 1, 0))] if n else np.full((*days.shape, arr.shape[1]), np.nan)
+        out[(days < 0) | (days >= n)] = np.nan
+        return out
 
     def segments(self, dimension: str) -> list[str]:
         cols = self.values.get("revenue", next(iter(self.values.values()))).columns
@@ -127,34 +143,99 @@ class SlicePanel:
         """Window sum per (dimension, segment) of one component.
 
         source: "actual" · "detector" (detections' expected; NaN where missing) · "baseline"
-        (median of the same weekday in the ``baseline_weeks`` weeks before ``start``) · "shift"
+        (median of the same weekday in the ``baseline_weeks`` weeks before ``start`` and the
+        ``baseline_weeks`` weeks after ``end``; only those before near the data's end) ·
+        "trailing" (the weeks before only, for judging the latest days) · "shift"
         (the values ``shift_days`` earlier, for week-over-week style comparisons).
         """
+        key = (comp, pd.Timestamp(start), pd.Timestamp(end), source, baseline_weeks, shift_days)
+        if key not in self._sums:
+            self._sums[key] = self._window_sums(comp, start, end, source, baseline_weeks, shift_days)
+        return self._sums[key]
+
+    def _window_sums(self, comp: str, start: pd.Timestamp, end: pd.Timestamp, source: str,
+                     baseline_weeks: int, shift_days: int | None) -> pd.Series:
         wide = self.values.get(comp)
         if wide is None:
             return pd.Series(dtype=float)
-        dates = pd.date_range(start, end, freq="D")
+        per_day, min_count = self.per_day(comp, start, end, source, baseline_weeks, shift_days)
+        return pd.Series(_sum(per_day, min_count), index=wide.columns)
+
+    def per_day(self, comp: str, start: pd.Timestamp, end: pd.Timestamp, source: str,
+                baseline_weeks: int = 4, shift_days: int | None = None) -> tuple[np.ndarray, int]:
+        """Daily values (days x slices, columns as ``values[comp]``) of one source over the
+        window, and how many days a window sum needs (1, or all of them for baselines)."""
+        n_days = (pd.Timestamp(end) - pd.Timestamp(start)).days + 1
+        days = (pd.Timestamp(start) - self.dates[0]).days + np.arange(n_days) if len(self.dates) \
+            else np.arange(n_days) - n_days
+        arr = self._arr[comp]
         if source == "actual":
-            return wide.reindex(dates).sum(min_count=1)
+            return self._gather(arr, days), 1
         if source == "detector":
-            exp = self.expected.get(comp)
-            if exp is None:
-                return pd.Series(np.nan, index=wide.columns)
-            exp = exp.reindex(index=dates, columns=wide.columns)
-            return exp.sum(min_count=len(dates))  # NaN unless every day has a baseline
+            if comp not in self._exp:
+                return np.full((n_days, arr.shape[1]), np.nan), n_days
+            return self._gather(self._exp[comp], days), n_days  # NaN unless every day has a baseline
         if source == "shift":
-            lagged = dates - pd.Timedelta(days=int(shift_days or 7))
-            return wide.reindex(lagged).sum(min_count=1)
-        # same-weekday baseline: day j of the window looks back 7*(j//7 + k) days, k = 1..K
-        j = np.arange(len(dates))
-        first = 7 * (j // 7 + 1)
-        stack = np.stack([wide.reindex(dates - pd.to_timedelta(first + 7 * k, unit="D")).to_numpy()
-                          for k in range(baseline_weeks)])  # (K, days, slices)
+            return self._gather(arr, days - int(shift_days or 7)), 1
+        # same-weekday baseline: day j of the window looks back 7*(j//7 + k) days, k = 1..K, and
+        # ("baseline", centered) as far forward past the window's end; a centered median cancels
+        # a linear trend or seasonal slope that a trailing one would book as part of the change
+        j = np.arange(n_days)
+        back = 7 * (j // 7 + 1)
+        fwd = 7 * ((n_days - 1 - j) // 7 + 1)
+        lags = [-(back + 7 * k) for k in range(baseline_weeks)]
+        if source == "baseline":
+            lags += [fwd + 7 * k for k in range(baseline_weeks)]
+        # (K or 2K, days, slices); NaN past the data's ends
+        stack = self._gather(arr, days[None, :] + np.stack(lags))
         with warnings.catch_warnings():  # all-NaN slices are handled as missing downstream
             warnings.simplefilter("ignore", RuntimeWarning)
-            per_day = np.nanmedian(stack, axis=0)
-        per_day = pd.DataFrame(per_day, columns=wide.columns)
-        return per_day.sum(min_count=len(dates))
+            return np.nanmedian(stack, axis=0), n_days
+
+    def column(self, comp: str, dimension: str, segment: str) -> int | None:
+        """Position of a slice among the columns of ``values[comp]``."""
+        cols = self.values[comp].columns
+        try:
+            return int(cols.get_loc((dimension, segment)))
+        except KeyError:
+            return None
+
+
+def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
+              baseline_weeks: int = 4, share: float = 0.5) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The contiguous days around the overall ``kpi``'s largest daily deviation from its baseline
+    (within [start, end]) that deviate, in the same direction, by at least ``share`` of it: the
+    "full width at half maximum" of a shock, whatever the incidents' edges were."""
+    comps = components(kpi)
+    if any(c not in panel.values for c in comps) or panel.column(comps[0], "overall", "all") is None:
+        return start, end
+    a = {c: panel.per_day(c, start, end, "actual")[0][:, panel.column(c, "overall", "all")] for c in comps}
+    b = {c: panel.per_day(c, start, end, "baseline", baseline_weeks)[0][:, panel.column(c, "overall", "all")]
+         for c in comps}
+    with np.errstate(all="ignore"):
+        if kpi in RATIO_KPIS:
+            num, den = RATIO_KPIS[kpi]
+            dev = (a[num] / a[den]) / (b[num] / b[den]) - 1.0
+        else:
+            dev = a[kpi] / b[kpi] - 1.0
+    if not np.isfinite(dev).any():
+        return start, end
+    dev = np.where(np.isfinite(dev), dev, 0.0)
+    p = int(np.argmax(np.abs(dev)))
+    keep = (np.sign(dev) == np.sign(dev[p])) & (np.abs(dev) >= share * abs(dev[p]))
+    lo = p
+    while lo > 0 and keep[lo - 1]:
+        lo -= 1
+    hi = p
+    while hi < len(dev) - 1 and keep[hi + 1]:
+        hi += 1
+    return start + pd.Timedelta(days=lo), start + pd.Timedelta(days=hi)
+
+
+def _sum(vals: np.ndarray, min_count: int) -> np.ndarray:
+    """Sum over axis 0 (days); NaN where fewer than ``min_count`` days have a value."""
+    ok = (~np.isnan(vals)).sum(axis=0)
+    return np.where(ok >= min_count, np.nansum(vals, axis=0), np.nan)
 
 
 def window_table(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
@@ -245,6 +326,7 @@ class DriverResult:
     scope: str                             # "concentrated" | "broad" | "unknown"
     top: dict[str, Any] | None             # the first driver when concentrated
     focus: float | None = None             # see ``focus``, of the first driver
+    source: str = "baseline"               # where "expected" came from: baseline | detector | shift | mixed
 
 
 def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
@@ -255,42 +337,46 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
     ``focus`` reaches ``focus_min`` (the rest of its dimension moved much less); else "broad".
     """
     if attr.empty:
-        return DriverResult([], {}, "unknown", None, None)
+        return DriverResult([], {}, "unknown", None, None, "none")
     order = {d: i for i, d in enumerate((*SLICE_DIMENSIONS, PAIR_DIMENSION))}
-    a = attr.loc[attr["dimension"] != "overall"].copy()
-    a["_dim"] = a["dimension"].map(order).fillna(len(order))
+    a = attr.loc[attr["dimension"] != "overall"]
+    a = a.assign(_dim=a["dimension"].map(order).fillna(len(order)))
     a = a.sort_values(["concentration", "_dim", "segment"], ascending=[False, True, True], kind="mergesort")
     # a listed driver must carry more of the change than its size explains, and a pair adds
     # nothing when its channel or country is already listed above it
     cand = a.loc[(a["share_of_change"].abs() >= min_share) & (a["concentration"] >= 0.05)]
     drivers: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for r in cand.itertuples(index=False):
+    for r in _records(cand.head(4 * top_k)):
         if len(drivers) == top_k:
             break
-        parts = str(r.segment).split(PAIR_SEP) if r.dimension == PAIR_DIMENSION else []
+        parts = r["value"].split(PAIR_SEP) if r["dimension"] == PAIR_DIMENSION else []
         if any(p in seen for p in parts):
             continue
-        seen.add(str(r.segment))
-        drivers.append(_row(r))
+        seen.add(r["value"])
+        drivers.append(r)
+    # per dimension: ranked by share of the change; beyond top_k or below min_share -> "other"
+    b = a.sort_values(["dimension", "share_of_change", "segment"], ascending=[True, False, True], kind="mergesort")
+    big = (b["share_of_change"].abs() >= min_share) & (b.groupby("dimension", sort=False).cumcount() < top_k)
     breakdown: dict[str, list[dict[str, Any]]] = {}
-    for dim, part in a.groupby("dimension", sort=True):
-        part = part.sort_values(["share_of_change", "segment"], ascending=[False, True], kind="mergesort")
-        big = (part["share_of_change"].abs() >= min_share) & (np.arange(len(part)) < top_k)
-        rows = [_row(r) for r in part.loc[big].itertuples(index=False)]
-        small = part.loc[~big]
-        if len(small):
-            rows.append({"dimension": str(dim), "value": "other", "actual": float(small["actual"].sum()),
-                         "expected": float(small["expected"].sum()), "change": float(small["change"].sum()),
-                         "share_of_change": float(small["share_of_change"].sum()),
-                         "share_of_expected": float(small["share_of_expected"].sum()),
-                         "concentration": float(small["concentration"].sum()), "relative_change": None,
-                         "n_folded": len(small)})
-        breakdown[str(dim)] = rows
+    for r in _records(b.loc[big]):
+        breakdown.setdefault(r["dimension"], []).append(r)
+    small = b.loc[~big]
+    if len(small):
+        g = small.groupby("dimension", sort=True)
+        folded = g[["actual", "expected", "change", "share_of_change", "share_of_expected", "concentration"]].sum()
+        folded["n_folded"] = g.size()
+        for dim, r in zip(folded.index, folded.to_dict(orient="records"), strict=True):
+            breakdown.setdefault(str(dim), []).append(
+                {"dimension": str(dim), "value": "other", **{k: float(v) for k, v in r.items() if k != "n_folded"},
+                 "relative_change": None, "n_folded": int(r["n_folded"])})
+    breakdown = dict(sorted(breakdown.items()))
     top_row = drivers[0] if drivers else None
     f = focus(top_row["share_of_change"], top_row["share_of_expected"]) if top_row else None
     scope = "concentrated" if f is not None and f >= focus_min and top_row["share_of_change"] >= 0.5 else "broad"
-    return DriverResult(drivers, breakdown, scope, top_row if scope == "concentrated" else None, f)
+    srcs = set(a["source"].astype(str)) if "source" in a.columns else {"baseline"}
+    source = srcs.pop() if len(srcs) == 1 else "mixed"
+    return DriverResult(drivers, breakdown, scope, top_row if scope == "concentrated" else None, f, source)
 
 
 def focus(share_of_change: float, share_of_expected: float) -> float | None:
@@ -306,13 +392,18 @@ def focus(share_of_change: float, share_of_expected: float) -> float | None:
     return 1.0 - ((1.0 - sc) / (1.0 - se)) / (sc / se)
 
 
-def _row(r: Any) -> dict[str, Any]:
-    rel = float(r.relative_change)
-    return {"dimension": str(r.dimension), "value": str(r.segment), "actual": float(r.actual),
-            "expected": float(r.expected), "change": float(r.change),
-            "share_of_change": float(r.share_of_change), "share_of_expected": float(r.share_of_expected),
-            "concentration": float(r.concentration),
-            "relative_change": rel if np.isfinite(rel) else None, "n_folded": 0}
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Driver dicts from attribution rows (plain floats; relative change None when undefined)."""
+    out = []
+    for r in df.to_dict(orient="records"):
+        rel = float(r["relative_change"])
+        out.append({"dimension": str(r["dimension"]), "value": str(r["segment"]), "actual": float(r["actual"]),
+                    "expected": float(r["expected"]), "change": float(r["change"]),
+                    "share_of_change": float(r["share_of_change"]),
+                    "share_of_expected": float(r["share_of_expected"]),
+                    "concentration": float(r["concentration"]),
+                    "relative_change": rel if np.isfinite(rel) else None, "n_folded": 0})
+    return out
 
 
 def explain(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp, *,
@@ -320,10 +411,14 @@ def explain(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
             top_k: int = 5, min_share: float = 0.05, focus_min: float = 0.5,
             pairs: bool = True) -> DriverResult:
     """Drivers of the change of ``kpi`` over [start, end] (see module docstring)."""
-    table = window_table(panel, kpi, start, end, expected, baseline_weeks, shift_days)
-    if not table.empty and not pairs:
-        table = table.loc[table["dimension"] != PAIR_DIMENSION]
-    return rank(attribute(table, kpi), top_k, min_share, focus_min)
+    key = (kpi, pd.Timestamp(start), pd.Timestamp(end), expected, baseline_weeks, shift_days, top_k,
+           min_share, focus_min, pairs)
+    if key not in panel.explained:
+        table = window_table(panel, kpi, start, end, expected, baseline_weeks, shift_days)
+        if not table.empty and not pairs:
+            table = table.loc[table["dimension"] != PAIR_DIMENSION]
+        panel.explained[key] = rank(attribute(table, kpi), top_k, min_share, focus_min)
+    return panel.explained[key]
 
 
 # --- signature: revenue = sessions x conversion x AOV --------------------------------------------

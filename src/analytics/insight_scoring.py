@@ -2,8 +2,8 @@
 ``scorecard["insights"]``). Like ``scoring``, this module reads truth; insights never do.
 
 Insights group overlapping incidents into *episodes*. Per matched event (an event some consensus
-incident's ``matched_event_id`` names), its episode is the one holding most of its matched
-incidents. Scored:
+incident's ``matched_event_id`` names), its episode is the one (among those holding its matched
+incidents) whose measured days best overlap the event's window. Scored:
 
 - **root cause** (events with a scope): the episode's top driver is the scoped slice
   (``{"channel": "paid_social"}`` -> channel paid_social; a two-key scope -> that channel x
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from datetime import date
 from typing import Any
 
 from .context import RunContext
@@ -77,8 +78,9 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     rows, inc_errors = [], []
     for eid in sorted(by_event):
         ev, eps = events[eid], by_event[eid]
-        # the episode holding most of the event's matched incidents (ties: the earliest)
-        ep = max(eps, key=lambda e: sum(incidents[i].get("matched_event_id") == eid for i in e["incident_ids"]))
+        # the episode whose measured days best cover the event's (then: most matched incidents)
+        ep = max(eps, key=lambda e: (_jaccard(e["measured_start"], e["measured_end"], ev["start"], ev["end"]),
+                                     sum(incidents[i].get("matched_event_id") == eid for i in e["incident_ids"])))
         want = expected_driver(ev.get("scope") or {})
         top = ep["drivers"].get("top")
         got = (top["dimension"], top["value"]) if top else None
@@ -129,12 +131,20 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     out["incident_magnitude_n"] = len(inc_errors)
     out["by_type"] = {t: agg(rs) for t, rs in sorted(by_type.items())}
     out["per_event"] = rows
-    out["definitions"] = ("per matched event, the episode holding most of its incidents; root cause: the "
+    out["definitions"] = ("per matched event, the episode best overlapping it; root cause: the "
                           "episode's top driver is the event's scope; KPI: episode primary KPI == event primary KPI; "
                           "magnitude error: |episode change - realized effect| / |realized effect| on the event's "
                           f"primary KPI (|effect| >= {MIN_EFFECT}); incident_magnitude_*: overall incidents vs the "
                           "effect on their own KPI")
     return out
+
+
+def _jaccard(a0: str, a1: str, b0: str, b1: str) -> float:
+    """Overlap / union of two inclusive day ranges (ISO dates)."""
+    a0, a1, b0, b1 = (date.fromisoformat(str(x)[:10]) for x in (a0, a1, b0, b1))
+    inter = (min(a1, b1) - max(a0, b0)).days + 1
+    union = (max(a1, b1) - min(a0, b0)).days + 1
+    return max(inter, 0) / union
 
 
 def _r100(x: float | None) -> float | None:

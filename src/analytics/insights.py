@@ -45,6 +45,8 @@ SIG_DIGITS = 8
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "insights.schema.json"
 MAIN_KPIS = ("revenue", "orders", "sessions", "conversion_rate", "aov")
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
+PEAK_SHARE = 0.0   # within the core, the run of days deviating the peak's way (see peak_span)
 log = logging.getLogger("shocklab.insights")
 
 
@@ -95,7 +97,9 @@ class DriverSet(_M):
     drivers: list[Driver] = Field(default_factory=list, description="ranked across dimensions")
     breakdown: dict[str, list[Driver]] = Field(default_factory=dict,
                                                description="per dimension, small slices folded into 'other'")
-    expected_source: str = Field(description="detector | baseline | shift (what 'expected' means)")
+    expected_source: str = Field(description="what 'expected' is: baseline (same weekday, weeks around the "
+                                             "window) | detector (the detectors' median) | shift (the "
+                                             "previous period) | mixed (by dimension) | none")
 
 
 class KpiTotal(_M):
@@ -422,7 +426,7 @@ def build_panel(ctx: RunContext, cfg: InsightsConfig) -> dr.SlicePanel:
     return dr.SlicePanel(ctx.kpis_daily, ctx.detections, extra)
 
 
-def _driver_set(res: dr.DriverResult, source: str) -> DriverSet:
+def _driver_set(res: dr.DriverResult) -> DriverSet:
     def model(d: dict[str, Any]) -> Driver:
         rel = d.get("relative_change")
         return Driver(dimension=d["dimension"], value=d["value"], actual=_f(d["actual"]) or 0.0,
@@ -436,7 +440,7 @@ def _driver_set(res: dr.DriverResult, source: str) -> DriverSet:
     return DriverSet(scope=res.scope, top=model(res.top) if res.top else None,
                      drivers=[model(d) for d in res.drivers],
                      breakdown={k: [model(d) for d in v] for k, v in res.breakdown.items()},
-                     expected_source=source, focus=_f(res.focus))
+                     expected_source=res.source, focus=_f(res.focus))
 
 
 def _explain(panel: dr.SlicePanel, cfg: InsightsConfig, kpi: str, start, end, expected: str,
@@ -518,7 +522,7 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> S
                                      current_start=_day(cur_start), current_end=_day(last),
                                      previous_start=_day(cur_start - pd.Timedelta(days=span)),
                                      previous_end=_day(last - pd.Timedelta(days=span)),
-                                     drivers=_driver_set(res, "shift")))
+                                     drivers=_driver_set(res)))
         changes[span] = out
     return Summary(period_start=_day(first), period_end=_day(last), totals=totals,
                    week_over_week=changes[7], month_over_month=changes[28],
@@ -548,7 +552,7 @@ def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
     start = last - pd.Timedelta(days=c.window_days - 1)
     comps = [x for x in ("revenue", "orders", "sessions") if x in panel.values]
     act = {x: panel.window_sums(x, start, last, "actual") for x in comps}
-    base = {x: panel.window_sums(x, start, last, "baseline", c.baseline_weeks) for x in comps}
+    base = {x: panel.window_sums(x, start, last, "trailing", c.baseline_weeks) for x in comps}
     tot_rev = float(sum(_f(act["revenue"].get(("channel", s))) or 0.0 for s in segs))
     rows, under = [], []
     for s in segs:
@@ -590,11 +594,6 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
               cal: pd.DataFrame | None) -> IncidentInsight:
     start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
     res = _explain(panel, cfg, inc.kpi, start, end, "auto")
-    table = dr.window_table(panel, inc.kpi, start, end, "auto", cfg.drivers.baseline_weeks)
-    src = "baseline"
-    if not table.empty:
-        srcs = table.loc[table["dimension"] != "overall", "source"]
-        src = "detector" if len(srcs) and (srcs == "detector").all() else "baseline"
     # magnitude against a baseline the incident cannot contaminate
     bw = cfg.drivers.baseline_weeks
     comps = dr.components(inc.kpi)
@@ -610,7 +609,7 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
                                     kind=str(r.get("kind", "")),
                                     scope=None if pd.isna(r.get("scope")) else str(r.get("scope")))
                     for r in hit.to_dict(orient="records")]
-    dset = _driver_set(res, src)
+    dset = _driver_set(res)
     # additive KPIs: the baseline is a window sum, comparable with the incident's own sum
     b_expected = b_val
     item = IncidentInsight(
@@ -722,47 +721,47 @@ _KPI_PREFERENCE = ("orders", "revenue", "sessions", "conversion_rate", "aov")
 
 def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
               cal: pd.DataFrame | None) -> list[Episode]:
-    """Group incidents whose windows overlap or touch; explain each group once, overall."""
+    """Group incidents whose windows overlap or touch — planned-calendar ones apart from the others,
+    so a planned campaign does not swallow an anomaly next to it — and explain each group once,
+    overall, over the days where its primary KPI actually deviates (``drivers.peak_span``)."""
     groups: list[list[IncidentInsight]] = []
-    for it in sorted(items, key=lambda i: (i.start, i.end, i.incident_id)):
-        if groups and (pd.Timestamp(it.start) - pd.Timestamp(max(g.end for g in groups[-1]))).days <= 1:
-            groups[-1].append(it)
-        else:
-            groups.append([it])
+    for planned in (False, True):
+        mine: list[list[IncidentInsight]] = []
+        for it in sorted((i for i in items if i.planned == planned), key=lambda i: (i.start, i.end, i.incident_id)):
+            if mine and (pd.Timestamp(it.start) - pd.Timestamp(max(g.end for g in mine[-1]))).days <= 1:
+                mine[-1].append(it)
+            else:
+                mine.append([it])
+        groups += mine
+    groups.sort(key=lambda g: (min(i.start for i in g), g[0].planned))
     out = []
+    bw = cfg.drivers.baseline_weeks
     for g in groups:
         start, end = min(i.start for i in g), max(i.end for i in g)
-        # measure on the overall incidents' span: slice incidents often start early or trail on
-        core = [i for i in g if i.dimension == "overall"] or g
-        ts, te = pd.Timestamp(min(i.start for i in core)), pd.Timestamp(max(i.end for i in core))
-        bw = cfg.drivers.baseline_weeks
-        changes: dict[str, float | None] = {}
-        for k in MAIN_KPIS:
-            comps = dr.components(k)
-            if all(c in panel.values for c in comps):
-                a = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "actual"))
-                b = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "baseline", bw))
-                changes[k] = _pct(_f(a), _f(b))
-        sig = _signature(panel, cfg, "overall", "all", ts, te)
-        primary = _PRIMARY_BY_SIGNATURE.get(sig.label)
-        if primary is None or primary not in changes:
-            moved = {k: abs(v) for k, v in changes.items() if v is not None}
-            # biggest mover; within 5 % of it, the more aggregate KPI (orders, revenue) is named
-            top = max(moved.values(), default=0.0)
-            primary = next((k for k in _KPI_PREFERENCE if k in moved and moved[k] >= 0.95 * top),
-                           g[0].kpi)
+        # core days: those at least half as many incidents cover as the busiest day (slice
+        # incidents often start early or trail on); then the primary KPI's own peak within them
+        days = pd.date_range(start, end, freq="D")
+        cover = np.zeros(len(days))
+        for i in g:
+            cover[(days >= pd.Timestamp(i.start)) & (days <= pd.Timestamp(i.end))] += 1
+        core = days[cover >= CORE_SHARE * cover.max()]
+        ts, te = core.min(), core.max()
+        changes, sig, primary = _measure(panel, cfg, ts, te, g[0].kpi)
+        ts, te = dr.peak_span(panel, primary, ts, te, bw, PEAK_SHARE)
+        changes, sig, primary = _measure(panel, cfg, ts, te, primary)
         res = _explain(panel, cfg, primary, ts, te, "auto")
         dirs = {i.direction for i in g}
         ov = sorted({(c.date, c.name, c.kind, c.scope) for i in g for c in i.calendar},
                     key=lambda c: (c[0], c[1], c[2], c[3] or ""))
         ep = Episode(
-            episode_id=f"EP-{start}-{end}", start=start, end=end, days=(end - start).days + 1,
+            episode_id=f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""), start=start, end=end,
+            days=(end - start).days + 1,
             measured_start=ts.date(), measured_end=te.date(),
             direction=dirs.pop() if len(dirs) == 1 else "mixed",
             incident_ids=[i.incident_id for i in g], kpis=sorted({i.kpi for i in g}),
             slices=sorted({_slice_label(i.dimension, i.segment) for i in g}), primary_kpi=primary,
             kpi_changes=changes, severity=max((i.severity for i in g), key=lambda x: SEVERITY_RANK.get(x, 0)),
-            confidence=max(i.confidence for i in g), signature=sig, drivers=_driver_set(res, "auto"),
+            confidence=max(i.confidence for i in g), signature=sig, drivers=_driver_set(res),
             planned=bool(ov), calendar=[CalendarOverlap(date=d, name=n, kind=k, scope=sc) for d, n, k, sc in ov],
             narrative="", recommended_action="",
             matched_event_ids=sorted({i.matched_event_id for i in g if i.matched_event_id}))
@@ -771,6 +770,27 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
                                         ep.drivers.top, ep.calendar)
         out.append(ep)
     return out
+
+
+def _measure(panel: dr.SlicePanel, cfg: InsightsConfig, ts: pd.Timestamp, te: pd.Timestamp,
+             fallback: str) -> tuple[dict[str, float | None], SignatureInfo, str]:
+    """Overall KPI changes vs baseline, signature and primary KPI over [ts, te]."""
+    bw = cfg.drivers.baseline_weeks
+    changes: dict[str, float | None] = {}
+    for k in MAIN_KPIS:
+        comps = dr.components(k)
+        if all(c in panel.values for c in comps):
+            a = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "actual"))
+            b = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "baseline", bw))
+            changes[k] = _pct(_f(a), _f(b))
+    sig = _signature(panel, cfg, "overall", "all", ts, te)
+    primary = _PRIMARY_BY_SIGNATURE.get(sig.label)
+    if primary is None or primary not in changes:
+        moved = {k: abs(v) for k, v in changes.items() if v is not None}
+        # biggest mover; within 5 % of it, the more aggregate KPI (orders, revenue) is named
+        top = max(moved.values(), default=0.0)
+        primary = next((k for k in _KPI_PREFERENCE if k in moved and moved[k] >= 0.95 * top), fallback)
+    return changes, sig, primary
 
 
 def _episode_narrative(ep: Episode) -> str:
