@@ -51,7 +51,7 @@ def grid_settings(cfg: ExperimentConfig) -> list[Setting]:
     seen: set[str] = set()
     for base in base_list:
         for values in itertools.product(*(cfg.grid[k] for k in keys)):
-            overrides = {**base, **dict(zip(keys, values))}
+            overrides = {**base, **dict(zip(keys, values, strict=True))}
             s = make_setting(overrides)
             if s.setting_id not in seen:  # duplicates in a list would only repeat work
                 seen.add(s.setting_id)

@@ -50,7 +50,7 @@ def sweep_plots(board: pd.DataFrame, params: list[str], metric: str, out_dir: Pa
                 yerr = [(g[mean] - g[lo]).clip(lower=0), (g[hi] - g[mean]).clip(lower=0)]
                 ax.errorbar(g[p], g[mean], yerr=yerr, marker="o", capsize=3,
                             label=", ".join(f"{o.split('.')[-1]}={v}" for o, v in
-                                            zip(others, label if isinstance(label, tuple) else (label,))) or None)
+                                            zip(others, label if isinstance(label, tuple) else (label,), strict=False)) or None)
             ax.set_xlabel(p)
             ax.set_ylabel(f"{metric} (mean, 95% CI over seeds)")
             ax.set_title(f"{metric} vs {p.split('.')[-1]}")

@@ -66,7 +66,7 @@ def results_frame(records: Sequence[dict[str, Any]], settings: dict[str, Setting
              for r in records])
     for m in metric_names:
         cols[m] = pd.Series([r.get("metrics", {}).get(m, math.nan) for r in records], dtype="float64")
-    for col, key in zip(TIMING_COLUMNS[:4], ("generate_s", "analyse_s", "total_s", "cpu_s")):
+    for col, key in zip(TIMING_COLUMNS[:4], ("generate_s", "analyse_s", "total_s", "cpu_s"), strict=True):
         cols[col] = pd.Series([r.get("timings", {}).get(key, math.nan) for r in records], dtype="float64")
     cols["cache_hit"] = pd.Series([r.get("cache_hit") for r in records], dtype="boolean")
     cols["worker"] = pd.Series([r.get("worker") for r in records], dtype="object")

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tests.experiments.exp_fakes import ANALYSIS, SCENARIO
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from run_experiment import main
+
 from shocklab.cli import run_cli
 
 

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pandas as pd
+from tests.experiments.exp_fakes import fake_cell
 
 from experiments.config import Detectability, load_experiment
 from experiments.detectability import detectability_settings, minimum_detectable_effect
 from experiments.experiment import run
-from tests.experiments.exp_fakes import fake_cell
 
 TARGET = {"event_type": "channel_outage", "magnitude_key": "params.drop_pct",
           "magnitudes": [0.02, 0.1, 0.3, 0.6], "durations": [1, 4],

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from run_experiment import main
 
 from experiments.config import load_experiment
 from experiments.experiment import run
-from run_experiment import main
 from shocklab.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]

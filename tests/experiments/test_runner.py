@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.experiments.exp_fakes import count_lines, fake_cell, interrupting_cell
 
 from experiments.config import load_experiment
 from experiments.experiment import plan, run
 from experiments.grid import grid_settings
 from experiments.results import IDENTITY_EXCLUDED
-from tests.experiments.exp_fakes import count_lines, fake_cell, interrupting_cell
 
 GRID = {"analysis.threshold": [2.0, 3.0, 4.0], "scenario.events.0.params.drop_pct": [0.2, 0.5]}
 
