@@ -62,18 +62,19 @@ def _rule(name: str, r: tuple[int, int], f: tuple[int, int],
 
 
 # The classic R x F grid (every one of the 25 cells is covered), with one refinement: "At Risk"
-# is a repeat buyer who is now 3-10x their own usual gap between orders overdue. The classic
+# is a repeat buyer who is now 4-10x their own usual gap between orders overdue (a Poisson buyer
+# who is still active waits that long only 2 % of the time). The classic
 # "R 1-2, F 3-5" cell keeps every frequent customer who ever left, so it mostly counts the long
 # gone and reacts to a churn wave only months later; the cadence-relative cell is where leavers
 # show up first (and they move on to "Lost" when 10x overdue).
 DEFAULT_SEGMENTS = [
-    _rule("At Risk", (1, 5), (3, 5), overdue=(3.0, 10.0)),
+    _rule("At Risk", (1, 5), (3, 5), overdue=(4.0, 10.0)),
     _rule("Champions", (4, 5), (4, 5)),
     _rule("Loyal", (3, 5), (3, 5)),
     _rule("New", (5, 5), (1, 1)),
     _rule("Potential", (4, 5), (1, 2)),
     _rule("Need Attention", (3, 3), (1, 2)),
-    _rule("Need Attention", (1, 2), (3, 5), overdue=(0.0, 3.0)),
+    _rule("Need Attention", (1, 2), (3, 5), overdue=(0.0, 4.0)),
     _rule("Hibernating", (2, 2), (1, 2)),
     _rule("Lost", (1, 2), (1, 5)),
 ]

@@ -35,7 +35,7 @@ def rfm_scatter(table: pd.DataFrame, path: Path, max_points: int = 5000) -> str:
     t = table.sort_values("customer_id").iloc[:: max(1, len(table) // max_points)]
     fig, ax = plt.subplots(figsize=(8, 5))
     for seg, g in t.groupby("segment", sort=True):
-        ax.scatter(g["recency_days"], g["frequency"], s=(6 + 30 * g["m_score"] / 5).to_numpy(dtype=float), alpha=0.5, label=seg)
+        ax.scatter(g["recency_days"], g["frequency"], s=6 + 6 * g["m_score"].to_numpy(dtype=float), alpha=0.5, label=seg)
     ax.set_xlabel("recency (days)")
     ax.set_ylabel("frequency (orders)")
     ax.set_yscale("log")

@@ -139,7 +139,7 @@ class MonitorStore:
                 "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (alert["alert_id"], alert["namespace"], alert["date"], alert["segment"],
                  alert["severity"], alert["incident_id"], int(alert.get("escalated", False)),
-                 json.dumps(alert, sort_keys=True)))
+                 json.dumps(alert)))
 
     def alerts(self, namespace: str) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT payload FROM alerts WHERE namespace=? ORDER BY date, alert_id",
@@ -153,7 +153,7 @@ class MonitorStore:
                 "INSERT INTO outbox (alert_id, sink, payload, attempts, last_error, status) "
                 "VALUES (?, ?, ?, 1, ?, 'pending') ON CONFLICT(alert_id, sink) DO UPDATE SET "
                 "attempts = attempts + 1, last_error = excluded.last_error, status = 'pending'",
-                (alert["alert_id"], sink, json.dumps(alert, sort_keys=True), error))
+                (alert["alert_id"], sink, json.dumps(alert), error))
 
     def record_sent(self, sink: str, alert_id: str) -> None:
         with self.conn:

@@ -1,0 +1,130 @@
+"""Alert sinks against a local webhook (127.0.0.1, in a thread): retries, outbox, no URL in logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from analytics.alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, block_kit
+from analytics.customers.store import MonitorStore
+
+ALERT = {"alert_id": "ns:At Risk:high:2025-03-01", "title": "'At Risk' segment grew +20% in 14 days",
+         "severity": "high", "text": "details", "fields": {"Segment": "At Risk", "Customers": 500}}
+
+
+class Hook:
+    """A fake Slack webhook: answers with the queued statuses (then ``default``), records posts."""
+
+    def __init__(self):
+        self.statuses: list[int] = []
+        self.default = 200
+        self.delay = 0.0
+        self.posts: list[dict] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.posts.append(json.loads(body))
+                time.sleep(hook.delay)
+                status = hook.statuses.pop(0) if hook.statuses else hook.default
+                try:
+                    self.send_response(status)
+                    self.end_headers()
+                    self.wfile.write(b"ok" if status == 200 else b"error")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/SECRET-TOKEN"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hook(monkeypatch):
+    h = Hook()
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", h.url)
+    yield h
+    h.close()
+
+
+def _slack(**kw) -> tuple[SlackSink, list[float]]:
+    sleeps: list[float] = []
+    return SlackSink(timeout_s=2.0, retries=3, backoff_s=0.5, sleep=sleeps.append, **kw), sleeps
+
+
+def test_500_is_retried_with_backoff_then_delivered(hook):
+    hook.statuses = [500, 503]
+    sink, sleeps = _slack()
+    sink.send(ALERT)
+    assert len(hook.posts) == 3 and sink.attempts == 3
+    assert sleeps == [0.5, 1.0]  # exponential backoff between attempts
+    msg = hook.posts[-1]
+    assert msg["blocks"][0]["type"] == "header" and "HIGH" in msg["blocks"][0]["text"]["text"]
+    assert {"type": "mrkdwn", "text": "*Customers*\n500"} in msg["blocks"][2]["fields"]
+
+
+def test_persistent_500_is_recorded_and_retried_on_the_next_run(hook, tmp_path, caplog):
+    hook.default = 500
+    state = tmp_path / "monitor.sqlite"
+    caplog.set_level(logging.DEBUG, logger="shocklab")
+    with MonitorStore(state) as store:
+        sink, _ = _slack()
+        disp = Dispatcher([sink, JsonlSink(tmp_path / "alerts.jsonl")], outbox=store)
+        assert disp.send(ALERT) == {"slack": False, "jsonl": True}  # no exception, jsonl still has it
+        (pending,) = store.pending()
+    assert len(hook.posts) == 4  # 1 try + 3 retries
+    sink_name, alert, attempts, error = pending
+    assert (sink_name, alert["alert_id"], attempts) == ("slack", ALERT["alert_id"], 1)
+    assert error == "slack webhook failed after 4 attempt(s): HTTP 500"
+    assert "SECRET-TOKEN" not in caplog.text and "127.0.0.1" not in caplog.text and "SECRET" not in error
+
+    hook.default = 200  # the webhook recovers; the next run (new process, same file) delivers it
+    with MonitorStore(state) as store:
+        disp = Dispatcher([_slack()[0]], outbox=store)
+        assert disp.retry_pending() == {"sent": 1, "pending": 0}
+        assert store.pending() == []
+    assert hook.posts[-1] == block_kit(ALERT)
+
+
+def test_client_error_is_not_retried(hook, tmp_path):
+    hook.default = 404
+    with MonitorStore(tmp_path / "m.sqlite") as store:
+        disp = Dispatcher([_slack()[0]], outbox=store)
+        assert disp.send(ALERT) == {"slack": False}
+        assert store.pending()[0][3] == "slack webhook failed after 1 attempt(s): HTTP 404"
+    assert len(hook.posts) == 1
+
+
+def test_timeout_and_missing_url_are_recorded_not_raised(hook, tmp_path, monkeypatch):
+    hook.delay = 0.6
+    with MonitorStore(tmp_path / "m.sqlite") as store:
+        slow = SlackSink(timeout_s=0.2, retries=0, sleep=lambda s: None)
+        disp = Dispatcher([slow], outbox=store)
+        assert disp.send(ALERT) == {"slack": False}
+        assert "network error" in store.pending()[0][3]
+        monkeypatch.delenv("SLACK_WEBHOOK_URL")
+        assert disp.send({**ALERT, "alert_id": "other"}) == {"slack": False}
+        errors = {p[1]["alert_id"]: p[3] for p in store.pending()}
+        assert errors["other"] == "environment variable SLACK_WEBHOOK_URL is not set"
+
+
+def test_jsonl_and_console_sinks(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="shocklab")
+    disp = Dispatcher([JsonlSink(tmp_path / "a" / "alerts.jsonl"), ConsoleSink()])
+    assert disp.send(ALERT) == {"jsonl": True, "console": True}
+    assert json.loads((tmp_path / "a" / "alerts.jsonl").read_text())["alert_id"] == ALERT["alert_id"]
+    assert "ALERT [high]" in caplog.text

@@ -1,0 +1,135 @@
+"""RFM on a hand-made table with known answers; rule segments; cluster naming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.customers import clusters, rfm, segments
+from analytics.customers.config import ClustersConfig, CustomersConfig, RfmConfig
+from shocklab.configio import validate
+from shocklab.errors import InputError
+
+
+def _orders(rows: list[tuple[str, str, str, float, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "net_revenue", "status"])
+
+
+@pytest.fixture
+def hand_made() -> pd.DataFrame:
+    """Ten customers A..J: A bought 10 times, J once; recency grows from A to J; the data end
+    (2025-01-31) is set by a cancelled order, which counts for the end date only."""
+    rows = []
+    for i, c in enumerate("ABCDEFGHIJ"):
+        last = pd.Timestamp("2025-01-31") - pd.Timedelta(days=3 * i)
+        for k in range(10 - i):  # A: 10 orders ... J: 1 order, one week apart
+            d = last - pd.Timedelta(days=7 * k)
+            rows.append((f"{c}{k}", c, d.date().isoformat(), 10.0 * (10 - i), "completed"))
+    rows.append(("X1", "A", "2025-01-31", 999.0, "cancelled"))  # ignored for F and M
+    rows.append(("R1", "J", "2024-12-01", 5.0, "returned"))     # returned orders count
+    return _orders(rows)
+
+
+def test_rfm_known_answers(hand_made):
+    t = rfm.compute_rfm(hand_made).set_index("customer_id")
+    assert list(t.index) == list("ABCDEFGHIJ")
+    assert t.loc["A", "recency_days"] == 0 and t.loc["J", "recency_days"] == 27
+    assert t.loc["A", "frequency"] == 10 and t.loc["J", "frequency"] == 2  # 1 completed + 1 returned
+    assert t.loc["A", "monetary"] == pytest.approx(1000.0)   # the cancelled 999 is not counted
+    assert t.loc["J", "monetary"] == pytest.approx(15.0)
+    # distinct values: two customers per quintile, 5 = best (recent, frequent, high spend)
+    assert list(t["r_score"]) == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert list(t["m_score"]) == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    # I and J both have 2 orders: the tie shares the lowest rank's score (1), H (3 orders) is next
+    assert list(t["f_score"]) == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert t.loc["A", "rfm_code"] == "555"
+    assert t.loc["A", "mean_gap_days"] == pytest.approx(7.0)
+    assert np.isnan(rfm.compute_rfm(_orders([("o", "Z", "2025-01-01", 1.0, "completed")]))["overdue"][0])
+
+
+def test_rfm_as_of_ignores_later_orders(hand_made):
+    t = rfm.compute_rfm(hand_made, as_of="2025-01-20").set_index("customer_id")
+    assert t.loc["A", "frequency"] == 8  # orders on 01-24 and 01-31 are after as_of
+    assert t.loc["A", "recency_days"] == 3
+
+
+def test_quintile_ties_and_direction():
+    assert rfm.quintile_scores([1, 1, 1, 1, 1, 1, 2, 3, 4, 5]).tolist() == [1] * 6 + [4, 4, 5, 5]
+    assert rfm.quintile_scores([0, 10, 20, 30, 40], higher_is_better=False).tolist() == [5, 4, 3, 2, 1]
+    ref = np.array([0, 3, 3, 7, 9, 9, 9, 12])
+    for hib in (True, False):
+        vals = np.array([0, 1, 3, 8, 9, 20])
+        assert rfm.int_scores_against(vals, rfm.int_reference(ref), hib).tolist() == \
+            rfm.quintile_scores(vals, hib, reference=ref).tolist()
+
+
+def test_segments_first_match_and_default():
+    cfg = validate(RfmConfig, {"segments": [
+        {"name": "Champions", "r": {"min": 4}, "f": {"min": 4}},
+        {"name": "At Risk", "r": {"max": 2}, "f": {"min": 3}},
+        {"name": "Slipping", "f": {"min": 3}, "overdue": {"min": 2.0}},
+    ], "default_segment": "Rest"}, "t")
+    seg = segments.assign_segments(np.array([5, 1, 3, 3, 3]), np.array([5, 5, 3, 3, 1]),
+                                   np.ones(5), np.array([0.5, 9.0, 2.5, 1.0, np.nan]), cfg)
+    assert seg.tolist() == ["Champions", "At Risk", "Slipping", "Rest", "Rest"]
+    assert segments.segment_counts(seg, cfg) == {"Champions": 1, "At Risk": 1, "Slipping": 1, "Rest": 2}
+
+
+def test_default_segments_cover_every_rf_cell():
+    cfg = RfmConfig()
+    r, f = np.meshgrid(np.arange(1, 6), np.arange(1, 6))
+    seg = segments.assign_segments(r.ravel(), f.ravel(), np.ones(25), np.full(25, np.nan), cfg)
+    assert cfg.default_segment not in seg
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"rfm": {"segments": [{"name": "X", "r": {"min": 4, "max": 2}}]}}, r"rfm\.segments\[0\]\.r: min \(4\) must be <= max"),
+    ({"monitor": {"segments": ["At Rsk"]}}, r"'At Rsk' is not a configured segment"),
+    ({"churn": {"horizon_days": 3}}, r"churn\.horizon_days: .*greater than or equal to 14"),
+    ({"clusters": {"kk": 3}}, r"clusters\.kk: unknown key"),
+])
+def test_config_errors_name_the_path(data, match):
+    with pytest.raises(InputError, match=match):
+        validate(CustomersConfig, data, "analysis.yaml")
+
+
+def test_empty_orders_is_an_input_error():
+    with pytest.raises(InputError, match="no rows"):
+        rfm.compute_rfm(_orders([]))
+    with pytest.raises(InputError, match="missing column"):
+        rfm.valid_orders(pd.DataFrame({"order_id": [1]}))
+
+
+def test_cluster_names_stable_under_reordering(store):
+    orders, _ = store
+    table = rfm.compute_rfm(orders)
+    cfg = ClustersConfig(k=4)
+    a = clusters.fit_clusters(table, cfg, random_state=3)
+    shuffled = table.sample(frac=1.0, random_state=11)
+    b = clusters.fit_clusters(shuffled, cfg, random_state=3)
+    assert (a.labels.sort_index() == b.labels.sort_index()).all()
+    assert a.centroids.equals(b.centroids)
+    assert len(set(a.labels)) == 4
+
+
+def test_cluster_names_follow_centroids_not_index():
+    z = np.array([[-1.0, 1.0, 1.2],    # recent, frequent, big spender
+                  [1.2, -0.9, -1.0],   # lapsed, low value
+                  [0.0, 0.1, 0.0]])
+    names = clusters.name_clusters(z)
+    assert names == ["Active high-value", "Lapsed low-value", "Cooling mid-value"]
+    perm = [2, 0, 1]
+    assert clusters.name_clusters(z[perm]) == [names[i] for i in perm]
+    # equal descriptions get a rank suffix by value, whatever their index
+    twins = np.array([[-1.0, 0.6, 0.6], [-1.0, 2.0, 2.0]])
+    assert clusters.name_clusters(twins) == ["Active high-value 2", "Active high-value 1"]
+    assert clusters.name_clusters(twins[::-1]) == ["Active high-value 1", "Active high-value 2"]
+
+
+def test_cluster_k_by_silhouette(store):
+    orders, _ = store
+    res = clusters.fit_clusters(rfm.compute_rfm(orders), ClustersConfig(k_min=2, k_max=5), random_state=1)
+    assert set(res.silhouette) == {2, 3, 4, 5}
+    assert res.k == max(res.silhouette, key=res.silhouette.get)
+    assert res.centroids["customers"].sum() == len(res.labels)

@@ -1,0 +1,97 @@
+"""Online Retail files (both layouts, CSV and XLSX) with dirty rows -> DataSet and cleaning counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analytics.transactions import load_transactions
+from shocklab.errors import InputError
+
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "transactions"
+
+II_REMOVED = {"bad_value": 2, "exact_duplicate": 1, "missing_customer_id": 2, "cancellation": 2,
+              "non_positive_quantity": 2, "non_positive_price": 1}
+
+
+def test_online_retail_ii_layout_csv():
+    ds = load_transactions(FIX / "online_retail_ii.csv")
+    rep = ds.manifest["cleaning"]
+    assert ds.source == "transactions" and ds.manifest["layout"] == "online_retail_ii"
+    assert rep["rows_read"] == 17 and rep["removed"] == II_REMOVED and rep["rows_kept"] == 7
+    o = ds.tables["orders"].set_index("order_id")
+    assert (o["status"] == "completed").sum() == 6
+    # the cancellation invoice is kept, as one cancelled order, for the cancellation-rate KPI
+    assert o.loc["C489449", "status"] == "cancelled" and o.loc["C489449", "units"] == 18
+    # the duplicated line is counted once: 12 x 6.95 + 12 x 6.75
+    assert o.loc["489434", "net_revenue"] == pytest.approx(164.4)
+    assert o.loc["489434", "items"] == 2 and o.loc["489434", "customer_id"] == "13085"  # not "13085.0"
+    assert set(ds.tables["customers"]["customer_id"]) == {"13085", "13078", "16321"}
+    assert ds.tables["customers"].set_index("customer_id").loc["16321", "signup_date"] == pd.Timestamp("2010-02-03")
+    assert ds.tables["products"].set_index("product_id").loc["22350", "name"] == "CAT BOWL"
+    assert len(ds.tables["order_items"]) == 7 and ds.tables["website_traffic"].empty
+    assert ds.manifest["date_range"] == {"start": "2009-12-01", "end": "2010-02-03"}
+    assert ds.truth_customers is None and not ds.has_truth
+
+
+def test_online_retail_old_layout_csv_month_first_dates():
+    ds = load_transactions(FIX / "online_retail.csv")
+    rep = ds.manifest["cleaning"]
+    assert ds.manifest["layout"] == "online_retail"
+    assert rep["removed"] == {"bad_value": 1, "exact_duplicate": 1, "missing_customer_id": 2,
+                              "cancellation": 1, "non_positive_quantity": 1, "non_positive_price": 1}
+    assert rep["rows_kept"] == 5 and rep["orders"] == 4 and rep["cancelled_orders"] == 1
+    o = ds.tables["orders"].set_index("order_id")
+    assert o.loc["536600", "order_date"] == pd.Timestamp("2011-01-05")  # 1/5/2011 is 5 January
+    assert o.loc["536365", "net_revenue"] == pytest.approx(6 * 2.55 + 6 * 3.39)
+    assert o.loc["536600", "country"] == "France"
+
+
+def test_xlsx_with_two_sheets(tmp_path):
+    """Online Retail II ships as a workbook with one sheet per year: every sheet is read."""
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    path = tmp_path / "online_retail_II.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        raw.iloc[:9].to_excel(xw, sheet_name="Year 2009-2010", index=False)
+        raw.iloc[9:].to_excel(xw, sheet_name="Year 2010-2011", index=False)
+    ds = load_transactions(path)
+    assert ds.manifest["cleaning"]["removed"] == II_REMOVED
+    csv = load_transactions(FIX / "online_retail_ii.csv")
+    pd.testing.assert_frame_equal(ds.tables["orders"], csv.tables["orders"])
+
+
+def test_customer_pipeline_runs_on_transactions(tmp_path):
+    from analytics.context import RunContext
+    from analytics.customers import pipeline
+
+    ctx = RunContext(config=None, data=load_transactions(FIX / "online_retail_ii.csv"), out_dir=tmp_path)
+    pipeline.run(ctx)
+    s = ctx.customers
+    assert s["source"] == "transactions" and s["customers"] == 3
+    assert s["churn"]["status"].startswith("skipped")
+    assert sum(s["actions"].values()) == 3
+    assert (tmp_path / "customers" / "actions.csv").is_file()
+
+
+@pytest.mark.parametrize("content, match", [
+    ("", r"file is empty"),
+    ("a,b,c\n1,2,3\n", r"not an Online Retail layout, missing column\(s\) for invoice, stock_code"),
+    ("Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+     "C1,X,y,-1,2010-01-01,1.0,1,UK\n", r"no valid sales rows left after cleaning \(removed: cancellation 1\)"),
+])
+def test_bad_files_are_one_line_input_errors(tmp_path, content, match):
+    p = tmp_path / "t.csv"
+    p.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=match):
+        load_transactions(p)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(InputError, match="transactions file not found"):
+        load_transactions(tmp_path / "nope.csv")
+    bad = tmp_path / "broken.xlsx"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(InputError, match=r"broken\.xlsx: cannot read"):
+        load_transactions(bad)
