@@ -169,6 +169,15 @@ class ExperimentConfig(Strict):
         return self.rank_by or self.metrics[0]
 
 
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "experiments" / "experiment.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of experiment files, for editors (``# yaml-language-server: $schema=…``);
+    ``python -m experiments.config`` rewrites config/experiments/experiment.schema.json."""
+    return ExperimentConfig.model_json_schema()
+
+
 def parse_check(text: str) -> tuple[str, str, float]:
     """``"consensus.recall>=0.9"`` -> ``("consensus.recall", ">=", 0.9)``; InputError otherwise."""
     m = _CHECK_RE.match(text)
@@ -246,3 +255,10 @@ def override_text(key: str, value: Any) -> str:
     import json
 
     return f"{key}={json.dumps(value, sort_keys=True)}"
+
+
+if __name__ == "__main__":
+    from shocklab.hashing import canonical_json
+
+    SCHEMA_PATH.write_text(canonical_json(json_schema()), encoding="utf-8")
+    print(f"wrote {SCHEMA_PATH}")

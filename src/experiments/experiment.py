@@ -116,6 +116,12 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
                      for s in settings]}))
 
     results = results_frame(records, by_id)
+    if (results["status"] == "ok").any():
+        for m in cfg.metrics:
+            if m not in results.columns:
+                close = [c for c in results.columns if c.endswith("." + m.rsplit(".", 1)[-1])][:4]
+                log.warning("metric %r is not in the scorecard; its leaderboard columns are empty%s", m,
+                            f" (did you mean {', '.join(close)}?)" if close else "")
     board = leaderboard(results, cfg.metrics, cfg.rank_metric, cfg.bootstrap)
     _write_parquet(results, out_dir / "results.parquet")
     atomic_write_text(out_dir / "leaderboard.csv", board.to_csv(index=False))

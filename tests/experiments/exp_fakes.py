@@ -86,3 +86,11 @@ def interrupting_analyse(data_dir, analysis: dict | None, stop_seed: int = 2) ->
 fake_cell = partial(run_cell, generate=fake_generate, analyse=fake_analyse, scenario_hash=fake_hash)
 interrupting_cell = partial(run_cell, generate=fake_generate, analyse=interrupting_analyse,
                             scenario_hash=fake_hash)
+
+
+def sleepy_analyse(data_dir, analysis: dict | None) -> dict:
+    """fake_analyse that takes ``analysis["sleep"]`` seconds (for interrupting a pool by hand)."""
+    import time
+
+    time.sleep((analysis or {}).get("sleep", 0.0))
+    return fake_analyse(data_dir, analysis)

@@ -60,3 +60,23 @@ def test_leaderboard_ranks_and_does_not_depend_on_row_order():
     by_delay = leaderboard(df, ["consensus.f1", "consensus.median_delay_days"], "consensus.median_delay_days", BOOT)
     assert by_delay["rank"].tolist() == [1, 2, 3]  # all delays equal: ties keep setting order
     assert by_delay["setting_id"].tolist() == ["sA", "sB", "sC"]
+
+
+def test_committed_json_schema_matches_the_model():
+    import json
+
+    from experiments.config import SCHEMA_PATH, json_schema
+
+    assert json.loads(SCHEMA_PATH.read_text()) == json_schema(), \
+        "regenerate with: PYTHONPATH=src python -m experiments.config"
+
+
+def test_example_experiment_files_validate():
+    from pathlib import Path
+
+    from experiments.config import load_experiment
+    from experiments.experiment import settings_of
+
+    root = Path(__file__).resolve().parents[2]
+    counts = {p.stem: len(settings_of(load_experiment(p))) for p in sorted((root / "config/experiments").glob("*.yaml"))}
+    assert counts == {"ci_gate": 1, "detectability": 14, "detector_sweep": 8}
