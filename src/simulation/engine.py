@@ -429,7 +429,7 @@ def simulate(cfg: SimulationConfig) -> World:
         })
     truth.extend(_planned_truth(setup))
     truth.sort(key=lambda t: (t["start"], t["event_id"]))
-    baseline = _baseline_daily(setup, setup.lam0, setup.conv0)
+    baseline = _baseline_daily(setup, events)
     twin0 = runs[frozenset()]
     rate = cu.purchase_rate_per_year(actual.customers, D, actual.o_customer[~actual.o_first], len(cfg.countries))
     return World(cfg=cfg, setup=setup, events=events, actual=actual, twin=twin0, baseline_daily=baseline,
@@ -468,15 +468,37 @@ def expected_order_value(cfg: SimulationConfig, cat: Catalogue) -> tuple[float, 
     return b.items_mean * e_line * (1 - e_disc), b.items_mean * b.quantity_mean
 
 
-def _baseline_daily(setup: Setup, lam0: np.ndarray, conv0: np.ndarray) -> pd.DataFrame:
-    """Expected KPIs with no unexpected events and no noise (the oracle's reference)."""
+def _regime_levers(setup: Setup, events: list[EventBase]) -> Levers:
+    """Levers of the lasting part of persistent events (ramp, permanent, churn waves): neutral
+    up to the end of each event's window, the event's level after it."""
+    D, C, K = setup.shape
+    lv = Levers.neutral(D, C, K, setup.catalogue.size)
+    for ev in events:
+        if not (ev.persistent or ev.type == "churn_wave"):
+            continue
+        one = levers_for(setup, [ev])
+        after = np.arange(D) > (ev.end - setup.cfg.period.start).days
+        for name in ("traffic", "conversion", "returning"):
+            getattr(lv, name)[after] *= getattr(one, name)[after]
+    return lv
+
+
+def _baseline_daily(setup: Setup, events: list[EventBase]) -> pd.DataFrame:
+    """Expected KPIs with no noise and no shock acting in its window (the oracle's reference).
+
+    Planned calendar effects are included; so is the lasting level of a persistent event once its
+    window is over (a permanent traffic drop is the new normal after it has been detected)."""
     cfg = setup.cfg
+    regime = _regime_levers(setup, events)
     value, units_per_order = expected_order_value(cfg, setup.catalogue)
     keep = 1 - cfg.basket.cancel_rate
+    lam = setup.lam0 * regime.traffic
+    share = setup.new_share[None, :, None]
+    orders_cell = lam * setup.conv0 * regime.conversion * (share + (1 - share) * regime.returning) * keep
     frames = []
     for name, sl in [("all", slice(None))] + [(ch, slice(i, i + 1)) for i, ch in enumerate(setup.grid.channels)]:
-        sess = lam0[:, sl, :].sum(axis=(1, 2))
-        orders = (lam0 * conv0)[:, sl, :].sum(axis=(1, 2)) * keep
+        sess = lam[:, sl, :].sum(axis=(1, 2))
+        orders = orders_cell[:, sl, :].sum(axis=(1, 2))
         frames.append(_kpi_frame(setup, name, sess, orders, orders * value, orders * units_per_order))
     return pd.concat(frames, ignore_index=True)
 

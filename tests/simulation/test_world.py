@@ -125,3 +125,18 @@ def test_random_events_are_seeded_and_spaced(tmp_path):
         assert (nxt.start - prev.end).days > 10
     for e in evs:
         assert 0.3 <= abs(e.magnitude) <= 0.4
+
+
+def test_baseline_takes_the_new_level_after_a_permanent_shift(tmp_path):
+    shift = {"type": "level_shift", "start": "2025-02-03", "duration_days": 7, "change_pct": -0.3,
+             "lever": "traffic", "profile": "permanent"}
+    generate(tiny_config(events=[shift], calendar=[]), tmp_path / "d")
+    base = pd.read_csv(tmp_path / "d" / "truth" / "baseline_daily.csv")
+    b = base[base.channel == "all"].set_index("date").sessions
+    traffic = pd.read_csv(tmp_path / "d" / "website_traffic.csv").groupby("date").sessions.sum()
+    # before and inside the window the baseline is the old level (the shock is what is judged) …
+    inside = b.loc["2025-02-03":"2025-02-09"]
+    assert (traffic.loc[inside.index] / inside).mean() < 0.8
+    # … after it, the new level is the normal the oracle compares against
+    after = b.loc["2025-02-17":]
+    assert 0.95 < traffic.loc[after.index].sum() / after.sum() < 1.05
