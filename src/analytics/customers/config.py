@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

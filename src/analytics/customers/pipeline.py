@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from shocklab.hashing import canonical_json
 from shocklab.seeding import derive_int_seed
@@ -92,6 +93,12 @@ def churn_wave_delays(alerts: list[dict[str, Any]], events: list[dict[str, Any]]
 
 def run(ctx: RunContext) -> None:
     """Run every customer model on ``ctx.data`` and record files and the summary."""
+    # the models are small; OpenMP/BLAS threads on shared cores cost more than they give
+    with threadpool_limits(limits=1):
+        _run(ctx)
+
+
+def _run(ctx: RunContext) -> None:
     t0 = time.perf_counter()
     cfg = customers_config(ctx)
     if not cfg.enabled:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from tests.analytics.customers.customers_synth import synthetic_store
 
 

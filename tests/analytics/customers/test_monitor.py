@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.analytics.customers.customers_synth import synthetic_store
 
 from analytics.alerts import Dispatcher, JsonlSink
 from analytics.customers import monitor, rfm, segments
 from analytics.customers.config import CustomersConfig, MonitorConfig
 from analytics.customers.pipeline import churn_wave_delays
 from analytics.customers.store import MIGRATIONS, MonitorStore
-from tests.analytics.customers.customers_synth import synthetic_store
 
 D0 = pd.Timestamp("2025-03-01")
 

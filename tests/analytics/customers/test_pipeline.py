@@ -1,0 +1,113 @@
+"""``analytics.customers.pipeline.run(ctx)``: files, a JSON-ready summary, truth scores, determinism,
+and the action engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.analytics.customers.customers_synth import synthetic_store
+
+from analytics.context import DataSet, RunContext
+from analytics.customers import actions, pipeline
+from analytics.customers.config import ActionsConfig, CustomersConfig
+from shocklab.configio import validate
+from shocklab.hashing import canonical_json
+
+WAVE_DAY = 300
+
+
+class _Cfg:
+    """Stands in for AnalysisConfig: a seed and a customers section."""
+
+    def __init__(self, **customers):
+        self.seed = 3
+        self.customers = validate(CustomersConfig, customers, "analysis.yaml")
+
+
+@pytest.fixture(scope="module")
+def dataset() -> DataSet:
+    orders, truth = synthetic_store(n_customers=1500, days=420, seed=4, churn_share=0.1, wave=(WAVE_DAY, 0.5))
+    start = (pd.Timestamp("2024-01-01") + pd.Timedelta(days=WAVE_DAY)).date().isoformat()
+    events = [{"event_id": "E01", "type": "churn_wave", "start": start, "end": start, "expected": False}]
+    return DataSet(path=Path("synthetic"), tables={"orders": orders}, manifest={"scenario": "syn", "seed": 4},
+                   truth_events=events, truth_customers=truth)
+
+
+def _run(ds: DataSet, out: Path, **customers) -> RunContext:
+    ctx = RunContext(config=_Cfg(plots=False, **customers), data=ds, out_dir=out)
+    pipeline.run(ctx)
+    return ctx
+
+
+def test_run_writes_files_and_a_json_ready_summary(dataset, tmp_path):
+    ctx = RunContext(config=_Cfg(), data=dataset, out_dir=tmp_path)
+    pipeline.run(ctx)
+    s = ctx.customers
+    canonical_json(s)  # raises on NaN / inf / numpy types
+    out = tmp_path / "customers"
+    for f in ("segments.csv", "actions.csv", "cohort_retention.csv", "churn_metrics.json", "clv.csv",
+              "clusters.csv", "monitor_series.csv", "alerts.jsonl"):
+        assert (out / f).is_file(), f
+    for p in ("customers_segments.png", "customers_rfm_scatter.png", "customers_cohorts.png",
+              "customers_churn_roc.png", "customers_monitor.png"):
+        assert (tmp_path / "plots" / p).is_file(), p
+    assert sum(s["segments"].values()) == s["customers"] == sum(s["actions"].values())
+    assert s["churn"]["status"] == "ok" and s["churn"]["truth"]["random_forest_roc_auc"] > 0.7
+    assert s["clv"]["truth"]["spearman_bgnbd_rate_vs_true_rate"] > 0.4
+    (wave,) = s["monitor"]["churn_waves"]
+    assert wave["detected"] and wave["delay_days"] >= 0
+    assert s["monitor"]["mode"] == "replay" and s["monitor"]["alerts"][0]["date"] == wave["first_alert_date"]
+    acts = pd.read_csv(out / "actions.csv")
+    assert acts["reason"].str.len().gt(10).all() and len(acts) == s["customers"]
+
+
+def test_run_is_deterministic(dataset, tmp_path):
+    a = _run(dataset, tmp_path / "a")
+    b = _run(dataset, tmp_path / "b")
+    for f in ("segments.csv", "actions.csv", "churn_metrics.json", "clv.csv", "clusters.csv",
+              "cohort_retention.csv", "monitor_series.csv"):
+        assert (tmp_path / "a" / "customers" / f).read_bytes() == (tmp_path / "b" / "customers" / f).read_bytes(), f
+    a.customers.pop("timings_s"), b.customers.pop("timings_s")
+    assert a.customers == b.customers
+
+
+def test_daily_mode_with_persistent_state(dataset, tmp_path):
+    """``run_analysis.py --as-of`` sets ctx.as_of; a second run of the same day does not resend."""
+    state = str(tmp_path / "state" / "customers.sqlite")
+    ctx = RunContext(config=_Cfg(plots=False, monitor={"state_path": state}), data=dataset,
+                     out_dir=tmp_path / "r1")
+    ctx.as_of = "2024-11-20"
+    pipeline.run(ctx)
+    m = ctx.customers["monitor"]
+    assert m["mode"] == "daily" and m["flagged_days"] == 1 and m["decisions"]["sent"] == 1
+    ctx2 = RunContext(config=ctx.config, data=dataset, out_dir=tmp_path / "r2")
+    ctx2.as_of = "2024-11-20"
+    pipeline.run(ctx2)
+    assert ctx2.customers["monitor"]["decisions"] == {"sent": 0, "already_sent": 1, "cooldown": 0, "ongoing": 0}
+
+
+def test_disabled_section(dataset, tmp_path):
+    ctx = RunContext(config=_Cfg(enabled=False), data=dataset, out_dir=tmp_path)
+    pipeline.run(ctx)
+    assert ctx.customers == {"enabled": False}
+
+
+def test_action_rules_first_match_with_reasons():
+    cfg = validate(ActionsConfig, {"rules": [
+        {"action": "urgent VIP call", "min_churn_risk": 0.5, "min_value_pct": 0.9},
+        {"action": "win-back offer", "segments": ["At Risk"], "min_churn_risk": 0.5},
+        {"action": "cross-sell", "segments": ["Champions"], "max_churn_risk": 0.3},
+    ]}, "analysis.yaml")
+    df = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "e"],
+                       "segment": ["At Risk", "At Risk", "Champions", "Champions", "Lost"],
+                       "churn_risk": [0.8, 0.8, 0.1, np.nan, 0.9],
+                       "value_pct": [0.95, 0.5, 0.5, 0.5, 0.2]})
+    out = actions.assign_actions(df, cfg)
+    assert out["action"].tolist() == ["urgent VIP call", "win-back offer", "cross-sell", "cross-sell", "no action"]
+    assert out["reason"][0] == ("churn risk >= 0.5, value in top 10% "
+                                "(segment At Risk, churn risk 0.8, value percentile 95)")
+    assert out["reason"][4].startswith("no rule matched")
+    assert out["rule"].tolist() == [0, 1, 2, 2, -1]
