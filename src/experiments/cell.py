@@ -75,11 +75,22 @@ def scorecard_metrics(scorecard: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+SCORING_STAGES = ("kpis", "detect", "consensus", "score")
+
+
+def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> dict[str, Any]:
+    """The pipeline's ``analyse`` limited to the stages the scorecard needs: a sweep reads
+    nothing of customers, insights or plots. All stages if those names ever change."""
+    from analytics.pipeline import STAGES, analyse
+
+    stages = [s for s in STAGES if s[0] in SCORING_STAGES]
+    return analyse(data_dir, raw_config, stages=stages if len(stages) == len(SCORING_STAGES) else None)
+
+
 def _default_backend() -> tuple[GenerateFn, AnalyseFn, KeyFn]:
-    from analytics.pipeline import analyse
     from simulation.api import generate, scenario_hash
 
-    return generate, analyse, scenario_hash
+    return generate, analyse_for_scorecard, scenario_hash
 
 
 def _one_line(exc: BaseException) -> str:

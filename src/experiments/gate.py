@@ -84,7 +84,8 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
             missed = bool(below) if below is not None else bool(above)
             ci = f"mean {_fmt(mean)}, {boot.confidence:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] over {int(np.sum(~np.isnan(x)))} seeds"
             if missed:
-                side = "entirely below" if op in (">=", ">") else "entirely above"
+                side = {">=": "entirely below", ">": "entirely at or below",
+                        "<=": "entirely above", "<": "entirely at or above"}[op]
                 detail = f"{ci} is {side} the bar {op}{bar:g}"
             else:
                 detail = f"{ci} is compatible with {op}{bar:g}"

@@ -43,7 +43,9 @@ def test_detectability_on_a_tiny_grid_recovers_monotone_recall(tmp_path):
     for entity, g in curve.groupby("entity"):
         r = g["recall"].to_numpy()
         assert np.all(np.diff(r) >= 0), (entity, r)
-        assert r[-1] == 1.0 and r[0] < r[-1], (entity, r)  # a 60 % outage is always caught, 1 % is not
+        assert r[0] < r[-1], (entity, r)
+        if entity in ("consensus", "oracle", "rolling_zscore"):
+            assert r[-1] == 1.0 and r[0] == 0.0, (entity, r)  # a 60 % outage is always caught, 1 % never
     mde = out.mde.set_index("entity")
     assert mde.loc["oracle", "mde"] <= mde.loc["rolling_zscore", "mde"]
 
@@ -56,9 +58,10 @@ def test_cli_gate_exit_codes_and_resume(tmp_path, capsys):
     first = pd.read_parquet(out / "results.parquet")
     assert (first["status"] == "ok").all() and len(first) == 2
     stamp = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
-    # the rerun resumes (no cell runs again) and a bar far above the result fails with exit 1
-    assert run_cli(main, [*args, "--executor", "serial", "--gate", "consensus.recall>=0.99"]) == 1
-    assert "FAILED: 1 of 1 gate checks failed: consensus.recall>=0.99" in capsys.readouterr().err
+    # the rerun resumes (no cell runs again); a bar no result can meet fails with exit 1
+    assert run_cli(main, [*args, "--executor", "serial", "--gate", "consensus.recall>1"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED: 1 of 1 gate checks failed: consensus.recall>1" in err and "entirely at or below" in err
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")} == stamp
     # comparing with itself as the baseline passes: the paired change is exactly zero
     assert run_cli(main, [*args, "--baseline", str(out / "results.parquet")]) == 0
