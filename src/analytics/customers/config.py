@@ -157,7 +157,9 @@ class MonitorConfig(_Strict):
     escalate_after_days: int | None = Field(None, ge=1, le=365,
                                             description="re-alert one tier up if an incident lasts this long")
     incident_gap_days: int = Field(3, ge=0, le=60, description="quiet days that end an incident")
-    state_path: str | None = Field(None, description="SQLite file; null = customers/monitor.sqlite in the run dir")
+    state_path: str | None = Field(None, description=(
+        "SQLite file of snapshots, cooldowns and the alert outbox; null = state/customers.sqlite in "
+        "daily mode (--as-of), customers/monitor.sqlite inside the run directory in replay mode"))
     replay: bool = True
 
     @field_validator("tiers")
@@ -204,7 +206,8 @@ class ActionRule(_Strict):
 
 
 DEFAULT_ACTIONS = [
-    ActionRule(action="urgent VIP call", min_churn_risk=0.5, min_value_pct=0.9),
+    ActionRule(action="urgent VIP call", segments=["At Risk", "Need Attention", "Loyal", "Champions"],
+               min_churn_risk=0.7, min_value_pct=0.95),
     ActionRule(action="win-back offer", segments=["At Risk", "Hibernating", "Need Attention"], min_churn_risk=0.5),
     ActionRule(action="onboarding nurture", segments=["New", "Potential"]),
     ActionRule(action="cross-sell", segments=["Champions", "Loyal"], max_churn_risk=0.5),

@@ -29,6 +29,9 @@ from .store import MonitorStore
 
 log = logging.getLogger("shocklab.customers")
 
+# daily monitoring must remember cooldowns between runs; a replay is self-contained
+DAILY_STATE = Path("state") / "customers.sqlite"
+
 
 def json_ready(obj: Any) -> Any:
     """numpy scalars -> Python, NaN/inf -> None, timestamps -> ISO dates, recursively."""
@@ -57,8 +60,8 @@ def namespace_of(ctx: RunContext) -> str:
     m = ctx.data.manifest or {}
     if ctx.data.source == "transactions":
         return f"transactions:{Path(str(ctx.data.path)).name}"
-    if m.get("scenario") is not None:
-        return f"{m.get('scenario')}:{m.get('seed')}"
+    if m.get("scenario") is not None:  # the config hash keeps edited scenarios apart
+        return f"{m.get('scenario')}:{m.get('seed')}:{str(m.get('config_sha256', ''))[:12]}"
     return f"{ctx.data.source}:{Path(str(ctx.data.path)).name if ctx.data.path else 'data'}"
 
 
@@ -113,6 +116,8 @@ def _run(ctx: RunContext) -> None:
     valid = rfm.valid_orders(orders)
     end = rfm.data_end_date(orders)
     summary: dict[str, Any] = {"enabled": True, "source": ctx.data.source, "end_date": end.date().isoformat()}
+    if (ctx.data.manifest or {}).get("cleaning") is not None:  # transactions: what cleaning removed
+        summary["cleaning"] = ctx.data.manifest["cleaning"]
     timings: dict[str, float] = {}
 
     def tick(name: str, t: float) -> float:
@@ -177,11 +182,12 @@ def _run(ctx: RunContext) -> None:
 
     mon: monitor.MonitorResult | None = None
     if cfg.monitor.enabled:
-        state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else out / "monitor.sqlite"
+        as_of = getattr(ctx, "as_of", None)
+        state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
+            DAILY_STATE if as_of is not None else out / "monitor.sqlite"
         with MonitorStore(state) as store:
             disp = _dispatcher(cfg, out, store)
             ns = namespace_of(ctx)
-            as_of = getattr(ctx, "as_of", None)
             if as_of is not None:
                 mon = monitor.daily(orders, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
                 mode = "daily"
@@ -192,7 +198,7 @@ def _run(ctx: RunContext) -> None:
                 mon.series.to_csv(out / "monitor_series.csv", index=False, date_format="%Y-%m-%d")
                 pending = store.pending()
                 summary["monitor"] = {
-                    "mode": mode, "namespace": ns, "segments": list(cfg.monitor.segments),
+                    "mode": mode, "namespace": ns, "state": _shown(state, Path(ctx.out_dir)), "segments": list(cfg.monitor.segments),
                     "flagged_days": len(mon.decisions),
                     "alerts": [{k: a[k] for k in ("alert_id", "date", "segment", "severity", "incident_id",
                                                   "growth", "escalated")} for a in mon.alerts],
@@ -215,6 +221,14 @@ def _run(ctx: RunContext) -> None:
     summary["timings_s"] = timings
     ctx.customers = json_ready(summary)
     ctx.timings["customers"] = round(time.perf_counter() - t0, 3)
+
+
+def _shown(path: Path, run_dir: Path) -> str:
+    """A path for the summary: relative to the run directory when inside it (runs compare equal)."""
+    try:
+        return str(path.relative_to(run_dir))
+    except ValueError:
+        return str(path)
 
 
 def _mean(col: pd.Series | None) -> float | None:

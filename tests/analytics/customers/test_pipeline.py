@@ -111,3 +111,14 @@ def test_action_rules_first_match_with_reasons():
                                 "(segment At Risk, churn risk 0.8, value percentile 95)")
     assert out["reason"][4].startswith("no rule matched")
     assert out["rule"].tolist() == [0, 1, 2, 2, -1]
+
+
+def test_daily_mode_defaults_to_persistent_state(dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ctx = RunContext(config=_Cfg(plots=False, churn={"enabled": False}, clv={"enabled": False},
+                                 clusters={"enabled": False}), data=dataset, out_dir=tmp_path / "run")
+    ctx.as_of = "2024-11-20"
+    pipeline.run(ctx)
+    assert ctx.customers["monitor"]["state"] == "state/customers.sqlite"
+    assert (tmp_path / "state" / "customers.sqlite").is_file()
+    assert not (tmp_path / "run" / "customers" / "monitor.sqlite").exists()

@@ -70,6 +70,7 @@ def test_customer_pipeline_runs_on_transactions(tmp_path):
     pipeline.run(ctx)
     s = ctx.customers
     assert s["source"] == "transactions" and s["customers"] == 3
+    assert s["cleaning"]["removed"] == II_REMOVED
     assert s["churn"]["status"].startswith("skipped")
     assert sum(s["actions"].values()) == 3
     assert (tmp_path / "customers" / "actions.csv").is_file()
