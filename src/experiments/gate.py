@@ -134,11 +134,11 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
                                       f"no comparable values (current {_fmt(c_mean)}, baseline {_fmt(b_mean)})"))
                 continue
             worse = diff_hi < -max_drop if higher else diff_lo > max_drop
-            bar = f"-{max_drop:g}" if higher else f"+{max_drop:g}"
+            bar = ("-" if higher else "+") + f"{max_drop:g}" if max_drop else "0"
             detail = (f"mean {_fmt(c_mean)} vs baseline {_fmt(b_mean)}: change {_fmt(mean_change)}, "
                       f"{boot.confidence:.0%} CI [{_fmt(diff_lo)}, {_fmt(diff_hi)}] ({how}) ")
-            detail += (f"is entirely {'below' if higher else 'above'} the allowed change {bar}" if worse
-                       else f"is within noise of the allowed change {bar}")
+            detail += (f"is entirely {'below' if higher else 'above'} {bar}: worse beyond seed-to-seed noise"
+                       if worse else f"is not entirely {'below' if higher else 'above'} {bar}: no worsening beyond noise")
             out.append(GateResult(name, sid, metric, not worse, detail))
     return out
 
