@@ -12,6 +12,7 @@ A rerun with the same --out resumes: finished cells are not run again.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -25,7 +26,9 @@ from shocklab.errors import InputError  # noqa: E402
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog="run_experiment.py", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="run_experiment.py", description=__doc__.split("\n\n")[0],
+                       epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="experiment YAML (config/experiments/*.yaml)")
     p.add_argument("--executor", choices=("serial", "local", "dask"), default=None,
                    help="where cells run: in this process, a local process pool (default), or Dask")
