@@ -30,11 +30,11 @@ class _Strict(BaseModel):
 
 
 class ConsensusConfig(_Strict):
-    tolerance_days: int = Field(1, ge=0, le=30, description="a vote counts within ± this many periods")
+    tolerance_days: int = Field(2, ge=0, le=30, description="a vote counts within ± this many periods")
     min_votes: int = Field(2, ge=1, le=20, description="k of n voting detectors must agree")
     required: list[str] = Field(default_factory=list, description="detectors that must be among the voters")
     merge_gap_days: int = Field(1, ge=0, le=30, description="flagged periods this close form one incident")
-    mute_calendar: bool = Field(False, description="drop consensus days that are in the observable marketing "
+    mute_calendar: bool = Field(True, description="drop consensus days that are in the observable marketing "
                                                    "calendar (planned campaigns, holidays)")
 
 
@@ -56,6 +56,8 @@ class AnalysisConfig(_Strict):
     kpis: list[str] = Field(default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"])
     dimensions: list[Literal["overall", "channel", "country", "category"]] = Field(
         default_factory=lambda: ["overall", "channel"])
+    slice_kpis: dict[Literal["channel", "country", "category"], list[str]] = Field(
+        default_factory=lambda: {"channel": ["sessions", "orders"]}, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
     detectors: dict[str, DetectorSettings] = Field(default_factory=lambda: {
         name: cls.config_class() for name, cls in REGISTRY.items()})
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
@@ -75,6 +77,10 @@ class AnalysisConfig(_Strict):
             raise ValueError("dimensions: must include 'overall'")
         for d in self.dimensions:
             assert d in DIMENSIONS
+        for dim, ks in self.slice_kpis.items():
+            for k in ks:
+                if k not in self.kpis:
+                    raise ValueError(f"slice_kpis.{dim}: {k!r} is not an analysed KPI ({', '.join(self.kpis)})")
         for name, det in self.detectors.items():
             for k in det.kpis or []:
                 if k not in self.kpis:

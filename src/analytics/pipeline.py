@@ -91,6 +91,9 @@ def stage_detect(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
     kpis, dims = analysed_kpis(ctx)
     series = to_long(ctx.kpis_daily, kpis, dims)
+    for dim, ks in cfg.slice_kpis.items():   # fewer KPIs on slices, where noise is higher
+        series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
+    series = series.reset_index(drop=True)
     cal = ctx.data.tables.get("marketing_calendar")
     inp = DetectorInput(series=series, calendar=cal if cal is not None else DetectorInput(series).calendar,
                         baseline=_baseline_long(ctx.data, kpis), seed=cfg.seed,

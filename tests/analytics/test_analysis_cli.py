@@ -39,7 +39,7 @@ def test_missing_data_dir_exits_2_and_writes_nothing(tmp_path, capsys):
 def test_unknown_detector_lists_known(synth_dir, tmp_path, capsys):
     assert cli("--data", str(synth_dir), "--out", str(tmp_path / "run"), "--detectors", "zscore") == 2
     err = capsys.readouterr().err
-    assert "unknown detector 'zscore' (known: rolling_zscore, isolation_forest, prophet_residual, oracle)" in err
+    assert "unknown detector 'zscore' (known: rolling_zscore, rolling_zscore_week, isolation_forest, prophet_residual, oracle)" in err
     assert not (tmp_path / "run").exists()
 
 

@@ -29,7 +29,8 @@ def test_small_scenario_recall_is_one(small_data, tmp_path):
     assert card["strict"]["consensus"]["events"] == card["events"]["unexpected"] > 0
     assert card["failed_detectors"] == {}
     # every detector ran, the oracle is reported but does not vote
-    assert set(card["strict"]["detectors"]) == {"rolling_zscore", "isolation_forest", "prophet_residual", "oracle"}
+    assert set(card["strict"]["detectors"]) == {"rolling_zscore", "rolling_zscore_week", "isolation_forest",
+                                                "prophet_residual", "oracle"}
     assert "oracle" not in card["settings"]["voters"]
     # the sweep entry point without a run directory returns the same scorecard
     assert analyse(small_data) == card

@@ -159,6 +159,28 @@ def robust_scale(x: np.ndarray | pd.Series, floor: float = 1e-9) -> float:
     return max(mad, floor)
 
 
+def calendar_mask(series: pd.DataFrame, calendar: pd.DataFrame | None) -> np.ndarray:
+    """Rows of ``series`` on a planned marketing-calendar day that concerns their slice.
+
+    A calendar scope of ``all`` concerns every slice; ``channel=email`` concerns the email slice
+    and every slice of other dimensions (overall, countries …), not the other channels.
+    """
+    mask = np.zeros(len(series), dtype=bool)
+    if calendar is None or not len(calendar):
+        return mask
+    dates = series["date"].dt.normalize()
+    scopes = calendar["scope"].astype(str) if "scope" in calendar.columns else pd.Series("all", index=calendar.index)
+    for scope, cal in calendar.groupby(scopes.to_numpy(), sort=True):
+        on_day = dates.isin(pd.DatetimeIndex(cal["date"]).normalize()).to_numpy()
+        concerned = np.ones(len(series), dtype=bool)
+        for part in str(scope).split(","):
+            dim, sep, value = part.partition("=")
+            if sep:
+                concerned &= ~((series["dimension"] == dim) & (series["segment"] != value)).to_numpy()
+        mask |= on_day & concerned
+    return mask
+
+
 def refit_points(n: int, min_train: int, every: int) -> list[int]:
     """Walk-forward fit positions: the first after ``min_train`` periods, then whenever the history
     has doubled, until refits are ``every`` periods apart (early models improve fastest)."""

@@ -27,7 +27,7 @@ FEATURES = ["z", "ratio_median", "change_week", "dow", "share_dev"]
 class IsolationForestConfig(DetectorConfig):
     type: Literal["isolation_forest"] = "isolation_forest"
     threshold: float = Field(3.0, gt=0, le=100)
-    contamination: float = Field(0.02, gt=0, le=0.5, description="share of training points treated as anomalous; "
+    contamination: float = Field(0.005, gt=0, le=0.5, description="share of training points treated as anomalous; "
                                                                   "a point is flagged only above that training quantile")
     n_estimators: int = Field(100, ge=10, le=2000)
     max_samples: int = Field(256, ge=16, le=100_000)

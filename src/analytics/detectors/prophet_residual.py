@@ -25,17 +25,21 @@ from .base import Detector, DetectorConfig, DetectorInput, group_slices, refit_p
 
 class ProphetResidualConfig(DetectorConfig):
     type: Literal["prophet_residual"] = "prophet_residual"
+    threshold: float = Field(4.0, gt=0, le=100)
     mode: Literal["walk_forward", "in_sample"] = "walk_forward"
     min_train: int = Field(28, ge=14, le=100_000, description="periods of history before the first fit")
-    retrain_every: int = Field(182, ge=1, le=100_000, description="longest gap between walk-forward refits "
+    retrain_every: int = Field(365, ge=1, le=100_000, description="longest gap between walk-forward refits "
                                "(refits also happen whenever the history has doubled)")
     yearly_min_days: int = Field(365, ge=30, le=10_000, description="fit yearly seasonality only with this much history")
     log_transform: bool = Field(True, description="model log(y) when the series is strictly positive")
-    mask_flagged: bool = Field(True, description="drop points already flagged from later training sets "
+    mask_flagged: bool = Field(False, description="drop points already flagged from later training sets "
                                                  "(past shocks do not bend the next fit)")
     changepoint_prior_scale: float = Field(0.05, gt=0, le=10)
     seasonality_prior_scale: float = Field(10.0, gt=0, le=100)
     holidays_prior_scale: float = Field(10.0, gt=0, le=100)
+    recentre_window: int = Field(28, ge=0, le=10_000, description="0: z = residual / in-sample spread. N: "
+                                 "z of the residual against the median and spread of the previous N out-of-sample "
+                                 "residuals (removes forecast drift between refits; in-sample spread until N/2 exist)")
     use_calendar: bool = Field(True, description="marketing calendar days as Prophet holidays")
     n_jobs: int = Field(0, ge=0, le=256, description="worker processes; 0 = all CPUs, 1 = serial")
 
@@ -75,6 +79,7 @@ def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | Non
     score = np.full(n, np.nan)
     yhat_all = np.full(n, np.nan)
     threshold = cfg["threshold"]
+    planned = np.isin(ds, holidays["ds"].to_numpy()) if holidays is not None else np.zeros(n, dtype=bool)
     if cfg["mode"] == "in_sample":
         blocks = [(n, 0, n)]
     else:
@@ -83,21 +88,38 @@ def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | Non
     for train_end, lo, hi in blocks:
         y_train = yt[:train_end].copy()
         if cfg["mask_flagged"] and cfg["mode"] != "in_sample":
-            y_train[np.abs(score[:train_end]) >= threshold] = np.nan
+            # calendar days stay: the holiday terms learn from them (dropping them leaves those
+            # terms unidentified and the fit can diverge)
+            y_train[(np.abs(score[:train_end]) >= threshold) & ~planned[:train_end]] = np.nan
         train = pd.DataFrame({"ds": ds[:train_end], "y": y_train}).dropna()
         if len(train) < 14:
             continue
-        future = pd.DataFrame({"ds": ds[:hi]})
-        yhat = _fit_predict(train, future, holidays, cfg, sub_daily)
-        resid_train = yt[:train_end] - yhat[:train_end]
-        keep = np.isfinite(y_train)
-        scale = robust_scale(resid_train[keep])
+        # with recentring the in-sample spread is only a fallback, so predict just a recent tail
+        # of the training span (prediction costs about a third of a fit)
+        first = 0 if cfg["mode"] == "in_sample" or cfg["recentre_window"] == 0 else \
+            max(0, train_end - max(2 * cfg["recentre_window"], 56))
+        yhat = _fit_predict(train, pd.DataFrame({"ds": ds[first:hi]}), holidays, cfg, sub_daily)
+        resid_train = yt[first:train_end] - yhat[:train_end - first]
+        scale = robust_scale(resid_train[np.isfinite(y_train[first:])])
         if not np.isfinite(scale):
             continue
-        score[lo:hi] = (yt[lo:hi] - yhat[lo:hi]) / scale
-        yhat_all[lo:hi] = yhat[lo:hi]
+        score[lo:hi] = (yt[lo:hi] - yhat[lo - first:]) / scale
+        yhat_all[lo:hi] = yhat[lo - first:]
+    if cfg["recentre_window"] > 0:
+        score = _recentre(yt - yhat_all, score, cfg["recentre_window"])
     expected = np.exp(yhat_all) if use_log else yhat_all
     return score, expected
+
+
+def _recentre(resid: np.ndarray, score: np.ndarray, window: int) -> np.ndarray:
+    """z of each residual against the previous ``window`` residuals (median, 1.4826·MAD)."""
+    r = pd.Series(resid)
+    past = r.shift(1)
+    mp = max(window // 2, 3)
+    med = past.rolling(window, min_periods=mp).median()
+    mad = 1.4826 * (past - med).abs().rolling(window, min_periods=mp).median()
+    z = (r - med) / mad.where(mad > 0)
+    return np.where(np.isfinite(z.to_numpy()) & np.isfinite(score), z.to_numpy(), score)
 
 
 def _worker(args: tuple) -> tuple[np.ndarray, np.ndarray, str | None]:
