@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from run_experiment import main
@@ -44,3 +46,21 @@ def test_missing_and_malformed_files(tmp_path, capsys):
     assert run_cli(main, ["--config", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "gone.yaml: config file not found" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("key", "values", "message"), [
+    ("analysis.detectors.rolling_zscore.thresold", [3, 4],
+     "analysis.yaml (with exp.yaml overrides): detectors.rolling_zscore.thresold: unknown key"),
+    ("scenario.events.0.drop_pct", [0.5, 1.5],
+     "small.yaml (with exp.yaml overrides): events[0].drop_pct: Input should be less than or equal to 1"),
+])
+def test_bad_override_is_caught_by_the_backends_models_before_any_work(tmp_path, capsys, key, values, message):
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"name": "bad", "scenario": str(root / "config/scenarios/small.yaml"),
+                                    "analysis": str(root / "config/analysis.yaml"), "grid": {key: values}}))
+    out = tmp_path / "out"
+    assert run_cli(main, ["--config", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not out.exists()
