@@ -16,6 +16,7 @@ stays, the cores were busy with other work); run it when the machine is quiet.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -87,9 +88,11 @@ def main() -> int:
                 analyse = outcome.results["time_analyse_s"].mean()
                 cpu = outcome.results["time_cpu_s"].mean()
                 spread = outcome.results["worker"].value_counts().tolist()
+                load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
                 print(f"{executor:6s} {workers} worker{'s' if workers > 1 else ' '}: {ok}/{len(tasks)} ok in "
                       f"{wall:6.1f}s (best of {args.repeat}) -> {rates[(executor, workers)]:5.1f} runs/min "
-                      f"(per cell: analyse {analyse:.1f}s wall, {cpu:.1f}s CPU; cells per worker {spread})", flush=True)
+                      f"(per cell: analyse {analyse:.1f}s wall, {cpu:.1f}s CPU; cells per worker {spread}; "
+                      f"load average {load:.1f} on {os.cpu_count()} cores)", flush=True)
         lo, hi = min(args.workers), max(args.workers)
         for executor in args.executors:
             if (executor, lo) in rates and (executor, hi) in rates and hi != lo:
