@@ -88,14 +88,19 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
     table = table.join(s)
     summary: dict[str, Any] = {"horizon_days": cfg.horizon_days, "customers": int(len(table)),
                                "historical_value_total": float(table["historical_value"].sum())}
-    try:
-        table, fitted = _predictive(table, cfg)
-        summary.update(fitted)
-        summary["status"] = "ok"
-    except Exception as exc:  # a degenerate data set must not stop the run
-        log.warning("CLV: predictive model failed (%s: %s); historical value only",
-                    type(exc).__name__, exc)
-        summary["status"] = f"failed: {type(exc).__name__}: {exc}"
+    # lifetimes' own advice on a failed fit is a larger penalizer: try two more, then give up
+    errors = []
+    for penalizer in (cfg.penalizer, max(cfg.penalizer * 10, 0.01), max(cfg.penalizer * 100, 0.1)):
+        try:
+            table, fitted = _predictive(table, cfg, penalizer)
+        except Exception as exc:  # a degenerate data set must not stop the run
+            errors.append(f"penalizer {penalizer:g}: {type(exc).__name__}: {_first_line(exc)}")
+            continue
+        summary.update(fitted, penalizer=penalizer, status="ok")
+        break
+    else:
+        log.warning("CLV: predictive model failed (%s); historical value only", errors[-1])
+        summary["status"] = "failed: " + "; ".join(errors)
     value = table["clv"] if "clv" in table else table["historical_value"]
     table["value_pct"] = value.rank(pct=True, method="average")
     summary["predicted_value_total"] = float(table["clv"].sum()) if "clv" in table else None
@@ -115,12 +120,16 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
     return ClvResult(table=table, summary=summary)
 
 
-def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _first_line(exc: Exception) -> str:
+    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")[:200]
+
+
+def _predictive(table: pd.DataFrame, cfg: ClvConfig, penalizer: float) -> tuple[pd.DataFrame, dict[str, Any]]:
     BetaGeoFitter, GammaGammaFitter, _customer_lifetime_value = _lifetimes()
     f, r, t = table["frequency"], table["recency"], table["T"]
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bgf = BetaGeoFitter(penalizer_coef=cfg.penalizer).fit(f, r, t)
+        bgf = BetaGeoFitter(penalizer_coef=penalizer).fit(f, r, t)
         out = table.copy()
         out["predicted_purchases"] = np.asarray(
             bgf.conditional_expected_number_of_purchases_up_to_time(cfg.horizon_days, f, r, t), dtype=float)
@@ -134,7 +143,7 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict
         rep = out[(out["frequency"] > 0) & (out["monetary_value"] > 0)]
         if len(rep) < 10:
             raise ValueError(f"only {len(rep)} repeat customers with positive value for Gamma-Gamma")
-        ggf = GammaGammaFitter(penalizer_coef=cfg.penalizer).fit(rep["frequency"], rep["monetary_value"])
+        ggf = GammaGammaFitter(penalizer_coef=penalizer).fit(rep["frequency"], rep["monetary_value"])
         m = out["monetary_value"].where(out["monetary_value"] > 0, 0.0)
         f_gg = out["frequency"].where(out["monetary_value"] > 0, 0.0)
         out["expected_order_value"] = np.asarray(ggf.conditional_expected_average_profit(f_gg, m), dtype=float)
