@@ -107,3 +107,16 @@ def test_clv_summary_convention():
     # A: two purchase days -> one repeat, 10 days apart, first 30 days ago, repeat value 30
     assert s.loc["A"].tolist() == pytest.approx([1.0, 10.0, 30.0, 30.0])
     assert s.loc["B"].tolist() == pytest.approx([0.0, 0.0, 10.0, 0.0])
+
+
+def test_clv_failure_keeps_historical_value():
+    """Too few repeat buyers for Gamma-Gamma: no exception, a reason, historical value kept."""
+    v = rfm.valid_orders(pd.DataFrame({
+        "order_id": list("123456"), "customer_id": list("ABCDEA"),
+        "order_date": ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04", "2025-01-05", "2025-02-01"],
+        "net_revenue": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]}))
+    res = clv.run_clv(v, pd.Timestamp("2025-03-01"), ClvConfig())
+    assert res.summary["status"].startswith("failed: penalizer 0.001: ")
+    assert res.summary["status"].count("; penalizer ") == 2 and "\n" not in res.summary["status"]
+    assert "clv" not in res.table and res.table.loc["A", "historical_value"] == 70.0
+    assert res.table["value_pct"].idxmax() == "A"
