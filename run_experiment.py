@@ -7,7 +7,8 @@
     python run_experiment.py --config … --executor dask --scheduler tcp://10.0.0.5:8786
 
 Exit codes: 0 ok · 1 a gate check failed beyond seed-to-seed noise · 2 bad experiment file or flags.
-A rerun with the same --out resumes: finished cells are not run again.
+A rerun with the same --out resumes: finished cells of the same configs are not run again
+(--fresh reruns them all, e.g. after a change of code).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def build_parser() -> ArgumentParser:
                    help='quality gate, e.g. "consensus.recall>=0.9" (repeatable; replaces the file\'s gate.checks)')
     p.add_argument("--baseline", metavar="RESULTS", default=None,
                    help="compare against an earlier results.parquet; fail on a drop beyond noise")
+    p.add_argument("--fresh", action="store_true",
+                   help="rerun every cell and regenerate <out>/worlds (resume cannot see code changes)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common_flags(p)
@@ -73,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     outcome = run(exp, out, executor=executor, workers=workers, scheduler=args.scheduler,
                   cache_dir=args.cache_dir, checks=checks, baseline=baseline,
-                  progress=False if (args.no_progress or args.quiet) else None, plots=not args.no_plots)
+                  progress=False if (args.no_progress or args.quiet) else None, plots=not args.no_plots,
+                  fresh=args.fresh)
     for line in summary_lines(outcome, exp.config.rank_metric):
         log.info(line)
     gating.enforce(outcome.gate)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from shocklab.hashing import canonical_json
 
 from . import gate as gating
 from .cell import CellTask, run_cell
-from .config import Experiment
+from .config import Experiment, parse_check
 from .detectability import curves, detectability_settings, minimum_detectable_effect
 from .grid import Setting, cells, grid_settings
 from .results import leaderboard, results_frame
@@ -31,6 +32,7 @@ class Outcome:
     out_dir: Path
     results: pd.DataFrame
     leaderboard: pd.DataFrame
+    labels: dict[str, str] = field(default_factory=dict)   # setting_id -> "threshold=3.0, …"
     gate: list[gating.GateResult] = field(default_factory=list)
     detectability: pd.DataFrame | None = None
     mde: pd.DataFrame | None = None
@@ -90,22 +92,26 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         scheduler: str | None = None, cache_dir: str | Path | None = None,
         cell_fn: CellFn | None = None, checks: list[tuple[str, str, float]] | None = None,
         baseline: pd.DataFrame | None = None, progress: bool | None = None,
-        plots: bool = True) -> Outcome:
+        plots: bool = True, fresh: bool = False) -> Outcome:
     """Run (or resume) the experiment into ``out_dir`` and write its outputs.
 
     ``cell_fn`` defaults to the real generate → analyse cell, in which case every distinct world
     is validated by the simulator before anything runs. Gate results are returned, not raised
-    (``gating.enforce`` does that), so the outputs exist either way.
+    (``gating.enforce`` does that), so the outputs exist either way. ``fresh`` reruns every cell
+    and regenerates the worlds of the default cache (``<out>/worlds``).
     """
     cfg = exp.config
     out_dir = Path(out_dir)
+    own_cache = cache_dir is None
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "worlds"
     settings, tasks = plan(exp, cache_dir, validate=cell_fn is None)
+    if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here
+        shutil.rmtree(cache_dir)
     by_id = {s.setting_id: s for s in settings}
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
              len(cfg.seed_list), len(tasks), executor, workers, "" if workers == 1 else "s")
 
-    records = run_tasks(tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress)
+    records = run_tasks(tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress, fresh)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "experiment.json", canonical_json({
         "name": cfg.name, "kind": cfg.kind, "experiment_file": str(exp.path),
@@ -125,7 +131,7 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     board = leaderboard(results, cfg.metrics, cfg.rank_metric, cfg.bootstrap)
     _write_parquet(results, out_dir / "results.parquet")
     atomic_write_text(out_dir / "leaderboard.csv", board.to_csv(index=False))
-    outcome = Outcome(out_dir, results, board)
+    outcome = Outcome(out_dir, results, board, labels={s.setting_id: setting_label(s) for s in settings})
 
     if cfg.kind == "detectability":
         assert cfg.detectability is not None
@@ -145,14 +151,13 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
                 params = [p for s in settings for p in s.params]
                 plotting.sweep_plots(board, list(dict.fromkeys(params)), cfg.rank_metric, tmp)
 
-    checks = checks if checks is not None else [_parse(c) for c in cfg.gate.checks]
+    checks = checks if checks is not None else [parse_check(c) for c in cfg.gate.checks]
     if checks:
         outcome.gate += gating.check_absolute(results, checks, cfg.bootstrap)
     if baseline is not None:
         outcome.gate += gating.check_baseline(results, baseline, gating.baseline_metrics(checks, cfg.metrics),
                                               cfg.bootstrap, cfg.gate.max_drop)
-    labels = {s.setting_id: setting_label(s) for s in settings}
-    outcome.gate = [replace(r, label=labels.get(r.setting_id, "")) for r in outcome.gate]
+    outcome.gate = [replace(r, label=outcome.labels.get(r.setting_id, "")) for r in outcome.gate]
     if outcome.gate:
         atomic_write_text(out_dir / "gate.json", canonical_json(
             {"passed": all(r.passed for r in outcome.gate), "checks": [r.to_dict() for r in outcome.gate]}))
@@ -166,12 +171,6 @@ def setting_label(setting: Setting, max_len: int = 40) -> str:
     return ", ".join(parts) or "base config"
 
 
-def _parse(text: str) -> tuple[str, str, float]:
-    from .config import parse_check
-
-    return parse_check(text)
-
-
 def summary_lines(outcome: Outcome, rank_metric: str, top: int = 5) -> list[str]:
     """A few lines for the console: cells ok/failed and the top of the leaderboard."""
     res, board = outcome.results, outcome.leaderboard
@@ -179,11 +178,8 @@ def summary_lines(outcome: Outcome, rank_metric: str, top: int = 5) -> list[str]
     lines = [f"{len(res)} cells, {len(res) - n_bad} ok, {n_bad} failed -> {outcome.out_dir}"]
     mean, lo, hi = f"{rank_metric}.mean", f"{rank_metric}.ci_low", f"{rank_metric}.ci_high"
     if not board.empty and mean in board.columns:
-        params = [c for c in board.columns if c not in ("rank", "setting_id", "n_seeds", "n_failed")
-                  and not c.endswith((".mean", ".std", ".ci_low", ".ci_high"))]
         for _, row in board.head(top).iterrows():
-            desc = ", ".join(f"{p.split('.')[-1]}={row[p]}" for p in params
-                             if not (isinstance(row[p], str) and len(row[p]) > 40)) or row["setting_id"]
+            desc = outcome.labels.get(row["setting_id"], row["setting_id"])
             lines.append(f"  #{row['rank']} {desc}: {rank_metric} {row[mean]:.3f} "
                          f"[{row[lo]:.3f}, {row[hi]:.3f}] over {row['n_seeds']} seeds")
     if outcome.mde is not None and not outcome.mde.empty:

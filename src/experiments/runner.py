@@ -20,6 +20,7 @@ import logging
 import math
 import multiprocessing
 import os
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -198,13 +199,20 @@ def execute(tasks: list[CellTask], executor: str = "serial", workers: int = 1,
 
 
 def run_tasks(tasks: list[CellTask], out_dir: str | Path, executor: str = "serial", workers: int = 1,
-              scheduler: str | None = None, cell_fn: CellFn = run_cell, progress: bool | None = None
-              ) -> list[dict[str, Any]]:
+              scheduler: str | None = None, cell_fn: CellFn = run_cell, progress: bool | None = None,
+              fresh: bool = False) -> list[dict[str, Any]]:
     """Run what is not done yet, persisting each record as it arrives; return all records of
-    ``tasks`` sorted by (setting, seed)."""
+    ``tasks`` sorted by (setting, seed).
+
+    Resume trusts a finished cell of the same configs; it cannot see a change of code. After
+    changing the simulator or the pipeline, pass ``fresh`` (drops every stored cell record) or
+    use another output directory.
+    """
     from tqdm import tqdm
 
     cells_dir = Path(out_dir) / "cells"
+    if fresh and cells_dir.is_dir():
+        shutil.rmtree(cells_dir)
     done = load_records(cells_dir)
     todo = [t for t in tasks if not _finished(done.get(t.cell_id), t)]
     if len(todo) < len(tasks):

@@ -113,3 +113,14 @@ def test_dask_executor_uses_an_existing_scheduler(write_experiment, tmp_path):
         remote = _run(exp, tmp_path / "remote", executor="dask", scheduler=cluster.scheduler_address)
     pd.testing.assert_frame_equal(serial.results.drop(columns=IDENTITY_EXCLUDED),
                                   remote.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
+
+
+def test_fresh_reruns_every_cell(write_experiment, tmp_path):
+    calls = tmp_path / "calls.log"
+    exp = load_experiment(write_experiment(seeds=[1, 2], analysis_overrides={"log": str(calls)}))
+    _run(exp, tmp_path / "out", executor="serial")
+    _run(exp, tmp_path / "out", executor="serial")
+    assert count_lines(calls) == 2  # resumed: nothing ran the second time
+    _run(exp, tmp_path / "out", executor="serial", fresh=True)
+    assert count_lines(calls) == 4
+    assert count_lines(tmp_path / "out" / "worlds" / "generate_calls.log") == 2  # regenerated
