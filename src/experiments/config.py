@@ -154,6 +154,9 @@ class ExperimentConfig(Strict):
             raise ValueError("kind 'detectability' needs a 'detectability:' section")
         if self.kind == "sweep" and self.detectability is not None:
             raise ValueError("'detectability:' is only allowed with kind: detectability")
+        swept = list(self.grid) + [k for entry in self.settings for k in entry]
+        if self.analysis is None and any(k.startswith("analysis.") for k in swept):
+            raise ValueError("analysis: overrides of 'analysis.' keys need an analysis file to apply to")
         if self.rank_by is not None and self.rank_by not in self.metrics:
             raise ValueError(f"rank_by {self.rank_by!r} is not one of metrics ({', '.join(self.metrics)})")
         return self

@@ -17,6 +17,7 @@ from shocklab.cli import run_cli
     ({"seeds": []}, [], "seeds"),
     ({"rank_by": "oracle.recall"}, [], "rank_by 'oracle.recall' is not one of metrics"),
     ({"sedes": [1]}, [], "sedes: unknown key"),
+    ({"analysis": None, "grid": {"analysis.threshold": [1]}}, [], "need an analysis file"),
     ({"kind": "detectability"}, [], "needs a 'detectability:' section"),
     ({}, ["--workers", "0"], "--workers must be at least 1"),
     ({}, ["--executor", "local", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --executor dask"),
