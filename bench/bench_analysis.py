@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Benchmark of the detection pipeline on the default two-year scenario (prints, never asserts).
+
+    python bench/bench_analysis.py [--data DIR] [--config PATH] [--set k=v ...]
+
+Without --data it generates the default scenario into a temporary directory first (not timed).
+Prints wall time per stage and per detector, the total, peak memory (this process and the Prophet
+worker processes, from getrusage) and the scorecard table (quality next to the oracle's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=None, help="data directory (default: generate the default scenario)")
+    ap.add_argument("--config", default=None, help="analysis config (default: config/analysis.yaml)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args()
+
+    tmp = None
+    data = args.data
+    if data is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench-analysis-")
+        data = str(Path(tmp.name) / "data")
+        print(f"generating the default scenario into {data} …", flush=True)
+        subprocess.run([sys.executable, str(ROOT / "generate_data.py"), "--out", data, "--quiet"], check=True)
+
+    t_start = time.perf_counter()
+    from analytics.config import load_analysis_config
+    from analytics.context import RunContext
+    from analytics.loading import load_data_dir
+    from analytics.pipeline import format_table, run, write_outputs
+    t_import = time.perf_counter() - t_start
+
+    cfg = load_analysis_config(args.config, args.overrides)
+    t0 = time.perf_counter()
+    ds = load_data_dir(data)
+    t_load = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as out:
+        ctx = RunContext(config=cfg, data=ds, out_dir=Path(out))
+        run(ctx)
+        t0 = time.perf_counter()
+        write_outputs(ctx)
+        t_write = time.perf_counter() - t0
+    total = time.perf_counter() - t_start
+
+    n_orders = len(ds.tables["orders"])
+    n_series = ctx.detections.groupby(["kpi", "dimension", "segment"]).ngroups if len(ctx.detections) else 0
+    print(f"\nanalysis of {data}: {n_orders:,} orders, {ctx.kpis_daily['date'].nunique()} days, "
+          f"{n_series} series per detector")
+    rows = [("imports", t_import), ("load + validate", t_load)]
+    rows += [(f"stage {k}", v) for k, v in ctx.timings.items()]
+    rows += [(f"  detector {k}", st.get("seconds", 0.0)) for k, st in ctx.detector_status.items()]
+    rows += [("write outputs", t_write), ("TOTAL (wall)", total)]
+    for name, sec in rows:
+        print(f"  {name:<34}{sec:>8.2f} s")
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  peak memory: {me:,.0f} MB (this process), {kids:,.0f} MB (largest worker process)")
+    if ctx.scorecard is not None:
+        print()
+        print(format_table(ctx.scorecard))
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
