@@ -133,3 +133,13 @@ def test_cluster_k_by_silhouette(store):
     assert set(res.silhouette) == {2, 3, 4, 5}
     assert res.k == max(res.silhouette, key=res.silhouette.get)
     assert res.centroids["customers"].sum() == len(res.labels)
+
+
+def test_analysis_yaml_customers_section_is_the_commented_default():
+    """config/analysis.yaml documents every customers setting; it must stay equal to the defaults."""
+    from pathlib import Path
+
+    from shocklab.configio import load_yaml
+
+    raw = load_yaml(Path(__file__).resolve().parents[3] / "config" / "analysis.yaml")["customers"]
+    assert validate(CustomersConfig, raw, "config/analysis.yaml") == CustomersConfig()
