@@ -8,7 +8,6 @@ that KPI and direction; without them any KPI counts. An end given as a date cove
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pandas as pd
 from shocklab.errors import InputError
 
 from .context import DataSet
-from .loading import read_table
+from .loading import event_window, read_json, read_table
 
 TIME_COLUMNS = ("timestamp", "date", "ds", "time", "datetime")
 
@@ -76,26 +75,16 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None) -> D
 
 def load_events_file(path: str | Path, kpis: list[str]) -> list[dict[str, Any]]:
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: events file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: cannot read JSON ({type(exc).__name__})") from None
+    if not path.is_file():
+        raise InputError(f"{path}: events file not found")
+    raw = read_json(path)
     if isinstance(raw, dict) and "events" in raw:
         raw = raw["events"]
     if not isinstance(raw, list):
         raise InputError(f"{path}: expected a list of events with start/end")
     events = []
     for i, ev in enumerate(raw):
-        if not isinstance(ev, dict) or "start" not in ev or "end" not in ev:
-            raise InputError(f"{path}: [{i}]: each event needs 'start' and 'end'")
-        try:
-            start, end = pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"])
-        except (ValueError, TypeError):
-            raise InputError(f"{path}: [{i}]: start/end are not timestamps") from None
-        if end < start:
-            raise InputError(f"{path}: [{i}]: end {end} is before start {start}")
+        start, end = event_window(ev, f"{path}: [{i}]")
         kpi, direction = ev.get("kpi"), ev.get("direction")
         if kpi is not None and kpi not in kpis:
             raise InputError(f"{path}: [{i}].kpi: {kpi!r} is not a column of the KPI file ({', '.join(kpis)})")

@@ -142,27 +142,34 @@ def validate_tables(tables: dict[str, pd.DataFrame], where: dict[str, str]) -> d
     return out
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: cannot read JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
+def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(start, end) of an event record; InputError naming ``where`` when missing or reversed."""
+    if not isinstance(ev, dict) or "start" not in ev or "end" not in ev:
+        raise InputError(f"{where}: each event needs 'start' and 'end'")
+    try:
+        start, end = pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"])
+    except (ValueError, TypeError):
+        raise InputError(f"{where}: start/end are not dates") from None
+    if end < start:
+        raise InputError(f"{where}: end {end} is before start {start}")
+    return start, end
+
+
 def read_truth_events(path: Path) -> list[dict[str, Any]]:
-    events = _read_json(path)
+    events = read_json(path)
     if not isinstance(events, list):
         raise InputError(f"{path}: expected a list of events")
     for i, ev in enumerate(events):
-        for key in ("event_id", "start", "end"):
-            if not isinstance(ev, dict) or key not in ev:
-                raise InputError(f"{path}: event [{i}] lacks {key!r}")
-        try:
-            s, e = pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"])
-        except (ValueError, TypeError):
-            raise InputError(f"{path}: event [{i}] ({ev['event_id']}): start/end are not dates") from None
-        if e < s:
-            raise InputError(f"{path}: event [{i}] ({ev['event_id']}): end is before start")
+        if not isinstance(ev, dict) or "event_id" not in ev:
+            raise InputError(f"{path}: event [{i}] lacks 'event_id'")
+        event_window(ev, f"{path}: event [{i}] ({ev['event_id']})")
     return events
 
 
@@ -184,7 +191,7 @@ def load_data_dir(path: str | Path) -> DataSet:
         raw[name] = read_table(p, SCHEMAS[name])
         where[name] = str(p)
     tables = validate_tables(raw, where)
-    manifest = _read_json(base / "manifest.json") if (base / "manifest.json").is_file() else {}
+    manifest = read_json(base / "manifest.json") if (base / "manifest.json").is_file() else {}
     ds = DataSet(path=base, tables=tables, manifest=manifest if isinstance(manifest, dict) else {},
                  source="simulated")
     truth = base / "truth"
