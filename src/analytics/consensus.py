@@ -21,7 +21,6 @@ from .context import KPI_NAMES, Incident
 from .kpis import RATIO_KPIS
 
 
-
 def level_name(n_voters: int, n_total: int) -> str:
     return {1: "single", 2: "pairwise", 3: "triple"}.get(n_voters, f"{n_voters}_of_{n_total}")
 
@@ -128,7 +127,7 @@ class Votes:
         kpi, dim, seg = self.series[s]
         lo, hi = max(p0 - tol, 0), p1 + tol + 1
         who_mask = raw[:, s, lo:hi].any(axis=1)
-        who = sorted(v for v, m in zip(voters, who_mask) if m)
+        who = sorted(v for v, m in zip(voters, who_mask, strict=True) if m)
         w = [vi[i] for i in range(len(vi)) if who_mask[i]]
         sc = self.score[w, s, p0:p1 + 1]
         sc = sc if direction == "up" else -sc

@@ -204,7 +204,7 @@ def assign_matches(incidents: list[Incident], events: list[Event], mode: str, ea
                    min_effect: float) -> None:
     """Fill ``matched_event_id``: the matching unexpected event with the largest overlap."""
     mm = match_matrix(incidents, events, mode, early, late, min_effect)
-    for inc, row in zip(incidents, mm):
+    for inc, row in zip(incidents, mm, strict=True):
         hits = np.flatnonzero(row)
         if not hits.size:
             inc.matched_event_id = None

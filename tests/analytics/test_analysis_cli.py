@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 import run_analysis
+
 from shocklab.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]

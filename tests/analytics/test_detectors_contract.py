@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tests.analytics.conftest import spike_series
 
 from analytics.detectors import REGISTRY, DetectorInput, get_detector_class
 from analytics.detectors.base import OUTPUT_COLUMNS, refit_points
 from shocklab.errors import InputError
-from tests.analytics.conftest import spike_series
 
 # prophet: serial in tests (no worker processes); isolation forest: the default contamination is
 # set for two-year data, 150 days of training need a looser quantile

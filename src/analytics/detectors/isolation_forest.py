@@ -19,7 +19,15 @@ from sklearn.ensemble import IsolationForest as _SkIsolationForest
 
 from shocklab.seeding import derive_int_seed
 
-from .base import SERIES_KEYS, Detector, DetectorConfig, DetectorInput, refit_points, register, robust_scale
+from .base import (
+    SERIES_KEYS,
+    Detector,
+    DetectorConfig,
+    DetectorInput,
+    refit_points,
+    register,
+    robust_scale,
+)
 
 FEATURES = ["z", "ratio_median", "change_week", "dow", "share_dev"]
 
@@ -87,7 +95,7 @@ class IsolationForestDetector(Detector):
         else:
             pts = refit_points(len(grid), cfg.min_train, cfg.refit_every)
             blocks = []
-            for s, e in zip(pts, [*pts[1:], len(grid)]):
+            for s, e in zip(pts, [*pts[1:], len(grid)], strict=True):
                 lo, hi = grid[s], grid[e - 1]
                 blocks.append((rows[dates[rows] < lo], rows[(dates[rows] >= lo) & (dates[rows] <= hi)]))
         for train, test in blocks:

@@ -1,8 +1,14 @@
 """Prophet forecast residual: weekly + yearly seasonality and the observable marketing calendar
-as holidays; the residual is scaled by the robust spread of the in-sample (training) residuals.
+as holidays (one effect per named day plus one shared per kind, so an unseen campaign still gets
+the average campaign effect). Series are modelled in log space when strictly positive.
 
-``walk_forward`` (default, causal) refits every ``retrain_every`` periods on past data only and
-scores the next block out of sample; ``in_sample`` fits once on everything (labelled so).
+``walk_forward`` (default, causal) refits on past data only — after ``min_train`` periods, again
+whenever the history has doubled, then at most ``retrain_every`` periods apart — and scores the
+following block out of sample; ``in_sample`` fits once on everything (labelled ``mode=in_sample``).
+Scale: with ``recentre_window = 0`` the residual is divided by the robust spread of the in-sample
+(training) residuals; with N > 0 (default 28) it is a z against the median and spread of the
+previous N out-of-sample residuals, which removes the forecast drift between refits (the
+in-sample spread is the fallback until N/2 of them exist).
 Series are fitted in parallel worker processes. ``uncertainty_samples=0`` keeps Prophet off the
 global random state (and makes it faster): the detector needs only ``yhat``.
 """
@@ -20,7 +26,15 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from .base import Detector, DetectorConfig, DetectorInput, group_slices, refit_points, register, robust_scale
+from .base import (
+    Detector,
+    DetectorConfig,
+    DetectorInput,
+    group_slices,
+    refit_points,
+    register,
+    robust_scale,
+)
 
 
 class ProphetResidualConfig(DetectorConfig):
@@ -84,7 +98,7 @@ def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | Non
         blocks = [(n, 0, n)]
     else:
         pts = refit_points(n, cfg["min_train"], cfg["retrain_every"])
-        blocks = [(s, s, e) for s, e in zip(pts, [*pts[1:], n])]
+        blocks = [(s, s, e) for s, e in zip(pts, [*pts[1:], n], strict=True)]
     for train_end, lo, hi in blocks:
         y_train = yt[:train_end].copy()
         if cfg["mask_flagged"] and cfg["mode"] != "in_sample":
@@ -168,7 +182,7 @@ class ProphetResidual(Detector):
         score = pd.Series(np.nan, index=series.index)
         expected = pd.Series(np.nan, index=series.index)
         errors = []
-        for (key, g), (s, e, err) in zip(groups, results):
+        for (key, g), (s, e, err) in zip(groups, results, strict=True):
             score.loc[g.index] = s
             expected.loc[g.index] = e
             if err:
