@@ -54,7 +54,10 @@ def read_table(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame
         if path.suffix == ".parquet":
             df = pd.read_parquet(path)
         else:
-            df = pd.read_csv(path, dtype=ids, keep_default_na=True)
+            try:  # the pyarrow parser is several times faster on large files
+                df = pd.read_csv(path, dtype=ids, engine="pyarrow")
+            except (ValueError, TypeError, ImportError, pd.errors.ParserError):
+                df = pd.read_csv(path, dtype=ids)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty (no header)") from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
