@@ -201,28 +201,58 @@ class SlicePanel:
             return None
 
 
-def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
-              baseline_weeks: int = 4, share: float = 0.5) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The contiguous days around the overall ``kpi``'s largest daily deviation from its baseline
-    (within [start, end]) that deviate, in the same direction, by at least ``share`` of it: the
-    "full width at half maximum" of a shock, whatever the incidents' edges were."""
+def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4) -> np.ndarray | None:
+    """Relative deviation of the overall ``kpi`` on every day of the panel from the median of the
+    same weekday ``baseline_weeks`` weeks either side (the day itself excluded); memoized."""
+    key = ("daily_dev", kpi, baseline_weeks)
+    if key in panel.explained:
+        return panel.explained[key]
     comps = components(kpi)
-    if any(c not in panel.values for c in comps) or panel.column(comps[0], "overall", "all") is None:
-        return start, end
-    a = {c: panel.per_day(c, start, end, "actual")[0][:, panel.column(c, "overall", "all")] for c in comps}
-    b = {c: panel.per_day(c, start, end, "baseline", baseline_weeks)[0][:, panel.column(c, "overall", "all")]
-         for c in comps}
+    cols = [panel.column(c, "overall", "all") if c in panel.values else None for c in comps]
+    if any(c is None for c in cols) or not len(panel.dates):
+        return None
+    days = np.arange(len(panel.dates))
+    lags = np.array([7 * k * sgn for k in range(1, baseline_weeks + 1) for sgn in (-1, 1)])
+    a, b = {}, {}
+    for c, col in zip(comps, cols, strict=True):
+        arr = panel._arr[c][:, [col]]
+        a[c] = arr[:, 0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            b[c] = np.nanmedian(panel._gather(arr, days[None, :] + lags[:, None])[..., 0], axis=0)
     with np.errstate(all="ignore"):
         if kpi in RATIO_KPIS:
             num, den = RATIO_KPIS[kpi]
             dev = (a[num] / a[den]) / (b[num] / b[den]) - 1.0
         else:
             dev = a[kpi] / b[kpi] - 1.0
-    if not np.isfinite(dev).any():
+    panel.explained[key] = dev
+    return dev
+
+
+def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
+              baseline_weeks: int = 4, z: float = 2.0, z_extend: float = 1.0) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Where in [start, end] the overall ``kpi`` really deviated: its largest daily deviation,
+    if at least ``z`` robust standard deviations of the KPI's daily deviations, and the contiguous
+    days around it deviating the same way by at least ``z_extend`` of them (hysteresis; whatever
+    the incidents' edges were: detectors that smooth flag late, slice incidents trail on).
+    [start, end] when nothing stands out."""
+    dev_all = daily_deviation(panel, kpi, baseline_weeks)
+    if dev_all is None:
         return start, end
-    dev = np.where(np.isfinite(dev), dev, 0.0)
+    finite = dev_all[np.isfinite(dev_all)]
+    if len(finite) < 14:
+        return start, end
+    sigma = 1.4826 * float(np.median(np.abs(finite - np.median(finite))))
+    i0 = (pd.Timestamp(start) - panel.dates[0]).days
+    i1 = (pd.Timestamp(end) - panel.dates[0]).days
+    if i0 < 0 or i1 >= len(dev_all) or i1 < i0:
+        return start, end
+    dev = np.nan_to_num(dev_all[i0:i1 + 1], nan=0.0)
     p = int(np.argmax(np.abs(dev)))
-    keep = (np.sign(dev) == np.sign(dev[p])) & (np.abs(dev) >= share * abs(dev[p]))
+    if abs(dev[p]) < z * sigma:
+        return start, end
+    keep = (np.sign(dev) == np.sign(dev[p])) & (np.abs(dev) >= z_extend * sigma)
     lo = p
     while lo > 0 and keep[lo - 1]:
         lo -= 1

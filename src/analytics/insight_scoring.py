@@ -16,6 +16,9 @@ incidents) whose measured days best overlap the event's window. Scored:
   MIN_EFFECT``). ``incident_magnitude_*``: the same for every matched overall incident on its KPI.
 - **signature**: the episode's signature equals the one the event's realized effects give under
   the same classifier (``drivers.signature_from_effects``).
+
+``event_windows`` scores the attribution engine alone, on every unexpected event's true window
+and primary KPI (as if detection had been exact): root cause and magnitude error.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import statistics
 from collections import defaultdict
 from datetime import date
 from typing import Any
+
+import pandas as pd
 
 from .context import RunContext
 from .drivers import PAIR_DIMENSION, PAIR_SEP, signature_from_effects
@@ -130,6 +135,7 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     out["incident_magnitude_error_median"] = _median(inc_errors)
     out["incident_magnitude_n"] = len(inc_errors)
     out["by_type"] = {t: agg(rs) for t, rs in sorted(by_type.items())}
+    out["event_windows"] = _event_windows(ctx) if ctx.kpis_daily is not None else None
     out["per_event"] = rows
     out["definitions"] = ("per matched event, the episode best overlapping it; root cause: the "
                           "episode's top driver is the event's scope; KPI: episode primary KPI == event primary KPI; "
@@ -137,6 +143,44 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
                           f"primary KPI (|effect| >= {MIN_EFFECT}); incident_magnitude_*: overall incidents vs the "
                           "effect on their own KPI")
     return out
+
+
+def _event_windows(ctx: RunContext) -> dict[str, Any]:
+    """The attribution engine alone: drivers and magnitude over each unexpected event's true
+    window and primary KPI, as if detection had found it exactly (separates timing misses of the
+    detectors from attribution errors of the insights)."""
+    from .drivers import components, explain, kpi_value
+    from .insights import build_panel, config_of
+
+    cfg = config_of(ctx)
+    panel = build_panel(ctx, cfg)
+    c = cfg.drivers
+    rc, errs, rows = [], [], []
+    for ev in ctx.data.truth_events or []:
+        kpi, effects = ev.get("primary_kpi"), ev.get("effects") or {}
+        if ev.get("expected") or kpi not in effects or any(x not in panel.values for x in components(kpi)):
+            continue
+        start, end = pd.Timestamp(ev["start"]).normalize(), pd.Timestamp(ev["end"]).normalize()
+        res = explain(panel, kpi, start, end, expected="auto", baseline_weeks=c.baseline_weeks, top_k=c.top_k,
+                      min_share=c.min_share, focus_min=c.focus_min, pairs=c.pairs)
+        want = expected_driver(ev.get("scope") or {})
+        got = (res.top["dimension"], res.top["value"]) if res.top else None
+        sums = {}
+        for src in ("actual", "baseline"):
+            sums[src] = kpi_value(kpi, {x: float(panel.window_sums(x, start, end, src, c.baseline_weeks)
+                                                 .get(("overall", "all"), float("nan"))) for x in components(kpi)})
+        m = sums["actual"] / sums["baseline"] - 1 if sums["baseline"] else float("nan")
+        e = effects[kpi]
+        err = abs(m - e) / abs(e) if abs(e) >= MIN_EFFECT and m == m else None
+        if want:
+            rc.append(got == want)
+        if err is not None:
+            errs.append(err)
+        rows.append({"event_id": ev["event_id"], "expected_driver": list(want) if want else None,
+                     "top_driver": list(got) if got else None, "magnitude_pct": _r100(m if m == m else None),
+                     "effect_pct": _r100(e), "magnitude_error": None if err is None else round(err, 4)})
+    return {"events": len(rows), "scoped_events": len(rc), "root_cause_accuracy": _mean(rc),
+            "magnitude_error_median": _median(errs), "per_event": rows}
 
 
 def _jaccard(a0: str, a1: str, b0: str, b1: str) -> float:

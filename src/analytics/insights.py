@@ -41,12 +41,14 @@ from .forecasting import forecast_revenue, overall_series
 from .insights_config import InsightsConfig
 
 SCHEMA_VERSION = "1.0"
-SIG_DIGITS = 8
+SIG_DIGITS = 7
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "insights.schema.json"
 MAIN_KPIS = ("revenue", "orders", "sessions", "conversion_rate", "aov")
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
-PEAK_SHARE = 0.0   # within the core, the run of days deviating the peak's way (see peak_span)
+PEAK_Z = 2.0       # measured days: a peak day deviating >= this many robust sigmas …
+PEAK_Z_EXTEND = 1.0  # … and the days around it deviating the same way >= this many
+PEAK_MARGIN_DAYS = 0  # … searched from this many days before the episode's first incident
 log = logging.getLogger("shocklab.insights")
 
 
@@ -96,7 +98,8 @@ class DriverSet(_M):
                                                   "dimension / its own (1: confined, 0: uniform)")
     drivers: list[Driver] = Field(default_factory=list, description="ranked across dimensions")
     breakdown: dict[str, list[Driver]] = Field(default_factory=dict,
-                                               description="per dimension, small slices folded into 'other'")
+                                               description="per dimension, small slices folded into 'other' "
+                                                           "(episodes and summary; empty on incidents)")
     expected_source: str = Field(description="what 'expected' is: baseline (same weekday, weeks around the "
                                              "window) | detector (the detectors' median) | shift (the "
                                              "previous period) | mixed (by dimension) | none")
@@ -426,7 +429,7 @@ def build_panel(ctx: RunContext, cfg: InsightsConfig) -> dr.SlicePanel:
     return dr.SlicePanel(ctx.kpis_daily, ctx.detections, extra)
 
 
-def _driver_set(res: dr.DriverResult) -> DriverSet:
+def _driver_set(res: dr.DriverResult, breakdown: bool = True) -> DriverSet:
     def model(d: dict[str, Any]) -> Driver:
         rel = d.get("relative_change")
         return Driver(dimension=d["dimension"], value=d["value"], actual=_f(d["actual"]) or 0.0,
@@ -439,7 +442,7 @@ def _driver_set(res: dr.DriverResult) -> DriverSet:
 
     return DriverSet(scope=res.scope, top=model(res.top) if res.top else None,
                      drivers=[model(d) for d in res.drivers],
-                     breakdown={k: [model(d) for d in v] for k, v in res.breakdown.items()},
+                     breakdown={k: [model(d) for d in v] for k, v in res.breakdown.items()} if breakdown else {},
                      expected_source=res.source, focus=_f(res.focus))
 
 
@@ -609,7 +612,7 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
                                     kind=str(r.get("kind", "")),
                                     scope=None if pd.isna(r.get("scope")) else str(r.get("scope")))
                     for r in hit.to_dict(orient="records")]
-    dset = _driver_set(res)
+    dset = _driver_set(res, breakdown=False)  # the full breakdown lives on the incident's episode
     # additive KPIs: the baseline is a window sum, comparable with the incident's own sum
     b_expected = b_val
     item = IncidentInsight(
@@ -738,16 +741,16 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
     bw = cfg.drivers.baseline_weeks
     for g in groups:
         start, end = min(i.start for i in g), max(i.end for i in g)
-        # core days: those at least half as many incidents cover as the busiest day (slice
-        # incidents often start early or trail on); then the primary KPI's own peak within them
+        # first guess: the days most of the incidents cover (slice incidents trail on, smoothing
+        # detectors flag late); then where the primary KPI itself deviates (drivers.peak_span)
         days = pd.date_range(start, end, freq="D")
         cover = np.zeros(len(days))
         for i in g:
             cover[(days >= pd.Timestamp(i.start)) & (days <= pd.Timestamp(i.end))] += 1
         core = days[cover >= CORE_SHARE * cover.max()]
-        ts, te = core.min(), core.max()
-        changes, sig, primary = _measure(panel, cfg, ts, te, g[0].kpi)
-        ts, te = dr.peak_span(panel, primary, ts, te, bw, PEAK_SHARE)
+        changes, sig, primary = _measure(panel, cfg, core.min(), core.max(), g[0].kpi)
+        ts, te = dr.peak_span(panel, primary, pd.Timestamp(start) - pd.Timedelta(days=PEAK_MARGIN_DAYS),
+                              pd.Timestamp(end), bw, PEAK_Z, PEAK_Z_EXTEND)
         changes, sig, primary = _measure(panel, cfg, ts, te, primary)
         res = _explain(panel, cfg, primary, ts, te, "auto")
         dirs = {i.direction for i in g}

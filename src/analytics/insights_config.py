@@ -6,7 +6,9 @@ Every field has a default, so an absent ``insights:`` section (or an empty one) 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .context import KPI_NAMES
 
 
 class _Section(BaseModel):
@@ -56,3 +58,11 @@ class InsightsConfig(_Section):
     plots: bool = Field(True, description="write plots/*.png")
     plot_kpis: list[str] = Field(default_factory=lambda: ["revenue", "sessions", "conversion_rate", "aov"],
                                  min_length=1, max_length=9)
+
+    @field_validator("plot_kpis")
+    @classmethod
+    def _known_kpis(cls, v: list[str]) -> list[str]:
+        bad = [k for k in v if k not in KPI_NAMES]
+        if bad:
+            raise ValueError(f"unknown KPI {bad[0]!r} (known: {', '.join(KPI_NAMES)})")
+        return v

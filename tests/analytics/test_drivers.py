@@ -126,3 +126,22 @@ def test_signature_from_decomposition_and_from_effects_agree():
     assert dr.signature_from_effects({"sessions": 0.0, "conversion_rate": -0.5, "aov": 0.01}) == "conversion-driven"
     assert dr.signature_from_effects({"sessions": 0.0}) == "mix"  # incomplete effects
     assert dr.log_components({**a, "sessions": 0.0}, e) is None
+
+
+def test_peak_span_finds_the_shock_days_inside_a_wider_window():
+    cube = make_cube([Shock("2025-05-13", "2025-05-15", "sessions", 0.8, {})])  # -20 %, noise 2 %
+    panel = dr.SlicePanel(kpis_from_cube(cube))
+    lo, hi = pd.Timestamp("2025-05-09"), pd.Timestamp("2025-05-20")
+    # (z_extend 2: at the default 1 sigma a noisy neighbouring day may join, which is the price of
+    # catching the weaker days of a real shock)
+    assert dr.peak_span(panel, "sessions", lo, hi, z_extend=2.0) == (pd.Timestamp("2025-05-13"), pd.Timestamp("2025-05-15"))
+    assert dr.peak_span(panel, "revenue", lo, hi, z_extend=2.0) == (pd.Timestamp("2025-05-13"), pd.Timestamp("2025-05-15"))
+    # nothing stands out (conversion did not move), or an unknown KPI: the window itself
+    assert dr.peak_span(panel, "conversion_rate", lo, hi, z=6.0) == (lo, hi)
+    assert dr.peak_span(panel, "units_x", lo, hi) == (lo, hi)
+
+
+def test_focus_is_one_when_confined_and_zero_when_uniform():
+    assert dr.focus(1.0, 0.2) == pytest.approx(1.0)
+    assert dr.focus(0.3, 0.3) == pytest.approx(0.0)
+    assert dr.focus(0.5, 0.0) is None

@@ -154,3 +154,29 @@ def test_config_defaults_and_bounds():
         InsightsConfig.model_validate({"forcast": {}})
     with pytest.raises(ValueError, match="greater than or equal to 7"):
         InsightsConfig.model_validate({"forecast": {"horizon_days": 0}})
+    with pytest.raises(ValueError, match="unknown KPI 'revenu'.*known: sessions"):
+        InsightsConfig.model_validate({"plot_kpis": ["revenu"]})
+
+
+def test_episodes_group_overlapping_incidents_and_keep_planned_apart(tmp_path):
+    ctx = _ctx(tmp_path)
+    # a second incident of the paid_social outage (slice level, trailing one day) and a planned one
+    extra = make_ctx(tmp_path, SHOCKS, [("sessions", "2025-05-11", "2025-05-15", "down", "E1"),
+                                        ("aov", "2025-06-16", "2025-06-16", "down", None)]).incidents
+    extra[0].dimension, extra[0].segment = "channel", "paid_social"
+    extra[0].incident_id = "I-sessions-channel-paid_social-2025-05-11-down"
+    ctx.incidents += extra
+    insights.run(ctx)
+    eps = {e["episode_id"]: e for e in ctx.insights["episodes"]}
+    ep = eps["EP-2025-05-10-2025-05-15"]
+    assert ep["incident_ids"] == ["I-revenue-overall-all-2025-05-10-down",
+                                  "I-sessions-channel-paid_social-2025-05-11-down"]
+    # measured where sessions really deviate: the shock's days, not the trailing incident day
+    assert (ep["measured_start"], ep["measured_end"]) == ("2025-05-10", "2025-05-14")
+    assert ep["primary_kpi"] == "sessions" and ep["signature"]["label"] == "traffic-driven"
+    assert ep["drivers"]["top"]["value"] == "paid_social" and ep["matched_event_ids"] == ["E1"]
+    assert ep["kpi_changes"]["sessions"] == pytest.approx(-0.6 * 1500 / 8800 * 100, abs=2)
+    assert [d["value"] for d in ep["drivers"]["breakdown"]["channel"]][0] == "paid_social"
+    # the planned-day incidents form their own episode
+    assert "EP-2025-06-15-2025-06-18-planned" in eps and eps["EP-2025-06-15-2025-06-18-planned"]["planned"]
+    assert all(i["drivers"]["breakdown"] == {} for i in ctx.insights["incidents"])
