@@ -10,10 +10,11 @@ The watched quantity is the segment's *share* of all customers seen so far (so a
 base is not mistaken for growth of At Risk). Its relative growth over ``window_days`` is judged
 against the trailing ``baseline_days`` of the same growth (robust z from median and IQR, current
 day excluded: causal). A day is flagged when the growth beyond the normal (median) growth reaches
-a tier's ``min_growth`` *and* z >= ``min_z``; severity is the highest tier reached. Flagged days with gaps of at most
-``incident_gap_days`` form one incident, which alerts once, again only if its severity rises
-(or, with ``escalate_after_days``, once more one tier up if it lasts); a (segment, severity)
-alerted within ``cooldown_days`` is not alerted again. All state lives in SQLite (``store``).
+a tier's ``min_growth`` *and* z >= ``min_z``; severity is the highest tier reached. Flagged days
+with gaps of at most ``incident_gap_days`` form one incident, which alerts once, again only if
+its severity rises (or, with ``escalate_after_days``, once more one tier up if it lasts); a
+(segment, severity) alerted within ``cooldown_days`` is not alerted again. All state lives in
+SQLite (``store``), so a restart or a re-run of a replay does not resend.
 """
 
 from __future__ import annotations

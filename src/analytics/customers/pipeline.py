@@ -112,10 +112,15 @@ def _run(ctx: RunContext) -> None:
     plot_dir = Path(ctx.out_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
     orders = ctx.data.tables["orders"]
+    as_of = getattr(ctx, "as_of", None)
+    if as_of is not None:  # daily mode: every model sees the data as it was that morning
+        as_of = pd.Timestamp(as_of).normalize()
+        orders = orders[pd.to_datetime(orders["order_date"]) <= as_of]
     truth = ctx.data.truth_customers
     valid = rfm.valid_orders(orders)
-    end = rfm.data_end_date(orders)
-    summary: dict[str, Any] = {"enabled": True, "source": ctx.data.source, "end_date": end.date().isoformat()}
+    end = rfm.data_end_date(orders) if as_of is None else as_of
+    summary: dict[str, Any] = {"enabled": True, "source": ctx.data.source, "end_date": end.date().isoformat(),
+                               "as_of": None if as_of is None else as_of.date().isoformat()}
     if (ctx.data.manifest or {}).get("cleaning") is not None:  # transactions: what cleaning removed
         summary["cleaning"] = ctx.data.manifest["cleaning"]
     timings: dict[str, float] = {}
@@ -182,7 +187,6 @@ def _run(ctx: RunContext) -> None:
 
     mon: monitor.MonitorResult | None = None
     if cfg.monitor.enabled:
-        as_of = getattr(ctx, "as_of", None)
         state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
             DAILY_STATE if as_of is not None else out / "monitor.sqlite"
         with MonitorStore(state) as store:

@@ -83,6 +83,10 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
     pipeline.run(ctx)
     m = ctx.customers["monitor"]
     assert m["mode"] == "daily" and m["flagged_days"] == 1 and m["decisions"]["sent"] == 1
+    # every model sees the data as of that morning: nothing later
+    assert ctx.customers["end_date"] == ctx.customers["as_of"] == "2024-11-20"
+    seen = dataset.tables["orders"].query("order_date <= '2024-11-20' and status != 'cancelled'")
+    assert ctx.customers["customers"] == seen["customer_id"].nunique()
     ctx2 = RunContext(config=ctx.config, data=dataset, out_dir=tmp_path / "r2")
     ctx2.as_of = "2024-11-20"
     pipeline.run(ctx2)
