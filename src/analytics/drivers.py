@@ -35,7 +35,7 @@ RATIO_KPIS: dict[str, tuple[str, str]] = {
 SLICE_DIMENSIONS = ("channel", "country", "category")
 PAIR_DIMENSION = "channel_country"
 PAIR_SEP = "|"
-SIGNATURES = ("traffic-driven", "conversion-driven", "basket-driven", "mix")
+SIGNATURES = ("traffic-driven", "conversion-driven", "basket-driven", "mix", "undetermined")
 
 
 def components(kpi: str) -> tuple[str, ...]:
@@ -370,6 +370,8 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
         return DriverResult([], {}, "unknown", None, None, "none")
     order = {d: i for i, d in enumerate((*SLICE_DIMENSIONS, PAIR_DIMENSION))}
     a = attr.loc[attr["dimension"] != "overall"]
+    if a.empty:  # overall series only (e.g. an external KPI file): nothing to attribute to
+        return DriverResult([], {}, "unknown", None, None, "none")
     a = a.assign(_dim=a["dimension"].map(order).fillna(len(order)))
     a = a.sort_values(["concentration", "_dim", "segment"], ascending=[False, True, True], kind="mergesort")
     # a listed driver must carry more of the change than its size explains, and a pair adds
@@ -471,12 +473,13 @@ def log_components(actual: dict[str, float], expected: dict[str, float]) -> dict
 
 def classify_signature(comp: dict[str, float] | None, min_share: float = 0.6,
                        negligible: float = 0.005) -> str:
-    """'traffic-driven' | 'conversion-driven' | 'basket-driven' | 'mix' from log components.
+    """'traffic-driven' | 'conversion-driven' | 'basket-driven' | 'mix' from log components
+    ('undetermined' without them: no sessions / orders / revenue to decompose).
 
     A component carrying ``min_share`` of the summed absolute log-changes names the signature.
     """
     if not comp:
-        return "mix"
+        return "undetermined"
     mags = {k: abs(v) for k, v in comp.items()}
     tot = sum(mags.values())
     if tot < negligible:
@@ -492,5 +495,5 @@ def signature_from_effects(effects: dict[str, float], min_share: float = 0.6) ->
                 "conversion": math.log1p(effects["conversion_rate"]),
                 "basket": math.log1p(effects["aov"])}
     except (KeyError, TypeError, ValueError):
-        return "mix"
+        return "undetermined"
     return classify_signature(comp, min_share)

@@ -103,6 +103,7 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
                     and m is not None and abs(e) >= MIN_EFFECT:
                 inc_errors.append(abs(m - e) / abs(e))
         true_sig = signature_from_effects(effects) if effects else None
+        true_sig = None if true_sig == "undetermined" else true_sig
         rows.append({
             "event_id": eid, "type": ev.get("type"), "scope": ev.get("scope") or {},
             "episode": ep["episode_id"], "incidents": len(ep["incident_ids"]),

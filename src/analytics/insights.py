@@ -156,7 +156,7 @@ class Channels(_M):
     underperformers: list[str] = Field(default_factory=list)
 
 
-Signature = Literal["traffic-driven", "conversion-driven", "basket-driven", "mix"]
+Signature = Literal["traffic-driven", "conversion-driven", "basket-driven", "mix", "undetermined"]
 
 
 class SignatureInfo(_M):
@@ -541,7 +541,7 @@ def _headline(wow: list[KpiChange]) -> str:
     if rev.drivers and rev.drivers.top:
         t = rev.drivers.top
         text += f" Mostly {_slice_label(t.dimension, t.value)} ({t.share_of_change * 100:.0f}% of the change)."
-    elif rev.drivers:
+    elif rev.drivers and rev.drivers.scope == "broad":
         text += " The change is broad-based across channels, countries and categories."
     return text
 
@@ -687,6 +687,8 @@ def _narrative(it: IncidentInsight) -> str:
         text += f" Concentrated in {_slice_label(t.dimension, t.value)} ({t.share_of_change * 100:.0f}% of the change{rel})."
     elif it.drivers.scope == "broad":
         text += " Broad-based: no single channel, country or category stands out."
+    else:
+        text += " No channel, country or category breakdown is available."
     if it.planned:
         names = sorted({c.name for c in it.calendar})
         text += f" Overlaps planned: {', '.join(names)}."
@@ -708,7 +710,8 @@ def _action(direction: str, sig: str, top: Driver | None, calendar: list[Calenda
             "conversion-driven": f"Check the checkout and payment funnel{where}: payment-provider errors, site "
                                  "errors, stock-outs, shipping options.",
             "basket-driven": f"Check prices, discounts and product availability{where}: basket value fell.",
-        }.get(sig, f"Investigate the whole funnel{where}: traffic, conversion and basket value all moved.")
+        }.get(sig, f"Investigate the whole funnel{where}: traffic, conversion and basket value all moved."
+               if sig == "mix" else f"Find what pulled the KPI down{where}: releases, tracking, outages, data feeds.")
     return {
         "traffic-driven": f"Verify the traffic spike{where} is real (bots, duplicated tracking) and that stock "
                           "and site capacity hold.",
@@ -807,6 +810,8 @@ def _episode_narrative(ep: Episode) -> str:
         text += f" Concentrated in {_slice_label(t.dimension, t.value)} ({t.share_of_change * 100:.0f}% of the change)."
     elif ep.drivers.scope == "broad":
         text += " Broad-based across channels, countries and categories."
+    else:
+        text += " No channel, country or category breakdown is available."
     if ep.planned:
         text += f" Overlaps planned: {', '.join(sorted({c.name for c in ep.calendar}))}."
     return text

@@ -110,7 +110,7 @@ def test_baseline_never_looks_inside_the_window():
     ({"traffic": 0.01, "conversion": -0.02, "basket": 0.25}, "basket-driven"),
     ({"traffic": -0.2, "conversion": -0.2, "basket": 0.0}, "mix"),
     ({"traffic": 0.001, "conversion": 0.0, "basket": -0.001}, "mix"),
-    (None, "mix"),
+    (None, "undetermined"),
 ])
 def test_signature_classification(comp, label):
     assert dr.classify_signature(comp, 0.6) == label
@@ -124,7 +124,7 @@ def test_signature_from_decomposition_and_from_effects_agree():
     assert dr.classify_signature(comp) == "traffic-driven"
     assert dr.signature_from_effects({"sessions": -0.4, "conversion_rate": 0.017, "aov": 0.0}) == "traffic-driven"
     assert dr.signature_from_effects({"sessions": 0.0, "conversion_rate": -0.5, "aov": 0.01}) == "conversion-driven"
-    assert dr.signature_from_effects({"sessions": 0.0}) == "mix"  # incomplete effects
+    assert dr.signature_from_effects({"sessions": 0.0}) == "undetermined"  # incomplete effects
     assert dr.log_components({**a, "sessions": 0.0}, e) is None
 
 

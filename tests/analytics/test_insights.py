@@ -180,3 +180,21 @@ def test_episodes_group_overlapping_incidents_and_keep_planned_apart(tmp_path):
     # the planned-day incidents form their own episode
     assert "EP-2025-06-15-2025-06-18-planned" in eps and eps["EP-2025-06-15-2025-06-18-planned"]["planned"]
     assert all(i["drivers"]["breakdown"] == {} for i in ctx.insights["incidents"])
+
+
+def test_overall_only_series_without_funnel_kpis(tmp_path):
+    """An external KPI file: one overall series, no slices, no sessions/orders to decompose."""
+    ctx = _ctx(tmp_path)
+    k = ctx.kpis_daily
+    ctx.kpis_daily = k.loc[k["dimension"] == "overall", ["date", "dimension", "segment", "revenue"]]
+    ctx.detections = ctx.detections.loc[ctx.detections["kpi"] == "revenue"]
+    ctx.incidents = [i for i in ctx.incidents if i.kpi == "revenue"]
+    ctx.data.tables, ctx.data.source = {}, "kpis"
+    insights.run(ctx)
+    doc = ctx.insights
+    assert doc["channels"] is None and [t["kpi"] for t in doc["summary"]["totals"]] == ["revenue"]
+    inc = doc["incidents"][0]
+    assert inc["drivers"]["scope"] == "unknown" and inc["signature"]["label"] == "undetermined"
+    assert "No channel, country or category breakdown" in inc["narrative"]
+    assert doc["episodes"][0]["primary_kpi"] == "revenue"
+    insights.validate_json(doc)
