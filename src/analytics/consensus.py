@@ -44,6 +44,11 @@ def confidence_of(n_voters: int, n_total: int, peak: float) -> float:
     return round(0.5 * share + 0.5 * strength, 3)
 
 
+def _stamp(t: pd.Timestamp) -> str:
+    """Day for daily data, minute for sub-daily data (ids stay unique within a day)."""
+    return t.date().isoformat() if t == t.normalize() else t.strftime("%Y-%m-%dT%H:%M")
+
+
 def _aggregate(kpi: str, values: np.ndarray) -> float:
     v = values[np.isfinite(values)]
     if v.size == 0:
@@ -140,7 +145,7 @@ class Votes:
         mag = (actual - expected) / abs(expected) * 100 if np.isfinite(expected) and expected != 0 else float("nan")
         start, end = self.grid[p0], self.grid[p1]
         return Incident(
-            incident_id=f"I-{kpi}-{dim}-{seg}-{start.date().isoformat()}-{direction}",
+            incident_id=f"I-{kpi}-{dim}-{seg}-{_stamp(start)}-{direction}",
             kpi=kpi, dimension=dim, segment=seg, start=start, end=end, direction=direction,
             detectors=who, level=level_name(len(who), n_total),
             confidence=confidence_of(len(who), n_total, peak), severity=severity_of(peak, mag),

@@ -94,10 +94,10 @@ def stage_detect(ctx: RunContext) -> None:
     for dim, ks in cfg.slice_kpis.items():   # fewer KPIs on slices, where noise is higher
         series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
     series = series.reset_index(drop=True)
-    cal = ctx.data.tables.get("marketing_calendar")
-    inp = DetectorInput(series=series, calendar=cal if cal is not None else DetectorInput(series).calendar,
-                        baseline=_baseline_long(ctx.data, kpis), seed=cfg.seed,
+    inp = DetectorInput(series=series, baseline=_baseline_long(ctx.data, kpis), seed=cfg.seed,
                         periods_per_day=_periods_per_day(series["date"]))
+    if ctx.data.tables.get("marketing_calendar") is not None:
+        inp.calendar = ctx.data.tables["marketing_calendar"]
     frames = []
     for name, dcfg in cfg.detectors.items():
         cls = REGISTRY[dcfg.type]

@@ -140,6 +140,35 @@ def test_external_hourly_series_scored(tmp_path):
     assert card["headline"]["recall"] == 1.0
     det = pd.read_csv(out / "detections.csv")
     assert set(det["kpi"]) == {"requests", "errors"} and det["date"].str.contains(":").all()
+    incs = json.loads((out / "incidents.json").read_text())["incidents"]
+    assert len({i["incident_id"] for i in incs}) == len(incs)
+    assert any(i["incident_id"].startswith("I-requests-overall-all-2025-04-03T0") for i in incs), incs
+
+
+@pytest.mark.parametrize("events,message", [
+    ([{"start": "2025-03-02"}], r"each event needs 'start' and 'end'"),
+    ([{"start": "2025-03-05", "end": "2025-03-02"}], r"end 2025-03-02 00:00:00 is before start"),
+    ([{"start": "2025-03-02", "end": "2025-03-02", "kpi": "latency"}], r"'latency' is not a column of the KPI file"),
+])
+def test_external_bad_events_exit_2(tmp_path, capsys, events, message):
+    path, ev = _hourly(tmp_path)
+    ev.write_text(json.dumps(events))
+    assert cli("--kpis", str(path), "--events", str(ev), "--out", str(tmp_path / "run")) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_analyse_entry_for_sweeps(synth_dir):
+    """The experiment runner's call: a raw mapping after overrides, no run directory."""
+    from analytics.pipeline import analyse
+    from shocklab.configio import apply_overrides, load_yaml
+
+    raw = apply_overrides(load_yaml(ROOT / "config" / "analysis.yaml"),
+                          ["detectors.prophet_residual.enabled=false", "consensus.min_votes=1"])
+    card = analyse(synth_dir, raw_config=raw)
+    assert card["settings"]["voters"] == ["rolling_zscore", "rolling_zscore_week", "isolation_forest"]
+    assert card["settings"]["min_votes"] == 1 and card["headline"]["recall"] == 1.0
+    only = analyse(synth_dir, raw_config=raw, detectors=["rolling_zscore"])
+    assert only["settings"]["voters"] == ["rolling_zscore"]
 
 
 @pytest.mark.parametrize("edit,message", [
