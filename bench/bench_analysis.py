@@ -37,6 +37,8 @@ def main() -> int:
         print(f"generating the default scenario into {data} …", flush=True)
         subprocess.run([sys.executable, str(ROOT / "generate_data.py"), "--out", data, "--quiet"], check=True)
 
+    ru0, ru0_kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0, cpu0_kids = ru0.ru_utime + ru0.ru_stime, ru0_kids.ru_utime + ru0_kids.ru_stime
     t_start = time.perf_counter()
     from analytics.config import load_analysis_config
     from analytics.context import RunContext
@@ -66,8 +68,13 @@ def main() -> int:
     rows += [("write outputs", t_write), ("TOTAL (wall)", total)]
     for name, sec in rows:
         print(f"  {name:<34}{sec:>8.2f} s")
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    ru_me, ru_kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_me = ru_me.ru_utime + ru_me.ru_stime - cpu0
+    cpu_kids = ru_kids.ru_utime + ru_kids.ru_stime - cpu0_kids
+    print(f"  CPU time: {cpu_me:.2f} s in this process + {cpu_kids:.2f} s in Prophet workers "
+          f"(wall time on a busy machine exceeds the CPU time divided by the cores)")
+    me = ru_me.ru_maxrss / 1024
+    kids = ru_kids.ru_maxrss / 1024
     print(f"  peak memory: {me:,.0f} MB (this process), {kids:,.0f} MB (largest worker process)")
     if ctx.scorecard is not None:
         print()
