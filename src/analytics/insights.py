@@ -187,7 +187,8 @@ class IncidentInsight(_M):
     actual: float | None
     expected: float | None
     magnitude_pct: float | None = Field(description="the detectors' magnitude (actual vs their baseline), %")
-    baseline_expected: float | None = Field(None, description="same-weekday baseline before the incident")
+    baseline_expected: float | None = Field(None, description="the KPI over the window from the median of the "
+                                                              "same weekday in the weeks before and after it")
     baseline_magnitude_pct: float | None = Field(None, description="actual vs baseline_expected, %")
     detectors: list[str]
     n_detectors: int = Field(ge=0)
@@ -597,7 +598,7 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
               cal: pd.DataFrame | None) -> IncidentInsight:
     start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
     res = _explain(panel, cfg, inc.kpi, start, end, "auto")
-    # magnitude against a baseline the incident cannot contaminate
+    # magnitude against a baseline the incident cannot contaminate (same weekdays around it)
     bw = cfg.drivers.baseline_weeks
     comps = dr.components(inc.kpi)
     a_s = _slice_sums(panel, comps, inc.dimension, inc.segment, start, end, "actual")
@@ -613,13 +614,11 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
                                     scope=None if pd.isna(r.get("scope")) else str(r.get("scope")))
                     for r in hit.to_dict(orient="records")]
     dset = _driver_set(res, breakdown=False)  # the full breakdown lives on the incident's episode
-    # additive KPIs: the baseline is a window sum, comparable with the incident's own sum
-    b_expected = b_val
     item = IncidentInsight(
         incident_id=inc.incident_id, kpi=inc.kpi, dimension=inc.dimension, segment=str(inc.segment),
         start=_day(start), end=_day(end), days=days, direction=inc.direction,
         actual=_f(inc.actual), expected=_f(inc.expected), magnitude_pct=_f(inc.magnitude_pct),
-        baseline_expected=_f(b_expected), baseline_magnitude_pct=_pct(_f(a_val), _f(b_val)),
+        baseline_expected=_f(b_val), baseline_magnitude_pct=_pct(_f(a_val), _f(b_val)),
         detectors=sorted(str(d) for d in inc.detectors), n_detectors=len(inc.detectors), level=inc.level,
         confidence=_f(inc.confidence) or 0.0, severity=inc.severity, peak_score=_f(inc.peak_score),
         drivers=dset, signature=sig, planned=bool(overlaps), calendar=overlaps,
@@ -802,8 +801,11 @@ def _measure(panel: dr.SlicePanel, cfg: InsightsConfig, ts: pd.Timestamp, te: pd
 def _episode_narrative(ep: Episode) -> str:
     span = f"On {ep.start}" if ep.days == 1 else f"From {ep.start} to {ep.end} ({ep.days} days)"
     moves = ", ".join(f"{k} {v:+.1f}%" for k, v in ep.kpi_changes.items() if v is not None)
+    where = "" if (ep.measured_start, ep.measured_end) == (ep.start, ep.end) else (
+        f" on {ep.measured_start}" if ep.measured_start == ep.measured_end
+        else f" over {ep.measured_start} to {ep.measured_end}")
     text = (f"{span}, {len(ep.incident_ids)} incident{'s' if len(ep.incident_ids) != 1 else ''} on "
-            f"{', '.join(ep.kpis)} ({ep.severity}). Overall vs baseline: {moves}. "
+            f"{', '.join(ep.kpis)} ({ep.severity}). Overall vs baseline{where}: {moves}. "
             f"Primary KPI: {ep.primary_kpi}; {ep.signature.label}.")
     t = ep.drivers.top
     if t is not None:
