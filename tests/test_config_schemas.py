@@ -1,0 +1,44 @@
+"""The committed config JSON Schemas match the pydantic models, and every shipped YAML validates
+against its schema (what an editor with the schema would say)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import export_schemas  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(export_schemas.MODELS))
+def test_committed_schema_matches_model(name):
+    committed = (ROOT / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
+    assert committed == export_schemas.schema_text(name), "run: python tools/export_schemas.py"
+
+
+FILES = ([("simulation", p) for p in [ROOT / "config" / "simulation.yaml", *sorted((ROOT / "config" / "scenarios").glob("*.yaml"))]]
+         + [("analysis", ROOT / "config" / "analysis.yaml")]
+         + [("experiment", p) for p in sorted((ROOT / "config" / "experiments").glob("*.yaml"))])
+
+
+@pytest.mark.parametrize(("name", "path"), FILES, ids=[str(p.relative_to(ROOT)) for _, p in FILES])
+def test_shipped_configs_validate_against_schema(name, path):
+    schema = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
+    # YAML dates become date objects; JSON has strings
+    data = json.loads(json.dumps(yaml.safe_load(path.read_text()) or {}, default=str))
+    jsonschema.validate(data, schema)
+
+
+def test_schema_rejects_a_misspelt_key():
+    schema = json.loads((ROOT / "schemas" / "simulation.schema.json").read_text())
+    data = json.loads(json.dumps(yaml.safe_load((ROOT / "config" / "simulation.yaml").read_text()), default=str))
+    data["traffic"]["base_sesions"] = 1
+    with pytest.raises(jsonschema.ValidationError, match="base_sesions"):
+        jsonschema.validate(data, schema)
