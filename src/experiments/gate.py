@@ -62,6 +62,11 @@ def _failed_cells(group: pd.DataFrame) -> str | None:
     return f"{len(bad)} of {len(group)} cells failed (first: {bad['error'].iloc[0]})"
 
 
+# when the interval (lo, hi) of the mean misses the bar beyond doubt
+_MISSED = {">=": lambda lo, hi, bar: hi < bar, ">": lambda lo, hi, bar: hi <= bar,
+           "<=": lambda lo, hi, bar: lo > bar, "<": lambda lo, hi, bar: lo >= bar}
+
+
 def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], boot: Bootstrap
                    ) -> list[GateResult]:
     out = []
@@ -74,14 +79,12 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
                 out.append(GateResult(name, sid, metric, False, failed))
                 continue
             x = group[metric].to_numpy(dtype=float)
-            lo, hi = bootstrap_interval(x, boot, f"gate/{sid}/{metric}")
+            lo, hi = bootstrap_interval(x, boot, f"{sid}/{metric}")  # the leaderboard's interval
             mean = float(np.nanmean(x)) if np.any(~np.isnan(x)) else math.nan
             if math.isnan(mean):
                 out.append(GateResult(name, sid, metric, False, f"{metric} has no value on any seed"))
                 continue
-            below = hi < bar if op == ">=" else hi <= bar if op == ">" else None
-            above = lo > bar if op == "<=" else lo >= bar if op == "<" else None
-            missed = bool(below) if below is not None else bool(above)
+            missed = bool(_MISSED[op](lo, hi, bar))
             ci = f"mean {_fmt(mean)}, {boot.confidence:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] over {int(np.sum(~np.isnan(x)))} seeds"
             if missed:
                 side = {">=": "entirely below", ">": "entirely at or below",

@@ -78,3 +78,13 @@ def test_bad_gate_and_baseline_inputs(tmp_path):
     with pytest.raises(InputError, match="no setting in common"):
         check_baseline(results([0.9]), results([0.9], setting="s2"), [("consensus.recall", True)], BOOT)
     assert GateFailure.exit_code == 1
+
+
+def test_gate_interval_is_the_leaderboard_interval():
+    from experiments.results import leaderboard
+
+    df = results([0.7, 0.95, 0.81, 0.88, 0.9])
+    board = leaderboard(df, ["consensus.recall"], "consensus.recall", BOOT)
+    res = check_absolute(df, [parse_check("consensus.recall>=0.9")], BOOT)
+    lo, hi = board.loc[0, "consensus.recall.ci_low"], board.loc[0, "consensus.recall.ci_high"]
+    assert f"CI [{lo:.4g}, {hi:.4g}]" in res[0].detail
