@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .drivers import RATIO_KPIS
 from .insights_config import ForecastConfig
 
 log = logging.getLogger("shocklab.forecasting")
@@ -35,9 +36,11 @@ def _prophet():
 
 
 def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue") -> pd.Series:
-    """Daily overall KPI, indexed by date, float, without gaps in the index (missing days NaN)."""
+    """Daily overall KPI, indexed by date, float, without gaps in the index (missing days NaN).
+    Sub-daily rows (external KPI files) are summed per day, or averaged for ratio KPIs."""
     o = kpis_daily.loc[kpis_daily["dimension"].astype(str) == "overall", ["date", kpi]]
-    s = o.assign(date=pd.to_datetime(o["date"]).dt.normalize()).groupby("date")[kpi].sum(min_count=1)
+    g = o.assign(date=pd.to_datetime(o["date"]).dt.normalize()).groupby("date")[kpi]
+    s = g.mean() if kpi in RATIO_KPIS else g.sum(min_count=1)
     if s.empty:
         return s.astype(float)
     return s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D")).astype(float)
