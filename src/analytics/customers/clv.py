@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from .config import ClvConfig
 
@@ -32,9 +33,9 @@ log = logging.getLogger("shocklab.customers.clv")
 def _lifetimes():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas 3 deprecation of an option lifetimes sets at import
-        from lifetimes import BetaGeoFitter, GammaGammaFitter
+        from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
         from lifetimes.utils import _customer_lifetime_value
-    return BetaGeoFitter, GammaGammaFitter, _customer_lifetime_value
+    return {"bgnbd": BetaGeoFitter, "mbgnbd": ModifiedBetaGeoFitter}, GammaGammaFitter, _customer_lifetime_value
 
 
 def summary_data(orders: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
@@ -117,6 +118,14 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
             "spearman_clv_vs_true_rate": spearman(table["clv"], rate) if "clv" in table else None,
             "spearman_historical_rate_vs_true_rate": spearman(hist_rate, rate),
         }
+    if truth_customers is not None and "churn_date" in truth_customers.columns and "p_alive" in table:
+        churn_date = pd.to_datetime(truth_customers.drop_duplicates("customer_id")
+                                    .set_index("customer_id")["churn_date"], errors="coerce")
+        alive = (churn_date.isna() | (churn_date > pd.Timestamp(end))).reindex(table.index)
+        known = alive.notna().to_numpy()
+        y = alive[known].astype(int).to_numpy()
+        summary.setdefault("truth", {})["p_alive_roc_auc_vs_true_alive"] = (
+            float(roc_auc_score(y, table["p_alive"].to_numpy()[known])) if len(np.unique(y)) == 2 else None)
     return ClvResult(table=table, summary=summary)
 
 
@@ -125,18 +134,19 @@ def _first_line(exc: Exception) -> str:
 
 
 def _predictive(table: pd.DataFrame, cfg: ClvConfig, penalizer: float) -> tuple[pd.DataFrame, dict[str, Any]]:
-    BetaGeoFitter, GammaGammaFitter, _customer_lifetime_value = _lifetimes()
+    fitters, GammaGammaFitter, _customer_lifetime_value = _lifetimes()
     f, r, t = table["frequency"], table["recency"], table["T"]
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bgf = BetaGeoFitter(penalizer_coef=penalizer).fit(f, r, t)
+        bgf = fitters[cfg.model](penalizer_coef=penalizer).fit(f, r, t)
         out = table.copy()
         out["predicted_purchases"] = np.asarray(
             bgf.conditional_expected_number_of_purchases_up_to_time(cfg.horizon_days, f, r, t), dtype=float)
         out["p_alive"] = np.asarray(bgf.conditional_probability_alive(f.to_numpy(), r.to_numpy(), t.to_numpy()),
                                     dtype=float)
         # posterior mean purchase rate while alive: Gamma(r + x, alpha + T) if still alive,
-        # Gamma(r + x, alpha + t_x) if the customer dropped out after the last purchase
+        # Gamma(r + x, alpha + t_x) if the customer dropped out after the last purchase (exact
+        # for BG/NBD; for the modified model, which also lets one-time buyers leave, a close one)
         pr = bgf.params_
         out["expected_rate_per_year"] = 365.25 * (pr["r"] + f) * (
             out["p_alive"] / (pr["alpha"] + t) + (1 - out["p_alive"]) / (pr["alpha"] + r))
@@ -157,7 +167,7 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, penalizer: float) -> tuple[
                             "clv"]].to_numpy())
     if bad.any():
         raise ValueError(f"{int(bad.any(axis=1).sum())} customers got non-finite predictions")
-    params = {"bgnbd_params": {k: float(v) for k, v in bgf.params_.items()},
+    params = {"model": cfg.model, "purchase_model_params": {k: float(v) for k, v in bgf.params_.items()},
               "gamma_gamma_params": {k: float(v) for k, v in ggf.params_.items()},
               "repeat_customers": int(len(rep))}
     return out, params

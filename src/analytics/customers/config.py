@@ -128,6 +128,8 @@ class CohortsConfig(_Strict):
 
 class ClvConfig(_Strict):
     enabled: bool = True
+    model: Literal["bgnbd", "mbgnbd"] = Field(
+        "bgnbd", description="bgnbd = BG/NBD; mbgnbd = modified BG/NBD (one-time buyers may also have left)")
     horizon_days: int = Field(365, ge=7, le=3650)
     discount_rate_monthly: float = Field(0.01, ge=0, le=1)
     penalizer: float = Field(0.001, ge=0, le=10)

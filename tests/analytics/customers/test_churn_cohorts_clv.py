@@ -86,11 +86,13 @@ def test_cohort_matrix_known_answer():
     assert np.isnan(m.loc["2025-02", 2])  # not observable yet: NaN, not 0
 
 
-def test_clv_fits_and_ranks_true_rates(store):
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd"])
+def test_clv_fits_and_ranks_true_rates(store, model):
     orders, truth = store
     v = rfm.valid_orders(orders)
-    res = clv.run_clv(v, rfm.data_end_date(orders), ClvConfig(horizon_days=180), truth)
-    assert res.summary["status"] == "ok"
+    res = clv.run_clv(v, rfm.data_end_date(orders), ClvConfig(horizon_days=180, model=model), truth)
+    assert res.summary["status"] == "ok" and res.summary["model"] == model
+    assert res.summary["truth"]["p_alive_roc_auc_vs_true_alive"] > 0.6
     t = res.table
     assert (t["frequency"] <= t["orders"] - 1).all() and (t["recency"] <= t["T"]).all()
     assert np.isfinite(t[["clv", "p_alive", "expected_rate_per_year"]].to_numpy()).all()
