@@ -95,10 +95,25 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         plots: bool = True, fresh: bool = False) -> Outcome:
     """Run (or resume) the experiment into ``out_dir`` and write its outputs.
 
-    ``cell_fn`` defaults to the real generate → analyse cell, in which case every distinct world
-    is validated by the simulator before anything runs. Gate results are returned, not raised
-    (``gating.enforce`` does that), so the outputs exist either way. ``fresh`` reruns every cell
-    and regenerates the worlds of the default cache (``<out>/worlds``).
+    Parameters
+    ----------
+    exp : the loaded experiment (``config.load_experiment``).
+    out_dir : ``cells/`` (one record per finished cell, for resuming), ``results.parquet``,
+        ``leaderboard.csv``, ``experiment.json``, ``plots/``, and for detectability
+        ``detectability.csv`` and ``mde.csv``; ``gate.json`` when there are gate checks.
+    executor, workers, scheduler : where cells run (``runner.execute``).
+    cache_dir : generated worlds (default ``<out>/worlds``).
+    cell_fn : default: the real generate → analyse cell; then every distinct scenario and
+        analysis mapping is validated by the simulator's and pipeline's models before anything
+        runs or is written (InputError, exit 2).
+    checks : parsed ``--gate`` checks (default: the file's ``gate.checks``).
+    baseline : an earlier results table to compare against.
+    fresh : rerun every cell and regenerate the default world cache.
+
+    Returns
+    -------
+    Outcome : the tables, labels and gate results. Gate misses are returned, not raised
+        (``gate.enforce`` raises), so the outputs exist either way.
     """
     cfg = exp.config
     out_dir = Path(out_dir)
