@@ -111,7 +111,7 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
         rate = pd.to_numeric(rate, errors="coerce")
         hist_rate = table["orders"] / (table["T"] + 1)
         summary["truth"] = {
-            "spearman_bgnbd_rate_vs_true_rate":
+            "spearman_expected_rate_vs_true_rate":
                 spearman(table["expected_rate_per_year"], rate) if "expected_rate_per_year" in table else None,
             "spearman_predicted_purchases_vs_true_rate":
                 spearman(table["predicted_purchases"], rate) if "predicted_purchases" in table else None,

@@ -96,7 +96,7 @@ def test_clv_fits_and_ranks_true_rates(store, model):
     t = res.table
     assert (t["frequency"] <= t["orders"] - 1).all() and (t["recency"] <= t["T"]).all()
     assert np.isfinite(t[["clv", "p_alive", "expected_rate_per_year"]].to_numpy()).all()
-    assert res.summary["truth"]["spearman_bgnbd_rate_vs_true_rate"] > 0.5
+    assert res.summary["truth"]["spearman_expected_rate_vs_true_rate"] > 0.5
     assert t["value_pct"].between(0, 1).all()
 
 

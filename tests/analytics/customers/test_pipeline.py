@@ -56,7 +56,7 @@ def test_run_writes_files_and_a_json_ready_summary(dataset, tmp_path):
         assert (tmp_path / "plots" / p).is_file(), p
     assert sum(s["segments"].values()) == s["customers"] == sum(s["actions"].values())
     assert s["churn"]["status"] == "ok" and s["churn"]["truth"]["random_forest_roc_auc"] > 0.7
-    assert s["clv"]["truth"]["spearman_bgnbd_rate_vs_true_rate"] > 0.4
+    assert s["clv"]["truth"]["spearman_expected_rate_vs_true_rate"] > 0.4
     (wave,) = s["monitor"]["churn_waves"]
     assert wave["detected"] and wave["delay_days"] >= 0
     assert s["monitor"]["mode"] == "replay" and s["monitor"]["alerts"][0]["date"] == wave["first_alert_date"]
