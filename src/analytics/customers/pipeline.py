@@ -107,6 +107,9 @@ def _run(ctx: RunContext) -> None:
     if not cfg.enabled:
         ctx.customers = {"enabled": False}
         return
+    if "orders" not in ctx.data.tables:  # e.g. --kpis input: there are no customers to model
+        ctx.customers = {"enabled": True, "status": "skipped: the input has no orders table"}
+        return
     seed = int(getattr(ctx.config, "seed", cfg.seed) or 0)
     out = Path(ctx.out_dir) / "customers"
     plot_dir = Path(ctx.out_dir) / "plots"

@@ -93,10 +93,14 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
     assert ctx2.customers["monitor"]["decisions"] == {"sent": 0, "already_sent": 1, "cooldown": 0, "ongoing": 0}
 
 
-def test_disabled_section(dataset, tmp_path):
+def test_disabled_section_and_kpi_only_input(dataset, tmp_path):
     ctx = RunContext(config=_Cfg(enabled=False), data=dataset, out_dir=tmp_path)
     pipeline.run(ctx)
     assert ctx.customers == {"enabled": False}
+    kpis = DataSet(path=None, tables={"kpis_daily": pd.DataFrame()}, source="kpis")
+    ctx = RunContext(config=_Cfg(), data=kpis, out_dir=tmp_path)
+    pipeline.run(ctx)
+    assert ctx.customers["status"] == "skipped: the input has no orders table"
 
 
 def test_action_rules_first_match_with_reasons():
