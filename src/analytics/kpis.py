@@ -119,7 +119,7 @@ def compute_kpis_daily(ds: DataSet) -> pd.DataFrame:
 
     kd = pd.concat(frames, ignore_index=True)
     sessions = np.full(len(kd), np.nan)
-    if traffic is not None:
+    if traffic is not None and len(traffic):   # an empty traffic table (transaction files) = unknown
         tday = (traffic["date"].to_numpy("datetime64[D]") - start).astype(np.int64)
         sess = traffic["sessions"].to_numpy(float)
         offset = 0

@@ -56,6 +56,16 @@ def test_detector_contract(name):
     assert ((out["score"] >= 0) == (out["direction"] == "up")).all()
 
 
+@pytest.mark.parametrize("name", [_params(n) for n in sorted(REGISTRY)])
+def test_too_short_history_scores_nothing(name):
+    """A series shorter than any warm-up gives zero scores and no flags — not an error."""
+    series = spike_series(n=12, spike_at=10)
+    out = _make(name).detect(_input(series))
+    assert len(out) == len(series) and np.isfinite(out["score"]).all()
+    if name != "oracle":
+        assert not out["flag"].any()
+
+
 @pytest.mark.parametrize("name", [_params(n) for n in sorted(REGISTRY) if n != "oracle"])
 def test_causal_detectors_ignore_the_future(name):
     """Changing the last 20 days must not change any score before them."""

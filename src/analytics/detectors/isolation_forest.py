@@ -95,7 +95,7 @@ class IsolationForestDetector(Detector):
         else:
             pts = refit_points(len(grid), cfg.min_train, cfg.refit_every)
             blocks = []
-            for s, e in zip(pts, [*pts[1:], len(grid)], strict=True):
+            for s, e in zip(pts, [*pts[1:], len(grid)][:len(pts)], strict=True):
                 lo, hi = grid[s], grid[e - 1]
                 blocks.append((rows[dates[rows] < lo], rows[(dates[rows] >= lo) & (dates[rows] <= hi)]))
         for train, test in blocks:

@@ -98,7 +98,7 @@ def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | Non
         blocks = [(n, 0, n)]
     else:
         pts = refit_points(n, cfg["min_train"], cfg["retrain_every"])
-        blocks = [(s, s, e) for s, e in zip(pts, [*pts[1:], n], strict=True)]
+        blocks = [(s, s, e) for s, e in zip(pts, [*pts[1:], n][:len(pts)], strict=True)]
     for train_end, lo, hi in blocks:
         y_train = yt[:train_end].copy()
         if cfg["mask_flagged"] and cfg["mode"] != "in_sample":
