@@ -16,6 +16,8 @@ predicted purchases over the horizon also fold in the chance of having left.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -136,7 +138,8 @@ def _first_line(exc: Exception) -> str:
 def _predictive(table: pd.DataFrame, cfg: ClvConfig, penalizer: float) -> tuple[pd.DataFrame, dict[str, Any]]:
     fitters, GammaGammaFitter, _customer_lifetime_value = _lifetimes()
     f, r, t = table["frequency"], table["recency"], table["T"]
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    # lifetimes print()s the optimizer state when a fit fails; the reason goes to the summary
+    with np.errstate(all="ignore"), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         bgf = fitters[cfg.model](penalizer_coef=penalizer).fit(f, r, t)
         out = table.copy()
