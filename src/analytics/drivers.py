@@ -231,10 +231,12 @@ def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4) -> np.
 
 
 def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
-              baseline_weeks: int = 4, z: float = 2.0, z_extend: float = 1.0) -> tuple[pd.Timestamp, pd.Timestamp]:
+              baseline_weeks: int = 4, z: float = 2.0, z_extend: float = 1.0,
+              share: float = 0.0) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Where in [start, end] the overall ``kpi`` really deviated: its largest daily deviation,
     if at least ``z`` robust standard deviations of the KPI's daily deviations, and the contiguous
-    days around it deviating the same way by at least ``z_extend`` of them (hysteresis; whatever
+    days around it deviating the same way by at least ``z_extend`` of them and ``share`` of the
+    peak's deviation (hysteresis; whatever
     the incidents' edges were: detectors that smooth flag late, slice incidents trail on).
     [start, end] when nothing stands out."""
     dev_all = daily_deviation(panel, kpi, baseline_weeks)
@@ -252,7 +254,7 @@ def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestam
     p = int(np.argmax(np.abs(dev)))
     if abs(dev[p]) < z * sigma:
         return start, end
-    keep = (np.sign(dev) == np.sign(dev[p])) & (np.abs(dev) >= z_extend * sigma)
+    keep = (np.sign(dev) == np.sign(dev[p])) & (np.abs(dev) >= max(z_extend * sigma, share * abs(dev[p])))
     lo = p
     while lo > 0 and keep[lo - 1]:
         lo -= 1

@@ -48,7 +48,7 @@ SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
 PEAK_Z = 2.0       # measured days: a peak day deviating >= this many robust sigmas …
 PEAK_Z_EXTEND = 1.0  # … and the days around it deviating the same way >= this many
-PEAK_MARGIN_DAYS = 0  # … searched from this many days before the episode's first incident
+PEAK_SHARE = 0.25  # … and >= this share of the peak's deviation
 log = logging.getLogger("shocklab.insights")
 
 
@@ -751,8 +751,8 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             cover[(days >= pd.Timestamp(i.start)) & (days <= pd.Timestamp(i.end))] += 1
         core = days[cover >= CORE_SHARE * cover.max()]
         changes, sig, primary = _measure(panel, cfg, core.min(), core.max(), g[0].kpi)
-        ts, te = dr.peak_span(panel, primary, pd.Timestamp(start) - pd.Timedelta(days=PEAK_MARGIN_DAYS),
-                              pd.Timestamp(end), bw, PEAK_Z, PEAK_Z_EXTEND)
+        ts, te = dr.peak_span(panel, primary, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
+                              PEAK_Z_EXTEND, PEAK_SHARE)
         changes, sig, primary = _measure(panel, cfg, ts, te, primary)
         res = _explain(panel, cfg, primary, ts, te, "auto")
         dirs = {i.direction for i in g}
