@@ -14,8 +14,8 @@ def retention_matrix(orders: pd.DataFrame, max_months: int = 24) -> tuple[pd.Dat
     """Share of each cohort's customers with a valid order k months after their first month.
 
     ``orders`` from ``rfm.valid_orders``. Returns (matrix, cohort sizes): the matrix is indexed by
-    cohort ("YYYY-MM"), columns 0..max_months (month 0 is 1.0 by construction); cells a cohort
-    has not reached yet are NaN.
+    cohort ("YYYY-MM"), columns 0..min(max_months, age of the oldest cohort) (month 0 is 1.0 by
+    construction); cells a cohort has not reached yet are NaN.
     """
     if len(orders) == 0:
         return pd.DataFrame(), pd.Series(dtype=np.int64)
@@ -29,7 +29,8 @@ def retention_matrix(orders: pd.DataFrame, max_months: int = 24) -> tuple[pd.Dat
     sizes = active[0]
     matrix = active.div(sizes, axis=0)
     last_month = int(month.max())
-    ages = np.arange(max_months + 1)
+    # columns up to the oldest cohort's age (or max_months): no all-empty columns
+    ages = np.arange(min(max_months, last_month - int(matrix.index.min())) + 1)
     matrix = matrix.reindex(columns=ages, fill_value=0.0)
     # cohorts cannot be observed beyond the last month of data: NaN, not 0
     reached = (last_month - matrix.index.to_numpy()[:, None]) >= ages[None, :]

@@ -84,6 +84,7 @@ def test_cohort_matrix_known_answer():
     assert m.loc["2025-01", 0] == 1.0 and m.loc["2025-01", 1] == 0.5 and m.loc["2025-01", 2] == 0.5
     assert m.loc["2025-02", 1] == 1.0
     assert np.isnan(m.loc["2025-02", 2])  # not observable yet: NaN, not 0
+    assert list(m.columns) == [0, 1, 2]  # no empty columns up to max_months=3
 
 
 @pytest.mark.parametrize("model", ["bgnbd", "mbgnbd"])
