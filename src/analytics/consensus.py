@@ -5,7 +5,8 @@ flagged that series in that direction anywhere in [t − tolerance, t + toleranc
 consensus period when some voter flagged it itself, at least ``min_votes`` voters vote for it and
 every ``required`` detector is among them. Consensus periods at most ``merge_gap_days`` apart
 merge into one incident. The incident's level names how many detectors voted (single /
-pairwise / triple / k_of_n); confidence and severity come from the vote share and the calibrated
+pairwise / triple / k_of_n — counted in families: with ``count_by: type`` two variants of one
+detector type are one vote); confidence and severity come from the vote share and the calibrated
 scores. The same routine with one detector and ``min_votes=1`` gives per-detector incidents.
 """
 
@@ -99,12 +100,20 @@ class Votes:
         return out
 
     def incidents(self, voters: list[str], min_votes: int = 1, required: Iterable[str] = (), tolerance: int = 0,
-                  merge_gap: int = 1, mute_dates: Iterable[pd.Timestamp] = (), n_total: int | None = None) -> list[Incident]:
-        """Incidents of ``voters`` under the rule (see module docstring); deterministic order."""
+                  merge_gap: int = 1, mute_dates: Iterable[pd.Timestamp] = (), n_total: int | None = None,
+                  families: dict[str, str] | None = None) -> list[Incident]:
+        """Incidents of ``voters`` under the rule (see module docstring); deterministic order.
+
+        ``families`` maps a voter to its family (e.g. its detector type): voters of one family
+        count as one vote, so two variants of the same model cannot out-vote the others.
+        """
         voters = [v for v in voters if v in self.detectors]
         if not voters or not len(self.grid):
             return []
-        n_total = n_total or len(voters)
+        fam = [(families or {}).get(v, v) for v in voters]
+        fam_names = sorted(set(fam))
+        fam_idx = np.array([fam_names.index(f) for f in fam])
+        n_total = n_total or len(fam_names)
         vi = [self.detectors.index(v) for v in voters]
         req = [voters.index(r) for r in required if r in voters]
         muted = np.zeros(len(self.grid), dtype=bool)
@@ -114,7 +123,10 @@ class Votes:
         for direction, raw_all in (("up", self.up), ("down", self.down)):
             raw = raw_all[vi]                               # [voter, series, period]
             dil = self._dilate(raw, tolerance)
-            count = dil.sum(axis=0)
+            # votes = distinct families with a (dilated) flag: [series, period]
+            count = np.zeros(dil.shape[1:], dtype=np.int64)
+            for f in range(len(fam_names)):
+                count += dil[fam_idx == f].any(axis=0)
             ok = raw.any(axis=0) & (count >= min_votes) & ~muted[None, :]
             for r in req:
                 ok &= dil[r]
@@ -123,16 +135,17 @@ class Votes:
                 breaks = np.flatnonzero(np.diff(pos) - 1 > merge_gap)
                 for seg in np.split(pos, breaks + 1):
                     out.append(self._incident(s, int(seg[0]), int(seg[-1]), direction, raw, vi, voters,
-                                              tolerance, n_total))
+                                              tolerance, n_total, fam))
         out.sort(key=lambda i: (i.start, i.kpi, i.dimension, i.segment, i.direction))
         return out
 
     def _incident(self, s: int, p0: int, p1: int, direction: str, raw: np.ndarray, vi: list[int],
-                  voters: list[str], tol: int, n_total: int) -> Incident:
+                  voters: list[str], tol: int, n_total: int, fam: list[str]) -> Incident:
         kpi, dim, seg = self.series[s]
         lo, hi = max(p0 - tol, 0), p1 + tol + 1
         who_mask = raw[:, s, lo:hi].any(axis=1)
         who = sorted(v for v, m in zip(voters, who_mask, strict=True) if m)
+        n_fam = len({f for f, m in zip(fam, who_mask, strict=True) if m})
         w = [vi[i] for i in range(len(vi)) if who_mask[i]]
         sc = self.score[w, s, p0:p1 + 1]
         sc = sc if direction == "up" else -sc
@@ -147,8 +160,8 @@ class Votes:
         return Incident(
             incident_id=f"I-{kpi}-{dim}-{seg}-{_stamp(start)}-{direction}",
             kpi=kpi, dimension=dim, segment=seg, start=start, end=end, direction=direction,
-            detectors=who, level=level_name(len(who), n_total),
-            confidence=confidence_of(len(who), n_total, peak), severity=severity_of(peak, mag),
+            detectors=who, level=level_name(n_fam, n_total),
+            confidence=confidence_of(n_fam, n_total, peak), severity=severity_of(peak, mag),
             peak_score=round(peak, 4), actual=round(actual, 6) if np.isfinite(actual) else float("nan"),
             expected=round(expected, 6) if np.isfinite(expected) else float("nan"),
             magnitude_pct=round(mag, 3) if np.isfinite(mag) else float("nan"))
@@ -156,20 +169,24 @@ class Votes:
 
 def build_incidents(detections: pd.DataFrame | Votes, voters: list[str], min_votes: int = 1,
                     required: Iterable[str] = (), tolerance: int = 0, merge_gap: int = 1,
-                    mute_dates: Iterable[pd.Timestamp] = (), n_total: int | None = None) -> list[Incident]:
+                    mute_dates: Iterable[pd.Timestamp] = (), n_total: int | None = None,
+                    families: dict[str, str] | None = None) -> list[Incident]:
     """Incidents from the flags of ``voters`` (see module docstring); deterministic order."""
     votes = detections if isinstance(detections, Votes) else Votes(detections)
-    return votes.incidents(voters, min_votes, required, tolerance, merge_gap, list(mute_dates), n_total)
+    return votes.incidents(voters, min_votes, required, tolerance, merge_gap, list(mute_dates), n_total, families)
 
 
 def consensus_incidents(detections: pd.DataFrame | Votes, voters: list[str], cfg, mute_dates=(),
-                        min_votes: int | None = None) -> list[Incident]:
-    """Consensus incidents with the settings of ``cfg`` (a ``ConsensusConfig``)."""
+                        min_votes: int | None = None, families: dict[str, str] | None = None) -> list[Incident]:
+    """Consensus incidents with the settings of ``cfg`` (a ``ConsensusConfig``); ``families``
+    (voter -> detector type) is used when ``cfg.count_by == "type"``."""
+    fams = families if cfg.count_by == "type" else None
+    n = len({(fams or {}).get(v, v) for v in voters})
     k = cfg.min_votes if min_votes is None else min_votes
-    return build_incidents(detections, voters, min_votes=min(k, len(voters)) if voters else k,
+    return build_incidents(detections, voters, min_votes=min(k, n) if voters else k,
                            required=[r for r in cfg.required if r in voters], tolerance=cfg.tolerance_days,
                            merge_gap=cfg.merge_gap_days, mute_dates=mute_dates if cfg.mute_calendar else (),
-                           n_total=len(voters))
+                           n_total=n, families=fams)
 
 
 def detector_incidents(detections: pd.DataFrame | Votes, name: str, merge_gap: int) -> list[Incident]:

@@ -151,10 +151,13 @@ def stage_consensus(ctx: RunContext) -> None:
         log.warning("only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
                     len(vs), ", ".join(vs) or "none", cfg.consensus.min_votes, len(vs))
     mute = _calendar_days(ctx)
-    ctx.incidents = cons.consensus_incidents(votes, vs, cfg.consensus, mute) if vs else []
+    fams = {n: cfg.detectors[n].type for n in vs}
+    ctx.incidents = cons.consensus_incidents(votes, vs, cfg.consensus, mute, families=fams) if vs else []
     if ctx.data.has_truth:
-        ctx.consensus_levels = {f"k{k}": cons.consensus_incidents(votes, vs, cfg.consensus, mute, min_votes=k)
-                                for k in range(1, len(vs) + 1)}
+        n = len(set(fams.values())) if cfg.consensus.count_by == "type" else len(vs)
+        ctx.consensus_levels = {f"k{k}": cons.consensus_incidents(votes, vs, cfg.consensus, mute, min_votes=k,
+                                                                  families=fams)
+                                for k in range(1, n + 1)}
 
 
 def stage_score(ctx: RunContext) -> None:

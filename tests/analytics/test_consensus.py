@@ -101,3 +101,16 @@ def test_series_are_kept_apart():
     det = pd.concat([votes({"a": {5: 4.0}}, segment="email"), votes({"b": {5: 4.0}}, segment="organic")])
     assert build_incidents(det, ["a", "b"], min_votes=2) == []
     assert sorted(i.segment for i in build_incidents(det, ["a", "b"], min_votes=1)) == ["email", "organic"]
+
+
+def test_detectors_of_one_family_count_as_one_vote():
+    det = votes({"z": {5: 4.0}, "z_week": {5: 5.0}, "prophet": {}})
+    fam = {"z": "rolling_zscore", "z_week": "rolling_zscore", "prophet": "prophet_residual"}
+    assert build_incidents(det, ["z", "z_week", "prophet"], min_votes=2, families=fam) == []
+    assert len(build_incidents(det, ["z", "z_week", "prophet"], min_votes=2)) == 1   # without families
+    det2 = votes({"z": {5: 4.0}, "z_week": {5: 5.0}, "prophet": {6: 4.0}})
+    (inc,) = build_incidents(det2, ["z", "z_week", "prophet"], min_votes=2, tolerance=1, families=fam)
+    assert inc.detectors == ["prophet", "z", "z_week"] and inc.level == "pairwise"   # two families
+    cfg = ConsensusConfig(min_votes=3, count_by="type")
+    # min_votes is capped to the number of families that ran (2 here)
+    assert len(consensus_incidents(det2, ["z", "z_week", "prophet"], cfg, families=fam)) == 1
