@@ -232,28 +232,28 @@ def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4) -> np.
 
 def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
               baseline_weeks: int = 4, z: float = 2.0, z_extend: float = 1.0,
-              share: float = 0.0) -> tuple[pd.Timestamp, pd.Timestamp]:
+              share: float = 0.0) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """Where in [start, end] the overall ``kpi`` really deviated: its largest daily deviation,
     if at least ``z`` robust standard deviations of the KPI's daily deviations, and the contiguous
     days around it deviating the same way by at least ``z_extend`` of them and ``share`` of the
     peak's deviation (hysteresis; whatever
     the incidents' edges were: detectors that smooth flag late, slice incidents trail on).
-    [start, end] when nothing stands out."""
+    None when nothing stands out (or the KPI is unknown)."""
     dev_all = daily_deviation(panel, kpi, baseline_weeks)
     if dev_all is None:
-        return start, end
+        return None
     finite = dev_all[np.isfinite(dev_all)]
     if len(finite) < 14:
-        return start, end
+        return None
     sigma = 1.4826 * float(np.median(np.abs(finite - np.median(finite))))
     i0 = (pd.Timestamp(start) - panel.dates[0]).days
     i1 = (pd.Timestamp(end) - panel.dates[0]).days
     if i0 < 0 or i1 >= len(dev_all) or i1 < i0:
-        return start, end
+        return None
     dev = np.nan_to_num(dev_all[i0:i1 + 1], nan=0.0)
     p = int(np.argmax(np.abs(dev)))
     if abs(dev[p]) < z * sigma:
-        return start, end
+        return None
     keep = (np.sign(dev) == np.sign(dev[p])) & (np.abs(dev) >= max(z_extend * sigma, share * abs(dev[p])))
     lo = p
     while lo > 0 and keep[lo - 1]:

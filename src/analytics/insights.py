@@ -751,8 +751,15 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             cover[(days >= pd.Timestamp(i.start)) & (days <= pd.Timestamp(i.end))] += 1
         core = days[cover >= CORE_SHARE * cover.max()]
         changes, sig, primary = _measure(panel, cfg, core.min(), core.max(), g[0].kpi)
-        ts, te = dr.peak_span(panel, primary, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
-                              PEAK_Z_EXTEND, PEAK_SHARE)
+        # the primary KPI's peak, else that of the KPIs the incidents flagged (most flagged first)
+        flagged = sorted({i.kpi for i in g}, key=lambda k: (-sum(i.kpi == k for i in g), k))
+        span = None
+        for k in dict.fromkeys([primary, *flagged]):
+            span = dr.peak_span(panel, k, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
+                                PEAK_Z_EXTEND, PEAK_SHARE)
+            if span is not None:
+                break
+        ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
         changes, sig, primary = _measure(panel, cfg, ts, te, primary)
         res = _explain(panel, cfg, primary, ts, te, "auto")
         dirs = {i.direction for i in g}

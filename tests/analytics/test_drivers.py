@@ -136,9 +136,9 @@ def test_peak_span_finds_the_shock_days_inside_a_wider_window():
     # catching the weaker days of a real shock)
     assert dr.peak_span(panel, "sessions", lo, hi, z_extend=2.0) == (pd.Timestamp("2025-05-13"), pd.Timestamp("2025-05-15"))
     assert dr.peak_span(panel, "revenue", lo, hi, z_extend=2.0) == (pd.Timestamp("2025-05-13"), pd.Timestamp("2025-05-15"))
-    # nothing stands out (conversion did not move), or an unknown KPI: the window itself
-    assert dr.peak_span(panel, "conversion_rate", lo, hi, z=6.0) == (lo, hi)
-    assert dr.peak_span(panel, "units_x", lo, hi) == (lo, hi)
+    # nothing stands out (conversion did not move), or an unknown KPI
+    assert dr.peak_span(panel, "conversion_rate", lo, hi, z=6.0) is None
+    assert dr.peak_span(panel, "units_x", lo, hi) is None
 
 
 def test_focus_is_one_when_confined_and_zero_when_uniform():
