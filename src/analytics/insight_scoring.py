@@ -194,3 +194,10 @@ def _jaccard(a0: str, a1: str, b0: str, b1: str) -> float:
 
 def _r100(x: float | None) -> float | None:
     return None if x is None else round(x * 100.0, 2)
+
+
+def stage(ctx: RunContext) -> None:
+    """Pipeline stage (after ``insights``): ``scorecard["insights"] = score_insights(ctx)`` when
+    the run is scored."""
+    if ctx.scorecard is not None and ctx.data.has_truth:
+        ctx.scorecard["insights"] = score_insights(ctx)

@@ -93,3 +93,13 @@ def test_builds_insights_itself_and_needs_truth(tmp_path):
 ])
 def test_expected_driver(scope, expected):
     assert sc.expected_driver(scope) == expected
+
+
+def test_stage_merges_into_the_scorecard(scored):
+    ctx, s = scored
+    ctx.scorecard = {"headline": {}}
+    sc.stage(ctx)
+    assert ctx.scorecard["insights"]["root_cause_accuracy"] == s["root_cause_accuracy"]
+    ctx.scorecard = None
+    sc.stage(ctx)                      # unscored run: nothing to merge into
+    assert ctx.scorecard is None
