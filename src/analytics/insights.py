@@ -982,7 +982,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
 def _drivers_md(ds: dict[str, Any]) -> str:
     items = ds.get("drivers") or []
     if not items:
-        return "none"
+        return "no breakdown available" if ds.get("scope") == "unknown" else \
+            "no slice stands out (every slice moved in proportion to its size)"
     return "; ".join(f"{_slice_label(d['dimension'], d['value'])} {d['share_of_change'] * 100:.0f}% of change"
                      + (f" ({d['relative_change_pct']:+.1f}%)" if d.get("relative_change_pct") is not None else "")
                      for d in items)
