@@ -57,9 +57,10 @@ class AnalysisConfig(_Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="master seed for seeded detectors")
     kpis: list[str] = Field(default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"])
     dimensions: list[Literal["overall", "channel", "country", "category"]] = Field(
-        default_factory=lambda: ["overall", "channel"])
+        default_factory=lambda: ["overall", "channel", "country", "category"])
     slice_kpis: dict[Literal["channel", "country", "category"], list[str]] = Field(
-        default_factory=lambda: {"channel": ["sessions", "orders"]}, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
+        default_factory=lambda: {"channel": ["sessions", "orders"], "country": ["orders"],
+                                 "category": ["aov", "revenue"]}, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
     detectors: dict[str, DetectorSettings] = Field(default_factory=lambda: {
         name: cls.config_class() for name, cls in REGISTRY.items()})
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
