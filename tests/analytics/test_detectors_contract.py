@@ -138,3 +138,13 @@ def test_prophet_failure_is_reported_not_fatal(monkeypatch):
     monkeypatch.setattr(pr, "_fit_predict", boom)
     with pytest.raises(RuntimeError, match="Prophet failed on every series"):
         _make("prophet_residual").detect(_input(spike_series(kpis=("revenue",))))
+
+
+def test_prophet_worker_count_never_nests_pools(monkeypatch):
+    import multiprocessing
+
+    from analytics.detectors.prophet_residual import _worker_count
+
+    assert _worker_count(3) == 3
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())   # inside a sweep worker
+    assert _worker_count(0) == 1 and _worker_count(2) == 2

@@ -55,7 +55,8 @@ class ProphetResidualConfig(DetectorConfig):
                                  "z of the residual against the median and spread of the previous N out-of-sample "
                                  "residuals (removes forecast drift between refits; in-sample spread until N/2 exist)")
     use_calendar: bool = Field(True, description="marketing calendar days as Prophet holidays")
-    n_jobs: int = Field(0, ge=0, le=256, description="worker processes; 0 = all CPUs, 1 = serial")
+    n_jobs: int = Field(0, ge=0, le=256, description="worker processes; 0 = all CPUs (serial inside a "
+                        "sweep worker), 1 = serial")
 
 
 def _quiet() -> None:
@@ -136,6 +137,17 @@ def _recentre(resid: np.ndarray, score: np.ndarray, window: int) -> np.ndarray:
     return np.where(np.isfinite(z.to_numpy()) & np.isfinite(score), z.to_numpy(), score)
 
 
+def _worker_count(requested: int) -> int:
+    """``n_jobs`` 0 means all CPUs — but only in a top-level process: inside a sweep's worker
+    (or any daemonic process, which may not have children) the fits run serially, since the
+    sweep already parallelizes across cells."""
+    if multiprocessing.current_process().daemon:
+        return 1
+    if requested:
+        return requested
+    return 1 if multiprocessing.parent_process() is not None else (os.cpu_count() or 1)
+
+
 def _worker(args: tuple) -> tuple[np.ndarray, np.ndarray, str | None]:
     try:
         return (*score_one_series(*args), None)
@@ -171,8 +183,7 @@ class ProphetResidual(Detector):
         groups = list(group_slices(series))
         tasks = [(g["date"].to_numpy(), g["value"].to_numpy(dtype=float), holidays, cfg_d, inp.periods_per_day > 1)
                  for _, g in groups]
-        n_jobs = cfg.n_jobs or os.cpu_count() or 1
-        n_jobs = min(n_jobs, len(tasks))
+        n_jobs = min(_worker_count(cfg.n_jobs), len(tasks))
         if n_jobs <= 1:
             results = [_worker(t) for t in tasks]
         else:
