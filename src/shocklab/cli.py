@@ -35,6 +35,8 @@ def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> loggin
     """Console output for people plus a rotating file in ``logs/`` (``SHOCKLAB_LOG_DIR`` overrides;
     empty disables the file)."""
     root = logging.getLogger("shocklab")
+    for h in root.handlers:  # close the log file of an earlier setup (in-process CLI calls)
+        h.close()
     root.handlers.clear()
     root.setLevel(logging.DEBUG)
     root.propagate = False
