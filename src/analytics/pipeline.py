@@ -169,7 +169,8 @@ def stage_score(ctx: RunContext) -> None:
     levels = ctx.consensus_levels
     settings = {**cfg.scoring.model_dump(exclude={"include_oracle"}),
                 "merge_gap_days": cfg.consensus.merge_gap_days, "tolerance_days": cfg.consensus.tolerance_days,
-                "min_votes": cfg.consensus.min_votes, "required": list(cfg.consensus.required), "voters": vs}
+                "min_votes": cfg.consensus.min_votes, "required": list(cfg.consensus.required),
+                "count_by": cfg.consensus.count_by, "voters": vs}
     oracle = next((n for n, d in cfg.detectors.items() if d.type == "oracle" and n in ctx.detector_incidents), None)
     failed = {n: st["error"] for n, st in ctx.detector_status.items() if not st.get("ok") and not st.get("skipped")}
     ctx.scorecard = build_scorecard(ctx.data.truth_events or [], ctx.detector_incidents, ctx.incidents, levels,

@@ -28,7 +28,7 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
     {
       "schema": "shocklab.scorecard/1",
       "settings": {"mode", "early_days", "late_days", "min_effect", "merge_gap_days",
-                   "tolerance_days", "min_votes", "required", "voters": [...]},
+                   "tolerance_days", "min_votes", "required", "count_by", "voters": [...]},
       "events": {"unexpected": int, "expected": int, "by_type": {type: int}},
       "headline": {"mode": "strict", "recall", "precision", "f1", "median_delay_days",
                    "oracle_recall_at_equal_fp", "recall_vs_oracle"},
