@@ -217,7 +217,8 @@ class Episode(_M):
     kpis: list[str] = Field(description="KPIs with an incident in the episode")
     slices: list[str] = Field(description="slices with an incident, e.g. 'overall', 'channel email'")
     primary_kpi: str = Field(description="where the change starts: sessions if traffic-driven, conversion_rate "
-                                         "if conversion-driven, revenue if basket-driven, else the biggest mover")
+                                         "if conversion-driven, revenue or aov (the bigger move) if basket-driven, "
+                                         "else the biggest mover")
     measured_start: date = Field(description="span of the episode's overall incidents (all its incidents if "
                                              "none is overall): where kpi_changes, signature and drivers are measured")
     measured_end: date
@@ -797,6 +798,9 @@ def _measure(panel: dr.SlicePanel, cfg: InsightsConfig, ts: pd.Timestamp, te: pd
             changes[k] = _pct(_f(a), _f(b))
     sig = _signature(panel, cfg, "overall", "all", ts, te)
     primary = _PRIMARY_BY_SIGNATURE.get(sig.label)
+    if sig.label == "basket-driven" and changes.get("aov") is not None and changes.get("revenue") is not None \
+            and abs(changes["aov"]) > abs(changes["revenue"]):
+        primary = "aov"  # a price change moves the basket more than revenue; a stock-out the reverse
     if primary is None or primary not in changes:
         moved = {k: abs(v) for k, v in changes.items() if v is not None}
         # biggest mover; within 5 % of it, the more aggregate KPI (orders, revenue) is named
