@@ -115,10 +115,3 @@ def load_analysis_config_raw(path: str | Path | None = None,
                              overrides: list[str] | None = None) -> tuple[AnalysisConfig, dict[str, Any]]:
     return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH, overrides)
 
-
-if __name__ == "__main__":  # python -m analytics.config > analysis.schema.json  (editor validation)
-    import json
-
-    from shocklab.configio import export_schema
-
-    print(json.dumps(export_schema(AnalysisConfig), indent=2, sort_keys=True))
