@@ -2,8 +2,8 @@
 """Sweep throughput (runs/minute) with 1 and 2 workers, on a local process pool and on a Dask
 LocalCluster, and the 2-worker speed-up. Prints figures; asserts nothing.
 
-    python bench/bench_sweep.py                 # 8 real cells (small scenario, prophet off) per run
-    python bench/bench_sweep.py --cells 12 --workers 1 2
+    python bench/bench_sweep.py                 # 24 real cells (small scenario, prophet off) per run
+    python bench/bench_sweep.py --cells 12 --repeat 1 --executors local
 
 Every run analyses the same cells against the same pre-generated worlds (generation is done once
 up front, so the figure is the sweep machinery plus analysis), in a fresh output directory,
@@ -52,7 +52,7 @@ def experiment_file(tmp: Path, cells: int) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cells", type=int, default=8, help="cells per run (default 8)")
+    ap.add_argument("--cells", type=int, default=24, help="cells per run (default 24: enough to amortise worker start-up)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=2, help="runs per configuration; the best counts (default 2)")
     ap.add_argument("--executors", nargs="+", default=["local", "dask"], choices=["local", "dask", "serial"])
