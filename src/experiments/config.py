@@ -172,15 +172,6 @@ class ExperimentConfig(Strict):
         return self.rank_by or self.metrics[0]
 
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "experiments" / "experiment.schema.json"
-
-
-def json_schema() -> dict[str, Any]:
-    """JSON Schema of experiment files, for editors (``# yaml-language-server: $schema=…``);
-    ``python -m experiments.config`` rewrites config/experiments/experiment.schema.json."""
-    return ExperimentConfig.model_json_schema()
-
-
 def parse_check(text: str) -> tuple[str, str, float]:
     """``"consensus.recall>=0.9"`` -> ``("consensus.recall", ">=", 0.9)``; InputError otherwise."""
     m = _CHECK_RE.match(text)
@@ -193,12 +184,16 @@ def parse_check(text: str) -> tuple[str, str, float]:
 
 
 def resolve_path(ref: str, experiment_file: Path) -> Path:
-    """A path in an experiment file: as given (relative to cwd), else relative to the file."""
+    """A path in an experiment file: as given (relative to cwd), else relative to the file's
+    folder or the nearest folder above it that has it — so ``config/scenarios/small.yaml`` in
+    ``config/experiments/x.yaml`` works from any working directory."""
     p = Path(ref)
     if p.is_absolute() or p.exists():
         return p
-    beside = experiment_file.parent / p
-    return beside if beside.exists() else p
+    for folder in experiment_file.resolve().parents:
+        if (folder / p).exists():
+            return folder / p
+    return p
 
 
 class Experiment:
@@ -259,9 +254,3 @@ def override_text(key: str, value: Any) -> str:
 
     return f"{key}={json.dumps(value, sort_keys=True)}"
 
-
-if __name__ == "__main__":
-    from shocklab.hashing import canonical_json
-
-    SCHEMA_PATH.write_text(canonical_json(json_schema()), encoding="utf-8")
-    print(f"wrote {SCHEMA_PATH}")
