@@ -180,9 +180,12 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
 
 
 def setting_label(setting: Setting, max_len: int = 40) -> str:
-    """``threshold=3.0, drop_pct=0.2``: last key segment = value, long values (event lists) left out."""
-    parts = [f"{k.split('.')[-1]}={v}" for k, v in setting.params.items()
-             if v is not None and len(str(v)) <= max_len]
+    """``threshold=3.0, drop_pct=0.2``: last key segment = value (long values shortened);
+    ``base config`` for the setting without overrides."""
+    parts = []
+    for key, value in setting.params.items():
+        text = str(value)
+        parts.append(f"{key.split('.')[-1]}={text if len(text) <= max_len else text[:max_len - 1] + '…'}")
     return ", ".join(parts) or "base config"
 
 

@@ -83,3 +83,13 @@ def test_example_paths_resolve_from_any_working_directory(tmp_path, monkeypatch)
     exp = load_experiment(root / "config/experiments/ci_gate.yaml")
     assert exp.scenario_path == root / "config/scenarios/small.yaml"
     assert exp.analysis_path == root / "config/analysis.yaml"
+
+
+def test_setting_labels():
+    from experiments.experiment import setting_label
+    from experiments.grid import make_setting
+
+    assert setting_label(make_setting({})) == "base config"
+    assert setting_label(make_setting({"analysis.detectors.z.threshold": 3.0})) == "threshold=3.0"
+    long = setting_label(make_setting({"analysis.dimensions": ["overall", "channel", "country", "category"]}))
+    assert long.startswith("dimensions=['overall', 'channel', 'country'") and long.endswith("…")
