@@ -33,8 +33,8 @@ class ConsensusConfig(_Strict):
     tolerance_days: int = Field(2, ge=0, le=30, description="a vote counts within ± this many periods")
     min_votes: int = Field(2, ge=1, le=20, description="k of n voting detectors must agree")
     required: list[str] = Field(default_factory=list, description="detectors that must be among the voters")
-    count_by: Literal["type", "detector"] = Field(
-        "type", description="type: detectors of the same type (e.g. two z-score variants) are one vote")
+    count_by: Literal["detector", "type"] = Field(
+        "detector", description="type: detectors of the same type (e.g. two z-score variants) are one vote")
     merge_gap_days: int = Field(1, ge=0, le=30, description="flagged periods this close form one incident")
     mute_calendar: bool = Field(True, description="drop consensus days that are in the observable marketing "
                                                    "calendar (planned campaigns, holidays)")
