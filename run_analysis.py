@@ -13,6 +13,7 @@ failed (which figure missed which bar), 2 bad input (one line, nothing written).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -22,7 +23,16 @@ from shocklab.cli import ArgumentParser, add_common_flags, run_cli, setup_loggin
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog="run_analysis.py", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(
+        prog="run_analysis.py", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python run_analysis.py --data data/ --min-recall 0.9\n"
+               "  python run_analysis.py --data data/ --detectors rolling_zscore,prophet_residual "
+               "--set consensus.min_votes=1\n"
+               "  python run_analysis.py --kpis metrics.csv --events incidents.json\n"
+               "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written)\n"
+               "run id: <scenario>-<12 hex of sha256(data manifest hash, effective config)>")
     p.add_argument("--data", default="data", help="data directory from generate_data.py (default: data/)")
     p.add_argument("--config", default=None, help="analysis config (default: config/analysis.yaml)")
     p.add_argument("--out", default=None, help="run directory (default: reports/<run-id>/)")
