@@ -61,6 +61,9 @@ class AnalysisConfig(_Strict):
     slice_kpis: dict[Literal["channel", "country", "category"], list[str]] = Field(
         default_factory=lambda: {"channel": ["sessions", "orders"], "country": ["orders"],
                                  "category": ["aov", "revenue"]}, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
+    slice_threshold_add: float = Field(
+        1.0, ge=0, le=50, description="on non-overall slices a flag needs |score| >= threshold + this: "
+                                      "there are many more slice series, so many more chances of a false alarm")
     detectors: dict[str, DetectorSettings] = Field(default_factory=lambda: {
         name: cls.config_class() for name, cls in REGISTRY.items()})
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)

@@ -95,7 +95,8 @@ def stage_detect(ctx: RunContext) -> None:
         series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
     series = series.reset_index(drop=True)
     inp = DetectorInput(series=series, baseline=_baseline_long(ctx.data, kpis), seed=cfg.seed,
-                        periods_per_day=_periods_per_day(series["date"]))
+                        periods_per_day=_periods_per_day(series["date"]),
+                        slice_threshold_add=cfg.slice_threshold_add)
     if ctx.data.tables.get("marketing_calendar") is not None:
         inp.calendar = ctx.data.tables["marketing_calendar"]
     frames = []

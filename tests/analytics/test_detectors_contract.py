@@ -148,3 +148,16 @@ def test_prophet_worker_count_never_nests_pools(monkeypatch):
     assert _worker_count(3) == 3
     monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())   # inside a sweep worker
     assert _worker_count(0) == 1 and _worker_count(2) == 2
+
+
+def test_slice_threshold_add_only_raises_the_bar_on_slices():
+    overall = spike_series(kpis=("revenue",))
+    sliced = overall.assign(dimension="channel", segment="web")
+    both = pd.concat([overall, sliced], ignore_index=True)
+    det = _make("rolling_zscore")
+    plain = det.detect(_input(both))
+    strict = det.detect(DetectorInput(series=both.drop(columns="baseline"), slice_threshold_add=100.0))
+    assert plain.loc[plain["dimension"] == "channel", "flag"].any()
+    assert not strict.loc[strict["dimension"] == "channel", "flag"].any()
+    pd.testing.assert_series_equal(plain.loc[plain["dimension"] == "overall", "flag"],
+                                   strict.loc[strict["dimension"] == "overall", "flag"])

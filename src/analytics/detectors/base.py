@@ -56,6 +56,7 @@ class DetectorInput:
     baseline: pd.DataFrame | None = None
     seed: int = 0
     periods_per_day: int = 1
+    slice_threshold_add: float = 0.0   # flags on non-overall slices need |score| >= threshold + this
 
 
 class Detector(ABC):
@@ -95,14 +96,14 @@ class Detector(ABC):
         if series.empty:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
         core = self._detect_core(series, inp)
-        return self._finish(series, core)
+        return self._finish(series, core, inp.slice_threshold_add)
 
     @abstractmethod
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         """Return a frame aligned with ``series`` (same index) with columns ``score`` (signed,
         z-like, NaN where the detector has no opinion) and ``expected``; optionally ``flag``."""
 
-    def _finish(self, series: pd.DataFrame, core: pd.DataFrame) -> pd.DataFrame:
+    def _finish(self, series: pd.DataFrame, core: pd.DataFrame, slice_add: float = 0.0) -> pd.DataFrame:
         score = core["score"].astype(float).replace([np.inf, -np.inf], np.nan).fillna(0.0)
         direction = np.where(score >= 0, "up", "down")
         if "flag" in core:
@@ -111,6 +112,9 @@ class Detector(ABC):
             flag = np.array(score.abs() >= self.config.threshold, dtype=bool)
         if self.config.direction != "both":
             flag &= direction == self.config.direction
+        if slice_add:
+            on_slice = (series["dimension"] != "overall").to_numpy()
+            flag &= ~on_slice | (score.abs() >= self.config.threshold + slice_add).to_numpy()
         flag &= series["value"].notna().to_numpy()
         out = pd.DataFrame({
             "date": series["date"].to_numpy(),
