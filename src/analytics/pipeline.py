@@ -32,6 +32,7 @@ from . import consensus as cons
 from .config import AnalysisConfig, config_from_raw, load_analysis_config
 from .context import DataSet, Incident, RunContext
 from .detectors import REGISTRY, DetectorInput
+from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
 from .scoring import build_scorecard, format_table
 
@@ -65,8 +66,8 @@ def _baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
     if b is None:
         return None
     b = b.copy()
-    if "dimension" in b.columns and "segment" in b.columns:
-        pass
+    if {"dimension", "segment"} <= set(b.columns):
+        pass  # already in the long layout's keys
     elif "channel" in b.columns:
         ch = b["channel"].astype(str)
         overall = b["channel"].isna() | ch.isin(["all", "overall", "", "nan"])
@@ -127,8 +128,7 @@ def stage_detect(ctx: RunContext) -> None:
     if frames:
         ctx.detections = pd.concat(frames, ignore_index=True)
     else:
-        ctx.detections = pd.DataFrame(columns=["date", "kpi", "dimension", "segment", "detector", "score", "flag",
-                                               "direction", "expected", "actual", "mode"])
+        ctx.detections = pd.DataFrame(columns=OUTPUT_COLUMNS)
 
 
 def voters(ctx: RunContext) -> list[str]:
