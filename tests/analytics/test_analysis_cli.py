@@ -184,3 +184,17 @@ def test_external_bad_input_exits_2(tmp_path, capsys, edit, message):
     assert len(err.strip().splitlines()) == 1
     assert re.search(message, err), err
     assert not (tmp_path / "run").exists()
+
+
+def test_every_detector_failing_still_writes_a_run(synth_dir, tmp_path, monkeypatch, capsys):
+    from analytics.detectors.rolling_zscore import RollingZScore
+
+    def boom(self, series, inp):
+        raise ValueError("no data left")
+    monkeypatch.setattr(RollingZScore, "_detect_core", boom)
+    out = tmp_path / "run"
+    assert cli("--data", str(synth_dir), "--out", str(out), "--detectors", "rolling_zscore", "--min-recall", "0.5") == 1
+    card = json.loads((out / "scorecard.json").read_text())
+    assert card["headline"]["recall"] == 0.0 and card["strict"]["consensus"]["incidents"] == 0
+    assert card["failed_detectors"] == {"rolling_zscore": "ValueError: no data left"}
+    assert "consensus recall 0.000 < --min-recall 0.5" in capsys.readouterr().err
