@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--events needs --kpis (a data directory carries its truth in truth/)")
     cfg = load_analysis_config(args.config, args.overrides)
     extra_files: list[Path] = []
+    t_load = time.perf_counter()
     if args.kpis:
         from analytics.external import load_kpis_file
         ds = load_kpis_file(args.kpis, args.events)
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from analytics.loading import load_data_dir
         ds = load_data_dir(args.data)
+    t_load = round(time.perf_counter() - t_load, 3)
     names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
     if args.detectors is not None and not names:
         raise InputError("--detectors: give at least one name")
@@ -92,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     check_writable_parent(out)
     log.info("analysing %s -> %s", args.kpis or args.data, out)
     with atomic_dir(out) as tmp:
-        ctx = run(RunContext(config=cfg, data=ds, out_dir=tmp))
+        ctx = RunContext(config=cfg, data=ds, out_dir=tmp)
+        ctx.timings["load"] = t_load
+        run(ctx)
         write_outputs(ctx, {"run_id": rid, "data_hash": dhash, "argv": list(argv or [])})
 
     for name, st in sorted(ctx.detector_status.items()):
