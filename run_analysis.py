@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Analyse a data directory: KPIs, detectors, consensus and — when truth/ exists — scoring.
+"""Analyse a data directory: KPIs, detectors, consensus, customers, insights, plots and — when
+truth/ exists — scoring against the injected events.
 
-    python run_analysis.py [--data DIR] [--config PATH] [--out DIR] [--min-recall X]
-                           [--min-precision Y] [--detectors a,b] [--set dotted.key=value ...]
-                           [--kpis FILE.csv [--events FILE.json]] [--debug] [--quiet]
+    python run_analysis.py [--data DIR | --transactions FILE | --kpis FILE.csv [--events FILE.json]]
+                           [--config PATH] [--out DIR] [--min-recall X] [--min-precision Y]
+                           [--detectors a,b] [--as-of DATE] [--set dotted.key=value ...] [--debug] [--quiet]
 
 Output: a run directory (default ``reports/<run-id>/``, written atomically). The run id is
 deterministic: ``<scenario>-<12 hex of sha256(data manifest hash, effective config)>``, so the
@@ -45,6 +46,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--kpis", default=None, metavar="FILE.csv",
                    help="analyse an external KPI table (timestamp + one column per KPI) instead of --data")
     p.add_argument("--events", default=None, metavar="FILE.json", help="labelled windows to score --kpis against")
+    p.add_argument("--transactions", default=None, metavar="FILE",
+                   help="analyse a transaction file (Online Retail layouts, .csv or .xlsx) instead of --data")
+    p.add_argument("--as-of", dest="as_of", default=None, metavar="DATE",
+                   help="customer models see the data up to DATE (YYYY-MM-DD); the At-Risk monitor judges "
+                        "that day only, with its state in state/customers.sqlite (cooldowns persist)")
     add_common_flags(p)
     return p
 
@@ -71,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"{flag}: must be between 0 and 1, got {val}")
     if args.events and not args.kpis:
         raise InputError("--events needs --kpis (a data directory carries its truth in truth/)")
+    if args.kpis and args.transactions:
+        raise InputError("--kpis and --transactions are two different inputs: give one")
+    if args.as_of is not None:
+        import datetime as dt
+        try:
+            dt.date.fromisoformat(args.as_of)
+        except ValueError:
+            raise InputError(f"--as-of: expected a date YYYY-MM-DD, got {args.as_of!r}") from None
     cfg = load_analysis_config(args.config, args.overrides)
     extra_files: list[Path] = []
     t_load = time.perf_counter()
@@ -78,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         from analytics.external import load_kpis_file
         ds = load_kpis_file(args.kpis, args.events)
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
+    elif args.transactions:
+        from analytics.transactions import load_transactions
+        ds = load_transactions(args.transactions)
+        extra_files = [Path(args.transactions)]
     else:
         from analytics.loading import load_data_dir
         ds = load_data_dir(args.data)
@@ -90,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)")
 
     dhash = data_hash(ds, extra_files)
-    rid = run_id(ds, cfg, dhash)
+    rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
     out = Path(args.out) if args.out else Path("reports") / rid
     check_writable_parent(out)
-    log.info("analysing %s -> %s", args.kpis or args.data, out)
+    log.info("analysing %s -> %s", args.kpis or args.transactions or args.data, out)
     with atomic_dir(out) as tmp:
-        ctx = RunContext(config=cfg, data=ds, out_dir=tmp)
+        ctx = RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of)
         ctx.timings["load"] = t_load
         run(ctx)
         write_outputs(ctx, {"run_id": rid, "data_hash": dhash, "argv": list(argv or [])})
@@ -108,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         log.info("no truth: scoring skipped")
         return 0
     log.info(format_table(ctx.scorecard))
+    ins = ctx.scorecard.get("insights")
+    if ins and ins.get("events"):
+        fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+        log.info("insights on %d matched events: root cause %s · KPI attribution %s · signature %s · "
+                 "median magnitude error %s", ins["events"], fmt(ins.get("root_cause_accuracy")),
+                 fmt(ins.get("kpi_attribution")), fmt(ins.get("signature_accuracy")),
+                 fmt(ins.get("magnitude_error_median")))
     head = ctx.scorecard["headline"]
     failures = []
     if args.min_recall is not None and (head["recall"] or 0.0) < args.min_recall:

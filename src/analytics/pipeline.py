@@ -1,11 +1,10 @@
 """The analysis run as a list of stages over one ``RunContext``.
 
-``STAGES`` is THE place where stages are listed, in order. Each stage is ``fn(ctx) -> None``,
-reads what earlier stages put on the context and adds its own part; ``run`` times them into
-``ctx.timings``. Later parts plug in here at integration (customers → insights → plots), e.g.::
-
-    STAGES += [("customers", analytics.customers.pipeline.run),
-               ("insights", analytics.insights.run), ("report", analytics.report.run)]
+``STAGES`` is THE place where stages are listed, in order: kpis → detect → consensus → score →
+customers → insights → insight_scoring → report. Each stage is ``fn(ctx) -> None``, reads what
+earlier stages put on the context and adds its own part; ``run`` times them into ``ctx.timings``.
+The later stages import their modules on first use, so a sweep that runs only the scoring stages
+stays light.
 
 ``analyse`` is the one-call entry for sweeps (experiment runner): load, run, optionally write,
 return the scorecard dict ({} without truth).
@@ -178,12 +177,40 @@ def stage_score(ctx: RunContext) -> None:
                                     settings, oracle_name=oracle, failed=failed)
 
 
-# THE stage list. Integration adds customers / insights / report after "score".
+def stage_customers(ctx: RunContext) -> None:
+    from .customers.pipeline import run as run_customers  # imported on use: sweeps never need it
+
+    run_customers(ctx)
+
+
+def stage_insights(ctx: RunContext) -> None:
+    from .insights import run as run_insights
+
+    run_insights(ctx)
+
+
+def stage_insight_scoring(ctx: RunContext) -> None:
+    if ctx.scorecard is not None and ctx.insights is not None:
+        from .insight_scoring import stage as score_insights
+
+        score_insights(ctx)
+
+
+def stage_report(ctx: RunContext) -> None:
+    from .report import run as run_report
+
+    run_report(ctx)
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("kpis", stage_kpis),
     ("detect", stage_detect),
     ("consensus", stage_consensus),
     ("score", stage_score),
+    ("customers", stage_customers),            # RFM, churn, CLV, monitor → ctx.customers, customers/
+    ("insights", stage_insights),              # insights.json + insights.md (includes ctx.customers)
+    ("insight_scoring", stage_insight_scoring),  # scorecard["insights"]: root cause, magnitude …
+    ("report", stage_report),                  # plots/*.png
 ]
 
 

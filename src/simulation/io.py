@@ -19,7 +19,7 @@ from shocklab.atomic import atomic_dir
 from shocklab.hashing import canonical_json, sha256_file
 
 from . import calendar as cal
-from .config import SimulationConfig, config_hash
+from .config import config_hash
 from .engine import STATUS, World
 
 ID_DAY = 1_000_000

@@ -198,3 +198,42 @@ def test_every_detector_failing_still_writes_a_run(synth_dir, tmp_path, monkeypa
     assert card["headline"]["recall"] == 0.0 and card["strict"]["consensus"]["incidents"] == 0
     assert card["failed_detectors"] == {"rolling_zscore": "ValueError: no data left"}
     assert "consensus recall 0.000 < --min-recall 0.5" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- --transactions and --as-of
+TRANSACTIONS = ROOT / "tests" / "fixtures" / "transactions" / "online_retail_ii.csv"
+
+
+def test_transactions_file_runs_everything_but_scoring(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli("--transactions", str(TRANSACTIONS), "--out", str(out), *FAST[:1], "rolling_zscore") == 0
+    assert not (out / "scorecard.json").exists()
+    doc = json.loads((out / "insights.json").read_text())
+    cleaning = doc["customers"]["cleaning"]
+    assert cleaning["rows_read"] > cleaning["rows_kept"] > 0  # the fixture has dirty rows
+    assert sum(cleaning["removed"].values()) == cleaning["rows_read"] - cleaning["rows_kept"]
+    assert (out / "customers" / "segments.csv").is_file()
+    assert json.loads((out / "run.json").read_text())["data"]["source"] == "transactions"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--transactions", "nope.csv"], "nope.csv"),
+    (["--transactions", str(TRANSACTIONS), "--kpis", str(TRANSACTIONS)], "give one"),
+    (["--transactions", str(TRANSACTIONS), "--as-of", "2025-13-01"], "--as-of: expected a date YYYY-MM-DD"),
+])
+def test_transactions_and_as_of_bad_input(tmp_path, capsys, args, message):
+    assert cli(*args, "--out", str(tmp_path / "run")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_as_of_runs_the_monitor_for_one_day_with_persistent_state(synth_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    day = pd.read_csv(synth_dir / "orders.csv").order_date.max()
+    assert cli("--data", str(synth_dir), "--as-of", day, *FAST) == 0
+    (run_dir,) = list((tmp_path / "reports").iterdir())
+    assert run_dir.name.endswith(f"-as-of-{day}")  # one run directory per judged day
+    assert (tmp_path / "state" / "customers.sqlite").is_file()  # cooldowns survive the run
+    doc = json.loads((run_dir / "insights.json").read_text())
+    assert doc["customers"]["as_of"] == day

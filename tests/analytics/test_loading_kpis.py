@@ -136,7 +136,7 @@ def test_summary_tables():
     assert t["top_products"]["product_id"].tolist() == ["p2", "p1"]
 
 
-def test_pipeline_runs_on_a_transactions_file():
+def test_pipeline_runs_on_a_transactions_file(tmp_path):
     """Real-data path: no traffic (sessions unknown), no truth; every detector still runs."""
     from pathlib import Path
 
@@ -148,10 +148,11 @@ def test_pipeline_runs_on_a_transactions_file():
     path = Path(__file__).resolve().parents[1] / "fixtures" / "transactions" / "online_retail.csv"
     ds = load_transactions(path)
     cfg = load_analysis_config(overrides=["detectors.prophet_residual.n_jobs=1"])
-    ctx = run(RunContext(config=cfg, data=ds, out_dir=path.parent))
+    ctx = run(RunContext(config=cfg, data=ds, out_dir=tmp_path))  # never write beside the fixture
     assert ctx.kpis_daily["sessions"].isna().all()
     assert ctx.scorecard is None
     failed = {n: st["error"] for n, st in ctx.detector_status.items() if not st["ok"] and not st.get("skipped")}
     assert failed == {}
     assert ctx.detector_status["oracle"]["skipped"]
     assert set(ctx.detections["kpi"]) <= {"revenue", "orders", "aov"}
+    assert (tmp_path / "insights.json").is_file() and (tmp_path / "customers" / "segments.csv").is_file()

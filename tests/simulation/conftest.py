@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.simulation.simtools import tiny_config
 
 from simulation.api import generate
-from tests.simulation.simtools import tiny_config
 
 
 @pytest.fixture(scope="session")

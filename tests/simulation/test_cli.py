@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tests.simulation.simtools import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +25,7 @@ def subprocess_run(*args):
 def run(capsys):
     """The same entry point in-process (fast): returns an object like CompletedProcess."""
     import generate_data
+
     from shocklab.cli import run_cli
 
     def _run(*args):

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from tests.simulation.simtools import tiny_config
 
 from simulation.api import generate
-
-from tests.simulation.simtools import tiny_config
 
 
 def _manifest(path):

@@ -5,11 +5,10 @@ truth record carries the DESIGN.md fields."""
 from __future__ import annotations
 
 import pytest
+from tests.simulation.simtools import tiny_config
 
 from simulation.api import simulate_config
 from simulation.events import EVENT_TYPES
-
-from tests.simulation.simtools import tiny_config
 
 SCOPES = {"channel": {"channel": "email"}, "channel_country": {"channel": "email", "country": "US"},
           "country": {"country": "US"}, "category": {"category": "gadgets"}, "product": {"product": 1},

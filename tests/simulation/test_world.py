@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tests.simulation.simtools import read_dir, tiny_config
 
 from simulation.api import generate
-from tests.simulation.simtools import read_dir, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_random_events_are_seeded_and_spaced(tmp_path):
     assert [e.model_dump() for e in a.events] != [e.model_dump() for e in c.events]
     evs = sorted(a.events, key=lambda e: e.start)
     assert len(evs) == 6
-    for prev, nxt in zip(evs, evs[1:]):
+    for prev, nxt in zip(evs, evs[1:], strict=False):
         assert (nxt.start - prev.end).days > 10
     for e in evs:
         assert 0.3 <= abs(e.magnitude) <= 0.4

@@ -4,11 +4,9 @@ Acts on two levers that belong together: the customers' dropout dates (they stop
 the returning-order rate of the cells in scope, which falls by the same share.
 """
 
+import zlib
 from typing import Annotated, Literal
 
-import zlib
-
-import numpy as np
 from pydantic import Field
 
 from .base import ChurnAction, EventBase, Grid, Levers, Profile, register
