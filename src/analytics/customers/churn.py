@@ -89,10 +89,19 @@ def _models(cfg: ChurnConfig, seed: int) -> dict[str, Any]:
             LogisticRegression(C=cfg.lr_c, max_iter=2000,
                                random_state=derive_int_seed(seed, "customers.churn.lr"))),
         "random_forest": RandomForestClassifier(
-            n_estimators=cfg.rf_trees, max_depth=cfg.rf_max_depth, min_samples_leaf=5, n_jobs=1,
+            n_estimators=cfg.rf_trees, max_depth=cfg.rf_max_depth, min_samples_leaf=5, n_jobs=-1,
             max_samples=cfg.rf_max_samples if cfg.rf_max_samples < 1 else None,
             random_state=derive_int_seed(seed, "customers.churn.rf")),
     }
+
+
+def _fit(model: Any, x: np.ndarray, y: np.ndarray) -> None:
+    """Fit (forest trees in parallel: each tree's seed is drawn up front, so the forest does not
+    depend on n_jobs), then predict single-threaded: parallel predict_proba sums the trees in
+    completion order, which can change the last bits of a probability between runs."""
+    model.fit(x, y)
+    if isinstance(model, RandomForestClassifier):
+        model.set_params(n_jobs=1)
 
 
 def _x(f: pd.DataFrame) -> np.ndarray:
@@ -151,7 +160,7 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
     roc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     eval_p: dict[str, np.ndarray] = {}
     for name, model in _models(cfg, seed).items():
-        model.fit(_x(f_train), y_train)
+        _fit(model, _x(f_train), y_train)
         p = model.predict_proba(_x(f_eval))[:, 1]
         eval_p[name] = p
         m = _metrics(y_eval, p, cfg.threshold)
@@ -171,7 +180,7 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
 
     # the per-customer risk: the best model refitted on the latest labelled cutoff
     final = _models(cfg, seed)[best]
-    final.fit(_x(f_eval), y_eval)
+    _fit(final, _x(f_eval), y_eval)
     f_now = features_at(orders, pd.Timestamp(end) + pd.Timedelta(days=1))
     risk = pd.Series(final.predict_proba(_x(f_now))[:, 1], index=f_now.index, name="churn_risk")
     summary["mean_risk"] = float(risk.mean())
