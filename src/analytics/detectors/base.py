@@ -75,8 +75,9 @@ class Detector(ABC):
 
     @property
     def mode(self) -> str:
-        """"causal" when each point is judged only from earlier data, else "in_sample"."""
-        return "causal"
+        """"causal" when each point is judged only from earlier data, else "in_sample". Detectors
+        whose config has a ``mode`` setting follow it; an always-in-sample one overrides this."""
+        return "in_sample" if getattr(self.config, "mode", None) == "in_sample" else "causal"
 
     def detect(self, inp: DetectorInput) -> pd.DataFrame:
         """Score every point of every series; returns the ``detections`` table (OUTPUT_COLUMNS)."""

@@ -76,10 +76,6 @@ class IsolationForestDetector(Detector):
     type_name = "isolation_forest"
     config_class = IsolationForestConfig
 
-    @property
-    def mode(self) -> str:
-        return "in_sample" if self.config.mode == "in_sample" else "causal"  # type: ignore[attr-defined]
-
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: IsolationForestConfig = self.config  # type: ignore[assignment]
         feats = _features(series, cfg.window, week=7 * inp.periods_per_day)

@@ -161,10 +161,6 @@ class ProphetResidual(Detector):
     type_name = "prophet_residual"
     config_class = ProphetResidualConfig
 
-    @property
-    def mode(self) -> str:
-        return "in_sample" if self.config.mode == "in_sample" else "causal"  # type: ignore[attr-defined]
-
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: ProphetResidualConfig = self.config  # type: ignore[assignment]
         _quiet()
