@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -67,9 +68,13 @@ def _rule(name: str, r: tuple[int, int], f: tuple[int, int],
 # who is still active waits that long only 2 % of the time). The classic
 # "R 1-2, F 3-5" cell keeps every frequent customer who ever left, so it mostly counts the long
 # gone and reacts to a churn wave only months later; the cadence-relative cell is where leavers
-# show up first (and they move on to "Lost" when 10x overdue).
+# show up first (and they move on to "Lost" when 10x overdue). "Lapsing" is the step before: a
+# repeat buyer past their own usual gap (1-4x). An active Poisson buyer is there e^-1 - e^-4 = 35 %
+# of the time, a steady share that a churn wave raises within about one gap: the early signal the
+# monitor watches (At Risk only fills up ~4 gaps after a wave, months in this store).
 DEFAULT_SEGMENTS = [
     _rule("At Risk", (1, 5), (3, 5), overdue=(4.0, 10.0)),
+    _rule("Lapsing", (1, 5), (2, 5), overdue=(1.0, 4.0)),
     _rule("Champions", (4, 5), (4, 5)),
     _rule("Loyal", (3, 5), (3, 5)),
     _rule("New", (5, 5), (1, 1)),
@@ -136,20 +141,46 @@ class ClvConfig(_Strict):
 
 
 class SeverityTier(_Strict):
-    """Growth of the watched segment's share over ``window_days``, beyond its normal (median)
-    growth of the baseline period, at or above ``min_growth``."""
+    """Growth of the watched segment's share over ``window_days``, beyond its normal growth (the
+    baseline's median drift), at or above ``min_growth``."""
 
     severity: Literal["warning", "high", "critical"]
     min_growth: float = Field(gt=0, le=100, description="relative growth beyond normal, 0.02 = +2 %")
 
 
+class PopulationConfig(_Strict):
+    """The customers a watched segment's share is measured among (its denominator; segment members
+    outside it are not counted either).
+
+    All customers seen so far is a poor denominator in a store that keeps acquiring: most new
+    customers buy once, so the share of any repeat-buyer segment drifts with acquisition. Repeat
+    buyers (``min_orders: 2``) not yet gone for good (``max_overdue``) are a population whose
+    overdue share is steady for buyers at their own cadence and rises when a wave removes buyers.
+    """
+
+    min_orders: int = Field(1, ge=1, le=1000, description="at least this many orders (1 = every customer seen)")
+    max_overdue: float | None = Field(None, gt=0, le=1e9, description=(
+        "leave out customers more than this many of their own mean gaps overdue (gone for good); null = keep"))
+    active_days: int | None = Field(None, ge=1, le=3650, description="last order within this many days; null = any")
+
+    def mask(self, frequency: np.ndarray, recency: np.ndarray, overdue: np.ndarray) -> np.ndarray:
+        """Which customers belong to the population (``overdue`` NaN = no cadence yet: kept)."""
+        keep = frequency >= self.min_orders
+        if self.max_overdue is not None:
+            keep &= ~(overdue > self.max_overdue)
+        if self.active_days is not None:
+            keep &= recency <= self.active_days
+        return keep
+
+
 class MonitorConfig(_Strict):
     enabled: bool = True
-    segments: list[str] = Field(default_factory=lambda: ["At Risk"], min_length=1)
-    window_days: int = Field(14, ge=1, le=365, description="growth is measured over this many days")
+    segments: list[str] = Field(default_factory=lambda: ["At Risk", "Lapsing"], min_length=1)
+    window_days: int = Field(28, ge=1, le=365, description="growth is measured over this many days")
     baseline_days: int = Field(90, ge=7, le=1000, description="trailing days giving the normal growth")
     min_z: float = Field(3.0, ge=0, le=100, description="growth must also be this unusual vs the baseline")
     min_customers: int = Field(20, ge=1, le=10_000_000)
+    population: PopulationConfig = Field(default_factory=lambda: PopulationConfig(min_orders=2, max_overdue=10.0))
     tiers: list[SeverityTier] = Field(default_factory=lambda: [
         SeverityTier(severity="warning", min_growth=0.01),
         SeverityTier(severity="high", min_growth=0.03),

@@ -6,11 +6,13 @@ Two modes over the same logic:
 * ``replay(orders, …)`` — every day of the data's period, as if the monitor had run each morning;
 * ``daily(orders, as_of, …)`` — one day (``run_analysis.py --as-of DATE``).
 
-The watched quantity is the segment's *share* of all customers seen so far (so a growing customer
-base is not mistaken for growth of At Risk). Its relative growth over ``window_days`` is judged
-against the trailing ``baseline_days`` of the same growth (robust z from median and IQR, current
-day excluded: causal). A day is flagged when the growth beyond the normal (median) growth reaches
-a tier's ``min_growth`` *and* z >= ``min_z``; severity is the highest tier reached. Flagged days
+The watched quantity is the segment's *share* of a configured population (``population``: by
+default repeat buyers not yet gone for good, a denominator that does not drift with acquisition;
+every customer seen so far with ``min_orders: 1``). Its relative growth over ``window_days`` is
+judged against the share's day-to-day log changes over the trailing ``baseline_days`` (current day
+excluded: causal): their median is the normal drift, their MAD scaled by sqrt(window) the normal
+spread, a robust z. A day is flagged when the growth beyond the normal drift reaches a tier's
+``min_growth`` *and* z >= ``min_z``; severity is the highest tier reached. Flagged days
 with gaps of at most ``incident_gap_days`` form one incident, which alerts once, again only if
 its severity rises (or, with ``escalate_after_days``, once more one tier up if it lasts); a
 (segment, severity) alerted within ``cooldown_days`` is not alerted again. All state lives in
@@ -27,18 +29,20 @@ import numpy as np
 import pandas as pd
 
 from ..alerts import Dispatcher
-from .config import MonitorConfig, RfmConfig
+from .config import MonitorConfig, PopulationConfig, RfmConfig
 from .rfm import int_reference, int_scores_against, mean_gap, scores_against, valid_orders
 from .segments import segment_codes
 from .store import MonitorStore
 
 MIN_SCALE = 0.005  # floor of the growth spread (0.5 % relative growth): a flat history cannot give z = inf
 
-SUGGESTION = {"At Risk": "launch the win-back offer for this segment and review recent experience issues"}
+SUGGESTION = {"At Risk": "launch the win-back offer for this segment and review recent experience issues",
+              "Lapsing": "repeat buyers are missing their usual reorder: check recent experience issues "
+                         "(delivery, prices, stock) and send a reminder before they reach At Risk"}
 
 
 def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg: RfmConfig,
-                         window_days: int = 14) -> pd.DataFrame:
+                         window_days: int = 14, population: PopulationConfig | None = None) -> pd.DataFrame:
     """Customers per segment on each of ``dates`` (consecutive days), from RFM as of that day.
 
     Each day is scored like ``compute_rfm`` on that day (quintiles of that day's population), so
@@ -98,7 +102,10 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
             f_s = int_scores_against(f_, ref_f, True)
             m_s = scores_against(m_.round(2), ref_m, True) if ref_m is not None else f_s
             overdue = rec_ / mean_gap((last_ - first_).astype(float), f_)
-            return np.bincount(segment_codes(r_s, f_s, m_s, overdue, rfm_cfg), minlength=k).astype(float)
+            codes_ = segment_codes(r_s, f_s, m_s, overdue, rfm_cfg)
+            if population is not None:
+                codes_ = codes_[population.mask(f_, rec_, overdue)]
+            return np.bincount(codes_, minlength=k).astype(float)
 
         now_rows.append(count(t, first[seen], last[seen], f, money[seen]))
         if len(history) == window_days + 1:
@@ -126,11 +133,21 @@ def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.D
     share = s["customers"] / s["total"].where(s["total"] > 0)
     past = s["base_customers"] / s["base_total"].where(s["base_total"] > 0)
     growth = share / past.where(past > 0) - 1
-    hist = growth.shift(1).rolling(cfg.baseline_days, min_periods=max(7, cfg.baseline_days // 2))
-    med = hist.median()
-    spread = ((hist.quantile(0.75) - hist.quantile(0.25)) / 1.349).clip(lower=MIN_SCALE)
-    excess = growth - med
-    z = excess / spread
+    # the normal movement of the share comes from its day-to-day log changes over the baseline
+    # (current day excluded: causal): median = drift, MAD = noise, scaled to the window as a random
+    # walk (sqrt of the days). Robust to the few days a sale or an outage moves the share at once,
+    # which would otherwise sit in the baseline of every window that spans them.
+    log_share = np.log(share.where(share > 0))
+    step = (log_share - log_share.shift(1)).shift(1)
+    hist = step.rolling(cfg.baseline_days, min_periods=max(7, cfg.baseline_days // 2))
+    drift = hist.median()
+    mad = (step - drift).abs().rolling(cfg.baseline_days, min_periods=max(7, cfg.baseline_days // 2)).median()
+    w = cfg.window_days
+    spread = (1.4826 * mad * np.sqrt(w)).clip(lower=MIN_SCALE)
+    log_excess = np.log1p(growth.where(growth > -1)) - drift * w
+    med = np.expm1(drift * w)
+    excess = np.expm1(log_excess)
+    z = log_excess / spread
     sev = pd.Series(None, index=full, dtype=object)
     ok = (z >= cfg.min_z) & (s["customers"] >= cfg.min_customers)
     for tier in cfg.tiers:  # sorted by min_growth: the highest tier reached wins
@@ -246,7 +263,7 @@ def replay(orders: pd.DataFrame, cfg: MonitorConfig, rfm_cfg: RfmConfig, store: 
     start = pd.Timestamp(start or dates.min()).normalize()
     end = pd.Timestamp(end or dates.max()).normalize()
     days = pd.date_range(start, end, freq="D")
-    store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days))
+    store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population))
     if dispatcher is not None:
         dispatcher.retry_pending()
     return Monitor(cfg, store, dispatcher, namespace).judge_series(_series(store, namespace, cfg), days)
@@ -259,7 +276,7 @@ def daily(orders: pd.DataFrame, as_of: pd.Timestamp | str, cfg: MonitorConfig, r
     as_of = pd.Timestamp(as_of).normalize()
     need = cfg.baseline_days + cfg.window_days + 1  # growth needs the window, z the baseline
     days = pd.date_range(as_of - pd.Timedelta(days=need), as_of, freq="D")
-    store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days))
+    store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population))
     if dispatcher is not None:
         dispatcher.retry_pending()
     return Monitor(cfg, store, dispatcher, namespace).judge_series(

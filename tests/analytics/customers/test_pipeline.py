@@ -76,7 +76,7 @@ def test_run_is_deterministic(dataset, tmp_path):
 def test_daily_mode_with_persistent_state(dataset, tmp_path):
     """``run_analysis.py --as-of`` sets ctx.as_of; a second run of the same day does not resend."""
     state = str(tmp_path / "state" / "customers.sqlite")
-    ctx = RunContext(config=_Cfg(plots=False, monitor={"state_path": state}), data=dataset,
+    ctx = RunContext(config=_Cfg(plots=False, monitor={"state_path": state, "segments": ["At Risk"]}), data=dataset,
                      out_dir=tmp_path / "r1")
     ctx.as_of = "2024-11-20"
     pipeline.run(ctx)
