@@ -163,6 +163,15 @@ class PopulationConfig(_Strict):
         "leave out customers more than this many of their own mean gaps overdue (gone for good); null = keep"))
     active_days: int | None = Field(None, ge=1, le=3650, description="last order within this many days; null = any")
 
+    def describe(self) -> str:
+        """The population in words, for alert texts ("customers with 2+ orders, ...")."""
+        parts = ["all customers" if self.min_orders <= 1 else f"customers with {self.min_orders}+ orders"]
+        if self.max_overdue is not None:
+            parts.append(f"at most {self.max_overdue:g}x their usual gap overdue")
+        if self.active_days is not None:
+            parts.append(f"an order in the last {self.active_days} days")
+        return ", ".join(parts)
+
     def mask(self, frequency: np.ndarray, recency: np.ndarray, overdue: np.ndarray) -> np.ndarray:
         """Which customers belong to the population (``overdue`` NaN = no cadence yet: kept)."""
         keep = frequency >= self.min_orders

@@ -223,8 +223,8 @@ class Monitor:
             "alert_id": alert_id, "namespace": self.namespace, "date": pd.Timestamp(row["date"]).date().isoformat(),
             "segment": seg, "severity": severity, "incident_id": incident_id, "escalated": escalated,
             "title": f"'{seg}' segment grew {growth:+.0%} in {w} days",
-            "text": (f"'{seg}' now holds {share:.1%} of customers ({int(row['customers'])} of "
-                     f"{int(row['total'])}), {growth:+.1%} over {w} days where "
+            "text": (f"'{seg}' now holds {share:.1%} of the watched customers ({int(row['customers'])} of "
+                     f"{int(row['total'])}: {self.cfg.population.describe()}), {growth:+.1%} over {w} days where "
                      f"{float(row['normal_growth']):+.1%} is normal (z = {float(row['z']):.1f}); {why}."),
             "fields": {"Segment": seg, "Customers": int(row["customers"]), "Share": f"{share:.1%}",
                        f"Growth ({w} d)": f"{growth:+.1%}",

@@ -77,7 +77,7 @@ def monitor_trend(series: pd.DataFrame, alerts: list[dict[str, Any]], path: Path
                    lw=1, alpha=0.8)
     for e in events or []:
         ax.axvspan(pd.Timestamp(e["start"]), pd.Timestamp(e.get("end", e["start"])), color="grey", alpha=0.2)
-    ax.set_ylabel("% of customers")
+    ax.set_ylabel("% of the watched customers")
     ax.set_title("Monitored segments (vertical lines: alerts; grey: churn waves in truth)")
     ax.legend(fontsize=8)
     return _save(fig, path)
