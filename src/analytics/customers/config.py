@@ -248,9 +248,10 @@ class ActionRule(_Strict):
 
 
 DEFAULT_ACTIONS = [
-    ActionRule(action="urgent VIP call", segments=["At Risk", "Need Attention", "Loyal", "Champions"],
+    ActionRule(action="urgent VIP call", segments=["At Risk", "Lapsing", "Need Attention", "Loyal", "Champions"],
                min_churn_risk=0.7, min_value_pct=0.95),
-    ActionRule(action="win-back offer", segments=["At Risk", "Hibernating", "Need Attention"], min_churn_risk=0.5),
+    ActionRule(action="win-back offer", segments=["At Risk", "Lapsing", "Hibernating", "Need Attention"],
+               min_churn_risk=0.5),
     ActionRule(action="onboarding nurture", segments=["New", "Potential"]),
     ActionRule(action="cross-sell", segments=["Champions", "Loyal"], max_churn_risk=0.5),
 ]
