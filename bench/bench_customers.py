@@ -42,7 +42,7 @@ def main() -> None:
     churn = s.get("churn", {})
     fig = {
         "orders": int(len(ds.tables["orders"])), "customers": s["customers"], "load_s": round(load_s, 2),
-        "customers_stage_s": ctx.timings["customers"], "per_model_s": s["timings_s"],
+        "customers_stage_s": ctx.timings["customers"], "per_model_s": {k.split(".", 1)[1]: v for k, v in ctx.timings.items() if k.startswith("customers.")},
         "churn_eval_roc_auc": {k: v.get("roc_auc") for k, v in churn.get("models", {}).items()},
         "churn_truth": churn.get("truth"), "clv_truth": s.get("clv", {}).get("truth"),
         "churn_waves": s.get("monitor", {}).get("churn_waves"),
