@@ -25,7 +25,6 @@ from .config import SimulationConfig
 from .events import ChurnAction
 from .rand import child_keys, uniforms
 
-NEVER = np.iinfo(np.int32).max // 2   # churn day meaning "not within any horizon"
 MAX_REJECTION_ROUNDS = 256
 ORPHAN_SEQ = 500_000                  # seq offset of customers created for orphaned returning orders
 STREAM_PICK = 20                      # order uniforms 20 … 20 + MAX_REJECTION_ROUNDS pick customers

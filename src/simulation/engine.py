@@ -30,7 +30,6 @@ from .rand import child_keys, geometric_extra, uniforms
 
 KIND_NEW, KIND_RETURNING, KIND_FRAUD = 0, 1, 2
 STATUS = np.array(["completed", "cancelled", "returned"])
-KPI_COLUMNS = ["sessions", "orders", "revenue", "conversion_rate", "aov", "units"]
 # Fraudulent orders: bulk buys of expensive goods, often caught and cancelled.
 FRAUD_EXTRA_ITEMS, FRAUD_EXTRA_QTY, FRAUD_CANCEL, FRAUD_SESSIONS_PER_ORDER = 1.0, 1.0, 0.35, 3.0
 
@@ -380,7 +379,7 @@ def _window_effects(a: dict[str, np.ndarray], t: dict[str, np.ndarray], s: int, 
     def rel(x: float, y: float) -> float:
         return round((x - y) / y, 4) if y else 0.0
 
-    out = {k: rel(sa[k], st[k]) for k in ("orders", "revenue", "units")}
+    out = {k: rel(sa[k], st[k]) for k in ("orders", "revenue", "units") if k in sa}
     if not np.isnan(a["sessions"][s]):
         out["sessions"] = rel(sa["sessions"], st["sessions"])
         out["conversion_rate"] = rel(sa["orders"] / sa["sessions"] if sa["sessions"] else 0.0,
@@ -403,11 +402,11 @@ def simulate(cfg: SimulationConfig) -> World:
     runs: dict[frozenset[str], Run] = {frozenset(): simulate_run(setup, levers_for(setup, []), with_customers=False)}
     overall_a = actual.daily(D)
     truth: list[dict[str, Any]] = []
+    span = {ev.id: _active_span(ev, D, cfg.period.start) for ev in events}
     for ev in events:
-        s, e = _active_span(ev, D, cfg.period.start)[0], (ev.end - cfg.period.start).days
+        s, e = span[ev.id][0], (ev.end - cfg.period.start).days
         # the twin of this event keeps every other event still acting in its window
-        others = frozenset(o.id for o in events if o is not ev and
-                           _active_span(o, D, cfg.period.start)[0] <= e and _active_span(o, D, cfg.period.start)[1] >= s)
+        others = frozenset(o.id for o in events if o is not ev and span[o.id][0] <= e and span[o.id][1] >= s)
         if others not in runs:
             runs[others] = simulate_run(setup, levers_for(setup, [o for o in events if o.id in others]), False)
         twin = runs[others]
@@ -506,7 +505,6 @@ def _baseline_daily(setup: Setup, events: list[EventBase]) -> pd.DataFrame:
 def _planned_truth(setup: Setup) -> list[dict[str, Any]]:
     """Planned calendar occurrences with their expected effect (baseline with vs without them)."""
     cfg = setup.cfg
-    D = setup.shape[0]
     value, _ = expected_order_value(cfg, setup.catalogue)
     out = []
     channels = list(cfg.channels)
@@ -520,18 +518,15 @@ def _planned_truth(setup: Setup) -> list[dict[str, Any]]:
         t = {"sessions": lam_wo.sum(axis=(1, 2)), "orders": (lam_wo * conv_wo).sum(axis=(1, 2))}
         for d in (a, t):
             d["revenue"] = d["orders"] * value
-            d["units"] = d["orders"]
         eff = _window_effects(a, t, s, e)
-        eff.pop("units", None)
         primary = "sessions" if abs(eff.get("sessions", 0)) >= abs(eff.get("conversion_rate", 0)) else "conversion_rate"
         out.append({"event_id": o["event_id"], "type": o["kind"], "name": o["name"], "expected": True,
                     "start": o["start"].isoformat(), "end": o["end"].isoformat(), "profile": "step",
                     "persistent": False, "scope": o["scope"], "params": o["params"], "effects": eff,
                     "scope_effects": {}, "primary_kpi": primary if eff.get(primary, 0) else "orders",
                     "primary_direction": "up" if eff.get(primary, 0) >= 0 else "down"})
-    del D
     return out
 
 
-__all__ = ["EVENT_TYPES", "KPI_COLUMNS", "STATUS", "Run", "Setup", "World", "build_setup", "simulate",
+__all__ = ["EVENT_TYPES", "STATUS", "Run", "Setup", "World", "build_setup", "simulate",
            "simulate_run"]

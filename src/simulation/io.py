@@ -34,6 +34,11 @@ def _yyyymmdd(start: pd.Timestamp, day: np.ndarray) -> np.ndarray:
     return table[day - lo]
 
 
+def _customer_ids(world: World) -> np.ndarray:
+    cust = world.actual.customers
+    return _yyyymmdd(pd.Timestamp(world.cfg.period.start), cust.signup_day) * ID_DAY + cust.seq
+
+
 def _cat(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes.astype(np.int64), categories=list(names))
 
@@ -46,7 +51,7 @@ def tables(world: World) -> dict[str, pd.DataFrame]:
     channels, countries = s.grid.channels, s.grid.countries
     D, C, K = s.shape
 
-    customer_id = _yyyymmdd(start, cust.signup_day) * ID_DAY + cust.seq
+    customer_id = _customer_ids(world)
     order_day = start + pd.to_timedelta(run.o_day, unit="D")
     order_rank = np.arange(run.o_day.size) - np.searchsorted(run.o_day, run.o_day, side="left") + 1
     order_id = _yyyymmdd(start, run.o_day) * ID_DAY + order_rank
@@ -94,7 +99,7 @@ def truth_tables(world: World) -> dict[str, Any]:
     cust = world.actual.customers
     start = pd.Timestamp(world.cfg.period.start)
     D = world.setup.shape[0]
-    customer_id = _yyyymmdd(start, cust.signup_day) * ID_DAY + cust.seq
+    customer_id = _customer_ids(world)
     churned = cust.churn_day < D
     iso = np.datetime_as_string(np.datetime64(start.date(), "D") + np.where(churned, cust.churn_day, 0), unit="D")
     churn_date = np.where(churned, iso, "")
