@@ -1,0 +1,1 @@
+"""HTTP API over run and experiment directories (FastAPI); see ``api.app.create_app``."""

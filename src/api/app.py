@@ -1,0 +1,323 @@
+"""FastAPI service over run directories (``reports/``) and experiments (``runs/``).
+
+    shocklab serve --reports reports/ [--runs runs/] [--port 8000] [--allow-analysis --data-root data/]
+
+Read-only by default; ``POST /runs`` (a background analysis of a data directory) exists only with
+``allow_analysis``. Errors are JSON ``{"error": {"status", "message"}}``: 404 for a missing run or
+file, 422 for a bad id or parameter, 409 for an analysis already running on that data directory,
+500 without any stack trace (the trace goes to the server log).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from runstore import RUN_FILES, RunStore, StoreError, valid_id
+from runstore.store import value_tier
+from shocklab.errors import InputError
+
+from . import models as M
+from .jobs import JobManager, confine
+
+log = logging.getLogger("shocklab.api")
+VERSION = "0.1.0"
+MAX_LIMIT = 1000
+
+
+@dataclass
+class Settings:
+    reports: Path = Path("reports")
+    runs: Path = Path("runs")
+    allow_analysis: bool = False
+    data_roots: list[Path] = field(default_factory=lambda: [Path("data")])
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _error(status: int, message: str, details: list | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"status": status, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status)
+
+
+ERRORS = {404: {"model": M.ErrorResponse, "description": "run, experiment or file not found"},
+          422: {"model": M.ErrorResponse, "description": "invalid id or parameter"}}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    s = settings or Settings()
+    store = RunStore(s.reports, s.runs)
+    jobs = JobManager(s.reports)
+    app = FastAPI(title="ShockLab API", version=VERSION,
+                  description="Runs (scorecards, incidents, insights, KPIs, forecast, customers) and "
+                              "experiments written by run_analysis.py and run_experiment.py.")
+    app.state.settings, app.state.store, app.state.jobs = s, store, jobs
+
+    # --- errors: JSON, never a stack trace --------------------------------------------------------
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError):
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_: Request, exc: StoreError):
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException):
+        msg = exc.detail if isinstance(exc.detail, str) else "error"
+        return _error(exc.status_code, "not found" if exc.status_code == 404 and msg == "Not Found" else msg)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError):
+        details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        return _error(422, f"{'.'.join(first['loc'])}: {first['msg']}", details)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return _error(500, "internal error (see the server log)")
+
+    def run_or_404(run_id: str):
+        return store.run(run_id)
+
+    def need(value, what: str, run_id: str):
+        if value is None:
+            raise ApiError(404, f"run {run_id!r} has no {what}")
+        return value
+
+    # --- routes -----------------------------------------------------------------------------------
+    @app.get("/health", response_model=M.Health, tags=["service"])
+    def health():
+        return M.Health(version=VERSION, runs=len(store.run_ids()), experiments=len(store.experiment_ids()),
+                        analysis_enabled=s.allow_analysis)
+
+    @app.get("/runs", response_model=list[M.RunSummary], tags=["runs"], summary="Run directories, newest first")
+    def list_runs():
+        return [store.run(i).summary() for i in store.run_ids()]
+
+    @app.get("/runs/{run_id}", response_model=M.RunDetail, responses=ERRORS, tags=["runs"])
+    def get_run(run_id: str):
+        run = run_or_404(run_id)
+        info = run.info()
+        base = f"/runs/{run_id}"
+        return {**run.summary(), "files": {f: run.has(f) for f in RUN_FILES},
+                "config": info.get("config"), "versions": info.get("versions"),
+                "timings_seconds": info.get("timings_seconds"), "detector_status": info.get("detector_status"),
+                "links": {k: f"{base}/{k}" for k in ("scorecard", "insights", "incidents", "kpis", "forecast",
+                                                     "customers/segments", "customers/actions")}}
+
+    @app.get("/runs/{run_id}/scorecard", response_model=M.Scorecard, responses=ERRORS, tags=["runs"],
+             summary="Scores against the injected truth (404 for runs without truth)")
+    def get_scorecard(run_id: str):
+        run = run_or_404(run_id)
+        return Response(need(run.raw("scorecard.json"), "scorecard.json (no truth to score against)", run_id),
+                        media_type="application/json")
+
+    @app.get("/runs/{run_id}/insights", response_model=M.Insights, responses=ERRORS, tags=["runs"],
+             summary="insights.json as written (schemas/insights.schema.json)")
+    def get_insights(run_id: str):
+        # the file's own bytes: already validated by the analysis, and no re-serialization cost
+        run = run_or_404(run_id)
+        return Response(need(run.raw("insights.json"), "insights.json", run_id), media_type="application/json")
+
+    @app.get("/runs/{run_id}/incidents", response_model=M.IncidentPage, responses=ERRORS, tags=["runs"])
+    def get_incidents(
+        run_id: str,
+        kpi: str | None = None,
+        detector: Annotated[str | None, Query(description="incidents this detector voted in")] = None,
+        level: Annotated[str | None, Query(description="single | pairwise | triple | …")] = None,
+        start: Annotated[M.date | None, Query(description="incidents ending on or after this day")] = None,
+        end: Annotated[M.date | None, Query(description="incidents starting on or before this day")] = None,
+        dimension: str | None = None,
+        segment: str | None = None,
+        severity: str | None = None,
+        source: Annotated[str, Query(description="'consensus' or a detector name (its own incidents)")] = "consensus",
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ):
+        run = run_or_404(run_id)
+        if source != "consensus" and source not in run.detector_names():
+            raise ApiError(422, f"source: unknown {source!r} (consensus, {', '.join(run.detector_names())})")
+        if detector is not None and detector not in run.detector_names():
+            raise ApiError(422, f"detector: unknown {detector!r} (known: {', '.join(run.detector_names())})")
+        if start and end and start > end:
+            raise ApiError(422, f"start {start} is after end {end}")
+        items = need(run.incidents(source), "incidents.json", run_id)
+        s_, e_ = (start.isoformat() if start else None), (end.isoformat() if end else None)
+        out = [i for i in items
+               if (kpi is None or i.get("kpi") == kpi)
+               and (detector is None or detector in (i.get("detectors") or []))
+               and (level is None or i.get("level") == level)
+               and (dimension is None or i.get("dimension") == dimension)
+               and (segment is None or str(i.get("segment")) == segment)
+               and (severity is None or i.get("severity") == severity)
+               and (s_ is None or str(i.get("end")) >= s_) and (e_ is None or str(i.get("start")) <= e_)]
+        return {"total": len(out), "offset": offset, "limit": limit, "source": source,
+                "items": out[offset:offset + limit]}
+
+    @app.get("/runs/{run_id}/kpis", response_model=M.KpiSeries, responses=ERRORS, tags=["runs"])
+    def get_kpis(run_id: str, kpi: str, dimension: str = "overall", segment: str = "all",
+                 start: M.date | None = None, end: M.date | None = None):
+        run = run_or_404(run_id)
+        names = run.kpi_names()
+        need(run.kpis(), "kpis_daily.csv", run_id)
+        if kpi not in names:
+            raise ApiError(422, f"kpi: unknown {kpi!r} (known: {', '.join(names)})")
+        slices = run.slices()
+        if dimension not in slices:
+            raise ApiError(422, f"dimension: unknown {dimension!r} (known: {', '.join(slices)})")
+        if segment not in slices[dimension]:
+            raise ApiError(422, f"segment: {segment!r} is not a segment of {dimension} "
+                                f"(known: {', '.join(slices[dimension])})")
+        df = run.kpi_series(kpi, dimension, segment, start.isoformat() if start else None,
+                            end.isoformat() if end else None)
+        vals = df["value"].astype(float)
+        points = [{"date": d, "value": None if v != v else v} for d, v in zip(df["date"], vals, strict=True)]
+        return {"kpi": kpi, "dimension": dimension, "segment": segment, "points": points}
+
+    @app.get("/runs/{run_id}/forecast", response_model=M.Forecast, responses=ERRORS, tags=["runs"],
+             summary="Revenue forecast with its interval (status 'skipped' when the run has no revenue)")
+    def get_forecast(run_id: str):
+        run = run_or_404(run_id)
+        ins = need(run.insights(), "insights.json", run_id)
+        return need(ins.get("forecast"), "forecast", run_id)
+
+    def customers_or_404(run, run_id: str) -> dict:
+        ins = run.insights() or {}
+        cust = ins.get("customers") or {}
+        if not cust.get("segments") and not run.has("customers/segments.csv"):
+            raise ApiError(404, f"run {run_id!r} has no customer models "
+                                f"({cust.get('status') or 'customers/segments.csv missing'})")
+        return cust
+
+    @app.get("/runs/{run_id}/customers/segments", response_model=M.CustomerSegments, responses=ERRORS,
+             tags=["customers"])
+    def get_segments(run_id: str):
+        run = run_or_404(run_id)
+        cust = customers_or_404(run, run_id)
+        counts = cust.get("segments")
+        if not counts:
+            seg = run.csv("customers/segments.csv")
+            counts = seg["segment"].value_counts().to_dict()
+        total = int(sum(counts.values())) or 1
+        segs = [{"segment": k, "customers": int(v), "share": round(int(v) / total, 6)}
+                for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return {"customers": int(cust.get("customers") or sum(counts.values())), "segments": segs,
+                "clusters": (cust.get("clusters") or {}).get("sizes") or {},
+                "actions": cust.get("actions") or {}, "monitor_alerts": run.alerts() or []}
+
+    @app.get("/runs/{run_id}/customers/actions", response_model=M.ActionPage, responses=ERRORS,
+             tags=["customers"], summary="The action list (JSON page, or the whole filtered list as CSV)")
+    def get_actions(
+        run_id: str,
+        action: str | None = None,
+        segment: str | None = None,
+        value_tier_: Annotated[str | None, Query(alias="value_tier")] = None,
+        min_risk: Annotated[float | None, Query(ge=0, le=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",  # noqa: A002
+    ):
+        run = run_or_404(run_id)
+        customers_or_404(run, run_id)
+        df = need(run.customer_table(), "customers/segments.csv", run_id)
+        m = df["customer_id"].notna()
+        if action is not None:
+            m &= df.get("action") == action
+        if segment is not None:
+            m &= df["segment"] == segment
+        if value_tier_ is not None:
+            m &= (df["value_tier"] if "value_tier" in df else value_tier(df["value_pct"])) == value_tier_
+        if min_risk is not None and "churn_risk" in df:
+            m &= df["churn_risk"] >= min_risk
+        cols = [c for c in ("customer_id", "action", "reason", "segment", "churn_risk", "clv", "value_pct",
+                            "value_tier", "recency_days", "frequency", "monetary") if c in df.columns]
+        sel = df.loc[m, cols]
+        if format == "csv":
+            buf = io.StringIO()
+            sel.to_csv(buf, index=False)
+            return Response(buf.getvalue(), media_type="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="{run_id}-actions.csv"'})
+        page = sel.iloc[offset:offset + limit].astype(object)
+        page = page.where(page.notna(), None)
+        items = page.to_dict(orient="records")
+        for it in items:
+            it["customer_id"] = str(it["customer_id"])
+        return {"total": int(m.sum()), "offset": offset, "limit": limit, "items": items}
+
+    @app.get("/experiments", response_model=list[M.ExperimentSummary], tags=["experiments"])
+    def list_experiments():
+        return [store.experiment(i).summary() for i in store.experiment_ids()]
+
+    @app.get("/experiments/{exp_id}", response_model=M.ExperimentSummary, responses=ERRORS, tags=["experiments"])
+    def get_experiment(exp_id: str):
+        return store.experiment(exp_id).summary()
+
+    # --- background analysis (off unless enabled) -------------------------------------------------
+    def status_of(job) -> dict:
+        return {"run_id": job.run_id, "state": job.state, "data": str(job.data),
+                "status_url": f"/runs/{job.run_id}/status", "run_url": f"/runs/{job.run_id}",
+                "started": job.started, "finished": job.finished, "exit_code": job.exit_code, "error": job.error}
+
+    @app.get("/runs/{run_id}/status", response_model=M.JobStatus, responses=ERRORS, tags=["analysis"],
+             summary="State of an analysis started with POST /runs")
+    def get_status(run_id: str):
+        if not valid_id(run_id):
+            raise ApiError(422, f"invalid run id {run_id!r}")
+        job = jobs.get(run_id)
+        if job is None:
+            raise ApiError(404, f"no analysis started for run {run_id!r} by this server")
+        return status_of(job)
+
+    if s.allow_analysis:
+        @app.post("/runs", status_code=202, response_model=M.JobStatus, tags=["analysis"],
+                  responses={**ERRORS, 403: {"model": M.ErrorResponse, "description": "path outside the data roots"},
+                             409: {"model": M.ErrorResponse, "description": "an analysis of this data is running"}},
+                  summary="Analyse a data directory in the background")
+        def post_run(req: M.AnalysisRequest):
+            try:
+                data = confine(req.data, s.data_roots)
+            except PermissionError as exc:
+                raise ApiError(403, str(exc)) from None
+            except FileNotFoundError as exc:
+                raise ApiError(404, str(exc)) from None
+            running = jobs.busy_with(data)
+            if running:
+                raise ApiError(409, f"an analysis of {req.data!r} is already running: /runs/{running}/status")
+            try:
+                rid = jobs.plan(data, req.detectors, req.overrides)
+            except InputError as exc:
+                raise ApiError(422, str(exc).replace(str(data), req.data)) from None
+            try:
+                job = jobs.start(data, rid, req.detectors, req.overrides)
+            except RuntimeError as exc:
+                raise ApiError(409, f"an analysis of {req.data!r} is already running: /runs/{exc}/status") from None
+            return JSONResponse(status_of(job), status_code=202)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory api.app:app_from_env`` (SHOCKLAB_REPORTS, SHOCKLAB_RUNS,
+    SHOCKLAB_ALLOW_ANALYSIS=1, SHOCKLAB_DATA_ROOTS=dir1:dir2)."""
+    import os
+    roots = [Path(p) for p in os.environ.get("SHOCKLAB_DATA_ROOTS", "data").split(os.pathsep) if p]
+    return create_app(Settings(reports=Path(os.environ.get("SHOCKLAB_REPORTS", "reports")),
+                               runs=Path(os.environ.get("SHOCKLAB_RUNS", "runs")),
+                               allow_analysis=os.environ.get("SHOCKLAB_ALLOW_ANALYSIS") == "1",
+                               data_roots=roots))

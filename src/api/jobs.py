@@ -1,0 +1,125 @@
+"""Background analyses for ``POST /runs``: one ``run_analysis.py`` subprocess per request, at most
+one at a time per data directory.
+
+The run id is computed up front with the same functions the CLI uses (data manifest hash and the
+effective config), so the client gets it immediately; the subprocess writes ``<reports>/<run id>``
+atomically, exactly as the CLI does. A subprocess keeps a crash of the analysis away from the
+server and lets the OS reclaim its memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from shocklab.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("shocklab.api")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def confine(path_text: str, roots: list[Path]) -> Path:
+    """Resolve ``path_text`` (absolute, or relative to a root) to a directory inside one of ``roots``.
+    Raises PermissionError when it escapes every root (``..``, symlinks), FileNotFoundError when
+    it does not exist."""
+    candidates = [Path(path_text)] if Path(path_text).is_absolute() else [r / path_text for r in roots]
+    real_roots = [r.resolve() for r in roots]
+    inside = []
+    for c in candidates:
+        real = c.resolve()
+        if any(real == r or r in real.parents for r in real_roots):
+            inside.append(real)
+    if not inside:
+        raise PermissionError(f"data path {path_text!r} is outside the configured data roots")
+    for real in inside:
+        if real.is_dir():
+            return real
+    raise FileNotFoundError(f"data directory {path_text!r} not found under the configured data roots")
+
+
+@dataclass
+class Job:
+    run_id: str
+    data: Path
+    argv: list[str]
+    started: str = field(default_factory=_now)
+    state: str = "running"
+    finished: str | None = None
+    exit_code: int | None = None
+    error: str | None = None
+
+
+class JobManager:
+    """Runs analyses in background threads; refuses a second one on the same data directory."""
+
+    def __init__(self, reports: Path, python: str = sys.executable, script: Path = ROOT / "run_analysis.py"):
+        self.reports = reports
+        self.python = python
+        self.script = script
+        self._jobs: dict[str, Job] = {}
+        self._busy: dict[Path, str] = {}  # data dir -> run id of the analysis running on it
+        self._lock = threading.Lock()
+
+    def plan(self, data: Path, detectors: list[str] | None, overrides: list[str]) -> str:
+        """The run id the CLI will use for these inputs; InputError on bad data or config."""
+        from analytics.config import load_analysis_config
+        from analytics.loading import load_data_dir
+        from analytics.pipeline import data_hash, run_id, select_detectors
+
+        for o in overrides:
+            if "=" not in o:
+                raise InputError(f"overrides: expected KEY=VALUE, got {o!r}")
+        cfg = load_analysis_config(None, overrides)
+        ds = load_data_dir(data)
+        cfg = select_detectors(cfg, detectors, ds.has_truth)
+        return run_id(ds, cfg, data_hash(ds))
+
+    def busy_with(self, data: Path) -> str | None:
+        with self._lock:
+            return self._busy.get(data)
+
+    def start(self, data: Path, run_id: str, detectors: list[str] | None, overrides: list[str]) -> Job:
+        argv = [self.python, str(self.script), "--data", str(data), "--out", str(self.reports / run_id), "--quiet"]
+        if detectors:
+            argv += ["--detectors", ",".join(detectors)]
+        for o in overrides:
+            argv += ["--set", o]
+        with self._lock:
+            if data in self._busy:
+                raise RuntimeError(self._busy[data])
+            job = Job(run_id=run_id, data=data, argv=argv)
+            self._jobs[run_id] = job
+            self._busy[data] = run_id
+        threading.Thread(target=self._run, args=(job,), name=f"analysis-{run_id}", daemon=True).start()
+        return job
+
+    def get(self, run_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(run_id)
+
+    def _run(self, job: Job) -> None:
+        try:
+            self.reports.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.run(job.argv, cwd=ROOT, capture_output=True, text=True, check=False)
+            job.exit_code = proc.returncode
+            job.state = "succeeded" if proc.returncode == 0 else "failed"
+            if proc.returncode != 0:
+                lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+                job.error = lines[-1][:500] if lines else f"exit code {proc.returncode}"
+                log.warning("analysis %s failed (exit %s): %s", job.run_id, proc.returncode, proc.stderr[-2000:])
+        except Exception as exc:  # noqa: BLE001 - the job must end in a state, whatever happened
+            job.state, job.error = "failed", f"could not run the analysis: {type(exc).__name__}"
+            log.exception("analysis %s could not run", job.run_id)
+        finally:
+            job.finished = _now()
+            with self._lock:
+                self._busy.pop(job.data, None)

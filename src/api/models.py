@@ -1,0 +1,173 @@
+"""Response models of the HTTP API. Insights, episodes and the forecast reuse the models that
+validate ``insights.json`` (``analytics.insights``), so the OpenAPI docs and the file's JSON Schema
+cannot drift apart."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analytics.insights import Episode, Forecast, IncidentInsight, Insights  # noqa: F401 (re-exported)
+
+
+class ErrorBody(BaseModel):
+    status: int
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    runs: int = Field(description="run directories under the reports root")
+    experiments: int = Field(description="experiment directories under the runs root")
+    analysis_enabled: bool = Field(description="whether POST /runs is enabled (--allow-analysis)")
+
+
+class RunSummary(BaseModel):
+    id: str
+    source: str = Field(description="simulated | transactions | kpis | unknown")
+    scenario: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    data_hash: str | None = None
+    has_scorecard: bool
+    recall: float | None = Field(None, description="consensus recall (headline scoring mode)")
+    precision: float | None = None
+    f1: float | None = None
+    incidents: int | None = Field(None, description="consensus incidents")
+    modified: str | None = Field(None, description="directory modification time, UTC")
+    missing: list[str] = Field(description="expected files this run directory does not have")
+
+
+class RunDetail(RunSummary):
+    files: dict[str, bool] = Field(description="each known file and whether it is present")
+    config: dict[str, Any] | None = Field(None, description="the effective analysis config (run.json)")
+    versions: dict[str, str] | None = None
+    timings_seconds: dict[str, float] | None = None
+    detector_status: dict[str, Any] | None = None
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class Scorecard(BaseModel):
+    """``scorecard.json`` as written by the analysis (strict and lenient blocks, per-event detail)."""
+
+    model_config = ConfigDict(extra="allow")
+    schema_: str | None = Field(None, alias="schema")
+    headline: dict[str, Any]
+    strict: dict[str, Any] | None = None
+    lenient: dict[str, Any] | None = None
+    event_detail: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Incident(BaseModel):
+    """One incident of ``incidents.json`` (consensus or a single detector's)."""
+
+    model_config = ConfigDict(extra="allow")
+    incident_id: str
+    kpi: str
+    dimension: str
+    segment: str
+    start: date
+    end: date
+    direction: str
+    level: str | None = None
+    detectors: list[str] = Field(default_factory=list)
+    severity: str | None = None
+    confidence: float | None = None
+    magnitude_pct: float | None = None
+    actual: float | None = None
+    expected: float | None = None
+    peak_score: float | None = None
+    matched_event_id: str | None = None
+
+
+class IncidentPage(BaseModel):
+    total: int = Field(description="incidents matching the filters")
+    offset: int
+    limit: int
+    source: str = Field(description="'consensus' or a detector name")
+    items: list[Incident]
+
+
+class KpiPoint(BaseModel):
+    date: date
+    value: float | None
+
+
+class KpiSeries(BaseModel):
+    kpi: str
+    dimension: str
+    segment: str
+    points: list[KpiPoint]
+
+
+class SegmentCount(BaseModel):
+    segment: str
+    customers: int
+    share: float
+
+
+class CustomerSegments(BaseModel):
+    customers: int
+    segments: list[SegmentCount]
+    clusters: dict[str, int] = Field(default_factory=dict)
+    actions: dict[str, int] = Field(default_factory=dict)
+    monitor_alerts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class CustomerAction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    customer_id: str
+    action: str | None = None
+    reason: str | None = None
+    segment: str | None = None
+    churn_risk: float | None = None
+    clv: float | None = None
+    value_pct: float | None = None
+    value_tier: str | None = None
+
+
+class ActionPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[CustomerAction]
+
+
+class ExperimentSummary(BaseModel):
+    id: str
+    kind: str
+    name: str | None = None
+    cells: int | None = None
+    failed: int | None = None
+    gate_passed: bool | None = None
+    modified: str | None = None
+    missing: list[str]
+
+
+class AnalysisRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: str = Field(min_length=1, description="data directory, relative to a configured data root or "
+                                                "an absolute path inside one")
+    detectors: list[str] | None = Field(None, description="run only these configured detectors")
+    overrides: list[str] = Field(default_factory=list, max_length=50,
+                                 description="analysis config overrides, dotted KEY=VALUE (like --set)")
+
+
+class JobStatus(BaseModel):
+    run_id: str
+    state: Literal["running", "succeeded", "failed"]
+    data: str
+    status_url: str
+    run_url: str
+    started: str
+    finished: str | None = None
+    exit_code: int | None = None
+    error: str | None = Field(None, description="the analysis's one-line error, when it failed")

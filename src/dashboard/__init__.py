@@ -1,0 +1,1 @@
+"""Streamlit dashboard over run directories and experiments (``streamlit run app.py``)."""

@@ -1,0 +1,69 @@
+"""Compare: two runs side by side — scorecards, and the events one found and the other missed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from runstore.store import compare_events
+
+from ..widgets import fmt
+
+
+def render(ctx) -> None:
+    store = ctx.store
+    st.title("Compare runs")
+    ids = store.run_ids()
+    a_id = ctx.run.id if ctx.run else ids[0]
+    others = [i for i in ids if i != a_id]
+    if not others:
+        st.info("Only one run directory: nothing to compare with.")
+        return
+    want = st.query_params.get("other")
+    scored = [i for i in others if store.run(i).has("scorecard.json")]
+    default = others.index(want) if want in others else others.index(scored[0]) if scored else 0
+    b_id = st.selectbox("Compare with (run B)", others, index=default,
+                        key="cmp_b")
+    st.query_params["other"] = b_id
+    a, b = store.run(a_id), store.run(b_id)
+    cols = st.columns(2)
+    boards = {}
+    for col, label, run in ((cols[0], "A", a), (cols[1], "B", b)):
+        with col:
+            s = run.summary()
+            st.subheader(f"{label}: {run.id}")
+            st.caption(f"source {s['source']} · {s['period_start'] or '?'} … {s['period_end'] or '?'}")
+            if not s["has_scorecard"]:
+                st.info("No scorecard (no truth).")
+                continue
+            c = st.columns(3)
+            c[0].metric("Recall", fmt(s["recall"]))
+            c[1].metric("Precision", fmt(s["precision"]))
+            c[2].metric("F1", fmt(s["f1"]))
+            board = run.scoreboard()
+            boards[label] = board
+            st.dataframe(board[["entity", "recall", "precision", "f1", "median_delay_days", "incidents", "fp"]],
+                         hide_index=True, width="stretch")
+    if len(boards) == 2:
+        m = boards["A"].merge(boards["B"], on="entity", suffixes=(" A", " B"))
+        if not m.empty:
+            st.subheader("Differences (B − A)")
+            diff = pd.DataFrame({"entity": m["entity"]})
+            for k in ("recall", "precision", "f1"):
+                diff[f"{k} A"], diff[f"{k} B"] = m[f"{k} A"], m[f"{k} B"]
+                diff[f"Δ {k}"] = (m[f"{k} B"] - m[f"{k} A"]).round(4)
+            st.dataframe(diff, hide_index=True, width="stretch")
+    ev = compare_events(a, b)
+    st.subheader("Events found by one and missed by the other")
+    if ev is None:
+        st.info("Needs a scorecard in both runs.")
+        return
+    if "verdict" in ev and (ev["event_id"].isna()).all():
+        st.info("The runs share no events.")
+        return
+    diff = ev[ev["verdict"].isin(["only A", "only B"])]
+    st.markdown(f"A found **{int(ev['detected_a'].sum())}**, B found **{int(ev['detected_b'].sum())}** of "
+                f"{len(ev)} unexpected events; **{len(diff)}** found by only one.")
+    st.dataframe(diff if not diff.empty else ev, hide_index=True, width="stretch")
+    if diff.empty:
+        st.caption("Both runs found (or missed) the same events; the table shows all of them.")

@@ -1,0 +1,75 @@
+"""Episodes: the insight cards (window, magnitude, drivers, signature, narrative, recommended
+action, matched event) with filters by severity, KPI and slice."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from ..charts import drivers_figure
+from ..widgets import fmt, missing_notice
+
+SEVERITIES = ["critical", "high", "medium", "low"]
+PER_PAGE = 10
+
+
+def render(ctx) -> None:
+    run = ctx.run
+    st.title("Episodes")
+    missing_notice(run, ("insights.json",))
+    ins = run.insights()
+    if ins is None:
+        return
+    eps = ins.get("episodes") or []
+    st.caption(ins.get("summary", {}).get("headline", ""))
+    if not eps:
+        st.info(f"No episodes: {ins.get('incidents_total', 0)} consensus incident(s) in this run.")
+        return
+    sevs = [s for s in SEVERITIES if any(e.get("severity") == s for e in eps)]
+    kpis = sorted({k for e in eps for k in e.get("kpis") or []})
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
+    f_sev = c1.multiselect("Severity", sevs, default=sevs, key="ep_sev")
+    f_kpi = c2.multiselect("KPI", kpis, default=[], key="ep_kpi", placeholder="any KPI")
+    f_slice = c3.text_input("Slice contains", "", key="ep_slice", placeholder="e.g. channel email")
+    f_unplanned = c4.checkbox("Unplanned only", False, key="ep_unplanned")
+    sel = [e for e in eps if e.get("severity") in f_sev
+           and (not f_kpi or set(f_kpi) & set(e.get("kpis") or []))
+           and (not f_slice or any(f_slice.lower() in s.lower() for s in e.get("slices") or []))
+           and (not f_unplanned or not e.get("planned"))]
+    st.markdown(f"**{len(sel)}** of {len(eps)} episodes")
+    pages = max(1, math.ceil(len(sel) / PER_PAGE))
+    page = int(st.number_input(f"page (of {pages})", 1, pages, 1, key="ep_page")) if pages > 1 else 1
+    for e in sel[(page - 1) * PER_PAGE: page * PER_PAGE]:
+        _card(e)
+
+
+def _card(e: dict) -> None:
+    sig = e.get("signature") or {}
+    pk = e.get("primary_kpi")
+    change = (e.get("kpi_changes") or {}).get(pk)
+    title = (f"{e['start']} … {e['end']} · {pk} {fmt(change, 1)}% · {e.get('severity')} · "
+             f"{sig.get('label', '?')}" + (" · planned" if e.get("planned") else ""))
+    with st.expander(title, expanded=False):
+        c = st.columns(4)
+        c[0].metric("Window (days)", e.get("days"))
+        c[1].metric(f"{pk} change", f"{fmt(change, 1)}%")
+        c[2].metric("Confidence", fmt(e.get("confidence"), 2))
+        c[3].metric("Matched event", ", ".join(e.get("matched_event_ids") or []) or "none")
+        st.markdown(e.get("narrative", ""))
+        st.info(f"Recommended action: {e.get('recommended_action', '')}")
+        st.caption(f"KPIs: {', '.join(e.get('kpis') or [])} · slices: {', '.join(e.get('slices') or [])} · "
+                   f"incidents: {len(e.get('incident_ids') or [])}")
+        drv = e.get("drivers") or {}
+        fig = drivers_figure(drv.get("drivers") or [], f"drivers of {pk} ({drv.get('scope', '?')})")
+        if fig is not None:
+            st.plotly_chart(fig, width="stretch", key=f"drv_{e['episode_id']}")
+        else:
+            st.caption(f"No concentrated driver (scope: {drv.get('scope', 'unknown')}).")
+        parts = {k: sig.get(k) for k in ("traffic_pct", "conversion_pct", "basket_pct", "revenue_pct")}
+        st.dataframe(pd.DataFrame([{"signature": sig.get("label"), "measured on": sig.get("slice"), **parts}]),
+                     hide_index=True, width="stretch")
+        changes = e.get("kpi_changes") or {}
+        if changes:
+            st.dataframe(pd.DataFrame([{"kpi": k, "change %": v} for k, v in changes.items()]), hide_index=True)

@@ -1,0 +1,76 @@
+"""Experiments: leaderboard with intervals, detectability curves and the minimum detectable
+effect, the gate verdict, failed cells."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from runstore import EXPERIMENT_FILES
+
+from ..charts import detectability_figure, leaderboard_figure
+from ..widgets import fmt, paginate
+
+
+def render(ctx) -> None:
+    store = ctx.store
+    st.title("Experiments")
+    ids = store.experiment_ids()
+    if not ids:
+        st.info(f"No experiment directories under `{store.runs}`. Run one with "
+                "`python run_experiment.py --config config/experiments/ci_gate.yaml`.")
+        return
+    want = st.query_params.get("exp")
+    exp_id = st.sidebar.selectbox("Experiment (runs/)", ids, index=ids.index(want) if want in ids else 0, key="exp")
+    st.query_params["exp"] = exp_id
+    exp = store.experiment(exp_id)
+    s = exp.summary()
+    st.subheader(f"{s['name'] or exp_id} · {s['kind']}")
+    st.caption(f"{s['cells'] if s['cells'] is not None else '?'} cells, {s['failed'] if s['failed'] is not None else '?'} failed"
+               f" · seeds {exp.config().get('seeds')}")
+    if s["missing"]:
+        st.warning("Missing: " + ", ".join(f"`{m}` ({EXPERIMENT_FILES[m]})" for m in s["missing"]))
+
+    gate = exp.gate()
+    if gate is not None:
+        (st.success if gate.get("passed") else st.error)(f"Gate {'PASSED' if gate.get('passed') else 'FAILED'}")
+        st.dataframe(pd.DataFrame(gate.get("checks") or []), hide_index=True, width="stretch")
+    else:
+        st.caption("No gate checks in this experiment.")
+
+    lb = exp.leaderboard()
+    if lb is not None and not lb.empty:
+        st.subheader("Leaderboard")
+        metrics = [m for m in exp.metrics() if f"{m}.mean" in lb.columns] or \
+            sorted({c.rsplit(".", 1)[0] for c in lb.columns if c.endswith(".mean")})
+        params = [c for c in lb.columns if c not in ("rank", "setting_id", "n_seeds", "n_failed")
+                  and c.rsplit(".", 1)[-1] not in ("mean", "std", "ci_low", "ci_high")]
+        view = lb[["rank", "setting_id", *params, "n_seeds", "n_failed"]].copy()
+        for m in metrics:
+            view[m] = [f"{fmt(a)} [{fmt(lo)}, {fmt(hi)}]" for a, lo, hi in
+                       zip(lb[f"{m}.mean"], lb.get(f"{m}.ci_low", lb[f"{m}.mean"]),
+                           lb.get(f"{m}.ci_high", lb[f"{m}.mean"]), strict=True)]
+        paginate(view, key="exp_lb")
+        if metrics:
+            metric = st.selectbox("Metric", metrics, key="exp_metric")
+            fig = leaderboard_figure(lb, metric, params)
+            if fig is not None:
+                st.plotly_chart(fig, width="stretch", key="exp_lb_chart")
+
+    curve = exp.detectability()
+    if curve is not None and not curve.empty:
+        st.subheader("Detectability")
+        st.plotly_chart(detectability_figure(curve), width="stretch", key="exp_det")
+        mde = exp.mde()
+        if mde is not None:
+            st.markdown("**Minimum detectable effect** (recall stays at or above the bar from there on)")
+            st.dataframe(mde, hide_index=True, width="stretch")
+    elif s["kind"] == "detectability":
+        st.warning("Missing `detectability.csv`: no curves to show.")
+
+    cells = exp.cells()
+    if cells is not None:
+        failed = cells[cells["status"] != "ok"]
+        if not failed.empty:
+            st.subheader(f"Failed cells ({len(failed)})")
+            paginate(failed, key="exp_failed")

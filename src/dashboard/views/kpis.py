@@ -1,0 +1,50 @@
+"""KPI explorer: any KPI × dimension × segment with the detectors' expected range, flags
+(hover: scores), consensus incidents, true events and the planned calendar."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ..charts import kpi_figure
+from ..widgets import missing_notice, paginate
+
+
+def render(ctx) -> None:
+    run = ctx.run
+    st.title("KPI explorer")
+    missing_notice(run, ("kpis_daily.csv", "detections.csv", "incidents.json"))
+    names = run.kpi_names()
+    if not names:
+        st.info("No KPI table in this run.")
+        return
+    slices = run.slices()
+    c1, c2, c3 = st.columns(3)
+    default_kpi = "revenue" if "revenue" in names else names[0]
+    kpi = c1.selectbox("KPI", names, index=names.index(default_kpi), key="kpi_kpi")
+    dims = list(slices)
+    dim = c2.selectbox("Dimension", dims, key="kpi_dim")
+    seg = c3.selectbox("Segment", slices[dim], key="kpi_seg")
+    dets = run.detector_names()
+    chosen = st.multiselect("Detectors", dets, default=dets, key="kpi_dets") if dets else None
+    fig = kpi_figure(run, kpi, dim, seg, chosen)
+    st.plotly_chart(fig, width="stretch", key="kpi_chart")
+    st.caption("Blue band: the range of the detectors' expected values. Markers: each detector's flags "
+               "(hover for the score on the common z-like scale). Shaded: consensus incidents (red down, "
+               "green up); dashed orange: true events; grey: planned calendar days.")
+    det = run.detections_for(kpi, dim, seg)
+    if det is not None:
+        flagged = det[det["flag"].astype(str).str.lower() == "true"]
+        if chosen is not None:
+            flagged = flagged[flagged["detector"].isin(chosen)]
+        st.subheader(f"Flagged days ({len(flagged)})")
+        paginate(flagged.drop(columns=["kpi", "dimension", "segment"]), key="kpi_flags")
+    incs = [i for i in (run.incidents() or []) if i.get("kpi") == kpi and i.get("dimension") == dim
+            and str(i.get("segment")) == str(seg)]
+    st.subheader(f"Consensus incidents on this slice ({len(incs)})")
+    if incs:
+        import pandas as pd
+        cols = ["incident_id", "start", "end", "direction", "magnitude_pct", "severity", "level", "detectors",
+                "matched_event_id"]
+        df = pd.DataFrame(incs)
+        df["detectors"] = df["detectors"].map(lambda d: ", ".join(d or []))
+        paginate(df[[c for c in cols if c in df.columns]], key="kpi_incs")

@@ -1,0 +1,44 @@
+"""Small Streamlit helpers shared by the pages."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from runstore import RUN_FILES, Run
+
+PAGE_SIZE = 25
+
+
+def fmt(v, digits: int = 3) -> str:
+    """A scorecard number as every page prints it (the browser test looks for this text)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def missing_notice(run: Run, rels: tuple[str, ...] | list[str]) -> list[str]:
+    """Say which of ``rels`` the run lacks (and what they would hold); return them."""
+    missing = run.missing(list(rels))
+    if missing:
+        lines = "\n".join(f"- `{m}` — {RUN_FILES.get(m, '')}" for m in missing)
+        st.warning(f"Run `{run.id}` (source: {run.source}) is missing {len(missing)} file(s); the parts "
+                   f"that need them are not shown:\n{lines}")
+    return missing
+
+
+def paginate(df: pd.DataFrame, key: str, page_size: int = PAGE_SIZE, **kwargs) -> pd.DataFrame:
+    """Show one page of ``df`` with a page picker; return the shown rows."""
+    n = len(df)
+    pages = max(1, math.ceil(n / page_size))
+    page = 1
+    if pages > 1:
+        page = int(st.number_input(f"page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
+                                   key=f"{key}_page"))
+    lo, hi = (page - 1) * page_size, min(n, page * page_size)
+    shown = df.iloc[lo:hi]
+    st.dataframe(shown, width="stretch", hide_index=True, **kwargs)
+    st.caption(f"rows {lo + 1 if n else 0}–{hi} of {n:,}")
+    return shown

@@ -1,0 +1,465 @@
+"""Run and experiment directories as Python objects (one reader for the dashboard and the API).
+
+Ids are directory names under a configured root. :func:`safe_child` refuses anything that is not a
+plain name (``..``, slashes, a symlink pointing outside the root), so neither the API nor the
+dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
+(path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+
+# relative path -> what it holds (shown when the file is missing)
+RUN_FILES: dict[str, str] = {
+    "run.json": "config used, data hash, versions, timings",
+    "scorecard.json": "scores against the injected truth (only when the data has truth)",
+    "incidents.json": "consensus incidents and each detector's own",
+    "insights.json": "episodes, drivers, forecast, customers summary",
+    "kpis_daily.csv": "daily KPIs overall and per slice",
+    "detections.csv": "each detector's score, flag and expected value per day",
+    "customers/segments.csv": "RFM segment, churn risk and CLV per customer",
+    "customers/actions.csv": "recommended action per customer",
+    "customers/clv.csv": "customer lifetime value",
+    "customers/cohort_retention.csv": "monthly cohort retention",
+    "customers/monitor_series.csv": "At-Risk / Lapsing share per day",
+    "customers/alerts.jsonl": "alerts the At-Risk monitor sent",
+}
+EXPERIMENT_FILES: dict[str, str] = {
+    "experiment.json": "the experiment's config",
+    "leaderboard.csv": "settings ranked, mean and interval per metric over seeds",
+    "results.parquet": "one row per (setting, seed) cell",
+    "gate.json": "gate verdict (only with gate checks)",
+    "detectability.csv": "recall vs shock size (detectability experiments)",
+    "mde.csv": "minimum detectable effect (detectability experiments)",
+}
+PAGE_FILES: dict[str, tuple[str, ...]] = {
+    "overview": ("run.json", "scorecard.json"),
+    "kpis": ("kpis_daily.csv", "detections.csv", "incidents.json"),
+    "episodes": ("insights.json",),
+    "customers": ("customers/segments.csv", "customers/actions.csv", "customers/clv.csv",
+                  "customers/cohort_retention.csv", "customers/monitor_series.csv"),
+}
+KPI_KEYS = ("date", "dimension", "segment")
+VALUE_TIERS = ("VIP (top 10%)", "high (75-90%)", "mid (25-75%)", "low (bottom 25%)")
+
+
+class StoreError(Exception):
+    """A run or experiment that does not exist, or an id that is not a plain name."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def valid_id(name: str) -> bool:
+    return bool(ID_RE.match(name or "")) and ".." not in name
+
+
+def safe_child(root: Path, name: str) -> Path | None:
+    """``root/name`` when ``name`` is a plain id whose real path stays directly inside ``root``."""
+    if not valid_id(name):
+        return None
+    real_root = root.resolve()
+    path = (real_root / name).resolve()
+    return path if path.parent == real_root else None
+
+
+# --- parsed-file cache ----------------------------------------------------------------------------
+
+_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_CACHE_LOCK = Lock()
+_CACHE_MAX = 48
+
+
+def _cached(path: Path, kind: str, loader) -> Any:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), kind, st.st_mtime_ns, st.st_size)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    value = loader(path)
+    with _CACHE_LOCK:
+        _CACHE[key] = value
+        while len(_CACHE) > _CACHE_MAX:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _read_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, low_memory=False)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _mtime_iso(path: Path) -> str | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OSError:
+        return None
+
+
+def value_tier(value_pct: pd.Series) -> pd.Series:
+    """CLV percentile (0..1, 1 = most valuable) -> a named tier."""
+    v = pd.to_numeric(value_pct, errors="coerce").to_numpy(dtype=float)
+    tier = np.select([v >= 0.9, v >= 0.75, v >= 0.25, v >= 0], VALUE_TIERS, default="unknown")
+    return pd.Series(tier, index=value_pct.index, dtype=object)
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory. Every reader returns ``None`` when its file is missing.
+
+    Returned DataFrames and dicts are shared through the cache: copy before mutating.
+    """
+
+    id: str
+    path: Path
+
+    # raw files
+    def file(self, rel: str) -> Path:
+        return self.path / rel
+
+    def has(self, rel: str) -> bool:
+        return self.file(rel).is_file()
+
+    def missing(self, rels: tuple[str, ...] | list[str] | None = None) -> list[str]:
+        return [r for r in (rels or tuple(RUN_FILES)) if not self.has(r)]
+
+    def json(self, rel: str) -> Any:
+        return _cached(self.file(rel), "json", _read_json)
+
+    def raw(self, rel: str) -> bytes | None:
+        return _cached(self.file(rel), "bytes", _read_bytes)
+
+    def csv(self, rel: str) -> pd.DataFrame | None:
+        return _cached(self.file(rel), "csv", _read_csv)
+
+    # named files
+    def info(self) -> dict:
+        return self.json("run.json") or {}
+
+    def scorecard(self) -> dict | None:
+        return self.json("scorecard.json")
+
+    def insights(self) -> dict | None:
+        return self.json("insights.json")
+
+    def incidents_doc(self) -> dict | None:
+        return self.json("incidents.json")
+
+    def kpis(self) -> pd.DataFrame | None:
+        return self.csv("kpis_daily.csv")
+
+    def detections(self) -> pd.DataFrame | None:
+        return self.csv("detections.csv")
+
+    def alerts(self) -> list[dict] | None:
+        return _cached(self.file("customers/alerts.jsonl"), "jsonl", _read_jsonl)
+
+    # derived views
+    @property
+    def source(self) -> str:
+        data = self.info().get("data") or {}
+        if data.get("source"):
+            return str(data["source"])
+        ins = self.insights() or {}
+        return str((ins.get("run") or {}).get("source") or "unknown")
+
+    def summary(self) -> dict:
+        info, ins = self.info(), self.insights() or {}
+        run = ins.get("run") or {}
+        sc = self.scorecard()
+        head = (sc or {}).get("headline") or {}
+        return {
+            "id": self.id, "source": self.source, "scenario": run.get("scenario"),
+            "period_start": run.get("period_start"), "period_end": run.get("period_end"),
+            "data_hash": info.get("data_hash"), "has_scorecard": sc is not None,
+            "recall": head.get("recall"), "precision": head.get("precision"), "f1": head.get("f1"),
+            "incidents": ins.get("incidents_total"), "modified": _mtime_iso(self.path),
+            "missing": self.missing(),
+        }
+
+    def kpi_names(self) -> list[str]:
+        df = self.kpis()
+        return [] if df is None else [c for c in df.columns if c not in KPI_KEYS]
+
+    def slices(self) -> dict[str, list[str]]:
+        """dimension -> its segments, from kpis_daily.csv ('overall' first)."""
+        df = self.kpis()
+        if df is None:
+            return {}
+        pairs = df[["dimension", "segment"]].drop_duplicates()
+        out = {d: sorted(g["segment"].astype(str).tolist()) for d, g in pairs.groupby("dimension", sort=True)}
+        return dict(sorted(out.items(), key=lambda kv: (kv[0] != "overall", kv[0])))
+
+    def kpi_series(self, kpi: str, dimension: str = "overall", segment: str = "all",
+                   start: str | None = None, end: str | None = None) -> pd.DataFrame:
+        """Columns date, value for one KPI in one slice (empty when the slice has no rows)."""
+        df = self.kpis()
+        if df is None or kpi not in df.columns:
+            return pd.DataFrame({"date": [], "value": []})
+        m = (df["dimension"] == dimension) & (df["segment"].astype(str) == str(segment))
+        if start:
+            m &= df["date"] >= start
+        if end:
+            m &= df["date"] <= end
+        out = df.loc[m, ["date", kpi]].rename(columns={kpi: "value"})
+        return out.sort_values("date").reset_index(drop=True)
+
+    def detections_for(self, kpi: str, dimension: str = "overall", segment: str = "all") -> pd.DataFrame | None:
+        det = self.detections()
+        if det is None:
+            return None
+        m = (det["kpi"] == kpi) & (det["dimension"] == dimension) & (det["segment"].astype(str) == str(segment))
+        return det.loc[m].reset_index(drop=True)
+
+    def scoreboard(self, mode: str = "strict") -> pd.DataFrame | None:
+        """One row per detector, consensus level and the configured consensus."""
+        sc = self.scorecard()
+        if not sc or mode not in sc:
+            return None
+        block = sc[mode]
+        rows = []
+        for name, m in sorted((block.get("detectors") or {}).items()):
+            rows.append({"entity": name, "kind": "oracle" if name == "oracle" else "detector", **_metrics(m)})
+        for name, m in sorted((block.get("consensus_levels") or {}).items()):
+            rows.append({"entity": f"consensus {name}", "kind": "consensus level", **_metrics(m)})
+        if block.get("consensus"):
+            rows.append({"entity": "CONSENSUS (configured)", "kind": "consensus", **_metrics(block["consensus"])})
+        return pd.DataFrame(rows)
+
+    def by_type(self, mode: str = "strict") -> pd.DataFrame | None:
+        """Recall per event type (rows) and entity (columns)."""
+        sc = self.scorecard()
+        if not sc or mode not in sc:
+            return None
+        block, cols = sc[mode], {}
+        for name, m in (block.get("detectors") or {}).items():
+            cols[name] = {t: v.get("recall") for t, v in (m.get("by_type") or {}).items()}
+        for name, m in (block.get("consensus_levels") or {}).items():
+            cols[f"consensus {name}"] = {t: v.get("recall") for t, v in (m.get("by_type") or {}).items()}
+        if block.get("consensus"):
+            cols["CONSENSUS"] = {t: v.get("recall") for t, v in (block["consensus"].get("by_type") or {}).items()}
+        if not cols:
+            return None
+        out = pd.DataFrame(cols)
+        out.index.name = "event_type"
+        return out.sort_index().reset_index()
+
+    def events(self) -> pd.DataFrame | None:
+        """True events from the scorecard (``event_detail``): the only place the run keeps them."""
+        sc = self.scorecard()
+        if not sc or not sc.get("event_detail"):
+            return None
+        rows = []
+        for e in sc["event_detail"]:
+            det = e.get("detected_by") or {}
+            rows.append({"event_id": e.get("event_id"), "type": e.get("type"), "start": e.get("start"),
+                         "end": e.get("end"), "expected": bool(e.get("expected")),
+                         "primary_kpi": e.get("primary_kpi"), "consensus_delay": det.get("consensus"),
+                         "detected": "consensus" in det,
+                         "detected_by": ", ".join(sorted(k for k in det if k != "consensus"))})
+        return pd.DataFrame(rows)
+
+    def calendar(self) -> pd.DataFrame:
+        """Planned calendar days: the data directory's marketing_calendar when readable, else the
+        expected events of the scorecard. Columns date, name, kind."""
+        path = (self.info().get("data") or {}).get("path")
+        if path:
+            for name in ("marketing_calendar.csv", "marketing_calendar.parquet"):
+                f = Path(path) / name
+                if f.is_file():
+                    try:
+                        cal = pd.read_csv(f) if f.suffix == ".csv" else pd.read_parquet(f)
+                        return cal[["date", "name", "kind"]].astype(str)
+                    except (OSError, ValueError, KeyError):
+                        break
+        ev = self.events()
+        if ev is None or not ev["expected"].any():
+            return pd.DataFrame({"date": [], "name": [], "kind": []})
+        exp = ev[ev["expected"]]
+        days = [(d.strftime("%Y-%m-%d"), r.event_id, r.type) for r in exp.itertuples()
+                for d in pd.date_range(r.start, r.end)]
+        return pd.DataFrame(days, columns=["date", "name", "kind"])
+
+    def incidents(self, source: str = "consensus") -> list[dict] | None:
+        """Consensus incidents (``source='consensus'``) or one detector's own incidents."""
+        doc = self.incidents_doc()
+        if doc is None:
+            return None
+        if source == "consensus":
+            return list(doc.get("incidents") or [])
+        return list((doc.get("by_detector") or {}).get(source) or [])
+
+    def detector_names(self) -> list[str]:
+        doc = self.incidents_doc() or {}
+        names = set(doc.get("by_detector") or {}) | set(doc.get("detector_status") or {})
+        return sorted(names)
+
+    def customer_table(self) -> pd.DataFrame | None:
+        """segments.csv joined with actions.csv, plus a value tier from the CLV percentile."""
+        seg = self.csv("customers/segments.csv")
+        if seg is None:
+            return None
+        act = self.csv("customers/actions.csv")
+        out = seg
+        if act is not None:
+            out = seg.merge(act[["customer_id", "action", "reason"]], on="customer_id", how="left")
+        out = out.copy()
+        out["value_tier"] = value_tier(out["value_pct"]) if "value_pct" in out else "unknown"
+        return out
+
+
+def _metrics(m: dict) -> dict:
+    keys = ("recall", "precision", "f1", "median_delay_days", "incidents", "fp", "fp_expected", "detected", "events")
+    return {k: m.get(k) for k in keys}
+
+
+def compare_events(a: Run, b: Run) -> pd.DataFrame | None:
+    """Unexpected events of two runs side by side: which one the consensus found, which it missed."""
+    ea, eb = a.events(), b.events()
+    if ea is None or eb is None:
+        return None
+    key = ["event_id", "type", "start", "end"]
+    ea, eb = ea[~ea["expected"]], eb[~eb["expected"]]
+    m = ea[key + ["detected", "consensus_delay"]].merge(
+        eb[key + ["detected", "consensus_delay"]], on=key, how="outer", suffixes=("_a", "_b"))
+    da = m["detected_a"].astype("boolean").fillna(False).astype(bool)
+    db = m["detected_b"].astype("boolean").fillna(False).astype(bool)
+    m["detected_a"], m["detected_b"] = da, db
+    m["verdict"] = np.select([da & db, da & ~db, ~da & db], ["both", "only A", "only B"], default="neither")
+    return m.sort_values(["start", "event_id"]).reset_index(drop=True)
+
+
+# --- experiments ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    path: Path
+
+    def has(self, rel: str) -> bool:
+        return (self.path / rel).is_file()
+
+    def missing(self) -> list[str]:
+        optional = {"gate.json", "detectability.csv", "mde.csv"}
+        return [r for r in EXPERIMENT_FILES if r not in optional and not self.has(r)]
+
+    def config(self) -> dict:
+        doc = _cached(self.path / "experiment.json", "json", _read_json) or {}
+        return doc.get("config") or doc
+
+    @property
+    def kind(self) -> str:
+        return str(self.config().get("kind") or "sweep")
+
+    def csv(self, rel: str) -> pd.DataFrame | None:
+        return _cached(self.path / rel, "csv", _read_csv)
+
+    def leaderboard(self) -> pd.DataFrame | None:
+        return self.csv("leaderboard.csv")
+
+    def detectability(self) -> pd.DataFrame | None:
+        return self.csv("detectability.csv")
+
+    def mde(self) -> pd.DataFrame | None:
+        return self.csv("mde.csv")
+
+    def gate(self) -> dict | None:
+        return _cached(self.path / "gate.json", "json", _read_json)
+
+    def cells(self) -> pd.DataFrame | None:
+        """Cell status (cell_id, setting_id, seed, status, error) from results.parquet."""
+        def load(p: Path) -> pd.DataFrame:
+            cols = ["cell_id", "setting_id", "seed", "status", "error"]
+            df = pd.read_parquet(p)
+            return df[[c for c in cols if c in df.columns]]
+        return _cached(self.path / "results.parquet", "cells", load)
+
+    def metrics(self) -> list[str]:
+        return [str(m) for m in self.config().get("metrics") or []]
+
+    def summary(self) -> dict:
+        cells = self.cells()
+        gate = self.gate()
+        return {"id": self.id, "kind": self.kind, "name": self.config().get("name"),
+                "cells": None if cells is None else len(cells),
+                "failed": None if cells is None else int((cells["status"] != "ok").sum()),
+                "gate_passed": None if gate is None else bool(gate.get("passed")),
+                "modified": _mtime_iso(self.path), "missing": self.missing()}
+
+
+# --- the store ------------------------------------------------------------------------------------
+
+class RunStore:
+    """Run directories under ``reports`` and experiment directories under ``runs``."""
+
+    def __init__(self, reports: str | Path = "reports", runs: str | Path = "runs"):
+        self.reports = Path(reports)
+        self.runs = Path(runs)
+
+    @staticmethod
+    def _children(root: Path, marker_files: tuple[str, ...]) -> list[Path]:
+        if not root.is_dir():
+            return []
+        out = []
+        for p in root.iterdir():
+            # atomic writers use hidden ".<name>.tmp-*" directories: never list a half-written run
+            if p.name.startswith(".") or not p.is_dir() or not valid_id(p.name):
+                continue
+            if any((p / m).is_file() for m in marker_files):
+                out.append(p)
+        return sorted(out, key=lambda p: (-p.stat().st_mtime, p.name))
+
+    def run_ids(self) -> list[str]:
+        """Newest first."""
+        return [p.name for p in self._children(self.reports, ("run.json", "insights.json", "kpis_daily.csv"))]
+
+    def run(self, run_id: str) -> Run:
+        path = safe_child(self.reports, run_id)
+        if path is None:
+            raise StoreError(422, f"invalid run id {run_id!r}: a directory name under the reports root")
+        if not path.is_dir():
+            raise StoreError(404, f"run {run_id!r} not found")
+        return Run(run_id, path)
+
+    def experiment_ids(self) -> list[str]:
+        return [p.name for p in self._children(self.runs, ("experiment.json", "leaderboard.csv"))]
+
+    def experiment(self, exp_id: str) -> Experiment:
+        path = safe_child(self.runs, exp_id)
+        if path is None:
+            raise StoreError(422, f"invalid experiment id {exp_id!r}: a directory name under the runs root")
+        if not path.is_dir():
+            raise StoreError(404, f"experiment {exp_id!r} not found")
+        return Experiment(exp_id, path)

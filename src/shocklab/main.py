@@ -1,0 +1,121 @@
+"""The ``shocklab`` console command: one entry, subcommands from a registry.
+
+    shocklab dashboard [--reports reports/] [--runs runs/] [--port 8501]
+    shocklab serve [--reports reports/] [--runs runs/] [--port 8000] [--allow-analysis --data-root data/]
+    shocklab generate|analyse|experiment ...   (the same flags as generate_data.py, run_analysis.py,
+                                                run_experiment.py)
+
+A new subcommand is one function decorated with ``@command("name", "help")`` taking the remaining
+argv and returning an exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .cli import ArgumentParser, run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {}
+
+
+def command(name: str, help_text: str):
+    def deco(fn: Callable[[list[str]], int]):
+        COMMANDS[name] = (fn, help_text)
+        return fn
+    return deco
+
+
+def _script_main(module: str) -> Callable[[Sequence[str] | None], int]:
+    """main() of a top-level script (generate_data.py, …) of this checkout."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import importlib
+    return importlib.import_module(module).main
+
+
+@command("generate", "simulate a store (generate_data.py)")
+def _generate(argv: list[str]) -> int:
+    return run_cli(_script_main("generate_data"), argv)
+
+
+@command("analyse", "analyse a data directory (run_analysis.py)")
+def _analyse(argv: list[str]) -> int:
+    return run_cli(_script_main("run_analysis"), argv)
+
+
+@command("experiment", "run a sweep or a detectability experiment (run_experiment.py)")
+def _experiment(argv: list[str]) -> int:
+    return run_cli(_script_main("run_experiment"), argv)
+
+
+def _roots(p: ArgumentParser) -> None:
+    p.add_argument("--reports", default="reports", help="run directories (default: reports/)")
+    p.add_argument("--runs", default="runs", help="experiment directories (default: runs/)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+
+
+def dashboard_argv(reports: str, runs: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The ``streamlit run`` command line and environment of ``shocklab dashboard``."""
+    env = {**os.environ, "SHOCKLAB_REPORTS": str(Path(reports).resolve()), "SHOCKLAB_RUNS": str(Path(runs).resolve())}
+    argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+            "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    return argv, env
+
+
+@command("dashboard", "the Streamlit dashboard over reports/ and runs/")
+def _dashboard(argv: list[str]) -> int:
+    p = ArgumentParser(prog="shocklab dashboard", description="Start the Streamlit dashboard.")
+    _roots(p)
+    p.add_argument("--port", type=int, default=8501)
+    args = p.parse_args(argv)
+    cmd, env = dashboard_argv(args.reports, args.runs, args.host, args.port)
+    print(f"dashboard on http://{args.host}:{args.port} (reports: {args.reports}, runs: {args.runs})", flush=True)
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+@command("serve", "the HTTP API (FastAPI) over reports/ and runs/")
+def _serve(argv: list[str]) -> int:
+    p = ArgumentParser(prog="shocklab serve", description="Start the HTTP API; docs at /docs.")
+    _roots(p)
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--allow-analysis", action="store_true",
+                   help="enable POST /runs (background analysis of a data directory under --data-root)")
+    p.add_argument("--data-root", action="append", default=None, metavar="DIR",
+                   help="directory POST /runs may read data from (repeatable; default: data/)")
+    args = p.parse_args(argv)
+    import uvicorn
+
+    from api.app import Settings, create_app
+    settings = Settings(reports=Path(args.reports), runs=Path(args.runs), allow_analysis=args.allow_analysis,
+                        data_roots=[Path(d) for d in (args.data_root or ["data"])])
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        width = max(len(n) for n in COMMANDS)
+        lines = "\n".join(f"  {n:<{width}}  {h}" for n, (_, h) in COMMANDS.items())
+        print(f"usage: shocklab COMMAND [options]\n\ncommands:\n{lines}\n\n'shocklab COMMAND --help' for its options")
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"error: shocklab: unknown command {name!r} (known: {', '.join(COMMANDS)})", file=sys.stderr)
+        return 2
+    fn = COMMANDS[name][0]
+    if name in ("generate", "analyse", "experiment"):
+        return fn(rest)
+    return run_cli(lambda a: fn(list(a or [])), rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
