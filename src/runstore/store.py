@@ -45,13 +45,7 @@ EXPERIMENT_FILES: dict[str, str] = {
     "detectability.csv": "recall vs shock size (detectability experiments)",
     "mde.csv": "minimum detectable effect (detectability experiments)",
 }
-PAGE_FILES: dict[str, tuple[str, ...]] = {
-    "overview": ("run.json", "scorecard.json"),
-    "kpis": ("kpis_daily.csv", "detections.csv", "incidents.json"),
-    "episodes": ("insights.json",),
-    "customers": ("customers/segments.csv", "customers/actions.csv", "customers/clv.csv",
-                  "customers/cohort_retention.csv", "customers/monitor_series.csv"),
-}
+OPTIONAL_FILES = frozenset({"customers/alerts.jsonl"})  # absent when the monitor sent no alert
 KPI_KEYS = ("date", "dimension", "segment")
 VALUE_TIERS = ("VIP (top 10%)", "high (75-90%)", "mid (25-75%)", "low (bottom 25%)")
 
@@ -153,7 +147,8 @@ class Run:
         return self.file(rel).is_file()
 
     def missing(self, rels: tuple[str, ...] | list[str] | None = None) -> list[str]:
-        return [r for r in (rels or tuple(RUN_FILES)) if not self.has(r)]
+        wanted = rels or [r for r in RUN_FILES if r not in OPTIONAL_FILES]
+        return [r for r in wanted if not self.has(r)]
 
     def json(self, rel: str) -> Any:
         return _cached(self.file(rel), "json", _read_json)
@@ -435,7 +430,7 @@ class RunStore:
         out = []
         for p in root.iterdir():
             # atomic writers use hidden ".<name>.tmp-*" directories: never list a half-written run
-            if p.name.startswith(".") or not p.is_dir() or not valid_id(p.name):
+            if p.name.startswith(".") or not p.is_dir() or safe_child(root, p.name) is None:
                 continue
             if any((p / m).is_file() for m in marker_files):
                 out.append(p)

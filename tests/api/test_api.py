@@ -1,0 +1,275 @@
+"""The HTTP API over real run directories (see tests/servefix.py): every route, filters, errors
+as JSON, path traversal refused, and the background analysis behind its flag."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():  # starlette's notice that httpx2 will replace httpx in the TestClient
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from api.app import Settings, create_app
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def client(roots):
+    app = create_app(Settings(reports=roots.reports, runs=roots.runs))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def _json(roots, run, name):
+    return json.loads((roots.reports / run / name).read_text())
+
+
+def _error(r, status):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["status"] == status
+    assert "Traceback" not in r.text and "File \"" not in r.text
+    return body["error"]["message"]
+
+
+def test_health_and_run_list(client, roots):
+    h = client.get("/health").json()
+    assert h == {"status": "ok", "version": h["version"], "runs": 4, "experiments": 2, "analysis_enabled": False}
+    runs = {r["id"]: r for r in client.get("/runs").json()}
+    assert set(runs) == {"sim", "sim-k1", "kpis", "tx"}
+    head = _json(roots, "sim", "scorecard.json")["headline"]
+    assert runs["sim"]["recall"] == head["recall"] and runs["sim"]["precision"] == head["precision"]
+    assert runs["sim"]["source"] == "simulated" and runs["sim"]["missing"] == []
+    assert runs["tx"]["source"] == "transactions" and not runs["tx"]["has_scorecard"]
+    assert "scorecard.json" in runs["tx"]["missing"]
+    assert "customers/segments.csv" in runs["kpis"]["missing"]
+
+
+def test_run_detail(client, roots):
+    d = client.get("/runs/sim").json()
+    info = _json(roots, "sim", "run.json")
+    assert d["data_hash"] == info["data_hash"] and d["config"] == info["config"]
+    assert d["files"]["insights.json"] and d["files"]["customers/actions.csv"]
+    assert d["links"]["scorecard"] == "/runs/sim/scorecard"
+    assert client.get("/runs/kpis").json()["files"]["customers/segments.csv"] is False
+
+
+def test_scorecard_and_insights_are_the_files(client, roots):
+    assert client.get("/runs/sim/scorecard").json() == _json(roots, "sim", "scorecard.json")
+    r = client.get("/runs/sim/insights")
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == _json(roots, "sim", "insights.json")
+    assert "no truth" in _error(client.get("/runs/tx/scorecard"), 404)
+    assert client.get("/runs/tx/insights").json()["run"]["source"] == "transactions"
+
+
+def test_incidents_filters(client, roots):
+    allinc = _json(roots, "sim", "incidents.json")["incidents"]
+    page = client.get("/runs/sim/incidents", params={"limit": 1000}).json()
+    assert page["total"] == len(allinc) and [i["incident_id"] for i in page["items"]] == \
+        [i["incident_id"] for i in allinc]
+    kpi = allinc[0]["kpi"]
+    r = client.get("/runs/sim/incidents", params={"kpi": kpi, "limit": 1000}).json()
+    assert r["total"] == sum(i["kpi"] == kpi for i in allinc) and all(i["kpi"] == kpi for i in r["items"])
+    r = client.get("/runs/sim/incidents", params={"detector": "rolling_zscore", "limit": 1000}).json()
+    assert r["total"] == sum("rolling_zscore" in i["detectors"] for i in allinc) > 0
+    level = allinc[0]["level"]
+    r = client.get("/runs/sim/incidents", params={"level": level, "limit": 1000}).json()
+    assert r["total"] == sum(i["level"] == level for i in allinc)
+    r = client.get("/runs/sim/incidents", params={"start": "2025-03-01", "end": "2025-03-31", "limit": 1000}).json()
+    want = [i for i in allinc if i["end"] >= "2025-03-01" and i["start"] <= "2025-03-31"]
+    assert r["total"] == len(want) and 0 < len(want) < len(allinc)
+    r = client.get("/runs/sim/incidents", params={"limit": 2, "offset": 1}).json()
+    assert [i["incident_id"] for i in r["items"]] == [i["incident_id"] for i in allinc[1:3]]
+    own = _json(roots, "sim", "incidents.json")["by_detector"]["rolling_zscore"]
+    r = client.get("/runs/sim/incidents", params={"source": "rolling_zscore", "limit": 1000}).json()
+    assert r["total"] == len(own) and r["source"] == "rolling_zscore"
+
+
+def test_incidents_bad_parameters(client):
+    assert "known:" in _error(client.get("/runs/sim/incidents", params={"detector": "nope"}), 422)
+    assert "consensus" in _error(client.get("/runs/sim/incidents", params={"source": "nope"}), 422)
+    assert "after end" in _error(client.get("/runs/sim/incidents", params={"start": "2025-04-01",
+                                                                            "end": "2025-03-01"}), 422)
+    assert "start" in _error(client.get("/runs/sim/incidents", params={"start": "2025-13-01"}), 422)
+    _error(client.get("/runs/sim/incidents", params={"limit": 0}), 422)
+
+
+def test_kpis(client, roots):
+    import pandas as pd
+    k = pd.read_csv(roots.reports / "sim" / "kpis_daily.csv")
+    want = k[(k["dimension"] == "channel") & (k["segment"] == "email")].sort_values("date")
+    r = client.get("/runs/sim/kpis", params={"kpi": "revenue", "dimension": "channel", "segment": "email"}).json()
+    assert [p["date"] for p in r["points"]] == want["date"].tolist()
+    assert [p["value"] for p in r["points"]] == pytest.approx(want["revenue"].tolist())
+    r = client.get("/runs/sim/kpis", params={"kpi": "orders", "start": "2025-02-01", "end": "2025-02-07"}).json()
+    assert [p["date"] for p in r["points"]] == [f"2025-02-0{d}" for d in range(1, 8)]
+    assert r["dimension"] == "overall" and r["segment"] == "all"
+    assert client.get("/runs/kpis/kpis", params={"kpi": "signups"}).json()["points"][0]["date"] == "2025-01-01"
+
+
+def test_kpis_errors(client):
+    assert "signups" in _error(client.get("/runs/kpis/kpis", params={"kpi": "revenue"}), 422)
+    assert "known: overall" in _error(client.get("/runs/sim/kpis", params={"kpi": "revenue", "dimension": "x"}), 422)
+    assert "email" in _error(client.get("/runs/sim/kpis", params={"kpi": "revenue", "dimension": "channel",
+                                                                  "segment": "tiktok"}), 422)
+    assert "kpi" in _error(client.get("/runs/sim/kpis"), 422)  # kpi is required
+
+
+def test_forecast(client, roots):
+    f = client.get("/runs/sim/forecast").json()
+    assert f == _json(roots, "sim", "insights.json")["forecast"]
+    assert f["status"] == "ok" and len(f["daily"]) == f["horizon_days"]
+    assert client.get("/runs/kpis/forecast").json()["status"] == "skipped"
+
+
+def test_customer_segments(client, roots):
+    import pandas as pd
+    seg = pd.read_csv(roots.reports / "sim" / "customers" / "segments.csv")
+    r = client.get("/runs/sim/customers/segments").json()
+    got = {s["segment"]: s["customers"] for s in r["segments"] if s["customers"]}
+    assert got == seg["segment"].value_counts().to_dict()
+    assert r["customers"] == len(seg) and sum(s["share"] for s in r["segments"]) == pytest.approx(1, abs=1e-4)
+    assert sum(r["actions"].values()) == len(seg)
+    assert "no customer models" in _error(client.get("/runs/kpis/customers/segments"), 404)
+    assert client.get("/runs/tx/customers/segments").status_code == 200
+
+
+def test_customer_actions_filters_and_csv(client, roots):
+    import pandas as pd
+    seg = pd.read_csv(roots.reports / "sim" / "customers" / "segments.csv")
+    act = pd.read_csv(roots.reports / "sim" / "customers" / "actions.csv")
+    both = seg.merge(act, on="customer_id")
+    r = client.get("/runs/sim/customers/actions", params={"limit": 5}).json()
+    assert r["total"] == len(both) and len(r["items"]) == 5
+    action = act["action"].value_counts().index[0]
+    want = both[(both["action"] == action) & (both["churn_risk"] >= 0.6)]
+    r = client.get("/runs/sim/customers/actions", params={"action": action, "min_risk": 0.6, "limit": 1000}).json()
+    assert r["total"] == len(want) > 0
+    assert all(i["action"] == action and i["churn_risk"] >= 0.6 for i in r["items"])
+    csv = client.get("/runs/sim/customers/actions", params={"action": action, "min_risk": 0.6, "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv") and "attachment" in csv.headers["content-disposition"]
+    from io import StringIO
+    assert sorted(pd.read_csv(StringIO(csv.text))["customer_id"]) == sorted(want["customer_id"])
+    r = client.get("/runs/sim/customers/actions", params={"value_tier": "VIP (top 10%)", "limit": 1000}).json()
+    assert r["total"] == int((both["value_pct"] >= 0.9).sum())
+    _error(client.get("/runs/sim/customers/actions", params={"format": "xml"}), 422)
+    _error(client.get("/runs/sim/customers/actions", params={"min_risk": 2}), 422)
+
+
+def test_experiments(client):
+    exps = {e["id"]: e for e in client.get("/experiments").json()}
+    assert exps["sweep"]["cells"] == 4 and exps["sweep"]["gate_passed"] is True
+    assert exps["detect"]["kind"] == "detectability" and exps["detect"]["gate_passed"] is None
+    assert client.get("/experiments/sweep").json()["name"] == "sweep"
+    _error(client.get("/experiments/nope"), 404)
+
+
+@pytest.mark.parametrize("path", ["/runs/nope", "/runs/nope/insights", "/runs/nope/kpis?kpi=revenue",
+                                  "/runs/kpis/customers/actions", "/nowhere"])
+def test_not_found_is_json(client, path):
+    _error(client.get(path), 404)
+
+
+@pytest.mark.parametrize("path", ["/runs/..%2F..%2Fetc%2Fpasswd", "/runs/%2E%2E/insights", "/runs/..%5Csim/insights",
+                                  "/runs/.hidden/insights", "/runs/sim%2F..%2F..%2Fdata/scorecard",
+                                  "/experiments/..%2Freports"])
+def test_path_traversal_refused(client, path):
+    r = client.get(path)
+    assert r.status_code in (404, 422), r.text
+    assert "error" in r.json() and "root:" not in r.text
+
+
+def test_symlink_out_of_the_root_is_refused(client, roots, tmp_path):
+    outside = tmp_path / "outside"
+    shutil.copytree(roots.reports / "kpis", outside)
+    link = roots.reports / "escape"
+    os.symlink(outside, link)
+    try:
+        assert "invalid run id" in _error(client.get("/runs/escape/insights"), 422)
+        assert "escape" not in [r["id"] for r in client.get("/runs").json()]
+    finally:
+        link.unlink()
+
+
+def test_internal_error_has_no_stack_trace(roots, tmp_path):
+    bad = tmp_path / "reports"
+    shutil.copytree(roots.reports / "kpis", bad / "broken")
+    (bad / "broken" / "incidents.json").write_text("{not json")
+    with TestClient(create_app(Settings(reports=bad, runs=roots.runs)), raise_server_exceptions=False) as c:
+        msg = _error(c.get("/runs/broken/incidents"), 500)
+    assert msg == "internal error (see the server log)"
+
+
+def test_openapi_documents_every_route(client):
+    spec = client.get("/openapi.json").json()
+    want = {"/health", "/runs", "/runs/{run_id}", "/runs/{run_id}/scorecard", "/runs/{run_id}/insights",
+            "/runs/{run_id}/incidents", "/runs/{run_id}/kpis", "/runs/{run_id}/forecast",
+            "/runs/{run_id}/customers/segments", "/runs/{run_id}/customers/actions"}
+    assert want <= set(spec["paths"])
+    assert "Insights" in spec["components"]["schemas"] and "Episode" in spec["components"]["schemas"]
+    assert "post" not in spec["paths"]["/runs"]  # read-only by default
+    assert client.get("/docs").status_code == 200
+    assert client.post("/runs", json={"data": "small"}).status_code == 405
+
+
+# --- POST /runs (enabled by a flag) ---------------------------------------------------------------
+
+@pytest.fixture()
+def writer(roots, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    app = create_app(Settings(reports=reports, runs=roots.runs, allow_analysis=True, data_roots=[roots.data]))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c, reports
+
+
+def test_post_runs_confines_paths(writer, roots, tmp_path):
+    c, _ = writer
+    assert "outside" in _error(c.post("/runs", json={"data": "../reports"}), 403)
+    assert "outside" in _error(c.post("/runs", json={"data": "/etc"}), 403)
+    assert "outside" in _error(c.post("/runs", json={"data": str(roots.base)}), 403)
+    os.symlink(roots.reports, roots.data / "escape")
+    try:
+        assert "outside" in _error(c.post("/runs", json={"data": "escape/sim"}), 403)
+    finally:
+        (roots.data / "escape").unlink()
+    assert "not found" in _error(c.post("/runs", json={"data": "nope"}), 404)
+    assert "bogus" in _error(c.post("/runs", json={"data": "small", "bogus": 1}), 422)
+    assert "unknown detector" in _error(c.post("/runs", json={"data": "small", "detectors": ["nope"]}), 422)
+    assert "KEY=VALUE" in _error(c.post("/runs", json={"data": "small", "overrides": ["x"]}), 422)
+    _error(c.post("/runs", json={"data": ""}), 422)
+
+
+@pytest.mark.slow
+def test_post_runs_analyses_in_the_background_one_at_a_time(writer, roots):
+    c, reports = writer
+    body = {"data": "small", "detectors": ["rolling_zscore", "oracle"],
+            "overrides": ["customers.enabled=false", "insights.forecast.enabled=false", "insights.plots=false"]}
+    r = c.post("/runs", json=body)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["state"] == "running" and job["status_url"] == f"/runs/{job['run_id']}/status"
+    assert job["run_id"].startswith("small-")
+    assert "already running" in _error(c.post("/runs", json=body), 409)
+    deadline = time.monotonic() + 300  # a bound on waiting, not a speed assertion
+    while c.get(job["status_url"]).json()["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    st = c.get(job["status_url"]).json()
+    assert st["state"] == "succeeded", st
+    assert st["exit_code"] == 0
+    run = c.get(f"/runs/{job['run_id']}").json()
+    assert run["has_scorecard"] and (reports / job["run_id"] / "insights.json").is_file()
+    # same inputs -> same deterministic id as the CLI would give
+    again = c.post("/runs", json=body)
+    assert again.status_code == 202 and again.json()["run_id"] == job["run_id"]
+    while c.get(job["status_url"]).json()["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert c.get("/runs/nope/status").status_code == 404
