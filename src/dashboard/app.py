@@ -37,9 +37,12 @@ def store_from_env() -> RunStore:
 def _run_card(run: Run) -> None:
     s = run.summary()
     st.sidebar.caption(f"source **{s['source']}** · {s['period_start'] or '?'} … {s['period_end'] or '?'}")
-    if s["has_scorecard"]:
+    sc = run.scorecard()
+    if sc is not None:
+        cons = (sc.get((sc.get("headline") or {}).get("mode", "strict")) or {}).get("consensus") or {}
         st.sidebar.markdown(f"consensus recall **{fmt(s['recall'])}** · precision **{fmt(s['precision'])}** · "
-                            f"F1 **{fmt(s['f1'])}**")
+                            f"F1 **{fmt(s['f1'])}** · {cons.get('incidents', '?')} incidents, "
+                            f"{cons.get('fp', '?')} false alarms")
     else:
         st.sidebar.caption("no scorecard (no truth)")
 

@@ -115,7 +115,11 @@ def leaderboard_figure(lb: pd.DataFrame, metric: str, label_cols: list[str]) -> 
     mean, lo, hi = f"{metric}.mean", f"{metric}.ci_low", f"{metric}.ci_high"
     if mean not in lb.columns:
         return None
-    labels = lb[label_cols].astype(str).agg(", ".join, axis=1) if label_cols else lb["setting_id"].astype(str)
+    if label_cols:
+        labels = [", ".join("-" if pd.isna(v) else str(v) for v in row)
+                  for row in lb[label_cols].itertuples(index=False)]
+    else:
+        labels = lb["setting_id"].astype(str).tolist()
     fig = go.Figure(go.Scatter(
         x=labels, y=lb[mean], mode="markers", marker={"size": 10},
         error_y={"type": "data", "symmetric": False, "array": (lb[hi] - lb[mean]) if hi in lb else None,

@@ -50,6 +50,11 @@ def render(ctx) -> None:
             view[m] = [f"{fmt(a)} [{fmt(lo)}, {fmt(hi)}]" for a, lo, hi in
                        zip(lb[f"{m}.mean"], lb.get(f"{m}.ci_low", lb[f"{m}.mean"]),
                            lb.get(f"{m}.ci_high", lb[f"{m}.mean"]), strict=True)]
+        best = lb.iloc[0]
+        label = ", ".join(f"{c.rsplit('.', 1)[-1]}={'-' if best[c] != best[c] else best[c]}" for c in params)
+        st.markdown(f"**Best setting** ({label or best['setting_id']}): " + " · ".join(
+            f"{m} **{fmt(best[f'{m}.mean'])}** [{fmt(best.get(f'{m}.ci_low'))}, {fmt(best.get(f'{m}.ci_high'))}]"
+            for m in metrics))
         paginate(view, key="exp_lb")
         if metrics:
             metric = st.selectbox("Metric", metrics, key="exp_metric")

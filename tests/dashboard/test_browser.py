@@ -1,0 +1,128 @@
+"""End to end in a real browser: ``streamlit run app.py`` on a free local port, the OS Chromium
+driven by Playwright opens every page and finds a scorecard number on it.
+
+Screenshots go to the test's temp dir; with ``SHOCKLAB_UPDATE_SCREENSHOTS=1`` they also replace
+``docs/screenshots/*.png`` (the committed ones were made this way). Skips, saying why, when
+Chromium or Playwright is missing (``.ci/run`` installs Chromium with apt-get). Playwright never
+downloads a browser here: it is pointed at the OS executable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from tests.servefix import ROOT
+
+from dashboard.widgets import fmt
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = next((p for p in (os.environ.get("SHOCKLAB_CHROMIUM"), shutil.which("chromium"),
+                             shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).is_file()), None)
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TITLES = {"overview": "Overview", "kpis": "KPI explorer", "episodes": "Episodes", "customers": "Customers",
+          "experiments": "Experiments", "compare": "Compare runs"}
+WAIT_S = 120  # bounds on waiting for a loaded machine, not speed assertions
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def dashboard_url(roots, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "SHOCKLAB_REPORTS": str(roots.reports), "SHOCKLAB_RUNS": str(roots.runs)}
+    log = (tmp_path / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_for_text(page, texts: list[str]) -> str:
+    deadline = time.monotonic() + WAIT_S
+    body = ""
+    while time.monotonic() < deadline:
+        body = page.inner_text("body")
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        if all(t in body for t in texts) and not running:
+            return body
+        time.sleep(0.5)
+    missing = [t for t in texts if t not in body]
+    raise AssertionError(f"not on the page after {WAIT_S} s: {missing}\n---\n{body[:1500]}")
+
+
+def test_every_page_in_chromium(roots, dashboard_url, tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it as root)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    sc = json.loads((roots.reports / "sim" / "scorecard.json").read_text())
+    cons = sc[sc["headline"]["mode"]]["consensus"]
+    card = [f"{cons['incidents']} incidents, {cons['fp']} false alarms", fmt(sc["headline"]["recall"])]
+    lb = (roots.runs / "sweep" / "leaderboard.csv").read_text().splitlines()
+    import pandas as pd
+    lbd = pd.read_csv(roots.runs / "sweep" / "leaderboard.csv")
+    exp_number = fmt(lbd["consensus.precision.mean"].iloc[0])
+    assert len(lb) > 1
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
+            page.set_default_timeout(WAIT_S * 1000)
+            for name, title in TITLES.items():
+                query = {"experiments": "page=experiments&exp=sweep",
+                         "compare": "page=compare&run=sim&other=sim-k1"}.get(name, f"page={name}&run=sim")
+                page.goto(f"{dashboard_url}/?{query}")
+                want = [title] + ([exp_number, "Gate PASSED"] if name == "experiments" else card)
+                body = _wait_for_text(page, want)
+                assert "Traceback" not in body and "Error" not in body.split("\n")[0]
+                if name in ("kpis", "customers", "episodes", "experiments"):
+                    page.wait_for_selector(".js-plotly-plot, [data-testid='stExpander']")
+                time.sleep(1.0)  # let Plotly finish drawing before the picture
+                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        finally:
+            browser.close()
+    pngs = sorted(shots.glob("*.png"))
+    assert [p.stem for p in pngs] == sorted(TITLES)
+    assert all(p.stat().st_size > 10_000 for p in pngs)
+    if os.environ.get("SHOCKLAB_UPDATE_SCREENSHOTS") == "1":
+        dest = ROOT / "docs" / "screenshots"
+        dest.mkdir(parents=True, exist_ok=True)
+        for png in pngs:
+            shutil.copyfile(png, dest / png.name)

@@ -1,0 +1,202 @@
+"""Every dashboard page under streamlit.testing (AppTest) for a simulated run, a --kpis run, a
+--transactions run and the experiments (tests/servefix.py builds them), plus the figures."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+from tests.servefix import ROOT
+
+from dashboard.charts import detectability_figure, kpi_figure
+from dashboard.widgets import fmt
+from runstore import RunStore
+from runstore.store import compare_events
+
+PAGES = ["overview", "kpis", "episodes", "customers", "experiments", "compare"]
+
+
+@pytest.fixture()
+def page(roots, monkeypatch):
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(roots.reports))
+    monkeypatch.setenv("SHOCKLAB_RUNS", str(roots.runs))
+
+    def open_page(name: str, run: str | None = None, **params) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.query_params["page"] = name
+        if run:
+            at.query_params["run"] = run
+        for k, v in params.items():
+            at.query_params[k] = v
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_page
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "success", "error", "subheader", "title")
+             for e in getattr(at, kind)]
+    parts += [e.value for kind in ("markdown", "caption") for e in getattr(at.sidebar, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("run", ["sim", "kpis", "tx"])
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders_for_every_kind_of_run(page, run, name):
+    at = page(name, run)
+    assert at.title, "each page has a title"
+    assert at.sidebar.radio[0].value == name
+    if name != "experiments":
+        assert at.sidebar.selectbox[0].value == run
+
+
+def test_overview_shows_the_scorecard(page, roots):
+    sc = json.loads((roots.reports / "sim-k1" / "scorecard.json").read_text())
+    at = page("overview", "sim-k1")
+    metrics = {m.label: m.value for m in at.metric}
+    cons = sc["strict"]["consensus"]
+    assert metrics["Consensus recall"] == fmt(cons["recall"]) and metrics["Precision"] == fmt(cons["precision"])
+    assert metrics["F1"] == fmt(cons["f1"])
+    board = at.dataframe[0].value
+    assert set(sc["strict"]["detectors"]) <= set(board["entity"])
+    assert board.loc[board["entity"] == "CONSENSUS (configured)", "incidents"].item() == cons["incidents"]
+    assert f"{cons['incidents']} incidents, {cons['fp']} false alarms" in _texts(at)  # the sidebar card every page shows
+    assert "Oracle line" in _texts(at)
+    at.radio(key="ov_mode").set_value("lenient").run()
+    assert {m.label: m.value for m in at.metric}["Consensus recall"] == fmt(sc["lenient"]["consensus"]["recall"])
+
+
+def test_overview_without_truth_says_so(page):
+    at = page("overview", "tx")
+    assert "no truth" in _texts(at)
+    assert "scorecard.json" in " ".join(w.value for w in at.warning)
+
+
+def test_kpi_explorer_chart_holds_flags_incidents_and_events(page, roots):
+    at = page("kpis", "sim")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = [t.get("name") for t in spec["data"]]
+    det = pd.read_csv(roots.reports / "sim" / "detections.csv")
+    rev = det[(det["kpi"] == "revenue") & (det["dimension"] == "overall")]
+    for d, g in rev[rev["flag"]].groupby("detector"):
+        trace = next(t for t in spec["data"] if t.get("name") == f"flag · {d}")
+        assert len(trace["x"]) == len(g)
+    assert "expected (detectors' range)" in names
+    events = json.loads((roots.reports / "sim" / "scorecard.json").read_text())["event_detail"]
+    labels = [a.get("text") for a in spec["layout"].get("annotations", [])]
+    assert all(f"{e['event_id']} {e['type']}" in labels for e in events if not e["expected"])
+    # a different slice: the selects drive the chart
+    at.selectbox(key="kpi_kpi").set_value("sessions").run()
+    at.selectbox(key="kpi_dim").set_value("channel").run()
+    at.selectbox(key="kpi_seg").set_value("paid_search").run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["title"]["text"] == "sessions · channel paid_search"
+    incs = json.loads((roots.reports / "sim" / "incidents.json").read_text())["incidents"]
+    n = sum(i["kpi"] == "sessions" and i["dimension"] == "channel" and i["segment"] == "paid_search" for i in incs)
+    assert f"Consensus incidents on this slice ({n})" in [s.value for s in at.subheader]
+
+
+def test_kpi_figure_hover_carries_every_detectors_score(roots):
+    run = RunStore(roots.reports, roots.runs).run("sim")
+    fig = kpi_figure(run, "orders", "overall", "all")
+    main = next(t for t in fig.data if t.name == "orders")
+    assert "rolling_zscore:" in "".join(main.customdata) and "isolation_forest:" in "".join(main.customdata)
+    only = kpi_figure(run, "orders", "overall", "all", detectors=["oracle"])
+    assert not any(t.name.startswith("flag · rolling") for t in only.data)
+
+
+def test_episodes_cards_and_filters(page, roots):
+    eps = json.loads((roots.reports / "sim" / "insights.json").read_text())["episodes"]
+    at = page("episodes", "sim")
+    assert len(at.expander) == min(10, len(eps))
+    assert f"**{len(eps)}** of {len(eps)} episodes" in _texts(at)
+    sev = eps[0]["severity"]
+    at.multiselect(key="ep_sev").set_value([sev]).run()
+    n = sum(e["severity"] == sev for e in eps)
+    assert f"**{n}** of {len(eps)} episodes" in _texts(at) and len(at.expander) == min(10, n)
+    at.text_input(key="ep_slice").set_value("no such slice").run()
+    assert f"**0** of {len(eps)} episodes" in _texts(at)
+    assert "Recommended action" in " ".join(i.value for i in page("episodes", "kpis").info)
+
+
+def test_customers_page_filters_and_download(page, roots):
+    seg = pd.read_csv(roots.reports / "sim" / "customers" / "segments.csv")
+    act = pd.read_csv(roots.reports / "sim" / "customers" / "actions.csv")
+    both = seg.merge(act, on="customer_id")
+    at = page("customers", "sim")
+    dl = at.get("download_button")[0].proto
+    assert dl.label == f"Download {int((both['action'] != 'no action').sum()):,} actions (CSV)"
+    assert f"rows 1–25 of {len(seg):,}" in _texts(at)  # the churn table paginates
+    at.multiselect(key="cu_seg").set_value(["At Risk"]).run()
+    at.slider(key="cu_risk").set_value((0.5, 1.0)).run()
+    want = both[(both["segment"] == "At Risk") & both["churn_risk"].between(0.5, 1.0)]
+    assert f"of {len(want):,}" in _texts(at)
+    dl = at.get("download_button")[0].proto
+    assert dl.label == f"Download {int((want['action'] != 'no action').sum()):,} actions (CSV)"
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 5  # sizes, RFM, CLV, cohorts, monitor
+
+
+def test_customers_page_without_customers(page):
+    at = page("customers", "kpis")
+    assert "No customer models" in " ".join(i.value for i in at.info)
+    assert "customers/segments.csv" in " ".join(w.value for w in at.warning)
+
+
+def test_experiments_page(page, roots):
+    at = page("experiments", exp="sweep")
+    assert "Gate PASSED" in [s.value for s in at.success]
+    lb = pd.read_csv(roots.runs / "sweep" / "leaderboard.csv")
+    shown = at.dataframe[1].value
+    assert len(shown) == len(lb)
+    assert shown["consensus.recall"].iloc[0].startswith(fmt(lb["consensus.recall.mean"].iloc[0]))
+    at = page("experiments", exp="detect")
+    assert "Minimum detectable effect" in _texts(at)
+    assert any("detectability" in c.proto.spec for c in at.get("plotly_chart"))
+
+
+def test_detectability_figure_one_line_per_entity(roots):
+    curve = pd.read_csv(roots.runs / "detect" / "detectability.csv")
+    fig = detectability_figure(curve)
+    assert len(fig.data) == curve["entity"].nunique()
+
+
+def test_compare_page_lists_events_found_by_one_run_only(page, roots):
+    store = RunStore(roots.reports, roots.runs)
+    ev = compare_events(store.run("sim"), store.run("sim-k1"))
+    at = page("compare", "sim", other="sim-k1")
+    txt = _texts(at)
+    assert f"A found **{int(ev['detected_a'].sum())}**, B found **{int(ev['detected_b'].sum())}**" in txt
+    assert "Differences (B − A)" in txt
+    assert "No scorecard" in " ".join(i.value for i in page("compare", "tx", other="sim").info)
+
+
+def test_missing_files_are_named_not_fatal(page, roots, tmp_path, monkeypatch):
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "gutted")
+    for rel in ("detections.csv", "insights.json", "customers/actions.csv", "scorecard.json"):
+        (reports / "gutted" / rel).unlink()
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    for name in PAGES:
+        at = page(name, "gutted")
+        warned = " ".join(w.value for w in at.warning)
+        if name == "kpis":
+            assert "detections.csv" in warned
+        if name == "episodes":
+            assert "insights.json" in warned
+        if name == "customers":
+            assert "customers/actions.csv" in warned
+        if name == "overview":
+            assert "scorecard.json" in warned
+
+
+def test_empty_roots(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(tmp_path / "none"))
+    monkeypatch.setenv("SHOCKLAB_RUNS", str(tmp_path / "none"))
+    assert "No run directories" in page("overview").info[0].value
+    assert "No experiment directories" in page("experiments").info[0].value
