@@ -1,0 +1,64 @@
+"""The ``shocklab`` console command: the subcommand registry, and ``serve`` answering over HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from shocklab import main as cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_registry_lists_and_dispatches(capsys, monkeypatch):
+    assert cli.main([]) == 2 and "dashboard" in capsys.readouterr().out
+    assert cli.main(["--help"]) == 0
+    assert {"dashboard", "serve", "generate", "analyse", "experiment"} <= set(cli.COMMANDS)
+    assert cli.main(["nope"]) == 2 and "unknown command 'nope'" in capsys.readouterr().err
+    seen = []
+    monkeypatch.setitem(cli.COMMANDS, "echo", (lambda argv: seen.append(argv) or 7, "test"))
+    assert cli.main(["echo", "a", "--b"]) == 7 and seen == [["a", "--b"]]
+
+
+def test_script_subcommands_keep_their_exit_codes(capsys):
+    assert cli.main(["analyse", "--no-such-flag"]) == 2
+    assert "run_analysis.py" in capsys.readouterr().err
+    assert cli.main(["generate", "--config", "/nonexistent.yaml"]) == 2
+
+
+def test_dashboard_command_line(tmp_path):
+    argv, env = cli.dashboard_argv(str(tmp_path / "r"), str(tmp_path / "x"), "127.0.0.1", 8599)
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4] == str(ROOT / "app.py")
+    assert argv[argv.index("--server.port") + 1] == "8599"
+    assert env["SHOCKLAB_REPORTS"] == str((tmp_path / "r").resolve())
+    assert cli.main(["dashboard", "--port", "x"]) == 2
+
+
+def test_serve_answers_health(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "reports").mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "shocklab.main", "serve", "--reports", str(tmp_path / "reports"),
+                             "--runs", str(tmp_path / "runs"), "--port", str(port)],
+                            cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, body = time.monotonic() + 120, None  # a bound on start-up under load, not a speed check
+        while body is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    body = json.loads(r.read())
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.3)
+        assert body == {"status": "ok", "version": body["version"], "runs": 0, "experiments": 0,
+                        "analysis_enabled": False}, proc.stdout.read().decode() if proc.poll() is not None else ""
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
