@@ -36,7 +36,7 @@ def paginate(df: pd.DataFrame, key: str, page_size: int = PAGE_SIZE, **kwargs) -
     page = 1
     if pages > 1:
         page = int(st.number_input(f"page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
-                                   key=f"{key}_page"))
+                                   key=f"{key}_page_{pages}"))  # a new widget when the page count changes
     lo, hi = (page - 1) * page_size, min(n, page * page_size)
     shown = df.iloc[lo:hi]
     st.dataframe(shown, width="stretch", hide_index=True, **kwargs)

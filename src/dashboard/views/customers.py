@@ -3,6 +3,7 @@ heatmap, the At-Risk monitor with its alerts, and the action list with a CSV dow
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -76,8 +77,15 @@ def render(ctx) -> None:
     c[1].metric(f"Predicted value ({clv.get('horizon_days', '?')} d)", fmt(clv.get("predicted_value_total"), 0))
     c[2].metric("Model", str(clv.get("model") or "n/a"))
     if "clv" in table:
-        st.plotly_chart(px.histogram(table, x="clv", nbins=60, log_y=True, title="CLV distribution"),
-                        width="stretch", key="cu_clv")
+        # binned here: the browser gets 60 bars, not one value per customer
+        vals = pd.to_numeric(table["clv"], errors="coerce").dropna().to_numpy()
+        if len(vals):
+            counts, edges = np.histogram(vals, bins=60)
+            fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
+                                   hovertemplate="CLV %{x:,.0f}: %{y:,} customers<extra></extra>"))
+            fig.update_layout(title="CLV distribution", yaxis_type="log", xaxis_title="clv",
+                              yaxis_title="customers", height=340, margin={"t": 30})
+            st.plotly_chart(fig, width="stretch", key="cu_clv")
 
     st.subheader("Cohort retention")
     coh = run.csv("customers/cohort_retention.csv")

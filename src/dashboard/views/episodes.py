@@ -40,7 +40,7 @@ def render(ctx) -> None:
            and (not f_unplanned or not e.get("planned"))]
     st.markdown(f"**{len(sel)}** of {len(eps)} episodes")
     pages = max(1, math.ceil(len(sel) / PER_PAGE))
-    page = int(st.number_input(f"page (of {pages})", 1, pages, 1, key="ep_page")) if pages > 1 else 1
+    page = int(st.number_input(f"page (of {pages})", 1, pages, 1, key=f"ep_page_{pages}")) if pages > 1 else 1
     for e in sel[(page - 1) * PER_PAGE: page * PER_PAGE]:
         _card(e)
 
