@@ -56,11 +56,13 @@ def kpi_figure(run: Run, kpi: str, dimension: str = "overall", segment: str = "a
                 customdata=g[["score", "expected"]].to_numpy(),
                 hovertemplate="%{x}<br>" + name + " score %{customdata[0]:.2f}<br>expected %{customdata[1]:,.4g}"
                               "<extra></extra>"))
-    for inc in _slice_incidents(run, kpi, dimension, segment):
-        fig.add_vrect(x0=inc["start"], x1=_next_day(inc["end"]), line_width=0,
-                      fillcolor=DIRECTION_COLOR.get(inc.get("direction"), "rgba(128,128,128,0.15)"),
-                      layer="below")
+    # shapes are collected and set once: fig.add_vrect re-validates the whole layout on each call
+    shapes: list[dict] = []
+    notes: list[dict] = []
     incs = _slice_incidents(run, kpi, dimension, segment)
+    for inc in incs:
+        shapes.append(_span(inc["start"], inc["end"], fillcolor=DIRECTION_COLOR.get(inc.get("direction"),
+                                                                                  "rgba(128,128,128,0.15)")))
     if incs:
         top = series["value"].max() if len(series) else 0
         fig.add_trace(go.Scatter(
@@ -74,15 +76,22 @@ def kpi_figure(run: Run, kpi: str, dimension: str = "overall", segment: str = "a
         ev = run.events()
         if ev is not None:
             for r in ev[~ev["expected"]].itertuples():
-                fig.add_vrect(x0=r.start, x1=_next_day(r.end), line={"color": "#ff7f0e", "dash": "dash", "width": 1},
-                              fillcolor="rgba(0,0,0,0)", annotation_text=f"{r.event_id} {r.type}",
-                              annotation_position="top left", annotation_font_size=9)
-        cal = run.calendar()
-        for d in sorted(set(cal["date"])):
-            fig.add_vrect(x0=d, x1=_next_day(d), fillcolor="rgba(127,127,127,0.18)", line_width=0, layer="below")
+                shapes.append(_span(r.start, r.end, fillcolor="rgba(0,0,0,0)", layer="above",
+                                    line={"color": "#ff7f0e", "dash": "dash", "width": 1}))
+                notes.append({"x": r.start, "y": 1, "xref": "x", "yref": "paper", "text": f"{r.event_id} {r.type}",
+                              "showarrow": False, "xanchor": "left", "yanchor": "bottom", "font": {"size": 9}})
+        for d in sorted(set(run.calendar()["date"])):
+            shapes.append(_span(d, d, fillcolor="rgba(127,127,127,0.18)"))
+    fig.update_layout(shapes=shapes, annotations=notes)
     fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="closest",
                       legend={"orientation": "h", "y": -0.15}, title=f"{kpi} · {dimension} {segment}")
     return fig
+
+
+def _span(start: str, end: str, layer: str = "below", line: dict | None = None, **kw) -> dict:
+    """A full-height band over the days start..end (inclusive)."""
+    return {"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": _next_day(end), "y0": 0, "y1": 1,
+            "layer": layer, "line": line or {"width": 0}, **kw}
 
 
 def _next_day(d: str) -> str:

@@ -127,7 +127,9 @@ def render(ctx) -> None:
     f_act = st.multiselect("Action", acts, default=[a for a in acts if a != "no action"], key="cu_act")
     al = filtered[filtered["action"].isin(f_act)]
     acols = [c for c in ("customer_id", "action", "reason", "segment", "churn_risk", "value_tier", "clv") if c in al]
-    st.download_button(f"Download {len(al):,} actions (CSV)", al[acols].to_csv(index=False).encode(),
+    export = al[acols]
+    # a callable: the CSV is written when the button is clicked, not on every rerun
+    st.download_button(f"Download {len(al):,} actions (CSV)", lambda: export.to_csv(index=False).encode(),
                        file_name=f"{run.id}-actions.csv", mime="text/csv", key="cu_download")
     st.caption("The list follows the churn-risk filters above (segment, risk, value tier) and the action filter.")
     paginate(al[acols], key="cu_actions")

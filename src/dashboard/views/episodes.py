@@ -41,17 +41,17 @@ def render(ctx) -> None:
     st.markdown(f"**{len(sel)}** of {len(eps)} episodes")
     pages = max(1, math.ceil(len(sel) / PER_PAGE))
     page = int(st.number_input(f"page (of {pages})", 1, pages, 1, key=f"ep_page_{pages}")) if pages > 1 else 1
-    for e in sel[(page - 1) * PER_PAGE: page * PER_PAGE]:
-        _card(e)
+    for i, e in enumerate(sel[(page - 1) * PER_PAGE: page * PER_PAGE]):
+        _card(e, expanded=i == 0)
 
 
-def _card(e: dict) -> None:
+def _card(e: dict, expanded: bool = False) -> None:
     sig = e.get("signature") or {}
     pk = e.get("primary_kpi")
     change = (e.get("kpi_changes") or {}).get(pk)
     title = (f"{e['start']} … {e['end']} · {pk} {fmt(change, 1)}% · {e.get('severity')} · "
              f"{sig.get('label', '?')}" + (" · planned" if e.get("planned") else ""))
-    with st.expander(title, expanded=False):
+    with st.expander(title, expanded=expanded):
         c = st.columns(4)
         c[0].metric("Window (days)", e.get("days"))
         c[1].metric(f"{pk} change", f"{fmt(change, 1)}%")
