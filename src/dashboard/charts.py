@@ -134,7 +134,7 @@ def leaderboard_figure(lb: pd.DataFrame, metric: str, label_cols: list[str]) -> 
         error_y={"type": "data", "symmetric": False, "array": (lb[hi] - lb[mean]) if hi in lb else None,
                  "arrayminus": (lb[mean] - lb[lo]) if lo in lb else None}))
     fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=f"{metric} (mean, interval)",
-                      yaxis_title=metric)
+                      yaxis_title=metric, xaxis_type="category")
     return fig
 
 
