@@ -440,21 +440,20 @@ class RunStore:
         """Newest first."""
         return [p.name for p in self._children(self.reports, ("run.json", "insights.json", "kpis_daily.csv"))]
 
-    def run(self, run_id: str) -> Run:
-        path = safe_child(self.reports, run_id)
+    @staticmethod
+    def _open(root: Path, name: str, what: str, root_name: str):
+        path = safe_child(root, name)
         if path is None:
-            raise StoreError(422, f"invalid run id {run_id!r}: a directory name under the reports root")
+            raise StoreError(422, f"invalid {what} id {name!r}: a directory name under the {root_name} root")
         if not path.is_dir():
-            raise StoreError(404, f"run {run_id!r} not found")
-        return Run(run_id, path)
+            raise StoreError(404, f"{what} {name!r} not found")
+        return path
+
+    def run(self, run_id: str) -> Run:
+        return Run(run_id, self._open(self.reports, run_id, "run", "reports"))
 
     def experiment_ids(self) -> list[str]:
         return [p.name for p in self._children(self.runs, ("experiment.json", "leaderboard.csv"))]
 
     def experiment(self, exp_id: str) -> Experiment:
-        path = safe_child(self.runs, exp_id)
-        if path is None:
-            raise StoreError(422, f"invalid experiment id {exp_id!r}: a directory name under the runs root")
-        if not path.is_dir():
-            raise StoreError(404, f"experiment {exp_id!r} not found")
-        return Experiment(exp_id, path)
+        return Experiment(exp_id, self._open(self.runs, exp_id, "experiment", "runs"))
