@@ -169,12 +169,13 @@ def check_plausible(tables: dict[str, pd.DataFrame], where: dict[str, str]) -> N
             if col not in df.columns:
                 continue
             v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-            for bad, what in ((v < 0, "negative"), (np.abs(v) > MAX_ABS, f"implausibly large (> {MAX_ABS:.0e})")):
+            for bad, what, why in ((v < 0, "negative", ""),
+                                   (np.abs(v) > MAX_ABS, "implausibly large", f"|x| > {MAX_ABS:.0e}; ")):
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
                     n = int(bad.sum())
                     raise InputError(f"{loc}: column {col!r} has {n} {what} value{'s' if n > 1 else ''} "
-                                     f"(first: {v[row]!r} in data row {row + 1})")
+                                     f"({why}first: {float(v[row])!r} in data row {row + 1})")
 
 
 def check_period(tables: dict[str, pd.DataFrame], where: dict[str, str], manifest: dict[str, Any]) -> None:

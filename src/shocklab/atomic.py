@@ -208,10 +208,11 @@ def _default_mode() -> int:
 
 
 @contextmanager
-def atomic_dir(target: str | Path, force: bool | None = None) -> Iterator[Path]:
+def atomic_dir(target: str | Path, force: bool | None = None, marker: bool = True) -> Iterator[Path]:
     """Yield a temporary directory next to ``target``; on success it replaces ``target``.
 
     force : replace ``target`` even if it is not a ShockLab output (None: ``allow_replace``).
+    marker : write the marker file (False for a sub-directory of an output that has its own).
     """
     target = check_writable_parent(target)
     try:
@@ -229,8 +230,9 @@ def atomic_dir(target: str | Path, force: bool | None = None) -> Iterator[Path]:
         try:
             yield tmp
             from . import __version__
-            (tmp / MARKER).write_text(json.dumps({"shocklab_output": True, "version": __version__},
-                                                 sort_keys=True) + "\n", encoding="utf-8")
+            if marker:
+                (tmp / MARKER).write_text(json.dumps({"shocklab_output": True, "version": __version__},
+                                                     sort_keys=True) + "\n", encoding="utf-8")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

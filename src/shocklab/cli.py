@@ -14,7 +14,9 @@ import errno
 import logging
 import logging.handlers
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +27,16 @@ from .errors import ShockLabError
 ENV_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
               errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
               errno.EPERM: "operation not permitted"}
-_log_file: Path | None = None  # the rotating log of the current CLI run (for "internal error" messages)
+_log_file: Path | None = None
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``atomic_dir`` removes its temporary directory."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+  # the rotating log of the current CLI run (for "internal error" messages)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -94,13 +105,20 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     """Call ``main``; turn every way it can end into an exit code and at most one line on stderr.
 
     0 ok · 1 a quality gate failed (GateFailure only) · 2 bad input, config or environment (disk
-    full, out of memory) · 3 internal error (a bug: the traceback goes to the log file) · 130 Ctrl-C.
+    full, out of memory) · 3 internal error (a bug: the traceback goes to the log file) · 130 Ctrl-C
+    · 143 SIGTERM (temporary output removed on the way out).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         rc = main(args)
         return int(rc or 0)
+    except Terminated:
+        print("terminated (SIGTERM); outputs written atomically were left as they were", file=sys.stderr)
+        return 143
     except ShockLabError as exc:
         if debug:
             traceback.print_exc()
@@ -131,6 +149,9 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
         return 2
     except Exception as exc:  # the one boundary: a bug must not look like a failed gate (1)
         return _internal(exc, debug)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _internal(exc: BaseException, debug: bool) -> int:
