@@ -73,6 +73,7 @@ def test_duplicate_yaml_keys_are_rejected(tmp_path, cli):
     assert r.returncode == 2 and "duplicate key 'seed'" in r.stderr and "line" in r.stderr
 
 
+@pytest.mark.slow  # a full analysis (~12 s)
 @pytest.mark.parametrize("end", ["2025-01-01", "2025-01-03"])
 def test_one_and_three_day_worlds_generate_and_analyse(tmp_path, cli, end):
     cfg = write_yaml(tmp_path / "s.yaml", tiny_config(period={"start": "2025-01-01", "end": end},

@@ -101,6 +101,7 @@ def test_one_order_dated_2030_does_not_stretch_the_period(tmp_path):
     assert ds.manifest["date_range"]["end"].startswith("2011")
 
 
+@pytest.mark.slow  # a full analysis (~12 s)
 def test_a_5000_row_xlsx_on_two_days_analyses(tmp_path, cli):
     """The first rows of Online Retail span two days: shorter than every monitor window."""
     path = tmp_path / "tx.xlsx"
@@ -111,6 +112,7 @@ def test_a_5000_row_xlsx_on_two_days_analyses(tmp_path, cli):
     assert run["input_checks"]["cleaning"]["rows_read"] == 5000
 
 
+@pytest.mark.slow  # a full analysis (~12 s)
 def test_all_orders_on_one_day(tmp_path, cli):
     df = transactions(n_rows=800, days=1)
     r = cli("analysis", "--transactions", write_csv(df, tmp_path / "tx.csv"), "--out", tmp_path / "r", "--quiet")
