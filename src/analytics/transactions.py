@@ -6,7 +6,7 @@ Two layouts are recognised (CSV or XLSX; every sheet of a workbook is read):
 * Online Retail:    ``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country``
 
 Cleaning — each row is counted once, under the first reason that applies, in this order:
-``bad_value`` (unparseable date, quantity or price), ``exact_duplicate``, ``missing_customer_id``,
+``bad_value`` (unparseable date, quantity or price, or a line amount beyond 1e12), ``exact_duplicate``, ``missing_customer_id``,
 ``cancellation`` (invoice starting with "C"; these become ``status="cancelled"`` orders, kept for
 the cancellation-rate KPI but not for revenue or customer models), ``non_positive_quantity``,
 ``non_positive_price``, ``date_outlier`` (an order day cut off from the rest by more than
@@ -40,6 +40,7 @@ from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
 
 from .context import DataSet
+from .loading import MAX_ABS
 
 log = logging.getLogger("shocklab.transactions")
 
@@ -201,8 +202,13 @@ def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
     def mark(mask: pd.Series, name: str) -> None:
         reason[mask.fillna(False).astype(bool) & reason.isna()] = name
 
+    with np.errstate(over="ignore"):
+        amount = (df["quantity"] * df["price"]).abs()
+    absurd = ~np.isfinite(amount) & amount.notna() | (amount > MAX_ABS)  # 1e308 would overflow every sum
+    if absurd.any():
+        log.warning("%d row(s) with a quantity x price beyond %.0e left out as bad_value", int(absurd.sum()), MAX_ABS)
     mark(df["invoice"].isna() | df["stock_code"].isna() | df["quantity"].isna() | df["price"].isna()
-         | df["invoice_ts"].isna(), "bad_value")
+         | df["invoice_ts"].isna() | absurd, "bad_value")
     mark(df.duplicated(keep="first"), "exact_duplicate")
     mark(df["customer_id"].isna(), "missing_customer_id")
     mark(df["invoice"].str.upper().str.startswith("C"), "cancellation")

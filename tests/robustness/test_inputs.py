@@ -119,3 +119,11 @@ def test_all_orders_on_one_day(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     kpis = pd.read_csv(tmp_path / "r" / "kpis_daily.csv")
     assert kpis["date"].nunique() == 1
+
+
+def test_a_transaction_amount_of_1e308_is_counted_not_summed(tmp_path):
+    df = transactions(n_rows=300, days=30)
+    df.loc[5, "Price"] = 1e308
+    ds = load_transactions(write_csv(df, tmp_path / "tx.csv"))
+    assert ds.manifest["cleaning"]["removed"]["bad_value"] == 1
+    assert ds.tables["orders"]["net_revenue"].max() < 1e6
