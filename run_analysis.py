@@ -9,7 +9,8 @@ truth/ exists — scoring against the injected events.
 Output: a run directory (default ``reports/<run-id>/``, written atomically). The run id is
 deterministic: ``<scenario>-<12 hex of sha256(data manifest hash, effective config)>``, so the
 same inputs land in the same directory (rerunning replaces it). Exit codes: 0 ok, 1 a quality gate
-failed (which figure missed which bar), 2 bad input (one line, nothing written).
+failed (which figure missed which bar), 2 bad input (one line, nothing written), 3 internal error
+(the traceback is in the log file).
 """
 
 from __future__ import annotations
