@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from shocklab.cli import ArgumentParser, add_common_flags, run_cli, setup_logging  # noqa: E402
+from shocklab.cli import ArgumentParser, add_common_flags, add_force_flag, run_cli, setup_logging  # noqa: E402
 from shocklab.configio import apply_overrides, load_yaml  # noqa: E402
 
 
@@ -23,17 +23,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="data", help="output data directory (default: %(default)s)")
     parser.add_argument("--seed", type=int, help="master seed (overrides the config's seed)")
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format (default: %(default)s)")
+    parser.add_argument("--max-orders", type=float, default=None, metavar="N",
+                        help="refuse worlds estimated above N orders before allocating anything "
+                             "(default 20,000,000 or SHOCKLAB_MAX_ORDERS)")
+    add_force_flag(parser)
     add_common_flags(parser)
     args = parser.parse_args(argv)
     log = setup_logging("generate", debug=args.debug, quiet=args.quiet)
 
+    from shocklab.atomic import allow_replace, validate_out
+    from shocklab.errors import InputError
     from simulation.api import generate
+    from simulation.config import size_ceiling
+
+    if args.max_orders is not None and not args.max_orders > 0:
+        raise InputError(f"--max-orders: must be a positive number, got {args.max_orders}")
+    validate_out(args.out, [args.config], force=args.force)
 
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
     raw = apply_overrides(load_yaml(args.config), overrides)
     source = args.config + (" (with --set/--seed)" if overrides else "")
     t0 = time.perf_counter()
-    manifest = generate(raw, args.out, fmt=args.format, source=source)
+    with allow_replace(args.force), size_ceiling(args.max_orders):
+        manifest = generate(raw, args.out, fmt=args.format, source=source)
     dt = time.perf_counter() - t0
     rc = manifest["row_counts"]
     ev = manifest["events"]

@@ -9,7 +9,8 @@ truth/ exists — scoring against the injected events.
 Output: a run directory (default ``reports/<run-id>/``, written atomically). The run id is
 deterministic: ``<scenario>-<12 hex of sha256(data manifest hash, effective config)>``, so the
 same inputs land in the same directory (rerunning replaces it). Exit codes: 0 ok, 1 a quality gate
-failed (which figure missed which bar), 2 bad input (one line, nothing written).
+failed (which figure missed which bar), 2 bad input (one line, nothing written), 3 internal error
+(the traceback is in the log file).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from shocklab.cli import ArgumentParser, add_common_flags, run_cli, setup_logging  # noqa: E402
+from shocklab.cli import ArgumentParser, add_common_flags, add_force_flag, run_cli, setup_logging  # noqa: E402
 
 
 def build_parser() -> ArgumentParser:
@@ -33,7 +34,7 @@ def build_parser() -> ArgumentParser:
                "  python run_analysis.py --data data/ --detectors rolling_zscore,prophet_residual "
                "--set consensus.min_votes=1\n"
                "  python run_analysis.py --kpis metrics.csv --events incidents.json\n"
-               "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written)\n"
+               "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written) · 3 internal error\n"
                "run id: <scenario>-<12 hex of sha256(data manifest hash, effective config)>")
     p.add_argument("--data", default="data", help="data directory from generate_data.py (default: data/)")
     p.add_argument("--config", default=None, help="analysis config (default: config/analysis.yaml)")
@@ -51,6 +52,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--as-of", dest="as_of", default=None, metavar="DATE",
                    help="customer models see the data up to DATE (YYYY-MM-DD); the At-Risk monitor judges "
                         "that day only, with its state in state/customers.sqlite (cooldowns persist)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the sha256 and row-count checks of --data against its manifest.json")
+    p.add_argument("--date-format", dest="date_format", default=None, metavar="FMT",
+                   help="strftime format of --transactions dates, e.g. %%d/%%m/%%Y %%H:%%M "
+                        "(default: ISO, or day-/month-first detected from the file)")
+    add_force_flag(p)
     add_common_flags(p)
     return p
 
@@ -69,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         select_detectors,
         write_outputs,
     )
-    from shocklab.atomic import atomic_dir, check_writable_parent
+    from shocklab.atomic import allow_replace, atomic_dir, validate_out
     from shocklab.errors import GateFailure, InputError
 
     for flag, val in (("--min-recall", args.min_recall), ("--min-precision", args.min_precision)):
@@ -79,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--events needs --kpis (a data directory carries its truth in truth/)")
     if args.kpis and args.transactions:
         raise InputError("--kpis and --transactions are two different inputs: give one")
+    if args.date_format and not args.transactions:
+        raise InputError("--date-format applies to --transactions only")
+    inputs = [args.kpis, args.events, args.transactions] if args.kpis or args.transactions else [args.data]
+    if args.out is not None:
+        validate_out(args.out, inputs, force=args.force)
     if args.as_of is not None:
         import datetime as dt
         try:
@@ -94,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
     elif args.transactions:
         from analytics.transactions import load_transactions
-        ds = load_transactions(args.transactions)
+        ds = load_transactions(args.transactions, date_format=args.date_format)
         extra_files = [Path(args.transactions)]
     else:
         from analytics.loading import load_data_dir
-        ds = load_data_dir(args.data)
+        ds = load_data_dir(args.data, verify=args.verify)
     t_load = round(time.perf_counter() - t_load, 3)
     names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
     if args.detectors is not None and not names:
@@ -108,15 +120,19 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)")
 
     dhash = data_hash(ds, extra_files)
+    checks = {k: ds.manifest[k] for k in ("integrity", "cleaning") if k in ds.manifest}
+    if checks.get("integrity", {}).get("actual_sha256"):  # --no-verify on changed files: new run id
+        from shocklab.hashing import sha256_json
+        dhash = sha256_json([dhash, checks["integrity"]["actual_sha256"]])
     rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
     out = Path(args.out) if args.out else Path("reports") / rid
-    check_writable_parent(out)
+    validate_out(out, inputs, force=args.force)
     log.info("analysing %s -> %s", args.kpis or args.transactions or args.data, out)
-    with atomic_dir(out) as tmp:
+    with allow_replace(args.force), atomic_dir(out) as tmp:
         ctx = RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of)
         ctx.timings["load"] = t_load
         run(ctx)
-        write_outputs(ctx, {"run_id": rid, "data_hash": dhash, "argv": list(argv or [])})
+        write_outputs(ctx, {"run_id": rid, "data_hash": dhash, "argv": list(argv or []), "input_checks": checks})
 
     for name, st in sorted(ctx.detector_status.items()):
         if not st.get("ok") and not st.get("skipped"):

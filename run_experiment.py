@@ -6,7 +6,8 @@
     python run_experiment.py --config config/experiments/ci_gate.yaml --baseline runs/base/results.parquet
     python run_experiment.py --config … --executor dask --scheduler tcp://10.0.0.5:8786
 
-Exit codes: 0 ok · 1 a gate check failed beyond seed-to-seed noise · 2 bad experiment file or flags.
+Exit codes: 0 ok · 1 a gate check failed beyond seed-to-seed noise · 2 bad experiment file or flags
+· 3 internal error (the traceback is in the log file).
 A rerun with the same --out resumes: finished cells of the same configs are not run again
 (--fresh reruns them all, e.g. after a change of code).
 """

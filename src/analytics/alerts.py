@@ -1,14 +1,28 @@
 """Alert sinks: Slack incoming webhook (Block Kit), a JSONL file, and the console.
 
 An alert is a JSON-ready dict with at least ``alert_id``, ``title``, ``severity``, ``text`` and
-``fields`` (a mapping shown as label/value pairs). ``Dispatcher.send`` never raises: a sink that
-fails is recorded in the outbox (``MonitorStore``) and retried by ``Dispatcher.retry_pending`` on
-the next run, so no alert is lost. The Slack URL comes from an environment variable and is never
-logged or put in an error message.
+``fields`` (a mapping shown as label/value pairs). The Slack URL comes from an environment variable
+and is never logged or put in an error message.
+
+Delivery is at-least-once with de-duplication:
+
+* every alert carries an ``idempotency_key`` derived from its ``alert_id`` (the same on every
+  retry); it is in the JSONL line, in the Slack payload (context line and ``metadata``) and in an
+  ``Idempotency-Key`` header, so a receiver can drop a repeat;
+* for each durable sink the outbox row is written as ``pending`` *before* the send and set to
+  ``sent`` after it: a crash mid-send leaves it pending, and ``Dispatcher.retry_pending`` sends it
+  again on the next run; what is ``sent`` is never sent again, even by a replay of the same data;
+* a Slack POST that times out after the request went out is not retried in the same run (the
+  server may have it): it stays pending, for one more attempt per later run, with the same key;
+* ``Dispatcher.send`` never raises.
+
+The outbox lives outside the run directory (``default_state_dir()``: ``state/``, or
+``SHOCKLAB_STATE_DIR``), because the run directory is replaced by every run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +34,23 @@ from pathlib import Path
 from typing import Any, Protocol
 
 log = logging.getLogger("shocklab.alerts")
+
+
+def idempotency_key(alert_id: str) -> str:
+    """Stable key of an alert: every send and retry of it carries the same one."""
+    return "shocklab-" + hashlib.sha256(str(alert_id).encode("utf-8")).hexdigest()[:32]
+
+
+def default_state_dir() -> Path:
+    """Where delivery state lives unless configured: ``state/`` (git-ignored) or ``SHOCKLAB_STATE_DIR``."""
+    return Path(os.environ.get("SHOCKLAB_STATE_DIR") or "state")
+
+
+def with_key(alert: dict[str, Any]) -> dict[str, Any]:
+    """The alert with its ``idempotency_key`` (derived from ``alert_id``) set."""
+    if alert.get("idempotency_key"):
+        return alert
+    return {**alert, "idempotency_key": idempotency_key(alert.get("alert_id", ""))}
 
 SEVERITY_EMOJI = {"warning": ":warning:", "high": ":rotating_light:", "critical": ":fire:"}
 
@@ -35,6 +66,7 @@ class Sink(Protocol):
 
 
 class Outbox(Protocol):
+    def begin(self, sink: str, alert: dict[str, Any]) -> str: ...
     def record_failure(self, sink: str, alert: dict[str, Any], error: str) -> None: ...
     def record_sent(self, sink: str, alert_id: str) -> None: ...
     def pending(self, sink: str | None = None) -> list[tuple[str, dict[str, Any], int, str]]: ...
@@ -43,6 +75,7 @@ class Outbox(Protocol):
 def block_kit(alert: dict[str, Any]) -> dict[str, Any]:
     """The Slack message: header, summary text, a grid of fields, and the alert id as context."""
     sev = str(alert.get("severity", ""))
+    key = alert.get("idempotency_key") or idempotency_key(alert.get("alert_id", ""))
     fields = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in alert.get("fields", {}).items()][:10]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text",
@@ -53,14 +86,19 @@ def block_kit(alert: dict[str, Any]) -> dict[str, Any]:
     if fields:
         blocks.append({"type": "section", "fields": fields})
     blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"ShockLab · {alert.get('alert_id', '')}"}]})
-    return {"text": f"{sev.upper()}: {alert.get('title', '')}", "blocks": blocks}
+        {"type": "mrkdwn", "text": f"ShockLab · {alert.get('alert_id', '')} · key {key}"}]})
+    return {"text": f"{sev.upper()}: {alert.get('title', '')}", "blocks": blocks,
+            "metadata": {"event_type": "shocklab_alert",
+                         "event_payload": {"alert_id": str(alert.get("alert_id", "")), "idempotency_key": key}}}
 
 
 class SlackSink:
-    """POST Block Kit JSON to an incoming webhook; retries 5xx, 429 and network errors."""
+    """POST Block Kit JSON to an incoming webhook; retries 5xx, 429 and connection errors
+    (``retries`` times, exponential backoff). A timeout while waiting for the answer is not
+    retried: the request went out, so a retry could post the alert twice."""
 
     name = "slack"
+    durable = True
 
     def __init__(self, url_env: str = "SLACK_WEBHOOK_URL", timeout_s: float = 5.0, retries: int = 3,
                  backoff_s: float = 1.0, sleep: Callable[[float], None] = time.sleep):
@@ -80,13 +118,14 @@ class SlackSink:
         if not url:
             raise SendError(f"environment variable {self.url_env} is not set")
         body = json.dumps(block_kit(alert)).encode("utf-8")
+        key = alert.get("idempotency_key") or idempotency_key(alert.get("alert_id", ""))
         last = "unknown error"
         for attempt in range(self.retries + 1):
             if attempt:
                 self.sleep(self.backoff_s * 2 ** (attempt - 1))
             self.attempts += 1
             req = urllib.request.Request(url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json", "Idempotency-Key": key})
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
                     resp.read()
@@ -95,7 +134,10 @@ class SlackSink:
                 last = f"HTTP {exc.code}"
                 if exc.code != 429 and exc.code < 500:
                     break  # a client error will not get better by retrying
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            except TimeoutError:  # sent, no answer in time: the server may have it; no retry now
+                last = "network error (timeout waiting for the answer; kept pending, not retried in this run)"
+                break
+            except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 last = f"network error ({type(reason).__name__})"
             log.debug("slack: attempt %d failed: %s", attempt + 1, last)
@@ -103,24 +145,49 @@ class SlackSink:
 
 
 class JsonlSink:
-    """Append one JSON line per alert (the durable local record)."""
+    """Append one JSON line per alert, with its ``idempotency_key``; a key already in the file is
+    not appended again (so a retry after a crash between the write and the outbox update does not
+    duplicate the line).
+
+    durable : False for a file inside the run directory (a report of this run, rewritten by every
+        run: not tracked in the outbox); True for a file that outlives runs (``jsonl_path``).
+    """
 
     name = "jsonl"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, durable: bool = True):
         self.path = Path(path)
+        self.durable = durable
+        self._keys: set[str] | None = None
+
+    def _written(self) -> set[str]:
+        if self._keys is None:
+            self._keys = set()
+            if self.path.is_file():
+                with self.path.open(encoding="utf-8") as f:
+                    for line in f:
+                        try:
+                            self._keys.add(str(json.loads(line).get("idempotency_key")))
+                        except (ValueError, AttributeError):
+                            continue  # a line cut by a crash: the alert is re-appended whole
+        return self._keys
 
     def send(self, alert: dict[str, Any]) -> None:
+        alert = with_key(alert)
         try:
+            if alert["idempotency_key"] in self._written():
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(alert, sort_keys=True) + "\n")
         except OSError as exc:
             raise SendError(f"{self.path}: cannot append alert ({exc.strerror})") from None
+        self._written().add(alert["idempotency_key"])
 
 
 class ConsoleSink:
     name = "console"
+    durable = False  # a log line, not a delivery: printed every run, never in the outbox
 
     def __init__(self, logger: logging.Logger | None = None):
         self.logger = logger or log
@@ -130,50 +197,75 @@ class ConsoleSink:
 
 
 class Dispatcher:
-    """Send to every sink; record failures in the outbox; retry them later. Never raises."""
+    """Send to every sink through the outbox (pending before the send, sent after); retry what is
+    pending later. Never raises. Within one run an alert is attempted at most once per sink."""
 
     def __init__(self, sinks: list[Any], outbox: Outbox | None = None):
         self.sinks = list(sinks)
         self.outbox = outbox
         self.failures = 0
+        self.skipped = 0  # sends not made because an earlier run delivered them
+        self._tried: set[tuple[str, str]] = set()
 
-    def _deliver(self, sink: Any, alert: dict[str, Any]) -> bool:
+    def _outbox_call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 — a broken outbox must not stop the run
+            log.error("alert outbox: %s failed (%s: %s)", what, type(exc).__name__, exc)
+            return None
+
+    def _deliver(self, sink: Any, alert: dict[str, Any], retry: bool = False) -> bool:
+        durable = self.outbox is not None and getattr(sink, "durable", True)
+        tried = (sink.name, alert["alert_id"])
+        if durable:
+            if tried in self._tried:
+                return False  # attempted in this run already: once per run, the rest is retries'
+            if not retry and self._outbox_call("begin", self.outbox.begin, sink.name, alert) == "sent":
+                self.skipped += 1
+                return True
+            self._tried.add(tried)
         try:
             sink.send(alert)
-            return True
         except Exception as exc:  # a sink must never stop the run
             msg = str(exc) if isinstance(exc, SendError) else f"{type(exc).__name__}"
             log.warning("alert %s not delivered to %s: %s (kept for retry)", alert.get("alert_id"), sink.name, msg)
             self.failures += 1
-            if self.outbox is not None:
-                try:
-                    self.outbox.record_failure(sink.name, alert, msg)
-                except Exception as exc2:  # noqa: BLE001 — last resort, still do not crash
-                    log.error("alert %s: outbox write failed too (%s)", alert.get("alert_id"), type(exc2).__name__)
+            if durable:
+                self._outbox_call("record_failure", self.outbox.record_failure, sink.name, alert, msg)
             return False
+        if durable:
+            self._outbox_call("record_sent", self.outbox.record_sent, sink.name, alert["alert_id"])
+        return True
+
+    def enqueue(self, alert: dict[str, Any]) -> None:
+        """Write the alert's outbox rows (``pending``) without sending: call it before recording the
+        alert as issued, so that no crash can leave an issued alert with no pending delivery."""
+        if self.outbox is None:
+            return
+        alert = with_key(alert)
+        for sink in self.sinks:
+            if getattr(sink, "durable", True):
+                self._outbox_call("begin", self.outbox.begin, sink.name, alert)
 
     def send(self, alert: dict[str, Any]) -> dict[str, bool]:
-        """Deliver one alert; returns sink name -> delivered."""
+        """Deliver one alert; returns sink name -> delivered (now or by an earlier run)."""
+        alert = with_key(alert)
         return {sink.name: self._deliver(sink, alert) for sink in self.sinks}
 
     def retry_pending(self) -> dict[str, int]:
-        """Re-send what earlier runs failed to deliver; returns counts of sent and still pending."""
+        """Re-send what earlier runs did not deliver (failed, or cut off by a crash mid-send);
+        returns counts of sent and still pending."""
         out = {"sent": 0, "pending": 0}
         if self.outbox is None:
             return out
         by_name = {s.name: s for s in self.sinks}
-        for sink_name, alert, _attempts, _err in self.outbox.pending():
+        for sink_name, alert, _attempts, _err in self._outbox_call("pending", self.outbox.pending) or []:
             sink = by_name.get(sink_name)
-            if sink is None:
+            if sink is None or (sink_name, alert.get("alert_id")) in self._tried:
                 out["pending"] += 1
                 continue
-            try:
-                sink.send(alert)
-            except Exception as exc:
-                msg = str(exc) if isinstance(exc, SendError) else type(exc).__name__
-                self.outbox.record_failure(sink_name, alert, msg)
+            if self._deliver(sink, with_key(alert), retry=True):
+                out["sent"] += 1
+            else:
                 out["pending"] += 1
-                continue
-            self.outbox.record_sent(sink_name, alert["alert_id"])
-            out["sent"] += 1
         return out

@@ -1,7 +1,13 @@
 """Read and validate a data directory (DESIGN.md "Data directory") into a ``DataSet``.
 
 Every problem — a missing file or column, a wrong type, a NaN, a duplicate key, an empty table, a
-gap in the traffic dates — raises InputError with one line naming the file and the column.
+gap in the traffic dates, a negative or absurd amount, an order outside the manifest's period —
+raises InputError with one line naming the file and the column.
+
+Integrity: when ``manifest.json`` lists the files' sha256 and row counts (generate_data.py writes
+both), every listed file is hashed and every table counted on load; a file changed or cut after
+generation is an InputError naming it. ``verify=False`` (``--no-verify``) turns those mismatches
+into warnings counted in ``DataSet.manifest["integrity"]`` (copied into run.json) — never silent.
 CSV and Parquet are read alike (``<table>.csv`` or ``<table>.parquet``). ``truth/`` is read only
 into the ``truth_*`` fields, which only scoring and the oracle detector look at.
 """
@@ -16,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import InputError
+from shocklab.hashing import sha256_file
 
 from .context import DataSet
 
@@ -37,6 +44,11 @@ MAY_BE_EMPTY = ("marketing_calendar",)
 KEYS = {"products": ["product_id"], "customers": ["customer_id"], "orders": ["order_id"],
         "website_traffic": ["date", "channel", "country"]}
 ORDER_STATUSES = ("completed", "cancelled", "returned")
+# columns that cannot be negative; any amount above MAX_ABS is a corrupt value (sums would overflow)
+NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_revenue"),
+                "website_traffic": ("sessions",), "order_items": ("quantity", "unit_price"),
+                "products": ("unit_price", "unit_cost")}
+MAX_ABS = 1e12
 
 
 def _find(base: Path, name: str) -> Path | None:
@@ -142,7 +154,88 @@ def validate_tables(tables: dict[str, pd.DataFrame], where: dict[str, str]) -> d
                              f"(allowed: {', '.join(ORDER_STATUSES)})")
     if "website_traffic" in out:
         check_no_gap(out["website_traffic"]["date"], where.get("website_traffic", "website_traffic"))
+    check_plausible(out, where)
     return out
+
+
+def check_plausible(tables: dict[str, pd.DataFrame], where: dict[str, str]) -> None:
+    """Negative counts or amounts, and amounts beyond ``MAX_ABS``, are errors (one line, first row)."""
+    for name, cols in NON_NEGATIVE.items():
+        df = tables.get(name)
+        if df is None:
+            continue
+        loc = where.get(name, name)
+        for col in cols:
+            if col not in df.columns:
+                continue
+            v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+            for bad, what, why in ((v < 0, "negative", ""),
+                                   (np.abs(v) > MAX_ABS, "implausibly large", f"|x| > {MAX_ABS:.0e}; ")):
+                if bad.any():
+                    row = int(np.flatnonzero(bad)[0])
+                    n = int(bad.sum())
+                    raise InputError(f"{loc}: column {col!r} has {n} {what} value{'s' if n > 1 else ''} "
+                                     f"({why}first: {float(v[row])!r} in data row {row + 1})")
+
+
+def check_period(tables: dict[str, pd.DataFrame], where: dict[str, str], manifest: dict[str, Any]) -> None:
+    """Orders and traffic must fall inside the manifest's period (a stray date would stretch every
+    KPI table to it)."""
+    period = manifest.get("period") or manifest.get("date_range")
+    if not isinstance(period, dict) or "start" not in period or "end" not in period:
+        return
+    try:
+        start, end = pd.Timestamp(period["start"]), pd.Timestamp(period["end"])
+    except (ValueError, TypeError):
+        raise InputError(f"manifest.json: period {period!r} is not a pair of dates") from None
+    for name, col in (("orders", "order_date"), ("website_traffic", "date")):
+        df = tables.get(name)
+        if df is None or df.empty:
+            continue
+        d = df[col]
+        bad = ((d < start) | (d > end)).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{where.get(name, name)}: {int(bad.sum())} row(s) dated outside the manifest period "
+                             f"{start.date()} … {end.date()} (first: {d.iloc[row].date()} in data row {row + 1})")
+
+
+def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.DataFrame],
+                    verify: bool = True) -> dict[str, Any]:
+    """Compare files and row counts with ``manifest.json``. A mismatch raises InputError (or, with
+    ``verify=False``, is logged and counted). Returns the integrity report."""
+    import logging
+
+    log = logging.getLogger("shocklab.loading")
+    report: dict[str, Any] = {"verified": False, "checked_files": 0, "mismatches": []}
+    files = manifest.get("files")
+    counts = manifest.get("row_counts")
+    if not isinstance(files, dict) and not isinstance(counts, dict):
+        report["note"] = "manifest.json lists no file hashes or row counts: nothing to verify"
+        return report
+    problems: list[str] = []
+    for rel, digest in sorted((files or {}).items()):
+        p = base / rel
+        if not p.is_file():
+            problems.append(f"{p}: listed in manifest.json but missing")
+            continue
+        report["checked_files"] += 1
+        actual = sha256_file(p)
+        if actual != digest:
+            report.setdefault("actual_sha256", {})[rel] = actual
+            problems.append(f"{p}: sha256 does not match manifest.json (the file changed after generation)")
+    for name, n in sorted((counts or {}).items()):
+        if name in raw and isinstance(n, int) and len(raw[name]) != n:
+            p = _find(base, name)
+            problems.append(f"{p}: {len(raw[name]):,} data rows, manifest.json says {n:,} (truncated or edited?)")
+    if problems and verify:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InputError(f"{problems[0]}{more}; regenerate it, or pass --no-verify to analyse it anyway")
+    for msg in problems:
+        log.warning("integrity: %s (--no-verify: analysed anyway)", msg)
+    report["mismatches"] = problems
+    report["verified"] = verify and not problems
+    return report
 
 
 def read_json(path: Path) -> Any:
@@ -176,8 +269,11 @@ def read_truth_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def load_data_dir(path: str | Path) -> DataSet:
-    """Read a data directory written by generate_data.py (or laid out the same way)."""
+def load_data_dir(path: str | Path, verify: bool = True) -> DataSet:
+    """Read a data directory written by generate_data.py (or laid out the same way).
+
+    verify : False turns hash / row-count mismatches with manifest.json into counted warnings.
+    """
     base = Path(path)
     if not base.exists():
         raise InputError(f"{base}: data directory not found (generate one with generate_data.py)")
@@ -193,10 +289,13 @@ def load_data_dir(path: str | Path) -> DataSet:
             continue
         raw[name] = read_table(p, SCHEMAS[name])
         where[name] = str(p)
-    tables = validate_tables(raw, where)
     manifest = read_json(base / "manifest.json") if (base / "manifest.json").is_file() else {}
-    ds = DataSet(path=base, tables=tables, manifest=manifest if isinstance(manifest, dict) else {},
-                 source="simulated")
+    manifest = manifest if isinstance(manifest, dict) else {}
+    integrity = verify_manifest(base, manifest, raw, verify)
+    tables = validate_tables(raw, where)
+    check_period(tables, where, manifest)
+    manifest = {**manifest, "integrity": integrity}
+    ds = DataSet(path=base, tables=tables, manifest=manifest, source="simulated")
     truth = base / "truth"
     if truth.is_dir():
         ev = truth / "events.json"

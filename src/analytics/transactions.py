@@ -6,10 +6,20 @@ Two layouts are recognised (CSV or XLSX; every sheet of a workbook is read):
 * Online Retail:    ``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country``
 
 Cleaning — each row is counted once, under the first reason that applies, in this order:
-``bad_value`` (unparseable date, quantity or price), ``exact_duplicate``, ``missing_customer_id``,
+``bad_value`` (unparseable date, quantity or price, or a line amount beyond 1e12), ``exact_duplicate``, ``missing_customer_id``,
 ``cancellation`` (invoice starting with "C"; these become ``status="cancelled"`` orders, kept for
 the cancellation-rate KPI but not for revenue or customer models), ``non_positive_quantity``,
-``non_positive_price``. The report is in ``DataSet.manifest["cleaning"]``.
+``non_positive_price``, ``date_outlier`` (an order day cut off from the rest by more than
+``OUTLIER_GAP_DAYS`` at either end of the file, holding under 1 % of the rows: a typo such as an
+order dated 2030 would otherwise stretch every KPI table to that year). The report is in
+``DataSet.manifest["cleaning"]``; outliers are also logged as a warning.
+
+Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-``. Whether such
+dates are day-first or month-first is decided for the whole file: a first number above 12 proves
+day-first, a second above 12 proves month-first, both in one file is an error; with no proof the
+file is read month-first (the UCI export) and the ambiguous rows are counted and warned about.
+``date_format`` (``--date-format``) overrides the detection. The decision and the counts are in
+``cleaning["dates"]``.
 
 Mapping to the DESIGN tables: an invoice is an order (channel "online", no discounts, net revenue =
 quantity x price summed), a line is an order item, a stock code is a product (category
@@ -19,6 +29,7 @@ quantity x price summed), a line is an order item, a stock code is a product (ca
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +40,9 @@ from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
 
 from .context import DataSet
+from .loading import MAX_ABS
+
+log = logging.getLogger("shocklab.transactions")
 
 # normalized header -> canonical name
 ALIASES = {
@@ -45,7 +59,10 @@ REQUIRED = ("invoice", "stock_code", "quantity", "invoice_date", "price", "custo
 LAYOUTS = ("Invoice, StockCode, Description, Quantity, InvoiceDate, Price, Customer ID, Country",
            "InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country")
 REASONS = ("bad_value", "exact_duplicate", "missing_customer_id", "cancellation",
-           "non_positive_quantity", "non_positive_price")
+           "non_positive_quantity", "non_positive_price", "date_outlier")
+OUTLIER_GAP_DAYS = 60
+_DMY = (r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
+        r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?\s*$")
 
 
 def _norm(col: object) -> str:
@@ -94,7 +111,57 @@ def _canonical(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str]:
     return df, layout
 
 
-def _parse(df: pd.DataFrame) -> pd.DataFrame:
+def parse_dates(ts: pd.Series, date_format: str | None = None,
+                where: str = "InvoiceDate") -> tuple[pd.Series, dict[str, Any]]:
+    """Vectorized timestamp parsing with day-first detection; returns (datetimes, report)."""
+    ts = ts.astype("string").str.strip()
+    if date_format:
+        try:
+            parsed = pd.to_datetime(ts, format=date_format, errors="coerce")
+        except ValueError as exc:
+            raise InputError(f"--date-format {date_format!r}: not a usable format ({exc})") from None
+        return parsed.astype("datetime64[ns]"), {"layout": f"--date-format {date_format}", "ambiguous_rows": 0,
+                                                 "unparsed_rows": int((parsed.isna() & ts.notna()).sum())}
+    parts = ts.str.extract(_DMY)
+    dmy = parts["a"].notna().to_numpy()
+    a = pd.to_numeric(parts["a"], errors="coerce").to_numpy()
+    b = pd.to_numeric(parts["b"], errors="coerce").to_numpy()
+    day_first = dmy & (a > 12)
+    month_first = dmy & (b > 12)
+    if day_first.any() and month_first.any():
+        i, j = int(np.flatnonzero(day_first)[0]), int(np.flatnonzero(month_first)[0])
+        raise InputError(f"{where}: both day-first ({ts.iloc[i]!r}, data row {i + 1}) and month-first "
+                         f"({ts.iloc[j]!r}, data row {j + 1}) dates in one file; pass --date-format")
+    layout = "day-first" if day_first.any() else "month-first"
+    ambiguous = dmy & (a <= 12) & (b <= 12) & (a != b)
+    report: dict[str, Any] = {"layout": layout if dmy.any() else "iso", "detected_from":
+                              int(day_first.sum() if day_first.any() else month_first.sum()),
+                              "ambiguous_rows": int(ambiguous.sum()) if not (day_first.any() or month_first.any()) else 0}
+    if report["ambiguous_rows"]:
+        first = int(np.flatnonzero(ambiguous)[0])
+        report["first_ambiguous"] = {"row": first + 1, "value": str(ts.iloc[first])}
+        log.warning("%s: %d date(s) such as %r could be day- or month-first; read as month-first "
+                    "(pass --date-format '%%d/%%m/%%Y %%H:%%M' if they are day-first)",
+                    where, report["ambiguous_rows"], str(ts.iloc[first]))
+    day, month = (parts["a"], parts["b"]) if layout == "day-first" else (parts["b"], parts["a"])
+    year = parts["y"].where(parts["y"].str.len() == 4, "20" + parts["y"])
+    iso = (year + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + " " + parts["H"].fillna("0").str.zfill(2)
+           + ":" + parts["M"].fillna("00") + ":" + parts["S"].fillna("00"))
+    parsed = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns]")
+    if dmy.any():
+        parsed[dmy] = pd.to_datetime(iso[dmy], format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    rest = ~dmy & ts.notna().to_numpy()
+    if rest.any():  # ISO and anything else pandas reads unambiguously (Excel cells arrive as ISO text)
+        other = pd.to_datetime(ts[rest], errors="coerce", format="ISO8601")
+        if other.isna().any():
+            miss = other.isna()
+            other[miss] = pd.to_datetime(ts[rest][miss], errors="coerce", format="mixed", dayfirst=layout == "day-first")
+        parsed[rest] = other.astype("datetime64[ns]")
+    report["unparsed_rows"] = int((parsed.isna() & ts.notna()).sum())
+    return parsed, report
+
+
+def _parse(df: pd.DataFrame, date_format: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     out = pd.DataFrame(index=df.index)
     for c in ("invoice", "stock_code", "description", "country", "customer_id"):
         out[c] = df[c].astype("string").str.strip().replace("", pd.NA)
@@ -102,12 +169,30 @@ def _parse(df: pd.DataFrame) -> pd.DataFrame:
     out["customer_id"] = out["customer_id"].str.replace(r"\.0+$", "", regex=True)
     out["quantity"] = pd.to_numeric(df["quantity"], errors="coerce")
     out["price"] = pd.to_numeric(df["price"], errors="coerce")
-    ts = df["invoice_date"].astype("string").str.strip()
-    parsed = pd.to_datetime(ts, errors="coerce")
-    if parsed.isna().sum() > ts.notna().sum() // 2:  # inference picked the wrong format: try per row
-        parsed = pd.to_datetime(ts, errors="coerce", format="mixed")
+    parsed, report = parse_dates(df["invoice_date"], date_format)
     out["invoice_ts"] = parsed.astype("datetime64[ns]")
-    return out
+    return out, report
+
+
+def _date_outliers(ts: pd.Series, ok: pd.Series) -> pd.Series:
+    """Rows whose day is cut off from the bulk of the file by a gap > OUTLIER_GAP_DAYS at either end
+    and which hold < 1 % of the rows: typos, not history."""
+    day = ts.dt.normalize()
+    days = np.sort(day[ok].dropna().unique())
+    out = pd.Series(False, index=ts.index)
+    if len(days) < 2:
+        return out
+    gaps = np.flatnonzero(np.diff(days) > np.timedelta64(OUTLIER_GAP_DAYS, "D"))
+    n_ok = int(ok.sum())
+    limit = max(1, n_ok // 100)
+    lo, hi = days[0], days[-1]
+    for g in gaps:  # trim from the left while the cut-off part is tiny
+        if int((ok & (day <= days[g])).sum()) <= limit:
+            lo = days[g + 1]
+    for g in gaps[::-1]:
+        if int((ok & (day >= days[g + 1])).sum()) <= limit:
+            hi = days[g]
+    return ok & ((day < lo) | (day > hi))
 
 
 def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -117,13 +202,19 @@ def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
     def mark(mask: pd.Series, name: str) -> None:
         reason[mask.fillna(False).astype(bool) & reason.isna()] = name
 
+    with np.errstate(over="ignore"):
+        amount = (df["quantity"] * df["price"]).abs()
+    absurd = ~np.isfinite(amount) & amount.notna() | (amount > MAX_ABS)  # 1e308 would overflow every sum
+    if absurd.any():
+        log.warning("%d row(s) with a quantity x price beyond %.0e left out as bad_value", int(absurd.sum()), MAX_ABS)
     mark(df["invoice"].isna() | df["stock_code"].isna() | df["quantity"].isna() | df["price"].isna()
-         | df["invoice_ts"].isna(), "bad_value")
+         | df["invoice_ts"].isna() | absurd, "bad_value")
     mark(df.duplicated(keep="first"), "exact_duplicate")
     mark(df["customer_id"].isna(), "missing_customer_id")
     mark(df["invoice"].str.upper().str.startswith("C"), "cancellation")
     mark(df["quantity"] <= 0, "non_positive_quantity")
     mark(df["price"] <= 0, "non_positive_price")
+    mark(_date_outliers(df["invoice_ts"], reason.isna() | reason.eq("cancellation")), "date_outlier")
     counts = reason.value_counts()
     report = {
         "rows_read": int(len(df)),
@@ -132,6 +223,10 @@ def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
     }
     report["note"] = ("each row counted once, under the first reason in this order; "
                       "cancellations are kept as cancelled orders for the cancellation-rate KPI")
+    if report["removed"]["date_outlier"]:
+        bad = df.loc[reason.eq("date_outlier").fillna(False), "invoice_ts"]
+        log.warning("%d row(s) dated far from the rest of the file (%s … %s) left out as date_outlier",
+                    len(bad), bad.min().date(), bad.max().date())
     return df[reason.isna()].copy(), df[reason.eq("cancellation").fillna(False)].copy(), report
 
 
@@ -162,8 +257,11 @@ def _mode(df: pd.DataFrame, key: str, col: str) -> pd.Series:
     return n.drop_duplicates(key).set_index(key)[col]
 
 
-def load_transactions(path: str | Path) -> DataSet:
-    """Read, clean and map an Online Retail file (CSV/XLSX). Bad input -> InputError, one line."""
+def load_transactions(path: str | Path, date_format: str | None = None) -> DataSet:
+    """Read, clean and map an Online Retail file (CSV/XLSX). Bad input -> InputError, one line.
+
+    date_format : strftime format of the InvoiceDate column (None: ISO or detected d/m/y order).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: transactions file not found")
@@ -171,8 +269,9 @@ def load_transactions(path: str | Path) -> DataSet:
     if raw.empty:
         raise InputError(f"{path}: no data rows")
     df, layout = _canonical(raw, path)
-    parsed = _parse(df)
+    parsed, dates = _parse(df, date_format)
     sales, cancels, report = clean(parsed)
+    report["dates"] = dates
     if sales.empty:
         raise InputError(f"{path}: no valid sales rows left after cleaning "
                          f"(removed: {', '.join(f'{k} {v}' for k, v in report['removed'].items() if v)})")

@@ -158,7 +158,7 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     if plots:
         from . import plots as plotting
 
-        with atomic_dir(out_dir / "plots") as tmp:
+        with atomic_dir(out_dir / "plots", force=True, marker=False) as tmp:
             if cfg.kind == "detectability":
                 plotting.detectability_plots(outcome.detectability, outcome.mde,
                                              cfg.detectability.min_recall, tmp)

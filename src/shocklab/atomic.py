@@ -1,23 +1,92 @@
 """Atomic output directories: build in a temporary sibling, rename into place at the end.
 
-A failed run leaves no half-written directory and never damages an earlier one.
+Guarantees (README "Reliability"):
+
+* A failed run leaves no half-written directory and never damages an earlier one.
+* Only ShockLab outputs are replaced: every output directory carries a marker file
+  (``.shocklab-output``); an existing directory without it (and not a legacy ShockLab output, and
+  not empty) is refused unless the caller allows it (``--force``, see ``allow_replace``).
+* One writer per target: a lock file beside the target (``.<name>.writelock``, ``flock``, removed
+  when released) makes a second writer wait (``SHOCKLAB_LOCK_TIMEOUT`` seconds, default 600) instead of racing.
+* The swap is recoverable: the previous version is moved aside to ``.<name>.old-<pid>`` before the
+  new one is renamed in. If the process dies between the two renames, the next writer of the same
+  target (under the lock) puts the previous version back first; stale ``.<name>.tmp-*`` and
+  ``.<name>.old-*`` siblings left by killed runs are removed then too.
 """
 
 from __future__ import annotations
 
+import contextvars
+import json
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import InputError
 
+log = logging.getLogger("shocklab.atomic")
+
+MARKER = ".shocklab-output"
+_FORCE: contextvars.ContextVar[bool] = contextvars.ContextVar("shocklab_force_replace", default=False)
+_rename = os.replace  # one seam for fault-injection tests of the swap
+
+
+@contextmanager
+def allow_replace(force: bool = True) -> Iterator[None]:
+    """Within this block, ``atomic_dir`` may replace a directory that is not a ShockLab output
+    (the CLIs' ``--force``)."""
+    token = _FORCE.set(bool(force))
+    try:
+        yield
+    finally:
+        _FORCE.reset(token)
+
+
+def is_shocklab_output(path: str | Path) -> bool:
+    """True for a directory ShockLab wrote (marker file, or a legacy data/run directory) or an
+    empty one: replacing it loses nothing the user made by hand."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    if (path / MARKER).is_file():
+        return True
+    try:
+        entries = list(path.iterdir())
+    except OSError:
+        return False
+    if not entries:
+        return True
+    for name, key, prefix in (("manifest.json", "generator", "shocklab"), ("run.json", "schema", "shocklab")):
+        f = path / name
+        if f.is_file():  # written before markers existed
+            try:
+                meta = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict) and str(meta.get(key, "")).startswith(prefix):
+                return True
+    return False
+
 
 def check_writable_parent(target: str | Path) -> Path:
-    """Return the resolved target; raise InputError if its parent cannot hold it."""
+    """Return the target; raise InputError if it is not a usable output path: empty, the
+    filesystem root, the current directory or one of its ancestors, under a file, unwritable."""
+    if target is None or not str(target).strip():
+        raise InputError("output path is empty: give a directory name (e.g. --out data)")
     target = Path(target)
+    resolved = target.resolve()
+    if resolved == Path(resolved.anchor) or resolved.parent == resolved:
+        raise InputError(f"{target}: output path is the filesystem root; give a sub-directory")
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise InputError(f"{target}: output path is the current directory or contains it; give a sub-directory")
+    if resolved == Path.home().resolve():
+        raise InputError(f"{target}: output path is the home directory; give a sub-directory")
     parent = target.parent if str(target.parent) else Path(".")
     probe = parent
     while not probe.exists():  # the nearest existing ancestor must be a writable directory
@@ -31,33 +100,155 @@ def check_writable_parent(target: str | Path) -> Path:
     return target
 
 
+def validate_out(target: str | Path, inputs: Iterable[str | Path | None] = (), flag: str = "--out",
+                 force: bool | None = None) -> Path:
+    """``check_writable_parent`` plus: not inside (or around) an input, and — unless forced — not
+    an existing directory that ShockLab did not write. Call it before any work is done."""
+    target = check_writable_parent(target)
+    resolved = target.resolve()
+    for inp in inputs:
+        if inp is None or not str(inp).strip():
+            continue
+        ip = Path(inp).resolve()
+        if resolved == ip or ip in resolved.parents:
+            raise InputError(f"{flag} {target}: is inside the input {inp}; write the output elsewhere")
+        if resolved in ip.parents:
+            raise InputError(f"{flag} {target}: contains the input {inp}; replacing it would delete the input")
+    check_replaceable(target, force)
+    return target
+
+
+def check_replaceable(target: Path, force: bool | None = None) -> None:
+    force = _FORCE.get() if force is None else force
+    if target.is_dir() and not force and not is_shocklab_output(target):
+        raise InputError(f"{target}: exists and is not a ShockLab output (no {MARKER} marker); refusing to "
+                         "replace it — choose another output path, or pass --force to replace it")
+
+
 @contextmanager
-def atomic_dir(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory next to ``target``; on success it replaces ``target``."""
+def _target_lock(parent: Path, name: str) -> Iterator[None]:
+    """Exclusive lock per target (POSIX ``flock``; elsewhere no lock). The lock file is deleted
+    by its holder before release; a waiter that then holds a deleted file's lock starts over."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    timeout = float(os.environ.get("SHOCKLAB_LOCK_TIMEOUT", "600"))
+    path = parent / f".{name}.writelock"
+    deadline = time.monotonic() + timeout
+    waited = False
+    while True:
+        try:
+            f = open(path, "a+b")  # noqa: SIM115 - held for the whole block
+        except OSError as exc:
+            raise InputError(f"{parent / name}: cannot create lock file {path.name} ({exc.strerror})") from None
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            if not waited:
+                log.info("%s: another ShockLab process is writing it; waiting", parent / name)
+                waited = True
+            if time.monotonic() >= deadline:
+                raise InputError(f"{parent / name}: another ShockLab process is still writing it after "
+                                 f"{timeout:.0f} s (lock {path}); try again later") from None
+            time.sleep(0.05)
+            continue
+        try:
+            same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()  # the previous holder deleted it while we waited: lock the new one
+    try:
+        yield
+    finally:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        f.close()
+
+
+def _siblings(target: Path, kind: str) -> list[Path]:
+    prefix = f".{target.name}.{kind}-"
+    try:
+        return sorted((p for p in target.parent.iterdir() if p.name.startswith(prefix) and p.is_dir()),
+                      key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return []
+
+
+def recover(target: str | Path) -> bool:
+    """Repair what a killed writer left (call under the target's lock): put the previous version
+    back if the target is missing, and delete stale temporary / set-aside siblings. Returns True
+    when a previous version was restored."""
+    target = Path(target)
+    restored = False
+    olds = _siblings(target, "old")
+    if not target.exists() and olds:
+        _rename(olds[-1], target)  # the newest set-aside copy is the last complete version
+        log.warning("%s: restored the previous version that an interrupted run had set aside", target)
+        olds = olds[:-1]
+        restored = True
+    for p in olds + _siblings(target, "tmp"):
+        log.info("%s: removing stale %s", target, p.name)
+        shutil.rmtree(p, ignore_errors=True)
+    return restored
+
+
+def _default_mode() -> int:
+    """The mode a plain ``mkdir`` would give (mkdtemp's 0700 would stick to the output)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+@contextmanager
+def atomic_dir(target: str | Path, force: bool | None = None, marker: bool = True) -> Iterator[Path]:
+    """Yield a temporary directory next to ``target``; on success it replaces ``target``.
+
+    force : replace ``target`` even if it is not a ShockLab output (None: ``allow_replace``).
+    marker : write the marker file (False for a sub-directory of an output that has its own).
+    """
     target = check_writable_parent(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     except OSError as exc:
         raise InputError(f"{target}: cannot create output directory ({exc.strerror})") from None
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except OSError:
+    with _target_lock(target.parent, target.name):
+        recover(target)
+        check_replaceable(target, force)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+            os.chmod(tmp, _default_mode())  # mkdtemp makes 0700; outputs get the usual mode
+        except OSError as exc:
+            raise InputError(f"{target}: cannot create output directory ({exc.strerror})") from None
+        try:
+            yield tmp
+            from . import __version__
+            if marker:
+                (tmp / MARKER).write_text(json.dumps({"shocklab_output": True, "version": __version__},
+                                                     sort_keys=True) + "\n", encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        old = None
+        try:
+            if target.exists():
+                old = target.parent / f".{target.name}.old-{os.getpid()}"
+                _rename(target, old)
+            _rename(tmp, target)
+        except OSError:
+            if old is not None and old.exists() and not target.exists():
+                _rename(old, target)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         if old is not None:
-            os.replace(old, target)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -1,20 +1,42 @@
 """CLI plumbing shared by generate_data.py, run_analysis.py and run_experiment.py.
 
-Exit codes (DESIGN.md): 0 ok · 1 a quality gate failed · 2 bad input or config. Bad input prints
-one line on stderr and no traceback unless ``--debug`` is given.
+Exit codes (DESIGN.md): 0 ok · 1 a quality gate failed · 2 bad input or config (also: disk full,
+out of memory — the environment, not a bug) · 3 internal error. ``run_cli`` is the one error
+boundary of every CLI: bad input prints one line on stderr; an unexpected exception prints
+"internal error" with the log file that holds its traceback, and exits 3 — never 1, which CI
+reads as "a quality gate failed". ``--debug`` adds the traceback; the exit codes stay the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import logging.handlers
 import os
+import signal
 import sys
+import threading
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .errors import ShockLabError
+
+# errors of the environment, not of ShockLab: reported in one line with exit 2, nothing replaced
+ENV_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+              errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+              errno.EPERM: "operation not permitted"}
+_log_file: Path | None = None
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that ``atomic_dir`` removes its temporary directory."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+  # the rotating log of the current CLI run (for "internal error" messages)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -31,9 +53,16 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors on the console")
 
 
+def add_force_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="replace --out even if it is an existing directory ShockLab did not write")
+
+
 def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> logging.Logger:
     """Console output for people plus a rotating file in ``logs/`` (``SHOCKLAB_LOG_DIR`` overrides;
     empty disables the file)."""
+    global _log_file
+    _log_file = None
     root = logging.getLogger("shocklab")
     for h in root.handlers:  # close the log file of an earlier setup (in-process CLI calls)
         h.close()
@@ -53,24 +82,84 @@ def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> loggin
             fh.setLevel(logging.DEBUG)
             fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             root.addHandler(fh)
+            _log_file = Path(log_dir) / "shocklab.log"
         except OSError:
             pass  # logs are a convenience; an unwritable logs/ must not stop the run
     return logging.getLogger(f"shocklab.{name}")
 
 
+def _log_traceback(exc: BaseException) -> Path | None:
+    """Write the traceback to the log file only (the console gets one line)."""
+    root = logging.getLogger("shocklab")
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    written = False
+    for h in root.handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(root.makeRecord("shocklab.cli", logging.ERROR, __file__, 0, "internal error\n%s",
+                                     (text,), None))
+            written = True
+    return _log_file if written else None
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
-    """Call ``main`` and turn ShockLab errors into exit codes and one-line messages."""
+    """Call ``main``; turn every way it can end into an exit code and at most one line on stderr.
+
+    0 ok · 1 a quality gate failed (GateFailure only) · 2 bad input, config or environment (disk
+    full, out of memory) · 3 internal error (a bug: the traceback goes to the log file) · 130 Ctrl-C
+    · 143 SIGTERM (temporary output removed on the way out).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return int(main(args) or 0)
+        rc = main(args)
+        return int(rc or 0)
+    except Terminated:
+        print("terminated (SIGTERM); outputs written atomically were left as they were", file=sys.stderr)
+        return 143
     except ShockLabError as exc:
         if debug:
-            raise
+            traceback.print_exc()
         print(f"error: {exc}" if exc.exit_code == 2 else f"FAILED: {exc}", file=sys.stderr)
         return exc.exit_code
     except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed)
-        return exc.code if isinstance(exc.code, int) else 2
+        if exc.code is None or exc.code in (0, 2):
+            return int(exc.code or 0)
+        print(f"internal error: exit({exc.code!r}) called inside ShockLab", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in ENV_ERRNOS:
+            return _internal(exc, debug)
+        if debug:
+            traceback.print_exc()
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: cannot write or read{where}: {ENV_ERRNOS[exc.errno]}; outputs written atomically "
+              "were left as they were", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        if debug:
+            traceback.print_exc()
+        _log_traceback(exc)
+        print("error: out of memory; reduce the size of the input or the simulated world", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the one boundary: a bug must not look like a failed gate (1)
+        return _internal(exc, debug)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _internal(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    path = _log_traceback(exc)
+    msg = str(exc).splitlines()[0][:200] if str(exc) else ""
+    where = f"traceback in {path}" if path else "rerun with --debug for the traceback"
+    print(f"internal error: {type(exc).__name__}{': ' + msg if msg else ''} (a bug in ShockLab; {where})",
+          file=sys.stderr)
+    return 3

@@ -14,6 +14,47 @@ from .errors import InputError
 M = TypeVar("M", bound=BaseModel)
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """safe_load that rejects duplicate keys (plain YAML keeps the last one silently) and reads an
+    impossible date (``2025-02-30``) as text, so validation reports it against its YAML path."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue  # the base class reports unhashable keys
+                if key in seen:
+                    raise DuplicateKeyError(
+                        None, None, f"duplicate key {key!r} (first at line {seen[key] + 1}; YAML would keep "
+                                    "only the last one)", key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_timestamp(self, node):  # type: ignore[override]
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with duplicate keys rejected and impossible dates kept as text."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; an empty file is an empty mapping."""
     path = Path(path)
@@ -24,7 +65,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -117,8 +158,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         if not sep or not key.strip():
             raise InputError(f"--set {item!r}: expected dotted.key=value")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+            value = safe_load(raw) if raw.strip() else None
+        except (yaml.YAMLError, ValueError):
             value = raw
         parts = _parse_key(key.strip())
         node: Any = out

@@ -7,7 +7,11 @@ YAML path of the offending value.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,7 +28,8 @@ PositiveFloat = Annotated[float, Field(gt=0.0)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: ``.inf`` / ``.nan`` in YAML are rejected by every float field
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Period(Strict):
@@ -51,7 +56,7 @@ class Channel(Strict):
 
 
 class Traffic(Strict):
-    base_sessions: PositiveFloat = 25_000.0
+    base_sessions: Annotated[float, Field(gt=0.0, le=1e9)] = 25_000.0
     trend_annual: Annotated[float, Field(ge=-0.9, le=5.0)] = 0.12
     weekly: list[PositiveFloat] = Field(default=[1.0, 0.98, 0.97, 0.99, 1.04, 1.10, 1.08], min_length=7, max_length=7)
     yearly_amplitude: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.18
@@ -205,9 +210,66 @@ def check_references(cfg: SimulationConfig, source: str) -> None:
             fail(f"events[{i}].duration_days", f"the event ends {end}, after the period end {cfg.period.end}")
 
 
+# Resource guard: the world's size is estimated from the config before anything is allocated.
+# About 0.3 KB of memory per order (orders, lines, the counterfactual twin), so the default ceiling
+# of 20 M orders stays within ~6 GB. ``generate_data.py --max-orders`` / SHOCKLAB_MAX_ORDERS.
+DEFAULT_MAX_ORDERS = 20_000_000
+MAX_CELLS = 50_000_000  # days x channels x countries of the traffic grid
+_MAX_ORDERS: contextvars.ContextVar[float | None] = contextvars.ContextVar("shocklab_max_orders", default=None)
+
+
+@contextmanager
+def size_ceiling(max_orders: float | None) -> Iterator[None]:
+    """Within this block, ``build_config`` rejects worlds of more than ``max_orders`` estimated orders."""
+    token = _MAX_ORDERS.set(max_orders)
+    try:
+        yield
+    finally:
+        _MAX_ORDERS.reset(token)
+
+
+def max_orders() -> float:
+    value = _MAX_ORDERS.get()
+    if value is None:
+        try:
+            value = float(os.environ.get("SHOCKLAB_MAX_ORDERS", DEFAULT_MAX_ORDERS))
+        except ValueError:
+            raise InputError(f"SHOCKLAB_MAX_ORDERS: expected a number, got {os.environ['SHOCKLAB_MAX_ORDERS']!r}") from None
+    return value
+
+
+def estimate_size(cfg: SimulationConfig) -> dict[str, float]:
+    """Expected orders and traffic cells of the world, from the config alone (cheap: O(days))."""
+    import numpy as np
+
+    from . import calendar as cal
+
+    days = cal.dates(cfg)
+    share = np.array([c.share for c in cfg.channels.values()])
+    conv = float(np.dot(share / share.sum(), [c.conversion for c in cfg.channels.values()]))
+    sessions = cfg.traffic.base_sessions * float(cal.traffic_profile(cfg, days).sum())
+    orders = sessions * conv * (1 + cfg.conversion.seasonal_amplitude)
+    return {"days": float(len(days)), "cells": float(len(days) * len(cfg.channels) * len(cfg.countries)),
+            "sessions": sessions, "orders": orders}
+
+
+def check_size(cfg: SimulationConfig, source: str) -> None:
+    est = estimate_size(cfg)
+    ceiling = max_orders()
+    if est["cells"] > MAX_CELLS:
+        raise InputError(f"{source}: the traffic grid has {est['cells']:,.0f} cells (days x channels x countries), "
+                         f"more than the {MAX_CELLS:,} supported")
+    if est["orders"] > ceiling:
+        raise InputError(f"{source}: traffic.base_sessions: the world would hold about {est['orders']:,.0f} orders "
+                         f"({est['sessions']:,.0f} sessions over {est['days']:.0f} days), above the ceiling of "
+                         f"{ceiling:,.0f} (raise it with --max-orders or SHOCKLAB_MAX_ORDERS if the machine has "
+                         f"~{est['orders'] * 3e-7:,.0f} GB of memory to spare)")
+
+
 def build_config(raw: dict[str, Any], source: str = "<config>") -> SimulationConfig:
     cfg = validate(SimulationConfig, raw, source)
     check_references(cfg, source)
+    check_size(cfg, source)
     return cfg
 
 

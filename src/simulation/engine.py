@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from shocklab.errors import InputError
 from shocklab.seeding import rng
 
 from . import calendar as cal
@@ -334,7 +335,7 @@ def sample_random_events(cfg: SimulationConfig) -> list[EventBase]:
         free = np.flatnonzero(~np.convolve(busy, np.ones(dur), mode="full")[dur - 1:D].astype(bool))
         free = free[free + dur <= D]
         if free.size == 0:
-            raise ValueError(f"random_events: no room for event {i + 1} of {spec.count}; "
+            raise InputError(f"random_events: no room for event {i + 1} of {spec.count}; "
                              "lower count, duration or min_gap_days")
         s = int(free[g.integers(free.size)])
         kinds = cls.allowed_scopes

@@ -71,7 +71,7 @@ def test_atomic_dir_replaces_only_on_success(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp debris
     with atomic_dir(target) as tmp:
         (tmp / "b.txt").write_text("third")
-    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [".shocklab-output", "b.txt"]  # the marker: a ShockLab output
 
 
 def test_atomic_dir_rejects_paths_under_files(tmp_path):

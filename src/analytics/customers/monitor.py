@@ -209,6 +209,8 @@ class Monitor:
         if last is not None and (d - pd.Timestamp(last).date()).days < self.cfg.cooldown_days:
             return decision | {"decision": "cooldown", "alert_id": alert_id, "last_sent": last}
         alert = self._alert(alert_id, row, target, incident_id, incident_start.isoformat(), escalated, why)
+        if self.dispatcher is not None:  # outbox rows first: a crash after this point re-sends, never loses
+            self.dispatcher.enqueue(alert)
         self.store.put_alert(alert)
         if self.dispatcher is not None:
             alert_sinks = self.dispatcher.send(alert)

@@ -21,11 +21,11 @@ from threadpoolctl import threadpool_limits
 from shocklab.hashing import canonical_json
 from shocklab.seeding import derive_int_seed
 
-from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink
+from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, default_state_dir
 from ..context import RunContext
 from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments
 from .config import CustomersConfig
-from .store import MonitorStore
+from .store import DeliveryStore, MonitorStore
 
 log = logging.getLogger("shocklab.customers")
 
@@ -65,16 +65,21 @@ def namespace_of(ctx: RunContext) -> str:
     return f"{ctx.data.source}:{Path(str(ctx.data.path)).name if ctx.data.path else 'data'}"
 
 
-def _dispatcher(cfg: CustomersConfig, out: Path, store: MonitorStore) -> Dispatcher:
+def _dispatcher(cfg: CustomersConfig, out: Path, store: MonitorStore, persistent: bool) -> Dispatcher:
+    """Sinks plus the outbox of the durable ones (Slack, a ``jsonl_path`` outside the run dir).
+    The outbox must outlive the run directory: the monitor's own file when it is persistent
+    (``--as-of`` or ``monitor.state_path``), otherwise ``state/alerts.sqlite``."""
     a = cfg.alerts
     sinks: list[Any] = []
-    if a.jsonl:
-        sinks.append(JsonlSink(a.jsonl_path or out / "alerts.jsonl"))
+    if a.jsonl:  # inside the run directory it is this run's record, not a delivery
+        sinks.append(JsonlSink(a.jsonl_path or out / "alerts.jsonl", durable=bool(a.jsonl_path)))
     if a.console:
         sinks.append(ConsoleSink(log))
     if a.slack.enabled:
         sinks.append(SlackSink(a.slack.url_env, a.slack.timeout_s, a.slack.retries, a.slack.backoff_s))
-    return Dispatcher(sinks, outbox=store)
+    if not any(getattr(s, "durable", True) for s in sinks):
+        return Dispatcher(sinks)
+    return Dispatcher(sinks, outbox=store if persistent else DeliveryStore(default_state_dir() / "alerts.sqlite"))
 
 
 def churn_wave_delays(alerts: list[dict[str, Any]], events: list[dict[str, Any]] | None,
@@ -193,7 +198,7 @@ def _run(ctx: RunContext) -> None:
         state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
             DAILY_STATE if as_of is not None else out / "monitor.sqlite"
         with MonitorStore(state) as store:
-            disp = _dispatcher(cfg, out, store)
+            disp = _dispatcher(cfg, out, store, persistent=bool(cfg.monitor.state_path) or as_of is not None)
             ns = namespace_of(ctx)
             if as_of is not None:
                 mon = monitor.daily(orders, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
@@ -203,7 +208,7 @@ def _run(ctx: RunContext) -> None:
                 mode = "replay"
             if mon is not None:
                 mon.series.to_csv(out / "monitor_series.csv", index=False, date_format="%Y-%m-%d")
-                pending = store.pending()
+                pending = disp.outbox.pending() if disp.outbox is not None else []
                 summary["monitor"] = {
                     "mode": mode, "namespace": ns, "state": _shown(state, Path(ctx.out_dir)), "segments": list(cfg.monitor.segments),
                     "flagged_days": len(mon.decisions),
@@ -213,8 +218,12 @@ def _run(ctx: RunContext) -> None:
                                   for d in ("sent", "already_sent", "cooldown", "ongoing")},
                     "undelivered": len(pending),
                 }
+                if disp.skipped:  # logged, not in the outputs: they stay byte-identical across reruns
+                    log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
                 if ctx.data.truth_events is not None:
                     summary["monitor"]["churn_waves"] = churn_wave_delays(mon.alerts, ctx.data.truth_events)
+            if disp.outbox is not None and disp.outbox is not store:
+                disp.outbox.close()
         t = tick("monitor", t)
 
     if cfg.plots:

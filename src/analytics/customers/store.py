@@ -1,5 +1,13 @@
-"""SQLite state of the customer monitor: daily segment snapshots, flagged days, issued alerts and
-the outbox of sends that failed (retried on the next run).
+"""SQLite state of the customer monitor (daily segment snapshots, flagged days, issued alerts) and
+of alert delivery (the outbox: one row per alert and sink, written *before* the send as
+``pending`` and set to ``sent`` after it; what is still pending is sent again on the next run).
+
+``DeliveryStore`` holds only the outbox, in a file outside the run directory (``state/alerts.sqlite``
+by default), so replaying the same data never re-sends what was delivered; ``MonitorStore`` has the
+same outbox methods for callers that keep both in one file.
+
+Every SQLite problem — a corrupt file, a file locked by another process beyond the busy timeout —
+is an InputError naming the file (exit 2), never a traceback.
 
 Created on first use. Migrations are numbered and recorded in ``PRAGMA user_version``; each is
 idempotent (``IF NOT EXISTS``), so running them again — or from two processes — is safe.
@@ -11,15 +19,20 @@ as if the process had never stopped.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from shocklab.errors import InputError
+
+from ..alerts import idempotency_key
+
+BUSY_TIMEOUT_S = 30.0  # how long a statement waits for another process holding the file
 
 MIGRATIONS: list[str] = [
     # 1: snapshots and alert state
@@ -47,11 +60,39 @@ MIGRATIONS: list[str] = [
         attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, status TEXT NOT NULL DEFAULT 'pending',
         PRIMARY KEY (alert_id, sink));
     """,
+    # 3: the idempotency key sent with the alert (the same on every retry)
+    """
+    ALTER TABLE outbox ADD COLUMN idempotency_key TEXT;
+    """,
 ]
+DELIVERY_MIGRATIONS: list[str] = [MIGRATIONS[1], MIGRATIONS[2]]
 
 
-class MonitorStore:
-    """A connection to the monitor's SQLite file (``":memory:"`` works for tests)."""
+
+def _sqlite_error(path: str, exc: sqlite3.Error, what: str) -> InputError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return InputError(f"{path}: {what} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
+                          "try again when it has finished")
+    return InputError(f"{path}: not a usable SQLite {what} ({text}); move it aside to start afresh")
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn sqlite3 errors of a store method into one-line InputErrors naming the file."""
+    @functools.wraps(fn)
+    def wrapper(self: _SqliteFile, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _sqlite_error(self.path, exc, self.what) from None
+    return wrapper
+
+
+class _SqliteFile:
+    """A connection with a busy timeout, numbered migrations and guarded errors."""
+
+    what = "state file"
+    migrations: list[str] = []
 
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -59,17 +100,18 @@ class MonitorStore:
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise InputError(f"{self.path}: cannot create the monitor state directory ({exc.strerror})") from None
+                raise InputError(f"{self.path}: cannot create the {self.what} directory ({exc.strerror})") from None
         try:
-            self.conn = sqlite3.connect(self.path, timeout=30)
+            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             self.migrate()
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"{self.path}: not a usable SQLite monitor state file ({exc})") from None
+        except sqlite3.Error as exc:
+            raise _sqlite_error(self.path, exc, self.what) from None
 
     def migrate(self) -> int:
         """Apply the migrations not yet recorded; returns the schema version."""
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        for i, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+        for i, sql in enumerate(self.migrations[version:], start=version + 1):
             with self.conn:
                 self.conn.executescript(sql)
                 self.conn.execute(f"PRAGMA user_version = {i}")
@@ -78,11 +120,71 @@ class MonitorStore:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> MonitorStore:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- outbox (the alerts.Outbox protocol) ---------------------------------------------------
+    @_guarded
+    def begin(self, sink: str, alert: dict[str, Any]) -> str:
+        """Record an alert as ``pending`` for ``sink`` before it is sent; returns its status
+        (``"sent"`` when an earlier run delivered it: do not send again)."""
+        key = alert.get("idempotency_key") or idempotency_key(alert["alert_id"])
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO outbox (alert_id, sink, payload, attempts, last_error, status, "
+                "idempotency_key) VALUES (?, ?, ?, 0, NULL, 'pending', ?)",
+                (alert["alert_id"], sink, json.dumps(alert), key))
+        row = self.conn.execute("SELECT status FROM outbox WHERE alert_id=? AND sink=?",
+                                (alert["alert_id"], sink)).fetchone()
+        return str(row[0])
+
+    @_guarded
+    def record_failure(self, sink: str, alert: dict[str, Any], error: str) -> None:
+        key = alert.get("idempotency_key") or idempotency_key(alert["alert_id"])
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO outbox (alert_id, sink, payload, attempts, last_error, status, idempotency_key) "
+                "VALUES (?, ?, ?, 1, ?, 'pending', ?) ON CONFLICT(alert_id, sink) DO UPDATE SET "
+                "attempts = attempts + 1, last_error = excluded.last_error, status = 'pending'",
+                (alert["alert_id"], sink, json.dumps(alert), error, key))
+
+    @_guarded
+    def record_sent(self, sink: str, alert_id: str) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE outbox SET status='sent' WHERE alert_id=? AND sink=?", (alert_id, sink))
+
+    @_guarded
+    def status(self, sink: str, alert_id: str) -> str | None:
+        row = self.conn.execute("SELECT status FROM outbox WHERE alert_id=? AND sink=?",
+                                (alert_id, sink)).fetchone()
+        return None if row is None else str(row[0])
+
+    @_guarded
+    def pending(self, sink: str | None = None) -> list[tuple[str, dict[str, Any], int, str]]:
+        """(sink, alert, attempts, last_error) of the sends still to do."""
+        q = "SELECT sink, payload, attempts, last_error FROM outbox WHERE status='pending'"
+        args: Iterable[Any] = ()
+        if sink is not None:
+            q += " AND sink=?"
+            args = (sink,)
+        return [(s, json.loads(p), a, e) for s, p, a, e in self.conn.execute(q + " ORDER BY alert_id", tuple(args))]
+
+
+class DeliveryStore(_SqliteFile):
+    """The alert outbox alone, in its own file (default ``state/alerts.sqlite``)."""
+
+    what = "alert delivery state file"
+    migrations = DELIVERY_MIGRATIONS
+
+
+class MonitorStore(_SqliteFile):
+    """A connection to the monitor's SQLite file (``":memory:"`` works for tests)."""
+
+    what = "monitor state file"
+    migrations = MIGRATIONS
 
     # -- snapshots ---------------------------------------------------------------------------
     def put_snapshots(self, namespace: str, snaps: pd.DataFrame) -> None:
@@ -103,6 +205,9 @@ class MonitorStore:
             args.append(segment)
         df = pd.read_sql_query(q + " ORDER BY date, segment", self.conn, params=args)
         df["date"] = pd.to_datetime(df["date"])
+        # an all-NULL column (a period shorter than the window) comes back as object dtype
+        for col in ("base_customers", "base_total"):
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
         return df
 
     # -- flags and alerts --------------------------------------------------------------------
@@ -146,24 +251,7 @@ class MonitorStore:
                                  (namespace,)).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    # -- outbox (the alerts.Outbox protocol) ---------------------------------------------------
-    def record_failure(self, sink: str, alert: dict[str, Any], error: str) -> None:
-        with self.conn:
-            self.conn.execute(
-                "INSERT INTO outbox (alert_id, sink, payload, attempts, last_error, status) "
-                "VALUES (?, ?, ?, 1, ?, 'pending') ON CONFLICT(alert_id, sink) DO UPDATE SET "
-                "attempts = attempts + 1, last_error = excluded.last_error, status = 'pending'",
-                (alert["alert_id"], sink, json.dumps(alert), error))
 
-    def record_sent(self, sink: str, alert_id: str) -> None:
-        with self.conn:
-            self.conn.execute("UPDATE outbox SET status='sent' WHERE alert_id=? AND sink=?", (alert_id, sink))
-
-    def pending(self, sink: str | None = None) -> list[tuple[str, dict[str, Any], int, str]]:
-        """(sink, alert, attempts, last_error) of the sends still to do."""
-        q = "SELECT sink, payload, attempts, last_error FROM outbox WHERE status='pending'"
-        args: Iterable[Any] = ()
-        if sink is not None:
-            q += " AND sink=?"
-            args = (sink,)
-        return [(s, json.loads(p), a, e) for s, p, a, e in self.conn.execute(q + " ORDER BY alert_id", tuple(args))]
+for _name in ("put_snapshots", "snapshots", "last_flag_before", "put_flag", "has_alert", "incident_alerts",
+              "last_alert_date", "put_alert", "alerts"):
+    setattr(MonitorStore, _name, _guarded(getattr(MonitorStore, _name)))

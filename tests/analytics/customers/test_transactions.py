@@ -13,7 +13,7 @@ from shocklab.errors import InputError
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "transactions"
 
 II_REMOVED = {"bad_value": 2, "exact_duplicate": 1, "missing_customer_id": 2, "cancellation": 2,
-              "non_positive_quantity": 2, "non_positive_price": 1}
+              "non_positive_quantity": 2, "non_positive_price": 1, "date_outlier": 0}
 
 
 def test_online_retail_ii_layout_csv():
@@ -41,7 +41,7 @@ def test_online_retail_old_layout_csv_month_first_dates():
     rep = ds.manifest["cleaning"]
     assert ds.manifest["layout"] == "online_retail"
     assert rep["removed"] == {"bad_value": 1, "exact_duplicate": 1, "missing_customer_id": 2,
-                              "cancellation": 1, "non_positive_quantity": 1, "non_positive_price": 1}
+                              "cancellation": 1, "non_positive_quantity": 1, "non_positive_price": 1, "date_outlier": 0}
     assert rep["rows_kept"] == 5 and rep["orders"] == 4 and rep["cancelled_orders"] == 1
     o = ds.tables["orders"].set_index("order_id")
     assert o.loc["536600", "order_date"] == pd.Timestamp("2011-01-05")  # 1/5/2011 is 5 January

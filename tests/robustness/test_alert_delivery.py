@@ -1,0 +1,138 @@
+"""Alert delivery against a local webhook that hangs, fails, then recovers: the outbox is written
+before the send, a timed-out POST is not multiplied, every attempt carries the same idempotency
+key, a crash mid-send is re-sent on restart, and a replay never re-sends what was delivered."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from analytics.alerts import Dispatcher, JsonlSink, SlackSink, idempotency_key
+from analytics.customers import monitor
+from analytics.customers.config import CustomersConfig, MonitorConfig
+from analytics.customers.pipeline import _dispatcher
+from analytics.customers.store import DeliveryStore, MonitorStore
+from shocklab.errors import InputError
+
+ALERT = {"alert_id": "ns:At Risk:high:2025-03-01", "title": "'At Risk' grew", "severity": "high",
+         "text": "details", "fields": {"Segment": "At Risk"}}
+KEY = idempotency_key(ALERT["alert_id"])
+
+
+def _slack(**kw) -> SlackSink:
+    return SlackSink(**{"timeout_s": 0.3, "retries": 2, "backoff_s": 0.0, "sleep": lambda s: None, **kw})
+
+
+def test_hang_then_fail_then_recover(hook, tmp_path):
+    state = tmp_path / "state" / "alerts.sqlite"
+    hook.mode, hook.hang_s = "hang", 1.0
+    with DeliveryStore(state) as store:  # run 1: the POST goes out, the answer never comes in time
+        disp = Dispatcher([_slack()], outbox=store)
+        assert disp.send(ALERT) == {"slack": False}
+        assert disp.retry_pending() == {"sent": 0, "pending": 1}  # not re-tried within the run
+        assert disp.send(ALERT) == {"slack": False}
+        (pending,) = store.pending()
+    assert len(hook.posts) == 1  # a timeout is not multiplied (it reached the server 7 times before)
+    assert pending[2] == 1 and "timeout" in pending[3]
+
+    hook.mode = "fail"  # run 2: 500s are retried, bounded
+    with DeliveryStore(state) as store:
+        assert Dispatcher([_slack()], outbox=store).retry_pending() == {"sent": 0, "pending": 1}
+    assert len(hook.posts) == 1 + 3  # 1 try + 2 retries
+
+    hook.mode = "ok"  # run 3: the webhook is back: delivered once, then marked sent
+    with DeliveryStore(state) as store:
+        assert Dispatcher([_slack()], outbox=store).retry_pending() == {"sent": 1, "pending": 0}
+        assert store.status("slack", ALERT["alert_id"]) == "sent"
+    assert len(hook.posts) == 5
+
+    with DeliveryStore(state) as store:  # run 4: a replay of the same data sends nothing
+        disp = Dispatcher([_slack()], outbox=store)
+        assert disp.send(ALERT) == {"slack": True} and disp.skipped == 1
+    assert len(hook.posts) == 5
+    assert {k for k, _ in hook.posts} == {KEY}  # the same idempotency key on every attempt
+    assert {b["metadata"]["event_payload"]["idempotency_key"] for _, b in hook.posts} == {KEY}
+
+
+class Crash(BaseException):
+    """The process dies (kill -9) after the POST went out, before the outbox says 'sent'."""
+
+
+class DyingSlack(SlackSink):
+    def send(self, alert):
+        super().send(alert)
+        raise Crash
+
+
+def _row(day: int = 0) -> dict:
+    return {"date": pd.Timestamp("2025-03-01") + pd.Timedelta(days=day), "segment": "At Risk",
+            "severity": "high", "customers": 500, "total": 5000, "share": 0.1, "growth": 0.2,
+            "normal_growth": 0.01, "z": 6.0}
+
+
+def test_a_crash_during_the_send_is_resent_after_restart(hook, tmp_path):
+    path = tmp_path / "state" / "customers.sqlite"  # daily mode: monitor state and outbox in one file
+    cfg = MonitorConfig(cooldown_days=7)
+    with MonitorStore(path) as store, pytest.raises(Crash):
+        monitor.Monitor(cfg, store, Dispatcher([DyingSlack(timeout_s=2)], outbox=store), "ns").judge(_row())
+    assert len(hook.posts) == 1
+
+    with MonitorStore(path) as store:  # the restart: the alert is issued, its delivery still pending
+        disp = Dispatcher([_slack(timeout_s=2)], outbox=store)
+        assert len(store.pending()) == 1
+        assert disp.retry_pending() == {"sent": 1, "pending": 0}
+        assert monitor.Monitor(cfg, store, disp, "ns").judge(_row())["decision"] == "already_sent"
+        assert store.pending() == []
+    assert len(hook.posts) == 2 and hook.posts[0][0] == hook.posts[1][0]  # at least once, same key
+
+
+def test_a_replay_in_a_fresh_run_directory_does_not_resend(hook, tmp_path):
+    cfg = CustomersConfig(alerts={"console": False, "slack": {"enabled": True, "timeout_s": 2}})
+    decisions = []
+    for run in ("run1", "run2"):  # each replay starts with an empty run-directory monitor state
+        out = tmp_path / run
+        out.mkdir()
+        with MonitorStore(out / "monitor.sqlite") as store:
+            disp = _dispatcher(cfg, out, store, persistent=False)
+            assert isinstance(disp.outbox, DeliveryStore)  # delivery state outside the run dir
+            decisions.append(monitor.Monitor(cfg.monitor, store, disp, "ns").judge(_row())["decision"])
+            disp.outbox.close()
+    assert decisions == ["sent", "sent"]  # the same analysis both times ...
+    assert len(hook.posts) == 1  # ... but one delivery
+    assert (tmp_path / "state" / "alerts.sqlite").is_file()
+    assert json.loads((tmp_path / "run2" / "alerts.jsonl").read_text())["idempotency_key"] == KEY
+
+
+def test_jsonl_lines_carry_the_key_and_are_not_repeated(tmp_path):
+    path = tmp_path / "alerts.jsonl"
+    path.write_text('{"idempotency_key": "cut-by-a-cra')  # a line cut by a crash
+    JsonlSink(path).send(ALERT)
+    JsonlSink(path).send(ALERT)  # a retry in a new process
+    lines = path.read_text().splitlines()
+    assert [json.loads(x)["idempotency_key"] for x in lines[1:]] == [KEY]
+
+
+def test_corrupt_and_locked_state_files_are_input_errors(tmp_path, monkeypatch):
+    import analytics.customers.store as store_mod
+
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"not a database" * 200)
+    with pytest.raises(InputError, match="bad.sqlite: not a usable SQLite alert delivery state file"):
+        DeliveryStore(bad)
+
+    path = tmp_path / "busy.sqlite"
+    DeliveryStore(path).close()
+    monkeypatch.setattr(store_mod, "BUSY_TIMEOUT_S", 0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process writing
+    try:
+        with pytest.raises(InputError, match="busy.sqlite: alert delivery state file is locked by another"):
+            DeliveryStore(path)
+        with pytest.raises(InputError, match="monitor state file is locked"):
+            MonitorStore(path)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

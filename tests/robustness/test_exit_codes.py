@@ -1,0 +1,84 @@
+"""Exit codes: one error boundary (an unexpected exception is 3 with the log path, never 1), and
+the bad inputs that used to crash with exit 1 now exit 2 with one line."""
+
+from __future__ import annotations
+
+import pytest
+from tests.robustness.conftest import write_yaml
+from tests.simulation.simtools import tiny_config
+
+from shocklab.cli import run_cli, setup_logging
+
+
+def _boom(argv):
+    setup_logging("test")
+    raise KeyError("no such column")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unexpected_exception_is_exit_3_with_the_log_path(tmp_path, monkeypatch, capsys, debug):
+    monkeypatch.setenv("SHOCKLAB_LOG_DIR", str(tmp_path / "logs"))
+    code = run_cli(_boom, ["--debug"] if debug else [])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "internal error: KeyError" in err and str(tmp_path / "logs" / "shocklab.log") in err
+    assert ("Traceback" in err) is debug  # the traceback only on request; always in the log file
+    assert "Traceback" in (tmp_path / "logs" / "shocklab.log").read_text()
+
+
+def test_only_a_gate_is_exit_1(capsys):
+    from shocklab.errors import GateFailure
+
+    def gate(argv):
+        raise GateFailure("recall 0.5 < 0.9")
+
+    def exits(argv):
+        raise SystemExit(1)
+
+    assert run_cli(gate, []) == 1
+    assert run_cli(exits, []) == 3  # a stray sys.exit(1) must not pass for a failed gate
+    assert run_cli(lambda a: (_ for _ in ()).throw(MemoryError()), []) == 2
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("sets", "expect"), [
+    (["period.end=2025-02-30"], "period.end"),
+    (["traffic.base_sessions=.inf"], "traffic.base_sessions"),
+    (["traffic.base_sessions=1e12"], "traffic.base_sessions"),
+    (["traffic.base_sessions=5e7"], "above the ceiling"),
+    (["random_events.count=60", "random_events.min_gap_days=30"], "random_events: no room"),
+])
+def test_bad_scenarios_exit_2_with_one_line(tmp_path, cli, sets, expect):
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
+    args = ["--config", cfg, "--out", tmp_path / "d", "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    r = cli("generate", *args)
+    assert r.returncode == 2, r.stderr
+    assert expect in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_size_ceiling_is_configurable(tmp_path, cli):
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
+    r = cli("generate", "--config", cfg, "--out", tmp_path / "d", "--max-orders", "1000", "--quiet")
+    assert r.returncode == 2 and "above the ceiling of 1,000" in r.stderr
+
+
+def test_duplicate_yaml_keys_are_rejected(tmp_path, cli):
+    cfg = tmp_path / "s.yaml"
+    write_yaml(cfg, tiny_config())
+    cfg.write_text(cfg.read_text() + "seed: 12\n")  # a second 'seed' (YAML would keep the last)
+    r = cli("generate", "--config", cfg, "--out", tmp_path / "d", "--quiet")
+    assert r.returncode == 2 and "duplicate key 'seed'" in r.stderr and "line" in r.stderr
+
+
+@pytest.mark.slow  # a full analysis (~12 s)
+@pytest.mark.parametrize("end", ["2025-01-01", "2025-01-03"])
+def test_one_and_three_day_worlds_generate_and_analyse(tmp_path, cli, end):
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config(period={"start": "2025-01-01", "end": end},
+                                                      events=[], calendar=[]))
+    assert cli("generate", "--config", cfg, "--out", tmp_path / "d", "--quiet").returncode == 0
+    r = cli("analysis", "--data", tmp_path / "d", "--out", tmp_path / "r", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r" / "run.json").is_file()

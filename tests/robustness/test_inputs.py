@@ -1,0 +1,129 @@
+"""Input integrity and plausibility: manifest hashes and row counts, truncated or edited files,
+negative and absurd amounts, stray dates, day-first transaction dates, one-day and .xlsx files."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from tests.robustness.txgen import transactions, write_csv
+
+from analytics.loading import load_data_dir
+from analytics.transactions import load_transactions, parse_dates
+from shocklab.errors import InputError
+
+
+def _edit_orders(world, fn):
+    path = world / "orders.csv"
+    df = pd.read_csv(path, dtype={"order_id": str, "customer_id": str})
+    fn(df)
+    df.to_csv(path, index=False, lineterminator="\n")
+
+
+def test_an_edited_file_fails_verification_and_no_verify_counts_it(fresh_world, cli):
+    _edit_orders(fresh_world, lambda df: df.__setitem__("net_revenue", df["net_revenue"] * 10))
+    r = cli("analysis", "--data", fresh_world, "--out", "r")
+    assert r.returncode == 2 and "orders.csv: sha256 does not match manifest.json" in r.stderr
+    assert "--no-verify" in r.stderr
+    ds = load_data_dir(fresh_world, verify=False)  # analysed anyway, but never silently
+    integ = ds.manifest["integrity"]
+    assert integ["verified"] is False and len(integ["mismatches"]) == 1
+    assert set(integ["actual_sha256"]) == {"orders.csv"}  # the run id follows the bytes read
+
+
+def test_a_file_cut_at_a_line_break_is_detected(fresh_world):
+    path = fresh_world / "orders.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[: len(lines) // 2]))  # a clean cut: still valid CSV
+    with pytest.raises(InputError, match="orders.csv: sha256 does not match"):
+        load_data_dir(fresh_world)
+    ds = load_data_dir(fresh_world, verify=False)
+    assert any("data rows, manifest.json says" in m for m in ds.manifest["integrity"]["mismatches"])
+
+
+def test_a_clean_world_verifies(tiny_world):
+    integ = load_data_dir(tiny_world).manifest["integrity"]
+    assert integ["verified"] is True and integ["checked_files"] >= 10 and integ["mismatches"] == []
+
+
+@pytest.mark.parametrize(("table", "col", "value", "match"), [
+    ("orders", "net_revenue", -5.0, "'net_revenue' has 1 negative value"),
+    ("orders", "net_revenue", 1e308, "'net_revenue' has 1 implausibly large value"),
+    ("website_traffic", "sessions", -1, "'sessions' has 1 negative value"),
+])
+def test_negative_or_absurd_amounts_are_errors(fresh_world, table, col, value, match):
+    path = fresh_world / f"{table}.csv"
+    df = pd.read_csv(path, dtype=str)
+    df.loc[3, col] = str(value)
+    df.to_csv(path, index=False)
+    with pytest.raises(InputError, match=match):
+        load_data_dir(fresh_world, verify=False)
+
+
+def test_an_order_outside_the_period_is_refused(fresh_world):
+    def stray(df):
+        df.loc[0, "order_date"] = "2030-01-01"
+        df.loc[0, "order_ts"] = "2030-01-01 10:00:00"
+    _edit_orders(fresh_world, stray)
+    with pytest.raises(InputError, match=r"1 row\(s\) dated outside the manifest period 2025-01-01 … 2025-03-31"):
+        load_data_dir(fresh_world, verify=False)
+
+
+def test_day_first_dates_are_detected_and_read_right(tmp_path):
+    df = transactions(n_rows=400, days=60)
+    path = write_csv(df, tmp_path / "tx.csv", "%d/%m/%Y %H:%M")
+    ds = load_transactions(path)
+    dates = ds.manifest["cleaning"]["dates"]
+    assert dates["layout"] == "day-first" and dates["unparsed_rows"] == 0
+    got = ds.tables["orders"].set_index("order_id")["order_ts"].sort_index()
+    want = df.groupby("Invoice")["InvoiceDate"].min().dt.floor("min").sort_index()
+    assert (got.to_numpy() == want.to_numpy()).all()  # no row moved to another day
+
+
+def test_ambiguous_dates_are_counted_and_an_explicit_format_wins(tmp_path):
+    ts = pd.Series(["03/04/2011 10:00", "05/06/2011 11:00", "07/07/2011 09:00"])
+    parsed, rep = parse_dates(ts)
+    assert rep["layout"] == "month-first" and rep["ambiguous_rows"] == 2  # 07/07 reads the same
+    assert parsed.iloc[0] == pd.Timestamp("2011-03-04 10:00")
+    parsed, rep = parse_dates(ts, "%d/%m/%Y %H:%M")
+    assert parsed.iloc[0] == pd.Timestamp("2011-04-03 10:00") and rep["ambiguous_rows"] == 0
+    with pytest.raises(InputError, match="both day-first .* and month-first"):
+        parse_dates(pd.Series(["25/01/2011 10:00", "01/25/2011 10:00"]))
+
+
+def test_one_order_dated_2030_does_not_stretch_the_period(tmp_path):
+    df = transactions(n_rows=600, days=90)
+    df.loc[len(df) - 1, "InvoiceDate"] = pd.Timestamp("2030-06-01 10:00")
+    ds = load_transactions(write_csv(df, tmp_path / "tx.csv"))
+    assert ds.manifest["cleaning"]["removed"]["date_outlier"] == 1
+    assert ds.tables["orders"]["order_date"].max() < pd.Timestamp("2012-01-01")
+    assert ds.manifest["date_range"]["end"].startswith("2011")
+
+
+@pytest.mark.slow  # a full analysis (~12 s)
+def test_a_5000_row_xlsx_on_two_days_analyses(tmp_path, cli):
+    """The first rows of Online Retail span two days: shorter than every monitor window."""
+    path = tmp_path / "tx.xlsx"
+    transactions(n_rows=5000, days=2).to_excel(path, index=False)
+    r = cli("analysis", "--transactions", path, "--out", tmp_path / "r", "--quiet")
+    assert r.returncode == 0, r.stderr
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["input_checks"]["cleaning"]["rows_read"] == 5000
+
+
+@pytest.mark.slow  # a full analysis (~12 s)
+def test_all_orders_on_one_day(tmp_path, cli):
+    df = transactions(n_rows=800, days=1)
+    r = cli("analysis", "--transactions", write_csv(df, tmp_path / "tx.csv"), "--out", tmp_path / "r", "--quiet")
+    assert r.returncode == 0, r.stderr
+    kpis = pd.read_csv(tmp_path / "r" / "kpis_daily.csv")
+    assert kpis["date"].nunique() == 1
+
+
+def test_a_transaction_amount_of_1e308_is_counted_not_summed(tmp_path):
+    df = transactions(n_rows=300, days=30)
+    df.loc[5, "Price"] = 1e308
+    ds = load_transactions(write_csv(df, tmp_path / "tx.csv"))
+    assert ds.manifest["cleaning"]["removed"]["bad_value"] == 1
+    assert ds.tables["orders"]["net_revenue"].max() < 1e6

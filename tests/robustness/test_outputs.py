@@ -1,0 +1,196 @@
+"""Output safety: the marker, refusing foreign directories, --out validation, the per-target lock,
+and the swap under fault injection (a rename that fails, a crash between the two renames)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+
+import pytest
+from tests.robustness.conftest import write_yaml
+from tests.simulation.simtools import tiny_config
+
+import shocklab.atomic as atomic
+from shocklab.atomic import MARKER, atomic_dir, is_shocklab_output, recover
+from shocklab.errors import InputError
+
+
+def _write(target, text):
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text(text)
+
+
+def _siblings(path):
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}."))
+
+
+def test_outputs_carry_the_marker_and_a_normal_mode(tmp_path):
+    target = tmp_path / "out"
+    _write(target, "one")
+    assert (target / MARKER).is_file() and is_shocklab_output(target)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's 0700
+    assert _siblings(target) == []  # no lock, temp or set-aside debris
+
+
+def test_a_foreign_directory_is_refused_unless_forced(tmp_path, cli):
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("years of work")
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
+    r = cli("generate", "--config", cfg, "--out", thesis, "--quiet")
+    assert r.returncode == 2 and "is not a ShockLab output" in r.stderr and "--force" in r.stderr
+    assert (thesis / "chapter1.tex").read_text() == "years of work"
+    with pytest.raises(InputError, match="not a ShockLab output"), atomic_dir(thesis):
+        pass
+    # an analysis must not replace it either, and fails before doing any work
+    r = cli("analysis", "--data", tmp_path / "nodata", "--out", thesis)
+    assert r.returncode == 2 and "not a ShockLab output" in r.stderr
+    with atomic.allow_replace(True), atomic_dir(thesis) as tmp:  # what --force does
+        (tmp / "x").write_text("new")
+    assert sorted(p.name for p in thesis.iterdir()) == [MARKER, "x"]
+
+
+@pytest.mark.parametrize("out", ["", "/", "."])
+def test_out_must_not_be_empty_root_or_the_current_directory(tmp_path, cli, out):
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = cli("generate", "--config", cfg, "--out", out, "--quiet")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written in '.'
+
+
+def test_out_inside_or_around_the_input_is_refused(fresh_world, cli):
+    for out in (fresh_world / "run", fresh_world, fresh_world.parent):
+        r = cli("analysis", "--data", fresh_world, "--out", out)
+        assert r.returncode == 2 and ("inside the input" in r.stderr or "contains the input" in r.stderr
+                                      or "current directory" in r.stderr), r.stderr
+    assert not (fresh_world / "run").exists()
+
+
+def test_a_failing_second_rename_restores_the_previous_version(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    _write(target, "old")
+    calls = []
+
+    def flaky(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:  # target already set aside, the new one cannot move in
+            raise OSError(errno.EIO, "injected I/O error")
+        os.replace(src, dst)
+
+    monkeypatch.setattr(atomic, "_rename", flaky)
+    with pytest.raises(OSError, match="injected"):
+        _write(target, "new")
+    assert (target / "a.txt").read_text() == "old"
+    assert _siblings(target) == []
+
+
+class Crash(BaseException):
+    """The process dying between the two renames (kill -9): no except/finally of ours runs."""
+
+
+def test_a_crash_between_the_renames_is_repaired_by_the_next_run(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    _write(target, "old")
+    calls = []
+
+    def dies(src, dst):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Crash
+        os.replace(src, dst)
+
+    monkeypatch.setattr(atomic, "_rename", dies)
+    with pytest.raises(Crash):
+        _write(target, "new")
+    monkeypatch.setattr(atomic, "_rename", os.replace)
+    assert not target.exists()  # what a kill -9 at that instant leaves: the old copy set aside
+    (tmp_path / f".out.tmp-{'x' * 8}").mkdir()  # and a temp dir of an earlier killed run
+    assert any(n.startswith(".out.old-") for n in _siblings(target))
+
+    assert recover(target) is True  # what every writer does first, under the lock
+    assert (target / "a.txt").read_text() == "old"
+    assert _siblings(target) == []
+    _write(target, "new")
+    assert (target / "a.txt").read_text() == "new"
+
+
+def test_a_second_writer_waits_for_the_lock_then_gives_up_cleanly(tmp_path, monkeypatch):
+    target = tmp_path / "out"
+    inside, release = threading.Event(), threading.Event()
+
+    def holder():
+        with atomic_dir(target) as tmp:
+            (tmp / "a.txt").write_text("first")
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert inside.wait(10)
+    monkeypatch.setenv("SHOCKLAB_LOCK_TIMEOUT", "0.3")
+    with pytest.raises(InputError, match="another ShockLab process is still writing"):
+        _write(target, "second")
+    release.set()
+    t.join(10)
+    assert (target / "a.txt").read_text() == "first"
+    monkeypatch.setenv("SHOCKLAB_LOCK_TIMEOUT", "5")
+    _write(target, "second")  # the lock is free again
+    assert (target / "a.txt").read_text() == "second" and _siblings(target) == []
+
+
+def test_disk_full_during_generation_exits_2_and_keeps_the_earlier_output(tmp_path, cli, monkeypatch):
+    import simulation.io as sio
+
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
+    out = tmp_path / "d"
+    assert cli("generate", "--config", cfg, "--out", out, "--quiet").returncode == 0
+    before = (out / "manifest.json").read_bytes()
+    real = sio._write_table
+    n = []
+
+    def full(df, stem, fmt):
+        n.append(1)
+        if len(n) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(stem))
+        return real(df, stem, fmt)
+
+    monkeypatch.setattr(sio, "_write_table", full)
+    r = cli("generate", "--config", cfg, "--out", out, "--seed", "99", "--quiet")
+    assert r.returncode == 2 and "no space left on device" in r.stderr, r.stderr
+    assert (out / "manifest.json").read_bytes() == before
+    assert _siblings(out) == []
+
+
+def test_sigterm_during_generation_leaves_no_temporary_directory(tmp_path):
+    """A real process killed with SIGTERM mid-write: exit 143, no .tmp-* debris, no target."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = root / "generate_data.py"
+    code = ("import sys, time, runpy\n"
+            "import simulation.io as sio\n"
+            "real = sio._write_table\n"
+            "def slow(*a, **k):\n    time.sleep(30)\n    return real(*a, **k)\n"
+            "sio._write_table = slow  # hold the run inside atomic_dir\n"
+            f"sys.argv = [{str(script)!r}, *sys.argv[1:]]\n"
+            f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "SHOCKLAB_LOG_DIR": ""}
+    p = subprocess.Popen([sys.executable, "-c", code, "--config", str(cfg), "--out", str(tmp_path / "d"), "--quiet"],
+                         env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(n.startswith(".d.tmp-") for n in os.listdir(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143 and "terminated" in err
+    assert not (tmp_path / "d").exists() and _siblings(tmp_path / "d") == []
