@@ -106,12 +106,20 @@ def _is_text(col: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
 
+def _sorted_unique(a: np.ndarray, counts: bool = False):
+    """np.unique for an already sorted array, in one linear pass (no hashing, no sort)."""
+    start = np.flatnonzero(np.r_[True, a[1:] != a[:-1]]) if a.size else np.array([], dtype=np.int64)
+    if not counts:
+        return a[start]
+    return a[start], start, np.diff(np.r_[start, a.size])
+
+
 def _modal_step(ts_sorted: np.ndarray) -> np.int64:
-    d = np.diff(np.unique(ts_sorted).view(np.int64))
+    d = np.diff(_sorted_unique(ts_sorted.view(np.int64)))
     if d.size == 0:
         return np.int64(0)
-    vals, counts = np.unique(d, return_counts=True)
-    return vals[np.argmax(counts)]   # ties: the smaller step (np.unique sorts)
+    vals, _, counts = _sorted_unique(np.sort(d), counts=True)
+    return vals[np.argmax(counts)]   # ties: the smaller step
 
 
 def load_kpis_file(path: str | Path, events_path: str | Path | None = None, duplicates: str = "mean",
@@ -152,10 +160,8 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
         scol = scol if scol is not None and _is_text(df[scol]) else None
     if (dcol is None) != (scol is None):
         raise InputError(f"{path}: give both 'dimension' and 'segment' columns, or neither")
-    dim = (df[dcol].astype("string").fillna("").str.strip().replace("", "overall").to_numpy(object)
-           if dcol else np.full(len(df), "overall", dtype=object))
-    seg = (df[scol].astype("string").fillna("").str.strip().replace("", "all").to_numpy(object)
-           if scol else np.full(len(df), "all", dtype=object))
+    dim = df[dcol].astype("string").fillna("").str.strip().replace("", "overall").to_numpy(object) if dcol else None
+    seg = df[scol].astype("string").fillna("").str.strip().replace("", "all").to_numpy(object) if scol else None
     if long:
         knames = df[kcol].astype("string")
         if knames.isna().any() or (knames.str.strip() == "").any():
@@ -171,12 +177,15 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
         values = np.column_stack([_numeric(df[k], str(path), k) for k in kpis])
         kpi_codes = None
     del df
-    if len(np.unique(ts)) < 3:
-        raise InputError(f"{path}: need at least 3 distinct timestamps, got {len(np.unique(ts))}")
+    n_distinct = len(pd.unique(ts))
+    if n_distinct < 3:
+        raise InputError(f"{path}: need at least 3 distinct timestamps, got {n_distinct}")
 
     # ---- the grid: first timestamp + k × modal step
     order = np.argsort(ts, kind="stable")
-    ts, dim, seg, values = ts[order], dim[order], seg[order], values[order]
+    ts, values = ts[order], values[order]
+    if dcol is not None:
+        dim, seg = dim[order], seg[order]
     if kpi_codes is not None:
         kpi_codes = kpi_codes[order]
     t0 = ts[0].astype(np.int64)
@@ -205,7 +214,8 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
     else:                   # long: a row holds one value of one (slice, KPI, slot)
         cell = (key_codes.astype(np.int64) * n_k + kpi_codes) * n_slots + slot
     cell_vals = values      # [rows, KPIs] (wide) or [rows, 1] (long)
-    uniq, first_idx, counts = np.unique(cell, return_index=True, return_counts=True)
+    cell_order = np.argsort(cell, kind="stable")   # cheap when already sorted (one series)
+    uniq = _sorted_unique(cell[cell_order])
     n_dup_rows = int(len(cell) - len(uniq))
     exact_dups = 0
     if n_dup_rows:
@@ -220,8 +230,7 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
         else:
             out_vals = combined.first().to_numpy()
     else:
-        srt = np.argsort(cell, kind="stable")
-        out_vals = cell_vals[srt]
+        out_vals = cell_vals[cell_order]
     dense = np.full((n_keys, n_slots, n_k), np.nan)
     if kpi_codes is None:
         kk, ss = np.divmod(uniq, n_slots)
