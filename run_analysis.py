@@ -2,7 +2,8 @@
 """Analyse a data directory: KPIs, detectors, consensus, customers, insights, plots and — when
 truth/ exists — scoring against the injected events.
 
-    python run_analysis.py [--data DIR | --transactions FILE | --kpis FILE.csv [--events FILE.json]]
+    python run_analysis.py [--data DIR | --transactions FILE | --kpis FILE [--events FILE] [--duplicates mean|sum|first]
+                            [--layout auto|wide|long]]
                            [--config PATH] [--out DIR] [--min-recall X] [--min-precision Y]
                            [--detectors a,b] [--as-of DATE] [--set dotted.key=value ...] [--debug] [--quiet]
 
