@@ -112,6 +112,8 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=None, help="at most N files per category")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="analysis config override")
     ap.add_argument("--ingest-rows", type=int, default=None, help="only measure ingestion of an N-row file")
+    ap.add_argument("--summary-only", action="store_true",
+                    help="reprint the summary from <out>/results.json of an earlier run (no analysis)")
     args = ap.parse_args()
     if args.ingest_rows:
         bench_ingest(args.ingest_rows)
@@ -129,6 +131,9 @@ def main() -> int:
         cats = [c for c in cats if c in args.categories.split(",")]
     results: dict[str, dict] = {}
     t_all = time.perf_counter()
+    if args.summary_only:
+        results = json.loads((out / "results.json").read_text())
+        cats = []
     for cat in cats:
         files = sorted((nab / "data" / cat).glob("*.csv"))[:args.files]
         for f in files:
@@ -141,7 +146,11 @@ def main() -> int:
                   f"NAB std {nb.get('score', float('nan')):>7.3f}  windows {nb.get('detected_windows', '—')}/"
                   f"{len(windows.get(key, []))}", flush=True)
     wall = time.perf_counter() - t_all
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    if not args.summary_only:
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        wall_note = f"{wall:.0f} s wall"
+    else:
+        wall_note = f"{sum(r['seconds'] for r in results.values()):.0f} s summed"
 
     # ---- per category: normalised NAB (3 profiles), event F1, alarms per file, published references
     pub = _published(nab)
@@ -149,16 +158,17 @@ def main() -> int:
     by_cat: dict[str, list[str]] = defaultdict(list)
     for key in results:
         by_cat[key.split("/")[0]].append(key)
-    print(f"\nNAB benchmark, consensus with default settings ({len(results)} files, {wall:.0f} s wall; "
-          f"normalised: 0 = flags nothing, 100 = perfect)")
-    head = (f"{'category':<24}{'files':>6}{'std':>8}{'lowFP':>8}{'lowFN':>8}{'win F1':>8}{'alarms/file':>12}"
-            f"{'numenta std':>13}{'wGauss std':>12}")
+    print(f"\nNAB benchmark, consensus with default settings ({len(results)} files, {wall_note}; "
+          f"normalised: 0 = flags nothing, 100 = perfect; raw std: sum of per-file standard scores, "
+          f"do-nothing in brackets)")
+    head = (f"{'category':<24}{'files':>6}{'std':>8}{'lowFP':>8}{'lowFN':>8}{'raw std (null)':>16}{'win F1':>8}"
+            f"{'alarms/file':>12}{'numenta std':>13}{'wGauss std':>12}")
     print(head)
     print("-" * len(head))
     failures = [k for k, r in results.items() if r["exit"] != 0 or r["traceback"]]
     rows = [(c, by_cat[c]) for c in sorted(by_cat)] + [("ALL", list(results))]
     for cat, keys in rows:
-        norms = []
+        norms, raw = [], None
         for p in PROFILES:
             s = null = 0.0
             nwin = 0
@@ -171,6 +181,8 @@ def main() -> int:
                 nwin += m["windows"]
             perfect = nwin * prof[p]["tpWeight"]
             norms.append(None if perfect == null else 100 * (s - null) / (perfect - null))
+            if p == "standard":
+                raw = f"{s:.2f} ({null:.0f})"
         det = tot_w = inc = true_inc = 0
         alarms = []
         for k in keys:
@@ -196,10 +208,12 @@ def main() -> int:
 
         def fmt(x, w=8, nd=1):
             return f"{'—':>{w}}" if x is None else f"{x:>{w}.{nd}f}"
-        print(f"{cat:<24}{len(keys):>6}{fmt(norms[0])}{fmt(norms[1])}{fmt(norms[2])}{fmt(f1, 8, 2)}"
+        print(f"{cat:<24}{len(keys):>6}{fmt(norms[0])}{fmt(norms[1])}{fmt(norms[2])}{raw:>16}{fmt(f1, 8, 2)}"
               f"{fmt(sum(alarms) / len(alarms) if alarms else None, 12)}{fmt(refs[0], 13)}{fmt(refs[1], 12)}")
     secs = [r["seconds"] for r in results.values()]
     loads = [r.get("load_seconds") or 0 for r in results.values()]
+    if args.summary_only:
+        return 0
     print(f"\nwall time per file: median {sorted(secs)[len(secs) // 2]:.1f} s, max {max(secs):.1f} s; "
           f"ingestion median {sorted(loads)[len(loads) // 2]:.3f} s; peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
