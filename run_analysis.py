@@ -45,7 +45,8 @@ def build_parser() -> ArgumentParser:
                    help="exit 1 when the consensus precision is below Y")
     p.add_argument("--detectors", default=None, metavar="a,b", help="run only these configured detectors")
     p.add_argument("--kpis", default=None, metavar="FILE.csv",
-                   help="analyse an external KPI table (timestamp + one column per KPI) instead of --data")
+                   help="analyse an external KPI table instead of --data (CSV/Parquet; any step, gaps kept as "
+                        "gaps; see --layout)")
     p.add_argument("--events", default=None, metavar="FILE",
                    help="labelled windows to score --kpis against: ShockLab's JSON list, NAB's combined_windows.json "
                         "(the entry for the KPI file's name) or a CSV with start,end columns")
