@@ -191,7 +191,7 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
     t0 = ts[0].astype(np.int64)
     step = _modal_step(ts)
     off = ts.view(np.int64) - t0
-    slot = (off + step // 2) // step   # nearest grid point (ties snap later)
+    slot = (off + step // 2) // step   # nearest grid point (a tie goes to the later one)
     resampled = int(np.count_nonzero(off != slot * step))
     n_slots = int(slot[-1]) + 1
 
