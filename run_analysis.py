@@ -2,7 +2,8 @@
 """Analyse a data directory: KPIs, detectors, consensus, customers, insights, plots and — when
 truth/ exists — scoring against the injected events.
 
-    python run_analysis.py [--data DIR | --transactions FILE | --kpis FILE.csv [--events FILE.json]]
+    python run_analysis.py [--data DIR | --transactions FILE | --kpis FILE [--events FILE] [--duplicates mean|sum|first]
+                            [--layout auto|wide|long]]
                            [--config PATH] [--out DIR] [--min-recall X] [--min-precision Y]
                            [--detectors a,b] [--as-of DATE] [--set dotted.key=value ...] [--debug] [--quiet]
 
@@ -45,8 +46,17 @@ def build_parser() -> ArgumentParser:
                    help="exit 1 when the consensus precision is below Y")
     p.add_argument("--detectors", default=None, metavar="a,b", help="run only these configured detectors")
     p.add_argument("--kpis", default=None, metavar="FILE.csv",
-                   help="analyse an external KPI table (timestamp + one column per KPI) instead of --data")
-    p.add_argument("--events", default=None, metavar="FILE.json", help="labelled windows to score --kpis against")
+                   help="analyse an external KPI table instead of --data (CSV/Parquet; any step, gaps kept as "
+                        "gaps; see --layout)")
+    p.add_argument("--events", default=None, metavar="FILE",
+                   help="labelled windows to score --kpis against: ShockLab's JSON list, NAB's combined_windows.json "
+                        "(the entry for the KPI file's name) or a CSV with start,end columns")
+    p.add_argument("--duplicates", default="mean", choices=("mean", "sum", "first"),
+                   help="--kpis: how rows with the same timestamp (a daylight-saving change) or snapped onto the "
+                        "same period are combined (default: mean)")
+    p.add_argument("--layout", default="auto", choices=("auto", "wide", "long"),
+                   help="--kpis: wide (timestamp + one column per KPI) or long (timestamp, kpi, value[, dimension, "
+                        "segment]); auto picks long when a text 'kpi' column and a 'value' column exist")
     p.add_argument("--transactions", default=None, metavar="FILE",
                    help="analyse a transaction file (Online Retail layouts, .csv or .xlsx) instead of --data")
     p.add_argument("--as-of", dest="as_of", default=None, metavar="DATE",
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     t_load = time.perf_counter()
     if args.kpis:
         from analytics.external import load_kpis_file
-        ds = load_kpis_file(args.kpis, args.events)
+        ds = load_kpis_file(args.kpis, args.events, duplicates=args.duplicates, layout=args.layout)
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
     elif args.transactions:
         from analytics.transactions import load_transactions
@@ -132,7 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         ctx = RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of)
         ctx.timings["load"] = t_load
         run(ctx)
-        write_outputs(ctx, {"run_id": rid, "data_hash": dhash, "argv": list(argv or []), "input_checks": checks})
+        if args.kpis and ctx.scorecard is not None:   # NAB score, affiliation F1 … beside event recall
+            from evaluation.ts_metrics import add_series_metrics
+            add_series_metrics(ctx)
+        extra = {"run_id": rid, "data_hash": dhash, "argv": list(argv or []), "input_checks": checks}
+        if args.kpis:
+            from analytics.external import ingest_summary
+            extra["ingest"] = ingest_summary(ds)
+        write_outputs(ctx, extra)
 
     for name, st in sorted(ctx.detector_status.items()):
         if not st.get("ok") and not st.get("skipped"):
@@ -142,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("no truth: scoring skipped")
         return 0
     log.info(format_table(ctx.scorecard))
+    if ctx.scorecard.get("series_metrics"):
+        from evaluation.ts_metrics import format_series_table
+        log.info(format_series_table(ctx.scorecard["series_metrics"]))
     ins = ctx.scorecard.get("insights")
     if ins and ins.get("events"):
         fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731

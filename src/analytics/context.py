@@ -45,6 +45,8 @@ class DataSet:
     truth_counterfactual: pd.DataFrame | None = None
     truth_customers: pd.DataFrame | None = None
     source: str = "simulated"  # "simulated" | "transactions" | "kpis"
+    # external KPI files: what ingestion did (step, missing periods, duplicates …; see analytics.external)
+    ingest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_truth(self) -> bool:

@@ -1,13 +1,37 @@
-"""Bring your own series: ``--kpis FILE.csv`` (a timestamp column plus one numeric column per KPI,
-any regular frequency — daily, hourly, 30-minute) with optional ``--events FILE.json``.
+"""Bring your own series: ``--kpis FILE`` (CSV or Parquet) with optional ``--events FILE``.
 
-The events file is a list of ``{"start", "end"}`` windows, optionally with ``event_id``, ``type``,
-``expected`` (bool), and ``kpi`` + ``direction`` ("up"/"down"): with both, strict scoring requires
-that KPI and direction; without them any KPI counts. An end given as a date covers that whole day.
+Layouts
+-------
+- **wide**: a timestamp column plus one numeric column per KPI; any names (``value``, ``date`` …
+  are KPI names like any other). Text columns named ``dimension`` / ``segment`` mark slices.
+- **long**: ``timestamp, kpi, value[, dimension, segment]`` — one row per KPI (and slice) per
+  period, so one file can carry slices. Chosen automatically when a text ``kpi`` column and a
+  ``value`` column exist, or forced with ``layout="long"``.
+The timestamp column is the first column named timestamp/date/ds/time/datetime (any case), else
+the first column. Time zones are converted to UTC.
+
+Regularisation (what a real export needs; every count goes to a warning and to run.json)
+-----------------------------------------------------------------------------------------
+- The **step** is the modal difference between consecutive distinct timestamps.
+- **Irregular steps**: each timestamp is snapped to the nearest point of the grid
+  ``first timestamp + k × step``; rows that land on the same point are combined like duplicates.
+- **Duplicate timestamps** (a daylight-saving change, a double export) are combined per KPI and
+  slice by ``duplicates``: ``mean`` (default; keeps the series' level, right for gauges and
+  rates), ``sum`` (counts split over two rows) or ``first``.
+- **Missing periods** become NaN rows of the grid: detectors see the gap, never a zero, and a
+  NaN point is never flagged. Empty cells are missing values too.
+- ``inf`` or text in a value column, or a timestamp that does not parse → InputError naming the
+  row (1-based data row, header excluded) and the column.
+
+Labels (``--events``): ShockLab's list of ``{"start", "end"}`` windows (optionally ``event_id``,
+``type``, ``expected``, ``kpi`` + ``direction``), NAB's ``combined_windows.json`` (a mapping
+``"<category>/<file>.csv" -> [[start, end], ...]``; the entry for the KPI file's name is used) or a
+CSV with ``start,end`` columns (the same optional columns). An end given as a date covers that day.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,69 +43,313 @@ from shocklab.errors import InputError
 from .context import DataSet
 from .loading import event_window, read_json, read_table
 
+log = logging.getLogger("shocklab.analysis")
+
 TIME_COLUMNS = ("timestamp", "date", "ds", "time", "datetime")
+KEY_COLUMNS = ("date", "dimension", "segment")   # key columns of the internal kpis_daily table
+DUPLICATE_RULES = ("mean", "sum", "first")
+LAYOUTS = ("auto", "wide", "long")
+MAX_GRID_FACTOR = 50   # refuse a grid this many times longer than the file (a stray timestamp)
 
 
-def load_kpis_file(path: str | Path, events_path: str | Path | None = None) -> DataSet:
-    """Validate an external KPI table into a DataSet whose ``tables["kpis_daily"]`` is ready."""
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
+    """datetime64[ns] (naive UTC) of a timestamp column; InputError naming the first bad row."""
+    if raw.isna().any():
+        raise InputError(f"{where}: column {tcol!r} has an empty value (data row {_first_bad(raw.isna().to_numpy()) + 1})")
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        ts = raw
+    else:
+        try:
+            ts = pd.to_datetime(raw, format="ISO8601")
+        except (ValueError, TypeError):
+            try:   # mixed offsets / formats: element-wise, then name the first that fails
+                ts = pd.to_datetime(raw, format="mixed", errors="coerce", utc=True)
+            except (ValueError, TypeError):
+                ts = pd.Series(pd.NaT, index=raw.index)
+            if ts.isna().any():
+                i = _first_bad(ts.isna().to_numpy())
+                raise InputError(f"{where}: column {tcol!r} is not a timestamp: {raw.iloc[i]!r} (data row {i + 1})") from None
+    if getattr(ts.dt, "tz", None) is not None:
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    return ts.to_numpy("datetime64[ns]")
+
+
+def _numeric(col: pd.Series, where: str, name: str) -> np.ndarray:
+    """float values of a value column: empty cells → NaN; text or ±inf → InputError (row named)."""
+    if pd.api.types.is_bool_dtype(col):
+        raise InputError(f"{where}: column {name!r} must be numeric, got booleans")
+    if pd.api.types.is_numeric_dtype(col):
+        vals = col.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        s = col.astype("string").str.strip()
+        vals = pd.to_numeric(s.replace("", pd.NA), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(vals) & s.notna().to_numpy() & (s != "").fillna(False).to_numpy()
+        if bad.any():
+            i = _first_bad(bad)
+            raise InputError(f"{where}: column {name!r} must be numeric, got {col.iloc[i]!r} (data row {i + 1})")
+    inf = np.isinf(vals)
+    if inf.any():
+        i = _first_bad(inf)
+        raise InputError(f"{where}: column {name!r} has an infinite value {vals[i]} (data row {i + 1})")
+    return vals
+
+
+def _find(cols: list[str], name: str) -> str | None:
+    return next((c for c in cols if c.strip().lower() == name), None)
+
+
+def _is_text(col: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
+def _sorted_unique(a: np.ndarray, counts: bool = False):
+    """np.unique for an already sorted array, in one linear pass (no hashing, no sort)."""
+    start = np.flatnonzero(np.r_[True, a[1:] != a[:-1]]) if a.size else np.array([], dtype=np.int64)
+    if not counts:
+        return a[start]
+    return a[start], start, np.diff(np.r_[start, a.size])
+
+
+def _modal_step(ts_sorted: np.ndarray) -> np.int64:
+    d = np.diff(_sorted_unique(ts_sorted.view(np.int64)))
+    if d.size == 0:
+        return np.int64(0)
+    vals, _, counts = _sorted_unique(np.sort(d), counts=True)
+    return vals[np.argmax(counts)]   # ties: the smaller step
+
+
+def load_kpis_file(path: str | Path, events_path: str | Path | None = None, duplicates: str = "mean",
+                   layout: str = "auto") -> DataSet:
+    """Read, validate and regularise an external KPI file into a DataSet whose
+    ``tables["kpis_daily"]`` is ready (see the module docstring); ``ds.ingest`` records what was
+    done (step, missing periods, duplicates, resampled rows) and the raw row times for NAB scoring."""
     path = Path(path)
+    if duplicates not in DUPLICATE_RULES:
+        raise InputError(f"--duplicates: must be one of {', '.join(DUPLICATE_RULES)}, got {duplicates!r}")
+    if layout not in LAYOUTS:
+        raise InputError(f"--layout: must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if not path.is_file():
         raise InputError(f"{path}: KPI file not found")
     df = read_table(path)
     if df.empty:
         raise InputError(f"{path}: table is empty")
-    tcol = next((c for c in df.columns if str(c).lower() in TIME_COLUMNS), df.columns[0])
-    kpis = [c for c in df.columns if c != tcol]
-    if not kpis:
-        raise InputError(f"{path}: no KPI columns besides the timestamp column {tcol!r}")
-    ts = df[tcol]
-    if ts.isna().any():
-        raise InputError(f"{path}: column {tcol!r} has an empty value (data row {int(np.flatnonzero(ts.isna())[0]) + 1})")
-    try:
-        ts = pd.to_datetime(ts, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"{path}: column {tcol!r} is not a timestamp ({str(exc).splitlines()[0]})") from None
-    if getattr(ts.dt, "tz", None) is not None:
-        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    ts = ts.astype("datetime64[ns]")
-    dup = ts.duplicated()
-    if dup.any():
-        raise InputError(f"{path}: column {tcol!r}: duplicate timestamp {ts[dup].iloc[0]}")
-    if not ts.is_monotonic_increasing:
-        order = np.argsort(ts.to_numpy(), kind="stable")
-        df, ts = df.iloc[order].reset_index(drop=True), ts.iloc[order].reset_index(drop=True)
-    if len(ts) < 3:
-        raise InputError(f"{path}: need at least 3 rows, got {len(ts)}")
-    steps = ts.diff().dropna()
-    step = steps.mode().iloc[0]
-    if (steps != step).any():
-        i = int(np.flatnonzero((steps != step).to_numpy())[0]) + 1
-        raise InputError(f"{path}: column {tcol!r}: gap or irregular step at {ts.iloc[i]} "
-                         f"(expected a step of {step}, got {steps.iloc[i - 1]})")
-    out = pd.DataFrame({"date": ts, "dimension": "overall", "segment": "all"})
-    for k in kpis:
-        col = pd.to_numeric(df[k], errors="coerce")
-        if df[k].isna().any():
-            raise InputError(f"{path}: column {k!r} has an empty/NaN value (data row {int(np.flatnonzero(df[k].isna())[0]) + 1})")
-        if col.isna().any():
-            raise InputError(f"{path}: column {k!r} must be numeric, got {df[k][col.isna()].iloc[0]!r}")
-        out[str(k)] = col.astype(float).to_numpy()
+    df.columns = [str(c) for c in df.columns]
+    cols = list(df.columns)
+    if len(set(cols)) != len(cols):
+        raise InputError(f"{path}: duplicate column name {next(c for c in cols if cols.count(c) > 1)!r}")
+    tcol = next((c for c in cols if c.strip().lower() in TIME_COLUMNS), cols[0])
+    ts = _parse_times(df[tcol], str(path), tcol)
+
+    kcol, vcol = _find(cols, "kpi"), _find(cols, "value")
+    long = layout == "long" or (layout == "auto" and kcol is not None and vcol is not None and kcol != tcol
+                                and vcol != tcol and _is_text(df[kcol]))
+    dcol, scol = _find(cols, "dimension"), _find(cols, "segment")
+    if long:
+        if kcol is None or vcol is None:
+            raise InputError(f"{path}: the long layout needs columns 'kpi' and 'value' (got {', '.join(cols)})")
+        extra = [c for c in cols if c not in (tcol, kcol, vcol, dcol, scol)]
+        if extra:
+            raise InputError(f"{path}: unexpected column {extra[0]!r} in the long layout "
+                             f"(timestamp, kpi, value[, dimension, segment])")
+    else:   # wide: text dimension/segment columns are slice keys; everything else is a KPI
+        dcol = dcol if dcol is not None and _is_text(df[dcol]) else None
+        scol = scol if scol is not None and _is_text(df[scol]) else None
+    if (dcol is None) != (scol is None):
+        raise InputError(f"{path}: give both 'dimension' and 'segment' columns, or neither")
+    dim = df[dcol].astype("string").fillna("").str.strip().replace("", "overall").to_numpy(object) if dcol else None
+    seg = df[scol].astype("string").fillna("").str.strip().replace("", "all").to_numpy(object) if scol else None
+    if long:
+        knames = df[kcol].astype("string")
+        if knames.isna().any() or (knames.str.strip() == "").any():
+            i = _first_bad((knames.isna() | (knames.str.strip() == "")).fillna(True).to_numpy())
+            raise InputError(f"{path}: column {kcol!r} has an empty KPI name (data row {i + 1})")
+        kpi_codes, kpis = pd.factorize(knames.str.strip(), sort=False)
+        kpis = [str(k) for k in kpis]
+        values = _numeric(df[vcol], str(path), vcol)[:, None]
+    else:
+        kpis = [c for c in cols if c not in (tcol, dcol, scol)]
+        if not kpis:
+            raise InputError(f"{path}: no KPI columns besides the timestamp column {tcol!r}")
+        values = np.column_stack([_numeric(df[k], str(path), k) for k in kpis])
+        kpi_codes = None
+    del df
+    n_distinct = len(pd.unique(ts))
+    if n_distinct < 3:
+        raise InputError(f"{path}: need at least 3 distinct timestamps, got {n_distinct}")
+
+    # ---- the grid: first timestamp + k × modal step
+    order = np.argsort(ts, kind="stable")
+    ts, values = ts[order], values[order]
+    if dcol is not None:
+        dim, seg = dim[order], seg[order]
+    if kpi_codes is not None:
+        kpi_codes = kpi_codes[order]
+    t0 = ts[0].astype(np.int64)
+    step = _modal_step(ts)
+    off = ts.view(np.int64) - t0
+    slot = (off + step // 2) // step   # nearest grid point (a tie goes to the later one)
+    resampled = int(np.count_nonzero(off != slot * step))
+    n_slots = int(slot[-1]) + 1
+
+    if dcol is None:
+        key_codes, key_labels = np.zeros(len(ts), dtype=np.int64), np.array(["overall\x1fall"], dtype=object)
+    else:
+        key_codes, key_labels = pd.factorize(pd.Series(dim, dtype=object) + "\x1f" + pd.Series(seg, dtype=object))
+    n_keys = len(key_labels)
+    if n_slots * n_keys > MAX_GRID_FACTOR * max(len(ts), 1000):
+        gaps = np.diff(ts.view(np.int64))
+        i = int(np.argmax(gaps))
+        raise InputError(f"{path}: column {tcol!r}: a gap of {pd.Timedelta(int(gaps[i]), 'ns')} after "
+                         f"{pd.Timestamp(ts[i])} would need {n_slots:,} periods of {pd.Timedelta(int(step), 'ns')} "
+                         f"for {len(ts):,} rows; split the file or fix the timestamp")
+
+    # ---- combine rows that share (slice, KPI, grid point): exact duplicates and snapping collisions
+    n_k = len(kpis)
+    if kpi_codes is None:   # wide: a row holds every KPI of one (slice, slot)
+        cell = key_codes.astype(np.int64) * n_slots + slot
+    else:                   # long: a row holds one value of one (slice, KPI, slot)
+        cell = (key_codes.astype(np.int64) * n_k + kpi_codes) * n_slots + slot
+    cell_vals = values      # [rows, KPIs] (wide) or [rows, 1] (long)
+    cell_order = np.argsort(cell, kind="stable")   # cheap when already sorted (one series)
+    uniq = _sorted_unique(cell[cell_order])
+    n_dup_rows = int(len(cell) - len(uniq))
+    exact_dups = 0
+    if n_dup_rows:
+        # rows sharing a cell AND a timestamp are duplicates; the rest are snapping collisions
+        pair = pd.DataFrame({"c": cell, "t": ts.view(np.int64)})
+        exact_dups = int(pair.duplicated().sum())
+        combined = pd.DataFrame(cell_vals).groupby(cell, sort=True)
+        if duplicates == "sum":
+            out_vals = combined.sum(min_count=1).to_numpy()
+        elif duplicates == "mean":
+            out_vals = combined.mean().to_numpy()
+        else:
+            out_vals = combined.first().to_numpy()
+    else:
+        out_vals = cell_vals[cell_order]
+    dense = np.full((n_keys, n_slots, n_k), np.nan)
+    if kpi_codes is None:
+        kk, ss = np.divmod(uniq, n_slots)
+        dense[kk, ss, :] = out_vals
+    else:
+        kq, ss = np.divmod(uniq, n_slots)
+        kk, kp = np.divmod(kq, n_k)
+        dense[kk, ss, kp] = out_vals[:, 0]
+
+    present = np.zeros((n_keys, n_slots), dtype=bool)
+    present[key_codes, slot] = True
+    missing_periods = int((~present).sum())
+    missing_values = int(np.isnan(dense).sum() - (~present).sum() * n_k)
+
+    grid = (t0 + np.arange(n_slots, dtype=np.int64) * step).view("datetime64[ns]")
+    labels = [str(lab).split("\x1f", 1) for lab in key_labels]
+    internal = {k: (f"{k}_kpi" if k in KEY_COLUMNS else k) for k in kpis}
+    for k, v in internal.items():
+        if k != v:
+            log.warning("%s: KPI column %r is stored as %r (the name is a key of kpis_daily)", path, k, v)
+    out = pd.DataFrame({"date": np.tile(grid, n_keys),
+                        "dimension": np.repeat([lab[0] for lab in labels], n_slots),
+                        "segment": np.repeat([lab[1] for lab in labels], n_slots)})
+    for j, k in enumerate(kpis):
+        out[internal[k]] = dense[:, :, j].reshape(-1)
+    del dense
+    # overall first, then slices (the detectors' and plots' order)
+    if n_keys > 1:
+        rank = out["dimension"].ne("overall").to_numpy()
+        out = out.iloc[np.lexsort((np.arange(len(out)), rank))].reset_index(drop=True)
+
+    step_td = pd.Timedelta(int(step), "ns")
+    info = {"layout": "long" if long else "wide", "rows": int(len(ts)), "step": str(step_td),
+            "step_seconds": step_td.total_seconds(), "periods": n_slots, "series": n_keys * n_k,
+            "missing_periods": missing_periods, "missing_values": missing_values,
+            "duplicate_rows": exact_dups, "duplicates_rule": duplicates,
+            "resampled_rows": resampled, "combined_rows": n_dup_rows, "kpis": list(internal.values())}
+    if missing_periods:
+        log.warning("%s: %d missing period(s) of %s (of %d) kept as gaps: never flagged, never zero",
+                    path, missing_periods, step_td, n_slots * n_keys)
+    if exact_dups:
+        log.warning("%s: %d duplicate timestamp row(s) combined by --duplicates %s", path, exact_dups, duplicates)
+    if resampled:
+        log.warning("%s: %d row(s) off the %s grid snapped to the nearest period%s", path, resampled, step_td,
+                    f" ({n_dup_rows - exact_dups} collision(s) combined by --duplicates {duplicates})"
+                    if n_dup_rows - exact_dups else "")
     ds = DataSet(path=None, tables={"kpis_daily": out}, source="kpis",
                  manifest={"scenario": path.stem, "kpi_file": str(path)})
+    ds.ingest = {**info, "_raw_times": ts, "_raw_slots": slot if n_keys == 1 else None, "_file": str(path)}
     if events_path is not None:
-        ds.truth_events = load_events_file(events_path, [str(k) for k in kpis])
+        ds.truth_events = load_events_file(events_path, kpis, kpi_file=path, names=internal)
     return ds
 
 
-def load_events_file(path: str | Path, kpis: list[str]) -> list[dict[str, Any]]:
+def ingest_summary(ds: DataSet) -> dict[str, Any]:
+    """The JSON-safe part of ``ds.ingest`` (for run.json)."""
+    return {k: v for k, v in (getattr(ds, "ingest", None) or {}).items() if not k.startswith("_")}
+
+
+# ---------------------------------------------------------------- labels
+def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
+    """The windows of NAB's combined_windows.json for the KPI file (matched by category/file name)."""
+    if kpi_file is None:
+        raise InputError(f"{path}: a NAB label file needs the KPI file's name to pick its entry")
+    name = kpi_file.name
+    rel = f"{kpi_file.parent.name}/{name}"
+    hits = [k for k in raw if str(k).replace("\\", "/") == rel]
+    if not hits:
+        hits = [k for k in raw if str(k).replace("\\", "/").rsplit("/", 1)[-1] == name]
+    if not hits:
+        raise InputError(f"{path}: no entry for {name!r} (keys look like {next(iter(raw), '—')!r})")
+    if len(hits) > 1:
+        raise InputError(f"{path}: {len(hits)} entries end in {name!r} ({', '.join(sorted(hits)[:3])}); "
+                         f"put the KPI file in a folder named after its category")
+    wins = raw[hits[0]]
+    if not isinstance(wins, list):
+        raise InputError(f"{path}: [{hits[0]!r}]: expected a list of [start, end] windows")
+    out = []
+    for i, w in enumerate(wins):
+        if not isinstance(w, (list, tuple)) or len(w) != 2:
+            raise InputError(f"{path}: [{hits[0]!r}][{i}]: expected [start, end]")
+        out.append({"start": w[0], "end": w[1], "event_id": f"W{i + 1:02d}", "type": "nab_window"})
+    return out
+
+
+def _csv_events(path: Path) -> list[dict[str, Any]]:
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"{path}: cannot read CSV ({type(exc).__name__})") from None
+    low = {c.strip().lower(): c for c in df.columns}
+    if "start" not in low or "end" not in low:
+        raise InputError(f"{path}: a CSV of events needs columns 'start' and 'end' (got {', '.join(df.columns)})")
+    recs = []
+    for row in df.to_dict("records"):
+        r = {k: row[c] for k, c in low.items() if row[c] != ""}
+        if "expected" in r:
+            r["expected"] = str(r["expected"]).strip().lower() in ("1", "true", "yes")
+        recs.append(r)
+    return recs
+
+
+def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | None = None,
+                     names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Labelled windows as ShockLab truth events (formats in the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: events file not found")
-    raw = read_json(path)
-    if isinstance(raw, dict) and "events" in raw:
-        raw = raw["events"]
+    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        raw: Any = _csv_events(path)
+    else:
+        raw = read_json(path)
+        if isinstance(raw, dict) and "events" in raw:
+            raw = raw["events"]
+        elif isinstance(raw, dict):   # NAB combined_windows.json
+            raw = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
     if not isinstance(raw, list):
         raise InputError(f"{path}: expected a list of events with start/end")
+    names = names or {}
     events = []
     for i, ev in enumerate(raw):
         start, end = event_window(ev, f"{path}: [{i}]")
@@ -90,6 +358,7 @@ def load_events_file(path: str | Path, kpis: list[str]) -> list[dict[str, Any]]:
             raise InputError(f"{path}: [{i}].kpi: {kpi!r} is not a column of the KPI file ({', '.join(kpis)})")
         if direction not in (None, "up", "down"):
             raise InputError(f"{path}: [{i}].direction: must be 'up' or 'down', got {direction!r}")
+        kpi = names.get(kpi, kpi) if kpi is not None else None
         effects = {kpi: 1.0 if direction == "up" else -1.0} if kpi and direction else None
         events.append({"event_id": str(ev.get("event_id", f"X{i + 1:02d}")), "type": str(ev.get("type", "labelled")),
                        "expected": bool(ev.get("expected", False)), "start": start.isoformat(),

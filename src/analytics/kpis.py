@@ -149,14 +149,21 @@ def _dim_order(col: pd.Series) -> pd.Series:
 
 
 def to_long(kpis_daily: pd.DataFrame, kpis: list[str], dimensions: list[str]) -> pd.DataFrame:
-    """Detector input: (date, kpi, dimension, segment, value), sorted by series then date."""
+    """Detector input: (date, kpi, dimension, segment, value), sorted by series then date.
+    Built column by column (no melt), so a KPI may itself be named ``value`` or ``kpi``."""
     missing = [k for k in kpis if k not in kpis_daily.columns]
     if missing:
         raise InputError(f"KPI {missing[0]!r} does not exist in the data (available: "
                          f"{', '.join(c for c in kpis_daily.columns if c not in ('date', 'dimension', 'segment'))})")
     sub = kpis_daily[kpis_daily["dimension"].isin(dimensions)]
-    long = sub.melt(id_vars=["date", "dimension", "segment"], value_vars=kpis, var_name="kpi", value_name="value")
-    long = long[["date", "kpi", "dimension", "segment", "value"]]
+    n = len(sub)
+    long = pd.DataFrame({
+        "date": np.tile(sub["date"].to_numpy(), len(kpis)),
+        "kpi": np.repeat(np.asarray(kpis, dtype=object), n),
+        "dimension": np.tile(sub["dimension"].to_numpy(), len(kpis)),
+        "segment": np.tile(sub["segment"].to_numpy(), len(kpis)),
+        "value": np.concatenate([sub[k].to_numpy(dtype=float, na_value=np.nan) for k in kpis]) if kpis else
+        np.array([], dtype=float)})
     return long.sort_values(["kpi", "dimension", "segment", "date"], kind="stable").reset_index(drop=True)
 
 

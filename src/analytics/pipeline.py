@@ -52,8 +52,9 @@ def stage_kpis(ctx: RunContext) -> None:
 def analysed_kpis(ctx: RunContext) -> tuple[list[str], list[str]]:
     """(KPIs, dimensions) the detectors run on."""
     cfg: AnalysisConfig = ctx.config
-    if ctx.data.source == "kpis":
-        return [c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")], ["overall"]
+    if ctx.data.source == "kpis":   # every KPI column and every slice the file carries (overall first)
+        return ([c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")],
+                list(dict.fromkeys(ctx.kpis_daily["dimension"].astype(str))))
     dims = [d for d in cfg.dimensions if (ctx.kpis_daily["dimension"] == d).any()]
     return list(cfg.kpis), dims
 
@@ -91,7 +92,7 @@ def stage_detect(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
     kpis, dims = analysed_kpis(ctx)
     series = to_long(ctx.kpis_daily, kpis, dims)
-    for dim, ks in cfg.slice_kpis.items():   # fewer KPIs on slices, where noise is higher
+    for dim, ks in cfg.slice_kpis.items() if ctx.data.source != "kpis" else ():  # fewer KPIs on slices
         series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
     series = series.reset_index(drop=True)
     inp = DetectorInput(series=series, baseline=_baseline_long(ctx.data, kpis), seed=cfg.seed,
@@ -126,6 +127,8 @@ def stage_detect(ctx: RunContext) -> None:
         frames.append(out)
     if frames:
         ctx.detections = pd.concat(frames, ignore_index=True)
+        if ctx.data.source == "kpis":   # a missing period of an external file is a gap, never an alarm
+            ctx.detections.loc[ctx.detections["actual"].isna(), "flag"] = False
     else:
         ctx.detections = pd.DataFrame(columns=OUTPUT_COLUMNS)
 

@@ -118,6 +118,8 @@ def plot_forecast(ctx: RunContext, path: Path) -> Path | None:
 
 def plot_channels(ctx: RunContext, path: Path) -> Path | None:
     k = ctx.kpis_daily
+    if "revenue" not in k.columns:   # external KPI files have no channels
+        return None
     ch = k.loc[k["dimension"].astype(str) == "channel", ["date", "segment", "revenue"]]
     if ch.empty:
         return None
@@ -212,8 +214,11 @@ def run(ctx: RunContext) -> None:
         return
     out = Path(ctx.out_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
+    kpis = list(cfg.plot_kpis)
+    if ctx.data.source == "kpis":   # an external file's own KPIs (the first few)
+        kpis = [c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")][:4]
     jobs: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [
-        (f"kpi_{k}.png", plot_kpi, (k,)) for k in cfg.plot_kpis]
+        (f"kpi_{''.join(ch if ch.isalnum() or ch in '-_' else '_' for ch in k)}.png", plot_kpi, (k,)) for k in kpis]
     jobs += [("forecast.png", plot_forecast, ()), ("channels.png", plot_channels, ()),
              ("scorecard.png", plot_scorecard, ())]
     for name, fn, args in jobs:

@@ -172,9 +172,10 @@ def test_analyse_entry_for_sweeps(synth_dir):
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda d: d.assign(requests=d["requests"].where(d.index != 5)), r"column 'requests' has an empty/NaN value"),
-    (lambda d: pd.concat([d.iloc[:10], d.iloc[9:]]), r"duplicate timestamp 2025-03-01 09:00:00"),
-    (lambda d: d.drop(index=[50]), r"gap or irregular step at 2025-03-03 03:00:00"),
+    # gaps, duplicates and empty cells are handled (tests/analytics/test_external_kpis.py); these are not
+    (lambda d: d.assign(requests=d["requests"].where(d.index != 5, -np.inf)), r"column 'requests' has an infinite"),
+    (lambda d: d.iloc[:2], r"need at least 3 distinct timestamps, got 2"),
+    (lambda d: d.assign(errors=d["errors"].astype(object).where(d.index != 9, "x")), r"got 'x' \(data row 10\)"),
     (lambda d: d.iloc[:0], r"table is empty"),
 ])
 def test_external_bad_input_exits_2(tmp_path, capsys, edit, message):

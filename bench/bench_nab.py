@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""NAB benchmark: analyse every file of a NAB-layout folder with default settings and score it.
+
+    python bench/bench_nab.py [--nab ../shared/benchmarks/nab] [--out /tmp/bench_nab]
+                              [--categories a,b] [--files N] [--set key=value ...]
+    python bench/bench_nab.py --ingest-rows 1000000      # ingestion alone: time and peak memory
+
+Each file runs through ``run_analysis.py --kpis FILE --events labels/combined_windows.json`` (in
+process, same exit-code handling as the CLI) and is scored with NAB's scorer (evaluation.nab): a
+consensus incident is one NAB detection at its first row. Printed: per file (exit code, seconds,
+incidents, NAB raw scores, windows found), and per category the normalised NAB score of the
+three profiles (0 = the do-nothing detector, 100 = perfect), window-level event F1 and alarms per
+file, beside NAB's published numenta and windowedGaussian standard scores on the same files.
+A file that exits non-zero or prints a traceback is listed as a failure (the command then exits 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+# the repo's sibling shared/ (a clone beside it, as in CI), or one level up (a worktree)
+DEFAULT_NAB = next((p / "shared" / "benchmarks" / "nab" for p in (ROOT.parent, ROOT.parent.parent)
+                    if (p / "shared" / "benchmarks" / "nab").is_dir()), ROOT.parent / "shared" / "benchmarks" / "nab")
+PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
+
+
+def _published(nab: Path) -> dict[str, dict[str, float]]:
+    """{detector: {file: standard score}} from results/<detector>/<detector>_standard_scores.csv."""
+    import pandas as pd
+
+    out: dict[str, dict[str, float]] = {}
+    for det in ("numenta", "windowedGaussian", "null"):
+        p = nab / "results" / det / f"{det}_standard_scores.csv"
+        if p.is_file():
+            df = pd.read_csv(p)
+            out[det] = dict(zip(df["File"], df["Score"], strict=True))
+    return out
+
+
+def run_file(path: Path, labels: Path, out: Path, sets: list[str]) -> dict:
+    import run_analysis
+
+    from shocklab.cli import run_cli
+
+    argv = ["--kpis", str(path), "--events", str(labels), "--out", str(out), "--quiet"]
+    for s in sets:
+        argv += ["--set", s]
+    err = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = run_cli(run_analysis.main, argv)
+    secs = time.perf_counter() - t0
+    text = err.getvalue()
+    rec = {"exit": code, "seconds": round(secs, 2), "traceback": "Traceback" in text,
+           "stderr_tail": text.strip().splitlines()[-1] if text.strip() else ""}
+    if code == 0 and (out / "scorecard.json").is_file():
+        card = json.loads((out / "scorecard.json").read_text())
+        run = json.loads((out / "run.json").read_text())
+        rec["ingest"] = run.get("ingest", {})
+        rec["load_seconds"] = run.get("timings_seconds", {}).get("load")
+        rec["series_metrics"] = card.get("series_metrics", {})
+    return rec
+
+
+def bench_ingest(rows: int) -> None:
+    """Write a minutely one-KPI CSV (with gaps, duplicates and jitter) and time its ingestion in a
+    fresh process (peak RSS of that process)."""
+    import numpy as np
+    import pandas as pd
+
+    tmp = Path("/tmp") / "bench_nab_ingest"
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / f"minutely_{rows}.csv"
+    if not path.is_file():
+        rng = np.random.default_rng(0)
+        ts = pd.date_range("2020-01-01", periods=rows, freq="min")
+        keep = rng.random(rows) > 0.01                      # 1 % missing minutes
+        ts = ts[keep]
+        v = 100 + 10 * np.sin(np.arange(len(ts)) / 1440 * 2 * np.pi) + rng.normal(0, 1, len(ts))
+        df = pd.DataFrame({"timestamp": ts, "value": v})
+        df = pd.concat([df, df.iloc[::5000]]).sort_values("timestamp", kind="stable")  # duplicates
+        df.to_csv(path, index=False)
+    src, fp = str(ROOT / "src"), str(path)
+    code = (f"import sys,time,resource;sys.path.insert(0,{src!r});import logging;logging.disable(logging.WARNING);"
+            f"from analytics.external import load_kpis_file;t=time.perf_counter();c=time.process_time();"
+            f"ds=load_kpis_file({fp!r});"
+            "t=time.perf_counter()-t;c=time.process_time()-c;print(t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, "
+            "len(ds.tables['kpis_daily']), ds.ingest['missing_periods'], ds.ingest['duplicate_rows'], c)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    print(f"ingestion of {path.name} ({path.stat().st_size / 1e6:.0f} MB, {rows:,} minutes): {float(out[0]):.2f} s wall, "
+          f"{float(out[5]):.2f} s CPU, "
+          f"peak RSS {float(out[1]):.0f} MB (process total, incl. imports); {int(out[2]):,} periods, "
+          f"{int(out[3]):,} missing, {int(out[4]):,} duplicate rows")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--nab", default=str(DEFAULT_NAB), help="NAB folder (data/, labels/, results/)")
+    ap.add_argument("--out", default="/tmp/bench_nab", help="run directories and results.json go here")
+    ap.add_argument("--categories", default=None, help="only these categories (comma-separated)")
+    ap.add_argument("--files", type=int, default=None, help="at most N files per category")
+    ap.add_argument("--set", dest="sets", action="append", default=[], help="analysis config override")
+    ap.add_argument("--ingest-rows", type=int, default=None, help="only measure ingestion of an N-row file")
+    ap.add_argument("--summary-only", action="store_true",
+                    help="reprint the summary from <out>/results.json of an earlier run (no analysis)")
+    args = ap.parse_args()
+    if args.ingest_rows:
+        bench_ingest(args.ingest_rows)
+        return 0
+
+    from evaluation import nab as nabmod
+
+    nab = Path(args.nab)
+    labels = nab / "labels" / "combined_windows.json"
+    windows = json.loads(labels.read_text())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cats = sorted(p.name for p in (nab / "data").iterdir() if p.is_dir())
+    if args.categories:
+        cats = [c for c in cats if c in args.categories.split(",")]
+    results: dict[str, dict] = {}
+    t_all = time.perf_counter()
+    if args.summary_only:
+        results = json.loads((out / "results.json").read_text())
+        cats = []
+    for cat in cats:
+        files = sorted((nab / "data" / cat).glob("*.csv"))[:args.files]
+        for f in files:
+            key = f"{cat}/{f.name}"
+            rec = run_file(f, labels, out / "runs" / cat / f.stem, args.sets)
+            results[key] = rec
+            sm = rec.get("series_metrics", {}).get("detectors", {}).get("consensus", {})
+            nb = sm.get("nab", {}).get("standard", {})
+            print(f"{key:<58} exit {rec['exit']} {rec['seconds']:>6.1f}s  incidents {sm.get('incidents', '—'):>4}  "
+                  f"NAB std {nb.get('score', float('nan')):>7.3f}  windows {nb.get('detected_windows', '—')}/"
+                  f"{len(windows.get(key, []))}", flush=True)
+    wall = time.perf_counter() - t_all
+    if not args.summary_only:
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        wall_note = f"{wall:.0f} s wall"
+    else:
+        wall_note = f"{sum(r['seconds'] for r in results.values()):.0f} s summed"
+
+    # ---- per category: normalised NAB (3 profiles), event F1, alarms per file, published references
+    pub = _published(nab)
+    prof = nabmod.load_profiles(nab / "config" / "profiles.json")
+    by_cat: dict[str, list[str]] = defaultdict(list)
+    for key in results:
+        by_cat[key.split("/")[0]].append(key)
+    print(f"\nNAB benchmark, consensus with default settings ({len(results)} files, {wall_note}; "
+          f"normalised: 0 = flags nothing, 100 = perfect; raw std: sum of per-file standard scores, "
+          f"do-nothing in brackets)")
+    head = (f"{'category':<24}{'files':>6}{'std':>8}{'lowFP':>8}{'lowFN':>8}{'raw std (null)':>16}{'win F1':>8}"
+            f"{'alarms/file':>12}{'numenta std':>13}{'wGauss std':>12}")
+    print(head)
+    print("-" * len(head))
+    failures = [k for k, r in results.items() if r["exit"] != 0 or r["traceback"]]
+    rows = [(c, by_cat[c]) for c in sorted(by_cat)] + [("ALL", list(results))]
+    for cat, keys in rows:
+        norms, raw = [], None
+        for p in PROFILES:
+            s = null = 0.0
+            nwin = 0
+            for k in keys:
+                m = results[k].get("series_metrics", {})
+                if not m.get("detectors"):
+                    continue
+                s += m["detectors"]["consensus"]["nab"][p]["score"]
+                null += m["nab_null"][p]["score"]
+                nwin += m["windows"]
+            perfect = nwin * prof[p]["tpWeight"]
+            norms.append(None if perfect == null else 100 * (s - null) / (perfect - null))
+            if p == "standard":
+                raw = f"{s:.2f} ({null:.0f})"
+        det = tot_w = inc = true_inc = 0
+        alarms = []
+        for k in keys:
+            we = results[k].get("series_metrics", {}).get("detectors", {}).get("consensus", {}).get("window_event")
+            if we:
+                det += we["detected"]
+                tot_w += we["windows"]
+                inc += we["incidents"]
+                true_inc += we["true_incidents"]
+                alarms.append(we["incidents"])
+        rec_ = det / tot_w if tot_w else None
+        prec_ = true_inc / inc if inc else 1.0
+        f1 = None if rec_ is None else (2 * prec_ * rec_ / (prec_ + rec_) if prec_ + rec_ else 0.0)
+        refs = []
+        for d in ("numenta", "windowedGaussian"):
+            if d in pub and "null" in pub and all(k in pub[d] for k in keys):
+                s = sum(pub[d][k] for k in keys)
+                null = sum(pub["null"][k] for k in keys)
+                nwin = sum(len(windows.get(k, [])) for k in keys)
+                refs.append(None if nwin == null else 100 * (s - null) / (nwin - null))
+            else:
+                refs.append(None)
+
+        def fmt(x, w=8, nd=1):
+            return f"{'—':>{w}}" if x is None else f"{x:>{w}.{nd}f}"
+        print(f"{cat:<24}{len(keys):>6}{fmt(norms[0])}{fmt(norms[1])}{fmt(norms[2])}{raw:>16}{fmt(f1, 8, 2)}"
+              f"{fmt(sum(alarms) / len(alarms) if alarms else None, 12)}{fmt(refs[0], 13)}{fmt(refs[1], 12)}")
+    secs = [r["seconds"] for r in results.values()]
+    loads = [r.get("load_seconds") or 0 for r in results.values()]
+    if args.summary_only:
+        return 0
+    print(f"\nwall time per file: median {sorted(secs)[len(secs) // 2]:.1f} s, max {max(secs):.1f} s; "
+          f"ingestion median {sorted(loads)[len(loads) // 2]:.3f} s; peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if failures:
+        print(f"FAILED ({len(failures)}): " + "; ".join(f"{k}: exit {results[k]['exit']} "
+                                                          f"{results[k]['stderr_tail']}" for k in failures))
+        return 1
+    print(f"all {len(results)} files: exit 0, no traceback")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

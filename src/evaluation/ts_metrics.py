@@ -1,0 +1,302 @@
+"""Time-series detection metrics people compare with, for labelled external series (``--kpis``
+with ``--events``): the NAB score (``evaluation.nab``), affiliation precision / recall / F1, a
+window-level event F1, and point-adjusted F1 — always beside the same metric for a random score.
+
+Affiliation (Huet, Navarro & Rossi, "Local Evaluation of Time Series Anomaly Detection
+Algorithms", KDD 2022). Time is continuous, in periods of the series' grid; a flagged period ``k``
+is the interval ``[k, k+1)``. Each labelled window ``J`` owns an affiliation zone ``E`` (the points
+closer to it than to any other window, within the series). Inside a zone, with ``X`` uniform on
+``E``:
+
+- precision of a predicted point ``x``: ``P(dist(X, J) >= dist(x, J))`` (1 inside ``J``); the
+  zone's precision is its mean over the predicted points in ``E`` (undefined without any);
+- recall of a labelled point ``y``: ``P(|X − y| >= dist(y, predictions in E))``; the zone's
+  recall is its mean over ``J`` (0 without predictions in ``E``).
+Precision = mean of the defined zone precisions; recall = mean over all zones; F1 from both. A
+random prediction scores about 0.5 on each, a perfect one 1. The integrals are exact (the
+integrands are piecewise linear: midpoint rule between their kinks).
+
+Point-adjusted F1 (Xu et al. 2018): if any point of a labelled window is flagged, the whole window
+counts as detected, then point-wise F1. It rewards chance (Kim et al., AAAI 2022), so it is only
+reported beside ``random_f1``: the same metric for uniform random scores flagging as many points
+(mean of 20 seeded draws).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shocklab.seeding import derive_int_seed
+
+from . import nab
+
+# ---------------------------------------------------------------- affiliation
+Interval = tuple[float, float]
+
+
+def _zones(gt: list[Interval], trange: Interval) -> list[Interval]:
+    out = []
+    for j, (a, b) in enumerate(gt):
+        lo = trange[0] if j == 0 else (gt[j - 1][1] + a) / 2
+        hi = trange[1] if j == len(gt) - 1 else (b + gt[j + 1][0]) / 2
+        out.append((lo, hi))
+    return out
+
+
+def _clip(ivs: list[Interval], zone: Interval) -> list[Interval]:
+    out = []
+    for s, e in ivs:
+        s2, e2 = max(s, zone[0]), min(e, zone[1])
+        if e2 > s2:
+            out.append((s2, e2))
+    return out
+
+
+def _integrate(f, points: list[float]) -> float:
+    """∫ f over [min(points), max(points)], f linear between consecutive points (midpoint rule)."""
+    p = np.unique(np.asarray(points, dtype=float))
+    if p.size < 2:
+        return 0.0
+    mid = (p[:-1] + p[1:]) / 2
+    return float(np.sum((p[1:] - p[:-1]) * f(mid)))
+
+
+def _precision_zone(preds: list[Interval], J: Interval, E: Interval) -> float:
+    j0, j1 = J
+    e0, e1 = E
+    L, R = j0 - e0, e1 - j1
+
+    def fbar(x: np.ndarray) -> np.ndarray:
+        d = np.where(x < j0, j0 - x, np.where(x > j1, x - j1, 0.0))
+        out = (np.maximum(0.0, L - d) + np.maximum(0.0, R - d)) / (e1 - e0)
+        return np.where(d == 0.0, 1.0, out)
+    kinks = [j0, j1, j0 - R, j1 + L]
+    total = length = 0.0
+    for s, e in preds:
+        pts = [s, e] + [k for k in kinks if s < k < e]
+        total += _integrate(fbar, pts)
+        length += e - s
+    return total / length
+
+
+def _dist_to(y: np.ndarray, preds: list[Interval]) -> np.ndarray:
+    starts = np.array([s for s, _ in preds])
+    ends = np.array([e for _, e in preds])
+    d = np.maximum(starts[None, :] - y[:, None], y[:, None] - ends[None, :])
+    return np.maximum(d, 0.0).min(axis=1)
+
+
+def _recall_zone(preds: list[Interval], J: Interval, E: Interval) -> float:
+    if not preds:
+        return 0.0
+    j0, j1 = J
+    e0, e1 = E
+
+    def g1(y):
+        return y - _dist_to(y, preds) - e0
+
+    def g2(y):
+        return e1 - y - _dist_to(y, preds)
+
+    def fbar(y: np.ndarray) -> np.ndarray:
+        return (np.maximum(0.0, g1(y)) + np.maximum(0.0, g2(y))) / (e1 - e0)
+    pts = [j0, j1]
+    for k, (s, e) in enumerate(preds):   # kinks of dist(y, preds): ends and midpoints of gaps
+        pts += [s, e]
+        if k + 1 < len(preds):
+            pts.append((e + preds[k + 1][0]) / 2)
+    pts = np.unique(np.clip(pts, j0, j1))
+    roots = []
+    for g in (g1, g2):   # where max(0, g) kinks: roots of g, linear between the points above
+        v = g(pts)
+        cross = np.flatnonzero(v[:-1] * v[1:] < 0)
+        roots += list(pts[cross] + (pts[cross + 1] - pts[cross]) * v[cross] / (v[cross] - v[cross + 1]))
+    return _integrate(fbar, list(pts) + roots) / (j1 - j0)
+
+
+def affiliation(pred: list[Interval], gt: list[Interval], trange: Interval) -> dict[str, float | None]:
+    """Affiliation precision, recall and F1 of predicted vs labelled intervals (sorted, disjoint,
+    half-open, inside ``trange``). None where undefined (no labelled interval; no prediction)."""
+    if not gt:
+        return {"precision": None, "recall": None, "f1": None}
+    zones = _zones(gt, trange)
+    precs, recs = [], []
+    for J, E in zip(gt, zones, strict=True):
+        p_in = _clip(pred, E)
+        if p_in:
+            precs.append(_precision_zone(p_in, J, E))
+        recs.append(_recall_zone(p_in, J, E))
+    p = float(np.mean(precs)) if precs else None
+    r = float(np.mean(recs))
+    f1 = 0.0 if p is None or p + r == 0 else 2 * p * r / (p + r)
+    return {"precision": p, "recall": r, "f1": f1}
+
+
+def runs(mask: np.ndarray) -> list[Interval]:
+    """Half-open [start, end) intervals of the True runs of a boolean vector."""
+    m = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
+    d = np.flatnonzero(m[1:] != m[:-1])
+    return [(float(a), float(b)) for a, b in zip(d[::2], d[1::2], strict=True)]
+
+
+# ---------------------------------------------------------------- point-adjusted F1
+def point_adjusted_f1(pred: np.ndarray, label: np.ndarray) -> float:
+    pred = np.asarray(pred, dtype=bool).copy()
+    label = np.asarray(label, dtype=bool)
+    for a, b in runs(label):
+        a, b = int(a), int(b)
+        if pred[a:b].any():
+            pred[a:b] = True
+    tp = int((pred & label).sum())
+    if tp == 0:
+        return 0.0
+    p, r = tp / pred.sum(), tp / label.sum()
+    return float(2 * p * r / (p + r))
+
+
+def random_point_adjusted_f1(n_flagged: int, label: np.ndarray, seed: int, draws: int = 20) -> float:
+    """Mean point-adjusted F1 of uniform random scores that flag ``n_flagged`` points."""
+    n = len(label)
+    k = int(min(max(n_flagged, 1), n))
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(draws):
+        pred = np.zeros(n, dtype=bool)
+        pred[rng.choice(n, size=k, replace=False)] = True
+        vals.append(point_adjusted_f1(pred, label))
+    return float(np.mean(vals))
+
+
+# ---------------------------------------------------------------- one labelled series
+def window_event_scores(inc_spans: list[tuple[int, int]], win_spans: list[tuple[int, int]]) -> dict[str, Any]:
+    """Windows detected by an overlapping incident (no tolerance) and incidents on a window.
+    Spans are inclusive [first, last] grid periods."""
+    det = sum(any(s <= b and e >= a for s, e in inc_spans) for a, b in win_spans)
+    true_inc = sum(any(s <= b and e >= a for a, b in win_spans) for s, e in inc_spans)
+    recall = det / len(win_spans) if win_spans else None
+    precision = true_inc / len(inc_spans) if inc_spans else 1.0
+    f1 = (2 * precision * recall / (precision + recall) if recall is not None and precision + recall > 0
+          else (0.0 if recall is not None else None))
+    return {"windows": len(win_spans), "detected": det, "incidents": len(inc_spans), "true_incidents": true_inc,
+            "recall": recall, "precision": precision, "f1": f1}
+
+
+def score_series(grid: np.ndarray, raw_times: np.ndarray, raw_slots: np.ndarray | None,
+                 windows: list[tuple[pd.Timestamp, pd.Timestamp]], detectors: dict[str, list[tuple[Any, Any]]],
+                 profiles: dict[str, dict[str, float]] | None = None, seed: int = 0) -> dict[str, Any]:
+    """Every metric for one series.
+
+    grid : the regular time grid the detectors saw (datetime64) · raw_times / raw_slots : the
+    file's rows (sorted) and their grid period (NAB scores rows of the file, as NAB does) ·
+    windows : labelled (start, end) · detectors : name -> [(incident start, end)] on the grid.
+    """
+    profiles = profiles or nab.STANDARD_PROFILES
+    grid = np.asarray(grid).astype("datetime64[ns]")
+    raw_times = np.asarray(raw_times).astype("datetime64[ns]")
+    n = len(grid)
+    win_spans = []
+    for a, b in windows:   # grid periods inside each window
+        i = int(np.searchsorted(grid, np.datetime64(a, "ns"), side="left"))
+        j = int(np.searchsorted(grid, np.datetime64(b, "ns"), side="right")) - 1
+        if i <= j:
+            win_spans.append((i, j))
+    label = np.zeros(n, dtype=bool)
+    for a, b in win_spans:
+        label[a:b + 1] = True
+    gt = [(float(a), float(b + 1)) for a, b in win_spans]
+    wins = [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in windows]
+    null = nab.score_profiles(raw_times, np.zeros(len(raw_times)), wins, profiles)
+    out: dict[str, Any] = {
+        "periods": n, "rows": len(raw_times), "windows": len(windows),
+        "nab_null": {p: {"score": r.score, "normalised": 0.0 if r.windows else None} for p, r in null.items()},
+        "detectors": {}}
+    for name, incs in detectors.items():
+        spans = []
+        for s, e in incs:
+            i = int(np.searchsorted(grid, np.datetime64(s, "ns"), side="left"))
+            j = int(np.searchsorted(grid, np.datetime64(e, "ns"), side="right")) - 1
+            spans.append((i, max(i, j)))
+        pred = np.zeros(n, dtype=bool)
+        for a, b in spans:
+            pred[a:b + 1] = True
+        # an incident is one NAB detection, at the first file row of its first period
+        if raw_slots is not None:
+            rows = np.searchsorted(raw_slots, [a for a, _ in spans], side="left")
+            det = np.zeros(len(raw_times))
+            det[rows[rows < len(raw_times)]] = 1.0
+        else:
+            det = nab.detections_from_starts(raw_times, [grid[a] for a, _ in spans])
+        res = nab.score_profiles(raw_times, det, wins, profiles)
+        nab_out = {}
+        for p, r in res.items():
+            norm = nab.normalised([r], profiles[p])
+            nab_out[p] = {"score": r.score, "normalised": norm, "detections": r.tp + r.fp, "fp": r.fp,
+                          "detected_windows": r.detected_windows}
+        aff = affiliation(runs(pred), gt, (0.0, float(n))) if gt else {"precision": None, "recall": None, "f1": None}
+        pa = point_adjusted_f1(pred, label) if label.any() else None
+        rnd = (random_point_adjusted_f1(int(pred.sum()), label, derive_int_seed(seed, f"pa-random/{name}"))
+               if label.any() else None)
+        out["detectors"][name] = {
+            "incidents": len(spans), "flagged_periods": int(pred.sum()),
+            "nab": nab_out, "affiliation": aff, "window_event": window_event_scores(spans, win_spans),
+            "point_adjusted_f1": {"f1": pa, "random_f1": rnd}}
+    return out
+
+
+def add_series_metrics(ctx: Any) -> None:
+    """Run stage hook for ``--kpis`` runs with labels: ``scorecard["series_metrics"]``. Needs one
+    series (one KPI, no slices); otherwise records why it was skipped."""
+    ds = ctx.data
+    ing = getattr(ds, "ingest", None) or {}
+    if ctx.scorecard is None:
+        return
+    if ing.get("series") != 1 or "_raw_times" not in ing:
+        ctx.scorecard["series_metrics"] = {"skipped": "NAB / affiliation metrics need a file with one series "
+                                                      "(one KPI, no slices)"}
+        return
+    k = ctx.kpis_daily
+    grid = k["date"].to_numpy("datetime64[ns]")
+    windows = [(pd.Timestamp(e["start"]), pd.Timestamp(e["end"])) for e in (ds.truth_events or [])
+               if not e.get("expected")]
+    dets = {"consensus": [(i.start, i.end) for i in ctx.incidents]}
+    for name, incs in sorted(ctx.detector_incidents.items()):
+        dets[name] = [(i.start, i.end) for i in incs]
+    card = score_series(grid, ing["_raw_times"], ing.get("_raw_slots"), windows, dets,
+                        seed=int(getattr(ctx.config, "seed", 0)))
+    card["kpi"] = ing["kpis"][0]
+    ctx.scorecard["series_metrics"] = _round(card)
+
+
+def _round(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _round(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_round(v) for v in obj]
+    if isinstance(obj, float):
+        return round(obj, 6) if np.isfinite(obj) else None
+    return obj
+
+
+def format_series_table(sm: dict[str, Any]) -> str:
+    """Console table of ``scorecard["series_metrics"]``."""
+    if sm.get("skipped"):
+        return f"series metrics skipped: {sm['skipped']}"
+
+    def f(x: Any, nd: int = 2) -> str:
+        return "—" if x is None else f"{x:.{nd}f}"
+    head = (f"{'':<22}{'NAB std':>8}{'lowFP':>7}{'lowFN':>7}{'aff P':>7}{'aff R':>7}{'aff F1':>7}"
+            f"{'win R':>7}{'win P':>7}{'PA-F1':>7}{'(rand)':>7}{'incid.':>7}")
+    lines = [f"Benchmark metrics ({sm['windows']} labelled window(s), {sm['rows']} rows; NAB normalised per file: "
+             f"0 = flags nothing, 100 = perfect)", head, "-" * len(head)]
+    for name, m in sm["detectors"].items():
+        nb, af, we, pa = m["nab"], m["affiliation"], m["window_event"], m["point_adjusted_f1"]
+        lines.append(f"{name:<22}{f(nb['standard']['normalised'], 1):>8}{f(nb['reward_low_FP_rate']['normalised'], 1):>7}"
+                     f"{f(nb['reward_low_FN_rate']['normalised'], 1):>7}{f(af['precision']):>7}{f(af['recall']):>7}"
+                     f"{f(af['f1']):>7}{f(we['recall']):>7}{f(we['precision']):>7}{f(pa['f1']):>7}"
+                     f"{f(pa['random_f1']):>7}{m['incidents']:>7}")
+    if not sm["windows"]:
+        lines.append("(no labelled window: NAB scores are raw — every flag costs — and F1s undefined)")
+    return "\n".join(lines)

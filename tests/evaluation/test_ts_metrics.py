@@ -1,0 +1,95 @@
+"""Affiliation metrics against their definition (brute-force integration), point-adjusted F1 and
+the per-series scorecard section."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation import ts_metrics as tm
+
+
+def _brute(pred, gt, trange, step=0.002):
+    """The paper's definitions integrated on a fine grid (slow, independent of the closed forms)."""
+    zones = tm._zones(gt, trange)
+    precs, recs = [], []
+    for (j0, j1), (e0, e1) in zip(gt, zones, strict=True):
+        xs_e = np.arange(e0, e1, step) + step / 2                       # X uniform on the zone
+        dist_xj = np.maximum(0, np.maximum(j0 - xs_e, xs_e - j1))
+        p_in = tm._clip(pred, (e0, e1))
+        xs = np.concatenate([np.arange(s, e, step) + step / 2 for s, e in p_in]) if p_in else np.array([])
+        if xs.size:
+            d = np.maximum(0, np.maximum(j0 - xs, xs - j1))
+            precs.append(np.mean([(dist_xj >= di).mean() if di > 0 else 1.0 for di in d]))
+        ys = np.arange(j0, j1, step) + step / 2
+        if not p_in:
+            recs.append(0.0)
+            continue
+        dy = tm._dist_to(ys, p_in)
+        recs.append(np.mean([(np.abs(xs_e - y) >= di).mean() for y, di in zip(ys, dy, strict=True)]))
+    return (np.mean(precs) if precs else None), np.mean(recs)
+
+
+@pytest.mark.parametrize("pred,gt,trange", [
+    ([(2.0, 3.0)], [(2.0, 5.0)], (0.0, 10.0)),
+    ([(0.0, 1.0), (6.0, 7.5)], [(2.0, 5.0)], (0.0, 10.0)),
+    ([(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)], [(2.0, 5.5)], (0.0, 8.0)),
+    ([(1.0, 1.5), (8.0, 9.0)], [(2.0, 3.0), (6.0, 7.0)], (0.0, 10.0)),
+    ([(9.0, 10.0)], [(1.0, 2.0), (4.0, 5.0)], (0.0, 10.0)),
+])
+def test_affiliation_matches_definition(pred, gt, trange):
+    got = tm.affiliation(pred, gt, trange)
+    p, r = _brute(pred, gt, trange)
+    assert got["recall"] == pytest.approx(r, abs=3e-3)
+    if p is None:
+        assert got["precision"] is None
+    else:
+        assert got["precision"] == pytest.approx(p, abs=3e-3)
+
+
+def test_affiliation_extremes():
+    gt = [(20.0, 30.0), (60.0, 65.0)]
+    perfect = tm.affiliation(gt, gt, (0.0, 100.0))
+    assert perfect == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    none = tm.affiliation([], gt, (0.0, 100.0))
+    assert none["precision"] is None and none["recall"] == 0.0 and none["f1"] == 0.0
+    # one zone caught just before its window, the other missed: recall below 0.5 (the missed zone
+    # counts 0), precision high (the prediction is close to its window)
+    partial = tm.affiliation([(18.0, 19.0)], gt, (0.0, 100.0))
+    assert 0.3 < partial["recall"] < 0.5 and partial["precision"] == pytest.approx(32 / 45)
+    # a prediction far from both windows is worth little
+    far = tm.affiliation([(95.0, 96.0)], gt, (0.0, 100.0))
+    assert far["precision"] < 0.1
+
+
+def test_point_adjusted_f1_inflates_and_random_baseline():
+    label = np.zeros(100, dtype=bool)
+    label[40:60] = True
+    pred = np.zeros(100, dtype=bool)
+    pred[50] = True                                   # one point in the window: the whole window counts
+    assert tm.point_adjusted_f1(pred, label) == 1.0
+    assert tm.point_adjusted_f1(np.zeros(100, bool), label) == 0.0
+    rnd = tm.random_point_adjusted_f1(5, label, seed=1)
+    assert 0.3 < rnd < 1.0                            # chance alone scores well under point adjustment
+    assert rnd == tm.random_point_adjusted_f1(5, label, seed=1)   # seeded: same draws
+
+
+def test_score_series_sections():
+    grid = pd.date_range("2025-01-01", periods=300, freq="h").to_numpy()
+    raw = np.delete(grid, [10, 11, 150])               # the file had gaps
+    slots = np.delete(np.arange(300), [10, 11, 150])
+    wins = [(pd.Timestamp(grid[200]), pd.Timestamp(grid[210]))]
+    dets = {"good": [(grid[201], grid[203])], "noisy": [(grid[100], grid[100]), (grid[205], grid[206])],
+            "none": []}
+    out = tm.score_series(grid, raw, slots, wins, dets, seed=0)
+    assert out["windows"] == 1 and out["rows"] == 297 and out["nab_null"]["standard"]["score"] == -1.0
+    good, noisy, none = (out["detectors"][k] for k in ("good", "noisy", "none"))
+    assert good["nab"]["standard"]["normalised"] > noisy["nab"]["standard"]["normalised"] > 0
+    assert none["nab"]["standard"]["normalised"] == 0.0
+    assert good["window_event"] == {"windows": 1, "detected": 1, "incidents": 1, "true_incidents": 1,
+                                    "recall": 1.0, "precision": 1.0, "f1": 1.0}
+    assert noisy["window_event"]["precision"] == 0.5
+    assert good["affiliation"]["precision"] == 1.0 and good["affiliation"]["recall"] > 0.8
+    assert good["point_adjusted_f1"]["f1"] == 1.0 and good["point_adjusted_f1"]["random_f1"] < 1.0
+    assert "NAB std" in tm.format_series_table({**out, "kpi": "value"})
