@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .context import Incident
+from analytics.context import Incident
 
 SCHEMA = "shocklab.scorecard/1"
 
