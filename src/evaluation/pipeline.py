@@ -9,11 +9,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from analytics import pipeline as ap
 from analytics.config import AnalysisConfig
 from analytics.context import RunContext
 
 from .scoring import build_scorecard, format_table
+
+
+def with_revenue_impact(events: list[dict[str, Any]], counterfactual: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Events with ``impact_revenue``: the realized relative revenue effect times the counterfactual
+    twin's overall revenue over the event's window (revenue lost or gained), when both are known."""
+    if counterfactual is None or "revenue" not in counterfactual.columns or not events:
+        return events
+    cf = counterfactual
+    if "channel" in cf.columns:
+        cf = cf[cf["channel"].astype(str) == "all"]
+    elif "dimension" in cf.columns:
+        cf = cf[cf["dimension"] == "overall"]
+    daily = cf.groupby(pd.to_datetime(cf["date"]))["revenue"].sum()
+    out = []
+    for e in events:
+        rel = (e.get("effects") or {}).get("revenue")
+        if e.get("expected") or rel is None:
+            out.append(e)
+            continue
+        base = float(daily.loc[pd.Timestamp(e["start"]):pd.Timestamp(e["end"])].sum())
+        out.append({**e, "impact_revenue": round(float(rel) * base, 2)})
+    return out
 
 
 def stage_score(ctx: RunContext) -> None:
@@ -24,12 +48,15 @@ def stage_score(ctx: RunContext) -> None:
     vs = ap.voters(ctx)
     levels = ctx.consensus_levels
     settings = {**cfg.scoring.model_dump(exclude={"include_oracle"}),
+                "data_start": ctx.kpis_daily["date"].min().date().isoformat() if ctx.kpis_daily is not None
+                and len(ctx.kpis_daily) else None,
                 "merge_gap_days": cfg.consensus.merge_gap_days, "tolerance_days": cfg.consensus.tolerance_days,
                 "min_votes": cfg.consensus.min_votes, "required": list(cfg.consensus.required),
                 "count_by": cfg.consensus.count_by, "voters": vs}
     oracle = next((n for n, d in cfg.detectors.items() if d.type == "oracle" and n in ctx.detector_incidents), None)
     failed = {n: st["error"] for n, st in ctx.detector_status.items() if not st.get("ok") and not st.get("skipped")}
-    ctx.scorecard = build_scorecard(ctx.data.truth_events or [], ctx.detector_incidents, ctx.incidents, levels,
+    events = with_revenue_impact(ctx.data.truth_events or [], ctx.data.truth_counterfactual)
+    ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
                                     settings, oracle_name=oracle, failed=failed)
 
 

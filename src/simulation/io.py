@@ -17,6 +17,7 @@ import pandas as pd
 from shocklab import __version__
 from shocklab.atomic import atomic_dir
 from shocklab.hashing import canonical_json, sha256_file
+from shocklab.truth import TruthEvent
 
 from . import calendar as cal
 from . import noise_model
@@ -130,6 +131,8 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
         raise ValueError(f"format must be one of {FORMATS}")
     obs = tables(world)
     truth = truth_tables(world)
+    for ev in truth["events"]:   # the record format is defined once (shocklab.truth), for both sides
+        TruthEvent.model_validate(ev)
     with atomic_dir(out) as tmp:
         files = [_write_table(df, tmp / name, fmt) for name, df in obs.items()]
         (tmp / "truth").mkdir()
