@@ -58,6 +58,27 @@ def stage_score(ctx: RunContext) -> None:
     events = with_revenue_impact(ctx.data.truth_events or [], ctx.data.truth_counterfactual)
     ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
                                     settings, oracle_name=oracle, failed=failed)
+    ctx.scorecard["false_alerts"] = false_alert_rates(ctx, ctx.scorecard, vs)
+
+
+def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) -> dict[str, Any]:
+    """False alerts (incidents matching no unexpected event) per watched series per 90 days, per
+    detector and for the consensus: the unit of the sensitivity knob. On a shock-free world every
+    incident is one."""
+    det = ctx.detections
+    if det is None or not len(det):
+        return {"days": 0, "consensus": None, "detectors": {}}
+    days = int(pd.to_datetime(det["date"]).dt.normalize().nunique())
+    series = det.drop_duplicates(["detector", "kpi", "dimension", "segment"]).groupby("detector").size()
+    mode = card["settings"]["mode"]
+
+    def rate(fp: int, n_series: int) -> float | None:
+        return round(fp / (n_series * days / 90.0), 4) if n_series and days else None
+
+    per = {n: rate(m["fp"], int(series.get(n, 0))) for n, m in card[mode]["detectors"].items()}
+    n_cons = int(det[det["detector"].isin(voters)].drop_duplicates(["kpi", "dimension", "segment"]).shape[0])
+    return {"days": days, "series": {n: int(series.get(n, 0)) for n in card[mode]["detectors"]},
+            "consensus": rate(card[mode]["consensus"]["fp"], n_cons), "detectors": per}
 
 
 def stage_insight_scoring(ctx: RunContext) -> None:
