@@ -1,4 +1,4 @@
-"""Insight scoring against hand-set truth (analytics.insight_scoring)."""
+"""Insight scoring against hand-set truth (evaluation.insight_scoring)."""
 
 from __future__ import annotations
 
