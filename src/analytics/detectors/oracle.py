@@ -101,6 +101,9 @@ class Oracle(Detector):
     config_class = OracleConfig
     needs_truth = True
     votes = False
+    # its scores are already on the calibrated scale (exact null): the shared calibrator of the
+    # detector contract (issue 9) must pass them through unchanged
+    calibrated_raw = True
 
     @property
     def mode(self) -> str:
