@@ -72,6 +72,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.context import Incident
+from shocklab.truth import scope_kind
 
 SCHEMA = "shocklab.scorecard/1"
 
@@ -92,14 +93,7 @@ class Event:
 
     @property
     def scope_kind(self) -> str:
-        sc = self.scope
-        if "product" in sc:
-            return "product"
-        if "category" in sc:
-            return "category"
-        if "channel" in sc and "country" in sc:
-            return "channel_country"
-        return "channel" if "channel" in sc else "country" if "country" in sc else "overall"
+        return scope_kind(self.scope)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:

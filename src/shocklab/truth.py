@@ -38,11 +38,15 @@ class TruthEvent(BaseModel):
 
     @property
     def scope_kind(self) -> str:
-        sc = self.scope
-        if "product" in sc:
-            return "product"
-        if "category" in sc:
-            return "category"
-        if "channel" in sc and "country" in sc:
-            return "channel_country"
-        return "channel" if "channel" in sc else "country" if "country" in sc else "overall"
+        return scope_kind(self.scope)
+
+
+def scope_kind(scope: dict[str, Any]) -> str:
+    """overall | channel | country | channel_country | category | product (scorecard by_scope)."""
+    if "product" in scope:
+        return "product"
+    if "category" in scope:
+        return "category"
+    if "channel" in scope and "country" in scope:
+        return "channel_country"
+    return "channel" if "channel" in scope else "country" if "country" in scope else "overall"
