@@ -1,0 +1,203 @@
+"""Daily KPIs with DuckDB: the same table as ``analytics.kpis`` for stores too big for pandas.
+
+Two entry points:
+- ``kpis_daily_columnar(ds)``: SQL over an already loaded ``DataSet`` (DuckDB scans the pandas
+  frames in place, on every core); ``compute_kpis_daily`` switches to it above
+  ``kpis.COLUMNAR_MIN_ROWS`` rows.
+- ``kpis_daily_from_files(data_dir)``: SQL straight over the data directory's Parquet (or CSV)
+  files, which are never loaded whole: DuckDB streams them, aggregates per (day, segment) and spills
+  to disk past its memory limit. This is how a 10 M order-line store gets its KPIs in a few GB.
+
+Definitions are those of ``analytics.kpis`` (see its docstring); only the per-dimension counts are
+computed here — sessions, ratios and row order come from ``kpis.finish_kpis``, shared with the
+pandas path, so both paths agree up to float summation order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shocklab.errors import InputError
+
+from .context import DataSet
+from .kpis import finish_kpis
+
+# memory DuckDB may hold before it spills to its temp directory (the rest of the 4 GB budget is
+# the interpreter, pandas and the result)
+MEMORY_LIMIT = os.environ.get("SHOCKLAB_DUCKDB_MEMORY", "2GB")
+
+_COUNTS = ("orders", "placed", "revenue", "units", "new_customers", "returning_customers")
+
+
+@contextmanager
+def _connect() -> Iterator[object]:
+    import duckdb
+
+    tmp = tempfile.mkdtemp(prefix="shocklab-duckdb-")
+    con = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": tmp,
+                                             "threads": max(1, os.cpu_count() or 1),
+                                             "preserve_insertion_order": False})
+    try:
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _orders_sql(start: str, with_customers: bool) -> str:
+    """CTEs ``o`` (one row per order with day offset d, ok, rev, un, is_new)."""
+    fresh = (f"AND (c.customer_id IS NULL OR CAST(c.signup_date AS DATE) >= DATE '{start}')"
+             if with_customers else "")
+    join_c = "LEFT JOIN customers c ON c.customer_id = o0.customer_id" if with_customers else ""
+    return f"""
+    o0 AS (
+        SELECT order_id, customer_id, channel, country,
+               CAST(CAST(order_date AS DATE) - DATE '{start}' AS BIGINT) AS d,
+               status <> 'cancelled' AS ok,
+               CASE WHEN status <> 'cancelled' THEN CAST(net_revenue AS DOUBLE) ELSE 0.0 END AS rev,
+               CASE WHEN status <> 'cancelled' THEN CAST(units AS DOUBLE) ELSE 0.0 END AS un
+        FROM orders),
+    f AS (SELECT customer_id, MIN(d) AS fd FROM o0 WHERE ok GROUP BY customer_id),
+    o AS (
+        SELECT o0.*, coalesce(o0.ok AND o0.d = f.fd {fresh}, FALSE) AS is_new
+        FROM o0 LEFT JOIN f ON f.customer_id = o0.customer_id {join_c})"""
+
+
+_DISTINCT_CUSTOMERS = """
+        CAST(COUNT(DISTINCT CASE WHEN is_new THEN customer_id END) AS DOUBLE) AS new_customers,
+        CAST(COUNT(DISTINCT CASE WHEN ok AND NOT is_new THEN customer_id END) AS DOUBLE) AS returning_customers"""
+
+
+def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
+                  with_items: bool) -> tuple[list[pd.DataFrame], dict[str, np.ndarray]]:
+    s = str(start)
+    head = "WITH " + _orders_sql(s, with_customers)
+    by_order = con.execute(head + f"""
+        SELECT CASE WHEN GROUPING(channel) = 0 THEN 'channel' WHEN GROUPING(country) = 0 THEN 'country'
+                    ELSE 'overall' END AS dim,
+               CAST(coalesce(CAST(channel AS VARCHAR), CAST(country AS VARCHAR), 'all') AS VARCHAR) AS segment,
+               d, CAST(SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS DOUBLE) AS orders,
+               CAST(COUNT(*) AS DOUBLE) AS placed, SUM(rev) AS revenue, SUM(un) AS units, {_DISTINCT_CUSTOMERS}
+        FROM o GROUP BY GROUPING SETS ((d), (d, channel), (d, country))""").df()
+    labels: dict[str, np.ndarray] = {"overall": np.array(["all"], dtype=object)}
+    for dim in ("channel", "country"):
+        labels[dim] = np.array(sorted(by_order.loc[by_order["dim"] == dim, "segment"].unique()), dtype=object)
+    parts = [by_order]
+    if with_items:
+        bad = con.execute("SELECT CAST(i.order_id AS VARCHAR) FROM order_items i ANTI JOIN orders o "
+                          "ON i.order_id = o.order_id LIMIT 1").fetchone()
+        if bad:
+            raise InputError(f"order_items: order_id {bad[0]!r} is not in orders")
+        bad = con.execute("SELECT CAST(i.product_id AS VARCHAR) FROM order_items i ANTI JOIN products p "
+                          "ON i.product_id = p.product_id LIMIT 1").fetchone()
+        if bad:
+            raise InputError(f"order_items: product_id {bad[0]!r} is not in products")
+        labels["category"] = np.array(sorted(str(c) for (c,) in con.execute(
+            "SELECT DISTINCT CAST(category AS VARCHAR) FROM products").fetchall()), dtype=object)
+        # an order counts once per category it contains; its net revenue is split over its lines in
+        # proportion to their discounted value (kpis.py)
+        parts.append(con.execute(head + """,
+        li AS (SELECT i.order_id, CAST(p.category AS VARCHAR) AS category, CAST(i.quantity AS DOUBLE) AS q,
+                      CAST(i.quantity AS DOUBLE) * CAST(i.unit_price AS DOUBLE)
+                        * (1 - CAST(i.discount_pct AS DOUBLE)) AS lv
+               FROM order_items i JOIN products p ON i.product_id = p.product_id),
+        tot AS (SELECT order_id, SUM(lv) AS t FROM li GROUP BY order_id)
+        SELECT 'category' AS dim, li.category AS segment, o.d,
+               CAST(COUNT(DISTINCT CASE WHEN o.ok THEN li.order_id END) AS DOUBLE) AS orders,
+               CAST(COUNT(DISTINCT li.order_id) AS DOUBLE) AS placed,
+               SUM(CASE WHEN tot.t > 0 THEN o.rev * (li.lv / tot.t) ELSE 0.0 END) AS revenue,
+               SUM(CASE WHEN o.ok THEN li.q ELSE 0.0 END) AS units,
+               CAST(COUNT(DISTINCT CASE WHEN o.is_new THEN o.customer_id END) AS DOUBLE) AS new_customers,
+               CAST(COUNT(DISTINCT CASE WHEN o.ok AND NOT o.is_new THEN o.customer_id END) AS DOUBLE)
+                 AS returning_customers
+        FROM li JOIN tot ON tot.order_id = li.order_id JOIN o ON o.order_id = li.order_id
+        GROUP BY ALL""").df())
+    counts = pd.concat(parts, ignore_index=True)
+    grid = pd.date_range(pd.Timestamp(start), periods=n_days, freq="D").to_numpy()
+    frames = []
+    for dim in ("overall", "channel", "country", "category"):
+        if dim not in labels:
+            continue
+        lab = labels[dim]
+        S = len(lab)
+        sub = counts[counts["dim"] == dim]
+        pos = sub["d"].to_numpy(np.int64) * S + pd.Index(lab).get_indexer(sub["segment"].astype(object))
+        block = {"date": np.repeat(grid, S), "dimension": dim, "segment": np.tile(lab, n_days).astype(str)}
+        for col in _COUNTS:   # the grid is dense: days and segments without orders get zeros
+            dense = np.zeros(n_days * S)
+            dense[pos] = sub[col].to_numpy(float)
+            block[col] = dense
+        frames.append(pd.DataFrame(block))
+    seg_codes = {dim: labels[dim] for dim in ("channel", "country")}
+    return frames, seg_codes
+
+
+def _date_range(con, traffic: pd.DataFrame | None) -> tuple[np.datetime64, int]:
+    lo, hi = con.execute("SELECT MIN(CAST(order_date AS DATE)), MAX(CAST(order_date AS DATE)) FROM orders").fetchone()
+    if lo is None:
+        raise InputError("orders: table is empty")
+    start, end = np.datetime64(lo, "D"), np.datetime64(hi, "D")
+    if traffic is not None and len(traffic):
+        tdate = traffic["date"].to_numpy("datetime64[D]")
+        start, end = min(start, tdate.min()), max(end, tdate.max())
+    return start, int((end - start).astype(np.int64)) + 1
+
+
+def kpis_daily_columnar(ds: DataSet) -> pd.DataFrame:
+    """``kpis_daily`` of a loaded DataSet, aggregated by DuckDB over its frames."""
+    t = ds.tables
+    traffic = t.get("website_traffic")
+    with_items = "order_items" in t and "products" in t
+    with_customers = "customers" in t
+    with _connect() as con:
+        con.register("orders", t["orders"][["order_id", "order_date", "customer_id", "channel", "country", "status",
+                                             "net_revenue", "units"]])
+        if with_items:
+            con.register("order_items", t["order_items"][["order_id", "product_id", "quantity", "unit_price",
+                                                          "discount_pct"]])
+            con.register("products", t["products"][["product_id", "category"]])
+        if with_customers:
+            con.register("customers", t["customers"][["customer_id", "signup_date"]])
+        start, n_days = _date_range(con, traffic)
+        frames, seg_codes = _count_blocks(con, start, n_days, with_customers, with_items)
+    return finish_kpis(frames, traffic, start, n_days, seg_codes)
+
+
+def _reader(path: Path) -> str:
+    p = str(path).replace("'", "''")
+    return f"read_parquet('{p}')" if path.suffix == ".parquet" else f"read_csv('{p}', header = true)"
+
+
+def kpis_daily_from_files(data_dir: str | Path) -> pd.DataFrame:
+    """``kpis_daily`` of a data directory, streamed from its files (orders and order lines are
+    never loaded into pandas; only the small traffic table is)."""
+    from .loading import SCHEMAS, _find, coerce, read_table
+
+    base = Path(data_dir)
+    if not base.is_dir():
+        raise InputError(f"{base}: data directory not found")
+    files = {name: _find(base, name) for name in ("orders", "order_items", "products", "customers",
+                                                    "website_traffic")}
+    if files["orders"] is None:
+        raise InputError(f"{base}: missing file orders.csv (or orders.parquet)")
+    traffic = None
+    if files["website_traffic"] is not None:
+        p = files["website_traffic"]
+        traffic = coerce(read_table(p, SCHEMAS["website_traffic"]), SCHEMAS["website_traffic"], str(p))
+    with_items = files["order_items"] is not None and files["products"] is not None
+    with_customers = files["customers"] is not None
+    with _connect() as con:
+        for name in ("orders", "order_items", "products", "customers"):
+            if files[name] is not None:
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {_reader(files[name])}")
+        start, n_days = _date_range(con, traffic)
+        frames, seg_codes = _count_blocks(con, start, n_days, with_customers, with_items)
+    return finish_kpis(frames, traffic, start, n_days, seg_codes)
