@@ -52,47 +52,84 @@ def _connect() -> Iterator[object]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _orders_sql(start: str, with_customers: bool) -> str:
-    """CTEs ``o`` (one row per order with day offset d, ok, rev, un, is_new)."""
-    fresh = (f"AND (c.customer_id IS NULL OR CAST(c.signup_date AS DATE) >= DATE '{start}')"
-             if with_customers else "")
-    join_c = "LEFT JOIN customers c ON c.customer_id = o0.customer_id" if with_customers else ""
-    return f"""
-    o0 AS (
-        SELECT order_id, customer_id, channel, country,
+def _orders_table(con, start: str, with_customers: bool) -> None:
+    """TEMP TABLE ``o``: one row per order with its day offset d, ok (not cancelled), rev and un
+    (zero when cancelled) and is_new (the customer's first valid order day, if they signed up
+    within the data)."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE o0 AS
+        SELECT order_id, customer_id, CAST(channel AS VARCHAR) AS channel, CAST(country AS VARCHAR) AS country,
                CAST(CAST(order_date AS DATE) - DATE '{start}' AS BIGINT) AS d,
                status <> 'cancelled' AS ok,
                CASE WHEN status <> 'cancelled' THEN CAST(net_revenue AS DOUBLE) ELSE 0.0 END AS rev,
                CASE WHEN status <> 'cancelled' THEN CAST(units AS DOUBLE) ELSE 0.0 END AS un
-        FROM orders),
-    f AS (SELECT customer_id, MIN(d) AS fd FROM o0 WHERE ok GROUP BY customer_id),
-    o AS (
+        FROM orders""")
+    fresh = (f"AND (c.customer_id IS NULL OR CAST(c.signup_date AS DATE) >= DATE '{start}')"
+             if with_customers else "")
+    join_c = "LEFT JOIN customers c ON c.customer_id = o0.customer_id" if with_customers else ""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE o AS
+        WITH f AS (SELECT customer_id, MIN(d) AS fd FROM o0 WHERE ok GROUP BY customer_id)
         SELECT o0.*, coalesce(o0.ok AND o0.d = f.fd {fresh}, FALSE) AS is_new
-        FROM o0 LEFT JOIN f ON f.customer_id = o0.customer_id {join_c})"""
+        FROM o0 LEFT JOIN f ON f.customer_id = o0.customer_id {join_c}""")
+    con.execute("DROP TABLE o0")
 
 
-_DISTINCT_CUSTOMERS = """
-        CAST(COUNT(DISTINCT CASE WHEN is_new THEN customer_id END) AS DOUBLE) AS new_customers,
-        CAST(COUNT(DISTINCT CASE WHEN ok AND NOT is_new THEN customer_id END) AS DOUBLE) AS returning_customers"""
+def _distinct_customers(con, table: str, seg: str) -> pd.DataFrame:
+    """(d, segment) → new_customers, returning_customers: distinct customers among the valid rows
+    of ``table`` (dedupe first: DuckDB's COUNT(DISTINCT) per group is several times slower)."""
+    return con.execute(f"""
+        SELECT d, {seg} AS segment,
+               CAST(SUM(CASE WHEN is_new THEN 1 ELSE 0 END) AS DOUBLE) AS new_customers,
+               CAST(SUM(CASE WHEN is_new THEN 0 ELSE 1 END) AS DOUBLE) AS returning_customers
+        FROM (SELECT DISTINCT d, {seg}, customer_id, is_new FROM {table} WHERE ok)
+        GROUP BY ALL""").df()
+
+
+def _distinct_by_masks(con, labels: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+    """Distinct new / returning customers per (day, slice) for overall, channel and country from one
+    aggregation: each (customer, day) row carries a bit per channel and per country used that day."""
+    lists = {dim: "[" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in labels[dim]) + "]"
+             for dim in ("channel", "country")}
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE cd AS
+        SELECT d, is_new,
+               bit_or(CAST(1 AS UBIGINT) << CAST(list_position({lists['channel']}, channel) - 1 AS UBIGINT)) AS m_channel,
+               bit_or(CAST(1 AS UBIGINT) << CAST(list_position({lists['country']}, country) - 1 AS UBIGINT)) AS m_country
+        FROM o WHERE ok GROUP BY customer_id, d, is_new""")
+    cols = ", ".join(f"SUM(CAST((m_{dim} >> {k}) & 1 AS BIGINT)) AS {dim}_{k}"
+                     for dim in ("channel", "country") for k in range(len(labels[dim])))
+    agg = con.execute(f"SELECT d, is_new, COUNT(*) AS overall_0, {cols} FROM cd GROUP BY d, is_new").df()
+    con.execute("DROP TABLE cd")
+    out = {}
+    for dim in ("overall", "channel", "country"):
+        frames = []
+        for k, lab in enumerate(labels[dim]):
+            v = agg[f"{dim}_{k}"].to_numpy(float)
+            new = agg["is_new"].to_numpy(bool)
+            frames.append(pd.DataFrame({"d": agg["d"].to_numpy(np.int64), "segment": lab,
+                                        "new_customers": np.where(new, v, 0.0),
+                                        "returning_customers": np.where(new, 0.0, v)}))
+        df = pd.concat(frames, ignore_index=True)
+        out[dim] = df.groupby(["d", "segment"], as_index=False)[["new_customers", "returning_customers"]].sum()
+    return out
 
 
 def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
                   with_items: bool) -> tuple[list[pd.DataFrame], dict[str, np.ndarray]]:
-    s = str(start)
-    head = "WITH " + _orders_sql(s, with_customers)
-    by_order = con.execute(head + f"""
-        SELECT CASE WHEN GROUPING(channel) = 0 THEN 'channel' WHEN GROUPING(country) = 0 THEN 'country'
-                    ELSE 'overall' END AS dim,
-               CAST(coalesce(CAST(channel AS VARCHAR), CAST(country AS VARCHAR), 'all') AS VARCHAR) AS segment,
-               d, CAST(SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS DOUBLE) AS orders,
-               CAST(COUNT(*) AS DOUBLE) AS placed, SUM(rev) AS revenue, SUM(un) AS units, {_DISTINCT_CUSTOMERS}
-        FROM o GROUP BY GROUPING SETS ((d), (d, channel), (d, country))""").df()
+    _orders_table(con, str(start), with_customers)
     labels: dict[str, np.ndarray] = {"overall": np.array(["all"], dtype=object)}
-    for dim in ("channel", "country"):
-        labels[dim] = np.array(sorted(by_order.loc[by_order["dim"] == dim, "segment"].unique()), dtype=object)
-    parts = [by_order]
+    for dim in ("channel", "country"):   # slices seen in orders, sorted as pandas does
+        labels[dim] = np.array(sorted(v for (v,) in con.execute(f"SELECT DISTINCT {dim} FROM o").fetchall()),
+                               dtype=object)
+    masks_fit = all(len(labels[d]) <= 64 for d in ("channel", "country"))
+    distinct = _distinct_by_masks(con, labels) if masks_fit else {}
+    parts = []
+    for dim, seg in (("overall", "'all'"), ("channel", "channel"), ("country", "country")):
+        sums = con.execute(f"""
+            SELECT d, {seg} AS segment, CAST(SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS DOUBLE) AS orders,
+                   CAST(COUNT(*) AS DOUBLE) AS placed, SUM(rev) AS revenue, SUM(un) AS units
+            FROM o GROUP BY ALL""").df()
+        parts.append((dim, sums, distinct[dim] if masks_fit else _distinct_customers(con, "o", seg)))
     if with_items:
-        bad = con.execute("SELECT CAST(i.order_id AS VARCHAR) FROM order_items i ANTI JOIN orders o "
+        bad = con.execute("SELECT CAST(i.order_id AS VARCHAR) FROM order_items i ANTI JOIN o "
                           "ON i.order_id = o.order_id LIMIT 1").fetchone()
         if bad:
             raise InputError(f"order_items: order_id {bad[0]!r} is not in orders")
@@ -102,40 +139,38 @@ def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
             raise InputError(f"order_items: product_id {bad[0]!r} is not in products")
         labels["category"] = np.array(sorted(str(c) for (c,) in con.execute(
             "SELECT DISTINCT CAST(category AS VARCHAR) FROM products").fetchall()), dtype=object)
-        # an order counts once per category it contains; its net revenue is split over its lines in
-        # proportion to their discounted value (kpis.py)
-        parts.append(con.execute(head + """,
-        li AS (SELECT i.order_id, CAST(p.category AS VARCHAR) AS category, CAST(i.quantity AS DOUBLE) AS q,
-                      CAST(i.quantity AS DOUBLE) * CAST(i.unit_price AS DOUBLE)
-                        * (1 - CAST(i.discount_pct AS DOUBLE)) AS lv
-               FROM order_items i JOIN products p ON i.product_id = p.product_id),
-        tot AS (SELECT order_id, SUM(lv) AS t FROM li GROUP BY order_id)
-        SELECT 'category' AS dim, li.category AS segment, o.d,
-               CAST(COUNT(DISTINCT CASE WHEN o.ok THEN li.order_id END) AS DOUBLE) AS orders,
-               CAST(COUNT(DISTINCT li.order_id) AS DOUBLE) AS placed,
-               SUM(CASE WHEN tot.t > 0 THEN o.rev * (li.lv / tot.t) ELSE 0.0 END) AS revenue,
-               SUM(CASE WHEN o.ok THEN li.q ELSE 0.0 END) AS units,
-               CAST(COUNT(DISTINCT CASE WHEN o.is_new THEN o.customer_id END) AS DOUBLE) AS new_customers,
-               CAST(COUNT(DISTINCT CASE WHEN o.ok AND NOT o.is_new THEN o.customer_id END) AS DOUBLE)
-                 AS returning_customers
-        FROM li JOIN tot ON tot.order_id = li.order_id JOIN o ON o.order_id = li.order_id
-        GROUP BY ALL""").df())
-    counts = pd.concat(parts, ignore_index=True)
+        # one row per (order, category): an order counts once in each category it contains, and its
+        # net revenue is split over its lines in proportion to their discounted value (kpis.py)
+        con.execute("""CREATE OR REPLACE TEMP TABLE oc AS
+            WITH lc AS (SELECT i.order_id, CAST(p.category AS VARCHAR) AS category,
+                               SUM(CAST(i.quantity AS DOUBLE)) AS q,
+                               SUM(CAST(i.quantity AS DOUBLE) * CAST(i.unit_price AS DOUBLE)
+                                   * (1 - CAST(i.discount_pct AS DOUBLE))) AS lv
+                        FROM order_items i JOIN products p ON i.product_id = p.product_id
+                        GROUP BY i.order_id, p.category),
+                 tot AS (SELECT order_id, SUM(lv) AS t FROM lc GROUP BY order_id)
+            SELECT o.d, lc.category, o.ok, o.customer_id, o.is_new,
+                   CASE WHEN tot.t > 0 THEN o.rev * (lc.lv / tot.t) ELSE 0.0 END AS rev,
+                   CASE WHEN o.ok THEN lc.q ELSE 0.0 END AS un
+            FROM lc JOIN tot ON tot.order_id = lc.order_id JOIN o ON o.order_id = lc.order_id""")
+        sums = con.execute("""
+            SELECT d, category AS segment, CAST(SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS DOUBLE) AS orders,
+                   CAST(COUNT(*) AS DOUBLE) AS placed, SUM(rev) AS revenue, SUM(un) AS units
+            FROM oc GROUP BY ALL""").df()
+        parts.append(("category", sums, _distinct_customers(con, "oc", "category")))
     grid = pd.date_range(pd.Timestamp(start), periods=n_days, freq="D").to_numpy()
     frames = []
-    for dim in ("overall", "channel", "country", "category"):
-        if dim not in labels:
-            continue
+    for dim, sums, distinct in parts:
         lab = labels[dim]
         S = len(lab)
-        sub = counts[counts["dim"] == dim]
-        pos = sub["d"].to_numpy(np.int64) * S + pd.Index(lab).get_indexer(sub["segment"].astype(object))
         block = {"date": np.repeat(grid, S), "dimension": dim, "segment": np.tile(lab, n_days).astype(str)}
-        for col in _COUNTS:   # the grid is dense: days and segments without orders get zeros
-            dense = np.zeros(n_days * S)
-            dense[pos] = sub[col].to_numpy(float)
-            block[col] = dense
-        frames.append(pd.DataFrame(block))
+        for sub, cols in ((sums, _COUNTS[:4]), (distinct, _COUNTS[4:])):
+            pos = sub["d"].to_numpy(np.int64) * S + pd.Index(lab).get_indexer(sub["segment"].astype(object))
+            for col in cols:   # the grid is dense: days and segments without orders get zeros
+                dense = np.zeros(n_days * S)
+                dense[pos] = sub[col].to_numpy(float)
+                block[col] = dense
+        frames.append(pd.DataFrame(block)[["date", "dimension", "segment", *_COUNTS]])
     seg_codes = {dim: labels[dim] for dim in ("channel", "country")}
     return frames, seg_codes
 
