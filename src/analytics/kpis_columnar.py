@@ -34,6 +34,8 @@ from .kpis import finish_kpis
 # the interpreter, pandas and the result)
 MEMORY_LIMIT = os.environ.get("SHOCKLAB_DUCKDB_MEMORY", "2GB")
 
+MASK_BITS = 64   # slices per dimension that fit the per-(customer, day) bit masks (UBIGINT)
+
 _COUNTS = ("orders", "placed", "revenue", "units", "new_customers", "returning_customers")
 
 
@@ -119,7 +121,7 @@ def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
     for dim in ("channel", "country"):   # slices seen in orders, sorted as pandas does
         labels[dim] = np.array(sorted(v for (v,) in con.execute(f"SELECT DISTINCT {dim} FROM o").fetchall()),
                                dtype=object)
-    masks_fit = all(len(labels[d]) <= 64 for d in ("channel", "country"))
+    masks_fit = all(len(labels[d]) <= MASK_BITS for d in ("channel", "country"))
     distinct = _distinct_by_masks(con, labels) if masks_fit else {}
     parts = []
     for dim, seg in (("overall", "'all'"), ("channel", "channel"), ("country", "country")):

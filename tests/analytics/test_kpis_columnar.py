@@ -32,6 +32,14 @@ def test_duckdb_equals_pandas(synth_dir):
     _assert_same(ref, kpis_daily_from_files(synth_dir))
 
 
+def test_without_bit_masks(synth_dir, monkeypatch):
+    """More channels/countries than fit the bit masks: distinct counts by dedupe instead."""
+    import analytics.kpis_columnar as kc
+    ds = load_data_dir(synth_dir)
+    monkeypatch.setattr(kc, "MASK_BITS", 1)
+    _assert_same(compute_kpis_daily(ds, engine="pandas"), compute_kpis_daily(ds, engine="duckdb"))
+
+
 def test_files_path_reads_parquet(synth_dir, tmp_path):
     ref = compute_kpis_daily(load_data_dir(synth_dir), engine="pandas")
     out = tmp_path / "pq"
