@@ -14,7 +14,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 from shocklab.cli import ArgumentParser, add_common_flags, run_cli, setup_logging  # noqa: E402
-from shocklab.configio import apply_overrides, load_yaml  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = setup_logging("generate", debug=args.debug, quiet=args.quiet)
 
+    # imported after argument parsing, so that --help answers without loading pydantic, numpy, pandas
+    from shocklab.configio import apply_overrides, load_yaml
     from simulation.api import generate
 
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
