@@ -38,11 +38,20 @@ PROBE = ("import re, runpy, sys; sys.argv = sys.argv[1:]\n"
          "print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)")
 
 
+CPU = {"s": 0.0}   # CPU seconds (user + system, all threads) of the last fresh() child
+
+
 def fresh(script: str, *args: str) -> tuple[float, float, str]:
-    """Run a Python script in a fresh interpreter: (wall s, peak RSS MB, stdout)."""
+    """Run a Python script in a fresh interpreter: (wall s, peak RSS MB, stdout); its CPU seconds
+    go to ``CPU["s"]`` (load-independent, unlike the wall time on a shared machine)."""
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", PROBE, script, *args], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["s"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if proc.returncode:
         sys.exit(f"{script} failed:\n{proc.stderr[-3000:]}")
     peak = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB")][-1].split()[1]
@@ -102,7 +111,8 @@ def bench_store(work: Path, lines: int, with_pandas: bool) -> None:
     script.write_text(code)
     wall, peak, out = fresh(str(script))
     rows, orders, revenue = out.split()
-    print(f"  KPIs with DuckDB over the files: {wall:6.1f} s wall (fresh interpreter), peak RSS {peak:,.0f} MB "
+    print(f"  KPIs with DuckDB over the files: {wall:6.1f} s wall, {CPU['s']:6.1f} s CPU (fresh interpreter), "
+          f"peak RSS {peak:,.0f} MB "
           f"-> {int(rows):,} kpis_daily rows, {float(orders):,.0f} orders, revenue {float(revenue):,.0f}")
     if with_pandas:
         code = ("import sys; sys.path.insert(0, 'src'); from analytics.loading import load_data_dir; "
@@ -112,7 +122,8 @@ def bench_store(work: Path, lines: int, with_pandas: bool) -> None:
         script = work / "kpis_pandas.py"
         script.write_text(code)
         wall, peak, out = fresh(str(script))
-        print(f"  pandas path (load_data_dir + numpy KPIs):  {wall:6.1f} s wall, peak RSS {peak:,.0f} MB -> {out.strip()}")
+        print(f"  pandas path (load_data_dir + numpy KPIs): {wall:6.1f} s wall, {CPU['s']:6.1f} s CPU, "
+              f"peak RSS {peak:,.0f} MB -> {out.strip()}")
 
 
 def build_transactions(path: Path, lines: int, seed: int = 11) -> None:
@@ -158,7 +169,7 @@ def bench_transactions(work: Path, lines: int) -> None:
     timings = json.loads((out / "run.json").read_text())["timings_seconds"]
     top = {k: v for k, v in timings.items() if isinstance(v, (int, float))}
     print(f"transactions: {path.name} ({path.stat().st_size / 1e6:,.0f} MB, {lines:,} lines): whole analysis "
-          f"{wall:6.1f} s wall (fresh interpreter), peak RSS {peak:,.0f} MB")
+          f"{wall:6.1f} s wall, {CPU['s']:6.1f} s CPU (fresh interpreter), peak RSS {peak:,.0f} MB")
     print("  stages (run.json): " + " · ".join(f"{k} {v:.1f}" for k, v in top.items()))
 
 

@@ -114,6 +114,19 @@ def _distinct_by_masks(con, labels: dict[str, np.ndarray]) -> dict[str, pd.DataF
     return out
 
 
+def _orphan_line(con, lines: int, kept: int) -> None:
+    bad = con.execute("SELECT CAST(i.order_id AS VARCHAR) FROM order_items i ANTI JOIN o "
+                      "ON i.order_id = o.order_id LIMIT 1").fetchone()
+    if bad:
+        raise InputError(f"order_items: order_id {bad[0]!r} is not in orders")
+    bad = con.execute("SELECT CAST(i.product_id AS VARCHAR) FROM order_items i ANTI JOIN products p "
+                      "ON i.product_id = p.product_id LIMIT 1").fetchone()
+    if bad:
+        raise InputError(f"order_items: product_id {bad[0]!r} is not in products")
+    raise InputError(f"order_items: {lines} lines, but {kept} after joining orders and products "
+                     "(a duplicate order_id or product_id?)")
+
+
 def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
                   with_items: bool) -> tuple[list[pd.DataFrame], dict[str, np.ndarray]]:
     _orders_table(con, str(start), with_customers)
@@ -131,30 +144,26 @@ def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
             FROM o GROUP BY ALL""").df()
         parts.append((dim, sums, distinct[dim] if masks_fit else _distinct_customers(con, "o", seg)))
     if with_items:
-        bad = con.execute("SELECT CAST(i.order_id AS VARCHAR) FROM order_items i ANTI JOIN o "
-                          "ON i.order_id = o.order_id LIMIT 1").fetchone()
-        if bad:
-            raise InputError(f"order_items: order_id {bad[0]!r} is not in orders")
-        bad = con.execute("SELECT CAST(i.product_id AS VARCHAR) FROM order_items i ANTI JOIN products p "
-                          "ON i.product_id = p.product_id LIMIT 1").fetchone()
-        if bad:
-            raise InputError(f"order_items: product_id {bad[0]!r} is not in products")
         labels["category"] = np.array(sorted(str(c) for (c,) in con.execute(
             "SELECT DISTINCT CAST(category AS VARCHAR) FROM products").fetchall()), dtype=object)
         # one row per (order, category): an order counts once in each category it contains, and its
         # net revenue is split over its lines in proportion to their discounted value (kpis.py)
         con.execute("""CREATE OR REPLACE TEMP TABLE oc AS
             WITH lc AS (SELECT i.order_id, CAST(p.category AS VARCHAR) AS category,
-                               SUM(CAST(i.quantity AS DOUBLE)) AS q,
+                               SUM(CAST(i.quantity AS DOUBLE)) AS q, COUNT(*) AS n,
                                SUM(CAST(i.quantity AS DOUBLE) * CAST(i.unit_price AS DOUBLE)
                                    * (1 - CAST(i.discount_pct AS DOUBLE))) AS lv
                         FROM order_items i JOIN products p ON i.product_id = p.product_id
                         GROUP BY i.order_id, p.category),
                  tot AS (SELECT order_id, SUM(lv) AS t FROM lc GROUP BY order_id)
-            SELECT o.d, lc.category, o.ok, o.customer_id, o.is_new,
+            SELECT o.d, lc.category, o.ok, o.customer_id, o.is_new, lc.n,
                    CASE WHEN tot.t > 0 THEN o.rev * (lc.lv / tot.t) ELSE 0.0 END AS rev,
                    CASE WHEN o.ok THEN lc.q ELSE 0.0 END AS un
             FROM lc JOIN tot ON tot.order_id = lc.order_id JOIN o ON o.order_id = lc.order_id""")
+        (lines,) = con.execute("SELECT COUNT(*) FROM order_items").fetchone()
+        (kept,) = con.execute("SELECT coalesce(SUM(n), 0) FROM oc").fetchone()
+        if kept != lines:   # a line whose order or product is missing: name it, as the pandas path does
+            _orphan_line(con, lines, kept)
         sums = con.execute("""
             SELECT d, category AS segment, CAST(SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS DOUBLE) AS orders,
                    CAST(COUNT(*) AS DOUBLE) AS placed, SUM(rev) AS revenue, SUM(un) AS units

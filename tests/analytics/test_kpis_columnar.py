@@ -66,10 +66,12 @@ def test_auto_switch_and_bad_engine(synth_dir, monkeypatch):
         compute_kpis_daily(ds, engine="spark")
 
 
-def test_orphan_line_is_input_error(synth_dir):
+@pytest.mark.parametrize("col,message", [("order_id", r"order_items: order_id '999999999' is not in orders"),
+                                         ("product_id", r"order_items: product_id '999999999' is not in products")])
+def test_orphan_line_is_input_error(synth_dir, col, message):
     ds = load_data_dir(synth_dir)
     items = ds.tables["order_items"].copy()
-    items.loc[0, "order_id"] = "999999999"
+    items.loc[0, col] = "999999999"
     ds.tables["order_items"] = items
-    with pytest.raises(InputError, match=r"order_items: order_id '999999999' is not in orders"):
+    with pytest.raises(InputError, match=message):
         compute_kpis_daily(ds, engine="duckdb")
