@@ -14,7 +14,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 from shocklab.cli import ArgumentParser, add_common_flags, add_force_flag, run_cli, setup_logging  # noqa: E402
-from shocklab.configio import apply_overrides, load_yaml  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = setup_logging("generate", debug=args.debug, quiet=args.quiet)
 
+    # imported after argument parsing, so that --help answers without loading pydantic, numpy, pandas
     from shocklab.atomic import allow_replace, validate_out
+    from shocklab.configio import apply_overrides, load_yaml
     from shocklab.errors import InputError
     from simulation.api import generate
     from simulation.config import size_ceiling

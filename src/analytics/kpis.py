@@ -43,8 +43,37 @@ def _distinct_count(key: np.ndarray, item: np.ndarray, n_keys: int) -> np.ndarra
     return np.bincount(pairs // width, minlength=n_keys).astype(float)
 
 
-def compute_kpis_daily(ds: DataSet) -> pd.DataFrame:
-    """The wide ``kpis_daily`` table for every dimension the data supports."""
+# Above this many order rows + order-line rows, ``compute_kpis_daily`` aggregates with DuckDB
+# (multi-threaded, columnar) instead of numpy; ``SHOCKLAB_KPI_ENGINE=pandas|duckdb`` forces one.
+COLUMNAR_MIN_ROWS = 3_000_000
+
+
+def compute_kpis_daily(ds: DataSet, engine: str = "auto") -> pd.DataFrame:
+    """The wide ``kpis_daily`` table for every dimension the data supports.
+
+    ``engine``: "pandas" (numpy over the loaded frames), "duckdb" (SQL over the same frames, see
+    ``analytics.kpis_columnar``) or "auto" (DuckDB from ``COLUMNAR_MIN_ROWS`` rows, when installed).
+    Both give the same table (up to float summation order)."""
+    import os
+
+    engine = os.environ.get("SHOCKLAB_KPI_ENGINE", engine) if engine == "auto" else engine
+    if engine not in ("auto", "pandas", "duckdb"):
+        raise InputError(f"KPI engine must be auto, pandas or duckdb, got {engine!r}")
+    if engine == "auto":
+        rows = len(ds.tables["orders"]) + len(ds.tables.get("order_items", ()))
+        engine = "duckdb" if rows >= COLUMNAR_MIN_ROWS and _has_duckdb() else "pandas"
+    if engine == "duckdb":
+        from .kpis_columnar import kpis_daily_columnar
+        return kpis_daily_columnar(ds)
+    return _compute_kpis_daily_pandas(ds)
+
+
+def _has_duckdb() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("duckdb") is not None
+
+
+def _compute_kpis_daily_pandas(ds: DataSet) -> pd.DataFrame:
     orders = ds.tables["orders"]
     traffic = ds.tables.get("website_traffic")
     odate = orders["order_date"].to_numpy("datetime64[D]")
@@ -117,6 +146,13 @@ def compute_kpis_daily(ds: DataSet) -> pd.DataFrame:
         frames.append(block("category", cat[prow], cat_labels, day[row], ok, revenue[row] * share,
                             np.where(ok, items["quantity"].to_numpy(float), 0.0), cust[row], is_new[row], row))
 
+    return finish_kpis(frames, traffic, np.datetime64(start, "D"), n_days, seg_codes)
+
+
+def finish_kpis(frames: list[pd.DataFrame], traffic: pd.DataFrame | None, start: np.datetime64, n_days: int,
+                seg_codes: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Sessions, ratio KPIs and row order on top of the per-dimension count blocks (each block:
+    ``n_days × S`` rows, day-major, segments in ``seg_codes`` order)."""
     kd = pd.concat(frames, ignore_index=True)
     sessions = np.full(len(kd), np.nan)
     if traffic is not None and len(traffic):   # an empty traffic table (transaction files) = unknown

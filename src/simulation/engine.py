@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from shocklab.errors import InputError
 from shocklab.seeding import rng
@@ -28,7 +27,7 @@ from . import noise_model
 from .config import SimulationConfig
 from .events import EVENT_TYPES, EventBase, Grid, Levers, get_event_type
 from .products import Catalogue, build_catalogue
-from .rand import child_keys, geometric_extra, uniforms
+from .rand import binom_ppf, child_keys, geometric_extra, poisson_ppf, uniforms
 
 KIND_NEW, KIND_RETURNING, KIND_FRAUD = 0, 1, 2
 STATUS = np.array(["completed", "cancelled", "returned"])
@@ -183,13 +182,13 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
 
     # --- traffic and order counts per cell (inverse CDF on fixed uniforms) ---
     lam = setup.lam0 * setup.noise_traffic * levers.traffic
-    human = stats.poisson.ppf(setup.u["sessions"], lam).astype(np.int64)
-    bots = stats.poisson.ppf(setup.u["bots"], setup.lam0 * levers.bot_pct).astype(np.int64)
+    human = poisson_ppf(setup.u["sessions"], lam).astype(np.int64)
+    bots = poisson_ppf(setup.u["bots"], setup.lam0 * levers.bot_pct).astype(np.int64)
     p = np.clip(setup.conv0 * setup.noise_conv[:, None, None] * levers.conversion, 0, 0.9)
-    n_new = stats.binom.ppf(setup.u["new"], human, p * setup.new_share[None, :, None]).astype(np.int64)
-    n_ret = stats.binom.ppf(setup.u["returning"], human,
+    n_new = binom_ppf(setup.u["new"], human, p * setup.new_share[None, :, None]).astype(np.int64)
+    n_ret = binom_ppf(setup.u["returning"], human,
                             np.clip(p * (1 - setup.new_share[None, :, None]) * levers.returning, 0, 1)).astype(np.int64)
-    n_fraud = stats.poisson.ppf(setup.u["fraud"], setup.lam0 * setup.conv0 * levers.fraud_pct).astype(np.int64)
+    n_fraud = poisson_ppf(setup.u["fraud"], setup.lam0 * setup.conv0 * levers.fraud_pct).astype(np.int64)
     sessions = human + bots + np.rint(n_fraud * FRAUD_SESSIONS_PER_ORDER).astype(np.int64)
 
     parts = [(_expand(n, setup.cell_key, kind), kind) for kind, n in

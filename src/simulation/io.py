@@ -16,6 +16,7 @@ import pandas as pd
 
 from shocklab import __version__
 from shocklab.atomic import atomic_dir
+from shocklab.fastcsv import write_csv
 from shocklab.hashing import canonical_json, sha256_file
 from shocklab.truth import TruthEvent
 
@@ -121,7 +122,10 @@ def _write_table(df: pd.DataFrame, path_stem: Path, fmt: str, float_format: str 
         df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
     else:
         path = path_stem.with_suffix(".csv")
-        df.to_csv(path, index=False, lineterminator="\n", float_format=float_format)
+        if float_format is None:
+            write_csv(df, path)   # pyarrow, same bytes as pandas' to_csv
+        else:
+            df.to_csv(path, index=False, lineterminator="\n", float_format=float_format)
     return path
 
 

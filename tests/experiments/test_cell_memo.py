@@ -1,0 +1,44 @@
+"""A worker's memos (world tables + KPIs, unchanged detectors' outputs) never change a cell's result."""
+
+from __future__ import annotations
+
+import pytest
+
+from experiments import cell
+
+
+@pytest.fixture()
+def world(tmp_path_factory):
+    from simulation.api import generate, load_scenario
+
+    raw = load_scenario("config/scenarios/small.yaml")
+    out = tmp_path_factory.mktemp("memo") / "world"
+    generate(raw, out, fmt="parquet")
+    return out
+
+
+def _analysis(threshold: float) -> dict:
+    import yaml
+    raw = yaml.safe_load(open("config/analysis.yaml", encoding="utf-8"))
+    dets = raw.setdefault("detectors", {})
+    dets.setdefault("prophet_residual", {})["enabled"] = False
+    dets.setdefault("rolling_zscore", {})["threshold"] = threshold
+    return raw
+
+
+def test_memoized_cells_equal_fresh_analyses(world, monkeypatch):
+    from analytics.detectors import REGISTRY
+    from analytics.pipeline import STAGES, analyse
+
+    scoring = [s for s in STAGES if s[0] in cell.SCORING_STAGES]
+    monkeypatch.setattr(cell, "_WORLDS", type(cell._WORLDS)())
+    monkeypatch.setattr(cell, "_DETECTIONS", type(cell._DETECTIONS)())
+    registry = dict(REGISTRY)
+    first = cell.analyse_for_scorecard(world, _analysis(3.0))     # fills the memos
+    assert len(cell._WORLDS) == 1 and len(cell._DETECTIONS) >= 2
+    again = cell.analyse_for_scorecard(world, _analysis(3.0))     # every detector from the memo
+    other = cell.analyse_for_scorecard(world, _analysis(2.0))     # rolling_zscore recomputed, others reused
+    assert REGISTRY == registry                                   # the registry is restored
+    assert first == again == analyse(world, _analysis(3.0), stages=scoring)
+    assert other == analyse(world, _analysis(2.0), stages=scoring)
+    assert other != first   # the threshold matters, so a wrong reuse would show
