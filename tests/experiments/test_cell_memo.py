@@ -28,7 +28,7 @@ def _analysis(threshold: float) -> dict:
 
 def test_memoized_cells_equal_fresh_analyses(world, monkeypatch):
     from analytics.detectors import REGISTRY
-    from analytics.pipeline import STAGES, analyse
+    from evaluation.pipeline import STAGES, analyse
 
     scoring = [s for s in STAGES if s[0] in cell.SCORING_STAGES]
     monkeypatch.setattr(cell, "_WORLDS", type(cell._WORLDS)())
