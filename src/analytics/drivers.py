@@ -351,7 +351,7 @@ def attribute(table: pd.DataFrame, kpi: str) -> pd.DataFrame:
 
 @dataclass
 class DriverResult:
-    """Ranked drivers of one change (plain data; insights.py turns it into models)."""
+    """Ranked drivers of one change (plain data; the insights package turns it into models)."""
 
     drivers: list[dict[str, Any]]          # ranked across dimensions (see ``rank``)
     breakdown: dict[str, list[dict[str, Any]]]  # per dimension, ranked, small ones folded into "other"
