@@ -35,6 +35,7 @@ RATIO_KPIS: dict[str, tuple[str, str]] = {
 SLICE_DIMENSIONS = ("channel", "country", "category")
 PAIR_DIMENSION = "channel_country"
 PAIR_SEP = "|"
+PAIR_MARGIN = 0.02  # a pair must beat its channel's and its country's concentration by this much
 SIGNATURES = ("traffic-driven", "conversion-driven", "basket-driven", "mix", "undetermined")
 
 
@@ -372,21 +373,28 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
         return DriverResult([], {}, "unknown", None, None, "none")
     order = {d: i for i, d in enumerate((*SLICE_DIMENSIONS, PAIR_DIMENSION))}
     a = attr.loc[attr["dimension"] != "overall"]
+    # a dimension with one value (one channel, one country) says nothing the total does not
+    a = a.loc[a.groupby("dimension", sort=False)["segment"].transform("nunique") > 1]
     if a.empty:  # overall series only (e.g. an external KPI file): nothing to attribute to
         return DriverResult([], {}, "unknown", None, None, "none")
     a = a.assign(_dim=a["dimension"].map(order).fillna(len(order)))
     a = a.sort_values(["concentration", "_dim", "segment"], ascending=[False, True, True], kind="mergesort")
-    # a listed driver must carry more of the change than its size explains, and a pair adds
-    # nothing when its channel or country is already listed above it
+    # a listed driver must carry more of the change than its size explains, and a pair only
+    # when it explains more than its parts: its concentration beats both its channel's and its
+    # country's (a channel-wide change puts the channel first, not its busiest country pair)
     cand = a.loc[(a["share_of_change"].abs() >= min_share) & (a["concentration"] >= 0.05)]
+    conc = {(d, v): c for d, v, c in zip(a["dimension"], a["segment"], a["concentration"], strict=True)}
     drivers: list[dict[str, Any]] = []
     seen: set[str] = set()
     for r in _records(cand.head(4 * top_k)):
         if len(drivers) == top_k:
             break
-        parts = r["value"].split(PAIR_SEP) if r["dimension"] == PAIR_DIMENSION else []
-        if any(p in seen for p in parts):
-            continue
+        if r["dimension"] == PAIR_DIMENSION:
+            parts = r["value"].split(PAIR_SEP)
+            best_part = max((conc.get((dim, p), -math.inf) for dim, p in zip(("channel", "country"), parts,
+                                                                               strict=False)), default=-math.inf)
+            if any(p in seen for p in parts) or r["concentration"] <= best_part + PAIR_MARGIN:
+                continue
         seen.add(r["value"])
         drivers.append(r)
     # per dimension: ranked by share of the change; beyond top_k or below min_share -> "other"

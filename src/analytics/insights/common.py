@@ -16,10 +16,11 @@ from ..context import RunContext
 from ..insights_config import InsightsConfig
 from .models import Driver, DriverSet
 
-SIG_DIGITS = 7
+SIG_DIGITS = 6
 
 
 MAIN_KPIS = ("revenue", "orders", "sessions", "conversion_rate", "aov")
+CUSTOMER_KPIS = ("returning_customers", "new_customers")  # measured on episodes (churn shows there)
 
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -38,6 +39,11 @@ def _pct(a: float | None, e: float | None) -> float | None:
     if a is None or e is None or not e:
         return None
     return _f((a - e) / abs(e) * 100.0)
+
+
+def _sig(v: float) -> float:
+    """A float as insights.json stores it (text renders from this, so it matches the field)."""
+    return float(f"{v:.{SIG_DIGITS}g}")
 
 
 def _round(obj: Any) -> Any:

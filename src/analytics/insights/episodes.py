@@ -12,6 +12,7 @@ from .. import drivers as dr
 from ..context import Incident
 from ..insights_config import InsightsConfig
 from .common import (
+    CUSTOMER_KPIS,
     MAIN_KPIS,
     SEVERITY_RANK,
     _day,
@@ -22,8 +23,9 @@ from .common import (
     _slice_label,
     _slice_sums,
 )
+from .diagnosis import diagnose, lasting, persistence
 from .models import CalendarOverlap, Episode, IncidentInsight, SignatureInfo
-from .narrative import _action, _episode_narrative, _narrative
+from .narrative import _action, _episode_action, _episode_narrative, _episode_title, _narrative
 
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
 
@@ -67,12 +69,14 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
         drivers=dset, signature=sig, planned=bool(overlaps), calendar=overlaps,
         narrative="", recommended_action="", matched_event_id=inc.matched_event_id)
     item.narrative = _narrative(item)
-    item.recommended_action = _action(item.direction, sig.label, dset.top, overlaps)
+    mag = item.magnitude_pct if item.magnitude_pct is not None else item.baseline_magnitude_pct
+    item.recommended_action = _action(item.direction if mag is None else ("up" if mag > 0 else "down"),
+                                      sig.label, dset.top, overlaps)
     return item
 
 
 def _signature(panel: dr.SlicePanel, cfg: InsightsConfig, dimension: str, segment: str,
-               start, end) -> SignatureInfo:
+               start, end, source: str = "baseline") -> SignatureInfo:
     """revenue = sessions x conversion x AOV on the incident's slice (overall when the slice has
     no sessions, e.g. a category)."""
     comps = ("sessions", "orders", "revenue")
@@ -82,7 +86,7 @@ def _signature(panel: dr.SlicePanel, cfg: InsightsConfig, dimension: str, segmen
     if not (a.get("sessions") or 0) > 0:
         where = ("overall", "all")
         a = _slice_sums(panel, comps, *where, start, end, "actual")
-    e = _slice_sums(panel, comps, *where, start, end, "baseline", bw)
+    e = _slice_sums(panel, comps, *where, start, end, source, bw)
     lc = dr.log_components(a, e)
     label = dr.classify_signature(lc, cfg.signature_min_share)
 
@@ -140,47 +144,105 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
                 break
         ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
         changes, sig, primary = _measure(panel, cfg, ts, te, primary)
-        res = _explain(panel, cfg, primary, ts, te, "auto")
-        dirs = {i.direction for i in g}
+        res, res_kpi = _explain(panel, cfg, primary, ts, te, "auto"), primary
+        dset = _driver_set(res, breakdown=True)
         ov = sorted({(c.date, c.name, c.kind, c.scope) for i in g for c in i.calendar},
                     key=lambda c: (c[0], c[1], c[2], c[3] or ""))
+        # a change that outlasts the episode (level shift, churn) is measured against the weeks
+        # before it only: a centered baseline would already hold half of the new level
+        pk = "conversion_rate" if abs(changes.get("conversion_rate") or 0) > abs(changes.get("sessions") or 0) \
+            else "sessions"
+        if abs(changes.get(pk) or 0) < abs(changes.get("orders") or 0) and "orders" in changes:
+            pk = "orders"
+        persist = persistence(panel, pk, ts, te, changes.get(pk))
+        baseline = "centered"
+        if lasting(persist) and not ov:
+            changes, sig, _ = _measure(panel, cfg, ts, te, primary, source="trailing")
+            baseline = "trailing"
+        src = "trailing" if baseline == "trailing" else "baseline"
+        for _ in range(2):  # the diagnosis names the primary KPI, whose drivers may show a slice
+            inside = _slice_changes(panel, cfg, dset, ts, te, src)
+            diag = diagnose(changes, dset, (te - ts).days + 1, bool(ov), persist, pk, res_kpi, inside)
+            primary = _primary_for(diag.type, changes, primary)
+            if primary == res_kpi:
+                break
+            top_before = dset.top
+            res, res_kpi = _explain(panel, cfg, primary, ts, te, "auto"), primary
+            dset = _driver_set(res, breakdown=True)
+            if (dset.top is None) == (top_before is None) and (dset.top is None or (
+                    dset.top.dimension, dset.top.value) == (top_before.dimension, top_before.value)):
+                break
+        dirs = {i.direction for i in g}
         ep = Episode(
             episode_id=f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""), start=start, end=end,
             days=(end - start).days + 1,
-            measured_start=ts.date(), measured_end=te.date(),
+            measured_start=ts.date(), measured_end=te.date(), baseline=baseline,
             direction=dirs.pop() if len(dirs) == 1 else "mixed",
             incident_ids=[i.incident_id for i in g], kpis=sorted({i.kpi for i in g}),
             slices=sorted({_slice_label(i.dimension, i.segment) for i in g}), primary_kpi=primary,
             kpi_changes=changes, severity=max((i.severity for i in g), key=lambda x: SEVERITY_RANK.get(x, 0)),
-            confidence=max(i.confidence for i in g), signature=sig, drivers=_driver_set(res),
+            confidence=max(i.confidence for i in g), signature=sig, drivers=dset, diagnosis=diag,
             planned=bool(ov), calendar=[CalendarOverlap(date=d, name=n, kind=k, scope=sc) for d, n, k, sc in ov],
-            narrative="", recommended_action="",
+            title="", narrative="", recommended_action="",
             matched_event_ids=sorted({i.matched_event_id for i in g if i.matched_event_id}))
+        ep.title = _episode_title(ep)
         ep.narrative = _episode_narrative(ep)
-        ep.recommended_action = _action("up" if (changes.get(primary) or 0) > 0 else "down", sig.label,
-                                        ep.drivers.top, ep.calendar)
+        ep.recommended_action = _episode_action(ep)
         out.append(ep)
     return out
 
 
-def _measure(panel: dr.SlicePanel, cfg: InsightsConfig, ts: pd.Timestamp, te: pd.Timestamp,
-             fallback: str) -> tuple[dict[str, float | None], SignatureInfo, str]:
-    """Overall KPI changes vs baseline, signature and primary KPI over [ts, te]."""
-    bw = cfg.drivers.baseline_weeks
-    changes: dict[str, float | None] = {}
+_TYPE_PRIMARY = {"site_outage": "sessions", "channel_outage": "sessions", "bot_traffic": "sessions",
+                 "tracking_fault": "sessions", "payment_failure": "conversion_rate", "churn_wave": "orders",
+                 "stockout": "revenue", "pricing_error": "aov", "flash_sale": "orders", "fraud_orders": "revenue"}
+
+
+def _slice_changes(panel: dr.SlicePanel, cfg: InsightsConfig, dset, ts: pd.Timestamp, te: pd.Timestamp,
+                   source: str) -> dict[str, float | None] | None:
+    """The funnel inside the top driver's slice (its own sessions, conversion, AOV, orders, revenue
+    vs its baseline), None without a concentrated driver. A shock confined to a slice shows its
+    pure pattern there (overall it is diluted, or mixed with the slice's weight)."""
+    t = dset.top
+    if t is None:
+        return None
+    dim, seg = t.dimension, t.value
+    out: dict[str, float | None] = {}
     for k in MAIN_KPIS:
         comps = dr.components(k)
         if all(c in panel.values for c in comps):
+            a = dr.kpi_value(k, _slice_sums(panel, comps, dim, seg, ts, te, "actual"))
+            b = dr.kpi_value(k, _slice_sums(panel, comps, dim, seg, ts, te, source, cfg.drivers.baseline_weeks))
+            out[k] = _pct(_f(a), _f(b))
+    return out
+
+
+def _primary_for(kind: str, changes: dict[str, float | None], fallback: str) -> str:
+    """Where a diagnosed shock starts (the KPI it acts on); the measured guess otherwise."""
+    k = _TYPE_PRIMARY.get(kind)
+    if kind == "level_shift":
+        s, c = abs(changes.get("sessions") or 0), abs(changes.get("conversion_rate") or 0)
+        k = "sessions" if s >= c else "conversion_rate"
+    return k if k is not None and changes.get(k) is not None else fallback
+
+
+def _measure(panel: dr.SlicePanel, cfg: InsightsConfig, ts: pd.Timestamp, te: pd.Timestamp,
+             fallback: str, source: str = "baseline") -> tuple[dict[str, float | None], SignatureInfo, str]:
+    """Overall KPI changes vs baseline, signature and primary KPI over [ts, te]."""
+    bw = cfg.drivers.baseline_weeks
+    changes: dict[str, float | None] = {}
+    for k in (*MAIN_KPIS, *CUSTOMER_KPIS):
+        comps = dr.components(k)
+        if all(c in panel.values for c in comps):
             a = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "actual"))
-            b = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "baseline", bw))
+            b = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, source, bw))
             changes[k] = _pct(_f(a), _f(b))
-    sig = _signature(panel, cfg, "overall", "all", ts, te)
+    sig = _signature(panel, cfg, "overall", "all", ts, te, source)
     primary = _PRIMARY_BY_SIGNATURE.get(sig.label)
     if sig.label == "basket-driven" and changes.get("aov") is not None and changes.get("revenue") is not None \
             and abs(changes["aov"]) > abs(changes["revenue"]):
         primary = "aov"  # a price change moves the basket more than revenue; a stock-out the reverse
     if primary is None or primary not in changes:
-        moved = {k: abs(v) for k, v in changes.items() if v is not None}
+        moved = {k: abs(v) for k, v in changes.items() if v is not None and k in MAIN_KPIS}
         # biggest mover; within 5 % of it, the more aggregate KPI (orders, revenue) is named
         top = max(moved.values(), default=0.0)
         primary = next((k for k in _KPI_PREFERENCE if k in moved and moved[k] >= 0.95 * top), fallback)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 
 
 class _M(BaseModel):
@@ -53,10 +53,12 @@ class DriverSet(_M):
     top: Driver | None = Field(None, description="the driver, when the change is concentrated")
     focus: float | None = Field(None, description="1 - relative change of the rest of the top driver's "
                                                   "dimension / its own (1: confined, 0: uniform)")
-    drivers: list[Driver] = Field(default_factory=list, description="ranked across dimensions")
+    drivers: list[Driver] = Field(default_factory=list, description="ranked across dimensions (episodes and "
+                                                                   "summary: in the details file)")
     breakdown: dict[str, list[Driver]] = Field(default_factory=dict,
-                                               description="per dimension, small slices folded into 'other' "
-                                                           "(episodes and summary; empty on incidents)")
+                                               description="per dimension, small slices folded into 'other'; "
+                                                           "in insights.json always empty: the breakdowns are in "
+                                                           "the details file")
     expected_source: str = Field(description="what 'expected' is: baseline (same weekday, weeks around the "
                                              "window) | detector (the detectors' median) | shift (the "
                                              "previous period) | mixed (by dimension) | none")
@@ -153,13 +155,41 @@ class IncidentInsight(_M):
     confidence: float
     severity: str
     peak_score: float | None = None
-    drivers: DriverSet
-    signature: SignatureInfo
+    drivers: DriverSet | None = Field(None, description="in insights.json None: in the details file")
+    signature: SignatureInfo | None = Field(None, description="in insights.json None: in the details file")
     planned: bool = Field(description="overlaps a planned marketing-calendar day")
     calendar: list[CalendarOverlap] = Field(default_factory=list)
     narrative: str
-    recommended_action: str
+    recommended_action: str | None = Field(None, description="by the incident's own signature; in insights.json "
+                                                             "None: in the details file (act on the episode's)")
     matched_event_id: str | None = None
+
+
+ShockType = Literal["site_outage", "channel_outage", "level_shift", "bot_traffic", "tracking_fault",
+                    "payment_failure", "churn_wave", "stockout", "pricing_error", "flash_sale", "fraud_orders",
+                    "planned_event", "undetermined"]
+
+
+class Evidence(_M):
+    kpi: str = Field(description="the KPI that moved")
+    slice: str = Field(description="where: 'overall', 'channel email', …")
+    change_pct: float = Field(description="change vs the same-weekday baseline, %")
+    direction: Literal["up", "down"]
+
+
+class Diagnosis(_M):
+    """The likely kind of shock, from funnel arithmetic (sessions x conversion x AOV) and slices."""
+
+    type: ShockType
+    label: str = Field(description="the type in words")
+    confidence: float = Field(ge=0, le=1)
+    evidence: list[Evidence] = Field(default_factory=list)
+    scope: str = Field(description="the drivers' verdict: concentrated | broad | unknown")
+    persistence: float | None = Field(None, description="share of the change still present 1-5 weeks after "
+                                                        "the episode (1: it stayed; None: not measurable)")
+    persistence_z: float | None = Field(None, description="that step in robust sigmas of the series' own "
+                                                          "4-week steps (|z| >= 3 and share >= 0.5: it stayed)")
+    persistence_kpi: str | None = None
 
 
 class Episode(_M):
@@ -179,14 +209,19 @@ class Episode(_M):
     measured_start: date = Field(description="span of the episode's overall incidents (all its incidents if "
                                              "none is overall): where kpi_changes, signature and drivers are measured")
     measured_end: date
+    baseline: Literal["centered", "trailing"] = Field(
+        "centered", description="centered: the same weekday in the weeks before and after the measured span; "
+                                "trailing: the weeks before only (a change that stayed after the episode)")
     kpi_changes: dict[str, float | None] = Field(description="overall change of each main KPI over the measured "
                                                              "span vs its same-weekday baseline, %")
     severity: str
     confidence: float
     signature: SignatureInfo
     drivers: DriverSet = Field(description="drivers of the primary KPI over the episode")
+    diagnosis: Diagnosis
     planned: bool
     calendar: list[CalendarOverlap] = Field(default_factory=list)
+    title: str = Field(description="one line rendered from primary_kpi, kpi_changes and diagnosis")
     narrative: str
     recommended_action: str
     matched_event_ids: list[str] = Field(default_factory=list)
@@ -259,8 +294,27 @@ class Seasonality(_M):
     monthly: Profile | None = None
 
 
+class BriefEpisode(_M):
+    episode_id: str
+    title: str = Field(description="the episode's title")
+    severity: str
+    diagnosis: str = Field(description="the episode's diagnosis.type")
+    recommended_action: str = Field(description="the episode's action")
+
+
+class Brief(_M):
+    """What an analyst or an LLM reads first (<= ~1,500 tokens): the latest week and month, the
+    most severe episodes, what to do. Text is copied from the cited fields, never recomputed."""
+
+    as_of: date | None = None
+    headline: str = Field("", description="summary.headline (week over week revenue)")
+    last_28_days: list[str] = Field(default_factory=list, description="episodes starting in the last 28 days")
+    top_episodes: list[BriefEpisode] = Field(default_factory=list,
+                                             description="the 5 most severe episodes (severity, then size)")
+
+
 class Insights(_M):
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["2.0"] = SCHEMA_VERSION
     run: RunInfo
     summary: Summary
     channels: Channels | None = None
@@ -270,3 +324,6 @@ class Insights(_M):
     forecast: Forecast
     seasonality: Seasonality
     customers: dict[str, Any] | None = Field(None, description="customer intelligence (free-form)")
+    brief: Brief = Field(default_factory=Brief)
+    details_file: str | None = Field(None, description="side file in the run directory with the full per-slice "
+                                                       "breakdowns (episodes, summary) and incident driver lists")

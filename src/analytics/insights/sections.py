@@ -54,7 +54,8 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
     dates = pd.to_datetime(kpis["date"]) if len(kpis) else pd.Series(dtype="datetime64[ns]")
     start, end = (dates.min(), dates.max()) if len(dates) else (None, None)
     scenario = manifest.get("scenario") or manifest.get("scenario_name")
-    seed = manifest.get("seed", getattr(ctx.config, "seed", None))
+    # a seed means something only for simulated data (real data would show the config's default)
+    seed = manifest.get("seed", getattr(ctx.config, "seed", None)) if ctx.data.source == "simulated" else None
     return RunInfo(source=ctx.data.source, scenario=None if scenario is None else str(scenario),
                    seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
                    manifest_sha256=sha256_json(_plain(manifest)) if manifest else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..context import RunContext
 from ..insights_config import InsightsConfig
 from .common import SEVERITY_RANK, _f, _plain, _round, build_panel, config_of
 from .episodes import _episodes, _incident
-from .markdown import render_markdown
+from .markdown import _episode_rank, render_markdown
 from .models import Insights
 from .schema import validate_json
 from .sections import _calendar, _channels, _forecast, _run_info, _seasonality, _summary
@@ -40,18 +41,65 @@ def build(ctx: RunContext, cfg: InsightsConfig | None = None) -> Insights:
                     customers=_plain(ctx.customers) if ctx.customers is not None else None)
 
 
+DETAILS_FILE = "insights_details.json"
+BRIEF_EPISODES = 5
+
+
+def brief(doc: dict[str, Any]) -> dict[str, Any]:
+    """The brief section of a document (copied fields only, so it is grounded by construction)."""
+    eps = doc.get("episodes", [])
+    end = doc["summary"].get("period_end")
+    recent = []
+    if end:
+        cut = (pd.Timestamp(end) - pd.Timedelta(days=27)).date().isoformat()
+        recent = [e["episode_id"] for e in eps if str(e["start"]) >= cut]
+    top = sorted(eps, key=_episode_rank)[:BRIEF_EPISODES]
+    return {"as_of": end, "headline": doc["summary"].get("headline", ""), "last_28_days": recent,
+            "top_episodes": [{"episode_id": e["episode_id"], "title": e["title"], "severity": e["severity"],
+                              "diagnosis": e["diagnosis"]["type"], "recommended_action": e["recommended_action"]}
+                             for e in top]}
+
+
+def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(insights.json document, details document): the per-slice breakdowns and ranked driver
+    lists of episodes and summary changes (their ``top`` driver stays), and the drivers and
+    signature and action of every incident move to the details file; the brief is added."""
+    doc = json.loads(json.dumps(full))  # a deep copy of plain JSON data
+    details: dict[str, Any] = {"episodes": {}, "summary": {}, "incidents": {}}
+    for ep in doc.get("episodes", []):
+        details["episodes"][ep["episode_id"]] = {"breakdown": ep["drivers"].pop("breakdown", {}),
+                                                 "drivers": ep["drivers"]["drivers"]}
+        ep["drivers"]["breakdown"], ep["drivers"]["drivers"] = {}, []
+    for span in ("week_over_week", "month_over_month"):
+        for ch in doc["summary"].get(span, []):
+            if ch.get("drivers"):
+                details["summary"].setdefault(span, {})[ch["kpi"]] = {
+                    "breakdown": ch["drivers"].pop("breakdown", {}), "drivers": ch["drivers"]["drivers"]}
+                ch["drivers"]["breakdown"], ch["drivers"]["drivers"] = {}, []
+    for it in doc.get("incidents", []):
+        details["incidents"][it["incident_id"]] = {"drivers": it["drivers"], "signature": it["signature"],
+                                                   "recommended_action": it["recommended_action"]}
+        it["drivers"] = it["signature"] = it["recommended_action"] = None
+    doc["brief"] = brief(doc)
+    doc["details_file"] = DETAILS_FILE
+    return doc, details
+
+
 def to_json_dict(ins: Insights) -> dict[str, Any]:
+    """The full document (breakdowns included; ``split_details`` makes insights.json of it)."""
     return _round(ins.model_dump(mode="json"))
 
 
 def run(ctx: RunContext) -> None:
-    """Pipeline stage: set ``ctx.insights`` and write insights.json + insights.md into ctx.out_dir."""
+    """Pipeline stage: set ``ctx.insights`` and write insights.json (compact), the details file and
+    insights.md into ctx.out_dir."""
     cfg = config_of(ctx)
     if not cfg.enabled:
         return
-    doc = to_json_dict(build(ctx, cfg))
+    doc, details = split_details(to_json_dict(build(ctx, cfg)))
     validate_json(doc)
     ctx.insights = doc
     out = Path(ctx.out_dir)
-    atomic_write_text(out / "insights.json", canonical_json(doc))
+    atomic_write_text(out / "insights.json", canonical_json(doc, indent=None))
+    atomic_write_text(out / DETAILS_FILE, canonical_json(details, indent=None))
     atomic_write_text(out / "insights.md", render_markdown(doc))
