@@ -233,13 +233,14 @@ def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4) -> np.
 
 def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
               baseline_weeks: int = 4, z: float = 2.0, z_extend: float = 1.0,
-              share: float = 0.0) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+              share: float = 0.0, sign: int = 0) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """Where in [start, end] the overall ``kpi`` really deviated: its largest daily deviation,
     if at least ``z`` robust standard deviations of the KPI's daily deviations, and the contiguous
     days around it deviating the same way by at least ``z_extend`` of them and ``share`` of the
     peak's deviation (hysteresis; whatever
     the incidents' edges were: detectors that smooth flag late, slice incidents trail on).
-    None when nothing stands out (or the KPI is unknown)."""
+    None when nothing stands out (or the KPI is unknown). ``sign`` (+1 / -1) looks only at
+    deviations that way (the direction the incidents flagged); 0 at both."""
     dev_all = daily_deviation(panel, kpi, baseline_weeks)
     if dev_all is None:
         return None
@@ -252,7 +253,7 @@ def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestam
     if i0 < 0 or i1 >= len(dev_all) or i1 < i0:
         return None
     dev = np.nan_to_num(dev_all[i0:i1 + 1], nan=0.0)
-    p = int(np.argmax(np.abs(dev)))
+    p = int(np.argmax(np.abs(dev) if not sign else np.clip(dev * sign, 0.0, None)))
     if abs(dev[p]) < z * sigma:
         return None
     keep = (np.sign(dev) == np.sign(dev[p])) & (np.abs(dev) >= max(z_extend * sigma, share * abs(dev[p])))

@@ -81,8 +81,10 @@ def persistence(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timesta
     share: the change from the 4 weeks before ``ts`` to the 4 weeks starting a week after ``te``
     (whole weeks, so weekdays cancel), as a share of the episode's change. z: that step against
     the steps between any two 4-week windows as far apart in this series (robust sigma), so
-    trend and seasonality of the store set the bar. (None, None) when not measurable."""
-    if change_pct is None or abs(change_pct) < EPS or not len(panel.dates):
+    trend and seasonality of the store set the bar. (None, None) when not measurable; share
+    None when the episode's own change is too small to divide by (a centered baseline hides a
+    change that stayed) while z is still given."""
+    if not len(panel.dates):
         return None, None
     comps = dr.components(kpi)
     cols = [panel.column(c, "overall", "all") if c in panel.values else None for c in comps]
@@ -106,13 +108,17 @@ def persistence(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timesta
     if not math.isfinite(step) or len(steps) < 10:
         return None, None
     sigma = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) or 1e-9
-    return _f(math.expm1(step) * 100.0 / change_pct), _f(step / sigma)
+    small = change_pct is None or abs(change_pct) < EPS
+    return (None if small else _f(math.expm1(step) * 100.0 / change_pct)), _f(step / sigma)
 
 
 def lasting(persist: tuple[float | None, float | None]) -> bool:
-    """The change stayed: most of it is still there after the episode, and that step is unusual."""
+    """The change stayed: the step from before to after the episode is unusual for the series,
+    and the episode's change did not mostly come back (share below ``PERSIST`` but of the same
+    sign). A step against the measured change means the centered baseline already holds the
+    new level, so that counts as staying too."""
     share, z = persist
-    return share is not None and z is not None and share >= PERSIST and abs(z) >= PERSIST_Z
+    return z is not None and abs(z) >= PERSIST_Z and (share is None or share >= PERSIST or share < 0)
 
 
 def features(changes: dict[str, float | None], drivers: DriverSet, days: int,
@@ -219,4 +225,4 @@ def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, pl
                            change_pct=top.relative_change_pct, direction=_dir(top.relative_change_pct)))
     return Diagnosis(type=kind, label=SHOCK_LABELS[kind], confidence=round(conf, 2), evidence=ev,
                      scope=drivers.scope, persistence=f.persist, persistence_z=f.persist_z,
-                     persistence_kpi=persist_kpi if f.persist is not None else None)
+                     persistence_kpi=persist_kpi if f.persist_z is not None else None)

@@ -137,9 +137,14 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         # the primary KPI's peak, else that of the KPIs the incidents flagged (most flagged first)
         flagged = sorted({i.kpi for i in g}, key=lambda k: (-sum(i.kpi == k for i in g), k))
         span = None
+        # the peak in the direction the incidents flagged (on the KPI they flagged; the primary
+        # KPI's own sign may differ: a conversion drop can come with a sessions rise)
+        dirs_k = {k: {i.direction for i in g if i.kpi == k} for k in flagged}
         for k in dict.fromkeys([primary, *flagged]):
+            d = dirs_k.get(k, set())
+            sign = (1 if d == {"up"} else -1) if len(d) == 1 else 0
             span = dr.peak_span(panel, k, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
-                                PEAK_Z_EXTEND, PEAK_SHARE)
+                                PEAK_Z_EXTEND, PEAK_SHARE, sign)
             if span is not None:
                 break
         ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
@@ -150,11 +155,11 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
                     key=lambda c: (c[0], c[1], c[2], c[3] or ""))
         # a change that outlasts the episode (level shift, churn) is measured against the weeks
         # before it only: a centered baseline would already hold half of the new level
-        pk = "conversion_rate" if abs(changes.get("conversion_rate") or 0) > abs(changes.get("sessions") or 0) \
-            else "sessions"
-        if abs(changes.get(pk) or 0) < abs(changes.get("orders") or 0) and "orders" in changes:
-            pk = "orders"
-        persist = persistence(panel, pk, ts, te, changes.get(pk))
+        # the funnel KPI whose level moved most unusually from before to after the episode
+        steps = {k: persistence(panel, k, ts, te, changes.get(k))
+                 for k in ("sessions", "conversion_rate", "orders") if k in changes}
+        pk = max(steps, key=lambda k: (abs(steps[k][1] or 0.0), k), default="sessions")
+        persist = steps.get(pk, (None, None))
         baseline = "centered"
         if lasting(persist) and not ov:
             changes, sig, _ = _measure(panel, cfg, ts, te, primary, source="trailing")
