@@ -376,6 +376,9 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
     a = attr.loc[attr["dimension"] != "overall"]
     # a dimension with one value (one channel, one country) says nothing the total does not
     a = a.loc[a.groupby("dimension", sort=False)["segment"].transform("nunique") > 1]
+    pairs = a.loc[a["dimension"] == PAIR_DIMENSION, "segment"].str.split(PAIR_SEP, n=1, expand=True)
+    if len(pairs) and (pairs[0].nunique() < 2 or pairs[1].nunique() < 2):
+        a = a.loc[a["dimension"] != PAIR_DIMENSION]  # one channel (or country): a pair is its other part
     if a.empty:  # overall series only (e.g. an external KPI file): nothing to attribute to
         return DriverResult([], {}, "unknown", None, None, "none")
     a = a.assign(_dim=a["dimension"].map(order).fillna(len(order)))
