@@ -162,6 +162,8 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
             return "channel_outage", 0.8
         if stayed:
             return "level_shift", 0.7
+        if s < 0 and f.persist_z is None and f.days >= 5:
+            return "level_shift", 0.45  # too near the data's end to see it stay; outages are short
         if s < 0:
             return "site_outage", 0.75 if f.days <= 3 else 0.55
         return "flash_sale", 0.5
@@ -174,9 +176,9 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     if c <= -EPS:  # conversion-led, down
         if category:
             return "stockout", 0.7
-        if churny or (stayed and f.days >= 7):
-            return "churn_wave", 0.7 if churny else 0.5
-        if stayed:
+        if churny:
+            return "churn_wave", 0.7 if stayed else 0.55
+        if stayed:  # a conversion level that stayed, new and returning customers alike
             return "level_shift", 0.55
         return "payment_failure", 0.75 if f.days <= 4 else 0.55
     if c >= EPS:  # conversion-led, up
