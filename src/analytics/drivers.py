@@ -35,6 +35,7 @@ RATIO_KPIS: dict[str, tuple[str, str]] = {
 SLICE_DIMENSIONS = ("channel", "country", "category")
 PAIR_DIMENSION = "channel_country"
 PAIR_SEP = "|"
+PAIR_MARGIN = 0.02  # a pair must beat its channel's and its country's concentration by this much
 SIGNATURES = ("traffic-driven", "conversion-driven", "basket-driven", "mix", "undetermined")
 
 
@@ -232,13 +233,14 @@ def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4) -> np.
 
 def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
               baseline_weeks: int = 4, z: float = 2.0, z_extend: float = 1.0,
-              share: float = 0.0) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+              share: float = 0.0, sign: int = 0) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """Where in [start, end] the overall ``kpi`` really deviated: its largest daily deviation,
     if at least ``z`` robust standard deviations of the KPI's daily deviations, and the contiguous
     days around it deviating the same way by at least ``z_extend`` of them and ``share`` of the
     peak's deviation (hysteresis; whatever
     the incidents' edges were: detectors that smooth flag late, slice incidents trail on).
-    None when nothing stands out (or the KPI is unknown)."""
+    None when nothing stands out (or the KPI is unknown). ``sign`` (+1 / -1) looks only at
+    deviations that way (the direction the incidents flagged); 0 at both."""
     dev_all = daily_deviation(panel, kpi, baseline_weeks)
     if dev_all is None:
         return None
@@ -251,7 +253,7 @@ def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestam
     if i0 < 0 or i1 >= len(dev_all) or i1 < i0:
         return None
     dev = np.nan_to_num(dev_all[i0:i1 + 1], nan=0.0)
-    p = int(np.argmax(np.abs(dev)))
+    p = int(np.argmax(np.abs(dev) if not sign else np.clip(dev * sign, 0.0, None)))
     if abs(dev[p]) < z * sigma:
         return None
     keep = (np.sign(dev) == np.sign(dev[p])) & (np.abs(dev) >= max(z_extend * sigma, share * abs(dev[p])))
@@ -351,7 +353,7 @@ def attribute(table: pd.DataFrame, kpi: str) -> pd.DataFrame:
 
 @dataclass
 class DriverResult:
-    """Ranked drivers of one change (plain data; insights.py turns it into models)."""
+    """Ranked drivers of one change (plain data; the insights package turns it into models)."""
 
     drivers: list[dict[str, Any]]          # ranked across dimensions (see ``rank``)
     breakdown: dict[str, list[dict[str, Any]]]  # per dimension, ranked, small ones folded into "other"
@@ -372,21 +374,31 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
         return DriverResult([], {}, "unknown", None, None, "none")
     order = {d: i for i, d in enumerate((*SLICE_DIMENSIONS, PAIR_DIMENSION))}
     a = attr.loc[attr["dimension"] != "overall"]
+    # a dimension with one value (one channel, one country) says nothing the total does not
+    a = a.loc[a.groupby("dimension", sort=False)["segment"].transform("nunique") > 1]
+    pairs = a.loc[a["dimension"] == PAIR_DIMENSION, "segment"].str.split(PAIR_SEP, n=1, expand=True)
+    if len(pairs) and (pairs[0].nunique() < 2 or pairs[1].nunique() < 2):
+        a = a.loc[a["dimension"] != PAIR_DIMENSION]  # one channel (or country): a pair is its other part
     if a.empty:  # overall series only (e.g. an external KPI file): nothing to attribute to
         return DriverResult([], {}, "unknown", None, None, "none")
     a = a.assign(_dim=a["dimension"].map(order).fillna(len(order)))
     a = a.sort_values(["concentration", "_dim", "segment"], ascending=[False, True, True], kind="mergesort")
-    # a listed driver must carry more of the change than its size explains, and a pair adds
-    # nothing when its channel or country is already listed above it
+    # a listed driver must carry more of the change than its size explains, and a pair only
+    # when it explains more than its parts: its concentration beats both its channel's and its
+    # country's (a channel-wide change puts the channel first, not its busiest country pair)
     cand = a.loc[(a["share_of_change"].abs() >= min_share) & (a["concentration"] >= 0.05)]
+    conc = {(d, v): c for d, v, c in zip(a["dimension"], a["segment"], a["concentration"], strict=True)}
     drivers: list[dict[str, Any]] = []
     seen: set[str] = set()
     for r in _records(cand.head(4 * top_k)):
         if len(drivers) == top_k:
             break
-        parts = r["value"].split(PAIR_SEP) if r["dimension"] == PAIR_DIMENSION else []
-        if any(p in seen for p in parts):
-            continue
+        if r["dimension"] == PAIR_DIMENSION:
+            parts = r["value"].split(PAIR_SEP)
+            best_part = max((conc.get((dim, p), -math.inf) for dim, p in zip(("channel", "country"), parts,
+                                                                               strict=False)), default=-math.inf)
+            if any(p in seen for p in parts) or r["concentration"] <= best_part + PAIR_MARGIN:
+                continue
         seen.add(r["value"])
         drivers.append(r)
     # per dimension: ranked by share of the change; beyond top_k or below min_share -> "other"

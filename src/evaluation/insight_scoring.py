@@ -16,6 +16,8 @@ incidents) whose measured days best overlap the event's window. Scored:
   MIN_EFFECT``). ``incident_magnitude_*``: the same for every matched overall incident on its KPI.
 - **signature**: the episode's signature equals the one the event's realized effects give under
   the same classifier (``drivers.signature_from_effects``).
+- **diagnosis**: the episode's ``diagnosis.type`` equals the event's type (``type_accuracy``,
+  overall and per type; the insights name shock types as the simulator does).
 
 ``event_windows`` scores the attribution engine alone, on every unexpected event's true window
 and primary KPI (as if detection had been exact): root cause and magnitude error.
@@ -117,6 +119,8 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
             "magnitude_error": None if err is None else round(err, 4),
             "signature": ep["signature"]["label"], "true_signature": true_sig,
             "signature_ok": (ep["signature"]["label"] == true_sig) if true_sig else None,
+            "diagnosis": (ep.get("diagnosis") or {}).get("type"),
+            "type_ok": (ep.get("diagnosis") or {}).get("type") == ev.get("type"),
         })
 
     def agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,7 +131,8 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
                 "kpi_attribution": _mean([r["kpi_ok"] for r in rs]),
                 "primary_kpi_flagged": _mean([r["primary_kpi_flagged"] for r in rs]),
                 "magnitude_error_median": _median(errs), "magnitude_n": len(errs),
-                "signature_accuracy": _mean([r["signature_ok"] for r in rs if r["signature_ok"] is not None])}
+                "signature_accuracy": _mean([r["signature_ok"] for r in rs if r["signature_ok"] is not None]),
+                "type_accuracy": _mean([r["type_ok"] for r in rs])}
 
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -140,7 +145,7 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     out["per_event"] = rows
     out["definitions"] = ("per matched event, the episode best overlapping it; root cause: the "
                           "episode's top driver is the event's scope; KPI: episode primary KPI == event primary KPI; "
-                          "magnitude error: |episode change - realized effect| / |realized effect| on the event's "
+                          "type: episode diagnosis.type == event type; magnitude error: |episode change - realized effect| / |realized effect| on the event's "
                           f"primary KPI (|effect| >= {MIN_EFFECT}); incident_magnitude_*: overall incidents vs the "
                           "effect on their own KPI")
     return out

@@ -145,3 +145,22 @@ def test_focus_is_one_when_confined_and_zero_when_uniform():
     assert dr.focus(1.0, 0.2) == pytest.approx(1.0)
     assert dr.focus(0.3, 0.3) == pytest.approx(0.0)
     assert dr.focus(0.5, 0.0) is None
+
+
+def test_a_dimension_with_one_value_and_pairs_that_repeat_it_are_not_reported():
+    """Real data with one channel: 'channel online' and 'online x DE' say nothing 'country DE' does not."""
+    cube = make_cube([Shock(*WIN, "conversion", 0.5, {"country": "DE"})])
+    cube = cube.loc[cube["channel"] == "organic"]
+    panel = dr.SlicePanel(kpis_from_cube(cube), None, dr.pair_daily(raw_tables(cube)))
+    res = dr.explain(panel, "revenue", pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]))
+    assert (res.top["dimension"], res.top["value"]) == ("country", "DE")
+    dims = {d["dimension"] for d in res.drivers}
+    assert "channel" not in dims and dr.PAIR_DIMENSION not in dims
+    assert set(res.breakdown) == {"country", "category"}
+
+
+def test_a_pair_is_listed_only_when_it_explains_more_than_its_parts():
+    # a channel-wide drop: the channel leads and none of its country pairs is listed beside it
+    res = _explain(Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}), "sessions")
+    assert res.top["value"] == "paid_social"
+    assert all(d["dimension"] != dr.PAIR_DIMENSION for d in res.drivers)

@@ -71,25 +71,33 @@ def _numbers(obj):
         yield obj
 
 
+def _details(tmp_path):
+    return json.loads((tmp_path / "insights_details.json").read_text())
+
+
 def test_incident_content(tmp_path):
     ctx = _ctx(tmp_path)
     insights.run(ctx)
     doc = ctx.insights
     assert all(math.isfinite(x) for x in _numbers(doc))
     inc = {i["incident_id"]: i for i in doc["incidents"]}
-    i1 = inc["I-revenue-overall-all-2025-05-10-down"]
-    assert (i1["drivers"]["top"]["dimension"], i1["drivers"]["top"]["value"]) == ("channel", "paid_social")
-    assert i1["signature"]["label"] == "traffic-driven"
+    # drivers, signature and action of incidents live in the details file the document names
+    assert doc["details_file"] == "insights_details.json"
+    det = _details(tmp_path)["incidents"]
+    assert all(i["drivers"] is None and i["signature"] is None for i in inc.values())
+    i1, d1 = inc["I-revenue-overall-all-2025-05-10-down"], det["I-revenue-overall-all-2025-05-10-down"]
+    assert (d1["drivers"]["top"]["dimension"], d1["drivers"]["top"]["value"]) == ("channel", "paid_social")
+    assert d1["signature"]["label"] == "traffic-driven"
     assert i1["matched_event_id"] == "E1" and not i1["planned"]
-    assert "paid_social" in i1["narrative"] and "paid_social" in i1["recommended_action"]
+    assert i1["narrative"].startswith("revenue down -") and "paid_social" in d1["recommended_action"]
     assert i1["days"] == 5 and i1["n_detectors"] == 3
-    i2 = inc["I-revenue-overall-all-2025-06-01-down"]
-    assert i2["drivers"]["top"]["value"] == "DE" and i2["signature"]["label"] == "conversion-driven"
-    assert "checkout" in i2["recommended_action"]
+    i2, d2 = inc["I-revenue-overall-all-2025-06-01-down"], det["I-revenue-overall-all-2025-06-01-down"]
+    assert d2["drivers"]["top"]["value"] == "DE" and d2["signature"]["label"] == "conversion-driven"
+    assert "checkout" in d2["recommended_action"]
     # 40 % conversion drop in a country holding ~30 % of orders: about -12 % overall
     assert i2["baseline_magnitude_pct"] == pytest.approx(-12, abs=3)
-    i3 = inc["I-aov-overall-all-2025-06-15-down"]
-    assert i3["drivers"]["top"]["value"] == "electronics" and i3["signature"]["label"] == "basket-driven"
+    i3, d3 = inc["I-aov-overall-all-2025-06-15-down"], det["I-aov-overall-all-2025-06-15-down"]
+    assert d3["drivers"]["top"]["value"] == "electronics" and d3["signature"]["label"] == "basket-driven"
     assert i3["planned"] and i3["calendar"][0]["name"] == "Summer sale"
     assert i3["matched_event_id"] is None
 
@@ -114,8 +122,10 @@ def test_summary_channels_and_seasonality(tmp_path):
     assert se["weekday"]["peak"] == "Sat" and se["weekday"]["trough"] == "Wed"   # WEEKDAY factors
     assert doc["forecast"]["status"] == "skipped"
     md = (tmp_path / "insights.md").read_text()
-    for needle in ("## Summary", "## Channels", "## Incidents (3 shown of 3)", "Summer sale", "## Seasonality"):
+    for needle in ("## Brief", "## Summary", "## Channels", "## Incidents (3 most severe shown of 3",
+                   "Summer sale", "## Seasonality"):
         assert needle in md
+    assert md.index("## Brief") < md.index("## Summary") < md.index("## Episodes")
 
 
 def test_max_incidents_keeps_the_most_severe(tmp_path):
@@ -176,10 +186,16 @@ def test_episodes_group_overlapping_incidents_and_keep_planned_apart(tmp_path):
     assert ep["primary_kpi"] == "sessions" and ep["signature"]["label"] == "traffic-driven"
     assert ep["drivers"]["top"]["value"] == "paid_social" and ep["matched_event_ids"] == ["E1"]
     assert ep["kpi_changes"]["sessions"] == pytest.approx(-0.6 * 1500 / 8800 * 100, abs=2)
-    assert [d["value"] for d in ep["drivers"]["breakdown"]["channel"]][0] == "paid_social"
+    # the full breakdown is in the details file; insights.json keeps the top driver only
+    assert ep["drivers"]["breakdown"] == {} and ep["drivers"]["drivers"] == []
+    bd = _details(tmp_path)["episodes"]["EP-2025-05-10-2025-05-15"]["breakdown"]
+    assert [d["value"] for d in bd["channel"]][0] == "paid_social"
+    # a sessions drop confined to one channel: a channel outage, and the action says where to look
+    assert ep["diagnosis"]["type"] == "channel_outage" and "paid_social" in ep["recommended_action"]
+    assert ep["title"].startswith("sessions down -") and "channel outage" in ep["title"]
     # the planned-day incidents form their own episode
-    assert "EP-2025-06-15-2025-06-18-planned" in eps and eps["EP-2025-06-15-2025-06-18-planned"]["planned"]
-    assert all(i["drivers"]["breakdown"] == {} for i in ctx.insights["incidents"])
+    planned = eps["EP-2025-06-15-2025-06-18-planned"]
+    assert planned["planned"] and planned["diagnosis"]["type"] == "planned_event"
 
 
 def test_overall_only_series_without_funnel_kpis(tmp_path):
@@ -193,8 +209,12 @@ def test_overall_only_series_without_funnel_kpis(tmp_path):
     insights.run(ctx)
     doc = ctx.insights
     assert doc["channels"] is None and [t["kpi"] for t in doc["summary"]["totals"]] == ["revenue"]
-    inc = doc["incidents"][0]
+    inc = _details(tmp_path)["incidents"][doc["incidents"][0]["incident_id"]]
     assert inc["drivers"]["scope"] == "unknown" and inc["signature"]["label"] == "undetermined"
-    assert "No channel, country or category breakdown" in inc["narrative"]
-    assert doc["episodes"][0]["primary_kpi"] == "revenue"
+    ep = doc["episodes"][0]
+    assert "No channel, country or category breakdown" in ep["narrative"]
+    assert ep["primary_kpi"] == "revenue" and ep["diagnosis"]["type"] == "undetermined"
+    # real data: no seed in the run info or the brief
+    assert doc["run"]["seed"] is None and "seed" not in (tmp_path / "insights.md").read_text()
     insights.validate_json(doc)
+    assert insights.grounding.check(doc) == []

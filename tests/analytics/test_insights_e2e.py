@@ -66,6 +66,9 @@ def test_insight_scores_meet_the_targets(run):
 def test_outputs_validate_and_are_byte_identical(run, tmp_path):
     doc = json.loads((run.out_dir / "insights.json").read_text())
     insights.validate_json(doc)
+    assert insights.grounding.check(doc) == []           # every number in the text is a field
+    assert (run.out_dir / doc["details_file"]).is_file()
+    assert len((run.out_dir / "insights.md").read_text()) <= 24_000
     assert doc["forecast"]["status"] == "ok" and len(doc["forecast"]["daily"]) == 90
     assert doc["run"]["scenario"] == "small" and doc["episodes"]
     again = RunContext(config=run.config, data=run.data, out_dir=tmp_path, kpis_daily=run.kpis_daily,

@@ -59,6 +59,10 @@ def test_scores_on_known_answers(scored):
     assert rows["E3"]["top_driver"] is None and rows["E3"]["drivers_scope"] == "broad"
     assert set(s["by_type"]) == {"channel_outage", "payment_failure"}
     assert s["by_type"]["payment_failure"]["events"] == 2
+    # the diagnosis names the injected type of each event
+    assert s["type_accuracy"] == 1.0 and s["by_type"]["channel_outage"]["type_accuracy"] == 1.0
+    assert [rows[e]["diagnosis"] for e in ("E1", "E2", "E3")] == ["channel_outage", "payment_failure",
+                                                                  "payment_failure"]
 
 
 def test_wrong_answers_are_counted_wrong(scored):
@@ -68,12 +72,14 @@ def test_wrong_answers_are_counted_wrong(scored):
     ep["drivers"] = {**ep["drivers"], "top": {**ep["drivers"]["top"], "value": "organic"}}
     ep["primary_kpi"] = "revenue"
     ep["kpi_changes"] = {**ep["kpi_changes"], "sessions": -21.0}      # twice the realized -10.5 %
+    ep["diagnosis"] = {**ep["diagnosis"], "type": "site_outage"}
     ctx2 = type(ctx)(config=ctx.config, data=ctx.data, out_dir=ctx.out_dir)
     ctx2.insights = doc
     s = sc.score_insights(ctx2)
     row = next(r for r in s["per_event"] if r["event_id"] == "E1")
     assert row["root_cause_ok"] is False and row["kpi_ok"] is False
     assert row["magnitude_error"] == pytest.approx(1.0)
+    assert row["type_ok"] is False and s["by_type"]["channel_outage"]["type_accuracy"] == 0.0
     assert s["root_cause_accuracy"] == 0.5
 
 

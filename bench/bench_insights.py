@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Insight quality over run directories (prints, never asserts): type accuracy of the episodes'
+diagnosis, root cause and magnitude error pooled over every matched event (overall and per
+injected type), grounding mismatches, and the sizes of insights.json / insights.md / the brief.
+
+    python bench/bench_insights.py RUN_DIR [RUN_DIR ...]
+
+Each RUN_DIR is a run_analysis.py output of simulated data (scorecard.json holds the insight
+scores). Report held-out worlds only, e.g. the random-world test seeds::
+
+    for s in 101 102 103 104 105 106 107; do
+      python generate_data.py --config config/scenarios/random_world.yaml --seed $s --out /tmp/w$s
+      python run_analysis.py --data /tmp/w$s --out /tmp/r$s
+    done
+    python bench/bench_insights.py /tmp/r10*
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from analytics.insights.grounding import check  # noqa: E402
+
+
+def _agg(rows: list[dict]) -> str:
+    def frac(xs: list[bool]) -> str:
+        return f"{sum(xs) / len(xs):.2f} ({sum(xs)}/{len(xs)})" if xs else "n/a"
+
+    ty = [r["type_ok"] for r in rows]
+    rc = [r["root_cause_ok"] for r in rows if r["root_cause_ok"] is not None]
+    me = [r["magnitude_error"] for r in rows if r["magnitude_error"] is not None]
+    mag = f"{statistics.median(me):.3f} (n={len(me)})" if me else "n/a"
+    return f"events {len(rows):3d} · type accuracy {frac(ty)} · root cause {frac(rc)} · magnitude error median {mag}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    args = ap.parse_args()
+    rows, mismatches = [], 0
+    for run in args.runs:
+        doc = json.loads((run / "insights.json").read_text(encoding="utf-8"))
+        bad = check(doc)
+        mismatches += len(bad)
+        md = (run / "insights.md").read_text(encoding="utf-8")
+        print(f"{run}: insights.json {(run / 'insights.json').stat().st_size / 1024:.1f} KB · insights.md "
+              f"{len(md.encode()) / 1024:.1f} KB · brief ~{len(json.dumps(doc.get('brief') or {})) // 4} tokens · "
+              f"{len(doc['episodes'])} episodes · grounding mismatches {len(bad)}")
+        card = run / "scorecard.json"
+        if card.is_file():
+            rows += (json.loads(card.read_text(encoding="utf-8")).get("insights") or {}).get("per_event", [])
+    if rows:
+        print(f"\nALL   {_agg(rows)}")
+        by_type: dict[str, list[dict]] = defaultdict(list)
+        for r in rows:
+            by_type[str(r["type"])].append(r)
+        for t, rs in sorted(by_type.items()):
+            print(f"  {t:16s} {_agg(rs)}")
+    print(f"\ngrounding mismatches: {mismatches}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""Helpers shared by the insights modules: number cleaning, the config accessor, slice labels and
+thin wrappers over ``analytics.drivers``. Imports only models and drivers (no loops)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import drivers as dr
+from ..context import RunContext
+from ..insights_config import InsightsConfig
+from .models import Driver, DriverSet
+
+SIG_DIGITS = 6
+
+
+MAIN_KPIS = ("revenue", "orders", "sessions", "conversion_rate", "aov")
+CUSTOMER_KPIS = ("returning_customers", "new_customers")  # measured on episodes (churn shows there)
+
+
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+def _f(x: Any) -> float | None:
+    """A finite float or None."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _pct(a: float | None, e: float | None) -> float | None:
+    if a is None or e is None or not e:
+        return None
+    return _f((a - e) / abs(e) * 100.0)
+
+
+def _sig(v: float) -> float:
+    """A float as insights.json stores it (text renders from this, so it matches the field)."""
+    return float(f"{v:.{SIG_DIGITS}g}")
+
+
+def _round(obj: Any) -> Any:
+    """Round floats to SIG_DIGITS significant digits, recursively (stable bytes, readable JSON)."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{SIG_DIGITS}g}")
+    if isinstance(obj, dict):
+        return {k: _round(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_round(v) for v in obj]
+    return obj
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-safe copy of free-form data (numpy scalars, timestamps, NaN -> None)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, pd.DataFrame):
+        return _plain(obj.to_dict(orient="records"))
+    if isinstance(obj, (pd.Timestamp, date)):
+        return obj.isoformat()[:10] if getattr(obj, "hour", 0) == 0 and getattr(obj, "minute", 0) == 0 \
+            else obj.isoformat()
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return _f(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return str(obj)
+
+
+def config_of(ctx: RunContext) -> InsightsConfig:
+    cfg = getattr(ctx.config, "insights", None)
+    if isinstance(ctx.config, dict):
+        cfg = ctx.config.get("insights")
+    if isinstance(cfg, InsightsConfig):
+        return cfg
+    return InsightsConfig.model_validate(cfg or {})
+
+
+def _seed(ctx: RunContext) -> int:
+    seed = getattr(ctx.config, "seed", None)
+    if seed is None:
+        seed = ctx.data.manifest.get("seed") if ctx.data.manifest else None
+    try:
+        return int(seed) if seed is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def _day(ts: Any) -> date:
+    return pd.Timestamp(ts).date()
+
+
+def _slice_label(dimension: str, value: str) -> str:
+    if dimension == "overall":
+        return "overall"
+    if dimension == dr.PAIR_DIMENSION:
+        return f"channel x country {value.replace(dr.PAIR_SEP, ' / ')}"
+    return f"{dimension} {value}"
+
+
+def build_panel(ctx: RunContext, cfg: InsightsConfig) -> dr.SlicePanel:
+    extra = dr.pair_daily(ctx.data.tables) if cfg.drivers.pairs and ctx.data.tables else None
+    return dr.SlicePanel(ctx.kpis_daily, ctx.detections, extra)
+
+
+def _driver_set(res: dr.DriverResult, breakdown: bool = True) -> DriverSet:
+    def model(d: dict[str, Any]) -> Driver:
+        rel = d.get("relative_change")
+        return Driver(dimension=d["dimension"], value=d["value"], actual=_f(d["actual"]) or 0.0,
+                      expected=_f(d["expected"]) or 0.0, change=_f(d["change"]) or 0.0,
+                      share_of_change=_f(d["share_of_change"]) or 0.0,
+                      share_of_expected=_f(d["share_of_expected"]) or 0.0,
+                      concentration=_f(d["concentration"]) or 0.0,
+                      relative_change_pct=_f(rel * 100) if rel is not None else None,
+                      n_folded=int(d.get("n_folded", 0)))
+
+    return DriverSet(scope=res.scope, top=model(res.top) if res.top else None,
+                     drivers=[model(d) for d in res.drivers],
+                     breakdown={k: [model(d) for d in v] for k, v in res.breakdown.items()} if breakdown else {},
+                     expected_source=res.source, focus=_f(res.focus))
+
+
+def _explain(panel: dr.SlicePanel, cfg: InsightsConfig, kpi: str, start, end, expected: str,
+             shift_days: int | None = None) -> dr.DriverResult:
+    c = cfg.drivers
+    return dr.explain(panel, kpi, pd.Timestamp(start), pd.Timestamp(end), expected=expected,
+                      baseline_weeks=c.baseline_weeks, shift_days=shift_days, top_k=c.top_k,
+                      min_share=c.min_share, focus_min=c.focus_min, pairs=c.pairs)
+
+
+def _slice_sums(panel: dr.SlicePanel, comps: Sequence[str], dimension: str, segment: str,
+                start, end, source: str, baseline_weeks: int = 4,
+                shift_days: int | None = None) -> dict[str, float]:
+    """Window sums of components for one slice (NaN where absent)."""
+    out = {}
+    for c in comps:
+        s = panel.window_sums(c, pd.Timestamp(start), pd.Timestamp(end), source, baseline_weeks, shift_days)
+        out[c] = float(s.get((dimension, segment), math.nan)) if len(s) else math.nan
+    return out

@@ -1,0 +1,230 @@
+"""Diagnosis: the likely kind of shock behind an episode, from funnel arithmetic and slice patterns.
+
+revenue = sessions x conversion x AOV. Which factor moved, which way, in which slice (the top
+driver's dimension), for how long, and whether the move outlasts the episode (a level that
+stays) name the shock:
+
+==================  ==================================================================
+type                pattern
+==================  ==================================================================
+site_outage         sessions fall store-wide, conversion holds, the level comes back
+channel_outage      sessions fall, confined to one channel (or channel x country)
+level_shift         sessions (or conversion) move and stay moved after the episode
+bot_traffic         sessions rise, conversion falls, orders flat
+tracking_fault      sessions fall but orders do not (a tag or feed lost visits)
+payment_failure     conversion falls with sessions and basket flat, short
+churn_wave          orders fall through returning customers (new ones unaffected)
+stockout            conversion and basket fall, confined to a category
+pricing_error       basket value falls, orders flat or up
+flash_sale          sessions and conversion rise, orders jump, basket value falls
+fraud_orders        basket value (and revenue) jump, sessions flat
+planned_event       the episode overlaps a planned marketing-calendar day
+==================  ==================================================================
+
+The simulator's event types use the same names, so the scorecard compares them directly
+(``planned_event`` and ``tracking_fault`` are never injected as unexpected events).
+Pure: reads the slice panel (observable KPIs), never ``truth/``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import drivers as dr
+from .common import _f, _slice_label
+from .models import Diagnosis, DriverSet, Evidence
+
+SHOCK_LABELS = {
+    "site_outage": "site outage", "channel_outage": "channel outage", "level_shift": "level shift",
+    "bot_traffic": "bot or invalid traffic", "tracking_fault": "data or tracking fault",
+    "payment_failure": "payment or checkout failure", "churn_wave": "customer churn",
+    "stockout": "stockout", "pricing_error": "pricing error", "flash_sale": "flash sale or promotion",
+    "fraud_orders": "fraud orders", "planned_event": "planned event", "undetermined": "undetermined",
+}
+EPS = 3.0            # a KPI moved when its change exceeds this many %
+PERSIST = 0.5        # "stays moved": the 4 weeks after the episode keep this share of its change
+PERSIST_Z = 3.0      # … and that step is this unusual for the series
+POST_GAP_DAYS = 7    # days skipped after the episode before judging persistence (ramps settle)
+POST_DAYS = 28
+
+
+@dataclass
+class Features:
+    """Overall changes (%) over the measured span and slice / time patterns of one episode."""
+
+    s: float            # sessions
+    c: float            # conversion rate
+    b: float            # AOV
+    o: float            # orders
+    r: float            # revenue
+    ret: float | None   # returning customers
+    new: float | None   # new customers
+    dim: str | None     # the top driver's dimension when the change is concentrated
+    value: str | None
+    days: int           # measured days
+    persist: float | None  # share of the change still there after the episode (None: unknown)
+    persist_z: float | None  # that step in robust sigmas of the series' own 4-week steps
+
+
+def _z(v: float | None) -> float:
+    return 0.0 if v is None else float(v)
+
+
+def persistence(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timestamp,
+                change_pct: float | None) -> tuple[float | None, float | None]:
+    """How much of the episode's change of ``kpi`` (overall) stayed: (share, z).
+
+    share: the change from the 4 weeks before ``ts`` to the 4 weeks starting a week after ``te``
+    (whole weeks, so weekdays cancel), as a share of the episode's change. z: that step against
+    the steps between any two 4-week windows as far apart in this series (robust sigma), so
+    trend and seasonality of the store set the bar. (None, None) when not measurable; share
+    None when the episode's own change is too small to divide by (a centered baseline hides a
+    change that stayed) while z is still given."""
+    if not len(panel.dates):
+        return None, None
+    comps = dr.components(kpi)
+    cols = [panel.column(c, "overall", "all") if c in panel.values else None for c in comps]
+    if any(c is None for c in cols):
+        return None, None
+    n = len(panel.dates)
+    roll = []
+    for c, col in zip(comps, cols, strict=True):
+        x = np.nan_to_num(panel._arr[c][:, col], nan=0.0)
+        cs = np.concatenate([[0.0], np.cumsum(x)])
+        roll.append(cs[POST_DAYS:] - cs[:-POST_DAYS])  # roll[t] = sum of days t .. t+27
+    with np.errstate(all="ignore"):
+        r = roll[0] / roll[1] if len(roll) == 2 else roll[0]
+        pre = int((ts - panel.dates[0]).days) - POST_DAYS
+        gap = int((te - ts).days) + 1 + POST_DAYS + POST_GAP_DAYS  # pre start -> post start
+        if pre < 0 or pre + gap >= len(r) or n < 2 * POST_DAYS + gap:
+            return None, None
+        steps = np.log(r[gap:] / r[:-gap])
+        steps = steps[np.isfinite(steps)]
+        step = float(np.log(r[pre + gap] / r[pre]))
+    if not math.isfinite(step) or len(steps) < 10:
+        return None, None
+    sigma = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) or 1e-9
+    small = change_pct is None or abs(change_pct) < EPS
+    return (None if small else _f(math.expm1(step) * 100.0 / change_pct)), _f(step / sigma)
+
+
+def lasting(persist: tuple[float | None, float | None]) -> bool:
+    """The change stayed: the step from before to after the episode is unusual for the series,
+    and the episode's change did not mostly come back (share below ``PERSIST`` but of the same
+    sign). A step against the measured change means the centered baseline already holds the
+    new level, so that counts as staying too."""
+    share, z = persist
+    return z is not None and abs(z) >= PERSIST_Z and (share is None or share >= PERSIST or share < 0)
+
+
+def features(changes: dict[str, float | None], drivers: DriverSet, days: int,
+             persist: float | None, persist_z: float | None) -> Features:
+    top = drivers.top
+    return Features(s=_z(changes.get("sessions")), c=_z(changes.get("conversion_rate")),
+                    b=_z(changes.get("aov")), o=_z(changes.get("orders")), r=_z(changes.get("revenue")),
+                    ret=changes.get("returning_customers"), new=changes.get("new_customers"),
+                    dim=top.dimension if top is not None else None, value=top.value if top is not None else None,
+                    days=days, persist=persist, persist_z=persist_z)
+
+
+def classify(f: Features, planned: bool) -> tuple[str, float]:
+    """(shock type, confidence 0..1) from the features; rules in order of specificity."""
+    if planned:
+        return "planned_event", 0.8
+    s, c, b, o = f.s, f.c, f.b, f.o
+    # it stayed: most of the change is still there after the episode, and visibly so (noise in
+    # the weeks after makes the share of a small change meaningless)
+    stayed = lasting((f.persist, f.persist_z))
+    channel = f.dim in ("channel", dr.PAIR_DIMENSION)
+    category = f.dim == "category"
+    churny = f.ret is not None and f.new is not None and f.ret < -EPS and f.ret - f.new <= -EPS
+    big = max(abs(s), abs(c), abs(b))
+    if big < EPS and abs(o) < EPS and abs(f.r) < EPS:
+        return "undetermined", 0.2
+    # traffic up, orders flat: visits that never buy
+    if s >= EPS and c <= -0.5 * s and abs(o) <= max(EPS, 0.4 * s):
+        return "bot_traffic", 0.85
+    # traffic down, orders not: visits lost by a tag or feed, not by the shop
+    if s <= -3 * EPS and abs(o) <= EPS / 2 and c >= 0.8 * abs(s):
+        return "tracking_fault", 0.6
+    # bigger baskets, visits level: bulk buying with stolen cards
+    if b >= 2 * EPS and b >= abs(s) and b >= abs(c):
+        return "fraud_orders", 0.8 if o >= 0 else 0.6
+    # more visitors and more of them buying, cheaper baskets: a promotion
+    if s >= EPS and c >= EPS / 2 and o >= EPS and (b <= 0 or not stayed):
+        return "flash_sale", 0.8 if b < 0 else 0.65
+    if abs(s) >= max(EPS, 0.6 * big):  # traffic-led
+        if s < 0 and channel:
+            return "channel_outage", 0.8
+        if stayed:
+            return "level_shift", 0.7
+        if s < 0 and f.persist_z is None and f.days >= 5:
+            return "level_shift", 0.45  # too near the data's end to see it stay; outages are short
+        if s < 0:
+            return "site_outage", 0.75 if f.days <= 3 else 0.55
+        return "flash_sale", 0.5
+    if abs(b) >= abs(c) and abs(b) >= EPS:  # basket-led
+        if b > 0:
+            return "fraud_orders", 0.8 if o >= 0 else 0.6
+        if o <= -EPS or c <= -EPS:
+            return "stockout", 0.75 if category else 0.55
+        return "pricing_error", 0.8 if category else 0.6
+    if c <= -EPS:  # conversion-led, down
+        if category:
+            return "stockout", 0.7
+        if churny:
+            return "churn_wave", 0.7 if stayed else 0.55
+        if stayed:  # a conversion level that stayed, new and returning customers alike
+            return "level_shift", 0.55
+        return "payment_failure", 0.75 if f.days <= 4 else 0.55
+    if c >= EPS:  # conversion-led, up
+        if stayed:
+            return "level_shift", 0.55
+        return "flash_sale", 0.6
+    if o <= -EPS:
+        return ("churn_wave", 0.55) if churny else ("payment_failure", 0.4)
+    return "undetermined", 0.3
+
+
+def _dir(v: float) -> str:
+    return "up" if v > 0 else "down"
+
+
+def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, planned: bool,
+             persist: tuple[float | None, float | None], persist_kpi: str | None, drivers_kpi: str,
+             inside: dict[str, float | None] | None = None) -> Diagnosis:
+    """The episode's diagnosis: type, confidence and the evidence (each KPI move, its slice).
+
+    ``inside``: the funnel inside the top driver's slice; when given, its sessions, conversion,
+    AOV and orders replace the overall ones (those the slice lacks, e.g. sessions of a category,
+    stay overall)."""
+    f = features(changes, drivers, days, *persist)
+    top = drivers.top
+    where = _slice_label(top.dimension, top.value) if top is not None else "overall"
+    if inside:
+        for attr, k in (("s", "sessions"), ("c", "conversion_rate"), ("b", "aov"), ("o", "orders"), ("r", "revenue")):
+            if inside.get(k) is not None:
+                setattr(f, attr, float(inside[k]))
+        if inside.get("sessions") is None and inside.get("orders") is not None:
+            # a slice without sessions (a category): its orders against the store's visits
+            f.c = ((1 + f.o / 100) / (1 + _z(changes.get("sessions")) / 100) - 1) * 100
+    kind, conf = classify(f, planned)
+    # the funnel (and, for churn, who stopped ordering); the rest is in kpi_changes
+    kpis = ("sessions", "conversion_rate", "aov", "orders") + (
+        ("returning_customers", "new_customers") if kind == "churn_wave" else ())
+    ev = [Evidence(kpi=k, slice="overall", change_pct=v, direction=_dir(v))
+          for k in kpis if (v := changes.get(k)) is not None and abs(v) >= EPS]
+    if inside:
+        ev += [Evidence(kpi=k, slice=where, change_pct=v, direction=_dir(v))
+               for k in ("sessions", "conversion_rate", "aov", "orders")
+               if (v := inside.get(k)) is not None and abs(v) >= EPS]
+    elif top is not None and top.relative_change_pct is not None:
+        ev.append(Evidence(kpi=drivers_kpi, slice=where,
+                           change_pct=top.relative_change_pct, direction=_dir(top.relative_change_pct)))
+    return Diagnosis(type=kind, label=SHOCK_LABELS[kind], confidence=round(conf, 2), evidence=ev,
+                     scope=drivers.scope, persistence=f.persist, persistence_z=f.persist_z,
+                     persistence_kpi=persist_kpi if f.persist_z is not None else None)

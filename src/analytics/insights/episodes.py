@@ -1,0 +1,254 @@
+"""Incidents explained one by one, then grouped into episodes (overlapping incidents read
+together) and measured where the primary KPI actually deviates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .. import drivers as dr
+from ..context import Incident
+from ..insights_config import InsightsConfig
+from .common import (
+    CUSTOMER_KPIS,
+    MAIN_KPIS,
+    SEVERITY_RANK,
+    _day,
+    _driver_set,
+    _explain,
+    _f,
+    _pct,
+    _slice_label,
+    _slice_sums,
+)
+from .diagnosis import diagnose, lasting, persistence
+from .models import CalendarOverlap, Episode, IncidentInsight, SignatureInfo
+from .narrative import _action, _episode_action, _episode_narrative, _episode_title, _narrative
+
+CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
+
+
+PEAK_Z = 2.0       # measured days: a peak day deviating >= this many robust sigmas …
+
+
+PEAK_Z_EXTEND = 1.0  # … and the days around it deviating the same way >= this many
+
+
+PEAK_SHARE = 0.25  # … and >= this share of the peak's deviation
+
+
+def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
+              cal: pd.DataFrame | None) -> IncidentInsight:
+    start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
+    res = _explain(panel, cfg, inc.kpi, start, end, "auto")
+    # magnitude against a baseline the incident cannot contaminate (same weekdays around it)
+    bw = cfg.drivers.baseline_weeks
+    comps = dr.components(inc.kpi)
+    a_s = _slice_sums(panel, comps, inc.dimension, inc.segment, start, end, "actual")
+    b_s = _slice_sums(panel, comps, inc.dimension, inc.segment, start, end, "baseline", bw)
+    days = (end - start).days + 1
+    b_val, a_val = dr.kpi_value(inc.kpi, b_s), dr.kpi_value(inc.kpi, a_s)
+    sig = _signature(panel, cfg, inc.dimension, inc.segment, start, end)
+    overlaps: list[CalendarOverlap] = []
+    if cal is not None:
+        hit = cal.loc[(cal["date"] >= start) & (cal["date"] <= end)]
+        overlaps = [CalendarOverlap(date=_day(r["date"]), name=str(r.get("name", "")),
+                                    kind=str(r.get("kind", "")),
+                                    scope=None if pd.isna(r.get("scope")) else str(r.get("scope")))
+                    for r in hit.to_dict(orient="records")]
+    dset = _driver_set(res, breakdown=False)  # the full breakdown lives on the incident's episode
+    item = IncidentInsight(
+        incident_id=inc.incident_id, kpi=inc.kpi, dimension=inc.dimension, segment=str(inc.segment),
+        start=_day(start), end=_day(end), days=days, direction=inc.direction,
+        actual=_f(inc.actual), expected=_f(inc.expected), magnitude_pct=_f(inc.magnitude_pct),
+        baseline_expected=_f(b_val), baseline_magnitude_pct=_pct(_f(a_val), _f(b_val)),
+        detectors=sorted(str(d) for d in inc.detectors), n_detectors=len(inc.detectors), level=inc.level,
+        confidence=_f(inc.confidence) or 0.0, severity=inc.severity, peak_score=_f(inc.peak_score),
+        drivers=dset, signature=sig, planned=bool(overlaps), calendar=overlaps,
+        narrative="", recommended_action="", matched_event_id=inc.matched_event_id)
+    item.narrative = _narrative(item)
+    mag = item.magnitude_pct if item.magnitude_pct is not None else item.baseline_magnitude_pct
+    item.recommended_action = _action(item.direction if mag is None else ("up" if mag > 0 else "down"),
+                                      sig.label, dset.top, overlaps)
+    return item
+
+
+def _signature(panel: dr.SlicePanel, cfg: InsightsConfig, dimension: str, segment: str,
+               start, end, source: str = "baseline") -> SignatureInfo:
+    """revenue = sessions x conversion x AOV on the incident's slice (overall when the slice has
+    no sessions, e.g. a category)."""
+    comps = ("sessions", "orders", "revenue")
+    bw = cfg.drivers.baseline_weeks
+    where = (dimension, segment)
+    a = _slice_sums(panel, comps, *where, start, end, "actual")
+    if not (a.get("sessions") or 0) > 0:
+        where = ("overall", "all")
+        a = _slice_sums(panel, comps, *where, start, end, "actual")
+    e = _slice_sums(panel, comps, *where, start, end, source, bw)
+    lc = dr.log_components(a, e)
+    label = dr.classify_signature(lc, cfg.signature_min_share)
+
+    def pct(v: float | None) -> float | None:
+        return _f(math.expm1(v) * 100) if v is not None else None
+
+    return SignatureInfo(label=label, slice=_slice_label(*where),
+                         traffic_pct=pct(lc["traffic"]) if lc else None,
+                         conversion_pct=pct(lc["conversion"]) if lc else None,
+                         basket_pct=pct(lc["basket"]) if lc else None,
+                         revenue_pct=pct(sum(lc.values())) if lc else None)
+
+
+_PRIMARY_BY_SIGNATURE = {"traffic-driven": "sessions", "conversion-driven": "conversion_rate",
+                         "basket-driven": "revenue"}
+
+
+_KPI_PREFERENCE = ("orders", "revenue", "sessions", "conversion_rate", "aov")
+
+
+def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
+              cal: pd.DataFrame | None) -> list[Episode]:
+    """Group incidents whose windows overlap or touch — planned-calendar ones apart from the others,
+    so a planned campaign does not swallow an anomaly next to it — and explain each group once,
+    overall, over the days where its primary KPI actually deviates (``drivers.peak_span``)."""
+    groups: list[list[IncidentInsight]] = []
+    for planned in (False, True):
+        mine: list[list[IncidentInsight]] = []
+        for it in sorted((i for i in items if i.planned == planned), key=lambda i: (i.start, i.end, i.incident_id)):
+            if mine and (pd.Timestamp(it.start) - pd.Timestamp(max(g.end for g in mine[-1]))).days <= 1:
+                mine[-1].append(it)
+            else:
+                mine.append([it])
+        groups += mine
+    groups.sort(key=lambda g: (min(i.start for i in g), g[0].planned))
+    out = []
+    bw = cfg.drivers.baseline_weeks
+    for g in groups:
+        start, end = min(i.start for i in g), max(i.end for i in g)
+        # first guess: the days most of the incidents cover (slice incidents trail on, smoothing
+        # detectors flag late); then where the primary KPI itself deviates (drivers.peak_span)
+        days = pd.date_range(start, end, freq="D")
+        cover = np.zeros(len(days))
+        for i in g:
+            cover[(days >= pd.Timestamp(i.start)) & (days <= pd.Timestamp(i.end))] += 1
+        core = days[cover >= CORE_SHARE * cover.max()]
+        changes, sig, primary = _measure(panel, cfg, core.min(), core.max(), g[0].kpi)
+        # the primary KPI's peak, else that of the KPIs the incidents flagged (most flagged first)
+        flagged = sorted({i.kpi for i in g}, key=lambda k: (-sum(i.kpi == k for i in g), k))
+        span = None
+        # the peak in the direction the incidents flagged (on the KPI they flagged; the primary
+        # KPI's own sign may differ: a conversion drop can come with a sessions rise)
+        dirs_k = {k: {i.direction for i in g if i.kpi == k} for k in flagged}
+        for k in dict.fromkeys([primary, *flagged]):
+            d = dirs_k.get(k, set())
+            sign = (1 if d == {"up"} else -1) if len(d) == 1 else 0
+            span = dr.peak_span(panel, k, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
+                                PEAK_Z_EXTEND, PEAK_SHARE, sign)
+            if span is not None:
+                break
+        ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
+        changes, sig, primary = _measure(panel, cfg, ts, te, primary)
+        res, res_kpi = _explain(panel, cfg, primary, ts, te, "auto"), primary
+        dset = _driver_set(res, breakdown=True)
+        ov = sorted({(c.date, c.name, c.kind, c.scope) for i in g for c in i.calendar},
+                    key=lambda c: (c[0], c[1], c[2], c[3] or ""))
+        # a change that outlasts the episode (level shift, churn) is measured against the weeks
+        # before it only: a centered baseline would already hold half of the new level
+        # the funnel KPI whose level moved most unusually from before to after the episode
+        steps = {k: persistence(panel, k, ts, te, changes.get(k))
+                 for k in ("sessions", "conversion_rate", "orders") if k in changes}
+        pk = max(steps, key=lambda k: (abs(steps[k][1] or 0.0), k), default="sessions")
+        persist = steps.get(pk, (None, None))
+        baseline = "centered"
+        if lasting(persist) and not ov:
+            changes, sig, _ = _measure(panel, cfg, ts, te, primary, source="trailing")
+            baseline = "trailing"
+        src = "trailing" if baseline == "trailing" else "baseline"
+        for _ in range(2):  # the diagnosis names the primary KPI, whose drivers may show a slice
+            inside = _slice_changes(panel, cfg, dset, ts, te, src)
+            diag = diagnose(changes, dset, (te - ts).days + 1, bool(ov), persist, pk, res_kpi, inside)
+            primary = _primary_for(diag.type, changes, primary)
+            if primary == res_kpi:
+                break
+            top_before = dset.top
+            res, res_kpi = _explain(panel, cfg, primary, ts, te, "auto"), primary
+            dset = _driver_set(res, breakdown=True)
+            if (dset.top is None) == (top_before is None) and (dset.top is None or (
+                    dset.top.dimension, dset.top.value) == (top_before.dimension, top_before.value)):
+                break
+        dirs = {i.direction for i in g}
+        ep = Episode(
+            episode_id=f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""), start=start, end=end,
+            days=(end - start).days + 1,
+            measured_start=ts.date(), measured_end=te.date(), baseline=baseline,
+            direction=dirs.pop() if len(dirs) == 1 else "mixed",
+            incident_ids=[i.incident_id for i in g], kpis=sorted({i.kpi for i in g}),
+            slices=sorted({_slice_label(i.dimension, i.segment) for i in g}), primary_kpi=primary,
+            kpi_changes=changes, severity=max((i.severity for i in g), key=lambda x: SEVERITY_RANK.get(x, 0)),
+            confidence=max(i.confidence for i in g), signature=sig, drivers=dset, diagnosis=diag,
+            planned=bool(ov), calendar=[CalendarOverlap(date=d, name=n, kind=k, scope=sc) for d, n, k, sc in ov],
+            title="", narrative="", recommended_action="",
+            matched_event_ids=sorted({i.matched_event_id for i in g if i.matched_event_id}))
+        ep.title = _episode_title(ep)
+        ep.narrative = _episode_narrative(ep)
+        ep.recommended_action = _episode_action(ep)
+        out.append(ep)
+    return out
+
+
+_TYPE_PRIMARY = {"site_outage": "sessions", "channel_outage": "sessions", "bot_traffic": "sessions",
+                 "tracking_fault": "sessions", "payment_failure": "conversion_rate", "churn_wave": "orders",
+                 "stockout": "revenue", "pricing_error": "aov", "flash_sale": "orders", "fraud_orders": "revenue"}
+
+
+def _slice_changes(panel: dr.SlicePanel, cfg: InsightsConfig, dset, ts: pd.Timestamp, te: pd.Timestamp,
+                   source: str) -> dict[str, float | None] | None:
+    """The funnel inside the top driver's slice (its own sessions, conversion, AOV, orders, revenue
+    vs its baseline), None without a concentrated driver. A shock confined to a slice shows its
+    pure pattern there (overall it is diluted, or mixed with the slice's weight)."""
+    t = dset.top
+    if t is None:
+        return None
+    dim, seg = t.dimension, t.value
+    out: dict[str, float | None] = {}
+    for k in MAIN_KPIS:
+        comps = dr.components(k)
+        if all(c in panel.values for c in comps):
+            a = dr.kpi_value(k, _slice_sums(panel, comps, dim, seg, ts, te, "actual"))
+            b = dr.kpi_value(k, _slice_sums(panel, comps, dim, seg, ts, te, source, cfg.drivers.baseline_weeks))
+            out[k] = _pct(_f(a), _f(b))
+    return out
+
+
+def _primary_for(kind: str, changes: dict[str, float | None], fallback: str) -> str:
+    """Where a diagnosed shock starts (the KPI it acts on); the measured guess otherwise."""
+    k = _TYPE_PRIMARY.get(kind)
+    if kind == "level_shift":
+        s, c = abs(changes.get("sessions") or 0), abs(changes.get("conversion_rate") or 0)
+        k = "sessions" if s >= c else "conversion_rate"
+    return k if k is not None and changes.get(k) is not None else fallback
+
+
+def _measure(panel: dr.SlicePanel, cfg: InsightsConfig, ts: pd.Timestamp, te: pd.Timestamp,
+             fallback: str, source: str = "baseline") -> tuple[dict[str, float | None], SignatureInfo, str]:
+    """Overall KPI changes vs baseline, signature and primary KPI over [ts, te]."""
+    bw = cfg.drivers.baseline_weeks
+    changes: dict[str, float | None] = {}
+    for k in (*MAIN_KPIS, *CUSTOMER_KPIS):
+        comps = dr.components(k)
+        if all(c in panel.values for c in comps):
+            a = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "actual"))
+            b = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, source, bw))
+            changes[k] = _pct(_f(a), _f(b))
+    sig = _signature(panel, cfg, "overall", "all", ts, te, source)
+    primary = _PRIMARY_BY_SIGNATURE.get(sig.label)
+    if sig.label == "basket-driven" and changes.get("aov") is not None and changes.get("revenue") is not None \
+            and abs(changes["aov"]) > abs(changes["revenue"]):
+        primary = "aov"  # a price change moves the basket more than revenue; a stock-out the reverse
+    if primary is None or primary not in changes:
+        moved = {k: abs(v) for k, v in changes.items() if v is not None and k in MAIN_KPIS}
+        # biggest mover; within 5 % of it, the more aggregate KPI (orders, revenue) is named
+        top = max(moved.values(), default=0.0)
+        primary = next((k for k in _KPI_PREFERENCE if k in moved and moved[k] >= 0.95 * top), fallback)
+    return changes, sig, primary

@@ -1,0 +1,329 @@
+"""Output models of ``insights.json`` (pydantic; the committed JSON Schema is generated from
+``Insights``). No behaviour here: the builders live in ``sections``, ``episodes`` and ``narrative``."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "2.0"
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class DetectorRun(_M):
+    name: str
+    ok: bool
+    error: str | None = None
+
+
+class RunInfo(_M):
+    source: str = Field(description="simulated | transactions | kpis")
+    scenario: str | None = None
+    seed: int | None = None
+    manifest_sha256: str | None = Field(None, description="sha256 of the data manifest (canonical JSON)")
+    config_sha256: str | None = Field(None, description="sha256 of the analysis config (canonical JSON)")
+    period_start: date | None = None
+    period_end: date | None = None
+    days: int = Field(0, ge=0)
+    versions: dict[str, str] = Field(default_factory=dict)
+    detectors: list[DetectorRun] = Field(default_factory=list)
+    detectors_failed: list[str] = Field(default_factory=list)
+
+
+class Driver(_M):
+    dimension: str = Field(description="channel | country | category | channel_country")
+    value: str = Field(description="slice value; 'other' for folded small slices")
+    actual: float
+    expected: float
+    change: float = Field(description="contribution to the dimension's change, in KPI units")
+    share_of_change: float = Field(description="fraction of the dimension's change this slice carries")
+    share_of_expected: float = Field(description="fraction of the expected volume this slice holds")
+    concentration: float = Field(description="share_of_change - share_of_expected; ranks drivers")
+    relative_change_pct: float | None = Field(None, description="the slice's own change vs its expected, %")
+    n_folded: int = Field(0, ge=0, description="slices folded into 'other'")
+
+
+class DriverSet(_M):
+    scope: Literal["concentrated", "broad", "unknown"]
+    top: Driver | None = Field(None, description="the driver, when the change is concentrated")
+    focus: float | None = Field(None, description="1 - relative change of the rest of the top driver's "
+                                                  "dimension / its own (1: confined, 0: uniform)")
+    drivers: list[Driver] = Field(default_factory=list, description="ranked across dimensions (episodes and "
+                                                                   "summary: in the details file)")
+    breakdown: dict[str, list[Driver]] = Field(default_factory=dict,
+                                               description="per dimension, small slices folded into 'other'; "
+                                                           "in insights.json always empty: the breakdowns are in "
+                                                           "the details file")
+    expected_source: str = Field(description="what 'expected' is: baseline (same weekday, weeks around the "
+                                             "window) | detector (the detectors' median) | shift (the "
+                                             "previous period) | mixed (by dimension) | none")
+
+
+class KpiTotal(_M):
+    kpi: str
+    total: float | None = Field(None, description="sum over the period (ratio KPIs: ratio of sums)")
+    daily_mean: float | None = None
+
+
+class KpiChange(_M):
+    kpi: str
+    current: float | None
+    previous: float | None
+    change_pct: float | None
+    current_start: date
+    current_end: date
+    previous_start: date
+    previous_end: date
+    drivers: DriverSet | None = None
+
+
+class Summary(_M):
+    period_start: date | None = None
+    period_end: date | None = None
+    totals: list[KpiTotal] = Field(default_factory=list)
+    week_over_week: list[KpiChange] = Field(default_factory=list)
+    month_over_month: list[KpiChange] = Field(default_factory=list,
+                                              description="last 28 days vs the 28 before (weekday-aligned)")
+    headline: str = ""
+
+
+class Channel(_M):
+    channel: str
+    revenue: float
+    revenue_share: float
+    sessions: float | None = None
+    orders: float | None = None
+    conversion_rate: float | None = None
+    aov: float | None = None
+    baseline_revenue: float | None = None
+    revenue_vs_baseline_pct: float | None = None
+    conversion_vs_baseline_pct: float | None = None
+    underperforming: bool = False
+    reasons: list[str] = Field(default_factory=list)
+
+
+class Channels(_M):
+    window_start: date
+    window_end: date
+    baseline: str = Field(description="how each channel's own baseline is built")
+    channels: list[Channel] = Field(default_factory=list)
+    underperformers: list[str] = Field(default_factory=list)
+
+
+Signature = Literal["traffic-driven", "conversion-driven", "basket-driven", "mix", "undetermined"]
+
+
+class SignatureInfo(_M):
+    label: Signature
+    slice: str = Field(description="where the decomposition was computed, e.g. 'overall'")
+    traffic_pct: float | None = Field(None, description="sessions change, % (log-additive part)")
+    conversion_pct: float | None = None
+    basket_pct: float | None = Field(None, description="AOV change, %")
+    revenue_pct: float | None = None
+
+
+class CalendarOverlap(_M):
+    date: date
+    name: str
+    kind: str
+    scope: str | None = None
+
+
+class IncidentInsight(_M):
+    incident_id: str
+    kpi: str
+    dimension: str
+    segment: str
+    start: date
+    end: date
+    days: int = Field(ge=1)
+    direction: Literal["up", "down"]
+    actual: float | None
+    expected: float | None
+    magnitude_pct: float | None = Field(description="the detectors' magnitude (actual vs their baseline), %")
+    baseline_expected: float | None = Field(None, description="the KPI over the window from the median of the "
+                                                              "same weekday in the weeks before and after it")
+    baseline_magnitude_pct: float | None = Field(None, description="actual vs baseline_expected, %")
+    detectors: list[str]
+    n_detectors: int = Field(ge=0)
+    level: str
+    confidence: float
+    severity: str
+    peak_score: float | None = None
+    drivers: DriverSet | None = Field(None, description="in insights.json None: in the details file")
+    signature: SignatureInfo | None = Field(None, description="in insights.json None: in the details file")
+    planned: bool = Field(description="overlaps a planned marketing-calendar day")
+    calendar: list[CalendarOverlap] = Field(default_factory=list)
+    narrative: str
+    recommended_action: str | None = Field(None, description="by the incident's own signature; in insights.json "
+                                                             "None: in the details file (act on the episode's)")
+    matched_event_id: str | None = None
+
+
+ShockType = Literal["site_outage", "channel_outage", "level_shift", "bot_traffic", "tracking_fault",
+                    "payment_failure", "churn_wave", "stockout", "pricing_error", "flash_sale", "fraud_orders",
+                    "planned_event", "undetermined"]
+
+
+class Evidence(_M):
+    kpi: str = Field(description="the KPI that moved")
+    slice: str = Field(description="where: 'overall', 'channel email', …")
+    change_pct: float = Field(description="change vs the same-weekday baseline, %")
+    direction: Literal["up", "down"]
+
+
+class Diagnosis(_M):
+    """The likely kind of shock, from funnel arithmetic (sessions x conversion x AOV) and slices."""
+
+    type: ShockType
+    label: str = Field(description="the type in words")
+    confidence: float = Field(ge=0, le=1)
+    evidence: list[Evidence] = Field(default_factory=list)
+    scope: str = Field(description="the drivers' verdict: concentrated | broad | unknown")
+    persistence: float | None = Field(None, description="share of the change still present 1-5 weeks after "
+                                                        "the episode (1: it stayed; None: not measurable)")
+    persistence_z: float | None = Field(None, description="that step in robust sigmas of the series' own "
+                                                          "4-week steps (|z| >= 3 and share >= 0.5: it stayed)")
+    persistence_kpi: str | None = None
+
+
+class Episode(_M):
+    """Consensus incidents whose windows overlap or touch, read together as one happening."""
+
+    episode_id: str
+    start: date
+    end: date
+    days: int = Field(ge=1)
+    direction: Literal["up", "down", "mixed"]
+    incident_ids: list[str]
+    kpis: list[str] = Field(description="KPIs with an incident in the episode")
+    slices: list[str] = Field(description="slices with an incident, e.g. 'overall', 'channel email'")
+    primary_kpi: str = Field(description="where the change starts: sessions if traffic-driven, conversion_rate "
+                                         "if conversion-driven, revenue or aov (the bigger move) if basket-driven, "
+                                         "else the biggest mover")
+    measured_start: date = Field(description="span of the episode's overall incidents (all its incidents if "
+                                             "none is overall): where kpi_changes, signature and drivers are measured")
+    measured_end: date
+    baseline: Literal["centered", "trailing"] = Field(
+        "centered", description="centered: the same weekday in the weeks before and after the measured span; "
+                                "trailing: the weeks before only (a change that stayed after the episode)")
+    kpi_changes: dict[str, float | None] = Field(description="overall change of each main KPI over the measured "
+                                                             "span vs its same-weekday baseline, %")
+    severity: str
+    confidence: float
+    signature: SignatureInfo
+    drivers: DriverSet = Field(description="drivers of the primary KPI over the episode")
+    diagnosis: Diagnosis
+    planned: bool
+    calendar: list[CalendarOverlap] = Field(default_factory=list)
+    title: str = Field(description="one line rendered from primary_kpi, kpi_changes and diagnosis")
+    narrative: str
+    recommended_action: str
+    matched_event_ids: list[str] = Field(default_factory=list)
+
+
+class ForecastPoint(_M):
+    date: date
+    yhat: float
+    lower: float
+    upper: float
+
+
+class MonthTotal(_M):
+    month: str = Field(pattern=r"^\d{4}-\d{2}$")
+    yhat: float
+    lower: float
+    upper: float
+    days: int = Field(ge=1, le=31)
+    partial: bool
+
+
+class RecentWeek(_M):
+    start: date
+    end: date
+    actual: float
+    forecast: float
+    deviation_pct: float | None
+    outside_interval: bool
+
+
+class Recent(_M):
+    forecast_made: date
+    actual: float
+    forecast: float
+    deviation_pct: float | None
+    weeks: list[RecentWeek]
+
+
+class Forecast(_M):
+    status: Literal["ok", "skipped", "failed"]
+    reason: str | None = None
+    kpi: str = "revenue"
+    method: str | None = None
+    interval: float | None = None
+    horizon_days: int | None = None
+    trained_from: date | None = None
+    trained_to: date | None = None
+    residual_sigma: float | None = None
+    daily: list[ForecastPoint] = Field(default_factory=list)
+    monthly: list[MonthTotal] = Field(default_factory=list)
+    recent: Recent | None = None
+
+
+class ProfilePoint(_M):
+    label: str
+    mean: float
+    index: float = Field(description="mean / overall mean (1.0 = average)")
+
+
+class Profile(_M):
+    points: list[ProfilePoint]
+    peak: str
+    trough: str
+    amplitude_pct: float = Field(description="(peak - trough) / overall mean, %")
+
+
+class Seasonality(_M):
+    kpi: str = "revenue"
+    weekday: Profile | None = None
+    monthly: Profile | None = None
+
+
+class BriefEpisode(_M):
+    episode_id: str
+    title: str = Field(description="the episode's title")
+    severity: str
+    diagnosis: str = Field(description="the episode's diagnosis.type")
+    recommended_action: str = Field(description="the episode's action")
+
+
+class Brief(_M):
+    """What an analyst or an LLM reads first (<= ~1,500 tokens): the latest week and month, the
+    most severe episodes, what to do. Text is copied from the cited fields, never recomputed."""
+
+    as_of: date | None = None
+    headline: str = Field("", description="summary.headline (week over week revenue)")
+    last_28_days: list[str] = Field(default_factory=list, description="episodes starting in the last 28 days")
+    top_episodes: list[BriefEpisode] = Field(default_factory=list,
+                                             description="the 5 most severe episodes (severity, then size)")
+
+
+class Insights(_M):
+    schema_version: Literal["2.0"] = SCHEMA_VERSION
+    run: RunInfo
+    summary: Summary
+    channels: Channels | None = None
+    incidents_total: int = Field(0, ge=0)
+    episodes: list[Episode] = Field(default_factory=list)
+    incidents: list[IncidentInsight] = Field(default_factory=list)
+    forecast: Forecast
+    seasonality: Seasonality
+    customers: dict[str, Any] | None = Field(None, description="customer intelligence (free-form)")
+    brief: Brief = Field(default_factory=Brief)
+    details_file: str | None = Field(None, description="side file in the run directory with the full per-slice "
+                                                       "breakdowns (episodes, summary) and incident driver lists")

@@ -1,0 +1,153 @@
+"""Text rendered from an incident's or an episode's own fields: narratives, headline, actions."""
+
+from __future__ import annotations
+
+from .common import _sig, _slice_label
+from .models import CalendarOverlap, Driver, Episode, IncidentInsight, KpiChange
+
+
+def _narrative(it: IncidentInsight) -> str:
+    """``<kpi>[ in <slice>] <up|down> <±x.x>% vs expected <span>`` and who flagged it — every number,
+    date and direction word a field of ``it`` (the direction word follows the sign of the change)."""
+    mag = it.magnitude_pct if it.magnitude_pct is not None else it.baseline_magnitude_pct
+    where = "" if it.dimension == "overall" else f" in {_slice_label(it.dimension, it.segment)}"
+    span = f"on {it.start}" if it.days == 1 else f"from {it.start} to {it.end} ({it.days} days)"
+    move = f"{_updown(mag)} {_signed(mag)} vs expected" if mag is not None else "moved"
+    return (f"{it.kpi}{where} {move} {span}; {it.n_detectors} detector{'s' if it.n_detectors != 1 else ''} "
+            f"agree ({it.level}, severity {it.severity}).")
+
+
+def _action(direction: str, sig: str, top: Driver | None, calendar: list[CalendarOverlap]) -> str:
+    """A recommended next step from direction, signature, top driver and planned-event overlap."""
+    where = f" for {_slice_label(top.dimension, top.value)}" if top is not None else ""
+    if calendar:
+        names = ", ".join(sorted({c.name for c in calendar}))
+        if direction == "up":
+            return f"Planned ({names}): compare the uplift with the campaign target; no incident response needed."
+        return f"Drop during planned {names}: check the campaign setup (offer, landing pages, tracking)."
+    if direction == "down":
+        return {
+            "traffic-driven": f"Check acquisition{where}: campaign status and budget, tracking tags, referral "
+                              "links and site availability.",
+            "conversion-driven": f"Check the checkout and payment funnel{where}: payment-provider errors, site "
+                                 "errors, stock-outs, shipping options.",
+            "basket-driven": f"Check prices, discounts and product availability{where}: basket value fell.",
+        }.get(sig, f"Investigate the whole funnel{where}: traffic, conversion and basket value all moved."
+               if sig == "mix" else f"Find what pulled the KPI down{where}: releases, tracking, outages, data feeds.")
+    return {
+        "traffic-driven": f"Verify the traffic spike{where} is real (bots, duplicated tracking) and that stock "
+                          "and site capacity hold.",
+        "conversion-driven": f"Check for a pricing error or an unannounced promotion{where}; keep what worked.",
+        "basket-driven": f"Check for pricing errors or unusually large orders{where}.",
+    }.get(sig, f"Confirm the rise{where} is genuine and find what caused it (campaign, press, pricing).")
+
+
+def _signed(v: float) -> str:
+    """A change as the checker parses it back: sign, one decimal, percent."""
+    return f"{_sig(v):+.1f}%"
+
+
+def _updown(v: float | None) -> str:
+    return "n/a" if v is None else ("up" if _sig(v) > 0 else "down" if _sig(v) < 0 else "flat")
+
+
+def _episode_title(ep: Episode) -> str:
+    """``<primary KPI> <up|down> <change>: <diagnosis> (<start> to <end>)`` — all from the episode."""
+    v = ep.kpi_changes.get(ep.primary_kpi)
+    move = f"{ep.primary_kpi} {_updown(v)} {_signed(v)}" if v is not None else f"{ep.primary_kpi} moved"
+    span = f"{ep.start}" if ep.start == ep.end else f"{ep.start} to {ep.end}"
+    return f"{move}: {ep.diagnosis.label} ({span})"
+
+
+_BASELINE_TEXT = {"centered": "baseline", "trailing": "the weeks before"}
+
+
+def _episode_narrative(ep: Episode) -> str:
+    """Every number, date and direction word below is a field of ``ep`` (see ``grounding``)."""
+    span = f"On {ep.start}" if ep.days == 1 else f"From {ep.start} to {ep.end} ({ep.days} days)"
+    moves = ", ".join(f"{k} {_signed(v)}" for k, v in ep.kpi_changes.items() if v is not None)
+    where = "" if (ep.measured_start, ep.measured_end) == (ep.start, ep.end) else (
+        f" on {ep.measured_start}" if ep.measured_start == ep.measured_end
+        else f" over {ep.measured_start} to {ep.measured_end}")
+    n = len(ep.incident_ids)
+    d = ep.diagnosis
+    text = (f"{span}, {n} incident{'s' if n != 1 else ''} on {', '.join(ep.kpis)} ({ep.severity}). "
+            f"Overall vs {_BASELINE_TEXT[ep.baseline]}{where}: {moves or 'no funnel KPI'}. "
+            f"Primary KPI: {ep.primary_kpi}. Likely {d.label} (confidence {d.confidence:.2f}): "
+            f"{_REASON[d.type]}.")
+    t = ep.drivers.top
+    if t is not None:
+        rel = f"; {_slice_label(t.dimension, t.value)} {_signed(t.relative_change_pct)}" \
+            if t.relative_change_pct is not None else ""
+        text += (f" Concentrated in {_slice_label(t.dimension, t.value)} "
+                 f"({_sig(t.share_of_change) * 100:.0f}% of the change{rel}).")
+    elif ep.drivers.scope == "broad":
+        text += " Broad-based across channels, countries and categories."
+    else:
+        text += " No channel, country or category breakdown is available."
+    if ep.planned:
+        text += f" Overlaps planned: {', '.join(sorted({c.name for c in ep.calendar}))}."
+    return text
+
+
+_REASON = {
+    "site_outage": "visits were lost store-wide while buyers kept converting, so visitors could not reach the shop",
+    "channel_outage": "the visits lost came from one acquisition channel",
+    "level_shift": "the new level stayed after the episode",
+    "bot_traffic": "extra visits did not buy, so orders stayed level",
+    "tracking_fault": "visits vanished from the data but orders did not, so a tag or feed lost them",
+    "payment_failure": "visitors arrived but fewer of them completed a purchase",
+    "churn_wave": "the loss came through returning customers, not new ones",
+    "stockout": "fewer orders and smaller baskets, confined to a category",
+    "pricing_error": "basket value moved with orders level, as when prices are wrong",
+    "flash_sale": "more visitors and more of them buying, with cheaper baskets",
+    "fraud_orders": "bigger baskets with visits level, as when stolen cards buy in bulk",
+    "planned_event": "it overlaps a planned marketing-calendar day",
+    "undetermined": "no funnel pattern stands out",
+}
+
+
+def _episode_action(ep: Episode) -> str:
+    """The next step for the diagnosed shock (direction words only from the primary KPI's sign)."""
+    d, t = ep.diagnosis, ep.drivers.top
+    where = f" for {_slice_label(t.dimension, t.value)}" if t is not None else ""
+    if d.type == "planned_event":
+        names = ", ".join(sorted({c.name for c in ep.calendar}))
+        if (ep.kpi_changes.get(ep.primary_kpi) or 0) >= 0:
+            return f"Planned ({names}): compare the uplift with the campaign target; no incident response needed."
+        return f"Planned ({names}) but {ep.primary_kpi} fell: check the campaign setup (offer, landing pages, tracking)."
+    return {
+        "site_outage": f"Check site availability{where} over the measured days (hosting, CDN, deploys) and add "
+                       "uptime alerting.",
+        "channel_outage": f"Check the acquisition channel{where}: ad account status, campaign budget, email sends, "
+                          "referral links.",
+        "level_shift": f"Find what changed for good from {ep.measured_start}{where} (competitor, site redesign, "
+                       "search ranking) and re-baseline targets.",
+        "bot_traffic": f"Filter invalid traffic{where} (bot rules, referrer spam) and exclude it from conversion "
+                       "reporting.",
+        "tracking_fault": f"Check tracking{where}: analytics tags, consent banner, data feeds; orders were not hit.",
+        "payment_failure": f"Check the checkout and payment provider{where}: error rates, card declines, card authentication.",
+        "churn_wave": f"Reach returning customers{where}: check recent delivery and service experience and "
+                      "competitor offers; start win-back.",
+        "stockout": f"Restock{where}: check inventory and product feeds of the affected items.",
+        "pricing_error": f"Check prices and discounts{where}: fix the listing and review the orders taken.",
+        "flash_sale": f"Confirm who launched the promotion{where}, check its margin, and add it to the "
+                      "marketing calendar.",
+        "fraud_orders": f"Review the orders{where} for fraud (new accounts, large baskets, card declines) and hold "
+                        "shipments.",
+    }.get(d.type, f"Investigate the whole funnel{where}: traffic, conversion and basket value.")
+
+
+def _headline(wow: list[KpiChange]) -> str:
+    """Week over week revenue, from ``summary.week_over_week`` (grounded like the narratives)."""
+    rev = next((c for c in wow if c.kpi == "revenue"), None)
+    if rev is None or rev.change_pct is None:
+        return "Not enough history for a week-over-week comparison."
+    text = (f"revenue {_updown(rev.change_pct)} {_signed(rev.change_pct)} week over week "
+            f"({rev.current_start} to {rev.current_end} vs {rev.previous_start} to {rev.previous_end}).")
+    if rev.drivers and rev.drivers.top:
+        t = rev.drivers.top
+        text += f" Mostly {_slice_label(t.dimension, t.value)} ({_sig(t.share_of_change) * 100:.0f}% of the change)."
+    elif rev.drivers and rev.drivers.scope == "broad":
+        text += " The change is broad-based across channels, countries and categories."
+    return text

@@ -1,0 +1,187 @@
+"""Sections of insights.json other than incidents and episodes: run, summary, channels,
+forecast, seasonality (and the marketing calendar they overlap)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+
+from shocklab.hashing import sha256_json
+
+from .. import drivers as dr
+from ..context import RunContext
+from ..forecasting import forecast_revenue, overall_series
+from ..insights_config import InsightsConfig
+from .common import MAIN_KPIS, _day, _driver_set, _explain, _f, _pct, _plain, _seed, _slice_sums
+from .models import (
+    Channel,
+    Channels,
+    DetectorRun,
+    Forecast,
+    KpiChange,
+    KpiTotal,
+    Profile,
+    ProfilePoint,
+    RunInfo,
+    Seasonality,
+    Summary,
+)
+from .narrative import _headline
+
+log = logging.getLogger("shocklab.insights")
+
+
+def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
+    manifest = ctx.data.manifest or {}
+    cfg_dump = None
+    if hasattr(ctx.config, "model_dump"):
+        cfg_dump = ctx.config.model_dump(mode="json")
+    elif isinstance(ctx.config, dict):
+        cfg_dump = _plain(ctx.config)
+    versions = {}
+    for pkg in ("shocklab", "numpy", "pandas", "prophet", "pydantic", "matplotlib"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    dets = [DetectorRun(name=str(n), ok=bool(s.get("ok", False)),
+                        error=None if s.get("error") is None else str(s.get("error")))
+            for n, s in sorted(ctx.detector_status.items())]
+    dates = pd.to_datetime(kpis["date"]) if len(kpis) else pd.Series(dtype="datetime64[ns]")
+    start, end = (dates.min(), dates.max()) if len(dates) else (None, None)
+    scenario = manifest.get("scenario") or manifest.get("scenario_name")
+    # a seed means something only for simulated data (real data would show the config's default)
+    seed = manifest.get("seed", getattr(ctx.config, "seed", None)) if ctx.data.source == "simulated" else None
+    return RunInfo(source=ctx.data.source, scenario=None if scenario is None else str(scenario),
+                   seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
+                   manifest_sha256=sha256_json(_plain(manifest)) if manifest else None,
+                   config_sha256=sha256_json(cfg_dump) if cfg_dump is not None else None,
+                   period_start=_day(start) if start is not None else None,
+                   period_end=_day(end) if end is not None else None,
+                   days=int((end - start).days + 1) if start is not None else 0,
+                   versions=versions, detectors=dets,
+                   detectors_failed=[d.name for d in dets if not d.ok])
+
+
+def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> Summary:
+    if not len(panel.dates):
+        return Summary()
+    first, last = panel.dates.min(), panel.dates.max()
+    kpi_list = [k for k in MAIN_KPIS if all(c in panel.values for c in dr.components(k))]
+    n_days = (last - first).days + 1
+    totals = []
+    for k in kpi_list:
+        sums = _slice_sums(panel, dr.components(k), "overall", "all", first, last, "actual")
+        v = dr.kpi_value(k, sums)
+        totals.append(KpiTotal(kpi=k, total=_f(v),
+                               daily_mean=_f(v / n_days) if k not in dr.RATIO_KPIS else _f(v)))
+    changes: dict[int, list[KpiChange]] = {}
+    for span in (7, 28):
+        out = []
+        if n_days >= 2 * span:
+            cur_start = last - pd.Timedelta(days=span - 1)
+            for k in kpi_list:
+                comps = dr.components(k)
+                a = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", cur_start, last, "actual"))
+                e = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", cur_start, last, "shift",
+                                                shift_days=span))
+                res = _explain(panel, cfg, k, cur_start, last, "shift", shift_days=span)
+                out.append(KpiChange(kpi=k, current=_f(a), previous=_f(e), change_pct=_pct(_f(a), _f(e)),
+                                     current_start=_day(cur_start), current_end=_day(last),
+                                     previous_start=_day(cur_start - pd.Timedelta(days=span)),
+                                     previous_end=_day(last - pd.Timedelta(days=span)),
+                                     drivers=_driver_set(res)))
+        changes[span] = out
+    return Summary(period_start=_day(first), period_end=_day(last), totals=totals,
+                   week_over_week=changes[7], month_over_month=changes[28],
+                   headline=_headline(changes[7]))
+
+
+def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
+    c = cfg.channels
+    segs = panel.segments("channel") if panel.values else []
+    if not segs or "revenue" not in panel.values:
+        return None
+    last = panel.dates.max()
+    start = last - pd.Timedelta(days=c.window_days - 1)
+    comps = [x for x in ("revenue", "orders", "sessions") if x in panel.values]
+    act = {x: panel.window_sums(x, start, last, "actual") for x in comps}
+    base = {x: panel.window_sums(x, start, last, "trailing", c.baseline_weeks) for x in comps}
+    tot_rev = float(sum(_f(act["revenue"].get(("channel", s))) or 0.0 for s in segs))
+    rows, under = [], []
+    for s in segs:
+        key = ("channel", s)
+        a = {x: _f(act[x].get(key)) for x in comps}
+        b = {x: _f(base[x].get(key)) for x in comps}
+        conv = a["orders"] / a["sessions"] if a.get("orders") is not None and a.get("sessions") else None
+        bconv = b["orders"] / b["sessions"] if b.get("orders") is not None and b.get("sessions") else None
+        aov = a["revenue"] / a["orders"] if a.get("revenue") is not None and a.get("orders") else None
+        rev_pct, conv_pct = _pct(a["revenue"], b["revenue"]), _pct(conv, bconv)
+        reasons = []
+        if rev_pct is not None and rev_pct <= -c.underperform_pct:
+            reasons.append(f"revenue {rev_pct:.1f}% vs its baseline")
+        if conv_pct is not None and conv_pct <= -c.underperform_pct:
+            reasons.append(f"conversion {conv_pct:.1f}% vs its baseline")
+        if reasons:
+            under.append(s)
+        rows.append(Channel(channel=s, revenue=a["revenue"] or 0.0,
+                            revenue_share=(a["revenue"] or 0.0) / tot_rev if tot_rev else 0.0,
+                            sessions=a.get("sessions"), orders=a.get("orders"), conversion_rate=_f(conv),
+                            aov=_f(aov), baseline_revenue=b["revenue"], revenue_vs_baseline_pct=rev_pct,
+                            conversion_vs_baseline_pct=conv_pct, underperforming=bool(reasons),
+                            reasons=reasons))
+    rows.sort(key=lambda r: (-r.revenue, r.channel))
+    return Channels(window_start=_day(start), window_end=_day(last),
+                    baseline=f"median of the same weekday over the {c.baseline_weeks} weeks before the window",
+                    channels=rows, underperformers=under)
+
+
+def _calendar(ctx: RunContext) -> pd.DataFrame | None:
+    cal = ctx.data.tables.get("marketing_calendar") if ctx.data.tables else None
+    if cal is None or cal.empty or "date" not in cal.columns:
+        return None
+    cal = cal.assign(date=pd.to_datetime(cal["date"]).dt.normalize())
+    return cal.sort_values(["date", *[c for c in ("name",) if c in cal.columns]], kind="mergesort")
+
+
+def _forecast(ctx: RunContext, cfg: InsightsConfig) -> Forecast:
+    f = cfg.forecast
+    if not f.enabled:
+        return Forecast(status="skipped", reason="forecast disabled in config")
+    if "revenue" not in ctx.kpis_daily.columns:
+        return Forecast(status="skipped", reason="no revenue KPI")
+    try:
+        res = forecast_revenue(ctx.kpis_daily, f, seed=_seed(ctx))
+    except Exception as exc:  # Prophet/cmdstan failures must not sink the whole insights stage
+        log.warning("forecast failed: %s: %s", type(exc).__name__, exc)
+        return Forecast(status="failed", reason=f"{type(exc).__name__}: {exc}")
+    if res is None:
+        return Forecast(status="skipped", reason=f"less than {f.min_history_days} days of history")
+    return Forecast(status="ok", **res)
+
+
+def _profile(means: pd.Series, labels: Sequence[str]) -> Profile | None:
+    means = means.dropna()
+    if len(means) < 2:
+        return None
+    overall = float(means.mean())
+    if not overall:
+        return None
+    pts = [ProfilePoint(label=labels[int(i)], mean=float(v), index=float(v) / overall) for i, v in means.items()]
+    return Profile(points=pts, peak=labels[int(means.idxmax())], trough=labels[int(means.idxmin())],
+                   amplitude_pct=(float(means.max()) - float(means.min())) / overall * 100)
+
+
+def _seasonality(kpis: pd.DataFrame) -> Seasonality:
+    y = overall_series(kpis, "revenue").dropna() if "revenue" in kpis.columns else pd.Series(dtype=float)
+    if y.empty:
+        return Seasonality()
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    months = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    wd = _profile(y.groupby(y.index.day_of_week).mean(), days) if len(y) >= 14 else None
+    mo = _profile(y.groupby(y.index.month).mean(), months) if len(y) >= 56 else None
+    return Seasonality(kpi="revenue", weekday=wd, monthly=mo)

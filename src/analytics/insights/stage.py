@@ -1,0 +1,105 @@
+"""Build the Insights model of a run and write insights.json + insights.md (the pipeline stage)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from shocklab.atomic import atomic_write_text
+from shocklab.errors import InputError
+from shocklab.hashing import canonical_json
+
+from ..context import RunContext
+from ..insights_config import InsightsConfig
+from .common import SEVERITY_RANK, _f, _plain, _round, build_panel, config_of
+from .episodes import _episodes, _incident
+from .markdown import _episode_rank, render_markdown
+from .models import Insights
+from .schema import validate_json
+from .sections import _calendar, _channels, _forecast, _run_info, _seasonality, _summary
+
+
+def build(ctx: RunContext, cfg: InsightsConfig | None = None) -> Insights:
+    """The Insights model of a run (pure: writes nothing)."""
+    cfg = cfg or config_of(ctx)
+    kpis = ctx.kpis_daily
+    if kpis is None or kpis.empty:
+        raise InputError("insights: no KPIs to explain (kpis_daily is empty)")
+    panel = build_panel(ctx, cfg)
+    cal = _calendar(ctx)
+    chosen = sorted(ctx.incidents, key=lambda i: (-SEVERITY_RANK.get(i.severity, 0),
+                                                  -(_f(i.peak_score) or 0.0), i.incident_id))[: cfg.max_incidents]
+    chosen.sort(key=lambda i: (pd.Timestamp(i.start), i.kpi, i.incident_id))
+    items = [_incident(i, panel, cfg, cal) for i in chosen]
+    return Insights(run=_run_info(ctx, kpis), summary=_summary(panel, cfg, kpis), channels=_channels(panel, cfg),
+                    incidents_total=len(ctx.incidents), episodes=_episodes(items, panel, cfg, cal),
+                    incidents=items,
+                    forecast=_forecast(ctx, cfg), seasonality=_seasonality(kpis),
+                    customers=_plain(ctx.customers) if ctx.customers is not None else None)
+
+
+DETAILS_FILE = "insights_details.json"
+BRIEF_EPISODES = 5
+
+
+def brief(doc: dict[str, Any]) -> dict[str, Any]:
+    """The brief section of a document (copied fields only, so it is grounded by construction)."""
+    eps = doc.get("episodes", [])
+    end = doc["summary"].get("period_end")
+    recent = []
+    if end:
+        cut = (pd.Timestamp(end) - pd.Timedelta(days=27)).date().isoformat()
+        recent = [e["episode_id"] for e in eps if str(e["start"]) >= cut]
+    top = sorted(eps, key=_episode_rank)[:BRIEF_EPISODES]
+    return {"as_of": end, "headline": doc["summary"].get("headline", ""), "last_28_days": recent,
+            "top_episodes": [{"episode_id": e["episode_id"], "title": e["title"], "severity": e["severity"],
+                              "diagnosis": e["diagnosis"]["type"], "recommended_action": e["recommended_action"]}
+                             for e in top]}
+
+
+def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(insights.json document, details document): the per-slice breakdowns and ranked driver
+    lists of episodes and summary changes (their ``top`` driver stays), and the drivers and
+    signature and action of every incident move to the details file; the brief is added."""
+    doc = json.loads(json.dumps(full))  # a deep copy of plain JSON data
+    details: dict[str, Any] = {"episodes": {}, "summary": {}, "incidents": {}}
+    for ep in doc.get("episodes", []):
+        details["episodes"][ep["episode_id"]] = {"breakdown": ep["drivers"].pop("breakdown", {}),
+                                                 "drivers": ep["drivers"]["drivers"]}
+        ep["drivers"]["breakdown"], ep["drivers"]["drivers"] = {}, []
+    for span in ("week_over_week", "month_over_month"):
+        for ch in doc["summary"].get(span, []):
+            if ch.get("drivers"):
+                details["summary"].setdefault(span, {})[ch["kpi"]] = {
+                    "breakdown": ch["drivers"].pop("breakdown", {}), "drivers": ch["drivers"]["drivers"]}
+                ch["drivers"]["breakdown"], ch["drivers"]["drivers"] = {}, []
+    for it in doc.get("incidents", []):
+        details["incidents"][it["incident_id"]] = {"drivers": it["drivers"], "signature": it["signature"],
+                                                   "recommended_action": it["recommended_action"]}
+        it["drivers"] = it["signature"] = it["recommended_action"] = None
+    doc["brief"] = brief(doc)
+    doc["details_file"] = DETAILS_FILE
+    return doc, details
+
+
+def to_json_dict(ins: Insights) -> dict[str, Any]:
+    """The full document (breakdowns included; ``split_details`` makes insights.json of it)."""
+    return _round(ins.model_dump(mode="json"))
+
+
+def run(ctx: RunContext) -> None:
+    """Pipeline stage: set ``ctx.insights`` and write insights.json (compact), the details file and
+    insights.md into ctx.out_dir."""
+    cfg = config_of(ctx)
+    if not cfg.enabled:
+        return
+    doc, details = split_details(to_json_dict(build(ctx, cfg)))
+    validate_json(doc)
+    ctx.insights = doc
+    out = Path(ctx.out_dir)
+    atomic_write_text(out / "insights.json", canonical_json(doc, indent=None))
+    atomic_write_text(out / DETAILS_FILE, canonical_json(details, indent=None))
+    atomic_write_text(out / "insights.md", render_markdown(doc))

@@ -1,0 +1,131 @@
+"""Grounded text, diagnosis and sizes of insights.json / insights.md (analytics.insights)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.analytics.insights_synth import Shock, make_ctx
+
+from analytics import insights
+from analytics.insights import cli, diagnosis, grounding
+from analytics.insights.markdown import render_markdown
+from analytics.insights.models import DriverSet
+
+SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"}),
+          Shock("2025-06-01", "2025-06-04", "conversion", 0.6, {"country": "DE"}),
+          Shock("2025-06-24", "2025-06-25", "sessions", -0.6, {})]
+INCIDENTS = [("revenue", "2025-05-10", "2025-05-14", "down", "E1"),
+             ("sessions", "2025-05-10", "2025-05-14", "down", "E1"),
+             ("conversion_rate", "2025-06-01", "2025-06-04", "down", "E2"),
+             ("sessions", "2025-06-24", "2025-06-25", "up", "E3")]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    ctx = make_ctx(out, SHOCKS, INCIDENTS)
+    ctx.config = {"insights": {"forecast": {"enabled": False}}}
+    insights.run(ctx)
+    return ctx, out
+
+
+def test_every_text_is_grounded_and_the_cli_says_so(run, capsys):
+    ctx, out = run
+    assert grounding.check(ctx.insights) == []
+    assert cli.main(["--check", str(out)]) == 0
+    assert cli.main(["--check", str(out / "missing.json")]) == 2
+
+
+def _episode(doc, kpi):
+    return next(e for e in doc["episodes"] if e["primary_kpi"] == kpi)
+
+
+@pytest.mark.parametrize("tamper, needle", [
+    # a number that is not the field's
+    (lambda ep: ep["kpi_changes"].update(sessions=ep["kpi_changes"]["sessions"] + 5), "but the field says"),
+    # a direction word against the sign of the field
+    (lambda ep: ep.update(title=ep["title"].replace(" down ", " up ", 1)), "'sessions up'"),
+    # a date the episode does not hold
+    (lambda ep: ep.update(narrative=ep["narrative"] + " Since 2020-01-01."), "date 2020-01-01"),
+    # a number from nowhere
+    (lambda ep: ep.update(recommended_action=ep["recommended_action"] + " Call 42 people."), "not explained"),
+    # a rise spoken of on a drop
+    (lambda ep: ep.update(recommended_action="Compare the uplift with the target."), "speaks of a rise"),
+])
+def test_the_checker_catches_what_is_not_a_field(run, tamper, needle):
+    doc = json.loads(json.dumps(run[0].insights))
+    tamper(_episode(doc, "sessions"))
+    bad = grounding.check(doc)
+    assert bad and any(needle in b for b in bad), bad
+
+
+def test_the_checker_reads_incidents_headline_and_brief(run):
+    doc = json.loads(json.dumps(run[0].insights))
+    doc["incidents"][0]["narrative"] = doc["incidents"][0]["narrative"].replace("down -", "up -")
+    doc["summary"]["headline"] = doc["summary"]["headline"].replace("revenue", "revenue up", 1) \
+        if " down " in doc["summary"]["headline"] else doc["summary"]["headline"].replace("revenue up", "revenue down")
+    doc["brief"]["top_episodes"][0]["title"] = "something else"
+    bad = grounding.check(doc)
+    assert any(b.startswith(doc["incidents"][0]["incident_id"]) for b in bad)
+    assert any(b.startswith("brief.top_episodes[0].title") for b in bad)
+
+
+def test_diagnosis_of_the_synthetic_shocks(run):
+    doc = run[0].insights
+    by_start = {e["measured_start"]: e for e in doc["episodes"]}
+    outage = by_start["2025-05-10"]
+    assert outage["diagnosis"]["type"] == "channel_outage" and outage["primary_kpi"] == "sessions"
+    assert any(ev["slice"] == "channel paid_social" and ev["kpi"] == "sessions" and ev["direction"] == "down"
+               for ev in outage["diagnosis"]["evidence"])
+    pay = by_start["2025-06-01"]
+    assert pay["diagnosis"]["type"] == "payment_failure" and "payment" in pay["recommended_action"]
+    assert pay["drivers"]["top"]["value"] == "DE"
+
+
+def _f(**kw):
+    base = dict(s=0.0, c=0.0, b=0.0, o=0.0, r=0.0, ret=None, new=None, dim=None, value=None, days=2,
+                persist=None, persist_z=None)
+    return diagnosis.Features(**{**base, **kw})
+
+
+@pytest.mark.parametrize("feat, planned, kind", [
+    (_f(s=-48, c=2, o=-47, r=-45), False, "site_outage"),
+    (_f(s=-17, c=7, o=-11, dim="channel"), False, "channel_outage"),
+    (_f(s=-20, o=-20, persist=0.9, persist_z=6.0, days=7), False, "level_shift"),
+    (_f(s=36, c=-29, o=-3), False, "bot_traffic"),
+    (_f(s=-40, c=66, o=0.5), False, "tracking_fault"),
+    (_f(s=-1, c=-36, o=-37), False, "payment_failure"),
+    (_f(c=-10, o=-10, ret=-15, new=0.0, days=10), False, "churn_wave"),
+    (_f(c=-60, b=20, o=-60, dim="category"), False, "stockout"),
+    (_f(b=-15, o=4, dim="category"), False, "pricing_error"),
+    (_f(s=30, c=20, b=-20, o=56), False, "flash_sale"),
+    (_f(s=1, c=5, b=24, o=5), False, "fraud_orders"),
+    (_f(s=40, c=20, o=60), True, "planned_event"),
+    (_f(s=0.5, c=-0.5), False, "undetermined"),
+])
+def test_classification_rules(feat, planned, kind):
+    assert diagnosis.classify(feat, planned)[0] == kind
+
+
+def test_diagnose_keeps_evidence_consistent():
+    d = diagnosis.diagnose({"sessions": -30.0, "conversion_rate": 1.0, "orders": -29.0, "aov": 0.5},
+                           DriverSet(scope="broad", expected_source="baseline"), 1, False, (None, None),
+                           None, "sessions")
+    assert d.type == "site_outage" and d.label == "site outage"
+    assert [(e.kpi, e.direction) for e in d.evidence] == [("sessions", "down"), ("orders", "down")]
+
+
+def test_sizes_brief_first_most_severe_first(run):
+    doc = run[0].insights
+    brief = json.dumps(doc["brief"])
+    assert len(brief) / 4 <= 1500 and len(doc["brief"]["top_episodes"]) <= 5
+    sev = [insights.common.SEVERITY_RANK[e["severity"]] for e in doc["brief"]["top_episodes"]]
+    assert sev == sorted(sev, reverse=True)
+    md = render_markdown(doc, budget=3000)   # a tight budget drops episodes, least severe first
+    assert "## Brief" in md and "more in insights.json" in md
+    full = render_markdown(doc)
+    assert len(full) <= 24_000 and full.index("## Brief") < full.index("## Episodes")
+    # compact JSON on disk
+    raw = (run[1] / "insights.json").read_text()
+    assert "\n" not in raw.strip() and json.loads(raw) == doc
