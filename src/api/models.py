@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from analytics.insights import Episode, Forecast, IncidentInsight, Insights  # noqa: F401 (re-exported)
+from analytics.insights.models import Episode, Forecast, IncidentInsight, Insights  # noqa: F401 (re-exported)
 
 
 class ErrorBody(BaseModel):

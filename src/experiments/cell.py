@@ -113,6 +113,7 @@ def _input_digest(inp: Any) -> str:
     import dataclasses
     import hashlib
 
+    import numpy as np
     import pandas as pd
 
     h = hashlib.sha256()
@@ -122,12 +123,17 @@ def _input_digest(inp: Any) -> str:
         if isinstance(value, pd.DataFrame):
             h.update(repr([(str(c), str(t)) for c, t in value.dtypes.items()]).encode())
             h.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
+        elif isinstance(value, np.ndarray):   # repr would shorten a long array with "..."
+            h.update(repr((value.dtype.str, value.shape)).encode())
+            h.update(np.ascontiguousarray(value).tobytes())
         elif isinstance(value, dict):   # e.g. counts: name -> frame or array
             for k in sorted(value, key=str):
                 v = value[k]
                 h.update(str(k).encode())
                 if isinstance(v, (pd.DataFrame, pd.Series)):
                     h.update(pd.util.hash_pandas_object(v, index=True).to_numpy().tobytes())
+                elif isinstance(v, np.ndarray):
+                    h.update(np.ascontiguousarray(v).tobytes())
                 else:
                     h.update(repr(v).encode())
         else:
