@@ -107,6 +107,8 @@ class ClustersConfig(_Strict):
     k_max: int = Field(8, ge=2, le=20)
     silhouette_sample: int = Field(3000, ge=100, le=100_000)
     n_init: int = Field(4, ge=1, le=50)
+    fit_sample: int = Field(20_000, ge=100, le=10_000_000, description=(
+        "customers the final KMeans is fitted on (every j-th in id order); every customer is labelled"))
 
     @model_validator(mode="after")
     def _range(self) -> ClustersConfig:
@@ -119,7 +121,9 @@ class ChurnConfig(_Strict):
     enabled: bool = True
     horizon_days: int = Field(60, ge=14, le=365, description="churned = no order in the next N days")
     min_history_days: int = Field(60, ge=0, le=1000, description="history needed before the first cutoff")
-    rf_trees: int = Field(100, ge=10, le=2000)
+    rf_trees: int = Field(30, ge=10, le=2000)
+    train_rows: int = Field(20_000, ge=100, le=10_000_000, description=(
+        "customers the models train on (every k-th in id order; all are scored)"))
     rf_max_depth: int | None = Field(8, ge=1, le=64)
     rf_max_samples: float = Field(0.25, gt=0, le=1, description="share of rows each tree sees (speed)")
     lr_c: float = Field(1.0, gt=0, le=1e6)
@@ -133,11 +137,11 @@ class CohortsConfig(_Strict):
 
 class ClvConfig(_Strict):
     enabled: bool = True
-    model: Literal["bgnbd", "mbgnbd"] = Field(
-        "bgnbd", description="bgnbd = BG/NBD; mbgnbd = modified BG/NBD (one-time buyers may also have left)")
     horizon_days: int = Field(365, ge=7, le=3650)
     discount_rate_monthly: float = Field(0.01, ge=0, le=1)
-    penalizer: float = Field(0.001, ge=0, le=10)
+    interval: float = Field(0.9, gt=0, lt=1, description="central interval of each customer's expected value")
+    fit_customers: int = Field(20_000, ge=100, le=10_000_000, description=(
+        "customers the population parameters are fitted on (every k-th; all are scored)"))
 
 
 class SeverityTier(_Strict):

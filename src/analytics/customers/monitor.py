@@ -30,8 +30,8 @@ import pandas as pd
 
 from ..alerts import Dispatcher
 from .config import MonitorConfig, PopulationConfig, RfmConfig
-from .rfm import int_reference, int_scores_against, mean_gap, scores_against, valid_orders
-from .segments import segment_codes
+from .rfm import as_day, int_reference, int_scores_against, mean_gap, scores_against, valid_orders
+from .segments import SegmentLookup
 from .store import MonitorStore
 
 MIN_SCALE = 0.005  # floor of the growth spread (0.5 % relative growth): a flat history cannot give z = inf
@@ -61,9 +61,10 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
     cols = ["date", "segment", "customers", "total", "base_customers", "base_total"]
     if len(dates) == 0 or len(v) == 0:
         return pd.DataFrame(columns=cols)
-    v = v[v["order_date"] <= dates[-1]]
-    codes, _ = pd.factorize(v["customer_id"], sort=True)
-    day = (v["order_date"] - dates[0]).dt.days.to_numpy()   # negative: history before the range
+    d0 = as_day(dates[0])
+    v = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), as_day(dates[-1]), side="right"))]
+    codes = v["cust"].to_numpy()          # customer codes (dense enough: unused codes never count)
+    day = v["day"].to_numpy() - d0        # negative: history before the range
     rev = v["net_revenue"].to_numpy()
     n_cust = int(codes.max()) + 1 if len(codes) else 0
     first = np.full(n_cust, np.iinfo(np.int32).max, dtype=np.int64)
@@ -71,6 +72,8 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
     freq = np.zeros(n_cust, dtype=np.int64)
     money = np.zeros(n_cust, dtype=float)
     use_m = rfm_cfg.uses_monetary
+    min_orders = population.min_orders if population is not None else 1
+    lookup = SegmentLookup(rfm_cfg)
     targets = (dates - dates[0]).days.to_numpy()
     bounds = np.searchsorted(day, targets, side="right")     # orders up to and including each day
     history: deque[tuple[np.ndarray, ...]] = deque(maxlen=window_days + 1)
@@ -86,31 +89,32 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
             money += np.bincount(c, weights=rev[lo:hi], minlength=n_cust)
         lo = hi
         seen = np.flatnonzero(freq > 0)
-        history.append((seen, first[seen], last[seen], freq[seen], money[seen]))
+        # only customers who can be in the population are kept for the window's base count
+        cand = seen[freq[seen] >= min_orders]
+        history.append((first[cand], last[cand], freq[cand], money[cand]))
         if len(seen) == 0:
             now_rows.append(np.zeros(k))
             base_rows.append(np.full(k, np.nan))
             continue
-        rec, f = t - last[seen], freq[seen]
-        ref_r, ref_f = int_reference(rec), int_reference(f)
+        # the day's score breakpoints come from every customer seen so far
+        ref_r, ref_f = int_reference(t - last[seen]), int_reference(freq[seen])
         ref_m = np.sort(money[seen].round(2)) if use_m else None
 
         def count(t_: int, first_: np.ndarray, last_: np.ndarray, f_: np.ndarray, m_: np.ndarray,
                   ref_r=ref_r, ref_f=ref_f, ref_m=ref_m) -> np.ndarray:
             rec_ = t_ - last_
+            overdue = rec_ / mean_gap((last_ - first_).astype(float), f_)
+            if population is not None:  # segment only the population (counts are of it alone)
+                keep = population.mask(f_, rec_, overdue)
+                rec_, f_, m_, overdue = rec_[keep], f_[keep], m_[keep], overdue[keep]
             r_s = int_scores_against(rec_, ref_r, False)
             f_s = int_scores_against(f_, ref_f, True)
             m_s = scores_against(m_.round(2), ref_m, True) if ref_m is not None else f_s
-            overdue = rec_ / mean_gap((last_ - first_).astype(float), f_)
-            codes_ = segment_codes(r_s, f_s, m_s, overdue, rfm_cfg)
-            if population is not None:
-                codes_ = codes_[population.mask(f_, rec_, overdue)]
-            return np.bincount(codes_, minlength=k).astype(float)
+            return lookup.counts(r_s, f_s, m_s, overdue).astype(float)
 
-        now_rows.append(count(t, first[seen], last[seen], f, money[seen]))
+        now_rows.append(count(t, *history[-1]))
         if len(history) == window_days + 1:
-            _, b_first, b_last, b_freq, b_money = history[0]
-            base_rows.append(count(t - window_days, b_first, b_last, b_freq, b_money))
+            base_rows.append(count(t - window_days, *history[0]))
         else:
             base_rows.append(np.full(k, np.nan))
     now, base = np.vstack(now_rows), np.vstack(base_rows)

@@ -14,12 +14,21 @@ from shocklab.errors import InputError
 ORDER_COLUMNS = ("order_id", "customer_id", "order_date", "net_revenue")
 
 
+VALID_MARK = "shocklab.valid_orders"  # attrs flag: the frame is already valid_orders' output
+
+
 def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     """Orders that count for customer models: a known customer and a status other than cancelled.
 
     Returns columns order_id, customer_id, order_date (datetime64, normalized), net_revenue
-    (float), sorted by (order_date, customer_id, order_id) so every later step is order-independent.
+    (float), ``day`` (int64 days since 1970-01-01) and ``cust`` (int64 code of customer_id in
+    sorted id order, so per-customer arrays indexed by code come out sorted by id), sorted by
+    (order_date, customer_id) with the input order kept within a customer's day. A frame that is
+    already this function's output (or a row subset of it) is returned as is: the customer stage
+    prepares the orders once and every model reuses them.
     """
+    if orders.attrs.get(VALID_MARK) and {"cust", "day"} <= set(orders.columns) and _consistent(orders):
+        return orders
     missing = [c for c in ORDER_COLUMNS if c not in orders.columns]
     if missing:
         raise InputError(f"orders: missing column(s) {', '.join(missing)} needed for customer models")
@@ -27,9 +36,61 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     if "status" in orders.columns:
         keep &= orders["status"].astype("string").str.lower().ne("cancelled").fillna(True)
     out = orders.loc[keep, list(ORDER_COLUMNS)].copy()
+    out.attrs = {}
     out["order_date"] = pd.to_datetime(out["order_date"]).dt.normalize().astype("datetime64[ns]")
     out["net_revenue"] = pd.to_numeric(out["net_revenue"], errors="coerce").fillna(0.0).astype(float)
-    return out.sort_values(["order_date", "customer_id", "order_id"], kind="stable").reset_index(drop=True)
+    codes, _ = pd.factorize(out["customer_id"], sort=True)
+    day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    idx = np.lexsort((codes, day))  # stable: ties keep the input order
+    out = out.iloc[idx].reset_index(drop=True)
+    out["day"] = day[idx]
+    out["cust"] = codes[idx].astype(np.int64)
+    out.attrs[VALID_MARK] = True
+    return out
+
+
+def _consistent(v: pd.DataFrame) -> bool:
+    """Still valid_orders' output after edits? (sorted by day, ``day`` matching order_date)"""
+    d = v["day"].to_numpy()
+    od = v["order_date"]
+    return (od.dtype == "datetime64[ns]" and bool(np.all(np.diff(d) >= 0))
+            and np.array_equal(od.to_numpy().astype("datetime64[D]").astype(np.int64), d)
+            and bool(v["customer_id"].notna().all()))
+
+
+def customer_ids(v: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """(codes of the customers present in ``v``, sorted; their customer_ids as an Index)."""
+    c = v["cust"].to_numpy()
+    if len(c) == 0:
+        return np.zeros(0, np.int64), pd.Index([], name="customer_id")
+    first_row = np.full(int(c.max()) + 1, -1, dtype=np.int64)
+    first_row[c[::-1]] = np.arange(len(c) - 1, -1, -1)   # first row of each code
+    codes = np.flatnonzero(first_row >= 0)
+    ids = pd.Index(v["customer_id"].to_numpy()[first_row[codes]], name="customer_id")
+    return codes, ids
+
+
+def per_customer(v: pd.DataFrame) -> pd.DataFrame:
+    """Per customer of ``v`` (valid orders): first_day, last_day (int days), orders (rows: one row is
+    one order), revenue; indexed by customer_id, sorted. Vectorized (bincount on the codes)."""
+    codes, ids = customer_ids(v)
+    c = v["cust"].to_numpy()
+    d = v["day"].to_numpy()
+    n = int(codes[-1]) + 1 if len(codes) else 0
+    first = np.zeros(n, np.int64)
+    last = np.zeros(n, np.int64)
+    first[c[::-1]] = d[::-1]   # rows are sorted by day: the first row of a code is its first day
+    last[c] = d
+    return pd.DataFrame({
+        "first_day": first[codes], "last_day": last[codes],
+        "orders": np.bincount(c, minlength=n)[codes].astype(np.int64),
+        "revenue": np.bincount(c, weights=v["net_revenue"].to_numpy(), minlength=n)[codes],
+    }, index=ids)
+
+
+def as_day(ts: pd.Timestamp) -> int:
+    """Days since 1970-01-01 (the ``day`` column of ``valid_orders``)."""
+    return int(pd.Timestamp(ts).normalize().value // 86_400_000_000_000)
 
 
 def data_end_date(orders: pd.DataFrame) -> pd.Timestamp:
@@ -101,16 +162,17 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.D
     """
     as_of = data_end_date(orders) if as_of is None else pd.Timestamp(as_of).normalize()
     v = valid_orders(orders)
-    v = v[v["order_date"] <= as_of]
+    v = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), as_day(as_of), side="right"))]
     if len(v) == 0:
         raise InputError(f"orders: no completed orders on or before {as_of.date()} to compute RFM on")
-    g = v.groupby("customer_id", sort=True)
+    pc = per_customer(v)
+    epoch = np.datetime64("1970-01-01", "ns")
     rfm = pd.DataFrame({
-        "first_order_date": g["order_date"].min(),
-        "last_order_date": g["order_date"].max(),
-        "frequency": g["order_id"].nunique().astype(np.int64),
-        "monetary": g["net_revenue"].sum().round(2),
-    }).reset_index()
+        "first_order_date": epoch + pc["first_day"].to_numpy().astype("timedelta64[D]"),
+        "last_order_date": epoch + pc["last_day"].to_numpy().astype("timedelta64[D]"),
+        "frequency": pc["orders"].to_numpy(),
+        "monetary": pc["revenue"].round(2).to_numpy(),
+    }, index=pc.index).reset_index()
     rfm["recency_days"] = (as_of - rfm["last_order_date"]).dt.days.astype(np.int64)
     span = (rfm["last_order_date"] - rfm["first_order_date"]).dt.days.to_numpy(dtype=float)
     rfm["mean_gap_days"] = mean_gap(span, rfm["frequency"].to_numpy())
