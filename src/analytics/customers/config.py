@@ -86,7 +86,24 @@ DEFAULT_SEGMENTS = [
 ]
 
 
+class OverdueConfig(_Strict):
+    """How "overdue" (recency / expected gap between orders) is measured.
+
+    Defaults are the plain rule (calendar days, own gaps). Measured on the default two-year world
+    (issue-15 note): the activity clock removed the December/January alerts but also hid the
+    March churn wave (the sim's returning-order volume is traffic-driven, and the spring
+    slowdown that the clock takes out is part of what made the wave visible); gap shrinkage
+    with k = 1 found the wave 8 days sooner but doubled the alerts outside it."""
+
+    clock: Literal["calendar", "activity"] = Field("calendar", description=(
+        "activity: days weighted by the store's returning-order activity (seasonality-aware: the "
+        "January lull does not make December buyers overdue); calendar: plain days"))
+    gap_prior_strength: float = Field(0.0, ge=0, le=100, description=(
+        "pseudo-gaps of the store's pooled gap added to each customer's own (empirical Bayes); 0 = own gaps only"))
+
+
 class RfmConfig(_Strict):
+    overdue: OverdueConfig = Field(default_factory=OverdueConfig)
     segments: list[SegmentRule] = Field(default_factory=lambda: list(DEFAULT_SEGMENTS), min_length=1)
     default_segment: str = Field("Other", min_length=1, max_length=40)
 

@@ -30,7 +30,15 @@ import pandas as pd
 
 from ..alerts import Dispatcher
 from .config import MonitorConfig, PopulationConfig, RfmConfig
-from .rfm import as_day, int_reference, int_scores_against, mean_gap, scores_against, valid_orders
+from .rfm import (
+    activity_clock,
+    as_day,
+    int_reference,
+    int_scores_against,
+    overdue_ratio,
+    scores_against,
+    valid_orders,
+)
 from .segments import SegmentLookup
 from .store import MonitorStore
 
@@ -72,7 +80,14 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
     freq = np.zeros(n_cust, dtype=np.int64)
     money = np.zeros(n_cust, dtype=float)
     use_m = rfm_cfg.uses_monetary
-    min_orders = population.min_orders if population is not None else 1
+    # history keeps every repeat buyer: the store's pooled gap (overdue_ratio) is taken over them
+    min_orders = min(population.min_orders, 2) if population is not None else 1
+    oc = rfm_cfg.overdue
+    k_prior = oc.gap_prior_strength
+    clock, off = None, 0
+    if oc.clock == "activity":
+        c_min, clock = activity_clock(v, as_day(dates[-1]))
+        off = d0 - c_min   # day t (relative to dates[0]) -> clock[t + off]
     lookup = SegmentLookup(rfm_cfg)
     targets = (dates - dates[0]).days.to_numpy()
     bounds = np.searchsorted(day, targets, side="right")     # orders up to and including each day
@@ -103,7 +118,11 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
         def count(t_: int, first_: np.ndarray, last_: np.ndarray, f_: np.ndarray, m_: np.ndarray,
                   ref_r=ref_r, ref_f=ref_f, ref_m=ref_m) -> np.ndarray:
             rec_ = t_ - last_
-            overdue = rec_ / mean_gap((last_ - first_).astype(float), f_)
+            if clock is None:
+                overdue = overdue_ratio(rec_.astype(float), (last_ - first_).astype(float), f_, k_prior)
+            else:  # days relative to dates[0] -> clock index
+                c_t, c_last = clock[t_ + off], clock[last_ + off]
+                overdue = overdue_ratio(c_t - c_last, c_last - clock[first_ + off], f_, k_prior)
             if population is not None:  # segment only the population (counts are of it alone)
                 keep = population.mask(f_, rec_, overdue)
                 rec_, f_, m_, overdue = rec_[keep], f_[keep], m_[keep], overdue[keep]
@@ -278,7 +297,9 @@ def daily(orders: pd.DataFrame, as_of: pd.Timestamp | str, cfg: MonitorConfig, r
     """Run the monitor for one day: refresh the snapshots it needs (the window and baseline before
     ``as_of``, from orders up to each day), then judge ``as_of`` only."""
     as_of = pd.Timestamp(as_of).normalize()
-    need = cfg.baseline_days + cfg.window_days + 1  # growth needs the window, z the baseline
+    # growth needs the window; z the baseline's steps and, for their MAD, the drift of each of
+    # those steps (itself a baseline-long median): replay and daily mode then agree exactly
+    need = 2 * cfg.baseline_days + cfg.window_days + 2
     days = pd.date_range(as_of - pd.Timedelta(days=need), as_of, freq="D")
     store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population))
     if dispatcher is not None:

@@ -134,7 +134,7 @@ def _run(ctx: RunContext) -> None:
         return now
 
     t = time.perf_counter()
-    table = segments.segment_table(rfm.compute_rfm(valid, as_of=end), cfg.rfm)
+    table = segments.segment_table(rfm.compute_rfm(valid, as_of=end, cfg=cfg.rfm), cfg.rfm)
     counts = segments.segment_counts(table["segment"], cfg.rfm)
     summary["customers"] = int(len(table))
     summary["segments"] = counts

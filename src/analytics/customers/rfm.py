@@ -11,6 +11,8 @@ import pandas as pd
 
 from shocklab.errors import InputError
 
+from .config import RfmConfig
+
 ORDER_COLUMNS = ("order_id", "customer_id", "order_date", "net_revenue")
 
 
@@ -153,7 +155,72 @@ def mean_gap(span_days: np.ndarray, frequency: np.ndarray) -> np.ndarray:
     return gap
 
 
-def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+def activity_clock(v: pd.DataFrame, last_day: int, *, smooth_days: int = 7, year_days: int = 364,
+                   clip: tuple[float, float] = (0.5, 2.0)) -> tuple[int, np.ndarray]:
+    """Seasonality-aware time: (first day, cumulative clock per day up to ``last_day``).
+
+    One clock unit is one day of the store's usual repeat-purchase activity. A day advances the
+    clock by its returning orders (customers' 2nd+ orders) relative to the trailing year's daily
+    mean (expanding in the first year), median-smoothed over the trailing ``smooth_days`` (a 2-day
+    sale or outage barely moves it) and clipped to ``clip``. Causal: day d uses days <= d only.
+    In a December peak the clock runs fast, in the January lull slowly, so a holiday buyer's
+    January silence is not read as lapsing; a churn wave removes buyers, not store activity, so
+    it still shows up. Returns (d_min, clock) with clock[d - d_min] at the end of day d.
+    """
+    d = v["day"].to_numpy()
+    if len(d) == 0:
+        return int(last_day), np.ones(1)
+    d_min = int(d[0])
+    n = int(last_day) - d_min + 1
+    c = v["cust"].to_numpy()
+    # a row is a returning order if an earlier row has the same customer (rows sorted by day)
+    first_row = np.full(int(c.max()) + 1, len(c), dtype=np.int64)
+    first_row[c[::-1]] = np.arange(len(c) - 1, -1, -1)
+    returning = np.arange(len(c)) != first_row[c]
+    keep = d <= last_day
+    daily = np.bincount(d[keep & returning] - d_min, minlength=n).astype(float)[:n]
+    cum = np.concatenate([[0.0], np.cumsum(daily)])
+    idx = np.arange(n)
+    lo = np.maximum(idx - year_days, 0)
+    trailing = (cum[idx] - cum[lo]) / np.maximum(idx - lo, 1)   # mean of the days before d
+    ratio = np.where(trailing > 0, daily / np.where(trailing > 0, trailing, 1.0), 1.0)
+    ratio[: min(28, n)] = 1.0                                  # no reference yet: calendar time
+    smooth = pd.Series(ratio).rolling(smooth_days, min_periods=1).median().to_numpy()
+    return d_min, np.cumsum(np.clip(smooth, *clip))
+
+
+def overdue_ratio(recency: np.ndarray, span: np.ndarray, frequency: np.ndarray,
+                  prior_strength: float) -> np.ndarray:
+    """Recency / the customer's expected gap, the gap shrunk toward the store's (empirical Bayes).
+
+    Expected gap = (span + k G) / (frequency - 1 + k): the customer's own gaps plus ``k`` pseudo-gaps
+    of the store's pooled gap G = sum(span) / sum(frequency - 1) over repeat buyers. A customer with
+    two quick orders is not called overdue a week later; a regular with many orders keeps their
+    own rhythm. k = 0: the raw mean gap. NaN for one-order customers (no cadence yet).
+    """
+    rep = frequency > 1
+    g = float(span[rep].sum() / max((frequency[rep] - 1).sum(), 1)) if rep.any() else 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.maximum((span + prior_strength * g) / (frequency - 1 + prior_strength), 1.0)
+    return np.where(rep, recency / gap, np.nan)
+
+
+def overdue_at(v: pd.DataFrame, cfg: RfmConfig | None, first: np.ndarray, last: np.ndarray,
+               frequency: np.ndarray, today: int) -> np.ndarray:
+    """Overdue ratios on day ``today`` as configured (``cfg.overdue``): calendar or activity clock,
+    own or shrunk gaps. ``first`` / ``last``: int days."""
+    oc = cfg.overdue if cfg is not None else None
+    if oc is None or oc.clock == "calendar":
+        rec, span = (today - last).astype(float), (last - first).astype(float)
+    else:
+        d_min, clock = activity_clock(v, today)
+        at = lambda d: clock[np.clip(d - d_min, 0, len(clock) - 1)]  # noqa: E731
+        rec, span = at(np.full(len(last), today)) - at(last), at(last) - at(first)
+    return overdue_ratio(rec, span, frequency, oc.gap_prior_strength if oc is not None else 0.0)
+
+
+def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
+                cfg: RfmConfig | None = None) -> pd.DataFrame:
     """One row per customer with at least one valid order on or before ``as_of``.
 
     Columns: customer_id, first_order_date, last_order_date, recency_days, frequency, monetary,
@@ -176,7 +243,8 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.D
     rfm["recency_days"] = (as_of - rfm["last_order_date"]).dt.days.astype(np.int64)
     span = (rfm["last_order_date"] - rfm["first_order_date"]).dt.days.to_numpy(dtype=float)
     rfm["mean_gap_days"] = mean_gap(span, rfm["frequency"].to_numpy())
-    rfm["overdue"] = rfm["recency_days"] / rfm["mean_gap_days"]
+    rfm["overdue"] = overdue_at(v, cfg, pc["first_day"].to_numpy(), pc["last_day"].to_numpy(),
+                                rfm["frequency"].to_numpy(), as_day(as_of))
     rfm["r_score"] = quintile_scores(rfm["recency_days"], higher_is_better=False)
     rfm["f_score"] = quintile_scores(rfm["frequency"])
     rfm["m_score"] = quintile_scores(rfm["monetary"])
