@@ -91,11 +91,15 @@ def features_at(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 def labels_at(orders: pd.DataFrame, customers: pd.Index, cutoff: pd.Timestamp,
               horizon_days: int) -> pd.Series:
     """1 = churned: no valid order in ``[cutoff, cutoff + horizon_days)``; indexed like ``customers``."""
-    cutoff = pd.Timestamp(cutoff)
-    window = orders[(orders["order_date"] >= cutoff)
-                    & (orders["order_date"] < cutoff + pd.Timedelta(days=horizon_days))]
-    active = pd.Index(window["customer_id"].unique())
-    return pd.Series((~customers.isin(active)).astype(np.int8), index=customers, name="churned")
+    v = rfm.valid_orders(orders)
+    d = v["day"].to_numpy()
+    cut = rfm.as_day(cutoff)
+    lo, hi = np.searchsorted(d, [cut, cut + horizon_days], side="left")
+    cats = v["customer_id"].cat.categories
+    active = np.zeros(len(cats) + 1, dtype=bool)       # last slot: customers not in the data
+    active[v["cust"].to_numpy()[lo:hi]] = True
+    pos = cats.get_indexer(customers)
+    return pd.Series((~active[pos]).astype(np.int8), index=customers, name="churned")
 
 
 def _models(cfg: ChurnConfig, seed: int) -> dict[str, Any]:

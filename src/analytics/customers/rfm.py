@@ -41,12 +41,15 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     out.attrs = {}
     out["order_date"] = pd.to_datetime(out["order_date"]).dt.normalize().astype("datetime64[ns]")
     out["net_revenue"] = pd.to_numeric(out["net_revenue"], errors="coerce").fillna(0.0).astype(float)
-    codes, _ = pd.factorize(out["customer_id"], sort=True)
+    codes, uniques = pd.factorize(out["customer_id"], sort=True)
     day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
     idx = np.lexsort((codes, day))  # stable: ties keep the input order
     out = out.iloc[idx].reset_index(drop=True)
     out["day"] = day[idx]
     out["cust"] = codes[idx].astype(np.int64)
+    # categorical ids (codes = ``cust``): per-customer tables take their ids from the categories
+    # instead of converting half a million strings each time
+    out["customer_id"] = pd.Categorical.from_codes(out["cust"].to_numpy(), categories=uniques)
     out.attrs[VALID_MARK] = True
     return out
 
@@ -65,6 +68,10 @@ def customer_ids(v: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
     c = v["cust"].to_numpy()
     if len(c) == 0:
         return np.zeros(0, np.int64), pd.Index([], name="customer_id")
+    col = v["customer_id"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = np.flatnonzero(np.bincount(c) > 0)
+        return codes, pd.Index(col.cat.categories.take(codes), name="customer_id")
     first_row = np.full(int(c.max()) + 1, -1, dtype=np.int64)
     first_row[c[::-1]] = np.arange(len(c) - 1, -1, -1)   # first row of each code
     codes = np.flatnonzero(first_row >= 0)

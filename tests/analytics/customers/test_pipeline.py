@@ -82,19 +82,22 @@ def test_run_is_deterministic(dataset, tmp_path):
 
 def test_daily_mode_with_persistent_state(dataset, tmp_path):
     """``run_analysis.py --as-of`` sets ctx.as_of; a second run of the same day does not resend."""
+    replay = _run(dataset, tmp_path / "replay", monitor={"segments": ["At Risk"]})
+    day = replay.customers["monitor"]["alerts"][0]["date"]  # the day replay alerts first
     state = str(tmp_path / "state" / "customers.sqlite")
     ctx = RunContext(config=_Cfg(plots=False, monitor={"state_path": state, "segments": ["At Risk"]}), data=dataset,
                      out_dir=tmp_path / "r1")
-    ctx.as_of = "2024-11-20"
+    ctx.as_of = day
     pipeline.run(ctx)
     m = ctx.customers["monitor"]
+    # daily mode keeps enough history that its judgement of the day equals the replay's
     assert m["mode"] == "daily" and m["flagged_days"] == 1 and m["decisions"]["sent"] == 1
     # every model sees the data as of that morning: nothing later
-    assert ctx.customers["end_date"] == ctx.customers["as_of"] == "2024-11-20"
-    seen = dataset.tables["orders"].query("order_date <= '2024-11-20' and status != 'cancelled'")
+    assert ctx.customers["end_date"] == ctx.customers["as_of"] == day
+    seen = dataset.tables["orders"].query(f"order_date <= '{day}' and status != 'cancelled'")
     assert ctx.customers["customers"] == seen["customer_id"].nunique()
     ctx2 = RunContext(config=ctx.config, data=dataset, out_dir=tmp_path / "r2")
-    ctx2.as_of = "2024-11-20"
+    ctx2.as_of = day
     pipeline.run(ctx2)
     assert ctx2.customers["monitor"]["decisions"] == {"sent": 0, "already_sent": 1, "cooldown": 0, "ongoing": 0}
 
