@@ -71,7 +71,16 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
         return pd.DataFrame(columns=cols)
     d0 = as_day(dates[0])
     v = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), as_day(dates[-1]), side="right"))]
-    codes = v["cust"].to_numpy()          # customer codes (dense enough: unused codes never count)
+    codes = v["cust"].to_numpy()
+    # renumber customers in order of first appearance: the customers seen by any day are then a
+    # prefix of every per-customer array (slices, not gathers); counts do not depend on the order
+    if len(codes):
+        first_row = np.full(int(codes.max()) + 1, len(codes), dtype=np.int64)
+        first_row[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+        present = np.flatnonzero(first_row < len(codes))
+        rank = np.empty(len(first_row), dtype=np.int64)
+        rank[present[np.argsort(first_row[present], kind="stable")]] = np.arange(len(present))
+        codes = rank[codes]
     day = v["day"].to_numpy() - d0        # negative: history before the range
     rev = v["net_revenue"].to_numpy()
     n_cust = int(codes.max()) + 1 if len(codes) else 0
@@ -94,20 +103,23 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
     history: deque[tuple[np.ndarray, ...]] = deque(maxlen=window_days + 1)
     k = len(names)
     now_rows, base_rows = [], []
-    lo = 0
+    lo = n_seen = 0
     for t, hi in zip(targets, bounds, strict=True):
-        c = codes[lo:hi]
-        np.minimum.at(first, c, day[lo:hi])
-        np.maximum.at(last, c, day[lo:hi])
-        freq += np.bincount(c, minlength=n_cust)
-        if use_m:
-            money += np.bincount(c, weights=rev[lo:hi], minlength=n_cust)
+        c, dd = codes[lo:hi], day[lo:hi]
+        if len(c):
+            new = first[c] == np.iinfo(np.int32).max
+            first[c[new][::-1]] = dd[new][::-1]   # rows are sorted by day: the first row is the earliest
+            last[c] = dd                          # ... and the last row the latest
+            np.add.at(freq, c, 1)
+            if use_m:
+                np.add.at(money, c, rev[lo:hi])
+            n_seen = max(n_seen, int(c.max()) + 1)
         lo = hi
-        seen = np.flatnonzero(freq > 0)
+        seen = slice(0, n_seen)
         # only customers who can be in the population are kept for the window's base count
-        cand = seen[freq[seen] >= min_orders]
+        cand = np.flatnonzero(freq[seen] >= min_orders)
         history.append((first[cand], last[cand], freq[cand], money[cand]))
-        if len(seen) == 0:
+        if n_seen == 0:
             now_rows.append(np.zeros(k))
             base_rows.append(np.full(k, np.nan))
             continue

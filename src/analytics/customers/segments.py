@@ -57,12 +57,14 @@ class SegmentLookup:
         self.table = segment_codes(grid[:, 0], grid[:, 1], grid[:, 2], od, cfg).astype(np.int64)
 
     def region(self, overdue: np.ndarray) -> np.ndarray:
+        """2 * (boundaries below) + (equal to one), NaN last; a few comparisons beat searchsorted."""
         m = len(self.bounds)
-        if m == 0:
-            return np.where(np.isnan(overdue), 1, 0)
-        pos = np.searchsorted(self.bounds, overdue, side="left")
-        eq = (pos < m) & (self.bounds[np.minimum(pos, m - 1)] == overdue)
-        return np.where(np.isnan(overdue), 2 * m + 1, 2 * pos + eq)
+        below = np.zeros(len(overdue), dtype=np.int64)
+        eq = np.zeros(len(overdue), dtype=bool)
+        for b in self.bounds:
+            below += overdue > b
+            eq |= overdue == b
+        return np.where(np.isnan(overdue), 2 * m + 1, 2 * below + eq)
 
     def cells(self, r: np.ndarray, f: np.ndarray, m: np.ndarray, overdue: np.ndarray) -> np.ndarray:
         """Flat cell index per customer (scores 1..5)."""
