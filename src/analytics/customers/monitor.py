@@ -116,9 +116,23 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
             n_seen = max(n_seen, int(c.max()) + 1)
         lo = hi
         seen = slice(0, n_seen)
-        # only customers who can be in the population are kept for the window's base count
+        # the day's population with its recency, frequency, money and overdue ratio: what the
+        # day's count needs and, window_days later, the base count too (only the breakpoints
+        # differ), so it is computed once and kept
         cand = np.flatnonzero(freq[seen] >= min_orders)
-        history.append((first[cand], last[cand], freq[cand], money[cand]))
+        last_, first_, f_ = last[cand], first[cand], freq[cand]
+        rec_ = t - last_
+        if clock is None:
+            overdue = overdue_ratio(rec_.astype(float), (last_ - first_).astype(float), f_, k_prior)
+        else:  # days relative to dates[0] -> clock index
+            c_t, c_last = clock[t + off], clock[last_ + off]
+            overdue = overdue_ratio(c_t - c_last, c_last - clock[first_ + off], f_, k_prior)
+        m_ = money[cand] if use_m else None
+        if population is not None:  # segment only the population (counts are of it alone)
+            keep = population.mask(f_, rec_, overdue)
+            rec_, f_, overdue = rec_[keep], f_[keep], overdue[keep]
+            m_ = m_[keep] if use_m else None
+        history.append((rec_, f_, m_, overdue))
         if n_seen == 0:
             now_rows.append(np.zeros(k))
             base_rows.append(np.full(k, np.nan))
@@ -127,25 +141,16 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
         ref_r, ref_f = int_reference(t - last[seen]), int_reference(freq[seen])
         ref_m = np.sort(money[seen].round(2)) if use_m else None
 
-        def count(t_: int, first_: np.ndarray, last_: np.ndarray, f_: np.ndarray, m_: np.ndarray,
+        def count(rec_: np.ndarray, f_: np.ndarray, m_: np.ndarray | None, overdue: np.ndarray,
                   ref_r=ref_r, ref_f=ref_f, ref_m=ref_m) -> np.ndarray:
-            rec_ = t_ - last_
-            if clock is None:
-                overdue = overdue_ratio(rec_.astype(float), (last_ - first_).astype(float), f_, k_prior)
-            else:  # days relative to dates[0] -> clock index
-                c_t, c_last = clock[t_ + off], clock[last_ + off]
-                overdue = overdue_ratio(c_t - c_last, c_last - clock[first_ + off], f_, k_prior)
-            if population is not None:  # segment only the population (counts are of it alone)
-                keep = population.mask(f_, rec_, overdue)
-                rec_, f_, m_, overdue = rec_[keep], f_[keep], m_[keep], overdue[keep]
             r_s = int_scores_against(rec_, ref_r, False)
             f_s = int_scores_against(f_, ref_f, True)
             m_s = scores_against(m_.round(2), ref_m, True) if ref_m is not None else f_s
             return lookup.counts(r_s, f_s, m_s, overdue).astype(float)
 
-        now_rows.append(count(t, *history[-1]))
+        now_rows.append(count(*history[-1]))
         if len(history) == window_days + 1:
-            base_rows.append(count(t - window_days, *history[0]))
+            base_rows.append(count(*history[0]))
         else:
             base_rows.append(np.full(k, np.nan))
     now, base = np.vstack(now_rows), np.vstack(base_rows)
