@@ -176,6 +176,7 @@ def _run(ctx: RunContext) -> None:
         summary["clv"] = res.summary
         table = table.merge(res.table[["value_pct"] + [c for c in ("clv", "p_alive", "clv_source") if c in res.table]]
                             .rename_axis("customer_id").reset_index(), on="customer_id", how="left")
+        t = tick("clv", t)
         if truth is not None and {"customer_id", "purchase_rate", "churn_date"} <= set(truth.columns):
             ts = truth_scores.score_customers(
                 res.table, truth, end, horizon_days=cfg.clv.horizon_days,
@@ -187,7 +188,7 @@ def _run(ctx: RunContext) -> None:
             if ctx.scorecard is not None:  # the scorecard holds everything scored against truth
                 ctx.scorecard["customers"] = ts
             truth_alive_curve = ts.get("p_alive_reliability")
-        t = tick("clv", t)
+            t = tick("truth_scores", t)
     if "value_pct" not in table:
         table["value_pct"] = table["monetary"].rank(pct=True)
 
