@@ -3,8 +3,9 @@
     python bench/bench_customers.py /tmp/cust/default          # a generated data dir
     python bench/bench_customers.py --transactions FILE.xlsx   # an Online Retail file
 
-Prints per-model seconds and, when truth exists, the scores against it: churn ROC-AUC, BG/NBD
-rate rank correlation and the churn_wave alert delay.
+Prints per-model seconds and, when truth exists, the scores against it: churn ROC-AUC and
+calibration, the customer truth scores (rate Spearman, P(alive) ROC-AUC, CLV error and interval
+coverage, overall and per value tier) and the churn_wave alert delay.
 """
 
 from __future__ import annotations
@@ -38,13 +39,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ctx = RunContext(config=None, data=ds, out_dir=Path(tmp))
         pipeline.run(ctx)
+        ts = Path(tmp) / "customers" / "truth_scores.json"
+        truth_scores = json.loads(ts.read_text()) if ts.exists() else None
+        if truth_scores is not None:
+            truth_scores.pop("p_alive_reliability", None)
     s = ctx.customers
     churn = s.get("churn", {})
     fig = {
         "orders": int(len(ds.tables["orders"])), "customers": s["customers"], "load_s": round(load_s, 2),
         "customers_stage_s": ctx.timings["customers"], "per_model_s": {k.split(".", 1)[1]: v for k, v in ctx.timings.items() if k.startswith("customers.")},
         "churn_eval_roc_auc": {k: v.get("roc_auc") for k, v in churn.get("models", {}).items()},
-        "churn_truth": churn.get("truth"), "clv_truth": s.get("clv", {}).get("truth"),
+        "churn_truth": churn.get("truth"), "churn_calibration": {k: v for k, v in churn.get("calibration", {}).items() if k != "reliability"},
+        "customer_truth_scores": truth_scores,
+        "clv_status": s.get("clv", {}).get("status"), "clv_unscored": s.get("clv", {}).get("unscored_customers"),
         "churn_waves": s.get("monitor", {}).get("churn_waves"),
         "alerts": [(a["date"], a["severity"]) for a in s.get("monitor", {}).get("alerts", [])],
     }

@@ -5,10 +5,22 @@ Temporal design (``end`` = data end date, N = horizon):
 * evaluation cutoff ``c_eval = end + 1 - N``: label window ``[c_eval, end]`` (N days);
 * training cutoff ``c_train = c_eval - N``: label window ``[c_train, c_eval)``;
 * models trained at ``c_train`` are scored out of time at ``c_eval`` (the reported metrics);
-* models refitted at ``c_eval`` score every customer on all data (the per-customer churn risk).
+* the best of them is calibrated out of time (Platt scaling on the logit, fitted on half of the
+  ``c_eval`` customers, its reliability curve and Brier score reported on the other half) and
+  scores every customer on all data (the per-customer ``churn_risk``: a calibrated probability of
+  no order in the next N days).
 
-Features at a cutoff only read orders dated strictly before it, so nothing from a label window
-can leak into the features that predict it.
+Label for the model ("churned" = no order in the next N days) is not the simulator's truth
+("churned" = the latent dropout date has passed: the customer will never order again): a slow
+buyer who is alive often has no order in 60 days. Scores against the truth are reported apart.
+
+Features (all from orders strictly before the cutoff, so nothing from a label window can leak):
+recency_days, frequency (orders), monetary (net revenue), aov, tenure_days (since first order),
+orders_30d, orders_90d, revenue_90d, mean_gap_days (span / (orders - 1); tenure for one order),
+recency_gap_ratio (recency / mean gap: how overdue).
+
+Cost is bounded: the models train on at most ``train_rows`` customers (every k-th in id order)
+and the forest has ``rf_trees`` trees; every customer is still scored.
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ from sklearn.preprocessing import StandardScaler
 
 from shocklab.seeding import derive_int_seed
 
+from . import rfm
 from .config import ChurnConfig
 
 FEATURES = ("recency_days", "frequency", "monetary", "aov", "tenure_days", "orders_30d",
@@ -46,25 +59,28 @@ def features_at(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 
     ``orders`` as returned by ``rfm.valid_orders``. Index: customer_id (sorted); columns FEATURES.
     """
-    cutoff = pd.Timestamp(cutoff)
-    past = orders[orders["order_date"] < cutoff]
-    days_before = (cutoff - past["order_date"]).dt.days.to_numpy()
-    g = past.assign(_in30=days_before <= 30, _in90=days_before <= 90,
-                    _rev90=np.where(days_before <= 90, past["net_revenue"].to_numpy(), 0.0)
-                    ).groupby("customer_id", sort=True)
-    first = g["order_date"].min()
-    last = g["order_date"].max()
+    v = rfm.valid_orders(orders)
+    cut = rfm.as_day(cutoff)
+    past = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), cut, side="left"))]
+    pc = rfm.per_customer(past)
+    c, d = past["cust"].to_numpy(), past["day"].to_numpy()
+    rev = past["net_revenue"].to_numpy()
+    n = int(c.max()) + 1 if len(c) else 0
+    codes = rfm.customer_ids(past)[0]
+    before = cut - d
+    in30 = np.bincount(c, weights=(before <= 30).astype(float), minlength=n)[codes]
+    in90 = before <= 90
     f = pd.DataFrame({
-        "recency_days": (cutoff - last).dt.days.astype(float),
-        "frequency": g["order_id"].nunique().astype(float),
-        "monetary": g["net_revenue"].sum(),
-        "tenure_days": (cutoff - first).dt.days.astype(float),
-        "orders_30d": g["_in30"].sum().astype(float),
-        "orders_90d": g["_in90"].sum().astype(float),
-        "revenue_90d": g["_rev90"].sum(),
-    })
+        "recency_days": (cut - pc["last_day"]).astype(float),
+        "frequency": pc["orders"].astype(float),
+        "monetary": pc["revenue"],
+        "tenure_days": (cut - pc["first_day"]).astype(float),
+        "orders_30d": in30,
+        "orders_90d": np.bincount(c, weights=in90.astype(float), minlength=n)[codes],
+        "revenue_90d": np.bincount(c, weights=np.where(in90, rev, 0.0), minlength=n)[codes],
+    }, index=pc.index)
     f["aov"] = f["monetary"] / f["frequency"]
-    span = (last - first).dt.days.astype(float)
+    span = (pc["last_day"] - pc["first_day"]).astype(float)
     # mean days between orders; a one-order customer's gap is unknown -> use their tenure
     f["mean_gap_days"] = np.where(f["frequency"] > 1, span / (f["frequency"] - 1).clip(lower=1),
                                   f["tenure_days"]).clip(min=1.0)
@@ -75,11 +91,15 @@ def features_at(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 def labels_at(orders: pd.DataFrame, customers: pd.Index, cutoff: pd.Timestamp,
               horizon_days: int) -> pd.Series:
     """1 = churned: no valid order in ``[cutoff, cutoff + horizon_days)``; indexed like ``customers``."""
-    cutoff = pd.Timestamp(cutoff)
-    window = orders[(orders["order_date"] >= cutoff)
-                    & (orders["order_date"] < cutoff + pd.Timedelta(days=horizon_days))]
-    active = pd.Index(window["customer_id"].unique())
-    return pd.Series((~customers.isin(active)).astype(np.int8), index=customers, name="churned")
+    v = rfm.valid_orders(orders)
+    d = v["day"].to_numpy()
+    cut = rfm.as_day(cutoff)
+    lo, hi = np.searchsorted(d, [cut, cut + horizon_days], side="left")
+    cats = v["customer_id"].cat.categories
+    active = np.zeros(len(cats) + 1, dtype=bool)       # last slot: customers not in the data
+    active[v["cust"].to_numpy()[lo:hi]] = True
+    pos = cats.get_indexer(customers)
+    return pd.Series((~active[pos]).astype(np.int8), index=customers, name="churned")
 
 
 def _models(cfg: ChurnConfig, seed: int) -> dict[str, Any]:
@@ -129,14 +149,16 @@ class ChurnResult:
     summary: dict[str, Any] = field(default_factory=dict)
     risk: pd.Series | None = None                 # churn probability per customer_id (all data)
     roc: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # model -> (fpr, tpr)
+    reliability: list[dict[str, Any]] = field(default_factory=list)  # calibrated, out of time
 
 
 def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: int,
               truth_customers: pd.DataFrame | None = None) -> ChurnResult:
-    """Fit, evaluate out of time, and score every customer. ``orders`` from ``valid_orders``."""
+    """Fit, evaluate out of time, calibrate, and score every customer."""
     if len(orders) == 0:
         return ChurnResult(status="skipped: no orders")
-    span = (pd.Timestamp(end) - orders["order_date"].min()).days + 1
+    orders = rfm.valid_orders(orders)
+    span = (pd.Timestamp(end) - orders["order_date"].iloc[0]).days + 1
     # a short data set gets a shorter horizon (down to 14 days) rather than no churn model
     n = min(cfg.horizon_days, (span - cfg.min_history_days) // 2)
     if n < 14:
@@ -149,19 +171,26 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
     y_eval = labels_at(orders, f_eval.index, c_eval, n).to_numpy()
     if len(np.unique(y_train)) < 2 or len(np.unique(y_eval)) < 2:
         return ChurnResult(status="skipped: the churn label has a single class")
+    sub = np.arange(0, len(y_train), max(1, -(-len(y_train) // cfg.train_rows)))
+    if len(np.unique(y_train[sub])) < 2:
+        sub = np.arange(len(y_train))
 
     summary: dict[str, Any] = {
         "horizon_days": n, "horizon_days_configured": cfg.horizon_days, "train_cutoff": c_train.date().isoformat(),
         "eval_cutoff": c_eval.date().isoformat(), "end_date": pd.Timestamp(end).date().isoformat(),
-        "train_customers": int(len(y_train)), "eval_customers": int(len(y_eval)),
+        "train_customers": int(len(y_train)), "train_rows_used": int(len(sub)), "eval_customers": int(len(y_eval)),
         "train_churn_rate": float(y_train.mean()), "eval_churn_rate": float(y_eval.mean()),
+        "label": f"no valid order in the {n} days from the cutoff",
         "features": list(FEATURES), "models": {},
     }
     roc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     eval_p: dict[str, np.ndarray] = {}
+    fitted: dict[str, Any] = {}
+    x_train, x_eval = _x(f_train), _x(f_eval)
     for name, model in _models(cfg, seed).items():
-        _fit(model, _x(f_train), y_train)
-        p = model.predict_proba(_x(f_eval))[:, 1]
+        _fit(model, x_train[sub], y_train[sub])
+        fitted[name] = model
+        p = model.predict_proba(x_eval)[:, 1]
         eval_p[name] = p
         m = _metrics(y_eval, p, cfg.threshold)
         if name == "logistic_regression":
@@ -175,16 +204,47 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
     best = max(MODELS, key=lambda k: (summary["models"][k]["roc_auc"] or 0.0, k == "random_forest"))
     summary["best_model"] = best
 
+    # out-of-time calibration of the best model: fit on even positions, judge on odd ones
+    fit_half, test_half = np.arange(0, len(y_eval), 2), np.arange(1, len(y_eval), 2)
+    cal = _platt(eval_p[best][fit_half], y_eval[fit_half])
+    p_cal = cal(eval_p[best][test_half])
+    y_test = y_eval[test_half]
+    summary["calibration"] = {
+        "method": "platt (logistic on the logit), fitted out of time on half of the eval customers",
+        "customers": int(len(test_half)),
+        "brier_raw": float(np.mean((eval_p[best][test_half] - y_test) ** 2)),
+        "brier_calibrated": float(np.mean((p_cal - y_test) ** 2)),
+        "reliability": reliability(p_cal, y_test),
+    }
+
     if truth_customers is not None and {"customer_id", "churn_date"} <= set(truth_customers.columns):
         summary["truth"] = _truth_scores(truth_customers, f_eval.index, eval_p, pd.Timestamp(end))
 
-    # the per-customer risk: the best model refitted on the latest labelled cutoff
-    final = _models(cfg, seed)[best]
-    _fit(final, _x(f_eval), y_eval)
     f_now = features_at(orders, pd.Timestamp(end) + pd.Timedelta(days=1))
-    risk = pd.Series(final.predict_proba(_x(f_now))[:, 1], index=f_now.index, name="churn_risk")
+    risk = pd.Series(cal(fitted[best].predict_proba(_x(f_now))[:, 1]), index=f_now.index, name="churn_risk")
     summary["mean_risk"] = float(risk.mean())
-    return ChurnResult(status="ok", summary=summary, risk=risk, roc=roc)
+    return ChurnResult(status="ok", summary=summary, risk=risk, roc=roc,
+                       reliability=summary["calibration"]["reliability"])
+
+
+def _platt(p: np.ndarray, y: np.ndarray):
+    """Monotone map p -> calibrated p: logistic regression on logit(p) (two parameters)."""
+    def logit(q: np.ndarray) -> np.ndarray:
+        q = np.clip(q, 1e-6, 1 - 1e-6)
+        return np.log(q / (1 - q))[:, None]
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(logit(p), y)
+    return lambda q: lr.predict_proba(logit(q))[:, 1]
+
+
+def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
+    """Reliability curve: per equal-width probability bin, mean predicted, observed rate, count."""
+    idx = np.clip((p * bins).astype(int), 0, bins - 1)
+    cnt = np.bincount(idx, minlength=bins)
+    mp = np.bincount(idx, weights=p, minlength=bins)
+    obs = np.bincount(idx, weights=y.astype(float), minlength=bins)
+    return [{"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "customers": int(cnt[b]),
+             "mean_predicted": float(mp[b] / cnt[b]), "observed_rate": float(obs[b] / cnt[b])}
+            for b in range(bins) if cnt[b] > 0]
 
 
 def _truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[str, np.ndarray],

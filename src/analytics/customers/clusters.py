@@ -91,10 +91,13 @@ def _fit_clusters(rfm: pd.DataFrame, cfg: ClustersConfig, random_state: int) -> 
         k = max(sil, key=lambda kk: (sil[kk], -kk)) if sil else candidates[0]
     else:
         k = candidates[0]
-    km = KMeans(n_clusters=k, n_init=cfg.n_init, random_state=random_state).fit(x)
+    # the final fit sees at most fit_sample customers (every j-th in id order); all are labelled
+    fit_rows = x[:: max(1, -(-n // cfg.fit_sample))]
+    km = KMeans(n_clusters=k, n_init=cfg.n_init, random_state=random_state).fit(fit_rows)
+    assigned = km.predict(x)
     names = name_clusters(km.cluster_centers_)
     units = np.expm1(scaler.inverse_transform(km.cluster_centers_))
-    sizes = np.bincount(km.labels_, minlength=k)
+    sizes = np.bincount(assigned, minlength=k)
     centroids = pd.DataFrame({
         "cluster": names,
         "customers": sizes,
@@ -102,6 +105,6 @@ def _fit_clusters(rfm: pd.DataFrame, cfg: ClustersConfig, random_state: int) -> 
         "z_monetary": km.cluster_centers_[:, 2],
         "recency_days": units[:, 0], "frequency": units[:, 1], "monetary": units[:, 2],
     }).sort_values("cluster", kind="stable").reset_index(drop=True)
-    labels = pd.Series(np.asarray(names, dtype=object)[km.labels_], index=rfm["customer_id"].to_numpy(),
+    labels = pd.Series(np.asarray(names, dtype=object)[assigned], index=rfm["customer_id"].to_numpy(),
                        name="cluster")
     return ClusterResult(labels=labels, centroids=centroids.round(4), k=k, silhouette=sil)

@@ -30,8 +30,16 @@ import pandas as pd
 
 from ..alerts import Dispatcher
 from .config import MonitorConfig, PopulationConfig, RfmConfig
-from .rfm import int_reference, int_scores_against, mean_gap, scores_against, valid_orders
-from .segments import segment_codes
+from .rfm import (
+    activity_clock,
+    as_day,
+    int_reference,
+    int_scores_against,
+    overdue_ratio,
+    scores_against,
+    valid_orders,
+)
+from .segments import SegmentLookup
 from .store import MonitorStore
 
 MIN_SCALE = 0.005  # floor of the growth spread (0.5 % relative growth): a flat history cannot give z = inf
@@ -61,9 +69,19 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
     cols = ["date", "segment", "customers", "total", "base_customers", "base_total"]
     if len(dates) == 0 or len(v) == 0:
         return pd.DataFrame(columns=cols)
-    v = v[v["order_date"] <= dates[-1]]
-    codes, _ = pd.factorize(v["customer_id"], sort=True)
-    day = (v["order_date"] - dates[0]).dt.days.to_numpy()   # negative: history before the range
+    d0 = as_day(dates[0])
+    v = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), as_day(dates[-1]), side="right"))]
+    codes = v["cust"].to_numpy()
+    # renumber customers in order of first appearance: the customers seen by any day are then a
+    # prefix of every per-customer array (slices, not gathers); counts do not depend on the order
+    if len(codes):
+        first_row = np.full(int(codes.max()) + 1, len(codes), dtype=np.int64)
+        first_row[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+        present = np.flatnonzero(first_row < len(codes))
+        rank = np.empty(len(first_row), dtype=np.int64)
+        rank[present[np.argsort(first_row[present], kind="stable")]] = np.arange(len(present))
+        codes = rank[codes]
+    day = v["day"].to_numpy() - d0        # negative: history before the range
     rev = v["net_revenue"].to_numpy()
     n_cust = int(codes.max()) + 1 if len(codes) else 0
     first = np.full(n_cust, np.iinfo(np.int32).max, dtype=np.int64)
@@ -71,46 +89,68 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
     freq = np.zeros(n_cust, dtype=np.int64)
     money = np.zeros(n_cust, dtype=float)
     use_m = rfm_cfg.uses_monetary
+    # history keeps every repeat buyer: the store's pooled gap (overdue_ratio) is taken over them
+    min_orders = min(population.min_orders, 2) if population is not None else 1
+    oc = rfm_cfg.overdue
+    k_prior = oc.gap_prior_strength
+    clock, off = None, 0
+    if oc.clock == "activity":
+        c_min, clock = activity_clock(v, as_day(dates[-1]))
+        off = d0 - c_min   # day t (relative to dates[0]) -> clock[t + off]
+    lookup = SegmentLookup(rfm_cfg)
     targets = (dates - dates[0]).days.to_numpy()
     bounds = np.searchsorted(day, targets, side="right")     # orders up to and including each day
     history: deque[tuple[np.ndarray, ...]] = deque(maxlen=window_days + 1)
     k = len(names)
     now_rows, base_rows = [], []
-    lo = 0
+    lo = n_seen = 0
     for t, hi in zip(targets, bounds, strict=True):
-        c = codes[lo:hi]
-        np.minimum.at(first, c, day[lo:hi])
-        np.maximum.at(last, c, day[lo:hi])
-        freq += np.bincount(c, minlength=n_cust)
-        if use_m:
-            money += np.bincount(c, weights=rev[lo:hi], minlength=n_cust)
+        c, dd = codes[lo:hi], day[lo:hi]
+        if len(c):
+            new = first[c] == np.iinfo(np.int32).max
+            first[c[new][::-1]] = dd[new][::-1]   # rows are sorted by day: the first row is the earliest
+            last[c] = dd                          # ... and the last row the latest
+            np.add.at(freq, c, 1)
+            if use_m:
+                np.add.at(money, c, rev[lo:hi])
+            n_seen = max(n_seen, int(c.max()) + 1)
         lo = hi
-        seen = np.flatnonzero(freq > 0)
-        history.append((seen, first[seen], last[seen], freq[seen], money[seen]))
-        if len(seen) == 0:
+        seen = slice(0, n_seen)
+        # the day's population with its recency, frequency, money and overdue ratio: what the
+        # day's count needs and, window_days later, the base count too (only the breakpoints
+        # differ), so it is computed once and kept
+        cand = np.flatnonzero(freq[seen] >= min_orders)
+        last_, first_, f_ = last[cand], first[cand], freq[cand]
+        rec_ = t - last_
+        if clock is None:
+            overdue = overdue_ratio(rec_.astype(float), (last_ - first_).astype(float), f_, k_prior)
+        else:  # days relative to dates[0] -> clock index
+            c_t, c_last = clock[t + off], clock[last_ + off]
+            overdue = overdue_ratio(c_t - c_last, c_last - clock[first_ + off], f_, k_prior)
+        m_ = money[cand] if use_m else None
+        if population is not None:  # segment only the population (counts are of it alone)
+            keep = population.mask(f_, rec_, overdue)
+            rec_, f_, overdue = rec_[keep], f_[keep], overdue[keep]
+            m_ = m_[keep] if use_m else None
+        history.append((rec_, f_, m_, overdue))
+        if n_seen == 0:
             now_rows.append(np.zeros(k))
             base_rows.append(np.full(k, np.nan))
             continue
-        rec, f = t - last[seen], freq[seen]
-        ref_r, ref_f = int_reference(rec), int_reference(f)
+        # the day's score breakpoints come from every customer seen so far
+        ref_r, ref_f = int_reference(t - last[seen]), int_reference(freq[seen])
         ref_m = np.sort(money[seen].round(2)) if use_m else None
 
-        def count(t_: int, first_: np.ndarray, last_: np.ndarray, f_: np.ndarray, m_: np.ndarray,
+        def count(rec_: np.ndarray, f_: np.ndarray, m_: np.ndarray | None, overdue: np.ndarray,
                   ref_r=ref_r, ref_f=ref_f, ref_m=ref_m) -> np.ndarray:
-            rec_ = t_ - last_
             r_s = int_scores_against(rec_, ref_r, False)
             f_s = int_scores_against(f_, ref_f, True)
             m_s = scores_against(m_.round(2), ref_m, True) if ref_m is not None else f_s
-            overdue = rec_ / mean_gap((last_ - first_).astype(float), f_)
-            codes_ = segment_codes(r_s, f_s, m_s, overdue, rfm_cfg)
-            if population is not None:
-                codes_ = codes_[population.mask(f_, rec_, overdue)]
-            return np.bincount(codes_, minlength=k).astype(float)
+            return lookup.counts(r_s, f_s, m_s, overdue).astype(float)
 
-        now_rows.append(count(t, first[seen], last[seen], f, money[seen]))
+        now_rows.append(count(*history[-1]))
         if len(history) == window_days + 1:
-            _, b_first, b_last, b_freq, b_money = history[0]
-            base_rows.append(count(t - window_days, b_first, b_last, b_freq, b_money))
+            base_rows.append(count(*history[0]))
         else:
             base_rows.append(np.full(k, np.nan))
     now, base = np.vstack(now_rows), np.vstack(base_rows)
@@ -276,7 +316,9 @@ def daily(orders: pd.DataFrame, as_of: pd.Timestamp | str, cfg: MonitorConfig, r
     """Run the monitor for one day: refresh the snapshots it needs (the window and baseline before
     ``as_of``, from orders up to each day), then judge ``as_of`` only."""
     as_of = pd.Timestamp(as_of).normalize()
-    need = cfg.baseline_days + cfg.window_days + 1  # growth needs the window, z the baseline
+    # growth needs the window; z the baseline's steps and, for their MAD, the drift of each of
+    # those steps (itself a baseline-long median): replay and daily mode then agree exactly
+    need = 2 * cfg.baseline_days + cfg.window_days + 2
     days = pd.date_range(as_of - pd.Timedelta(days=need), as_of, freq="D")
     store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population))
     if dispatcher is not None:

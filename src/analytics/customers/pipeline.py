@@ -23,7 +23,7 @@ from shocklab.seeding import derive_int_seed
 
 from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, default_state_dir
 from ..context import RunContext
-from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments
+from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments, truth_scores
 from .config import CustomersConfig
 from .store import DeliveryStore, MonitorStore
 
@@ -139,7 +139,7 @@ def _run(ctx: RunContext) -> None:
         return now
 
     t = time.perf_counter()
-    table = segments.segment_table(rfm.compute_rfm(orders, as_of=end), cfg.rfm)
+    table = segments.segment_table(rfm.compute_rfm(valid, as_of=end, cfg=cfg.rfm), cfg.rfm)
     counts = segments.segment_counts(table["segment"], cfg.rfm)
     summary["customers"] = int(len(table))
     summary["segments"] = counts
@@ -174,13 +174,26 @@ def _run(ctx: RunContext) -> None:
                               "mean_retention_month_6": _mean(matrix.get(6))}
         t = tick("cohorts", t)
 
+    truth_alive_curve = None
     if cfg.clv.enabled:
-        res = clv.run_clv(valid, end, cfg.clv, truth)
+        res = clv.run_clv(valid, end, cfg.clv)
         res.table.round(4).rename_axis("customer_id").to_csv(out / "clv.csv")
         summary["clv"] = res.summary
-        table = table.merge(res.table[["value_pct"] + [c for c in ("clv", "p_alive") if c in res.table]]
+        table = table.merge(res.table[["value_pct"] + [c for c in ("clv", "p_alive", "clv_source") if c in res.table]]
                             .rename_axis("customer_id").reset_index(), on="customer_id", how="left")
         t = tick("clv", t)
+        if truth is not None and {"customer_id", "purchase_rate", "churn_date"} <= set(truth.columns):
+            ts = truth_scores.score_customers(
+                res.table, truth, end, horizon_days=cfg.clv.horizon_days,
+                discount_rate_monthly=cfg.clv.discount_rate_monthly,
+                lifetime_days=truth_scores.mean_lifetime_days(ctx.data.path))
+            ts["interval"] = cfg.clv.interval
+            ts = json_ready(ts)
+            (out / "truth_scores.json").write_text(canonical_json(ts), encoding="utf-8")
+            if ctx.scorecard is not None:  # the scorecard holds everything scored against truth
+                ctx.scorecard["customers"] = ts
+            truth_alive_curve = ts.get("p_alive_reliability")
+            t = tick("truth_scores", t)
     if "value_pct" not in table:
         table["value_pct"] = table["monetary"].rank(pct=True)
 
@@ -201,10 +214,11 @@ def _run(ctx: RunContext) -> None:
             disp = _dispatcher(cfg, out, store, persistent=bool(cfg.monitor.state_path) or as_of is not None)
             ns = namespace_of(ctx)
             if as_of is not None:
-                mon = monitor.daily(orders, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
+                mon = monitor.daily(valid, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
                 mode = "daily"
             elif cfg.monitor.replay:
-                mon = monitor.replay(orders, cfg.monitor, cfg.rfm, store, disp, ns)
+                mon = monitor.replay(valid, cfg.monitor, cfg.rfm, store, disp, ns,
+                                     start=pd.Timestamp(pd.to_datetime(orders["order_date"]).min()), end=end)
                 mode = "replay"
             if mon is not None:
                 mon.series.to_csv(out / "monitor_series.csv", index=False, date_format="%Y-%m-%d")
@@ -228,7 +242,7 @@ def _run(ctx: RunContext) -> None:
 
     if cfg.plots:
         try:
-            _plots(plot_dir, table, counts, out, ch, mon, ctx.data.truth_events)
+            _plots(plot_dir, table, counts, out, ch, mon, ctx.data.truth_events, truth_alive_curve)
         except Exception as exc:  # plots are a convenience: never fail the run for one
             log.warning("customer plots failed: %s: %s", type(exc).__name__, exc)
         t = tick("plots", t)
@@ -256,7 +270,7 @@ def _mean(col: pd.Series | None) -> float | None:
 
 def _plots(plot_dir: Path, table: pd.DataFrame, counts: dict[str, int], out: Path,
            ch: churn.ChurnResult | None, mon: monitor.MonitorResult | None,
-           events: list[dict[str, Any]] | None) -> None:
+           events: list[dict[str, Any]] | None, alive_curve: list[dict[str, Any]] | None = None) -> None:
     plots.segment_sizes(counts, plot_dir / "customers_segments.png")
     plots.rfm_scatter(table, plot_dir / "customers_rfm_scatter.png")
     if (out / "cohort_retention.csv").exists():
@@ -265,6 +279,12 @@ def _plots(plot_dir: Path, table: pd.DataFrame, counts: dict[str, int], out: Pat
     if ch is not None and ch.roc:
         aucs = {k: v["roc_auc"] for k, v in ch.summary["models"].items()}
         plots.churn_roc(ch.roc, aucs, plot_dir / "customers_churn_roc.png")
+    if ch is not None and ch.reliability:
+        plots.reliability_curve({"churn risk (60-day label)": ch.reliability}, plot_dir / "customers_churn_reliability.png",
+                                "Churn risk calibration (out of time, held-out half)")
+    if alive_curve:
+        plots.reliability_curve({"P(alive) vs true alive": alive_curve}, plot_dir / "customers_p_alive_reliability.png",
+                                "P(alive) calibration against the simulator's truth")
     if mon is not None and len(mon.series):
         waves = [e for e in events or [] if e.get("type") == "churn_wave"]
         plots.monitor_trend(mon.series, mon.alerts, plot_dir / "customers_monitor.png", waves)

@@ -1,5 +1,5 @@
 """Customer plots (PNG, Agg backend): segment sizes, RFM scatter, cohort heatmap, churn ROC,
-At-Risk trend with alerts."""
+reliability curves (churn risk, P(alive)), At-Risk trend with alerts."""
 
 from __future__ import annotations
 
@@ -63,6 +63,27 @@ def churn_roc(roc: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, flo
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.set_title("Churn models (out of time)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def reliability_curve(curves: dict[str, list[dict[str, Any]]], path: Path, title: str) -> str:
+    """Reliability curves (mean predicted vs observed rate per probability bin; size = customers)."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, rows in curves.items():
+        if not rows:
+            continue
+        x = [r["mean_predicted"] for r in rows]
+        y = [r["observed_rate"] for r in rows]
+        n = np.array([r["customers"] for r in rows], dtype=float)
+        ax.plot(x, y, marker="o", label=name)
+        ax.scatter(x, y, s=10 + 90 * n / n.max(), alpha=0.3)
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     return _save(fig, path)
 

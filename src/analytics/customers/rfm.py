@@ -11,15 +11,26 @@ import pandas as pd
 
 from shocklab.errors import InputError
 
+from .config import RfmConfig
+
 ORDER_COLUMNS = ("order_id", "customer_id", "order_date", "net_revenue")
+
+
+VALID_MARK = "shocklab.valid_orders"  # attrs flag: the frame is already valid_orders' output
 
 
 def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     """Orders that count for customer models: a known customer and a status other than cancelled.
 
     Returns columns order_id, customer_id, order_date (datetime64, normalized), net_revenue
-    (float), sorted by (order_date, customer_id, order_id) so every later step is order-independent.
+    (float), ``day`` (int64 days since 1970-01-01) and ``cust`` (int64 code of customer_id in
+    sorted id order, so per-customer arrays indexed by code come out sorted by id), sorted by
+    (order_date, customer_id) with the input order kept within a customer's day. A frame that is
+    already this function's output (or a row subset of it) is returned as is: the customer stage
+    prepares the orders once and every model reuses them.
     """
+    if orders.attrs.get(VALID_MARK) and {"cust", "day"} <= set(orders.columns) and _consistent(orders):
+        return orders
     missing = [c for c in ORDER_COLUMNS if c not in orders.columns]
     if missing:
         raise InputError(f"orders: missing column(s) {', '.join(missing)} needed for customer models")
@@ -27,9 +38,68 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     if "status" in orders.columns:
         keep &= orders["status"].astype("string").str.lower().ne("cancelled").fillna(True)
     out = orders.loc[keep, list(ORDER_COLUMNS)].copy()
+    out.attrs = {}
     out["order_date"] = pd.to_datetime(out["order_date"]).dt.normalize().astype("datetime64[ns]")
     out["net_revenue"] = pd.to_numeric(out["net_revenue"], errors="coerce").fillna(0.0).astype(float)
-    return out.sort_values(["order_date", "customer_id", "order_id"], kind="stable").reset_index(drop=True)
+    codes, uniques = pd.factorize(out["customer_id"], sort=True)
+    day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    idx = np.lexsort((codes, day))  # stable: ties keep the input order
+    out = out.iloc[idx].reset_index(drop=True)
+    out["day"] = day[idx]
+    out["cust"] = codes[idx].astype(np.int64)
+    # categorical ids (codes = ``cust``): per-customer tables take their ids from the categories
+    # instead of converting half a million strings each time
+    out["customer_id"] = pd.Categorical.from_codes(out["cust"].to_numpy(), categories=uniques)
+    out.attrs[VALID_MARK] = True
+    return out
+
+
+def _consistent(v: pd.DataFrame) -> bool:
+    """Still valid_orders' output after edits? (sorted by day, ``day`` matching order_date)"""
+    d = v["day"].to_numpy()
+    od = v["order_date"]
+    return (od.dtype == "datetime64[ns]" and bool(np.all(np.diff(d) >= 0))
+            and np.array_equal(od.to_numpy().astype("datetime64[D]").astype(np.int64), d)
+            and bool(v["customer_id"].notna().all()))
+
+
+def customer_ids(v: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """(codes of the customers present in ``v``, sorted; their customer_ids as an Index)."""
+    c = v["cust"].to_numpy()
+    if len(c) == 0:
+        return np.zeros(0, np.int64), pd.Index([], name="customer_id")
+    col = v["customer_id"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = np.flatnonzero(np.bincount(c) > 0)
+        return codes, pd.Index(col.cat.categories.take(codes), name="customer_id")
+    first_row = np.full(int(c.max()) + 1, -1, dtype=np.int64)
+    first_row[c[::-1]] = np.arange(len(c) - 1, -1, -1)   # first row of each code
+    codes = np.flatnonzero(first_row >= 0)
+    ids = pd.Index(v["customer_id"].to_numpy()[first_row[codes]], name="customer_id")
+    return codes, ids
+
+
+def per_customer(v: pd.DataFrame) -> pd.DataFrame:
+    """Per customer of ``v`` (valid orders): first_day, last_day (int days), orders (rows: one row is
+    one order), revenue; indexed by customer_id, sorted. Vectorized (bincount on the codes)."""
+    codes, ids = customer_ids(v)
+    c = v["cust"].to_numpy()
+    d = v["day"].to_numpy()
+    n = int(codes[-1]) + 1 if len(codes) else 0
+    first = np.zeros(n, np.int64)
+    last = np.zeros(n, np.int64)
+    first[c[::-1]] = d[::-1]   # rows are sorted by day: the first row of a code is its first day
+    last[c] = d
+    return pd.DataFrame({
+        "first_day": first[codes], "last_day": last[codes],
+        "orders": np.bincount(c, minlength=n)[codes].astype(np.int64),
+        "revenue": np.bincount(c, weights=v["net_revenue"].to_numpy(), minlength=n)[codes],
+    }, index=ids)
+
+
+def as_day(ts: pd.Timestamp) -> int:
+    """Days since 1970-01-01 (the ``day`` column of ``valid_orders``)."""
+    return int(pd.Timestamp(ts).normalize().value // 86_400_000_000_000)
 
 
 def data_end_date(orders: pd.DataFrame) -> pd.Timestamp:
@@ -92,7 +162,72 @@ def mean_gap(span_days: np.ndarray, frequency: np.ndarray) -> np.ndarray:
     return gap
 
 
-def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+def activity_clock(v: pd.DataFrame, last_day: int, *, smooth_days: int = 7, year_days: int = 364,
+                   clip: tuple[float, float] = (0.5, 2.0)) -> tuple[int, np.ndarray]:
+    """Seasonality-aware time: (first day, cumulative clock per day up to ``last_day``).
+
+    One clock unit is one day of the store's usual repeat-purchase activity. A day advances the
+    clock by its returning orders (customers' 2nd+ orders) relative to the trailing year's daily
+    mean (expanding in the first year), median-smoothed over the trailing ``smooth_days`` (a 2-day
+    sale or outage barely moves it) and clipped to ``clip``. Causal: day d uses days <= d only.
+    In a December peak the clock runs fast, in the January lull slowly, so a holiday buyer's
+    January silence is not read as lapsing; a churn wave removes buyers, not store activity, so
+    it still shows up. Returns (d_min, clock) with clock[d - d_min] at the end of day d.
+    """
+    d = v["day"].to_numpy()
+    if len(d) == 0:
+        return int(last_day), np.ones(1)
+    d_min = int(d[0])
+    n = int(last_day) - d_min + 1
+    c = v["cust"].to_numpy()
+    # a row is a returning order if an earlier row has the same customer (rows sorted by day)
+    first_row = np.full(int(c.max()) + 1, len(c), dtype=np.int64)
+    first_row[c[::-1]] = np.arange(len(c) - 1, -1, -1)
+    returning = np.arange(len(c)) != first_row[c]
+    keep = d <= last_day
+    daily = np.bincount(d[keep & returning] - d_min, minlength=n).astype(float)[:n]
+    cum = np.concatenate([[0.0], np.cumsum(daily)])
+    idx = np.arange(n)
+    lo = np.maximum(idx - year_days, 0)
+    trailing = (cum[idx] - cum[lo]) / np.maximum(idx - lo, 1)   # mean of the days before d
+    ratio = np.where(trailing > 0, daily / np.where(trailing > 0, trailing, 1.0), 1.0)
+    ratio[: min(28, n)] = 1.0                                  # no reference yet: calendar time
+    smooth = pd.Series(ratio).rolling(smooth_days, min_periods=1).median().to_numpy()
+    return d_min, np.cumsum(np.clip(smooth, *clip))
+
+
+def overdue_ratio(recency: np.ndarray, span: np.ndarray, frequency: np.ndarray,
+                  prior_strength: float) -> np.ndarray:
+    """Recency / the customer's expected gap, the gap shrunk toward the store's (empirical Bayes).
+
+    Expected gap = (span + k G) / (frequency - 1 + k): the customer's own gaps plus ``k`` pseudo-gaps
+    of the store's pooled gap G = sum(span) / sum(frequency - 1) over repeat buyers. A customer with
+    two quick orders is not called overdue a week later; a regular with many orders keeps their
+    own rhythm. k = 0: the raw mean gap. NaN for one-order customers (no cadence yet).
+    """
+    rep = frequency > 1
+    g = float(span[rep].sum() / max((frequency[rep] - 1).sum(), 1)) if rep.any() else 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.maximum((span + prior_strength * g) / (frequency - 1 + prior_strength), 1.0)
+    return np.where(rep, recency / gap, np.nan)
+
+
+def overdue_at(v: pd.DataFrame, cfg: RfmConfig | None, first: np.ndarray, last: np.ndarray,
+               frequency: np.ndarray, today: int) -> np.ndarray:
+    """Overdue ratios on day ``today`` as configured (``cfg.overdue``): calendar or activity clock,
+    own or shrunk gaps. ``first`` / ``last``: int days."""
+    oc = cfg.overdue if cfg is not None else None
+    if oc is None or oc.clock == "calendar":
+        rec, span = (today - last).astype(float), (last - first).astype(float)
+    else:
+        d_min, clock = activity_clock(v, today)
+        at = lambda d: clock[np.clip(d - d_min, 0, len(clock) - 1)]  # noqa: E731
+        rec, span = at(np.full(len(last), today)) - at(last), at(last) - at(first)
+    return overdue_ratio(rec, span, frequency, oc.gap_prior_strength if oc is not None else 0.0)
+
+
+def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
+                cfg: RfmConfig | None = None) -> pd.DataFrame:
     """One row per customer with at least one valid order on or before ``as_of``.
 
     Columns: customer_id, first_order_date, last_order_date, recency_days, frequency, monetary,
@@ -101,20 +236,22 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.D
     """
     as_of = data_end_date(orders) if as_of is None else pd.Timestamp(as_of).normalize()
     v = valid_orders(orders)
-    v = v[v["order_date"] <= as_of]
+    v = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), as_day(as_of), side="right"))]
     if len(v) == 0:
         raise InputError(f"orders: no completed orders on or before {as_of.date()} to compute RFM on")
-    g = v.groupby("customer_id", sort=True)
+    pc = per_customer(v)
+    epoch = np.datetime64("1970-01-01", "ns")
     rfm = pd.DataFrame({
-        "first_order_date": g["order_date"].min(),
-        "last_order_date": g["order_date"].max(),
-        "frequency": g["order_id"].nunique().astype(np.int64),
-        "monetary": g["net_revenue"].sum().round(2),
-    }).reset_index()
+        "first_order_date": epoch + pc["first_day"].to_numpy().astype("timedelta64[D]"),
+        "last_order_date": epoch + pc["last_day"].to_numpy().astype("timedelta64[D]"),
+        "frequency": pc["orders"].to_numpy(),
+        "monetary": pc["revenue"].round(2).to_numpy(),
+    }, index=pc.index).reset_index()
     rfm["recency_days"] = (as_of - rfm["last_order_date"]).dt.days.astype(np.int64)
     span = (rfm["last_order_date"] - rfm["first_order_date"]).dt.days.to_numpy(dtype=float)
     rfm["mean_gap_days"] = mean_gap(span, rfm["frequency"].to_numpy())
-    rfm["overdue"] = rfm["recency_days"] / rfm["mean_gap_days"]
+    rfm["overdue"] = overdue_at(v, cfg, pc["first_day"].to_numpy(), pc["last_day"].to_numpy(),
+                                rfm["frequency"].to_numpy(), as_day(as_of))
     rfm["r_score"] = quintile_scores(rfm["recency_days"], higher_is_better=False)
     rfm["f_score"] = quintile_scores(rfm["frequency"])
     rfm["m_score"] = quintile_scores(rfm["monetary"])

@@ -30,6 +30,52 @@ def segment_codes(r: np.ndarray, f: np.ndarray, m: np.ndarray, overdue: np.ndarr
     return np.select(conds, [code[s.name] for s in cfg.segments], default=code[cfg.default_segment])
 
 
+class SegmentLookup:
+    """``segment_codes`` as a table over (R, F, M, overdue region): the rules only compare scores
+    1..5 and the overdue ratio with a few boundaries, so every customer in one cell gets the same
+    segment. Build once, then ``cell`` + a table lookup replaces the rule-by-rule ``np.select``
+    (the monitor segments every customer every day). Same results, NaN overdue included."""
+
+    def __init__(self, cfg: RfmConfig) -> None:
+        self.cfg = cfg
+        b = sorted({v for s in cfg.segments if s.overdue is not None for v in (s.overdue.min, s.overdue.max)})
+        self.bounds = np.asarray(b, dtype=float)
+        m = len(b)
+        # one representative overdue value per region: below b0, b0, between, b1, ..., above, NaN
+        reps = []
+        for i in range(m + 1):
+            lo = b[i - 1] if i > 0 else (b[0] - 1.0 if m else 0.0)
+            hi = b[i] if i < m else (b[-1] + 1.0 if m else 0.0)
+            reps.append((lo + hi) / 2 if 0 < i < m else (hi - 1.0 if i == 0 else lo + 1.0))
+            if i < m:
+                reps.append(b[i])
+        reps.append(np.nan)
+        self.n_regions = len(reps)
+        grid = np.stack(np.meshgrid(np.arange(1, 6), np.arange(1, 6), np.arange(1, 6), np.arange(self.n_regions),
+                                    indexing="ij"), axis=-1).reshape(-1, 4)
+        od = np.asarray(reps, dtype=float)[grid[:, 3]]
+        self.table = segment_codes(grid[:, 0], grid[:, 1], grid[:, 2], od, cfg).astype(np.int64)
+
+    def region(self, overdue: np.ndarray) -> np.ndarray:
+        """2 * (boundaries below) + (equal to one), NaN last; a few comparisons beat searchsorted."""
+        m = len(self.bounds)
+        below = np.zeros(len(overdue), dtype=np.int64)
+        eq = np.zeros(len(overdue), dtype=bool)
+        for b in self.bounds:
+            below += overdue > b
+            eq |= overdue == b
+        return np.where(np.isnan(overdue), 2 * m + 1, 2 * below + eq)
+
+    def cells(self, r: np.ndarray, f: np.ndarray, m: np.ndarray, overdue: np.ndarray) -> np.ndarray:
+        """Flat cell index per customer (scores 1..5)."""
+        return (((r.astype(np.int64) - 1) * 5 + (f - 1)) * 5 + (m - 1)) * self.n_regions + self.region(overdue)
+
+    def counts(self, r: np.ndarray, f: np.ndarray, m: np.ndarray, overdue: np.ndarray) -> np.ndarray:
+        """Customers per segment (index into ``cfg.names``)."""
+        per_cell = np.bincount(self.cells(r, f, m, overdue), minlength=len(self.table))
+        return np.bincount(self.table, weights=per_cell, minlength=len(self.cfg.names))
+
+
 def assign_segments(r: np.ndarray, f: np.ndarray, m: np.ndarray, overdue: np.ndarray | None,
                     cfg: RfmConfig) -> np.ndarray:
     """Segment name per customer (object array)."""

@@ -100,17 +100,18 @@ def test_corrupt_state_file_is_an_input_error(tmp_path):
         MonitorStore(bad)
 
 
-def test_last_snapshot_equals_the_segments_table(store):
+@pytest.mark.parametrize("overdue", [{}, {"clock": "activity", "gap_prior_strength": 2.0}])
+def test_last_snapshot_equals_the_segments_table(store, overdue):
     orders, _ = store
-    cfg = CustomersConfig()
+    cfg = CustomersConfig.model_validate({"rfm": {"overdue": overdue}})
     end = rfm.data_end_date(orders)
     days = pd.date_range(end - pd.Timedelta(days=20), end)
     snaps = monitor.daily_segment_counts(orders, days, cfg.rfm, window_days=7)
     last = snaps[snaps["date"] == end].set_index("segment")["customers"].to_dict()
-    table = segments.segment_table(rfm.compute_rfm(orders, as_of=end), cfg.rfm)
+    table = segments.segment_table(rfm.compute_rfm(orders, as_of=end, cfg=cfg.rfm), cfg.rfm)
     assert last == segments.segment_counts(table["segment"], cfg.rfm)
     mid = days[10]
-    at_mid = segments.segment_table(rfm.compute_rfm(orders, as_of=mid), cfg.rfm)
+    at_mid = segments.segment_table(rfm.compute_rfm(orders, as_of=mid, cfg=cfg.rfm), cfg.rfm)
     assert snaps[snaps["date"] == mid].set_index("segment")["customers"].to_dict() == \
         segments.segment_counts(at_mid["segment"], cfg.rfm)
     assert snaps["base_customers"].isna().sum() == 7 * len(cfg.rfm.names)  # the first window has no base

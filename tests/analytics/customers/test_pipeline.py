@@ -3,6 +3,7 @@ and the action engine."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +50,20 @@ def test_run_writes_files_and_a_json_ready_summary(dataset, tmp_path):
     canonical_json(s)  # raises on NaN / inf / numpy types
     out = tmp_path / "customers"
     for f in ("segments.csv", "actions.csv", "cohort_retention.csv", "churn_metrics.json", "clv.csv",
-              "clusters.csv", "monitor_series.csv", "alerts.jsonl"):
+              "clusters.csv", "monitor_series.csv", "alerts.jsonl", "truth_scores.json"):
         assert (out / f).is_file(), f
     for p in ("customers_segments.png", "customers_rfm_scatter.png", "customers_cohorts.png",
-              "customers_churn_roc.png", "customers_monitor.png"):
+              "customers_churn_roc.png", "customers_monitor.png", "customers_churn_reliability.png",
+              "customers_p_alive_reliability.png"):
         assert (tmp_path / "plots" / p).is_file(), p
     assert sum(s["segments"].values()) == s["customers"] == sum(s["actions"].values())
     assert s["churn"]["status"] == "ok" and s["churn"]["truth"]["random_forest_roc_auc"] > 0.7
-    assert s["clv"]["truth"]["spearman_expected_rate_vs_true_rate"] > 0.4
+    ts = json.loads((out / "truth_scores.json").read_text())
+    assert ts["overall"]["rate_spearman"] > 0.4 and ts["overall"]["p_alive_roc_auc"] > 0.7
+    assert s["clv"]["status"] == "ok" and s["clv"]["unscored_customers"] == 0
+    assert "truth" not in s["clv"]  # truth scores go to the scorecard, not to insights
+    rel = s["churn"]["calibration"]["reliability"]
+    assert sum(b["customers"] for b in rel) == s["churn"]["calibration"]["customers"]
     (wave,) = s["monitor"]["churn_waves"]
     assert wave["detected"] and wave["delay_days"] >= 0
     assert s["monitor"]["mode"] == "replay" and s["monitor"]["alerts"][0]["date"] == wave["first_alert_date"]
@@ -75,19 +82,22 @@ def test_run_is_deterministic(dataset, tmp_path):
 
 def test_daily_mode_with_persistent_state(dataset, tmp_path):
     """``run_analysis.py --as-of`` sets ctx.as_of; a second run of the same day does not resend."""
+    replay = _run(dataset, tmp_path / "replay", monitor={"segments": ["At Risk"]})
+    day = replay.customers["monitor"]["alerts"][0]["date"]  # the day replay alerts first
     state = str(tmp_path / "state" / "customers.sqlite")
     ctx = RunContext(config=_Cfg(plots=False, monitor={"state_path": state, "segments": ["At Risk"]}), data=dataset,
                      out_dir=tmp_path / "r1")
-    ctx.as_of = "2024-11-20"
+    ctx.as_of = day
     pipeline.run(ctx)
     m = ctx.customers["monitor"]
+    # daily mode keeps enough history that its judgement of the day equals the replay's
     assert m["mode"] == "daily" and m["flagged_days"] == 1 and m["decisions"]["sent"] == 1
     # every model sees the data as of that morning: nothing later
-    assert ctx.customers["end_date"] == ctx.customers["as_of"] == "2024-11-20"
-    seen = dataset.tables["orders"].query("order_date <= '2024-11-20' and status != 'cancelled'")
+    assert ctx.customers["end_date"] == ctx.customers["as_of"] == day
+    seen = dataset.tables["orders"].query(f"order_date <= '{day}' and status != 'cancelled'")
     assert ctx.customers["customers"] == seen["customer_id"].nunique()
     ctx2 = RunContext(config=ctx.config, data=dataset, out_dir=tmp_path / "r2")
-    ctx2.as_of = "2024-11-20"
+    ctx2.as_of = day
     pipeline.run(ctx2)
     assert ctx2.customers["monitor"]["decisions"] == {"sent": 0, "already_sent": 1, "cooldown": 0, "ongoing": 0}
 

@@ -143,3 +143,34 @@ def test_analysis_yaml_customers_section_is_the_commented_default():
 
     raw = load_yaml(Path(__file__).resolve().parents[3] / "config" / "analysis.yaml")["customers"]
     assert validate(CustomersConfig, raw, "config/analysis.yaml") == CustomersConfig()
+
+
+def test_segment_lookup_equals_the_rules_customer_by_customer():
+    """The monitor's table lookup gives every customer the segment the rules give, boundaries
+    (overdue exactly 1, 4, 10) and NaN (one order) included."""
+    cfg = RfmConfig()
+    g = np.random.default_rng(3)
+    n = 20_000
+    r, f, m = (g.integers(1, 6, n) for _ in range(3))
+    od = np.round(g.exponential(4, n) * 4) / 4
+    od[g.random(n) < 0.1] = np.nan
+    od[:6] = [1.0, 4.0, 10.0, 0.0, 10.25, 3.75]
+    lut = segments.SegmentLookup(cfg)
+    expected = segments.segment_codes(r, f, m, od, cfg)
+    assert np.array_equal(lut.table[lut.cells(r, f, m, od)], expected)
+    assert np.array_equal(lut.counts(r, f, m, od), np.bincount(expected, minlength=len(cfg.names)))
+
+
+def test_activity_clock_is_causal():
+    """Orders after a day never move the clock up to that day."""
+    orders = pd.DataFrame({
+        "order_id": [f"o{i}" for i in range(300)],
+        "customer_id": [f"C{i % 40}" for i in range(300)],
+        "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(300) // 2, unit="D"),
+        "net_revenue": 10.0})
+    v = rfm.valid_orders(orders)
+    d_min, full = rfm.activity_clock(v, int(v["day"].max()))
+    cut = d_min + 100
+    _, part = rfm.activity_clock(v[v["day"] <= cut], cut)
+    np.testing.assert_array_equal(full[: len(part)], part)
+    assert not np.allclose(full, np.arange(1, len(full) + 1))  # the clock is not plain days

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -96,3 +97,70 @@ def test_missing_and_corrupt_files(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(InputError, match=r"broken\.xlsx: cannot read"):
         load_transactions(bad)
+
+
+def _retail_ii_file(n_customers: int, seed: int) -> pd.DataFrame:
+    """An Online Retail II layout table (documented columns) with a real store's awkward shapes:
+    many one-time buyers, a few heavy buyers with several invoices a day, big spenders, returns
+    (C-invoices), rows without a customer, and a first purchase on the last day."""
+    g = np.random.default_rng(seed)
+    start = pd.Timestamp("2010-12-01")
+    rows = []
+    inv = 500000
+    for c in range(n_customers):
+        cid = str(12000 + c)
+        heavy = c % 50 == 0
+        n_inv = 1 if g.random() < 0.45 else int(g.geometric(0.08 if heavy else 0.3)) + 1
+        first = int(g.integers(0, 360))
+        days = np.sort(first + g.integers(0, max(1, 373 - first), n_inv))
+        if heavy:
+            days[: n_inv // 2] = days[0]  # a burst of invoices on one day
+        for d in days:
+            inv += 1
+            for _ in range(int(g.integers(1, 5))):
+                q = int(g.integers(1, 13)) * (40 if c % 97 == 0 else 1)
+                rows.append((str(inv), f"2{int(g.integers(1000, 9999))}", "ITEM", q,
+                             (start + pd.Timedelta(days=int(d), hours=10)).strftime("%Y-%m-%d %H:%M:%S"),
+                             round(float(g.uniform(0.4, 12.0)), 2), cid, "United Kingdom"))
+        if n_inv > 2 and g.random() < 0.2:  # a return
+            inv += 1
+            rows.append((f"C{inv}", "21000", "ITEM", -2, (start + pd.Timedelta(days=int(days[-1]))).strftime(
+                "%Y-%m-%d %H:%M:%S"), 2.5, cid, "United Kingdom"))
+    rows.append(("599999", "22222", "ITEM", 3, (start + pd.Timedelta(days=373)).strftime("%Y-%m-%d %H:%M:%S"),
+                 3.0, "99999", "France"))  # first purchase on the last day: T = 0
+    rows.append(("600000", "22223", "ITEM", 1, "2011-06-01 12:00:00", 1.0, "", "United Kingdom"))
+    return pd.DataFrame(rows, columns=["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
+                                       "Customer ID", "Country"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt):
+    """No "predictive model failed": every customer has a finite CLV and interval, from the model
+    or (flagged, counted) from history."""
+    from analytics.context import RunContext
+    from analytics.customers import pipeline
+
+    raw = _retail_ii_file(400, seed=15)
+    path = tmp_path / f"online_retail_II.{fmt}"
+    if fmt == "csv":
+        raw.to_csv(path, index=False)
+    else:
+        raw.to_excel(path, sheet_name="Year 2010-2011", index=False, engine="openpyxl")
+    from types import SimpleNamespace
+
+    from analytics.customers.config import CustomersConfig
+
+    cfg = CustomersConfig.model_validate({"plots": False, "monitor": {"enabled": False},
+                                          "clusters": {"enabled": False}, "churn": {"enabled": False}})
+    ctx = RunContext(config=SimpleNamespace(customers=cfg, seed=0), data=load_transactions(path),
+                     out_dir=tmp_path / "run")
+    pipeline.run(ctx)
+    s = ctx.customers["clv"]
+    assert s["status"] == "ok", s["status"]
+    t = pd.read_csv(tmp_path / "run" / "customers" / "clv.csv", dtype={"customer_id": str})
+    assert len(t) == ctx.customers["customers"] == 401
+    assert np.isfinite(t[["clv", "clv_low", "clv_high"]].to_numpy()).all()
+    assert t["clv_source"].isin(["model", "historical"]).all()
+    assert (t["clv_source"] == "historical").sum() == s["unscored_customers"]
+    assert s["scored_customers"] + s["unscored_customers"] == 401
+    assert t.set_index("customer_id").loc["99999", "p_alive"] == pytest.approx(1.0)

@@ -1,0 +1,140 @@
+"""Customer models scored against the simulator's truth (``truth/customers.csv``).
+
+Truth-reading code: only the scorecard uses it, never a model. (Meant for ``src/evaluation/``
+once that package exists; it has no dependency on the rest of the customers package.)
+
+Per customer the truth has ``purchase_rate`` (returning orders per year while alive),
+``churn_date`` (the latent dropout day, empty if none within the period) and ``value_tier``
+(``low`` / ``medium`` / ``high`` by rate percentile, ``none`` for zero-rate accounts). From them:
+
+* **alive at the data end** = no churn date, or one after the end;
+* **true expected purchases over the horizon H** = alive x rate/365.25 x L (1 - e^(-H/L)) with
+  L = the simulator's mean lifetime (``truth/config.json``; exponential, so memoryless);
+* **true expected value** = those purchases, month by month with the CLV's monthly discount, x the
+  store's mean repeat-order value (the simulator draws baskets independently of the customer, so
+  the mean repeat-order value is every customer's expected spend).
+
+Scores, overall and per value tier: rate Spearman (model's posterior rate vs true rate), P(alive)
+ROC-AUC, Brier score and reliability curve, CLV error against the true expected value (MAE,
+median absolute error, total bias, Spearman) and the coverage of the CLV interval.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+DAYS_PER_MONTH = 30.0
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return None
+    ra, rb = pd.Series(a[ok]).rank().to_numpy(), pd.Series(b[ok]).rank().to_numpy()
+    if ra.std() == 0 or rb.std() == 0:
+        return None
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    ok = np.isfinite(p)
+    return float(roc_auc_score(y[ok], p[ok])) if len(np.unique(y[ok])) == 2 else None
+
+
+def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
+    """Per equal-width probability bin: customers, mean predicted, observed rate."""
+    idx = np.clip((p * bins).astype(int), 0, bins - 1)
+    cnt = np.bincount(idx, minlength=bins)
+    mp = np.bincount(idx, weights=p, minlength=bins)
+    obs = np.bincount(idx, weights=y.astype(float), minlength=bins)
+    return [{"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "customers": int(cnt[b]),
+             "mean_predicted": float(mp[b] / cnt[b]), "observed_rate": float(obs[b] / cnt[b])}
+            for b in range(bins) if cnt[b] > 0]
+
+
+def mean_lifetime_days(data_path: str | Path | None) -> float | None:
+    """The simulator's mean customer lifetime from ``truth/config.json`` (None if absent)."""
+    if data_path is None:
+        return None
+    p = Path(data_path) / "truth" / "config.json"
+    try:
+        return float(json.loads(p.read_text(encoding="utf-8"))["customers"]["mean_lifetime_days"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def true_expected_purchases(rate_per_year: np.ndarray, alive: np.ndarray, t_days: float,
+                            lifetime_days: float) -> np.ndarray:
+    """E[purchases in the next t days] for a customer of known rate and alive status."""
+    return alive * rate_per_year / 365.25 * lifetime_days * -np.expm1(-t_days / lifetime_days)
+
+
+def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timestamp, *,
+                    horizon_days: int, discount_rate_monthly: float,
+                    lifetime_days: float | None) -> dict[str, Any]:
+    """Scores of the CLV / P(alive) table (``clv.run_clv(...).table``) against the truth."""
+    t = truth.drop_duplicates("customer_id").set_index("customer_id")
+    t.index = t.index.astype(str)
+    tab = clv_table.copy()
+    tab.index = tab.index.astype(str)
+    common = tab.index.intersection(t.index)
+    tab, t = tab.loc[common], t.loc[common]
+    rate = pd.to_numeric(t["purchase_rate"], errors="coerce").to_numpy(dtype=float)
+    churn = pd.to_datetime(t["churn_date"], errors="coerce")
+    alive = (churn.isna() | (churn > pd.Timestamp(end))).to_numpy()
+    tier = t["value_tier"].astype(str).to_numpy() if "value_tier" in t else np.full(len(t), "all")
+    model = (tab["clv_source"] == "model").to_numpy() if "clv_source" in tab else np.ones(len(tab), bool)
+
+    true_value = None
+    if lifetime_days is not None and {"clv", "clv_low", "clv_high", "monetary_value", "frequency"} <= set(tab):
+        rep = tab["frequency"].to_numpy(dtype=float)
+        spend = float(np.sum(tab["monetary_value"].to_numpy() * rep) / max(rep.sum(), 1.0))
+        months = max(1, round(horizon_days / DAYS_PER_MONTH))
+        edges = np.arange(months + 1) * (horizon_days / months)
+        cum = np.column_stack([true_expected_purchases(rate, alive, e, lifetime_days) for e in edges])
+        disc = (1.0 + discount_rate_monthly) ** -np.arange(1, months + 1)
+        true_value = spend * (np.diff(cum, axis=1) @ disc)
+
+    def block(mask: np.ndarray) -> dict[str, Any]:
+        m = mask & model
+        out: dict[str, Any] = {"customers": int(mask.sum()), "scored": int(m.sum()),
+                               "true_alive_share": float(alive[mask].mean()) if mask.any() else None}
+        if "expected_rate_per_year" in tab and m.any():
+            er = tab["expected_rate_per_year"].to_numpy(dtype=float)
+            out["rate_spearman"] = _spearman(er[m], rate[m])
+            rb = m & (tab["frequency"].to_numpy() > 0)
+            out["rate_spearman_repeat_buyers"] = _spearman(er[rb], rate[rb])
+        if "p_alive" in tab and m.any():
+            pa = tab["p_alive"].to_numpy(dtype=float)[m]
+            y = alive[m].astype(int)
+            out["p_alive_roc_auc"] = _auc(y, pa)
+            out["p_alive_brier"] = float(np.mean((pa - y) ** 2))
+            out["p_alive_mean"] = float(pa.mean())
+        if true_value is not None and m.any():
+            c = tab["clv"].to_numpy(dtype=float)[m]
+            tv = true_value[m]
+            lo, hi = tab["clv_low"].to_numpy(dtype=float)[m], tab["clv_high"].to_numpy(dtype=float)[m]
+            err = c - tv
+            out["clv_mae"] = float(np.mean(np.abs(err)))
+            out["clv_median_abs_error"] = float(np.median(np.abs(err)))
+            out["clv_total_predicted"] = float(c.sum())
+            out["clv_total_true"] = float(tv.sum())
+            out["clv_total_bias"] = float(c.sum() / tv.sum() - 1) if tv.sum() > 0 else None
+            out["clv_spearman"] = _spearman(c, tv)
+            out["clv_interval_coverage"] = float(np.mean((lo <= tv * (1 + 1e-9)) & (tv <= hi * (1 + 1e-9))))
+        return out
+
+    res: dict[str, Any] = {"end_date": pd.Timestamp(end).date().isoformat(), "customers": int(len(tab)),
+                           "horizon_days": horizon_days, "lifetime_days": lifetime_days,
+                           "interval": None, "overall": block(np.ones(len(tab), bool)),
+                           "by_value_tier": {k: block(tier == k) for k in ("low", "medium", "high", "none")
+                                             if (tier == k).any()}}
+    if "p_alive" in tab and model.any():
+        res["p_alive_reliability"] = reliability(tab["p_alive"].to_numpy(dtype=float)[model], alive[model])
+    return res
