@@ -98,5 +98,7 @@ class RunContext:
     scorecard: dict[str, Any] | None = None
     insights: dict[str, Any] | None = None
     customers: dict[str, Any] | None = None    # customer-intelligence summary for insights.json
+    # fitted customer models an evaluation stage may score against truth, e.g. {"clv": {"table", "end", "config"}}
+    customer_models: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     as_of: str | None = None    # run_analysis.py --as-of DATE: the customer monitor judges that day only

@@ -88,12 +88,20 @@ def stage_insight_scoring(ctx: RunContext) -> None:
         score_insights(ctx)
 
 
+def stage_customer_scoring(ctx: RunContext) -> None:
+    from .customer_scores import stage as score_customers
+
+    score_customers(ctx)
+
+
 def _with_evaluation(stages: Sequence[tuple[str, ap.Stage]]) -> list[tuple[str, ap.Stage]]:
     out: list[tuple[str, ap.Stage]] = []
     for name, fn in stages:
         out.append((name, fn))
         if name == "consensus":
             out.append(("score", stage_score))
+        elif name == "customers":
+            out.append(("customer_scoring", stage_customer_scoring))  # scorecard["customers"]
         elif name == "insights":
             out.append(("insight_scoring", stage_insight_scoring))  # scorecard["insights"]
     return out

@@ -23,7 +23,7 @@ from shocklab.seeding import derive_int_seed
 
 from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, default_state_dir
 from ..context import RunContext
-from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments, truth_scores
+from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments
 from .config import CustomersConfig
 from .store import DeliveryStore, MonitorStore
 
@@ -174,7 +174,6 @@ def _run(ctx: RunContext) -> None:
                               "mean_retention_month_6": _mean(matrix.get(6))}
         t = tick("cohorts", t)
 
-    truth_alive_curve = None
     if cfg.clv.enabled:
         res = clv.run_clv(valid, end, cfg.clv)
         res.table.round(4).rename_axis("customer_id").to_csv(out / "clv.csv")
@@ -182,18 +181,8 @@ def _run(ctx: RunContext) -> None:
         table = table.merge(res.table[["value_pct"] + [c for c in ("clv", "p_alive", "clv_source") if c in res.table]]
                             .rename_axis("customer_id").reset_index(), on="customer_id", how="left")
         t = tick("clv", t)
-        if truth is not None and {"customer_id", "purchase_rate", "churn_date"} <= set(truth.columns):
-            ts = truth_scores.score_customers(
-                res.table, truth, end, horizon_days=cfg.clv.horizon_days,
-                discount_rate_monthly=cfg.clv.discount_rate_monthly,
-                lifetime_days=truth_scores.mean_lifetime_days(ctx.data.path))
-            ts["interval"] = cfg.clv.interval
-            ts = json_ready(ts)
-            (out / "truth_scores.json").write_text(canonical_json(ts), encoding="utf-8")
-            if ctx.scorecard is not None:  # the scorecard holds everything scored against truth
-                ctx.scorecard["customers"] = ts
-            truth_alive_curve = ts.get("p_alive_reliability")
-            t = tick("truth_scores", t)
+        # scored against truth by the evaluation stage customer_scoring (src/evaluation/customer_scores.py)
+        ctx.customer_models["clv"] = {"table": res.table, "end": end, "config": cfg.clv}
     if "value_pct" not in table:
         table["value_pct"] = table["monetary"].rank(pct=True)
 
@@ -242,7 +231,7 @@ def _run(ctx: RunContext) -> None:
 
     if cfg.plots:
         try:
-            _plots(plot_dir, table, counts, out, ch, mon, ctx.data.truth_events, truth_alive_curve)
+            _plots(plot_dir, table, counts, out, ch, mon, ctx.data.truth_events)
         except Exception as exc:  # plots are a convenience: never fail the run for one
             log.warning("customer plots failed: %s: %s", type(exc).__name__, exc)
         t = tick("plots", t)
@@ -270,7 +259,7 @@ def _mean(col: pd.Series | None) -> float | None:
 
 def _plots(plot_dir: Path, table: pd.DataFrame, counts: dict[str, int], out: Path,
            ch: churn.ChurnResult | None, mon: monitor.MonitorResult | None,
-           events: list[dict[str, Any]] | None, alive_curve: list[dict[str, Any]] | None = None) -> None:
+           events: list[dict[str, Any]] | None) -> None:
     plots.segment_sizes(counts, plot_dir / "customers_segments.png")
     plots.rfm_scatter(table, plot_dir / "customers_rfm_scatter.png")
     if (out / "cohort_retention.csv").exists():
@@ -282,9 +271,6 @@ def _plots(plot_dir: Path, table: pd.DataFrame, counts: dict[str, int], out: Pat
     if ch is not None and ch.reliability:
         plots.reliability_curve({"churn risk (60-day label)": ch.reliability}, plot_dir / "customers_churn_reliability.png",
                                 "Churn risk calibration (out of time, held-out half)")
-    if alive_curve:
-        plots.reliability_curve({"P(alive) vs true alive": alive_curve}, plot_dir / "customers_p_alive_reliability.png",
-                                "P(alive) calibration against the simulator's truth")
     if mon is not None and len(mon.series):
         waves = [e for e in events or [] if e.get("type") == "churn_wave"]
         plots.monitor_trend(mon.series, mon.alerts, plot_dir / "customers_monitor.png", waves)

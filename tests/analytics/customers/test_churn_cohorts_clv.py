@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.customers import churn, clv, cohorts, rfm, truth_scores
+from analytics.customers import churn, clv, cohorts, rfm
 from analytics.customers.config import ChurnConfig, ClvConfig
+from evaluation import customer_scores as truth_scores
 
 CUTOFF = pd.Timestamp("2024-10-01")
 

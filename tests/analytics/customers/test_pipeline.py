@@ -1,4 +1,5 @@
-"""``analytics.customers.pipeline.run(ctx)``: files, a JSON-ready summary, truth scores, determinism,
+"""``analytics.customers.pipeline.run(ctx)``: files, a JSON-ready summary, truth scores (the evaluation
+stage after it), determinism,
 and the action engine."""
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ def _run(ds: DataSet, out: Path, **customers) -> RunContext:
 
 
 def test_run_writes_files_and_a_json_ready_summary(dataset, tmp_path):
+    from evaluation import customer_scores
+
     ctx = RunContext(config=_Cfg(), data=dataset, out_dir=tmp_path)
     pipeline.run(ctx)
+    ctx.scorecard = {}
+    customer_scores.stage(ctx)   # the evaluation stage that follows customers when truth exists
+    assert ctx.scorecard["customers"]["overall"]["p_alive_roc_auc"] > 0.7
     s = ctx.customers
     canonical_json(s)  # raises on NaN / inf / numpy types
     out = tmp_path / "customers"

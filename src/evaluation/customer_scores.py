@@ -1,7 +1,9 @@
 """Customer models scored against the simulator's truth (``truth/customers.csv``).
 
-Truth-reading code: only the scorecard uses it, never a model. (Meant for ``src/evaluation/``
-once that package exists; it has no dependency on the rest of the customers package.)
+Evaluation code (behind the truth wall, docs/ARCHITECTURE.md): ``stage`` runs after the customers
+stage, scores the fitted CLV / P(alive) model it left on the context, writes
+``customers/truth_scores.json``, puts the scores in ``scorecard["customers"]`` and draws the P(alive)
+reliability plot. No customer model ever sees these numbers.
 
 Per customer the truth has ``purchase_rate`` (returning orders per year while alive),
 ``churn_date`` (the latent dropout day, empty if none within the period) and ``value_tier``
@@ -138,3 +140,33 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
     if "p_alive" in tab and model.any():
         res["p_alive_reliability"] = reliability(tab["p_alive"].to_numpy(dtype=float)[model], alive[model])
     return res
+
+
+def stage(ctx: Any) -> None:
+    """Evaluation stage ``customer_scoring``: the CLV model of this run against truth/customers.csv."""
+    from analytics.customers.plots import reliability_curve
+    from shocklab.hashing import canonical_json
+
+    fitted = ctx.customer_models.get("clv")
+    truth = ctx.data.truth_customers
+    if fitted is None or truth is None or not {"customer_id", "purchase_rate", "churn_date"} <= set(truth.columns):
+        return
+    cfg = fitted["config"]
+    ts = score_customers(fitted["table"], truth, fitted["end"], horizon_days=cfg.horizon_days,
+                         discount_rate_monthly=cfg.discount_rate_monthly,
+                         lifetime_days=mean_lifetime_days(ctx.data.path))
+    ts["interval"] = cfg.interval
+    ts = json.loads(canonical_json(ts))
+    out = Path(ctx.out_dir) / "customers"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "truth_scores.json").write_text(canonical_json(ts), encoding="utf-8")
+    if ctx.scorecard is not None:  # the scorecard holds everything scored against truth
+        ctx.scorecard["customers"] = ts
+    curve = ts.get("p_alive_reliability")
+    plots_on = getattr(getattr(ctx.config, "customers", None), "plots", True)
+    if curve and plots_on:
+        try:
+            reliability_curve({"P(alive) vs true alive": curve}, Path(ctx.out_dir) / "plots" / "customers_p_alive_reliability.png",
+                              "P(alive) calibration against the simulator's truth")
+        except Exception:  # plots are a convenience: never fail the run for one
+            pass
