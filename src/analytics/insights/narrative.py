@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from .common import _sig, _slice_label
+from .common import MAIN_KPIS, _sig, _slice_label
 from .models import CalendarOverlap, Driver, Episode, IncidentInsight, KpiChange
 
 
 def _narrative(it: IncidentInsight) -> str:
-    """``<kpi>[ in <slice>] <up|down> <±x.x>% vs expected <span>`` and who flagged it — every number,
-    date and direction word a field of ``it`` (the direction word follows the sign of the change)."""
+    """``<kpi>[ in <slice>] <up|down> <±x.x>% vs expected <span>`` — every number, date and
+    direction word a field of ``it`` (the direction word follows the sign of the change)."""
     mag = it.magnitude_pct if it.magnitude_pct is not None else it.baseline_magnitude_pct
     where = "" if it.dimension == "overall" else f" in {_slice_label(it.dimension, it.segment)}"
     span = f"on {it.start}" if it.days == 1 else f"from {it.start} to {it.end} ({it.days} days)"
     move = f"{_updown(mag)} {_signed(mag)} vs expected" if mag is not None else "moved"
-    return (f"{it.kpi}{where} {move} {span}; {it.n_detectors} detector{'s' if it.n_detectors != 1 else ''} "
-            f"agree ({it.level}, severity {it.severity}).")
+    return f"{it.kpi}{where} {move} {span}."  # detectors, level and severity are fields beside it
 
 
 def _action(direction: str, sig: str, top: Driver | None, calendar: list[CalendarOverlap]) -> str:
@@ -65,7 +64,8 @@ _BASELINE_TEXT = {"centered": "baseline", "trailing": "the weeks before"}
 def _episode_narrative(ep: Episode) -> str:
     """Every number, date and direction word below is a field of ``ep`` (see ``grounding``)."""
     span = f"On {ep.start}" if ep.days == 1 else f"From {ep.start} to {ep.end} ({ep.days} days)"
-    moves = ", ".join(f"{k} {_signed(v)}" for k, v in ep.kpi_changes.items() if v is not None)
+    # the funnel KPIs (returning / new customers stay in kpi_changes and the diagnosis evidence)
+    moves = ", ".join(f"{k} {_signed(v)}" for k, v in ep.kpi_changes.items() if v is not None and k in MAIN_KPIS)
     where = "" if (ep.measured_start, ep.measured_end) == (ep.start, ep.end) else (
         f" on {ep.measured_start}" if ep.measured_start == ep.measured_end
         else f" over {ep.measured_start} to {ep.measured_end}")
