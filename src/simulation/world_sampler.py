@@ -39,12 +39,10 @@ CATEGORY_POOL = (("electronics", 120.0), ("fashion", 45.0), ("home", 60.0), ("be
                  ("sports", 55.0), ("books", 15.0), ("toys", 30.0), ("garden", 40.0), ("grocery", 12.0),
                  ("jewelry", 90.0))
 
-# Window length (days) per shock type: short incidents are short; slow shifts ramp over weeks.
-DURATIONS: dict[str, tuple[int, int]] = {
-    "site_outage": (1, 2), "payment_failure": (1, 3), "channel_outage": (1, 4), "bot_traffic": (1, 4),
-    "pricing_error": (1, 3), "stockout": (2, 7), "flash_sale": (1, 4), "fraud_orders": (1, 3),
-    "churn_wave": (7, 14), "level_shift": (3, 10),
-}
+# Window length (days) per shock type, declared by each type (short incidents are short; slow
+# shifts ramp over weeks).
+DURATIONS: dict[str, tuple[int, int]] = {name: cls.world_duration_days
+                                         for name, cls in sorted(EVENT_TYPES.items())}
 
 Pair = tuple[int, int]
 FPair = tuple[float, float]
@@ -112,7 +110,7 @@ class WorldSpec(BaseModel):
         the longest calendar occurrences and the gaps between all of them."""
         n = self.shocks[1]
         per_type = math.ceil(n / len(self.types)) if n else 0
-        longest = sorted((DURATIONS[t][1] for t in self.types for _ in range(per_type)), reverse=True)[:n]
+        longest = sorted((get_event_type(t).world_duration_days[1] for t in self.types for _ in range(per_type)), reverse=True)[:n]
         items = n + self.calendar_entries[1]
         return sum(longest) + 7 * self.calendar_entries[1] + self.min_gap_days * max(items - 1, 0)
 
@@ -204,7 +202,7 @@ def _shock(g: np.random.Generator, etype: str, kind: str, store: dict[str, Any],
            effect: float) -> tuple[dict[str, Any], int]:
     """One shock of ``etype`` on a ``kind`` scope with target in-scope effect ``effect``; returns
     (event mapping without start, window length)."""
-    lo, hi = DURATIONS[etype]
+    lo, hi = get_event_type(etype).world_duration_days
     dur = int(g.integers(lo, hi + 1))
     ch, co, cats = list(store["channels"]), list(store["countries"]), list(store["products"]["categories"])
     ch_w = np.array([c["share"] for c in store["channels"].values()])
@@ -223,30 +221,8 @@ def _shock(g: np.random.Generator, etype: str, kind: str, store: dict[str, Any],
         scope["category"] = cats[int(g.integers(len(cats)))]
     if kind == "product":
         scope["product"] = int(top_products[int(g.integers(top_products.size))]) + 1
-    e = round(effect, 3)
     ev: dict[str, Any] = {"type": etype, "duration_days": dur, "scope": scope}
-    if etype in ("site_outage", "channel_outage"):
-        ev["drop_pct"] = e
-    elif etype == "payment_failure":
-        ev["failure_pct"] = e
-    elif etype == "bot_traffic":
-        ev["extra_sessions_pct"] = e
-    elif etype == "fraud_orders":
-        ev["extra_orders_pct"] = round(e / 2, 3)      # a fraudulent order is worth ~2 ordinary ones
-    elif etype == "flash_sale":
-        step = round(math.sqrt(1 + e) - 1, 3)        # traffic × conversion ≈ 1 + effect
-        ev.update(uplift=step, conversion_uplift=step, discount=round(float(g.uniform(0.05, 0.25)), 2),
-                  profile="spike" if g.random() < 0.3 else "step")
-    elif etype == "level_shift":
-        ev.update(change_pct=e if g.random() < 0.5 else -e,
-                  lever="traffic" if g.random() < 0.5 else "conversion",
-                  profile="permanent" if g.random() < 0.5 else "ramp")
-    elif etype == "pricing_error":
-        ev.update(price_drop_pct=e, demand_boost=round(float(g.uniform(0.0, 1.0)), 2))
-    elif etype == "stockout":
-        ev["share_out"] = 1.0 if kind == "product" else e
-    elif etype == "churn_wave":
-        ev.update(churn_pct=e, profile="ramp")
+    ev.update(get_event_type(etype).world_params(g, effect, kind))
     return ev, dur
 
 

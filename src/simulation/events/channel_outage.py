@@ -14,6 +14,7 @@ class ChannelOutage(EventBase):
     allowed_scopes = ("channel", "channel_country")
     default_scope_kind = "channel"
     magnitude_field = "drop_pct"
+    world_duration_days = (1, 4)
     primary_kpi = "sessions"
     primary_direction = "down"
 

@@ -1,7 +1,8 @@
 """Pricing error: products listed too cheap — buyers take more units, AOV and margin collapse."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import Field
 
 from .base import EventBase, Grid, Levers, register
@@ -16,8 +17,14 @@ class PricingError(EventBase):
     allowed_scopes = ("all", "category", "product")
     default_scope_kind = "category"
     magnitude_field = "price_drop_pct"
+    world_duration_days = (1, 3)
     primary_kpi = "aov"
     primary_direction = "down"
+
+    @classmethod
+    def world_params(cls, g: np.random.Generator, effect: float, scope_kind: str) -> dict[str, Any]:
+        return {"price_drop_pct": round(effect, 3),
+                "demand_boost": round(float(g.uniform(0.0, 1.0)), 2)}
 
     def apply(self, levers: Levers, grid: Grid) -> None:
         w = self.product_weights(grid)

@@ -14,6 +14,7 @@ class SiteOutage(EventBase):
     drop_pct: Annotated[float, Field(gt=0.0, le=1.0)] = Field(0.5, description="share of sessions lost")
     allowed_scopes = ("all", "country")
     magnitude_field = "drop_pct"
+    world_duration_days = (1, 2)
     primary_kpi = "sessions"
     primary_direction = "down"
 
