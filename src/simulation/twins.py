@@ -46,7 +46,9 @@ def active_span(ev: EventBase, n_days: int, start: dt.date) -> tuple[int, int]:
     return s, (n_days - 1 if ev.outlasts_window else s + ev.duration_days - 1)
 
 
-def unexpected_truth(setup: Setup, events: list[EventBase], actual: Run) -> tuple[list[TruthEvent], Twins]:
+def unexpected_truth(
+    setup: Setup, events: list[EventBase], actual: Run
+) -> tuple[list[TruthEvent], Twins]:
     """One truth record per event, and every twin run (the empty key: the world with no event)."""
     D = setup.shape[0]
     start = setup.cfg.period.start
@@ -57,8 +59,9 @@ def unexpected_truth(setup: Setup, events: list[EventBase], actual: Run) -> tupl
     for ev in events:
         s, e = span[ev.id][0], (ev.end - start).days
         # the twin of this event keeps every other event still acting in its window
-        others = frozenset(o.id for o in events
-                           if o is not ev and span[o.id][0] <= e and span[o.id][1] >= s)
+        others = frozenset(
+            o.id for o in events if o is not ev and span[o.id][0] <= e and span[o.id][1] >= s
+        )
         if others not in runs:
             acting = [o for o in events if o.id in others]
             runs[others] = simulate_run(setup, levers_for(setup, acting), False)
@@ -66,17 +69,31 @@ def unexpected_truth(setup: Setup, events: list[EventBase], actual: Run) -> tupl
         kpi, direction = ev.kpi_direction()
         if ev.scope.kind in ("category", "product"):
             pm = ev.product_mask(setup.grid)
-            scoped = window_effects(actual.daily(D, product_mask=pm),
-                                    twin.daily(D, product_mask=pm), s, e)
+            scoped = window_effects(
+                actual.daily(D, product_mask=pm), twin.daily(D, product_mask=pm), s, e
+            )
         else:
             cm = ev.cell_mask(setup.grid)
-            scoped = window_effects(actual.daily(D, cell_mask=cm), twin.daily(D, cell_mask=cm), s, e)
-        truth.append(TruthEvent(
-            event_id=ev.id, type=ev.type, expected=False, start=ev.start, end=ev.end,
-            profile=ev.profile, persistent=ev.persistent,
-            scope=ev.scope.as_dict(), params=ev.params(),
-            effects=window_effects(overall_a, twin.daily(D), s, e),
-            scope_effects=scoped, primary_kpi=kpi, primary_direction=direction))
+            scoped = window_effects(
+                actual.daily(D, cell_mask=cm), twin.daily(D, cell_mask=cm), s, e
+            )
+        truth.append(
+            TruthEvent(
+                event_id=ev.id,
+                type=ev.type,
+                expected=False,
+                start=ev.start,
+                end=ev.end,
+                profile=ev.profile,
+                persistent=ev.persistent,
+                scope=ev.scope.as_dict(),
+                params=ev.params(),
+                effects=window_effects(overall_a, twin.daily(D), s, e),
+                scope_effects=scoped,
+                primary_kpi=kpi,
+                primary_direction=direction,
+            )
+        )
     return truth, runs
 
 
@@ -88,25 +105,45 @@ def planned_truth(setup: Setup) -> list[TruthEvent]:
     channels = list(cfg.channels)
     for o in cal.calendar_occurrences(cfg):
         s, e = (o["start"] - cfg.period.start).days, (o["end"] - cfg.period.start).days
-        cm = (np.ones(len(channels), bool) if not o["scope"]
-              else np.array([c == o["scope"]["channel"] for c in channels]))
+        cm = (
+            np.ones(len(channels), bool)
+            if not o["scope"]
+            else np.array([c == o["scope"]["channel"] for c in channels])
+        )
         lam_wo, conv_wo = setup.lam0.copy(), setup.conv0.copy()
-        lam_wo[s:e + 1, cm] /= 1 + o["params"]["traffic_uplift"]
-        conv_wo[s:e + 1, cm] /= 1 + o["params"]["conversion_uplift"]
-        a = {"sessions": setup.lam0.sum(axis=(1, 2)),
-             "orders": (setup.lam0 * setup.conv0).sum(axis=(1, 2))}
+        lam_wo[s : e + 1, cm] /= 1 + o["params"]["traffic_uplift"]
+        conv_wo[s : e + 1, cm] /= 1 + o["params"]["conversion_uplift"]
+        a = {
+            "sessions": setup.lam0.sum(axis=(1, 2)),
+            "orders": (setup.lam0 * setup.conv0).sum(axis=(1, 2)),
+        }
         t = {"sessions": lam_wo.sum(axis=(1, 2)), "orders": (lam_wo * conv_wo).sum(axis=(1, 2))}
         for d in (a, t):
             d["revenue"] = d["orders"] * value
         eff = window_effects(a, t, s, e)
-        primary = ("sessions" if abs(eff.get("sessions", 0)) >= abs(eff.get("conversion_rate", 0))
-                   else "conversion_rate")
-        out.append(TruthEvent(
-            event_id=o["event_id"], type=o["kind"], name=o["name"], expected=True,
-            start=o["start"], end=o["end"], profile="step", persistent=False, scope=o["scope"],
-            params=o["params"], effects=eff, scope_effects={},
-            primary_kpi=primary if eff.get(primary, 0) else "orders",
-            primary_direction="up" if eff.get(primary, 0) >= 0 else "down"))
+        primary = (
+            "sessions"
+            if abs(eff.get("sessions", 0)) >= abs(eff.get("conversion_rate", 0))
+            else "conversion_rate"
+        )
+        out.append(
+            TruthEvent(
+                event_id=o["event_id"],
+                type=o["kind"],
+                name=o["name"],
+                expected=True,
+                start=o["start"],
+                end=o["end"],
+                profile="step",
+                persistent=False,
+                scope=o["scope"],
+                params=o["params"],
+                effects=eff,
+                scope_effects={},
+                primary_kpi=primary if eff.get(primary, 0) else "orders",
+                primary_direction="up" if eff.get(primary, 0) >= 0 else "down",
+            )
+        )
     return out
 
 

@@ -10,14 +10,23 @@ from tests.simulation.simtools import tiny_config
 from simulation.api import simulate_config
 from simulation.events import EVENT_TYPES
 
-SCOPES = {"channel": {"channel": "email"}, "channel_country": {"channel": "email", "country": "US"},
-          "country": {"country": "US"}, "category": {"category": "gadgets"}, "product": {"product": 1},
-          "all": {}}
+SCOPES = {
+    "channel": {"channel": "email"},
+    "channel_country": {"channel": "email", "country": "US"},
+    "country": {"country": "US"},
+    "category": {"category": "gadgets"},
+    "product": {"product": 1},
+    "all": {},
+}
 START = "2025-02-12"
 
 
 def _scope_for(cls) -> dict:
-    kind = cls.default_scope_kind if cls.default_scope_kind in cls.allowed_scopes else cls.allowed_scopes[0]
+    kind = (
+        cls.default_scope_kind
+        if cls.default_scope_kind in cls.allowed_scopes
+        else cls.allowed_scopes[0]
+    )
     return SCOPES[kind]
 
 
@@ -30,8 +39,18 @@ def world_with(request):
 
 
 def test_registered_types_cover_the_issue():
-    required = {"flash_sale", "site_outage", "payment_failure", "channel_outage", "bot_traffic",
-                "pricing_error", "stockout", "level_shift", "churn_wave", "fraud_orders"}
+    required = {
+        "flash_sale",
+        "site_outage",
+        "payment_failure",
+        "channel_outage",
+        "bot_traffic",
+        "pricing_error",
+        "stockout",
+        "level_shift",
+        "churn_wave",
+        "fraud_orders",
+    }
     assert required <= set(EVENT_TYPES)
 
 
@@ -39,7 +58,9 @@ def test_truth_record_has_design_fields(world_with):
     name, cls, world = world_with
     (rec,) = [e for e in world.truth_events if not e["expected"]]
     assert rec["type"] == name and rec["event_id"] == "E01" and rec["start"] == START
-    assert {"sessions", "orders", "revenue", "aov"} <= set(rec["effects"]) or cls.default_scope_kind in ("category", "product")
+    assert {"sessions", "orders", "revenue", "aov"} <= set(
+        rec["effects"]
+    ) or cls.default_scope_kind in ("category", "product")
     assert rec["primary_kpi"] in ("sessions", "orders", "revenue", "aov", "conversion_rate")
     assert rec["params"][cls.magnitude_field] == getattr(world.events[0], cls.magnitude_field)
 
@@ -64,11 +85,14 @@ def test_event_changes_nothing_before_it_starts(world_with):
     a, t = world.actual.daily(D), world.twin.daily(D)
     s = (np.datetime64(START) - np.datetime64("2025-01-01")).astype(int)
     for kpi in ("sessions", "orders", "revenue"):
-        np.testing.assert_allclose(a[kpi][:s], t[kpi][:s], err_msg=f"{name}: {kpi} changed before the event")
+        np.testing.assert_allclose(
+            a[kpi][:s], t[kpi][:s], err_msg=f"{name}: {kpi} changed before the event"
+        )
     assert any(not np.allclose(a[k][s:], t[k][s:]) for k in ("sessions", "orders", "revenue")), name
 
 
 # --- event facts: every registered type declares what the engine, scheduler and sampler ask -----
+
 
 @pytest.mark.parametrize("name", sorted(EVENT_TYPES))
 def test_type_declares_its_facts(name):
@@ -87,7 +111,7 @@ def test_type_declares_its_facts(name):
 
 @pytest.mark.parametrize("name", sorted(EVENT_TYPES))
 def test_magnitude_sign_policy_matches_the_model(name):
-    """"either" types accept a negative magnitude and draw both signs; "positive" ones reject a
+    """ "either" types accept a negative magnitude and draw both signs; "positive" ones reject a
     negative magnitude and leave the random stream untouched."""
     import numpy as np
     from pydantic import ValidationError
@@ -103,7 +127,7 @@ def test_magnitude_sign_policy_matches_the_model(name):
         with pytest.raises(ValidationError):
             cls.model_validate({**base, cls.magnitude_field: -0.3})
         assert signs == {1.0}
-        assert g.random() == np.random.default_rng(0).random()   # nothing was drawn
+        assert g.random() == np.random.default_rng(0).random()  # nothing was drawn
 
 
 @pytest.mark.parametrize("name", sorted(EVENT_TYPES))
@@ -115,8 +139,9 @@ def test_world_params_validate_on_every_allowed_scope(name):
     for kind in cls.allowed_scopes:
         params = cls.world_params(np.random.default_rng(1), 0.3, kind)
         assert cls.magnitude_field in params, (name, kind)
-        ev = cls.model_validate({"type": name, "start": START, "duration_days": lo,
-                                 "scope": SCOPES[kind], **params})
+        ev = cls.model_validate(
+            {"type": name, "start": START, "duration_days": lo, "scope": SCOPES[kind], **params}
+        )
         assert ev.magnitude != 0
 
 
@@ -138,8 +163,15 @@ def test_lasting_types_act_to_the_end_of_the_period(name):
     from simulation.twins import active_span
 
     cls = EVENT_TYPES[name]
-    ev = cls.model_validate({"type": name, "start": START, "duration_days": 3, "profile": "step",
-                             "scope": _scope_for(cls)})
+    ev = cls.model_validate(
+        {
+            "type": name,
+            "start": START,
+            "duration_days": 3,
+            "profile": "step",
+            "scope": _scope_for(cls),
+        }
+    )
     first, last = active_span(ev, 90, dt.date(2025, 1, 1))
     assert first == 42
     assert last == (89 if cls.lasting else 44), name

@@ -117,7 +117,8 @@ class EventBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str
-    id: str | None = Field(default=None, description="optional stable id; E01, E02 … by start date otherwise")
+    id: str | None = Field(
+        default=None, description="optional stable id; E01, E02 … by start date otherwise")
     start: dt.date
     duration_days: Annotated[int, Field(ge=1, le=366)] = 3
     profile: Profile = "step"
@@ -146,8 +147,10 @@ class EventBase(BaseModel):
     def _scope_allowed(cls, scope: Scope) -> Scope:
         if scope.kind not in cls.allowed_scopes:
             name = cls.model_fields["type"].default
-            raise ValueError(f"{scope.label()!r} is not supported by {name} "
-                             f"(allowed: {', '.join(cls.allowed_scopes)})")
+            raise ValueError(
+                f"{scope.label()!r} is not supported by {name} "
+                f"(allowed: {', '.join(cls.allowed_scopes)})"
+            )
         return scope
 
     # --- derived ---
@@ -191,10 +194,16 @@ class EventBase(BaseModel):
 
     def cell_mask(self, grid: Grid) -> np.ndarray:
         """[C, K] bool: the (channel, country) cells in scope."""
-        ch = np.ones(len(grid.channels), bool) if self.scope.channel is None else \
-            np.array([c == self.scope.channel for c in grid.channels])
-        co = np.ones(len(grid.countries), bool) if self.scope.country is None else \
-            np.array([c == self.scope.country for c in grid.countries])
+        ch = (
+            np.ones(len(grid.channels), bool)
+            if self.scope.channel is None
+            else np.array([c == self.scope.channel for c in grid.channels])
+        )
+        co = (
+            np.ones(len(grid.countries), bool)
+            if self.scope.country is None
+            else np.array([c == self.scope.country for c in grid.countries])
+        )
         return ch[:, None] & co[None, :]
 
     def product_mask(self, grid: Grid) -> np.ndarray:
@@ -224,7 +233,8 @@ class EventBase(BaseModel):
 
     @classmethod
     def signed(cls, g: np.random.Generator, magnitude: float) -> float:
-        """``magnitude`` with the type's sign policy applied (draws from ``g`` only for "either")."""
+        """``magnitude`` with the type's sign policy applied (draws from ``g`` only for
+        "either")."""
         if cls.magnitude_sign == "either":
             return magnitude if g.random() < 0.5 else -magnitude
         return magnitude
@@ -255,4 +265,6 @@ def get_event_type(name: str) -> type[EventBase]:
     try:
         return EVENT_TYPES[name]
     except KeyError:
-        raise KeyError(f"unknown event type {name!r} (known: {', '.join(sorted(EVENT_TYPES))})") from None
+        raise KeyError(
+            f"unknown event type {name!r} (known: {', '.join(sorted(EVENT_TYPES))})"
+        ) from None
