@@ -31,38 +31,13 @@ from .events import EVENT_TYPES, get_event_type
 
 SCOPE_KINDS = ("all", "channel", "country", "channel_country", "category", "product")
 
-CHANNEL_POOL = (
-    "organic",
-    "paid_search",
-    "paid_social",
-    "email",
-    "direct",
-    "referral",
-    "affiliate",
-    "display",
-    "sms",
-    "video",
-)
+CHANNEL_POOL = ("organic", "paid_search", "paid_social", "email", "direct", "referral", "affiliate",
+                "display", "sms", "video")
 COUNTRY_POOL = ("US", "GB", "DE", "FR", "CA", "AU", "NL", "ES", "IT", "SE", "PL", "JP")
 # name, typical median price
-CATEGORY_POOL = (
-    ("electronics", 120.0),
-    ("fashion", 45.0),
-    ("home", 60.0),
-    ("beauty", 25.0),
-    ("sports", 55.0),
-    ("books", 15.0),
-    ("toys", 30.0),
-    ("garden", 40.0),
-    ("grocery", 12.0),
-    ("jewelry", 90.0),
-)
-
-# Window length (days) per shock type, declared by each type (short incidents are short; slow
-# shifts ramp over weeks).
-DURATIONS: dict[str, tuple[int, int]] = {
-    name: cls.world_duration_days for name, cls in sorted(EVENT_TYPES.items())
-}
+CATEGORY_POOL = (("electronics", 120.0), ("fashion", 45.0), ("home", 60.0), ("beauty", 25.0),
+                 ("sports", 55.0), ("books", 15.0), ("toys", 30.0), ("garden", 40.0),
+                 ("grocery", 12.0), ("jewelry", 90.0))
 
 Pair = tuple[int, int]
 FPair = tuple[float, float]
