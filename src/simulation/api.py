@@ -25,13 +25,21 @@ def scenario_hash(raw_config: dict[str, Any]) -> str:
     return config_hash(build_config(raw_config, "<scenario>"))
 
 
-def simulate_config(raw_config: dict[str, Any] | SimulationConfig, source: str = "<config>") -> World:
-    cfg = raw_config if isinstance(raw_config, SimulationConfig) else build_config(raw_config, source)
+def simulate_config(
+    raw_config: dict[str, Any] | SimulationConfig, source: str = "<config>"
+) -> World:
+    cfg = (
+        raw_config if isinstance(raw_config, SimulationConfig) else build_config(raw_config, source)
+    )
     return simulate(cfg)
 
 
-def generate(raw_config: dict[str, Any] | SimulationConfig, out_dir: str | Path, fmt: str = "csv",
-             source: str = "<config>") -> dict[str, Any]:
+def generate(
+    raw_config: dict[str, Any] | SimulationConfig,
+    out_dir: str | Path,
+    fmt: str = "csv",
+    source: str = "<config>",
+) -> dict[str, Any]:
     """Validate, simulate and write a data directory atomically. Returns the manifest plus
     ``timings`` (seconds; not written to disk, so files stay byte-identical)."""
     t0 = time.perf_counter()
@@ -39,4 +47,7 @@ def generate(raw_config: dict[str, Any] | SimulationConfig, out_dir: str | Path,
     t1 = time.perf_counter()
     manifest = write_data_dir(world, out_dir, fmt)
     t2 = time.perf_counter()
-    return {**manifest, "timings": {"simulate_s": t1 - t0, "write_s": t2 - t1, "twin_runs": world.runs - 1}}
+    return {
+        **manifest,
+        "timings": {"simulate_s": t1 - t0, "write_s": t2 - t1, "twin_runs": world.runs - 1},
+    }

@@ -51,14 +51,20 @@ class Period(Strict):
 
 class Channel(Strict):
     share: PositiveFloat = Field(description="share of sessions (normalized over channels)")
-    conversion: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(description="orders per human session")
-    new_customer_share: Fraction = Field(description="share of this channel's orders placed by first-time customers")
+    conversion: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(
+        description="orders per human session"
+    )
+    new_customer_share: Fraction = Field(
+        description="share of this channel's orders placed by first-time customers"
+    )
 
 
 class Traffic(Strict):
     base_sessions: Annotated[float, Field(gt=0.0, le=1e9)] = 25_000.0
     trend_annual: Annotated[float, Field(ge=-0.9, le=5.0)] = 0.12
-    weekly: list[PositiveFloat] = Field(default=[1.0, 0.98, 0.97, 0.99, 1.04, 1.10, 1.08], min_length=7, max_length=7)
+    weekly: list[PositiveFloat] = Field(
+        default=[1.0, 0.98, 0.97, 0.99, 1.04, 1.10, 1.08], min_length=7, max_length=7
+    )
     yearly_amplitude: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.18
     yearly_peak_doy: Annotated[int, Field(ge=1, le=366)] = 340
     day_noise_cv: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
@@ -87,7 +93,10 @@ class Products(Strict):
         if not self.categories:
             raise ValueError("at least one category is required")
         if self.count < len(self.categories):
-            raise ValueError(f"count ({self.count}) is smaller than the number of categories ({len(self.categories)})")
+            raise ValueError(
+                f"count ({self.count}) is smaller than the number of categories "
+                f"({len(self.categories)})"
+            )
         return self
 
 
@@ -131,14 +140,18 @@ class CalendarEntry(Strict):
     duration_days: Annotated[int, Field(ge=1, le=60)] = 1
     traffic_uplift: Annotated[float, Field(ge=-0.9, le=10.0)] = 0.0
     conversion_uplift: Annotated[float, Field(ge=-0.9, le=10.0)] = 0.0
-    channel: str | None = Field(default=None, description="limit to one channel (campaigns); all if omitted")
+    channel: str | None = Field(
+        default=None, description="limit to one channel (campaigns); all if omitted"
+    )
 
 
 class RandomEvents(Strict):
     count: Annotated[int, Field(ge=0, le=500)] = 0
     types: list[str] = Field(default_factory=lambda: sorted(EVENT_TYPES))
     magnitude: tuple[Fraction, Fraction] = (0.2, 0.5)
-    duration_days: tuple[Annotated[int, Field(ge=1, le=120)], Annotated[int, Field(ge=1, le=120)]] = (1, 5)
+    duration_days: tuple[
+        Annotated[int, Field(ge=1, le=120)], Annotated[int, Field(ge=1, le=120)]
+    ] = (1, 5)
     min_gap_days: Annotated[int, Field(ge=0, le=365)] = 14
 
     @model_validator(mode="after")
@@ -149,7 +162,9 @@ class RandomEvents(Strict):
             raise ValueError("duration_days: low is above high")
         unknown = [t for t in self.types if t not in EVENT_TYPES]
         if unknown:
-            raise ValueError(f"unknown event type {unknown[0]!r} (known: {', '.join(sorted(EVENT_TYPES))})")
+            raise ValueError(
+                f"unknown event type {unknown[0]!r} (known: {', '.join(sorted(EVENT_TYPES))})"
+            )
         return self
 
 
@@ -191,23 +206,40 @@ def check_references(cfg: SimulationConfig, source: str) -> None:
 
     for i, entry in enumerate(cfg.calendar):
         if entry.channel is not None and entry.channel not in cfg.channels:
-            fail(f"calendar[{i}].channel", f"{entry.channel!r} is not a configured channel ({_names(cfg.channels)})")
+            fail(
+                f"calendar[{i}].channel",
+                f"{entry.channel!r} is not a configured channel ({_names(cfg.channels)})",
+            )
         for j, day in enumerate(entry.dates):
             if day < cfg.period.start or day > cfg.period.end:
-                fail(f"calendar[{i}].dates[{j}]", f"{day} is outside the period {cfg.period.start} … {cfg.period.end}")
+                fail(
+                    f"calendar[{i}].dates[{j}]",
+                    f"{day} is outside the period {cfg.period.start} … {cfg.period.end}",
+                )
     for i, ev in enumerate(cfg.events):
         for key in ("channel", "country", "category"):
             value = getattr(ev.scope, key)
             if value is not None and value not in known[key]:
-                fail(f"events[{i}].scope.{key}",
-                     f"{value!r} is not a configured {plural[key]} ({_names(known[key])})")
+                fail(
+                    f"events[{i}].scope.{key}",
+                    f"{value!r} is not a configured {plural[key]} ({_names(known[key])})",
+                )
         if ev.scope.product is not None and not 1 <= ev.scope.product <= cfg.products.count:
-            fail(f"events[{i}].scope.product", f"{ev.scope.product} is not a product number 1 … {cfg.products.count}")
+            fail(
+                f"events[{i}].scope.product",
+                f"{ev.scope.product} is not a product number 1 … {cfg.products.count}",
+            )
         if ev.start < cfg.period.start or ev.start > cfg.period.end:
-            fail(f"events[{i}].start", f"{ev.start} is outside the period {cfg.period.start} … {cfg.period.end}")
+            fail(
+                f"events[{i}].start",
+                f"{ev.start} is outside the period {cfg.period.start} … {cfg.period.end}",
+            )
         end = ev.start + dt.timedelta(days=ev.duration_days - 1)
         if end > cfg.period.end:
-            fail(f"events[{i}].duration_days", f"the event ends {end}, after the period end {cfg.period.end}")
+            fail(
+                f"events[{i}].duration_days",
+                f"the event ends {end}, after the period end {cfg.period.end}",
+            )
 
 
 # Resource guard: the world's size is estimated from the config before anything is allocated.
@@ -215,12 +247,15 @@ def check_references(cfg: SimulationConfig, source: str) -> None:
 # of 20 M orders stays within ~6 GB. ``generate_data.py --max-orders`` / SHOCKLAB_MAX_ORDERS.
 DEFAULT_MAX_ORDERS = 20_000_000
 MAX_CELLS = 50_000_000  # days x channels x countries of the traffic grid
-_MAX_ORDERS: contextvars.ContextVar[float | None] = contextvars.ContextVar("shocklab_max_orders", default=None)
+_MAX_ORDERS: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "shocklab_max_orders", default=None
+)
 
 
 @contextmanager
 def size_ceiling(max_orders: float | None) -> Iterator[None]:
-    """Within this block, ``build_config`` rejects worlds of more than ``max_orders`` estimated orders."""
+    """Within this block, ``build_config`` rejects worlds of more than ``max_orders`` estimated
+    orders."""
     token = _MAX_ORDERS.set(max_orders)
     try:
         yield
@@ -234,7 +269,9 @@ def max_orders() -> float:
         try:
             value = float(os.environ.get("SHOCKLAB_MAX_ORDERS", DEFAULT_MAX_ORDERS))
         except ValueError:
-            raise InputError(f"SHOCKLAB_MAX_ORDERS: expected a number, got {os.environ['SHOCKLAB_MAX_ORDERS']!r}") from None
+            raise InputError(
+                f"SHOCKLAB_MAX_ORDERS: expected a number, got {os.environ['SHOCKLAB_MAX_ORDERS']!r}"
+            ) from None
     return value
 
 
@@ -249,21 +286,31 @@ def estimate_size(cfg: SimulationConfig) -> dict[str, float]:
     conv = float(np.dot(share / share.sum(), [c.conversion for c in cfg.channels.values()]))
     sessions = cfg.traffic.base_sessions * float(cal.traffic_profile(cfg, days).sum())
     orders = sessions * conv * (1 + cfg.conversion.seasonal_amplitude)
-    return {"days": float(len(days)), "cells": float(len(days) * len(cfg.channels) * len(cfg.countries)),
-            "sessions": sessions, "orders": orders}
+    return {
+        "days": float(len(days)),
+        "cells": float(len(days) * len(cfg.channels) * len(cfg.countries)),
+        "sessions": sessions,
+        "orders": orders,
+    }
 
 
 def check_size(cfg: SimulationConfig, source: str) -> None:
     est = estimate_size(cfg)
     ceiling = max_orders()
     if est["cells"] > MAX_CELLS:
-        raise InputError(f"{source}: the traffic grid has {est['cells']:,.0f} cells (days x channels x countries), "
-                         f"more than the {MAX_CELLS:,} supported")
+        raise InputError(
+            f"{source}: the traffic grid has {est['cells']:,.0f} cells "
+            "(days x channels x countries), "
+            f"more than the {MAX_CELLS:,} supported"
+        )
     if est["orders"] > ceiling:
-        raise InputError(f"{source}: traffic.base_sessions: the world would hold about {est['orders']:,.0f} orders "
-                         f"({est['sessions']:,.0f} sessions over {est['days']:.0f} days), above the ceiling of "
-                         f"{ceiling:,.0f} (raise it with --max-orders or SHOCKLAB_MAX_ORDERS if the machine has "
-                         f"~{est['orders'] * 3e-7:,.0f} GB of memory to spare)")
+        raise InputError(
+            f"{source}: traffic.base_sessions: the world would hold about "
+            f"{est['orders']:,.0f} orders "
+            f"({est['sessions']:,.0f} sessions over {est['days']:.0f} days), above the ceiling of "
+            f"{ceiling:,.0f} (raise it with --max-orders or SHOCKLAB_MAX_ORDERS if the machine has "
+            f"~{est['orders'] * 3e-7:,.0f} GB of memory to spare)"
+        )
 
 
 def build_config(raw: dict[str, Any], source: str = "<config>") -> SimulationConfig:
@@ -277,7 +324,9 @@ def build_config(raw: dict[str, Any], source: str = "<config>") -> SimulationCon
     return cfg
 
 
-def load_simulation_config(path: str | Path, overrides: list[str] | None = None) -> tuple[SimulationConfig, dict[str, Any]]:
+def load_simulation_config(
+    path: str | Path, overrides: list[str] | None = None
+) -> tuple[SimulationConfig, dict[str, Any]]:
     """Load, override, validate. Returns (config, raw mapping after overrides)."""
     raw = apply_overrides(load_yaml(path), overrides)
     source = str(path) + (" (with --set)" if overrides else "")

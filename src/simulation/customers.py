@@ -26,9 +26,9 @@ from .events import ChurnAction
 from .rand import child_keys, uniforms
 
 MAX_REJECTION_ROUNDS = 256
-ORPHAN_SEQ = 500_000                  # seq offset of customers created for orphaned returning orders
-STREAM_PICK = 20                      # order uniforms 20 … 20 + MAX_REJECTION_ROUNDS pick customers
-STREAM_RATE, STREAM_LIFE = 30, 31     # new customers' rate and lifetime come from their first order
+ORPHAN_SEQ = 500_000                # seq offset of customers created for orphaned returning orders
+STREAM_PICK = 20                    # order uniforms 20 … 20 + MAX_REJECTION_ROUNDS pick customers
+STREAM_RATE, STREAM_LIFE = 30, 31   # new customers' rate and lifetime come from their first order
 
 
 @dataclass
@@ -69,7 +69,9 @@ def initial_customers(cfg: SimulationConfig) -> CustomerArrays:
     rate = gamma_rate(uniforms(key, STREAM_RATE), cfg.customers.rate_shape)
     churn = signup + lifetime_days(uniforms(key, STREAM_LIFE), cfg.customers.mean_lifetime_days)
     order = np.lexsort((key, signup))
-    signup, country, channel, rate, churn, key = (a[order] for a in (signup, country, channel, rate, churn, key))
+    signup, country, channel, rate, churn, key = (
+        a[order] for a in (signup, country, channel, rate, churn, key)
+    )
     seq = _rank_within(signup)
     return CustomerArrays(signup, seq, country, channel, rate, churn, key)
 
@@ -84,31 +86,62 @@ def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
     return np.arange(n) - run_start + 1
 
 
-def new_customers(cfg: SimulationConfig, day: np.ndarray, seq: np.ndarray, country: np.ndarray,
-                  channel: np.ndarray, order_key: np.ndarray, fraud: np.ndarray) -> CustomerArrays:
+def new_customers(
+    cfg: SimulationConfig,
+    day: np.ndarray,
+    seq: np.ndarray,
+    country: np.ndarray,
+    channel: np.ndarray,
+    order_key: np.ndarray,
+    fraud: np.ndarray,
+) -> CustomerArrays:
     """Customers created by first-time orders (arrays already in chronological order)."""
     key = child_keys(order_key, 0, salt=0xC057)
     rate = np.where(fraud, 0.0, gamma_rate(uniforms(key, STREAM_RATE), cfg.customers.rate_shape))
-    churn = np.where(fraud, day + 1, day + lifetime_days(uniforms(key, STREAM_LIFE), cfg.customers.mean_lifetime_days))
-    return CustomerArrays(day.astype(np.int64), seq.astype(np.int64), country.astype(np.int64),
-                          channel.astype(np.int64), rate, churn.astype(np.int64), key)
+    churn = np.where(
+        fraud,
+        day + 1,
+        day + lifetime_days(uniforms(key, STREAM_LIFE), cfg.customers.mean_lifetime_days),
+    )
+    return CustomerArrays(
+        day.astype(np.int64),
+        seq.astype(np.int64),
+        country.astype(np.int64),
+        channel.astype(np.int64),
+        rate,
+        churn.astype(np.int64),
+        key,
+    )
 
 
 def concat(a: CustomerArrays, b: CustomerArrays) -> CustomerArrays:
-    return CustomerArrays(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in a.__dataclass_fields__))
+    return CustomerArrays(
+        *(np.concatenate([getattr(a, f), getattr(b, f)]) for f in a.__dataclass_fields__)
+    )
 
 
 def apply_churn_waves(cust: CustomerArrays, actions: list[ChurnAction]) -> None:
     """Customers alive when a wave starts, in its countries, churn early with its probability."""
     for act in actions:
-        alive = (cust.signup_day < act.start_day) & (cust.churn_day > act.start_day) & act.country_mask[cust.country]
+        alive = (
+            (cust.signup_day < act.start_day)
+            & (cust.churn_day > act.start_day)
+            & act.country_mask[cust.country]
+        )
         hit = alive & (uniforms(cust.key, 1000 + act.event_key % 1000) < act.fraction)
-        day = act.start_day + np.floor(uniforms(cust.key, 2000 + act.event_key % 1000) * act.spread_days).astype(np.int64)
+        day = act.start_day + np.floor(
+            uniforms(cust.key, 2000 + act.event_key % 1000) * act.spread_days
+        ).astype(np.int64)
         cust.churn_day = np.where(hit, np.minimum(cust.churn_day, day), cust.churn_day)
 
 
-def assign_returning(cust: CustomerArrays, day: np.ndarray, country: np.ndarray,
-                     order_key: np.ndarray, chunk_days: int = 28) -> np.ndarray:
+def assign_returning(
+    cust: CustomerArrays,
+    day: np.ndarray,
+    country: np.ndarray,
+    order_key: np.ndarray,
+    chunk_days: int = 28,
+) -> np.ndarray:
     """Customer index for each returning order; -1 where no living customer could be found.
 
     Orders are processed in chunks of ``chunk_days``; each chunk's pool leaves out customers
@@ -123,7 +156,9 @@ def assign_returning(cust: CustomerArrays, day: np.ndarray, country: np.ndarray,
         if sel.size == 0:
             continue
         order = base[cust.churn_day[base] > lo_day]
-        comp = cust.country[order] * (1 << 32) + (cust.signup_day[order] + (1 << 20))  # sorted (country, signup)
+        comp = cust.country[order] * (1 << 32) + (
+            cust.signup_day[order] + (1 << 20)
+        )  # sorted (country, signup)
         cum = np.r_[0.0, np.cumsum(cust.rate[order])]
         d, k = day[sel], country[sel]
         # eligible block of (country k, signed up before day d) = comp[start[k] : end[k, d]];
@@ -132,7 +167,9 @@ def assign_returning(cust: CustomerArrays, day: np.ndarray, country: np.ndarray,
         ks = np.arange(n_k)[:, None]
         days_ = lo_day + np.arange(chunk_days)[None, :]
         start_k = np.searchsorted(comp, np.arange(n_k) * (1 << 32), side="left")
-        end_kd = np.searchsorted(comp, (ks * (1 << 32) + (days_ + (1 << 20))).ravel(), side="left").reshape(n_k, chunk_days)
+        end_kd = np.searchsorted(
+            comp, (ks * (1 << 32) + (days_ + (1 << 20))).ravel(), side="left"
+        ).reshape(n_k, chunk_days)
         start, end = start_k[k], end_kd[k, d - lo_day]
         lo, mass = cum[start], cum[end] - cum[start]
         todo = np.flatnonzero(mass > 0)
@@ -140,7 +177,11 @@ def assign_returning(cust: CustomerArrays, day: np.ndarray, country: np.ndarray,
             if todo.size == 0:
                 break
             u = uniforms(order_key[sel[todo]], STREAM_PICK + r)
-            pos = np.clip(np.searchsorted(cum, lo[todo] + u * mass[todo], side="right") - 1, start[todo], end[todo] - 1)
+            pos = np.clip(
+                np.searchsorted(cum, lo[todo] + u * mass[todo], side="right") - 1,
+                start[todo],
+                end[todo] - 1,
+            )
             cand = order[pos]
             ok = cust.churn_day[cand] > d[todo]
             result[sel[todo[ok]]] = cand[ok]
@@ -148,8 +189,9 @@ def assign_returning(cust: CustomerArrays, day: np.ndarray, country: np.ndarray,
     return result
 
 
-def purchase_rate_per_year(cust: CustomerArrays, n_days: int, returning_customer: np.ndarray,
-                           n_countries: int) -> np.ndarray:
+def purchase_rate_per_year(
+    cust: CustomerArrays, n_days: int, returning_customer: np.ndarray, n_countries: int
+) -> np.ndarray:
     """Expected returning orders per year while alive: weight × realized orders per unit of
     weight-exposure in the customer's country (exact in expectation for this process)."""
     first = np.maximum(cust.signup_day + 1, 0)

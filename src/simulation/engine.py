@@ -1,362 +1,32 @@
-"""The generative model: traffic → orders → baskets → customers, with events on levers, a
-counterfactual twin for every unexpected event, and the truth they imply.
+"""The generative model, orchestrated: setup → events → the actual world → a counterfactual twin
+for every unexpected event → the truth they imply.
 
-Shapes: D days, C channels, K countries, P products. Cell = (day, channel, country).
-
-Randomness (see rand.py): cell-level noise comes from fixed-shape Generator draws and count
-variables are sampled by inverse CDF from fixed uniforms, so a cell whose levers did not move has
-exactly the same sessions and orders in every twin; per-order and per-line draws are hashes of the
-cell key and the order's index, so the k-th order of a cell has the same basket in every twin.
+One concern per module, in dependency order (no module imports one below it in this list):
+``draw`` (the fixed noise every twin shares, levers, traffic → orders → baskets → customers),
+``schedule`` (explicit and seeded random events), ``baseline`` (expected-KPI tables), ``twins``
+(twin runs and truth records), and this module, which ties them into a ``World``. The names
+other code imports from here (``Run``, ``Setup``, ``build_setup``, ``levers_for``,
+``resolve_events``, ``simulate_run``, ``STATUS``) are re-exported.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from shocklab.errors import InputError
-from shocklab.seeding import rng
+from shocklab.truth import TruthEvent
 
-from . import calendar as cal
 from . import customers as cu
-from . import noise_model
+from .baseline import baseline_daily, daily_table, expected_order_value
 from .config import SimulationConfig
-from .events import EVENT_TYPES, EventBase, Grid, Levers, get_event_type
-from .products import Catalogue, build_catalogue
-from .rand import binom_ppf, child_keys, geometric_extra, poisson_ppf, uniforms
-
-KIND_NEW, KIND_RETURNING, KIND_FRAUD = 0, 1, 2
-STATUS = np.array(["completed", "cancelled", "returned"])
-# Fraudulent orders: bulk buys of expensive goods, often caught and cancelled.
-FRAUD_EXTRA_ITEMS, FRAUD_EXTRA_QTY, FRAUD_CANCEL, FRAUD_SESSIONS_PER_ORDER = 1.0, 1.0, 0.35, 3.0
-
-
-@dataclass
-class Setup:
-    """Everything that is the same in every twin of one world."""
-
-    cfg: SimulationConfig
-    days: pd.DatetimeIndex
-    grid: Grid
-    catalogue: Catalogue
-    lam0: np.ndarray            # [D, C, K] expected human sessions (planned calendar included)
-    conv0: np.ndarray           # [D, C, K] expected conversion
-    new_share: np.ndarray       # [C]
-    noise_traffic: np.ndarray   # [D, C, K] Gamma day × cell multiplier (mean 1)
-    noise_conv: np.ndarray      # [D] Gamma day multiplier of conversion (mean 1)
-    u: dict[str, np.ndarray]    # fixed uniforms [D, C, K] per count variable
-    cell_key: np.ndarray        # [D, C, K] uint64
-    initial: cu.CustomerArrays
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.lam0.shape
-
-
-@dataclass
-class Run:
-    """One simulated world (actual or a twin)."""
-
-    sessions: np.ndarray        # [D, C, K] incl. bots
-    # orders, one entry per order, in (day, second, key) order
-    o_day: np.ndarray
-    o_channel: np.ndarray
-    o_country: np.ndarray
-    o_kind: np.ndarray
-    o_key: np.ndarray
-    o_sec: np.ndarray
-    o_status: np.ndarray        # index into STATUS
-    o_items: np.ndarray
-    o_units: np.ndarray
-    o_gross: np.ndarray
-    o_discount: np.ndarray
-    o_net: np.ndarray
-    # lines
-    l_order: np.ndarray         # index into the order arrays
-    l_product: np.ndarray       # 0-based product index
-    l_qty: np.ndarray
-    l_price: np.ndarray
-    l_disc: np.ndarray
-    customers: cu.CustomerArrays | None = None
-    o_customer: np.ndarray | None = None  # index into customers
-    o_first: np.ndarray | None = None     # order placed by a first-time customer
-
-    _cubes: dict[str, np.ndarray] | None = None
-
-    def cubes(self) -> dict[str, np.ndarray]:
-        """Non-cancelled orders, revenue and units per (day, channel, country) cell, computed once."""
-        if self._cubes is None:
-            shape = self.sessions.shape
-            kept = self.o_status != 1
-            flat = np.ravel_multi_index((self.o_day[kept], self.o_channel[kept], self.o_country[kept]), shape)
-            n = int(np.prod(shape))
-            self._cubes = {"orders": np.bincount(flat, minlength=n).reshape(shape).astype(float),
-                           "revenue": np.bincount(flat, weights=self.o_net[kept], minlength=n).reshape(shape),
-                           "units": np.bincount(flat, weights=self.o_units[kept], minlength=n).reshape(shape)}
-        return self._cubes
-
-    def daily(self, n_days: int, cell_mask: np.ndarray | None = None, product_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Daily KPI sums [D] over the whole store, a (channel, country) cell mask [C, K], or the
-        lines of a product mask [P] (then sessions are not defined)."""
-        if product_mask is not None:
-            kept = self.o_status != 1
-            lmask = product_mask[self.l_product] & kept[self.l_order]
-            lday = self.o_day[self.l_order][lmask]
-            value = np.round(self.l_qty[lmask] * self.l_price[lmask] * (1 - self.l_disc[lmask]), 2)
-            touched = np.bincount(self.l_order[lmask], minlength=self.o_day.size) > 0
-            return {"sessions": np.full(n_days, np.nan),
-                    "orders": np.bincount(self.o_day[touched], minlength=n_days).astype(float),
-                    "revenue": np.bincount(lday, weights=value, minlength=n_days),
-                    "units": np.bincount(lday, weights=self.l_qty[lmask], minlength=n_days)}
-        m = np.ones(self.sessions.shape[1:], bool) if cell_mask is None else cell_mask
-        out = {"sessions": (self.sessions * m[None]).sum(axis=(1, 2)).astype(float)}
-        out.update({k: (v * m[None]).sum(axis=(1, 2)) for k, v in self.cubes().items()})
-        return out
-
-
-# ---------------------------------------------------------------------------------------------
-# setup
-
-
-def build_setup(cfg: SimulationConfig) -> Setup:
-    days = cal.dates(cfg)
-    D, C, K = len(days), len(cfg.channels), len(cfg.countries)
-    catalogue = build_catalogue(cfg)
-    grid = Grid(start=cfg.period.start, n_days=D, channels=tuple(cfg.channels), countries=tuple(cfg.countries),
-                product_category=catalogue.category, product_key=catalogue.key)
-    ch = list(cfg.channels.values())
-    share = np.array([c.share for c in ch])
-    share = share / share.sum()
-    cw = np.array(list(cfg.countries.values()), float)
-    cw = cw / cw.sum()
-    cal_traffic, cal_conv = cal.calendar_multipliers(cfg, D)
-    lam0 = (cfg.traffic.base_sessions * cal.traffic_profile(cfg, days)[:, None, None]
-            * (share[None, :, None] * cw[None, None, :]) * cal_traffic[:, :, None])
-    conv0 = (np.array([c.conversion for c in ch])[None, :, None] * cal.conversion_profile(cfg, days)[:, None, None]
-             * cal_conv[:, :, None]) * np.ones((1, 1, K))
-    g = rng(cfg.seed, "traffic.noise")
-    day_cv, cell_disp = cfg.traffic.day_noise_cv, cfg.traffic.cell_dispersion
-    day_noise = g.gamma(1 / day_cv**2, day_cv**2, size=D) if day_cv > 0 else np.ones(D)
-    cell_noise = g.gamma(1 / cell_disp, cell_disp, size=(D, C, K)) if cell_disp > 0 else np.ones((D, C, K))
-    gc = rng(cfg.seed, "conversion.noise")
-    ccv = cfg.conversion.day_noise_cv
-    noise_conv = gc.gamma(1 / ccv**2, ccv**2, size=D) if ccv > 0 else np.ones(D)
-    u = {name: rng(cfg.seed, f"counts.{name}").random((D, C, K)) for name in ("sessions", "bots", "new", "returning", "fraud")}
-    cell_key = rng(cfg.seed, "orders.cell_keys").integers(0, np.iinfo(np.int64).max, size=(D, C, K),
-                                                          dtype=np.int64).astype(np.uint64)
-    return Setup(cfg=cfg, days=days, grid=grid, catalogue=catalogue, lam0=lam0, conv0=conv0,
-                 new_share=np.array([c.new_customer_share for c in ch]),
-                 noise_traffic=day_noise[:, None, None] * cell_noise, noise_conv=noise_conv, u=u,
-                 cell_key=cell_key, initial=cu.initial_customers(cfg))
-
-
-def levers_for(setup: Setup, events: list[EventBase]) -> Levers:
-    D, C, K = setup.shape
-    lv = Levers.neutral(D, C, K, setup.catalogue.size)
-    for ev in events:
-        ev.apply(lv, setup.grid)
-    return lv
-
-
-# ---------------------------------------------------------------------------------------------
-# one world
-
-
-def _expand(counts: np.ndarray, cell_key: np.ndarray, kind: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flat cell index and per-order key for ``counts`` [D, C, K] orders of one kind."""
-    n = counts.ravel().astype(np.int64)
-    cell = np.repeat(np.arange(n.size), n)
-    first = np.cumsum(n) - n
-    idx = np.arange(cell.size) - np.repeat(first, n)
-    return cell, cu.child_keys(cell_key.ravel()[cell], idx, salt=0x0D + kind)
-
-
-def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
-    cfg, cat = setup.cfg, setup.catalogue
-    D, C, K = setup.shape
-    b = cfg.basket
-
-    # --- traffic and order counts per cell (inverse CDF on fixed uniforms) ---
-    lam = setup.lam0 * setup.noise_traffic * levers.traffic
-    human = poisson_ppf(setup.u["sessions"], lam).astype(np.int64)
-    bots = poisson_ppf(setup.u["bots"], setup.lam0 * levers.bot_pct).astype(np.int64)
-    p = np.clip(setup.conv0 * setup.noise_conv[:, None, None] * levers.conversion, 0, 0.9)
-    n_new = binom_ppf(setup.u["new"], human, p * setup.new_share[None, :, None]).astype(np.int64)
-    n_ret = binom_ppf(setup.u["returning"], human,
-                            np.clip(p * (1 - setup.new_share[None, :, None]) * levers.returning, 0, 1)).astype(np.int64)
-    n_fraud = poisson_ppf(setup.u["fraud"], setup.lam0 * setup.conv0 * levers.fraud_pct).astype(np.int64)
-    sessions = human + bots + np.rint(n_fraud * FRAUD_SESSIONS_PER_ORDER).astype(np.int64)
-
-    parts = [(_expand(n, setup.cell_key, kind), kind) for kind, n in
-             ((KIND_NEW, n_new), (KIND_RETURNING, n_ret), (KIND_FRAUD, n_fraud))]
-    cell = np.concatenate([p_[0][0] for p_ in parts])
-    key = np.concatenate([p_[0][1] for p_ in parts])
-    kind = np.concatenate([np.full(p_[0][0].size, p_[1], np.int8) for p_ in parts])
-    day, rest = np.divmod(cell, C * K)
-    channel, country = np.divmod(rest, K)
-    fraud = kind == KIND_FRAUD
-
-    # --- per-order draws ---
-    hour_cdf = np.cumsum(b.hour_profile) / np.sum(b.hour_profile)
-    hour = np.minimum(np.searchsorted(hour_cdf, uniforms(key, 0), side="right"), 23)
-    sec = hour * 3600 + np.floor(uniforms(key, 1) * 3600).astype(np.int64)
-    n_items = 1 + geometric_extra(uniforms(key, 2), np.where(fraud, b.items_mean - 1 + FRAUD_EXTRA_ITEMS, b.items_mean - 1))
-    us = uniforms(key, 3)
-    cancel = np.where(fraud, FRAUD_CANCEL, b.cancel_rate)
-    status = np.where(us < cancel, 1, np.where(us < cancel + b.return_rate, 2, 0)).astype(np.int8)
-    disc_cdf = np.cumsum(b.discount_probs) / np.sum(b.discount_probs)
-    level = np.asarray(b.discount_levels)[np.minimum(np.searchsorted(disc_cdf, uniforms(key, 4), side="right"),
-                                                     len(disc_cdf) - 1)]
-    order_disc = np.where(fraud, 0.0, level) + levers.discount_add.ravel()[cell]
-
-    # --- lines ---
-    line_order = np.repeat(np.arange(key.size), n_items)
-    line_idx = np.arange(line_order.size) - np.repeat(np.cumsum(n_items) - n_items, n_items)
-    lkey = child_keys(key[line_order], line_idx, salt=0x11E)
-    pop_cdf = np.cumsum(cat.popularity)
-    fraud_w = cat.popularity * cat.price  # fraudsters favour expensive goods
-    fraud_cdf = np.cumsum(fraud_w) / fraud_w.sum()
-    lu = uniforms(lkey, 0)
-    lfraud = fraud[line_order]
-    product = np.searchsorted(pop_cdf / pop_cdf[-1], lu, side="right")
-    if lfraud.any():
-        product[lfraud] = np.searchsorted(fraud_cdf, lu[lfraud], side="right")
-    product = np.minimum(product, cat.size - 1)
-    lday = day[line_order]
-    in_stock = levers.stock[lday, product] > 0
-    qty_mean = np.where(lfraud, b.quantity_mean - 1 + FRAUD_EXTRA_QTY, (b.quantity_mean - 1) * levers.quantity[lday, product])
-    qty = 1 + geometric_extra(uniforms(lkey, 1), qty_mean)
-    price = np.round(cat.price[product] * levers.price[lday, product], 2)
-    disc = np.round(np.clip(order_disc[line_order], 0.0, 0.9), 2)
-
-    # stockouts: lines of unavailable products vanish; orders with no line left are lost sales
-    line_order, product, qty, price, disc = (a[in_stock] for a in (line_order, product, qty, price, disc))
-    kept_lines = np.bincount(line_order, minlength=key.size)
-    keep = kept_lines > 0
-    line_gross = np.round(qty * price, 2)
-    line_discount = np.round(line_gross * disc, 2)
-    gross = np.bincount(line_order, weights=line_gross, minlength=key.size)
-    discount = np.bincount(line_order, weights=line_discount, minlength=key.size)
-    units = np.bincount(line_order, weights=qty, minlength=key.size).astype(np.int64)
-
-    # chronological order of the kept orders: by (day, second), ties in generation order (cell,
-    # kind, index in cell), which is the same in every twin
-    idx = np.flatnonzero(keep)
-    idx = idx[np.argsort(day[idx] * 86_400 + sec[idx], kind="stable")]
-    # lines of one order are contiguous: gather the blocks in the new order (no sort needed)
-    block_start = np.cumsum(kept_lines) - kept_lines
-    lens = kept_lines[idx]
-    lo = np.repeat(block_start[idx] - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
-    run = Run(sessions=sessions, o_day=day[idx], o_channel=channel[idx], o_country=country[idx], o_kind=kind[idx],
-              o_key=key[idx], o_sec=sec[idx], o_status=status[idx], o_items=kept_lines[idx], o_units=units[idx],
-              o_gross=np.round(gross[idx], 2), o_discount=np.round(discount[idx], 2),
-              o_net=np.round(gross[idx] - discount[idx], 2),
-              l_order=np.repeat(np.arange(idx.size), lens), l_product=product[lo], l_qty=qty[lo], l_price=price[lo], l_disc=disc[lo])
-    if with_customers:
-        _attach_customers(setup, levers, run)
-    return run
-
-
-def _attach_customers(setup: Setup, levers: Levers, run: Run) -> None:
-    cfg = setup.cfg
-    first = run.o_kind != KIND_RETURNING
-    ret = np.flatnonzero(~first)
-    # customers created by first-time orders, in chronological order; seq = rank within the day
-    fi = np.flatnonzero(first)
-    new = cu.new_customers(cfg, run.o_day[fi], cu._rank_within(run.o_day[fi]), run.o_country[fi],
-                           run.o_channel[fi], run.o_key[fi], run.o_kind[fi] == KIND_FRAUD)
-    pool = cu.concat(setup.initial, new)
-    cu.apply_churn_waves(pool, levers.churn)
-    who = np.full(run.o_day.size, -1, np.int64)
-    who[fi] = setup.initial.signup_day.size + np.arange(fi.size)
-    who[ret] = cu.assign_returning(pool, run.o_day[ret], run.o_country[ret], run.o_key[ret])
-    orphan = np.flatnonzero(who < 0)
-    if orphan.size:
-        # No living customer in the country (tiny or young populations): the order becomes a
-        # first order of a new customer, appended after the pool so earlier ids are unaffected.
-        extra = cu.new_customers(cfg, run.o_day[orphan], np.zeros(orphan.size, np.int64), run.o_country[orphan],
-                                 run.o_channel[orphan], run.o_key[orphan], np.zeros(orphan.size, bool))
-        who[orphan] = pool.signup_day.size + np.arange(orphan.size)
-        pool = cu.concat(pool, extra)
-        first = first.copy()
-        first[orphan] = True
-        # orders are chronological, so orphan days are sorted; their seq starts after ORPHAN_SEQ
-        pool.seq[-orphan.size:] = cu.ORPHAN_SEQ + cu._rank_within(run.o_day[orphan])
-    run.customers, run.o_customer, run.o_first = pool, who, first
-
-
-# ---------------------------------------------------------------------------------------------
-# events
-
-
-def resolve_events(cfg: SimulationConfig) -> list[EventBase]:
-    """Explicit events plus seeded random ones, sorted by start, with ids E01, E02 …"""
-    events = list(cfg.events) + sample_random_events(cfg)
-    events.sort(key=lambda e: (e.start, e.type, e.scope.label()))
-    used = {e.id for e in events if e.id}
-    n = 0
-    out = []
-    for ev in events:
-        if ev.id is None:
-            n += 1
-            while f"E{n:02d}" in used:
-                n += 1
-            ev = ev.model_copy(update={"id": f"E{n:02d}"})
-        out.append(ev)
-    return out
-
-
-def sample_random_events(cfg: SimulationConfig) -> list[EventBase]:
-    spec = cfg.random_events
-    if spec.count == 0:
-        return []
-    g = rng(cfg.seed, "events.random")
-    D = cfg.period.days
-    busy = np.zeros(D, bool)   # days no new event may touch (planned calendar, other events ± gap)
-
-    def block(s: int, e: int) -> None:
-        busy[max(0, s - spec.min_gap_days): min(D, e + spec.min_gap_days + 1)] = True
-
-    for o in cal.calendar_occurrences(cfg):
-        block((o["start"] - cfg.period.start).days, (o["end"] - cfg.period.start).days)
-    for ev in cfg.events:
-        block((ev.start - cfg.period.start).days, (ev.end - cfg.period.start).days)
-    categories = list(cfg.products.categories)
-    out: list[EventBase] = []
-    for i in range(spec.count):
-        etype = spec.types[int(g.integers(len(spec.types)))]
-        cls = get_event_type(etype)
-        dur = int(g.integers(spec.duration_days[0], spec.duration_days[1] + 1))
-        mag = float(np.round(g.uniform(*spec.magnitude), 3))
-        free = np.flatnonzero(~np.convolve(busy, np.ones(dur), mode="full")[dur - 1:D].astype(bool))
-        free = free[free + dur <= D]
-        if free.size == 0:
-            raise InputError(f"random_events: no room for event {i + 1} of {spec.count}; "
-                             "lower count, duration or min_gap_days")
-        s = int(free[g.integers(free.size)])
-        kinds = cls.allowed_scopes
-        kind = cls.default_scope_kind if cls.default_scope_kind in kinds else kinds[0]
-        scope: dict[str, Any] = {}
-        if kind == "channel":
-            scope = {"channel": list(cfg.channels)[int(g.integers(len(cfg.channels)))]}
-        elif kind == "category":
-            scope = {"category": categories[int(g.integers(len(categories)))]}
-        params: dict[str, Any] = {"type": etype, "start": cfg.period.start + dt.timedelta(days=s),
-                                  "duration_days": dur, "scope": scope}
-        if etype == "level_shift":
-            mag = mag if g.random() < 0.5 else -mag
-        params[cls.magnitude_field] = mag
-        out.append(cls.model_validate(params))
-        block(s, s + dur - 1 if not out[-1].persistent else D - 1)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# world
+from .draw import STATUS, Run, Setup, build_setup, levers_for, simulate_run
+from .events import EVENT_TYPES, EventBase
+from .schedule import resolve_events, sample_random_events
+from .twins import planned_truth, truth_records, unexpected_truth
 
 
 @dataclass
@@ -368,31 +38,14 @@ class World:
     twin: Run
     baseline_daily: pd.DataFrame
     counterfactual_daily: pd.DataFrame
-    truth_events: list[dict[str, Any]]
+    truth: list[TruthEvent]
     purchase_rate: np.ndarray
     runs: int = field(default=2)
 
-
-def _window_effects(a: dict[str, np.ndarray], t: dict[str, np.ndarray], s: int, e: int) -> dict[str, float]:
-    sa = {k: float(np.nansum(v[s:e + 1])) for k, v in a.items()}
-    st = {k: float(np.nansum(v[s:e + 1])) for k, v in t.items()}
-
-    def rel(x: float, y: float) -> float:
-        return round((x - y) / y, 4) if y else 0.0
-
-    out = {k: rel(sa[k], st[k]) for k in ("orders", "revenue", "units") if k in sa}
-    if not np.isnan(a["sessions"][s]):
-        out["sessions"] = rel(sa["sessions"], st["sessions"])
-        out["conversion_rate"] = rel(sa["orders"] / sa["sessions"] if sa["sessions"] else 0.0,
-                                     st["orders"] / st["sessions"] if st["sessions"] else 0.0)
-    out["aov"] = rel(sa["revenue"] / sa["orders"] if sa["orders"] else 0.0,
-                     st["revenue"] / st["orders"] if st["orders"] else 0.0)
-    return dict(sorted(out.items()))
-
-
-def _active_span(ev: EventBase, n_days: int, start: dt.date) -> tuple[int, int]:
-    s = (ev.start - start).days
-    return s, (n_days - 1 if ev.persistent or ev.type == "churn_wave" else s + ev.duration_days - 1)
+    @cached_property
+    def truth_events(self) -> list[dict[str, Any]]:
+        """The truth records (sorted by start, then id) as truth/events.json stores them."""
+        return truth_records(self.truth)
 
 
 def simulate(cfg: SimulationConfig) -> World:
@@ -400,131 +53,17 @@ def simulate(cfg: SimulationConfig) -> World:
     D = setup.shape[0]
     events = resolve_events(cfg)
     actual = simulate_run(setup, levers_for(setup, events), with_customers=True)
-    runs: dict[frozenset[str], Run] = {frozenset(): simulate_run(setup, levers_for(setup, []), with_customers=False)}
-    overall_a = actual.daily(D)
-    truth: list[dict[str, Any]] = []
-    span = {ev.id: _active_span(ev, D, cfg.period.start) for ev in events}
-    for ev in events:
-        s, e = span[ev.id][0], (ev.end - cfg.period.start).days
-        # the twin of this event keeps every other event still acting in its window
-        others = frozenset(o.id for o in events if o is not ev and span[o.id][0] <= e and span[o.id][1] >= s)
-        if others not in runs:
-            runs[others] = simulate_run(setup, levers_for(setup, [o for o in events if o.id in others]), False)
-        twin = runs[others]
-        kpi, direction = ev.kpi_direction()
-        if ev.scope.kind in ("category", "product"):
-            pm = ev.product_mask(setup.grid)
-            scoped = _window_effects(actual.daily(D, product_mask=pm), twin.daily(D, product_mask=pm), s, e)
-        else:
-            cm = ev.cell_mask(setup.grid)
-            scoped = _window_effects(actual.daily(D, cell_mask=cm), twin.daily(D, cell_mask=cm), s, e)
-        truth.append({
-            "event_id": ev.id, "type": ev.type, "expected": False,
-            "start": ev.start.isoformat(), "end": ev.end.isoformat(),
-            "profile": ev.profile, "persistent": ev.persistent,
-            "scope": ev.scope.as_dict(), "params": ev.params(),
-            "effects": _window_effects(overall_a, twin.daily(D), s, e),
-            "scope_effects": scoped,
-            "primary_kpi": kpi, "primary_direction": direction,
-        })
-    truth.extend(_planned_truth(setup))
-    truth.sort(key=lambda t: (t["start"], t["event_id"]))
-    baseline = _baseline_daily(setup, events)
+    truth, runs = unexpected_truth(setup, events, actual)
+    truth = sorted(truth + planned_truth(setup), key=lambda t: (t.start, t.event_id))
     twin0 = runs[frozenset()]
-    rate = cu.purchase_rate_per_year(actual.customers, D, actual.o_customer[~actual.o_first], len(cfg.countries))
-    return World(cfg=cfg, setup=setup, events=events, actual=actual, twin=twin0, baseline_daily=baseline,
-                 counterfactual_daily=_daily_table(setup, twin0), truth_events=truth, purchase_rate=rate,
-                 runs=1 + len(runs))
+    rate = cu.purchase_rate_per_year(actual.customers, D, actual.o_customer[~actual.o_first],
+                                     len(cfg.countries))
+    return World(cfg=cfg, setup=setup, events=events, actual=actual, twin=twin0,
+                 baseline_daily=baseline_daily(setup, events),
+                 counterfactual_daily=daily_table(setup, twin0), truth=truth,
+                 purchase_rate=rate, runs=1 + len(runs))
 
 
-def _daily_table(setup: Setup, run: Run) -> pd.DataFrame:
-    """KPIs per date, overall (channel='all') and per channel."""
-    D = setup.shape[0]
-    frames = []
-    masks = [("all", None)] + [(ch, np.eye(len(setup.grid.channels), dtype=bool)[i][:, None]
-                                * np.ones(len(setup.grid.countries), bool)[None, :])
-                               for i, ch in enumerate(setup.grid.channels)]
-    for name, m in masks:
-        k = run.daily(D, cell_mask=m)
-        frames.append(_kpi_frame(setup, name, k["sessions"], k["orders"], k["revenue"], k["units"]))
-    return pd.concat(frames, ignore_index=True)
-
-
-def _kpi_frame(setup: Setup, channel: str, sessions, orders, revenue, units) -> pd.DataFrame:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.DataFrame({
-            "date": setup.days.strftime("%Y-%m-%d"), "channel": channel,
-            "sessions": np.round(sessions, 2), "orders": np.round(orders, 2), "revenue": np.round(revenue, 2),
-            "conversion_rate": np.round(np.where(sessions > 0, orders / sessions, 0.0), 6),
-            "aov": np.round(np.where(orders > 0, revenue / orders, 0.0), 4), "units": np.round(units, 2)})
-
-
-def expected_order_value(cfg: SimulationConfig, cat: Catalogue) -> tuple[float, float]:
-    """(E[net revenue per order], E[units per order]) of ordinary orders with no events."""
-    b = cfg.basket
-    probs = np.asarray(b.discount_probs) / np.sum(b.discount_probs)
-    e_disc = float(np.dot(probs, b.discount_levels))
-    e_line = float(np.dot(cat.popularity, cat.price)) * b.quantity_mean
-    return b.items_mean * e_line * (1 - e_disc), b.items_mean * b.quantity_mean
-
-
-def _regime_levers(setup: Setup, events: list[EventBase]) -> Levers:
-    """Levers of the lasting part of persistent events (ramp, permanent, churn waves): neutral
-    up to the end of each event's window, the event's level after it."""
-    D, C, K = setup.shape
-    lv = Levers.neutral(D, C, K, setup.catalogue.size)
-    for ev in events:
-        if not (ev.persistent or ev.type == "churn_wave"):
-            continue
-        one = levers_for(setup, [ev])
-        after = np.arange(D) > (ev.end - setup.cfg.period.start).days
-        for name in ("traffic", "conversion", "returning"):
-            getattr(lv, name)[after] *= getattr(one, name)[after]
-    return lv
-
-
-def _baseline_daily(setup: Setup, events: list[EventBase]) -> pd.DataFrame:
-    """Expected KPIs with no noise and no shock acting in its window (the oracle's reference), per
-    date and watched slice (overall, channel, country, category, channel_country), with the
-    variances of the simulator's noise model (noise_model.py).
-
-    Planned calendar effects are included; so is the lasting level of a persistent event once its
-    window is over (a permanent traffic drop is the new normal after it has been detected)."""
-    cfg = setup.cfg
-    regime = _regime_levers(setup, events)
-    keep = 1 - cfg.basket.cancel_rate
-    lam = setup.lam0 * regime.traffic
-    share = setup.new_share[None, :, None]
-    orders_cell = lam * setup.conv0 * regime.conversion * (share + (1 - share) * regime.returning) * keep
-    return noise_model.baseline_table(setup.days, setup.grid.channels, setup.grid.countries, lam, orders_cell,
-                                      cfg, setup.catalogue)
-
-
-def _planned_truth(setup: Setup) -> list[dict[str, Any]]:
-    """Planned calendar occurrences with their expected effect (baseline with vs without them)."""
-    cfg = setup.cfg
-    value, _ = expected_order_value(cfg, setup.catalogue)
-    out = []
-    channels = list(cfg.channels)
-    for o in cal.calendar_occurrences(cfg):
-        s, e = (o["start"] - cfg.period.start).days, (o["end"] - cfg.period.start).days
-        cm = np.ones(len(channels), bool) if not o["scope"] else np.array([c == o["scope"]["channel"] for c in channels])
-        lam_wo, conv_wo = setup.lam0.copy(), setup.conv0.copy()
-        lam_wo[s:e + 1, cm] /= 1 + o["params"]["traffic_uplift"]
-        conv_wo[s:e + 1, cm] /= 1 + o["params"]["conversion_uplift"]
-        a = {"sessions": setup.lam0.sum(axis=(1, 2)), "orders": (setup.lam0 * setup.conv0).sum(axis=(1, 2))}
-        t = {"sessions": lam_wo.sum(axis=(1, 2)), "orders": (lam_wo * conv_wo).sum(axis=(1, 2))}
-        for d in (a, t):
-            d["revenue"] = d["orders"] * value
-        eff = _window_effects(a, t, s, e)
-        primary = "sessions" if abs(eff.get("sessions", 0)) >= abs(eff.get("conversion_rate", 0)) else "conversion_rate"
-        out.append({"event_id": o["event_id"], "type": o["kind"], "name": o["name"], "expected": True,
-                    "start": o["start"].isoformat(), "end": o["end"].isoformat(), "profile": "step",
-                    "persistent": False, "scope": o["scope"], "params": o["params"], "effects": eff,
-                    "scope_effects": {}, "primary_kpi": primary if eff.get(primary, 0) else "orders",
-                    "primary_direction": "up" if eff.get(primary, 0) >= 0 else "down"})
-    return out
-
-
-__all__ = ["EVENT_TYPES", "STATUS", "Run", "Setup", "World", "build_setup", "simulate",
-           "simulate_run"]
+__all__ = ["EVENT_TYPES", "STATUS", "Run", "Setup", "World", "build_setup",
+           "expected_order_value", "levers_for", "resolve_events", "sample_random_events",
+           "simulate", "simulate_run"]

@@ -18,7 +18,6 @@ from shocklab import __version__
 from shocklab.atomic import atomic_dir
 from shocklab.fastcsv import write_csv
 from shocklab.hashing import canonical_json, sha256_file
-from shocklab.truth import TruthEvent
 
 from . import calendar as cal
 from . import noise_model
@@ -94,8 +93,14 @@ def tables(world: World) -> dict[str, pd.DataFrame]:
     })
     products = s.catalogue.table.copy()
     products["product_id"] = np.arange(1, len(products) + 1)
-    return {"products": products, "customers": customers, "website_traffic": traffic, "orders": orders,
-            "order_items": items, "marketing_calendar": cal.marketing_calendar_table(world.cfg)}
+    return {
+        "products": products,
+        "customers": customers,
+        "website_traffic": traffic,
+        "orders": orders,
+        "order_items": items,
+        "marketing_calendar": cal.marketing_calendar_table(world.cfg),
+    }
 
 
 def truth_tables(world: World) -> dict[str, Any]:
@@ -104,19 +109,40 @@ def truth_tables(world: World) -> dict[str, Any]:
     D = world.setup.shape[0]
     customer_id = _customer_ids(world)
     churned = cust.churn_day < D
-    iso = np.datetime_as_string(np.datetime64(start.date(), "D") + np.where(churned, cust.churn_day, 0), unit="D")
+    iso = np.datetime_as_string(
+        np.datetime64(start.date(), "D") + np.where(churned, cust.churn_day, 0), unit="D"
+    )
     churn_date = np.where(churned, iso, "")
     rate = np.round(world.purchase_rate, 4)
     pct = pd.Series(rate).rank(pct=True, method="first").to_numpy()
-    tier = np.where(rate == 0, "none", np.where(pct > 0.8, "high", np.where(pct > 0.5, "medium", "low")))
+    tier = np.where(
+        rate == 0, "none", np.where(pct > 0.8, "high", np.where(pct > 0.5, "medium", "low"))
+    )
     order = np.argsort(customer_id, kind="stable")
-    customers = pd.DataFrame({"customer_id": customer_id, "purchase_rate": rate, "churn_date": churn_date,
-                              "value_tier": tier}).iloc[order].reset_index(drop=True)
-    return {"events": world.truth_events, "baseline_daily": world.baseline_daily,
-            "counterfactual_daily": world.counterfactual_daily, "customers": customers}
+    customers = (
+        pd.DataFrame(
+            {
+                "customer_id": customer_id,
+                "purchase_rate": rate,
+                "churn_date": churn_date,
+                "value_tier": tier,
+            }
+        )
+        .iloc[order]
+        .reset_index(drop=True)
+    )
+    # records are built as shocklab.truth.TruthEvent models (the format evaluation reads back)
+    return {
+        "events": world.truth_events,
+        "baseline_daily": world.baseline_daily,
+        "counterfactual_daily": world.counterfactual_daily,
+        "customers": customers,
+    }
 
 
-def _write_table(df: pd.DataFrame, path_stem: Path, fmt: str, float_format: str | None = None) -> Path:
+def _write_table(
+    df: pd.DataFrame, path_stem: Path, fmt: str, float_format: str | None = None
+) -> Path:
     if fmt == "parquet":
         path = path_stem.with_suffix(".parquet")
         df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
@@ -135,15 +161,19 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
         raise ValueError(f"format must be one of {FORMATS}")
     obs = tables(world)
     truth = truth_tables(world)
-    for ev in truth["events"]:   # the record format is defined once (shocklab.truth), for both sides
-        TruthEvent.model_validate(ev)
     with atomic_dir(out) as tmp:
         files = [_write_table(df, tmp / name, fmt) for name, df in obs.items()]
         (tmp / "truth").mkdir()
         for name in ("baseline_daily", "counterfactual_daily", "customers"):
             # truth tables are always CSV: small, and read by people as often as by code
-            files.append(_write_table(truth[name], tmp / "truth" / name, "csv",
-                                      "%.10g" if name == "baseline_daily" else None))
+            files.append(
+                _write_table(
+                    truth[name],
+                    tmp / "truth" / name,
+                    "csv",
+                    "%.10g" if name == "baseline_daily" else None,
+                )
+            )
         noise_path = tmp / "truth" / "noise_model.json"
         noise_path.write_text(canonical_json(noise_model.noise_params(world.cfg)), encoding="utf-8")
         files.append(noise_path)
@@ -151,18 +181,29 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
         ev_path.write_text(canonical_json(truth["events"]), encoding="utf-8")
         files.append(ev_path)
         manifest = {
-            "generator": "shocklab.simulation", "version": __version__,
-            "scenario": world.cfg.scenario, "seed": world.cfg.seed,
-            "config_sha256": config_hash(world.cfg), "format": fmt,
-            "period": {"start": world.cfg.period.start.isoformat(), "end": world.cfg.period.end.isoformat()},
-            "channels": list(world.cfg.channels), "countries": list(world.cfg.countries),
+            "generator": "shocklab.simulation",
+            "version": __version__,
+            "scenario": world.cfg.scenario,
+            "seed": world.cfg.seed,
+            "config_sha256": config_hash(world.cfg),
+            "format": fmt,
+            "period": {
+                "start": world.cfg.period.start.isoformat(),
+                "end": world.cfg.period.end.isoformat(),
+            },
+            "channels": list(world.cfg.channels),
+            "countries": list(world.cfg.countries),
             "categories": list(world.cfg.products.categories),
             "row_counts": {name: int(len(df)) for name, df in obs.items()},
-            "events": {"unexpected": sum(not e["expected"] for e in truth["events"]),
-                       "expected": sum(bool(e["expected"]) for e in truth["events"])},
+            "events": {
+                "unexpected": sum(not e["expected"] for e in truth["events"]),
+                "expected": sum(bool(e["expected"]) for e in truth["events"]),
+            },
             "files": {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(files)},
         }
         (tmp / "manifest.json").write_text(canonical_json(manifest), encoding="utf-8")
         # The config that produced the data, for reproduction (validated, defaults filled in).
-        (tmp / "truth" / "config.json").write_text(canonical_json(world.cfg.model_dump(mode="json")), encoding="utf-8")
+        (tmp / "truth" / "config.json").write_text(
+            canonical_json(world.cfg.model_dump(mode="json")), encoding="utf-8"
+        )
     return manifest

@@ -59,12 +59,21 @@ def build_catalogue(cfg: SimulationConfig) -> Catalogue:
     popularity /= popularity.sum()
     number = np.arange(1, len(category) + 1)
     ids = np.array([f"P{i:05d}" for i in number])
-    table = pd.DataFrame({
-        "product_id": ids,
-        "name": [f"{c.replace('_', ' ').title()} item {i}" for c, i in zip(category, number, strict=True)],
-        "category": category.astype(str),
-        "unit_price": price,
-        "unit_cost": np.round(price * cost_ratio, 2),
-    })
-    key = mix64(np.uint64(cfg.seed & 0xFFFFFFFFFFFF) * np.uint64(1_000_003) + number.astype(np.uint64))
-    return Catalogue(table=table, category=category.astype(str), price=price, popularity=popularity, key=key)
+    table = pd.DataFrame(
+        {
+            "product_id": ids,
+            "name": [
+                f"{c.replace('_', ' ').title()} item {i}"
+                for c, i in zip(category, number, strict=True)
+            ],
+            "category": category.astype(str),
+            "unit_price": price,
+            "unit_cost": np.round(price * cost_ratio, 2),
+        }
+    )
+    key = mix64(
+        np.uint64(cfg.seed & 0xFFFFFFFFFFFF) * np.uint64(1_000_003) + number.astype(np.uint64)
+    )
+    return Catalogue(
+        table=table, category=category.astype(str), price=price, popularity=popularity, key=key
+    )

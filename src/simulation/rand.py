@@ -34,7 +34,10 @@ def mix64(x: np.ndarray) -> np.ndarray:
 def child_keys(keys: np.ndarray, index: np.ndarray | int, salt: int) -> np.ndarray:
     """Key of the ``index``-th child (order of a cell, line of an order) under ``salt``."""
     with np.errstate(over="ignore"):
-        return mix64(np.asarray(keys, np.uint64) ^ mix64(np.asarray(index, np.uint64) * _GOLDEN + np.uint64(salt)))
+        return mix64(
+            np.asarray(keys, np.uint64)
+            ^ mix64(np.asarray(index, np.uint64) * _GOLDEN + np.uint64(salt))
+        )
 
 
 def uniforms(keys: np.ndarray, stream: int) -> np.ndarray:
@@ -57,7 +60,9 @@ def geometric_extra(u: np.ndarray, mean: np.ndarray | float) -> np.ndarray:
 # Inverse CDFs of the Poisson and binomial counts, on the same scipy.special ufuncs and with the
 # same edge-case rules as ``scipy.stats.poisson.ppf`` / ``scipy.stats.binom.ppf`` (so the counts
 # are bit-for-bit those of scipy.stats), without importing scipy.stats (~1 s of start-up).
-def _ppf_shell(q: np.ndarray, ok: np.ndarray, upper: np.ndarray | float, core, *args: np.ndarray) -> np.ndarray:
+def _ppf_shell(
+    q: np.ndarray, ok: np.ndarray, upper: np.ndarray | float, core, *args: np.ndarray
+) -> np.ndarray:
     q = np.asarray(q, float)
     shape = np.broadcast_shapes(q.shape, ok.shape, *(np.shape(a) for a in args))
     q = np.broadcast_to(q, shape)
@@ -74,6 +79,7 @@ def _ppf_shell(q: np.ndarray, ok: np.ndarray, upper: np.ndarray | float, core, *
 
 def _poisson_core(q: np.ndarray, mu: np.ndarray) -> np.ndarray:
     from scipy import special
+
     vals = np.ceil(special.pdtrik(q, mu))
     vals1 = np.maximum(vals - 1, 0)
     return np.where(special.pdtr(vals1, mu) >= q, vals1, vals)
@@ -81,11 +87,13 @@ def _poisson_core(q: np.ndarray, mu: np.ndarray) -> np.ndarray:
 
 def _binom_core(q: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
     from scipy.special import _ufuncs
+
     return _ufuncs._binom_ppf(q, n, p)
 
 
 def poisson_ppf(q: np.ndarray, mu: np.ndarray | float) -> np.ndarray:
-    """Smallest k with P(X <= k) >= q for X ~ Poisson(mu) (float array; -1 at q = 0, NaN for mu < 0)."""
+    """Smallest k with P(X <= k) >= q for X ~ Poisson(mu) (float array; -1 at q = 0, NaN for
+    mu < 0)."""
     mu = np.asarray(mu, float)
     return _ppf_shell(q, mu >= 0, np.inf, _poisson_core, mu)
 

@@ -1,9 +1,9 @@
 """Random worlds: a ``world:`` section whose seed draws the store *and* its shocks.
 
-A scenario with a ``world:`` section holds only ``scenario``, ``seed`` and ``world``; ``expand_world``
-turns it into an ordinary, fully explicit simulation config (channels, countries, categories,
-traffic shape, marketing calendar, events) before validation, so everything downstream — engine,
-truth, manifest, ``truth/config.json`` — is the same as for a hand-written scenario.
+A scenario with a ``world:`` section holds only ``scenario``, ``seed`` and ``world``;
+``expand_world`` turns it into an ordinary, fully explicit simulation config (channels, countries,
+categories, traffic shape, marketing calendar, events) before validation, so everything downstream —
+engine, truth, manifest, ``truth/config.json`` — is the same as for a hand-written scenario.
 
 Shocks are placed by *packing*, not rejection: the shocks and the planned calendar occurrences are
 laid end to end in a random order after the warm-up with ``min_gap_days`` between them, and the
@@ -36,15 +36,8 @@ CHANNEL_POOL = ("organic", "paid_search", "paid_social", "email", "direct", "ref
 COUNTRY_POOL = ("US", "GB", "DE", "FR", "CA", "AU", "NL", "ES", "IT", "SE", "PL", "JP")
 # name, typical median price
 CATEGORY_POOL = (("electronics", 120.0), ("fashion", 45.0), ("home", 60.0), ("beauty", 25.0),
-                 ("sports", 55.0), ("books", 15.0), ("toys", 30.0), ("garden", 40.0), ("grocery", 12.0),
-                 ("jewelry", 90.0))
-
-# Window length (days) per shock type: short incidents are short; slow shifts ramp over weeks.
-DURATIONS: dict[str, tuple[int, int]] = {
-    "site_outage": (1, 2), "payment_failure": (1, 3), "channel_outage": (1, 4), "bot_traffic": (1, 4),
-    "pricing_error": (1, 3), "stockout": (2, 7), "flash_sale": (1, 4), "fraud_orders": (1, 3),
-    "churn_wave": (7, 14), "level_shift": (3, 10),
-}
+                 ("sports", 55.0), ("books", 15.0), ("toys", 30.0), ("garden", 40.0),
+                 ("grocery", 12.0), ("jewelry", 90.0))
 
 Pair = tuple[int, int]
 FPair = tuple[float, float]
@@ -55,7 +48,9 @@ class WorldSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: dt.date = Field(dt.date(2024, 1, 1), description="earliest start; the start is drawn within a year of it")
+    start: dt.date = Field(
+        dt.date(2024, 1, 1), description="earliest start; the start is drawn within a year of it"
+    )
     period_days: Pair = (420, 548)
     warmup_days: Annotated[int, Field(ge=0, le=1000)] = 90
     end_margin_days: Annotated[int, Field(ge=0, le=120)] = 7
@@ -73,9 +68,15 @@ class WorldSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> WorldSpec:
-        bounds = {"period_days": (60, 3650), "channels": (1, len(CHANNEL_POOL)),
-                  "countries": (1, len(COUNTRY_POOL)), "categories": (1, len(CATEGORY_POOL)),
-                  "products": (10, 200_000), "shocks": (0, 200), "calendar_entries": (0, 50)}
+        bounds = {
+            "period_days": (60, 3650),
+            "channels": (1, len(CHANNEL_POOL)),
+            "countries": (1, len(COUNTRY_POOL)),
+            "categories": (1, len(CATEGORY_POOL)),
+            "products": (10, 200_000),
+            "shocks": (0, 200),
+            "calendar_entries": (0, 50),
+        }
         for name, (lo, hi) in bounds.items():
             a, b = getattr(self, name)
             if not lo <= a <= b <= hi:
@@ -90,21 +91,39 @@ class WorldSpec(BaseModel):
             raise ValueError("effect: need 0 < low <= high <= 0.95")
         unknown = [t for t in self.types if t not in EVENT_TYPES]
         if unknown or not self.types:
-            raise ValueError(f"types: unknown event type {unknown[0]!r} (known: {', '.join(sorted(EVENT_TYPES))})"
-                             if unknown else "types: at least one event type is required")
+            raise ValueError(
+                f"types: unknown event type {unknown[0]!r} "
+                f"(known: {', '.join(sorted(EVENT_TYPES))})"
+                if unknown
+                else "types: at least one event type is required"
+            )
         bad = [k for k in self.scope_kinds if k not in SCOPE_KINDS]
         if bad or not self.scope_kinds:
-            raise ValueError(f"scope_kinds: unknown kind {bad[0]!r} (known: {', '.join(SCOPE_KINDS)})"
-                             if bad else "scope_kinds: at least one kind is required")
-        orphan = [t for t in self.types if not set(get_event_type(t).allowed_scopes) & set(self.scope_kinds)]
+            raise ValueError(
+                f"scope_kinds: unknown kind {bad[0]!r} (known: {', '.join(SCOPE_KINDS)})"
+                if bad
+                else "scope_kinds: at least one kind is required"
+            )
+        orphan = [
+            t
+            for t in self.types
+            if not set(get_event_type(t).allowed_scopes) & set(self.scope_kinds)
+        ]
         if orphan:
-            raise ValueError(f"types: {orphan[0]!r} allows none of scope_kinds "
-                             f"(it allows {', '.join(get_event_type(orphan[0]).allowed_scopes)})")
-        need, room = self.worst_case_days(), self.period_days[0] - self.warmup_days - self.end_margin_days
+            raise ValueError(
+                f"types: {orphan[0]!r} allows none of scope_kinds "
+                f"(it allows {', '.join(get_event_type(orphan[0]).allowed_scopes)})"
+            )
+        need, room = (
+            self.worst_case_days(),
+            self.period_days[0] - self.warmup_days - self.end_margin_days,
+        )
         if need > room:
-            raise ValueError(f"shocks, calendar and gaps need up to {need} days after the warm-up but the "
-                             f"shortest period leaves {room}; lower shocks, calendar_entries, min_gap_days or "
-                             "warmup_days, or raise period_days")
+            raise ValueError(
+                f"shocks, calendar and gaps need up to {need} days after the warm-up but the "
+                f"shortest period leaves {room}; lower shocks, calendar_entries, min_gap_days or "
+                "warmup_days, or raise period_days"
+            )
         return self
 
     def worst_case_days(self) -> int:
@@ -112,7 +131,10 @@ class WorldSpec(BaseModel):
         the longest calendar occurrences and the gaps between all of them."""
         n = self.shocks[1]
         per_type = math.ceil(n / len(self.types)) if n else 0
-        longest = sorted((DURATIONS[t][1] for t in self.types for _ in range(per_type)), reverse=True)[:n]
+        longest = sorted(
+            (get_event_type(t).world_duration_days[1] for t in self.types for _ in range(per_type)),
+            reverse=True,
+        )[:n]
         items = n + self.calendar_entries[1]
         return sum(longest) + 7 * self.calendar_entries[1] + self.min_gap_days * max(items - 1, 0)
 
@@ -131,8 +153,10 @@ def expand_world(raw: dict[str, Any], source: str) -> dict[str, Any]:
     """The explicit simulation config drawn from ``raw['world']`` and ``raw['seed']``."""
     extra = sorted(set(raw) - {"scenario", "seed", "world"})
     if extra:
-        raise InputError(f"{source}: {extra[0]}: a config with a world: section draws the whole store; "
-                         "only scenario, seed and world may be given")
+        raise InputError(
+            f"{source}: {extra[0]}: a config with a world: section draws the whole store; "
+            "only scenario, seed and world may be given"
+        )
     scen = validate(WorldScenario, {**raw, "world": raw.get("world") or {}}, source)
     spec, seed = scen.world, scen.seed
     store = draw_store(spec, seed)
@@ -161,52 +185,92 @@ def draw_store(spec: WorldSpec, seed: int) -> dict[str, Any]:
     g = rng(seed, "world.store")
     days = _ints(g, spec.period_days)
     start = spec.start + dt.timedelta(days=int(g.integers(0, 365)))
-    ch_names = [CHANNEL_POOL[i] for i in sorted(g.choice(len(CHANNEL_POOL), _ints(g, spec.channels), replace=False))]
-    co_names = [COUNTRY_POOL[i] for i in sorted(g.choice(len(COUNTRY_POOL), _ints(g, spec.countries), replace=False))]
+    ch_names = [
+        CHANNEL_POOL[i]
+        for i in sorted(g.choice(len(CHANNEL_POOL), _ints(g, spec.channels), replace=False))
+    ]
+    co_names = [
+        COUNTRY_POOL[i]
+        for i in sorted(g.choice(len(COUNTRY_POOL), _ints(g, spec.countries), replace=False))
+    ]
     cat_idx = sorted(g.choice(len(CATEGORY_POOL), _ints(g, spec.categories), replace=False))
     shares = _weights(g, len(ch_names), 2.0, 0.03)
-    channels = {name: {"share": shares[i], "conversion": round(_log_uniform(g, 0.008, 0.05), 4),
-                       "new_customer_share": round(float(g.uniform(0.05, 0.7)), 3)}
-                for i, name in enumerate(ch_names)}
+    channels = {
+        name: {
+            "share": shares[i],
+            "conversion": round(_log_uniform(g, 0.008, 0.05), 4),
+            "new_customer_share": round(float(g.uniform(0.05, 0.7)), 3),
+        }
+        for i, name in enumerate(ch_names)
+    }
     countries = dict(zip(co_names, _weights(g, len(co_names), 1.5, 0.02), strict=True))
     cat_w = _weights(g, len(cat_idx), 3.0, 0.04)
-    categories = {CATEGORY_POOL[j][0]: {
-        "weight": cat_w[i],
-        "price_median": round(CATEGORY_POOL[j][1] * float(np.exp(g.uniform(-0.3, 0.3))), 2),
-        "price_sigma": round(float(g.uniform(0.3, 0.6)), 3),
-        "cost_ratio": round(float(g.uniform(0.4, 0.7)), 3)} for i, j in enumerate(cat_idx)}
+    categories = {
+        CATEGORY_POOL[j][0]: {
+            "weight": cat_w[i],
+            "price_median": round(CATEGORY_POOL[j][1] * float(np.exp(g.uniform(-0.3, 0.3))), 2),
+            "price_sigma": round(float(g.uniform(0.3, 0.6)), 3),
+            "cost_ratio": round(float(g.uniform(0.4, 0.7)), 3),
+        }
+        for i, j in enumerate(cat_idx)
+    }
     base = round(_log_uniform(g, *spec.sessions_per_day), 1)
     weekend = float(g.uniform(-0.15, 0.2))   # weekend bump (negative for B2B-like stores)
     weekly = 1.0 + np.array([0, 0, 0, 0, 0.3, 1.0, 0.8]) * weekend + g.normal(0, 0.02, 7)
     return {
-        "period": {"start": start.isoformat(), "end": (start + dt.timedelta(days=days - 1)).isoformat()},
+        "period": {
+            "start": start.isoformat(),
+            "end": (start + dt.timedelta(days=days - 1)).isoformat(),
+        },
         "channels": channels,
         "countries": countries,
-        "traffic": {"base_sessions": base, "trend_annual": round(float(g.uniform(-0.1, 0.35)), 3),
-                    "weekly": [round(float(x), 3) for x in np.clip(weekly, 0.5, 1.6)],
-                    "yearly_amplitude": round(float(g.uniform(0.0, 0.3)), 3),
-                    "yearly_peak_doy": int(g.integers(1, 366)),
-                    "day_noise_cv": round(float(g.uniform(0.02, 0.06)), 3),
-                    "cell_dispersion": round(float(g.uniform(0.01, 0.05)), 3)},
-        "conversion": {"seasonal_amplitude": round(float(g.uniform(0.0, 0.1)), 3),
-                       "day_noise_cv": round(float(g.uniform(0.01, 0.04)), 3)},
-        "products": {"count": _ints(g, spec.products), "zipf_exponent": round(float(g.uniform(0.8, 1.3)), 3),
-                     "categories": categories},
-        "basket": {"items_mean": round(float(g.uniform(1.2, 2.5)), 2),
-                   "quantity_mean": round(float(g.uniform(1.05, 1.5)), 2)},
-        "customers": {"initial": int(np.clip(base * g.uniform(0.3, 1.0), 1000, 50_000)),
-                      "mean_lifetime_days": round(float(g.uniform(200, 700)), 1)},
+        "traffic": {
+            "base_sessions": base,
+            "trend_annual": round(float(g.uniform(-0.1, 0.35)), 3),
+            "weekly": [round(float(x), 3) for x in np.clip(weekly, 0.5, 1.6)],
+            "yearly_amplitude": round(float(g.uniform(0.0, 0.3)), 3),
+            "yearly_peak_doy": int(g.integers(1, 366)),
+            "day_noise_cv": round(float(g.uniform(0.02, 0.06)), 3),
+            "cell_dispersion": round(float(g.uniform(0.01, 0.05)), 3),
+        },
+        "conversion": {
+            "seasonal_amplitude": round(float(g.uniform(0.0, 0.1)), 3),
+            "day_noise_cv": round(float(g.uniform(0.01, 0.04)), 3),
+        },
+        "products": {
+            "count": _ints(g, spec.products),
+            "zipf_exponent": round(float(g.uniform(0.8, 1.3)), 3),
+            "categories": categories,
+        },
+        "basket": {
+            "items_mean": round(float(g.uniform(1.2, 2.5)), 2),
+            "quantity_mean": round(float(g.uniform(1.05, 1.5)), 2),
+        },
+        "customers": {
+            "initial": int(np.clip(base * g.uniform(0.3, 1.0), 1000, 50_000)),
+            "mean_lifetime_days": round(float(g.uniform(200, 700)), 1),
+        },
     }
 
 
 # --------------------------------------------------------------------------------------- timeline
-def _shock(g: np.random.Generator, etype: str, kind: str, store: dict[str, Any], top_products: np.ndarray,
-           effect: float) -> tuple[dict[str, Any], int]:
+def _shock(
+    g: np.random.Generator,
+    etype: str,
+    kind: str,
+    store: dict[str, Any],
+    top_products: np.ndarray,
+    effect: float,
+) -> tuple[dict[str, Any], int]:
     """One shock of ``etype`` on a ``kind`` scope with target in-scope effect ``effect``; returns
     (event mapping without start, window length)."""
-    lo, hi = DURATIONS[etype]
+    lo, hi = get_event_type(etype).world_duration_days
     dur = int(g.integers(lo, hi + 1))
-    ch, co, cats = list(store["channels"]), list(store["countries"]), list(store["products"]["categories"])
+    ch, co, cats = (
+        list(store["channels"]),
+        list(store["countries"]),
+        list(store["products"]["categories"]),
+    )
     ch_w = np.array([c["share"] for c in store["channels"].values()])
     co_w = np.array(list(store["countries"].values()))
     scope: dict[str, Any] = {}
@@ -223,34 +287,14 @@ def _shock(g: np.random.Generator, etype: str, kind: str, store: dict[str, Any],
         scope["category"] = cats[int(g.integers(len(cats)))]
     if kind == "product":
         scope["product"] = int(top_products[int(g.integers(top_products.size))]) + 1
-    e = round(effect, 3)
     ev: dict[str, Any] = {"type": etype, "duration_days": dur, "scope": scope}
-    if etype in ("site_outage", "channel_outage"):
-        ev["drop_pct"] = e
-    elif etype == "payment_failure":
-        ev["failure_pct"] = e
-    elif etype == "bot_traffic":
-        ev["extra_sessions_pct"] = e
-    elif etype == "fraud_orders":
-        ev["extra_orders_pct"] = round(e / 2, 3)      # a fraudulent order is worth ~2 ordinary ones
-    elif etype == "flash_sale":
-        step = round(math.sqrt(1 + e) - 1, 3)        # traffic × conversion ≈ 1 + effect
-        ev.update(uplift=step, conversion_uplift=step, discount=round(float(g.uniform(0.05, 0.25)), 2),
-                  profile="spike" if g.random() < 0.3 else "step")
-    elif etype == "level_shift":
-        ev.update(change_pct=e if g.random() < 0.5 else -e,
-                  lever="traffic" if g.random() < 0.5 else "conversion",
-                  profile="permanent" if g.random() < 0.5 else "ramp")
-    elif etype == "pricing_error":
-        ev.update(price_drop_pct=e, demand_boost=round(float(g.uniform(0.0, 1.0)), 2))
-    elif etype == "stockout":
-        ev["share_out"] = 1.0 if kind == "product" else e
-    elif etype == "churn_wave":
-        ev.update(churn_pct=e, profile="ramp")
+    ev.update(get_event_type(etype).world_params(g, effect, kind))
     return ev, dur
 
 
-def draw_timeline(spec: WorldSpec, seed: int, store: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+def draw_timeline(
+    spec: WorldSpec, seed: int, store: dict[str, Any]
+) -> tuple[list[dict], list[dict]]:
     """(calendar entries, events) placed by packing after the warm-up."""
     from .config import SimulationConfig
     from .products import build_catalogue
@@ -259,7 +303,9 @@ def draw_timeline(spec: WorldSpec, seed: int, store: dict[str, Any]) -> tuple[li
     gc = rng(seed, "world.calendar")
     n = _ints(gs, spec.shocks)
     # every type once per cycle (random order), so with n >= len(types) each appears in every world
-    cycles = [gs.permutation(len(spec.types)) for _ in range(math.ceil(n / len(spec.types)) if n else 0)]
+    cycles = [
+        gs.permutation(len(spec.types)) for _ in range(math.ceil(n / len(spec.types)) if n else 0)
+    ]
     types = [spec.types[i] for i in np.concatenate(cycles)[:n]] if n else []
     kinds_used = dict.fromkeys(spec.scope_kinds, 0)
     cat_cfg = SimulationConfig.model_validate({**store, "seed": seed})
@@ -277,9 +323,13 @@ def draw_timeline(spec: WorldSpec, seed: int, store: dict[str, Any]) -> tuple[li
     calendar = []
     for i in range(_ints(gc, spec.calendar_entries)):
         kind = "holiday" if gc.random() < 0.4 else "campaign"
-        entry = {"name": f"{kind}_{i + 1}", "kind": kind, "duration_days": int(gc.integers(1, 8)),
-                 "traffic_uplift": round(float(gc.uniform(0.1, 1.0)), 3),
-                 "conversion_uplift": round(float(gc.uniform(0.0, 0.3)), 3)}
+        entry = {
+            "name": f"{kind}_{i + 1}",
+            "kind": kind,
+            "duration_days": int(gc.integers(1, 8)),
+            "traffic_uplift": round(float(gc.uniform(0.1, 1.0)), 3),
+            "conversion_uplift": round(float(gc.uniform(0.0, 0.3)), 3),
+        }
         if kind == "campaign" and gc.random() < 0.4:
             chans = list(store["channels"])
             entry["channel"] = chans[int(gc.integers(len(chans)))]

@@ -17,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def subprocess_run(*args):
     """The real script in a fresh interpreter (exit code and streams as a user sees them)."""
-    return subprocess.run([sys.executable, str(ROOT / "generate_data.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, env={**os.environ, "SHOCKLAB_LOG_DIR": ""})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "generate_data.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SHOCKLAB_LOG_DIR": ""},
+    )
 
 
 @pytest.fixture
@@ -75,10 +80,18 @@ CASES = [
     ({"traffic.base_sessions": -5}, r"traffic\.base_sessions: .*greater than 0"),
     ({"period.end": "2024-12-01"}, r"period: .*end .* is before start"),
     ({"events.0.start": "2026-02-01"}, r"events\[0\]\.start: 2026-02-01 is outside the period"),
-    ({"events.0.scope": {"channel": "tiktok"}},
-     r"events\[0\]\.scope\.channel: 'tiktok' is not a configured channel \(organic, email\)"),
-    ({"events.0.scope": {"country": "XX"}}, r"events\[0\]\.scope: .*not supported by channel_outage"),
-    ({"events.1.scope": {"country": "XX"}}, r"events\[1\]\.scope\.country: 'XX' is not a configured country"),
+    (
+        {"events.0.scope": {"channel": "tiktok"}},
+        r"events\[0\]\.scope\.channel: 'tiktok' is not a configured channel \(organic, email\)",
+    ),
+    (
+        {"events.0.scope": {"country": "XX"}},
+        r"events\[0\]\.scope: .*not supported by channel_outage",
+    ),
+    (
+        {"events.1.scope": {"country": "XX"}},
+        r"events\[1\]\.scope\.country: 'XX' is not a configured country",
+    ),
     ({"events.0.type": "alien_invasion"}, r"events\[0\]: .*alien_invasion.*flash_sale"),
     ({"events.0.drop_pct": 1.5}, r"events\[0\]\.drop_pct: .*less than or equal to 1"),
     ({"events.0.dropp_pct": 0.5}, r"events\[0\]\.dropp_pct: unknown key"),
@@ -102,9 +115,15 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, run, chan
 
 
 def test_category_reference_is_checked(tmp_path, run):
-    raw = tiny_config(events=[{"type": "stockout", "start": "2025-02-01", "scope": {"category": "toys"}}])
+    raw = tiny_config(
+        events=[{"type": "stockout", "start": "2025-02-01", "scope": {"category": "toys"}}]
+    )
     r = run("--config", str(write(tmp_path, raw)), "--out", str(tmp_path / "o"))
-    assert r.returncode == 2 and "events[0].scope.category: 'toys' is not a configured category (gadgets, books)" in r.stderr
+    assert (
+        r.returncode == 2
+        and "events[0].scope.category: 'toys' is not a configured category (gadgets, books)"
+        in r.stderr
+    )
 
 
 def test_unreadable_yaml_and_missing_file(tmp_path):
@@ -125,10 +144,16 @@ def test_unreadable_yaml_and_missing_file(tmp_path):
 def test_bad_flags(tmp_path, run):
     cfg = write(tmp_path, tiny_config())
     r = run("--config", str(cfg), "--format", "xlsx")
-    assert r.returncode == 2 and "invalid choice" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (
+        r.returncode == 2
+        and "invalid choice" in r.stderr
+        and len(r.stderr.strip().splitlines()) == 1
+    )
     r = run("--config", str(cfg), "--out", str(tmp_path / "o"), "--set", "noequals")
     assert r.returncode == 2 and "expected dotted.key=value" in r.stderr
-    r = run("--config", str(cfg), "--out", str(tmp_path / "o"), "--set", "events.7.start=2025-01-01")
+    r = run(
+        "--config", str(cfg), "--out", str(tmp_path / "o"), "--set", "events.7.start=2025-01-01"
+    )
     assert r.returncode == 2 and "out of range" in r.stderr
 
 

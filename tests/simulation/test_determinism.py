@@ -46,7 +46,12 @@ def test_adding_an_event_leaves_other_days_unchanged(tmp_path):
     base, more = tmp_path / "base", tmp_path / "more"
     cfg = tiny_config()
     generate(cfg, base)
-    extra = {"type": "payment_failure", "start": "2025-02-24", "duration_days": 2, "failure_pct": 0.5}
+    extra = {
+        "type": "payment_failure",
+        "start": "2025-02-24",
+        "duration_days": 2,
+        "failure_pct": 0.5,
+    }
     generate(tiny_config(events=cfg["events"] + [extra]), more)
     ta, tb = (pd.read_csv(d / "website_traffic.csv") for d in (base, more))
     pd.testing.assert_frame_equal(ta, tb)  # payment failures do not touch traffic
@@ -70,9 +75,13 @@ def test_counterfactual_twin_equals_actual_where_no_event_acts(tiny_dir):
     orders = pd.read_csv(tiny_dir / "orders.csv")
     traffic = pd.read_csv(tiny_dir / "website_traffic.csv")
     kept = orders[orders.status != "cancelled"]
-    actual = pd.DataFrame({"sessions": traffic.groupby("date").sessions.sum(),
-                           "orders": kept.groupby("order_date").size(),
-                           "revenue": kept.groupby("order_date").net_revenue.sum()})
+    actual = pd.DataFrame(
+        {
+            "sessions": traffic.groupby("date").sessions.sum(),
+            "orders": kept.groupby("order_date").size(),
+            "revenue": kept.groupby("order_date").net_revenue.sum(),
+        }
+    )
     events = json.loads((tiny_dir / "truth" / "events.json").read_text())
     active = set()
     for e in events:
@@ -81,8 +90,12 @@ def test_counterfactual_twin_equals_actual_where_no_event_acts(tiny_dir):
     quiet = [d for d in actual.index if d not in active]
     loud = sorted(active)
     assert len(quiet) > 60
-    pd.testing.assert_series_equal(actual.loc[quiet, "sessions"].astype(float), cf.loc[quiet, "sessions"], check_names=False)
-    pd.testing.assert_series_equal(actual.loc[quiet, "orders"].astype(float), cf.loc[quiet, "orders"], check_names=False)
+    pd.testing.assert_series_equal(
+        actual.loc[quiet, "sessions"].astype(float), cf.loc[quiet, "sessions"], check_names=False
+    )
+    pd.testing.assert_series_equal(
+        actual.loc[quiet, "orders"].astype(float), cf.loc[quiet, "orders"], check_names=False
+    )
     assert (actual.loc[quiet, "revenue"] - cf.loc[quiet, "revenue"]).abs().max() < 0.05
     assert (actual.loc[loud, "orders"] != cf.loc[loud, "orders"]).any()
 
@@ -90,7 +103,14 @@ def test_counterfactual_twin_equals_actual_where_no_event_acts(tiny_dir):
 def test_csv_and_parquet_hold_the_same_tables(tmp_path, tiny_dir):
     pq = tmp_path / "pq"
     generate(tiny_config(), pq, fmt="parquet")
-    for name in ("orders", "order_items", "customers", "website_traffic", "products", "marketing_calendar"):
+    for name in (
+        "orders",
+        "order_items",
+        "customers",
+        "website_traffic",
+        "products",
+        "marketing_calendar",
+    ):
         a = pd.read_csv(tiny_dir / f"{name}.csv")
         b = pd.read_parquet(pq / f"{name}.parquet")
         assert list(a.columns) == list(b.columns), name
@@ -101,4 +121,6 @@ def test_csv_and_parquet_hold_the_same_tables(tmp_path, tiny_dir):
                 left = pd.to_datetime(left)
             elif not pd.api.types.is_numeric_dtype(right):
                 left, right = left.astype(str), right.astype(str)
-            pd.testing.assert_series_equal(left, right, check_dtype=False, check_categorical=False, obj=f"{name}.{col}")
+            pd.testing.assert_series_equal(
+                left, right, check_dtype=False, check_categorical=False, obj=f"{name}.{col}"
+            )

@@ -10,14 +10,23 @@ from tests.simulation.simtools import tiny_config
 from simulation.api import simulate_config
 from simulation.events import EVENT_TYPES
 
-SCOPES = {"channel": {"channel": "email"}, "channel_country": {"channel": "email", "country": "US"},
-          "country": {"country": "US"}, "category": {"category": "gadgets"}, "product": {"product": 1},
-          "all": {}}
+SCOPES = {
+    "channel": {"channel": "email"},
+    "channel_country": {"channel": "email", "country": "US"},
+    "country": {"country": "US"},
+    "category": {"category": "gadgets"},
+    "product": {"product": 1},
+    "all": {},
+}
 START = "2025-02-12"
 
 
 def _scope_for(cls) -> dict:
-    kind = cls.default_scope_kind if cls.default_scope_kind in cls.allowed_scopes else cls.allowed_scopes[0]
+    kind = (
+        cls.default_scope_kind
+        if cls.default_scope_kind in cls.allowed_scopes
+        else cls.allowed_scopes[0]
+    )
     return SCOPES[kind]
 
 
@@ -30,8 +39,18 @@ def world_with(request):
 
 
 def test_registered_types_cover_the_issue():
-    required = {"flash_sale", "site_outage", "payment_failure", "channel_outage", "bot_traffic",
-                "pricing_error", "stockout", "level_shift", "churn_wave", "fraud_orders"}
+    required = {
+        "flash_sale",
+        "site_outage",
+        "payment_failure",
+        "channel_outage",
+        "bot_traffic",
+        "pricing_error",
+        "stockout",
+        "level_shift",
+        "churn_wave",
+        "fraud_orders",
+    }
     assert required <= set(EVENT_TYPES)
 
 
@@ -39,7 +58,9 @@ def test_truth_record_has_design_fields(world_with):
     name, cls, world = world_with
     (rec,) = [e for e in world.truth_events if not e["expected"]]
     assert rec["type"] == name and rec["event_id"] == "E01" and rec["start"] == START
-    assert {"sessions", "orders", "revenue", "aov"} <= set(rec["effects"]) or cls.default_scope_kind in ("category", "product")
+    assert {"sessions", "orders", "revenue", "aov"} <= set(
+        rec["effects"]
+    ) or cls.default_scope_kind in ("category", "product")
     assert rec["primary_kpi"] in ("sessions", "orders", "revenue", "aov", "conversion_rate")
     assert rec["params"][cls.magnitude_field] == getattr(world.events[0], cls.magnitude_field)
 
@@ -64,5 +85,93 @@ def test_event_changes_nothing_before_it_starts(world_with):
     a, t = world.actual.daily(D), world.twin.daily(D)
     s = (np.datetime64(START) - np.datetime64("2025-01-01")).astype(int)
     for kpi in ("sessions", "orders", "revenue"):
-        np.testing.assert_allclose(a[kpi][:s], t[kpi][:s], err_msg=f"{name}: {kpi} changed before the event")
+        np.testing.assert_allclose(
+            a[kpi][:s], t[kpi][:s], err_msg=f"{name}: {kpi} changed before the event"
+        )
     assert any(not np.allclose(a[k][s:], t[k][s:]) for k in ("sessions", "orders", "revenue")), name
+
+
+# --- event facts: every registered type declares what the engine, scheduler and sampler ask -----
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_type_declares_its_facts(name):
+    cls = EVENT_TYPES[name]
+    own = vars(cls)
+    # declared in the type's own body, not inherited from EventBase by accident
+    for attr in ("magnitude_field", "world_duration_days", "primary_kpi", "primary_direction"):
+        assert attr in own or (attr.startswith("primary_") and "kpi_direction" in own), (name, attr)
+    assert cls.magnitude_field in cls.model_fields, name
+    lo, hi = cls.world_duration_days
+    assert isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= 366, name
+    assert isinstance(cls.lasting, bool) and isinstance(cls.acts_on_customers, bool), name
+    assert cls.magnitude_sign in ("positive", "either"), name
+    assert set(cls.allowed_scopes) <= set(SCOPES), name
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_magnitude_sign_policy_matches_the_model(name):
+    """ "either" types accept a negative magnitude and draw both signs; "positive" ones reject a
+    negative magnitude and leave the random stream untouched."""
+    import numpy as np
+    from pydantic import ValidationError
+
+    cls = EVENT_TYPES[name]
+    base = {"type": name, "start": START, "scope": _scope_for(cls)}
+    g = np.random.default_rng(0)
+    signs = {np.sign(cls.signed(g, 0.3)) for _ in range(64)}
+    if cls.magnitude_sign == "either":
+        cls.model_validate({**base, cls.magnitude_field: -0.3})
+        assert signs == {-1.0, 1.0}
+    else:
+        with pytest.raises(ValidationError):
+            cls.model_validate({**base, cls.magnitude_field: -0.3})
+        assert signs == {1.0}
+        assert g.random() == np.random.default_rng(0).random()  # nothing was drawn
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_world_params_validate_on_every_allowed_scope(name):
+    import numpy as np
+
+    cls = EVENT_TYPES[name]
+    lo, _ = cls.world_duration_days
+    for kind in cls.allowed_scopes:
+        params = cls.world_params(np.random.default_rng(1), 0.3, kind)
+        assert cls.magnitude_field in params, (name, kind)
+        ev = cls.model_validate(
+            {"type": name, "start": START, "duration_days": lo, "scope": SCOPES[kind], **params}
+        )
+        assert ev.magnitude != 0
+
+
+def test_acts_on_customers_matches_the_levers(world_with):
+    name, cls, world = world_with
+    from simulation.events import Levers
+
+    D, C, K = world.setup.shape
+    lv = Levers.neutral(D, C, K, world.setup.catalogue.size)
+    world.events[0].apply(lv, world.setup.grid)
+    assert bool(lv.churn) == cls.acts_on_customers, name
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_lasting_types_act_to_the_end_of_the_period(name):
+    """The engine asks the type: a lasting type acts after its window even with a step profile."""
+    import datetime as dt
+
+    from simulation.twins import active_span
+
+    cls = EVENT_TYPES[name]
+    ev = cls.model_validate(
+        {
+            "type": name,
+            "start": START,
+            "duration_days": 3,
+            "profile": "step",
+            "scope": _scope_for(cls),
+        }
+    )
+    first, last = active_span(ev, 90, dt.date(2025, 1, 1))
+    assert first == 42
+    assert last == (89 if cls.lasting else 44), name

@@ -32,11 +32,15 @@ def test_amounts_are_consistent_and_non_negative(tables):
         assert (orders[col] >= 0).all(), col
     assert (items.quantity >= 1).all() and (items.unit_price > 0).all()
     assert items.discount_pct.between(0, 0.9).all()
-    np.testing.assert_allclose(orders.net_revenue, orders.gross_revenue - orders.discount, atol=0.011)
+    np.testing.assert_allclose(
+        orders.net_revenue, orders.gross_revenue - orders.discount, atol=0.011
+    )
     line = (items.quantity * items.unit_price).round(2)
     gross = line.groupby(items.order_id).sum().reindex(orders.order_id).to_numpy()
     np.testing.assert_allclose(orders.gross_revenue, gross, atol=0.011)
-    assert (items.groupby("order_id").size().reindex(orders.order_id).to_numpy() == orders["items"]).all()
+    assert (
+        items.groupby("order_id").size().reindex(orders.order_id).to_numpy() == orders["items"]
+    ).all()
     assert set(orders.status) == {"completed", "cancelled", "returned"}
 
 
@@ -47,7 +51,11 @@ def test_dates_in_range_and_timestamps_match_dates(tables):
     assert orders.order_date.min() >= "2025-01-01" and orders.order_date.max() <= "2025-03-31"
     assert ts.is_monotonic_increasing
     traffic = tables["website_traffic"]
-    assert traffic.date.nunique() == 90 and len(traffic) == 90 * 2 * 2 and (traffic.sessions >= 0).all()
+    assert (
+        traffic.date.nunique() == 90
+        and len(traffic) == 90 * 2 * 2
+        and (traffic.sessions >= 0).all()
+    )
     # first orders sign customers up: a customer's first order is never before their signup
     cust = tables["customers"].set_index("customer_id")
     first = orders.groupby("customer_id").order_date.min()
@@ -74,9 +82,17 @@ def test_purchase_rates_rank_order_frequency(tiny_dir, tables):
 
 
 def test_weekly_and_yearly_seasonality_visible(tmp_path):
-    raw = tiny_config(period={"start": "2024-01-01", "end": "2024-12-31"}, events=[], calendar=[],
-                      traffic={"base_sessions": 4000, "trend_annual": 0.0, "yearly_amplitude": 0.3,
-                               "weekly": [1.0, 1.0, 1.0, 1.0, 1.0, 1.25, 1.25]})
+    raw = tiny_config(
+        period={"start": "2024-01-01", "end": "2024-12-31"},
+        events=[],
+        calendar=[],
+        traffic={
+            "base_sessions": 4000,
+            "trend_annual": 0.0,
+            "yearly_amplitude": 0.3,
+            "weekly": [1.0, 1.0, 1.0, 1.0, 1.0, 1.25, 1.25],
+        },
+    )
     generate(raw, tmp_path / "d")
     t = pd.read_csv(tmp_path / "d" / "website_traffic.csv", parse_dates=["date"])
     daily = t.groupby("date").sessions.sum()
@@ -111,8 +127,12 @@ def test_expected_events_are_in_the_calendar_and_truth(tiny_dir, tables):
 
 
 def test_random_events_are_seeded_and_spaced(tmp_path):
-    raw = tiny_config(events=[], calendar=[], period={"start": "2024-01-01", "end": "2024-12-31"},
-                      random_events={"count": 6, "min_gap_days": 10, "magnitude": [0.3, 0.4]})
+    raw = tiny_config(
+        events=[],
+        calendar=[],
+        period={"start": "2024-01-01", "end": "2024-12-31"},
+        random_events={"count": 6, "min_gap_days": 10, "magnitude": [0.3, 0.4]},
+    )
     from simulation.api import simulate_config
 
     a, b = simulate_config(raw), simulate_config(raw)
@@ -128,8 +148,14 @@ def test_random_events_are_seeded_and_spaced(tmp_path):
 
 
 def test_baseline_takes_the_new_level_after_a_permanent_shift(tmp_path):
-    shift = {"type": "level_shift", "start": "2025-02-03", "duration_days": 7, "change_pct": -0.3,
-             "lever": "traffic", "profile": "permanent"}
+    shift = {
+        "type": "level_shift",
+        "start": "2025-02-03",
+        "duration_days": 7,
+        "change_pct": -0.3,
+        "lever": "traffic",
+        "profile": "permanent",
+    }
     generate(tiny_config(events=[shift], calendar=[]), tmp_path / "d")
     base = pd.read_csv(tmp_path / "d" / "truth" / "baseline_daily.csv")
     b = base[base.dimension == "overall"].set_index("date").sessions

@@ -89,8 +89,16 @@ def test_null_world_has_no_shocks():
 
 
 def test_same_seed_same_bytes(tmp_path):
-    small = {"period_days": [240, 240], "min_gap_days": 2, "sessions_per_day": [2000, 2500], "products": [150, 150],
-             "warmup_days": 40, "shocks": [12, 12], "channels": [2, 3], "countries": [2, 3]}
+    small = {
+        "period_days": [240, 240],
+        "min_gap_days": 2,
+        "sessions_per_day": [2000, 2500],
+        "products": [150, 150],
+        "warmup_days": 40,
+        "shocks": [12, 12],
+        "channels": [2, 3],
+        "countries": [2, 3],
+    }
     raw = _raw(11, **small)
     m1 = generate(raw, tmp_path / "a")
     m2 = generate(raw, tmp_path / "b")

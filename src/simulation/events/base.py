@@ -117,33 +117,51 @@ class EventBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str
-    id: str | None = Field(default=None, description="optional stable id; E01, E02 … by start date otherwise")
+    id: str | None = Field(
+        default=None, description="optional stable id; E01, E02 … by start date otherwise")
     start: dt.date
     duration_days: Annotated[int, Field(ge=1, le=366)] = 3
     profile: Profile = "step"
     scope: Scope = Field(default_factory=Scope)
     expected: ClassVar[bool] = False
 
-    # --- declared by each type ---
+    # --- declared by each type (facts the engine, the scheduler and the world sampler ask for;
+    # the contract test in tests/simulation/test_events_contract.py checks every registered type)
     allowed_scopes: ClassVar[tuple[str, ...]] = ("all", "channel", "country", "channel_country")
     magnitude_field: ClassVar[str] = ""
     primary_kpi: ClassVar[str] = "revenue"
     primary_direction: ClassVar[str] = "down"
     default_scope_kind: ClassVar[str] = "all"
+    #: the effect outlives the window whatever the profile (churned customers stay gone), so the
+    #: engine keeps its lasting level in the baseline and in the twins of later events
+    lasting: ClassVar[bool] = False
+    #: sign of a randomly drawn magnitude: "positive" as drawn, "either" flipped with p = 1/2
+    magnitude_sign: ClassVar[Literal["positive", "either"]] = "positive"
+    #: whether it acts on the customer pool (appends ``ChurnAction``s to ``Levers.churn``)
+    acts_on_customers: ClassVar[bool] = False
+    #: window length range (days, inclusive) of a shock drawn by the random-world sampler
+    world_duration_days: ClassVar[tuple[int, int]] = (1, 3)
 
     @field_validator("scope")
     @classmethod
     def _scope_allowed(cls, scope: Scope) -> Scope:
         if scope.kind not in cls.allowed_scopes:
             name = cls.model_fields["type"].default
-            raise ValueError(f"{scope.label()!r} is not supported by {name} "
-                             f"(allowed: {', '.join(cls.allowed_scopes)})")
+            raise ValueError(
+                f"{scope.label()!r} is not supported by {name} "
+                f"(allowed: {', '.join(cls.allowed_scopes)})"
+            )
         return scope
 
     # --- derived ---
     @property
     def persistent(self) -> bool:
         return self.profile in PERSISTENT_PROFILES
+
+    @property
+    def outlasts_window(self) -> bool:
+        """Its effect goes on after ``end``: a persistent profile, or a lasting type."""
+        return self.persistent or self.lasting
 
     @property
     def end(self) -> dt.date:
@@ -176,10 +194,16 @@ class EventBase(BaseModel):
 
     def cell_mask(self, grid: Grid) -> np.ndarray:
         """[C, K] bool: the (channel, country) cells in scope."""
-        ch = np.ones(len(grid.channels), bool) if self.scope.channel is None else \
-            np.array([c == self.scope.channel for c in grid.channels])
-        co = np.ones(len(grid.countries), bool) if self.scope.country is None else \
-            np.array([c == self.scope.country for c in grid.countries])
+        ch = (
+            np.ones(len(grid.channels), bool)
+            if self.scope.channel is None
+            else np.array([c == self.scope.channel for c in grid.channels])
+        )
+        co = (
+            np.ones(len(grid.countries), bool)
+            if self.scope.country is None
+            else np.array([c == self.scope.country for c in grid.countries])
+        )
         return ch[:, None] & co[None, :]
 
     def product_mask(self, grid: Grid) -> np.ndarray:
@@ -199,6 +223,21 @@ class EventBase(BaseModel):
     def product_weights(self, grid: Grid) -> np.ndarray:
         """[D, P] intensity: profile weights on products in scope."""
         return self.weights(grid)[:, None] * self.product_mask(grid)[None, :]
+
+    @classmethod
+    def world_params(cls, g: np.random.Generator, effect: float, scope_kind: str) -> dict[str, Any]:
+        """Parameters of a random-world shock with target in-scope ``effect`` (rounded to 3
+        places) on a ``scope_kind`` scope; types needing more than their magnitude override this
+        and draw from ``g`` (the world.shocks stream)."""
+        return {cls.magnitude_field: cls.signed(g, round(effect, 3))}
+
+    @classmethod
+    def signed(cls, g: np.random.Generator, magnitude: float) -> float:
+        """``magnitude`` with the type's sign policy applied (draws from ``g`` only for
+        "either")."""
+        if cls.magnitude_sign == "either":
+            return magnitude if g.random() < 0.5 else -magnitude
+        return magnitude
 
     def apply(self, levers: Levers, grid: Grid) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -226,4 +265,6 @@ def get_event_type(name: str) -> type[EventBase]:
     try:
         return EVENT_TYPES[name]
     except KeyError:
-        raise KeyError(f"unknown event type {name!r} (known: {', '.join(sorted(EVENT_TYPES))})") from None
+        raise KeyError(
+            f"unknown event type {name!r} (known: {', '.join(sorted(EVENT_TYPES))})"
+        ) from None

@@ -13,6 +13,7 @@ class BotTraffic(EventBase):
     extra_sessions_pct: Annotated[float, Field(gt=0.0, le=50.0)] = Field(
         0.4, description="bot sessions as a share of expected human sessions in scope")
     magnitude_field = "extra_sessions_pct"
+    world_duration_days = (1, 4)
     primary_kpi = "sessions"
     primary_direction = "up"
 

@@ -5,8 +5,9 @@ the returning-order rate of the cells in scope, which falls by the same share.
 """
 
 import zlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import Field
 
 from .base import ChurnAction, EventBase, Grid, Levers, Profile, register
@@ -17,11 +18,19 @@ class ChurnWave(EventBase):
     type: Literal["churn_wave"] = "churn_wave"
     profile: Profile = "ramp"
     duration_days: Annotated[int, Field(ge=1, le=366)] = 14
-    churn_pct: Annotated[float, Field(gt=0.0, le=1.0)] = Field(0.35, description="share of living customers who churn")
+    churn_pct: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.35, description="share of living customers who churn")
     allowed_scopes = ("all", "country")
     magnitude_field = "churn_pct"
+    world_duration_days = (7, 14)
+    lasting = True             # churned customers never come back
+    acts_on_customers = True
     primary_kpi = "orders"
     primary_direction = "down"
+
+    @classmethod
+    def world_params(cls, g: np.random.Generator, effect: float, scope_kind: str) -> dict[str, Any]:
+        return {**super().world_params(g, effect, scope_kind), "profile": "ramp"}
 
     def apply(self, levers: Levers, grid: Grid) -> None:
         levers.returning *= 1 - self.churn_pct * self.cell_weights(grid)

@@ -1,6 +1,7 @@
-"""Stockout: products in scope cannot be bought; their lines vanish, orders with nothing left are lost."""
+"""Stockout: products in scope cannot be bought; their lines vanish, orders with nothing left are
+lost."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -17,8 +18,14 @@ class Stockout(EventBase):
     allowed_scopes = ("category", "product")
     default_scope_kind = "category"
     magnitude_field = "share_out"
+    world_duration_days = (2, 7)
     primary_kpi = "revenue"
     primary_direction = "down"
+
+    @classmethod
+    def world_params(cls, g: np.random.Generator, effect: float, scope_kind: str) -> dict[str, Any]:
+        # a single product runs out completely
+        return {"share_out": 1.0 if scope_kind == "product" else round(effect, 3)}
 
     def apply(self, levers: Levers, grid: Grid) -> None:
         # which products run out is a stable function of the product, not of other events

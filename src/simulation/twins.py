@@ -1,0 +1,152 @@
+"""Counterfactual twins and the truth they imply: for every unexpected event, a run without it (but
+with every other event still acting in its window), and the record of its realized effect, actual
+vs twin, overall and inside its scope; plus the expected effect of each planned calendar
+occurrence. Records are ``shocklab.truth.TruthEvent`` models, the format evaluation reads back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from shocklab.truth import TruthEvent
+
+from . import calendar as cal
+from .baseline import expected_order_value
+from .draw import Run, Setup, levers_for, simulate_run
+from .events import EventBase
+
+Twins = dict[frozenset[str], Run]   # runs keyed by the ids of the events acting in them
+
+
+def window_effects(a: dict[str, np.ndarray], t: dict[str, np.ndarray], s: int,
+                   e: int) -> dict[str, float]:
+    """Relative change of each KPI summed over days ``s..e``, actual ``a`` vs twin ``t``."""
+    sa = {k: float(np.nansum(v[s:e + 1])) for k, v in a.items()}
+    st = {k: float(np.nansum(v[s:e + 1])) for k, v in t.items()}
+
+    def rel(x: float, y: float) -> float:
+        return round((x - y) / y, 4) if y else 0.0
+
+    out = {k: rel(sa[k], st[k]) for k in ("orders", "revenue", "units") if k in sa}
+    if not np.isnan(a["sessions"][s]):
+        out["sessions"] = rel(sa["sessions"], st["sessions"])
+        out["conversion_rate"] = rel(sa["orders"] / sa["sessions"] if sa["sessions"] else 0.0,
+                                     st["orders"] / st["sessions"] if st["sessions"] else 0.0)
+    out["aov"] = rel(sa["revenue"] / sa["orders"] if sa["orders"] else 0.0,
+                     st["revenue"] / st["orders"] if st["orders"] else 0.0)
+    return dict(sorted(out.items()))
+
+
+def active_span(ev: EventBase, n_days: int, start: dt.date) -> tuple[int, int]:
+    """Days (first, last) the event acts on the world: its window, or to the end of the period
+    when its effect outlasts the window (persistent profile or a lasting type)."""
+    s = (ev.start - start).days
+    return s, (n_days - 1 if ev.outlasts_window else s + ev.duration_days - 1)
+
+
+def unexpected_truth(
+    setup: Setup, events: list[EventBase], actual: Run
+) -> tuple[list[TruthEvent], Twins]:
+    """One truth record per event, and every twin run (the empty key: the world with no event)."""
+    D = setup.shape[0]
+    start = setup.cfg.period.start
+    runs: Twins = {frozenset(): simulate_run(setup, levers_for(setup, []), with_customers=False)}
+    overall_a = actual.daily(D)
+    truth: list[TruthEvent] = []
+    span = {ev.id: active_span(ev, D, start) for ev in events}
+    for ev in events:
+        s, e = span[ev.id][0], (ev.end - start).days
+        # the twin of this event keeps every other event still acting in its window
+        others = frozenset(
+            o.id for o in events if o is not ev and span[o.id][0] <= e and span[o.id][1] >= s
+        )
+        if others not in runs:
+            acting = [o for o in events if o.id in others]
+            runs[others] = simulate_run(setup, levers_for(setup, acting), False)
+        twin = runs[others]
+        kpi, direction = ev.kpi_direction()
+        if ev.scope.kind in ("category", "product"):
+            pm = ev.product_mask(setup.grid)
+            scoped = window_effects(
+                actual.daily(D, product_mask=pm), twin.daily(D, product_mask=pm), s, e
+            )
+        else:
+            cm = ev.cell_mask(setup.grid)
+            scoped = window_effects(
+                actual.daily(D, cell_mask=cm), twin.daily(D, cell_mask=cm), s, e
+            )
+        truth.append(
+            TruthEvent(
+                event_id=ev.id,
+                type=ev.type,
+                expected=False,
+                start=ev.start,
+                end=ev.end,
+                profile=ev.profile,
+                persistent=ev.persistent,
+                scope=ev.scope.as_dict(),
+                params=ev.params(),
+                effects=window_effects(overall_a, twin.daily(D), s, e),
+                scope_effects=scoped,
+                primary_kpi=kpi,
+                primary_direction=direction,
+            )
+        )
+    return truth, runs
+
+
+def planned_truth(setup: Setup) -> list[TruthEvent]:
+    """Planned calendar occurrences with their expected effect (baseline with vs without them)."""
+    cfg = setup.cfg
+    value, _ = expected_order_value(cfg, setup.catalogue)
+    out = []
+    channels = list(cfg.channels)
+    for o in cal.calendar_occurrences(cfg):
+        s, e = (o["start"] - cfg.period.start).days, (o["end"] - cfg.period.start).days
+        cm = (
+            np.ones(len(channels), bool)
+            if not o["scope"]
+            else np.array([c == o["scope"]["channel"] for c in channels])
+        )
+        lam_wo, conv_wo = setup.lam0.copy(), setup.conv0.copy()
+        lam_wo[s : e + 1, cm] /= 1 + o["params"]["traffic_uplift"]
+        conv_wo[s : e + 1, cm] /= 1 + o["params"]["conversion_uplift"]
+        a = {
+            "sessions": setup.lam0.sum(axis=(1, 2)),
+            "orders": (setup.lam0 * setup.conv0).sum(axis=(1, 2)),
+        }
+        t = {"sessions": lam_wo.sum(axis=(1, 2)), "orders": (lam_wo * conv_wo).sum(axis=(1, 2))}
+        for d in (a, t):
+            d["revenue"] = d["orders"] * value
+        eff = window_effects(a, t, s, e)
+        primary = (
+            "sessions"
+            if abs(eff.get("sessions", 0)) >= abs(eff.get("conversion_rate", 0))
+            else "conversion_rate"
+        )
+        out.append(
+            TruthEvent(
+                event_id=o["event_id"],
+                type=o["kind"],
+                name=o["name"],
+                expected=True,
+                start=o["start"],
+                end=o["end"],
+                profile="step",
+                persistent=False,
+                scope=o["scope"],
+                params=o["params"],
+                effects=eff,
+                scope_effects={},
+                primary_kpi=primary if eff.get(primary, 0) else "orders",
+                primary_direction="up" if eff.get(primary, 0) >= 0 else "down",
+            )
+        )
+    return out
+
+
+def truth_records(truth: list[TruthEvent]) -> list[dict]:
+    """JSON-ready records, as truth/events.json stores them (fields left unset are omitted)."""
+    return [t.model_dump(mode="json", exclude_none=True) for t in truth]
