@@ -1,4 +1,4 @@
-"""The truth wall, enforced on the import graph (DESIGN.md principle 1, issue 14).
+"""The truth wall, enforced on the import graph (docs/ARCHITECTURE.md import rule 3, issue 14).
 
 1. No module under src/analytics imports ``evaluation`` (the package that knows the truth): the
    dependency points one way, evaluation -> analytics.

@@ -1,10 +1,11 @@
 """Revenue forecast with Prophet: the next ``horizon_days`` days with an interval, monthly totals,
 and how far the last weeks sit from a forecast made before them.
 
-Prophet runs with ``uncertainty_samples=0`` (its sampling uses global random state, see DESIGN.md),
-so it returns no interval; the interval is built here from the in-sample residual spread, robustly
-(1.4826 x MAD, so the injected shocks do not inflate it) and widened with the horizon as
-``sigma * sqrt(1 + h / n)``. Monthly intervals assume independent daily residuals.
+Prophet runs with ``uncertainty_samples=0`` (its sampling uses global random state, see
+docs/ARCHITECTURE.md principle 2), so it returns no interval; the interval is built here from the
+in-sample residual spread, robustly (1.4826 x MAD, so the injected shocks do not inflate it) and
+widened with the horizon as ``sigma * sqrt(1 + h / n)``. Monthly intervals assume independent daily
+residuals.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Definitions (one row per date × dimension × segment; see ``analytics.context``):
 - orders: orders placed that day whose status is not ``cancelled``
-- revenue: sum of ``net_revenue`` of those orders, by ``order_date`` (DESIGN.md)
+- revenue: sum of ``net_revenue`` of those orders, by ``order_date`` (docs/ARCHITECTURE.md)
 - aov: revenue / orders · units: units of those orders
 - sessions: website sessions (NaN per category, and everywhere without ``website_traffic``)
 - conversion_rate: orders / sessions

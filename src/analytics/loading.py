@@ -1,4 +1,4 @@
-"""Read and validate a data directory (DESIGN.md "Data directory") into a ``DataSet``.
+"""Read and validate a data directory (docs/ARCHITECTURE.md "Data directory") into a ``DataSet``.
 
 Every problem — a missing file or column, a wrong type, a NaN, a duplicate key, an empty table, a
 gap in the traffic dates, a negative or absurd amount, an order outside the manifest's period —

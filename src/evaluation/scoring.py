@@ -1,5 +1,6 @@
-"""Scoring incidents against the injected truth (DESIGN.md "Scoring"). Only this module (and the
-oracle detector) reads truth.
+"""Scoring incidents against the injected truth (docs/ARCHITECTURE.md "Scoring").
+
+Only this module (and the oracle detector) reads truth.
 
 Definitions
 -----------

@@ -1,9 +1,9 @@
 """CLI plumbing shared by generate_data.py, run_analysis.py and run_experiment.py.
 
-Exit codes (DESIGN.md): 0 ok · 1 a quality gate failed · 2 bad input or config (also: disk full,
-out of memory — the environment, not a bug) · 3 internal error. ``run_cli`` is the one error
-boundary of every CLI: bad input prints one line on stderr; an unexpected exception prints
-"internal error" with the log file that holds its traceback, and exits 3 — never 1, which CI
+Exit codes (docs/ARCHITECTURE.md principle 7): 0 ok · 1 a quality gate failed · 2 bad input or
+config (also: disk full, out of memory — the environment, not a bug) · 3 internal error. ``run_cli``
+is the one error boundary of every CLI: bad input prints one line on stderr; an unexpected exception
+prints "internal error" with the log file that holds its traceback, and exits 3 — never 1, which CI
 reads as "a quality gate failed". ``--debug`` adds the traceback; the exit codes stay the same.
 """
 

@@ -1,4 +1,7 @@
-"""Exceptions that map to the CLI exit codes of DESIGN.md (0 ok, 1 gate failed, 2 bad input)."""
+"""Exceptions that map to the CLI exit codes of docs/ARCHITECTURE.md principle 7.
+
+0 ok, 1 gate failed, 2 bad input.
+"""
 
 
 class ShockLabError(Exception):

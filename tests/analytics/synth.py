@@ -1,8 +1,9 @@
 """Hand-made data directories with known answers for the detection tests.
 
 ``make_data_dir`` writes a small store (2 channels × 2 countries × 2 categories) following the
-DESIGN.md data contract: noise-free-ish weekly traffic, Poisson orders, and optional shocks that
-scale one channel's orders on given days. truth/ records the shocks and the noise-free baseline.
+docs/ARCHITECTURE.md data contract: noise-free-ish weekly traffic, Poisson orders, and optional
+shocks that scale one channel's orders on given days. truth/ records the shocks and the
+noise-free baseline.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scoring on hand-made events and incidents (DESIGN.md definitions)."""
+"""Scoring on hand-made events and incidents (docs/ARCHITECTURE.md definitions)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One contract test over every registered event type: it validates, it moves its primary KPI in
 its declared direction within its scope, it leaves the world outside its window alone, and its
-truth record carries the DESIGN.md fields."""
+truth record carries the docs/ARCHITECTURE.md fields."""
 
 from __future__ import annotations
 
