@@ -18,8 +18,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from .context import KPI_NAMES, Incident
-from .kpis import RATIO_KPIS
+from shocklab.catalogue import KPI_NAMES, RATIO_KPIS
+
+from .context import Incident
 
 
 def level_name(n_voters: int, n_total: int) -> str:

@@ -27,9 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-KPI_NAMES = ("sessions", "orders", "revenue", "aov", "conversion_rate", "units",
-             "new_customers", "returning_customers", "cancellation_rate")
-DIMENSIONS = ("overall", "channel", "country", "category")
+# re-exported for older importers; the vocabulary is defined once, in shocklab.catalogue
+from shocklab.catalogue import DIMENSIONS, KPI_NAMES  # noqa: F401
 
 
 @dataclass

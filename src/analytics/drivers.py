@@ -26,15 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# ratio KPI -> (numerator component, denominator component); additive KPIs are their own component
-RATIO_KPIS: dict[str, tuple[str, str]] = {
-    "conversion_rate": ("orders", "sessions"),
-    "aov": ("revenue", "orders"),
-    "cancellation_rate": ("cancelled_orders", "orders"),
-}
-SLICE_DIMENSIONS = ("channel", "country", "category")
-PAIR_DIMENSION = "channel_country"
-PAIR_SEP = "|"
+from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP, RATIO_KPIS, SLICE_DIMENSIONS
+
 PAIR_MARGIN = 0.02  # a pair must beat its channel's and its country's concentration by this much
 SIGNATURES = ("traffic-driven", "conversion-driven", "basket-driven", "mix", "undetermined")
 

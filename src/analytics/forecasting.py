@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .drivers import RATIO_KPIS
+from shocklab.catalogue import RATIO_KPIS
+
 from .insights_config import ForecastConfig
 
 log = logging.getLogger("shocklab.forecasting")

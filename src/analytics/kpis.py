@@ -19,11 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from shocklab.catalogue import DIMENSIONS, KPI_NAMES
 from shocklab.errors import InputError
 
-from .context import DIMENSIONS, KPI_NAMES, DataSet
-
-RATIO_KPIS = ("aov", "conversion_rate", "cancellation_rate")
+from .context import DataSet
 
 
 def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shocklab.catalogue import ORDER_STATUSES
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
 
@@ -43,7 +44,6 @@ OPTIONAL = ("products", "customers", "website_traffic", "order_items", "marketin
 MAY_BE_EMPTY = ("marketing_calendar",)
 KEYS = {"products": ["product_id"], "customers": ["customer_id"], "orders": ["order_id"],
         "website_traffic": ["date", "channel", "country"]}
-ORDER_STATUSES = ("completed", "cancelled", "returned")
 # columns that cannot be negative; any amount above MAX_ABS is a corrupt value (sums would overflow)
 NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_revenue"),
                 "website_traffic": ("sessions",), "order_items": ("quantity", "unit_price"),

@@ -33,7 +33,8 @@ from typing import Any
 import pandas as pd
 
 from analytics.context import RunContext
-from analytics.drivers import PAIR_DIMENSION, PAIR_SEP, signature_from_effects
+from analytics.drivers import signature_from_effects
+from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP
 
 MIN_EFFECT = 0.02
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from shocklab.atomic import atomic_write_text
 from shocklab.errors import InputError
-from shocklab.hashing import canonical_json, sha256_json
+from shocklab.hashing import canonical_json, json_ready, sha256_json
 
 from .cell import CellTask, error_record, run_cell
 from .grid import Cell, resolve_cell
@@ -65,16 +65,6 @@ def build_tasks(cells: list[Cell], scenario: dict[str, Any], analysis: dict[str,
 
 # --- persistence ---------------------------------------------------------------------------
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _from_json(record: dict[str, Any]) -> dict[str, Any]:
     record["metrics"] = {k: math.nan if v is None else float(v) for k, v in record.get("metrics", {}).items()}
     record["timings"] = {k: math.nan if v is None else float(v) for k, v in record.get("timings", {}).items()}
@@ -84,7 +74,7 @@ def _from_json(record: dict[str, Any]) -> dict[str, Any]:
 def save_record(cells_dir: Path, record: dict[str, Any]) -> None:
     # atomic_write_text creates cells/ on the first record: a sweep that cannot start (e.g. an
     # unreachable scheduler) leaves no output directory behind
-    atomic_write_text(cells_dir / f"{record['cell_id']}.json", canonical_json(_json_safe(record)))
+    atomic_write_text(cells_dir / f"{record['cell_id']}.json", canonical_json(json_ready(record)))
 
 
 def load_records(cells_dir: Path) -> dict[str, dict[str, Any]]:
@@ -223,7 +213,7 @@ def run_tasks(tasks: list[CellTask], out_dir: str | Path, executor: str = "seria
     try:
         for record in execute(todo, executor, workers, scheduler, cell_fn):
             save_record(cells_dir, record)
-            done[record["cell_id"]] = _from_json(json.loads(canonical_json(_json_safe(record))))
+            done[record["cell_id"]] = _from_json(json.loads(canonical_json(json_ready(record))))
             if record["status"] != "ok":
                 failed += 1
                 log.warning("cell %s failed: %s", record["cell_id"], record["error"])

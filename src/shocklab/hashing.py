@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -27,3 +33,35 @@ def canonical_json(obj: Any, indent: int | None = 2) -> str:
 
 def sha256_json(obj: Any) -> str:
     return sha256_bytes(canonical_json(obj, indent=None).encode())
+
+
+def json_ready(obj: Any, fallback: Callable[[Any], Any] | None = None) -> Any:
+    """A JSON-safe copy of free-form data, recursively: the one JSON-cleaning helper.
+
+    Dict keys become strings; tuples become lists; DataFrames become lists of records; numpy
+    scalars become Python; NaN, inf, ``pd.NA`` and ``NaT`` become None; timestamps and dates become
+    ISO text (a date when the time is midnight). Any other object is returned as is, or passed to
+    ``fallback`` when given (e.g. ``str``).
+    """
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v, fallback) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v, fallback) for v in obj]
+    if isinstance(obj, pd.DataFrame):
+        return json_ready(obj.to_dict(orient="records"), fallback)
+    if obj is None or isinstance(obj, str):
+        return obj
+    if obj is pd.NaT or obj is pd.NA:
+        return None
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, datetime):
+        midnight = (obj.hour, obj.minute, obj.second, obj.microsecond) == (0, 0, 0, 0)
+        return obj.date().isoformat() if midnight else obj.isoformat()
+    if isinstance(obj, date):
+        return obj.isoformat()
+    return obj if fallback is None else fallback(obj)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from shocklab.catalogue import ORDER_STATUSES
 from shocklab.seeding import rng
 
 from . import calendar as cal
@@ -26,7 +27,7 @@ from .products import Catalogue, build_catalogue
 from .rand import binom_ppf, child_keys, geometric_extra, poisson_ppf, uniforms
 
 KIND_NEW, KIND_RETURNING, KIND_FRAUD = 0, 1, 2
-STATUS = np.array(["completed", "cancelled", "returned"])
+STATUS = np.array(ORDER_STATUSES)
 # Fraudulent orders: bulk buys of expensive goods, often caught and cancelled.
 FRAUD_EXTRA_ITEMS, FRAUD_EXTRA_QTY, FRAUD_CANCEL, FRAUD_SESSIONS_PER_ORDER = 1.0, 1.0, 0.35, 3.0
 

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DIMENSIONS = ("overall", "channel", "country", "category", "channel_country")
-PAIR_SEP = "|"
+from shocklab.catalogue import NOISE_DIMENSIONS, PAIR_SEP
+
 NOISE_SCHEMA = "shocklab.noise_model/1"
 
 
@@ -169,7 +169,7 @@ def baseline_table(
                 for c in sorted(set(catalogue.category))
             ]
     out = pd.concat(frames, ignore_index=True)
-    order = {d: i for i, d in enumerate(DIMENSIONS)}
+    order = {d: i for i, d in enumerate(NOISE_DIMENSIONS)}
     out = out.sort_values(
         ["dimension", "segment", "date"],
         key=lambda c: c.map(order) if c.name == "dimension" else c,

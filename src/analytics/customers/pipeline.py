@@ -9,7 +9,6 @@ is read only to *score* the models, never to fit them.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from shocklab.hashing import canonical_json
+from shocklab.hashing import canonical_json, json_ready
 from shocklab.seeding import derive_int_seed
 
 from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, default_state_dir
@@ -31,23 +30,6 @@ log = logging.getLogger("shocklab.customers")
 
 # daily monitoring must remember cooldowns between runs; a replay is self-contained
 DAILY_STATE = Path("state") / "customers.sqlite"
-
-
-def json_ready(obj: Any) -> Any:
-    """numpy scalars -> Python, NaN/inf -> None, timestamps -> ISO dates, recursively."""
-    if isinstance(obj, dict):
-        return {str(k): json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_ready(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, (pd.Timestamp,)):
-        return obj.date().isoformat()
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def customers_config(ctx: RunContext) -> CustomersConfig:

@@ -32,9 +32,11 @@ Regenerate the committed schema after changing a model::
 
 from __future__ import annotations
 
+from shocklab.catalogue import MAIN_KPIS
+
 from . import grounding
 from .cli import main
-from .common import MAIN_KPIS, SIG_DIGITS, build_panel, config_of
+from .common import SIG_DIGITS, build_panel, config_of
 from .markdown import render_markdown
 from .models import SCHEMA_VERSION, Episode, IncidentInsight, Insights
 from .schema import SCHEMA_PATH, schema_text, validate_json, write_schema

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-import numpy as np
 import pandas as pd
+
+from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP
 
 from .. import drivers as dr
 from ..context import RunContext
@@ -17,10 +18,6 @@ from ..insights_config import InsightsConfig
 from .models import Driver, DriverSet
 
 SIG_DIGITS = 6
-
-
-MAIN_KPIS = ("revenue", "orders", "sessions", "conversion_rate", "aov")
-CUSTOMER_KPIS = ("returning_customers", "new_customers")  # measured on episodes (churn shows there)
 
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -57,30 +54,6 @@ def _round(obj: Any) -> Any:
     return obj
 
 
-def _plain(obj: Any) -> Any:
-    """JSON-safe copy of free-form data (numpy scalars, timestamps, NaN -> None)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, pd.DataFrame):
-        return _plain(obj.to_dict(orient="records"))
-    if isinstance(obj, (pd.Timestamp, date)):
-        return obj.isoformat()[:10] if getattr(obj, "hour", 0) == 0 and getattr(obj, "minute", 0) == 0 \
-            else obj.isoformat()
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _f(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    return str(obj)
-
-
 def config_of(ctx: RunContext) -> InsightsConfig:
     cfg = getattr(ctx.config, "insights", None)
     if isinstance(ctx.config, dict):
@@ -107,8 +80,8 @@ def _day(ts: Any) -> date:
 def _slice_label(dimension: str, value: str) -> str:
     if dimension == "overall":
         return "overall"
-    if dimension == dr.PAIR_DIMENSION:
-        return f"channel x country {value.replace(dr.PAIR_SEP, ' / ')}"
+    if dimension == PAIR_DIMENSION:
+        return f"channel x country {value.replace(PAIR_SEP, ' / ')}"
     return f"{dimension} {value}"
 
 

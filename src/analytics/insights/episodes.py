@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from shocklab.catalogue import CUSTOMER_KPIS, MAIN_KPIS
+
 from .. import drivers as dr
 from ..context import Incident
 from ..insights_config import InsightsConfig
 from .common import (
-    CUSTOMER_KPIS,
-    MAIN_KPIS,
     SEVERITY_RANK,
     _day,
     _driver_set,

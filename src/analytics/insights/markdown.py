@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import drivers as dr
+from shocklab.catalogue import RATIO_KPIS
+
 from .common import SEVERITY_RANK, _slice_label
 
 
@@ -37,7 +38,7 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
     for t in s["totals"]:
         k = t["kpi"]
         w, m = wow.get(k, {}), mom.get(k, {})
-        nd = 4 if k in dr.RATIO_KPIS else 0
+        nd = 4 if k in RATIO_KPIS else 0
         head.append(f"| {k} | {_n(t['total'], nd)} | {_n(w.get('current'), nd)} | {_n(w.get('change_pct'), 1, '%')} "
                     f"| {_n(m.get('current'), nd)} | {_n(m.get('change_pct'), 1, '%')} |")
     for label, ch in (("WoW", wow.get("revenue")), ("MoM", mom.get("revenue"))):

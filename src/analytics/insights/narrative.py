@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .common import MAIN_KPIS, _sig, _slice_label
+from shocklab.catalogue import MAIN_KPIS
+
+from .common import _sig, _slice_label
 from .models import CalendarOverlap, Driver, Episode, IncidentInsight, KpiChange
 
 

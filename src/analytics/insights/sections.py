@@ -10,13 +10,14 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 
-from shocklab.hashing import sha256_json
+from shocklab.catalogue import MAIN_KPIS, RATIO_KPIS
+from shocklab.hashing import json_ready, sha256_json
 
 from .. import drivers as dr
 from ..context import RunContext
 from ..forecasting import forecast_revenue, overall_series
 from ..insights_config import InsightsConfig
-from .common import MAIN_KPIS, _day, _driver_set, _explain, _f, _pct, _plain, _seed, _slice_sums
+from .common import _day, _driver_set, _explain, _f, _pct, _seed, _slice_sums
 from .models import (
     Channel,
     Channels,
@@ -41,7 +42,7 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
     if hasattr(ctx.config, "model_dump"):
         cfg_dump = ctx.config.model_dump(mode="json")
     elif isinstance(ctx.config, dict):
-        cfg_dump = _plain(ctx.config)
+        cfg_dump = json_ready(ctx.config, str)
     versions = {}
     for pkg in ("shocklab", "numpy", "pandas", "prophet", "pydantic", "matplotlib"):
         try:
@@ -58,7 +59,7 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
     seed = manifest.get("seed", getattr(ctx.config, "seed", None)) if ctx.data.source == "simulated" else None
     return RunInfo(source=ctx.data.source, scenario=None if scenario is None else str(scenario),
                    seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
-                   manifest_sha256=sha256_json(_plain(manifest)) if manifest else None,
+                   manifest_sha256=sha256_json(json_ready(manifest, str)) if manifest else None,
                    config_sha256=sha256_json(cfg_dump) if cfg_dump is not None else None,
                    period_start=_day(start) if start is not None else None,
                    period_end=_day(end) if end is not None else None,
@@ -78,7 +79,7 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> S
         sums = _slice_sums(panel, dr.components(k), "overall", "all", first, last, "actual")
         v = dr.kpi_value(k, sums)
         totals.append(KpiTotal(kpi=k, total=_f(v),
-                               daily_mean=_f(v / n_days) if k not in dr.RATIO_KPIS else _f(v)))
+                               daily_mean=_f(v / n_days) if k not in RATIO_KPIS else _f(v)))
     changes: dict[int, list[KpiChange]] = {}
     for span in (7, 28):
         out = []

@@ -10,11 +10,11 @@ import pandas as pd
 
 from shocklab.atomic import atomic_write_text
 from shocklab.errors import InputError
-from shocklab.hashing import canonical_json
+from shocklab.hashing import canonical_json, json_ready
 
 from ..context import RunContext
 from ..insights_config import InsightsConfig
-from .common import SEVERITY_RANK, _f, _plain, _round, build_panel, config_of
+from .common import SEVERITY_RANK, _f, _round, build_panel, config_of
 from .episodes import _episodes, _incident
 from .markdown import _episode_rank, render_markdown
 from .models import Insights
@@ -38,7 +38,7 @@ def build(ctx: RunContext, cfg: InsightsConfig | None = None) -> Insights:
                     incidents_total=len(ctx.incidents), episodes=_episodes(items, panel, cfg, cal),
                     incidents=items,
                     forecast=_forecast(ctx, cfg), seasonality=_seasonality(kpis),
-                    customers=_plain(ctx.customers) if ctx.customers is not None else None)
+                    customers=json_ready(ctx.customers, str) if ctx.customers is not None else None)
 
 
 DETAILS_FILE = "insights_details.json"

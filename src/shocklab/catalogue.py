@@ -1,0 +1,35 @@
+"""The shared vocabulary of ShockLab's tables: KPI names, ratio KPIs, slice dimensions, order
+statuses. One definition each, imported by the simulator (which writes the data directory) and by
+analytics (which reads it), so it lives in the plumbing package both may import
+(docs/ARCHITECTURE.md, import rule 4).
+"""
+
+from __future__ import annotations
+
+# order status values in ``orders.status`` (the simulator draws an index into this tuple)
+ORDER_STATUSES = ("completed", "cancelled", "returned")
+
+# columns of ``kpis_daily`` after (date, dimension, segment), in this order
+KPI_NAMES = ("sessions", "orders", "revenue", "aov", "conversion_rate", "units",
+             "new_customers", "returning_customers", "cancellation_rate")
+
+# ratio KPI -> (numerator component, denominator component); additive KPIs are their own component
+RATIO_KPIS: dict[str, tuple[str, str]] = {
+    "conversion_rate": ("orders", "sessions"),
+    "aov": ("revenue", "orders"),
+    "cancellation_rate": ("cancelled_orders", "orders"),
+}
+
+# the KPIs insights summarise and narrate; customer KPIs are measured on episodes (churn shows there)
+MAIN_KPIS = ("revenue", "orders", "sessions", "conversion_rate", "aov")
+CUSTOMER_KPIS = ("returning_customers", "new_customers")
+
+# slice dimensions of the order tables; the pair dimension joins channel and country
+SLICE_DIMENSIONS = ("channel", "country", "category")
+PAIR_DIMENSION = "channel_country"
+PAIR_SEP = "|"
+
+# dimensions of ``kpis_daily`` (the pair is not a KPI table dimension)
+DIMENSIONS = ("overall", *SLICE_DIMENSIONS)
+# dimensions the noise model is fitted on (the KPI dimensions plus the pair)
+NOISE_DIMENSIONS = (*DIMENSIONS, PAIR_DIMENSION)
