@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate a simulated e-commerce data directory with injected shocks and their ground truth.
 
-    python generate_data.py [--config PATH] [--out DIR] [--seed N] [--format csv|parquet] [--set key=value …]
+    python generate_data.py [--config PATH] [--out DIR] [--seed N] [--format csv|parquet]
+                            [--set key=value …]
 """
 
 from __future__ import annotations
@@ -18,10 +19,19 @@ from shocklab.cli import ArgumentParser, add_common_flags, add_force_flag, run_c
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="generate_data.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="config/simulation.yaml", help="scenario YAML (default: %(default)s)")
-    parser.add_argument("--out", default="data", help="output data directory (default: %(default)s)")
+    parser.add_argument(
+        "--config", default="config/simulation.yaml", help="scenario YAML (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out", default="data", help="output data directory (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, help="master seed (overrides the config's seed)")
-    parser.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format (default: %(default)s)")
+    parser.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        default="csv",
+        help="table format (default: %(default)s)",
+    )
     parser.add_argument("--max-orders", type=float, default=None, metavar="N",
                         help="refuse worlds estimated above N orders before allocating anything "
                              "(default 20,000,000 or SHOCKLAB_MAX_ORDERS)")
@@ -30,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log = setup_logging("generate", debug=args.debug, quiet=args.quiet)
 
-    # imported after argument parsing, so that --help answers without loading pydantic, numpy, pandas
+    # imported after argument parsing, so that --help answers without loading pydantic, numpy,
+    # pandas
     from shocklab.atomic import allow_replace, validate_out
     from shocklab.configio import apply_overrides, load_yaml
     from shocklab.errors import InputError
@@ -50,14 +61,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     dt = time.perf_counter() - t0
     rc = manifest["row_counts"]
     ev = manifest["events"]
-    log.info("wrote %s/ (%s, scenario %r, seed %d)", args.out, args.format, manifest["scenario"], manifest["seed"])
-    log.info("  %s … %s · %s orders · %s order lines · %s customers · %s products · %s traffic rows",
-             manifest["period"]["start"], manifest["period"]["end"], f"{rc['orders']:,}", f"{rc['order_items']:,}",
-             f"{rc['customers']:,}", f"{rc['products']:,}", f"{rc['website_traffic']:,}")
-    log.info("  %d unexpected events, %d planned calendar events (truth/events.json)", ev["unexpected"], ev["expected"])
+    log.info(
+        "wrote %s/ (%s, scenario %r, seed %d)",
+        args.out,
+        args.format,
+        manifest["scenario"],
+        manifest["seed"],
+    )
+    log.info(
+        "  %s … %s · %s orders · %s order lines · %s customers · %s products · %s traffic rows",
+        manifest["period"]["start"],
+        manifest["period"]["end"],
+        f"{rc['orders']:,}",
+        f"{rc['order_items']:,}",
+        f"{rc['customers']:,}",
+        f"{rc['products']:,}",
+        f"{rc['website_traffic']:,}",
+    )
+    log.info(
+        "  %d unexpected events, %d planned calendar events (truth/events.json)",
+        ev["unexpected"],
+        ev["expected"],
+    )
     t = manifest["timings"]
-    log.info("  %.2f s (simulate %.2f s incl. %d counterfactual twin(s), write %.2f s)", dt, t["simulate_s"],
-             t["twin_runs"], t["write_s"])
+    log.info(
+        "  %.2f s (simulate %.2f s incl. %d counterfactual twin(s), write %.2f s)",
+        dt,
+        t["simulate_s"],
+        t["twin_runs"],
+        t["write_s"],
+    )
     return 0
 
 

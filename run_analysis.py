@@ -2,10 +2,11 @@
 """Analyse a data directory: KPIs, detectors, consensus, customers, insights, plots and — when
 truth/ exists — scoring against the injected events.
 
-    python run_analysis.py [--data DIR | --transactions FILE | --kpis FILE [--events FILE] [--duplicates mean|sum|first]
-                            [--layout auto|wide|long]]
+    python run_analysis.py [--data DIR | --transactions FILE | --kpis FILE [--events FILE]
+                            [--duplicates mean|sum|first] [--layout auto|wide|long]]
                            [--config PATH] [--out DIR] [--min-recall X] [--min-precision Y]
-                           [--detectors a,b] [--as-of DATE] [--set dotted.key=value ...] [--debug] [--quiet]
+                           [--detectors a,b] [--as-of DATE] [--set dotted.key=value ...] [--debug]
+                           [--quiet]
 
 Output: a run directory (default ``reports/<run-id>/``, written atomically). The run id is
 deterministic: ``<scenario>-<12 hex of sha256(data manifest hash, effective config)>``, so the
@@ -28,40 +29,75 @@ from shocklab.cli import ArgumentParser, add_common_flags, add_force_flag, run_c
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
-        prog="run_analysis.py", description=__doc__.split("\n\n")[0],
+        prog="run_analysis.py",
+        description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python run_analysis.py --data data/ --min-recall 0.9\n"
-               "  python run_analysis.py --data data/ --detectors rolling_zscore,prophet_residual "
-               "--set consensus.min_votes=1\n"
-               "  python run_analysis.py --kpis metrics.csv --events incidents.json\n"
-               "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written) · 3 internal error\n"
-               "run id: <scenario>-<12 hex of sha256(data manifest hash, effective config)>")
-    p.add_argument("--data", default="data", help="data directory from generate_data.py (default: data/)")
+        "  python run_analysis.py --data data/ --min-recall 0.9\n"
+        "  python run_analysis.py --data data/ --detectors rolling_zscore,prophet_residual "
+        "--set consensus.min_votes=1\n"
+        "  python run_analysis.py --kpis metrics.csv --events incidents.json\n"
+        "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written) · 3 internal "
+        "error\n"
+        "run id: <scenario>-<12 hex of sha256(data manifest hash, effective config)>",
+    )
+    p.add_argument(
+        "--data", default="data", help="data directory from generate_data.py (default: data/)"
+    )
     p.add_argument("--config", default=None, help="analysis config (default: config/analysis.yaml)")
     p.add_argument("--out", default=None, help="run directory (default: reports/<run-id>/)")
     p.add_argument("--min-recall", type=float, default=None, metavar="X",
                    help="exit 1 when the consensus recall (headline scoring mode) is below X")
     p.add_argument("--min-precision", type=float, default=None, metavar="Y",
                    help="exit 1 when the consensus precision is below Y")
-    p.add_argument("--detectors", default=None, metavar="a,b", help="run only these configured detectors")
-    p.add_argument("--kpis", default=None, metavar="FILE.csv",
-                   help="analyse an external KPI table instead of --data (CSV/Parquet; any step, gaps kept as "
-                        "gaps; see --layout)")
-    p.add_argument("--events", default=None, metavar="FILE",
-                   help="labelled windows to score --kpis against: ShockLab's JSON list, NAB's combined_windows.json "
-                        "(the entry for the KPI file's name) or a CSV with start,end columns")
-    p.add_argument("--duplicates", default="mean", choices=("mean", "sum", "first"),
-                   help="--kpis: how rows with the same timestamp (a daylight-saving change) or snapped onto the "
-                        "same period are combined (default: mean)")
-    p.add_argument("--layout", default="auto", choices=("auto", "wide", "long"),
-                   help="--kpis: wide (timestamp + one column per KPI) or long (timestamp, kpi, value[, dimension, "
-                        "segment]); auto picks long when a text 'kpi' column and a 'value' column exist")
-    p.add_argument("--transactions", default=None, metavar="FILE",
-                   help="analyse a transaction file (Online Retail layouts, .csv or .xlsx) instead of --data")
-    p.add_argument("--as-of", dest="as_of", default=None, metavar="DATE",
-                   help="customer models see the data up to DATE (YYYY-MM-DD); the At-Risk monitor judges "
-                        "that day only, with its state in state/customers.sqlite (cooldowns persist)")
+    p.add_argument(
+        "--detectors", default=None, metavar="a,b", help="run only these configured detectors"
+    )
+    p.add_argument(
+        "--kpis",
+        default=None,
+        metavar="FILE.csv",
+        help="analyse an external KPI table instead of --data (CSV/Parquet; any step, gaps kept as "
+        "gaps; see --layout)",
+    )
+    p.add_argument(
+        "--events",
+        default=None,
+        metavar="FILE",
+        help="labelled windows to score --kpis against: ShockLab's JSON list, NAB's "
+             "combined_windows.json "
+        "(the entry for the KPI file's name) or a CSV with start,end columns",
+    )
+    p.add_argument(
+        "--duplicates",
+        default="mean",
+        choices=("mean", "sum", "first"),
+        help="--kpis: how rows with the same timestamp (a daylight-saving change) or snapped onto "
+             "the "
+        "same period are combined (default: mean)",
+    )
+    p.add_argument(
+        "--layout",
+        default="auto",
+        choices=("auto", "wide", "long"),
+        help="--kpis: wide (timestamp + one column per KPI) or long (timestamp, kpi, value[, "
+             "dimension, "
+        "segment]); auto picks long when a text 'kpi' column and a 'value' column exist",
+    )
+    p.add_argument(
+        "--transactions",
+        default=None,
+        metavar="FILE",
+        help="analyse a transaction file (Online Retail layouts, .csv or .xlsx) instead of --data",
+    )
+    p.add_argument(
+        "--as-of",
+        dest="as_of",
+        default=None,
+        metavar="DATE",
+        help="customer models see the data up to DATE (YYYY-MM-DD); the At-Risk monitor judges "
+        "that day only, with its state in state/customers.sqlite (cooldowns persist)",
+    )
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the sha256 and row-count checks of --data against its manifest.json")
     p.add_argument("--date-format", dest="date_format", default=None, metavar="FMT",
@@ -92,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--kpis and --transactions are two different inputs: give one")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
-    inputs = [args.kpis, args.events, args.transactions] if args.kpis or args.transactions else [args.data]
+    inputs = (
+        [args.kpis, args.events, args.transactions]
+        if args.kpis or args.transactions
+        else [args.data]
+    )
     if args.out is not None:
         validate_out(args.out, inputs, force=args.force)
     if args.as_of is not None:
@@ -121,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--detectors: give at least one name")
     cfg = select_detectors(cfg, names, ds.has_truth)
     if (args.min_recall is not None or args.min_precision is not None) and not ds.has_truth:
-        raise InputError("--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)")
+        raise InputError(
+            "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
+        )
 
     dhash = data_hash(ds, extra_files)
     checks = {k: ds.manifest[k] for k in ("integrity", "cleaning") if k in ds.manifest}
@@ -136,10 +178,17 @@ def main(argv: list[str] | None = None) -> int:
         ctx = RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of)
         ctx.timings["load"] = t_load
         run(ctx)
-        if args.kpis and ctx.scorecard is not None:   # NAB score, affiliation F1 … beside event recall
+        if (
+            args.kpis and ctx.scorecard is not None
+        ):  # NAB score, affiliation F1 … beside event recall
             from evaluation.ts_metrics import add_series_metrics
             add_series_metrics(ctx)
-        extra = {"run_id": rid, "data_hash": dhash, "argv": list(argv or []), "input_checks": checks}
+        extra = {
+            "run_id": rid,
+            "data_hash": dhash,
+            "argv": list(argv or []),
+            "input_checks": checks,
+        }
         if args.kpis:
             from analytics.external import ingest_summary
             extra["ingest"] = ingest_summary(ds)
@@ -159,18 +208,27 @@ def main(argv: list[str] | None = None) -> int:
     ins = ctx.scorecard.get("insights")
     if ins and ins.get("events"):
         fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
-        log.info("insights on %d matched events: root cause %s · KPI attribution %s · signature %s · "
-                 "median magnitude error %s", ins["events"], fmt(ins.get("root_cause_accuracy")),
-                 fmt(ins.get("kpi_attribution")), fmt(ins.get("signature_accuracy")),
-                 fmt(ins.get("magnitude_error_median")))
+        log.info(
+            "insights on %d matched events: root cause %s · KPI attribution %s · signature %s · "
+            "median magnitude error %s",
+            ins["events"],
+            fmt(ins.get("root_cause_accuracy")),
+            fmt(ins.get("kpi_attribution")),
+            fmt(ins.get("signature_accuracy")),
+            fmt(ins.get("magnitude_error_median")),
+        )
     head = ctx.scorecard["headline"]
     failures = []
     if args.min_recall is not None and (head["recall"] or 0.0) < args.min_recall:
         failures.append(f"consensus recall {head['recall']:.3f} < --min-recall {args.min_recall}")
     if args.min_precision is not None and (head["precision"] or 0.0) < args.min_precision:
-        failures.append(f"consensus precision {head['precision']:.3f} < --min-precision {args.min_precision}")
+        failures.append(
+            f"consensus precision {head['precision']:.3f} < --min-precision {args.min_precision}"
+        )
     if failures:
-        raise GateFailure(f"{'; '.join(failures)} ({head['mode']} scoring; see {out / 'scorecard.json'})")
+        raise GateFailure(
+            f"{'; '.join(failures)} ({head['mode']} scoring; see {out / 'scorecard.json'})"
+        )
     return 0
 
 

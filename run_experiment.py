@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Run an experiment: a sweep of overrides × seeds, a detectability study, or a multi-seed gate.
 
-    python run_experiment.py --config config/experiments/detector_sweep.yaml --executor local --workers 2
+    python run_experiment.py --config config/experiments/detector_sweep.yaml \
+        --executor local --workers 2
     python run_experiment.py --config config/experiments/ci_gate.yaml --gate "consensus.recall>=0.9"
-    python run_experiment.py --config config/experiments/ci_gate.yaml --baseline runs/base/results.parquet
+    python run_experiment.py --config config/experiments/ci_gate.yaml \
+        --baseline runs/base/results.parquet
     python run_experiment.py --config … --executor dask --scheduler tcp://10.0.0.5:8786
 
 Exit codes: 0 ok · 1 a gate check failed beyond seed-to-seed noise · 2 bad experiment file or flags
@@ -31,22 +33,45 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="run_experiment.py", description=__doc__.split("\n\n")[0],
                        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, metavar="FILE", help="experiment YAML (config/experiments/*.yaml)")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="experiment YAML (config/experiments/*.yaml)",
+    )
     p.add_argument("--executor", choices=("serial", "local", "dask"), default=None,
                    help="where cells run: in this process, a local process pool (default), or Dask")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes (local, or a Dask LocalCluster); default: CPU count")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="an existing Dask scheduler (implies --executor dask), e.g. tcp://host:8786")
-    p.add_argument("--out", metavar="DIR", default=None, help="output directory (default runs/experiments/<name>)")
-    p.add_argument("--cache-dir", metavar="DIR", default=None,
-                   help="generated-world cache (default <out>/worlds; share it between experiments)")
-    p.add_argument("--gate", action="append", default=None, metavar="EXPR",
-                   help='quality gate, e.g. "consensus.recall>=0.9" (repeatable; replaces the file\'s gate.checks)')
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="output directory (default runs/experiments/<name>)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=None,
+        help="generated-world cache (default <out>/worlds; share it between experiments)",
+    )
+    p.add_argument(
+        "--gate",
+        action="append",
+        default=None,
+        metavar="EXPR",
+        help='quality gate, e.g. "consensus.recall>=0.9" (repeatable; replaces the file\'s '
+             'gate.checks)',
+    )
     p.add_argument("--baseline", metavar="RESULTS", default=None,
                    help="compare against an earlier results.parquet; fail on a drop beyond noise")
-    p.add_argument("--fresh", action="store_true",
-                   help="rerun every cell and regenerate <out>/worlds (resume cannot see code changes)")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="rerun every cell and regenerate <out>/worlds (resume cannot see code changes)",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common_flags(p)
@@ -75,10 +100,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cache_dir:
         check_writable_parent(args.cache_dir)
 
-    outcome = run(exp, out, executor=executor, workers=workers, scheduler=args.scheduler,
-                  cache_dir=args.cache_dir, checks=checks, baseline=baseline,
-                  progress=False if (args.no_progress or args.quiet) else None, plots=not args.no_plots,
-                  fresh=args.fresh)
+    outcome = run(
+        exp,
+        out,
+        executor=executor,
+        workers=workers,
+        scheduler=args.scheduler,
+        cache_dir=args.cache_dir,
+        checks=checks,
+        baseline=baseline,
+        progress=False if (args.no_progress or args.quiet) else None,
+        plots=not args.no_plots,
+        fresh=args.fresh,
+    )
     for line in summary_lines(outcome, exp.config.rank_metric):
         log.info(line)
     gating.enforce(outcome.gate)

@@ -24,8 +24,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=None, help="data directory (default: generate the default scenario)")
-    ap.add_argument("--config", default=None, help="analysis config (default: config/analysis.yaml)")
+    ap.add_argument(
+        "--data", default=None, help="data directory (default: generate the default scenario)"
+    )
+    ap.add_argument(
+        "--config", default=None, help="analysis config (default: config/analysis.yaml)"
+    )
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
 
@@ -35,9 +39,14 @@ def main() -> int:
         tmp = tempfile.TemporaryDirectory(prefix="bench-analysis-")
         data = str(Path(tmp.name) / "data")
         print(f"generating the default scenario into {data} …", flush=True)
-        subprocess.run([sys.executable, str(ROOT / "generate_data.py"), "--out", data, "--quiet"], check=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "generate_data.py"), "--out", data, "--quiet"], check=True
+        )
 
-    ru0, ru0_kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    ru0, ru0_kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     cpu0, cpu0_kids = ru0.ru_utime + ru0.ru_stime, ru0_kids.ru_utime + ru0_kids.ru_stime
     t_start = time.perf_counter()
     from analytics.config import load_analysis_config
@@ -60,7 +69,11 @@ def main() -> int:
     total = time.perf_counter() - t_start
 
     n_orders = len(ds.tables["orders"])
-    n_series = ctx.detections.groupby(["kpi", "dimension", "segment"]).ngroups if len(ctx.detections) else 0
+    n_series = (
+        ctx.detections.groupby(["kpi", "dimension", "segment"]).ngroups
+        if len(ctx.detections)
+        else 0
+    )
     print(f"\nanalysis of {data}: {n_orders:,} orders, {ctx.kpis_daily['date'].nunique()} days, "
           f"{n_series} series per detector")
     rows = [("imports", t_import), ("load + validate", t_load)]
@@ -69,7 +82,10 @@ def main() -> int:
     rows += [("write outputs", t_write), ("TOTAL (wall)", total)]
     for name, sec in rows:
         print(f"  {name:<34}{sec:>8.2f} s")
-    ru_me, ru_kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    ru_me, ru_kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     cpu_me = ru_me.ru_utime + ru_me.ru_stime - cpu0
     cpu_kids = ru_kids.ru_utime + ru_kids.ru_stime - cpu0_kids
     print(f"  CPU time: {cpu_me:.2f} s in this process + {cpu_kids:.2f} s in Prophet workers "

@@ -40,7 +40,10 @@ def main() -> int:
     from runstore import RunStore
     ids = RunStore(args.reports).run_ids()
     if not ids:
-        print(f"no run directories under {args.reports}: run generate_data.py and run_analysis.py first")
+        print(
+            f"no run directories under {args.reports}: run generate_data.py and run_analysis.py "
+            "first"
+        )
         return 2
     run_id = args.run or ids[0]
     with socket.socket() as s:
@@ -48,9 +51,22 @@ def main() -> int:
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "shocklab.main", "serve", "--reports", args.reports,
-                             "--port", str(port)], cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shocklab.main",
+            "serve",
+            "--reports",
+            args.reports,
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while True:
             try:
@@ -65,15 +81,24 @@ def main() -> int:
         first, size = _get(f"{base}/runs/{run_id}/insights")
         warm = sorted(_get(f"{base}/runs/{run_id}/insights")[0] for _ in range(args.requests))
         p95 = warm[min(len(warm) - 1, int(0.95 * len(warm)))]
-        inc = sorted(_get(f"{base}/runs/{run_id}/incidents?limit=100")[0] for _ in range(args.requests))
+        inc = sorted(
+            _get(f"{base}/runs/{run_id}/incidents?limit=100")[0] for _ in range(args.requests)
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=20)
     print(f"run {run_id}: insights.json {size / 1e6:.2f} MB")
-    print(f"start-up to first /health answer: {startup:.2f} s (interpreter, FastAPI, insights models)")
-    print(f"GET /runs/{{id}}/insights: first after start-up {first * 1000:.1f} ms · warm median "
-          f"{statistics.median(warm) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms over {len(warm)} requests")
-    print(f"GET /runs/{{id}}/incidents?limit=100: warm median {statistics.median(inc) * 1000:.1f} ms")
+    print(
+        f"start-up to first /health answer: {startup:.2f} s (interpreter, FastAPI, insights models)"
+    )
+    print(
+        f"GET /runs/{{id}}/insights: first after start-up {first * 1000:.1f} ms · warm median "
+        f"{statistics.median(warm) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms over {len(warm)} "
+        "requests"
+    )
+    print(
+        f"GET /runs/{{id}}/incidents?limit=100: warm median {statistics.median(inc) * 1000:.1f} ms"
+    )
     return 0
 
 

@@ -5,8 +5,8 @@
 
 Generates each seed (Parquet, cached in --out/s<seed>), fits CLV / P(alive), scores them against
 truth/customers.csv and replays the At-Risk monitor. One JSON line per seed: P(alive) ROC-AUC,
-purchase-rate Spearman, CLV interval coverage and total bias (overall and per value tier), churn-wave
-delays and every alert. Report held-out seeds only (tune on others).
+purchase-rate Spearman, CLV interval coverage and total bias (overall and per value tier),
+churn-wave delays and every alert. Report held-out seeds only (tune on others).
 """
 
 from __future__ import annotations
@@ -38,7 +38,16 @@ cfg = CustomersConfig()
 for seed in args.seeds:
     out = Path(args.out) / f"s{seed}"
     if not (out / "manifest.json").exists():
-        cmd = [sys.executable, "generate_data.py", "--seed", seed, "--out", str(out), "--format", "parquet"]
+        cmd = [
+            sys.executable,
+            "generate_data.py",
+            "--seed",
+            seed,
+            "--out",
+            str(out),
+            "--format",
+            "parquet",
+        ]
         subprocess.run(cmd + (["--config", args.config] if args.config else []), check=True,
                        capture_output=True, cwd=ROOT)
     ds = load_data_dir(out)
@@ -47,19 +56,47 @@ for seed in args.seeds:
     end = rfm.data_end_date(o)
     t = time.perf_counter()
     res = clv.run_clv(v, end, cfg.clv)
-    ts = truth_scores.score_customers(res.table, ds.truth_customers, end, horizon_days=cfg.clv.horizon_days,
-                                      discount_rate_monthly=cfg.clv.discount_rate_monthly,
-                                      lifetime_days=truth_scores.mean_lifetime_days(out))
+    ts = truth_scores.score_customers(
+        res.table,
+        ds.truth_customers,
+        end,
+        horizon_days=cfg.clv.horizon_days,
+        discount_rate_monthly=cfg.clv.discount_rate_monthly,
+        lifetime_days=truth_scores.mean_lifetime_days(out),
+    )
     ov = ts["overall"]
-    row = {"seed": seed, "customers": ts["customers"], "clv_s": round(time.perf_counter() - t, 1),
-           "unscored": res.summary["unscored_customers"],
-           "p_alive_auc": round(ov["p_alive_roc_auc"], 3), "rate_spearman": round(ov["rate_spearman"], 3),
-           "rate_spearman_repeat": round(ov["rate_spearman_repeat_buyers"], 3),
-           "coverage": round(ov["clv_interval_coverage"], 3), "clv_total_bias": round(ov["clv_total_bias"], 3),
-           "coverage_by_tier": {k: round(b["clv_interval_coverage"], 3) for k, b in ts["by_value_tier"].items() if b.get("clv_interval_coverage") is not None},
-           "auc_by_tier": {k: round(b["p_alive_roc_auc"], 3) for k, b in ts["by_value_tier"].items() if b.get("p_alive_roc_auc") is not None}}
+    row = {
+        "seed": seed,
+        "customers": ts["customers"],
+        "clv_s": round(time.perf_counter() - t, 1),
+        "unscored": res.summary["unscored_customers"],
+        "p_alive_auc": round(ov["p_alive_roc_auc"], 3),
+        "rate_spearman": round(ov["rate_spearman"], 3),
+        "rate_spearman_repeat": round(ov["rate_spearman_repeat_buyers"], 3),
+        "coverage": round(ov["clv_interval_coverage"], 3),
+        "clv_total_bias": round(ov["clv_total_bias"], 3),
+        "coverage_by_tier": {
+            k: round(b["clv_interval_coverage"], 3)
+            for k, b in ts["by_value_tier"].items()
+            if b.get("clv_interval_coverage") is not None
+        },
+        "auc_by_tier": {
+            k: round(b["p_alive_roc_auc"], 3)
+            for k, b in ts["by_value_tier"].items()
+            if b.get("p_alive_roc_auc") is not None
+        },
+    }
     with MonitorStore(":memory:") as s:
-        mon = monitor.replay(v, cfg.monitor, cfg.rfm, s, None, "x", start=pd.Timestamp(o["order_date"].min()), end=end)
+        mon = monitor.replay(
+            v,
+            cfg.monitor,
+            cfg.rfm,
+            s,
+            None,
+            "x",
+            start=pd.Timestamp(o["order_date"].min()),
+            end=end,
+        )
     waves = churn_wave_delays(mon.alerts, ds.truth_events)
     row["waves"] = [(w["start"], w["delay_days"]) for w in waves]
     row["alerts"] = [(a["date"], a["segment"][:3], a["severity"]) for a in mon.alerts]

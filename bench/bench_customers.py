@@ -46,12 +46,21 @@ def main() -> None:
     s = ctx.customers
     churn = s.get("churn", {})
     fig = {
-        "orders": int(len(ds.tables["orders"])), "customers": s["customers"], "load_s": round(load_s, 2),
-        "customers_stage_s": ctx.timings["customers"], "per_model_s": {k.split(".", 1)[1]: v for k, v in ctx.timings.items() if k.startswith("customers.")},
+        "orders": int(len(ds.tables["orders"])),
+        "customers": s["customers"],
+        "load_s": round(load_s, 2),
+        "customers_stage_s": ctx.timings["customers"],
+        "per_model_s": {
+            k.split(".", 1)[1]: v for k, v in ctx.timings.items() if k.startswith("customers.")
+        },
         "churn_eval_roc_auc": {k: v.get("roc_auc") for k, v in churn.get("models", {}).items()},
-        "churn_truth": churn.get("truth"), "churn_calibration": {k: v for k, v in churn.get("calibration", {}).items() if k != "reliability"},
+        "churn_truth": churn.get("truth"),
+        "churn_calibration": {
+            k: v for k, v in churn.get("calibration", {}).items() if k != "reliability"
+        },
         "customer_truth_scores": truth_scores,
-        "clv_status": s.get("clv", {}).get("status"), "clv_unscored": s.get("clv", {}).get("unscored_customers"),
+        "clv_status": s.get("clv", {}).get("status"),
+        "clv_unscored": s.get("clv", {}).get("unscored_customers"),
         "churn_waves": s.get("monitor", {}).get("churn_waves"),
         "alerts": [(a["date"], a["severity"]) for a in s.get("monitor", {}).get("alerts", [])],
     }

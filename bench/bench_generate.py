@@ -45,19 +45,42 @@ def bench(path: str, repeat: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # The child reports its own peak RSS: VmHWM is per address space (ru_maxrss would include
         # this parent's peak, inherited across fork + exec on Linux).
-        probe = ("import re, runpy, sys; sys.argv = sys.argv[1:]\n"
-                 "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
-                 "    assert not e.code, e.code\n"
-                 "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)")
+        probe = (
+            "import re, runpy, sys; sys.argv = sys.argv[1:]\n"
+            "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
+            "    assert not e.code, e.code\n"
+            "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
+            "file=sys.stderr)"
+        )
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", probe, str(ROOT / "generate_data.py"), "--config",
-                               str(ROOT / path), "--out", str(Path(tmp) / "d"), "--format", "parquet", "--quiet"],
-                              check=True, cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                probe,
+                str(ROOT / "generate_data.py"),
+                "--config",
+                str(ROOT / path),
+                "--out",
+                str(Path(tmp) / "d"),
+                "--format",
+                "parquet",
+                "--quiet",
+            ],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         e2e = time.perf_counter() - t0
     peak_mb = int(proc.stderr.strip().splitlines()[-1]) / 1024
-    print(f"{cfg.scenario:>14}: {n:>9,} orders | core {best:6.3f} s = {n / best / 1e6:5.2f} M orders/s | "
-          f"simulate incl. {world.runs - 1} twin(s) {sim:6.2f} s | end to end (parquet, fresh interpreter) "
-          f"{e2e:6.2f} s, peak RSS {peak_mb:,.0f} MB")
+    print(
+        f"{cfg.scenario:>14}: {n:>9,} orders | core {best:6.3f} s = {n / best / 1e6:5.2f} M "
+        "orders/s | "
+        f"simulate incl. {world.runs - 1} twin(s) {sim:6.2f} s | end to end (parquet, fresh "
+        "interpreter) "
+        f"{e2e:6.2f} s, peak RSS {peak_mb:,.0f} MB"
+    )
 
 
 def main() -> None:

@@ -38,7 +38,8 @@ def _agg(rows: list[dict]) -> str:
     rc = [r["root_cause_ok"] for r in rows if r["root_cause_ok"] is not None]
     me = [r["magnitude_error"] for r in rows if r["magnitude_error"] is not None]
     mag = f"{statistics.median(me):.3f} (n={len(me)})" if me else "n/a"
-    return f"events {len(rows):3d} · type accuracy {frac(ty)} · root cause {frac(rc)} · magnitude error median {mag}"
+    return (f"events {len(rows):3d} · type accuracy {frac(ty)} · root cause {frac(rc)} · "
+            f"magnitude error median {mag}")
 
 
 def main() -> int:
@@ -51,12 +52,18 @@ def main() -> int:
         bad = check(doc)
         mismatches += len(bad)
         md = (run / "insights.md").read_text(encoding="utf-8")
-        print(f"{run}: insights.json {(run / 'insights.json').stat().st_size / 1024:.1f} KB · insights.md "
-              f"{len(md.encode()) / 1024:.1f} KB · brief ~{len(json.dumps(doc.get('brief') or {})) // 4} tokens · "
-              f"{len(doc['episodes'])} episodes · grounding mismatches {len(bad)}")
+        print(
+            f"{run}: insights.json {(run / 'insights.json').stat().st_size / 1024:.1f} KB · "
+            "insights.md "
+            f"{len(md.encode()) / 1024:.1f} KB · brief "
+            f"~{len(json.dumps(doc.get('brief') or {})) // 4} tokens · "
+            f"{len(doc['episodes'])} episodes · grounding mismatches {len(bad)}"
+        )
         card = run / "scorecard.json"
         if card.is_file():
-            rows += (json.loads(card.read_text(encoding="utf-8")).get("insights") or {}).get("per_event", [])
+            rows += (json.loads(card.read_text(encoding="utf-8")).get("insights") or {}).get(
+                "per_event", []
+            )
     if rows:
         print(f"\nALL   {_agg(rows)}")
         by_type: dict[str, list[dict]] = defaultdict(list)

@@ -32,8 +32,14 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 # the repo's sibling shared/ (a clone beside it, as in CI), or one level up (a worktree)
-DEFAULT_NAB = next((p / "shared" / "benchmarks" / "nab" for p in (ROOT.parent, ROOT.parent.parent)
-                    if (p / "shared" / "benchmarks" / "nab").is_dir()), ROOT.parent / "shared" / "benchmarks" / "nab")
+DEFAULT_NAB = next(
+    (
+        p / "shared" / "benchmarks" / "nab"
+        for p in (ROOT.parent, ROOT.parent.parent)
+        if (p / "shared" / "benchmarks" / "nab").is_dir()
+    ),
+    ROOT.parent / "shared" / "benchmarks" / "nab",
+)
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 
 
@@ -94,28 +100,48 @@ def bench_ingest(rows: int) -> None:
         df = pd.concat([df, df.iloc[::5000]]).sort_values("timestamp", kind="stable")  # duplicates
         df.to_csv(path, index=False)
     src, fp = str(ROOT / "src"), str(path)
-    code = (f"import sys,time,resource;sys.path.insert(0,{src!r});import logging;logging.disable(logging.WARNING);"
-            f"from analytics.external import load_kpis_file;t=time.perf_counter();c=time.process_time();"
-            f"ds=load_kpis_file({fp!r});"
-            "t=time.perf_counter()-t;c=time.process_time()-c;print(t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, "
-            "len(ds.tables['kpis_daily']), ds.ingest['missing_periods'], ds.ingest['duplicate_rows'], c)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    print(f"ingestion of {path.name} ({path.stat().st_size / 1e6:.0f} MB, {rows:,} minutes): {float(out[0]):.2f} s wall, "
-          f"{float(out[5]):.2f} s CPU, "
-          f"peak RSS {float(out[1]):.0f} MB (process total, incl. imports); {int(out[2]):,} periods, "
-          f"{int(out[3]):,} missing, {int(out[4]):,} duplicate rows")
+    code = (
+        f"import sys,time,resource;sys.path.insert(0,{src!r});import "
+        "logging;logging.disable(logging.WARNING);"
+        "from analytics.external import "
+        "load_kpis_file;t=time.perf_counter();c=time.process_time();"
+        f"ds=load_kpis_file({fp!r});"
+        "t=time.perf_counter()-t;c=time.process_time()-c;print(t, "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, "
+        "len(ds.tables['kpis_daily']), ds.ingest['missing_periods'], ds.ingest['duplicate_rows'], "
+        "c)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    print(
+        f"ingestion of {path.name} ({path.stat().st_size / 1e6:.0f} MB, {rows:,} minutes): "
+        f"{float(out[0]):.2f} s wall, "
+        f"{float(out[5]):.2f} s CPU, "
+        f"peak RSS {float(out[1]):.0f} MB (process total, incl. imports); {int(out[2]):,} periods, "
+        f"{int(out[3]):,} missing, {int(out[4]):,} duplicate rows"
+    )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nab", default=str(DEFAULT_NAB), help="NAB folder (data/, labels/, results/)")
-    ap.add_argument("--out", default="/tmp/bench_nab", help="run directories and results.json go here")
+    ap.add_argument(
+        "--out", default="/tmp/bench_nab", help="run directories and results.json go here"
+    )
     ap.add_argument("--categories", default=None, help="only these categories (comma-separated)")
     ap.add_argument("--files", type=int, default=None, help="at most N files per category")
-    ap.add_argument("--set", dest="sets", action="append", default=[], help="analysis config override")
-    ap.add_argument("--ingest-rows", type=int, default=None, help="only measure ingestion of an N-row file")
-    ap.add_argument("--summary-only", action="store_true",
-                    help="reprint the summary from <out>/results.json of an earlier run (no analysis)")
+    ap.add_argument(
+        "--set", dest="sets", action="append", default=[], help="analysis config override"
+    )
+    ap.add_argument(
+        "--ingest-rows", type=int, default=None, help="only measure ingestion of an N-row file"
+    )
+    ap.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="reprint the summary from <out>/results.json of an earlier run (no analysis)",
+    )
     args = ap.parse_args()
     if args.ingest_rows:
         bench_ingest(args.ingest_rows)
@@ -144,9 +170,14 @@ def main() -> int:
             results[key] = rec
             sm = rec.get("series_metrics", {}).get("detectors", {}).get("consensus", {})
             nb = sm.get("nab", {}).get("standard", {})
-            print(f"{key:<58} exit {rec['exit']} {rec['seconds']:>6.1f}s  incidents {sm.get('incidents', '—'):>4}  "
-                  f"NAB std {nb.get('score', float('nan')):>7.3f}  windows {nb.get('detected_windows', '—')}/"
-                  f"{len(windows.get(key, []))}", flush=True)
+            print(
+                f"{key:<58} exit {rec['exit']} {rec['seconds']:>6.1f}s  incidents "
+                f"{sm.get('incidents', '—'):>4}  "
+                f"NAB std {nb.get('score', float('nan')):>7.3f}  windows "
+                f"{nb.get('detected_windows', '—')}/"
+                f"{len(windows.get(key, []))}",
+                flush=True,
+            )
     wall = time.perf_counter() - t_all
     if not args.summary_only:
         (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
@@ -154,17 +185,23 @@ def main() -> int:
     else:
         wall_note = f"{sum(r['seconds'] for r in results.values()):.0f} s summed"
 
-    # ---- per category: normalised NAB (3 profiles), event F1, alarms per file, published references
+    # ---- per category: normalised NAB (3 profiles), event F1, alarms per file,
+    # published references
     pub = _published(nab)
     prof = nabmod.load_profiles(nab / "config" / "profiles.json")
     by_cat: dict[str, list[str]] = defaultdict(list)
     for key in results:
         by_cat[key.split("/")[0]].append(key)
-    print(f"\nNAB benchmark, consensus with default settings ({len(results)} files, {wall_note}; "
-          f"normalised: 0 = flags nothing, 100 = perfect; raw std: sum of per-file standard scores, "
-          f"do-nothing in brackets)")
-    head = (f"{'category':<24}{'files':>6}{'std':>8}{'lowFP':>8}{'lowFN':>8}{'raw std (null)':>16}{'win F1':>8}"
-            f"{'alarms/file':>12}{'numenta std':>13}{'wGauss std':>12}")
+    print(
+        f"\nNAB benchmark, consensus with default settings ({len(results)} files, {wall_note}; "
+        f"normalised: 0 = flags nothing, 100 = perfect; raw std: sum of per-file standard scores, "
+        f"do-nothing in brackets)"
+    )
+    head = (
+        f"{'category':<24}{'files':>6}{'std':>8}{'lowFP':>8}{'lowFN':>8}"
+        f"{'raw std (null)':>16}{'win F1':>8}"
+        f"{'alarms/file':>12}{'numenta std':>13}{'wGauss std':>12}"
+    )
     print(head)
     print("-" * len(head))
     failures = [k for k, r in results.items() if r["exit"] != 0 or r["traceback"]]
@@ -188,7 +225,13 @@ def main() -> int:
         det = tot_w = inc = true_inc = 0
         alarms = []
         for k in keys:
-            we = results[k].get("series_metrics", {}).get("detectors", {}).get("consensus", {}).get("window_event")
+            we = (
+                results[k]
+                .get("series_metrics", {})
+                .get("detectors", {})
+                .get("consensus", {})
+                .get("window_event")
+            )
             if we:
                 det += we["detected"]
                 tot_w += we["windows"]
@@ -210,18 +253,29 @@ def main() -> int:
 
         def fmt(x, w=8, nd=1):
             return f"{'—':>{w}}" if x is None else f"{x:>{w}.{nd}f}"
-        print(f"{cat:<24}{len(keys):>6}{fmt(norms[0])}{fmt(norms[1])}{fmt(norms[2])}{raw:>16}{fmt(f1, 8, 2)}"
-              f"{fmt(sum(alarms) / len(alarms) if alarms else None, 12)}{fmt(refs[0], 13)}{fmt(refs[1], 12)}")
+
+        print(
+            f"{cat:<24}{len(keys):>6}{fmt(norms[0])}{fmt(norms[1])}{fmt(norms[2])}{raw:>16}"
+            f"{fmt(f1, 8, 2)}{fmt(sum(alarms) / len(alarms) if alarms else None, 12)}"
+            f"{fmt(refs[0], 13)}{fmt(refs[1], 12)}"
+        )
     secs = [r["seconds"] for r in results.values()]
     loads = [r.get("load_seconds") or 0 for r in results.values()]
     if args.summary_only:
         return 0
-    print(f"\nwall time per file: median {sorted(secs)[len(secs) // 2]:.1f} s, max {max(secs):.1f} s; "
-          f"ingestion median {sorted(loads)[len(loads) // 2]:.3f} s; peak RSS "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"\nwall time per file: median {sorted(secs)[len(secs) // 2]:.1f} s, max {max(secs):.1f} "
+        "s; "
+        f"ingestion median {sorted(loads)[len(loads) // 2]:.3f} s; peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
     if failures:
-        print(f"FAILED ({len(failures)}): " + "; ".join(f"{k}: exit {results[k]['exit']} "
-                                                          f"{results[k]['stderr_tail']}" for k in failures))
+        print(
+            f"FAILED ({len(failures)}): "
+            + "; ".join(
+                f"{k}: exit {results[k]['exit']} {results[k]['stderr_tail']}" for k in failures
+            )
+        )
         return 1
     print(f"all {len(results)} files: exit 0, no traceback")
     return 0

@@ -31,10 +31,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBE = ("import re, runpy, sys; sys.argv = sys.argv[1:]\n"
-         "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
-         "    assert not e.code, e.code\n"
-         "print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)")
+PROBE = (
+    "import re, runpy, sys; sys.argv = sys.argv[1:]\n"
+    "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
+    "    assert not e.code, e.code\n"
+    "print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
+    "file=sys.stderr)"
+)
 
 
 def timed(tree: Path, script: str, *args: str) -> tuple[float, float, str]:
@@ -65,7 +68,9 @@ def paired(trees: list[Path], repeat: int, script: str, *args: str, out_arg: boo
     return {t: (statistics.median(walls[t]), max(peaks[t]), last[t]) for t in trees}
 
 
-def line(label: str, res: dict[Path, tuple[float, float, str]], this: Path, other: Path | None) -> None:
+def line(
+    label: str, res: dict[Path, tuple[float, float, str]], this: Path, other: Path | None
+) -> None:
     w, pk, _ = res[this]
     msg = f"  {label:<40} this {w:6.2f} s ({pk:,.0f} MB)"
     if other is not None:
@@ -89,7 +94,9 @@ def import_profile(top: int = 10) -> None:
 
 
 def stage_table(runs: dict[Path, Path], this: Path, other: Path | None) -> None:
-    timings = {t: json.loads((d / "run.json").read_text())["timings_seconds"] for t, d in runs.items()}
+    timings = {
+        t: json.loads((d / "run.json").read_text())["timings_seconds"] for t, d in runs.items()
+    }
     keys = list(dict.fromkeys([*timings[this], *(timings[other] if other else [])]))
     for k in keys:
         a = timings[this].get(k)
@@ -104,18 +111,27 @@ def stage_table(runs: dict[Path, Path], this: Path, other: Path | None) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--other", type=Path, default=None, help="another checkout to compare with (e.g. HEAD's)")
+    ap.add_argument(
+        "--other", type=Path, default=None, help="another checkout to compare with (e.g. HEAD's)"
+    )
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--scenario", default="config/scenarios/one_year_4ch.yaml")
     ap.add_argument("--analysis", action="store_true", help="also time run_analysis.py (long)")
-    ap.add_argument("--data", default=None, help="data directory for --analysis (default: --scenario, generated)")
+    ap.add_argument(
+        "--data",
+        default=None,
+        help="data directory for --analysis (default: --scenario, generated)",
+    )
     ap.add_argument("--skip-generate", action="store_true")
     args = ap.parse_args()
     this = ROOT
     other = args.other.resolve() if args.other else None
     trees = [this] + ([other] if other else [])
     print(f"this: {this}" + (f"  other: {other}" if other else ""))
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; medians of {args.repeat} paired runs")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; medians of "
+        f"{args.repeat} paired runs"
+    )
 
     print("CLI start-up (--help):")
     for script in ("generate_data.py", "run_analysis.py", "run_experiment.py"):
@@ -126,20 +142,43 @@ def main() -> int:
         scen = str(ROOT / args.scenario)
         print(f"generation end to end ({args.scenario}):")
         for fmt in ("csv", "parquet"):
-            res = paired(trees, args.repeat, "generate_data.py", "--config", scen, "--format", fmt, out_arg=True)
+            res = paired(
+                trees,
+                args.repeat,
+                "generate_data.py",
+                "--config",
+                scen,
+                "--format",
+                fmt,
+                out_arg=True,
+            )
             line(f"generate_data.py --format {fmt}", res, this, other)
             for t in trees:
                 m = re.search(r"\(simulate ([\d.]+) s .*write ([\d.]+) s\)", res[t][2])
                 if m:
-                    print(f"    {'this' if t == this else 'other'}: simulate {m.group(1)} s, write {m.group(2)} s "
-                          "(last run, in-process)")
+                    print(
+                        f"    {'this' if t == this else 'other'}: simulate {m.group(1)} s, write "
+                        f"{m.group(2)} s "
+                        "(last run, in-process)"
+                    )
 
     if args.analysis:
         data = args.data
         if data is None:
             data = tempfile.mkdtemp(prefix="bench-profile-data-") + "/d"
-            subprocess.run([sys.executable, str(ROOT / "generate_data.py"), "--config", str(ROOT / args.scenario),
-                            "--out", data, "--quiet"], check=True, env={**os.environ, "SHOCKLAB_LOG_DIR": ""})
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "generate_data.py"),
+                    "--config",
+                    str(ROOT / args.scenario),
+                    "--out",
+                    data,
+                    "--quiet",
+                ],
+                check=True,
+                env={**os.environ, "SHOCKLAB_LOG_DIR": ""},
+            )
         data = str(Path(data).resolve())
         print(f"analysis of {data} (run_analysis.py, fresh interpreter, one paired run):")
         runs: dict[Path, Path] = {}

@@ -32,10 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 SHIFT = 10**14
-PROBE = ("import re, runpy, sys; sys.argv = sys.argv[1:]\n"
-         "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
-         "    assert not e.code, e.code\n"
-         "print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)")
+PROBE = (
+    "import re, runpy, sys; sys.argv = sys.argv[1:]\n"
+    "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
+    "    assert not e.code, e.code\n"
+    "print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
+    "file=sys.stderr)"
+)
 
 
 CPU = {"s": 0.0}   # CPU seconds (user + system, all threads) of the last fresh() child
@@ -48,7 +51,9 @@ def fresh(script: str, *args: str) -> tuple[float, float, str]:
 
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PROBE, script, *args], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, script, *args], cwd=ROOT, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU["s"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
@@ -65,8 +70,21 @@ def build_store(work: Path, lines: int) -> Path:
 
     base = work / "bench_1m"
     if not (base / "manifest.json").is_file():
-        subprocess.run([sys.executable, str(ROOT / "generate_data.py"), "--config", "config/scenarios/bench_1m.yaml",
-                        "--out", str(base), "--format", "parquet", "--quiet"], cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "generate_data.py"),
+                "--config",
+                "config/scenarios/bench_1m.yaml",
+                "--out",
+                str(base),
+                "--format",
+                "parquet",
+                "--quiet",
+            ],
+            cwd=ROOT,
+            check=True,
+        )
     per_copy = pq.ParquetFile(base / "order_items.parquet").metadata.num_rows
     copies = -(-lines // per_copy)
     store = work / f"store_{lines}"
@@ -82,13 +100,17 @@ def build_store(work: Path, lines: int) -> Path:
                 for col in id_cols:
                     i = t.schema.get_field_index(col)
                     t = t.set_column(i, col, pc.add(t[col], pa.scalar(k * SHIFT, pa.int64())))
-                if name == "order_items" and k == copies - 1:   # trim the last copy to exactly --lines
+                if (
+                    name == "order_items" and k == copies - 1
+                ):  # trim the last copy to exactly --lines
                     t = t.slice(0, lines - per_copy * (copies - 1))
                 w.write_table(t)
     for name in ("products", "marketing_calendar"):
         pq.write_table(pq.read_table(base / f"{name}.parquet"), store / f"{name}.parquet")
     tr = pq.read_table(base / "website_traffic.parquet")
-    tr = tr.set_column(tr.schema.get_field_index("sessions"), "sessions", pc.multiply(tr["sessions"], copies))
+    tr = tr.set_column(
+        tr.schema.get_field_index("sessions"), "sessions", pc.multiply(tr["sessions"], copies)
+    )
     pq.write_table(tr, store / "website_traffic.parquet")
     (store / "done").write_text(str(copies))
     return store
@@ -104,26 +126,38 @@ def bench_store(work: Path, lines: int, with_pandas: bool) -> None:
     size = sum(p.stat().st_size for p in store.glob("*.parquet")) / 1e6
     print(f"store: {n_lines:,} order lines, {n_orders:,} orders, {size:,.0f} MB Parquet ({store}; "
           f"built in {time.perf_counter() - t0:.0f} s)")
-    code = ("import sys; sys.path.insert(0, 'src'); from analytics.kpis_columnar import kpis_daily_from_files; "
-            f"kd = kpis_daily_from_files({str(store)!r}); "
-            "o = kd[kd.dimension == 'overall']; print(len(kd), o.orders.sum(), o.revenue.sum())")
+    code = (
+        "import sys; sys.path.insert(0, 'src'); from analytics.kpis_columnar import "
+        "kpis_daily_from_files; "
+        f"kd = kpis_daily_from_files({str(store)!r}); "
+        "o = kd[kd.dimension == 'overall']; print(len(kd), o.orders.sum(), o.revenue.sum())"
+    )
     script = work / "kpis_files.py"
     script.write_text(code)
     wall, peak, out = fresh(str(script))
     rows, orders, revenue = out.split()
-    print(f"  KPIs with DuckDB over the files: {wall:6.1f} s wall, {CPU['s']:6.1f} s CPU (fresh interpreter), "
-          f"peak RSS {peak:,.0f} MB "
-          f"-> {int(rows):,} kpis_daily rows, {float(orders):,.0f} orders, revenue {float(revenue):,.0f}")
+    print(
+        f"  KPIs with DuckDB over the files: {wall:6.1f} s wall, {CPU['s']:6.1f} s CPU (fresh "
+        "interpreter), "
+        f"peak RSS {peak:,.0f} MB "
+        f"-> {int(rows):,} kpis_daily rows, {float(orders):,.0f} orders, revenue "
+        f"{float(revenue):,.0f}"
+    )
     if with_pandas:
-        code = ("import sys; sys.path.insert(0, 'src'); from analytics.loading import load_data_dir; "
-                "from analytics.kpis import compute_kpis_daily; "
-                f"kd = compute_kpis_daily(load_data_dir({str(store)!r}), engine='pandas'); "
-                "o = kd[kd.dimension == 'overall']; print(len(kd), o.orders.sum(), o.revenue.sum())")
+        code = (
+            "import sys; sys.path.insert(0, 'src'); from analytics.loading import load_data_dir; "
+            "from analytics.kpis import compute_kpis_daily; "
+            f"kd = compute_kpis_daily(load_data_dir({str(store)!r}), engine='pandas'); "
+            "o = kd[kd.dimension == 'overall']; print(len(kd), o.orders.sum(), o.revenue.sum())"
+        )
         script = work / "kpis_pandas.py"
         script.write_text(code)
         wall, peak, out = fresh(str(script))
-        print(f"  pandas path (load_data_dir + numpy KPIs): {wall:6.1f} s wall, {CPU['s']:6.1f} s CPU, "
-              f"peak RSS {peak:,.0f} MB -> {out.strip()}")
+        print(
+            f"  pandas path (load_data_dir + numpy KPIs): {wall:6.1f} s wall, {CPU['s']:6.1f} s "
+            "CPU, "
+            f"peak RSS {peak:,.0f} MB -> {out.strip()}"
+        )
 
 
 def build_transactions(path: Path, lines: int, seed: int = 11) -> None:
@@ -140,7 +174,11 @@ def build_transactions(path: Path, lines: int, seed: int = 11) -> None:
     n_inv = per_inv.size
     start = np.datetime64("2009-12-01T07:00:00")
     days = np.sort(g.integers(0, 739, n_inv))
-    ts = start + days.astype("timedelta64[D]") + g.integers(0, 11 * 3600, n_inv).astype("timedelta64[s]")
+    ts = (
+        start
+        + days.astype("timedelta64[D]")
+        + g.integers(0, 11 * 3600, n_inv).astype("timedelta64[s]")
+    )
     cust = g.zipf(1.3, n_inv) % n_cust + 12346
     cancelled = g.random(n_inv) < 0.02
     inv_no = np.arange(489434, 489434 + n_inv).astype(str)
@@ -153,10 +191,21 @@ def build_transactions(path: Path, lines: int, seed: int = 11) -> None:
     codes = np.char.add(stock.astype(str), np.where(stock % 7 == 0, "A", ""))
     qty = g.geometric(0.3, n) * np.where(cancelled[row_inv], -1, 1)
     price = np.round(np.exp(g.normal(1.0, 0.9, n)), 2)
-    cid = np.where(g.random(n) < 0.2, "", (cust[row_inv]).astype(float).astype(str))   # ~20 % no id, as there
-    df = pd.DataFrame({"Invoice": inv[row_inv], "StockCode": codes, "Description": np.char.add("ITEM ", codes),
-                       "Quantity": qty, "InvoiceDate": pd.to_datetime(ts[row_inv]).strftime("%Y-%m-%d %H:%M:%S"),
-                       "Price": price, "Customer ID": cid, "Country": country[row_inv]})
+    cid = np.where(
+        g.random(n) < 0.2, "", (cust[row_inv]).astype(float).astype(str)
+    )  # ~20 % no id, as there
+    df = pd.DataFrame(
+        {
+            "Invoice": inv[row_inv],
+            "StockCode": codes,
+            "Description": np.char.add("ITEM ", codes),
+            "Quantity": qty,
+            "InvoiceDate": pd.to_datetime(ts[row_inv]).strftime("%Y-%m-%d %H:%M:%S"),
+            "Price": price,
+            "Customer ID": cid,
+            "Country": country[row_inv],
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)
 
@@ -165,11 +214,16 @@ def bench_transactions(work: Path, lines: int) -> None:
     path = work / f"online_retail_ii_{lines}.csv"
     build_transactions(path, lines)
     out = work / "tx_run"
-    wall, peak, _ = fresh(str(ROOT / "run_analysis.py"), "--transactions", str(path), "--out", str(out), "--quiet")
+    wall, peak, _ = fresh(
+        str(ROOT / "run_analysis.py"), "--transactions", str(path), "--out", str(out), "--quiet"
+    )
     timings = json.loads((out / "run.json").read_text())["timings_seconds"]
     top = {k: v for k, v in timings.items() if isinstance(v, (int, float))}
-    print(f"transactions: {path.name} ({path.stat().st_size / 1e6:,.0f} MB, {lines:,} lines): whole analysis "
-          f"{wall:6.1f} s wall, {CPU['s']:6.1f} s CPU (fresh interpreter), peak RSS {peak:,.0f} MB")
+    print(
+        f"transactions: {path.name} ({path.stat().st_size / 1e6:,.0f} MB, {lines:,} lines): whole "
+        "analysis "
+        f"{wall:6.1f} s wall, {CPU['s']:6.1f} s CPU (fresh interpreter), peak RSS {peak:,.0f} MB"
+    )
     print("  stages (run.json): " + " · ".join(f"{k} {v:.1f}" for k, v in top.items()))
 
 
@@ -178,7 +232,9 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=10_000_000)
     ap.add_argument("--transactions-lines", type=int, default=1_070_000)
     ap.add_argument("--work", type=Path, default=Path("/tmp/shocklab-scale"))
-    ap.add_argument("--pandas", action="store_true", help="also time the pandas KPI path on the store")
+    ap.add_argument(
+        "--pandas", action="store_true", help="also time the pandas KPI path on the store"
+    )
     ap.add_argument("--skip-store", action="store_true")
     ap.add_argument("--skip-transactions", action="store_true")
     args = ap.parse_args()

@@ -2,7 +2,7 @@
 """Sweep throughput (runs/minute) with 1 and 2 workers, on a local process pool and on a Dask
 LocalCluster, and the 2-worker speed-up. Prints figures; asserts nothing.
 
-    python bench/bench_sweep.py                 # 24 real cells (small scenario, prophet off) per run
+    python bench/bench_sweep.py        # 24 real cells (small scenario, prophet off) per run
     python bench/bench_sweep.py --cells 12 --repeat 1 --executors local
 
 Every run analyses the same cells against the same pre-generated worlds (generation is done once
@@ -52,10 +52,19 @@ def experiment_file(tmp: Path, cells: int) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cells", type=int, default=24, help="cells per run (default 24: enough to amortise worker start-up)")
+    ap.add_argument(
+        "--cells",
+        type=int,
+        default=24,
+        help="cells per run (default 24: enough to amortise worker start-up)",
+    )
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeat", type=int, default=2, help="runs per configuration; the best counts (default 2)")
-    ap.add_argument("--executors", nargs="+", default=["local", "dask"], choices=["local", "dask", "serial"])
+    ap.add_argument(
+        "--repeat", type=int, default=2, help="runs per configuration; the best counts (default 2)"
+    )
+    ap.add_argument(
+        "--executors", nargs="+", default=["local", "dask"], choices=["local", "dask", "serial"]
+    )
     args = ap.parse_args()
 
     from simulation.api import generate, scenario_hash
@@ -69,8 +78,10 @@ def main() -> int:
         worlds = WorldCache(cache, generate, scenario_hash)
         for task in tasks:
             worlds.get(task.scenario)
-        print(f"{len(tasks)} cells per run; {len({scenario_hash(t.scenario) for t in tasks})} worlds "
-              f"generated up front in {time.perf_counter() - t:.1f}s")
+        print(
+            f"{len(tasks)} cells per run; {len({scenario_hash(t.scenario) for t in tasks})} worlds "
+            f"generated up front in {time.perf_counter() - t:.1f}s"
+        )
         rates: dict[tuple[str, int], float] = {}
         for executor in args.executors:
             for workers in args.workers:
@@ -89,14 +100,23 @@ def main() -> int:
                 cpu = outcome.results["time_cpu_s"].mean()
                 spread = outcome.results["worker"].value_counts().tolist()
                 load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-                print(f"{executor:6s} {workers} worker{'s' if workers > 1 else ' '}: {ok}/{len(tasks)} ok in "
-                      f"{wall:6.1f}s (best of {args.repeat}) -> {rates[(executor, workers)]:5.1f} runs/min "
-                      f"(per cell: analyse {analyse:.1f}s wall, {cpu:.1f}s CPU; cells per worker {spread}; "
-                      f"load average {load:.1f} on {os.cpu_count()} cores)", flush=True)
+                print(
+                    f"{executor:6s} {workers} worker{'s' if workers > 1 else ' '}: "
+                    f"{ok}/{len(tasks)} ok in "
+                    f"{wall:6.1f}s (best of {args.repeat}) -> {rates[(executor, workers)]:5.1f} "
+                    "runs/min "
+                    f"(per cell: analyse {analyse:.1f}s wall, {cpu:.1f}s CPU; cells per worker "
+                    f"{spread}; "
+                    f"load average {load:.1f} on {os.cpu_count()} cores)",
+                    flush=True,
+                )
         lo, hi = min(args.workers), max(args.workers)
         for executor in args.executors:
             if (executor, lo) in rates and (executor, hi) in rates and hi != lo:
-                print(f"{executor}: speed-up {hi} vs {lo} worker(s) = {rates[(executor, hi)] / rates[(executor, lo)]:.2f}x")
+                print(
+                    f"{executor}: speed-up {hi} vs {lo} worker(s) = "
+                    f"{rates[(executor, hi)] / rates[(executor, lo)]:.2f}x"
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

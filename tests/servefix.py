@@ -62,24 +62,61 @@ def _experiments(base: Path, scenario: Path, runs: Path) -> None:
     from run_experiment import main as exp_main
 
     from shocklab.cli import run_cli
-    common = {"scenario": str(scenario), "analysis": str(ROOT / "config/analysis.yaml"),
-              "analysis_overrides": {"detectors.prophet_residual.enabled": False,
-                                     "detectors.isolation_forest.enabled": False,
-                                     "customers.enabled": False, "insights.forecast.enabled": False},
-              "metrics": ["consensus.recall", "consensus.precision", "consensus.f1"],
-              "bootstrap": {"resamples": 200}}
-    sweep = {"name": "sweep", "kind": "sweep", **common, "grid": {"analysis.consensus.min_votes": [1, 2]},
-             "seeds": [1, 2], "gate": {"checks": ["consensus.recall>=0.5"]}}
+    common = {
+        "scenario": str(scenario),
+        "analysis": str(ROOT / "config/analysis.yaml"),
+        "analysis_overrides": {
+            "detectors.prophet_residual.enabled": False,
+            "detectors.isolation_forest.enabled": False,
+            "customers.enabled": False,
+            "insights.forecast.enabled": False,
+        },
+        "metrics": ["consensus.recall", "consensus.precision", "consensus.f1"],
+        "bootstrap": {"resamples": 200},
+    }
+    sweep = {
+        "name": "sweep",
+        "kind": "sweep",
+        **common,
+        "grid": {"analysis.consensus.min_votes": [1, 2]},
+        "seeds": [1, 2],
+        "gate": {"checks": ["consensus.recall>=0.5"]},
+    }
     outage = [{"type": "site_outage", "start": s, "duration_days": 1, "drop_pct": 0.5}
               for s in ("2025-02-11", "2025-03-25")]
-    detect = {"name": "detect", "kind": "detectability", **common, "seeds": [1],
-              "detectability": {"targets": [{"event_type": "site_outage", "magnitude_key": "drop_pct",
-                                             "magnitudes": [0.05, 0.6], "events": outage}]}}
+    detect = {
+        "name": "detect",
+        "kind": "detectability",
+        **common,
+        "seeds": [1],
+        "detectability": {
+            "targets": [
+                {
+                    "event_type": "site_outage",
+                    "magnitude_key": "drop_pct",
+                    "magnitudes": [0.05, 0.6],
+                    "events": outage,
+                }
+            ]
+        },
+    }
     for doc in (sweep, detect):
         cfg = base / f"{doc['name']}.yaml"
         cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-        code = run_cli(exp_main, ["--config", str(cfg), "--out", str(runs / doc["name"]), "--workers", "1",
-                                  "--no-progress", "--no-plots", "--quiet"])
+        code = run_cli(
+            exp_main,
+            [
+                "--config",
+                str(cfg),
+                "--out",
+                str(runs / doc["name"]),
+                "--workers",
+                "1",
+                "--no-progress",
+                "--no-plots",
+                "--quiet",
+            ],
+        )
         assert code == 0, f"experiment {doc['name']} exited {code}"
 
 
@@ -90,7 +127,9 @@ def build(tmp_path_factory) -> Roots:
     keep = os.environ.get("SHOCKLAB_TEST_SERVE_DIR")  # developer aid: reuse a build across sessions
     if keep and (Path(keep) / "runs" / "detect" / "mde.csv").is_file():
         base = Path(keep)
-        _BUILT["roots"] = Roots(base=base, data=base / "data", reports=base / "reports", runs=base / "runs")
+        _BUILT["roots"] = Roots(
+            base=base, data=base / "data", reports=base / "reports", runs=base / "runs"
+        )
         return _BUILT["roots"]
     from generate_data import main as gen_main
     from run_analysis import main as ana_main
@@ -100,7 +139,9 @@ def build(tmp_path_factory) -> Roots:
     base.mkdir(parents=True, exist_ok=True)
     data, reports, runs = base / "data", base / "reports", base / "runs"
     scenario = _scenario(base / "scenario.yaml")
-    assert run_cli(gen_main, ["--config", str(scenario), "--out", str(data / "small"), "--quiet"]) == 0
+    assert (
+        run_cli(gen_main, ["--config", str(scenario), "--out", str(data / "small"), "--quiet"]) == 0
+    )
 
     def analyse(name: str, *args: str) -> None:
         code = run_cli(ana_main, [*args, "--out", str(reports / name), "--quiet"])
@@ -111,7 +152,9 @@ def build(tmp_path_factory) -> Roots:
     analyse("kpis", "--kpis", str(kcsv), "--events", str(kev))
     analyse("sim-k1", "--data", str(data / "small"), "--detectors", "rolling_zscore,oracle",
             "--set", "consensus.min_votes=1", "--set", "customers.enabled=false", *NO_PLOTS)
-    analyse("sim", "--data", str(data / "small"), *FAST, *NO_PLOTS)  # written last: the newest run, the default
+    analyse(
+        "sim", "--data", str(data / "small"), *FAST, *NO_PLOTS
+    )  # written last: the newest run, the default
     _experiments(base, scenario, runs)
     _BUILT["roots"] = Roots(base=base, data=data, reports=reports, runs=runs)
     return _BUILT["roots"]

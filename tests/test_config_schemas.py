@@ -28,9 +28,17 @@ def _sim_schema(path: Path) -> str:
     return "world" if "world" in (yaml.safe_load(path.read_text()) or {}) else "simulation"
 
 
-FILES = ([(_sim_schema(p), p) for p in [ROOT / "config" / "simulation.yaml", *sorted((ROOT / "config" / "scenarios").glob("*.yaml"))]]
-         + [("analysis", ROOT / "config" / "analysis.yaml")]
-         + [("experiment", p) for p in sorted((ROOT / "config" / "experiments").glob("*.yaml"))])
+FILES = (
+    [
+        (_sim_schema(p), p)
+        for p in [
+            ROOT / "config" / "simulation.yaml",
+            *sorted((ROOT / "config" / "scenarios").glob("*.yaml")),
+        ]
+    ]
+    + [("analysis", ROOT / "config" / "analysis.yaml")]
+    + [("experiment", p) for p in sorted((ROOT / "config" / "experiments").glob("*.yaml"))]
+)
 
 
 @pytest.mark.parametrize(("name", "path"), FILES, ids=[str(p.relative_to(ROOT)) for _, p in FILES])
@@ -43,7 +51,9 @@ def test_shipped_configs_validate_against_schema(name, path):
 
 def test_schema_rejects_a_misspelt_key():
     schema = json.loads((ROOT / "schemas" / "simulation.schema.json").read_text())
-    data = json.loads(json.dumps(yaml.safe_load((ROOT / "config" / "simulation.yaml").read_text()), default=str))
+    data = json.loads(
+        json.dumps(yaml.safe_load((ROOT / "config" / "simulation.yaml").read_text()), default=str)
+    )
     data["traffic"]["base_sesions"] = 1
     with pytest.raises(jsonschema.ValidationError, match="base_sesions"):
         jsonschema.validate(data, schema)

@@ -34,7 +34,10 @@ TRUTH_READERS_DEBT = {
 def _docstrings(tree: ast.AST) -> set[int]:
     ids = set()
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+        ):
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                 ids.add(id(first.value))
@@ -52,15 +55,24 @@ def violations(source: str, filename: str) -> tuple[list[str], list[str]]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", ""))
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
             names = [str(node.args[0].value)]
         imports += [f"{filename}:{node.lineno}: imports {n}" for n in names
                     if n == "evaluation" or n.startswith("evaluation.")]
         if isinstance(node, ast.Attribute) and node.attr in TRUTH_FIELDS:
             reads.append(f"{filename}:{node.lineno}: reads .{node.attr}")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
-                and (node.value == "truth" or node.value.startswith("truth/")):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docs
+            and (node.value == "truth" or node.value.startswith("truth/"))
+        ):
             reads.append(f"{filename}:{node.lineno}: names {node.value!r}")
     return imports, reads
 
@@ -70,7 +82,11 @@ def _modules() -> list[Path]:
 
 
 def test_analytics_never_imports_evaluation():
-    found = [v for p in _modules() for v in violations(p.read_text(encoding="utf-8"), str(p.relative_to(ANALYTICS)))[0]]
+    found = [
+        v
+        for p in _modules()
+        for v in violations(p.read_text(encoding="utf-8"), str(p.relative_to(ANALYTICS)))[0]
+    ]
     assert not found, "analytics must not import evaluation:\n" + "\n".join(found)
 
 
@@ -80,7 +96,9 @@ def test_no_new_truth_readers_in_analytics():
         rel = p.relative_to(ANALYTICS).as_posix()
         if rel not in TRUTH_READERS_DEBT:
             found += violations(p.read_text(encoding="utf-8"), rel)[1]
-    assert not found, "analytics must not read truth (hand it to an evaluation stage):\n" + "\n".join(found)
+    assert not found, (
+        "analytics must not read truth (hand it to an evaluation stage):\n" + "\n".join(found)
+    )
 
 
 @pytest.mark.parametrize(("source", "kind"), [

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Write JSON Schemas of the config files to schemas/ so editors can validate YAML.
 
-    python tools/export_schemas.py          # rewrite schemas/{simulation,analysis,experiment}.schema.json
+    python tools/export_schemas.py          # rewrite schemas/{simulation,analysis,experiment}
+                                            # .schema.json
     python tools/export_schemas.py --check  # exit 1 if a committed schema differs from the models
 
-In VS Code (YAML extension) put ``# yaml-language-server: $schema=../schemas/simulation.schema.json``
+In VS Code (YAML extension) put
+``# yaml-language-server: $schema=../schemas/simulation.schema.json``
 at the top of a scenario file. (schemas/insights.schema.json is the output contract, written by
 ``python -m analytics.insights --write-schema``.)
 """
@@ -23,8 +25,12 @@ from shocklab.hashing import canonical_json  # noqa: E402
 from simulation.config import SimulationConfig  # noqa: E402
 from simulation.world_sampler import WorldScenario  # noqa: E402
 
-MODELS = {"simulation": SimulationConfig, "analysis": AnalysisConfig, "experiment": ExperimentConfig,
-          "world": WorldScenario}
+MODELS = {
+    "simulation": SimulationConfig,
+    "analysis": AnalysisConfig,
+    "experiment": ExperimentConfig,
+    "world": WorldScenario,
+}
 
 
 def schema_text(name: str) -> str:

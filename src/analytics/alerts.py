@@ -42,7 +42,8 @@ def idempotency_key(alert_id: str) -> str:
 
 
 def default_state_dir() -> Path:
-    """Where delivery state lives unless configured: ``state/`` (git-ignored) or ``SHOCKLAB_STATE_DIR``."""
+    """Where delivery state lives unless configured: ``state/`` (git-ignored) or
+    ``SHOCKLAB_STATE_DIR``."""
     return Path(os.environ.get("SHOCKLAB_STATE_DIR") or "state")
 
 
@@ -76,20 +77,37 @@ def block_kit(alert: dict[str, Any]) -> dict[str, Any]:
     """The Slack message: header, summary text, a grid of fields, and the alert id as context."""
     sev = str(alert.get("severity", ""))
     key = alert.get("idempotency_key") or idempotency_key(alert.get("alert_id", ""))
-    fields = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in alert.get("fields", {}).items()][:10]
+    fields = [
+        {"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in alert.get("fields", {}).items()
+    ][:10]
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text",
-                                    "text": f"{sev.upper()}: {alert.get('title', 'ShockLab alert')}"[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": f"{SEVERITY_EMOJI.get(sev, '')} {alert.get('text', '')}"[:3000]}},
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": f"{sev.upper()}: {alert.get('title', 'ShockLab alert')}"[:150],
+            },
+        },
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"{SEVERITY_EMOJI.get(sev, '')} {alert.get('text', '')}"[:3000],
+            },
+        },
     ]
     if fields:
         blocks.append({"type": "section", "fields": fields})
     blocks.append({"type": "context", "elements": [
         {"type": "mrkdwn", "text": f"ShockLab · {alert.get('alert_id', '')} · key {key}"}]})
-    return {"text": f"{sev.upper()}: {alert.get('title', '')}", "blocks": blocks,
-            "metadata": {"event_type": "shocklab_alert",
-                         "event_payload": {"alert_id": str(alert.get("alert_id", "")), "idempotency_key": key}}}
+    return {
+        "text": f"{sev.upper()}: {alert.get('title', '')}",
+        "blocks": blocks,
+        "metadata": {
+            "event_type": "shocklab_alert",
+            "event_payload": {"alert_id": str(alert.get("alert_id", "")), "idempotency_key": key},
+        },
+    }
 
 
 class SlackSink:
@@ -124,8 +142,12 @@ class SlackSink:
             if attempt:
                 self.sleep(self.backoff_s * 2 ** (attempt - 1))
             self.attempts += 1
-            req = urllib.request.Request(url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json", "Idempotency-Key": key})
+            req = urllib.request.Request(
+                url,
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "Idempotency-Key": key},
+            )
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
                     resp.read()
@@ -135,7 +157,8 @@ class SlackSink:
                 if exc.code != 429 and exc.code < 500:
                     break  # a client error will not get better by retrying
             except TimeoutError:  # sent, no answer in time: the server may have it; no retry now
-                last = "network error (timeout waiting for the answer; kept pending, not retried in this run)"
+                last = ("network error (timeout waiting for the answer; kept pending, "
+                        "not retried in this run)")
                 break
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
@@ -193,7 +216,9 @@ class ConsoleSink:
         self.logger = logger or log
 
     def send(self, alert: dict[str, Any]) -> None:
-        self.logger.warning("ALERT [%s] %s — %s", alert.get("severity"), alert.get("title"), alert.get("text"))
+        self.logger.warning(
+            "ALERT [%s] %s — %s", alert.get("severity"), alert.get("title"), alert.get("text")
+        )
 
 
 class Dispatcher:
@@ -220,7 +245,10 @@ class Dispatcher:
         if durable:
             if tried in self._tried:
                 return False  # attempted in this run already: once per run, the rest is retries'
-            if not retry and self._outbox_call("begin", self.outbox.begin, sink.name, alert) == "sent":
+            if (
+                not retry
+                and self._outbox_call("begin", self.outbox.begin, sink.name, alert) == "sent"
+            ):
                 self.skipped += 1
                 return True
             self._tried.add(tried)
@@ -228,10 +256,17 @@ class Dispatcher:
             sink.send(alert)
         except Exception as exc:  # a sink must never stop the run
             msg = str(exc) if isinstance(exc, SendError) else f"{type(exc).__name__}"
-            log.warning("alert %s not delivered to %s: %s (kept for retry)", alert.get("alert_id"), sink.name, msg)
+            log.warning(
+                "alert %s not delivered to %s: %s (kept for retry)",
+                alert.get("alert_id"),
+                sink.name,
+                msg,
+            )
             self.failures += 1
             if durable:
-                self._outbox_call("record_failure", self.outbox.record_failure, sink.name, alert, msg)
+                self._outbox_call(
+                    "record_failure", self.outbox.record_failure, sink.name, alert, msg
+                )
             return False
         if durable:
             self._outbox_call("record_sent", self.outbox.record_sent, sink.name, alert["alert_id"])
@@ -259,7 +294,9 @@ class Dispatcher:
         if self.outbox is None:
             return out
         by_name = {s.name: s for s in self.sinks}
-        for sink_name, alert, _attempts, _err in self._outbox_call("pending", self.outbox.pending) or []:
+        for sink_name, alert, _attempts, _err in (
+            self._outbox_call("pending", self.outbox.pending) or []
+        ):
             sink = by_name.get(sink_name)
             if sink is None or (sink_name, alert.get("alert_id")) in self._tried:
                 out["pending"] += 1

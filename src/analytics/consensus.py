@@ -66,9 +66,15 @@ class Votes:
 
     def __init__(self, detections: pd.DataFrame) -> None:
         det = detections
-        self.grid = pd.DatetimeIndex(np.sort(det["date"].unique())) if len(det) else pd.DatetimeIndex([])
+        self.grid = (
+            pd.DatetimeIndex(np.sort(det["date"].unique())) if len(det) else pd.DatetimeIndex([])
+        )
         self.detectors = sorted(det["detector"].unique()) if len(det) else []
-        keys = det[["kpi", "dimension", "segment"]].drop_duplicates().sort_values(["kpi", "dimension", "segment"])
+        keys = (
+            det[["kpi", "dimension", "segment"]]
+            .drop_duplicates()
+            .sort_values(["kpi", "dimension", "segment"])
+        )
         self.series = [tuple(r) for r in keys.itertuples(index=False)]
         n_d, n_s, n_t = len(self.detectors), len(self.series), len(self.grid)
         shape = (n_d, n_s, n_t)
@@ -80,8 +86,9 @@ class Votes:
         if not len(det):
             return
         # row -> (detector, series, period) indices
-        s_idx = pd.MultiIndex.from_tuples(self.series, names=["kpi", "dimension", "segment"]).get_indexer(
-            pd.MultiIndex.from_frame(det[["kpi", "dimension", "segment"]]))
+        s_idx = pd.MultiIndex.from_tuples(
+            self.series, names=["kpi", "dimension", "segment"]
+        ).get_indexer(pd.MultiIndex.from_frame(det[["kpi", "dimension", "segment"]]))
         d_idx = pd.Index(self.detectors).get_indexer(det["detector"])
         t_idx = self.grid.get_indexer(det["date"])
         self.score[d_idx, s_idx, t_idx] = det["score"].to_numpy(float)
@@ -100,9 +107,17 @@ class Votes:
             out[..., :-k] |= a[..., k:]
         return out
 
-    def incidents(self, voters: list[str], min_votes: int = 1, required: Iterable[str] = (), tolerance: int = 0,
-                  merge_gap: int = 1, mute_dates: Iterable[pd.Timestamp] = (), n_total: int | None = None,
-                  families: dict[str, str] | None = None) -> list[Incident]:
+    def incidents(
+        self,
+        voters: list[str],
+        min_votes: int = 1,
+        required: Iterable[str] = (),
+        tolerance: int = 0,
+        merge_gap: int = 1,
+        mute_dates: Iterable[pd.Timestamp] = (),
+        n_total: int | None = None,
+        families: dict[str, str] | None = None,
+    ) -> list[Incident]:
         """Incidents of ``voters`` under the rule (see module docstring); deterministic order.
 
         ``families`` maps a voter to its family (e.g. its detector type): voters of one family
@@ -118,7 +133,11 @@ class Votes:
         vi = [self.detectors.index(v) for v in voters]
         req = [voters.index(r) for r in required if r in voters]
         muted = np.zeros(len(self.grid), dtype=bool)
-        mute = self.grid.get_indexer(pd.DatetimeIndex(list(mute_dates))) if mute_dates else np.array([], int)
+        mute = (
+            self.grid.get_indexer(pd.DatetimeIndex(list(mute_dates)))
+            if mute_dates
+            else np.array([], int)
+        )
         muted[mute[mute >= 0]] = True
         out: list[Incident] = []
         for direction, raw_all in (("up", self.up), ("down", self.down)):
@@ -135,8 +154,20 @@ class Votes:
                 pos = np.flatnonzero(ok[s])
                 breaks = np.flatnonzero(np.diff(pos) - 1 > merge_gap)
                 for seg in np.split(pos, breaks + 1):
-                    out.append(self._incident(s, int(seg[0]), int(seg[-1]), direction, raw, vi, voters,
-                                              tolerance, n_total, fam))
+                    out.append(
+                        self._incident(
+                            s,
+                            int(seg[0]),
+                            int(seg[-1]),
+                            direction,
+                            raw,
+                            vi,
+                            voters,
+                            tolerance,
+                            n_total,
+                            fam,
+                        )
+                    )
         out.sort(key=lambda i: (i.start, i.kpi, i.dimension, i.segment, i.direction))
         return out
 
@@ -156,16 +187,29 @@ class Votes:
             exp_day = np.nanmean(self.expected[w, s, p0:p1 + 1], axis=0)
         actual = _aggregate(kpi, self.actual[s, p0:p1 + 1])
         expected = _aggregate(kpi, exp_day)
-        mag = (actual - expected) / abs(expected) * 100 if np.isfinite(expected) and expected != 0 else float("nan")
+        mag = (
+            (actual - expected) / abs(expected) * 100
+            if np.isfinite(expected) and expected != 0
+            else float("nan")
+        )
         start, end = self.grid[p0], self.grid[p1]
         return Incident(
             incident_id=f"I-{kpi}-{dim}-{seg}-{_stamp(start)}-{direction}",
-            kpi=kpi, dimension=dim, segment=seg, start=start, end=end, direction=direction,
-            detectors=who, level=level_name(n_fam, n_total),
-            confidence=confidence_of(n_fam, n_total, peak), severity=severity_of(peak, mag),
-            peak_score=round(peak, 4), actual=round(actual, 6) if np.isfinite(actual) else float("nan"),
+            kpi=kpi,
+            dimension=dim,
+            segment=seg,
+            start=start,
+            end=end,
+            direction=direction,
+            detectors=who,
+            level=level_name(n_fam, n_total),
+            confidence=confidence_of(n_fam, n_total, peak),
+            severity=severity_of(peak, mag),
+            peak_score=round(peak, 4),
+            actual=round(actual, 6) if np.isfinite(actual) else float("nan"),
             expected=round(expected, 6) if np.isfinite(expected) else float("nan"),
-            magnitude_pct=round(mag, 3) if np.isfinite(mag) else float("nan"))
+            magnitude_pct=round(mag, 3) if np.isfinite(mag) else float("nan"),
+        )
 
 
 def build_incidents(detections: pd.DataFrame | Votes, voters: list[str], min_votes: int = 1,
@@ -174,21 +218,38 @@ def build_incidents(detections: pd.DataFrame | Votes, voters: list[str], min_vot
                     families: dict[str, str] | None = None) -> list[Incident]:
     """Incidents from the flags of ``voters`` (see module docstring); deterministic order."""
     votes = detections if isinstance(detections, Votes) else Votes(detections)
-    return votes.incidents(voters, min_votes, required, tolerance, merge_gap, list(mute_dates), n_total, families)
+    return votes.incidents(
+        voters, min_votes, required, tolerance, merge_gap, list(mute_dates), n_total, families
+    )
 
 
-def consensus_incidents(detections: pd.DataFrame | Votes, voters: list[str], cfg, mute_dates=(),
-                        min_votes: int | None = None, families: dict[str, str] | None = None) -> list[Incident]:
+def consensus_incidents(
+    detections: pd.DataFrame | Votes,
+    voters: list[str],
+    cfg,
+    mute_dates=(),
+    min_votes: int | None = None,
+    families: dict[str, str] | None = None,
+) -> list[Incident]:
     """Consensus incidents with the settings of ``cfg`` (a ``ConsensusConfig``); ``families``
     (voter -> detector type) is used when ``cfg.count_by == "type"``."""
     fams = families if cfg.count_by == "type" else None
     n = len({(fams or {}).get(v, v) for v in voters})
     k = cfg.min_votes if min_votes is None else min_votes
-    return build_incidents(detections, voters, min_votes=min(k, n) if voters else k,
-                           required=[r for r in cfg.required if r in voters], tolerance=cfg.tolerance_days,
-                           merge_gap=cfg.merge_gap_days, mute_dates=mute_dates if cfg.mute_calendar else (),
-                           n_total=n, families=fams)
+    return build_incidents(
+        detections,
+        voters,
+        min_votes=min(k, n) if voters else k,
+        required=[r for r in cfg.required if r in voters],
+        tolerance=cfg.tolerance_days,
+        merge_gap=cfg.merge_gap_days,
+        mute_dates=mute_dates if cfg.mute_calendar else (),
+        n_total=n,
+        families=fams,
+    )
 
 
-def detector_incidents(detections: pd.DataFrame | Votes, name: str, merge_gap: int) -> list[Incident]:
+def detector_incidents(
+    detections: pd.DataFrame | Votes, name: str, merge_gap: int
+) -> list[Incident]:
     return build_incidents(detections, [name], min_votes=1, merge_gap=merge_gap)

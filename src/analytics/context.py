@@ -44,7 +44,8 @@ class DataSet:
     truth_counterfactual: pd.DataFrame | None = None
     truth_customers: pd.DataFrame | None = None
     source: str = "simulated"  # "simulated" | "transactions" | "kpis"
-    # external KPI files: what ingestion did (step, missing periods, duplicates …; see analytics.external)
+    # external KPI files: what ingestion did (step, missing periods, duplicates …; see
+    # analytics.external)
     ingest: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -56,7 +57,7 @@ class DataSet:
 class Incident:
     """A run of flagged days (gaps <= merge_gap_days) on one KPI, one slice, one direction."""
 
-    incident_id: str            # stable across identical runs, e.g. "I-revenue-overall-all-2025-06-10-down"
+    incident_id: str  # stable across identical runs, e.g. "I-revenue-overall-all-2025-06-10-down"
     kpi: str
     dimension: str              # "overall" | "channel" | "country" | "category"
     segment: str                # slice value, "all" for overall
@@ -88,16 +89,25 @@ class RunContext:
     data: DataSet
     out_dir: Path               # the temporary run directory (atomically renamed at the end)
     kpis_daily: pd.DataFrame | None = None
-    kpi_tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # monthly_revenue, channel_performance, top_products, revenue_by_country
+    kpi_tables: dict[str, pd.DataFrame] = field(
+        default_factory=dict
+    )  # monthly_revenue, channel_performance, top_products, revenue_by_country
     detections: pd.DataFrame | None = None
-    detector_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"ok": bool, "error": str|None, "seconds": float}
+    detector_status: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # name -> {"ok": bool, "error": str|None, "seconds": float}
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
-    incidents: list[Incident] = field(default_factory=list)                 # consensus
-    consensus_levels: dict[str, list[Incident]] = field(default_factory=dict)  # "k1".."kn": k of n voters agree (for scoring)
+    incidents: list[Incident] = field(default_factory=list)  # consensus
+    consensus_levels: dict[str, list[Incident]] = field(
+        default_factory=dict
+    )  # "k1".."kn": k of n voters agree (for scoring)
     scorecard: dict[str, Any] | None = None
     insights: dict[str, Any] | None = None
-    customers: dict[str, Any] | None = None    # customer-intelligence summary for insights.json
-    # fitted customer models an evaluation stage may score against truth, e.g. {"clv": {"table", "end", "config"}}
+    customers: dict[str, Any] | None = None  # customer-intelligence summary for insights.json
+    # fitted customer models an evaluation stage may score against truth, e.g. {"clv": {"table",
+    # "end", "config"}}
     customer_models: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    as_of: str | None = None    # run_analysis.py --as-of DATE: the customer monitor judges that day only
+    as_of: str | None = (
+        None  # run_analysis.py --as-of DATE: the customer monitor judges that day only
+    )

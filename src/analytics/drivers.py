@@ -55,7 +55,10 @@ def pair_daily(tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
     need = {"order_date", "channel", "country", "status", "net_revenue"}
     if orders is None or not need <= set(orders.columns) or orders.empty:
         return None
-    o = orders.loc[orders["status"].astype(str) != "cancelled", ["order_date", "channel", "country", "net_revenue"]]
+    o = orders.loc[
+        orders["status"].astype(str) != "cancelled",
+        ["order_date", "channel", "country", "net_revenue"],
+    ]
     o = o.assign(date=pd.to_datetime(o["order_date"]).dt.normalize())
     g = o.groupby(["date", "channel", "country"], observed=True)["net_revenue"].agg(["size", "sum"])
     out = g.rename(columns={"size": "orders", "sum": "revenue"})
@@ -93,14 +96,21 @@ class SlicePanel:
         if extra is not None and not extra.empty:
             k = pd.concat([k, extra], ignore_index=True)
         # one contiguous daily index for every series, so a date is a row number (fast look-ups)
-        self.dates = pd.date_range(k["date"].min(), k["date"].max(), freq="D") if len(k) else pd.DatetimeIndex([])
+        self.dates = (
+            pd.date_range(k["date"].min(), k["date"].max(), freq="D")
+            if len(k)
+            else pd.DatetimeIndex([])
+        )
         self.values: dict[str, pd.DataFrame] = {}
         for comp in k.columns.difference(["date", "dimension", "segment"]):
             if not pd.api.types.is_numeric_dtype(k[comp]):
                 continue
             # min_count=1: a KPI that does not exist for a slice (sessions by category) stays NaN
-            wide = k.groupby(["date", "dimension", "segment"], observed=True)[comp].sum(min_count=1) \
+            wide = (
+                k.groupby(["date", "dimension", "segment"], observed=True)[comp]
+                .sum(min_count=1)
                 .unstack(["dimension", "segment"])
+            )
             self.values[comp] = wide.dropna(axis=1, how="all").astype(float).reindex(self.dates)
         self.expected: dict[str, pd.DataFrame] = {}
         if detections is not None and not detections.empty and "expected" in detections.columns:
@@ -110,11 +120,16 @@ class SlicePanel:
                              dimension=d["dimension"].astype(str), segment=d["segment"].astype(str),
                              expected=d["expected"].astype(float))
                 # several detectors judge the same point: their median is the consensus baseline
-                med = d.groupby(["kpi", "date", "dimension", "segment"], observed=True)["expected"].median()
+                med = d.groupby(["kpi", "date", "dimension", "segment"], observed=True)[
+                    "expected"
+                ].median()
                 for kpi, part in med.groupby(level="kpi", observed=True):
                     if str(kpi) in self.values:
-                        self.expected[str(kpi)] = part.droplevel("kpi").unstack(["dimension", "segment"]) \
+                        self.expected[str(kpi)] = (
+                            part.droplevel("kpi")
+                            .unstack(["dimension", "segment"])
                             .reindex(index=self.dates, columns=self.values[str(kpi)].columns)
+                        )
         self._arr = {c: w.to_numpy() for c, w in self.values.items()}
         self._exp = {c: w.to_numpy() for c, w in self.expected.items()}
         # incidents and episodes share windows: results are memoized (treat them as read-only)
@@ -124,7 +139,11 @@ class SlicePanel:
     def _gather(self, arr: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Rows ``days`` (day numbers from the first date, any shape) of ``arr``; NaN outside."""
         n = arr.shape[0]
-        out = arr[np.clip(days, 0, max(n - 1, 0))] if n else np.full((*days.shape, arr.shape[1]), np.nan)
+        out = (
+            arr[np.clip(days, 0, max(n - 1, 0))]
+            if n
+            else np.full((*days.shape, arr.shape[1]), np.nan)
+        )
         out[(days < 0) | (days >= n)] = np.nan
         return out
 
@@ -144,7 +163,9 @@ class SlicePanel:
         """
         key = (comp, pd.Timestamp(start), pd.Timestamp(end), source, baseline_weeks, shift_days)
         if key not in self._sums:
-            self._sums[key] = self._window_sums(comp, start, end, source, baseline_weeks, shift_days)
+            self._sums[key] = self._window_sums(
+                comp, start, end, source, baseline_weeks, shift_days
+            )
         return self._sums[key]
 
     def _window_sums(self, comp: str, start: pd.Timestamp, end: pd.Timestamp, source: str,
@@ -168,7 +189,9 @@ class SlicePanel:
         if source == "detector":
             if comp not in self._exp:
                 return np.full((n_days, arr.shape[1]), np.nan), n_days
-            return self._gather(self._exp[comp], days), n_days  # NaN unless every day has a baseline
+            return self._gather(
+                self._exp[comp], days
+            ), n_days  # NaN unless every day has a baseline
         if source == "shift":
             return self._gather(arr, days - int(shift_days or 7)), 1
         # same-weekday baseline: day j of the window looks back 7*(j//7 + k) days, k = 1..K, and
@@ -249,7 +272,9 @@ def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestam
     p = int(np.argmax(np.abs(dev) if not sign else np.clip(dev * sign, 0.0, None)))
     if abs(dev[p]) < z * sigma:
         return None
-    keep = (np.sign(dev) == np.sign(dev[p])) & (np.abs(dev) >= max(z_extend * sigma, share * abs(dev[p])))
+    keep = (np.sign(dev) == np.sign(dev[p])) & (
+        np.abs(dev) >= max(z_extend * sigma, share * abs(dev[p]))
+    )
     lo = p
     while lo > 0 and keep[lo - 1]:
         lo -= 1
@@ -279,15 +304,21 @@ def window_table(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Times
         return pd.DataFrame()
     act = pd.DataFrame({f"a_{c}": panel.window_sums(c, start, end, "actual") for c in comps})
     if expected == "shift":
-        exp = pd.DataFrame({f"e_{c}": panel.window_sums(c, start, end, "shift", shift_days=shift_days)
-                            for c in comps})
+        exp = pd.DataFrame(
+            {
+                f"e_{c}": panel.window_sums(c, start, end, "shift", shift_days=shift_days)
+                for c in comps
+            }
+        )
         src = pd.Series("shift", index=exp.index)
     else:
         base = pd.DataFrame({f"e_{c}": panel.window_sums(c, start, end, "baseline", baseline_weeks)
                              for c in comps})
         exp, src = base, pd.Series("baseline", index=base.index)
         if expected in ("auto", "detector"):
-            det = pd.DataFrame({f"e_{c}": panel.window_sums(c, start, end, "detector") for c in comps})
+            det = pd.DataFrame(
+                {f"e_{c}": panel.window_sums(c, start, end, "detector") for c in comps}
+            )
             # a dimension uses the detectors only if they cover all its slices (consistent sums)
             covered = det.notna().all(axis=1).groupby(level="dimension").transform("all")
             if expected == "detector":
@@ -319,7 +350,9 @@ def attribute(table: pd.DataFrame, kpi: str) -> pd.DataFrame:
         g = t.groupby("dimension", sort=False)
         r_e = g[f"e_{num}"].transform("sum") / g[f"e_{den}"].transform("sum")
         d_a_tot = g[f"a_{den}"].transform("sum")
-        t["change"] = ((t[f"a_{num}"] - r_e * t[f"a_{den}"]) - (t[f"e_{num}"] - r_e * t[f"e_{den}"])) / d_a_tot
+        t["change"] = (
+            (t[f"a_{num}"] - r_e * t[f"a_{den}"]) - (t[f"e_{num}"] - r_e * t[f"e_{den}"])
+        ) / d_a_tot
         with np.errstate(all="ignore"):
             t["actual"] = t[f"a_{num}"] / t[f"a_{den}"]
             t["expected"] = t[f"e_{num}"] / t[f"e_{den}"]
@@ -333,11 +366,15 @@ def attribute(table: pd.DataFrame, kpi: str) -> pd.DataFrame:
     total = g["change"].transform("sum")
     gross = t["change"].abs().groupby(t["dimension"]).transform("sum")
     # when slices cancel each other out, shares of a near-zero total would explode
-    denom = np.where(total.abs() >= 0.5 * gross, total, np.sign(total.where(total != 0, 1.0)) * gross)
+    denom = np.where(
+        total.abs() >= 0.5 * gross, total, np.sign(total.where(total != 0, 1.0)) * gross
+    )
     with np.errstate(all="ignore"):
         t["share_of_change"] = np.where(denom != 0, t["change"] / denom, 0.0)
         t["share_of_expected"] = weight / weight.groupby(t["dimension"]).transform("sum")
-        t["relative_change"] = np.where(t["expected"] != 0, t["actual"] / t["expected"] - 1.0, np.nan)
+        t["relative_change"] = np.where(
+            t["expected"] != 0, t["actual"] / t["expected"] - 1.0, np.nan
+        )
     t["concentration"] = t["share_of_change"] - t["share_of_expected"]
     keep = ["dimension", "segment", "actual", "expected", "change", "share_of_change",
             "share_of_expected", "concentration", "relative_change", "source"]
@@ -348,12 +385,14 @@ def attribute(table: pd.DataFrame, kpi: str) -> pd.DataFrame:
 class DriverResult:
     """Ranked drivers of one change (plain data; the insights package turns it into models)."""
 
-    drivers: list[dict[str, Any]]          # ranked across dimensions (see ``rank``)
-    breakdown: dict[str, list[dict[str, Any]]]  # per dimension, ranked, small ones folded into "other"
+    drivers: list[dict[str, Any]]  # ranked across dimensions (see ``rank``)
+    breakdown: dict[
+        str, list[dict[str, Any]]
+    ]  # per dimension, ranked, small ones folded into "other"
     scope: str                             # "concentrated" | "broad" | "unknown"
     top: dict[str, Any] | None             # the first driver when concentrated
-    focus: float | None = None             # see ``focus``, of the first driver
-    source: str = "baseline"               # where "expected" came from: baseline | detector | shift | mixed
+    focus: float | None = None  # see ``focus``, of the first driver
+    source: str = "baseline"  # where "expected" came from: baseline | detector | shift | mixed
 
 
 def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
@@ -371,16 +410,22 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
     a = a.loc[a.groupby("dimension", sort=False)["segment"].transform("nunique") > 1]
     pairs = a.loc[a["dimension"] == PAIR_DIMENSION, "segment"].str.split(PAIR_SEP, n=1, expand=True)
     if len(pairs) and (pairs[0].nunique() < 2 or pairs[1].nunique() < 2):
-        a = a.loc[a["dimension"] != PAIR_DIMENSION]  # one channel (or country): a pair is its other part
+        a = a.loc[
+            a["dimension"] != PAIR_DIMENSION
+        ]  # one channel (or country): a pair is its other part
     if a.empty:  # overall series only (e.g. an external KPI file): nothing to attribute to
         return DriverResult([], {}, "unknown", None, None, "none")
     a = a.assign(_dim=a["dimension"].map(order).fillna(len(order)))
-    a = a.sort_values(["concentration", "_dim", "segment"], ascending=[False, True, True], kind="mergesort")
+    a = a.sort_values(
+        ["concentration", "_dim", "segment"], ascending=[False, True, True], kind="mergesort"
+    )
     # a listed driver must carry more of the change than its size explains, and a pair only
     # when it explains more than its parts: its concentration beats both its channel's and its
     # country's (a channel-wide change puts the channel first, not its busiest country pair)
     cand = a.loc[(a["share_of_change"].abs() >= min_share) & (a["concentration"] >= 0.05)]
-    conc = {(d, v): c for d, v, c in zip(a["dimension"], a["segment"], a["concentration"], strict=True)}
+    conc = {
+        (d, v): c for d, v, c in zip(a["dimension"], a["segment"], a["concentration"], strict=True)
+    }
     drivers: list[dict[str, Any]] = []
     seen: set[str] = set()
     for r in _records(cand.head(4 * top_k)):
@@ -388,34 +433,64 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
             break
         if r["dimension"] == PAIR_DIMENSION:
             parts = r["value"].split(PAIR_SEP)
-            best_part = max((conc.get((dim, p), -math.inf) for dim, p in zip(("channel", "country"), parts,
-                                                                               strict=False)), default=-math.inf)
+            best_part = max(
+                (
+                    conc.get((dim, p), -math.inf)
+                    for dim, p in zip(("channel", "country"), parts, strict=False)
+                ),
+                default=-math.inf,
+            )
             if any(p in seen for p in parts) or r["concentration"] <= best_part + PAIR_MARGIN:
                 continue
         seen.add(r["value"])
         drivers.append(r)
     # per dimension: ranked by share of the change; beyond top_k or below min_share -> "other"
-    b = a.sort_values(["dimension", "share_of_change", "segment"], ascending=[True, False, True], kind="mergesort")
-    big = (b["share_of_change"].abs() >= min_share) & (b.groupby("dimension", sort=False).cumcount() < top_k)
+    b = a.sort_values(
+        ["dimension", "share_of_change", "segment"], ascending=[True, False, True], kind="mergesort"
+    )
+    big = (b["share_of_change"].abs() >= min_share) & (
+        b.groupby("dimension", sort=False).cumcount() < top_k
+    )
     breakdown: dict[str, list[dict[str, Any]]] = {}
     for r in _records(b.loc[big]):
         breakdown.setdefault(r["dimension"], []).append(r)
     small = b.loc[~big]
     if len(small):
         g = small.groupby("dimension", sort=True)
-        folded = g[["actual", "expected", "change", "share_of_change", "share_of_expected", "concentration"]].sum()
+        folded = g[
+            [
+                "actual",
+                "expected",
+                "change",
+                "share_of_change",
+                "share_of_expected",
+                "concentration",
+            ]
+        ].sum()
         folded["n_folded"] = g.size()
         for dim, r in zip(folded.index, folded.to_dict(orient="records"), strict=True):
             breakdown.setdefault(str(dim), []).append(
-                {"dimension": str(dim), "value": "other", **{k: float(v) for k, v in r.items() if k != "n_folded"},
-                 "relative_change": None, "n_folded": int(r["n_folded"])})
+                {
+                    "dimension": str(dim),
+                    "value": "other",
+                    **{k: float(v) for k, v in r.items() if k != "n_folded"},
+                    "relative_change": None,
+                    "n_folded": int(r["n_folded"]),
+                }
+            )
     breakdown = dict(sorted(breakdown.items()))
     top_row = drivers[0] if drivers else None
     f = focus(top_row["share_of_change"], top_row["share_of_expected"]) if top_row else None
-    scope = "concentrated" if f is not None and f >= focus_min and top_row["share_of_change"] >= 0.5 else "broad"
+    scope = (
+        "concentrated"
+        if f is not None and f >= focus_min and top_row["share_of_change"] >= 0.5
+        else "broad"
+    )
     srcs = set(a["source"].astype(str)) if "source" in a.columns else {"baseline"}
     source = srcs.pop() if len(srcs) == 1 else "mixed"
-    return DriverResult(drivers, breakdown, scope, top_row if scope == "concentrated" else None, f, source)
+    return DriverResult(
+        drivers, breakdown, scope, top_row if scope == "concentrated" else None, f, source
+    )
 
 
 def focus(share_of_change: float, share_of_expected: float) -> float | None:
@@ -436,12 +511,20 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for r in df.to_dict(orient="records"):
         rel = float(r["relative_change"])
-        out.append({"dimension": str(r["dimension"]), "value": str(r["segment"]), "actual": float(r["actual"]),
-                    "expected": float(r["expected"]), "change": float(r["change"]),
-                    "share_of_change": float(r["share_of_change"]),
-                    "share_of_expected": float(r["share_of_expected"]),
-                    "concentration": float(r["concentration"]),
-                    "relative_change": rel if np.isfinite(rel) else None, "n_folded": 0})
+        out.append(
+            {
+                "dimension": str(r["dimension"]),
+                "value": str(r["segment"]),
+                "actual": float(r["actual"]),
+                "expected": float(r["expected"]),
+                "change": float(r["change"]),
+                "share_of_change": float(r["share_of_change"]),
+                "share_of_expected": float(r["share_of_expected"]),
+                "concentration": float(r["concentration"]),
+                "relative_change": rel if np.isfinite(rel) else None,
+                "n_folded": 0,
+            }
+        )
     return out
 
 

@@ -59,20 +59,26 @@ def _first_bad(mask: np.ndarray) -> int:
 def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
     """datetime64[ns] (naive UTC) of a timestamp column; InputError naming the first bad row."""
     if raw.isna().any():
-        raise InputError(f"{where}: column {tcol!r} has an empty value (data row {_first_bad(raw.isna().to_numpy()) + 1})")
+        raise InputError(
+            f"{where}: column {tcol!r} has an empty value (data row "
+            f"{_first_bad(raw.isna().to_numpy()) + 1})"
+        )
     if pd.api.types.is_datetime64_any_dtype(raw):
         ts = raw
     else:
         try:
             ts = pd.to_datetime(raw, format="ISO8601")
         except (ValueError, TypeError):
-            try:   # mixed offsets / formats: element-wise, then name the first that fails
+            try:  # mixed offsets / formats: element-wise, then name the first that fails
                 ts = pd.to_datetime(raw, format="mixed", errors="coerce", utc=True)
             except (ValueError, TypeError):
                 ts = pd.Series(pd.NaT, index=raw.index)
             if ts.isna().any():
                 i = _first_bad(ts.isna().to_numpy())
-                raise InputError(f"{where}: column {tcol!r} is not a timestamp: {raw.iloc[i]!r} (data row {i + 1})") from None
+                raise InputError(
+                    f"{where}: column {tcol!r} is not a timestamp: {raw.iloc[i]!r} (data row "
+                    f"{i + 1})"
+                ) from None
     if getattr(ts.dt, "tz", None) is not None:
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
     return ts.to_numpy("datetime64[ns]")
@@ -86,15 +92,21 @@ def _numeric(col: pd.Series, where: str, name: str) -> np.ndarray:
         vals = col.to_numpy(dtype=float, na_value=np.nan)
     else:
         s = col.astype("string").str.strip()
-        vals = pd.to_numeric(s.replace("", pd.NA), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        vals = pd.to_numeric(s.replace("", pd.NA), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
         bad = np.isnan(vals) & s.notna().to_numpy() & (s != "").fillna(False).to_numpy()
         if bad.any():
             i = _first_bad(bad)
-            raise InputError(f"{where}: column {name!r} must be numeric, got {col.iloc[i]!r} (data row {i + 1})")
+            raise InputError(
+                f"{where}: column {name!r} must be numeric, got {col.iloc[i]!r} (data row {i + 1})"
+            )
     inf = np.isinf(vals)
     if inf.any():
         i = _first_bad(inf)
-        raise InputError(f"{where}: column {name!r} has an infinite value {vals[i]} (data row {i + 1})")
+        raise InputError(
+            f"{where}: column {name!r} has an infinite value {vals[i]} (data row {i + 1})"
+        )
     return vals
 
 
@@ -122,14 +134,21 @@ def _modal_step(ts_sorted: np.ndarray) -> np.int64:
     return vals[np.argmax(counts)]   # ties: the smaller step
 
 
-def load_kpis_file(path: str | Path, events_path: str | Path | None = None, duplicates: str = "mean",
-                   layout: str = "auto") -> DataSet:
+def load_kpis_file(
+    path: str | Path,
+    events_path: str | Path | None = None,
+    duplicates: str = "mean",
+    layout: str = "auto",
+) -> DataSet:
     """Read, validate and regularise an external KPI file into a DataSet whose
     ``tables["kpis_daily"]`` is ready (see the module docstring); ``ds.ingest`` records what was
-    done (step, missing periods, duplicates, resampled rows) and the raw row times for NAB scoring."""
+    done (step, missing periods, duplicates, resampled rows) and the raw row times for NAB
+    scoring."""
     path = Path(path)
     if duplicates not in DUPLICATE_RULES:
-        raise InputError(f"--duplicates: must be one of {', '.join(DUPLICATE_RULES)}, got {duplicates!r}")
+        raise InputError(
+            f"--duplicates: must be one of {', '.join(DUPLICATE_RULES)}, got {duplicates!r}"
+        )
     if layout not in LAYOUTS:
         raise InputError(f"--layout: must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if not path.is_file():
@@ -140,17 +159,27 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
     df.columns = [str(c) for c in df.columns]
     cols = list(df.columns)
     if len(set(cols)) != len(cols):
-        raise InputError(f"{path}: duplicate column name {next(c for c in cols if cols.count(c) > 1)!r}")
+        raise InputError(
+            f"{path}: duplicate column name {next(c for c in cols if cols.count(c) > 1)!r}"
+        )
     tcol = next((c for c in cols if c.strip().lower() in TIME_COLUMNS), cols[0])
     ts = _parse_times(df[tcol], str(path), tcol)
 
     kcol, vcol = _find(cols, "kpi"), _find(cols, "value")
-    long = layout == "long" or (layout == "auto" and kcol is not None and vcol is not None and kcol != tcol
-                                and vcol != tcol and _is_text(df[kcol]))
+    long = layout == "long" or (
+        layout == "auto"
+        and kcol is not None
+        and vcol is not None
+        and kcol != tcol
+        and vcol != tcol
+        and _is_text(df[kcol])
+    )
     dcol, scol = _find(cols, "dimension"), _find(cols, "segment")
     if long:
         if kcol is None or vcol is None:
-            raise InputError(f"{path}: the long layout needs columns 'kpi' and 'value' (got {', '.join(cols)})")
+            raise InputError(
+                f"{path}: the long layout needs columns 'kpi' and 'value' (got {', '.join(cols)})"
+            )
         extra = [c for c in cols if c not in (tcol, kcol, vcol, dcol, scol)]
         if extra:
             raise InputError(f"{path}: unexpected column {extra[0]!r} in the long layout "
@@ -160,8 +189,16 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
         scol = scol if scol is not None and _is_text(df[scol]) else None
     if (dcol is None) != (scol is None):
         raise InputError(f"{path}: give both 'dimension' and 'segment' columns, or neither")
-    dim = df[dcol].astype("string").fillna("").str.strip().replace("", "overall").to_numpy(object) if dcol else None
-    seg = df[scol].astype("string").fillna("").str.strip().replace("", "all").to_numpy(object) if scol else None
+    dim = (
+        df[dcol].astype("string").fillna("").str.strip().replace("", "overall").to_numpy(object)
+        if dcol
+        else None
+    )
+    seg = (
+        df[scol].astype("string").fillna("").str.strip().replace("", "all").to_numpy(object)
+        if scol
+        else None
+    )
     if long:
         knames = df[kcol].astype("string")
         if knames.isna().any() or (knames.str.strip() == "").any():
@@ -196,18 +233,27 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
     n_slots = int(slot[-1]) + 1
 
     if dcol is None:
-        key_codes, key_labels = np.zeros(len(ts), dtype=np.int64), np.array(["overall\x1fall"], dtype=object)
+        key_codes, key_labels = (
+            np.zeros(len(ts), dtype=np.int64),
+            np.array(["overall\x1fall"], dtype=object),
+        )
     else:
-        key_codes, key_labels = pd.factorize(pd.Series(dim, dtype=object) + "\x1f" + pd.Series(seg, dtype=object))
+        key_codes, key_labels = pd.factorize(
+            pd.Series(dim, dtype=object) + "\x1f" + pd.Series(seg, dtype=object)
+        )
     n_keys = len(key_labels)
     if n_slots * n_keys > MAX_GRID_FACTOR * max(len(ts), 1000):
         gaps = np.diff(ts.view(np.int64))
         i = int(np.argmax(gaps))
-        raise InputError(f"{path}: column {tcol!r}: a gap of {pd.Timedelta(int(gaps[i]), 'ns')} after "
-                         f"{pd.Timestamp(ts[i])} would need {n_slots:,} periods of {pd.Timedelta(int(step), 'ns')} "
-                         f"for {len(ts):,} rows; split the file or fix the timestamp")
+        raise InputError(
+            f"{path}: column {tcol!r}: a gap of {pd.Timedelta(int(gaps[i]), 'ns')} after "
+            f"{pd.Timestamp(ts[i])} would need {n_slots:,} periods of "
+            f"{pd.Timedelta(int(step), 'ns')} "
+            f"for {len(ts):,} rows; split the file or fix the timestamp"
+        )
 
-    # ---- combine rows that share (slice, KPI, grid point): exact duplicates and snapping collisions
+    # ---- combine rows that share (slice, KPI, grid point): exact duplicates and snapping
+    # collisions
     n_k = len(kpis)
     if kpi_codes is None:   # wide: a row holds every KPI of one (slice, slot)
         cell = key_codes.astype(np.int64) * n_slots + slot
@@ -250,7 +296,9 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
     internal = {k: (f"{k}_kpi" if k in KEY_COLUMNS else k) for k in kpis}
     for k, v in internal.items():
         if k != v:
-            log.warning("%s: KPI column %r is stored as %r (the name is a key of kpis_daily)", path, k, v)
+            log.warning(
+                "%s: KPI column %r is stored as %r (the name is a key of kpis_daily)", path, k, v
+            )
     out = pd.DataFrame({"date": np.tile(grid, n_keys),
                         "dimension": np.repeat([lab[0] for lab in labels], n_slots),
                         "segment": np.repeat([lab[1] for lab in labels], n_slots)})
@@ -263,23 +311,54 @@ def load_kpis_file(path: str | Path, events_path: str | Path | None = None, dupl
         out = out.iloc[np.lexsort((np.arange(len(out)), rank))].reset_index(drop=True)
 
     step_td = pd.Timedelta(int(step), "ns")
-    info = {"layout": "long" if long else "wide", "rows": int(len(ts)), "step": str(step_td),
-            "step_seconds": step_td.total_seconds(), "periods": n_slots, "series": n_keys * n_k,
-            "missing_periods": missing_periods, "missing_values": missing_values,
-            "duplicate_rows": exact_dups, "duplicates_rule": duplicates,
-            "resampled_rows": resampled, "combined_rows": n_dup_rows, "kpis": list(internal.values())}
+    info = {
+        "layout": "long" if long else "wide",
+        "rows": int(len(ts)),
+        "step": str(step_td),
+        "step_seconds": step_td.total_seconds(),
+        "periods": n_slots,
+        "series": n_keys * n_k,
+        "missing_periods": missing_periods,
+        "missing_values": missing_values,
+        "duplicate_rows": exact_dups,
+        "duplicates_rule": duplicates,
+        "resampled_rows": resampled,
+        "combined_rows": n_dup_rows,
+        "kpis": list(internal.values()),
+    }
     if missing_periods:
-        log.warning("%s: %d missing period(s) of %s (of %d) kept as gaps: never flagged, never zero",
-                    path, missing_periods, step_td, n_slots * n_keys)
+        log.warning(
+            "%s: %d missing period(s) of %s (of %d) kept as gaps: never flagged, never zero",
+            path,
+            missing_periods,
+            step_td,
+            n_slots * n_keys,
+        )
     if exact_dups:
-        log.warning("%s: %d duplicate timestamp row(s) combined by --duplicates %s", path, exact_dups, duplicates)
+        log.warning(
+            "%s: %d duplicate timestamp row(s) combined by --duplicates %s",
+            path,
+            exact_dups,
+            duplicates,
+        )
     if resampled:
-        log.warning("%s: %d row(s) off the %s grid snapped to the nearest period%s", path, resampled, step_td,
-                    f" ({n_dup_rows - exact_dups} collision(s) combined by --duplicates {duplicates})"
-                    if n_dup_rows - exact_dups else "")
+        log.warning(
+            "%s: %d row(s) off the %s grid snapped to the nearest period%s",
+            path,
+            resampled,
+            step_td,
+            f" ({n_dup_rows - exact_dups} collision(s) combined by --duplicates {duplicates})"
+            if n_dup_rows - exact_dups
+            else "",
+        )
     ds = DataSet(path=None, tables={"kpis_daily": out}, source="kpis",
                  manifest={"scenario": path.stem, "kpi_file": str(path)})
-    ds.ingest = {**info, "_raw_times": ts, "_raw_slots": slot if n_keys == 1 else None, "_file": str(path)}
+    ds.ingest = {
+        **info,
+        "_raw_times": ts,
+        "_raw_slots": slot if n_keys == 1 else None,
+        "_file": str(path),
+    }
     if events_path is not None:
         ds.truth_events = load_events_file(events_path, kpis, kpi_file=path, names=internal)
     return ds
@@ -292,7 +371,8 @@ def ingest_summary(ds: DataSet) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- labels
 def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
-    """The windows of NAB's combined_windows.json for the KPI file (matched by category/file name)."""
+    """The windows of NAB's combined_windows.json for the KPI file (matched by category/file
+    name)."""
     if kpi_file is None:
         raise InputError(f"{path}: a NAB label file needs the KPI file's name to pick its entry")
     name = kpi_file.name
@@ -303,8 +383,10 @@ def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[A
     if not hits:
         raise InputError(f"{path}: no entry for {name!r} (keys look like {next(iter(raw), '—')!r})")
     if len(hits) > 1:
-        raise InputError(f"{path}: {len(hits)} entries end in {name!r} ({', '.join(sorted(hits)[:3])}); "
-                         f"put the KPI file in a folder named after its category")
+        raise InputError(
+            f"{path}: {len(hits)} entries end in {name!r} ({', '.join(sorted(hits)[:3])}); "
+            f"put the KPI file in a folder named after its category"
+        )
     wins = raw[hits[0]]
     if not isinstance(wins, list):
         raise InputError(f"{path}: [{hits[0]!r}]: expected a list of [start, end] windows")
@@ -323,7 +405,9 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"{path}: cannot read CSV ({type(exc).__name__})") from None
     low = {c.strip().lower(): c for c in df.columns}
     if "start" not in low or "end" not in low:
-        raise InputError(f"{path}: a CSV of events needs columns 'start' and 'end' (got {', '.join(df.columns)})")
+        raise InputError(
+            f"{path}: a CSV of events needs columns 'start' and 'end' (got {', '.join(df.columns)})"
+        )
     recs = []
     for row in df.to_dict("records"):
         r = {k: row[c] for k, c in low.items() if row[c] != ""}
@@ -355,12 +439,23 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
         start, end = event_window(ev, f"{path}: [{i}]")
         kpi, direction = ev.get("kpi"), ev.get("direction")
         if kpi is not None and kpi not in kpis:
-            raise InputError(f"{path}: [{i}].kpi: {kpi!r} is not a column of the KPI file ({', '.join(kpis)})")
+            raise InputError(
+                f"{path}: [{i}].kpi: {kpi!r} is not a column of the KPI file ({', '.join(kpis)})"
+            )
         if direction not in (None, "up", "down"):
             raise InputError(f"{path}: [{i}].direction: must be 'up' or 'down', got {direction!r}")
         kpi = names.get(kpi, kpi) if kpi is not None else None
         effects = {kpi: 1.0 if direction == "up" else -1.0} if kpi and direction else None
-        events.append({"event_id": str(ev.get("event_id", f"X{i + 1:02d}")), "type": str(ev.get("type", "labelled")),
-                       "expected": bool(ev.get("expected", False)), "start": start.isoformat(),
-                       "end": end.isoformat(), "scope": {}, "effects": effects, "primary_kpi": kpi})
+        events.append(
+            {
+                "event_id": str(ev.get("event_id", f"X{i + 1:02d}")),
+                "type": str(ev.get("type", "labelled")),
+                "expected": bool(ev.get("expected", False)),
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "scope": {},
+                "effects": effects,
+                "primary_kpi": kpi,
+            }
+        )
     return events

@@ -102,16 +102,27 @@ def forecast_revenue(kpis_daily: pd.DataFrame, cfg: ForecastConfig | None = None
     return {
         "kpi": kpi,
         "method": "prophet (weekly%s seasonality), interval from robust in-sample residual spread"
-                  % (" + yearly" if n >= 2 * 365 - 14 else ""),
+        % (" + yearly" if n >= 2 * 365 - 14 else ""),
         "interval": cfg.interval,
         "horizon_days": cfg.horizon_days,
         "trained_from": y.index.min().date(),
         "trained_to": y.index.max().date(),
         "residual_sigma": sigma,
-        "daily": [{"date": d.date(), "yhat": a, "lower": lo, "upper": hi}
-                  for d, a, lo, hi in daily.itertuples(index=False)],
-        "monthly": [{"month": str(p), "yhat": r.yhat, "lower": r.lower, "upper": r.upper,
-                     "days": int(r.days), "partial": bool(r.partial)} for p, r in monthly.iterrows()],
+        "daily": [
+            {"date": d.date(), "yhat": a, "lower": lo, "upper": hi}
+            for d, a, lo, hi in daily.itertuples(index=False)
+        ],
+        "monthly": [
+            {
+                "month": str(p),
+                "yhat": r.yhat,
+                "lower": r.lower,
+                "upper": r.upper,
+                "days": int(r.days),
+                "partial": bool(r.partial),
+            }
+            for p, r in monthly.iterrows()
+        ],
         "recent": _recent(y, cfg, seed, z),
     }
 
@@ -125,8 +136,10 @@ def _recent(y: pd.Series, cfg: ForecastConfig, seed: int, z: float) -> dict[str,
     fitted, fut = _fit_predict(train, days, seed)
     sigma = _robust_sigma((train - fitted).to_numpy())
     actual = y.iloc[-days:]
-    frame = pd.DataFrame({"actual": actual.to_numpy(), "forecast": fut.to_numpy()[:days].clip(min=0.0)},
-                         index=actual.index)
+    frame = pd.DataFrame(
+        {"actual": actual.to_numpy(), "forecast": fut.to_numpy()[:days].clip(min=0.0)},
+        index=actual.index,
+    )
     week = np.arange(days) // 7
     wk = frame.groupby(week).agg(actual=("actual", "sum"), forecast=("forecast", "sum"))
     wk["start"] = frame.index[::7][: len(wk)]

@@ -27,8 +27,9 @@ from .context import DataSet
 
 def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes and sorted unique labels (string keys are slow to group on)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values,
-                                  sort=True)
+    codes, uniques = pd.factorize(
+        np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values, sort=True
+    )
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
@@ -100,8 +101,18 @@ def _compute_kpis_daily_pandas(ds: DataSet) -> pd.DataFrame:
         fresh = np.where(pos >= 0, signup[np.maximum(pos, 0)] >= start, True)
         is_new &= fresh[cust]
 
-    def block(dim: str, seg: np.ndarray, labels: np.ndarray, d: np.ndarray, ok: np.ndarray, rev: np.ndarray,
-              un: np.ndarray, cu: np.ndarray, new: np.ndarray, order: np.ndarray | None) -> pd.DataFrame:
+    def block(
+        dim: str,
+        seg: np.ndarray,
+        labels: np.ndarray,
+        d: np.ndarray,
+        ok: np.ndarray,
+        rev: np.ndarray,
+        un: np.ndarray,
+        cu: np.ndarray,
+        new: np.ndarray,
+        order: np.ndarray | None,
+    ) -> pd.DataFrame:
         S = len(labels)
         key = d * S + seg
         n = n_days * S
@@ -111,18 +122,35 @@ def _compute_kpis_daily_pandas(ds: DataSet) -> pd.DataFrame:
         else:               # one row per order line: count each order once per key
             placed = _distinct_count(key, order, n)
             n_orders = _distinct_count(key[ok], order[ok], n)
-        out = pd.DataFrame({
-            "date": np.repeat(grid.to_numpy(), S), "dimension": dim, "segment": np.tile(labels, n_days).astype(str),
-            "orders": n_orders, "placed": placed,
-            "revenue": np.bincount(key, weights=rev, minlength=n),
-            "units": np.bincount(key, weights=un, minlength=n),
-            "new_customers": _distinct_count(key[new], cu[new], n),
-            "returning_customers": _distinct_count(key[ok & ~new], cu[ok & ~new], n),
-        })
+        out = pd.DataFrame(
+            {
+                "date": np.repeat(grid.to_numpy(), S),
+                "dimension": dim,
+                "segment": np.tile(labels, n_days).astype(str),
+                "orders": n_orders,
+                "placed": placed,
+                "revenue": np.bincount(key, weights=rev, minlength=n),
+                "units": np.bincount(key, weights=un, minlength=n),
+                "new_customers": _distinct_count(key[new], cu[new], n),
+                "returning_customers": _distinct_count(key[ok & ~new], cu[ok & ~new], n),
+            }
+        )
         return out
 
-    frames = [block("overall", np.zeros(len(day), np.int64), np.array(["all"], dtype=object), day, valid, revenue,
-                    units, cust, is_new, None)]
+    frames = [
+        block(
+            "overall",
+            np.zeros(len(day), np.int64),
+            np.array(["all"], dtype=object),
+            day,
+            valid,
+            revenue,
+            units,
+            cust,
+            is_new,
+            None,
+        )
+    ]
     seg_codes = {}
     for dim in ("channel", "country"):
         seg, labels = _codes(orders[dim])
@@ -132,29 +160,51 @@ def _compute_kpis_daily_pandas(ds: DataSet) -> pd.DataFrame:
         items = ds.tables["order_items"]
         row = pd.Index(orders["order_id"]).get_indexer(items["order_id"])
         if (row < 0).any():
-            raise InputError(f"order_items: order_id {items['order_id'][row < 0].iloc[0]!r} is not in orders")
+            raise InputError(
+                f"order_items: order_id {items['order_id'][row < 0].iloc[0]!r} is not in orders"
+            )
         prow = pd.Index(ds.tables["products"]["product_id"]).get_indexer(items["product_id"])
         if (prow < 0).any():
-            raise InputError(f"order_items: product_id {items['product_id'][prow < 0].iloc[0]!r} is not in products")
+            raise InputError(
+                f"order_items: product_id {items['product_id'][prow < 0].iloc[0]!r} is not in "
+                "products"
+            )
         cat, cat_labels = _codes(ds.tables["products"]["category"])
         line_value = items["quantity"].to_numpy(float) * items["unit_price"].to_numpy(float) * (
             1 - items["discount_pct"].to_numpy(float))
         total = np.bincount(row, weights=line_value, minlength=len(orders))[row]
         share = np.divide(line_value, total, out=np.zeros_like(line_value), where=total > 0)
         ok = valid[row]
-        frames.append(block("category", cat[prow], cat_labels, day[row], ok, revenue[row] * share,
-                            np.where(ok, items["quantity"].to_numpy(float), 0.0), cust[row], is_new[row], row))
+        frames.append(
+            block(
+                "category",
+                cat[prow],
+                cat_labels,
+                day[row],
+                ok,
+                revenue[row] * share,
+                np.where(ok, items["quantity"].to_numpy(float), 0.0),
+                cust[row],
+                is_new[row],
+                row,
+            )
+        )
 
     return finish_kpis(frames, traffic, np.datetime64(start, "D"), n_days, seg_codes)
 
 
-def finish_kpis(frames: list[pd.DataFrame], traffic: pd.DataFrame | None, start: np.datetime64, n_days: int,
-                seg_codes: dict[str, np.ndarray]) -> pd.DataFrame:
+def finish_kpis(
+    frames: list[pd.DataFrame],
+    traffic: pd.DataFrame | None,
+    start: np.datetime64,
+    n_days: int,
+    seg_codes: dict[str, np.ndarray],
+) -> pd.DataFrame:
     """Sessions, ratio KPIs and row order on top of the per-dimension count blocks (each block:
     ``n_days × S`` rows, day-major, segments in ``seg_codes`` order)."""
     kd = pd.concat(frames, ignore_index=True)
     sessions = np.full(len(kd), np.nan)
-    if traffic is not None and len(traffic):   # an empty traffic table (transaction files) = unknown
+    if traffic is not None and len(traffic):  # an empty traffic table (transaction files) = unknown
         tday = (traffic["date"].to_numpy("datetime64[D]") - start).astype(np.int64)
         sess = traffic["sessions"].to_numpy(float)
         offset = 0
@@ -166,17 +216,22 @@ def finish_kpis(frames: list[pd.DataFrame], traffic: pd.DataFrame | None, start:
             elif dim in seg_codes:
                 labels = seg_codes[dim]
                 tseg = pd.Index(labels).get_indexer(traffic[dim].astype(object))
-                known = tseg >= 0   # traffic slices without any order still count for the total only
-                sessions[offset:offset + len(f)] = np.bincount(tday[known] * S + tseg[known], weights=sess[known],
-                                                               minlength=n_days * S)
+                known = tseg >= 0  # traffic slices without any order still count for the total only
+                sessions[offset : offset + len(f)] = np.bincount(
+                    tday[known] * S + tseg[known], weights=sess[known], minlength=n_days * S
+                )
             offset += len(f)
     kd["sessions"] = sessions
     with np.errstate(divide="ignore", invalid="ignore"):
         kd["aov"] = np.where(kd["orders"] > 0, kd["revenue"] / kd["orders"], np.nan)
         kd["conversion_rate"] = np.where(kd["sessions"] > 0, kd["orders"] / kd["sessions"], np.nan)
-        kd["cancellation_rate"] = np.where(kd["placed"] > 0, (kd["placed"] - kd["orders"]) / kd["placed"], np.nan)
+        kd["cancellation_rate"] = np.where(
+            kd["placed"] > 0, (kd["placed"] - kd["orders"]) / kd["placed"], np.nan
+        )
     kd = kd[["date", "dimension", "segment", *KPI_NAMES]]
-    return kd.sort_values(["dimension", "segment", "date"], key=_dim_order, kind="stable").reset_index(drop=True)
+    return kd.sort_values(
+        ["dimension", "segment", "date"], key=_dim_order, kind="stable"
+    ).reset_index(drop=True)
 
 
 def _dim_order(col: pd.Series) -> pd.Series:
@@ -188,22 +243,34 @@ def to_long(kpis_daily: pd.DataFrame, kpis: list[str], dimensions: list[str]) ->
     Built column by column (no melt), so a KPI may itself be named ``value`` or ``kpi``."""
     missing = [k for k in kpis if k not in kpis_daily.columns]
     if missing:
-        raise InputError(f"KPI {missing[0]!r} does not exist in the data (available: "
-                         f"{', '.join(c for c in kpis_daily.columns if c not in ('date', 'dimension', 'segment'))})")
+        raise InputError(
+            f"KPI {missing[0]!r} does not exist in the data (available: "
+            + ", ".join(c for c in kpis_daily.columns if c not in ("date", "dimension", "segment"))
+            + ")"
+        )
     sub = kpis_daily[kpis_daily["dimension"].isin(dimensions)]
     n = len(sub)
-    long = pd.DataFrame({
-        "date": np.tile(sub["date"].to_numpy(), len(kpis)),
-        "kpi": np.repeat(np.asarray(kpis, dtype=object), n),
-        "dimension": np.tile(sub["dimension"].to_numpy(), len(kpis)),
-        "segment": np.tile(sub["segment"].to_numpy(), len(kpis)),
-        "value": np.concatenate([sub[k].to_numpy(dtype=float, na_value=np.nan) for k in kpis]) if kpis else
-        np.array([], dtype=float)})
-    return long.sort_values(["kpi", "dimension", "segment", "date"], kind="stable").reset_index(drop=True)
+    long = pd.DataFrame(
+        {
+            "date": np.tile(sub["date"].to_numpy(), len(kpis)),
+            "kpi": np.repeat(np.asarray(kpis, dtype=object), n),
+            "dimension": np.tile(sub["dimension"].to_numpy(), len(kpis)),
+            "segment": np.tile(sub["segment"].to_numpy(), len(kpis)),
+            "value": np.concatenate([sub[k].to_numpy(dtype=float, na_value=np.nan) for k in kpis])
+            if kpis
+            else np.array([], dtype=float),
+        }
+    )
+    return long.sort_values(["kpi", "dimension", "segment", "date"], kind="stable").reset_index(
+        drop=True
+    )
 
 
-def summary_tables(ds: DataSet, kpis_daily: pd.DataFrame, top_n: int = 20) -> dict[str, pd.DataFrame]:
-    """Monthly revenue with month-over-month growth, channel performance, top products, revenue by country."""
+def summary_tables(
+    ds: DataSet, kpis_daily: pd.DataFrame, top_n: int = 20
+) -> dict[str, pd.DataFrame]:
+    """Monthly revenue with month-over-month growth, channel performance, top products, revenue by
+    country."""
     out: dict[str, pd.DataFrame] = {}
     overall = kpis_daily[kpis_daily["dimension"] == "overall"]
     m = overall.groupby(overall["date"].dt.to_period("M"))[["revenue", "orders"]].sum()
@@ -228,9 +295,14 @@ def summary_tables(ds: DataSet, kpis_daily: pd.DataFrame, top_n: int = 20) -> di
         valid = (orders["status"] != "cancelled").to_numpy()
         it = items[(row >= 0) & valid[np.maximum(row, 0)]]
         rev = it["quantity"] * it["unit_price"] * (1 - it["discount_pct"])
-        t = pd.DataFrame({"product_id": it["product_id"], "units": it["quantity"], "revenue": rev}) \
-            .groupby("product_id")[["units", "revenue"]].sum()
+        t = (
+            pd.DataFrame({"product_id": it["product_id"], "units": it["quantity"], "revenue": rev})
+            .groupby("product_id")[["units", "revenue"]]
+            .sum()
+        )
         t = t.join(ds.tables["products"].set_index("product_id")[["name", "category"]])
         t = t.sort_values(["revenue", "units"], ascending=False).head(top_n)
-        out["top_products"] = t.rename_axis("product_id").reset_index()[["product_id", "name", "category", "units", "revenue"]]
+        out["top_products"] = t.rename_axis("product_id").reset_index()[
+            ["product_id", "name", "category", "units", "revenue"]
+        ]
     return out

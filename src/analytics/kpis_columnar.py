@@ -59,7 +59,8 @@ def _orders_table(con, start: str, with_customers: bool) -> None:
     (zero when cancelled) and is_new (the customer's first valid order day, if they signed up
     within the data)."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE o0 AS
-        SELECT order_id, customer_id, CAST(channel AS VARCHAR) AS channel, CAST(country AS VARCHAR) AS country,
+        SELECT order_id, customer_id, CAST(channel AS VARCHAR) AS channel,
+               CAST(country AS VARCHAR) AS country,
                CAST(CAST(order_date AS DATE) - DATE '{start}' AS BIGINT) AS d,
                status <> 'cancelled' AS ok,
                CASE WHEN status <> 'cancelled' THEN CAST(net_revenue AS DOUBLE) ELSE 0.0 END AS rev,
@@ -88,17 +89,24 @@ def _distinct_customers(con, table: str, seg: str) -> pd.DataFrame:
 
 def _distinct_by_masks(con, labels: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
     """Distinct new / returning customers per (day, slice) for overall, channel and country from one
-    aggregation: each (customer, day) row carries a bit per channel and per country used that day."""
+    aggregation: each (customer, day) row carries a bit per channel and per country used that
+    day."""
     lists = {dim: "[" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in labels[dim]) + "]"
              for dim in ("channel", "country")}
     con.execute(f"""CREATE OR REPLACE TEMP TABLE cd AS
         SELECT d, is_new,
-               bit_or(CAST(1 AS UBIGINT) << CAST(list_position({lists['channel']}, channel) - 1 AS UBIGINT)) AS m_channel,
-               bit_or(CAST(1 AS UBIGINT) << CAST(list_position({lists['country']}, country) - 1 AS UBIGINT)) AS m_country
+               bit_or(CAST(1 AS UBIGINT)
+                      << CAST(list_position({lists["channel"]}, channel) - 1 AS UBIGINT)) AS
+                      m_channel,
+               bit_or(CAST(1 AS UBIGINT)
+                      << CAST(list_position({lists["country"]}, country) - 1 AS UBIGINT)) AS
+                      m_country
         FROM o WHERE ok GROUP BY customer_id, d, is_new""")
     cols = ", ".join(f"SUM(CAST((m_{dim} >> {k}) & 1 AS BIGINT)) AS {dim}_{k}"
                      for dim in ("channel", "country") for k in range(len(labels[dim])))
-    agg = con.execute(f"SELECT d, is_new, COUNT(*) AS overall_0, {cols} FROM cd GROUP BY d, is_new").df()
+    agg = con.execute(
+        f"SELECT d, is_new, COUNT(*) AS overall_0, {cols} FROM cd GROUP BY d, is_new"
+    ).df()
     con.execute("DROP TABLE cd")
     out = {}
     for dim in ("overall", "channel", "country"):
@@ -110,7 +118,9 @@ def _distinct_by_masks(con, labels: dict[str, np.ndarray]) -> dict[str, pd.DataF
                                         "new_customers": np.where(new, v, 0.0),
                                         "returning_customers": np.where(new, 0.0, v)}))
         df = pd.concat(frames, ignore_index=True)
-        out[dim] = df.groupby(["d", "segment"], as_index=False)[["new_customers", "returning_customers"]].sum()
+        out[dim] = df.groupby(["d", "segment"], as_index=False)[
+            ["new_customers", "returning_customers"]
+        ].sum()
     return out
 
 
@@ -119,8 +129,10 @@ def _orphan_line(con, lines: int, kept: int) -> None:
                       "ON i.order_id = o.order_id LIMIT 1").fetchone()
     if bad:
         raise InputError(f"order_items: order_id {bad[0]!r} is not in orders")
-    bad = con.execute("SELECT CAST(i.product_id AS VARCHAR) FROM order_items i ANTI JOIN products p "
-                      "ON i.product_id = p.product_id LIMIT 1").fetchone()
+    bad = con.execute(
+        "SELECT CAST(i.product_id AS VARCHAR) FROM order_items i ANTI JOIN products p "
+        "ON i.product_id = p.product_id LIMIT 1"
+    ).fetchone()
     if bad:
         raise InputError(f"order_items: product_id {bad[0]!r} is not in products")
     raise InputError(f"order_items: {lines} lines, but {kept} after joining orders and products "
@@ -131,18 +143,23 @@ def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
                   with_items: bool) -> tuple[list[pd.DataFrame], dict[str, np.ndarray]]:
     _orders_table(con, str(start), with_customers)
     labels: dict[str, np.ndarray] = {"overall": np.array(["all"], dtype=object)}
-    for dim in ("channel", "country"):   # slices seen in orders, sorted as pandas does
-        labels[dim] = np.array(sorted(v for (v,) in con.execute(f"SELECT DISTINCT {dim} FROM o").fetchall()),
-                               dtype=object)
+    for dim in ("channel", "country"):  # slices seen in orders, sorted as pandas does
+        labels[dim] = np.array(
+            sorted(v for (v,) in con.execute(f"SELECT DISTINCT {dim} FROM o").fetchall()),
+            dtype=object,
+        )
     masks_fit = all(len(labels[d]) <= MASK_BITS for d in ("channel", "country"))
     distinct = _distinct_by_masks(con, labels) if masks_fit else {}
     parts = []
     for dim, seg in (("overall", "'all'"), ("channel", "channel"), ("country", "country")):
         sums = con.execute(f"""
-            SELECT d, {seg} AS segment, CAST(SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS DOUBLE) AS orders,
+            SELECT d, {seg} AS segment,
+                   CAST(SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS DOUBLE) AS orders,
                    CAST(COUNT(*) AS DOUBLE) AS placed, SUM(rev) AS revenue, SUM(un) AS units
             FROM o GROUP BY ALL""").df()
-        parts.append((dim, sums, distinct[dim] if masks_fit else _distinct_customers(con, "o", seg)))
+        parts.append(
+            (dim, sums, distinct[dim] if masks_fit else _distinct_customers(con, "o", seg))
+        )
     if with_items:
         labels["category"] = np.array(sorted(str(c) for (c,) in con.execute(
             "SELECT DISTINCT CAST(category AS VARCHAR) FROM products").fetchall()), dtype=object)
@@ -162,10 +179,13 @@ def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
             FROM lc JOIN tot ON tot.order_id = lc.order_id JOIN o ON o.order_id = lc.order_id""")
         (lines,) = con.execute("SELECT COUNT(*) FROM order_items").fetchone()
         (kept,) = con.execute("SELECT coalesce(SUM(n), 0) FROM oc").fetchone()
-        if kept != lines:   # a line whose order or product is missing: name it, as the pandas path does
+        if (
+            kept != lines
+        ):  # a line whose order or product is missing: name it, as the pandas path does
             _orphan_line(con, lines, kept)
         sums = con.execute("""
-            SELECT d, category AS segment, CAST(SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS DOUBLE) AS orders,
+            SELECT d, category AS segment,
+                   CAST(SUM(CASE WHEN ok THEN 1 ELSE 0 END) AS DOUBLE) AS orders,
                    CAST(COUNT(*) AS DOUBLE) AS placed, SUM(rev) AS revenue, SUM(un) AS units
             FROM oc GROUP BY ALL""").df()
         parts.append(("category", sums, _distinct_customers(con, "oc", "category")))
@@ -174,9 +194,15 @@ def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
     for dim, sums, distinct in parts:
         lab = labels[dim]
         S = len(lab)
-        block = {"date": np.repeat(grid, S), "dimension": dim, "segment": np.tile(lab, n_days).astype(str)}
+        block = {
+            "date": np.repeat(grid, S),
+            "dimension": dim,
+            "segment": np.tile(lab, n_days).astype(str),
+        }
         for sub, cols in ((sums, _COUNTS[:4]), (distinct, _COUNTS[4:])):
-            pos = sub["d"].to_numpy(np.int64) * S + pd.Index(lab).get_indexer(sub["segment"].astype(object))
+            pos = sub["d"].to_numpy(np.int64) * S + pd.Index(lab).get_indexer(
+                sub["segment"].astype(object)
+            )
             for col in cols:   # the grid is dense: days and segments without orders get zeros
                 dense = np.zeros(n_days * S)
                 dense[pos] = sub[col].to_numpy(float)
@@ -187,7 +213,9 @@ def _count_blocks(con, start: np.datetime64, n_days: int, with_customers: bool,
 
 
 def _date_range(con, traffic: pd.DataFrame | None) -> tuple[np.datetime64, int]:
-    lo, hi = con.execute("SELECT MIN(CAST(order_date AS DATE)), MAX(CAST(order_date AS DATE)) FROM orders").fetchone()
+    lo, hi = con.execute(
+        "SELECT MIN(CAST(order_date AS DATE)), MAX(CAST(order_date AS DATE)) FROM orders"
+    ).fetchone()
     if lo is None:
         raise InputError("orders: table is empty")
     start, end = np.datetime64(lo, "D"), np.datetime64(hi, "D")
@@ -204,11 +232,28 @@ def kpis_daily_columnar(ds: DataSet) -> pd.DataFrame:
     with_items = "order_items" in t and "products" in t
     with_customers = "customers" in t
     with _connect() as con:
-        con.register("orders", t["orders"][["order_id", "order_date", "customer_id", "channel", "country", "status",
-                                             "net_revenue", "units"]])
+        con.register(
+            "orders",
+            t["orders"][
+                [
+                    "order_id",
+                    "order_date",
+                    "customer_id",
+                    "channel",
+                    "country",
+                    "status",
+                    "net_revenue",
+                    "units",
+                ]
+            ],
+        )
         if with_items:
-            con.register("order_items", t["order_items"][["order_id", "product_id", "quantity", "unit_price",
-                                                          "discount_pct"]])
+            con.register(
+                "order_items",
+                t["order_items"][
+                    ["order_id", "product_id", "quantity", "unit_price", "discount_pct"]
+                ],
+            )
             con.register("products", t["products"][["product_id", "category"]])
         if with_customers:
             con.register("customers", t["customers"][["customer_id", "signup_date"]])
@@ -219,7 +264,9 @@ def kpis_daily_columnar(ds: DataSet) -> pd.DataFrame:
 
 def _reader(path: Path) -> str:
     p = str(path).replace("'", "''")
-    return f"read_parquet('{p}')" if path.suffix == ".parquet" else f"read_csv('{p}', header = true)"
+    return (
+        f"read_parquet('{p}')" if path.suffix == ".parquet" else f"read_csv('{p}', header = true)"
+    )
 
 
 def kpis_daily_from_files(data_dir: str | Path) -> pd.DataFrame:
@@ -237,7 +284,9 @@ def kpis_daily_from_files(data_dir: str | Path) -> pd.DataFrame:
     traffic = None
     if files["website_traffic"] is not None:
         p = files["website_traffic"]
-        traffic = coerce(read_table(p, SCHEMAS["website_traffic"]), SCHEMAS["website_traffic"], str(p))
+        traffic = coerce(
+            read_table(p, SCHEMAS["website_traffic"]), SCHEMAS["website_traffic"], str(p)
+        )
     with_items = files["order_items"] is not None and files["products"] is not None
     with_customers = files["customers"] is not None
     with _connect() as con:

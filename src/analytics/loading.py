@@ -29,14 +29,41 @@ from .context import DataSet
 
 # column kinds: id (kept as text), str, date (normalized day), datetime, int, float
 SCHEMAS: dict[str, dict[str, str]] = {
-    "products": {"product_id": "id", "name": "str", "category": "str", "unit_price": "float", "unit_cost": "float"},
-    "customers": {"customer_id": "id", "signup_date": "date", "country": "str", "acquisition_channel": "str"},
+    "products": {
+        "product_id": "id",
+        "name": "str",
+        "category": "str",
+        "unit_price": "float",
+        "unit_cost": "float",
+    },
+    "customers": {
+        "customer_id": "id",
+        "signup_date": "date",
+        "country": "str",
+        "acquisition_channel": "str",
+    },
     "website_traffic": {"date": "date", "channel": "str", "country": "str", "sessions": "float"},
-    "orders": {"order_id": "id", "order_ts": "datetime", "order_date": "date", "customer_id": "id",
-               "channel": "str", "country": "str", "status": "str", "items": "int", "units": "int",
-               "gross_revenue": "float", "discount": "float", "net_revenue": "float"},
-    "order_items": {"order_id": "id", "product_id": "id", "quantity": "int", "unit_price": "float",
-                    "discount_pct": "float"},
+    "orders": {
+        "order_id": "id",
+        "order_ts": "datetime",
+        "order_date": "date",
+        "customer_id": "id",
+        "channel": "str",
+        "country": "str",
+        "status": "str",
+        "items": "int",
+        "units": "int",
+        "gross_revenue": "float",
+        "discount": "float",
+        "net_revenue": "float",
+    },
+    "order_items": {
+        "order_id": "id",
+        "product_id": "id",
+        "quantity": "int",
+        "unit_price": "float",
+        "discount_pct": "float",
+    },
     "marketing_calendar": {"date": "date", "name": "str", "kind": "str", "scope": "str"},
 }
 REQUIRED = ("orders",)
@@ -78,7 +105,9 @@ def read_table(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame
     return df
 
 
-def coerce(df: pd.DataFrame, schema: dict[str, str], where: str, allow_nan: tuple[str, ...] = ()) -> pd.DataFrame:
+def coerce(
+    df: pd.DataFrame, schema: dict[str, str], where: str, allow_nan: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Check columns exist, have no NaN and convert to their kind; raise InputError otherwise."""
     missing = [c for c in schema if c not in df.columns]
     if missing:
@@ -93,9 +122,15 @@ def coerce(df: pd.DataFrame, schema: dict[str, str], where: str, allow_nan: tupl
             out[col] = s.astype(str)
         elif kind in ("date", "datetime"):
             try:
-                conv = pd.to_datetime(s, format="ISO8601") if not pd.api.types.is_datetime64_any_dtype(s) else s
+                conv = (
+                    pd.to_datetime(s, format="ISO8601")
+                    if not pd.api.types.is_datetime64_any_dtype(s)
+                    else s
+                )
             except (ValueError, TypeError) as exc:
-                raise InputError(f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})") from None
+                raise InputError(
+                    f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})"
+                ) from None
             if getattr(conv.dt, "tz", None) is not None:
                 conv = conv.dt.tz_localize(None)
             out[col] = conv.dt.normalize() if kind == "date" else conv
@@ -105,7 +140,10 @@ def coerce(df: pd.DataFrame, schema: dict[str, str], where: str, allow_nan: tupl
             bad = conv.isna() & s.notna()
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise InputError(f"{where}: column {col!r} must be numeric, got {s.iloc[row]!r} (data row {row + 1})")
+                raise InputError(
+                    f"{where}: column {col!r} must be numeric, got {s.iloc[row]!r} (data row "
+                    f"{row + 1})"
+                )
             if not np.isfinite(conv.dropna().to_numpy(dtype=float)).all():
                 raise InputError(f"{where}: column {col!r} has an infinite value")
             if kind == "int":
@@ -135,7 +173,9 @@ def check_no_gap(dates: pd.Series, where: str, col: str = "date") -> None:
                          f"({len(missing)} day{'s' if len(missing) > 1 else ''} in all)")
 
 
-def validate_tables(tables: dict[str, pd.DataFrame], where: dict[str, str]) -> dict[str, pd.DataFrame]:
+def validate_tables(
+    tables: dict[str, pd.DataFrame], where: dict[str, str]
+) -> dict[str, pd.DataFrame]:
     """Validate observable tables (shared with the transactions loader)."""
     out = {}
     for name, df in tables.items():
@@ -150,16 +190,22 @@ def validate_tables(tables: dict[str, pd.DataFrame], where: dict[str, str]) -> d
     if "orders" in out:
         bad = ~out["orders"]["status"].isin(ORDER_STATUSES)
         if bad.any():
-            raise InputError(f"{where.get('orders', 'orders')}: column 'status' has {out['orders']['status'][bad].iloc[0]!r} "
-                             f"(allowed: {', '.join(ORDER_STATUSES)})")
+            raise InputError(
+                f"{where.get('orders', 'orders')}: column 'status' has "
+                f"{out['orders']['status'][bad].iloc[0]!r} "
+                f"(allowed: {', '.join(ORDER_STATUSES)})"
+            )
     if "website_traffic" in out:
-        check_no_gap(out["website_traffic"]["date"], where.get("website_traffic", "website_traffic"))
+        check_no_gap(
+            out["website_traffic"]["date"], where.get("website_traffic", "website_traffic")
+        )
     check_plausible(out, where)
     return out
 
 
 def check_plausible(tables: dict[str, pd.DataFrame], where: dict[str, str]) -> None:
-    """Negative counts or amounts, and amounts beyond ``MAX_ABS``, are errors (one line, first row)."""
+    """Negative counts or amounts, and amounts beyond ``MAX_ABS``, are errors (one line, first
+    row)."""
     for name, cols in NON_NEGATIVE.items():
         df = tables.get(name)
         if df is None:
@@ -169,16 +215,22 @@ def check_plausible(tables: dict[str, pd.DataFrame], where: dict[str, str]) -> N
             if col not in df.columns:
                 continue
             v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-            for bad, what, why in ((v < 0, "negative", ""),
-                                   (np.abs(v) > MAX_ABS, "implausibly large", f"|x| > {MAX_ABS:.0e}; ")):
+            for bad, what, why in (
+                (v < 0, "negative", ""),
+                (np.abs(v) > MAX_ABS, "implausibly large", f"|x| > {MAX_ABS:.0e}; "),
+            ):
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
                     n = int(bad.sum())
-                    raise InputError(f"{loc}: column {col!r} has {n} {what} value{'s' if n > 1 else ''} "
-                                     f"({why}first: {float(v[row])!r} in data row {row + 1})")
+                    raise InputError(
+                        f"{loc}: column {col!r} has {n} {what} value{'s' if n > 1 else ''} "
+                        f"({why}first: {float(v[row])!r} in data row {row + 1})"
+                    )
 
 
-def check_period(tables: dict[str, pd.DataFrame], where: dict[str, str], manifest: dict[str, Any]) -> None:
+def check_period(
+    tables: dict[str, pd.DataFrame], where: dict[str, str], manifest: dict[str, Any]
+) -> None:
     """Orders and traffic must fall inside the manifest's period (a stray date would stretch every
     KPI table to it)."""
     period = manifest.get("period") or manifest.get("date_range")
@@ -196,8 +248,11 @@ def check_period(tables: dict[str, pd.DataFrame], where: dict[str, str], manifes
         bad = ((d < start) | (d > end)).to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{where.get(name, name)}: {int(bad.sum())} row(s) dated outside the manifest period "
-                             f"{start.date()} … {end.date()} (first: {d.iloc[row].date()} in data row {row + 1})")
+            raise InputError(
+                f"{where.get(name, name)}: {int(bad.sum())} row(s) dated outside the manifest "
+                "period "
+                f"{start.date()} … {end.date()} (first: {d.iloc[row].date()} in data row {row + 1})"
+            )
 
 
 def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.DataFrame],
@@ -223,14 +278,21 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
         actual = sha256_file(p)
         if actual != digest:
             report.setdefault("actual_sha256", {})[rel] = actual
-            problems.append(f"{p}: sha256 does not match manifest.json (the file changed after generation)")
+            problems.append(
+                f"{p}: sha256 does not match manifest.json (the file changed after generation)"
+            )
     for name, n in sorted((counts or {}).items()):
         if name in raw and isinstance(n, int) and len(raw[name]) != n:
             p = _find(base, name)
-            problems.append(f"{p}: {len(raw[name]):,} data rows, manifest.json says {n:,} (truncated or edited?)")
+            problems.append(
+                f"{p}: {len(raw[name]):,} data rows, manifest.json says {n:,} (truncated or "
+                "edited?)"
+            )
     if problems and verify:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise InputError(f"{problems[0]}{more}; regenerate it, or pass --no-verify to analyse it anyway")
+        raise InputError(
+            f"{problems[0]}{more}; regenerate it, or pass --no-verify to analyse it anyway"
+        )
     for msg in problems:
         log.warning("integrity: %s (--no-verify: analysed anyway)", msg)
     report["mismatches"] = problems
@@ -242,7 +304,9 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: cannot read JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise InputError(
+            f"{path}: cannot read JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from None
 
 
 def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -301,8 +365,11 @@ def load_data_dir(path: str | Path, verify: bool = True) -> DataSet:
         ev = truth / "events.json"
         if ev.is_file():
             ds.truth_events = read_truth_events(ev)
-        for attr, name in (("truth_baseline", "baseline_daily"), ("truth_counterfactual", "counterfactual_daily"),
-                           ("truth_customers", "customers")):
+        for attr, name in (
+            ("truth_baseline", "baseline_daily"),
+            ("truth_counterfactual", "counterfactual_daily"),
+            ("truth_customers", "customers"),
+        ):
             p = _find(truth, name)
             if p is not None:
                 df = read_table(p, {"customer_id": "id", "channel": "str"})

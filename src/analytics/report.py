@@ -27,10 +27,17 @@ from .insights import config_of
 
 log = logging.getLogger("shocklab.report")
 
-UNITS = {"revenue": "revenue per day (currency)", "orders": "orders per day", "sessions": "sessions per day",
-         "conversion_rate": "conversion rate (%)", "aov": "average order value (currency)",
-         "units": "units per day", "new_customers": "new customers per day",
-         "returning_customers": "returning customers per day", "cancellation_rate": "cancellation rate (%)"}
+UNITS = {
+    "revenue": "revenue per day (currency)",
+    "orders": "orders per day",
+    "sessions": "sessions per day",
+    "conversion_rate": "conversion rate (%)",
+    "aov": "average order value (currency)",
+    "units": "units per day",
+    "new_customers": "new customers per day",
+    "returning_customers": "returning customers per day",
+    "cancellation_rate": "cancellation rate (%)",
+}
 PERCENT_KPIS = ("conversion_rate", "cancellation_rate")
 DPI = 100
 
@@ -47,16 +54,26 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def plot_kpi(ctx: RunContext, kpi: str, path: Path) -> Path | None:
-    y = overall_series(ctx.kpis_daily, kpi) if kpi in ctx.kpis_daily.columns else pd.Series(dtype=float)
+    y = (
+        overall_series(ctx.kpis_daily, kpi)
+        if kpi in ctx.kpis_daily.columns
+        else pd.Series(dtype=float)
+    )
     if y.dropna().empty:
         return None
     scale = 100.0 if kpi in PERCENT_KPIS else 1.0
     det = ctx.detections
     flags = pd.DataFrame()
     if det is not None and not det.empty:
-        m = (det["kpi"] == kpi) & (det["dimension"].astype(str) == "overall") & det["flag"].astype(bool)
+        m = (
+            (det["kpi"] == kpi)
+            & (det["dimension"].astype(str) == "overall")
+            & det["flag"].astype(bool)
+        )
         flags = det.loc[m, ["date", "detector"]].assign(date=lambda d: pd.to_datetime(d["date"]))
-    detectors = sorted(set(ctx.detector_status) | set(flags["detector"].astype(str) if len(flags) else []))
+    detectors = sorted(
+        set(ctx.detector_status) | set(flags["detector"].astype(str) if len(flags) else [])
+    )
     fig = Figure(figsize=(12, 5.5), layout="constrained")
     ax, axf = fig.subplots(2, 1, sharex=True, height_ratios=[3, max(1, 0.35 * len(detectors))])
     ax.plot(y.index, y.to_numpy() * scale, color="#1f4e79", lw=1.2, label=kpi)
@@ -64,8 +81,12 @@ def plot_kpi(ctx: RunContext, kpi: str, path: Path) -> Path | None:
 
     def span(a, b, **kw):
         label = kw.pop("label")
-        ax.axvspan(pd.Timestamp(a) - pd.Timedelta(hours=12), pd.Timestamp(b) + pd.Timedelta(hours=12),
-                   label=None if label in labelled else label, **kw)
+        ax.axvspan(
+            pd.Timestamp(a) - pd.Timedelta(hours=12),
+            pd.Timestamp(b) + pd.Timedelta(hours=12),
+            label=None if label in labelled else label,
+            **kw,
+        )
         labelled.add(label)
 
     for ev in ctx.data.truth_events or []:
@@ -133,7 +154,12 @@ def plot_channels(ctx: RunContext, path: Path) -> Path | None:
     order = weekly.sum().sort_values(ascending=False).index
     fig = Figure(figsize=(13, 4.8), layout="constrained")
     ax, axb = fig.subplots(1, 2, width_ratios=[2, 1])
-    ax.stackplot(weekly.index, weekly[order].fillna(0).to_numpy().T, labels=[str(c) for c in order], alpha=0.85)
+    ax.stackplot(
+        weekly.index,
+        weekly[order].fillna(0).to_numpy().T,
+        labels=[str(c) for c in order],
+        alpha=0.85,
+    )
     ax.set_title("Weekly revenue by channel")
     ax.set_ylabel("revenue per week (currency)")
     ax.legend(loc="upper left", fontsize=8, ncols=2)
@@ -148,13 +174,17 @@ def plot_channels(ctx: RunContext, path: Path) -> Path | None:
                   for c, v in zip(rows, vals, strict=True)]
         axb.barh(names, vals, color=colors)
         axb.axvline(0, color="black", lw=0.8)
-        axb.set_title(f"Revenue {sec['window_start']}..{sec['window_end']}\nvs the channel's own baseline")
+        axb.set_title(
+            f"Revenue {sec['window_start']}..{sec['window_end']}\nvs the channel's own baseline"
+        )
         axb.set_xlabel("% vs baseline (red: underperforming)")
         axb.invert_yaxis()
         axb.grid(axis="x", alpha=0.3)
     else:
         share = weekly[order].sum() / weekly[order].sum().sum() * 100
-        axb.barh([str(c) for c in order], share.to_numpy(), color=[f"C{i}" for i in range(len(order))])
+        axb.barh(
+            [str(c) for c in order], share.to_numpy(), color=[f"C{i}" for i in range(len(order))]
+        )
         axb.set_title("Revenue share by channel")
         axb.set_xlabel("% of revenue")
         axb.invert_yaxis()
@@ -165,7 +195,11 @@ def plot_scorecard(ctx: RunContext, path: Path) -> Path | None:
     card = ctx.scorecard
     if not card:
         return None
-    mode = (card.get("headline") or {}).get("mode") or (card.get("settings") or {}).get("mode") or "strict"
+    mode = (
+        (card.get("headline") or {}).get("mode")
+        or (card.get("settings") or {}).get("mode")
+        or "strict"
+    )
     sec = card.get(mode) or {}
     dets = dict(sec.get("detectors") or {})
     if sec.get("consensus"):
@@ -173,7 +207,9 @@ def plot_scorecard(ctx: RunContext, path: Path) -> Path | None:
     if not dets:
         return None
     ins = card.get("insights") or {}
-    ins_metrics = {k: ins.get(k) for k in ("root_cause_accuracy", "kpi_attribution", "signature_accuracy")}
+    ins_metrics = {
+        k: ins.get(k) for k in ("root_cause_accuracy", "kpi_attribution", "signature_accuracy")
+    }
     if ins.get("magnitude_error_median") is not None:
         ins_metrics["1 - magnitude error"] = max(0.0, 1 - ins["magnitude_error_median"])
     ins_metrics = {k: v for k, v in ins_metrics.items() if v is not None}
@@ -183,7 +219,13 @@ def plot_scorecard(ctx: RunContext, path: Path) -> Path | None:
     names = list(dets)
     x = np.arange(len(names))
     for off, metric, color in ((-0.2, "recall", "#1f77b4"), (0.2, "precision", "#ff7f0e")):
-        axes[0].bar(x + off, [dets[d].get(metric) or 0.0 for d in names], width=0.4, label=metric, color=color)
+        axes[0].bar(
+            x + off,
+            [dets[d].get(metric) or 0.0 for d in names],
+            width=0.4,
+            label=metric,
+            color=color,
+        )
     axes[0].set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     axes[0].set_ylim(0, 1.05)
     axes[0].set_title(f"Detectors ({mode} matching)")
@@ -200,7 +242,9 @@ def plot_scorecard(ctx: RunContext, path: Path) -> Path | None:
     axes[1].grid(axis="y", alpha=0.3)
     if ins_metrics:
         axes[2].bar(list(ins_metrics), list(ins_metrics.values()), color="#2ca02c")
-        axes[2].set_xticks(range(len(ins_metrics)), list(ins_metrics), rotation=30, ha="right", fontsize=8)
+        axes[2].set_xticks(
+            range(len(ins_metrics)), list(ins_metrics), rotation=30, ha="right", fontsize=8
+        )
         axes[2].set_ylim(0, 1.05)
         axes[2].set_title(f"Insight quality ({ins.get('events', 0)} matched events)")
         axes[2].grid(axis="y", alpha=0.3)
@@ -218,7 +262,13 @@ def run(ctx: RunContext) -> None:
     if ctx.data.source == "kpis":   # an external file's own KPIs (the first few)
         kpis = [c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")][:4]
     jobs: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [
-        (f"kpi_{''.join(ch if ch.isalnum() or ch in '-_' else '_' for ch in k)}.png", plot_kpi, (k,)) for k in kpis]
+        (
+            f"kpi_{''.join(ch if ch.isalnum() or ch in '-_' else '_' for ch in k)}.png",
+            plot_kpi,
+            (k,),
+        )
+        for k in kpis
+    ]
     jobs += [("forecast.png", plot_forecast, ()), ("channels.png", plot_channels, ()),
              ("scorecard.png", plot_scorecard, ())]
     for name, fn, args in jobs:

@@ -2,17 +2,19 @@
 
 Two layouts are recognised (CSV or XLSX; every sheet of a workbook is read):
 
-* Online Retail II: ``Invoice, StockCode, Description, Quantity, InvoiceDate, Price, Customer ID, Country``
-* Online Retail:    ``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country``
+* Online Retail II: ``Invoice, StockCode, Description, Quantity, InvoiceDate, Price, Customer ID,
+  Country``
+* Online Retail:    ``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice,
+  CustomerID, Country``
 
 Cleaning — each row is counted once, under the first reason that applies, in this order:
-``bad_value`` (unparseable date, quantity or price, or a line amount beyond 1e12), ``exact_duplicate``, ``missing_customer_id``,
-``cancellation`` (invoice starting with "C"; these become ``status="cancelled"`` orders, kept for
-the cancellation-rate KPI but not for revenue or customer models), ``non_positive_quantity``,
-``non_positive_price``, ``date_outlier`` (an order day cut off from the rest by more than
-``OUTLIER_GAP_DAYS`` at either end of the file, holding under 1 % of the rows: a typo such as an
-order dated 2030 would otherwise stretch every KPI table to that year). The report is in
-``DataSet.manifest["cleaning"]``; outliers are also logged as a warning.
+``bad_value`` (unparseable date, quantity or price, or a line amount beyond 1e12),
+``exact_duplicate``, ``missing_customer_id``, ``cancellation`` (invoice starting with "C"; these
+become ``status="cancelled"`` orders, kept for the cancellation-rate KPI but not for revenue or
+customer models), ``non_positive_quantity``, ``non_positive_price``, ``date_outlier`` (an order day
+cut off from the rest by more than ``OUTLIER_GAP_DAYS`` at either end of the file, holding under 1 %
+of the rows: a typo such as an order dated 2030 would otherwise stretch every KPI table to that
+year). The report is in ``DataSet.manifest["cleaning"]``; outliers are also logged as a warning.
 
 Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-``. Whether such
 dates are day-first or month-first is decided for the whole file: a first number above 12 proves
@@ -56,8 +58,10 @@ ALIASES = {
     "country": "country",
 }
 REQUIRED = ("invoice", "stock_code", "quantity", "invoice_date", "price", "customer_id")
-LAYOUTS = ("Invoice, StockCode, Description, Quantity, InvoiceDate, Price, Customer ID, Country",
-           "InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country")
+LAYOUTS = (
+    "Invoice, StockCode, Description, Quantity, InvoiceDate, Price, Customer ID, Country",
+    "InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country",
+)
 REASONS = ("bad_value", "exact_duplicate", "missing_customer_id", "cancellation",
            "non_positive_quantity", "non_positive_price", "date_outlier")
 OUTLIER_GAP_DAYS = 60
@@ -73,27 +77,41 @@ def _read_raw(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
-            sheets = pd.read_excel(path, sheet_name=None, dtype=str, engine="openpyxl" if suffix != ".xls" else None)
+            sheets = pd.read_excel(
+                path, sheet_name=None, dtype=str, engine="openpyxl" if suffix != ".xls" else None
+            )
             frames = [df for df in sheets.values() if len(df.columns)]
             if not frames:
                 raise InputError(f"{path}: workbook has no sheet with data")
             return pd.concat(frames, ignore_index=True)
         try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
-                               engine="pyarrow")
+            return pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding="utf-8",
+                engine="pyarrow",
+            )
         except Exception:  # noqa: BLE001 — Latin-1 bytes, ragged rows …: the C parser below reads or words the error
             pass
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+            return pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
+            )
         except UnicodeDecodeError:  # the UCI CSV exports are Latin-1
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="latin-1")
+            return pd.read_csv(
+                path, dtype=str, keep_default_na=False, na_values=[""], encoding="latin-1"
+            )
     except InputError:
         raise
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty") from None
     except (OSError, ValueError, KeyError, pd.errors.ParserError) as exc:
         kind = "workbook" if suffix.startswith(".xls") else "CSV file"
-        raise InputError(f"{path}: cannot read {kind} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+        raise InputError(
+            f"{path}: cannot read {kind} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        ) from None
     except Exception as exc:  # openpyxl raises its own zip/xml errors on a corrupt workbook
         raise InputError(f"{path}: cannot read file ({type(exc).__name__})") from None
 
@@ -108,7 +126,11 @@ def _canonical(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str]:
     if missing:
         raise InputError(f"{path}: not an Online Retail layout, missing column(s) for "
                          f"{', '.join(missing)} (expected '{LAYOUTS[0]}' or '{LAYOUTS[1]}')")
-    layout = "online_retail" if any(_norm(c) in ("invoiceno", "unitprice") for c in mapping) else "online_retail_ii"
+    layout = (
+        "online_retail"
+        if any(_norm(c) in ("invoiceno", "unitprice") for c in mapping)
+        else "online_retail_ii"
+    )
     df = raw.rename(columns=mapping)[list(mapping.values())]
     for opt in ("description", "country"):
         if opt not in df:
@@ -124,9 +146,14 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
         try:
             parsed = pd.to_datetime(ts, format=date_format, errors="coerce")
         except ValueError as exc:
-            raise InputError(f"--date-format {date_format!r}: not a usable format ({exc})") from None
-        return parsed.astype("datetime64[ns]"), {"layout": f"--date-format {date_format}", "ambiguous_rows": 0,
-                                                 "unparsed_rows": int((parsed.isna() & ts.notna()).sum())}
+            raise InputError(
+                f"--date-format {date_format!r}: not a usable format ({exc})"
+            ) from None
+        return parsed.astype("datetime64[ns]"), {
+            "layout": f"--date-format {date_format}",
+            "ambiguous_rows": 0,
+            "unparsed_rows": int((parsed.isna() & ts.notna()).sum()),
+        }
     parts = ts.str.extract(_DMY)
     dmy = parts["a"].notna().to_numpy()
     a = pd.to_numeric(parts["a"], errors="coerce").to_numpy()
@@ -135,13 +162,17 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
     month_first = dmy & (b > 12)
     if day_first.any() and month_first.any():
         i, j = int(np.flatnonzero(day_first)[0]), int(np.flatnonzero(month_first)[0])
-        raise InputError(f"{where}: both day-first ({ts.iloc[i]!r}, data row {i + 1}) and month-first "
-                         f"({ts.iloc[j]!r}, data row {j + 1}) dates in one file; pass --date-format")
+        raise InputError(
+            f"{where}: both day-first ({ts.iloc[i]!r}, data row {i + 1}) and month-first "
+            f"({ts.iloc[j]!r}, data row {j + 1}) dates in one file; pass --date-format"
+        )
     layout = "day-first" if day_first.any() else "month-first"
     ambiguous = dmy & (a <= 12) & (b <= 12) & (a != b)
-    report: dict[str, Any] = {"layout": layout if dmy.any() else "iso", "detected_from":
-                              int(day_first.sum() if day_first.any() else month_first.sum()),
-                              "ambiguous_rows": int(ambiguous.sum()) if not (day_first.any() or month_first.any()) else 0}
+    report: dict[str, Any] = {
+        "layout": layout if dmy.any() else "iso",
+        "detected_from": int(day_first.sum() if day_first.any() else month_first.sum()),
+        "ambiguous_rows": int(ambiguous.sum()) if not (day_first.any() or month_first.any()) else 0,
+    }
     if report["ambiguous_rows"]:
         first = int(np.flatnonzero(ambiguous)[0])
         report["first_ambiguous"] = {"row": first + 1, "value": str(ts.iloc[first])}
@@ -150,17 +181,32 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
                     where, report["ambiguous_rows"], str(ts.iloc[first]))
     day, month = (parts["a"], parts["b"]) if layout == "day-first" else (parts["b"], parts["a"])
     year = parts["y"].where(parts["y"].str.len() == 4, "20" + parts["y"])
-    iso = (year + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + " " + parts["H"].fillna("0").str.zfill(2)
-           + ":" + parts["M"].fillna("00") + ":" + parts["S"].fillna("00"))
+    iso = (
+        year
+        + "-"
+        + month.str.zfill(2)
+        + "-"
+        + day.str.zfill(2)
+        + " "
+        + parts["H"].fillna("0").str.zfill(2)
+        + ":"
+        + parts["M"].fillna("00")
+        + ":"
+        + parts["S"].fillna("00")
+    )
     parsed = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns]")
     if dmy.any():
         parsed[dmy] = pd.to_datetime(iso[dmy], format="%Y-%m-%d %H:%M:%S", errors="coerce")
     rest = ~dmy & ts.notna().to_numpy()
-    if rest.any():  # ISO and anything else pandas reads unambiguously (Excel cells arrive as ISO text)
+    if (
+        rest.any()
+    ):  # ISO and anything else pandas reads unambiguously (Excel cells arrive as ISO text)
         other = pd.to_datetime(ts[rest], errors="coerce", format="ISO8601")
         if other.isna().any():
             miss = other.isna()
-            other[miss] = pd.to_datetime(ts[rest][miss], errors="coerce", format="mixed", dayfirst=layout == "day-first")
+            other[miss] = pd.to_datetime(
+                ts[rest][miss], errors="coerce", format="mixed", dayfirst=layout == "day-first"
+            )
         parsed[rest] = other.astype("datetime64[ns]")
     report["unparsed_rows"] = int((parsed.isna() & ts.notna()).sum())
     return parsed, report
@@ -209,9 +255,15 @@ def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
 
     with np.errstate(over="ignore"):
         amount = (df["quantity"] * df["price"]).abs()
-    absurd = ~np.isfinite(amount) & amount.notna() | (amount > MAX_ABS)  # 1e308 would overflow every sum
+    absurd = ~np.isfinite(amount) & amount.notna() | (
+        amount > MAX_ABS
+    )  # 1e308 would overflow every sum
     if absurd.any():
-        log.warning("%d row(s) with a quantity x price beyond %.0e left out as bad_value", int(absurd.sum()), MAX_ABS)
+        log.warning(
+            "%d row(s) with a quantity x price beyond %.0e left out as bad_value",
+            int(absurd.sum()),
+            MAX_ABS,
+        )
     mark(df["invoice"].isna() | df["stock_code"].isna() | df["quantity"].isna() | df["price"].isna()
          | df["invoice_ts"].isna() | absurd, "bad_value")
     mark(df.duplicated(keep="first"), "exact_duplicate")
@@ -219,7 +271,9 @@ def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
     mark(df["invoice"].str.upper().str.startswith("C"), "cancellation")
     mark(df["quantity"] <= 0, "non_positive_quantity")
     mark(df["price"] <= 0, "non_positive_price")
-    mark(_date_outliers(df["invoice_ts"], reason.isna() | reason.eq("cancellation")), "date_outlier")
+    mark(
+        _date_outliers(df["invoice_ts"], reason.isna() | reason.eq("cancellation")), "date_outlier"
+    )
     counts = reason.value_counts()
     report = {
         "rows_read": int(len(df)),
@@ -230,8 +284,12 @@ def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
                       "cancellations are kept as cancelled orders for the cancellation-rate KPI")
     if report["removed"]["date_outlier"]:
         bad = df.loc[reason.eq("date_outlier").fillna(False), "invoice_ts"]
-        log.warning("%d row(s) dated far from the rest of the file (%s … %s) left out as date_outlier",
-                    len(bad), bad.min().date(), bad.max().date())
+        log.warning(
+            "%d row(s) dated far from the rest of the file (%s … %s) left out as date_outlier",
+            len(bad),
+            bad.min().date(),
+            bad.max().date(),
+        )
     return df[reason.isna()].copy(), df[reason.eq("cancellation").fillna(False)].copy(), report
 
 
@@ -278,8 +336,10 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     sales, cancels, report = clean(parsed)
     report["dates"] = dates
     if sales.empty:
-        raise InputError(f"{path}: no valid sales rows left after cleaning "
-                         f"(removed: {', '.join(f'{k} {v}' for k, v in report['removed'].items() if v)})")
+        raise InputError(
+            f"{path}: no valid sales rows left after cleaning "
+            f"(removed: {', '.join(f'{k} {v}' for k, v in report['removed'].items() if v)})"
+        )
     orders = pd.concat([_orders(sales, "completed"), _orders(cancels, "cancelled")] if len(cancels)
                        else [_orders(sales, "completed")], ignore_index=True)
     orders = orders.sort_values(["order_ts", "order_id"], kind="stable").reset_index(drop=True)
@@ -303,12 +363,30 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
         "country": _mode(done, "customer_id", "country").reindex(cg.size().index).fillna("unknown"),
         "acquisition_channel": "unknown",
     }).reset_index()
-    traffic = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "channel": pd.Series(dtype=object),
-                            "country": pd.Series(dtype=object), "sessions": pd.Series(dtype=float)})
-    calendar = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "name": pd.Series(dtype=object),
-                             "kind": pd.Series(dtype=object), "scope": pd.Series(dtype=object)})
-    report.update({"orders": int(len(done)), "cancelled_orders": int((orders["status"] == "cancelled").sum()),
-                   "customers": int(len(customers)), "products": int(len(products))})
+    traffic = pd.DataFrame(
+        {
+            "date": pd.Series(dtype="datetime64[ns]"),
+            "channel": pd.Series(dtype=object),
+            "country": pd.Series(dtype=object),
+            "sessions": pd.Series(dtype=float),
+        }
+    )
+    calendar = pd.DataFrame(
+        {
+            "date": pd.Series(dtype="datetime64[ns]"),
+            "name": pd.Series(dtype=object),
+            "kind": pd.Series(dtype=object),
+            "scope": pd.Series(dtype=object),
+        }
+    )
+    report.update(
+        {
+            "orders": int(len(done)),
+            "cancelled_orders": int((orders["status"] == "cancelled").sum()),
+            "customers": int(len(customers)),
+            "products": int(len(products)),
+        }
+    )
     manifest = {
         "source": "transactions", "file": path.name, "layout": layout, "sha256": sha256_file(path),
         "date_range": {"start": orders["order_date"].min().date().isoformat(),

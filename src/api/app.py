@@ -1,6 +1,7 @@
 """FastAPI service over run directories (``reports/``) and experiments (``runs/``).
 
-    shocklab serve --reports reports/ [--runs runs/] [--port 8000] [--allow-analysis --data-root data/]
+    shocklab serve --reports reports/ [--runs runs/] [--port 8000]
+                   [--allow-analysis --data-root data/]
 
 Read-only by default; ``POST /runs`` (a background analysis of a data directory) exists only with
 ``allow_analysis``. Errors are JSON ``{"error": {"status", "message"}}``: 404 for a missing run or
@@ -62,9 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     s = settings or Settings()
     store = RunStore(s.reports, s.runs)
     jobs = JobManager(s.reports)
-    app = FastAPI(title="ShockLab API", version=VERSION,
-                  description="Runs (scorecards, incidents, insights, KPIs, forecast, customers) and "
-                              "experiments written by run_analysis.py and run_experiment.py.")
+    app = FastAPI(
+        title="ShockLab API",
+        version=VERSION,
+        description="Runs (scorecards, incidents, insights, KPIs, forecast, customers) and "
+        "experiments written by run_analysis.py and run_experiment.py.",
+    )
     app.state.settings, app.state.store, app.state.jobs = s, store, jobs
 
     # --- errors: JSON, never a stack trace --------------------------------------------------------
@@ -79,11 +83,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException):
         msg = exc.detail if isinstance(exc.detail, str) else "error"
-        return _error(exc.status_code, "not found" if exc.status_code == 404 and msg == "Not Found" else msg)
+        return _error(
+            exc.status_code, "not found" if exc.status_code == 404 and msg == "Not Found" else msg
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError):
-        details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        details = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         return _error(422, f"{'.'.join(first['loc'])}: {first['msg']}", details)
 
@@ -103,10 +112,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # --- routes -----------------------------------------------------------------------------------
     @app.get("/health", response_model=M.Health, tags=["service"])
     def health():
-        return M.Health(version=VERSION, runs=len(store.run_ids()), experiments=len(store.experiment_ids()),
-                        analysis_enabled=s.allow_analysis)
+        return M.Health(
+            version=VERSION,
+            runs=len(store.run_ids()),
+            experiments=len(store.experiment_ids()),
+            analysis_enabled=s.allow_analysis,
+        )
 
-    @app.get("/runs", response_model=list[M.RunSummary], tags=["runs"], summary="Run directories, newest first")
+    @app.get(
+        "/runs",
+        response_model=list[M.RunSummary],
+        tags=["runs"],
+        summary="Run directories, newest first",
+    )
     def list_runs():
         return [store.run(i).summary() for i in store.run_ids()]
 
@@ -115,58 +133,100 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         run = run_or_404(run_id)
         info = run.info()
         base = f"/runs/{run_id}"
-        return {**run.summary(), "files": {f: run.has(f) for f in RUN_FILES},
-                "config": info.get("config"), "versions": info.get("versions"),
-                "timings_seconds": info.get("timings_seconds"), "detector_status": info.get("detector_status"),
-                "links": {k: f"{base}/{k}" for k in ("scorecard", "insights", "incidents", "kpis", "forecast",
-                                                     "customers/segments", "customers/actions")}}
+        return {
+            **run.summary(),
+            "files": {f: run.has(f) for f in RUN_FILES},
+            "config": info.get("config"),
+            "versions": info.get("versions"),
+            "timings_seconds": info.get("timings_seconds"),
+            "detector_status": info.get("detector_status"),
+            "links": {
+                k: f"{base}/{k}"
+                for k in (
+                    "scorecard",
+                    "insights",
+                    "incidents",
+                    "kpis",
+                    "forecast",
+                    "customers/segments",
+                    "customers/actions",
+                )
+            },
+        }
 
-    @app.get("/runs/{run_id}/scorecard", response_model=M.Scorecard, responses=ERRORS, tags=["runs"],
-             summary="Scores against the injected truth (404 for runs without truth)")
+    @app.get(
+        "/runs/{run_id}/scorecard",
+        response_model=M.Scorecard,
+        responses=ERRORS,
+        tags=["runs"],
+        summary="Scores against the injected truth (404 for runs without truth)",
+    )
     def get_scorecard(run_id: str):
         run = run_or_404(run_id)
-        return Response(need(run.raw("scorecard.json"), "scorecard.json (no truth to score against)", run_id),
-                        media_type="application/json")
+        return Response(
+            need(run.raw("scorecard.json"), "scorecard.json (no truth to score against)", run_id),
+            media_type="application/json",
+        )
 
     @app.get("/runs/{run_id}/insights", response_model=M.Insights, responses=ERRORS, tags=["runs"],
              summary="insights.json as written (schemas/insights.schema.json)")
     def get_insights(run_id: str):
         # the file's own bytes: already validated by the analysis, and no re-serialization cost
         run = run_or_404(run_id)
-        return Response(need(run.raw("insights.json"), "insights.json", run_id), media_type="application/json")
+        return Response(
+            need(run.raw("insights.json"), "insights.json", run_id), media_type="application/json"
+        )
 
-    @app.get("/runs/{run_id}/incidents", response_model=M.IncidentPage, responses=ERRORS, tags=["runs"])
+    @app.get(
+        "/runs/{run_id}/incidents", response_model=M.IncidentPage, responses=ERRORS, tags=["runs"]
+    )
     def get_incidents(
         run_id: str,
         kpi: str | None = None,
-        detector: Annotated[str | None, Query(description="incidents this detector voted in")] = None,
+        detector: Annotated[
+            str | None, Query(description="incidents this detector voted in")
+        ] = None,
         level: Annotated[str | None, Query(description="single | pairwise | triple | …")] = None,
-        start: Annotated[M.date | None, Query(description="incidents ending on or after this day")] = None,
-        end: Annotated[M.date | None, Query(description="incidents starting on or before this day")] = None,
+        start: Annotated[
+            M.date | None, Query(description="incidents ending on or after this day")
+        ] = None,
+        end: Annotated[
+            M.date | None, Query(description="incidents starting on or before this day")
+        ] = None,
         dimension: str | None = None,
         segment: str | None = None,
         severity: str | None = None,
-        source: Annotated[str, Query(description="'consensus' or a detector name (its own incidents)")] = "consensus",
+        source: Annotated[
+            str, Query(description="'consensus' or a detector name (its own incidents)")
+        ] = "consensus",
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ):
         run = run_or_404(run_id)
         if source != "consensus" and source not in run.detector_names():
-            raise ApiError(422, f"source: unknown {source!r} (consensus, {', '.join(run.detector_names())})")
+            raise ApiError(
+                422, f"source: unknown {source!r} (consensus, {', '.join(run.detector_names())})"
+            )
         if detector is not None and detector not in run.detector_names():
-            raise ApiError(422, f"detector: unknown {detector!r} (known: {', '.join(run.detector_names())})")
+            raise ApiError(
+                422, f"detector: unknown {detector!r} (known: {', '.join(run.detector_names())})"
+            )
         if start and end and start > end:
             raise ApiError(422, f"start {start} is after end {end}")
         items = need(run.incidents(source), "incidents.json", run_id)
         s_, e_ = (start.isoformat() if start else None), (end.isoformat() if end else None)
-        out = [i for i in items
-               if (kpi is None or i.get("kpi") == kpi)
-               and (detector is None or detector in (i.get("detectors") or []))
-               and (level is None or i.get("level") == level)
-               and (dimension is None or i.get("dimension") == dimension)
-               and (segment is None or str(i.get("segment")) == segment)
-               and (severity is None or i.get("severity") == severity)
-               and (s_ is None or str(i.get("end")) >= s_) and (e_ is None or str(i.get("start")) <= e_)]
+        out = [
+            i
+            for i in items
+            if (kpi is None or i.get("kpi") == kpi)
+            and (detector is None or detector in (i.get("detectors") or []))
+            and (level is None or i.get("level") == level)
+            and (dimension is None or i.get("dimension") == dimension)
+            and (segment is None or str(i.get("segment")) == segment)
+            and (severity is None or i.get("severity") == severity)
+            and (s_ is None or str(i.get("end")) >= s_)
+            and (e_ is None or str(i.get("start")) <= e_)
+        ]
         return {"total": len(out), "offset": offset, "limit": limit, "source": source,
                 "items": out[offset:offset + limit]}
 
@@ -187,11 +247,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         df = run.kpi_series(kpi, dimension, segment, start.isoformat() if start else None,
                             end.isoformat() if end else None)
         vals = df["value"].astype(float)
-        points = [{"date": d, "value": None if v != v else v} for d, v in zip(df["date"], vals, strict=True)]
+        points = [
+            {"date": d, "value": None if v != v else v}
+            for d, v in zip(df["date"], vals, strict=True)
+        ]
         return {"kpi": kpi, "dimension": dimension, "segment": segment, "points": points}
 
-    @app.get("/runs/{run_id}/forecast", response_model=M.Forecast, responses=ERRORS, tags=["runs"],
-             summary="Revenue forecast with its interval (status 'skipped' when the run has no revenue)")
+    @app.get(
+        "/runs/{run_id}/forecast",
+        response_model=M.Forecast,
+        responses=ERRORS,
+        tags=["runs"],
+        summary="Revenue forecast with its interval (status 'skipped' when the run has no revenue)",
+    )
     def get_forecast(run_id: str):
         run = run_or_404(run_id)
         ins = need(run.insights(), "insights.json", run_id)
@@ -205,8 +273,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 f"({cust.get('status') or 'customers/segments.csv missing'})")
         return cust
 
-    @app.get("/runs/{run_id}/customers/segments", response_model=M.CustomerSegments, responses=ERRORS,
-             tags=["customers"])
+    @app.get(
+        "/runs/{run_id}/customers/segments",
+        response_model=M.CustomerSegments,
+        responses=ERRORS,
+        tags=["customers"],
+    )
     def get_segments(run_id: str):
         run = run_or_404(run_id)
         cust = customers_or_404(run, run_id)
@@ -221,8 +293,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "clusters": (cust.get("clusters") or {}).get("sizes") or {},
                 "actions": cust.get("actions") or {}, "monitor_alerts": run.alerts() or []}
 
-    @app.get("/runs/{run_id}/customers/actions", response_model=M.ActionPage, responses=ERRORS,
-             tags=["customers"], summary="The action list (JSON page, or the whole filtered list as CSV)")
+    @app.get(
+        "/runs/{run_id}/customers/actions",
+        response_model=M.ActionPage,
+        responses=ERRORS,
+        tags=["customers"],
+        summary="The action list (JSON page, or the whole filtered list as CSV)",
+    )
     def get_actions(
         run_id: str,
         action: str | None = None,
@@ -242,17 +319,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if segment is not None:
             m &= df["segment"] == segment
         if value_tier_ is not None:
-            m &= (df["value_tier"] if "value_tier" in df else value_tier(df["value_pct"])) == value_tier_
+            m &= (
+                df["value_tier"] if "value_tier" in df else value_tier(df["value_pct"])
+            ) == value_tier_
         if min_risk is not None and "churn_risk" in df:
             m &= df["churn_risk"] >= min_risk
-        cols = [c for c in ("customer_id", "action", "reason", "segment", "churn_risk", "clv", "value_pct",
-                            "value_tier", "recency_days", "frequency", "monetary") if c in df.columns]
+        cols = [
+            c
+            for c in (
+                "customer_id",
+                "action",
+                "reason",
+                "segment",
+                "churn_risk",
+                "clv",
+                "value_pct",
+                "value_tier",
+                "recency_days",
+                "frequency",
+                "monetary",
+            )
+            if c in df.columns
+        ]
         sel = df.loc[m, cols]
         if format == "csv":
             buf = io.StringIO()
             sel.to_csv(buf, index=False)
-            return Response(buf.getvalue(), media_type="text/csv",
-                            headers={"Content-Disposition": f'attachment; filename="{run_id}-actions.csv"'})
+            return Response(
+                buf.getvalue(),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{run_id}-actions.csv"'},
+            )
         page = sel.iloc[offset:offset + limit].astype(object)
         page = page.where(page.notna(), None)
         items = page.to_dict(orient="records")
@@ -264,18 +361,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def list_experiments():
         return [store.experiment(i).summary() for i in store.experiment_ids()]
 
-    @app.get("/experiments/{exp_id}", response_model=M.ExperimentSummary, responses=ERRORS, tags=["experiments"])
+    @app.get(
+        "/experiments/{exp_id}",
+        response_model=M.ExperimentSummary,
+        responses=ERRORS,
+        tags=["experiments"],
+    )
     def get_experiment(exp_id: str):
         return store.experiment(exp_id).summary()
 
     # --- background analysis (off unless enabled) -------------------------------------------------
     def status_of(job) -> dict:
-        return {"run_id": job.run_id, "state": job.state, "data": str(job.data),
-                "status_url": f"/runs/{job.run_id}/status", "run_url": f"/runs/{job.run_id}",
-                "started": job.started, "finished": job.finished, "exit_code": job.exit_code, "error": job.error}
+        return {
+            "run_id": job.run_id,
+            "state": job.state,
+            "data": str(job.data),
+            "status_url": f"/runs/{job.run_id}/status",
+            "run_url": f"/runs/{job.run_id}",
+            "started": job.started,
+            "finished": job.finished,
+            "exit_code": job.exit_code,
+            "error": job.error,
+        }
 
-    @app.get("/runs/{run_id}/status", response_model=M.JobStatus, responses=ERRORS, tags=["analysis"],
-             summary="State of an analysis started with POST /runs")
+    @app.get(
+        "/runs/{run_id}/status",
+        response_model=M.JobStatus,
+        responses=ERRORS,
+        tags=["analysis"],
+        summary="State of an analysis started with POST /runs",
+    )
     def get_status(run_id: str):
         if not valid_id(run_id):
             raise ApiError(422, f"invalid run id {run_id!r}")
@@ -285,10 +400,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return status_of(job)
 
     if s.allow_analysis:
-        @app.post("/runs", status_code=202, response_model=M.JobStatus, tags=["analysis"],
-                  responses={**ERRORS, 403: {"model": M.ErrorResponse, "description": "path outside the data roots"},
-                             409: {"model": M.ErrorResponse, "description": "an analysis of this data is running"}},
-                  summary="Analyse a data directory in the background")
+        @app.post(
+            "/runs",
+            status_code=202,
+            response_model=M.JobStatus,
+            tags=["analysis"],
+            responses={
+                **ERRORS,
+                403: {"model": M.ErrorResponse, "description": "path outside the data roots"},
+                409: {
+                    "model": M.ErrorResponse,
+                    "description": "an analysis of this data is running",
+                },
+            },
+            summary="Analyse a data directory in the background",
+        )
         def post_run(req: M.AnalysisRequest):
             try:
                 data = confine(req.data, s.data_roots)
@@ -298,7 +424,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise ApiError(404, str(exc)) from None
             running = jobs.busy_with(data)
             if running:
-                raise ApiError(409, f"an analysis of {req.data!r} is already running: /runs/{running}/status")
+                raise ApiError(
+                    409, f"an analysis of {req.data!r} is already running: /runs/{running}/status"
+                )
             try:
                 rid = jobs.plan(data, req.detectors, req.overrides)
             except InputError as exc:
@@ -306,7 +434,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 job = jobs.start(data, rid, req.detectors, req.overrides)
             except RuntimeError as exc:
-                raise ApiError(409, f"an analysis of {req.data!r} is already running: /runs/{exc}/status") from None
+                raise ApiError(
+                    409, f"an analysis of {req.data!r} is already running: /runs/{exc}/status"
+                ) from None
             return JSONResponse(status_of(job), status_code=202)
 
     return app

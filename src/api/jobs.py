@@ -28,10 +28,13 @@ def _now() -> str:
 
 
 def confine(path_text: str, roots: list[Path]) -> Path:
-    """Resolve ``path_text`` (absolute, or relative to a root) to a directory inside one of ``roots``.
+    """Resolve ``path_text`` (absolute, or relative to a root) to a directory inside one of
+    ``roots``.
     Raises PermissionError when it escapes every root (``..``, symlinks), FileNotFoundError when
     it does not exist."""
-    candidates = [Path(path_text)] if Path(path_text).is_absolute() else [r / path_text for r in roots]
+    candidates = (
+        [Path(path_text)] if Path(path_text).is_absolute() else [r / path_text for r in roots]
+    )
     real_roots = [r.resolve() for r in roots]
     inside = []
     for c in candidates:
@@ -43,7 +46,9 @@ def confine(path_text: str, roots: list[Path]) -> Path:
     for real in inside:
         if real.is_dir():
             return real
-    raise FileNotFoundError(f"data directory {path_text!r} not found under the configured data roots")
+    raise FileNotFoundError(
+        f"data directory {path_text!r} not found under the configured data roots"
+    )
 
 
 @dataclass
@@ -61,7 +66,9 @@ class Job:
 class JobManager:
     """Runs analyses in background threads; refuses a second one on the same data directory."""
 
-    def __init__(self, reports: Path, python: str = sys.executable, script: Path = ROOT / "run_analysis.py"):
+    def __init__(
+        self, reports: Path, python: str = sys.executable, script: Path = ROOT / "run_analysis.py"
+    ):
         self.reports = reports
         self.python = python
         self.script = script
@@ -87,8 +94,18 @@ class JobManager:
         with self._lock:
             return self._busy.get(data)
 
-    def start(self, data: Path, run_id: str, detectors: list[str] | None, overrides: list[str]) -> Job:
-        argv = [self.python, str(self.script), "--data", str(data), "--out", str(self.reports / run_id), "--quiet"]
+    def start(
+        self, data: Path, run_id: str, detectors: list[str] | None, overrides: list[str]
+    ) -> Job:
+        argv = [
+            self.python,
+            str(self.script),
+            "--data",
+            str(data),
+            "--out",
+            str(self.reports / run_id),
+            "--quiet",
+        ]
         if detectors:
             argv += ["--detectors", ",".join(detectors)]
         for o in overrides:
@@ -99,7 +116,9 @@ class JobManager:
             job = Job(run_id=run_id, data=data, argv=argv)
             self._jobs[run_id] = job
             self._busy[data] = run_id
-        threading.Thread(target=self._run, args=(job,), name=f"analysis-{run_id}", daemon=True).start()
+        threading.Thread(
+            target=self._run, args=(job,), name=f"analysis-{run_id}", daemon=True
+        ).start()
         return job
 
     def get(self, run_id: str) -> Job | None:
@@ -115,7 +134,12 @@ class JobManager:
             if proc.returncode != 0:
                 lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
                 job.error = lines[-1][:500] if lines else f"exit code {proc.returncode}"
-                log.warning("analysis %s failed (exit %s): %s", job.run_id, proc.returncode, proc.stderr[-2000:])
+                log.warning(
+                    "analysis %s failed (exit %s): %s",
+                    job.run_id,
+                    proc.returncode,
+                    proc.stderr[-2000:],
+                )
         except Exception as exc:  # noqa: BLE001 - the job must end in a state, whatever happened
             job.state, job.error = "failed", f"could not run the analysis: {type(exc).__name__}"
             log.exception("analysis %s could not run", job.run_id)

@@ -48,7 +48,9 @@ class RunSummary(BaseModel):
 
 class RunDetail(RunSummary):
     files: dict[str, bool] = Field(description="each known file and whether it is present")
-    config: dict[str, Any] | None = Field(None, description="the effective analysis config (run.json)")
+    config: dict[str, Any] | None = Field(
+        None, description="the effective analysis config (run.json)"
+    )
     versions: dict[str, str] | None = None
     timings_seconds: dict[str, float] | None = None
     detector_status: dict[str, Any] | None = None
@@ -56,7 +58,8 @@ class RunDetail(RunSummary):
 
 
 class Scorecard(BaseModel):
-    """``scorecard.json`` as written by the analysis (strict and lenient blocks, per-event detail)."""
+    """``scorecard.json`` as written by the analysis (strict and lenient blocks, per-event
+    detail)."""
 
     model_config = ConfigDict(extra="allow")
     schema_: str | None = Field(None, alias="schema")
@@ -154,11 +157,17 @@ class ExperimentSummary(BaseModel):
 
 class AnalysisRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    data: str = Field(min_length=1, description="data directory, relative to a configured data root or "
-                                                "an absolute path inside one")
+    data: str = Field(
+        min_length=1,
+        description="data directory, relative to a configured data root or "
+        "an absolute path inside one",
+    )
     detectors: list[str] | None = Field(None, description="run only these configured detectors")
-    overrides: list[str] = Field(default_factory=list, max_length=50,
-                                 description="analysis config overrides, dotted KEY=VALUE (like --set)")
+    overrides: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="analysis config overrides, dotted KEY=VALUE (like --set)",
+    )
 
 
 class JobStatus(BaseModel):

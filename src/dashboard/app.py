@@ -1,8 +1,8 @@
 """The dashboard script (``streamlit run app.py`` runs :func:`main` on every interaction).
 
 Pages come from a registry (name -> render function); the page and the run are also read from and
-written to the URL (``?page=kpis&run=<id>``), so a view can be linked to. Roots: ``SHOCKLAB_REPORTS``
-(default ``reports``) and ``SHOCKLAB_RUNS`` (default ``runs``).
+written to the URL (``?page=kpis&run=<id>``), so a view can be linked to. Roots:
+``SHOCKLAB_REPORTS`` (default ``reports``) and ``SHOCKLAB_RUNS`` (default ``runs``).
 """
 
 from __future__ import annotations
@@ -25,24 +25,37 @@ class Context:
 
 def _pages():
     from .views import compare, customers, episodes, experiments, kpis, overview
-    return {"overview": ("Overview", overview.render), "kpis": ("KPI explorer", kpis.render),
-            "episodes": ("Episodes", episodes.render), "customers": ("Customers", customers.render),
-            "experiments": ("Experiments", experiments.render), "compare": ("Compare", compare.render)}
+    return {
+        "overview": ("Overview", overview.render),
+        "kpis": ("KPI explorer", kpis.render),
+        "episodes": ("Episodes", episodes.render),
+        "customers": ("Customers", customers.render),
+        "experiments": ("Experiments", experiments.render),
+        "compare": ("Compare", compare.render),
+    }
 
 
 def store_from_env() -> RunStore:
-    return RunStore(os.environ.get("SHOCKLAB_REPORTS", "reports"), os.environ.get("SHOCKLAB_RUNS", "runs"))
+    return RunStore(
+        os.environ.get("SHOCKLAB_REPORTS", "reports"), os.environ.get("SHOCKLAB_RUNS", "runs")
+    )
 
 
 def _run_card(run: Run) -> None:
     s = run.summary()
-    st.sidebar.caption(f"source **{s['source']}** · {s['period_start'] or '?'} … {s['period_end'] or '?'}")
+    st.sidebar.caption(
+        f"source **{s['source']}** · {s['period_start'] or '?'} … {s['period_end'] or '?'}"
+    )
     sc = run.scorecard()
     if sc is not None:
-        cons = (sc.get((sc.get("headline") or {}).get("mode", "strict")) or {}).get("consensus") or {}
-        st.sidebar.markdown(f"consensus recall **{fmt(s['recall'])}** · precision **{fmt(s['precision'])}** · "
-                            f"F1 **{fmt(s['f1'])}** · {cons.get('incidents', '?')} incidents, "
-                            f"{cons.get('fp', '?')} false alarms")
+        cons = (sc.get((sc.get("headline") or {}).get("mode", "strict")) or {}).get(
+            "consensus"
+        ) or {}
+        st.sidebar.markdown(
+            f"consensus recall **{fmt(s['recall'])}** · precision **{fmt(s['precision'])}** · "
+            f"F1 **{fmt(s['f1'])}** · {cons.get('incidents', '?')} incidents, "
+            f"{cons.get('fp', '?')} false alarms"
+        )
     else:
         st.sidebar.caption("no scorecard (no truth)")
 

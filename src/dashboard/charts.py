@@ -30,68 +30,149 @@ def kpi_figure(run: Run, kpi: str, dimension: str = "overall", segment: str = "a
             col = scores[name]
             txt = txt + col.map(lambda v, n=name: f"<br>{n}: {v:.2f}" if pd.notna(v) else "")
         hover = series["date"].map(txt).fillna("")
-        exp = det.dropna(subset=["expected"]).pivot_table(index="date", columns="detector", values="expected",
-                                                         aggfunc="first")
+        exp = det.dropna(subset=["expected"]).pivot_table(
+            index="date", columns="detector", values="expected", aggfunc="first"
+        )
         if not exp.empty:
             lo, hi = exp.min(axis=1), exp.max(axis=1)
             fig.add_trace(go.Scatter(x=hi.index, y=hi.values, mode="lines", line={"width": 0},
                                      hoverinfo="skip", showlegend=False, name="expected max"))
-            fig.add_trace(go.Scatter(x=lo.index, y=lo.values, mode="lines", line={"width": 0}, fill="tonexty",
-                                     fillcolor="rgba(31,119,180,0.15)", name="expected (detectors' range)",
-                                     hoverinfo="skip"))
+            fig.add_trace(
+                go.Scatter(
+                    x=lo.index,
+                    y=lo.values,
+                    mode="lines",
+                    line={"width": 0},
+                    fill="tonexty",
+                    fillcolor="rgba(31,119,180,0.15)",
+                    name="expected (detectors' range)",
+                    hoverinfo="skip",
+                )
+            )
             for name in exp.columns:
-                fig.add_trace(go.Scatter(x=exp.index, y=exp[name].values, mode="lines",
-                                         line={"dash": "dot", "width": 1}, name=f"expected · {name}",
-                                         visible="legendonly"))
-    fig.add_trace(go.Scatter(
-        x=series["date"], y=series["value"], mode="lines", name=kpi, line={"color": "#1f77b4", "width": 1.6},
-        customdata=hover, hovertemplate="%{x}<br>" + kpi + ": %{y:,.4g}" + ("%{customdata}" if hover is not None else "")
-        + "<extra></extra>"))
+                fig.add_trace(
+                    go.Scatter(
+                        x=exp.index,
+                        y=exp[name].values,
+                        mode="lines",
+                        line={"dash": "dot", "width": 1},
+                        name=f"expected · {name}",
+                        visible="legendonly",
+                    )
+                )
+    fig.add_trace(
+        go.Scatter(
+            x=series["date"],
+            y=series["value"],
+            mode="lines",
+            name=kpi,
+            line={"color": "#1f77b4", "width": 1.6},
+            customdata=hover,
+            hovertemplate="%{x}<br>"
+            + kpi
+            + ": %{y:,.4g}"
+            + ("%{customdata}" if hover is not None else "")
+            + "<extra></extra>",
+        )
+    )
     if det is not None and not det.empty:
         flagged = det[det["flag"].astype(str).str.lower() == "true"]
         for i, (name, g) in enumerate(flagged.groupby("detector", sort=True)):
-            fig.add_trace(go.Scatter(
-                x=g["date"], y=g["actual"], mode="markers", name=f"flag · {name}",
-                marker={"symbol": SYMBOLS[i % len(SYMBOLS)], "size": 9, "line": {"width": 1}},
-                customdata=g[["score", "expected"]].to_numpy(),
-                hovertemplate="%{x}<br>" + name + " score %{customdata[0]:.2f}<br>expected %{customdata[1]:,.4g}"
-                              "<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=g["date"],
+                    y=g["actual"],
+                    mode="markers",
+                    name=f"flag · {name}",
+                    marker={"symbol": SYMBOLS[i % len(SYMBOLS)], "size": 9, "line": {"width": 1}},
+                    customdata=g[["score", "expected"]].to_numpy(),
+                    hovertemplate="%{x}<br>"
+                    + name
+                    + " score %{customdata[0]:.2f}<br>expected %{customdata[1]:,.4g}"
+                    "<extra></extra>",
+                )
+            )
     # shapes are collected and set once: fig.add_vrect re-validates the whole layout on each call
     shapes: list[dict] = []
     notes: list[dict] = []
     incs = _slice_incidents(run, kpi, dimension, segment)
     for inc in incs:
-        shapes.append(_span(inc["start"], inc["end"], fillcolor=DIRECTION_COLOR.get(inc.get("direction"),
-                                                                                  "rgba(128,128,128,0.15)")))
+        shapes.append(
+            _span(
+                inc["start"],
+                inc["end"],
+                fillcolor=DIRECTION_COLOR.get(inc.get("direction"), "rgba(128,128,128,0.15)"),
+            )
+        )
     if incs:
         top = series["value"].max() if len(series) else 0
-        fig.add_trace(go.Scatter(
-            x=[i["start"] for i in incs], y=[top] * len(incs), mode="markers", name="consensus incident",
-            marker={"symbol": "triangle-down", "size": 11, "color": "#d62728"},
-            customdata=[[i["incident_id"], i.get("severity"), i.get("magnitude_pct"), ", ".join(i.get("detectors") or [])]
-                        for i in incs],
-            hovertemplate="%{customdata[0]}<br>severity %{customdata[1]} · %{customdata[2]:.1f}%<br>"
-                          "%{customdata[3]}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[i["start"] for i in incs],
+                y=[top] * len(incs),
+                mode="markers",
+                name="consensus incident",
+                marker={"symbol": "triangle-down", "size": 11, "color": "#d62728"},
+                customdata=[
+                    [
+                        i["incident_id"],
+                        i.get("severity"),
+                        i.get("magnitude_pct"),
+                        ", ".join(i.get("detectors") or []),
+                    ]
+                    for i in incs
+                ],
+                hovertemplate="%{customdata[0]}<br>severity %{customdata[1]} · "
+                              "%{customdata[2]:.1f}%<br>"
+                "%{customdata[3]}<extra></extra>",
+            )
+        )
     if show_events:
         ev = run.events()
         if ev is not None:
             for r in ev[~ev["expected"]].itertuples():
                 shapes.append(_span(r.start, r.end, fillcolor="rgba(0,0,0,0)", layer="above",
                                     line={"color": "#ff7f0e", "dash": "dash", "width": 1}))
-                notes.append({"x": r.start, "y": 1, "xref": "x", "yref": "paper", "text": f"{r.event_id} {r.type}",
-                              "showarrow": False, "xanchor": "left", "yanchor": "bottom", "font": {"size": 9}})
+                notes.append(
+                    {
+                        "x": r.start,
+                        "y": 1,
+                        "xref": "x",
+                        "yref": "paper",
+                        "text": f"{r.event_id} {r.type}",
+                        "showarrow": False,
+                        "xanchor": "left",
+                        "yanchor": "bottom",
+                        "font": {"size": 9},
+                    }
+                )
         for d in sorted(set(run.calendar()["date"])):
             shapes.append(_span(d, d, fillcolor="rgba(127,127,127,0.18)"))
     fig.update_layout(shapes=shapes, annotations=notes)
-    fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="closest",
-                      legend={"orientation": "h", "y": -0.15}, title=f"{kpi} · {dimension} {segment}")
+    fig.update_layout(
+        height=460,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        hovermode="closest",
+        legend={"orientation": "h", "y": -0.15},
+        title=f"{kpi} · {dimension} {segment}",
+    )
     return fig
 
 
 def _span(start: str, end: str, layer: str = "below", line: dict | None = None, **kw) -> dict:
     """A full-height band over the days start..end (inclusive)."""
-    return {"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": _next_day(end), "y0": 0, "y1": 1,
-            "layer": layer, "line": line or {"width": 0}, **kw}
+    return {
+        "type": "rect",
+        "xref": "x",
+        "yref": "paper",
+        "x0": start,
+        "x1": _next_day(end),
+        "y0": 0,
+        "y1": 1,
+        "layer": layer,
+        "line": line or {"width": 0},
+        **kw,
+    }
 
 
 def _next_day(d: str) -> str:
@@ -99,8 +180,13 @@ def _next_day(d: str) -> str:
 
 
 def _slice_incidents(run: Run, kpi: str, dimension: str, segment: str) -> list[dict]:
-    return [i for i in (run.incidents() or [])
-            if i.get("kpi") == kpi and i.get("dimension") == dimension and str(i.get("segment")) == str(segment)]
+    return [
+        i
+        for i in (run.incidents() or [])
+        if i.get("kpi") == kpi
+        and i.get("dimension") == dimension
+        and str(i.get("segment")) == str(segment)
+    ]
 
 
 def drivers_figure(drivers: list[dict], title: str = "drivers") -> go.Figure | None:
@@ -111,11 +197,20 @@ def drivers_figure(drivers: list[dict], title: str = "drivers") -> go.Figure | N
     df["label"] = df["dimension"].astype(str) + " = " + df["value"].astype(str)
     df = df.iloc[::-1]
     colors = ["#d62728" if c < 0 else "#2ca02c" for c in df["change"]]
-    fig = go.Figure(go.Bar(x=df["change"], y=df["label"], orientation="h", marker_color=colors,
-                           customdata=df[["actual", "expected", "share_of_change"]].to_numpy(),
-                           hovertemplate="%{y}<br>change %{x:,.4g}<br>actual %{customdata[0]:,.4g} vs expected "
-                                         "%{customdata[1]:,.4g}<br>share of change %{customdata[2]:.0%}<extra></extra>"))
-    fig.update_layout(height=60 + 28 * len(df), margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=title)
+    fig = go.Figure(
+        go.Bar(
+            x=df["change"],
+            y=df["label"],
+            orientation="h",
+            marker_color=colors,
+            customdata=df[["actual", "expected", "share_of_change"]].to_numpy(),
+            hovertemplate="%{y}<br>change %{x:,.4g}<br>actual %{customdata[0]:,.4g} vs expected "
+            "%{customdata[1]:,.4g}<br>share of change %{customdata[2]:.0%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=60 + 28 * len(df), margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=title
+    )
     return fig
 
 
@@ -129,12 +224,27 @@ def leaderboard_figure(lb: pd.DataFrame, metric: str, label_cols: list[str]) -> 
                   for row in lb[label_cols].itertuples(index=False)]
     else:
         labels = lb["setting_id"].astype(str).tolist()
-    fig = go.Figure(go.Scatter(
-        x=labels, y=lb[mean], mode="markers", marker={"size": 10},
-        error_y={"type": "data", "symmetric": False, "array": (lb[hi] - lb[mean]) if hi in lb else None,
-                 "arrayminus": (lb[mean] - lb[lo]) if lo in lb else None}))
-    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=f"{metric} (mean, interval)",
-                      yaxis_title=metric, xaxis_type="category")
+    fig = go.Figure(
+        go.Scatter(
+            x=labels,
+            y=lb[mean],
+            mode="markers",
+            marker={"size": 10},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": (lb[hi] - lb[mean]) if hi in lb else None,
+                "arrayminus": (lb[mean] - lb[lo]) if lo in lb else None,
+            },
+        )
+    )
+    fig.update_layout(
+        height=380,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title=f"{metric} (mean, interval)",
+        yaxis_title=metric,
+        xaxis_type="category",
+    )
     return fig
 
 
@@ -142,14 +252,30 @@ def detectability_figure(curve: pd.DataFrame) -> go.Figure:
     """Recall vs shock magnitude per entity (detector, consensus, oracle), one line per duration."""
     fig = go.Figure()
     dur = curve["duration_days"].astype("string").fillna("-")
-    for (etype, d, entity), g in curve.assign(_d=dur).groupby(["event_type", "_d", "entity"], sort=True):
+    for (etype, d, entity), g in curve.assign(_d=dur).groupby(
+        ["event_type", "_d", "entity"], sort=True
+    ):
         g = g.sort_values("magnitude")
         name = f"{etype} · {entity}" + ("" if d == "-" else f" · {d} d")
         err = {}
         if {"recall_ci_low", "recall_ci_high"} <= set(g.columns):
-            err = {"error_y": {"type": "data", "symmetric": False, "array": g["recall_ci_high"] - g["recall"],
-                               "arrayminus": g["recall"] - g["recall_ci_low"]}}
-        fig.add_trace(go.Scatter(x=g["magnitude"], y=g["recall"], mode="lines+markers", name=name, **err))
-    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="magnitude",
-                      yaxis_title="recall", yaxis_range=[-0.05, 1.05], title="detectability")
+            err = {
+                "error_y": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": g["recall_ci_high"] - g["recall"],
+                    "arrayminus": g["recall"] - g["recall_ci_low"],
+                }
+            }
+        fig.add_trace(
+            go.Scatter(x=g["magnitude"], y=g["recall"], mode="lines+markers", name=name, **err)
+        )
+    fig.update_layout(
+        height=420,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="magnitude",
+        yaxis_title="recall",
+        yaxis_range=[-0.05, 1.05],
+        title="detectability",
+    )
     return fig

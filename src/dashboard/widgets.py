@@ -24,8 +24,10 @@ def missing_notice(run: Run, rels: tuple[str, ...] | list[str]) -> list[str]:
     missing = run.missing(list(rels))
     if missing:
         lines = "\n".join(f"- `{m}` — {RUN_FILES.get(m, '')}" for m in missing)
-        st.warning(f"Run `{run.id}` (source: {run.source}) is missing {len(missing)} file(s); the parts "
-                   f"that need them are not shown:\n{lines}")
+        st.warning(
+            f"Run `{run.id}` (source: {run.source}) is missing {len(missing)} file(s); the parts "
+            f"that need them are not shown:\n{lines}"
+        )
     return missing
 
 
@@ -35,8 +37,16 @@ def paginate(df: pd.DataFrame, key: str, page_size: int = PAGE_SIZE, **kwargs) -
     pages = max(1, math.ceil(n / page_size))
     page = 1
     if pages > 1:
-        page = int(st.number_input(f"page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
-                                   key=f"{key}_page_{pages}"))  # a new widget when the page count changes
+        page = int(
+            st.number_input(
+                f"page (of {pages})",
+                min_value=1,
+                max_value=pages,
+                value=1,
+                step=1,
+                key=f"{key}_page_{pages}",
+            )
+        )  # a new widget when the page count changes
     lo, hi = (page - 1) * page_size, min(n, page * page_size)
     shown = df.iloc[lo:hi]
     st.dataframe(shown, width="stretch", hide_index=True, **kwargs)

@@ -2,8 +2,8 @@
 
 Evaluation code (behind the truth wall, docs/ARCHITECTURE.md): ``stage`` runs after the customers
 stage, scores the fitted CLV / P(alive) model it left on the context, writes
-``customers/truth_scores.json``, puts the scores in ``scorecard["customers"]`` and draws the P(alive)
-reliability plot. No customer model ever sees these numbers.
+``customers/truth_scores.json``, puts the scores in ``scorecard["customers"]`` and draws the
+P(alive) reliability plot. No customer model ever sees these numbers.
 
 Per customer the truth has ``purchase_rate`` (returning orders per year while alive),
 ``churn_date`` (the latent dropout day, empty if none within the period) and ``value_tier``
@@ -91,22 +91,37 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
     churn = pd.to_datetime(t["churn_date"], errors="coerce")
     alive = (churn.isna() | (churn > pd.Timestamp(end))).to_numpy()
     tier = t["value_tier"].astype(str).to_numpy() if "value_tier" in t else np.full(len(t), "all")
-    model = (tab["clv_source"] == "model").to_numpy() if "clv_source" in tab else np.ones(len(tab), bool)
+    model = (
+        (tab["clv_source"] == "model").to_numpy()
+        if "clv_source" in tab
+        else np.ones(len(tab), bool)
+    )
 
     true_value = None
-    if lifetime_days is not None and {"clv", "clv_low", "clv_high", "monetary_value", "frequency"} <= set(tab):
+    if lifetime_days is not None and {
+        "clv",
+        "clv_low",
+        "clv_high",
+        "monetary_value",
+        "frequency",
+    } <= set(tab):
         rep = tab["frequency"].to_numpy(dtype=float)
         spend = float(np.sum(tab["monetary_value"].to_numpy() * rep) / max(rep.sum(), 1.0))
         months = max(1, round(horizon_days / DAYS_PER_MONTH))
         edges = np.arange(months + 1) * (horizon_days / months)
-        cum = np.column_stack([true_expected_purchases(rate, alive, e, lifetime_days) for e in edges])
+        cum = np.column_stack(
+            [true_expected_purchases(rate, alive, e, lifetime_days) for e in edges]
+        )
         disc = (1.0 + discount_rate_monthly) ** -np.arange(1, months + 1)
         true_value = spend * (np.diff(cum, axis=1) @ disc)
 
     def block(mask: np.ndarray) -> dict[str, Any]:
         m = mask & model
-        out: dict[str, Any] = {"customers": int(mask.sum()), "scored": int(m.sum()),
-                               "true_alive_share": float(alive[mask].mean()) if mask.any() else None}
+        out: dict[str, Any] = {
+            "customers": int(mask.sum()),
+            "scored": int(m.sum()),
+            "true_alive_share": float(alive[mask].mean()) if mask.any() else None,
+        }
         if "expected_rate_per_year" in tab and m.any():
             er = tab["expected_rate_per_year"].to_numpy(dtype=float)
             out["rate_spearman"] = _spearman(er[m], rate[m])
@@ -121,7 +136,10 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
         if true_value is not None and m.any():
             c = tab["clv"].to_numpy(dtype=float)[m]
             tv = true_value[m]
-            lo, hi = tab["clv_low"].to_numpy(dtype=float)[m], tab["clv_high"].to_numpy(dtype=float)[m]
+            lo, hi = (
+                tab["clv_low"].to_numpy(dtype=float)[m],
+                tab["clv_high"].to_numpy(dtype=float)[m],
+            )
             err = c - tv
             out["clv_mae"] = float(np.mean(np.abs(err)))
             out["clv_median_abs_error"] = float(np.median(np.abs(err)))
@@ -129,27 +147,42 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
             out["clv_total_true"] = float(tv.sum())
             out["clv_total_bias"] = float(c.sum() / tv.sum() - 1) if tv.sum() > 0 else None
             out["clv_spearman"] = _spearman(c, tv)
-            out["clv_interval_coverage"] = float(np.mean((lo <= tv * (1 + 1e-9)) & (tv <= hi * (1 + 1e-9))))
+            out["clv_interval_coverage"] = float(
+                np.mean((lo <= tv * (1 + 1e-9)) & (tv <= hi * (1 + 1e-9)))
+            )
         return out
 
-    res: dict[str, Any] = {"end_date": pd.Timestamp(end).date().isoformat(), "customers": int(len(tab)),
-                           "horizon_days": horizon_days, "lifetime_days": lifetime_days,
-                           "interval": None, "overall": block(np.ones(len(tab), bool)),
-                           "by_value_tier": {k: block(tier == k) for k in ("low", "medium", "high", "none")
-                                             if (tier == k).any()}}
+    res: dict[str, Any] = {
+        "end_date": pd.Timestamp(end).date().isoformat(),
+        "customers": int(len(tab)),
+        "horizon_days": horizon_days,
+        "lifetime_days": lifetime_days,
+        "interval": None,
+        "overall": block(np.ones(len(tab), bool)),
+        "by_value_tier": {
+            k: block(tier == k) for k in ("low", "medium", "high", "none") if (tier == k).any()
+        },
+    }
     if "p_alive" in tab and model.any():
-        res["p_alive_reliability"] = reliability(tab["p_alive"].to_numpy(dtype=float)[model], alive[model])
+        res["p_alive_reliability"] = reliability(
+            tab["p_alive"].to_numpy(dtype=float)[model], alive[model]
+        )
     return res
 
 
 def stage(ctx: Any) -> None:
-    """Evaluation stage ``customer_scoring``: the CLV model of this run against truth/customers.csv."""
+    """Evaluation stage ``customer_scoring``: the CLV model of this run against
+    truth/customers.csv."""
     from analytics.customers.plots import reliability_curve
     from shocklab.hashing import canonical_json
 
     fitted = ctx.customer_models.get("clv")
     truth = ctx.data.truth_customers
-    if fitted is None or truth is None or not {"customer_id", "purchase_rate", "churn_date"} <= set(truth.columns):
+    if (
+        fitted is None
+        or truth is None
+        or not {"customer_id", "purchase_rate", "churn_date"} <= set(truth.columns)
+    ):
         return
     cfg = fitted["config"]
     ts = score_customers(fitted["table"], truth, fitted["end"], horizon_days=cfg.horizon_days,
@@ -166,7 +199,10 @@ def stage(ctx: Any) -> None:
     plots_on = getattr(getattr(ctx.config, "customers", None), "plots", True)
     if curve and plots_on:
         try:
-            reliability_curve({"P(alive) vs true alive": curve}, Path(ctx.out_dir) / "plots" / "customers_p_alive_reliability.png",
-                              "P(alive) calibration against the simulator's truth")
+            reliability_curve(
+                {"P(alive) vs true alive": curve},
+                Path(ctx.out_dir) / "plots" / "customers_p_alive_reliability.png",
+                "P(alive) calibration against the simulator's truth",
+            )
         except Exception:  # plots are a convenience: never fail the run for one
             pass

@@ -87,8 +87,13 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     for eid in sorted(by_event):
         ev, eps = events[eid], by_event[eid]
         # the episode whose measured days best cover the event's (then: most matched incidents)
-        ep = max(eps, key=lambda e: (_jaccard(e["measured_start"], e["measured_end"], ev["start"], ev["end"]),
-                                     sum(incidents[i].get("matched_event_id") == eid for i in e["incident_ids"])))
+        ep = max(
+            eps,
+            key=lambda e: (
+                _jaccard(e["measured_start"], e["measured_end"], ev["start"], ev["end"]),
+                sum(incidents[i].get("matched_event_id") == eid for i in e["incident_ids"]),
+            ),
+        )
         want = expected_driver(ev.get("scope") or {})
         top = ep["drivers"].get("top")
         got = (top["dimension"], top["value"]) if top else None
@@ -97,7 +102,11 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
         e_val = effects.get(primary)
         m_val = ep["kpi_changes"].get(primary)
         m_val = None if m_val is None else m_val / 100.0
-        err = abs(m_val - e_val) / abs(e_val) if m_val is not None and e_val and abs(e_val) >= MIN_EFFECT else None
+        err = (
+            abs(m_val - e_val) / abs(e_val)
+            if m_val is not None and e_val and abs(e_val) >= MIN_EFFECT
+            else None
+        )
         # every overall incident of the event against the effect on its own KPI
         for iid in ep["incident_ids"]:
             inc = incidents[iid]
@@ -107,33 +116,52 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
                 inc_errors.append(abs(m - e) / abs(e))
         true_sig = signature_from_effects(effects) if effects else None
         true_sig = None if true_sig == "undetermined" else true_sig
-        rows.append({
-            "event_id": eid, "type": ev.get("type"), "scope": ev.get("scope") or {},
-            "episode": ep["episode_id"], "incidents": len(ep["incident_ids"]),
-            "expected_driver": list(want) if want else None, "top_driver": list(got) if got else None,
-            "drivers_scope": ep["drivers"].get("scope"),
-            "root_cause_ok": (got == want) if want else None,
-            "broad_ok": (ep["drivers"].get("scope") == "broad") if not ev.get("scope") else None,
-            "kpi": ep["primary_kpi"], "primary_kpi": primary, "kpi_ok": ep["primary_kpi"] == primary,
-            "primary_kpi_flagged": primary in ep["kpis"],
-            "magnitude_pct": _r100(m_val), "effect_pct": _r100(e_val),
-            "magnitude_error": None if err is None else round(err, 4),
-            "signature": ep["signature"]["label"], "true_signature": true_sig,
-            "signature_ok": (ep["signature"]["label"] == true_sig) if true_sig else None,
-            "diagnosis": (ep.get("diagnosis") or {}).get("type"),
-            "type_ok": (ep.get("diagnosis") or {}).get("type") == ev.get("type"),
-        })
+        rows.append(
+            {
+                "event_id": eid,
+                "type": ev.get("type"),
+                "scope": ev.get("scope") or {},
+                "episode": ep["episode_id"],
+                "incidents": len(ep["incident_ids"]),
+                "expected_driver": list(want) if want else None,
+                "top_driver": list(got) if got else None,
+                "drivers_scope": ep["drivers"].get("scope"),
+                "root_cause_ok": (got == want) if want else None,
+                "broad_ok": (ep["drivers"].get("scope") == "broad")
+                if not ev.get("scope")
+                else None,
+                "kpi": ep["primary_kpi"],
+                "primary_kpi": primary,
+                "kpi_ok": ep["primary_kpi"] == primary,
+                "primary_kpi_flagged": primary in ep["kpis"],
+                "magnitude_pct": _r100(m_val),
+                "effect_pct": _r100(e_val),
+                "magnitude_error": None if err is None else round(err, 4),
+                "signature": ep["signature"]["label"],
+                "true_signature": true_sig,
+                "signature_ok": (ep["signature"]["label"] == true_sig) if true_sig else None,
+                "diagnosis": (ep.get("diagnosis") or {}).get("type"),
+                "type_ok": (ep.get("diagnosis") or {}).get("type") == ev.get("type"),
+            }
+        )
 
     def agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
         rc = [r["root_cause_ok"] for r in rs if r["root_cause_ok"] is not None]
         errs = [r["magnitude_error"] for r in rs if r["magnitude_error"] is not None]
-        return {"events": len(rs), "scoped_events": len(rc), "root_cause_accuracy": _mean(rc),
-                "broad_accuracy": _mean([r["broad_ok"] for r in rs if r["broad_ok"] is not None]),
-                "kpi_attribution": _mean([r["kpi_ok"] for r in rs]),
-                "primary_kpi_flagged": _mean([r["primary_kpi_flagged"] for r in rs]),
-                "magnitude_error_median": _median(errs), "magnitude_n": len(errs),
-                "signature_accuracy": _mean([r["signature_ok"] for r in rs if r["signature_ok"] is not None]),
-                "type_accuracy": _mean([r["type_ok"] for r in rs])}
+        return {
+            "events": len(rs),
+            "scoped_events": len(rc),
+            "root_cause_accuracy": _mean(rc),
+            "broad_accuracy": _mean([r["broad_ok"] for r in rs if r["broad_ok"] is not None]),
+            "kpi_attribution": _mean([r["kpi_ok"] for r in rs]),
+            "primary_kpi_flagged": _mean([r["primary_kpi_flagged"] for r in rs]),
+            "magnitude_error_median": _median(errs),
+            "magnitude_n": len(errs),
+            "signature_accuracy": _mean(
+                [r["signature_ok"] for r in rs if r["signature_ok"] is not None]
+            ),
+            "type_accuracy": _mean([r["type_ok"] for r in rs]),
+        }
 
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -144,11 +172,14 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     out["by_type"] = {t: agg(rs) for t, rs in sorted(by_type.items())}
     out["event_windows"] = _event_windows(ctx) if ctx.kpis_daily is not None else None
     out["per_event"] = rows
-    out["definitions"] = ("per matched event, the episode best overlapping it; root cause: the "
-                          "episode's top driver is the event's scope; KPI: episode primary KPI == event primary KPI; "
-                          "type: episode diagnosis.type == event type; magnitude error: |episode change - realized effect| / |realized effect| on the event's "
-                          f"primary KPI (|effect| >= {MIN_EFFECT}); incident_magnitude_*: overall incidents vs the "
-                          "effect on their own KPI")
+    out["definitions"] = (
+        "per matched event, the episode best overlapping it; root cause: the "
+        "episode's top driver is the event's scope; KPI: episode primary KPI == event primary KPI; "
+        "type: episode diagnosis.type == event type; magnitude error: |episode change - realized "
+        "effect| / |realized effect| on the event's "
+        f"primary KPI (|effect| >= {MIN_EFFECT}); incident_magnitude_*: overall incidents vs the "
+        "effect on their own KPI"
+    )
     return out
 
 
@@ -165,17 +196,40 @@ def _event_windows(ctx: RunContext) -> dict[str, Any]:
     rc, errs, rows = [], [], []
     for ev in ctx.data.truth_events or []:
         kpi, effects = ev.get("primary_kpi"), ev.get("effects") or {}
-        if ev.get("expected") or kpi not in effects or any(x not in panel.values for x in components(kpi)):
+        if (
+            ev.get("expected")
+            or kpi not in effects
+            or any(x not in panel.values for x in components(kpi))
+        ):
             continue
         start, end = pd.Timestamp(ev["start"]).normalize(), pd.Timestamp(ev["end"]).normalize()
-        res = explain(panel, kpi, start, end, expected="auto", baseline_weeks=c.baseline_weeks, top_k=c.top_k,
-                      min_share=c.min_share, focus_min=c.focus_min, pairs=c.pairs)
+        res = explain(
+            panel,
+            kpi,
+            start,
+            end,
+            expected="auto",
+            baseline_weeks=c.baseline_weeks,
+            top_k=c.top_k,
+            min_share=c.min_share,
+            focus_min=c.focus_min,
+            pairs=c.pairs,
+        )
         want = expected_driver(ev.get("scope") or {})
         got = (res.top["dimension"], res.top["value"]) if res.top else None
         sums = {}
         for src in ("actual", "baseline"):
-            sums[src] = kpi_value(kpi, {x: float(panel.window_sums(x, start, end, src, c.baseline_weeks)
-                                                 .get(("overall", "all"), float("nan"))) for x in components(kpi)})
+            sums[src] = kpi_value(
+                kpi,
+                {
+                    x: float(
+                        panel.window_sums(x, start, end, src, c.baseline_weeks).get(
+                            ("overall", "all"), float("nan")
+                        )
+                    )
+                    for x in components(kpi)
+                },
+            )
         m = sums["actual"] / sums["baseline"] - 1 if sums["baseline"] else float("nan")
         e = effects[kpi]
         err = abs(m - e) / abs(e) if abs(e) >= MIN_EFFECT and m == m else None
@@ -183,9 +237,16 @@ def _event_windows(ctx: RunContext) -> dict[str, Any]:
             rc.append(got == want)
         if err is not None:
             errs.append(err)
-        rows.append({"event_id": ev["event_id"], "expected_driver": list(want) if want else None,
-                     "top_driver": list(got) if got else None, "magnitude_pct": _r100(m if m == m else None),
-                     "effect_pct": _r100(e), "magnitude_error": None if err is None else round(err, 4)})
+        rows.append(
+            {
+                "event_id": ev["event_id"],
+                "expected_driver": list(want) if want else None,
+                "top_driver": list(got) if got else None,
+                "magnitude_pct": _r100(m if m == m else None),
+                "effect_pct": _r100(e),
+                "magnitude_error": None if err is None else round(err, 4),
+            }
+        )
     return {"events": len(rows), "scoped_events": len(rc), "root_cause_accuracy": _mean(rc),
             "magnitude_error_median": _median(errs), "per_event": rows}
 

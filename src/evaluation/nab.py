@@ -62,7 +62,8 @@ def probation_length(n_rows: int, percent: float = PROBATION_PERCENT) -> float:
 
 
 def window_rows(timestamps: np.ndarray, windows: list[tuple[Any, Any]]) -> list[tuple[int, int]]:
-    """(first row, last row) of each window on sorted ``timestamps`` (datetime64); empty ones dropped."""
+    """(first row, last row) of each window on sorted ``timestamps`` (datetime64); empty ones
+    dropped."""
     ts = np.asarray(timestamps).astype("datetime64[ns]")
     out = []
     for start, end in windows:
@@ -92,8 +93,12 @@ class FileScore:
         return dict(self.__dict__)
 
 
-def row_weights(n: int, wins: list[tuple[int, int]], cost: dict[str, float],
-                probation_percent: float = PROBATION_PERCENT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def row_weights(
+    n: int,
+    wins: list[tuple[int, int]],
+    cost: dict[str, float],
+    probation_percent: float = PROBATION_PERCENT,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: the NAB sweep score of a detection there, the window id (−1 outside) and whether
     the row is scored (past the probationary period)."""
     idx = np.arange(n)
@@ -110,7 +115,11 @@ def row_weights(n: int, wins: list[tuple[int, int]], cost: dict[str, float],
     if inside.any():
         a_of = np.array([a for a, _ in wins])[win_id[inside]]
         b_of = np.array([b for _, b in wins])[win_id[inside]]
-        weight[inside] = scaled_sigmoid(-(b_of - idx[inside] + 1) / (b_of - a_of + 1)) * cost["tpWeight"] / max_tp
+        weight[inside] = (
+            scaled_sigmoid(-(b_of - idx[inside] + 1) / (b_of - a_of + 1))
+            * cost["tpWeight"]
+            / max_tp
+        )
     out = ~inside
     after = out & (prev_end >= 0) & (prev_width > 1)
     pos = np.full(n, 3.0)                # no window before (or a one-row one): a full −fpWeight
@@ -137,9 +146,17 @@ def score_file(timestamps: np.ndarray, scores: np.ndarray, windows: list[tuple[A
         np.maximum.at(best, win_id[hit], weight[hit])
     total = float(best[live].sum() + weight[det & ~inside].sum())
     detected = int(np.unique(win_id[hit]).size)
-    return FileScore(score=total, null_score=-cost["fnWeight"] * len(live), windows=len(windows),
-                     tp=int(hit.sum()), fp=int((det & ~inside).sum()), fn=int((inside & scored & ~det).sum()),
-                     tn=int((~inside & scored & ~det).sum()), rows=n, detected_windows=detected)
+    return FileScore(
+        score=total,
+        null_score=-cost["fnWeight"] * len(live),
+        windows=len(windows),
+        tp=int(hit.sum()),
+        fp=int((det & ~inside).sum()),
+        fn=int((inside & scored & ~det).sum()),
+        tn=int((~inside & scored & ~det).sum()),
+        rows=n,
+        detected_windows=detected,
+    )
 
 
 def normalised(files: list[FileScore], cost: dict[str, float]) -> float | None:
@@ -161,7 +178,15 @@ def detections_from_starts(timestamps: np.ndarray, starts: list[Any]) -> np.ndar
     return out
 
 
-def score_profiles(timestamps: np.ndarray, scores: np.ndarray, windows: list[tuple[Any, Any]],
-                   profiles: dict[str, dict[str, float]] | None = None, threshold: float = 0.5) -> dict[str, FileScore]:
+def score_profiles(
+    timestamps: np.ndarray,
+    scores: np.ndarray,
+    windows: list[tuple[Any, Any]],
+    profiles: dict[str, dict[str, float]] | None = None,
+    threshold: float = 0.5,
+) -> dict[str, FileScore]:
     profiles = profiles or STANDARD_PROFILES
-    return {name: score_file(timestamps, scores, windows, cost, threshold) for name, cost in profiles.items()}
+    return {
+        name: score_file(timestamps, scores, windows, cost, threshold)
+        for name, cost in profiles.items()
+    }

@@ -18,7 +18,9 @@ from analytics.context import RunContext
 from .scoring import build_scorecard, format_table
 
 
-def with_revenue_impact(events: list[dict[str, Any]], counterfactual: pd.DataFrame | None) -> list[dict[str, Any]]:
+def with_revenue_impact(
+    events: list[dict[str, Any]], counterfactual: pd.DataFrame | None
+) -> list[dict[str, Any]]:
     """Events with ``impact_revenue``: the realized relative revenue effect times the counterfactual
     twin's overall revenue over the event's window (revenue lost or gained), when both are known."""
     if counterfactual is None or "revenue" not in counterfactual.columns or not events:
@@ -47,14 +49,27 @@ def stage_score(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
     vs = ap.voters(ctx)
     levels = ctx.consensus_levels
-    settings = {**cfg.scoring.model_dump(exclude={"include_oracle"}),
-                "data_start": ctx.kpis_daily["date"].min().date().isoformat() if ctx.kpis_daily is not None
-                and len(ctx.kpis_daily) else None,
-                "merge_gap_days": cfg.consensus.merge_gap_days, "tolerance_days": cfg.consensus.tolerance_days,
-                "min_votes": cfg.consensus.min_votes, "required": list(cfg.consensus.required),
-                "count_by": cfg.consensus.count_by, "voters": vs}
-    oracle = next((n for n, d in cfg.detectors.items() if d.type == "oracle" and n in ctx.detector_incidents), None)
-    failed = {n: st["error"] for n, st in ctx.detector_status.items() if not st.get("ok") and not st.get("skipped")}
+    settings = {
+        **cfg.scoring.model_dump(exclude={"include_oracle"}),
+        "data_start": ctx.kpis_daily["date"].min().date().isoformat()
+        if ctx.kpis_daily is not None and len(ctx.kpis_daily)
+        else None,
+        "merge_gap_days": cfg.consensus.merge_gap_days,
+        "tolerance_days": cfg.consensus.tolerance_days,
+        "min_votes": cfg.consensus.min_votes,
+        "required": list(cfg.consensus.required),
+        "count_by": cfg.consensus.count_by,
+        "voters": vs,
+    }
+    oracle = next(
+        (n for n, d in cfg.detectors.items() if d.type == "oracle" and n in ctx.detector_incidents),
+        None,
+    )
+    failed = {
+        n: st["error"]
+        for n, st in ctx.detector_status.items()
+        if not st.get("ok") and not st.get("skipped")
+    }
     events = with_revenue_impact(ctx.data.truth_events or [], ctx.data.truth_counterfactual)
     ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
                                     settings, oracle_name=oracle, failed=failed)
@@ -69,14 +84,18 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
     if det is None or not len(det):
         return {"days": 0, "consensus": None, "detectors": {}}
     days = int(pd.to_datetime(det["date"]).dt.normalize().nunique())
-    series = det.drop_duplicates(["detector", "kpi", "dimension", "segment"]).groupby("detector").size()
+    series = (
+        det.drop_duplicates(["detector", "kpi", "dimension", "segment"]).groupby("detector").size()
+    )
     mode = card["settings"]["mode"]
 
     def rate(fp: int, n_series: int) -> float | None:
         return round(fp / (n_series * days / 90.0), 4) if n_series and days else None
 
     per = {n: rate(m["fp"], int(series.get(n, 0))) for n, m in card[mode]["detectors"].items()}
-    n_cons = int(det[det["detector"].isin(voters)].drop_duplicates(["kpi", "dimension", "segment"]).shape[0])
+    n_cons = int(
+        det[det["detector"].isin(voters)].drop_duplicates(["kpi", "dimension", "segment"]).shape[0]
+    )
     return {"days": days, "series": {n: int(series.get(n, 0)) for n in card[mode]["detectors"]},
             "consensus": rate(card[mode]["consensus"]["fp"], n_cons), "detectors": per}
 
@@ -114,11 +133,18 @@ def run(ctx: RunContext, stages: Sequence[tuple[str, ap.Stage]] | None = None) -
     return ap.run(ctx, STAGES if stages is None else stages)
 
 
-def analyse(data_dir: str | Path, raw_config: dict[str, Any] | None = None, out_dir: str | Path | None = None,
-            detectors: Sequence[str] | None = None, config_path: str | Path | None = None,
-            stages: Sequence[tuple[str, ap.Stage]] | None = None) -> dict[str, Any]:
+def analyse(
+    data_dir: str | Path,
+    raw_config: dict[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    detectors: Sequence[str] | None = None,
+    config_path: str | Path | None = None,
+    stages: Sequence[tuple[str, ap.Stage]] | None = None,
+) -> dict[str, Any]:
     """``analytics.pipeline.analyse`` with the evaluation stages: returns the scorecard dict."""
-    return ap.analyse(data_dir, raw_config, out_dir, detectors, config_path, STAGES if stages is None else stages)
+    return ap.analyse(
+        data_dir, raw_config, out_dir, detectors, config_path, STAGES if stages is None else stages
+    )
 
 
 __all__ = ["STAGES", "analyse", "format_table", "run", "stage_insight_scoring", "stage_score"]

@@ -4,7 +4,8 @@ Only this module (and the oracle detector) reads truth.
 
 Definitions
 -----------
-- An incident **matches** an event when its window overlaps ``[start − early_days, end + late_days]``
+- An incident **matches** an event when its window overlaps ``[start − early_days, end +
+  late_days]``
   and, in ``strict`` mode, (a) its KPI is one the event moved by at least ``min_effect`` (relative,
   from the event's ``effects``) in the incident's direction — inside the slice the event is
   scoped to (e.g. ``channel=paid_social``) any move in the right direction counts, because the
@@ -99,17 +100,27 @@ class Event:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
         eff = d.get("effects")
-        return cls(event_id=str(d["event_id"]), type=str(d.get("type", "unknown")),
-                   expected=bool(d.get("expected", False)),
-                   start=pd.Timestamp(d["start"]), end=pd.Timestamp(d["end"]),
-                   scope={str(k): str(v) for k, v in (d.get("scope") or {}).items()},
-                   effects={str(k): float(v) for k, v in eff.items() if v is not None} if isinstance(eff, dict) and eff else None,
-                   primary_kpi=d.get("primary_kpi"),
-                   scope_effects={str(k): float(v) for k, v in d["scope_effects"].items() if v is not None}
-                   if isinstance(d.get("scope_effects"), dict) and d["scope_effects"] else None,
-                   primary_direction=d.get("primary_direction"),
-                   impact=abs(float(d["impact_revenue"])) if d.get("impact_revenue") is not None
-                   else abs(float((eff or {}).get("revenue") or 0.0)) if isinstance(eff, dict) else 0.0)
+        return cls(
+            event_id=str(d["event_id"]),
+            type=str(d.get("type", "unknown")),
+            expected=bool(d.get("expected", False)),
+            start=pd.Timestamp(d["start"]),
+            end=pd.Timestamp(d["end"]),
+            scope={str(k): str(v) for k, v in (d.get("scope") or {}).items()},
+            effects={str(k): float(v) for k, v in eff.items() if v is not None}
+            if isinstance(eff, dict) and eff
+            else None,
+            primary_kpi=d.get("primary_kpi"),
+            scope_effects={str(k): float(v) for k, v in d["scope_effects"].items() if v is not None}
+            if isinstance(d.get("scope_effects"), dict) and d["scope_effects"]
+            else None,
+            primary_direction=d.get("primary_direction"),
+            impact=abs(float(d["impact_revenue"]))
+            if d.get("impact_revenue") is not None
+            else abs(float((eff or {}).get("revenue") or 0.0))
+            if isinstance(eff, dict)
+            else 0.0,
+        )
 
 
 def match_matrix(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
@@ -167,7 +178,11 @@ def _window(ev: Event, early: int, late: int) -> tuple[pd.Timestamp, pd.Timestam
 
 def matches(inc: Incident, ev: Event, mode: str, early: int, late: int, min_effect: float) -> bool:
     """Does one incident match one unexpected event? (definitions in the module docstring)"""
-    return bool(match_matrix([inc], [ev], mode, early, late, min_effect)[0, 0]) if not ev.expected else False
+    return (
+        bool(match_matrix([inc], [ev], mode, early, late, min_effect)[0, 0])
+        if not ev.expected
+        else False
+    )
 
 
 def _r(x: float | None) -> float | None:
@@ -184,7 +199,9 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
     for j, ev in enumerate(events):
         hit = np.flatnonzero(mm[:, j])
         if hit.size:
-            delays[ev.event_id] = min(int((incidents[i].start.normalize() - ev.start.normalize()).days) for i in hit)
+            delays[ev.event_id] = min(
+                int((incidents[i].start.normalize() - ev.start.normalize()).days) for i in hit
+            )
     true_inc = mm.any(axis=1)
     tp_inc = int(true_inc.sum())
     fp = len(incidents) - tp_inc
@@ -206,21 +223,33 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
         got = sum(e.event_id in delays for e in evs)
         by_scope[k] = {"events": len(evs), "detected": got, "recall": _r(got / len(evs))}
     total_impact = sum(e.impact for e in unexpected)
-    weighted = sum(e.impact for e in unexpected if e.event_id in delays) / total_impact if total_impact else None
+    weighted = (
+        sum(e.impact for e in unexpected if e.event_id in delays) / total_impact
+        if total_impact
+        else None
+    )
     return {
-        "recall": _r(recall), "precision": _r(precision), "f1": _r(f1),
-        "events": n_ev, "detected": len(delays), "incidents": len(incidents), "true_incidents": tp_inc,
-        "fp": fp, "fp_expected": fp_expected,
+        "recall": _r(recall),
+        "precision": _r(precision),
+        "f1": _r(f1),
+        "events": n_ev,
+        "detected": len(delays),
+        "incidents": len(incidents),
+        "true_incidents": tp_inc,
+        "fp": fp,
+        "fp_expected": fp_expected,
         "median_delay_days": _r(float(np.median(dl))) if dl else None,
         "mean_delay_days": _r(float(np.mean(dl))) if dl else None,
         "impact_weighted_recall": _r(weighted),
-        "by_type": by_type, "by_scope": by_scope,
+        "by_type": by_type,
+        "by_scope": by_scope,
     }, delays
 
 
 def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
                  min_effect: float, fp_budget: int) -> float:
-    """Recall of the highest-scoring incidents taken until the false positives would exceed the budget."""
+    """Recall of the highest-scoring incidents taken until the false positives would exceed the
+    budget."""
     n_ev = sum(1 for e in events if not e.expected)
     if not n_ev:
         return float("nan")
@@ -228,7 +257,11 @@ def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, earl
     mm = match_matrix(order, events, mode, early, late, min_effect)
     is_fp = ~mm.any(axis=1)
     # take incidents up to (not including) the (budget+1)-th false positive
-    cut = int(np.searchsorted(np.cumsum(is_fp), fp_budget + 1)) if is_fp.sum() > fp_budget else len(order)
+    cut = (
+        int(np.searchsorted(np.cumsum(is_fp), fp_budget + 1))
+        if is_fp.sum() > fp_budget
+        else len(order)
+    )
     return float(mm[:cut].any(axis=0).sum()) / n_ev
 
 
@@ -249,15 +282,22 @@ def assign_matches(incidents: list[Incident], events: list[Event], mode: str, ea
         inc.matched_event_id = events[min(hits, key=key)].event_id
 
 
-def build_scorecard(truth_events: list[dict[str, Any]], detector_incidents: dict[str, list[Incident]],
-                    consensus: list[Incident], consensus_levels: dict[str, list[Incident]],
-                    settings: dict[str, Any], oracle_name: str | None = "oracle",
-                    failed: dict[str, str] | None = None) -> dict[str, Any]:
+def build_scorecard(
+    truth_events: list[dict[str, Any]],
+    detector_incidents: dict[str, list[Incident]],
+    consensus: list[Incident],
+    consensus_levels: dict[str, list[Incident]],
+    settings: dict[str, Any],
+    oracle_name: str | None = "oracle",
+    failed: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The scorecard dict (layout in the module docstring); also fills ``matched_event_id``.
 
     ``settings["warmup_days"]`` with ``settings["data_start"]`` (first day of the data) set the
     warm-up whose unexpected events are reported apart."""
-    all_events = sorted((Event.from_dict(e) for e in truth_events), key=lambda e: (e.start, e.event_id))
+    all_events = sorted(
+        (Event.from_dict(e) for e in truth_events), key=lambda e: (e.start, e.event_id)
+    )
     early, late, min_eff = settings["early_days"], settings["late_days"], settings["min_effect"]
     warm_days = int(settings.get("warmup_days") or 0)
     warm_end = (pd.Timestamp(settings["data_start"]) + pd.Timedelta(days=warm_days)
@@ -266,9 +306,13 @@ def build_scorecard(truth_events: list[dict[str, Any]], detector_incidents: dict
                  if warm_end is not None and not e.expected and e.start < warm_end}
     events = [e for e in all_events if e.event_id not in in_warmup]
     card: dict[str, Any] = {
-        "schema": SCHEMA, "settings": settings,
-        "events": {"unexpected": sum(not e.expected for e in events), "expected": sum(e.expected for e in events),
-                   "by_type": dict(sorted(Counter(e.type for e in events if not e.expected).items()))},
+        "schema": SCHEMA,
+        "settings": settings,
+        "events": {
+            "unexpected": sum(not e.expected for e in events),
+            "expected": sum(e.expected for e in events),
+            "by_type": dict(sorted(Counter(e.type for e in events if not e.expected).items())),
+        },
         "failed_detectors": dict(sorted((failed or {}).items())),
     }
     detail_delays: dict[str, dict[str, int]] = {}
@@ -283,39 +327,66 @@ def build_scorecard(truth_events: list[dict[str, Any]], detector_incidents: dict
         if mode == "strict":
             detail_delays["consensus"] = d
         for label in sorted(consensus_levels):
-            sec["consensus_levels"][label] = metrics(consensus_levels[label], events, mode, early, late, min_eff)[0]
+            sec["consensus_levels"][label] = metrics(
+                consensus_levels[label], events, mode, early, late, min_eff
+            )[0]
         if oracle_name and oracle_name in detector_incidents:
             budget = sec["consensus"]["fp"]
-            orc = recall_at_fp(detector_incidents[oracle_name], events, mode, early, late, min_eff, budget)
+            orc = recall_at_fp(
+                detector_incidents[oracle_name], events, mode, early, late, min_eff, budget
+            )
             cons = sec["consensus"]["recall"]
-            sec["oracle_equal_fp"] = {"fp_budget": budget, "oracle_recall": _r(orc), "consensus_recall": cons,
-                                      "ratio": _r(cons / orc) if cons is not None and orc and np.isfinite(orc) else None}
+            sec["oracle_equal_fp"] = {
+                "fp_budget": budget,
+                "oracle_recall": _r(orc),
+                "consensus_recall": cons,
+                "ratio": _r(cons / orc) if cons is not None and orc and np.isfinite(orc) else None,
+            }
         else:
             sec["oracle_equal_fp"] = None
         card[mode] = sec
     head = card[settings["mode"]]
     oe = head["oracle_equal_fp"] or {}
-    card["headline"] = {"mode": settings["mode"], **{k: head["consensus"][k] for k in
-                                                    ("recall", "precision", "f1", "median_delay_days")},
-                        "oracle_recall_at_equal_fp": oe.get("oracle_recall"), "recall_vs_oracle": oe.get("ratio")}
+    card["headline"] = {
+        "mode": settings["mode"],
+        **{k: head["consensus"][k] for k in ("recall", "precision", "f1", "median_delay_days")},
+        "oracle_recall_at_equal_fp": oe.get("oracle_recall"),
+        "recall_vs_oracle": oe.get("ratio"),
+    }
     warm = [e for e in all_events if e.event_id in in_warmup]
     if warm:   # the warm-up's events, scored apart (consensus only)
         detail_delays_w = metrics(consensus, warm, "strict", early, late, min_eff)[1]
         for e in warm:
             if e.event_id in detail_delays_w:
                 detail_delays.setdefault("consensus", {})[e.event_id] = detail_delays_w[e.event_id]
-    card["warmup"] = {"days": warm_days, "events": len(warm), "event_ids": [e.event_id for e in warm],
-                      "consensus_detected": sum(e.event_id in detail_delays.get("consensus", {}) for e in warm)}
+    card["warmup"] = {
+        "days": warm_days,
+        "events": len(warm),
+        "event_ids": [e.event_id for e in warm],
+        "consensus_detected": sum(e.event_id in detail_delays.get("consensus", {}) for e in warm),
+    }
     total_impact = sum(e.impact for e in events if not e.expected)
-    card["event_detail"] = [{
-        "event_id": e.event_id, "type": e.type, "expected": e.expected,
-        "start": e.start.isoformat() if e.start != e.start.normalize() else e.start.date().isoformat(),
-        "end": e.end.isoformat() if e.end != e.end.normalize() else e.end.date().isoformat(),
-        "primary_kpi": e.primary_kpi, "scope_kind": e.scope_kind, "in_warmup": e.event_id in in_warmup,
-        "impact_share": _r(e.impact / total_impact) if total_impact and not e.expected
-        and e.event_id not in in_warmup else None,
-        "detected_by": {n: dd[e.event_id] for n, dd in sorted(detail_delays.items()) if e.event_id in dd},
-    } for e in all_events]
+    card["event_detail"] = [
+        {
+            "event_id": e.event_id,
+            "type": e.type,
+            "expected": e.expected,
+            "start": e.start.isoformat()
+            if e.start != e.start.normalize()
+            else e.start.date().isoformat(),
+            "end": e.end.isoformat() if e.end != e.end.normalize() else e.end.date().isoformat(),
+            "primary_kpi": e.primary_kpi,
+            "scope_kind": e.scope_kind,
+            "in_warmup": e.event_id in in_warmup,
+            "impact_share": _r(e.impact / total_impact)
+            if total_impact and not e.expected and e.event_id not in in_warmup
+            else None,
+            "detected_by": {
+                n: dd[e.event_id] for n, dd in sorted(detail_delays.items()) if e.event_id in dd
+            },
+        }
+        for e in all_events
+    ]
     mode = settings["mode"]
     for incs in [consensus, *detector_incidents.values()]:
         assign_matches(incs, events, mode, early, late, min_eff)
@@ -333,9 +404,14 @@ def format_table(card: dict[str, Any]) -> str:
     mode = card["settings"]["mode"]
     sec, len_sec = card[mode], card["lenient" if mode == "strict" else "strict"]
     other = "lenient" if mode == "strict" else "strict"
-    head = f"{'':<22}{'recall':>7}{'prec.':>7}{'F1':>6}{'delay':>7}{'incid.':>8}{'FP':>5}{'FP exp':>7}{other + ' R':>11}"
-    lines = [f"Scoring ({mode}; {card['events']['unexpected']} unexpected, {card['events']['expected']} expected events)",
-             head, "-" * len(head)]
+    head = (f"{'':<22}{'recall':>7}{'prec.':>7}{'F1':>6}{'delay':>7}{'incid.':>8}{'FP':>5}"
+            f"{'FP exp':>7}{other + ' R':>11}")
+    lines = [
+        f"Scoring ({mode}; {card['events']['unexpected']} unexpected, {card['events']['expected']} "
+        "expected events)",
+        head,
+        "-" * len(head),
+    ]
 
     def row(label: str, m: dict[str, Any], lm: dict[str, Any]) -> str:
         return (f"{label:<22}{_fmt(m['recall']):>7}{_fmt(m['precision']):>7}{_fmt(m['f1']):>6}"

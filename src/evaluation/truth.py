@@ -23,7 +23,7 @@ __all__ = ["Truth", "TruthEvent", "load_truth"]
 @dataclass(frozen=True)
 class Truth:
     events: list[TruthEvent]
-    baseline: pd.DataFrame | None          # truth/baseline_daily: date, dimension, segment, KPIs, *_var
+    baseline: pd.DataFrame | None  # truth/baseline_daily: date, dimension, segment, KPIs, *_var
     counterfactual: pd.DataFrame | None    # truth/counterfactual_daily
     noise: dict[str, Any] | None           # truth/noise_model.json
 
@@ -51,12 +51,18 @@ def load_truth(data_dir: str | Path) -> Truth:
     base = Path(data_dir) / "truth"
     if not (base / "events.json").is_file():
         raise InputError(f"{base}: no truth/events.json (not a simulated data directory)")
-    events = parse_events(json.loads((base / "events.json").read_text(encoding="utf-8")), str(base / "events.json"))
+    events = parse_events(
+        json.loads((base / "events.json").read_text(encoding="utf-8")), str(base / "events.json")
+    )
 
     def table(name: str) -> pd.DataFrame | None:
         p = base / f"{name}.csv"
         return pd.read_csv(p, keep_default_na=False, na_values=[""]) if p.is_file() else None
 
     noise = base / "noise_model.json"
-    return Truth(events=events, baseline=table("baseline_daily"), counterfactual=table("counterfactual_daily"),
-                 noise=json.loads(noise.read_text(encoding="utf-8")) if noise.is_file() else None)
+    return Truth(
+        events=events,
+        baseline=table("baseline_daily"),
+        counterfactual=table("counterfactual_daily"),
+        noise=json.loads(noise.read_text(encoding="utf-8")) if noise.is_file() else None,
+    )

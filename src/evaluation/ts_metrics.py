@@ -113,11 +113,15 @@ def _recall_zone(preds: list[Interval], J: Interval, E: Interval) -> float:
     for g in (g1, g2):   # where max(0, g) kinks: roots of g, linear between the points above
         v = g(pts)
         cross = np.flatnonzero(v[:-1] * v[1:] < 0)
-        roots += list(pts[cross] + (pts[cross + 1] - pts[cross]) * v[cross] / (v[cross] - v[cross + 1]))
+        roots += list(
+            pts[cross] + (pts[cross + 1] - pts[cross]) * v[cross] / (v[cross] - v[cross + 1])
+        )
     return _integrate(fbar, list(pts) + roots) / (j1 - j0)
 
 
-def affiliation(pred: list[Interval], gt: list[Interval], trange: Interval) -> dict[str, float | None]:
+def affiliation(
+    pred: list[Interval], gt: list[Interval], trange: Interval
+) -> dict[str, float | None]:
     """Affiliation precision, recall and F1 of predicted vs labelled intervals (sorted, disjoint,
     half-open, inside ``trange``). None where undefined (no labelled interval; no prediction)."""
     if not gt:
@@ -157,7 +161,9 @@ def point_adjusted_f1(pred: np.ndarray, label: np.ndarray) -> float:
     return float(2 * p * r / (p + r))
 
 
-def random_point_adjusted_f1(n_flagged: int, label: np.ndarray, seed: int, draws: int = 20) -> float:
+def random_point_adjusted_f1(
+    n_flagged: int, label: np.ndarray, seed: int, draws: int = 20
+) -> float:
     """Mean point-adjusted F1 of uniform random scores that flag ``n_flagged`` points."""
     n = len(label)
     k = int(min(max(n_flagged, 1), n))
@@ -171,22 +177,40 @@ def random_point_adjusted_f1(n_flagged: int, label: np.ndarray, seed: int, draws
 
 
 # ---------------------------------------------------------------- one labelled series
-def window_event_scores(inc_spans: list[tuple[int, int]], win_spans: list[tuple[int, int]]) -> dict[str, Any]:
+def window_event_scores(
+    inc_spans: list[tuple[int, int]], win_spans: list[tuple[int, int]]
+) -> dict[str, Any]:
     """Windows detected by an overlapping incident (no tolerance) and incidents on a window.
     Spans are inclusive [first, last] grid periods."""
     det = sum(any(s <= b and e >= a for s, e in inc_spans) for a, b in win_spans)
     true_inc = sum(any(s <= b and e >= a for a, b in win_spans) for s, e in inc_spans)
     recall = det / len(win_spans) if win_spans else None
     precision = true_inc / len(inc_spans) if inc_spans else 1.0
-    f1 = (2 * precision * recall / (precision + recall) if recall is not None and precision + recall > 0
-          else (0.0 if recall is not None else None))
-    return {"windows": len(win_spans), "detected": det, "incidents": len(inc_spans), "true_incidents": true_inc,
-            "recall": recall, "precision": precision, "f1": f1}
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if recall is not None and precision + recall > 0
+        else (0.0 if recall is not None else None)
+    )
+    return {
+        "windows": len(win_spans),
+        "detected": det,
+        "incidents": len(inc_spans),
+        "true_incidents": true_inc,
+        "recall": recall,
+        "precision": precision,
+        "f1": f1,
+    }
 
 
-def score_series(grid: np.ndarray, raw_times: np.ndarray, raw_slots: np.ndarray | None,
-                 windows: list[tuple[pd.Timestamp, pd.Timestamp]], detectors: dict[str, list[tuple[Any, Any]]],
-                 profiles: dict[str, dict[str, float]] | None = None, seed: int = 0) -> dict[str, Any]:
+def score_series(
+    grid: np.ndarray,
+    raw_times: np.ndarray,
+    raw_slots: np.ndarray | None,
+    windows: list[tuple[pd.Timestamp, pd.Timestamp]],
+    detectors: dict[str, list[tuple[Any, Any]]],
+    profiles: dict[str, dict[str, float]] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Every metric for one series.
 
     grid : the regular time grid the detectors saw (datetime64) · raw_times / raw_slots : the
@@ -210,9 +234,14 @@ def score_series(grid: np.ndarray, raw_times: np.ndarray, raw_slots: np.ndarray 
     wins = [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in windows]
     null = nab.score_profiles(raw_times, np.zeros(len(raw_times)), wins, profiles)
     out: dict[str, Any] = {
-        "periods": n, "rows": len(raw_times), "windows": len(windows),
-        "nab_null": {p: {"score": r.score, "normalised": 0.0 if r.windows else None} for p, r in null.items()},
-        "detectors": {}}
+        "periods": n,
+        "rows": len(raw_times),
+        "windows": len(windows),
+        "nab_null": {
+            p: {"score": r.score, "normalised": 0.0 if r.windows else None} for p, r in null.items()
+        },
+        "detectors": {},
+    }
     for name, incs in detectors.items():
         spans = []
         for s, e in incs:
@@ -233,16 +262,34 @@ def score_series(grid: np.ndarray, raw_times: np.ndarray, raw_slots: np.ndarray 
         nab_out = {}
         for p, r in res.items():
             norm = nab.normalised([r], profiles[p])
-            nab_out[p] = {"score": r.score, "normalised": norm, "detections": r.tp + r.fp, "fp": r.fp,
-                          "detected_windows": r.detected_windows}
-        aff = affiliation(runs(pred), gt, (0.0, float(n))) if gt else {"precision": None, "recall": None, "f1": None}
+            nab_out[p] = {
+                "score": r.score,
+                "normalised": norm,
+                "detections": r.tp + r.fp,
+                "fp": r.fp,
+                "detected_windows": r.detected_windows,
+            }
+        aff = (
+            affiliation(runs(pred), gt, (0.0, float(n)))
+            if gt
+            else {"precision": None, "recall": None, "f1": None}
+        )
         pa = point_adjusted_f1(pred, label) if label.any() else None
-        rnd = (random_point_adjusted_f1(int(pred.sum()), label, derive_int_seed(seed, f"pa-random/{name}"))
-               if label.any() else None)
+        rnd = (
+            random_point_adjusted_f1(
+                int(pred.sum()), label, derive_int_seed(seed, f"pa-random/{name}")
+            )
+            if label.any()
+            else None
+        )
         out["detectors"][name] = {
-            "incidents": len(spans), "flagged_periods": int(pred.sum()),
-            "nab": nab_out, "affiliation": aff, "window_event": window_event_scores(spans, win_spans),
-            "point_adjusted_f1": {"f1": pa, "random_f1": rnd}}
+            "incidents": len(spans),
+            "flagged_periods": int(pred.sum()),
+            "nab": nab_out,
+            "affiliation": aff,
+            "window_event": window_event_scores(spans, win_spans),
+            "point_adjusted_f1": {"f1": pa, "random_f1": rnd},
+        }
     return out
 
 
@@ -254,8 +301,9 @@ def add_series_metrics(ctx: Any) -> None:
     if ctx.scorecard is None:
         return
     if ing.get("series") != 1 or "_raw_times" not in ing:
-        ctx.scorecard["series_metrics"] = {"skipped": "NAB / affiliation metrics need a file with one series "
-                                                      "(one KPI, no slices)"}
+        ctx.scorecard["series_metrics"] = {
+            "skipped": "NAB / affiliation metrics need a file with one series (one KPI, no slices)"
+        }
         return
     k = ctx.kpis_daily
     grid = k["date"].to_numpy("datetime64[ns]")
@@ -289,14 +337,25 @@ def format_series_table(sm: dict[str, Any]) -> str:
         return "—" if x is None else f"{x:.{nd}f}"
     head = (f"{'':<22}{'NAB std':>8}{'lowFP':>7}{'lowFN':>7}{'aff P':>7}{'aff R':>7}{'aff F1':>7}"
             f"{'win R':>7}{'win P':>7}{'PA-F1':>7}{'(rand)':>7}{'incid.':>7}")
-    lines = [f"Benchmark metrics ({sm['windows']} labelled window(s), {sm['rows']} rows; NAB normalised per file: "
-             f"0 = flags nothing, 100 = perfect)", head, "-" * len(head)]
+    lines = [
+        f"Benchmark metrics ({sm['windows']} labelled window(s), {sm['rows']} rows; NAB normalised "
+        "per file: "
+        f"0 = flags nothing, 100 = perfect)",
+        head,
+        "-" * len(head),
+    ]
     for name, m in sm["detectors"].items():
         nb, af, we, pa = m["nab"], m["affiliation"], m["window_event"], m["point_adjusted_f1"]
-        lines.append(f"{name:<22}{f(nb['standard']['normalised'], 1):>8}{f(nb['reward_low_FP_rate']['normalised'], 1):>7}"
-                     f"{f(nb['reward_low_FN_rate']['normalised'], 1):>7}{f(af['precision']):>7}{f(af['recall']):>7}"
-                     f"{f(af['f1']):>7}{f(we['recall']):>7}{f(we['precision']):>7}{f(pa['f1']):>7}"
-                     f"{f(pa['random_f1']):>7}{m['incidents']:>7}")
+        lines.append(
+            f"{name:<22}{f(nb['standard']['normalised'], 1):>8}"
+            f"{f(nb['reward_low_FP_rate']['normalised'], 1):>7}"
+            f"{f(nb['reward_low_FN_rate']['normalised'], 1):>7}"
+            f"{f(af['precision']):>7}{f(af['recall']):>7}"
+            f"{f(af['f1']):>7}{f(we['recall']):>7}{f(we['precision']):>7}{f(pa['f1']):>7}"
+            f"{f(pa['random_f1']):>7}{m['incidents']:>7}"
+        )
     if not sm["windows"]:
-        lines.append("(no labelled window: NAB scores are raw — every flag costs — and F1s undefined)")
+        lines.append(
+            "(no labelled window: NAB scores are raw — every flag costs — and F1s undefined)"
+        )
     return "\n".join(lines)

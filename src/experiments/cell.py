@@ -65,7 +65,9 @@ def scorecard_metrics(scorecard: dict[str, Any]) -> dict[str, float]:
     settings echo and per-event detail are left out; ``failed_detectors.count`` counts detectors
     that crashed inside the pipeline.
     """
-    mode = (scorecard.get("headline") or {}).get("mode") or (scorecard.get("settings") or {}).get("mode")
+    mode = (scorecard.get("headline") or {}).get("mode") or (scorecard.get("settings") or {}).get(
+        "mode"
+    )
     out: dict[str, float] = {}
     for key, value in scorecard.items():
         if key in ("schema", "settings", "event_detail", "failed_detectors"):
@@ -84,8 +86,12 @@ SCORING_STAGES = ("kpis", "detect", "consensus", "score")
 # not vary gives the same output again. Both memos are keyed by content (the data manifest's hash;
 # the detector's class, name, config and a hash of its whole input), so a hit can only return what
 # the computation would: results do not depend on which worker ran which cell.
-_WORLDS: OrderedDict[str, tuple[Any, Any, Any]] = OrderedDict()    # key -> (DataSet, kpis_daily, tables)
-_DETECTIONS: OrderedDict[str, tuple[Any, list[str]]] = OrderedDict()  # key -> (detections, warnings_)
+_WORLDS: OrderedDict[str, tuple[Any, Any, Any]] = (
+    OrderedDict()
+)  # key -> (DataSet, kpis_daily, tables)
+_DETECTIONS: OrderedDict[str, tuple[Any, list[str]]] = (
+    OrderedDict()
+)  # key -> (detections, warnings_)
 MAX_WORLDS = 4
 MAX_DETECTIONS = 64
 
@@ -142,7 +148,8 @@ def _input_digest(inp: Any) -> str:
 
 
 def _memoized(cls: type) -> type:
-    """``cls`` whose ``detect`` answers from ``_DETECTIONS`` when class, name, config and input match."""
+    """``cls`` whose ``detect`` answers from ``_DETECTIONS`` when class, name, config and input
+    match."""
 
     class Memoized(cls):  # type: ignore[misc, valid-type]
         def detect(self, inp):  # noqa: ANN001, ANN202
@@ -161,7 +168,9 @@ def _memoized(cls: type) -> type:
                 self.warnings_ = list(hit[1])
                 return hit[0].copy()
             out = super().detect(inp)
-            _remember(_DETECTIONS, key, (out.copy(), list(getattr(self, "warnings_", []))), MAX_DETECTIONS)
+            _remember(
+                _DETECTIONS, key, (out.copy(), list(getattr(self, "warnings_", []))), MAX_DETECTIONS
+            )
             return out
 
     Memoized.__name__ = Memoized.__qualname__ = cls.__name__
@@ -198,7 +207,11 @@ def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> 
     names = [s[0] for s in STAGES if s[0] in SCORING_STAGES]
     if len(names) != len(SCORING_STAGES) or names[0] != "kpis":
         return analyse(data_dir, raw_config)
-    cfg = config_from_raw(raw_config, "analysis config") if raw_config is not None else load_analysis_config(None)
+    cfg = (
+        config_from_raw(raw_config, "analysis config")
+        if raw_config is not None
+        else load_analysis_config(None)
+    )
     key = _world_key(data_dir)
     world = _WORLDS.get(key) if key else None
     with tempfile.TemporaryDirectory(prefix="shocklab-analyse-") as tmp:
@@ -229,8 +242,13 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def run_cell(task: CellTask, *, generate: GenerateFn | None = None, analyse: AnalyseFn | None = None,
-             scenario_hash: KeyFn | None = None) -> dict[str, Any]:
+def run_cell(
+    task: CellTask,
+    *,
+    generate: GenerateFn | None = None,
+    analyse: AnalyseFn | None = None,
+    scenario_hash: KeyFn | None = None,
+) -> dict[str, Any]:
     """Run one cell; return its record (``metrics`` flattened, ``timings`` in seconds).
 
     ``generate``/``analyse``/``scenario_hash`` default to the simulator and the pipeline; tests
@@ -238,15 +256,31 @@ def run_cell(task: CellTask, *, generate: GenerateFn | None = None, analyse: Ana
     """
     t0, c0 = time.perf_counter(), time.process_time()
     record: dict[str, Any] = {
-        "cell_id": task.cell_id, "setting_id": task.setting_id, "seed": task.seed,
-        "config_hash": task.config_hash, "status": "ok", "error": None, "traceback": None,
-        "cache_hit": None, "metrics": {}, "worker": _worker_name(),
-        "timings": {"generate_s": math.nan, "analyse_s": math.nan, "total_s": math.nan, "cpu_s": math.nan},
+        "cell_id": task.cell_id,
+        "setting_id": task.setting_id,
+        "seed": task.seed,
+        "config_hash": task.config_hash,
+        "status": "ok",
+        "error": None,
+        "traceback": None,
+        "cache_hit": None,
+        "metrics": {},
+        "worker": _worker_name(),
+        "timings": {
+            "generate_s": math.nan,
+            "analyse_s": math.nan,
+            "total_s": math.nan,
+            "cpu_s": math.nan,
+        },
     }
     try:
         if generate is None or analyse is None or scenario_hash is None:
             d_gen, d_ana, d_key = _default_backend()
-            generate, analyse, scenario_hash = generate or d_gen, analyse or d_ana, scenario_hash or d_key
+            generate, analyse, scenario_hash = (
+                generate or d_gen,
+                analyse or d_ana,
+                scenario_hash or d_key,
+            )
         cache = WorldCache(task.cache_dir, generate, scenario_hash, fmt=task.data_format)
         t = time.perf_counter()
         data_dir, hit = cache.get(task.scenario, source=f"experiment:{task.cell_id}")
@@ -276,8 +310,20 @@ def _worker_name() -> str:
 def error_record(task: CellTask, exc: BaseException) -> dict[str, Any]:
     """The record of a cell whose worker failed outside ``run_cell`` (died, unpicklable …)."""
     return {
-        "cell_id": task.cell_id, "setting_id": task.setting_id, "seed": task.seed,
-        "config_hash": task.config_hash, "status": "error", "error": _one_line(exc),
-        "traceback": None, "cache_hit": None, "metrics": {}, "worker": None,
-        "timings": {"generate_s": math.nan, "analyse_s": math.nan, "total_s": math.nan, "cpu_s": math.nan},
+        "cell_id": task.cell_id,
+        "setting_id": task.setting_id,
+        "seed": task.seed,
+        "config_hash": task.config_hash,
+        "status": "error",
+        "error": _one_line(exc),
+        "traceback": None,
+        "cache_hit": None,
+        "metrics": {},
+        "worker": None,
+        "timings": {
+            "generate_s": math.nan,
+            "analyse_s": math.nan,
+            "total_s": math.nan,
+            "cpu_s": math.nan,
+        },
     }

@@ -19,7 +19,12 @@ from shocklab.configio import apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
 
 OVERRIDE_TARGETS = ("scenario", "analysis")
-DEFAULT_METRICS = ["consensus.recall", "consensus.precision", "consensus.f1", "consensus.median_delay_days"]
+DEFAULT_METRICS = [
+    "consensus.recall",
+    "consensus.precision",
+    "consensus.f1",
+    "consensus.median_delay_days",
+]
 _CHECK_RE = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -28,7 +33,8 @@ class Strict(BaseModel):
 
 
 def check_override_key(key: str) -> str:
-    """``scenario.x.y`` / ``analysis.x.y``; the scenario seed comes from ``seeds:``, never a grid."""
+    """``scenario.x.y`` / ``analysis.x.y``; the scenario seed comes from ``seeds:``, never a
+    grid."""
     target, _, rest = key.partition(".")
     if target not in OVERRIDE_TARGETS or not rest:
         raise ValueError(f"override key {key!r} must start with 'scenario.' or 'analysis.'")
@@ -92,7 +98,9 @@ class DetectabilityTarget(Strict):
     def _types(self) -> DetectabilityTarget:
         for i, ev in enumerate(self.events):
             if ev.get("type") != self.event_type:
-                raise ValueError(f"events[{i}].type is {ev.get('type')!r}, expected {self.event_type!r}")
+                raise ValueError(
+                    f"events[{i}].type is {ev.get('type')!r}, expected {self.event_type!r}"
+                )
         return self
 
 
@@ -103,7 +111,10 @@ class Detectability(Strict):
         None, description="recall columns to draw; default: consensus.recall and every "
                           "detectors.<name>.recall (the oracle included)")
     keep_scenario_events: bool = Field(
-        False, description="keep the scenario's own events beside the swept ones (default: only the swept type)")
+        False,
+        description="keep the scenario's own events beside the swept ones (default: only the swept "
+                    "type)",
+    )
 
 
 class Split(Strict):
@@ -130,7 +141,9 @@ class Split(Strict):
     def _disjoint(self) -> Split:
         both = set(self.train_seeds) & set(self.test_seeds)
         if both:
-            raise ValueError(f"train and test share seed {min(both)}: a seed tuned on cannot be reported")
+            raise ValueError(
+                f"train and test share seed {min(both)}: a seed tuned on cannot be reported"
+            )
         for name in ("train", "test"):
             seeds = self._list(getattr(self, name))
             if not seeds or len(set(seeds)) != len(seeds):
@@ -144,11 +157,19 @@ class ExperimentConfig(Strict):
     description: str = ""
     scenario: str = Field(min_length=1, description="scenario YAML (relative to cwd or this file)")
     analysis: str | None = Field(None, description="analysis YAML; the pipeline default if omitted")
-    scenario_overrides: dict[str, Any] = Field(default_factory=dict, description="fixed, dotted keys")
-    analysis_overrides: dict[str, Any] = Field(default_factory=dict, description="fixed, dotted keys")
+    scenario_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="fixed, dotted keys"
+    )
+    analysis_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="fixed, dotted keys"
+    )
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
-    settings: list[dict[str, Any]] = Field(default_factory=list, description="explicit override sets, crossed with grid")
-    seeds: list[Annotated[int, Field(ge=0)]] | SeedRange = Field(default_factory=lambda: SeedRange(count=3))
+    settings: list[dict[str, Any]] = Field(
+        default_factory=list, description="explicit override sets, crossed with grid"
+    )
+    seeds: list[Annotated[int, Field(ge=0)]] | SeedRange = Field(
+        default_factory=lambda: SeedRange(count=3)
+    )
     split: Split | None = Field(None, description="train/test seeds (replaces seeds:)")
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
     rank_by: str | None = None
@@ -178,7 +199,9 @@ class ExperimentConfig(Strict):
     @classmethod
     def _seeds(cls, v: list[int] | SeedRange) -> list[int] | SeedRange:
         if isinstance(v, list) and (not v or len(set(v)) != len(v)):
-            raise ValueError("seeds must be a non-empty list of distinct integers (or {count, start})")
+            raise ValueError(
+                "seeds must be a non-empty list of distinct integers (or {count, start})"
+            )
         return v
 
     @model_validator(mode="after")
@@ -189,18 +212,24 @@ class ExperimentConfig(Strict):
             raise ValueError("'detectability:' is only allowed with kind: detectability")
         swept = list(self.grid) + [k for entry in self.settings for k in entry]
         if self.analysis is None and any(k.startswith("analysis.") for k in swept):
-            raise ValueError("analysis: overrides of 'analysis.' keys need an analysis file to apply to")
+            raise ValueError(
+                "analysis: overrides of 'analysis.' keys need an analysis file to apply to"
+            )
         if self.split is not None and "seeds" in self.model_fields_set:
             raise ValueError("give either seeds: or split: (train and test seeds), not both")
         if self.rank_by is not None and self.rank_by not in self.metrics:
-            raise ValueError(f"rank_by {self.rank_by!r} is not one of metrics ({', '.join(self.metrics)})")
+            raise ValueError(
+                f"rank_by {self.rank_by!r} is not one of metrics ({', '.join(self.metrics)})"
+            )
         return self
 
     @property
     def seed_list(self) -> list[int]:
         if self.split is not None:
             sp = self.split
-            return (sp.train_seeds if sp.run != "test" else []) + (sp.test_seeds if sp.run != "train" else [])
+            return (sp.train_seeds if sp.run != "test" else []) + (
+                sp.test_seeds if sp.run != "train" else []
+            )
         if isinstance(self.seeds, SeedRange):
             return list(range(self.seeds.start, self.seeds.start + self.seeds.count))
         return list(self.seeds)
@@ -235,7 +264,8 @@ def resolve_path(ref: str, experiment_file: Path) -> Path:
 
 
 class Experiment:
-    """A validated experiment file with its base configs loaded (raw mappings, overrides applied)."""
+    """A validated experiment file with its base configs loaded (raw mappings, overrides
+    applied)."""
 
     def __init__(self, config: ExperimentConfig, path: Path, scenario: dict[str, Any],
                  analysis: dict[str, Any] | None, scenario_path: Path, analysis_path: Path | None):
@@ -259,13 +289,17 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     cfg = validate(ExperimentConfig, raw, source)
     scenario_path = resolve_path(cfg.scenario, path)
     scenario = plain(load_yaml(scenario_path))
-    scenario = apply_overrides(scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()])
+    scenario = apply_overrides(
+        scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()]
+    )
     analysis = None
     analysis_path = None
     if cfg.analysis is not None:
         analysis_path = resolve_path(cfg.analysis, path)
         analysis = plain(load_yaml(analysis_path))
-        analysis = apply_overrides(analysis, [override_text(k, v) for k, v in cfg.analysis_overrides.items()])
+        analysis = apply_overrides(
+            analysis, [override_text(k, v) for k, v in cfg.analysis_overrides.items()]
+        )
     elif cfg.analysis_overrides:
         raise InputError(f"{source}: analysis_overrides: needs an 'analysis:' file to apply to")
     return Experiment(cfg, path, scenario, analysis, scenario_path, analysis_path)

@@ -68,10 +68,20 @@ def curves(results: pd.DataFrame, det: Detectability, boot: Bootstrap) -> pd.Dat
         for (etype, dur, mag), group in ok.groupby(keys, sort=False, dropna=False):
             s = summarise(group[col].to_numpy(dtype=float), boot,
                           f"detect/{etype}/{dur}/{mag}/{col}")
-            rows.append({TYPE: etype, DUR: dur, "entity": col.removesuffix(".recall").removeprefix("detectors."),
-                         MAG: mag, "order": order.get((etype, mag), 0), "n_seeds": s["n"],
-                         "recall": s["mean"], "recall_std": s["std"],
-                         "recall_ci_low": s["ci_low"], "recall_ci_high": s["ci_high"]})
+            rows.append(
+                {
+                    TYPE: etype,
+                    DUR: dur,
+                    "entity": col.removesuffix(".recall").removeprefix("detectors."),
+                    MAG: mag,
+                    "order": order.get((etype, mag), 0),
+                    "n_seeds": s["n"],
+                    "recall": s["mean"],
+                    "recall_std": s["std"],
+                    "recall_ci_low": s["ci_low"],
+                    "recall_ci_high": s["ci_high"],
+                }
+            )
     out = pd.DataFrame(rows)
     if out.empty:
         return out
@@ -91,8 +101,14 @@ def minimum_detectable_effect(curve: pd.DataFrame, min_recall: float) -> pd.Data
         # suffix-all: ok from index i to the end (sweep order = weakest first)
         stays = np.flip(np.logical_and.accumulate(np.flip(ok)))
         idx = int(np.argmax(stays)) if stays.any() else None
-        rows.append({TYPE: etype, DUR: dur, "entity": entity,
-                     "mde": float(g[MAG].iloc[idx]) if idx is not None else math.nan,
-                     "recall_at_mde": float(recall[idx]) if idx is not None else math.nan,
-                     "max_recall": float(np.nanmax(recall)) if np.any(~np.isnan(recall)) else math.nan})
+        rows.append(
+            {
+                TYPE: etype,
+                DUR: dur,
+                "entity": entity,
+                "mde": float(g[MAG].iloc[idx]) if idx is not None else math.nan,
+                "recall_at_mde": float(recall[idx]) if idx is not None else math.nan,
+                "max_recall": float(np.nanmax(recall)) if np.any(~np.isnan(recall)) else math.nan,
+            }
+        )
     return pd.DataFrame(rows)

@@ -45,7 +45,9 @@ def settings_of(exp: Experiment) -> list[Setting]:
     return grid_settings(exp.config)
 
 
-def plan(exp: Experiment, cache_dir: str | Path, validate: bool = False) -> tuple[list[Setting], list[CellTask]]:
+def plan(
+    exp: Experiment, cache_dir: str | Path, validate: bool = False
+) -> tuple[list[Setting], list[CellTask]]:
     """Settings and cell tasks; with ``validate`` every distinct scenario and analysis mapping is
     checked by the simulator's and the pipeline's own config models first."""
     settings = settings_of(exp)
@@ -64,16 +66,24 @@ def backend_validators(exp: Experiment) -> tuple[Any, Any]:
     try:
         from analytics.config import config_from_raw
     except ImportError as exc:
-        raise InputError(f"the analysis pipeline is not available (analytics.config: {exc})") from None
+        raise InputError(
+            f"the analysis pipeline is not available (analytics.config: {exc})"
+        ) from None
 
     def check_scenario(raw: dict[str, Any]) -> None:
         try:
             scenario_hash(raw)
         except InputError as exc:  # name the file the cell's scenario came from
-            raise InputError(str(exc).replace("<scenario>", f"{exp.scenario_path} (with {exp.path.name} overrides)")) from None
+            raise InputError(
+                str(exc).replace(
+                    "<scenario>", f"{exp.scenario_path} (with {exp.path.name} overrides)"
+                )
+            ) from None
 
     def check_analysis(raw: dict[str, Any] | None) -> None:
-        config_from_raw(raw, f"{exp.analysis_path or 'analysis config'} (with {exp.path.name} overrides)")
+        config_from_raw(
+            raw, f"{exp.analysis_path or 'analysis config'} (with {exp.path.name} overrides)"
+        )
 
     return check_scenario, check_analysis
 
@@ -126,7 +136,9 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
              len(cfg.seed_list), len(tasks), executor, workers, "" if workers == 1 else "s")
 
-    records = run_tasks(tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress, fresh)
+    records = run_tasks(
+        tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress, fresh
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "experiment.json", canonical_json({
         "name": cfg.name, "kind": cfg.kind, "experiment_file": str(exp.path),
@@ -141,21 +153,30 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         for m in cfg.metrics:
             if m not in results.columns:
                 close = [c for c in results.columns if c.endswith("." + m.rsplit(".", 1)[-1])][:4]
-                log.warning("metric %r is not in the scorecard; its leaderboard columns are empty%s", m,
-                            f" (did you mean {', '.join(close)}?)" if close else "")
+                log.warning(
+                    "metric %r is not in the scorecard; its leaderboard columns are empty%s",
+                    m,
+                    f" (did you mean {', '.join(close)}?)" if close else "",
+                )
     reported = results
     if cfg.split is not None:   # tune on train seeds, report test seeds only
         reported = results[results["seed"].isin(cfg.split.test_seeds)]
         train = results[results["seed"].isin(cfg.split.train_seeds)]
         if len(train):
-            atomic_write_text(out_dir / "leaderboard_train.csv",
-                              leaderboard(train, cfg.metrics, cfg.rank_metric, cfg.bootstrap).to_csv(index=False))
+            atomic_write_text(
+                out_dir / "leaderboard_train.csv",
+                leaderboard(train, cfg.metrics, cfg.rank_metric, cfg.bootstrap).to_csv(index=False),
+            )
         if len(reported):
-            atomic_write_text(out_dir / "summary.csv", summary_table(reported, cfg.bootstrap).to_csv(index=False))
+            atomic_write_text(
+                out_dir / "summary.csv", summary_table(reported, cfg.bootstrap).to_csv(index=False)
+            )
     board = leaderboard(reported, cfg.metrics, cfg.rank_metric, cfg.bootstrap)
     _write_parquet(results, out_dir / "results.parquet")
     atomic_write_text(out_dir / "leaderboard.csv", board.to_csv(index=False))
-    outcome = Outcome(out_dir, results, board, labels={s.setting_id: setting_label(s) for s in settings})
+    outcome = Outcome(
+        out_dir, results, board, labels={s.setting_id: setting_label(s) for s in settings}
+    )
 
     if cfg.kind == "detectability":
         assert cfg.detectability is not None
@@ -179,12 +200,24 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     if checks:
         outcome.gate += gating.check_absolute(results, checks, cfg.bootstrap)
     if baseline is not None:
-        outcome.gate += gating.check_baseline(results, baseline, gating.baseline_metrics(checks, cfg.metrics),
-                                              cfg.bootstrap, cfg.gate.max_drop)
+        outcome.gate += gating.check_baseline(
+            results,
+            baseline,
+            gating.baseline_metrics(checks, cfg.metrics),
+            cfg.bootstrap,
+            cfg.gate.max_drop,
+        )
     outcome.gate = [replace(r, label=outcome.labels.get(r.setting_id, "")) for r in outcome.gate]
     if outcome.gate:
-        atomic_write_text(out_dir / "gate.json", canonical_json(
-            {"passed": all(r.passed for r in outcome.gate), "checks": [r.to_dict() for r in outcome.gate]}))
+        atomic_write_text(
+            out_dir / "gate.json",
+            canonical_json(
+                {
+                    "passed": all(r.passed for r in outcome.gate),
+                    "checks": [r.to_dict() for r in outcome.gate],
+                }
+            ),
+        )
     return outcome
 
 
@@ -194,7 +227,9 @@ def setting_label(setting: Setting, max_len: int = 40) -> str:
     parts = []
     for key, value in setting.params.items():
         text = str(value)
-        parts.append(f"{key.split('.')[-1]}={text if len(text) <= max_len else text[:max_len - 1] + '…'}")
+        parts.append(
+            f"{key.split('.')[-1]}={text if len(text) <= max_len else text[: max_len - 1] + '…'}"
+        )
     return ", ".join(parts) or "base config"
 
 

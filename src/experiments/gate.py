@@ -82,10 +82,13 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
             lo, hi = bootstrap_interval(x, boot, f"{sid}/{metric}")  # the leaderboard's interval
             mean = float(np.nanmean(x)) if np.any(~np.isnan(x)) else math.nan
             if math.isnan(mean):
-                out.append(GateResult(name, sid, metric, False, f"{metric} has no value on any seed"))
+                out.append(
+                    GateResult(name, sid, metric, False, f"{metric} has no value on any seed")
+                )
                 continue
             missed = bool(_MISSED[op](lo, hi, bar))
-            ci = f"mean {_fmt(mean)}, {boot.confidence:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] over {int(np.sum(~np.isnan(x)))} seeds"
+            ci = (f"mean {_fmt(mean)}, {boot.confidence:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] "
+                  f"over {int(np.sum(~np.isnan(x)))} seeds")
             if missed:
                 side = {">=": "entirely below", ">": "entirely at or below",
                         "<=": "entirely above", "<": "entirely at or above"}[op]
@@ -104,10 +107,14 @@ def load_baseline(path: str | Path) -> pd.DataFrame:
     try:
         df = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a non-parquet file
-        raise InputError(f"--baseline {path}: not a readable parquet file ({type(exc).__name__})") from None
+        raise InputError(
+            f"--baseline {path}: not a readable parquet file ({type(exc).__name__})"
+        ) from None
     missing = [c for c in ("setting_id", "seed", "status") if c not in df.columns]
     if missing:
-        raise InputError(f"--baseline {path}: not an experiment results table (missing {', '.join(missing)})")
+        raise InputError(
+            f"--baseline {path}: not an experiment results table (missing {', '.join(missing)})"
+        )
     return df
 
 
@@ -116,7 +123,9 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
     """``metrics``: (metric, higher_is_better). Settings are matched by id (same overrides)."""
     common = sorted(set(results["setting_id"]) & set(baseline["setting_id"]))
     if not common:
-        raise InputError("--baseline: no setting in common with this experiment (different overrides?)")
+        raise InputError(
+            "--baseline: no setting in common with this experiment (different overrides?)"
+        )
     out = []
     for metric, higher in metrics:
         name = f"{metric} vs baseline"
@@ -133,15 +142,29 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
             c_mean = float(np.nanmean(cur[metric])) if cur[metric].notna().any() else math.nan
             b_mean = float(np.nanmean(base[metric])) if base[metric].notna().any() else math.nan
             if math.isnan(mean_change):
-                out.append(GateResult(name, sid, metric, False,
-                                      f"no comparable values (current {_fmt(c_mean)}, baseline {_fmt(b_mean)})"))
+                out.append(
+                    GateResult(
+                        name,
+                        sid,
+                        metric,
+                        False,
+                        f"no comparable values (current {_fmt(c_mean)}, baseline {_fmt(b_mean)})",
+                    )
+                )
                 continue
             worse = diff_hi < -max_drop if higher else diff_lo > max_drop
             bar = ("-" if higher else "+") + f"{max_drop:g}" if max_drop else "0"
-            detail = (f"mean {_fmt(c_mean)} vs baseline {_fmt(b_mean)}: change {_fmt(mean_change)}, "
-                      f"{boot.confidence:.0%} CI [{_fmt(diff_lo)}, {_fmt(diff_hi)}] ({how}) ")
-            detail += (f"is entirely {'below' if higher else 'above'} {bar}: worse beyond seed-to-seed noise"
-                       if worse else f"is not entirely {'below' if higher else 'above'} {bar}: no worsening beyond noise")
+            detail = (
+                f"mean {_fmt(c_mean)} vs baseline {_fmt(b_mean)}: change {_fmt(mean_change)}, "
+                f"{boot.confidence:.0%} CI [{_fmt(diff_lo)}, {_fmt(diff_hi)}] ({how}) "
+            )
+            detail += (
+                f"is entirely {'below' if higher else 'above'} {bar}: worse beyond seed-to-seed "
+                "noise"
+                if worse
+                else f"is not entirely {'below' if higher else 'above'} {bar}: no worsening beyond "
+                     "noise"
+            )
             out.append(GateResult(name, sid, metric, not worse, detail))
     return out
 
@@ -166,10 +189,17 @@ def _change_interval(cur: pd.DataFrame, base: pd.DataFrame, metric: str, boot: B
           - bx[gen.integers(0, bx.size, (boot.resamples, bx.size))].mean(1))
     alpha = (1 - boot.confidence) / 2
     lo, hi = np.quantile(dm, [alpha, 1 - alpha])
-    return float(lo), float(hi), float(cx.mean() - bx.mean()), f"unpaired, {cx.size} vs {bx.size} seeds"
+    return (
+        float(lo),
+        float(hi),
+        float(cx.mean() - bx.mean()),
+        f"unpaired, {cx.size} vs {bx.size} seeds",
+    )
 
 
-def baseline_metrics(checks: list[tuple[str, str, float]], metrics: list[str]) -> list[tuple[str, bool]]:
+def baseline_metrics(
+    checks: list[tuple[str, str, float]], metrics: list[str]
+) -> list[tuple[str, bool]]:
     """What a baseline comparison looks at: the gated metrics (direction from the operator), or
     else every configured metric (direction from its name)."""
     if checks:

@@ -39,7 +39,9 @@ def setting_id(overrides: dict[str, Any]) -> str:
 
 
 def make_setting(overrides: dict[str, Any], params: dict[str, Any] | None = None) -> Setting:
-    return Setting(setting_id(overrides), dict(overrides), dict(overrides if params is None else params))
+    return Setting(
+        setting_id(overrides), dict(overrides), dict(overrides if params is None else params)
+    )
 
 
 def grid_settings(cfg: ExperimentConfig) -> list[Setting]:

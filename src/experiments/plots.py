@@ -29,8 +29,14 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
-def sweep_plots(board: pd.DataFrame, params: list[str], metric: str, out_dir: Path,
-                precision: str = "consensus.precision", recall: str = "consensus.recall") -> list[Path]:
+def sweep_plots(
+    board: pd.DataFrame,
+    params: list[str],
+    metric: str,
+    out_dir: Path,
+    precision: str = "consensus.precision",
+    recall: str = "consensus.recall",
+) -> list[Path]:
     """``metric`` (mean with its interval) against each numeric parameter — one line per value
     of the other parameters — and a precision–recall scatter of the settings."""
     plt = _pyplot()
@@ -44,13 +50,28 @@ def sweep_plots(board: pd.DataFrame, params: list[str], metric: str, out_dir: Pa
                 continue
             others = [o for o in params if o != p and board[o].astype(str).nunique() > 1]
             fig, ax = plt.subplots(figsize=(7, 4.5))
-            groups = board.groupby([board[o].astype(str) for o in others], sort=True) if others else [("", board)]
+            groups = (
+                board.groupby([board[o].astype(str) for o in others], sort=True)
+                if others
+                else [("", board)]
+            )
             for label, g in groups:
                 g = g.sort_values(p)
                 yerr = [(g[mean] - g[lo]).clip(lower=0), (g[hi] - g[mean]).clip(lower=0)]
-                ax.errorbar(g[p], g[mean], yerr=yerr, marker="o", capsize=3,
-                            label=", ".join(f"{o.split('.')[-1]}={v}" for o, v in
-                                            zip(others, label if isinstance(label, tuple) else (label,), strict=False)) or None)
+                ax.errorbar(
+                    g[p],
+                    g[mean],
+                    yerr=yerr,
+                    marker="o",
+                    capsize=3,
+                    label=", ".join(
+                        f"{o.split('.')[-1]}={v}"
+                        for o, v in zip(
+                            others, label if isinstance(label, tuple) else (label,), strict=False
+                        )
+                    )
+                    or None,
+                )
             ax.set_xlabel(p)
             ax.set_ylabel(f"{metric} (mean, 95% CI over seeds)")
             ax.set_title(f"{metric} vs {p.split('.')[-1]}")
@@ -80,7 +101,9 @@ def sweep_plots(board: pd.DataFrame, params: list[str], metric: str, out_dir: Pa
     return written
 
 
-def detectability_plots(curve: pd.DataFrame, mde: pd.DataFrame, min_recall: float, out_dir: Path) -> list[Path]:
+def detectability_plots(
+    curve: pd.DataFrame, mde: pd.DataFrame, min_recall: float, out_dir: Path
+) -> list[Path]:
     """One figure per (event type, duration): recall vs magnitude, a line per entity, the
     ``min_recall`` line and each entity's MDE in the legend."""
     plt = _pyplot()
@@ -91,8 +114,11 @@ def detectability_plots(curve: pd.DataFrame, mde: pd.DataFrame, min_recall: floa
     for (etype, dur), g in curve.groupby(["event_type", "duration_days"], sort=True, dropna=False):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for entity, e in g.groupby("entity", sort=True):
-            m = mde[(mde["event_type"] == etype) & (mde["entity"] == entity)
-                    & ((mde["duration_days"] == dur) | (mde["duration_days"].isna() & pd.isna(dur)))]
+            m = mde[
+                (mde["event_type"] == etype)
+                & (mde["entity"] == entity)
+                & ((mde["duration_days"] == dur) | (mde["duration_days"].isna() & pd.isna(dur)))
+            ]
             v = m["mde"].iloc[0] if len(m) else math.nan
             label = f"{entity} (MDE {'—' if math.isnan(v) else f'{v:g}'})"
             ax.errorbar(e["magnitude"], e["recall"],

@@ -27,13 +27,21 @@ from .config import Bootstrap, higher_is_better
 from .grid import Setting
 
 META_COLUMNS = ["cell_id", "setting_id", "seed", "status", "error", "overrides"]
-TIMING_COLUMNS = ["time_generate_s", "time_analyse_s", "time_total_s", "time_cpu_s", "cache_hit", "worker"]
+TIMING_COLUMNS = [
+    "time_generate_s",
+    "time_analyse_s",
+    "time_total_s",
+    "time_cpu_s",
+    "cache_hit",
+    "worker",
+]
 IDENTITY_EXCLUDED = TIMING_COLUMNS
 PARAM_PREFIX = "param:"
 
 
 def _param_column(values: list[Any]) -> pd.Series:
-    """Integers -> int64, numbers -> float, strings -> str, anything else (lists, mixtures) -> JSON text."""
+    """Integers -> int64, numbers -> float, strings -> str, anything else (lists, mixtures) -> JSON
+    text."""
     present = [v for v in values if v is not None]
     if present and len(present) == len(values) and all(type(v) is int for v in present):
         return pd.Series(values, dtype="int64")
@@ -41,7 +49,9 @@ def _param_column(values: list[Any]) -> pd.Series:
         return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
     if present and all(isinstance(v, str) for v in present):
         return pd.Series(values, dtype="object")
-    return pd.Series([None if v is None else json.dumps(v, sort_keys=True) for v in values], dtype="object")
+    return pd.Series(
+        [None if v is None else json.dumps(v, sort_keys=True) for v in values], dtype="object"
+    )
 
 
 def results_frame(records: Sequence[dict[str, Any]], settings: dict[str, Setting]) -> pd.DataFrame:
@@ -65,9 +75,15 @@ def results_frame(records: Sequence[dict[str, Any]], settings: dict[str, Setting
             [settings[r["setting_id"]].params.get(name) if r["setting_id"] in settings else None
              for r in records])
     for m in metric_names:
-        cols[m] = pd.Series([r.get("metrics", {}).get(m, math.nan) for r in records], dtype="float64")
-    for col, key in zip(TIMING_COLUMNS[:4], ("generate_s", "analyse_s", "total_s", "cpu_s"), strict=True):
-        cols[col] = pd.Series([r.get("timings", {}).get(key, math.nan) for r in records], dtype="float64")
+        cols[m] = pd.Series(
+            [r.get("metrics", {}).get(m, math.nan) for r in records], dtype="float64"
+        )
+    for col, key in zip(
+        TIMING_COLUMNS[:4], ("generate_s", "analyse_s", "total_s", "cpu_s"), strict=True
+    ):
+        cols[col] = pd.Series(
+            [r.get("timings", {}).get(key, math.nan) for r in records], dtype="float64"
+        )
     cols["cache_hit"] = pd.Series([r.get("cache_hit") for r in records], dtype="boolean")
     cols["worker"] = pd.Series([r.get("worker") for r in records], dtype="object")
     return pd.DataFrame(cols)
@@ -157,4 +173,6 @@ def summary_table(results: pd.DataFrame, boot: Bootstrap) -> pd.DataFrame:
             if np.isnan(values).all():
                 continue
             rows.append({"setting_id": sid, "metric": m, **summarise(values, boot, f"{sid}/{m}")})
-    return pd.DataFrame(rows, columns=["setting_id", "metric", "mean", "std", "ci_low", "ci_high", "n"])
+    return pd.DataFrame(
+        rows, columns=["setting_id", "metric", "mean", "std", "ci_low", "ci_high", "n"]
+    )

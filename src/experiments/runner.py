@@ -40,10 +40,15 @@ EXECUTORS = ("serial", "local", "dask")
 CellFn = Callable[[CellTask], dict[str, Any]]
 
 
-def build_tasks(cells: list[Cell], scenario: dict[str, Any], analysis: dict[str, Any] | None,
-                cache_dir: str | Path, data_format: str = "parquet",
-                check_scenario: Callable[[dict[str, Any]], Any] | None = None,
-                check_analysis: Callable[[dict[str, Any] | None], Any] | None = None) -> list[CellTask]:
+def build_tasks(
+    cells: list[Cell],
+    scenario: dict[str, Any],
+    analysis: dict[str, Any] | None,
+    cache_dir: str | Path,
+    data_format: str = "parquet",
+    check_scenario: Callable[[dict[str, Any]], Any] | None = None,
+    check_analysis: Callable[[dict[str, Any] | None], Any] | None = None,
+) -> list[CellTask]:
     """Resolve every cell's configs. ``check_scenario`` / ``check_analysis`` (the simulator's and
     the pipeline's validators) run once per distinct mapping, so a bad override fails here —
     exit 2 before any work or output — rather than in every cell."""
@@ -51,23 +56,38 @@ def build_tasks(cells: list[Cell], scenario: dict[str, Any], analysis: dict[str,
     checked: set[str] = set()
     for cell in cells:
         scen, ana = resolve_cell(cell, scenario, analysis)
-        for check, mapping, kind in ((check_scenario, scen, "scenario"), (check_analysis, ana, "analysis")):
+        for check, mapping, kind in (
+            (check_scenario, scen, "scenario"),
+            (check_analysis, ana, "analysis"),
+        ):
             key = kind + sha256_json(mapping)
             if check is not None and key not in checked:
                 checked.add(key)
                 check(mapping)
-        tasks.append(CellTask(
-            cell_id=cell.cell_id, setting_id=cell.setting.setting_id, seed=cell.seed,
-            scenario=scen, analysis=ana, config_hash=sha256_json({"scenario": scen, "analysis": ana}),
-            cache_dir=str(cache_dir), data_format=data_format))
+        tasks.append(
+            CellTask(
+                cell_id=cell.cell_id,
+                setting_id=cell.setting.setting_id,
+                seed=cell.seed,
+                scenario=scen,
+                analysis=ana,
+                config_hash=sha256_json({"scenario": scen, "analysis": ana}),
+                cache_dir=str(cache_dir),
+                data_format=data_format,
+            )
+        )
     return tasks
 
 
 # --- persistence ---------------------------------------------------------------------------
 
 def _from_json(record: dict[str, Any]) -> dict[str, Any]:
-    record["metrics"] = {k: math.nan if v is None else float(v) for k, v in record.get("metrics", {}).items()}
-    record["timings"] = {k: math.nan if v is None else float(v) for k, v in record.get("timings", {}).items()}
+    record["metrics"] = {
+        k: math.nan if v is None else float(v) for k, v in record.get("metrics", {}).items()
+    }
+    record["timings"] = {
+        k: math.nan if v is None else float(v) for k, v in record.get("timings", {}).items()
+    }
     return record
 
 
@@ -157,7 +177,9 @@ def _dask(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str |
     run = uuid.uuid4().hex[:8]  # keys unique per run so a shared scheduler never reuses a result
     futures: dict[Any, CellTask] = {}
     try:
-        futures = {client.submit(cell_fn, t, key=f"cell-{t.cell_id}-{run}", pure=False): t for t in tasks}
+        futures = {
+            client.submit(cell_fn, t, key=f"cell-{t.cell_id}-{run}", pure=False): t for t in tasks
+        }
         for fut in dask_as_completed(list(futures)):
             try:
                 yield fut.result()
@@ -188,9 +210,16 @@ def execute(tasks: list[CellTask], executor: str = "serial", workers: int = 1,
     return _EXECUTORS[executor](tasks, cell_fn, workers, scheduler)
 
 
-def run_tasks(tasks: list[CellTask], out_dir: str | Path, executor: str = "serial", workers: int = 1,
-              scheduler: str | None = None, cell_fn: CellFn = run_cell, progress: bool | None = None,
-              fresh: bool = False) -> list[dict[str, Any]]:
+def run_tasks(
+    tasks: list[CellTask],
+    out_dir: str | Path,
+    executor: str = "serial",
+    workers: int = 1,
+    scheduler: str | None = None,
+    cell_fn: CellFn = run_cell,
+    progress: bool | None = None,
+    fresh: bool = False,
+) -> list[dict[str, Any]]:
     """Run what is not done yet, persisting each record as it arrives; return all records of
     ``tasks`` sorted by (setting, seed).
 
@@ -221,13 +250,19 @@ def run_tasks(tasks: list[CellTask], out_dir: str | Path, executor: str = "seria
     finally:
         bar.close()
     if failed:
-        log.warning("%d of %d cells failed (recorded in results; a rerun retries them)", failed, len(todo))
+        log.warning(
+            "%d of %d cells failed (recorded in results; a rerun retries them)", failed, len(todo)
+        )
     wanted = {t.cell_id for t in tasks}
     return sort_records([r for cid, r in done.items() if cid in wanted])
 
 
 def _finished(record: dict[str, Any] | None, task: CellTask) -> bool:
-    return record is not None and record.get("status") == "ok" and record.get("config_hash") == task.config_hash
+    return (
+        record is not None
+        and record.get("status") == "ok"
+        and record.get("config_hash") == task.config_hash
+    )
 
 
 def sort_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

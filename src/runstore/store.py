@@ -110,12 +110,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def _mtime_iso(path: Path) -> str | None:
     try:
-        return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
     except OSError:
         return None
 
@@ -214,7 +218,10 @@ class Run:
         if df is None:
             return {}
         pairs = df[["dimension", "segment"]].drop_duplicates()
-        out = {d: sorted(g["segment"].astype(str).tolist()) for d, g in pairs.groupby("dimension", sort=True)}
+        out = {
+            d: sorted(g["segment"].astype(str).tolist())
+            for d, g in pairs.groupby("dimension", sort=True)
+        }
         return dict(sorted(out.items(), key=lambda kv: (kv[0] != "overall", kv[0])))
 
     def kpi_series(self, kpi: str, dimension: str = "overall", segment: str = "all",
@@ -231,11 +238,17 @@ class Run:
         out = df.loc[m, ["date", kpi]].rename(columns={kpi: "value"})
         return out.sort_values("date").reset_index(drop=True)
 
-    def detections_for(self, kpi: str, dimension: str = "overall", segment: str = "all") -> pd.DataFrame | None:
+    def detections_for(
+        self, kpi: str, dimension: str = "overall", segment: str = "all"
+    ) -> pd.DataFrame | None:
         det = self.detections()
         if det is None:
             return None
-        m = (det["kpi"] == kpi) & (det["dimension"] == dimension) & (det["segment"].astype(str) == str(segment))
+        m = (
+            (det["kpi"] == kpi)
+            & (det["dimension"] == dimension)
+            & (det["segment"].astype(str) == str(segment))
+        )
         return det.loc[m].reset_index(drop=True)
 
     def scoreboard(self, mode: str = "strict") -> pd.DataFrame | None:
@@ -246,11 +259,23 @@ class Run:
         block = sc[mode]
         rows = []
         for name, m in sorted((block.get("detectors") or {}).items()):
-            rows.append({"entity": name, "kind": "oracle" if name == "oracle" else "detector", **_metrics(m)})
+            rows.append(
+                {
+                    "entity": name,
+                    "kind": "oracle" if name == "oracle" else "detector",
+                    **_metrics(m),
+                }
+            )
         for name, m in sorted((block.get("consensus_levels") or {}).items()):
             rows.append({"entity": f"consensus {name}", "kind": "consensus level", **_metrics(m)})
         if block.get("consensus"):
-            rows.append({"entity": "CONSENSUS (configured)", "kind": "consensus", **_metrics(block["consensus"])})
+            rows.append(
+                {
+                    "entity": "CONSENSUS (configured)",
+                    "kind": "consensus",
+                    **_metrics(block["consensus"]),
+                }
+            )
         return pd.DataFrame(rows)
 
     def by_type(self, mode: str = "strict") -> pd.DataFrame | None:
@@ -262,9 +287,13 @@ class Run:
         for name, m in (block.get("detectors") or {}).items():
             cols[name] = {t: v.get("recall") for t, v in (m.get("by_type") or {}).items()}
         for name, m in (block.get("consensus_levels") or {}).items():
-            cols[f"consensus {name}"] = {t: v.get("recall") for t, v in (m.get("by_type") or {}).items()}
+            cols[f"consensus {name}"] = {
+                t: v.get("recall") for t, v in (m.get("by_type") or {}).items()
+            }
         if block.get("consensus"):
-            cols["CONSENSUS"] = {t: v.get("recall") for t, v in (block["consensus"].get("by_type") or {}).items()}
+            cols["CONSENSUS"] = {
+                t: v.get("recall") for t, v in (block["consensus"].get("by_type") or {}).items()
+            }
         if not cols:
             return None
         out = pd.DataFrame(cols)
@@ -279,11 +308,19 @@ class Run:
         rows = []
         for e in sc["event_detail"]:
             det = e.get("detected_by") or {}
-            rows.append({"event_id": e.get("event_id"), "type": e.get("type"), "start": e.get("start"),
-                         "end": e.get("end"), "expected": bool(e.get("expected")),
-                         "primary_kpi": e.get("primary_kpi"), "consensus_delay": det.get("consensus"),
-                         "detected": "consensus" in det,
-                         "detected_by": ", ".join(sorted(k for k in det if k != "consensus"))})
+            rows.append(
+                {
+                    "event_id": e.get("event_id"),
+                    "type": e.get("type"),
+                    "start": e.get("start"),
+                    "end": e.get("end"),
+                    "expected": bool(e.get("expected")),
+                    "primary_kpi": e.get("primary_kpi"),
+                    "consensus_delay": det.get("consensus"),
+                    "detected": "consensus" in det,
+                    "detected_by": ", ".join(sorted(k for k in det if k != "consensus")),
+                }
+            )
         return pd.DataFrame(rows)
 
     def calendar(self) -> pd.DataFrame:
@@ -336,12 +373,23 @@ class Run:
 
 
 def _metrics(m: dict) -> dict:
-    keys = ("recall", "precision", "f1", "median_delay_days", "incidents", "fp", "fp_expected", "detected", "events")
+    keys = (
+        "recall",
+        "precision",
+        "f1",
+        "median_delay_days",
+        "incidents",
+        "fp",
+        "fp_expected",
+        "detected",
+        "events",
+    )
     return {k: m.get(k) for k in keys}
 
 
 def compare_events(a: Run, b: Run) -> pd.DataFrame | None:
-    """Unexpected events of two runs side by side: which one the consensus found, which it missed."""
+    """Unexpected events of two runs side by side: which one the consensus found, which it
+    missed."""
     ea, eb = a.events(), b.events()
     if ea is None or eb is None:
         return None
@@ -352,7 +400,9 @@ def compare_events(a: Run, b: Run) -> pd.DataFrame | None:
     da = m["detected_a"].astype("boolean").fillna(False).astype(bool)
     db = m["detected_b"].astype("boolean").fillna(False).astype(bool)
     m["detected_a"], m["detected_b"] = da, db
-    m["verdict"] = np.select([da & db, da & ~db, ~da & db], ["both", "only A", "only B"], default="neither")
+    m["verdict"] = np.select(
+        [da & db, da & ~db, ~da & db], ["both", "only A", "only B"], default="neither"
+    )
     return m.sort_values(["start", "event_id"]).reset_index(drop=True)
 
 
@@ -438,13 +488,18 @@ class RunStore:
 
     def run_ids(self) -> list[str]:
         """Newest first."""
-        return [p.name for p in self._children(self.reports, ("run.json", "insights.json", "kpis_daily.csv"))]
+        return [
+            p.name
+            for p in self._children(self.reports, ("run.json", "insights.json", "kpis_daily.csv"))
+        ]
 
     @staticmethod
     def _open(root: Path, name: str, what: str, root_name: str):
         path = safe_child(root, name)
         if path is None:
-            raise StoreError(422, f"invalid {what} id {name!r}: a directory name under the {root_name} root")
+            raise StoreError(
+                422, f"invalid {what} id {name!r}: a directory name under the {root_name} root"
+            )
         if not path.is_dir():
             raise StoreError(404, f"{what} {name!r} not found")
         return path

@@ -7,7 +7,8 @@ Guarantees (README "Reliability"):
   (``.shocklab-output``); an existing directory without it (and not a legacy ShockLab output, and
   not empty) is refused unless the caller allows it (``--force``, see ``allow_replace``).
 * One writer per target: a lock file beside the target (``.<name>.writelock``, ``flock``, removed
-  when released) makes a second writer wait (``SHOCKLAB_LOCK_TIMEOUT`` seconds, default 600) instead of racing.
+  when released) makes a second writer wait (``SHOCKLAB_LOCK_TIMEOUT`` seconds, default 600) instead
+  of racing.
 * The swap is recoverable: the previous version is moved aside to ``.<name>.old-<pid>`` before the
   new one is renamed in. If the process dies between the two renames, the next writer of the same
   target (under the lock) puts the previous version back first; stale ``.<name>.tmp-*`` and
@@ -32,7 +33,9 @@ from .errors import InputError
 log = logging.getLogger("shocklab.atomic")
 
 MARKER = ".shocklab-output"
-_FORCE: contextvars.ContextVar[bool] = contextvars.ContextVar("shocklab_force_replace", default=False)
+_FORCE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "shocklab_force_replace", default=False
+)
 _rename = os.replace  # one seam for fault-injection tests of the swap
 
 
@@ -61,7 +64,10 @@ def is_shocklab_output(path: str | Path) -> bool:
         return False
     if not entries:
         return True
-    for name, key, prefix in (("manifest.json", "generator", "shocklab"), ("run.json", "schema", "shocklab")):
+    for name, key, prefix in (
+        ("manifest.json", "generator", "shocklab"),
+        ("run.json", "schema", "shocklab"),
+    ):
         f = path / name
         if f.is_file():  # written before markers existed
             try:
@@ -84,7 +90,9 @@ def check_writable_parent(target: str | Path) -> Path:
         raise InputError(f"{target}: output path is the filesystem root; give a sub-directory")
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
-        raise InputError(f"{target}: output path is the current directory or contains it; give a sub-directory")
+        raise InputError(
+            f"{target}: output path is the current directory or contains it; give a sub-directory"
+        )
     if resolved == Path.home().resolve():
         raise InputError(f"{target}: output path is the home directory; give a sub-directory")
     parent = target.parent if str(target.parent) else Path(".")
@@ -111,9 +119,13 @@ def validate_out(target: str | Path, inputs: Iterable[str | Path | None] = (), f
             continue
         ip = Path(inp).resolve()
         if resolved == ip or ip in resolved.parents:
-            raise InputError(f"{flag} {target}: is inside the input {inp}; write the output elsewhere")
+            raise InputError(
+                f"{flag} {target}: is inside the input {inp}; write the output elsewhere"
+            )
         if resolved in ip.parents:
-            raise InputError(f"{flag} {target}: contains the input {inp}; replacing it would delete the input")
+            raise InputError(
+                f"{flag} {target}: contains the input {inp}; replacing it would delete the input"
+            )
     check_replaceable(target, force)
     return target
 
@@ -121,8 +133,10 @@ def validate_out(target: str | Path, inputs: Iterable[str | Path | None] = (), f
 def check_replaceable(target: Path, force: bool | None = None) -> None:
     force = _FORCE.get() if force is None else force
     if target.is_dir() and not force and not is_shocklab_output(target):
-        raise InputError(f"{target}: exists and is not a ShockLab output (no {MARKER} marker); refusing to "
-                         "replace it — choose another output path, or pass --force to replace it")
+        raise InputError(
+            f"{target}: exists and is not a ShockLab output (no {MARKER} marker); refusing to "
+            "replace it — choose another output path, or pass --force to replace it"
+        )
 
 
 @contextmanager
@@ -142,7 +156,9 @@ def _target_lock(parent: Path, name: str) -> Iterator[None]:
         try:
             f = open(path, "a+b")  # noqa: SIM115 - held for the whole block
         except OSError as exc:
-            raise InputError(f"{parent / name}: cannot create lock file {path.name} ({exc.strerror})") from None
+            raise InputError(
+                f"{parent / name}: cannot create lock file {path.name} ({exc.strerror})"
+            ) from None
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -151,8 +167,10 @@ def _target_lock(parent: Path, name: str) -> Iterator[None]:
                 log.info("%s: another ShockLab process is writing it; waiting", parent / name)
                 waited = True
             if time.monotonic() >= deadline:
-                raise InputError(f"{parent / name}: another ShockLab process is still writing it after "
-                                 f"{timeout:.0f} s (lock {path}); try again later") from None
+                raise InputError(
+                    f"{parent / name}: another ShockLab process is still writing it after "
+                    f"{timeout:.0f} s (lock {path}); try again later"
+                ) from None
             time.sleep(0.05)
             continue
         try:
@@ -176,8 +194,10 @@ def _target_lock(parent: Path, name: str) -> Iterator[None]:
 def _siblings(target: Path, kind: str) -> list[Path]:
     prefix = f".{target.name}.{kind}-"
     try:
-        return sorted((p for p in target.parent.iterdir() if p.name.startswith(prefix) and p.is_dir()),
-                      key=lambda p: p.stat().st_mtime)
+        return sorted(
+            (p for p in target.parent.iterdir() if p.name.startswith(prefix) and p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+        )
     except OSError:
         return []
 
@@ -191,7 +211,9 @@ def recover(target: str | Path) -> bool:
     olds = _siblings(target, "old")
     if not target.exists() and olds:
         _rename(olds[-1], target)  # the newest set-aside copy is the last complete version
-        log.warning("%s: restored the previous version that an interrupted run had set aside", target)
+        log.warning(
+            "%s: restored the previous version that an interrupted run had set aside", target
+        )
         olds = olds[:-1]
         restored = True
     for p in olds + _siblings(target, "tmp"):
@@ -208,7 +230,9 @@ def _default_mode() -> int:
 
 
 @contextmanager
-def atomic_dir(target: str | Path, force: bool | None = None, marker: bool = True) -> Iterator[Path]:
+def atomic_dir(
+    target: str | Path, force: bool | None = None, marker: bool = True
+) -> Iterator[Path]:
     """Yield a temporary directory next to ``target``; on success it replaces ``target``.
 
     force : replace ``target`` even if it is not a ShockLab output (None: ``allow_replace``).
@@ -231,8 +255,11 @@ def atomic_dir(target: str | Path, force: bool | None = None, marker: bool = Tru
             yield tmp
             from . import __version__
             if marker:
-                (tmp / MARKER).write_text(json.dumps({"shocklab_output": True, "version": __version__},
-                                                     sort_keys=True) + "\n", encoding="utf-8")
+                (tmp / MARKER).write_text(
+                    json.dumps({"shocklab_output": True, "version": __version__}, sort_keys=True)
+                    + "\n",
+                    encoding="utf-8",
+                )
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

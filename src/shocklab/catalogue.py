@@ -20,7 +20,8 @@ RATIO_KPIS: dict[str, tuple[str, str]] = {
     "cancellation_rate": ("cancelled_orders", "orders"),
 }
 
-# the KPIs insights summarise and narrate; customer KPIs are measured on episodes (churn shows there)
+# the KPIs insights summarise and narrate; customer KPIs are measured on episodes (churn shows
+# there)
 MAIN_KPIS = ("revenue", "orders", "sessions", "conversion_rate", "aov")
 CUSTOMER_KPIS = ("returning_customers", "new_customers")
 

@@ -47,15 +47,26 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value by dotted key, e.g. --set seed=7 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value by dotted key, e.g. --set seed=7 (repeatable)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    parser.add_argument("--quiet", action="store_true", help="only warnings and errors on the console")
+    parser.add_argument(
+        "--quiet", action="store_true", help="only warnings and errors on the console"
+    )
 
 
 def add_force_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--force", action="store_true",
-                        help="replace --out even if it is an existing directory ShockLab did not write")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out even if it is an existing directory ShockLab did not write",
+    )
 
 
 def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> logging.Logger:
@@ -77,8 +88,9 @@ def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> loggin
     if log_dir:
         try:
             Path(log_dir).mkdir(parents=True, exist_ok=True)
-            fh = logging.handlers.RotatingFileHandler(Path(log_dir) / "shocklab.log", maxBytes=2_000_000,
-                                                      backupCount=3, encoding="utf-8")
+            fh = logging.handlers.RotatingFileHandler(
+                Path(log_dir) / "shocklab.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+            )
             fh.setLevel(logging.DEBUG)
             fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             root.addHandler(fh)
@@ -95,8 +107,11 @@ def _log_traceback(exc: BaseException) -> Path | None:
     written = False
     for h in root.handlers:
         if isinstance(h, logging.FileHandler):
-            h.handle(root.makeRecord("shocklab.cli", logging.ERROR, __file__, 0, "internal error\n%s",
-                                     (text,), None))
+            h.handle(
+                root.makeRecord(
+                    "shocklab.cli", logging.ERROR, __file__, 0, "internal error\n%s", (text,), None
+                )
+            )
             written = True
     return _log_file if written else None
 
@@ -117,7 +132,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
         rc = main(args)
         return int(rc or 0)
     except Terminated:
-        print("terminated (SIGTERM); outputs written atomically were left as they were", file=sys.stderr)
+        print(
+            "terminated (SIGTERM); outputs written atomically were left as they were",
+            file=sys.stderr,
+        )
         return 143
     except ShockLabError as exc:
         if debug:
@@ -138,14 +156,21 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
         if debug:
             traceback.print_exc()
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"error: cannot write or read{where}: {ENV_ERRNOS[exc.errno]}; outputs written atomically "
-              "were left as they were", file=sys.stderr)
+        print(
+            f"error: cannot write or read{where}: {ENV_ERRNOS[exc.errno]}; outputs written "
+            "atomically "
+            "were left as they were",
+            file=sys.stderr,
+        )
         return 2
     except MemoryError as exc:
         if debug:
             traceback.print_exc()
         _log_traceback(exc)
-        print("error: out of memory; reduce the size of the input or the simulated world", file=sys.stderr)
+        print(
+            "error: out of memory; reduce the size of the input or the simulated world",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:  # the one boundary: a bug must not look like a failed gate (1)
         return _internal(exc, debug)
@@ -160,6 +185,9 @@ def _internal(exc: BaseException, debug: bool) -> int:
     path = _log_traceback(exc)
     msg = str(exc).splitlines()[0][:200] if str(exc) else ""
     where = f"traceback in {path}" if path else "rerun with --debug for the traceback"
-    print(f"internal error: {type(exc).__name__}{': ' + msg if msg else ''} (a bug in ShockLab; {where})",
-          file=sys.stderr)
+    print(
+        f"internal error: {type(exc).__name__}{': ' + msg if msg else ''} (a bug in ShockLab; "
+        f"{where})",
+        file=sys.stderr,
+    )
     return 3

@@ -35,8 +35,12 @@ class _Loader(yaml.SafeLoader):
                     continue  # the base class reports unhashable keys
                 if key in seen:
                     raise DuplicateKeyError(
-                        None, None, f"duplicate key {key!r} (first at line {seen[key] + 1}; YAML would keep "
-                                    "only the last one)", key_node.start_mark)
+                        None,
+                        None,
+                        f"duplicate key {key!r} (first at line {seen[key] + 1}; YAML would keep "
+                        "only the last one)",
+                        key_node.start_mark,
+                    )
                 seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
@@ -96,8 +100,16 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
         if isinstance(node, dict) and isinstance(part, str) and part not in node \
                 and node.get("type") == part:
             continue  # the union tag, not a key of the user's mapping
-        if isinstance(node, dict) and part not in node and isinstance(part, str) \
-                and ("function-after" in part or "function-before" in part or part.startswith("tagged-union")):
+        if (
+            isinstance(node, dict)
+            and part not in node
+            and isinstance(part, str)
+            and (
+                "function-after" in part
+                or "function-before" in part
+                or part.startswith("tagged-union")
+            )
+        ):
             continue
         out.append(part)
         if isinstance(node, dict):
@@ -124,7 +136,11 @@ def format_validation_error(exc: ValidationError, data: Any, source: str) -> str
     elif first["type"] not in ("value_error", "assertion_error") and "input" in first \
             and not isinstance(first["input"], (dict, list)):
         msg = f"{msg} (got {_short_input(first['input'])})"
-    more = f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    more = (
+        f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
     return f"{source}: {loc}: {msg}{more}"
 
 
@@ -167,14 +183,19 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
             nxt = parts[i + 1]
             if isinstance(node, list):
                 if not isinstance(part, int) or not -len(node) <= part < len(node):
-                    raise InputError(f"--set {item!r}: index {part!r} out of range at {format_path(tuple(parts[:i]))}")
+                    raise InputError(
+                        f"--set {item!r}: index {part!r} out of range at "
+                        f"{format_path(tuple(parts[:i]))}"
+                    )
                 node = node[part]
             elif isinstance(node, dict):
                 if part not in node or node[part] is None:
                     node[part] = [] if isinstance(nxt, int) else {}
                 node = node[part]
             else:
-                raise InputError(f"--set {item!r}: {format_path(tuple(parts[:i]))} is not a mapping or list")
+                raise InputError(
+                    f"--set {item!r}: {format_path(tuple(parts[:i]))} is not a mapping or list"
+                )
         last = parts[-1]
         if isinstance(node, list):
             if not isinstance(last, int) or not -len(node) <= last < len(node):
@@ -183,11 +204,15 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         elif isinstance(node, dict):
             node[last] = value
         else:
-            raise InputError(f"--set {item!r}: {format_path(tuple(parts[:-1]))} is not a mapping or list")
+            raise InputError(
+                f"--set {item!r}: {format_path(tuple(parts[:-1]))} is not a mapping or list"
+            )
     return out
 
 
-def load_config(model: type[M], path: str | Path, overrides: list[str] | None = None) -> tuple[M, dict[str, Any]]:
+def load_config(
+    model: type[M], path: str | Path, overrides: list[str] | None = None
+) -> tuple[M, dict[str, Any]]:
     """Load YAML, apply overrides, validate. Returns the model and the raw (overridden) mapping."""
     raw = apply_overrides(load_yaml(path), overrides)
     source = str(path) + (" (with --set overrides)" if overrides else "")

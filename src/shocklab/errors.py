@@ -17,6 +17,7 @@ class InputError(ShockLabError):
 
 
 class GateFailure(ShockLabError):
-    """A quality gate (``--min-recall`` …) missed its bar. The message says which and by how much."""
+    """A quality gate (``--min-recall`` …) missed its bar. The message says which and by how
+    much."""
 
     exit_code = 1

@@ -1,4 +1,5 @@
-"""Fast CSV writing with pyarrow, byte-identical to ``df.to_csv(path, index=False, lineterminator="\\n")``.
+"""Fast CSV writing with pyarrow, byte-identical to ``df.to_csv(path, index=False,
+lineterminator="\\n")``.
 
 pandas formats every cell in Python-level loops (~1.5 s for a one-year world's 400 k rows); the
 pyarrow writer is C++ and several times faster. The two differ in a few renderings, which this
@@ -33,7 +34,7 @@ def _float_strings(values: np.ndarray):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(values, from_pandas=True)          # NaN -> null -> empty cell, as pandas' na_rep=""
+    arr = pa.array(values, from_pandas=True)  # NaN -> null -> empty cell, as pandas' na_rep=""
     s = pc.cast(arr, pa.string())
     finite = np.isfinite(values)
     a = np.abs(values)
@@ -89,14 +90,16 @@ def _column(s: pd.Series):
             raise _Fallback
         labels = _string_array(np.asarray(cats, dtype=object))
         codes = s.cat.codes.to_numpy()
-        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), labels).dictionary_decode()
+        return pa.DictionaryArray.from_arrays(
+            pa.array(codes, mask=codes < 0), labels
+        ).dictionary_decode()
     if pd.api.types.is_bool_dtype(dt):
         if dt != np.dtype(bool):
             raise _Fallback
         return pa.array(np.where(s.to_numpy(), "True", "False"), type=pa.string())
     if pd.api.types.is_integer_dtype(dt):
         if not isinstance(dt, np.dtype):
-            raise _Fallback                            # nullable ints print <NA> handling differently
+            raise _Fallback  # nullable ints print <NA> handling differently
         return pa.array(s.to_numpy())
     if pd.api.types.is_float_dtype(dt):
         if not isinstance(dt, np.dtype):
@@ -105,14 +108,18 @@ def _column(s: pd.Series):
     if pd.api.types.is_datetime64_dtype(dt):
         return _datetime_array(s)
     if pd.api.types.is_string_dtype(dt):
-        if dt == np.dtype(object) and pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
+        if dt == np.dtype(object) and pd.api.types.infer_dtype(s, skipna=True) not in (
+            "string",
+            "empty",
+        ):
             raise _Fallback                            # bytes, dates, mixed objects: pandas' str()
         return _string_array(s)
     raise _Fallback
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> None:
-    """Write ``df`` like ``df.to_csv(path, index=False, lineterminator="\\n")``, usually via pyarrow."""
+    """Write ``df`` like ``df.to_csv(path, index=False, lineterminator="\\n")``, usually via
+    pyarrow."""
     cols = [str(c) for c in df.columns]
     simple_header = len(cols) > 1 and len(set(cols)) == len(cols) and not any(
         c == "" or any(ch in c for ch in ',"\r\n') for c in cols)
@@ -124,8 +131,13 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
             table = pa.table({c: _column(df.iloc[:, i]) for i, c in enumerate(cols)})
             with open(path, "wb") as fh:   # header by hand: arrow would quote the names
                 fh.write((",".join(cols) + "\n").encode("utf-8"))
-                pcsv.write_csv(table, fh, pcsv.WriteOptions(include_header=False, quoting_style="none",
-                                                            batch_size=1 << 16))
+                pcsv.write_csv(
+                    table,
+                    fh,
+                    pcsv.WriteOptions(
+                        include_header=False, quoting_style="none", batch_size=1 << 16
+                    ),
+                )
             return
         except (_Fallback, ImportError):
             pass

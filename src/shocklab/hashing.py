@@ -28,7 +28,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def canonical_json(obj: Any, indent: int | None = 2) -> str:
     """JSON text with sorted keys; raises ValueError on NaN/inf rather than writing invalid JSON."""
-    return json.dumps(obj, sort_keys=True, indent=indent, allow_nan=False, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(obj, sort_keys=True, indent=indent, allow_nan=False, ensure_ascii=False) + "\n"
+    )
 
 
 def sha256_json(obj: Any) -> str:

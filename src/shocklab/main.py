@@ -1,7 +1,8 @@
 """The ``shocklab`` console command: one entry, subcommands from a registry.
 
     shocklab dashboard [--reports reports/] [--runs runs/] [--port 8501]
-    shocklab serve [--reports reports/] [--runs runs/] [--port 8000] [--allow-analysis --data-root data/]
+    shocklab serve [--reports reports/] [--runs runs/] [--port 8000]
+                   [--allow-analysis --data-root data/]
     shocklab generate|analyse|experiment ...   (the same flags as generate_data.py, run_analysis.py,
                                                 run_experiment.py)
 
@@ -56,14 +57,35 @@ def _experiment(argv: list[str]) -> int:
 def _roots(p: ArgumentParser) -> None:
     p.add_argument("--reports", default="reports", help="run directories (default: reports/)")
     p.add_argument("--runs", default="runs", help="experiment directories (default: runs/)")
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
+    )
 
 
-def dashboard_argv(reports: str, runs: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+def dashboard_argv(
+    reports: str, runs: str, host: str, port: int
+) -> tuple[list[str], dict[str, str]]:
     """The ``streamlit run`` command line and environment of ``shocklab dashboard``."""
-    env = {**os.environ, "SHOCKLAB_REPORTS": str(Path(reports).resolve()), "SHOCKLAB_RUNS": str(Path(runs).resolve())}
-    argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-            "--server.address", host, "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    env = {
+        **os.environ,
+        "SHOCKLAB_REPORTS": str(Path(reports).resolve()),
+        "SHOCKLAB_RUNS": str(Path(runs).resolve()),
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.headless",
+        "true",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     return argv, env
 
 
@@ -74,7 +96,10 @@ def _dashboard(argv: list[str]) -> int:
     p.add_argument("--port", type=int, default=8501)
     args = p.parse_args(argv)
     cmd, env = dashboard_argv(args.reports, args.runs, args.host, args.port)
-    print(f"dashboard on http://{args.host}:{args.port} (reports: {args.reports}, runs: {args.runs})", flush=True)
+    print(
+        f"dashboard on http://{args.host}:{args.port} (reports: {args.reports}, runs: {args.runs})",
+        flush=True,
+    )
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
@@ -86,16 +111,24 @@ def _serve(argv: list[str]) -> int:
     p = ArgumentParser(prog="shocklab serve", description="Start the HTTP API; docs at /docs.")
     _roots(p)
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--allow-analysis", action="store_true",
-                   help="enable POST /runs (background analysis of a data directory under --data-root)")
+    p.add_argument(
+        "--allow-analysis",
+        action="store_true",
+        help="enable POST /runs (background analysis of a data directory under --data-root)",
+    )
     p.add_argument("--data-root", action="append", default=None, metavar="DIR",
                    help="directory POST /runs may read data from (repeatable; default: data/)")
     args = p.parse_args(argv)
     import uvicorn
 
     from api.app import Settings, create_app
-    settings = Settings(reports=Path(args.reports), runs=Path(args.runs), allow_analysis=args.allow_analysis,
-                        data_roots=[Path(d) for d in (args.data_root or ["data"])])
+
+    settings = Settings(
+        reports=Path(args.reports),
+        runs=Path(args.runs),
+        allow_analysis=args.allow_analysis,
+        data_roots=[Path(d) for d in (args.data_root or ["data"])],
+    )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
 
@@ -105,11 +138,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         width = max(len(n) for n in COMMANDS)
         lines = "\n".join(f"  {n:<{width}}  {h}" for n, (_, h) in COMMANDS.items())
-        print(f"usage: shocklab COMMAND [options]\n\ncommands:\n{lines}\n\n'shocklab COMMAND --help' for its options")
+        print(
+            f"usage: shocklab COMMAND [options]\n\ncommands:\n{lines}\n\n'shocklab COMMAND --help' "
+            "for its options"
+        )
         return 0 if args else 2
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print(f"error: shocklab: unknown command {name!r} (known: {', '.join(COMMANDS)})", file=sys.stderr)
+        print(
+            f"error: shocklab: unknown command {name!r} (known: {', '.join(COMMANDS)})",
+            file=sys.stderr,
+        )
         return 2
     fn = COMMANDS[name][0]
     if name in ("generate", "analyse", "experiment"):

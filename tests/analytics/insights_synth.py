@@ -40,7 +40,9 @@ def make_cube(shocks: list[Shock] = (), start: str = "2025-01-01", days: int = 1
                                      names=["date", "channel", "country", "category"])
     c = idx.to_frame(index=False)
     wd = WEEKDAY[c["date"].dt.day_of_week.to_numpy()]
-    c["sess_cc"] = c["channel"].map(CHANNELS).astype(float) * c["country"].map(COUNTRIES).astype(float) * wd
+    c["sess_cc"] = (
+        c["channel"].map(CHANNELS).astype(float) * c["country"].map(COUNTRIES).astype(float) * wd
+    )
     c["conv"] = c["channel"].map(CONV).astype(float)
     c["cat_share"] = c["category"].map({k: v[0] for k, v in CATEGORIES.items()}).astype(float)
     c["aov"] = c["category"].map({k: v[1] for k, v in CATEGORIES.items()}).astype(float)
@@ -83,8 +85,16 @@ def raw_tables(cube: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Minimal raw tables (one synthetic order row per cube cell, revenue carried in it) so that
     channel x country pairs can be built."""
     o = cube.loc[cube["orders"] > 0].reset_index(drop=True)
-    orders = pd.DataFrame({"order_id": np.arange(len(o)), "order_date": o["date"], "channel": o["channel"],
-                           "country": o["country"], "status": "completed", "net_revenue": o["revenue"]})
+    orders = pd.DataFrame(
+        {
+            "order_id": np.arange(len(o)),
+            "order_date": o["date"],
+            "channel": o["channel"],
+            "country": o["country"],
+            "status": "completed",
+            "net_revenue": o["revenue"],
+        }
+    )
     traffic = cube.groupby(["date", "channel", "country"])["sessions"].sum().reset_index()
     return {"orders": orders, "website_traffic": traffic}
 
@@ -98,10 +108,23 @@ def detections_for(kpis: pd.DataFrame, kpi: str, start: str, end: str, direction
     rows = []
     for det in detectors:
         flag = (o.index >= start) & (o.index <= end)
-        rows.append(pd.DataFrame({"date": o.index, "kpi": kpi, "dimension": "overall", "segment": "all",
-                                  "detector": det, "score": np.where(flag, -5.0 if direction == "down" else 5.0, 0.3),
-                                  "flag": flag, "direction": np.where((o - exp).fillna(0) < 0, "down", "up"),
-                                  "expected": exp.to_numpy(), "actual": o.to_numpy(), "mode": "causal"}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "date": o.index,
+                    "kpi": kpi,
+                    "dimension": "overall",
+                    "segment": "all",
+                    "detector": det,
+                    "score": np.where(flag, -5.0 if direction == "down" else 5.0, 0.3),
+                    "flag": flag,
+                    "direction": np.where((o - exp).fillna(0) < 0, "down", "up"),
+                    "expected": exp.to_numpy(),
+                    "actual": o.to_numpy(),
+                    "mode": "causal",
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -112,14 +135,29 @@ def incident(kpi: str, start: str, end: str, direction: str, kpis: pd.DataFrame,
     e = o[kpi].shift(7).loc[start:end]
     agg = "mean" if kpi in ("aov", "conversion_rate") else "sum"
     a, x = float(getattr(w, agg)()), float(getattr(e, agg)())
-    return Incident(incident_id=f"I-{kpi}-overall-all-{start}-{direction}", kpi=kpi, dimension="overall",
-                    segment="all", start=pd.Timestamp(start), end=pd.Timestamp(end), direction=direction,
-                    detectors=list(detectors), level="triple", confidence=0.9, severity="high",
-                    peak_score=5.0, actual=a, expected=x, magnitude_pct=(a - x) / x * 100,
-                    matched_event_id=matched)
+    return Incident(
+        incident_id=f"I-{kpi}-overall-all-{start}-{direction}",
+        kpi=kpi,
+        dimension="overall",
+        segment="all",
+        start=pd.Timestamp(start),
+        end=pd.Timestamp(end),
+        direction=direction,
+        detectors=list(detectors),
+        level="triple",
+        confidence=0.9,
+        severity="high",
+        peak_score=5.0,
+        actual=a,
+        expected=x,
+        magnitude_pct=(a - x) / x * 100,
+        matched_event_id=matched,
+    )
 
 
-def make_ctx(tmp_path, shocks, incidents_spec, truth_events=None, calendar=None, seed=0) -> RunContext:
+def make_ctx(
+    tmp_path, shocks, incidents_spec, truth_events=None, calendar=None, seed=0
+) -> RunContext:
     """A RunContext with kpis, detections and consensus incidents for the given shocks.
 
     incidents_spec: list of (kpi, start, end, direction, matched_event_id)."""
@@ -128,12 +166,20 @@ def make_ctx(tmp_path, shocks, incidents_spec, truth_events=None, calendar=None,
     tables = raw_tables(cube)
     if calendar is not None:
         tables["marketing_calendar"] = calendar
-    dets = pd.concat([detections_for(kpis, k, s, e, d) for k, s, e, d, _ in incidents_spec] or [pd.DataFrame()],
-                     ignore_index=True)
+    dets = pd.concat(
+        [detections_for(kpis, k, s, e, d) for k, s, e, d, _ in incidents_spec] or [pd.DataFrame()],
+        ignore_index=True,
+    )
     incs = [incident(k, s, e, d, kpis, matched=m) for k, s, e, d, m in incidents_spec]
-    data = DataSet(path=None, tables=tables, manifest={"seed": seed, "scenario": "synthetic", "files": {}},
-                   truth_events=truth_events)
+    data = DataSet(
+        path=None,
+        tables=tables,
+        manifest={"seed": seed, "scenario": "synthetic", "files": {}},
+        truth_events=truth_events,
+    )
     ctx = RunContext(config=None, data=data, out_dir=tmp_path)
     ctx.kpis_daily, ctx.detections, ctx.incidents = kpis, dets, incs
-    ctx.detector_status = {d: {"ok": True, "error": None, "seconds": 0.1} for d in ("zscore", "stl", "prophet")}
+    ctx.detector_status = {
+        d: {"ok": True, "error": None, "seconds": 0.1} for d in ("zscore", "stl", "prophet")
+    }
     return ctx

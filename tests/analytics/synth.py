@@ -49,9 +49,15 @@ def make_data_dir(out: Path, spec: Synth | None = None) -> Path:
     (out / "truth").mkdir(parents=True, exist_ok=True)
     days = pd.date_range(spec.start, periods=spec.n_days, freq="D")
     weekly = np.array([1.0, 1.0, 1.0, 1.0, 1.1, 1.2, 0.9])[days.day_of_week]
-    products = pd.DataFrame({"product_id": ["P1", "P2", "P3", "P4"], "name": ["a", "b", "c", "d"],
-                             "category": ["books", "books", "games", "games"],
-                             "unit_price": [10.0, 30.0, 40.0, 60.0], "unit_cost": [5.0, 15.0, 20.0, 30.0]})
+    products = pd.DataFrame(
+        {
+            "product_id": ["P1", "P2", "P3", "P4"],
+            "name": ["a", "b", "c", "d"],
+            "category": ["books", "books", "games", "games"],
+            "unit_price": [10.0, 30.0, 40.0, 60.0],
+            "unit_cost": [5.0, 15.0, 20.0, 30.0],
+        }
+    )
     traffic_rows, order_rows, item_rows, base_rows = [], [], [], []
     oid = 0
     for ch, level in CHANNELS.items():
@@ -72,33 +78,92 @@ def make_data_dir(out: Path, spec: Synth | None = None) -> Path:
                     price = float(products.unit_price[pid])
                     cancelled = rng.random() < 0.05
                     net = qty * price
-                    order_rows.append((f"O{oid:06d}", days[d] + pd.Timedelta(hours=12), days[d],
-                                       f"C{rng.integers(0, 400):04d}", ch, co,
-                                       "cancelled" if cancelled else "completed", 1, qty, net, 0.0, net))
+                    order_rows.append(
+                        (
+                            f"O{oid:06d}",
+                            days[d] + pd.Timedelta(hours=12),
+                            days[d],
+                            f"C{rng.integers(0, 400):04d}",
+                            ch,
+                            co,
+                            "cancelled" if cancelled else "completed",
+                            1,
+                            qty,
+                            net,
+                            0.0,
+                            net,
+                        )
+                    )
                     item_rows.append((f"O{oid:06d}", products.product_id[pid], qty, price, 0.0))
-            base_rows.append(pd.DataFrame({"date": days, "channel": ch, "orders": expected_sessions * CONVERSION}))
-    pd.DataFrame(traffic_rows, columns=["date", "channel", "country", "sessions"]).to_csv(out / "website_traffic.csv", index=False)
-    orders = pd.DataFrame(order_rows, columns=["order_id", "order_ts", "order_date", "customer_id", "channel", "country",
-                                               "status", "items", "units", "gross_revenue", "discount", "net_revenue"])
+            base_rows.append(
+                pd.DataFrame(
+                    {"date": days, "channel": ch, "orders": expected_sessions * CONVERSION}
+                )
+            )
+    pd.DataFrame(traffic_rows, columns=["date", "channel", "country", "sessions"]).to_csv(
+        out / "website_traffic.csv", index=False
+    )
+    orders = pd.DataFrame(
+        order_rows,
+        columns=[
+            "order_id",
+            "order_ts",
+            "order_date",
+            "customer_id",
+            "channel",
+            "country",
+            "status",
+            "items",
+            "units",
+            "gross_revenue",
+            "discount",
+            "net_revenue",
+        ],
+    )
     orders.to_csv(out / "orders.csv", index=False)
-    pd.DataFrame(item_rows, columns=["order_id", "product_id", "quantity", "unit_price", "discount_pct"]).to_csv(
-        out / "order_items.csv", index=False)
+    pd.DataFrame(
+        item_rows, columns=["order_id", "product_id", "quantity", "unit_price", "discount_pct"]
+    ).to_csv(out / "order_items.csv", index=False)
     products.to_csv(out / "products.csv", index=False)
-    cust = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in range(400)], "signup_date": spec.start,
-                         "country": "DE", "acquisition_channel": "organic"})
+    cust = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:04d}" for i in range(400)],
+            "signup_date": spec.start,
+            "country": "DE",
+            "acquisition_channel": "organic",
+        }
+    )
     cust.to_csv(out / "customers.csv", index=False)
-    cal = pd.DataFrame({"date": [days[i] for i in spec.calendar_days], "name": "sale", "kind": "campaign", "scope": "all"})
+    cal = pd.DataFrame(
+        {
+            "date": [days[i] for i in spec.calendar_days],
+            "name": "sale",
+            "kind": "campaign",
+            "scope": "all",
+        }
+    )
     cal.to_csv(out / "marketing_calendar.csv", index=False)
     if not spec.with_traffic:
         (out / "website_traffic.csv").unlink()
     base = pd.concat(base_rows).groupby(["date", "channel"], as_index=False)["orders"].sum()
     overall = base.groupby("date", as_index=False)["orders"].sum().assign(channel="all")
-    pd.concat([overall, base])[["date", "channel", "orders"]].to_csv(out / "truth" / "baseline_daily.csv", index=False)
-    events = [{"event_id": s.event_id, "type": s.type, "expected": s.expected,
-               "start": days[s.start].date().isoformat(), "end": days[s.start + s.days - 1].date().isoformat(),
-               "scope": {"channel": s.channel} if s.channel else {}, "params": {"factor": s.factor},
-               "effects": {"orders": s.factor - 1, "revenue": s.factor - 1, "sessions": s.factor - 1},
-               "primary_kpi": "orders"} for s in spec.shocks]
+    pd.concat([overall, base])[["date", "channel", "orders"]].to_csv(
+        out / "truth" / "baseline_daily.csv", index=False
+    )
+    events = [
+        {
+            "event_id": s.event_id,
+            "type": s.type,
+            "expected": s.expected,
+            "start": days[s.start].date().isoformat(),
+            "end": days[s.start + s.days - 1].date().isoformat(),
+            "scope": {"channel": s.channel} if s.channel else {},
+            "params": {"factor": s.factor},
+            "effects": {"orders": s.factor - 1, "revenue": s.factor - 1, "sessions": s.factor - 1},
+            "primary_kpi": "orders",
+        }
+        for s in spec.shocks
+    ]
     (out / "truth" / "events.json").write_text(json.dumps(events, indent=1))
     (out / "manifest.json").write_text(json.dumps({"scenario": "synth", "seed": spec.seed}))
     return out

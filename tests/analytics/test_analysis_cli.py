@@ -25,9 +25,13 @@ def cli(*args: str) -> int:
 
 
 def test_bad_flag_exits_2_from_repo_root():
-    p = subprocess.run([sys.executable, "run_analysis.py", "--bogus"], cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "run_analysis.py", "--bogus"], cwd=ROOT, capture_output=True, text=True
+    )
     assert p.returncode == 2
-    assert p.stderr.strip().splitlines() == ["error: run_analysis.py: unrecognized arguments: --bogus (see --help)"]
+    assert p.stderr.strip().splitlines() == [
+        "error: run_analysis.py: unrecognized arguments: --bogus (see --help)"
+    ]
 
 
 def test_missing_data_dir_exits_2_and_writes_nothing(tmp_path, capsys):
@@ -37,16 +41,37 @@ def test_missing_data_dir_exits_2_and_writes_nothing(tmp_path, capsys):
 
 
 def test_unknown_detector_lists_known(synth_dir, tmp_path, capsys):
-    assert cli("--data", str(synth_dir), "--out", str(tmp_path / "run"), "--detectors", "zscore") == 2
+    assert (
+        cli("--data", str(synth_dir), "--out", str(tmp_path / "run"), "--detectors", "zscore") == 2
+    )
     err = capsys.readouterr().err
-    assert "unknown detector 'zscore' (known: rolling_zscore, rolling_zscore_week, isolation_forest, prophet_residual, oracle)" in err
+    assert (
+        "unknown detector 'zscore' (known: rolling_zscore, rolling_zscore_week, isolation_forest, "
+        "prophet_residual, oracle)"
+        in err
+    )
     assert not (tmp_path / "run").exists()
 
 
 def test_bad_config_value_exits_2(synth_dir, tmp_path, capsys):
-    assert cli("--data", str(synth_dir), "--out", str(tmp_path / "r"), "--set", "detectors.rolling_zscore.window=1") == 2
-    assert "detectors.rolling_zscore.window: Input should be greater than or equal to 3" in capsys.readouterr().err
-    assert cli("--data", str(synth_dir), "--out", str(tmp_path / "r"), "--set", "kpis=[profit]") == 2
+    assert (
+        cli(
+            "--data",
+            str(synth_dir),
+            "--out",
+            str(tmp_path / "r"),
+            "--set",
+            "detectors.rolling_zscore.window=1",
+        )
+        == 2
+    )
+    assert (
+        "detectors.rolling_zscore.window: Input should be greater than or equal to 3"
+        in capsys.readouterr().err
+    )
+    assert (
+        cli("--data", str(synth_dir), "--out", str(tmp_path / "r"), "--set", "kpis=[profit]") == 2
+    )
     assert "unknown KPI 'profit'" in capsys.readouterr().err
 
 
@@ -54,16 +79,36 @@ def test_run_writes_outputs_and_gate_fails_with_1(synth_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert cli("--data", str(synth_dir), "--out", str(out), *FAST, "--min-recall", "0.5") == 0
     names = {p.name for p in out.iterdir()}
-    assert {"kpis_daily.csv", "detections.csv", "incidents.json", "scorecard.json", "run.json", "tables"} <= names
+    assert {
+        "kpis_daily.csv",
+        "detections.csv",
+        "incidents.json",
+        "scorecard.json",
+        "run.json",
+        "tables",
+    } <= names
     card = json.loads((out / "scorecard.json").read_text())
     assert card["headline"]["recall"] == 1.0
     run = json.loads((out / "run.json").read_text())
     assert run["detector_status"]["rolling_zscore"]["ok"] and "detect" in run["timings_seconds"]
     assert "Scoring (strict" in capsys.readouterr().out
     # an impossible bar: exit 1 naming the figure and the bar; the run directory is still written
-    assert cli("--data", str(synth_dir), "--out", str(out), *FAST,
-               "--set", "detectors.rolling_zscore.threshold=90", "--set", "detectors.isolation_forest.threshold=90",
-               "--min-recall", "0.9") == 1
+    assert (
+        cli(
+            "--data",
+            str(synth_dir),
+            "--out",
+            str(out),
+            *FAST,
+            "--set",
+            "detectors.rolling_zscore.threshold=90",
+            "--set",
+            "detectors.isolation_forest.threshold=90",
+            "--min-recall",
+            "0.9",
+        )
+        == 1
+    )
     assert "FAILED: consensus recall 0.000 < --min-recall 0.9" in capsys.readouterr().err
     assert (out / "scorecard.json").exists()
 
@@ -90,7 +135,17 @@ def test_without_truth_no_scorecard_and_gates_are_bad_input(synth_dir, tmp_path,
     data = tmp_path / "data"
     shutil.copytree(synth_dir, data)
     shutil.rmtree(data / "truth")
-    assert cli("--data", str(data), "--out", str(tmp_path / "r"), *FAST[:1], "rolling_zscore,isolation_forest") == 0
+    assert (
+        cli(
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "r"),
+            *FAST[:1],
+            "rolling_zscore,isolation_forest",
+        )
+        == 0
+    )
     assert not (tmp_path / "r" / "scorecard.json").exists()
     assert (tmp_path / "r" / "incidents.json").exists()
     assert cli("--data", str(data), "--out", str(tmp_path / "r2"), "--detectors", "oracle") == 2
@@ -107,7 +162,10 @@ def test_failing_detector_does_not_kill_the_run(synth_dir, tmp_path, monkeypatch
     out = tmp_path / "run"
     assert cli("--data", str(synth_dir), "--out", str(out), *FAST) == 0
     inc = json.loads((out / "incidents.json").read_text())
-    assert inc["detector_status"]["isolation_forest"] == {"ok": False, "error": "RuntimeError: cannot fit"}
+    assert inc["detector_status"]["isolation_forest"] == {
+        "ok": False,
+        "error": "RuntimeError: cannot fit",
+    }
     assert inc["rule"]["voters"] == ["rolling_zscore"]
     card = json.loads((out / "scorecard.json").read_text())
     assert card["failed_detectors"] == {"isolation_forest": "RuntimeError: cannot fit"}
@@ -118,38 +176,78 @@ def _hourly(tmp_path, edit=None):
     rng = np.random.default_rng(5)
     ts = pd.date_range("2025-03-01", periods=24 * 40, freq="h")
     daily = 1 + 0.3 * np.sin(2 * np.pi * np.arange(len(ts)) / 24)
-    df = pd.DataFrame({"timestamp": ts, "requests": 500 * daily * (1 + rng.normal(0, 0.03, len(ts))),
-                       "errors": 20 + rng.normal(0, 1, len(ts))})
+    df = pd.DataFrame(
+        {
+            "timestamp": ts,
+            "requests": 500 * daily * (1 + rng.normal(0, 0.03, len(ts))),
+            "errors": 20 + rng.normal(0, 1, len(ts)),
+        }
+    )
     df.loc[800:802, "requests"] *= 0.3
     if edit:
         df = edit(df)
     path = tmp_path / "kpis.csv"
     df.to_csv(path, index=False)
     events = tmp_path / "events.json"
-    events.write_text(json.dumps([{"start": str(ts[800]), "end": str(ts[802]), "kpi": "requests", "direction": "down",
-                                   "type": "outage"}]))
+    events.write_text(
+        json.dumps(
+            [
+                {
+                    "start": str(ts[800]),
+                    "end": str(ts[802]),
+                    "kpi": "requests",
+                    "direction": "down",
+                    "type": "outage",
+                }
+            ]
+        )
+    )
     return path, events
 
 
 def test_external_hourly_series_scored(tmp_path):
     path, events = _hourly(tmp_path)
     out = tmp_path / "run"
-    assert cli("--kpis", str(path), "--events", str(events), "--out", str(out),
-               "--detectors", "rolling_zscore,isolation_forest", "--set", "consensus.min_votes=1") == 0
+    assert (
+        cli(
+            "--kpis",
+            str(path),
+            "--events",
+            str(events),
+            "--out",
+            str(out),
+            "--detectors",
+            "rolling_zscore,isolation_forest",
+            "--set",
+            "consensus.min_votes=1",
+        )
+        == 0
+    )
     card = json.loads((out / "scorecard.json").read_text())
     assert card["headline"]["recall"] == 1.0
     det = pd.read_csv(out / "detections.csv")
     assert set(det["kpi"]) == {"requests", "errors"} and det["date"].str.contains(":").all()
     incs = json.loads((out / "incidents.json").read_text())["incidents"]
     assert len({i["incident_id"] for i in incs}) == len(incs)
-    assert any(i["incident_id"].startswith("I-requests-overall-all-2025-04-03T0") for i in incs), incs
+    assert any(i["incident_id"].startswith("I-requests-overall-all-2025-04-03T0") for i in incs), (
+        incs
+    )
 
 
-@pytest.mark.parametrize("events,message", [
-    ([{"start": "2025-03-02"}], r"each event needs 'start' and 'end'"),
-    ([{"start": "2025-03-05", "end": "2025-03-02"}], r"end 2025-03-02 00:00:00 is before start"),
-    ([{"start": "2025-03-02", "end": "2025-03-02", "kpi": "latency"}], r"'latency' is not a column of the KPI file"),
-])
+@pytest.mark.parametrize(
+    "events,message",
+    [
+        ([{"start": "2025-03-02"}], r"each event needs 'start' and 'end'"),
+        (
+            [{"start": "2025-03-05", "end": "2025-03-02"}],
+            r"end 2025-03-02 00:00:00 is before start",
+        ),
+        (
+            [{"start": "2025-03-02", "end": "2025-03-02", "kpi": "latency"}],
+            r"'latency' is not a column of the KPI file",
+        ),
+    ],
+)
 def test_external_bad_events_exit_2(tmp_path, capsys, events, message):
     path, ev = _hourly(tmp_path)
     ev.write_text(json.dumps(events))
@@ -165,22 +263,39 @@ def test_analyse_entry_for_sweeps(synth_dir):
     raw = apply_overrides(load_yaml(ROOT / "config" / "analysis.yaml"),
                           ["detectors.prophet_residual.enabled=false", "consensus.min_votes=1"])
     card = analyse(synth_dir, raw_config=raw)
-    assert card["settings"]["voters"] == ["rolling_zscore", "rolling_zscore_week", "isolation_forest"]
+    assert card["settings"]["voters"] == [
+        "rolling_zscore",
+        "rolling_zscore_week",
+        "isolation_forest",
+    ]
     assert card["settings"]["min_votes"] == 1 and card["headline"]["recall"] == 1.0
     only = analyse(synth_dir, raw_config=raw, detectors=["rolling_zscore"])
     assert only["settings"]["voters"] == ["rolling_zscore"]
 
 
-@pytest.mark.parametrize("edit,message", [
-    # gaps, duplicates and empty cells are handled (tests/analytics/test_external_kpis.py); these are not
-    (lambda d: d.assign(requests=d["requests"].where(d.index != 5, -np.inf)), r"column 'requests' has an infinite"),
-    (lambda d: d.iloc[:2], r"need at least 3 distinct timestamps, got 2"),
-    (lambda d: d.assign(errors=d["errors"].astype(object).where(d.index != 9, "x")), r"got 'x' \(data row 10\)"),
-    (lambda d: d.iloc[:0], r"table is empty"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        # gaps, duplicates and empty cells are handled (tests/analytics/test_external_kpis.py);
+        # these are not
+        (
+            lambda d: d.assign(requests=d["requests"].where(d.index != 5, -np.inf)),
+            r"column 'requests' has an infinite",
+        ),
+        (lambda d: d.iloc[:2], r"need at least 3 distinct timestamps, got 2"),
+        (
+            lambda d: d.assign(errors=d["errors"].astype(object).where(d.index != 9, "x")),
+            r"got 'x' \(data row 10\)",
+        ),
+        (lambda d: d.iloc[:0], r"table is empty"),
+    ],
+)
 def test_external_bad_input_exits_2(tmp_path, capsys, edit, message):
     path, _ = _hourly(tmp_path, edit)
-    assert cli("--kpis", str(path), "--out", str(tmp_path / "run"), "--detectors", "rolling_zscore") == 2
+    assert (
+        cli("--kpis", str(path), "--out", str(tmp_path / "run"), "--detectors", "rolling_zscore")
+        == 2
+    )
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert re.search(message, err), err
@@ -194,7 +309,19 @@ def test_every_detector_failing_still_writes_a_run(synth_dir, tmp_path, monkeypa
         raise ValueError("no data left")
     monkeypatch.setattr(RollingZScore, "_detect_core", boom)
     out = tmp_path / "run"
-    assert cli("--data", str(synth_dir), "--out", str(out), "--detectors", "rolling_zscore", "--min-recall", "0.5") == 1
+    assert (
+        cli(
+            "--data",
+            str(synth_dir),
+            "--out",
+            str(out),
+            "--detectors",
+            "rolling_zscore",
+            "--min-recall",
+            "0.5",
+        )
+        == 1
+    )
     card = json.loads((out / "scorecard.json").read_text())
     assert card["headline"]["recall"] == 0.0 and card["strict"]["consensus"]["incidents"] == 0
     assert card["failed_detectors"] == {"rolling_zscore": "ValueError: no data left"}
@@ -207,7 +334,10 @@ TRANSACTIONS = ROOT / "tests" / "fixtures" / "transactions" / "online_retail_ii.
 
 def test_transactions_file_runs_everything_but_scoring(tmp_path, capsys):
     out = tmp_path / "run"
-    assert cli("--transactions", str(TRANSACTIONS), "--out", str(out), *FAST[:1], "rolling_zscore") == 0
+    assert (
+        cli("--transactions", str(TRANSACTIONS), "--out", str(out), *FAST[:1], "rolling_zscore")
+        == 0
+    )
     assert not (out / "scorecard.json").exists()
     doc = json.loads((out / "insights.json").read_text())
     cleaning = doc["customers"]["cleaning"]
@@ -217,11 +347,17 @@ def test_transactions_file_runs_everything_but_scoring(tmp_path, capsys):
     assert json.loads((out / "run.json").read_text())["data"]["source"] == "transactions"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--transactions", "nope.csv"], "nope.csv"),
-    (["--transactions", str(TRANSACTIONS), "--kpis", str(TRANSACTIONS)], "give one"),
-    (["--transactions", str(TRANSACTIONS), "--as-of", "2025-13-01"], "--as-of: expected a date YYYY-MM-DD"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--transactions", "nope.csv"], "nope.csv"),
+        (["--transactions", str(TRANSACTIONS), "--kpis", str(TRANSACTIONS)], "give one"),
+        (
+            ["--transactions", str(TRANSACTIONS), "--as-of", "2025-13-01"],
+            "--as-of: expected a date YYYY-MM-DD",
+        ),
+    ],
+)
 def test_transactions_and_as_of_bad_input(tmp_path, capsys, args, message):
     assert cli(*args, "--out", str(tmp_path / "run")) == 2
     err = capsys.readouterr().err.strip().splitlines()

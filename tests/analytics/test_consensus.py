@@ -18,15 +18,29 @@ def votes(flags: dict[str, dict[int, float]], n_days: int = 20, kpi: str = "orde
     for det, hits in flags.items():
         for d in range(n_days):
             s = hits.get(d, 0.0)
-            rows.append({"date": DAY0 + pd.Timedelta(days=d), "kpi": kpi, "dimension": "overall" if segment == "all" else "channel",
-                         "segment": segment, "detector": det, "score": s, "flag": s != 0.0,
-                         "direction": "up" if s >= 0 else "down", "expected": 100.0, "actual": 100.0 + 10 * s,
-                         "mode": "causal"})
+            rows.append(
+                {
+                    "date": DAY0 + pd.Timedelta(days=d),
+                    "kpi": kpi,
+                    "dimension": "overall" if segment == "all" else "channel",
+                    "segment": segment,
+                    "detector": det,
+                    "score": s,
+                    "flag": s != 0.0,
+                    "direction": "up" if s >= 0 else "down",
+                    "expected": 100.0,
+                    "actual": 100.0 + 10 * s,
+                    "mode": "causal",
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def spans(incs):
-    return [((i.start - DAY0).days, (i.end - DAY0).days, i.direction, i.detectors, i.level) for i in incs]
+    return [
+        ((i.start - DAY0).days, (i.end - DAY0).days, i.direction, i.detectors, i.level)
+        for i in incs
+    ]
 
 
 def test_two_of_three_same_day():
@@ -45,7 +59,10 @@ def test_tolerance_lets_neighbouring_days_vote():
     # both flagged days are consensus days (each has the other's vote within ±1) and merge
     assert spans(incs) == [(5, 6, "up", ["a", "b"], "pairwise")]
     # ±1 does not reach two days away
-    assert build_incidents(votes({"a": {5: 4.0}, "b": {7: 4.0}}), ["a", "b"], min_votes=2, tolerance=1) == []
+    assert (
+        build_incidents(votes({"a": {5: 4.0}, "b": {7: 4.0}}), ["a", "b"], min_votes=2, tolerance=1)
+        == []
+    )
 
 
 def test_opposite_directions_do_not_vote_together():
@@ -59,13 +76,19 @@ def test_required_detector():
     det = votes({"a": {5: 4.0}, "b": {5: 4.0}, "c": {9: 4.0}})
     assert build_incidents(det, ["a", "b", "c"], min_votes=2, required=["c"]) == []
     det2 = votes({"a": {5: 4.0}, "b": {}, "c": {5: 4.0}})
-    assert spans(build_incidents(det2, ["a", "b", "c"], min_votes=2, required=["c"])) == [(5, 5, "up", ["a", "c"], "pairwise")]
+    assert spans(build_incidents(det2, ["a", "b", "c"], min_votes=2, required=["c"])) == [
+        (5, 5, "up", ["a", "c"], "pairwise")
+    ]
 
 
 def test_merge_gap():
     det = votes({"a": {3: 4.0, 5: 4.0, 9: 4.0}})
     assert [s[:2] for s in spans(build_incidents(det, ["a"], merge_gap=1))] == [(3, 5), (9, 9)]
-    assert [s[:2] for s in spans(build_incidents(det, ["a"], merge_gap=0))] == [(3, 3), (5, 5), (9, 9)]
+    assert [s[:2] for s in spans(build_incidents(det, ["a"], merge_gap=0))] == [
+        (3, 3),
+        (5, 5),
+        (9, 9),
+    ]
     assert [s[:2] for s in spans(build_incidents(det, ["a"], merge_gap=3))] == [(3, 9)]
 
 
@@ -86,9 +109,21 @@ def test_oracle_never_votes_unless_listed_and_mute_calendar():
     incs = build_incidents(det, ["a", "b"], min_votes=1)
     assert all("oracle" not in i.detectors for i in incs)
     cfg = ConsensusConfig(min_votes=2, mute_calendar=True)
-    assert consensus_incidents(Votes(det), ["a", "b"], cfg, mute_dates=[DAY0 + pd.Timedelta(days=5)]) == []
-    assert len(consensus_incidents(Votes(det), ["a", "b"], cfg.model_copy(update={"mute_calendar": False}),
-                                   mute_dates=[DAY0 + pd.Timedelta(days=5)])) == 1
+    assert (
+        consensus_incidents(Votes(det), ["a", "b"], cfg, mute_dates=[DAY0 + pd.Timedelta(days=5)])
+        == []
+    )
+    assert (
+        len(
+            consensus_incidents(
+                Votes(det),
+                ["a", "b"],
+                cfg.model_copy(update={"mute_calendar": False}),
+                mute_dates=[DAY0 + pd.Timedelta(days=5)],
+            )
+        )
+        == 1
+    )
 
 
 def test_min_votes_capped_to_available_voters():
@@ -98,18 +133,27 @@ def test_min_votes_capped_to_available_voters():
 
 
 def test_series_are_kept_apart():
-    det = pd.concat([votes({"a": {5: 4.0}}, segment="email"), votes({"b": {5: 4.0}}, segment="organic")])
+    det = pd.concat(
+        [votes({"a": {5: 4.0}}, segment="email"), votes({"b": {5: 4.0}}, segment="organic")]
+    )
     assert build_incidents(det, ["a", "b"], min_votes=2) == []
-    assert sorted(i.segment for i in build_incidents(det, ["a", "b"], min_votes=1)) == ["email", "organic"]
+    assert sorted(i.segment for i in build_incidents(det, ["a", "b"], min_votes=1)) == [
+        "email",
+        "organic",
+    ]
 
 
 def test_detectors_of_one_family_count_as_one_vote():
     det = votes({"z": {5: 4.0}, "z_week": {5: 5.0}, "prophet": {}})
     fam = {"z": "rolling_zscore", "z_week": "rolling_zscore", "prophet": "prophet_residual"}
     assert build_incidents(det, ["z", "z_week", "prophet"], min_votes=2, families=fam) == []
-    assert len(build_incidents(det, ["z", "z_week", "prophet"], min_votes=2)) == 1   # without families
+    assert (
+        len(build_incidents(det, ["z", "z_week", "prophet"], min_votes=2)) == 1
+    )  # without families
     det2 = votes({"z": {5: 4.0}, "z_week": {5: 5.0}, "prophet": {6: 4.0}})
-    (inc,) = build_incidents(det2, ["z", "z_week", "prophet"], min_votes=2, tolerance=1, families=fam)
+    (inc,) = build_incidents(
+        det2, ["z", "z_week", "prophet"], min_votes=2, tolerance=1, families=fam
+    )
     assert inc.detectors == ["prophet", "z", "z_week"] and inc.level == "pairwise"   # two families
     cfg = ConsensusConfig(min_votes=3, count_by="type")
     # min_votes is capped to the number of families that ran (2 here)

@@ -20,15 +20,30 @@ def _explain(shock: Shock | None, kpi: str, pairs: bool = True, **kw) -> dr.Driv
     return dr.explain(panel, kpi, pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]), **kw)
 
 
-@pytest.mark.parametrize("shock, kpi, expected", [
-    (Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}), "revenue", ("channel", "paid_social")),
-    (Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}), "sessions", ("channel", "paid_social")),
-    (Shock(*WIN, "conversion", 0.5, {"country": "DE"}), "revenue", ("country", "DE")),
-    (Shock(*WIN, "conversion", 0.5, {"country": "DE"}), "conversion_rate", ("country", "DE")),
-    (Shock(*WIN, "aov", 0.6, {"category": "electronics"}), "revenue", ("category", "electronics")),
-    (Shock(*WIN, "aov", 0.6, {"category": "electronics"}), "aov", ("category", "electronics")),
-    (Shock(*WIN, "sessions", 1.8, {"country": "FR"}), "orders", ("country", "FR")),
-])
+@pytest.mark.parametrize(
+    "shock, kpi, expected",
+    [
+        (
+            Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}),
+            "revenue",
+            ("channel", "paid_social"),
+        ),
+        (
+            Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}),
+            "sessions",
+            ("channel", "paid_social"),
+        ),
+        (Shock(*WIN, "conversion", 0.5, {"country": "DE"}), "revenue", ("country", "DE")),
+        (Shock(*WIN, "conversion", 0.5, {"country": "DE"}), "conversion_rate", ("country", "DE")),
+        (
+            Shock(*WIN, "aov", 0.6, {"category": "electronics"}),
+            "revenue",
+            ("category", "electronics"),
+        ),
+        (Shock(*WIN, "aov", 0.6, {"category": "electronics"}), "aov", ("category", "electronics")),
+        (Shock(*WIN, "sessions", 1.8, {"country": "FR"}), "orders", ("country", "FR")),
+    ],
+)
 def test_confined_change_names_its_slice(shock, kpi, expected):
     res = _explain(shock, kpi)
     assert res.scope == "concentrated"
@@ -58,7 +73,9 @@ def test_uniform_change_is_broad():
 
 
 def test_contributions_add_up_and_small_slices_fold_into_other():
-    res = _explain(Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}), "revenue", min_share=0.2)
+    res = _explain(
+        Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}), "revenue", min_share=0.2
+    )
     ch = res.breakdown["channel"]
     assert [r["value"] for r in ch] == ["paid_social", "other"]
     assert ch[1]["n_folded"] == 3
@@ -71,7 +88,9 @@ def test_contributions_add_up_and_small_slices_fold_into_other():
 def test_ratio_contributions_sum_to_the_ratio_change():
     cube = make_cube([Shock(*WIN, "conversion", 0.5, {"country": "DE"})])
     panel = dr.SlicePanel(kpis_from_cube(cube))
-    t = dr.window_table(panel, "conversion_rate", pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]), "baseline")
+    t = dr.window_table(
+        panel, "conversion_rate", pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]), "baseline"
+    )
     attr = dr.attribute(t, "conversion_rate")
     over = t.loc[t["dimension"] == "overall"].iloc[0]
     change = over["a_orders"] / over["a_sessions"] - over["e_orders"] / over["e_sessions"]
@@ -84,23 +103,41 @@ def test_detector_expected_used_when_it_covers_the_dimension():
     cube = make_cube([Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"})])
     kpis = kpis_from_cube(cube)
     ch = kpis.loc[kpis["dimension"] == "channel"]
-    det = pd.DataFrame({"date": ch["date"], "kpi": "revenue", "dimension": "channel", "segment": ch["segment"],
-                        "detector": "d1", "score": 0.0, "flag": False, "direction": "up",
-                        "expected": ch["revenue"] * 1.1, "actual": ch["revenue"], "mode": "causal"})
+    det = pd.DataFrame(
+        {
+            "date": ch["date"],
+            "kpi": "revenue",
+            "dimension": "channel",
+            "segment": ch["segment"],
+            "detector": "d1",
+            "score": 0.0,
+            "flag": False,
+            "direction": "up",
+            "expected": ch["revenue"] * 1.1,
+            "actual": ch["revenue"],
+            "mode": "causal",
+        }
+    )
     panel = dr.SlicePanel(kpis, det)
     t = dr.window_table(panel, "revenue", pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]))
     by = t.set_index(["dimension", "segment"])
     assert (by.loc["channel", "source"] == "detector").all()
     assert (by.loc["country", "source"] == "baseline").all()
-    assert by.loc[("channel", "organic"), "e_revenue"] == pytest.approx(by.loc[("channel", "organic"), "a_revenue"] * 1.1)
+    assert by.loc[("channel", "organic"), "e_revenue"] == pytest.approx(
+        by.loc[("channel", "organic"), "a_revenue"] * 1.1
+    )
 
 
 def test_baseline_never_looks_inside_the_window():
     # a 10-day shock: day 8 of the window must still compare with pre-window weeks
     cube = make_cube([Shock("2025-05-12", "2025-05-21", "sessions", 0.5, {})], noise=0.0)
     panel = dr.SlicePanel(kpis_from_cube(cube))
-    s = panel.window_sums("sessions", pd.Timestamp("2025-05-12"), pd.Timestamp("2025-05-21"), "baseline")
-    a = panel.window_sums("sessions", pd.Timestamp("2025-05-12"), pd.Timestamp("2025-05-21"), "actual")
+    s = panel.window_sums(
+        "sessions", pd.Timestamp("2025-05-12"), pd.Timestamp("2025-05-21"), "baseline"
+    )
+    a = panel.window_sums(
+        "sessions", pd.Timestamp("2025-05-12"), pd.Timestamp("2025-05-21"), "actual"
+    )
     assert a[("overall", "all")] / s[("overall", "all")] == pytest.approx(0.5)
 
 
@@ -122,8 +159,14 @@ def test_signature_from_decomposition_and_from_effects_agree():
     comp = dr.log_components(a, e)
     assert math.fsum(comp.values()) == pytest.approx(math.log(a["revenue"] / e["revenue"]))
     assert dr.classify_signature(comp) == "traffic-driven"
-    assert dr.signature_from_effects({"sessions": -0.4, "conversion_rate": 0.017, "aov": 0.0}) == "traffic-driven"
-    assert dr.signature_from_effects({"sessions": 0.0, "conversion_rate": -0.5, "aov": 0.01}) == "conversion-driven"
+    assert (
+        dr.signature_from_effects({"sessions": -0.4, "conversion_rate": 0.017, "aov": 0.0})
+        == "traffic-driven"
+    )
+    assert (
+        dr.signature_from_effects({"sessions": 0.0, "conversion_rate": -0.5, "aov": 0.01})
+        == "conversion-driven"
+    )
     assert dr.signature_from_effects({"sessions": 0.0}) == "undetermined"  # incomplete effects
     assert dr.log_components({**a, "sessions": 0.0}, e) is None
 
@@ -134,8 +177,14 @@ def test_peak_span_finds_the_shock_days_inside_a_wider_window():
     lo, hi = pd.Timestamp("2025-05-09"), pd.Timestamp("2025-05-20")
     # (z_extend 2: at the default 1 sigma a noisy neighbouring day may join, which is the price of
     # catching the weaker days of a real shock)
-    assert dr.peak_span(panel, "sessions", lo, hi, z_extend=2.0) == (pd.Timestamp("2025-05-13"), pd.Timestamp("2025-05-15"))
-    assert dr.peak_span(panel, "revenue", lo, hi, z_extend=2.0) == (pd.Timestamp("2025-05-13"), pd.Timestamp("2025-05-15"))
+    assert dr.peak_span(panel, "sessions", lo, hi, z_extend=2.0) == (
+        pd.Timestamp("2025-05-13"),
+        pd.Timestamp("2025-05-15"),
+    )
+    assert dr.peak_span(panel, "revenue", lo, hi, z_extend=2.0) == (
+        pd.Timestamp("2025-05-13"),
+        pd.Timestamp("2025-05-15"),
+    )
     # nothing stands out (conversion did not move), or an unknown KPI
     assert dr.peak_span(panel, "conversion_rate", lo, hi, z=6.0) is None
     assert dr.peak_span(panel, "units_x", lo, hi) is None
@@ -148,7 +197,8 @@ def test_focus_is_one_when_confined_and_zero_when_uniform():
 
 
 def test_a_dimension_with_one_value_and_pairs_that_repeat_it_are_not_reported():
-    """Real data with one channel: 'channel online' and 'online x DE' say nothing 'country DE' does not."""
+    """Real data with one channel: 'channel online' and 'online x DE' say nothing 'country DE' does
+    not."""
     cube = make_cube([Shock(*WIN, "conversion", 0.5, {"country": "DE"})])
     cube = cube.loc[cube["channel"] == "organic"]
     panel = dr.SlicePanel(kpis_from_cube(cube), None, dr.pair_daily(raw_tables(cube)))

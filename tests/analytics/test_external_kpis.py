@@ -63,12 +63,25 @@ def test_gaps_stay_gaps_and_are_never_flagged(tmp_path, caplog):
     v = ds.tables["kpis_daily"]["value"]
     assert v.isna().sum() == 10 and not (v == 0).any()
     out = tmp_path / "run"
-    assert cli("--kpis", str(path), "--out", str(out), "--detectors", "rolling_zscore,isolation_forest",
-               "--set", "consensus.min_votes=1") == 0
+    assert (
+        cli(
+            "--kpis",
+            str(path),
+            "--out",
+            str(out),
+            "--detectors",
+            "rolling_zscore,isolation_forest",
+            "--set",
+            "consensus.min_votes=1",
+        )
+        == 0
+    )
     det = pd.read_csv(out / "detections.csv", parse_dates=["date"])
     gap = det["date"].isin(pd.date_range("2025-03-13 12:00", periods=10, freq="h"))
     assert gap.sum() > 0 and not det.loc[gap, "flag"].any()
-    assert det.loc[det["date"] == pd.Timestamp("2025-03-21 20:00"), "flag"].any()   # the spike still is
+    assert det.loc[
+        det["date"] == pd.Timestamp("2025-03-21 20:00"), "flag"
+    ].any()  # the spike still is
     run = json.loads((out / "run.json").read_text())
     assert run["ingest"]["missing_periods"] == 10 and run["ingest"]["step"] == "0 days 01:00:00"
 
@@ -111,8 +124,17 @@ def test_long_layout_with_slices(tmp_path):
     rows = []
     for dim, seg, f in (("", "", 1.0), ("region", "eu", 0.6), ("region", "us", 0.4)):
         for kpi, g in (("value", 1.0), ("orders", 0.1)):
-            rows.append(pd.DataFrame({"timestamp": base["timestamp"], "kpi": kpi, "value": base["value"] * f * g,
-                                      "dimension": dim, "segment": seg}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "timestamp": base["timestamp"],
+                        "kpi": kpi,
+                        "value": base["value"] * f * g,
+                        "dimension": dim,
+                        "segment": seg,
+                    }
+                )
+            )
     path = _write(tmp_path, pd.concat(rows))
     ds = load_kpis_file(path)
     k = ds.tables["kpis_daily"]
@@ -124,8 +146,11 @@ def test_long_layout_with_slices(tmp_path):
     out = tmp_path / "run"
     assert cli("--kpis", str(path), "--out", str(out), "--detectors", "rolling_zscore") == 0
     det = pd.read_csv(out / "detections.csv")
-    assert set(zip(det["dimension"], det["segment"], strict=True)) == {("overall", "all"), ("region", "eu"),
-                                                                        ("region", "us")}
+    assert set(zip(det["dimension"], det["segment"], strict=True)) == {
+        ("overall", "all"),
+        ("region", "eu"),
+        ("region", "us"),
+    }
     assert set(det["kpi"]) == {"value", "orders"}
 
 
@@ -142,7 +167,10 @@ def test_long_layout_with_slices(tmp_path):
 ])
 def test_bad_cells_exit_2_one_line(tmp_path, capsys, edit, message):
     path = _write(tmp_path, edit(_hourly(100)))
-    assert cli("--kpis", str(path), "--out", str(tmp_path / "run"), "--detectors", "rolling_zscore") == 2
+    assert (
+        cli("--kpis", str(path), "--out", str(tmp_path / "run"), "--detectors", "rolling_zscore")
+        == 2
+    )
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
     assert not (tmp_path / "run").exists()
@@ -154,11 +182,15 @@ def test_events_nab_csv_and_shocklab(tmp_path):
     nab_file.write_text(json.dumps({"realKnownCause/other.csv": [], **lab}))
     kpi = tmp_path / "realTraffic" / "speed_7578.csv"
     evs = load_events_file(nab_file, ["value"], kpi_file=kpi)
-    assert [e["start"] for e in evs][:2] == ["2015-09-11T15:34:00", "2015-09-15T13:26:00"] and len(evs) == 4
+    assert [e["start"] for e in evs][:2] == ["2015-09-11T15:34:00", "2015-09-15T13:26:00"] and len(
+        evs
+    ) == 4
     with pytest.raises(InputError, match=r"no entry for 'speed_1\.csv'"):
         load_events_file(nab_file, ["value"], kpi_file=tmp_path / "speed_1.csv")
     csv = tmp_path / "labels.csv"
-    csv.write_text("start,end,type\n2025-03-02 10:00,2025-03-02 12:00,outage\n2025-03-05,2025-03-05,\n")
+    csv.write_text(
+        "start,end,type\n2025-03-02 10:00,2025-03-02 12:00,outage\n2025-03-05,2025-03-05,\n"
+    )
     evs = load_events_file(csv, ["value"])
     assert [(e["start"], e["type"]) for e in evs] == [("2025-03-02T10:00:00", "outage"),
                                                       ("2025-03-05T00:00:00", "labelled")]
@@ -173,15 +205,33 @@ def test_nab_file_end_to_end_metrics_and_no_plot_warnings(tmp_path, capsys):
     labels = tmp_path / "combined_windows.json"
     labels.write_text(json.dumps(lab))
     out = tmp_path / "run"
-    assert cli("--kpis", str(FIX / "speed_7578.csv"), "--events", str(labels), "--out", str(out),
-               "--detectors", "rolling_zscore,isolation_forest", "--set", "consensus.min_votes=1") == 0
+    assert (
+        cli(
+            "--kpis",
+            str(FIX / "speed_7578.csv"),
+            "--events",
+            str(labels),
+            "--out",
+            str(out),
+            "--detectors",
+            "rolling_zscore,isolation_forest",
+            "--set",
+            "consensus.min_votes=1",
+        )
+        == 0
+    )
     printed = capsys.readouterr()
-    assert "plot" not in printed.out + printed.err and "Benchmark metrics (4 labelled window(s)" in printed.out
+    assert (
+        "plot" not in printed.out + printed.err
+        and "Benchmark metrics (4 labelled window(s)" in printed.out
+    )
     sm = json.loads((out / "scorecard.json").read_text())["series_metrics"]
     assert sm["windows"] == 4 and sm["rows"] == 1127 and sm["nab_null"]["standard"]["score"] == -4.0
     cons = sm["detectors"]["consensus"]
     assert set(cons["nab"]) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
     # one NAB detection per incident, except those in the probationary period (not scored)
     assert 0 < cons["nab"]["standard"]["detections"] <= cons["incidents"]
-    assert 0 <= cons["affiliation"]["f1"] <= 1 and cons["point_adjusted_f1"]["random_f1"] is not None
+    assert (
+        0 <= cons["affiliation"]["f1"] <= 1 and cons["point_adjusted_f1"]["random_f1"] is not None
+    )
     assert (out / "plots" / "kpi_value.png").is_file()

@@ -10,7 +10,9 @@ from analytics.forecasting import forecast_revenue
 from analytics.insights_config import ForecastConfig
 
 
-def _kpis(level: float = 10_000.0, days: int = 240, noise: float = 0.03, seed: int = 1) -> pd.DataFrame:
+def _kpis(
+    level: float = 10_000.0, days: int = 240, noise: float = 0.03, seed: int = 1
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2025-01-06", periods=days, freq="D")    # a Monday
     weekly = np.array([0.9, 0.95, 1.0, 1.0, 1.05, 1.2, 0.9])[dates.day_of_week]

@@ -20,8 +20,14 @@ SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_s
 INCIDENTS = [("revenue", "2025-05-10", "2025-05-14", "down", "E1"),
              ("revenue", "2025-06-01", "2025-06-04", "down", "E2"),
              ("aov", "2025-06-15", "2025-06-18", "down", None)]
-CALENDAR = pd.DataFrame({"date": ["2025-06-16", "2025-03-01"], "name": ["Summer sale", "Spring day"],
-                         "kind": ["campaign", "holiday"], "scope": ["{}", None]})
+CALENDAR = pd.DataFrame(
+    {
+        "date": ["2025-06-16", "2025-03-01"],
+        "name": ["Summer sale", "Spring day"],
+        "kind": ["campaign", "holiday"],
+        "scope": ["{}", None],
+    }
+)
 NO_FORECAST = {"insights": {"forecast": {"enabled": False}}}
 
 
@@ -56,7 +62,11 @@ def test_insights_json_validates_round_trips_and_is_byte_identical(tmp_path):
     model = insights.Insights.model_validate(doc)          # round trip through the models
     assert insights.to_json_dict(model) == doc
     assert doc["schema_version"] == insights.SCHEMA_VERSION
-    assert doc["customers"] == {"alert": None, "as_of": "2025-07-01", "segments": {"At Risk": 12, "Champions": 40}}
+    assert doc["customers"] == {
+        "alert": None,
+        "as_of": "2025-07-01",
+        "segments": {"At Risk": 12, "Champions": 40},
+    }
     assert "generated" not in raw.decode() and "seconds" not in raw.decode()
 
 
@@ -85,19 +95,33 @@ def test_incident_content(tmp_path):
     assert doc["details_file"] == "insights_details.json"
     det = _details(tmp_path)["incidents"]
     assert all(i["drivers"] is None and i["signature"] is None for i in inc.values())
-    i1, d1 = inc["I-revenue-overall-all-2025-05-10-down"], det["I-revenue-overall-all-2025-05-10-down"]
-    assert (d1["drivers"]["top"]["dimension"], d1["drivers"]["top"]["value"]) == ("channel", "paid_social")
+    i1, d1 = (
+        inc["I-revenue-overall-all-2025-05-10-down"],
+        det["I-revenue-overall-all-2025-05-10-down"],
+    )
+    assert (d1["drivers"]["top"]["dimension"], d1["drivers"]["top"]["value"]) == (
+        "channel",
+        "paid_social",
+    )
     assert d1["signature"]["label"] == "traffic-driven"
     assert i1["matched_event_id"] == "E1" and not i1["planned"]
-    assert i1["narrative"].startswith("revenue down -") and "paid_social" in d1["recommended_action"]
+    assert (
+        i1["narrative"].startswith("revenue down -") and "paid_social" in d1["recommended_action"]
+    )
     assert i1["days"] == 5 and i1["n_detectors"] == 3
-    i2, d2 = inc["I-revenue-overall-all-2025-06-01-down"], det["I-revenue-overall-all-2025-06-01-down"]
+    i2, d2 = (
+        inc["I-revenue-overall-all-2025-06-01-down"],
+        det["I-revenue-overall-all-2025-06-01-down"],
+    )
     assert d2["drivers"]["top"]["value"] == "DE" and d2["signature"]["label"] == "conversion-driven"
     assert "checkout" in d2["recommended_action"]
     # 40 % conversion drop in a country holding ~30 % of orders: about -12 % overall
     assert i2["baseline_magnitude_pct"] == pytest.approx(-12, abs=3)
     i3, d3 = inc["I-aov-overall-all-2025-06-15-down"], det["I-aov-overall-all-2025-06-15-down"]
-    assert d3["drivers"]["top"]["value"] == "electronics" and d3["signature"]["label"] == "basket-driven"
+    assert (
+        d3["drivers"]["top"]["value"] == "electronics"
+        and d3["signature"]["label"] == "basket-driven"
+    )
     assert i3["planned"] and i3["calendar"][0]["name"] == "Summer sale"
     assert i3["matched_event_id"] is None
 
@@ -107,9 +131,18 @@ def test_summary_channels_and_seasonality(tmp_path):
     insights.run(ctx)
     doc = ctx.insights
     s = doc["summary"]
-    assert {t["kpi"] for t in s["totals"]} == {"revenue", "orders", "sessions", "conversion_rate", "aov"}
+    assert {t["kpi"] for t in s["totals"]} == {
+        "revenue",
+        "orders",
+        "sessions",
+        "conversion_rate",
+        "aov",
+    }
     wow = {c["kpi"]: c for c in s["week_over_week"]}
-    assert wow["revenue"]["current_end"] == "2025-07-01" and wow["revenue"]["previous_end"] == "2025-06-24"
+    assert (
+        wow["revenue"]["current_end"] == "2025-07-01"
+        and wow["revenue"]["previous_end"] == "2025-06-24"
+    )
     assert wow["revenue"]["drivers"]["top"]["value"] == "email"   # email halved from 06-24
     assert "email" in s["headline"]
     assert len(s["month_over_month"]) == 5
@@ -122,8 +155,14 @@ def test_summary_channels_and_seasonality(tmp_path):
     assert se["weekday"]["peak"] == "Sat" and se["weekday"]["trough"] == "Wed"   # WEEKDAY factors
     assert doc["forecast"]["status"] == "skipped"
     md = (tmp_path / "insights.md").read_text()
-    for needle in ("## Brief", "## Summary", "## Channels", "## Incidents (3 most severe shown of 3",
-                   "Summer sale", "## Seasonality"):
+    for needle in (
+        "## Brief",
+        "## Summary",
+        "## Channels",
+        "## Incidents (3 most severe shown of 3",
+        "Summer sale",
+        "## Seasonality",
+    ):
         assert needle in md
     assert md.index("## Brief") < md.index("## Summary") < md.index("## Episodes")
 
@@ -132,7 +171,9 @@ def test_max_incidents_keeps_the_most_severe(tmp_path):
     ctx = _ctx(tmp_path, config={"insights": {"max_incidents": 1, "forecast": {"enabled": False}}})
     ctx.incidents[1].severity = "critical"
     insights.run(ctx)
-    assert [i["incident_id"] for i in ctx.insights["incidents"]] == ["I-revenue-overall-all-2025-06-01-down"]
+    assert [i["incident_id"] for i in ctx.insights["incidents"]] == [
+        "I-revenue-overall-all-2025-06-01-down"
+    ]
     assert ctx.insights["incidents_total"] == 3
 
 
@@ -154,7 +195,9 @@ def test_schema_rejects_non_finite_and_bad_dates(tmp_path):
     with pytest.raises(InputError, match="incidents/0/start"):
         insights.validate_json(bad)
     with pytest.raises(ValueError):
-        insights.IncidentInsight.model_validate({**ctx.insights["incidents"][0], "confidence": float("inf")})
+        insights.IncidentInsight.model_validate(
+            {**ctx.insights["incidents"][0], "confidence": float("inf")}
+        )
 
 
 def test_config_defaults_and_bounds():
@@ -171,8 +214,14 @@ def test_config_defaults_and_bounds():
 def test_episodes_group_overlapping_incidents_and_keep_planned_apart(tmp_path):
     ctx = _ctx(tmp_path)
     # a second incident of the paid_social outage (slice level, trailing one day) and a planned one
-    extra = make_ctx(tmp_path, SHOCKS, [("sessions", "2025-05-11", "2025-05-15", "down", "E1"),
-                                        ("aov", "2025-06-16", "2025-06-16", "down", None)]).incidents
+    extra = make_ctx(
+        tmp_path,
+        SHOCKS,
+        [
+            ("sessions", "2025-05-11", "2025-05-15", "down", "E1"),
+            ("aov", "2025-06-16", "2025-06-16", "down", None),
+        ],
+    ).incidents
     extra[0].dimension, extra[0].segment = "channel", "paid_social"
     extra[0].incident_id = "I-sessions-channel-paid_social-2025-05-11-down"
     ctx.incidents += extra

@@ -45,9 +45,13 @@ def test_every_scoped_event_gets_its_scope_as_top_driver(run):
     scoped = [e for e in run.data.truth_events if e["scope"]]
     assert len(scoped) >= 4
     for ev in scoped:
-        res = dr.explain(panel, ev["primary_kpi"], pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"]))
+        res = dr.explain(
+            panel, ev["primary_kpi"], pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"])
+        )
         assert res.scope == "concentrated", ev["event_id"]
-        assert (res.top["dimension"], res.top["value"]) == insight_scoring.expected_driver(ev["scope"]), ev
+        assert (res.top["dimension"], res.top["value"]) == insight_scoring.expected_driver(
+            ev["scope"]
+        ), ev
 
 
 def test_insight_scores_meet_the_targets(run):
@@ -71,9 +75,17 @@ def test_outputs_validate_and_are_byte_identical(run, tmp_path):
     assert len((run.out_dir / "insights.md").read_text()) <= 24_000
     assert doc["forecast"]["status"] == "ok" and len(doc["forecast"]["daily"]) == 90
     assert doc["run"]["scenario"] == "small" and doc["episodes"]
-    again = RunContext(config=run.config, data=run.data, out_dir=tmp_path, kpis_daily=run.kpis_daily,
-                       detections=run.detections, detector_status=run.detector_status, incidents=run.incidents,
-                       scorecard=run.scorecard, customers=run.customers)
+    again = RunContext(
+        config=run.config,
+        data=run.data,
+        out_dir=tmp_path,
+        kpis_daily=run.kpis_daily,
+        detections=run.detections,
+        detector_status=run.detector_status,
+        incidents=run.incidents,
+        scorecard=run.scorecard,
+        customers=run.customers,
+    )
     insights.run(again)
     assert (tmp_path / "insights.json").read_bytes() == (run.out_dir / "insights.json").read_bytes()
     assert (tmp_path / "insights.md").read_bytes() == (run.out_dir / "insights.md").read_bytes()

@@ -41,18 +41,30 @@ def _episode(doc, kpi):
     return next(e for e in doc["episodes"] if e["primary_kpi"] == kpi)
 
 
-@pytest.mark.parametrize("tamper, needle", [
-    # a number that is not the field's
-    (lambda ep: ep["kpi_changes"].update(sessions=ep["kpi_changes"]["sessions"] + 5), "but the field says"),
-    # a direction word against the sign of the field
-    (lambda ep: ep.update(title=ep["title"].replace(" down ", " up ", 1)), "'sessions up'"),
-    # a date the episode does not hold
-    (lambda ep: ep.update(narrative=ep["narrative"] + " Since 2020-01-01."), "date 2020-01-01"),
-    # a number from nowhere
-    (lambda ep: ep.update(recommended_action=ep["recommended_action"] + " Call 42 people."), "not explained"),
-    # a rise spoken of on a drop
-    (lambda ep: ep.update(recommended_action="Compare the uplift with the target."), "speaks of a rise"),
-])
+@pytest.mark.parametrize(
+    "tamper, needle",
+    [
+        # a number that is not the field's
+        (
+            lambda ep: ep["kpi_changes"].update(sessions=ep["kpi_changes"]["sessions"] + 5),
+            "but the field says",
+        ),
+        # a direction word against the sign of the field
+        (lambda ep: ep.update(title=ep["title"].replace(" down ", " up ", 1)), "'sessions up'"),
+        # a date the episode does not hold
+        (lambda ep: ep.update(narrative=ep["narrative"] + " Since 2020-01-01."), "date 2020-01-01"),
+        # a number from nowhere
+        (
+            lambda ep: ep.update(recommended_action=ep["recommended_action"] + " Call 42 people."),
+            "not explained",
+        ),
+        # a rise spoken of on a drop
+        (
+            lambda ep: ep.update(recommended_action="Compare the uplift with the target."),
+            "speaks of a rise",
+        ),
+    ],
+)
 def test_the_checker_catches_what_is_not_a_field(run, tamper, needle):
     doc = json.loads(json.dumps(run[0].insights))
     tamper(_episode(doc, "sessions"))
@@ -63,8 +75,11 @@ def test_the_checker_catches_what_is_not_a_field(run, tamper, needle):
 def test_the_checker_reads_incidents_headline_and_brief(run):
     doc = json.loads(json.dumps(run[0].insights))
     doc["incidents"][0]["narrative"] = doc["incidents"][0]["narrative"].replace("down -", "up -")
-    doc["summary"]["headline"] = doc["summary"]["headline"].replace("revenue", "revenue up", 1) \
-        if " down " in doc["summary"]["headline"] else doc["summary"]["headline"].replace("revenue up", "revenue down")
+    doc["summary"]["headline"] = (
+        doc["summary"]["headline"].replace("revenue", "revenue up", 1)
+        if " down " in doc["summary"]["headline"]
+        else doc["summary"]["headline"].replace("revenue up", "revenue down")
+    )
     doc["brief"]["top_episodes"][0]["title"] = "something else"
     bad = grounding.check(doc)
     assert any(b.startswith(doc["incidents"][0]["incident_id"]) for b in bad)
@@ -76,8 +91,12 @@ def test_diagnosis_of_the_synthetic_shocks(run):
     by_start = {e["measured_start"]: e for e in doc["episodes"]}
     outage = by_start["2025-05-10"]
     assert outage["diagnosis"]["type"] == "channel_outage" and outage["primary_kpi"] == "sessions"
-    assert any(ev["slice"] == "channel paid_social" and ev["kpi"] == "sessions" and ev["direction"] == "down"
-               for ev in outage["diagnosis"]["evidence"])
+    assert any(
+        ev["slice"] == "channel paid_social"
+        and ev["kpi"] == "sessions"
+        and ev["direction"] == "down"
+        for ev in outage["diagnosis"]["evidence"]
+    )
     pay = by_start["2025-06-01"]
     assert pay["diagnosis"]["type"] == "payment_failure" and "payment" in pay["recommended_action"]
     assert pay["drivers"]["top"]["value"] == "DE"
@@ -109,9 +128,15 @@ def test_classification_rules(feat, planned, kind):
 
 
 def test_diagnose_keeps_evidence_consistent():
-    d = diagnosis.diagnose({"sessions": -30.0, "conversion_rate": 1.0, "orders": -29.0, "aov": 0.5},
-                           DriverSet(scope="broad", expected_source="baseline"), 1, False, (None, None),
-                           None, "sessions")
+    d = diagnosis.diagnose(
+        {"sessions": -30.0, "conversion_rate": 1.0, "orders": -29.0, "aov": 0.5},
+        DriverSet(scope="broad", expected_source="baseline"),
+        1,
+        False,
+        (None, None),
+        None,
+        "sessions",
+    )
     assert d.type == "site_outage" and d.label == "site outage"
     assert [(e.kpi, e.direction) for e in d.evidence] == [("sessions", "down"), ("orders", "down")]
 

@@ -10,8 +10,17 @@ from evaluation import insight_scoring as sc
 
 
 def _event(eid, start, end, scope, primary, effects, etype="x"):
-    return {"event_id": eid, "type": etype, "expected": False, "start": start, "end": end, "scope": scope,
-            "params": {}, "effects": effects, "primary_kpi": primary}
+    return {
+        "event_id": eid,
+        "type": etype,
+        "expected": False,
+        "start": start,
+        "end": end,
+        "scope": scope,
+        "params": {},
+        "effects": effects,
+        "primary_kpi": primary,
+    }
 
 
 SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"}),
@@ -23,17 +32,47 @@ INCIDENTS = [("sessions", "2025-05-10", "2025-05-14", "down", "E1"),
              ("conversion_rate", "2025-06-15", "2025-06-16", "down", "E3")]
 TRUTH = [
     # paid_social holds ~17 % of sessions: -60 % there is about -10 % overall
-    _event("E1", "2025-05-10", "2025-05-14", {"channel": "paid_social"}, "sessions",
-           {"sessions": -0.105, "orders": -0.055, "revenue": -0.055, "conversion_rate": 0.056, "aov": 0.0},
-           "channel_outage"),
-    _event("E2", "2025-06-01", "2025-06-04", {"country": "DE"}, "conversion_rate",
-           {"sessions": 0.0, "orders": -0.12, "revenue": -0.12, "conversion_rate": -0.12, "aov": 0.0},
-           "payment_failure"),
-    _event("E3", "2025-06-15", "2025-06-16", {}, "conversion_rate",
-           {"sessions": 0.0, "orders": -0.5, "revenue": -0.5, "conversion_rate": -0.5, "aov": 0.0},
-           "payment_failure"),
-    _event("E4", "2025-03-01", "2025-03-02", {"channel": "email"}, "sessions",   # never detected
-           {"sessions": -0.05, "orders": -0.05, "revenue": -0.05, "conversion_rate": 0.0, "aov": 0.0}),
+    _event(
+        "E1",
+        "2025-05-10",
+        "2025-05-14",
+        {"channel": "paid_social"},
+        "sessions",
+        {
+            "sessions": -0.105,
+            "orders": -0.055,
+            "revenue": -0.055,
+            "conversion_rate": 0.056,
+            "aov": 0.0,
+        },
+        "channel_outage",
+    ),
+    _event(
+        "E2",
+        "2025-06-01",
+        "2025-06-04",
+        {"country": "DE"},
+        "conversion_rate",
+        {"sessions": 0.0, "orders": -0.12, "revenue": -0.12, "conversion_rate": -0.12, "aov": 0.0},
+        "payment_failure",
+    ),
+    _event(
+        "E3",
+        "2025-06-15",
+        "2025-06-16",
+        {},
+        "conversion_rate",
+        {"sessions": 0.0, "orders": -0.5, "revenue": -0.5, "conversion_rate": -0.5, "aov": 0.0},
+        "payment_failure",
+    ),
+    _event(
+        "E4",
+        "2025-03-01",
+        "2025-03-02",
+        {"channel": "email"},
+        "sessions",  # never detected
+        {"sessions": -0.05, "orders": -0.05, "revenue": -0.05, "conversion_rate": 0.0, "aov": 0.0},
+    ),
 ]
 
 
@@ -61,8 +100,11 @@ def test_scores_on_known_answers(scored):
     assert s["by_type"]["payment_failure"]["events"] == 2
     # the diagnosis names the injected type of each event
     assert s["type_accuracy"] == 1.0 and s["by_type"]["channel_outage"]["type_accuracy"] == 1.0
-    assert [rows[e]["diagnosis"] for e in ("E1", "E2", "E3")] == ["channel_outage", "payment_failure",
-                                                                  "payment_failure"]
+    assert [rows[e]["diagnosis"] for e in ("E1", "E2", "E3")] == [
+        "channel_outage",
+        "payment_failure",
+        "payment_failure",
+    ]
 
 
 def test_wrong_answers_are_counted_wrong(scored):

@@ -57,7 +57,9 @@ def test_auto_switch_and_bad_engine(synth_dir, monkeypatch):
     import analytics.kpis as kpis
     ds = load_data_dir(synth_dir)
     calls = []
-    monkeypatch.setattr("analytics.kpis_columnar.kpis_daily_columnar", lambda d: calls.append(d) or "columnar")
+    monkeypatch.setattr(
+        "analytics.kpis_columnar.kpis_daily_columnar", lambda d: calls.append(d) or "columnar"
+    )
     monkeypatch.setattr(kpis, "COLUMNAR_MIN_ROWS", 1)
     assert compute_kpis_daily(ds) == "columnar" and calls == [ds]
     monkeypatch.setattr(kpis, "COLUMNAR_MIN_ROWS", 10**12)
@@ -66,8 +68,13 @@ def test_auto_switch_and_bad_engine(synth_dir, monkeypatch):
         compute_kpis_daily(ds, engine="spark")
 
 
-@pytest.mark.parametrize("col,message", [("order_id", r"order_items: order_id '999999999' is not in orders"),
-                                         ("product_id", r"order_items: product_id '999999999' is not in products")])
+@pytest.mark.parametrize(
+    "col,message",
+    [
+        ("order_id", r"order_items: order_id '999999999' is not in orders"),
+        ("product_id", r"order_items: product_id '999999999' is not in products"),
+    ],
+)
 def test_orphan_line_is_input_error(synth_dir, col, message):
     ds = load_data_dir(synth_dir)
     items = ds.tables["order_items"].copy()

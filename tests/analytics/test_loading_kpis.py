@@ -23,7 +23,14 @@ def data_copy(synth_dir, tmp_path):
 
 def test_loads_tables_and_truth(synth_dir):
     ds = load_data_dir(synth_dir)
-    assert set(ds.tables) == {"orders", "products", "customers", "website_traffic", "order_items", "marketing_calendar"}
+    assert set(ds.tables) == {
+        "orders",
+        "products",
+        "customers",
+        "website_traffic",
+        "order_items",
+        "marketing_calendar",
+    }
     assert ds.has_truth and [e["event_id"] for e in ds.truth_events] == ["E01", "E02"]
     assert ds.truth_baseline is not None and ds.manifest["scenario"] == "synth"
     assert ds.tables["orders"]["order_date"].dtype == "datetime64[ns]"
@@ -34,17 +41,52 @@ def _edit(path, fn):
     fn(df).to_csv(path, index=False)
 
 
-@pytest.mark.parametrize("table,edit,message", [
-    ("orders", lambda d: d.drop(columns="net_revenue"), r"orders\.csv: missing column 'net_revenue'"),
-    ("orders", lambda d: d.assign(net_revenue=d["net_revenue"].where(d.index != 3)), r"orders\.csv: column 'net_revenue' has an empty/NaN value \(data row 4\)"),
-    ("orders", lambda d: d.assign(units=d["units"].where(d.index != 2, "lots")), r"orders\.csv: column 'units' must be numeric, got 'lots' \(data row 3\)"),
-    ("orders", lambda d: d.assign(order_date=d["order_date"].where(d.index != 1, "yesterday")), r"orders\.csv: column 'order_date' is not a date"),
-    ("orders", lambda d: pd.concat([d, d.iloc[:1]]), r"orders\.csv: duplicate key \(order_id\)"),
-    ("orders", lambda d: d.assign(status=d["status"].where(d.index != 0, "lost")), r"column 'status' has 'lost'"),
-    ("orders", lambda d: d.iloc[:0], r"orders\.csv: table is empty"),
-    ("website_traffic", lambda d: d[d["date"] != "2025-02-01"], r"website_traffic\.csv: column 'date' has a gap: 2025-02-01 is missing"),
-    ("products", lambda d: pd.concat([d, d.iloc[:1]]), r"products\.csv: duplicate key \(product_id\)"),
-])
+@pytest.mark.parametrize(
+    "table,edit,message",
+    [
+        (
+            "orders",
+            lambda d: d.drop(columns="net_revenue"),
+            r"orders\.csv: missing column 'net_revenue'",
+        ),
+        (
+            "orders",
+            lambda d: d.assign(net_revenue=d["net_revenue"].where(d.index != 3)),
+            r"orders\.csv: column 'net_revenue' has an empty/NaN value \(data row 4\)",
+        ),
+        (
+            "orders",
+            lambda d: d.assign(units=d["units"].where(d.index != 2, "lots")),
+            r"orders\.csv: column 'units' must be numeric, got 'lots' \(data row 3\)",
+        ),
+        (
+            "orders",
+            lambda d: d.assign(order_date=d["order_date"].where(d.index != 1, "yesterday")),
+            r"orders\.csv: column 'order_date' is not a date",
+        ),
+        (
+            "orders",
+            lambda d: pd.concat([d, d.iloc[:1]]),
+            r"orders\.csv: duplicate key \(order_id\)",
+        ),
+        (
+            "orders",
+            lambda d: d.assign(status=d["status"].where(d.index != 0, "lost")),
+            r"column 'status' has 'lost'",
+        ),
+        ("orders", lambda d: d.iloc[:0], r"orders\.csv: table is empty"),
+        (
+            "website_traffic",
+            lambda d: d[d["date"] != "2025-02-01"],
+            r"website_traffic\.csv: column 'date' has a gap: 2025-02-01 is missing",
+        ),
+        (
+            "products",
+            lambda d: pd.concat([d, d.iloc[:1]]),
+            r"products\.csv: duplicate key \(product_id\)",
+        ),
+    ],
+)
 def test_bad_data_one_line(data_copy, table, edit, message):
     _edit(data_copy / f"{table}.csv", edit)
     with pytest.raises(InputError, match=message) as exc:
@@ -61,7 +103,14 @@ def test_missing_dir_and_file(data_copy, tmp_path):
 
 
 def test_parquet_reads_like_csv(data_copy, synth_dir):
-    for name in ("orders", "order_items", "products", "customers", "website_traffic", "marketing_calendar"):
+    for name in (
+        "orders",
+        "order_items",
+        "products",
+        "customers",
+        "website_traffic",
+        "marketing_calendar",
+    ):
         pd.read_csv(data_copy / f"{name}.csv").to_parquet(data_copy / f"{name}.parquet")
         (data_copy / f"{name}.csv").unlink()
     a = compute_kpis_daily(load_data_dir(data_copy))
@@ -71,34 +120,79 @@ def test_parquet_reads_like_csv(data_copy, synth_dir):
 
 def _tiny() -> DataSet:
     d1, d2 = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-01-02")
-    orders = pd.DataFrame({
-        "order_id": ["o1", "o2", "o3", "o4", "o5"], "order_ts": [d1, d1, d1, d2, d2], "order_date": [d1, d1, d1, d2, d2],
-        "customer_id": ["c1", "c2", "c1", "c1", "c3"], "channel": ["web", "web", "app", "web", "app"],
-        "country": ["DE", "FR", "DE", "DE", "DE"], "status": ["completed", "cancelled", "returned", "completed", "completed"],
-        "items": [1, 1, 2, 1, 1], "units": [1, 2, 3, 1, 4],
-        "gross_revenue": [10.0, 20.0, 30.0, 40.0, 50.0], "discount": 0.0, "net_revenue": [10.0, 20.0, 30.0, 40.0, 50.0]})
-    items = pd.DataFrame({"order_id": ["o1", "o2", "o3", "o3", "o4", "o5"], "product_id": ["p1", "p1", "p1", "p2", "p2", "p2"],
-                          "quantity": [1, 2, 1, 2, 1, 4], "unit_price": [10.0, 10.0, 10.0, 10.0, 40.0, 12.5],
-                          "discount_pct": 0.0})
-    products = pd.DataFrame({"product_id": ["p1", "p2"], "name": ["a", "b"], "category": ["books", "toys"],
-                             "unit_price": [10.0, 10.0], "unit_cost": [5.0, 5.0]})
-    customers = pd.DataFrame({"customer_id": ["c1", "c2", "c3"], "signup_date": [d1, d1, pd.Timestamp("2024-06-01")],
-                              "country": "DE", "acquisition_channel": "web"})
-    traffic = pd.DataFrame({"date": [d1, d1, d2, d2], "channel": ["web", "app", "web", "app"], "country": "DE",
-                            "sessions": [100.0, 50.0, 80.0, 20.0]})
+    orders = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4", "o5"],
+            "order_ts": [d1, d1, d1, d2, d2],
+            "order_date": [d1, d1, d1, d2, d2],
+            "customer_id": ["c1", "c2", "c1", "c1", "c3"],
+            "channel": ["web", "web", "app", "web", "app"],
+            "country": ["DE", "FR", "DE", "DE", "DE"],
+            "status": ["completed", "cancelled", "returned", "completed", "completed"],
+            "items": [1, 1, 2, 1, 1],
+            "units": [1, 2, 3, 1, 4],
+            "gross_revenue": [10.0, 20.0, 30.0, 40.0, 50.0],
+            "discount": 0.0,
+            "net_revenue": [10.0, 20.0, 30.0, 40.0, 50.0],
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o3", "o4", "o5"],
+            "product_id": ["p1", "p1", "p1", "p2", "p2", "p2"],
+            "quantity": [1, 2, 1, 2, 1, 4],
+            "unit_price": [10.0, 10.0, 10.0, 10.0, 40.0, 12.5],
+            "discount_pct": 0.0,
+        }
+    )
+    products = pd.DataFrame(
+        {
+            "product_id": ["p1", "p2"],
+            "name": ["a", "b"],
+            "category": ["books", "toys"],
+            "unit_price": [10.0, 10.0],
+            "unit_cost": [5.0, 5.0],
+        }
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["c1", "c2", "c3"],
+            "signup_date": [d1, d1, pd.Timestamp("2024-06-01")],
+            "country": "DE",
+            "acquisition_channel": "web",
+        }
+    )
+    traffic = pd.DataFrame(
+        {
+            "date": [d1, d1, d2, d2],
+            "channel": ["web", "app", "web", "app"],
+            "country": "DE",
+            "sessions": [100.0, 50.0, 80.0, 20.0],
+        }
+    )
     return DataSet(path=None, tables={"orders": orders, "order_items": items, "products": products,
                                       "customers": customers, "website_traffic": traffic})
 
 
 def test_kpi_definitions_by_hand():
     kd = compute_kpis_daily(_tiny()).set_index(["dimension", "segment", "date"])
-    day1, day2 = ("overall", "all", pd.Timestamp("2025-01-01")), ("overall", "all", pd.Timestamp("2025-01-02"))
+    day1, day2 = (
+        ("overall", "all", pd.Timestamp("2025-01-01")),
+        ("overall", "all", pd.Timestamp("2025-01-02")),
+    )
     r1, r2 = kd.loc[day1], kd.loc[day2]
     # day 1: o1 (c1 completed 10), o2 (c2 cancelled 20), o3 (c1 returned 30): cancelled excluded
     assert (r1["orders"], r1["revenue"], r1["units"]) == (2, 40.0, 4)
-    assert r1["aov"] == 20.0 and r1["sessions"] == 150.0 and r1["conversion_rate"] == pytest.approx(2 / 150)
+    assert (
+        r1["aov"] == 20.0
+        and r1["sessions"] == 150.0
+        and r1["conversion_rate"] == pytest.approx(2 / 150)
+    )
     assert r1["cancellation_rate"] == pytest.approx(1 / 3)
-    assert (r1["new_customers"], r1["returning_customers"]) == (1, 0)   # c1 new (twice, counted once)
+    assert (r1["new_customers"], r1["returning_customers"]) == (
+        1,
+        0,
+    )  # c1 new (twice, counted once)
     # day 2: c1 returning, c3 signed up before the data starts -> returning too
     assert (r2["new_customers"], r2["returning_customers"]) == (0, 2)
     web1 = kd.loc[("channel", "web", pd.Timestamp("2025-01-01"))]
@@ -106,11 +200,18 @@ def test_kpi_definitions_by_hand():
     # category: o3's 30 split over its lines by value (10 books, 20 toys)
     books1 = kd.loc[("category", "books", pd.Timestamp("2025-01-01"))]
     toys1 = kd.loc[("category", "toys", pd.Timestamp("2025-01-01"))]
-    assert (books1["orders"], books1["revenue"], toys1["orders"], toys1["revenue"]) == (2, 20.0, 1, 20.0)
+    assert (books1["orders"], books1["revenue"], toys1["orders"], toys1["revenue"]) == (
+        2,
+        20.0,
+        1,
+        20.0,
+    )
     assert np.isnan(books1["sessions"]) and np.isnan(books1["conversion_rate"])
     # category revenue adds up to the total
     cat = kd.xs("category", level="dimension").groupby(level="date")["revenue"].sum()
-    np.testing.assert_allclose(cat.to_numpy(), kd.xs("overall", level="dimension")["revenue"].to_numpy())
+    np.testing.assert_allclose(
+        cat.to_numpy(), kd.xs("overall", level="dimension")["revenue"].to_numpy()
+    )
     assert list(compute_kpis_daily(_tiny()).columns) == ["date", "dimension", "segment", *KPI_NAMES]
 
 
@@ -129,7 +230,12 @@ def test_without_traffic_sessions_are_nan_and_detectors_skip_them():
 def test_summary_tables():
     ds = _tiny()
     t = summary_tables(ds, compute_kpis_daily(ds))
-    assert set(t) == {"monthly_revenue", "channel_performance", "revenue_by_country", "top_products"}
+    assert set(t) == {
+        "monthly_revenue",
+        "channel_performance",
+        "revenue_by_country",
+        "top_products",
+    }
     assert t["monthly_revenue"]["revenue"].tolist() == [130.0]
     cp = t["channel_performance"].set_index("channel")
     assert cp.loc["app", "revenue"] == 80.0 and cp["revenue_share"].sum() == pytest.approx(1.0)
@@ -151,8 +257,14 @@ def test_pipeline_runs_on_a_transactions_file(tmp_path):
     ctx = run(RunContext(config=cfg, data=ds, out_dir=tmp_path))  # never write beside the fixture
     assert ctx.kpis_daily["sessions"].isna().all()
     assert ctx.scorecard is None
-    failed = {n: st["error"] for n, st in ctx.detector_status.items() if not st["ok"] and not st.get("skipped")}
+    failed = {
+        n: st["error"]
+        for n, st in ctx.detector_status.items()
+        if not st["ok"] and not st.get("skipped")
+    }
     assert failed == {}
     assert ctx.detector_status["oracle"]["skipped"]
     assert set(ctx.detections["kpi"]) <= {"revenue", "orders", "aov"}
-    assert (tmp_path / "insights.json").is_file() and (tmp_path / "customers" / "segments.csv").is_file()
+    assert (tmp_path / "insights.json").is_file() and (
+        tmp_path / "customers" / "segments.csv"
+    ).is_file()

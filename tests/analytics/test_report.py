@@ -11,18 +11,57 @@ from analytics import report
 
 SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"})]
 INCIDENTS = [("revenue", "2025-05-10", "2025-05-14", "down", "E1")]
-TRUTH = [{"event_id": "E1", "type": "channel_outage", "expected": False, "start": "2025-05-10",
-          "end": "2025-05-14", "scope": {"channel": "paid_social"}, "params": {},
-          "effects": {"sessions": -0.11, "orders": -0.06, "revenue": -0.06, "conversion_rate": 0.05, "aov": 0.0},
-          "primary_kpi": "sessions"},
-         {"event_id": "P1", "type": "campaign", "expected": True, "start": "2025-03-01", "end": "2025-03-02",
-          "scope": {}, "params": {}, "effects": {}, "primary_kpi": "sessions"}]
-SCORECARD = {"headline": {"mode": "strict"},
-             "strict": {"detectors": {"zscore": {"recall": 1.0, "precision": 0.5}, "stl": {"recall": 0.5, "precision": 1.0}},
-                        "consensus": {"recall": 1.0, "precision": 1.0,
-                                      "by_type": {"channel_outage": {"recall": 1.0}, "flash_sale": {"recall": 0.0}}}},
-             "insights": {"events": 1, "root_cause_accuracy": 1.0, "kpi_attribution": 0.0,
-                          "signature_accuracy": 1.0, "magnitude_error_median": 0.1}}
+TRUTH = [
+    {
+        "event_id": "E1",
+        "type": "channel_outage",
+        "expected": False,
+        "start": "2025-05-10",
+        "end": "2025-05-14",
+        "scope": {"channel": "paid_social"},
+        "params": {},
+        "effects": {
+            "sessions": -0.11,
+            "orders": -0.06,
+            "revenue": -0.06,
+            "conversion_rate": 0.05,
+            "aov": 0.0,
+        },
+        "primary_kpi": "sessions",
+    },
+    {
+        "event_id": "P1",
+        "type": "campaign",
+        "expected": True,
+        "start": "2025-03-01",
+        "end": "2025-03-02",
+        "scope": {},
+        "params": {},
+        "effects": {},
+        "primary_kpi": "sessions",
+    },
+]
+SCORECARD = {
+    "headline": {"mode": "strict"},
+    "strict": {
+        "detectors": {
+            "zscore": {"recall": 1.0, "precision": 0.5},
+            "stl": {"recall": 0.5, "precision": 1.0},
+        },
+        "consensus": {
+            "recall": 1.0,
+            "precision": 1.0,
+            "by_type": {"channel_outage": {"recall": 1.0}, "flash_sale": {"recall": 0.0}},
+        },
+    },
+    "insights": {
+        "events": 1,
+        "root_cause_accuracy": 1.0,
+        "kpi_attribution": 0.0,
+        "signature_accuracy": 1.0,
+        "magnitude_error_median": 0.1,
+    },
+}
 
 
 def png_size(path) -> tuple[int, int]:
@@ -36,13 +75,27 @@ def ctx(tmp_path):
     c = make_ctx(tmp_path, SHOCKS, INCIDENTS, truth_events=TRUTH)
     c.scorecard = SCORECARD
     # a forecast section as insights.run leaves it (no Prophet in the fast tests)
-    c.insights = {"forecast": {"status": "ok", "kpi": "revenue", "interval": 0.95, "horizon_days": 3,
-                               "daily": [{"date": f"2025-07-0{d}", "yhat": 30000.0, "lower": 28000.0, "upper": 32000.0}
-                                         for d in (2, 3, 4)],
-                               "recent": {"forecast_made": "2025-06-03", "deviation_pct": -1.5}},
-                  "channels": {"window_start": "2025-06-25", "window_end": "2025-07-01", "channels": [
-                      {"channel": "email", "revenue_vs_baseline_pct": -30.0, "underperforming": True},
-                      {"channel": "organic", "revenue_vs_baseline_pct": 2.0, "underperforming": False}]}}
+    c.insights = {
+        "forecast": {
+            "status": "ok",
+            "kpi": "revenue",
+            "interval": 0.95,
+            "horizon_days": 3,
+            "daily": [
+                {"date": f"2025-07-0{d}", "yhat": 30000.0, "lower": 28000.0, "upper": 32000.0}
+                for d in (2, 3, 4)
+            ],
+            "recent": {"forecast_made": "2025-06-03", "deviation_pct": -1.5},
+        },
+        "channels": {
+            "window_start": "2025-06-25",
+            "window_end": "2025-07-01",
+            "channels": [
+                {"channel": "email", "revenue_vs_baseline_pct": -30.0, "underperforming": True},
+                {"channel": "organic", "revenue_vs_baseline_pct": 2.0, "underperforming": False},
+            ],
+        },
+    }
     return c
 
 

@@ -8,23 +8,60 @@ import pytest
 from analytics.context import Incident
 from evaluation.scoring import Event, build_scorecard, format_table, matches, metrics, recall_at_fp
 
-EV = {"event_id": "E01", "type": "channel_outage", "expected": False, "start": "2025-06-10", "end": "2025-06-12",
-      "scope": {"channel": "paid_social"}, "effects": {"sessions": -0.17, "orders": -0.16, "aov": 0.001},
-      "scope_effects": {"sessions": -0.6, "orders": -0.58, "aov": 0.0}, "primary_kpi": "sessions",
-      "primary_direction": "down"}
-HOLIDAY = {"event_id": "P01", "type": "holiday", "expected": True, "start": "2025-07-01", "end": "2025-07-02",
-           "scope": {}, "effects": {"revenue": 0.5}, "primary_kpi": "sessions"}
+EV = {
+    "event_id": "E01",
+    "type": "channel_outage",
+    "expected": False,
+    "start": "2025-06-10",
+    "end": "2025-06-12",
+    "scope": {"channel": "paid_social"},
+    "effects": {"sessions": -0.17, "orders": -0.16, "aov": 0.001},
+    "scope_effects": {"sessions": -0.6, "orders": -0.58, "aov": 0.0},
+    "primary_kpi": "sessions",
+    "primary_direction": "down",
+}
+HOLIDAY = {
+    "event_id": "P01",
+    "type": "holiday",
+    "expected": True,
+    "start": "2025-07-01",
+    "end": "2025-07-02",
+    "scope": {},
+    "effects": {"revenue": 0.5},
+    "primary_kpi": "sessions",
+}
 
 
 def inc(start: str, end: str | None = None, kpi: str = "sessions", direction: str = "down",
         dimension: str = "overall", segment: str = "all", peak: float = 5.0) -> Incident:
     s, e = pd.Timestamp(start), pd.Timestamp(end or start)
-    return Incident(incident_id=f"I-{kpi}-{dimension}-{segment}-{start}-{direction}", kpi=kpi, dimension=dimension,
-                    segment=segment, start=s, end=e, direction=direction, detectors=["a"], level="single",
-                    confidence=0.5, severity="low", peak_score=peak, actual=1.0, expected=1.0, magnitude_pct=0.0)
+    return Incident(
+        incident_id=f"I-{kpi}-{dimension}-{segment}-{start}-{direction}",
+        kpi=kpi,
+        dimension=dimension,
+        segment=segment,
+        start=s,
+        end=e,
+        direction=direction,
+        detectors=["a"],
+        level="single",
+        confidence=0.5,
+        severity="low",
+        peak_score=peak,
+        actual=1.0,
+        expected=1.0,
+        magnitude_pct=0.0,
+    )
 
 
-def ok(i: Incident, ev: dict = EV, mode: str = "strict", early: int = 1, late: int = 2, min_effect: float = 0.05):
+def ok(
+    i: Incident,
+    ev: dict = EV,
+    mode: str = "strict",
+    early: int = 1,
+    late: int = 2,
+    min_effect: float = 0.05,
+):
     return matches(i, Event.from_dict(ev), mode, early, late, min_effect)
 
 
@@ -45,15 +82,22 @@ def test_strict_needs_kpi_direction_and_slice():
     assert not ok(inc("2025-06-10", kpi="aov", direction="up"))        # +0.1 % < min_effect
     assert not ok(inc("2025-06-10", kpi="revenue"))                    # not among the effects
     assert ok(inc("2025-06-10", kpi="orders", dimension="channel", segment="paid_social"))
-    assert not ok(inc("2025-06-10", kpi="orders", dimension="channel", segment="organic"))   # other channel
-    assert ok(inc("2025-06-10", kpi="orders", dimension="country", segment="DE"))            # not excluded
+    assert not ok(
+        inc("2025-06-10", kpi="orders", dimension="channel", segment="organic")
+    )  # other channel
+    assert ok(inc("2025-06-10", kpi="orders", dimension="country", segment="DE"))  # not excluded
     # lenient: any KPI, any slice, any direction
-    assert ok(inc("2025-06-10", kpi="revenue", direction="up", dimension="channel", segment="organic"), mode="lenient")
+    assert ok(
+        inc("2025-06-10", kpi="revenue", direction="up", dimension="channel", segment="organic"),
+        mode="lenient",
+    )
 
 
 def test_primary_kpi_counts_in_its_direction():
     ev = {**EV, "effects": {"sessions": -0.01}, "scope_effects": None}
-    assert ok(inc("2025-06-10"), ev=ev)   # primary KPI, primary direction, though |effect| < min_effect
+    assert ok(
+        inc("2025-06-10"), ev=ev
+    )  # primary KPI, primary direction, though |effect| < min_effect
     assert not ok(inc("2025-06-10", direction="up"), ev=ev)
 
 
@@ -64,27 +108,42 @@ def test_event_without_effects_matches_any_kpi():
 
 def test_metrics_expected_events_are_false_positives_shown_apart():
     events = [Event.from_dict(EV), Event.from_dict(HOLIDAY)]
-    incs = [inc("2025-06-11"), inc("2025-06-12", kpi="orders"), inc("2025-07-01", kpi="revenue", direction="up"),
-            inc("2025-08-01")]
+    incs = [
+        inc("2025-06-11"),
+        inc("2025-06-12", kpi="orders"),
+        inc("2025-07-01", kpi="revenue", direction="up"),
+        inc("2025-08-01"),
+    ]
     m, delays = metrics(incs, events, "strict", 1, 2, 0.05)
     assert m["events"] == 1 and m["detected"] == 1 and m["recall"] == 1.0
-    assert m["incidents"] == 4 and m["true_incidents"] == 2 and m["fp"] == 2 and m["fp_expected"] == 1
+    assert (
+        m["incidents"] == 4 and m["true_incidents"] == 2 and m["fp"] == 2 and m["fp_expected"] == 1
+    )
     assert m["precision"] == 0.5 and m["f1"] == pytest.approx(2 * 0.5 / 1.5, abs=1e-4)
     assert delays == {"E01": 1} and m["median_delay_days"] == 1.0
-    assert m["by_type"] == {"channel_outage": {"events": 1, "detected": 1, "recall": 1.0, "median_delay_days": 1.0}}
+    assert m["by_type"] == {
+        "channel_outage": {"events": 1, "detected": 1, "recall": 1.0, "median_delay_days": 1.0}
+    }
 
 
 def test_no_incidents_and_no_events():
     events = [Event.from_dict(EV)]
     m, _ = metrics([], events, "strict", 1, 2, 0.05)
-    assert m["recall"] == 0.0 and m["precision"] == 1.0 and m["f1"] == 0.0 and m["median_delay_days"] is None
+    assert (
+        m["recall"] == 0.0
+        and m["precision"] == 1.0
+        and m["f1"] == 0.0
+        and m["median_delay_days"] is None
+    )
 
 
 def test_recall_at_equal_fp_takes_top_scores():
     ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
     events = [Event.from_dict(EV), Event.from_dict(ev2)]
     oracle = [inc("2025-06-10", peak=9.0), inc("2025-08-01", peak=8.0), inc("2025-09-01", peak=4.0)]
-    assert recall_at_fp(oracle, events, "strict", 1, 2, 0.05, fp_budget=0) == 0.5   # stops before the FP
+    assert (
+        recall_at_fp(oracle, events, "strict", 1, 2, 0.05, fp_budget=0) == 0.5
+    )  # stops before the FP
     assert recall_at_fp(oracle, events, "strict", 1, 2, 0.05, fp_budget=1) == 1.0
 
 
@@ -94,14 +153,25 @@ def test_scorecard_layout_and_matched_ids():
     oracle = [inc("2025-06-10", peak=9.0)]
     cons = [inc("2025-06-10")]
     settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05}
-    card = build_scorecard(truth, {"a": a, "oracle": oracle}, cons, {"k1": a}, settings, oracle_name="oracle",
-                           failed={"prophet_residual": "RuntimeError: cannot fit"})
+    card = build_scorecard(
+        truth,
+        {"a": a, "oracle": oracle},
+        cons,
+        {"k1": a},
+        settings,
+        oracle_name="oracle",
+        failed={"prophet_residual": "RuntimeError: cannot fit"},
+    )
     assert card["schema"] == "shocklab.scorecard/1"
     assert card["events"] == {"unexpected": 1, "expected": 1, "by_type": {"channel_outage": 1}}
     assert card["headline"]["recall"] == 1.0 and card["headline"]["precision"] == 1.0
     assert card["strict"]["detectors"]["a"]["precision"] == 0.5
-    assert card["strict"]["oracle_equal_fp"] == {"fp_budget": 0, "oracle_recall": 1.0, "consensus_recall": 1.0,
-                                                 "ratio": 1.0}
+    assert card["strict"]["oracle_equal_fp"] == {
+        "fp_budget": 0,
+        "oracle_recall": 1.0,
+        "consensus_recall": 1.0,
+        "ratio": 1.0,
+    }
     assert card["event_detail"][0]["detected_by"] == {"a": 0, "consensus": 0, "oracle": 0}
     assert [i.matched_event_id for i in a] == ["E01", None] and cons[0].matched_event_id == "E01"
     table = format_table(card)

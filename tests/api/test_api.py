@@ -11,7 +11,9 @@ import warnings
 
 import pytest
 
-with warnings.catch_warnings():  # starlette's notice that httpx2 will replace httpx in the TestClient
+with (
+    warnings.catch_warnings()
+):  # starlette's notice that httpx2 will replace httpx in the TestClient
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
@@ -41,7 +43,13 @@ def _error(r, status):
 
 def test_health_and_run_list(client, roots):
     h = client.get("/health").json()
-    assert h == {"status": "ok", "version": h["version"], "runs": 4, "experiments": 2, "analysis_enabled": False}
+    assert h == {
+        "status": "ok",
+        "version": h["version"],
+        "runs": 4,
+        "experiments": 2,
+        "analysis_enabled": False,
+    }
     runs = {r["id"]: r for r in client.get("/runs").json()}
     assert set(runs) == {"sim", "sim-k1", "kpis", "tx"}
     head = _json(roots, "sim", "scorecard.json")["headline"]
@@ -77,13 +85,19 @@ def test_incidents_filters(client, roots):
         [i["incident_id"] for i in allinc]
     kpi = allinc[0]["kpi"]
     r = client.get("/runs/sim/incidents", params={"kpi": kpi, "limit": 1000}).json()
-    assert r["total"] == sum(i["kpi"] == kpi for i in allinc) and all(i["kpi"] == kpi for i in r["items"])
-    r = client.get("/runs/sim/incidents", params={"detector": "rolling_zscore", "limit": 1000}).json()
+    assert r["total"] == sum(i["kpi"] == kpi for i in allinc) and all(
+        i["kpi"] == kpi for i in r["items"]
+    )
+    r = client.get(
+        "/runs/sim/incidents", params={"detector": "rolling_zscore", "limit": 1000}
+    ).json()
     assert r["total"] == sum("rolling_zscore" in i["detectors"] for i in allinc) > 0
     level = allinc[0]["level"]
     r = client.get("/runs/sim/incidents", params={"level": level, "limit": 1000}).json()
     assert r["total"] == sum(i["level"] == level for i in allinc)
-    r = client.get("/runs/sim/incidents", params={"start": "2025-03-01", "end": "2025-03-31", "limit": 1000}).json()
+    r = client.get(
+        "/runs/sim/incidents", params={"start": "2025-03-01", "end": "2025-03-31", "limit": 1000}
+    ).json()
     want = [i for i in allinc if i["end"] >= "2025-03-01" and i["start"] <= "2025-03-31"]
     assert r["total"] == len(want) and 0 < len(want) < len(allinc)
     r = client.get("/runs/sim/incidents", params={"limit": 2, "offset": 1}).json()
@@ -96,8 +110,9 @@ def test_incidents_filters(client, roots):
 def test_incidents_bad_parameters(client):
     assert "known:" in _error(client.get("/runs/sim/incidents", params={"detector": "nope"}), 422)
     assert "consensus" in _error(client.get("/runs/sim/incidents", params={"source": "nope"}), 422)
-    assert "after end" in _error(client.get("/runs/sim/incidents", params={"start": "2025-04-01",
-                                                                            "end": "2025-03-01"}), 422)
+    assert "after end" in _error(
+        client.get("/runs/sim/incidents", params={"start": "2025-04-01", "end": "2025-03-01"}), 422
+    )
     assert "start" in _error(client.get("/runs/sim/incidents", params={"start": "2025-13-01"}), 422)
     _error(client.get("/runs/sim/incidents", params={"limit": 0}), 422)
 
@@ -106,20 +121,33 @@ def test_kpis(client, roots):
     import pandas as pd
     k = pd.read_csv(roots.reports / "sim" / "kpis_daily.csv")
     want = k[(k["dimension"] == "channel") & (k["segment"] == "email")].sort_values("date")
-    r = client.get("/runs/sim/kpis", params={"kpi": "revenue", "dimension": "channel", "segment": "email"}).json()
+    r = client.get(
+        "/runs/sim/kpis", params={"kpi": "revenue", "dimension": "channel", "segment": "email"}
+    ).json()
     assert [p["date"] for p in r["points"]] == want["date"].tolist()
     assert [p["value"] for p in r["points"]] == pytest.approx(want["revenue"].tolist())
-    r = client.get("/runs/sim/kpis", params={"kpi": "orders", "start": "2025-02-01", "end": "2025-02-07"}).json()
+    r = client.get(
+        "/runs/sim/kpis", params={"kpi": "orders", "start": "2025-02-01", "end": "2025-02-07"}
+    ).json()
     assert [p["date"] for p in r["points"]] == [f"2025-02-0{d}" for d in range(1, 8)]
     assert r["dimension"] == "overall" and r["segment"] == "all"
-    assert client.get("/runs/kpis/kpis", params={"kpi": "signups"}).json()["points"][0]["date"] == "2025-01-01"
+    assert (
+        client.get("/runs/kpis/kpis", params={"kpi": "signups"}).json()["points"][0]["date"]
+        == "2025-01-01"
+    )
 
 
 def test_kpis_errors(client):
     assert "signups" in _error(client.get("/runs/kpis/kpis", params={"kpi": "revenue"}), 422)
-    assert "known: overall" in _error(client.get("/runs/sim/kpis", params={"kpi": "revenue", "dimension": "x"}), 422)
-    assert "email" in _error(client.get("/runs/sim/kpis", params={"kpi": "revenue", "dimension": "channel",
-                                                                  "segment": "tiktok"}), 422)
+    assert "known: overall" in _error(
+        client.get("/runs/sim/kpis", params={"kpi": "revenue", "dimension": "x"}), 422
+    )
+    assert "email" in _error(
+        client.get(
+            "/runs/sim/kpis", params={"kpi": "revenue", "dimension": "channel", "segment": "tiktok"}
+        ),
+        422,
+    )
     assert "kpi" in _error(client.get("/runs/sim/kpis"), 422)  # kpi is required
 
 
@@ -136,7 +164,9 @@ def test_customer_segments(client, roots):
     r = client.get("/runs/sim/customers/segments").json()
     got = {s["segment"]: s["customers"] for s in r["segments"] if s["customers"]}
     assert got == seg["segment"].value_counts().to_dict()
-    assert r["customers"] == len(seg) and sum(s["share"] for s in r["segments"]) == pytest.approx(1, abs=1e-4)
+    assert r["customers"] == len(seg) and sum(s["share"] for s in r["segments"]) == pytest.approx(
+        1, abs=1e-4
+    )
     assert sum(r["actions"].values()) == len(seg)
     assert "no customer models" in _error(client.get("/runs/kpis/customers/segments"), 404)
     assert client.get("/runs/tx/customers/segments").status_code == 200
@@ -151,14 +181,23 @@ def test_customer_actions_filters_and_csv(client, roots):
     assert r["total"] == len(both) and len(r["items"]) == 5
     action = act["action"].value_counts().index[0]
     want = both[(both["action"] == action) & (both["churn_risk"] >= 0.6)]
-    r = client.get("/runs/sim/customers/actions", params={"action": action, "min_risk": 0.6, "limit": 1000}).json()
+    r = client.get(
+        "/runs/sim/customers/actions", params={"action": action, "min_risk": 0.6, "limit": 1000}
+    ).json()
     assert r["total"] == len(want) > 0
     assert all(i["action"] == action and i["churn_risk"] >= 0.6 for i in r["items"])
-    csv = client.get("/runs/sim/customers/actions", params={"action": action, "min_risk": 0.6, "format": "csv"})
-    assert csv.headers["content-type"].startswith("text/csv") and "attachment" in csv.headers["content-disposition"]
+    csv = client.get(
+        "/runs/sim/customers/actions", params={"action": action, "min_risk": 0.6, "format": "csv"}
+    )
+    assert (
+        csv.headers["content-type"].startswith("text/csv")
+        and "attachment" in csv.headers["content-disposition"]
+    )
     from io import StringIO
     assert sorted(pd.read_csv(StringIO(csv.text))["customer_id"]) == sorted(want["customer_id"])
-    r = client.get("/runs/sim/customers/actions", params={"value_tier": "VIP (top 10%)", "limit": 1000}).json()
+    r = client.get(
+        "/runs/sim/customers/actions", params={"value_tier": "VIP (top 10%)", "limit": 1000}
+    ).json()
     assert r["total"] == int((both["value_pct"] >= 0.9).sum())
     _error(client.get("/runs/sim/customers/actions", params={"format": "xml"}), 422)
     _error(client.get("/runs/sim/customers/actions", params={"min_risk": 2}), 422)
@@ -172,15 +211,31 @@ def test_experiments(client):
     _error(client.get("/experiments/nope"), 404)
 
 
-@pytest.mark.parametrize("path", ["/runs/nope", "/runs/nope/insights", "/runs/nope/kpis?kpi=revenue",
-                                  "/runs/kpis/customers/actions", "/nowhere"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/runs/nope",
+        "/runs/nope/insights",
+        "/runs/nope/kpis?kpi=revenue",
+        "/runs/kpis/customers/actions",
+        "/nowhere",
+    ],
+)
 def test_not_found_is_json(client, path):
     _error(client.get(path), 404)
 
 
-@pytest.mark.parametrize("path", ["/runs/..%2F..%2Fetc%2Fpasswd", "/runs/%2E%2E/insights", "/runs/..%5Csim/insights",
-                                  "/runs/.hidden/insights", "/runs/sim%2F..%2F..%2Fdata/scorecard",
-                                  "/experiments/..%2Freports"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/runs/..%2F..%2Fetc%2Fpasswd",
+        "/runs/%2E%2E/insights",
+        "/runs/..%5Csim/insights",
+        "/runs/.hidden/insights",
+        "/runs/sim%2F..%2F..%2Fdata/scorecard",
+        "/experiments/..%2Freports",
+    ],
+)
 def test_path_traversal_refused(client, path):
     r = client.get(path)
     assert r.status_code in (404, 422), r.text
@@ -203,18 +258,31 @@ def test_internal_error_has_no_stack_trace(roots, tmp_path):
     bad = tmp_path / "reports"
     shutil.copytree(roots.reports / "kpis", bad / "broken")
     (bad / "broken" / "incidents.json").write_text("{not json")
-    with TestClient(create_app(Settings(reports=bad, runs=roots.runs)), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(Settings(reports=bad, runs=roots.runs)), raise_server_exceptions=False
+    ) as c:
         msg = _error(c.get("/runs/broken/incidents"), 500)
     assert msg == "internal error (see the server log)"
 
 
 def test_openapi_documents_every_route(client):
     spec = client.get("/openapi.json").json()
-    want = {"/health", "/runs", "/runs/{run_id}", "/runs/{run_id}/scorecard", "/runs/{run_id}/insights",
-            "/runs/{run_id}/incidents", "/runs/{run_id}/kpis", "/runs/{run_id}/forecast",
-            "/runs/{run_id}/customers/segments", "/runs/{run_id}/customers/actions"}
+    want = {
+        "/health",
+        "/runs",
+        "/runs/{run_id}",
+        "/runs/{run_id}/scorecard",
+        "/runs/{run_id}/insights",
+        "/runs/{run_id}/incidents",
+        "/runs/{run_id}/kpis",
+        "/runs/{run_id}/forecast",
+        "/runs/{run_id}/customers/segments",
+        "/runs/{run_id}/customers/actions",
+    }
     assert want <= set(spec["paths"])
-    assert "Insights" in spec["components"]["schemas"] and "Episode" in spec["components"]["schemas"]
+    assert (
+        "Insights" in spec["components"]["schemas"] and "Episode" in spec["components"]["schemas"]
+    )
     assert "post" not in spec["paths"]["/runs"]  # read-only by default
     assert client.get("/docs").status_code == 200
     assert client.post("/runs", json={"data": "small"}).status_code == 405
@@ -226,7 +294,9 @@ def test_openapi_documents_every_route(client):
 def writer(roots, tmp_path):
     reports = tmp_path / "reports"
     reports.mkdir()
-    app = create_app(Settings(reports=reports, runs=roots.runs, allow_analysis=True, data_roots=[roots.data]))
+    app = create_app(
+        Settings(reports=reports, runs=roots.runs, allow_analysis=True, data_roots=[roots.data])
+    )
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c, reports
 
@@ -243,7 +313,9 @@ def test_post_runs_confines_paths(writer, roots, tmp_path):
         (roots.data / "escape").unlink()
     assert "not found" in _error(c.post("/runs", json={"data": "nope"}), 404)
     assert "bogus" in _error(c.post("/runs", json={"data": "small", "bogus": 1}), 422)
-    assert "unknown detector" in _error(c.post("/runs", json={"data": "small", "detectors": ["nope"]}), 422)
+    assert "unknown detector" in _error(
+        c.post("/runs", json={"data": "small", "detectors": ["nope"]}), 422
+    )
     assert "KEY=VALUE" in _error(c.post("/runs", json={"data": "small", "overrides": ["x"]}), 422)
     _error(c.post("/runs", json={"data": ""}), 422)
 
@@ -251,8 +323,15 @@ def test_post_runs_confines_paths(writer, roots, tmp_path):
 @pytest.mark.slow
 def test_post_runs_analyses_in_the_background_one_at_a_time(writer, roots):
     c, reports = writer
-    body = {"data": "small", "detectors": ["rolling_zscore", "oracle"],
-            "overrides": ["customers.enabled=false", "insights.forecast.enabled=false", "insights.plots=false"]}
+    body = {
+        "data": "small",
+        "detectors": ["rolling_zscore", "oracle"],
+        "overrides": [
+            "customers.enabled=false",
+            "insights.forecast.enabled=false",
+            "insights.plots=false",
+        ],
+    }
     r = c.post("/runs", json=body)
     assert r.status_code == 202, r.text
     job = r.json()

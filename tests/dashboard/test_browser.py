@@ -26,12 +26,29 @@ from dashboard.widgets import fmt
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = next((p for p in (os.environ.get("SHOCKLAB_CHROMIUM"), shutil.which("chromium"),
-                             shutil.which("chromium-browser"), "/usr/bin/chromium") if p and Path(p).is_file()), None)
+CHROMIUM = next(
+    (
+        p
+        for p in (
+            os.environ.get("SHOCKLAB_CHROMIUM"),
+            shutil.which("chromium"),
+            shutil.which("chromium-browser"),
+            "/usr/bin/chromium",
+        )
+        if p and Path(p).is_file()
+    ),
+    None,
+)
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TITLES = {"overview": "Overview", "kpis": "KPI explorer", "episodes": "Episodes", "customers": "Customers",
-          "experiments": "Experiments", "compare": "Compare runs"}
+TITLES = {
+    "overview": "Overview",
+    "kpis": "KPI explorer",
+    "episodes": "Episodes",
+    "customers": "Customers",
+    "experiments": "Experiments",
+    "compare": "Compare runs",
+}
 WAIT_S = 120  # bounds on waiting for a loaded machine, not speed assertions
 
 
@@ -47,9 +64,28 @@ def dashboard_url(roots, tmp_path):
     env = {**os.environ, "SHOCKLAB_REPORTS": str(roots.reports), "SHOCKLAB_RUNS": str(roots.runs)}
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + WAIT_S
@@ -61,7 +97,9 @@ def dashboard_url(roots, tmp_path):
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()[-2000:]}"
+                )
             time.sleep(0.5)
         yield url
     finally:
@@ -89,10 +127,15 @@ def _wait_for_text(page, texts: list[str]) -> str:
 def test_every_page_in_chromium(roots, dashboard_url, tmp_path):
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it as root)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed"
+    )
     sc = json.loads((roots.reports / "sim" / "scorecard.json").read_text())
     cons = sc[sc["headline"]["mode"]]["consensus"]
-    card = [f"{cons['incidents']} incidents, {cons['fp']} false alarms", fmt(sc["headline"]["recall"])]
+    card = [
+        f"{cons['incidents']} incidents, {cons['fp']} false alarms",
+        fmt(sc["headline"]["recall"]),
+    ]
     lb = (roots.runs / "sweep" / "leaderboard.csv").read_text().splitlines()
     import pandas as pd
     lbd = pd.read_csv(roots.runs / "sweep" / "leaderboard.csv")
@@ -106,8 +149,10 @@ def test_every_page_in_chromium(roots, dashboard_url, tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1500})
             page.set_default_timeout(WAIT_S * 1000)
             for name, title in TITLES.items():
-                query = {"experiments": "page=experiments&exp=sweep",
-                         "compare": "page=compare&run=sim&other=sim-k1"}.get(name, f"page={name}&run=sim")
+                query = {
+                    "experiments": "page=experiments&exp=sweep",
+                    "compare": "page=compare&run=sim&other=sim-k1",
+                }.get(name, f"page={name}&run=sim")
                 page.goto(f"{dashboard_url}/?{query}")
                 want = [title] + ([exp_number, "Gate PASSED"] if name == "experiments" else card)
                 body = _wait_for_text(page, want)

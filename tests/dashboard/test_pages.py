@@ -39,8 +39,20 @@ def page(roots, monkeypatch):
 
 
 def _texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "success", "error", "subheader", "title")
-             for e in getattr(at, kind)]
+    parts = [
+        e.value
+        for kind in (
+            "markdown",
+            "caption",
+            "info",
+            "warning",
+            "success",
+            "error",
+            "subheader",
+            "title",
+        )
+        for e in getattr(at, kind)
+    ]
     parts += [e.value for kind in ("markdown", "caption") for e in getattr(at.sidebar, kind)]
     return "\n".join(str(p) for p in parts)
 
@@ -60,15 +72,24 @@ def test_overview_shows_the_scorecard(page, roots):
     at = page("overview", "sim-k1")
     metrics = {m.label: m.value for m in at.metric}
     cons = sc["strict"]["consensus"]
-    assert metrics["Consensus recall"] == fmt(cons["recall"]) and metrics["Precision"] == fmt(cons["precision"])
+    assert metrics["Consensus recall"] == fmt(cons["recall"]) and metrics["Precision"] == fmt(
+        cons["precision"]
+    )
     assert metrics["F1"] == fmt(cons["f1"])
     board = at.dataframe[0].value
     assert set(sc["strict"]["detectors"]) <= set(board["entity"])
-    assert board.loc[board["entity"] == "CONSENSUS (configured)", "incidents"].item() == cons["incidents"]
-    assert f"{cons['incidents']} incidents, {cons['fp']} false alarms" in _texts(at)  # the sidebar card every page shows
+    assert (
+        board.loc[board["entity"] == "CONSENSUS (configured)", "incidents"].item()
+        == cons["incidents"]
+    )
+    assert f"{cons['incidents']} incidents, {cons['fp']} false alarms" in _texts(
+        at
+    )  # the sidebar card every page shows
     assert "Oracle line" in _texts(at)
     at.radio(key="ov_mode").set_value("lenient").run()
-    assert {m.label: m.value for m in at.metric}["Consensus recall"] == fmt(sc["lenient"]["consensus"]["recall"])
+    assert {m.label: m.value for m in at.metric}["Consensus recall"] == fmt(
+        sc["lenient"]["consensus"]["recall"]
+    )
 
 
 def test_overview_without_truth_says_so(page):
@@ -97,7 +118,10 @@ def test_kpi_explorer_chart_holds_flags_incidents_and_events(page, roots):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["layout"]["title"]["text"] == "sessions · channel paid_search"
     incs = json.loads((roots.reports / "sim" / "incidents.json").read_text())["incidents"]
-    n = sum(i["kpi"] == "sessions" and i["dimension"] == "channel" and i["segment"] == "paid_search" for i in incs)
+    n = sum(
+        i["kpi"] == "sessions" and i["dimension"] == "channel" and i["segment"] == "paid_search"
+        for i in incs
+    )
     assert f"Consensus incidents on this slice ({n})" in [s.value for s in at.subheader]
 
 
@@ -105,7 +129,9 @@ def test_kpi_figure_hover_carries_every_detectors_score(roots):
     run = RunStore(roots.reports, roots.runs).run("sim")
     fig = kpi_figure(run, "orders", "overall", "all")
     main = next(t for t in fig.data if t.name == "orders")
-    assert "rolling_zscore:" in "".join(main.customdata) and "isolation_forest:" in "".join(main.customdata)
+    assert "rolling_zscore:" in "".join(main.customdata) and "isolation_forest:" in "".join(
+        main.customdata
+    )
     only = kpi_figure(run, "orders", "overall", "all", detectors=["oracle"])
     assert not any(t.name.startswith("flag · rolling") for t in only.data)
 
@@ -171,7 +197,10 @@ def test_compare_page_lists_events_found_by_one_run_only(page, roots):
     ev = compare_events(store.run("sim"), store.run("sim-k1"))
     at = page("compare", "sim", other="sim-k1")
     txt = _texts(at)
-    assert f"A found **{int(ev['detected_a'].sum())}**, B found **{int(ev['detected_b'].sum())}**" in txt
+    assert (
+        f"A found **{int(ev['detected_a'].sum())}**, B found **{int(ev['detected_b'].sum())}**"
+        in txt
+    )
     assert "Differences (B − A)" in txt
     assert "No scorecard" in " ".join(i.value for i in page("compare", "tx", other="sim").info)
 

@@ -40,24 +40,40 @@ def test_every_published_numenta_and_null_score():
     windows = json.loads((SHARED / "labels" / "combined_windows.json").read_text())
     profiles = nab.load_profiles(SHARED / "config" / "profiles.json")
     assert profiles == nab.STANDARD_PROFILES
-    pub = pd.read_csv(SHARED / "results" / "numenta" / "numenta_standard_scores.csv").set_index("File")
+    pub = pd.read_csv(SHARED / "results" / "numenta" / "numenta_standard_scores.csv").set_index(
+        "File"
+    )
     files = sorted((SHARED / "results" / "numenta").glob("*/numenta_*.csv"))
     assert len(files) >= 10
     for f in files:
         key = f"{f.parent.name}/{f.name[len('numenta_'):]}"
         df = pd.read_csv(f)
-        r = nab.score_file(pd.to_datetime(df["timestamp"]).to_numpy(), df["anomaly_score"].to_numpy(),
-                           _windows(windows[key]), profiles["standard"], threshold=pub.loc[key, "Threshold"])
+        r = nab.score_file(
+            pd.to_datetime(df["timestamp"]).to_numpy(),
+            df["anomaly_score"].to_numpy(),
+            _windows(windows[key]),
+            profiles["standard"],
+            threshold=pub.loc[key, "Threshold"],
+        )
         assert r.score == pytest.approx(pub.loc[key, "Score"], abs=1e-6), key
     null = pd.read_csv(SHARED / "results" / "null" / "null_standard_scores.csv").set_index("File")
     for key, wins in windows.items():
-        ts = pd.to_datetime(pd.read_csv(SHARED / "data" / key, usecols=["timestamp"])["timestamp"]).to_numpy()
-        assert nab.score_file(ts, np.zeros(len(ts)), _windows(wins), STD).score == null.loc[key, "Score"], key
-    # normalised over this subset, from the published per-file scores: numenta beats windowedGaussian
+        ts = pd.to_datetime(
+            pd.read_csv(SHARED / "data" / key, usecols=["timestamp"])["timestamp"]
+        ).to_numpy()
+        assert (
+            nab.score_file(ts, np.zeros(len(ts)), _windows(wins), STD).score
+            == null.loc[key, "Score"]
+        ), key
+    # normalised over this subset, from the published per-file scores: numenta beats
+    # windowedGaussian
     nwin = sum(len(w) for w in windows.values())
     tot = {d: pd.read_csv(SHARED / "results" / d / f"{d}_standard_scores.csv")["Score"].sum()
            for d in ("numenta", "windowedGaussian", "null")}
-    norm = {d: 100 * (tot[d] - tot["null"]) / (nwin - tot["null"]) for d in ("numenta", "windowedGaussian")}
+    norm = {
+        d: 100 * (tot[d] - tot["null"]) / (nwin - tot["null"])
+        for d in ("numenta", "windowedGaussian")
+    }
     assert norm["numenta"] > norm["windowedGaussian"] > 0
 
 
@@ -75,14 +91,16 @@ def test_scaled_sigmoid_and_probation():
 def test_rules_early_late_fp_probation():
     ts = _grid()
     win = _windows([(ts[100], ts[119])])
-    score = lambda rows: nab.score_file(ts, np.isin(np.arange(200), rows).astype(float), win, STD).score  # noqa: E731
-    assert score([]) == -1.0                                      # a missed window costs fnWeight
-    assert score([100]) == pytest.approx(1.0)                     # first row of the window: full tpWeight
-    assert score([100]) > score([110]) > score([119]) > 0         # earlier is better
-    assert score([100, 110, 119]) == score([100])                 # later detections in a window are free
-    assert score([10]) == -1.0                                    # in the probationary period: ignored
-    assert score([50]) == pytest.approx(-1.0 - 0.11)              # FP before any window: −fpWeight
-    assert -1.11 < score([121]) < -1.0                            # just after a window: a small cost
+    score = lambda rows: (  # noqa: E731
+        nab.score_file(ts, np.isin(np.arange(200), rows).astype(float), win, STD).score
+    )
+    assert score([]) == -1.0  # a missed window costs fnWeight
+    assert score([100]) == pytest.approx(1.0)  # first row of the window: full tpWeight
+    assert score([100]) > score([110]) > score([119]) > 0  # earlier is better
+    assert score([100, 110, 119]) == score([100])  # later detections in a window are free
+    assert score([10]) == -1.0  # in the probationary period: ignored
+    assert score([50]) == pytest.approx(-1.0 - 0.11)  # FP before any window: −fpWeight
+    assert -1.11 < score([121]) < -1.0  # just after a window: a small cost
     assert score([50, 60]) == pytest.approx(-1.0 - 0.22)          # every FP row counts
     low_fp = nab.score_file(ts, np.isin(np.arange(200), [50]).astype(float), win,
                             nab.STANDARD_PROFILES["reward_low_FP_rate"]).score
@@ -92,7 +110,9 @@ def test_rules_early_late_fp_probation():
 def test_windows_snapped_to_rows_and_normalisation():
     ts = _grid()
     # a window whose edges fall between rows covers the rows inside it
-    wins = [(pd.Timestamp(ts[100]) - pd.Timedelta("2min"), pd.Timestamp(ts[119]) + pd.Timedelta("2min"))]
+    wins = [
+        (pd.Timestamp(ts[100]) - pd.Timedelta("2min"), pd.Timestamp(ts[119]) + pd.Timedelta("2min"))
+    ]
     assert nab.window_rows(ts, wins) == [(100, 119)]
     det = nab.detections_from_starts(ts, [pd.Timestamp(ts[100]) - pd.Timedelta("1min")])
     assert det.sum() == 1 and det[100] == 1.0

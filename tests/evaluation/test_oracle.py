@@ -15,8 +15,16 @@ from shocklab.configio import load_yaml
 from simulation.api import generate
 
 KPIS = ["revenue", "orders", "sessions", "conversion_rate", "aov"]
-SMALL = {"period_days": [240, 240], "sessions_per_day": [3000, 8000], "products": [150, 200],
-         "warmup_days": 60, "shocks": [12, 12], "channels": [2, 4], "countries": [2, 4], "min_gap_days": 2}
+SMALL = {
+    "period_days": [240, 240],
+    "sessions_per_day": [3000, 8000],
+    "products": [150, 200],
+    "warmup_days": 60,
+    "shocks": [12, 12],
+    "channels": [2, 4],
+    "countries": [2, 4],
+    "min_gap_days": 2,
+}
 
 
 def world(tmp_path, seed: int, **over):
@@ -31,7 +39,9 @@ def world(tmp_path, seed: int, **over):
 def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
     ds = load_data_dir(world(tmp_path, 5, shocks=[0, 0]))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
-    out = Oracle(OracleConfig(windows=[])).detect(DetectorInput(series=series, baseline=_baseline_long(ds, KPIS)))
+    out = Oracle(OracleConfig(windows=[])).detect(
+        DetectorInput(series=series, baseline=_baseline_long(ds, KPIS))
+    )
     out = out[out["actual"].notna()]
     assert len(out) > 10_000
     for kpi, g in out.groupby("kpi"):
@@ -40,19 +50,31 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
         assert abs(s.mean()) < 0.15 and 0.85 < s.std() < 1.15, (kpi, s.mean(), s.std())
         assert np.mean(np.abs(s) >= 3) < 0.008, kpi
     # the multi-day windows are Bonferroni-adjusted: never more false alarms than nominal × 1.5
-    out3 = Oracle(OracleConfig(windows=[3, 7])).detect(DetectorInput(series=series, baseline=_baseline_long(ds, KPIS)))
+    out3 = Oracle(OracleConfig(windows=[3, 7])).detect(
+        DetectorInput(series=series, baseline=_baseline_long(ds, KPIS))
+    )
     assert np.mean(np.abs(out3["score"]) >= 3) < 0.0027 * 1.5
 
 
 def test_oracle_sees_a_shock_in_its_slice(tmp_path):
     ds = load_data_dir(world(tmp_path, 6))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
-    out = Oracle(OracleConfig()).detect(DetectorInput(series=series, baseline=_baseline_long(ds, KPIS)))
-    big = [e for e in ds.truth_events if not e["expected"] and e["type"] in ("channel_outage", "site_outage")
-           and abs(e["scope_effects"].get("sessions", 0)) > 0.3 and len(e["scope"]) < 2]   # watched slices
+    out = Oracle(OracleConfig()).detect(
+        DetectorInput(series=series, baseline=_baseline_long(ds, KPIS))
+    )
+    big = [
+        e
+        for e in ds.truth_events
+        if not e["expected"]
+        and e["type"] in ("channel_outage", "site_outage")
+        and abs(e["scope_effects"].get("sessions", 0)) > 0.3
+        and len(e["scope"]) < 2
+    ]  # watched slices
     assert big
     for e in big:
-        w = out[(out["date"] >= e["start"]) & (out["date"] <= e["end"]) & (out["kpi"] == "sessions")]
+        w = out[
+            (out["date"] >= e["start"]) & (out["date"] <= e["end"]) & (out["kpi"] == "sessions")
+        ]
         assert (w["score"] <= -5).any(), e
 
 

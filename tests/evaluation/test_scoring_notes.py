@@ -8,21 +8,49 @@ from analytics.context import Incident
 from evaluation.pipeline import with_revenue_impact
 from evaluation.scoring import build_scorecard
 
-SETTINGS = {"mode": "strict", "early_days": 1, "late_days": 3, "min_effect": 0.03, "warmup_days": 30,
-            "data_start": "2025-01-01"}
+SETTINGS = {
+    "mode": "strict",
+    "early_days": 1,
+    "late_days": 3,
+    "min_effect": 0.03,
+    "warmup_days": 30,
+    "data_start": "2025-01-01",
+}
 
 
 def ev(eid: str, start: str, scope: dict, revenue: float, end: str | None = None) -> dict:
-    return {"event_id": eid, "type": "site_outage", "expected": False, "start": start, "end": end or start,
-            "scope": scope, "effects": {"sessions": -0.3, "revenue": revenue}, "primary_kpi": "sessions",
-            "primary_direction": "down"}
+    return {
+        "event_id": eid,
+        "type": "site_outage",
+        "expected": False,
+        "start": start,
+        "end": end or start,
+        "scope": scope,
+        "effects": {"sessions": -0.3, "revenue": revenue},
+        "primary_kpi": "sessions",
+        "primary_direction": "down",
+    }
 
 
 def inc(day: str, dimension: str = "overall", segment: str = "all") -> Incident:
     t = pd.Timestamp(day)
-    return Incident(incident_id=f"I-{day}-{segment}", kpi="sessions", dimension=dimension, segment=segment,
-                    start=t, end=t, direction="down", detectors=["a"], level="single", confidence=1.0,
-                    severity="high", peak_score=9.0, actual=1.0, expected=2.0, magnitude_pct=-50.0)
+    return Incident(
+        incident_id=f"I-{day}-{segment}",
+        kpi="sessions",
+        dimension=dimension,
+        segment=segment,
+        start=t,
+        end=t,
+        direction="down",
+        detectors=["a"],
+        level="single",
+        confidence=1.0,
+        severity="high",
+        peak_score=9.0,
+        actual=1.0,
+        expected=2.0,
+        magnitude_pct=-50.0,
+    )
 
 
 EVENTS = [ev("E01", "2025-01-10", {}, -0.5),                        # inside the 30-day warm-up
@@ -33,7 +61,9 @@ EVENTS = [ev("E01", "2025-01-10", {}, -0.5),                        # inside the
 
 
 def card(incidents: list[Incident], settings: dict = SETTINGS) -> dict:
-    return build_scorecard(EVENTS, {"oracle": incidents}, incidents, {"k1": incidents}, dict(settings))
+    return build_scorecard(
+        EVENTS, {"oracle": incidents}, incidents, {"k1": incidents}, dict(settings)
+    )
 
 
 def test_warmup_events_are_reported_apart_and_left_out_of_recall():
@@ -65,11 +95,18 @@ def test_recall_per_scope_kind_and_impact_weighted():
 
 
 def test_revenue_impact_uses_the_counterfactual_window():
-    cf = pd.DataFrame({"date": pd.date_range("2025-03-01", periods=3).strftime("%Y-%m-%d").tolist() * 2,
-                       "channel": ["all"] * 3 + ["email"] * 3, "revenue": [100.0, 200.0, 300.0, 1.0, 1.0, 1.0]})
+    cf = pd.DataFrame(
+        {
+            "date": pd.date_range("2025-03-01", periods=3).strftime("%Y-%m-%d").tolist() * 2,
+            "channel": ["all"] * 3 + ["email"] * 3,
+            "revenue": [100.0, 200.0, 300.0, 1.0, 1.0, 1.0],
+        }
+    )
     out = with_revenue_impact([ev("E02", "2025-03-01", {}, -0.5, end="2025-03-02")], cf)
     assert out[0]["impact_revenue"] == -150.0
-    c = build_scorecard(out + [ev("E09", "2025-06-01", {}, -0.9)], {}, [inc("2025-03-01")], {}, dict(SETTINGS))
+    c = build_scorecard(
+        out + [ev("E09", "2025-06-01", {}, -0.9)], {}, [inc("2025-03-01")], {}, dict(SETTINGS)
+    )
     assert c["strict"]["consensus"]["impact_weighted_recall"] == round(150 / 150.9, 4)
 
 
@@ -83,5 +120,7 @@ def test_truth_round_trips_through_the_typed_model(tmp_path):
     generate(tiny_config(), tmp_path / "d")
     truth = load_truth(tmp_path / "d")
     assert truth.unexpected and all(e.effects for e in truth.unexpected)
-    assert {"overall", "channel", "country", "category", "channel_country"} <= set(truth.baseline["dimension"])
+    assert {"overall", "channel", "country", "category", "channel_country"} <= set(
+        truth.baseline["dimension"]
+    )
     assert truth.noise["schema"] == "shocklab.noise_model/1"

@@ -18,7 +18,11 @@ def _brute(pred, gt, trange, step=0.002):
         xs_e = np.arange(e0, e1, step) + step / 2                       # X uniform on the zone
         dist_xj = np.maximum(0, np.maximum(j0 - xs_e, xs_e - j1))
         p_in = tm._clip(pred, (e0, e1))
-        xs = np.concatenate([np.arange(s, e, step) + step / 2 for s, e in p_in]) if p_in else np.array([])
+        xs = (
+            np.concatenate([np.arange(s, e, step) + step / 2 for s, e in p_in])
+            if p_in
+            else np.array([])
+        )
         if xs.size:
             d = np.maximum(0, np.maximum(j0 - xs, xs - j1))
             precs.append(np.mean([(dist_xj >= di).mean() if di > 0 else 1.0 for di in d]))
@@ -27,7 +31,9 @@ def _brute(pred, gt, trange, step=0.002):
             recs.append(0.0)
             continue
         dy = tm._dist_to(ys, p_in)
-        recs.append(np.mean([(np.abs(xs_e - y) >= di).mean() for y, di in zip(ys, dy, strict=True)]))
+        recs.append(
+            np.mean([(np.abs(xs_e - y) >= di).mean() for y, di in zip(ys, dy, strict=True)])
+        )
     return (np.mean(precs) if precs else None), np.mean(recs)
 
 
@@ -67,11 +73,11 @@ def test_point_adjusted_f1_inflates_and_random_baseline():
     label = np.zeros(100, dtype=bool)
     label[40:60] = True
     pred = np.zeros(100, dtype=bool)
-    pred[50] = True                                   # one point in the window: the whole window counts
+    pred[50] = True  # one point in the window: the whole window counts
     assert tm.point_adjusted_f1(pred, label) == 1.0
     assert tm.point_adjusted_f1(np.zeros(100, bool), label) == 0.0
     rnd = tm.random_point_adjusted_f1(5, label, seed=1)
-    assert 0.3 < rnd < 1.0                            # chance alone scores well under point adjustment
+    assert 0.3 < rnd < 1.0  # chance alone scores well under point adjustment
     assert rnd == tm.random_point_adjusted_f1(5, label, seed=1)   # seeded: same draws
 
 
@@ -80,15 +86,27 @@ def test_score_series_sections():
     raw = np.delete(grid, [10, 11, 150])               # the file had gaps
     slots = np.delete(np.arange(300), [10, 11, 150])
     wins = [(pd.Timestamp(grid[200]), pd.Timestamp(grid[210]))]
-    dets = {"good": [(grid[201], grid[203])], "noisy": [(grid[100], grid[100]), (grid[205], grid[206])],
-            "none": []}
+    dets = {
+        "good": [(grid[201], grid[203])],
+        "noisy": [(grid[100], grid[100]), (grid[205], grid[206])],
+        "none": [],
+    }
     out = tm.score_series(grid, raw, slots, wins, dets, seed=0)
-    assert out["windows"] == 1 and out["rows"] == 297 and out["nab_null"]["standard"]["score"] == -1.0
+    assert (
+        out["windows"] == 1 and out["rows"] == 297 and out["nab_null"]["standard"]["score"] == -1.0
+    )
     good, noisy, none = (out["detectors"][k] for k in ("good", "noisy", "none"))
     assert good["nab"]["standard"]["normalised"] > noisy["nab"]["standard"]["normalised"] > 0
     assert none["nab"]["standard"]["normalised"] == 0.0
-    assert good["window_event"] == {"windows": 1, "detected": 1, "incidents": 1, "true_incidents": 1,
-                                    "recall": 1.0, "precision": 1.0, "f1": 1.0}
+    assert good["window_event"] == {
+        "windows": 1,
+        "detected": 1,
+        "incidents": 1,
+        "true_incidents": 1,
+        "recall": 1.0,
+        "precision": 1.0,
+        "f1": 1.0,
+    }
     assert noisy["window_event"]["precision"] == 0.5
     assert good["affiliation"]["precision"] == 1.0 and good["affiliation"]["recall"] > 0.8
     assert good["point_adjusted_f1"]["f1"] == 1.0 and good["point_adjusted_f1"]["random_f1"] < 1.0

@@ -62,8 +62,12 @@ def fake_analyse(data_dir, analysis: dict | None) -> dict:
     for name, skill in (("fast", 8.0), ("slow", 5.0)):
         noise = world["noise"] * float(g.standard_normal())
         recall = 1.0 / (1.0 + math.exp(-(skill * strength - analysis["threshold"] + noise) * 3))
-        detectors[name] = {"recall": round(recall, 6), "precision": round(1 - recall / 3, 6),
-                           "f1": round(recall * 0.8, 6), "median_delay_days": None if recall < 0.2 else 1.0}
+        detectors[name] = {
+            "recall": round(recall, 6),
+            "precision": round(1 - recall / 3, 6),
+            "f1": round(recall * 0.8, 6),
+            "median_delay_days": None if recall < 0.2 else 1.0,
+        }
     rec = max(d["recall"] for d in detectors.values())
     detectors["oracle"] = {"recall": min(1.0, rec + 0.1)}
     consensus = {"recall": rec, "precision": 0.9 - analysis["threshold"] / 30,

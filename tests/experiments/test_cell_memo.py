@@ -1,4 +1,5 @@
-"""A worker's memos (world tables + KPIs, unchanged detectors' outputs) never change a cell's result."""
+"""A worker's memos (world tables + KPIs, unchanged detectors' outputs) never change a cell's
+result."""
 
 from __future__ import annotations
 
@@ -36,8 +37,10 @@ def test_memoized_cells_equal_fresh_analyses(world, monkeypatch):
     registry = dict(REGISTRY)
     first = cell.analyse_for_scorecard(world, _analysis(3.0))     # fills the memos
     assert len(cell._WORLDS) == 1 and len(cell._DETECTIONS) >= 2
-    again = cell.analyse_for_scorecard(world, _analysis(3.0))     # every detector from the memo
-    other = cell.analyse_for_scorecard(world, _analysis(2.0))     # rolling_zscore recomputed, others reused
+    again = cell.analyse_for_scorecard(world, _analysis(3.0))  # every detector from the memo
+    other = cell.analyse_for_scorecard(
+        world, _analysis(2.0)
+    )  # rolling_zscore recomputed, others reused
     assert REGISTRY == registry                                   # the registry is restored
     assert first == again == analyse(world, _analysis(3.0), stages=scoring)
     assert other == analyse(world, _analysis(2.0), stages=scoring)

@@ -25,8 +25,16 @@ def test_settings_write_magnitude_and_duration_into_templates():
     assert len(settings) == 8
     first = settings[0]
     assert first.params == {"event_type": "channel_outage", "duration_days": 1, "magnitude": 0.02}
-    assert first.overrides == {"scenario.events": [{"type": "channel_outage", "start": "2025-01-10",
-                                                    "duration_days": 1, "params": {"drop_pct": 0.02}}]}
+    assert first.overrides == {
+        "scenario.events": [
+            {
+                "type": "channel_outage",
+                "start": "2025-01-10",
+                "duration_days": 1,
+                "params": {"drop_pct": 0.02},
+            }
+        ]
+    }
     kept = detectability_settings(Detectability(targets=[TARGET], keep_scenario_events=True),
                                   {"events": [{"type": "flash_sale"}]})
     assert kept[0].overrides["scenario.events"][0] == {"type": "flash_sale"}

@@ -27,21 +27,31 @@ def exit_code(gate_results) -> int:
 
 def test_miss_within_noise_passes():
     # mean 0.88 < 0.9, but seeds range 0.8 … 0.96: the interval covers the bar
-    res = check_absolute(results([0.8, 0.96, 0.84, 0.92]), [parse_check("consensus.recall>=0.9")], BOOT)
+    res = check_absolute(
+        results([0.8, 0.96, 0.84, 0.92]), [parse_check("consensus.recall>=0.9")], BOOT
+    )
     assert [r.passed for r in res] == [True]
     assert exit_code(res) == 0
 
 
 def test_miss_beyond_noise_fails_with_exit_1_and_names_figure_and_bar(capsys):
-    res = check_absolute(results([0.7, 0.72, 0.69, 0.71]), [parse_check("consensus.recall>=0.9")], BOOT)
+    res = check_absolute(
+        results([0.7, 0.72, 0.69, 0.71]), [parse_check("consensus.recall>=0.9")], BOOT
+    )
     assert not res[0].passed
     assert exit_code(res) == 1
     err = capsys.readouterr().err
-    assert "consensus.recall>=0.9 [s1]" in err and "entirely below the bar >=0.9" in err and "mean 0.705" in err
+    assert (
+        "consensus.recall>=0.9 [s1]" in err
+        and "entirely below the bar >=0.9" in err
+        and "mean 0.705" in err
+    )
 
 
 def test_upper_bar_and_failed_cells():
-    delay = check_absolute(results([0.5] * 3), [parse_check("consensus.median_delay_days<=0.5")], BOOT)
+    delay = check_absolute(
+        results([0.5] * 3), [parse_check("consensus.median_delay_days<=0.5")], BOOT
+    )
     assert not delay[0].passed and "entirely above" in delay[0].detail
     crashed = check_absolute(results([0.95, None, 0.97], status=["ok", "error", "ok"]),
                              [parse_check("consensus.recall>=0.9")], BOOT)
@@ -50,18 +60,29 @@ def test_upper_bar_and_failed_cells():
 
 def test_baseline_unchanged_passes_and_consistent_drop_fails():
     base = results([0.9, 0.8, 0.95, 0.85, 0.9])
-    same = check_baseline(results([0.9, 0.8, 0.95, 0.85, 0.9]), base, [("consensus.recall", True)], BOOT)
+    same = check_baseline(
+        results([0.9, 0.8, 0.95, 0.85, 0.9]), base, [("consensus.recall", True)], BOOT
+    )
     assert same[0].passed and exit_code(same) == 0
     # a small drop on every seed is beyond the (paired) noise
-    drop = check_baseline(results([0.87, 0.77, 0.92, 0.82, 0.87]), base, [("consensus.recall", True)], BOOT)
+    drop = check_baseline(
+        results([0.87, 0.77, 0.92, 0.82, 0.87]), base, [("consensus.recall", True)], BOOT
+    )
     assert not drop[0].passed and "paired over 5 seeds" in drop[0].detail
     assert exit_code(drop) == 1
     # an uneven change whose interval straddles zero is noise
-    mixed = check_baseline(results([0.95, 0.75, 1.0, 0.8, 0.9]), base, [("consensus.recall", True)], BOOT)
+    mixed = check_baseline(
+        results([0.95, 0.75, 1.0, 0.8, 0.9]), base, [("consensus.recall", True)], BOOT
+    )
     assert mixed[0].passed
     # max_drop tolerates a drop of that size
-    tolerated = check_baseline(results([0.87, 0.77, 0.92, 0.82, 0.87]), base, [("consensus.recall", True)],
-                               BOOT, max_drop=0.05)
+    tolerated = check_baseline(
+        results([0.87, 0.77, 0.92, 0.82, 0.87]),
+        base,
+        [("consensus.recall", True)],
+        BOOT,
+        max_drop=0.05,
+    )
     assert tolerated[0].passed
 
 
@@ -76,7 +97,9 @@ def test_bad_gate_and_baseline_inputs(tmp_path):
     with pytest.raises(InputError, match="not a readable parquet file"):
         load_baseline(tmp_path / "bad.parquet")
     with pytest.raises(InputError, match="no setting in common"):
-        check_baseline(results([0.9]), results([0.9], setting="s2"), [("consensus.recall", True)], BOOT)
+        check_baseline(
+            results([0.9]), results([0.9], setting="s2"), [("consensus.recall", True)], BOOT
+        )
     assert GateFailure.exit_code == 1
 
 

@@ -18,10 +18,15 @@ from shocklab.cli import run_cli
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
-BASE = {"scenario": str(ROOT / "config/scenarios/small.yaml"), "analysis": str(ROOT / "config/analysis.yaml"),
-        "analysis_overrides": {"detectors.prophet_residual.enabled": False,
-                               "detectors.isolation_forest.enabled": False,
-                               "consensus.min_votes": 1}}
+BASE = {
+    "scenario": str(ROOT / "config/scenarios/small.yaml"),
+    "analysis": str(ROOT / "config/analysis.yaml"),
+    "analysis_overrides": {
+        "detectors.prophet_residual.enabled": False,
+        "detectors.isolation_forest.enabled": False,
+        "consensus.min_votes": 1,
+    },
+}
 
 
 def _write(tmp_path: Path, **fields) -> Path:
@@ -45,7 +50,10 @@ def test_detectability_on_a_tiny_grid_recovers_monotone_recall(tmp_path):
         assert np.all(np.diff(r) >= 0), (entity, r)
         assert r[0] < r[-1], (entity, r)
         if entity in ("consensus", "oracle", "rolling_zscore"):
-            assert r[-1] == 1.0 and r[0] == 0.0, (entity, r)  # a 60 % outage is always caught, 1 % never
+            assert r[-1] == 1.0 and r[0] == 0.0, (
+                entity,
+                r,
+            )  # a 60 % outage is always caught, 1 % never
     mde = out.mde.set_index("entity")
     assert mde.loc["oracle", "mde"] <= mde.loc["rolling_zscore", "mde"]
 
@@ -53,7 +61,16 @@ def test_detectability_on_a_tiny_grid_recovers_monotone_recall(tmp_path):
 def test_cli_gate_exit_codes_and_resume(tmp_path, capsys):
     exp = _write(tmp_path, seeds=[1, 2])
     out = tmp_path / "out"
-    args = ["--config", str(exp), "--out", str(out), "--workers", "2", "--no-progress", "--no-plots"]
+    args = [
+        "--config",
+        str(exp),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--no-progress",
+        "--no-plots",
+    ]
     assert run_cli(main, [*args, "--gate", "consensus.recall>=0.3"]) == 0
     first = pd.read_parquet(out / "results.parquet")
     assert (first["status"] == "ok").all() and len(first) == 2
@@ -61,7 +78,10 @@ def test_cli_gate_exit_codes_and_resume(tmp_path, capsys):
     # the rerun resumes (no cell runs again); a bar no result can meet fails with exit 1
     assert run_cli(main, [*args, "--executor", "serial", "--gate", "consensus.recall>1"]) == 1
     err = capsys.readouterr().err
-    assert "FAILED: 1 of 1 gate checks failed: consensus.recall>1" in err and "entirely at or below" in err
+    assert (
+        "FAILED: 1 of 1 gate checks failed: consensus.recall>1" in err
+        and "entirely at or below" in err
+    )
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")} == stamp
     # comparing with itself as the baseline passes: the paired change is exactly zero
     assert run_cli(main, [*args, "--baseline", str(out / "results.parquet")]) == 0

@@ -16,19 +16,33 @@ BOOT = Bootstrap(resamples=1000, seed=3)
 
 
 def test_headline_mode_is_lifted_and_noise_left_out():
-    card = {"schema": "x", "settings": {"mode": "strict", "early_days": 1},
-            "headline": {"mode": "strict", "recall": 0.5},
-            "events": {"unexpected": 8, "by_type": {"flash_sale": 1}},
-            "failed_detectors": {"prophet_residual": "boom"},
-            "strict": {"consensus": {"recall": 0.5, "median_delay_days": None, "by_type": {"a": {"recall": 1}}},
-                       "detectors": {"oracle": {"recall": 1.0}}, "oracle_equal_fp": None},
-            "lenient": {"consensus": {"recall": 0.75}},
-            "event_detail": [{"event_id": "E01"}]}
+    card = {
+        "schema": "x",
+        "settings": {"mode": "strict", "early_days": 1},
+        "headline": {"mode": "strict", "recall": 0.5},
+        "events": {"unexpected": 8, "by_type": {"flash_sale": 1}},
+        "failed_detectors": {"prophet_residual": "boom"},
+        "strict": {
+            "consensus": {
+                "recall": 0.5,
+                "median_delay_days": None,
+                "by_type": {"a": {"recall": 1}},
+            },
+            "detectors": {"oracle": {"recall": 1.0}},
+            "oracle_equal_fp": None,
+        },
+        "lenient": {"consensus": {"recall": 0.75}},
+        "event_detail": [{"event_id": "E01"}],
+    }
     m = scorecard_metrics(card)
     assert m["consensus.recall"] == 0.5 and m["lenient.consensus.recall"] == 0.75
     assert m["detectors.oracle.recall"] == 1.0 and m["consensus.by_type.a.recall"] == 1.0
     assert math.isnan(m["consensus.median_delay_days"])
-    assert m["headline.recall"] == 0.5 and m["events.unexpected"] == 8 and m["failed_detectors.count"] == 1
+    assert (
+        m["headline.recall"] == 0.5
+        and m["events.unexpected"] == 8
+        and m["failed_detectors.count"] == 1
+    )
     assert not any(k.startswith(("strict.", "settings.", "event_detail", "schema")) for k in m)
 
 
@@ -46,18 +60,36 @@ def test_leaderboard_ranks_and_does_not_depend_on_row_order():
     rows = []
     for sid, base in (("sA", 0.5), ("sB", 0.8), ("sC", 0.6)):
         for seed in range(4):
-            rows.append({"cell_id": f"{sid}-seed{seed}", "setting_id": sid, "seed": seed, "status": "ok",
-                         "param:analysis.t": {"sA": 2.0, "sB": 3.0, "sC": 4.0}[sid],
-                         "consensus.f1": base + 0.01 * seed, "consensus.median_delay_days": 1.0 + seed})
+            rows.append(
+                {
+                    "cell_id": f"{sid}-seed{seed}",
+                    "setting_id": sid,
+                    "seed": seed,
+                    "status": "ok",
+                    "param:analysis.t": {"sA": 2.0, "sB": 3.0, "sC": 4.0}[sid],
+                    "consensus.f1": base + 0.01 * seed,
+                    "consensus.median_delay_days": 1.0 + seed,
+                }
+            )
     df = pd.DataFrame(rows)
     board = leaderboard(df, ["consensus.f1", "consensus.median_delay_days"], "consensus.f1", BOOT)
-    assert board["setting_id"].tolist() == ["sB", "sC", "sA"] and board["rank"].tolist() == [1, 2, 3]
+    assert board["setting_id"].tolist() == ["sB", "sC", "sA"] and board["rank"].tolist() == [
+        1,
+        2,
+        3,
+    ]
     assert board.loc[0, "analysis.t"] == 3.0 and board.loc[0, "n_seeds"] == 4
     assert board.loc[0, "consensus.f1.mean"] == pytest.approx(0.815)
-    shuffled = leaderboard(df.sample(frac=1, random_state=1), ["consensus.f1", "consensus.median_delay_days"],
-                           "consensus.f1", BOOT)
+    shuffled = leaderboard(
+        df.sample(frac=1, random_state=1),
+        ["consensus.f1", "consensus.median_delay_days"],
+        "consensus.f1",
+        BOOT,
+    )
     pd.testing.assert_frame_equal(board, shuffled, check_exact=True)
-    by_delay = leaderboard(df, ["consensus.f1", "consensus.median_delay_days"], "consensus.median_delay_days", BOOT)
+    by_delay = leaderboard(
+        df, ["consensus.f1", "consensus.median_delay_days"], "consensus.median_delay_days", BOOT
+    )
     assert by_delay["rank"].tolist() == [1, 2, 3]  # all delays equal: ties keep setting order
     assert by_delay["setting_id"].tolist() == ["sA", "sB", "sC"]
 
@@ -69,8 +101,17 @@ def test_example_experiment_files_validate():
     from experiments.experiment import settings_of
 
     root = Path(__file__).resolve().parents[2]
-    counts = {p.stem: len(settings_of(load_experiment(p))) for p in sorted((root / "config/experiments").glob("*.yaml"))}
-    assert counts == {"ci_gate": 1, "detectability": 14, "detector_sweep": 8, "null_world": 1, "random_world": 1}
+    counts = {
+        p.stem: len(settings_of(load_experiment(p)))
+        for p in sorted((root / "config/experiments").glob("*.yaml"))
+    }
+    assert counts == {
+        "ci_gate": 1,
+        "detectability": 14,
+        "detector_sweep": 8,
+        "null_world": 1,
+        "random_world": 1,
+    }
 
 
 def test_example_paths_resolve_from_any_working_directory(tmp_path, monkeypatch):
@@ -91,5 +132,7 @@ def test_setting_labels():
 
     assert setting_label(make_setting({})) == "base config"
     assert setting_label(make_setting({"analysis.detectors.z.threshold": 3.0})) == "threshold=3.0"
-    long = setting_label(make_setting({"analysis.dimensions": ["overall", "channel", "country", "category"]}))
+    long = setting_label(
+        make_setting({"analysis.dimensions": ["overall", "channel", "country", "category"]})
+    )
     assert long.startswith("dimensions=['overall', 'channel', 'country'") and long.endswith("…")

@@ -40,17 +40,25 @@ def test_serial_local_and_dask_give_identical_results(write_experiment, tmp_path
     dask = _run(exp, tmp_path / "dask", executor="dask", workers=2)
     assert len(serial.results) == 12 and (serial.results["status"] == "ok").all()
     ident = serial.results.drop(columns=IDENTITY_EXCLUDED)
-    pd.testing.assert_frame_equal(ident, local.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
-    pd.testing.assert_frame_equal(ident, dask.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
+    pd.testing.assert_frame_equal(
+        ident, local.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True
+    )
+    pd.testing.assert_frame_equal(
+        ident, dask.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True
+    )
     pd.testing.assert_frame_equal(serial.leaderboard, dask.leaderboard, check_exact=True)
     # and what was written equals what was returned
-    on_disk = pd.read_parquet(tmp_path / "local" / "results.parquet").drop(columns=IDENTITY_EXCLUDED)
+    on_disk = pd.read_parquet(tmp_path / "local" / "results.parquet").drop(
+        columns=IDENTITY_EXCLUDED
+    )
     pd.testing.assert_frame_equal(ident, on_disk, check_exact=True, check_dtype=False)
 
 
 def test_cache_hit_skips_generation(write_experiment, tmp_path):
     # 3 thresholds (analysis only) x 2 seeds share 2 worlds
-    exp = load_experiment(write_experiment(grid={"analysis.threshold": [2.0, 3.0, 4.0]}, seeds=[1, 2]))
+    exp = load_experiment(
+        write_experiment(grid={"analysis.threshold": [2.0, 3.0, 4.0]}, seeds=[1, 2])
+    )
     cache = tmp_path / "worlds"
     first = _run(exp, tmp_path / "a", executor="serial", cache_dir=cache)
     assert count_lines(cache / "generate_calls.log") == 2
@@ -89,9 +97,12 @@ def test_failing_cell_is_recorded_and_retried(write_experiment, tmp_path):
     assert out.leaderboard.loc[0, "n_failed"] == 1 and out.leaderboard.loc[0, "n_seeds"] == 2
     # the rerun retries the failed cell only; it fails the same way
     calls = tmp_path / "calls.log"
-    again = _run(load_experiment(write_experiment(seeds=[1, 2, 3], analysis_overrides={"fail_seed": 2})),
-                 tmp_path / "out", executor="serial",
-                 cell_fn=partial(fake_cell, analyse=partial(_counting_analyse, calls)))
+    again = _run(
+        load_experiment(write_experiment(seeds=[1, 2, 3], analysis_overrides={"fail_seed": 2})),
+        tmp_path / "out",
+        executor="serial",
+        cell_fn=partial(fake_cell, analyse=partial(_counting_analyse, calls)),
+    )
     assert count_lines(calls) == 1
     assert (again.results["status"] == ["ok", "error", "ok"]).all()
 
@@ -108,9 +119,17 @@ def test_dask_executor_uses_an_existing_scheduler(write_experiment, tmp_path):
 
     exp = load_experiment(write_experiment(grid={"analysis.threshold": [2.0, 4.0]}, seeds=[1, 2]))
     serial = _run(exp, tmp_path / "serial", executor="serial")
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
-                      dashboard_address=None) as cluster:
-        remote = _run(exp, tmp_path / "remote", executor="dask", scheduler=cluster.scheduler_address)
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        remote = _run(
+            exp, tmp_path / "remote", executor="dask", scheduler=cluster.scheduler_address
+        )
     pd.testing.assert_frame_equal(serial.results.drop(columns=IDENTITY_EXCLUDED),
                                   remote.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
 

@@ -22,9 +22,13 @@ def _split_file(write_experiment, **split):
 
 
 def test_leaderboard_and_summary_use_test_seeds_only(write_experiment, tmp_path):
-    exp = load_experiment(_split_file(write_experiment, train=[1, 2], test={"count": 3, "start": 10}))
+    exp = load_experiment(
+        _split_file(write_experiment, train=[1, 2], test={"count": 3, "start": 10})
+    )
     assert exp.config.seed_list == [1, 2, 10, 11, 12]
-    out = run(exp, tmp_path / "out", cell_fn=fake_cell, progress=False, plots=False, executor="serial")
+    out = run(
+        exp, tmp_path / "out", cell_fn=fake_cell, progress=False, plots=False, executor="serial"
+    )
     assert set(out.results["seed"]) == {1, 2, 10, 11, 12}
     assert out.leaderboard["n_seeds"].tolist() == [3]
     train = pd.read_csv(tmp_path / "out" / "leaderboard_train.csv")

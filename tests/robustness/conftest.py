@@ -31,7 +31,8 @@ def _isolated(tmp_path, monkeypatch):
 
 @pytest.fixture
 def cli(capsys):
-    """``cli("generate", *args)`` / ``cli("analysis", *args)``: run_cli in-process → CompletedProcess."""
+    """``cli("generate", *args)`` / ``cli("analysis", *args)``: run_cli in-process →
+    CompletedProcess."""
     import generate_data
     import run_analysis
 

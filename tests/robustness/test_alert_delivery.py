@@ -23,7 +23,9 @@ KEY = idempotency_key(ALERT["alert_id"])
 
 
 def _slack(**kw) -> SlackSink:
-    return SlackSink(**{"timeout_s": 0.3, "retries": 2, "backoff_s": 0.0, "sleep": lambda s: None, **kw})
+    return SlackSink(
+        **{"timeout_s": 0.3, "retries": 2, "backoff_s": 0.0, "sleep": lambda s: None, **kw}
+    )
 
 
 def test_hang_then_fail_then_recover(hook, tmp_path):
@@ -35,7 +37,9 @@ def test_hang_then_fail_then_recover(hook, tmp_path):
         assert disp.retry_pending() == {"sent": 0, "pending": 1}  # not re-tried within the run
         assert disp.send(ALERT) == {"slack": False}
         (pending,) = store.pending()
-    assert len(hook.posts) == 1  # a timeout is not multiplied (it reached the server 7 times before)
+    assert (
+        len(hook.posts) == 1
+    )  # a timeout is not multiplied (it reached the server 7 times before)
     assert pending[2] == 1 and "timeout" in pending[3]
 
     hook.mode = "fail"  # run 2: 500s are retried, bounded
@@ -74,13 +78,19 @@ def _row(day: int = 0) -> dict:
 
 
 def test_a_crash_during_the_send_is_resent_after_restart(hook, tmp_path):
-    path = tmp_path / "state" / "customers.sqlite"  # daily mode: monitor state and outbox in one file
+    path = (
+        tmp_path / "state" / "customers.sqlite"
+    )  # daily mode: monitor state and outbox in one file
     cfg = MonitorConfig(cooldown_days=7)
     with MonitorStore(path) as store, pytest.raises(Crash):
-        monitor.Monitor(cfg, store, Dispatcher([DyingSlack(timeout_s=2)], outbox=store), "ns").judge(_row())
+        monitor.Monitor(
+            cfg, store, Dispatcher([DyingSlack(timeout_s=2)], outbox=store), "ns"
+        ).judge(_row())
     assert len(hook.posts) == 1
 
-    with MonitorStore(path) as store:  # the restart: the alert is issued, its delivery still pending
+    with MonitorStore(
+        path
+    ) as store:  # the restart: the alert is issued, its delivery still pending
         disp = Dispatcher([_slack(timeout_s=2)], outbox=store)
         assert len(store.pending()) == 1
         assert disp.retry_pending() == {"sent": 1, "pending": 0}
@@ -98,7 +108,9 @@ def test_a_replay_in_a_fresh_run_directory_does_not_resend(hook, tmp_path):
         with MonitorStore(out / "monitor.sqlite") as store:
             disp = _dispatcher(cfg, out, store, persistent=False)
             assert isinstance(disp.outbox, DeliveryStore)  # delivery state outside the run dir
-            decisions.append(monitor.Monitor(cfg.monitor, store, disp, "ns").judge(_row())["decision"])
+            decisions.append(
+                monitor.Monitor(cfg.monitor, store, disp, "ns").judge(_row())["decision"]
+            )
             disp.outbox.close()
     assert decisions == ["sent", "sent"]  # the same analysis both times ...
     assert len(hook.posts) == 1  # ... but one delivery
@@ -120,7 +132,9 @@ def test_corrupt_and_locked_state_files_are_input_errors(tmp_path, monkeypatch):
 
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"not a database" * 200)
-    with pytest.raises(InputError, match="bad.sqlite: not a usable SQLite alert delivery state file"):
+    with pytest.raises(
+        InputError, match="bad.sqlite: not a usable SQLite alert delivery state file"
+    ):
         DeliveryStore(bad)
 
     path = tmp_path / "busy.sqlite"
@@ -129,7 +143,9 @@ def test_corrupt_and_locked_state_files_are_input_errors(tmp_path, monkeypatch):
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # another process writing
     try:
-        with pytest.raises(InputError, match="busy.sqlite: alert delivery state file is locked by another"):
+        with pytest.raises(
+            InputError, match="busy.sqlite: alert delivery state file is locked by another"
+        ):
             DeliveryStore(path)
         with pytest.raises(InputError, match="monitor state file is locked"):
             MonitorStore(path)

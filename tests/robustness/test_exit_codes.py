@@ -55,7 +55,11 @@ def test_bad_scenarios_exit_2_with_one_line(tmp_path, cli, sets, expect):
         args += ["--set", s]
     r = cli("generate", *args)
     assert r.returncode == 2, r.stderr
-    assert expect in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert (
+        expect in r.stderr
+        and len(r.stderr.strip().splitlines()) == 1
+        and "Traceback" not in r.stderr
+    )
     assert not (tmp_path / "d").exists()
 
 

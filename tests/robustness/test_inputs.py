@@ -66,7 +66,9 @@ def test_an_order_outside_the_period_is_refused(fresh_world):
         df.loc[0, "order_date"] = "2030-01-01"
         df.loc[0, "order_ts"] = "2030-01-01 10:00:00"
     _edit_orders(fresh_world, stray)
-    with pytest.raises(InputError, match=r"1 row\(s\) dated outside the manifest period 2025-01-01 … 2025-03-31"):
+    with pytest.raises(
+        InputError, match=r"1 row\(s\) dated outside the manifest period 2025-01-01 … 2025-03-31"
+    ):
         load_data_dir(fresh_world, verify=False)
 
 
@@ -115,7 +117,14 @@ def test_a_5000_row_xlsx_on_two_days_analyses(tmp_path, cli):
 @pytest.mark.slow  # a full analysis (~12 s)
 def test_all_orders_on_one_day(tmp_path, cli):
     df = transactions(n_rows=800, days=1)
-    r = cli("analysis", "--transactions", write_csv(df, tmp_path / "tx.csv"), "--out", tmp_path / "r", "--quiet")
+    r = cli(
+        "analysis",
+        "--transactions",
+        write_csv(df, tmp_path / "tx.csv"),
+        "--out",
+        tmp_path / "r",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     kpis = pd.read_csv(tmp_path / "r" / "kpis_daily.csv")
     assert kpis["date"].nunique() == 1

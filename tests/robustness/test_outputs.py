@@ -66,8 +66,11 @@ def test_out_must_not_be_empty_root_or_the_current_directory(tmp_path, cli, out)
 def test_out_inside_or_around_the_input_is_refused(fresh_world, cli):
     for out in (fresh_world / "run", fresh_world, fresh_world.parent):
         r = cli("analysis", "--data", fresh_world, "--out", out)
-        assert r.returncode == 2 and ("inside the input" in r.stderr or "contains the input" in r.stderr
-                                      or "current directory" in r.stderr), r.stderr
+        assert r.returncode == 2 and (
+            "inside the input" in r.stderr
+            or "contains the input" in r.stderr
+            or "current directory" in r.stderr
+        ), r.stderr
     assert not (fresh_world / "run").exists()
 
 
@@ -143,7 +146,9 @@ def test_a_second_writer_waits_for_the_lock_then_gives_up_cleanly(tmp_path, monk
     assert (target / "a.txt").read_text() == "second" and _siblings(target) == []
 
 
-def test_disk_full_during_generation_exits_2_and_keeps_the_earlier_output(tmp_path, cli, monkeypatch):
+def test_disk_full_during_generation_exits_2_and_keeps_the_earlier_output(
+    tmp_path, cli, monkeypatch
+):
     import simulation.io as sio
 
     cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
@@ -185,10 +190,17 @@ def test_sigterm_during_generation_leaves_no_temporary_directory(tmp_path):
             f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
     cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
     env = {**os.environ, "PYTHONPATH": str(root / "src"), "SHOCKLAB_LOG_DIR": ""}
-    p = subprocess.Popen([sys.executable, "-c", code, "--config", str(cfg), "--out", str(tmp_path / "d"), "--quiet"],
-                         env=env, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, "--config", str(cfg), "--out", str(tmp_path / "d"), "--quiet"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
-    while not any(n.startswith(".d.tmp-") for n in os.listdir(tmp_path)) and time.monotonic() < deadline:
+    while (
+        not any(n.startswith(".d.tmp-") for n in os.listdir(tmp_path))
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)

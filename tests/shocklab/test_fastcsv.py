@@ -21,18 +21,38 @@ def _frame(n: int = 20_000) -> pd.DataFrame:
     # floats across the exponent switch points of Python (1e-4, 1e16) and arrow, whole numbers,
     # signed zeros, NaN / inf
     f = g.exponential(1, n) * 10.0 ** g.integers(-8, 20, n)
-    f[:12] = [0.0, -0.0, 1.0, -1.0, 1e16, 1e15, 1e-4, 1e-5, np.nan, np.inf, -np.inf, 862798306006.3302]
-    return pd.DataFrame({
-        "f": f,
-        "money": np.round(g.exponential(80, n), 2),
-        "rate": np.round(g.random(n), 4),
-        "i": g.integers(-10**12, 10**12, n),
-        "cat": pd.Categorical.from_codes(g.integers(0, 3, n), ["a", "bb", "c c"]),
-        "s": pd.Series(np.array(["x", "", "Ünï"], dtype=object)[g.integers(0, 3, n)]).where(g.random(n) < 0.9),
-        "day": (pd.Timestamp("2025-01-01") + pd.to_timedelta(g.integers(0, 700, n), unit="D")).where(g.random(n) < 0.95),
-        "ts": pd.Timestamp("2025-01-01") + pd.to_timedelta(g.integers(0, 700 * 86400, n), unit="s"),
-        "b": g.random(n) < 0.5,
-    })
+    f[:12] = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        1e16,
+        1e15,
+        1e-4,
+        1e-5,
+        np.nan,
+        np.inf,
+        -np.inf,
+        862798306006.3302,
+    ]
+    return pd.DataFrame(
+        {
+            "f": f,
+            "money": np.round(g.exponential(80, n), 2),
+            "rate": np.round(g.random(n), 4),
+            "i": g.integers(-(10**12), 10**12, n),
+            "cat": pd.Categorical.from_codes(g.integers(0, 3, n), ["a", "bb", "c c"]),
+            "s": pd.Series(np.array(["x", "", "Ünï"], dtype=object)[g.integers(0, 3, n)]).where(
+                g.random(n) < 0.9
+            ),
+            "day": (
+                pd.Timestamp("2025-01-01") + pd.to_timedelta(g.integers(0, 700, n), unit="D")
+            ).where(g.random(n) < 0.95),
+            "ts": pd.Timestamp("2025-01-01")
+            + pd.to_timedelta(g.integers(0, 700 * 86400, n), unit="s"),
+            "b": g.random(n) < 0.5,
+        }
+    )
 
 
 def test_same_bytes_as_pandas(tmp_path):
@@ -41,17 +61,27 @@ def test_same_bytes_as_pandas(tmp_path):
     assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(df, tmp_path / "ref.csv")
 
 
-@pytest.mark.parametrize("df", [
-    pd.DataFrame({"a": ["x,y", 'q"'], "b": [1, 2]}),                      # cells pandas quotes
-    pd.DataFrame({"a": [b"x", "a"], "b": [1, 2]}),                        # bytes print as b'x'
-    pd.DataFrame({"a": [datetime.date(2020, 1, 1), "a"], "b": [1, 2]}),   # mixed objects
-    pd.DataFrame({"a": pd.Series([1, None], dtype="Int64"), "b": [1.0, 2.5]}),
-    pd.DataFrame({"a": pd.to_datetime(["2025-01-01 00:00:00.5", "2025-01-02 00:00:00"], format="ISO8601"),
-                  "b": [1.0, 2.5]}),                                       # sub-second times
-    pd.DataFrame({"a": [""]}),                                             # one column: csv quotes ""
-    pd.DataFrame({"a,b": [1], "c": [2]}),                                  # a header that needs quotes
-    pd.DataFrame({"a": pd.Series([], dtype=float), "b": pd.Series([], dtype=object)}),
-], ids=["quotes", "bytes", "mixed", "nullable-int", "subsecond", "one-column", "header", "empty"])
+@pytest.mark.parametrize(
+    "df",
+    [
+        pd.DataFrame({"a": ["x,y", 'q"'], "b": [1, 2]}),  # cells pandas quotes
+        pd.DataFrame({"a": [b"x", "a"], "b": [1, 2]}),  # bytes print as b'x'
+        pd.DataFrame({"a": [datetime.date(2020, 1, 1), "a"], "b": [1, 2]}),  # mixed objects
+        pd.DataFrame({"a": pd.Series([1, None], dtype="Int64"), "b": [1.0, 2.5]}),
+        pd.DataFrame(
+            {
+                "a": pd.to_datetime(
+                    ["2025-01-01 00:00:00.5", "2025-01-02 00:00:00"], format="ISO8601"
+                ),
+                "b": [1.0, 2.5],
+            }
+        ),  # sub-second times
+        pd.DataFrame({"a": [""]}),  # one column: csv quotes ""
+        pd.DataFrame({"a,b": [1], "c": [2]}),  # a header that needs quotes
+        pd.DataFrame({"a": pd.Series([], dtype=float), "b": pd.Series([], dtype=object)}),
+    ],
+    ids=["quotes", "bytes", "mixed", "nullable-int", "subsecond", "one-column", "header", "empty"],
+)
 def test_fallbacks_keep_pandas_bytes(tmp_path, df):
     write_csv(df, tmp_path / "fast.csv")
     assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(df, tmp_path / "ref.csv")

@@ -27,7 +27,10 @@ def test_format_path():
 
 
 def test_validate_names_file_and_path():
-    with pytest.raises(InputError, match=r"^cfg\.yaml: items\[1\]\.rate: Input should be greater than 0 \(got -1\)$"):
+    with pytest.raises(
+        InputError,
+        match=r"^cfg\.yaml: items\[1\]\.rate: Input should be greater than 0 \(got -1\)$",
+    ):
         validate(Outer, {"items": [{"rate": 1}, {"rate": -1}]}, "cfg.yaml")
     with pytest.raises(InputError, match=r"^cfg\.yaml: items\[0\]\.speed: unknown key"):
         validate(Outer, {"items": [{"rate": 1, "speed": 2}]}, "cfg.yaml")
@@ -51,7 +54,11 @@ def test_load_yaml_errors(tmp_path):
 def test_apply_overrides_parses_yaml_values_and_indices():
     raw = {"a": {"b": 1}, "events": [{"x": 1}, {"x": 2}]}
     out = apply_overrides(raw, ["a.b=2.5", "events[1].x=[1, 2]", "events.0.x=off", "new.key=hello"])
-    assert out == {"a": {"b": 2.5}, "events": [{"x": False}, {"x": [1, 2]}], "new": {"key": "hello"}}
+    assert out == {
+        "a": {"b": 2.5},
+        "events": [{"x": False}, {"x": [1, 2]}],
+        "new": {"key": "hello"},
+    }
     assert raw == {"a": {"b": 1}, "events": [{"x": 1}, {"x": 2}]}  # input untouched
     for bad, msg in [("novalue", "expected dotted.key=value"), ("events.5.x=1", "out of range"),
                      ("a.b.c=1", "is not a mapping"), ("a..b=1", "empty key segment")]:
@@ -71,7 +78,10 @@ def test_atomic_dir_replaces_only_on_success(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp debris
     with atomic_dir(target) as tmp:
         (tmp / "b.txt").write_text("third")
-    assert sorted(p.name for p in target.iterdir()) == [".shocklab-output", "b.txt"]  # the marker: a ShockLab output
+    assert sorted(p.name for p in target.iterdir()) == [
+        ".shocklab-output",
+        "b.txt",
+    ]  # the marker: a ShockLab output
 
 
 def test_atomic_dir_rejects_paths_under_files(tmp_path):

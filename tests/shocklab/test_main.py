@@ -45,20 +45,42 @@ def test_serve_answers_health(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     (tmp_path / "reports").mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "shocklab.main", "serve", "--reports", str(tmp_path / "reports"),
-                             "--runs", str(tmp_path / "runs"), "--port", str(port)],
-                            cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shocklab.main",
+            "serve",
+            "--reports",
+            str(tmp_path / "reports"),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        deadline, body = time.monotonic() + 120, None  # a bound on start-up under load, not a speed check
+        deadline, body = (
+            time.monotonic() + 120,
+            None,
+        )  # a bound on start-up under load, not a speed check
         while body is None and time.monotonic() < deadline and proc.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
                     body = json.loads(r.read())
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.3)
-        assert body == {"status": "ok", "version": body["version"], "runs": 0, "experiments": 0,
-                        "analysis_enabled": False}, proc.stdout.read().decode() if proc.poll() is not None else ""
+        assert body == {
+            "status": "ok",
+            "version": body["version"],
+            "runs": 0,
+            "experiments": 0,
+            "analysis_enabled": False,
+        }, proc.stdout.read().decode() if proc.poll() is not None else ""
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -42,7 +42,9 @@ def assign_actions(customers: pd.DataFrame, cfg: ActionsConfig) -> pd.DataFrame:
     risk = customers["churn_risk"].astype(float).fillna(0.0)
     value = customers["value_pct"].astype(float).fillna(0.0)
     masks = [_mask(r, seg, risk, value) for r in cfg.rules]
-    idx = np.select(masks, np.arange(len(cfg.rules)), default=-1) if masks else np.full(len(seg), -1)
+    idx = (
+        np.select(masks, np.arange(len(cfg.rules)), default=-1) if masks else np.full(len(seg), -1)
+    )
     actions = np.array([r.action for r in cfg.rules] + [cfg.default_action], dtype=object)
     conds = np.array([_conditions(r) for r in cfg.rules] + ["no rule matched"], dtype=object)
     # one f-string per customer: ~10x faster than concatenating string columns, same text

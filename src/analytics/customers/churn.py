@@ -90,7 +90,8 @@ def features_at(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 
 def labels_at(orders: pd.DataFrame, customers: pd.Index, cutoff: pd.Timestamp,
               horizon_days: int) -> pd.Series:
-    """1 = churned: no valid order in ``[cutoff, cutoff + horizon_days)``; indexed like ``customers``."""
+    """1 = churned: no valid order in ``[cutoff, cutoff + horizon_days)``; indexed like
+    ``customers``."""
     v = rfm.valid_orders(orders)
     d = v["day"].to_numpy()
     cut = rfm.as_day(cutoff)
@@ -147,8 +148,10 @@ def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
 class ChurnResult:
     status: str                                   # "ok" | "skipped: <why>"
     summary: dict[str, Any] = field(default_factory=dict)
-    risk: pd.Series | None = None                 # churn probability per customer_id (all data)
-    roc: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # model -> (fpr, tpr)
+    risk: pd.Series | None = None  # churn probability per customer_id (all data)
+    roc: dict[str, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )  # model -> (fpr, tpr)
     reliability: list[dict[str, Any]] = field(default_factory=list)  # calibrated, out of time
 
 
@@ -162,7 +165,9 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
     # a short data set gets a shorter horizon (down to 14 days) rather than no churn model
     n = min(cfg.horizon_days, (span - cfg.min_history_days) // 2)
     if n < 14:
-        return ChurnResult(status=f"skipped: needs {28 + cfg.min_history_days} days of orders, has {span}")
+        return ChurnResult(
+            status=f"skipped: needs {28 + cfg.min_history_days} days of orders, has {span}"
+        )
     c_eval = pd.Timestamp(end) + pd.Timedelta(days=1 - n)
     c_train = c_eval - pd.Timedelta(days=n)
     f_train = features_at(orders, c_train)
@@ -176,12 +181,19 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
         sub = np.arange(len(y_train))
 
     summary: dict[str, Any] = {
-        "horizon_days": n, "horizon_days_configured": cfg.horizon_days, "train_cutoff": c_train.date().isoformat(),
-        "eval_cutoff": c_eval.date().isoformat(), "end_date": pd.Timestamp(end).date().isoformat(),
-        "train_customers": int(len(y_train)), "train_rows_used": int(len(sub)), "eval_customers": int(len(y_eval)),
-        "train_churn_rate": float(y_train.mean()), "eval_churn_rate": float(y_eval.mean()),
+        "horizon_days": n,
+        "horizon_days_configured": cfg.horizon_days,
+        "train_cutoff": c_train.date().isoformat(),
+        "eval_cutoff": c_eval.date().isoformat(),
+        "end_date": pd.Timestamp(end).date().isoformat(),
+        "train_customers": int(len(y_train)),
+        "train_rows_used": int(len(sub)),
+        "eval_customers": int(len(y_eval)),
+        "train_churn_rate": float(y_train.mean()),
+        "eval_churn_rate": float(y_eval.mean()),
         "label": f"no valid order in the {n} days from the cutoff",
-        "features": list(FEATURES), "models": {},
+        "features": list(FEATURES),
+        "models": {},
     }
     roc: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     eval_p: dict[str, np.ndarray] = {}
@@ -197,7 +209,9 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
             coef = model[-1].coef_[0]
             m["coefficients"] = {k: float(v) for k, v in zip(FEATURES, coef, strict=True)}
         else:
-            m["importances"] = {k: float(v) for k, v in zip(FEATURES, model.feature_importances_, strict=True)}
+            m["importances"] = {
+                k: float(v) for k, v in zip(FEATURES, model.feature_importances_, strict=True)
+            }
         summary["models"][name] = m
         fpr, tpr, _ = roc_curve(y_eval, p)
         roc[name] = (fpr, tpr)
@@ -217,11 +231,15 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
         "reliability": reliability(p_cal, y_test),
     }
 
-    if truth_customers is not None and {"customer_id", "churn_date"} <= set(truth_customers.columns):
+    if truth_customers is not None and {"customer_id", "churn_date"} <= set(
+        truth_customers.columns
+    ):
         summary["truth"] = _truth_scores(truth_customers, f_eval.index, eval_p, pd.Timestamp(end))
 
     f_now = features_at(orders, pd.Timestamp(end) + pd.Timedelta(days=1))
-    risk = pd.Series(cal(fitted[best].predict_proba(_x(f_now))[:, 1]), index=f_now.index, name="churn_risk")
+    risk = pd.Series(
+        cal(fitted[best].predict_proba(_x(f_now))[:, 1]), index=f_now.index, name="churn_risk"
+    )
     summary["mean_risk"] = float(risk.mean())
     return ChurnResult(status="ok", summary=summary, risk=risk, roc=roc,
                        reliability=summary["calibration"]["reliability"])
@@ -256,7 +274,12 @@ def _truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[str, np
     churn_date = churn_date.reindex(customers)
     known = customers.isin(t.index)
     y = (churn_date.notna() & (churn_date <= end)).to_numpy().astype(int)[known]
-    out: dict[str, Any] = {"customers": int(known.sum()), "churned_share": float(y.mean()) if len(y) else None}
+    out: dict[str, Any] = {
+        "customers": int(known.sum()),
+        "churned_share": float(y.mean()) if len(y) else None,
+    }
     for name, p in eval_p.items():
-        out[f"{name}_roc_auc"] = float(roc_auc_score(y, p[known])) if len(np.unique(y)) == 2 else None
+        out[f"{name}_roc_auc"] = (
+            float(roc_auc_score(y, p[known])) if len(np.unique(y)) == 2 else None
+        )
     return out

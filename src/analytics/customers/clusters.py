@@ -105,6 +105,9 @@ def _fit_clusters(rfm: pd.DataFrame, cfg: ClustersConfig, random_state: int) -> 
         "z_monetary": km.cluster_centers_[:, 2],
         "recency_days": units[:, 0], "frequency": units[:, 1], "monetary": units[:, 2],
     }).sort_values("cluster", kind="stable").reset_index(drop=True)
-    labels = pd.Series(np.asarray(names, dtype=object)[assigned], index=rfm["customer_id"].to_numpy(),
-                       name="cluster")
+    labels = pd.Series(
+        np.asarray(names, dtype=object)[assigned],
+        index=rfm["customer_id"].to_numpy(),
+        name="cluster",
+    )
     return ClusterResult(labels=labels, centroids=centroids.round(4), k=k, silhouette=sil)

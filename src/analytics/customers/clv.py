@@ -90,10 +90,13 @@ def spearman(a: pd.Series, b: pd.Series) -> float | None:
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(12)
 
 
-def _pnbd_log_terms(p: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pnbd_log_terms(
+    p: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(log of the "alive at T" term, log of the whole bracket) of the Pareto/NBD likelihood.
 
-    L = G(r+x)/G(r) a^r b^s [ (a+T)^-(r+x) (b+T)^-s + I ],  I = int_{t_x}^{T} (a+tau)^-(r+x) s (b+tau)^-(s+1) dtau
+    L = G(r+x)/G(r) a^r b^s [ (a+T)^-(r+x) (b+T)^-s + I ],
+    I = int_{t_x}^{T} (a+tau)^-(r+x) s (b+tau)^-(s+1) dtau
     (death at tau after the last purchase). The closed form of I needs ``hyp2f1`` near z = 1,
     ~8 us a call and non-finite for large s; instead I is integrated by 12-point Gauss-Legendre
     after the substitution u = (a+tau)^-(r+x-1), which makes the steep lambda factor uniform and
@@ -112,11 +115,15 @@ def _pnbd_log_terms(p: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray)
         lphi = -(s + 1.0) * np.log(b + tau)
         m = lphi.max(axis=1)
         lsum = m + np.log(np.sum(_WEIGHTS / 2.0 * np.exp(lphi - m[:, None]), axis=1))
-        log_i = np.where(tx < T, np.log(s) + lsum + hi_u + np.log(np.abs(span)) - np.log(np.abs(c)), -np.inf)
+        log_i = np.where(
+            tx < T, np.log(s) + lsum + hi_u + np.log(np.abs(span)) - np.log(np.abs(c)), -np.inf
+        )
     return alive, np.logaddexp(alive, log_i)
 
 
-def _pnbd_nll(theta: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray) -> float:
+def _pnbd_nll(
+    theta: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray
+) -> float:
     r, a, s, mu = np.exp(theta)
     b = s / mu
     _, bracket = _pnbd_log_terms(np.array([r, a, s, b]), x, tx, T)
@@ -125,7 +132,9 @@ def _pnbd_nll(theta: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w
     return val if np.isfinite(val) else 1e10
 
 
-def fit_pareto_nbd(x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
+def fit_pareto_nbd(
+    x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray | None = None
+) -> dict[str, float]:
     """MLE of (r, alpha, s, beta) on (possibly weighted, compressed) rows; raises if it fails.
 
     Optimized over log(r, alpha, s, s/beta): s/beta is the mean dropout rate, so a store whose
@@ -152,8 +161,9 @@ def pnbd_p_alive(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarr
     return np.exp(alive - bracket)
 
 
-def pnbd_expected_purchases(p: dict[str, float], t: float | np.ndarray, x: np.ndarray, T: np.ndarray,
-                            p_alive: np.ndarray) -> np.ndarray:
+def pnbd_expected_purchases(
+    p: dict[str, float], t: float | np.ndarray, x: np.ndarray, T: np.ndarray, p_alive: np.ndarray
+) -> np.ndarray:
     """E[purchases in (T, T + t]] given the history: P(alive) * E[lambda] * E[alive time in t]."""
     r, a, s, b = p["r"], p["alpha"], p["s"], p["beta"]
     ratio = np.log((b + T) / (b + T + t))  # < 0
@@ -206,15 +216,21 @@ def _subsample(n: int, limit: int) -> np.ndarray:
     return np.arange(0, n, step)
 
 
-def _unique_rows(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _unique_rows(
+    x: np.ndarray, tx: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique (x, t_x, T) rows (whole days), the inverse map and the counts, via one int64 key."""
     xi, ti, Ti = (np.asarray(a, dtype=np.int64) for a in (x, tx, T))
     if len(xi) and max(int(ti.max()), int(Ti.max())) < 1 << 14 and int(xi.max()) < 1 << 30:
         key = (xi << 28) | (ti << 14) | Ti
         ukey, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-        u = np.column_stack([ukey >> 28, (ukey >> 14) & ((1 << 14) - 1), ukey & ((1 << 14) - 1)]).astype(float)
+        u = np.column_stack(
+            [ukey >> 28, (ukey >> 14) & ((1 << 14) - 1), ukey & ((1 << 14) - 1)]
+        ).astype(float)
     else:  # a longer history than 44 years: the general (slower) path
-        u, inv, counts = np.unique(np.column_stack([x, tx, T]), axis=0, return_inverse=True, return_counts=True)
+        u, inv, counts = np.unique(
+            np.column_stack([x, tx, T]), axis=0, return_inverse=True, return_counts=True
+        )
     return u, inv.ravel(), counts.astype(float)
 
 
@@ -239,13 +255,33 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
         summary.update(fitted, status="ok")
     except Exception as exc:  # a degenerate data set must not stop the run
         reason = f"{type(exc).__name__}: {_first_line(exc)}"
-        log.warning("CLV: model fit failed (%s); every customer keeps historical value, flagged", reason)
+        log.warning(
+            "CLV: model fit failed (%s); every customer keeps historical value, flagged", reason
+        )
         summary["status"] = f"fallback: historical value for every customer ({reason})"
-        for c in ("predicted_purchases", "p_alive", "expected_rate_per_year", "expected_order_value",
-                  "clv", "clv_low", "clv_high"):
+        for c in (
+            "predicted_purchases",
+            "p_alive",
+            "expected_rate_per_year",
+            "expected_order_value",
+            "clv",
+            "clv_low",
+            "clv_high",
+        ):
             table[c] = np.nan
-    bad = ~np.isfinite(table[["predicted_purchases", "p_alive", "expected_rate_per_year",
-                              "expected_order_value", "clv", "clv_low", "clv_high"]].to_numpy(dtype=float)).all(axis=1)
+    bad = ~np.isfinite(
+        table[
+            [
+                "predicted_purchases",
+                "p_alive",
+                "expected_rate_per_year",
+                "expected_order_value",
+                "clv",
+                "clv_low",
+                "clv_high",
+            ]
+        ].to_numpy(dtype=float)
+    ).all(axis=1)
     hist = table["historical_value"]
     table["clv_source"] = np.where(bad, "historical", "model")
     table["clv"] = table["clv"].where(~bad, hist)
@@ -254,8 +290,11 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
     summary["scored_customers"] = int((~bad).sum())
     summary["unscored_customers"] = int(bad.sum())
     if bad.any() and not bad.all():
-        log.warning("CLV: %d customers could not be scored by the model; they keep historical value, "
-                    "flagged clv_source=historical", int(bad.sum()))
+        log.warning(
+            "CLV: %d customers could not be scored by the model; they keep historical value, "
+            "flagged clv_source=historical",
+            int(bad.sum()),
+        )
     table["value_pct"] = table["clv"].rank(pct=True, method="average")
     summary["predicted_value_total"] = float(table.loc[~bad, "clv"].sum()) if (~bad).any() else None
     return ClvResult(table=table, summary=summary)
@@ -282,12 +321,16 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict
     out["predicted_purchases"] = pnbd_expected_purchases(pn, H, ux, uT, pa)[inv]
     # posterior mean purchase rate while alive: Gamma(r + x, alpha + T) if still alive; a customer
     # who left after the last purchase is judged on the time up to it
-    out["expected_rate_per_year"] = (365.25 * (r + ux) * (pa / (a + uT) + (1 - pa) / (a + utx)))[inv]
+    out["expected_rate_per_year"] = (365.25 * (r + ux) * (pa / (a + uT) + (1 - pa) / (a + utx)))[
+        inv
+    ]
 
     m = out["monetary_value"].to_numpy(dtype=float)
     rep = (x > 0) & (m > 0)
     if rep.sum() < 10:
-        raise ValueError(f"only {int(rep.sum())} repeat customers with positive value for Gamma-Gamma")
+        raise ValueError(
+            f"only {int(rep.sum())} repeat customers with positive value for Gamma-Gamma"
+        )
     rsub = np.flatnonzero(rep)[_subsample(int(rep.sum()), cfg.fit_customers)]
     gg = fit_gamma_gamma(x[rsub], m[rsub])
     spend = gg_expected_spend(gg, x, m)
@@ -296,8 +339,9 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict
     # CLV: monthly increments of expected purchases, discounted at the end of each month
     months = max(1, round(H / DAYS_PER_MONTH))
     edges = np.arange(months + 1) * (H / months)
-    cum = np.column_stack([pnbd_expected_purchases(pn, e, ux, uT, pa) if e > 0 else np.zeros(len(ux))
-                           for e in edges])
+    cum = np.column_stack(
+        [pnbd_expected_purchases(pn, e, ux, uT, pa) if e > 0 else np.zeros(len(ux)) for e in edges]
+    )
     disc = (1.0 + cfg.discount_rate_monthly) ** -np.arange(1, months + 1)
     disc_purchases = (np.diff(cum, axis=1) @ disc)
     out["clv"] = spend * disc_purchases[inv]
@@ -317,8 +361,15 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict
         return np.where(uu <= 0, 0.0, lam * life * per_purchase)[inv] * spend
 
     out["clv_low"], out["clv_high"] = q(lo_q), q(hi_q)
-    fitted = {"purchase_model_params": pn, "gamma_gamma_params": gg, "repeat_customers": int(rep.sum()),
-              "fit_rows": {"pareto_nbd_customers": int(len(sub)), "pareto_nbd_unique_rows": int(len(w)),
-                           "scored_unique_rows": int(len(u)),
-                           "gamma_gamma_customers": int(len(rsub))}}
+    fitted = {
+        "purchase_model_params": pn,
+        "gamma_gamma_params": gg,
+        "repeat_customers": int(rep.sum()),
+        "fit_rows": {
+            "pareto_nbd_customers": int(len(sub)),
+            "pareto_nbd_unique_rows": int(len(w)),
+            "scored_unique_rows": int(len(u)),
+            "gamma_gamma_customers": int(len(rsub)),
+        },
+    }
     return out, fitted

@@ -59,8 +59,12 @@ class SegmentRule(_Strict):
 
 def _rule(name: str, r: tuple[int, int], f: tuple[int, int],
           overdue: tuple[float, float] | None = None) -> SegmentRule:
-    return SegmentRule(name=name, r=ScoreRange(min=r[0], max=r[1]), f=ScoreRange(min=f[0], max=f[1]),
-                       overdue=None if overdue is None else OverdueRange(min=overdue[0], max=overdue[1]))
+    return SegmentRule(
+        name=name,
+        r=ScoreRange(min=r[0], max=r[1]),
+        f=ScoreRange(min=f[0], max=f[1]),
+        overdue=None if overdue is None else OverdueRange(min=overdue[0], max=overdue[1]),
+    )
 
 
 # The classic R x F grid (every one of the 25 cells is covered), with one refinement: "At Risk"
@@ -98,13 +102,22 @@ class OverdueConfig(_Strict):
     clock: Literal["calendar", "activity"] = Field("calendar", description=(
         "activity: days weighted by the store's returning-order activity (seasonality-aware: the "
         "January lull does not make December buyers overdue); calendar: plain days"))
-    gap_prior_strength: float = Field(0.0, ge=0, le=100, description=(
-        "pseudo-gaps of the store's pooled gap added to each customer's own (empirical Bayes); 0 = own gaps only"))
+    gap_prior_strength: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description=(
+            "pseudo-gaps of the store's pooled gap added to each customer's own (empirical Bayes); "
+            "0 = own gaps only"
+        ),
+    )
 
 
 class RfmConfig(_Strict):
     overdue: OverdueConfig = Field(default_factory=OverdueConfig)
-    segments: list[SegmentRule] = Field(default_factory=lambda: list(DEFAULT_SEGMENTS), min_length=1)
+    segments: list[SegmentRule] = Field(
+        default_factory=lambda: list(DEFAULT_SEGMENTS), min_length=1
+    )
     default_segment: str = Field("Other", min_length=1, max_length=40)
 
     @property
@@ -124,8 +137,15 @@ class ClustersConfig(_Strict):
     k_max: int = Field(8, ge=2, le=20)
     silhouette_sample: int = Field(3000, ge=100, le=100_000)
     n_init: int = Field(4, ge=1, le=50)
-    fit_sample: int = Field(20_000, ge=100, le=10_000_000, description=(
-        "customers the final KMeans is fitted on (every j-th in id order); every customer is labelled"))
+    fit_sample: int = Field(
+        20_000,
+        ge=100,
+        le=10_000_000,
+        description=(
+            "customers the final KMeans is fitted on (every j-th in id order); every customer is "
+            "labelled"
+        ),
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ClustersConfig:
@@ -136,15 +156,23 @@ class ClustersConfig(_Strict):
 
 class ChurnConfig(_Strict):
     enabled: bool = True
-    horizon_days: int = Field(60, ge=14, le=365, description="churned = no order in the next N days")
-    min_history_days: int = Field(60, ge=0, le=1000, description="history needed before the first cutoff")
+    horizon_days: int = Field(
+        60, ge=14, le=365, description="churned = no order in the next N days"
+    )
+    min_history_days: int = Field(
+        60, ge=0, le=1000, description="history needed before the first cutoff"
+    )
     rf_trees: int = Field(30, ge=10, le=2000)
     train_rows: int = Field(20_000, ge=100, le=10_000_000, description=(
         "customers the models train on (every k-th in id order; all are scored)"))
     rf_max_depth: int | None = Field(8, ge=1, le=64)
-    rf_max_samples: float = Field(0.25, gt=0, le=1, description="share of rows each tree sees (speed)")
+    rf_max_samples: float = Field(
+        0.25, gt=0, le=1, description="share of rows each tree sees (speed)"
+    )
     lr_c: float = Field(1.0, gt=0, le=1e6)
-    threshold: float = Field(0.5, gt=0, lt=1, description="probability threshold for the confusion matrix")
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="probability threshold for the confusion matrix"
+    )
 
 
 class CohortsConfig(_Strict):
@@ -156,7 +184,9 @@ class ClvConfig(_Strict):
     enabled: bool = True
     horizon_days: int = Field(365, ge=7, le=3650)
     discount_rate_monthly: float = Field(0.01, ge=0, le=1)
-    interval: float = Field(0.9, gt=0, lt=1, description="central interval of each customer's expected value")
+    interval: float = Field(
+        0.9, gt=0, lt=1, description="central interval of each customer's expected value"
+    )
     fit_customers: int = Field(20_000, ge=100, le=10_000_000, description=(
         "customers the population parameters are fitted on (every k-th; all are scored)"))
 
@@ -166,7 +196,9 @@ class SeverityTier(_Strict):
     baseline's median drift), at or above ``min_growth``."""
 
     severity: Literal["warning", "high", "critical"]
-    min_growth: float = Field(gt=0, le=100, description="relative growth beyond normal, 0.02 = +2 %")
+    min_growth: float = Field(
+        gt=0, le=100, description="relative growth beyond normal, 0.02 = +2 %"
+    )
 
 
 class PopulationConfig(_Strict):
@@ -179,14 +211,27 @@ class PopulationConfig(_Strict):
     overdue share is steady for buyers at their own cadence and rises when a wave removes buyers.
     """
 
-    min_orders: int = Field(1, ge=1, le=1000, description="at least this many orders (1 = every customer seen)")
-    max_overdue: float | None = Field(None, gt=0, le=1e9, description=(
-        "leave out customers more than this many of their own mean gaps overdue (gone for good); null = keep"))
-    active_days: int | None = Field(None, ge=1, le=3650, description="last order within this many days; null = any")
+    min_orders: int = Field(
+        1, ge=1, le=1000, description="at least this many orders (1 = every customer seen)"
+    )
+    max_overdue: float | None = Field(
+        None,
+        gt=0,
+        le=1e9,
+        description=(
+            "leave out customers more than this many of their own mean gaps overdue (gone for "
+            "good); null = keep"
+        ),
+    )
+    active_days: int | None = Field(
+        None, ge=1, le=3650, description="last order within this many days; null = any"
+    )
 
     def describe(self) -> str:
         """The population in words, for alert texts ("customers with 2+ orders, ...")."""
-        parts = ["all customers" if self.min_orders <= 1 else f"customers with {self.min_orders}+ orders"]
+        parts = [
+            "all customers" if self.min_orders <= 1 else f"customers with {self.min_orders}+ orders"
+        ]
         if self.max_overdue is not None:
             parts.append(f"at most {self.max_overdue:g}x their usual gap overdue")
         if self.active_days is not None:
@@ -207,22 +252,34 @@ class MonitorConfig(_Strict):
     enabled: bool = True
     segments: list[str] = Field(default_factory=lambda: ["At Risk", "Lapsing"], min_length=1)
     window_days: int = Field(28, ge=1, le=365, description="growth is measured over this many days")
-    baseline_days: int = Field(90, ge=7, le=1000, description="trailing days giving the normal growth")
-    min_z: float = Field(3.0, ge=0, le=100, description="growth must also be this unusual vs the baseline")
+    baseline_days: int = Field(
+        90, ge=7, le=1000, description="trailing days giving the normal growth"
+    )
+    min_z: float = Field(
+        3.0, ge=0, le=100, description="growth must also be this unusual vs the baseline"
+    )
     min_customers: int = Field(20, ge=1, le=10_000_000)
-    population: PopulationConfig = Field(default_factory=lambda: PopulationConfig(min_orders=2, max_overdue=10.0))
+    population: PopulationConfig = Field(
+        default_factory=lambda: PopulationConfig(min_orders=2, max_overdue=10.0)
+    )
     tiers: list[SeverityTier] = Field(default_factory=lambda: [
         SeverityTier(severity="warning", min_growth=0.01),
         SeverityTier(severity="high", min_growth=0.03),
         SeverityTier(severity="critical", min_growth=0.06),
     ], min_length=1)
     cooldown_days: int = Field(7, ge=0, le=365, description="per segment and severity")
-    escalate_after_days: int | None = Field(None, ge=1, le=365,
-                                            description="re-alert one tier up if an incident lasts this long")
+    escalate_after_days: int | None = Field(
+        None, ge=1, le=365, description="re-alert one tier up if an incident lasts this long"
+    )
     incident_gap_days: int = Field(3, ge=0, le=60, description="quiet days that end an incident")
-    state_path: str | None = Field(None, description=(
-        "SQLite file of snapshots, cooldowns and the alert outbox; null = state/customers.sqlite in "
-        "daily mode (--as-of), customers/monitor.sqlite inside the run directory in replay mode"))
+    state_path: str | None = Field(
+        None,
+        description=(
+            "SQLite file of snapshots, cooldowns and the alert outbox; null = "
+            "state/customers.sqlite in "
+            "daily mode (--as-of), customers/monitor.sqlite inside the run directory in replay mode"
+        ),
+    )
     replay: bool = True
 
     @field_validator("tiers")
@@ -236,7 +293,9 @@ class MonitorConfig(_Strict):
 
 class SlackConfig(_Strict):
     enabled: bool = False
-    url_env: str = Field("SLACK_WEBHOOK_URL", min_length=1, description="env var holding the webhook URL")
+    url_env: str = Field(
+        "SLACK_WEBHOOK_URL", min_length=1, description="env var holding the webhook URL"
+    )
     timeout_s: float = Field(5.0, gt=0, le=120)
     retries: int = Field(3, ge=0, le=10)
     backoff_s: float = Field(1.0, ge=0, le=60)
@@ -256,7 +315,9 @@ class ActionRule(_Strict):
     segments: list[str] = Field(default_factory=list)
     min_churn_risk: float = Field(0.0, ge=0, le=1)
     max_churn_risk: float = Field(1.0, ge=0, le=1)
-    min_value_pct: float = Field(0.0, ge=0, le=1, description="value percentile (CLV rank), 0.9 = top 10 %")
+    min_value_pct: float = Field(
+        0.0, ge=0, le=1, description="value percentile (CLV rank), 0.9 = top 10 %"
+    )
     max_value_pct: float = Field(1.0, ge=0, le=1)
 
     @model_validator(mode="after")
@@ -269,10 +330,17 @@ class ActionRule(_Strict):
 
 
 DEFAULT_ACTIONS = [
-    ActionRule(action="urgent VIP call", segments=["At Risk", "Lapsing", "Need Attention", "Loyal", "Champions"],
-               min_churn_risk=0.7, min_value_pct=0.95),
-    ActionRule(action="win-back offer", segments=["At Risk", "Lapsing", "Hibernating", "Need Attention"],
-               min_churn_risk=0.5),
+    ActionRule(
+        action="urgent VIP call",
+        segments=["At Risk", "Lapsing", "Need Attention", "Loyal", "Champions"],
+        min_churn_risk=0.7,
+        min_value_pct=0.95,
+    ),
+    ActionRule(
+        action="win-back offer",
+        segments=["At Risk", "Lapsing", "Hibernating", "Need Attention"],
+        min_churn_risk=0.5,
+    ),
     ActionRule(action="onboarding nurture", segments=["New", "Potential"]),
     ActionRule(action="cross-sell", segments=["Champions", "Loyal"], max_churn_risk=0.5),
 ]
@@ -285,7 +353,9 @@ class ActionsConfig(_Strict):
 
 class CustomersConfig(_Strict):
     enabled: bool = True
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="used when the analysis config has no seed")
+    seed: int = Field(
+        0, ge=0, le=2**31 - 1, description="used when the analysis config has no seed"
+    )
     rfm: RfmConfig = RfmConfig()
     clusters: ClustersConfig = ClustersConfig()
     churn: ChurnConfig = ChurnConfig()
@@ -304,5 +374,7 @@ class CustomersConfig(_Strict):
                                for i, r in enumerate(self.actions.rules))):
             bad = [n for n in names if n not in known]
             if bad:
-                raise ValueError(f"{where}: {bad[0]!r} is not a configured segment ({', '.join(known)})")
+                raise ValueError(
+                    f"{where}: {bad[0]!r} is not a configured segment ({', '.join(known)})"
+                )
         return self

@@ -42,15 +42,24 @@ from .rfm import (
 from .segments import SegmentLookup
 from .store import MonitorStore
 
-MIN_SCALE = 0.005  # floor of the growth spread (0.5 % relative growth): a flat history cannot give z = inf
+MIN_SCALE = (
+    0.005  # floor of the growth spread (0.5 % relative growth): a flat history cannot give z = inf
+)
 
-SUGGESTION = {"At Risk": "launch the win-back offer for this segment and review recent experience issues",
-              "Lapsing": "repeat buyers are missing their usual reorder: check recent experience issues "
-                         "(delivery, prices, stock) and send a reminder before they reach At Risk"}
+SUGGESTION = {
+    "At Risk": "launch the win-back offer for this segment and review recent experience issues",
+    "Lapsing": "repeat buyers are missing their usual reorder: check recent experience issues "
+    "(delivery, prices, stock) and send a reminder before they reach At Risk",
+}
 
 
-def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg: RfmConfig,
-                         window_days: int = 14, population: PopulationConfig | None = None) -> pd.DataFrame:
+def daily_segment_counts(
+    orders: pd.DataFrame,
+    dates: pd.DatetimeIndex,
+    rfm_cfg: RfmConfig,
+    window_days: int = 14,
+    population: PopulationConfig | None = None,
+) -> pd.DataFrame:
     """Customers per segment on each of ``dates`` (consecutive days), from RFM as of that day.
 
     Each day is scored like ``compute_rfm`` on that day (quintiles of that day's population), so
@@ -108,7 +117,9 @@ def daily_segment_counts(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg:
         c, dd = codes[lo:hi], day[lo:hi]
         if len(c):
             new = first[c] == np.iinfo(np.int32).max
-            first[c[new][::-1]] = dd[new][::-1]   # rows are sorted by day: the first row is the earliest
+            first[c[new][::-1]] = dd[new][
+                ::-1
+            ]  # rows are sorted by day: the first row is the earliest
             last[c] = dd                          # ... and the last row the latest
             np.add.at(freq, c, 1)
             if use_m:
@@ -181,7 +192,12 @@ def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.D
     step = (log_share - log_share.shift(1)).shift(1)
     hist = step.rolling(cfg.baseline_days, min_periods=max(7, cfg.baseline_days // 2))
     drift = hist.median()
-    mad = (step - drift).abs().rolling(cfg.baseline_days, min_periods=max(7, cfg.baseline_days // 2)).median()
+    mad = (
+        (step - drift)
+        .abs()
+        .rolling(cfg.baseline_days, min_periods=max(7, cfg.baseline_days // 2))
+        .median()
+    )
     w = cfg.window_days
     spread = (1.4826 * mad * np.sqrt(w)).clip(lower=MIN_SCALE)
     log_excess = np.log1p(growth.where(growth > -1)) - drift * w
@@ -192,21 +208,34 @@ def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.D
     ok = (z >= cfg.min_z) & (s["customers"] >= cfg.min_customers)
     for tier in cfg.tiers:  # sorted by min_growth: the highest tier reached wins
         sev[ok & (excess >= tier.min_growth)] = tier.severity
-    return pd.DataFrame({"date": full, "segment": segment, "customers": s["customers"].to_numpy(),
-                         "total": s["total"].to_numpy(), "share": share.to_numpy(),
-                         "growth": growth.to_numpy(), "normal_growth": med.to_numpy(),
-                         "excess_growth": excess.to_numpy(), "z": z.to_numpy(), "severity": sev.to_numpy()})
+    return pd.DataFrame(
+        {
+            "date": full,
+            "segment": segment,
+            "customers": s["customers"].to_numpy(),
+            "total": s["total"].to_numpy(),
+            "share": share.to_numpy(),
+            "growth": growth.to_numpy(),
+            "normal_growth": med.to_numpy(),
+            "excess_growth": excess.to_numpy(),
+            "z": z.to_numpy(),
+            "severity": sev.to_numpy(),
+        }
+    )
 
 
 @dataclass
 class MonitorResult:
     series: pd.DataFrame                                        # growth_series rows, all segments
     decisions: list[dict[str, Any]] = field(default_factory=list)  # one per flagged day
-    alerts: list[dict[str, Any]] = field(default_factory=list)     # alerts issued (new or already sent)
+    alerts: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # alerts issued (new or already sent)
 
 
 class Monitor:
-    """Judges flagged days against the state in ``store`` and sends alerts through ``dispatcher``."""
+    """Judges flagged days against the state in ``store`` and sends alerts through
+    ``dispatcher``."""
 
     def __init__(self, cfg: MonitorConfig, store: MonitorStore, dispatcher: Dispatcher | None,
                  namespace: str):
@@ -223,7 +252,10 @@ class Monitor:
         d = pd.Timestamp(row["date"]).date()
         day = d.isoformat()
         prev = self.store.last_flag_before(ns, seg, day)
-        gap_ok = prev is not None and (d - pd.Timestamp(prev[0]).date()).days <= self.cfg.incident_gap_days + 1
+        gap_ok = (
+            prev is not None
+            and (d - pd.Timestamp(prev[0]).date()).days <= self.cfg.incident_gap_days + 1
+        )
         incident_id = prev[1] if gap_ok else f"{seg}:{day}"
         self.store.put_flag(ns, day, seg, sev, float(row["growth"]), float(row["z"]), incident_id)
         incident_start = pd.Timestamp(incident_id.rsplit(":", 1)[1]).date()
@@ -248,8 +280,12 @@ class Monitor:
         last = self.store.last_alert_date(ns, seg, target, day)
         if last is not None and (d - pd.Timestamp(last).date()).days < self.cfg.cooldown_days:
             return decision | {"decision": "cooldown", "alert_id": alert_id, "last_sent": last}
-        alert = self._alert(alert_id, row, target, incident_id, incident_start.isoformat(), escalated, why)
-        if self.dispatcher is not None:  # outbox rows first: a crash after this point re-sends, never loses
+        alert = self._alert(
+            alert_id, row, target, incident_id, incident_start.isoformat(), escalated, why
+        )
+        if (
+            self.dispatcher is not None
+        ):  # outbox rows first: a crash after this point re-sends, never loses
             self.dispatcher.enqueue(alert)
         self.store.put_alert(alert)
         if self.dispatcher is not None:
@@ -262,22 +298,42 @@ class Monitor:
         seg, w = row["segment"], self.cfg.window_days
         share, growth = float(row["share"]), float(row["growth"])
         return {
-            "alert_id": alert_id, "namespace": self.namespace, "date": pd.Timestamp(row["date"]).date().isoformat(),
-            "segment": seg, "severity": severity, "incident_id": incident_id, "escalated": escalated,
+            "alert_id": alert_id,
+            "namespace": self.namespace,
+            "date": pd.Timestamp(row["date"]).date().isoformat(),
+            "segment": seg,
+            "severity": severity,
+            "incident_id": incident_id,
+            "escalated": escalated,
             "title": f"'{seg}' segment grew {growth:+.0%} in {w} days",
-            "text": (f"'{seg}' now holds {share:.1%} of the watched customers ({int(row['customers'])} of "
-                     f"{int(row['total'])}: {self.cfg.population.describe()}), {growth:+.1%} over {w} days where "
-                     f"{float(row['normal_growth']):+.1%} is normal (z = {float(row['z']):.1f}); {why}."),
-            "fields": {"Segment": seg, "Customers": int(row["customers"]), "Share": f"{share:.1%}",
-                       f"Growth ({w} d)": f"{growth:+.1%}",
-                       "Normal growth": f"{float(row['normal_growth']):+.1%}", "z": f"{float(row['z']):.1f}",
-                       "Incident since": since,
-                       "Suggested action": SUGGESTION.get(seg, "review the segment's customers")},
-            "growth": round(growth, 4), "share": round(share, 4), "z": round(float(row["z"]), 2),
-            "customers": int(row["customers"]), "total": int(row["total"]), "reason": why,
+            "text": (
+                f"'{seg}' now holds {share:.1%} of the watched customers ({int(row['customers'])} "
+                "of "
+                f"{int(row['total'])}: {self.cfg.population.describe()}), {growth:+.1%} over {w} "
+                "days where "
+                f"{float(row['normal_growth']):+.1%} is normal (z = {float(row['z']):.1f}); {why}."
+            ),
+            "fields": {
+                "Segment": seg,
+                "Customers": int(row["customers"]),
+                "Share": f"{share:.1%}",
+                f"Growth ({w} d)": f"{growth:+.1%}",
+                "Normal growth": f"{float(row['normal_growth']):+.1%}",
+                "z": f"{float(row['z']):.1f}",
+                "Incident since": since,
+                "Suggested action": SUGGESTION.get(seg, "review the segment's customers"),
+            },
+            "growth": round(growth, 4),
+            "share": round(share, 4),
+            "z": round(float(row["z"]), 2),
+            "customers": int(row["customers"]),
+            "total": int(row["total"]),
+            "reason": why,
         }
 
-    def judge_series(self, series: pd.DataFrame, days: pd.DatetimeIndex | None = None) -> MonitorResult:
+    def judge_series(
+        self, series: pd.DataFrame, days: pd.DatetimeIndex | None = None
+    ) -> MonitorResult:
         """Judge every flagged day (of ``days``, if given) in date order."""
         flagged = series[series["severity"].notna()]
         if days is not None:
@@ -305,10 +361,14 @@ def replay(orders: pd.DataFrame, cfg: MonitorConfig, rfm_cfg: RfmConfig, store: 
     start = pd.Timestamp(start or dates.min()).normalize()
     end = pd.Timestamp(end or dates.max()).normalize()
     days = pd.date_range(start, end, freq="D")
-    store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population))
+    store.put_snapshots(
+        namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population)
+    )
     if dispatcher is not None:
         dispatcher.retry_pending()
-    return Monitor(cfg, store, dispatcher, namespace).judge_series(_series(store, namespace, cfg), days)
+    return Monitor(cfg, store, dispatcher, namespace).judge_series(
+        _series(store, namespace, cfg), days
+    )
 
 
 def daily(orders: pd.DataFrame, as_of: pd.Timestamp | str, cfg: MonitorConfig, rfm_cfg: RfmConfig,
@@ -320,7 +380,9 @@ def daily(orders: pd.DataFrame, as_of: pd.Timestamp | str, cfg: MonitorConfig, r
     # those steps (itself a baseline-long median): replay and daily mode then agree exactly
     need = 2 * cfg.baseline_days + cfg.window_days + 2
     days = pd.date_range(as_of - pd.Timedelta(days=need), as_of, freq="D")
-    store.put_snapshots(namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population))
+    store.put_snapshots(
+        namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population)
+    )
     if dispatcher is not None:
         dispatcher.retry_pending()
     return Monitor(cfg, store, dispatcher, namespace).judge_series(

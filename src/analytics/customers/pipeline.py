@@ -47,7 +47,9 @@ def namespace_of(ctx: RunContext) -> str:
     return f"{ctx.data.source}:{Path(str(ctx.data.path)).name if ctx.data.path else 'data'}"
 
 
-def _dispatcher(cfg: CustomersConfig, out: Path, store: MonitorStore, persistent: bool) -> Dispatcher:
+def _dispatcher(
+    cfg: CustomersConfig, out: Path, store: MonitorStore, persistent: bool
+) -> Dispatcher:
     """Sinks plus the outbox of the durable ones (Slack, a ``jsonl_path`` outside the run dir).
     The outbox must outlive the run directory: the monitor's own file when it is persistent
     (``--as-of`` or ``monitor.state_path``), otherwise ``state/alerts.sqlite``."""
@@ -58,10 +60,14 @@ def _dispatcher(cfg: CustomersConfig, out: Path, store: MonitorStore, persistent
     if a.console:
         sinks.append(ConsoleSink(log))
     if a.slack.enabled:
-        sinks.append(SlackSink(a.slack.url_env, a.slack.timeout_s, a.slack.retries, a.slack.backoff_s))
+        sinks.append(
+            SlackSink(a.slack.url_env, a.slack.timeout_s, a.slack.retries, a.slack.backoff_s)
+        )
     if not any(getattr(s, "durable", True) for s in sinks):
         return Dispatcher(sinks)
-    return Dispatcher(sinks, outbox=store if persistent else DeliveryStore(default_state_dir() / "alerts.sqlite"))
+    return Dispatcher(
+        sinks, outbox=store if persistent else DeliveryStore(default_state_dir() / "alerts.sqlite")
+    )
 
 
 def churn_wave_delays(alerts: list[dict[str, Any]], events: list[dict[str, Any]] | None,
@@ -109,8 +115,12 @@ def _run(ctx: RunContext) -> None:
     truth = ctx.data.truth_customers
     valid = rfm.valid_orders(orders)
     end = rfm.data_end_date(orders) if as_of is None else as_of
-    summary: dict[str, Any] = {"enabled": True, "source": ctx.data.source, "end_date": end.date().isoformat(),
-                               "as_of": None if as_of is None else as_of.date().isoformat()}
+    summary: dict[str, Any] = {
+        "enabled": True,
+        "source": ctx.data.source,
+        "end_date": end.date().isoformat(),
+        "as_of": None if as_of is None else as_of.date().isoformat(),
+    }
     if (ctx.data.manifest or {}).get("cleaning") is not None:  # transactions: what cleaning removed
         summary["cleaning"] = ctx.data.manifest["cleaning"]
     timings: dict[str, float] = {}
@@ -128,11 +138,18 @@ def _run(ctx: RunContext) -> None:
     t = tick("rfm", t)
 
     if cfg.clusters.enabled and len(table) >= 3:
-        cl = clusters.fit_clusters(table, cfg.clusters, random_state=derive_int_seed(seed, "customers.kmeans"))
-        table = table.merge(cl.labels.rename_axis("customer_id").reset_index(), on="customer_id", how="left")
+        cl = clusters.fit_clusters(
+            table, cfg.clusters, random_state=derive_int_seed(seed, "customers.kmeans")
+        )
+        table = table.merge(
+            cl.labels.rename_axis("customer_id").reset_index(), on="customer_id", how="left"
+        )
         cl.centroids.to_csv(out / "clusters.csv", index=False)
-        summary["clusters"] = {"k": cl.k, "silhouette": {str(k): v for k, v in cl.silhouette.items()},
-                               "sizes": dict(zip(cl.centroids["cluster"], cl.centroids["customers"], strict=True))}
+        summary["clusters"] = {
+            "k": cl.k,
+            "silhouette": {str(k): v for k, v in cl.silhouette.items()},
+            "sizes": dict(zip(cl.centroids["cluster"], cl.centroids["customers"], strict=True)),
+        }
         t = tick("clusters", t)
 
     ch = None
@@ -140,8 +157,12 @@ def _run(ctx: RunContext) -> None:
         ch = churn.run_churn(valid, end, cfg.churn, seed, truth)
         summary["churn"] = {"status": ch.status, **ch.summary}
         if ch.risk is not None:
-            table = table.merge(ch.risk.rename_axis("customer_id").reset_index(), on="customer_id", how="left")
-        (out / "churn_metrics.json").write_text(canonical_json(json_ready(summary["churn"])), encoding="utf-8")
+            table = table.merge(
+                ch.risk.rename_axis("customer_id").reset_index(), on="customer_id", how="left"
+            )
+        (out / "churn_metrics.json").write_text(
+            canonical_json(json_ready(summary["churn"])), encoding="utf-8"
+        )
         t = tick("churn", t)
     if "churn_risk" not in table:
         table["churn_risk"] = np.nan
@@ -160,10 +181,18 @@ def _run(ctx: RunContext) -> None:
         res = clv.run_clv(valid, end, cfg.clv)
         res.table.round(4).rename_axis("customer_id").to_csv(out / "clv.csv")
         summary["clv"] = res.summary
-        table = table.merge(res.table[["value_pct"] + [c for c in ("clv", "p_alive", "clv_source") if c in res.table]]
-                            .rename_axis("customer_id").reset_index(), on="customer_id", how="left")
+        table = table.merge(
+            res.table[
+                ["value_pct"] + [c for c in ("clv", "p_alive", "clv_source") if c in res.table]
+            ]
+            .rename_axis("customer_id")
+            .reset_index(),
+            on="customer_id",
+            how="left",
+        )
         t = tick("clv", t)
-        # scored against truth by the evaluation stage customer_scoring (src/evaluation/customer_scores.py)
+        # scored against truth by the evaluation stage customer_scoring
+        # (src/evaluation/customer_scores.py)
         ctx.customer_models["clv"] = {"table": res.table, "end": end, "config": cfg.clv}
     if "value_pct" not in table:
         table["value_pct"] = table["monetary"].rank(pct=True)
@@ -182,31 +211,63 @@ def _run(ctx: RunContext) -> None:
         state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
             DAILY_STATE if as_of is not None else out / "monitor.sqlite"
         with MonitorStore(state) as store:
-            disp = _dispatcher(cfg, out, store, persistent=bool(cfg.monitor.state_path) or as_of is not None)
+            disp = _dispatcher(
+                cfg, out, store, persistent=bool(cfg.monitor.state_path) or as_of is not None
+            )
             ns = namespace_of(ctx)
             if as_of is not None:
                 mon = monitor.daily(valid, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
                 mode = "daily"
             elif cfg.monitor.replay:
-                mon = monitor.replay(valid, cfg.monitor, cfg.rfm, store, disp, ns,
-                                     start=pd.Timestamp(pd.to_datetime(orders["order_date"]).min()), end=end)
+                mon = monitor.replay(
+                    valid,
+                    cfg.monitor,
+                    cfg.rfm,
+                    store,
+                    disp,
+                    ns,
+                    start=pd.Timestamp(pd.to_datetime(orders["order_date"]).min()),
+                    end=end,
+                )
                 mode = "replay"
             if mon is not None:
                 mon.series.to_csv(out / "monitor_series.csv", index=False, date_format="%Y-%m-%d")
                 pending = disp.outbox.pending() if disp.outbox is not None else []
                 summary["monitor"] = {
-                    "mode": mode, "namespace": ns, "state": _shown(state, Path(ctx.out_dir)), "segments": list(cfg.monitor.segments),
+                    "mode": mode,
+                    "namespace": ns,
+                    "state": _shown(state, Path(ctx.out_dir)),
+                    "segments": list(cfg.monitor.segments),
                     "flagged_days": len(mon.decisions),
-                    "alerts": [{k: a[k] for k in ("alert_id", "date", "segment", "severity", "incident_id",
-                                                  "growth", "escalated")} for a in mon.alerts],
-                    "decisions": {d: sum(1 for x in mon.decisions if x["decision"] == d)
-                                  for d in ("sent", "already_sent", "cooldown", "ongoing")},
+                    "alerts": [
+                        {
+                            k: a[k]
+                            for k in (
+                                "alert_id",
+                                "date",
+                                "segment",
+                                "severity",
+                                "incident_id",
+                                "growth",
+                                "escalated",
+                            )
+                        }
+                        for a in mon.alerts
+                    ],
+                    "decisions": {
+                        d: sum(1 for x in mon.decisions if x["decision"] == d)
+                        for d in ("sent", "already_sent", "cooldown", "ongoing")
+                    },
                     "undelivered": len(pending),
                 }
-                if disp.skipped:  # logged, not in the outputs: they stay byte-identical across reruns
+                if (
+                    disp.skipped
+                ):  # logged, not in the outputs: they stay byte-identical across reruns
                     log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
                 if ctx.data.truth_events is not None:
-                    summary["monitor"]["churn_waves"] = churn_wave_delays(mon.alerts, ctx.data.truth_events)
+                    summary["monitor"]["churn_waves"] = churn_wave_delays(
+                        mon.alerts, ctx.data.truth_events
+                    )
             if disp.outbox is not None and disp.outbox is not store:
                 disp.outbox.close()
         t = tick("monitor", t)
@@ -218,7 +279,9 @@ def _run(ctx: RunContext) -> None:
             log.warning("customer plots failed: %s: %s", type(exc).__name__, exc)
         t = tick("plots", t)
 
-    summary["files"] = sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".json", ".jsonl"))
+    summary["files"] = sorted(
+        p.name for p in out.iterdir() if p.suffix in (".csv", ".json", ".jsonl")
+    )
     # timings go to run.json only: insights.json must be byte-identical across identical runs
     ctx.timings.update({f"customers.{k}": v for k, v in timings.items()})
     ctx.customers = json_ready(summary)
@@ -251,8 +314,11 @@ def _plots(plot_dir: Path, table: pd.DataFrame, counts: dict[str, int], out: Pat
         aucs = {k: v["roc_auc"] for k, v in ch.summary["models"].items()}
         plots.churn_roc(ch.roc, aucs, plot_dir / "customers_churn_roc.png")
     if ch is not None and ch.reliability:
-        plots.reliability_curve({"churn risk (60-day label)": ch.reliability}, plot_dir / "customers_churn_reliability.png",
-                                "Churn risk calibration (out of time, held-out half)")
+        plots.reliability_curve(
+            {"churn risk (60-day label)": ch.reliability},
+            plot_dir / "customers_churn_reliability.png",
+            "Churn risk calibration (out of time, held-out half)",
+        )
     if mon is not None and len(mon.series):
         waves = [e for e in events or [] if e.get("type") == "churn_wave"]
         plots.monitor_trend(mon.series, mon.alerts, plot_dir / "customers_monitor.png", waves)

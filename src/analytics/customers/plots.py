@@ -35,7 +35,13 @@ def rfm_scatter(table: pd.DataFrame, path: Path, max_points: int = 5000) -> str:
     t = table.sort_values("customer_id").iloc[:: max(1, len(table) // max_points)]
     fig, ax = plt.subplots(figsize=(8, 5))
     for seg, g in t.groupby("segment", sort=True):
-        ax.scatter(g["recency_days"], g["frequency"], s=6 + 6 * g["m_score"].to_numpy(dtype=float), alpha=0.5, label=seg)
+        ax.scatter(
+            g["recency_days"],
+            g["frequency"],
+            s=6 + 6 * g["m_score"].to_numpy(dtype=float),
+            alpha=0.5,
+            label=seg,
+        )
     ax.set_xlabel("recency (days)")
     ax.set_ylabel("frequency (orders)")
     ax.set_yscale("log")
@@ -54,7 +60,9 @@ def cohort_heatmap(matrix: pd.DataFrame, path: Path) -> str:
     return _save(fig, path)
 
 
-def churn_roc(roc: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, float | None], path: Path) -> str:
+def churn_roc(
+    roc: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, float | None], path: Path
+) -> str:
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, (fpr, tpr) in roc.items():
         auc = aucs.get(name)
@@ -68,7 +76,8 @@ def churn_roc(roc: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, flo
 
 
 def reliability_curve(curves: dict[str, list[dict[str, Any]]], path: Path, title: str) -> str:
-    """Reliability curves (mean predicted vs observed rate per probability bin; size = customers)."""
+    """Reliability curves (mean predicted vs observed rate per probability bin; size =
+    customers)."""
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, rows in curves.items():
         if not rows:
@@ -94,10 +103,19 @@ def monitor_trend(series: pd.DataFrame, alerts: list[dict[str, Any]], path: Path
     for seg, g in series.groupby("segment", sort=True):
         ax.plot(g["date"], g["share"] * 100, label=f"{seg} share (%)")
     for a in alerts:
-        ax.axvline(pd.Timestamp(a["date"]), color={"critical": "red", "high": "orange"}.get(a["severity"], "gold"),
-                   lw=1, alpha=0.8)
+        ax.axvline(
+            pd.Timestamp(a["date"]),
+            color={"critical": "red", "high": "orange"}.get(a["severity"], "gold"),
+            lw=1,
+            alpha=0.8,
+        )
     for e in events or []:
-        ax.axvspan(pd.Timestamp(e["start"]), pd.Timestamp(e.get("end", e["start"])), color="grey", alpha=0.2)
+        ax.axvspan(
+            pd.Timestamp(e["start"]),
+            pd.Timestamp(e.get("end", e["start"])),
+            color="grey",
+            alpha=0.2,
+        )
     ax.set_ylabel("% of the watched customers")
     ax.set_title("Monitored segments (vertical lines: alerts; grey: churn waves in truth)")
     ax.legend(fontsize=8)

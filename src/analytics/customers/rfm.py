@@ -29,18 +29,26 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     already this function's output (or a row subset of it) is returned as is: the customer stage
     prepares the orders once and every model reuses them.
     """
-    if orders.attrs.get(VALID_MARK) and {"cust", "day"} <= set(orders.columns) and _consistent(orders):
+    if (
+        orders.attrs.get(VALID_MARK)
+        and {"cust", "day"} <= set(orders.columns)
+        and _consistent(orders)
+    ):
         return orders
     missing = [c for c in ORDER_COLUMNS if c not in orders.columns]
     if missing:
-        raise InputError(f"orders: missing column(s) {', '.join(missing)} needed for customer models")
+        raise InputError(
+            f"orders: missing column(s) {', '.join(missing)} needed for customer models"
+        )
     keep = orders["customer_id"].notna()
     if "status" in orders.columns:
         keep &= orders["status"].astype("string").str.lower().ne("cancelled").fillna(True)
     out = orders.loc[keep, list(ORDER_COLUMNS)].copy()
     out.attrs = {}
     out["order_date"] = pd.to_datetime(out["order_date"]).dt.normalize().astype("datetime64[ns]")
-    out["net_revenue"] = pd.to_numeric(out["net_revenue"], errors="coerce").fillna(0.0).astype(float)
+    out["net_revenue"] = (
+        pd.to_numeric(out["net_revenue"], errors="coerce").fillna(0.0).astype(float)
+    )
     codes, uniques = pd.factorize(out["customer_id"], sort=True)
     day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
     idx = np.lexsort((codes, day))  # stable: ties keep the input order
@@ -80,8 +88,8 @@ def customer_ids(v: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
 
 
 def per_customer(v: pd.DataFrame) -> pd.DataFrame:
-    """Per customer of ``v`` (valid orders): first_day, last_day (int days), orders (rows: one row is
-    one order), revenue; indexed by customer_id, sorted. Vectorized (bincount on the codes)."""
+    """Per customer of ``v`` (valid orders): first_day, last_day (int days), orders (rows: one row
+    is one order), revenue; indexed by customer_id, sorted. Vectorized (bincount on the codes)."""
     codes, ids = customer_ids(v)
     c = v["cust"].to_numpy()
     d = v["day"].to_numpy()
@@ -125,7 +133,9 @@ def quintile_scores(values: pd.Series | np.ndarray, higher_is_better: bool = Tru
     return scores_against(v, np.sort(ref), higher_is_better)
 
 
-def scores_against(values: np.ndarray, sorted_ref: np.ndarray, higher_is_better: bool) -> np.ndarray:
+def scores_against(
+    values: np.ndarray, sorted_ref: np.ndarray, higher_is_better: bool
+) -> np.ndarray:
     """``quintile_scores`` against an already sorted reference (sort once, score many)."""
     n = len(sorted_ref)
     if len(values) == 0 or n == 0:
@@ -200,7 +210,8 @@ def overdue_ratio(recency: np.ndarray, span: np.ndarray, frequency: np.ndarray,
                   prior_strength: float) -> np.ndarray:
     """Recency / the customer's expected gap, the gap shrunk toward the store's (empirical Bayes).
 
-    Expected gap = (span + k G) / (frequency - 1 + k): the customer's own gaps plus ``k`` pseudo-gaps
+    Expected gap = (span + k G) / (frequency - 1 + k): the customer's own gaps plus ``k``
+    pseudo-gaps
     of the store's pooled gap G = sum(span) / sum(frequency - 1) over repeat buyers. A customer with
     two quick orders is not called overdue a week later; a regular with many orders keeps their
     own rhythm. k = 0: the raw mean gap. NaN for one-order customers (no cadence yet).
@@ -238,7 +249,9 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
     v = valid_orders(orders)
     v = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), as_day(as_of), side="right"))]
     if len(v) == 0:
-        raise InputError(f"orders: no completed orders on or before {as_of.date()} to compute RFM on")
+        raise InputError(
+            f"orders: no completed orders on or before {as_of.date()} to compute RFM on"
+        )
     pc = per_customer(v)
     epoch = np.datetime64("1970-01-01", "ns")
     rfm = pd.DataFrame({

@@ -38,7 +38,14 @@ class SegmentLookup:
 
     def __init__(self, cfg: RfmConfig) -> None:
         self.cfg = cfg
-        b = sorted({v for s in cfg.segments if s.overdue is not None for v in (s.overdue.min, s.overdue.max)})
+        b = sorted(
+            {
+                v
+                for s in cfg.segments
+                if s.overdue is not None
+                for v in (s.overdue.min, s.overdue.max)
+            }
+        )
         self.bounds = np.asarray(b, dtype=float)
         m = len(b)
         # one representative overdue value per region: below b0, b0, between, b1, ..., above, NaN
@@ -51,13 +58,22 @@ class SegmentLookup:
                 reps.append(b[i])
         reps.append(np.nan)
         self.n_regions = len(reps)
-        grid = np.stack(np.meshgrid(np.arange(1, 6), np.arange(1, 6), np.arange(1, 6), np.arange(self.n_regions),
-                                    indexing="ij"), axis=-1).reshape(-1, 4)
+        grid = np.stack(
+            np.meshgrid(
+                np.arange(1, 6),
+                np.arange(1, 6),
+                np.arange(1, 6),
+                np.arange(self.n_regions),
+                indexing="ij",
+            ),
+            axis=-1,
+        ).reshape(-1, 4)
         od = np.asarray(reps, dtype=float)[grid[:, 3]]
         self.table = segment_codes(grid[:, 0], grid[:, 1], grid[:, 2], od, cfg).astype(np.int64)
 
     def region(self, overdue: np.ndarray) -> np.ndarray:
-        """2 * (boundaries below) + (equal to one), NaN last; a few comparisons beat searchsorted."""
+        """2 * (boundaries below) + (equal to one), NaN last; a few comparisons beat
+        searchsorted."""
         m = len(self.bounds)
         below = np.zeros(len(overdue), dtype=np.int64)
         eq = np.zeros(len(overdue), dtype=bool)
@@ -68,9 +84,13 @@ class SegmentLookup:
 
     def cells(self, r: np.ndarray, f: np.ndarray, m: np.ndarray, overdue: np.ndarray) -> np.ndarray:
         """Flat cell index per customer (scores 1..5)."""
-        return (((r.astype(np.int64) - 1) * 5 + (f - 1)) * 5 + (m - 1)) * self.n_regions + self.region(overdue)
+        return (
+            ((r.astype(np.int64) - 1) * 5 + (f - 1)) * 5 + (m - 1)
+        ) * self.n_regions + self.region(overdue)
 
-    def counts(self, r: np.ndarray, f: np.ndarray, m: np.ndarray, overdue: np.ndarray) -> np.ndarray:
+    def counts(
+        self, r: np.ndarray, f: np.ndarray, m: np.ndarray, overdue: np.ndarray
+    ) -> np.ndarray:
         """Customers per segment (index into ``cfg.names``)."""
         per_cell = np.bincount(self.cells(r, f, m, overdue), minlength=len(self.table))
         return np.bincount(self.table, weights=per_cell, minlength=len(self.cfg.names))
@@ -85,8 +105,13 @@ def assign_segments(r: np.ndarray, f: np.ndarray, m: np.ndarray, overdue: np.nda
 def segment_table(rfm: pd.DataFrame, cfg: RfmConfig) -> pd.DataFrame:
     """``rfm`` (from ``compute_rfm``) plus a ``segment`` column."""
     out = rfm.copy()
-    out["segment"] = assign_segments(rfm["r_score"].to_numpy(), rfm["f_score"].to_numpy(),
-                                     rfm["m_score"].to_numpy(), rfm["overdue"].to_numpy(dtype=float), cfg)
+    out["segment"] = assign_segments(
+        rfm["r_score"].to_numpy(),
+        rfm["f_score"].to_numpy(),
+        rfm["m_score"].to_numpy(),
+        rfm["overdue"].to_numpy(dtype=float),
+        cfg,
+    )
     return out
 
 

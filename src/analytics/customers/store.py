@@ -2,9 +2,9 @@
 of alert delivery (the outbox: one row per alert and sink, written *before* the send as
 ``pending`` and set to ``sent`` after it; what is still pending is sent again on the next run).
 
-``DeliveryStore`` holds only the outbox, in a file outside the run directory (``state/alerts.sqlite``
-by default), so replaying the same data never re-sends what was delivered; ``MonitorStore`` has the
-same outbox methods for callers that keep both in one file.
+``DeliveryStore`` holds only the outbox, in a file outside the run directory
+(``state/alerts.sqlite`` by default), so replaying the same data never re-sends what was delivered;
+``MonitorStore`` has the same outbox methods for callers that keep both in one file.
 
 Every SQLite problem — a corrupt file, a file locked by another process beyond the busy timeout —
 is an InputError naming the file (exit 2), never a traceback.
@@ -53,13 +53,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS alerts_by_segment ON alerts (namespace, segment, severity, date);
     CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts (namespace, incident_id);
     """,
-    # 2: outbox of failed sends, retried later
+    # 2: outbox of failed sends, retried later (SQLite stores this text in the file: keep it as is)
     """
     CREATE TABLE IF NOT EXISTS outbox (
         alert_id TEXT NOT NULL, sink TEXT NOT NULL, payload TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, status TEXT NOT NULL DEFAULT 'pending',
         PRIMARY KEY (alert_id, sink));
-    """,
+    """,  # noqa: E501
     # 3: the idempotency key sent with the alert (the same on every retry)
     """
     ALTER TABLE outbox ADD COLUMN idempotency_key TEXT;
@@ -72,8 +72,10 @@ DELIVERY_MIGRATIONS: list[str] = [MIGRATIONS[1], MIGRATIONS[2]]
 def _sqlite_error(path: str, exc: sqlite3.Error, what: str) -> InputError:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return InputError(f"{path}: {what} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
-                          "try again when it has finished")
+        return InputError(
+            f"{path}: {what} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
+            "try again when it has finished"
+        )
     return InputError(f"{path}: not a usable SQLite {what} ({text}); move it aside to start afresh")
 
 
@@ -100,7 +102,9 @@ class _SqliteFile:
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise InputError(f"{self.path}: cannot create the {self.what} directory ({exc.strerror})") from None
+                raise InputError(
+                    f"{self.path}: cannot create the {self.what} directory ({exc.strerror})"
+                ) from None
         try:
             self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
             self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -134,9 +138,11 @@ class _SqliteFile:
         key = alert.get("idempotency_key") or idempotency_key(alert["alert_id"])
         with self.conn:
             self.conn.execute(
-                "INSERT OR IGNORE INTO outbox (alert_id, sink, payload, attempts, last_error, status, "
+                "INSERT OR IGNORE INTO outbox (alert_id, sink, payload, attempts, last_error, "
+                "status, "
                 "idempotency_key) VALUES (?, ?, ?, 0, NULL, 'pending', ?)",
-                (alert["alert_id"], sink, json.dumps(alert), key))
+                (alert["alert_id"], sink, json.dumps(alert), key),
+            )
         row = self.conn.execute("SELECT status FROM outbox WHERE alert_id=? AND sink=?",
                                 (alert["alert_id"], sink)).fetchone()
         return str(row[0])
@@ -146,15 +152,19 @@ class _SqliteFile:
         key = alert.get("idempotency_key") or idempotency_key(alert["alert_id"])
         with self.conn:
             self.conn.execute(
-                "INSERT INTO outbox (alert_id, sink, payload, attempts, last_error, status, idempotency_key) "
+                "INSERT INTO outbox (alert_id, sink, payload, attempts, last_error, status, "
+                "idempotency_key) "
                 "VALUES (?, ?, ?, 1, ?, 'pending', ?) ON CONFLICT(alert_id, sink) DO UPDATE SET "
                 "attempts = attempts + 1, last_error = excluded.last_error, status = 'pending'",
-                (alert["alert_id"], sink, json.dumps(alert), error, key))
+                (alert["alert_id"], sink, json.dumps(alert), error, key),
+            )
 
     @_guarded
     def record_sent(self, sink: str, alert_id: str) -> None:
         with self.conn:
-            self.conn.execute("UPDATE outbox SET status='sent' WHERE alert_id=? AND sink=?", (alert_id, sink))
+            self.conn.execute(
+                "UPDATE outbox SET status='sent' WHERE alert_id=? AND sink=?", (alert_id, sink)
+            )
 
     @_guarded
     def status(self, sink: str, alert_id: str) -> str | None:
@@ -170,7 +180,10 @@ class _SqliteFile:
         if sink is not None:
             q += " AND sink=?"
             args = (sink,)
-        return [(s, json.loads(p), a, e) for s, p, a, e in self.conn.execute(q + " ORDER BY alert_id", tuple(args))]
+        return [
+            (s, json.loads(p), a, e)
+            for s, p, a, e in self.conn.execute(q + " ORDER BY alert_id", tuple(args))
+        ]
 
 
 class DeliveryStore(_SqliteFile):
@@ -194,7 +207,9 @@ class MonitorStore(_SqliteFile):
                  None if pd.isna(bc) else float(bc), None if pd.isna(bt) else float(bt))
                 for d, s, c, t, bc, bt in snaps[cols].itertuples(index=False)]
         with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
 
     def snapshots(self, namespace: str, segment: str | None = None) -> pd.DataFrame:
         q = ("SELECT date, segment, customers, total, base_customers, base_total FROM snapshots "
@@ -224,18 +239,27 @@ class MonitorStore(_SqliteFile):
                               (namespace, date, segment, severity, growth, z, incident_id))
 
     def has_alert(self, alert_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM alerts WHERE alert_id=?", (alert_id,)).fetchone() is not None
+        return (
+            self.conn.execute("SELECT 1 FROM alerts WHERE alert_id=?", (alert_id,)).fetchone()
+            is not None
+        )
 
-    def incident_alerts(self, namespace: str, incident_id: str, before: str) -> list[tuple[str, int]]:
+    def incident_alerts(
+        self, namespace: str, incident_id: str, before: str
+    ) -> list[tuple[str, int]]:
         """(severity, escalated) of the alerts issued for an incident before ``before``."""
         return self.conn.execute(
             "SELECT severity, escalated FROM alerts WHERE namespace=? AND incident_id=? AND date<?",
             (namespace, incident_id, before)).fetchall()
 
-    def last_alert_date(self, namespace: str, segment: str, severity: str, before: str) -> str | None:
+    def last_alert_date(
+        self, namespace: str, segment: str, severity: str, before: str
+    ) -> str | None:
         row = self.conn.execute(
-            "SELECT MAX(date) FROM alerts WHERE namespace=? AND segment=? AND severity=? AND date<?",
-            (namespace, segment, severity, before)).fetchone()
+            "SELECT MAX(date) FROM alerts "
+            "WHERE namespace=? AND segment=? AND severity=? AND date<?",
+            (namespace, segment, severity, before),
+        ).fetchone()
         return row[0] if row else None
 
     def put_alert(self, alert: dict[str, Any]) -> None:
@@ -247,11 +271,21 @@ class MonitorStore(_SqliteFile):
                  json.dumps(alert)))
 
     def alerts(self, namespace: str) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT payload FROM alerts WHERE namespace=? ORDER BY date, alert_id",
-                                 (namespace,)).fetchall()
+        rows = self.conn.execute(
+            "SELECT payload FROM alerts WHERE namespace=? ORDER BY date, alert_id", (namespace,)
+        ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
 
-for _name in ("put_snapshots", "snapshots", "last_flag_before", "put_flag", "has_alert", "incident_alerts",
-              "last_alert_date", "put_alert", "alerts"):
+for _name in (
+    "put_snapshots",
+    "snapshots",
+    "last_flag_before",
+    "put_flag",
+    "has_alert",
+    "incident_alerts",
+    "last_alert_date",
+    "put_alert",
+    "alerts",
+):
     setattr(MonitorStore, _name, _guarded(getattr(MonitorStore, _name)))

@@ -42,6 +42,25 @@ from .models import SCHEMA_VERSION, Episode, IncidentInsight, Insights
 from .schema import SCHEMA_PATH, schema_text, validate_json, write_schema
 from .stage import DETAILS_FILE, build, run, split_details, to_json_dict
 
-__all__ = ["DETAILS_FILE", "MAIN_KPIS", "grounding", "split_details", "SCHEMA_PATH", "SCHEMA_VERSION", "SIG_DIGITS", "Episode", "IncidentInsight", "Insights",
-           "build", "build_panel", "config_of", "main", "render_markdown", "run", "schema_text", "to_json_dict",
-           "validate_json", "write_schema"]
+__all__ = [
+    "DETAILS_FILE",
+    "MAIN_KPIS",
+    "grounding",
+    "split_details",
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "SIG_DIGITS",
+    "Episode",
+    "IncidentInsight",
+    "Insights",
+    "build",
+    "build_panel",
+    "config_of",
+    "main",
+    "render_markdown",
+    "run",
+    "schema_text",
+    "to_json_dict",
+    "validate_json",
+    "write_schema",
+]

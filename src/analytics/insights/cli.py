@@ -2,7 +2,8 @@
 
     python -m analytics.insights                  # print the JSON Schema of insights.json
     python -m analytics.insights --write-schema   # regenerate schemas/insights.schema.json
-    python -m analytics.insights --check RUN_DIR  # every number/date/direction in the text vs its fields
+    python -m analytics.insights --check RUN_DIR  # every number/date/direction in the text
+                                                  # vs its fields
 
 Exit codes: 0 ok · 1 the check found mismatches · 2 bad input (no such file, not JSON).
 """
@@ -20,9 +21,13 @@ from .schema import SCHEMA_PATH, schema_text, write_schema
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analytics.insights", description="insights schema tools and checks")
+    p = argparse.ArgumentParser(
+        prog="python -m analytics.insights", description="insights schema tools and checks"
+    )
     p.add_argument("--write-schema", action="store_true", help=f"regenerate {SCHEMA_PATH}")
-    p.add_argument("--check", metavar="RUN_DIR", help="grounding check of RUN_DIR/insights.json (or a file)")
+    p.add_argument(
+        "--check", metavar="RUN_DIR", help="grounding check of RUN_DIR/insights.json (or a file)"
+    )
     args = p.parse_args(argv)
     if args.check:
         path = Path(args.check)

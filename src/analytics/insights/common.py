@@ -101,10 +101,14 @@ def _driver_set(res: dr.DriverResult, breakdown: bool = True) -> DriverSet:
                       relative_change_pct=_f(rel * 100) if rel is not None else None,
                       n_folded=int(d.get("n_folded", 0)))
 
-    return DriverSet(scope=res.scope, top=model(res.top) if res.top else None,
-                     drivers=[model(d) for d in res.drivers],
-                     breakdown={k: [model(d) for d in v] for k, v in res.breakdown.items()} if breakdown else {},
-                     expected_source=res.source, focus=_f(res.focus))
+    return DriverSet(
+        scope=res.scope,
+        top=model(res.top) if res.top else None,
+        drivers=[model(d) for d in res.drivers],
+        breakdown={k: [model(d) for d in v] for k, v in res.breakdown.items()} if breakdown else {},
+        expected_source=res.source,
+        focus=_f(res.focus),
+    )
 
 
 def _explain(panel: dr.SlicePanel, cfg: InsightsConfig, kpi: str, start, end, expected: str,
@@ -121,6 +125,8 @@ def _slice_sums(panel: dr.SlicePanel, comps: Sequence[str], dimension: str, segm
     """Window sums of components for one slice (NaN where absent)."""
     out = {}
     for c in comps:
-        s = panel.window_sums(c, pd.Timestamp(start), pd.Timestamp(end), source, baseline_weeks, shift_days)
+        s = panel.window_sums(
+            c, pd.Timestamp(start), pd.Timestamp(end), source, baseline_weeks, shift_days
+        )
         out[c] = float(s.get((dimension, segment), math.nan)) if len(s) else math.nan
     return out

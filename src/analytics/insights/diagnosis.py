@@ -39,11 +39,19 @@ from .common import _f, _slice_label
 from .models import Diagnosis, DriverSet, Evidence
 
 SHOCK_LABELS = {
-    "site_outage": "site outage", "channel_outage": "channel outage", "level_shift": "level shift",
-    "bot_traffic": "bot or invalid traffic", "tracking_fault": "data or tracking fault",
-    "payment_failure": "payment or checkout failure", "churn_wave": "customer churn",
-    "stockout": "stockout", "pricing_error": "pricing error", "flash_sale": "flash sale or promotion",
-    "fraud_orders": "fraud orders", "planned_event": "planned event", "undetermined": "undetermined",
+    "site_outage": "site outage",
+    "channel_outage": "channel outage",
+    "level_shift": "level shift",
+    "bot_traffic": "bot or invalid traffic",
+    "tracking_fault": "data or tracking fault",
+    "payment_failure": "payment or checkout failure",
+    "churn_wave": "customer churn",
+    "stockout": "stockout",
+    "pricing_error": "pricing error",
+    "flash_sale": "flash sale or promotion",
+    "fraud_orders": "fraud orders",
+    "planned_event": "planned event",
+    "undetermined": "undetermined",
 }
 EPS = 3.0            # a KPI moved when its change exceeds this many %
 PERSIST = 0.5        # "stays moved": the 4 weeks after the episode keep this share of its change
@@ -118,17 +126,28 @@ def lasting(persist: tuple[float | None, float | None]) -> bool:
     sign). A step against the measured change means the centered baseline already holds the
     new level, so that counts as staying too."""
     share, z = persist
-    return z is not None and abs(z) >= PERSIST_Z and (share is None or share >= PERSIST or share < 0)
+    return (
+        z is not None and abs(z) >= PERSIST_Z and (share is None or share >= PERSIST or share < 0)
+    )
 
 
 def features(changes: dict[str, float | None], drivers: DriverSet, days: int,
              persist: float | None, persist_z: float | None) -> Features:
     top = drivers.top
-    return Features(s=_z(changes.get("sessions")), c=_z(changes.get("conversion_rate")),
-                    b=_z(changes.get("aov")), o=_z(changes.get("orders")), r=_z(changes.get("revenue")),
-                    ret=changes.get("returning_customers"), new=changes.get("new_customers"),
-                    dim=top.dimension if top is not None else None, value=top.value if top is not None else None,
-                    days=days, persist=persist, persist_z=persist_z)
+    return Features(
+        s=_z(changes.get("sessions")),
+        c=_z(changes.get("conversion_rate")),
+        b=_z(changes.get("aov")),
+        o=_z(changes.get("orders")),
+        r=_z(changes.get("revenue")),
+        ret=changes.get("returning_customers"),
+        new=changes.get("new_customers"),
+        dim=top.dimension if top is not None else None,
+        value=top.value if top is not None else None,
+        days=days,
+        persist=persist,
+        persist_z=persist_z,
+    )
 
 
 def classify(f: Features, planned: bool) -> tuple[str, float]:
@@ -206,7 +225,13 @@ def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, pl
     top = drivers.top
     where = _slice_label(top.dimension, top.value) if top is not None else "overall"
     if inside:
-        for attr, k in (("s", "sessions"), ("c", "conversion_rate"), ("b", "aov"), ("o", "orders"), ("r", "revenue")):
+        for attr, k in (
+            ("s", "sessions"),
+            ("c", "conversion_rate"),
+            ("b", "aov"),
+            ("o", "orders"),
+            ("r", "revenue"),
+        ):
             if inside.get(k) is not None:
                 setattr(f, attr, float(inside[k]))
         if inside.get("sessions") is None and inside.get("orders") is not None:
@@ -223,8 +248,14 @@ def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, pl
                for k in ("sessions", "conversion_rate", "aov", "orders")
                if (v := inside.get(k)) is not None and abs(v) >= EPS]
     elif top is not None and top.relative_change_pct is not None:
-        ev.append(Evidence(kpi=drivers_kpi, slice=where,
-                           change_pct=top.relative_change_pct, direction=_dir(top.relative_change_pct)))
+        ev.append(
+            Evidence(
+                kpi=drivers_kpi,
+                slice=where,
+                change_pct=top.relative_change_pct,
+                direction=_dir(top.relative_change_pct),
+            )
+        )
     return Diagnosis(type=kind, label=SHOCK_LABELS[kind], confidence=round(conf, 2), evidence=ev,
                      scope=drivers.scope, persistence=f.persist, persistence_z=f.persist_z,
                      persistence_kpi=persist_kpi if f.persist_z is not None else None)

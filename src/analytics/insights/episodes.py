@@ -60,18 +60,41 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
                     for r in hit.to_dict(orient="records")]
     dset = _driver_set(res, breakdown=False)  # the full breakdown lives on the incident's episode
     item = IncidentInsight(
-        incident_id=inc.incident_id, kpi=inc.kpi, dimension=inc.dimension, segment=str(inc.segment),
-        start=_day(start), end=_day(end), days=days, direction=inc.direction,
-        actual=_f(inc.actual), expected=_f(inc.expected), magnitude_pct=_f(inc.magnitude_pct),
-        baseline_expected=_f(b_val), baseline_magnitude_pct=_pct(_f(a_val), _f(b_val)),
-        detectors=sorted(str(d) for d in inc.detectors), n_detectors=len(inc.detectors), level=inc.level,
-        confidence=_f(inc.confidence) or 0.0, severity=inc.severity, peak_score=_f(inc.peak_score),
-        drivers=dset, signature=sig, planned=bool(overlaps), calendar=overlaps,
-        narrative="", recommended_action="", matched_event_id=inc.matched_event_id)
+        incident_id=inc.incident_id,
+        kpi=inc.kpi,
+        dimension=inc.dimension,
+        segment=str(inc.segment),
+        start=_day(start),
+        end=_day(end),
+        days=days,
+        direction=inc.direction,
+        actual=_f(inc.actual),
+        expected=_f(inc.expected),
+        magnitude_pct=_f(inc.magnitude_pct),
+        baseline_expected=_f(b_val),
+        baseline_magnitude_pct=_pct(_f(a_val), _f(b_val)),
+        detectors=sorted(str(d) for d in inc.detectors),
+        n_detectors=len(inc.detectors),
+        level=inc.level,
+        confidence=_f(inc.confidence) or 0.0,
+        severity=inc.severity,
+        peak_score=_f(inc.peak_score),
+        drivers=dset,
+        signature=sig,
+        planned=bool(overlaps),
+        calendar=overlaps,
+        narrative="",
+        recommended_action="",
+        matched_event_id=inc.matched_event_id,
+    )
     item.narrative = _narrative(item)
     mag = item.magnitude_pct if item.magnitude_pct is not None else item.baseline_magnitude_pct
-    item.recommended_action = _action(item.direction if mag is None else ("up" if mag > 0 else "down"),
-                                      sig.label, dset.top, overlaps)
+    item.recommended_action = _action(
+        item.direction if mag is None else ("up" if mag > 0 else "down"),
+        sig.label,
+        dset.top,
+        overlaps,
+    )
     return item
 
 
@@ -115,8 +138,14 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
     groups: list[list[IncidentInsight]] = []
     for planned in (False, True):
         mine: list[list[IncidentInsight]] = []
-        for it in sorted((i for i in items if i.planned == planned), key=lambda i: (i.start, i.end, i.incident_id)):
-            if mine and (pd.Timestamp(it.start) - pd.Timestamp(max(g.end for g in mine[-1]))).days <= 1:
+        for it in sorted(
+            (i for i in items if i.planned == planned),
+            key=lambda i: (i.start, i.end, i.incident_id),
+        ):
+            if (
+                mine
+                and (pd.Timestamp(it.start) - pd.Timestamp(max(g.end for g in mine[-1]))).days <= 1
+            ):
                 mine[-1].append(it)
             else:
                 mine.append([it])
@@ -167,29 +196,47 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         src = "trailing" if baseline == "trailing" else "baseline"
         for _ in range(2):  # the diagnosis names the primary KPI, whose drivers may show a slice
             inside = _slice_changes(panel, cfg, dset, ts, te, src)
-            diag = diagnose(changes, dset, (te - ts).days + 1, bool(ov), persist, pk, res_kpi, inside)
+            diag = diagnose(
+                changes, dset, (te - ts).days + 1, bool(ov), persist, pk, res_kpi, inside
+            )
             primary = _primary_for(diag.type, changes, primary)
             if primary == res_kpi:
                 break
             top_before = dset.top
             res, res_kpi = _explain(panel, cfg, primary, ts, te, "auto"), primary
             dset = _driver_set(res, breakdown=True)
-            if (dset.top is None) == (top_before is None) and (dset.top is None or (
-                    dset.top.dimension, dset.top.value) == (top_before.dimension, top_before.value)):
+            if (dset.top is None) == (top_before is None) and (
+                dset.top is None
+                or (dset.top.dimension, dset.top.value) == (top_before.dimension, top_before.value)
+            ):
                 break
         dirs = {i.direction for i in g}
         ep = Episode(
-            episode_id=f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""), start=start, end=end,
+            episode_id=f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""),
+            start=start,
+            end=end,
             days=(end - start).days + 1,
-            measured_start=ts.date(), measured_end=te.date(), baseline=baseline,
+            measured_start=ts.date(),
+            measured_end=te.date(),
+            baseline=baseline,
             direction=dirs.pop() if len(dirs) == 1 else "mixed",
-            incident_ids=[i.incident_id for i in g], kpis=sorted({i.kpi for i in g}),
-            slices=sorted({_slice_label(i.dimension, i.segment) for i in g}), primary_kpi=primary,
-            kpi_changes=changes, severity=max((i.severity for i in g), key=lambda x: SEVERITY_RANK.get(x, 0)),
-            confidence=max(i.confidence for i in g), signature=sig, drivers=dset, diagnosis=diag,
-            planned=bool(ov), calendar=[CalendarOverlap(date=d, name=n, kind=k, scope=sc) for d, n, k, sc in ov],
-            title="", narrative="", recommended_action="",
-            matched_event_ids=sorted({i.matched_event_id for i in g if i.matched_event_id}))
+            incident_ids=[i.incident_id for i in g],
+            kpis=sorted({i.kpi for i in g}),
+            slices=sorted({_slice_label(i.dimension, i.segment) for i in g}),
+            primary_kpi=primary,
+            kpi_changes=changes,
+            severity=max((i.severity for i in g), key=lambda x: SEVERITY_RANK.get(x, 0)),
+            confidence=max(i.confidence for i in g),
+            signature=sig,
+            drivers=dset,
+            diagnosis=diag,
+            planned=bool(ov),
+            calendar=[CalendarOverlap(date=d, name=n, kind=k, scope=sc) for d, n, k, sc in ov],
+            title="",
+            narrative="",
+            recommended_action="",
+            matched_event_ids=sorted({i.matched_event_id for i in g if i.matched_event_id}),
+        )
         ep.title = _episode_title(ep)
         ep.narrative = _episode_narrative(ep)
         ep.recommended_action = _episode_action(ep)
@@ -197,13 +244,23 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
     return out
 
 
-_TYPE_PRIMARY = {"site_outage": "sessions", "channel_outage": "sessions", "bot_traffic": "sessions",
-                 "tracking_fault": "sessions", "payment_failure": "conversion_rate", "churn_wave": "orders",
-                 "stockout": "revenue", "pricing_error": "aov", "flash_sale": "orders", "fraud_orders": "revenue"}
+_TYPE_PRIMARY = {
+    "site_outage": "sessions",
+    "channel_outage": "sessions",
+    "bot_traffic": "sessions",
+    "tracking_fault": "sessions",
+    "payment_failure": "conversion_rate",
+    "churn_wave": "orders",
+    "stockout": "revenue",
+    "pricing_error": "aov",
+    "flash_sale": "orders",
+    "fraud_orders": "revenue",
+}
 
 
-def _slice_changes(panel: dr.SlicePanel, cfg: InsightsConfig, dset, ts: pd.Timestamp, te: pd.Timestamp,
-                   source: str) -> dict[str, float | None] | None:
+def _slice_changes(
+    panel: dr.SlicePanel, cfg: InsightsConfig, dset, ts: pd.Timestamp, te: pd.Timestamp, source: str
+) -> dict[str, float | None] | None:
     """The funnel inside the top driver's slice (its own sessions, conversion, AOV, orders, revenue
     vs its baseline), None without a concentrated driver. A shock confined to a slice shows its
     pure pattern there (overall it is diluted, or mixed with the slice's weight)."""
@@ -216,7 +273,9 @@ def _slice_changes(panel: dr.SlicePanel, cfg: InsightsConfig, dset, ts: pd.Times
         comps = dr.components(k)
         if all(c in panel.values for c in comps):
             a = dr.kpi_value(k, _slice_sums(panel, comps, dim, seg, ts, te, "actual"))
-            b = dr.kpi_value(k, _slice_sums(panel, comps, dim, seg, ts, te, source, cfg.drivers.baseline_weeks))
+            b = dr.kpi_value(
+                k, _slice_sums(panel, comps, dim, seg, ts, te, source, cfg.drivers.baseline_weeks)
+            )
             out[k] = _pct(_f(a), _f(b))
     return out
 
@@ -230,8 +289,14 @@ def _primary_for(kind: str, changes: dict[str, float | None], fallback: str) -> 
     return k if k is not None and changes.get(k) is not None else fallback
 
 
-def _measure(panel: dr.SlicePanel, cfg: InsightsConfig, ts: pd.Timestamp, te: pd.Timestamp,
-             fallback: str, source: str = "baseline") -> tuple[dict[str, float | None], SignatureInfo, str]:
+def _measure(
+    panel: dr.SlicePanel,
+    cfg: InsightsConfig,
+    ts: pd.Timestamp,
+    te: pd.Timestamp,
+    fallback: str,
+    source: str = "baseline",
+) -> tuple[dict[str, float | None], SignatureInfo, str]:
     """Overall KPI changes vs baseline, signature and primary KPI over [ts, te]."""
     bw = cfg.drivers.baseline_weeks
     changes: dict[str, float | None] = {}
@@ -243,12 +308,20 @@ def _measure(panel: dr.SlicePanel, cfg: InsightsConfig, ts: pd.Timestamp, te: pd
             changes[k] = _pct(_f(a), _f(b))
     sig = _signature(panel, cfg, "overall", "all", ts, te, source)
     primary = _PRIMARY_BY_SIGNATURE.get(sig.label)
-    if sig.label == "basket-driven" and changes.get("aov") is not None and changes.get("revenue") is not None \
-            and abs(changes["aov"]) > abs(changes["revenue"]):
-        primary = "aov"  # a price change moves the basket more than revenue; a stock-out the reverse
+    if (
+        sig.label == "basket-driven"
+        and changes.get("aov") is not None
+        and changes.get("revenue") is not None
+        and abs(changes["aov"]) > abs(changes["revenue"])
+    ):
+        primary = (
+            "aov"  # a price change moves the basket more than revenue; a stock-out the reverse
+        )
     if primary is None or primary not in changes:
         moved = {k: abs(v) for k, v in changes.items() if v is not None and k in MAIN_KPIS}
         # biggest mover; within 5 % of it, the more aggregate KPI (orders, revenue) is named
         top = max(moved.values(), default=0.0)
-        primary = next((k for k in _KPI_PREFERENCE if k in moved and moved[k] >= 0.95 * top), fallback)
+        primary = next(
+            (k for k in _KPI_PREFERENCE if k in moved and moved[k] >= 0.95 * top), fallback
+        )
     return changes, sig, primary

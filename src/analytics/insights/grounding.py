@@ -18,13 +18,17 @@ from collections.abc import Iterable
 from typing import Any
 
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
-_SIGNED = re.compile(r"(?P<label>[A-Za-z_][\w|/ .&'-]*?) (?:(?P<word>up|down|flat) )?(?P<num>[+-]\d+\.\d)%")
+_SIGNED = re.compile(
+    r"(?P<label>[A-Za-z_][\w|/ .&'-]*?) (?:(?P<word>up|down|flat) )?(?P<num>[+-]\d+\.\d)%"
+)
 _SHARE = re.compile(r"\((?P<num>\d+)% of the change")
 _CONF = re.compile(r"confidence (?P<num>\d\.\d\d)")
 _DAYS = re.compile(r"\((?P<num>\d+) days\)")
 _COUNT = re.compile(r"(?P<num>\d+) (?P<what>incident|detector)s?\b")
-_KPI_WORD = re.compile(r"\b(?P<kpi>revenue|orders|sessions|conversion_rate|aov|units|returning_customers|"
-                       r"new_customers|cancellation_rate)\b (?P<word>up|down|flat|rose|fell)\b")
+_KPI_WORD = re.compile(
+    r"\b(?P<kpi>revenue|orders|sessions|conversion_rate|aov|units|returning_customers|"
+    r"new_customers|cancellation_rate)\b (?P<word>up|down|flat|rose|fell)\b"
+)
 _UPWORDS = {"up", "rose"}
 _DOWNWORDS = {"down", "fell"}
 
@@ -57,10 +61,19 @@ def _check_direction(word: str | None, value: float | None) -> bool:
     return round(value, 1) == 0  # "flat"
 
 
-def check_text(text: str, *, where: str, dates: set[str], signed: dict[str, float | None],
-               shares: Iterable[float] = (), confidence: float | None = None, days: Iterable[int] = (),
-               counts: dict[str, int] | None = None, up_ok: bool | None = None,
-               literals: Iterable[str] = ()) -> list[str]:
+def check_text(
+    text: str,
+    *,
+    where: str,
+    dates: set[str],
+    signed: dict[str, float | None],
+    shares: Iterable[float] = (),
+    confidence: float | None = None,
+    days: Iterable[int] = (),
+    counts: dict[str, int] | None = None,
+    up_ok: bool | None = None,
+    literals: Iterable[str] = (),
+) -> list[str]:
     """Mismatches of one text against the facts it may cite.
 
     signed: label -> value (a percentage) for ``<label> [up|down] ±x.x%``; the label is the text
@@ -70,7 +83,9 @@ def check_text(text: str, *, where: str, dates: set[str], signed: dict[str, floa
     """
     bad: list[str] = []
     rest = text
-    for lit in sorted({x for x in literals if x and any(ch.isdigit() for ch in x)}, key=len, reverse=True):
+    for lit in sorted(
+        {x for x in literals if x and any(ch.isdigit() for ch in x)}, key=len, reverse=True
+    ):
         rest = rest.replace(lit, " ")
     text = rest
     for d in _DATE.findall(text):
@@ -137,8 +152,12 @@ def check_episode(ep: dict[str, Any]) -> list[str]:
         signed[_slice(t["dimension"], t["value"])] = t.get("relative_change_pct")
         shares.append(t["share_of_change"])
     d = ep.get("diagnosis") or {}
-    dates = {ep["start"], ep["end"], ep["measured_start"], ep["measured_end"]} | _dates(ep.get("calendar"))
-    lits = [c["name"] for c in ep.get("calendar") or []] + list(ep.get("slices") or []) + list(signed)
+    dates = {ep["start"], ep["end"], ep["measured_start"], ep["measured_end"]} | _dates(
+        ep.get("calendar")
+    )
+    lits = (
+        [c["name"] for c in ep.get("calendar") or []] + list(ep.get("slices") or []) + list(signed)
+    )
     common = dict(dates=dates, signed=signed, shares=shares, confidence=d.get("confidence"),
                   days=[ep["days"]], counts={"incident": len(ep["incident_ids"])}, literals=lits)
     eid = ep["episode_id"]
@@ -152,9 +171,18 @@ def check_episode(ep: dict[str, Any]) -> list[str]:
                       up_ok=None if primary is None else primary >= 0)
     for i, e in enumerate(d.get("evidence") or []):
         if e["direction"] != ("up" if e["change_pct"] > 0 else "down"):
-            out.append(f"{eid}.diagnosis.evidence[{i}]: direction {e['direction']} vs {e['change_pct']}")
-        if e["slice"] == "overall" and e["kpi"] in signed and _r1(signed[e["kpi"]]) != _r1(e["change_pct"]):
-            out.append(f"{eid}.diagnosis.evidence[{i}]: {e['kpi']} {e['change_pct']} vs kpi_changes {signed[e['kpi']]}")
+            out.append(
+                f"{eid}.diagnosis.evidence[{i}]: direction {e['direction']} vs {e['change_pct']}"
+            )
+        if (
+            e["slice"] == "overall"
+            and e["kpi"] in signed
+            and _r1(signed[e["kpi"]]) != _r1(e["change_pct"])
+        ):
+            out.append(
+                f"{eid}.diagnosis.evidence[{i}]: {e['kpi']} {e['change_pct']} vs kpi_changes "
+                f"{signed[e['kpi']]}"
+            )
     return out
 
 
@@ -163,8 +191,12 @@ def check_incident(it: dict[str, Any]) -> list[str]:
     mag = it.get("baseline_magnitude_pct") if mag is None else mag
     where = "" if it["dimension"] == "overall" else f" in {_slice(it['dimension'], it['segment'])}"
     signed = {f"{it['kpi']}{where}": mag}
-    lits = [c["name"] for c in it.get("calendar") or []] + list(signed) + list(it.get("detectors") or []) \
+    lits = (
+        [c["name"] for c in it.get("calendar") or []]
+        + list(signed)
+        + list(it.get("detectors") or [])
         + [it.get("level") or ""]
+    )
     top = (it.get("drivers") or {}).get("top")
     if top:
         lits.append(_slice(top["dimension"], top["value"]))
@@ -172,19 +204,30 @@ def check_incident(it: dict[str, Any]) -> list[str]:
                   days=[it["days"]], counts={"detector": it["n_detectors"]}, literals=lits)
     out = check_text(it["narrative"], where=f"{it['incident_id']}.narrative", **common)
     if it.get("recommended_action"):
-        out += check_text(it["recommended_action"], where=f"{it['incident_id']}.recommended_action", **common,
-                          up_ok=None if mag is None else mag >= 0)
+        out += check_text(
+            it["recommended_action"],
+            where=f"{it['incident_id']}.recommended_action",
+            **common,
+            up_ok=None if mag is None else mag >= 0,
+        )
     return out
 
 
 def check_summary(summary: dict[str, Any]) -> list[str]:
     rev = next((c for c in summary.get("week_over_week") or [] if c["kpi"] == "revenue"), None)
     if rev is None:
-        return check_text(summary.get("headline", ""), where="summary.headline", dates=set(), signed={})
+        return check_text(
+            summary.get("headline", ""), where="summary.headline", dates=set(), signed={}
+        )
     top = (rev.get("drivers") or {}).get("top")
-    return check_text(summary.get("headline", ""), where="summary.headline", dates=_dates(rev),
-                      signed={"revenue": rev.get("change_pct")}, shares=[top["share_of_change"]] if top else [],
-                      literals=[_slice(top["dimension"], top["value"])] if top else [])
+    return check_text(
+        summary.get("headline", ""),
+        where="summary.headline",
+        dates=_dates(rev),
+        signed={"revenue": rev.get("change_pct")},
+        shares=[top["share_of_change"]] if top else [],
+        literals=[_slice(top["dimension"], top["value"])] if top else [],
+    )
 
 
 def check_brief(doc: dict[str, Any]) -> list[str]:

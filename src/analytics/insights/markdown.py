@@ -14,54 +14,97 @@ def _n(v: Any, nd: int = 1, suffix: str = "") -> str:
     return "n/a" if v is None else f"{v:,.{nd}f}{suffix}"
 
 
-MD_BUDGET = 24_000  # characters (~6,000 tokens): episodes and incidents fill what the fixed sections leave
+MD_BUDGET = (
+    24_000  # characters (~6,000 tokens): episodes and incidents fill what the fixed sections leave
+)
 
 
 def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
     """A compact, prompt-ready brief of insights.json: the brief first, then the summary, channels,
-    episodes (most severe first) and incidents until ``budget`` characters, forecast, seasonality."""
+    episodes (most severe first) and incidents until ``budget`` characters, forecast,
+    seasonality."""
     r, s = doc["run"], doc["summary"]
-    seed = f" · seed {r.get('seed')}" if r.get("source") == "simulated" and r.get("seed") is not None else ""
-    head = ["# ShockLab insights brief", "",
-            f"Data: {r.get('scenario') or r['source']} · {r.get('period_start')} to {r.get('period_end')} "
-            f"({r['days']} days){seed} · schema {doc['schema_version']}",
-            f"Detectors: {', '.join(d['name'] + ('' if d['ok'] else ' (FAILED)') for d in r['detectors']) or 'none'}"]
+    seed = (
+        f" · seed {r.get('seed')}"
+        if r.get("source") == "simulated" and r.get("seed") is not None
+        else ""
+    )
+    head = [
+        "# ShockLab insights brief",
+        "",
+        f"Data: {r.get('scenario') or r['source']} · {r.get('period_start')} to "
+        f"{r.get('period_end')} "
+        f"({r['days']} days){seed} · schema {doc['schema_version']}",
+        "Detectors: "
+        + (", ".join(d["name"] + ("" if d["ok"] else " (FAILED)") for d in r["detectors"])
+           or "none"),
+    ]
     b = doc.get("brief") or {}
     head += ["", f"## Brief (as of {b.get('as_of')})", b.get("headline", "")]
     if b.get("last_28_days"):
         head.append(f"- Episodes in the last 28 days: {', '.join(b['last_28_days'])}")
     for i, e in enumerate(b.get("top_episodes") or [], 1):
-        head.append(f"{i}. **{e['title']}** ({e['severity']}; {e['episode_id']}) — {e['recommended_action']}")
-    head += ["", "## Summary", "| KPI | total | last 7d | WoW | last 28d | MoM |", "|---|---|---|---|---|---|"]
+        head.append(
+            f"{i}. **{e['title']}** ({e['severity']}; {e['episode_id']}) — "
+            f"{e['recommended_action']}"
+        )
+    head += [
+        "",
+        "## Summary",
+        "| KPI | total | last 7d | WoW | last 28d | MoM |",
+        "|---|---|---|---|---|---|",
+    ]
     wow = {c["kpi"]: c for c in s["week_over_week"]}
     mom = {c["kpi"]: c for c in s["month_over_month"]}
     for t in s["totals"]:
         k = t["kpi"]
         w, m = wow.get(k, {}), mom.get(k, {})
         nd = 4 if k in RATIO_KPIS else 0
-        head.append(f"| {k} | {_n(t['total'], nd)} | {_n(w.get('current'), nd)} | {_n(w.get('change_pct'), 1, '%')} "
-                    f"| {_n(m.get('current'), nd)} | {_n(m.get('change_pct'), 1, '%')} |")
+        head.append(
+            f"| {k} | {_n(t['total'], nd)} | {_n(w.get('current'), nd)} | "
+            f"{_n(w.get('change_pct'), 1, '%')} "
+            f"| {_n(m.get('current'), nd)} | {_n(m.get('change_pct'), 1, '%')} |"
+        )
     for label, ch in (("WoW", wow.get("revenue")), ("MoM", mom.get("revenue"))):
         if ch and ch.get("drivers"):
-            head.append(f"- Revenue {label} drivers ({ch['drivers']['scope']}): " + _drivers_md(ch["drivers"]))
+            head.append(
+                f"- Revenue {label} drivers ({ch['drivers']['scope']}): "
+                + _drivers_md(ch["drivers"])
+            )
     ch = doc.get("channels")
     if ch:
-        head += ["", f"## Channels ({ch['window_start']} to {ch['window_end']}; baseline: {ch['baseline']})",
-                 "| channel | revenue | share | conversion | AOV | vs baseline | flag |", "|---|---|---|---|---|---|---|"]
+        head += [
+            "",
+            f"## Channels ({ch['window_start']} to {ch['window_end']}; baseline: {ch['baseline']})",
+            "| channel | revenue | share | conversion | AOV | vs baseline | flag |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for c in ch["channels"]:
-            conv = _n(c["conversion_rate"] * 100 if c["conversion_rate"] is not None else None, 2, "%")
-            head.append(f"| {c['channel']} | {_n(c['revenue'], 0)} | {_n(c['revenue_share'] * 100, 1, '%')} | {conv} "
-                        f"| {_n(c['aov'], 2)} | {_n(c['revenue_vs_baseline_pct'], 1, '%')} "
-                        f"| {'; '.join(c['reasons']) if c['underperforming'] else 'ok'} |")
+            conv = _n(
+                c["conversion_rate"] * 100 if c["conversion_rate"] is not None else None, 2, "%"
+            )
+            head.append(
+                f"| {c['channel']} | {_n(c['revenue'], 0)} | "
+                f"{_n(c['revenue_share'] * 100, 1, '%')} | {conv} "
+                f"| {_n(c['aov'], 2)} | {_n(c['revenue_vs_baseline_pct'], 1, '%')} "
+                f"| {'; '.join(c['reasons']) if c['underperforming'] else 'ok'} |"
+            )
     tail = _tail(doc)
     room = budget - len("\n".join(head + tail)) - 400
     eps = sorted(doc["episodes"], key=_episode_rank)
     body, shown = [], 0
     for ep in eps:
-        matched = f" · matched {', '.join(ep['matched_event_ids'])}" if ep["matched_event_ids"] else ""
-        block = [f"### {ep['title']}", f"{ep['episode_id']} · {ep['severity']} · {ep['signature']['label']}{matched}",
-                 ep["narrative"], f"- Drivers of {ep['primary_kpi']} ({ep['drivers']['scope']}): "
-                 f"{_drivers_md(ep['drivers'])}", f"- Action: {ep['recommended_action']}"]
+        matched = (
+            f" · matched {', '.join(ep['matched_event_ids'])}" if ep["matched_event_ids"] else ""
+        )
+        block = [
+            f"### {ep['title']}",
+            f"{ep['episode_id']} · {ep['severity']} · {ep['signature']['label']}{matched}",
+            ep["narrative"],
+            f"- Drivers of {ep['primary_kpi']} ({ep['drivers']['scope']}): "
+            f"{_drivers_md(ep['drivers'])}",
+            f"- Action: {ep['recommended_action']}",
+        ]
         size = len("\n".join(block)) + 1
         if size > room:
             break
@@ -70,7 +113,9 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
         shown += 1
     more = f"; {len(eps) - shown} more in insights.json" if shown < len(eps) else ""
     body = ["", f"## Episodes ({shown} most severe of {len(eps)}{more})", *body]
-    incs = sorted(doc["incidents"], key=lambda i: (-SEVERITY_RANK.get(i["severity"], 0), i["incident_id"]))
+    incs = sorted(
+        doc["incidents"], key=lambda i: (-SEVERITY_RANK.get(i["severity"], 0), i["incident_id"])
+    )
     inc_lines = []
     for it in incs:
         matched = f" · matched {it['matched_event_id']}" if it.get("matched_event_id") else ""
@@ -79,8 +124,12 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
             break
         inc_lines.append(line)
         room -= len(line) + 1
-    body += ["", f"## Incidents ({len(inc_lines)} most severe shown of {doc['incidents_total']}; all in insights.json)",
-             *inc_lines]
+    body += [
+        "",
+        f"## Incidents ({len(inc_lines)} most severe shown of {doc['incidents_total']}; all in "
+        "insights.json)",
+        *inc_lines,
+    ]
     return "\n".join(head + body + tail) + "\n"
 
 
@@ -93,15 +142,24 @@ def _tail(doc: dict[str, Any]) -> list[str]:
     f = doc["forecast"]
     lines = ["", "## Forecast"]
     if f["status"] == "ok":
-        lines.append(f"{f['kpi']}, next {f['horizon_days']} days, {f['interval'] * 100:.0f}% interval ({f['method']}).")
+        lines.append(
+            f"{f['kpi']}, next {f['horizon_days']} days, {f['interval'] * 100:.0f}% interval "
+            f"({f['method']})."
+        )
         lines += [f"- {m['month']}{' (partial)' if m['partial'] else ''}: {_n(m['yhat'], 0)} "
                   f"[{_n(m['lower'], 0)}, {_n(m['upper'], 0)}]" for m in f["monthly"]]
         rec = f.get("recent")
         if rec:
-            lines.append(f"- Last {len(rec['weeks'])} weeks vs forecast made {rec['forecast_made']}: "
-                         f"{_n(rec['deviation_pct'], 1, '%')} (" + ", ".join(
-                             f"{w['start']}: {_n(w['deviation_pct'], 1, '%')}{' OUTSIDE' if w['outside_interval'] else ''}"
-                             for w in rec["weeks"]) + ")")
+            lines.append(
+                f"- Last {len(rec['weeks'])} weeks vs forecast made {rec['forecast_made']}: "
+                f"{_n(rec['deviation_pct'], 1, '%')} ("
+                + ", ".join(
+                    f"{w['start']}: "
+                    f"{_n(w['deviation_pct'], 1, '%')}{' OUTSIDE' if w['outside_interval'] else ''}"
+                    for w in rec["weeks"]
+                )
+                + ")"
+            )
     else:
         lines.append(f"{f['status']}: {f.get('reason')}")
     se = doc["seasonality"]
@@ -109,12 +167,21 @@ def _tail(doc: dict[str, Any]) -> list[str]:
     for key in ("weekday", "monthly"):
         p = se.get(key)
         if p:
-            lines.append(f"- {key}: peak {p['peak']}, trough {p['trough']}, amplitude {p['amplitude_pct']:.1f}% · "
-                         + " ".join(f"{x['label']} {x['index']:.2f}" for x in p["points"]))
+            lines.append(
+                f"- {key}: peak {p['peak']}, trough {p['trough']}, amplitude "
+                f"{p['amplitude_pct']:.1f}% · "
+                + " ".join(f"{x['label']} {x['index']:.2f}" for x in p["points"])
+            )
     if doc.get("customers") is not None:
         text = json.dumps(doc["customers"], sort_keys=True, separators=(",", ":"))
-        lines += ["", "## Customers (JSON" + (", truncated; full in insights.json)" if len(text) > 3000 else ")"),
-                  "```json", text[:3000], "```"]
+        lines += [
+            "",
+            "## Customers (JSON"
+            + (", truncated; full in insights.json)" if len(text) > 3000 else ")"),
+            "```json",
+            text[:3000],
+            "```",
+        ]
     return lines
 
 
@@ -123,6 +190,12 @@ def _drivers_md(ds: dict[str, Any]) -> str:
     if not items:
         return "no breakdown available" if ds.get("scope") == "unknown" else \
             "no slice stands out (every slice moved in proportion to its size)"
-    return "; ".join(f"{_slice_label(d['dimension'], d['value'])} {d['share_of_change'] * 100:.0f}% of change"
-                     + (f" ({d['relative_change_pct']:+.1f}%)" if d.get("relative_change_pct") is not None else "")
-                     for d in items)
+    return "; ".join(
+        f"{_slice_label(d['dimension'], d['value'])} {d['share_of_change'] * 100:.0f}% of change"
+        + (
+            f" ({d['relative_change_pct']:+.1f}%)"
+            if d.get("relative_change_pct") is not None
+            else ""
+        )
+        for d in items
+    )

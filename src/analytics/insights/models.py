@@ -1,5 +1,6 @@
 """Output models of ``insights.json`` (pydantic; the committed JSON Schema is generated from
-``Insights``). No behaviour here: the builders live in ``sections``, ``episodes`` and ``narrative``."""
+``Insights``). No behaviour here: the builders live in ``sections``, ``episodes`` and
+``narrative``."""
 
 from __future__ import annotations
 
@@ -25,8 +26,12 @@ class RunInfo(_M):
     source: str = Field(description="simulated | transactions | kpis")
     scenario: str | None = None
     seed: int | None = None
-    manifest_sha256: str | None = Field(None, description="sha256 of the data manifest (canonical JSON)")
-    config_sha256: str | None = Field(None, description="sha256 of the analysis config (canonical JSON)")
+    manifest_sha256: str | None = Field(
+        None, description="sha256 of the data manifest (canonical JSON)"
+    )
+    config_sha256: str | None = Field(
+        None, description="sha256 of the analysis config (canonical JSON)"
+    )
     period_start: date | None = None
     period_end: date | None = None
     days: int = Field(0, ge=0)
@@ -41,27 +46,40 @@ class Driver(_M):
     actual: float
     expected: float
     change: float = Field(description="contribution to the dimension's change, in KPI units")
-    share_of_change: float = Field(description="fraction of the dimension's change this slice carries")
+    share_of_change: float = Field(
+        description="fraction of the dimension's change this slice carries"
+    )
     share_of_expected: float = Field(description="fraction of the expected volume this slice holds")
     concentration: float = Field(description="share_of_change - share_of_expected; ranks drivers")
-    relative_change_pct: float | None = Field(None, description="the slice's own change vs its expected, %")
+    relative_change_pct: float | None = Field(
+        None, description="the slice's own change vs its expected, %"
+    )
     n_folded: int = Field(0, ge=0, description="slices folded into 'other'")
 
 
 class DriverSet(_M):
     scope: Literal["concentrated", "broad", "unknown"]
     top: Driver | None = Field(None, description="the driver, when the change is concentrated")
-    focus: float | None = Field(None, description="1 - relative change of the rest of the top driver's "
-                                                  "dimension / its own (1: confined, 0: uniform)")
-    drivers: list[Driver] = Field(default_factory=list, description="ranked across dimensions (episodes and "
-                                                                   "summary: in the details file)")
-    breakdown: dict[str, list[Driver]] = Field(default_factory=dict,
-                                               description="per dimension, small slices folded into 'other'; "
-                                                           "in insights.json always empty: the breakdowns are in "
-                                                           "the details file")
-    expected_source: str = Field(description="what 'expected' is: baseline (same weekday, weeks around the "
-                                             "window) | detector (the detectors' median) | shift (the "
-                                             "previous period) | mixed (by dimension) | none")
+    focus: float | None = Field(
+        None,
+        description="1 - relative change of the rest of the top driver's "
+        "dimension / its own (1: confined, 0: uniform)",
+    )
+    drivers: list[Driver] = Field(
+        default_factory=list,
+        description="ranked across dimensions (episodes and summary: in the details file)",
+    )
+    breakdown: dict[str, list[Driver]] = Field(
+        default_factory=dict,
+        description="per dimension, small slices folded into 'other'; "
+        "in insights.json always empty: the breakdowns are in "
+        "the details file",
+    )
+    expected_source: str = Field(
+        description="what 'expected' is: baseline (same weekday, weeks around the "
+        "window) | detector (the detectors' median) | shift (the "
+        "previous period) | mixed (by dimension) | none"
+    )
 
 
 class KpiTotal(_M):
@@ -87,8 +105,9 @@ class Summary(_M):
     period_end: date | None = None
     totals: list[KpiTotal] = Field(default_factory=list)
     week_over_week: list[KpiChange] = Field(default_factory=list)
-    month_over_month: list[KpiChange] = Field(default_factory=list,
-                                              description="last 28 days vs the 28 before (weekday-aligned)")
+    month_over_month: list[KpiChange] = Field(
+        default_factory=list, description="last 28 days vs the 28 before (weekday-aligned)"
+    )
     headline: str = ""
 
 
@@ -145,9 +164,14 @@ class IncidentInsight(_M):
     direction: Literal["up", "down"]
     actual: float | None
     expected: float | None
-    magnitude_pct: float | None = Field(description="the detectors' magnitude (actual vs their baseline), %")
-    baseline_expected: float | None = Field(None, description="the KPI over the window from the median of the "
-                                                              "same weekday in the weeks before and after it")
+    magnitude_pct: float | None = Field(
+        description="the detectors' magnitude (actual vs their baseline), %"
+    )
+    baseline_expected: float | None = Field(
+        None,
+        description="the KPI over the window from the median of the "
+        "same weekday in the weeks before and after it",
+    )
     baseline_magnitude_pct: float | None = Field(None, description="actual vs baseline_expected, %")
     detectors: list[str]
     n_detectors: int = Field(ge=0)
@@ -155,19 +179,38 @@ class IncidentInsight(_M):
     confidence: float
     severity: str
     peak_score: float | None = None
-    drivers: DriverSet | None = Field(None, description="in insights.json None: in the details file")
-    signature: SignatureInfo | None = Field(None, description="in insights.json None: in the details file")
+    drivers: DriverSet | None = Field(
+        None, description="in insights.json None: in the details file"
+    )
+    signature: SignatureInfo | None = Field(
+        None, description="in insights.json None: in the details file"
+    )
     planned: bool = Field(description="overlaps a planned marketing-calendar day")
     calendar: list[CalendarOverlap] = Field(default_factory=list)
     narrative: str
-    recommended_action: str | None = Field(None, description="by the incident's own signature; in insights.json "
-                                                             "None: in the details file (act on the episode's)")
+    recommended_action: str | None = Field(
+        None,
+        description="by the incident's own signature; in insights.json "
+        "None: in the details file (act on the episode's)",
+    )
     matched_event_id: str | None = None
 
 
-ShockType = Literal["site_outage", "channel_outage", "level_shift", "bot_traffic", "tracking_fault",
-                    "payment_failure", "churn_wave", "stockout", "pricing_error", "flash_sale", "fraud_orders",
-                    "planned_event", "undetermined"]
+ShockType = Literal[
+    "site_outage",
+    "channel_outage",
+    "level_shift",
+    "bot_traffic",
+    "tracking_fault",
+    "payment_failure",
+    "churn_wave",
+    "stockout",
+    "pricing_error",
+    "flash_sale",
+    "fraud_orders",
+    "planned_event",
+    "undetermined",
+]
 
 
 class Evidence(_M):
@@ -185,10 +228,16 @@ class Diagnosis(_M):
     confidence: float = Field(ge=0, le=1)
     evidence: list[Evidence] = Field(default_factory=list)
     scope: str = Field(description="the drivers' verdict: concentrated | broad | unknown")
-    persistence: float | None = Field(None, description="share of the change still present 1-5 weeks after "
-                                                        "the episode (1: it stayed; None: not measurable)")
-    persistence_z: float | None = Field(None, description="that step in robust sigmas of the series' own "
-                                                          "4-week steps (|z| >= 3 and share >= 0.5: it stayed)")
+    persistence: float | None = Field(
+        None,
+        description="share of the change still present 1-5 weeks after "
+        "the episode (1: it stayed; None: not measurable)",
+    )
+    persistence_z: float | None = Field(
+        None,
+        description="that step in robust sigmas of the series' own "
+        "4-week steps (|z| >= 3 and share >= 0.5: it stayed)",
+    )
     persistence_kpi: str | None = None
 
 
@@ -202,18 +251,28 @@ class Episode(_M):
     direction: Literal["up", "down", "mixed"]
     incident_ids: list[str]
     kpis: list[str] = Field(description="KPIs with an incident in the episode")
-    slices: list[str] = Field(description="slices with an incident, e.g. 'overall', 'channel email'")
-    primary_kpi: str = Field(description="where the change starts: sessions if traffic-driven, conversion_rate "
-                                         "if conversion-driven, revenue or aov (the bigger move) if basket-driven, "
-                                         "else the biggest mover")
-    measured_start: date = Field(description="span of the episode's overall incidents (all its incidents if "
-                                             "none is overall): where kpi_changes, signature and drivers are measured")
+    slices: list[str] = Field(
+        description="slices with an incident, e.g. 'overall', 'channel email'"
+    )
+    primary_kpi: str = Field(
+        description="where the change starts: sessions if traffic-driven, conversion_rate "
+        "if conversion-driven, revenue or aov (the bigger move) if basket-driven, "
+        "else the biggest mover"
+    )
+    measured_start: date = Field(
+        description="span of the episode's overall incidents (all its incidents if "
+        "none is overall): where kpi_changes, signature and drivers are measured"
+    )
     measured_end: date
     baseline: Literal["centered", "trailing"] = Field(
-        "centered", description="centered: the same weekday in the weeks before and after the measured span; "
-                                "trailing: the weeks before only (a change that stayed after the episode)")
-    kpi_changes: dict[str, float | None] = Field(description="overall change of each main KPI over the measured "
-                                                             "span vs its same-weekday baseline, %")
+        "centered",
+        description="centered: the same weekday in the weeks before and after the measured span; "
+        "trailing: the weeks before only (a change that stayed after the episode)",
+    )
+    kpi_changes: dict[str, float | None] = Field(
+        description="overall change of each main KPI over the measured "
+        "span vs its same-weekday baseline, %"
+    )
     severity: str
     confidence: float
     signature: SignatureInfo
@@ -308,9 +367,12 @@ class Brief(_M):
 
     as_of: date | None = None
     headline: str = Field("", description="summary.headline (week over week revenue)")
-    last_28_days: list[str] = Field(default_factory=list, description="episodes starting in the last 28 days")
-    top_episodes: list[BriefEpisode] = Field(default_factory=list,
-                                             description="the 5 most severe episodes (severity, then size)")
+    last_28_days: list[str] = Field(
+        default_factory=list, description="episodes starting in the last 28 days"
+    )
+    top_episodes: list[BriefEpisode] = Field(
+        default_factory=list, description="the 5 most severe episodes (severity, then size)"
+    )
 
 
 class Insights(_M):
@@ -325,5 +387,8 @@ class Insights(_M):
     seasonality: Seasonality
     customers: dict[str, Any] | None = Field(None, description="customer intelligence (free-form)")
     brief: Brief = Field(default_factory=Brief)
-    details_file: str | None = Field(None, description="side file in the run directory with the full per-slice "
-                                                       "breakdowns (episodes, summary) and incident driver lists")
+    details_file: str | None = Field(
+        None,
+        description="side file in the run directory with the full per-slice "
+        "breakdowns (episodes, summary) and incident driver lists",
+    )

@@ -24,23 +24,37 @@ def _action(direction: str, sig: str, top: Driver | None, calendar: list[Calenda
     if calendar:
         names = ", ".join(sorted({c.name for c in calendar}))
         if direction == "up":
-            return f"Planned ({names}): compare the uplift with the campaign target; no incident response needed."
-        return f"Drop during planned {names}: check the campaign setup (offer, landing pages, tracking)."
+            return (f"Planned ({names}): compare the uplift with the campaign target; "
+                    "no incident response needed.")
+        return (f"Drop during planned {names}: check the campaign setup "
+                "(offer, landing pages, tracking).")
     if direction == "down":
         return {
-            "traffic-driven": f"Check acquisition{where}: campaign status and budget, tracking tags, referral "
-                              "links and site availability.",
-            "conversion-driven": f"Check the checkout and payment funnel{where}: payment-provider errors, site "
-                                 "errors, stock-outs, shipping options.",
-            "basket-driven": f"Check prices, discounts and product availability{where}: basket value fell.",
-        }.get(sig, f"Investigate the whole funnel{where}: traffic, conversion and basket value all moved."
-               if sig == "mix" else f"Find what pulled the KPI down{where}: releases, tracking, outages, data feeds.")
+            "traffic-driven": f"Check acquisition{where}: campaign status and budget, tracking "
+                              "tags, referral "
+            "links and site availability.",
+            "conversion-driven": f"Check the checkout and payment funnel{where}: payment-provider "
+                                 "errors, site "
+            "errors, stock-outs, shipping options.",
+            "basket-driven": f"Check prices, discounts and product availability{where}: basket "
+                             "value fell.",
+        }.get(
+            sig,
+            f"Investigate the whole funnel{where}: traffic, conversion and basket value all moved."
+            if sig == "mix"
+            else f"Find what pulled the KPI down{where}: releases, tracking, outages, data feeds.",
+        )
     return {
-        "traffic-driven": f"Verify the traffic spike{where} is real (bots, duplicated tracking) and that stock "
-                          "and site capacity hold.",
-        "conversion-driven": f"Check for a pricing error or an unannounced promotion{where}; keep what worked.",
+        "traffic-driven": f"Verify the traffic spike{where} is real (bots, duplicated tracking) "
+                          "and that stock "
+        "and site capacity hold.",
+        "conversion-driven": f"Check for a pricing error or an unannounced promotion{where}; keep "
+                             "what worked.",
         "basket-driven": f"Check for pricing errors or unusually large orders{where}.",
-    }.get(sig, f"Confirm the rise{where} is genuine and find what caused it (campaign, press, pricing).")
+    }.get(
+        sig,
+        f"Confirm the rise{where} is genuine and find what caused it (campaign, press, pricing).",
+    )
 
 
 def _signed(v: float) -> str:
@@ -53,9 +67,14 @@ def _updown(v: float | None) -> str:
 
 
 def _episode_title(ep: Episode) -> str:
-    """``<primary KPI> <up|down> <change>: <diagnosis> (<start> to <end>)`` — all from the episode."""
+    """``<primary KPI> <up|down> <change>: <diagnosis> (<start> to <end>)`` — all from the
+    episode."""
     v = ep.kpi_changes.get(ep.primary_kpi)
-    move = f"{ep.primary_kpi} {_updown(v)} {_signed(v)}" if v is not None else f"{ep.primary_kpi} moved"
+    move = (
+        f"{ep.primary_kpi} {_updown(v)} {_signed(v)}"
+        if v is not None
+        else f"{ep.primary_kpi} moved"
+    )
     span = f"{ep.start}" if ep.start == ep.end else f"{ep.start} to {ep.end}"
     return f"{move}: {ep.diagnosis.label} ({span})"
 
@@ -67,7 +86,9 @@ def _episode_narrative(ep: Episode) -> str:
     """Every number, date and direction word below is a field of ``ep`` (see ``grounding``)."""
     span = f"On {ep.start}" if ep.days == 1 else f"From {ep.start} to {ep.end} ({ep.days} days)"
     # the funnel KPIs (returning / new customers stay in kpi_changes and the diagnosis evidence)
-    moves = ", ".join(f"{k} {_signed(v)}" for k, v in ep.kpi_changes.items() if v is not None and k in MAIN_KPIS)
+    moves = ", ".join(
+        f"{k} {_signed(v)}" for k, v in ep.kpi_changes.items() if v is not None and k in MAIN_KPIS
+    )
     where = "" if (ep.measured_start, ep.measured_end) == (ep.start, ep.end) else (
         f" on {ep.measured_start}" if ep.measured_start == ep.measured_end
         else f" over {ep.measured_start} to {ep.measured_end}")
@@ -93,11 +114,14 @@ def _episode_narrative(ep: Episode) -> str:
 
 
 _REASON = {
-    "site_outage": "visits were lost store-wide while buyers kept converting, so visitors could not reach the shop",
+    "site_outage": "visits were lost store-wide while buyers kept converting, so visitors could "
+                   "not reach the shop",
     "channel_outage": "the visits lost came from one acquisition channel",
     "level_shift": "the new level stayed after the episode",
     "bot_traffic": "extra visits did not buy, so orders stayed level",
-    "tracking_fault": "visits vanished from the data but orders did not, so a tag or feed lost them",
+    "tracking_fault": (
+        "visits vanished from the data but orders did not, so a tag or feed lost them"
+    ),
     "payment_failure": "visitors arrived but fewer of them completed a purchase",
     "churn_wave": "the loss came through returning customers, not new ones",
     "stockout": "fewer orders and smaller baskets, confined to a category",
@@ -116,27 +140,39 @@ def _episode_action(ep: Episode) -> str:
     if d.type == "planned_event":
         names = ", ".join(sorted({c.name for c in ep.calendar}))
         if (ep.kpi_changes.get(ep.primary_kpi) or 0) >= 0:
-            return f"Planned ({names}): compare the uplift with the campaign target; no incident response needed."
-        return f"Planned ({names}) but {ep.primary_kpi} fell: check the campaign setup (offer, landing pages, tracking)."
+            return (f"Planned ({names}): compare the uplift with the campaign target; "
+                    "no incident response needed.")
+        return (f"Planned ({names}) but {ep.primary_kpi} fell: check the campaign setup "
+                "(offer, landing pages, tracking).")
     return {
-        "site_outage": f"Check site availability{where} over the measured days (hosting, CDN, deploys) and add "
-                       "uptime alerting.",
-        "channel_outage": f"Check the acquisition channel{where}: ad account status, campaign budget, email sends, "
-                          "referral links.",
-        "level_shift": f"Find what changed for good from {ep.measured_start}{where} (competitor, site redesign, "
-                       "search ranking) and re-baseline targets.",
-        "bot_traffic": f"Filter invalid traffic{where} (bot rules, referrer spam) and exclude it from conversion "
-                       "reporting.",
-        "tracking_fault": f"Check tracking{where}: analytics tags, consent banner, data feeds; orders were not hit.",
-        "payment_failure": f"Check the checkout and payment provider{where}: error rates, card declines, card authentication.",
-        "churn_wave": f"Reach returning customers{where}: check recent delivery and service experience and "
-                      "competitor offers; start win-back.",
+        "site_outage": f"Check site availability{where} over the measured days (hosting, CDN, "
+                       "deploys) and add "
+        "uptime alerting.",
+        "channel_outage": f"Check the acquisition channel{where}: ad account status, campaign "
+                          "budget, email sends, "
+        "referral links.",
+        "level_shift": f"Find what changed for good from {ep.measured_start}{where} (competitor, "
+                       "site redesign, "
+        "search ranking) and re-baseline targets.",
+        "bot_traffic": f"Filter invalid traffic{where} (bot rules, referrer spam) and exclude it "
+                       "from conversion "
+        "reporting.",
+        "tracking_fault": f"Check tracking{where}: analytics tags, consent banner, data feeds; "
+                          "orders were not hit.",
+        "payment_failure": f"Check the checkout and payment provider{where}: error rates, card "
+                           "declines, card authentication.",
+        "churn_wave": f"Reach returning customers{where}: check recent delivery and service "
+                      "experience and "
+        "competitor offers; start win-back.",
         "stockout": f"Restock{where}: check inventory and product feeds of the affected items.",
-        "pricing_error": f"Check prices and discounts{where}: fix the listing and review the orders taken.",
-        "flash_sale": f"Confirm who launched the promotion{where}, check its margin, and add it to the "
-                      "marketing calendar.",
-        "fraud_orders": f"Review the orders{where} for fraud (new accounts, large baskets, card declines) and hold "
-                        "shipments.",
+        "pricing_error": f"Check prices and discounts{where}: fix the listing and review the "
+                         "orders taken.",
+        "flash_sale": f"Confirm who launched the promotion{where}, check its margin, and add it to "
+                      "the "
+        "marketing calendar.",
+        "fraud_orders": f"Review the orders{where} for fraud (new accounts, large baskets, card "
+                        "declines) and hold "
+        "shipments.",
     }.get(d.type, f"Investigate the whole funnel{where}: traffic, conversion and basket value.")
 
 
@@ -145,11 +181,14 @@ def _headline(wow: list[KpiChange]) -> str:
     rev = next((c for c in wow if c.kpi == "revenue"), None)
     if rev is None or rev.change_pct is None:
         return "Not enough history for a week-over-week comparison."
-    text = (f"revenue {_updown(rev.change_pct)} {_signed(rev.change_pct)} week over week "
-            f"({rev.current_start} to {rev.current_end} vs {rev.previous_start} to {rev.previous_end}).")
+    text = (
+        f"revenue {_updown(rev.change_pct)} {_signed(rev.change_pct)} week over week "
+        f"({rev.current_start} to {rev.current_end} vs {rev.previous_start} to {rev.previous_end})."
+    )
     if rev.drivers and rev.drivers.top:
         t = rev.drivers.top
-        text += f" Mostly {_slice_label(t.dimension, t.value)} ({_sig(t.share_of_change) * 100:.0f}% of the change)."
+        text += (f" Mostly {_slice_label(t.dimension, t.value)} "
+                 f"({_sig(t.share_of_change) * 100:.0f}% of the change).")
     elif rev.drivers and rev.drivers.scope == "broad":
         text += " The change is broad-based across channels, countries and categories."
     return text

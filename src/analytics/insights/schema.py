@@ -38,4 +38,6 @@ def validate_json(doc: dict[str, Any]) -> None:
     err = next(iter(sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))), None)
     if err is not None:
         where = "/".join(str(p) for p in err.absolute_path) or "<root>"
-        raise InputError(f"insights.json does not match schemas/insights.schema.json at {where}: {err.message}")
+        raise InputError(
+            f"insights.json does not match schemas/insights.schema.json at {where}: {err.message}"
+        )

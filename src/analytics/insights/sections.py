@@ -56,7 +56,11 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
     start, end = (dates.min(), dates.max()) if len(dates) else (None, None)
     scenario = manifest.get("scenario") or manifest.get("scenario_name")
     # a seed means something only for simulated data (real data would show the config's default)
-    seed = manifest.get("seed", getattr(ctx.config, "seed", None)) if ctx.data.source == "simulated" else None
+    seed = (
+        manifest.get("seed", getattr(ctx.config, "seed", None))
+        if ctx.data.source == "simulated"
+        else None
+    )
     return RunInfo(source=ctx.data.source, scenario=None if scenario is None else str(scenario),
                    seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
                    manifest_sha256=sha256_json(json_ready(manifest, str)) if manifest else None,
@@ -87,15 +91,29 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> S
             cur_start = last - pd.Timedelta(days=span - 1)
             for k in kpi_list:
                 comps = dr.components(k)
-                a = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", cur_start, last, "actual"))
-                e = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", cur_start, last, "shift",
-                                                shift_days=span))
+                a = dr.kpi_value(
+                    k, _slice_sums(panel, comps, "overall", "all", cur_start, last, "actual")
+                )
+                e = dr.kpi_value(
+                    k,
+                    _slice_sums(
+                        panel, comps, "overall", "all", cur_start, last, "shift", shift_days=span
+                    ),
+                )
                 res = _explain(panel, cfg, k, cur_start, last, "shift", shift_days=span)
-                out.append(KpiChange(kpi=k, current=_f(a), previous=_f(e), change_pct=_pct(_f(a), _f(e)),
-                                     current_start=_day(cur_start), current_end=_day(last),
-                                     previous_start=_day(cur_start - pd.Timedelta(days=span)),
-                                     previous_end=_day(last - pd.Timedelta(days=span)),
-                                     drivers=_driver_set(res)))
+                out.append(
+                    KpiChange(
+                        kpi=k,
+                        current=_f(a),
+                        previous=_f(e),
+                        change_pct=_pct(_f(a), _f(e)),
+                        current_start=_day(cur_start),
+                        current_end=_day(last),
+                        previous_start=_day(cur_start - pd.Timedelta(days=span)),
+                        previous_end=_day(last - pd.Timedelta(days=span)),
+                        drivers=_driver_set(res),
+                    )
+                )
         changes[span] = out
     return Summary(period_start=_day(first), period_end=_day(last), totals=totals,
                    week_over_week=changes[7], month_over_month=changes[28],
@@ -118,9 +136,19 @@ def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
         key = ("channel", s)
         a = {x: _f(act[x].get(key)) for x in comps}
         b = {x: _f(base[x].get(key)) for x in comps}
-        conv = a["orders"] / a["sessions"] if a.get("orders") is not None and a.get("sessions") else None
-        bconv = b["orders"] / b["sessions"] if b.get("orders") is not None and b.get("sessions") else None
-        aov = a["revenue"] / a["orders"] if a.get("revenue") is not None and a.get("orders") else None
+        conv = (
+            a["orders"] / a["sessions"]
+            if a.get("orders") is not None and a.get("sessions")
+            else None
+        )
+        bconv = (
+            b["orders"] / b["sessions"]
+            if b.get("orders") is not None and b.get("sessions")
+            else None
+        )
+        aov = (
+            a["revenue"] / a["orders"] if a.get("revenue") is not None and a.get("orders") else None
+        )
         rev_pct, conv_pct = _pct(a["revenue"], b["revenue"]), _pct(conv, bconv)
         reasons = []
         if rev_pct is not None and rev_pct <= -c.underperform_pct:
@@ -129,16 +157,30 @@ def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
             reasons.append(f"conversion {conv_pct:.1f}% vs its baseline")
         if reasons:
             under.append(s)
-        rows.append(Channel(channel=s, revenue=a["revenue"] or 0.0,
-                            revenue_share=(a["revenue"] or 0.0) / tot_rev if tot_rev else 0.0,
-                            sessions=a.get("sessions"), orders=a.get("orders"), conversion_rate=_f(conv),
-                            aov=_f(aov), baseline_revenue=b["revenue"], revenue_vs_baseline_pct=rev_pct,
-                            conversion_vs_baseline_pct=conv_pct, underperforming=bool(reasons),
-                            reasons=reasons))
+        rows.append(
+            Channel(
+                channel=s,
+                revenue=a["revenue"] or 0.0,
+                revenue_share=(a["revenue"] or 0.0) / tot_rev if tot_rev else 0.0,
+                sessions=a.get("sessions"),
+                orders=a.get("orders"),
+                conversion_rate=_f(conv),
+                aov=_f(aov),
+                baseline_revenue=b["revenue"],
+                revenue_vs_baseline_pct=rev_pct,
+                conversion_vs_baseline_pct=conv_pct,
+                underperforming=bool(reasons),
+                reasons=reasons,
+            )
+        )
     rows.sort(key=lambda r: (-r.revenue, r.channel))
-    return Channels(window_start=_day(start), window_end=_day(last),
-                    baseline=f"median of the same weekday over the {c.baseline_weeks} weeks before the window",
-                    channels=rows, underperformers=under)
+    return Channels(
+        window_start=_day(start),
+        window_end=_day(last),
+        baseline=f"median of the same weekday over the {c.baseline_weeks} weeks before the window",
+        channels=rows,
+        underperformers=under,
+    )
 
 
 def _calendar(ctx: RunContext) -> pd.DataFrame | None:
@@ -172,17 +214,38 @@ def _profile(means: pd.Series, labels: Sequence[str]) -> Profile | None:
     overall = float(means.mean())
     if not overall:
         return None
-    pts = [ProfilePoint(label=labels[int(i)], mean=float(v), index=float(v) / overall) for i, v in means.items()]
+    pts = [
+        ProfilePoint(label=labels[int(i)], mean=float(v), index=float(v) / overall)
+        for i, v in means.items()
+    ]
     return Profile(points=pts, peak=labels[int(means.idxmax())], trough=labels[int(means.idxmin())],
                    amplitude_pct=(float(means.max()) - float(means.min())) / overall * 100)
 
 
 def _seasonality(kpis: pd.DataFrame) -> Seasonality:
-    y = overall_series(kpis, "revenue").dropna() if "revenue" in kpis.columns else pd.Series(dtype=float)
+    y = (
+        overall_series(kpis, "revenue").dropna()
+        if "revenue" in kpis.columns
+        else pd.Series(dtype=float)
+    )
     if y.empty:
         return Seasonality()
     days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-    months = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    months = (
+        "",
+        "Jan",
+        "Feb",
+        "Mar",
+        "Apr",
+        "May",
+        "Jun",
+        "Jul",
+        "Aug",
+        "Sep",
+        "Oct",
+        "Nov",
+        "Dec",
+    )
     wd = _profile(y.groupby(y.index.day_of_week).mean(), days) if len(y) >= 14 else None
     mo = _profile(y.groupby(y.index.month).mean(), months) if len(y) >= 56 else None
     return Seasonality(kpi="revenue", weekday=wd, monthly=mo)

@@ -30,15 +30,27 @@ def build(ctx: RunContext, cfg: InsightsConfig | None = None) -> Insights:
         raise InputError("insights: no KPIs to explain (kpis_daily is empty)")
     panel = build_panel(ctx, cfg)
     cal = _calendar(ctx)
-    chosen = sorted(ctx.incidents, key=lambda i: (-SEVERITY_RANK.get(i.severity, 0),
-                                                  -(_f(i.peak_score) or 0.0), i.incident_id))[: cfg.max_incidents]
+    chosen = sorted(
+        ctx.incidents,
+        key=lambda i: (
+            -SEVERITY_RANK.get(i.severity, 0),
+            -(_f(i.peak_score) or 0.0),
+            i.incident_id,
+        ),
+    )[: cfg.max_incidents]
     chosen.sort(key=lambda i: (pd.Timestamp(i.start), i.kpi, i.incident_id))
     items = [_incident(i, panel, cfg, cal) for i in chosen]
-    return Insights(run=_run_info(ctx, kpis), summary=_summary(panel, cfg, kpis), channels=_channels(panel, cfg),
-                    incidents_total=len(ctx.incidents), episodes=_episodes(items, panel, cfg, cal),
-                    incidents=items,
-                    forecast=_forecast(ctx, cfg), seasonality=_seasonality(kpis),
-                    customers=json_ready(ctx.customers, str) if ctx.customers is not None else None)
+    return Insights(
+        run=_run_info(ctx, kpis),
+        summary=_summary(panel, cfg, kpis),
+        channels=_channels(panel, cfg),
+        incidents_total=len(ctx.incidents),
+        episodes=_episodes(items, panel, cfg, cal),
+        incidents=items,
+        forecast=_forecast(ctx, cfg),
+        seasonality=_seasonality(kpis),
+        customers=json_ready(ctx.customers, str) if ctx.customers is not None else None,
+    )
 
 
 DETAILS_FILE = "insights_details.json"
@@ -54,10 +66,21 @@ def brief(doc: dict[str, Any]) -> dict[str, Any]:
         cut = (pd.Timestamp(end) - pd.Timedelta(days=27)).date().isoformat()
         recent = [e["episode_id"] for e in eps if str(e["start"]) >= cut]
     top = sorted(eps, key=_episode_rank)[:BRIEF_EPISODES]
-    return {"as_of": end, "headline": doc["summary"].get("headline", ""), "last_28_days": recent,
-            "top_episodes": [{"episode_id": e["episode_id"], "title": e["title"], "severity": e["severity"],
-                              "diagnosis": e["diagnosis"]["type"], "recommended_action": e["recommended_action"]}
-                             for e in top]}
+    return {
+        "as_of": end,
+        "headline": doc["summary"].get("headline", ""),
+        "last_28_days": recent,
+        "top_episodes": [
+            {
+                "episode_id": e["episode_id"],
+                "title": e["title"],
+                "severity": e["severity"],
+                "diagnosis": e["diagnosis"]["type"],
+                "recommended_action": e["recommended_action"],
+            }
+            for e in top
+        ],
+    }
 
 
 def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -74,11 +97,16 @@ def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
         for ch in doc["summary"].get(span, []):
             if ch.get("drivers"):
                 details["summary"].setdefault(span, {})[ch["kpi"]] = {
-                    "breakdown": ch["drivers"].pop("breakdown", {}), "drivers": ch["drivers"]["drivers"]}
+                    "breakdown": ch["drivers"].pop("breakdown", {}),
+                    "drivers": ch["drivers"]["drivers"],
+                }
                 ch["drivers"]["breakdown"], ch["drivers"]["drivers"] = {}, []
     for it in doc.get("incidents", []):
-        details["incidents"][it["incident_id"]] = {"drivers": it["drivers"], "signature": it["signature"],
-                                                   "recommended_action": it["recommended_action"]}
+        details["incidents"][it["incident_id"]] = {
+            "drivers": it["drivers"],
+            "signature": it["signature"],
+            "recommended_action": it["recommended_action"],
+        }
         it["drivers"] = it["signature"] = it["recommended_action"] = None
     doc["brief"] = brief(doc)
     doc["details_file"] = DETAILS_FILE

@@ -32,7 +32,9 @@ def render(ctx) -> None:
         with col:
             s = run.summary()
             st.subheader(f"{label}: {run.id}")
-            st.caption(f"source {s['source']} · {s['period_start'] or '?'} … {s['period_end'] or '?'}")
+            st.caption(
+                f"source {s['source']} · {s['period_start'] or '?'} … {s['period_end'] or '?'}"
+            )
             if not s["has_scorecard"]:
                 st.info("No scorecard (no truth).")
                 continue
@@ -42,8 +44,13 @@ def render(ctx) -> None:
             c[2].metric("F1", fmt(s["f1"]))
             board = run.scoreboard()
             boards[label] = board
-            st.dataframe(board[["entity", "recall", "precision", "f1", "median_delay_days", "incidents", "fp"]],
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                board[
+                    ["entity", "recall", "precision", "f1", "median_delay_days", "incidents", "fp"]
+                ],
+                hide_index=True,
+                width="stretch",
+            )
     if len(boards) == 2:
         m = boards["A"].merge(boards["B"], on="entity", suffixes=(" A", " B"))
         if not m.empty:
@@ -62,8 +69,10 @@ def render(ctx) -> None:
         st.info("The runs share no events.")
         return
     diff = ev[ev["verdict"].isin(["only A", "only B"])]
-    st.markdown(f"A found **{int(ev['detected_a'].sum())}**, B found **{int(ev['detected_b'].sum())}** of "
-                f"{len(ev)} unexpected events; **{len(diff)}** found by only one.")
+    st.markdown(
+        f"A found **{int(ev['detected_a'].sum())}**, B found **{int(ev['detected_b'].sum())}** of "
+        f"{len(ev)} unexpected events; **{len(diff)}** found by only one."
+    )
     st.dataframe(diff if not diff.empty else ev, hide_index=True, width="stretch")
     if diff.empty:
         st.caption("Both runs found (or missed) the same events; the table shows all of them.")

@@ -28,29 +28,48 @@ def render(ctx) -> None:
         return
     missing_notice(run, ("customers/segments.csv", "customers/actions.csv", "customers/clv.csv",
                          "customers/cohort_retention.csv", "customers/monitor_series.csv"))
-    st.caption(f"{len(table):,} customers · as of {cust.get('end_date') or cust.get('as_of') or '?'}")
+    st.caption(
+        f"{len(table):,} customers · as of {cust.get('end_date') or cust.get('as_of') or '?'}"
+    )
 
     st.subheader("Segments")
     sizes = table["segment"].value_counts().rename_axis("segment").reset_index(name="customers")
     c1, c2 = st.columns([3, 2])
-    c1.plotly_chart(px.bar(sizes, x="segment", y="customers", title="segment sizes"), width="stretch",
-                    key="cu_sizes")
+    c1.plotly_chart(
+        px.bar(sizes, x="segment", y="customers", title="segment sizes"),
+        width="stretch",
+        key="cu_sizes",
+    )
     series = run.csv("customers/monitor_series.csv")
     with c2:
         st.markdown("**Movement of the watched segments (At-Risk monitor, 28-day growth)**")
         if series is not None and not series.empty:
             last = series.sort_values("date").groupby("segment").tail(1)
-            st.dataframe(last[["segment", "date", "customers", "share", "growth", "normal_growth", "severity"]],
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                last[
+                    ["segment", "date", "customers", "share", "growth", "normal_growth", "severity"]
+                ],
+                hide_index=True,
+                width="stretch",
+            )
         else:
             st.caption("no monitor series")
 
     st.subheader("RFM")
     step = max(1, len(table) // SCATTER_MAX)  # every k-th customer: deterministic, no sampling RNG
     sample = table.iloc[::step]
-    fig = px.scatter(sample, x="recency_days", y="frequency", color="segment", size="monetary", size_max=18,
-                     hover_data=["customer_id", "monetary", "churn_risk"], log_y=True, opacity=0.6,
-                     title=f"recency × frequency (size: monetary; {len(sample):,} of {len(table):,} customers)")
+    fig = px.scatter(
+        sample,
+        x="recency_days",
+        y="frequency",
+        color="segment",
+        size="monetary",
+        size_max=18,
+        hover_data=["customer_id", "monetary", "churn_risk"],
+        log_y=True,
+        opacity=0.6,
+        title=f"recency × frequency (size: monetary; {len(sample):,} of {len(table):,} customers)",
+    )
     st.plotly_chart(fig, width="stretch", key="cu_rfm")
 
     st.subheader("Churn risk")
@@ -59,22 +78,48 @@ def render(ctx) -> None:
     f_seg = f1.multiselect("Segment", segs, default=[], key="cu_seg", placeholder="all segments")
     f_risk = f2.slider("Churn risk", 0.0, 1.0, (0.0, 1.0), 0.05, key="cu_risk")
     tiers = [t for t in VALUE_TIERS if t in set(table["value_tier"])]
-    f_tier = f3.multiselect("Value tier (CLV percentile)", tiers, default=[], key="cu_tier", placeholder="all tiers")
-    m = table["churn_risk"].between(f_risk[0], f_risk[1]) if "churn_risk" in table else pd.Series(True, index=table.index)
+    f_tier = f3.multiselect(
+        "Value tier (CLV percentile)", tiers, default=[], key="cu_tier", placeholder="all tiers"
+    )
+    m = (
+        table["churn_risk"].between(f_risk[0], f_risk[1])
+        if "churn_risk" in table
+        else pd.Series(True, index=table.index)
+    )
     if f_seg:
         m &= table["segment"].isin(f_seg)
     if f_tier:
         m &= table["value_tier"].isin(f_tier)
-    filtered = table[m].sort_values("churn_risk", ascending=False) if "churn_risk" in table else table[m]
-    cols = [c for c in ("customer_id", "segment", "churn_risk", "value_tier", "clv", "p_alive", "recency_days",
-                        "frequency", "monetary", "cluster", "action") if c in filtered.columns]
+    filtered = (
+        table[m].sort_values("churn_risk", ascending=False) if "churn_risk" in table else table[m]
+    )
+    cols = [
+        c
+        for c in (
+            "customer_id",
+            "segment",
+            "churn_risk",
+            "value_tier",
+            "clv",
+            "p_alive",
+            "recency_days",
+            "frequency",
+            "monetary",
+            "cluster",
+            "action",
+        )
+        if c in filtered.columns
+    ]
     paginate(filtered[cols], key="cu_churn", page_size=PAGE_SIZE)
 
     st.subheader("Customer lifetime value")
     clv = cust.get("clv") or {}
     c = st.columns(3)
     c[0].metric("Historical value", fmt(clv.get("historical_value_total"), 0))
-    c[1].metric(f"Predicted value ({clv.get('horizon_days', '?')} d)", fmt(clv.get("predicted_value_total"), 0))
+    c[1].metric(
+        f"Predicted value ({clv.get('horizon_days', '?')} d)",
+        fmt(clv.get("predicted_value_total"), 0),
+    )
     c[2].metric("Model", str(clv.get("model") or "n/a"))
     if "clv" in table:
         # binned here: the browser gets 60 bars, not one value per customer
@@ -91,9 +136,17 @@ def render(ctx) -> None:
     coh = run.csv("customers/cohort_retention.csv")
     if coh is not None and not coh.empty:
         mat = coh.set_index("cohort").drop(columns=["cohort_customers"], errors="ignore")
-        heat = px.imshow(mat.to_numpy(dtype=float), x=[str(c) for c in mat.columns], y=mat.index.astype(str).tolist(),
-                         color_continuous_scale="Blues", zmin=0, zmax=1, text_auto=".2f", aspect="auto",
-                         labels={"x": "months since first order", "y": "cohort", "color": "retention"})
+        heat = px.imshow(
+            mat.to_numpy(dtype=float),
+            x=[str(c) for c in mat.columns],
+            y=mat.index.astype(str).tolist(),
+            color_continuous_scale="Blues",
+            zmin=0,
+            zmax=1,
+            text_auto=".2f",
+            aspect="auto",
+            labels={"x": "months since first order", "y": "cohort", "color": "retention"},
+        )
         st.plotly_chart(heat, width="stretch", key="cu_cohort")
 
     st.subheader("At-Risk monitor")
@@ -103,17 +156,43 @@ def render(ctx) -> None:
             fig.add_trace(go.Scatter(x=g["date"], y=g["share"], mode="lines", name=seg))
             hit = g[g["severity"].notna() & (g["severity"].astype(str) != "")]
             if not hit.empty:
-                fig.add_trace(go.Scatter(x=hit["date"], y=hit["share"], mode="markers", name=f"{seg} flagged",
-                                         marker={"color": "#d62728", "size": 8},
-                                         customdata=hit[["severity", "z"]].to_numpy(),
-                                         hovertemplate="%{x}: %{customdata[0]} (z %{customdata[1]:.1f})<extra></extra>"))
+                fig.add_trace(
+                    go.Scatter(
+                        x=hit["date"],
+                        y=hit["share"],
+                        mode="markers",
+                        name=f"{seg} flagged",
+                        marker={"color": "#d62728", "size": 8},
+                        customdata=hit[["severity", "z"]].to_numpy(),
+                        hovertemplate="%{x}: %{customdata[0]} (z "
+                                      "%{customdata[1]:.1f})<extra></extra>",
+                    )
+                )
         fig.update_layout(height=360, yaxis_title="share of watched customers", margin={"t": 30})
         st.plotly_chart(fig, width="stretch", key="cu_monitor")
     alerts = run.alerts()
     if alerts:
-        st.dataframe(pd.DataFrame([{k: a.get(k) for k in ("date", "segment", "severity", "growth", "customers",
-                                                           "reason", "alert_id")} for a in alerts]),
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        k: a.get(k)
+                        for k in (
+                            "date",
+                            "segment",
+                            "severity",
+                            "growth",
+                            "customers",
+                            "reason",
+                            "alert_id",
+                        )
+                    }
+                    for a in alerts
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
     else:
         st.caption("No alerts sent.")
 
@@ -124,12 +203,26 @@ def render(ctx) -> None:
     counts = table["action"].value_counts().rename_axis("action").reset_index(name="customers")
     st.dataframe(counts, hide_index=True)
     acts = counts["action"].tolist()
-    f_act = st.multiselect("Action", acts, default=[a for a in acts if a != "no action"], key="cu_act")
+    f_act = st.multiselect(
+        "Action", acts, default=[a for a in acts if a != "no action"], key="cu_act"
+    )
     al = filtered[filtered["action"].isin(f_act)]
-    acols = [c for c in ("customer_id", "action", "reason", "segment", "churn_risk", "value_tier", "clv") if c in al]
+    acols = [
+        c
+        for c in ("customer_id", "action", "reason", "segment", "churn_risk", "value_tier", "clv")
+        if c in al
+    ]
     export = al[acols]
     # a callable: the CSV is written when the button is clicked, not on every rerun
-    st.download_button(f"Download {len(al):,} actions (CSV)", lambda: export.to_csv(index=False).encode(),
-                       file_name=f"{run.id}-actions.csv", mime="text/csv", key="cu_download")
-    st.caption("The list follows the churn-risk filters above (segment, risk, value tier) and the action filter.")
+    st.download_button(
+        f"Download {len(al):,} actions (CSV)",
+        lambda: export.to_csv(index=False).encode(),
+        file_name=f"{run.id}-actions.csv",
+        mime="text/csv",
+        key="cu_download",
+    )
+    st.caption(
+        "The list follows the churn-risk filters above (segment, risk, value tier) and the action "
+        "filter."
+    )
     paginate(al[acols], key="cu_actions")

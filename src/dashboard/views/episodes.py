@@ -40,7 +40,11 @@ def render(ctx) -> None:
            and (not f_unplanned or not e.get("planned"))]
     st.markdown(f"**{len(sel)}** of {len(eps)} episodes")
     pages = max(1, math.ceil(len(sel) / PER_PAGE))
-    page = int(st.number_input(f"page (of {pages})", 1, pages, 1, key=f"ep_page_{pages}")) if pages > 1 else 1
+    page = (
+        int(st.number_input(f"page (of {pages})", 1, pages, 1, key=f"ep_page_{pages}"))
+        if pages > 1
+        else 1
+    )
     for i, e in enumerate(sel[(page - 1) * PER_PAGE: page * PER_PAGE]):
         _card(e, expanded=i == 0)
 
@@ -59,17 +63,30 @@ def _card(e: dict, expanded: bool = False) -> None:
         c[3].metric("Matched event", ", ".join(e.get("matched_event_ids") or []) or "none")
         st.markdown(e.get("narrative", ""))
         st.info(f"Recommended action: {e.get('recommended_action', '')}")
-        st.caption(f"KPIs: {', '.join(e.get('kpis') or [])} · slices: {', '.join(e.get('slices') or [])} · "
-                   f"incidents: {len(e.get('incident_ids') or [])}")
+        st.caption(
+            f"KPIs: {', '.join(e.get('kpis') or [])} · slices: {', '.join(e.get('slices') or [])} "
+            "· "
+            f"incidents: {len(e.get('incident_ids') or [])}"
+        )
         drv = e.get("drivers") or {}
         fig = drivers_figure(drv.get("drivers") or [], f"drivers of {pk} ({drv.get('scope', '?')})")
         if fig is not None:
             st.plotly_chart(fig, width="stretch", key=f"drv_{e['episode_id']}")
         else:
             st.caption(f"No concentrated driver (scope: {drv.get('scope', 'unknown')}).")
-        parts = {k: sig.get(k) for k in ("traffic_pct", "conversion_pct", "basket_pct", "revenue_pct")}
-        st.dataframe(pd.DataFrame([{"signature": sig.get("label"), "measured on": sig.get("slice"), **parts}]),
-                     hide_index=True, width="stretch")
+        parts = {
+            k: sig.get(k) for k in ("traffic_pct", "conversion_pct", "basket_pct", "revenue_pct")
+        }
+        st.dataframe(
+            pd.DataFrame(
+                [{"signature": sig.get("label"), "measured on": sig.get("slice"), **parts}]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
         changes = e.get("kpi_changes") or {}
         if changes:
-            st.dataframe(pd.DataFrame([{"kpi": k, "change %": v} for k, v in changes.items()]), hide_index=True)
+            st.dataframe(
+                pd.DataFrame([{"kpi": k, "change %": v} for k, v in changes.items()]),
+                hide_index=True,
+            )

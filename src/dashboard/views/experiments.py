@@ -21,19 +21,26 @@ def render(ctx) -> None:
                 "`python run_experiment.py --config config/experiments/ci_gate.yaml`.")
         return
     want = st.query_params.get("exp")
-    exp_id = st.sidebar.selectbox("Experiment (runs/)", ids, index=ids.index(want) if want in ids else 0, key="exp")
+    exp_id = st.sidebar.selectbox(
+        "Experiment (runs/)", ids, index=ids.index(want) if want in ids else 0, key="exp"
+    )
     st.query_params["exp"] = exp_id
     exp = store.experiment(exp_id)
     s = exp.summary()
     st.subheader(f"{s['name'] or exp_id} · {s['kind']}")
-    st.caption(f"{s['cells'] if s['cells'] is not None else '?'} cells, {s['failed'] if s['failed'] is not None else '?'} failed"
-               f" · seeds {exp.config().get('seeds')}")
+    st.caption(
+        f"{s['cells'] if s['cells'] is not None else '?'} cells, "
+        f"{s['failed'] if s['failed'] is not None else '?'} failed"
+        f" · seeds {exp.config().get('seeds')}"
+    )
     if s["missing"]:
         st.warning("Missing: " + ", ".join(f"`{m}` ({EXPERIMENT_FILES[m]})" for m in s["missing"]))
 
     gate = exp.gate()
     if gate is not None:
-        (st.success if gate.get("passed") else st.error)(f"Gate {'PASSED' if gate.get('passed') else 'FAILED'}")
+        (st.success if gate.get("passed") else st.error)(
+            f"Gate {'PASSED' if gate.get('passed') else 'FAILED'}"
+        )
         st.dataframe(pd.DataFrame(gate.get("checks") or []), hide_index=True, width="stretch")
     else:
         st.caption("No gate checks in this experiment.")
@@ -51,10 +58,17 @@ def render(ctx) -> None:
                        zip(lb[f"{m}.mean"], lb.get(f"{m}.ci_low", lb[f"{m}.mean"]),
                            lb.get(f"{m}.ci_high", lb[f"{m}.mean"]), strict=True)]
         best = lb.iloc[0]
-        label = ", ".join(f"{c.rsplit('.', 1)[-1]}={'-' if best[c] != best[c] else best[c]}" for c in params)
-        st.markdown(f"**Best setting** ({label or best['setting_id']}): " + " · ".join(
-            f"{m} **{fmt(best[f'{m}.mean'])}** [{fmt(best.get(f'{m}.ci_low'))}, {fmt(best.get(f'{m}.ci_high'))}]"
-            for m in metrics))
+        label = ", ".join(
+            f"{c.rsplit('.', 1)[-1]}={'-' if best[c] != best[c] else best[c]}" for c in params
+        )
+        st.markdown(
+            f"**Best setting** ({label or best['setting_id']}): "
+            + " · ".join(
+                f"{m} **{fmt(best[f'{m}.mean'])}** [{fmt(best.get(f'{m}.ci_low'))}, "
+                f"{fmt(best.get(f'{m}.ci_high'))}]"
+                for m in metrics
+            )
+        )
         paginate(view, key="exp_lb")
         if metrics:
             metric = st.selectbox("Metric", metrics, key="exp_metric")
@@ -68,7 +82,9 @@ def render(ctx) -> None:
         st.plotly_chart(detectability_figure(curve), width="stretch", key="exp_det")
         mde = exp.mde()
         if mde is not None:
-            st.markdown("**Minimum detectable effect** (recall stays at or above the bar from there on)")
+            st.markdown(
+                "**Minimum detectable effect** (recall stays at or above the bar from there on)"
+            )
             st.dataframe(mde, hide_index=True, width="stretch")
     elif s["kind"] == "detectability":
         st.warning("Missing `detectability.csv`: no curves to show.")

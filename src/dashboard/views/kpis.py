@@ -28,9 +28,11 @@ def render(ctx) -> None:
     chosen = st.multiselect("Detectors", dets, default=dets, key="kpi_dets") if dets else None
     fig = kpi_figure(run, kpi, dim, seg, chosen)
     st.plotly_chart(fig, width="stretch", key="kpi_chart")
-    st.caption("Blue band: the range of the detectors' expected values. Markers: each detector's flags "
-               "(hover for the score on the common z-like scale). Shaded: consensus incidents (red down, "
-               "green up); dashed orange: true events; grey: planned calendar days.")
+    st.caption(
+        "Blue band: the range of the detectors' expected values. Markers: each detector's flags "
+        "(hover for the score on the common z-like scale). Shaded: consensus incidents (red down, "
+        "green up); dashed orange: true events; grey: planned calendar days."
+    )
     det = run.detections_for(kpi, dim, seg)
     if det is not None:
         flagged = det[det["flag"].astype(str).str.lower() == "true"]
@@ -43,8 +45,18 @@ def render(ctx) -> None:
     st.subheader(f"Consensus incidents on this slice ({len(incs)})")
     if incs:
         import pandas as pd
-        cols = ["incident_id", "start", "end", "direction", "magnitude_pct", "severity", "level", "detectors",
-                "matched_event_id"]
+
+        cols = [
+            "incident_id",
+            "start",
+            "end",
+            "direction",
+            "magnitude_pct",
+            "severity",
+            "level",
+            "detectors",
+            "matched_event_id",
+        ]
         df = pd.DataFrame(incs)
         df["detectors"] = df["detectors"].map(lambda d: ", ".join(d or []))
         paginate(df[[c for c in cols if c in df.columns]], key="kpi_incs")

@@ -16,8 +16,11 @@ def render(ctx) -> None:
     info = run.info()
     s = run.summary()
     st.title(f"Overview · {run.id}")
-    st.caption(f"source **{s['source']}** · scenario {s['scenario'] or '-'} · {s['period_start'] or '?'} … "
-               f"{s['period_end'] or '?'} · data hash `{(s['data_hash'] or 'n/a')[:16]}`")
+    st.caption(
+        f"source **{s['source']}** · scenario {s['scenario'] or '-'} · {s['period_start'] or '?'} "
+        "… "
+        f"{s['period_end'] or '?'} · data hash `{(s['data_hash'] or 'n/a')[:16]}`"
+    )
     missing_notice(run, ("run.json", "scorecard.json"))
     sc = run.scorecard()
     if sc is None:
@@ -34,11 +37,17 @@ def render(ctx) -> None:
         cols[2].metric("F1", fmt(cons.get("f1")))
         cols[3].metric("Median delay (days)", fmt(cons.get("median_delay_days"), 1))
         ev = sc.get("events") or {}
-        cols[4].metric("Events (unexpected / expected)", f"{ev.get('unexpected', '?')} / {ev.get('expected', '?')}")
+        cols[4].metric(
+            "Events (unexpected / expected)",
+            f"{ev.get('unexpected', '?')} / {ev.get('expected', '?')}",
+        )
         oe = (sc.get(mode) or {}).get("oracle_equal_fp") or {}
         if oe.get("oracle_recall") is not None:
-            st.markdown(f"**Oracle line:** oracle recall at {oe.get('fp_budget')} FP: **{fmt(oe.get('oracle_recall'))}** "
-                        f"(consensus / oracle = {fmt(oe.get('ratio'))})")
+            st.markdown(
+                f"**Oracle line:** oracle recall at {oe.get('fp_budget')} FP: "
+                f"**{fmt(oe.get('oracle_recall'))}** "
+                f"(consensus / oracle = {fmt(oe.get('ratio'))})"
+            )
         else:
             st.caption("No oracle line (the oracle needs simulated truth).")
         st.subheader("Per detector and consensus level")
@@ -54,28 +63,54 @@ def render(ctx) -> None:
             st.dataframe(events, width="stretch", hide_index=True)
         ins = sc.get("insights") or {}
         if ins.get("events"):
-            st.caption(f"insights on {ins['events']} matched events: root cause {fmt(ins.get('root_cause_accuracy'), 2)} · "
-                       f"KPI attribution {fmt(ins.get('kpi_attribution'), 2)} · signature "
-                       f"{fmt(ins.get('signature_accuracy'), 2)} · median magnitude error "
-                       f"{fmt(ins.get('magnitude_error_median'), 2)}")
+            st.caption(
+                f"insights on {ins['events']} matched events: root cause "
+                f"{fmt(ins.get('root_cause_accuracy'), 2)} · "
+                f"KPI attribution {fmt(ins.get('kpi_attribution'), 2)} · signature "
+                f"{fmt(ins.get('signature_accuracy'), 2)} · median magnitude error "
+                f"{fmt(ins.get('magnitude_error_median'), 2)}"
+            )
     st.subheader("Run")
     c1, c2 = st.columns(2)
     with c1:
         status = info.get("detector_status") or {}
         if status:
             st.markdown("**Detectors**")
-            st.dataframe(pd.DataFrame([{"detector": k, "ok": v.get("ok"), "votes": v.get("votes"),
-                                        "mode": v.get("mode"), "seconds": v.get("seconds"), "error": v.get("error")}
-                                       for k, v in sorted(status.items())]), hide_index=True, width="stretch")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "detector": k,
+                            "ok": v.get("ok"),
+                            "votes": v.get("votes"),
+                            "mode": v.get("mode"),
+                            "seconds": v.get("seconds"),
+                            "error": v.get("error"),
+                        }
+                        for k, v in sorted(status.items())
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
         st.markdown("**Files**")
-        st.dataframe(pd.DataFrame([{"file": f, "present": run.has(f), "holds": d} for f, d in RUN_FILES.items()]),
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(
+                [{"file": f, "present": run.has(f), "holds": d} for f, d in RUN_FILES.items()]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
     with c2:
         st.markdown(f"data hash `{info.get('data_hash', 'n/a')}`")
         if info.get("versions"):
-            st.markdown("versions: " + " · ".join(f"{k} {v}" for k, v in sorted(info["versions"].items())))
+            st.markdown(
+                "versions: " + " · ".join(f"{k} {v}" for k, v in sorted(info["versions"].items()))
+            )
         if info.get("timings_seconds"):
-            st.markdown("timings (s): " + " · ".join(f"{k} {v}" for k, v in info["timings_seconds"].items()
-                                                      if "." not in k))
+            st.markdown(
+                "timings (s): "
+                + " · ".join(f"{k} {v}" for k, v in info["timings_seconds"].items() if "." not in k)
+            )
         with st.expander("Analysis config used (run.json)"):
             st.json(info.get("config") or {}, expanded=False)

@@ -13,8 +13,13 @@ import pytest
 from analytics.alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, block_kit
 from analytics.customers.store import MonitorStore
 
-ALERT = {"alert_id": "ns:At Risk:high:2025-03-01", "title": "'At Risk' segment grew +20% in 14 days",
-         "severity": "high", "text": "details", "fields": {"Segment": "At Risk", "Customers": 500}}
+ALERT = {
+    "alert_id": "ns:At Risk:high:2025-03-01",
+    "title": "'At Risk' segment grew +20% in 14 days",
+    "severity": "high",
+    "text": "details",
+    "fields": {"Segment": "At Risk", "Customers": 500},
+}
 
 
 class Hook:
@@ -84,13 +89,20 @@ def test_persistent_500_is_recorded_and_retried_on_the_next_run(hook, tmp_path, 
     with MonitorStore(state) as store:
         sink, _ = _slack()
         disp = Dispatcher([sink, JsonlSink(tmp_path / "alerts.jsonl")], outbox=store)
-        assert disp.send(ALERT) == {"slack": False, "jsonl": True}  # no exception, jsonl still has it
+        assert disp.send(ALERT) == {
+            "slack": False,
+            "jsonl": True,
+        }  # no exception, jsonl still has it
         (pending,) = store.pending()
     assert len(hook.posts) == 4  # 1 try + 3 retries
     sink_name, alert, attempts, error = pending
     assert (sink_name, alert["alert_id"], attempts) == ("slack", ALERT["alert_id"], 1)
     assert error == "slack webhook failed after 4 attempt(s): HTTP 500"
-    assert "SECRET-TOKEN" not in caplog.text and "127.0.0.1" not in caplog.text and "SECRET" not in error
+    assert (
+        "SECRET-TOKEN" not in caplog.text
+        and "127.0.0.1" not in caplog.text
+        and "SECRET" not in error
+    )
 
     hook.default = 200  # the webhook recovers; the next run (new process, same file) delivers it
     with MonitorStore(state) as store:
@@ -126,5 +138,7 @@ def test_jsonl_and_console_sinks(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="shocklab")
     disp = Dispatcher([JsonlSink(tmp_path / "a" / "alerts.jsonl"), ConsoleSink()])
     assert disp.send(ALERT) == {"jsonl": True, "console": True}
-    assert json.loads((tmp_path / "a" / "alerts.jsonl").read_text())["alert_id"] == ALERT["alert_id"]
+    assert (
+        json.loads((tmp_path / "a" / "alerts.jsonl").read_text())["alert_id"] == ALERT["alert_id"]
+    )
     assert "ALERT [high]" in caplog.text

@@ -69,17 +69,38 @@ def test_churn_models_scored_against_truth_and_deterministic(store):
 
 
 def test_churn_skips_short_data_with_a_reason():
-    v = rfm.valid_orders(pd.DataFrame({"order_id": ["1", "2"], "customer_id": ["A", "B"],
-                                       "order_date": ["2025-01-01", "2025-01-20"], "net_revenue": [1.0, 2.0]}))
+    v = rfm.valid_orders(
+        pd.DataFrame(
+            {
+                "order_id": ["1", "2"],
+                "customer_id": ["A", "B"],
+                "order_date": ["2025-01-01", "2025-01-20"],
+                "net_revenue": [1.0, 2.0],
+            }
+        )
+    )
     res = churn.run_churn(v, pd.Timestamp("2025-01-20"), ChurnConfig(), seed=0)
     assert res.status.startswith("skipped: needs") and res.risk is None
 
 
 def test_cohort_matrix_known_answer():
-    v = rfm.valid_orders(pd.DataFrame({
-        "order_id": list("123456"), "customer_id": ["A", "A", "B", "C", "C", "B"],
-        "order_date": ["2025-01-05", "2025-02-10", "2025-01-20", "2025-02-01", "2025-03-03", "2025-03-30"],
-        "net_revenue": [1.0] * 6}))
+    v = rfm.valid_orders(
+        pd.DataFrame(
+            {
+                "order_id": list("123456"),
+                "customer_id": ["A", "A", "B", "C", "C", "B"],
+                "order_date": [
+                    "2025-01-05",
+                    "2025-02-10",
+                    "2025-01-20",
+                    "2025-02-01",
+                    "2025-03-03",
+                    "2025-03-30",
+                ],
+                "net_revenue": [1.0] * 6,
+            }
+        )
+    )
     m, sizes = cohorts.retention_matrix(v, max_months=3)
     assert sizes.to_dict() == {"2025-01": 2, "2025-02": 1}
     assert m.loc["2025-01", 0] == 1.0 and m.loc["2025-01", 1] == 0.5 and m.loc["2025-01", 2] == 0.5
@@ -97,7 +118,9 @@ def test_clv_fits_and_ranks_true_rates(store):
     assert res.summary["status"] == "ok" and res.summary["model"] == "pareto_nbd+gamma_gamma"
     t = res.table
     assert (t["frequency"] <= t["orders"] - 1).all() and (t["recency"] <= t["T"]).all()
-    assert np.isfinite(t[["clv", "clv_low", "clv_high", "p_alive", "expected_rate_per_year"]].to_numpy()).all()
+    assert np.isfinite(
+        t[["clv", "clv_low", "clv_high", "p_alive", "expected_rate_per_year"]].to_numpy()
+    ).all()
     assert (t["clv_low"] <= t["clv_high"]).all() and (t["clv_low"] >= 0).all()
     # the point is the posterior mean; a customer almost surely gone has a [0, 0] interval
     assert ((t["clv_high"] == 0) == (t["p_alive"] < 1 - 0.95)).all()
@@ -155,13 +178,30 @@ def test_clv_summary_convention():
 
 def test_clv_failure_keeps_historical_value():
     """Too few repeat buyers for Gamma-Gamma: no exception, a reason, historical value flagged."""
-    v = rfm.valid_orders(pd.DataFrame({
-        "order_id": list("123456"), "customer_id": list("ABCDEA"),
-        "order_date": ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04", "2025-01-05", "2025-02-01"],
-        "net_revenue": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]}))
+    v = rfm.valid_orders(
+        pd.DataFrame(
+            {
+                "order_id": list("123456"),
+                "customer_id": list("ABCDEA"),
+                "order_date": [
+                    "2025-01-01",
+                    "2025-01-02",
+                    "2025-01-03",
+                    "2025-01-04",
+                    "2025-01-05",
+                    "2025-02-01",
+                ],
+                "net_revenue": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+            }
+        )
+    )
     res = clv.run_clv(v, pd.Timestamp("2025-03-01"), ClvConfig())
-    assert res.summary["status"].startswith("fallback: historical value for every customer (ValueError: only 1")
+    assert res.summary["status"].startswith(
+        "fallback: historical value for every customer (ValueError: only 1"
+    )
     assert "\n" not in res.summary["status"] and res.summary["unscored_customers"] == 5
     t = res.table
-    assert (t["clv_source"] == "historical").all() and t.loc["A", "clv"] == t.loc["A", "historical_value"] == 70.0
+    assert (t["clv_source"] == "historical").all() and t.loc["A", "clv"] == t.loc[
+        "A", "historical_value"
+    ] == 70.0
     assert t["value_pct"].idxmax() == "A"

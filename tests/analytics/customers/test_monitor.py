@@ -22,14 +22,25 @@ D0 = pd.Timestamp("2025-03-01")
 
 
 def _row(day: int, severity: str, segment: str = "At Risk") -> dict:
-    return {"date": D0 + pd.Timedelta(days=day), "segment": segment, "severity": severity,
-            "customers": 500, "total": 5000, "share": 0.1, "growth": 0.2, "normal_growth": 0.01, "z": 6.0}
+    return {
+        "date": D0 + pd.Timedelta(days=day),
+        "segment": segment,
+        "severity": severity,
+        "customers": 500,
+        "total": 5000,
+        "share": 0.1,
+        "growth": 0.2,
+        "normal_growth": 0.01,
+        "z": 6.0,
+    }
 
 
 def _monitor(path: Path | str, tmp_path: Path, **cfg) -> tuple[monitor.Monitor, MonitorStore]:
     store = MonitorStore(path)
     disp = Dispatcher([JsonlSink(tmp_path / "alerts.jsonl")], outbox=store)
-    return monitor.Monitor(MonitorConfig(cooldown_days=7, incident_gap_days=3, **cfg), store, disp, "ns"), store
+    return monitor.Monitor(
+        MonitorConfig(cooldown_days=7, incident_gap_days=3, **cfg), store, disp, "ns"
+    ), store
 
 
 def test_cooldown_survives_a_restart(tmp_path):
@@ -55,8 +66,17 @@ def test_cooldown_survives_a_restart(tmp_path):
 
 def test_ongoing_incident_is_deduplicated_until_severity_rises(tmp_path):
     m, store = _monitor(tmp_path / "m.sqlite", tmp_path)
-    decisions = [m.judge(_row(d, s))["decision"] for d, s in
-                 [(0, "warning"), (1, "warning"), (3, "warning"), (4, "high"), (5, "warning"), (6, "high")]]
+    decisions = [
+        m.judge(_row(d, s))["decision"]
+        for d, s in [
+            (0, "warning"),
+            (1, "warning"),
+            (3, "warning"),
+            (4, "high"),
+            (5, "warning"),
+            (6, "high"),
+        ]
+    ]
     assert decisions == ["sent", "ongoing", "ongoing", "sent", "ongoing", "ongoing"]
     alerts = store.alerts("ns")
     assert {a["incident_id"] for a in alerts} == {"At Risk:2025-03-01"}
@@ -68,7 +88,14 @@ def test_ongoing_incident_is_deduplicated_until_severity_rises(tmp_path):
 def test_optional_escalation_once_per_incident(tmp_path):
     m, store = _monitor(":memory:", tmp_path, escalate_after_days=3)
     out = [m.judge(_row(d, "warning")) for d in range(6)]
-    assert [d["decision"] for d in out] == ["sent", "ongoing", "ongoing", "sent", "ongoing", "ongoing"]
+    assert [d["decision"] for d in out] == [
+        "sent",
+        "ongoing",
+        "ongoing",
+        "sent",
+        "ongoing",
+        "ongoing",
+    ]
     esc = store.alerts("ns")[1]
     assert esc["severity"] == "high" and esc["escalated"] and "escalated" in esc["reason"]
 
@@ -83,8 +110,19 @@ def test_rerunning_a_replay_does_not_resend(tmp_path):
 def test_migrations_are_safe_to_rerun(tmp_path):
     path = tmp_path / "m.sqlite"
     with MonitorStore(path) as s:
-        s.put_snapshots("ns", pd.DataFrame({"date": [D0], "segment": ["At Risk"], "customers": [3], "total": [9],
-                                            "base_customers": [None], "base_total": [None]}))
+        s.put_snapshots(
+            "ns",
+            pd.DataFrame(
+                {
+                    "date": [D0],
+                    "segment": ["At Risk"],
+                    "customers": [3],
+                    "total": [9],
+                    "base_customers": [None],
+                    "base_total": [None],
+                }
+            ),
+        )
     with MonitorStore(path) as s:
         assert s.migrate() == len(MIGRATIONS)
         s.conn.executescript(MIGRATIONS[0])  # even re-applying a migration by hand is harmless
@@ -114,11 +152,15 @@ def test_last_snapshot_equals_the_segments_table(store, overdue):
     at_mid = segments.segment_table(rfm.compute_rfm(orders, as_of=mid, cfg=cfg.rfm), cfg.rfm)
     assert snaps[snaps["date"] == mid].set_index("segment")["customers"].to_dict() == \
         segments.segment_counts(at_mid["segment"], cfg.rfm)
-    assert snaps["base_customers"].isna().sum() == 7 * len(cfg.rfm.names)  # the first window has no base
+    assert snaps["base_customers"].isna().sum() == 7 * len(
+        cfg.rfm.names
+    )  # the first window has no base
 
 
 def test_replay_catches_a_churn_wave_and_daily_mode_agrees(tmp_path):
-    orders, _ = synthetic_store(n_customers=1500, days=420, seed=4, churn_share=0.1, wave=(300, 0.5))
+    orders, _ = synthetic_store(
+        n_customers=1500, days=420, seed=4, churn_share=0.1, wave=(300, 0.5)
+    )
     cfg = CustomersConfig()
     wave = pd.Timestamp("2024-01-01") + pd.Timedelta(days=300)
     with MonitorStore(tmp_path / "r.sqlite") as s:
@@ -144,7 +186,9 @@ def _small_world(tmp_path: Path, seed: int, churn_pct: float | None):
     sim_api = pytest.importorskip("simulation.api")
     from analytics.loading import load_data_dir
 
-    raw = copy.deepcopy(sim_api.load_scenario(Path(__file__).resolve().parents[3] / "config/scenarios/small.yaml"))
+    raw = copy.deepcopy(
+        sim_api.load_scenario(Path(__file__).resolve().parents[3] / "config/scenarios/small.yaml")
+    )
     raw["seed"] = seed
     raw["period"]["end"] = "2025-08-31"
     raw["events"] = [e for e in raw["events"] if e["type"] != "churn_wave"]
@@ -187,5 +231,9 @@ def test_no_churn_wave_no_alert_and_the_wave_moves_the_statistic(tmp_path):
     assert lapsing["z"].notna().sum() > 100          # the statistic was computed on most days
     assert lapsing["z"].max() < CustomersConfig().monitor.min_z
     wave = _replay(_small_world(tmp_path, 7, 0.6))
-    hit = wave.series[wave.series["segment"] == "Lapsing"].set_index("date").loc["2025-07-01":"2025-08-15", "z"]
+    hit = (
+        wave.series[wave.series["segment"] == "Lapsing"]
+        .set_index("date")
+        .loc["2025-07-01":"2025-08-15", "z"]
+    )
     assert hit.max() >= CustomersConfig().monitor.min_z

@@ -1,5 +1,5 @@
-"""``analytics.customers.pipeline.run(ctx)``: files, a JSON-ready summary, truth scores (the evaluation
-stage after it), determinism,
+"""``analytics.customers.pipeline.run(ctx)``: files, a JSON-ready summary, truth scores (the
+evaluation stage after it), determinism,
 and the action engine."""
 
 from __future__ import annotations
@@ -31,11 +31,20 @@ class _Cfg:
 
 @pytest.fixture(scope="module")
 def dataset() -> DataSet:
-    orders, truth = synthetic_store(n_customers=1500, days=420, seed=4, churn_share=0.1, wave=(WAVE_DAY, 0.5))
+    orders, truth = synthetic_store(
+        n_customers=1500, days=420, seed=4, churn_share=0.1, wave=(WAVE_DAY, 0.5)
+    )
     start = (pd.Timestamp("2024-01-01") + pd.Timedelta(days=WAVE_DAY)).date().isoformat()
-    events = [{"event_id": "E01", "type": "churn_wave", "start": start, "end": start, "expected": False}]
-    return DataSet(path=Path("synthetic"), tables={"orders": orders}, manifest={"scenario": "syn", "seed": 4},
-                   truth_events=events, truth_customers=truth)
+    events = [
+        {"event_id": "E01", "type": "churn_wave", "start": start, "end": start, "expected": False}
+    ]
+    return DataSet(
+        path=Path("synthetic"),
+        tables={"orders": orders},
+        manifest={"scenario": "syn", "seed": 4},
+        truth_events=events,
+        truth_customers=truth,
+    )
 
 
 def _run(ds: DataSet, out: Path, **customers) -> RunContext:
@@ -55,8 +64,17 @@ def test_run_writes_files_and_a_json_ready_summary(dataset, tmp_path):
     s = ctx.customers
     canonical_json(s)  # raises on NaN / inf / numpy types
     out = tmp_path / "customers"
-    for f in ("segments.csv", "actions.csv", "cohort_retention.csv", "churn_metrics.json", "clv.csv",
-              "clusters.csv", "monitor_series.csv", "alerts.jsonl", "truth_scores.json"):
+    for f in (
+        "segments.csv",
+        "actions.csv",
+        "cohort_retention.csv",
+        "churn_metrics.json",
+        "clv.csv",
+        "clusters.csv",
+        "monitor_series.csv",
+        "alerts.jsonl",
+        "truth_scores.json",
+    ):
         assert (out / f).is_file(), f
     for p in ("customers_segments.png", "customers_rfm_scatter.png", "customers_cohorts.png",
               "customers_churn_roc.png", "customers_monitor.png", "customers_churn_reliability.png",
@@ -72,7 +90,10 @@ def test_run_writes_files_and_a_json_ready_summary(dataset, tmp_path):
     assert sum(b["customers"] for b in rel) == s["churn"]["calibration"]["customers"]
     (wave,) = s["monitor"]["churn_waves"]
     assert wave["detected"] and wave["delay_days"] >= 0
-    assert s["monitor"]["mode"] == "replay" and s["monitor"]["alerts"][0]["date"] == wave["first_alert_date"]
+    assert (
+        s["monitor"]["mode"] == "replay"
+        and s["monitor"]["alerts"][0]["date"] == wave["first_alert_date"]
+    )
     acts = pd.read_csv(out / "actions.csv")
     assert acts["reason"].str.len().gt(10).all() and len(acts) == s["customers"]
 
@@ -82,7 +103,9 @@ def test_run_is_deterministic(dataset, tmp_path):
     b = _run(dataset, tmp_path / "b")
     for f in ("segments.csv", "actions.csv", "churn_metrics.json", "clv.csv", "clusters.csv",
               "cohort_retention.csv", "monitor_series.csv"):
-        assert (tmp_path / "a" / "customers" / f).read_bytes() == (tmp_path / "b" / "customers" / f).read_bytes(), f
+        assert (tmp_path / "a" / "customers" / f).read_bytes() == (
+            tmp_path / "b" / "customers" / f
+        ).read_bytes(), f
     assert a.customers == b.customers  # no timings in the summary: it goes into insights.json
 
 
@@ -91,8 +114,11 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
     replay = _run(dataset, tmp_path / "replay", monitor={"segments": ["At Risk"]})
     day = replay.customers["monitor"]["alerts"][0]["date"]  # the day replay alerts first
     state = str(tmp_path / "state" / "customers.sqlite")
-    ctx = RunContext(config=_Cfg(plots=False, monitor={"state_path": state, "segments": ["At Risk"]}), data=dataset,
-                     out_dir=tmp_path / "r1")
+    ctx = RunContext(
+        config=_Cfg(plots=False, monitor={"state_path": state, "segments": ["At Risk"]}),
+        data=dataset,
+        out_dir=tmp_path / "r1",
+    )
     ctx.as_of = day
     pipeline.run(ctx)
     m = ctx.customers["monitor"]
@@ -105,7 +131,12 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
     ctx2 = RunContext(config=ctx.config, data=dataset, out_dir=tmp_path / "r2")
     ctx2.as_of = day
     pipeline.run(ctx2)
-    assert ctx2.customers["monitor"]["decisions"] == {"sent": 0, "already_sent": 1, "cooldown": 0, "ongoing": 0}
+    assert ctx2.customers["monitor"]["decisions"] == {
+        "sent": 0,
+        "already_sent": 1,
+        "cooldown": 0,
+        "ongoing": 0,
+    }
 
 
 def test_disabled_section_and_kpi_only_input(dataset, tmp_path):
@@ -129,7 +160,13 @@ def test_action_rules_first_match_with_reasons():
                        "churn_risk": [0.8, 0.8, 0.1, np.nan, 0.9],
                        "value_pct": [0.95, 0.5, 0.5, 0.5, 0.2]})
     out = actions.assign_actions(df, cfg)
-    assert out["action"].tolist() == ["urgent VIP call", "win-back offer", "cross-sell", "cross-sell", "no action"]
+    assert out["action"].tolist() == [
+        "urgent VIP call",
+        "win-back offer",
+        "cross-sell",
+        "cross-sell",
+        "no action",
+    ]
     assert out["reason"][0] == ("churn risk >= 0.5, value in top 10% "
                                 "(segment At Risk, churn risk 0.8, value percentile 95)")
     assert out["reason"][4].startswith("no rule matched")
@@ -138,8 +175,16 @@ def test_action_rules_first_match_with_reasons():
 
 def test_daily_mode_defaults_to_persistent_state(dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    ctx = RunContext(config=_Cfg(plots=False, churn={"enabled": False}, clv={"enabled": False},
-                                 clusters={"enabled": False}), data=dataset, out_dir=tmp_path / "run")
+    ctx = RunContext(
+        config=_Cfg(
+            plots=False,
+            churn={"enabled": False},
+            clv={"enabled": False},
+            clusters={"enabled": False},
+        ),
+        data=dataset,
+        out_dir=tmp_path / "run",
+    )
     ctx.as_of = "2024-11-20"
     pipeline.run(ctx)
     assert ctx.customers["monitor"]["state"] == "state/customers.sqlite"

@@ -13,7 +13,9 @@ from shocklab.errors import InputError
 
 
 def _orders(rows: list[tuple[str, str, str, float, str]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "net_revenue", "status"])
+    return pd.DataFrame(
+        rows, columns=["order_id", "customer_id", "order_date", "net_revenue", "status"]
+    )
 
 
 @pytest.fixture
@@ -35,7 +37,9 @@ def test_rfm_known_answers(hand_made):
     t = rfm.compute_rfm(hand_made).set_index("customer_id")
     assert list(t.index) == list("ABCDEFGHIJ")
     assert t.loc["A", "recency_days"] == 0 and t.loc["J", "recency_days"] == 27
-    assert t.loc["A", "frequency"] == 10 and t.loc["J", "frequency"] == 2  # 1 completed + 1 returned
+    assert (
+        t.loc["A", "frequency"] == 10 and t.loc["J", "frequency"] == 2
+    )  # 1 completed + 1 returned
     assert t.loc["A", "monetary"] == pytest.approx(1000.0)   # the cancelled 999 is not counted
     assert t.loc["J", "monetary"] == pytest.approx(15.0)
     # distinct values: two customers per quintile, 5 = best (recent, frequent, high spend)
@@ -45,7 +49,9 @@ def test_rfm_known_answers(hand_made):
     assert list(t["f_score"]) == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
     assert t.loc["A", "rfm_code"] == "555"
     assert t.loc["A", "mean_gap_days"] == pytest.approx(7.0)
-    assert np.isnan(rfm.compute_rfm(_orders([("o", "Z", "2025-01-01", 1.0, "completed")]))["overdue"][0])
+    assert np.isnan(
+        rfm.compute_rfm(_orders([("o", "Z", "2025-01-01", 1.0, "completed")]))["overdue"][0]
+    )
 
 
 def test_rfm_as_of_ignores_later_orders(hand_made):
@@ -56,7 +62,13 @@ def test_rfm_as_of_ignores_later_orders(hand_made):
 
 def test_quintile_ties_and_direction():
     assert rfm.quintile_scores([1, 1, 1, 1, 1, 1, 2, 3, 4, 5]).tolist() == [1] * 6 + [4, 4, 5, 5]
-    assert rfm.quintile_scores([0, 10, 20, 30, 40], higher_is_better=False).tolist() == [5, 4, 3, 2, 1]
+    assert rfm.quintile_scores([0, 10, 20, 30, 40], higher_is_better=False).tolist() == [
+        5,
+        4,
+        3,
+        2,
+        1,
+    ]
     ref = np.array([0, 3, 3, 7, 9, 9, 9, 12])
     for hib in (True, False):
         vals = np.array([0, 1, 3, 8, 9, 20])
@@ -73,7 +85,12 @@ def test_segments_first_match_and_default():
     seg = segments.assign_segments(np.array([5, 1, 3, 3, 3]), np.array([5, 5, 3, 3, 1]),
                                    np.ones(5), np.array([0.5, 9.0, 2.5, 1.0, np.nan]), cfg)
     assert seg.tolist() == ["Champions", "At Risk", "Slipping", "Rest", "Rest"]
-    assert segments.segment_counts(seg, cfg) == {"Champions": 1, "At Risk": 1, "Slipping": 1, "Rest": 2}
+    assert segments.segment_counts(seg, cfg) == {
+        "Champions": 1,
+        "At Risk": 1,
+        "Slipping": 1,
+        "Rest": 2,
+    }
 
 
 def test_default_segments_cover_every_rf_cell():
@@ -83,12 +100,18 @@ def test_default_segments_cover_every_rf_cell():
     assert cfg.default_segment not in seg
 
 
-@pytest.mark.parametrize("data, match", [
-    ({"rfm": {"segments": [{"name": "X", "r": {"min": 4, "max": 2}}]}}, r"rfm\.segments\[0\]\.r: min \(4\) must be <= max"),
-    ({"monitor": {"segments": ["At Rsk"]}}, r"'At Rsk' is not a configured segment"),
-    ({"churn": {"horizon_days": 3}}, r"churn\.horizon_days: .*greater than or equal to 14"),
-    ({"clusters": {"kk": 3}}, r"clusters\.kk: unknown key"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (
+            {"rfm": {"segments": [{"name": "X", "r": {"min": 4, "max": 2}}]}},
+            r"rfm\.segments\[0\]\.r: min \(4\) must be <= max",
+        ),
+        ({"monitor": {"segments": ["At Rsk"]}}, r"'At Rsk' is not a configured segment"),
+        ({"churn": {"horizon_days": 3}}, r"churn\.horizon_days: .*greater than or equal to 14"),
+        ({"clusters": {"kk": 3}}, r"clusters\.kk: unknown key"),
+    ],
+)
 def test_config_errors_name_the_path(data, match):
     with pytest.raises(InputError, match=match):
         validate(CustomersConfig, data, "analysis.yaml")
@@ -129,14 +152,17 @@ def test_cluster_names_follow_centroids_not_index():
 
 def test_cluster_k_by_silhouette(store):
     orders, _ = store
-    res = clusters.fit_clusters(rfm.compute_rfm(orders), ClustersConfig(k_min=2, k_max=5), random_state=1)
+    res = clusters.fit_clusters(
+        rfm.compute_rfm(orders), ClustersConfig(k_min=2, k_max=5), random_state=1
+    )
     assert set(res.silhouette) == {2, 3, 4, 5}
     assert res.k == max(res.silhouette, key=res.silhouette.get)
     assert res.centroids["customers"].sum() == len(res.labels)
 
 
 def test_analysis_yaml_customers_section_is_the_commented_default():
-    """config/analysis.yaml documents every customers setting; it must stay equal to the defaults."""
+    """config/analysis.yaml documents every customers setting; it must stay equal to the
+    defaults."""
     from pathlib import Path
 
     from shocklab.configio import load_yaml

@@ -1,4 +1,5 @@
-"""Online Retail files (both layouts, CSV and XLSX) with dirty rows -> DataSet and cleaning counts."""
+"""Online Retail files (both layouts, CSV and XLSX) with dirty rows -> DataSet and cleaning
+counts."""
 
 from __future__ import annotations
 
@@ -28,9 +29,13 @@ def test_online_retail_ii_layout_csv():
     assert o.loc["C489449", "status"] == "cancelled" and o.loc["C489449", "units"] == 18
     # the duplicated line is counted once: 12 x 6.95 + 12 x 6.75
     assert o.loc["489434", "net_revenue"] == pytest.approx(164.4)
-    assert o.loc["489434", "items"] == 2 and o.loc["489434", "customer_id"] == "13085"  # not "13085.0"
+    assert (
+        o.loc["489434", "items"] == 2 and o.loc["489434", "customer_id"] == "13085"
+    )  # not "13085.0"
     assert set(ds.tables["customers"]["customer_id"]) == {"13085", "13078", "16321"}
-    assert ds.tables["customers"].set_index("customer_id").loc["16321", "signup_date"] == pd.Timestamp("2010-02-03")
+    assert ds.tables["customers"].set_index("customer_id").loc[
+        "16321", "signup_date"
+    ] == pd.Timestamp("2010-02-03")
     assert ds.tables["products"].set_index("product_id").loc["22350", "name"] == "CAT BOWL"
     assert len(ds.tables["order_items"]) == 7 and ds.tables["website_traffic"].empty
     assert ds.manifest["date_range"] == {"start": "2009-12-01", "end": "2010-02-03"}
@@ -41,8 +46,15 @@ def test_online_retail_old_layout_csv_month_first_dates():
     ds = load_transactions(FIX / "online_retail.csv")
     rep = ds.manifest["cleaning"]
     assert ds.manifest["layout"] == "online_retail"
-    assert rep["removed"] == {"bad_value": 1, "exact_duplicate": 1, "missing_customer_id": 2,
-                              "cancellation": 1, "non_positive_quantity": 1, "non_positive_price": 1, "date_outlier": 0}
+    assert rep["removed"] == {
+        "bad_value": 1,
+        "exact_duplicate": 1,
+        "missing_customer_id": 2,
+        "cancellation": 1,
+        "non_positive_quantity": 1,
+        "non_positive_price": 1,
+        "date_outlier": 0,
+    }
     assert rep["rows_kept"] == 5 and rep["orders"] == 4 and rep["cancelled_orders"] == 1
     o = ds.tables["orders"].set_index("order_id")
     assert o.loc["536600", "order_date"] == pd.Timestamp("2011-01-05")  # 1/5/2011 is 5 January
@@ -67,7 +79,9 @@ def test_customer_pipeline_runs_on_transactions(tmp_path):
     from analytics.context import RunContext
     from analytics.customers import pipeline
 
-    ctx = RunContext(config=None, data=load_transactions(FIX / "online_retail_ii.csv"), out_dir=tmp_path)
+    ctx = RunContext(
+        config=None, data=load_transactions(FIX / "online_retail_ii.csv"), out_dir=tmp_path
+    )
     pipeline.run(ctx)
     s = ctx.customers
     assert s["source"] == "transactions" and s["customers"] == 3
@@ -77,12 +91,21 @@ def test_customer_pipeline_runs_on_transactions(tmp_path):
     assert (tmp_path / "customers" / "actions.csv").is_file()
 
 
-@pytest.mark.parametrize("content, match", [
-    ("", r"file is empty"),
-    ("a,b,c\n1,2,3\n", r"not an Online Retail layout, missing column\(s\) for invoice, stock_code"),
-    ("Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
-     "C1,X,y,-1,2010-01-01,1.0,1,UK\n", r"no valid sales rows left after cleaning \(removed: cancellation 1\)"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("", r"file is empty"),
+        (
+            "a,b,c\n1,2,3\n",
+            r"not an Online Retail layout, missing column\(s\) for invoice, stock_code",
+        ),
+        (
+            "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+            "C1,X,y,-1,2010-01-01,1.0,1,UK\n",
+            r"no valid sales rows left after cleaning \(removed: cancellation 1\)",
+        ),
+    ],
+)
 def test_bad_files_are_one_line_input_errors(tmp_path, content, match):
     p = tmp_path / "t.csv"
     p.write_text(content, encoding="utf-8")
@@ -119,18 +142,58 @@ def _retail_ii_file(n_customers: int, seed: int) -> pd.DataFrame:
             inv += 1
             for _ in range(int(g.integers(1, 5))):
                 q = int(g.integers(1, 13)) * (40 if c % 97 == 0 else 1)
-                rows.append((str(inv), f"2{int(g.integers(1000, 9999))}", "ITEM", q,
-                             (start + pd.Timedelta(days=int(d), hours=10)).strftime("%Y-%m-%d %H:%M:%S"),
-                             round(float(g.uniform(0.4, 12.0)), 2), cid, "United Kingdom"))
+                rows.append(
+                    (
+                        str(inv),
+                        f"2{int(g.integers(1000, 9999))}",
+                        "ITEM",
+                        q,
+                        (start + pd.Timedelta(days=int(d), hours=10)).strftime("%Y-%m-%d %H:%M:%S"),
+                        round(float(g.uniform(0.4, 12.0)), 2),
+                        cid,
+                        "United Kingdom",
+                    )
+                )
         if n_inv > 2 and g.random() < 0.2:  # a return
             inv += 1
-            rows.append((f"C{inv}", "21000", "ITEM", -2, (start + pd.Timedelta(days=int(days[-1]))).strftime(
-                "%Y-%m-%d %H:%M:%S"), 2.5, cid, "United Kingdom"))
-    rows.append(("599999", "22222", "ITEM", 3, (start + pd.Timedelta(days=373)).strftime("%Y-%m-%d %H:%M:%S"),
-                 3.0, "99999", "France"))  # first purchase on the last day: T = 0
+            rows.append(
+                (
+                    f"C{inv}",
+                    "21000",
+                    "ITEM",
+                    -2,
+                    (start + pd.Timedelta(days=int(days[-1]))).strftime("%Y-%m-%d %H:%M:%S"),
+                    2.5,
+                    cid,
+                    "United Kingdom",
+                )
+            )
+    rows.append(
+        (
+            "599999",
+            "22222",
+            "ITEM",
+            3,
+            (start + pd.Timedelta(days=373)).strftime("%Y-%m-%d %H:%M:%S"),
+            3.0,
+            "99999",
+            "France",
+        )
+    )  # first purchase on the last day: T = 0
     rows.append(("600000", "22223", "ITEM", 1, "2011-06-01 12:00:00", 1.0, "", "United Kingdom"))
-    return pd.DataFrame(rows, columns=["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
-                                       "Customer ID", "Country"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "Invoice",
+            "StockCode",
+            "Description",
+            "Quantity",
+            "InvoiceDate",
+            "Price",
+            "Customer ID",
+            "Country",
+        ],
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
@@ -150,8 +213,14 @@ def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt):
 
     from analytics.customers.config import CustomersConfig
 
-    cfg = CustomersConfig.model_validate({"plots": False, "monitor": {"enabled": False},
-                                          "clusters": {"enabled": False}, "churn": {"enabled": False}})
+    cfg = CustomersConfig.model_validate(
+        {
+            "plots": False,
+            "monitor": {"enabled": False},
+            "clusters": {"enabled": False},
+            "churn": {"enabled": False},
+        }
+    )
     ctx = RunContext(config=SimpleNamespace(customers=cfg, seed=0), data=load_transactions(path),
                      out_dir=tmp_path / "run")
     pipeline.run(ctx)
