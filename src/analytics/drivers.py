@@ -14,6 +14,9 @@ same weekday in the ``baseline_weeks`` weeks before the window and as many after
 it, so the window cannot contaminate its own baseline; centered, so trend and seasonal slope
 cancel), or — ``expected="auto"`` / ``"detector"`` — from the detectors' baselines (``expected``
 in detections) where they cover every slice of a dimension over the window.
+
+Size (~590 lines, one module on purpose): panel, window table, attribution, ranking and signature
+are one algorithm over one data model (``SlicePanel``), read top to bottom.
 """
 
 from __future__ import annotations

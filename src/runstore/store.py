@@ -4,6 +4,10 @@ Ids are directory names under a configured root. :func:`safe_child` refuses anyt
 plain name (``..``, slashes, a symlink pointing outside the root), so neither the API nor the
 dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
+
+Size (~510 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+path-safety check and the cache, so the one boundary against reading outside a root stays in one
+place.
 """
 
 from __future__ import annotations
