@@ -17,6 +17,7 @@ from shocklab.configio import load_config, validate
 from .context import DIMENSIONS, KPI_NAMES
 from .customers.config import CustomersConfig
 from .detectors import REGISTRY
+from .detectors.base import DEFAULT_SENSITIVITY
 from .insights_config import InsightsConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "analysis.yaml"
@@ -61,9 +62,12 @@ class AnalysisConfig(_Strict):
     slice_kpis: dict[Literal["channel", "country", "category"], list[str]] = Field(
         default_factory=lambda: {"channel": ["sessions", "orders"], "country": ["orders"],
                                  "category": ["aov", "revenue"]}, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
+    sensitivity: float = Field(
+        DEFAULT_SENSITIVITY, gt=0, le=90, description="expected false alerts per series per 90 days of each "
+        "detector on normal data (sets every detector's threshold on the calibrated scale)")
     slice_threshold_add: float = Field(
-        1.0, ge=0, le=50, description="on non-overall slices a flag needs |score| >= threshold + this: "
-                                      "there are many more slice series, so many more chances of a false alarm")
+        0.0, ge=0, le=50, description="on non-overall slices a flag needs |score| >= threshold + this (legacy; "
+                                      "calibrated scores make it unnecessary)")
     detectors: dict[str, DetectorSettings] = Field(default_factory=lambda: {
         name: cls.config_class() for name, cls in REGISTRY.items()})
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)

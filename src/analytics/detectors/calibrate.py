@@ -1,0 +1,178 @@
+"""Raw score -> calibrated score -> threshold: the one post-processing every detector shares.
+
+A detector returns a *raw* score per point (signed, roughly z-like, on its own scale). The shared
+causal calibrator maps each series' raw scores to a common scale, the signed z-equivalent of the
+point's tail probability under that series' own null:
+
+    s = sign(raw) * Phi^-1(1 - p / 2),   p = P(|raw| >= |raw_t| | no anomaly)
+
+so ``P(|s| >= t) = 2 (1 - Phi(t))`` on normal data whatever the series (a slice with 20 orders a
+day or the whole store). Two steps, both from the series' own past only (a point never sees
+itself or anything later):
+
+1. **scale**: the raw score is divided by the robust spread of the series' previous raw scores
+   (``window_days`` of them; median |raw| / 0.6745, i.e. 1 for a standard normal), shrunk towards
+   the detector's own scale while few past scores exist (``prior`` pseudo-scores of scale 1);
+2. **tail**: the rescaled score is read as a Student-t variable with ``tail_df`` degrees of
+   freedom (estimated baselines make z-scores heavier-tailed than normal) and mapped to the
+   normal quantile of the same tail probability (``tail_df: null`` = already normal).
+
+(Merlion's ``post_process/calibrate.py`` learns a monotone map from training-score quantiles to
+normal quantiles in the same spirit; PyOD separates ``decision_scores_`` from ``threshold_``.)
+
+One knob, **sensitivity = expected false alerts per series per 90 days**, sets the threshold:
+the per-period false-flag probability is ``sensitivity / (90 * periods_per_day)`` and
+``threshold = Phi^-1(1 - p / 2)`` (one-sided ``p`` for detectors watching one direction).
+
+Count-aware noise floors (``noise_floor``) give the spread a detector may not go below on count
+KPIs (Poisson) and on ratios of counts (binomial conversion; AOV and revenue from the number of
+orders), so a quiet stretch of a small slice cannot make a tiny move look enormous.
+
+``Wide`` turns the long detector input into one [period x series] matrix so rolling statistics
+run column-wise in compiled code (no per-series Python loop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import ndtri, stdtr
+
+SERIES_KEYS = ["kpi", "dimension", "segment"]
+COUNT_KPIS = ("orders", "sessions", "units", "new_customers", "returning_customers")
+MAX_SCORE = 50.0
+
+
+class CalibrationConfig(BaseModel):
+    """How a detector's raw scores are put on the common scale (see module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_days: float = Field(182, gt=0, le=10_000, description="days of past raw scores the series' own "
+                                                                "scale is measured on")
+    min_history: int = Field(14, ge=1, le=100_000, description="past raw scores before the series' own scale "
+                                                              "is used at all (periods)")
+    prior: float = Field(28.0, ge=0, le=100_000, description="pseudo-scores of the detector's own scale (1): "
+                                                            "shrinks the series' scale while its history is short")
+    tail_df: float | None = Field(None, gt=2, le=1000, description="Student-t degrees of freedom of the "
+                                                                  "rescaled score (null = normal)")
+
+
+@dataclass
+class Wide:
+    """Long rows (sorted by series, then date) <-> one [period, series] matrix."""
+
+    grid: pd.DatetimeIndex
+    keys: list[tuple]
+    t_idx: np.ndarray
+    s_idx: np.ndarray
+
+    @classmethod
+    def of(cls, series: pd.DataFrame) -> Wide:
+        grid = pd.DatetimeIndex(np.unique(series["date"].to_numpy()))
+        codes = series.groupby(SERIES_KEYS, sort=True).ngroup().to_numpy()
+        keys = [tuple(r) for r in series[SERIES_KEYS].drop_duplicates().sort_values(SERIES_KEYS)
+                .itertuples(index=False)]
+        return cls(grid=grid, keys=keys, t_idx=grid.get_indexer(series["date"]), s_idx=codes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.grid), len(self.keys)
+
+    def to(self, values) -> np.ndarray:
+        out = np.full(self.shape, np.nan)
+        out[self.t_idx, self.s_idx] = np.asarray(values, dtype=float)
+        return out
+
+    def back(self, arr: np.ndarray) -> np.ndarray:
+        return arr[self.t_idx, self.s_idx]
+
+
+def rolling(arr: np.ndarray, window: int, min_periods: int, how: str) -> np.ndarray:
+    """Column-wise trailing statistic (including the current row) of a [period, series] matrix."""
+    r = pd.DataFrame(arr).rolling(max(int(window), 1), min_periods=max(1, min(int(min_periods), int(window))))
+    return getattr(r, how)().to_numpy()
+
+
+def shift(arr: np.ndarray, k: int) -> np.ndarray:
+    """Rows moved ``k`` down (NaN-filled): row t holds row t - k."""
+    out = np.full_like(arr, np.nan, dtype=float)
+    if k < len(arr):
+        out[k:] = arr[:len(arr) - k]
+    return out
+
+
+def periods_per_day(dates) -> int:
+    d = pd.DatetimeIndex(pd.Series(dates).unique()).sort_values()
+    if len(d) < 2:
+        return 1
+    step = pd.Series(d).diff().dropna().median()
+    return max(1, int(round(pd.Timedelta(days=1) / step)))
+
+
+def calibrate_wide(raw: np.ndarray, cfg: CalibrationConfig, ppd: int = 1) -> np.ndarray:
+    """Calibrated scores of a [period, series] matrix of raw scores (NaN = no opinion)."""
+    a = np.abs(raw)
+    past = shift(a, 1)
+    w = max(int(round(cfg.window_days * ppd)), 2)
+    med = rolling(past, w, cfg.min_history, "median")
+    n = rolling(np.isfinite(past).astype(float), w, 1, "sum")
+    var_own = (med / 0.6745) ** 2
+    var = np.where(np.isfinite(var_own) & (n >= cfg.min_history),
+                   (n * var_own + cfg.prior) / (n + cfg.prior), 1.0)
+    z = raw / np.sqrt(np.maximum(var, 1e-12))
+    return to_normal(z, cfg.tail_df)
+
+
+def to_normal(z: np.ndarray, tail_df: float | None) -> np.ndarray:
+    """Student-t(df) score -> the normal score of the same two-sided tail probability."""
+    if tail_df is None:
+        return np.clip(z, -MAX_SCORE, MAX_SCORE)
+    with np.errstate(invalid="ignore"):
+        lower = stdtr(tail_df, -np.abs(z))          # one-sided tail
+        s = -ndtri(np.maximum(lower, 1e-300))
+    return np.clip(np.sign(z) * s, -MAX_SCORE, MAX_SCORE)
+
+
+def threshold_for(sensitivity: float, ppd: int = 1, direction: str = "both") -> float:
+    """Calibrated-score threshold giving ``sensitivity`` expected false flags per series per 90 days."""
+    p = min(sensitivity / (90.0 * max(ppd, 1)), 0.5)
+    tail = p / 2 if direction == "both" else p
+    return float(-ndtri(tail))
+
+
+def false_flag_rate(threshold: float, ppd: int = 1, direction: str = "both") -> float:
+    """Inverse of ``threshold_for``: expected false flags per series per 90 days at ``threshold``."""
+    from scipy.special import ndtr
+
+    tail = float(ndtr(-threshold))
+    return (2 * tail if direction == "both" else tail) * 90.0 * max(ppd, 1)
+
+
+def noise_floor(kpi: str, centre: np.ndarray, orders: np.ndarray | None, sessions: np.ndarray | None,
+                value_cv: float = 1.0) -> np.ndarray:
+    """Smallest plausible standard deviation of one period of ``kpi`` around ``centre``.
+
+    counts: Poisson (sd = sqrt(mean)); conversion = orders / sessions: binomial
+    (sd = sqrt(p (1 - p) / sessions)); AOV = revenue / orders: sd = AOV * cv / sqrt(orders);
+    revenue: sd = revenue * sqrt((1 + cv^2) / orders), ``cv`` being the coefficient of variation
+    of one order's value. ``orders`` / ``sessions`` are the expected counts of the same slice.
+    Unknown KPIs (external files) get no floor (0).
+    """
+    c = np.abs(np.asarray(centre, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kpi in COUNT_KPIS:
+            out = np.sqrt(c)
+        elif kpi == "conversion_rate" and sessions is not None:
+            p = np.clip(c, 0, 1)
+            out = np.sqrt(p * (1 - p) / np.maximum(sessions, 1))
+        elif kpi == "aov" and orders is not None:
+            out = c * value_cv / np.sqrt(np.maximum(orders, 1))
+        elif kpi == "revenue" and orders is not None:
+            out = c * np.sqrt((1 + value_cv ** 2) / np.maximum(orders, 1))
+        else:
+            out = np.zeros_like(c)
+    return np.where(np.isfinite(out), out, 0.0)
