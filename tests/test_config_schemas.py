@@ -23,7 +23,12 @@ def test_committed_schema_matches_model(name):
     assert committed == export_schemas.schema_text(name), "run: python tools/export_schemas.py"
 
 
-FILES = ([("simulation", p) for p in [ROOT / "config" / "simulation.yaml", *sorted((ROOT / "config" / "scenarios").glob("*.yaml"))]]
+def _sim_schema(path: Path) -> str:
+    """Random-world scenarios (a top-level world: section) have their own schema."""
+    return "world" if "world" in (yaml.safe_load(path.read_text()) or {}) else "simulation"
+
+
+FILES = ([(_sim_schema(p), p) for p in [ROOT / "config" / "simulation.yaml", *sorted((ROOT / "config" / "scenarios").glob("*.yaml"))]]
          + [("analysis", ROOT / "config" / "analysis.yaml")]
          + [("experiment", p) for p in sorted((ROOT / "config" / "experiments").glob("*.yaml"))])
 

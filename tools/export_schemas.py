@@ -21,8 +21,10 @@ from analytics.config import AnalysisConfig  # noqa: E402
 from experiments.config import ExperimentConfig  # noqa: E402
 from shocklab.hashing import canonical_json  # noqa: E402
 from simulation.config import SimulationConfig  # noqa: E402
+from simulation.world_sampler import WorldScenario  # noqa: E402
 
-MODELS = {"simulation": SimulationConfig, "analysis": AnalysisConfig, "experiment": ExperimentConfig}
+MODELS = {"simulation": SimulationConfig, "analysis": AnalysisConfig, "experiment": ExperimentConfig,
+          "world": WorldScenario}
 
 
 def schema_text(name: str) -> str:

@@ -206,6 +206,10 @@ def check_references(cfg: SimulationConfig, source: str) -> None:
 
 
 def build_config(raw: dict[str, Any], source: str = "<config>") -> SimulationConfig:
+    if "world" in raw:  # a random world: the seed draws the store and its shocks (world_sampler.py)
+        from .world_sampler import expand_world
+
+        raw = expand_world(raw, source)
     cfg = validate(SimulationConfig, raw, source)
     check_references(cfg, source)
     return cfg
