@@ -51,6 +51,8 @@ class DetectorConfig(BaseModel):
     kpis: list[str] | None = Field(None, description="restrict to these KPIs (default: all analysed KPIs)")
     dimensions: list[str] | None = Field(None, description="restrict to these dimensions (default: all analysed)")
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    mute_calendar: bool = Field(True, description="never flag a planned marketing-calendar day of the series' "
+                                "slice (expected moves; a flag there is a false alarm)")
 
 
 class WalkForwardConfig(DetectorConfig):
@@ -175,6 +177,8 @@ class Detector(ABC):
         flag = np.array(score.abs() >= thr, dtype=bool)
         if "mute" in core:
             flag &= ~np.asarray(core["mute"].fillna(False), dtype=bool)
+        if self.config.mute_calendar and inp.calendar is not None and len(inp.calendar):
+            flag &= ~calendar_mask(series, inp.calendar)
         if self.config.direction != "both":
             flag &= direction == self.config.direction
         if inp.slice_threshold_add:

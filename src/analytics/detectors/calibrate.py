@@ -35,6 +35,7 @@ run column-wise in compiled code (no per-series Python loop).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -57,8 +58,14 @@ class CalibrationConfig(BaseModel):
                                                               "is used at all (periods)")
     prior: float = Field(28.0, ge=0, le=100_000, description="pseudo-scores of the detector's own scale (1): "
                                                             "shrinks the series' scale while its history is short")
-    tail_df: float | None = Field(None, gt=2, le=1000, description="Student-t degrees of freedom of the "
+    tail_df: float | None = Field(None, gt=1, le=1000, description="Student-t degrees of freedom of the "
                                                                   "rescaled score (null = normal)")
+    tail: Literal["pooled", "fixed"] = Field("pooled", description="pooled: the tail shape is learned from "
+                                             "the past rescaled scores of all the detector's series (see below); "
+                                             "fixed: Student-t `tail_df`")
+    tail_every_days: float = Field(7, gt=0, le=10_000, description="pooled tail map refreshed this often")
+    tail_gain: float = Field(1.0, gt=0, le=10, description="the rescaled score is multiplied by this before "
+                             "the tail step (below 1: heavier tails than the median says)")
 
 
 @dataclass
@@ -123,8 +130,40 @@ def calibrate_wide(raw: np.ndarray, cfg: CalibrationConfig, ppd: int = 1) -> np.
     var_own = (med / 0.6745) ** 2
     var = np.where(np.isfinite(var_own) & (n >= cfg.min_history),
                    (n * var_own + cfg.prior) / (n + cfg.prior), 1.0)
-    z = raw / np.sqrt(np.maximum(var, 1e-12))
+    z = raw / np.sqrt(np.maximum(var, 1e-12)) * cfg.tail_gain
+    if cfg.tail == "pooled":
+        return pooled_tail(z, w, max(1, int(round(cfg.tail_every_days * ppd))))
     return to_normal(z, cfg.tail_df)
+
+
+ANCHORS = (0.5, 0.9, 0.975)                          # quantiles of |z| matched to the normal's
+NORMAL_AT = tuple(float(-ndtri((1 - q) / 2)) for q in ANCHORS)   # 0.674, 1.645, 2.241
+
+
+def pooled_tail(z: np.ndarray, window: int, every: int, min_pool: int = 200) -> np.ndarray:
+    """Monotone map of |z| fitted on the past rescaled scores of *all* series (Merlion-style quantile
+    anchors): the pooled quantiles 50 / 90 / 97.5 % of |z| before each block of ``every`` periods go
+    to the normal's (0.674, 1.645, 2.241), linearly in between and beyond the last anchor with the
+    last segment's slope. The scale is each series' own; only the shape is pooled. Until
+    ``min_pool`` past scores exist the scores pass unchanged."""
+    a = np.abs(z)
+    out = z.copy()
+    t = len(a)
+    for b in range(0, t, every):
+        past = a[max(0, b - window):b]
+        past = past[np.isfinite(past)]
+        if past.size < min_pool:
+            continue
+        q = np.quantile(past, ANCHORS)
+        if not np.all(np.diff(q) > 0) or q[0] <= 0:
+            continue
+        xs, ys = np.array([0.0, *q]), np.array([0.0, *NORMAL_AT])
+        blk = a[b:b + every]
+        m = np.interp(blk, xs, ys)
+        slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+        m = np.where(blk > xs[-1], ys[-1] + (blk - xs[-1]) * slope, m)
+        out[b:b + every] = np.sign(z[b:b + every]) * m
+    return np.clip(out, -MAX_SCORE, MAX_SCORE)
 
 
 def to_normal(z: np.ndarray, tail_df: float | None) -> np.ndarray:
@@ -176,3 +215,13 @@ def noise_floor(kpi: str, centre: np.ndarray, orders: np.ndarray | None, session
         else:
             out = np.zeros_like(c)
     return np.where(np.isfinite(out), out, 0.0)
+
+
+def log_noise_floor(kpi: str, orders: np.ndarray | None, value_cv: float = 1.5) -> np.ndarray | float:
+    """``noise_floor`` of a KPI judged in log space (relative sd): AOV cv / sqrt(orders), revenue
+    sqrt((1 + cv^2) / orders); 0 for other KPIs or without order counts."""
+    if orders is None or kpi not in ("aov", "revenue"):
+        return 0.0
+    k = value_cv ** 2 if kpi == "aov" else 1 + value_cv ** 2
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(np.sqrt(k / np.maximum(orders, 1)), nan=0.0)

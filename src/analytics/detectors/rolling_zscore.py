@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from .base import Detector, DetectorConfig, DetectorInput, calendar_mask, register
-from .calibrate import Wide, noise_floor, rolling, shift
+from .calibrate import COUNT_KPIS, Wide, log_noise_floor, noise_floor, rolling, shift
 
 
 class RollingZScoreConfig(DetectorConfig):
@@ -44,8 +44,13 @@ class RollingZScoreConfig(DetectorConfig):
                                                              "baseline level (stops tiny-variance series from exploding)")
     count_floor: bool = Field(True, description="spread never below the Poisson / binomial noise of the KPI's "
                                                 "counts (known KPIs only)")
-    value_cv: float = Field(1.0, ge=0, le=10, description="coefficient of variation of one order's value "
+    value_cv: float = Field(1.5, ge=0, le=10, description="coefficient of variation of one order's value "
                                                           "(AOV and revenue noise floors)")
+    sqrt_counts: bool = Field(True, description="judge count KPIs after the Anscombe transform 2 sqrt(x + 3/8) "
+                              "(Poisson noise becomes symmetric with unit spread: the noise floor is 1)")
+    log_kpis: list[str] = Field(default_factory=lambda: ["revenue", "aov"], description="KPIs judged in log space "
+                                "(right-skewed money KPIs: one large basket on a small slice is not a shock); "
+                                "revenue as log(revenue + one typical order)")
 
 
 def slot_layout(ppd: int) -> tuple[int, int]:
@@ -66,7 +71,9 @@ def _by_week(arr: np.ndarray, per_week: int) -> tuple[np.ndarray, int]:
 
 
 def slot_factor(clean: np.ndarray, ppd: int, weeks: int) -> np.ndarray:
-    """Seasonal factor per [period, series] from the previous ``weeks`` whole weeks (causal)."""
+    """Seasonal factor per [period, series] from the previous ``weeks`` whole weeks (causal); NaN
+    until two earlier weeks exist (no score before the cycle is known: mixing unadjusted and
+    adjusted days in one baseline would read the weekly cycle as anomalies)."""
     per_week, k = slot_layout(ppd)
     cube, t = _by_week(clean, per_week)                      # [W, P, S]
     wk, _, s = cube.shape
@@ -78,7 +85,7 @@ def slot_factor(clean: np.ndarray, ppd: int, weeks: int) -> np.ndarray:
         level = np.nanmean(prof, axis=1, keepdims=True)
         factor = prof / np.where(level != 0, level, np.nan)
     factor = np.repeat(factor, k, axis=1).reshape(wk * per_week, s)[:t]
-    return np.where(np.isfinite(factor) & (factor > 0), factor, 1.0)
+    return np.where(np.isfinite(factor) & (factor > 0), factor, np.nan)
 
 
 def roll_same_slot(arr: np.ndarray, per_week: int, window: int, mp: int, how: str) -> np.ndarray:
@@ -122,6 +129,25 @@ class RollingZScore(Detector):
         clean = np.where(planned, np.nan, value)               # what baselines may learn from
         factor = slot_factor(clean, ppd, cfg.weekday_weeks) if cfg.weekday_adjust else np.ones_like(value)
         adj, adj_clean = value / factor, clean / factor
+        kpis = np.array([k for k, _, _ in wide.keys])
+        orders, sessions = slice_counts(inp, wide, max(cfg.window, 7 * ppd)) if cfg.count_floor or cfg.log_kpis \
+            else (None, None)
+        logc = np.isin(kpis, cfg.log_kpis)
+        sqc = np.isin(kpis, COUNT_KPIS) & cfg.sqrt_counts & ~logc
+        if sqc.any():
+            for a in (adj, adj_clean):
+                a[:, sqc] = 2 * np.sqrt(np.maximum(a[:, sqc], 0) + 0.375)
+        offset = np.zeros_like(value)
+        if logc.any():
+            if orders is not None:   # revenue: + one typical order, so a day without orders stays finite
+                rev = np.flatnonzero(kpis == "revenue")
+                typical = rolling(shift(clean[:, rev], 1), max(cfg.window, 7 * ppd), 1, "median") / \
+                    np.maximum(orders[:, rev], 1)
+                offset[:, rev] = np.nan_to_num(typical, nan=0.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for a in (adj, adj_clean):
+                    x = a[:, logc] + offset[:, logc]
+                    a[:, logc] = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
         if cfg.smooth > 1:   # planned days stay out of the smoothed mean too (unless ignored)
             adj = rolling(adj if cfg.calendar == "ignore" else adj_clean, cfg.smooth, (cfg.smooth + 1) // 2, "mean")
             lagged = shift(adj_clean, cfg.smooth)              # baseline ends before the smoothed span
@@ -142,21 +168,27 @@ class RollingZScore(Detector):
                 # MAD approximated by the rolling median of each past point's deviation from the
                 # current trailing median (exact per-window MAD has no compiled rolling form)
                 spread = 1.4826 * roll(np.abs(lagged - centre), "median")
-            spread = np.fmax(spread, cfg.min_rel_std * np.abs(centre))
+            spread = np.maximum(spread, cfg.min_rel_std * np.abs(centre))
             if cfg.count_floor:
-                orders, sessions = slice_counts(inp, wide, max(w, 7 * ppd))
-                kpis = np.array([k for k, _, _ in wide.keys])
                 for kpi in np.unique(kpis):
                     cols = np.flatnonzero(kpis == kpi)
-                    floor = noise_floor(kpi, centre[:, cols] * factor[:, cols],
-                                        None if orders is None else orders[:, cols],
-                                        None if sessions is None else sessions[:, cols], cfg.value_cv)
-                    spread[:, cols] = np.fmax(spread[:, cols], floor / factor[:, cols])
+                    o = None if orders is None else orders[:, cols]
+                    if sqc[cols[0]]:
+                        floor = 1 / np.sqrt(factor[:, cols])      # Poisson in Anscombe units
+                    elif logc[cols[0]]:
+                        floor = log_noise_floor(kpi, o, cfg.value_cv)
+                    else:
+                        floor = noise_floor(kpi, centre[:, cols] * factor[:, cols], o,
+                                            None if sessions is None else sessions[:, cols], cfg.value_cv)
+                        floor = floor / factor[:, cols]
+                    spread[:, cols] = np.maximum(spread[:, cols], floor)  # NaN stays NaN
             spread = np.where(spread > 0, spread, np.nan)
             score = (adj - centre) / spread
         if cfg.smooth > 1:   # the spread is of single periods; a mean of k has 1/sqrt(k) of it
             score = score * np.sqrt(cfg.smooth)
-        out = pd.DataFrame({"score": wide.back(score), "expected": wide.back(centre * factor)}, index=series.index)
+        level = np.where(logc[None, :], np.exp(np.where(logc[None, :], centre, 0.0)) - offset, centre)
+        level = np.where(sqc[None, :], np.maximum((centre / 2) ** 2 - 0.375, 0), level)
+        out = pd.DataFrame({"score": wide.back(score), "expected": wide.back(level * factor)}, index=series.index)
         if cfg.calendar == "mute":
             out["mute"] = planned_rows
         return out
