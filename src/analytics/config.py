@@ -60,8 +60,7 @@ class AnalysisConfig(_Strict):
     dimensions: list[Literal["overall", "channel", "country", "category"]] = Field(
         default_factory=lambda: ["overall", "channel", "country", "category"])
     slice_kpis: dict[Literal["channel", "country", "category"], list[str]] = Field(
-        default_factory=lambda: {"channel": ["sessions", "orders"], "country": ["orders"],
-                                 "category": ["aov", "revenue"]}, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
+        default_factory=dict, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
     sensitivity: float = Field(
         DEFAULT_SENSITIVITY, gt=0, le=90, description="expected false alerts per series per 90 days of each "
         "detector on normal data (sets every detector's threshold on the calibrated scale)")

@@ -126,7 +126,9 @@ class Detector(ABC):
         cfg = self.config
         if getattr(cfg, "mode", "walk_forward") == "in_sample":
             return [(0, n, 0)] if n else []
-        pts = refit_points(n, cfg.min_train, max(1, int(cfg.refit_every * ppd)))  # type: ignore[attr-defined]
+        # the first fit after min_train periods (at least one day), then doubling, then every refit_every days
+        first = max(cfg.min_train, ppd if ppd > 1 else 0)  # type: ignore[attr-defined]
+        pts = refit_points(n, first, max(1, int(cfg.refit_every * ppd)))  # type: ignore[attr-defined]
         cap = getattr(cfg, "max_train_days", None)
         out = []
         for s, e in zip(pts, [*pts[1:], n][:len(pts)], strict=True):

@@ -34,6 +34,7 @@ run column-wise in compiled code (no per-series Python loop).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -63,7 +64,8 @@ class CalibrationConfig(BaseModel):
     tail: Literal["pooled", "fixed"] = Field("pooled", description="pooled: the tail shape is learned from "
                                              "the past rescaled scores of all the detector's series (see below); "
                                              "fixed: Student-t `tail_df`")
-    tail_every_days: float = Field(7, gt=0, le=10_000, description="pooled tail map refreshed this often")
+    tail_every_days: float = Field(7, gt=0, le=10_000, description="the scale and the pooled tail map are "
+                                   "refreshed this often (each from the scores before)")
     tail_gain: float = Field(1.0, gt=0, le=10, description="the rescaled score is multiplied by this before "
                              "the tail step (below 1: heavier tails than the median says)")
 
@@ -121,18 +123,28 @@ def periods_per_day(dates) -> int:
 
 
 def calibrate_wide(raw: np.ndarray, cfg: CalibrationConfig, ppd: int = 1) -> np.ndarray:
-    """Calibrated scores of a [period, series] matrix of raw scores (NaN = no opinion)."""
+    """Calibrated scores of a [period, series] matrix of raw scores (NaN = no opinion).
+
+    Both maps are refreshed every ``tail_every_days`` (a block): each block uses only the raw
+    scores before it, so a score never depends on itself or on later data, and the cost is
+    linear in the number of periods (one median / quantile per block, not per period)."""
     a = np.abs(raw)
-    past = shift(a, 1)
+    t = len(a)
     w = max(int(round(cfg.window_days * ppd)), 2)
-    med = rolling(past, w, cfg.min_history, "median")
-    n = rolling(np.isfinite(past).astype(float), w, 1, "sum")
-    var_own = (med / 0.6745) ** 2
-    var = np.where(np.isfinite(var_own) & (n >= cfg.min_history),
-                   (n * var_own + cfg.prior) / (n + cfg.prior), 1.0)
+    every = max(1, int(round(cfg.tail_every_days * ppd)))
+    var = np.ones_like(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)        # all-NaN columns
+        for b in range(every, t, every):
+            past = a[max(0, b - w):b]
+            n = np.isfinite(past).sum(axis=0)
+            med = np.nanmedian(past, axis=0)
+            own = (med / 0.6745) ** 2
+            ok = np.isfinite(own) & (n >= cfg.min_history)
+            var[b:b + every] = np.where(ok, (n * own + cfg.prior) / (n + cfg.prior), 1.0)[None, :]
     z = raw / np.sqrt(np.maximum(var, 1e-12)) * cfg.tail_gain
     if cfg.tail == "pooled":
-        return pooled_tail(z, w, max(1, int(round(cfg.tail_every_days * ppd))))
+        return pooled_tail(z, w, every)
     return to_normal(z, cfg.tail_df)
 
 

@@ -47,7 +47,8 @@ class RollingZScoreConfig(DetectorConfig):
     value_cv: float = Field(1.5, ge=0, le=10, description="coefficient of variation of one order's value "
                                                           "(AOV and revenue noise floors)")
     sqrt_counts: bool = Field(True, description="judge count KPIs after the Anscombe transform 2 sqrt(x + 3/8) "
-                              "(Poisson noise becomes symmetric with unit spread: the noise floor is 1)")
+                              "(Poisson noise becomes symmetric with unit spread: the noise floor is 1) and "
+                              "conversion after arcsin(sqrt(p)) (binomial: spread 1 / (2 sqrt(sessions)))")
     log_kpis: list[str] = Field(default_factory=lambda: ["revenue", "aov"], description="KPIs judged in log space "
                                 "(right-skewed money KPIs: one large basket on a small slice is not a shock); "
                                 "revenue as log(revenue + one typical order)")
@@ -137,6 +138,10 @@ class RollingZScore(Detector):
         if sqc.any():
             for a in (adj, adj_clean):
                 a[:, sqc] = 2 * np.sqrt(np.maximum(a[:, sqc], 0) + 0.375)
+        asc = np.isin(kpis, ["conversion_rate"]) & cfg.sqrt_counts & ~logc & (sessions is not None)
+        if asc.any():   # binomial proportion: arcsine square root, spread 1 / (2 sqrt(sessions))
+            for a in (adj, adj_clean):
+                a[:, asc] = np.arcsin(np.sqrt(np.clip(a[:, asc], 0, 1)))
         offset = np.zeros_like(value)
         if logc.any():
             if orders is not None:   # revenue: + one typical order, so a day without orders stays finite
@@ -175,6 +180,8 @@ class RollingZScore(Detector):
                     o = None if orders is None else orders[:, cols]
                     if sqc[cols[0]]:
                         floor = 1 / np.sqrt(factor[:, cols])      # Poisson in Anscombe units
+                    elif asc[cols[0]]:
+                        floor = 0.5 / np.sqrt(np.maximum(sessions[:, cols], 1) * factor[:, cols])
                     elif logc[cols[0]]:
                         floor = log_noise_floor(kpi, o, cfg.value_cv)
                     else:
@@ -188,6 +195,7 @@ class RollingZScore(Detector):
             score = score * np.sqrt(cfg.smooth)
         level = np.where(logc[None, :], np.exp(np.where(logc[None, :], centre, 0.0)) - offset, centre)
         level = np.where(sqc[None, :], np.maximum((centre / 2) ** 2 - 0.375, 0), level)
+        level = np.where(asc[None, :], np.sin(np.clip(centre, 0, np.pi / 2)) ** 2, level)
         out = pd.DataFrame({"score": wide.back(score), "expected": wide.back(level * factor)}, index=series.index)
         if cfg.calendar == "mute":
             out["mute"] = planned_rows
