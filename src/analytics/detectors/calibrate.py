@@ -61,9 +61,10 @@ class CalibrationConfig(BaseModel):
                                                             "shrinks the series' scale while its history is short")
     tail_df: float | None = Field(None, gt=1, le=1000, description="Student-t degrees of freedom of the "
                                                                   "rescaled score (null = normal)")
-    tail: Literal["pooled", "fixed"] = Field("pooled", description="pooled: the tail shape is learned from "
-                                             "the past rescaled scores of all the detector's series (see below); "
-                                             "fixed: Student-t `tail_df`")
+    tail: Literal["fixed", "pooled"] = Field("fixed", description="fixed: the rescaled score is read as "
+                                             "Student-t `tail_df` (fitted per detector on shock-free train worlds); "
+                                             "pooled: the shape is learned from the past rescaled scores of all "
+                                             "the detector's series (adapts, but past shocks inflate it)")
     tail_every_days: float = Field(7, gt=0, le=10_000, description="the scale and the pooled tail map are "
                                    "refreshed this often (each from the scores before)")
     tail_gain: float = Field(1.0, gt=0, le=10, description="the rescaled score is multiplied by this before "

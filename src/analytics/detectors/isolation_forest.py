@@ -27,7 +27,7 @@ from sklearn.ensemble import IsolationForest as _SkIsolationForest
 from shocklab.seeding import derive_int_seed
 
 from .base import Detector, DetectorInput, WalkForwardConfig, register
-from .calibrate import Wide, rolling, shift
+from .calibrate import CalibrationConfig, Wide, rolling, shift
 
 DAILY_FEATURES = ["z", "ratio_median", "change_week", "share_dev", "dow"]
 SUBDAILY_FEATURES = [*DAILY_FEATURES, "change_day", "hour"]
@@ -38,6 +38,8 @@ class IsolationForestConfig(WalkForwardConfig):
     n_estimators: int = Field(100, ge=10, le=2000)
     max_samples: int = Field(256, ge=16, le=100_000)
     window: int = Field(28, ge=7, le=1_000_000, description="trailing periods for the z / median features")
+    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig(tail_gain=1.14),
+                                           description="tail fitted on shock-free train worlds (seeds 1-3)")
     max_train_rows: int = Field(4096, ge=100, le=10_000_000, description="rows a fit and its score "
                                 "reference use at most (evenly thinned, the latest kept)")
 

@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic import AliasChoices, Field
 
 from .base import Detector, DetectorInput, WalkForwardConfig, group_slices, register, robust_scale
+from .calibrate import CalibrationConfig
 
 
 class ProphetResidualConfig(WalkForwardConfig):
@@ -36,6 +37,8 @@ class ProphetResidualConfig(WalkForwardConfig):
     refit_every: int = Field(365, ge=1, le=100_000, validation_alias=AliasChoices("refit_every", "retrain_every"),
                              description="longest gap between walk-forward refits, in days (refits also "
                                          "happen whenever the history has doubled)")
+    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig(tail_df=3.5, tail_gain=1.8),
+                                           description="tail fitted on shock-free train worlds (seeds 1-3)")
     yearly_min_days: int = Field(365, ge=30, le=10_000, description="fit yearly seasonality only with this much history")
     log_transform: bool = Field(True, description="model log(y) when the series is strictly positive")
     mask_flagged: bool = Field(False, description="drop points already flagged from later training sets "

@@ -24,7 +24,15 @@ import pandas as pd
 from pydantic import Field
 
 from .base import Detector, DetectorConfig, DetectorInput, calendar_mask, register
-from .calibrate import COUNT_KPIS, Wide, log_noise_floor, noise_floor, rolling, shift
+from .calibrate import (
+    COUNT_KPIS,
+    CalibrationConfig,
+    Wide,
+    log_noise_floor,
+    noise_floor,
+    rolling,
+    shift,
+)
 
 
 class RollingZScoreConfig(DetectorConfig):
@@ -49,6 +57,8 @@ class RollingZScoreConfig(DetectorConfig):
     sqrt_counts: bool = Field(True, description="judge count KPIs after the Anscombe transform 2 sqrt(x + 3/8) "
                               "(Poisson noise becomes symmetric with unit spread: the noise floor is 1) and "
                               "conversion after arcsin(sqrt(p)) (binomial: spread 1 / (2 sqrt(sessions)))")
+    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig(tail_df=13, tail_gain=1.11),
+                                           description="tail fitted on shock-free train worlds (seeds 1-3)")
     log_kpis: list[str] = Field(default_factory=lambda: ["revenue", "aov"], description="KPIs judged in log space "
                                 "(right-skewed money KPIs: one large basket on a small slice is not a shock); "
                                 "revenue as log(revenue + one typical order)")
