@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tests.analytics.conftest import spike_series
 
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.base import Detector
@@ -17,7 +18,6 @@ from analytics.detectors.calibrate import (
     threshold_for,
     to_normal,
 )
-from tests.analytics.conftest import spike_series
 
 
 def _noise_counts(rate: float, days: int = 730, n_series: int = 12, seed: int = 5) -> pd.DataFrame:
@@ -170,7 +170,7 @@ def test_walk_forward_plan_is_shared_and_bounded():
     blocks = det.fit_blocks(1000, ppd=24)
     assert blocks[0] == (0, 28, 56)
     assert all(t1 - t0 <= 5 * 24 for t0, t1, _ in blocks)
-    assert all(b[2] == c[1] for b, c in zip(blocks, blocks[1:]))     # contiguous blocks
+    assert all(b[2] == c[1] for b, c in zip(blocks[:-1], blocks[1:], strict=True))  # contiguous blocks
     assert max(t2 - t1 for _, t1, t2 in blocks) <= 240                 # refit_every counts days
     old = REGISTRY["prophet_residual"].config_class(retrain_every=100)   # the old name still works
     assert old.refit_every == 100
