@@ -61,14 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from analytics.config import load_analysis_config
     from analytics.context import RunContext
-    from analytics.pipeline import (
-        data_hash,
-        format_table,
-        run,
-        run_id,
-        select_detectors,
-        write_outputs,
-    )
+    from analytics.pipeline import data_hash, run_id, select_detectors, write_outputs
+    from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
     from shocklab.atomic import atomic_dir, check_writable_parent
     from shocklab.errors import GateFailure, InputError
 

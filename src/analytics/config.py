@@ -47,6 +47,8 @@ class ScoringConfig(_Strict):
     late_days: int = Field(3, ge=0, le=60, description="… or overlap up to this many days after it ends")
     min_effect: float = Field(0.03, ge=0, le=10, description="strict: the KPI moved at least this much (relative)")
     include_oracle: bool = Field(True, description="run the oracle when truth exists")
+    warmup_days: int = Field(0, ge=0, le=3650, description="unexpected events starting in the data's first "
+                             "days are scored apart (scorecard 'warmup'); 0 = none")
 
 
 class OutputConfig(_Strict):

@@ -1,13 +1,15 @@
 """The analysis run as a list of stages over one ``RunContext``.
 
-``STAGES`` is THE place where stages are listed, in order: kpis → detect → consensus → score →
-customers → insights → insight_scoring → report. Each stage is ``fn(ctx) -> None``, reads what
-earlier stages put on the context and adds its own part; ``run`` times them into ``ctx.timings``.
-The later stages import their modules on first use, so a sweep that runs only the scoring stages
-stays light.
+``STAGES`` lists the analysis stages, in order: kpis → detect → consensus → customers → insights →
+report. Each stage is ``fn(ctx) -> None``, reads what earlier stages put on the context and adds
+its own part; ``run`` times them into ``ctx.timings``. The later stages import their modules on
+first use, so a sweep that runs only the detection stages stays light.
 
-``analyse`` is the one-call entry for sweeps (experiment runner): load, run, optionally write,
-return the scorecard dict ({} without truth).
+Scoring against the truth is not here: ``evaluation.pipeline`` inserts its stages (score,
+insight_scoring) into this list. Analytics never imports ``evaluation`` (tests/test_truth_wall.py).
+
+``analyse`` is the one-call entry: load, run, optionally write, return the scorecard dict ({} when
+nothing scored; ``evaluation.pipeline.analyse`` scores).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from .context import DataSet, Incident, RunContext
 from .detectors import REGISTRY, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
-from .scoring import build_scorecard, format_table
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -58,15 +59,22 @@ def analysed_kpis(ctx: RunContext) -> tuple[list[str], list[str]]:
     return list(cfg.kpis), dims
 
 
+# noise column of truth/baseline_daily per KPI (simulation/noise_model.py): a variance for sums,
+# the variance of one order's value for aov; conversion_rate takes the day-level CV² of conversion
+NOISE_COLUMNS = {"sessions": "sessions_var", "orders": "orders_var", "revenue": "revenue_var",
+                 "units": "units_var", "aov": "aov_order_var"}
+
+
 def _baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
-    """truth/baseline_daily in the detectors' long layout: rows without a channel (or with
-    channel 'all') are overall; the others are per channel."""
+    """truth/baseline_daily in the detectors' long layout (date, kpi, dimension, segment, value,
+    noise) for the oracle. Older layouts: rows without a channel (or with channel 'all') are
+    overall, the others per channel, and noise is unknown (NaN)."""
     b = ds.truth_baseline
     if b is None:
         return None
     b = b.copy()
     if {"dimension", "segment"} <= set(b.columns):
-        pass  # already in the long layout's keys
+        b["segment"] = b["segment"].astype(str)
     elif "channel" in b.columns:
         ch = b["channel"].astype(str)
         overall = b["channel"].isna() | ch.isin(["all", "overall", "", "nan"])
@@ -75,8 +83,18 @@ def _baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
     else:
         b["dimension"], b["segment"] = "overall", "all"
     present = [k for k in kpis if k in b.columns]
-    long = b.melt(id_vars=["date", "dimension", "segment"], value_vars=present, var_name="kpi", value_name="value")
-    return long[["date", "kpi", "dimension", "segment", "value"]]
+    keys = ["date", "dimension", "segment"]
+    long = b.melt(id_vars=keys, value_vars=present, var_name="kpi", value_name="value")
+    noise = {k: c for k, c in NOISE_COLUMNS.items() if k in present and c in b.columns}
+    long["noise"] = np.nan
+    if noise:
+        nl = b.melt(id_vars=keys, value_vars=list(noise.values()), var_name="kpi", value_name="noise")
+        nl["kpi"] = nl["kpi"].map({c: k for k, c in noise.items()})
+        long = long.drop(columns="noise").merge(nl, on=[*keys, "kpi"], how="left")
+    if "conversion_rate" in present and "conversion_cv2" in b.columns:
+        conv = long["kpi"] == "conversion_rate"
+        long.loc[conv, "noise"] = b["conversion_cv2"].iloc[0]
+    return long[["date", "kpi", "dimension", "segment", "value", "noise"]]
 
 
 def _periods_per_day(dates: pd.Series) -> int:
@@ -162,23 +180,6 @@ def stage_consensus(ctx: RunContext) -> None:
                                 for k in range(1, n + 1)}
 
 
-def stage_score(ctx: RunContext) -> None:
-    if not ctx.data.has_truth:
-        ctx.scorecard = None
-        return
-    cfg: AnalysisConfig = ctx.config
-    vs = voters(ctx)
-    levels = ctx.consensus_levels
-    settings = {**cfg.scoring.model_dump(exclude={"include_oracle"}),
-                "merge_gap_days": cfg.consensus.merge_gap_days, "tolerance_days": cfg.consensus.tolerance_days,
-                "min_votes": cfg.consensus.min_votes, "required": list(cfg.consensus.required),
-                "count_by": cfg.consensus.count_by, "voters": vs}
-    oracle = next((n for n, d in cfg.detectors.items() if d.type == "oracle" and n in ctx.detector_incidents), None)
-    failed = {n: st["error"] for n, st in ctx.detector_status.items() if not st.get("ok") and not st.get("skipped")}
-    ctx.scorecard = build_scorecard(ctx.data.truth_events or [], ctx.detector_incidents, ctx.incidents, levels,
-                                    settings, oracle_name=oracle, failed=failed)
-
-
 def stage_customers(ctx: RunContext) -> None:
     from .customers.pipeline import run as run_customers  # imported on use: sweeps never need it
 
@@ -191,13 +192,6 @@ def stage_insights(ctx: RunContext) -> None:
     run_insights(ctx)
 
 
-def stage_insight_scoring(ctx: RunContext) -> None:
-    if ctx.scorecard is not None and ctx.insights is not None:
-        from .insight_scoring import stage as score_insights
-
-        score_insights(ctx)
-
-
 def stage_report(ctx: RunContext) -> None:
     from .report import run as run_report
 
@@ -208,10 +202,8 @@ STAGES: list[tuple[str, Stage]] = [
     ("kpis", stage_kpis),
     ("detect", stage_detect),
     ("consensus", stage_consensus),
-    ("score", stage_score),
     ("customers", stage_customers),            # RFM, churn, CLV, monitor → ctx.customers, customers/
     ("insights", stage_insights),              # insights.json + insights.md (includes ctx.customers)
-    ("insight_scoring", stage_insight_scoring),  # scorecard["insights"]: root cause, magnitude …
     ("report", stage_report),                  # plots/*.png
 ]
 
@@ -364,4 +356,4 @@ def analyse(data_dir: str | Path, raw_config: dict[str, Any] | None = None, out_
     return _clean(ctx.scorecard) if ctx.scorecard is not None else {}
 
 
-__all__ = ["STAGES", "analyse", "run", "write_outputs", "format_table", "select_detectors", "run_id"]
+__all__ = ["STAGES", "analyse", "run", "write_outputs", "select_detectors", "run_id"]

@@ -81,7 +81,7 @@ SCORING_STAGES = ("kpis", "detect", "consensus", "score")
 def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> dict[str, Any]:
     """The pipeline's ``analyse`` limited to the stages the scorecard needs: a sweep reads
     nothing of customers, insights or plots. All stages if those names ever change."""
-    from analytics.pipeline import STAGES, analyse
+    from evaluation.pipeline import STAGES, analyse
 
     stages = [s for s in STAGES if s[0] in SCORING_STAGES]
     return analyse(data_dir, raw_config, stages=stages if len(stages) == len(SCORING_STAGES) else None)

@@ -106,6 +106,38 @@ class Detectability(Strict):
         False, description="keep the scenario's own events beside the swept ones (default: only the swept type)")
 
 
+class Split(Strict):
+    """Train/test split of seeds: tune on ``train``, report ``test`` (the leaderboard and
+    ``summary.csv`` use test seeds only; ``leaderboard_train.csv`` shows the train seeds)."""
+
+    train: list[Annotated[int, Field(ge=0)]] | SeedRange
+    test: list[Annotated[int, Field(ge=0)]] | SeedRange
+    run: Literal["both", "train", "test"] = Field("both", description="which seeds to run")
+
+    @staticmethod
+    def _list(v: list[int] | SeedRange) -> list[int]:
+        return list(range(v.start, v.start + v.count)) if isinstance(v, SeedRange) else list(v)
+
+    @property
+    def train_seeds(self) -> list[int]:
+        return self._list(self.train)
+
+    @property
+    def test_seeds(self) -> list[int]:
+        return self._list(self.test)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Split:
+        both = set(self.train_seeds) & set(self.test_seeds)
+        if both:
+            raise ValueError(f"train and test share seed {min(both)}: a seed tuned on cannot be reported")
+        for name in ("train", "test"):
+            seeds = self._list(getattr(self, name))
+            if not seeds or len(set(seeds)) != len(seeds):
+                raise ValueError(f"{name}: needs distinct seeds")
+        return self
+
+
 class ExperimentConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     kind: Literal["sweep", "detectability"] = "sweep"
@@ -117,6 +149,7 @@ class ExperimentConfig(Strict):
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
     settings: list[dict[str, Any]] = Field(default_factory=list, description="explicit override sets, crossed with grid")
     seeds: list[Annotated[int, Field(ge=0)]] | SeedRange = Field(default_factory=lambda: SeedRange(count=3))
+    split: Split | None = Field(None, description="train/test seeds (replaces seeds:)")
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
     rank_by: str | None = None
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
@@ -157,12 +190,17 @@ class ExperimentConfig(Strict):
         swept = list(self.grid) + [k for entry in self.settings for k in entry]
         if self.analysis is None and any(k.startswith("analysis.") for k in swept):
             raise ValueError("analysis: overrides of 'analysis.' keys need an analysis file to apply to")
+        if self.split is not None and "seeds" in self.model_fields_set:
+            raise ValueError("give either seeds: or split: (train and test seeds), not both")
         if self.rank_by is not None and self.rank_by not in self.metrics:
             raise ValueError(f"rank_by {self.rank_by!r} is not one of metrics ({', '.join(self.metrics)})")
         return self
 
     @property
     def seed_list(self) -> list[int]:
+        if self.split is not None:
+            sp = self.split
+            return (sp.train_seeds if sp.run != "test" else []) + (sp.test_seeds if sp.run != "train" else [])
         if isinstance(self.seeds, SeedRange):
             return list(range(self.seeds.start, self.seeds.start + self.seeds.count))
         return list(self.seeds)

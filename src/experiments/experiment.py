@@ -21,7 +21,7 @@ from .cell import CellTask, run_cell
 from .config import Experiment, parse_check
 from .detectability import curves, detectability_settings, minimum_detectable_effect
 from .grid import Setting, cells, grid_settings
-from .results import leaderboard, results_frame
+from .results import leaderboard, results_frame, summary_table
 from .runner import CellFn, build_tasks, run_tasks
 
 log = logging.getLogger("shocklab.experiments")
@@ -143,7 +143,16 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
                 close = [c for c in results.columns if c.endswith("." + m.rsplit(".", 1)[-1])][:4]
                 log.warning("metric %r is not in the scorecard; its leaderboard columns are empty%s", m,
                             f" (did you mean {', '.join(close)}?)" if close else "")
-    board = leaderboard(results, cfg.metrics, cfg.rank_metric, cfg.bootstrap)
+    reported = results
+    if cfg.split is not None:   # tune on train seeds, report test seeds only
+        reported = results[results["seed"].isin(cfg.split.test_seeds)]
+        train = results[results["seed"].isin(cfg.split.train_seeds)]
+        if len(train):
+            atomic_write_text(out_dir / "leaderboard_train.csv",
+                              leaderboard(train, cfg.metrics, cfg.rank_metric, cfg.bootstrap).to_csv(index=False))
+        if len(reported):
+            atomic_write_text(out_dir / "summary.csv", summary_table(reported, cfg.bootstrap).to_csv(index=False))
+    board = leaderboard(reported, cfg.metrics, cfg.rank_metric, cfg.bootstrap)
     _write_parquet(results, out_dir / "results.parquet")
     atomic_write_text(out_dir / "leaderboard.csv", board.to_csv(index=False))
     outcome = Outcome(out_dir, results, board, labels={s.setting_id: setting_label(s) for s in settings})

@@ -142,3 +142,19 @@ def leaderboard(results: pd.DataFrame, metrics: Sequence[str], rank_by: str, boo
                               na_position="last", kind="mergesort").reset_index(drop=True)
     board.insert(0, "rank", np.arange(1, len(board) + 1))
     return board
+
+
+def summary_table(results: pd.DataFrame, boot: Bootstrap) -> pd.DataFrame:
+    """Long table over every metric of the scorecard (per detector, consensus level, event type,
+    scope kind …): one row per (setting, metric) with mean, std, bootstrap interval and the number
+    of seeds that had a value. Used for the test seeds of a train/test split."""
+    rows = []
+    metrics = metric_columns(results)
+    for sid, group in by_seed(results).groupby("setting_id", sort=True):
+        ok = group[group["status"] == "ok"]
+        for m in metrics:
+            values = ok[m].to_numpy(dtype=float)
+            if np.isnan(values).all():
+                continue
+            rows.append({"setting_id": sid, "metric": m, **summarise(values, boot, f"{sid}/{m}")})
+    return pd.DataFrame(rows, columns=["setting_id", "metric", "mean", "std", "ci_low", "ci_high", "n"])

@@ -23,6 +23,7 @@ from shocklab.seeding import rng
 
 from . import calendar as cal
 from . import customers as cu
+from . import noise_model
 from .config import SimulationConfig
 from .events import EVENT_TYPES, EventBase, Grid, Levers, get_event_type
 from .products import Catalogue, build_catalogue
@@ -483,23 +484,20 @@ def _regime_levers(setup: Setup, events: list[EventBase]) -> Levers:
 
 
 def _baseline_daily(setup: Setup, events: list[EventBase]) -> pd.DataFrame:
-    """Expected KPIs with no noise and no shock acting in its window (the oracle's reference).
+    """Expected KPIs with no noise and no shock acting in its window (the oracle's reference), per
+    date and watched slice (overall, channel, country, category, channel_country), with the
+    variances of the simulator's noise model (noise_model.py).
 
     Planned calendar effects are included; so is the lasting level of a persistent event once its
     window is over (a permanent traffic drop is the new normal after it has been detected)."""
     cfg = setup.cfg
     regime = _regime_levers(setup, events)
-    value, units_per_order = expected_order_value(cfg, setup.catalogue)
     keep = 1 - cfg.basket.cancel_rate
     lam = setup.lam0 * regime.traffic
     share = setup.new_share[None, :, None]
     orders_cell = lam * setup.conv0 * regime.conversion * (share + (1 - share) * regime.returning) * keep
-    frames = []
-    for name, sl in [("all", slice(None))] + [(ch, slice(i, i + 1)) for i, ch in enumerate(setup.grid.channels)]:
-        sess = lam[:, sl, :].sum(axis=(1, 2))
-        orders = orders_cell[:, sl, :].sum(axis=(1, 2))
-        frames.append(_kpi_frame(setup, name, sess, orders, orders * value, orders * units_per_order))
-    return pd.concat(frames, ignore_index=True)
+    return noise_model.baseline_table(setup.days, setup.grid.channels, setup.grid.countries, lam, orders_cell,
+                                      cfg, setup.catalogue)
 
 
 def _planned_truth(setup: Setup) -> list[dict[str, Any]]:

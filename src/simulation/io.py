@@ -17,8 +17,10 @@ import pandas as pd
 from shocklab import __version__
 from shocklab.atomic import atomic_dir
 from shocklab.hashing import canonical_json, sha256_file
+from shocklab.truth import TruthEvent
 
 from . import calendar as cal
+from . import noise_model
 from .config import config_hash
 from .engine import STATUS, World
 
@@ -113,13 +115,13 @@ def truth_tables(world: World) -> dict[str, Any]:
             "counterfactual_daily": world.counterfactual_daily, "customers": customers}
 
 
-def _write_table(df: pd.DataFrame, path_stem: Path, fmt: str) -> Path:
+def _write_table(df: pd.DataFrame, path_stem: Path, fmt: str, float_format: str | None = None) -> Path:
     if fmt == "parquet":
         path = path_stem.with_suffix(".parquet")
         df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
     else:
         path = path_stem.with_suffix(".csv")
-        df.to_csv(path, index=False, lineterminator="\n")
+        df.to_csv(path, index=False, lineterminator="\n", float_format=float_format)
     return path
 
 
@@ -129,12 +131,18 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
         raise ValueError(f"format must be one of {FORMATS}")
     obs = tables(world)
     truth = truth_tables(world)
+    for ev in truth["events"]:   # the record format is defined once (shocklab.truth), for both sides
+        TruthEvent.model_validate(ev)
     with atomic_dir(out) as tmp:
         files = [_write_table(df, tmp / name, fmt) for name, df in obs.items()]
         (tmp / "truth").mkdir()
         for name in ("baseline_daily", "counterfactual_daily", "customers"):
             # truth tables are always CSV: small, and read by people as often as by code
-            files.append(_write_table(truth[name], tmp / "truth" / name, "csv"))
+            files.append(_write_table(truth[name], tmp / "truth" / name, "csv",
+                                      "%.10g" if name == "baseline_daily" else None))
+        noise_path = tmp / "truth" / "noise_model.json"
+        noise_path.write_text(canonical_json(noise_model.noise_params(world.cfg)), encoding="utf-8")
+        files.append(noise_path)
         ev_path = tmp / "truth" / "events.json"
         ev_path.write_text(canonical_json(truth["events"]), encoding="utf-8")
         files.append(ev_path)

@@ -159,7 +159,7 @@ def test_external_bad_events_exit_2(tmp_path, capsys, events, message):
 
 def test_analyse_entry_for_sweeps(synth_dir):
     """The experiment runner's call: a raw mapping after overrides, no run directory."""
-    from analytics.pipeline import analyse
+    from evaluation.pipeline import analyse
     from shocklab.configio import apply_overrides, load_yaml
 
     raw = apply_overrides(load_yaml(ROOT / "config" / "analysis.yaml"),

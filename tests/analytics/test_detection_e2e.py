@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.pipeline import analyse
+from evaluation.pipeline import analyse
 
 ROOT = Path(__file__).resolve().parents[2]
 

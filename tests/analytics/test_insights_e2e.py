@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from analytics import drivers as dr
-from analytics import insight_scoring, insights, pipeline, report
+from analytics import insights, report
 from analytics.config import config_from_raw
 from analytics.context import RunContext
 from analytics.loading import load_data_dir
+from evaluation import insight_scoring, pipeline
 from shocklab.configio import apply_overrides, load_yaml
 from simulation.api import generate, load_scenario
 

@@ -1,12 +1,12 @@
-"""Insight scoring against hand-set truth (analytics.insight_scoring)."""
+"""Insight scoring against hand-set truth (evaluation.insight_scoring)."""
 
 from __future__ import annotations
 
 import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
 
-from analytics import insight_scoring as sc
 from analytics import insights
+from evaluation import insight_scoring as sc
 
 
 def _event(eid, start, end, scope, primary, effects, etype="x"):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analytics.context import Incident
-from analytics.scoring import Event, build_scorecard, format_table, matches, metrics, recall_at_fp
+from evaluation.scoring import Event, build_scorecard, format_table, matches, metrics, recall_at_fp
 
 EV = {"event_id": "E01", "type": "channel_outage", "expected": False, "start": "2025-06-10", "end": "2025-06-12",
       "scope": {"channel": "paid_social"}, "effects": {"sessions": -0.17, "orders": -0.16, "aov": 0.001},

@@ -68,7 +68,7 @@ def fake_analyse(data_dir, analysis: dict | None) -> dict:
     detectors["oracle"] = {"recall": min(1.0, rec + 0.1)}
     consensus = {"recall": rec, "precision": 0.9 - analysis["threshold"] / 30,
                  "f1": round(rec * 0.85, 6), "median_delay_days": 1.5}
-    # the layout of analytics.scoring: headline mode section, settings echo, per-event detail
+    # the layout of evaluation.scoring: headline mode section, settings echo, per-event detail
     return {"schema": "shocklab.scorecard/1", "settings": {"mode": "strict", "early_days": 1},
             "headline": {"mode": "strict", "recall": rec}, "failed_detectors": {},
             "strict": {"detectors": detectors, "consensus": consensus},

@@ -70,7 +70,7 @@ def test_example_experiment_files_validate():
 
     root = Path(__file__).resolve().parents[2]
     counts = {p.stem: len(settings_of(load_experiment(p))) for p in sorted((root / "config/experiments").glob("*.yaml"))}
-    assert counts == {"ci_gate": 1, "detectability": 14, "detector_sweep": 8}
+    assert counts == {"ci_gate": 1, "detectability": 14, "detector_sweep": 8, "null_world": 1, "random_world": 1}
 
 
 def test_example_paths_resolve_from_any_working_directory(tmp_path, monkeypatch):

@@ -88,7 +88,7 @@ def test_weekly_and_yearly_seasonality_visible(tmp_path):
 
 def test_baseline_matches_actual_on_quiet_days(tiny_dir, tables):
     base = pd.read_csv(tiny_dir / "truth" / "baseline_daily.csv")
-    base = base[base.channel == "all"].set_index("date")
+    base = base[base.dimension == "overall"].set_index("date")
     sessions = tables["website_traffic"].groupby("date").sessions.sum()
     events = json.loads((tiny_dir / "truth" / "events.json").read_text())
     busy = set()
@@ -132,7 +132,7 @@ def test_baseline_takes_the_new_level_after_a_permanent_shift(tmp_path):
              "lever": "traffic", "profile": "permanent"}
     generate(tiny_config(events=[shift], calendar=[]), tmp_path / "d")
     base = pd.read_csv(tmp_path / "d" / "truth" / "baseline_daily.csv")
-    b = base[base.channel == "all"].set_index("date").sessions
+    b = base[base.dimension == "overall"].set_index("date").sessions
     traffic = pd.read_csv(tmp_path / "d" / "website_traffic.csv").groupby("date").sessions.sum()
     # before and inside the window the baseline is the old level (the shock is what is judged) …
     inside = b.loc["2025-02-03":"2025-02-09"]

@@ -1,7 +1,24 @@
-"""Oracle: z of each point against the simulator's noise-free, shock-free baseline.
+"""Oracle: every watched series scored against the simulator's exact null distribution.
 
-Only possible on simulated data (reads truth/baseline_daily through ``DetectorInput.baseline``).
-It is the reference for the best achievable recall and never votes in the consensus.
+Only possible on simulated data: ``DetectorInput.baseline`` carries, per date and series, the
+noise-free shock-free expectation and the simulator's own noise (``noise`` column, see
+``simulation/noise_model.py``), handed over by the run from truth/baseline_daily. The oracle is the
+reference for the best achievable recall and never votes in the consensus.
+
+Null distributions (moment-matched to the exact mean and variance):
+
+- sessions, orders: negative binomial (Poisson when not overdispersed), mid-p tails;
+- revenue, units: gamma;
+- aov: the mean of n order values, gamma with variance ``noise / n`` (n: observed orders of the
+  slice when watched, else expected);
+- conversion_rate: orders given the observed sessions s, negative binomial with mean s·q and
+  variance s·q + (s·q)²·cv² (``noise`` = cv², the day-level conversion noise).
+
+Each point is tested over trailing windows of 1 and ``windows`` days (sums of independent days:
+slow shifts add up); the smallest one-sided tail probability, Bonferroni-adjusted for the number
+of windows, becomes the score on the shared calibrated scale: ``s = Φ⁻¹(1 − p)`` with the sign of
+the deviation, so under the null ``P(|s| >= t) = 2(1 − Φ(t))``. Points without noise information
+(older truth layouts) fall back to a robust z of the residual.
 """
 
 from __future__ import annotations
@@ -10,12 +27,72 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
+from scipy import stats
 
 from .base import SERIES_KEYS, Detector, DetectorConfig, DetectorInput, register, robust_scale
+
+COUNT_KPIS = ("sessions", "orders")
+SUM_KPIS = ("sessions", "orders", "revenue", "units")
 
 
 class OracleConfig(DetectorConfig):
     type: Literal["oracle"] = "oracle"
+    windows: list[int] = Field(default=[3, 7], description="trailing multi-day windows tested besides 1 day")
+
+
+def _count_tails(k: np.ndarray, m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(P(X > k), P(X = k), P(X = 0)) of a negative binomial with mean m and variance v (Poisson
+    when v <= m)."""
+    over = v > m * (1 + 1e-9)
+    n_nb = np.where(over, m ** 2 / np.where(over, v - m, 1.0), 1.0)
+    p_nb = np.where(over, n_nb / (n_nb + m), 0.5)
+    sf = np.where(over, stats.nbinom.sf(k, n_nb, p_nb), stats.poisson.sf(k, m))
+    pmf = np.where(over, stats.nbinom.pmf(k, n_nb, p_nb), stats.poisson.pmf(k, m))
+    p0 = np.where(over, stats.nbinom.pmf(0, n_nb, p_nb), stats.poisson.pmf(0, m))
+    return sf, pmf, p0
+
+
+def _tails(kpi: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, n_mean: np.ndarray,
+           n_var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided tail probabilities (P(X >= x), P(X <= x)) under the moment-matched null:
+    negative binomial (mid-p) for counts; for compound sums (revenue, units) a point mass at 0 of
+    P(no order) (order count mean ``n_mean``, variance ``n_var``) plus a gamma."""
+    up = np.full(x.shape, np.nan)
+    lo = np.full(x.shape, np.nan)
+    ok = np.isfinite(x) & np.isfinite(mean) & np.isfinite(var) & (mean > 0) & (var > 0)
+    count = ok & np.isin(kpi, COUNT_KPIS)
+    cont = ok & ~count
+    if count.any():
+        sf, pmf, _ = _count_tails(np.round(x[count]), mean[count], var[count])
+        up[count] = sf + 0.5 * pmf
+        lo[count] = 1.0 - sf - 0.5 * pmf
+    if cont.any():
+        m, v, xc = mean[cont], var[cont], x[cont]
+        nm, nv = n_mean[cont], n_var[cont]
+        known = np.isfinite(nm) & np.isfinite(nv) & (nm > 0)
+        p0 = np.where(known, _count_tails(np.zeros(xc.shape), np.where(known, nm, 1.0),
+                                          np.where(known, nv, 1.0))[2], 0.0)
+        # moments of the sum given at least one order
+        p0 = np.minimum(p0, 0.999999)
+        m1 = m / (1 - p0)
+        v1 = np.maximum((v + m ** 2) / (1 - p0) - m1 ** 2, 1e-12 * m1 ** 2)
+        g_sf = stats.gamma.sf(xc, m1 ** 2 / v1, scale=v1 / m1)
+        zero = xc <= 0
+        up[cont] = np.where(zero, 1.0, (1 - p0) * g_sf)
+        lo[cont] = np.where(zero, p0, p0 + (1 - p0) * (1 - g_sf))
+    return up, lo
+
+
+def _trailing(values: pd.Series, groups: pd.Series, w: int) -> np.ndarray:
+    """Sum over the trailing ``w`` rows within each group (NaN for the first w-1 rows)."""
+    c = values.fillna(0.0).groupby(groups, sort=False).cumsum()
+    prev = c.groupby(groups, sort=False).shift(w)
+    first = values.groupby(groups, sort=False).cumcount() == w - 1
+    out = c - prev
+    out[first] = c[first]
+    out[values.groupby(groups, sort=False).cumcount() < w - 1] = np.nan
+    return out.to_numpy(float)
 
 
 @register
@@ -24,21 +101,82 @@ class Oracle(Detector):
     config_class = OracleConfig
     needs_truth = True
     votes = False
+    # its scores are already on the calibrated scale (exact null): the shared calibrator of the
+    # detector contract (issue 9) must pass them through unchanged
+    calibrated_raw = True
 
     @property
     def mode(self) -> str:
-        return "in_sample"  # the residual spread is estimated on the whole series
+        return "in_sample"  # it knows the truth baseline of every day
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         base = inp.baseline
         assert base is not None  # checked in detect()
-        merged = series[["date", *SERIES_KEYS]].merge(
-            base[["date", *SERIES_KEYS, "value"]].rename(columns={"value": "expected"}),
-            on=["date", *SERIES_KEYS], how="left", validate="one_to_one")
-        merged.index = series.index
-        resid = series["value"].astype(float) - merged["expected"].astype(float)
-        # noise scale per series: robust spread of the residuals (shocks are rare, so MAD ignores them)
-        scale = resid.groupby([series[k] for k in SERIES_KEYS], sort=False).transform(robust_scale)
-        score = resid / scale.where(scale > 0)
-        return pd.DataFrame({"score": score.replace([np.inf, -np.inf], np.nan),
-                             "expected": merged["expected"]}, index=series.index)
+        cols = ["date", *SERIES_KEYS, "value"] + (["noise"] if "noise" in base.columns else [])
+        b = base[cols].rename(columns={"value": "expected"})
+        if "noise" not in b.columns:
+            b["noise"] = np.nan
+        m = series[["date", *SERIES_KEYS, "value"]].merge(b, on=["date", *SERIES_KEYS], how="left",
+                                                          validate="one_to_one")
+        m.index = series.index
+        # helpers: orders (for aov) and sessions (for conversion) of the same date and slice,
+        # observed when watched, else expected
+        slice_keys = ["date", "dimension", "segment"]
+        idx = pd.MultiIndex.from_frame(m[slice_keys])
+        for kpi, col in (("orders", "n_orders"), ("sessions", "n_sessions")):
+            obs = series[series["kpi"] == kpi].set_index(slice_keys)["value"]
+            exp = base[base["kpi"] == kpi].set_index(slice_keys)["value"]
+            both = obs.combine_first(exp) if len(obs) else exp
+            m[col] = both.reindex(idx).to_numpy(float) if len(both) else np.nan
+        # null mean and variance of the slice's order count (P(no order) for revenue and units)
+        bo = base[base["kpi"] == "orders"].set_index(slice_keys)
+        m["e_orders"] = bo["value"].reindex(idx).to_numpy(float) if len(bo) else np.nan
+        m["v_orders"] = bo["noise"].reindex(idx).to_numpy(float) if len(bo) and "noise" in bo else np.nan
+        score = self._exact_scores(m)
+        # fallback: robust z of the residual where the truth has no noise model
+        resid = m["value"].astype(float) - m["expected"].astype(float)
+        scale = resid.groupby([m[k] for k in SERIES_KEYS], sort=False).transform(robust_scale)
+        robust = (resid / scale.where(scale > 0)).to_numpy(float)
+        score = np.where(np.isfinite(score), score, robust)
+        return pd.DataFrame({"score": pd.Series(score, index=series.index).replace([np.inf, -np.inf], np.nan),
+                             "expected": m["expected"]}, index=series.index)
+
+    def _exact_scores(self, m: pd.DataFrame) -> np.ndarray:
+        """Calibrated signed scores from the exact null over 1-day and trailing windows."""
+        kpi = m["kpi"].to_numpy(object)
+        group = m["kpi"].astype(str) + "\x1f" + m["dimension"].astype(str) + "\x1f" + m["segment"].astype(str)
+        x = m["value"].astype(float)
+        e = m["expected"].astype(float)
+        noise = m["noise"].astype(float)
+        n = m["n_orders"].astype(float)
+        s = m["n_sessions"].astype(float)
+        is_sum = np.isin(kpi, SUM_KPIS)
+        is_aov = kpi == "aov"
+        is_conv = kpi == "conversion_rate"
+        # per-day statistic, its null mean and variance, in additive form so windows are sums
+        stat = np.where(is_sum, x, np.where(is_aov, x * n, np.where(is_conv, x * s, np.nan)))
+        mean = np.where(is_sum, e, np.where(is_aov, e * n, np.where(is_conv, e * s, np.nan)))
+        var = np.where(is_sum, noise, np.where(is_aov, noise * n, np.where(is_conv, e * s + (e * s) ** 2 * noise,
+                                                                             np.nan)))
+        # aov sums become revenue-like sums (gamma); conversion sums are order counts (NB)
+        family = np.where(is_conv, "orders", np.where(is_aov, "revenue", kpi)).astype(object)
+        # order count of the slice (P(no order) for revenue and units; none for aov/conversion)
+        n_mean = np.where(np.isin(kpi, ("revenue", "units")), m["e_orders"].to_numpy(float), np.nan)
+        n_var = np.where(np.isin(kpi, ("revenue", "units")), m["v_orders"].to_numpy(float), np.nan)
+        stat_s, mean_s, var_s, nm_s, nv_s = (pd.Series(a, index=m.index) for a in (stat, mean, var, n_mean, n_var))
+        windows = [1, *sorted({w for w in self.config.windows if w > 1})]
+        best_p = np.full(len(m), np.inf)
+        best_sign = np.zeros(len(m))
+        for w in windows:
+            if w == 1:
+                sx, sm, sv, snm, snv = stat, mean, var, n_mean, n_var
+            else:
+                sx, sm, sv, snm, snv = (_trailing(a, group, w) for a in (stat_s, mean_s, var_s, nm_s, nv_s))
+            up, lo = _tails(family, sx, sm, sv, snm, snv)
+            p = np.fmin(up, lo)
+            better = np.isfinite(p) & (p < best_p)
+            best_p = np.where(better, p, best_p)
+            best_sign = np.where(better, np.where(up <= lo, 1.0, -1.0), best_sign)
+        p_adj = np.clip(best_p * len(windows), 1e-300, 0.5)
+        z = stats.norm.isf(p_adj)
+        return np.where(np.isfinite(best_p), best_sign * z, np.nan)

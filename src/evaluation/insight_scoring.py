@@ -30,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from .context import RunContext
-from .drivers import PAIR_DIMENSION, PAIR_SEP, signature_from_effects
+from analytics.context import RunContext
+from analytics.drivers import PAIR_DIMENSION, PAIR_SEP, signature_from_effects
 
 MIN_EFFECT = 0.02
 
@@ -69,7 +69,7 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
         return {}
     doc = ctx.insights
     if doc is None:  # scoring may run without the insights stage having written files
-        from .insights import build, to_json_dict
+        from analytics.insights import build, to_json_dict
 
         doc = to_json_dict(build(ctx))
     events = {str(e["event_id"]): e for e in ctx.data.truth_events or []}
@@ -150,8 +150,8 @@ def _event_windows(ctx: RunContext) -> dict[str, Any]:
     """The attribution engine alone: drivers and magnitude over each unexpected event's true
     window and primary KPI, as if detection had found it exactly (separates timing misses of the
     detectors from attribution errors of the insights)."""
-    from .drivers import components, explain, kpi_value
-    from .insights import build_panel, config_of
+    from analytics.drivers import components, explain, kpi_value
+    from analytics.insights import build_panel, config_of
 
     cfg = config_of(ctx)
     panel = build_panel(ctx, cfg)

@@ -39,12 +39,27 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
         "consensus_levels": {"k1": METRICS, "k2": METRICS, ...},  # k of n voters agree
         "oracle_equal_fp": {"fp_budget", "oracle_recall", "consensus_recall", "ratio"} | null
       },
-      "event_detail": [{"event_id", "type", "expected", "start", "end", "primary_kpi",
+      "event_detail": [{"event_id", "type", "expected", "start", "end", "primary_kpi", "scope_kind",
+                        "in_warmup", "impact_share",
                         "detected_by": {name: delay_days}}]   # strict mode; "consensus" included
+      "warmup": {"days", "events", "event_ids", "consensus_detected"}   # reported apart
     }
     METRICS = {"recall", "precision", "f1", "events", "detected", "incidents", "true_incidents",
                "fp", "fp_expected", "median_delay_days", "mean_delay_days",
-               "by_type": {type: {"events", "detected", "recall", "median_delay_days"}}}
+               "impact_weighted_recall",
+               "by_type": {type: {"events", "detected", "recall", "median_delay_days"}},
+               "by_scope": {kind: {"events", "detected", "recall"}}}
+
+Scoring notes
+-------------
+- **Warm-up**: unexpected events starting in the first ``warmup_days`` of the data (setting; 0 =
+  none) are left out of every METRICS and reported apart under ``warmup`` — no detector can judge
+  a day it has no history for, and the oracle would not be comparable there.
+- **by_scope**: recall per scope kind: overall (no scope), channel, country, channel_country,
+  category, product.
+- **impact_weighted_recall**: detected share of the events' absolute revenue impact
+  (``impact_revenue`` on an event: revenue lost or gained; events without it weigh by
+  ``|effects.revenue|``).
 """
 
 from __future__ import annotations
@@ -56,7 +71,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .context import Incident
+from analytics.context import Incident
+from shocklab.truth import scope_kind
 
 SCHEMA = "shocklab.scorecard/1"
 
@@ -73,6 +89,11 @@ class Event:
     primary_kpi: str | None
     scope_effects: dict[str, float] | None = None  # effects inside the scoped slice
     primary_direction: str | None = None
+    impact: float = 0.0                              # |revenue lost or gained| (weights recall)
+
+    @property
+    def scope_kind(self) -> str:
+        return scope_kind(self.scope)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
@@ -85,7 +106,9 @@ class Event:
                    primary_kpi=d.get("primary_kpi"),
                    scope_effects={str(k): float(v) for k, v in d["scope_effects"].items() if v is not None}
                    if isinstance(d.get("scope_effects"), dict) and d["scope_effects"] else None,
-                   primary_direction=d.get("primary_direction"))
+                   primary_direction=d.get("primary_direction"),
+                   impact=abs(float(d["impact_revenue"])) if d.get("impact_revenue") is not None
+                   else abs(float((eff or {}).get("revenue") or 0.0)) if isinstance(eff, dict) else 0.0)
 
 
 def match_matrix(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
@@ -176,13 +199,21 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
         got = [delays[e.event_id] for e in evs if e.event_id in delays]
         by_type[t] = {"events": len(evs), "detected": len(got), "recall": _r(len(got) / len(evs)),
                       "median_delay_days": _r(float(np.median(got))) if got else None}
+    by_scope: dict[str, Any] = {}
+    for k in sorted({e.scope_kind for e in unexpected}):
+        evs = [e for e in unexpected if e.scope_kind == k]
+        got = sum(e.event_id in delays for e in evs)
+        by_scope[k] = {"events": len(evs), "detected": got, "recall": _r(got / len(evs))}
+    total_impact = sum(e.impact for e in unexpected)
+    weighted = sum(e.impact for e in unexpected if e.event_id in delays) / total_impact if total_impact else None
     return {
         "recall": _r(recall), "precision": _r(precision), "f1": _r(f1),
         "events": n_ev, "detected": len(delays), "incidents": len(incidents), "true_incidents": tp_inc,
         "fp": fp, "fp_expected": fp_expected,
         "median_delay_days": _r(float(np.median(dl))) if dl else None,
         "mean_delay_days": _r(float(np.mean(dl))) if dl else None,
-        "by_type": by_type,
+        "impact_weighted_recall": _r(weighted),
+        "by_type": by_type, "by_scope": by_scope,
     }, delays
 
 
@@ -221,9 +252,18 @@ def build_scorecard(truth_events: list[dict[str, Any]], detector_incidents: dict
                     consensus: list[Incident], consensus_levels: dict[str, list[Incident]],
                     settings: dict[str, Any], oracle_name: str | None = "oracle",
                     failed: dict[str, str] | None = None) -> dict[str, Any]:
-    """The scorecard dict (layout in the module docstring); also fills ``matched_event_id``."""
-    events = sorted((Event.from_dict(e) for e in truth_events), key=lambda e: (e.start, e.event_id))
+    """The scorecard dict (layout in the module docstring); also fills ``matched_event_id``.
+
+    ``settings["warmup_days"]`` with ``settings["data_start"]`` (first day of the data) set the
+    warm-up whose unexpected events are reported apart."""
+    all_events = sorted((Event.from_dict(e) for e in truth_events), key=lambda e: (e.start, e.event_id))
     early, late, min_eff = settings["early_days"], settings["late_days"], settings["min_effect"]
+    warm_days = int(settings.get("warmup_days") or 0)
+    warm_end = (pd.Timestamp(settings["data_start"]) + pd.Timedelta(days=warm_days)
+                if warm_days and settings.get("data_start") is not None else None)
+    in_warmup = {e.event_id for e in all_events
+                 if warm_end is not None and not e.expected and e.start < warm_end}
+    events = [e for e in all_events if e.event_id not in in_warmup]
     card: dict[str, Any] = {
         "schema": SCHEMA, "settings": settings,
         "events": {"unexpected": sum(not e.expected for e in events), "expected": sum(e.expected for e in events),
@@ -257,13 +297,24 @@ def build_scorecard(truth_events: list[dict[str, Any]], detector_incidents: dict
     card["headline"] = {"mode": settings["mode"], **{k: head["consensus"][k] for k in
                                                     ("recall", "precision", "f1", "median_delay_days")},
                         "oracle_recall_at_equal_fp": oe.get("oracle_recall"), "recall_vs_oracle": oe.get("ratio")}
+    warm = [e for e in all_events if e.event_id in in_warmup]
+    if warm:   # the warm-up's events, scored apart (consensus only)
+        detail_delays_w = metrics(consensus, warm, "strict", early, late, min_eff)[1]
+        for e in warm:
+            if e.event_id in detail_delays_w:
+                detail_delays.setdefault("consensus", {})[e.event_id] = detail_delays_w[e.event_id]
+    card["warmup"] = {"days": warm_days, "events": len(warm), "event_ids": [e.event_id for e in warm],
+                      "consensus_detected": sum(e.event_id in detail_delays.get("consensus", {}) for e in warm)}
+    total_impact = sum(e.impact for e in events if not e.expected)
     card["event_detail"] = [{
         "event_id": e.event_id, "type": e.type, "expected": e.expected,
         "start": e.start.isoformat() if e.start != e.start.normalize() else e.start.date().isoformat(),
         "end": e.end.isoformat() if e.end != e.end.normalize() else e.end.date().isoformat(),
-        "primary_kpi": e.primary_kpi,
+        "primary_kpi": e.primary_kpi, "scope_kind": e.scope_kind, "in_warmup": e.event_id in in_warmup,
+        "impact_share": _r(e.impact / total_impact) if total_impact and not e.expected
+        and e.event_id not in in_warmup else None,
         "detected_by": {n: dd[e.event_id] for n, dd in sorted(detail_delays.items()) if e.event_id in dd},
-    } for e in events]
+    } for e in all_events]
     mode = settings["mode"]
     for incs in [consensus, *detector_incidents.values()]:
         assign_matches(incs, events, mode, early, late, min_eff)

@@ -1,0 +1,116 @@
+"""The analysis run plus the evaluation stages: analytics' ``STAGES`` with ``score`` after
+consensus and ``insight_scoring`` after insights. Entry points that may have truth (run_analysis,
+sweeps, tests) run these; analytics alone never sees a scorecard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analytics import pipeline as ap
+from analytics.config import AnalysisConfig
+from analytics.context import RunContext
+
+from .scoring import build_scorecard, format_table
+
+
+def with_revenue_impact(events: list[dict[str, Any]], counterfactual: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Events with ``impact_revenue``: the realized relative revenue effect times the counterfactual
+    twin's overall revenue over the event's window (revenue lost or gained), when both are known."""
+    if counterfactual is None or "revenue" not in counterfactual.columns or not events:
+        return events
+    cf = counterfactual
+    if "channel" in cf.columns:
+        cf = cf[cf["channel"].astype(str) == "all"]
+    elif "dimension" in cf.columns:
+        cf = cf[cf["dimension"] == "overall"]
+    daily = cf.groupby(pd.to_datetime(cf["date"]))["revenue"].sum()
+    out = []
+    for e in events:
+        rel = (e.get("effects") or {}).get("revenue")
+        if e.get("expected") or rel is None:
+            out.append(e)
+            continue
+        base = float(daily.loc[pd.Timestamp(e["start"]):pd.Timestamp(e["end"])].sum())
+        out.append({**e, "impact_revenue": round(float(rel) * base, 2)})
+    return out
+
+
+def stage_score(ctx: RunContext) -> None:
+    if not ctx.data.has_truth:
+        ctx.scorecard = None
+        return
+    cfg: AnalysisConfig = ctx.config
+    vs = ap.voters(ctx)
+    levels = ctx.consensus_levels
+    settings = {**cfg.scoring.model_dump(exclude={"include_oracle"}),
+                "data_start": ctx.kpis_daily["date"].min().date().isoformat() if ctx.kpis_daily is not None
+                and len(ctx.kpis_daily) else None,
+                "merge_gap_days": cfg.consensus.merge_gap_days, "tolerance_days": cfg.consensus.tolerance_days,
+                "min_votes": cfg.consensus.min_votes, "required": list(cfg.consensus.required),
+                "count_by": cfg.consensus.count_by, "voters": vs}
+    oracle = next((n for n, d in cfg.detectors.items() if d.type == "oracle" and n in ctx.detector_incidents), None)
+    failed = {n: st["error"] for n, st in ctx.detector_status.items() if not st.get("ok") and not st.get("skipped")}
+    events = with_revenue_impact(ctx.data.truth_events or [], ctx.data.truth_counterfactual)
+    ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
+                                    settings, oracle_name=oracle, failed=failed)
+    ctx.scorecard["false_alerts"] = false_alert_rates(ctx, ctx.scorecard, vs)
+
+
+def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) -> dict[str, Any]:
+    """False alerts (incidents matching no unexpected event) per watched series per 90 days, per
+    detector and for the consensus: the unit of the sensitivity knob. On a shock-free world every
+    incident is one."""
+    det = ctx.detections
+    if det is None or not len(det):
+        return {"days": 0, "consensus": None, "detectors": {}}
+    days = int(pd.to_datetime(det["date"]).dt.normalize().nunique())
+    series = det.drop_duplicates(["detector", "kpi", "dimension", "segment"]).groupby("detector").size()
+    mode = card["settings"]["mode"]
+
+    def rate(fp: int, n_series: int) -> float | None:
+        return round(fp / (n_series * days / 90.0), 4) if n_series and days else None
+
+    per = {n: rate(m["fp"], int(series.get(n, 0))) for n, m in card[mode]["detectors"].items()}
+    n_cons = int(det[det["detector"].isin(voters)].drop_duplicates(["kpi", "dimension", "segment"]).shape[0])
+    return {"days": days, "series": {n: int(series.get(n, 0)) for n in card[mode]["detectors"]},
+            "consensus": rate(card[mode]["consensus"]["fp"], n_cons), "detectors": per}
+
+
+def stage_insight_scoring(ctx: RunContext) -> None:
+    if ctx.scorecard is not None and ctx.insights is not None:
+        from .insight_scoring import stage as score_insights
+
+        score_insights(ctx)
+
+
+def _with_evaluation(stages: Sequence[tuple[str, ap.Stage]]) -> list[tuple[str, ap.Stage]]:
+    out: list[tuple[str, ap.Stage]] = []
+    for name, fn in stages:
+        out.append((name, fn))
+        if name == "consensus":
+            out.append(("score", stage_score))
+        elif name == "insights":
+            out.append(("insight_scoring", stage_insight_scoring))  # scorecard["insights"]
+    return out
+
+
+STAGES: list[tuple[str, ap.Stage]] = _with_evaluation(ap.STAGES)
+
+
+def run(ctx: RunContext, stages: Sequence[tuple[str, ap.Stage]] | None = None) -> RunContext:
+    return ap.run(ctx, STAGES if stages is None else stages)
+
+
+def analyse(data_dir: str | Path, raw_config: dict[str, Any] | None = None, out_dir: str | Path | None = None,
+            detectors: Sequence[str] | None = None, config_path: str | Path | None = None,
+            stages: Sequence[tuple[str, ap.Stage]] | None = None) -> dict[str, Any]:
+    """``analytics.pipeline.analyse`` with the evaluation stages: returns the scorecard dict."""
+    return ap.analyse(data_dir, raw_config, out_dir, detectors, config_path, STAGES if stages is None else stages)
+
+
+__all__ = ["STAGES", "analyse", "format_table", "run", "stage_insight_scoring", "stage_score"]

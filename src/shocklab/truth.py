@@ -1,0 +1,52 @@
+"""Typed ground truth of one simulated world: the record of one injected event, as the simulator
+writes it to truth/events.json and evaluation reads it back. Shared by both sides (the simulator
+validates every record it writes; evaluation parses with the same model), so the format is
+defined once. Only ``simulation`` and ``evaluation`` may use it; analytics never does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TruthEvent(BaseModel):
+    """One injected event (``expected``: a planned calendar occurrence) and its realized effect.
+
+    effects : relative change of each overall KPI over the window, actual vs counterfactual twin.
+    scope_effects : the same inside the event's scoped slice (empty for planned events).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: str = Field(min_length=1)
+    type: str
+    expected: bool
+    start: dt.date
+    end: dt.date
+    name: str | None = None                      # planned events
+    profile: Literal["step", "spike", "ramp", "permanent"] = "step"
+    persistent: bool = False
+    scope: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    effects: dict[str, float] = Field(default_factory=dict)
+    scope_effects: dict[str, float] = Field(default_factory=dict)
+    primary_kpi: str | None = None
+    primary_direction: Literal["up", "down"] | None = None
+
+    @property
+    def scope_kind(self) -> str:
+        return scope_kind(self.scope)
+
+
+def scope_kind(scope: dict[str, Any]) -> str:
+    """overall | channel | country | channel_country | category | product (scorecard by_scope)."""
+    if "product" in scope:
+        return "product"
+    if "category" in scope:
+        return "category"
+    if "channel" in scope and "country" in scope:
+        return "channel_country"
+    return "channel" if "channel" in scope else "country" if "country" in scope else "overall"

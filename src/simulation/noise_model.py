@@ -1,0 +1,140 @@
+"""The simulator's own null model, written to truth for the oracle: per date and watched slice the
+expected KPIs with no shock acting, and the exact variance the generative model gives them.
+
+Derivation (engine.py draws): in cell i, human sessions H_i ~ Poisson(λ_i·D·G_i) with a day factor
+D ~ Gamma(mean 1, CV² = traffic.day_noise_cv²) shared by all cells and a cell factor G_i ~ Gamma(mean
+1, variance = traffic.cell_dispersion); kept orders are a binomial thinning of H_i with a conversion
+day factor C (CV² = conversion.day_noise_cv²), so given the factors they are Poisson(μ_i·D·C·G_i).
+For a slice S with M = Σ μ_i:
+
+    E[orders]   = M
+    Var[orders] = M + (1 + cv_D²)(1 + cv_C²)(M² + disp·Σ μ_i²) − M²      (sessions: same with λ, no C)
+
+An order's net value V is (1 − discount)·Σ_lines quantity·price, lines = 1 + geometric, quantity
+= 1 + geometric, products by popularity; with its first two moments m1, m2 (per category: the
+order's value inside the category), revenue is a compound sum:
+
+    E[revenue] = M·m1,  Var[revenue] = M·m2 + (Var[orders] − M)·m1²
+
+and AOV given n orders has mean m1 and variance (m2 − m1²)/n (per touched order in a category).
+Conversion given s sessions: orders have mean s·q and variance s·q + (s·q)²·cv_C².
+Prices are not rounded in these moments (a cent on an order of tens of euros).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DIMENSIONS = ("overall", "channel", "country", "category", "channel_country")
+PAIR_SEP = "|"
+NOISE_SCHEMA = "shocklab.noise_model/1"
+
+
+def _slice_masks(channels: tuple[str, ...], countries: tuple[str, ...]) -> list[tuple[str, str, np.ndarray]]:
+    """(dimension, segment, [C, K] mask) of every cell slice the analysis can watch."""
+    C, K = len(channels), len(countries)
+    out = [("overall", "all", np.ones((C, K), bool))]
+    out += [("channel", ch, np.eye(C, dtype=bool)[i][:, None] & np.ones(K, bool)[None, :])
+            for i, ch in enumerate(channels)]
+    out += [("country", co, np.ones(C, bool)[:, None] & np.eye(K, dtype=bool)[j][None, :])
+            for j, co in enumerate(countries)]
+    cells = []
+    for i, ch in enumerate(channels):
+        for j, co in enumerate(countries):
+            m = np.zeros((C, K), bool)
+            m[i, j] = True
+            cells.append(("channel_country", f"{ch}{PAIR_SEP}{co}", m))
+    return out + cells
+
+
+def order_value_moments(cfg: Any, catalogue: Any) -> dict[str, dict[str, float]]:
+    """Per scope ("all" or a category): {"tau": P(order touches it), "v1", "v2": E[V], E[V²] of the
+    order's value inside it (0 when not touched), "u1", "u2": the same for units}."""
+    b = cfg.basket
+    a, q = b.items_mean - 1.0, b.quantity_mean - 1.0
+    e_l, e_ll = 1.0 + a, 2.0 * a * (1.0 + a)                 # E[L], E[L(L-1)]
+    e_q, e_q2 = 1.0 + q, q * (1.0 + q) + (1.0 + q) ** 2      # E[q], E[q²]
+    probs = np.asarray(b.discount_probs, float) / np.sum(b.discount_probs)
+    lv = np.clip(np.asarray(b.discount_levels, float), 0.0, 0.9)
+    e_k, e_k2 = float(probs @ (1 - lv)), float(probs @ (1 - lv) ** 2)
+    rho = a / (1.0 + a)
+    pop, price, cat = catalogue.popularity, catalogue.price, catalogue.category
+    out = {}
+    for name in ["all", *sorted(set(cat))]:
+        m = np.ones(pop.size, bool) if name == "all" else cat == name
+        pi = float(pop[m].sum())
+        y1, y2 = e_q * float(pop[m] @ price[m]), e_q2 * float(pop[m] @ price[m] ** 2)
+        tau = 1.0 - (1.0 - pi) * (1.0 - rho) / (1.0 - rho * (1.0 - pi))
+        out[name] = {"tau": tau, "v1": e_k * e_l * y1, "v2": e_k2 * (e_l * y2 + e_ll * y1 ** 2),
+                     "u1": e_l * e_q * pi, "u2": e_l * e_q2 * pi + e_ll * (e_q * pi) ** 2}
+    return out
+
+
+def _var(mean: np.ndarray, sq: np.ndarray, cv2: float, disp: float) -> np.ndarray:
+    """Variance of a Poisson count mixed over a shared day factor (E[f²] = 1 + cv2) and independent
+    cell factors (variance disp): mean + (1 + cv2)(mean² + disp·Σ cell mean²) − mean²."""
+    return mean + (1.0 + cv2) * (mean ** 2 + disp * sq) - mean ** 2
+
+
+def baseline_table(days: pd.DatetimeIndex, channels: tuple[str, ...], countries: tuple[str, ...],
+                   lam: np.ndarray, mu: np.ndarray, cfg: Any, catalogue: Any) -> pd.DataFrame:
+    """Long baseline: one row per date × (dimension, segment) with expected KPIs and variances.
+
+    lam, mu : [D, C, K] expected human sessions and expected kept (non-cancelled) orders per cell,
+    with no shock acting (planned calendar and the lasting level of persistent events included).
+    """
+    cv_d2 = cfg.traffic.day_noise_cv ** 2
+    cv_c2 = cfg.conversion.day_noise_cv ** 2
+    disp = cfg.traffic.cell_dispersion
+    mom = order_value_moments(cfg, catalogue)
+    date = days.strftime("%Y-%m-%d")
+    frames = []
+
+    def frame(dim: str, seg: str, sess: np.ndarray, sess_var: np.ndarray, orders: np.ndarray,
+              orders_var: np.ndarray, m: dict[str, float]) -> pd.DataFrame:
+        tau = m["tau"]
+        o, o_var = orders * tau, tau * orders + tau ** 2 * (orders_var - orders)   # thinned to touched orders
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return pd.DataFrame({
+                "date": date, "dimension": dim, "segment": seg,
+                "sessions": sess, "orders": o, "revenue": orders * m["v1"], "units": orders * m["u1"],
+                "conversion_rate": np.where(sess > 0, o / sess, np.nan),
+                "aov": np.full(len(date), m["v1"] / tau),
+                "sessions_var": sess_var, "orders_var": o_var,
+                "revenue_var": orders * m["v2"] + (orders_var - orders) * m["v1"] ** 2,
+                "units_var": orders * m["u2"] + (orders_var - orders) * m["u1"] ** 2,
+                "aov_order_var": np.full(len(date), m["v2"] / tau - (m["v1"] / tau) ** 2),
+                "conversion_cv2": cv_c2,
+            })
+
+    for dim, seg, mask in _slice_masks(channels, countries):
+        lam_s, mu_s = lam[:, mask], mu[:, mask]
+        M_s, M_o = lam_s.sum(axis=1), mu_s.sum(axis=1)
+        frames.append(frame(dim, seg, M_s, _var(M_s, (lam_s ** 2).sum(axis=1), cv_d2, disp),
+                            M_o, _var(M_o, (mu_s ** 2).sum(axis=1), (1 + cv_d2) * (1 + cv_c2) - 1, disp),
+                            mom["all"]))
+        if dim == "overall":
+            nan = np.full(len(date), np.nan)
+            o_var = _var(M_o, (mu_s ** 2).sum(axis=1), (1 + cv_d2) * (1 + cv_c2) - 1, disp)
+            frames += [frame("category", c, nan, nan, M_o, o_var, mom[c])
+                       for c in sorted(set(catalogue.category))]
+    out = pd.concat(frames, ignore_index=True)
+    order = {d: i for i, d in enumerate(DIMENSIONS)}
+    out = out.sort_values(["dimension", "segment", "date"], key=lambda c: c.map(order) if c.name == "dimension" else c,
+                          kind="stable").reset_index(drop=True)
+    return out
+
+
+def noise_params(cfg: Any) -> dict[str, Any]:
+    """Global parameters of the null (truth/noise_model.json)."""
+    return {"schema": NOISE_SCHEMA,
+            "traffic_day_cv": cfg.traffic.day_noise_cv, "conversion_day_cv": cfg.conversion.day_noise_cv,
+            "cell_dispersion": cfg.traffic.cell_dispersion,
+            "families": {"sessions": "poisson-gamma (negative binomial by moments)",
+                         "orders": "poisson-gamma (negative binomial by moments)",
+                         "units": "compound (gamma by moments)", "revenue": "compound (gamma by moments)",
+                         "aov": "mean of n order values: var = aov_order_var / n (gamma by moments)",
+                         "conversion_rate": "orders given sessions s: mean s*q, var s*q + (s*q)^2 * conversion_day_cv^2"}}

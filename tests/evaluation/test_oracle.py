@@ -1,0 +1,67 @@
+"""The oracle: calibrated on shock-free worlds, and a true bound (the consensus never beats it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analytics.detectors import DetectorInput
+from analytics.detectors.oracle import Oracle, OracleConfig
+from analytics.kpis import compute_kpis_daily, to_long
+from analytics.loading import load_data_dir
+from analytics.pipeline import _baseline_long
+from evaluation.pipeline import analyse
+from shocklab.configio import load_yaml
+from simulation.api import generate
+
+KPIS = ["revenue", "orders", "sessions", "conversion_rate", "aov"]
+SMALL = {"period_days": [240, 240], "sessions_per_day": [3000, 8000], "products": [150, 200],
+         "warmup_days": 60, "shocks": [12, 12], "channels": [2, 4], "countries": [2, 4], "min_gap_days": 2}
+
+
+def world(tmp_path, seed: int, **over):
+    raw = load_yaml("config/scenarios/random_world.yaml")
+    raw["seed"] = seed
+    raw["world"] = {**raw["world"], **SMALL, **over}
+    out = tmp_path / f"w{seed}"
+    generate(raw, out, fmt="parquet")
+    return out
+
+
+def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
+    ds = load_data_dir(world(tmp_path, 5, shocks=[0, 0]))
+    series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
+    out = Oracle(OracleConfig(windows=[])).detect(DetectorInput(series=series, baseline=_baseline_long(ds, KPIS)))
+    out = out[out["actual"].notna()]
+    assert len(out) > 10_000
+    for kpi, g in out.groupby("kpi"):
+        s = g["score"].to_numpy()
+        # N(0, 1) under the null: P(|s| >= 3) = 0.27 %
+        assert abs(s.mean()) < 0.15 and 0.85 < s.std() < 1.15, (kpi, s.mean(), s.std())
+        assert np.mean(np.abs(s) >= 3) < 0.008, kpi
+    # the multi-day windows are Bonferroni-adjusted: never more false alarms than nominal × 1.5
+    out3 = Oracle(OracleConfig(windows=[3, 7])).detect(DetectorInput(series=series, baseline=_baseline_long(ds, KPIS)))
+    assert np.mean(np.abs(out3["score"]) >= 3) < 0.0027 * 1.5
+
+
+def test_oracle_sees_a_shock_in_its_slice(tmp_path):
+    ds = load_data_dir(world(tmp_path, 6))
+    series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
+    out = Oracle(OracleConfig()).detect(DetectorInput(series=series, baseline=_baseline_long(ds, KPIS)))
+    big = [e for e in ds.truth_events if not e["expected"] and e["type"] in ("channel_outage", "site_outage")
+           and abs(e["scope_effects"].get("sessions", 0)) > 0.3 and len(e["scope"]) < 2]   # watched slices
+    assert big
+    for e in big:
+        w = out[(out["date"] >= e["start"]) & (out["date"] <= e["end"]) & (out["kpi"] == "sessions")]
+        assert (w["score"] <= -5).any(), e
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_consensus_never_beats_the_oracle_at_equal_false_positives(tmp_path, seed):
+    raw = load_yaml("config/analysis.yaml")
+    raw["detectors"]["prophet_residual"]["enabled"] = False   # minutes per world; the others vote
+    card = analyse(world(tmp_path, seed), raw)
+    oe = card["strict"]["oracle_equal_fp"]
+    assert oe is not None and card["strict"]["consensus"]["events"] > 0
+    assert oe["consensus_recall"] <= oe["oracle_recall"], oe

@@ -1,0 +1,60 @@
+"""Train/test split of seeds: the leaderboard and summary report test seeds only."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+from tests.experiments.exp_fakes import fake_cell
+
+from experiments.config import load_experiment
+from experiments.experiment import run
+from shocklab.errors import InputError
+
+
+def _split_file(write_experiment, **split):
+    path = write_experiment()
+    doc = yaml.safe_load(path.read_text())
+    del doc["seeds"]
+    doc["split"] = split
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_leaderboard_and_summary_use_test_seeds_only(write_experiment, tmp_path):
+    exp = load_experiment(_split_file(write_experiment, train=[1, 2], test={"count": 3, "start": 10}))
+    assert exp.config.seed_list == [1, 2, 10, 11, 12]
+    out = run(exp, tmp_path / "out", cell_fn=fake_cell, progress=False, plots=False, executor="serial")
+    assert set(out.results["seed"]) == {1, 2, 10, 11, 12}
+    assert out.leaderboard["n_seeds"].tolist() == [3]
+    train = pd.read_csv(tmp_path / "out" / "leaderboard_train.csv")
+    assert train["n_seeds"].tolist() == [2]
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    row = summary[summary["metric"] == "consensus.recall"].iloc[0]
+    test_rows = out.results[out.results["seed"] >= 10]
+    assert row["n"] == 3 and row["mean"] == pytest.approx(test_rows["consensus.recall"].mean())
+    assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+
+
+def test_run_only_the_test_seeds(write_experiment):
+    path = _split_file(write_experiment, train=[1, 2], test=[7, 8])
+    assert load_experiment(path, ["split.run=test"]).config.seed_list == [7, 8]
+    assert load_experiment(path, ["split.run=train"]).config.seed_list == [1, 2]
+
+
+def test_a_seed_in_train_and_test_or_seeds_beside_split_is_a_config_error(write_experiment):
+    with pytest.raises(InputError, match="train and test share seed 2"):
+        load_experiment(_split_file(write_experiment, train=[1, 2], test=[2, 3]))
+    path = _split_file(write_experiment, train=[1], test=[2])
+    doc = yaml.safe_load(path.read_text())
+    doc["seeds"] = [1, 2]
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(InputError, match="either seeds: or split:"):
+        load_experiment(path)
+
+
+def test_shipped_benchmark_files_split_disjoint_seeds():
+    for name in ("random_world", "null_world"):
+        cfg = load_experiment(f"config/experiments/{name}.yaml").config
+        assert cfg.split is not None and len(cfg.split.test_seeds) >= 10
+        assert not set(cfg.split.train_seeds) & set(cfg.split.test_seeds)

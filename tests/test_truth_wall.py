@@ -1,0 +1,100 @@
+"""The truth wall, enforced on the import graph (DESIGN.md principle 1, issue 14).
+
+1. No module under src/analytics imports ``evaluation`` (the package that knows the truth): the
+   dependency points one way, evaluation -> analytics.
+2. No module under src/analytics reads truth — names a ``truth/`` path or one of the DataSet's
+   ``truth_*`` fields — except the modules listed in ``TRUTH_READERS_DEBT``: readers that predate
+   the wall and are still to be moved behind it. The list may only shrink; a new reader fails.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ANALYTICS = ROOT / "src" / "analytics"
+
+TRUTH_FIELDS = {"truth_events", "truth_baseline", "truth_counterfactual", "truth_customers"}
+# Known readers, to be moved behind the wall (issue 14). Do not add to this list.
+TRUTH_READERS_DEBT = {
+    "context.py",              # declares DataSet.truth_* (filled by loading)
+    "loading.py",              # reads truth/ into the DataSet
+    "external.py",             # --events file for external KPI tables
+    "pipeline.py",             # _baseline_long: hands truth/baseline_daily to the oracle detector
+    "report.py",               # draws event windows on plots
+    "customers/pipeline.py",   # customer-truth scores
+    "customers/churn.py",
+    "customers/clv.py",
+}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def violations(source: str, filename: str) -> tuple[list[str], list[str]]:
+    """(imports of evaluation, truth reads) in one module's source, as 'file:line: what'."""
+    tree = ast.parse(source, filename)
+    docs = _docstrings(tree)
+    imports, reads = [], []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+            names = [str(node.args[0].value)]
+        imports += [f"{filename}:{node.lineno}: imports {n}" for n in names
+                    if n == "evaluation" or n.startswith("evaluation.")]
+        if isinstance(node, ast.Attribute) and node.attr in TRUTH_FIELDS:
+            reads.append(f"{filename}:{node.lineno}: reads .{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
+                and (node.value == "truth" or node.value.startswith("truth/")):
+            reads.append(f"{filename}:{node.lineno}: names {node.value!r}")
+    return imports, reads
+
+
+def _modules() -> list[Path]:
+    return sorted(ANALYTICS.rglob("*.py"))
+
+
+def test_analytics_never_imports_evaluation():
+    found = [v for p in _modules() for v in violations(p.read_text(encoding="utf-8"), str(p.relative_to(ANALYTICS)))[0]]
+    assert not found, "analytics must not import evaluation:\n" + "\n".join(found)
+
+
+def test_no_new_truth_readers_in_analytics():
+    found = []
+    for p in _modules():
+        rel = p.relative_to(ANALYTICS).as_posix()
+        if rel not in TRUTH_READERS_DEBT:
+            found += violations(p.read_text(encoding="utf-8"), rel)[1]
+    assert not found, "analytics must not read truth (hand it to an evaluation stage):\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(("source", "kind"), [
+    ("from evaluation.scoring import build_scorecard\n", 0),
+    ("import evaluation\n", 0),
+    ("import importlib\nimportlib.import_module('evaluation.truth')\n", 0),
+    ("def f(ds):\n    return ds.truth_events\n", 1),
+    ("from pathlib import Path\np = Path('x') / 'truth' / 'events.json'\n", 1),
+    ("def f(d):\n    return open(d + '/' + 'truth/baseline_daily.csv')\n", 1),
+])
+def test_the_checker_catches_a_violation(source, kind):
+    """The wall test would fail on each of these (shown in the issue note)."""
+    assert violations(source, "bad.py")[kind], source
+
+
+def test_docstrings_mentioning_truth_are_not_reads():
+    assert violations('"""Reads nothing from truth/ at all."""\nX = 1\n', "ok.py") == ([], [])
