@@ -151,7 +151,9 @@ def test_sub_daily_hour_of_week_profile():
     on = cls(cls.config_class(window=24, min_periods=12), name="z").detect(inp)
     off = cls(cls.config_class(window=24, min_periods=12, weekday_adjust=False), name="z").detect(inp)
     assert on["flag"].iloc[spike]
-    assert on["flag"].sum() <= 3, on[on["flag"]]
+    # the first two weeks are judged on the hour-of-day profile alone (the first weekend may flag)
+    settled = on["date"] >= on["date"].min() + pd.Timedelta(days=21)
+    assert on.loc[settled, "flag"].sum() <= 3, on[on["flag"] & settled]
     assert not off["flag"].iloc[spike] and abs(off["score"].iloc[spike]) < abs(on["score"].iloc[spike]) / 2
 
 

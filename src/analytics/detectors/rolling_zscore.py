@@ -81,21 +81,32 @@ def _by_week(arr: np.ndarray, per_week: int) -> tuple[np.ndarray, int]:
     return pad.reshape(wk, per_week, s), t
 
 
+def _cycle_factor(clean: np.ndarray, period: int, k: int, cycles: int) -> np.ndarray:
+    """Factor of each slot of a cycle of ``period`` rows (slots of ``k`` rows) from the previous
+    ``cycles`` whole cycles; NaN until two earlier cycles exist."""
+    cube, t = _by_week(clean, period)                        # [C, period, S]
+    nc, _, s = cube.shape
+    slots = np.nanmean(cube.reshape(nc, period // k, k, s), axis=2)   # [C, slots, S]
+    flat = shift(slots.reshape(nc, -1), 1)                   # earlier cycles only
+    prof = rolling(flat, cycles, 2, "mean").reshape(nc, period // k, s)
+    level = np.nanmean(prof, axis=1, keepdims=True)
+    factor = prof / np.where(level != 0, level, np.nan)
+    return np.repeat(factor, k, axis=1).reshape(nc * period, s)[:t]
+
+
 def slot_factor(clean: np.ndarray, ppd: int, weeks: int) -> np.ndarray:
     """Seasonal factor per [period, series] from the previous ``weeks`` whole weeks (causal); NaN
     until two earlier weeks exist (no score before the cycle is known: mixing unadjusted and
-    adjusted days in one baseline would read the weekly cycle as anomalies)."""
+    adjusted days in one baseline would read the weekly cycle as anomalies). Sub-daily data fall
+    back to the hour-of-day profile of the previous days (from two days on) until the
+    hour-of-week profile exists, so a short file of a few weeks is still scored."""
     per_week, k = slot_layout(ppd)
-    cube, t = _by_week(clean, per_week)                      # [W, P, S]
-    wk, _, s = cube.shape
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)       # all-NaN slots
-        slots = np.nanmean(cube.reshape(wk, per_week // k, k, s), axis=2)   # [W, slots, S]
-        flat = shift(slots.reshape(wk, -1), 1)               # earlier weeks only
-        prof = rolling(flat, weeks, 2, "mean").reshape(wk, per_week // k, s)
-        level = np.nanmean(prof, axis=1, keepdims=True)
-        factor = prof / np.where(level != 0, level, np.nan)
-    factor = np.repeat(factor, k, axis=1).reshape(wk * per_week, s)[:t]
+        factor = _cycle_factor(clean, per_week, k, weeks)
+        if ppd > 1:
+            daily = _cycle_factor(clean, ppd, k, 7 * weeks)
+            factor = np.where(np.isfinite(factor), factor, daily)
     return np.where(np.isfinite(factor) & (factor > 0), factor, np.nan)
 
 
