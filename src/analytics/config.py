@@ -37,6 +37,10 @@ class ConsensusConfig(_Strict):
     count_by: Literal["detector", "type"] = Field(
         "detector", description="type: detectors of the same type (e.g. two z-score variants) are one vote")
     merge_gap_days: int = Field(1, ge=0, le=30, description="flagged periods this close form one incident")
+    vote_sensitivity: float | None = Field(
+        None, gt=0, le=90, description="votes on calibrated scores: a detector also votes where its score "
+        "reaches the threshold of this sensitivity (false alerts per series per 90 days), flagged or not; "
+        "a consensus period still needs one flag. null = only flags vote")
     mute_calendar: bool = Field(True, description="drop consensus days that are in the observable marketing "
                                                    "calendar (planned campaigns, holidays)")
 
