@@ -17,6 +17,7 @@ from shocklab.configio import load_config, validate
 from .context import DIMENSIONS, KPI_NAMES
 from .customers.config import CustomersConfig
 from .detectors import REGISTRY
+from .detectors.base import DEFAULT_SENSITIVITY
 from .insights_config import InsightsConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "analysis.yaml"
@@ -36,6 +37,10 @@ class ConsensusConfig(_Strict):
     count_by: Literal["detector", "type"] = Field(
         "detector", description="type: detectors of the same type (e.g. two z-score variants) are one vote")
     merge_gap_days: int = Field(1, ge=0, le=30, description="flagged periods this close form one incident")
+    vote_sensitivity: float | None = Field(
+        None, gt=0, le=90, description="votes on calibrated scores: a detector also votes where its score "
+        "reaches the threshold of this sensitivity (false alerts per series per 90 days), flagged or not; "
+        "a consensus period still needs one flag. null = only flags vote")
     mute_calendar: bool = Field(True, description="drop consensus days that are in the observable marketing "
                                                    "calendar (planned campaigns, holidays)")
 
@@ -61,11 +66,13 @@ class AnalysisConfig(_Strict):
     dimensions: list[Literal["overall", "channel", "country", "category"]] = Field(
         default_factory=lambda: ["overall", "channel", "country", "category"])
     slice_kpis: dict[Literal["channel", "country", "category"], list[str]] = Field(
-        default_factory=lambda: {"channel": ["sessions", "orders"], "country": ["orders"],
-                                 "category": ["aov", "revenue"]}, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
+        default_factory=dict, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
+    sensitivity: float = Field(
+        DEFAULT_SENSITIVITY, gt=0, le=90, description="expected false alerts per series per 90 days of each "
+        "detector on normal data (sets every detector's threshold on the calibrated scale)")
     slice_threshold_add: float = Field(
-        1.0, ge=0, le=50, description="on non-overall slices a flag needs |score| >= threshold + this: "
-                                      "there are many more slice series, so many more chances of a false alarm")
+        0.0, ge=0, le=50, description="on non-overall slices a flag needs |score| >= threshold + this (legacy; "
+                                      "calibrated scores make it unnecessary)")
     detectors: dict[str, DetectorSettings] = Field(default_factory=lambda: {
         name: cls.config_class() for name, cls in REGISTRY.items()})
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)

@@ -117,8 +117,12 @@ class Votes:
         mute_dates: Iterable[pd.Timestamp] = (),
         n_total: int | None = None,
         families: dict[str, str] | None = None,
+        vote_threshold: float | None = None,
     ) -> list[Incident]:
         """Incidents of ``voters`` under the rule (see module docstring); deterministic order.
+
+        ``vote_threshold``: a detector also votes where its calibrated score reaches this (in the
+        incident's direction) without being flagged; a consensus period still needs a flag.
 
         ``families`` maps a voter to its family (e.g. its detector type): voters of one family
         count as one vote, so two variants of the same model cannot out-vote the others.
@@ -142,7 +146,11 @@ class Votes:
         out: list[Incident] = []
         for direction, raw_all in (("up", self.up), ("down", self.down)):
             raw = raw_all[vi]                               # [voter, series, period]
-            dil = self._dilate(raw, tolerance)
+            vote = raw
+            if vote_threshold is not None:
+                sc = self.score[vi] if direction == "up" else -self.score[vi]
+                vote = raw | (np.nan_to_num(sc, nan=-np.inf) >= vote_threshold)
+            dil = self._dilate(vote, tolerance)
             # votes = distinct families with a (dilated) flag: [series, period]
             count = np.zeros(dil.shape[1:], dtype=np.int64)
             for f in range(len(fam_names)):
@@ -160,7 +168,7 @@ class Votes:
                             int(seg[0]),
                             int(seg[-1]),
                             direction,
-                            raw,
+                            vote,
                             vi,
                             voters,
                             tolerance,
@@ -212,14 +220,30 @@ class Votes:
         )
 
 
-def build_incidents(detections: pd.DataFrame | Votes, voters: list[str], min_votes: int = 1,
-                    required: Iterable[str] = (), tolerance: int = 0, merge_gap: int = 1,
-                    mute_dates: Iterable[pd.Timestamp] = (), n_total: int | None = None,
-                    families: dict[str, str] | None = None) -> list[Incident]:
+def build_incidents(
+    detections: pd.DataFrame | Votes,
+    voters: list[str],
+    min_votes: int = 1,
+    required: Iterable[str] = (),
+    tolerance: int = 0,
+    merge_gap: int = 1,
+    mute_dates: Iterable[pd.Timestamp] = (),
+    n_total: int | None = None,
+    families: dict[str, str] | None = None,
+    vote_threshold: float | None = None,
+) -> list[Incident]:
     """Incidents from the flags of ``voters`` (see module docstring); deterministic order."""
     votes = detections if isinstance(detections, Votes) else Votes(detections)
     return votes.incidents(
-        voters, min_votes, required, tolerance, merge_gap, list(mute_dates), n_total, families
+        voters,
+        min_votes,
+        required,
+        tolerance,
+        merge_gap,
+        list(mute_dates),
+        n_total,
+        families,
+        vote_threshold,
     )
 
 
@@ -236,8 +260,14 @@ def consensus_incidents(
     fams = families if cfg.count_by == "type" else None
     n = len({(fams or {}).get(v, v) for v in voters})
     k = cfg.min_votes if min_votes is None else min_votes
+    votes = detections if isinstance(detections, Votes) else Votes(detections)
+    vt = None
+    if getattr(cfg, "vote_sensitivity", None) is not None and len(votes.grid):
+        from .detectors.calibrate import periods_per_day, threshold_for
+
+        vt = threshold_for(cfg.vote_sensitivity, periods_per_day(votes.grid))
     return build_incidents(
-        detections,
+        votes,
         voters,
         min_votes=min(k, n) if voters else k,
         required=[r for r in cfg.required if r in voters],
@@ -246,6 +276,7 @@ def consensus_incidents(
         mute_dates=mute_dates if cfg.mute_calendar else (),
         n_total=n,
         families=fams,
+        vote_threshold=vt,
     )
 
 

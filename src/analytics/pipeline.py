@@ -113,9 +113,11 @@ def stage_detect(ctx: RunContext) -> None:
     for dim, ks in cfg.slice_kpis.items() if ctx.data.source != "kpis" else ():  # fewer KPIs on slices
         series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
     series = series.reset_index(drop=True)
+    counts = [c for c in ("orders", "sessions") if c in ctx.kpis_daily.columns]
     inp = DetectorInput(series=series, baseline=_baseline_long(ctx.data, kpis), seed=cfg.seed,
                         periods_per_day=_periods_per_day(series["date"]),
-                        slice_threshold_add=cfg.slice_threshold_add)
+                        slice_threshold_add=cfg.slice_threshold_add, sensitivity=cfg.sensitivity,
+                        counts=ctx.kpis_daily[["date", "dimension", "segment", *counts]] if counts else None)
     if ctx.data.tables.get("marketing_calendar") is not None:
         inp.calendar = ctx.data.tables["marketing_calendar"]
     frames = []

@@ -158,3 +158,20 @@ def test_detectors_of_one_family_count_as_one_vote():
     cfg = ConsensusConfig(min_votes=3, count_by="type")
     # min_votes is capped to the number of families that ran (2 here)
     assert len(consensus_incidents(det2, ["z", "z_week", "prophet"], cfg, families=fam)) == 1
+
+
+def test_votes_on_calibrated_scores():
+    """With vote_sensitivity, an unflagged detector whose calibrated score reaches the vote
+    threshold (in the same direction) is a second vote; a period still needs one flag."""
+    det = votes({"a": {5: 4.0}, "b": {}, "c": {}})
+    det.loc[(det["detector"] == "b") & (det["date"] == DAY0 + pd.Timedelta(days=5)), "score"] = 2.8
+    det.loc[(det["detector"] == "c") & (det["date"] == DAY0 + pd.Timedelta(days=9)), "score"] = (
+        3.0  # alone
+    )
+    plain = ConsensusConfig(min_votes=2, tolerance_days=0)
+    assert consensus_incidents(det, ["a", "b", "c"], plain) == []
+    loose = ConsensusConfig(min_votes=2, tolerance_days=0, vote_sensitivity=1.0)   # threshold 2.54
+    incs = consensus_incidents(det, ["a", "b", "c"], loose)
+    assert spans(incs) == [(5, 5, "up", ["a", "b"], "pairwise")]
+    det.loc[(det["detector"] == "b") & (det["date"] == DAY0 + pd.Timedelta(days=5)), "score"] = -2.8
+    assert consensus_incidents(det, ["a", "b", "c"], loose) == []  # the wrong direction is no vote

@@ -28,9 +28,9 @@ def test_small_scenario_recall_is_one(small_data, tmp_path):
     assert card["headline"]["recall"] == 1.0, card["event_detail"]
     assert card["strict"]["consensus"]["events"] == card["events"]["unexpected"] > 0
     assert card["failed_detectors"] == {}
-    # every detector ran, the oracle is reported but does not vote
+    # every enabled detector ran (Prophet is off by default), the oracle is reported but does not vote
     assert set(card["strict"]["detectors"]) == {"rolling_zscore", "rolling_zscore_week", "isolation_forest",
-                                                "prophet_residual", "oracle"}
+                                                "oracle"}
     assert "oracle" not in card["settings"]["voters"]
     # the sweep entry point without a run directory returns the same scorecard
     assert analyse(small_data) == card

@@ -1,12 +1,20 @@
 """Shared base class, input object and registry of the anomaly detectors.
 
-A detector turns KPI series into detections: per (date, kpi, dimension, segment) a score on a
-common z-like scale (|score| >= ~3 is unusual; the sign is the direction), a flag, the
-detector's baseline (``expected``) and the observed value (``actual``).
+The detector contract is **raw score -> calibration -> threshold** (``calibrate.py``):
 
-Subclasses implement ``_detect_core`` only; ``detect`` validates the input, restricts it to the
-configured KPIs and dimensions, and turns the core's scores into the shared output table
-(flags from ``threshold`` and ``direction`` unless the core supplies its own flags).
+1. a subclass's ``_detect_core`` returns a *raw* score per point (signed: the sign is the
+   direction; NaN where it has no opinion), the detector's baseline (``expected``) and optionally
+   ``mute`` (points that must never be flagged, e.g. planned calendar days). It never flags;
+2. ``detect`` passes the raw scores through the shared causal calibrator (each series against its
+   own past raw scores), so ``score`` in the output is the signed z-equivalent of the point's tail
+   probability under that series' null;
+3. the flag is ``|score| >= threshold``, the threshold coming from the one knob
+   ``sensitivity`` (expected false alerts per series per 90 days; ``threshold`` overrides it).
+
+Walk-forward refitting is written once here (``WalkForwardConfig``, ``Detector.fit_blocks``): fit
+after ``min_train`` periods, again whenever the history has doubled, then every ``refit_every``
+days; each fit sees only earlier periods (at most ``max_train_days`` of them, so the cost stays
+linear in the length of the series).
 """
 
 from __future__ import annotations
@@ -17,26 +25,46 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from shocklab.errors import InputError
 
-SERIES_KEYS = ["kpi", "dimension", "segment"]
+from .calibrate import SERIES_KEYS, CalibrationConfig, Wide, calibrate_wide, threshold_for
+
 OUTPUT_COLUMNS = ["date", "kpi", "dimension", "segment", "detector", "score", "flag",
                   "direction", "expected", "actual", "mode"]
+DEFAULT_SENSITIVITY = 0.1
 
 
 class DetectorConfig(BaseModel):
     """Parameters every detector has; subclasses add their own and pin ``type``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     type: str
     enabled: bool = True
-    threshold: float = Field(3.5, gt=0, le=100, description="flag when |score| >= threshold")
+    sensitivity: float | None = Field(None, gt=0, le=90, description="expected false alerts per series per 90 "
+                                      "days (null = the analysis-wide `sensitivity`)")
+    threshold: float | None = Field(None, gt=0, le=100, description="flag when |calibrated score| >= this; "
+                                    "overrides sensitivity (null = from sensitivity)")
     direction: Literal["both", "up", "down"] = "both"
     kpis: list[str] | None = Field(None, description="restrict to these KPIs (default: all analysed KPIs)")
     dimensions: list[str] | None = Field(None, description="restrict to these dimensions (default: all analysed)")
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    mute_calendar: bool = Field(True, description="never flag a planned marketing-calendar day of the series' "
+                                "slice (expected moves; a flag there is a false alarm)")
+
+
+class WalkForwardConfig(DetectorConfig):
+    """Settings of detectors that fit a model: walk-forward (causal) or in-sample."""
+
+    mode: Literal["walk_forward", "in_sample"] = "walk_forward"
+    min_train: int = Field(28, ge=14, le=1_000_000, description="periods of history before the first fit")
+    refit_every: int = Field(182, ge=1, le=100_000, validation_alias=AliasChoices("refit_every", "retrain_every"),
+                             description="longest gap between walk-forward refits, in days (refits also "
+                                         "happen whenever the history has doubled)")
+    max_train_days: float | None = Field(None, gt=0, le=100_000, description="each fit sees at most this many "
+                                         "days before it (null = all history)")
 
 
 @dataclass
@@ -49,6 +77,9 @@ class DetectorInput:
     baseline : long DataFrame like ``series`` with the truth baseline (oracle only), or None.
     seed : master seed for seeded detectors.
     periods_per_day : 1 for daily data, 24 for hourly …; windows are counted in periods.
+    sensitivity : expected false alerts per series per 90 days (detectors without their own).
+    counts : optional (date, dimension, segment, orders, sessions) of every slice: the
+        count-aware noise floors of ratio KPIs (conversion, AOV, revenue) read them.
     """
 
     series: pd.DataFrame
@@ -57,15 +88,18 @@ class DetectorInput:
     seed: int = 0
     periods_per_day: int = 1
     slice_threshold_add: float = 0.0   # flags on non-overall slices need |score| >= threshold + this
+    sensitivity: float = DEFAULT_SENSITIVITY
+    counts: pd.DataFrame | None = None
 
 
 class Detector(ABC):
-    """Base class: ``detect`` (thin, validating) around ``_detect_core`` (the model)."""
+    """Base class: ``detect`` (validate, calibrate, threshold) around ``_detect_core`` (raw scores)."""
 
     type_name: ClassVar[str]
     config_class: ClassVar[type[DetectorConfig]]
     needs_truth: ClassVar[bool] = False   # reads truth/ (oracle) — never votes in consensus
     votes: ClassVar[bool] = True
+    calibrated_raw: ClassVar[bool] = False   # the core already emits the calibrated scale (oracle)
 
     def __init__(self, config: DetectorConfig, name: str | None = None) -> None:
         if not isinstance(config, self.config_class):
@@ -78,6 +112,29 @@ class Detector(ABC):
         """"causal" when each point is judged only from earlier data, else "in_sample". Detectors
         whose config has a ``mode`` setting follow it; an always-in-sample one overrides this."""
         return "in_sample" if getattr(self.config, "mode", None) == "in_sample" else "causal"
+
+    def threshold(self, inp: DetectorInput) -> float:
+        """The cut on the calibrated scale: ``threshold`` if set, else from the sensitivity."""
+        if self.config.threshold is not None:
+            return float(self.config.threshold)
+        sens = self.config.sensitivity if self.config.sensitivity is not None else inp.sensitivity
+        return threshold_for(sens, inp.periods_per_day, self.config.direction)
+
+    def fit_blocks(self, n: int, ppd: int = 1) -> list[tuple[int, int, int]]:
+        """Walk-forward plan over ``n`` periods: (train_start, train_end = block start, block end).
+        ``in_sample``: one block, trained and scored on everything."""
+        cfg = self.config
+        if getattr(cfg, "mode", "walk_forward") == "in_sample":
+            return [(0, n, 0)] if n else []
+        # the first fit after min_train periods (at least one day), then doubling, then every refit_every days
+        first = max(cfg.min_train, ppd if ppd > 1 else 0)  # type: ignore[attr-defined]
+        pts = refit_points(n, first, max(1, int(cfg.refit_every * ppd)))  # type: ignore[attr-defined]
+        cap = getattr(cfg, "max_train_days", None)
+        out = []
+        for s, e in zip(pts, [*pts[1:], n][:len(pts)], strict=True):
+            lo = max(0, s - int(cap * ppd)) if cap else 0
+            out.append((lo, s, e))
+        return out
 
     def detect(self, inp: DetectorInput) -> pd.DataFrame:
         """Score every point of every series; returns the ``detections`` table (OUTPUT_COLUMNS)."""
@@ -97,25 +154,38 @@ class Detector(ABC):
         if series.empty:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
         core = self._detect_core(series, inp)
-        return self._finish(series, core, inp.slice_threshold_add)
+        if "flag" in core:
+            raise TypeError(f"detector {self.name}: _detect_core returns raw scores only, not flags")
+        return self._finish(series, core, inp)
 
     @abstractmethod
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
-        """Return a frame aligned with ``series`` (same index) with columns ``score`` (signed,
-        z-like, NaN where the detector has no opinion) and ``expected``; optionally ``flag``."""
+        """Return a frame aligned with ``series`` (same index) with columns ``score`` (raw, signed,
+        NaN where the detector has no opinion) and ``expected``; optionally ``mute`` (bool)."""
 
-    def _finish(self, series: pd.DataFrame, core: pd.DataFrame, slice_add: float = 0.0) -> pd.DataFrame:
-        score = core["score"].astype(float).replace([np.inf, -np.inf], np.nan).fillna(0.0)
+    def calibrate(self, series: pd.DataFrame, raw: np.ndarray, ppd: int = 1) -> np.ndarray:
+        """Raw scores (aligned with ``series``) -> calibrated scores, each series on its own past."""
+        if self.calibrated_raw:
+            return raw
+        wide = Wide.of(series)
+        return wide.back(calibrate_wide(wide.to(raw), self.config.calibration, ppd))
+
+    def _finish(self, series: pd.DataFrame, core: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
+        raw = core["score"].astype(float).replace([np.inf, -np.inf], np.nan).to_numpy()
+        cal = self.calibrate(series, raw, inp.periods_per_day)
+        score = pd.Series(cal, index=series.index).replace([np.inf, -np.inf], np.nan).fillna(0.0)
         direction = np.where(score >= 0, "up", "down")
-        if "flag" in core:
-            flag = np.array(core["flag"].fillna(False).astype(bool), dtype=bool)
-        else:
-            flag = np.array(score.abs() >= self.config.threshold, dtype=bool)
+        thr = self.threshold(inp)
+        flag = np.array(score.abs() >= thr, dtype=bool)
+        if "mute" in core:
+            flag &= ~np.asarray(core["mute"].fillna(False), dtype=bool)
+        if self.config.mute_calendar and inp.calendar is not None and len(inp.calendar):
+            flag &= ~calendar_mask(series, inp.calendar)
         if self.config.direction != "both":
             flag &= direction == self.config.direction
-        if slice_add:
+        if inp.slice_threshold_add:
             on_slice = (series["dimension"] != "overall").to_numpy()
-            flag &= ~on_slice | (score.abs() >= self.config.threshold + slice_add).to_numpy()
+            flag &= ~on_slice | (score.abs() >= thr + inp.slice_threshold_add).to_numpy()
         flag &= series["value"].notna().to_numpy()
         out = pd.DataFrame({
             "date": series["date"].to_numpy(),

@@ -2,13 +2,15 @@
 as holidays (one effect per named day plus one shared per kind, so an unseen campaign still gets
 the average campaign effect). Series are modelled in log space when strictly positive.
 
-``walk_forward`` (default, causal) refits on past data only — after ``min_train`` periods, again
-whenever the history has doubled, then at most ``retrain_every`` periods apart — and scores the
-following block out of sample; ``in_sample`` fits once on everything (labelled ``mode=in_sample``).
+``walk_forward`` (default, causal) refits on past data only (the base class's plan: after
+``min_train`` periods, again whenever the history has doubled, then every ``refit_every`` days;
+``retrain_every`` is accepted as the old name) and scores the following block out of sample; ``in_sample`` fits once on everything (labelled ``mode=in_sample``).
 Scale: with ``recentre_window = 0`` the residual is divided by the robust spread of the in-sample
 (training) residuals; with N > 0 (default 28) it is a z against the median and spread of the
 previous N out-of-sample residuals, which removes the forecast drift between refits (the
 in-sample spread is the fallback until N/2 of them exist).
+Sub-daily data get Prophet's daily seasonality as well. The raw score goes through the shared
+calibrator (``calibrate.py``) like every detector's.
 Series are fitted in parallel worker processes. ``uncertainty_samples=0`` keeps Prophet off the
 global random state (and makes it faster): the detector needs only ``yhat``.
 """
@@ -24,26 +26,19 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
-from .base import (
-    Detector,
-    DetectorConfig,
-    DetectorInput,
-    group_slices,
-    refit_points,
-    register,
-    robust_scale,
-)
+from .base import Detector, DetectorInput, WalkForwardConfig, group_slices, register, robust_scale
+from .calibrate import CalibrationConfig
 
 
-class ProphetResidualConfig(DetectorConfig):
+class ProphetResidualConfig(WalkForwardConfig):
     type: Literal["prophet_residual"] = "prophet_residual"
-    threshold: float = Field(4.0, gt=0, le=100)
-    mode: Literal["walk_forward", "in_sample"] = "walk_forward"
-    min_train: int = Field(28, ge=14, le=100_000, description="periods of history before the first fit")
-    retrain_every: int = Field(365, ge=1, le=100_000, description="longest gap between walk-forward refits "
-                               "(refits also happen whenever the history has doubled)")
+    refit_every: int = Field(365, ge=1, le=100_000, validation_alias=AliasChoices("refit_every", "retrain_every"),
+                             description="longest gap between walk-forward refits, in days (refits also "
+                                         "happen whenever the history has doubled)")
+    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig(tail_df=3.5, tail_gain=1.8),
+                                           description="tail fitted on shock-free train worlds (seeds 1-3)")
     yearly_min_days: int = Field(365, ge=30, le=10_000, description="fit yearly seasonality only with this much history")
     log_transform: bool = Field(True, description="model log(y) when the series is strictly positive")
     mask_flagged: bool = Field(False, description="drop points already flagged from later training sets "
@@ -85,7 +80,8 @@ def _fit_predict(train: pd.DataFrame, future: pd.DataFrame, holidays: pd.DataFra
 
 
 def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | None,
-                     cfg: dict[str, Any], sub_daily: bool) -> tuple[np.ndarray, np.ndarray]:
+                     cfg: dict[str, Any], sub_daily: bool,
+                     blocks: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
     """Scores and expected values (original units) for one series; NaN where not scored."""
     _quiet()
     n = len(y)
@@ -93,26 +89,24 @@ def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | Non
     yt = np.log(y) if use_log else y.astype(float)
     score = np.full(n, np.nan)
     yhat_all = np.full(n, np.nan)
-    threshold = cfg["threshold"]
+    threshold = cfg["mask_threshold"]
     planned = np.isin(ds, holidays["ds"].to_numpy()) if holidays is not None else np.zeros(n, dtype=bool)
-    if cfg["mode"] == "in_sample":
-        blocks = [(n, 0, n)]
-    else:
-        pts = refit_points(n, cfg["min_train"], cfg["retrain_every"])
-        blocks = [(s, s, e) for s, e in zip(pts, [*pts[1:], n][:len(pts)], strict=True)]
-    for train_end, lo, hi in blocks:
+    in_sample = cfg["mode"] == "in_sample"
+    for t0, t1, t2 in blocks:   # (train start, train end = block start, block end); see Detector.fit_blocks
+        train_start, train_end, lo, hi = (0, n, 0, n) if in_sample else (t0, t1, t1, t2)
         y_train = yt[:train_end].copy()
         if cfg["mask_flagged"] and cfg["mode"] != "in_sample":
             # calendar days stay: the holiday terms learn from them (dropping them leaves those
             # terms unidentified and the fit can diverge)
             y_train[(np.abs(score[:train_end]) >= threshold) & ~planned[:train_end]] = np.nan
+        y_train[:train_start] = np.nan
         train = pd.DataFrame({"ds": ds[:train_end], "y": y_train}).dropna()
         if len(train) < 14:
             continue
         # with recentring the in-sample spread is only a fallback, so predict just a recent tail
         # of the training span (prediction costs about a third of a fit)
-        first = 0 if cfg["mode"] == "in_sample" or cfg["recentre_window"] == 0 else \
-            max(0, train_end - max(2 * cfg["recentre_window"], 56))
+        first = train_start if in_sample or cfg["recentre_window"] == 0 else \
+            max(train_start, train_end - max(2 * cfg["recentre_window"], 56))
         yhat = _fit_predict(train, pd.DataFrame({"ds": ds[first:hi]}), holidays, cfg, sub_daily)
         resid_train = yt[first:train_end] - yhat[:train_end - first]
         scale = robust_scale(resid_train[np.isfinite(y_train[first:])])
@@ -177,8 +171,10 @@ class ProphetResidual(Detector):
             ]).drop_duplicates().sort_values(["holiday", "ds"]).reset_index(drop=True)
         cfg_d = cfg.model_dump()
         groups = list(group_slices(series))
-        tasks = [(g["date"].to_numpy(), g["value"].to_numpy(dtype=float), holidays, cfg_d, inp.periods_per_day > 1)
-                 for _, g in groups]
+        cfg_d["mask_threshold"] = self.threshold(inp)   # mask_flagged: the cut, read on the raw scale
+        ppd = inp.periods_per_day
+        tasks = [(g["date"].to_numpy(), g["value"].to_numpy(dtype=float), holidays, cfg_d, ppd > 1,
+                  self.fit_blocks(len(g), ppd)) for _, g in groups]
         n_jobs = min(_worker_count(cfg.n_jobs), len(tasks))
         if n_jobs <= 1:
             results = [_worker(t) for t in tasks]

@@ -1,42 +1,138 @@
 """Rolling z-score: distance of each point from a trailing window that excludes the point itself.
 
-Optional weekday adjustment divides each value by its weekday factor (mean of the same weekday
-over the last ``weekday_weeks`` weeks / mean of all days over those weeks, both before the point),
-so the weekly cycle neither inflates the spread nor biases the score. Planned marketing-calendar
-days are kept out of the baselines and, with ``calendar: mute``, never flagged.
+Seasonal adjustment (``weekday_adjust``) divides each value by its slot factor: the mean of the
+same slot over the previous ``weekday_weeks`` weeks over the mean of all slots of those weeks.
+A slot is the weekday for daily data and the hour of the week (weekday x hour of day) for
+sub-daily data, so the weekly and the daily cycle neither inflate the spread nor bias the score.
+Planned marketing-calendar days are kept out of the baselines and, with ``calendar: mute``,
+never flagged. The spread never goes below the count-aware noise floor of the KPI (Poisson for
+counts, binomial for conversion, 1/sqrt(orders) for AOV and revenue; ``calibrate.noise_floor``),
+so a small slice's quiet stretch cannot make a tiny move look enormous.
+
+Vectorized over series: the input becomes one [period x series] matrix and every rolling
+statistic runs column-wise (``calibrate.Wide``). Windows count periods of the series' own step
+(days for daily data, hours for hourly files).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from .base import SERIES_KEYS, Detector, DetectorConfig, DetectorInput, calendar_mask, register
+from .base import Detector, DetectorConfig, DetectorInput, calendar_mask, register
+from .calibrate import (
+    COUNT_KPIS,
+    CalibrationConfig,
+    Wide,
+    log_noise_floor,
+    noise_floor,
+    rolling,
+    shift,
+)
 
 
 class RollingZScoreConfig(DetectorConfig):
     type: Literal["rolling_zscore"] = "rolling_zscore"
-    threshold: float = Field(4.0, gt=0, le=100)
-    window: int = Field(28, ge=3, le=10_000, description="trailing periods in the baseline")
-    min_periods: int = Field(14, ge=2, le=10_000, description="no score before this many baseline periods")
+    window: int = Field(28, ge=3, le=1_000_000, description="trailing periods in the baseline")
+    min_periods: int = Field(14, ge=2, le=1_000_000, description="no score before this many baseline periods")
     method: Literal["mean_std", "median_mad"] = "median_mad"
-    same_weekday: bool = Field(False, description="baseline from the same weekday (and time of day) only; "
-                                                   "window then counts those periods")
-    weekday_adjust: bool = Field(True, description="divide by a trailing weekday factor first (daily data)")
+    same_weekday: bool = Field(False, description="baseline from the same slot of earlier weeks only (weekday; "
+                                                   "weekday x time of day for sub-daily data); window then counts those")
+    weekday_adjust: bool = Field(True, description="divide by a trailing weekday (x hour of day) factor first")
     weekday_weeks: int = Field(8, ge=2, le=520, description="weeks behind the weekday factor")
-    smooth: int = Field(1, ge=1, le=90, description="score the mean of the last `smooth` periods against the "
-                                                    "baseline before them (catches slow, small shifts)")
+    smooth: int = Field(1, ge=1, le=10_000, description="score the mean of the last `smooth` periods against the "
+                                                        "baseline before them (catches slow, small shifts)")
     calendar: Literal["ignore", "exclude", "mute"] = Field(
         "exclude", description="planned calendar days: ignore | exclude from baselines | exclude and never flag")
     min_rel_std: float = Field(0.0, ge=0, le=1, description="floor on the spread as a fraction of the "
                                                              "baseline level (stops tiny-variance series from exploding)")
+    count_floor: bool = Field(True, description="spread never below the Poisson / binomial noise of the KPI's "
+                                                "counts (known KPIs only)")
+    value_cv: float = Field(1.5, ge=0, le=10, description="coefficient of variation of one order's value "
+                                                          "(AOV and revenue noise floors)")
+    sqrt_counts: bool = Field(True, description="judge count KPIs after the Anscombe transform 2 sqrt(x + 3/8) "
+                              "(Poisson noise becomes symmetric with unit spread: the noise floor is 1) and "
+                              "conversion after arcsin(sqrt(p)) (binomial: spread 1 / (2 sqrt(sessions)))")
+    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig(tail_df=13, tail_gain=1.11),
+                                           description="tail fitted on shock-free train worlds (seeds 1-3)")
+    log_kpis: list[str] = Field(default_factory=lambda: ["revenue", "aov"], description="KPIs judged in log space "
+                                "(right-skewed money KPIs: one large basket on a small slice is not a shock); "
+                                "revenue as log(revenue + one typical order)")
 
 
-def _roll(x: pd.Series, keys: list, w: int, mp: int, how: str) -> pd.Series:
-    return x.groupby(keys, sort=False).transform(lambda s: getattr(s.rolling(w, min_periods=mp), how)())
+def slot_layout(ppd: int) -> tuple[int, int]:
+    """(periods per week, periods per slot): daily -> weekday slots; sub-daily -> hour-of-week slots
+    when whole periods fit in an hour, else one slot per period of the week."""
+    per_week = 7 * ppd
+    k = ppd // 24 if ppd >= 24 and ppd % 24 == 0 else 1
+    return per_week, k
+
+
+def _by_week(arr: np.ndarray, per_week: int) -> tuple[np.ndarray, int]:
+    """[T, S] -> [weeks, per_week, S] (NaN-padded at the end); returns (array, T)."""
+    t, s = arr.shape
+    wk = -(-t // per_week)
+    pad = np.full((wk * per_week, s), np.nan)
+    pad[:t] = arr
+    return pad.reshape(wk, per_week, s), t
+
+
+def _cycle_factor(clean: np.ndarray, period: int, k: int, cycles: int) -> np.ndarray:
+    """Factor of each slot of a cycle of ``period`` rows (slots of ``k`` rows) from the previous
+    ``cycles`` whole cycles; NaN until two earlier cycles exist."""
+    cube, t = _by_week(clean, period)                        # [C, period, S]
+    nc, _, s = cube.shape
+    slots = np.nanmean(cube.reshape(nc, period // k, k, s), axis=2)   # [C, slots, S]
+    flat = shift(slots.reshape(nc, -1), 1)                   # earlier cycles only
+    prof = rolling(flat, cycles, 2, "mean").reshape(nc, period // k, s)
+    level = np.nanmean(prof, axis=1, keepdims=True)
+    factor = prof / np.where(level != 0, level, np.nan)
+    return np.repeat(factor, k, axis=1).reshape(nc * period, s)[:t]
+
+
+def slot_factor(clean: np.ndarray, ppd: int, weeks: int) -> np.ndarray:
+    """Seasonal factor per [period, series] from the previous ``weeks`` whole weeks (causal); NaN
+    until two earlier weeks exist (no score before the cycle is known: mixing unadjusted and
+    adjusted days in one baseline would read the weekly cycle as anomalies). Sub-daily data fall
+    back to the hour-of-day profile of the previous days (from two days on) until the
+    hour-of-week profile exists, so a short file of a few weeks is still scored."""
+    per_week, k = slot_layout(ppd)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)       # all-NaN slots
+        factor = _cycle_factor(clean, per_week, k, weeks)
+        if ppd > 1:
+            daily = _cycle_factor(clean, ppd, k, 7 * weeks)
+            factor = np.where(np.isfinite(factor), factor, daily)
+    return np.where(np.isfinite(factor) & (factor > 0), factor, np.nan)
+
+
+def roll_same_slot(arr: np.ndarray, per_week: int, window: int, mp: int, how: str) -> np.ndarray:
+    """Trailing statistic over the same period of earlier weeks (``window`` weeks)."""
+    cube, t = _by_week(arr, per_week)
+    wk, p, s = cube.shape
+    return rolling(cube.reshape(wk, p * s), window, mp, how).reshape(wk * p, s)[:t]
+
+
+def slice_counts(inp: DetectorInput, wide: Wide, window: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Expected orders and sessions of each column's slice (trailing median, causal) or None."""
+    c = inp.counts
+    if c is None or not len(c):
+        return None, None
+    out = []
+    for col in ("orders", "sessions"):
+        if col not in c.columns:
+            out.append(None)
+            continue
+        piv = c.pivot_table(index="date", columns=["dimension", "segment"], values=col, aggfunc="first")
+        piv = piv.reindex(wide.grid)
+        cols = pd.MultiIndex.from_tuples([(d, s) for _, d, s in wide.keys])
+        arr = piv.reindex(columns=cols).to_numpy(dtype=float)
+        out.append(rolling(shift(arr, 1), window, 1, "median"))
+    return out[0], out[1]
 
 
 @register
@@ -46,48 +142,82 @@ class RollingZScore(Detector):
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
-        keys = [series[k] for k in SERIES_KEYS]
-        value = series["value"].astype(float)
-        planned = calendar_mask(series, inp.calendar) if cfg.calendar != "ignore" else np.zeros(len(series), bool)
-        clean = value.where(~planned)      # what baselines may learn from
-        factor = pd.Series(1.0, index=series.index)
-        if cfg.weekday_adjust:
-            d = series["date"]
-            wd_keys = [*keys, d.dt.day_of_week * 1440 + d.dt.hour * 60 + d.dt.minute]
-            per_week = 7 * inp.periods_per_day
-            wd_mean = _roll(clean.groupby(wd_keys, sort=False).shift(1), wd_keys, cfg.weekday_weeks, 2, "mean")
-            all_mean = _roll(clean.groupby(keys, sort=False).shift(1), keys, per_week * cfg.weekday_weeks,
-                             per_week, "mean")
-            factor = (wd_mean / all_mean.where(all_mean != 0)).fillna(1.0)
-            factor = factor.where(factor > 0, 1.0)
-        adj = value / factor
-        adj_clean = clean / factor
+        ppd = inp.periods_per_day
+        per_week = 7 * ppd
+        wide = Wide.of(series)
+        value = wide.to(series["value"].to_numpy(dtype=float))
+        planned_rows = calendar_mask(series, inp.calendar) if cfg.calendar != "ignore" else np.zeros(len(series), bool)
+        planned = wide.to(planned_rows.astype(float)) == 1
+        clean = np.where(planned, np.nan, value)               # what baselines may learn from
+        factor = slot_factor(clean, ppd, cfg.weekday_weeks) if cfg.weekday_adjust else np.ones_like(value)
+        adj, adj_clean = value / factor, clean / factor
+        kpis = np.array([k for k, _, _ in wide.keys])
+        orders, sessions = slice_counts(inp, wide, max(cfg.window, 7 * ppd)) if cfg.count_floor or cfg.log_kpis \
+            else (None, None)
+        logc = np.isin(kpis, cfg.log_kpis)
+        sqc = np.isin(kpis, COUNT_KPIS) & cfg.sqrt_counts & ~logc
+        if sqc.any():
+            for a in (adj, adj_clean):
+                a[:, sqc] = 2 * np.sqrt(np.maximum(a[:, sqc], 0) + 0.375)
+        asc = np.isin(kpis, ["conversion_rate"]) & cfg.sqrt_counts & ~logc & (sessions is not None)
+        if asc.any():   # binomial proportion: arcsine square root, spread 1 / (2 sqrt(sessions))
+            for a in (adj, adj_clean):
+                a[:, asc] = np.arcsin(np.sqrt(np.clip(a[:, asc], 0, 1)))
+        offset = np.zeros_like(value)
+        if logc.any():
+            if orders is not None:   # revenue: + one typical order, so a day without orders stays finite
+                rev = np.flatnonzero(kpis == "revenue")
+                typical = rolling(shift(clean[:, rev], 1), max(cfg.window, 7 * ppd), 1, "median") / \
+                    np.maximum(orders[:, rev], 1)
+                offset[:, rev] = np.nan_to_num(typical, nan=0.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for a in (adj, adj_clean):
+                    x = a[:, logc] + offset[:, logc]
+                    a[:, logc] = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
         if cfg.smooth > 1:   # planned days stay out of the smoothed mean too (unless ignored)
-            src = adj if cfg.calendar == "ignore" else adj_clean
-            adj = _roll(src, keys, cfg.smooth, (cfg.smooth + 1) // 2, "mean")
-            lagged = adj_clean.groupby(keys, sort=False).shift(cfg.smooth)  # baseline ends before the smoothed span
+            adj = rolling(adj if cfg.calendar == "ignore" else adj_clean, cfg.smooth, (cfg.smooth + 1) // 2, "mean")
+            lagged = shift(adj_clean, cfg.smooth)              # baseline ends before the smoothed span
         else:
-            lagged = adj_clean.groupby(keys, sort=False).shift(1)
-        key2 = list(keys)
-        if cfg.same_weekday:
-            d = series["date"]
-            key2.append(d.dt.day_of_week * 1440 + d.dt.hour * 60 + d.dt.minute)
-            lagged = adj_clean.groupby(key2, sort=False).shift(1)
+            lagged = shift(adj_clean, 1)
         w, mp = cfg.window, min(cfg.min_periods, cfg.window)
-        if cfg.method == "mean_std":
-            centre = _roll(lagged, key2, w, mp, "mean")
-            spread = _roll(lagged, key2, w, mp, "std")
-        else:
-            centre = _roll(lagged, key2, w, mp, "median")
-            # MAD approximated by the rolling median of each past point's deviation from the
-            # current trailing median — exact per-window MAD would need a Python call per point
-            spread = 1.4826 * _roll((lagged - centre).abs(), key2, w, mp, "median")
-        spread = np.maximum(spread, cfg.min_rel_std * centre.abs())
-        spread = spread.where(spread > 0)
-        score = (adj - centre) / spread
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if cfg.same_weekday:
+                lagged = shift(adj_clean, per_week)
+                roll = lambda a, how: roll_same_slot(a, per_week, w, mp, how)  # noqa: E731
+            else:
+                roll = lambda a, how: rolling(a, w, mp, how)  # noqa: E731
+            if cfg.method == "mean_std":
+                centre, spread = roll(lagged, "mean"), roll(lagged, "std")
+            else:
+                centre = roll(lagged, "median")
+                # MAD approximated by the rolling median of each past point's deviation from the
+                # current trailing median (exact per-window MAD has no compiled rolling form)
+                spread = 1.4826 * roll(np.abs(lagged - centre), "median")
+            spread = np.maximum(spread, cfg.min_rel_std * np.abs(centre))
+            if cfg.count_floor:
+                for kpi in np.unique(kpis):
+                    cols = np.flatnonzero(kpis == kpi)
+                    o = None if orders is None else orders[:, cols]
+                    if sqc[cols[0]]:
+                        floor = 1 / np.sqrt(factor[:, cols])      # Poisson in Anscombe units
+                    elif asc[cols[0]]:
+                        floor = 0.5 / np.sqrt(np.maximum(sessions[:, cols], 1) * factor[:, cols])
+                    elif logc[cols[0]]:
+                        floor = log_noise_floor(kpi, o, cfg.value_cv)
+                    else:
+                        floor = noise_floor(kpi, centre[:, cols] * factor[:, cols], o,
+                                            None if sessions is None else sessions[:, cols], cfg.value_cv)
+                        floor = floor / factor[:, cols]
+                    spread[:, cols] = np.maximum(spread[:, cols], floor)  # NaN stays NaN
+            spread = np.where(spread > 0, spread, np.nan)
+            score = (adj - centre) / spread
         if cfg.smooth > 1:   # the spread is of single periods; a mean of k has 1/sqrt(k) of it
             score = score * np.sqrt(cfg.smooth)
-        out = pd.DataFrame({"score": score, "expected": centre * factor}, index=series.index)
+        level = np.where(logc[None, :], np.exp(np.where(logc[None, :], centre, 0.0)) - offset, centre)
+        level = np.where(sqc[None, :], np.maximum((centre / 2) ** 2 - 0.375, 0), level)
+        level = np.where(asc[None, :], np.sin(np.clip(centre, 0, np.pi / 2)) ** 2, level)
+        out = pd.DataFrame({"score": wide.back(score), "expected": wide.back(level * factor)}, index=series.index)
         if cfg.calendar == "mute":
-            out["flag"] = (score.abs() >= cfg.threshold) & ~planned
+            out["mute"] = planned_rows
         return out
