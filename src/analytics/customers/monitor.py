@@ -325,16 +325,7 @@ def _daily_segment_counts_reference(orders: pd.DataFrame, dates: pd.DatetimeInde
             base_rows.append(count(*history[0]))
         else:
             base_rows.append(np.full(k, np.nan))
-    now, base = np.vstack(now_rows), np.vstack(base_rows)
-    out = pd.DataFrame({
-        "date": np.repeat(dates.to_numpy(), k),
-        "segment": np.tile(np.array(names, dtype=object), len(dates)),
-        "customers": now.ravel().astype(np.int64),
-        "total": np.repeat(now.sum(axis=1), k).astype(np.int64),
-        "base_customers": base.ravel(),
-        "base_total": np.repeat(base.sum(axis=1), k),
-    })
-    return out
+    return _long_rows(dates, names, np.vstack(now_rows), np.vstack(base_rows))
 
 
 def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.DataFrame:
