@@ -62,6 +62,178 @@ def daily_segment_counts(
 ) -> pd.DataFrame:
     """Customers per segment on each of ``dates`` (consecutive days), from RFM as of that day.
 
+    Same rows as ``_daily_segment_counts_reference`` (the per-day re-segmentation, kept as the
+    reference and for the configurations the closed form does not cover: the activity clock,
+    shrunk gaps, monetary rules, non-consecutive dates). The default path (calendar clock, own
+    gaps, R and F rules) computes every day at once, without a loop over days: see
+    ``_counts_closed_form``.
+    """
+    v = valid_orders(orders)
+    dates = pd.DatetimeIndex(dates).normalize().sort_values()
+    oc = rfm_cfg.overdue
+    consecutive = bool(np.all((dates[1:] - dates[:-1]) == pd.Timedelta(days=1)))
+    if (oc.clock != "calendar" or oc.gap_prior_strength != 0 or rfm_cfg.uses_monetary
+            or not consecutive or len(dates) == 0 or len(v) == 0):
+        return _daily_segment_counts_reference(v, dates, rfm_cfg, window_days, population)
+    d0 = as_day(dates[0])
+    v = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), as_day(dates[-1]), side="right"))]
+    now, base = _counts_closed_form(v["cust"].to_numpy(), v["day"].to_numpy() - d0, len(dates),
+                                    window_days, SegmentLookup(rfm_cfg), population)
+    return _long_rows(dates, rfm_cfg.names, now, base)
+
+
+def _long_rows(dates: pd.DatetimeIndex, names: list[str], now: np.ndarray, base: np.ndarray) -> pd.DataFrame:
+    k = len(names)
+    return pd.DataFrame({
+        "date": np.repeat(dates.to_numpy(), k),
+        "segment": np.tile(np.array(names, dtype=object), len(dates)),
+        "customers": now.ravel().astype(np.int64),
+        "total": np.repeat(now.sum(axis=1), k).astype(np.int64),
+        "base_customers": base.ravel(),
+        "base_total": np.repeat(base.sum(axis=1), k),
+    })
+
+
+def _first_crossing(gap: np.ndarray, b: float, strict: bool, r_max: int) -> np.ndarray:
+    """Per customer, the least integer recency r >= 0 with r / gap >= b (> b if ``strict``),
+    evaluated with the same float division as ``overdue_ratio``; capped at ``r_max``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = np.clip(np.floor(np.minimum(b * gap, r_max)) - 2, 0, r_max).astype(np.int64)
+    for _ in range(6):  # the float estimate is within a unit or two of the exact crossing
+        ov = r.astype(float) / gap
+        r += ((ov <= b) if strict else (ov < b)) & (r < r_max)
+    return r
+
+
+def _counts_closed_form(codes: np.ndarray, day: np.ndarray, n: int, w: int, lookup: SegmentLookup,
+                        population: PopulationConfig | None) -> tuple[np.ndarray, np.ndarray]:
+    """(now, base) counts per day and segment (n x segments), every day at once.
+
+    Between two order days a customer's last order day s, order count f and mean gap are fixed
+    and the recency r = t - s grows by one a day, so the overdue ratio r / gap crosses each rule
+    boundary (and the population's ``max_overdue``) on a day known in closed form
+    (``_first_crossing``). Each customer's history is cut into pieces of constant (f, overdue
+    region, in the population), written as +1/-1 into (day, last order day) difference arrays and
+    summed over days: the active customers per (day, last order day) for each (F-score class,
+    region). The day's R scores are a function of the last order day (the rank among every
+    customer seen, from the same kind of table over all customers) and its F scores a function
+    of f, so each (day, last order day) cell maps to one segment: one ``bincount`` per class.
+    The base count (the population a window earlier, scored with the day's breakpoints) reads
+    the same tables shifted by ``w`` days.
+    """
+    k = len(lookup.cfg.names)
+    now, base = np.zeros((n, k)), np.full((n, k), np.nan)
+    if len(codes) == 0:
+        return now, base
+    # one row per (customer, order day): orders that day, cumulative orders, first and next day
+    order = np.lexsort((day, codes))
+    c, d = codes[order], day[order]
+    new = np.ones(len(c), dtype=bool)
+    new[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1])
+    starts = np.flatnonzero(new)
+    c, s = c[starts], d[starts]
+    per_day = np.diff(np.append(starts, len(order)))
+    cust_start = np.ones(len(c), dtype=bool)
+    cust_start[1:] = c[1:] != c[:-1]
+    cum = np.cumsum(per_day)
+    grp = np.cumsum(cust_start) - 1
+    f = cum - np.concatenate([[0], cum[:-1]])[cust_start][grp]
+    first = s[cust_start][grp]
+    nxt = np.full(len(s), n, dtype=np.int64)
+    nxt[:-1] = np.where(cust_start[1:], n, s[1:])
+    s_min = int(min(s.min(), 0))
+    S = n - s_min                                   # last order day axis: s_min .. n-1
+    ta, tb = np.maximum(s, 0), np.minimum(nxt, n)   # days each piece is the customer's state
+    live = ta < tb
+    si = s - s_min
+
+    def table(t0: np.ndarray, t1: np.ndarray, col: np.ndarray, width: int) -> np.ndarray:
+        """(n, width) counts of pieces active on each day, from +1/-1 at their first/end days."""
+        m = (n + 1) * width
+        diff = (np.bincount(t0 * width + col, minlength=m) - np.bincount(t1 * width + col, minlength=m))
+        return np.cumsum(diff.reshape(n + 1, width), axis=0)[:n]
+
+    # every customer seen so far: the day's reference for R (last order day) and F (order count)
+    L = table(ta[live], tb[live], si[live], S)
+    f_max = int(f.max())
+    FH = table(ta[live], tb[live], f[live], f_max + 2)
+    n_t = L.sum(axis=1)
+    n_div = np.where(n_t > 0, n_t, 1)[:, None]
+    # R score of last order day s on day t: rank = 1 + customers whose last order is before s
+    # (= strictly longer recency); F score of f: rank = 1 + customers with fewer orders
+    r_rank = np.cumsum(L, axis=1) - L + 1
+    r_sc = np.clip(np.ceil(r_rank / n_div * 5), 1, 5).astype(np.int64)
+    f_rank = np.cumsum(FH, axis=1) - FH + 1
+    f_sc = np.clip(np.ceil(f_rank / n_div * 5), 1, 5).astype(np.int64)
+    # order counts whose F score is the same on every day share one class
+    f_cols, f_cls = np.unique(f_sc.T, axis=0, return_inverse=True)
+    f_cls = np.asarray(f_cls).ravel()
+
+    # population pieces, cut where the overdue region or the population membership changes
+    min_orders = population.min_orders if population is not None else 1
+    p = live & (f >= min_orders)
+    s_p, f_p, ta_p, tb_p = s[p], f[p], ta[p], tb[p]
+    rep = f_p > 1
+    span = (s_p - first[p]).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.maximum((span + 0.0) / (f_p - 1 + 0.0), 1.0)
+    gap = np.where(rep, gap, 1.0)
+    r_max = S + 1
+    bounds = list(lookup.bounds)
+    if population is not None and population.max_overdue is not None:
+        bounds.append(float(population.max_overdue))
+    cuts = [ta_p, tb_p]
+    for b in bounds:
+        for strict in (False, True):
+            r = _first_crossing(gap, b, strict, r_max)
+            cuts.append(np.where(rep, np.clip(s_p + r, ta_p, tb_p), ta_p))
+    if population is not None and population.active_days is not None:
+        cuts.append(np.clip(s_p + population.active_days + 1, ta_p, tb_p))
+    cut = np.sort(np.stack(cuts, axis=1), axis=1)
+    lo, hi = cut[:, :-1].ravel(), cut[:, 1:].ravel()
+    row = np.repeat(np.arange(len(s_p)), cut.shape[1] - 1)
+    keep = lo < hi
+    lo, hi, row = lo[keep], hi[keep], row[keep]
+    rec = lo - s_p[row]                                  # the piece's state at its first day
+    ov = np.where(rep[row], rec.astype(float) / gap[row], np.nan)
+    f_row = f_p[row]
+    inside = population.mask(f_row, rec, ov) if population is not None else np.ones(len(row), bool)
+    lo, hi, row, f_row = lo[inside], hi[inside], row[inside], f_row[inside]
+    reg = lookup.region(ov[inside])
+    si_row = s_p[row] - s_min
+    # segment of each (R score, F score, region) cell, scores 1..5 (M = F: no monetary rule)
+    seg_of = np.zeros((6, 6, lookup.n_regions), dtype=np.int64)
+    sc = np.arange(1, 6)
+    seg_of[1:, 1:, :] = lookup.table.reshape(5, 5, 5, lookup.n_regions)[
+        sc[:, None] - 1, sc[None, :] - 1, sc[None, :] - 1, :]
+    r_sc_base = np.full((n, S), 1, dtype=np.int64)      # day t's R scores of last order day s + w
+    if w < n:
+        r_sc_base[w:, : S - w] = r_sc[w:, w:]
+    t_idx = np.arange(n)[:, None] * k
+    now_flat, base_flat = np.zeros(n * k), np.zeros(n * k)
+    key = f_cls[f_row] * lookup.n_regions + reg
+    for g in np.unique(key):
+        m = key == g
+        active = table(lo[m], hi[m], si_row[m], S)
+        fg, rg = f_cols[g // lookup.n_regions], g % lookup.n_regions
+        seg = seg_of[r_sc, fg[:, None], rg]
+        now_flat += np.bincount((t_idx + seg).ravel(), weights=active.ravel(), minlength=n * k)
+        if w < n:
+            seg_b = seg_of[r_sc_base[w:], fg[w:, None], rg]
+            base_flat[w * k:] += np.bincount((t_idx[: n - w] + seg_b).ravel(),
+                                             weights=active[: n - w].ravel(), minlength=(n - w) * k)
+    now = now_flat.reshape(n, k)
+    base[w:] = base_flat.reshape(n, k)[w:]
+    empty = n_t == 0                                    # nobody seen yet: zeros now, no base
+    now[empty], base[empty] = 0.0, np.nan
+    return now, base
+
+
+def _daily_segment_counts_reference(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg: RfmConfig,
+                                    window_days: int = 14,
+                                    population: PopulationConfig | None = None) -> pd.DataFrame:
+    """Customers per segment on each of ``dates`` (consecutive days), from RFM as of that day.
+
     Each day is scored like ``compute_rfm`` on that day (quintiles of that day's population), so
     a snapshot equals the segments table the analysis would have produced that morning. For the
     growth, the same day's breakpoints also score the customers as they were ``window_days``
@@ -164,16 +336,7 @@ def daily_segment_counts(
             base_rows.append(count(*history[0]))
         else:
             base_rows.append(np.full(k, np.nan))
-    now, base = np.vstack(now_rows), np.vstack(base_rows)
-    out = pd.DataFrame({
-        "date": np.repeat(dates.to_numpy(), k),
-        "segment": np.tile(np.array(names, dtype=object), len(dates)),
-        "customers": now.ravel().astype(np.int64),
-        "total": np.repeat(now.sum(axis=1), k).astype(np.int64),
-        "base_customers": base.ravel(),
-        "base_total": np.repeat(base.sum(axis=1), k),
-    })
-    return out
+    return _long_rows(dates, names, np.vstack(now_rows), np.vstack(base_rows))
 
 
 def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.DataFrame:

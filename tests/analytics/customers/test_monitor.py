@@ -14,7 +14,7 @@ from tests.analytics.customers.customers_synth import synthetic_store
 
 from analytics.alerts import Dispatcher, JsonlSink
 from analytics.customers import monitor, rfm, segments
-from analytics.customers.config import CustomersConfig, MonitorConfig
+from analytics.customers.config import CustomersConfig, MonitorConfig, PopulationConfig, RfmConfig
 from analytics.customers.pipeline import churn_wave_delays
 from analytics.customers.store import MIGRATIONS, MonitorStore
 
@@ -237,3 +237,32 @@ def test_no_churn_wave_no_alert_and_the_wave_moves_the_statistic(tmp_path):
         .loc["2025-07-01":"2025-08-15", "z"]
     )
     assert hit.max() >= CustomersConfig().monitor.min_z
+
+
+OWN_RULES = {"segments": [{"name": "Due", "f": {"min": 2}, "overdue": {"min": 0.5, "max": 1.5}},
+                          {"name": "Late", "overdue": {"min": 1.5, "max": 3}},
+                          {"name": "Top", "r": {"min": 4}, "f": {"min": 4}},
+                          {"name": "Lost", "r": {"max": 2}}]}
+
+
+@pytest.mark.parametrize("rules,population,window,tail", [
+    ({}, None, 7, None),                                                    # replay, every customer
+    ({}, {"min_orders": 2, "max_overdue": 10.0}, 28, 60),                   # default population, history
+    ({}, {"min_orders": 3, "max_overdue": 2.5, "active_days": 30}, 5, 90),
+    (OWN_RULES, {"min_orders": 2, "max_overdue": 4.0}, 14, 120),            # fractional boundaries
+    (OWN_RULES, None, 500, 30),                                             # window longer than the days
+])
+def test_closed_form_counts_equal_the_per_day_segmentation(store, monkeypatch, rules, population, window, tail):
+    orders, _ = store
+    rfm_cfg = RfmConfig.model_validate(rules)
+    pop = PopulationConfig.model_validate(population) if population is not None else None
+    v = rfm.valid_orders(orders)
+    end = rfm.data_end_date(orders)
+    start = v["order_date"].min() if tail is None else end - pd.Timedelta(days=tail)
+    days = pd.date_range(start, end)
+    ref = monitor._daily_segment_counts_reference(v, days, rfm_cfg, window, pop)
+    with monkeypatch.context() as m:   # the closed form must answer, not fall back to the reference
+        m.setattr(monitor, "_daily_segment_counts_reference", None)
+        fast = monitor.daily_segment_counts(v, days, rfm_cfg, window, pop)
+    pd.testing.assert_frame_equal(fast, ref)
+    assert ref["customers"].sum() > 0 and ref["base_customers"].notna().any() == (window < len(days))
