@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Benchmark of the detection stage: per-detector wall time, rows/s and peak memory (prints, never asserts).
+"""Benchmark of the detection stage: per-detector wall time, rows/s and peak memory (prints, never
+asserts).
 
-    python bench/bench_detect.py --data data/                 # the detection stage on a data directory
-    python bench/bench_detect.py --rows 100000 --rows 1000000 # long single-KPI series (5-minute steps)
+    python bench/bench_detect.py --data data/                 # detection stage on a data directory
+    python bench/bench_detect.py --rows 100000 --rows 1000000 # long single-KPI series (5-min steps)
     python bench/bench_detect.py --data data/ --set detectors.prophet_residual.enabled=false
 
 Each case runs in a fresh child process so its peak RSS (VmHWM, children included for Prophet's
@@ -31,7 +32,9 @@ def _child_data(data: str, overrides: list[str]) -> dict:
     from analytics.context import RunContext
     from analytics.loading import load_data_dir
 
-    cfg = load_analysis_config(None, ["customers.enabled=false", "insights.enabled=false", *overrides])
+    cfg = load_analysis_config(
+        None, ["customers.enabled=false", "insights.enabled=false", *overrides]
+    )
     ctx = RunContext(config=cfg, data=load_data_dir(data), out_dir=Path("."))
     pl.run(ctx, [s for s in pl.STAGES if s[0] == "kpis"])
     t0 = time.perf_counter()
@@ -53,11 +56,24 @@ def _child_rows(n: int, freq: str, overrides: list[str]) -> dict:
     rng = np.random.default_rng(0)
     dates = pd.date_range("2020-01-01", periods=n, freq=freq)
     hour = dates.hour.to_numpy() + dates.minute.to_numpy() / 60
-    lam = 200 * (1 + 0.6 * np.sin(2 * np.pi * (hour - 6) / 24)) * np.where(dates.day_of_week >= 5, 0.7, 1.0)
-    series = pd.DataFrame({"date": dates, "kpi": "metric", "dimension": "overall", "segment": "all",
-                           "value": rng.poisson(lam).astype(float)})
+    lam = (
+        200
+        * (1 + 0.6 * np.sin(2 * np.pi * (hour - 6) / 24))
+        * np.where(dates.day_of_week >= 5, 0.7, 1.0)
+    )
+    series = pd.DataFrame(
+        {
+            "date": dates,
+            "kpi": "metric",
+            "dimension": "overall",
+            "segment": "all",
+            "value": rng.poisson(lam).astype(float),
+        }
+    )
     cfg = load_analysis_config(None, overrides)
-    inp = DetectorInput(series=series, periods_per_day=periods_per_day(series["date"]), sensitivity=cfg.sensitivity)
+    inp = DetectorInput(
+        series=series, periods_per_day=periods_per_day(series["date"]), sensitivity=cfg.sensitivity
+    )
     status, total = {}, 0.0
     for name, dcfg in cfg.detectors.items():
         cls = REGISTRY[dcfg.type]
@@ -98,14 +114,20 @@ def _print(label: str, res: dict) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", action="append", default=[], help="data directory (repeatable)")
-    ap.add_argument("--rows", action="append", type=int, default=[], help="synthetic series length (repeatable)")
+    ap.add_argument(
+        "--rows", action="append", type=int, default=[], help="synthetic series length (repeatable)"
+    )
     ap.add_argument("--freq", default="5min", help="step of the synthetic series (default 5min)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, *rest = json.loads(args.child)
-        res = _child_data(rest[0], rest[1]) if kind == "data" else _child_rows(int(rest[0]), rest[1], rest[2])
+        res = (
+            _child_data(rest[0], rest[1])
+            if kind == "data"
+            else _child_rows(int(rest[0]), rest[1], rest[2])
+        )
         res["peak_mb"] = _peak_mb()
         print(json.dumps(res, default=str))
         return 0
@@ -114,7 +136,9 @@ def main() -> int:
     for d in args.data:
         _print(f"{d}", _run_case(["data", d, args.overrides]))
     for n in args.rows:
-        _print(f"{n:,} rows x 1 KPI ({args.freq})", _run_case(["rows", n, args.freq, args.overrides]))
+        _print(
+            f"{n:,} rows x 1 KPI ({args.freq})", _run_case(["rows", n, args.freq, args.overrides])
+        )
     return 0
 
 

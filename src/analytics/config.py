@@ -31,28 +31,57 @@ class _Strict(BaseModel):
 
 
 class ConsensusConfig(_Strict):
-    tolerance_days: int = Field(2, ge=0, le=30, description="a vote counts within ± this many periods")
+    tolerance_days: int = Field(
+        2, ge=0, le=30, description="a vote counts within ± this many periods"
+    )
     min_votes: int = Field(2, ge=1, le=20, description="k of n voting detectors must agree")
-    required: list[str] = Field(default_factory=list, description="detectors that must be among the voters")
+    required: list[str] = Field(
+        default_factory=list, description="detectors that must be among the voters"
+    )
     count_by: Literal["detector", "type"] = Field(
-        "detector", description="type: detectors of the same type (e.g. two z-score variants) are one vote")
-    merge_gap_days: int = Field(1, ge=0, le=30, description="flagged periods this close form one incident")
+        "detector",
+        description="type: detectors of the same type (e.g. two z-score variants) are one vote",
+    )
+    merge_gap_days: int = Field(
+        1, ge=0, le=30, description="flagged periods this close form one incident"
+    )
     vote_sensitivity: float | None = Field(
-        None, gt=0, le=90, description="votes on calibrated scores: a detector also votes where its score "
-        "reaches the threshold of this sensitivity (false alerts per series per 90 days), flagged or not; "
-        "a consensus period still needs one flag. null = only flags vote")
-    mute_calendar: bool = Field(True, description="drop consensus days that are in the observable marketing "
-                                                   "calendar (planned campaigns, holidays)")
+        None,
+        gt=0,
+        le=90,
+        description="votes on calibrated scores: a detector also votes where its score "
+        "reaches the threshold of this sensitivity (false alerts per series per 90 days), "
+        "flagged or not; "
+        "a consensus period still needs one flag. null = only flags vote",
+    )
+    mute_calendar: bool = Field(
+        True,
+        description="drop consensus days that are in the observable marketing "
+        "calendar (planned campaigns, holidays)",
+    )
 
 
 class ScoringConfig(_Strict):
-    mode: Literal["strict", "lenient"] = Field("strict", description="which mode gates and the headline use")
-    early_days: int = Field(1, ge=0, le=60, description="an incident may start this many days before the event")
-    late_days: int = Field(3, ge=0, le=60, description="… or overlap up to this many days after it ends")
-    min_effect: float = Field(0.03, ge=0, le=10, description="strict: the KPI moved at least this much (relative)")
+    mode: Literal["strict", "lenient"] = Field(
+        "strict", description="which mode gates and the headline use"
+    )
+    early_days: int = Field(
+        1, ge=0, le=60, description="an incident may start this many days before the event"
+    )
+    late_days: int = Field(
+        3, ge=0, le=60, description="… or overlap up to this many days after it ends"
+    )
+    min_effect: float = Field(
+        0.03, ge=0, le=10, description="strict: the KPI moved at least this much (relative)"
+    )
     include_oracle: bool = Field(True, description="run the oracle when truth exists")
-    warmup_days: int = Field(0, ge=0, le=3650, description="unexpected events starting in the data's first "
-                             "days are scored apart (scorecard 'warmup'); 0 = none")
+    warmup_days: int = Field(
+        0,
+        ge=0,
+        le=3650,
+        description="unexpected events starting in the data's first "
+        "days are scored apart (scorecard 'warmup'); 0 = none",
+    )
 
 
 class OutputConfig(_Strict):
@@ -62,19 +91,33 @@ class OutputConfig(_Strict):
 
 class AnalysisConfig(_Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="master seed for seeded detectors")
-    kpis: list[str] = Field(default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"])
+    kpis: list[str] = Field(
+        default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"]
+    )
     dimensions: list[Literal["overall", "channel", "country", "category"]] = Field(
-        default_factory=lambda: ["overall", "channel", "country", "category"])
+        default_factory=lambda: ["overall", "channel", "country", "category"]
+    )
     slice_kpis: dict[Literal["channel", "country", "category"], list[str]] = Field(
-        default_factory=dict, description="KPIs watched per non-overall dimension (default: all of `kpis`)")
+        default_factory=dict,
+        description="KPIs watched per non-overall dimension (default: all of `kpis`)",
+    )
     sensitivity: float = Field(
-        DEFAULT_SENSITIVITY, gt=0, le=90, description="expected false alerts per series per 90 days of each "
-        "detector on normal data (sets every detector's threshold on the calibrated scale)")
+        DEFAULT_SENSITIVITY,
+        gt=0,
+        le=90,
+        description="expected false alerts per series per 90 days of each "
+        "detector on normal data (sets every detector's threshold on the calibrated scale)",
+    )
     slice_threshold_add: float = Field(
-        0.0, ge=0, le=50, description="on non-overall slices a flag needs |score| >= threshold + this (legacy; "
-                                      "calibrated scores make it unnecessary)")
-    detectors: dict[str, DetectorSettings] = Field(default_factory=lambda: {
-        name: cls.config_class() for name, cls in REGISTRY.items()})
+        0.0,
+        ge=0,
+        le=50,
+        description="on non-overall slices a flag needs |score| >= threshold + this (legacy; "
+        "calibrated scores make it unnecessary)",
+    )
+    detectors: dict[str, DetectorSettings] = Field(
+        default_factory=lambda: {name: cls.config_class() for name, cls in REGISTRY.items()}
+    )
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -95,15 +138,22 @@ class AnalysisConfig(_Strict):
         for dim, ks in self.slice_kpis.items():
             for k in ks:
                 if k not in self.kpis:
-                    raise ValueError(f"slice_kpis.{dim}: {k!r} is not an analysed KPI ({', '.join(self.kpis)})")
+                    raise ValueError(
+                        f"slice_kpis.{dim}: {k!r} is not an analysed KPI ({', '.join(self.kpis)})"
+                    )
         for name, det in self.detectors.items():
             for k in det.kpis or []:
                 if k not in self.kpis:
-                    raise ValueError(f"detectors.{name}.kpis: {k!r} is not an analysed KPI ({', '.join(self.kpis)})")
+                    raise ValueError(
+                        f"detectors.{name}.kpis: {k!r} is not an analysed KPI "
+                        f"({', '.join(self.kpis)})"
+                    )
         for name in self.consensus.required:
             if name not in self.detectors:
-                raise ValueError(f"consensus.required: unknown detector {name!r} "
-                                 f"(configured: {', '.join(self.detectors)})")
+                raise ValueError(
+                    f"consensus.required: unknown detector {name!r} "
+                    f"(configured: {', '.join(self.detectors)})"
+                )
         return self
 
     def voting_detectors(self) -> list[str]:
@@ -117,13 +167,15 @@ def config_from_raw(raw: dict[str, Any] | None, source: str = "analysis config")
     return validate(AnalysisConfig, raw, source)
 
 
-def load_analysis_config(path: str | Path | None = None, overrides: list[str] | None = None) -> AnalysisConfig:
+def load_analysis_config(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> AnalysisConfig:
     """Load, override (``dotted.key=value``) and validate an analysis YAML file."""
     model, _raw = load_analysis_config_raw(path, overrides)
     return model
 
 
-def load_analysis_config_raw(path: str | Path | None = None,
-                             overrides: list[str] | None = None) -> tuple[AnalysisConfig, dict[str, Any]]:
+def load_analysis_config_raw(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> tuple[AnalysisConfig, dict[str, Any]]:
     return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH, overrides)
-

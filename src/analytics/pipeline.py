@@ -53,17 +53,25 @@ def stage_kpis(ctx: RunContext) -> None:
 def analysed_kpis(ctx: RunContext) -> tuple[list[str], list[str]]:
     """(KPIs, dimensions) the detectors run on."""
     cfg: AnalysisConfig = ctx.config
-    if ctx.data.source == "kpis":   # every KPI column and every slice the file carries (overall first)
-        return ([c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")],
-                list(dict.fromkeys(ctx.kpis_daily["dimension"].astype(str))))
+    # an external file: every KPI column and every slice the file carries (overall first)
+    if ctx.data.source == "kpis":
+        return (
+            [c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")],
+            list(dict.fromkeys(ctx.kpis_daily["dimension"].astype(str))),
+        )
     dims = [d for d in cfg.dimensions if (ctx.kpis_daily["dimension"] == d).any()]
     return list(cfg.kpis), dims
 
 
 # noise column of truth/baseline_daily per KPI (simulation/noise_model.py): a variance for sums,
 # the variance of one order's value for aov; conversion_rate takes the day-level CV² of conversion
-NOISE_COLUMNS = {"sessions": "sessions_var", "orders": "orders_var", "revenue": "revenue_var",
-                 "units": "units_var", "aov": "aov_order_var"}
+NOISE_COLUMNS = {
+    "sessions": "sessions_var",
+    "orders": "orders_var",
+    "revenue": "revenue_var",
+    "units": "units_var",
+    "aov": "aov_order_var",
+}
 
 
 def _baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
@@ -89,7 +97,9 @@ def _baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
     noise = {k: c for k, c in NOISE_COLUMNS.items() if k in present and c in b.columns}
     long["noise"] = np.nan
     if noise:
-        nl = b.melt(id_vars=keys, value_vars=list(noise.values()), var_name="kpi", value_name="noise")
+        nl = b.melt(
+            id_vars=keys, value_vars=list(noise.values()), var_name="kpi", value_name="noise"
+        )
         nl["kpi"] = nl["kpi"].map({c: k for k, c in noise.items()})
         long = long.drop(columns="noise").merge(nl, on=[*keys, "kpi"], how="left")
     if "conversion_rate" in present and "conversion_cv2" in b.columns:
@@ -110,14 +120,21 @@ def stage_detect(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
     kpis, dims = analysed_kpis(ctx)
     series = to_long(ctx.kpis_daily, kpis, dims)
-    for dim, ks in cfg.slice_kpis.items() if ctx.data.source != "kpis" else ():  # fewer KPIs on slices
+    for dim, ks in (
+        cfg.slice_kpis.items() if ctx.data.source != "kpis" else ()
+    ):  # fewer KPIs on slices
         series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
     series = series.reset_index(drop=True)
     counts = [c for c in ("orders", "sessions") if c in ctx.kpis_daily.columns]
-    inp = DetectorInput(series=series, baseline=_baseline_long(ctx.data, kpis), seed=cfg.seed,
-                        periods_per_day=_periods_per_day(series["date"]),
-                        slice_threshold_add=cfg.slice_threshold_add, sensitivity=cfg.sensitivity,
-                        counts=ctx.kpis_daily[["date", "dimension", "segment", *counts]] if counts else None)
+    inp = DetectorInput(
+        series=series,
+        baseline=_baseline_long(ctx.data, kpis),
+        seed=cfg.seed,
+        periods_per_day=_periods_per_day(series["date"]),
+        slice_threshold_add=cfg.slice_threshold_add,
+        sensitivity=cfg.sensitivity,
+        counts=ctx.kpis_daily[["date", "dimension", "segment", *counts]] if counts else None,
+    )
     if ctx.data.tables.get("marketing_calendar") is not None:
         inp.calendar = ctx.data.tables["marketing_calendar"]
     frames = []
@@ -126,8 +143,12 @@ def stage_detect(ctx: RunContext) -> None:
         if not dcfg.enabled:
             continue
         if cls.needs_truth and (inp.baseline is None or not cfg.scoring.include_oracle):
-            ctx.detector_status[name] = {"ok": False, "skipped": True, "error": "no truth/baseline_daily",
-                                         "seconds": 0.0}
+            ctx.detector_status[name] = {
+                "ok": False,
+                "skipped": True,
+                "error": "no truth/baseline_daily",
+                "seconds": 0.0,
+            }
             continue
         t0 = time.perf_counter()
         det = cls(dcfg, name=name)
@@ -138,16 +159,26 @@ def stage_detect(ctx: RunContext) -> None:
         except Exception as exc:  # a detector failing at run time must not sink the run
             msg = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
             log.warning("detector %s failed: %s", name, msg)
-            ctx.detector_status[name] = {"ok": False, "error": msg,
-                                         "seconds": round(time.perf_counter() - t0, 3)}
+            ctx.detector_status[name] = {
+                "ok": False,
+                "error": msg,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
             continue
-        ctx.detector_status[name] = {"ok": True, "error": None, "mode": det.mode, "votes": cls.votes,
-                                     "warnings": list(getattr(det, "warnings_", [])),
-                                     "seconds": round(time.perf_counter() - t0, 3)}
+        ctx.detector_status[name] = {
+            "ok": True,
+            "error": None,
+            "mode": det.mode,
+            "votes": cls.votes,
+            "warnings": list(getattr(det, "warnings_", [])),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
         frames.append(out)
     if frames:
         ctx.detections = pd.concat(frames, ignore_index=True)
-        if ctx.data.source == "kpis":   # a missing period of an external file is a gap, never an alarm
+        if (
+            ctx.data.source == "kpis"
+        ):  # a missing period of an external file is a gap, never an alarm
             ctx.detections.loc[ctx.detections["actual"].isna(), "flag"] = False
     else:
         ctx.detections = pd.DataFrame(columns=OUTPUT_COLUMNS)
@@ -165,22 +196,34 @@ def _calendar_days(ctx: RunContext) -> list[pd.Timestamp]:
 
 def stage_consensus(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
-    votes = cons.Votes(ctx.detections)   # dense view, shared by every rule below
+    votes = cons.Votes(ctx.detections)  # dense view, shared by every rule below
     ctx.detector_incidents = {
         name: cons.detector_incidents(votes, name, cfg.consensus.merge_gap_days)
-        for name, st in sorted(ctx.detector_status.items()) if st.get("ok")}
+        for name, st in sorted(ctx.detector_status.items())
+        if st.get("ok")
+    }
     vs = voters(ctx)
     if len(vs) < cfg.consensus.min_votes:
-        log.warning("only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
-                    len(vs), ", ".join(vs) or "none", cfg.consensus.min_votes, len(vs))
+        log.warning(
+            "only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
+            len(vs),
+            ", ".join(vs) or "none",
+            cfg.consensus.min_votes,
+            len(vs),
+        )
     mute = _calendar_days(ctx)
     fams = {n: cfg.detectors[n].type for n in vs}
-    ctx.incidents = cons.consensus_incidents(votes, vs, cfg.consensus, mute, families=fams) if vs else []
+    ctx.incidents = (
+        cons.consensus_incidents(votes, vs, cfg.consensus, mute, families=fams) if vs else []
+    )
     if ctx.data.has_truth:
         n = len(set(fams.values())) if cfg.consensus.count_by == "type" else len(vs)
-        ctx.consensus_levels = {f"k{k}": cons.consensus_incidents(votes, vs, cfg.consensus, mute, min_votes=k,
-                                                                  families=fams)
-                                for k in range(1, n + 1)}
+        ctx.consensus_levels = {
+            f"k{k}": cons.consensus_incidents(
+                votes, vs, cfg.consensus, mute, min_votes=k, families=fams
+            )
+            for k in range(1, n + 1)
+        }
 
 
 def stage_customers(ctx: RunContext) -> None:
@@ -205,15 +248,15 @@ STAGES: list[tuple[str, Stage]] = [
     ("kpis", stage_kpis),
     ("detect", stage_detect),
     ("consensus", stage_consensus),
-    ("customers", stage_customers),            # RFM, churn, CLV, monitor → ctx.customers, customers/
-    ("insights", stage_insights),              # insights.json + insights.md (includes ctx.customers)
-    ("report", stage_report),                  # plots/*.png
+    ("customers", stage_customers),  # RFM, churn, CLV, monitor → ctx.customers, customers/
+    ("insights", stage_insights),  # insights.json + insights.md (includes ctx.customers)
+    ("report", stage_report),  # plots/*.png
 ]
 
 
 def run(ctx: RunContext, stages: Sequence[tuple[str, Stage]] | None = None) -> RunContext:
     """Run the stages in order, timing each into ``ctx.timings``."""
-    for name, fn in (STAGES if stages is None else stages):
+    for name, fn in STAGES if stages is None else stages:
         t0 = time.perf_counter()
         fn(ctx)
         ctx.timings[name] = round(time.perf_counter() - t0, 3)
@@ -222,25 +265,36 @@ def run(ctx: RunContext, stages: Sequence[tuple[str, Stage]] | None = None) -> R
 
 
 # ---------------------------------------------------------------- selection, ids, outputs
-def select_detectors(cfg: AnalysisConfig, names: Sequence[str] | None, has_truth: bool = True) -> AnalysisConfig:
+def select_detectors(
+    cfg: AnalysisConfig, names: Sequence[str] | None, has_truth: bool = True
+) -> AnalysisConfig:
     """A copy of ``cfg`` with only ``names`` enabled (None = as configured)."""
     if not names:
         return cfg
     unknown = [n for n in names if n not in cfg.detectors]
     if unknown:
-        raise InputError(f"--detectors: unknown detector {unknown[0]!r} (known: {', '.join(cfg.detectors)})")
+        raise InputError(
+            f"--detectors: unknown detector {unknown[0]!r} (known: {', '.join(cfg.detectors)})"
+        )
     for n in names:
         if REGISTRY[cfg.detectors[n].type].needs_truth and not has_truth:
-            raise InputError(f"--detectors: {n!r} needs truth/ (simulated data) and this data has none")
+            raise InputError(
+                f"--detectors: {n!r} needs truth/ (simulated data) and this data has none"
+            )
     dets = {n: d.model_copy(update={"enabled": n in names}) for n, d in cfg.detectors.items()}
     return cfg.model_copy(update={"detectors": dets})
 
 
 def data_hash(ds: DataSet, extra_files: Sequence[Path] = ()) -> str:
-    """Identity of the input: the manifest (which lists every file's sha256) or the files themselves."""
+    """Identity of the input: the manifest (which lists every file's sha256) or the files
+    themselves."""
     if ds.path is not None and (Path(ds.path) / "manifest.json").is_file():
         return sha256_file(Path(ds.path) / "manifest.json")
-    files = sorted(p for p in Path(ds.path).rglob("*") if p.is_file()) if ds.path and Path(ds.path).is_dir() else []
+    files = (
+        sorted(p for p in Path(ds.path).rglob("*") if p.is_file())
+        if ds.path and Path(ds.path).is_dir()
+        else []
+    )
     files += [Path(p) for p in extra_files]
     return sha256_json([[p.name, sha256_file(p)] for p in files])
 
@@ -278,19 +332,25 @@ def incidents_json(ctx: RunContext) -> dict[str, Any]:
                 d["start"], d["end"] = i.start.isoformat(), i.end.isoformat()
             out.append(d)
         return out
+
     cfg: AnalysisConfig = ctx.config
-    return _clean({
-        "schema": "shocklab.incidents/1",
-        "rule": cfg.consensus.model_dump(mode="json") | {"voters": voters(ctx)},
-        "incidents": dump(ctx.incidents),
-        "by_detector": {n: dump(v) for n, v in sorted(ctx.detector_incidents.items())},
-        "detector_status": {n: {k: v for k, v in st.items() if k != "seconds"}
-                            for n, st in sorted(ctx.detector_status.items())},
-    })
+    return _clean(
+        {
+            "schema": "shocklab.incidents/1",
+            "rule": cfg.consensus.model_dump(mode="json") | {"voters": voters(ctx)},
+            "incidents": dump(ctx.incidents),
+            "by_detector": {n: dump(v) for n, v in sorted(ctx.detector_incidents.items())},
+            "detector_status": {
+                n: {k: v for k, v in st.items() if k != "seconds"}
+                for n, st in sorted(ctx.detector_status.items())
+            },
+        }
+    )
 
 
 def _versions() -> dict[str, str]:
     import importlib.metadata as md
+
     out = {"python": platform.python_version()}
     for pkg in ("shocklab", "numpy", "pandas", "scikit-learn", "prophet", "pydantic"):
         try:
@@ -306,22 +366,31 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
     cfg: AnalysisConfig = ctx.config
     out = Path(ctx.out_dir)
     fmt = f"%.{cfg.output.float_digits}g"
-    ctx.kpis_daily.to_csv(out / "kpis_daily.csv", index=False, float_format=fmt, lineterminator="\n")
+    ctx.kpis_daily.to_csv(
+        out / "kpis_daily.csv", index=False, float_format=fmt, lineterminator="\n"
+    )
     if cfg.output.write_detections and ctx.detections is not None:
-        ctx.detections.to_csv(out / "detections.csv", index=False, float_format=fmt, lineterminator="\n")
+        ctx.detections.to_csv(
+            out / "detections.csv", index=False, float_format=fmt, lineterminator="\n"
+        )
     tables = ctx.kpi_tables
     if tables:
         (out / "tables").mkdir(exist_ok=True)
         for name, df in sorted(tables.items()):
-            df.to_csv(out / "tables" / f"{name}.csv", index=False, float_format=fmt, lineterminator="\n")
+            df.to_csv(
+                out / "tables" / f"{name}.csv", index=False, float_format=fmt, lineterminator="\n"
+            )
     (out / "incidents.json").write_text(canonical_json(incidents_json(ctx)), encoding="utf-8")
     if ctx.scorecard is not None:
         (out / "scorecard.json").write_text(canonical_json(_clean(ctx.scorecard)), encoding="utf-8")
     run_info = {
         "schema": "shocklab.run/1",
         "config": cfg.model_dump(mode="json"),
-        "data": {"path": str(ctx.data.path) if ctx.data.path else None, "source": ctx.data.source,
-                 "has_truth": ctx.data.has_truth},
+        "data": {
+            "path": str(ctx.data.path) if ctx.data.path else None,
+            "source": ctx.data.source,
+            "has_truth": ctx.data.has_truth,
+        },
         "versions": _versions(),
         "detector_status": ctx.detector_status,
         "timings_seconds": ctx.timings,
@@ -331,9 +400,14 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
 
 
 # ---------------------------------------------------------------- one-call entry
-def analyse(data_dir: str | Path, raw_config: dict[str, Any] | None = None, out_dir: str | Path | None = None,
-            detectors: Sequence[str] | None = None, config_path: str | Path | None = None,
-            stages: Sequence[tuple[str, Stage]] | None = None) -> dict[str, Any]:
+def analyse(
+    data_dir: str | Path,
+    raw_config: dict[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    detectors: Sequence[str] | None = None,
+    config_path: str | Path | None = None,
+    stages: Sequence[tuple[str, Stage]] | None = None,
+) -> dict[str, Any]:
     """Analyse one data directory; return the scorecard dict ({} when the data have no truth).
 
     raw_config : the analysis YAML mapping after overrides (None: ``config_path``, or the shipped

@@ -25,14 +25,24 @@ def _noise_counts(rate: float, days: int = 730, n_series: int = 12, seed: int = 
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2024-01-01", periods=days, freq="D")
     weekly = np.array([1.0, 0.95, 0.97, 1.0, 1.05, 1.12, 1.1])[dates.day_of_week]
-    frames = [pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "channel", "segment": f"c{i}",
-                            "value": rng.poisson(rate * weekly).astype(float)}) for i in range(n_series)]
+    frames = [
+        pd.DataFrame(
+            {
+                "date": dates,
+                "kpi": "orders",
+                "dimension": "channel",
+                "segment": f"c{i}",
+                "value": rng.poisson(rate * weekly).astype(float),
+            }
+        )
+        for i in range(n_series)
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
 def test_threshold_follows_the_knob():
-    assert threshold_for(0.1) == pytest.approx(3.2614, abs=1e-3)      # p = 0.1/90 two-sided
-    assert threshold_for(0.1, ppd=24) > threshold_for(0.1)             # same rate per 90 days, more periods
+    assert threshold_for(0.1) == pytest.approx(3.2614, abs=1e-3)  # p = 0.1/90 two-sided
+    assert threshold_for(0.1, ppd=24) > threshold_for(0.1)  # same rate per 90 days, more periods
     assert threshold_for(0.1, direction="up") < threshold_for(0.1)
     for sens in (0.05, 0.3, 2.0):
         assert false_flag_rate(threshold_for(sens, 4), 4) == pytest.approx(sens, rel=1e-6)
@@ -72,7 +82,7 @@ def test_student_t_tail_maps_to_the_same_probability():
 def test_flag_rate_matches_the_knob_on_pure_poisson_noise(rate):
     """The same sensitivity gives the same false-flag rate on 20 and on 20 000 orders a day."""
     series = _noise_counts(rate)
-    sens = 1.0                                      # high, so a short test sees enough flags
+    sens = 1.0  # high, so a short test sees enough flags
     cls = REGISTRY["rolling_zscore"]
     det = cls(cls.config_class(), name="rolling_zscore")
     out = det.detect(DetectorInput(series=series, sensitivity=sens))
@@ -85,7 +95,9 @@ def test_noise_floor_counts_and_ratios():
     assert noise_floor("orders", np.array([100.0]), None, None)[0] == pytest.approx(10.0)
     conv = noise_floor("conversion_rate", np.array([0.02]), None, np.array([1000.0]))[0]
     assert conv == pytest.approx(np.sqrt(0.02 * 0.98 / 1000))
-    assert noise_floor("aov", np.array([50.0]), np.array([25.0]), None, value_cv=1.0)[0] == pytest.approx(10.0)
+    assert noise_floor("aov", np.array([50.0]), np.array([25.0]), None, value_cv=1.0)[
+        0
+    ] == pytest.approx(10.0)
     assert noise_floor("my_metric", np.array([50.0]), None, None)[0] == 0.0
 
 
@@ -94,10 +106,14 @@ def test_small_slice_does_not_explode():
     dates = pd.date_range("2024-01-01", periods=120, freq="D")
     v = np.full(120, 5.0)
     v[100] = 12.0
-    series = pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "country", "segment": "x", "value": v})
+    series = pd.DataFrame(
+        {"date": dates, "kpi": "orders", "dimension": "country", "segment": "x", "value": v}
+    )
     cls = REGISTRY["rolling_zscore"]
     out = cls(cls.config_class(weekday_adjust=False), name="z").detect(DetectorInput(series=series))
-    assert 2.0 < abs(out["score"].iloc[100]) < 5.0, out["score"].iloc[100]   # Poisson: (12-5)/sqrt(5) = 3.1
+    assert 2.0 < abs(out["score"].iloc[100]) < 5.0, out["score"].iloc[
+        100
+    ]  # Poisson: (12-5)/sqrt(5) = 3.1
 
 
 class _Flagging(Detector):
@@ -124,37 +140,48 @@ def test_cores_return_raw_scores_without_flags(name):
     assert "flag" not in core.columns and {"score", "expected"} <= set(core.columns)
     out = det.detect(DetectorInput(series=series))
     # the output's score is the calibrated raw score, flags are |score| >= the knob's threshold
-    np.testing.assert_allclose(out["score"], np.round(np.nan_to_num(det.calibrate(series, core["score"].to_numpy())), 4))
-    assert (out["flag"] == (out["score"].abs() >= det.threshold(DetectorInput(series=series)))).all()
+    np.testing.assert_allclose(
+        out["score"], np.round(np.nan_to_num(det.calibrate(series, core["score"].to_numpy())), 4)
+    )
+    assert (
+        out["flag"] == (out["score"].abs() >= det.threshold(DetectorInput(series=series)))
+    ).all()
 
 
 def _hourly(weeks: int = 10, seed: int = 4, spike: int | None = None) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     dates = pd.date_range("2025-01-06", periods=weeks * 168, freq="h")
     hour = dates.hour.to_numpy()
-    day = (1 + 0.8 * np.sin(2 * np.pi * (hour - 6) / 24)).clip(0.15)       # strong daily cycle
-    week = np.where(dates.day_of_week.to_numpy() >= 5, 0.6, 1.0)               # quiet weekends
+    day = (1 + 0.8 * np.sin(2 * np.pi * (hour - 6) / 24)).clip(0.15)  # strong daily cycle
+    week = np.where(dates.day_of_week.to_numpy() >= 5, 0.6, 1.0)  # quiet weekends
     lam = 400 * day * week
     v = rng.poisson(lam).astype(float)
     if spike is not None:
         v[spike] = lam[spike] * 1.6
-    return pd.DataFrame({"date": dates, "kpi": "sessions", "dimension": "overall", "segment": "all", "value": v})
+    return pd.DataFrame(
+        {"date": dates, "kpi": "sessions", "dimension": "overall", "segment": "all", "value": v}
+    )
 
 
 def test_sub_daily_hour_of_week_profile():
     """Hourly data with a daily and a weekly cycle: with the hour-of-week profile the noise raises
     (almost) no flag and a +60 % hour is caught; without it the cycle hides the spike."""
-    spike = 9 * 168 + 3 * 24 + 14          # a Thursday afternoon in week 10
+    spike = 9 * 168 + 3 * 24 + 14  # a Thursday afternoon in week 10
     series = _hourly(spike=spike)
     cls = REGISTRY["rolling_zscore"]
     inp = DetectorInput(series=series, periods_per_day=24, sensitivity=0.5)
     on = cls(cls.config_class(window=24, min_periods=12), name="z").detect(inp)
-    off = cls(cls.config_class(window=24, min_periods=12, weekday_adjust=False), name="z").detect(inp)
+    off = cls(cls.config_class(window=24, min_periods=12, weekday_adjust=False), name="z").detect(
+        inp
+    )
     assert on["flag"].iloc[spike]
     # the first two weeks are judged on the hour-of-day profile alone (the first weekend may flag)
     settled = on["date"] >= on["date"].min() + pd.Timedelta(days=21)
     assert on.loc[settled, "flag"].sum() <= 3, on[on["flag"] & settled]
-    assert not off["flag"].iloc[spike] and abs(off["score"].iloc[spike]) < abs(on["score"].iloc[spike]) / 2
+    assert (
+        not off["flag"].iloc[spike]
+        and abs(off["score"].iloc[spike]) < abs(on["score"].iloc[spike]) / 2
+    )
 
 
 @pytest.mark.parametrize("name", ["rolling_zscore", "isolation_forest"])
@@ -172,7 +199,9 @@ def test_walk_forward_plan_is_shared_and_bounded():
     blocks = det.fit_blocks(1000, ppd=24)
     assert blocks[0] == (0, 28, 56)
     assert all(t1 - t0 <= 5 * 24 for t0, t1, _ in blocks)
-    assert all(b[2] == c[1] for b, c in zip(blocks[:-1], blocks[1:], strict=True))  # contiguous blocks
-    assert max(t2 - t1 for _, t1, t2 in blocks) <= 240                 # refit_every counts days
-    old = REGISTRY["prophet_residual"].config_class(retrain_every=100)   # the old name still works
+    assert all(
+        b[2] == c[1] for b, c in zip(blocks[:-1], blocks[1:], strict=True)
+    )  # contiguous blocks
+    assert max(t2 - t1 for _, t1, t2 in blocks) <= 240  # refit_every counts days
+    old = REGISTRY["prophet_residual"].config_class(retrain_every=100)  # the old name still works
     assert old.refit_every == 100

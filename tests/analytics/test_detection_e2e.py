@@ -16,8 +16,20 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("small") / "data"
-    p = subprocess.run([sys.executable, "generate_data.py", "--config", "config/scenarios/small.yaml", "--out", str(out),
-                        "--quiet"], cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "generate_data.py",
+            "--config",
+            "config/scenarios/small.yaml",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr
     return out
 
@@ -28,9 +40,14 @@ def test_small_scenario_recall_is_one(small_data, tmp_path):
     assert card["headline"]["recall"] == 1.0, card["event_detail"]
     assert card["strict"]["consensus"]["events"] == card["events"]["unexpected"] > 0
     assert card["failed_detectors"] == {}
-    # every enabled detector ran (Prophet is off by default), the oracle is reported but does not vote
-    assert set(card["strict"]["detectors"]) == {"rolling_zscore", "rolling_zscore_week", "isolation_forest",
-                                                "oracle"}
+    # every enabled detector ran (Prophet is off by default), the oracle is reported but does not
+    # vote
+    assert set(card["strict"]["detectors"]) == {
+        "rolling_zscore",
+        "rolling_zscore_week",
+        "isolation_forest",
+        "oracle",
+    }
     assert "oracle" not in card["settings"]["voters"]
     # the sweep entry point without a run directory returns the same scorecard
     assert analyse(small_data) == card

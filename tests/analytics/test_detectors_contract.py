@@ -24,8 +24,12 @@ def _make(name: str, **over):
 def _input(series: pd.DataFrame) -> DetectorInput:
     """150 days of two series is little history for the calibrator and the forest: a knob of one
     false alert per series per 90 days (threshold 2.54) instead of the shipped 0.1."""
-    base = series[["date", "kpi", "dimension", "segment", "baseline"]].rename(columns={"baseline": "value"})
-    return DetectorInput(series=series.drop(columns="baseline"), baseline=base, seed=11, sensitivity=1.0)
+    base = series[["date", "kpi", "dimension", "segment", "baseline"]].rename(
+        columns={"baseline": "value"}
+    )
+    return DetectorInput(
+        series=series.drop(columns="baseline"), baseline=base, seed=11, sensitivity=1.0
+    )
 
 
 def _params(name: str):
@@ -99,7 +103,7 @@ def test_in_sample_modes_are_labelled():
 
 
 def test_direction_filter_and_threshold():
-    series = spike_series(kpis=("revenue",), factor=0.4)   # a drop
+    series = spike_series(kpis=("revenue",), factor=0.4)  # a drop
     down = _make("rolling_zscore", direction="up", threshold=4.0).detect(_input(series))
     assert not down["flag"].any()
     both = _make("rolling_zscore", threshold=4.0).detect(_input(series))
@@ -120,7 +124,11 @@ def test_oracle_needs_truth():
 
 
 def test_unknown_detector_lists_known():
-    with pytest.raises(InputError, match=r"unknown detector type 'nope' \(known: isolation_forest, oracle, prophet_residual, rolling_zscore\)"):
+    with pytest.raises(
+        InputError,
+        match=r"unknown detector type 'nope' \(known: isolation_forest, oracle, "
+        r"prophet_residual, rolling_zscore\)",
+    ):
         get_detector_class("nope")
 
 
@@ -136,6 +144,7 @@ def test_prophet_failure_is_reported_not_fatal(monkeypatch):
 
     def boom(*a, **k):
         raise RuntimeError("cannot fit")
+
     monkeypatch.setattr(pr, "_fit_predict", boom)
     with pytest.raises(RuntimeError, match="Prophet failed on every series"):
         _make("prophet_residual").detect(_input(spike_series(kpis=("revenue",))))
@@ -147,7 +156,9 @@ def test_prophet_worker_count_never_nests_pools(monkeypatch):
     from analytics.detectors.prophet_residual import _worker_count
 
     assert _worker_count(3) == 3
-    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())   # inside a sweep worker
+    monkeypatch.setattr(
+        multiprocessing, "parent_process", lambda: object()
+    )  # inside a sweep worker
     assert _worker_count(0) == 1 and _worker_count(2) == 2
 
 
@@ -157,9 +168,14 @@ def test_slice_threshold_add_only_raises_the_bar_on_slices():
     both = pd.concat([overall, sliced], ignore_index=True)
     det = _make("rolling_zscore")
     plain = det.detect(_input(both))
-    strict = det.detect(DetectorInput(series=both.drop(columns="baseline"), slice_threshold_add=100.0,
-                                          sensitivity=1.0))
+    strict = det.detect(
+        DetectorInput(
+            series=both.drop(columns="baseline"), slice_threshold_add=100.0, sensitivity=1.0
+        )
+    )
     assert plain.loc[plain["dimension"] == "channel", "flag"].any()
     assert not strict.loc[strict["dimension"] == "channel", "flag"].any()
-    pd.testing.assert_series_equal(plain.loc[plain["dimension"] == "overall", "flag"],
-                                   strict.loc[strict["dimension"] == "overall", "flag"])
+    pd.testing.assert_series_equal(
+        plain.loc[plain["dimension"] == "overall", "flag"],
+        strict.loc[strict["dimension"] == "overall", "flag"],
+    )

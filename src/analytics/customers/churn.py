@@ -272,7 +272,8 @@ def _truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[str, np
     t = truth.drop_duplicates("customer_id").set_index("customer_id")
     churn_date = pd.to_datetime(t["churn_date"], errors="coerce")
     churn_date = churn_date.reindex(customers)
-    known = t.index.get_indexer(customers) >= 0   # = customers.isin(t.index), ~6x faster on Arrow strings
+    # = customers.isin(t.index), ~6x faster on Arrow strings
+    known = t.index.get_indexer(customers) >= 0
     y = (churn_date.notna() & (churn_date <= end)).to_numpy().astype(int)[known]
     out: dict[str, Any] = {
         "customers": int(known.sum()),

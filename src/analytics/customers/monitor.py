@@ -82,16 +82,20 @@ def daily_segment_counts(
     return _long_rows(dates, rfm_cfg.names, now, base)
 
 
-def _long_rows(dates: pd.DatetimeIndex, names: list[str], now: np.ndarray, base: np.ndarray) -> pd.DataFrame:
+def _long_rows(
+    dates: pd.DatetimeIndex, names: list[str], now: np.ndarray, base: np.ndarray
+) -> pd.DataFrame:
     k = len(names)
-    return pd.DataFrame({
-        "date": np.repeat(dates.to_numpy(), k),
-        "segment": np.tile(np.array(names, dtype=object), len(dates)),
-        "customers": now.ravel().astype(np.int64),
-        "total": np.repeat(now.sum(axis=1), k).astype(np.int64),
-        "base_customers": base.ravel(),
-        "base_total": np.repeat(base.sum(axis=1), k),
-    })
+    return pd.DataFrame(
+        {
+            "date": np.repeat(dates.to_numpy(), k),
+            "segment": np.tile(np.array(names, dtype=object), len(dates)),
+            "customers": now.ravel().astype(np.int64),
+            "total": np.repeat(now.sum(axis=1), k).astype(np.int64),
+            "base_customers": base.ravel(),
+            "base_total": np.repeat(base.sum(axis=1), k),
+        }
+    )
 
 
 def _first_crossing(gap: np.ndarray, b: float, strict: bool, r_max: int) -> np.ndarray:
@@ -105,8 +109,14 @@ def _first_crossing(gap: np.ndarray, b: float, strict: bool, r_max: int) -> np.n
     return r
 
 
-def _counts_closed_form(codes: np.ndarray, day: np.ndarray, n: int, w: int, lookup: SegmentLookup,
-                        population: PopulationConfig | None) -> tuple[np.ndarray, np.ndarray]:
+def _counts_closed_form(
+    codes: np.ndarray,
+    day: np.ndarray,
+    n: int,
+    w: int,
+    lookup: SegmentLookup,
+    population: PopulationConfig | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(now, base) counts per day and segment (n x segments), every day at once.
 
     Between two order days a customer's last order day s, order count f and mean gap are fixed
@@ -142,15 +152,17 @@ def _counts_closed_form(codes: np.ndarray, day: np.ndarray, n: int, w: int, look
     nxt = np.full(len(s), n, dtype=np.int64)
     nxt[:-1] = np.where(cust_start[1:], n, s[1:])
     s_min = int(min(s.min(), 0))
-    S = n - s_min                                   # last order day axis: s_min .. n-1
-    ta, tb = np.maximum(s, 0), np.minimum(nxt, n)   # days each piece is the customer's state
+    S = n - s_min  # last order day axis: s_min .. n-1
+    ta, tb = np.maximum(s, 0), np.minimum(nxt, n)  # days each piece is the customer's state
     live = ta < tb
     si = s - s_min
 
     def table(t0: np.ndarray, t1: np.ndarray, col: np.ndarray, width: int) -> np.ndarray:
         """(n, width) counts of pieces active on each day, from +1/-1 at their first/end days."""
         m = (n + 1) * width
-        diff = (np.bincount(t0 * width + col, minlength=m) - np.bincount(t1 * width + col, minlength=m))
+        diff = np.bincount(t0 * width + col, minlength=m) - np.bincount(
+            t1 * width + col, minlength=m
+        )
         return np.cumsum(diff.reshape(n + 1, width), axis=0)[:n]
 
     # every customer seen so far: the day's reference for R (last order day) and F (order count)
@@ -194,7 +206,7 @@ def _counts_closed_form(codes: np.ndarray, day: np.ndarray, n: int, w: int, look
     row = np.repeat(np.arange(len(s_p)), cut.shape[1] - 1)
     keep = lo < hi
     lo, hi, row = lo[keep], hi[keep], row[keep]
-    rec = lo - s_p[row]                                  # the piece's state at its first day
+    rec = lo - s_p[row]  # the piece's state at its first day
     ov = np.where(rep[row], rec.astype(float) / gap[row], np.nan)
     f_row = f_p[row]
     inside = population.mask(f_row, rec, ov) if population is not None else np.ones(len(row), bool)
@@ -205,8 +217,9 @@ def _counts_closed_form(codes: np.ndarray, day: np.ndarray, n: int, w: int, look
     seg_of = np.zeros((6, 6, lookup.n_regions), dtype=np.int64)
     sc = np.arange(1, 6)
     seg_of[1:, 1:, :] = lookup.table.reshape(5, 5, 5, lookup.n_regions)[
-        sc[:, None] - 1, sc[None, :] - 1, sc[None, :] - 1, :]
-    r_sc_base = np.full((n, S), 1, dtype=np.int64)      # day t's R scores of last order day s + w
+        sc[:, None] - 1, sc[None, :] - 1, sc[None, :] - 1, :
+    ]
+    r_sc_base = np.full((n, S), 1, dtype=np.int64)  # day t's R scores of last order day s + w
     if w < n:
         r_sc_base[w:, : S - w] = r_sc[w:, w:]
     t_idx = np.arange(n)[:, None] * k
@@ -220,18 +233,25 @@ def _counts_closed_form(codes: np.ndarray, day: np.ndarray, n: int, w: int, look
         now_flat += np.bincount((t_idx + seg).ravel(), weights=active.ravel(), minlength=n * k)
         if w < n:
             seg_b = seg_of[r_sc_base[w:], fg[w:, None], rg]
-            base_flat[w * k:] += np.bincount((t_idx[: n - w] + seg_b).ravel(),
-                                             weights=active[: n - w].ravel(), minlength=(n - w) * k)
+            base_flat[w * k :] += np.bincount(
+                (t_idx[: n - w] + seg_b).ravel(),
+                weights=active[: n - w].ravel(),
+                minlength=(n - w) * k,
+            )
     now = now_flat.reshape(n, k)
     base[w:] = base_flat.reshape(n, k)[w:]
-    empty = n_t == 0                                    # nobody seen yet: zeros now, no base
+    empty = n_t == 0  # nobody seen yet: zeros now, no base
     now[empty], base[empty] = 0.0, np.nan
     return now, base
 
 
-def _daily_segment_counts_reference(orders: pd.DataFrame, dates: pd.DatetimeIndex, rfm_cfg: RfmConfig,
-                                    window_days: int = 14,
-                                    population: PopulationConfig | None = None) -> pd.DataFrame:
+def _daily_segment_counts_reference(
+    orders: pd.DataFrame,
+    dates: pd.DatetimeIndex,
+    rfm_cfg: RfmConfig,
+    window_days: int = 14,
+    population: PopulationConfig | None = None,
+) -> pd.DataFrame:
     """Customers per segment on each of ``dates`` (consecutive days), from RFM as of that day.
 
     Each day is scored like ``compute_rfm`` on that day (quintiles of that day's population), so
@@ -262,7 +282,7 @@ def _daily_segment_counts_reference(orders: pd.DataFrame, dates: pd.DatetimeInde
         rank = np.empty(len(first_row), dtype=np.int64)
         rank[present[np.argsort(first_row[present], kind="stable")]] = np.arange(len(present))
         codes = rank[codes]
-    day = v["day"].to_numpy() - d0        # negative: history before the range
+    day = v["day"].to_numpy() - d0  # negative: history before the range
     rev = v["net_revenue"].to_numpy()
     n_cust = int(codes.max()) + 1 if len(codes) else 0
     first = np.full(n_cust, np.iinfo(np.int32).max, dtype=np.int64)
@@ -277,10 +297,10 @@ def _daily_segment_counts_reference(orders: pd.DataFrame, dates: pd.DatetimeInde
     clock, off = None, 0
     if oc.clock == "activity":
         c_min, clock = activity_clock(v, as_day(dates[-1]))
-        off = d0 - c_min   # day t (relative to dates[0]) -> clock[t + off]
+        off = d0 - c_min  # day t (relative to dates[0]) -> clock[t + off]
     lookup = SegmentLookup(rfm_cfg)
     targets = (dates - dates[0]).days.to_numpy()
-    bounds = np.searchsorted(day, targets, side="right")     # orders up to and including each day
+    bounds = np.searchsorted(day, targets, side="right")  # orders up to and including each day
     history: deque[tuple[np.ndarray, ...]] = deque(maxlen=window_days + 1)
     k = len(names)
     now_rows, base_rows = [], []
@@ -292,7 +312,7 @@ def _daily_segment_counts_reference(orders: pd.DataFrame, dates: pd.DatetimeInde
             first[c[new][::-1]] = dd[new][
                 ::-1
             ]  # rows are sorted by day: the first row is the earliest
-            last[c] = dd                          # ... and the last row the latest
+            last[c] = dd  # ... and the last row the latest
             np.add.at(freq, c, 1)
             if use_m:
                 np.add.at(money, c, rev[lo:hi])
@@ -324,8 +344,15 @@ def _daily_segment_counts_reference(orders: pd.DataFrame, dates: pd.DatetimeInde
         ref_r, ref_f = int_reference(t - last[seen]), int_reference(freq[seen])
         ref_m = np.sort(money[seen].round(2)) if use_m else None
 
-        def count(rec_: np.ndarray, f_: np.ndarray, m_: np.ndarray | None, overdue: np.ndarray,
-                  ref_r=ref_r, ref_f=ref_f, ref_m=ref_m) -> np.ndarray:
+        def count(
+            rec_: np.ndarray,
+            f_: np.ndarray,
+            m_: np.ndarray | None,
+            overdue: np.ndarray,
+            ref_r=ref_r,
+            ref_f=ref_f,
+            ref_m=ref_m,
+        ) -> np.ndarray:
             r_s = int_scores_against(rec_, ref_r, False)
             f_s = int_scores_against(f_, ref_f, True)
             m_s = scores_against(m_.round(2), ref_m, True) if ref_m is not None else f_s
@@ -389,7 +416,7 @@ def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.D
 
 @dataclass
 class MonitorResult:
-    series: pd.DataFrame                                        # growth_series rows, all segments
+    series: pd.DataFrame  # growth_series rows, all segments
     decisions: list[dict[str, Any]] = field(default_factory=list)  # one per flagged day
     alerts: list[dict[str, Any]] = field(
         default_factory=list
@@ -400,8 +427,9 @@ class Monitor:
     """Judges flagged days against the state in ``store`` and sends alerts through
     ``dispatcher``."""
 
-    def __init__(self, cfg: MonitorConfig, store: MonitorStore, dispatcher: Dispatcher | None,
-                 namespace: str):
+    def __init__(
+        self, cfg: MonitorConfig, store: MonitorStore, dispatcher: Dispatcher | None, namespace: str
+    ):
         self.cfg = cfg
         self.store = store
         self.dispatcher = dispatcher
@@ -428,13 +456,22 @@ class Monitor:
         target, escalated, why = None, False, ""
         if self.rank[sev] > sent_rank:
             target, why = sev, ("new incident" if sent_rank < 0 else "severity rose")
-        elif (self.cfg.escalate_after_days is not None and not escalated_before
-              and (d - incident_start).days >= self.cfg.escalate_after_days
-              and sent_rank < len(self.by_rank) - 1):
+        elif (
+            self.cfg.escalate_after_days is not None
+            and not escalated_before
+            and (d - incident_start).days >= self.cfg.escalate_after_days
+            and sent_rank < len(self.by_rank) - 1
+        ):
             target, escalated = self.by_rank[sent_rank + 1], True
             why = f"escalated: incident ongoing {(d - incident_start).days} days"
-        decision = {"date": day, "segment": seg, "severity": sev, "incident_id": incident_id,
-                    "growth": round(float(row["growth"]), 4), "z": round(float(row["z"]), 2)}
+        decision = {
+            "date": day,
+            "segment": seg,
+            "severity": sev,
+            "incident_id": incident_id,
+            "growth": round(float(row["growth"]), 4),
+            "z": round(float(row["z"]), 2),
+        }
         if target is None:
             return decision | {"decision": "ongoing"}
         alert_id = f"{ns}:{seg}:{target}:{day}"
@@ -456,8 +493,16 @@ class Monitor:
             decision["delivered"] = alert_sinks
         return decision | {"decision": "sent", "alert_id": alert_id}
 
-    def _alert(self, alert_id: str, row: dict[str, Any], severity: str, incident_id: str,
-               since: str, escalated: bool, why: str) -> dict[str, Any]:
+    def _alert(
+        self,
+        alert_id: str,
+        row: dict[str, Any],
+        severity: str,
+        incident_id: str,
+        since: str,
+        escalated: bool,
+        why: str,
+    ) -> dict[str, Any]:
         seg, w = row["segment"], self.cfg.window_days
         share, growth = float(row["share"]), float(row["growth"])
         return {
@@ -515,9 +560,16 @@ def _series(store: MonitorStore, namespace: str, cfg: MonitorConfig) -> pd.DataF
     return pd.concat([growth_series(snaps, s, cfg) for s in cfg.segments], ignore_index=True)
 
 
-def replay(orders: pd.DataFrame, cfg: MonitorConfig, rfm_cfg: RfmConfig, store: MonitorStore,
-           dispatcher: Dispatcher | None, namespace: str,
-           start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> MonitorResult:
+def replay(
+    orders: pd.DataFrame,
+    cfg: MonitorConfig,
+    rfm_cfg: RfmConfig,
+    store: MonitorStore,
+    dispatcher: Dispatcher | None,
+    namespace: str,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> MonitorResult:
     """Run the monitor on every day from ``start`` (default: first order day) to ``end`` (default:
     last order day), storing the snapshots and alert state in ``store``."""
     dates = pd.to_datetime(orders["order_date"])
@@ -534,8 +586,15 @@ def replay(orders: pd.DataFrame, cfg: MonitorConfig, rfm_cfg: RfmConfig, store: 
     )
 
 
-def daily(orders: pd.DataFrame, as_of: pd.Timestamp | str, cfg: MonitorConfig, rfm_cfg: RfmConfig,
-          store: MonitorStore, dispatcher: Dispatcher | None, namespace: str) -> MonitorResult:
+def daily(
+    orders: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    cfg: MonitorConfig,
+    rfm_cfg: RfmConfig,
+    store: MonitorStore,
+    dispatcher: Dispatcher | None,
+    namespace: str,
+) -> MonitorResult:
     """Run the monitor for one day: refresh the snapshots it needs (the window and baseline before
     ``as_of``, from orders up to each day), then judge ``as_of`` only."""
     as_of = pd.Timestamp(as_of).normalize()
@@ -549,4 +608,5 @@ def daily(orders: pd.DataFrame, as_of: pd.Timestamp | str, cfg: MonitorConfig, r
     if dispatcher is not None:
         dispatcher.retry_pending()
     return Monitor(cfg, store, dispatcher, namespace).judge_series(
-        _series(store, namespace, cfg), pd.DatetimeIndex([as_of]))
+        _series(store, namespace, cfg), pd.DatetimeIndex([as_of])
+    )

@@ -7,4 +7,11 @@
 from . import isolation_forest, oracle, prophet_residual, rolling_zscore  # noqa: F401  (registration)
 from .base import REGISTRY, Detector, DetectorConfig, DetectorInput, get_detector_class, register
 
-__all__ = ["REGISTRY", "Detector", "DetectorConfig", "DetectorInput", "get_detector_class", "register"]
+__all__ = [
+    "REGISTRY",
+    "Detector",
+    "DetectorConfig",
+    "DetectorInput",
+    "get_detector_class",
+    "register",
+]

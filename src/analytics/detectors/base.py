@@ -43,28 +43,56 @@ class DetectorConfig(BaseModel):
 
     type: str
     enabled: bool = True
-    sensitivity: float | None = Field(None, gt=0, le=90, description="expected false alerts per series per 90 "
-                                      "days (null = the analysis-wide `sensitivity`)")
-    threshold: float | None = Field(None, gt=0, le=100, description="flag when |calibrated score| >= this; "
-                                    "overrides sensitivity (null = from sensitivity)")
+    sensitivity: float | None = Field(
+        None,
+        gt=0,
+        le=90,
+        description="expected false alerts per series per 90 "
+        "days (null = the analysis-wide `sensitivity`)",
+    )
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="flag when |calibrated score| >= this; "
+        "overrides sensitivity (null = from sensitivity)",
+    )
     direction: Literal["both", "up", "down"] = "both"
-    kpis: list[str] | None = Field(None, description="restrict to these KPIs (default: all analysed KPIs)")
-    dimensions: list[str] | None = Field(None, description="restrict to these dimensions (default: all analysed)")
+    kpis: list[str] | None = Field(
+        None, description="restrict to these KPIs (default: all analysed KPIs)"
+    )
+    dimensions: list[str] | None = Field(
+        None, description="restrict to these dimensions (default: all analysed)"
+    )
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
-    mute_calendar: bool = Field(True, description="never flag a planned marketing-calendar day of the series' "
-                                "slice (expected moves; a flag there is a false alarm)")
+    mute_calendar: bool = Field(
+        True,
+        description="never flag a planned marketing-calendar day of the series' "
+        "slice (expected moves; a flag there is a false alarm)",
+    )
 
 
 class WalkForwardConfig(DetectorConfig):
     """Settings of detectors that fit a model: walk-forward (causal) or in-sample."""
 
     mode: Literal["walk_forward", "in_sample"] = "walk_forward"
-    min_train: int = Field(28, ge=14, le=1_000_000, description="periods of history before the first fit")
-    refit_every: int = Field(182, ge=1, le=100_000, validation_alias=AliasChoices("refit_every", "retrain_every"),
-                             description="longest gap between walk-forward refits, in days (refits also "
-                                         "happen whenever the history has doubled)")
-    max_train_days: float | None = Field(None, gt=0, le=100_000, description="each fit sees at most this many "
-                                         "days before it (null = all history)")
+    min_train: int = Field(
+        28, ge=14, le=1_000_000, description="periods of history before the first fit"
+    )
+    refit_every: int = Field(
+        182,
+        ge=1,
+        le=100_000,
+        validation_alias=AliasChoices("refit_every", "retrain_every"),
+        description="longest gap between walk-forward refits, in days (refits also "
+        "happen whenever the history has doubled)",
+    )
+    max_train_days: float | None = Field(
+        None,
+        gt=0,
+        le=100_000,
+        description="each fit sees at most this many days before it (null = all history)",
+    )
 
 
 @dataclass
@@ -83,33 +111,39 @@ class DetectorInput:
     """
 
     series: pd.DataFrame
-    calendar: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["date", "name", "kind"]))
+    calendar: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["date", "name", "kind"])
+    )
     baseline: pd.DataFrame | None = None
     seed: int = 0
     periods_per_day: int = 1
-    slice_threshold_add: float = 0.0   # flags on non-overall slices need |score| >= threshold + this
+    slice_threshold_add: float = 0.0  # flags on non-overall slices need |score| >= threshold + this
     sensitivity: float = DEFAULT_SENSITIVITY
     counts: pd.DataFrame | None = None
 
 
 class Detector(ABC):
-    """Base class: ``detect`` (validate, calibrate, threshold) around ``_detect_core`` (raw scores)."""
+    """Base class: ``detect`` (validate, calibrate, threshold) around ``_detect_core`` (raw
+    scores)."""
 
     type_name: ClassVar[str]
     config_class: ClassVar[type[DetectorConfig]]
-    needs_truth: ClassVar[bool] = False   # reads truth/ (oracle) — never votes in consensus
+    needs_truth: ClassVar[bool] = False  # reads truth/ (oracle) — never votes in consensus
     votes: ClassVar[bool] = True
-    calibrated_raw: ClassVar[bool] = False   # the core already emits the calibrated scale (oracle)
+    calibrated_raw: ClassVar[bool] = False  # the core already emits the calibrated scale (oracle)
 
     def __init__(self, config: DetectorConfig, name: str | None = None) -> None:
         if not isinstance(config, self.config_class):
-            raise TypeError(f"{type(self).__name__} needs {self.config_class.__name__}, got {type(config).__name__}")
+            raise TypeError(
+                f"{type(self).__name__} needs {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
         self.config = config
         self.name = name or self.type_name
 
     @property
     def mode(self) -> str:
-        """"causal" when each point is judged only from earlier data, else "in_sample". Detectors
+        """ "causal" when each point is judged only from earlier data, else "in_sample". Detectors
         whose config has a ``mode`` setting follow it; an always-in-sample one overrides this."""
         return "in_sample" if getattr(self.config, "mode", None) == "in_sample" else "causal"
 
@@ -126,12 +160,13 @@ class Detector(ABC):
         cfg = self.config
         if getattr(cfg, "mode", "walk_forward") == "in_sample":
             return [(0, n, 0)] if n else []
-        # the first fit after min_train periods (at least one day), then doubling, then every refit_every days
+        # the first fit after min_train periods (at least one day), then doubling, then every
+        # refit_every days
         first = max(cfg.min_train, ppd if ppd > 1 else 0)  # type: ignore[attr-defined]
         pts = refit_points(n, first, max(1, int(cfg.refit_every * ppd)))  # type: ignore[attr-defined]
         cap = getattr(cfg, "max_train_days", None)
         out = []
-        for s, e in zip(pts, [*pts[1:], n][:len(pts)], strict=True):
+        for s, e in zip(pts, [*pts[1:], n][: len(pts)], strict=True):
             lo = max(0, s - int(cap * ppd)) if cap else 0
             out.append((lo, s, e))
         return out
@@ -150,12 +185,16 @@ class Detector(ABC):
         series = series[series.groupby(SERIES_KEYS, sort=False)["value"].transform("count") > 0]
         series = series.sort_values([*SERIES_KEYS, "date"], kind="stable").reset_index(drop=True)
         if self.needs_truth and inp.baseline is None:
-            raise InputError(f"detector {self.name}: needs truth/baseline_daily (simulated data only)")
+            raise InputError(
+                f"detector {self.name}: needs truth/baseline_daily (simulated data only)"
+            )
         if series.empty:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
         core = self._detect_core(series, inp)
         if "flag" in core:
-            raise TypeError(f"detector {self.name}: _detect_core returns raw scores only, not flags")
+            raise TypeError(
+                f"detector {self.name}: _detect_core returns raw scores only, not flags"
+            )
         return self._finish(series, core, inp)
 
     @abstractmethod
@@ -164,7 +203,8 @@ class Detector(ABC):
         NaN where the detector has no opinion) and ``expected``; optionally ``mute`` (bool)."""
 
     def calibrate(self, series: pd.DataFrame, raw: np.ndarray, ppd: int = 1) -> np.ndarray:
-        """Raw scores (aligned with ``series``) -> calibrated scores, each series on its own past."""
+        """Raw scores (aligned with ``series``) -> calibrated scores, each series on its own
+        past."""
         if self.calibrated_raw:
             return raw
         wide = Wide.of(series)
@@ -187,19 +227,21 @@ class Detector(ABC):
             on_slice = (series["dimension"] != "overall").to_numpy()
             flag &= ~on_slice | (score.abs() >= thr + inp.slice_threshold_add).to_numpy()
         flag &= series["value"].notna().to_numpy()
-        out = pd.DataFrame({
-            "date": series["date"].to_numpy(),
-            "kpi": series["kpi"].to_numpy(),
-            "dimension": series["dimension"].to_numpy(),
-            "segment": series["segment"].to_numpy(),
-            "detector": self.name,
-            "score": score.round(4).to_numpy(),
-            "flag": flag,
-            "direction": direction,
-            "expected": core["expected"].astype(float).to_numpy(),
-            "actual": series["value"].astype(float).to_numpy(),
-            "mode": self.mode,
-        })
+        out = pd.DataFrame(
+            {
+                "date": series["date"].to_numpy(),
+                "kpi": series["kpi"].to_numpy(),
+                "dimension": series["dimension"].to_numpy(),
+                "segment": series["segment"].to_numpy(),
+                "detector": self.name,
+                "score": score.round(4).to_numpy(),
+                "flag": flag,
+                "direction": direction,
+                "expected": core["expected"].astype(float).to_numpy(),
+                "actual": series["value"].astype(float).to_numpy(),
+                "mode": self.mode,
+            }
+        )
         return out
 
 
@@ -218,7 +260,9 @@ def get_detector_class(type_name: str) -> type[Detector]:
     try:
         return REGISTRY[type_name]
     except KeyError:
-        raise InputError(f"unknown detector type {type_name!r} (known: {', '.join(sorted(REGISTRY))})") from None
+        raise InputError(
+            f"unknown detector type {type_name!r} (known: {', '.join(sorted(REGISTRY))})"
+        ) from None
 
 
 def robust_scale(x: np.ndarray | pd.Series, floor: float = 1e-9) -> float:
@@ -244,14 +288,20 @@ def calendar_mask(series: pd.DataFrame, calendar: pd.DataFrame | None) -> np.nda
     if calendar is None or not len(calendar):
         return mask
     dates = series["date"].dt.normalize()
-    scopes = calendar["scope"].astype(str) if "scope" in calendar.columns else pd.Series("all", index=calendar.index)
+    scopes = (
+        calendar["scope"].astype(str)
+        if "scope" in calendar.columns
+        else pd.Series("all", index=calendar.index)
+    )
     for scope, cal in calendar.groupby(scopes.to_numpy(), sort=True):
         on_day = dates.isin(pd.DatetimeIndex(cal["date"]).normalize()).to_numpy()
         concerned = np.ones(len(series), dtype=bool)
         for part in str(scope).split(","):
             dim, sep, value = part.partition("=")
             if sep:
-                concerned &= ~((series["dimension"] == dim) & (series["segment"] != value)).to_numpy()
+                concerned &= ~(
+                    (series["dimension"] == dim) & (series["segment"] != value)
+                ).to_numpy()
         mask |= on_day & concerned
     return mask
 

@@ -53,22 +53,52 @@ class CalibrationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    window_days: float = Field(182, gt=0, le=10_000, description="days of past raw scores the series' own "
-                                                                "scale is measured on")
-    min_history: int = Field(14, ge=1, le=100_000, description="past raw scores before the series' own scale "
-                                                              "is used at all (periods)")
-    prior: float = Field(28.0, ge=0, le=100_000, description="pseudo-scores of the detector's own scale (1): "
-                                                            "shrinks the series' scale while its history is short")
-    tail_df: float | None = Field(None, gt=1, le=1000, description="Student-t degrees of freedom of the "
-                                                                  "rescaled score (null = normal)")
-    tail: Literal["fixed", "pooled"] = Field("fixed", description="fixed: the rescaled score is read as "
-                                             "Student-t `tail_df` (fitted per detector on shock-free train worlds); "
-                                             "pooled: the shape is learned from the past rescaled scores of all "
-                                             "the detector's series (adapts, but past shocks inflate it)")
-    tail_every_days: float = Field(7, gt=0, le=10_000, description="the scale and the pooled tail map are "
-                                   "refreshed this often (each from the scores before)")
-    tail_gain: float = Field(1.0, gt=0, le=10, description="the rescaled score is multiplied by this before "
-                             "the tail step (below 1: heavier tails than the median says)")
+    window_days: float = Field(
+        182,
+        gt=0,
+        le=10_000,
+        description="days of past raw scores the series' own scale is measured on",
+    )
+    min_history: int = Field(
+        14,
+        ge=1,
+        le=100_000,
+        description="past raw scores before the series' own scale is used at all (periods)",
+    )
+    prior: float = Field(
+        28.0,
+        ge=0,
+        le=100_000,
+        description="pseudo-scores of the detector's own scale (1): "
+        "shrinks the series' scale while its history is short",
+    )
+    tail_df: float | None = Field(
+        None,
+        gt=1,
+        le=1000,
+        description="Student-t degrees of freedom of the rescaled score (null = normal)",
+    )
+    tail: Literal["fixed", "pooled"] = Field(
+        "fixed",
+        description="fixed: the rescaled score is read as "
+        "Student-t `tail_df` (fitted per detector on shock-free train worlds); "
+        "pooled: the shape is learned from the past rescaled scores of all "
+        "the detector's series (adapts, but past shocks inflate it)",
+    )
+    tail_every_days: float = Field(
+        7,
+        gt=0,
+        le=10_000,
+        description="the scale and the pooled tail map are "
+        "refreshed this often (each from the scores before)",
+    )
+    tail_gain: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="the rescaled score is multiplied by this before "
+        "the tail step (below 1: heavier tails than the median says)",
+    )
 
 
 @dataclass
@@ -84,8 +114,13 @@ class Wide:
     def of(cls, series: pd.DataFrame) -> Wide:
         grid = pd.DatetimeIndex(np.unique(series["date"].to_numpy()))
         codes = series.groupby(SERIES_KEYS, sort=True).ngroup().to_numpy()
-        keys = [tuple(r) for r in series[SERIES_KEYS].drop_duplicates().sort_values(SERIES_KEYS)
-                .itertuples(index=False)]
+        keys = [
+            tuple(r)
+            for r in series[SERIES_KEYS]
+            .drop_duplicates()
+            .sort_values(SERIES_KEYS)
+            .itertuples(index=False)
+        ]
         return cls(grid=grid, keys=keys, t_idx=grid.get_indexer(series["date"]), s_idx=codes)
 
     @property
@@ -103,7 +138,9 @@ class Wide:
 
 def rolling(arr: np.ndarray, window: int, min_periods: int, how: str) -> np.ndarray:
     """Column-wise trailing statistic (including the current row) of a [period, series] matrix."""
-    r = pd.DataFrame(arr).rolling(max(int(window), 1), min_periods=max(1, min(int(min_periods), int(window))))
+    r = pd.DataFrame(arr).rolling(
+        max(int(window), 1), min_periods=max(1, min(int(min_periods), int(window)))
+    )
     return getattr(r, how)().to_numpy()
 
 
@@ -111,7 +148,7 @@ def shift(arr: np.ndarray, k: int) -> np.ndarray:
     """Rows moved ``k`` down (NaN-filled): row t holds row t - k."""
     out = np.full_like(arr, np.nan, dtype=float)
     if k < len(arr):
-        out[k:] = arr[:len(arr) - k]
+        out[k:] = arr[: len(arr) - k]
     return out
 
 
@@ -135,35 +172,35 @@ def calibrate_wide(raw: np.ndarray, cfg: CalibrationConfig, ppd: int = 1) -> np.
     every = max(1, int(round(cfg.tail_every_days * ppd)))
     var = np.ones_like(a)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)        # all-NaN columns
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         for b in range(every, t, every):
-            past = a[max(0, b - w):b]
+            past = a[max(0, b - w) : b]
             n = np.isfinite(past).sum(axis=0)
             med = np.nanmedian(past, axis=0)
             own = (med / 0.6745) ** 2
             ok = np.isfinite(own) & (n >= cfg.min_history)
-            var[b:b + every] = np.where(ok, (n * own + cfg.prior) / (n + cfg.prior), 1.0)[None, :]
+            var[b : b + every] = np.where(ok, (n * own + cfg.prior) / (n + cfg.prior), 1.0)[None, :]
     z = raw / np.sqrt(np.maximum(var, 1e-12)) * cfg.tail_gain
     if cfg.tail == "pooled":
         return pooled_tail(z, w, every)
     return to_normal(z, cfg.tail_df)
 
 
-ANCHORS = (0.5, 0.9, 0.975)                          # quantiles of |z| matched to the normal's
-NORMAL_AT = tuple(float(-ndtri((1 - q) / 2)) for q in ANCHORS)   # 0.674, 1.645, 2.241
+ANCHORS = (0.5, 0.9, 0.975)  # quantiles of |z| matched to the normal's
+NORMAL_AT = tuple(float(-ndtri((1 - q) / 2)) for q in ANCHORS)  # 0.674, 1.645, 2.241
 
 
 def pooled_tail(z: np.ndarray, window: int, every: int, min_pool: int = 200) -> np.ndarray:
-    """Monotone map of |z| fitted on the past rescaled scores of *all* series (Merlion-style quantile
-    anchors): the pooled quantiles 50 / 90 / 97.5 % of |z| before each block of ``every`` periods go
-    to the normal's (0.674, 1.645, 2.241), linearly in between and beyond the last anchor with the
-    last segment's slope. The scale is each series' own; only the shape is pooled. Until
-    ``min_pool`` past scores exist the scores pass unchanged."""
+    """Monotone map of |z| fitted on the past rescaled scores of *all* series (Merlion-style
+    quantile anchors): the pooled quantiles 50 / 90 / 97.5 % of |z| before each block of
+    ``every`` periods go to the normal's (0.674, 1.645, 2.241), linearly in between and beyond the
+    last anchor with the last segment's slope. The scale is each series' own; only the shape is
+    pooled. Until ``min_pool`` past scores exist the scores pass unchanged."""
     a = np.abs(z)
     out = z.copy()
     t = len(a)
     for b in range(0, t, every):
-        past = a[max(0, b - window):b]
+        past = a[max(0, b - window) : b]
         past = past[np.isfinite(past)]
         if past.size < min_pool:
             continue
@@ -171,11 +208,11 @@ def pooled_tail(z: np.ndarray, window: int, every: int, min_pool: int = 200) -> 
         if not np.all(np.diff(q) > 0) or q[0] <= 0:
             continue
         xs, ys = np.array([0.0, *q]), np.array([0.0, *NORMAL_AT])
-        blk = a[b:b + every]
+        blk = a[b : b + every]
         m = np.interp(blk, xs, ys)
         slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
         m = np.where(blk > xs[-1], ys[-1] + (blk - xs[-1]) * slope, m)
-        out[b:b + every] = np.sign(z[b:b + every]) * m
+        out[b : b + every] = np.sign(z[b : b + every]) * m
     return np.clip(out, -MAX_SCORE, MAX_SCORE)
 
 
@@ -184,28 +221,35 @@ def to_normal(z: np.ndarray, tail_df: float | None) -> np.ndarray:
     if tail_df is None:
         return np.clip(z, -MAX_SCORE, MAX_SCORE)
     with np.errstate(invalid="ignore"):
-        lower = stdtr(tail_df, -np.abs(z))          # one-sided tail
+        lower = stdtr(tail_df, -np.abs(z))  # one-sided tail
         s = -ndtri(np.maximum(lower, 1e-300))
     return np.clip(np.sign(z) * s, -MAX_SCORE, MAX_SCORE)
 
 
 def threshold_for(sensitivity: float, ppd: int = 1, direction: str = "both") -> float:
-    """Calibrated-score threshold giving ``sensitivity`` expected false flags per series per 90 days."""
+    """Calibrated-score threshold giving ``sensitivity`` expected false flags per series per 90
+    days."""
     p = min(sensitivity / (90.0 * max(ppd, 1)), 0.5)
     tail = p / 2 if direction == "both" else p
     return float(-ndtri(tail))
 
 
 def false_flag_rate(threshold: float, ppd: int = 1, direction: str = "both") -> float:
-    """Inverse of ``threshold_for``: expected false flags per series per 90 days at ``threshold``."""
+    """Inverse of ``threshold_for``: expected false flags per series per 90 days at
+    ``threshold``."""
     from scipy.special import ndtr
 
     tail = float(ndtr(-threshold))
     return (2 * tail if direction == "both" else tail) * 90.0 * max(ppd, 1)
 
 
-def noise_floor(kpi: str, centre: np.ndarray, orders: np.ndarray | None, sessions: np.ndarray | None,
-                value_cv: float = 1.0) -> np.ndarray:
+def noise_floor(
+    kpi: str,
+    centre: np.ndarray,
+    orders: np.ndarray | None,
+    sessions: np.ndarray | None,
+    value_cv: float = 1.0,
+) -> np.ndarray:
     """Smallest plausible standard deviation of one period of ``kpi`` around ``centre``.
 
     counts: Poisson (sd = sqrt(mean)); conversion = orders / sessions: binomial
@@ -224,17 +268,19 @@ def noise_floor(kpi: str, centre: np.ndarray, orders: np.ndarray | None, session
         elif kpi == "aov" and orders is not None:
             out = c * value_cv / np.sqrt(np.maximum(orders, 1))
         elif kpi == "revenue" and orders is not None:
-            out = c * np.sqrt((1 + value_cv ** 2) / np.maximum(orders, 1))
+            out = c * np.sqrt((1 + value_cv**2) / np.maximum(orders, 1))
         else:
             out = np.zeros_like(c)
     return np.where(np.isfinite(out), out, 0.0)
 
 
-def log_noise_floor(kpi: str, orders: np.ndarray | None, value_cv: float = 1.5) -> np.ndarray | float:
+def log_noise_floor(
+    kpi: str, orders: np.ndarray | None, value_cv: float = 1.5
+) -> np.ndarray | float:
     """``noise_floor`` of a KPI judged in log space (relative sd): AOV cv / sqrt(orders), revenue
     sqrt((1 + cv^2) / orders); 0 for other KPIs or without order counts."""
     if orders is None or kpi not in ("aov", "revenue"):
         return 0.0
-    k = value_cv ** 2 if kpi == "aov" else 1 + value_cv ** 2
+    k = value_cv**2 if kpi == "aov" else 1 + value_cv**2
     with np.errstate(invalid="ignore"):
         return np.nan_to_num(np.sqrt(k / np.maximum(orders, 1)), nan=0.0)

@@ -37,11 +37,20 @@ class IsolationForestConfig(WalkForwardConfig):
     type: Literal["isolation_forest"] = "isolation_forest"
     n_estimators: int = Field(100, ge=10, le=2000)
     max_samples: int = Field(256, ge=16, le=100_000)
-    window: int = Field(28, ge=7, le=1_000_000, description="trailing periods for the z / median features")
-    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig(tail_gain=1.14),
-                                           description="tail fitted on shock-free train worlds (seeds 1-3)")
-    max_train_rows: int = Field(4096, ge=100, le=10_000_000, description="rows a fit and its score "
-                                "reference use at most (evenly thinned, the latest kept)")
+    window: int = Field(
+        28, ge=7, le=1_000_000, description="trailing periods for the z / median features"
+    )
+    calibration: CalibrationConfig = Field(
+        default_factory=lambda: CalibrationConfig(tail_gain=1.14),
+        description="tail fitted on shock-free train worlds (seeds 1-3)",
+    )
+    max_train_rows: int = Field(
+        4096,
+        ge=100,
+        le=10_000_000,
+        description="rows a fit and its score "
+        "reference use at most (evenly thinned, the latest kept)",
+    )
 
 
 def features(series: pd.DataFrame, window: int, ppd: int) -> tuple[pd.DataFrame, list[str]]:
@@ -65,7 +74,9 @@ def features(series: pd.DataFrame, window: int, ppd: int) -> tuple[pd.DataFrame,
             "z": (x - mean) / np.where(std > 0, std, np.nan),
             "ratio_median": x / np.where(med != 0, med, np.nan) - 1,
             "change_week": x / np.where(week_ago != 0, week_ago, np.nan) - 1,
-            "share_dev": np.where(is_overall[None, :], 0.0, share / np.where(share_med != 0, share_med, np.nan) - 1),
+            "share_dev": np.where(
+                is_overall[None, :], 0.0, share / np.where(share_med != 0, share_med, np.nan) - 1
+            ),
         }
         if ppd > 1:
             day_ago = shift(x, ppd)
@@ -113,16 +124,27 @@ class IsolationForestDetector(Detector):
             else:
                 train = rows[(t_rows >= t0) & (t_rows < t1)]
                 test = rows[(t_rows >= t1) & (t_rows < t2)]
-            if train.size > cfg.max_train_rows:   # evenly thinned, always keeping the latest row
-                train = train[np.linspace(train.size - 1, 0, cfg.max_train_rows).round().astype(int)[::-1]]
+            if train.size > cfg.max_train_rows:  # evenly thinned, always keeping the latest row
+                train = train[
+                    np.linspace(train.size - 1, 0, cfg.max_train_rows).round().astype(int)[::-1]
+                ]
             if train.size < 20 or test.size == 0:
                 continue
             model = _SkIsolationForest(
-                n_estimators=cfg.n_estimators, max_samples=min(cfg.max_samples, train.size),
-                contamination="auto", random_state=derive_int_seed(inp.seed, f"detector.{self.name}"))
+                n_estimators=cfg.n_estimators,
+                max_samples=min(cfg.max_samples, train.size),
+                contamination="auto",
+                random_state=derive_int_seed(inp.seed, f"detector.{self.name}"),
+            )
             model.fit(X_all[train])
-            ref = train if train.size <= 4096 else train[np.linspace(0, train.size - 1, 4096).round().astype(int)]
-            raw_train = -model.score_samples(X_all[ref])     # higher = more isolated; the null reference
+            ref = (
+                train
+                if train.size <= 4096
+                else train[np.linspace(0, train.size - 1, 4096).round().astype(int)]
+            )
+            raw_train = -model.score_samples(
+                X_all[ref]
+            )  # higher = more isolated; the null reference
             raw_test = -model.score_samples(X_all[test])
             sign = np.where(X_all[test, names.index("ratio_median")] < 0, -1.0, 1.0)
             score[test] = sign * tail_z(raw_train, raw_test)

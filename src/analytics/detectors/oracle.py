@@ -38,14 +38,18 @@ SUM_KPIS = ("sessions", "orders", "revenue", "units")
 
 class OracleConfig(DetectorConfig):
     type: Literal["oracle"] = "oracle"
-    windows: list[int] = Field(default=[3, 7], description="trailing multi-day windows tested besides 1 day")
+    windows: list[int] = Field(
+        default=[3, 7], description="trailing multi-day windows tested besides 1 day"
+    )
 
 
-def _count_tails(k: np.ndarray, m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _count_tails(
+    k: np.ndarray, m: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(P(X > k), P(X = k), P(X = 0)) of a negative binomial with mean m and variance v (Poisson
     when v <= m)."""
     over = v > m * (1 + 1e-9)
-    n_nb = np.where(over, m ** 2 / np.where(over, v - m, 1.0), 1.0)
+    n_nb = np.where(over, m**2 / np.where(over, v - m, 1.0), 1.0)
     p_nb = np.where(over, n_nb / (n_nb + m), 0.5)
     sf = np.where(over, stats.nbinom.sf(k, n_nb, p_nb), stats.poisson.sf(k, m))
     pmf = np.where(over, stats.nbinom.pmf(k, n_nb, p_nb), stats.poisson.pmf(k, m))
@@ -53,8 +57,14 @@ def _count_tails(k: np.ndarray, m: np.ndarray, v: np.ndarray) -> tuple[np.ndarra
     return sf, pmf, p0
 
 
-def _tails(kpi: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, n_mean: np.ndarray,
-           n_var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _tails(
+    kpi: np.ndarray,
+    x: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    n_mean: np.ndarray,
+    n_var: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """One-sided tail probabilities (P(X >= x), P(X <= x)) under the moment-matched null:
     negative binomial (mid-p) for counts; for compound sums (revenue, units) a point mass at 0 of
     P(no order) (order count mean ``n_mean``, variance ``n_var``) plus a gamma."""
@@ -71,13 +81,16 @@ def _tails(kpi: np.ndarray, x: np.ndarray, mean: np.ndarray, var: np.ndarray, n_
         m, v, xc = mean[cont], var[cont], x[cont]
         nm, nv = n_mean[cont], n_var[cont]
         known = np.isfinite(nm) & np.isfinite(nv) & (nm > 0)
-        p0 = np.where(known, _count_tails(np.zeros(xc.shape), np.where(known, nm, 1.0),
-                                          np.where(known, nv, 1.0))[2], 0.0)
+        p0 = np.where(
+            known,
+            _count_tails(np.zeros(xc.shape), np.where(known, nm, 1.0), np.where(known, nv, 1.0))[2],
+            0.0,
+        )
         # moments of the sum given at least one order
         p0 = np.minimum(p0, 0.999999)
         m1 = m / (1 - p0)
-        v1 = np.maximum((v + m ** 2) / (1 - p0) - m1 ** 2, 1e-12 * m1 ** 2)
-        g_sf = stats.gamma.sf(xc, m1 ** 2 / v1, scale=v1 / m1)
+        v1 = np.maximum((v + m**2) / (1 - p0) - m1**2, 1e-12 * m1**2)
+        g_sf = stats.gamma.sf(xc, m1**2 / v1, scale=v1 / m1)
         zero = xc <= 0
         up[cont] = np.where(zero, 1.0, (1 - p0) * g_sf)
         lo[cont] = np.where(zero, p0, p0 + (1 - p0) * (1 - g_sf))
@@ -116,8 +129,9 @@ class Oracle(Detector):
         b = base[cols].rename(columns={"value": "expected"})
         if "noise" not in b.columns:
             b["noise"] = np.nan
-        m = series[["date", *SERIES_KEYS, "value"]].merge(b, on=["date", *SERIES_KEYS], how="left",
-                                                          validate="one_to_one")
+        m = series[["date", *SERIES_KEYS, "value"]].merge(
+            b, on=["date", *SERIES_KEYS], how="left", validate="one_to_one"
+        )
         m.index = series.index
         # helpers: orders (for aov) and sessions (for conversion) of the same date and slice,
         # observed when watched, else expected
@@ -131,20 +145,33 @@ class Oracle(Detector):
         # null mean and variance of the slice's order count (P(no order) for revenue and units)
         bo = base[base["kpi"] == "orders"].set_index(slice_keys)
         m["e_orders"] = bo["value"].reindex(idx).to_numpy(float) if len(bo) else np.nan
-        m["v_orders"] = bo["noise"].reindex(idx).to_numpy(float) if len(bo) and "noise" in bo else np.nan
+        m["v_orders"] = (
+            bo["noise"].reindex(idx).to_numpy(float) if len(bo) and "noise" in bo else np.nan
+        )
         score = self._exact_scores(m)
         # fallback: robust z of the residual where the truth has no noise model
         resid = m["value"].astype(float) - m["expected"].astype(float)
         scale = resid.groupby([m[k] for k in SERIES_KEYS], sort=False).transform(robust_scale)
         robust = (resid / scale.where(scale > 0)).to_numpy(float)
         score = np.where(np.isfinite(score), score, robust)
-        return pd.DataFrame({"score": pd.Series(score, index=series.index).replace([np.inf, -np.inf], np.nan),
-                             "expected": m["expected"]}, index=series.index)
+        return pd.DataFrame(
+            {
+                "score": pd.Series(score, index=series.index).replace([np.inf, -np.inf], np.nan),
+                "expected": m["expected"],
+            },
+            index=series.index,
+        )
 
     def _exact_scores(self, m: pd.DataFrame) -> np.ndarray:
         """Calibrated signed scores from the exact null over 1-day and trailing windows."""
         kpi = m["kpi"].to_numpy(object)
-        group = m["kpi"].astype(str) + "\x1f" + m["dimension"].astype(str) + "\x1f" + m["segment"].astype(str)
+        group = (
+            m["kpi"].astype(str)
+            + "\x1f"
+            + m["dimension"].astype(str)
+            + "\x1f"
+            + m["segment"].astype(str)
+        )
         x = m["value"].astype(float)
         e = m["expected"].astype(float)
         noise = m["noise"].astype(float)
@@ -156,14 +183,19 @@ class Oracle(Detector):
         # per-day statistic, its null mean and variance, in additive form so windows are sums
         stat = np.where(is_sum, x, np.where(is_aov, x * n, np.where(is_conv, x * s, np.nan)))
         mean = np.where(is_sum, e, np.where(is_aov, e * n, np.where(is_conv, e * s, np.nan)))
-        var = np.where(is_sum, noise, np.where(is_aov, noise * n, np.where(is_conv, e * s + (e * s) ** 2 * noise,
-                                                                             np.nan)))
+        var = np.where(
+            is_sum,
+            noise,
+            np.where(is_aov, noise * n, np.where(is_conv, e * s + (e * s) ** 2 * noise, np.nan)),
+        )
         # aov sums become revenue-like sums (gamma); conversion sums are order counts (NB)
         family = np.where(is_conv, "orders", np.where(is_aov, "revenue", kpi)).astype(object)
         # order count of the slice (P(no order) for revenue and units; none for aov/conversion)
         n_mean = np.where(np.isin(kpi, ("revenue", "units")), m["e_orders"].to_numpy(float), np.nan)
         n_var = np.where(np.isin(kpi, ("revenue", "units")), m["v_orders"].to_numpy(float), np.nan)
-        stat_s, mean_s, var_s, nm_s, nv_s = (pd.Series(a, index=m.index) for a in (stat, mean, var, n_mean, n_var))
+        stat_s, mean_s, var_s, nm_s, nv_s = (
+            pd.Series(a, index=m.index) for a in (stat, mean, var, n_mean, n_var)
+        )
         windows = [1, *sorted({w for w in self.config.windows if w > 1})]
         best_p = np.full(len(m), np.inf)
         best_sign = np.zeros(len(m))
@@ -171,7 +203,9 @@ class Oracle(Detector):
             if w == 1:
                 sx, sm, sv, snm, snv = stat, mean, var, n_mean, n_var
             else:
-                sx, sm, sv, snm, snv = (_trailing(a, group, w) for a in (stat_s, mean_s, var_s, nm_s, nv_s))
+                sx, sm, sv, snm, snv = (
+                    _trailing(a, group, w) for a in (stat_s, mean_s, var_s, nm_s, nv_s)
+                )
             up, lo = _tails(family, sx, sm, sv, snm, snv)
             p = np.fmin(up, lo)
             better = np.isfinite(p) & (p < best_p)

@@ -4,7 +4,8 @@ the average campaign effect). Series are modelled in log space when strictly pos
 
 ``walk_forward`` (default, causal) refits on past data only (the base class's plan: after
 ``min_train`` periods, again whenever the history has doubled, then every ``refit_every`` days;
-``retrain_every`` is accepted as the old name) and scores the following block out of sample; ``in_sample`` fits once on everything (labelled ``mode=in_sample``).
+``retrain_every`` is accepted as the old name) and scores the following block out of sample;
+``in_sample`` fits once on everything (labelled ``mode=in_sample``).
 Scale: with ``recentre_window = 0`` the residual is divided by the robust spread of the in-sample
 (training) residuals; with N > 0 (default 28) it is a z against the median and spread of the
 previous N out-of-sample residuals, which removes the forecast drift between refits (the
@@ -34,24 +35,47 @@ from .calibrate import CalibrationConfig
 
 class ProphetResidualConfig(WalkForwardConfig):
     type: Literal["prophet_residual"] = "prophet_residual"
-    refit_every: int = Field(365, ge=1, le=100_000, validation_alias=AliasChoices("refit_every", "retrain_every"),
-                             description="longest gap between walk-forward refits, in days (refits also "
-                                         "happen whenever the history has doubled)")
-    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig(tail_df=3.5, tail_gain=1.8),
-                                           description="tail fitted on shock-free train worlds (seeds 1-3)")
-    yearly_min_days: int = Field(365, ge=30, le=10_000, description="fit yearly seasonality only with this much history")
-    log_transform: bool = Field(True, description="model log(y) when the series is strictly positive")
-    mask_flagged: bool = Field(False, description="drop points already flagged from later training sets "
-                                                 "(past shocks do not bend the next fit)")
+    refit_every: int = Field(
+        365,
+        ge=1,
+        le=100_000,
+        validation_alias=AliasChoices("refit_every", "retrain_every"),
+        description="longest gap between walk-forward refits, in days (refits also "
+        "happen whenever the history has doubled)",
+    )
+    calibration: CalibrationConfig = Field(
+        default_factory=lambda: CalibrationConfig(tail_df=3.5, tail_gain=1.8),
+        description="tail fitted on shock-free train worlds (seeds 1-3)",
+    )
+    yearly_min_days: int = Field(
+        365, ge=30, le=10_000, description="fit yearly seasonality only with this much history"
+    )
+    log_transform: bool = Field(
+        True, description="model log(y) when the series is strictly positive"
+    )
+    mask_flagged: bool = Field(
+        False,
+        description="drop points already flagged from later training sets "
+        "(past shocks do not bend the next fit)",
+    )
     changepoint_prior_scale: float = Field(0.05, gt=0, le=10)
     seasonality_prior_scale: float = Field(10.0, gt=0, le=100)
     holidays_prior_scale: float = Field(10.0, gt=0, le=100)
-    recentre_window: int = Field(28, ge=0, le=10_000, description="0: z = residual / in-sample spread. N: "
-                                 "z of the residual against the median and spread of the previous N out-of-sample "
-                                 "residuals (removes forecast drift between refits; in-sample spread until N/2 exist)")
+    recentre_window: int = Field(
+        28,
+        ge=0,
+        le=10_000,
+        description="0: z = residual / in-sample spread. N: "
+        "z of the residual against the median and spread of the previous N out-of-sample "
+        "residuals (removes forecast drift between refits; in-sample spread until N/2 exist)",
+    )
     use_calendar: bool = Field(True, description="marketing calendar days as Prophet holidays")
-    n_jobs: int = Field(0, ge=0, le=256, description="worker processes; 0 = all CPUs (serial inside a "
-                        "sweep worker), 1 = serial")
+    n_jobs: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="worker processes; 0 = all CPUs (serial inside a sweep worker), 1 = serial",
+    )
 
 
 def _quiet() -> None:
@@ -60,8 +84,13 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", module="prophet")
 
 
-def _fit_predict(train: pd.DataFrame, future: pd.DataFrame, holidays: pd.DataFrame | None,
-                 cfg: dict[str, Any], sub_daily: bool) -> np.ndarray:
+def _fit_predict(
+    train: pd.DataFrame,
+    future: pd.DataFrame,
+    holidays: pd.DataFrame | None,
+    cfg: dict[str, Any],
+    sub_daily: bool,
+) -> np.ndarray:
     from prophet import Prophet
 
     span_days = (train["ds"].iloc[-1] - train["ds"].iloc[0]).days
@@ -79,9 +108,14 @@ def _fit_predict(train: pd.DataFrame, future: pd.DataFrame, holidays: pd.DataFra
     return model.predict(future)["yhat"].to_numpy()
 
 
-def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | None,
-                     cfg: dict[str, Any], sub_daily: bool,
-                     blocks: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def score_one_series(
+    ds: np.ndarray,
+    y: np.ndarray,
+    holidays: pd.DataFrame | None,
+    cfg: dict[str, Any],
+    sub_daily: bool,
+    blocks: list[tuple[int, int, int]],
+) -> tuple[np.ndarray, np.ndarray]:
     """Scores and expected values (original units) for one series; NaN where not scored."""
     _quiet()
     n = len(y)
@@ -90,9 +124,15 @@ def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | Non
     score = np.full(n, np.nan)
     yhat_all = np.full(n, np.nan)
     threshold = cfg["mask_threshold"]
-    planned = np.isin(ds, holidays["ds"].to_numpy()) if holidays is not None else np.zeros(n, dtype=bool)
+    planned = (
+        np.isin(ds, holidays["ds"].to_numpy()) if holidays is not None else np.zeros(n, dtype=bool)
+    )
     in_sample = cfg["mode"] == "in_sample"
-    for t0, t1, t2 in blocks:   # (train start, train end = block start, block end); see Detector.fit_blocks
+    for (
+        t0,
+        t1,
+        t2,
+    ) in blocks:  # (train start, train end = block start, block end); see Detector.fit_blocks
         train_start, train_end, lo, hi = (0, n, 0, n) if in_sample else (t0, t1, t1, t2)
         y_train = yt[:train_end].copy()
         if cfg["mask_flagged"] and cfg["mode"] != "in_sample":
@@ -105,15 +145,18 @@ def score_one_series(ds: np.ndarray, y: np.ndarray, holidays: pd.DataFrame | Non
             continue
         # with recentring the in-sample spread is only a fallback, so predict just a recent tail
         # of the training span (prediction costs about a third of a fit)
-        first = train_start if in_sample or cfg["recentre_window"] == 0 else \
-            max(train_start, train_end - max(2 * cfg["recentre_window"], 56))
+        first = (
+            train_start
+            if in_sample or cfg["recentre_window"] == 0
+            else max(train_start, train_end - max(2 * cfg["recentre_window"], 56))
+        )
         yhat = _fit_predict(train, pd.DataFrame({"ds": ds[first:hi]}), holidays, cfg, sub_daily)
-        resid_train = yt[first:train_end] - yhat[:train_end - first]
+        resid_train = yt[first:train_end] - yhat[: train_end - first]
         scale = robust_scale(resid_train[np.isfinite(y_train[first:])])
         if not np.isfinite(scale):
             continue
-        score[lo:hi] = (yt[lo:hi] - yhat[lo - first:]) / scale
-        yhat_all[lo:hi] = yhat[lo - first:]
+        score[lo:hi] = (yt[lo:hi] - yhat[lo - first :]) / scale
+        yhat_all[lo:hi] = yhat[lo - first :]
     if cfg["recentre_window"] > 0:
         score = _recentre(yt - yhat_all, score, cfg["recentre_window"])
     expected = np.exp(yhat_all) if use_log else yhat_all
@@ -165,21 +208,53 @@ class ProphetResidual(Detector):
             cal = inp.calendar
             # one effect per named day plus one shared per kind, so a campaign never seen before
             # still gets the average campaign effect
-            holidays = pd.concat([
-                pd.DataFrame({"holiday": cal["name"].astype(str).to_numpy(), "ds": cal["date"].to_numpy()}),
-                pd.DataFrame({"holiday": ("kind:" + cal["kind"].astype(str)).to_numpy(), "ds": cal["date"].to_numpy()}),
-            ]).drop_duplicates().sort_values(["holiday", "ds"]).reset_index(drop=True)
+            holidays = (
+                pd.concat(
+                    [
+                        pd.DataFrame(
+                            {
+                                "holiday": cal["name"].astype(str).to_numpy(),
+                                "ds": cal["date"].to_numpy(),
+                            }
+                        ),
+                        pd.DataFrame(
+                            {
+                                "holiday": ("kind:" + cal["kind"].astype(str)).to_numpy(),
+                                "ds": cal["date"].to_numpy(),
+                            }
+                        ),
+                    ]
+                )
+                .drop_duplicates()
+                .sort_values(["holiday", "ds"])
+                .reset_index(drop=True)
+            )
         cfg_d = cfg.model_dump()
         groups = list(group_slices(series))
-        cfg_d["mask_threshold"] = self.threshold(inp)   # mask_flagged: the cut, read on the raw scale
+        cfg_d["mask_threshold"] = self.threshold(
+            inp
+        )  # mask_flagged: the cut, read on the raw scale
         ppd = inp.periods_per_day
-        tasks = [(g["date"].to_numpy(), g["value"].to_numpy(dtype=float), holidays, cfg_d, ppd > 1,
-                  self.fit_blocks(len(g), ppd)) for _, g in groups]
+        tasks = [
+            (
+                g["date"].to_numpy(),
+                g["value"].to_numpy(dtype=float),
+                holidays,
+                cfg_d,
+                ppd > 1,
+                self.fit_blocks(len(g), ppd),
+            )
+            for _, g in groups
+        ]
         n_jobs = min(_worker_count(cfg.n_jobs), len(tasks))
         if n_jobs <= 1:
             results = [_worker(t) for t in tasks]
         else:
-            ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+            ctx = (
+                multiprocessing.get_context("fork")
+                if "fork" in multiprocessing.get_all_start_methods()
+                else None
+            )
             with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
                 results = list(pool.map(_worker, tasks, chunksize=1))
         score = pd.Series(np.nan, index=series.index)

@@ -38,30 +38,65 @@ from .calibrate import (
 class RollingZScoreConfig(DetectorConfig):
     type: Literal["rolling_zscore"] = "rolling_zscore"
     window: int = Field(28, ge=3, le=1_000_000, description="trailing periods in the baseline")
-    min_periods: int = Field(14, ge=2, le=1_000_000, description="no score before this many baseline periods")
+    min_periods: int = Field(
+        14, ge=2, le=1_000_000, description="no score before this many baseline periods"
+    )
     method: Literal["mean_std", "median_mad"] = "median_mad"
-    same_weekday: bool = Field(False, description="baseline from the same slot of earlier weeks only (weekday; "
-                                                   "weekday x time of day for sub-daily data); window then counts those")
-    weekday_adjust: bool = Field(True, description="divide by a trailing weekday (x hour of day) factor first")
+    same_weekday: bool = Field(
+        False,
+        description="baseline from the same slot of earlier weeks only (weekday; "
+        "weekday x time of day for sub-daily data); window then counts those",
+    )
+    weekday_adjust: bool = Field(
+        True, description="divide by a trailing weekday (x hour of day) factor first"
+    )
     weekday_weeks: int = Field(8, ge=2, le=520, description="weeks behind the weekday factor")
-    smooth: int = Field(1, ge=1, le=10_000, description="score the mean of the last `smooth` periods against the "
-                                                        "baseline before them (catches slow, small shifts)")
+    smooth: int = Field(
+        1,
+        ge=1,
+        le=10_000,
+        description="score the mean of the last `smooth` periods against the "
+        "baseline before them (catches slow, small shifts)",
+    )
     calendar: Literal["ignore", "exclude", "mute"] = Field(
-        "exclude", description="planned calendar days: ignore | exclude from baselines | exclude and never flag")
-    min_rel_std: float = Field(0.0, ge=0, le=1, description="floor on the spread as a fraction of the "
-                                                             "baseline level (stops tiny-variance series from exploding)")
-    count_floor: bool = Field(True, description="spread never below the Poisson / binomial noise of the KPI's "
-                                                "counts (known KPIs only)")
-    value_cv: float = Field(1.5, ge=0, le=10, description="coefficient of variation of one order's value "
-                                                          "(AOV and revenue noise floors)")
-    sqrt_counts: bool = Field(True, description="judge count KPIs after the Anscombe transform 2 sqrt(x + 3/8) "
-                              "(Poisson noise becomes symmetric with unit spread: the noise floor is 1) and "
-                              "conversion after arcsin(sqrt(p)) (binomial: spread 1 / (2 sqrt(sessions)))")
-    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig(tail_df=13, tail_gain=1.11),
-                                           description="tail fitted on shock-free train worlds (seeds 1-3)")
-    log_kpis: list[str] = Field(default_factory=lambda: ["revenue", "aov"], description="KPIs judged in log space "
-                                "(right-skewed money KPIs: one large basket on a small slice is not a shock); "
-                                "revenue as log(revenue + one typical order)")
+        "exclude",
+        description="planned calendar days: ignore | exclude from baselines | "
+        "exclude and never flag",
+    )
+    min_rel_std: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="floor on the spread as a fraction of the "
+        "baseline level (stops tiny-variance series from exploding)",
+    )
+    count_floor: bool = Field(
+        True,
+        description="spread never below the Poisson / binomial noise of the KPI's "
+        "counts (known KPIs only)",
+    )
+    value_cv: float = Field(
+        1.5,
+        ge=0,
+        le=10,
+        description="coefficient of variation of one order's value (AOV and revenue noise floors)",
+    )
+    sqrt_counts: bool = Field(
+        True,
+        description="judge count KPIs after the Anscombe transform 2 sqrt(x + 3/8) "
+        "(Poisson noise becomes symmetric with unit spread: the noise floor is 1) and "
+        "conversion after arcsin(sqrt(p)) (binomial: spread 1 / (2 sqrt(sessions)))",
+    )
+    calibration: CalibrationConfig = Field(
+        default_factory=lambda: CalibrationConfig(tail_df=13, tail_gain=1.11),
+        description="tail fitted on shock-free train worlds (seeds 1-3)",
+    )
+    log_kpis: list[str] = Field(
+        default_factory=lambda: ["revenue", "aov"],
+        description="KPIs judged in log space "
+        "(right-skewed money KPIs: one large basket on a small slice is not a shock); "
+        "revenue as log(revenue + one typical order)",
+    )
 
 
 def slot_layout(ppd: int) -> tuple[int, int]:
@@ -84,10 +119,10 @@ def _by_week(arr: np.ndarray, per_week: int) -> tuple[np.ndarray, int]:
 def _cycle_factor(clean: np.ndarray, period: int, k: int, cycles: int) -> np.ndarray:
     """Factor of each slot of a cycle of ``period`` rows (slots of ``k`` rows) from the previous
     ``cycles`` whole cycles; NaN until two earlier cycles exist."""
-    cube, t = _by_week(clean, period)                        # [C, period, S]
+    cube, t = _by_week(clean, period)  # [C, period, S]
     nc, _, s = cube.shape
-    slots = np.nanmean(cube.reshape(nc, period // k, k, s), axis=2)   # [C, slots, S]
-    flat = shift(slots.reshape(nc, -1), 1)                   # earlier cycles only
+    slots = np.nanmean(cube.reshape(nc, period // k, k, s), axis=2)  # [C, slots, S]
+    flat = shift(slots.reshape(nc, -1), 1)  # earlier cycles only
     prof = rolling(flat, cycles, 2, "mean").reshape(nc, period // k, s)
     level = np.nanmean(prof, axis=1, keepdims=True)
     factor = prof / np.where(level != 0, level, np.nan)
@@ -102,7 +137,7 @@ def slot_factor(clean: np.ndarray, ppd: int, weeks: int) -> np.ndarray:
     hour-of-week profile exists, so a short file of a few weeks is still scored."""
     per_week, k = slot_layout(ppd)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)       # all-NaN slots
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slots
         factor = _cycle_factor(clean, per_week, k, weeks)
         if ppd > 1:
             daily = _cycle_factor(clean, ppd, k, 7 * weeks)
@@ -117,7 +152,9 @@ def roll_same_slot(arr: np.ndarray, per_week: int, window: int, mp: int, how: st
     return rolling(cube.reshape(wk, p * s), window, mp, how).reshape(wk * p, s)[:t]
 
 
-def slice_counts(inp: DetectorInput, wide: Wide, window: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+def slice_counts(
+    inp: DetectorInput, wide: Wide, window: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Expected orders and sessions of each column's slice (trailing median, causal) or None."""
     c = inp.counts
     if c is None or not len(c):
@@ -127,7 +164,9 @@ def slice_counts(inp: DetectorInput, wide: Wide, window: int) -> tuple[np.ndarra
         if col not in c.columns:
             out.append(None)
             continue
-        piv = c.pivot_table(index="date", columns=["dimension", "segment"], values=col, aggfunc="first")
+        piv = c.pivot_table(
+            index="date", columns=["dimension", "segment"], values=col, aggfunc="first"
+        )
         piv = piv.reindex(wide.grid)
         cols = pd.MultiIndex.from_tuples([(d, s) for _, d, s in wide.keys])
         arr = piv.reindex(columns=cols).to_numpy(dtype=float)
@@ -146,37 +185,56 @@ class RollingZScore(Detector):
         per_week = 7 * ppd
         wide = Wide.of(series)
         value = wide.to(series["value"].to_numpy(dtype=float))
-        planned_rows = calendar_mask(series, inp.calendar) if cfg.calendar != "ignore" else np.zeros(len(series), bool)
+        planned_rows = (
+            calendar_mask(series, inp.calendar)
+            if cfg.calendar != "ignore"
+            else np.zeros(len(series), bool)
+        )
         planned = wide.to(planned_rows.astype(float)) == 1
-        clean = np.where(planned, np.nan, value)               # what baselines may learn from
-        factor = slot_factor(clean, ppd, cfg.weekday_weeks) if cfg.weekday_adjust else np.ones_like(value)
+        clean = np.where(planned, np.nan, value)  # what baselines may learn from
+        factor = (
+            slot_factor(clean, ppd, cfg.weekday_weeks)
+            if cfg.weekday_adjust
+            else np.ones_like(value)
+        )
         adj, adj_clean = value / factor, clean / factor
         kpis = np.array([k for k, _, _ in wide.keys])
-        orders, sessions = slice_counts(inp, wide, max(cfg.window, 7 * ppd)) if cfg.count_floor or cfg.log_kpis \
+        orders, sessions = (
+            slice_counts(inp, wide, max(cfg.window, 7 * ppd))
+            if cfg.count_floor or cfg.log_kpis
             else (None, None)
+        )
         logc = np.isin(kpis, cfg.log_kpis)
         sqc = np.isin(kpis, COUNT_KPIS) & cfg.sqrt_counts & ~logc
         if sqc.any():
             for a in (adj, adj_clean):
                 a[:, sqc] = 2 * np.sqrt(np.maximum(a[:, sqc], 0) + 0.375)
         asc = np.isin(kpis, ["conversion_rate"]) & cfg.sqrt_counts & ~logc & (sessions is not None)
-        if asc.any():   # binomial proportion: arcsine square root, spread 1 / (2 sqrt(sessions))
+        if asc.any():  # binomial proportion: arcsine square root, spread 1 / (2 sqrt(sessions))
             for a in (adj, adj_clean):
                 a[:, asc] = np.arcsin(np.sqrt(np.clip(a[:, asc], 0, 1)))
         offset = np.zeros_like(value)
         if logc.any():
-            if orders is not None:   # revenue: + one typical order, so a day without orders stays finite
+            if (
+                orders is not None
+            ):  # revenue: + one typical order, so a day without orders stays finite
                 rev = np.flatnonzero(kpis == "revenue")
-                typical = rolling(shift(clean[:, rev], 1), max(cfg.window, 7 * ppd), 1, "median") / \
-                    np.maximum(orders[:, rev], 1)
+                typical = rolling(
+                    shift(clean[:, rev], 1), max(cfg.window, 7 * ppd), 1, "median"
+                ) / np.maximum(orders[:, rev], 1)
                 offset[:, rev] = np.nan_to_num(typical, nan=0.0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 for a in (adj, adj_clean):
                     x = a[:, logc] + offset[:, logc]
                     a[:, logc] = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
-        if cfg.smooth > 1:   # planned days stay out of the smoothed mean too (unless ignored)
-            adj = rolling(adj if cfg.calendar == "ignore" else adj_clean, cfg.smooth, (cfg.smooth + 1) // 2, "mean")
-            lagged = shift(adj_clean, cfg.smooth)              # baseline ends before the smoothed span
+        if cfg.smooth > 1:  # planned days stay out of the smoothed mean too (unless ignored)
+            adj = rolling(
+                adj if cfg.calendar == "ignore" else adj_clean,
+                cfg.smooth,
+                (cfg.smooth + 1) // 2,
+                "mean",
+            )
+            lagged = shift(adj_clean, cfg.smooth)  # baseline ends before the smoothed span
         else:
             lagged = shift(adj_clean, 1)
         w, mp = cfg.window, min(cfg.min_periods, cfg.window)
@@ -200,24 +258,33 @@ class RollingZScore(Detector):
                     cols = np.flatnonzero(kpis == kpi)
                     o = None if orders is None else orders[:, cols]
                     if sqc[cols[0]]:
-                        floor = 1 / np.sqrt(factor[:, cols])      # Poisson in Anscombe units
+                        floor = 1 / np.sqrt(factor[:, cols])  # Poisson in Anscombe units
                     elif asc[cols[0]]:
                         floor = 0.5 / np.sqrt(np.maximum(sessions[:, cols], 1) * factor[:, cols])
                     elif logc[cols[0]]:
                         floor = log_noise_floor(kpi, o, cfg.value_cv)
                     else:
-                        floor = noise_floor(kpi, centre[:, cols] * factor[:, cols], o,
-                                            None if sessions is None else sessions[:, cols], cfg.value_cv)
+                        floor = noise_floor(
+                            kpi,
+                            centre[:, cols] * factor[:, cols],
+                            o,
+                            None if sessions is None else sessions[:, cols],
+                            cfg.value_cv,
+                        )
                         floor = floor / factor[:, cols]
                     spread[:, cols] = np.maximum(spread[:, cols], floor)  # NaN stays NaN
             spread = np.where(spread > 0, spread, np.nan)
             score = (adj - centre) / spread
-        if cfg.smooth > 1:   # the spread is of single periods; a mean of k has 1/sqrt(k) of it
+        if cfg.smooth > 1:  # the spread is of single periods; a mean of k has 1/sqrt(k) of it
             score = score * np.sqrt(cfg.smooth)
-        level = np.where(logc[None, :], np.exp(np.where(logc[None, :], centre, 0.0)) - offset, centre)
+        level = np.where(
+            logc[None, :], np.exp(np.where(logc[None, :], centre, 0.0)) - offset, centre
+        )
         level = np.where(sqc[None, :], np.maximum((centre / 2) ** 2 - 0.375, 0), level)
         level = np.where(asc[None, :], np.sin(np.clip(centre, 0, np.pi / 2)) ** 2, level)
-        out = pd.DataFrame({"score": wide.back(score), "expected": wide.back(level * factor)}, index=series.index)
+        out = pd.DataFrame(
+            {"score": wide.back(score), "expected": wide.back(level * factor)}, index=series.index
+        )
         if cfg.calendar == "mute":
             out["mute"] = planned_rows
         return out

@@ -245,14 +245,19 @@ OWN_RULES = {"segments": [{"name": "Due", "f": {"min": 2}, "overdue": {"min": 0.
                           {"name": "Lost", "r": {"max": 2}}]}
 
 
-@pytest.mark.parametrize("rules,population,window,tail", [
-    ({}, None, 7, None),                                                    # replay, every customer
-    ({}, {"min_orders": 2, "max_overdue": 10.0}, 28, 60),                   # default population, history
-    ({}, {"min_orders": 3, "max_overdue": 2.5, "active_days": 30}, 5, 90),
-    (OWN_RULES, {"min_orders": 2, "max_overdue": 4.0}, 14, 120),            # fractional boundaries
-    (OWN_RULES, None, 500, 30),                                             # window longer than the days
-])
-def test_closed_form_counts_equal_the_per_day_segmentation(store, monkeypatch, rules, population, window, tail):
+@pytest.mark.parametrize(
+    "rules,population,window,tail",
+    [
+        ({}, None, 7, None),  # replay, every customer
+        ({}, {"min_orders": 2, "max_overdue": 10.0}, 28, 60),  # default population, history
+        ({}, {"min_orders": 3, "max_overdue": 2.5, "active_days": 30}, 5, 90),
+        (OWN_RULES, {"min_orders": 2, "max_overdue": 4.0}, 14, 120),  # fractional boundaries
+        (OWN_RULES, None, 500, 30),  # window longer than the days
+    ],
+)
+def test_closed_form_counts_equal_the_per_day_segmentation(
+    store, monkeypatch, rules, population, window, tail
+):
     orders, _ = store
     rfm_cfg = RfmConfig.model_validate(rules)
     pop = PopulationConfig.model_validate(population) if population is not None else None
@@ -261,8 +266,10 @@ def test_closed_form_counts_equal_the_per_day_segmentation(store, monkeypatch, r
     start = v["order_date"].min() if tail is None else end - pd.Timedelta(days=tail)
     days = pd.date_range(start, end)
     ref = monitor._daily_segment_counts_reference(v, days, rfm_cfg, window, pop)
-    with monkeypatch.context() as m:   # the closed form must answer, not fall back to the reference
+    with monkeypatch.context() as m:  # the closed form must answer, not fall back to the reference
         m.setattr(monitor, "_daily_segment_counts_reference", None)
         fast = monitor.daily_segment_counts(v, days, rfm_cfg, window, pop)
     pd.testing.assert_frame_equal(fast, ref)
-    assert ref["customers"].sum() > 0 and ref["base_customers"].notna().any() == (window < len(days))
+    assert ref["customers"].sum() > 0 and ref["base_customers"].notna().any() == (
+        window < len(days)
+    )
