@@ -94,6 +94,7 @@ class RunContext:
     detector_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"ok": bool, "error": str|None, "seconds": float}
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)                 # consensus
+    suppressed_incidents: list[Incident] = field(default_factory=list)      # consensus, dropped by suppression
     consensus_levels: dict[str, list[Incident]] = field(default_factory=dict)  # "k1".."kn": k of n voters agree (for scoring)
     scorecard: dict[str, Any] | None = None
     insights: dict[str, Any] | None = None
