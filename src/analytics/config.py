@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.configio import load_config, validate
 
+from .consensus import parse_duration
 from .context import DIMENSIONS, KPI_NAMES
 from .customers.config import CustomersConfig
 from .detectors import REGISTRY
@@ -59,6 +60,26 @@ class ConsensusConfig(_Strict):
         description="drop consensus days that are in the observable marketing "
         "calendar (planned campaigns, holidays)",
     )
+    suppress: str | None = Field(
+        "1d",
+        description="alarm suppression: after a consensus incident starts on a series, "
+        "incidents on the same series starting later but within this duration of it (e.g. 1d, "
+        "6h) are dropped and counted in incidents.json 'suppressed'; null = off. 1d never drops "
+        "anything on daily data",
+    )
+
+    @field_validator("suppress")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            td = parse_duration(str(v))
+        except (ValueError, TypeError):
+            raise ValueError(f"not a duration: {v!r} (e.g. 1d, 6h, 30min)") from None
+        if td.value < 0:
+            raise ValueError(f"negative duration: {v!r}")
+        return str(v)
 
 
 class ScoringConfig(_Strict):

@@ -8,6 +8,8 @@ merge into one incident. The incident's level names how many detectors voted (si
 pairwise / triple / k_of_n — counted in families: with ``count_by: type`` two variants of one
 detector type are one vote); confidence and severity come from the vote share and the calibrated
 scores. The same routine with one detector and ``min_votes=1`` gives per-detector incidents.
+Consensus incidents then go through alarm suppression (``suppress``: at most one incident start
+per series within the duration; see ``suppress_incidents``); per-detector lists are not suppressed.
 """
 
 from __future__ import annotations
@@ -247,6 +249,45 @@ def build_incidents(
     )
 
 
+def parse_duration(v: pd.Timedelta | str) -> pd.Timedelta:
+    """``1d``, ``6h``, ``30min`` … as a Timedelta (pandas' deprecation of a lower-case ``d``
+    silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.Timedelta(v)
+
+
+def suppress_incidents(
+    incidents: list[Incident],
+    window: pd.Timedelta | str | None,
+) -> tuple[list[Incident], list[Incident]]:
+    """Alarm suppression: ``(kept, suppressed)``.
+
+    Per series (kpi × dimension × segment, either direction), an incident is suppressed when it
+    starts strictly after the last *kept* incident of that series and less than ``window`` after
+    it. Incidents starting in the same period as the kept one are kept, so a window of at most one
+    step changes nothing (1d on daily data). Order of ``incidents`` is preserved.
+    """
+    if window is None or not incidents:
+        return list(incidents), []
+    win = parse_duration(window)
+    if win <= pd.Timedelta(0):
+        return list(incidents), []
+    last: dict[tuple[str, str, str], pd.Timestamp] = {}
+    kept: list[Incident] = []
+    dropped: list[Incident] = []
+    for inc in sorted(incidents, key=lambda i: i.start):  # one step per incident, not per row
+        key = (inc.kpi, inc.dimension, inc.segment)
+        t0 = last.get(key)
+        if t0 is not None and t0 < inc.start < t0 + win:
+            dropped.append(inc)
+            continue
+        last[key] = inc.start
+        kept.append(inc)
+    ids = {id(i) for i in dropped}
+    return [i for i in incidents if id(i) not in ids], dropped
+
+
 def consensus_incidents(
     detections: pd.DataFrame | Votes,
     voters: list[str],
@@ -254,9 +295,11 @@ def consensus_incidents(
     mute_dates=(),
     min_votes: int | None = None,
     families: dict[str, str] | None = None,
+    suppressed: list[Incident] | None = None,
 ) -> list[Incident]:
     """Consensus incidents with the settings of ``cfg`` (a ``ConsensusConfig``); ``families``
-    (voter -> detector type) is used when ``cfg.count_by == "type"``."""
+    (voter -> detector type) is used when ``cfg.count_by == "type"``. Incidents dropped by alarm
+    suppression (``cfg.suppress``, see ``suppress_incidents``) are appended to ``suppressed``."""
     fams = families if cfg.count_by == "type" else None
     n = len({(fams or {}).get(v, v) for v in voters})
     k = cfg.min_votes if min_votes is None else min_votes
@@ -266,7 +309,7 @@ def consensus_incidents(
         from .detectors.calibrate import periods_per_day, threshold_for
 
         vt = threshold_for(cfg.vote_sensitivity, periods_per_day(votes.grid))
-    return build_incidents(
+    incs = build_incidents(
         votes,
         voters,
         min_votes=min(k, n) if voters else k,
@@ -278,6 +321,10 @@ def consensus_incidents(
         families=fams,
         vote_threshold=vt,
     )
+    kept, dropped = suppress_incidents(incs, getattr(cfg, "suppress", None))
+    if suppressed is not None:
+        suppressed.extend(dropped)
+    return kept
 
 
 def detector_incidents(

@@ -98,6 +98,8 @@ class RunContext:
     )  # name -> {"ok": bool, "error": str|None, "seconds": float}
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)  # consensus
+    # consensus incidents dropped by alarm suppression (consensus.suppress)
+    suppressed_incidents: list[Incident] = field(default_factory=list)
     consensus_levels: dict[str, list[Incident]] = field(
         default_factory=dict
     )  # "k1".."kn": k of n voters agree (for scoring)

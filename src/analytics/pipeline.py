@@ -213,9 +213,16 @@ def stage_consensus(ctx: RunContext) -> None:
         )
     mute = _calendar_days(ctx)
     fams = {n: cfg.detectors[n].type for n in vs}
-    ctx.incidents = (
-        cons.consensus_incidents(votes, vs, cfg.consensus, mute, families=fams) if vs else []
-    )
+    ctx.suppressed_incidents = []
+    ctx.incidents = cons.consensus_incidents(votes, vs, cfg.consensus, mute, families=fams,
+                                             suppressed=ctx.suppressed_incidents) if vs else []
+    if ctx.suppressed_incidents:
+        log.info(
+            "alarm suppression (consensus.suppress=%s): %d consensus incident(s) dropped, %d kept",
+            cfg.consensus.suppress,
+            len(ctx.suppressed_incidents),
+            len(ctx.incidents),
+        )
     if ctx.data.has_truth:
         n = len(set(fams.values())) if cfg.consensus.count_by == "type" else len(vs)
         ctx.consensus_levels = {
@@ -339,6 +346,10 @@ def incidents_json(ctx: RunContext) -> dict[str, Any]:
             "schema": "shocklab.incidents/1",
             "rule": cfg.consensus.model_dump(mode="json") | {"voters": voters(ctx)},
             "incidents": dump(ctx.incidents),
+            "suppressed": {
+                "count": len(ctx.suppressed_incidents),
+                "incident_ids": sorted(i.incident_id for i in ctx.suppressed_incidents),
+            },
             "by_detector": {n: dump(v) for n, v in sorted(ctx.detector_incidents.items())},
             "detector_status": {
                 n: {k: v for k, v in st.items() if k != "seconds"}
