@@ -206,3 +206,15 @@ def test_sigterm_during_generation_leaves_no_temporary_directory(tmp_path):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 143 and "terminated" in err
     assert not (tmp_path / "d").exists() and _siblings(tmp_path / "d") == []
+
+
+def test_atomically_written_files_get_an_ordinary_mode(tmp_path):
+    from shocklab.atomic import atomic_write_text
+
+    path = tmp_path / "report" / "insights.json"
+    atomic_write_text(path, "{}")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.read_text() == "{}"
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+    assert [p.name for p in path.parent.iterdir()] == ["insights.json"]  # no temp file left
