@@ -15,7 +15,6 @@ nothing scored; ``evaluation.pipeline.analyse`` scores).
 from __future__ import annotations
 
 import logging
-import platform
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,8 @@ import pandas as pd
 
 from shocklab.atomic import atomic_dir
 from shocklab.errors import InputError
-from shocklab.hashing import canonical_json, sha256_file, sha256_json
+from shocklab.hashing import canonical_json, json_ready, sha256_file, sha256_json
+from shocklab.versions import versions
 
 from . import consensus as cons
 from .config import AnalysisConfig, config_from_raw, load_analysis_config
@@ -313,21 +313,8 @@ def run_id(ds: DataSet, cfg: AnalysisConfig, dhash: str) -> str:
     return f"{label}-{sha256_json({'data': dhash, 'config': cfg.model_dump(mode='json')})[:12]}"
 
 
-def _clean(obj: Any) -> Any:
-    """NaN/inf -> None, numpy scalars -> Python, for canonical JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, pd.Timestamp):
-        return obj.isoformat() if obj != obj.normalize() else obj.date().isoformat()
-    return obj
+# the one JSON-cleaning helper (shocklab.hashing.json_ready); the old name stays for importers
+_clean = json_ready
 
 
 def incidents_json(ctx: RunContext) -> dict[str, Any]:
@@ -357,18 +344,6 @@ def incidents_json(ctx: RunContext) -> dict[str, Any]:
             },
         }
     )
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for pkg in ("shocklab", "numpy", "pandas", "scikit-learn", "prophet", "pydantic"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "not installed" if pkg != "shocklab" else __import__("shocklab").__version__
-    return out
 
 
 def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
@@ -402,7 +377,7 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
             "source": ctx.data.source,
             "has_truth": ctx.data.has_truth,
         },
-        "versions": _versions(),
+        "versions": versions(),
         "detector_status": ctx.detector_status,
         "timings_seconds": ctx.timings,
         **(extra or {}),

@@ -91,6 +91,10 @@ def test_run_writes_outputs_and_gate_fails_with_1(synth_dir, tmp_path, capsys):
     assert card["headline"]["recall"] == 1.0
     run = json.loads((out / "run.json").read_text())
     assert run["detector_status"]["rolling_zscore"]["ok"] and "detect" in run["timings_seconds"]
+    # one list of versions: run.json and insights.json record the same packages and versions
+    insights = json.loads((out / "insights.json").read_text())
+    assert run["versions"] == insights["run"]["versions"]
+    assert {"python", "shocklab", "numpy", "pandas", "scikit-learn"} <= set(run["versions"])
     assert "Scoring (strict" in capsys.readouterr().out
     # an impossible bar: exit 1 naming the figure and the bar; the run directory is still written
     assert (

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from importlib import metadata
 
 import numpy as np
 import pandas as pd
 
 from shocklab.catalogue import MAIN_KPIS, RATIO_KPIS
 from shocklab.hashing import json_ready, sha256_json
+from shocklab.versions import versions as package_versions
 
 from .. import drivers as dr
 from ..context import RunContext
@@ -43,12 +43,7 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
         cfg_dump = ctx.config.model_dump(mode="json")
     elif isinstance(ctx.config, dict):
         cfg_dump = json_ready(ctx.config, str)
-    versions = {}
-    for pkg in ("shocklab", "numpy", "pandas", "prophet", "pydantic", "matplotlib"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
+    versions = package_versions()  # the same list as run.json (shocklab.versions)
     dets = [DetectorRun(name=str(n), ok=bool(s.get("ok", False)),
                         error=None if s.get("error") is None else str(s.get("error")))
             for n, s in sorted(ctx.detector_status.items())]
