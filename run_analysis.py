@@ -65,24 +65,21 @@ def build_parser() -> ArgumentParser:
         default=None,
         metavar="FILE",
         help="labelled windows to score --kpis against: ShockLab's JSON list, NAB's "
-             "combined_windows.json "
-        "(the entry for the KPI file's name) or a CSV with start,end columns",
+        "combined_windows.json (the entry for the KPI file's name) or a CSV with start,end columns",
     )
     p.add_argument(
         "--duplicates",
         default="mean",
         choices=("mean", "sum", "first"),
         help="--kpis: how rows with the same timestamp (a daylight-saving change) or snapped onto "
-             "the "
-        "same period are combined (default: mean)",
+        "the same period are combined (default: mean)",
     )
     p.add_argument(
         "--layout",
         default="auto",
         choices=("auto", "wide", "long"),
         help="--kpis: wide (timestamp + one column per KPI) or long (timestamp, kpi, value[, "
-             "dimension, "
-        "segment]); auto picks long when a text 'kpi' column and a 'value' column exist",
+        "dimension, segment]); auto picks long when a text 'kpi' column and a 'value' column exist",
     )
     p.add_argument(
         "--transactions",

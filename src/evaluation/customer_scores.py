@@ -31,6 +31,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+# the one reliability curve, shared with the churn model's calibration
+from analytics.customers.churn import reliability
+
 DAYS_PER_MONTH = 30.0
 
 
@@ -47,17 +50,6 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     ok = np.isfinite(p)
     return float(roc_auc_score(y[ok], p[ok])) if len(np.unique(y[ok])) == 2 else None
-
-
-def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
-    """Per equal-width probability bin: customers, mean predicted, observed rate."""
-    idx = np.clip((p * bins).astype(int), 0, bins - 1)
-    cnt = np.bincount(idx, minlength=bins)
-    mp = np.bincount(idx, weights=p, minlength=bins)
-    obs = np.bincount(idx, weights=y.astype(float), minlength=bins)
-    return [{"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "customers": int(cnt[b]),
-             "mean_predicted": float(mp[b] / cnt[b]), "observed_rate": float(obs[b] / cnt[b])}
-            for b in range(bins) if cnt[b] > 0]
 
 
 def mean_lifetime_days(data_path: str | Path | None) -> float | None:

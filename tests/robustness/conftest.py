@@ -3,18 +3,15 @@ local webhook that hangs, fails and recovers. Everything stays under tmp_path.""
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import subprocess
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 from tests.simulation.simtools import tiny_config
+from tests.webhook import FakeWebhook
 
 
 @pytest.fixture(autouse=True)
@@ -70,46 +67,9 @@ def fresh_world(tiny_world, tmp_path) -> Path:
     return dst
 
 
-class Hook:
-    """A fake Slack webhook on 127.0.0.1: ``mode`` is "hang" (answer after ``hang_s``), "fail" (500)
-    or "ok" (200). Records every POST with its Idempotency-Key header."""
-
-    def __init__(self):
-        self.mode = "ok"
-        self.hang_s = 1.0
-        self.posts: list[tuple[str | None, dict]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                hook.posts.append((self.headers.get("Idempotency-Key"), body))
-                if hook.mode == "hang":
-                    time.sleep(hook.hang_s)
-                status = 500 if hook.mode == "fail" else 200
-                try:
-                    self.send_response(status)
-                    self.end_headers()
-                    self.wfile.write(b"ok" if status == 200 else b"error")
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T0/B0/SECRET"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def hook(monkeypatch):
-    h = Hook()
+    h = FakeWebhook()
     monkeypatch.setenv("SLACK_WEBHOOK_URL", h.url)
     yield h
     h.close()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from tests.webhook import FakeWebhook
 
 from analytics.alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, block_kit
 from analytics.customers.store import MonitorStore
@@ -22,45 +20,9 @@ ALERT = {
 }
 
 
-class Hook:
-    """A fake Slack webhook: answers with the queued statuses (then ``default``), records posts."""
-
-    def __init__(self):
-        self.statuses: list[int] = []
-        self.default = 200
-        self.delay = 0.0
-        self.posts: list[dict] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.posts.append(json.loads(body))
-                time.sleep(hook.delay)
-                status = hook.statuses.pop(0) if hook.statuses else hook.default
-                try:
-                    self.send_response(status)
-                    self.end_headers()
-                    self.wfile.write(b"ok" if status == 200 else b"error")
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/SECRET-TOKEN"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def hook(monkeypatch):
-    h = Hook()
+    h = FakeWebhook()
     monkeypatch.setenv("SLACK_WEBHOOK_URL", h.url)
     yield h
     h.close()
