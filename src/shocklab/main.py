@@ -55,11 +55,27 @@ def _experiment(argv: list[str]) -> int:
 
 
 def _roots(p: ArgumentParser) -> None:
-    p.add_argument("--reports", default="reports", help="run directories (default: reports/)")
-    p.add_argument("--runs", default="runs", help="experiment directories (default: runs/)")
+    p.add_argument("--reports", default=None, help="run directories (default: reports/)")
+    p.add_argument("--runs", default=None, help="experiment directories (default: runs/)")
     p.add_argument(
         "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
     )
+
+
+def _check_roots(args) -> None:  # noqa: ANN001
+    """A root given on the command line must be a directory (a typo would otherwise serve an empty
+    list silently); the defaults ``reports/`` and ``runs/`` may not exist yet (nothing run yet)."""
+    from .errors import InputError
+
+    roots = (("--reports", args.reports, "reports"), ("--runs", args.runs, "runs"))
+    for flag, given, default in roots:
+        path = Path(given if given is not None else default)
+        if path.exists() and not path.is_dir():
+            raise InputError(f"{flag} {path}: not a directory")
+        if given is not None and not path.exists():
+            raise InputError(f"{flag} {path}: no such directory")
+    args.reports = args.reports if args.reports is not None else "reports"
+    args.runs = args.runs if args.runs is not None else "runs"
 
 
 def dashboard_argv(
@@ -95,6 +111,7 @@ def _dashboard(argv: list[str]) -> int:
     _roots(p)
     p.add_argument("--port", type=int, default=8501)
     args = p.parse_args(argv)
+    _check_roots(args)
     cmd, env = dashboard_argv(args.reports, args.runs, args.host, args.port)
     print(
         f"dashboard on http://{args.host}:{args.port} (reports: {args.reports}, runs: {args.runs})",
@@ -119,6 +136,7 @@ def _serve(argv: list[str]) -> int:
     p.add_argument("--data-root", action="append", default=None, metavar="DIR",
                    help="directory POST /runs may read data from (repeatable; default: data/)")
     args = p.parse_args(argv)
+    _check_roots(args)
     import uvicorn
 
     from api.app import Settings, create_app

@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from shocklab import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,11 +42,23 @@ def test_dashboard_command_line(tmp_path):
     assert cli.main(["dashboard", "--port", "x"]) == 2
 
 
+@pytest.mark.parametrize("command", ["dashboard", "serve"])
+def test_a_missing_or_non_directory_root_is_bad_input(command, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert cli.main([command, "--reports", str(tmp_path / "typo")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --reports {tmp_path / 'typo'}: no such directory"]
+    assert cli.main([command, "--runs", str(afile)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --runs {afile}: not a directory"
+
+
 def test_serve_answers_health(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     (tmp_path / "reports").mkdir()
+    (tmp_path / "runs").mkdir()
     proc = subprocess.Popen(
         [
             sys.executable,
