@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from analytics.config import load_analysis_config
     from analytics.context import RunContext
-    from analytics.pipeline import data_hash, run_id, select_detectors, write_outputs
+    from analytics.outputs import write_outputs
+    from analytics.pipeline import data_hash, run_id, select_detectors
     from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
     from shocklab.atomic import allow_replace, atomic_dir, validate_out
     from shocklab.errors import GateFailure, InputError

@@ -39,8 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ctx = RunContext(config=None, data=ds, out_dir=Path(tmp))
         pipeline.run(ctx)
-        ts = Path(tmp) / "customers" / "truth_scores.json"
-        truth_scores = json.loads(ts.read_text()) if ts.exists() else None
+        truth_scores = ctx.customer_scores  # set by the evaluation stage customer_scoring
         if truth_scores is not None:
             truth_scores.pop("p_alive_reliability", None)
     s = ctx.customers

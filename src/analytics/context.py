@@ -83,7 +83,8 @@ class Incident:
 
 @dataclass
 class RunContext:
-    """Everything one run produces; written to the run directory at the end."""
+    """Everything one run produces. Stages only fill it; ``analytics.outputs`` writes the run
+    directory from it at the end (the one writer)."""
 
     config: Any                 # analytics.config.AnalysisConfig
     data: DataSet
@@ -103,12 +104,22 @@ class RunContext:
     consensus_levels: dict[str, list[Incident]] = field(
         default_factory=dict
     )  # "k1".."kn": k of n voters agree (for scoring)
+    voters: list[str] = field(default_factory=list)  # detectors that voted in the consensus
     scorecard: dict[str, Any] | None = None
-    insights: dict[str, Any] | None = None
+    insights: dict[str, Any] | None = None  # the insights.json document (validated)
+    insights_details: dict[str, Any] | None = None  # insights_details.json
+    insights_markdown: str | None = None  # insights.md
     customers: dict[str, Any] | None = None  # customer-intelligence summary for insights.json
+    # per-customer and aggregate tables, written by analytics.outputs as customers/<name>.csv:
+    # segments, actions, clv, clusters, cohort_retention, monitor_series
+    customer_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # customer models scored against truth by the evaluation stage (customers/truth_scores.json)
+    customer_scores: dict[str, Any] | None = None
     # fitted customer models an evaluation stage may score against truth, e.g. {"clv": {"table",
     # "end", "config"}}
     customer_models: dict[str, Any] = field(default_factory=dict)
+    # rendered figures: run-directory path ("plots/kpi_revenue.png") -> PNG bytes
+    figures: dict[str, bytes] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     as_of: str | None = (
         None  # run_analysis.py --as-of DATE: the customer monitor judges that day only

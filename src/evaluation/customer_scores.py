@@ -1,9 +1,10 @@
 """Customer models scored against the simulator's truth (``truth/customers.csv``).
 
 Evaluation code (behind the truth wall, docs/ARCHITECTURE.md): ``stage`` runs after the customers
-stage, scores the fitted CLV / P(alive) model it left on the context, writes
-``customers/truth_scores.json``, puts the scores in ``scorecard["customers"]`` and draws the
-P(alive) reliability plot. No customer model ever sees these numbers.
+stage, scores the fitted CLV / P(alive) model it left on the context, leaves the scores on
+``ctx.customer_scores`` (``analytics.outputs`` writes customers/truth_scores.json) and in
+``scorecard["customers"]``, and draws the P(alive) reliability plot. No customer model ever sees
+these numbers.
 
 Per customer the truth has ``purchase_rate`` (returning orders per year while alive),
 ``churn_date`` (the latent dropout day, empty if none within the period) and ``value_tier``
@@ -182,18 +183,15 @@ def stage(ctx: Any) -> None:
                          lifetime_days=mean_lifetime_days(ctx.data.path))
     ts["interval"] = cfg.interval
     ts = json.loads(canonical_json(ts))
-    out = Path(ctx.out_dir) / "customers"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "truth_scores.json").write_text(canonical_json(ts), encoding="utf-8")
+    ctx.customer_scores = ts  # customers/truth_scores.json (analytics.outputs writes it)
     if ctx.scorecard is not None:  # the scorecard holds everything scored against truth
         ctx.scorecard["customers"] = ts
     curve = ts.get("p_alive_reliability")
     plots_on = getattr(getattr(ctx.config, "customers", None), "plots", True)
     if curve and plots_on:
         try:
-            reliability_curve(
+            ctx.figures["plots/customers_p_alive_reliability.png"] = reliability_curve(
                 {"P(alive) vs true alive": curve},
-                Path(ctx.out_dir) / "plots" / "customers_p_alive_reliability.png",
                 "P(alive) calibration against the simulator's truth",
             )
         except Exception:  # plots are a convenience: never fail the run for one

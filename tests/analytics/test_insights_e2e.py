@@ -14,6 +14,7 @@ from analytics import insights, report
 from analytics.config import config_from_raw
 from analytics.context import RunContext
 from analytics.loading import load_data_dir
+from analytics.outputs import write_artefacts
 from evaluation import insight_scoring, pipeline
 from shocklab.configio import apply_overrides, load_yaml
 from simulation.api import generate, load_scenario
@@ -34,9 +35,12 @@ def run(tmp_path_factory):
     ctx = RunContext(config=cfg, data=load_data_dir(base / "data"), out_dir=base / "run")
     ctx.out_dir.mkdir()
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     ctx.scorecard["insights"] = insight_scoring.score_insights(ctx)
     report.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     return ctx
 
 
@@ -87,6 +91,7 @@ def test_outputs_validate_and_are_byte_identical(run, tmp_path):
         customers=run.customers,
     )
     insights.run(again)
+    write_artefacts(again)  # the files, as analytics.outputs writes them
     assert (tmp_path / "insights.json").read_bytes() == (run.out_dir / "insights.json").read_bytes()
     assert (tmp_path / "insights.md").read_bytes() == (run.out_dir / "insights.md").read_bytes()
     pngs = [p for p in (run.out_dir / "plots").glob("*.png") if not p.name.startswith("customers_")]

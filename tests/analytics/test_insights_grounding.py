@@ -11,6 +11,7 @@ from analytics import insights
 from analytics.insights import cli, diagnosis, grounding
 from analytics.insights.markdown import render_markdown
 from analytics.insights.models import DriverSet
+from analytics.outputs import write_artefacts
 
 SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"}),
           Shock("2025-06-01", "2025-06-04", "conversion", 0.6, {"country": "DE"}),
@@ -27,6 +28,7 @@ def run(tmp_path_factory):
     ctx = make_ctx(out, SHOCKS, INCIDENTS)
     ctx.config = {"insights": {"forecast": {"enabled": False}}}
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     return ctx, out
 
 

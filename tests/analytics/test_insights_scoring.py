@@ -6,6 +6,7 @@ import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
 
 from analytics import insights
+from analytics.outputs import write_artefacts
 from evaluation import insight_scoring as sc
 
 
@@ -81,6 +82,7 @@ def scored(tmp_path_factory):
     ctx = make_ctx(tmp_path_factory.mktemp("run"), SHOCKS, INCIDENTS, truth_events=TRUTH)
     ctx.config = {"insights": {"forecast": {"enabled": False}}}
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     return ctx, sc.score_insights(ctx)
 
 

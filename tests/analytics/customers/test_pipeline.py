@@ -15,6 +15,7 @@ from tests.analytics.customers.customers_synth import synthetic_store
 from analytics.context import DataSet, RunContext
 from analytics.customers import actions, pipeline
 from analytics.customers.config import ActionsConfig, CustomersConfig
+from analytics.outputs import write_artefacts
 from shocklab.configio import validate
 from shocklab.hashing import canonical_json
 
@@ -50,6 +51,7 @@ def dataset() -> DataSet:
 def _run(ds: DataSet, out: Path, **customers) -> RunContext:
     ctx = RunContext(config=_Cfg(plots=False, **customers), data=ds, out_dir=out)
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     return ctx
 
 
@@ -60,6 +62,7 @@ def test_run_writes_files_and_a_json_ready_summary(dataset, tmp_path):
     pipeline.run(ctx)
     ctx.scorecard = {}
     customer_scores.stage(ctx)   # the evaluation stage that follows customers when truth exists
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert ctx.scorecard["customers"]["overall"]["p_alive_roc_auc"] > 0.7
     s = ctx.customers
     canonical_json(s)  # raises on NaN / inf / numpy types
@@ -121,6 +124,7 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
     )
     ctx.as_of = day
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     m = ctx.customers["monitor"]
     # daily mode keeps enough history that its judgement of the day equals the replay's
     assert m["mode"] == "daily" and m["flagged_days"] == 1 and m["decisions"]["sent"] == 1
@@ -131,6 +135,7 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
     ctx2 = RunContext(config=ctx.config, data=dataset, out_dir=tmp_path / "r2")
     ctx2.as_of = day
     pipeline.run(ctx2)
+    write_artefacts(ctx2)  # the files, as analytics.outputs writes them
     assert ctx2.customers["monitor"]["decisions"] == {
         "sent": 0,
         "already_sent": 1,
@@ -142,10 +147,12 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
 def test_disabled_section_and_kpi_only_input(dataset, tmp_path):
     ctx = RunContext(config=_Cfg(enabled=False), data=dataset, out_dir=tmp_path)
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert ctx.customers == {"enabled": False}
     kpis = DataSet(path=None, tables={"kpis_daily": pd.DataFrame()}, source="kpis")
     ctx = RunContext(config=_Cfg(), data=kpis, out_dir=tmp_path)
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert ctx.customers["status"] == "skipped: the input has no orders table"
 
 
@@ -187,6 +194,7 @@ def test_daily_mode_defaults_to_persistent_state(dataset, tmp_path, monkeypatch)
     )
     ctx.as_of = "2024-11-20"
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert ctx.customers["monitor"]["state"] == "state/customers.sqlite"
     assert (tmp_path / "state" / "customers.sqlite").is_file()
     assert not (tmp_path / "run" / "customers" / "monitor.sqlite").exists()

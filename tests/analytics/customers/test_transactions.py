@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.outputs import write_artefacts
 from analytics.transactions import load_transactions
 from shocklab.errors import InputError
 
@@ -83,6 +84,7 @@ def test_customer_pipeline_runs_on_transactions(tmp_path):
         config=None, data=load_transactions(FIX / "online_retail_ii.csv"), out_dir=tmp_path
     )
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     s = ctx.customers
     assert s["source"] == "transactions" and s["customers"] == 3
     assert s["cleaning"]["removed"] == II_REMOVED
@@ -224,6 +226,7 @@ def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt):
     ctx = RunContext(config=SimpleNamespace(customers=cfg, seed=0), data=load_transactions(path),
                      out_dir=tmp_path / "run")
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     s = ctx.customers["clv"]
     assert s["status"] == "ok", s["status"]
     t = pd.read_csv(tmp_path / "run" / "customers" / "clv.csv", dtype={"customer_id": str})
