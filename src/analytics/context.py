@@ -1,6 +1,9 @@
 """The objects that travel through one analysis run — the contract between the pipeline's parts.
 
-``DataSet`` is what loading produces (observable tables, plus truth when the data are simulated).
+``DataSet`` is what loading produces (observable tables only). Truth — the simulator's
+``truth/`` or labelled windows — reaches a run as ``RunContext.truth`` (``shocklab.truth.Truth``),
+attached by ``evaluation.truth.attach`` and read only by evaluation stages
+(tests/test_truth_wall.py).
 ``RunContext`` accumulates results stage by stage; KPIs, detectors, consensus, scoring, insights,
 customers and plots each read what earlier stages put there and add their own part.
 
@@ -23,34 +26,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 # re-exported for older importers; the vocabulary is defined once, in shocklab.catalogue
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES  # noqa: F401
 
+if TYPE_CHECKING:  # the type only: analytics never touches the truth at run time
+    from shocklab.truth import Truth
+
 
 @dataclass
 class DataSet:
-    """Observable tables of a data directory (or of external files) plus optional truth."""
+    """Observable tables of a data directory (or of external files); never its truth."""
 
     path: Path | None
     tables: dict[str, pd.DataFrame]
     manifest: dict[str, Any] = field(default_factory=dict)
-    # truth/ — only scoring and the oracle detector may read these
-    truth_events: list[dict[str, Any]] | None = None
-    truth_baseline: pd.DataFrame | None = None
-    truth_counterfactual: pd.DataFrame | None = None
-    truth_customers: pd.DataFrame | None = None
     source: str = "simulated"  # "simulated" | "transactions" | "kpis"
     # external KPI files: what ingestion did (step, missing periods, duplicates …; see
     # analytics.external)
     ingest: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def has_truth(self) -> bool:
-        return self.truth_events is not None
+
+@dataclass(frozen=True)
+class EventWindow:
+    """A known event's window to shade on plots (no effects): handed in with the truth by
+    ``evaluation.truth.attach``; analytics draws it and derives nothing from it."""
+
+    start: str
+    end: str
+    type: str
+    expected: bool  # a planned calendar occurrence
 
 
 @dataclass
@@ -89,6 +97,10 @@ class RunContext:
     config: Any                 # analytics.config.AnalysisConfig
     data: DataSet
     out_dir: Path               # the temporary run directory (atomically renamed at the end)
+    # ground truth for the evaluation stages only: no analytics module reads it (the wall test)
+    truth: Truth | None = None
+    has_truth: bool = False     # the run is scored (set with ``truth`` by evaluation.truth.attach)
+    event_windows: list[EventWindow] = field(default_factory=list)  # shaded on plots
     kpis_daily: pd.DataFrame | None = None
     kpi_tables: dict[str, pd.DataFrame] = field(
         default_factory=dict

@@ -209,7 +209,7 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
         "data": {
             "path": str(ctx.data.path) if ctx.data.path else None,
             "source": ctx.data.source,
-            "has_truth": ctx.data.has_truth,
+            "has_truth": ctx.has_truth,
         },
         "versions": versions(),
         "detector_status": ctx.detector_status,

@@ -75,11 +75,10 @@ NOISE_COLUMNS = {
 }
 
 
-def _baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
+def _baseline_long(b: pd.DataFrame | None, kpis: list[str]) -> pd.DataFrame | None:
     """truth/baseline_daily in the detectors' long layout (date, kpi, dimension, segment, value,
     noise) for the oracle. Older layouts: rows without a channel (or with channel 'all') are
     overall, the others per channel, and noise is unknown (NaN)."""
-    b = ds.truth_baseline
     if b is None:
         return None
     b = b.copy()
@@ -129,7 +128,7 @@ def stage_detect(ctx: RunContext) -> None:
     counts = [c for c in ("orders", "sessions") if c in ctx.kpis_daily.columns]
     inp = DetectorInput(
         series=series,
-        baseline=_baseline_long(ctx.data, kpis),
+        baseline=_baseline_long(ctx.truth.baseline if ctx.truth is not None else None, kpis),
         seed=cfg.seed,
         periods_per_day=_periods_per_day(series["date"]),
         slice_threshold_add=cfg.slice_threshold_add,
@@ -224,7 +223,7 @@ def stage_consensus(ctx: RunContext) -> None:
             len(ctx.suppressed_incidents),
             len(ctx.incidents),
         )
-    if ctx.data.has_truth:
+    if ctx.has_truth:  # every k-of-n level, for scoring
         n = len(set(fams.values())) if cfg.consensus.count_by == "type" else len(vs)
         ctx.consensus_levels = {
             f"k{k}": cons.consensus_incidents(
@@ -326,12 +325,16 @@ def analyse(
     detectors: Sequence[str] | None = None,
     config_path: str | Path | None = None,
     stages: Sequence[tuple[str, Stage]] | None = None,
+    *,
+    attach: Callable[[RunContext], Any] | None = None,
+    has_truth: bool = False,
 ) -> dict[str, Any]:
-    """Analyse one data directory; return the scorecard dict ({} when the data have no truth).
+    """Analyse one data directory; return the scorecard dict ({} when nothing scored).
 
     raw_config : the analysis YAML mapping after overrides (None: ``config_path``, or the shipped
         config/analysis.yaml). out_dir : write a run directory there (atomically); None writes
-        nothing. detectors : names to enable (None = as configured).
+        nothing. detectors : names to enable (None = as configured). attach, has_truth : how
+        ``evaluation.pipeline.analyse`` hands the truth to its stages (analytics passes none).
     """
     from .loading import load_data_dir
 
@@ -340,14 +343,21 @@ def analyse(
     else:
         cfg = load_analysis_config(config_path)
     ds = load_data_dir(data_dir)
-    cfg = select_detectors(cfg, detectors, ds.has_truth)
+    cfg = select_detectors(cfg, detectors, has_truth)
+
+    def context(tmp: Path) -> RunContext:
+        ctx = RunContext(config=cfg, data=ds, out_dir=tmp)
+        if attach is not None:
+            attach(ctx)
+        return ctx
+
     if out_dir is None:
         with tempfile.TemporaryDirectory(prefix="shocklab-analyse-") as tmp:
-            ctx = run(RunContext(config=cfg, data=ds, out_dir=Path(tmp)), stages)
+            ctx = run(context(Path(tmp)), stages)
     else:
         dhash = data_hash(ds)
         with atomic_dir(out_dir) as tmp:
-            ctx = run(RunContext(config=cfg, data=ds, out_dir=tmp), stages)
+            ctx = run(context(tmp), stages)
             write_outputs(ctx, {"run_id": run_id(ds, cfg, dhash), "data_hash": dhash})
     return _clean(ctx.scorecard) if ctx.scorecard is not None else {}
 

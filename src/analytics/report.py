@@ -2,8 +2,8 @@
 Agg canvas; pyplot is never imported, so no global backend or figure state is touched).
 
 - ``kpi_<kpi>.png``: the overall KPI with each detector's flags (one row per detector below),
-  consensus incidents shaded red and — when the data are simulated — injected events shaded grey
-  (planned ones green).
+  consensus incidents shaded red and — when the run has truth — its event windows
+  (``ctx.event_windows``) shaded grey (planned ones green).
 - ``forecast.png``: recent revenue and the forecast fan (from the insights' forecast section).
 - ``channels.png``: weekly revenue by channel, and each channel's recent revenue vs its baseline.
 - ``scorecard.png``: recall / precision by detector, recall by event type, insight scores.
@@ -91,10 +91,9 @@ def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
         )
         labelled.add(label)
 
-    for ev in ctx.data.truth_events or []:
-        planned = bool(ev.get("expected"))
-        span(ev["start"], ev["end"], color="#2ca02c" if planned else "#7f7f7f", alpha=0.18, lw=0,
-             label="planned event (truth)" if planned else "injected event (truth)")
+    for w in ctx.event_windows:  # known events, handed in with the truth (no effects)
+        span(w.start, w.end, color="#2ca02c" if w.expected else "#7f7f7f", alpha=0.18, lw=0,
+             label="planned event (truth)" if w.expected else "injected event (truth)")
     for inc in ctx.incidents:
         if inc.kpi == kpi and inc.dimension == "overall":
             span(inc.start, inc.end, color="#d62728", alpha=0.25, lw=0, label="consensus incident")

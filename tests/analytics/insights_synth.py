@@ -175,9 +175,12 @@ def make_ctx(
         path=None,
         tables=tables,
         manifest={"seed": seed, "scenario": "synthetic", "files": {}},
-        truth_events=truth_events,
     )
     ctx = RunContext(config=None, data=data, out_dir=tmp_path)
+    if truth_events is not None:  # handed to the evaluation stages, as the entry points do
+        from evaluation.truth import Truth, attach
+
+        attach(ctx, Truth(events=truth_events))
     ctx.kpis_daily, ctx.detections, ctx.incidents = kpis, dets, incs
     ctx.detector_status = {
         d: {"ok": True, "error": None, "seconds": 0.1} for d in ("zscore", "stl", "prophet")

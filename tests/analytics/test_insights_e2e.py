@@ -16,6 +16,7 @@ from analytics.context import RunContext
 from analytics.loading import load_data_dir
 from analytics.outputs import write_artefacts
 from evaluation import insight_scoring, pipeline
+from evaluation.truth import attach, find_truth
 from shocklab.configio import apply_overrides, load_yaml
 from simulation.api import generate, load_scenario
 
@@ -33,9 +34,9 @@ def run(tmp_path_factory):
     raw = apply_overrides(load_yaml(ROOT / "config/analysis.yaml"), OVERRIDES)
     cfg = config_from_raw(raw, "analysis.yaml")
     ctx = RunContext(config=cfg, data=load_data_dir(base / "data"), out_dir=base / "run")
+    attach(ctx, find_truth(base / "data"))
     ctx.out_dir.mkdir()
     pipeline.run(ctx)
-    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     insights.run(ctx)
     write_artefacts(ctx)  # the files, as analytics.outputs writes them
     ctx.scorecard["insights"] = insight_scoring.score_insights(ctx)
@@ -46,7 +47,7 @@ def run(tmp_path_factory):
 
 def test_every_scoped_event_gets_its_scope_as_top_driver(run):
     panel = dr.SlicePanel(run.kpis_daily, run.detections, dr.pair_daily(run.data.tables))
-    scoped = [e for e in run.data.truth_events if e["scope"]]
+    scoped = [e for e in run.truth.events if e["scope"]]
     assert len(scoped) >= 4
     for ev in scoped:
         res = dr.explain(

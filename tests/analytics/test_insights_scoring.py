@@ -8,6 +8,7 @@ from tests.analytics.insights_synth import Shock, make_ctx
 from analytics import insights
 from analytics.outputs import write_artefacts
 from evaluation import insight_scoring as sc
+from evaluation.truth import attach
 
 
 def _event(eid, start, end, scope, primary, effects, etype="x"):
@@ -117,7 +118,7 @@ def test_wrong_answers_are_counted_wrong(scored):
     ep["primary_kpi"] = "revenue"
     ep["kpi_changes"] = {**ep["kpi_changes"], "sessions": -21.0}      # twice the realized -10.5 %
     ep["diagnosis"] = {**ep["diagnosis"], "type": "site_outage"}
-    ctx2 = type(ctx)(config=ctx.config, data=ctx.data, out_dir=ctx.out_dir)
+    ctx2 = attach(type(ctx)(config=ctx.config, data=ctx.data, out_dir=ctx.out_dir), ctx.truth)
     ctx2.insights = doc
     s = sc.score_insights(ctx2)
     row = next(r for r in s["per_event"] if r["event_id"] == "E1")
@@ -132,7 +133,7 @@ def test_builds_insights_itself_and_needs_truth(tmp_path):
     ctx.config = {"insights": {"forecast": {"enabled": False}}}
     s = sc.score_insights(ctx)          # no insights stage ran: built in memory, nothing written
     assert s["root_cause_accuracy"] == 1.0 and not (tmp_path / "insights.json").exists()
-    ctx.data.truth_events = None
+    ctx.truth, ctx.has_truth = None, False
     assert sc.score_insights(ctx) == {}
 
 

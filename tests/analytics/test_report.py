@@ -114,7 +114,7 @@ def test_all_plots_written_and_non_empty(ctx, tmp_path):
 
 
 def test_missing_parts_skip_their_plots(ctx, tmp_path):
-    ctx.scorecard, ctx.insights, ctx.detections, ctx.data.truth_events = None, None, None, None
+    ctx.scorecard, ctx.insights, ctx.detections, ctx.event_windows = None, None, None, []
     ctx.config = {"insights": {"plot_kpis": ["revenue", "new_customers"]}}
     report.run(ctx)
     write_artefacts(ctx)  # the files, as analytics.outputs writes them

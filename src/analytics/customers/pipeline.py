@@ -4,8 +4,9 @@ Reads ``ctx.data`` (simulated or transactions); leaves the per-customer and aggr
 ``ctx.customer_tables`` and the plots on ``ctx.figures`` (``analytics.outputs`` writes them into
 ``customers/`` and ``plots/``), and sets ``ctx.customers`` (a JSON-ready summary for insights.json).
 The monitor's live state (``customers/monitor.sqlite``, ``alerts.jsonl``) is opened in place.
-Truth (``ctx.data.truth_customers``, ``truth_events``) is read only to *score* the models, never to
-fit them.
+No truth is read here: the fitted models' predictions stay on ``ctx.customer_models`` for the
+evaluation stage ``customer_scoring`` (churn and CLV truth scores, churn-wave alert delays); the
+monitor plot shades the churn waves of ``ctx.event_windows``.
 """
 
 from __future__ import annotations
@@ -73,23 +74,6 @@ def _dispatcher(
     )
 
 
-def churn_wave_delays(alerts: list[dict[str, Any]], events: list[dict[str, Any]] | None,
-                      max_delay_days: int = 120) -> list[dict[str, Any]]:
-    """First alert on or after each churn_wave's start (within ``max_delay_days``) and its delay."""
-    out = []
-    for e in events or []:
-        if e.get("type") != "churn_wave":
-            continue
-        start = pd.Timestamp(e["start"])
-        hits = sorted(a["date"] for a in alerts
-                      if 0 <= (pd.Timestamp(a["date"]) - start).days <= max_delay_days)
-        first = hits[0] if hits else None
-        out.append({"event_id": e.get("event_id"), "start": start.date().isoformat(),
-                    "detected": first is not None, "first_alert_date": first,
-                    "delay_days": (pd.Timestamp(first) - start).days if first else None})
-    return out
-
-
 def run(ctx: RunContext) -> None:
     """Run every customer model on ``ctx.data`` and record files and the summary."""
     # the models are small; OpenMP/BLAS threads on shared cores cost more than they give
@@ -114,7 +98,6 @@ def _run(ctx: RunContext) -> None:
     if as_of is not None:  # daily mode: every model sees the data as it was that morning
         as_of = pd.Timestamp(as_of).normalize()
         orders = orders[pd.to_datetime(orders["order_date"]) <= as_of]
-    truth = ctx.data.truth_customers
     valid = rfm.valid_orders(orders)
     end = rfm.data_end_date(orders) if as_of is None else as_of
     summary: dict[str, Any] = {
@@ -156,13 +139,16 @@ def _run(ctx: RunContext) -> None:
 
     ch = None
     if cfg.churn.enabled:
-        ch = churn.run_churn(valid, end, cfg.churn, seed, truth)
+        ch = churn.run_churn(valid, end, cfg.churn, seed)
         summary["churn"] = {"status": ch.status, **ch.summary}
         if ch.risk is not None:
             table = table.merge(
                 ch.risk.rename_axis("customer_id").reset_index(), on="customer_id", how="left"
             )
         t = tick("churn", t)
+        if ch.eval_customers is not None:  # scored against truth by customer_scoring
+            ctx.customer_models["churn"] = {"customers": ch.eval_customers, "eval_p": ch.eval_p,
+                                            "end": end}
     if "churn_risk" not in table:
         table["churn_risk"] = np.nan
 
@@ -261,18 +247,16 @@ def _run(ctx: RunContext) -> None:
                     disp.skipped
                 ):  # logged, not in the outputs: they stay byte-identical across reruns
                     log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
-                if ctx.data.truth_events is not None:
-                    summary["monitor"]["churn_waves"] = churn_wave_delays(
-                        mon.alerts, ctx.data.truth_events
-                    )
             if disp.outbox is not None and disp.outbox is not store:
                 disp.outbox.close()
         t = tick("monitor", t)
 
     if cfg.plots:
         try:
+            waves = [{"start": w.start, "end": w.end}
+                     for w in ctx.event_windows if w.type == "churn_wave"]
             ctx.figures.update(_plots(table, counts, ctx.customer_tables.get("cohort_retention"),
-                                      ch, mon, ctx.data.truth_events))
+                                      ch, mon, waves))
         except Exception as exc:  # plots are a convenience: never fail the run for one
             log.warning("customer plots failed: %s: %s", type(exc).__name__, exc)
         t = tick("plots", t)
@@ -301,7 +285,7 @@ def _mean(col: pd.Series | None) -> float | None:
 
 def _plots(table: pd.DataFrame, counts: dict[str, int], cohorts: pd.DataFrame | None,
            ch: churn.ChurnResult | None, mon: monitor.MonitorResult | None,
-           events: list[dict[str, Any]] | None) -> dict[str, bytes]:
+           waves: list[dict[str, Any]]) -> dict[str, bytes]:
     """The customer plots as ``{"plots/<name>.png": PNG bytes}``."""
     figs = {
         "customers_segments.png": plots.segment_sizes(counts),
@@ -320,6 +304,5 @@ def _plots(table: pd.DataFrame, counts: dict[str, int], cohorts: pd.DataFrame | 
             "Churn risk calibration (out of time, held-out half)",
         )
     if mon is not None and len(mon.series):
-        waves = [e for e in events or [] if e.get("type") == "churn_wave"]
         figs["customers_monitor.png"] = plots.monitor_trend(mon.series, mon.alerts, waves)
     return {f"plots/{k}": v for k, v in figs.items()}
