@@ -26,15 +26,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pandas as pd
 
 # re-exported for older importers; the vocabulary is defined once, in shocklab.catalogue
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES  # noqa: F401
 
-if TYPE_CHECKING:  # the type only: analytics never touches the truth at run time
+if TYPE_CHECKING:  # types only (no import cycle; analytics never touches the truth at run time)
     from shocklab.truth import Truth
+
+    from .config import AnalysisConfig
 
 
 @dataclass
@@ -89,12 +91,30 @@ class Incident:
         return d
 
 
+class DetectorStatus(TypedDict, total=False):
+    """How one configured detector fared in the detect stage (run.json, incidents.json)."""
+
+    ok: bool                    # ran and produced detections
+    error: str | None           # one line when it failed (the others still vote)
+    skipped: bool               # not run (needs truth the data lack)
+    mode: str                   # "causal" | "in_sample"
+    votes: bool                 # counts in the consensus
+    warnings: list[str]
+    seconds: float              # run.json only (incidents.json drops it: bytes stay stable)
+
+
+# the scorecard of evaluation.scoring.build_scorecard: {"settings", "headline", "strict",
+# "lenient", "false_alerts", "insights", "customers", ...} (docs/ARCHITECTURE.md "Scoring");
+# a JSON document, so a mapping — only evaluation writes it, analytics only reads it (plots)
+Scorecard = dict[str, Any]
+
+
 @dataclass
 class RunContext:
     """Everything one run produces. Stages only fill it; ``analytics.outputs`` writes the run
     directory from it at the end (the one writer)."""
 
-    config: Any                 # analytics.config.AnalysisConfig
+    config: AnalysisConfig      # validated once, at load (tests: tests/configs.make_config)
     data: DataSet
     out_dir: Path               # the temporary run directory (atomically renamed at the end)
     # ground truth for the evaluation stages only: no analytics module reads it (the wall test)
@@ -106,9 +126,7 @@ class RunContext:
         default_factory=dict
     )  # monthly_revenue, channel_performance, top_products, revenue_by_country
     detections: pd.DataFrame | None = None
-    detector_status: dict[str, dict[str, Any]] = field(
-        default_factory=dict
-    )  # name -> {"ok": bool, "error": str|None, "seconds": float}
+    detector_status: dict[str, DetectorStatus] = field(default_factory=dict)
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)  # consensus
     # consensus incidents dropped by alarm suppression (consensus.suppress)
@@ -117,7 +135,7 @@ class RunContext:
         default_factory=dict
     )  # "k1".."kn": k of n voters agree (for scoring)
     voters: list[str] = field(default_factory=list)  # detectors that voted in the consensus
-    scorecard: dict[str, Any] | None = None
+    scorecard: Scorecard | None = None  # set by evaluation.pipeline.stage_score (truth only)
     insights: dict[str, Any] | None = None  # the insights.json document (validated)
     insights_details: dict[str, Any] | None = None  # insights_details.json
     insights_markdown: str | None = None  # insights.md

@@ -23,7 +23,6 @@ from matplotlib.figure import Figure
 
 from .context import RunContext
 from .forecasting import overall_series
-from .insights import config_of
 
 log = logging.getLogger("shocklab.report")
 
@@ -255,7 +254,7 @@ def plot_scorecard(ctx: RunContext) -> bytes | None:
 def run(ctx: RunContext) -> None:
     """Pipeline stage: render the plots into ``ctx.figures`` as ``plots/<name>.png`` (see module
     docstring); ``analytics.outputs`` writes them."""
-    cfg = config_of(ctx)
+    cfg = ctx.config.insights
     if not cfg.enabled or not cfg.plots or ctx.kpis_daily is None or ctx.kpis_daily.empty:
         return
     kpis = list(cfg.plot_kpis)

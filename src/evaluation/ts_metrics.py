@@ -314,7 +314,7 @@ def add_series_metrics(ctx: Any) -> None:
     for name, incs in sorted(ctx.detector_incidents.items()):
         dets[name] = [(i.start, i.end) for i in incs]
     card = score_series(grid, ing["_raw_times"], ing.get("_raw_slots"), windows, dets,
-                        seed=int(getattr(ctx.config, "seed", 0)))
+                        seed=ctx.config.seed)
     card["kpi"] = ing["kpis"][0]
     ctx.scorecard["series_metrics"] = _round(card)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from tests.configs import make_config
 
 from analytics.context import DataSet, Incident, RunContext
 
@@ -176,7 +177,7 @@ def make_ctx(
         tables=tables,
         manifest={"seed": seed, "scenario": "synthetic", "files": {}},
     )
-    ctx = RunContext(config=None, data=data, out_dir=tmp_path)
+    ctx = RunContext(config=make_config(), data=data, out_dir=tmp_path)
     if truth_events is not None:  # handed to the evaluation stages, as the entry points do
         from evaluation.truth import Truth, attach
 

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
+from tests.configs import make_config
 
 from analytics import insights
 from analytics.insights_config import InsightsConfig
@@ -34,7 +35,7 @@ NO_FORECAST = {"insights": {"forecast": {"enabled": False}}}
 
 def _ctx(tmp_path, config=NO_FORECAST, **kw):
     ctx = make_ctx(tmp_path, SHOCKS, INCIDENTS, calendar=CALENDAR, **kw)
-    ctx.config = config
+    ctx.config = make_config(**config)
     return ctx
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
+from tests.configs import make_config
 
 from analytics import insights
 from analytics.outputs import write_artefacts
@@ -81,7 +82,7 @@ TRUTH = [
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     ctx = make_ctx(tmp_path_factory.mktemp("run"), SHOCKS, INCIDENTS, truth_events=TRUTH)
-    ctx.config = {"insights": {"forecast": {"enabled": False}}}
+    ctx.config = make_config(**{"insights": {"forecast": {"enabled": False}}})
     insights.run(ctx)
     write_artefacts(ctx)  # the files, as analytics.outputs writes them
     return ctx, sc.score_insights(ctx)
@@ -130,7 +131,7 @@ def test_wrong_answers_are_counted_wrong(scored):
 
 def test_builds_insights_itself_and_needs_truth(tmp_path):
     ctx = make_ctx(tmp_path, SHOCKS, INCIDENTS[:2], truth_events=TRUTH)
-    ctx.config = {"insights": {"forecast": {"enabled": False}}}
+    ctx.config = make_config(**{"insights": {"forecast": {"enabled": False}}})
     s = sc.score_insights(ctx)          # no insights stage ran: built in memory, nothing written
     assert s["root_cause_accuracy"] == 1.0 and not (tmp_path / "insights.json").exists()
     ctx.truth, ctx.has_truth = None, False

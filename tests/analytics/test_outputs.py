@@ -34,9 +34,9 @@ def test_fast_csv_writes_the_bytes_pandas_writes(tmp_path, times, date_format):
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
 
 
-def test_stage_artefacts_are_written_only_by_the_writer(tmp_path):
+def test_stage_artefacts_are_written_only_by_the_writer(tmp_path, make_config):
     ctx = RunContext(
-        config=None, data=DataSet(path=None, tables={}), out_dir=tmp_path,
+        config=make_config(), data=DataSet(path=None, tables={}), out_dir=tmp_path,
         customers={"churn": {"status": "ok"}},
         customer_tables={"actions": _frame(False)[["customer_id", "segment"]]},
         figures={"plots/x.png": b"\x89PNG"},

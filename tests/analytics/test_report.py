@@ -6,6 +6,7 @@ import struct
 
 import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
+from tests.configs import make_config
 
 from analytics import report
 from analytics.outputs import write_artefacts
@@ -115,7 +116,7 @@ def test_all_plots_written_and_non_empty(ctx, tmp_path):
 
 def test_missing_parts_skip_their_plots(ctx, tmp_path):
     ctx.scorecard, ctx.insights, ctx.detections, ctx.event_windows = None, None, None, []
-    ctx.config = {"insights": {"plot_kpis": ["revenue", "new_customers"]}}
+    ctx.config = make_config(**{"insights": {"plot_kpis": ["revenue", "new_customers"]}})
     report.run(ctx)
     write_artefacts(ctx)  # the files, as analytics.outputs writes them
     names = sorted(p.name for p in (tmp_path / "plots").iterdir())
@@ -123,7 +124,7 @@ def test_missing_parts_skip_their_plots(ctx, tmp_path):
 
 
 def test_plots_off_writes_nothing(ctx, tmp_path):
-    ctx.config = {"insights": {"plots": False}}
+    ctx.config = make_config(**{"insights": {"plots": False}})
     report.run(ctx)
     write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert not (tmp_path / "plots").exists()

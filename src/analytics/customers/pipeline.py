@@ -36,11 +36,6 @@ log = logging.getLogger("shocklab.customers")
 DAILY_STATE = Path("state") / "customers.sqlite"
 
 
-def customers_config(ctx: RunContext) -> CustomersConfig:
-    cfg = getattr(ctx.config, "customers", None)
-    return cfg if isinstance(cfg, CustomersConfig) else CustomersConfig()
-
-
 def namespace_of(ctx: RunContext) -> str:
     """Which data set the monitor state belongs to (one SQLite file can serve several)."""
     m = ctx.data.manifest or {}
@@ -83,18 +78,18 @@ def run(ctx: RunContext) -> None:
 
 def _run(ctx: RunContext) -> None:
     t0 = time.perf_counter()
-    cfg = customers_config(ctx)
+    cfg = ctx.config.customers
     if not cfg.enabled:
         ctx.customers = {"enabled": False}
         return
     if "orders" not in ctx.data.tables:  # e.g. --kpis input: there are no customers to model
         ctx.customers = {"enabled": True, "status": "skipped: the input has no orders table"}
         return
-    seed = int(getattr(ctx.config, "seed", cfg.seed) or 0)
+    seed = ctx.config.seed
     out = Path(ctx.out_dir) / "customers"
     out.mkdir(parents=True, exist_ok=True)
     orders = ctx.data.tables["orders"]
-    as_of = getattr(ctx, "as_of", None)
+    as_of = ctx.as_of
     if as_of is not None:  # daily mode: every model sees the data as it was that morning
         as_of = pd.Timestamp(as_of).normalize()
         orders = orders[pd.to_datetime(orders["order_date"]) <= as_of]

@@ -76,12 +76,13 @@ def test_xlsx_with_two_sheets(tmp_path):
     pd.testing.assert_frame_equal(ds.tables["orders"], csv.tables["orders"])
 
 
-def test_customer_pipeline_runs_on_transactions(tmp_path):
+def test_customer_pipeline_runs_on_transactions(tmp_path, make_config):
     from analytics.context import RunContext
     from analytics.customers import pipeline
 
     ctx = RunContext(
-        config=None, data=load_transactions(FIX / "online_retail_ii.csv"), out_dir=tmp_path
+        config=make_config(), data=load_transactions(FIX / "online_retail_ii.csv"),
+        out_dir=tmp_path,
     )
     pipeline.run(ctx)
     write_artefacts(ctx)  # the files, as analytics.outputs writes them
@@ -199,7 +200,7 @@ def _retail_ii_file(n_customers: int, seed: int) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt):
+def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt, make_config):
     """No "predictive model failed": every customer has a finite CLV and interval, from the model
     or (flagged, counted) from history."""
     from analytics.context import RunContext
@@ -211,20 +212,13 @@ def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt):
         raw.to_csv(path, index=False)
     else:
         raw.to_excel(path, sheet_name="Year 2010-2011", index=False, engine="openpyxl")
-    from types import SimpleNamespace
-
-    from analytics.customers.config import CustomersConfig
-
-    cfg = CustomersConfig.model_validate(
-        {
-            "plots": False,
-            "monitor": {"enabled": False},
-            "clusters": {"enabled": False},
-            "churn": {"enabled": False},
-        }
-    )
-    ctx = RunContext(config=SimpleNamespace(customers=cfg, seed=0), data=load_transactions(path),
-                     out_dir=tmp_path / "run")
+    cfg = make_config(customers={
+        "plots": False,
+        "monitor": {"enabled": False},
+        "clusters": {"enabled": False},
+        "churn": {"enabled": False},
+    })
+    ctx = RunContext(config=cfg, data=load_transactions(path), out_dir=tmp_path / "run")
     pipeline.run(ctx)
     write_artefacts(ctx)  # the files, as analytics.outputs writes them
     s = ctx.customers["clv"]
