@@ -23,11 +23,12 @@ sys.path[:0] = [str(ROOT / "src")]
 
 import pandas as pd  # noqa: E402
 
-from analytics.customers import clv, monitor, rfm, truth_scores  # noqa: E402
+from analytics.customers import clv, monitor, rfm  # noqa: E402
 from analytics.customers.config import CustomersConfig  # noqa: E402
-from analytics.customers.pipeline import churn_wave_delays  # noqa: E402
 from analytics.customers.store import MonitorStore  # noqa: E402
 from analytics.loading import load_data_dir  # noqa: E402
+from evaluation import customer_scores as truth_scores  # noqa: E402
+from evaluation.truth import find_truth  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("seeds", nargs="+")
@@ -50,7 +51,7 @@ for seed in args.seeds:
         ]
         subprocess.run(cmd + (["--config", args.config] if args.config else []), check=True,
                        capture_output=True, cwd=ROOT)
-    ds = load_data_dir(out)
+    ds, truth = load_data_dir(out), find_truth(out)
     o = ds.tables["orders"]
     v = rfm.valid_orders(o)
     end = rfm.data_end_date(o)
@@ -58,7 +59,7 @@ for seed in args.seeds:
     res = clv.run_clv(v, end, cfg.clv)
     ts = truth_scores.score_customers(
         res.table,
-        ds.truth_customers,
+        truth.customers,
         end,
         horizon_days=cfg.clv.horizon_days,
         discount_rate_monthly=cfg.clv.discount_rate_monthly,
@@ -97,7 +98,7 @@ for seed in args.seeds:
             start=pd.Timestamp(o["order_date"].min()),
             end=end,
         )
-    waves = churn_wave_delays(mon.alerts, ds.truth_events)
+    waves = truth_scores.churn_wave_delays(mon.alerts, truth.events)
     row["waves"] = [(w["start"], w["delay_days"]) for w in waves]
     row["alerts"] = [(a["date"], a["segment"][:3], a["severity"]) for a in mon.alerts]
     print(json.dumps(row), flush=True)

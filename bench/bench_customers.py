@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src")]
 
+from analytics.config import AnalysisConfig  # noqa: E402
 from analytics.context import RunContext  # noqa: E402
 from analytics.customers import pipeline  # noqa: E402
 
@@ -37,10 +38,9 @@ def main() -> None:
         ds = load_data_dir(args.data)
     load_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = RunContext(config=None, data=ds, out_dir=Path(tmp))
+        ctx = RunContext(config=AnalysisConfig(), data=ds, out_dir=Path(tmp))
         pipeline.run(ctx)
-        ts = Path(tmp) / "customers" / "truth_scores.json"
-        truth_scores = json.loads(ts.read_text()) if ts.exists() else None
+        truth_scores = ctx.customer_scores  # set by the evaluation stage customer_scoring
         if truth_scores is not None:
             truth_scores.pop("p_alive_reliability", None)
     s = ctx.customers

@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shocklab.catalogue import DIMENSIONS, KPI_NAMES
 from shocklab.configio import load_config, validate
 
 from .consensus import parse_duration
-from .context import DIMENSIONS, KPI_NAMES
 from .customers.config import CustomersConfig
 from .detectors import REGISTRY
 from .detectors.base import DEFAULT_SENSITIVITY

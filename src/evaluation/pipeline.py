@@ -1,6 +1,7 @@
 """The analysis run plus the evaluation stages: analytics' ``STAGES`` with ``score`` after
-consensus and ``insight_scoring`` after insights. Entry points that may have truth (run_analysis,
-sweeps, tests) run these; analytics alone never sees a scorecard.
+consensus, ``customer_scoring`` after customers and ``insight_scoring`` after insights. Entry
+points that may have truth (run_analysis, sweeps, tests) attach it (``evaluation.truth.attach``)
+and run these; analytics alone never sees a scorecard.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from analytics.config import AnalysisConfig
 from analytics.context import RunContext
 
 from .scoring import build_scorecard, format_table
+from .truth import attach, find_truth
 
 
 def with_revenue_impact(
@@ -43,7 +45,7 @@ def with_revenue_impact(
 
 
 def stage_score(ctx: RunContext) -> None:
-    if not ctx.data.has_truth:
+    if ctx.truth is None:
         ctx.scorecard = None
         return
     cfg: AnalysisConfig = ctx.config
@@ -70,7 +72,7 @@ def stage_score(ctx: RunContext) -> None:
         for n, st in ctx.detector_status.items()
         if not st.get("ok") and not st.get("skipped")
     }
-    events = with_revenue_impact(ctx.data.truth_events or [], ctx.data.truth_counterfactual)
+    events = with_revenue_impact(ctx.truth.events, ctx.truth.counterfactual)
     ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
                                     settings, oracle_name=oracle, failed=failed)
     ctx.scorecard["false_alerts"] = false_alert_rates(ctx, ctx.scorecard, vs)
@@ -141,9 +143,13 @@ def analyse(
     config_path: str | Path | None = None,
     stages: Sequence[tuple[str, ap.Stage]] | None = None,
 ) -> dict[str, Any]:
-    """``analytics.pipeline.analyse`` with the evaluation stages: returns the scorecard dict."""
+    """``analytics.pipeline.analyse`` with the evaluation stages and the data directory's truth
+    (``evaluation.truth.find_truth``) attached: returns the scorecard dict."""
+    truth = find_truth(data_dir) if Path(data_dir).is_dir() else None
     return ap.analyse(
-        data_dir, raw_config, out_dir, detectors, config_path, STAGES if stages is None else stages
+        data_dir, raw_config, out_dir, detectors, config_path,
+        STAGES if stages is None else stages,
+        attach=lambda ctx: attach(ctx, truth), has_truth=truth is not None,
     )
 
 

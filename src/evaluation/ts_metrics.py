@@ -307,13 +307,14 @@ def add_series_metrics(ctx: Any) -> None:
         return
     k = ctx.kpis_daily
     grid = k["date"].to_numpy("datetime64[ns]")
-    windows = [(pd.Timestamp(e["start"]), pd.Timestamp(e["end"])) for e in (ds.truth_events or [])
+    events = ctx.truth.events if ctx.truth is not None else []
+    windows = [(pd.Timestamp(e["start"]), pd.Timestamp(e["end"])) for e in events
                if not e.get("expected")]
     dets = {"consensus": [(i.start, i.end) for i in ctx.incidents]}
     for name, incs in sorted(ctx.detector_incidents.items()):
         dets[name] = [(i.start, i.end) for i in incs]
     card = score_series(grid, ing["_raw_times"], ing.get("_raw_slots"), windows, dets,
-                        seed=int(getattr(ctx.config, "seed", 0)))
+                        seed=ctx.config.seed)
     card["kpi"] = ing["kpis"][0]
     ctx.scorecard["series_metrics"] = _round(card)
 

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import run_analysis
 
-from analytics.external import load_events_file, load_kpis_file
+from analytics.external import load_kpis_file
 from analytics.kpis import to_long
+from evaluation.labels import load_events_file
 from shocklab.cli import run_cli
 from shocklab.errors import InputError
 

@@ -11,6 +11,7 @@ from analytics.kpis import compute_kpis_daily, to_long
 from analytics.loading import load_data_dir
 from analytics.pipeline import _baseline_long
 from evaluation.pipeline import analyse
+from evaluation.truth import find_truth
 from shocklab.configio import load_yaml
 from simulation.api import generate
 
@@ -40,7 +41,7 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
     ds = load_data_dir(world(tmp_path, 5, shocks=[0, 0]))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
     out = Oracle(OracleConfig(windows=[])).detect(
-        DetectorInput(series=series, baseline=_baseline_long(ds, KPIS))
+        DetectorInput(series=series, baseline=_baseline_long(find_truth(ds.path).baseline, KPIS))
     )
     out = out[out["actual"].notna()]
     assert len(out) > 10_000
@@ -51,7 +52,7 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
         assert np.mean(np.abs(s) >= 3) < 0.008, kpi
     # the multi-day windows are Bonferroni-adjusted: never more false alarms than nominal × 1.5
     out3 = Oracle(OracleConfig(windows=[3, 7])).detect(
-        DetectorInput(series=series, baseline=_baseline_long(ds, KPIS))
+        DetectorInput(series=series, baseline=_baseline_long(find_truth(ds.path).baseline, KPIS))
     )
     assert np.mean(np.abs(out3["score"]) >= 3) < 0.0027 * 1.5
 
@@ -60,11 +61,11 @@ def test_oracle_sees_a_shock_in_its_slice(tmp_path):
     ds = load_data_dir(world(tmp_path, 6))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
     out = Oracle(OracleConfig()).detect(
-        DetectorInput(series=series, baseline=_baseline_long(ds, KPIS))
+        DetectorInput(series=series, baseline=_baseline_long(find_truth(ds.path).baseline, KPIS))
     )
     big = [
         e
-        for e in ds.truth_events
+        for e in find_truth(ds.path).events
         if not e["expected"]
         and e["type"] in ("channel_outage", "site_outage")
         and abs(e["scope_effects"].get("sessions", 0)) > 0.3

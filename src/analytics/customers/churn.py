@@ -12,7 +12,8 @@ Temporal design (``end`` = data end date, N = horizon):
 
 Label for the model ("churned" = no order in the next N days) is not the simulator's truth
 ("churned" = the latent dropout date has passed: the customer will never order again): a slow
-buyer who is alive often has no order in 60 days. Scores against the truth are reported apart.
+buyer who is alive often has no order in 60 days. Scores against the truth are computed apart, by
+the evaluation stage (``evaluation.customer_scores``), from the out-of-time predictions.
 
 Features (all from orders strictly before the cutoff, so nothing from a label window can leak):
 recency_days, frequency (orders), monetary (net revenue), aov, tenure_days (since first order),
@@ -153,10 +154,14 @@ class ChurnResult:
         default_factory=dict
     )  # model -> (fpr, tpr)
     reliability: list[dict[str, Any]] = field(default_factory=list)  # calibrated, out of time
+    # the out-of-time predictions (customers scored at the eval cutoff, model -> probabilities):
+    # the evaluation stage scores them against the truth (evaluation.customer_scores)
+    eval_customers: pd.Index | None = None
+    eval_p: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: int,
-              truth_customers: pd.DataFrame | None = None) -> ChurnResult:
+def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: int
+              ) -> ChurnResult:
     """Fit, evaluate out of time, calibrate, and score every customer."""
     if len(orders) == 0:
         return ChurnResult(status="skipped: no orders")
@@ -231,18 +236,14 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
         "reliability": reliability(p_cal, y_test),
     }
 
-    if truth_customers is not None and {"customer_id", "churn_date"} <= set(
-        truth_customers.columns
-    ):
-        summary["truth"] = _truth_scores(truth_customers, f_eval.index, eval_p, pd.Timestamp(end))
-
     f_now = features_at(orders, pd.Timestamp(end) + pd.Timedelta(days=1))
     risk = pd.Series(
         cal(fitted[best].predict_proba(_x(f_now))[:, 1]), index=f_now.index, name="churn_risk"
     )
     summary["mean_risk"] = float(risk.mean())
     return ChurnResult(status="ok", summary=summary, risk=risk, roc=roc,
-                       reliability=summary["calibration"]["reliability"])
+                       reliability=summary["calibration"]["reliability"],
+                       eval_customers=f_eval.index, eval_p=eval_p)
 
 
 def _platt(p: np.ndarray, y: np.ndarray):
@@ -263,24 +264,3 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, 
     return [{"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "customers": int(cnt[b]),
              "mean_predicted": float(mp[b] / cnt[b]), "observed_rate": float(obs[b] / cnt[b])}
             for b in range(bins) if cnt[b] > 0]
-
-
-def _truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[str, np.ndarray],
-                  end: pd.Timestamp) -> dict[str, Any]:
-    """Scores against the simulator's truth: churned = true churn_date on or before ``end``
-    (the end of the evaluation label window), for the customers scored at ``c_eval``."""
-    t = truth.drop_duplicates("customer_id").set_index("customer_id")
-    churn_date = pd.to_datetime(t["churn_date"], errors="coerce")
-    churn_date = churn_date.reindex(customers)
-    # = customers.isin(t.index), ~6x faster on Arrow strings
-    known = t.index.get_indexer(customers) >= 0
-    y = (churn_date.notna() & (churn_date <= end)).to_numpy().astype(int)[known]
-    out: dict[str, Any] = {
-        "customers": int(known.sum()),
-        "churned_share": float(y.mean()) if len(y) else None,
-    }
-    for name, p in eval_p.items():
-        out[f"{name}_roc_auc"] = (
-            float(roc_auc_score(y, p[known])) if len(np.unique(y)) == 2 else None
-        )
-    return out

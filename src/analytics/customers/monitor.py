@@ -17,6 +17,9 @@ with gaps of at most ``incident_gap_days`` form one incident, which alerts once,
 its severity rises (or, with ``escalate_after_days``, once more one tier up if it lasts); a
 (segment, severity) alerted within ``cooldown_days`` is not alerted again. All state lives in
 SQLite (``store``), so a restart or a re-run of a replay does not resend.
+
+Size (~610 lines, one module on purpose): the closed-form daily segment counts sit beside the
+loop reference they are tested against, and the monitor's state machine shares their types.
 """
 
 from __future__ import annotations

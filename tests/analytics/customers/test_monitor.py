@@ -15,8 +15,9 @@ from tests.analytics.customers.customers_synth import synthetic_store
 from analytics.alerts import Dispatcher, JsonlSink
 from analytics.customers import monitor, rfm, segments
 from analytics.customers.config import CustomersConfig, MonitorConfig, PopulationConfig, RfmConfig
-from analytics.customers.pipeline import churn_wave_delays
 from analytics.customers.store import MIGRATIONS, MonitorStore
+from evaluation.customer_scores import churn_wave_delays
+from evaluation.truth import find_truth
 
 D0 = pd.Timestamp("2025-03-01")
 
@@ -215,7 +216,7 @@ def test_churn_wave_fires_over_several_seeds(tmp_path):
     for seed in (7, 1, 2, 3, 4):
         ds = _small_world(tmp_path, seed, 0.4)
         res = _replay(ds)
-        (wave,) = churn_wave_delays(res.alerts, ds.truth_events)
+        (wave,) = churn_wave_delays(res.alerts, find_truth(ds.path).events)
         delays[seed] = wave["delay_days"]
         early[seed] = [a["date"] for a in res.alerts if pd.Timestamp(a["date"]) < wave_day]
     assert sum(d is not None and 0 <= d <= 45 for d in delays.values()) >= 4, delays
