@@ -39,7 +39,7 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
     ds = load_data_dir(world(tmp_path, 5, shocks=[0, 0]))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
     out = ExactOracle(OracleConfig(windows=[])).detect(
-        DetectorInput(series=series, baseline=baseline_long(ds, KPIS))
+        DetectorInput(series=series, baseline=baseline_long(ds.truth_baseline, KPIS))
     )
     out = out[out["actual"].notna()]
     assert len(out) > 10_000
@@ -50,7 +50,7 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
         assert np.mean(np.abs(s) >= 3) < 0.008, kpi
     # the multi-day windows are Bonferroni-adjusted: never more false alarms than nominal × 1.5
     out3 = ExactOracle(OracleConfig(windows=[3, 7])).detect(
-        DetectorInput(series=series, baseline=baseline_long(ds, KPIS))
+        DetectorInput(series=series, baseline=baseline_long(ds.truth_baseline, KPIS))
     )
     assert np.mean(np.abs(out3["score"]) >= 3) < 0.0027 * 1.5
 
@@ -59,7 +59,7 @@ def test_oracle_sees_a_shock_in_its_slice(tmp_path):
     ds = load_data_dir(world(tmp_path, 6))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
     out = ExactOracle(OracleConfig()).detect(
-        DetectorInput(series=series, baseline=baseline_long(ds, KPIS))
+        DetectorInput(series=series, baseline=baseline_long(ds.truth_baseline, KPIS))
     )
     big = [
         e
@@ -117,6 +117,6 @@ def test_the_oracle_scores_every_watched_series_with_the_exact_null(tmp_path, ex
         map(tuple, watched[keys].drop_duplicates().to_numpy())
     )
     assert set(watched["dimension"]) == set(dims)
-    base = baseline_long(ds, KPIS)
+    base = baseline_long(ds.truth_baseline, KPIS)
     m = watched.merge(base, on=["date", *keys], how="left", suffixes=("", "_null"))
     assert m["value_null"].notna().all() and m["noise"].notna().all()
