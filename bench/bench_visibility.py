@@ -44,7 +44,8 @@ def _seeds(text: str) -> list[int]:
     return out
 
 
-def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float) -> dict:
+def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
+            analysis: list[str] = ()) -> dict:
     from analytics import consensus as cons
     from analytics.config import load_analysis_config
     from analytics.context import Incident, RunContext
@@ -69,7 +70,9 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float) ->
     cfg = load_analysis_config(None, [
         "customers.enabled=false", "insights.enabled=false", "detectors.oracle.threshold=2.0",
         *[f"detectors.{n}.enabled=false" for n in
-          ("rolling_zscore", "rolling_zscore_week", "isolation_forest", "prophet_residual")],
+          ("rolling_zscore", "rolling_zscore_week", "isolation_forest", "prophet_residual")
+          if n in load_analysis_config(None).detectors],
+        *analysis,
     ])
     ctx = RunContext(config=cfg, data=ds, out_dir=out)
     stage_kpis(ctx)
@@ -127,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1-10", help="e.g. 1-10 or 1,3,5 (train seeds)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="scenario override, e.g. world.magnitude.mode=percent")
+    ap.add_argument("--analysis-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="analysis override, e.g. 'dimensions=[overall, channel, country, "
+                    "category, channel_country]'")
     ap.add_argument("--cache", default="/tmp/shocklab-visibility", help="generated worlds")
     ap.add_argument("--sensitivity", type=float, default=0.1, help="the knob (false alerts per "
                     "series per 90 days) whose threshold defines 'visible'")
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    res = [measure(s, a.set, cache, a.sensitivity) for s in _seeds(a.seeds)]
+    res = [measure(s, a.set, cache, a.sensitivity, a.analysis_set) for s in _seeds(a.seeds)]
     ev = pd.DataFrame([r for x in res for r in x["rows"]])
     thr = res[0]["knob_threshold"]
     print(f"seeds {a.seeds} {' '.join(a.set)}: {len(ev)} unexpected events after the warm-up")
