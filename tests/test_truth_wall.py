@@ -25,7 +25,6 @@ TRUTH_FIELDS = {
 TRUTH_MODULES = ("shocklab.truth",)
 # Known readers, to be moved behind the wall (issue 14). Do not add to this list.
 TRUTH_READERS_DEBT = {
-    "pipeline.py",             # _baseline_long: hands truth/baseline_daily to the oracle detector
 }
 
 
