@@ -159,3 +159,25 @@ def test_score_series_vus_pr_per_detector():
                           scores={"good": good}, vus_buffer=24)
     assert out["detectors"]["good"]["vus_pr"] > 0.9 and out["detectors"]["plain"]["vus_pr"] is None
     assert "VUS-PR" in tm.format_series_table({**out, "kpi": "value"})
+
+
+# Affiliation precision / recall of the authors' code (vus 0.0.6 ships it:
+# vus.affiliation.metrics.pr_from_events) for the top-10 % points of the same cases.
+AFFILIATION_REFERENCE = {
+    "random": (0.5508501509613857, 0.9910474601408972),
+    "ranges_at_edges": (0.6824025192183013, 0.9987593776048902),
+    "ranges_merge": (0.6334133489461358, 1.0),
+    "weak_signal": (0.5236708459374166, 0.9469855394883204),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AFFILIATION_REFERENCE))
+def test_affiliation_matches_reference_implementation(name):
+    from tests.evaluation.vus_cases import CASES
+
+    label, score, _ = CASES()[name]
+    pred = score > np.quantile(score, 0.9)
+    out = tm.affiliation(tm.runs(pred), tm.runs(label > 0), (0.0, float(len(label))))
+    p, r = AFFILIATION_REFERENCE[name]
+    assert out["precision"] == pytest.approx(p, abs=1e-10)
+    assert out["recall"] == pytest.approx(r, abs=1e-10)
