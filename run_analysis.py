@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         from analytics.external import external_profile, load_kpis_file
         ds = load_kpis_file(args.kpis, args.events, duplicates=args.duplicates, layout=args.layout,
                             step=args.step)
-        cfg = external_profile(cfg)   # config `external`: settings for real series only
+        # config `external`: settings for real series only
+        cfg = external_profile(cfg, ds.ingest.get("step_seconds"))
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
     elif args.transactions:
         from analytics.transactions import load_transactions

@@ -135,6 +135,7 @@ CV_GRID: dict[str, list] = {
     "sensitivity": [0.1, 1.0, 3.0, 10.0],
     "suppress": [None, "6h", "1d"],
     "min_votes": [1, 2],
+    "merge_gap": [None, "1h", "3h"],  # added in the second iteration (see README)
 }
 CV_CATEGORIES = ("artificialWithAnomaly", "realAWSCloudwatch", "realAdExchange", "realTraffic")
 
@@ -159,25 +160,29 @@ def _cv_detect(nab: Path, labels: Path, files: list[Path], tail: str, sets: list
     return out
 
 
-def _cv_score(runs: dict, windows: dict, sens: float, suppress, min_votes: int,
-              sets: list[str]) -> dict[str, tuple[float, float, int]]:
-    """Per file (standard NAB score, do-nothing score, windows) of the consensus at this grid
-    point: flags re-thresholded at ``sens`` (as ``Detector._finish`` does for a two-sided
-    detector without its own threshold), then voting and suppression as the pipeline does."""
+def _cv_score(runs: dict, windows: dict, sens: float, suppress, min_votes: int, merge_gap,
+              sets: list[str]) -> dict[str, tuple[float, float, int, int]]:
+    """Per file (standard NAB score, do-nothing score, windows, NAB detections) of the consensus
+    at this grid point: flags re-thresholded at ``sens`` (as ``Detector._finish`` does for a
+    two-sided detector without its own threshold), then voting, merging and suppression as the
+    pipeline does."""
     import numpy as np
     import pandas as pd
 
     from analytics import consensus as cons
     from analytics.config import load_analysis_config
     from analytics.detectors.calibrate import threshold_for
+    from analytics.external import external_profile
     from evaluation import nab as nabmod
     from evaluation.ts_metrics import nab_detections
 
     base = load_analysis_config(None, sets)
-    ccfg = base.consensus.model_copy(update={"suppress": suppress, "min_votes": min_votes})
     std = nabmod.STANDARD_PROFILES["standard"]
     res = {}
     for key, (ctx, voters, ppd) in runs.items():
+        prof = base.model_copy(update={"external": base.external.model_copy(update={
+            "suppress": suppress, "min_votes": min_votes, "merge_gap": merge_gap})})
+        ccfg = external_profile(prof, ctx.data.ingest.get("step_seconds")).consensus
         d = ctx.detections.copy()
         for name in voters:
             dc = base.detectors[name]
@@ -194,7 +199,7 @@ def _cv_score(runs: dict, windows: dict, sens: float, suppress, min_votes: int,
         det = nab_detections(grid, ing["_raw_times"], ing.get("_raw_slots"), starts)
         wins = [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in windows.get(key, [])]
         r = nabmod.score_file(ing["_raw_times"], det, wins, std)
-        res[key] = (r.score, r.null_score, r.windows)
+        res[key] = (r.score, r.null_score, r.windows, int(det.sum()))
     return res
 
 
@@ -203,6 +208,12 @@ def _norm(scores: dict, keys: list[str]) -> float | None:
     null = sum(scores[k][1] for k in keys)
     perfect = sum(scores[k][2] for k in keys)
     return None if perfect == null else 100 * (s - null) / (perfect - null)
+
+
+def _rank(scores: dict, keys: list[str], i: int) -> tuple:
+    """Selection order: the normalised score (rounded to 0.01), then fewer alarms on the same
+    files (on equal score, the quieter setting), then the grid order."""
+    return (round(_norm(scores, keys), 2), -sum(scores[k][3] for k in keys), -i)
 
 
 def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = False) -> int:
@@ -227,7 +238,7 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
         for i, p in enumerate(points):
             if p["tail"] == tail:
                 table[i] = _cv_score(runs, windows, p["sensitivity"], p["suppress"],
-                                     p["min_votes"], sets)
+                                     p["min_votes"], p["merge_gap"], sets)
         print(f"  tail {tail}: {len(files)} files detected and {len(points) // 2} grid points "
               f"scored ({time.perf_counter() - t0:.0f} s)", flush=True)
     if not cached:
@@ -236,7 +247,8 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
 
     def fmt(p: dict) -> str:
         return (f"tail={p['tail']} sensitivity={p['sensitivity']} "
-                f"suppress={p['suppress'] or 'null'} min_votes={p['min_votes']}")
+                f"suppress={p['suppress'] or 'null'} min_votes={p['min_votes']} "
+                f"merge_gap={p['merge_gap'] or 'null'}")
 
     by_cat = {c: [k for k in keys if k.startswith(c + "/")] for c in {k.split("/")[0]
                                                                        for k in keys}}
@@ -246,7 +258,7 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
     held = {}
     for c in CV_CATEGORIES:
         train = [k for k in keys if not k.startswith(c + "/")]
-        best = max(range(len(points)), key=lambda i: (_norm(table[i], train), -i))
+        best = max(range(len(points)), key=lambda i: _rank(table[i], train, i))
         held[c] = table[best]
         oracle = max(_norm(table[i], by_cat[c]) for i in table)
         print(f"{c:<24}{_norm(table[best], by_cat[c]):>9.1f}{oracle:>11.1f}   {fmt(points[best])}"
@@ -258,7 +270,7 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
     below = [c for c in CV_CATEGORIES if sum(held[c][k][0] for k in by_cat[c]) <= null_raw[c]]
     print("held-out above do-nothing on every category" if not below
           else f"held-out NOT above do-nothing on: {', '.join(below)}")
-    ranked = sorted(range(len(points)), key=lambda i: (-_norm(table[i], keys), i))
+    ranked = sorted(range(len(points)), key=lambda i: _rank(table[i], keys, i), reverse=True)
     print("\nIN-SAMPLE (all files), best 5 grid points:")
     for i in ranked[:5]:
         print(f"  {_norm(table[i], keys):5.1f}  " + ", ".join(
@@ -312,11 +324,10 @@ def main() -> int:
 
         # null in `external` means "the analysis-wide value": resolve it to compare with the grid
         d = d.model_copy(update={"min_votes": d.min_votes or ConsensusConfig().min_votes})
+        shipped = {k: getattr(d, k) for k in CV_GRID}
         logging.disable(logging.WARNING)  # ingestion warnings of 41 files x 2 runs
-        return run_cv(Path(args.nab), args.sets, {"tail": d.tail, "sensitivity": d.sensitivity,
-                                                  "suppress": d.suppress,
-                                                  "min_votes": d.min_votes},
-                      Path(args.out), cached=args.summary_only)
+        return run_cv(Path(args.nab), args.sets, shipped, Path(args.out),
+                      cached=args.summary_only)
     if args.ingest_rows:
         bench_ingest(args.ingest_rows)
         return 0

@@ -44,7 +44,7 @@ class ConsensusConfig(_Strict):
         description="type: detectors of the same type (e.g. two z-score variants) are one vote",
     )
     merge_gap_days: int = Field(
-        1, ge=0, le=30, description="flagged periods this close form one incident"
+        1, ge=0, le=100_000, description="flagged periods this close form one incident"
     )
     vote_sensitivity: float | None = Field(
         None,
@@ -108,8 +108,14 @@ class ExternalConfig(_Strict):
     min_votes: int | None = Field(
         None, ge=1, le=20, description="consensus k on --kpis input (null = consensus.min_votes)"
     )
+    merge_gap: str | None = Field(
+        "3h",
+        description="on --kpis input, flagged periods this close in time (a duration, e.g. 1h) "
+        "form one incident: an alarm re-arms only after the series was quiet this long "
+        "(null = consensus.merge_gap_days periods)",
+    )
 
-    @field_validator("suppress")
+    @field_validator("suppress", "merge_gap")
     @classmethod
     def _duration(cls, v: str | None) -> str | None:
         return ConsensusConfig._duration(v)

@@ -507,12 +507,19 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
     return events
 
 
-def external_profile(cfg: Any) -> Any:
+def external_profile(cfg: Any, step_seconds: float | None = None) -> Any:
     """The analysis config as a ``--kpis`` run uses it: ``cfg.external`` applied (the calibrator
-    tail of detectors left on ``auto``, the sensitivity, consensus suppression and k). Store runs
-    never call this, so their behaviour cannot change. Returns a new config (``cfg`` untouched);
-    run.json records the effective one."""
+    tail of detectors left on ``auto``, the sensitivity, consensus suppression and k, and the
+    merge gap as periods of the file's step ``step_seconds``). Store runs never call this, so
+    their behaviour cannot change. Returns a new config (``cfg`` untouched); run.json records the
+    effective one."""
     ext = cfg.external
+    gap = cfg.consensus.merge_gap_days
+    if ext.merge_gap is not None and step_seconds:
+        from .consensus import parse_duration
+
+        secs = parse_duration(ext.merge_gap).total_seconds()
+        gap = max(gap, int(np.ceil(secs / step_seconds - 1e-9)))
     dets = {}
     for name, d in cfg.detectors.items():
         cal = d.calibration
@@ -522,6 +529,7 @@ def external_profile(cfg: Any) -> Any:
     cons = cfg.consensus.model_copy(
         update={
             "suppress": ext.suppress,
+            "merge_gap_days": gap,
             **({"min_votes": ext.min_votes} if ext.min_votes is not None else {}),
         }
     )

@@ -264,6 +264,12 @@ def test_external_profile_only_for_kpis_input():
     assert ext.sensitivity == 7 and ext.consensus.suppress == "6h" and ext.consensus.min_votes == 1
     assert ext.detectors["rolling_zscore"].calibration.tail == "pot"
     assert ext.detectors["rolling_zscore_week"].calibration.tail == "pooled"  # explicit: kept
+    # the merge gap is a duration, turned into periods of the file's step
+    gap = load_analysis_config(None, ["external.merge_gap=1h"])
+    assert external_profile(gap, 300.0).consensus.merge_gap_days == 12
+    assert external_profile(gap, 86400.0).consensus.merge_gap_days == 1  # never below the config
+    with pytest.raises(InputError, match="merge_gap"):
+        load_analysis_config(None, ["external.merge_gap=soon"])
     # the store config is untouched (tail auto = the fixed Student-t tail on store data)
     assert cfg.sensitivity == 0.1 and cfg.consensus.suppress == "1d"
     assert cfg.detectors["rolling_zscore"].calibration.tail == "auto"
