@@ -15,7 +15,10 @@ itself or anything later):
    the detector's own scale while few past scores exist (``prior`` pseudo-scores of scale 1);
 2. **tail**: the rescaled score is read as a Student-t variable with ``tail_df`` degrees of
    freedom (estimated baselines make z-scores heavier-tailed than normal) and mapped to the
-   normal quantile of the same tail probability (``tail_df: null`` = already normal).
+   normal quantile of the same tail probability (``tail_df: null`` = already normal). Real series
+   (``--kpis``) may instead fit their own tail: ``tail: pot`` (peaks over threshold, a generalized
+   Pareto tail on the series' past exceedances; ``pot_tail``), chosen by the config section
+   ``external`` through ``tail: auto``.
 
 (Merlion's ``post_process/calibrate.py`` learns a monotone map from training-score quantiles to
 normal quantiles in the same spirit; PyOD separates ``decision_scores_`` from ``threshold_``.)
