@@ -82,6 +82,13 @@ def build_parser() -> ArgumentParser:
         "dimension, segment]); auto picks long when a text 'kpi' column and a 'value' column exist",
     )
     p.add_argument(
+        "--step",
+        default="auto",
+        metavar="STEP",
+        help="--kpis: grid step: auto (the modal step, or its smallest multiple whose grid is at "
+        "least half full when sampling is irregular), modal, or a duration such as 10min",
+    )
+    p.add_argument(
         "--transactions",
         default=None,
         metavar="FILE",
@@ -125,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--events needs --kpis (a data directory carries its truth in truth/)")
     if args.kpis and args.transactions:
         raise InputError("--kpis and --transactions are two different inputs: give one")
+    if args.step != "auto" and not args.kpis:
+        raise InputError("--step applies to --kpis only")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
     inputs = (
@@ -144,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     extra_files: list[Path] = []
     t_load = time.perf_counter()
     if args.kpis:
-        from analytics.external import load_kpis_file
-        ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout)
+        from analytics.external import external_profile, load_kpis_file
+        ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout,
+                            step=args.step)
+        # config `external`: settings for real series only
+        cfg = external_profile(cfg, ds.ingest.get("step_seconds"))
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
     elif args.transactions:
         from analytics.transactions import load_transactions

@@ -12,7 +12,11 @@ the first column. Time zones are converted to UTC.
 
 Regularisation (what a real export needs; every count goes to a warning and to run.json)
 -----------------------------------------------------------------------------------------
-- The **step** is the modal difference between consecutive distinct timestamps.
+- The **step** is the modal difference between consecutive distinct timestamps — unless fewer
+  than half of that grid's periods would hold a row (irregular sampling: a sensor reporting every
+  5 to 20 minutes), then the smallest multiple of it whose grid is at least half full
+  (``MIN_COVERAGE``; ``step="modal"`` keeps the modal step, a duration string forces one). Rolling
+  windows count periods, so a grid that is mostly gaps would leave them nearly empty.
 - **Irregular steps**: each timestamp is snapped to the nearest point of the grid
   ``first timestamp + k × step``; rows that land on the same point are combined like duplicates.
 - **Duplicate timestamps** (a daylight-saving change, a double export) are combined per KPI and
@@ -48,6 +52,8 @@ KEY_COLUMNS = ("date", "dimension", "segment")   # key columns of the internal k
 DUPLICATE_RULES = ("mean", "sum", "first")
 LAYOUTS = ("auto", "wide", "long")
 MAX_GRID_FACTOR = 50   # refuse a grid this many times longer than the file (a stray timestamp)
+MIN_COVERAGE = 0.5     # step "auto": the modal step's smallest multiple with this share of periods
+MAX_STEP_FACTOR = 64   # … tried up to this multiple
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -132,15 +138,45 @@ def _modal_step(ts_sorted: np.ndarray) -> np.int64:
     return vals[np.argmax(counts)]   # ties: the smaller step
 
 
+def _coverage(off: np.ndarray, step: int) -> float:
+    """Share of the periods of a grid of ``step`` (from the first timestamp) holding a row."""
+    slot = (off + step // 2) // step
+    return len(_sorted_unique(slot)) / (int(slot[-1]) + 1)
+
+
+def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
+    """The grid step (ns): ``modal``, ``auto`` (the modal step's smallest multiple whose grid is
+    at least ``MIN_COVERAGE`` full; the modal step if none up to ``MAX_STEP_FACTOR`` is) or a
+    duration string."""
+    if how not in ("auto", "modal"):
+        try:
+            td = pd.Timedelta(how)
+        except (ValueError, TypeError):
+            raise InputError(f"--step: expected auto, modal or a duration (e.g. 10min), got "
+                             f"{how!r}") from None
+        if td <= pd.Timedelta(0):
+            raise InputError(f"--step: must be positive, got {how!r}")
+        return np.int64(td.value)
+    step = _modal_step(ts_sorted)
+    if how == "modal" or step <= 0:
+        return step
+    off = ts_sorted.view(np.int64) - ts_sorted[0].astype(np.int64)
+    for m in range(1, MAX_STEP_FACTOR + 1):
+        if _coverage(off, int(step) * m) >= MIN_COVERAGE:
+            return np.int64(step * m)
+    return step
+
+
 def load_kpis_file(
     path: str | Path,
     duplicates: str = "mean",
     layout: str = "auto",
+    step: str = "auto",
 ) -> DataSet:
     """Read, validate and regularise an external KPI file into a DataSet whose
     ``tables["kpis_daily"]`` is ready (see the module docstring); ``ds.ingest`` records what was
     done (step, missing periods, duplicates, resampled rows) and the raw row times for NAB
-    scoring."""
+    scoring. ``step``: auto | modal | a duration (see the module docstring)."""
     path = Path(path)
     if duplicates not in DUPLICATE_RULES:
         raise InputError(
@@ -223,7 +259,8 @@ def load_kpis_file(
     if kpi_codes is not None:
         kpi_codes = kpi_codes[order]
     t0 = ts[0].astype(np.int64)
-    step = _modal_step(ts)
+    modal = _modal_step(ts)
+    step = choose_step(ts, step)
     off = ts.view(np.int64) - t0
     slot = (off + step // 2) // step   # nearest grid point (a tie goes to the later one)
     resampled = int(np.count_nonzero(off != slot * step))
@@ -313,6 +350,7 @@ def load_kpis_file(
         "rows": int(len(ts)),
         "step": str(step_td),
         "step_seconds": step_td.total_seconds(),
+        "modal_step": str(pd.Timedelta(int(modal), "ns")),
         "periods": n_slots,
         "series": n_keys * n_k,
         "missing_periods": missing_periods,
@@ -323,6 +361,14 @@ def load_kpis_file(
         "combined_rows": n_dup_rows,
         "kpis": list(internal.values()),
     }
+    if step != modal:
+        log.warning(
+            "%s: step %s (the modal step %s would leave more than half the periods empty; "
+            "--step modal keeps it)",
+            path,
+            step_td,
+            pd.Timedelta(int(modal), "ns"),
+        )
     if missing_periods:
         log.warning(
             "%s: %d missing period(s) of %s (of %d) kept as gaps: never flagged, never zero",
