@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ from shocklab.errors import InputError
 
 from .context import DataSet
 from .loading import read_table
+
+if TYPE_CHECKING:
+    from .config import AnalysisConfig
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -410,3 +413,38 @@ def load_kpis_file(
 def ingest_summary(ds: DataSet) -> dict[str, Any]:
     """The JSON-safe part of ``ds.ingest`` (for run.json)."""
     return {k: v for k, v in (getattr(ds, "ingest", None) or {}).items() if not k.startswith("_")}
+
+
+def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> AnalysisConfig:
+    """The analysis config as a ``--kpis`` run uses it: ``cfg.external`` applied (the calibrator
+    tail of detectors left on ``auto``, the sensitivity, consensus suppression and k, and the
+    merge gap as periods of the file's step ``step_seconds``). Store runs never call this, so
+    their behaviour cannot change. Returns a new config (``cfg`` untouched); run.json records the
+    effective one."""
+    ext = cfg.external
+    gap = cfg.consensus.merge_gap_days
+    if ext.merge_gap is not None and step_seconds:
+        from .consensus import parse_duration
+
+        secs = parse_duration(ext.merge_gap).total_seconds()
+        gap = max(gap, int(np.ceil(secs / step_seconds - 1e-9)))
+    dets = {}
+    for name, d in cfg.detectors.items():
+        cal = d.calibration
+        if cal.tail == "auto":
+            cal = cal.model_copy(update={"tail": ext.tail})
+        dets[name] = d.model_copy(update={"calibration": cal})
+    cons = cfg.consensus.model_copy(
+        update={
+            "suppress": ext.suppress,
+            "merge_gap_days": gap,
+            **({"min_votes": ext.min_votes} if ext.min_votes is not None else {}),
+        }
+    )
+    return cfg.model_copy(
+        update={
+            "detectors": dets,
+            "consensus": cons,
+            **({"sensitivity": ext.sensitivity} if ext.sensitivity is not None else {}),
+        }
+    )
