@@ -6,7 +6,10 @@
 Generates each seed (Parquet, cached in --out/s<seed>), fits CLV / P(alive), scores them against
 truth/customers.csv and replays the At-Risk monitor. One JSON line per seed: P(alive) ROC-AUC,
 purchase-rate Spearman, CLV interval coverage and total bias (overall and per value tier),
-churn-wave delays and every alert. Report held-out seeds only (tune on others).
+churn waves (start, scope, realized effect on overall orders, alert delay) and the alerts outside
+churn waves (not within 120 days after a wave's start). Report held-out seeds only (tune on others):
+    python bench/bench_customer_truth.py --config config/scenarios/random_world.yaml \
+        --out /tmp/rw 101 102 103 104 105
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ sys.path[:0] = [str(ROOT / "src")]
 
 import pandas as pd  # noqa: E402
 
-from analytics.customers import clv, monitor, rfm, truth_scores  # noqa: E402
+from analytics.customers import clv, monitor, rfm  # noqa: E402
 from analytics.customers.config import CustomersConfig  # noqa: E402
 from analytics.customers.pipeline import churn_wave_delays  # noqa: E402
 from analytics.customers.store import MonitorStore  # noqa: E402
 from analytics.loading import load_data_dir  # noqa: E402
+from evaluation import customer_scores as truth_scores  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("seeds", nargs="+")
@@ -98,6 +102,15 @@ for seed in args.seeds:
             end=end,
         )
     waves = churn_wave_delays(mon.alerts, ds.truth_events)
-    row["waves"] = [(w["start"], w["delay_days"]) for w in waves]
-    row["alerts"] = [(a["date"], a["segment"][:3], a["severity"]) for a in mon.alerts]
+    cw = {e["start"]: e for e in ds.truth_events or [] if e["type"] == "churn_wave"}
+    # (start, scope, realized effect on overall orders, delay of the first alert or None)
+    row["waves"] = [(w["start"], cw[w["start"]]["scope"].get("country", "all"),
+                     round(cw[w["start"]]["effects"].get("orders", 0.0), 3), w["delay_days"])
+                    for w in waves]
+    starts = [pd.Timestamp(s) for s in cw]
+    # alerts not within 120 days after a wave's start (churn_wave_delays' matching window)
+    row["other_alerts"] = [(a["date"], a["segment"][:3], a["severity"]) for a in mon.alerts
+                           if not any(0 <= (pd.Timestamp(a["date"]) - s).days <= 120
+                                      for s in starts)]
+    row["alerts"] = len(mon.alerts)
     print(json.dumps(row), flush=True)

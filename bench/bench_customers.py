@@ -17,10 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src")]
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src"),
+                str(Path(__file__).resolve().parents[1])]
 
 from analytics.context import RunContext  # noqa: E402
 from analytics.customers import pipeline  # noqa: E402
+from evaluation import customer_scores  # noqa: E402
 
 
 def main() -> None:
@@ -39,6 +41,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ctx = RunContext(config=None, data=ds, out_dir=Path(tmp))
         pipeline.run(ctx)
+        t_score = time.perf_counter()
+        customer_scores.stage(ctx)  # the evaluation stage customer_scoring (timed apart)
+        score_s = time.perf_counter() - t_score
         ts = Path(tmp) / "customers" / "truth_scores.json"
         truth_scores = json.loads(ts.read_text()) if ts.exists() else None
         if truth_scores is not None:
@@ -50,6 +55,7 @@ def main() -> None:
         "customers": s["customers"],
         "load_s": round(load_s, 2),
         "customers_stage_s": ctx.timings["customers"],
+        "customer_scoring_s": round(score_s, 2),
         "per_model_s": {
             k.split(".", 1)[1]: v for k, v in ctx.timings.items() if k.startswith("customers.")
         },
