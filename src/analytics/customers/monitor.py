@@ -538,7 +538,8 @@ class Monitor:
             and (d - pd.Timestamp(prev[0]).date()).days <= self.cfg.incident_gap_days + 1
         )
         incident_id = prev[1] if gap_ok else f"{seg}:{day}"
-        self.store.put_flag(ns, day, seg, sev, float(row["growth"]), float(row["z"]), incident_id)
+        self.store.put_flag(ns, day, seg, sev, float(row["growth"]), float(row["z"]), incident_id,
+                            commit=False)  # judge_series commits once (put_alert commits too)
         incident_start = pd.Timestamp(incident_id.rsplit(":", 1)[1]).date()
         sent = self.store.incident_alerts(ns, incident_id, day)
         sent_rank = max((self.rank.get(s, -1) for s, _ in sent), default=-1)
@@ -603,7 +604,7 @@ class Monitor:
             confirm = (
                 f" Repeat buyers placed {int(row['repeat_orders'])} orders in the last {sw} days "
                 f"where {float(row['expected_repeat_orders']):.0f} were expected from the "
-                f"channels' orders ({sf:+.1%} short, z = {float(row['shortfall_z']):.1f})."
+                f"channels' orders ({sf:.1%} short, z = {float(row['shortfall_z']):.1f})."
             )
             if row.get("basis") == "repeat_shortfall":
                 title = (f"'{seg}': repeat buyers placed {sf:.0%} fewer orders than expected "
@@ -637,7 +638,7 @@ class Monitor:
             } | ({} if sf is None else {
                 f"Repeat orders ({self.cfg.shortfall.window_days} d)":
                     f"{int(row['repeat_orders'])} vs {float(row['expected_repeat_orders']):.0f} "
-                    f"expected ({sf:+.1%} short, z = {float(row['shortfall_z']):.1f})"}),
+                    f"expected ({sf:.1%} short, z = {float(row['shortfall_z']):.1f})"}),
             "growth": round(growth, 4),
             "share": round(share, 4),
             "z": round(float(row["z"]), 2),
@@ -654,9 +655,12 @@ class Monitor:
         if days is not None:
             flagged = flagged[flagged["date"].isin(days)]
         res = MonitorResult(series=series)
-        for row in flagged.sort_values(["date", "segment"]).to_dict("records"):
-            d = self.judge(row)
-            res.decisions.append(d)
+        try:
+            for row in flagged.sort_values(["date", "segment"]).to_dict("records"):
+                d = self.judge(row)
+                res.decisions.append(d)
+        finally:
+            self.store.commit()
         ids = {d["alert_id"] for d in res.decisions if d["decision"] in ("sent", "already_sent")}
         res.alerts = [a for a in self.store.alerts(self.namespace) if a["alert_id"] in ids]
         return res
