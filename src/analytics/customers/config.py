@@ -187,7 +187,7 @@ class ClvConfig(_Strict):
     interval: float = Field(
         0.9, gt=0, lt=1, description="central interval of each customer's expected value"
     )
-    fit_customers: int = Field(20_000, ge=100, le=10_000_000, description=(
+    fit_customers: int = Field(5_000, ge=100, le=10_000_000, description=(
         "customers the population parameters are fitted on (every k-th; all are scored)"))
 
 
