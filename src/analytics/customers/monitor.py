@@ -219,23 +219,31 @@ def _counts_closed_form(
     seg_of[1:, 1:, :] = lookup.table.reshape(5, 5, 5, lookup.n_regions)[
         sc[:, None] - 1, sc[None, :] - 1, sc[None, :] - 1, :
     ]
-    r_sc_base = np.full((n, S), 1, dtype=np.int64)  # day t's R scores of last order day s + w
-    if w < n:
-        r_sc_base[w:, : S - w] = r_sc[w:, w:]
+    # the R score is non-decreasing along the last-order-day axis (rank by last order day), so
+    # on day t score q holds the contiguous columns [start[t, q], stop[t, q]): a group's count per
+    # (day, R score) is a difference of its cumulative sum along that axis at the band edges.
+    # The base (the population w days earlier, scored with day t's breakpoints) sees last order
+    # day s' as day t's s' + w: the same bands shifted by w columns.
+    stop = np.stack([(r_sc < q).sum(axis=1) for q in range(2, 6)] + [np.full(n, S)], axis=1)
+    start = np.concatenate([np.zeros((n, 1), dtype=np.int64), stop[:, :-1]], axis=1)
+    rows = np.arange(n)[:, None]
+    stop_b, start_b = np.clip(stop - w, 0, S), np.clip(start - w, 0, S)
     t_idx = np.arange(n)[:, None] * k
     now_flat, base_flat = np.zeros(n * k), np.zeros(n * k)
     key = f_cls[f_row] * lookup.n_regions + reg
+    cum = np.zeros((n, S + 1), dtype=np.int64)
     for g in np.unique(key):
         m = key == g
-        active = table(lo[m], hi[m], si_row[m], S)
+        np.cumsum(table(lo[m], hi[m], si_row[m], S), axis=1, out=cum[:, 1:])
         fg, rg = f_cols[g // lookup.n_regions], g % lookup.n_regions
-        seg = seg_of[r_sc, fg[:, None], rg]
-        now_flat += np.bincount((t_idx + seg).ravel(), weights=active.ravel(), minlength=n * k)
+        seg = seg_of[sc[None, :], fg[:, None], rg]  # (day, R score 1..5) -> segment
+        band = cum[rows, stop] - cum[rows, start]
+        now_flat += np.bincount((t_idx + seg).ravel(), weights=band.ravel(), minlength=n * k)
         if w < n:
-            seg_b = seg_of[r_sc_base[w:], fg[w:, None], rg]
+            band_b = cum[rows[: n - w], stop_b[w:]] - cum[rows[: n - w], start_b[w:]]
             base_flat[w * k :] += np.bincount(
-                (t_idx[: n - w] + seg_b).ravel(),
-                weights=active[: n - w].ravel(),
+                (t_idx[: n - w] + seg[w:]).ravel(),
+                weights=band_b.ravel(),
                 minlength=(n - w) * k,
             )
     now = now_flat.reshape(n, k)
