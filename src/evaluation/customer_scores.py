@@ -169,15 +169,15 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
 
 
 def churn_truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[str, np.ndarray],
-                  end: pd.Timestamp) -> dict[str, Any]:
+                       end: pd.Timestamp) -> dict[str, Any]:
     """Scores against the simulator's truth: churned = true churn_date on or before ``end``
     (the end of the evaluation label window), for the customers scored at ``c_eval``."""
-    t = truth.drop_duplicates("customer_id").set_index("customer_id")
-    churn_date = pd.to_datetime(t["churn_date"], errors="coerce")
-    churn_date = churn_date.reindex(customers)
-    # = customers.isin(t.index), ~6x faster on Arrow strings
-    known = t.index.get_indexer(customers) >= 0
-    y = (churn_date.notna() & (churn_date <= end)).to_numpy().astype(int)[known]
+    t = truth.drop_duplicates("customer_id")
+    churn_date = pd.DatetimeIndex(pd.to_datetime(t["churn_date"].to_numpy(), errors="coerce"))
+    pos = pd.Index(t["customer_id"]).get_indexer(customers)  # one lookup of every id
+    known = pos >= 0
+    cd = churn_date[pos[known]]
+    y = (cd.notna() & (cd <= end)).astype(int)
     out: dict[str, Any] = {
         "customers": int(known.sum()),
         "churned_share": float(y.mean()) if len(y) else None,

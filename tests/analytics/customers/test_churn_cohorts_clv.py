@@ -208,3 +208,23 @@ def test_clv_failure_keeps_historical_value():
         "A", "historical_value"
     ] == 70.0
     assert t["value_pct"].idxmax() == "A"
+
+
+def test_churn_metrics_equal_sklearns():
+    """The confusion counts and ratios come from one bincount: the same floats as sklearn's."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    g = np.random.default_rng(3)
+    for y, p in ((g.integers(0, 2, 5000), g.random(5000)),
+                 (np.zeros(50, int), g.random(50)),          # one class: no ROC-AUC
+                 (g.integers(0, 2, 40), np.zeros(40))):      # nothing predicted positive
+        m = churn._metrics(y, p, 0.5)
+        pred = (p >= 0.5).astype(int)
+        assert m["accuracy"] == accuracy_score(y, pred)
+        assert m["precision"] == precision_score(y, pred, zero_division=0)
+        assert m["recall"] == recall_score(y, pred, zero_division=0)
+        assert m["f1"] == f1_score(y, pred, zero_division=0)
+        cm = m["confusion_matrix"]
+        assert cm["tp"] == int(((y == 1) & (pred == 1)).sum())
+        assert cm["fp"] == int(((y == 0) & (pred == 1)).sum())
+        assert (m["roc_auc"] is None) == (len(np.unique(y)) < 2)

@@ -15,7 +15,7 @@ from tests.configs import make_config
 
 from analytics.context import DataSet, RunContext
 from analytics.customers import actions, pipeline
-from analytics.customers.config import ActionsConfig
+from analytics.customers.config import ActionsConfig, CustomersConfig
 from analytics.outputs import write_artefacts
 from evaluation.truth import Truth, attach
 from shocklab.configio import validate
@@ -187,6 +187,31 @@ def test_action_rules_first_match_with_reasons():
                                 "(segment At Risk, churn risk 0.8, value percentile 95)")
     assert out["reason"][4].startswith("no rule matched")
     assert out["rule"].tolist() == [0, 1, 2, 2, -1]
+
+
+def test_action_reasons_are_the_per_customer_text():
+    """Reasons are built once per distinct (rule, segment, risk, value) and mapped back: the text
+    must be what one f-string per customer gives (risk to 2 decimals, NaN risk = 0, a missing
+    segment reads "nan")."""
+    cfg = CustomersConfig().actions
+    g = np.random.default_rng(5)
+    n = 3000
+    df = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(n)],
+        "segment": g.choice(["At Risk", "Lapsing", "Champions", "New", "Lost", None], n),
+        "churn_risk": np.where(g.random(n) < 0.05, np.nan, g.random(n)),
+        "value_pct": g.random(n),
+    })
+    df.loc[:3, "churn_risk"] = [0.575, 0.005, 1.0, 0.0]
+    out = actions.assign_actions(df, cfg)
+    conds = [actions._conditions(r) for r in cfg.rules] + ["no rule matched"]
+    risk = df["churn_risk"].fillna(0.0)
+    expect = [f"{conds[i]} (segment {s}, churn risk {r}, value percentile {v})"
+              for i, s, r, v in zip(out["rule"].tolist(), df["segment"].astype(object).astype(str),
+                                    risk.round(2).tolist(),
+                                    (df["value_pct"] * 100).round(0).astype(int).tolist(),
+                                    strict=True)]
+    assert out["reason"].tolist() == expect
 
 
 def test_daily_mode_defaults_to_persistent_state(dataset, tmp_path, monkeypatch):
