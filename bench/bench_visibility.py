@@ -44,7 +44,8 @@ def _seeds(text: str) -> list[int]:
     return out
 
 
-def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float) -> dict:
+def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
+            analysis: list[str] = ()) -> dict:
     from analytics import consensus as cons
     from analytics.config import load_analysis_config
     from analytics.context import Incident, RunContext
@@ -69,7 +70,9 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float) ->
     cfg = load_analysis_config(None, [
         "customers.enabled=false", "insights.enabled=false", "detectors.oracle.threshold=2.0",
         *[f"detectors.{n}.enabled=false" for n in
-          ("rolling_zscore", "rolling_zscore_week", "isolation_forest", "prophet_residual")],
+          ("rolling_zscore", "rolling_zscore_week", "isolation_forest", "prophet_residual")
+          if n in load_analysis_config(None).detectors],
+        *analysis,
     ])
     ctx = RunContext(config=cfg, data=ds, out_dir=out)
     stage_kpis(ctx)
@@ -88,6 +91,16 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float) ->
     days = int(det["date"].nunique())
     n_series = int(det.drop_duplicates(["kpi", "dimension", "segment"]).shape[0])
     curve = {b: recall_at_fp(incs, events, *args, fp_budget=b) for b in BUDGETS}
+    # precision and F1 of the oracle's top incidents at each budget (ranked by peak score)
+    order = sorted(incs, key=lambda i: (-i.peak_score, i.incident_id))
+    true_inc = match_matrix(order, events, *args).any(axis=1)
+    f1 = {}
+    for b in BUDGETS:
+        cut = (int(np.searchsorted(np.cumsum(~true_inc), b + 1))
+               if (~true_inc).sum() > b else len(order))
+        prec = float(true_inc[:cut].mean()) if cut else 1.0
+        rec = curve[b]
+        f1[b] = (prec, 2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0)
     thr = threshold_for(sensitivity)
     at_knob = [i for i in incs if i.peak_score >= thr]
     mm = match_matrix(at_knob, events, *args)
@@ -118,7 +131,7 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float) ->
                      "scope_effect": (e.scope_effects or {}).get(prim),
                      "detectability": round(best, 2)})
     return {"seed": seed, "gen_s": round(t_gen, 1), "events": len(unexpected),
-            "series": n_series, "days": days, "curve": curve, "knob_threshold": thr,
+            "series": n_series, "days": days, "curve": curve, "f1": f1, "knob_threshold": thr,
             "knob_recall": rec_knob, "knob_fp": fp_knob, "rows": rows}
 
 
@@ -127,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1-10", help="e.g. 1-10 or 1,3,5 (train seeds)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="scenario override, e.g. world.magnitude.mode=percent")
+    ap.add_argument("--analysis-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="analysis override, e.g. 'dimensions=[overall, channel, country, "
+                    "category, channel_country]'")
     ap.add_argument("--cache", default="/tmp/shocklab-visibility", help="generated worlds")
     ap.add_argument("--sensitivity", type=float, default=0.1, help="the knob (false alerts per "
                     "series per 90 days) whose threshold defines 'visible'")
@@ -135,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    res = [measure(s, a.set, cache, a.sensitivity) for s in _seeds(a.seeds)]
+    res = [measure(s, a.set, cache, a.sensitivity, a.analysis_set) for s in _seeds(a.seeds)]
     ev = pd.DataFrame([r for x in res for r in x["rows"]])
     thr = res[0]["knob_threshold"]
     print(f"seeds {a.seeds} {' '.join(a.set)}: {len(ev)} unexpected events after the warm-up")
@@ -143,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
           f"in brackets, mean {np.mean([x['series'] for x in res]):.0f} series):")
     for b in BUDGETS:
         rate = np.mean([b / (x["series"] * x["days"] / 90) for x in res])
-        print(f"  FP <= {b:>3} [{rate:.3f}]: recall {np.mean([x['curve'][b] for x in res]):.3f}")
+        print(f"  FP <= {b:>3} [{rate:.3f}]: recall {np.mean([x['curve'][b] for x in res]):.3f}"
+              f", precision {np.mean([x['f1'][b][0] for x in res]):.3f}"
+              f", F1 {np.mean([x['f1'][b][1] for x in res]):.3f}")
     print(f"oracle at the knob's threshold {thr:.2f} (sensitivity {a.sensitivity}): recall "
           f"{np.mean([x['knob_recall'] for x in res]):.3f}, FP per seed "
           f"{np.mean([x['knob_fp'] for x in res]):.1f}")

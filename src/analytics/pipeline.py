@@ -32,7 +32,7 @@ from shocklab.versions import versions
 from . import consensus as cons
 from .config import AnalysisConfig, config_from_raw, load_analysis_config
 from .context import DataSet, Incident, RunContext
-from .detectors import REGISTRY, DetectorInput
+from .detectors import REGISTRY, Detector, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
 from .watch import pair_kpis
@@ -103,6 +103,34 @@ def detector_input(ctx: RunContext) -> DetectorInput:
     return inp
 
 
+def run_detector(ctx: RunContext, det: Detector, inp: DetectorInput) -> pd.DataFrame | None:
+    """``det.detect(inp)``, its status into ``ctx.detector_status``; None when it failed (a
+    detector failing at run time must not sink the run; bad input still raises)."""
+    t0 = time.perf_counter()
+    try:
+        out = det.detect(inp)
+    except InputError:
+        raise
+    except Exception as exc:
+        msg = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+        log.warning("detector %s failed: %s", det.name, msg)
+        ctx.detector_status[det.name] = {
+            "ok": False,
+            "error": msg,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        return None
+    ctx.detector_status[det.name] = {
+        "ok": True,
+        "error": None,
+        "mode": det.mode,
+        "votes": type(det).votes,
+        "warnings": list(getattr(det, "warnings_", [])),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    return out
+
+
 def stage_detect(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
     inp = detector_input(ctx)
@@ -119,30 +147,9 @@ def stage_detect(ctx: RunContext) -> None:
                 "seconds": 0.0,
             }
             continue
-        t0 = time.perf_counter()
-        det = cls(dcfg, name=name)
-        try:
-            out = det.detect(inp)
-        except InputError:
-            raise
-        except Exception as exc:  # a detector failing at run time must not sink the run
-            msg = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-            log.warning("detector %s failed: %s", name, msg)
-            ctx.detector_status[name] = {
-                "ok": False,
-                "error": msg,
-                "seconds": round(time.perf_counter() - t0, 3),
-            }
-            continue
-        ctx.detector_status[name] = {
-            "ok": True,
-            "error": None,
-            "mode": det.mode,
-            "votes": cls.votes,
-            "warnings": list(getattr(det, "warnings_", [])),
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        frames.append(out)
+        out = run_detector(ctx, cls(dcfg, name=name), inp)
+        if out is not None:
+            frames.append(out)
     if frames:
         ctx.detections = pd.concat(frames, ignore_index=True)
         if (

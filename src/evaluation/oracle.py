@@ -26,9 +26,6 @@ the deviation, so under the null ``P(|s| >= t) = 2(1 − Φ(t))``. Points withou
 
 from __future__ import annotations
 
-import logging
-import time
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -39,9 +36,6 @@ from analytics.context import RunContext
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.base import SERIES_KEYS, robust_scale
 from analytics.detectors.oracle_spec import Oracle, OracleConfig
-from shocklab.errors import InputError
-
-log = logging.getLogger("shocklab.analysis")
 
 COUNT_KPIS = ("sessions", "orders")
 SUM_KPIS = ("sessions", "orders", "revenue", "units")
@@ -285,30 +279,9 @@ def stage_oracle(ctx: RunContext) -> None:
                 "seconds": 0.0,
             }
             continue
-        t0 = time.perf_counter()
-        det = impl(dcfg, name=name)
-        try:
-            out = det.detect(inp)
-        except InputError:
-            raise
-        except Exception as exc:  # as in stage_detect: a failing detector must not sink the run
-            msg = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-            log.warning("detector %s failed: %s", name, msg)
-            ctx.detector_status[name] = {
-                "ok": False,
-                "error": msg,
-                "seconds": round(time.perf_counter() - t0, 3),
-            }
-            continue
-        ctx.detector_status[name] = {
-            "ok": True,
-            "error": None,
-            "mode": det.mode,
-            "votes": type(det).votes,
-            "warnings": list(getattr(det, "warnings_", [])),
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-        frames.append(out)
+        out = ap.run_detector(ctx, impl(dcfg, name=name), inp)
+        if out is not None:
+            frames.append(out)
     if frames:
         have = ctx.detections is not None and len(ctx.detections)
         ctx.detections = pd.concat([ctx.detections, *frames] if have else frames,

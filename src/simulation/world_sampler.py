@@ -10,6 +10,14 @@ laid end to end in a random order after the warm-up with ``min_gap_days`` betwee
 remaining slack is split at random among the gaps. A request whose worst case fits the shortest
 period is therefore always feasible; one that does not is rejected at load, naming the keys.
 
+Magnitudes (``world.magnitude``, see ``MagnitudeSpec``): ``percent`` draws the in-scope effect
+log-uniform; ``visibility`` draws a target z instead and, once the shocks are placed, sets each
+effect so that the exact null's z of the shock over its window on its scoped slice (the same
+expectations and variances as truth/baseline_daily, ``noise_model.py``) meets it. Both modes take
+one number per shock from the stream, so a seed's store, types, scopes and dates are the same in
+both; the type's other draws (sign, lever, profile, discount …) are replayed from the saved
+generator state with the final effect.
+
 Randomness: one stream per concern (``world.store``, ``world.calendar``, ``world.shocks``), derived
 from the master seed, so the same seed gives the same world byte for byte.
 """
@@ -26,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shocklab.configio import validate
 from shocklab.errors import InputError
 from shocklab.seeding import rng
+from shocklab.truth import scope_kind
 
 from .events import EVENT_TYPES, get_event_type
 
@@ -526,13 +535,9 @@ def _wider(scope: dict[str, Any], setup: Any, table: Any) -> list[dict[str, Any]
 
 
 def _kind(scope: dict[str, Any]) -> str:
-    if "product" in scope:
-        return "product"
-    if "category" in scope:
-        return "category"
-    if "channel" in scope and "country" in scope:
-        return "channel_country"
-    return next(iter(scope), "all")
+    """The world's name of a scope's kind (``all`` for no scope)."""
+    kind = scope_kind(scope)
+    return "all" if kind == "overall" else kind
 
 
 def fit_visibility(
