@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from shocklab.atomic import atomic_dir
+from shocklab.catalogue import PAIR_DIMENSION
 from shocklab.errors import InputError
 from shocklab.hashing import json_ready, sha256_file, sha256_json
 
@@ -35,6 +36,7 @@ from .detectors import REGISTRY, Detector, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
 from .outputs import incidents_json, write_outputs  # the one writer of the run directory
+from .watch import pair_kpis
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -76,7 +78,13 @@ def detector_input(ctx: RunContext) -> DetectorInput:
     evaluation's oracle stage scores the same series (it adds the truth baseline itself)."""
     cfg: AnalysisConfig = ctx.config
     kpis, dims = analysed_kpis(ctx)
-    series = to_long(ctx.kpis_daily, kpis, dims)
+    kd = ctx.kpis_daily
+    if PAIR_DIMENSION in cfg.dimensions and ctx.data.source != "kpis":  # channel x country cells
+        pairs = pair_kpis(ctx.data.tables, pd.DatetimeIndex(kd["date"].unique()),
+                          cfg.pair_min_share)
+        if pairs is not None:
+            kd, dims = pd.concat([kd, pairs], ignore_index=True), [*dims, PAIR_DIMENSION]
+    series = to_long(kd, kpis, dims)
     for dim, ks in (
         cfg.slice_kpis.items() if ctx.data.source != "kpis" else ()
     ):  # fewer KPIs on slices
@@ -89,7 +97,7 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         periods_per_day=_periods_per_day(series["date"]),
         slice_threshold_add=cfg.slice_threshold_add,
         sensitivity=cfg.sensitivity,
-        counts=ctx.kpis_daily[["date", "dimension", "segment", *counts]] if counts else None,
+        counts=kd[["date", "dimension", "segment", *counts]] if counts else None,
     )
     if ctx.data.tables.get("marketing_calendar") is not None:
         inp.calendar = ctx.data.tables["marketing_calendar"]
