@@ -82,6 +82,13 @@ def build_parser() -> ArgumentParser:
         "dimension, segment]); auto picks long when a text 'kpi' column and a 'value' column exist",
     )
     p.add_argument(
+        "--step",
+        default="auto",
+        metavar="STEP",
+        help="--kpis: grid step: auto (the modal step, or its smallest multiple whose grid is at "
+        "least half full when sampling is irregular), modal, or a duration such as 10min",
+    )
+    p.add_argument(
         "--transactions",
         default=None,
         metavar="FILE",
@@ -111,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from analytics.config import load_analysis_config
     from analytics.context import RunContext
-    from analytics.pipeline import data_hash, run_id, select_detectors, write_outputs
+    from analytics.outputs import write_outputs
+    from analytics.pipeline import data_hash, run_id, select_detectors
     from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
+    from evaluation.truth import attach, find_truth
     from shocklab.atomic import allow_replace, atomic_dir, validate_out
     from shocklab.errors import GateFailure, InputError
 
@@ -123,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--events needs --kpis (a data directory carries its truth in truth/)")
     if args.kpis and args.transactions:
         raise InputError("--kpis and --transactions are two different inputs: give one")
+    if args.step != "auto" and not args.kpis:
+        raise InputError("--step applies to --kpis only")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
     inputs = (
@@ -142,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     extra_files: list[Path] = []
     t_load = time.perf_counter()
     if args.kpis:
-        from analytics.external import load_kpis_file
-        ds = load_kpis_file(args.kpis, args.events, duplicates=args.duplicates, layout=args.layout)
+        from analytics.external import external_profile, load_kpis_file
+        ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout,
+                            step=args.step)
+        # config `external`: settings for real series only
+        cfg = external_profile(cfg, ds.ingest.get("step_seconds"))
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
     elif args.transactions:
         from analytics.transactions import load_transactions
@@ -152,12 +166,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from analytics.loading import load_data_dir
         ds = load_data_dir(args.data, verify=args.verify)
+    # the truth goes to the evaluation stages only (docs/ARCHITECTURE.md import rule 3)
+    if args.kpis:
+        from evaluation.labels import labels_truth
+        truth = labels_truth(args.events, ds) if args.events else None
+    else:
+        truth = find_truth(None if args.transactions else args.data)
     t_load = round(time.perf_counter() - t_load, 3)
     names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
     if args.detectors is not None and not names:
         raise InputError("--detectors: give at least one name")
-    cfg = select_detectors(cfg, names, ds.has_truth)
-    if (args.min_recall is not None or args.min_precision is not None) and not ds.has_truth:
+    cfg = select_detectors(cfg, names, truth is not None)
+    if (args.min_recall is not None or args.min_precision is not None) and truth is None:
         raise InputError(
             "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
         )
@@ -172,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     validate_out(out, inputs, force=args.force)
     log.info("analysing %s -> %s", args.kpis or args.transactions or args.data, out)
     with allow_replace(args.force), atomic_dir(out) as tmp:
-        ctx = RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of)
+        ctx = attach(RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of), truth)
         ctx.timings["load"] = t_load
         run(ctx)
         if (

@@ -52,7 +52,7 @@ def main() -> int:
     from analytics.config import load_analysis_config
     from analytics.context import RunContext
     from analytics.loading import load_data_dir
-    from analytics.pipeline import write_outputs
+    from analytics.outputs import write_outputs
     from evaluation.pipeline import format_table, run
     t_import = time.perf_counter() - t_start
 

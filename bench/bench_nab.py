@@ -4,13 +4,15 @@
     python bench/bench_nab.py [--nab ../shared/benchmarks/nab] [--out /tmp/bench_nab]
                               [--categories a,b] [--files N] [--set key=value ...]
     python bench/bench_nab.py --ingest-rows 1000000      # ingestion alone: time and peak memory
+    python bench/bench_nab.py --cv         # leave-one-category-out choice of the `external` config
 
 Each file runs through ``run_analysis.py --kpis FILE --events labels/combined_windows.json`` (in
 process, same exit-code handling as the CLI) and is scored with NAB's scorer (evaluation.nab): a
 consensus incident is one NAB detection at its first row. Printed: per file (exit code, seconds,
 incidents, NAB raw scores, windows found), and per category the normalised NAB score of the
-three profiles (0 = the do-nothing detector, 100 = perfect), window-level event F1 and alarms per
-file, beside NAB's published numenta and windowedGaussian standard scores on the same files.
+three profiles (0 = the do-nothing detector, 100 = perfect), window-level event F1, alarms per
+file, and the mean per-file VUS-PR and affiliation F1 of the consensus, beside NAB's published
+numenta and windowedGaussian standard scores on the same files.
 A file that exits non-zero or prints a traceback is listed as a failure (the command then exits 1).
 """
 
@@ -20,6 +22,7 @@ import argparse
 import contextlib
 import io
 import json
+import logging
 import resource
 import subprocess
 import sys
@@ -123,6 +126,170 @@ def bench_ingest(rows: int) -> None:
     )
 
 
+# ---- leave-one-category-out choice of the `external` settings (--cv)
+
+# The grid, fixed before any cross-validated result was seen. Every combination is one candidate
+# for the config section `external` (settings for --kpis input only).
+CV_GRID: dict[str, list] = {
+    "tail": ["fixed", "pot"],
+    "sensitivity": [0.1, 1.0, 3.0, 10.0],
+    "suppress": [None, "6h", "1d"],
+    "min_votes": [1, 2],
+    "merge_gap": [None, "1h", "3h"],  # added in the second iteration (see README)
+}
+CV_CATEGORIES = ("artificialWithAnomaly", "realAWSCloudwatch", "realAdExchange", "realTraffic")
+
+
+def _cv_detect(nab: Path, labels: Path, files: list[Path], tail: str, sets: list[str]) -> dict:
+    """Detector outputs of every file with calibrator tail ``tail`` (calibrated scores do not
+    depend on the sensitivity, so one run per tail serves every grid point)."""
+    from analytics import pipeline as pl
+    from analytics.config import load_analysis_config
+    from analytics.context import RunContext
+    from analytics.external import external_profile, load_kpis_file
+
+    cfg = external_profile(load_analysis_config(None, [*sets, f"external.tail={tail}"]))
+    out = {}
+    for f in files:
+        ds = load_kpis_file(f, labels)
+        ctx = RunContext(config=cfg, data=ds, out_dir=Path("/nonexistent"))
+        pl.stage_kpis(ctx)
+        pl.stage_detect(ctx)
+        ok = [n for n in cfg.voting_detectors() if ctx.detector_status.get(n, {}).get("ok")]
+        out[f"{f.parent.name}/{f.name}"] = (ctx, ok, pl._periods_per_day(ctx.kpis_daily["date"]))
+    return out
+
+
+def _cv_score(runs: dict, windows: dict, sens: float, suppress, min_votes: int, merge_gap,
+              sets: list[str]) -> dict[str, tuple[float, float, int, int]]:
+    """Per file (standard NAB score, do-nothing score, windows, NAB detections) of the consensus
+    at this grid point: flags re-thresholded at ``sens`` (as ``Detector._finish`` does for a
+    two-sided detector without its own threshold), then voting, merging and suppression as the
+    pipeline does."""
+    import numpy as np
+    import pandas as pd
+
+    from analytics import consensus as cons
+    from analytics.config import load_analysis_config
+    from analytics.detectors.calibrate import threshold_for
+    from analytics.external import external_profile
+    from evaluation import nab as nabmod
+    from evaluation.ts_metrics import nab_detections
+
+    base = load_analysis_config(None, sets)
+    std = nabmod.STANDARD_PROFILES["standard"]
+    res = {}
+    for key, (ctx, voters, ppd) in runs.items():
+        prof = base.model_copy(update={"external": base.external.model_copy(update={
+            "suppress": suppress, "min_votes": min_votes, "merge_gap": merge_gap})})
+        ccfg = external_profile(prof, ctx.data.ingest.get("step_seconds")).consensus
+        d = ctx.detections.copy()
+        for name in voters:
+            dc = base.detectors[name]
+            if dc.threshold is None and dc.sensitivity is None and dc.direction == "both":
+                m = (d["detector"] == name).to_numpy()
+                d.loc[m, "flag"] = (d.loc[m, "score"].abs() >= threshold_for(sens, ppd)) & d.loc[
+                    m, "actual"
+                ].notna()
+        fams = {n: base.detectors[n].type for n in voters}
+        incs = cons.consensus_incidents(cons.Votes(d), voters, ccfg, (), families=fams)
+        ing = ctx.data.ingest
+        grid = ctx.kpis_daily["date"].to_numpy("datetime64[ns]")
+        starts = sorted({int(np.searchsorted(grid, np.datetime64(i.start, "ns"))) for i in incs})
+        det = nab_detections(grid, ing["_raw_times"], ing.get("_raw_slots"), starts)
+        wins = [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in windows.get(key, [])]
+        r = nabmod.score_file(ing["_raw_times"], det, wins, std)
+        res[key] = (r.score, r.null_score, r.windows, int(det.sum()))
+    return res
+
+
+def _norm(scores: dict, keys: list[str]) -> float | None:
+    s = sum(scores[k][0] for k in keys)
+    null = sum(scores[k][1] for k in keys)
+    perfect = sum(scores[k][2] for k in keys)
+    return None if perfect == null else 100 * (s - null) / (perfect - null)
+
+
+def _rank(scores: dict, keys: list[str], i: int) -> tuple:
+    """Selection order: the normalised score (rounded to 0.01), then fewer alarms on the same
+    files (on equal score, the quieter setting), then the grid order."""
+    return (round(_norm(scores, keys), 2), -sum(scores[k][3] for k in keys), -i)
+
+
+def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = False) -> int:
+    """Leave one category out: for each of the four labelled categories, the grid point with the
+    best normalised standard score on the other files (the other three categories and
+    artificialNoAnomaly) is chosen and scored on the held-out category. Prints the held-out
+    scores, the choice per fold, and the in-sample score of the shipped default."""
+    import itertools
+
+    labels = nab / "labels" / "combined_windows.json"
+    windows = json.loads(labels.read_text())
+    files = sorted((nab / "data").glob("*/*.csv"))
+    keys = [f"{f.parent.name}/{f.name}" for f in files]
+    points = [dict(zip(CV_GRID, v, strict=True)) for v in itertools.product(*CV_GRID.values())]
+    t0 = time.perf_counter()
+    table: dict[int, dict] = {}
+    cache = out / "cv.json"
+    if cached:
+        table = {int(i): v for i, v in json.loads(cache.read_text())["table"].items()}
+    for tail in [] if cached else CV_GRID["tail"]:
+        runs = _cv_detect(nab, labels, files, tail, sets)
+        for i, p in enumerate(points):
+            if p["tail"] == tail:
+                table[i] = _cv_score(runs, windows, p["sensitivity"], p["suppress"],
+                                     p["min_votes"], p["merge_gap"], sets)
+        print(f"  tail {tail}: {len(files)} files detected and {len(points) // 2} grid points "
+              f"scored ({time.perf_counter() - t0:.0f} s)", flush=True)
+    if not cached:
+        out.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"grid": CV_GRID, "table": table}))
+
+    def fmt(p: dict) -> str:
+        return (f"tail={p['tail']} sensitivity={p['sensitivity']} "
+                f"suppress={p['suppress'] or 'null'} min_votes={p['min_votes']} "
+                f"merge_gap={p['merge_gap'] or 'null'}")
+
+    by_cat = {c: [k for k in keys if k.startswith(c + "/")] for c in {k.split("/")[0]
+                                                                       for k in keys}}
+    print(f"\nLeave-one-category-out over {len(points)} grid points "
+          f"({', '.join(f'{k} {v}' for k, v in CV_GRID.items())}); NAB standard, normalised")
+    print(f"{'held-out category':<24}{'held-out':>9}{'best on it':>11}   chosen on the others")
+    held = {}
+    for c in CV_CATEGORIES:
+        train = [k for k in keys if not k.startswith(c + "/")]
+        best = max(range(len(points)), key=lambda i: _rank(table[i], train, i))
+        held[c] = table[best]
+        oracle = max(_norm(table[i], by_cat[c]) for i in table)
+        print(f"{c:<24}{_norm(table[best], by_cat[c]):>9.1f}{oracle:>11.1f}   {fmt(points[best])}"
+              f" (train {_norm(table[best], train):.1f})")
+    cv_keys = [k for c in CV_CATEGORIES for k in by_cat[c]]
+    merged = {k: held[k.split("/")[0]][k] for k in cv_keys}
+    print(f"{'total (4 held-out)':<24}{_norm(merged, cv_keys):>9.1f}")
+    null_raw = {c: sum(held[c][k][1] for k in by_cat[c]) for c in CV_CATEGORIES}
+    below = [c for c in CV_CATEGORIES if sum(held[c][k][0] for k in by_cat[c]) <= null_raw[c]]
+    print("held-out above do-nothing on every category" if not below
+          else f"held-out NOT above do-nothing on: {', '.join(below)}")
+    ranked = sorted(range(len(points)), key=lambda i: _rank(table[i], keys, i), reverse=True)
+    print("\nIN-SAMPLE (all files), best 5 grid points:")
+    for i in ranked[:5]:
+        print(f"  {_norm(table[i], keys):5.1f}  " + ", ".join(
+            f"{c[4:9]} {_norm(table[i], by_cat[c]):.1f}" for c in CV_CATEGORIES
+        ) + f"  {fmt(points[i])}")
+    ship = next((i for i, p in enumerate(points) if p == shipped), None)
+    if ship is None:
+        print(f"shipped default ({fmt(shipped)}) is not on the grid")
+        return 0
+    print(f"IN-SAMPLE (not a held-out figure) — shipped default {fmt(shipped)}:")
+    parts = [f"{c} {_norm(table[ship], by_cat[c]) or 0:.1f}" for c in CV_CATEGORIES]
+    noan = by_cat.get("artificialNoAnomaly", [])
+    raw_noan = sum(table[ship][k][0] for k in noan)
+    print("  " + ", ".join(parts) + f", all {_norm(table[ship], keys):.1f}; "
+          f"artificialNoAnomaly raw {raw_noan:.2f} (do-nothing 0)")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nab", default=str(DEFAULT_NAB), help="NAB folder (data/, labels/, results/)")
@@ -142,7 +309,25 @@ def main() -> int:
         action="store_true",
         help="reprint the summary from <out>/results.json of an earlier run (no analysis)",
     )
+    ap.add_argument(
+        "--cv",
+        action="store_true",
+        help="choose the `external` settings by leave-one-category-out over CV_GRID and print the "
+        "held-out scores (no run directories)",
+    )
     args = ap.parse_args()
+    if args.cv:
+        from analytics.config import ExternalConfig
+
+        d = ExternalConfig()
+        from analytics.config import ConsensusConfig
+
+        # null in `external` means "the analysis-wide value": resolve it to compare with the grid
+        d = d.model_copy(update={"min_votes": d.min_votes or ConsensusConfig().min_votes})
+        shipped = {k: getattr(d, k) for k in CV_GRID}
+        logging.disable(logging.WARNING)  # ingestion warnings of 41 files x 2 runs
+        return run_cv(Path(args.nab), args.sets, shipped, Path(args.out),
+                      cached=args.summary_only)
     if args.ingest_rows:
         bench_ingest(args.ingest_rows)
         return 0
@@ -200,7 +385,7 @@ def main() -> int:
     head = (
         f"{'category':<24}{'files':>6}{'std':>8}{'lowFP':>8}{'lowFN':>8}"
         f"{'raw std (null)':>16}{'win F1':>8}"
-        f"{'alarms/file':>12}{'numenta std':>13}{'wGauss std':>12}"
+        f"{'alarms/file':>12}{'VUS-PR':>8}{'aff F1':>8}{'numenta std':>13}{'wGauss std':>12}"
     )
     print(head)
     print("-" * len(head))
@@ -238,6 +423,12 @@ def main() -> int:
                 inc += we["incidents"]
                 true_inc += we["true_incidents"]
                 alarms.append(we["incidents"])
+        vus = [results[k]["series_metrics"]["detectors"]["consensus"].get("vus_pr")
+               for k in keys if results[k].get("series_metrics", {}).get("detectors")]
+        vus = [v for v in vus if v is not None]
+        aff = [results[k]["series_metrics"]["detectors"]["consensus"]["affiliation"]["f1"]
+               for k in keys if results[k].get("series_metrics", {}).get("detectors")]
+        aff = [v for v in aff if v is not None]
         rec_ = det / tot_w if tot_w else None
         prec_ = true_inc / inc if inc else 1.0
         f1 = None if rec_ is None else (2 * prec_ * rec_ / (prec_ + rec_) if prec_ + rec_ else 0.0)
@@ -257,6 +448,8 @@ def main() -> int:
         print(
             f"{cat:<24}{len(keys):>6}{fmt(norms[0])}{fmt(norms[1])}{fmt(norms[2])}{raw:>16}"
             f"{fmt(f1, 8, 2)}{fmt(sum(alarms) / len(alarms) if alarms else None, 12)}"
+            f"{fmt(sum(vus) / len(vus) if vus else None, 8, 2)}"
+            f"{fmt(sum(aff) / len(aff) if aff else None, 8, 2)}"
             f"{fmt(refs[0], 13)}{fmt(refs[1], 12)}"
         )
     secs = [r["seconds"] for r in results.values()]

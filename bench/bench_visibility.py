@@ -55,6 +55,7 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
     from evaluation.oracle import stage_oracle
     from evaluation.pipeline import with_revenue_impact
     from evaluation.scoring import Event, match_matrix, recall_at_fp
+    from evaluation.truth import attach, find_truth
     from shocklab.configio import apply_overrides, load_yaml
     from simulation.api import generate
 
@@ -74,7 +75,8 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
           if n in load_analysis_config(None).detectors],
         *analysis,
     ])
-    ctx = RunContext(config=cfg, data=ds, out_dir=out)
+    truth = find_truth(out)
+    ctx = attach(RunContext(config=cfg, data=ds, out_dir=out), truth)
     stage_kpis(ctx)
     ctx.detections = None
     stage_oracle(ctx)
@@ -82,8 +84,8 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
     incs = cons.detector_incidents(det, "oracle", cfg.consensus.merge_gap_days)
     start = pd.Timestamp(ctx.kpis_daily["date"].min())
     warm = start + pd.Timedelta(days=90)
-    events = [Event.from_dict(e) for e in with_revenue_impact(ds.truth_events or [],
-                                                              ds.truth_counterfactual)]
+    events = [Event.from_dict(e) for e in with_revenue_impact(truth.events or [],
+                                                              truth.counterfactual)]
     events = [e for e in events if e.expected or e.start >= warm]
     unexpected = [e for e in events if not e.expected]
     sc = cfg.scoring

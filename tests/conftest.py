@@ -1,4 +1,5 @@
-"""Suite-wide fixtures: a headless matplotlib backend and logs kept out of the repo."""
+"""Suite-wide fixtures: a headless matplotlib backend, logs kept out of the repo, and
+``make_config`` (real analysis configs, tests/configs.py)."""
 
 import os
 
@@ -18,3 +19,11 @@ def _quiet_logs(tmp_path_factory):
         os.environ.pop("SHOCKLAB_LOG_DIR", None)
     else:
         os.environ["SHOCKLAB_LOG_DIR"] = old
+
+
+@pytest.fixture
+def make_config():
+    """``make_config(**overrides)`` -> AnalysisConfig (defaults plus nested overrides)."""
+    from tests.configs import make_config as make
+
+    return make

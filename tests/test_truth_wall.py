@@ -2,9 +2,11 @@
 
 1. No module under src/analytics imports ``evaluation`` (the package that knows the truth): the
    dependency points one way, evaluation -> analytics.
-2. No module under src/analytics reads truth — names a ``truth/`` path or one of the DataSet's
-   ``truth_*`` fields — except the modules listed in ``TRUTH_READERS_DEBT``: readers that predate
-   the wall and are still to be moved behind it. The list may only shrink; a new reader fails.
+2. No module under src/analytics reads truth — names a ``truth/`` path, touches a ``.truth`` (the
+   run context's ``Truth``, handed to evaluation stages only) or one of the old ``truth_*``
+   fields, or imports ``shocklab.truth`` outside an ``if TYPE_CHECKING:`` block — except the
+   modules listed in ``TRUTH_READERS_DEBT``: readers that predate the wall and are still to be
+   moved behind it. The list may only shrink; a new reader fails.
 """
 
 from __future__ import annotations
@@ -17,16 +19,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ANALYTICS = ROOT / "src" / "analytics"
 
-TRUTH_FIELDS = {"truth_events", "truth_baseline", "truth_counterfactual", "truth_customers"}
+TRUTH_FIELDS = {
+    "truth", "truth_events", "truth_baseline", "truth_counterfactual", "truth_customers"
+}
+TRUTH_MODULES = ("shocklab.truth",)
 # Known readers, to be moved behind the wall (issue 14). Do not add to this list.
 TRUTH_READERS_DEBT = {
-    "context.py",              # declares DataSet.truth_* (filled by loading)
-    "loading.py",              # reads truth/ into the DataSet
-    "external.py",             # --events file for external KPI tables
-    "report.py",               # draws event windows on plots
-    "customers/pipeline.py",   # customer-truth scores
-    "customers/churn.py",
-    "customers/clv.py",
 }
 
 
@@ -43,10 +41,21 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return ids
 
 
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside ``if TYPE_CHECKING:`` blocks (type-only imports)."""
+    ids: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for stmt in node.body:
+                ids |= {id(n) for n in ast.walk(stmt)}
+    return ids
+
+
 def violations(source: str, filename: str) -> tuple[list[str], list[str]]:
     """(imports of evaluation, truth reads) in one module's source, as 'file:line: what'."""
     tree = ast.parse(source, filename)
     docs = _docstrings(tree)
+    typing_only = _type_checking_only(tree)
     imports, reads = [], []
     for node in ast.walk(tree):
         names: list[str] = []
@@ -64,6 +73,9 @@ def violations(source: str, filename: str) -> tuple[list[str], list[str]]:
             names = [str(node.args[0].value)]
         imports += [f"{filename}:{node.lineno}: imports {n}" for n in names
                     if n == "evaluation" or n.startswith("evaluation.")]
+        if id(node) not in typing_only:
+            reads += [f"{filename}:{node.lineno}: imports {n}" for n in names
+                      if n in TRUTH_MODULES or n.startswith(tuple(m + "." for m in TRUTH_MODULES))]
         if isinstance(node, ast.Attribute) and node.attr in TRUTH_FIELDS:
             reads.append(f"{filename}:{node.lineno}: reads .{node.attr}")
         elif (
@@ -107,6 +119,9 @@ def test_no_new_truth_readers_in_analytics():
     ("def f(ds):\n    return ds.truth_events\n", 1),
     ("from pathlib import Path\np = Path('x') / 'truth' / 'events.json'\n", 1),
     ("def f(d):\n    return open(d + '/' + 'truth/baseline_daily.csv')\n", 1),
+    ("def f(ctx):\n    return ctx.truth.events\n", 1),
+    ("from shocklab.truth import TruthEvent\n", 1),
+    ("import shocklab.truth\n", 1),
 ])
 def test_the_checker_catches_a_violation(source, kind):
     """The wall test would fail on each of these (shown in the issue note)."""
@@ -115,3 +130,11 @@ def test_the_checker_catches_a_violation(source, kind):
 
 def test_docstrings_mentioning_truth_are_not_reads():
     assert violations('"""Reads nothing from truth/ at all."""\nX = 1\n', "ok.py") == ([], [])
+
+
+def test_a_type_only_import_is_not_a_read():
+    src = (
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from shocklab.truth import Truth\n"
+    )
+    assert violations(src, "ok.py") == ([], [])

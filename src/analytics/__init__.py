@@ -1,2 +1,3 @@
-"""Analytics layer: reads a data directory (never the simulator), computes KPIs, runs detectors,
-votes, explains and scores. Only ``scoring`` (and the oracle detector) read ``truth/``."""
+"""Analytics layer: reads a data directory's observable tables (never the simulator, never
+``truth/``), computes KPIs, runs detectors, votes, explains; ``outputs`` writes the run directory.
+Scoring against the truth is ``evaluation``'s (tests/test_truth_wall.py)."""

@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shocklab.catalogue import DIMENSIONS, KPI_NAMES
 from shocklab.configio import load_config, validate
 
 from .consensus import parse_duration
-from .context import DIMENSIONS, KPI_NAMES
 from .customers.config import CustomersConfig
 from .detectors import REGISTRY
 from .detectors.base import DEFAULT_SENSITIVITY
@@ -44,7 +44,7 @@ class ConsensusConfig(_Strict):
         description="type: detectors of the same type (e.g. two z-score variants) are one vote",
     )
     merge_gap_days: int = Field(
-        1, ge=0, le=30, description="flagged periods this close form one incident"
+        1, ge=0, le=100_000, description="flagged periods this close form one incident"
     )
     vote_sensitivity: float | None = Field(
         None,
@@ -80,6 +80,45 @@ class ConsensusConfig(_Strict):
         if td.value < 0:
             raise ValueError(f"negative duration: {v!r}")
         return str(v)
+
+
+class ExternalConfig(_Strict):
+    """Settings for external series (``--kpis`` input) only: real machine and business metrics at
+    any step. Store data (``--data``, ``--transactions``) never reads them. The defaults are the
+    grid point of ``bench/bench_nab.py --cv`` best on all NAB files (in-sample); its
+    leave-one-category-out figures are in the README."""
+
+    tail: Literal["pot", "fixed"] = Field(
+        "fixed",
+        description="calibrator tail of detectors whose calibration.tail is auto: pot (a "
+        "generalized Pareto tail fitted on each series' own past) or fixed (the store-fitted "
+        "Student-t)",
+    )
+    sensitivity: float | None = Field(
+        10.0,
+        gt=0,
+        le=90,
+        description="expected false alerts per series per 90 days on --kpis input "
+        "(null = the analysis-wide `sensitivity`)",
+    )
+    suppress: str | None = Field(
+        "6h",
+        description="consensus alarm suppression on --kpis input (a duration, null = off)",
+    )
+    min_votes: int | None = Field(
+        None, ge=1, le=20, description="consensus k on --kpis input (null = consensus.min_votes)"
+    )
+    merge_gap: str | None = Field(
+        "3h",
+        description="on --kpis input, flagged periods this close in time (a duration, e.g. 1h) "
+        "form one incident: an alarm re-arms only after the series was quiet this long "
+        "(null = consensus.merge_gap_days periods)",
+    )
+
+    @field_validator("suppress", "merge_gap")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        return ConsensusConfig._duration(v)
 
 
 class ScoringConfig(_Strict):
@@ -140,6 +179,7 @@ class AnalysisConfig(_Strict):
         default_factory=lambda: {name: cls.config_class() for name, cls in REGISTRY.items()}
     )
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
+    external: ExternalConfig = Field(default_factory=ExternalConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     customers: CustomersConfig = Field(default_factory=CustomersConfig)

@@ -1,6 +1,9 @@
 """The objects that travel through one analysis run — the contract between the pipeline's parts.
 
-``DataSet`` is what loading produces (observable tables, plus truth when the data are simulated).
+``DataSet`` is what loading produces (observable tables only). Truth — the simulator's
+``truth/`` or labelled windows — reaches a run as ``RunContext.truth`` (``shocklab.truth.Truth``),
+attached by ``evaluation.truth.attach`` and read only by evaluation stages
+(tests/test_truth_wall.py).
 ``RunContext`` accumulates results stage by stage; KPIs, detectors, consensus, scoring, insights,
 customers and plots each read what earlier stages put there and add their own part.
 
@@ -23,34 +26,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pandas as pd
 
 # re-exported for older importers; the vocabulary is defined once, in shocklab.catalogue
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES  # noqa: F401
 
+if TYPE_CHECKING:  # types only (no import cycle; analytics never touches the truth at run time)
+    from shocklab.truth import Truth
+
+    from .config import AnalysisConfig
+
 
 @dataclass
 class DataSet:
-    """Observable tables of a data directory (or of external files) plus optional truth."""
+    """Observable tables of a data directory (or of external files); never its truth."""
 
     path: Path | None
     tables: dict[str, pd.DataFrame]
     manifest: dict[str, Any] = field(default_factory=dict)
-    # truth/ — only scoring and the oracle detector may read these
-    truth_events: list[dict[str, Any]] | None = None
-    truth_baseline: pd.DataFrame | None = None
-    truth_counterfactual: pd.DataFrame | None = None
-    truth_customers: pd.DataFrame | None = None
     source: str = "simulated"  # "simulated" | "transactions" | "kpis"
     # external KPI files: what ingestion did (step, missing periods, duplicates …; see
     # analytics.external)
     ingest: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def has_truth(self) -> bool:
-        return self.truth_events is not None
+
+@dataclass(frozen=True)
+class EventWindow:
+    """A known event's window to shade on plots (no effects): handed in with the truth by
+    ``evaluation.truth.attach``; analytics draws it and derives nothing from it."""
+
+    start: str
+    end: str
+    type: str
+    expected: bool  # a planned calendar occurrence
 
 
 @dataclass
@@ -81,21 +91,42 @@ class Incident:
         return d
 
 
+class DetectorStatus(TypedDict, total=False):
+    """How one configured detector fared in the detect stage (run.json, incidents.json)."""
+
+    ok: bool                    # ran and produced detections
+    error: str | None           # one line when it failed (the others still vote)
+    skipped: bool               # not run (needs truth the data lack)
+    mode: str                   # "causal" | "in_sample"
+    votes: bool                 # counts in the consensus
+    warnings: list[str]
+    seconds: float              # run.json only (incidents.json drops it: bytes stay stable)
+
+
+# the scorecard of evaluation.scoring.build_scorecard: {"settings", "headline", "strict",
+# "lenient", "false_alerts", "insights", "customers", ...} (docs/ARCHITECTURE.md "Scoring");
+# a JSON document, so a mapping — only evaluation writes it, analytics only reads it (plots)
+Scorecard = dict[str, Any]
+
+
 @dataclass
 class RunContext:
-    """Everything one run produces; written to the run directory at the end."""
+    """Everything one run produces. Stages only fill it; ``analytics.outputs`` writes the run
+    directory from it at the end (the one writer)."""
 
-    config: Any                 # analytics.config.AnalysisConfig
+    config: AnalysisConfig      # validated once, at load (tests: tests/configs.make_config)
     data: DataSet
     out_dir: Path               # the temporary run directory (atomically renamed at the end)
+    # ground truth for the evaluation stages only: no analytics module reads it (the wall test)
+    truth: Truth | None = None
+    has_truth: bool = False     # the run is scored (set with ``truth`` by evaluation.truth.attach)
+    event_windows: list[EventWindow] = field(default_factory=list)  # shaded on plots
     kpis_daily: pd.DataFrame | None = None
     kpi_tables: dict[str, pd.DataFrame] = field(
         default_factory=dict
     )  # monthly_revenue, channel_performance, top_products, revenue_by_country
     detections: pd.DataFrame | None = None
-    detector_status: dict[str, dict[str, Any]] = field(
-        default_factory=dict
-    )  # name -> {"ok": bool, "error": str|None, "seconds": float}
+    detector_status: dict[str, DetectorStatus] = field(default_factory=dict)
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)  # consensus
     # consensus incidents dropped by alarm suppression (consensus.suppress)
@@ -103,12 +134,22 @@ class RunContext:
     consensus_levels: dict[str, list[Incident]] = field(
         default_factory=dict
     )  # "k1".."kn": k of n voters agree (for scoring)
-    scorecard: dict[str, Any] | None = None
-    insights: dict[str, Any] | None = None
+    voters: list[str] = field(default_factory=list)  # detectors that voted in the consensus
+    scorecard: Scorecard | None = None  # set by evaluation.pipeline.stage_score (truth only)
+    insights: dict[str, Any] | None = None  # the insights.json document (validated)
+    insights_details: dict[str, Any] | None = None  # insights_details.json
+    insights_markdown: str | None = None  # insights.md
     customers: dict[str, Any] | None = None  # customer-intelligence summary for insights.json
+    # per-customer and aggregate tables, written by analytics.outputs as customers/<name>.csv:
+    # segments, actions, clv, clusters, cohort_retention, monitor_series
+    customer_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # customer models scored against truth by the evaluation stage (customers/truth_scores.json)
+    customer_scores: dict[str, Any] | None = None
     # fitted customer models an evaluation stage may score against truth, e.g. {"clv": {"table",
     # "end", "config"}}
     customer_models: dict[str, Any] = field(default_factory=dict)
+    # rendered figures: run-directory path ("plots/kpi_revenue.png") -> PNG bytes
+    figures: dict[str, bytes] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     as_of: str | None = (
         None  # run_analysis.py --as-of DATE: the customer monitor judges that day only

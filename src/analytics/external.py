@@ -12,7 +12,11 @@ the first column. Time zones are converted to UTC.
 
 Regularisation (what a real export needs; every count goes to a warning and to run.json)
 -----------------------------------------------------------------------------------------
-- The **step** is the modal difference between consecutive distinct timestamps.
+- The **step** is the modal difference between consecutive distinct timestamps — unless fewer
+  than half of that grid's periods would hold a row (irregular sampling: a sensor reporting every
+  5 to 20 minutes), then the smallest multiple of it whose grid is at least half full
+  (``MIN_COVERAGE``; ``step="modal"`` keeps the modal step, a duration string forces one). Rolling
+  windows count periods, so a grid that is mostly gaps would leave them nearly empty.
 - **Irregular steps**: each timestamp is snapped to the nearest point of the grid
   ``first timestamp + k × step``; rows that land on the same point are combined like duplicates.
 - **Duplicate timestamps** (a daylight-saving change, a double export) are combined per KPI and
@@ -23,17 +27,15 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 - ``inf`` or text in a value column, or a timestamp that does not parse → InputError naming the
   row (1-based data row, header excluded) and the column.
 
-Labels (``--events``): ShockLab's list of ``{"start", "end"}`` windows (optionally ``event_id``,
-``type``, ``expected``, ``kpi`` + ``direction``), NAB's ``combined_windows.json`` (a mapping
-``"<category>/<file>.csv" -> [[start, end], ...]``; the entry for the KPI file's name is used) or a
-CSV with ``start,end`` columns (the same optional columns). An end given as a date covers that day.
+Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
+``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,7 +43,10 @@ import pandas as pd
 from shocklab.errors import InputError
 
 from .context import DataSet
-from .loading import event_window, read_json, read_table
+from .loading import read_table
+
+if TYPE_CHECKING:
+    from .config import AnalysisConfig
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -50,6 +55,8 @@ KEY_COLUMNS = ("date", "dimension", "segment")   # key columns of the internal k
 DUPLICATE_RULES = ("mean", "sum", "first")
 LAYOUTS = ("auto", "wide", "long")
 MAX_GRID_FACTOR = 50   # refuse a grid this many times longer than the file (a stray timestamp)
+MIN_COVERAGE = 0.5     # step "auto": the modal step's smallest multiple with this share of periods
+MAX_STEP_FACTOR = 64   # … tried up to this multiple
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -134,16 +141,45 @@ def _modal_step(ts_sorted: np.ndarray) -> np.int64:
     return vals[np.argmax(counts)]   # ties: the smaller step
 
 
+def _coverage(off: np.ndarray, step: int) -> float:
+    """Share of the periods of a grid of ``step`` (from the first timestamp) holding a row."""
+    slot = (off + step // 2) // step
+    return len(_sorted_unique(slot)) / (int(slot[-1]) + 1)
+
+
+def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
+    """The grid step (ns): ``modal``, ``auto`` (the modal step's smallest multiple whose grid is
+    at least ``MIN_COVERAGE`` full; the modal step if none up to ``MAX_STEP_FACTOR`` is) or a
+    duration string."""
+    if how not in ("auto", "modal"):
+        try:
+            td = pd.Timedelta(how)
+        except (ValueError, TypeError):
+            raise InputError(f"--step: expected auto, modal or a duration (e.g. 10min), got "
+                             f"{how!r}") from None
+        if td <= pd.Timedelta(0):
+            raise InputError(f"--step: must be positive, got {how!r}")
+        return np.int64(td.value)
+    step = _modal_step(ts_sorted)
+    if how == "modal" or step <= 0:
+        return step
+    off = ts_sorted.view(np.int64) - ts_sorted[0].astype(np.int64)
+    for m in range(1, MAX_STEP_FACTOR + 1):
+        if _coverage(off, int(step) * m) >= MIN_COVERAGE:
+            return np.int64(step * m)
+    return step
+
+
 def load_kpis_file(
     path: str | Path,
-    events_path: str | Path | None = None,
     duplicates: str = "mean",
     layout: str = "auto",
+    step: str = "auto",
 ) -> DataSet:
     """Read, validate and regularise an external KPI file into a DataSet whose
     ``tables["kpis_daily"]`` is ready (see the module docstring); ``ds.ingest`` records what was
     done (step, missing periods, duplicates, resampled rows) and the raw row times for NAB
-    scoring."""
+    scoring. ``step``: auto | modal | a duration (see the module docstring)."""
     path = Path(path)
     if duplicates not in DUPLICATE_RULES:
         raise InputError(
@@ -226,7 +262,8 @@ def load_kpis_file(
     if kpi_codes is not None:
         kpi_codes = kpi_codes[order]
     t0 = ts[0].astype(np.int64)
-    step = _modal_step(ts)
+    modal = _modal_step(ts)
+    step = choose_step(ts, step)
     off = ts.view(np.int64) - t0
     slot = (off + step // 2) // step   # nearest grid point (a tie goes to the later one)
     resampled = int(np.count_nonzero(off != slot * step))
@@ -316,6 +353,7 @@ def load_kpis_file(
         "rows": int(len(ts)),
         "step": str(step_td),
         "step_seconds": step_td.total_seconds(),
+        "modal_step": str(pd.Timedelta(int(modal), "ns")),
         "periods": n_slots,
         "series": n_keys * n_k,
         "missing_periods": missing_periods,
@@ -326,6 +364,14 @@ def load_kpis_file(
         "combined_rows": n_dup_rows,
         "kpis": list(internal.values()),
     }
+    if step != modal:
+        log.warning(
+            "%s: step %s (the modal step %s would leave more than half the periods empty; "
+            "--step modal keeps it)",
+            path,
+            step_td,
+            pd.Timedelta(int(modal), "ns"),
+        )
     if missing_periods:
         log.warning(
             "%s: %d missing period(s) of %s (of %d) kept as gaps: never flagged, never zero",
@@ -358,9 +404,9 @@ def load_kpis_file(
         "_raw_times": ts,
         "_raw_slots": slot if n_keys == 1 else None,
         "_file": str(path),
+        "_kpis": list(kpis),   # the file's KPI names and their internal names, for --events labels
+        "_names": dict(internal),
     }
-    if events_path is not None:
-        ds.truth_events = load_events_file(events_path, kpis, kpi_file=path, names=internal)
     return ds
 
 
@@ -369,93 +415,36 @@ def ingest_summary(ds: DataSet) -> dict[str, Any]:
     return {k: v for k, v in (getattr(ds, "ingest", None) or {}).items() if not k.startswith("_")}
 
 
-# ---------------------------------------------------------------- labels
-def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
-    """The windows of NAB's combined_windows.json for the KPI file (matched by category/file
-    name)."""
-    if kpi_file is None:
-        raise InputError(f"{path}: a NAB label file needs the KPI file's name to pick its entry")
-    name = kpi_file.name
-    rel = f"{kpi_file.parent.name}/{name}"
-    hits = [k for k in raw if str(k).replace("\\", "/") == rel]
-    if not hits:
-        hits = [k for k in raw if str(k).replace("\\", "/").rsplit("/", 1)[-1] == name]
-    if not hits:
-        raise InputError(f"{path}: no entry for {name!r} (keys look like {next(iter(raw), '—')!r})")
-    if len(hits) > 1:
-        raise InputError(
-            f"{path}: {len(hits)} entries end in {name!r} ({', '.join(sorted(hits)[:3])}); "
-            f"put the KPI file in a folder named after its category"
-        )
-    wins = raw[hits[0]]
-    if not isinstance(wins, list):
-        raise InputError(f"{path}: [{hits[0]!r}]: expected a list of [start, end] windows")
-    out = []
-    for i, w in enumerate(wins):
-        if not isinstance(w, (list, tuple)) or len(w) != 2:
-            raise InputError(f"{path}: [{hits[0]!r}][{i}]: expected [start, end]")
-        out.append({"start": w[0], "end": w[1], "event_id": f"W{i + 1:02d}", "type": "nab_window"})
-    return out
+def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> AnalysisConfig:
+    """The analysis config as a ``--kpis`` run uses it: ``cfg.external`` applied (the calibrator
+    tail of detectors left on ``auto``, the sensitivity, consensus suppression and k, and the
+    merge gap as periods of the file's step ``step_seconds``). Store runs never call this, so
+    their behaviour cannot change. Returns a new config (``cfg`` untouched); run.json records the
+    effective one."""
+    ext = cfg.external
+    gap = cfg.consensus.merge_gap_days
+    if ext.merge_gap is not None and step_seconds:
+        from .consensus import parse_duration
 
-
-def _csv_events(path: Path) -> list[dict[str, Any]]:
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        raise InputError(f"{path}: cannot read CSV ({type(exc).__name__})") from None
-    low = {c.strip().lower(): c for c in df.columns}
-    if "start" not in low or "end" not in low:
-        raise InputError(
-            f"{path}: a CSV of events needs columns 'start' and 'end' (got {', '.join(df.columns)})"
-        )
-    recs = []
-    for row in df.to_dict("records"):
-        r = {k: row[c] for k, c in low.items() if row[c] != ""}
-        if "expected" in r:
-            r["expected"] = str(r["expected"]).strip().lower() in ("1", "true", "yes")
-        recs.append(r)
-    return recs
-
-
-def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | None = None,
-                     names: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Labelled windows as ShockLab truth events (formats in the module docstring)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: events file not found")
-    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
-        raw: Any = _csv_events(path)
-    else:
-        raw = read_json(path)
-        if isinstance(raw, dict) and "events" in raw:
-            raw = raw["events"]
-        elif isinstance(raw, dict):   # NAB combined_windows.json
-            raw = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
-    if not isinstance(raw, list):
-        raise InputError(f"{path}: expected a list of events with start/end")
-    names = names or {}
-    events = []
-    for i, ev in enumerate(raw):
-        start, end = event_window(ev, f"{path}: [{i}]")
-        kpi, direction = ev.get("kpi"), ev.get("direction")
-        if kpi is not None and kpi not in kpis:
-            raise InputError(
-                f"{path}: [{i}].kpi: {kpi!r} is not a column of the KPI file ({', '.join(kpis)})"
-            )
-        if direction not in (None, "up", "down"):
-            raise InputError(f"{path}: [{i}].direction: must be 'up' or 'down', got {direction!r}")
-        kpi = names.get(kpi, kpi) if kpi is not None else None
-        effects = {kpi: 1.0 if direction == "up" else -1.0} if kpi and direction else None
-        events.append(
-            {
-                "event_id": str(ev.get("event_id", f"X{i + 1:02d}")),
-                "type": str(ev.get("type", "labelled")),
-                "expected": bool(ev.get("expected", False)),
-                "start": start.isoformat(),
-                "end": end.isoformat(),
-                "scope": {},
-                "effects": effects,
-                "primary_kpi": kpi,
-            }
-        )
-    return events
+        secs = parse_duration(ext.merge_gap).total_seconds()
+        gap = max(gap, int(np.ceil(secs / step_seconds - 1e-9)))
+    dets = {}
+    for name, d in cfg.detectors.items():
+        cal = d.calibration
+        if cal.tail == "auto":
+            cal = cal.model_copy(update={"tail": ext.tail})
+        dets[name] = d.model_copy(update={"calibration": cal})
+    cons = cfg.consensus.model_copy(
+        update={
+            "suppress": ext.suppress,
+            "merge_gap_days": gap,
+            **({"min_votes": ext.min_votes} if ext.min_votes is not None else {}),
+        }
+    )
+    return cfg.model_copy(
+        update={
+            "detectors": dets,
+            "consensus": cons,
+            **({"sensitivity": ext.sensitivity} if ext.sensitivity is not None else {}),
+        }
+    )

@@ -272,13 +272,13 @@ def _reader(path: Path) -> str:
 def kpis_daily_from_files(data_dir: str | Path) -> pd.DataFrame:
     """``kpis_daily`` of a data directory, streamed from its files (orders and order lines are
     never loaded into pandas; only the small traffic table is)."""
-    from .loading import SCHEMAS, _find, coerce, read_table
+    from .loading import SCHEMAS, coerce, find_table, read_table
 
     base = Path(data_dir)
     if not base.is_dir():
         raise InputError(f"{base}: data directory not found")
-    files = {name: _find(base, name) for name in ("orders", "order_items", "products", "customers",
-                                                    "website_traffic")}
+    files = {name: find_table(base, name)
+             for name in ("orders", "order_items", "products", "customers", "website_traffic")}
     if files["orders"] is None:
         raise InputError(f"{base}: missing file orders.csv (or orders.parquet)")
     traffic = None

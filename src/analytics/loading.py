@@ -8,8 +8,8 @@ Integrity: when ``manifest.json`` lists the files' sha256 and row counts (genera
 both), every listed file is hashed and every table counted on load; a file changed or cut after
 generation is an InputError naming it. ``verify=False`` (``--no-verify``) turns those mismatches
 into warnings counted in ``DataSet.manifest["integrity"]`` (copied into run.json) — never silent.
-CSV and Parquet are read alike (``<table>.csv`` or ``<table>.parquet``). ``truth/`` is read only
-into the ``truth_*`` fields, which only scoring and the oracle detector look at.
+CSV and Parquet are read alike (``<table>.csv`` or ``<table>.parquet``). ``truth/`` is not read
+here: ``evaluation.truth`` reads it into the ``Truth`` object of the evaluation stages.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_r
 MAX_ABS = 1e12
 
 
-def _find(base: Path, name: str) -> Path | None:
+def find_table(base: Path, name: str) -> Path | None:
     for ext in (".csv", ".parquet"):
         p = base / f"{name}{ext}"
         if p.is_file():
@@ -283,7 +283,7 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
             )
     for name, n in sorted((counts or {}).items()):
         if name in raw and isinstance(n, int) and len(raw[name]) != n:
-            p = _find(base, name)
+            p = find_table(base, name)
             problems.append(
                 f"{p}: {len(raw[name]):,} data rows, manifest.json says {n:,} (truncated or "
                 "edited?)"
@@ -322,17 +322,6 @@ def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Times
     return start, end
 
 
-def read_truth_events(path: Path) -> list[dict[str, Any]]:
-    events = read_json(path)
-    if not isinstance(events, list):
-        raise InputError(f"{path}: expected a list of events")
-    for i, ev in enumerate(events):
-        if not isinstance(ev, dict) or "event_id" not in ev:
-            raise InputError(f"{path}: event [{i}] lacks 'event_id'")
-        event_window(ev, f"{path}: event [{i}] ({ev['event_id']})")
-    return events
-
-
 def load_data_dir(path: str | Path, verify: bool = True) -> DataSet:
     """Read a data directory written by generate_data.py (or laid out the same way).
 
@@ -346,7 +335,7 @@ def load_data_dir(path: str | Path, verify: bool = True) -> DataSet:
     raw: dict[str, pd.DataFrame] = {}
     where: dict[str, str] = {}
     for name in (*REQUIRED, *OPTIONAL):
-        p = _find(base, name)
+        p = find_table(base, name)
         if p is None:
             if name in REQUIRED:
                 raise InputError(f"{base}: missing file {name}.csv (or {name}.parquet)")
@@ -359,21 +348,4 @@ def load_data_dir(path: str | Path, verify: bool = True) -> DataSet:
     tables = validate_tables(raw, where)
     check_period(tables, where, manifest)
     manifest = {**manifest, "integrity": integrity}
-    ds = DataSet(path=base, tables=tables, manifest=manifest, source="simulated")
-    truth = base / "truth"
-    if truth.is_dir():
-        ev = truth / "events.json"
-        if ev.is_file():
-            ds.truth_events = read_truth_events(ev)
-        for attr, name in (
-            ("truth_baseline", "baseline_daily"),
-            ("truth_counterfactual", "counterfactual_daily"),
-            ("truth_customers", "customers"),
-        ):
-            p = _find(truth, name)
-            if p is not None:
-                df = read_table(p, {"customer_id": "id", "channel": "str"})
-                if "date" in df.columns:
-                    df = coerce(df, {"date": "date"}, str(p))
-                setattr(ds, attr, df)
-    return ds
+    return DataSet(path=base, tables=tables, manifest=manifest, source="simulated")

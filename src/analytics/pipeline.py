@@ -8,8 +8,9 @@ first use, so a sweep that runs only the detection stages stays light.
 Scoring against the truth is not here: ``evaluation.pipeline`` inserts its stages (score,
 insight_scoring) into this list. Analytics never imports ``evaluation`` (tests/test_truth_wall.py).
 
-``analyse`` is the one-call entry: load, run, optionally write, return the scorecard dict ({} when
-nothing scored; ``evaluation.pipeline.analyse`` scores).
+Stages write nothing: they fill the context, and ``analytics.outputs.write_outputs`` writes the run
+directory at the end. ``analyse`` is the one-call entry: load, run, optionally write, return the
+scorecard dict ({} when nothing scored; ``evaluation.pipeline.analyse`` scores).
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ import pandas as pd
 
 from shocklab.atomic import atomic_dir
 from shocklab.errors import InputError
-from shocklab.hashing import canonical_json, json_ready, sha256_file, sha256_json
-from shocklab.versions import versions
+from shocklab.hashing import json_ready, sha256_file, sha256_json
 
 from . import consensus as cons
 from .config import AnalysisConfig, config_from_raw, load_analysis_config
-from .context import DataSet, Incident, RunContext
+from .context import DataSet, RunContext
 from .detectors import REGISTRY, Detector, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
+from .outputs import incidents_json, write_outputs  # the one writer of the run directory
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -170,7 +171,7 @@ def stage_consensus(ctx: RunContext) -> None:
         for name, st in sorted(ctx.detector_status.items())
         if st.get("ok")
     }
-    vs = voters(ctx)
+    vs = ctx.voters = voters(ctx)
     if len(vs) < cfg.consensus.min_votes:
         log.warning(
             "only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
@@ -191,7 +192,7 @@ def stage_consensus(ctx: RunContext) -> None:
             len(ctx.suppressed_incidents),
             len(ctx.incidents),
         )
-    if ctx.data.has_truth:
+    if ctx.has_truth:  # every k-of-n level, for scoring
         n = len(set(fams.values())) if cfg.consensus.count_by == "type" else len(vs)
         ctx.consensus_levels = {
             f"k{k}": cons.consensus_incidents(
@@ -285,74 +286,6 @@ def run_id(ds: DataSet, cfg: AnalysisConfig, dhash: str) -> str:
 _clean = json_ready
 
 
-def incidents_json(ctx: RunContext) -> dict[str, Any]:
-    def dump(incs: list[Incident]) -> list[dict[str, Any]]:
-        out = []
-        for i in incs:
-            d = i.to_dict()
-            if i.start != i.start.normalize() or i.end != i.end.normalize():
-                d["start"], d["end"] = i.start.isoformat(), i.end.isoformat()
-            out.append(d)
-        return out
-
-    cfg: AnalysisConfig = ctx.config
-    return _clean(
-        {
-            "schema": "shocklab.incidents/1",
-            "rule": cfg.consensus.model_dump(mode="json") | {"voters": voters(ctx)},
-            "incidents": dump(ctx.incidents),
-            "suppressed": {
-                "count": len(ctx.suppressed_incidents),
-                "incident_ids": sorted(i.incident_id for i in ctx.suppressed_incidents),
-            },
-            "by_detector": {n: dump(v) for n, v in sorted(ctx.detector_incidents.items())},
-            "detector_status": {
-                n: {k: v for k, v in st.items() if k != "seconds"}
-                for n, st in sorted(ctx.detector_status.items())
-            },
-        }
-    )
-
-
-def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
-    """Write every output of the run into ``ctx.out_dir`` (bytes depend only on the inputs,
-    except run.json's timings)."""
-    cfg: AnalysisConfig = ctx.config
-    out = Path(ctx.out_dir)
-    fmt = f"%.{cfg.output.float_digits}g"
-    ctx.kpis_daily.to_csv(
-        out / "kpis_daily.csv", index=False, float_format=fmt, lineterminator="\n"
-    )
-    if cfg.output.write_detections and ctx.detections is not None:
-        ctx.detections.to_csv(
-            out / "detections.csv", index=False, float_format=fmt, lineterminator="\n"
-        )
-    tables = ctx.kpi_tables
-    if tables:
-        (out / "tables").mkdir(exist_ok=True)
-        for name, df in sorted(tables.items()):
-            df.to_csv(
-                out / "tables" / f"{name}.csv", index=False, float_format=fmt, lineterminator="\n"
-            )
-    (out / "incidents.json").write_text(canonical_json(incidents_json(ctx)), encoding="utf-8")
-    if ctx.scorecard is not None:
-        (out / "scorecard.json").write_text(canonical_json(_clean(ctx.scorecard)), encoding="utf-8")
-    run_info = {
-        "schema": "shocklab.run/1",
-        "config": cfg.model_dump(mode="json"),
-        "data": {
-            "path": str(ctx.data.path) if ctx.data.path else None,
-            "source": ctx.data.source,
-            "has_truth": ctx.data.has_truth,
-        },
-        "versions": versions(),
-        "detector_status": ctx.detector_status,
-        "timings_seconds": ctx.timings,
-        **(extra or {}),
-    }
-    (out / "run.json").write_text(canonical_json(_clean(run_info)), encoding="utf-8")
-
-
 # ---------------------------------------------------------------- one-call entry
 def analyse(
     data_dir: str | Path,
@@ -361,12 +294,16 @@ def analyse(
     detectors: Sequence[str] | None = None,
     config_path: str | Path | None = None,
     stages: Sequence[tuple[str, Stage]] | None = None,
+    *,
+    attach: Callable[[RunContext], Any] | None = None,
+    has_truth: bool = False,
 ) -> dict[str, Any]:
-    """Analyse one data directory; return the scorecard dict ({} when the data have no truth).
+    """Analyse one data directory; return the scorecard dict ({} when nothing scored).
 
     raw_config : the analysis YAML mapping after overrides (None: ``config_path``, or the shipped
         config/analysis.yaml). out_dir : write a run directory there (atomically); None writes
-        nothing. detectors : names to enable (None = as configured).
+        nothing. detectors : names to enable (None = as configured). attach, has_truth : how
+        ``evaluation.pipeline.analyse`` hands the truth to its stages (analytics passes none).
     """
     from .loading import load_data_dir
 
@@ -375,16 +312,25 @@ def analyse(
     else:
         cfg = load_analysis_config(config_path)
     ds = load_data_dir(data_dir)
-    cfg = select_detectors(cfg, detectors, ds.has_truth)
+    cfg = select_detectors(cfg, detectors, has_truth)
+
+    def context(tmp: Path) -> RunContext:
+        ctx = RunContext(config=cfg, data=ds, out_dir=tmp)
+        if attach is not None:
+            attach(ctx)
+        return ctx
+
     if out_dir is None:
         with tempfile.TemporaryDirectory(prefix="shocklab-analyse-") as tmp:
-            ctx = run(RunContext(config=cfg, data=ds, out_dir=Path(tmp)), stages)
+            ctx = run(context(Path(tmp)), stages)
     else:
         dhash = data_hash(ds)
         with atomic_dir(out_dir) as tmp:
-            ctx = run(RunContext(config=cfg, data=ds, out_dir=tmp), stages)
+            ctx = run(context(tmp), stages)
             write_outputs(ctx, {"run_id": run_id(ds, cfg, dhash), "data_hash": dhash})
     return _clean(ctx.scorecard) if ctx.scorecard is not None else {}
 
 
-__all__ = ["STAGES", "analyse", "run", "write_outputs", "select_detectors", "run_id"]
+__all__ = [
+    "STAGES", "analyse", "incidents_json", "run", "write_outputs", "select_detectors", "run_id"
+]

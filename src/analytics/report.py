@@ -1,9 +1,9 @@
-"""Plots of a run into ``<run>/plots/`` (PNG, matplotlib's Agg canvas; pyplot is never imported,
-so no global backend or figure state is touched).
+"""Plots of a run, rendered as PNG bytes into ``ctx.figures`` for ``<run>/plots/`` (matplotlib's
+Agg canvas; pyplot is never imported, so no global backend or figure state is touched).
 
 - ``kpi_<kpi>.png``: the overall KPI with each detector's flags (one row per detector below),
-  consensus incidents shaded red and — when the data are simulated — injected events shaded grey
-  (planned ones green).
+  consensus incidents shaded red and — when the run has truth — its event windows
+  (``ctx.event_windows``) shaded grey (planned ones green).
 - ``forecast.png``: recent revenue and the forecast fan (from the insights' forecast section).
 - ``channels.png``: weekly revenue by channel, and each channel's recent revenue vs its baseline.
 - ``scorecard.png``: recall / precision by detector, recall by event type, insight scores.
@@ -11,9 +11,9 @@ so no global backend or figure state is touched).
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import matplotlib.dates as mdates
@@ -23,7 +23,6 @@ from matplotlib.figure import Figure
 
 from .context import RunContext
 from .forecasting import overall_series
-from .insights import config_of
 
 log = logging.getLogger("shocklab.report")
 
@@ -48,12 +47,14 @@ def _date_axis(ax) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, metadata={"Software": None})  # no version string: stable bytes
-    return path
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    # no version string: stable bytes
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
 
 
-def plot_kpi(ctx: RunContext, kpi: str, path: Path) -> Path | None:
+def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
     y = (
         overall_series(ctx.kpis_daily, kpi)
         if kpi in ctx.kpis_daily.columns
@@ -89,10 +90,9 @@ def plot_kpi(ctx: RunContext, kpi: str, path: Path) -> Path | None:
         )
         labelled.add(label)
 
-    for ev in ctx.data.truth_events or []:
-        planned = bool(ev.get("expected"))
-        span(ev["start"], ev["end"], color="#2ca02c" if planned else "#7f7f7f", alpha=0.18, lw=0,
-             label="planned event (truth)" if planned else "injected event (truth)")
+    for w in ctx.event_windows:  # known events, handed in with the truth (no effects)
+        span(w.start, w.end, color="#2ca02c" if w.expected else "#7f7f7f", alpha=0.18, lw=0,
+             label="planned event (truth)" if w.expected else "injected event (truth)")
     for inc in ctx.incidents:
         if inc.kpi == kpi and inc.dimension == "overall":
             span(inc.start, inc.end, color="#d62728", alpha=0.25, lw=0, label="consensus incident")
@@ -108,10 +108,10 @@ def plot_kpi(ctx: RunContext, kpi: str, path: Path) -> Path | None:
     axf.set_ylabel("flags")
     axf.grid(axis="x", alpha=0.3)
     _date_axis(axf)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def plot_forecast(ctx: RunContext, path: Path) -> Path | None:
+def plot_forecast(ctx: RunContext) -> bytes | None:
     fc = (ctx.insights or {}).get("forecast") or {}
     if fc.get("status") != "ok" or not fc.get("daily"):
         return None
@@ -134,10 +134,10 @@ def plot_forecast(ctx: RunContext, path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     _date_axis(ax)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def plot_channels(ctx: RunContext, path: Path) -> Path | None:
+def plot_channels(ctx: RunContext) -> bytes | None:
     k = ctx.kpis_daily
     if "revenue" not in k.columns:   # external KPI files have no channels
         return None
@@ -188,10 +188,10 @@ def plot_channels(ctx: RunContext, path: Path) -> Path | None:
         axb.set_title("Revenue share by channel")
         axb.set_xlabel("% of revenue")
         axb.invert_yaxis()
-    return _save(fig, path)
+    return _png(fig)
 
 
-def plot_scorecard(ctx: RunContext, path: Path) -> Path | None:
+def plot_scorecard(ctx: RunContext) -> bytes | None:
     card = ctx.scorecard
     if not card:
         return None
@@ -248,20 +248,19 @@ def plot_scorecard(ctx: RunContext, path: Path) -> Path | None:
         axes[2].set_ylim(0, 1.05)
         axes[2].set_title(f"Insight quality ({ins.get('events', 0)} matched events)")
         axes[2].grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return _png(fig)
 
 
 def run(ctx: RunContext) -> None:
-    """Pipeline stage: write the plots into ``ctx.out_dir / "plots"`` (see module docstring)."""
-    cfg = config_of(ctx)
+    """Pipeline stage: render the plots into ``ctx.figures`` as ``plots/<name>.png`` (see module
+    docstring); ``analytics.outputs`` writes them."""
+    cfg = ctx.config.insights
     if not cfg.enabled or not cfg.plots or ctx.kpis_daily is None or ctx.kpis_daily.empty:
         return
-    out = Path(ctx.out_dir) / "plots"
-    out.mkdir(parents=True, exist_ok=True)
     kpis = list(cfg.plot_kpis)
     if ctx.data.source == "kpis":   # an external file's own KPIs (the first few)
         kpis = [c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")][:4]
-    jobs: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [
+    jobs: list[tuple[str, Callable[..., bytes | None], tuple[Any, ...]]] = [
         (
             f"kpi_{''.join(ch if ch.isalnum() or ch in '-_' else '_' for ch in k)}.png",
             plot_kpi,
@@ -273,6 +272,9 @@ def run(ctx: RunContext) -> None:
              ("scorecard.png", plot_scorecard, ())]
     for name, fn, args in jobs:
         try:
-            fn(ctx, *args, out / name)
+            png = fn(ctx, *args)
         except Exception as exc:  # one broken plot must not lose the run's other outputs
             log.warning("plot %s failed: %s: %s", name, type(exc).__name__, exc)
+            continue
+        if png is not None:
+            ctx.figures[f"plots/{name}"] = png

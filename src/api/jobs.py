@@ -81,13 +81,14 @@ class JobManager:
         from analytics.config import load_analysis_config
         from analytics.loading import load_data_dir
         from analytics.pipeline import data_hash, run_id, select_detectors
+        from evaluation.truth import has_truth
 
         for o in overrides:
             if "=" not in o:
                 raise InputError(f"overrides: expected KEY=VALUE, got {o!r}")
         cfg = load_analysis_config(None, overrides)
         ds = load_data_dir(data)
-        cfg = select_detectors(cfg, detectors, ds.has_truth)
+        cfg = select_detectors(cfg, detectors, has_truth(data))
         return run_id(ds, cfg, data_hash(ds))
 
     def busy_with(self, data: Path) -> str | None:

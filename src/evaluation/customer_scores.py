@@ -1,9 +1,11 @@
-"""Customer models scored against the simulator's truth (``truth/customers.csv``).
+"""Customer models scored against the simulator's truth (``truth/customers.csv``, the churn
+waves of ``truth/events.json``).
 
 Evaluation code (behind the truth wall, docs/ARCHITECTURE.md): ``stage`` runs after the customers
-stage, scores the fitted CLV / P(alive) model it left on the context, writes
-``customers/truth_scores.json``, puts the scores in ``scorecard["customers"]`` and draws the
-P(alive) reliability plot. No customer model ever sees these numbers.
+stage, scores the fitted CLV / P(alive) model it left on the context, leaves the scores on
+``ctx.customer_scores`` (``analytics.outputs`` writes customers/truth_scores.json) and in
+``scorecard["customers"]``, and draws the P(alive) reliability plot. No customer model ever sees
+these numbers.
 
 Per customer the truth has ``purchase_rate`` (returning orders per year while alive),
 ``churn_date`` (the latent dropout day, empty if none within the period) and ``value_tier``
@@ -31,8 +33,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from analytics.context import RunContext
+
 # the one reliability curve, shared with the churn model's calibration
 from analytics.customers.churn import reliability
+from analytics.customers.plots import reliability_curve
+from shocklab.hashing import canonical_json, json_ready
 
 DAYS_PER_MONTH = 30.0
 
@@ -162,38 +168,87 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
     return res
 
 
-def stage(ctx: Any) -> None:
-    """Evaluation stage ``customer_scoring``: the CLV model of this run against
-    truth/customers.csv."""
-    from analytics.customers.plots import reliability_curve
-    from shocklab.hashing import canonical_json
+def churn_truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[str, np.ndarray],
+                       end: pd.Timestamp) -> dict[str, Any]:
+    """Scores against the simulator's truth: churned = true churn_date on or before ``end``
+    (the end of the evaluation label window), for the customers scored at ``c_eval``."""
+    t = truth.drop_duplicates("customer_id")
+    churn_date = pd.DatetimeIndex(pd.to_datetime(t["churn_date"].to_numpy(), errors="coerce"))
+    pos = pd.Index(t["customer_id"]).get_indexer(customers)  # one lookup of every id
+    known = pos >= 0
+    cd = churn_date[pos[known]]
+    y = (cd.notna() & (cd <= end)).astype(int)
+    out: dict[str, Any] = {
+        "customers": int(known.sum()),
+        "churned_share": float(y.mean()) if len(y) else None,
+    }
+    for name, p in eval_p.items():
+        out[f"{name}_roc_auc"] = (
+            float(roc_auc_score(y, p[known])) if len(np.unique(y)) == 2 else None
+        )
+    return out
 
+
+def churn_wave_delays(alerts: list[dict[str, Any]], events: list[dict[str, Any]] | None,
+                      max_delay_days: int = 120) -> list[dict[str, Any]]:
+    """First alert on or after each churn_wave's start (within ``max_delay_days``) and its delay."""
+    out = []
+    for e in events or []:
+        if e.get("type") != "churn_wave":
+            continue
+        start = pd.Timestamp(e["start"])
+        hits = sorted(a["date"] for a in alerts
+                      if 0 <= (pd.Timestamp(a["date"]) - start).days <= max_delay_days)
+        first = hits[0] if hits else None
+        out.append({"event_id": e.get("event_id"), "start": start.date().isoformat(),
+                    "detected": first is not None, "first_alert_date": first,
+                    "delay_days": (pd.Timestamp(first) - start).days if first else None})
+    return out
+
+
+
+def stage(ctx: RunContext) -> None:
+    """Evaluation stage ``customer_scoring`` (after customers): the customer models of this run
+    against the truth — the churn models' out-of-time predictions (``customers.churn.truth``), the
+    monitor's alerts against the churn waves (``customers.monitor.churn_waves``), both in the
+    customers summary as before, and the CLV / P(alive) model (``ctx.customer_scores``, the
+    scorecard and the P(alive) reliability plot)."""
+    truth = ctx.truth
+    if truth is None or ctx.customers is None:
+        return
+    summary = ctx.customers
+    tc = truth.customers
+    churn_fit = ctx.customer_models.get("churn")
+    if (churn_fit is not None and summary.get("churn") is not None and tc is not None
+            and {"customer_id", "churn_date"} <= set(tc.columns)):
+        summary["churn"]["truth"] = json_ready(churn_truth_scores(
+            tc, churn_fit["customers"], churn_fit["eval_p"], pd.Timestamp(churn_fit["end"])
+        ))
+    if summary.get("monitor") is not None:
+        summary["monitor"]["churn_waves"] = json_ready(
+            churn_wave_delays(summary["monitor"]["alerts"], truth.events)
+        )
     fitted = ctx.customer_models.get("clv")
-    truth = ctx.data.truth_customers
     if (
         fitted is None
-        or truth is None
-        or not {"customer_id", "purchase_rate", "churn_date"} <= set(truth.columns)
+        or tc is None
+        or not {"customer_id", "purchase_rate", "churn_date"} <= set(tc.columns)
     ):
         return
     cfg = fitted["config"]
-    ts = score_customers(fitted["table"], truth, fitted["end"], horizon_days=cfg.horizon_days,
+    ts = score_customers(fitted["table"], tc, fitted["end"], horizon_days=cfg.horizon_days,
                          discount_rate_monthly=cfg.discount_rate_monthly,
-                         lifetime_days=mean_lifetime_days(ctx.data.path))
+                         lifetime_days=mean_lifetime_days(truth.path))
     ts["interval"] = cfg.interval
     ts = json.loads(canonical_json(ts))
-    out = Path(ctx.out_dir) / "customers"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "truth_scores.json").write_text(canonical_json(ts), encoding="utf-8")
+    ctx.customer_scores = ts  # customers/truth_scores.json (analytics.outputs writes it)
     if ctx.scorecard is not None:  # the scorecard holds everything scored against truth
         ctx.scorecard["customers"] = ts
     curve = ts.get("p_alive_reliability")
-    plots_on = getattr(getattr(ctx.config, "customers", None), "plots", True)
-    if curve and plots_on:
+    if curve and ctx.config.customers.plots:
         try:
-            reliability_curve(
+            ctx.figures["plots/customers_p_alive_reliability.png"] = reliability_curve(
                 {"P(alive) vs true alive": curve},
-                Path(ctx.out_dir) / "plots" / "customers_p_alive_reliability.png",
                 "P(alive) calibration against the simulator's truth",
             )
         except Exception:  # plots are a convenience: never fail the run for one

@@ -68,14 +68,14 @@ def _median(xs: list[float]) -> float | None:
 
 def score_insights(ctx: RunContext) -> dict[str, Any]:
     """Insight quality against truth; {} when the data carry no truth."""
-    if not ctx.data.has_truth:
+    if ctx.truth is None:
         return {}
     doc = ctx.insights
     if doc is None:  # scoring may run without the insights stage having written files
         from analytics.insights import build, to_json_dict
 
         doc = to_json_dict(build(ctx))
-    events = {str(e["event_id"]): e for e in ctx.data.truth_events or []}
+    events = {str(e["event_id"]): e for e in ctx.truth.events}
     incidents = {i["incident_id"]: i for i in doc.get("incidents", [])}
     by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for ep in doc.get("episodes", []):
@@ -194,7 +194,7 @@ def _event_windows(ctx: RunContext) -> dict[str, Any]:
     panel = build_panel(ctx, cfg)
     c = cfg.drivers
     rc, errs, rows = [], [], []
-    for ev in ctx.data.truth_events or []:
+    for ev in ctx.truth.events if ctx.truth is not None else []:
         kpi, effects = ev.get("primary_kpi"), ev.get("effects") or {}
         if (
             ev.get("expected")
@@ -266,5 +266,5 @@ def _r100(x: float | None) -> float | None:
 def stage(ctx: RunContext) -> None:
     """Pipeline stage (after ``insights``): ``scorecard["insights"] = score_insights(ctx)`` when
     the run is scored."""
-    if ctx.scorecard is not None and ctx.data.has_truth:
+    if ctx.scorecard is not None and ctx.truth is not None:
         ctx.scorecard["insights"] = score_insights(ctx)

@@ -219,7 +219,7 @@ NOISE_COLUMNS = {
 
 def truth_baseline(ctx: RunContext) -> pd.DataFrame | None:
     """The run's truth/baseline_daily table (None without truth): the oracle's one read of it."""
-    return ctx.data.truth_baseline
+    return ctx.truth.baseline if ctx.truth is not None else None
 
 
 def baseline_long(b: pd.DataFrame | None, kpis: list[str]) -> pd.DataFrame | None:

@@ -1,7 +1,8 @@
 """The analysis run plus the evaluation stages: analytics' ``STAGES`` with ``oracle`` after detect
-(the exact-null oracle reads truth: ``evaluation/oracle.py``), ``score`` after consensus and
-``insight_scoring`` after insights. Entry points that may have truth (run_analysis,
-sweeps, tests) run these; analytics alone never sees a scorecard.
+(the exact-null oracle reads truth: ``evaluation/oracle.py``), ``score`` after consensus,
+``customer_scoring`` after customers and ``insight_scoring`` after insights. Entry points that may
+have truth (run_analysis, sweeps, tests) attach it (``evaluation.truth.attach``) and run these;
+analytics alone never sees a scorecard.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from analytics.context import RunContext
 
 from .oracle import stage_oracle
 from .scoring import build_scorecard, format_table
+from .truth import attach, find_truth
 
 
 def with_revenue_impact(
@@ -45,7 +47,7 @@ def with_revenue_impact(
 
 
 def stage_score(ctx: RunContext) -> None:
-    if not ctx.data.has_truth:
+    if ctx.truth is None:
         ctx.scorecard = None
         return
     cfg: AnalysisConfig = ctx.config
@@ -72,7 +74,7 @@ def stage_score(ctx: RunContext) -> None:
         for n, st in ctx.detector_status.items()
         if not st.get("ok") and not st.get("skipped")
     }
-    events = with_revenue_impact(ctx.data.truth_events or [], ctx.data.truth_counterfactual)
+    events = with_revenue_impact(ctx.truth.events, ctx.truth.counterfactual)
     ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
                                     settings, oracle_name=oracle, failed=failed)
     ctx.scorecard["false_alerts"] = false_alert_rates(ctx, ctx.scorecard, vs)
@@ -145,9 +147,13 @@ def analyse(
     config_path: str | Path | None = None,
     stages: Sequence[tuple[str, ap.Stage]] | None = None,
 ) -> dict[str, Any]:
-    """``analytics.pipeline.analyse`` with the evaluation stages: returns the scorecard dict."""
+    """``analytics.pipeline.analyse`` with the evaluation stages and the data directory's truth
+    (``evaluation.truth.find_truth``) attached: returns the scorecard dict."""
+    truth = find_truth(data_dir) if Path(data_dir).is_dir() else None
     return ap.analyse(
-        data_dir, raw_config, out_dir, detectors, config_path, STAGES if stages is None else stages
+        data_dir, raw_config, out_dir, detectors, config_path,
+        STAGES if stages is None else stages,
+        attach=lambda ctx: attach(ctx, truth), has_truth=truth is not None,
     )
 
 

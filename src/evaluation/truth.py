@@ -1,35 +1,29 @@
-"""The truth of a simulated data directory, typed: events (``shocklab.truth.TruthEvent``), the
-shock-free baseline with the simulator's noise model, and the counterfactual twin's KPIs.
+"""The truth of a simulated data directory, read into the typed ``Truth`` object
+(``shocklab.truth``): the event records (checked here, typed by ``TruthEvent`` on demand), the
+shock-free baseline with the simulator's noise model, the counterfactual twin's KPIs and the
+customers' latent parameters.
 
-This is the oracle's and the scorers' only door to ``truth/``; analytics never imports it.
+This is the only door to ``truth/`` (docs/ARCHITECTURE.md import rule 3): the entry points call
+``find_truth`` and ``attach`` the result to the run context, where only evaluation stages (and,
+until the oracle moves here, its baseline hand-over) read it. Analytics never imports this module.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
 
+from analytics.context import EventWindow, RunContext
+from analytics.loading import coerce, event_window, find_table, read_json, read_table
 from shocklab.errors import InputError
-from shocklab.truth import TruthEvent
+from shocklab.truth import Truth, TruthEvent
 
-__all__ = ["Truth", "TruthEvent", "load_truth"]
-
-
-@dataclass(frozen=True)
-class Truth:
-    events: list[TruthEvent]
-    baseline: pd.DataFrame | None  # truth/baseline_daily: date, dimension, segment, KPIs, *_var
-    counterfactual: pd.DataFrame | None    # truth/counterfactual_daily
-    noise: dict[str, Any] | None           # truth/noise_model.json
-
-    @property
-    def unexpected(self) -> list[TruthEvent]:
-        return [e for e in self.events if not e.expected]
+__all__ = [
+    "Truth", "TruthEvent", "attach", "find_truth", "has_truth", "load_truth", "read_truth_events"
+]
 
 
 def parse_events(raw: Any, source: str) -> list[TruthEvent]:
@@ -46,23 +40,72 @@ def parse_events(raw: Any, source: str) -> list[TruthEvent]:
     return out
 
 
-def load_truth(data_dir: str | Path) -> Truth:
-    """Read ``<data_dir>/truth``; InputError when it is missing or malformed."""
+def read_truth_events(path: Path) -> list[dict[str, Any]]:
+    """truth/events.json as records; InputError naming the event without an id or window."""
+    events = read_json(path)
+    if not isinstance(events, list):
+        raise InputError(f"{path}: expected a list of events")
+    for i, ev in enumerate(events):
+        if not isinstance(ev, dict) or "event_id" not in ev:
+            raise InputError(f"{path}: event [{i}] lacks 'event_id'")
+        event_window(ev, f"{path}: event [{i}] ({ev['event_id']})")
+    return events
+
+
+def has_truth(data_dir: str | Path | None) -> bool:
+    """Whether a data directory carries truth (cheap: reads nothing)."""
+    return data_dir is not None and (Path(data_dir) / "truth" / "events.json").is_file()
+
+
+def find_truth(data_dir: str | Path | None) -> Truth | None:
+    """The truth of a data directory, or None when it has no ``truth/events.json``."""
+    if not has_truth(data_dir):
+        return None
     base = Path(data_dir) / "truth"
-    if not (base / "events.json").is_file():
-        raise InputError(f"{base}: no truth/events.json (not a simulated data directory)")
-    events = parse_events(
-        json.loads((base / "events.json").read_text(encoding="utf-8")), str(base / "events.json")
-    )
-
-    def table(name: str) -> pd.DataFrame | None:
-        p = base / f"{name}.csv"
-        return pd.read_csv(p, keep_default_na=False, na_values=[""]) if p.is_file() else None
-
+    tables: dict[str, pd.DataFrame | None] = {}
+    for name in ("baseline_daily", "counterfactual_daily", "customers"):
+        p = find_table(base, name)
+        df = None
+        if p is not None:
+            df = read_table(p, {"customer_id": "id", "channel": "str"})
+            if "date" in df.columns:
+                df = coerce(df, {"date": "date"}, str(p))
+        tables[name] = df
     noise = base / "noise_model.json"
     return Truth(
-        events=events,
-        baseline=table("baseline_daily"),
-        counterfactual=table("counterfactual_daily"),
-        noise=json.loads(noise.read_text(encoding="utf-8")) if noise.is_file() else None,
+        events=read_truth_events(base / "events.json"),
+        baseline=tables["baseline_daily"],
+        counterfactual=tables["counterfactual_daily"],
+        customers=tables["customers"],
+        noise=read_json(noise) if noise.is_file() else None,
+        path=Path(data_dir),
     )
+
+
+def load_truth(data_dir: str | Path) -> Truth:
+    """``find_truth``, but InputError when the directory has no truth; events are validated
+    with ``TruthEvent``."""
+    truth = find_truth(data_dir)
+    if truth is None:
+        raise InputError(
+            f"{Path(data_dir) / 'truth'}: no truth/events.json (not a simulated data directory)"
+        )
+    parse_events(truth.events, str(Path(data_dir) / "truth" / "events.json"))
+    return truth
+
+
+def attach(ctx: RunContext, truth: Truth | None) -> RunContext:
+    """Hand ``truth`` to the run: ``ctx.truth`` for the evaluation stages, ``ctx.has_truth``, and
+    the event windows the plots shade (start, end, type, planned or not — no effects)."""
+    ctx.truth = truth
+    ctx.has_truth = truth is not None
+    ctx.event_windows = [
+        EventWindow(
+            start=str(e["start"]),
+            end=str(e["end"]),
+            type=str(e.get("type", "")),
+            expected=bool(e.get("expected")),
+        )
+        for e in (truth.events if truth is not None else [])
+    ]
+    return ctx

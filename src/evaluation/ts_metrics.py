@@ -202,6 +202,19 @@ def window_event_scores(
     }
 
 
+def nab_detections(
+    grid: np.ndarray, raw_times: np.ndarray, raw_slots: np.ndarray | None, starts: list[int]
+) -> np.ndarray:
+    """0/1 per file row: an incident is one NAB detection, at the first file row of its first
+    grid period (``starts``: grid indices)."""
+    if raw_slots is not None:
+        rows = np.searchsorted(raw_slots, starts, side="left")
+        det = np.zeros(len(raw_times))
+        det[rows[rows < len(raw_times)]] = 1.0
+        return det
+    return nab.detections_from_starts(raw_times, [grid[a] for a in starts])
+
+
 def score_series(
     grid: np.ndarray,
     raw_times: np.ndarray,
@@ -210,12 +223,16 @@ def score_series(
     detectors: dict[str, list[tuple[Any, Any]]],
     profiles: dict[str, dict[str, float]] | None = None,
     seed: int = 0,
+    scores: dict[str, np.ndarray] | None = None,
+    vus_buffer: int = 7,
 ) -> dict[str, Any]:
     """Every metric for one series.
 
     grid : the regular time grid the detectors saw (datetime64) · raw_times / raw_slots : the
     file's rows (sorted) and their grid period (NAB scores rows of the file, as NAB does) ·
-    windows : labelled (start, end) · detectors : name -> [(incident start, end)] on the grid.
+    windows : labelled (start, end) · detectors : name -> [(incident start, end)] on the grid ·
+    scores : name -> continuous anomaly score per grid period (VUS-PR; without one a detector's
+    VUS-PR is None) · vus_buffer : the largest buffer length of VUS-PR, in periods.
     """
     profiles = profiles or nab.STANDARD_PROFILES
     grid = np.asarray(grid).astype("datetime64[ns]")
@@ -251,13 +268,7 @@ def score_series(
         pred = np.zeros(n, dtype=bool)
         for a, b in spans:
             pred[a:b + 1] = True
-        # an incident is one NAB detection, at the first file row of its first period
-        if raw_slots is not None:
-            rows = np.searchsorted(raw_slots, [a for a, _ in spans], side="left")
-            det = np.zeros(len(raw_times))
-            det[rows[rows < len(raw_times)]] = 1.0
-        else:
-            det = nab.detections_from_starts(raw_times, [grid[a] for a, _ in spans])
+        det = nab_detections(grid, raw_times, raw_slots, [a for a, _ in spans])
         res = nab.score_profiles(raw_times, det, wins, profiles)
         nab_out = {}
         for p, r in res.items():
@@ -287,9 +298,43 @@ def score_series(
             "flagged_periods": int(pred.sum()),
             "nab": nab_out,
             "affiliation": aff,
+            "vus_pr": (
+                vus_pr(label, scores[name], vus_buffer)
+                if scores is not None and name in scores and label.any()
+                else None
+            ),
             "window_event": window_event_scores(spans, win_spans),
             "point_adjusted_f1": {"f1": pa, "random_f1": rnd},
         }
+    return out
+
+
+def vus_buffer_for(ppd: int) -> int:
+    """VUS-PR's largest buffer: a week of daily periods, one day of sub-daily periods (at most
+    256: the cost grows with it)."""
+    return 7 if ppd <= 1 else min(ppd, 256)
+
+
+def period_scores(ctx: Any, grid: np.ndarray) -> dict[str, np.ndarray]:
+    """Continuous anomaly score per grid period for VUS-PR: each detector's |calibrated score|;
+    the consensus's is the k-th largest of its voters' (k = the consensus's min_votes, capped at
+    the voters that ran): a period scores what its k-th strongest vote says."""
+    det = ctx.detections
+    out: dict[str, np.ndarray] = {}
+    if det is None or not len(det):
+        return out
+    t = pd.DatetimeIndex(grid)
+    for name, g in det.groupby("detector", sort=True):
+        v = np.zeros(len(t))
+        i = t.get_indexer(pd.DatetimeIndex(g["date"]))
+        ok = i >= 0
+        v[i[ok]] = np.nan_to_num(np.abs(g["score"].to_numpy(float)[ok]), nan=0.0)
+        out[str(name)] = v
+    voters = [n for n in ctx.config.detectors if n in out and n in ctx.config.voting_detectors()]
+    if voters:
+        k = min(ctx.config.consensus.min_votes, len(voters))
+        stack = np.sort(np.vstack([out[n] for n in voters]), axis=0)
+        out["consensus"] = stack[-k]
     return out
 
 
@@ -307,13 +352,19 @@ def add_series_metrics(ctx: Any) -> None:
         return
     k = ctx.kpis_daily
     grid = k["date"].to_numpy("datetime64[ns]")
-    windows = [(pd.Timestamp(e["start"]), pd.Timestamp(e["end"])) for e in (ds.truth_events or [])
+    events = ctx.truth.events if ctx.truth is not None else []
+    windows = [(pd.Timestamp(e["start"]), pd.Timestamp(e["end"])) for e in events
                if not e.get("expected")]
     dets = {"consensus": [(i.start, i.end) for i in ctx.incidents]}
     for name, incs in sorted(ctx.detector_incidents.items()):
         dets[name] = [(i.start, i.end) for i in incs]
+    scores = period_scores(ctx, grid)
+    ppd = max(1, int(round(np.timedelta64(1, "D") / np.median(np.diff(grid))))) if len(grid) > 1 \
+        else 1
     card = score_series(grid, ing["_raw_times"], ing.get("_raw_slots"), windows, dets,
-                        seed=int(getattr(ctx.config, "seed", 0)))
+                        seed=ctx.config.seed, scores=scores,
+                        vus_buffer=vus_buffer_for(ppd))
+    card["vus_buffer"] = vus_buffer_for(ppd)
     card["kpi"] = ing["kpis"][0]
     ctx.scorecard["series_metrics"] = _round(card)
 
@@ -336,7 +387,7 @@ def format_series_table(sm: dict[str, Any]) -> str:
     def f(x: Any, nd: int = 2) -> str:
         return "—" if x is None else f"{x:.{nd}f}"
     head = (f"{'':<22}{'NAB std':>8}{'lowFP':>7}{'lowFN':>7}{'aff P':>7}{'aff R':>7}{'aff F1':>7}"
-            f"{'win R':>7}{'win P':>7}{'PA-F1':>7}{'(rand)':>7}{'incid.':>7}")
+            f"{'VUS-PR':>7}{'win R':>7}{'win P':>7}{'PA-F1':>7}{'(rand)':>7}{'incid.':>7}")
     lines = [
         f"Benchmark metrics ({sm['windows']} labelled window(s), {sm['rows']} rows; NAB normalised "
         "per file: "
@@ -351,7 +402,7 @@ def format_series_table(sm: dict[str, Any]) -> str:
             f"{f(nb['reward_low_FP_rate']['normalised'], 1):>7}"
             f"{f(nb['reward_low_FN_rate']['normalised'], 1):>7}"
             f"{f(af['precision']):>7}{f(af['recall']):>7}"
-            f"{f(af['f1']):>7}{f(we['recall']):>7}{f(we['precision']):>7}{f(pa['f1']):>7}"
+            f"{f(af['f1']):>7}{f(m.get('vus_pr')):>7}{f(we['recall']):>7}{f(we['precision']):>7}{f(pa['f1']):>7}"
             f"{f(pa['random_f1']):>7}{m['incidents']:>7}"
         )
     if not sm["windows"]:
@@ -359,3 +410,84 @@ def format_series_table(sm: dict[str, Any]) -> str:
             "(no labelled window: NAB scores are raw — every flag costs — and F1s undefined)"
         )
     return "\n".join(lines)
+
+
+def _runs_inclusive(label: np.ndarray) -> list[tuple[int, int]]:
+    """[first, last] of each run of nonzero labels."""
+    m = np.r_[False, np.asarray(label) > 0, False]
+    d = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return [(int(a), int(b) - 1) for a, b in zip(d[::2], d[1::2], strict=True)]
+
+
+def _merged_ranges(seq: list[tuple[int, int]], w: int, n: int) -> list[tuple[int, int]]:
+    """The anomaly ranges widened by ``w // 2`` on each side, overlapping ones merged
+    (``new_sequence`` of the reference code)."""
+    h = w // 2
+    out, a = [], max(seq[0][0] - h, 0)
+    for (_, e0), (s1, _) in zip(seq[:-1], seq[1:], strict=True):
+        if e0 + h < s1 - h:
+            out.append((a, e0 + h))
+            a = s1 - h
+    out.append((a, min(seq[-1][1] + h, n - 1)))
+    return out
+
+
+def vus_pr(label: np.ndarray, score: np.ndarray, max_buffer: int, thresholds: int = 250) -> float:
+    """VUS-PR, the volume under the range-precision / range-recall surface (Paparrizos, Boniol,
+    Palpanas, Tsay, Elmore, Franklin, "Volume Under the Surface: a new accuracy evaluation measure
+    for time-series anomaly detection", VLDB 2022): the mean over buffer lengths
+    ``l = 0 .. max_buffer`` of the range-based average precision, where each labelled range is
+    extended by ``l // 2`` points on each side with weights ``sqrt(1 - d / l)`` (d = distance to
+    the range), range recall is ``min(TP / ((P + N_l) / 2), 1)`` times the share of (merged,
+    extended) ranges with a detection, and precision is ``TP / detections``, at ``thresholds``
+    cut points evenly spaced over the sorted scores.
+
+    A vectorised port of the authors' ``RangeAUC_volume_opt`` (TheDatumOrg/VUS, package ``vus``
+    0.0.6, ``vus/utils/metrics.py``), reproducing it to 1e-12 on the test cases
+    (``tests/evaluation/test_ts_metrics.py``): points are ranked once by score, so each threshold
+    is a prefix of that ranking and every sum a cumulative sum (O(max_buffer × n), not
+    O(max_buffer × thresholds × n)). Ties keep the reference's rule (a threshold takes every point
+    with ``score >= cut``). Returns NaN without any labelled point.
+    """
+    label = (np.asarray(label) > 0).astype(float)
+    score = np.nan_to_num(np.asarray(score, dtype=float), nan=0.0)
+    n = len(score)
+    seq = _runs_inclusive(label)
+    if n == 0 or not seq:
+        return float("nan")
+    p = float(label.sum())
+    srt = -np.sort(-score)
+    cuts = srt[np.linspace(0, n - 1, thresholds).astype(int)]
+    n_pred = np.searchsorted(-srt, -cuts, side="right")  # points with score >= cut
+    # a point is predicted at threshold j iff score >= cut_j, i.e. iff the number of points
+    # scoring >= its own score is at most n_pred[j] (tied points enter together)
+    block_end = np.searchsorted(-srt, -score, side="right")  # n_pred of a cut equal to the score
+    idx = np.arange(n)
+    # cumulative sums run over points sorted by their block end (= when they become predicted)
+    by = np.argsort(block_end, kind="stable")
+    be = block_end[by]
+    k = np.searchsorted(be, n_pred, side="right")  # points predicted at each threshold
+    aps = []
+    for w in range(max_buffer + 1):
+        ext = label.copy()
+        h = w // 2
+        for s, e in seq:
+            if h:
+                x1 = idx[e + 1 : min(e + h + 1, n)]
+                ext[x1] += np.sqrt(1 - (x1 - e) / w)
+                x2 = idx[max(s - h, 0) : s]
+                ext[x2] += np.sqrt(1 - (s - x2) / w)
+        ext = np.minimum(ext, 1.0)
+        ranges = _merged_ranges(seq, w, n)
+        cum_ext = np.r_[0.0, np.cumsum(ext[by])]
+        extra = np.where(label > 0, 0.0, ext)  # extension weights outside the labelled points
+        cum_extra = np.r_[0.0, np.cumsum(extra[by])]
+        tp = cum_ext[k]
+        n_labels = p + cum_extra[k]
+        first = np.array([block_end[a : b + 1].min() for a, b in ranges])
+        existence = (first[None, :] <= n_pred[:, None]).sum(axis=1) / len(ranges)
+        p_new = (p + n_labels) / 2
+        tpr = np.minimum(tp / p_new, 1.0) * existence
+        prec = tp / n_pred
+        aps.append(float(np.sum(np.diff(np.r_[0.0, tpr]) * prec)))
+    return float(np.mean(aps))

@@ -86,9 +86,9 @@ SCORING_STAGES = ("kpis", "detect", "oracle", "consensus", "score")
 # not vary gives the same output again. Both memos are keyed by content (the data manifest's hash;
 # the detector's class, name, config and a hash of its whole input), so a hit can only return what
 # the computation would: results do not depend on which worker ran which cell.
-_WORLDS: OrderedDict[str, tuple[Any, Any, Any]] = (
+_WORLDS: OrderedDict[str, tuple[Any, Any, Any, Any]] = (
     OrderedDict()
-)  # key -> (DataSet, kpis_daily, tables)
+)  # key -> (DataSet, Truth, kpis_daily, tables)
 _DETECTIONS: OrderedDict[str, tuple[Any, list[str]]] = (
     OrderedDict()
 )  # key -> (detections, warnings_)
@@ -203,6 +203,7 @@ def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> 
     from analytics.loading import load_data_dir
     from analytics.pipeline import _clean
     from evaluation.pipeline import STAGES, analyse, run  # analysis stages + scoring against truth
+    from evaluation.truth import attach, find_truth
 
     names = [s[0] for s in STAGES if s[0] in SCORING_STAGES]
     if len(names) != len(SCORING_STAGES) or names[0] != "kpis":
@@ -216,15 +217,17 @@ def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> 
     world = _WORLDS.get(key) if key else None
     with tempfile.TemporaryDirectory(prefix="shocklab-analyse-") as tmp:
         if world is None:
-            ds = load_data_dir(data_dir)
-            ctx = RunContext(config=cfg, data=ds, out_dir=Path(tmp))
+            ds, truth = load_data_dir(data_dir), find_truth(data_dir)
+            ctx = attach(RunContext(config=cfg, data=ds, out_dir=Path(tmp)), truth)
             run(ctx, [s for s in STAGES if s[0] == "kpis"])
             if key:
-                _remember(_WORLDS, key, (ds, ctx.kpis_daily.copy(), ctx.kpi_tables), MAX_WORLDS)
+                _remember(
+                    _WORLDS, key, (ds, truth, ctx.kpis_daily.copy(), ctx.kpi_tables), MAX_WORLDS
+                )
         else:
             _WORLDS.move_to_end(key)
-            ds, kpis_daily, tables = world
-            ctx = RunContext(config=cfg, data=ds, out_dir=Path(tmp))
+            ds, truth, kpis_daily, tables = world
+            ctx = attach(RunContext(config=cfg, data=ds, out_dir=Path(tmp)), truth)
             ctx.kpis_daily, ctx.kpi_tables = kpis_daily.copy(), tables
         with _memoized_detectors():
             run(ctx, [s for s in STAGES if s[0] in SCORING_STAGES and s[0] != "kpis"])

@@ -10,9 +10,11 @@ module reconciles column by column so the files stay the same bytes:
 - datetimes: pandas prints a date-only column as ``YYYY-MM-DD`` and a column with times as
   ``YYYY-MM-DD HH:MM:SS``; they are written as arrow ``date32`` / ``timestamp[s]``, which render
   the same way;
-- booleans: pandas prints ``True``/``False``.
-Anything else — sub-second timestamps, time zones, strings that would need quoting, mixed
-object columns, a one-column table — goes to pandas' own writer, so the output never changes.
+- booleans: pandas prints ``True``/``False``;
+- strings with a comma or a quote are quoted as Python's csv module does (arrow's writer refuses
+  them unquoted, so such tables are joined row by row in arrow compute).
+Anything else — sub-second timestamps, time zones, strings with line breaks, mixed object
+columns, a one-column table — goes to pandas' own writer, so the output never changes.
 """
 
 from __future__ import annotations
@@ -75,9 +77,24 @@ def _string_array(values: np.ndarray | pd.Series):
         arr = pa.array(values, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         raise _Fallback from None
-    if pc.any(pc.match_substring_regex(arr, r'[,"\r\n]')).as_py():
-        raise _Fallback                               # pandas would quote these cells
+    if pc.any(pc.match_substring_regex(arr, r"[\r\n]")).as_py():
+        raise _Fallback                               # line breaks: pandas' own quoting
+    need = pc.fill_null(pc.match_substring_regex(arr, r'[,"]'), False)
+    if pc.any(need).as_py():  # quoted as Python's csv module does (QUOTE_MINIMAL)
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
+        arr = pc.if_else(need, quoted, arr)
     return arr
+
+
+def _joined_rows(table) -> bytes:
+    """The rows of ``table`` (cells already rendered or castable to text) joined by hand: for
+    tables with quoted cells, which arrow's writer will not leave unquoted."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = [c if pa.types.is_string(c.type) else pc.cast(c, pa.string()) for c in table.columns]
+    rows = pc.binary_join_element_wise(*cols, ",", null_handling="replace", null_replacement="")
+    return ("\n".join(rows.to_pylist()) + "\n").encode("utf-8")
 
 
 def _column(s: pd.Series):
@@ -129,15 +146,20 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
             import pyarrow.csv as pcsv
 
             table = pa.table({c: _column(df.iloc[:, i]) for i, c in enumerate(cols)})
-            with open(path, "wb") as fh:   # header by hand: arrow would quote the names
-                fh.write((",".join(cols) + "\n").encode("utf-8"))
-                pcsv.write_csv(
-                    table,
-                    fh,
-                    pcsv.WriteOptions(
-                        include_header=False, quoting_style="none", batch_size=1 << 16
-                    ),
-                )
+            header = (",".join(cols) + "\n").encode("utf-8")
+            try:
+                with open(path, "wb") as fh:   # header by hand: arrow would quote the names
+                    fh.write(header)
+                    pcsv.write_csv(
+                        table,
+                        fh,
+                        pcsv.WriteOptions(
+                            include_header=False, quoting_style="none", batch_size=1 << 16
+                        ),
+                    )
+            except pa.ArrowInvalid:  # quoted cells (commas, quotes): the rows joined by hand
+                with open(path, "wb") as fh:
+                    fh.write(header + _joined_rows(table))
             return
         except (_Fallback, ImportError):
             pass

@@ -1,14 +1,19 @@
 """Typed ground truth of one simulated world: the record of one injected event, as the simulator
 writes it to truth/events.json and evaluation reads it back. Shared by both sides (the simulator
 validates every record it writes; evaluation parses with the same model), so the format is
-defined once. Only ``simulation`` and ``evaluation`` may use it; analytics never does.
+defined once. ``Truth`` bundles one data set's truth for the evaluation stages. Only
+``simulation`` and ``evaluation`` use them; analytics names the ``Truth`` type on its run context
+and never reads it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -50,3 +55,29 @@ def scope_kind(scope: dict[str, Any]) -> str:
     if "channel" in scope and "country" in scope:
         return "channel_country"
     return "channel" if "channel" in scope else "country" if "country" in scope else "overall"
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Everything only the simulator (or a label file) knows about a data set: handed to the
+    evaluation stages through ``RunContext.truth``; no analytics module reads it
+    (tests/test_truth_wall.py). Built by ``evaluation.truth`` (``find_truth``, ``load_truth``) or
+    from labelled windows (``evaluation.labels``).
+
+    events : the truth/events.json records as written (dicts the scorer parses), or labelled
+        windows; ``typed_events()`` validates them with ``TruthEvent``.
+    """
+
+    events: list[dict[str, Any]]
+    baseline: pd.DataFrame | None = None        # truth/baseline_daily (the oracle's null)
+    counterfactual: pd.DataFrame | None = None  # truth/counterfactual_daily
+    customers: pd.DataFrame | None = None       # truth/customers.csv
+    noise: dict[str, Any] | None = None         # truth/noise_model.json
+    path: Path | None = None                    # the data directory (truth/config.json is there)
+
+    def typed_events(self) -> list[TruthEvent]:
+        return [TruthEvent.model_validate(e) for e in self.events]
+
+    @property
+    def unexpected(self) -> list[TruthEvent]:
+        return [e for e in self.typed_events() if not e.expected]

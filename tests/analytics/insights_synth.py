@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from tests.configs import make_config
 
 from analytics.context import DataSet, Incident, RunContext
 
@@ -175,9 +176,12 @@ def make_ctx(
         path=None,
         tables=tables,
         manifest={"seed": seed, "scenario": "synthetic", "files": {}},
-        truth_events=truth_events,
     )
-    ctx = RunContext(config=None, data=data, out_dir=tmp_path)
+    ctx = RunContext(config=make_config(), data=data, out_dir=tmp_path)
+    if truth_events is not None:  # handed to the evaluation stages, as the entry points do
+        from evaluation.truth import Truth, attach
+
+        attach(ctx, Truth(events=truth_events))
     ctx.kpis_daily, ctx.detections, ctx.incidents = kpis, dets, incs
     ctx.detector_status = {
         d: {"ok": True, "error": None, "seconds": 0.1} for d in ("zscore", "stl", "prophet")

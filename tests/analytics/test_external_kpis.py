@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import run_analysis
 
-from analytics.external import load_events_file, load_kpis_file
+from analytics.external import load_kpis_file
 from analytics.kpis import to_long
+from evaluation.labels import load_events_file
 from shocklab.cli import run_cli
 from shocklab.errors import InputError
 
@@ -111,7 +112,7 @@ def test_irregular_steps_snapped_to_modal_grid(tmp_path):
 
 
 def test_real_nab_file_loads(tmp_path):
-    ds = load_kpis_file(FIX / "speed_7578.csv")
+    ds = load_kpis_file(FIX / "speed_7578.csv", step="modal")
     ing = ds.ingest
     assert ing["rows"] == 1127 and ing["step"] == "0 days 00:05:00" and ing["series"] == 1
     assert ing["missing_periods"] > 1000 and ing["resampled_rows"] > 0
@@ -234,4 +235,42 @@ def test_nab_file_end_to_end_metrics_and_no_plot_warnings(tmp_path, capsys):
     assert (
         0 <= cons["affiliation"]["f1"] <= 1 and cons["point_adjusted_f1"]["random_f1"] is not None
     )
+    assert 0 <= cons["vus_pr"] <= 1 and 0 <= sm["detectors"]["rolling_zscore"]["vus_pr"] <= 1
     assert (out / "plots" / "kpi_value.png").is_file()
+
+
+def test_step_auto_coarsens_a_mostly_empty_grid(tmp_path, caplog):
+    # the real NAB file: 5-minute modal step, but fewer than half the 5-minute periods hold a row
+    with caplog.at_level(logging.WARNING, logger="shocklab"):
+        ds = load_kpis_file(FIX / "speed_7578.csv")
+    ing = ds.ingest
+    assert ing["modal_step"] == "0 days 00:05:00" and ing["step"] == "0 days 00:10:00"
+    assert ing["missing_periods"] < ing["periods"] / 2 and "--step modal keeps it" in caplog.text
+    # a regular file keeps its modal step; a forced step is used as given
+    assert load_kpis_file(_write(tmp_path, _hourly(200))).ingest["step"] == "0 days 01:00:00"
+    assert load_kpis_file(FIX / "speed_7578.csv", step="30min").ingest["step"] == "0 days 00:30:00"
+    with pytest.raises(InputError, match="--step"):
+        load_kpis_file(FIX / "speed_7578.csv", step="soon")
+    assert cli("--data", str(tmp_path), "--step", "10min") == 2
+
+
+def test_external_profile_only_for_kpis_input():
+    from analytics.config import load_analysis_config
+    from analytics.external import external_profile
+
+    cfg = load_analysis_config(None, ["external.sensitivity=7", "external.suppress=6h",
+                                      "external.min_votes=1", "external.tail=pot",
+                                      "detectors.rolling_zscore_week.calibration.tail=pooled"])
+    ext = external_profile(cfg)
+    assert ext.sensitivity == 7 and ext.consensus.suppress == "6h" and ext.consensus.min_votes == 1
+    assert ext.detectors["rolling_zscore"].calibration.tail == "pot"
+    assert ext.detectors["rolling_zscore_week"].calibration.tail == "pooled"  # explicit: kept
+    # the merge gap is a duration, turned into periods of the file's step
+    gap = load_analysis_config(None, ["external.merge_gap=1h"])
+    assert external_profile(gap, 300.0).consensus.merge_gap_days == 12
+    assert external_profile(gap, 86400.0).consensus.merge_gap_days == 1  # never below the config
+    with pytest.raises(InputError, match="merge_gap"):
+        load_analysis_config(None, ["external.merge_gap=soon"])
+    # the store config is untouched (tail auto = the fixed Student-t tail on store data)
+    assert cfg.sensitivity == 0.1 and cfg.consensus.suppress == "1d"
+    assert cfg.detectors["rolling_zscore"].calibration.tail == "auto"

@@ -8,9 +8,11 @@ import math
 import pandas as pd
 import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
+from tests.configs import make_config
 
 from analytics import insights
 from analytics.insights_config import InsightsConfig
+from analytics.outputs import write_artefacts
 from shocklab.errors import InputError
 
 SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"}),
@@ -33,7 +35,7 @@ NO_FORECAST = {"insights": {"forecast": {"enabled": False}}}
 
 def _ctx(tmp_path, config=NO_FORECAST, **kw):
     ctx = make_ctx(tmp_path, SHOCKS, INCIDENTS, calendar=CALENDAR, **kw)
-    ctx.config = config
+    ctx.config = make_config(**config)
     return ctx
 
 
@@ -50,9 +52,11 @@ def test_insights_json_validates_round_trips_and_is_byte_identical(tmp_path):
     ctx.customers = {"segments": {"At Risk": 12, "Champions": 40}, "alert": float("nan"),
                      "as_of": pd.Timestamp("2025-07-01")}
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     ctx2 = _ctx(b)
     ctx2.customers = dict(ctx.customers)
     insights.run(ctx2)
+    write_artefacts(ctx2)  # the files, as analytics.outputs writes them
     raw = (a / "insights.json").read_bytes()
     assert raw == (b / "insights.json").read_bytes()
     assert (a / "insights.md").read_bytes() == (b / "insights.md").read_bytes()
@@ -88,6 +92,7 @@ def _details(tmp_path):
 def test_incident_content(tmp_path):
     ctx = _ctx(tmp_path)
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     doc = ctx.insights
     assert all(math.isfinite(x) for x in _numbers(doc))
     inc = {i["incident_id"]: i for i in doc["incidents"]}
@@ -129,6 +134,7 @@ def test_incident_content(tmp_path):
 def test_summary_channels_and_seasonality(tmp_path):
     ctx = _ctx(tmp_path)
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     doc = ctx.insights
     s = doc["summary"]
     assert {t["kpi"] for t in s["totals"]} == {
@@ -171,6 +177,7 @@ def test_max_incidents_keeps_the_most_severe(tmp_path):
     ctx = _ctx(tmp_path, config={"insights": {"max_incidents": 1, "forecast": {"enabled": False}}})
     ctx.incidents[1].severity = "critical"
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert [i["incident_id"] for i in ctx.insights["incidents"]] == [
         "I-revenue-overall-all-2025-06-01-down"
     ]
@@ -180,16 +187,19 @@ def test_max_incidents_keeps_the_most_severe(tmp_path):
 def test_disabled_writes_nothing_and_empty_kpis_is_an_input_error(tmp_path):
     ctx = _ctx(tmp_path, config={"insights": {"enabled": False}})
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert ctx.insights is None and not (tmp_path / "insights.json").exists()
     ctx = _ctx(tmp_path)
     ctx.kpis_daily = ctx.kpis_daily.iloc[0:0]
     with pytest.raises(InputError, match="no KPIs"):
         insights.run(ctx)
+        write_artefacts(ctx)  # the files, as analytics.outputs writes them
 
 
 def test_schema_rejects_non_finite_and_bad_dates(tmp_path):
     ctx = _ctx(tmp_path)
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     bad = json.loads(json.dumps(ctx.insights))
     bad["incidents"][0]["start"] = "10/05/2025"
     with pytest.raises(InputError, match="incidents/0/start"):
@@ -226,6 +236,7 @@ def test_episodes_group_overlapping_incidents_and_keep_planned_apart(tmp_path):
     extra[0].incident_id = "I-sessions-channel-paid_social-2025-05-11-down"
     ctx.incidents += extra
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     eps = {e["episode_id"]: e for e in ctx.insights["episodes"]}
     ep = eps["EP-2025-05-10-2025-05-15"]
     assert ep["incident_ids"] == ["I-revenue-overall-all-2025-05-10-down",
@@ -256,6 +267,7 @@ def test_overall_only_series_without_funnel_kpis(tmp_path):
     ctx.incidents = [i for i in ctx.incidents if i.kpi == "revenue"]
     ctx.data.tables, ctx.data.source = {}, "kpis"
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     doc = ctx.insights
     assert doc["channels"] is None and [t["kpi"] for t in doc["summary"]["totals"]] == ["revenue"]
     inc = _details(tmp_path)["incidents"][doc["incidents"][0]["incident_id"]]

@@ -14,7 +14,9 @@ from analytics import insights, report
 from analytics.config import config_from_raw
 from analytics.context import RunContext
 from analytics.loading import load_data_dir
+from analytics.outputs import write_artefacts
 from evaluation import insight_scoring, pipeline
+from evaluation.truth import attach, find_truth
 from shocklab.configio import apply_overrides, load_yaml
 from simulation.api import generate, load_scenario
 
@@ -32,17 +34,20 @@ def run(tmp_path_factory):
     raw = apply_overrides(load_yaml(ROOT / "config/analysis.yaml"), OVERRIDES)
     cfg = config_from_raw(raw, "analysis.yaml")
     ctx = RunContext(config=cfg, data=load_data_dir(base / "data"), out_dir=base / "run")
+    attach(ctx, find_truth(base / "data"))
     ctx.out_dir.mkdir()
     pipeline.run(ctx)
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     ctx.scorecard["insights"] = insight_scoring.score_insights(ctx)
     report.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     return ctx
 
 
 def test_every_scoped_event_gets_its_scope_as_top_driver(run):
     panel = dr.SlicePanel(run.kpis_daily, run.detections, dr.pair_daily(run.data.tables))
-    scoped = [e for e in run.data.truth_events if e["scope"]]
+    scoped = [e for e in run.truth.events if e["scope"]]
     assert len(scoped) >= 4
     for ev in scoped:
         res = dr.explain(
@@ -87,6 +92,7 @@ def test_outputs_validate_and_are_byte_identical(run, tmp_path):
         customers=run.customers,
     )
     insights.run(again)
+    write_artefacts(again)  # the files, as analytics.outputs writes them
     assert (tmp_path / "insights.json").read_bytes() == (run.out_dir / "insights.json").read_bytes()
     assert (tmp_path / "insights.md").read_bytes() == (run.out_dir / "insights.md").read_bytes()
     pngs = [p for p in (run.out_dir / "plots").glob("*.png") if not p.name.startswith("customers_")]

@@ -6,11 +6,13 @@ import json
 
 import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
+from tests.configs import make_config
 
 from analytics import insights
 from analytics.insights import cli, diagnosis, grounding
 from analytics.insights.markdown import render_markdown
 from analytics.insights.models import DriverSet
+from analytics.outputs import write_artefacts
 
 SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"}),
           Shock("2025-06-01", "2025-06-04", "conversion", 0.6, {"country": "DE"}),
@@ -25,8 +27,9 @@ INCIDENTS = [("revenue", "2025-05-10", "2025-05-14", "down", "E1"),
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     ctx = make_ctx(out, SHOCKS, INCIDENTS)
-    ctx.config = {"insights": {"forecast": {"enabled": False}}}
+    ctx.config = make_config(**{"insights": {"forecast": {"enabled": False}}})
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     return ctx, out
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
+from tests.configs import make_config
 
 from analytics import insights
+from analytics.outputs import write_artefacts
 from evaluation import insight_scoring as sc
+from evaluation.truth import attach
 
 
 def _event(eid, start, end, scope, primary, effects, etype="x"):
@@ -79,8 +82,9 @@ TRUTH = [
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     ctx = make_ctx(tmp_path_factory.mktemp("run"), SHOCKS, INCIDENTS, truth_events=TRUTH)
-    ctx.config = {"insights": {"forecast": {"enabled": False}}}
+    ctx.config = make_config(**{"insights": {"forecast": {"enabled": False}}})
     insights.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     return ctx, sc.score_insights(ctx)
 
 
@@ -115,7 +119,7 @@ def test_wrong_answers_are_counted_wrong(scored):
     ep["primary_kpi"] = "revenue"
     ep["kpi_changes"] = {**ep["kpi_changes"], "sessions": -21.0}      # twice the realized -10.5 %
     ep["diagnosis"] = {**ep["diagnosis"], "type": "site_outage"}
-    ctx2 = type(ctx)(config=ctx.config, data=ctx.data, out_dir=ctx.out_dir)
+    ctx2 = attach(type(ctx)(config=ctx.config, data=ctx.data, out_dir=ctx.out_dir), ctx.truth)
     ctx2.insights = doc
     s = sc.score_insights(ctx2)
     row = next(r for r in s["per_event"] if r["event_id"] == "E1")
@@ -127,10 +131,10 @@ def test_wrong_answers_are_counted_wrong(scored):
 
 def test_builds_insights_itself_and_needs_truth(tmp_path):
     ctx = make_ctx(tmp_path, SHOCKS, INCIDENTS[:2], truth_events=TRUTH)
-    ctx.config = {"insights": {"forecast": {"enabled": False}}}
+    ctx.config = make_config(**{"insights": {"forecast": {"enabled": False}}})
     s = sc.score_insights(ctx)          # no insights stage ran: built in memory, nothing written
     assert s["root_cause_accuracy"] == 1.0 and not (tmp_path / "insights.json").exists()
-    ctx.data.truth_events = None
+    ctx.truth, ctx.has_truth = None, False
     assert sc.score_insights(ctx) == {}
 
 

@@ -6,8 +6,10 @@ import struct
 
 import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
+from tests.configs import make_config
 
 from analytics import report
+from analytics.outputs import write_artefacts
 
 SHOCKS = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"})]
 INCIDENTS = [("revenue", "2025-05-10", "2025-05-14", "down", "E1")]
@@ -101,6 +103,7 @@ def ctx(tmp_path):
 
 def test_all_plots_written_and_non_empty(ctx, tmp_path):
     report.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     plots = tmp_path / "plots"
     names = sorted(p.name for p in plots.iterdir())
     assert names == ["channels.png", "forecast.png", "kpi_aov.png", "kpi_conversion_rate.png",
@@ -112,14 +115,16 @@ def test_all_plots_written_and_non_empty(ctx, tmp_path):
 
 
 def test_missing_parts_skip_their_plots(ctx, tmp_path):
-    ctx.scorecard, ctx.insights, ctx.detections, ctx.data.truth_events = None, None, None, None
-    ctx.config = {"insights": {"plot_kpis": ["revenue", "new_customers"]}}
+    ctx.scorecard, ctx.insights, ctx.detections, ctx.event_windows = None, None, None, []
+    ctx.config = make_config(**{"insights": {"plot_kpis": ["revenue", "new_customers"]}})
     report.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     names = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert names == ["channels.png", "kpi_revenue.png"]   # no forecast, scorecard, or absent KPI
 
 
 def test_plots_off_writes_nothing(ctx, tmp_path):
-    ctx.config = {"insights": {"plots": False}}
+    ctx.config = make_config(**{"insights": {"plots": False}})
     report.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert not (tmp_path / "plots").exists()

@@ -10,6 +10,7 @@ from analytics.kpis import compute_kpis_daily, to_long
 from analytics.loading import load_data_dir
 from evaluation.oracle import ExactOracle, OracleConfig, baseline_long
 from evaluation.pipeline import analyse
+from evaluation.truth import find_truth
 from shocklab.configio import load_yaml
 from simulation.api import generate
 
@@ -39,7 +40,7 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
     ds = load_data_dir(world(tmp_path, 5, shocks=[0, 0]))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
     out = ExactOracle(OracleConfig(windows=[])).detect(
-        DetectorInput(series=series, baseline=baseline_long(ds.truth_baseline, KPIS))
+        DetectorInput(series=series, baseline=baseline_long(find_truth(ds.path).baseline, KPIS))
     )
     out = out[out["actual"].notna()]
     assert len(out) > 10_000
@@ -50,7 +51,7 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
         assert np.mean(np.abs(s) >= 3) < 0.008, kpi
     # the multi-day windows are Bonferroni-adjusted: never more false alarms than nominal × 1.5
     out3 = ExactOracle(OracleConfig(windows=[3, 7])).detect(
-        DetectorInput(series=series, baseline=baseline_long(ds.truth_baseline, KPIS))
+        DetectorInput(series=series, baseline=baseline_long(find_truth(ds.path).baseline, KPIS))
     )
     assert np.mean(np.abs(out3["score"]) >= 3) < 0.0027 * 1.5
 
@@ -59,11 +60,11 @@ def test_oracle_sees_a_shock_in_its_slice(tmp_path):
     ds = load_data_dir(world(tmp_path, 6))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
     out = ExactOracle(OracleConfig()).detect(
-        DetectorInput(series=series, baseline=baseline_long(ds.truth_baseline, KPIS))
+        DetectorInput(series=series, baseline=baseline_long(find_truth(ds.path).baseline, KPIS))
     )
     big = [
         e
-        for e in ds.truth_events
+        for e in find_truth(ds.path).events
         if not e["expected"]
         and e["type"] in ("channel_outage", "site_outage")
         and abs(e["scope_effects"].get("sessions", 0)) > 0.3
@@ -106,7 +107,7 @@ def test_the_oracle_scores_every_watched_series_with_the_exact_null(tmp_path, ex
     except InputError:
         pytest.skip("this analysis cannot watch " + ", ".join(extra))
     ds = load_data_dir(world(tmp_path, 8))
-    ctx = RunContext(config=cfg, data=ds, out_dir=tmp_path)
+    ctx = RunContext(config=cfg, data=ds, out_dir=tmp_path, truth=find_truth(ds.path))
     stage_kpis(ctx)
     ctx.detections = None
     stage_oracle(ctx)
@@ -117,6 +118,6 @@ def test_the_oracle_scores_every_watched_series_with_the_exact_null(tmp_path, ex
         map(tuple, watched[keys].drop_duplicates().to_numpy())
     )
     assert set(watched["dimension"]) == set(dims)
-    base = baseline_long(ds.truth_baseline, KPIS)
+    base = baseline_long(ctx.truth.baseline, KPIS)
     m = watched.merge(base, on=["date", *keys], how="left", suffixes=("", "_null"))
     assert m["value_null"].notna().all() and m["noise"].notna().all()

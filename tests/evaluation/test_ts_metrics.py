@@ -111,3 +111,73 @@ def test_score_series_sections():
     assert good["affiliation"]["precision"] == 1.0 and good["affiliation"]["recall"] > 0.8
     assert good["point_adjusted_f1"]["f1"] == 1.0 and good["point_adjusted_f1"]["random_f1"] < 1.0
     assert "NAB std" in tm.format_series_table({**out, "kpi": "value"})
+
+
+# VUS-PR of the authors' reference implementation (TheDatumOrg/VUS, package vus 0.0.6,
+# metricor().RangeAUC_volume_opt(labels, score, window)[5]) on the cases of vus_cases.py,
+# computed once with that package (it is not a dependency: it pulls TensorFlow).
+VUS_REFERENCE = {
+    "noisy_separable": 1.0,
+    "random": 0.24557212783463303,
+    "binary_before_range": 0.1663760314731108,
+    "ties": 0.9480995684103489,
+    "ranges_at_edges": 0.6985799725459899,
+    "ranges_merge": 1.0,
+    "weak_signal": 0.4701090264877511,
+    "no_buffer": 0.5754485161409868,
+}
+
+
+@pytest.mark.parametrize("name", sorted(VUS_REFERENCE))
+def test_vus_pr_matches_reference_implementation(name):
+    from tests.evaluation.vus_cases import CASES
+
+    label, score, window = CASES()[name]
+    assert tm.vus_pr(label, score, window) == pytest.approx(VUS_REFERENCE[name], abs=1e-12)
+
+
+def test_vus_pr_behaviour():
+    from tests.evaluation.vus_cases import CASES
+
+    label, score, _ = CASES()["weak_signal"]
+    # a buffer rewards a detection just before a range (the paper's motivation) …
+    early = np.zeros_like(label)
+    early[97:100] = 1.0
+    assert tm.vus_pr(label, early, 20) > tm.vus_pr(label, early, 0)
+    # … a stronger signal ranks higher, a monotone transform of the score changes nothing
+    assert tm.vus_pr(label, score + label, 20) > tm.vus_pr(label, score, 20)
+    assert tm.vus_pr(label, np.exp(score), 20) == pytest.approx(tm.vus_pr(label, score, 20))
+    assert np.isnan(tm.vus_pr(np.zeros(50), np.arange(50.0), 5))
+
+
+def test_score_series_vus_pr_per_detector():
+    grid = pd.date_range("2025-01-01", periods=300, freq="h").to_numpy()
+    wins = [(pd.Timestamp(grid[200]), pd.Timestamp(grid[210]))]
+    good = np.zeros(300)
+    good[199:212] = 5.0
+    out = tm.score_series(grid, grid, np.arange(300), wins, {"good": [], "plain": []},
+                          scores={"good": good}, vus_buffer=24)
+    assert out["detectors"]["good"]["vus_pr"] > 0.9 and out["detectors"]["plain"]["vus_pr"] is None
+    assert "VUS-PR" in tm.format_series_table({**out, "kpi": "value"})
+
+
+# Affiliation precision / recall of the authors' code (vus 0.0.6 ships it:
+# vus.affiliation.metrics.pr_from_events) for the top-10 % points of the same cases.
+AFFILIATION_REFERENCE = {
+    "random": (0.5508501509613857, 0.9910474601408972),
+    "ranges_at_edges": (0.6824025192183013, 0.9987593776048902),
+    "ranges_merge": (0.6334133489461358, 1.0),
+    "weak_signal": (0.5236708459374166, 0.9469855394883204),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AFFILIATION_REFERENCE))
+def test_affiliation_matches_reference_implementation(name):
+    from tests.evaluation.vus_cases import CASES
+
+    label, score, _ = CASES()[name]
+    pred = score > np.quantile(score, 0.9)
+    out = tm.affiliation(tm.runs(pred), tm.runs(label > 0), (0.0, float(len(label))))
+    p, r = AFFILIATION_REFERENCE[name]
+    assert out["precision"] == pytest.approx(p, abs=1e-10)
+    assert out["recall"] == pytest.approx(r, abs=1e-10)

@@ -12,7 +12,8 @@ Temporal design (``end`` = data end date, N = horizon):
 
 Label for the model ("churned" = no order in the next N days) is not the simulator's truth
 ("churned" = the latent dropout date has passed: the customer will never order again): a slow
-buyer who is alive often has no order in 60 days. Scores against the truth are reported apart.
+buyer who is alive often has no order in 60 days. Scores against the truth are computed apart, by
+the evaluation stage (``evaluation.customer_scores``), from the out-of-time predictions.
 
 Features (all from orders strictly before the cutoff, so nothing from a label window can leak):
 recency_days, frequency (orders), monetary (net revenue), aov, tenure_days (since first order),
@@ -33,11 +34,6 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_score,
-    recall_score,
     roc_auc_score,
     roc_curve,
 )
@@ -89,9 +85,10 @@ def features_at(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
 
 
 def labels_at(orders: pd.DataFrame, customers: pd.Index, cutoff: pd.Timestamp,
-              horizon_days: int) -> pd.Series:
+              horizon_days: int, codes: np.ndarray | None = None) -> pd.Series:
     """1 = churned: no valid order in ``[cutoff, cutoff + horizon_days)``; indexed like
-    ``customers``."""
+    ``customers``. ``codes``: the customers' ``cust`` codes when known (``features_at``'s
+    customers are ``_codes_before(orders, cutoff)``), saving a string lookup of every id."""
     v = rfm.valid_orders(orders)
     d = v["day"].to_numpy()
     cut = rfm.as_day(cutoff)
@@ -99,8 +96,15 @@ def labels_at(orders: pd.DataFrame, customers: pd.Index, cutoff: pd.Timestamp,
     cats = v["customer_id"].cat.categories
     active = np.zeros(len(cats) + 1, dtype=bool)       # last slot: customers not in the data
     active[v["cust"].to_numpy()[lo:hi]] = True
-    pos = cats.get_indexer(customers)
+    pos = cats.get_indexer(customers) if codes is None else codes
     return pd.Series((~active[pos]).astype(np.int8), index=customers, name="churned")
+
+
+def _codes_before(orders: pd.DataFrame, cutoff: pd.Timestamp) -> np.ndarray:
+    """``cust`` codes of the customers ``features_at(orders, cutoff)`` describes, in its order."""
+    v = rfm.valid_orders(orders)
+    past = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), rfm.as_day(cutoff), side="left"))]
+    return rfm.customer_ids(past)[0]
 
 
 def _models(cfg: ChurnConfig, seed: int) -> dict[str, Any]:
@@ -131,14 +135,22 @@ def _x(f: pd.DataFrame) -> np.ndarray:
 
 
 def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Binary metrics of 0/1 labels ``y``: the confusion counts by one ``bincount`` and the
+    ratios from them (the same floats as sklearn's accuracy/precision/recall/f1 with
+    zero_division=0, without their per-call label validation over all rows)."""
     pred = (p >= threshold).astype(int)
-    both = len(np.unique(y)) == 2
-    tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    y = np.asarray(y).astype(int)
+    both = bool(y.min() == 0 and y.max() == 1) if len(y) else False
+    tn, fp, fn, tp = (int(k) for k in np.bincount(2 * y + pred, minlength=4)[:4])
+
+    def ratio(a: int, b: int) -> float:
+        return float(a / b) if b else 0.0
+
     return {
-        "accuracy": float(accuracy_score(y, pred)),
-        "precision": float(precision_score(y, pred, zero_division=0)),
-        "recall": float(recall_score(y, pred, zero_division=0)),
-        "f1": float(f1_score(y, pred, zero_division=0)),
+        "accuracy": ratio(tp + tn, len(y)),
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
         "roc_auc": float(roc_auc_score(y, p)) if both else None,
         "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
     }
@@ -153,10 +165,14 @@ class ChurnResult:
         default_factory=dict
     )  # model -> (fpr, tpr)
     reliability: list[dict[str, Any]] = field(default_factory=list)  # calibrated, out of time
+    # the out-of-time predictions (customers scored at the eval cutoff, model -> probabilities):
+    # the evaluation stage scores them against the truth (evaluation.customer_scores)
+    eval_customers: pd.Index | None = None
+    eval_p: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: int,
-              truth_customers: pd.DataFrame | None = None) -> ChurnResult:
+def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: int
+              ) -> ChurnResult:
     """Fit, evaluate out of time, calibrate, and score every customer."""
     if len(orders) == 0:
         return ChurnResult(status="skipped: no orders")
@@ -171,9 +187,11 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
     c_eval = pd.Timestamp(end) + pd.Timedelta(days=1 - n)
     c_train = c_eval - pd.Timedelta(days=n)
     f_train = features_at(orders, c_train)
-    y_train = labels_at(orders, f_train.index, c_train, n).to_numpy()
+    y_train = labels_at(orders, f_train.index, c_train, n,
+                        codes=_codes_before(orders, c_train)).to_numpy()
     f_eval = features_at(orders, c_eval)
-    y_eval = labels_at(orders, f_eval.index, c_eval, n).to_numpy()
+    y_eval = labels_at(orders, f_eval.index, c_eval, n,
+                       codes=_codes_before(orders, c_eval)).to_numpy()
     if len(np.unique(y_train)) < 2 or len(np.unique(y_eval)) < 2:
         return ChurnResult(status="skipped: the churn label has a single class")
     sub = np.arange(0, len(y_train), max(1, -(-len(y_train) // cfg.train_rows)))
@@ -231,18 +249,14 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
         "reliability": reliability(p_cal, y_test),
     }
 
-    if truth_customers is not None and {"customer_id", "churn_date"} <= set(
-        truth_customers.columns
-    ):
-        summary["truth"] = _truth_scores(truth_customers, f_eval.index, eval_p, pd.Timestamp(end))
-
     f_now = features_at(orders, pd.Timestamp(end) + pd.Timedelta(days=1))
     risk = pd.Series(
         cal(fitted[best].predict_proba(_x(f_now))[:, 1]), index=f_now.index, name="churn_risk"
     )
     summary["mean_risk"] = float(risk.mean())
     return ChurnResult(status="ok", summary=summary, risk=risk, roc=roc,
-                       reliability=summary["calibration"]["reliability"])
+                       reliability=summary["calibration"]["reliability"],
+                       eval_customers=f_eval.index, eval_p=eval_p)
 
 
 def _platt(p: np.ndarray, y: np.ndarray):
@@ -263,24 +277,3 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, 
     return [{"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "customers": int(cnt[b]),
              "mean_predicted": float(mp[b] / cnt[b]), "observed_rate": float(obs[b] / cnt[b])}
             for b in range(bins) if cnt[b] > 0]
-
-
-def _truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[str, np.ndarray],
-                  end: pd.Timestamp) -> dict[str, Any]:
-    """Scores against the simulator's truth: churned = true churn_date on or before ``end``
-    (the end of the evaluation label window), for the customers scored at ``c_eval``."""
-    t = truth.drop_duplicates("customer_id").set_index("customer_id")
-    churn_date = pd.to_datetime(t["churn_date"], errors="coerce")
-    churn_date = churn_date.reindex(customers)
-    # = customers.isin(t.index), ~6x faster on Arrow strings
-    known = t.index.get_indexer(customers) >= 0
-    y = (churn_date.notna() & (churn_date <= end)).to_numpy().astype(int)[known]
-    out: dict[str, Any] = {
-        "customers": int(known.sum()),
-        "churned_share": float(y.mean()) if len(y) else None,
-    }
-    for name, p in eval_p.items():
-        out[f"{name}_roc_auc"] = (
-            float(roc_auc_score(y, p[known])) if len(np.unique(y)) == 2 else None
-        )
-    return out

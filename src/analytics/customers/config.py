@@ -187,7 +187,7 @@ class ClvConfig(_Strict):
     interval: float = Field(
         0.9, gt=0, lt=1, description="central interval of each customer's expected value"
     )
-    fit_customers: int = Field(20_000, ge=100, le=10_000_000, description=(
+    fit_customers: int = Field(5_000, ge=100, le=10_000_000, description=(
         "customers the population parameters are fitted on (every k-th; all are scored)"))
 
 
@@ -248,6 +248,43 @@ class PopulationConfig(_Strict):
         return keep
 
 
+class ShortfallConfig(_Strict):
+    """Repeat-order shortfall: do repeat buyers order at their usual rate?
+
+    Each day's returning orders (a customer's second or later valid order) are compared with what
+    the day's orders of each channel predict from the channel's returning share over a trailing
+    baseline: acquisition and repeat buying move together with traffic, seasons, sales and
+    outages, but a churn wave removes repeat buyers only. Per-day z's are scaled by their
+    baseline dispersion, clipped (a one-day burst of fraudulent new accounts cannot decide) and
+    summed over the window. A segment-share growth is only churn when this statistic confirms it.
+    """
+
+    enabled: bool = True
+    segment: str | None = Field(
+        "Lapsing",
+        description="the segment this statistic raises alerts for by itself (null = none: it "
+        "only confirms share growth)",
+    )
+    window_days: int = Field(14, ge=1, le=365, description="days whose shortfall is judged")
+    baseline_days: int = Field(
+        91, ge=7, le=1000, description="trailing days (before the window) giving each channel's "
+        "returning share"
+    )
+    min_z: float = Field(3.5, ge=0, le=100, description="shortfall z needed (one-sided)")
+    clip_z: float = Field(
+        2.5, gt=0, le=100, description="per-day z clipped to +-this before summing"
+    )
+    confirm_days: int = Field(
+        30, ge=0, le=1000, description="a segment's share growth alerts only if the shortfall "
+        "was flagged within this many days before (or on) the day"
+    )
+    min_reference_orders: int = Field(
+        30, ge=1, le=10_000_000, description="new and returning orders the baseline needs; "
+        "without them (a store that stopped acquiring, or too little history) share growth "
+        "alone decides"
+    )
+
+
 class MonitorConfig(_Strict):
     enabled: bool = True
     segments: list[str] = Field(default_factory=lambda: ["At Risk", "Lapsing"], min_length=1)
@@ -281,6 +318,7 @@ class MonitorConfig(_Strict):
         ),
     )
     replay: bool = True
+    shortfall: ShortfallConfig = ShortfallConfig()
 
     @field_validator("tiers")
     @classmethod
@@ -369,7 +407,9 @@ class CustomersConfig(_Strict):
     @model_validator(mode="after")
     def _known_segments(self) -> CustomersConfig:
         known = self.rfm.names
+        sf = self.monitor.shortfall
         for where, names in (("monitor.segments", self.monitor.segments),
+                             ("monitor.shortfall.segment", [sf.segment] if sf.segment else []),
                              *((f"actions.rules[{i}].segments", r.segments)
                                for i, r in enumerate(self.actions.rules))):
             bad = [n for n in names if n not in known]

@@ -17,6 +17,9 @@ with gaps of at most ``incident_gap_days`` form one incident, which alerts once,
 its severity rises (or, with ``escalate_after_days``, once more one tier up if it lasts); a
 (segment, severity) alerted within ``cooldown_days`` is not alerted again. All state lives in
 SQLite (``store``), so a restart or a re-run of a replay does not resend.
+
+Size (~610 lines, one module on purpose): the closed-form daily segment counts sit beside the
+loop reference they are tested against, and the monitor's state machine shares their types.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..alerts import Dispatcher
-from .config import MonitorConfig, PopulationConfig, RfmConfig
+from .config import MonitorConfig, PopulationConfig, RfmConfig, ShortfallConfig
 from .rfm import (
     activity_clock,
     as_day,
@@ -219,23 +222,31 @@ def _counts_closed_form(
     seg_of[1:, 1:, :] = lookup.table.reshape(5, 5, 5, lookup.n_regions)[
         sc[:, None] - 1, sc[None, :] - 1, sc[None, :] - 1, :
     ]
-    r_sc_base = np.full((n, S), 1, dtype=np.int64)  # day t's R scores of last order day s + w
-    if w < n:
-        r_sc_base[w:, : S - w] = r_sc[w:, w:]
+    # the R score is non-decreasing along the last-order-day axis (rank by last order day), so
+    # on day t score q holds the contiguous columns [start[t, q], stop[t, q]): a group's count per
+    # (day, R score) is a difference of its cumulative sum along that axis at the band edges.
+    # The base (the population w days earlier, scored with day t's breakpoints) sees last order
+    # day s' as day t's s' + w: the same bands shifted by w columns.
+    stop = np.stack([(r_sc < q).sum(axis=1) for q in range(2, 6)] + [np.full(n, S)], axis=1)
+    start = np.concatenate([np.zeros((n, 1), dtype=np.int64), stop[:, :-1]], axis=1)
+    rows = np.arange(n)[:, None]
+    stop_b, start_b = np.clip(stop - w, 0, S), np.clip(start - w, 0, S)
     t_idx = np.arange(n)[:, None] * k
     now_flat, base_flat = np.zeros(n * k), np.zeros(n * k)
     key = f_cls[f_row] * lookup.n_regions + reg
+    cum = np.zeros((n, S + 1), dtype=np.int64)
     for g in np.unique(key):
         m = key == g
-        active = table(lo[m], hi[m], si_row[m], S)
+        np.cumsum(table(lo[m], hi[m], si_row[m], S), axis=1, out=cum[:, 1:])
         fg, rg = f_cols[g // lookup.n_regions], g % lookup.n_regions
-        seg = seg_of[r_sc, fg[:, None], rg]
-        now_flat += np.bincount((t_idx + seg).ravel(), weights=active.ravel(), minlength=n * k)
+        seg = seg_of[sc[None, :], fg[:, None], rg]  # (day, R score 1..5) -> segment
+        band = cum[rows, stop] - cum[rows, start]
+        now_flat += np.bincount((t_idx + seg).ravel(), weights=band.ravel(), minlength=n * k)
         if w < n:
-            seg_b = seg_of[r_sc_base[w:], fg[w:, None], rg]
+            band_b = cum[rows[: n - w], stop_b[w:]] - cum[rows[: n - w], start_b[w:]]
             base_flat[w * k :] += np.bincount(
-                (t_idx[: n - w] + seg_b).ravel(),
-                weights=active[: n - w].ravel(),
+                (t_idx[: n - w] + seg[w:]).ravel(),
+                weights=band_b.ravel(),
                 minlength=(n - w) * k,
             )
     now = now_flat.reshape(n, k)
@@ -366,6 +377,88 @@ def _daily_segment_counts_reference(
     return _long_rows(dates, names, np.vstack(now_rows), np.vstack(base_rows))
 
 
+SHORTFALL_COLUMNS = ["repeat_orders", "expected_repeat_orders", "repeat_shortfall", "shortfall_z"]
+
+
+def repeat_shortfall(orders: pd.DataFrame, end: pd.Timestamp, cfg: ShortfallConfig
+                     ) -> pd.DataFrame:
+    """Per day from the first order day to ``end``: returning orders over the trailing
+    ``window_days`` against what the same days' orders of each channel predict, and its z.
+
+    A returning order is a customer's second or later valid order. Channel c's returning share
+    pi_c comes from the ``baseline_days`` before the window. Each window day's returning orders
+    are compared with sum_c orders_c * pi_c (binomial variance; the same z as returning vs
+    rho_c * new orders, rho_c = returning per new order, with Poisson counts: the expected count
+    and the shortfall reported are in that form, 30 % of repeat buyers' orders missing = a
+    shortfall of 0.3); the per-day z's are divided by
+    their robust spread over the baseline days (at least 1: real data is overdispersed), clipped
+    to +-``clip_z`` and summed over the window / sqrt(window), inflated for the estimated pi
+    (sqrt(1 + window / baseline)). Causal: day t uses orders up to t only. NaN where the baseline
+    is incomplete or has fewer than ``min_reference_orders`` new or returning orders.
+    """
+    v = valid_orders(orders)
+    end_day = as_day(pd.Timestamp(end).normalize())
+    v = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), end_day, side="right"))]
+    cols = ["date", *SHORTFALL_COLUMNS]
+    if len(v) == 0:
+        return pd.DataFrame(columns=cols)
+    day = v["day"].to_numpy()
+    d0 = int(day[0])
+    n = end_day - d0 + 1
+    cust = v["cust"].to_numpy()
+    ret = np.ones(len(v), dtype=bool)  # rows are sorted by day: a customer's first row is new
+    ret[np.unique(cust, return_index=True)[1]] = False
+    if "channel" in v.columns:
+        cell = v["channel"].cat.codes.to_numpy().astype(np.int64)
+        cell = np.where(cell < 0, cell.max(initial=0) + 1, cell)
+    else:
+        cell = np.zeros(len(v), dtype=np.int64)
+    C = int(cell.max()) + 1
+    idx = (day - d0) * C + cell
+    T = np.bincount(idx, minlength=n * C).reshape(n, C).astype(float)
+    R = np.bincount(idx[ret], minlength=n * C).reshape(n, C).astype(float)
+    w, B = cfg.window_days, cfg.baseline_days
+    out = pd.DataFrame({"date": pd.date_range(pd.Timestamp(d0, unit="D"), periods=n, freq="D")})
+    for c in SHORTFALL_COLUMNS:
+        out[c] = np.nan
+    t = np.arange(w + B - 1, n)  # days with a full window and baseline
+    if len(t) == 0:
+        return out
+    cT = np.vstack([np.zeros(C), np.cumsum(T, axis=0)])
+    cR = np.vstack([np.zeros(C), np.cumsum(R, axis=0)])
+    lo = t - w + 1  # window [lo, t], baseline [lo - B, lo)
+    Tb, Rb = cT[lo] - cT[lo - B], cR[lo] - cR[lo - B]
+    pi = (Rb + 0.5) / (Tb + 1.0)  # (m, C)
+    win = np.lib.stride_tricks.sliding_window_view
+    Tw, Rw = win(T, w, axis=0)[lo], win(R, w, axis=0)[lo]  # (m, C, w)
+    Tbb, Rbb = win(T, B, axis=0)[lo - B], win(R, B, axis=0)[lo - B]  # (m, C, B)
+
+    def day_z(tt: np.ndarray, rr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        e = np.einsum("mcd,mc->md", tt, pi)
+        var = np.einsum("mcd,mc->md", tt, pi * (1 - pi))
+        o = rr.sum(axis=1)
+        z = np.divide(o - e, np.sqrt(var), out=np.zeros_like(e), where=var > 0)
+        return z, o, e
+
+    zw, o, e = day_z(Tw, Rw)
+    zb, _, _ = day_z(Tbb, Rbb)
+    med = np.median(zb, axis=1, keepdims=True)
+    phi = np.maximum(1.0, 1.4826 * np.median(np.abs(zb - med), axis=1))
+    z = np.clip(zw / phi[:, None], -cfg.clip_z, cfg.clip_z).sum(axis=1) / np.sqrt(w)
+    z /= np.sqrt(1.0 + w / B)
+    # what the window's new-customer orders predict (rho_c = returning per new order of the
+    # channel over the baseline); the z above is the same test in its conditional form
+    rho = (Rb + 0.5) / (Tb - Rb + 0.5)
+    obs, E = o.sum(axis=1), np.einsum("mcd,mc->m", Tw - Rw, rho)
+    new_b = (Tb - Rb).sum(axis=1)
+    ok = (new_b >= cfg.min_reference_orders) & (Rb.sum(axis=1) >= cfg.min_reference_orders)
+    out.loc[t, "repeat_orders"] = obs
+    out.loc[t, "expected_repeat_orders"] = np.round(E, 3)
+    out.loc[t, "repeat_shortfall"] = np.where(ok & (E > 0), 1 - obs / np.where(E > 0, E, 1), np.nan)
+    out.loc[t, "shortfall_z"] = np.where(ok, -z, np.nan)  # positive = fewer repeat orders
+    return out
+
+
 def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.DataFrame:
     """Per day: customers, total, share, growth over the window, robust z and severity (or None)."""
     s = snaps[snaps["segment"] == segment].set_index("date").sort_index()
@@ -414,6 +507,14 @@ def growth_series(snaps: pd.DataFrame, segment: str, cfg: MonitorConfig) -> pd.D
     )
 
 
+def _finite(x: Any) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if np.isfinite(x) else None
+
+
 @dataclass
 class MonitorResult:
     series: pd.DataFrame  # growth_series rows, all segments
@@ -448,7 +549,8 @@ class Monitor:
             and (d - pd.Timestamp(prev[0]).date()).days <= self.cfg.incident_gap_days + 1
         )
         incident_id = prev[1] if gap_ok else f"{seg}:{day}"
-        self.store.put_flag(ns, day, seg, sev, float(row["growth"]), float(row["z"]), incident_id)
+        self.store.put_flag(ns, day, seg, sev, float(row["growth"]), float(row["z"]), incident_id,
+                            commit=False)  # judge_series commits once (put_alert commits too)
         incident_start = pd.Timestamp(incident_id.rsplit(":", 1)[1]).date()
         sent = self.store.incident_alerts(ns, incident_id, day)
         sent_rank = max((self.rank.get(s, -1) for s, _ in sent), default=-1)
@@ -505,6 +607,19 @@ class Monitor:
     ) -> dict[str, Any]:
         seg, w = row["segment"], self.cfg.window_days
         share, growth = float(row["share"]), float(row["growth"])
+        title = f"'{seg}' segment grew {growth:+.0%} in {w} days"
+        sf = _finite(row.get("repeat_shortfall"))
+        confirm = ""
+        if sf is not None:
+            sw = self.cfg.shortfall.window_days
+            confirm = (
+                f" Repeat buyers placed {int(row['repeat_orders'])} orders in the last {sw} days "
+                f"where {float(row['expected_repeat_orders']):.0f} were expected from the "
+                f"channels' orders ({sf:.1%} short, z = {float(row['shortfall_z']):.1f})."
+            )
+            if row.get("basis") == "repeat_shortfall":
+                title = (f"'{seg}': repeat buyers placed {sf:.0%} fewer orders than expected "
+                         f"in {sw} days")
         return {
             "alert_id": alert_id,
             "namespace": self.namespace,
@@ -513,13 +628,14 @@ class Monitor:
             "severity": severity,
             "incident_id": incident_id,
             "escalated": escalated,
-            "title": f"'{seg}' segment grew {growth:+.0%} in {w} days",
+            "title": title,
             "text": (
                 f"'{seg}' now holds {share:.1%} of the watched customers ({int(row['customers'])} "
                 "of "
                 f"{int(row['total'])}: {self.cfg.population.describe()}), {growth:+.1%} over {w} "
                 "days where "
                 f"{float(row['normal_growth']):+.1%} is normal (z = {float(row['z']):.1f}); {why}."
+                + confirm
             ),
             "fields": {
                 "Segment": seg,
@@ -530,7 +646,10 @@ class Monitor:
                 "z": f"{float(row['z']):.1f}",
                 "Incident since": since,
                 "Suggested action": SUGGESTION.get(seg, "review the segment's customers"),
-            },
+            } | ({} if sf is None else {
+                f"Repeat orders ({self.cfg.shortfall.window_days} d)":
+                    f"{int(row['repeat_orders'])} vs {float(row['expected_repeat_orders']):.0f} "
+                    f"expected ({sf:.1%} short, z = {float(row['shortfall_z']):.1f})"}),
             "growth": round(growth, 4),
             "share": round(share, 4),
             "z": round(float(row["z"]), 2),
@@ -547,17 +666,71 @@ class Monitor:
         if days is not None:
             flagged = flagged[flagged["date"].isin(days)]
         res = MonitorResult(series=series)
-        for row in flagged.sort_values(["date", "segment"]).to_dict("records"):
-            d = self.judge(row)
-            res.decisions.append(d)
+        try:
+            for row in flagged.sort_values(["date", "segment"]).to_dict("records"):
+                d = self.judge(row)
+                res.decisions.append(d)
+        finally:
+            self.store.commit()
         ids = {d["alert_id"] for d in res.decisions if d["decision"] in ("sent", "already_sent")}
         res.alerts = [a for a in self.store.alerts(self.namespace) if a["alert_id"] in ids]
         return res
 
 
-def _series(store: MonitorStore, namespace: str, cfg: MonitorConfig) -> pd.DataFrame:
+def _series(store: MonitorStore, namespace: str, cfg: MonitorConfig,
+            shortfall: pd.DataFrame | None = None) -> pd.DataFrame:
     snaps = store.snapshots(namespace)
-    return pd.concat([growth_series(snaps, s, cfg) for s in cfg.segments], ignore_index=True)
+    series = pd.concat([growth_series(snaps, s, cfg) for s in cfg.segments], ignore_index=True)
+    return confirm_with_shortfall(series, shortfall, cfg)
+
+
+def confirm_with_shortfall(series: pd.DataFrame, shortfall: pd.DataFrame | None,
+                           cfg: MonitorConfig) -> pd.DataFrame:
+    """Apply the repeat-order shortfall to the segments' share-growth severities.
+
+    Where the shortfall can be computed (a full baseline with enough new and returning orders):
+    a share-growth flag stands only if the shortfall was flagged (z >= min_z) on the day or
+    within ``confirm_days`` before it — the overdue share also grows after a sale (its buyers
+    fall due together) and after a seasonal peak, when repeat buyers do not buy less than
+    acquisition predicts; and ``shortfall.segment`` is flagged by the shortfall itself, its
+    severity from the tiers applied to the shortfall (the share of expected repeat orders
+    missing). Where it cannot, the share growth alone decides. ``basis`` says which rule flagged.
+    """
+    sc = cfg.shortfall
+    series = series.copy()
+    series["basis"] = np.where(series["severity"].notna(), "share_growth", None)
+    if shortfall is None or not sc.enabled or len(shortfall) == 0 or len(series) == 0:
+        for c in SHORTFALL_COLUMNS:
+            series[c] = np.nan
+        return series
+    sf = shortfall.set_index("date").sort_index()
+    flag = (sf["shortfall_z"] >= sc.min_z).astype(float)
+    recent = flag.rolling(sc.confirm_days + 1, min_periods=1).max().astype(bool)
+    avail = sf["shortfall_z"].notna()
+    at = pd.DatetimeIndex(series["date"])
+    for c in SHORTFALL_COLUMNS:
+        series[c] = sf[c].reindex(at).to_numpy()
+    avail_ = avail.reindex(at, fill_value=False).to_numpy()
+    recent_ = recent.reindex(at, fill_value=False).to_numpy()
+    flag_ = flag.reindex(at, fill_value=0.0).to_numpy() > 0
+    sev = series["severity"].to_numpy(dtype=object).copy()
+    basis = series["basis"].to_numpy(dtype=object).copy()
+    sev = np.where(pd.notna(sev), sev, None)
+    drop = avail_ & ~recent_ & pd.notna(sev)
+    sev[drop], basis[drop] = None, None
+    if sc.segment is not None:
+        rank = {t.severity: i for i, t in enumerate(cfg.tiers)}
+        own = (series["segment"].to_numpy() == sc.segment) & avail_ & flag_
+        own &= series["customers"].fillna(0).to_numpy() >= cfg.min_customers
+        own &= np.isfinite(series["growth"].to_numpy(float)) & np.isfinite(
+            series["z"].to_numpy(float))  # the alert also reports the share's movement
+        short = series["repeat_shortfall"].to_numpy()
+        have = pd.Series(sev).map(rank).fillna(-1).to_numpy()
+        for tier in cfg.tiers:  # sorted by min_growth: the highest tier reached wins
+            better = own & (short >= tier.min_growth) & (rank[tier.severity] >= have)
+            sev[better], basis[better] = tier.severity, "repeat_shortfall"
+    series["severity"], series["basis"] = sev, basis
+    return series
 
 
 def replay(
@@ -581,8 +754,9 @@ def replay(
     )
     if dispatcher is not None:
         dispatcher.retry_pending()
+    sf = repeat_shortfall(orders, end, cfg.shortfall) if cfg.shortfall.enabled else None
     return Monitor(cfg, store, dispatcher, namespace).judge_series(
-        _series(store, namespace, cfg), days
+        _series(store, namespace, cfg, sf), days
     )
 
 
@@ -607,6 +781,7 @@ def daily(
     )
     if dispatcher is not None:
         dispatcher.retry_pending()
+    sf = repeat_shortfall(orders, as_of, cfg.shortfall) if cfg.shortfall.enabled else None
     return Monitor(cfg, store, dispatcher, namespace).judge_series(
-        _series(store, namespace, cfg), pd.DatetimeIndex([as_of])
+        _series(store, namespace, cfg, sf), pd.DatetimeIndex([as_of])
     )

@@ -1,9 +1,12 @@
 """The customers stage of an analysis run: ``run(ctx)``.
 
-Reads ``ctx.data`` (simulated or transactions), writes per-customer and aggregate files into
-``ctx.out_dir / "customers"`` and plots into ``ctx.out_dir / "plots"``, and sets ``ctx.customers``
-(a JSON-ready summary for insights.json). Truth (``ctx.data.truth_customers``, ``truth_events``)
-is read only to *score* the models, never to fit them.
+Reads ``ctx.data`` (simulated or transactions); leaves the per-customer and aggregate tables on
+``ctx.customer_tables`` and the plots on ``ctx.figures`` (``analytics.outputs`` writes them into
+``customers/`` and ``plots/``), and sets ``ctx.customers`` (a JSON-ready summary for insights.json).
+The monitor's live state (``customers/monitor.sqlite``, ``alerts.jsonl``) is opened in place.
+No truth is read here: the fitted models' predictions stay on ``ctx.customer_models`` for the
+evaluation stage ``customer_scoring`` (churn and CLV truth scores, churn-wave alert delays); the
+monitor plot shades the churn waves of ``ctx.event_windows``.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from shocklab.hashing import canonical_json, json_ready
+from shocklab.hashing import json_ready
 from shocklab.seeding import derive_int_seed
 
 from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, default_state_dir
 from ..context import RunContext
+from ..outputs import customer_files
 from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments
 from .config import CustomersConfig
 from .store import DeliveryStore, MonitorStore
@@ -30,11 +34,6 @@ log = logging.getLogger("shocklab.customers")
 
 # daily monitoring must remember cooldowns between runs; a replay is self-contained
 DAILY_STATE = Path("state") / "customers.sqlite"
-
-
-def customers_config(ctx: RunContext) -> CustomersConfig:
-    cfg = getattr(ctx.config, "customers", None)
-    return cfg if isinstance(cfg, CustomersConfig) else CustomersConfig()
 
 
 def namespace_of(ctx: RunContext) -> str:
@@ -70,23 +69,6 @@ def _dispatcher(
     )
 
 
-def churn_wave_delays(alerts: list[dict[str, Any]], events: list[dict[str, Any]] | None,
-                      max_delay_days: int = 120) -> list[dict[str, Any]]:
-    """First alert on or after each churn_wave's start (within ``max_delay_days``) and its delay."""
-    out = []
-    for e in events or []:
-        if e.get("type") != "churn_wave":
-            continue
-        start = pd.Timestamp(e["start"])
-        hits = sorted(a["date"] for a in alerts
-                      if 0 <= (pd.Timestamp(a["date"]) - start).days <= max_delay_days)
-        first = hits[0] if hits else None
-        out.append({"event_id": e.get("event_id"), "start": start.date().isoformat(),
-                    "detected": first is not None, "first_alert_date": first,
-                    "delay_days": (pd.Timestamp(first) - start).days if first else None})
-    return out
-
-
 def run(ctx: RunContext) -> None:
     """Run every customer model on ``ctx.data`` and record files and the summary."""
     # the models are small; OpenMP/BLAS threads on shared cores cost more than they give
@@ -96,23 +78,21 @@ def run(ctx: RunContext) -> None:
 
 def _run(ctx: RunContext) -> None:
     t0 = time.perf_counter()
-    cfg = customers_config(ctx)
+    cfg = ctx.config.customers
     if not cfg.enabled:
         ctx.customers = {"enabled": False}
         return
     if "orders" not in ctx.data.tables:  # e.g. --kpis input: there are no customers to model
         ctx.customers = {"enabled": True, "status": "skipped: the input has no orders table"}
         return
-    seed = int(getattr(ctx.config, "seed", cfg.seed) or 0)
+    seed = ctx.config.seed
     out = Path(ctx.out_dir) / "customers"
-    plot_dir = Path(ctx.out_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
     orders = ctx.data.tables["orders"]
-    as_of = getattr(ctx, "as_of", None)
+    as_of = ctx.as_of
     if as_of is not None:  # daily mode: every model sees the data as it was that morning
         as_of = pd.Timestamp(as_of).normalize()
         orders = orders[pd.to_datetime(orders["order_date"]) <= as_of]
-    truth = ctx.data.truth_customers
     valid = rfm.valid_orders(orders)
     end = rfm.data_end_date(orders) if as_of is None else as_of
     summary: dict[str, Any] = {
@@ -144,7 +124,7 @@ def _run(ctx: RunContext) -> None:
         table = table.merge(
             cl.labels.rename_axis("customer_id").reset_index(), on="customer_id", how="left"
         )
-        cl.centroids.to_csv(out / "clusters.csv", index=False)
+        ctx.customer_tables["clusters"] = cl.centroids
         summary["clusters"] = {
             "k": cl.k,
             "silhouette": {str(k): v for k, v in cl.silhouette.items()},
@@ -154,23 +134,23 @@ def _run(ctx: RunContext) -> None:
 
     ch = None
     if cfg.churn.enabled:
-        ch = churn.run_churn(valid, end, cfg.churn, seed, truth)
+        ch = churn.run_churn(valid, end, cfg.churn, seed)
         summary["churn"] = {"status": ch.status, **ch.summary}
         if ch.risk is not None:
             table = table.merge(
                 ch.risk.rename_axis("customer_id").reset_index(), on="customer_id", how="left"
             )
-        (out / "churn_metrics.json").write_text(
-            canonical_json(json_ready(summary["churn"])), encoding="utf-8"
-        )
         t = tick("churn", t)
+        if ch.eval_customers is not None:  # scored against truth by customer_scoring
+            ctx.customer_models["churn"] = {"customers": ch.eval_customers, "eval_p": ch.eval_p,
+                                            "end": end}
     if "churn_risk" not in table:
         table["churn_risk"] = np.nan
 
     if cfg.cohorts.enabled:
         matrix, sizes = cohorts.retention_matrix(valid, cfg.cohorts.max_months)
         matrix.insert(0, "cohort_customers", sizes)
-        matrix.round(4).to_csv(out / "cohort_retention.csv")
+        ctx.customer_tables["cohort_retention"] = matrix
         summary["cohorts"] = {"cohorts": int(len(matrix)),
                               "mean_retention_month_1": _mean(matrix.get(1)),
                               "mean_retention_month_3": _mean(matrix.get(3)),
@@ -179,7 +159,7 @@ def _run(ctx: RunContext) -> None:
 
     if cfg.clv.enabled:
         res = clv.run_clv(valid, end, cfg.clv)
-        res.table.round(4).rename_axis("customer_id").to_csv(out / "clv.csv")
+        ctx.customer_tables["clv"] = res.table
         summary["clv"] = res.summary
         table = table.merge(
             res.table[
@@ -198,13 +178,11 @@ def _run(ctx: RunContext) -> None:
         table["value_pct"] = table["monetary"].rank(pct=True)
 
     acts = actions.assign_actions(table, cfg.actions)
-    acts.to_csv(out / "actions.csv", index=False)
+    ctx.customer_tables["actions"] = acts
     summary["actions"] = {a: int(n) for a, n in acts["action"].value_counts().sort_index().items()}
     t = tick("actions", t)
 
-    num = table.select_dtypes("number").columns
-    table.assign(**{c: table[c].round(4) for c in num}).to_csv(out / "segments.csv", index=False,
-                                                               date_format="%Y-%m-%d")
+    ctx.customer_tables["segments"] = table
 
     mon: monitor.MonitorResult | None = None
     if cfg.monitor.enabled:
@@ -231,7 +209,7 @@ def _run(ctx: RunContext) -> None:
                 )
                 mode = "replay"
             if mon is not None:
-                mon.series.to_csv(out / "monitor_series.csv", index=False, date_format="%Y-%m-%d")
+                ctx.customer_tables["monitor_series"] = mon.series
                 pending = disp.outbox.pending() if disp.outbox is not None else []
                 summary["monitor"] = {
                     "mode": mode,
@@ -264,24 +242,22 @@ def _run(ctx: RunContext) -> None:
                     disp.skipped
                 ):  # logged, not in the outputs: they stay byte-identical across reruns
                     log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
-                if ctx.data.truth_events is not None:
-                    summary["monitor"]["churn_waves"] = churn_wave_delays(
-                        mon.alerts, ctx.data.truth_events
-                    )
             if disp.outbox is not None and disp.outbox is not store:
                 disp.outbox.close()
         t = tick("monitor", t)
 
     if cfg.plots:
         try:
-            _plots(plot_dir, table, counts, out, ch, mon, ctx.data.truth_events)
+            waves = [{"start": w.start, "end": w.end}
+                     for w in ctx.event_windows if w.type == "churn_wave"]
+            ctx.figures.update(_plots(table, counts, ctx.customer_tables.get("cohort_retention"),
+                                      ch, mon, waves))
         except Exception as exc:  # plots are a convenience: never fail the run for one
             log.warning("customer plots failed: %s: %s", type(exc).__name__, exc)
         t = tick("plots", t)
 
-    summary["files"] = sorted(
-        p.name for p in out.iterdir() if p.suffix in (".csv", ".json", ".jsonl")
-    )
+    # what customers/ will hold once analytics.outputs has written it (alerts.jsonl is live)
+    summary["files"] = customer_files(ctx.customer_tables, "churn" in summary, out)
     # timings go to run.json only: insights.json must be byte-identical across identical runs
     ctx.timings.update({f"customers.{k}": v for k, v in timings.items()})
     ctx.customers = json_ready(summary)
@@ -302,23 +278,26 @@ def _mean(col: pd.Series | None) -> float | None:
     return float(col.mean())
 
 
-def _plots(plot_dir: Path, table: pd.DataFrame, counts: dict[str, int], out: Path,
+def _plots(table: pd.DataFrame, counts: dict[str, int], cohorts: pd.DataFrame | None,
            ch: churn.ChurnResult | None, mon: monitor.MonitorResult | None,
-           events: list[dict[str, Any]] | None) -> None:
-    plots.segment_sizes(counts, plot_dir / "customers_segments.png")
-    plots.rfm_scatter(table, plot_dir / "customers_rfm_scatter.png")
-    if (out / "cohort_retention.csv").exists():
-        m = pd.read_csv(out / "cohort_retention.csv", index_col=0).drop(columns="cohort_customers")
-        plots.cohort_heatmap(m, plot_dir / "customers_cohorts.png")
+           waves: list[dict[str, Any]]) -> dict[str, bytes]:
+    """The customer plots as ``{"plots/<name>.png": PNG bytes}``."""
+    figs = {
+        "customers_segments.png": plots.segment_sizes(counts),
+        "customers_rfm_scatter.png": plots.rfm_scatter(table),
+    }
+    if cohorts is not None:  # as written: rounded to 4 digits
+        figs["customers_cohorts.png"] = plots.cohort_heatmap(
+            cohorts.round(4).drop(columns="cohort_customers")
+        )
     if ch is not None and ch.roc:
         aucs = {k: v["roc_auc"] for k, v in ch.summary["models"].items()}
-        plots.churn_roc(ch.roc, aucs, plot_dir / "customers_churn_roc.png")
+        figs["customers_churn_roc.png"] = plots.churn_roc(ch.roc, aucs)
     if ch is not None and ch.reliability:
-        plots.reliability_curve(
+        figs["customers_churn_reliability.png"] = plots.reliability_curve(
             {"churn risk (60-day label)": ch.reliability},
-            plot_dir / "customers_churn_reliability.png",
             "Churn risk calibration (out of time, held-out half)",
         )
     if mon is not None and len(mon.series):
-        waves = [e for e in events or [] if e.get("type") == "churn_wave"]
-        plots.monitor_trend(mon.series, mon.alerts, plot_dir / "customers_monitor.png", waves)
+        figs["customers_monitor.png"] = plots.monitor_trend(mon.series, mon.alerts, waves)
+    return {f"plots/{k}": v for k, v in figs.items()}

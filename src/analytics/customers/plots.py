@@ -1,9 +1,10 @@
-"""Customer plots (PNG, Agg backend): segment sizes, RFM scatter, cohort heatmap, churn ROC,
-reliability curves (churn risk, P(alive)), At-Risk trend with alerts."""
+"""Customer plots (PNG bytes, Agg backend; ``analytics.outputs`` writes them): segment sizes, RFM
+scatter, cohort heatmap, churn ROC, reliability curves (churn risk, P(alive)), At-Risk trend with
+alerts."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 from typing import Any
 
 import matplotlib
@@ -14,24 +15,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def _save(fig: Any, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _png(fig: Any) -> bytes:
     fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
-    return path.name
+    return buf.getvalue()
 
 
-def segment_sizes(counts: dict[str, int], path: Path) -> str:
+def segment_sizes(counts: dict[str, int]) -> bytes:
     fig, ax = plt.subplots(figsize=(8, 4))
     names = list(counts)
     ax.barh(names[::-1], [counts[n] for n in names][::-1], color="#4c72b0")
     ax.set_xlabel("customers")
     ax.set_title("RFM segments")
-    return _save(fig, path)
+    return _png(fig)
 
 
-def rfm_scatter(table: pd.DataFrame, path: Path, max_points: int = 5000) -> str:
+def rfm_scatter(table: pd.DataFrame, max_points: int = 5000) -> bytes:
     t = table.sort_values("customer_id").iloc[:: max(1, len(table) // max_points)]
     fig, ax = plt.subplots(figsize=(8, 5))
     for seg, g in t.groupby("segment", sort=True):
@@ -47,22 +48,22 @@ def rfm_scatter(table: pd.DataFrame, path: Path, max_points: int = 5000) -> str:
     ax.set_yscale("log")
     ax.set_title("RFM: recency vs frequency (size = monetary score)")
     ax.legend(fontsize=7, markerscale=1.5, loc="upper right")
-    return _save(fig, path)
+    return _png(fig)
 
 
-def cohort_heatmap(matrix: pd.DataFrame, path: Path) -> str:
+def cohort_heatmap(matrix: pd.DataFrame) -> bytes:
     fig, ax = plt.subplots(figsize=(10, max(3, 0.25 * len(matrix) + 1)))
     im = ax.imshow(matrix.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=1)
     ax.set_yticks(range(len(matrix)), matrix.index, fontsize=7)
     ax.set_xlabel("months since first order")
     ax.set_title("Cohort retention")
     fig.colorbar(im, ax=ax, label="share of cohort ordering")
-    return _save(fig, path)
+    return _png(fig)
 
 
 def churn_roc(
-    roc: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, float | None], path: Path
-) -> str:
+    roc: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, float | None]
+) -> bytes:
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, (fpr, tpr) in roc.items():
         auc = aucs.get(name)
@@ -72,10 +73,10 @@ def churn_roc(
     ax.set_ylabel("true positive rate")
     ax.set_title("Churn models (out of time)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def reliability_curve(curves: dict[str, list[dict[str, Any]]], path: Path, title: str) -> str:
+def reliability_curve(curves: dict[str, list[dict[str, Any]]], title: str) -> bytes:
     """Reliability curves (mean predicted vs observed rate per probability bin; size =
     customers)."""
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -94,11 +95,11 @@ def reliability_curve(curves: dict[str, list[dict[str, Any]]], path: Path, title
     ax.set_ylim(0, 1)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _png(fig)
 
 
-def monitor_trend(series: pd.DataFrame, alerts: list[dict[str, Any]], path: Path,
-                  events: list[dict[str, Any]] | None = None) -> str:
+def monitor_trend(series: pd.DataFrame, alerts: list[dict[str, Any]],
+                  events: list[dict[str, Any]] | None = None) -> bytes:
     fig, ax = plt.subplots(figsize=(10, 4))
     for seg, g in series.groupby("segment", sort=True):
         ax.plot(g["date"], g["share"] * 100, label=f"{seg} share (%)")
@@ -119,4 +120,4 @@ def monitor_trend(series: pd.DataFrame, alerts: list[dict[str, Any]], path: Path
     ax.set_ylabel("% of the watched customers")
     ax.set_title("Monitored segments (vertical lines: alerts; grey: churn waves in truth)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return _png(fig)

@@ -14,6 +14,7 @@ from shocklab.errors import InputError
 from .config import RfmConfig
 
 ORDER_COLUMNS = ("order_id", "customer_id", "order_date", "net_revenue")
+OPTIONAL_COLUMNS = ("channel",)  # kept when present (categorical): the monitor's reference cells
 
 
 VALID_MARK = "shocklab.valid_orders"  # attrs flag: the frame is already valid_orders' output
@@ -23,10 +24,11 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     """Orders that count for customer models: a known customer and a status other than cancelled.
 
     Returns columns order_id, customer_id, order_date (datetime64, normalized), net_revenue
-    (float), ``day`` (int64 days since 1970-01-01) and ``cust`` (int64 code of customer_id in
-    sorted id order, so per-customer arrays indexed by code come out sorted by id), sorted by
-    (order_date, customer_id) with the input order kept within a customer's day. A frame that is
-    already this function's output (or a row subset of it) is returned as is: the customer stage
+    (float), ``channel`` (categorical, when the input has it), ``day`` (int64 days since
+    1970-01-01) and ``cust`` (int64 code of customer_id in sorted id order, so per-customer
+    arrays indexed by code come out sorted by id), sorted by (order_date, customer_id) with the
+    input order kept within a customer's day. A frame that is already this function's output (or
+    a row subset of it) is returned as is: the customer stage
     prepares the orders once and every model reuses them.
     """
     if (
@@ -43,7 +45,8 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     keep = orders["customer_id"].notna()
     if "status" in orders.columns:
         keep &= orders["status"].astype("string").str.lower().ne("cancelled").fillna(True)
-    out = orders.loc[keep, list(ORDER_COLUMNS)].copy()
+    extra = [c for c in OPTIONAL_COLUMNS if c in orders.columns]
+    out = orders.loc[keep, list(ORDER_COLUMNS) + extra].copy()
     out.attrs = {}
     out["order_date"] = pd.to_datetime(out["order_date"]).dt.normalize().astype("datetime64[ns]")
     out["net_revenue"] = (
@@ -58,6 +61,9 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     # categorical ids (codes = ``cust``): per-customer tables take their ids from the categories
     # instead of converting half a million strings each time
     out["customer_id"] = pd.Categorical.from_codes(out["cust"].to_numpy(), categories=uniques)
+    for c in extra:
+        if not isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype("category")
     out.attrs[VALID_MARK] = True
     return out
 

@@ -233,10 +233,17 @@ class MonitorStore(_SqliteFile):
             "ORDER BY date DESC LIMIT 1", (namespace, segment, date)).fetchone()
 
     def put_flag(self, namespace: str, date: str, segment: str, severity: str, growth: float,
-                 z: float, incident_id: str) -> None:
-        with self.conn:
-            self.conn.execute("INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?, ?, ?, ?)",
-                              (namespace, date, segment, severity, growth, z, incident_id))
+                 z: float, incident_id: str, commit: bool = True) -> None:
+        """Record a flagged day. ``commit=False`` leaves it in the open transaction (visible to
+        this connection; committed by the next ``put_alert`` or ``commit``): a replay judges
+        many days and one commit each would cost a disk sync per day."""
+        self.conn.execute("INSERT OR REPLACE INTO flags VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (namespace, date, segment, severity, growth, z, incident_id))
+        if commit:
+            self.conn.commit()
+
+    def commit(self) -> None:
+        self.conn.commit()
 
     def has_alert(self, alert_id: str) -> bool:
         return (

@@ -15,7 +15,10 @@ itself or anything later):
    the detector's own scale while few past scores exist (``prior`` pseudo-scores of scale 1);
 2. **tail**: the rescaled score is read as a Student-t variable with ``tail_df`` degrees of
    freedom (estimated baselines make z-scores heavier-tailed than normal) and mapped to the
-   normal quantile of the same tail probability (``tail_df: null`` = already normal).
+   normal quantile of the same tail probability (``tail_df: null`` = already normal). Real series
+   (``--kpis``) may instead fit their own tail: ``tail: pot`` (peaks over threshold, a generalized
+   Pareto tail on the series' past exceedances; ``pot_tail``), chosen by the config section
+   ``external`` through ``tail: auto``.
 
 (Merlion's ``post_process/calibrate.py`` learns a monotone map from training-score quantiles to
 normal quantiles in the same spirit; PyOD separates ``decision_scores_`` from ``threshold_``.)
@@ -78,12 +81,29 @@ class CalibrationConfig(BaseModel):
         le=1000,
         description="Student-t degrees of freedom of the rescaled score (null = normal)",
     )
-    tail: Literal["fixed", "pooled"] = Field(
-        "fixed",
+    tail: Literal["auto", "fixed", "pooled", "pot"] = Field(
+        "auto",
         description="fixed: the rescaled score is read as "
         "Student-t `tail_df` (fitted per detector on shock-free train worlds); "
         "pooled: the shape is learned from the past rescaled scores of all "
-        "the detector's series (adapts, but past shocks inflate it)",
+        "the detector's series (adapts, but past shocks inflate it); "
+        "pot: peaks over threshold, a generalized Pareto tail fitted on each series' own past "
+        "exceedances beyond its `pot_quantile` (real machine metrics: any tail shape); "
+        "auto: fixed on store data, `external.tail` on --kpis input",
+    )
+    pot_quantile: float = Field(
+        0.98,
+        ge=0.5,
+        lt=1,
+        description="pot: the series' past |score| beyond this quantile are the exceedances the "
+        "generalized Pareto tail is fitted on",
+    )
+    pot_min_exceedances: int = Field(
+        30,
+        ge=5,
+        le=100_000,
+        description="pot: past exceedances needed before the fitted tail is used (until then "
+        "the fixed tail)",
     )
     tail_every_days: float = Field(
         7,
@@ -173,17 +193,34 @@ def calibrate_wide(raw: np.ndarray, cfg: CalibrationConfig, ppd: int = 1) -> np.
     var = np.ones_like(a)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        for b in range(every, t, every):
+        for b, e in blocks(t, every, cfg.min_history):
             past = a[max(0, b - w) : b]
             n = np.isfinite(past).sum(axis=0)
             med = np.nanmedian(past, axis=0)
             own = (med / 0.6745) ** 2
             ok = np.isfinite(own) & (n >= cfg.min_history)
-            var[b : b + every] = np.where(ok, (n * own + cfg.prior) / (n + cfg.prior), 1.0)[None, :]
+            var[b:e] = np.where(ok, (n * own + cfg.prior) / (n + cfg.prior), 1.0)[None, :]
     z = raw / np.sqrt(np.maximum(var, 1e-12)) * cfg.tail_gain
-    if cfg.tail == "pooled":
+    tail = "fixed" if cfg.tail == "auto" else cfg.tail  # --kpis runs resolve auto beforehand
+    if tail == "pooled":
         return pooled_tail(z, w, every)
+    if tail == "pot":
+        return pot_tail(z, w, every, cfg)
     return to_normal(z, cfg.tail_df)
+
+
+def blocks(t: int, every: int, first: int) -> list[tuple[int, int]]:
+    """Refresh plan of the calibrator over ``t`` periods: [start, end) blocks, each computed from
+    the periods before its start. The first block starts at ``min(every, first)``, then the
+    history doubles until blocks are ``every`` long (``refit_points``): on daily data (``every``
+    = 7 <= ``first``) exactly every 7 days; on 5-minute data the scale is known after 14 periods
+    instead of after a week."""
+    b = max(1, min(every, first))
+    pts = []
+    while b < t:
+        pts.append(b)
+        b += min(b, every)
+    return list(zip(pts, [*pts[1:], t], strict=True))
 
 
 ANCHORS = (0.5, 0.9, 0.975)  # quantiles of |z| matched to the normal's
@@ -213,6 +250,79 @@ def pooled_tail(z: np.ndarray, window: int, every: int, min_pool: int = 200) -> 
         slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
         m = np.where(blk > xs[-1], ys[-1] + (blk - xs[-1]) * slope, m)
         out[b : b + every] = np.sign(z[b : b + every]) * m
+    return np.clip(out, -MAX_SCORE, MAX_SCORE)
+
+
+def gpd_pwm(exc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Generalized Pareto fit per column by probability-weighted moments (Hosking & Wallis 1987)
+    of a [rows, series] matrix of exceedances (NaN = none): (count, shape xi, scale sigma).
+    Closed form, no iteration; xi = 0 is the exponential tail, xi > 0 heavier, xi < 0 bounded.
+    The shape is clipped to [-0.5, 0.9] (few exceedances give noisy shapes)."""
+    y = np.sort(exc, axis=0)  # NaN last
+    k = np.isfinite(y).sum(axis=0)
+    j = np.arange(1, len(y) + 1, dtype=float)[:, None]
+    kk = np.maximum(k, 1)[None, :]
+    w = np.where(j <= kk, 1.0 - (j - 0.35) / kk, 0.0)
+    yz = np.nan_to_num(y, nan=0.0)
+    a0 = yz.sum(axis=0) / np.maximum(k, 1)
+    a1 = (w * yz).sum(axis=0) / np.maximum(k, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = a0 - 2 * a1
+        xi = np.clip(2.0 - a0 / d, -0.5, 0.9)  # Hosking's k = a0 / d - 2; xi = -k
+        sigma = 2 * a0 * a1 / d
+    ok = (d > 0) & (sigma > 0) & np.isfinite(xi)
+    return k, np.where(ok, xi, np.nan), np.where(ok, sigma, np.nan)
+
+
+def gpd_sf(y: np.ndarray, xi: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Survival function of the generalized Pareto distribution at excess ``y >= 0``."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = np.where(np.abs(xi) < 1e-6, 0.0, xi)
+        base = np.maximum(1.0 + x * y / sigma, 0.0)
+        sf = np.where(x == 0.0, np.exp(-y / sigma), base ** (-1.0 / np.where(x == 0, 1, x)))
+    return np.clip(sf, 0.0, 1.0)
+
+
+def pot_tail(z: np.ndarray, window: int, every: int, cfg: CalibrationConfig) -> np.ndarray:
+    """Peaks over threshold on each series' own past (causal, refreshed every ``every`` periods):
+    before each block, ``u`` = the ``pot_quantile`` of the series' past |z| (at most ``window``
+    of them) and a generalized Pareto tail fitted on the past exceedances ``|z| - u``
+    (``gpd_pwm``). A score beyond ``u`` gets the tail probability
+    ``p = (k / n) * GPD_sf(|z| - u)`` (k exceedances among n past scores), one below it is scaled
+    linearly so that ``u`` lands on the normal quantile of ``k / n`` (monotone and continuous; it
+    never reaches a flag threshold). Series with fewer than ``pot_min_exceedances`` past
+    exceedances keep the fixed tail (``tail_df``)."""
+    out = to_normal(z, cfg.tail_df)
+    a = np.abs(z)
+    t = len(a)
+    m = cfg.pot_min_exceedances
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        for b, e in blocks(t, every, 5 * m):
+            past = a[max(0, b - window) : b]
+            n = np.isfinite(past).sum(axis=0)
+            if not (n >= 5 * m).any():
+                continue
+            # the quantile, lowered while the history is short so that m exceedances exist
+            # (never below 0.8: the tail is fitted on the top 20 % at most)
+            q = np.clip(1.0 - m / np.maximum(n, 1), 0.8, cfg.pot_quantile)
+            u = np.array(
+                [np.nanquantile(past[:, j], q[j]) if n[j] >= 5 * m else np.nan
+                 for j in range(past.shape[1])]
+            ) if len(np.unique(q)) > 1 else np.nanquantile(past, q[0], axis=0)
+            exc = np.where(past > u[None, :], past - u[None, :], np.nan)
+            k, xi, sigma = gpd_pwm(exc)
+            use = (k >= m) & np.isfinite(xi) & (u > 0)
+            if not use.any():
+                continue
+            blk = a[b:e][:, use]
+            rate = (k / np.maximum(n, 1))[use][None, :]
+            p_tail = rate * gpd_sf(np.maximum(blk - u[use], 0.0), xi[use], sigma[use])
+            s_u = -ndtri(rate / 2)  # the normal score of u
+            s = np.where(
+                blk > u[use], -ndtri(np.maximum(p_tail, 1e-300) / 2), blk * s_u / u[use]
+            )
+            out[b:e, use] = np.sign(z[b:e][:, use]) * s
     return np.clip(out, -MAX_SCORE, MAX_SCORE)
 
 

@@ -55,22 +55,12 @@ def _round(obj: Any) -> Any:
 
 
 def config_of(ctx: RunContext) -> InsightsConfig:
-    cfg = getattr(ctx.config, "insights", None)
-    if isinstance(ctx.config, dict):
-        cfg = ctx.config.get("insights")
-    if isinstance(cfg, InsightsConfig):
-        return cfg
-    return InsightsConfig.model_validate(cfg or {})
+    """The run's insights section (the context's config is a validated ``AnalysisConfig``)."""
+    return ctx.config.insights
 
 
 def _seed(ctx: RunContext) -> int:
-    seed = getattr(ctx.config, "seed", None)
-    if seed is None:
-        seed = ctx.data.manifest.get("seed") if ctx.data.manifest else None
-    try:
-        return int(seed) if seed is not None else 0
-    except (TypeError, ValueError):
-        return 0
+    return ctx.config.seed
 
 
 def _day(ts: Any) -> date:

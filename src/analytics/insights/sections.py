@@ -38,11 +38,7 @@ log = logging.getLogger("shocklab.insights")
 
 def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
     manifest = ctx.data.manifest or {}
-    cfg_dump = None
-    if hasattr(ctx.config, "model_dump"):
-        cfg_dump = ctx.config.model_dump(mode="json")
-    elif isinstance(ctx.config, dict):
-        cfg_dump = json_ready(ctx.config, str)
+    cfg_dump = ctx.config.model_dump(mode="json")
     versions = package_versions()  # the same list as run.json (shocklab.versions)
     dets = [DetectorRun(name=str(n), ok=bool(s.get("ok", False)),
                         error=None if s.get("error") is None else str(s.get("error")))
@@ -52,14 +48,14 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
     scenario = manifest.get("scenario") or manifest.get("scenario_name")
     # a seed means something only for simulated data (real data would show the config's default)
     seed = (
-        manifest.get("seed", getattr(ctx.config, "seed", None))
+        manifest.get("seed", ctx.config.seed)
         if ctx.data.source == "simulated"
         else None
     )
     return RunInfo(source=ctx.data.source, scenario=None if scenario is None else str(scenario),
                    seed=int(seed) if isinstance(seed, (int, np.integer)) else None,
                    manifest_sha256=sha256_json(json_ready(manifest, str)) if manifest else None,
-                   config_sha256=sha256_json(cfg_dump) if cfg_dump is not None else None,
+                   config_sha256=sha256_json(cfg_dump),
                    period_start=_day(start) if start is not None else None,
                    period_end=_day(end) if end is not None else None,
                    days=int((end - start).days + 1) if start is not None else 0,

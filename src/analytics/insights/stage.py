@@ -1,16 +1,15 @@
-"""Build the Insights model of a run and write insights.json + insights.md (the pipeline stage)."""
+"""Build the Insights model of a run: the insights.json document, its details file and
+insights.md (the pipeline stage; ``analytics.outputs`` writes them)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from shocklab.atomic import atomic_write_text
 from shocklab.errors import InputError
-from shocklab.hashing import canonical_json, json_ready
+from shocklab.hashing import json_ready
 
 from ..context import RunContext
 from ..insights_config import InsightsConfig
@@ -119,15 +118,13 @@ def to_json_dict(ins: Insights) -> dict[str, Any]:
 
 
 def run(ctx: RunContext) -> None:
-    """Pipeline stage: set ``ctx.insights`` and write insights.json (compact), the details file and
-    insights.md into ctx.out_dir."""
+    """Pipeline stage: set ``ctx.insights`` (the insights.json document), ``ctx.insights_details``
+    and ``ctx.insights_markdown``; ``analytics.outputs`` writes the three files."""
     cfg = config_of(ctx)
     if not cfg.enabled:
         return
     doc, details = split_details(to_json_dict(build(ctx, cfg)))
     validate_json(doc)
     ctx.insights = doc
-    out = Path(ctx.out_dir)
-    atomic_write_text(out / "insights.json", canonical_json(doc, indent=None))
-    atomic_write_text(out / DETAILS_FILE, canonical_json(details, indent=None))
-    atomic_write_text(out / "insights.md", render_markdown(doc))
+    ctx.insights_details = details
+    ctx.insights_markdown = render_markdown(doc)

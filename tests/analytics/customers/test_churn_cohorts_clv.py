@@ -55,16 +55,19 @@ def test_churn_models_scored_against_truth_and_deterministic(store):
     v = rfm.valid_orders(orders)
     end = rfm.data_end_date(orders)
     cfg = ChurnConfig(horizon_days=60, rf_trees=30)
-    a = churn.run_churn(v, end, cfg, seed=5, truth_customers=truth)
+    a = churn.run_churn(v, end, cfg, seed=5)
     assert a.status == "ok"
     for m in ("logistic_regression", "random_forest"):
         met = a.summary["models"][m]
         assert 0.7 < met["roc_auc"] <= 1.0
         assert sum(met["confusion_matrix"].values()) == a.summary["eval_customers"]
-        assert a.summary["truth"][f"{m}_roc_auc"] > 0.7
+    # scored against the truth by the evaluation stage, from the out-of-time predictions
+    ts = truth_scores.churn_truth_scores(truth, a.eval_customers, a.eval_p, end)
+    for m in ("logistic_regression", "random_forest"):
+        assert ts[f"{m}_roc_auc"] > 0.7
     assert set(a.summary["models"]["random_forest"]["importances"]) == set(churn.FEATURES)
     assert a.risk.between(0, 1).all() and len(a.risk) == v["customer_id"].nunique()
-    b = churn.run_churn(v, end, cfg, seed=5, truth_customers=truth)
+    b = churn.run_churn(v, end, cfg, seed=5)
     pd.testing.assert_series_equal(a.risk, b.risk)
 
 
@@ -205,3 +208,23 @@ def test_clv_failure_keeps_historical_value():
         "A", "historical_value"
     ] == 70.0
     assert t["value_pct"].idxmax() == "A"
+
+
+def test_churn_metrics_equal_sklearns():
+    """The confusion counts and ratios come from one bincount: the same floats as sklearn's."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    g = np.random.default_rng(3)
+    for y, p in ((g.integers(0, 2, 5000), g.random(5000)),
+                 (np.zeros(50, int), g.random(50)),          # one class: no ROC-AUC
+                 (g.integers(0, 2, 40), np.zeros(40))):      # nothing predicted positive
+        m = churn._metrics(y, p, 0.5)
+        pred = (p >= 0.5).astype(int)
+        assert m["accuracy"] == accuracy_score(y, pred)
+        assert m["precision"] == precision_score(y, pred, zero_division=0)
+        assert m["recall"] == recall_score(y, pred, zero_division=0)
+        assert m["f1"] == f1_score(y, pred, zero_division=0)
+        cm = m["confusion_matrix"]
+        assert cm["tp"] == int(((y == 1) & (pred == 1)).sum())
+        assert cm["fp"] == int(((y == 0) & (pred == 1)).sum())
+        assert (m["roc_auc"] is None) == (len(np.unique(y)) < 2)

@@ -8,6 +8,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.analytics.customers.customers_synth import synthetic_store
@@ -15,8 +16,9 @@ from tests.analytics.customers.customers_synth import synthetic_store
 from analytics.alerts import Dispatcher, JsonlSink
 from analytics.customers import monitor, rfm, segments
 from analytics.customers.config import CustomersConfig, MonitorConfig, PopulationConfig, RfmConfig
-from analytics.customers.pipeline import churn_wave_delays
 from analytics.customers.store import MIGRATIONS, MonitorStore
+from evaluation.customer_scores import churn_wave_delays
+from evaluation.truth import find_truth
 
 D0 = pd.Timestamp("2025-03-01")
 
@@ -208,14 +210,14 @@ def _replay(ds) -> monitor.MonitorResult:
 
 def test_churn_wave_fires_over_several_seeds(tmp_path):
     """A 40 % churn wave (1 July, 10-day ramp) is alerted within 45 days on at least 4 of 5 seeds,
-    and no seed alerts before it. (Measured: all 5, 23-34 days; the 40 % wave is near the limit of
-    what recency can show within 45 days in this store, where repeat gaps are weeks to months.)"""
+    and no seed alerts before it. (Measured with the repeat-order shortfall: all 5, 7-9 days; with
+    the segment shares alone it was 23-34 days, repeat gaps being weeks to months here.)"""
     wave_day = pd.Timestamp("2025-07-01")
     delays, early = {}, {}
     for seed in (7, 1, 2, 3, 4):
         ds = _small_world(tmp_path, seed, 0.4)
         res = _replay(ds)
-        (wave,) = churn_wave_delays(res.alerts, ds.truth_events)
+        (wave,) = churn_wave_delays(res.alerts, find_truth(ds.path).events)
         delays[seed] = wave["delay_days"]
         early[seed] = [a["date"] for a in res.alerts if pd.Timestamp(a["date"]) < wave_day]
     assert sum(d is not None and 0 <= d <= 45 for d in delays.values()) >= 4, delays
@@ -273,3 +275,81 @@ def test_closed_form_counts_equal_the_per_day_segmentation(
     assert ref["customers"].sum() > 0 and ref["base_customers"].notna().any() == (
         window < len(days)
     )
+
+
+def _channel_stream(days: int = 300, wave: int | None = None, fraud_day: int | None = None,
+                    outage_day: int | None = None, seed: int = 3,
+                    outage_days: int = 10) -> pd.DataFrame:
+    """Orders of two channels whose traffic follows a strong season (x3 peak, then a lull);
+    ``email`` orders are mostly repeat buyers. From ``wave`` on, 30 % of repeat orders are
+    missing (a churn wave); ``fraud_day`` adds a burst of new accounts; ``outage_day`` takes email
+    down for ``outage_days``."""
+    rng = np.random.default_rng(seed)
+    rows, next_id = [], 0
+    season = 1 + 2 * np.exp(-0.5 * ((np.arange(days) - 150) / 6.0) ** 2)  # a December peak
+    for d in range(days):
+        for ch, new_rate, ret_rate in (("web", 40, 40), ("email", 4, 36)):
+            k = season[d] * (0.0 if ch == "email" and outage_day is not None
+                             and outage_day <= d < outage_day + outage_days else 1.0)
+            n_new = rng.poisson(new_rate * k * (6 if d == fraud_day and ch == "web" else 1))
+            n_ret = rng.poisson(ret_rate * k * (0.7 if wave is not None and d >= wave else 1))
+            ids = list(range(next_id, next_id + n_new))
+            next_id += n_new
+            if next_id > 0 and n_ret:
+                ids += list(rng.integers(0, next_id, n_ret))
+            rows += [(d, ch, i) for i in ids]
+    o = pd.DataFrame(rows, columns=["day", "channel", "cust"])
+    return pd.DataFrame({
+        "order_id": [f"O{i}" for i in range(len(o))],
+        "customer_id": [f"C{i:06d}" for i in o["cust"]],
+        "order_date": pd.Timestamp("2024-06-01") + pd.to_timedelta(o["day"], unit="D"),
+        "net_revenue": 10.0, "channel": o["channel"], "status": "completed",
+    })
+
+
+def test_repeat_shortfall_sees_churn_not_seasons_bursts_or_channel_outages():
+    cfg = CustomersConfig().monitor.shortfall
+    end = pd.Timestamp("2024-06-01") + pd.Timedelta(days=299)
+    calm = monitor.repeat_shortfall(
+        _channel_stream(fraud_day=200, outage_day=230), end, cfg
+    ).set_index("date")
+    z = calm["shortfall_z"]
+    assert z.notna().sum() >= 150 and z.iloc[: cfg.window_days + cfg.baseline_days - 1].isna().all()
+    assert z.max() < cfg.min_z  # the season's peak and lull, a fraud burst, an email outage
+    wave_day = pd.Timestamp("2024-06-01") + pd.Timedelta(days=200)
+    hit = monitor.repeat_shortfall(_channel_stream(wave=200), end, cfg).set_index("date")
+    first = hit.index[hit["shortfall_z"] >= cfg.min_z].min()
+    assert wave_day <= first <= wave_day + pd.Timedelta(days=10)
+    assert hit.loc[first:, "repeat_shortfall"].max() > 0.15
+    # causal: the statistic up to a day does not change when later orders are cut off
+    cut = monitor.repeat_shortfall(_channel_stream(wave=200), first, cfg).set_index("date")
+    pd.testing.assert_frame_equal(cut, hit.loc[:first])
+    # without the channel, the (10-day) email outage moves the mix of a single reference
+    flat = _channel_stream(outage_day=230).drop(columns="channel")
+    assert monitor.repeat_shortfall(flat, end, cfg)["shortfall_z"].max() > cfg.min_z
+
+
+def test_share_growth_alerts_only_when_the_shortfall_confirms_it():
+    cfg = CustomersConfig().monitor
+    dates = pd.date_range("2025-01-01", periods=60)
+    series = pd.concat([pd.DataFrame({
+        "date": dates, "segment": seg, "customers": 500.0, "total": 5000.0, "share": 0.1,
+        "growth": 0.05, "normal_growth": 0.0, "excess_growth": 0.05, "z": 5.0,
+        "severity": "high"}) for seg in ("At Risk", "Lapsing")], ignore_index=True)
+    sf = pd.DataFrame({"date": dates, "repeat_orders": 900.0, "expected_repeat_orders": 1000.0,
+                       "repeat_shortfall": 0.1, "shortfall_z": np.nan})
+    sf.loc[10:, "shortfall_z"] = 0.0                # available from day 10, not flagged ...
+    sf.loc[[40], "shortfall_z"] = cfg.shortfall.min_z + 1  # ... except on day 40
+    out = monitor.confirm_with_shortfall(series, sf, cfg)
+    at = out[out["segment"] == "At Risk"].set_index("date")
+    flagged = at["severity"].notna().to_numpy()
+    days = np.arange(60)
+    # no reference yet (days 0-9): share growth decides; then only within confirm_days after 40
+    assert (flagged == ((days < 10) | ((days >= 40) & (days <= 40 + cfg.shortfall.confirm_days)))
+            ).all()
+    lap = out[out["segment"] == "Lapsing"].set_index("date")
+    assert lap.loc[dates[40], "basis"] == "repeat_shortfall"
+    assert lap.loc[dates[40], "severity"] == "critical"  # 10 % short: the 6 % tier
+    assert lap.loc[dates[5], "basis"] == "share_growth"
+    off = CustomersConfig.model_validate({"monitor": {"shortfall": {"enabled": False}}}).monitor
+    assert monitor.confirm_with_shortfall(series, sf, off)["severity"].notna().all()

@@ -11,55 +11,67 @@ import numpy as np
 import pandas as pd
 import pytest
 from tests.analytics.customers.customers_synth import synthetic_store
+from tests.configs import make_config
 
 from analytics.context import DataSet, RunContext
 from analytics.customers import actions, pipeline
 from analytics.customers.config import ActionsConfig, CustomersConfig
+from analytics.outputs import write_artefacts
+from evaluation.truth import Truth, attach
 from shocklab.configio import validate
 from shocklab.hashing import canonical_json
 
 WAVE_DAY = 300
 
 
-class _Cfg:
-    """Stands in for AnalysisConfig: a seed and a customers section."""
-
-    def __init__(self, **customers):
-        self.seed = 3
-        self.customers = validate(CustomersConfig, customers, "analysis.yaml")
+def _cfg(**customers):
+    return make_config(seed=3, customers=customers)
 
 
 @pytest.fixture(scope="module")
-def dataset() -> DataSet:
-    orders, truth = synthetic_store(
+def store():
+    return synthetic_store(
         n_customers=1500, days=420, seed=4, churn_share=0.1, wave=(WAVE_DAY, 0.5)
     )
+
+
+@pytest.fixture(scope="module")
+def truth(store) -> Truth:
+    """The truth the evaluation stage scores against (handed over by evaluation.truth.attach)."""
+    _, customers = store
     start = (pd.Timestamp("2024-01-01") + pd.Timedelta(days=WAVE_DAY)).date().isoformat()
     events = [
         {"event_id": "E01", "type": "churn_wave", "start": start, "end": start, "expected": False}
     ]
+    return Truth(events=events, customers=customers)
+
+
+@pytest.fixture(scope="module")
+def dataset(store) -> DataSet:
+    orders, _ = store
     return DataSet(
         path=Path("synthetic"),
         tables={"orders": orders},
         manifest={"scenario": "syn", "seed": 4},
-        truth_events=events,
-        truth_customers=truth,
     )
 
 
 def _run(ds: DataSet, out: Path, **customers) -> RunContext:
-    ctx = RunContext(config=_Cfg(plots=False, **customers), data=ds, out_dir=out)
+    ctx = RunContext(config=_cfg(plots=False, **customers), data=ds, out_dir=out)
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     return ctx
 
 
-def test_run_writes_files_and_a_json_ready_summary(dataset, tmp_path):
+def test_run_writes_files_and_a_json_ready_summary(dataset, truth, tmp_path):
     from evaluation import customer_scores
 
-    ctx = RunContext(config=_Cfg(), data=dataset, out_dir=tmp_path)
+    ctx = attach(RunContext(config=_cfg(), data=dataset, out_dir=tmp_path), truth)
     pipeline.run(ctx)
+    assert "truth" not in ctx.customers["churn"]   # the customers stage never sees the truth
     ctx.scorecard = {}
     customer_scores.stage(ctx)   # the evaluation stage that follows customers when truth exists
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert ctx.scorecard["customers"]["overall"]["p_alive_roc_auc"] > 0.7
     s = ctx.customers
     canonical_json(s)  # raises on NaN / inf / numpy types
@@ -115,12 +127,13 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
     day = replay.customers["monitor"]["alerts"][0]["date"]  # the day replay alerts first
     state = str(tmp_path / "state" / "customers.sqlite")
     ctx = RunContext(
-        config=_Cfg(plots=False, monitor={"state_path": state, "segments": ["At Risk"]}),
+        config=_cfg(plots=False, monitor={"state_path": state, "segments": ["At Risk"]}),
         data=dataset,
         out_dir=tmp_path / "r1",
     )
     ctx.as_of = day
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     m = ctx.customers["monitor"]
     # daily mode keeps enough history that its judgement of the day equals the replay's
     assert m["mode"] == "daily" and m["flagged_days"] == 1 and m["decisions"]["sent"] == 1
@@ -131,6 +144,7 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
     ctx2 = RunContext(config=ctx.config, data=dataset, out_dir=tmp_path / "r2")
     ctx2.as_of = day
     pipeline.run(ctx2)
+    write_artefacts(ctx2)  # the files, as analytics.outputs writes them
     assert ctx2.customers["monitor"]["decisions"] == {
         "sent": 0,
         "already_sent": 1,
@@ -140,12 +154,14 @@ def test_daily_mode_with_persistent_state(dataset, tmp_path):
 
 
 def test_disabled_section_and_kpi_only_input(dataset, tmp_path):
-    ctx = RunContext(config=_Cfg(enabled=False), data=dataset, out_dir=tmp_path)
+    ctx = RunContext(config=_cfg(enabled=False), data=dataset, out_dir=tmp_path)
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert ctx.customers == {"enabled": False}
     kpis = DataSet(path=None, tables={"kpis_daily": pd.DataFrame()}, source="kpis")
-    ctx = RunContext(config=_Cfg(), data=kpis, out_dir=tmp_path)
+    ctx = RunContext(config=_cfg(), data=kpis, out_dir=tmp_path)
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert ctx.customers["status"] == "skipped: the input has no orders table"
 
 
@@ -173,10 +189,35 @@ def test_action_rules_first_match_with_reasons():
     assert out["rule"].tolist() == [0, 1, 2, 2, -1]
 
 
+def test_action_reasons_are_the_per_customer_text():
+    """Reasons are built once per distinct (rule, segment, risk, value) and mapped back: the text
+    must be what one f-string per customer gives (risk to 2 decimals, NaN risk = 0, a missing
+    segment reads "nan")."""
+    cfg = CustomersConfig().actions
+    g = np.random.default_rng(5)
+    n = 3000
+    df = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(n)],
+        "segment": g.choice(["At Risk", "Lapsing", "Champions", "New", "Lost", None], n),
+        "churn_risk": np.where(g.random(n) < 0.05, np.nan, g.random(n)),
+        "value_pct": g.random(n),
+    })
+    df.loc[:3, "churn_risk"] = [0.575, 0.005, 1.0, 0.0]
+    out = actions.assign_actions(df, cfg)
+    conds = [actions._conditions(r) for r in cfg.rules] + ["no rule matched"]
+    risk = df["churn_risk"].fillna(0.0)
+    expect = [f"{conds[i]} (segment {s}, churn risk {r}, value percentile {v})"
+              for i, s, r, v in zip(out["rule"].tolist(), df["segment"].astype(object).astype(str),
+                                    risk.round(2).tolist(),
+                                    (df["value_pct"] * 100).round(0).astype(int).tolist(),
+                                    strict=True)]
+    assert out["reason"].tolist() == expect
+
+
 def test_daily_mode_defaults_to_persistent_state(dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ctx = RunContext(
-        config=_Cfg(
+        config=_cfg(
             plots=False,
             churn={"enabled": False},
             clv={"enabled": False},
@@ -187,6 +228,7 @@ def test_daily_mode_defaults_to_persistent_state(dataset, tmp_path, monkeypatch)
     )
     ctx.as_of = "2024-11-20"
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert ctx.customers["monitor"]["state"] == "state/customers.sqlite"
     assert (tmp_path / "state" / "customers.sqlite").is_file()
     assert not (tmp_path / "run" / "customers" / "monitor.sqlite").exists()

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.outputs import write_artefacts
 from analytics.transactions import load_transactions
 from shocklab.errors import InputError
 
@@ -39,7 +40,7 @@ def test_online_retail_ii_layout_csv():
     assert ds.tables["products"].set_index("product_id").loc["22350", "name"] == "CAT BOWL"
     assert len(ds.tables["order_items"]) == 7 and ds.tables["website_traffic"].empty
     assert ds.manifest["date_range"] == {"start": "2009-12-01", "end": "2010-02-03"}
-    assert ds.truth_customers is None and not ds.has_truth
+    assert not (FIX / "truth").exists()  # nothing for the evaluation stages
 
 
 def test_online_retail_old_layout_csv_month_first_dates():
@@ -75,14 +76,16 @@ def test_xlsx_with_two_sheets(tmp_path):
     pd.testing.assert_frame_equal(ds.tables["orders"], csv.tables["orders"])
 
 
-def test_customer_pipeline_runs_on_transactions(tmp_path):
+def test_customer_pipeline_runs_on_transactions(tmp_path, make_config):
     from analytics.context import RunContext
     from analytics.customers import pipeline
 
     ctx = RunContext(
-        config=None, data=load_transactions(FIX / "online_retail_ii.csv"), out_dir=tmp_path
+        config=make_config(), data=load_transactions(FIX / "online_retail_ii.csv"),
+        out_dir=tmp_path,
     )
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     s = ctx.customers
     assert s["source"] == "transactions" and s["customers"] == 3
     assert s["cleaning"]["removed"] == II_REMOVED
@@ -197,7 +200,7 @@ def _retail_ii_file(n_customers: int, seed: int) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt):
+def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt, make_config):
     """No "predictive model failed": every customer has a finite CLV and interval, from the model
     or (flagged, counted) from history."""
     from analytics.context import RunContext
@@ -209,21 +212,15 @@ def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt):
         raw.to_csv(path, index=False)
     else:
         raw.to_excel(path, sheet_name="Year 2010-2011", index=False, engine="openpyxl")
-    from types import SimpleNamespace
-
-    from analytics.customers.config import CustomersConfig
-
-    cfg = CustomersConfig.model_validate(
-        {
-            "plots": False,
-            "monitor": {"enabled": False},
-            "clusters": {"enabled": False},
-            "churn": {"enabled": False},
-        }
-    )
-    ctx = RunContext(config=SimpleNamespace(customers=cfg, seed=0), data=load_transactions(path),
-                     out_dir=tmp_path / "run")
+    cfg = make_config(customers={
+        "plots": False,
+        "monitor": {"enabled": False},
+        "clusters": {"enabled": False},
+        "churn": {"enabled": False},
+    })
+    ctx = RunContext(config=cfg, data=load_transactions(path), out_dir=tmp_path / "run")
     pipeline.run(ctx)
+    write_artefacts(ctx)  # the files, as analytics.outputs writes them
     s = ctx.customers["clv"]
     assert s["status"] == "ok", s["status"]
     t = pd.read_csv(tmp_path / "run" / "customers" / "clv.csv", dtype={"customer_id": str})

@@ -1,0 +1,224 @@
+"""The one writer of the run directory (docs/ARCHITECTURE.md "Run directory").
+
+Stages only fill the ``RunContext`` with their artefacts — frames, JSON-ready documents, rendered
+figures; ``write_outputs`` turns them into files at the end, inside the temporary directory that
+``shocklab.atomic.atomic_dir`` swaps in. How each file is formatted (float digits, rounding, date
+format, index) is decided here, once:
+
+- ``kpis_daily.csv``, ``detections.csv``, ``tables/*.csv``  (``output.float_digits`` digits)
+- ``incidents.json``, ``scorecard.json``, ``run.json``
+- ``insights.json``, ``insights_details.json``, ``insights.md``
+- ``customers/``: ``segments.csv``, ``actions.csv``, ``clv.csv`` (the three per-customer tables,
+  through ``shocklab.fastcsv``: pandas' bytes, several times faster), ``clusters.csv``,
+  ``cohort_retention.csv``, ``monitor_series.csv``, ``churn_metrics.json``, ``truth_scores.json``
+- ``plots/*.png`` (rendered by the stages, PNG bytes on ``ctx.figures``)
+
+Not written here: the customer monitor's state (``customers/monitor.sqlite``) and the
+``alerts.jsonl`` sink are live stores the monitor updates while it decides (cooldowns, the outbox);
+the stage opens them inside the run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from shocklab.fastcsv import write_csv
+from shocklab.hashing import canonical_json, json_ready
+from shocklab.versions import versions
+
+from .context import Incident, RunContext
+
+log = logging.getLogger("shocklab.analysis")
+
+# customers/<name>.csv as the customers stage leaves them on ctx.customer_tables
+CUSTOMER_TABLES = ("clusters", "cohort_retention", "clv", "actions", "segments", "monitor_series")
+CUSTOMER_DATE_FORMAT = "%Y-%m-%d"  # customer dates are whole days
+
+
+# ---------------------------------------------------------------- documents
+def incidents_json(ctx: RunContext) -> dict[str, Any]:
+    def dump(incs: list[Incident]) -> list[dict[str, Any]]:
+        out = []
+        for i in incs:
+            d = i.to_dict()
+            if i.start != i.start.normalize() or i.end != i.end.normalize():
+                d["start"], d["end"] = i.start.isoformat(), i.end.isoformat()
+            out.append(d)
+        return out
+
+    cfg = ctx.config
+    return json_ready(
+        {
+            "schema": "shocklab.incidents/1",
+            "rule": cfg.consensus.model_dump(mode="json") | {"voters": list(ctx.voters)},
+            "incidents": dump(ctx.incidents),
+            "suppressed": {
+                "count": len(ctx.suppressed_incidents),
+                "incident_ids": sorted(i.incident_id for i in ctx.suppressed_incidents),
+            },
+            "by_detector": {n: dump(v) for n, v in sorted(ctx.detector_incidents.items())},
+            "detector_status": {
+                n: {k: v for k, v in st.items() if k != "seconds"}
+                for n, st in sorted(ctx.detector_status.items())
+            },
+        }
+    )
+
+
+def customer_files(tables: dict[str, pd.DataFrame], churn: bool, live: Path | None) -> list[str]:
+    """The names of the csv/json/jsonl files ``customers/`` will hold once written: the tables
+    and churn metrics of this run, plus what the monitor's live sinks put there (``live``)."""
+    names = {f"{n}.csv" for n in tables}
+    if churn:
+        names.add("churn_metrics.json")
+    if live is not None and live.is_dir():
+        names |= {p.name for p in live.iterdir() if p.suffix in (".csv", ".json", ".jsonl")}
+    return sorted(names)
+
+
+# ---------------------------------------------------------------- writers
+def _csv_fast(df: pd.DataFrame, path: Path, date_format: str | None = None) -> None:
+    """``df.to_csv(path, index=False, date_format=...)`` bytes, through pyarrow when they are sure
+    to be the same (date-only datetimes, string or numeric cells)."""
+    fast = True
+    for c in df.columns:
+        s = df[c]
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            if date_format is not None and (
+                date_format != CUSTOMER_DATE_FORMAT
+                or getattr(s.dt, "tz", None) is not None
+                or not (s.dropna() == s.dropna().dt.normalize()).all()
+            ):
+                fast = False
+        elif s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in (
+            "string",
+            "empty",
+        ):
+            fast = False  # dates or mixed objects: pandas' own rendering
+    if fast:
+        write_csv(df, path)
+    else:
+        df.to_csv(path, index=False, lineterminator="\n", date_format=date_format)
+
+
+def _write_customers(ctx: RunContext, root: Path) -> None:
+    out = root / "customers"
+    t = ctx.customer_tables
+    if t or ctx.customers and ctx.customers.get("churn") is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    if "clusters" in t:
+        t["clusters"].to_csv(out / "clusters.csv", index=False)
+    if (ctx.customers or {}).get("churn") is not None:
+        (out / "churn_metrics.json").write_text(
+            canonical_json(json_ready(ctx.customers["churn"])), encoding="utf-8"
+        )
+    if "cohort_retention" in t:
+        t["cohort_retention"].round(4).to_csv(out / "cohort_retention.csv")
+    if "clv" in t:
+        _csv_fast(t["clv"].round(4).rename_axis("customer_id").reset_index(), out / "clv.csv")
+    if "actions" in t:
+        _csv_fast(t["actions"], out / "actions.csv")
+    if "segments" in t:
+        seg = t["segments"]
+        num = seg.select_dtypes("number").columns
+        _csv_fast(
+            seg.assign(**{c: seg[c].round(4) for c in num}),
+            out / "segments.csv",
+            date_format=CUSTOMER_DATE_FORMAT,
+        )
+    if "monitor_series" in t:
+        t["monitor_series"].to_csv(
+            out / "monitor_series.csv", index=False, date_format=CUSTOMER_DATE_FORMAT
+        )
+    if ctx.customer_scores is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "truth_scores.json").write_text(
+            canonical_json(ctx.customer_scores), encoding="utf-8"
+        )
+
+
+def _write_insights(ctx: RunContext, root: Path) -> None:
+    if ctx.insights is None:
+        return
+    (root / "insights.json").write_text(
+        canonical_json(ctx.insights, indent=None), encoding="utf-8"
+    )
+    if ctx.insights_details is not None:  # the document names its details file
+        (root / ctx.insights["details_file"]).write_text(
+            canonical_json(ctx.insights_details, indent=None), encoding="utf-8"
+        )
+    if ctx.insights_markdown is not None:
+        (root / "insights.md").write_text(ctx.insights_markdown, encoding="utf-8")
+
+
+def _write_figures(ctx: RunContext, root: Path) -> None:
+    for rel, png in sorted(ctx.figures.items()):
+        path = root / rel
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+        except OSError as exc:  # plots are a convenience: one that cannot be written is logged
+            log.warning("plot %s not written: %s", rel, exc)
+
+
+def write_artefacts(ctx: RunContext) -> None:
+    """The files of the later stages (insights, customers, plots) into ``ctx.out_dir``: part of
+    ``write_outputs``; tests of one stage call it alone."""
+    out = Path(ctx.out_dir)
+    _write_insights(ctx, out)
+    _write_customers(ctx, out)
+    _write_figures(ctx, out)
+
+
+def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
+    """Write every output of the run into ``ctx.out_dir`` (bytes depend only on the inputs,
+    except run.json's timings; ``timings_seconds.outputs`` is this writer's own time)."""
+    t0 = time.perf_counter()
+    cfg = ctx.config
+    out = Path(ctx.out_dir)
+    fmt = f"%.{cfg.output.float_digits}g"
+    ctx.kpis_daily.to_csv(
+        out / "kpis_daily.csv", index=False, float_format=fmt, lineterminator="\n"
+    )
+    if cfg.output.write_detections and ctx.detections is not None:
+        ctx.detections.to_csv(
+            out / "detections.csv", index=False, float_format=fmt, lineterminator="\n"
+        )
+    tables = ctx.kpi_tables
+    if tables:
+        (out / "tables").mkdir(exist_ok=True)
+        for name, df in sorted(tables.items()):
+            df.to_csv(
+                out / "tables" / f"{name}.csv", index=False, float_format=fmt, lineterminator="\n"
+            )
+    (out / "incidents.json").write_text(canonical_json(incidents_json(ctx)), encoding="utf-8")
+    if ctx.scorecard is not None:
+        (out / "scorecard.json").write_text(
+            canonical_json(json_ready(ctx.scorecard)), encoding="utf-8"
+        )
+    write_artefacts(ctx)
+    ctx.timings["outputs"] = round(time.perf_counter() - t0, 3)
+    run_info = {
+        "schema": "shocklab.run/1",
+        "config": cfg.model_dump(mode="json"),
+        "data": {
+            "path": str(ctx.data.path) if ctx.data.path else None,
+            "source": ctx.data.source,
+            "has_truth": ctx.has_truth,
+        },
+        "versions": versions(),
+        "detector_status": ctx.detector_status,
+        "timings_seconds": ctx.timings,
+        **(extra or {}),
+    }
+    (out / "run.json").write_text(canonical_json(json_ready(run_info)), encoding="utf-8")
+
+
+__all__ = [
+    "CUSTOMER_TABLES", "customer_files", "incidents_json", "write_artefacts", "write_outputs"
+]

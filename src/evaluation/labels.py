@@ -1,0 +1,120 @@
+"""Labelled windows for ``--kpis`` runs (``run_analysis.py --events FILE``) as the run's ``Truth``:
+ShockLab's list of ``{"start", "end"}`` windows (optionally ``event_id``, ``type``, ``expected``,
+``kpi`` + ``direction``), NAB's ``combined_windows.json`` (a mapping ``"<category>/<file>.csv" ->
+[[start, end], ...]``; the entry for the KPI file's name is used) or a CSV with ``start,end``
+columns (the same optional columns). An end given as a date covers that day.
+
+Labels are truth: they are read here, behind the wall, never by analytics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analytics.context import DataSet
+from analytics.loading import event_window, read_json
+from shocklab.errors import InputError
+from shocklab.truth import Truth
+
+
+def labels_truth(path: str | Path, ds: DataSet) -> Truth:
+    """The labelled windows of ``path`` for the KPI file loaded into ``ds``."""
+    ing = ds.ingest
+    return Truth(
+        events=load_events_file(path, ing.get("_kpis", []), kpi_file=ing.get("_file"),
+                                names=ing.get("_names"))
+    )
+
+
+def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
+    """The windows of NAB's combined_windows.json for the KPI file (matched by category/file
+    name)."""
+    if kpi_file is None:
+        raise InputError(f"{path}: a NAB label file needs the KPI file's name to pick its entry")
+    name = kpi_file.name
+    rel = f"{kpi_file.parent.name}/{name}"
+    hits = [k for k in raw if str(k).replace("\\", "/") == rel]
+    if not hits:
+        hits = [k for k in raw if str(k).replace("\\", "/").rsplit("/", 1)[-1] == name]
+    if not hits:
+        raise InputError(f"{path}: no entry for {name!r} (keys look like {next(iter(raw), '—')!r})")
+    if len(hits) > 1:
+        raise InputError(
+            f"{path}: {len(hits)} entries end in {name!r} ({', '.join(sorted(hits)[:3])}); "
+            f"put the KPI file in a folder named after its category"
+        )
+    wins = raw[hits[0]]
+    if not isinstance(wins, list):
+        raise InputError(f"{path}: [{hits[0]!r}]: expected a list of [start, end] windows")
+    out = []
+    for i, w in enumerate(wins):
+        if not isinstance(w, (list, tuple)) or len(w) != 2:
+            raise InputError(f"{path}: [{hits[0]!r}][{i}]: expected [start, end]")
+        out.append({"start": w[0], "end": w[1], "event_id": f"W{i + 1:02d}", "type": "nab_window"})
+    return out
+
+
+def _csv_events(path: Path) -> list[dict[str, Any]]:
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"{path}: cannot read CSV ({type(exc).__name__})") from None
+    low = {c.strip().lower(): c for c in df.columns}
+    if "start" not in low or "end" not in low:
+        raise InputError(
+            f"{path}: a CSV of events needs columns 'start' and 'end' (got {', '.join(df.columns)})"
+        )
+    recs = []
+    for row in df.to_dict("records"):
+        r = {k: row[c] for k, c in low.items() if row[c] != ""}
+        if "expected" in r:
+            r["expected"] = str(r["expected"]).strip().lower() in ("1", "true", "yes")
+        recs.append(r)
+    return recs
+
+
+def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | None = None,
+                     names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Labelled windows as ShockLab truth events (formats in the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: events file not found")
+    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        raw: Any = _csv_events(path)
+    else:
+        raw = read_json(path)
+        if isinstance(raw, dict) and "events" in raw:
+            raw = raw["events"]
+        elif isinstance(raw, dict):   # NAB combined_windows.json
+            raw = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
+    if not isinstance(raw, list):
+        raise InputError(f"{path}: expected a list of events with start/end")
+    names = names or {}
+    events = []
+    for i, ev in enumerate(raw):
+        start, end = event_window(ev, f"{path}: [{i}]")
+        kpi, direction = ev.get("kpi"), ev.get("direction")
+        if kpi is not None and kpi not in kpis:
+            raise InputError(
+                f"{path}: [{i}].kpi: {kpi!r} is not a column of the KPI file ({', '.join(kpis)})"
+            )
+        if direction not in (None, "up", "down"):
+            raise InputError(f"{path}: [{i}].direction: must be 'up' or 'down', got {direction!r}")
+        kpi = names.get(kpi, kpi) if kpi is not None else None
+        effects = {kpi: 1.0 if direction == "up" else -1.0} if kpi and direction else None
+        events.append(
+            {
+                "event_id": str(ev.get("event_id", f"X{i + 1:02d}")),
+                "type": str(ev.get("type", "labelled")),
+                "expected": bool(ev.get("expected", False)),
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "scope": {},
+                "effects": effects,
+                "primary_kpi": kpi,
+            }
+        )
+    return events

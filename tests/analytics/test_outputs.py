@@ -1,0 +1,49 @@
+"""analytics.outputs, the one writer of the run directory: the fast CSV path writes pandas' bytes,
+and a stage leaves its artefacts on the context without touching the disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.context import DataSet, RunContext
+from analytics.outputs import _csv_fast, customer_files, write_artefacts
+
+
+def _frame(times: bool) -> pd.DataFrame:
+    d = pd.to_datetime(["2025-01-01", "2025-01-02", None, "2025-03-04"])
+    if times:
+        d = d + pd.Timedelta(hours=5)
+    return pd.DataFrame({
+        "customer_id": ["C1", "C2", "C3", "C4"],
+        "segment": pd.Categorical(["Champions", "At Risk", "At Risk", "Lost"]),
+        "first_order": d,
+        "value": [1.0, 0.12345, np.nan, 1e-5],
+        "orders": [1, 2, 3, 4],
+        "flag": [True, False, True, False],
+    })
+
+
+@pytest.mark.parametrize("times", [False, True])
+@pytest.mark.parametrize("date_format", [None, "%Y-%m-%d"])
+def test_fast_csv_writes_the_bytes_pandas_writes(tmp_path, times, date_format):
+    df = _frame(times)
+    _csv_fast(df, tmp_path / "fast.csv", date_format=date_format)
+    df.to_csv(tmp_path / "pandas.csv", index=False, date_format=date_format)
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+def test_stage_artefacts_are_written_only_by_the_writer(tmp_path, make_config):
+    ctx = RunContext(
+        config=make_config(), data=DataSet(path=None, tables={}), out_dir=tmp_path,
+        customers={"churn": {"status": "ok"}},
+        customer_tables={"actions": _frame(False)[["customer_id", "segment"]]},
+        figures={"plots/x.png": b"\x89PNG"},
+    )
+    assert list(tmp_path.iterdir()) == []
+    write_artefacts(ctx)
+    assert (tmp_path / "plots" / "x.png").read_bytes() == b"\x89PNG"
+    assert sorted(p.name for p in (tmp_path / "customers").iterdir()) == customer_files(
+        ctx.customer_tables, True, None
+    ) == ["actions.csv", "churn_metrics.json"]
