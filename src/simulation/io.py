@@ -109,14 +109,17 @@ def truth_tables(world: World) -> dict[str, Any]:
     D = world.setup.shape[0]
     customer_id = _customer_ids(world)
     churned = cust.churn_day < D
-    iso = np.datetime_as_string(
-        np.datetime64(start.date(), "D") + np.where(churned, cust.churn_day, 0), unit="D"
-    )
-    churn_date = np.where(churned, iso, "")
+    # text columns as categoricals (a label per distinct day / tier, not per customer): the CSV
+    # writer decodes them, so the bytes are those of the plain strings
+    days, day_code = np.unique(np.where(churned, cust.churn_day, D), return_inverse=True)
+    iso = np.datetime_as_string(np.datetime64(start.date(), "D") + days, unit="D")
+    labels = [d if k < D else "" for d, k in zip(iso, days, strict=True)]
+    churn_date = pd.Categorical.from_codes(day_code.reshape(-1), categories=labels)
     rate = np.round(world.purchase_rate, 4)
     pct = pd.Series(rate).rank(pct=True, method="first").to_numpy()
-    tier = np.where(
-        rate == 0, "none", np.where(pct > 0.8, "high", np.where(pct > 0.5, "medium", "low"))
+    tier = pd.Categorical.from_codes(
+        np.where(rate == 0, 3, np.where(pct > 0.8, 2, np.where(pct > 0.5, 1, 0))),
+        categories=["low", "medium", "high", "none"],
     )
     order = np.argsort(customer_id, kind="stable")
     customers = (
@@ -148,10 +151,7 @@ def _write_table(
         df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
     else:
         path = path_stem.with_suffix(".csv")
-        if float_format is None:
-            write_csv(df, path)   # pyarrow, same bytes as pandas' to_csv
-        else:
-            df.to_csv(path, index=False, lineterminator="\n", float_format=float_format)
+        write_csv(df, path, float_format)   # pyarrow, same bytes as pandas' to_csv
     return path
 
 
