@@ -142,6 +142,17 @@ def _delta(ctx: RunContext, snap: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _flush() -> None:
+    """Flush the log handlers and stdio, best effort (a stale handler may hold a closed stream)."""
+    streams = [*logging.getLogger().handlers, *logging.getLogger("shocklab").handlers,
+               sys.stdout, sys.stderr]
+    for s in streams:
+        try:
+            s.flush()
+        except (ValueError, OSError, AttributeError):
+            pass
+
+
 class _Worker:
     """The branch in a forked child; its context changes come back as a pickle file."""
 
@@ -149,10 +160,7 @@ class _Worker:
                  scoring: bool) -> None:
         fd, self.path = tempfile.mkstemp(prefix="shocklab-branch-", suffix=".pkl")
         os.close(fd)
-        for h in logging.getLogger().handlers + logging.getLogger("shocklab").handlers:
-            h.flush()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush()  # buffered output would be written twice, once by each process
         gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
         try:
             self.pid = os.fork()
@@ -193,10 +201,7 @@ class _Worker:
                 "traceback": result.get("traceback", "")})
         with open(self.path, "wb") as fh:
             fh.write(data)
-        for h in logging.getLogger().handlers + logging.getLogger("shocklab").handlers:
-            h.flush()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush()
         return 0
 
     def join(self, ctx: RunContext) -> None:

@@ -143,3 +143,19 @@ def test_switch(monkeypatch):
     assert not schedule.parallel_enabled()
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
     assert schedule.parallel_enabled()
+
+
+def test_a_stale_log_handler_with_a_closed_stream_does_not_stop_the_fork(tmp_path, monkeypatch):
+    import io
+    import logging
+
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    stream.close()  # as a test's captured stream left behind
+    logging.getLogger("shocklab").addHandler(handler)
+    try:
+        ctx = schedule.run_stages(_ctx(tmp_path), _stages([]), _run_one)
+    finally:
+        logging.getLogger("shocklab").removeHandler(handler)
+    assert ctx.customers["pid"] != os.getpid()
