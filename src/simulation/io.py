@@ -158,7 +158,8 @@ def _write_table(
 def _write_hashed(
     df: pd.DataFrame, path_stem: Path, fmt: str, float_format: str | None = None
 ) -> tuple[Path, str]:
-    path = _write_table(df, path_stem, fmt, float_format)
+    path = (_write_table(df, path_stem, fmt) if float_format is None
+            else _write_table(df, path_stem, fmt, float_format))
     return path, sha256_file(path)
 
 
@@ -173,22 +174,27 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
     from concurrent.futures import ThreadPoolExecutor
 
     obs = tables(world)
-    with atomic_dir(out) as tmp, ThreadPoolExecutor(max_workers=WRITERS) as pool:
+    with atomic_dir(out) as tmp:
         # pyarrow's writers and sha256 release the GIL: the tables are written (and hashed) on
         # two threads, the largest first, while this thread builds the truth tables; every file's
-        # bytes are the same as written one after another
-        def job(df: pd.DataFrame, stem: Path, fmt: str, float_format: str | None = None):
-            return pool.submit(_write_hashed, df, stem, fmt, float_format)
+        # bytes are the same as written one after another. On an error or a signal here, queued
+        # writes are cancelled and running ones finish before atomic_dir removes the directory.
+        pool = ThreadPoolExecutor(max_workers=WRITERS)
+        try:
+            def job(df: pd.DataFrame, stem: Path, fmt: str, float_format: str | None = None):
+                return pool.submit(_write_hashed, df, stem, fmt, float_format)
 
-        jobs = [job(obs[name], tmp / name, fmt)
-                for name in sorted(obs, key=lambda n: -obs[n].size)]
-        truth = truth_tables(world)
-        (tmp / "truth").mkdir()
-        for name in ("baseline_daily", "counterfactual_daily", "customers"):
-            # truth tables are always CSV: small, and read by people as often as by code
-            jobs.append(job(truth[name], tmp / "truth" / name, "csv",
-                            "%.10g" if name == "baseline_daily" else None))
-        digests = dict(j.result() for j in jobs)
+            jobs = [job(obs[name], tmp / name, fmt)
+                    for name in sorted(obs, key=lambda n: -obs[n].size)]
+            truth = truth_tables(world)
+            (tmp / "truth").mkdir()
+            for name in ("baseline_daily", "counterfactual_daily", "customers"):
+                # truth tables are always CSV: small, and read by people as often as by code
+                jobs.append(job(truth[name], tmp / "truth" / name, "csv",
+                                "%.10g" if name == "baseline_daily" else None))
+            digests = dict(j.result() for j in jobs)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         files = list(digests)
         noise_path = tmp / "truth" / "noise_model.json"
         noise_path.write_text(canonical_json(noise_model.noise_params(world.cfg)), encoding="utf-8")
