@@ -4,7 +4,9 @@ generation end to end, and an analysis's per-stage timings from run.json. Prints
 
     python bench/bench_profile.py --other /path/to/other/checkout [--repeat 5]
                                   [--scenario config/scenarios/one_year_4ch.yaml]
-                                  [--analysis [--data DIR]] [--skip-generate]
+                                  [--analysis [--data DIR] [--reference DIR ...]
+                                   [--analysis-repeat N] [--sequential]]
+                                  [--skip-generate] [--skip-startup]
 
 Every figure is measured in fresh interpreters, this tree and --other alternately (paired runs),
 reported as the median of --repeat with the ratio other / this; peak RSS is the child's VmHWM.
