@@ -81,6 +81,7 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     before = [s for s in stages[:first] if s[0] not in BRANCH]  # run while the worker runs
     # stages listed between the branch's stages, and after it, come after the join
     after = [s for s in stages[first:] if s[0] not in BRANCH]
+    _preload(names)
     worker = _Worker(ctx, branch, run_one, scoring="score" in names[:last])
     try:
         for name, fn in before:
@@ -94,6 +95,20 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     for name, fn in after:
         run_one(ctx, name, fn)
     return ctx
+
+
+def _preload(names: list[str]) -> None:
+    """Import, before the fork, the modules both processes would otherwise import each for itself
+    (matplotlib for the plots, the customer models): once, in pages the worker shares."""
+    import importlib
+
+    wanted = {"customers": "analytics.customers.pipeline", "report": "analytics.report"}
+    for name, module in wanted.items():
+        if name in names:
+            try:
+                importlib.import_module(module)
+            except ImportError:  # the stage itself will report it
+                pass
 
 
 def _early_report(
