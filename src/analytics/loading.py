@@ -112,7 +112,7 @@ def coerce(
     missing = [c for c in schema if c not in df.columns]
     if missing:
         raise InputError(f"{where}: missing column {missing[0]!r} (expected {', '.join(schema)})")
-    out = df.copy()
+    out = df.copy(deep=False)  # whole-column assignment replaces (pandas >= 2): df is untouched
     for col, kind in schema.items():
         s = out[col]
         if s.isna().any() and col not in allow_nan:
