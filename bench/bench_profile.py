@@ -4,7 +4,9 @@ generation end to end, and an analysis's per-stage timings from run.json. Prints
 
     python bench/bench_profile.py --other /path/to/other/checkout [--repeat 5]
                                   [--scenario config/scenarios/one_year_4ch.yaml]
-                                  [--analysis [--data DIR]] [--skip-generate]
+                                  [--analysis [--data DIR] [--reference DIR ...]
+                                   [--analysis-repeat N] [--sequential]]
+                                  [--skip-generate] [--skip-startup]
 
 Every figure is measured in fresh interpreters, this tree and --other alternately (paired runs),
 reported as the median of --repeat with the ratio other / this; peak RSS is the child's VmHWM.
@@ -14,7 +16,10 @@ On a shared machine compare the ratios, not the seconds.
 - generate_data.py end to end on --scenario, CSV and Parquet, plus the simulate / write split the
   CLI logs;
 - with --analysis: run_analysis.py on one data directory (--data, or --scenario generated once),
-  each tree's run.json stage timings side by side (one paired run: analyses are long).
+  this tree, --other and every --reference back to back (--analysis-repeat rounds; --sequential
+  adds this tree with SHOCKLAB_PARALLEL=0): wall, CPU, the main process's peak RSS and the
+  peak of the process tree's summed RSS and PSS (the stage scheduler forks a worker: PSS counts
+  the pages they share once), then run.json's stage timings side by side.
 """
 
 from __future__ import annotations
@@ -40,9 +45,95 @@ PROBE = (
 )
 
 
+def _env(tree: Path) -> dict[str, str]:
+    """The tree's own code first (the shared venv's editable install points elsewhere)."""
+    return {**os.environ, "SHOCKLAB_LOG_DIR": "", "PYTHONPATH": f"{tree / 'src'}:{tree}"}
+
+
+def _descendants(root: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def _tree_memory(pids: list[int]) -> tuple[float, float]:
+    """(sum of RSS, sum of PSS) in MB over ``pids`` (smaps_rollup). PSS splits pages shared
+    copy-on-write between forked processes, so it is the honest sum."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for ln in fh:
+                    if ln.startswith("Rss:"):
+                        rss += int(ln.split()[1])
+                    elif ln.startswith("Pss:"):
+                        pss += int(ln.split()[1])
+        except OSError:
+            continue
+    return rss / 1024, pss / 1024
+
+
+def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None = None
+               ) -> dict[str, float]:
+    """Wall, CPU (user+sys of the process and the children it reaped), the main process's peak
+    RSS (VmHWM) and the peak over time of the process tree's summed RSS and PSS (sampled every
+    100 ms) of ``python script args`` run from ``tree``."""
+    import threading
+
+    t0 = time.perf_counter()
+    p = subprocess.Popen([sys.executable, str(tree / script), *args], cwd=tree,
+                         env={**_env(tree), **(env or {})}, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    peak = {"rss": 0.0, "pss": 0.0, "hwm": 0.0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        pids, n = [p.pid], 0
+        while not stop.is_set():
+            if n % 5 == 0:  # the tree every 0.5 s (a /proc scan), its memory every 0.1 s
+                pids = _descendants(p.pid)
+            n += 1
+            rss, pss = _tree_memory(pids)
+            peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
+            try:
+                with open(f"/proc/{p.pid}/status") as fh:
+                    m = re.search(r"VmHWM:\s+(\d+)", fh.read())
+                if m:
+                    peak["hwm"] = max(peak["hwm"], int(m.group(1)) / 1024)
+            except OSError:
+                pass
+            stop.wait(0.1)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    err = p.stderr.read() if p.stderr else ""
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    if p.returncode not in (0, 1):   # 1: a quality gate, still a complete run
+        sys.exit(f"{tree / script} {' '.join(args)} failed ({p.returncode}):\n{err[-2000:]}")
+    return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "hwm": peak["hwm"],
+            "rss": peak["rss"], "pss": peak["pss"]}
+
+
 def timed(tree: Path, script: str, *args: str) -> tuple[float, float, str]:
     """(wall s, peak RSS MB, stdout) of ``python script args`` run from ``tree``."""
-    env = {**os.environ, "SHOCKLAB_LOG_DIR": ""}
+    env = _env(tree)
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", PROBE, str(tree / script), *args], cwd=tree, env=env,
                        capture_output=True, text=True)
@@ -123,6 +214,13 @@ def main() -> int:
         help="data directory for --analysis (default: --scenario, generated)",
     )
     ap.add_argument("--skip-generate", action="store_true")
+    ap.add_argument("--skip-startup", action="store_true", help="skip --help and -X importtime")
+    ap.add_argument("--reference", type=Path, action="append", default=[],
+                    help="--analysis: one more checkout to run beside (e.g. current main)")
+    ap.add_argument("--analysis-repeat", type=int, default=1,
+                    help="--analysis: rounds of back-to-back runs (default 1)")
+    ap.add_argument("--sequential", action="store_true",
+                    help="--analysis: also this tree with SHOCKLAB_PARALLEL=0")
     args = ap.parse_args()
     this = ROOT
     other = args.other.resolve() if args.other else None
@@ -133,10 +231,11 @@ def main() -> int:
         f"{args.repeat} paired runs"
     )
 
-    print("CLI start-up (--help):")
-    for script in ("generate_data.py", "run_analysis.py", "run_experiment.py"):
-        line(f"{script} --help", paired(trees, args.repeat, script, "--help"), this, other)
-    import_profile()
+    if not args.skip_startup:
+        print("CLI start-up (--help):")
+        for script in ("generate_data.py", "run_analysis.py", "run_experiment.py"):
+            line(f"{script} --help", paired(trees, args.repeat, script, "--help"), this, other)
+        import_profile()
 
     if not args.skip_generate:
         scen = str(ROOT / args.scenario)
@@ -167,29 +266,64 @@ def main() -> int:
         if data is None:
             data = tempfile.mkdtemp(prefix="bench-profile-data-") + "/d"
             subprocess.run(
-                [
-                    sys.executable,
-                    str(ROOT / "generate_data.py"),
-                    "--config",
-                    str(ROOT / args.scenario),
-                    "--out",
-                    data,
-                    "--quiet",
-                ],
-                check=True,
-                env={**os.environ, "SHOCKLAB_LOG_DIR": ""},
+                [sys.executable, str(ROOT / "generate_data.py"), "--config",
+                 str(ROOT / args.scenario), "--out", data, "--quiet"],
+                check=True, env=_env(ROOT),
             )
-        data = str(Path(data).resolve())
-        print(f"analysis of {data} (run_analysis.py, fresh interpreter, one paired run):")
-        runs: dict[Path, Path] = {}
-        res = {}
-        for tree in trees:
-            out = Path(tempfile.mkdtemp(prefix="bench-profile-run-")) / "r"
-            res[tree] = timed(tree, "run_analysis.py", "--data", data, "--out", str(out), "--quiet")
-            runs[tree] = out
-        line("run_analysis.py (all stages)", res, this, other)
-        stage_table(runs, this, other)
+        analysis(Path(data).resolve(), this, other, args.reference, args.analysis_repeat,
+                 args.sequential)
     return 0
+
+
+def analysis(data: Path, this: Path, other: Path | None, refs: list[Path], repeat: int,
+             sequential: bool) -> None:
+    """run_analysis.py on one data directory: this tree (and, with --sequential, this tree with
+    SHOCKLAB_PARALLEL=0), --other and each --reference, ``repeat`` rounds back to back (the order
+    rotates each round); medians of wall and CPU, the largest peaks; then run.json's stage timings
+    of each variant's last run."""
+    variants: list[tuple[str, Path, dict[str, str]]] = [("this", this, {})]
+    if sequential:
+        variants.append(("this, sequential", this, {"SHOCKLAB_PARALLEL": "0"}))
+    if other is not None:
+        variants.append(("other", other, {}))
+    variants += [(f"ref {r.name}", r.resolve(), {}) for r in refs]
+    print(f"analysis of {data} (run_analysis.py, fresh interpreter, {repeat} round(s); load "
+          f"average before {os.getloadavg()[0]:.1f}):")
+    res: dict[str, list[dict[str, float]]] = {v[0]: [] for v in variants}
+    runs: dict[str, Path] = {}
+    for i in range(repeat):
+        k = i % len(variants)
+        for label, tree, env in variants[k:] + variants[:k]:
+            out = Path(tempfile.mkdtemp(prefix="bench-profile-run-")) / "r"
+            r = timed_tree(tree, "run_analysis.py", "--data", str(data), "--out", str(out),
+                           "--quiet", env=env)
+            r["load"] = os.getloadavg()[0]
+            res[label].append(r)
+            runs[label] = out
+            print(f"    round {i + 1} {label:<18} {r['wall']:7.2f} s wall {r['cpu']:7.2f} s CPU "
+                  f"(load {r['load']:.1f})", flush=True)
+    base = statistics.median(x["wall"] for x in res["this"])
+    base_cpu = statistics.median(x["cpu"] for x in res["this"])
+    for label, _, _ in variants:
+        rs = res[label]
+        w = statistics.median(x["wall"] for x in rs)
+        c = statistics.median(x["cpu"] for x in rs)
+        print(f"  {label:<18} wall {w:7.2f} s ({w / base:4.2f}x this) | CPU {c:7.2f} s "
+              f"({c / base_cpu:4.2f}x) | peak: main process {max(x['hwm'] for x in rs):6,.0f} MB,"
+              f" tree RSS sum {max(x['rss'] for x in rs):6,.0f} MB, tree PSS sum "
+              f"{max(x['pss'] for x in rs):6,.0f} MB")
+    timings = {
+        label: json.loads((d / "run.json").read_text())["timings_seconds"]
+        for label, d in runs.items()
+    }
+    keys = list(dict.fromkeys(k for t in timings.values() for k in t))
+    print("  run.json stage timings (last round), " + " | ".join(v[0] for v in variants))
+    for k in keys:
+        vals = [timings[v[0]].get(k) for v in variants]
+        if any(isinstance(v, dict) for v in vals):
+            continue
+        print(f"    {k:<22}" + " | ".join(
+            f"{v:7.2f}" if v is not None else "      -" for v in vals))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,29 @@ def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
+def _positions(index: pd.Series | np.ndarray, targets: pd.Series | np.ndarray) -> np.ndarray:
+    """``pd.Index(index).get_indexer(targets)``: the position of each target in ``index``, -1 when
+    absent. ``index`` holds unique values (every loader checks its keys: orders, products,
+    customers). Hashed by Arrow's ``index_in``, ~3x faster than pandas on string ids; pandas for
+    anything Arrow will not compare (mixed types, nulls)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:
+        return pd.Index(index).get_indexer(targets)
+    try:
+        ia, ta = pa.array(index, from_pandas=True), pa.array(targets, from_pandas=True)
+        text = [pa.types.is_string(a.type) or pa.types.is_large_string(a.type) for a in (ia, ta)]
+        if all(text):
+            ia, ta = ia.cast(pa.large_string()), ta.cast(pa.large_string())
+        if ia.null_count == 0 and ta.null_count == 0 and ia.type == ta.type:
+            pos = pc.index_in(ta, value_set=ia)
+            return pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+    except (pa.ArrowException, TypeError, ValueError):
+        pass
+    return pd.Index(index).get_indexer(targets)
+
+
 def _distinct_count(key: np.ndarray, item: np.ndarray, n_keys: int) -> np.ndarray:
     """Number of distinct ``item`` per ``key`` (both int arrays)."""
     if key.size == 0:
@@ -96,7 +119,7 @@ def _compute_kpis_daily_pandas(ds: DataSet) -> pd.DataFrame:
     is_new = valid & (day == first[cust])
     if "customers" in ds.tables:
         c = ds.tables["customers"]
-        pos = pd.Index(c["customer_id"]).get_indexer(cust_ids)
+        pos = _positions(c["customer_id"], cust_ids)
         signup = c["signup_date"].to_numpy("datetime64[D]")
         fresh = np.where(pos >= 0, signup[np.maximum(pos, 0)] >= start, True)
         is_new &= fresh[cust]
@@ -158,12 +181,12 @@ def _compute_kpis_daily_pandas(ds: DataSet) -> pd.DataFrame:
         frames.append(block(dim, seg, labels, day, valid, revenue, units, cust, is_new, None))
     if "order_items" in ds.tables and "products" in ds.tables:
         items = ds.tables["order_items"]
-        row = pd.Index(orders["order_id"]).get_indexer(items["order_id"])
+        row = _positions(orders["order_id"], items["order_id"])
         if (row < 0).any():
             raise InputError(
                 f"order_items: order_id {items['order_id'][row < 0].iloc[0]!r} is not in orders"
             )
-        prow = pd.Index(ds.tables["products"]["product_id"]).get_indexer(items["product_id"])
+        prow = _positions(ds.tables["products"]["product_id"], items["product_id"])
         if (prow < 0).any():
             raise InputError(
                 f"order_items: product_id {items['product_id'][prow < 0].iloc[0]!r} is not in "
@@ -290,8 +313,8 @@ def summary_tables(
     if "order_items" in ds.tables and "products" in ds.tables:
         orders = ds.tables["orders"]
         items = ds.tables["order_items"]
-        # (isin on arrow strings is slow; positional lookup through an Index is not)
-        row = pd.Index(orders["order_id"]).get_indexer(items["order_id"])
+        # (isin on arrow strings is slow; a positional lookup is not)
+        row = _positions(orders["order_id"], items["order_id"])
         valid = (orders["status"] != "cancelled").to_numpy()
         it = items[(row >= 0) & valid[np.maximum(row, 0)]]
         rev = it["quantity"] * it["unit_price"] * (1 - it["discount_pct"])

@@ -112,7 +112,7 @@ def coerce(
     missing = [c for c in schema if c not in df.columns]
     if missing:
         raise InputError(f"{where}: missing column {missing[0]!r} (expected {', '.join(schema)})")
-    out = df.copy()
+    out = df.copy(deep=False)  # whole-column assignment replaces (pandas >= 2): df is untouched
     for col, kind in schema.items():
         s = out[col]
         if s.isna().any() and col not in allow_nan:
@@ -322,11 +322,34 @@ def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Times
     return start, end
 
 
+def _arrow_system_pool() -> Any:
+    """pyarrow allocating with malloc (not its mimalloc/jemalloc pool, which keeps the freed
+    buffers of the CSV/Parquet readers: ~200 MB after loading the default world), so that
+    ``release_unused`` (malloc_trim) can hand the readers' temporaries back after loading.
+    Process-wide; the bytes read are the same. None without pyarrow."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return None
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+    return pa
+
+
 def load_data_dir(path: str | Path, verify: bool = True) -> DataSet:
     """Read a data directory written by generate_data.py (or laid out the same way).
 
     verify : False turns hash / row-count mismatches with manifest.json into counted warnings.
     """
+    pa = _arrow_system_pool()
+    try:
+        return _load_data_dir(path, verify)
+    finally:
+        if pa is not None:  # the readers' freed buffers back to the OS (a forked worker shares
+            pa.default_memory_pool().release_unused()  # what stays)
+
+
+def _load_data_dir(path: str | Path, verify: bool) -> DataSet:
     base = Path(path)
     if not base.exists():
         raise InputError(f"{base}: data directory not found (generate one with generate_data.py)")

@@ -182,20 +182,15 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
     cfg = ctx.config
     out = Path(ctx.out_dir)
     fmt = f"%.{cfg.output.float_digits}g"
-    ctx.kpis_daily.to_csv(
-        out / "kpis_daily.csv", index=False, float_format=fmt, lineterminator="\n"
-    )
+    # pyarrow's writer, the same bytes as to_csv(index=False, float_format=fmt, lineterminator="\n")
+    write_csv(ctx.kpis_daily, out / "kpis_daily.csv", float_format=fmt)
     if cfg.output.write_detections and ctx.detections is not None:
-        ctx.detections.to_csv(
-            out / "detections.csv", index=False, float_format=fmt, lineterminator="\n"
-        )
+        write_csv(ctx.detections, out / "detections.csv", float_format=fmt)
     tables = ctx.kpi_tables
     if tables:
         (out / "tables").mkdir(exist_ok=True)
         for name, df in sorted(tables.items()):
-            df.to_csv(
-                out / "tables" / f"{name}.csv", index=False, float_format=fmt, lineterminator="\n"
-            )
+            write_csv(df, out / "tables" / f"{name}.csv", float_format=fmt)
     (out / "incidents.json").write_text(canonical_json(incidents_json(ctx)), encoding="utf-8")
     if ctx.scorecard is not None:
         (out / "scorecard.json").write_text(

@@ -238,14 +238,20 @@ STAGES: list[tuple[str, Stage]] = [
 ]
 
 
+def _run_one(ctx: RunContext, name: str, fn: Stage) -> None:
+    t0 = time.perf_counter()
+    fn(ctx)
+    ctx.timings[name] = round(time.perf_counter() - t0, 3)
+    log.debug("stage %s: %.2fs", name, ctx.timings[name])
+
+
 def run(ctx: RunContext, stages: Sequence[tuple[str, Stage]] | None = None) -> RunContext:
-    """Run the stages in order, timing each into ``ctx.timings``."""
-    for name, fn in STAGES if stages is None else stages:
-        t0 = time.perf_counter()
-        fn(ctx)
-        ctx.timings[name] = round(time.perf_counter() - t0, 3)
-        log.debug("stage %s: %.2fs", name, ctx.timings[name])
-    return ctx
+    """Run the stages, timing each into ``ctx.timings``: in order, except that the customers
+    branch runs in a second process beside the detection chain when two cores are free (same
+    result; ``analytics.schedule``, ``SHOCKLAB_PARALLEL=0`` turns it off)."""
+    from .schedule import run_stages
+
+    return run_stages(ctx, STAGES if stages is None else stages, _run_one)
 
 
 # ---------------------------------------------------------------- selection, ids, outputs

@@ -251,12 +251,10 @@ def plot_scorecard(ctx: RunContext) -> bytes | None:
     return _png(fig)
 
 
-def run(ctx: RunContext) -> None:
-    """Pipeline stage: render the plots into ``ctx.figures`` as ``plots/<name>.png`` (see module
-    docstring); ``analytics.outputs`` writes them."""
+def _jobs(ctx: RunContext) -> list[tuple[str, Callable[..., Any], tuple[Any, ...]]]:
     cfg = ctx.config.insights
     if not cfg.enabled or not cfg.plots or ctx.kpis_daily is None or ctx.kpis_daily.empty:
-        return
+        return []
     kpis = list(cfg.plot_kpis)
     if ctx.data.source == "kpis":   # an external file's own KPIs (the first few)
         kpis = [c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")][:4]
@@ -270,6 +268,28 @@ def run(ctx: RunContext) -> None:
     ]
     jobs += [("forecast.png", plot_forecast, ()), ("channels.png", plot_channels, ()),
              ("scorecard.png", plot_scorecard, ())]
+    return jobs
+
+
+# plots that need only the detection chain (KPIs, detections, incidents, truth events), not the
+# insights or the insight scores: the stage scheduler draws them early (analytics.schedule)
+EARLY = (plot_kpi,)
+
+
+def early(ctx: RunContext) -> frozenset[str]:
+    """Draw the plots in ``EARLY`` now; returns their file names for ``run(ctx, done=...)``."""
+    jobs = [j for j in _jobs(ctx) if j[1] in EARLY]
+    _draw(ctx, jobs)
+    return frozenset(name for name, _, _ in jobs)
+
+
+def run(ctx: RunContext, done: frozenset[str] = frozenset()) -> None:
+    """Pipeline stage: render the plots into ``ctx.figures`` as ``plots/<name>.png`` (see module
+    docstring; ``analytics.outputs`` writes them); ``done``: names ``early`` already drew."""
+    _draw(ctx, [j for j in _jobs(ctx) if j[0] not in done])
+
+
+def _draw(ctx: RunContext, jobs: list[tuple[str, Callable[..., Any], tuple[Any, ...]]]) -> None:
     for name, fn, args in jobs:
         try:
             png = fn(ctx, *args)

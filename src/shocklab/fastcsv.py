@@ -54,6 +54,19 @@ def _float_strings(values: np.ndarray):
     return s
 
 
+def _formatted_float_strings(values: np.ndarray, float_format: str):
+    """``float_format % v`` per value, NaN → null (pandas' ``to_csv(float_format=...)``): each
+    distinct bit pattern is formatted once (so -0.0 and 0.0 stay apart)."""
+    import pyarrow as pa
+
+    uniq, inv = np.unique(np.ascontiguousarray(values).view(np.int64), return_inverse=True)
+    strs = [None if v != v else float_format % v for v in uniq.view(np.float64).tolist()]
+    joined = "".join(s for s in strs if s is not None)
+    if any(ch in joined for ch in ',"\r\n'):
+        raise _Fallback                               # pandas would quote these cells
+    return pa.array(strs, type=pa.string()).take(pa.array(inv.reshape(-1)))
+
+
 def _datetime_array(s: pd.Series):
     import pyarrow as pa
 
@@ -97,7 +110,7 @@ def _joined_rows(table) -> bytes:
     return ("\n".join(rows.to_pylist()) + "\n").encode("utf-8")
 
 
-def _column(s: pd.Series):
+def _column(s: pd.Series, float_format: str | None = None):
     import pyarrow as pa
 
     dt = s.dtype
@@ -121,7 +134,9 @@ def _column(s: pd.Series):
     if pd.api.types.is_float_dtype(dt):
         if not isinstance(dt, np.dtype):
             raise _Fallback
-        return _float_strings(s.to_numpy(np.float64))
+        values = s.to_numpy(np.float64)
+        return (_float_strings(values) if float_format is None
+                else _formatted_float_strings(values, float_format))
     if pd.api.types.is_datetime64_dtype(dt):
         return _datetime_array(s)
     if pd.api.types.is_string_dtype(dt):
@@ -134,9 +149,10 @@ def _column(s: pd.Series):
     raise _Fallback
 
 
-def write_csv(df: pd.DataFrame, path: str | Path) -> None:
-    """Write ``df`` like ``df.to_csv(path, index=False, lineterminator="\\n")``, usually via
-    pyarrow."""
+def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = None) -> None:
+    """Write ``df`` like ``df.to_csv(path, index=False, lineterminator="\\n",
+    float_format=float_format)``, usually via pyarrow. ``float_format``: a ``%`` format such as
+    ``"%.6g"``, applied to every float column (NaN stays an empty cell)."""
     cols = [str(c) for c in df.columns]
     simple_header = len(cols) > 1 and len(set(cols)) == len(cols) and not any(
         c == "" or any(ch in c for ch in ',"\r\n') for c in cols)
@@ -145,7 +161,9 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
             import pyarrow as pa
             import pyarrow.csv as pcsv
 
-            table = pa.table({c: _column(df.iloc[:, i]) for i, c in enumerate(cols)})
+            table = pa.table(
+                {c: _column(df.iloc[:, i], float_format) for i, c in enumerate(cols)}
+            )
             header = (",".join(cols) + "\n").encode("utf-8")
             try:
                 with open(path, "wb") as fh:   # header by hand: arrow would quote the names
@@ -163,4 +181,4 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
             return
         except (_Fallback, ImportError):
             pass
-    df.to_csv(path, index=False, lineterminator="\n")
+    df.to_csv(path, index=False, lineterminator="\n", float_format=float_format)

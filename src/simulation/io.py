@@ -109,14 +109,17 @@ def truth_tables(world: World) -> dict[str, Any]:
     D = world.setup.shape[0]
     customer_id = _customer_ids(world)
     churned = cust.churn_day < D
-    iso = np.datetime_as_string(
-        np.datetime64(start.date(), "D") + np.where(churned, cust.churn_day, 0), unit="D"
-    )
-    churn_date = np.where(churned, iso, "")
+    # text columns as categoricals (a label per distinct day / tier, not per customer): the CSV
+    # writer decodes them, so the bytes are those of the plain strings
+    days, day_code = np.unique(np.where(churned, cust.churn_day, D), return_inverse=True)
+    iso = np.datetime_as_string(np.datetime64(start.date(), "D") + days, unit="D")
+    labels = [d if k < D else "" for d, k in zip(iso, days, strict=True)]
+    churn_date = pd.Categorical.from_codes(day_code.reshape(-1), categories=labels)
     rate = np.round(world.purchase_rate, 4)
     pct = pd.Series(rate).rank(pct=True, method="first").to_numpy()
-    tier = np.where(
-        rate == 0, "none", np.where(pct > 0.8, "high", np.where(pct > 0.5, "medium", "low"))
+    tier = pd.Categorical.from_codes(
+        np.where(rate == 0, 3, np.where(pct > 0.8, 2, np.where(pct > 0.5, 1, 0))),
+        categories=["low", "medium", "high", "none"],
     )
     order = np.argsort(customer_id, kind="stable")
     customers = (
@@ -148,32 +151,51 @@ def _write_table(
         df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
     else:
         path = path_stem.with_suffix(".csv")
-        if float_format is None:
-            write_csv(df, path)   # pyarrow, same bytes as pandas' to_csv
-        else:
-            df.to_csv(path, index=False, lineterminator="\n", float_format=float_format)
+        write_csv(df, path, float_format)   # pyarrow, same bytes as pandas' to_csv
     return path
+
+
+def _write_hashed(
+    df: pd.DataFrame, path_stem: Path, fmt: str, float_format: str | None = None
+) -> tuple[Path, str]:
+    path = (_write_table(df, path_stem, fmt) if float_format is None
+            else _write_table(df, path_stem, fmt, float_format))
+    return path, sha256_file(path)
+
+
+# threads writing data-directory files (the machine this targets has two cores)
+WRITERS = 2
 
 
 def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str, Any]:
     """Write the data directory atomically; returns the manifest."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}")
+    from concurrent.futures import ThreadPoolExecutor
+
     obs = tables(world)
-    truth = truth_tables(world)
     with atomic_dir(out) as tmp:
-        files = [_write_table(df, tmp / name, fmt) for name, df in obs.items()]
-        (tmp / "truth").mkdir()
-        for name in ("baseline_daily", "counterfactual_daily", "customers"):
-            # truth tables are always CSV: small, and read by people as often as by code
-            files.append(
-                _write_table(
-                    truth[name],
-                    tmp / "truth" / name,
-                    "csv",
-                    "%.10g" if name == "baseline_daily" else None,
-                )
-            )
+        # pyarrow's writers and sha256 release the GIL: the tables are written (and hashed) on
+        # two threads, the largest first, while this thread builds the truth tables; every file's
+        # bytes are the same as written one after another. On an error or a signal here, queued
+        # writes are cancelled and running ones finish before atomic_dir removes the directory.
+        pool = ThreadPoolExecutor(max_workers=WRITERS)
+        try:
+            def job(df: pd.DataFrame, stem: Path, fmt: str, float_format: str | None = None):
+                return pool.submit(_write_hashed, df, stem, fmt, float_format)
+
+            jobs = [job(obs[name], tmp / name, fmt)
+                    for name in sorted(obs, key=lambda n: -obs[n].size)]
+            truth = truth_tables(world)
+            (tmp / "truth").mkdir()
+            for name in ("baseline_daily", "counterfactual_daily", "customers"):
+                # truth tables are always CSV: small, and read by people as often as by code
+                jobs.append(job(truth[name], tmp / "truth" / name, "csv",
+                                "%.10g" if name == "baseline_daily" else None))
+            digests = dict(j.result() for j in jobs)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        files = list(digests)
         noise_path = tmp / "truth" / "noise_model.json"
         noise_path.write_text(canonical_json(noise_model.noise_params(world.cfg)), encoding="utf-8")
         files.append(noise_path)
@@ -199,7 +221,10 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
                 "unexpected": sum(not e["expected"] for e in truth["events"]),
                 "expected": sum(bool(e["expected"]) for e in truth["events"]),
             },
-            "files": {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(files)},
+            "files": {
+                str(p.relative_to(tmp)): digests[p] if p in digests else sha256_file(p)
+                for p in sorted(files)
+            },
         }
         (tmp / "manifest.json").write_text(canonical_json(manifest), encoding="utf-8")
         # The config that produced the data, for reproduction (validated, defaults filled in).

@@ -101,3 +101,22 @@ def test_quoted_cells_same_bytes_without_pandas(tmp_path, monkeypatch):
 def test_fallbacks_keep_pandas_bytes(tmp_path, df):
     write_csv(df, tmp_path / "fast.csv")
     assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(df, tmp_path / "ref.csv")
+
+
+@pytest.mark.parametrize("fmt", ["%.6g", "%.3f", "%.2e"])
+def test_float_format_same_bytes_as_pandas(tmp_path, fmt):
+    """The run directory's CSVs: ``to_csv(float_format="%.6g")`` (-0.0 stays "-0", NaN empty)."""
+    df = _frame()
+    df["g"] = df["f"].to_numpy()[::-1].copy()  # a second float column, same values elsewhere
+    df["s"] = pd.Series(df["s"], dtype="string")  # pandas' string dtype, as detections carry
+    write_csv(df, tmp_path / "fast.csv", float_format=fmt)
+    df.to_csv(tmp_path / "pandas.csv", index=False, lineterminator="\n", float_format=fmt)
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+def test_float_format_that_needs_quotes_falls_back(tmp_path):
+    df = pd.DataFrame({"x": [1.5, np.nan, -2.25], "y": ["a", "b", "c"]})
+    write_csv(df, tmp_path / "fast.csv", float_format="%.2f,")
+    df.to_csv(tmp_path / "pandas.csv", index=False, lineterminator="\n", float_format="%.2f,")
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+    assert b'"1.50,"' in (tmp_path / "fast.csv").read_bytes()

@@ -1,0 +1,269 @@
+"""Run the analysis stages as a small graph on two processes (the stage scheduler).
+
+The customers branch (``customers``, ``customer_scoring``) reads only ``ctx.data``, the config,
+``ctx.as_of`` and the run directory, never what the detection chain computes; the detection chain
+(``kpis → detect → consensus → score``) reads nothing of the branch. The first stage after the
+branch in the list (``insights``: ``ctx.customers`` goes into insights.json) needs both. So, with
+two usable cores, ``run_stages`` forks a worker for the branch before the first stage, runs the
+chain in this process, draws the plots that need only the chain's results while the worker may
+still run (``report.early``), then waits for the worker and merges what the branch put on the
+context, and runs the remaining stages in order.
+
+Same bytes as the sequential order: the branch writes its own files (``customers/``,
+``plots/customers_*.png``) into the same run directory, and the merge is by field, independent of
+timing: fields the branch replaced (``ctx.customers``) are copied; of the dict fields, the entries
+it added or replaced (``customer_models``, its ``timings``, ``scorecard["customers"]``) are merged
+into this process's dicts. (tests/analytics/test_schedule.py compares every output file of a
+parallel and a sequential run.)
+
+Memory: the worker is a ``fork`` of this process, so the loaded tables are shared copy-on-write
+(``gc.freeze`` before the fork keeps the collector from touching, and so copying, their pages); a
+tree's memory is the sum of the processes' PSS, not of their RSS (``bench/bench_profile.py``).
+
+``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
+``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
+one core. ``ctx.timings["parallel.wait"]`` is how long this process waited for the worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+import os
+import pickle
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .context import RunContext
+
+log = logging.getLogger("shocklab.analysis")
+
+Stage = Callable[[RunContext], None]
+RunOne = Callable[[RunContext, str, Stage], None]
+
+# stages that read only ctx.data, config, as_of, out_dir and write only their own files and fields
+BRANCH = ("customers", "customer_scoring")
+
+
+def parallel_enabled() -> bool:
+    """SHOCKLAB_PARALLEL: 0/off → never; 1/on → always (where fork exists); unset/auto → with at
+    least two usable cores."""
+    v = os.environ.get("SHOCKLAB_PARALLEL", "auto").strip().lower()
+    if v in ("0", "false", "no", "off") or not hasattr(os, "fork"):
+        return False
+    if v in ("1", "true", "yes", "on"):
+        return True
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return cores >= 2
+
+
+def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: RunOne) -> RunContext:
+    """Run ``stages`` (``run_one(ctx, name, fn)`` each), the customers branch in a forked worker
+    when ``parallel_enabled()``; the result on ``ctx`` is the same as running them in order."""
+    stages = list(stages)
+    names = [n for n, _ in stages]
+    first = next((i for i, n in enumerate(names) if n in BRANCH), None)
+    if first is None or not parallel_enabled():
+        for name, fn in stages:
+            run_one(ctx, name, fn)
+        return ctx
+    branch = [s for s in stages if s[0] in BRANCH]
+    last = max(i for i, n in enumerate(names) if n in BRANCH)
+    before = [s for s in stages[:first] if s[0] not in BRANCH]  # run while the worker runs
+    # stages listed between the branch's stages, and after it, come after the join
+    after = [s for s in stages[first:] if s[0] not in BRANCH]
+    _preload(names)
+    worker = _Worker(ctx, branch, run_one, scoring="score" in names[:last])
+    try:
+        for name, fn in before:
+            run_one(ctx, name, fn)
+        after = _early_report(ctx, after)
+        t0 = time.perf_counter()
+        worker.join(ctx)
+        ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
+    finally:
+        worker.kill()
+    for name, fn in after:
+        run_one(ctx, name, fn)
+    return ctx
+
+
+def _preload(names: list[str]) -> None:
+    """Import, before the fork, the modules both processes would otherwise import each for itself
+    (matplotlib for the plots, the customer models): once, in pages the worker shares."""
+    import importlib
+
+    wanted = {"customers": "analytics.customers.pipeline", "report": "analytics.report"}
+    for name, module in wanted.items():
+        if name in names:
+            try:
+                importlib.import_module(module)
+            except ImportError:  # the stage itself will report it
+                pass
+
+
+def _early_report(
+    ctx: RunContext, after: list[tuple[str, Stage]]
+) -> list[tuple[str, Stage]]:
+    """Draw the report plots that need only the detection chain now (this process would otherwise
+    wait for the worker); the report stage then draws the others. Only for the pipeline's own
+    report stage."""
+    from . import pipeline
+
+    if not any(fn is pipeline.stage_report for _, fn in after):
+        return after
+    from . import report
+
+    t0 = time.perf_counter()
+    done = report.early(ctx)
+    ctx.timings["report.early"] = round(time.perf_counter() - t0, 3)
+
+    def stage_report_rest(c: RunContext) -> None:
+        report.run(c, done=done)
+
+    return [(n, stage_report_rest if fn is pipeline.stage_report else fn) for n, fn in after]
+
+
+# ---------------------------------------------------------------- the worker
+def _snapshot(ctx: RunContext) -> dict[str, Any]:
+    snap: dict[str, Any] = {}
+    for f in dataclasses.fields(ctx):
+        v = getattr(ctx, f.name)
+        snap[f.name] = (id(v), {k: id(x) for k, x in v.items()} if isinstance(v, dict) else None)
+    return snap
+
+
+def _delta(ctx: RunContext, snap: dict[str, Any]) -> dict[str, Any]:
+    """What the branch changed on ``ctx``: {"set": {field: value}, "update": {field: {k: v}}}."""
+    out: dict[str, Any] = {"set": {}, "update": {}}
+    for f in dataclasses.fields(ctx):
+        v = getattr(ctx, f.name)
+        vid, items = snap[f.name]
+        if id(v) == vid and items is not None:
+            changed = {k: x for k, x in v.items() if items.get(k) != id(x)}
+            if changed:
+                out["update"][f.name] = changed
+        elif id(v) != vid:
+            out["set"][f.name] = v
+    return out
+
+
+def _flush() -> None:
+    """Flush the log handlers and stdio, best effort (a stale handler may hold a closed stream)."""
+    streams = [*logging.getLogger().handlers, *logging.getLogger("shocklab").handlers,
+               sys.stdout, sys.stderr]
+    for s in streams:
+        try:
+            s.flush()
+        except (ValueError, OSError, AttributeError):
+            pass
+
+
+class _Worker:
+    """The branch in a forked child; its context changes come back as a pickle file."""
+
+    def __init__(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
+                 scoring: bool) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="shocklab-branch-", suffix=".pkl")
+        os.close(fd)
+        _flush()  # buffered output would be written twice, once by each process
+        gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
+        try:
+            self.pid = os.fork()
+        except OSError:
+            gc.unfreeze()
+            raise
+        if self.pid == 0:  # the child: never return into the caller's stack
+            code = 3
+            try:
+                code = self._child(ctx, branch, run_one, scoring)
+            finally:
+                os._exit(code)
+        gc.unfreeze()
+        self.done = False
+
+    def _child(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
+               scoring: bool) -> int:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us if needed
+        result: dict[str, Any]
+        try:
+            from threadpoolctl import threadpool_limits
+
+            # the other core runs the detection chain; a fork must not reuse OpenMP's pool
+            with threadpool_limits(limits=1):
+                if scoring and ctx.data.has_truth and ctx.scorecard is None:
+                    ctx.scorecard = {}  # score runs in the parent: collect our part of it
+                snap = _snapshot(ctx)
+                for name, fn in branch:
+                    run_one(ctx, name, fn)
+                result = {"ok": _delta(ctx, snap)}
+        except BaseException as exc:  # noqa: BLE001 — every error goes back to the parent
+            result = {"error": exc, "traceback": traceback.format_exc()}
+        try:
+            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an unpicklable value or exception
+            data = pickle.dumps({"error": RuntimeError(
+                f"customers worker: cannot return its result ({type(exc).__name__}: {exc})"),
+                "traceback": result.get("traceback", "")})
+        with open(self.path, "wb") as fh:
+            fh.write(data)
+        _flush()
+        return 0
+
+    def join(self, ctx: RunContext) -> None:
+        _, status = os.waitpid(self.pid, 0)
+        self.done = True
+        try:
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+        finally:
+            os.unlink(self.path)
+        if not data:
+            raise RuntimeError(
+                f"customers worker (pid {self.pid}) died without a result (wait status {status})"
+            )
+        result = pickle.loads(data)
+        if "error" in result:
+            exc = result["error"]
+            if isinstance(exc, BaseException):
+                exc.add_note(f"in the customers worker process:\n{result.get('traceback', '')}")
+                raise exc
+            raise RuntimeError(f"customers worker failed: {exc!r}")
+        delta = result["ok"]
+        for name, value in delta["set"].items():
+            if name == "scorecard":  # the branch's part of the scorecard (score ran here)
+                if ctx.scorecard is not None and value:
+                    ctx.scorecard.update(value)
+                continue
+            setattr(ctx, name, value)
+        for name, items in delta["update"].items():
+            target = getattr(ctx, name)
+            if isinstance(target, dict):
+                target.update(items)
+
+    def kill(self) -> None:
+        """Stop and reap the worker if it still runs (this process failed first)."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+__all__ = ["BRANCH", "parallel_enabled", "run_stages"]

@@ -1,0 +1,161 @@
+"""The stage scheduler (``analytics.schedule``): the customers branch in a forked worker gives the
+same run directory, byte for byte, as running every stage in order; the worker's errors surface in
+the parent as the same exception; the branch really runs in another process."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import run_analysis
+
+from analytics import schedule
+from analytics.context import DataSet, RunContext
+from analytics.pipeline import _run_one
+from shocklab.cli import run_cli
+from shocklab.errors import InputError
+
+FAST = ["--detectors", "rolling_zscore,isolation_forest,oracle"]
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def _analyse(data: Path, out: Path, parallel: str, monkeypatch) -> int:
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", parallel)
+    return run_cli(run_analysis.main, ["--data", str(data), "--out", str(out), *FAST])
+
+
+def _run_json(path: Path) -> dict:
+    doc = json.loads(path.read_text())
+    doc.pop("timings_seconds")
+    for st in doc["detector_status"].values():
+        st.pop("seconds", None)
+    doc.pop("argv")
+    return doc
+
+
+def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_path, monkeypatch):
+    seq, par = tmp_path / "seq", tmp_path / "par"
+    assert _analyse(synth_dir, seq, "0", monkeypatch) == 0
+    assert _analyse(synth_dir, par, "1", monkeypatch) == 0
+    files = sorted(p.relative_to(seq) for p in seq.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(par) for p in par.rglob("*") if p.is_file())
+    assert any(f.parts[0] == "customers" for f in files)  # the branch wrote its files
+    assert Path("plots/kpi_revenue.png") in files  # drawn early by the parent
+    for f in files:
+        if f.name != "run.json":
+            assert (seq / f).read_bytes() == (par / f).read_bytes(), f
+    a, b = _run_json(seq / "run.json"), _run_json(par / "run.json")
+    assert a == b
+    timings = json.loads((par / "run.json").read_text())["timings_seconds"]
+    assert "parallel.wait" in timings and "customers.rfm" in timings  # merged from the worker
+    assert "parallel.wait" not in json.loads((seq / "run.json").read_text())["timings_seconds"]
+
+
+def _ctx(tmp_path: Path) -> RunContext:
+    ds = DataSet(path=None, tables={}, truth_events=[])
+    return RunContext(config=None, data=ds, out_dir=tmp_path)
+
+
+def _stages(log: list[str]):
+    def kpis(ctx):
+        ctx.kpi_tables["k"] = os.getpid()
+
+    def score(ctx):
+        ctx.scorecard = {"headline": 1}
+
+    def customers(ctx):
+        ctx.customers = {"pid": os.getpid(), "saw_scorecard": ctx.scorecard is not None}
+        ctx.customer_models["clv"] = [1, 2, 3]
+        (Path(ctx.out_dir) / "customers.txt").write_text("c")
+
+    def customer_scoring(ctx):
+        if ctx.scorecard is not None:
+            ctx.scorecard["customers"] = {"n": 3}
+
+    def insights(ctx):
+        ctx.insights = {"customers": ctx.customers["pid"], "card": sorted(ctx.scorecard)}
+
+    return [("kpis", kpis), ("score", score), ("customers", customers),
+            ("customer_scoring", customer_scoring), ("insights", insights)]
+
+
+@pytest.mark.parametrize("parallel", ["0", "1"])
+def test_branch_results_are_merged_by_field(tmp_path, monkeypatch, parallel):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", parallel)
+    ctx = schedule.run_stages(_ctx(tmp_path), _stages([]), _run_one)
+    in_child = parallel == "1"
+    assert (ctx.customers["pid"] != os.getpid()) is in_child
+    assert ctx.kpi_tables["k"] == os.getpid()  # the chain stays in this process
+    assert ctx.customer_models == {"clv": [1, 2, 3]}
+    assert ctx.scorecard == {"headline": 1, "customers": {"n": 3}}
+    assert ctx.insights["card"] == ["customers", "headline"]
+    assert (tmp_path / "customers.txt").read_text() == "c"
+    assert {"kpis", "score", "customers", "customer_scoring", "insights"} <= set(ctx.timings)
+    assert ("parallel.wait" in ctx.timings) is in_child
+
+
+@pytest.mark.parametrize("exc", [InputError("orders.csv: bad"), KeyError("no such column")])
+def test_worker_errors_surface_in_the_parent(tmp_path, monkeypatch, exc):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    ran: list[str] = []
+
+    def customers(ctx):
+        raise exc
+
+    stages = [("kpis", lambda c: ran.append("kpis")), ("customers", customers),
+              ("insights", lambda c: ran.append("insights"))]
+    with pytest.raises(type(exc)) as info:
+        schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert str(info.value) == str(exc)
+    assert ran == ["kpis"]  # the chain ran; nothing after the join
+    assert any("customers worker" in n for n in getattr(info.value, "__notes__", []))
+
+
+def test_a_failing_chain_stops_the_worker(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    pid_file = tmp_path / "worker.pid"
+
+    def customers(ctx):
+        pid_file.write_text(str(os.getpid()))
+        time.sleep(60)
+
+    def kpis(ctx):
+        for _ in range(200):  # until the worker runs
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.05)
+        raise InputError("kpis: boom")
+
+    with pytest.raises(InputError, match="boom"):
+        schedule.run_stages(_ctx(tmp_path), [("kpis", kpis), ("customers", customers)], _run_one)
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left sleeping
+        os.kill(pid, 0)
+
+
+def test_switch(monkeypatch):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "0")
+    assert not schedule.parallel_enabled()
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    assert schedule.parallel_enabled()
+
+
+def test_a_stale_log_handler_with_a_closed_stream_does_not_stop_the_fork(tmp_path, monkeypatch):
+    import io
+    import logging
+
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    stream.close()  # as a test's captured stream left behind
+    logging.getLogger("shocklab").addHandler(handler)
+    try:
+        ctx = schedule.run_stages(_ctx(tmp_path), _stages([]), _run_one)
+    finally:
+        logging.getLogger("shocklab").removeHandler(handler)
+    assert ctx.customers["pid"] != os.getpid()
