@@ -200,7 +200,7 @@ class _Worker:
 
             # the other core runs the detection chain; a fork must not reuse OpenMP's pool
             with threadpool_limits(limits=1):
-                if scoring and ctx.data.has_truth and ctx.scorecard is None:
+                if scoring and ctx.has_truth and ctx.scorecard is None:
                     ctx.scorecard = {}  # score runs in the parent: collect our part of it
                 snap = _snapshot(ctx)
                 for name, fn in branch:

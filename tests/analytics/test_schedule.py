@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import run_analysis
+from tests.configs import make_config
 
 from analytics import schedule
 from analytics.context import DataSet, RunContext
@@ -55,8 +56,8 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_p
 
 
 def _ctx(tmp_path: Path) -> RunContext:
-    ds = DataSet(path=None, tables={}, truth_events=[])
-    return RunContext(config=None, data=ds, out_dir=tmp_path)
+    ds = DataSet(path=None, tables={})
+    return RunContext(config=make_config(), data=ds, out_dir=tmp_path, has_truth=True)
 
 
 def _stages(log: list[str]):
