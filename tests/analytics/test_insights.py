@@ -10,6 +10,7 @@ import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
 
 from analytics import insights
+from analytics.insights import grounding
 from analytics.insights_config import InsightsConfig
 from shocklab.errors import InputError
 
@@ -267,3 +268,26 @@ def test_overall_only_series_without_funnel_kpis(tmp_path):
     assert doc["run"]["seed"] is None and "seed" not in (tmp_path / "insights.md").read_text()
     insights.validate_json(doc)
     assert insights.grounding.check(doc) == []
+
+
+def test_slice_incidents_name_their_slice_and_two_channels_are_two_episodes(tmp_path):
+    # the paid_social outage flagged only in its channel, and a touching incident in another
+    # channel (a different happening): two episodes, each named by its own slice
+    ctx = make_ctx(tmp_path, SHOCKS, [("sessions", "2025-05-10", "2025-05-14", "down", "E1"),
+                                      ("sessions", "2025-05-15", "2025-05-16", "down", None)])
+    ctx.config = NO_FORECAST
+    for inc, ch in zip(ctx.incidents, ("paid_social", "email"), strict=True):
+        inc.dimension, inc.segment = "channel", ch
+    insights.run(ctx)
+    eps = ctx.insights["episodes"]
+    assert [e["slices"] for e in eps] == [["channel paid_social"], ["channel email"]]
+    ep = eps[0]
+    assert ep["drivers"]["named_by"] == "incidents" and ep["drivers"]["scope"] == "concentrated"
+    assert (ep["drivers"]["top"]["dimension"], ep["drivers"]["top"]["value"]) == (
+        "channel", "paid_social")
+    # measured in the slice: the in-scope change is the -60 % of the shock, overall ~-10 %
+    assert ep["scope_changes"]["sessions"] == pytest.approx(-60, abs=5)
+    assert ep["kpi_changes"]["sessions"] == pytest.approx(-0.6 * 1500 / 8800 * 100, abs=2)
+    assert ep["diagnosis"]["type"] == "channel_outage"
+    assert "Confined to channel paid_social" in ep["narrative"]
+    assert grounding.check(ctx.insights) == []

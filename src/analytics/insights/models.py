@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 
 
 class _M(BaseModel):
@@ -60,6 +60,11 @@ class Driver(_M):
 class DriverSet(_M):
     scope: Literal["concentrated", "broad", "unknown"]
     top: Driver | None = Field(None, description="the driver, when the change is concentrated")
+    named_by: Literal["drivers", "incidents"] = Field(
+        "drivers",
+        description="who named top: the ranking of the slices (drivers) or, for an episode "
+        "without an overall incident, the slice its incidents are on (incidents)",
+    )
     focus: float | None = Field(
         None,
         description="1 - relative change of the rest of the top driver's "
@@ -273,6 +278,12 @@ class Episode(_M):
         description="overall change of each main KPI over the measured "
         "span vs its same-weekday baseline, %"
     )
+    scope_changes: dict[str, float | None] | None = Field(
+        None,
+        description="change of each main KPI inside the slice the drivers name (drivers.top) "
+        "over the measured span vs the same baseline as kpi_changes, %; null when the change is "
+        "not concentrated",
+    )
     severity: str
     confidence: float
     signature: SignatureInfo
@@ -376,7 +387,7 @@ class Brief(_M):
 
 
 class Insights(_M):
-    schema_version: Literal["2.0"] = SCHEMA_VERSION
+    schema_version: Literal["2.1"] = SCHEMA_VERSION
     run: RunInfo
     summary: Summary
     channels: Channels | None = None
