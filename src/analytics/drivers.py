@@ -290,6 +290,40 @@ def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestam
     return start + pd.Timedelta(days=lo), start + pd.Timedelta(days=hi)
 
 
+def onset(panel: SlicePanel, kpi: str, lo: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp,
+          sign: int, baseline_weeks: int = 4, share: float = 0.25,
+          where: tuple[str, str] = ("overall", "all")) -> pd.Timestamp | None:
+    """Where a change that stayed began: against the same weekdays of the weeks before ``lo``
+    (a baseline the change cannot be in), the largest deviation the ``sign`` way in [start, end]
+    and the first day (not before ``lo``) of the unbroken run of days up to it that deviate that
+    way by at least ``share`` of it (a ramp's early days count once they reach that share).
+    None when the KPI is unknown in the slice or nothing deviates that way."""
+    comps = components(kpi)
+    cols = [panel.column(c, *where) if c in panel.values else None for c in comps]
+    if any(c is None for c in cols) or not len(panel.dates) or not sign:
+        return None
+    a, b = {}, {}
+    for c, col in zip(comps, cols, strict=True):
+        a[c] = panel.per_day(c, lo, end, "actual")[0][:, col]
+        b[c] = panel.per_day(c, lo, end, "trailing", baseline_weeks)[0][:, col]
+    with np.errstate(all="ignore"):
+        if kpi in RATIO_KPIS:
+            num, den = RATIO_KPIS[kpi]
+            dev = (a[num] / a[den]) / (b[num] / b[den]) - 1.0
+        else:
+            dev = a[kpi] / b[kpi] - 1.0
+    dev = np.nan_to_num(np.asarray(dev, dtype=float) * sign, nan=0.0)
+    k0 = (pd.Timestamp(start) - pd.Timestamp(lo)).days
+    if not 0 <= k0 < len(dev) or dev[k0:].max() <= 0:
+        return None
+    p = k0 + int(np.argmax(dev[k0:]))
+    keep = dev >= share * dev[p]
+    first = p
+    while first > 0 and keep[first - 1]:
+        first -= 1
+    return pd.Timestamp(lo) + pd.Timedelta(days=first)
+
+
 def _sum(vals: np.ndarray, min_count: int) -> np.ndarray:
     """Sum over axis 0 (days); NaN where fewer than ``min_count`` days have a value."""
     ok = (~np.isnan(vals)).sum(axis=0)

@@ -40,6 +40,9 @@ PEAK_Z_EXTEND = 1.0  # … and the days around it deviating the same way >= this
 PEAK_SHARE = 0.25  # … and >= this share of the peak's deviation
 
 
+ONSET_DAYS = 21  # a change that stayed: its onset is looked for up to this many days earlier
+
+
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
               cal: pd.DataFrame | None) -> IncidentInsight:
     start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
@@ -269,7 +272,15 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         persist = steps.get(pk, (None, None))
         baseline = "centered"
         if lasting(persist) and not ov:
+            # measured from where the new level began (a ramp's early days included) to the
+            # episode's end, against the weeks before that onset
+            sign = 1 if (local.get(pk) or 0.0) > 0 else -1
+            t0 = dr.onset(panel, pk, ts - pd.Timedelta(days=ONSET_DAYS), ts, te, sign, bw,
+                          PEAK_SHARE, where)
+            ts = min(ts, t0) if t0 is not None else ts
             changes, sig, _ = _measure(panel, cfg, ts, te, primary, source="trailing")
+            if named is not None:
+                local, sig, _ = _measure(panel, cfg, ts, te, primary, "trailing", named)
             baseline = "trailing"
         src = "trailing" if baseline == "trailing" else "baseline"
         for _ in range(2):  # the diagnosis names the primary KPI, whose drivers may show a slice
