@@ -173,6 +173,10 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     # traffic down, orders not: visits lost by a tag or feed, not by the shop
     if s <= -3 * EPS and abs(o) <= EPS / 2 and c >= 0.8 * abs(s):
         return "tracking_fault", 0.6
+    # cheaper baskets confined to a category (only prices and stock act on categories): wrong
+    # prices when its orders held, a stockout when they fell too
+    if category and b <= -2 * EPS:
+        return ("pricing_error", 0.75) if o >= -EPS else ("stockout", 0.7)
     # bigger baskets, visits level: bulk buying with stolen cards
     # (fraud adds orders: a basket jump with orders falling is a slice's noise, not fraud)
     if b >= 2 * EPS and b >= abs(s) and b >= abs(c) and o >= -EPS:
@@ -182,7 +186,7 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
         return "flash_sale", 0.8 if b < 0 else 0.65
     if abs(s) >= max(EPS, 0.6 * big):  # traffic-led
         # an outage comes back; a traffic level that stays is a shift
-        if stayed and f.persist_kpi in (None, "sessions"):
+        if stayed and f.persist_kpi in (None, "sessions", "orders"):
             return "level_shift", 0.7
         if s < 0 and channel:
             return "channel_outage", 0.8
@@ -202,6 +206,11 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
             return "stockout", 0.7
         if churny and not channel:  # customers churn store-wide or by country
             return "churn_wave", 0.7 if stayed else 0.55
+        # a conversion drop that stayed, new customers not hit harder than returning ones: more
+        # often lost customers than a new conversion level (not in one channel: churn is not)
+        newer = f.new is not None and f.ret is not None and f.new <= -EPS and f.new <= f.ret
+        if stayed and not channel and not newer:
+            return "churn_wave", 0.5
         if stayed:  # a conversion level that stayed, new and returning customers alike
             return "level_shift", 0.55
         return "payment_failure", 0.75 if f.days <= 4 else 0.55
