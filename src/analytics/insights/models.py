@@ -185,18 +185,18 @@ class IncidentInsight(_M):
     severity: str
     peak_score: float | None = None
     drivers: DriverSet | None = Field(
-        None, description="in insights.json None: in the details file"
+        None, description="absent from insights.json: in the details file"
     )
     signature: SignatureInfo | None = Field(
-        None, description="in insights.json None: in the details file"
+        None, description="absent from insights.json: in the details file"
     )
     planned: bool = Field(description="overlaps a planned marketing-calendar day")
     calendar: list[CalendarOverlap] = Field(default_factory=list)
     narrative: str
     recommended_action: str | None = Field(
         None,
-        description="by the incident's own signature; in insights.json "
-        "None: in the details file (act on the episode's)",
+        description="by the incident's own signature; absent from insights.json: in the "
+        "details file (act on the episode's)",
     )
     matched_event_id: str | None = None
 

@@ -86,7 +86,8 @@ def brief(doc: dict[str, Any]) -> dict[str, Any]:
 def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(insights.json document, details document): the per-slice breakdowns and ranked driver
     lists of episodes and summary changes (their ``top`` driver stays), and the drivers and
-    signature and action of every incident move to the details file; the brief is added."""
+    signature and action of every incident move to the details file (the keys are left out of
+    insights.json); the brief is added."""
     doc = json.loads(json.dumps(full))  # a deep copy of plain JSON data
     details: dict[str, Any] = {"episodes": {}, "summary": {}, "incidents": {}}
     for ep in doc.get("episodes", []):
@@ -103,11 +104,8 @@ def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
                 ch["drivers"]["breakdown"], ch["drivers"]["drivers"] = {}, []
     for it in doc.get("incidents", []):
         details["incidents"][it["incident_id"]] = {
-            "drivers": it["drivers"],
-            "signature": it["signature"],
-            "recommended_action": it["recommended_action"],
+            k: it.pop(k) for k in ("drivers", "signature", "recommended_action")
         }
-        it["drivers"] = it["signature"] = it["recommended_action"] = None
     doc["brief"] = brief(doc)
     doc["details_file"] = DETAILS_FILE
     return doc, details
