@@ -23,7 +23,6 @@ TRUTH_READERS_DEBT = {
     "context.py",              # declares DataSet.truth_* (filled by loading)
     "loading.py",              # reads truth/ into the DataSet
     "external.py",             # --events file for external KPI tables
-    "pipeline.py",             # _baseline_long: hands truth/baseline_daily to the oracle detector
     "report.py",               # draws event windows on plots
     "customers/pipeline.py",   # customer-truth scores
     "customers/churn.py",

@@ -115,10 +115,22 @@ class AnalysisConfig(_Strict):
     kpis: list[str] = Field(
         default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"]
     )
-    dimensions: list[Literal["overall", "channel", "country", "category"]] = Field(
-        default_factory=lambda: ["overall", "channel", "country", "category"]
+    dimensions: list[Literal["overall", "channel", "country", "category", "channel_country"]] = (
+        Field(
+            default_factory=lambda: ["overall", "channel", "country", "category"],
+            description="slices watched: overall plus channel, country, category and "
+            "channel_country (every channel x country cell, see `pair_min_share`)",
+        )
     )
-    slice_kpis: dict[Literal["channel", "country", "category"], list[str]] = Field(
+    pair_min_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="channel_country: watch only cells with at least this share of the orders",
+    )
+    slice_kpis: dict[
+        Literal["channel", "country", "category", "channel_country"], list[str]
+    ] = Field(
         default_factory=dict,
         description="KPIs watched per non-overall dimension (default: all of `kpis`)",
     )
@@ -155,7 +167,7 @@ class AnalysisConfig(_Strict):
         if "overall" not in self.dimensions:
             raise ValueError("dimensions: must include 'overall'")
         for d in self.dimensions:
-            assert d in DIMENSIONS
+            assert d in (*DIMENSIONS, "channel_country")
         for dim, ks in self.slice_kpis.items():
             for k in ks:
                 if k not in self.kpis:

@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from shocklab.atomic import atomic_dir
+from shocklab.catalogue import PAIR_DIMENSION
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json, json_ready, sha256_file, sha256_json
 from shocklab.versions import versions
@@ -35,6 +35,7 @@ from .context import DataSet, Incident, RunContext
 from .detectors import REGISTRY, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
+from .watch import pair_kpis
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -63,51 +64,6 @@ def analysed_kpis(ctx: RunContext) -> tuple[list[str], list[str]]:
     return list(cfg.kpis), dims
 
 
-# noise column of truth/baseline_daily per KPI (simulation/noise_model.py): a variance for sums,
-# the variance of one order's value for aov; conversion_rate takes the day-level CV² of conversion
-NOISE_COLUMNS = {
-    "sessions": "sessions_var",
-    "orders": "orders_var",
-    "revenue": "revenue_var",
-    "units": "units_var",
-    "aov": "aov_order_var",
-}
-
-
-def _baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
-    """truth/baseline_daily in the detectors' long layout (date, kpi, dimension, segment, value,
-    noise) for the oracle. Older layouts: rows without a channel (or with channel 'all') are
-    overall, the others per channel, and noise is unknown (NaN)."""
-    b = ds.truth_baseline
-    if b is None:
-        return None
-    b = b.copy()
-    if {"dimension", "segment"} <= set(b.columns):
-        b["segment"] = b["segment"].astype(str)
-    elif "channel" in b.columns:
-        ch = b["channel"].astype(str)
-        overall = b["channel"].isna() | ch.isin(["all", "overall", "", "nan"])
-        b["dimension"] = np.where(overall, "overall", "channel")
-        b["segment"] = np.where(overall, "all", ch)
-    else:
-        b["dimension"], b["segment"] = "overall", "all"
-    present = [k for k in kpis if k in b.columns]
-    keys = ["date", "dimension", "segment"]
-    long = b.melt(id_vars=keys, value_vars=present, var_name="kpi", value_name="value")
-    noise = {k: c for k, c in NOISE_COLUMNS.items() if k in present and c in b.columns}
-    long["noise"] = np.nan
-    if noise:
-        nl = b.melt(
-            id_vars=keys, value_vars=list(noise.values()), var_name="kpi", value_name="noise"
-        )
-        nl["kpi"] = nl["kpi"].map({c: k for k, c in noise.items()})
-        long = long.drop(columns="noise").merge(nl, on=[*keys, "kpi"], how="left")
-    if "conversion_rate" in present and "conversion_cv2" in b.columns:
-        conv = long["kpi"] == "conversion_rate"
-        long.loc[conv, "noise"] = b["conversion_cv2"].iloc[0]
-    return long[["date", "kpi", "dimension", "segment", "value", "noise"]]
-
-
 def _periods_per_day(dates: pd.Series) -> int:
     d = pd.Series(pd.DatetimeIndex(dates.unique()).sort_values())
     if len(d) < 2:
@@ -116,10 +72,18 @@ def _periods_per_day(dates: pd.Series) -> int:
     return max(1, int(round(pd.Timedelta(days=1) / step)))
 
 
-def stage_detect(ctx: RunContext) -> None:
+def detector_input(ctx: RunContext) -> DetectorInput:
+    """What the detectors look at: the watched series (KPIs x slices), calendar and counts. The
+    evaluation's oracle stage scores the same series (it adds the truth baseline itself)."""
     cfg: AnalysisConfig = ctx.config
     kpis, dims = analysed_kpis(ctx)
-    series = to_long(ctx.kpis_daily, kpis, dims)
+    kd = ctx.kpis_daily
+    if PAIR_DIMENSION in cfg.dimensions and ctx.data.source != "kpis":  # channel x country cells
+        pairs = pair_kpis(ctx.data.tables, pd.DatetimeIndex(kd["date"].unique()),
+                          cfg.pair_min_share)
+        if pairs is not None:
+            kd, dims = pd.concat([kd, pairs], ignore_index=True), [*dims, PAIR_DIMENSION]
+    series = to_long(kd, kpis, dims)
     for dim, ks in (
         cfg.slice_kpis.items() if ctx.data.source != "kpis" else ()
     ):  # fewer KPIs on slices
@@ -128,25 +92,30 @@ def stage_detect(ctx: RunContext) -> None:
     counts = [c for c in ("orders", "sessions") if c in ctx.kpis_daily.columns]
     inp = DetectorInput(
         series=series,
-        baseline=_baseline_long(ctx.data, kpis),
         seed=cfg.seed,
         periods_per_day=_periods_per_day(series["date"]),
         slice_threshold_add=cfg.slice_threshold_add,
         sensitivity=cfg.sensitivity,
-        counts=ctx.kpis_daily[["date", "dimension", "segment", *counts]] if counts else None,
+        counts=kd[["date", "dimension", "segment", *counts]] if counts else None,
     )
     if ctx.data.tables.get("marketing_calendar") is not None:
         inp.calendar = ctx.data.tables["marketing_calendar"]
+    return inp
+
+
+def stage_detect(ctx: RunContext) -> None:
+    cfg: AnalysisConfig = ctx.config
+    inp = detector_input(ctx)
     frames = []
     for name, dcfg in cfg.detectors.items():
         cls = REGISTRY[dcfg.type]
         if not dcfg.enabled:
             continue
-        if cls.needs_truth and (inp.baseline is None or not cfg.scoring.include_oracle):
+        if cls.needs_truth:  # the oracle reads truth: evaluation's oracle stage runs it
             ctx.detector_status[name] = {
                 "ok": False,
                 "skipped": True,
-                "error": "no truth/baseline_daily",
+                "error": "needs truth: run by the evaluation stage",
                 "seconds": 0.0,
             }
             continue

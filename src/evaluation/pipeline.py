@@ -1,5 +1,6 @@
-"""The analysis run plus the evaluation stages: analytics' ``STAGES`` with ``score`` after
-consensus and ``insight_scoring`` after insights. Entry points that may have truth (run_analysis,
+"""The analysis run plus the evaluation stages: analytics' ``STAGES`` with ``oracle`` after detect
+(the exact-null oracle reads truth: ``evaluation/oracle.py``), ``score`` after consensus and
+``insight_scoring`` after insights. Entry points that may have truth (run_analysis,
 sweeps, tests) run these; analytics alone never sees a scorecard.
 """
 
@@ -15,6 +16,7 @@ from analytics import pipeline as ap
 from analytics.config import AnalysisConfig
 from analytics.context import RunContext
 
+from .oracle import stage_oracle
 from .scoring import build_scorecard, format_table
 
 
@@ -117,7 +119,9 @@ def _with_evaluation(stages: Sequence[tuple[str, ap.Stage]]) -> list[tuple[str, 
     out: list[tuple[str, ap.Stage]] = []
     for name, fn in stages:
         out.append((name, fn))
-        if name == "consensus":
+        if name == "detect":
+            out.append(("oracle", stage_oracle))  # detections of the oracle (reads truth)
+        elif name == "consensus":
             out.append(("score", stage_score))
         elif name == "customers":
             out.append(("customer_scoring", stage_customer_scoring))  # scorecard["customers"]
@@ -147,4 +151,7 @@ def analyse(
     )
 
 
-__all__ = ["STAGES", "analyse", "format_table", "run", "stage_insight_scoring", "stage_score"]
+__all__ = [
+    "STAGES", "analyse", "format_table", "run", "stage_insight_scoring", "stage_oracle",
+    "stage_score",
+]

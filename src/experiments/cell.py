@@ -79,7 +79,7 @@ def scorecard_metrics(scorecard: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-SCORING_STAGES = ("kpis", "detect", "consensus", "score")
+SCORING_STAGES = ("kpis", "detect", "oracle", "consensus", "score")
 
 # Per-process memos. A worker runs many cells, and the cells of one world (same scenario and seed,
 # other analysis settings) share its tables and KPIs, and every detector whose config the sweep does

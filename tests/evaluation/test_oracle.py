@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from analytics.detectors import DetectorInput
-from analytics.detectors.oracle import Oracle, OracleConfig
 from analytics.kpis import compute_kpis_daily, to_long
 from analytics.loading import load_data_dir
-from analytics.pipeline import _baseline_long
+from evaluation.oracle import ExactOracle, OracleConfig, baseline_long
 from evaluation.pipeline import analyse
 from shocklab.configio import load_yaml
 from simulation.api import generate
@@ -39,8 +38,8 @@ def world(tmp_path, seed: int, **over):
 def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
     ds = load_data_dir(world(tmp_path, 5, shocks=[0, 0]))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
-    out = Oracle(OracleConfig(windows=[])).detect(
-        DetectorInput(series=series, baseline=_baseline_long(ds, KPIS))
+    out = ExactOracle(OracleConfig(windows=[])).detect(
+        DetectorInput(series=series, baseline=baseline_long(ds, KPIS))
     )
     out = out[out["actual"].notna()]
     assert len(out) > 10_000
@@ -50,8 +49,8 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
         assert abs(s.mean()) < 0.15 and 0.85 < s.std() < 1.15, (kpi, s.mean(), s.std())
         assert np.mean(np.abs(s) >= 3) < 0.008, kpi
     # the multi-day windows are Bonferroni-adjusted: never more false alarms than nominal × 1.5
-    out3 = Oracle(OracleConfig(windows=[3, 7])).detect(
-        DetectorInput(series=series, baseline=_baseline_long(ds, KPIS))
+    out3 = ExactOracle(OracleConfig(windows=[3, 7])).detect(
+        DetectorInput(series=series, baseline=baseline_long(ds, KPIS))
     )
     assert np.mean(np.abs(out3["score"]) >= 3) < 0.0027 * 1.5
 
@@ -59,8 +58,8 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
 def test_oracle_sees_a_shock_in_its_slice(tmp_path):
     ds = load_data_dir(world(tmp_path, 6))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
-    out = Oracle(OracleConfig()).detect(
-        DetectorInput(series=series, baseline=_baseline_long(ds, KPIS))
+    out = ExactOracle(OracleConfig()).detect(
+        DetectorInput(series=series, baseline=baseline_long(ds, KPIS))
     )
     big = [
         e

@@ -19,6 +19,7 @@ linear in the length of the series).
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -26,10 +27,18 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from scipy.special import ndtr, ndtri
 
 from shocklab.errors import InputError
 
-from .calibrate import SERIES_KEYS, CalibrationConfig, Wide, calibrate_wide, threshold_for
+from .calibrate import (
+    MAX_SCORE,
+    SERIES_KEYS,
+    CalibrationConfig,
+    Wide,
+    calibrate_wide,
+    threshold_for,
+)
 
 OUTPUT_COLUMNS = ["date", "kpi", "dimension", "segment", "detector", "score", "flag",
                   "direction", "expected", "actual", "mode"]
@@ -202,17 +211,32 @@ class Detector(ABC):
         """Return a frame aligned with ``series`` (same index) with columns ``score`` (raw, signed,
         NaN where the detector has no opinion) and ``expected``; optionally ``mute`` (bool)."""
 
-    def calibrate(self, series: pd.DataFrame, raw: np.ndarray, ppd: int = 1) -> np.ndarray:
+    def calibration_for(self, column: str) -> CalibrationConfig:
+        """Calibration of one score column of the core (``score`` or ``score@<window>``)."""
+        return self.config.calibration
+
+    def calibrate(
+        self, series: pd.DataFrame, raw: np.ndarray, ppd: int = 1, column: str = "score"
+    ) -> np.ndarray:
         """Raw scores (aligned with ``series``) -> calibrated scores, each series on its own
         past."""
         if self.calibrated_raw:
             return raw
         wide = Wide.of(series)
-        return wide.back(calibrate_wide(wide.to(raw), self.config.calibration, ppd))
+        return wide.back(calibrate_wide(wide.to(raw), self.calibration_for(column), ppd))
 
     def _finish(self, series: pd.DataFrame, core: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
-        raw = core["score"].astype(float).replace([np.inf, -np.inf], np.nan).to_numpy()
-        cal = self.calibrate(series, raw, inp.periods_per_day)
+        cols = ["score", *sorted(c for c in core.columns if c.startswith("score@"))]
+        cals = [
+            self.calibrate(
+                series,
+                core[c].astype(float).replace([np.inf, -np.inf], np.nan).to_numpy(),
+                inp.periods_per_day,
+                c,
+            )
+            for c in cols
+        ]
+        cal = cals[0] if len(cals) == 1 else combine_windows(np.vstack(cals))
         score = pd.Series(cal, index=series.index).replace([np.inf, -np.inf], np.nan).fillna(0.0)
         direction = np.where(score >= 0, "up", "down")
         thr = self.threshold(inp)
@@ -243,6 +267,23 @@ class Detector(ABC):
             }
         )
         return out
+
+
+def combine_windows(scores: np.ndarray) -> np.ndarray:
+    """Calibrated scores of several windows [window, point] -> one calibrated score per point:
+    the window with the smallest two-sided tail probability p, Bonferroni-adjusted for the
+    windows that have a score at that point (``min(1, m p)``), as the signed normal score of
+    that probability. Under the null ``P(|s| >= t) <= 2 (1 - Phi(t))`` whatever the correlation
+    of the windows (conservative), so the sensitivity knob keeps its meaning."""
+    a = np.abs(scores)
+    m = np.isfinite(a).sum(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN points
+        best = np.nanargmax(np.where(np.isfinite(a), a, -1.0), axis=0)
+    top = np.take_along_axis(scores, best[None, :], axis=0)[0]
+    p = np.minimum(2 * ndtr(-np.abs(top)) * np.maximum(m, 1), 1.0)
+    s = np.sign(top) * -ndtri(np.maximum(p / 2, 1e-300))
+    return np.where(m > 0, np.clip(s, -MAX_SCORE, MAX_SCORE), np.nan)
 
 
 REGISTRY: dict[str, type[Detector]] = {}

@@ -58,6 +58,21 @@ class RollingZScoreConfig(DetectorConfig):
         description="score the mean of the last `smooth` periods against the "
         "baseline before them (catches slow, small shifts)",
     )
+    windows: list[int] = Field(
+        default_factory=list,
+        description="more trailing windows (periods) scored besides `smooth`: the mean of the "
+        "last k periods against the baseline before them, each calibrated on its own, combined "
+        "with the main score by Bonferroni (min p x number of windows), so slow, small shifts "
+        "add up and the knob stays honest (e.g. [3, 7])",
+    )
+    window_calibration: dict[int, CalibrationConfig] = Field(
+        default_factory=lambda: {
+            3: CalibrationConfig(tail_df=10, tail_gain=1.25),
+            7: CalibrationConfig(tail_df=7.5, tail_gain=1.4),
+        },
+        description="calibration of a window's scores (default: `calibration`); fitted on "
+        "shock-free TRAIN worlds",
+    )
     calendar: Literal["ignore", "exclude", "mute"] = Field(
         "exclude",
         description="planned calendar days: ignore | exclude from baselines | "
@@ -179,6 +194,11 @@ class RollingZScore(Detector):
     type_name = "rolling_zscore"
     config_class = RollingZScoreConfig
 
+    def calibration_for(self, column: str) -> CalibrationConfig:
+        cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
+        k = int(column.partition("@")[2] or cfg.smooth)
+        return cfg.window_calibration.get(k, cfg.calibration) if k > 1 else cfg.calibration
+
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
         ppd = inp.periods_per_day
@@ -227,63 +247,73 @@ class RollingZScore(Detector):
                 for a in (adj, adj_clean):
                     x = a[:, logc] + offset[:, logc]
                     a[:, logc] = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
-        if cfg.smooth > 1:  # planned days stay out of the smoothed mean too (unless ignored)
-            adj = rolling(
-                adj if cfg.calendar == "ignore" else adj_clean,
-                cfg.smooth,
-                (cfg.smooth + 1) // 2,
-                "mean",
-            )
-            lagged = shift(adj_clean, cfg.smooth)  # baseline ends before the smoothed span
-        else:
-            lagged = shift(adj_clean, 1)
         w, mp = cfg.window, min(cfg.min_periods, cfg.window)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            if cfg.same_weekday:
-                lagged = shift(adj_clean, per_week)
-                roll = lambda a, how: roll_same_slot(a, per_week, w, mp, how)  # noqa: E731
+
+        def window_score(k: int) -> tuple[np.ndarray, np.ndarray]:
+            """(score, centre) of the mean of the last ``k`` periods against the baseline before
+            them."""
+            if k > 1:  # planned days stay out of the smoothed mean too (unless ignored)
+                cur = rolling(adj if cfg.calendar == "ignore" else adj_clean, k, (k + 1) // 2,
+                              "mean")
+                lagged = shift(adj_clean, k)  # baseline ends before the smoothed span
             else:
-                roll = lambda a, how: rolling(a, w, mp, how)  # noqa: E731
-            if cfg.method == "mean_std":
-                centre, spread = roll(lagged, "mean"), roll(lagged, "std")
-            else:
-                centre = roll(lagged, "median")
-                # MAD approximated by the rolling median of each past point's deviation from the
-                # current trailing median (exact per-window MAD has no compiled rolling form)
-                spread = 1.4826 * roll(np.abs(lagged - centre), "median")
-            spread = np.maximum(spread, cfg.min_rel_std * np.abs(centre))
-            if cfg.count_floor:
-                for kpi in np.unique(kpis):
-                    cols = np.flatnonzero(kpis == kpi)
-                    o = None if orders is None else orders[:, cols]
-                    if sqc[cols[0]]:
-                        floor = 1 / np.sqrt(factor[:, cols])  # Poisson in Anscombe units
-                    elif asc[cols[0]]:
-                        floor = 0.5 / np.sqrt(np.maximum(sessions[:, cols], 1) * factor[:, cols])
-                    elif logc[cols[0]]:
-                        floor = log_noise_floor(kpi, o, cfg.value_cv)
-                    else:
-                        floor = noise_floor(
-                            kpi,
-                            centre[:, cols] * factor[:, cols],
-                            o,
-                            None if sessions is None else sessions[:, cols],
-                            cfg.value_cv,
-                        )
-                        floor = floor / factor[:, cols]
-                    spread[:, cols] = np.maximum(spread[:, cols], floor)  # NaN stays NaN
-            spread = np.where(spread > 0, spread, np.nan)
-            score = (adj - centre) / spread
-        if cfg.smooth > 1:  # the spread is of single periods; a mean of k has 1/sqrt(k) of it
-            score = score * np.sqrt(cfg.smooth)
+                cur, lagged = adj, shift(adj_clean, 1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                if cfg.same_weekday:
+                    lagged = shift(adj_clean, per_week)
+                    roll = lambda a, how: roll_same_slot(a, per_week, w, mp, how)  # noqa: E731
+                else:
+                    roll = lambda a, how: rolling(a, w, mp, how)  # noqa: E731
+                if cfg.method == "mean_std":
+                    centre, spread = roll(lagged, "mean"), roll(lagged, "std")
+                else:
+                    centre = roll(lagged, "median")
+                    # MAD approximated by the rolling median of each past point's deviation from
+                    # the current trailing median (exact per-window MAD has no compiled rolling
+                    # form)
+                    spread = 1.4826 * roll(np.abs(lagged - centre), "median")
+                spread = np.maximum(spread, cfg.min_rel_std * np.abs(centre))
+                if cfg.count_floor:
+                    for kpi in np.unique(kpis):
+                        cols = np.flatnonzero(kpis == kpi)
+                        o = None if orders is None else orders[:, cols]
+                        if sqc[cols[0]]:
+                            floor = 1 / np.sqrt(factor[:, cols])  # Poisson in Anscombe units
+                        elif asc[cols[0]]:
+                            floor = 0.5 / np.sqrt(
+                                np.maximum(sessions[:, cols], 1) * factor[:, cols]
+                            )
+                        elif logc[cols[0]]:
+                            floor = log_noise_floor(kpi, o, cfg.value_cv)
+                        else:
+                            floor = noise_floor(
+                                kpi,
+                                centre[:, cols] * factor[:, cols],
+                                o,
+                                None if sessions is None else sessions[:, cols],
+                                cfg.value_cv,
+                            )
+                            floor = floor / factor[:, cols]
+                        spread[:, cols] = np.maximum(spread[:, cols], floor)  # NaN stays NaN
+                spread = np.where(spread > 0, spread, np.nan)
+                score = (cur - centre) / spread
+            # the spread is of single periods; a mean of k has 1/sqrt(k) of it
+            return score * np.sqrt(k), centre
+
+        score, centre = window_score(cfg.smooth)
+        extra = {
+            f"score@{k}": wide.back(window_score(k)[0])
+            for k in sorted(set(cfg.windows) - {cfg.smooth})
+        }
         level = np.where(
             logc[None, :], np.exp(np.where(logc[None, :], centre, 0.0)) - offset, centre
         )
         level = np.where(sqc[None, :], np.maximum((centre / 2) ** 2 - 0.375, 0), level)
         level = np.where(asc[None, :], np.sin(np.clip(centre, 0, np.pi / 2)) ** 2, level)
         out = pd.DataFrame(
-            {"score": wide.back(score), "expected": wide.back(level * factor)}, index=series.index
+            {"score": wide.back(score), "expected": wide.back(level * factor), **extra},
+            index=series.index,
         )
         if cfg.calendar == "mute":
             out["mute"] = planned_rows

@@ -1,9 +1,12 @@
 """Oracle: every watched series scored against the simulator's exact null distribution.
 
-Only possible on simulated data: ``DetectorInput.baseline`` carries, per date and series, the
-noise-free shock-free expectation and the simulator's own noise (``noise`` column, see
-``simulation/noise_model.py``), handed over by the run from truth/baseline_daily. The oracle is the
-reference for the best achievable recall and never votes in the consensus.
+Only possible on simulated data, so it lives behind the truth wall: ``baseline_long`` turns
+truth/baseline_daily into, per date and series, the noise-free shock-free expectation and the
+simulator's own noise (``noise`` column, see ``simulation/noise_model.py``); ``stage_oracle`` (run
+by ``evaluation.pipeline`` right after ``detect``) scores exactly the series the detectors watched
+(``analytics.pipeline.detector_input``) and appends its rows to the detections. Analytics only
+declares its settings (``analytics.detectors.oracle_spec``). The oracle is the reference for the
+best achievable recall and never votes in the consensus.
 
 Null distributions (moment-matched to the exact mean and variance):
 
@@ -23,24 +26,25 @@ the deviation, so under the null ``P(|s| >= t) = 2(1 − Φ(t))``. Points withou
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+import time
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 from scipy import stats
 
-from .base import SERIES_KEYS, Detector, DetectorConfig, DetectorInput, register, robust_scale
+from analytics import pipeline as ap
+from analytics.config import AnalysisConfig
+from analytics.context import DataSet, RunContext
+from analytics.detectors import REGISTRY, DetectorInput
+from analytics.detectors.base import SERIES_KEYS, robust_scale
+from analytics.detectors.oracle_spec import Oracle, OracleConfig
+from shocklab.errors import InputError
+
+log = logging.getLogger("shocklab.analysis")
 
 COUNT_KPIS = ("sessions", "orders")
 SUM_KPIS = ("sessions", "orders", "revenue", "units")
-
-
-class OracleConfig(DetectorConfig):
-    type: Literal["oracle"] = "oracle"
-    windows: list[int] = Field(
-        default=[3, 7], description="trailing multi-day windows tested besides 1 day"
-    )
 
 
 def _count_tails(
@@ -108,19 +112,8 @@ def _trailing(values: pd.Series, groups: pd.Series, w: int) -> np.ndarray:
     return out.to_numpy(float)
 
 
-@register
-class Oracle(Detector):
-    type_name = "oracle"
-    config_class = OracleConfig
-    needs_truth = True
-    votes = False
-    # its scores are already on the calibrated scale (exact null): the shared calibrator of the
-    # detector contract (issue 9) must pass them through unchanged
-    calibrated_raw = True
-
-    @property
-    def mode(self) -> str:
-        return "in_sample"  # it knows the truth baseline of every day
+class ExactOracle(Oracle):
+    """The oracle's implementation (settings: ``OracleConfig``, declared in analytics)."""
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         base = inp.baseline
@@ -214,3 +207,108 @@ class Oracle(Detector):
         p_adj = np.clip(best_p * len(windows), 1e-300, 0.5)
         z = stats.norm.isf(p_adj)
         return np.where(np.isfinite(best_p), best_sign * z, np.nan)
+
+
+# the oracle's implementation per declared type (analytics declares the settings only)
+IMPLEMENTATIONS: dict[str, type[Oracle]] = {"oracle": ExactOracle}
+
+# noise column of truth/baseline_daily per KPI (simulation/noise_model.py): a variance for sums,
+# the variance of one order's value for aov; conversion_rate takes the day-level CV² of conversion
+NOISE_COLUMNS = {
+    "sessions": "sessions_var",
+    "orders": "orders_var",
+    "revenue": "revenue_var",
+    "units": "units_var",
+    "aov": "aov_order_var",
+}
+
+
+def baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
+    """truth/baseline_daily in the detectors' long layout (date, kpi, dimension, segment, value,
+    noise) for the oracle. Older layouts: rows without a channel (or with channel 'all') are
+    overall, the others per channel, and noise is unknown (NaN)."""
+    b = ds.truth_baseline
+    if b is None:
+        return None
+    b = b.copy()
+    if {"dimension", "segment"} <= set(b.columns):
+        b["segment"] = b["segment"].astype(str)
+    elif "channel" in b.columns:
+        ch = b["channel"].astype(str)
+        overall = b["channel"].isna() | ch.isin(["all", "overall", "", "nan"])
+        b["dimension"] = np.where(overall, "overall", "channel")
+        b["segment"] = np.where(overall, "all", ch)
+    else:
+        b["dimension"], b["segment"] = "overall", "all"
+    present = [k for k in kpis if k in b.columns]
+    keys = ["date", "dimension", "segment"]
+    long = b.melt(id_vars=keys, value_vars=present, var_name="kpi", value_name="value")
+    noise = {k: c for k, c in NOISE_COLUMNS.items() if k in present and c in b.columns}
+    long["noise"] = np.nan
+    if noise:
+        nl = b.melt(
+            id_vars=keys, value_vars=list(noise.values()), var_name="kpi", value_name="noise"
+        )
+        nl["kpi"] = nl["kpi"].map({c: k for k, c in noise.items()})
+        long = long.drop(columns="noise").merge(nl, on=[*keys, "kpi"], how="left")
+    if "conversion_rate" in present and "conversion_cv2" in b.columns:
+        conv = long["kpi"] == "conversion_rate"
+        long.loc[conv, "noise"] = b["conversion_cv2"].iloc[0]
+    return long[["date", "kpi", "dimension", "segment", "value", "noise"]]
+
+
+def stage_oracle(ctx: RunContext) -> None:
+    """Run every enabled detector that needs truth (the oracle) on exactly the series the
+    detectors watched, appending its rows to ``ctx.detections`` and its status to
+    ``ctx.detector_status`` as ``stage_detect`` does for the others."""
+    cfg: AnalysisConfig = ctx.config
+    names = [n for n, d in cfg.detectors.items() if d.enabled and REGISTRY[d.type].needs_truth]
+    if not names:
+        return
+    inp: DetectorInput | None = None
+    if cfg.scoring.include_oracle:
+        inp = ap.detector_input(ctx)
+        inp.baseline = baseline_long(ctx.data, ap.analysed_kpis(ctx)[0])
+    frames = []
+    for name in names:
+        dcfg = cfg.detectors[name]
+        impl = IMPLEMENTATIONS.get(dcfg.type)
+        if inp is None or inp.baseline is None or impl is None:
+            ctx.detector_status[name] = {
+                "ok": False,
+                "skipped": True,
+                "error": "no truth/baseline_daily",
+                "seconds": 0.0,
+            }
+            continue
+        t0 = time.perf_counter()
+        det = impl(dcfg, name=name)
+        try:
+            out = det.detect(inp)
+        except InputError:
+            raise
+        except Exception as exc:  # as in stage_detect: a failing detector must not sink the run
+            msg = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            log.warning("detector %s failed: %s", name, msg)
+            ctx.detector_status[name] = {
+                "ok": False,
+                "error": msg,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            continue
+        ctx.detector_status[name] = {
+            "ok": True,
+            "error": None,
+            "mode": det.mode,
+            "votes": type(det).votes,
+            "warnings": list(getattr(det, "warnings_", [])),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        frames.append(out)
+    if frames:
+        have = ctx.detections is not None and len(ctx.detections)
+        ctx.detections = pd.concat([ctx.detections, *frames] if have else frames,
+                                   ignore_index=True)
+
+
+__all__ = ["ExactOracle", "IMPLEMENTATIONS", "OracleConfig", "baseline_long", "stage_oracle"]
