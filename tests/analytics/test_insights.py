@@ -294,3 +294,18 @@ def test_slice_incidents_name_their_slice_and_two_channels_are_two_episodes(tmp_
     assert ep["diagnosis"]["type"] == "channel_outage"
     assert "Confined to channel paid_social" in ep["narrative"]
     assert grounding.check(ctx.insights) == []
+
+
+def test_a_pair_incident_inside_a_channel_wide_shock_names_the_channel(tmp_path):
+    ctx = make_ctx(tmp_path, SHOCKS, [("sessions", "2025-05-10", "2025-05-14", "down", "E1"),
+                                      ("sessions", "2025-05-10", "2025-05-13", "down", "E1")])
+    ctx.config = NO_FORECAST
+    ctx.incidents[0].dimension, ctx.incidents[0].segment = "channel", "paid_social"
+    ctx.incidents[1].dimension, ctx.incidents[1].segment = "channel_country", "paid_social|DE"
+    insights.run(ctx)
+    (ep,) = ctx.insights["episodes"]
+    top = ep["drivers"]["top"]
+    # the whole channel dropped: the pair does not explain more than its channel
+    assert (top["dimension"], top["value"]) == ("channel", "paid_social")
+    assert ep["drivers"]["named_by"] == "incidents"
+    assert grounding.check(ctx.insights) == []

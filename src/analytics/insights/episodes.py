@@ -183,33 +183,47 @@ def _group(items: list[IncidentInsight]) -> list[list[IncidentInsight]]:
 def _named_slice(g: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
                  start: pd.Timestamp, end: pd.Timestamp) -> tuple[str, str] | None:
     """The slice an episode without an overall incident names by its incidents (None when some
-    incident is overall): the slice with the most incidents (ties: the earliest); with incidents
-    on exactly one channel and one country, the channel x country pair when it explains more
-    than its parts (the drivers' pair rule: its concentration on the most flagged KPI beats the
-    channel's and the country's by ``drivers.PAIR_MARGIN``), else the more concentrated part."""
+    incident is overall): the slice with the most incidents (ties: the more concentrated, then
+    the earliest). With incidents on exactly one channel and one country their pair is a
+    candidate too, and a channel x country pair is kept only when it explains more than its
+    parts (the drivers' pair rule: its concentration on the most flagged KPI beats its
+    channel's and its country's by ``drivers.PAIR_MARGIN``); otherwise its more concentrated
+    part stands in for it."""
     if any(i.dimension == "overall" for i in g):
         return None
     counts: dict[tuple[str, str], int] = {}
     for i in g:
         counts[(i.dimension, i.segment)] = counts.get((i.dimension, i.segment), 0) + 1
-    ch = {s for d, s in counts if d == "channel"}
-    co = {s for d, s in counts if d == "country"}
-    if len(ch) == 1 and len(co) == 1 and {d for d, _ in counts} <= {"channel", "country"}:
-        kpi = max({i.kpi for i in g}, key=lambda k: (sum(i.kpi == k for i in g), k))
-        c1, c2 = next(iter(ch)), next(iter(co))
-        cand = {("channel", c1): None, ("country", c2): None,
-                (dr.PAIR_DIMENSION, f"{c1}{dr.PAIR_SEP}{c2}"): None}
-        bw = cfg.drivers.baseline_weeks
-        for k in cand:
+    ch = sorted({s for d, s in counts if d == "channel"})
+    co = sorted({s for d, s in counts if d == "country"})
+    if len(ch) == 1 and len(co) == 1:
+        counts.setdefault((dr.PAIR_DIMENSION, f"{ch[0]}{dr.PAIR_SEP}{co[0]}"), 0)
+    kpi = max({i.kpi for i in g}, key=lambda k: (sum(i.kpi == k for i in g), k))
+    bw = cfg.drivers.baseline_weeks
+    conc: dict[tuple[str, str], float | None] = {}
+
+    def concentration(where: tuple[str, str]) -> float | None:
+        if where not in conc:
+            rec = None
             if all(c in panel.values for c in dr.components(kpi)):
-                rec = dr.slice_driver(panel, kpi, start, end, *k, "auto", bw)
-                cand[k] = None if rec is None else rec["concentration"]
-        part = max(list(cand)[:2], key=lambda k: (cand[k] is not None, cand[k] or 0.0))
-        pair = list(cand)[2]
-        if cand[pair] is not None and cand[pair] > (cand[part] or 0.0) + dr.PAIR_MARGIN:
-            return pair
-        return part
-    return max(counts, key=lambda k: counts[k])  # first inserted wins ties (start order)
+                rec = dr.slice_driver(panel, kpi, start, end, *where, "auto", bw)
+            conc[where] = None if rec is None else rec["concentration"]
+        return conc[where]
+
+    for where in [w for w in counts if w[0] == dr.PAIR_DIMENSION]:
+        parts = [("channel", p) for p in where[1].split(dr.PAIR_SEP)[:1]] + [
+            ("country", p) for p in where[1].split(dr.PAIR_SEP)[1:]]
+        pc = concentration(where)
+        best = max(parts, key=lambda w: concentration(w) if concentration(w) is not None
+                   else -math.inf)
+        if pc is None or pc <= (concentration(best) or 0.0) + dr.PAIR_MARGIN:
+            n = counts.pop(where)
+            if concentration(best) is not None:  # the part stands in for the pair
+                counts[best] = counts.get(best, 0) + max(n, 1)
+    if not counts:
+        return None
+    order = {w: k for k, w in enumerate(counts)}
+    return max(counts, key=lambda w: (counts[w], concentration(w) or -math.inf, -order[w]))
 
 
 def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
