@@ -56,7 +56,7 @@ def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]
                 ctx.kpis_daily, ctx.kpi_tables = kpis_daily.copy(), tables
             t0 = time.perf_counter()
             with _memoized_detectors():  # a detector whose config and input repeat is reused
-                run(ctx, [s for s in STAGES if s[0] in ("detect", "consensus", "score")])
+                run(ctx, [s for s in STAGES if s[0] in ("detect", "oracle", "consensus", "score")])
             secs = time.perf_counter() - t0
         card = ctx.scorecard
         cfgs = card["settings"]

@@ -55,6 +55,14 @@ class ConsensusConfig(_Strict):
         "flagged or not; "
         "a consensus period still needs one flag. null = only flags vote",
     )
+    solo_sensitivity: float | None = Field(
+        None,
+        gt=0,
+        le=90,
+        description="strong evidence alone: a flagged period whose calibrated score reaches the "
+        "threshold of this sensitivity (false alerts per series per 90 days, e.g. 0.003) is a "
+        "consensus period without a second vote. null = off",
+    )
     mute_calendar: bool = Field(
         True,
         description="drop consensus days that are in the observable marketing "

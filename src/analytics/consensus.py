@@ -120,8 +120,12 @@ class Votes:
         n_total: int | None = None,
         families: dict[str, str] | None = None,
         vote_threshold: float | None = None,
+        solo_threshold: float | None = None,
     ) -> list[Incident]:
         """Incidents of ``voters`` under the rule (see module docstring); deterministic order.
+
+        ``solo_threshold``: a period is also a consensus period where one voter's calibrated
+        score alone reaches this (strong evidence needs no second opinion).
 
         ``vote_threshold``: a detector also votes where its calibrated score reaches this (in the
         incident's direction) without being flagged; a consensus period still needs a flag.
@@ -157,9 +161,13 @@ class Votes:
             count = np.zeros(dil.shape[1:], dtype=np.int64)
             for f in range(len(fam_names)):
                 count += dil[fam_idx == f].any(axis=0)
-            ok = raw.any(axis=0) & (count >= min_votes) & ~muted[None, :]
+            ok = raw.any(axis=0) & (count >= min_votes)
             for r in req:
                 ok &= dil[r]
+            if solo_threshold is not None:
+                sc = self.score[vi] if direction == "up" else -self.score[vi]
+                ok |= (raw & (np.nan_to_num(sc, nan=-np.inf) >= solo_threshold)).any(axis=0)
+            ok &= ~muted[None, :]
             for s in np.flatnonzero(ok.any(axis=1)):
                 pos = np.flatnonzero(ok[s])
                 breaks = np.flatnonzero(np.diff(pos) - 1 > merge_gap)
@@ -233,6 +241,7 @@ def build_incidents(
     n_total: int | None = None,
     families: dict[str, str] | None = None,
     vote_threshold: float | None = None,
+    solo_threshold: float | None = None,
 ) -> list[Incident]:
     """Incidents from the flags of ``voters`` (see module docstring); deterministic order."""
     votes = detections if isinstance(detections, Votes) else Votes(detections)
@@ -246,6 +255,7 @@ def build_incidents(
         n_total,
         families,
         vote_threshold,
+        solo_threshold,
     )
 
 
@@ -304,11 +314,15 @@ def consensus_incidents(
     n = len({(fams or {}).get(v, v) for v in voters})
     k = cfg.min_votes if min_votes is None else min_votes
     votes = detections if isinstance(detections, Votes) else Votes(detections)
-    vt = None
-    if getattr(cfg, "vote_sensitivity", None) is not None and len(votes.grid):
+    vt = st = None
+    if len(votes.grid):
         from .detectors.calibrate import periods_per_day, threshold_for
 
-        vt = threshold_for(cfg.vote_sensitivity, periods_per_day(votes.grid))
+        ppd = periods_per_day(votes.grid)
+        if getattr(cfg, "vote_sensitivity", None) is not None:
+            vt = threshold_for(cfg.vote_sensitivity, ppd)
+        if getattr(cfg, "solo_sensitivity", None) is not None:
+            st = threshold_for(cfg.solo_sensitivity, ppd)
     incs = build_incidents(
         votes,
         voters,
@@ -320,6 +334,7 @@ def consensus_incidents(
         n_total=n,
         families=fams,
         vote_threshold=vt,
+        solo_threshold=st,
     )
     kept, dropped = suppress_incidents(incs, getattr(cfg, "suppress", None))
     if suppressed is not None:

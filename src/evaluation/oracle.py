@@ -35,7 +35,7 @@ from scipy import stats
 
 from analytics import pipeline as ap
 from analytics.config import AnalysisConfig
-from analytics.context import DataSet, RunContext
+from analytics.context import RunContext
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.base import SERIES_KEYS, robust_scale
 from analytics.detectors.oracle_spec import Oracle, OracleConfig
@@ -223,11 +223,15 @@ NOISE_COLUMNS = {
 }
 
 
-def baseline_long(ds: DataSet, kpis: list[str]) -> pd.DataFrame | None:
-    """truth/baseline_daily in the detectors' long layout (date, kpi, dimension, segment, value,
-    noise) for the oracle. Older layouts: rows without a channel (or with channel 'all') are
-    overall, the others per channel, and noise is unknown (NaN)."""
-    b = ds.truth_baseline
+def truth_baseline(ctx: RunContext) -> pd.DataFrame | None:
+    """The run's truth/baseline_daily table (None without truth): the oracle's one read of it."""
+    return ctx.data.truth_baseline
+
+
+def baseline_long(b: pd.DataFrame | None, kpis: list[str]) -> pd.DataFrame | None:
+    """truth/baseline_daily (``b``) in the detectors' long layout (date, kpi, dimension, segment,
+    value, noise) for the oracle. Older layouts: rows without a channel (or with channel 'all')
+    are overall, the others per channel, and noise is unknown (NaN)."""
     if b is None:
         return None
     b = b.copy()
@@ -268,7 +272,7 @@ def stage_oracle(ctx: RunContext) -> None:
     inp: DetectorInput | None = None
     if cfg.scoring.include_oracle:
         inp = ap.detector_input(ctx)
-        inp.baseline = baseline_long(ctx.data, ap.analysed_kpis(ctx)[0])
+        inp.baseline = baseline_long(truth_baseline(ctx), ap.analysed_kpis(ctx)[0])
     frames = []
     for name in names:
         dcfg = cfg.detectors[name]

@@ -57,9 +57,12 @@ def _slice_masks(
     return out + cells
 
 
-def order_value_moments(cfg: Any, catalogue: Any) -> dict[str, dict[str, float]]:
-    """Per scope ("all" or a category): {"tau": P(order touches it), "v1", "v2": E[V], E[V²] of the
-    order's value inside it (0 when not touched), "u1", "u2": the same for units}."""
+def order_value_moments(
+    cfg: Any, catalogue: Any, products: tuple[int, ...] = ()
+) -> dict[str, dict[str, float]]:
+    """Per scope ("all", a category, and ``product:<id>`` for each of ``products``, ids 1-based):
+    {"tau": P(order touches it), "v1", "v2": E[V], E[V²] of the order's value inside it (0 when
+    not touched), "u1", "u2": the same for units}."""
     b = cfg.basket
     a, q = b.items_mean - 1.0, b.quantity_mean - 1.0
     e_l, e_ll = 1.0 + a, 2.0 * a * (1.0 + a)                 # E[L], E[L(L-1)]
@@ -69,19 +72,27 @@ def order_value_moments(cfg: Any, catalogue: Any) -> dict[str, dict[str, float]]
     e_k, e_k2 = float(probs @ (1 - lv)), float(probs @ (1 - lv) ** 2)
     rho = a / (1.0 + a)
     pop, price, cat = catalogue.popularity, catalogue.price, catalogue.category
-    out = {}
-    for name in ["all", *sorted(set(cat))]:
-        m = np.ones(pop.size, bool) if name == "all" else cat == name
+
+    def one(m: np.ndarray) -> dict[str, float]:
         pi = float(pop[m].sum())
         y1, y2 = e_q * float(pop[m] @ price[m]), e_q2 * float(pop[m] @ price[m] ** 2)
         tau = 1.0 - (1.0 - pi) * (1.0 - rho) / (1.0 - rho * (1.0 - pi))
-        out[name] = {
+        return {
             "tau": tau,
             "v1": e_k * e_l * y1,
             "v2": e_k2 * (e_l * y2 + e_ll * y1**2),
             "u1": e_l * e_q * pi,
             "u2": e_l * e_q2 * pi + e_ll * (e_q * pi) ** 2,
         }
+
+    out = {
+        name: one(np.ones(pop.size, bool) if name == "all" else cat == name)
+        for name in ["all", *sorted(set(cat))]
+    }
+    for j in products:
+        m = np.zeros(pop.size, bool)
+        m[int(j) - 1] = True
+        out[f"product:{int(j)}"] = one(m)
     return out
 
 

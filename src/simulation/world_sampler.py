@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -43,6 +43,30 @@ Pair = tuple[int, int]
 FPair = tuple[float, float]
 
 
+class MagnitudeSpec(BaseModel):
+    """How strong a shock is. ``percent``: the in-scope effect is log-uniform in ``effect``.
+    ``visibility``: the exact null's z of the shock over its window on its scoped slice is
+    log-uniform in ``z`` (from barely visible, about the sensitivity knob's threshold, to ~10x),
+    the effect that gives it is clipped to ``effect``, and a scope too small for even the largest
+    effect to be barely visible is widened (product -> its category -> all; channel x country ->
+    its larger dimension -> all; channel, country, category -> all) where the type allows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["percent", "visibility"] = "percent"
+    z: FPair = Field(
+        (3.3, 33.0),
+        description="visibility: target z of the shock (exact null, best of 1/3/7-day windows), "
+        "drawn log-uniform; 3.3 ~ the threshold of sensitivity 0.1",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> MagnitudeSpec:
+        if not 0 < self.z[0] <= self.z[1] <= 1000:
+            raise ValueError("z: need 0 < low <= high <= 1000")
+        return self
+
+
 class WorldSpec(BaseModel):
     """Ranges the seed draws from. Pairs are inclusive [low, high]."""
 
@@ -60,7 +84,12 @@ class WorldSpec(BaseModel):
     products: Pair = (150, 600)
     sessions_per_day: FPair = (2_000.0, 100_000.0)
     shocks: Pair = (12, 24)
-    effect: FPair = Field((0.05, 0.8), description="target in-scope effect, drawn log-uniform")
+    effect: FPair = Field(
+        (0.05, 0.8),
+        description="in-scope effect: drawn log-uniform (magnitude.mode percent) or the clip range "
+        "of the visibility mode",
+    )
+    magnitude: MagnitudeSpec = Field(default_factory=lambda: MagnitudeSpec())
     types: list[str] = Field(default_factory=lambda: sorted(EVENT_TYPES))
     scope_kinds: list[str] = Field(default_factory=lambda: list(SCOPE_KINDS))
     calendar_entries: Pair = (2, 5)
@@ -261,9 +290,11 @@ def _shock(
     store: dict[str, Any],
     top_products: np.ndarray,
     effect: float,
+    state: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """One shock of ``etype`` on a ``kind`` scope with target in-scope effect ``effect``; returns
-    (event mapping without start, window length)."""
+    (event mapping without start, window length). ``state`` (visibility mode) receives the
+    generator state just before the type's ``world_params``."""
     lo, hi = get_event_type(etype).world_duration_days
     dur = int(g.integers(lo, hi + 1))
     ch, co, cats = (
@@ -288,6 +319,8 @@ def _shock(
     if kind == "product":
         scope["product"] = int(top_products[int(g.integers(top_products.size))]) + 1
     ev: dict[str, Any] = {"type": etype, "duration_days": dur, "scope": scope}
+    if state is not None:  # visibility mode: world_params is replayed with the final effect
+        state.update(g.bit_generator.state)
     ev.update(get_event_type(etype).world_params(g, effect, kind))
     return ev, dur
 
@@ -312,13 +345,23 @@ def draw_timeline(
     popularity = build_catalogue(cat_cfg).popularity
     top_products = np.argsort(-popularity, kind="stable")[:20]
     shocks = []
+    visibility = spec.magnitude.mode == "visibility"
+    targets: list[tuple[float, dict[str, Any]]] = []   # visibility: (target z, generator state)
     for etype in types:
         allowed = [k for k in get_event_type(etype).allowed_scopes if k in kinds_used]
         least = min(kinds_used[k] for k in allowed)
         pick = [k for k in allowed if kinds_used[k] == least]   # balance the scope kinds
         kind = pick[int(gs.integers(len(pick)))]
         kinds_used[kind] += 1
-        shocks.append(_shock(gs, etype, kind, store, top_products, _log_uniform(gs, *spec.effect)))
+        if visibility:
+            z, state = _log_uniform(gs, *spec.magnitude.z), {}
+            shocks.append(_shock(gs, etype, kind, store, top_products,
+                                 math.sqrt(spec.effect[0] * spec.effect[1]), state))
+            targets.append((z, state))
+        else:
+            shocks.append(
+                _shock(gs, etype, kind, store, top_products, _log_uniform(gs, *spec.effect))
+            )
 
     calendar = []
     for i in range(_ints(gc, spec.calendar_entries)):
@@ -349,13 +392,210 @@ def draw_timeline(
     extra = gs.multinomial(slack, gs.dirichlet(np.ones(n_items + 1)))
     order = gs.permutation(n_items)
     t = spec.warmup_days + int(extra[0])
-    events = []
+    events: list[dict[str, Any]] = [{} for _ in shocks]
     for pos, item in enumerate(order):
         when = (start + dt.timedelta(days=t)).isoformat()
         if item < len(shocks):
-            events.append({**shocks[item][0], "start": when})
+            events[item] = {**shocks[item][0], "start": when}
         else:
             calendar[item - len(shocks)]["dates"] = [when]
         t += lengths[item] + spec.min_gap_days + int(extra[pos + 1])
+    if visibility and events:
+        events = fit_visibility(spec, seed, store, calendar, events, targets)
     events.sort(key=lambda e: e["start"])
     return calendar, events
+
+
+# ------------------------------------------------------------------------ visibility magnitudes
+WINDOWS = (1, 3, 7)   # the oracle's windows (evaluation/oracle.py: 1 day and trailing 3, 7)
+
+
+def _store_null(seed: int, store: dict[str, Any], calendar: list[dict]) -> tuple[Any, Any, Any]:
+    """(setup, long null table of every cell slice, order-value moments) of the store with its
+    planned calendar and no shock: the same expectations and variances truth/baseline_daily
+    gets (simulation/noise_model.py)."""
+    from . import noise_model
+    from .config import SimulationConfig
+    from .draw import build_setup
+
+    cfg = SimulationConfig.model_validate(
+        {**store, "seed": seed, "calendar": calendar, "events": []}
+    )
+    setup = build_setup(cfg)
+    lam = setup.lam0
+    mu = lam * setup.conv0 * (1 - cfg.basket.cancel_rate)
+    table = noise_model.baseline_table(setup.days, setup.grid.channels, setup.grid.countries,
+                                       lam, mu, cfg, setup.catalogue)
+    return setup, table, mu
+
+
+def _scope_rows(table: Any, setup: Any, scope: dict[str, Any], products: dict) -> dict:
+    """Daily null columns (arrays over the period) of the slice a scope names."""
+    from shocklab.catalogue import PAIR_SEP
+
+    if "product" in scope:
+        ov = table[table["dimension"] == "overall"]
+        m = products[f"product:{int(scope['product'])}"]
+        o, o_var = ov["orders"].to_numpy(float), ov["orders_var"].to_numpy(float)
+        tau = m["tau"]
+        return {
+            "sessions": np.full(o.size, np.nan),
+            "sessions_var": np.full(o.size, np.nan),
+            "orders": o * tau,
+            "orders_var": tau * o + tau**2 * (o_var - o),
+            "revenue": o * m["v1"],
+            "revenue_var": o * m["v2"] + (o_var - o) * m["v1"] ** 2,
+            "aov": np.full(o.size, m["v1"] / tau),
+            "aov_order_var": np.full(o.size, m["v2"] / tau - (m["v1"] / tau) ** 2),
+        }
+    if "category" in scope:
+        dim, seg = "category", scope["category"]
+    elif "channel" in scope and "country" in scope:
+        dim, seg = "channel_country", f"{scope['channel']}{PAIR_SEP}{scope['country']}"
+    elif "channel" in scope or "country" in scope:
+        dim = "channel" if "channel" in scope else "country"
+        seg = scope[dim]
+    else:
+        dim, seg = "overall", "all"
+    r = table[(table["dimension"] == dim) & (table["segment"] == seg)]
+    cols = ("sessions", "sessions_var", "orders", "orders_var", "revenue", "revenue_var", "aov",
+            "aov_order_var")
+    return {c: r[c].to_numpy(float) for c in cols}
+
+
+def _z_per_unit(kpi: str, rows: dict, shape: np.ndarray, t0: int, cv_c2: float) -> float:
+    """Exact-null z of a unit relative effect (times ``shape`` per day from day ``t0``) on ``kpi``
+    of a slice: the best over the oracle's windows ending inside the shock's window."""
+    o = rows["orders"]
+    if kpi == "conversion_rate":     # orders given the sessions
+        mean, var = o, o + o**2 * cv_c2
+    elif kpi == "aov":               # sum of the order values of n orders
+        mean, var = o * rows["aov"], o * rows["aov_order_var"]
+    else:
+        mean, var = rows[kpi], rows[f"{kpi}_var"]
+    n, best = shape.size, 0.0
+    sig = np.zeros(mean.size)
+    stop = min(t0 + n, mean.size)
+    sig[t0:stop] = shape[: stop - t0] * mean[t0:stop]
+    for w in WINDOWS:
+        for end in range(t0, stop):
+            lo = max(end - w + 1, 0)
+            v = float(np.sum(var[lo:end + 1]))
+            if v > 0 and np.isfinite(v):
+                best = max(best, float(np.sum(sig[lo:end + 1])) / math.sqrt(v))
+    return best if np.isfinite(best) else 0.0
+
+
+def _shape(profile: str, n: int) -> np.ndarray:
+    t = np.arange(n, dtype=float)
+    if profile == "spike":
+        return 0.5 ** (t / max(n / 3.0, 0.5))
+    return (t + 1) / n if profile == "ramp" else np.ones(n)
+
+
+def _realized(ev: dict[str, Any], effect: float, returning: float) -> tuple[str, float]:
+    """(primary KPI, its relative in-scope change) of a shock drawn with target ``effect``."""
+    etype = ev["type"]
+    if etype == "level_shift":
+        return ("sessions" if ev.get("lever") == "traffic" else "conversion_rate"), effect
+    if etype == "pricing_error":   # price x (1 - e), quantity x (1 + boost e)
+        b = float(ev.get("demand_boost", 0.0))
+        return "aov", effect * (1 - b + b * effect)
+    if etype == "churn_wave":      # only returning customers' orders fall
+        return "revenue", effect * returning
+    if etype == "stockout" and "product" in ev["scope"]:
+        return "revenue", 1.0      # a product runs out completely (share_out 1)
+    kpi = get_event_type(etype).primary_kpi
+    return kpi, effect
+
+
+def _wider(scope: dict[str, Any], setup: Any, table: Any) -> list[dict[str, Any]]:
+    """Scopes containing ``scope``, narrowest first (a cell's larger dimension first)."""
+    if "product" in scope:
+        cat = str(setup.catalogue.category[int(scope["product"]) - 1])
+        return [{"category": cat}, {}]
+    if "channel" in scope and "country" in scope:
+        ov = table[table["dimension"].isin(["channel", "country"])]
+        size = {(d, s): float(v) for d, s, v in
+                ov.groupby(["dimension", "segment"])["orders"].sum().reset_index().itertuples(
+                    index=False)}
+        one = sorted(({"channel": scope["channel"]}, {"country": scope["country"]}),
+                     key=lambda sc: -size.get(next(iter(sc.items())), 0.0))
+        return [*one, {}]
+    return [{}] if scope else []
+
+
+def _kind(scope: dict[str, Any]) -> str:
+    if "product" in scope:
+        return "product"
+    if "category" in scope:
+        return "category"
+    if "channel" in scope and "country" in scope:
+        return "channel_country"
+    return next(iter(scope), "all")
+
+
+def fit_visibility(
+    spec: WorldSpec,
+    seed: int,
+    store: dict[str, Any],
+    calendar: list[dict],
+    events: list[dict[str, Any]],
+    targets: list[tuple[float, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Set each placed shock's magnitude so its exact-null z reaches its target (module
+    docstring of ``MagnitudeSpec``); the type's other draws are replayed unchanged."""
+    setup, table, mu = _store_null(seed, store, calendar)
+    cfg = setup.cfg
+    cv_c2 = cfg.conversion.day_noise_cv ** 2
+    products = tuple(
+        sorted({int(e["scope"]["product"]) for e in events if "product" in e["scope"]})
+    )
+    from . import noise_model
+
+    moments = noise_model.order_value_moments(cfg, setup.catalogue, products)
+    returning = float(np.sum(mu.sum(axis=(0, 2)) * (1 - setup.new_share)) / max(mu.sum(), 1e-12))
+    lo, hi = spec.effect
+    z_lo = spec.magnitude.z[0]
+    period0 = dt.date.fromisoformat(store["period"]["start"])
+    out = []
+    for ev, (z, state) in zip(events, targets, strict=True):
+        cls = get_event_type(ev["type"])
+        t0 = (dt.date.fromisoformat(ev["start"]) - period0).days
+        shape = _shape(ev.get("profile", "step"), int(ev["duration_days"]))
+        per_unit: dict[str, float] = {}
+
+        def zof(sc: dict[str, Any], e: float, ev: dict[str, Any] = ev, t0: int = t0,
+                shape: np.ndarray = shape, per_unit: dict[str, float] = per_unit) -> float:
+            """z of the shock on scope ``sc`` with effect ``e`` (linear in the realized change)."""
+            kpi, eff = _realized({**ev, "scope": sc}, e, returning)
+            key = repr(sorted(sc.items()))
+            if key not in per_unit:
+                rows = _scope_rows(table, setup, sc, moments)
+                per_unit[key] = _z_per_unit(kpi, rows, shape, t0, cv_c2)
+            return eff * per_unit[key]
+
+        scope = dict(ev["scope"])
+        if zof(scope, hi) < z_lo:   # even the largest effect is not barely visible: widen
+            for wider in _wider(scope, setup, table):
+                if _kind(wider) in cls.allowed_scopes and _kind(wider) in spec.scope_kinds:
+                    scope = wider
+                    if zof(scope, hi) >= z_lo:
+                        break
+        # the effect whose z is the target (z grows with the effect), clipped to [lo, hi]
+        a, b = lo, hi
+        if zof(scope, a) >= z:
+            effect = a
+        elif zof(scope, b) <= z:
+            effect = b
+        else:
+            for _ in range(40):
+                mid = math.sqrt(a * b)
+                a, b = (mid, b) if zof(scope, mid) < z else (a, mid)
+            effect = math.sqrt(a * b)
+        g = np.random.Generator(np.random.PCG64())
+        g.bit_generator.state = state
+        params = cls.world_params(g, effect, _kind(scope))
+        out.append({"type": ev["type"], "duration_days": ev["duration_days"], "scope": scope,
+                    **params, "start": ev["start"]})
+    return out

@@ -269,7 +269,6 @@ def test_analyse_entry_for_sweeps(synth_dir):
     card = analyse(synth_dir, raw_config=raw)
     assert card["settings"]["voters"] == [
         "rolling_zscore",
-        "rolling_zscore_week",
         "isolation_forest",
     ]
     assert card["settings"]["min_votes"] == 1 and card["headline"]["recall"] == 1.0

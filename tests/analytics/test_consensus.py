@@ -175,3 +175,17 @@ def test_votes_on_calibrated_scores():
     assert spans(incs) == [(5, 5, "up", ["a", "b"], "pairwise")]
     det.loc[(det["detector"] == "b") & (det["date"] == DAY0 + pd.Timedelta(days=5)), "score"] = -2.8
     assert consensus_incidents(det, ["a", "b", "c"], loose) == []  # the wrong direction is no vote
+
+
+def test_strong_evidence_alone():
+    """With solo_sensitivity, a flag whose calibrated score reaches that knob's threshold is an
+    incident without a second vote; weaker lone flags still need one; the calendar still mutes."""
+    det = votes({"a": {5: 4.6, 12: 3.5}, "b": {}})
+    cfg = ConsensusConfig(min_votes=2, tolerance_days=0, solo_sensitivity=0.003)  # threshold 4.15
+    assert spans(consensus_incidents(det, ["a", "b"], cfg)) == [(5, 5, "up", ["a"], "single")]
+    assert consensus_incidents(det, ["a", "b"], ConsensusConfig(min_votes=2)) == []
+    det.loc[det["date"] == DAY0 + pd.Timedelta(days=5), "score"] *= -1  # a down move: same rule
+    (inc,) = consensus_incidents(det, ["a", "b"], cfg)
+    assert inc.direction == "down"
+    assert consensus_incidents(det, ["a", "b"], cfg,
+                               mute_dates=[DAY0 + pd.Timedelta(days=5)]) == []

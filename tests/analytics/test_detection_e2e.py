@@ -44,7 +44,6 @@ def test_small_scenario_recall_is_one(small_data, tmp_path):
     # vote
     assert set(card["strict"]["detectors"]) == {
         "rolling_zscore",
-        "rolling_zscore_week",
         "isolation_forest",
         "oracle",
     }

@@ -39,7 +39,7 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
     ds = load_data_dir(world(tmp_path, 5, shocks=[0, 0]))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
     out = ExactOracle(OracleConfig(windows=[])).detect(
-        DetectorInput(series=series, baseline=baseline_long(ds, KPIS))
+        DetectorInput(series=series, baseline=baseline_long(ds.truth_baseline, KPIS))
     )
     out = out[out["actual"].notna()]
     assert len(out) > 10_000
@@ -50,7 +50,7 @@ def test_scores_are_calibrated_on_a_shock_free_world(tmp_path):
         assert np.mean(np.abs(s) >= 3) < 0.008, kpi
     # the multi-day windows are Bonferroni-adjusted: never more false alarms than nominal × 1.5
     out3 = ExactOracle(OracleConfig(windows=[3, 7])).detect(
-        DetectorInput(series=series, baseline=baseline_long(ds, KPIS))
+        DetectorInput(series=series, baseline=baseline_long(ds.truth_baseline, KPIS))
     )
     assert np.mean(np.abs(out3["score"]) >= 3) < 0.0027 * 1.5
 
@@ -59,7 +59,7 @@ def test_oracle_sees_a_shock_in_its_slice(tmp_path):
     ds = load_data_dir(world(tmp_path, 6))
     series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
     out = ExactOracle(OracleConfig()).detect(
-        DetectorInput(series=series, baseline=baseline_long(ds, KPIS))
+        DetectorInput(series=series, baseline=baseline_long(ds.truth_baseline, KPIS))
     )
     big = [
         e
@@ -86,3 +86,37 @@ def test_consensus_never_beats_the_oracle_at_equal_false_positives(tmp_path, see
     oe = card["strict"]["oracle_equal_fp"]
     assert oe is not None and card["strict"]["consensus"]["events"] > 0
     assert oe["consensus_recall"] <= oe["oracle_recall"], oe
+
+
+@pytest.mark.parametrize("extra", [[], ["channel_country"]])
+def test_the_oracle_scores_every_watched_series_with_the_exact_null(tmp_path, extra):
+    """Coverage: the oracle stage scores exactly the series the detectors watch (whatever
+    ``detector_input`` returns: channel x country cells too when watched), and the truth baseline
+    has the exact null (expected value and noise) for every one of their points — no series falls
+    back to the robust z."""
+    from analytics.config import load_analysis_config
+    from analytics.context import RunContext
+    from analytics.pipeline import detector_input, stage_kpis
+    from evaluation.oracle import stage_oracle
+    from shocklab.errors import InputError
+
+    dims = ["overall", "channel", "country", "category", *extra]
+    try:
+        cfg = load_analysis_config(None, [f"dimensions={dims}", "customers.enabled=false"])
+    except InputError:
+        pytest.skip("this analysis cannot watch " + ", ".join(extra))
+    ds = load_data_dir(world(tmp_path, 8))
+    ctx = RunContext(config=cfg, data=ds, out_dir=tmp_path)
+    stage_kpis(ctx)
+    ctx.detections = None
+    stage_oracle(ctx)
+    keys = ["kpi", "dimension", "segment"]
+    watched = detector_input(ctx).series
+    watched = watched[watched.groupby(keys)["value"].transform("count") > 0]
+    assert set(map(tuple, ctx.detections[keys].drop_duplicates().to_numpy())) == set(
+        map(tuple, watched[keys].drop_duplicates().to_numpy())
+    )
+    assert set(watched["dimension"]) == set(dims)
+    base = baseline_long(ds.truth_baseline, KPIS)
+    m = watched.merge(base, on=["date", *keys], how="left", suffixes=("", "_null"))
+    assert m["value_null"].notna().all() and m["noise"].notna().all()
