@@ -167,23 +167,30 @@ class IncidentInsight(_M):
     end: date
     days: int = Field(ge=1)
     direction: Literal["up", "down"]
-    actual: float | None
-    expected: float | None
+    actual: float | None = Field(None, description="absent from insights.json: in the details file")
+    expected: float | None = Field(
+        None, description="absent from insights.json: in the details file"
+    )
     magnitude_pct: float | None = Field(
         description="the detectors' magnitude (actual vs their baseline), %"
     )
     baseline_expected: float | None = Field(
         None,
         description="the KPI over the window from the median of the "
-        "same weekday in the weeks before and after it",
+        "same weekday in the weeks before and after it (absent from insights.json: in the "
+        "details file)",
     )
     baseline_magnitude_pct: float | None = Field(None, description="actual vs baseline_expected, %")
     detectors: list[str]
-    n_detectors: int = Field(ge=0)
+    n_detectors: int | None = Field(
+        None, ge=0, description="len(detectors); absent from insights.json: in the details file"
+    )
     level: str
     confidence: float
     severity: str
-    peak_score: float | None = None
+    peak_score: float | None = Field(
+        None, description="absent from insights.json: in the details file"
+    )
     drivers: DriverSet | None = Field(
         None, description="absent from insights.json: in the details file"
     )
