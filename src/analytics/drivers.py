@@ -221,6 +221,15 @@ class SlicePanel:
             return None
 
 
+def _relative(kpi: str, a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> np.ndarray:
+    """Day by day, ``kpi`` from the component series ``a`` relative to ``b``, minus 1."""
+    with np.errstate(all="ignore"):
+        if kpi in RATIO_KPIS:
+            num, den = RATIO_KPIS[kpi]
+            return (a[num] / a[den]) / (b[num] / b[den]) - 1.0
+        return a[kpi] / b[kpi] - 1.0
+
+
 def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4,
                     where: tuple[str, str] = ("overall", "all")) -> np.ndarray | None:
     """Relative deviation of ``kpi`` in one slice (``where``: dimension, segment; overall by
@@ -242,12 +251,7 @@ def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             b[c] = np.nanmedian(panel._gather(arr, days[None, :] + lags[:, None])[..., 0], axis=0)
-    with np.errstate(all="ignore"):
-        if kpi in RATIO_KPIS:
-            num, den = RATIO_KPIS[kpi]
-            dev = (a[num] / a[den]) / (b[num] / b[den]) - 1.0
-        else:
-            dev = a[kpi] / b[kpi] - 1.0
+    dev = _relative(kpi, a, b)
     panel.explained[key] = dev
     return dev
 
@@ -306,13 +310,7 @@ def onset(panel: SlicePanel, kpi: str, lo: pd.Timestamp, start: pd.Timestamp, en
     for c, col in zip(comps, cols, strict=True):
         a[c] = panel.per_day(c, lo, end, "actual")[0][:, col]
         b[c] = panel.per_day(c, lo, end, "trailing", baseline_weeks)[0][:, col]
-    with np.errstate(all="ignore"):
-        if kpi in RATIO_KPIS:
-            num, den = RATIO_KPIS[kpi]
-            dev = (a[num] / a[den]) / (b[num] / b[den]) - 1.0
-        else:
-            dev = a[kpi] / b[kpi] - 1.0
-    dev = np.nan_to_num(np.asarray(dev, dtype=float) * sign, nan=0.0)
+    dev = np.nan_to_num(np.asarray(_relative(kpi, a, b), dtype=float) * sign, nan=0.0)
     k0 = (pd.Timestamp(start) - pd.Timestamp(lo)).days
     if not 0 <= k0 < len(dev) or dev[k0:].max() <= 0:
         return None
