@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
 """Insight quality over run directories (prints, never asserts): type accuracy of the episodes'
-diagnosis, root cause and magnitude error pooled over every matched event (overall and per
-injected type), grounding mismatches, and the sizes of insights.json / insights.md / the brief.
+diagnosis, root cause and magnitude error (in the event's scope, and overall) pooled over every
+matched event (all and per injected type), grounding mismatches, and the sizes of insights.json /
+insights.md / the brief.
 
     python bench/bench_insights.py RUN_DIR [RUN_DIR ...]
 
 Each RUN_DIR is a run_analysis.py output of simulated data (scorecard.json holds the insight
 scores). Report held-out worlds only, e.g. the random-world test seeds::
 
-    for s in 101 102 103 104 105 106 107; do
+    for s in $(seq 101 110); do
       python generate_data.py --config config/scenarios/random_world.yaml --seed $s --out /tmp/w$s
       python run_analysis.py --data /tmp/w$s --out /tmp/r$s
     done
-    python bench/bench_insights.py /tmp/r10*
+    python bench/bench_insights.py /tmp/r1[01]?
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ def _agg(rows: list[dict]) -> str:
 
     ty = [r["type_ok"] for r in rows]
     rc = [r["root_cause_ok"] for r in rows if r["root_cause_ok"] is not None]
-    me = [r["magnitude_error"] for r in rows if r["magnitude_error"] is not None]
-    mag = f"{statistics.median(me):.3f} (n={len(me)})" if me else "n/a"
+
+    def med(key: str) -> str:
+        xs = [r[key] for r in rows if r.get(key) is not None]
+        return f"{statistics.median(xs):.3f} (n={len(xs)})" if xs else "n/a"
+
     return (f"events {len(rows):3d} · type accuracy {frac(ty)} · root cause {frac(rc)} · "
-            f"magnitude error median {mag}")
+            f"magnitude error median {med('magnitude_error')} in scope, "
+            f"{med('magnitude_error_overall')} overall")
 
 
 def main() -> int:

@@ -221,14 +221,25 @@ class SlicePanel:
             return None
 
 
-def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4) -> np.ndarray | None:
-    """Relative deviation of the overall ``kpi`` on every day of the panel from the median of the
-    same weekday ``baseline_weeks`` weeks either side (the day itself excluded); memoized."""
-    key = ("daily_dev", kpi, baseline_weeks)
+def _relative(kpi: str, a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> np.ndarray:
+    """Day by day, ``kpi`` from the component series ``a`` relative to ``b``, minus 1."""
+    with np.errstate(all="ignore"):
+        if kpi in RATIO_KPIS:
+            num, den = RATIO_KPIS[kpi]
+            return (a[num] / a[den]) / (b[num] / b[den]) - 1.0
+        return a[kpi] / b[kpi] - 1.0
+
+
+def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4,
+                    where: tuple[str, str] = ("overall", "all")) -> np.ndarray | None:
+    """Relative deviation of ``kpi`` in one slice (``where``: dimension, segment; overall by
+    default) on every day of the panel from the median of the same weekday ``baseline_weeks``
+    weeks either side (the day itself excluded); memoized. None when the slice lacks the KPI."""
+    key = ("daily_dev", kpi, baseline_weeks, where)
     if key in panel.explained:
         return panel.explained[key]
     comps = components(kpi)
-    cols = [panel.column(c, "overall", "all") if c in panel.values else None for c in comps]
+    cols = [panel.column(c, *where) if c in panel.values else None for c in comps]
     if any(c is None for c in cols) or not len(panel.dates):
         return None
     days = np.arange(len(panel.dates))
@@ -240,27 +251,23 @@ def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4) -> np.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             b[c] = np.nanmedian(panel._gather(arr, days[None, :] + lags[:, None])[..., 0], axis=0)
-    with np.errstate(all="ignore"):
-        if kpi in RATIO_KPIS:
-            num, den = RATIO_KPIS[kpi]
-            dev = (a[num] / a[den]) / (b[num] / b[den]) - 1.0
-        else:
-            dev = a[kpi] / b[kpi] - 1.0
+    dev = _relative(kpi, a, b)
     panel.explained[key] = dev
     return dev
 
 
 def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
               baseline_weeks: int = 4, z: float = 2.0, z_extend: float = 1.0,
-              share: float = 0.0, sign: int = 0) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """Where in [start, end] the overall ``kpi`` really deviated: its largest daily deviation,
-    if at least ``z`` robust standard deviations of the KPI's daily deviations, and the contiguous
-    days around it deviating the same way by at least ``z_extend`` of them and ``share`` of the
-    peak's deviation (hysteresis; whatever
-    the incidents' edges were: detectors that smooth flag late, slice incidents trail on).
+              share: float = 0.0, sign: int = 0, where: tuple[str, str] = ("overall", "all")
+              ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """Where in [start, end] ``kpi`` (overall, or in the slice ``where``) really deviated: its
+    largest daily deviation, if at least ``z`` robust standard deviations of the KPI's daily
+    deviations, and the contiguous days around it deviating the same way by at least
+    ``z_extend`` of them and ``share`` of the peak's deviation (hysteresis; whatever the
+    incidents' edges were: detectors that smooth flag late, slice incidents trail on).
     None when nothing stands out (or the KPI is unknown). ``sign`` (+1 / -1) looks only at
     deviations that way (the direction the incidents flagged); 0 at both."""
-    dev_all = daily_deviation(panel, kpi, baseline_weeks)
+    dev_all = daily_deviation(panel, kpi, baseline_weeks, where)
     if dev_all is None:
         return None
     finite = dev_all[np.isfinite(dev_all)]
@@ -285,6 +292,34 @@ def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestam
     while hi < len(dev) - 1 and keep[hi + 1]:
         hi += 1
     return start + pd.Timedelta(days=lo), start + pd.Timedelta(days=hi)
+
+
+def onset(panel: SlicePanel, kpi: str, lo: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp,
+          sign: int, baseline_weeks: int = 4, share: float = 0.25,
+          where: tuple[str, str] = ("overall", "all")) -> pd.Timestamp | None:
+    """Where a change that stayed began: against the same weekdays of the weeks before ``lo``
+    (a baseline the change cannot be in), the largest deviation the ``sign`` way in [start, end]
+    and the first day (not before ``lo``) of the unbroken run of days up to it that deviate that
+    way by at least ``share`` of it (a ramp's early days count once they reach that share).
+    None when the KPI is unknown in the slice or nothing deviates that way."""
+    comps = components(kpi)
+    cols = [panel.column(c, *where) if c in panel.values else None for c in comps]
+    if any(c is None for c in cols) or not len(panel.dates) or not sign:
+        return None
+    a, b = {}, {}
+    for c, col in zip(comps, cols, strict=True):
+        a[c] = panel.per_day(c, lo, end, "actual")[0][:, col]
+        b[c] = panel.per_day(c, lo, end, "trailing", baseline_weeks)[0][:, col]
+    dev = np.nan_to_num(np.asarray(_relative(kpi, a, b), dtype=float) * sign, nan=0.0)
+    k0 = (pd.Timestamp(start) - pd.Timestamp(lo)).days
+    if not 0 <= k0 < len(dev) or dev[k0:].max() <= 0:
+        return None
+    p = k0 + int(np.argmax(dev[k0:]))
+    keep = dev >= share * dev[p]
+    first = p
+    while first > 0 and keep[first - 1]:
+        first -= 1
+    return pd.Timestamp(lo) + pd.Timedelta(days=first)
 
 
 def _sum(vals: np.ndarray, min_count: int) -> np.ndarray:
@@ -494,6 +529,20 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
     return DriverResult(
         drivers, breakdown, scope, top_row if scope == "concentrated" else None, f, source
     )
+
+
+def slice_driver(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
+                 dimension: str, segment: str, expected: str = "auto",
+                 baseline_weeks: int = 4) -> dict[str, Any] | None:
+    """The attribution record (as in ``DriverResult.drivers``) of one named slice for the change
+    of ``kpi`` over [start, end]; None when the slice has no such KPI."""
+    table = window_table(panel, kpi, start, end, expected, baseline_weeks)
+    if table.empty:
+        return None
+    t = table.loc[table["dimension"] == dimension]
+    rows = attribute(t, kpi)
+    rows = rows.loc[rows["segment"] == segment]
+    return _records(rows)[0] if len(rows) else None
 
 
 def focus(share_of_change: float, share_of_expected: float) -> float | None:

@@ -7,13 +7,20 @@ incidents) whose measured days best overlap the event's window. Scored:
 
 - **root cause** (events with a scope): the episode's top driver is the scoped slice
   (``{"channel": "paid_social"}`` -> channel paid_social; a two-key scope -> that channel x
-  country pair). A "broad" verdict on a scoped event is wrong. Events without scope are scored
-  apart: ``broad_accuracy`` = share judged broad.
+  country pair; a product -> its category, the finest slice the drivers can name). A "broad"
+  verdict on a scoped event is wrong. Events without scope are scored apart: ``broad_accuracy``
+  = share judged broad.
 - **KPI attribution**: the episode's ``primary_kpi`` is the event's ``primary_kpi``
   (``primary_kpi_flagged``: some incident of the episode is on it).
-- **magnitude error**: ``|m - e| / |e|`` on the event's primary KPI, ``m`` = the episode's overall
-  change vs its same-weekday baseline, ``e`` = the realized relative effect (when ``|e| >=
-  MIN_EFFECT``). ``incident_magnitude_*``: the same for every matched overall incident on its KPI.
+- **magnitude error**: ``|m - e| / |e|`` on the event's primary KPI where the shock acted:
+  ``m`` = the change the episode states for the slice it names (``scope_changes``, the top
+  driver's slice; ``kpi_changes``, overall, when it names none), ``e`` = the realized effect
+  inside the event's scope (``scope_effects``; ``effects`` for an unscoped event), when ``|e| >=
+  MIN_EFFECT``. Product-scoped events are left out (the insights cannot measure one product,
+  and truth has no effect for its category). ``magnitude_error_overall_*``: the episode's overall
+  change vs the realized overall effect (the definition before schema 2.1; for a scoped shock it
+  mostly measures how diluted it is). ``incident_magnitude_*``: every matched overall incident
+  on its KPI vs the overall effect.
 - **signature**: the episode's signature equals the one the event's realized effects give under
   the same classifier (``drivers.signature_from_effects``).
 - **diagnosis**: the episode's ``diagnosis.type`` equals the event's type (``type_accuracy``,
@@ -30,6 +37,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analytics.context import RunContext
@@ -39,11 +47,18 @@ from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP
 MIN_EFFECT = 0.02
 
 
-def expected_driver(scope: dict[str, Any]) -> tuple[str, str] | None:
-    """(dimension, value) an event's scope should be explained by; None for an unscoped event."""
+def expected_driver(
+    scope: dict[str, Any], categories: dict[str, str] | None = None
+) -> tuple[str, str] | None:
+    """(dimension, value) an event's scope should be explained by; None for an unscoped event.
+    A product scope is explained by the product's category (``categories``: product id ->
+    category; None when unknown): the drivers' finest dimension."""
     scope = {str(k): str(v) for k, v in (scope or {}).items()}
     if not scope:
         return None
+    if set(scope) == {"product"}:
+        cat = (categories or {}).get(scope["product"])
+        return ("category", cat) if cat is not None else None
     if len(scope) == 1:
         return next(iter(scope.items()))
     if set(scope) == {"channel", "country"}:
@@ -56,6 +71,18 @@ def insight_magnitude(inc: dict[str, Any]) -> float | None:
     if m is None:
         m = inc.get("magnitude_pct")
     return None if m is None else m / 100.0
+
+
+def product_categories(ctx: RunContext) -> dict[str, str]:
+    """product id -> category from the data's products table ({} without one)."""
+    p = ctx.data.tables.get("products")
+    if p is None or not {"product_id", "category"} <= set(p.columns):
+        return {}
+    return dict(zip(p["product_id"].astype(str), p["category"].astype(str), strict=True))
+
+
+def _error(m: float | None, e: float | None) -> float | None:
+    return abs(m - e) / abs(e) if m is not None and e is not None and abs(e) >= MIN_EFFECT else None
 
 
 def _mean(xs: list[bool]) -> float | None:
@@ -83,6 +110,7 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
             if eid in events:
                 by_event[eid].append(ep)
 
+    cats = product_categories(ctx)
     rows, inc_errors = [], []
     for eid in sorted(by_event):
         ev, eps = events[eid], by_event[eid]
@@ -94,19 +122,21 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
                 sum(incidents[i].get("matched_event_id") == eid for i in e["incident_ids"]),
             ),
         )
-        want = expected_driver(ev.get("scope") or {})
+        scope = ev.get("scope") or {}
+        want = expected_driver(scope, cats)
         top = ep["drivers"].get("top")
         got = (top["dimension"], top["value"]) if top else None
         effects = ev.get("effects") or {}
         primary = ev.get("primary_kpi")
-        e_val = effects.get(primary)
-        m_val = ep["kpi_changes"].get(primary)
-        m_val = None if m_val is None else m_val / 100.0
-        err = (
-            abs(m_val - e_val) / abs(e_val)
-            if m_val is not None and e_val and abs(e_val) >= MIN_EFFECT
-            else None
-        )
+        # overall: the episode's overall change vs the realized overall effect
+        e_all, m_all = effects.get(primary), _frac(ep["kpi_changes"].get(primary))
+        # where it acted: the slice the episode names vs the realized effect in the event's scope
+        inside = ep.get("scope_changes") if top else None
+        m_val = _frac((inside or ep["kpi_changes"]).get(primary))
+        e_val = None if "product" in scope else (
+            (ev.get("scope_effects") or {}).get(primary) if scope else e_all)
+        err = _error(m_val, e_val)
+        err_all = _error(m_all, e_all)
         # every overall incident of the event against the effect on its own KPI
         for iid in ep["incident_ids"]:
             inc = incidents[iid]
@@ -134,9 +164,13 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
                 "primary_kpi": primary,
                 "kpi_ok": ep["primary_kpi"] == primary,
                 "primary_kpi_flagged": primary in ep["kpis"],
+                "magnitude_slice": _label(got) if inside else "overall",
                 "magnitude_pct": _r100(m_val),
                 "effect_pct": _r100(e_val),
                 "magnitude_error": None if err is None else round(err, 4),
+                "magnitude_overall_pct": _r100(m_all),
+                "effect_overall_pct": _r100(e_all),
+                "magnitude_error_overall": None if err_all is None else round(err_all, 4),
                 "signature": ep["signature"]["label"],
                 "true_signature": true_sig,
                 "signature_ok": (ep["signature"]["label"] == true_sig) if true_sig else None,
@@ -148,6 +182,9 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     def agg(rs: list[dict[str, Any]]) -> dict[str, Any]:
         rc = [r["root_cause_ok"] for r in rs if r["root_cause_ok"] is not None]
         errs = [r["magnitude_error"] for r in rs if r["magnitude_error"] is not None]
+        errs_all = [
+            r["magnitude_error_overall"] for r in rs if r["magnitude_error_overall"] is not None
+        ]
         return {
             "events": len(rs),
             "scoped_events": len(rc),
@@ -157,6 +194,8 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
             "primary_kpi_flagged": _mean([r["primary_kpi_flagged"] for r in rs]),
             "magnitude_error_median": _median(errs),
             "magnitude_n": len(errs),
+            "magnitude_error_overall_median": _median(errs_all),
+            "magnitude_overall_n": len(errs_all),
             "signature_accuracy": _mean(
                 [r["signature_ok"] for r in rs if r["signature_ok"] is not None]
             ),
@@ -175,10 +214,11 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     out["definitions"] = (
         "per matched event, the episode best overlapping it; root cause: the "
         "episode's top driver is the event's scope; KPI: episode primary KPI == event primary KPI; "
-        "type: episode diagnosis.type == event type; magnitude error: |episode change - realized "
-        "effect| / |realized effect| on the event's "
-        f"primary KPI (|effect| >= {MIN_EFFECT}); incident_magnitude_*: overall incidents vs the "
-        "effect on their own KPI"
+        "type: episode diagnosis.type == event type; magnitude error: |m - e| / |e| on the event's "
+        "primary KPI, m = the episode's change in the slice it names (overall when broad), e = "
+        f"the realized effect in the event's scope (|e| >= {MIN_EFFECT}; product scopes left "
+        "out); magnitude_error_overall: overall change vs overall effect; incident_magnitude_*: "
+        "overall incidents vs the effect on their own KPI"
     )
     return out
 
@@ -187,12 +227,13 @@ def _event_windows(ctx: RunContext) -> dict[str, Any]:
     """The attribution engine alone: drivers and magnitude over each unexpected event's true
     window and primary KPI, as if detection had found it exactly (separates timing misses of the
     detectors from attribution errors of the insights)."""
-    from analytics.drivers import components, explain, kpi_value
+    from analytics.drivers import components, explain
     from analytics.insights import build_panel, config_of
 
     cfg = config_of(ctx)
     panel = build_panel(ctx, cfg)
     c = cfg.drivers
+    cats = product_categories(ctx)
     rc, errs, rows = [], [], []
     for ev in ctx.truth.events if ctx.truth is not None else []:
         kpi, effects = ev.get("primary_kpi"), ev.get("effects") or {}
@@ -215,24 +256,18 @@ def _event_windows(ctx: RunContext) -> dict[str, Any]:
             focus_min=c.focus_min,
             pairs=c.pairs,
         )
-        want = expected_driver(ev.get("scope") or {})
+        scope = ev.get("scope") or {}
+        want = expected_driver(scope, cats)
         got = (res.top["dimension"], res.top["value"]) if res.top else None
-        sums = {}
-        for src in ("actual", "baseline"):
-            sums[src] = kpi_value(
-                kpi,
-                {
-                    x: float(
-                        panel.window_sums(x, start, end, src, c.baseline_weeks).get(
-                            ("overall", "all"), float("nan")
-                        )
-                    )
-                    for x in components(kpi)
-                },
-            )
-        m = sums["actual"] / sums["baseline"] - 1 if sums["baseline"] else float("nan")
-        e = effects[kpi]
-        err = abs(m - e) / abs(e) if abs(e) >= MIN_EFFECT and m == m else None
+        where = got or ("overall", "all")  # the change in the slice the drivers name
+
+        with np.errstate(all="ignore"):
+            m = _slice_value(panel, kpi, start, end, "actual", where, c.baseline_weeks) / \
+                _slice_value(panel, kpi, start, end, "baseline", where, c.baseline_weeks) - 1
+        m = float(m) if np.isfinite(m) else None
+        e = None if "product" in scope else (
+            (ev.get("scope_effects") or {}).get(kpi) if scope else effects[kpi])
+        err = _error(m, e)
         if want:
             rc.append(got == want)
         if err is not None:
@@ -242,7 +277,8 @@ def _event_windows(ctx: RunContext) -> dict[str, Any]:
                 "event_id": ev["event_id"],
                 "expected_driver": list(want) if want else None,
                 "top_driver": list(got) if got else None,
-                "magnitude_pct": _r100(m if m == m else None),
+                "magnitude_slice": _label(got),
+                "magnitude_pct": _r100(m),
                 "effect_pct": _r100(e),
                 "magnitude_error": None if err is None else round(err, 4),
             }
@@ -251,12 +287,29 @@ def _event_windows(ctx: RunContext) -> dict[str, Any]:
             "magnitude_error_median": _median(errs), "per_event": rows}
 
 
+def _slice_value(panel, kpi: str, start, end, src: str, where: tuple[str, str],
+                 baseline_weeks: int) -> float:
+    """``kpi`` over [start, end] in one slice from window sums of its components."""
+    from analytics.drivers import components, kpi_value
+
+    return kpi_value(kpi, {x: float(panel.window_sums(x, start, end, src, baseline_weeks)
+                                    .get(where, float("nan"))) for x in components(kpi)})
+
+
 def _jaccard(a0: str, a1: str, b0: str, b1: str) -> float:
     """Overlap / union of two inclusive day ranges (ISO dates)."""
     a0, a1, b0, b1 = (date.fromisoformat(str(x)[:10]) for x in (a0, a1, b0, b1))
     inter = (min(a1, b1) - max(a0, b0)).days + 1
     union = (max(a1, b1) - min(a0, b0)).days + 1
     return max(inter, 0) / union
+
+
+def _frac(pct: float | None) -> float | None:
+    return None if pct is None else pct / 100.0
+
+
+def _label(driver: tuple[str, str] | None) -> str:
+    return "overall" if driver is None else f"{driver[0]} {driver[1]}"
 
 
 def _r100(x: float | None) -> float | None:

@@ -214,3 +214,22 @@ def test_a_pair_is_listed_only_when_it_explains_more_than_its_parts():
     res = _explain(Shock(*WIN, "sessions", 0.4, {"channel": "paid_social"}), "sessions")
     assert res.top["value"] == "paid_social"
     assert all(d["dimension"] != dr.PAIR_DIMENSION for d in res.drivers)
+
+
+def test_onset_and_peak_span_in_a_slice():
+    # paid_social sessions drop 40 % from 2025-05-10 and stay down (a level shift in one channel)
+    shift = Shock("2025-05-10", "2025-06-30", "sessions", 0.6, {"channel": "paid_social"})
+    cube = make_cube([shift])
+    panel = dr.SlicePanel(kpis_from_cube(cube))
+    where = ("channel", "paid_social")
+    lo, start, end = (pd.Timestamp(d) for d in ("2025-04-25", "2025-05-15", "2025-05-20"))
+    # flagged late (from the 15th): the change began on the 10th, against the weeks before lo
+    got = dr.onset(panel, "sessions", lo, start, end, -1, where=where)
+    assert got == pd.Timestamp("2025-05-10")
+    assert dr.onset(panel, "sessions", lo, start, end, +1, where=where) is None  # nothing went up
+    assert dr.onset(panel, "sessions", lo, start, end, -1, where=("channel", "nope")) is None
+    # the slice's own series shows the step on its first day; overall it is diluted
+    span = dr.peak_span(panel, "sessions", pd.Timestamp("2025-05-08"), pd.Timestamp("2025-05-12"),
+                        sign=-1, where=where)
+    assert span is not None and span[0] == pd.Timestamp("2025-05-10")
+    assert dr.daily_deviation(panel, "sessions", where=("channel", "nope")) is None

@@ -125,6 +125,15 @@ def _f(**kw):
     (_f(s=1, c=5, b=24, o=5), False, "fraud_orders"),
     (_f(s=40, c=20, o=60), True, "planned_event"),
     (_f(s=0.5, c=-0.5), False, "undetermined"),
+    # slice-aware rules (2.1)
+    (_f(s=-41, c=24, b=58, o=-27, dim="country"), False, "site_outage"),   # not fraud: orders fell
+    (_f(s=-45, o=-35, persist=2.2, persist_z=-7.2, dim="channel"), False, "level_shift"),
+    (_f(c=-45, o=-49, ret=-17, new=-11, persist=0.9, persist_z=-7.0, dim="channel"), False,
+     "level_shift"),                                    # churn never acts on one channel
+    (_f(c=-38, o=-35, ret=9, new=2, persist=0.8, persist_z=-3.8, dim="country"), False,
+     "churn_wave"),                                     # a conversion drop that stayed
+    (_f(s=4, c=5, b=-44, o=9, dim="category"), False, "pricing_error"),  # not a flash sale
+    (_f(s=2, c=-45, b=-18, o=-45, dim="category"), False, "stockout"),
 ])
 def test_classification_rules(feat, planned, kind):
     assert diagnosis.classify(feat, planned)[0] == kind

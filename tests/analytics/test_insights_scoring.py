@@ -12,8 +12,9 @@ from evaluation import insight_scoring as sc
 from evaluation.truth import attach
 
 
-def _event(eid, start, end, scope, primary, effects, etype="x"):
+def _event(eid, start, end, scope, primary, effects, etype="x", scope_effects=None):
     return {
+        "scope_effects": scope_effects or {},
         "event_id": eid,
         "type": etype,
         "expected": False,
@@ -49,6 +50,7 @@ TRUTH = [
             "aov": 0.0,
         },
         "channel_outage",
+        {"sessions": -0.6, "orders": -0.6, "revenue": -0.6, "conversion_rate": 0.0, "aov": 0.0},
     ),
     _event(
         "E2",
@@ -58,6 +60,7 @@ TRUTH = [
         "conversion_rate",
         {"sessions": 0.0, "orders": -0.12, "revenue": -0.12, "conversion_rate": -0.12, "aov": 0.0},
         "payment_failure",
+        {"sessions": 0.0, "orders": -0.6, "revenue": -0.6, "conversion_rate": -0.6, "aov": 0.0},
     ),
     _event(
         "E3",
@@ -95,8 +98,13 @@ def test_scores_on_known_answers(scored):
     assert s["broad_accuracy"] == 1.0
     assert s["kpi_attribution"] == 1.0
     assert s["signature_accuracy"] == 1.0
-    assert s["magnitude_error_median"] < 0.2
+    assert s["magnitude_error_median"] < 0.2 and s["magnitude_error_overall_median"] < 0.2
     rows = {r["event_id"]: r for r in s["per_event"]}
+    # the magnitude is read where the shock acted: in the named slice vs the in-scope effect
+    assert rows["E1"]["magnitude_slice"] == "channel paid_social"
+    assert rows["E1"]["effect_pct"] == -60.0 and rows["E1"]["effect_overall_pct"] == -10.5
+    assert rows["E1"]["magnitude_pct"] == pytest.approx(-60, abs=6)
+    assert rows["E3"]["magnitude_slice"] == "overall" and rows["E3"]["effect_pct"] == -50.0
     assert rows["E1"]["top_driver"] == ["channel", "paid_social"] and rows["E1"]["incidents"] == 2
     assert rows["E2"]["top_driver"] == ["country", "DE"]
     assert rows["E3"]["top_driver"] is None and rows["E3"]["drivers_scope"] == "broad"
@@ -118,13 +126,15 @@ def test_wrong_answers_are_counted_wrong(scored):
     ep["drivers"] = {**ep["drivers"], "top": {**ep["drivers"]["top"], "value": "organic"}}
     ep["primary_kpi"] = "revenue"
     ep["kpi_changes"] = {**ep["kpi_changes"], "sessions": -21.0}      # twice the realized -10.5 %
+    ep["scope_changes"] = {**ep["scope_changes"], "sessions": -30.0}  # half the in-scope -60 %
     ep["diagnosis"] = {**ep["diagnosis"], "type": "site_outage"}
     ctx2 = attach(type(ctx)(config=ctx.config, data=ctx.data, out_dir=ctx.out_dir), ctx.truth)
     ctx2.insights = doc
     s = sc.score_insights(ctx2)
     row = next(r for r in s["per_event"] if r["event_id"] == "E1")
     assert row["root_cause_ok"] is False and row["kpi_ok"] is False
-    assert row["magnitude_error"] == pytest.approx(1.0)
+    assert row["magnitude_error"] == pytest.approx(0.5)
+    assert row["magnitude_error_overall"] == pytest.approx(1.0)
     assert row["type_ok"] is False and s["by_type"]["channel_outage"]["type_accuracy"] == 0.0
     assert s["root_cause_accuracy"] == 0.5
 
@@ -142,9 +152,11 @@ def test_builds_insights_itself_and_needs_truth(tmp_path):
     ({}, None), ({"channel": "email"}, ("channel", "email")),
     ({"channel": "email", "country": "DE"}, ("channel_country", "email|DE")),
     ({"category": "books", "country": "DE"}, None),
+    # a product is named by its category (the drivers' finest slice); unknown product: unscored
+    ({"product": 7}, ("category", "books")), ({"product": 8}, None),
 ])
 def test_expected_driver(scope, expected):
-    assert sc.expected_driver(scope) == expected
+    assert sc.expected_driver(scope, {"7": "books"}) == expected
 
 
 def test_stage_merges_into_the_scorecard(scored):

@@ -80,16 +80,19 @@ def build_panel(ctx: RunContext, cfg: InsightsConfig) -> dr.SlicePanel:
     return dr.SlicePanel(ctx.kpis_daily, ctx.detections, extra)
 
 
+def _driver_model(d: dict[str, Any]) -> Driver:
+    rel = d.get("relative_change")
+    return Driver(dimension=d["dimension"], value=d["value"], actual=_f(d["actual"]) or 0.0,
+                  expected=_f(d["expected"]) or 0.0, change=_f(d["change"]) or 0.0,
+                  share_of_change=_f(d["share_of_change"]) or 0.0,
+                  share_of_expected=_f(d["share_of_expected"]) or 0.0,
+                  concentration=_f(d["concentration"]) or 0.0,
+                  relative_change_pct=_f(rel * 100) if rel is not None else None,
+                  n_folded=int(d.get("n_folded", 0)))
+
+
 def _driver_set(res: dr.DriverResult, breakdown: bool = True) -> DriverSet:
-    def model(d: dict[str, Any]) -> Driver:
-        rel = d.get("relative_change")
-        return Driver(dimension=d["dimension"], value=d["value"], actual=_f(d["actual"]) or 0.0,
-                      expected=_f(d["expected"]) or 0.0, change=_f(d["change"]) or 0.0,
-                      share_of_change=_f(d["share_of_change"]) or 0.0,
-                      share_of_expected=_f(d["share_of_expected"]) or 0.0,
-                      concentration=_f(d["concentration"]) or 0.0,
-                      relative_change_pct=_f(rel * 100) if rel is not None else None,
-                      n_folded=int(d.get("n_folded", 0)))
+    model = _driver_model
 
     return DriverSet(
         scope=res.scope,

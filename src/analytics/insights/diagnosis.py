@@ -76,6 +76,7 @@ class Features:
     days: int           # measured days
     persist: float | None  # share of the change still there after the episode (None: unknown)
     persist_z: float | None  # that step in robust sigmas of the series' own 4-week steps
+    persist_kpi: str | None = None  # the KPI whose step that is
 
 
 def _z(v: float | None) -> float:
@@ -83,8 +84,10 @@ def _z(v: float | None) -> float:
 
 
 def persistence(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timestamp,
-                change_pct: float | None) -> tuple[float | None, float | None]:
-    """How much of the episode's change of ``kpi`` (overall) stayed: (share, z).
+                change_pct: float | None, where: tuple[str, str] = ("overall", "all")
+                ) -> tuple[float | None, float | None]:
+    """How much of the episode's change of ``kpi`` (overall, or in the slice ``where``) stayed:
+    (share, z).
 
     share: the change from the 4 weeks before ``ts`` to the 4 weeks starting a week after ``te``
     (whole weeks, so weekdays cancel), as a share of the episode's change. z: that step against
@@ -95,7 +98,7 @@ def persistence(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timesta
     if not len(panel.dates):
         return None, None
     comps = dr.components(kpi)
-    cols = [panel.column(c, "overall", "all") if c in panel.values else None for c in comps]
+    cols = [panel.column(c, *where) if c in panel.values else None for c in comps]
     if any(c is None for c in cols):
         return None, None
     n = len(panel.dates)
@@ -170,17 +173,23 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     # traffic down, orders not: visits lost by a tag or feed, not by the shop
     if s <= -3 * EPS and abs(o) <= EPS / 2 and c >= 0.8 * abs(s):
         return "tracking_fault", 0.6
+    # cheaper baskets confined to a category (only prices and stock act on categories): wrong
+    # prices when its orders held, a stockout when they fell too
+    if category and b <= -2 * EPS:
+        return ("pricing_error", 0.75) if o >= -EPS else ("stockout", 0.7)
     # bigger baskets, visits level: bulk buying with stolen cards
-    if b >= 2 * EPS and b >= abs(s) and b >= abs(c):
+    # (fraud adds orders: a basket jump with orders falling is a slice's noise, not fraud)
+    if b >= 2 * EPS and b >= abs(s) and b >= abs(c) and o >= -EPS:
         return "fraud_orders", 0.8 if o >= 0 else 0.6
     # more visitors and more of them buying, cheaper baskets: a promotion
     if s >= EPS and c >= EPS / 2 and o >= EPS and (b <= 0 or not stayed):
         return "flash_sale", 0.8 if b < 0 else 0.65
     if abs(s) >= max(EPS, 0.6 * big):  # traffic-led
+        # an outage comes back; a traffic level that stays is a shift
+        if stayed and f.persist_kpi in (None, "sessions", "orders"):
+            return "level_shift", 0.7
         if s < 0 and channel:
             return "channel_outage", 0.8
-        if stayed:
-            return "level_shift", 0.7
         if s < 0 and f.persist_z is None and f.days >= 5:
             return "level_shift", 0.45  # too near the data's end to see it stay; outages are short
         if s < 0:
@@ -195,8 +204,13 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     if c <= -EPS:  # conversion-led, down
         if category:
             return "stockout", 0.7
-        if churny:
+        if churny and not channel:  # customers churn store-wide or by country
             return "churn_wave", 0.7 if stayed else 0.55
+        # a conversion drop that stayed, new customers not hit harder than returning ones: more
+        # often lost customers than a new conversion level (not in one channel: churn is not)
+        newer = f.new is not None and f.ret is not None and f.new <= -EPS and f.new <= f.ret
+        if stayed and not channel and not newer:
+            return "churn_wave", 0.5
         if stayed:  # a conversion level that stayed, new and returning customers alike
             return "level_shift", 0.55
         return "payment_failure", 0.75 if f.days <= 4 else 0.55
@@ -205,7 +219,7 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
             return "level_shift", 0.55
         return "flash_sale", 0.6
     if o <= -EPS:
-        return ("churn_wave", 0.55) if churny else ("payment_failure", 0.4)
+        return ("churn_wave", 0.55) if churny and not channel else ("payment_failure", 0.4)
     return "undetermined", 0.3
 
 
@@ -222,6 +236,7 @@ def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, pl
     AOV and orders replace the overall ones (those the slice lacks, e.g. sessions of a category,
     stay overall)."""
     f = features(changes, drivers, days, *persist)
+    f.persist_kpi = persist_kpi
     top = drivers.top
     where = _slice_label(top.dimension, top.value) if top is not None else "overall"
     if inside:

@@ -16,6 +16,7 @@ from ..insights_config import InsightsConfig
 from .common import (
     SEVERITY_RANK,
     _day,
+    _driver_model,
     _driver_set,
     _explain,
     _f,
@@ -24,7 +25,7 @@ from .common import (
     _slice_sums,
 )
 from .diagnosis import diagnose, lasting, persistence
-from .models import CalendarOverlap, Episode, IncidentInsight, SignatureInfo
+from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
 from .narrative import _action, _episode_action, _episode_narrative, _episode_title, _narrative
 
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
@@ -37,6 +38,9 @@ PEAK_Z_EXTEND = 1.0  # … and the days around it deviating the same way >= this
 
 
 PEAK_SHARE = 0.25  # … and >= this share of the peak's deviation
+
+
+ONSET_DAYS = 21  # a change that stayed: its onset is looked for up to this many days earlier
 
 
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
@@ -130,28 +134,110 @@ _PRIMARY_BY_SIGNATURE = {"traffic-driven": "sessions", "conversion-driven": "con
 _KPI_PREFERENCE = ("orders", "revenue", "sessions", "conversion_rate", "aov")
 
 
+def _unique(eid: str, seen: set[str]) -> str:
+    """``eid``, or ``eid-2``, ``eid-3`` … when taken (two episodes on different slices may share
+    their dates); records the id in ``seen``."""
+    k, out = 1, eid
+    while out in seen:
+        k += 1
+        out = f"{eid}-{k}"
+    seen.add(out)
+    return out
+
+
+def _compatible(a: IncidentInsight, b: IncidentInsight) -> bool:
+    """Two incidents may belong to one happening: one is overall, they are on the same slice, or
+    on different dimensions (channel email and country DE may be one channel x country shock);
+    two values of one dimension (channel email, channel referral) are two happenings."""
+    return (
+        "overall" in (a.dimension, b.dimension)
+        or a.dimension != b.dimension
+        or a.segment == b.segment
+    )
+
+
+def _group(items: list[IncidentInsight]) -> list[list[IncidentInsight]]:
+    """Connected components of incidents whose windows overlap or touch (<= 1 day apart) and
+    that are ``_compatible``; each component in start order."""
+    its = sorted(items, key=lambda i: (i.start, i.end, i.incident_id))
+    parent = list(range(len(its)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for a in range(len(its)):
+        for b in range(a + 1, len(its)):
+            if (its[b].start - its[a].end).days > 1:
+                continue
+            if (its[a].start - its[b].end).days <= 1 and _compatible(its[a], its[b]):
+                parent[root(b)] = root(a)
+    comps: dict[int, list[IncidentInsight]] = {}
+    for k, it in enumerate(its):
+        comps.setdefault(root(k), []).append(it)
+    return list(comps.values())
+
+
+def _named_slice(g: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
+                 start: pd.Timestamp, end: pd.Timestamp) -> tuple[str, str] | None:
+    """The slice an episode without an overall incident names by its incidents (None when some
+    incident is overall): the slice with the most incidents (ties: the more concentrated, then
+    the earliest). With incidents on exactly one channel and one country their pair is a
+    candidate too, and a channel x country pair is kept only when it explains more than its
+    parts (the drivers' pair rule: its concentration on the most flagged KPI beats its
+    channel's and its country's by ``drivers.PAIR_MARGIN``); otherwise its more concentrated
+    part stands in for it."""
+    if any(i.dimension == "overall" for i in g):
+        return None
+    counts: dict[tuple[str, str], int] = {}
+    for i in g:
+        counts[(i.dimension, i.segment)] = counts.get((i.dimension, i.segment), 0) + 1
+    ch = sorted({s for d, s in counts if d == "channel"})
+    co = sorted({s for d, s in counts if d == "country"})
+    if len(ch) == 1 and len(co) == 1:
+        counts.setdefault((dr.PAIR_DIMENSION, f"{ch[0]}{dr.PAIR_SEP}{co[0]}"), 0)
+    kpi = max({i.kpi for i in g}, key=lambda k: (sum(i.kpi == k for i in g), k))
+    bw = cfg.drivers.baseline_weeks
+    conc: dict[tuple[str, str], float | None] = {}
+
+    def concentration(where: tuple[str, str]) -> float | None:
+        if where not in conc:
+            rec = None
+            if all(c in panel.values for c in dr.components(kpi)):
+                rec = dr.slice_driver(panel, kpi, start, end, *where, "auto", bw)
+            conc[where] = None if rec is None else rec["concentration"]
+        return conc[where]
+
+    for where in [w for w in counts if w[0] == dr.PAIR_DIMENSION]:
+        parts = [("channel", p) for p in where[1].split(dr.PAIR_SEP)[:1]] + [
+            ("country", p) for p in where[1].split(dr.PAIR_SEP)[1:]]
+        pc = concentration(where)
+        best = max(parts, key=lambda w: concentration(w) if concentration(w) is not None
+                   else -math.inf)
+        if pc is None or pc <= (concentration(best) or 0.0) + dr.PAIR_MARGIN:
+            n = counts.pop(where)
+            if concentration(best) is not None:  # the part stands in for the pair
+                counts[best] = counts.get(best, 0) + max(n, 1)
+    if not counts:
+        return None
+    order = {w: k for k, w in enumerate(counts)}
+    return max(counts, key=lambda w: (counts[w], concentration(w) or -math.inf, -order[w]))
+
+
 def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
               cal: pd.DataFrame | None) -> list[Episode]:
-    """Group incidents whose windows overlap or touch — planned-calendar ones apart from the others,
-    so a planned campaign does not swallow an anomaly next to it — and explain each group once,
-    overall, over the days where its primary KPI actually deviates (``drivers.peak_span``)."""
+    """Group incidents whose windows overlap or touch (``_group``) — planned-calendar ones apart
+    from the others, so a planned campaign does not swallow an anomaly next to it — and explain
+    each group once over the days where its primary KPI actually deviates
+    (``drivers.peak_span``): overall, or in the slice its incidents name when none is overall."""
     groups: list[list[IncidentInsight]] = []
     for planned in (False, True):
-        mine: list[list[IncidentInsight]] = []
-        for it in sorted(
-            (i for i in items if i.planned == planned),
-            key=lambda i: (i.start, i.end, i.incident_id),
-        ):
-            if (
-                mine
-                and (pd.Timestamp(it.start) - pd.Timestamp(max(g.end for g in mine[-1]))).days <= 1
-            ):
-                mine[-1].append(it)
-            else:
-                mine.append([it])
-        groups += mine
+        groups += _group([i for i in items if i.planned == planned])
     groups.sort(key=lambda g: (min(i.start for i in g), g[0].planned))
     out = []
+    seen: set[str] = set()
     bw = cfg.drivers.baseline_weeks
     for g in groups:
         start, end = min(i.start for i in g), max(i.end for i in g)
@@ -162,36 +248,53 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         for i in g:
             cover[(days >= pd.Timestamp(i.start)) & (days <= pd.Timestamp(i.end))] += 1
         core = days[cover >= CORE_SHARE * cover.max()]
-        changes, sig, primary = _measure(panel, cfg, core.min(), core.max(), g[0].kpi)
+        # an episode of slice incidents only is measured in the slice they name
+        named = _named_slice(g, panel, cfg, core.min(), core.max())
+        where = named or ("overall", "all")
+        changes, sig, primary = _measure(panel, cfg, core.min(), core.max(), g[0].kpi, where=where)
         # the primary KPI's peak, else that of the KPIs the incidents flagged (most flagged first)
         flagged = sorted({i.kpi for i in g}, key=lambda k: (-sum(i.kpi == k for i in g), k))
         span = None
         # the peak in the direction the incidents flagged (on the KPI they flagged; the primary
         # KPI's own sign may differ: a conversion drop can come with a sessions rise)
         dirs_k = {k: {i.direction for i in g if i.kpi == k} for k in flagged}
-        for k in dict.fromkeys([primary, *flagged]):
-            d = dirs_k.get(k, set())
-            sign = (1 if d == {"up"} else -1) if len(d) == 1 else 0
-            span = dr.peak_span(panel, k, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
-                                PEAK_Z_EXTEND, PEAK_SHARE, sign)
+        for w in dict.fromkeys([where, ("overall", "all")]):
+            for k in dict.fromkeys([primary, *flagged]):
+                d = dirs_k.get(k, set())
+                sign = (1 if d == {"up"} else -1) if len(d) == 1 else 0
+                span = dr.peak_span(panel, k, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
+                                    PEAK_Z_EXTEND, PEAK_SHARE, sign, where=w)
+                if span is not None:
+                    break
             if span is not None:
                 break
         ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
         changes, sig, primary = _measure(panel, cfg, ts, te, primary)
+        local = changes
+        if named is not None:  # the signature and primary KPI of the named slice
+            local, sig, primary = _measure(panel, cfg, ts, te, primary, where=named)
         res, res_kpi = _explain(panel, cfg, primary, ts, te, "auto"), primary
-        dset = _driver_set(res, breakdown=True)
+        dset = _named_top(_driver_set(res, breakdown=True), panel, cfg, primary, ts, te, named)
         ov = sorted({(c.date, c.name, c.kind, c.scope) for i in g for c in i.calendar},
                     key=lambda c: (c[0], c[1], c[2], c[3] or ""))
         # a change that outlasts the episode (level shift, churn) is measured against the weeks
         # before it only: a centered baseline would already hold half of the new level
         # the funnel KPI whose level moved most unusually from before to after the episode
-        steps = {k: persistence(panel, k, ts, te, changes.get(k))
-                 for k in ("sessions", "conversion_rate", "orders") if k in changes}
+        steps = {k: persistence(panel, k, ts, te, local.get(k), where)
+                 for k in ("sessions", "conversion_rate", "orders") if local.get(k) is not None}
         pk = max(steps, key=lambda k: (abs(steps[k][1] or 0.0), k), default="sessions")
         persist = steps.get(pk, (None, None))
         baseline = "centered"
         if lasting(persist) and not ov:
+            # measured from where the new level began (a ramp's early days included) to the
+            # episode's end, against the weeks before that onset
+            sign = 1 if (local.get(pk) or 0.0) > 0 else -1
+            t0 = dr.onset(panel, pk, ts - pd.Timedelta(days=ONSET_DAYS), ts, te, sign, bw,
+                          PEAK_SHARE, where)
+            ts = min(ts, t0) if t0 is not None else ts
             changes, sig, _ = _measure(panel, cfg, ts, te, primary, source="trailing")
+            if named is not None:
+                local, sig, _ = _measure(panel, cfg, ts, te, primary, "trailing", named)
             baseline = "trailing"
         src = "trailing" if baseline == "trailing" else "baseline"
         for _ in range(2):  # the diagnosis names the primary KPI, whose drivers may show a slice
@@ -204,15 +307,16 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
                 break
             top_before = dset.top
             res, res_kpi = _explain(panel, cfg, primary, ts, te, "auto"), primary
-            dset = _driver_set(res, breakdown=True)
+            dset = _named_top(_driver_set(res, breakdown=True), panel, cfg, primary, ts, te, named)
             if (dset.top is None) == (top_before is None) and (
                 dset.top is None
                 or (dset.top.dimension, dset.top.value) == (top_before.dimension, top_before.value)
             ):
                 break
+        inside = _slice_changes(panel, cfg, dset, ts, te, src)
         dirs = {i.direction for i in g}
         ep = Episode(
-            episode_id=f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""),
+            episode_id=_unique(f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""), seen),
             start=start,
             end=end,
             days=(end - start).days + 1,
@@ -225,6 +329,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             slices=sorted({_slice_label(i.dimension, i.segment) for i in g}),
             primary_kpi=primary,
             kpi_changes=changes,
+            scope_changes=inside,
             severity=max((i.severity for i in g), key=lambda x: SEVERITY_RANK.get(x, 0)),
             confidence=max(i.confidence for i in g),
             signature=sig,
@@ -280,6 +385,28 @@ def _slice_changes(
     return out
 
 
+def _named_top(dset: DriverSet, panel: dr.SlicePanel, cfg: InsightsConfig, kpi: str,
+               ts: pd.Timestamp, te: pd.Timestamp, named: tuple[str, str] | None) -> DriverSet:
+    """The driver set with the slice the episode's incidents name as its top (``named_by`` =
+    "incidents"): its attribution record for ``kpi`` (revenue when the slice has no such KPI, e
+    g. sessions of a category). Unchanged without a named slice."""
+    if named is None:
+        return dset
+    bw = cfg.drivers.baseline_weeks
+    rec = None
+    for k in dict.fromkeys([kpi, "revenue"]):
+        if all(c in panel.values for c in dr.components(k)):
+            rec = dr.slice_driver(panel, k, ts, te, *named, "auto", bw)
+        if rec is not None:
+            break
+    if rec is None:
+        return dset
+    top = _driver_model(rec)
+    return dset.model_copy(update={"top": top, "scope": "concentrated", "named_by": "incidents",
+                                   "focus": _f(dr.focus(top.share_of_change,
+                                                        top.share_of_expected))})
+
+
 def _primary_for(kind: str, changes: dict[str, float | None], fallback: str) -> str:
     """Where a diagnosed shock starts (the KPI it acts on); the measured guess otherwise."""
     k = _TYPE_PRIMARY.get(kind)
@@ -296,17 +423,19 @@ def _measure(
     te: pd.Timestamp,
     fallback: str,
     source: str = "baseline",
+    where: tuple[str, str] = ("overall", "all"),
 ) -> tuple[dict[str, float | None], SignatureInfo, str]:
-    """Overall KPI changes vs baseline, signature and primary KPI over [ts, te]."""
+    """KPI changes vs baseline, signature and primary KPI over [ts, te], overall or in the slice
+    ``where``."""
     bw = cfg.drivers.baseline_weeks
     changes: dict[str, float | None] = {}
     for k in (*MAIN_KPIS, *CUSTOMER_KPIS):
         comps = dr.components(k)
         if all(c in panel.values for c in comps):
-            a = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, "actual"))
-            b = dr.kpi_value(k, _slice_sums(panel, comps, "overall", "all", ts, te, source, bw))
+            a = dr.kpi_value(k, _slice_sums(panel, comps, *where, ts, te, "actual"))
+            b = dr.kpi_value(k, _slice_sums(panel, comps, *where, ts, te, source, bw))
             changes[k] = _pct(_f(a), _f(b))
-    sig = _signature(panel, cfg, "overall", "all", ts, te, source)
+    sig = _signature(panel, cfg, *where, ts, te, source)
     primary = _PRIMARY_BY_SIGNATURE.get(sig.label)
     if (
         sig.label == "basket-driven"

@@ -201,7 +201,8 @@ def check_incident(it: dict[str, Any]) -> list[str]:
     if top:
         lits.append(_slice(top["dimension"], top["value"]))
     common = dict(dates={it["start"], it["end"]} | _dates(it.get("calendar")), signed=signed,
-                  days=[it["days"]], counts={"detector": it["n_detectors"]}, literals=lits)
+                  days=[it["days"]], counts={"detector": len(it.get("detectors") or [])},
+                  literals=lits)
     out = check_text(it["narrative"], where=f"{it['incident_id']}.narrative", **common)
     if it.get("recommended_action"):
         out += check_text(

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 
 
 class _M(BaseModel):
@@ -60,6 +60,11 @@ class Driver(_M):
 class DriverSet(_M):
     scope: Literal["concentrated", "broad", "unknown"]
     top: Driver | None = Field(None, description="the driver, when the change is concentrated")
+    named_by: Literal["drivers", "incidents"] = Field(
+        "drivers",
+        description="who named top: the ranking of the slices (drivers) or, for an episode "
+        "without an overall incident, the slice its incidents are on (incidents)",
+    )
     focus: float | None = Field(
         None,
         description="1 - relative change of the rest of the top driver's "
@@ -162,36 +167,43 @@ class IncidentInsight(_M):
     end: date
     days: int = Field(ge=1)
     direction: Literal["up", "down"]
-    actual: float | None
-    expected: float | None
+    actual: float | None = Field(None, description="absent from insights.json: in the details file")
+    expected: float | None = Field(
+        None, description="absent from insights.json: in the details file"
+    )
     magnitude_pct: float | None = Field(
         description="the detectors' magnitude (actual vs their baseline), %"
     )
     baseline_expected: float | None = Field(
         None,
         description="the KPI over the window from the median of the "
-        "same weekday in the weeks before and after it",
+        "same weekday in the weeks before and after it (absent from insights.json: in the "
+        "details file)",
     )
     baseline_magnitude_pct: float | None = Field(None, description="actual vs baseline_expected, %")
     detectors: list[str]
-    n_detectors: int = Field(ge=0)
+    n_detectors: int | None = Field(
+        None, ge=0, description="len(detectors); absent from insights.json: in the details file"
+    )
     level: str
     confidence: float
     severity: str
-    peak_score: float | None = None
+    peak_score: float | None = Field(
+        None, description="absent from insights.json: in the details file"
+    )
     drivers: DriverSet | None = Field(
-        None, description="in insights.json None: in the details file"
+        None, description="absent from insights.json: in the details file"
     )
     signature: SignatureInfo | None = Field(
-        None, description="in insights.json None: in the details file"
+        None, description="absent from insights.json: in the details file"
     )
     planned: bool = Field(description="overlaps a planned marketing-calendar day")
     calendar: list[CalendarOverlap] = Field(default_factory=list)
     narrative: str
     recommended_action: str | None = Field(
         None,
-        description="by the incident's own signature; in insights.json "
-        "None: in the details file (act on the episode's)",
+        description="by the incident's own signature; absent from insights.json: in the "
+        "details file (act on the episode's)",
     )
     matched_event_id: str | None = None
 
@@ -272,6 +284,12 @@ class Episode(_M):
     kpi_changes: dict[str, float | None] = Field(
         description="overall change of each main KPI over the measured "
         "span vs its same-weekday baseline, %"
+    )
+    scope_changes: dict[str, float | None] | None = Field(
+        None,
+        description="change of each main KPI inside the slice the drivers name (drivers.top) "
+        "over the measured span vs the same baseline as kpi_changes, %; null when the change is "
+        "not concentrated",
     )
     severity: str
     confidence: float
@@ -376,7 +394,7 @@ class Brief(_M):
 
 
 class Insights(_M):
-    schema_version: Literal["2.0"] = SCHEMA_VERSION
+    schema_version: Literal["2.1"] = SCHEMA_VERSION
     run: RunInfo
     summary: Summary
     channels: Channels | None = None

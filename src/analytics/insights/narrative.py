@@ -102,8 +102,11 @@ def _episode_narrative(ep: Episode) -> str:
     if t is not None:
         rel = f"; {_slice_label(t.dimension, t.value)} {_signed(t.relative_change_pct)}" \
             if t.relative_change_pct is not None else ""
-        text += (f" Concentrated in {_slice_label(t.dimension, t.value)} "
-                 f"({_sig(t.share_of_change) * 100:.0f}% of the change{rel}).")
+        if ep.drivers.named_by == "incidents":  # the slice its incidents are on
+            text += f" Confined to {_slice_label(t.dimension, t.value)} (no overall incident{rel})."
+        else:
+            text += (f" Concentrated in {_slice_label(t.dimension, t.value)} "
+                     f"({_sig(t.share_of_change) * 100:.0f}% of the change{rel}).")
     elif ep.drivers.scope == "broad":
         text += " Broad-based across channels, countries and categories."
     else:

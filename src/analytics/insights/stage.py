@@ -53,6 +53,9 @@ def build(ctx: RunContext, cfg: InsightsConfig | None = None) -> Insights:
 
 
 DETAILS_FILE = "insights_details.json"
+# incident fields kept in the details file only (the narrative cites none of them)
+INCIDENT_DETAILS = ("actual", "expected", "baseline_expected", "peak_score", "n_detectors",
+                    "drivers", "signature", "recommended_action")
 BRIEF_EPISODES = 5
 
 
@@ -85,7 +88,9 @@ def brief(doc: dict[str, Any]) -> dict[str, Any]:
 def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(insights.json document, details document): the per-slice breakdowns and ranked driver
     lists of episodes and summary changes (their ``top`` driver stays), and the drivers and
-    signature and action of every incident move to the details file; the brief is added."""
+    signature, action, actual/expected values and peak score of every incident move to the
+    details file (the keys are left out of insights.json, as is an incident's empty calendar);
+    the brief is added."""
     doc = json.loads(json.dumps(full))  # a deep copy of plain JSON data
     details: dict[str, Any] = {"episodes": {}, "summary": {}, "incidents": {}}
     for ep in doc.get("episodes", []):
@@ -101,12 +106,9 @@ def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
                 }
                 ch["drivers"]["breakdown"], ch["drivers"]["drivers"] = {}, []
     for it in doc.get("incidents", []):
-        details["incidents"][it["incident_id"]] = {
-            "drivers": it["drivers"],
-            "signature": it["signature"],
-            "recommended_action": it["recommended_action"],
-        }
-        it["drivers"] = it["signature"] = it["recommended_action"] = None
+        details["incidents"][it["incident_id"]] = {k: it.pop(k) for k in INCIDENT_DETAILS}
+        if not it.get("calendar"):  # optional: left out when empty
+            it.pop("calendar", None)
     doc["brief"] = brief(doc)
     doc["details_file"] = DETAILS_FILE
     return doc, details
