@@ -293,7 +293,7 @@ def test_slice_incidents_name_their_slice_and_two_channels_are_two_episodes(tmp_
     # channel (a different happening): two episodes, each named by its own slice
     ctx = make_ctx(tmp_path, SHOCKS, [("sessions", "2025-05-10", "2025-05-14", "down", "E1"),
                                       ("sessions", "2025-05-15", "2025-05-16", "down", None)])
-    ctx.config = NO_FORECAST
+    ctx.config = make_config(**NO_FORECAST)
     for inc, ch in zip(ctx.incidents, ("paid_social", "email"), strict=True):
         inc.dimension, inc.segment = "channel", ch
     insights.run(ctx)
@@ -314,7 +314,7 @@ def test_slice_incidents_name_their_slice_and_two_channels_are_two_episodes(tmp_
 def test_a_pair_incident_inside_a_channel_wide_shock_names_the_channel(tmp_path):
     ctx = make_ctx(tmp_path, SHOCKS, [("sessions", "2025-05-10", "2025-05-14", "down", "E1"),
                                       ("sessions", "2025-05-10", "2025-05-13", "down", "E1")])
-    ctx.config = NO_FORECAST
+    ctx.config = make_config(**NO_FORECAST)
     ctx.incidents[0].dimension, ctx.incidents[0].segment = "channel", "paid_social"
     ctx.incidents[1].dimension, ctx.incidents[1].segment = "channel_country", "paid_social|DE"
     insights.run(ctx)
