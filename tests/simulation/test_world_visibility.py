@@ -10,17 +10,8 @@ import pytest
 from shocklab.configio import load_yaml
 from simulation.config import build_config
 from simulation.events import EVENT_TYPES
-from simulation.world_sampler import (
-    SCOPE_KINDS,
-    WorldSpec,
-    _kind,
-    _realized,
-    _scope_rows,
-    _shape,
-    _store_null,
-    _z_per_unit,
-    expand_world,
-)
+from simulation.visibility import _kind, _realized, _scope_rows, _shape, _store_null, _z_per_unit
+from simulation.world_sampler import SCOPE_KINDS, WorldSpec, expand_world
 
 SCENARIO = "config/scenarios/random_world.yaml"
 MAGNITUDE = {"churn_wave": "churn_pct", "pricing_error": "price_drop_pct"}
