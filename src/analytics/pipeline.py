@@ -31,7 +31,7 @@ from shocklab.hashing import json_ready, sha256_file, sha256_json
 
 from . import consensus as cons
 from .config import AnalysisConfig, config_from_raw, load_analysis_config
-from .context import DataSet, RunContext
+from .context import DataSet, DetectorStatus, RunContext
 from .detectors import REGISTRY, Detector, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
@@ -132,6 +132,11 @@ def run_detector(ctx: RunContext, det: Detector, inp: DetectorInput) -> pd.DataF
     return out
 
 
+def skipped_status(reason: str) -> DetectorStatus:
+    """The status of a detector that did not run (``reason`` goes to run.json)."""
+    return {"ok": False, "skipped": True, "error": reason, "seconds": 0.0}
+
+
 def stage_detect(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
     inp = detector_input(ctx)
@@ -141,12 +146,7 @@ def stage_detect(ctx: RunContext) -> None:
         if not dcfg.enabled:
             continue
         if cls.needs_truth:  # the oracle reads truth: evaluation's oracle stage runs it
-            ctx.detector_status[name] = {
-                "ok": False,
-                "skipped": True,
-                "error": "needs truth: run by the evaluation stage",
-                "seconds": 0.0,
-            }
+            ctx.detector_status[name] = skipped_status("needs truth: run by the evaluation stage")
             continue
         out = run_detector(ctx, cls(dcfg, name=name), inp)
         if out is not None:

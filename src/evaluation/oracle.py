@@ -272,12 +272,7 @@ def stage_oracle(ctx: RunContext) -> None:
         dcfg = cfg.detectors[name]
         impl = IMPLEMENTATIONS.get(dcfg.type)
         if inp is None or inp.baseline is None or impl is None:
-            ctx.detector_status[name] = {
-                "ok": False,
-                "skipped": True,
-                "error": "no truth/baseline_daily",
-                "seconds": 0.0,
-            }
+            ctx.detector_status[name] = ap.skipped_status("no truth/baseline_daily")
             continue
         out = ap.run_detector(ctx, impl(dcfg, name=name), inp)
         if out is not None:
