@@ -324,3 +324,47 @@ def test_a_pair_incident_inside_a_channel_wide_shock_names_the_channel(tmp_path)
     assert (top["dimension"], top["value"]) == ("channel", "paid_social")
     assert ep["drivers"]["named_by"] == "incidents"
     assert grounding.check(ctx.insights) == []
+
+
+def test_split_cuts_where_a_funnel_kpi_moves_a_new_way_days_after_the_onset():
+    from datetime import date, timedelta
+    from types import SimpleNamespace
+
+    from analytics.insights.episodes import SPLIT_DAYS, _split
+
+    d0 = date(2025, 5, 1)
+
+    def inc(kpi, day, direction="down"):
+        return SimpleNamespace(kpi=kpi, direction=direction, start=d0 + timedelta(days=day))
+
+    late = SPLIT_DAYS + 6
+    g = [inc("conversion_rate", 0), inc("orders", 2), inc("revenue", late),  # outcome: no cut
+         inc("conversion_rate", late),                                        # same move: no cut
+         inc("sessions", 1),                                                  # new move, early
+         inc("sessions", late, "up"), inc("orders", late + 1)]
+    g.sort(key=lambda i: i.start)
+    parts = _split(g)
+    assert [[(i.kpi, (i.start - d0).days) for i in p] for p in parts] == [
+        [("conversion_rate", 0), ("sessions", 1), ("orders", 2), ("revenue", late),
+         ("conversion_rate", late)],
+        [("sessions", late), ("orders", late + 1)]]
+    assert _split(g[:1]) == [g[:1]]
+
+
+def test_a_channel_outage_inside_a_long_conversion_rise_is_its_own_episode(tmp_path):
+    # a long overall conversion rise (multi-day detectors flag it for weeks) and, 12 days in, an
+    # email sessions drop whose window touches it: two happenings, two episodes, and the second
+    # is measured from its own onset, not back into the first
+    shocks = [Shock("2025-05-01", "2025-05-20", "conversion", 1.5),
+              Shock("2025-05-13", "2025-05-16", "sessions", 0.3, {"channel": "email"})]
+    ctx = make_ctx(tmp_path, shocks, [("conversion_rate", "2025-05-01", "2025-05-20", "up", "E1"),
+                                      ("sessions", "2025-05-13", "2025-05-16", "down", "E2")])
+    ctx.config = make_config(**NO_FORECAST)
+    ctx.incidents[1].dimension, ctx.incidents[1].segment = "channel", "email"
+    insights.run(ctx)
+    eps = ctx.insights["episodes"]
+    assert [e["matched_event_ids"] for e in eps] == [["E1"], ["E2"]]
+    assert eps[1]["measured_start"] >= "2025-05-13"
+    assert eps[1]["diagnosis"]["type"] == "channel_outage"
+    assert eps[1]["scope_changes"]["sessions"] == pytest.approx(-70, abs=8)
+    assert grounding.check(ctx.insights) == []

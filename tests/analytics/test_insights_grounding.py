@@ -134,6 +134,12 @@ def _f(**kw):
      "churn_wave"),                                     # a conversion drop that stayed
     (_f(s=4, c=5, b=-44, o=9, dim="category"), False, "pricing_error"),  # not a flash sale
     (_f(s=2, c=-45, b=-18, o=-45, dim="category"), False, "stockout"),
+    # a channel named by a conversion drop the whole store shares, returning customers hit: churn
+    (_f(c=-34, o=-29, ret=-33, new=8, persist=1.0, persist_z=-5.8, dim="channel", c_all=-22),
+     False, "churn_wave"),
+    # … but a drop confined to the channel (the store fell far less) stays a level shift
+    (_f(c=-45, o=-46, ret=-27, new=5, persist=0.7, persist_z=-4.7, dim="channel", c_all=-17),
+     False, "level_shift"),
 ])
 def test_classification_rules(feat, planned, kind):
     assert diagnosis.classify(feat, planned)[0] == kind

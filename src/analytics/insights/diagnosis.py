@@ -58,6 +58,7 @@ PERSIST = 0.5        # "stays moved": the 4 weeks after the episode keep this sh
 PERSIST_Z = 3.0      # … and that step is this unusual for the series
 POST_GAP_DAYS = 7    # days skipped after the episode before judging persistence (ramps settle)
 POST_DAYS = 28
+CHURN_SHARE = 0.5  # a channel's conversion drop the store shares this much of is store-wide
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Features:
     persist: float | None  # share of the change still there after the episode (None: unknown)
     persist_z: float | None  # that step in robust sigmas of the series' own 4-week steps
     persist_kpi: str | None = None  # the KPI whose step that is
+    c_all: float | None = None  # the store's conversion change (``c`` may be a slice's)
 
 
 def _z(v: float | None) -> float:
@@ -204,7 +206,10 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     if c <= -EPS:  # conversion-led, down
         if category:
             return "stockout", 0.7
-        if churny and not channel:  # customers churn store-wide or by country
+        # customers churn store-wide or by country; a channel named by a drop the whole store
+        # shares (its conversion fell >= CHURN_SHARE as much) is not a one-channel change
+        shared = f.c_all is not None and f.c_all <= CHURN_SHARE * c
+        if churny and (not channel or shared):
             return "churn_wave", 0.7 if stayed else 0.55
         # a conversion drop that stayed, new customers not hit harder than returning ones: more
         # often lost customers than a new conversion level (not in one channel: churn is not)
@@ -237,6 +242,7 @@ def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, pl
     stay overall)."""
     f = features(changes, drivers, days, *persist)
     f.persist_kpi = persist_kpi
+    f.c_all = f.c
     top = drivers.top
     where = _slice_label(top.dimension, top.value) if top is not None else "overall"
     if inside:

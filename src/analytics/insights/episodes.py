@@ -41,6 +41,9 @@ PEAK_SHARE = 0.25  # … and >= this share of the peak's deviation
 
 
 ONSET_DAYS = 21  # a change that stayed: its onset is looked for up to this many days earlier
+SPLIT_DAYS = 4  # a funnel KPI moving a new way >= this many days after an episode's onset …
+# … starts a new episode (multi-day detectors join a shock to the neighbouring one)
+SPLIT_KPIS = ("sessions", "conversion_rate", "aov")
 
 
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
@@ -180,6 +183,21 @@ def _group(items: list[IncidentInsight]) -> list[list[IncidentInsight]]:
     return list(comps.values())
 
 
+def _split(g: list[IncidentInsight]) -> list[list[IncidentInsight]]:
+    """Cut a group (in start order) where a second happening begins: an incident on a funnel KPI
+    (``SPLIT_KPIS``) moving a way (KPI, direction) none of the episode's incidents moved, starting
+    >= ``SPLIT_DAYS`` after the episode's onset; it and every later-starting incident open a new
+    episode (outcome KPIs, orders and revenue, follow any funnel move and never cut)."""
+    out: list[list[IncidentInsight]] = [[]]
+    for i in g:
+        cur = out[-1]
+        if cur and i.kpi in SPLIT_KPIS and (i.start - cur[0].start).days >= SPLIT_DAYS and (
+                (i.kpi, i.direction) not in {(c.kpi, c.direction) for c in cur}):
+            out.append([])
+        out[-1].append(i)
+    return out
+
+
 def _named_slice(g: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
                  start: pd.Timestamp, end: pd.Timestamp) -> tuple[str, str] | None:
     """The slice an episode without an overall incident names by its incidents (None when some
@@ -233,8 +251,13 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
     each group once over the days where its primary KPI actually deviates
     (``drivers.peak_span``): overall, or in the slice its incidents name when none is overall."""
     groups: list[list[IncidentInsight]] = []
+    floors: dict[int, pd.Timestamp] = {}
     for planned in (False, True):
-        groups += _group([i for i in items if i.planned == planned])
+        for c in _group([i for i in items if i.planned == planned]):
+            parts = _split(c)
+            groups += parts
+            # a part cut from an earlier happening is not measured back into it
+            floors.update({id(p): pd.Timestamp(p[0].start) for p in parts[1:]})
     groups.sort(key=lambda g: (min(i.start for i in g), g[0].planned))
     out = []
     seen: set[str] = set()
@@ -292,6 +315,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             t0 = dr.onset(panel, pk, ts - pd.Timedelta(days=ONSET_DAYS), ts, te, sign, bw,
                           PEAK_SHARE, where)
             ts = min(ts, t0) if t0 is not None else ts
+            ts = max(ts, floors.get(id(g), ts))
             changes, sig, _ = _measure(panel, cfg, ts, te, primary, source="trailing")
             if named is not None:
                 local, sig, _ = _measure(panel, cfg, ts, te, primary, "trailing", named)
