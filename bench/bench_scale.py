@@ -32,14 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 SHIFT = 10**14
-PROBE = (
-    "import re, runpy, sys; sys.argv = sys.argv[1:]\n"
-    "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
-    "    assert not e.code, e.code\n"
-    "print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
-    "file=sys.stderr)"
-)
-
+from bench_profile import PROBE  # noqa: E402  (the child that reports its peak RSS)
 
 CPU = {"s": 0.0}   # CPU seconds (user + system, all threads) of the last fresh() child
 

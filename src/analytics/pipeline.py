@@ -296,10 +296,6 @@ def run_id(ds: DataSet, cfg: AnalysisConfig, dhash: str) -> str:
     return f"{label}-{sha256_json({'data': dhash, 'config': cfg.model_dump(mode='json')})[:12]}"
 
 
-# the one JSON-cleaning helper (shocklab.hashing.json_ready); the old name stays for importers
-_clean = json_ready
-
-
 # ---------------------------------------------------------------- one-call entry
 def analyse(
     data_dir: str | Path,
@@ -342,7 +338,7 @@ def analyse(
         with atomic_dir(out_dir) as tmp:
             ctx = run(context(tmp), stages)
             write_outputs(ctx, {"run_id": run_id(ds, cfg, dhash), "data_hash": dhash})
-    return _clean(ctx.scorecard) if ctx.scorecard is not None else {}
+    return json_ready(ctx.scorecard) if ctx.scorecard is not None else {}
 
 
 __all__ = [

@@ -9,12 +9,13 @@ chain in this process, draws the plots that need only the chain's results while 
 still run (``report.early``), then waits for the worker and merges what the branch put on the
 context, and runs the remaining stages in order.
 
-Same bytes as the sequential order: the branch writes its own files (``customers/``,
-``plots/customers_*.png``) into the same run directory, and the merge is by field, independent of
-timing: fields the branch replaced (``ctx.customers``) are copied; of the dict fields, the entries
-it added or replaced (``customer_models``, its ``timings``, ``scorecard["customers"]``) are merged
-into this process's dicts. (tests/analytics/test_schedule.py compares every output file of a
-parallel and a sequential run.)
+Same bytes as the sequential order: the branch leaves its tables and plots on the context (only
+the monitor's live state, ``customers/monitor.sqlite`` and ``alerts.jsonl``, is written by the
+worker itself, into the same run directory; ``analytics.outputs`` writes the rest), and the merge
+is by field, independent of timing: fields the branch replaced (``ctx.customers``) are copied; of
+the dict fields, the entries it added or replaced (``customer_models``, ``customer_tables``,
+``figures``, its ``timings``, ``scorecard["customers"]``) are merged into this process's dicts.
+(tests/analytics/test_schedule.py compares every output file of a parallel and a sequential run.)
 
 Memory: the worker is a ``fork`` of this process, so the loaded tables are shared copy-on-write
 (``gc.freeze`` before the fork keeps the collector from touching, and so copying, their pages); a

@@ -201,9 +201,9 @@ def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> 
     from analytics.config import config_from_raw, load_analysis_config
     from analytics.context import RunContext
     from analytics.loading import load_data_dir
-    from analytics.pipeline import _clean
     from evaluation.pipeline import STAGES, analyse, run  # analysis stages + scoring against truth
     from evaluation.truth import attach, find_truth
+    from shocklab.hashing import json_ready
 
     names = [s[0] for s in STAGES if s[0] in SCORING_STAGES]
     if len(names) != len(SCORING_STAGES) or names[0] != "kpis":
@@ -231,7 +231,7 @@ def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> 
             ctx.kpis_daily, ctx.kpi_tables = kpis_daily.copy(), tables
         with _memoized_detectors():
             run(ctx, [s for s in STAGES if s[0] in SCORING_STAGES and s[0] != "kpis"])
-    return _clean(ctx.scorecard) if ctx.scorecard is not None else {}
+    return json_ready(ctx.scorecard) if ctx.scorecard is not None else {}
 
 
 def _default_backend() -> tuple[GenerateFn, AnalyseFn, KeyFn]:

@@ -43,6 +43,10 @@ from .config import ClvConfig
 
 log = logging.getLogger("shocklab.customers.clv")
 
+# the columns the fitted model fills (NaN, and historical value flagged, where it cannot score)
+MODEL_COLUMNS = ("predicted_purchases", "p_alive", "expected_rate_per_year",
+                 "expected_order_value", "clv", "clv_low", "clv_high")
+
 DAYS_PER_MONTH = 30.0
 
 
@@ -259,29 +263,9 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
             "CLV: model fit failed (%s); every customer keeps historical value, flagged", reason
         )
         summary["status"] = f"fallback: historical value for every customer ({reason})"
-        for c in (
-            "predicted_purchases",
-            "p_alive",
-            "expected_rate_per_year",
-            "expected_order_value",
-            "clv",
-            "clv_low",
-            "clv_high",
-        ):
+        for c in MODEL_COLUMNS:
             table[c] = np.nan
-    bad = ~np.isfinite(
-        table[
-            [
-                "predicted_purchases",
-                "p_alive",
-                "expected_rate_per_year",
-                "expected_order_value",
-                "clv",
-                "clv_low",
-                "clv_high",
-            ]
-        ].to_numpy(dtype=float)
-    ).all(axis=1)
+    bad = ~np.isfinite(table[list(MODEL_COLUMNS)].to_numpy(dtype=float)).all(axis=1)
     hist = table["historical_value"]
     table["clv_source"] = np.where(bad, "historical", "model")
     table["clv"] = table["clv"].where(~bad, hist)
