@@ -123,6 +123,13 @@ class ExternalConfig(_Strict):
         "(null = consensus.merge_gap_days periods)",
     )
 
+    detectors: dict[str, DetectorSettings] = Field(
+        default_factory=dict,
+        description="detectors added on --kpis input only (name -> settings as under "
+        "`detectors`; switched on unless `enabled: false`; a name already under `detectors` is "
+        "replaced), e.g. {level_shift: {type: level_shift}}",
+    )
+
     @field_validator("suppress", "merge_gap")
     @classmethod
     def _duration(cls, v: str | None) -> str | None:
