@@ -418,7 +418,7 @@ def ingest_summary(ds: DataSet) -> dict[str, Any]:
 def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> AnalysisConfig:
     """The analysis config as a ``--kpis`` run uses it: ``cfg.external`` applied (the calibrator
     tail of detectors left on ``auto``, the detectors added for external series only
-    (``external.detectors``), the sensitivity, consensus suppression and k, and the
+    (``external.detectors``), the sensitivity, consensus suppression, k and solo path, and the
     merge gap as periods of the file's step ``step_seconds``). Store runs never call this, so
     their behaviour cannot change. Returns a new config (``cfg`` untouched); run.json records the
     effective one."""
@@ -445,6 +445,7 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
         update={
             "suppress": ext.suppress,
             "merge_gap_days": gap,
+            **({} if ext.solo else {"solo_sensitivity": None}),
             **({"min_votes": ext.min_votes} if ext.min_votes is not None else {}),
         }
     )
