@@ -116,3 +116,11 @@ def test_daily_cycle_steps_are_not_shifts_after_the_first_day():
     off = _detect(x, daily_reference=False)["flag"].to_numpy()
     assert on[2 * 288 :].sum() <= 3  # judged against the previous day too: a stray flag at most
     assert off[2 * 288 :].sum() > 100  # the adjacent reference alone reads every step as a shift
+
+
+def test_external_solo_switch():
+    cfg = load_analysis_config(None, ["consensus.solo_sensitivity=0.003"])
+    assert external_profile(cfg, 300.0).consensus.solo_sensitivity == 0.003
+    off = load_analysis_config(None, ["consensus.solo_sensitivity=0.003", "external.solo=false"])
+    assert external_profile(off, 300.0).consensus.solo_sensitivity is None
+    assert off.consensus.solo_sensitivity == 0.003  # store runs: untouched
