@@ -93,8 +93,8 @@ class ConsensusConfig(_Strict):
 class ExternalConfig(_Strict):
     """Settings for external series (``--kpis`` input) only: real machine and business metrics at
     any step. Store data (``--data``, ``--transactions``) never reads them. The defaults are the
-    grid point of ``bench/bench_nab.py --cv`` best on all NAB files (in-sample); its
-    leave-one-category-out figures are in the README."""
+    grid point of ``bench/bench_nab.py --cv`` (without an extra detector) best on all NAB files
+    (in-sample); the leave-one-category-out figures are in the README."""
 
     tail: Literal["pot", "fixed"] = Field(
         "fixed",
@@ -103,7 +103,7 @@ class ExternalConfig(_Strict):
         "Student-t)",
     )
     sensitivity: float | None = Field(
-        10.0,
+        1.0,
         gt=0,
         le=90,
         description="expected false alerts per series per 90 days on --kpis input "
@@ -114,13 +114,26 @@ class ExternalConfig(_Strict):
         description="consensus alarm suppression on --kpis input (a duration, null = off)",
     )
     min_votes: int | None = Field(
-        None, ge=1, le=20, description="consensus k on --kpis input (null = consensus.min_votes)"
+        1, ge=1, le=20, description="consensus k on --kpis input (null = consensus.min_votes)"
     )
     merge_gap: str | None = Field(
-        "3h",
+        "1h",
         description="on --kpis input, flagged periods this close in time (a duration, e.g. 1h) "
         "form one incident: an alarm re-arms only after the series was quiet this long "
         "(null = consensus.merge_gap_days periods)",
+    )
+
+    solo: bool = Field(
+        True,
+        description="on --kpis input, keep the consensus solo path (a single detector's flag "
+        "reaching consensus.solo_sensitivity is an incident without a second vote); false: "
+        "every incident needs min_votes detectors",
+    )
+    detectors: dict[str, DetectorSettings] = Field(
+        default_factory=dict,
+        description="detectors added on --kpis input only (name -> settings as under "
+        "`detectors`; switched on unless `enabled: false`; a name already under `detectors` is "
+        "replaced), e.g. {level_shift: {type: level_shift}}",
     )
 
     @field_validator("suppress", "merge_gap")

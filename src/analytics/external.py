@@ -417,7 +417,8 @@ def ingest_summary(ds: DataSet) -> dict[str, Any]:
 
 def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> AnalysisConfig:
     """The analysis config as a ``--kpis`` run uses it: ``cfg.external`` applied (the calibrator
-    tail of detectors left on ``auto``, the sensitivity, consensus suppression and k, and the
+    tail of detectors left on ``auto``, the detectors added for external series only
+    (``external.detectors``), the sensitivity, consensus suppression, k and solo path, and the
     merge gap as periods of the file's step ``step_seconds``). Store runs never call this, so
     their behaviour cannot change. Returns a new config (``cfg`` untouched); run.json records the
     effective one."""
@@ -434,10 +435,17 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
         if cal.tail == "auto":
             cal = cal.model_copy(update={"tail": ext.tail})
         dets[name] = d.model_copy(update={"calibration": cal})
+    for name, d in ext.detectors.items():  # --kpis-only detectors (e.g. level_shift)
+        on = d.enabled if "enabled" in d.model_fields_set else True
+        cal = d.calibration
+        if cal.tail == "auto":
+            cal = cal.model_copy(update={"tail": ext.tail})
+        dets[name] = d.model_copy(update={"calibration": cal, "enabled": on})
     cons = cfg.consensus.model_copy(
         update={
             "suppress": ext.suppress,
             "merge_gap_days": gap,
+            **({} if ext.solo else {"solo_sensitivity": None}),
             **({"min_votes": ext.min_votes} if ext.min_votes is not None else {}),
         }
     )

@@ -1,0 +1,41 @@
+"""bench/bench_nab.py --cv: the shipped `external` settings are a point of the cross-validation
+grid (so the README's in-sample figure of the shipped default is the one the grid scored), and the
+grid's extra detectors map back from an `external.detectors` mapping."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from analytics.config import load_analysis_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import bench_nab  # noqa: E402
+
+
+def test_shipped_external_settings_are_on_the_grid():
+    cfg = load_analysis_config(None)
+    ext = cfg.external
+    point = {
+        "extra": bench_nab._extra_key(ext.detectors),
+        "tail": ext.tail,
+        "sensitivity": ext.sensitivity,
+        "suppress": ext.suppress,
+        "min_votes": ext.min_votes or cfg.consensus.min_votes,
+        "merge_gap": ext.merge_gap,
+        "solo": ext.solo,
+    }
+    for k, v in point.items():
+        assert v in bench_nab.CV_GRID[k], (k, v)
+    assert set(point) == set(bench_nab.CV_GRID)
+
+
+def test_extra_key_of_external_detectors():
+    assert bench_nab._extra_key({}) == "none"
+    for key, settings in bench_nab.CV_EXTRA.items():
+        flow = "{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}"
+                               for k, v in settings.items()) + "}"
+        cfg = load_analysis_config(None, [f"external.detectors={{x: {flow}}}"])
+        assert bench_nab._extra_key(cfg.external.detectors) == key
+    cfg = load_analysis_config(None, ["external.detectors={x: {type: level_shift, window: 3}}"])
+    assert bench_nab._extra_key(cfg.external.detectors) is None  # off the grid
