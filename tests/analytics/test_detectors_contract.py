@@ -55,7 +55,7 @@ def test_detector_contract(name):
     # the injected spike is flagged, upward, on every KPI, and it is the top score of its series
     spike_day = pd.Timestamp("2025-01-01") + pd.Timedelta(days=120)
     hit = out[out["date"] == spike_day]
-    if name == "level_shift":  # medians of windows: one spike is no shift (tests/…/test_level_shift)
+    if name == "level_shift":  # window medians: one spike is no shift
         assert not hit["flag"].any(), hit
         return
     assert hit["flag"].all() and (hit["direction"] == "up").all(), hit

@@ -5,8 +5,14 @@
 """
 
 # registration (the oracle is declared here, implemented in evaluation.oracle)
-from . import isolation_forest, oracle_spec, prophet_residual, rolling_zscore  # noqa: F401
-from . import level_shift  # noqa: F401  (off unless `external.detectors` switches it on)
+# level_shift is off unless `external.detectors` switches it on
+from . import (  # noqa: F401
+    isolation_forest,
+    level_shift,
+    oracle_spec,
+    prophet_residual,
+    rolling_zscore,
+)
 from .base import REGISTRY, Detector, DetectorConfig, DetectorInput, get_detector_class, register
 
 __all__ = [
