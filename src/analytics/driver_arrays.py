@@ -100,7 +100,7 @@ def _grouped(dims: list[str]) -> list[tuple[int, int]]:
     return b
 
 
-def _rows(panel: SlicePanel, comps: tuple[str, ...]) -> tuple[list[tuple[str, str]],
+def rows_of(panel: SlicePanel, comps: tuple[str, ...]) -> tuple[list[tuple[str, str]],
                                                                 dict[str, np.ndarray]]:
     """The table's rows for these components (the union of their slices, as the pandas table
     aligns them) and, per component, each row's column in ``panel.values[comp]`` (-1: none)."""
@@ -114,9 +114,10 @@ def _rows(panel: SlicePanel, comps: tuple[str, ...]) -> tuple[list[tuple[str, st
     return panel.explained[key]
 
 
-def _aligned(panel: SlicePanel, comp: str, pos: np.ndarray, start: pd.Timestamp,
-             end: pd.Timestamp, source: str, baseline_weeks: int,
-             shift_days: int | None) -> np.ndarray:
+def aligned(panel: SlicePanel, comp: str, pos: np.ndarray, start: pd.Timestamp,
+            end: pd.Timestamp, source: str, baseline_weeks: int = 4,
+            shift_days: int | None = None) -> np.ndarray:
+    """Window sums of ``comp`` on the table's rows (``rows_of``' positions; NaN: no such slice)."""
     arr = panel.window_array(comp, start, end, source, baseline_weeks, shift_days)
     return np.where(pos >= 0, arr[np.maximum(pos, 0)], np.nan) if len(arr) else \
         np.full(len(pos), np.nan)
@@ -133,17 +134,17 @@ def table(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
     comps = components(kpi)
     if any(c not in panel.values for c in comps):
         return None
-    rows, pos = _rows(panel, comps)
+    rows, pos = rows_of(panel, comps)
     args = (start, end)
-    act = {c: _aligned(panel, c, pos[c], *args, "actual", baseline_weeks, None) for c in comps}
+    act = {c: aligned(panel, c, pos[c], *args, "actual", baseline_weeks, None) for c in comps}
     if expected == "shift":
-        exp = {c: _aligned(panel, c, pos[c], *args, "shift", baseline_weeks, shift_days)
+        exp = {c: aligned(panel, c, pos[c], *args, "shift", baseline_weeks, shift_days)
                for c in comps}
         return rows, act, exp, ["shift"] * len(rows)
-    exp = {c: _aligned(panel, c, pos[c], *args, "baseline", baseline_weeks, None) for c in comps}
+    exp = {c: aligned(panel, c, pos[c], *args, "baseline", baseline_weeks, None) for c in comps}
     src = ["baseline"] * len(rows)
     if expected in ("auto", "detector"):
-        det = {c: _aligned(panel, c, pos[c], *args, "detector", baseline_weeks, None)
+        det = {c: aligned(panel, c, pos[c], *args, "detector", baseline_weeks, None)
                for c in comps}
         if expected == "detector":
             covered = np.ones(len(rows), dtype=bool)

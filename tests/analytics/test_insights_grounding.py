@@ -140,6 +140,15 @@ def _f(**kw):
     # … but a drop confined to the channel (the store fell far less) stays a level shift
     (_f(c=-45, o=-46, ret=-27, new=5, persist=0.7, persist_z=-4.7, dim="channel", c_all=-17),
      False, "level_shift"),
+    # a bot surge that tripled a slice's visits, orders level: conversion -67 % (not -100 %)
+    (_f(s=200, c=-67, o=0.5, dim="channel"), False, "bot_traffic"),
+    (_f(s=27, c=-31, o=-10, b=1, dim="country"), False, "bot_traffic"),
+    # … while visits that did buy (conversion about level) are no bots
+    (_f(s=60, c=-12, o=41), False, "flash_sale"),
+    # a category's basket fell more than its orders: prices; its orders fell more: stock
+    (_f(b=-70, o=-10, dim="category"), False, "pricing_error"),
+    (_f(b=-23, o=-15, dim="category"), False, "pricing_error"),
+    (_f(b=-26, o=-59, dim="category"), False, "stockout"),
 ])
 def test_classification_rules(feat, planned, kind):
     assert diagnosis.classify(feat, planned)[0] == kind

@@ -169,16 +169,18 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     big = max(abs(s), abs(c), abs(b))
     if big < EPS and abs(o) < EPS and abs(f.r) < EPS:
         return "undetermined", 0.2
-    # traffic up, orders flat: visits that never buy
-    if s >= EPS and c <= -0.5 * s and abs(o) <= max(EPS, 0.4 * s):
+    # traffic up, orders flat: visits that never buy (in log terms, so a doubling of visits
+    # with orders level, conversion -50 %, reads as the whole rise not buying)
+    if _bot(s, c, o):
         return "bot_traffic", 0.85
     # traffic down, orders not: visits lost by a tag or feed, not by the shop
     if s <= -3 * EPS and abs(o) <= EPS / 2 and c >= 0.8 * abs(s):
         return "tracking_fault", 0.6
-    # cheaper baskets confined to a category (only prices and stock act on categories): wrong
-    # prices when its orders held, a stockout when they fell too
+    # cheaper baskets confined to a category (only prices and stock act on categories): a price
+    # acts on the basket, availability on the orders — wrong prices when the basket fell more
+    # than the orders, a stockout when the orders fell more
     if category and b <= -2 * EPS:
-        return ("pricing_error", 0.75) if o >= -EPS else ("stockout", 0.7)
+        return ("pricing_error", 0.75) if o >= b else ("stockout", 0.7)
     # bigger baskets, visits level: bulk buying with stolen cards
     # (fraud adds orders: a basket jump with orders falling is a slice's noise, not fraud)
     if b >= 2 * EPS and b >= abs(s) and b >= abs(c) and o >= -EPS:
@@ -226,6 +228,17 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     if o <= -EPS:
         return ("churn_wave", 0.55) if churny and not channel else ("payment_failure", 0.4)
     return "undetermined", 0.3
+
+
+def _bot(s: float, c: float, o: float) -> bool:
+    """Visits rose, at least half of the rise did not buy (on log changes), orders about level.
+    Logs because conversion falls as 1 / (1 + s) when orders stay level: in percent, "conversion
+    fell at least half the sessions rise" asks -100 % for a doubling of visits, which no surge
+    of bots (or anything) reaches."""
+    if s < EPS:
+        return False
+    ls, lc = math.log1p(s / 100), math.log1p(max(c, -99.0) / 100)
+    return lc <= -0.5 * ls and abs(o) <= max(EPS, 0.4 * s)
 
 
 def _dir(v: float) -> str:
