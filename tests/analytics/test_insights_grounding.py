@@ -149,6 +149,14 @@ def _f(**kw):
     (_f(b=-70, o=-10, dim="category"), False, "pricing_error"),
     (_f(b=-23, o=-15, dim="category"), False, "pricing_error"),
     (_f(b=-26, o=-59, dim="category"), False, "stockout"),
+    # store-wide: baskets collapsed, orders about level: prices (not stock)
+    (_f(s=-0.4, c=-15, b=-45, o=-15), False, "pricing_error"),
+    # a short conversion collapse turning away new and returning customers alike: checkout
+    (_f(s=-6, c=-77, b=-2, o=-79, ret=-100, new=-75, days=1), False, "payment_failure"),
+    # … while returning customers leaving, new ones not, is churn
+    (_f(c=-20, o=-20, ret=-22, new=3, days=7), False, "churn_wave"),
+    # a category's cheaper basket with a few more store visits is no bot surge
+    (_f(s=4, c=-5, b=-81, o=-1.4, dim="category"), False, "pricing_error"),
 ])
 def test_classification_rules(feat, planned, kind):
     assert diagnosis.classify(feat, planned)[0] == kind

@@ -165,13 +165,16 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     stayed = lasting((f.persist, f.persist_z))
     channel = f.dim in ("channel", dr.PAIR_DIMENSION)
     category = f.dim == "category"
-    churny = f.ret is not None and f.new is not None and f.ret < -EPS and f.ret - f.new <= -EPS
+    # returning customers hit harder than new ones; unless the drop stayed, at least twice as
+    # hard (a checkout failure turns away both alike, a churn wave only those who came back)
+    churny = f.ret is not None and f.new is not None and f.ret < -EPS and f.ret - f.new <= -EPS \
+        and (stayed or f.ret <= 2 * min(f.new, 0.0))
     big = max(abs(s), abs(c), abs(b))
     if big < EPS and abs(o) < EPS and abs(f.r) < EPS:
         return "undetermined", 0.2
     # traffic up, orders flat: visits that never buy (in log terms, so a doubling of visits
     # with orders level, conversion -50 %, reads as the whole rise not buying)
-    if _bot(s, c, o):
+    if _bot(s, c, o) and not category and abs(b) < abs(s):  # bots add visits, not baskets
         return "bot_traffic", 0.85
     # traffic down, orders not: visits lost by a tag or feed, not by the shop
     if s <= -3 * EPS and abs(o) <= EPS / 2 and c >= 0.8 * abs(s):
@@ -202,7 +205,8 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     if abs(b) >= abs(c) and abs(b) >= EPS:  # basket-led
         if b > 0:
             return "fraud_orders", 0.8 if o >= 0 else 0.6
-        if o <= -EPS or c <= -EPS:
+        # as for a category: the basket fell more than the orders -> prices, else stock
+        if o < b:
             return "stockout", 0.75 if category else 0.55
         return "pricing_error", 0.8 if category else 0.6
     if c <= -EPS:  # conversion-led, down
