@@ -201,7 +201,9 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
             return "level_shift", 0.45  # too near the data's end to see it stay; outages are short
         if s < 0:
             return "site_outage", 0.75 if f.days <= 3 else 0.55
-        return "flash_sale", 0.5
+        # more visits: a promotion when they bought as before or better, else visits that do
+        # not buy (more orders than bots explain can be a slice's noise; fewer buyers cannot)
+        return ("bot_traffic", 0.5) if c <= -EPS else ("flash_sale", 0.5)
     if abs(b) >= abs(c) and abs(b) >= EPS:  # basket-led
         if b > 0:
             return "fraud_orders", 0.8 if o >= 0 else 0.6
