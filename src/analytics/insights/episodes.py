@@ -425,12 +425,7 @@ def _named_top(dset: DriverSet, panel: dr.SlicePanel, cfg: InsightsConfig, kpi: 
         if pair is None:
             return dset
         rec = _slice_record(panel, kpi, ts, te, (dr.PAIR_DIMENSION, pair), bw)
-        # the pair carries the KPI the drivers explain too: part of its change, and a bigger
-        # relative move than the whole channel or country
-        if rec is None or not rec["share_of_change"] > 0 or rec["relative_change"] is None \
-                or t.relative_change_pct is None \
-                or not abs(rec["relative_change"] * 100) > abs(t.relative_change_pct) \
-                or rec["relative_change"] * t.relative_change_pct <= 0:
+        if rec is None or not _carries(rec, t.relative_change_pct):
             return dset
         top = _driver_model(rec)
         return dset.model_copy(update={"top": top, "focus": _f(dr.focus(
@@ -442,6 +437,14 @@ def _named_top(dset: DriverSet, panel: dr.SlicePanel, cfg: InsightsConfig, kpi: 
     return dset.model_copy(update={"top": top, "scope": "concentrated", "named_by": "incidents",
                                    "focus": _f(dr.focus(top.share_of_change,
                                                         top.share_of_expected))})
+
+
+def _carries(pair: dict, parent_pct: float | None) -> bool:
+    """A pair carries the KPI the drivers explain as well: part of its change, moving the same
+    way as its whole channel or country and further (relatively)."""
+    rel = pair["relative_change"]
+    return (pair["share_of_change"] > 0 and rel is not None and parent_pct is not None
+            and rel * parent_pct > 0 and abs(rel * 100) > abs(parent_pct))
 
 
 def _slice_record(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timestamp,
