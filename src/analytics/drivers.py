@@ -15,14 +15,17 @@ it, so the window cannot contaminate its own baseline; centered, so trend and se
 cancel), or — ``expected="auto"`` / ``"detector"`` — from the detectors' baselines (``expected``
 in detections) where they cover every slice of a dimension over the window.
 
-Size (~590 lines, one module on purpose): panel, window table, attribution, ranking and signature
+``window_table``, ``attribute`` and ``rank`` are the readable pandas statement of the algorithm
+(and its reference in the tests); ``explain`` and ``slice_driver`` run the same computation on
+arrays (``analytics.driver_arrays``: the same floats bit for bit, ~50x faster per window).
+
+Size (~730 lines, one module on purpose): panel, window table, attribution, ranking and signature
 are one algorithm over one data model (``SlicePanel``), read top to bottom.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP, RATIO_KPIS, SLICE_DIMENSIONS
+
+from . import driver_arrays
 
 PAIR_MARGIN = 0.02  # a pair must beat its channel's and its country's concentration by this much
 SIGNATURES = ("traffic-driven", "conversion-driven", "basket-driven", "mix", "undetermined")
@@ -105,19 +110,23 @@ class SlicePanel:
             else pd.DatetimeIndex([])
         )
         self.values: dict[str, pd.DataFrame] = {}
-        for comp in k.columns.difference(["date", "dimension", "segment"]):
-            if not pd.api.types.is_numeric_dtype(k[comp]):
-                continue
-            # min_count=1: a KPI that does not exist for a slice (sessions by category) stays NaN
-            wide = (
-                k.groupby(["date", "dimension", "segment"], observed=True)[comp]
-                .sum(min_count=1)
-                .unstack(["dimension", "segment"])
-            )
-            self.values[comp] = wide.dropna(axis=1, how="all").astype(float).reindex(self.dates)
+        comps = [c for c in k.columns.difference(["date", "dimension", "segment"])
+                 if pd.api.types.is_numeric_dtype(k[c])]
+        if comps:
+            # one grouping for every component (its keys are factorized once); each column is
+            # still summed on its own. min_count=1: a KPI that does not exist for a slice
+            # (sessions by category) stays NaN
+            g = k.groupby(["date", "dimension", "segment"], observed=True)
+            sums = pd.concat({c: g[c].sum(min_count=1) for c in comps}, axis=1)
+            wide_all = sums.unstack(["dimension", "segment"])
+            for comp in comps:
+                wide = wide_all[comp]
+                self.values[comp] = wide.dropna(axis=1, how="all").astype(float).reindex(
+                    self.dates)
         self.expected: dict[str, pd.DataFrame] = {}
         if detections is not None and not detections.empty and "expected" in detections.columns:
-            d = detections.loc[np.isfinite(pd.to_numeric(detections["expected"], errors="coerce"))]
+            d = detections[["kpi", "date", "dimension", "segment", "expected"]]
+            d = d.loc[np.isfinite(pd.to_numeric(d["expected"], errors="coerce"))]
             if not d.empty:
                 d = d.assign(date=pd.to_datetime(d["date"]).dt.normalize(),
                              dimension=d["dimension"].astype(str), segment=d["segment"].astype(str),
@@ -136,7 +145,8 @@ class SlicePanel:
         self._arr = {c: w.to_numpy() for c, w in self.values.items()}
         self._exp = {c: w.to_numpy() for c, w in self.expected.items()}
         # incidents and episodes share windows: results are memoized (treat them as read-only)
-        self._sums: dict[tuple, pd.Series] = {}
+        self._sums: dict[tuple, np.ndarray] = {}
+        self._cols: dict[str, dict[tuple[str, str], int]] = {}
         self.explained: dict[tuple, DriverResult] = {}
 
     def _gather(self, arr: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -164,20 +174,27 @@ class SlicePanel:
         "trailing" (the weeks before only, for judging the latest days) · "shift"
         (the values ``shift_days`` earlier, for week-over-week style comparisons).
         """
-        key = (comp, pd.Timestamp(start), pd.Timestamp(end), source, baseline_weeks, shift_days)
-        if key not in self._sums:
-            self._sums[key] = self._window_sums(
-                comp, start, end, source, baseline_weeks, shift_days
-            )
-        return self._sums[key]
-
-    def _window_sums(self, comp: str, start: pd.Timestamp, end: pd.Timestamp, source: str,
-                     baseline_weeks: int, shift_days: int | None) -> pd.Series:
         wide = self.values.get(comp)
         if wide is None:
             return pd.Series(dtype=float)
-        per_day, min_count = self.per_day(comp, start, end, source, baseline_weeks, shift_days)
-        return pd.Series(_sum(per_day, min_count), index=wide.columns)
+        return pd.Series(self.window_array(comp, start, end, source, baseline_weeks, shift_days),
+                         index=wide.columns)
+
+    def window_array(self, comp: str, start: pd.Timestamp, end: pd.Timestamp, source: str,
+                     baseline_weeks: int = 4, shift_days: int | None = None) -> np.ndarray:
+        """``window_sums`` as an array over the columns of ``values[comp]`` (empty when the
+        component is unknown); memoized (treat it as read-only)."""
+        key = (comp, pd.Timestamp(start), pd.Timestamp(end), source,
+               baseline_weeks if source in ("baseline", "trailing") else 0,
+               shift_days if source == "shift" else None)
+        if key not in self._sums:
+            if comp not in self.values:
+                self._sums[key] = np.empty(0)
+            else:
+                per_day, min_count = self.per_day(comp, start, end, source, baseline_weeks,
+                                                  shift_days)
+                self._sums[key] = _sum(per_day, min_count)
+        return self._sums[key]
 
     def per_day(self, comp: str, start: pd.Timestamp, end: pd.Timestamp, source: str,
                 baseline_weeks: int = 4, shift_days: int | None = None) -> tuple[np.ndarray, int]:
@@ -208,17 +225,31 @@ class SlicePanel:
             lags += [fwd + 7 * k for k in range(baseline_weeks)]
         # (K or 2K, days, slices); NaN past the data's ends
         stack = self._gather(arr, days[None, :] + np.stack(lags))
-        with warnings.catch_warnings():  # all-NaN slices are handled as missing downstream
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(stack, axis=0), n_days
+        return nanmedian0(stack), n_days
 
     def column(self, comp: str, dimension: str, segment: str) -> int | None:
         """Position of a slice among the columns of ``values[comp]``."""
-        cols = self.values[comp].columns
-        try:
-            return int(cols.get_loc((dimension, segment)))
-        except KeyError:
-            return None
+        if comp not in self._cols:
+            self._cols[comp] = {(str(d), str(s)): k
+                                for k, (d, s) in enumerate(self.values[comp].columns)}
+        return self._cols[comp].get((dimension, segment))
+
+
+def nanmedian0(stack: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(stack, axis=0)`` for a short first axis (a few weeks), bit for bit, without
+    its masked-array path: the mean of the two middle finite values (NaN where none is)."""
+    if not stack.shape[0]:
+        return np.full(stack.shape[1:], np.nan)
+    srt = np.sort(stack, axis=0)  # NaN sorts last
+    n = stack.shape[0] - np.isnan(stack).sum(axis=0)
+    hi = n // 2
+    lo = np.where(n % 2 == 1, hi, hi - 1)
+    top = stack.shape[0] - 1
+    pick = np.stack([np.clip(lo, 0, top), np.clip(hi, 0, top)])
+    low, high = np.take_along_axis(srt, pick, axis=0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        med = (low + high) / 2.0
+    return np.where(n > 0, med, np.nan)
 
 
 def _relative(kpi: str, a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> np.ndarray:
@@ -248,9 +279,7 @@ def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4,
     for c, col in zip(comps, cols, strict=True):
         arr = panel._arr[c][:, [col]]
         a[c] = arr[:, 0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            b[c] = np.nanmedian(panel._gather(arr, days[None, :] + lags[:, None])[..., 0], axis=0)
+        b[c] = nanmedian0(panel._gather(arr, days[None, :] + lags[:, None])[..., 0])
     dev = _relative(kpi, a, b)
     panel.explained[key] = dev
     return dev
@@ -531,18 +560,71 @@ def rank(attr: pd.DataFrame, top_k: int = 5, min_share: float = 0.05,
     )
 
 
+PAIR_KPIS = ("sessions", "orders")  # counts: additive over pairs, no heavy-tailed baskets
+PAIR_MIN_CHANGE = 0.15  # the slice itself moved at least this much (relative) on that KPI …
+PAIR_SHARE = 0.6        # … one of its pairs carries at least this share of the move …
+PAIR_FOCUS = 0.6        # … and the rest of the slice moved at most 40 % as much (relatively)
+
+
+def pair_within(panel: SlicePanel, start: pd.Timestamp, end: pd.Timestamp, dimension: str,
+                segment: str, baseline_weeks: int = 4) -> str | None:
+    """The channel x country pair inside a channel or a country that carries its change over
+    [start, end], or None when the change is the whole slice's.
+
+    Read inside the slice, against the same-weekday baseline of its pairs (which add up to it):
+    on the count KPI that moved the slice most (``PAIR_KPIS``, at least ``PAIR_MIN_CHANGE``),
+    the pair carrying the largest part of the move, kept when that part is at least
+    ``PAIR_SHARE`` and the rest of the slice moved little (its focus, as in ``focus``, at least
+    ``PAIR_FOCUS``). Ranking across dimensions cannot make this call: a pair's share of the
+    change of ~80 noisy pairs is diluted, while its parent's is not."""
+    if dimension not in ("channel", "country"):
+        return None
+    side = 0 if dimension == "channel" else 1
+    best: tuple[float, str, float] | None = None  # (|relative move|, pair, focus) of the best KPI
+    for kpi in PAIR_KPIS:
+        if kpi not in panel.values:
+            continue
+        rows, pos = driver_arrays.rows_of(panel, (kpi,))
+        idx = [i for i, (d, s) in enumerate(rows)
+               if d == PAIR_DIMENSION and s.split(PAIR_SEP)[side:side + 1] == [segment]]
+        a = driver_arrays.aligned(panel, kpi, pos[kpi], start, end, "actual")[idx]
+        e = driver_arrays.aligned(panel, kpi, pos[kpi], start, end, "baseline",
+                                  baseline_weeks)[idx]
+        ok = np.isfinite(a) & np.isfinite(e)
+        if ok.sum() < 2:
+            continue
+        a, e, names = a[ok], e[ok], [rows[i][1] for i, k in zip(idx, ok, strict=True) if k]
+        tot_a, tot_e = float(a.sum()), float(e.sum())
+        if tot_e <= 0 or tot_a == tot_e:
+            continue
+        rel = tot_a / tot_e - 1.0
+        if abs(rel) < PAIR_MIN_CHANGE or (best is not None and abs(rel) <= best[0]):
+            continue
+        share = (a - e) / (tot_a - tot_e)
+        k = int(np.argmax(share))
+        rest_e = tot_e - e[k]
+        if e[k] <= 0 or rest_e <= 0 or a[k] == e[k]:
+            best = (abs(rel), "", -math.inf)
+            continue
+        f = 1.0 - ((tot_a - a[k]) / rest_e - 1.0) / (a[k] / e[k] - 1.0)
+        best = (abs(rel), names[k] if share[k] >= PAIR_SHARE else "", f)
+    if best is None or not best[1] or best[2] < PAIR_FOCUS:
+        return None
+    return best[1]
+
+
 def slice_driver(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
                  dimension: str, segment: str, expected: str = "auto",
                  baseline_weeks: int = 4) -> dict[str, Any] | None:
     """The attribution record (as in ``DriverResult.drivers``) of one named slice for the change
     of ``kpi`` over [start, end]; None when the slice has no such KPI."""
-    table = window_table(panel, kpi, start, end, expected, baseline_weeks)
-    if table.empty:
+    attr = driver_arrays.attribute(panel, kpi, start, end, expected, baseline_weeks)
+    if attr is None:
         return None
-    t = table.loc[table["dimension"] == dimension]
-    rows = attribute(t, kpi)
-    rows = rows.loc[rows["segment"] == segment]
-    return _records(rows)[0] if len(rows) else None
+    # attribution is per dimension, so the slice's row of the whole table is its row
+    hit = [i for i, (d, s) in enumerate(zip(attr.dims, attr.segs, strict=True))
+           if d == dimension and s == segment]
+    return attr.record(hit[0]) if hit else None
 
 
 def focus(share_of_change: float, share_of_expected: float) -> float | None:
@@ -584,14 +666,17 @@ def explain(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
             expected: str = "auto", baseline_weeks: int = 4, shift_days: int | None = None,
             top_k: int = 5, min_share: float = 0.05, focus_min: float = 0.5,
             pairs: bool = True) -> DriverResult:
-    """Drivers of the change of ``kpi`` over [start, end] (see module docstring)."""
+    """Drivers of the change of ``kpi`` over [start, end] (see module docstring): the same
+    result as ``rank(attribute(window_table(...)))``, computed on arrays
+    (``analytics.driver_arrays``)."""
     key = (kpi, pd.Timestamp(start), pd.Timestamp(end), expected, baseline_weeks, shift_days, top_k,
            min_share, focus_min, pairs)
     if key not in panel.explained:
-        table = window_table(panel, kpi, start, end, expected, baseline_weeks, shift_days)
-        if not table.empty and not pairs:
-            table = table.loc[table["dimension"] != PAIR_DIMENSION]
-        panel.explained[key] = rank(attribute(table, kpi), top_k, min_share, focus_min)
+        attr = driver_arrays.attribute(panel, kpi, start, end, expected, baseline_weeks,
+                                       shift_days)
+        if not pairs:
+            attr = driver_arrays.without_pairs(attr)
+        panel.explained[key] = driver_arrays.rank(attr, top_k, min_share, focus_min)
     return panel.explained[key]
 
 

@@ -233,3 +233,21 @@ def test_onset_and_peak_span_in_a_slice():
                         sign=-1, where=where)
     assert span is not None and span[0] == pd.Timestamp("2025-05-10")
     assert dr.daily_deviation(panel, "sessions", where=("channel", "nope")) is None
+
+
+@pytest.mark.parametrize("scope, named, pair", [
+    # an outage of paid_search in DE: named as country DE (or channel paid_search), it is the pair
+    ({"channel": "paid_search", "country": "DE"}, ("country", "DE"), "paid_search|DE"),
+    ({"channel": "paid_search", "country": "DE"}, ("channel", "paid_search"), "paid_search|DE"),
+    # the whole country (every channel) or the whole channel (every country): no pair
+    ({"country": "DE"}, ("country", "DE"), None),
+    ({"channel": "paid_search"}, ("channel", "paid_search"), None),
+])
+def test_pair_within_a_named_channel_or_country(scope, named, pair):
+    cube = make_cube([Shock(*WIN, "sessions", 0.2, scope)])
+    panel = dr.SlicePanel(kpis_from_cube(cube), None, dr.pair_daily(raw_tables(cube)))
+    got = dr.pair_within(panel, pd.Timestamp(WIN[0]), pd.Timestamp(WIN[1]), *named)
+    assert got == pair
+    # nothing moved before the window: nothing to refine
+    assert dr.pair_within(panel, pd.Timestamp("2025-04-01"), pd.Timestamp("2025-04-05"),
+                          *named) is None

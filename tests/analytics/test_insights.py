@@ -326,6 +326,26 @@ def test_a_pair_incident_inside_a_channel_wide_shock_names_the_channel(tmp_path)
     assert grounding.check(ctx.insights) == []
 
 
+def test_a_country_incident_on_one_channels_outage_names_the_pair(tmp_path):
+    # paid_search is down in DE only; the detectors flag country DE (the pair is not watched)
+    shock = Shock("2025-05-10", "2025-05-14", "sessions", 0.2,
+                  {"channel": "paid_search", "country": "DE"})
+    ctx = make_ctx(tmp_path, [shock], [("sessions", "2025-05-10", "2025-05-14", "down", "E1")])
+    ctx.config = make_config(**NO_FORECAST)
+    ctx.incidents[0].dimension, ctx.incidents[0].segment = "country", "DE"
+    insights.run(ctx)
+    (ep,) = ctx.insights["episodes"]
+    top = ep["drivers"]["top"]
+    assert (top["dimension"], top["value"]) == ("channel_country", "paid_search|DE")
+    assert ep["drivers"]["named_by"] == "incidents"
+    # measured inside the pair: the -80 % of the shock (the country fell ~-27 %); (the synthetic
+    # orders table has one row per cube cell, so pair order counts do not move: no diagnosis)
+    assert ep["scope_changes"]["sessions"] == pytest.approx(-80, abs=5)
+    assert ep["scope_changes"]["revenue"] == pytest.approx(-80, abs=5)
+    assert "Confined to channel x country paid_search / DE" in ep["narrative"]
+    assert grounding.check(ctx.insights) == []
+
+
 def test_split_cuts_where_a_funnel_kpi_moves_a_new_way_days_after_the_onset():
     from datetime import date, timedelta
     from types import SimpleNamespace

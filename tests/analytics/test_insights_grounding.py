@@ -140,6 +140,25 @@ def _f(**kw):
     # … but a drop confined to the channel (the store fell far less) stays a level shift
     (_f(c=-45, o=-46, ret=-27, new=5, persist=0.7, persist_z=-4.7, dim="channel", c_all=-17),
      False, "level_shift"),
+    # a bot surge that tripled a slice's visits, orders level: conversion -67 % (not -100 %)
+    (_f(s=200, c=-67, o=0.5, dim="channel"), False, "bot_traffic"),
+    (_f(s=27, c=-31, o=-10, b=1, dim="country"), False, "bot_traffic"),
+    # … while visits that did buy (conversion about level) are no bots
+    (_f(s=60, c=-2, o=57), False, "flash_sale"),
+    # a category's basket fell more than its orders: prices; its orders fell more: stock
+    (_f(b=-70, o=-10, dim="category"), False, "pricing_error"),
+    (_f(b=-23, o=-15, dim="category"), False, "pricing_error"),
+    (_f(b=-26, o=-59, dim="category"), False, "stockout"),
+    # store-wide: baskets collapsed, orders about level: prices (not stock)
+    (_f(s=-0.4, c=-15, b=-45, o=-15), False, "pricing_error"),
+    # a short conversion collapse turning away new and returning customers alike: checkout
+    (_f(s=-6, c=-77, b=-2, o=-79, ret=-100, new=-75, days=1), False, "payment_failure"),
+    # … while returning customers leaving, new ones not, is churn
+    (_f(c=-20, o=-20, ret=-22, new=3, days=7), False, "churn_wave"),
+    # a category's cheaper basket with a few more store visits is no bot surge
+    (_f(s=4, c=-5, b=-81, o=-1.4, dim="category"), False, "pricing_error"),
+    # visits up with fewer of them buying (orders up on a slice's noise): not a promotion
+    (_f(s=128, c=-24, b=3, o=74, dim="channel"), False, "bot_traffic"),
 ])
 def test_classification_rules(feat, planned, kind):
     assert diagnosis.classify(feat, planned)[0] == kind

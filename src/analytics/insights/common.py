@@ -118,8 +118,7 @@ def _slice_sums(panel: dr.SlicePanel, comps: Sequence[str], dimension: str, segm
     """Window sums of components for one slice (NaN where absent)."""
     out = {}
     for c in comps:
-        s = panel.window_sums(
-            c, pd.Timestamp(start), pd.Timestamp(end), source, baseline_weeks, shift_days
-        )
-        out[c] = float(s.get((dimension, segment), math.nan)) if len(s) else math.nan
+        col = panel.column(c, dimension, segment) if c in panel.values else None
+        out[c] = math.nan if col is None else float(panel.window_array(
+            c, pd.Timestamp(start), pd.Timestamp(end), source, baseline_weeks, shift_days)[col])
     return out

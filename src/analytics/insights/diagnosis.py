@@ -165,20 +165,25 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     stayed = lasting((f.persist, f.persist_z))
     channel = f.dim in ("channel", dr.PAIR_DIMENSION)
     category = f.dim == "category"
-    churny = f.ret is not None and f.new is not None and f.ret < -EPS and f.ret - f.new <= -EPS
+    # returning customers hit harder than new ones; unless the drop stayed, at least twice as
+    # hard (a checkout failure turns away both alike, a churn wave only those who came back)
+    churny = f.ret is not None and f.new is not None and f.ret < -EPS and f.ret - f.new <= -EPS \
+        and (stayed or f.ret <= 2 * min(f.new, 0.0))
     big = max(abs(s), abs(c), abs(b))
     if big < EPS and abs(o) < EPS and abs(f.r) < EPS:
         return "undetermined", 0.2
-    # traffic up, orders flat: visits that never buy
-    if s >= EPS and c <= -0.5 * s and abs(o) <= max(EPS, 0.4 * s):
+    # traffic up, orders flat: visits that never buy (in log terms, so a doubling of visits
+    # with orders level, conversion -50 %, reads as the whole rise not buying)
+    if _bot(s, c, o) and not category and abs(b) < abs(s):  # bots add visits, not baskets
         return "bot_traffic", 0.85
     # traffic down, orders not: visits lost by a tag or feed, not by the shop
     if s <= -3 * EPS and abs(o) <= EPS / 2 and c >= 0.8 * abs(s):
         return "tracking_fault", 0.6
-    # cheaper baskets confined to a category (only prices and stock act on categories): wrong
-    # prices when its orders held, a stockout when they fell too
+    # cheaper baskets confined to a category (only prices and stock act on categories): a price
+    # acts on the basket, availability on the orders — wrong prices when the basket fell more
+    # than the orders, a stockout when the orders fell more
     if category and b <= -2 * EPS:
-        return ("pricing_error", 0.75) if o >= -EPS else ("stockout", 0.7)
+        return ("pricing_error", 0.75) if o >= b else ("stockout", 0.7)
     # bigger baskets, visits level: bulk buying with stolen cards
     # (fraud adds orders: a basket jump with orders falling is a slice's noise, not fraud)
     if b >= 2 * EPS and b >= abs(s) and b >= abs(c) and o >= -EPS:
@@ -196,11 +201,14 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
             return "level_shift", 0.45  # too near the data's end to see it stay; outages are short
         if s < 0:
             return "site_outage", 0.75 if f.days <= 3 else 0.55
-        return "flash_sale", 0.5
+        # more visits: a promotion when they bought as before or better, else visits that do
+        # not buy (more orders than bots explain can be a slice's noise; fewer buyers cannot)
+        return ("bot_traffic", 0.5) if c <= -EPS else ("flash_sale", 0.5)
     if abs(b) >= abs(c) and abs(b) >= EPS:  # basket-led
         if b > 0:
             return "fraud_orders", 0.8 if o >= 0 else 0.6
-        if o <= -EPS or c <= -EPS:
+        # as for a category: the basket fell more than the orders -> prices, else stock
+        if o < b:
             return "stockout", 0.75 if category else 0.55
         return "pricing_error", 0.8 if category else 0.6
     if c <= -EPS:  # conversion-led, down
@@ -226,6 +234,17 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     if o <= -EPS:
         return ("churn_wave", 0.55) if churny and not channel else ("payment_failure", 0.4)
     return "undetermined", 0.3
+
+
+def _bot(s: float, c: float, o: float) -> bool:
+    """Visits rose, at least half of the rise did not buy (on log changes), orders about level.
+    Logs because conversion falls as 1 / (1 + s) when orders stay level: in percent, "conversion
+    fell at least half the sessions rise" asks -100 % for a doubling of visits, which no surge
+    of bots (or anything) reaches."""
+    if s < EPS:
+        return False
+    ls, lc = math.log1p(s / 100), math.log1p(max(c, -99.0) / 100)
+    return lc <= -0.5 * ls and abs(o) <= max(EPS, 0.4 * s)
 
 
 def _dir(v: float) -> str:

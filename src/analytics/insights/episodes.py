@@ -292,6 +292,9 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             if span is not None:
                 break
         ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
+        if named is not None and (pair := dr.pair_within(panel, ts, te, *named, bw)):
+            # the channel or country the incidents name moved through one of its pairs
+            named = where = (dr.PAIR_DIMENSION, pair)
         changes, sig, primary = _measure(panel, cfg, ts, te, primary)
         local = changes
         if named is not None:  # the signature and primary KPI of the named slice
@@ -413,22 +416,46 @@ def _named_top(dset: DriverSet, panel: dr.SlicePanel, cfg: InsightsConfig, kpi: 
                ts: pd.Timestamp, te: pd.Timestamp, named: tuple[str, str] | None) -> DriverSet:
     """The driver set with the slice the episode's incidents name as its top (``named_by`` =
     "incidents"): its attribution record for ``kpi`` (revenue when the slice has no such KPI, e
-    g. sessions of a category). Unchanged without a named slice."""
-    if named is None:
-        return dset
+    g. sessions of a category). Without a named slice, a top channel or country whose change
+    one of its pairs carries (``drivers.pair_within``) gives way to that pair."""
     bw = cfg.drivers.baseline_weeks
-    rec = None
-    for k in dict.fromkeys([kpi, "revenue"]):
-        if all(c in panel.values for c in dr.components(k)):
-            rec = dr.slice_driver(panel, k, ts, te, *named, "auto", bw)
-        if rec is not None:
-            break
+    if named is None:
+        t = dset.top
+        pair = dr.pair_within(panel, ts, te, t.dimension, t.value, bw) if t is not None else None
+        if pair is None:
+            return dset
+        rec = _slice_record(panel, kpi, ts, te, (dr.PAIR_DIMENSION, pair), bw)
+        if rec is None or not _carries(rec, t.relative_change_pct):
+            return dset
+        top = _driver_model(rec)
+        return dset.model_copy(update={"top": top, "focus": _f(dr.focus(
+            top.share_of_change, top.share_of_expected))})
+    rec = _slice_record(panel, kpi, ts, te, named, bw)
     if rec is None:
         return dset
     top = _driver_model(rec)
     return dset.model_copy(update={"top": top, "scope": "concentrated", "named_by": "incidents",
                                    "focus": _f(dr.focus(top.share_of_change,
                                                         top.share_of_expected))})
+
+
+def _carries(pair: dict, parent_pct: float | None) -> bool:
+    """A pair carries the KPI the drivers explain as well: part of its change, moving the same
+    way as its whole channel or country and further (relatively)."""
+    rel = pair["relative_change"]
+    return (pair["share_of_change"] > 0 and rel is not None and parent_pct is not None
+            and rel * parent_pct > 0 and abs(rel * 100) > abs(parent_pct))
+
+
+def _slice_record(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timestamp,
+                  where: tuple[str, str], bw: int) -> dict | None:
+    """The attribution record of one slice for ``kpi`` (revenue when the slice lacks it)."""
+    for k in dict.fromkeys([kpi, "revenue"]):
+        if all(c in panel.values for c in dr.components(k)):
+            rec = dr.slice_driver(panel, k, ts, te, *where, "auto", bw)
+            if rec is not None:
+                return rec
+    return None
 
 
 def _primary_for(kind: str, changes: dict[str, float | None], fallback: str) -> str:

@@ -4,6 +4,7 @@ insights.md (the pipeline stage; ``analytics.outputs`` writes them)."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -16,7 +17,7 @@ from ..insights_config import InsightsConfig
 from .common import SEVERITY_RANK, _f, _round, build_panel, config_of
 from .episodes import _episodes, _incident
 from .markdown import _episode_rank, render_markdown
-from .models import Insights
+from .models import Forecast, Insights
 from .schema import validate_json
 from .sections import _calendar, _channels, _forecast, _run_info, _seasonality, _summary
 
@@ -27,6 +28,15 @@ def build(ctx: RunContext, cfg: InsightsConfig | None = None) -> Insights:
     kpis = ctx.kpis_daily
     if kpis is None or kpis.empty:
         raise InputError("insights: no KPIs to explain (kpis_daily is empty)")
+    # the forecast reads only kpis_daily and spends most of its time waiting for Prophet's
+    # optimizer (a separate process): it runs in a thread beside the drivers work (same result)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights-forecast") as pool:
+        forecast = pool.submit(_forecast, ctx, cfg)
+        return _build(ctx, cfg, kpis, forecast)
+
+
+def _build(ctx: RunContext, cfg: InsightsConfig, kpis: pd.DataFrame,
+           forecast: Future[Forecast]) -> Insights:
     panel = build_panel(ctx, cfg)
     cal = _calendar(ctx)
     chosen = sorted(
@@ -46,7 +56,7 @@ def build(ctx: RunContext, cfg: InsightsConfig | None = None) -> Insights:
         incidents_total=len(ctx.incidents),
         episodes=_episodes(items, panel, cfg, cal),
         incidents=items,
-        forecast=_forecast(ctx, cfg),
+        forecast=forecast.result(),
         seasonality=_seasonality(kpis),
         customers=json_ready(ctx.customers, str) if ctx.customers is not None else None,
     )
