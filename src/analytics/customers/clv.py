@@ -165,6 +165,21 @@ def pnbd_p_alive(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarr
     return np.exp(alive - bracket)
 
 
+def pnbd_expected_rate(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarray
+                       ) -> np.ndarray:
+    """Posterior mean purchase rate while alive, E[lambda | x, t_x, T] (per day), exact.
+
+    Given death at tau (t_x < tau <= T, or alive at T: tau = T) lambda is Gamma(r + x, alpha + tau),
+    mean (r + x) / (alpha + tau); weighting by the posterior of tau multiplies each term of the
+    likelihood bracket by (r + x) / (alpha + tau), which is the bracket of x + 1 times (r + x):
+    E[lambda] = (r + x) exp(bracket(x + 1) - bracket(x)). (The earlier approximation put every
+    dead customer's death at t_x, overstating the rate of those who stopped buying.)"""
+    q = np.array([p["r"], p["alpha"], p["s"], p["beta"]])
+    _, b0 = _pnbd_log_terms(q, x, tx, T)
+    _, b1 = _pnbd_log_terms(q, x + 1.0, tx, T)
+    return (p["r"] + x) * np.exp(b1 - b0)
+
+
 def pnbd_expected_purchases(
     p: dict[str, float], t: float | np.ndarray, x: np.ndarray, T: np.ndarray, p_alive: np.ndarray
 ) -> np.ndarray:
@@ -248,9 +263,12 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
     orders = rfm.valid_orders(orders)
     s = summary_data(orders, end)
     pc = rfm.per_customer(orders)
-    table = pd.DataFrame({"historical_value": pc["revenue"], "orders": pc["orders"]})
-    table["avg_order_value"] = table["historical_value"] / table["orders"]
-    table = table.join(s)
+    # both come from rfm.customer_ids(orders): the same customers in the same (sorted id) order,
+    # so the columns are put side by side without a join on the string ids
+    rev, n_orders = pc["revenue"].to_numpy(), pc["orders"].to_numpy()
+    table = pd.DataFrame({"historical_value": rev, "orders": n_orders,
+                          "avg_order_value": rev / n_orders,
+                          **{c: s[c].to_numpy() for c in s.columns}}, index=pc.index)
     summary: dict[str, Any] = {"model": "pareto_nbd+gamma_gamma", "horizon_days": cfg.horizon_days,
                                "interval": cfg.interval, "customers": int(len(table)),
                                "historical_value_total": float(table["historical_value"].sum())}
@@ -303,11 +321,7 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict
     r, a = pn["r"], pn["alpha"]
     out["p_alive"] = pa[inv]
     out["predicted_purchases"] = pnbd_expected_purchases(pn, H, ux, uT, pa)[inv]
-    # posterior mean purchase rate while alive: Gamma(r + x, alpha + T) if still alive; a customer
-    # who left after the last purchase is judged on the time up to it
-    out["expected_rate_per_year"] = (365.25 * (r + ux) * (pa / (a + uT) + (1 - pa) / (a + utx)))[
-        inv
-    ]
+    out["expected_rate_per_year"] = (365.25 * pnbd_expected_rate(pn, ux, utx, uT))[inv]
 
     m = out["monetary_value"].to_numpy(dtype=float)
     rep = (x > 0) & (m > 0)

@@ -112,6 +112,52 @@ def test_cohort_matrix_known_answer():
     assert list(m.columns) == [0, 1, 2]  # no empty columns up to max_months=3
 
 
+def test_cohort_matrix_equals_the_pair_count(store):
+    """The integer-key cohort matrix equals counting distinct (cohort, age, customer) pairs with
+    pandas (the earlier implementation), on ids given as strings without codes too."""
+    orders, _ = store
+    v = rfm.valid_orders(orders)
+    d = v["order_date"]
+    month = (d.dt.year * 12 + d.dt.month - 1).to_numpy()
+    first = pd.Series(month).groupby(v["customer_id"].astype(str).to_numpy()).transform("min")
+    pairs = pd.DataFrame({"cohort": first.to_numpy(), "age": month - first.to_numpy(),
+                          "c": v["customer_id"].astype(str).to_numpy()})
+    for max_months in (2, 6, 24):
+        p = pairs[pairs["age"] <= max_months].drop_duplicates()
+        ref = p.groupby(["cohort", "age"]).size().unstack("age", fill_value=0)
+        m, sizes = cohorts.retention_matrix(v, max_months)
+        assert sizes.to_numpy().tolist() == ref[0].tolist()
+        got = (m.fillna(0.0).to_numpy() * sizes.to_numpy()[:, None]).round().astype(int)
+        want = ref.reindex(columns=range(m.shape[1]), fill_value=0).to_numpy()
+        assert (got == want).all()
+        plain = v.drop(columns="cust").assign(customer_id=v["customer_id"].astype(str))
+        pd.testing.assert_frame_equal(cohorts.retention_matrix(plain, max_months)[0], m)
+
+
+def test_expected_rate_is_the_exact_pareto_nbd_posterior_mean():
+    """E[lambda | x, t_x, T] against a fine trapezoid over the death time; the earlier shortcut
+    (death at t_x for the dead) overstates the rate of customers who stopped buying."""
+    p = {"r": 1.1, "alpha": 150.0, "s": 100.0, "beta": 25000.0}
+    x = np.array([0.0, 0.0, 1.0, 4.0, 10.0])
+    tx = np.array([0.0, 0.0, 20.0, 300.0, 200.0])
+    T = np.array([30.0, 600.0, 500.0, 320.0, 700.0])
+    got = clv.pnbd_expected_rate(p, x, tx, T)
+    r, a, s, b = p["r"], p["alpha"], p["s"], p["beta"]
+    for i in range(len(x)):
+        tau = np.linspace(tx[i], T[i], 200_001)
+        # in logs (b^s overflows), both terms scaled by the same constant
+        log_d = -(r + x[i]) * np.log(a + tau) + np.log(s) - (s + 1) * np.log(b + tau)
+        log_a = -(r + x[i]) * np.log(a + T[i]) - s * np.log(b + T[i])
+        top = max(log_d.max(), log_a)
+        dens, alive = np.exp(log_d - top), np.exp(log_a - top)
+        num = alive * (r + x[i]) / (a + T[i]) + np.trapezoid(dens * (r + x[i]) / (a + tau), tau)
+        den = alive + np.trapezoid(dens, tau)
+        assert got[i] == pytest.approx(num / den, rel=2e-3)
+    pa = clv.pnbd_p_alive(p, x, tx, T)
+    shortcut = (r + x) * (pa / (a + T) + (1 - pa) / (a + tx))
+    assert got[1] < 0.9 * shortcut[1]  # a one-time buyer silent for 600 days
+
+
 def test_clv_fits_and_ranks_true_rates(store):
     orders, truth = store
     v = rfm.valid_orders(orders)
@@ -228,3 +274,7 @@ def test_churn_metrics_equal_sklearns():
         assert cm["tp"] == int(((y == 1) & (pred == 1)).sum())
         assert cm["fp"] == int(((y == 0) & (pred == 1)).sum())
         assert (m["roc_auc"] is None) == (len(np.unique(y)) < 2)
+        if m["roc_auc"] is not None:  # from a precomputed curve: the same float as sklearn's
+            from sklearn.metrics import roc_auc_score, roc_curve
+            fpr, tpr, _ = roc_curve(y, p)
+            assert churn._metrics(y, p, 0.5, roc=(fpr, tpr))["roc_auc"] == roc_auc_score(y, p)
