@@ -6,9 +6,9 @@
 Generates each seed (Parquet, cached in --out/s<seed>), fits CLV / P(alive), scores them against
 truth/customers.csv and replays the At-Risk monitor. One JSON line per seed: P(alive) ROC-AUC,
 purchase-rate Spearman (and the oracles', a bound: see ``oracle_rate_spearman``), CLV interval
-coverage and total bias (overall and per value tier; ``end_rate_truth``: against a truth that
-extrapolates the last 90 days' intensity instead of the period average), the true intensity per
-quarter (``_intensity``),
+coverage and total bias (overall and per value tier; the true value extrapolates the last 90
+days' intensity, ``*_period_rate`` the period average: see ``evaluation.customer_scores``), the
+true intensity per quarter (``_intensity``),
 churn waves (start, scope, realized effect on overall orders, alert delay) and the alerts outside
 churn waves (not within 120 days after a wave's start). Report held-out seeds only (tune on others):
     python bench/bench_customer_truth.py --config config/scenarios/random_world.yaml \
@@ -126,25 +126,6 @@ def oracle_rate_spearman(w: dict[str, Any], shape: float) -> dict[str, float]:
     return out
 
 
-def end_rate_truth(w: dict[str, Any], truth: pd.DataFrame, days: int = 90) -> pd.DataFrame:
-    """truth/customers.csv with each purchase_rate rescaled to its country's intensity over the
-    last ``days`` days of data (``_intensity``'s h averaged, exposure-weighted): the true
-    expected value then extrapolates the store as it ended, not the period average (which is
-    what truth_scores does; the two differ 1.5x on the default world, up to 25x on random
-    worlds where returning orders collapse after lasting events)."""
-    lo = w["n_days"] - days
-    orders = w["orders"][:, lo:].sum(axis=1)
-    expo = w["mass"][:, lo:].sum(axis=1)
-    factor = np.divide(orders, expo, out=np.ones_like(orders), where=expo > 0)
-    # per truth row: its country's factor (customers of the data set)
-    sd, idx, k = w["sd"], w["idx"], w["k"]
-    f = pd.Series(factor[k[idx[idx >= 0]]], index=sd.index[idx >= 0].astype(str))
-    t = truth.copy()
-    t["purchase_rate"] = t["purchase_rate"].to_numpy(float) * f.reindex(
-        t["customer_id"].astype(str)).fillna(1.0).to_numpy()
-    return t
-
-
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("seeds", nargs="+")
 ap.add_argument("--out", required=True, help="directory for the generated worlds")
@@ -180,6 +161,8 @@ for seed in args.seeds:
         horizon_days=cfg.clv.horizon_days,
         discount_rate_monthly=cfg.clv.discount_rate_monthly,
         lifetime_days=truth_scores.mean_lifetime_days(out),
+        rate_factor=truth_scores.end_intensity_factor(truth.customers, ds.tables.get("customers"),
+                                                      o, end),
     )
     ov = ts["overall"]
     row = {
@@ -192,6 +175,8 @@ for seed in args.seeds:
         "rate_spearman_repeat": round(ov["rate_spearman_repeat_buyers"], 3),
         "coverage": round(ov["clv_interval_coverage"], 3),
         "clv_total_bias": round(ov["clv_total_bias"], 3),
+        "coverage_period_rate": round(ov["clv_interval_coverage_period_rate"], 3),
+        "clv_total_bias_period_rate": round(ov["clv_total_bias_period_rate"], 3),
         "coverage_by_tier": {
             k: round(b["clv_interval_coverage"], 3)
             for k, b in ts["by_value_tier"].items()
@@ -208,13 +193,6 @@ for seed in args.seeds:
     shape = json.loads(cfg_json.read_text())["customers"]["rate_shape"] if cfg_json.exists() \
         else 1.2
     row["rate_spearman_oracle"] = oracle_rate_spearman(w, shape)
-    # the CLV interval against a truth extrapolating the last 90 days' intensity
-    te = truth_scores.score_customers(
-        res.table, end_rate_truth(w, truth.customers), end, horizon_days=cfg.clv.horizon_days,
-        discount_rate_monthly=cfg.clv.discount_rate_monthly,
-        lifetime_days=truth_scores.mean_lifetime_days(out))["overall"]
-    row["end_rate_truth"] = {"coverage": round(te["clv_interval_coverage"], 3),
-                             "clv_total_bias": round(te["clv_total_bias"], 3)}
     q = w["n_days"] // 4  # the true intensity per unit of rate by quarter (period mean 1)
     row["intensity_by_quarter"] = [
         round(float(w["orders"][:, j * q:(j + 1) * q].sum()

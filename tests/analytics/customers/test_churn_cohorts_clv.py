@@ -278,3 +278,72 @@ def test_churn_metrics_equal_sklearns():
             from sklearn.metrics import roc_auc_score, roc_curve
             fpr, tpr, _ = roc_curve(y, p)
             assert churn._metrics(y, p, 0.5, roc=(fpr, tpr))["roc_auc"] == roc_auc_score(y, p)
+
+
+def test_activity_clock_of_ones_is_the_calendar_model():
+    """A clock with g = 1 everywhere reproduces the calendar Pareto/NBD (likelihood, P(alive),
+    rate, forecast): the clock only re-times the purchase process."""
+    p = {"r": 1.1, "alpha": 150.0, "s": 3.0, "beta": 400.0}
+    q = np.array([p["r"], p["alpha"], p["s"], p["beta"]])
+    x = np.array([0.0, 1.0, 4.0, 10.0])
+    tx = np.array([0.0, 20.0, 300.0, 200.0])
+    T = np.array([30.0, 500.0, 320.0, 700.0])
+    ones = clv.StoreClock(g=np.ones(731), g_end=1.0)
+    for a, b in zip(clv._pnbd_log_terms(q, x, tx, T), clv._pnbd_log_terms(q, x, tx, T, ones),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+    pa = clv.pnbd_p_alive(p, x, tx, T)
+    np.testing.assert_allclose(clv.pnbd_expected_rate(p, x, tx, T),
+                               clv.pnbd_expected_rate(p, x, tx, T, ones), rtol=1e-9)
+    np.testing.assert_allclose(clv.pnbd_expected_purchases(p, 365.0, x, T, pa),
+                               clv.pnbd_expected_purchases(p, 365.0, x, T, pa, ones), rtol=1e-9)
+    half = clv.StoreClock(g=np.ones(731), g_end=0.5)  # the forecast follows the current level
+    np.testing.assert_allclose(clv.pnbd_expected_purchases(p, 365.0, x, T, pa, half),
+                               0.5 * clv.pnbd_expected_purchases(p, 365.0, x, T, pa), rtol=1e-9)
+
+
+def test_store_clock_sees_the_per_customer_intensity_fall():
+    """Customers acquired over the period buying at lambda x 1.5 a day before day 200 and
+    lambda x 0.5 after it (no dropout): the estimated activity falls about 3x and the forecast
+    level is the late one."""
+    g = np.random.default_rng(11)
+    n_c, days = 3000, 400
+    first = g.integers(0, days, n_c)
+    lam = g.gamma(2.0, 1 / 80.0, n_c)               # mean 1 / 40 a day
+    level = np.where(np.arange(days) < 200, 1.5, 0.5)
+    buys = g.random((n_c, days)) < lam[:, None] * level[None, :]
+    buys &= np.arange(days)[None, :] > first[:, None]
+    buys[np.arange(n_c), first] = True
+    ci, di = np.nonzero(buys)
+    start = pd.Timestamp("2024-01-01")
+    orders = pd.DataFrame({"order_id": np.arange(len(ci)).astype(str),
+                           "customer_id": [f"C{i:05d}" for i in ci],
+                           "order_date": start + pd.to_timedelta(di, unit="D"),
+                           "net_revenue": 10.0})
+    end = start + pd.Timedelta(days=days - 1)
+    clock = clv.store_clock(orders, end, {"r": 2.0, "alpha": 80.0, "s": 100.0, "beta": 1e6})
+    early, late = clock.g[40:180].mean(), clock.g[220:380].mean()
+    assert 2.2 < early / late < 4.0
+    assert clock.g_end == pytest.approx(late, rel=0.25) and clock.g_end < 0.8
+
+
+def test_end_intensity_factor_is_the_last_days_intensity_over_the_average():
+    """Country A's customers order every 10 days, then every 20 days in the last 90 (27 orders,
+    then 5): its truth rates (period averages, 32 orders in 360 days) are extrapolated at
+    (5 / 90) / (32 / 360) of themselves; country B's steady customers keep theirs."""
+    start = pd.Timestamp("2024-01-01")
+    rows = []
+    for i in range(10):
+        for cid, late_gap in ((f"A{i}", 20), (f"B{i}", 10)):
+            d = list(range(i % 10, 270, 10)) + list(range(270 + i % late_gap, 360, late_gap))
+            rows += [(f"{cid}-{k}", cid, start + pd.Timedelta(days=k), 1.0) for k in d]
+    orders = pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "net_revenue"])
+    ids = [f"{c}{i}" for c in "AB" for i in range(10)]
+    customers = pd.DataFrame({"customer_id": ids, "signup_date": "2023-06-01",
+                              "country": [c[0] for c in ids]})
+    truth = pd.DataFrame({"customer_id": ids, "purchase_rate": 36.5, "churn_date": ""})
+    f = truth_scores.end_intensity_factor(truth, customers, orders,
+                                          start + pd.Timedelta(days=359))
+    assert f.loc["A3"] == pytest.approx((5 / 90) / (32 / 360), rel=1e-9)
+    assert f.loc["B3"] == pytest.approx(1.0, rel=1e-9)
+    assert truth_scores.end_intensity_factor(truth, None, orders, start) is None
