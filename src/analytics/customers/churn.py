@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
@@ -49,6 +50,7 @@ from .config import ChurnConfig
 FEATURES = ("recency_days", "frequency", "monetary", "aov", "tenure_days", "orders_30d",
             "orders_90d", "revenue_90d", "mean_gap_days", "recency_gap_ratio")
 MODELS = ("logistic_regression", "random_forest")
+PLATT_C = 1e6  # the calibration's inverse penalty (as good as none)
 
 
 def features_at(orders: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -272,12 +274,28 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
 
 
 def _platt(p: np.ndarray, y: np.ndarray):
-    """Monotone map p -> calibrated p: logistic regression on logit(p) (two parameters)."""
+    """Monotone map p -> calibrated p: logistic regression on logit(p) (two parameters).
+
+    Newton's method on the same objective as ``LogisticRegression(C=1e6)`` (log loss plus
+    w^2 / (2 C)), solved to convergence: sklearn's lbfgs stopped ~1e-4 short of this optimum
+    and cost ~0.15 s of set-up on 95 k rows; this takes a few milliseconds."""
     def logit(q: np.ndarray) -> np.ndarray:
         q = np.clip(q, 1e-6, 1 - 1e-6)
-        return np.log(q / (1 - q))[:, None]
-    lr = LogisticRegression(C=1e6, max_iter=1000).fit(logit(p), y)
-    return lambda q: lr.predict_proba(logit(q))[:, 1]
+        return np.log(q / (1 - q))
+
+    z, t = logit(p), np.asarray(y, dtype=float)
+    X = np.column_stack([z, np.ones(len(z))])
+    ridge = np.array([1.0 / PLATT_C, 0.0])          # the penalty is on the slope only
+    w = np.zeros(2)
+    for _ in range(100):
+        mu = special.expit(X @ w)
+        grad = X.T @ (mu - t) + ridge * w
+        hess = (X * (mu * (1 - mu))[:, None]).T @ X + np.diag(ridge) + 1e-12 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        w = w - step
+        if np.max(np.abs(step)) < 1e-12:
+            break
+    return lambda q: special.expit(logit(q) * w[0] + w[1])
 
 
 def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:

@@ -347,3 +347,19 @@ def test_end_intensity_factor_is_the_last_days_intensity_over_the_average():
     assert f.loc["A3"] == pytest.approx((5 / 90) / (32 / 360), rel=1e-9)
     assert f.loc["B3"] == pytest.approx(1.0, rel=1e-9)
     assert truth_scores.end_intensity_factor(truth, None, orders, start) is None
+
+
+def test_platt_is_sklearns_logistic_regression_at_its_optimum():
+    """Newton on LogisticRegression(C=1e6)'s objective: the same map as sklearn solved tightly."""
+    from sklearn.linear_model import LogisticRegression
+
+    g = np.random.default_rng(4)
+    for n in (5000, 60):
+        z = g.normal(size=n)
+        y = (g.random(n) < 1 / (1 + np.exp(-(0.4 + 1.3 * z)))).astype(int)
+        p = 1 / (1 + np.exp(-z))
+        ref = LogisticRegression(C=churn.PLATT_C, tol=1e-12, max_iter=10_000).fit(
+            np.log(p / (1 - p))[:, None], y)
+        q = np.linspace(0.02, 0.98, 25)
+        want = ref.predict_proba(np.log(q / (1 - q))[:, None])[:, 1]
+        np.testing.assert_allclose(churn._platt(p, y)(q), want, atol=1e-7)
