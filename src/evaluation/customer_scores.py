@@ -41,7 +41,6 @@ from sklearn.metrics import roc_auc_score
 from analytics.context import RunContext
 
 # the one reliability curve, shared with the churn model's calibration
-from analytics.customers import rfm
 from analytics.customers.churn import reliability
 from analytics.customers.plots import reliability_curve
 from shocklab.hashing import canonical_json, json_ready
@@ -101,38 +100,45 @@ def end_intensity_factor(truth: pd.DataFrame, customers: pd.DataFrame | None,
     not a returning one)."""
     if customers is None or not {"customer_id", "signup_date", "country"} <= set(customers):
         return None
-    v = rfm.valid_orders(orders)
-    if len(v) == 0:
+    # the valid orders (a known customer, not cancelled: rfm.valid_orders' rule) as
+    # (customer, day) codes, without building the sorted frame
+    keep = orders["customer_id"].notna()
+    if "status" in orders.columns:
+        keep &= orders["status"].astype("string").str.lower().ne("cancelled").fillna(True)
+    if not keep.any():
         return None
-    start = pd.Timestamp(v["order_date"].iloc[0]).normalize()
+    o = orders.loc[keep, ["customer_id", "order_date"]]
+    o_day = pd.to_datetime(o["order_date"]).to_numpy().astype("datetime64[D]").astype(np.int64)
+    start_day = int(o_day.min())
+    start = pd.Timestamp(np.datetime64(start_day, "D"))
     n = (pd.Timestamp(end).normalize() - start).days + 1
-    c = customers[["customer_id", "signup_date", "country"]].copy()
-    c["customer_id"] = c["customer_id"].astype(str)
-    t = truth.drop_duplicates("customer_id")[["customer_id", "purchase_rate", "churn_date"]].copy()
-    t["customer_id"] = t["customer_id"].astype(str)
-    c = c.merge(t, on="customer_id").drop_duplicates("customer_id").set_index("customer_id")
-    k, _ = pd.factorize(c["country"].astype(str))
+    ids = pd.Index(customers["customer_id"].astype(str))
+    t = truth.drop_duplicates("customer_id")
+    at = pd.Index(t["customer_id"].astype(str)).get_indexer(ids)   # truth row of each customer
+    first_seen = ~ids.duplicated()
+    sel = (at >= 0) & first_seen
+    ids, at = ids[sel], at[sel]
+    k, _ = pd.factorize(customers["country"].astype(str).to_numpy()[sel])
     n_k = int(k.max()) + 1 if len(k) else 0
     if n_k == 0:
         return None
-    signup = (pd.to_datetime(c["signup_date"]) - start).dt.days.to_numpy()
-    churn = pd.to_datetime(c["churn_date"], errors="coerce")
-    stop = np.where(churn.isna(), n, np.minimum((churn - start).dt.days.fillna(0), n))
-    rate = pd.to_numeric(c["purchase_rate"], errors="coerce").fillna(0.0).to_numpy(float)
+    signup = (pd.to_datetime(customers["signup_date"].to_numpy()[sel]) - start).days.to_numpy()
+    churn = pd.to_datetime(t["churn_date"].to_numpy()[at], errors="coerce")
+    stop = np.where(churn.isna(), n, np.minimum((churn - start).days.fillna(0).to_numpy(), n))
+    rate = pd.to_numeric(pd.Series(t["purchase_rate"].to_numpy()[at]), errors="coerce") \
+        .fillna(0.0).to_numpy(float)
     lo = n - days
 
     def exposure(a: int) -> np.ndarray:  # sum of rate x alive days within [a, n)
         alive = np.clip(stop, a, n) - np.clip(signup + 1, a, n)
         return np.bincount(k, weights=rate * np.clip(alive, 0, None), minlength=n_k)
 
-    # one lookup per distinct customer (valid_orders' categories), then by code per order
-    cats = v["customer_id"].cat.categories
-    pos = c.index.get_indexer(pd.Index(cats).astype(str))[v["cust"].to_numpy()]
-    day = v["day"].to_numpy() - rfm.as_day(start)
+    codes, uniq = pd.factorize(o["customer_id"])     # one lookup per distinct customer
+    pos = ids.get_indexer(pd.Index(uniq).astype(str))[codes]
+    day = o_day - start_day
     known = (pos >= 0) & (day < n)                   # orders up to ``end`` only
-    day = day[known]
-    pos = pos[known]
-    first = np.full(len(c), n, dtype=np.int64)
+    day, pos = day[known], pos[known]
+    first = np.full(len(ids), n, dtype=np.int64)
     np.minimum.at(first, pos, day)
     returning = ~((signup[pos] >= 0) & (day == first[pos]))
     kk = k[pos][returning]
@@ -143,7 +149,7 @@ def end_intensity_factor(truth: pd.DataFrame, customers: pd.DataFrame | None,
     with np.errstate(divide="ignore", invalid="ignore"):
         f = (r_win / e_win) / (r_all / e_all)
     f = np.where(np.isfinite(f), f, 1.0)
-    return pd.Series(f[k], index=c.index, name="end_intensity_factor")
+    return pd.Series(f[k], index=ids, name="end_intensity_factor")
 
 
 def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timestamp, *,
