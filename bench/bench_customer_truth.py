@@ -5,8 +5,10 @@
 
 Generates each seed (Parquet, cached in --out/s<seed>), fits CLV / P(alive), scores them against
 truth/customers.csv and replays the At-Risk monitor. One JSON line per seed: P(alive) ROC-AUC,
-purchase-rate Spearman (and the oracle's, a bound: see ``oracle_rate_spearman``), CLV interval
-coverage and total bias (overall and per value tier),
+purchase-rate Spearman (and the oracles', a bound: see ``oracle_rate_spearman``), CLV interval
+coverage and total bias (overall and per value tier; the true value extrapolates the last 90
+days' intensity, ``*_period_rate`` the period average: see ``evaluation.customer_scores``), the
+true intensity per quarter (``_intensity``),
 churn waves (start, scope, realized effect on overall orders, alert delay) and the alerts outside
 churn waves (not within 120 days after a wave's start). Report held-out seeds only (tune on others):
     python bench/bench_customer_truth.py --config config/scenarios/random_world.yaml \
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src")]
@@ -36,32 +39,98 @@ from evaluation import customer_scores as truth_scores  # noqa: E402
 from evaluation.truth import find_truth  # noqa: E402
 
 
-def oracle_rate_spearman(v: pd.DataFrame, end: pd.Timestamp, truth: pd.DataFrame,
-                         data: Path) -> float:
-    """What no estimator from orders can beat (in expectation): the purchase-rate Spearman of
-    the Bayes posterior mean rate of an oracle that knows the simulator's Gamma prior (shape
-    ``customers.rate_shape``, the true mean rate) and each customer's TRUE alive time after the
-    first order (from truth/customers.csv's churn_date), given the observed repeat purchase
-    days x: (shape + x) / (shape / mean_rate + alive_days). Real estimators must also guess
-    the alive time from the orders, so they score lower."""
-    shape = json.loads((data / "truth" / "config.json").read_text())["customers"]["rate_shape"] \
-        if (data / "truth" / "config.json").exists() else 1.2
+def _intensity(data: Path, v: pd.DataFrame, end: pd.Timestamp) -> dict[str, Any]:
+    """The simulator's per-customer purchase intensity over time, from the truth.
+
+    A returning order of country k on day t goes to an alive customer with probability
+    proportional to their weight, so customer i buys at rate rho_i * h_k(t) per day, where
+    rho_i = purchase_rate_i / 365.25 (truth/customers.csv: the weight times the country's
+    period-average intensity) and h_k(t) = returning orders of k on day t / sum of rho over k's
+    alive customers (period average 1). h falls as the base grows (default world: 1.9 in the
+    first quarter, 0.6 in the last) and collapses after lasting churn / traffic events.
+    Returns per data customer (clv.summary_data order): the true rate, first order day, country
+    code, the cumulative h per country (H[k, t] = sum of h[k, :t]), signup and churn days."""
+    start = pd.Timestamp(v["order_date"].iloc[0]).normalize()
+    n_days = (pd.Timestamp(end) - start).days + 1
+    cust = pd.read_parquet(data / "customers.parquet") if (data / "customers.parquet").exists() \
+        else pd.read_csv(data / "customers.csv", dtype={"customer_id": str})
+    cust["customer_id"] = cust["customer_id"].astype(str)
+    t = pd.read_csv(data / "truth" / "customers.csv", dtype={"customer_id": str})
+    c = cust.merge(t, on="customer_id").set_index("customer_id")
+    k, _ = pd.factorize(c["country"])
+    n_k = int(k.max()) + 1
+    signup = (pd.to_datetime(c["signup_date"]) - start).dt.days.to_numpy()
+    churn = pd.to_datetime(c["churn_date"])
+    stop = np.where(churn.isna(), n_days,
+                    np.minimum((churn - start).dt.days.fillna(0), n_days)).astype(np.int64)
+    rho = c["purchase_rate"].to_numpy(float) / 365.25
+    a0, a1 = np.clip(signup + 1, 0, n_days), np.clip(stop, 0, n_days)
+    ok = a1 > a0
+    mass = np.zeros((n_k, n_days + 1))
+    np.add.at(mass, (k[ok], a0[ok]), rho[ok])
+    np.add.at(mass, (k[ok], a1[ok]), -rho[ok])
+    mass = np.cumsum(mass, axis=1)[:, :n_days]
+    # returning orders: every valid order except an in-period customer's first (signup) order
+    pos = c.index.get_indexer(v["customer_id"].astype(str))
+    day = v["day"].to_numpy() - rfm.as_day(start)
+    first = pd.Series(day).groupby(pos).transform("min").to_numpy()
+    ret = ~((signup[pos] >= 0) & (day == first))
+    orders = np.zeros((n_k, n_days))
+    np.add.at(orders, (k[pos][ret], day[ret]), 1.0)
+    h = np.divide(orders, mass, out=np.zeros_like(orders), where=mass > 0)
     sd = clv.summary_data(v, end)
-    t = truth.drop_duplicates("customer_id").set_index("customer_id").reindex(sd.index)
-    rate = t["purchase_rate"].to_numpy(float)
-    first = pd.Timestamp(end) - pd.to_timedelta(sd["T"], unit="D")
-    stop = pd.to_datetime(t["churn_date"], errors="coerce").fillna(end + pd.Timedelta(days=1))
-    alive = (stop.clip(upper=end + pd.Timedelta(days=1)) - first).dt.days.clip(lower=0)
-    ok = np.isfinite(rate)
-    mean_rate = float(np.mean(rate[ok])) / 365.25
-    post = (shape + sd["frequency"].to_numpy()) / (shape / mean_rate + alive.to_numpy(float))
-    return round(float(truth_scores._spearman(post[ok], rate[ok])), 3)
+    idx = c.index.get_indexer(sd.index.astype(str))
+    return {"sd": sd, "idx": idx, "k": k, "rho": rho, "signup": signup, "stop": stop,
+            "H": np.concatenate([np.zeros((n_k, 1)), np.cumsum(h, axis=1)], axis=1),
+            "orders": orders, "mass": mass, "n_days": n_days}
+
+
+def oracle_rate_spearman(w: dict[str, Any], shape: float) -> dict[str, float]:
+    """The purchase-rate Spearman no estimator from orders can beat (in expectation), and two
+    weaker oracles: the Bayes posterior mean rate of an oracle that knows the simulator's Gamma
+    prior (shape ``customers.rate_shape``, each country's mean true rate) and each customer's
+    TRUE alive window after the first order (truth churn_date), given the repeat purchase days x:
+    (shape + x) / (shape / mean_rate + exposure).
+
+    * ``calendar``: exposure = alive days (last session's bound);
+    * ``activity``: exposure = the true intensity summed over the alive days (sum of h_k(t),
+      see ``_intensity``): x ~ Poisson(rho * exposure) exactly, so this is the exact posterior;
+    * ``activity_pre``: also uses, for the initial base (signed up before the period), the time
+      from the period start to their first order and that order (n = x + 1 events).
+    ``*_repeat``: the same over repeat buyers (x > 0) only. Real estimators must also infer the
+    alive window from the orders, so they score lower."""
+    sd, idx, k = w["sd"], w["idx"], w["k"]
+    ok = idx >= 0
+    x = sd["frequency"].to_numpy()[ok]
+    first = (w["n_days"] - 1 - sd["T"].to_numpy()[ok]).astype(np.int64)
+    i = idx[ok]
+    kk, rho, stop, H = k[i], w["rho"][i], w["stop"][i], w["H"]
+    m_k = np.bincount(kk, weights=rho, minlength=H.shape[0]) / np.maximum(
+        np.bincount(kk, minlength=H.shape[0]), 1)
+    prior = shape / m_k[kk]
+    alive_days = np.clip(stop - (first + 1), 0, None)
+    expo = np.clip(H[kk, stop] - H[kk, np.clip(first + 1, 0, w["n_days"])], 0, None)
+    pre = w["signup"][i] < 0
+    expo0 = np.clip(H[kk, stop] - H[kk, np.clip(w["signup"][i] + 1, 0, w["n_days"])], 0, None)
+    est = {
+        "calendar": (shape + x) / (prior + alive_days),
+        "activity": (shape + x) / (prior + expo),
+        "activity_pre": np.where(pre, (shape + x + 1) / (prior + expo0),
+                                 (shape + x) / (prior + expo)),
+    }
+    rep = x > 0
+    out = {}
+    for name, e in est.items():
+        out[name] = round(float(truth_scores._spearman(e, rho)), 3)
+        out[name + "_repeat"] = round(float(truth_scores._spearman(e[rep], rho[rep])), 3)
+    return out
 
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("seeds", nargs="+")
 ap.add_argument("--out", required=True, help="directory for the generated worlds")
 ap.add_argument("--config", default=None, help="scenario YAML (default: config/simulation.yaml)")
+ap.add_argument("--no-monitor", action="store_true", help="skip the At-Risk monitor replay")
 args = ap.parse_args()
 cfg = CustomersConfig()
 for seed in args.seeds:
@@ -92,6 +161,8 @@ for seed in args.seeds:
         horizon_days=cfg.clv.horizon_days,
         discount_rate_monthly=cfg.clv.discount_rate_monthly,
         lifetime_days=truth_scores.mean_lifetime_days(out),
+        rate_factor=truth_scores.end_intensity_factor(truth.customers, ds.tables.get("customers"),
+                                                      o, end),
     )
     ov = ts["overall"]
     row = {
@@ -104,6 +175,8 @@ for seed in args.seeds:
         "rate_spearman_repeat": round(ov["rate_spearman_repeat_buyers"], 3),
         "coverage": round(ov["clv_interval_coverage"], 3),
         "clv_total_bias": round(ov["clv_total_bias"], 3),
+        "coverage_period_rate": round(ov["clv_interval_coverage_period_rate"], 3),
+        "clv_total_bias_period_rate": round(ov["clv_total_bias_period_rate"], 3),
         "coverage_by_tier": {
             k: round(b["clv_interval_coverage"], 3)
             for k, b in ts["by_value_tier"].items()
@@ -115,7 +188,18 @@ for seed in args.seeds:
             if b.get("p_alive_roc_auc") is not None
         },
     }
-    row["rate_spearman_oracle"] = oracle_rate_spearman(v, end, truth.customers, out)
+    w = _intensity(out, v, end)
+    cfg_json = out / "truth" / "config.json"
+    shape = json.loads(cfg_json.read_text())["customers"]["rate_shape"] if cfg_json.exists() \
+        else 1.2
+    row["rate_spearman_oracle"] = oracle_rate_spearman(w, shape)
+    q = w["n_days"] // 4  # the true intensity per unit of rate by quarter (period mean 1)
+    row["intensity_by_quarter"] = [
+        round(float(w["orders"][:, j * q:(j + 1) * q].sum()
+                    / w["mass"][:, j * q:(j + 1) * q].sum()), 2) for j in range(4)]
+    if args.no_monitor:
+        print(json.dumps(row), flush=True)
+        continue
     with MonitorStore(":memory:") as s:
         mon = monitor.replay(
             v,

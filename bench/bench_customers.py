@@ -3,6 +3,7 @@
     python bench/bench_customers.py /tmp/cust/default          # a generated data dir
     python bench/bench_customers.py --transactions FILE.xlsx   # an Online Retail file
     python bench/bench_customers.py --cpu /tmp/cust/default    # CPU seconds (shared machine)
+    python bench/bench_customers.py --cpu --repeat 3 DATA      # the minimum of three runs
 
 Prints per-model seconds and, when truth exists, the scores against it: churn ROC-AUC and
 calibration, the customer truth scores (rate Spearman, P(alive) ROC-AUC, CLV error and interval
@@ -32,6 +33,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", nargs="?", help="data directory")
     ap.add_argument("--transactions", help="Online Retail CSV/XLSX instead of a data directory")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the stage N times; per-model figures are the minimum (a shared "
+                         "machine's interference only adds time)")
     ap.add_argument("--cpu", action="store_true",
                     help="time in CPU seconds of this process instead of wall seconds (steadier "
                          "on a shared machine: compare trees side by side)")
@@ -46,10 +50,19 @@ def main() -> None:
         from analytics.loading import load_data_dir
         ds = load_data_dir(args.data)
     load_s = time.perf_counter() - t0
+    best: dict[str, float] = {}
+    for _ in range(max(1, args.repeat) - 1):  # extra runs: only their timings are kept
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx = RunContext(config=AnalysisConfig(), data=ds, out_dir=Path(tmp))
+            pipeline.run(ctx)
+            for k, v in ctx.timings.items():
+                best[k] = min(best.get(k, v), v)
     with tempfile.TemporaryDirectory() as tmp:
         truth = None if args.transactions else find_truth(args.data)
         ctx = attach(RunContext(config=AnalysisConfig(), data=ds, out_dir=Path(tmp)), truth)
         pipeline.run(ctx)
+        for k, v in ctx.timings.items():
+            ctx.timings[k] = min(best.get(k, v), v)
         t_score = time.perf_counter()
         customer_scores.stage(ctx)  # the evaluation stage customer_scoring (timed apart)
         score_s = time.perf_counter() - t_score

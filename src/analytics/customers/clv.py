@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import optimize, special
 
 from . import rfm
+from .activity import ClockRows, StoreClock, store_clock
 from .config import ClvConfig
 
 log = logging.getLogger("shocklab.customers.clv")
@@ -48,6 +49,7 @@ MODEL_COLUMNS = ("predicted_purchases", "p_alive", "expected_rate_per_year",
                  "expected_order_value", "clv", "clv_low", "clv_high")
 
 DAYS_PER_MONTH = 30.0
+FTOL_CLOCK = 1e-7  # the clock fit's relative tolerance (its likelihood is flat along s)
 
 
 def summary_data(orders: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
@@ -95,7 +97,8 @@ _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(12)
 
 
 def _pnbd_log_terms(
-    p: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray
+    p: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+    clock: StoreClock | ClockRows | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(log of the "alive at T" term, log of the whole bracket) of the Pareto/NBD likelihood.
 
@@ -106,17 +109,31 @@ def _pnbd_log_terms(
     after the substitution u = (a+tau)^-(r+x-1), which makes the steep lambda factor uniform and
     leaves the smooth dropout factor to the quadrature (log error < 4e-4 against ``hyp2f1``,
     P(alive) within 4e-6 on the default world's rows). P(alive) = exp(first - second).
+
+    With a ``clock`` (``StoreClock``) the purchase rate is lambda g(t): the lambda factors read
+    the store's activity A since the first purchase instead of days, (a + A(tau))^-(r+x), while
+    the dropout stays in days; the substitution runs in activity (dtau = dA / g).
     """
     r, a, s, b = p
-    alive = -(r + x) * np.log(a + T) - s * np.log(b + T)
+    rows = None
+    if clock is None:
+        ax, aT = tx, T
+    else:
+        rows = clock if isinstance(clock, ClockRows) else clock.rows(tx, T)
+        ax, aT = rows.ax, rows.aT
+    alive = -(r + x) * np.log(a + aT) - s * np.log(b + T)
     c = r + x - 1.0
     c = np.where(np.abs(c) < 1e-6, 1e-6, c)
-    hi_u = -c * np.log(a + tx)                       # log u at t_x
-    span = -np.expm1(-c * np.log((a + T) / (a + tx)))  # (u_tx - u_T) / u_tx (negative when c < 0)
+    hi_u = -c * np.log(a + ax)                       # log u at t_x
+    span = -np.expm1(-c * np.log((a + aT) / (a + ax)))  # (u_tx - u_T) / u_tx (< 0 when c < 0)
     frac = 1.0 - span[:, None] * (1.0 - (_NODES[None, :] + 1.0) / 2.0)  # u / u_tx at the nodes
     with np.errstate(all="ignore"):
         tau = np.exp((hi_u[:, None] + np.log(frac)) / -c[:, None]) - a
-        lphi = -(s + 1.0) * np.log(b + tau)
+        if rows is None:
+            lphi = -(s + 1.0) * np.log(b + tau)
+        else:  # tau is activity here: back to days, and the Jacobian 1 / g
+            days, g = rows.days_and_rate(tau)
+            lphi = -(s + 1.0) * np.log(b + days) - np.log(g)
         m = lphi.max(axis=1)
         lsum = m + np.log(np.sum(_WEIGHTS / 2.0 * np.exp(lphi - m[:, None]), axis=1))
         log_i = np.where(
@@ -126,18 +143,21 @@ def _pnbd_log_terms(
 
 
 def _pnbd_nll(
-    theta: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray
+    theta: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray,
+    clock: ClockRows | None = None,
 ) -> float:
     r, a, s, mu = np.exp(theta)
     b = s / mu
-    _, bracket = _pnbd_log_terms(np.array([r, a, s, b]), x, tx, T)
+    _, bracket = _pnbd_log_terms(np.array([r, a, s, b]), x, tx, T, clock)
     ll = special.gammaln(r + x) - special.gammaln(r) + r * np.log(a) + s * np.log(b) + bracket
     val = -float(np.sum(w * ll) / np.sum(w))
     return val if np.isfinite(val) else 1e10
 
 
 def fit_pareto_nbd(
-    x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray | None = None
+    x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray | None = None,
+    clock: StoreClock | None = None, start_params: dict[str, float] | None = None,
+    ftol: float = 1e-9,
 ) -> dict[str, float]:
     """MLE of (r, alpha, s, beta) on (possibly weighted, compressed) rows; raises if it fails.
 
@@ -152,29 +172,61 @@ def fit_pareto_nbd(
     start = np.log([1.0, 1.0 / rate, 1.0, 1.0 / mean_t])
     bounds = [(np.log(1e-3), np.log(1e3)), (np.log(1e-3), np.log(1e6)),
               (np.log(1e-2), np.log(100.0)), (np.log(1e-7), np.log(1.0))]
-    res = optimize.minimize(_pnbd_nll, start, args=(x, tx, T, w), method="L-BFGS-B", bounds=bounds,
-                            options={"maxiter": 200, "ftol": 1e-9})
+    if start_params is not None:  # e.g. the calendar fit, for the activity-clock fit
+        sp = start_params
+        start = np.log([sp["r"], sp["alpha"], sp["s"], sp["s"] / sp["beta"]])
+        if sp["s"] >= 99.0:  # a common dropout rate (s at its cap): kept, not searched again
+            bounds[2] = (np.log(100.0), np.log(100.0))
+            start[2] = np.log(100.0)
+    rows = None if clock is None else clock.rows(tx, T)
+    res = optimize.minimize(_pnbd_nll, start, args=(x, tx, T, w, rows), method="L-BFGS-B",
+                            bounds=bounds,
+                            options={"maxiter": 200, "ftol": ftol})
     if not np.isfinite(res.fun) or res.fun >= 1e10:
         raise ValueError(f"Pareto/NBD fit did not converge ({res.message})")
     r, a, s, mu = map(float, np.exp(res.x))
     return {"r": r, "alpha": a, "s": s, "beta": s / mu, "evaluations": int(res.nfev)}
 
 
-def pnbd_p_alive(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-    alive, bracket = _pnbd_log_terms(np.array([p["r"], p["alpha"], p["s"], p["beta"]]), x, tx, T)
+def pnbd_p_alive(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+                 clock: StoreClock | None = None) -> np.ndarray:
+    q = np.array([p["r"], p["alpha"], p["s"], p["beta"]])
+    alive, bracket = _pnbd_log_terms(q, x, tx, T, clock)
     return np.exp(alive - bracket)
 
 
+def pnbd_expected_rate(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+                       clock: StoreClock | None = None) -> np.ndarray:
+    """Posterior mean purchase rate while alive, E[lambda | x, t_x, T] (per day), exact.
+
+    Given death at tau (t_x < tau <= T, or alive at T: tau = T) lambda is Gamma(r + x, alpha + tau),
+    mean (r + x) / (alpha + tau); weighting by the posterior of tau multiplies each term of the
+    likelihood bracket by (r + x) / (alpha + tau), which is the bracket of x + 1 times (r + x):
+    E[lambda] = (r + x) exp(bracket(x + 1) - bracket(x)). (The earlier approximation put every
+    dead customer's death at t_x, overstating the rate of those who stopped buying.)"""
+    q = np.array([p["r"], p["alpha"], p["s"], p["beta"]])
+    _, b0 = _pnbd_log_terms(q, x, tx, T, clock)
+    _, b1 = _pnbd_log_terms(q, x + 1.0, tx, T, clock)
+    return (p["r"] + x) * np.exp(b1 - b0)
+
+
 def pnbd_expected_purchases(
-    p: dict[str, float], t: float | np.ndarray, x: np.ndarray, T: np.ndarray, p_alive: np.ndarray
+    p: dict[str, float], t: float | np.ndarray, x: np.ndarray, T: np.ndarray, p_alive: np.ndarray,
+    clock: StoreClock | None = None,
 ) -> np.ndarray:
-    """E[purchases in (T, T + t]] given the history: P(alive) * E[lambda] * E[alive time in t]."""
+    """E[purchases in (T, T + t]] given the history: P(alive) * E[lambda] * E[alive time in t]
+    (with a clock: E[lambda | alive] = (r + x) / (alpha + A(T)), times the store's current
+    activity ``clock.g_end`` per day)."""
     r, a, s, b = p["r"], p["alpha"], p["s"], p["beta"]
+    scale = 1.0
+    if clock is not None:
+        scale = clock.g_end
+        a = a + clock.delta(T, T) - T  # so that a + T below is alpha + A(T)
     ratio = np.log((b + T) / (b + T + t))  # < 0
     # (b+T)/(s-1) * (1 - ((b+T)/(b+T+t))^(s-1)), continuous through s = 1
     sm1 = s - 1.0
     life = (b + T) * (-np.expm1(sm1 * ratio) / sm1 if abs(sm1) > 1e-9 else -ratio)
-    return p_alive * (r + x) / (a + T) * life
+    return p_alive * (r + x) / (a + T) * life * scale
 
 
 # --- Gamma-Gamma --------------------------------------------------------------------------------
@@ -248,14 +300,17 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
     orders = rfm.valid_orders(orders)
     s = summary_data(orders, end)
     pc = rfm.per_customer(orders)
-    table = pd.DataFrame({"historical_value": pc["revenue"], "orders": pc["orders"]})
-    table["avg_order_value"] = table["historical_value"] / table["orders"]
-    table = table.join(s)
+    # both come from rfm.customer_ids(orders): the same customers in the same (sorted id) order,
+    # so the columns are put side by side without a join on the string ids
+    rev, n_orders = pc["revenue"].to_numpy(), pc["orders"].to_numpy()
+    table = pd.DataFrame({"historical_value": rev, "orders": n_orders,
+                          "avg_order_value": rev / n_orders,
+                          **{c: s[c].to_numpy() for c in s.columns}}, index=pc.index)
     summary: dict[str, Any] = {"model": "pareto_nbd+gamma_gamma", "horizon_days": cfg.horizon_days,
                                "interval": cfg.interval, "customers": int(len(table)),
                                "historical_value_total": float(table["historical_value"].sum())}
     try:
-        table, fitted = _predictive(table, cfg)
+        table, fitted = _predictive(table, cfg, orders, end)
         summary.update(fitted, status="ok")
     except Exception as exc:  # a degenerate data set must not stop the run
         reason = f"{type(exc).__name__}: {_first_line(exc)}"
@@ -288,26 +343,33 @@ def _first_line(exc: Exception) -> str:
     return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")[:200]
 
 
-def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None = None,
+                end: pd.Timestamp | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     x, tx, T = (table[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     sub = _subsample(len(table), cfg.fit_customers)
     cu, _, w = _unique_rows(x[sub], tx[sub], T[sub])
-    pn = fit_pareto_nbd(cu[:, 0], cu[:, 1], cu[:, 2], w)
+    clock = None
+    if cfg.activity_clock and orders is not None and end is not None:
+        # the clock's alive-rate mass needs a calendar fit: a fifth of the customers suffice
+        few = _subsample(len(table), max(100, cfg.fit_customers // 5))
+        cf, _, wf = _unique_rows(x[few], tx[few], T[few])
+        pn0 = fit_pareto_nbd(cf[:, 0], cf[:, 1], cf[:, 2], wf)
+        clock = store_clock(orders, end, pn0)
+        pn = fit_pareto_nbd(cu[:, 0], cu[:, 1], cu[:, 2], w, clock, start_params=pn0,
+                            ftol=FTOL_CLOCK)
+    else:
+        pn = fit_pareto_nbd(cu[:, 0], cu[:, 1], cu[:, 2], w)
     out = table.copy()
     # everything but spend depends on (x, t_x, T) only: computed once per unique row (~40 % of the
     # customers on the default world) and mapped back
     u, inv, _ = _unique_rows(x, tx, T)
     ux, utx, uT = u[:, 0], u[:, 1], u[:, 2]
-    pa = pnbd_p_alive(pn, ux, utx, uT)
+    pa = pnbd_p_alive(pn, ux, utx, uT, clock)
     H = float(cfg.horizon_days)
     r, a = pn["r"], pn["alpha"]
     out["p_alive"] = pa[inv]
-    out["predicted_purchases"] = pnbd_expected_purchases(pn, H, ux, uT, pa)[inv]
-    # posterior mean purchase rate while alive: Gamma(r + x, alpha + T) if still alive; a customer
-    # who left after the last purchase is judged on the time up to it
-    out["expected_rate_per_year"] = (365.25 * (r + ux) * (pa / (a + uT) + (1 - pa) / (a + utx)))[
-        inv
-    ]
+    out["predicted_purchases"] = pnbd_expected_purchases(pn, H, ux, uT, pa, clock)[inv]
+    out["expected_rate_per_year"] = (365.25 * pnbd_expected_rate(pn, ux, utx, uT, clock))[inv]
 
     m = out["monetary_value"].to_numpy(dtype=float)
     rep = (x > 0) & (m > 0)
@@ -324,7 +386,8 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict
     months = max(1, round(H / DAYS_PER_MONTH))
     edges = np.arange(months + 1) * (H / months)
     cum = np.column_stack(
-        [pnbd_expected_purchases(pn, e, ux, uT, pa) if e > 0 else np.zeros(len(ux)) for e in edges]
+        [pnbd_expected_purchases(pn, e, ux, uT, pa, clock) if e > 0 else np.zeros(len(ux))
+         for e in edges]
     )
     disc = (1.0 + cfg.discount_rate_monthly) ** -np.arange(1, months + 1)
     disc_purchases = (np.diff(cum, axis=1) @ disc)
@@ -338,15 +401,21 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig) -> tuple[pd.DataFrame, dict
     pp = cum[:, -1]
     per_purchase = np.divide(disc_purchases, pp, out=np.ones_like(pp), where=pp > 0)
 
+    # lambda's posterior Gamma(r + x, alpha + exposure) per day at the forecast's activity
+    expo, g_now = (uT, 1.0) if clock is None else (clock.delta(uT, uT), clock.g_end)
+
     def q(level: float) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             uu = (level - (1 - pa)) / np.where(pa > 0, pa, np.nan)
-            lam = special.gammaincinv(r + ux, np.clip(uu, 0, 1)) / (a + uT)
+            lam = special.gammaincinv(r + ux, np.clip(uu, 0, 1)) / (a + expo) * g_now
         return np.where(uu <= 0, 0.0, lam * life * per_purchase)[inv] * spend
 
     out["clv_low"], out["clv_high"] = q(lo_q), q(hi_q)
     fitted = {
         "purchase_model_params": pn,
+        "activity_clock": None if clock is None else {
+            "g_end": round(clock.g_end, 4), "g_first_quarter": round(float(
+                clock.g[: max(1, clock.n // 4)].mean()), 4)},
         "gamma_gamma_params": gg,
         "repeat_customers": int(rep.sum()),
         "fit_rows": {

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import rfm
+
 
 def _month_index(dates: pd.Series) -> np.ndarray:
-    return (dates.dt.year * 12 + dates.dt.month - 1).to_numpy()
+    """year * 12 + month - 1 of each date (tz-naive datetimes)."""
+    months = dates.to_numpy().astype("datetime64[M]").astype(np.int64)  # months since 1970-01
+    return months + 1970 * 12
 
 
 def retention_matrix(orders: pd.DataFrame, max_months: int = 24) -> tuple[pd.DataFrame, pd.Series]:
@@ -20,12 +24,27 @@ def retention_matrix(orders: pd.DataFrame, max_months: int = 24) -> tuple[pd.Dat
     if len(orders) == 0:
         return pd.DataFrame(), pd.Series(dtype=np.int64)
     month = _month_index(orders["order_date"])
-    cust = orders["customer_id"].to_numpy()
-    first = pd.Series(month).groupby(cust).transform("min").to_numpy()
+    if "cust" in orders.columns:  # valid_orders' integer customer codes: no string hashing
+        cust = orders["cust"].to_numpy()
+    else:
+        cust = pd.factorize(orders["customer_id"])[0]
+    first_m = np.full(int(cust.max()) + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_m, cust, month)
+    first = first_m[cust]
     age = month - first
-    pairs = pd.DataFrame({"cohort": first, "age": age, "customer_id": cust})
-    pairs = pairs[pairs["age"] <= max_months].drop_duplicates()
-    active = pairs.groupby(["cohort", "age"]).size().unstack("age", fill_value=0)
+    keep = age <= max_months
+    # distinct (cohort, age, customer) triples, counted per (cohort, age)
+    m0, n_cust = int(first.min()), int(cust.max()) + 1
+    key = ((first[keep] - m0) * (max_months + 1) + age[keep]) * n_cust + cust[keep]
+    cell = rfm.distinct(key) // n_cust
+    n_cells, counts = np.unique(cell, return_counts=True)
+    coh, ag = n_cells // (max_months + 1) + m0, n_cells % (max_months + 1)
+    cohorts_ = np.flatnonzero(np.bincount(coh - m0)) + m0
+    ages_ = np.flatnonzero(np.bincount(ag))
+    grid = np.zeros((len(cohorts_), len(ages_)), dtype=np.int64)
+    grid[np.searchsorted(cohorts_, coh), np.searchsorted(ages_, ag)] = counts
+    active = pd.DataFrame(grid, index=pd.Index(cohorts_, name="cohort"),
+                          columns=pd.Index(ages_, name="age"))
     sizes = active[0]
     matrix = active.div(sizes, axis=0)
     last_month = int(month.max())

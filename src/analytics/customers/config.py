@@ -189,6 +189,10 @@ class ClvConfig(_Strict):
     )
     fit_customers: int = Field(5_000, ge=100, le=10_000_000, description=(
         "customers the population parameters are fitted on (every k-th; all are scored)"))
+    activity_clock: bool = Field(True, description=(
+        "purchase rates in the store's activity time (repeat purchase days per unit of the "
+        "alive customers' rate): a growing base shares repeat volume, so a late customer's "
+        "few orders are not a low rate; the forecast uses the last 90 days' activity"))
 
 
 class SeverityTier(_Strict):

@@ -36,6 +36,7 @@ from .config import MonitorConfig, PopulationConfig, RfmConfig, ShortfallConfig
 from .rfm import (
     activity_clock,
     as_day,
+    distinct,
     int_reference,
     int_scores_against,
     overdue_ratio,
@@ -235,7 +236,7 @@ def _counts_closed_form(
     now_flat, base_flat = np.zeros(n * k), np.zeros(n * k)
     key = f_cls[f_row] * lookup.n_regions + reg
     cum = np.zeros((n, S + 1), dtype=np.int64)
-    for g in np.unique(key):
+    for g in distinct(key):
         m = key == g
         np.cumsum(table(lo[m], hi[m], si_row[m], S), axis=1, out=cum[:, 1:])
         fg, rg = f_cols[g // lookup.n_regions], g % lookup.n_regions

@@ -121,9 +121,7 @@ def _run(ctx: RunContext) -> None:
         cl = clusters.fit_clusters(
             table, cfg.clusters, random_state=derive_int_seed(seed, "customers.kmeans")
         )
-        table = table.merge(
-            cl.labels.rename_axis("customer_id").reset_index(), on="customer_id", how="left"
-        )
+        table = _attach(table, cl.labels.to_frame())
         ctx.customer_tables["clusters"] = cl.centroids
         summary["clusters"] = {
             "k": cl.k,
@@ -137,9 +135,7 @@ def _run(ctx: RunContext) -> None:
         ch = churn.run_churn(valid, end, cfg.churn, seed)
         summary["churn"] = {"status": ch.status, **ch.summary}
         if ch.risk is not None:
-            table = table.merge(
-                ch.risk.rename_axis("customer_id").reset_index(), on="customer_id", how="left"
-            )
+            table = _attach(table, ch.risk.to_frame())
         t = tick("churn", t)
         if ch.eval_customers is not None:  # scored against truth by customer_scoring
             ctx.customer_models["churn"] = {"customers": ch.eval_customers, "eval_p": ch.eval_p,
@@ -161,15 +157,8 @@ def _run(ctx: RunContext) -> None:
         res = clv.run_clv(valid, end, cfg.clv)
         ctx.customer_tables["clv"] = res.table
         summary["clv"] = res.summary
-        table = table.merge(
-            res.table[
-                ["value_pct"] + [c for c in ("clv", "p_alive", "clv_source") if c in res.table]
-            ]
-            .rename_axis("customer_id")
-            .reset_index(),
-            on="customer_id",
-            how="left",
-        )
+        cols = ["value_pct"] + [c for c in ("clv", "p_alive", "clv_source") if c in res.table]
+        table = _attach(table, res.table[cols])
         t = tick("clv", t)
         # scored against truth by the evaluation stage customer_scoring
         # (src/evaluation/customer_scores.py)
@@ -262,6 +251,21 @@ def _run(ctx: RunContext) -> None:
     ctx.timings.update({f"customers.{k}": v for k, v in timings.items()})
     ctx.customers = json_ready(summary)
     ctx.timings["customers"] = round(time.perf_counter() - t0, 3)
+
+
+def _attach(table: pd.DataFrame, per_customer: pd.DataFrame) -> pd.DataFrame:
+    """``table.merge(per_customer.rename_axis("customer_id").reset_index(), on="customer_id",
+    how="left")``: the per-customer frames of the models list the same customers in the same
+    (sorted id) order as the table, so their columns are set side by side without a hash join
+    on the string ids; any other frame is merged."""
+    if pd.Index(table["customer_id"]).equals(per_customer.index):
+        table = table.copy(deep=False)
+        for c in per_customer.columns:
+            table[c] = per_customer[c].array
+        return table
+    return table.merge(
+        per_customer.rename_axis("customer_id").reset_index(), on="customer_id", how="left"
+    )
 
 
 def _shown(path: Path, run_dir: Path) -> str:

@@ -54,7 +54,8 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     )
     codes, uniques = pd.factorize(out["customer_id"], sort=True)
     day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    idx = np.lexsort((codes, day))  # stable: ties keep the input order
+    # sort by (day, customer) keeping the input order within ties: one stable int64 argsort
+    idx = np.argsort((day - day.min(initial=0)) * (len(uniques) + 1) + codes, kind="stable")
     out = out.iloc[idx].reset_index(drop=True)
     out["day"] = day[idx]
     out["cust"] = codes[idx].astype(np.int64)
@@ -75,6 +76,13 @@ def _consistent(v: pd.DataFrame) -> bool:
     return (od.dtype == "datetime64[ns]" and bool(np.all(np.diff(d) >= 0))
             and np.array_equal(od.to_numpy().astype("datetime64[D]").astype(np.int64), d)
             and bool(v["customer_id"].notna().all()))
+
+
+def distinct(a: np.ndarray) -> np.ndarray:
+    """``np.unique(a)`` (sorted distinct values) by one sort: numpy >= 2.3 answers a plain
+    ``np.unique`` through a hash table, ~15x slower on half a million int64 keys."""
+    s = np.sort(np.asarray(a).ravel())
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
 
 
 def customer_ids(v: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
@@ -271,8 +279,10 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
     rfm["mean_gap_days"] = mean_gap(span, rfm["frequency"].to_numpy())
     rfm["overdue"] = overdue_at(v, cfg, pc["first_day"].to_numpy(), pc["last_day"].to_numpy(),
                                 rfm["frequency"].to_numpy(), as_day(as_of))
-    rfm["r_score"] = quintile_scores(rfm["recency_days"], higher_is_better=False)
-    rfm["f_score"] = quintile_scores(rfm["frequency"])
+    # recency and frequency are non-negative integers: O(n) counting ranks, the same scores
+    rec_days, freq = rfm["recency_days"].to_numpy(), rfm["frequency"].to_numpy()
+    rfm["r_score"] = int_scores_against(rec_days, int_reference(rec_days), False)
+    rfm["f_score"] = int_scores_against(freq, int_reference(freq), True)
     rfm["m_score"] = quintile_scores(rfm["monetary"])
     rfm["rfm_code"] = (rfm["r_score"].astype(str) + rfm["f_score"].astype(str)
                        + rfm["m_score"].astype(str))

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shocklab.errors import InputError
@@ -203,9 +204,14 @@ class MonitorStore(_SqliteFile):
     def put_snapshots(self, namespace: str, snaps: pd.DataFrame) -> None:
         """Upsert rows of (date, segment, customers, total, base_customers, base_total)."""
         cols = ["date", "segment", "customers", "total", "base_customers", "base_total"]
-        rows = [(namespace, pd.Timestamp(d).date().isoformat(), str(s), int(c), int(t),
-                 None if pd.isna(bc) else float(bc), None if pd.isna(bt) else float(bt))
-                for d, s, c, t, bc, bt in snaps[cols].itertuples(index=False)]
+        # column-wise conversions (one strftime, one tolist each): the same Python values
+        dates = pd.DatetimeIndex(snaps["date"]).strftime("%Y-%m-%d").tolist()
+        segs = snaps["segment"].astype(str).tolist()
+        cust, tot = (snaps[c].to_numpy().astype(np.int64).tolist() for c in cols[2:4])
+        bcs, bts = ([None if v != v else v for v in snaps[c].to_numpy(dtype=float).tolist()]
+                    for c in cols[4:])
+        rows = [(namespace, d, sg, c, t, bc, bt)
+                for d, sg, c, t, bc, bt in zip(dates, segs, cust, tot, bcs, bts, strict=True)]
         with self.conn:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)", rows

@@ -112,6 +112,52 @@ def test_cohort_matrix_known_answer():
     assert list(m.columns) == [0, 1, 2]  # no empty columns up to max_months=3
 
 
+def test_cohort_matrix_equals_the_pair_count(store):
+    """The integer-key cohort matrix equals counting distinct (cohort, age, customer) pairs with
+    pandas (the earlier implementation), on ids given as strings without codes too."""
+    orders, _ = store
+    v = rfm.valid_orders(orders)
+    d = v["order_date"]
+    month = (d.dt.year * 12 + d.dt.month - 1).to_numpy()
+    first = pd.Series(month).groupby(v["customer_id"].astype(str).to_numpy()).transform("min")
+    pairs = pd.DataFrame({"cohort": first.to_numpy(), "age": month - first.to_numpy(),
+                          "c": v["customer_id"].astype(str).to_numpy()})
+    for max_months in (2, 6, 24):
+        p = pairs[pairs["age"] <= max_months].drop_duplicates()
+        ref = p.groupby(["cohort", "age"]).size().unstack("age", fill_value=0)
+        m, sizes = cohorts.retention_matrix(v, max_months)
+        assert sizes.to_numpy().tolist() == ref[0].tolist()
+        got = (m.fillna(0.0).to_numpy() * sizes.to_numpy()[:, None]).round().astype(int)
+        want = ref.reindex(columns=range(m.shape[1]), fill_value=0).to_numpy()
+        assert (got == want).all()
+        plain = v.drop(columns="cust").assign(customer_id=v["customer_id"].astype(str))
+        pd.testing.assert_frame_equal(cohorts.retention_matrix(plain, max_months)[0], m)
+
+
+def test_expected_rate_is_the_exact_pareto_nbd_posterior_mean():
+    """E[lambda | x, t_x, T] against a fine trapezoid over the death time; the earlier shortcut
+    (death at t_x for the dead) overstates the rate of customers who stopped buying."""
+    p = {"r": 1.1, "alpha": 150.0, "s": 100.0, "beta": 25000.0}
+    x = np.array([0.0, 0.0, 1.0, 4.0, 10.0])
+    tx = np.array([0.0, 0.0, 20.0, 300.0, 200.0])
+    T = np.array([30.0, 600.0, 500.0, 320.0, 700.0])
+    got = clv.pnbd_expected_rate(p, x, tx, T)
+    r, a, s, b = p["r"], p["alpha"], p["s"], p["beta"]
+    for i in range(len(x)):
+        tau = np.linspace(tx[i], T[i], 200_001)
+        # in logs (b^s overflows), both terms scaled by the same constant
+        log_d = -(r + x[i]) * np.log(a + tau) + np.log(s) - (s + 1) * np.log(b + tau)
+        log_a = -(r + x[i]) * np.log(a + T[i]) - s * np.log(b + T[i])
+        top = max(log_d.max(), log_a)
+        dens, alive = np.exp(log_d - top), np.exp(log_a - top)
+        num = alive * (r + x[i]) / (a + T[i]) + np.trapezoid(dens * (r + x[i]) / (a + tau), tau)
+        den = alive + np.trapezoid(dens, tau)
+        assert got[i] == pytest.approx(num / den, rel=2e-3)
+    pa = clv.pnbd_p_alive(p, x, tx, T)
+    shortcut = (r + x) * (pa / (a + T) + (1 - pa) / (a + tx))
+    assert got[1] < 0.9 * shortcut[1]  # a one-time buyer silent for 600 days
+
+
 def test_clv_fits_and_ranks_true_rates(store):
     orders, truth = store
     v = rfm.valid_orders(orders)
@@ -228,3 +274,92 @@ def test_churn_metrics_equal_sklearns():
         assert cm["tp"] == int(((y == 1) & (pred == 1)).sum())
         assert cm["fp"] == int(((y == 0) & (pred == 1)).sum())
         assert (m["roc_auc"] is None) == (len(np.unique(y)) < 2)
+        if m["roc_auc"] is not None:  # from a precomputed curve: the same float as sklearn's
+            from sklearn.metrics import roc_auc_score, roc_curve
+            fpr, tpr, _ = roc_curve(y, p)
+            assert churn._metrics(y, p, 0.5, roc=(fpr, tpr))["roc_auc"] == roc_auc_score(y, p)
+
+
+def test_activity_clock_of_ones_is_the_calendar_model():
+    """A clock with g = 1 everywhere reproduces the calendar Pareto/NBD (likelihood, P(alive),
+    rate, forecast): the clock only re-times the purchase process."""
+    p = {"r": 1.1, "alpha": 150.0, "s": 3.0, "beta": 400.0}
+    q = np.array([p["r"], p["alpha"], p["s"], p["beta"]])
+    x = np.array([0.0, 1.0, 4.0, 10.0])
+    tx = np.array([0.0, 20.0, 300.0, 200.0])
+    T = np.array([30.0, 500.0, 320.0, 700.0])
+    ones = clv.StoreClock(g=np.ones(731), g_end=1.0)
+    for a, b in zip(clv._pnbd_log_terms(q, x, tx, T), clv._pnbd_log_terms(q, x, tx, T, ones),
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9)
+    pa = clv.pnbd_p_alive(p, x, tx, T)
+    np.testing.assert_allclose(clv.pnbd_expected_rate(p, x, tx, T),
+                               clv.pnbd_expected_rate(p, x, tx, T, ones), rtol=1e-9)
+    np.testing.assert_allclose(clv.pnbd_expected_purchases(p, 365.0, x, T, pa),
+                               clv.pnbd_expected_purchases(p, 365.0, x, T, pa, ones), rtol=1e-9)
+    half = clv.StoreClock(g=np.ones(731), g_end=0.5)  # the forecast follows the current level
+    np.testing.assert_allclose(clv.pnbd_expected_purchases(p, 365.0, x, T, pa, half),
+                               0.5 * clv.pnbd_expected_purchases(p, 365.0, x, T, pa), rtol=1e-9)
+
+
+def test_store_clock_sees_the_per_customer_intensity_fall():
+    """Customers acquired over the period buying at lambda x 1.5 a day before day 200 and
+    lambda x 0.5 after it (no dropout): the estimated activity falls about 3x and the forecast
+    level is the late one."""
+    g = np.random.default_rng(11)
+    n_c, days = 3000, 400
+    first = g.integers(0, days, n_c)
+    lam = g.gamma(2.0, 1 / 80.0, n_c)               # mean 1 / 40 a day
+    level = np.where(np.arange(days) < 200, 1.5, 0.5)
+    buys = g.random((n_c, days)) < lam[:, None] * level[None, :]
+    buys &= np.arange(days)[None, :] > first[:, None]
+    buys[np.arange(n_c), first] = True
+    ci, di = np.nonzero(buys)
+    start = pd.Timestamp("2024-01-01")
+    orders = pd.DataFrame({"order_id": np.arange(len(ci)).astype(str),
+                           "customer_id": [f"C{i:05d}" for i in ci],
+                           "order_date": start + pd.to_timedelta(di, unit="D"),
+                           "net_revenue": 10.0})
+    end = start + pd.Timedelta(days=days - 1)
+    clock = clv.store_clock(orders, end, {"r": 2.0, "alpha": 80.0, "s": 100.0, "beta": 1e6})
+    early, late = clock.g[40:180].mean(), clock.g[220:380].mean()
+    assert 2.2 < early / late < 4.0
+    assert clock.g_end == pytest.approx(late, rel=0.25) and clock.g_end < 0.8
+
+
+def test_end_intensity_factor_is_the_last_days_intensity_over_the_average():
+    """Country A's customers order every 10 days, then every 20 days in the last 90 (27 orders,
+    then 5): its truth rates (period averages, 32 orders in 360 days) are extrapolated at
+    (5 / 90) / (32 / 360) of themselves; country B's steady customers keep theirs."""
+    start = pd.Timestamp("2024-01-01")
+    rows = []
+    for i in range(10):
+        for cid, late_gap in ((f"A{i}", 20), (f"B{i}", 10)):
+            d = list(range(i % 10, 270, 10)) + list(range(270 + i % late_gap, 360, late_gap))
+            rows += [(f"{cid}-{k}", cid, start + pd.Timedelta(days=k), 1.0) for k in d]
+    orders = pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "net_revenue"])
+    ids = [f"{c}{i}" for c in "AB" for i in range(10)]
+    customers = pd.DataFrame({"customer_id": ids, "signup_date": "2023-06-01",
+                              "country": [c[0] for c in ids]})
+    truth = pd.DataFrame({"customer_id": ids, "purchase_rate": 36.5, "churn_date": ""})
+    f = truth_scores.end_intensity_factor(truth, customers, orders,
+                                          start + pd.Timedelta(days=359))
+    assert f.loc["A3"] == pytest.approx((5 / 90) / (32 / 360), rel=1e-9)
+    assert f.loc["B3"] == pytest.approx(1.0, rel=1e-9)
+    assert truth_scores.end_intensity_factor(truth, None, orders, start) is None
+
+
+def test_platt_is_sklearns_logistic_regression_at_its_optimum():
+    """Newton on LogisticRegression(C=1e6)'s objective: the same map as sklearn solved tightly."""
+    from sklearn.linear_model import LogisticRegression
+
+    g = np.random.default_rng(4)
+    for n in (5000, 60):
+        z = g.normal(size=n)
+        y = (g.random(n) < 1 / (1 + np.exp(-(0.4 + 1.3 * z)))).astype(int)
+        p = 1 / (1 + np.exp(-z))
+        ref = LogisticRegression(C=churn.PLATT_C, tol=1e-12, max_iter=10_000).fit(
+            np.log(p / (1 - p))[:, None], y)
+        q = np.linspace(0.02, 0.98, 25)
+        want = ref.predict_proba(np.log(q / (1 - q))[:, None])[:, 1]
+        np.testing.assert_allclose(churn._platt(p, y)(q), want, atol=1e-7)

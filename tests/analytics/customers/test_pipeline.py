@@ -232,3 +232,16 @@ def test_daily_mode_defaults_to_persistent_state(dataset, tmp_path, monkeypatch)
     assert ctx.customers["monitor"]["state"] == "state/customers.sqlite"
     assert (tmp_path / "state" / "customers.sqlite").is_file()
     assert not (tmp_path / "run" / "customers" / "monitor.sqlite").exists()
+
+
+def test_attach_equals_the_left_merge():
+    """Per-customer columns set side by side give the left merge's frame; other frames merge."""
+    g = np.random.default_rng(2)
+    ids = pd.Index([f"C{i:04d}" for i in range(50)], name="customer_id")
+    table = pd.DataFrame({"customer_id": ids.to_numpy(), "x": g.random(50)})
+    right = pd.DataFrame({"clv": g.random(50), "clv_source": ["model"] * 49 + ["historical"]},
+                         index=ids)
+    for r in (right, right.iloc[::-1], right.iloc[5:]):
+        want = table.merge(r.rename_axis("customer_id").reset_index(), on="customer_id",
+                           how="left")
+        pd.testing.assert_frame_equal(pipeline._attach(table, r), want)

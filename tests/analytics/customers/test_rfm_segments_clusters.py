@@ -200,3 +200,27 @@ def test_activity_clock_is_causal():
     _, part = rfm.activity_clock(v[v["day"] <= cut], cut)
     np.testing.assert_array_equal(full[: len(part)], part)
     assert not np.allclose(full, np.arange(1, len(full) + 1))  # the clock is not plain days
+
+
+def test_silhouette_equals_sklearns():
+    """The matrix-product silhouette gives sklearn's value (singletons score 0)."""
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    g = np.random.default_rng(5)
+    for n, k in ((40, 2), (300, 5), (25, 8)):
+        x = g.normal(size=(n, 3))
+        lab = g.integers(0, k, n)
+        lab[0] = k  # a singleton cluster
+        lab = np.unique(lab, return_inverse=True)[1]
+        d = pairwise_distances(x)
+        assert abs(clusters._silhouette(d, lab) - silhouette_score(d, lab, metric="precomputed")) \
+            < 1e-12
+
+
+def test_rfm_scores_are_quintiles_of_the_columns(store):
+    """r/f scores (counting ranks on the integer columns) equal the rank-based quintile scores."""
+    orders, _ = store
+    r = rfm.compute_rfm(orders)
+    assert (r["r_score"].to_numpy()
+            == rfm.quintile_scores(r["recency_days"], higher_is_better=False)).all()
+    assert (r["f_score"].to_numpy() == rfm.quintile_scores(r["frequency"])).all()
