@@ -103,9 +103,9 @@ class RollingZScoreConfig(DetectorConfig):
     )
     share_calibration: dict[int, CalibrationConfig] = Field(
         default_factory=lambda: {
-            1: CalibrationConfig(tail_df=20, tail_gain=1.2),
-            3: CalibrationConfig(tail_df=20, tail_gain=1.2),
-            7: CalibrationConfig(tail_df=20, tail_gain=1.2),
+            1: CalibrationConfig(tail_df=20, tail_gain=1.11),
+            3: CalibrationConfig(tail_df=20, tail_gain=1.11),
+            7: CalibrationConfig(tail_df=20, tail_gain=1.11),
         },
         description="calibration of the share scores per window (reference parent / both); "
         "fitted on shock-free TRAIN worlds (seeds 1-5): t(20) matches each window's per-point "
