@@ -29,12 +29,116 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
 from analytics.config import load_analysis_config  # noqa: E402
 from analytics.context import RunContext  # noqa: E402
 from analytics.loading import load_data_dir  # noqa: E402
 from evaluation.pipeline import STAGES, run  # noqa: E402
 from evaluation.scoring import Event, match_matrix  # noqa: E402
+from evaluation.truth import attach, find_truth  # noqa: E402
 from experiments.cell import _memoized_detectors  # noqa: E402
+
+WHY = False
+SHOW_FPS = False
+
+
+def explain_misses(ctx, events: list[Event], card: dict) -> list[dict]:
+    """Per event (after the warm-up): each detector's best calibrated score, in a direction and on
+    a series a strict match allows, over the event's match window; and why the consensus missed it
+    (``invisible``: the oracle is below its threshold too; ``score``: rolling_zscore below its
+    threshold; ``vote``: flagged but neither confirmed nor strong enough alone; ``other``)."""
+    from analytics.consensus import Votes
+    from analytics.context import Incident
+    from analytics.detectors.calibrate import threshold_for
+
+    det = ctx.detections
+    votes = Votes(det)
+    cfg = ctx.config
+    s = card["settings"]
+    by = {e["event_id"]: e for e in card["event_detail"]}
+    t0 = votes.grid[0]
+    pseudo = []
+    for kpi, dim, seg in votes.series:
+        for d in ("up", "down"):
+            pseudo.append(Incident("x", kpi, dim, seg, t0, t0, d, [], "single", 0, "low", 0,
+                                   0, 0, 0))
+    thr = {}
+    for name, dc in cfg.detectors.items():
+        if not dc.enabled:
+            continue
+        sens = dc.sensitivity if dc.sensitivity is not None else cfg.sensitivity
+        thr[name] = dc.threshold if dc.threshold is not None else threshold_for(sens)
+    solo = (threshold_for(cfg.consensus.solo_sensitivity)
+            if cfg.consensus.solo_sensitivity is not None else float("inf"))
+    out = []
+    for ev in events:
+        e = by.get(ev.event_id)
+        if e is None or e["expected"] or e["in_warmup"]:
+            continue
+        lo = ev.start - pd.Timedelta(days=s["early_days"])
+        hi = ev.end + pd.Timedelta(days=s["late_days"])
+        tm = (votes.grid >= lo) & (votes.grid <= hi)
+        for inc in pseudo:
+            inc.start, inc.end = lo, hi
+        ok = match_matrix(pseudo, [ev], "strict", s["early_days"], s["late_days"],
+                          s["min_effect"])[:, 0]
+        best = {}
+        for name in votes.detectors:
+            di = votes.detectors.index(name)
+            top, where = -np.inf, None
+            for j in np.flatnonzero(ok):
+                si, sign = j // 2, (1.0 if j % 2 == 0 else -1.0)
+                sc = sign * votes.score[di, si, tm]
+                if np.isfinite(sc).any() and np.nanmax(sc) > top:
+                    top, where = float(np.nanmax(sc)), votes.series[si]
+            best[name] = (top, where)
+        hit = "consensus" in e["detected_by"]
+        rz = best.get("rolling_zscore", (-np.inf, None))[0]
+        isf = best.get("isolation_forest", (-np.inf, None))[0]
+        orc = best.get("oracle", (-np.inf, None))[0]
+        if hit:
+            why = "hit"
+        elif orc < thr.get("oracle", 3.0):
+            why = "invisible"
+        elif rz < thr.get("rolling_zscore", 3.26):
+            why = "score"
+        elif isf < thr.get("isolation_forest", 3.26) and rz < solo:
+            why = "vote"
+        else:
+            why = "other"
+        out.append({"event_id": ev.event_id, "type": ev.type, "scope_kind": ev.scope_kind,
+                    "why": why, "best": best, "oracle_hit": "oracle" in e["detected_by"]})
+    return out
+
+
+def print_why(results: list[dict]) -> None:
+    rows = [w for r in results for w in r["why"]]
+    if not rows:
+        return
+    cnt = Counter((w["scope_kind"], w["why"]) for w in rows)
+    kinds = sorted({w["scope_kind"] for w in rows})
+    whys = ["hit", "invisible", "score", "vote", "other"]
+    print("   why (scope: " + "/".join(whys) + "): " + "  ".join(
+        f"{k} " + "/".join(str(cnt[(k, w)]) for w in whys) for k in kinds))
+    tot = Counter(w["why"] for w in rows)
+    print("   why total: " + "  ".join(f"{w} {tot[w]}" for w in whys))
+    # efficiency: rz best / oracle best on visible events, by scope kind
+    for k in kinds:
+        rat = [w["best"]["rolling_zscore"][0] / w["best"]["oracle"][0] for w in rows
+               if w["scope_kind"] == k and "oracle" in w["best"] and "rolling_zscore" in w["best"]
+               and w["best"]["oracle"][0] >= 3.0 and np.isfinite(w["best"]["rolling_zscore"][0])]
+        if rat:
+            q = np.quantile(rat, [0.25, 0.5, 0.75])
+            print(f"   rz/oracle best score, {k:<16} n={len(rat):<3} q25 {q[0]:.2f} "
+                  f"median {q[1]:.2f} q75 {q[2]:.2f}")
+    for w in rows:
+        if w["why"] in ("score", "vote", "other"):
+            b = w["best"]
+            print(f"   {w['why']:<6}{w['event_id']:<26}{w['type']:<18}{w['scope_kind']:<16}"
+                  + " ".join(f"{n[:4]} {v[0]:6.2f} {'/'.join(v[1]) if v[1] else '-'}"
+                             for n, v in sorted(b.items())))
 
 
 def _variant(s: str) -> list[str]:
@@ -42,13 +146,13 @@ def _variant(s: str) -> list[str]:
 
 
 def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]:
-    ds = load_data_dir(data_dir)
+    ds, truth = load_data_dir(data_dir), find_truth(data_dir)
     out = []
     kpis_daily = tables = None
     for overrides in overrides_list:
         cfg = load_analysis_config(None, overrides)
         with tempfile.TemporaryDirectory(prefix="i9d-diag-") as tmp:
-            ctx = RunContext(config=cfg, data=ds, out_dir=Path(tmp))
+            ctx = attach(RunContext(config=cfg, data=ds, out_dir=Path(tmp)), truth)
             if kpis_daily is None:
                 run(ctx, [s for s in STAGES if s[0] == "kpis"])
                 kpis_daily, tables = ctx.kpis_daily, ctx.kpi_tables
@@ -60,15 +164,16 @@ def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]
             secs = time.perf_counter() - t0
         card = ctx.scorecard
         cfgs = card["settings"]
-        events = [Event.from_dict(e) for e in ds.truth_events or []]
+        events = [Event.from_dict(e) for e in truth.events]
         warm = set(card.get("warmup", {}).get("event_ids", []))
         events = [e for e in events if e.event_id not in warm]
         mm = match_matrix(ctx.incidents, events, "strict", cfgs["early_days"], cfgs["late_days"],
                           cfgs["min_effect"])
         fps = [i for i, row in zip(ctx.incidents, mm, strict=True) if not row.any()]
         series = ctx.detections.drop_duplicates(["kpi", "dimension", "segment"]).shape[0]
+        why = explain_misses(ctx, events, card) if WHY else []
         out.append({"card": card, "fps": fps, "events": events, "seconds": secs,
-                    "series": series, "status": ctx.detector_status})
+                    "series": series, "status": ctx.detector_status, "why": why})
     return out
 
 
@@ -136,6 +241,17 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
           + ", ".join(f"{'+'.join(k)}:{v}" for k, v in fp_voters.most_common(8)))
     for line in lines:
         print(line)
+    print_why(results)
+    if SHOW_FPS:
+        for r in results:
+            for i in r["fps"]:
+                near = min(r["events"], key=lambda e: abs((e.start - i.start).days),
+                           default=None)
+                ev = (f"{near.event_id} {near.type} {near.scope} {near.start.date()}.."
+                      f"{near.end.date()}" if near is not None else "-")
+                print(f"   FP {i.start.date()}..{i.end.date()} {i.kpi}/{i.dimension}/{i.segment} "
+                      f"{i.direction} peak {i.peak_score:.2f} by {'+'.join(i.detectors)}"
+                      f"  nearest: {ev}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,8 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variant", action="append", default=[],
                     help="semicolon-separated overrides of one more variant")
     ap.add_argument("--events", action="store_true", help="list missed events")
+    ap.add_argument("--why", action="store_true",
+                    help="per event: best score of each detector on allowed series; why missed")
+    ap.add_argument("--fps", action="store_true", help="list false alarms and the nearest event")
     ap.add_argument("--json", type=Path, help="also write the scorecards here")
     a = ap.parse_args(argv)
+    global WHY, SHOW_FPS
+    WHY, SHOW_FPS = a.why, a.fps
     variants = [("shipped", [])] + [(v, _variant(v)) for v in a.variant]
     per_variant: dict[str, list[dict]] = {n: [] for n, _ in variants}
     for d in a.data:

@@ -43,16 +43,18 @@ SUM_KPIS = ("sessions", "orders", "revenue", "units")
 
 def _count_tails(
     k: np.ndarray, m: np.ndarray, v: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(P(X > k), P(X = k), P(X = 0)) of a negative binomial with mean m and variance v (Poisson
-    when v <= m)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(P(X > k), P(X = k), P(X = 0), P(X < k)) of a negative binomial with mean m and variance v
+    (Poisson when v <= m). P(X < k) is computed directly, not as 1 - P(X >= k): deep in the lower
+    tail the difference underflows to 0 (a z of 7.5 read as 37, the clip)."""
     over = v > m * (1 + 1e-9)
     n_nb = np.where(over, m**2 / np.where(over, v - m, 1.0), 1.0)
     p_nb = np.where(over, n_nb / (n_nb + m), 0.5)
     sf = np.where(over, stats.nbinom.sf(k, n_nb, p_nb), stats.poisson.sf(k, m))
     pmf = np.where(over, stats.nbinom.pmf(k, n_nb, p_nb), stats.poisson.pmf(k, m))
     p0 = np.where(over, stats.nbinom.pmf(0, n_nb, p_nb), stats.poisson.pmf(0, m))
-    return sf, pmf, p0
+    below = np.where(over, stats.nbinom.cdf(k - 1, n_nb, p_nb), stats.poisson.cdf(k - 1, m))
+    return sf, pmf, p0, below
 
 
 def _tails(
@@ -72,9 +74,9 @@ def _tails(
     count = ok & np.isin(kpi, COUNT_KPIS)
     cont = ok & ~count
     if count.any():
-        sf, pmf, _ = _count_tails(np.round(x[count]), mean[count], var[count])
+        sf, pmf, _, below = _count_tails(np.round(x[count]), mean[count], var[count])
         up[count] = sf + 0.5 * pmf
-        lo[count] = 1.0 - sf - 0.5 * pmf
+        lo[count] = below + 0.5 * pmf
     if cont.any():
         m, v, xc = mean[cont], var[cont], x[cont]
         nm, nv = n_mean[cont], n_var[cont]
@@ -89,9 +91,10 @@ def _tails(
         m1 = m / (1 - p0)
         v1 = np.maximum((v + m**2) / (1 - p0) - m1**2, 1e-12 * m1**2)
         g_sf = stats.gamma.sf(xc, m1**2 / v1, scale=v1 / m1)
+        g_cdf = stats.gamma.cdf(xc, m1**2 / v1, scale=v1 / m1)  # not 1 - sf: no underflow
         zero = xc <= 0
         up[cont] = np.where(zero, 1.0, (1 - p0) * g_sf)
-        lo[cont] = np.where(zero, p0, p0 + (1 - p0) * (1 - g_sf))
+        lo[cont] = np.where(zero, p0, p0 + (1 - p0) * g_cdf)
     return up, lo
 
 

@@ -209,7 +209,10 @@ class Detector(ABC):
     @abstractmethod
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         """Return a frame aligned with ``series`` (same index) with columns ``score`` (raw, signed,
-        NaN where the detector has no opinion) and ``expected``; optionally ``mute`` (bool)."""
+        NaN where the detector has no opinion) and ``expected``; optionally ``mute`` (bool),
+        ``score@<label>`` (more raw scores, each calibrated on its own and Bonferroni-combined)
+        and ``keep@<label>`` (bool: where False, that score counts as 0 after calibration — its
+        raw values still set the series' calibration scale, so a veto cannot shrink it)."""
 
     def calibration_for(self, column: str) -> CalibrationConfig:
         """Calibration of one score column of the core (``score`` or ``score@<window>``)."""
@@ -236,6 +239,10 @@ class Detector(ABC):
             )
             for c in cols
         ]
+        for i, c in enumerate(cols):  # evidence the core vetoed after calibration (see below)
+            keep = "keep" + c[len("score"):]
+            if keep in core:
+                cals[i] = np.where(core[keep].fillna(True).to_numpy(bool), cals[i], 0.0)
         cal = cals[0] if len(cals) == 1 else combine_windows(np.vstack(cals))
         score = pd.Series(cal, index=series.index).replace([np.inf, -np.inf], np.nan).fillna(0.0)
         direction = np.where(score >= 0, "up", "down")

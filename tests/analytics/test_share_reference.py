@@ -1,0 +1,153 @@
+"""rolling_zscore ``reference: parent`` (issue 9): a slice judged by its share of the overall
+series, so the store-wide day factor, seasonality and trend cancel; ``share_gate`` keeps one
+slice's shock from flagging its siblings (whose shares move, not their values)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analytics.detectors import REGISTRY, DetectorInput
+from analytics.detectors.share import parent_columns
+
+DAYS = 240
+
+
+def _store(seed: int, shares=(0.5, 0.3, 0.2), size=6000.0, day_cv=0.12, shock=None, swing=120):
+    """Daily orders of a store with three channels: every channel = share x a store-wide factor
+    (yearly-like swing and a day factor of ``day_cv`` shared by all) x Poisson noise; overall =
+    the sum. ``shock`` = (channel index, first day, days, factor)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(DAYS)
+    store = size * (1 + 0.3 * np.sin(2 * np.pi * t / swing)) * rng.gamma(
+        1 / day_cv**2, day_cv**2, DAYS
+    )
+    lam = np.outer(store, shares)
+    if shock is not None:
+        ch, start, n, f = shock
+        lam[start : start + n, ch] *= f
+    x = rng.poisson(lam).astype(float)
+    dates = pd.date_range("2024-01-01", periods=DAYS, freq="D")
+    rows = [pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "overall",
+                          "segment": "all", "value": x.sum(axis=1)})]
+    for i in range(len(shares)):
+        rows.append(pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "channel",
+                                  "segment": f"c{i}", "value": x[:, i]}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _zscore(**kw):
+    cls = REGISTRY["rolling_zscore"]
+    return cls(cls.config_class(weekday_adjust=False, **kw), name="rolling_zscore")
+
+
+def _flags(out, segment, lo, hi):
+    sel = out[(out["segment"] == segment) & (out["date"] >= lo) & (out["date"] <= hi)]
+    return sel
+
+
+def test_a_slice_shock_hidden_by_store_noise_is_plain_in_its_share():
+    """-25 % for 3 days on a channel of ~1 800 orders a day, in a store whose day factor swings
+    12 %: against its own history the drop is within the noise; as a share of the store it is
+    many Poisson spreads away."""
+    series = _store(1, shock=(1, 200, 3, 0.75))
+    inp = DetectorInput(series=series, sensitivity=0.1)
+    lo, hi = pd.Timestamp("2024-07-19"), pd.Timestamp("2024-07-23")  # days 200-204
+    own = _flags(_zscore().detect(inp), "c1", lo, hi)
+    parent = _flags(_zscore(reference="parent").detect(inp), "c1", lo, hi)
+    assert not own["flag"].any()
+    assert parent["flag"].any()
+    assert (parent.loc[parent["flag"], "direction"] == "down").all()
+    # the expected value follows today's store: within 10 % of what the channel would have had
+    day = parent[parent["date"] == pd.Timestamp("2024-07-19")].iloc[0]
+    assert abs(day["actual"] / day["expected"] - 0.75) < 0.1
+
+
+def test_store_noise_does_not_inflate_share_false_alarms():
+    """No shock: the shipped combination (own and gated share scores) keeps the knob on slices
+    (per-point flag rate at most 1.3 x the nominal rate) although every slice swings 12 % a day
+    with the store."""
+    flags, points = 0, 0
+    for seed in range(4):
+        out = _zscore(reference="both", share_gate=1.0, share_gate_ratio=0.5).detect(
+            DetectorInput(series=_store(10 + seed), sensitivity=1.0)
+        )
+        scored = out[(out["dimension"] == "channel")
+                     & (out["date"] >= pd.Timestamp("2024-03-01"))]
+        flags += int(scored["flag"].sum())
+        points += len(scored)
+    assert 0.2 <= flags / points * 90 <= 1.3, flags / points * 90
+
+
+def test_share_gate_keeps_a_sibling_quiet():
+    """-60 % for 4 days on the largest channel (half the store): the other channels' shares jump
+    by ~40 % although nothing happened to them. Ungated they are flagged; with the gate (their
+    own values did not move) they are not, and the shocked channel still is."""
+    series = _store(2, shock=(0, 180, 4, 0.4))
+    inp = DetectorInput(series=series, sensitivity=0.1)
+    lo, hi = pd.Timestamp("2024-06-29"), pd.Timestamp("2024-07-04")  # days 180-185
+    plain = _zscore(reference="parent").detect(inp)
+    gated = _zscore(reference="parent", share_gate=1.0).detect(inp)
+    assert _flags(plain, "c1", lo, hi)["flag"].any()
+    assert not _flags(gated, "c1", lo, hi)["flag"].any()
+    assert not _flags(gated, "c2", lo, hi)["flag"].any()
+    assert _flags(gated, "c0", lo, hi)["flag"].any()
+
+
+def test_overall_is_still_judged_on_its_own_history():
+    """A store-wide -30 % day leaves every share unchanged: the overall series carries it."""
+    series = _store(3, day_cv=0.02, swing=3650)
+    series.loc[series["date"] == pd.Timestamp("2024-07-01"), "value"] *= 0.7
+    out = _zscore(reference="parent").detect(DetectorInput(series=series, sensitivity=0.1))
+    day = out[out["date"] == pd.Timestamp("2024-07-01")]
+    assert day.loc[day["dimension"] == "overall", "flag"].all()
+    assert not day.loc[day["dimension"] == "channel", "flag"].any()
+
+
+def test_share_scores_are_raw_only_and_deterministic():
+    series = _store(4)
+    det = _zscore(reference="parent", share_gate=1.0, windows=[3, 7])
+    core = det._detect_core(series, DetectorInput(series=series))
+    assert "flag" not in core
+    assert {"score@s1", "score@s3", "score@s7", "keep@s1"} <= set(core)
+    overall = (series["dimension"] == "overall").to_numpy()
+    assert core.loc[overall, "score@s1"].isna().all()  # no parent: no share score
+    assert core.loc[~overall, "score"].isna().all()    # slices: the share replaces their own
+    a = det.detect(DetectorInput(series=series))
+    b = det.detect(DetectorInput(series=series))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_parent_columns():
+    keys = [("orders", "channel", "a"), ("orders", "overall", "all"), ("aov", "channel", "a")]
+    assert parent_columns(keys).tolist() == [1, -1, -1]
+
+
+def test_a_vetoed_window_counts_as_no_evidence():
+    """``keep@<label>`` False after calibration: an impossible gate vetoes every share score, so
+    even a -60 % shock on a slice judged by its share alone is not flagged (``both`` keeps the
+    slice's own scores, which still see it)."""
+    series = _store(2, shock=(0, 180, 4, 0.4), day_cv=0.03, swing=3650)
+    inp = DetectorInput(series=series, sensitivity=0.1)
+    lo, hi = pd.Timestamp("2024-06-29"), pd.Timestamp("2024-07-04")
+    vetoed = _zscore(reference="parent", share_gate=100.0).detect(inp)
+    assert not vetoed.loc[vetoed["dimension"] == "channel", "flag"].any()
+    both = _zscore(reference="both", share_gate=100.0).detect(inp)
+    assert _flags(both, "c0", lo, hi)["flag"].any()
+
+
+def test_the_oracle_reads_deep_lower_tails_exactly():
+    """A count far below its null (z about -7.5) gets about -7.5 from the exact tails, not the
+    clip at 37 that 1 - P(X >= k) underflowed to."""
+    from evaluation.oracle import _tails
+
+    m, v = np.array([4437.0]), np.array([31642.0])
+    x = m - 7.5 * np.sqrt(v)
+    up, lo = _tails(np.array(["sessions"], dtype=object), x, m, v, m * np.nan, m * np.nan)
+    from scipy.stats import norm
+
+    z = norm.isf(lo[0])
+    assert 6.0 < z < 9.5, z
+    # gamma family (revenue): same
+    up, lo = _tails(np.array(["revenue"], dtype=object), x, m, v, m * np.nan, m * np.nan)
+    assert 6.0 < norm.isf(lo[0]) < 9.5
