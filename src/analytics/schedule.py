@@ -93,9 +93,42 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
         ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
     finally:
         worker.kill()
-    for name, fn in after:
-        run_one(ctx, name, fn)
+    _run_after(ctx, after, run_one)
     return ctx
+
+
+def beside(fn: Stage) -> Stage:
+    """Mark ``fn`` as a stage that reads nothing the stages after the join compute and writes
+    only its own context fields: in the parallel path it runs in a second process beside the
+    first stage after the join (insights); in order otherwise."""
+    fn.beside = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne) -> None:
+    """The stages after the join. While this process runs the first of them (insights), the
+    other core runs the ``beside`` stages and writes the run directory's tables ahead
+    (``outputs.write_tables``: the KPIs, detections and customer tables are final once the
+    branch is merged); their context changes are merged before the next stage."""
+    from . import outputs
+
+    side = [s for s in after if getattr(s[1], "beside", False)]
+    rest = [s for s in after if not getattr(s[1], "beside", False)]
+    if not rest:
+        for name, fn in after:
+            run_one(ctx, name, fn)
+        return
+    side.append(("outputs.tables", outputs.write_tables))
+    worker = _Worker(ctx, side, run_one, scoring=False, role="side")
+    try:
+        run_one(ctx, *rest[0])
+        t0 = time.perf_counter()
+        worker.join(ctx)
+        ctx.timings["parallel.wait_side"] = round(time.perf_counter() - t0, 3)
+    finally:
+        worker.kill()
+    for name, fn in rest[1:]:
+        run_one(ctx, name, fn)
 
 
 def _preload(names: list[str]) -> None:
@@ -173,7 +206,8 @@ class _Worker:
     """The branch in a forked child; its context changes come back as a pickle file."""
 
     def __init__(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
-                 scoring: bool) -> None:
+                 scoring: bool, role: str = "customers") -> None:
+        self.role = role
         fd, self.path = tempfile.mkstemp(prefix="shocklab-branch-", suffix=".pkl")
         os.close(fd)
         _flush()  # buffered output would be written twice, once by each process
@@ -213,7 +247,7 @@ class _Worker:
             data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an unpicklable value or exception
             data = pickle.dumps({"error": RuntimeError(
-                f"customers worker: cannot return its result ({type(exc).__name__}: {exc})"),
+                f"{self.role} worker: cannot return its result ({type(exc).__name__}: {exc})"),
                 "traceback": result.get("traceback", "")})
         with open(self.path, "wb") as fh:
             fh.write(data)
@@ -230,15 +264,15 @@ class _Worker:
             os.unlink(self.path)
         if not data:
             raise RuntimeError(
-                f"customers worker (pid {self.pid}) died without a result (wait status {status})"
+                f"{self.role} worker (pid {self.pid}) died without a result (wait status {status})"
             )
         result = pickle.loads(data)
         if "error" in result:
             exc = result["error"]
             if isinstance(exc, BaseException):
-                exc.add_note(f"in the customers worker process:\n{result.get('traceback', '')}")
+                exc.add_note(f"in the {self.role} worker process:\n{result.get('traceback', '')}")
                 raise exc
-            raise RuntimeError(f"customers worker failed: {exc!r}")
+            raise RuntimeError(f"{self.role} worker failed: {exc!r}")
         delta = result["ok"]
         for name, value in delta["set"].items():
             if name == "scorecard":  # the branch's part of the scorecard (score ran here)
@@ -267,4 +301,4 @@ class _Worker:
             pass
 
 
-__all__ = ["BRANCH", "parallel_enabled", "run_stages"]
+__all__ = ["BRANCH", "beside", "parallel_enabled", "run_stages"]

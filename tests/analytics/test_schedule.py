@@ -52,6 +52,8 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_p
     assert a == b
     timings = json.loads((par / "run.json").read_text())["timings_seconds"]
     assert "parallel.wait" in timings and "customers.rfm" in timings  # merged from the worker
+    # the tables were written, and insight scoring's event windows computed, beside insights
+    assert {"outputs.tables", "insight_windows", "parallel.wait_side"} <= set(timings)
     assert "parallel.wait" not in json.loads((seq / "run.json").read_text())["timings_seconds"]
 
 
@@ -160,3 +162,36 @@ def test_a_stale_log_handler_with_a_closed_stream_does_not_stop_the_fork(tmp_pat
     finally:
         logging.getLogger("shocklab").removeHandler(handler)
     assert ctx.customers["pid"] != os.getpid()
+
+
+@pytest.mark.parametrize("parallel", ["0", "1"])
+def test_beside_stages_run_next_to_the_first_stage_after_the_join(tmp_path, monkeypatch,
+                                                                  parallel):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", parallel)
+
+    @schedule.beside
+    def windows(ctx):
+        ctx.ahead["w"] = os.getpid()
+
+    def scoring(ctx):
+        ctx.scorecard["w"] = ctx.ahead["w"]   # merged before the stage after insights
+
+    stages = _stages([])
+    stages[-1:-1] = [("windows", windows)]
+    ctx = schedule.run_stages(_ctx(tmp_path), [*stages, ("scoring", scoring)], _run_one)
+    assert (ctx.scorecard["w"] != os.getpid()) is (parallel == "1")
+    assert ctx.insights["customers"] == ctx.customers["pid"]
+
+
+def test_side_worker_errors_surface_in_the_parent(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+
+    @schedule.beside
+    def windows(ctx):
+        raise OSError(28, "No space left on device")
+
+    stages = _stages([])
+    stages[-1:-1] = [("windows", windows)]
+    with pytest.raises(OSError, match="No space") as info:
+        schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert any("side worker" in n for n in getattr(info.value, "__notes__", []))
