@@ -20,10 +20,10 @@ alternately, ``--rounds`` times (each tree with its own ``src`` first on PYTHONP
 both throughputs and their ratio per round and the median ratio: the figure for "sweeps N×
 faster" (under load, only paired ratios mean anything).
 
-``--breakdown`` prints where a cell's time goes: a worker's start-up (a fresh interpreter
-importing the cell's backend), then every cell run serially in this process with the pipeline's
-stage timings summed (the first cell of each world loads it and computes its KPIs; the others
-reuse them), and each record's write.
+``--breakdown`` prints where a cell's time goes: a spawned worker's start-up (a fresh
+interpreter importing the cell's backend; the local pool forks workers with it preloaded), then
+every cell run serially in this process with the pipeline's stage timings summed (the first cell
+of each world loads it and computes its KPIs; the others reuse them), and each record's write.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def worker_startup() -> float:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(ROOT), check=True,
                          capture_output=True, text=True).stdout
     total = time.perf_counter() - t0
-    print(f"worker start-up: {total:.2f}s (of which imports {float(out.split()[-1]):.2f}s)")
+    print(f"a spawned worker's start-up: {total:.2f}s (of which imports "
+          f"{float(out.split()[-1]):.2f}s); the local pool forks warm workers instead "
+          "(SHOCKLAB_POOL_START=spawn for fresh ones)")
     return total
 
 
