@@ -190,14 +190,18 @@ def _write_chain_tables(ctx: RunContext, out: Path) -> None:
             write_csv(df, out / "tables" / f"{name}.csv", float_format=fmt)
 
 
+def _write_incidents(ctx: RunContext, out: Path) -> None:
+    (out / "incidents.json").write_text(canonical_json(incidents_json(ctx)), encoding="utf-8")
+
+
 # files write_tables may write ahead (their inputs are final once the customers branch is
-# merged: no later stage changes the KPIs, detections or customer tables)
-AHEAD = ("tables", "customers")
+# merged: no later stage changes the KPIs, detections, incidents or customer tables)
+AHEAD = ("tables", "customers", "incidents")
 
 
 def write_tables(ctx: RunContext) -> None:
     """The run directory's tables — ``kpis_daily.csv``, ``detections.csv``, ``tables/``,
-    ``customers/`` — written ahead of ``write_outputs``, which then skips them
+    ``customers/``, ``incidents.json`` — written ahead of ``write_outputs``, which then skips them
     (``ctx.written``). The stage scheduler runs this in a second process beside the insights
     stage; the bytes are those ``write_outputs`` would write."""
     if ctx.kpis_daily is None:  # nothing to write ahead: write_outputs decides
@@ -205,6 +209,7 @@ def write_tables(ctx: RunContext) -> None:
     out = Path(ctx.out_dir)
     _write_chain_tables(ctx, out)
     _write_customers(ctx, out)
+    _write_incidents(ctx, out)
     ctx.written = [*ctx.written, *AHEAD]
 
 
@@ -217,7 +222,8 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
     out = Path(ctx.out_dir)
     if "tables" not in ctx.written:
         _write_chain_tables(ctx, out)
-    (out / "incidents.json").write_text(canonical_json(incidents_json(ctx)), encoding="utf-8")
+    if "incidents" not in ctx.written:
+        _write_incidents(ctx, out)
     if ctx.scorecard is not None:
         (out / "scorecard.json").write_text(
             canonical_json(json_ready(ctx.scorecard)), encoding="utf-8"

@@ -87,7 +87,7 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     try:
         for name, fn in before:
             run_one(ctx, name, fn)
-        after = _early_report(ctx, after)
+        after = _early_report(ctx, after, worker)
         t0 = time.perf_counter()
         worker.join(ctx)
         ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
@@ -146,11 +146,12 @@ def _preload(names: list[str]) -> None:
 
 
 def _early_report(
-    ctx: RunContext, after: list[tuple[str, Stage]]
+    ctx: RunContext, after: list[tuple[str, Stage]], worker: _Worker
 ) -> list[tuple[str, Stage]]:
-    """Draw the report plots that need only the detection chain now (this process would otherwise
-    wait for the worker); the report stage then draws the others. Only for the pipeline's own
-    report stage."""
+    """Draw the report plots that need only the detection chain now, one at a time while the
+    worker still runs (this process would otherwise wait for it); those left when it finishes
+    are drawn beside insights (a ``beside`` stage), the report stage draws the others. Only for
+    the pipeline's own report stage."""
     from . import pipeline
 
     if not any(fn is pipeline.stage_report for _, fn in after):
@@ -158,13 +159,23 @@ def _early_report(
     from . import report
 
     t0 = time.perf_counter()
-    done = report.early(ctx)
+    jobs = report.early_jobs(ctx)
+    done = frozenset(name for name, _, _ in jobs)
+    while jobs and not worker.finished():
+        report.draw(ctx, [jobs.pop(0)])
     ctx.timings["report.early"] = round(time.perf_counter() - t0, 3)
 
     def stage_report_rest(c: RunContext) -> None:
         report.run(c, done=done)
 
-    return [(n, stage_report_rest if fn is pipeline.stage_report else fn) for n, fn in after]
+    out = [(n, stage_report_rest if fn is pipeline.stage_report else fn) for n, fn in after]
+    if jobs:
+        @beside
+        def stage_report_beside(c: RunContext) -> None:
+            report.draw(c, jobs)
+
+        out.insert(0, ("report.early_beside", stage_report_beside))
+    return out
 
 
 # ---------------------------------------------------------------- the worker
@@ -225,6 +236,15 @@ class _Worker:
                 os._exit(code)
         gc.unfreeze()
         self.done = False
+        self.status: int | None = None
+
+    def finished(self) -> bool:
+        """Has the worker exited? (non-blocking; ``join`` then collects its result)"""
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is not None
 
     def _child(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                scoring: bool) -> int:
@@ -255,7 +275,7 @@ class _Worker:
         return 0
 
     def join(self, ctx: RunContext) -> None:
-        _, status = os.waitpid(self.pid, 0)
+        status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
         self.done = True
         try:
             with open(self.path, "rb") as fh:
@@ -291,8 +311,9 @@ class _Worker:
             return
         self.done = True
         try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            if self.status is None:  # not reaped yet
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
         try:

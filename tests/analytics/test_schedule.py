@@ -37,14 +37,18 @@ def _run_json(path: Path) -> dict:
     return doc
 
 
-def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("worker_done", [False, True])
+def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_path, monkeypatch,
+                                                                worker_done):
+    # the early KPI plots: all drawn while the worker runs, or (worker done) all beside insights
+    monkeypatch.setattr(schedule._Worker, "finished", lambda self: worker_done)
     seq, par = tmp_path / "seq", tmp_path / "par"
     assert _analyse(synth_dir, seq, "0", monkeypatch) == 0
     assert _analyse(synth_dir, par, "1", monkeypatch) == 0
     files = sorted(p.relative_to(seq) for p in seq.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(par) for p in par.rglob("*") if p.is_file())
     assert any(f.parts[0] == "customers" for f in files)  # the branch wrote its files
-    assert Path("plots/kpi_revenue.png") in files  # drawn early by the parent
+    assert Path("plots/kpi_revenue.png") in files  # an early plot
     for f in files:
         if f.name != "run.json":
             assert (seq / f).read_bytes() == (par / f).read_bytes(), f
@@ -54,6 +58,7 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_p
     assert "parallel.wait" in timings and "customers.rfm" in timings  # merged from the worker
     # the tables were written, and insight scoring's event windows computed, beside insights
     assert {"outputs.tables", "insight_windows", "parallel.wait_side"} <= set(timings)
+    assert ("report.early_beside" in timings) is worker_done
     assert "parallel.wait" not in json.loads((seq / "run.json").read_text())["timings_seconds"]
 
 
