@@ -134,12 +134,13 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
     """The stages after the join. While this process runs the first of them (insights), the
     other core runs the ``beside`` stages and writes the run directory's tables ahead
     (``outputs.write_tables``: the KPIs, detections and customer tables are final once the
-    branch is merged); their context changes are merged before the next stage."""
+    branch is merged); their context changes are merged before the next stage.
+    ``SHOCKLAB_PARALLEL_SIDE=0``: everything in order in this process."""
     from . import outputs
 
     side = [s for s in after if getattr(s[1], "beside", False)]
     rest = [s for s in after if not getattr(s[1], "beside", False)]
-    if not rest:
+    if not rest or os.environ.get("SHOCKLAB_PARALLEL_SIDE", "1") == "0":
         for name, fn in after:
             run_one(ctx, name, fn)
         return

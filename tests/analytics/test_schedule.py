@@ -169,10 +169,11 @@ def test_a_stale_log_handler_with_a_closed_stream_does_not_stop_the_fork(tmp_pat
     assert ctx.customers["pid"] != os.getpid()
 
 
-@pytest.mark.parametrize("parallel", ["0", "1"])
+@pytest.mark.parametrize(("parallel", "side"), [("0", "1"), ("1", "1"), ("1", "0")])
 def test_beside_stages_run_next_to_the_first_stage_after_the_join(tmp_path, monkeypatch,
-                                                                  parallel):
+                                                                  parallel, side):
     monkeypatch.setenv("SHOCKLAB_PARALLEL", parallel)
+    monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", side)  # 0: beside stages in order, here
 
     @schedule.beside
     def windows(ctx):
@@ -184,7 +185,7 @@ def test_beside_stages_run_next_to_the_first_stage_after_the_join(tmp_path, monk
     stages = _stages([])
     stages[-1:-1] = [("windows", windows)]
     ctx = schedule.run_stages(_ctx(tmp_path), [*stages, ("scoring", scoring)], _run_one)
-    assert (ctx.scorecard["w"] != os.getpid()) is (parallel == "1")
+    assert (ctx.scorecard["w"] != os.getpid()) is (parallel == side == "1")
     assert ctx.insights["customers"] == ctx.customers["pid"]
 
 
