@@ -5,9 +5,12 @@ The customers branch (``customers``, ``customer_scoring``) reads only ``ctx.data
 (``kpis → detect → consensus → score``) reads nothing of the branch. The first stage after the
 branch in the list (``insights``: ``ctx.customers`` goes into insights.json) needs both. So, with
 two usable cores, ``run_stages`` forks a worker for the branch before the first stage, runs the
-chain in this process, draws the plots that need only the chain's results while the worker may
-still run (``report.early``), then waits for the worker and merges what the branch put on the
-context, and runs the remaining stages in order.
+chain in this process, draws the plots that need only the chain's results one at a time while the
+worker still runs (``report.early``), then waits for the worker and merges what the branch put on
+the context. After the join a second forked process (the side worker) runs beside the first
+remaining stage (insights): the ``beside`` stages (insight scoring's event windows, the early plots
+not drawn yet) and ``outputs.write_tables`` (the run directory's tables, final by then); its
+context changes are merged before the next stage, and the rest runs in order.
 
 Same bytes as the sequential order: the branch leaves its tables and plots on the context (only
 the monitor's live state, ``customers/monitor.sqlite`` and ``alerts.jsonl``, is written by the
@@ -23,7 +26,10 @@ tree's memory is the sum of the processes' PSS, not of their RSS (``bench/bench_
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
-one core. ``ctx.timings["parallel.wait"]`` is how long this process waited for the worker.
+one core; ``SHOCKLAB_PARALLEL_SIDE=0`` keeps the side worker's work in this process, in order.
+``ctx.timings["parallel.wait"]`` / ``["parallel.wait_side"]`` are how long this process waited.
+Both processes hand their freed heap back after each stage (``malloc_trim``): the run's peak is
+the sum of the two processes' memory.
 """
 
 from __future__ import annotations
