@@ -36,12 +36,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The child reports its own peak RSS (VmHWM) from an atexit handler: the CLIs end with
+# shocklab.cli.exit_process, which runs the atexit handlers and then skips the teardown.
 PROBE = (
-    "import re, runpy, sys; sys.argv = sys.argv[1:]\n"
+    "import atexit, re, runpy, sys; sys.argv = sys.argv[1:]\n"
+    "atexit.register(lambda: print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', "
+    "open('/proc/self/status').read()).group(1), file=sys.stderr, flush=True))\n"
     "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
     "    assert not e.code, e.code\n"
-    "print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
-    "file=sys.stderr)"
 )
 
 
