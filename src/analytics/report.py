@@ -293,10 +293,16 @@ def draw(ctx: RunContext, jobs: list[tuple[str, Callable[..., Any], tuple[Any, .
     _draw(ctx, jobs)
 
 
+def jobs_left(ctx: RunContext, done: frozenset[str] = frozenset()
+              ) -> list[tuple[str, Callable[..., Any], tuple[Any, ...]]]:
+    """The plot jobs ``run(ctx, done)`` draws."""
+    return [j for j in _jobs(ctx) if j[0] not in done]
+
+
 def run(ctx: RunContext, done: frozenset[str] = frozenset()) -> None:
     """Pipeline stage: render the plots into ``ctx.figures`` as ``plots/<name>.png`` (see module
     docstring; ``analytics.outputs`` writes them); ``done``: names ``early`` already drew."""
-    _draw(ctx, [j for j in _jobs(ctx) if j[0] not in done])
+    _draw(ctx, jobs_left(ctx, done))
 
 
 def _draw(ctx: RunContext, jobs: list[tuple[str, Callable[..., Any], tuple[Any, ...]]]) -> None:

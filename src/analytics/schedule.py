@@ -198,7 +198,22 @@ def _early_report(
     ctx.timings["report.early"] = round(time.perf_counter() - t0, 3)
 
     def stage_report_rest(c: RunContext) -> None:
-        report.run(c, done=done)
+        # both cores are free by now: a forked worker draws every other plot
+        left = report.jobs_left(c, done)
+        if len(left) < 2 or os.environ.get("SHOCKLAB_PARALLEL_SIDE", "1") == "0":
+            report.draw(c, left)
+            return
+
+        def draw_half(cc: RunContext) -> None:
+            report.draw(cc, left[1::2])
+
+        plots = _Worker(c, [("report.half", draw_half)], lambda cc, _, fn: fn(cc),
+                        scoring=False, role="plots")
+        try:
+            report.draw(c, left[0::2])
+            plots.join(c)
+        finally:
+            plots.kill()
 
     out = [(n, stage_report_rest if fn is pipeline.stage_report else fn) for n, fn in after]
     if jobs:
