@@ -270,6 +270,9 @@ class _Worker:
         os.close(fd)
         _flush()  # buffered output would be written twice, once by each process
         gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
+        trim = _malloc_trim()
+        if trim is not None:  # free heap pages at the fork would be copied once per process
+            trim(0)           # as soon as either reuses them: hand them back first
         try:
             self.pid = os.fork()
         except OSError:
