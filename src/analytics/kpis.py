@@ -57,6 +57,9 @@ def positions(index: pd.Series | pd.Index | np.ndarray,
     return pd.Index(index).get_indexer(targets)
 
 
+_positions = positions  # the former private name (other modules may still import it)
+
+
 def _distinct_count(key: np.ndarray, item: np.ndarray, n_keys: int) -> np.ndarray:
     """Number of distinct ``item`` per ``key`` (both int arrays)."""
     if key.size == 0:
