@@ -21,8 +21,9 @@ the dict fields, the entries it added or replaced (``customer_models``, ``custom
 (tests/analytics/test_schedule.py compares every output file of a parallel and a sequential run.)
 
 Memory: the worker is a ``fork`` of this process, so the loaded tables are shared copy-on-write
-(``gc.freeze`` before the fork keeps the collector from touching, and so copying, their pages); a
-tree's memory is the sum of the processes' PSS, not of their RSS (``bench/bench_profile.py``).
+(``gc.freeze`` before the fork, and until the worker has ended, keeps the collector from
+touching, and so copying, their pages); a tree's memory is the sum of the processes' PSS, not of
+their RSS (``bench/bench_profile.py``).
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
@@ -284,7 +285,8 @@ class _Worker:
                 code = self._child(ctx, branch, run_one, scoring)
             finally:
                 os._exit(code)
-        gc.unfreeze()
+        # the shared objects stay frozen here until the worker has ended: a collection in this
+        # process would otherwise write to (and so copy) every page holding them
         self.done = False
         self.status: int | None = None
 
@@ -327,6 +329,7 @@ class _Worker:
     def join(self, ctx: RunContext) -> None:
         status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
         self.done = True
+        gc.unfreeze()
         try:
             with open(self.path, "rb") as fh:
                 data = fh.read()
@@ -360,6 +363,7 @@ class _Worker:
         if self.done:
             return
         self.done = True
+        gc.unfreeze()
         try:
             if self.status is None:  # not reaped yet
                 os.kill(self.pid, signal.SIGKILL)
