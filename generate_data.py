@@ -14,7 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from shocklab.cli import ArgumentParser, add_common_flags, add_force_flag, run_cli, setup_logging  # noqa: E402
+from shocklab.cli import (  # noqa: E402
+    ArgumentParser,
+    add_common_flags,
+    add_force_flag,
+    exit_process,
+    run_cli,
+    setup_logging,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,4 +102,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    exit_process(run_cli(main))  # no interpreter teardown: everything is written

@@ -25,7 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 from shocklab.atomic import check_writable_parent  # noqa: E402
-from shocklab.cli import ArgumentParser, add_common_flags, run_cli, setup_logging  # noqa: E402
+from shocklab.cli import (  # noqa: E402
+    ArgumentParser,
+    add_common_flags,
+    exit_process,
+    run_cli,
+    setup_logging,
+)
 from shocklab.errors import InputError  # noqa: E402
 
 
@@ -120,4 +126,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    exit_process(run_cli(main))  # no interpreter teardown: everything is written

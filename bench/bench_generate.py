@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from simulation import engine  # noqa: E402
 from simulation.config import load_simulation_config  # noqa: E402
@@ -45,13 +46,9 @@ def bench(path: str, repeat: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # The child reports its own peak RSS: VmHWM is per address space (ru_maxrss would include
         # this parent's peak, inherited across fork + exec on Linux).
-        probe = (
-            "import re, runpy, sys; sys.argv = sys.argv[1:]\n"
-            "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
-            "    assert not e.code, e.code\n"
-            "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
-            "file=sys.stderr)"
-        )
+        # the child reports its own peak RSS (VmHWM is per address space; ru_maxrss would
+        # include this parent's peak), from an atexit handler (exit_process skips the teardown)
+        from bench_profile import PROBE as probe
         t0 = time.perf_counter()
         proc = subprocess.run(
             [
@@ -73,7 +70,8 @@ def bench(path: str, repeat: int) -> None:
             text=True,
         )
         e2e = time.perf_counter() - t0
-    peak_mb = int(proc.stderr.strip().splitlines()[-1]) / 1024
+    peak_mb = int([ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB")][-1]
+                  .split()[1]) / 1024
     print(
         f"{cfg.scenario:>14}: {n:>9,} orders | core {best:6.3f} s = {n / best / 1e6:5.2f} M "
         "orders/s | "

@@ -36,12 +36,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The child reports its own peak RSS (VmHWM) from an atexit handler: the CLIs end with
+# shocklab.cli.exit_process, which runs the atexit handlers and then skips the teardown.
 PROBE = (
-    "import re, runpy, sys; sys.argv = sys.argv[1:]\n"
+    "import atexit, re, runpy, sys; sys.argv = sys.argv[1:]\n"
+    "atexit.register(lambda: print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', "
+    "open('/proc/self/status').read()).group(1), file=sys.stderr, flush=True))\n"
     "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\nexcept SystemExit as e:\n"
     "    assert not e.code, e.code\n"
-    "print('PEAK_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), "
-    "file=sys.stderr)"
 )
 
 
@@ -97,7 +99,8 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
     p = subprocess.Popen([sys.executable, str(tree / script), *args], cwd=tree,
                          env={**_env(tree), **(env or {})}, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
-    peak = {"rss": 0.0, "pss": 0.0, "hwm": 0.0}
+    peak = {"rss": 0.0, "pss": 0.0, "hwm": 0.0, "pss_at": 0.0, "pss_procs": 0}
+    phases: dict[tuple[int, ...], float] = {}  # tree PSS peak while each set of children lived
     stop = threading.Event()
 
     def sample() -> None:
@@ -107,6 +110,10 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
                 pids = _descendants(p.pid)
             n += 1
             rss, pss = _tree_memory(pids)
+            phase = tuple(sorted(pids[1:]))  # the child processes alive (fork order = pid order)
+            phases[phase] = max(phases.get(phase, 0.0), pss)
+            if pss > peak["pss"]:  # when, and over how many processes, the peak was reached
+                peak["pss_at"], peak["pss_procs"] = time.perf_counter() - t0, len(pids)
             peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
             try:
                 with open(f"/proc/{p.pid}/status") as fh:
@@ -128,7 +135,8 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
     if p.returncode not in (0, 1):   # 1: a quality gate, still a complete run
         sys.exit(f"{tree / script} {' '.join(args)} failed ({p.returncode}):\n{err[-2000:]}")
     return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "hwm": peak["hwm"],
-            "rss": peak["rss"], "pss": peak["pss"]}
+            "rss": peak["rss"], "pss": peak["pss"], "pss_at": peak["pss_at"],
+            "pss_procs": peak["pss_procs"], "pss_phases": [round(v) for v in phases.values()]}
 
 
 def timed(tree: Path, script: str, *args: str) -> tuple[float, float, str]:
@@ -301,7 +309,9 @@ def analysis(data: Path, this: Path, other: Path | None, refs: list[Path], repea
             res[label].append(r)
             runs[label] = out
             print(f"    round {i + 1} {label:<18} {r['wall']:7.2f} s wall {r['cpu']:7.2f} s CPU "
-                  f"(load {r['load']:.1f})", flush=True)
+                  f"(load {r['load']:.1f}); tree PSS peak {r['pss']:,.0f} MB at "
+                  f"{r['pss_at']:.1f} s over {r['pss_procs']} process(es); per phase (alone / "
+                  f"with each set of children, in order) {r['pss_phases']} MB", flush=True)
     base = statistics.median(x["wall"] for x in res["this"])
     base_cpu = statistics.median(x["cpu"] for x in res["this"])
     for label, _, _ in variants:

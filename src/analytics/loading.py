@@ -336,6 +336,25 @@ def _arrow_system_pool() -> Any:
     return pa
 
 
+def read_ahead_imports(path: str | Path) -> None:
+    """Import what ``load_data_dir(path)`` imports on use (the readers pandas loads lazily), so
+    that a thread loading the data directory imports nothing while the caller imports other
+    modules (two threads importing the same modules at once can deadlock)."""
+    import importlib
+
+    names = ["pyarrow", "pyarrow.csv", "pyarrow.compute", "pyarrow.pandas_compat",
+             "pyarrow.vendored.version", "pandas.io.parsers.arrow_parser_wrapper",
+             "pandas.core.arrays.arrow._arrow_utils"]
+    if Path(path).is_dir() and any(Path(path).glob("*.parquet")):
+        names += ["pyarrow.parquet", "pyarrow.dataset", "pyarrow.substrait",
+                  "pandas.core.arrays.arrow.extension_types"]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
 def load_data_dir(path: str | Path, verify: bool = True) -> DataSet:
     """Read a data directory written by generate_data.py (or laid out the same way).
 

@@ -175,12 +175,9 @@ def write_artefacts(ctx: RunContext) -> None:
     _write_figures(ctx, out)
 
 
-def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
-    """Write every output of the run into ``ctx.out_dir`` (bytes depend only on the inputs,
-    except run.json's timings; ``timings_seconds.outputs`` is this writer's own time)."""
-    t0 = time.perf_counter()
+def _write_chain_tables(ctx: RunContext, out: Path) -> None:
+    """kpis_daily.csv, detections.csv, tables/*.csv."""
     cfg = ctx.config
-    out = Path(ctx.out_dir)
     fmt = f"%.{cfg.output.float_digits}g"
     # pyarrow's writer, the same bytes as to_csv(index=False, float_format=fmt, lineterminator="\n")
     write_csv(ctx.kpis_daily, out / "kpis_daily.csv", float_format=fmt)
@@ -191,12 +188,50 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
         (out / "tables").mkdir(exist_ok=True)
         for name, df in sorted(tables.items()):
             write_csv(df, out / "tables" / f"{name}.csv", float_format=fmt)
+
+
+def _write_incidents(ctx: RunContext, out: Path) -> None:
     (out / "incidents.json").write_text(canonical_json(incidents_json(ctx)), encoding="utf-8")
+
+
+# files write_tables may write ahead (their inputs are final once the customers branch is
+# merged: no later stage changes the KPIs, detections, incidents or customer tables)
+AHEAD = ("tables", "customers", "incidents")
+
+
+def write_tables(ctx: RunContext) -> None:
+    """The run directory's tables — ``kpis_daily.csv``, ``detections.csv``, ``tables/``,
+    ``customers/``, ``incidents.json`` — written ahead of ``write_outputs``, which then skips them
+    (``ctx.written``). The stage scheduler runs this in a second process beside the insights
+    stage; the bytes are those ``write_outputs`` would write."""
+    if ctx.kpis_daily is None:  # nothing to write ahead: write_outputs decides
+        return
+    out = Path(ctx.out_dir)
+    _write_chain_tables(ctx, out)
+    _write_customers(ctx, out)
+    _write_incidents(ctx, out)
+    ctx.written = [*ctx.written, *AHEAD]
+
+
+def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
+    """Write every output of the run into ``ctx.out_dir`` (bytes depend only on the inputs,
+    except run.json's timings; ``timings_seconds.outputs`` is this writer's own time), except
+    what ``write_tables`` wrote ahead."""
+    t0 = time.perf_counter()
+    cfg = ctx.config
+    out = Path(ctx.out_dir)
+    if "tables" not in ctx.written:
+        _write_chain_tables(ctx, out)
+    if "incidents" not in ctx.written:
+        _write_incidents(ctx, out)
     if ctx.scorecard is not None:
         (out / "scorecard.json").write_text(
             canonical_json(json_ready(ctx.scorecard)), encoding="utf-8"
         )
-    write_artefacts(ctx)
+    _write_insights(ctx, out)
+    if "customers" not in ctx.written:
+        _write_customers(ctx, out)
+    _write_figures(ctx, out)
     ctx.timings["outputs"] = round(time.perf_counter() - t0, 3)
     run_info = {
         "schema": "shocklab.run/1",
@@ -215,5 +250,6 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
 
 
 __all__ = [
-    "CUSTOMER_TABLES", "customer_files", "incidents_json", "write_artefacts", "write_outputs"
+    "AHEAD", "CUSTOMER_TABLES", "customer_files", "incidents_json", "write_artefacts",
+    "write_outputs", "write_tables",
 ]

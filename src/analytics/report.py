@@ -276,17 +276,33 @@ def _jobs(ctx: RunContext) -> list[tuple[str, Callable[..., Any], tuple[Any, ...
 EARLY = (plot_kpi,)
 
 
+def early_jobs(ctx: RunContext) -> list[tuple[str, Callable[..., Any], tuple[Any, ...]]]:
+    """The plots in ``EARLY`` as (file name, function, args) jobs for ``draw``."""
+    return [j for j in _jobs(ctx) if j[1] in EARLY]
+
+
 def early(ctx: RunContext) -> frozenset[str]:
     """Draw the plots in ``EARLY`` now; returns their file names for ``run(ctx, done=...)``."""
-    jobs = [j for j in _jobs(ctx) if j[1] in EARLY]
+    jobs = early_jobs(ctx)
     _draw(ctx, jobs)
     return frozenset(name for name, _, _ in jobs)
+
+
+def draw(ctx: RunContext, jobs: list[tuple[str, Callable[..., Any], tuple[Any, ...]]]) -> None:
+    """Render ``jobs`` (from ``early_jobs``) into ``ctx.figures``."""
+    _draw(ctx, jobs)
+
+
+def jobs_left(ctx: RunContext, done: frozenset[str] = frozenset()
+              ) -> list[tuple[str, Callable[..., Any], tuple[Any, ...]]]:
+    """The plot jobs ``run(ctx, done)`` draws."""
+    return [j for j in _jobs(ctx) if j[0] not in done]
 
 
 def run(ctx: RunContext, done: frozenset[str] = frozenset()) -> None:
     """Pipeline stage: render the plots into ``ctx.figures`` as ``plots/<name>.png`` (see module
     docstring; ``analytics.outputs`` writes them); ``done``: names ``early`` already drew."""
-    _draw(ctx, [j for j in _jobs(ctx) if j[0] not in done])
+    _draw(ctx, jobs_left(ctx, done))
 
 
 def _draw(ctx: RunContext, jobs: list[tuple[str, Callable[..., Any], tuple[Any, ...]]]) -> None:

@@ -5,9 +5,12 @@ The customers branch (``customers``, ``customer_scoring``) reads only ``ctx.data
 (``kpis → detect → consensus → score``) reads nothing of the branch. The first stage after the
 branch in the list (``insights``: ``ctx.customers`` goes into insights.json) needs both. So, with
 two usable cores, ``run_stages`` forks a worker for the branch before the first stage, runs the
-chain in this process, draws the plots that need only the chain's results while the worker may
-still run (``report.early``), then waits for the worker and merges what the branch put on the
-context, and runs the remaining stages in order.
+chain in this process, draws the plots that need only the chain's results one at a time while the
+worker still runs (``report.early``), then waits for the worker and merges what the branch put on
+the context. After the join a second forked process (the side worker) runs beside the first
+remaining stage (insights): the ``beside`` stages (insight scoring's event windows, the early plots
+not drawn yet) and ``outputs.write_tables`` (the run directory's tables, final by then); its
+context changes are merged before the next stage, and the rest runs in order.
 
 Same bytes as the sequential order: the branch leaves its tables and plots on the context (only
 the monitor's live state, ``customers/monitor.sqlite`` and ``alerts.jsonl``, is written by the
@@ -18,12 +21,16 @@ the dict fields, the entries it added or replaced (``customer_models``, ``custom
 (tests/analytics/test_schedule.py compares every output file of a parallel and a sequential run.)
 
 Memory: the worker is a ``fork`` of this process, so the loaded tables are shared copy-on-write
-(``gc.freeze`` before the fork keeps the collector from touching, and so copying, their pages); a
-tree's memory is the sum of the processes' PSS, not of their RSS (``bench/bench_profile.py``).
+(``gc.freeze`` before the fork, and until the worker has ended, keeps the collector from
+touching, and so copying, their pages); a tree's memory is the sum of the processes' PSS, not of
+their RSS (``bench/bench_profile.py``).
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
-one core. ``ctx.timings["parallel.wait"]`` is how long this process waited for the worker.
+one core; ``SHOCKLAB_PARALLEL_SIDE=0`` keeps the side worker's work in this process, in order.
+``ctx.timings["parallel.wait"]`` / ``["parallel.wait_side"]`` are how long this process waited.
+Both processes hand their freed heap back after each stage (``malloc_trim``): the run's peak is
+the sum of the two processes' memory.
 """
 
 from __future__ import annotations
@@ -83,19 +90,78 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     # stages listed between the branch's stages, and after it, come after the join
     after = [s for s in stages[first:] if s[0] not in BRANCH]
     _preload(names)
-    worker = _Worker(ctx, branch, run_one, scoring="score" in names[:last])
+    lean = _trimmed(run_one)  # two processes at once: the peak of their sum is the run's peak
+    worker = _Worker(ctx, branch, lean, scoring="score" in names[:last])
     try:
         for name, fn in before:
-            run_one(ctx, name, fn)
-        after = _early_report(ctx, after)
+            lean(ctx, name, fn)
+        after = _early_report(ctx, after, worker)
         t0 = time.perf_counter()
         worker.join(ctx)
         ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
     finally:
         worker.kill()
-    for name, fn in after:
-        run_one(ctx, name, fn)
+    _run_after(ctx, after, run_one)
     return ctx
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        import ctypes
+
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
+    except OSError:
+        return None
+
+
+def _trimmed(run_one: RunOne) -> RunOne:
+    """``run_one``, then the C heap's free pages handed back to the OS (glibc ``malloc_trim``; a
+    stage's freed temporaries otherwise stay in this process's RSS: 30-120 MB per stage of the
+    default run, ~10-30 ms per call)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return run_one
+
+    def run(ctx: RunContext, name: str, fn: Stage) -> None:
+        run_one(ctx, name, fn)
+        trim(0)
+
+    return run
+
+
+def beside(fn: Stage) -> Stage:
+    """Mark ``fn`` as a stage that reads nothing the stages after the join compute and writes
+    only its own context fields: in the parallel path it runs in a second process beside the
+    first stage after the join (insights); in order otherwise."""
+    fn.beside = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne) -> None:
+    """The stages after the join. While this process runs the first of them (insights), the
+    other core runs the ``beside`` stages and writes the run directory's tables ahead
+    (``outputs.write_tables``: the KPIs, detections and customer tables are final once the
+    branch is merged); their context changes are merged before the next stage.
+    ``SHOCKLAB_PARALLEL_SIDE=0``: everything in order in this process."""
+    from . import outputs
+
+    side = [s for s in after if getattr(s[1], "beside", False)]
+    rest = [s for s in after if not getattr(s[1], "beside", False)]
+    if not rest or os.environ.get("SHOCKLAB_PARALLEL_SIDE", "1") == "0":
+        for name, fn in after:
+            run_one(ctx, name, fn)
+        return
+    side.append(("outputs.tables", outputs.write_tables))
+    worker = _Worker(ctx, side, run_one, scoring=False, role="side")
+    try:
+        run_one(ctx, *rest[0])
+        t0 = time.perf_counter()
+        worker.join(ctx)
+        ctx.timings["parallel.wait_side"] = round(time.perf_counter() - t0, 3)
+    finally:
+        worker.kill()
+    for name, fn in rest[1:]:
+        run_one(ctx, name, fn)
 
 
 def _preload(names: list[str]) -> None:
@@ -113,11 +179,12 @@ def _preload(names: list[str]) -> None:
 
 
 def _early_report(
-    ctx: RunContext, after: list[tuple[str, Stage]]
+    ctx: RunContext, after: list[tuple[str, Stage]], worker: _Worker
 ) -> list[tuple[str, Stage]]:
-    """Draw the report plots that need only the detection chain now (this process would otherwise
-    wait for the worker); the report stage then draws the others. Only for the pipeline's own
-    report stage."""
+    """Draw the report plots that need only the detection chain now, one at a time while the
+    worker still runs (this process would otherwise wait for it); those left when it finishes
+    are drawn beside insights (a ``beside`` stage), the report stage draws the others. Only for
+    the pipeline's own report stage."""
     from . import pipeline
 
     if not any(fn is pipeline.stage_report for _, fn in after):
@@ -125,13 +192,38 @@ def _early_report(
     from . import report
 
     t0 = time.perf_counter()
-    done = report.early(ctx)
+    jobs = report.early_jobs(ctx)
+    done = frozenset(name for name, _, _ in jobs)
+    while jobs and not worker.finished():
+        report.draw(ctx, [jobs.pop(0)])
     ctx.timings["report.early"] = round(time.perf_counter() - t0, 3)
 
     def stage_report_rest(c: RunContext) -> None:
-        report.run(c, done=done)
+        # both cores are free by now: a forked worker draws every other plot
+        left = report.jobs_left(c, done)
+        if len(left) < 2 or os.environ.get("SHOCKLAB_PARALLEL_SIDE", "1") == "0":
+            report.draw(c, left)
+            return
 
-    return [(n, stage_report_rest if fn is pipeline.stage_report else fn) for n, fn in after]
+        def draw_half(cc: RunContext) -> None:
+            report.draw(cc, left[1::2])
+
+        plots = _Worker(c, [("report.half", draw_half)], lambda cc, _, fn: fn(cc),
+                        scoring=False, role="plots")
+        try:
+            report.draw(c, left[0::2])
+            plots.join(c)
+        finally:
+            plots.kill()
+
+    out = [(n, stage_report_rest if fn is pipeline.stage_report else fn) for n, fn in after]
+    if jobs:
+        @beside
+        def stage_report_beside(c: RunContext) -> None:
+            report.draw(c, jobs)
+
+        out.insert(0, ("report.early_beside", stage_report_beside))
+    return out
 
 
 # ---------------------------------------------------------------- the worker
@@ -173,11 +265,15 @@ class _Worker:
     """The branch in a forked child; its context changes come back as a pickle file."""
 
     def __init__(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
-                 scoring: bool) -> None:
+                 scoring: bool, role: str = "customers") -> None:
+        self.role = role
         fd, self.path = tempfile.mkstemp(prefix="shocklab-branch-", suffix=".pkl")
         os.close(fd)
         _flush()  # buffered output would be written twice, once by each process
         gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
+        trim = _malloc_trim()
+        if trim is not None:  # free heap pages at the fork would be copied once per process
+            trim(0)           # as soon as either reuses them: hand them back first
         try:
             self.pid = os.fork()
         except OSError:
@@ -189,8 +285,18 @@ class _Worker:
                 code = self._child(ctx, branch, run_one, scoring)
             finally:
                 os._exit(code)
-        gc.unfreeze()
+        # the shared objects stay frozen here until the worker has ended: a collection in this
+        # process would otherwise write to (and so copy) every page holding them
         self.done = False
+        self.status: int | None = None
+
+    def finished(self) -> bool:
+        """Has the worker exited? (non-blocking; ``join`` then collects its result)"""
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is not None
 
     def _child(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                scoring: bool) -> int:
@@ -213,7 +319,7 @@ class _Worker:
             data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an unpicklable value or exception
             data = pickle.dumps({"error": RuntimeError(
-                f"customers worker: cannot return its result ({type(exc).__name__}: {exc})"),
+                f"{self.role} worker: cannot return its result ({type(exc).__name__}: {exc})"),
                 "traceback": result.get("traceback", "")})
         with open(self.path, "wb") as fh:
             fh.write(data)
@@ -221,8 +327,9 @@ class _Worker:
         return 0
 
     def join(self, ctx: RunContext) -> None:
-        _, status = os.waitpid(self.pid, 0)
+        status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
         self.done = True
+        gc.unfreeze()
         try:
             with open(self.path, "rb") as fh:
                 data = fh.read()
@@ -230,15 +337,15 @@ class _Worker:
             os.unlink(self.path)
         if not data:
             raise RuntimeError(
-                f"customers worker (pid {self.pid}) died without a result (wait status {status})"
+                f"{self.role} worker (pid {self.pid}) died without a result (wait status {status})"
             )
         result = pickle.loads(data)
         if "error" in result:
             exc = result["error"]
             if isinstance(exc, BaseException):
-                exc.add_note(f"in the customers worker process:\n{result.get('traceback', '')}")
+                exc.add_note(f"in the {self.role} worker process:\n{result.get('traceback', '')}")
                 raise exc
-            raise RuntimeError(f"customers worker failed: {exc!r}")
+            raise RuntimeError(f"{self.role} worker failed: {exc!r}")
         delta = result["ok"]
         for name, value in delta["set"].items():
             if name == "scorecard":  # the branch's part of the scorecard (score ran here)
@@ -256,9 +363,11 @@ class _Worker:
         if self.done:
             return
         self.done = True
+        gc.unfreeze()
         try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            if self.status is None:  # not reaped yet
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
         try:
@@ -267,4 +376,4 @@ class _Worker:
             pass
 
 
-__all__ = ["BRANCH", "parallel_enabled", "run_stages"]
+__all__ = ["BRANCH", "beside", "parallel_enabled", "run_stages"]

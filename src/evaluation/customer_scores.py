@@ -43,6 +43,7 @@ from analytics.context import RunContext
 # the one reliability curve, shared with the churn model's calibration
 from analytics.customers.churn import reliability
 from analytics.customers.plots import reliability_curve
+from analytics.kpis import positions
 from shocklab.hashing import canonical_json, json_ready
 
 DAYS_PER_MONTH = 30.0
@@ -165,8 +166,12 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
     t.index = t.index.astype(str)
     tab = clv_table.copy()
     tab.index = tab.index.astype(str)
-    common = tab.index.intersection(t.index)
-    tab, t = tab.loc[common], t.loc[common]
+    if tab.index.is_unique:  # the customers of both, in the table's order (Arrow-hashed lookup)
+        pos = positions(t.index, tab.index)
+        tab, t = tab.iloc[np.flatnonzero(pos >= 0)], t.iloc[pos[pos >= 0]]
+    else:
+        common = tab.index.intersection(t.index)
+        tab, t = tab.loc[common], t.loc[common]
     rate = pd.to_numeric(t["purchase_rate"], errors="coerce").to_numpy(dtype=float)
     churn = pd.to_datetime(t["churn_date"], errors="coerce")
     alive = (churn.isna() | (churn > pd.Timestamp(end))).to_numpy()
@@ -270,7 +275,7 @@ def churn_truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[st
     (the end of the evaluation label window), for the customers scored at ``c_eval``."""
     t = truth.drop_duplicates("customer_id")
     churn_date = pd.DatetimeIndex(pd.to_datetime(t["churn_date"].to_numpy(), errors="coerce"))
-    pos = pd.Index(t["customer_id"]).get_indexer(customers)  # one lookup of every id
+    pos = positions(t["customer_id"], customers)  # one lookup of every id
     known = pos >= 0
     cd = churn_date[pos[known]]
     y = (cd.notna() & (cd <= end)).astype(int)

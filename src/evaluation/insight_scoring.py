@@ -209,7 +209,10 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     out["incident_magnitude_error_median"] = _median(inc_errors)
     out["incident_magnitude_n"] = len(inc_errors)
     out["by_type"] = {t: agg(rs) for t, rs in sorted(by_type.items())}
-    out["event_windows"] = _event_windows(ctx) if ctx.kpis_daily is not None else None
+    if "insight_windows" in ctx.ahead:  # computed beside the insights stage
+        out["event_windows"] = ctx.ahead["insight_windows"]
+    else:
+        out["event_windows"] = event_windows(ctx) if ctx.kpis_daily is not None else None
     out["per_event"] = rows
     out["definitions"] = (
         "per matched event, the episode best overlapping it; root cause: the "
@@ -223,7 +226,7 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
     return out
 
 
-def _event_windows(ctx: RunContext) -> dict[str, Any]:
+def event_windows(ctx: RunContext) -> dict[str, Any]:
     """The attribution engine alone: drivers and magnitude over each unexpected event's true
     window and primary KPI, as if detection had found it exactly (separates timing misses of the
     detectors from attribution errors of the insights)."""

@@ -16,6 +16,7 @@ import pandas as pd
 from analytics import pipeline as ap
 from analytics.config import AnalysisConfig
 from analytics.context import RunContext
+from analytics.schedule import beside
 
 from .oracle import stage_oracle
 from .scoring import build_scorecard, format_table
@@ -111,6 +112,16 @@ def stage_insight_scoring(ctx: RunContext) -> None:
         score_insights(ctx)
 
 
+@beside  # reads the KPIs, detections and truth only: runs beside the insights stage
+def stage_insight_windows(ctx: RunContext) -> None:
+    """Insight scoring's attribution over the true event windows, computed ahead (it does not
+    read the insights) into ``ctx.ahead``; ``insight_scoring`` reports it."""
+    if ctx.scorecard is not None and ctx.truth is not None and ctx.kpis_daily is not None:
+        from .insight_scoring import event_windows
+
+        ctx.ahead["insight_windows"] = event_windows(ctx)
+
+
 def stage_customer_scoring(ctx: RunContext) -> None:
     from .customer_scores import stage as score_customers
 
@@ -128,6 +139,8 @@ def _with_evaluation(stages: Sequence[tuple[str, ap.Stage]]) -> list[tuple[str, 
         elif name == "customers":
             out.append(("customer_scoring", stage_customer_scoring))  # scorecard["customers"]
         elif name == "insights":
+            # the event windows first (beside insights in the parallel path), then the scores
+            out.insert(-1, ("insight_windows", stage_insight_windows))
             out.append(("insight_scoring", stage_insight_scoring))  # scorecard["insights"]
     return out
 

@@ -123,6 +123,18 @@ class Event:
         )
 
 
+def _codes(values: list[Any]) -> tuple[np.ndarray, dict[Any, int]]:
+    """Integer codes of ``values`` (first-seen order) and the value -> code map."""
+    index: dict[Any, int] = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), np.intp, len(values))
+    return codes, index
+
+
+def _lookup(mapping: dict[str, float], index: dict[Any, int]) -> np.ndarray:
+    """``mapping``'s value per code of ``index`` (NaN where absent), as ``Series.map`` gives."""
+    return np.array([mapping.get(k, np.nan) for k in index], dtype=float)
+
+
 def match_matrix(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
                  min_effect: float, expected_events: bool = False) -> np.ndarray:
     """Boolean [incident, event]: incident matches the (unexpected) event. With
@@ -131,12 +143,13 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
     out = np.zeros((n, len(events)), dtype=bool)
     if not n:
         return out
-    start = np.array([i.start.value for i in incidents], dtype=np.int64)
-    end = np.array([i.end.value for i in incidents], dtype=np.int64)
-    kpi = pd.Series([i.kpi for i in incidents], dtype=object)
-    dim = np.array([i.dimension for i in incidents], dtype=object)
-    seg = np.array([i.segment for i in incidents], dtype=object)
-    up = np.array([i.direction == "up" for i in incidents])
+    start = np.fromiter((i.start.value for i in incidents), np.int64, n)
+    end = np.fromiter((i.end.value for i in incidents), np.int64, n)
+    # KPI, dimension and segment as codes: one small lookup per event instead of a map per row
+    kpi, kpis = _codes([i.kpi for i in incidents])
+    dim, dims = _codes([i.dimension for i in incidents])
+    seg, segs = _codes([i.segment for i in incidents])
+    up = np.fromiter((i.direction == "up" for i in incidents), bool, n)
     sign = np.where(up, 1.0, -1.0)
     for j, ev in enumerate(events):
         if ev.expected != expected_events:
@@ -149,17 +162,18 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
         allowed = np.ones(n, dtype=bool)
         exact = np.zeros(n, dtype=bool)
         for d, v in ev.scope.items():
-            in_dim = dim == d
-            allowed &= ~in_dim | (seg == v)
-            exact |= in_dim & (seg == v)
-        eff = kpi.map(ev.effects).to_numpy(float) * sign
+            in_dim = dim == dims.get(d, -1)
+            in_seg = seg == segs.get(v, -1)
+            allowed &= ~in_dim | in_seg
+            exact |= in_dim & in_seg
+        eff = _lookup(ev.effects, kpis)[kpi] * sign
         if ev.scope_effects:
-            eff = np.where(exact, kpi.map(ev.scope_effects).to_numpy(float) * sign, eff)
+            eff = np.where(exact, _lookup(ev.scope_effects, kpis)[kpi] * sign, eff)
             need = min_effect
         else:  # no in-slice effects recorded: inside the scoped slice any move the right way counts
             need = np.where(exact, 1e-12, min_effect)
         ok = np.nan_to_num(eff, nan=-np.inf) >= need
-        is_primary = (kpi == ev.primary_kpi).to_numpy()
+        is_primary = kpi == kpis.get(ev.primary_kpi, -1)
         if ev.primary_direction in ("up", "down"):
             ok |= is_primary & (up == (ev.primary_direction == "up"))
         else:

@@ -179,16 +179,20 @@ def _memoized(cls: type) -> type:
 
 @contextmanager
 def _memoized_detectors() -> Iterator[None]:
-    """Swap the detector registry for memoized subclasses while one cell runs (then restore)."""
+    """Swap the detector registry and the oracle's implementations for memoized subclasses while
+    one cell runs (then restore)."""
     from analytics.detectors import REGISTRY
+    from evaluation.oracle import IMPLEMENTATIONS  # the oracle: same world, same output
 
-    saved = dict(REGISTRY)
-    REGISTRY.update({t: _memoized(c) for t, c in saved.items()})
+    saved = [(reg, dict(reg)) for reg in (REGISTRY, IMPLEMENTATIONS)]
+    for reg, classes in saved:
+        reg.update({t: _memoized(c) for t, c in classes.items()})
     try:
         yield
     finally:
-        REGISTRY.clear()
-        REGISTRY.update(saved)
+        for reg, classes in saved:
+            reg.clear()
+            reg.update(classes)
 
 
 def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> dict[str, Any]:

@@ -138,11 +138,45 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _warm_worker() -> None:
+    """A forked worker's start: one BLAS/OpenMP thread (WORKER_ENVIRON's effect, which a fork's
+    already-loaded libraries no longer read from the environment)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=1)
+
+
+def _preload() -> bool:
+    """Import the cell's backend (simulator, loaders, pipeline, scoring) here, before the pool
+    forks: every worker then starts with it loaded instead of importing it afresh (~1 s of
+    start-up per worker). False where it cannot (a fake backend's import errors, no fork) or
+    should not (``SHOCKLAB_POOL_START=spawn``)."""
+    if ("fork" not in multiprocessing.get_all_start_methods()
+            or os.environ.get("SHOCKLAB_POOL_START", "fork") != "fork"):
+        return False
+    try:
+        import analytics.loading  # noqa: F401
+        import evaluation.pipeline  # noqa: F401
+        import evaluation.truth  # noqa: F401
+        import simulation.api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str | None
            ) -> Iterator[dict[str, Any]]:
-    # spawn: no inherited threads/locks from the parent (tqdm, logging), same as Dask's nanny.
-    # Workers start during submit(), so they see WORKER_ENVIRON; this process keeps its own.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    # fork, with the backend preloaded: warm workers (results do not depend on the start
+    # method: a cell reads its task only). Without fork: spawn, a fresh interpreter that sees
+    # WORKER_ENVIRON (workers start during submit()); this process keeps its own environment.
+    if _preload():
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_warm_worker,
+                                   mp_context=multiprocessing.get_context("fork"))
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers,
+                                   mp_context=multiprocessing.get_context("spawn"))
     try:
         with _environ(WORKER_ENVIRON):
             futures = {pool.submit(cell_fn, t): t for t in tasks}

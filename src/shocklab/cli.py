@@ -20,6 +20,7 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import ShockLabError
 
@@ -177,6 +178,27 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a CLI process with ``code``, skipping the interpreter's teardown: it frees every
+    object one by one (~0.2-0.8 s after an analysis or a generation on a quiet machine, seconds
+    under load) when everything has been written already. The atexit handlers still run
+    (logging's flush and close among them) and stdio is flushed first. With another non-daemon
+    thread still alive, the normal ``sys.exit`` (which waits for it) instead. For the scripts'
+    ``__main__`` only: ``run_cli`` itself returns, so tests may call it in-process."""
+    import atexit
+
+    if any(t is not threading.current_thread() and not t.daemon and t.is_alive()
+           for t in threading.enumerate()):
+        sys.exit(code)
+    try:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+    except BaseException:  # noqa: BLE001 — whatever went wrong, the normal way out
+        sys.exit(code)
+    os._exit(code)
 
 
 def _internal(exc: BaseException, debug: bool) -> int:

@@ -11,6 +11,7 @@ other code imports from here (``Run``, ``Setup``, ``build_setup``, ``levers_for`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -48,11 +49,17 @@ class World:
         return truth_records(self.truth)
 
 
-def simulate(cfg: SimulationConfig) -> World:
+def simulate(cfg: SimulationConfig,
+             on_actual: Callable[[SimulationConfig, Setup, Run], None] | None = None) -> World:
+    """The world of ``cfg``. ``on_actual(cfg, setup, actual)`` is called as soon as the actual
+    run exists, before the counterfactual twins (``simulation.io`` starts writing the
+    observable tables there)."""
     setup = build_setup(cfg)
     D = setup.shape[0]
     events = resolve_events(cfg)
     actual = simulate_run(setup, levers_for(setup, events), with_customers=True)
+    if on_actual is not None:
+        on_actual(cfg, setup, actual)
     truth, runs = unexpected_truth(setup, events, actual)
     truth = sorted(truth + planned_truth(setup), key=lambda t: (t.start, t.event_id))
     twin0 = runs[frozenset()]

@@ -8,6 +8,9 @@ of the signup that day (customers of the initial base signed up before the perio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,8 @@ from shocklab.hashing import canonical_json, sha256_file
 
 from . import calendar as cal
 from . import noise_model
-from .config import config_hash
-from .engine import STATUS, World
+from .config import SimulationConfig, config_hash
+from .engine import STATUS, Run, Setup, World
 
 ID_DAY = 1_000_000
 FORMATS = ("csv", "parquet")
@@ -37,8 +40,12 @@ def _yyyymmdd(start: pd.Timestamp, day: np.ndarray) -> np.ndarray:
 
 
 def _customer_ids(world: World) -> np.ndarray:
-    cust = world.actual.customers
-    return _yyyymmdd(pd.Timestamp(world.cfg.period.start), cust.signup_day) * ID_DAY + cust.seq
+    return _ids_of(world.cfg, world.actual)
+
+
+def _ids_of(cfg: SimulationConfig, run: Run) -> np.ndarray:
+    cust = run.customers
+    return _yyyymmdd(pd.Timestamp(cfg.period.start), cust.signup_day) * ID_DAY + cust.seq
 
 
 def _cat(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> pd.Categorical:
@@ -46,14 +53,17 @@ def _cat(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> pd.Categorica
 
 
 def tables(world: World) -> dict[str, pd.DataFrame]:
-    s = world.setup
-    run = world.actual
+    return observed_tables(world.cfg, world.setup, world.actual)
+
+
+def observed_tables(cfg: SimulationConfig, s: Setup, run: Run) -> dict[str, pd.DataFrame]:
+    """The observable tables: they depend on the actual run only (not on the twins or truth)."""
     cust = run.customers
-    start = pd.Timestamp(world.cfg.period.start)
+    start = pd.Timestamp(cfg.period.start)
     channels, countries = s.grid.channels, s.grid.countries
     D, C, K = s.shape
 
-    customer_id = _customer_ids(world)
+    customer_id = _ids_of(cfg, run)
     order_day = start + pd.to_timedelta(run.o_day, unit="D")
     order_rank = np.arange(run.o_day.size) - np.searchsorted(run.o_day, run.o_day, side="left") + 1
     order_id = _yyyymmdd(start, run.o_day) * ID_DAY + order_rank
@@ -99,7 +109,7 @@ def tables(world: World) -> dict[str, pd.DataFrame]:
         "website_traffic": traffic,
         "orders": orders,
         "order_items": items,
-        "marketing_calendar": cal.marketing_calendar_table(world.cfg),
+        "marketing_calendar": cal.marketing_calendar_table(cfg),
     }
 
 
@@ -169,32 +179,61 @@ WRITERS = 2
 
 def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str, Any]:
     """Write the data directory atomically; returns the manifest."""
+    with data_dir_writer(out, fmt) as w:
+        w.observed(world.cfg, world.setup, world.actual)
+        return w.finish(world)
+
+
+@contextmanager
+def data_dir_writer(out: str | Path, fmt: str = "csv") -> Iterator[DataDirWriter]:
+    """A data directory being written (atomically: it appears at ``out`` only when the block
+    ends without an error). ``observed`` starts writing the observable tables as soon as the
+    actual run exists, ``finish`` adds the truth and the manifest: ``simulation.api.generate``
+    simulates the counterfactual twins between the two, while the tables are being written."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}")
-    from concurrent.futures import ThreadPoolExecutor
-
-    obs = tables(world)
     with atomic_dir(out) as tmp:
         # pyarrow's writers and sha256 release the GIL: the tables are written (and hashed) on
-        # two threads, the largest first, while this thread builds the truth tables; every file's
-        # bytes are the same as written one after another. On an error or a signal here, queued
-        # writes are cancelled and running ones finish before atomic_dir removes the directory.
+        # two threads, the largest first, while this thread simulates the twins and builds the
+        # truth tables; every file's bytes are the same as written one after another. On an
+        # error or a signal here, queued writes are cancelled and running ones finish before
+        # atomic_dir removes the directory.
         pool = ThreadPoolExecutor(max_workers=WRITERS)
         try:
-            def job(df: pd.DataFrame, stem: Path, fmt: str, float_format: str | None = None):
-                return pool.submit(_write_hashed, df, stem, fmt, float_format)
-
-            jobs = [job(obs[name], tmp / name, fmt)
-                    for name in sorted(obs, key=lambda n: -obs[n].size)]
-            truth = truth_tables(world)
-            (tmp / "truth").mkdir()
-            for name in ("baseline_daily", "counterfactual_daily", "customers"):
-                # truth tables are always CSV: small, and read by people as often as by code
-                jobs.append(job(truth[name], tmp / "truth" / name, "csv",
-                                "%.10g" if name == "baseline_daily" else None))
-            digests = dict(j.result() for j in jobs)
+            yield DataDirWriter(tmp, fmt, pool)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DataDirWriter:
+    """Files of one data directory, written on a thread pool (see ``data_dir_writer``)."""
+
+    def __init__(self, tmp: Path, fmt: str, pool: ThreadPoolExecutor) -> None:
+        self.tmp, self.fmt, self.pool = tmp, fmt, pool
+        self.jobs: list[Future] = []
+        self.row_counts: dict[str, int] = {}
+
+    def _job(self, df: pd.DataFrame, stem: Path, fmt: str,
+             float_format: str | None = None) -> None:
+        self.jobs.append(self.pool.submit(_write_hashed, df, stem, fmt, float_format))
+
+    def observed(self, cfg: SimulationConfig, setup: Setup, actual: Run) -> None:
+        """Start writing the observable tables (products, customers, traffic, orders, …)."""
+        obs = observed_tables(cfg, setup, actual)
+        self.row_counts = {name: int(len(df)) for name, df in obs.items()}
+        for name in sorted(obs, key=lambda n: -obs[n].size):
+            self._job(obs[name], self.tmp / name, self.fmt)
+
+    def finish(self, world: World) -> dict[str, Any]:
+        """The truth tables, events, noise model and manifest; waits for every file."""
+        tmp, fmt = self.tmp, self.fmt
+        truth = truth_tables(world)
+        (tmp / "truth").mkdir()
+        for name in ("baseline_daily", "counterfactual_daily", "customers"):
+            # truth tables are always CSV: small, and read by people as often as by code
+            self._job(truth[name], tmp / "truth" / name, "csv",
+                      "%.10g" if name == "baseline_daily" else None)
+        digests = dict(j.result() for j in self.jobs)
         files = list(digests)
         noise_path = tmp / "truth" / "noise_model.json"
         noise_path.write_text(canonical_json(noise_model.noise_params(world.cfg)), encoding="utf-8")
@@ -216,7 +255,7 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
             "channels": list(world.cfg.channels),
             "countries": list(world.cfg.countries),
             "categories": list(world.cfg.products.categories),
-            "row_counts": {name: int(len(df)) for name, df in obs.items()},
+            "row_counts": self.row_counts,
             "events": {
                 "unexpected": sum(not e["expected"] for e in truth["events"]),
                 "expected": sum(bool(e["expected"]) for e in truth["events"]),
@@ -231,4 +270,4 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
         (tmp / "truth" / "config.json").write_text(
             canonical_json(world.cfg.model_dump(mode="json")), encoding="utf-8"
         )
-    return manifest
+        return manifest

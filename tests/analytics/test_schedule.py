@@ -37,14 +37,18 @@ def _run_json(path: Path) -> dict:
     return doc
 
 
-def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("worker_done", [False, True])
+def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_path, monkeypatch,
+                                                                worker_done):
+    # the early KPI plots: all drawn while the worker runs, or (worker done) all beside insights
+    monkeypatch.setattr(schedule._Worker, "finished", lambda self: worker_done)
     seq, par = tmp_path / "seq", tmp_path / "par"
     assert _analyse(synth_dir, seq, "0", monkeypatch) == 0
     assert _analyse(synth_dir, par, "1", monkeypatch) == 0
     files = sorted(p.relative_to(seq) for p in seq.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(par) for p in par.rglob("*") if p.is_file())
     assert any(f.parts[0] == "customers" for f in files)  # the branch wrote its files
-    assert Path("plots/kpi_revenue.png") in files  # drawn early by the parent
+    assert Path("plots/kpi_revenue.png") in files  # an early plot
     for f in files:
         if f.name != "run.json":
             assert (seq / f).read_bytes() == (par / f).read_bytes(), f
@@ -52,6 +56,9 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_p
     assert a == b
     timings = json.loads((par / "run.json").read_text())["timings_seconds"]
     assert "parallel.wait" in timings and "customers.rfm" in timings  # merged from the worker
+    # the tables were written, and insight scoring's event windows computed, beside insights
+    assert {"outputs.tables", "insight_windows", "parallel.wait_side"} <= set(timings)
+    assert ("report.early_beside" in timings) is worker_done
     assert "parallel.wait" not in json.loads((seq / "run.json").read_text())["timings_seconds"]
 
 
@@ -160,3 +167,37 @@ def test_a_stale_log_handler_with_a_closed_stream_does_not_stop_the_fork(tmp_pat
     finally:
         logging.getLogger("shocklab").removeHandler(handler)
     assert ctx.customers["pid"] != os.getpid()
+
+
+@pytest.mark.parametrize(("parallel", "side"), [("0", "1"), ("1", "1"), ("1", "0")])
+def test_beside_stages_run_next_to_the_first_stage_after_the_join(tmp_path, monkeypatch,
+                                                                  parallel, side):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", parallel)
+    monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", side)  # 0: beside stages in order, here
+
+    @schedule.beside
+    def windows(ctx):
+        ctx.ahead["w"] = os.getpid()
+
+    def scoring(ctx):
+        ctx.scorecard["w"] = ctx.ahead["w"]   # merged before the stage after insights
+
+    stages = _stages([])
+    stages[-1:-1] = [("windows", windows)]
+    ctx = schedule.run_stages(_ctx(tmp_path), [*stages, ("scoring", scoring)], _run_one)
+    assert (ctx.scorecard["w"] != os.getpid()) is (parallel == side == "1")
+    assert ctx.insights["customers"] == ctx.customers["pid"]
+
+
+def test_side_worker_errors_surface_in_the_parent(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+
+    @schedule.beside
+    def windows(ctx):
+        raise OSError(28, "No space left on device")
+
+    stages = _stages([])
+    stages[-1:-1] = [("windows", windows)]
+    with pytest.raises(OSError, match="No space") as info:
+        schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert any("side worker" in n for n in getattr(info.value, "__notes__", []))

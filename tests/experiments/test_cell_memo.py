@@ -29,19 +29,20 @@ def _analysis(threshold: float) -> dict:
 
 def test_memoized_cells_equal_fresh_analyses(world, monkeypatch):
     from analytics.detectors import REGISTRY
+    from evaluation.oracle import IMPLEMENTATIONS
     from evaluation.pipeline import STAGES, analyse
 
     scoring = [s for s in STAGES if s[0] in cell.SCORING_STAGES]
     monkeypatch.setattr(cell, "_WORLDS", type(cell._WORLDS)())
     monkeypatch.setattr(cell, "_DETECTIONS", type(cell._DETECTIONS)())
-    registry = dict(REGISTRY)
+    registry, oracles = dict(REGISTRY), dict(IMPLEMENTATIONS)
     first = cell.analyse_for_scorecard(world, _analysis(3.0))     # fills the memos
     assert len(cell._WORLDS) == 1 and len(cell._DETECTIONS) >= 2
     again = cell.analyse_for_scorecard(world, _analysis(3.0))  # every detector from the memo
     other = cell.analyse_for_scorecard(
         world, _analysis(2.0)
     )  # rolling_zscore recomputed, others reused
-    assert REGISTRY == registry                                   # the registry is restored
+    assert REGISTRY == registry and IMPLEMENTATIONS == oracles    # the registries are restored
     assert first == again == analyse(world, _analysis(3.0), stages=scoring)
     assert other == analyse(world, _analysis(2.0), stages=scoring)
     assert other != first   # the threshold matters, so a wrong reuse would show

@@ -54,6 +54,19 @@ def test_serial_local_and_dask_give_identical_results(write_experiment, tmp_path
     pd.testing.assert_frame_equal(ident, on_disk, check_exact=True, check_dtype=False)
 
 
+def test_forked_and_spawned_local_workers_agree(write_experiment, tmp_path, monkeypatch):
+    """The local pool forks warm workers (the backend preloaded); a fresh interpreter per worker
+    (SHOCKLAB_POOL_START=spawn) gives the same records."""
+    exp = load_experiment(write_experiment(grid=GRID, seeds={"count": 2, "start": 5}))
+    forked = _run(exp, tmp_path / "fork", executor="local", workers=2)
+    monkeypatch.setenv("SHOCKLAB_POOL_START", "spawn")
+    spawned = _run(exp, tmp_path / "spawn", executor="local", workers=2)
+    assert (forked.results["status"] == "ok").all() and len(forked.results) == 12
+    pd.testing.assert_frame_equal(forked.results.drop(columns=IDENTITY_EXCLUDED),
+                                  spawned.results.drop(columns=IDENTITY_EXCLUDED),
+                                  check_exact=True)
+
+
 def test_cache_hit_skips_generation(write_experiment, tmp_path):
     # 3 thresholds (analysis only) x 2 seeds share 2 worlds
     exp = load_experiment(
