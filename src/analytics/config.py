@@ -103,7 +103,7 @@ class ExternalConfig(_Strict):
         "Student-t)",
     )
     sensitivity: float | None = Field(
-        1.0,
+        10.0,
         gt=0,
         le=90,
         description="expected false alerts per series per 90 days on --kpis input "
