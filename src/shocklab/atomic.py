@@ -246,12 +246,17 @@ def atomic_dir(
     with _target_lock(target.parent, target.name):
         recover(target)
         check_replaceable(target, force)
+        committed = False
+        tmp: Path | None = None
         try:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-            os.chmod(tmp, _default_mode())  # mkdtemp makes 0700; outputs get the usual mode
-        except OSError as exc:
-            raise InputError(f"{target}: cannot create output directory ({exc.strerror})") from None
-        try:
+            # everything from here to the rename is inside one try: a signal (SIGTERM is raised
+            # as an exception in the main thread) anywhere in it removes the temporary directory
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+                os.chmod(tmp, _default_mode())  # mkdtemp makes 0700; outputs get the usual mode
+            except OSError as exc:
+                raise InputError(
+                    f"{target}: cannot create output directory ({exc.strerror})") from None
             yield tmp
             from . import __version__
             if marker:
@@ -260,20 +265,20 @@ def atomic_dir(
                     + "\n",
                     encoding="utf-8",
                 )
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        old = None
-        try:
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}"
-                _rename(target, old)
-            _rename(tmp, target)
-        except OSError:
-            if old is not None and old.exists() and not target.exists():
-                _rename(old, target)
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            old = None
+            try:
+                if target.exists():
+                    old = target.parent / f".{target.name}.old-{os.getpid()}"
+                    _rename(target, old)
+                _rename(tmp, target)
+                committed = True
+            except OSError:  # a kill between the renames is repaired by the next run's recover()
+                if old is not None and old.exists() and not target.exists():
+                    _rename(old, target)
+                raise
+        finally:
+            if not committed and tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
