@@ -64,9 +64,17 @@ def assign_actions(customers: pd.DataFrame, cfg: ActionsConfig) -> pd.DataFrame:
             conds[idx[first]].tolist(), names[seg_code[first]],
             (k_risk[first] / 100).tolist(), v_pct[first].tolist(), strict=True)
     ], dtype=object)
+    # string columns: the few distinct strings are converted once and taken per customer (the
+    # same str columns as converting one Python object per customer)
+    ids = customers["customer_id"]
     return pd.DataFrame({
-        "customer_id": customers["customer_id"].to_numpy(),
-        "action": actions[idx],
+        "customer_id": ids.array if isinstance(ids.dtype, pd.StringDtype) else ids.to_numpy(),
+        "action": _strings(actions).take(np.where(idx >= 0, idx, len(actions) - 1)),
         "rule": np.where(idx >= 0, idx, -1),
-        "reason": reasons[inv.ravel()],
+        "reason": _strings(reasons).take(inv.ravel()),
     })
+
+
+def _strings(a: np.ndarray):
+    """The column a DataFrame makes of object array ``a`` (str dtype), as an array to take from."""
+    return pd.Series(a).array

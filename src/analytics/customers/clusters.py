@@ -97,7 +97,9 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClustersConfig, random_state: int) -> C
 
 
 def _fit_clusters(rfm: pd.DataFrame, cfg: ClustersConfig, random_state: int) -> ClusterResult:
-    rfm = rfm.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    if not rfm["customer_id"].is_monotonic_increasing:  # the stage's table already is sorted
+        rfm = rfm.sort_values("customer_id", kind="stable")
+    rfm = rfm.reset_index(drop=True)
     n = len(rfm)
     scaler = StandardScaler()
     x = scaler.fit_transform(_features(rfm))

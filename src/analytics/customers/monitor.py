@@ -36,7 +36,6 @@ from .config import MonitorConfig, PopulationConfig, RfmConfig, ShortfallConfig
 from .rfm import (
     activity_clock,
     as_day,
-    distinct,
     int_reference,
     int_scores_against,
     overdue_ratio,
@@ -235,10 +234,15 @@ def _counts_closed_form(
     t_idx = np.arange(n)[:, None] * k
     now_flat, base_flat = np.zeros(n * k), np.zeros(n * k)
     key = f_cls[f_row] * lookup.n_regions + reg
+    # pieces grouped by key with one stable sort: each group is a slice, in the same order as a
+    # boolean mask per group would pick it (one pass instead of four per group)
+    by_key = np.argsort(key, kind="stable")
+    key, lo, hi, si_row = key[by_key], lo[by_key], hi[by_key], si_row[by_key]
+    edges = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True]) if len(key) else []
     cum = np.zeros((n, S + 1), dtype=np.int64)
-    for g in distinct(key):
-        m = key == g
-        np.cumsum(table(lo[m], hi[m], si_row[m], S), axis=1, out=cum[:, 1:])
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        g = key[a]
+        np.cumsum(table(lo[a:b], hi[a:b], si_row[a:b], S), axis=1, out=cum[:, 1:])
         fg, rg = f_cols[g // lookup.n_regions], g % lookup.n_regions
         seg = seg_of[sc[None, :], fg[:, None], rg]  # (day, R score 1..5) -> segment
         band = cum[rows, stop] - cum[rows, start]

@@ -177,10 +177,10 @@ def _run(ctx: RunContext) -> None:
     if cfg.monitor.enabled:
         state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
             DAILY_STATE if as_of is not None else out / "monitor.sqlite"
-        with MonitorStore(state) as store:
-            disp = _dispatcher(
-                cfg, out, store, persistent=bool(cfg.monitor.state_path) or as_of is not None
-            )
+        persistent = bool(cfg.monitor.state_path) or as_of is not None
+        # a run directory's own monitor file is this run's record: no fsync per transaction
+        with MonitorStore(state, durable=persistent) as store:
+            disp = _dispatcher(cfg, out, store, persistent=persistent)
             ns = namespace_of(ctx)
             if as_of is not None:
                 mon = monitor.daily(valid, as_of, cfg.monitor, cfg.rfm, store, disp, ns)

@@ -56,15 +56,17 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
     # sort by (day, customer) keeping the input order within ties: one stable int64 argsort
     idx = np.argsort((day - day.min(initial=0)) * (len(uniques) + 1) + codes, kind="stable")
-    out = out.iloc[idx].reset_index(drop=True)
+    for c in extra:  # categorical before the reordering take: codes move, not strings
+        if not isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype("category")
+    # the string ids are not reordered: they come back below as categorical (codes = ``cust``)
+    out = out.drop(columns="customer_id").iloc[idx].reset_index(drop=True)
     out["day"] = day[idx]
     out["cust"] = codes[idx].astype(np.int64)
     # categorical ids (codes = ``cust``): per-customer tables take their ids from the categories
     # instead of converting half a million strings each time
-    out["customer_id"] = pd.Categorical.from_codes(out["cust"].to_numpy(), categories=uniques)
-    for c in extra:
-        if not isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype("category")
+    out.insert(1, "customer_id",
+               pd.Categorical.from_codes(out["cust"].to_numpy(), categories=uniques))
     out.attrs[VALID_MARK] = True
     return out
 

@@ -97,7 +97,10 @@ class _SqliteFile:
     what = "state file"
     migrations: list[str] = []
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, durable: bool = True):
+        """``durable=False``: no fsync per transaction (``PRAGMA synchronous = OFF``), for a file
+        that is one run's record (a crash means rerunning the run, not recovering the file);
+        the file's bytes are the same either way."""
         self.path = str(path)
         if self.path != ":memory:":
             try:
@@ -109,6 +112,8 @@ class _SqliteFile:
         try:
             self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
             self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if not durable:
+                self.conn.execute("PRAGMA synchronous = OFF")
             self.migrate()
         except sqlite3.Error as exc:
             raise _sqlite_error(self.path, exc, self.what) from None
