@@ -182,31 +182,30 @@ def main(argv: list[str] | None = None) -> int:
     from analytics.outputs import write_outputs
     from analytics.pipeline import data_hash, run_id, select_detectors
     from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
-    from evaluation.truth import attach, find_truth
+    from evaluation.truth import attach
 
     cfg = load_analysis_config(args.config, args.overrides)
     extra_files: list[Path] = []
     t_load = time.perf_counter()
+    # the truth goes to the evaluation stages only (docs/ARCHITECTURE.md import rule 3)
     if args.kpis:
         from analytics.external import external_profile, load_kpis_file
+        from evaluation.labels import labels_truth
         ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout,
                             step=args.step)
         # config `external`: settings for real series only
         cfg = external_profile(cfg, ds.ingest.get("step_seconds"))
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
+        truth = labels_truth(args.events, ds) if args.events else None
+        t_load = round(time.perf_counter() - t_load, 3)
     elif args.transactions:
         from analytics.transactions import load_transactions
         ds = load_transactions(args.transactions, date_format=args.date_format)
         extra_files = [Path(args.transactions)]
+        truth = None  # a real transactions file has no truth
+        t_load = round(time.perf_counter() - t_load, 3)
     else:
-        ds, truth, t_load = ahead.result()
-    # the truth goes to the evaluation stages only (docs/ARCHITECTURE.md import rule 3)
-    if args.kpis:
-        from evaluation.labels import labels_truth
-        truth = labels_truth(args.events, ds) if args.events else None
-    elif args.transactions:
-        truth = find_truth(None)
-    t_load = round(time.perf_counter() - t_load, 3) if ahead is None else t_load
+        ds, truth, t_load = ahead.result()  # read on a thread since the start (_read_ahead)
     names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
     if args.detectors is not None and not names:
         raise InputError("--detectors: give at least one name")

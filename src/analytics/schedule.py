@@ -36,6 +36,7 @@ the sum of the two processes' memory.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import logging
 import os
@@ -105,6 +106,7 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     return ctx
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
         import ctypes

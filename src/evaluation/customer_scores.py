@@ -43,6 +43,7 @@ from analytics.context import RunContext
 # the one reliability curve, shared with the churn model's calibration
 from analytics.customers.churn import reliability
 from analytics.customers.plots import reliability_curve
+from analytics.customers.rfm import valid_mask
 from analytics.kpis import positions
 from shocklab.hashing import canonical_json, json_ready
 
@@ -101,11 +102,8 @@ def end_intensity_factor(truth: pd.DataFrame, customers: pd.DataFrame | None,
     not a returning one)."""
     if customers is None or not {"customer_id", "signup_date", "country"} <= set(customers):
         return None
-    # the valid orders (a known customer, not cancelled: rfm.valid_orders' rule) as
-    # (customer, day) codes, without building the sorted frame
-    keep = orders["customer_id"].notna()
-    if "status" in orders.columns:
-        keep &= orders["status"].astype("string").str.lower().ne("cancelled").fillna(True)
+    # the valid orders as (customer, day) codes, without building the sorted frame
+    keep = valid_mask(orders)
     if not keep.any():
         return None
     o = orders.loc[keep, ["customer_id", "order_date"]]

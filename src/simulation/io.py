@@ -39,10 +39,6 @@ def _yyyymmdd(start: pd.Timestamp, day: np.ndarray) -> np.ndarray:
     return table[day - lo]
 
 
-def _customer_ids(world: World) -> np.ndarray:
-    return _ids_of(world.cfg, world.actual)
-
-
 def _ids_of(cfg: SimulationConfig, run: Run) -> np.ndarray:
     cust = run.customers
     return _yyyymmdd(pd.Timestamp(cfg.period.start), cust.signup_day) * ID_DAY + cust.seq
@@ -50,10 +46,6 @@ def _ids_of(cfg: SimulationConfig, run: Run) -> np.ndarray:
 
 def _cat(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes.astype(np.int64), categories=list(names))
-
-
-def tables(world: World) -> dict[str, pd.DataFrame]:
-    return observed_tables(world.cfg, world.setup, world.actual)
 
 
 def observed_tables(cfg: SimulationConfig, s: Setup, run: Run) -> dict[str, pd.DataFrame]:
@@ -117,7 +109,7 @@ def truth_tables(world: World) -> dict[str, Any]:
     cust = world.actual.customers
     start = pd.Timestamp(world.cfg.period.start)
     D = world.setup.shape[0]
-    customer_id = _customer_ids(world)
+    customer_id = _ids_of(world.cfg, world.actual)
     churned = cust.churn_day < D
     # text columns as categoricals (a label per distinct day / tier, not per customer): the CSV
     # writer decodes them, so the bytes are those of the plain strings

@@ -20,6 +20,15 @@ OPTIONAL_COLUMNS = ("channel",)  # kept when present (categorical): the monitor'
 VALID_MARK = "shocklab.valid_orders"  # attrs flag: the frame is already valid_orders' output
 
 
+def valid_mask(orders: pd.DataFrame) -> pd.Series:
+    """The rows that count for customer models: a known customer and a status other than
+    cancelled (the rule of ``valid_orders``, also used where the sorted frame is not needed)."""
+    keep = orders["customer_id"].notna()
+    if "status" in orders.columns:
+        keep &= orders["status"].astype("string").str.lower().ne("cancelled").fillna(True)
+    return keep
+
+
 def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     """Orders that count for customer models: a known customer and a status other than cancelled.
 
@@ -42,9 +51,7 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
         raise InputError(
             f"orders: missing column(s) {', '.join(missing)} needed for customer models"
         )
-    keep = orders["customer_id"].notna()
-    if "status" in orders.columns:
-        keep &= orders["status"].astype("string").str.lower().ne("cancelled").fillna(True)
+    keep = valid_mask(orders)
     extra = [c for c in OPTIONAL_COLUMNS if c in orders.columns]
     out = orders.loc[keep, list(ORDER_COLUMNS) + extra].copy()
     out.attrs = {}
