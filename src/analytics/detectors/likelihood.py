@@ -75,7 +75,8 @@ class LikelihoodConfig(LikelihoodSettings, DetectorConfig):
         False, description="off unless `external.likelihood` wraps the voters of --kpis input"
     )
     inner: dict[str, Any] | None = Field(
-        None, description="settings of the wrapped detector (as under `detectors`)"
+        default_factory=lambda: {"type": "rolling_zscore"},
+        description="settings of the wrapped detector (as under `detectors`)",
     )
 
 
