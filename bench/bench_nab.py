@@ -187,6 +187,9 @@ CV_CATEGORIES = ("artificialWithAnomaly", "realAWSCloudwatch", "realAdExchange",
 
 def _extra_key(detectors: dict) -> str | None:
     """The CV_GRID "extra" value of an ``external.detectors`` mapping (None: not on the grid)."""
+    detectors = {n: d for n, d in detectors.items()   # a detector switched off is no extra
+                 if getattr(d, "enabled", True) or "enabled" not in getattr(d, "model_fields_set",
+                                                                           {"enabled"})}
     if not detectors:
         return "none"
     if len(detectors) != 1:

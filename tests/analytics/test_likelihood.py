@@ -102,11 +102,18 @@ def test_external_likelihood_wraps_the_voters_of_kpis_input_only():
     cfg = load_analysis_config(None, ["external.likelihood={window_days: 3}"])
     assert cfg.detectors["rolling_zscore"].type == "rolling_zscore"   # store runs: untouched
     ext = external_profile(cfg, 300.0)
-    for name in cfg.voting_detectors():
+    assert "rolling_zscore" in ext.voting_detectors()
+    for name in ext.voting_detectors():
         d = ext.detectors[name]
         assert d.type == "likelihood" and d.enabled and d.window_days == 3
         assert d.inner["type"] == cfg.detectors[name].type
     assert set(ext.voting_detectors()) == set(cfg.voting_detectors())
+    off = load_analysis_config(None, [
+        "external.likelihood={}",
+        "external.detectors={isolation_forest: {type: isolation_forest, enabled: false}}"])
+    ext = external_profile(off, 300.0)   # a voter switched off is not wrapped, and does not vote
+    assert ext.detectors["isolation_forest"].type == "isolation_forest"
+    assert "isolation_forest" not in ext.voting_detectors()
 
 
 @pytest.mark.parametrize("inner", [None, {"kind": "x"}, {"type": "likelihood"}, {"type": "nope"}])

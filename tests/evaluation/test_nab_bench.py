@@ -48,3 +48,11 @@ def test_likelihood_key_of_external_likelihood():
     assert bench_nab._likelihood_key(cfg.external.likelihood) == "default"
     cfg = load_analysis_config(None, ["external.likelihood={window_days: 2}"])
     assert bench_nab._likelihood_key(cfg.external.likelihood) == "?"   # off the grid
+
+
+def test_a_detector_switched_off_is_no_extra():
+    cfg = load_analysis_config(
+        None, ["external.detectors={isolation_forest: {type: isolation_forest, enabled: false}}"])
+    assert bench_nab._extra_key(cfg.external.detectors) == "none"
+    cfg = load_analysis_config(None, ["external.detectors={x: {type: level_shift}}"])
+    assert bench_nab._extra_key(cfg.external.detectors) == "level_shift"   # added: switched on
