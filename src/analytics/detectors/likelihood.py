@@ -9,12 +9,13 @@ needs a larger score than a quiet one, while a quiet series is judged exactly as
 
 For each series and period ``t``, with ``s`` the wrapped detector's calibrated score:
 
-1. evidence ``m_t``: the mean of ``min(|s|, cap)`` over the last ``short`` periods (1 = the
-   point alone; more asks for persistence, as numenta's short averaging window does);
-2. the *recent distribution*: mean ``mu_t`` and standard deviation ``sd_t`` of ``m`` over the
-   previous ``window_days`` days (``t`` itself excluded; periods without an opinion — a score of
-   exactly 0 — left out), once ``min_history`` such periods exist; the cap keeps one past event
-   from raising the bar for a week, while a habit of spikes does raise it;
+1. evidence ``m_t``: the mean of ``|s|`` over the last ``short`` periods (1 = the point alone;
+   more asks for persistence, as numenta's short averaging window does);
+2. the *recent distribution*: mean ``mu_t`` and standard deviation ``sd_t`` of the same evidence
+   computed on ``min(|s|, cap)``, over the previous ``window_days`` days (``t`` itself excluded;
+   periods without an opinion — a score of exactly 0 — left out), once ``min_history`` such
+   periods exist; the cap keeps one past event from raising the bar for a week, while a habit of
+   bursts does raise it;
 3. ``p_fit = P(N(0, 1) >= (m_t - mu_t) / sd_t)`` (numenta's Gaussian tail on its own scores) and
    the nominal two-sided ``p_null = 2 (1 - Phi(|s_t|))`` of the calibrated score;
 4. the output score is ``sign(s_t) Phi^-1(1 - max(p_null, p_fit) / 2)``.
@@ -64,8 +65,8 @@ class LikelihoodSettings(BaseModel):
     )
     cap: float = Field(
         10.0, gt=0, le=MAX_SCORE,
-        description="|score| is capped here before averaging and before entering the recent "
-        "distribution",
+        description="past |scores| are capped here before they enter the recent distribution "
+        "(the current evidence is not capped)",
     )
 
 
@@ -76,7 +77,8 @@ class LikelihoodConfig(LikelihoodSettings, DetectorConfig):
     )
     inner: dict[str, Any] | None = Field(
         default_factory=lambda: {"type": "rolling_zscore"},
-        description="settings of the wrapped detector (as under `detectors`)",
+        description="settings of the wrapped detector (as under `detectors`); its sensitivity, "
+        "threshold, direction, KPIs and calibration apply (the wrapper's own are not read)",
     )
 
 
