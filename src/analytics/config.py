@@ -19,6 +19,7 @@ from .consensus import parse_duration
 from .customers.config import CustomersConfig
 from .detectors import REGISTRY
 from .detectors.base import DEFAULT_SENSITIVITY
+from .detectors.likelihood import LikelihoodSettings
 from .insights_config import InsightsConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "analysis.yaml"
@@ -134,6 +135,12 @@ class ExternalConfig(_Strict):
         description="detectors added on --kpis input only (name -> settings as under "
         "`detectors`; switched on unless `enabled: false`; a name already under `detectors` is "
         "replaced), e.g. {level_shift: {type: level_shift}}",
+    )
+    likelihood: LikelihoodSettings | None = Field(
+        None,
+        description="on --kpis input, judge every voting detector's calibrated score against "
+        "the series' own recent scores (detectors/likelihood.py: a spiky series needs a larger "
+        "score); null = off",
     )
 
     @field_validator("suppress", "merge_gap")

@@ -418,10 +418,11 @@ def ingest_summary(ds: DataSet) -> dict[str, Any]:
 def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> AnalysisConfig:
     """The analysis config as a ``--kpis`` run uses it: ``cfg.external`` applied (the calibrator
     tail of detectors left on ``auto``, the detectors added for external series only
-    (``external.detectors``), the sensitivity, consensus suppression, k and solo path, and the
-    merge gap as periods of the file's step ``step_seconds``). Store runs never call this, so
-    their behaviour cannot change. Returns a new config (``cfg`` untouched); run.json records the
-    effective one."""
+    (``external.detectors``), every voter wrapped in the score likelihood
+    (``external.likelihood``, ``detectors.likelihood``), the sensitivity, consensus suppression,
+    k and solo path, and the merge gap as periods of the file's step ``step_seconds``). Store
+    runs never call this, so their behaviour cannot change. Returns a new config (``cfg``
+    untouched); run.json records the effective one."""
     ext = cfg.external
     gap = cfg.consensus.merge_gap_days
     if ext.merge_gap is not None and step_seconds:
@@ -441,6 +442,15 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
         if cal.tail == "auto":
             cal = cal.model_copy(update={"tail": ext.tail})
         dets[name] = d.model_copy(update={"calibration": cal, "enabled": on})
+    if ext.likelihood is not None:  # every voter judged against its own recent scores
+        from .detectors import REGISTRY
+        from .detectors.likelihood import LikelihoodConfig
+
+        for name, d in list(dets.items()):
+            if d.enabled and REGISTRY[d.type].votes and d.type != "likelihood":
+                dets[name] = LikelihoodConfig(
+                    **ext.likelihood.model_dump(), enabled=True, inner=d.model_dump()
+                )
     cons = cfg.consensus.model_copy(
         update={
             "suppress": ext.suppress,

@@ -1,6 +1,6 @@
 """bench/bench_nab.py --cv: the shipped `external` settings are a point of the cross-validation
 grid (so the README's in-sample figure of the shipped default is the one the grid scored), and the
-grid's extra detectors map back from an `external.detectors` mapping."""
+grid's extra detectors and likelihood settings map back from the `external` section."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def test_shipped_external_settings_are_on_the_grid():
         "min_votes": ext.min_votes or cfg.consensus.min_votes,
         "merge_gap": ext.merge_gap,
         "solo": ext.solo,
+        "likelihood": bench_nab._likelihood_key(ext.likelihood),
     }
     for k, v in point.items():
         assert v in bench_nab.CV_GRID[k], (k, v)
@@ -39,3 +40,19 @@ def test_extra_key_of_external_detectors():
         assert bench_nab._extra_key(cfg.external.detectors) == key
     cfg = load_analysis_config(None, ["external.detectors={x: {type: level_shift, window: 3}}"])
     assert bench_nab._extra_key(cfg.external.detectors) is None  # off the grid
+
+
+def test_likelihood_key_of_external_likelihood():
+    assert bench_nab._likelihood_key(None) is None
+    cfg = load_analysis_config(None, ["external.likelihood={}"])
+    assert bench_nab._likelihood_key(cfg.external.likelihood) == "default"
+    cfg = load_analysis_config(None, ["external.likelihood={window_days: 2}"])
+    assert bench_nab._likelihood_key(cfg.external.likelihood) == "?"   # off the grid
+
+
+def test_a_detector_switched_off_is_no_extra():
+    cfg = load_analysis_config(
+        None, ["external.detectors={isolation_forest: {type: isolation_forest, enabled: false}}"])
+    assert bench_nab._extra_key(cfg.external.detectors) == "none"
+    cfg = load_analysis_config(None, ["external.detectors={x: {type: level_shift}}"])
+    assert bench_nab._extra_key(cfg.external.detectors) == "level_shift"   # added: switched on

@@ -5,10 +5,12 @@
 """
 
 # registration (the oracle is declared here, implemented in evaluation.oracle)
-# level_shift is off unless `external.detectors` switches it on
+# level_shift and likelihood (a wrapper) are off unless the config section `external` switches
+# them on (--kpis input only)
 from . import (  # noqa: F401
     isolation_forest,
     level_shift,
+    likelihood,
     oracle_spec,
     prophet_residual,
     rolling_zscore,
