@@ -245,10 +245,20 @@ def pnbd_expected_rate(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np
     likelihood bracket by (r + x) / (alpha + tau), which is the bracket of x + 1 times (r + x):
     E[lambda] = (r + x) exp(bracket(x + 1) - bracket(x)). (The earlier approximation put every
     dead customer's death at t_x, overstating the rate of those who stopped buying.)"""
+    return pnbd_alive_and_rate(p, x, tx, T, clock)[1]
+
+
+def pnbd_alive_and_rate(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+                        clock: StoreClock | ClockRows | None = None,
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(``pnbd_p_alive``, ``pnbd_expected_rate``) with one bracket of x and one of x + 1 (and one
+    set of clock rows) instead of three brackets."""
     q = np.array([p["r"], p["alpha"], p["s"], p["beta"]])
-    _, b0 = _pnbd_log_terms(q, x, tx, T, clock)
+    if isinstance(clock, StoreClock):
+        clock = clock.rows(tx, T)
+    alive, b0 = _pnbd_log_terms(q, x, tx, T, clock)
     _, b1 = _pnbd_log_terms(q, x + 1.0, tx, T, clock)
-    return (p["r"] + x) * np.exp(b1 - b0)
+    return np.exp(alive - b0), (p["r"] + x) * np.exp(b1 - b0)
 
 
 def pnbd_expected_purchases(
@@ -415,12 +425,12 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None
     # customers on the default world) and mapped back
     u, inv, _ = _unique_rows(x, tx, T)
     ux, utx, uT = u[:, 0], u[:, 1], u[:, 2]
-    pa = pnbd_p_alive(pn, ux, utx, uT, clock)
+    pa, rate = pnbd_alive_and_rate(pn, ux, utx, uT, clock)
     H = float(cfg.horizon_days)
     r, a = pn["r"], pn["alpha"]
     out["p_alive"] = pa[inv]
     out["predicted_purchases"] = pnbd_expected_purchases(pn, H, ux, uT, pa, clock)[inv]
-    out["expected_rate_per_year"] = (365.25 * pnbd_expected_rate(pn, ux, utx, uT, clock))[inv]
+    out["expected_rate_per_year"] = (365.25 * rate)[inv]
 
     m = out["monetary_value"].to_numpy(dtype=float)
     rep = (x > 0) & (m > 0)
@@ -436,10 +446,8 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None
     # CLV: monthly increments of expected purchases, discounted at the end of each month
     months = max(1, round(H / DAYS_PER_MONTH))
     edges = np.arange(months + 1) * (H / months)
-    cum = np.column_stack(
-        [pnbd_expected_purchases(pn, e, ux, uT, pa, clock) if e > 0 else np.zeros(len(ux))
-         for e in edges]
-    )
+    cum = pnbd_expected_purchases(pn, edges[None, :], ux[:, None], uT[:, None], pa[:, None],
+                                  clock)  # rows x month edges (0 at the first)
     disc = (1.0 + cfg.discount_rate_monthly) ** -np.arange(1, months + 1)
     disc_purchases = (np.diff(cum, axis=1) @ disc)
     out["clv"] = spend * disc_purchases[inv]
