@@ -86,6 +86,23 @@ def _intensity(data: Path, v: pd.DataFrame, end: pd.Timestamp) -> dict[str, Any]
             "orders": orders, "mass": mass, "n_days": n_days}
 
 
+def _oracle_rows(w: dict[str, Any], shape: float) -> tuple[np.ndarray, ...]:
+    """The oracles' per-customer terms (data customers found in the truth): repeat days x, first
+    order day, truth row, country, true rate, stop day, cumulative intensity H, the prior's rate
+    (shape / the country's mean rate) and the exposure after the first order (sum of h)."""
+    sd, idx, k = w["sd"], w["idx"], w["k"]
+    ok = idx >= 0
+    x = sd["frequency"].to_numpy()[ok]
+    first = (w["n_days"] - 1 - sd["T"].to_numpy()[ok]).astype(np.int64)
+    i = idx[ok]
+    kk, rho, stop, H = k[i], w["rho"][i], w["stop"][i], w["H"]
+    m_k = np.bincount(kk, weights=rho, minlength=H.shape[0]) / np.maximum(
+        np.bincount(kk, minlength=H.shape[0]), 1)
+    prior = shape / m_k[kk]
+    expo = np.clip(H[kk, stop] - H[kk, np.clip(first + 1, 0, w["n_days"])], 0, None)
+    return x, first, i, kk, rho, stop, H, prior, expo
+
+
 def oracle_rate_spearman(w: dict[str, Any], shape: float) -> dict[str, float]:
     """The purchase-rate Spearman no estimator from orders can beat (in expectation), and two
     weaker oracles: the Bayes posterior mean rate of an oracle that knows the simulator's Gamma
@@ -100,17 +117,8 @@ def oracle_rate_spearman(w: dict[str, Any], shape: float) -> dict[str, float]:
       from the period start to their first order and that order (n = x + 1 events).
     ``*_repeat``: the same over repeat buyers (x > 0) only. Real estimators must also infer the
     alive window from the orders, so they score lower."""
-    sd, idx, k = w["sd"], w["idx"], w["k"]
-    ok = idx >= 0
-    x = sd["frequency"].to_numpy()[ok]
-    first = (w["n_days"] - 1 - sd["T"].to_numpy()[ok]).astype(np.int64)
-    i = idx[ok]
-    kk, rho, stop, H = k[i], w["rho"][i], w["stop"][i], w["H"]
-    m_k = np.bincount(kk, weights=rho, minlength=H.shape[0]) / np.maximum(
-        np.bincount(kk, minlength=H.shape[0]), 1)
-    prior = shape / m_k[kk]
+    x, first, i, kk, rho, stop, H, prior, expo = _oracle_rows(w, shape)
     alive_days = np.clip(stop - (first + 1), 0, None)
-    expo = np.clip(H[kk, stop] - H[kk, np.clip(first + 1, 0, w["n_days"])], 0, None)
     pre = w["signup"][i] < 0
     expo0 = np.clip(H[kk, stop] - H[kk, np.clip(w["signup"][i] + 1, 0, w["n_days"])], 0, None)
     est = {
@@ -136,15 +144,9 @@ def oracle_rate_interval(w: dict[str, Any], shape: float, tier: np.ndarray,
     tier is chosen by the TRUE rate, so its members' data regress to the mean — a bound for any
     estimator's per-tier coverage and bias, not a model defect. ``tier`` is per data customer
     (``w["sd"]`` order)."""
-    sd, idx, k = w["sd"], w["idx"], w["k"]
-    ok = idx >= 0
-    x = sd["frequency"].to_numpy()[ok]
-    first = (w["n_days"] - 1 - sd["T"].to_numpy()[ok]).astype(np.int64)
-    i = idx[ok]
-    kk, rho, stop, H = k[i], w["rho"][i], w["stop"][i], w["H"]
-    m_k = np.bincount(kk, weights=rho, minlength=H.shape[0]) / np.maximum(
-        np.bincount(kk, minlength=H.shape[0]), 1)
-    b = shape / m_k[kk] + np.clip(H[kk, stop] - H[kk, np.clip(first + 1, 0, w["n_days"])], 0, None)
+    x, _, _, _, rho, _, _, prior, expo = _oracle_rows(w, shape)
+    ok = w["idx"] >= 0
+    b = prior + expo
     a = shape + x
     lo = special.gammaincinv(a, (1 - level) / 2) / b
     hi = special.gammaincinv(a, (1 + level) / 2) / b
