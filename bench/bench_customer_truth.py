@@ -30,6 +30,7 @@ sys.path[:0] = [str(ROOT / "src")]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy import special  # noqa: E402
 
 from analytics.customers import clv, monitor, rfm  # noqa: E402
 from analytics.customers.config import CustomersConfig  # noqa: E402
@@ -85,6 +86,23 @@ def _intensity(data: Path, v: pd.DataFrame, end: pd.Timestamp) -> dict[str, Any]
             "orders": orders, "mass": mass, "n_days": n_days}
 
 
+def _oracle_rows(w: dict[str, Any], shape: float) -> tuple[np.ndarray, ...]:
+    """The oracles' per-customer terms (data customers found in the truth): repeat days x, first
+    order day, truth row, country, true rate, stop day, cumulative intensity H, the prior's rate
+    (shape / the country's mean rate) and the exposure after the first order (sum of h)."""
+    sd, idx, k = w["sd"], w["idx"], w["k"]
+    ok = idx >= 0
+    x = sd["frequency"].to_numpy()[ok]
+    first = (w["n_days"] - 1 - sd["T"].to_numpy()[ok]).astype(np.int64)
+    i = idx[ok]
+    kk, rho, stop, H = k[i], w["rho"][i], w["stop"][i], w["H"]
+    m_k = np.bincount(kk, weights=rho, minlength=H.shape[0]) / np.maximum(
+        np.bincount(kk, minlength=H.shape[0]), 1)
+    prior = shape / m_k[kk]
+    expo = np.clip(H[kk, stop] - H[kk, np.clip(first + 1, 0, w["n_days"])], 0, None)
+    return x, first, i, kk, rho, stop, H, prior, expo
+
+
 def oracle_rate_spearman(w: dict[str, Any], shape: float) -> dict[str, float]:
     """The purchase-rate Spearman no estimator from orders can beat (in expectation), and two
     weaker oracles: the Bayes posterior mean rate of an oracle that knows the simulator's Gamma
@@ -99,17 +117,8 @@ def oracle_rate_spearman(w: dict[str, Any], shape: float) -> dict[str, float]:
       from the period start to their first order and that order (n = x + 1 events).
     ``*_repeat``: the same over repeat buyers (x > 0) only. Real estimators must also infer the
     alive window from the orders, so they score lower."""
-    sd, idx, k = w["sd"], w["idx"], w["k"]
-    ok = idx >= 0
-    x = sd["frequency"].to_numpy()[ok]
-    first = (w["n_days"] - 1 - sd["T"].to_numpy()[ok]).astype(np.int64)
-    i = idx[ok]
-    kk, rho, stop, H = k[i], w["rho"][i], w["stop"][i], w["H"]
-    m_k = np.bincount(kk, weights=rho, minlength=H.shape[0]) / np.maximum(
-        np.bincount(kk, minlength=H.shape[0]), 1)
-    prior = shape / m_k[kk]
+    x, first, i, kk, rho, stop, H, prior, expo = _oracle_rows(w, shape)
     alive_days = np.clip(stop - (first + 1), 0, None)
-    expo = np.clip(H[kk, stop] - H[kk, np.clip(first + 1, 0, w["n_days"])], 0, None)
     pre = w["signup"][i] < 0
     expo0 = np.clip(H[kk, stop] - H[kk, np.clip(w["signup"][i] + 1, 0, w["n_days"])], 0, None)
     est = {
@@ -123,6 +132,88 @@ def oracle_rate_spearman(w: dict[str, Any], shape: float) -> dict[str, float]:
     for name, e in est.items():
         out[name] = round(float(truth_scores._spearman(e, rho)), 3)
         out[name + "_repeat"] = round(float(truth_scores._spearman(e[rep], rho[rep])), 3)
+    return out
+
+
+def oracle_rate_interval(w: dict[str, Any], shape: float, tier: np.ndarray,
+                         level: float = 0.9) -> dict[str, dict[str, float]]:
+    """Per value tier: how often the exact-posterior oracle's central ``level`` interval for the
+    rate (Gamma(shape + x, shape / mean + exposure), ``activity`` in ``oracle_rate_spearman``)
+    covers the true rate, and its posterior-mean total over the true total. Calibrated overall
+    (coverage = level in expectation), it under-covers and under-states the ``high`` tier: the
+    tier is chosen by the TRUE rate, so its members' data regress to the mean — a bound for any
+    estimator's per-tier coverage and bias, not a model defect. ``tier`` is per data customer
+    (``w["sd"]`` order)."""
+    x, _, _, _, rho, _, _, prior, expo = _oracle_rows(w, shape)
+    ok = w["idx"] >= 0
+    b = prior + expo
+    a = shape + x
+    lo = special.gammaincinv(a, (1 - level) / 2) / b
+    hi = special.gammaincinv(a, (1 + level) / 2) / b
+    t = tier[ok]
+    out = {}
+    for name in ("all", "low", "medium", "high"):
+        m = (t != "none") if name == "all" else t == name
+        if m.any() and rho[m].sum() > 0:
+            cover = (lo[m] <= rho[m]) & (rho[m] <= hi[m])
+            out[name] = {"coverage": round(float(np.mean(cover)), 3),
+                         "mean_over_true": round(float((a / b)[m].sum() / rho[m].sum()), 3)}
+    return out
+
+
+def realized_lifetime_days(w: dict[str, Any]) -> float | None:
+    """The period's realized mean lifetime: alive days / churns of the customers with a rate
+    (truth churn dates, churn waves included), against the truth's 1 / hazard (``L``, no waves).
+    The true expected value assumes no churn wave in the horizon; a model fitted on a history
+    with waves extrapolates their hazard — the CLV bias under this lifetime isolates that part."""
+    a0 = np.clip(w["signup"] + 1, 0, w["n_days"])
+    stop = w["stop"]
+    live = w["rho"] > 0
+    expo = np.clip(stop - a0, 0, None)[live].sum()
+    churns = ((stop < w["n_days"]) & (stop > a0))[live].sum()
+    return float(expo / churns) if churns else None
+
+
+def decomposition(res: Any, truth_c: pd.DataFrame, rate_factor: pd.Series | None,
+                  lifetime: float, end: pd.Timestamp, cfg: Any) -> dict[str, Any]:
+    """Per value tier, the CLV total split into its parts (model / truth): ``purchases`` (the
+    frequency part: discounted expected purchases), ``spend`` (model spend over the truth's
+    store-wide repeat-day mean, purchase-weighted: the monetary part) and, over the truly alive,
+    the mean expected alive days within the horizon of the model (``life_days``) and of the
+    truth (``life_days_true`` = L (1 - e^(-H/L)))."""
+    tab = res.table
+    t = truth_c.drop_duplicates("customer_id").set_index("customer_id")
+    t.index = t.index.astype(str)
+    t = t.reindex(tab.index.astype(str))
+    f = (np.ones(len(t)) if rate_factor is None
+         else rate_factor.reindex(t.index).fillna(1.0).to_numpy(float))
+    rate = t["purchase_rate"].to_numpy(float)
+    churn = pd.to_datetime(t["churn_date"], errors="coerce")
+    alive = (churn.isna() | (churn > end)).to_numpy()
+    tier = t["value_tier"].astype(str).to_numpy()
+    H, months = float(cfg.horizon_days), max(1, round(cfg.horizon_days / 30.0))
+    edges = np.arange(months + 1) * (H / months)
+    disc = (1.0 + cfg.discount_rate_monthly) ** -np.arange(1, months + 1)
+    cum = np.column_stack([truth_scores.true_expected_purchases(rate * f, alive, e, lifetime)
+                           for e in edges])
+    true_p = np.diff(cum, axis=1) @ disc
+    rep = tab["frequency"].to_numpy()
+    spend_true = float(np.sum(tab["monetary_value"].to_numpy() * rep) / max(rep.sum(), 1.0))
+    c, spend = tab["clv"].to_numpy(float), tab["expected_order_value"].to_numpy(float)
+    model_p = c / np.where(spend > 0, spend, np.nan)
+    pn = res.summary["purchase_model_params"]
+    s_, b_, T = pn["s"], pn["beta"], tab["T"].to_numpy(float)
+    ratio = np.log((b_ + T) / (b_ + T + H))
+    life = (b_ + T) * (-np.expm1((s_ - 1) * ratio) / (s_ - 1) if abs(s_ - 1) > 1e-9 else -ratio)
+    out: dict[str, Any] = {"life_days_true": round(lifetime * -np.expm1(-H / lifetime), 1)}
+    for name in ("all", "low", "medium", "high"):
+        m = np.isfinite(model_p) & ((tier != "none") if name == "all" else tier == name)
+        if not m.any() or true_p[m].sum() <= 0:
+            continue
+        out[name] = {"purchases": round(float(model_p[m].sum() / true_p[m].sum()), 3),
+                     "spend": round(float(c[m].sum() / (spend_true * model_p[m].sum())), 3),
+                     "life_days": round(float(life[m & alive].mean()), 1) if (m & alive).any()
+                     else None}
     return out
 
 
@@ -161,8 +252,8 @@ for seed in args.seeds:
         horizon_days=cfg.clv.horizon_days,
         discount_rate_monthly=cfg.clv.discount_rate_monthly,
         lifetime_days=truth_scores.mean_lifetime_days(out),
-        rate_factor=truth_scores.end_intensity_factor(truth.customers, ds.tables.get("customers"),
-                                                      o, end),
+        rate_factor=(factor := truth_scores.end_intensity_factor(
+            truth.customers, ds.tables.get("customers"), o, end)),
     )
     ov = ts["overall"]
     row = {
@@ -193,6 +284,26 @@ for seed in args.seeds:
     shape = json.loads(cfg_json.read_text())["customers"]["rate_shape"] if cfg_json.exists() \
         else 1.2
     row["rate_spearman_oracle"] = oracle_rate_spearman(w, shape)
+    lifetime = truth_scores.mean_lifetime_days(out)
+    tiers = truth.customers.drop_duplicates("customer_id").set_index("customer_id")["value_tier"]
+    tiers.index = tiers.index.astype(str)
+    row["oracle_rate_interval"] = oracle_rate_interval(
+        w, shape, tiers.reindex(w["sd"].index.astype(str)).astype(str).to_numpy())
+    row["bias_by_tier"] = {k: round(b["clv_total_bias"], 3) for k, b in ts["by_value_tier"].items()
+                           if b.get("clv_total_bias") is not None}
+    row["decomposition"] = decomposition(res, truth.customers, factor, lifetime, end, cfg.clv)
+    l_real = realized_lifetime_days(w)
+    if l_real is not None:  # the CLV bias if the horizon had the period's churn (waves included)
+        tr = truth_scores.score_customers(
+            res.table, truth.customers, end, horizon_days=cfg.clv.horizon_days,
+            discount_rate_monthly=cfg.clv.discount_rate_monthly, lifetime_days=l_real,
+            rate_factor=factor)
+        row["realized_lifetime_days"] = round(l_real, 1)
+        row["lifetime_days"] = lifetime
+        row["clv_total_bias_realized_lifetime"] = round(tr["overall"]["clv_total_bias"], 3)
+    row["churn_waves"] = [(e["start"], e["scope"].get("country", "all"),
+                           e.get("params", {}).get("churn_pct"))
+                          for e in truth.events or [] if e["type"] == "churn_wave"]
     q = w["n_days"] // 4  # the true intensity per unit of rate by quarter (period mean 1)
     row["intensity_by_quarter"] = [
         round(float(w["orders"][:, j * q:(j + 1) * q].sum()

@@ -24,8 +24,9 @@ Per customer the truth has ``purchase_rate`` (returning orders per year while al
   the mean repeat-order value is every customer's expected spend).
 
 Scores, overall and per value tier: rate Spearman (model's posterior rate vs true rate), P(alive)
-ROC-AUC, Brier score and reliability curve, CLV error against the true expected value (MAE,
-median absolute error, total bias, Spearman) and the coverage of the CLV interval.
+ROC-AUC, Brier score, reliability curve and its calibration error (overall), CLV error against
+the true expected value (MAE, median absolute error, total bias, Spearman) and the coverage of the
+CLV interval.
 """
 
 from __future__ import annotations
@@ -261,10 +262,20 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
         },
     }
     if "p_alive" in tab and model.any():
-        res["p_alive_reliability"] = reliability(
-            tab["p_alive"].to_numpy(dtype=float)[model], alive[model]
-        )
+        curve = reliability(tab["p_alive"].to_numpy(dtype=float)[model], alive[model])
+        res["p_alive_reliability"] = curve
+        res["p_alive_calibration_error"] = calibration_error(curve)
     return res
+
+
+def calibration_error(curve: list[dict[str, Any]]) -> float | None:
+    """Expected calibration error of a reliability curve (``churn.reliability``): the
+    customer-weighted mean |mean predicted - observed rate| over its bins (0 = calibrated)."""
+    n = sum(b["customers"] for b in curve)
+    if n == 0:
+        return None
+    return float(sum(b["customers"] * abs(b["mean_predicted"] - b["observed_rate"])
+                     for b in curve) / n)
 
 
 def churn_truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[str, np.ndarray],

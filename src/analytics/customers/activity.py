@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import rfm
+from .dropout import Dropout, WaveRows
 
 INVERSE_GRID = 1 << 14  # points of the activity clock's inverse table
 
@@ -29,6 +30,7 @@ class StoreClock:
 
     g: np.ndarray
     g_end: float
+    dropout: Dropout | None = None  # waves the likelihood's dropout integral crosses
 
     def __post_init__(self) -> None:
         self.n = len(self.g)
@@ -48,10 +50,20 @@ class StoreClock:
         return self._at(t0 + t) - self._at(t0)
 
     def rows(self, tx: np.ndarray, T: np.ndarray) -> ClockRows:
-        """The parameter-free part of the likelihood's clock terms for rows (t_x, T)."""
-        t0 = self.n - np.asarray(T, dtype=float)
+        """The parameter-free part of the likelihood's clock terms for rows (t_x, T), with the
+        segments between the dropout's waves where it has any."""
+        tx, T = np.asarray(tx, dtype=float), np.asarray(T, dtype=float)
+        t0 = self.n - T
         base = self._at(t0)
-        return ClockRows(self, t0, base, self._at(t0 + tx) - base, self._at(t0 + T) - base)
+        out = ClockRows(self, t0, base, self._at(t0 + tx) - base, self._at(t0 + T) - base)
+        d = self.dropout
+        if d is not None and len(d.wave_pos):
+            w = d.rows(t0, tx, T)
+            seg = ClockRows(self, t0[w.row], base[w.row],
+                            self._at(t0[w.row] + w.lo) - base[w.row],
+                            self._at(t0[w.row] + w.hi) - base[w.row])
+            out.waves, out.segments = w, seg
+        return out
 
 
 @dataclass
@@ -64,6 +76,10 @@ class ClockRows:
     base: np.ndarray
     ax: np.ndarray
     aT: np.ndarray
+    # with dropout waves: the death integral's segments (``WaveRows``) and their clock terms
+    # (one row per segment: ax / aT = activity at the segment's bounds)
+    waves: WaveRows | None = None
+    segments: ClockRows | None = None
 
     def days_and_rate(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(days after the first purchase, activity per day there) where activity v (rows x
@@ -77,17 +93,19 @@ class ClockRows:
         return y - self.t0[:, None], c.g[idx]
 
 
-def store_clock(orders: pd.DataFrame, end: pd.Timestamp, params: dict[str, float],
-                smooth_days: int = 28, end_days: int = 90) -> StoreClock:
-    """Estimate the store's activity g(t) from repeat purchase days.
+@dataclass
+class PurchaseDays:
+    """Distinct (customer, day) purchases up to the data end, sorted by customer: ``n`` days
+    since the first data day, each purchase day ``day``, whether it is its customer's ``first``,
+    and its customer's first purchase day ``first_day``."""
 
-    Repeat purchase days on day t are ~ g(t) times the purchase-rate mass of the customers seen
-    by t and still alive; that mass is estimated from the calendar Pareto/NBD fit (``params``):
-    mean rate r / alpha times the survival ((beta / (beta + age))^s) of every customer acquired
-    (first purchase) before t — a convolution of daily acquisitions with the survival curve.
-    Ratio of ``smooth_days`` centred sums, normalized to a mean of 1; ``g_end`` the same ratio
-    over the last ``end_days`` days. In a store whose repeat volume follows traffic while the
-    base grows, g falls: a late customer's few orders are not a low rate."""
+    n: int
+    day: np.ndarray
+    first: np.ndarray
+    first_day: np.ndarray
+
+
+def purchase_days(orders: pd.DataFrame, end: pd.Timestamp) -> PurchaseDays:
     v = rfm.valid_orders(orders)
     end_day = rfm.as_day(end)
     v = v.iloc[: int(np.searchsorted(v["day"].to_numpy(), end_day, side="right"))]
@@ -98,12 +116,40 @@ def store_clock(orders: pd.DataFrame, end: pd.Timestamp, params: dict[str, float
     kc, kd = key // n, key % n
     first = np.ones(len(key), dtype=bool)
     first[1:] = kc[1:] != kc[:-1]
+    starts = np.flatnonzero(first)
+    first_day = np.repeat(kd[starts], np.diff(np.r_[starts, len(key)]))
+    return PurchaseDays(n=n, day=kd, first=first, first_day=first_day)
+
+
+def store_clock(orders: pd.DataFrame, end: pd.Timestamp, params: dict[str, float],
+                smooth_days: int = 28, end_days: int = 90, days: PurchaseDays | None = None,
+                dropout: Dropout | None = None) -> StoreClock:
+    """Estimate the store's activity g(t) from repeat purchase days.
+
+    Repeat purchase days on day t are ~ g(t) times the purchase-rate mass of the customers seen
+    by t and still alive; that mass is estimated from the calendar Pareto/NBD fit (``params``):
+    mean rate r / alpha times the survival ((beta / (beta + age))^s) of every customer acquired
+    (first purchase) before t — a convolution of daily acquisitions with the survival curve.
+    Ratio of ``smooth_days`` centred sums, normalized to a mean of 1; ``g_end`` the same ratio
+    over the last ``end_days`` days. In a store whose repeat volume follows traffic while the
+    base grows, g falls: a late customer's few orders are not a low rate.
+
+    With a ``dropout`` (``cohort_dropout``) its waves thin the mass too: the customers alive at a
+    wave lose its share q, so the survivors' activity after it rises (the repeat volume follows
+    traffic, not the base)."""
+    p = days if days is not None else purchase_days(orders, end)
+    n, kd, first = p.n, p.day, p.first
     repeat = np.bincount(kd[~first], minlength=n).astype(float)[:n]
     acq = np.bincount(kd[first], minlength=n).astype(float)[:n]
     age = np.arange(n, dtype=float)
     surv = (params["beta"] / (params["beta"] + age)) ** params["s"]
     surv[0] = 0.0                                         # the first purchase day is not a repeat
-    mass = np.convolve(acq, surv)[:n] * params["r"] / params["alpha"]
+    if dropout is not None and len(dropout.wave_pos):
+        w = dropout.log_survival(n)   # mass(t) = e^-W(t) sum_c acq(c) e^W(c) S(t - c)
+        conv = np.exp(-w) * np.convolve(acq * np.exp(w), surv)[:n]
+    else:
+        conv = np.convolve(acq, surv)[:n]
+    mass = conv * params["r"] / params["alpha"]
     k = np.ones(smooth_days)
     rs = np.convolve(repeat, k, mode="same")
     ms = np.convolve(mass, k, mode="same")
@@ -112,4 +158,4 @@ def store_clock(orders: pd.DataFrame, end: pd.Timestamp, params: dict[str, float
     g = np.clip(g, 0.02, None)
     tail = slice(max(0, n - end_days), n)
     g_end = float(repeat[tail].sum() / max(mass[tail].sum(), 1e-12) / max(total, 1e-12))
-    return StoreClock(g=g, g_end=max(g_end, 0.02))
+    return StoreClock(g=g, g_end=max(g_end, 0.02), dropout=dropout)

@@ -25,7 +25,15 @@ fit fails outright every customer does, and the summary says why.
 CLV interval (``clv_low`` / ``clv_high``, ``interval`` level): the posterior of the customer's
 *expected* value over the horizon — with probability 1 - P(alive) zero, otherwise the posterior
 Gamma(r + x, alpha + T) of lambda (mu at its posterior mean, spend at its Gamma-Gamma mean) —
-so it covers the true expected value, not the realized one (which adds Poisson noise).
+so it covers the true expected value, not the realized one (which adds Poisson noise). It holds
+``interval`` of that posterior: the central interval, or [0, the ``interval`` quantile] where the
+atom at zero holds the whole lower tail (the central [0, q(0.95)] held 95 %).
+
+With the activity clock the dropout comes from acquisition cohorts by default
+(``customers.clv.dropout: cohorts``, ``dropout.py``): a baseline rate plus churn waves (a share of
+every alive customer lost on a day), fixed in the fit, which then estimates (r, alpha) only; a
+fitted age-based dropout read a history with waves as short lifetimes and under-forecast the
+survivors.
 """
 
 from __future__ import annotations
@@ -39,8 +47,9 @@ import pandas as pd
 from scipy import optimize, special
 
 from . import rfm
-from .activity import ClockRows, StoreClock, store_clock
+from .activity import ClockRows, StoreClock, purchase_days, store_clock
 from .config import ClvConfig
+from .dropout import cohort_dropout
 
 log = logging.getLogger("shocklab.customers.clv")
 
@@ -50,6 +59,7 @@ MODEL_COLUMNS = ("predicted_purchases", "p_alive", "expected_rate_per_year",
 
 DAYS_PER_MONTH = 30.0
 FTOL_CLOCK = 1e-7  # the clock fit's relative tolerance (its likelihood is flat along s)
+S_CAP = 100.0  # the dropout-rate shape's cap: CV 10 %, a common rate
 
 
 def summary_data(orders: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
@@ -112,7 +122,11 @@ def _pnbd_log_terms(
 
     With a ``clock`` (``StoreClock``) the purchase rate is lambda g(t): the lambda factors read
     the store's activity A since the first purchase instead of days, (a + A(tau))^-(r+x), while
-    the dropout stays in days; the substitution runs in activity (dtau = dA / g).
+    the dropout stays in days; the substitution runs in activity (dtau = dA / g). With the
+    clock's dropout waves (``dropout.Dropout``: a share q of the alive lost on a day) the alive
+    term is multiplied by the survival of the waves in (t_x, T], and I is the sum over the
+    segments between them (each times the survival of the waves before it) plus a point mass
+    per wave (q x the survival before it x the integrand's non-density factors there).
     """
     r, a, s, b = p
     rows = None
@@ -122,6 +136,24 @@ def _pnbd_log_terms(
         rows = clock if isinstance(clock, ClockRows) else clock.rows(tx, T)
         ax, aT = rows.ax, rows.aT
     alive = -(r + x) * np.log(a + aT) - s * np.log(b + T)
+    if rows is None or rows.waves is None:
+        return alive, np.logaddexp(alive, _log_integral(r, a, s, b, x, ax, aT, tx < T, rows))
+    w, seg = rows.waves, rows.segments
+    xs = x[w.row]
+    with np.errstate(divide="ignore"):
+        part = np.logaddexp(
+            _log_integral(r, a, s, b, xs, seg.ax, seg.aT, w.lo < w.hi, seg) + w.seg_log,
+            w.wave_log - (r + xs) * np.log(a + seg.aT) - s * np.log(b + w.hi))
+    alive = alive + w.alive_log
+    return alive, np.logaddexp(alive, np.logaddexp.reduceat(part, w.start))
+
+
+def _log_integral(
+    r: float, a: float, s: float, b: float, x: np.ndarray, ax: np.ndarray, aT: np.ndarray,
+    nonempty: np.ndarray, rows: ClockRows | None,
+) -> np.ndarray:
+    """log of int (a + A)^-(r+x) s (b + tau)^-(s+1) dtau between activities ax and aT since the
+    first purchase (days without a clock), -inf where ``nonempty`` is False."""
     c = r + x - 1.0
     c = np.where(np.abs(c) < 1e-6, 1e-6, c)
     hi_u = -c * np.log(a + ax)                       # log u at t_x
@@ -136,17 +168,19 @@ def _pnbd_log_terms(
             lphi = -(s + 1.0) * np.log(b + days) - np.log(g)
         m = lphi.max(axis=1)
         lsum = m + np.log(np.sum(_WEIGHTS / 2.0 * np.exp(lphi - m[:, None]), axis=1))
-        log_i = np.where(
-            tx < T, np.log(s) + lsum + hi_u + np.log(np.abs(span)) - np.log(np.abs(c)), -np.inf
+        return np.where(
+            nonempty, np.log(s) + lsum + hi_u + np.log(np.abs(span)) - np.log(np.abs(c)), -np.inf
         )
-    return alive, np.logaddexp(alive, log_i)
 
 
 def _pnbd_nll(
     theta: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray,
-    clock: ClockRows | None = None,
+    clock: ClockRows | None = None, dropout_rate: float | None = None,
 ) -> float:
-    r, a, s, mu = np.exp(theta)
+    if dropout_rate is None:
+        r, a, s, mu = np.exp(theta)
+    else:  # the dropout is given (a common rate): only the purchase rates are fitted
+        (r, a), s, mu = np.exp(theta), S_CAP, dropout_rate
     b = s / mu
     _, bracket = _pnbd_log_terms(np.array([r, a, s, b]), x, tx, T, clock)
     ll = special.gammaln(r + x) - special.gammaln(r) + r * np.log(a) + s * np.log(b) + bracket
@@ -157,34 +191,41 @@ def _pnbd_nll(
 def fit_pareto_nbd(
     x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray | None = None,
     clock: StoreClock | None = None, start_params: dict[str, float] | None = None,
-    ftol: float = 1e-9,
+    ftol: float = 1e-9, dropout_rate: float | None = None,
 ) -> dict[str, float]:
     """MLE of (r, alpha, s, beta) on (possibly weighted, compressed) rows; raises if it fails.
 
     Optimized over log(r, alpha, s, s/beta): s/beta is the mean dropout rate, so a store whose
     customers all leave at about the same rate (s -> infinity, the simulator's case) is a flat
     direction in s rather than a ridge in (s, beta). s is capped at 100 (dropout-rate CV 10 %:
-    indistinguishable from a common rate)."""
+    indistinguishable from a common rate). With ``dropout_rate`` (per day, e.g. the clock's
+    cohort estimate, ``dropout.cohort_dropout``) s = 100 and s / beta = that rate are fixed and
+    only (r, alpha) are fitted."""
     w = np.ones(len(x)) if w is None else w
     # start: the NBD rate from the mean repeat rate, a dropout rate of one per mean age
     rate = max(float(np.sum(w * x) / max(np.sum(w * T), 1.0)), 1e-4)
     mean_t = max(float(np.average(T, weights=w)), 1.0)
     start = np.log([1.0, 1.0 / rate, 1.0, 1.0 / mean_t])
     bounds = [(np.log(1e-3), np.log(1e3)), (np.log(1e-3), np.log(1e6)),
-              (np.log(1e-2), np.log(100.0)), (np.log(1e-7), np.log(1.0))]
+              (np.log(1e-2), np.log(S_CAP)), (np.log(1e-7), np.log(1.0))]
     if start_params is not None:  # e.g. the calendar fit, for the activity-clock fit
         sp = start_params
         start = np.log([sp["r"], sp["alpha"], sp["s"], sp["s"] / sp["beta"]])
-        if sp["s"] >= 99.0:  # a common dropout rate (s at its cap): kept, not searched again
-            bounds[2] = (np.log(100.0), np.log(100.0))
-            start[2] = np.log(100.0)
+        if sp["s"] >= 0.99 * S_CAP:  # a common dropout rate (s at its cap): kept, not searched
+            bounds[2] = (np.log(S_CAP), np.log(S_CAP))
+            start[2] = np.log(S_CAP)
     rows = None if clock is None else clock.rows(tx, T)
-    res = optimize.minimize(_pnbd_nll, start, args=(x, tx, T, w, rows), method="L-BFGS-B",
-                            bounds=bounds,
+    if dropout_rate is not None:
+        start, bounds = start[:2], bounds[:2]
+    res = optimize.minimize(_pnbd_nll, start, args=(x, tx, T, w, rows, dropout_rate),
+                            method="L-BFGS-B", bounds=bounds,
                             options={"maxiter": 200, "ftol": ftol})
     if not np.isfinite(res.fun) or res.fun >= 1e10:
         raise ValueError(f"Pareto/NBD fit did not converge ({res.message})")
-    r, a, s, mu = map(float, np.exp(res.x))
+    if dropout_rate is None:
+        r, a, s, mu = map(float, np.exp(res.x))
+    else:
+        (r, a), s, mu = map(float, np.exp(res.x)), S_CAP, float(dropout_rate)
     return {"r": r, "alpha": a, "s": s, "beta": s / mu, "evaluations": int(res.nfev)}
 
 
@@ -204,10 +245,20 @@ def pnbd_expected_rate(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np
     likelihood bracket by (r + x) / (alpha + tau), which is the bracket of x + 1 times (r + x):
     E[lambda] = (r + x) exp(bracket(x + 1) - bracket(x)). (The earlier approximation put every
     dead customer's death at t_x, overstating the rate of those who stopped buying.)"""
+    return pnbd_alive_and_rate(p, x, tx, T, clock)[1]
+
+
+def pnbd_alive_and_rate(p: dict[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarray,
+                        clock: StoreClock | ClockRows | None = None,
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(``pnbd_p_alive``, ``pnbd_expected_rate``) with one bracket of x and one of x + 1 (and one
+    set of clock rows) instead of three brackets."""
     q = np.array([p["r"], p["alpha"], p["s"], p["beta"]])
-    _, b0 = _pnbd_log_terms(q, x, tx, T, clock)
+    if isinstance(clock, StoreClock):
+        clock = clock.rows(tx, T)
+    alive, b0 = _pnbd_log_terms(q, x, tx, T, clock)
     _, b1 = _pnbd_log_terms(q, x + 1.0, tx, T, clock)
-    return (p["r"] + x) * np.exp(b1 - b0)
+    return np.exp(alive - b0), (p["r"] + x) * np.exp(b1 - b0)
 
 
 def pnbd_expected_purchases(
@@ -348,15 +399,25 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None
     x, tx, T = (table[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     sub = _subsample(len(table), cfg.fit_customers)
     cu, _, w = _unique_rows(x[sub], tx[sub], T[sub])
-    clock = None
+    clock = drop = None
     if cfg.activity_clock and orders is not None and end is not None:
-        # the clock's alive-rate mass needs a calendar fit: a fifth of the customers suffice
-        few = _subsample(len(table), max(100, cfg.fit_customers // 5))
-        cf, _, wf = _unique_rows(x[few], tx[few], T[few])
-        pn0 = fit_pareto_nbd(cf[:, 0], cf[:, 1], cf[:, 2], wf)
-        clock = store_clock(orders, end, pn0)
-        pn = fit_pareto_nbd(cu[:, 0], cu[:, 1], cu[:, 2], w, clock, start_params=pn0,
-                            ftol=FTOL_CLOCK)
+        days = purchase_days(orders, end)
+        if cfg.dropout == "cohorts":
+            drop = cohort_dropout(days.first_day[days.first], days.day[~days.first],
+                                  days.first_day[~days.first], days.n)
+        if drop is not None:  # the dropout from cohorts: the clock's survival, fixed in the fit
+            base = {"r": 1.0, "alpha": 1.0, "s": S_CAP, "beta": S_CAP / drop.mu}
+            clock = store_clock(orders, end, base, days=days, dropout=drop)
+            pn = fit_pareto_nbd(cu[:, 0], cu[:, 1], cu[:, 2], w, clock, ftol=FTOL_CLOCK,
+                                dropout_rate=drop.mu)
+        else:
+            # the clock's alive-rate mass needs a calendar fit: a fifth of the customers suffice
+            few = _subsample(len(table), max(100, cfg.fit_customers // 5))
+            cf, _, wf = _unique_rows(x[few], tx[few], T[few])
+            pn0 = fit_pareto_nbd(cf[:, 0], cf[:, 1], cf[:, 2], wf)
+            clock = store_clock(orders, end, pn0, days=days)
+            pn = fit_pareto_nbd(cu[:, 0], cu[:, 1], cu[:, 2], w, clock, start_params=pn0,
+                                ftol=FTOL_CLOCK)
     else:
         pn = fit_pareto_nbd(cu[:, 0], cu[:, 1], cu[:, 2], w)
     out = table.copy()
@@ -364,12 +425,12 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None
     # customers on the default world) and mapped back
     u, inv, _ = _unique_rows(x, tx, T)
     ux, utx, uT = u[:, 0], u[:, 1], u[:, 2]
-    pa = pnbd_p_alive(pn, ux, utx, uT, clock)
+    pa, rate = pnbd_alive_and_rate(pn, ux, utx, uT, clock)
     H = float(cfg.horizon_days)
     r, a = pn["r"], pn["alpha"]
     out["p_alive"] = pa[inv]
     out["predicted_purchases"] = pnbd_expected_purchases(pn, H, ux, uT, pa, clock)[inv]
-    out["expected_rate_per_year"] = (365.25 * pnbd_expected_rate(pn, ux, utx, uT, clock))[inv]
+    out["expected_rate_per_year"] = (365.25 * rate)[inv]
 
     m = out["monetary_value"].to_numpy(dtype=float)
     rep = (x > 0) & (m > 0)
@@ -385,10 +446,8 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None
     # CLV: monthly increments of expected purchases, discounted at the end of each month
     months = max(1, round(H / DAYS_PER_MONTH))
     edges = np.arange(months + 1) * (H / months)
-    cum = np.column_stack(
-        [pnbd_expected_purchases(pn, e, ux, uT, pa, clock) if e > 0 else np.zeros(len(ux))
-         for e in edges]
-    )
+    cum = pnbd_expected_purchases(pn, edges[None, :], ux[:, None], uT[:, None], pa[:, None],
+                                  clock)  # rows x month edges (0 at the first)
     disc = (1.0 + cfg.discount_rate_monthly) ** -np.arange(1, months + 1)
     disc_purchases = (np.diff(cum, axis=1) @ disc)
     out["clv"] = spend * disc_purchases[inv]
@@ -404,18 +463,27 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None
     # lambda's posterior Gamma(r + x, alpha + exposure) per day at the forecast's activity
     expo, g_now = (uT, 1.0) if clock is None else (clock.delta(uT, uT), clock.g_end)
 
-    def q(level: float) -> np.ndarray:
+    def q(level: float | np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             uu = (level - (1 - pa)) / np.where(pa > 0, pa, np.nan)
             lam = special.gammaincinv(r + ux, np.clip(uu, 0, 1)) / (a + expo) * g_now
         return np.where(uu <= 0, 0.0, lam * life * per_purchase)[inv] * spend
 
-    out["clv_low"], out["clv_high"] = q(lo_q), q(hi_q)
+    # where the value's atom at 0 (1 - P(alive)) holds the whole lower tail, the central
+    # interval [0, q(hi_q)] would hold (1 + interval) / 2 of the posterior: [0, q(interval)]
+    # holds ``interval``, like the central one elsewhere
+    out["clv_low"] = q(lo_q)
+    out["clv_high"] = q(np.where(1 - pa >= lo_q, cfg.interval, hi_q))
     fitted = {
         "purchase_model_params": pn,
         "activity_clock": None if clock is None else {
             "g_end": round(clock.g_end, 4), "g_first_quarter": round(float(
                 clock.g[: max(1, clock.n // 4)].mean()), 4)},
+        "dropout": None if drop is None else {
+            "source": "cohorts", "mean_lifetime_days": round(1.0 / drop.mu, 1),
+            "waves": [{"day": (pd.Timestamp(end) - pd.Timedelta(days=int(clock.n - p))).date()
+                       .isoformat(), "share_lost": round(float(q), 3)}
+                      for p, q in zip(drop.wave_pos, drop.wave_q, strict=True)]},
         "gamma_gamma_params": gg,
         "repeat_customers": int(rep.sum()),
         "fit_rows": {

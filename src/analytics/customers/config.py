@@ -193,6 +193,12 @@ class ClvConfig(_Strict):
         "purchase rates in the store's activity time (repeat purchase days per unit of the "
         "alive customers' rate): a growing base shares repeat volume, so a late customer's "
         "few orders are not a low rate; the forecast uses the last 90 days' activity"))
+    dropout: Literal["cohorts", "fitted"] = Field("cohorts", description=(
+        "with the activity clock: 'cohorts' takes the dropout from acquisition cohorts (a "
+        "baseline rate, the median hazard between consecutive cohorts, plus churn waves: "
+        "steps far above it), so a history with waves is not read as short lifetimes; "
+        "'fitted' fits an age-based dropout with the purchase rates (falls back to it when "
+        "there are too few cohorts)"))
 
 
 class SeverityTier(_Strict):

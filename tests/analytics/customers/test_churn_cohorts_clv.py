@@ -171,8 +171,9 @@ def test_clv_fits_and_ranks_true_rates(store):
         t[["clv", "clv_low", "clv_high", "p_alive", "expected_rate_per_year"]].to_numpy()
     ).all()
     assert (t["clv_low"] <= t["clv_high"]).all() and (t["clv_low"] >= 0).all()
-    # the point is the posterior mean; a customer almost surely gone has a [0, 0] interval
-    assert ((t["clv_high"] == 0) == (t["p_alive"] < 1 - 0.95)).all()
+    # the point is the posterior mean; a customer gone with probability >= the interval's level
+    # has a [0, 0] interval (the interval holds 90 % of the posterior, the atom at 0 included)
+    assert ((t["clv_high"] == 0) == (t["p_alive"] <= 1 - 0.9)).all()
     assert (t["clv_source"] == "model").all() and res.summary["unscored_customers"] == 0
     assert t["value_pct"].between(0, 1).all()
     ts = truth_scores.score_customers(t, truth, end, horizon_days=180, discount_rate_monthly=0.01,
@@ -363,3 +364,16 @@ def test_platt_is_sklearns_logistic_regression_at_its_optimum():
         q = np.linspace(0.02, 0.98, 25)
         want = ref.predict_proba(np.log(q / (1 - q))[:, None])[:, 1]
         np.testing.assert_allclose(churn._platt(p, y)(q), want, atol=1e-7)
+
+
+def test_p_alive_calibration_error_is_the_weighted_gap_of_the_reliability_curve():
+    """Two bins: 100 customers predicted 0.05 of whom 10 % alive, 300 predicted 0.95 of whom
+    80 % alive: (100 x 0.05 + 300 x 0.15) / 400 = 0.125; a calibrated curve gives 0."""
+    p = np.r_[np.full(100, 0.05), np.full(300, 0.95)]
+    y = np.r_[np.arange(100) < 10, np.arange(300) < 240]
+    curve = churn.reliability(p, y)
+    assert truth_scores.calibration_error(curve) == pytest.approx(0.125, rel=1e-12)
+    y_cal = np.r_[np.arange(100) < 5, np.arange(300) < 285]
+    calibrated = churn.reliability(p, y_cal)
+    assert truth_scores.calibration_error(calibrated) == pytest.approx(0, abs=1e-12)
+    assert truth_scores.calibration_error([]) is None
