@@ -64,6 +64,36 @@ class ConsensusConfig(_Strict):
         "threshold of this sensitivity (false alerts per series per 90 days, e.g. 0.003) is a "
         "consensus period without a second vote. null = off",
     )
+    combine: Literal["vote", "stouffer"] = Field(
+        "vote",
+        description="vote: a consensus period needs min_votes detectors flagging within "
+        "tolerance_days; stouffer: a flagged period whose combined calibrated evidence (its own "
+        "score plus every other voter's best score within tolerance_days, Sidak-corrected, "
+        "Stouffer-summed with correlation combine_rho) reaches the threshold of "
+        "combine_sensitivity (min_votes and required unused; solo_sensitivity still applies)",
+    )
+    combine_sensitivity: float = Field(
+        0.02,
+        gt=0,
+        le=90,
+        description="stouffer: expected false alerts per series per 90 days of the combined "
+        "evidence (Bonferroni over the voters as anchors; the solo path adds at most "
+        "solo_sensitivity per voter)",
+    )
+    combine_tolerance: int | None = Field(
+        None,
+        ge=0,
+        le=30,
+        description="stouffer: the other voters' evidence is their best score within ± this many "
+        "periods (Sidak-corrected for the looks); null = tolerance_days",
+    )
+    combine_rho: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="stouffer: null correlation between the voters' calibrated scores "
+        "(1 = safe whatever it is; fitted on shock-free train worlds)",
+    )
     mute_calendar: bool = Field(
         True,
         description="drop consensus days that are in the observable marketing "

@@ -3,7 +3,12 @@
 A detector votes for period t of a series (kpi × dimension × segment) in one direction when it
 flagged that series in that direction anywhere in [t − tolerance, t + tolerance]. A period is a
 consensus period when some voter flagged it itself, at least ``min_votes`` voters vote for it and
-every ``required`` detector is among them. Consensus periods at most ``merge_gap_days`` apart
+every ``required`` detector is among them (``combine: vote``). With ``combine: stouffer`` the
+voters' calibrated evidence is summed instead of counted (``combined_scores``): a flagged period is
+a consensus period when the combined score anchored at the flagging voter reaches the threshold of
+``combine_sensitivity`` (shared by the anchors, Bonferroni), so the rule's false-alarm rate is
+known. Either way a flag whose score reaches the ``solo_sensitivity`` threshold is a consensus
+period on its own. Consensus periods at most ``merge_gap_days`` apart
 merge into one incident. The incident's level names how many detectors voted (single /
 pairwise / triple / k_of_n — counted in families: with ``count_by: type`` two variants of one
 detector type are one vote); confidence and severity come from the vote share and the calibrated
@@ -19,6 +24,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr, ndtri
 
 from shocklab.catalogue import KPI_NAMES, RATIO_KPIS
 
@@ -58,6 +64,58 @@ def _aggregate(kpi: str, values: np.ndarray) -> float:
     if v.size == 0:
         return float("nan")
     return float(v.mean() if (kpi in RATIO_KPIS or kpi not in KPI_NAMES) else v.sum())
+
+
+def _window_evidence(sc: np.ndarray, tol: int) -> np.ndarray:
+    """Each voter's best score over [t − tol, t + tol] as the normal score of its Šidák-corrected
+    tail probability: ``1 − (1 − p)^m`` for the max of ``m`` looks, so under the null it is no
+    larger than a standard normal (exactly normal for independent periods, smaller when periods
+    are positively correlated). NaN where the voter has no score in the window."""
+    if tol <= 0:
+        return sc
+    n_t = sc.shape[-1]
+    best = np.full(sc.shape, -np.inf)
+    m = np.zeros(sc.shape)
+    fin = np.isfinite(sc)
+    x = np.where(fin, sc, -np.inf)
+    for k in range(-tol, tol + 1):
+        lo, hi = max(k, 0), n_t + min(k, 0)          # out[t] <- x[t + k]
+        best[..., lo - k:hi - k] = np.maximum(best[..., lo - k:hi - k], x[..., lo:hi])
+        m[..., lo - k:hi - k] += fin[..., lo:hi]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = ndtr(-best)
+        pw = -np.expm1(np.where(m > 0, m, 1) * np.log1p(-np.minimum(p, 1 - 1e-16)))
+        z = -ndtri(np.clip(pw, 1e-300, 1.0))
+    return np.where(m > 0, z, np.nan)
+
+
+def combined_scores(sc: np.ndarray, tol: int, rho: float) -> np.ndarray:
+    """Calibrated evidence of all voters in one score, per anchor: [voter, series, period].
+
+    ``sc`` holds the voters' calibrated scores signed in one direction. Anchored at voter v and
+    period t: v's own score at t plus every other voter's ``_window_evidence`` (its best score
+    within ± ``tol`` periods, Šidák-corrected), summed and divided by the sum's null standard
+    deviation ``√(k + k(k − 1) ρ)`` over the ``k`` voters with a score (Stouffer with a common
+    correlation ``ρ`` between voters; ``ρ = 1`` is safe whatever the correlation). Each term is at
+    most standard normal under the null, so ``P(score ≥ t) ≤ 1 − Φ(t)`` per anchor and direction
+    (when the terms are jointly normal with correlation ≤ ρ); a missing voter drops out. A voter
+    with one score is the voter alone (k = 1)."""
+    n_v = sc.shape[0]
+    if n_v == 1:
+        return sc
+    w = _window_evidence(sc, tol)
+    wsum = np.nansum(w, axis=0)
+    wcnt = np.isfinite(w).sum(axis=0)
+    out = np.full(sc.shape, np.nan)
+    for v in range(n_v):
+        own = sc[v]
+        others = wsum - np.nan_to_num(w[v])
+        k_o = wcnt - np.isfinite(w[v])
+        k = k_o + 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[v] = (own + others) / np.sqrt(k + k * (k - 1) * rho)
+        out[v][~np.isfinite(own)] = np.nan
+    return out
 
 
 class Votes:
@@ -121,8 +179,15 @@ class Votes:
         families: dict[str, str] | None = None,
         vote_threshold: float | None = None,
         solo_threshold: float | None = None,
+        combine_threshold: float | None = None,
+        rho: float = 1.0,
+        combine_tolerance: int | None = None,
     ) -> list[Incident]:
         """Incidents of ``voters`` under the rule (see module docstring); deterministic order.
+
+        ``combine_threshold``: vote on combined evidence instead of counting votes (``min_votes``
+        and ``required`` are then not used): a period is a consensus period where a voter flagged
+        it and the combined score (``combined_scores``, correlation ``rho``) reaches this.
 
         ``solo_threshold``: a period is also a consensus period where one voter's calibrated
         score alone reaches this (strong evidence needs no second opinion).
@@ -161,9 +226,15 @@ class Votes:
             count = np.zeros(dil.shape[1:], dtype=np.int64)
             for f in range(len(fam_names)):
                 count += dil[fam_idx == f].any(axis=0)
-            ok = raw.any(axis=0) & (count >= min_votes)
-            for r in req:
-                ok &= dil[r]
+            if combine_threshold is None:
+                ok = raw.any(axis=0) & (count >= min_votes)
+                for r in req:
+                    ok &= dil[r]
+            else:
+                sc = self.score[vi] if direction == "up" else -self.score[vi]
+                tol_c = tolerance if combine_tolerance is None else combine_tolerance
+                comb = combined_scores(sc, tol_c, rho)
+                ok = (raw & (np.nan_to_num(comb, nan=-np.inf) >= combine_threshold)).any(axis=0)
             if solo_threshold is not None:
                 sc = self.score[vi] if direction == "up" else -self.score[vi]
                 ok |= (raw & (np.nan_to_num(sc, nan=-np.inf) >= solo_threshold)).any(axis=0)
@@ -242,6 +313,9 @@ def build_incidents(
     families: dict[str, str] | None = None,
     vote_threshold: float | None = None,
     solo_threshold: float | None = None,
+    combine_threshold: float | None = None,
+    rho: float = 1.0,
+    combine_tolerance: int | None = None,
 ) -> list[Incident]:
     """Incidents from the flags of ``voters`` (see module docstring); deterministic order."""
     votes = detections if isinstance(detections, Votes) else Votes(detections)
@@ -256,6 +330,9 @@ def build_incidents(
         families,
         vote_threshold,
         solo_threshold,
+        combine_threshold,
+        rho,
+        combine_tolerance,
     )
 
 
@@ -314,7 +391,8 @@ def consensus_incidents(
     n = len({(fams or {}).get(v, v) for v in voters})
     k = cfg.min_votes if min_votes is None else min_votes
     votes = detections if isinstance(detections, Votes) else Votes(detections)
-    vt = st = None
+    vt = st = ct = None
+    combine = getattr(cfg, "combine", "vote") == "stouffer" and min_votes is None
     if len(votes.grid):
         from .detectors.calibrate import periods_per_day, threshold_for
 
@@ -323,6 +401,9 @@ def consensus_incidents(
             vt = threshold_for(cfg.vote_sensitivity, ppd)
         if getattr(cfg, "solo_sensitivity", None) is not None:
             st = threshold_for(cfg.solo_sensitivity, ppd)
+        if combine and voters:
+            # Bonferroni over the anchors: each voter's flags are tested with its own statistic
+            ct = threshold_for(cfg.combine_sensitivity / len(voters), ppd)
     incs = build_incidents(
         votes,
         voters,
@@ -335,6 +416,9 @@ def consensus_incidents(
         families=fams,
         vote_threshold=vt,
         solo_threshold=st,
+        combine_threshold=ct,
+        rho=getattr(cfg, "combine_rho", 1.0),
+        combine_tolerance=getattr(cfg, "combine_tolerance", None),
     )
     kept, dropped = suppress_incidents(incs, getattr(cfg, "suppress", None))
     if suppressed is not None:

@@ -455,6 +455,7 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
         update={
             "suppress": ext.suppress,
             "merge_gap_days": gap,
+            "combine": "vote",  # NAB was chosen on the vote rule (issue 9's stouffer: store data)
             **({} if ext.solo else {"solo_sensitivity": None}),
             **({"min_votes": ext.min_votes} if ext.min_votes is not None else {}),
         }

@@ -36,7 +36,10 @@ def pair_kpis(
     wide = p.set_index(["date", "segment"])[cols]
     full = pd.MultiIndex.from_product([pd.DatetimeIndex(dates), sorted(keep)],
                                       names=["date", "segment"])
+    no_traffic = "sessions" in cols and not p["sessions"].notna().any()
     wide = wide.reindex(full).fillna(0.0).reset_index()
+    if no_traffic:  # a transactions file: sessions unknown, not zero (as in kpis_daily)
+        wide["sessions"] = np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         wide["aov"] = np.where(wide["orders"] > 0, wide["revenue"] / wide["orders"], np.nan)
         if "sessions" in wide:

@@ -64,6 +64,7 @@ def stage_score(ctx: RunContext) -> None:
         "min_votes": cfg.consensus.min_votes,
         "required": list(cfg.consensus.required),
         "count_by": cfg.consensus.count_by,
+        "combine": cfg.consensus.combine,  # stouffer: consensus_levels are still k-of-n votes
         "voters": vs,
     }
     oracle = next(

@@ -30,16 +30,18 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
     {
       "schema": "shocklab.scorecard/1",
       "settings": {"mode", "early_days", "late_days", "min_effect", "merge_gap_days",
-                   "tolerance_days", "min_votes", "required", "count_by", "voters": [...]},
+                   "tolerance_days", "min_votes", "required", "count_by", "combine",
+                   "voters": [...]},
       "events": {"unexpected": int, "expected": int, "by_type": {type: int}},
       "headline": {"mode": "strict", "recall", "precision", "f1", "median_delay_days",
                    "oracle_recall_at_equal_fp", "recall_vs_oracle"},
       "failed_detectors": {name: "error"},
       "strict" | "lenient": {
         "detectors": {name: METRICS},           # every detector incl. the oracle, own incidents
-        "consensus": METRICS,                   # the configured rule (min_votes, required)
+        "consensus": METRICS,                   # the configured rule (combine, min_votes, ...)
         "consensus_levels": {"k1": METRICS, "k2": METRICS, ...},  # k of n voters agree
-        "oracle_equal_fp": {"fp_budget", "oracle_recall", "consensus_recall", "ratio"} | null
+        "oracle_equal_fp": {"fp_budget", "oracle_recall", "consensus_recall", "ratio",
+                            "oracle_precision", "oracle_f1"} | null
       },
       "event_detail": [{"event_id", "type", "expected", "start", "end", "primary_kpi", "scope_kind",
                         "in_warmup", "impact_share",
@@ -260,13 +262,13 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
     }, delays
 
 
-def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
-                 min_effect: float, fp_budget: int) -> float:
-    """Recall of the highest-scoring incidents taken until the false positives would exceed the
-    budget."""
+def at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+          min_effect: float, fp_budget: int) -> tuple[float, float]:
+    """(recall, precision) of the highest-scoring incidents taken until the false positives would
+    exceed the budget (precision = true incidents among those taken; 1.0 when none is taken)."""
     n_ev = sum(1 for e in events if not e.expected)
     if not n_ev:
-        return float("nan")
+        return float("nan"), float("nan")
     order = sorted(incidents, key=lambda i: (-i.peak_score, i.incident_id))
     mm = match_matrix(order, events, mode, early, late, min_effect)
     is_fp = ~mm.any(axis=1)
@@ -276,7 +278,15 @@ def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, earl
         if is_fp.sum() > fp_budget
         else len(order)
     )
-    return float(mm[:cut].any(axis=0).sum()) / n_ev
+    tp = int((~is_fp[:cut]).sum())
+    return float(mm[:cut].any(axis=0).sum()) / n_ev, (tp / cut if cut else 1.0)
+
+
+def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+                 min_effect: float, fp_budget: int) -> float:
+    """Recall of the highest-scoring incidents taken until the false positives would exceed the
+    budget."""
+    return at_fp(incidents, events, mode, early, late, min_effect, fp_budget)[0]
 
 
 def assign_matches(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
@@ -346,15 +356,21 @@ def build_scorecard(
             )[0]
         if oracle_name and oracle_name in detector_incidents:
             budget = sec["consensus"]["fp"]
-            orc = recall_at_fp(
+            orc, orc_p = at_fp(
                 detector_incidents[oracle_name], events, mode, early, late, min_eff, budget
             )
             cons = sec["consensus"]["recall"]
+            ok = np.isfinite(orc) and orc + orc_p > 0
+            orc_f1 = 2 * orc * orc_p / (orc + orc_p) if ok else 0.0
             sec["oracle_equal_fp"] = {
                 "fp_budget": budget,
                 "oracle_recall": _r(orc),
                 "consensus_recall": cons,
                 "ratio": _r(cons / orc) if cons is not None and orc and np.isfinite(orc) else None,
+                # the oracle's own precision and F1 over the same incidents (the F1 it would score
+                # with the consensus' false positives: a bound on the consensus' F1 there)
+                "oracle_precision": _r(orc_p),
+                "oracle_f1": _r(orc_f1) if np.isfinite(orc) else None,
             }
         else:
             sec["oracle_equal_fp"] = None
@@ -439,7 +455,8 @@ def format_table(card: dict[str, Any]) -> str:
     oe = sec.get("oracle_equal_fp")
     if oe:
         lines.append(f"oracle recall at {oe['fp_budget']} FP: {_fmt(oe['oracle_recall'])} "
-                     f"(consensus / oracle = {_fmt(oe['ratio'])})")
+                     f"(consensus / oracle = {_fmt(oe['ratio'])}; the oracle's F1 there "
+                     f"{_fmt(oe.get('oracle_f1'))})")
     for name, err in card.get("failed_detectors", {}).items():
         lines.append(f"detector {name} FAILED: {err}")
     return "\n".join(lines)

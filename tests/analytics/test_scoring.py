@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 
 from analytics.context import Incident
-from evaluation.scoring import Event, build_scorecard, format_table, matches, metrics, recall_at_fp
+from evaluation.scoring import (
+    Event,
+    at_fp,
+    build_scorecard,
+    format_table,
+    matches,
+    metrics,
+    recall_at_fp,
+)
 
 EV = {
     "event_id": "E01",
@@ -145,6 +153,9 @@ def test_recall_at_equal_fp_takes_top_scores():
         recall_at_fp(oracle, events, "strict", 1, 2, 0.05, fp_budget=0) == 0.5
     )  # stops before the FP
     assert recall_at_fp(oracle, events, "strict", 1, 2, 0.05, fp_budget=1) == 1.0
+    # the oracle's precision over the incidents taken: 2 true of 3 at budget 1, 1 of 1 at 0
+    assert at_fp(oracle, events, "strict", 1, 2, 0.05, fp_budget=1) == (1.0, 2 / 3)
+    assert at_fp(oracle, events, "strict", 1, 2, 0.05, fp_budget=0) == (0.5, 1.0)
 
 
 def test_scorecard_layout_and_matched_ids():
@@ -171,6 +182,8 @@ def test_scorecard_layout_and_matched_ids():
         "oracle_recall": 1.0,
         "consensus_recall": 1.0,
         "ratio": 1.0,
+        "oracle_precision": 1.0,
+        "oracle_f1": 1.0,
     }
     assert card["event_detail"][0]["detected_by"] == {"a": 0, "consensus": 0, "oracle": 0}
     assert [i.matched_event_id for i in a] == ["E01", None] and cons[0].matched_event_id == "E01"
