@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from shocklab.catalogue import ORDER_STATUSES
 from shocklab.seeding import rng
@@ -37,7 +36,7 @@ class Setup:
     """Everything that is the same in every twin of one world."""
 
     cfg: SimulationConfig
-    days: pd.DatetimeIndex
+    days: np.ndarray            # [D] datetime64[D]
     grid: Grid
     catalogue: Catalogue
     lam0: np.ndarray            # [D, C, K] expected human sessions (planned calendar included)

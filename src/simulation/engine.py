@@ -17,12 +17,12 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from shocklab.truth import TruthEvent
 
 from . import customers as cu
 from .baseline import baseline_daily, daily_table, expected_order_value
+from .coltable import ColTable
 from .config import SimulationConfig
 from .draw import STATUS, Run, Setup, build_setup, levers_for, simulate_run
 from .events import EVENT_TYPES, EventBase
@@ -37,8 +37,8 @@ class World:
     events: list[EventBase]
     actual: Run
     twin: Run
-    baseline_daily: pd.DataFrame
-    counterfactual_daily: pd.DataFrame
+    baseline_daily: ColTable        # ``.to_pandas()`` for a DataFrame
+    counterfactual_daily: ColTable
     truth: list[TruthEvent]
     purchase_rate: np.ndarray
     runs: int = field(default=2)
