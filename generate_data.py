@@ -48,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = setup_logging("generate", debug=args.debug, quiet=args.quiet)
 
     # imported after argument parsing, so that --help answers without loading pydantic, numpy,
-    # pandas
+    # pyarrow; the generation path imports no pandas (simulation.coltable)
+    from simulation.rand import preload_special_ufuncs
+
+    preload_special_ufuncs()   # scipy.special's ufuncs without its ~0.2 s package import
     from shocklab.atomic import allow_replace, validate_out
     from shocklab.configio import apply_overrides, load_yaml
     from shocklab.errors import InputError
