@@ -23,7 +23,7 @@ from . import customers as cu
 from .config import SimulationConfig
 from .events import EventBase, Grid, Levers
 from .products import Catalogue, build_catalogue
-from .rand import binom_ppf, child_keys, geometric_extra, poisson_ppf, uniforms
+from .rand import binom_ppf, child_keys, geometric_extra, poisson_ppf, search_right, uniforms
 
 KIND_NEW, KIND_RETURNING, KIND_FRAUD = 0, 1, 2
 STATUS = np.array(ORDER_STATUSES)
@@ -248,7 +248,7 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
 
     # --- per-order draws ---
     hour_cdf = np.cumsum(b.hour_profile) / np.sum(b.hour_profile)
-    hour = np.minimum(np.searchsorted(hour_cdf, uniforms(key, 0), side="right"), 23)
+    hour = np.minimum(search_right(hour_cdf, uniforms(key, 0)), 23)
     sec = hour * 3600 + np.floor(uniforms(key, 1) * 3600).astype(np.int64)
     n_items = 1 + geometric_extra(
         uniforms(key, 2), np.where(fraud, b.items_mean - 1 + FRAUD_EXTRA_ITEMS, b.items_mean - 1)
@@ -258,7 +258,7 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
     status = np.where(us < cancel, 1, np.where(us < cancel + b.return_rate, 2, 0)).astype(np.int8)
     disc_cdf = np.cumsum(b.discount_probs) / np.sum(b.discount_probs)
     level = np.asarray(b.discount_levels)[
-        np.minimum(np.searchsorted(disc_cdf, uniforms(key, 4), side="right"), len(disc_cdf) - 1)
+        np.minimum(search_right(disc_cdf, uniforms(key, 4)), len(disc_cdf) - 1)
     ]
     order_disc = np.where(fraud, 0.0, level) + levers.discount_add.ravel()[cell]
 
@@ -271,9 +271,9 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
     fraud_cdf = np.cumsum(fraud_w) / fraud_w.sum()
     lu = uniforms(lkey, 0)
     lfraud = fraud[line_order]
-    product = np.searchsorted(pop_cdf / pop_cdf[-1], lu, side="right")
+    product = search_right(pop_cdf / pop_cdf[-1], lu)
     if lfraud.any():
-        product[lfraud] = np.searchsorted(fraud_cdf, lu[lfraud], side="right")
+        product[lfraud] = search_right(fraud_cdf, lu[lfraud])
     product = np.minimum(product, cat.size - 1)
     lday = day[line_order]
     in_stock = levers.stock[lday, product] > 0

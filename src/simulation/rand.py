@@ -51,6 +51,26 @@ def uniforms(keys: np.ndarray, stream: int) -> np.ndarray:
     return (bits.astype(np.float64) + 0.5) * _INV_2_53
 
 
+def search_right(cdf: np.ndarray, u: np.ndarray, bins: int = 1 << 16) -> np.ndarray:
+    """``np.searchsorted(cdf, u, side="right")``, exactly, for many ``u`` in [0, 1) against a
+    short sorted ``cdf``: a lookup table over ``bins`` equal bins of [0, 1) answers every value
+    whose bin holds no ``cdf`` entry (the bin edges k / bins are exact, and so is ``u · bins``
+    for a power-of-two ``bins``); the few others are searched (all of them when a value lies
+    outside [0, 1)).
+    Random keys make a plain binary search miss the cache and the branch predictor: ~20 ns per
+    value; the table is a few ns."""
+    u = np.asarray(u, dtype=np.float64)
+    if u.size < bins // 4 or not (u.min() >= 0.0 and u.max() < 1.0):   # NaN fails both
+        return np.searchsorted(cdf, u, side="right")
+    at = np.searchsorted(cdf, np.arange(bins + 1, dtype=np.float64) / bins, side="right")
+    k = (u * bins).astype(np.intp)
+    out = at[k]
+    todo = np.flatnonzero((at[1:] != at[:-1])[k])   # bins holding a cdf entry
+    if todo.size:
+        out[todo] = np.searchsorted(cdf, u[todo], side="right")
+    return out
+
+
 def geometric_extra(u: np.ndarray, mean: np.ndarray | float) -> np.ndarray:
     """Inverse CDF of a geometric count on {0, 1, …} with the given mean (0 where mean <= 0)."""
     mean = np.broadcast_to(np.asarray(mean, float), u.shape)
