@@ -12,6 +12,7 @@ other code imports from here (``Run``, ``Setup``, ``build_setup``, ``levers_for`
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -27,7 +28,7 @@ from .config import SimulationConfig
 from .draw import STATUS, Run, Setup, build_setup, levers_for, simulate_run
 from .events import EVENT_TYPES, EventBase
 from .schedule import resolve_events, sample_random_events
-from .twins import planned_truth, truth_records, unexpected_truth
+from .twins import planned_truth, simulate_twins, truth_records, unexpected_truth
 
 
 @dataclass
@@ -57,10 +58,20 @@ def simulate(cfg: SimulationConfig,
     setup = build_setup(cfg)
     D = setup.shape[0]
     events = resolve_events(cfg)
-    actual = simulate_run(setup, levers_for(setup, events), with_customers=True)
-    if on_actual is not None:
-        on_actual(cfg, setup, actual)
-    truth, runs = unexpected_truth(setup, events, actual)
+    # The twins depend on the setup and the events only: they are drawn on a second thread
+    # while this one draws the actual world (numpy releases the GIL in its array loops, so
+    # on a free core they overlap). Each run is the same arrays in either order.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twins")
+    try:
+        twins = pool.submit(simulate_twins, setup, events)
+        actual = simulate_run(setup, levers_for(setup, events), with_customers=True)
+        if on_actual is not None:
+            on_actual(cfg, setup, actual)
+        runs = twins.result()
+    finally:
+        # on an error (or a signal) here, do not wait for the twins: nothing they do is written
+        pool.shutdown(wait=False, cancel_futures=True)
+    truth, runs = unexpected_truth(setup, events, actual, runs)
     truth = sorted(truth + planned_truth(setup), key=lambda t: (t.start, t.event_id))
     twin0 = runs[frozenset()]
     rate = cu.purchase_rate_per_year(actual.customers, D, actual.o_customer[~actual.o_first],
