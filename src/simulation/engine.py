@@ -50,11 +50,23 @@ class World:
         return truth_records(self.truth)
 
 
-def simulate(cfg: SimulationConfig,
-             on_actual: Callable[[SimulationConfig, Setup, Run], None] | None = None) -> World:
-    """The world of ``cfg``. ``on_actual(cfg, setup, actual)`` is called as soon as the actual
-    run exists, before the counterfactual twins (``simulation.io`` starts writing the
-    observable tables there)."""
+@dataclass
+class Drawn:
+    """What exists once the actual world is drawn, before the twins' truth: everything the
+    observable tables, truth/customers and truth/baseline_daily depend on."""
+
+    cfg: SimulationConfig
+    setup: Setup
+    events: list[EventBase]
+    actual: Run
+    baseline_daily: ColTable
+    purchase_rate: np.ndarray
+
+
+def simulate(cfg: SimulationConfig, on_actual: Callable[[Drawn], None] | None = None) -> World:
+    """The world of ``cfg``. ``on_actual(drawn)`` is called as soon as the actual run (and
+    the noise-free baseline) exists, while the counterfactual twins are still being drawn
+    (``simulation.io`` starts writing the observable tables there)."""
     setup = build_setup(cfg)
     D = setup.shape[0]
     events = resolve_events(cfg)
@@ -65,8 +77,12 @@ def simulate(cfg: SimulationConfig,
     try:
         twins = pool.submit(simulate_twins, setup, events)
         actual = simulate_run(setup, levers_for(setup, events), with_customers=True)
+        rate = cu.purchase_rate_per_year(actual.customers, D, actual.o_customer[~actual.o_first],
+                                         len(cfg.countries))
+        drawn = Drawn(cfg=cfg, setup=setup, events=events, actual=actual,
+                      baseline_daily=baseline_daily(setup, events), purchase_rate=rate)
         if on_actual is not None:
-            on_actual(cfg, setup, actual)
+            on_actual(drawn)
         runs = twins.result()
     finally:
         # on an error (or a signal) here, do not wait for the twins: nothing they do is written
@@ -74,14 +90,12 @@ def simulate(cfg: SimulationConfig,
     truth, runs = unexpected_truth(setup, events, actual, runs)
     truth = sorted(truth + planned_truth(setup), key=lambda t: (t.start, t.event_id))
     twin0 = runs[frozenset()]
-    rate = cu.purchase_rate_per_year(actual.customers, D, actual.o_customer[~actual.o_first],
-                                     len(cfg.countries))
     return World(cfg=cfg, setup=setup, events=events, actual=actual, twin=twin0,
-                 baseline_daily=baseline_daily(setup, events),
+                 baseline_daily=drawn.baseline_daily,
                  counterfactual_daily=daily_table(setup, twin0), truth=truth,
                  purchase_rate=rate, runs=1 + len(runs))
 
 
-__all__ = ["EVENT_TYPES", "STATUS", "Run", "Setup", "World", "build_setup",
+__all__ = ["EVENT_TYPES", "STATUS", "Drawn", "Run", "Setup", "World", "build_setup",
            "expected_order_value", "levers_for", "resolve_events", "sample_random_events",
            "simulate", "simulate_run"]

@@ -25,7 +25,7 @@ from . import coltable as ct
 from . import noise_model
 from .coltable import ColTable
 from .config import SimulationConfig, config_hash
-from .engine import STATUS, Run, Setup, World
+from .engine import STATUS, Drawn, Run, Setup, World
 
 ID_DAY = 1_000_000
 FORMATS = ("csv", "parquet")
@@ -125,22 +125,23 @@ def _rank_first_pct(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def truth_tables(world: World) -> dict[str, Any]:
-    cust = world.actual.customers
-    start = _start(world.cfg)
-    D = world.setup.shape[0]
-    customer_id = _ids_of(world.cfg, world.actual)
+def truth_customers(d: Drawn | World) -> ColTable:
+    """truth/customers: purchase rate, churn date and value tier per customer (actual run)."""
+    cust = d.actual.customers
+    start = _start(d.cfg)
+    D = d.setup.shape[0]
+    customer_id = _ids_of(d.cfg, d.actual)
     churned = cust.churn_day < D
     # text columns as categoricals (a label per distinct day / tier, not per customer): the CSV
     # writer decodes them, so the bytes are those of the plain strings
     days, day_code = np.unique(np.where(churned, cust.churn_day, D), return_inverse=True)
     iso = np.datetime_as_string(start + days, unit="D")
     labels = [d if k < D else "" for d, k in zip(iso, days, strict=True)]
-    rate = np.round(world.purchase_rate, 4)
+    rate = np.round(d.purchase_rate, 4)
     pct = _rank_first_pct(rate)
     tier = np.where(rate == 0, 3, np.where(pct > 0.8, 2, np.where(pct > 0.5, 1, 0)))
     order = np.argsort(customer_id, kind="stable")
-    customers = ColTable(
+    return ColTable(
         {
             "customer_id": ct.ints(customer_id),
             "purchase_rate": ct.floats(rate),
@@ -148,12 +149,15 @@ def truth_tables(world: World) -> dict[str, Any]:
             "value_tier": ct.cat(tier, ["low", "medium", "high", "none"]),
         }
     ).take(order)
+
+
+def truth_tables(world: World) -> dict[str, Any]:
     # records are built as shocklab.truth.TruthEvent models (the format evaluation reads back)
     return {
         "events": world.truth_events,
         "baseline_daily": world.baseline_daily,
         "counterfactual_daily": world.counterfactual_daily,
-        "customers": customers,
+        "customers": truth_customers(world),
     }
 
 
@@ -184,7 +188,7 @@ WRITERS = 2
 def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str, Any]:
     """Write the data directory atomically; returns the manifest."""
     with data_dir_writer(out, fmt) as w:
-        w.observed(world.cfg, world.setup, world.actual)
+        w.observed(world)
         return w.finish(world)
 
 
@@ -221,29 +225,30 @@ class DataDirWriter:
              float_format: str | None = None) -> None:
         self.jobs.append(self.pool.submit(_write_hashed, df, stem, fmt, float_format))
 
-    def observed(self, cfg: SimulationConfig, setup: Setup, actual: Run) -> None:
-        """Start writing the observable tables (products, customers, traffic, orders, …)."""
-        obs = observed_tables(cfg, setup, actual)
+    def observed(self, d: Drawn | World) -> None:
+        """Start writing the observable tables (products, customers, traffic, orders, …) and
+        the truth tables that depend on the actual run only (customers, baseline_daily)."""
+        obs = observed_tables(d.cfg, d.setup, d.actual)
         self.row_counts = {name: int(len(df)) for name, df in obs.items()}
         for name in sorted(obs, key=lambda n: -obs[n].size):
             self._job(obs[name], self.tmp / name, self.fmt)
+        (self.tmp / "truth").mkdir()
+        # truth tables are always CSV: small, and read by people as often as by code
+        self._job(d.baseline_daily, self.tmp / "truth" / "baseline_daily", "csv", "%.10g")
+        self._job(truth_customers(d), self.tmp / "truth" / "customers", "csv")
 
     def finish(self, world: World) -> dict[str, Any]:
-        """The truth tables, events, noise model and manifest; waits for every file."""
+        """The counterfactual table, events, noise model and manifest; waits for every file."""
         tmp, fmt = self.tmp, self.fmt
-        truth = truth_tables(world)
-        (tmp / "truth").mkdir()
-        for name in ("baseline_daily", "counterfactual_daily", "customers"):
-            # truth tables are always CSV: small, and read by people as often as by code
-            self._job(truth[name], tmp / "truth" / name, "csv",
-                      "%.10g" if name == "baseline_daily" else None)
+        truth_events = world.truth_events
+        self._job(world.counterfactual_daily, tmp / "truth" / "counterfactual_daily", "csv")
         digests = dict(j.result() for j in self.jobs)
         files = list(digests)
         noise_path = tmp / "truth" / "noise_model.json"
         noise_path.write_text(canonical_json(noise_model.noise_params(world.cfg)), encoding="utf-8")
         files.append(noise_path)
         ev_path = tmp / "truth" / "events.json"
-        ev_path.write_text(canonical_json(truth["events"]), encoding="utf-8")
+        ev_path.write_text(canonical_json(truth_events), encoding="utf-8")
         files.append(ev_path)
         manifest = {
             "generator": "shocklab.simulation",
@@ -261,8 +266,8 @@ class DataDirWriter:
             "categories": list(world.cfg.products.categories),
             "row_counts": self.row_counts,
             "events": {
-                "unexpected": sum(not e["expected"] for e in truth["events"]),
-                "expected": sum(bool(e["expected"]) for e in truth["events"]),
+                "unexpected": sum(not e["expected"] for e in truth_events),
+                "expected": sum(bool(e["expected"]) for e in truth_events),
             },
             "files": {
                 str(p.relative_to(tmp)): digests[p] if p in digests else sha256_file(p)
