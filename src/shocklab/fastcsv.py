@@ -80,6 +80,68 @@ def text_array(values, type=None):
         null_count=nulls)
 
 
+class _Compute:
+    """The few ``pyarrow.compute`` functions this module uses, with their default options,
+    called through ``pyarrow._compute.call_function``: importing ``pyarrow.compute`` builds a
+    docstring for every kernel (~30–60 ms), which the generator's start-up avoids."""
+
+    @staticmethod
+    def _call(name: str, args: list, options=None):
+        from pyarrow._compute import call_function
+
+        return call_function(name, args, options)
+
+    def cast(self, arr, type):
+        from pyarrow._compute import CastOptions
+
+        return self._call("cast", [arr], CastOptions.safe(type))
+
+    def match_substring(self, arr, pattern: str):
+        from pyarrow._compute import MatchSubstringOptions
+
+        return self._call("match_substring", [arr], MatchSubstringOptions(pattern))
+
+    def match_substring_regex(self, arr, pattern: str):
+        from pyarrow._compute import MatchSubstringOptions
+
+        return self._call("match_substring_regex", [arr], MatchSubstringOptions(pattern))
+
+    def replace_substring(self, arr, pattern: str, replacement: str):
+        from pyarrow._compute import ReplaceSubstringOptions
+
+        return self._call("replace_substring", [arr],
+                          ReplaceSubstringOptions(pattern, replacement))
+
+    def binary_join_element_wise(self, *strings, null_handling: str = "emit_null",
+                                 null_replacement: str = ""):
+        from pyarrow._compute import JoinOptions
+
+        return self._call("binary_join_element_wise", list(strings),
+                          JoinOptions(null_handling, null_replacement))
+
+    def if_else(self, cond, left, right):
+        return self._call("if_else", [cond, left, right])
+
+    def is_valid(self, arr):
+        return self._call("is_valid", [arr])
+
+    def and_kleene(self, x, y):
+        return self._call("and_kleene", [x, y])
+
+    def any(self, arr):
+        from pyarrow._compute import ScalarAggregateOptions
+
+        return self._call("any", [arr], ScalarAggregateOptions(skip_nulls=True, min_count=1))
+
+    def take(self, data, indices):
+        from pyarrow._compute import TakeOptions
+
+        return self._call("take", [data, indices], TakeOptions(boundscheck=True))
+
+
+pc = _Compute()
+
+
 def text_scalar(value: str):
     """An arrow string scalar for compute calls (``pa.scalar`` and Python literals passed to
     ``pyarrow.compute`` import pandas, see ``np_array``)."""
@@ -88,9 +150,7 @@ def text_scalar(value: str):
 
 def _or_false(mask):
     """``pc.fill_null(mask, False)`` without a Python literal (see ``text_scalar``)."""
-    import pyarrow.compute as pc
-
-    return pc.and_kleene(mask, mask.is_valid())
+    return pc.and_kleene(mask, pc.is_valid(mask))
 
 
 def bool_numpy(mask) -> np.ndarray:
@@ -117,7 +177,6 @@ _Fallback = Fallback
 
 def _float_strings(values: np.ndarray):
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     values = np.ascontiguousarray(values, dtype=np.float64)
     arr = np_array(values, pa.float64(), valid=~np.isnan(values))  # NaN -> null -> empty cell
@@ -150,7 +209,7 @@ def _formatted_float_strings(values: np.ndarray, float_format: str):
     joined = "".join(s for s in strs if s is not None)
     if any(ch in joined for ch in ',"\r\n'):
         raise _Fallback                               # pandas would quote these cells
-    return text_array(strs).take(np_array(inv.reshape(-1).astype(np.int64), pa.int64()))
+    return pc.take(text_array(strs), np_array(inv.reshape(-1).astype(np.int64), pa.int64()))
 
 
 def _datetime_array(s: pd.Series):
@@ -178,7 +237,6 @@ def datetime_array(values: np.ndarray):
 
 def string_array(values: np.ndarray | pd.Series):
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(values, np.ndarray):   # numpy text (the generator): no pandas import
         if values.dtype.kind == "U":
@@ -206,7 +264,6 @@ def _joined_rows(table) -> bytes:
     """The rows of ``table`` (cells already rendered or castable to text) joined by hand: for
     tables with quoted cells, which arrow's writer will not leave unquoted."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     cols = [c if pa.types.is_string(c.type) else pc.cast(c, pa.string()) for c in table.columns]
     rows = pc.binary_join_element_wise(*cols, text_scalar(","), null_handling="replace",

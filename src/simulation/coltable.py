@@ -195,8 +195,10 @@ def _text(c: Col, type=None):
 
     if not c.coded:
         return text_array(c.values.tolist(), type)
+    from shocklab.fastcsv import pc
+
     labels = text_array(list(c.labels), type)
-    return labels.take(np_array(c.values, pa.int64()))
+    return pc.take(labels, np_array(c.values, pa.int64()))
 
 
 def _arrow_column(name: str, c: Col, empty: bool) -> tuple[Any, dict[str, Any]]:
@@ -307,4 +309,4 @@ def _csv_column(c: Col, float_format: str | None):
         return fastcsv.string_array(c.values)
     # coded text or categorical: the labels rendered once, then decoded
     labels = fastcsv.string_array(np.asarray(c.labels, dtype=object))
-    return labels.take(np_array(c.values, pa.int64()))
+    return fastcsv.pc.take(labels, np_array(c.values, pa.int64()))
