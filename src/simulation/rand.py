@@ -29,10 +29,19 @@ def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finalizer, elementwise on uint64 (wrapping arithmetic)."""
     x = np.asarray(x, dtype=np.uint64)
     with np.errstate(over="ignore"):
+        # in place, one scratch array: the same operations as
+        # z = (z ^ z >> 30) * M1; z = (z ^ z >> 27) * M2; z ^ z >> 31, without a temporary per
+        # step (large temporaries cost page faults as much as the arithmetic)
         z = x + _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        return z ^ (z >> np.uint64(31))
+        t = z >> np.uint64(30)
+        z ^= t
+        z *= _M1
+        np.right_shift(z, np.uint64(27), out=t)
+        z ^= t
+        z *= _M2
+        np.right_shift(z, np.uint64(31), out=t)
+        z ^= t
+        return z
 
 
 def child_keys(keys: np.ndarray, index: np.ndarray | int, salt: int) -> np.ndarray:
@@ -47,8 +56,12 @@ def child_keys(keys: np.ndarray, index: np.ndarray | int, salt: int) -> np.ndarr
 def uniforms(keys: np.ndarray, stream: int) -> np.ndarray:
     """Uniform(0, 1) doubles, one per key, for draw number ``stream`` of that entity (never 0)."""
     with np.errstate(over="ignore"):
-        bits = mix64(np.asarray(keys, np.uint64) + np.uint64(stream) * _GOLDEN) >> np.uint64(11)
-    return (bits.astype(np.float64) + 0.5) * _INV_2_53
+        bits = mix64(np.asarray(keys, np.uint64) + np.uint64(stream) * _GOLDEN)
+    bits >>= np.uint64(11)
+    u = bits.astype(np.float64)
+    u += 0.5
+    u *= _INV_2_53
+    return u
 
 
 def search_right(cdf: np.ndarray, u: np.ndarray, bins: int = 1 << 16) -> np.ndarray:
