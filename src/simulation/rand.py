@@ -29,11 +29,15 @@ def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finalizer, elementwise on uint64 (wrapping arithmetic)."""
     x = np.asarray(x, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        # in place, one scratch array: the same operations as
-        # z = (z ^ z >> 30) * M1; z = (z ^ z >> 27) * M2; z ^ z >> 31, without a temporary per
+        if x.ndim == 0:
+            z = x + _GOLDEN
+            z = (z ^ (z >> np.uint64(30))) * _M1
+            z = (z ^ (z >> np.uint64(27))) * _M2
+            return z ^ (z >> np.uint64(31))
+        # arrays in place, with one scratch array: the same operations without a temporary per
         # step (large temporaries cost page faults as much as the arithmetic)
         z = x + _GOLDEN
-        t = z >> np.uint64(30)
+        t = np.right_shift(z, np.uint64(30))
         z ^= t
         z *= _M1
         np.right_shift(z, np.uint64(27), out=t)
