@@ -11,6 +11,7 @@ cell key and the order's index, so the k-th order of a cell has the same basket 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,7 +215,10 @@ def _expand(counts: np.ndarray, cell_key: np.ndarray, kind: int) -> tuple[np.nda
     return cell, cu.child_keys(cell_key.ravel()[cell], idx, salt=0x0D + kind)
 
 
-def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
+def simulate_run(setup: Setup, levers: Levers, with_customers: bool,
+                 on_orders: Callable[[Run], None] | None = None) -> Run:
+    """One world for ``levers``. ``on_orders(run)``: called once orders and lines exist, before
+    customers are attached (``simulation.io`` starts writing order_items there)."""
     cfg, cat = setup.cfg, setup.catalogue
     D, C, K = setup.shape
     b = cfg.basket
@@ -326,6 +330,8 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
         l_price=price[lo],
         l_disc=disc[lo],
     )
+    if on_orders is not None:
+        on_orders(run)
     if with_customers:
         _attach_customers(setup, levers, run)
     return run

@@ -63,10 +63,12 @@ class Drawn:
     purchase_rate: np.ndarray
 
 
-def simulate(cfg: SimulationConfig, on_actual: Callable[[Drawn], None] | None = None) -> World:
+def simulate(cfg: SimulationConfig, on_actual: Callable[[Drawn], None] | None = None,
+             on_orders: Callable[[SimulationConfig, Run], None] | None = None) -> World:
     """The world of ``cfg``. ``on_actual(drawn)`` is called as soon as the actual run (and
     the noise-free baseline) exists, while the counterfactual twins are still being drawn
-    (``simulation.io`` starts writing the observable tables there)."""
+    (``simulation.io`` starts writing the observable tables there); ``on_orders(cfg, run)``
+    earlier, once the actual orders and lines exist, before customers are attached."""
     setup = build_setup(cfg)
     D = setup.shape[0]
     events = resolve_events(cfg)
@@ -76,7 +78,9 @@ def simulate(cfg: SimulationConfig, on_actual: Callable[[Drawn], None] | None = 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twins")
     try:
         twins = pool.submit(simulate_twins, setup, events)
-        actual = simulate_run(setup, levers_for(setup, events), with_customers=True)
+        actual = simulate_run(
+            setup, levers_for(setup, events), with_customers=True,
+            on_orders=None if on_orders is None else (lambda run: on_orders(cfg, run)))
         rate = cu.purchase_rate_per_year(actual.customers, D, actual.o_customer[~actual.o_first],
                                          len(cfg.countries))
         drawn = Drawn(cfg=cfg, setup=setup, events=events, actual=actual,

@@ -29,6 +29,8 @@ from .engine import STATUS, Drawn, Run, Setup, World
 
 ID_DAY = 1_000_000
 FORMATS = ("csv", "parquet")
+OBSERVED = ("products", "customers", "website_traffic", "orders", "order_items",
+            "marketing_calendar")
 
 
 def _yyyymmdd(start: np.datetime64, day: np.ndarray) -> np.ndarray:
@@ -56,8 +58,26 @@ def _dates_us(start: np.datetime64, day: np.ndarray) -> np.ndarray:
     return (start + day).astype("datetime64[us]")
 
 
-def observed_tables(cfg: SimulationConfig, s: Setup, run: Run) -> dict[str, ColTable]:
-    """The observable tables: they depend on the actual run only (not on the twins or truth)."""
+def _order_ids(cfg: SimulationConfig, run: Run) -> np.ndarray:
+    order_rank = np.arange(run.o_day.size) - np.searchsorted(run.o_day, run.o_day, side="left") + 1
+    return _yyyymmdd(_start(cfg), run.o_day) * ID_DAY + order_rank
+
+
+def order_items_table(cfg: SimulationConfig, run: Run) -> ColTable:
+    """order_items: it needs the orders and lines only (not the customers)."""
+    return ColTable({
+        "order_id": ct.ints(_order_ids(cfg, run)[run.l_order]),
+        "product_id": ct.ints(run.l_product.astype(np.int64) + 1),
+        "quantity": ct.ints(run.l_qty),
+        "unit_price": ct.floats(run.l_price),
+        "discount_pct": ct.floats(run.l_disc),
+    })
+
+
+def observed_tables(cfg: SimulationConfig, s: Setup, run: Run,
+                    skip: tuple[str, ...] = ()) -> dict[str, ColTable]:
+    """The observable tables: they depend on the actual run only (not on the twins or truth).
+    ``skip=("order_items",)``: all but that one (written earlier, ``DataDirWriter.orders``)."""
     cust = run.customers
     start = _start(cfg)
     channels, countries = s.grid.channels, s.grid.countries
@@ -65,8 +85,7 @@ def observed_tables(cfg: SimulationConfig, s: Setup, run: Run) -> dict[str, ColT
 
     customer_id = _ids_of(cfg, run)
     order_day = _dates_us(start, run.o_day)
-    order_rank = np.arange(run.o_day.size) - np.searchsorted(run.o_day, run.o_day, side="left") + 1
-    order_id = _yyyymmdd(start, run.o_day) * ID_DAY + order_rank
+    order_id = _order_ids(cfg, run)
     orders = ColTable({
         "order_id": ct.ints(order_id),
         "order_ts": ct.times(order_day + run.o_sec.astype("timedelta64[s]")),
@@ -80,13 +99,6 @@ def observed_tables(cfg: SimulationConfig, s: Setup, run: Run) -> dict[str, ColT
         "gross_revenue": ct.floats(run.o_gross),
         "discount": ct.floats(run.o_discount),
         "net_revenue": ct.floats(run.o_net),
-    })
-    items = ColTable({
-        "order_id": ct.ints(order_id[run.l_order]),
-        "product_id": ct.ints(run.l_product.astype(np.int64) + 1),
-        "quantity": ct.ints(run.l_qty),
-        "unit_price": ct.floats(run.l_price),
-        "discount_pct": ct.floats(run.l_disc),
     })
     corder = np.argsort(customer_id, kind="stable")
     customers = ColTable({
@@ -103,14 +115,19 @@ def observed_tables(cfg: SimulationConfig, s: Setup, run: Run) -> dict[str, ColT
     })
     products = ColTable({**s.catalogue.table.cols,
                          "product_id": ct.ints(np.arange(1, len(s.catalogue.table) + 1))})
-    return {
+    out = {
         "products": products,
         "customers": customers,
         "website_traffic": traffic,
         "orders": orders,
-        "order_items": items,
+        "order_items": None,
         "marketing_calendar": cal.marketing_calendar_table(cfg),
     }
+    if "order_items" in skip:
+        del out["order_items"]
+    else:
+        out["order_items"] = order_items_table(cfg, run)
+    return out
 
 
 def _rank_first_pct(values: np.ndarray) -> np.ndarray:
@@ -225,13 +242,23 @@ class DataDirWriter:
              float_format: str | None = None) -> None:
         self.jobs.append(self.pool.submit(_write_hashed, df, stem, fmt, float_format))
 
+    def orders(self, cfg: SimulationConfig, run: Run) -> None:
+        """Start writing order_items: the actual orders and lines exist, customers do not yet
+        (``engine.simulate``'s ``on_orders``)."""
+        items = order_items_table(cfg, run)
+        self.row_counts["order_items"] = len(items)
+        self._job(items, self.tmp / "order_items", self.fmt)
+
     def observed(self, d: Drawn | World) -> None:
         """Start writing the observable tables (products, customers, traffic, orders, …) and
         the truth tables that depend on the actual run only (customers, baseline_daily)."""
-        obs = observed_tables(d.cfg, d.setup, d.actual)
-        self.row_counts = {name: int(len(df)) for name, df in obs.items()}
+        done = tuple(self.row_counts)
+        obs = observed_tables(d.cfg, d.setup, d.actual, skip=done)
         for name in sorted(obs, key=lambda n: -obs[n].size):
             self._job(obs[name], self.tmp / name, self.fmt)
+        counts = {**self.row_counts, **{name: int(len(df)) for name, df in obs.items()}}
+        # the manifest's order (the observable tables' order)
+        self.row_counts = {name: counts[name] for name in OBSERVED if name in counts}
         (self.tmp / "truth").mkdir()
         # truth tables are always CSV: small, and read by people as often as by code
         self._job(d.baseline_daily, self.tmp / "truth" / "baseline_daily", "csv", "%.10g")
