@@ -49,7 +49,7 @@ def generate(
     tv = time.perf_counter()
     with data_dir_writer(out_dir, fmt) as writer:
         # the observable tables are written while the counterfactual twins are simulated
-        world = simulate(cfg, on_actual=writer.observed, on_orders=writer.orders)
+        world = simulate(cfg, sink=writer)
         t1 = time.perf_counter()
         manifest = writer.finish(world)
     t2 = time.perf_counter()

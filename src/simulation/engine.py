@@ -11,11 +11,10 @@ other code imports from here (``Run``, ``Setup``, ``build_setup``, ``levers_for`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -63,12 +62,22 @@ class Drawn:
     purchase_rate: np.ndarray
 
 
-def simulate(cfg: SimulationConfig, on_actual: Callable[[Drawn], None] | None = None,
-             on_orders: Callable[[SimulationConfig, Run], None] | None = None) -> World:
-    """The world of ``cfg``. ``on_actual(drawn)`` is called as soon as the actual run (and
-    the noise-free baseline) exists, while the counterfactual twins are still being drawn
-    (``simulation.io`` starts writing the observable tables there); ``on_orders(cfg, run)``
-    earlier, once the actual orders and lines exist, before customers are attached."""
+class Sink(Protocol):
+    """Who takes the world's pieces as soon as they exist (``simulation.io.DataDirWriter``
+    writes each on its threads while the rest is drawn)."""
+
+    def baseline(self, table: ColTable) -> None:
+        """truth/baseline_daily: it depends on the setup and the events only."""
+
+    def orders(self, cfg: SimulationConfig, run: Run) -> None:
+        """The actual orders and lines, before customers are attached."""
+
+    def observed(self, drawn: Drawn) -> None:
+        """The actual run with its customers; the twins are still being drawn."""
+
+
+def simulate(cfg: SimulationConfig, sink: Sink | None = None) -> World:
+    """The world of ``cfg``, handing its pieces to ``sink`` as they are drawn."""
     setup = build_setup(cfg)
     D = setup.shape[0]
     events = resolve_events(cfg)
@@ -78,15 +87,18 @@ def simulate(cfg: SimulationConfig, on_actual: Callable[[Drawn], None] | None = 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twins")
     try:
         twins = pool.submit(simulate_twins, setup, events)
+        base = baseline_daily(setup, events)
+        if sink is not None:
+            sink.baseline(base)
         actual = simulate_run(
             setup, levers_for(setup, events), with_customers=True,
-            on_orders=None if on_orders is None else (lambda run: on_orders(cfg, run)))
+            on_orders=None if sink is None else (lambda run: sink.orders(cfg, run)))
         rate = cu.purchase_rate_per_year(actual.customers, D, actual.o_customer[~actual.o_first],
                                          len(cfg.countries))
         drawn = Drawn(cfg=cfg, setup=setup, events=events, actual=actual,
-                      baseline_daily=baseline_daily(setup, events), purchase_rate=rate)
-        if on_actual is not None:
-            on_actual(drawn)
+                      baseline_daily=base, purchase_rate=rate)
+        if sink is not None:
+            sink.observed(drawn)
         runs = twins.result()
     finally:
         # on an error (or a signal) here, do not wait for the twins: nothing they do is written

@@ -212,9 +212,11 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
 @contextmanager
 def data_dir_writer(out: str | Path, fmt: str = "csv") -> Iterator[DataDirWriter]:
     """A data directory being written (atomically: it appears at ``out`` only when the block
-    ends without an error). ``observed`` starts writing the observable tables as soon as the
-    actual run exists, ``finish`` adds the truth and the manifest: ``simulation.api.generate``
-    simulates the counterfactual twins between the two, while the tables are being written."""
+    ends without an error). The writer is ``engine.simulate``'s sink: ``baseline`` (after the
+    setup), ``orders`` (the actual orders and lines) and ``observed`` (the actual run with its
+    customers) start writing each table as soon as it exists, while the rest of the world —
+    customers, the counterfactual twins — is drawn; ``finish`` adds the counterfactual table,
+    events, noise model and manifest."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}")
     with atomic_dir(out) as tmp:
@@ -237,14 +239,22 @@ class DataDirWriter:
         self.tmp, self.fmt, self.pool = tmp, fmt, pool
         self.jobs: list[Future] = []
         self.row_counts: dict[str, int] = {}
+        self.baseline_written = False
 
     def _job(self, df: ColTable, stem: Path, fmt: str,
              float_format: str | None = None) -> None:
         self.jobs.append(self.pool.submit(_write_hashed, df, stem, fmt, float_format))
 
+    def baseline(self, table: ColTable) -> None:
+        """Start writing truth/baseline_daily (it depends on the setup and events only)."""
+        (self.tmp / "truth").mkdir(exist_ok=True)
+        # truth tables are always CSV: small, and read by people as often as by code
+        self._job(table, self.tmp / "truth" / "baseline_daily", "csv", "%.10g")
+        self.baseline_written = True
+
     def orders(self, cfg: SimulationConfig, run: Run) -> None:
         """Start writing order_items: the actual orders and lines exist, customers do not yet
-        (``engine.simulate``'s ``on_orders``)."""
+        (``engine.Sink.orders``)."""
         items = order_items_table(cfg, run)
         self.row_counts["order_items"] = len(items)
         self._job(items, self.tmp / "order_items", self.fmt)
@@ -259,9 +269,8 @@ class DataDirWriter:
         counts = {**self.row_counts, **{name: int(len(df)) for name, df in obs.items()}}
         # the manifest's order (the observable tables' order)
         self.row_counts = {name: counts[name] for name in OBSERVED if name in counts}
-        (self.tmp / "truth").mkdir()
-        # truth tables are always CSV: small, and read by people as often as by code
-        self._job(d.baseline_daily, self.tmp / "truth" / "baseline_daily", "csv", "%.10g")
+        if not self.baseline_written:
+            self.baseline(d.baseline_daily)
         self._job(truth_customers(d), self.tmp / "truth" / "customers", "csv")
 
     def finish(self, world: World) -> dict[str, Any]:
