@@ -265,11 +265,13 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool,
         np.minimum(search_right(disc_cdf, uniforms(key, 4)), len(disc_cdf) - 1)
     ]
     order_disc = np.where(fraud, 0.0, level) + levers.discount_add.ravel()[cell]
+    del us, cancel, level   # large worlds: temporaries go as soon as they are used (memory peak)
 
     # --- lines ---
     line_order = np.repeat(np.arange(key.size), n_items)
     line_idx = np.arange(line_order.size) - np.repeat(np.cumsum(n_items) - n_items, n_items)
     lkey = child_keys(key[line_order], line_idx, salt=0x11E)
+    del line_idx
     pop_cdf = np.cumsum(cat.popularity)
     fraud_w = cat.popularity * cat.price  # fraudsters favour expensive goods
     fraud_cdf = np.cumsum(fraud_w) / fraud_w.sum()
@@ -287,8 +289,10 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool,
         (b.quantity_mean - 1) * levers.quantity[lday, product],
     )
     qty = 1 + geometric_extra(uniforms(lkey, 1), qty_mean)
+    del lkey, lu, lfraud, qty_mean
     price = np.round(cat.price[product] * levers.price[lday, product], 2)
     disc = np.round(np.clip(order_disc[line_order], 0.0, 0.9), 2)
+    del lday
 
     # stockouts: lines of unavailable products vanish; orders with no line left are lost sales
     line_order, product, qty, price, disc = (
@@ -301,6 +305,7 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool,
     gross = np.bincount(line_order, weights=line_gross, minlength=key.size)
     discount = np.bincount(line_order, weights=line_discount, minlength=key.size)
     units = np.bincount(line_order, weights=qty, minlength=key.size).astype(np.int64)
+    del in_stock, line_gross, line_discount
 
     # chronological order of the kept orders: by (day, second), ties in generation order (cell,
     # kind, index in cell), which is the same in every twin
