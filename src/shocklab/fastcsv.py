@@ -57,27 +57,34 @@ def np_array(values: np.ndarray, type, valid: np.ndarray | None = None):
 
 def text_array(values, type=None):
     """``pa.array(values, type=pa.string())`` for a sequence of ``str`` (``None`` → null)
-    without pandas (see ``np_array``); anything else than text raises ``Fallback``. One
-    Python-level step per value: meant for labels and short columns."""
+    without pandas (see ``np_array``); anything else than text raises ``Fallback``. The text
+    is joined and encoded once (per value only when it is not ASCII)."""
     import pyarrow as pa
 
     type = pa.string() if type is None else type
+    values = list(values)
+    n = len(values)
+    valid = None
+    if None in values:
+        valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
+        values = ["" if v is None else v for v in values]
     try:
-        encoded = [b"" if v is None else v.encode("utf-8") for v in values]
-    except AttributeError:
+        joined = "".join(values)
+    except TypeError:
         raise Fallback from None          # not text: pandas' str() rendering
-    n = len(encoded)
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+    data = joined.encode("utf-8")
+    if len(data) == len(joined):          # ASCII: one byte per character
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
+    else:
+        lengths = np.fromiter((len(v.encode("utf-8")) for v in values), dtype=np.int64, count=n)
     offsets = np.zeros(n + 1, dtype=np.int64 if type == pa.large_string() else np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
     bitmap, nulls = None, 0
-    if not valid.all():
+    if valid is not None:
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
         nulls = n - int(valid.sum())
     return pa.Array.from_buffers(
-        type, n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))],
-        null_count=nulls)
+        type, n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls)
 
 
 class _Compute:
