@@ -63,8 +63,7 @@ def _twin_of(setup: Setup, events: list[EventBase]) -> dict[str, frozenset[str]]
 
 def simulate_twins(setup: Setup, events: list[EventBase]) -> Twins:
     """Every twin run the truth needs (the empty key first: the world with no event). They
-    depend on the setup and the events only, not on the actual run: ``engine.simulate`` draws
-    them while the actual world is drawn."""
+    depend on the setup and the events only, not on the actual run."""
     runs: Twins = {frozenset(): simulate_run(setup, levers_for(setup, []), with_customers=False)}
     for others in _twin_of(setup, events).values():
         if others not in runs:

@@ -1,5 +1,5 @@
-"""The counterfactual twins drawn on a second thread (engine.simulate) are the runs drawn in
-order after the actual world (twins.unexpected_truth without ``runs``)."""
+"""The counterfactual twins engine.simulate draws with twins.simulate_twins (handed to
+unexpected_truth as ``runs``) are the runs unexpected_truth draws by itself."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from simulation.config import build_config
 from simulation.twins import unexpected_truth
 
 
-def test_threaded_twins_equal_sequential_twins():
+def test_simulated_twins_equal_the_ones_unexpected_truth_draws():
     cfg = build_config(tiny_config(), "<tiny>")
     world = engine.simulate(cfg)
     truth, runs = unexpected_truth(world.setup, world.events, world.actual)
