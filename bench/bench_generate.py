@@ -1,19 +1,32 @@
 #!/usr/bin/env python3
-"""Generation benchmark: core throughput, end-to-end wall time and peak memory.
+"""Generation benchmark: core throughput, end-to-end wall time, where it goes, and peak memory.
 
-    python bench/bench_generate.py [--repeat 3]
+    python bench/bench_generate.py [--repeat 3] [--other DIR] [--scenario PATH ...]
+                                   [--format parquet|csv]
 
-Prints, for config/scenarios/bench_1m.yaml (~1 M orders) and one_year_4ch.yaml (~146 k orders):
+For config/scenarios/bench_1m.yaml (~1 M orders) and one_year_4ch.yaml (~146 k orders; or each
+--scenario) prints:
 - core: one world simulated in-process (traffic, orders, baskets, customers; no file writing,
-  no interpreter start), best of --repeat → orders/s;
-- simulate: the full simulation incl. counterfactual twins and truth;
-- end to end: ``generate_data.py --format parquet`` in a fresh interpreter (wall time and peak RSS).
-Figures vary with machine load; quote them with the command that produced them.
+  no interpreter start), best of --repeat → orders/s; simulate: the full simulation incl.
+  counterfactual twins and truth (in-process, once);
+- end to end: ``generate_data.py --format parquet`` in a fresh interpreter, median of --repeat
+  (wall time and the child's peak RSS), split into phases from the CLI's debug marks
+  (CLOCK_MONOTONIC, the same clock as this process's perf_counter): start-up (interpreter,
+  site, the CLI module) → imports (the generation modules) → config (YAML, checks, pydantic
+  validation) → simulate (twins included; the observable tables are written meanwhile) → write
+  (what is left after the simulation: truth tables, manifest, waiting for the writers) → exit;
+- with --other DIR (another checkout, e.g. main's): the same end-to-end runs there, alternating
+  with this tree run by run, and the ratio other / this of the medians.
+Figures vary with machine load (this machine is shared): quote them with the command that
+produced them and compare ratios measured side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,13 +37,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from simulation import engine  # noqa: E402
-from simulation.config import load_simulation_config  # noqa: E402
+from bench_profile import PROBE  # noqa: E402
 
 SCENARIOS = ["config/scenarios/bench_1m.yaml", "config/scenarios/one_year_4ch.yaml"]
+PHASES = ("start-up", "imports", "config", "simulate", "write", "exit")
+MARKS = re.compile(r"phase marks: main ([\d.]+) imported ([\d.]+) generate ([\d.]+) validated "
+                   r"([\d.]+) simulated ([\d.]+) written ([\d.]+)")
 
 
-def bench(path: str, repeat: int) -> None:
+def core(path: str, repeat: int) -> str:
+    from simulation import engine
+    from simulation.config import load_simulation_config
+
     cfg, _ = load_simulation_config(ROOT / path)
     setup = engine.build_setup(cfg)
     levers = engine.levers_for(setup, engine.resolve_events(cfg))
@@ -43,50 +61,69 @@ def bench(path: str, repeat: int) -> None:
     t0 = time.perf_counter()
     world = engine.simulate(cfg)
     sim = time.perf_counter() - t0
+    return (f"{cfg.scenario}: {n:,} orders | core {best:.3f} s = {n / best / 1e6:.2f} M orders/s"
+            f" | simulate incl. {world.runs - 1} twin(s) {sim:.2f} s (in-process)")
+
+
+def end_to_end(tree: Path, path: str, fmt: str) -> tuple[float, float, dict[str, float]]:
+    """(wall s, peak RSS MB, phases s) of one fresh-interpreter generate_data.py run in ``tree``
+    (phases are empty when that tree's CLI does not log its marks)."""
+    env = {**os.environ, "SHOCKLAB_LOG_DIR": "", "PYTHONPATH": f"{tree / 'src'}:{tree}"}
     with tempfile.TemporaryDirectory() as tmp:
-        # The child reports its own peak RSS: VmHWM is per address space (ru_maxrss would include
-        # this parent's peak, inherited across fork + exec on Linux).
-        # the child reports its own peak RSS (VmHWM is per address space; ru_maxrss would
-        # include this parent's peak), from an atexit handler (exit_process skips the teardown)
-        from bench_profile import PROBE as probe
+        args = [sys.executable, "-c", PROBE, str(tree / "generate_data.py"), "--config",
+                str(ROOT / path), "--out", str(Path(tmp) / "d"), "--format", fmt, "--debug"]
         t0 = time.perf_counter()
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                probe,
-                str(ROOT / "generate_data.py"),
-                "--config",
-                str(ROOT / path),
-                "--out",
-                str(Path(tmp) / "d"),
-                "--format",
-                "parquet",
-                "--quiet",
-            ],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        e2e = time.perf_counter() - t0
-    peak_mb = int([ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB")][-1]
-                  .split()[1]) / 1024
-    print(
-        f"{cfg.scenario:>14}: {n:>9,} orders | core {best:6.3f} s = {n / best / 1e6:5.2f} M "
-        "orders/s | "
-        f"simulate incl. {world.runs - 1} twin(s) {sim:6.2f} s | end to end (parquet, fresh "
-        "interpreter) "
-        f"{e2e:6.2f} s, peak RSS {peak_mb:,.0f} MB"
-    )
+        proc = subprocess.run(args, check=True, cwd=tree, capture_output=True, text=True, env=env)
+        t_end = time.perf_counter()
+    peak_kb = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB")][-1].split()[1]
+    phases: dict[str, float] = {}
+    m = MARKS.search(proc.stdout)
+    if m:
+        main, imported, _generate, validated, simulated, written = map(float, m.groups())
+        bounds = [t0, main, imported, validated, simulated, written, t_end]
+        phases = {name: b - a for name, a, b in zip(PHASES, bounds[:-1], bounds[1:], strict=True)}
+    return t_end - t0, int(peak_kb) / 1024, phases
+
+
+def bench_e2e(path: str, repeat: int, fmt: str, other: Path | None) -> None:
+    trees = [ROOT] + ([other] if other else [])
+    runs: dict[Path, list[tuple[float, float, dict[str, float]]]] = {t: [] for t in trees}
+    for i in range(repeat):
+        for tree in (trees if i % 2 == 0 else trees[::-1]):   # alternate who goes first
+            runs[tree].append(end_to_end(tree, path, fmt))
+    name = Path(path).stem
+    wall = {t: statistics.median(r[0] for r in runs[t]) for t in trees}
+    peak = {t: max(r[1] for r in runs[t]) for t in trees}
+    msg = (f"{name}: end to end ({fmt}, fresh interpreter, median of {repeat}) "
+           f"{wall[ROOT]:.2f} s, peak RSS {peak[ROOT]:,.0f} MB")
+    if other:
+        msg += (f" | other {wall[other]:.2f} s, {peak[other]:,.0f} MB | other/this "
+                f"{wall[other] / wall[ROOT]:.2f}x")
+    print(msg, flush=True)
+    for tree in trees:
+        ph = [r[2] for r in runs[tree] if r[2]]
+        if not ph:
+            continue
+        parts = " + ".join(f"{p} {statistics.median(x[p] for x in ph):.3f}" for p in PHASES)
+        print(f"  {'this' if tree == ROOT else 'other'} phases (s, medians): {parts}", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--other", type=Path, default=None,
+                    help="another checkout to run side by side (e.g. /work/main)")
+    ap.add_argument("--scenario", action="append", default=None,
+                    help=f"scenario YAML (repeatable; default {' and '.join(SCENARIOS)})")
+    ap.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    ap.add_argument("--skip-core", action="store_true", help="only the end-to-end runs")
     args = ap.parse_args()
-    for path in SCENARIOS:
-        bench(path, args.repeat)
+    print(f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
+    for path in args.scenario or SCENARIOS:
+        if not args.skip_core:
+            print(core(path, args.repeat), flush=True)
+        bench_e2e(path, args.repeat, args.format, args.other.resolve() if args.other else None)
+    print(f"load average {os.getloadavg()[0]:.2f} at end", flush=True)
 
 
 if __name__ == "__main__":

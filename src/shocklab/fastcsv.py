@@ -15,42 +15,194 @@ module reconciles column by column so the files stay the same bytes:
   them unquoted, so such tables are joined row by row in arrow compute).
 Anything else — sub-second timestamps, time zones, strings with line breaks, mixed object
 columns, a one-column table — goes to pandas' own writer, so the output never changes.
+
+The column renderers take numpy arrays and pandas is imported only inside ``write_csv``: the
+generator (``simulation.coltable``) renders its numpy columns with them without importing pandas.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _NS_PER_DAY = 86_400 * 10**9
 _NS_PER_S = 10**9
 
 
-class _Fallback(Exception):
+def np_array(values: np.ndarray, type, valid: np.ndarray | None = None):
+    """``pa.array(values, type=type)`` for fixed-width numpy values (ints, floats, bools, and
+    datetimes viewed as integers), zero-copy through ``Array.from_buffers``: ``pa.array`` on
+    a numpy array imports pandas when it is installed (~0.35 s), which the generator avoids.
+    ``valid``: False where the value is null."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    n = int(values.shape[0])
+    if pa.types.is_boolean(type):
+        data = pa.py_buffer(np.packbits(values.astype(bool), bitorder="little"))
+    else:
+        if values.dtype.itemsize * 8 != type.bit_width:
+            raise TypeError(f"np_array: {values.dtype} is not {type}")
+        data = pa.py_buffer(values)
+    if valid is None or bool(valid.all()):
+        return pa.Array.from_buffers(type, n, [None, data], null_count=0)
+    bitmap = pa.py_buffer(np.packbits(valid.astype(bool), bitorder="little"))
+    return pa.Array.from_buffers(type, n, [bitmap, data], null_count=n - int(valid.sum()))
+
+
+def text_array(values, type=None):
+    """``pa.array(values, type=pa.string())`` for a sequence of ``str`` (``None`` → null)
+    without pandas (see ``np_array``); anything else than text raises ``Fallback``. The text
+    is joined and encoded once (per value only when it is not ASCII)."""
+    import pyarrow as pa
+
+    type = pa.string() if type is None else type
+    values = list(values)
+    n = len(values)
+    valid = None
+    if None in values:
+        valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
+        values = ["" if v is None else v for v in values]
+    try:
+        joined = "".join(values)
+    except TypeError:
+        raise Fallback from None          # not text: pandas' str() rendering
+    data = joined.encode("utf-8")
+    if len(data) == len(joined):          # ASCII: one byte per character
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
+    else:
+        lengths = np.fromiter((len(v.encode("utf-8")) for v in values), dtype=np.int64, count=n)
+    offsets = np.zeros(n + 1, dtype=np.int64 if type == pa.large_string() else np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    bitmap, nulls = None, 0
+    if valid is not None:
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        nulls = n - int(valid.sum())
+    return pa.Array.from_buffers(
+        type, n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls)
+
+
+class _Compute:
+    """The few ``pyarrow.compute`` functions this module uses, with their default options,
+    called through ``pyarrow._compute.call_function``: importing ``pyarrow.compute`` builds a
+    docstring for every kernel (~30–60 ms), which the generator's start-up avoids."""
+
+    @staticmethod
+    def _call(name: str, args: list, options=None):
+        from pyarrow._compute import call_function
+
+        return call_function(name, args, options)
+
+    def cast(self, arr, type):
+        from pyarrow._compute import CastOptions
+
+        return self._call("cast", [arr], CastOptions.safe(type))
+
+    def match_substring(self, arr, pattern: str):
+        from pyarrow._compute import MatchSubstringOptions
+
+        return self._call("match_substring", [arr], MatchSubstringOptions(pattern))
+
+    def match_substring_regex(self, arr, pattern: str):
+        from pyarrow._compute import MatchSubstringOptions
+
+        return self._call("match_substring_regex", [arr], MatchSubstringOptions(pattern))
+
+    def replace_substring(self, arr, pattern: str, replacement: str):
+        from pyarrow._compute import ReplaceSubstringOptions
+
+        return self._call("replace_substring", [arr],
+                          ReplaceSubstringOptions(pattern, replacement))
+
+    def binary_join_element_wise(self, *strings, null_handling: str = "emit_null",
+                                 null_replacement: str = ""):
+        from pyarrow._compute import JoinOptions
+
+        return self._call("binary_join_element_wise", list(strings),
+                          JoinOptions(null_handling, null_replacement))
+
+    def if_else(self, cond, left, right):
+        return self._call("if_else", [cond, left, right])
+
+    def is_valid(self, arr):
+        return self._call("is_valid", [arr])
+
+    def and_kleene(self, x, y):
+        return self._call("and_kleene", [x, y])
+
+    def any(self, arr):
+        from pyarrow._compute import ScalarAggregateOptions
+
+        return self._call("any", [arr], ScalarAggregateOptions(skip_nulls=True, min_count=1))
+
+    def take(self, data, indices):
+        from pyarrow._compute import TakeOptions
+
+        return self._call("take", [data, indices], TakeOptions(boundscheck=True))
+
+
+pc = _Compute()
+
+
+def text_scalar(value: str):
+    """An arrow string scalar for compute calls (``pa.scalar`` and Python literals passed to
+    ``pyarrow.compute`` import pandas, see ``np_array``)."""
+    return text_array([value])[0]
+
+
+def _or_false(mask):
+    """``pc.fill_null(mask, False)`` without a Python literal (see ``text_scalar``)."""
+    return pc.and_kleene(mask, pc.is_valid(mask))
+
+
+def bool_numpy(mask) -> np.ndarray:
+    """A boolean arrow array as a numpy bool array, null → False (``to_numpy`` on a boolean
+    array imports pandas, see ``np_array``)."""
+    n, off = len(mask), mask.offset
+    bufs = mask.buffers()
+
+    def bits(buf):
+        return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")[off:off + n]
+
+    out = bits(bufs[1]).astype(bool)
+    if mask.null_count:
+        out &= bits(bufs[0]).astype(bool)
+    return out
+
+
+class Fallback(Exception):
     """A column pyarrow cannot render exactly as pandas does."""
+
+
+_Fallback = Fallback
 
 
 def _float_strings(values: np.ndarray):
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    arr = pa.array(values, from_pandas=True)  # NaN -> null -> empty cell, as pandas' na_rep=""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    arr = np_array(values, pa.float64(), valid=~np.isnan(values))  # NaN -> null -> empty cell
     s = pc.cast(arr, pa.string())
     finite = np.isfinite(values)
     a = np.abs(values)
     # Python switches to an exponent below 1e-4 and from 1e16; arrow at other points
     odd = finite & (((a < 1e-4) & (a > 0)) | (a >= 1e16))
-    odd |= pc.fill_null(pc.match_substring(s, "e"), False).to_numpy(zero_copy_only=False)
+    odd |= bool_numpy(pc.match_substring(s, "e"))
     whole = finite & ~odd & (values == np.round(values))
     if whole.any():
-        s = pc.if_else(pa.array(whole), pc.binary_join_element_wise(s, ".0", ""), s)
+        dot0 = pc.binary_join_element_wise(s, text_scalar(".0"), text_scalar(""))
+        s = pc.if_else(np_array(whole, pa.bool_()), dot0, s)
     if odd.any():
         idx = np.flatnonzero(odd)
-        out = np.array(s.to_pylist(), dtype=object)
-        out[idx] = [repr(float(v)) for v in values[idx]]
-        s = pa.array(out, type=pa.string())
+        out = s.to_pylist()
+        for i, v in zip(idx.tolist(), values[idx].tolist(), strict=True):
+            out[i] = repr(float(v))
+        s = text_array(out)
     return s
 
 
@@ -64,37 +216,53 @@ def _formatted_float_strings(values: np.ndarray, float_format: str):
     joined = "".join(s for s in strs if s is not None)
     if any(ch in joined for ch in ',"\r\n'):
         raise _Fallback                               # pandas would quote these cells
-    return pa.array(strs, type=pa.string()).take(pa.array(inv.reshape(-1)))
+    return pc.take(text_array(strs), np_array(inv.reshape(-1).astype(np.int64), pa.int64()))
 
 
 def _datetime_array(s: pd.Series):
-    import pyarrow as pa
-
     if getattr(s.dt, "tz", None) is not None:
         raise _Fallback
-    ns = s.to_numpy("datetime64[ns]")
+    return datetime_array(s.to_numpy("datetime64[ns]"))
+
+
+def datetime_array(values: np.ndarray):
+    """A naive datetime64 column rendered as pandas prints it: ``date32`` when every value is a
+    midnight, ``timestamp[s]`` when every value is a whole second (else ``Fallback``)."""
+    import pyarrow as pa
+
+    ns = np.asarray(values).astype("datetime64[ns]")
     na = np.isnat(ns)
     i8 = ns.view(np.int64)[~na]
+    valid = ~na if na.any() else None
     if (i8 % _NS_PER_DAY == 0).all():
-        return pa.array(ns.astype("datetime64[D]"), mask=na if na.any() else None)
+        days = ns.astype("datetime64[D]").view(np.int64).astype(np.int32)
+        return np_array(days, pa.date32(), valid)
     if (i8 % _NS_PER_S == 0).all():
-        return pa.array(ns.astype("datetime64[s]"), mask=na if na.any() else None)
+        return np_array(ns.astype("datetime64[s]").view(np.int64), pa.timestamp("s"), valid)
     raise _Fallback
 
 
-def _string_array(values: np.ndarray | pd.Series):
+def string_array(values: np.ndarray | pd.Series):
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    try:
-        arr = pa.array(values, type=pa.string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        raise _Fallback from None
+    if isinstance(values, np.ndarray):   # numpy text (the generator): no pandas import
+        if values.dtype.kind == "U":
+            values = values.astype(object)
+        if values.dtype != object:
+            raise _Fallback
+        arr = text_array(values.tolist())
+    else:
+        try:
+            arr = pa.array(values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise _Fallback from None
     if pc.any(pc.match_substring_regex(arr, r"[\r\n]")).as_py():
         raise _Fallback                               # line breaks: pandas' own quoting
-    need = pc.fill_null(pc.match_substring_regex(arr, r'[,"]'), False)
+    need = _or_false(pc.match_substring_regex(arr, r'[,"]'))
     if pc.any(need).as_py():  # quoted as Python's csv module does (QUOTE_MINIMAL)
-        quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
+        q = text_scalar('"')
+        quoted = pc.binary_join_element_wise(q, pc.replace_substring(arr, '"', '""'), q,
+                                             text_scalar(""))
         arr = pc.if_else(need, quoted, arr)
     return arr
 
@@ -103,14 +271,21 @@ def _joined_rows(table) -> bytes:
     """The rows of ``table`` (cells already rendered or castable to text) joined by hand: for
     tables with quoted cells, which arrow's writer will not leave unquoted."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     cols = [c if pa.types.is_string(c.type) else pc.cast(c, pa.string()) for c in table.columns]
-    rows = pc.binary_join_element_wise(*cols, ",", null_handling="replace", null_replacement="")
+    rows = pc.binary_join_element_wise(*cols, text_scalar(","), null_handling="replace",
+                                       null_replacement="")
     return ("\n".join(rows.to_pylist()) + "\n").encode("utf-8")
 
 
+def float_column(values: np.ndarray, float_format: str | None = None):
+    """A float64 column rendered as pandas prints it (``float_format``: a ``%`` format)."""
+    return (_float_strings(values) if float_format is None
+            else _formatted_float_strings(values, float_format))
+
+
 def _column(s: pd.Series, float_format: str | None = None):
+    import pandas as pd
     import pyarrow as pa
 
     dt = s.dtype
@@ -118,7 +293,7 @@ def _column(s: pd.Series, float_format: str | None = None):
         cats = dt.categories
         if not (pd.api.types.is_string_dtype(cats.dtype) or cats.dtype == object):
             raise _Fallback
-        labels = _string_array(np.asarray(cats, dtype=object))
+        labels = string_array(np.asarray(cats, dtype=object))
         codes = s.cat.codes.to_numpy()
         return pa.DictionaryArray.from_arrays(
             pa.array(codes, mask=codes < 0), labels
@@ -134,9 +309,7 @@ def _column(s: pd.Series, float_format: str | None = None):
     if pd.api.types.is_float_dtype(dt):
         if not isinstance(dt, np.dtype):
             raise _Fallback
-        values = s.to_numpy(np.float64)
-        return (_float_strings(values) if float_format is None
-                else _formatted_float_strings(values, float_format))
+        return float_column(s.to_numpy(np.float64), float_format)
     if pd.api.types.is_datetime64_dtype(dt):
         return _datetime_array(s)
     if pd.api.types.is_string_dtype(dt):
@@ -145,8 +318,34 @@ def _column(s: pd.Series, float_format: str | None = None):
             "empty",
         ):
             raise _Fallback                            # bytes, dates, mixed objects: pandas' str()
-        return _string_array(s)
+        return string_array(s)
     raise _Fallback
+
+
+def simple_header(cols: list[str]) -> bool:
+    """A header arrow's path can write: several distinct names that need no quoting."""
+    return len(cols) > 1 and len(set(cols)) == len(cols) and not any(
+        c == "" or any(ch in c for ch in ',"\r\n') for c in cols)
+
+
+def write_rendered(cols: list[str], arrays: list, path: str | Path) -> None:
+    """Write columns already rendered by this module's helpers (a simple header, rows > 0)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    table = pa.table(dict(zip(cols, arrays, strict=True)))
+    header = (",".join(cols) + "\n").encode("utf-8")
+    try:
+        with open(path, "wb") as fh:   # header by hand: arrow would quote the names
+            fh.write(header)
+            pcsv.write_csv(
+                table,
+                fh,
+                pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16),
+            )
+    except pa.ArrowInvalid:  # quoted cells (commas, quotes): the rows joined by hand
+        with open(path, "wb") as fh:
+            fh.write(header + _joined_rows(table))
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = None) -> None:
@@ -154,30 +353,10 @@ def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = Non
     float_format=float_format)``, usually via pyarrow. ``float_format``: a ``%`` format such as
     ``"%.6g"``, applied to every float column (NaN stays an empty cell)."""
     cols = [str(c) for c in df.columns]
-    simple_header = len(cols) > 1 and len(set(cols)) == len(cols) and not any(
-        c == "" or any(ch in c for ch in ',"\r\n') for c in cols)
-    if simple_header and len(df):
+    if simple_header(cols) and len(df):
         try:
-            import pyarrow as pa
-            import pyarrow.csv as pcsv
-
-            table = pa.table(
-                {c: _column(df.iloc[:, i], float_format) for i, c in enumerate(cols)}
-            )
-            header = (",".join(cols) + "\n").encode("utf-8")
-            try:
-                with open(path, "wb") as fh:   # header by hand: arrow would quote the names
-                    fh.write(header)
-                    pcsv.write_csv(
-                        table,
-                        fh,
-                        pcsv.WriteOptions(
-                            include_header=False, quoting_style="none", batch_size=1 << 16
-                        ),
-                    )
-            except pa.ArrowInvalid:  # quoted cells (commas, quotes): the rows joined by hand
-                with open(path, "wb") as fh:
-                    fh.write(header + _joined_rows(table))
+            arrays = [_column(df.iloc[:, i], float_format) for i in range(len(cols))]
+            write_rendered(cols, arrays, path)
             return
         except (_Fallback, ImportError):
             pass

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -49,12 +49,15 @@ def json_ready(obj: Any, fallback: Callable[[Any], Any] | None = None) -> Any:
         return {str(k): json_ready(v, fallback) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [json_ready(v, fallback) for v in obj]
-    if isinstance(obj, pd.DataFrame):
-        return json_ready(obj.to_dict(orient="records"), fallback)
     if obj is None or isinstance(obj, str):
         return obj
-    if obj is pd.NaT or obj is pd.NA:
-        return None
+    # pandas objects exist only once pandas is imported (this module does not import it)
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        if isinstance(obj, pd.DataFrame):
+            return json_ready(obj.to_dict(orient="records"), fallback)
+        if obj is pd.NaT or obj is pd.NA:
+            return None
     if isinstance(obj, (bool, np.bool_)):
         return bool(obj)
     if isinstance(obj, (int, np.integer)):

@@ -5,16 +5,17 @@ persistent events, the per-channel daily KPI table of a run, and the expected va
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from . import noise_model
+from .calendar import iso_dates
+from .coltable import ColTable, coded_strs, floats, full
 from .config import SimulationConfig
 from .draw import Run, Setup, levers_for
 from .events import EventBase, Levers
 from .products import Catalogue
 
 
-def daily_table(setup: Setup, run: Run) -> pd.DataFrame:
+def daily_table(setup: Setup, run: Run) -> ColTable:
     """KPIs per date, overall (channel='all') and per channel."""
     D = setup.shape[0]
     frames = []
@@ -25,18 +26,19 @@ def daily_table(setup: Setup, run: Run) -> pd.DataFrame:
     for name, m in masks:
         k = run.daily(D, cell_mask=m)
         frames.append(_kpi_frame(setup, name, k["sessions"], k["orders"], k["revenue"], k["units"]))
-    return pd.concat(frames, ignore_index=True)
+    return ColTable.concat(frames)
 
 
-def _kpi_frame(setup: Setup, channel: str, sessions, orders, revenue, units) -> pd.DataFrame:
+def _kpi_frame(setup: Setup, channel: str, sessions, orders, revenue, units) -> ColTable:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.DataFrame({
-            "date": setup.days.strftime("%Y-%m-%d"), "channel": channel,
-            "sessions": np.round(sessions, 2), "orders": np.round(orders, 2),
-            "revenue": np.round(revenue, 2),
-            "conversion_rate": np.round(np.where(sessions > 0, orders / sessions, 0.0), 6),
-            "aov": np.round(np.where(orders > 0, revenue / orders, 0.0), 4),
-            "units": np.round(units, 2)})
+        return ColTable({
+            "date": coded_strs(np.arange(len(setup.days)), iso_dates(setup.days)),
+            "channel": full(len(setup.days), channel),
+            "sessions": floats(np.round(sessions, 2)), "orders": floats(np.round(orders, 2)),
+            "revenue": floats(np.round(revenue, 2)),
+            "conversion_rate": floats(np.round(np.where(sessions > 0, orders / sessions, 0.0), 6)),
+            "aov": floats(np.round(np.where(orders > 0, revenue / orders, 0.0), 4)),
+            "units": floats(np.round(units, 2))})
 
 
 def expected_order_value(cfg: SimulationConfig, cat: Catalogue) -> tuple[float, float]:
@@ -64,7 +66,7 @@ def _regime_levers(setup: Setup, events: list[EventBase]) -> Levers:
     return lv
 
 
-def baseline_daily(setup: Setup, events: list[EventBase]) -> pd.DataFrame:
+def baseline_daily(setup: Setup, events: list[EventBase]) -> ColTable:
     """Expected KPIs with no noise and no shock acting in its window (the oracle's reference), per
     date and watched slice (overall, channel, country, category, channel_country), with the
     variances of the simulator's noise model (noise_model.py).

@@ -5,29 +5,47 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-import pandas as pd
 
+from .coltable import ColTable, strs
 from .config import SimulationConfig
 
 
-def dates(cfg: SimulationConfig) -> pd.DatetimeIndex:
-    return pd.date_range(cfg.period.start, cfg.period.end, freq="D")
+def dates(cfg: SimulationConfig) -> np.ndarray:
+    """The period's days, ``datetime64[D]`` (numpy: the generation path imports no pandas)."""
+    return np.arange(np.datetime64(cfg.period.start, "D"),
+                     np.datetime64(cfg.period.end, "D") + 1)
 
 
-def traffic_profile(cfg: SimulationConfig, days: pd.DatetimeIndex) -> np.ndarray:
+def day_of_week(days: np.ndarray) -> np.ndarray:
+    """Monday = 0 … Sunday = 6 (pandas' ``day_of_week``); 1970-01-01 was a Thursday."""
+    return (days.astype("datetime64[D]").astype(np.int64) + 3) % 7
+
+
+def day_of_year(days: np.ndarray) -> np.ndarray:
+    """1 … 366 (pandas' ``day_of_year``)."""
+    d = days.astype("datetime64[D]")
+    return (d - d.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1
+
+
+def iso_dates(days: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` text per day (``strftime("%Y-%m-%d")``), as an object array."""
+    return np.datetime_as_string(days.astype("datetime64[D]"), unit="D").astype(object)
+
+
+def traffic_profile(cfg: SimulationConfig, days: np.ndarray) -> np.ndarray:
     """[D] expected-traffic multiplier: trend × weekly × yearly (Q4 peak), 1.0 ≈ start level."""
     t_years = np.arange(len(days)) / 365.25
     trend = (1.0 + cfg.traffic.trend_annual) ** t_years
-    weekly = np.asarray(cfg.traffic.weekly)[days.day_of_week]
+    weekly = np.asarray(cfg.traffic.weekly)[day_of_week(days)]
     weekly = weekly / np.mean(cfg.traffic.weekly)
-    phase = 2 * np.pi * (days.day_of_year.to_numpy() - cfg.traffic.yearly_peak_doy) / 365.25
+    phase = 2 * np.pi * (day_of_year(days) - cfg.traffic.yearly_peak_doy) / 365.25
     yearly = 1.0 + cfg.traffic.yearly_amplitude * np.cos(phase)
     return trend * weekly * yearly
 
 
-def conversion_profile(cfg: SimulationConfig, days: pd.DatetimeIndex) -> np.ndarray:
+def conversion_profile(cfg: SimulationConfig, days: np.ndarray) -> np.ndarray:
     """[D] conversion multiplier: buyers convert better in the same season traffic peaks."""
-    phase = 2 * np.pi * (days.day_of_year.to_numpy() - cfg.traffic.yearly_peak_doy) / 365.25
+    phase = 2 * np.pi * (day_of_year(days) - cfg.traffic.yearly_peak_doy) / 365.25
     return 1.0 + cfg.conversion.seasonal_amplitude * np.cos(phase)
 
 
@@ -63,12 +81,14 @@ def calendar_occurrences(cfg: SimulationConfig) -> list[dict]:
     return occ
 
 
-def marketing_calendar_table(cfg: SimulationConfig) -> pd.DataFrame:
-    """Observable table: one row per planned day."""
+def marketing_calendar_table(cfg: SimulationConfig) -> ColTable:
+    """Observable table: one row per planned day, by (date, name) (stable)."""
     rows = []
     for o in calendar_occurrences(cfg):
         scope = ",".join(f"{k}={v}" for k, v in o["scope"].items()) or "all"
-        for day in pd.date_range(o["start"], o["end"], freq="D"):
-            rows.append((day.date().isoformat(), o["name"], o["kind"], scope))
-    df = pd.DataFrame(rows, columns=["date", "name", "kind", "scope"])
-    return df.sort_values(["date", "name"], kind="stable").reset_index(drop=True)
+        for k in range((o["end"] - o["start"]).days + 1):
+            day = o["start"] + dt.timedelta(days=k)
+            rows.append((day.isoformat(), o["name"], o["kind"], scope))
+    rows.sort(key=lambda r: (r[0], r[1]))   # list.sort is stable
+    names = ("date", "name", "kind", "scope")
+    return ColTable({n: strs([r[i] for r in rows]) for i, n in enumerate(names)})

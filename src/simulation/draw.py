@@ -11,10 +11,10 @@ cell key and the order's index, so the k-th order of a cell has the same basket 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from shocklab.catalogue import ORDER_STATUSES
 from shocklab.seeding import rng
@@ -24,7 +24,7 @@ from . import customers as cu
 from .config import SimulationConfig
 from .events import EventBase, Grid, Levers
 from .products import Catalogue, build_catalogue
-from .rand import binom_ppf, child_keys, geometric_extra, poisson_ppf, uniforms
+from .rand import binom_ppf, child_keys, geometric_extra, poisson_ppf, search_right, uniforms
 
 KIND_NEW, KIND_RETURNING, KIND_FRAUD = 0, 1, 2
 STATUS = np.array(ORDER_STATUSES)
@@ -37,7 +37,7 @@ class Setup:
     """Everything that is the same in every twin of one world."""
 
     cfg: SimulationConfig
-    days: pd.DatetimeIndex
+    days: np.ndarray            # [D] datetime64[D]
     grid: Grid
     catalogue: Catalogue
     lam0: np.ndarray            # [D, C, K] expected human sessions (planned calendar included)
@@ -215,7 +215,10 @@ def _expand(counts: np.ndarray, cell_key: np.ndarray, kind: int) -> tuple[np.nda
     return cell, cu.child_keys(cell_key.ravel()[cell], idx, salt=0x0D + kind)
 
 
-def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
+def simulate_run(setup: Setup, levers: Levers, with_customers: bool,
+                 on_orders: Callable[[Run], None] | None = None) -> Run:
+    """One world for ``levers``. ``on_orders(run)``: called once orders and lines exist, before
+    customers are attached (``simulation.io`` starts writing order_items there)."""
     cfg, cat = setup.cfg, setup.catalogue
     D, C, K = setup.shape
     b = cfg.basket
@@ -249,7 +252,7 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
 
     # --- per-order draws ---
     hour_cdf = np.cumsum(b.hour_profile) / np.sum(b.hour_profile)
-    hour = np.minimum(np.searchsorted(hour_cdf, uniforms(key, 0), side="right"), 23)
+    hour = np.minimum(search_right(hour_cdf, uniforms(key, 0)), 23)
     sec = hour * 3600 + np.floor(uniforms(key, 1) * 3600).astype(np.int64)
     n_items = 1 + geometric_extra(
         uniforms(key, 2), np.where(fraud, b.items_mean - 1 + FRAUD_EXTRA_ITEMS, b.items_mean - 1)
@@ -259,22 +262,24 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
     status = np.where(us < cancel, 1, np.where(us < cancel + b.return_rate, 2, 0)).astype(np.int8)
     disc_cdf = np.cumsum(b.discount_probs) / np.sum(b.discount_probs)
     level = np.asarray(b.discount_levels)[
-        np.minimum(np.searchsorted(disc_cdf, uniforms(key, 4), side="right"), len(disc_cdf) - 1)
+        np.minimum(search_right(disc_cdf, uniforms(key, 4)), len(disc_cdf) - 1)
     ]
     order_disc = np.where(fraud, 0.0, level) + levers.discount_add.ravel()[cell]
+    del us, cancel, level   # large worlds: temporaries go as soon as they are used (memory peak)
 
     # --- lines ---
     line_order = np.repeat(np.arange(key.size), n_items)
     line_idx = np.arange(line_order.size) - np.repeat(np.cumsum(n_items) - n_items, n_items)
     lkey = child_keys(key[line_order], line_idx, salt=0x11E)
+    del line_idx
     pop_cdf = np.cumsum(cat.popularity)
     fraud_w = cat.popularity * cat.price  # fraudsters favour expensive goods
     fraud_cdf = np.cumsum(fraud_w) / fraud_w.sum()
     lu = uniforms(lkey, 0)
     lfraud = fraud[line_order]
-    product = np.searchsorted(pop_cdf / pop_cdf[-1], lu, side="right")
+    product = search_right(pop_cdf / pop_cdf[-1], lu)
     if lfraud.any():
-        product[lfraud] = np.searchsorted(fraud_cdf, lu[lfraud], side="right")
+        product[lfraud] = search_right(fraud_cdf, lu[lfraud])
     product = np.minimum(product, cat.size - 1)
     lday = day[line_order]
     in_stock = levers.stock[lday, product] > 0
@@ -284,8 +289,10 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
         (b.quantity_mean - 1) * levers.quantity[lday, product],
     )
     qty = 1 + geometric_extra(uniforms(lkey, 1), qty_mean)
+    del lkey, lu, lfraud, qty_mean
     price = np.round(cat.price[product] * levers.price[lday, product], 2)
     disc = np.round(np.clip(order_disc[line_order], 0.0, 0.9), 2)
+    del lday
 
     # stockouts: lines of unavailable products vanish; orders with no line left are lost sales
     line_order, product, qty, price, disc = (
@@ -298,6 +305,7 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
     gross = np.bincount(line_order, weights=line_gross, minlength=key.size)
     discount = np.bincount(line_order, weights=line_discount, minlength=key.size)
     units = np.bincount(line_order, weights=qty, minlength=key.size).astype(np.int64)
+    del in_stock, line_gross, line_discount
 
     # chronological order of the kept orders: by (day, second), ties in generation order (cell,
     # kind, index in cell), which is the same in every twin
@@ -327,6 +335,8 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool) -> Run:
         l_price=price[lo],
         l_disc=disc[lo],
     )
+    if on_orders is not None:
+        on_orders(run)
     if with_customers:
         _attach_customers(setup, levers, run)
     return run

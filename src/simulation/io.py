@@ -15,150 +15,183 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from shocklab import __version__
 from shocklab.atomic import atomic_dir
-from shocklab.fastcsv import write_csv
 from shocklab.hashing import canonical_json, sha256_file
 
 from . import calendar as cal
+from . import coltable as ct
 from . import noise_model
+from .coltable import ColTable
 from .config import SimulationConfig, config_hash
-from .engine import STATUS, Run, Setup, World
+from .engine import STATUS, Drawn, Run, Setup, World
 
 ID_DAY = 1_000_000
 FORMATS = ("csv", "parquet")
+OBSERVED = ("products", "customers", "website_traffic", "orders", "order_items",
+            "marketing_calendar")
 
 
-def _yyyymmdd(start: pd.Timestamp, day: np.ndarray) -> np.ndarray:
+def _yyyymmdd(start: np.datetime64, day: np.ndarray) -> np.ndarray:
     """yyyymmdd integers for day offsets from ``start`` (via a lookup over the offsets' range)."""
     lo, hi = int(day.min(initial=0)), int(day.max(initial=0))
-    d = start + pd.to_timedelta(np.arange(lo, hi + 1), unit="D")
-    table = (d.year * 10000 + d.month * 100 + d.day).to_numpy().astype(np.int64)
+    d = start + np.arange(lo, hi + 1)
+    month = d.astype("datetime64[M]")
+    year = month.astype("datetime64[Y]").astype(np.int64) + 1970
+    table = (year * 10000 + (month.astype(np.int64) % 12 + 1) * 100
+             + (d - month.astype("datetime64[D]")).astype(np.int64) + 1)
     return table[day - lo]
+
+
+def _start(cfg: SimulationConfig) -> np.datetime64:
+    return np.datetime64(cfg.period.start, "D")
 
 
 def _ids_of(cfg: SimulationConfig, run: Run) -> np.ndarray:
     cust = run.customers
-    return _yyyymmdd(pd.Timestamp(cfg.period.start), cust.signup_day) * ID_DAY + cust.seq
+    return _yyyymmdd(_start(cfg), cust.signup_day) * ID_DAY + cust.seq
 
 
-def _cat(codes: np.ndarray, names: tuple[str, ...] | list[str]) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes.astype(np.int64), categories=list(names))
+def _dates_us(start: np.datetime64, day: np.ndarray) -> np.ndarray:
+    """``datetime64[us]`` of day offsets (the unit pandas gave ``Timestamp + to_timedelta``)."""
+    return (start + day).astype("datetime64[us]")
 
 
-def observed_tables(cfg: SimulationConfig, s: Setup, run: Run) -> dict[str, pd.DataFrame]:
-    """The observable tables: they depend on the actual run only (not on the twins or truth)."""
+def _order_ids(cfg: SimulationConfig, run: Run) -> np.ndarray:
+    order_rank = np.arange(run.o_day.size) - np.searchsorted(run.o_day, run.o_day, side="left") + 1
+    return _yyyymmdd(_start(cfg), run.o_day) * ID_DAY + order_rank
+
+
+def order_items_table(cfg: SimulationConfig, run: Run) -> ColTable:
+    """order_items: it needs the orders and lines only (not the customers)."""
+    return ColTable({
+        "order_id": ct.ints(_order_ids(cfg, run)[run.l_order]),
+        "product_id": ct.ints(run.l_product.astype(np.int64) + 1),
+        "quantity": ct.ints(run.l_qty),
+        "unit_price": ct.floats(run.l_price),
+        "discount_pct": ct.floats(run.l_disc),
+    })
+
+
+def observed_tables(cfg: SimulationConfig, s: Setup, run: Run,
+                    skip: tuple[str, ...] = ()) -> dict[str, ColTable]:
+    """The observable tables: they depend on the actual run only (not on the twins or truth).
+    ``skip=("order_items",)``: all but that one (written earlier, ``DataDirWriter.orders``)."""
     cust = run.customers
-    start = pd.Timestamp(cfg.period.start)
+    start = _start(cfg)
     channels, countries = s.grid.channels, s.grid.countries
     D, C, K = s.shape
 
     customer_id = _ids_of(cfg, run)
-    order_day = start + pd.to_timedelta(run.o_day, unit="D")
-    order_rank = np.arange(run.o_day.size) - np.searchsorted(run.o_day, run.o_day, side="left") + 1
-    order_id = _yyyymmdd(start, run.o_day) * ID_DAY + order_rank
-    orders = pd.DataFrame({
-        "order_id": order_id,
-        "order_ts": order_day + pd.to_timedelta(run.o_sec, unit="s"),
-        "order_date": order_day,
-        "customer_id": customer_id[run.o_customer],
-        "channel": _cat(run.o_channel, channels),
-        "country": _cat(run.o_country, countries),
-        "status": _cat(run.o_status, list(STATUS)),
-        "items": run.o_items.astype(np.int64),
-        "units": run.o_units.astype(np.int64),
-        "gross_revenue": run.o_gross,
-        "discount": run.o_discount,
-        "net_revenue": run.o_net,
-    })
-    items = pd.DataFrame({
-        "order_id": order_id[run.l_order],
-        "product_id": run.l_product.astype(np.int64) + 1,
-        "quantity": run.l_qty.astype(np.int64),
-        "unit_price": run.l_price,
-        "discount_pct": run.l_disc,
+    order_day = _dates_us(start, run.o_day)
+    order_id = _order_ids(cfg, run)
+    orders = ColTable({
+        "order_id": ct.ints(order_id),
+        "order_ts": ct.times(order_day + run.o_sec.astype("timedelta64[s]")),
+        "order_date": ct.times(order_day),
+        "customer_id": ct.ints(customer_id[run.o_customer]),
+        "channel": ct.cat(run.o_channel, channels),
+        "country": ct.cat(run.o_country, countries),
+        "status": ct.cat(run.o_status, list(STATUS)),
+        "items": ct.ints(run.o_items),
+        "units": ct.ints(run.o_units),
+        "gross_revenue": ct.floats(run.o_gross),
+        "discount": ct.floats(run.o_discount),
+        "net_revenue": ct.floats(run.o_net),
     })
     corder = np.argsort(customer_id, kind="stable")
-    customers = pd.DataFrame({
-        "customer_id": customer_id[corder],
-        "signup_date": (start + pd.to_timedelta(cust.signup_day[corder], unit="D")),
-        "country": _cat(cust.country[corder], countries),
-        "acquisition_channel": _cat(cust.channel[corder], channels),
+    customers = ColTable({
+        "customer_id": ct.ints(customer_id[corder]),
+        "signup_date": ct.times(_dates_us(start, cust.signup_day[corder])),
+        "country": ct.cat(cust.country[corder], countries),
+        "acquisition_channel": ct.cat(cust.channel[corder], channels),
     })
-    traffic = pd.DataFrame({
-        "date": np.repeat(s.days.to_numpy(), C * K),
-        "channel": _cat(np.tile(np.repeat(np.arange(C), K), D), channels),
-        "country": _cat(np.tile(np.arange(K), D * C), countries),
-        "sessions": run.sessions.ravel().astype(np.int64),
+    traffic = ColTable({
+        "date": ct.times(np.repeat(s.days.astype("datetime64[s]"), C * K)),
+        "channel": ct.cat(np.tile(np.repeat(np.arange(C), K), D), channels),
+        "country": ct.cat(np.tile(np.arange(K), D * C), countries),
+        "sessions": ct.ints(run.sessions.ravel()),
     })
-    products = s.catalogue.table.copy()
-    products["product_id"] = np.arange(1, len(products) + 1)
-    return {
+    products = ColTable({**s.catalogue.table.cols,
+                         "product_id": ct.ints(np.arange(1, len(s.catalogue.table) + 1))})
+    out = {
         "products": products,
         "customers": customers,
         "website_traffic": traffic,
         "orders": orders,
-        "order_items": items,
+        "order_items": None,
         "marketing_calendar": cal.marketing_calendar_table(cfg),
     }
+    if "order_items" in skip:
+        del out["order_items"]
+    else:
+        out["order_items"] = order_items_table(cfg, run)
+    return out
 
 
-def truth_tables(world: World) -> dict[str, Any]:
-    cust = world.actual.customers
-    start = pd.Timestamp(world.cfg.period.start)
-    D = world.setup.shape[0]
-    customer_id = _ids_of(world.cfg, world.actual)
+def _rank_first_pct(values: np.ndarray) -> np.ndarray:
+    """``Series.rank(pct=True, method="first")``: rank among the non-NaN values (ties in order of
+    appearance) / their count; NaN stays NaN."""
+    ok = ~np.isnan(values)
+    sub = values[ok]
+    rank = np.empty(sub.size, dtype=np.float64)
+    rank[np.argsort(sub, kind="stable")] = np.arange(1, sub.size + 1, dtype=np.float64)
+    out = np.full(values.size, np.nan)
+    out[ok] = rank / sub.size
+    return out
+
+
+def truth_customers(d: Drawn | World) -> ColTable:
+    """truth/customers: purchase rate, churn date and value tier per customer (actual run)."""
+    cust = d.actual.customers
+    start = _start(d.cfg)
+    D = d.setup.shape[0]
+    customer_id = _ids_of(d.cfg, d.actual)
     churned = cust.churn_day < D
     # text columns as categoricals (a label per distinct day / tier, not per customer): the CSV
     # writer decodes them, so the bytes are those of the plain strings
     days, day_code = np.unique(np.where(churned, cust.churn_day, D), return_inverse=True)
-    iso = np.datetime_as_string(np.datetime64(start.date(), "D") + days, unit="D")
+    iso = np.datetime_as_string(start + days, unit="D")
     labels = [d if k < D else "" for d, k in zip(iso, days, strict=True)]
-    churn_date = pd.Categorical.from_codes(day_code.reshape(-1), categories=labels)
-    rate = np.round(world.purchase_rate, 4)
-    pct = pd.Series(rate).rank(pct=True, method="first").to_numpy()
-    tier = pd.Categorical.from_codes(
-        np.where(rate == 0, 3, np.where(pct > 0.8, 2, np.where(pct > 0.5, 1, 0))),
-        categories=["low", "medium", "high", "none"],
-    )
+    rate = np.round(d.purchase_rate, 4)
+    pct = _rank_first_pct(rate)
+    tier = np.where(rate == 0, 3, np.where(pct > 0.8, 2, np.where(pct > 0.5, 1, 0)))
     order = np.argsort(customer_id, kind="stable")
-    customers = (
-        pd.DataFrame(
-            {
-                "customer_id": customer_id,
-                "purchase_rate": rate,
-                "churn_date": churn_date,
-                "value_tier": tier,
-            }
-        )
-        .iloc[order]
-        .reset_index(drop=True)
-    )
+    return ColTable(
+        {
+            "customer_id": ct.ints(customer_id),
+            "purchase_rate": ct.floats(rate),
+            "churn_date": ct.cat(day_code.reshape(-1), labels),
+            "value_tier": ct.cat(tier, ["low", "medium", "high", "none"]),
+        }
+    ).take(order)
+
+
+def truth_tables(world: World) -> dict[str, Any]:
     # records are built as shocklab.truth.TruthEvent models (the format evaluation reads back)
     return {
         "events": world.truth_events,
         "baseline_daily": world.baseline_daily,
         "counterfactual_daily": world.counterfactual_daily,
-        "customers": customers,
+        "customers": truth_customers(world),
     }
 
 
 def _write_table(
-    df: pd.DataFrame, path_stem: Path, fmt: str, float_format: str | None = None
+    df: ColTable, path_stem: Path, fmt: str, float_format: str | None = None
 ) -> Path:
     if fmt == "parquet":
         path = path_stem.with_suffix(".parquet")
-        df.to_parquet(path, index=False, engine="pyarrow", compression="zstd")
+        ct.write_parquet(df, path)   # the bytes of pandas' to_parquet(engine="pyarrow")
     else:
         path = path_stem.with_suffix(".csv")
-        write_csv(df, path, float_format)   # pyarrow, same bytes as pandas' to_csv
+        ct.write_csv(df, path, float_format)   # pyarrow, same bytes as pandas' to_csv
     return path
 
 
 def _write_hashed(
-    df: pd.DataFrame, path_stem: Path, fmt: str, float_format: str | None = None
+    df: ColTable, path_stem: Path, fmt: str, float_format: str | None = None
 ) -> tuple[Path, str]:
     path = (_write_table(df, path_stem, fmt) if float_format is None
             else _write_table(df, path_stem, fmt, float_format))
@@ -172,16 +205,18 @@ WRITERS = 2
 def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str, Any]:
     """Write the data directory atomically; returns the manifest."""
     with data_dir_writer(out, fmt) as w:
-        w.observed(world.cfg, world.setup, world.actual)
+        w.observed(world)
         return w.finish(world)
 
 
 @contextmanager
 def data_dir_writer(out: str | Path, fmt: str = "csv") -> Iterator[DataDirWriter]:
     """A data directory being written (atomically: it appears at ``out`` only when the block
-    ends without an error). ``observed`` starts writing the observable tables as soon as the
-    actual run exists, ``finish`` adds the truth and the manifest: ``simulation.api.generate``
-    simulates the counterfactual twins between the two, while the tables are being written."""
+    ends without an error). The writer is ``engine.simulate``'s sink: ``baseline`` (after the
+    setup), ``orders`` (the actual orders and lines) and ``observed`` (the actual run with its
+    customers) start writing each table as soon as it exists, while the rest of the world —
+    customers, the counterfactual twins — is drawn; ``finish`` adds the counterfactual table,
+    events, noise model and manifest."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}")
     with atomic_dir(out) as tmp:
@@ -204,34 +239,52 @@ class DataDirWriter:
         self.tmp, self.fmt, self.pool = tmp, fmt, pool
         self.jobs: list[Future] = []
         self.row_counts: dict[str, int] = {}
+        self.baseline_written = False
 
-    def _job(self, df: pd.DataFrame, stem: Path, fmt: str,
+    def _job(self, df: ColTable, stem: Path, fmt: str,
              float_format: str | None = None) -> None:
         self.jobs.append(self.pool.submit(_write_hashed, df, stem, fmt, float_format))
 
-    def observed(self, cfg: SimulationConfig, setup: Setup, actual: Run) -> None:
-        """Start writing the observable tables (products, customers, traffic, orders, …)."""
-        obs = observed_tables(cfg, setup, actual)
-        self.row_counts = {name: int(len(df)) for name, df in obs.items()}
+    def baseline(self, table: ColTable) -> None:
+        """Start writing truth/baseline_daily (it depends on the setup and events only)."""
+        (self.tmp / "truth").mkdir(exist_ok=True)
+        # truth tables are always CSV: small, and read by people as often as by code
+        self._job(table, self.tmp / "truth" / "baseline_daily", "csv", "%.10g")
+        self.baseline_written = True
+
+    def orders(self, cfg: SimulationConfig, run: Run) -> None:
+        """Start writing order_items: the actual orders and lines exist, customers do not yet
+        (``engine.Sink.orders``)."""
+        items = order_items_table(cfg, run)
+        self.row_counts["order_items"] = len(items)
+        self._job(items, self.tmp / "order_items", self.fmt)
+
+    def observed(self, d: Drawn | World) -> None:
+        """Start writing the observable tables (products, customers, traffic, orders, …) and
+        the truth tables that depend on the actual run only (customers, baseline_daily)."""
+        done = tuple(self.row_counts)
+        obs = observed_tables(d.cfg, d.setup, d.actual, skip=done)
         for name in sorted(obs, key=lambda n: -obs[n].size):
             self._job(obs[name], self.tmp / name, self.fmt)
+        counts = {**self.row_counts, **{name: int(len(df)) for name, df in obs.items()}}
+        # the manifest's order (the observable tables' order)
+        self.row_counts = {name: counts[name] for name in OBSERVED if name in counts}
+        if not self.baseline_written:
+            self.baseline(d.baseline_daily)
+        self._job(truth_customers(d), self.tmp / "truth" / "customers", "csv")
 
     def finish(self, world: World) -> dict[str, Any]:
-        """The truth tables, events, noise model and manifest; waits for every file."""
+        """The counterfactual table, events, noise model and manifest; waits for every file."""
         tmp, fmt = self.tmp, self.fmt
-        truth = truth_tables(world)
-        (tmp / "truth").mkdir()
-        for name in ("baseline_daily", "counterfactual_daily", "customers"):
-            # truth tables are always CSV: small, and read by people as often as by code
-            self._job(truth[name], tmp / "truth" / name, "csv",
-                      "%.10g" if name == "baseline_daily" else None)
+        truth_events = world.truth_events
+        self._job(world.counterfactual_daily, tmp / "truth" / "counterfactual_daily", "csv")
         digests = dict(j.result() for j in self.jobs)
         files = list(digests)
         noise_path = tmp / "truth" / "noise_model.json"
         noise_path.write_text(canonical_json(noise_model.noise_params(world.cfg)), encoding="utf-8")
         files.append(noise_path)
         ev_path = tmp / "truth" / "events.json"
-        ev_path.write_text(canonical_json(truth["events"]), encoding="utf-8")
+        ev_path.write_text(canonical_json(truth_events), encoding="utf-8")
         files.append(ev_path)
         manifest = {
             "generator": "shocklab.simulation",
@@ -249,8 +302,8 @@ class DataDirWriter:
             "categories": list(world.cfg.products.categories),
             "row_counts": self.row_counts,
             "events": {
-                "unexpected": sum(not e["expected"] for e in truth["events"]),
-                "expected": sum(bool(e["expected"]) for e in truth["events"]),
+                "unexpected": sum(not e["expected"] for e in truth_events),
+                "expected": sum(bool(e["expected"]) for e in truth_events),
             },
             "files": {
                 str(p.relative_to(tmp)): digests[p] if p in digests else sha256_file(p)

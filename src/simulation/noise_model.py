@@ -27,9 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from shocklab.catalogue import NOISE_DIMENSIONS, PAIR_SEP
+
+from .coltable import ColTable, coded_strs, floats, full
 
 NOISE_SCHEMA = "shocklab.noise_model/1"
 
@@ -103,14 +104,14 @@ def _var(mean: np.ndarray, sq: np.ndarray, cv2: float, disp: float) -> np.ndarra
 
 
 def baseline_table(
-    days: pd.DatetimeIndex,
+    days: np.ndarray,
     channels: tuple[str, ...],
     countries: tuple[str, ...],
     lam: np.ndarray,
     mu: np.ndarray,
     cfg: Any,
     catalogue: Any,
-) -> pd.DataFrame:
+) -> ColTable:
     """Long baseline: one row per date × (dimension, segment) with expected KPIs and variances.
 
     lam, mu : [D, C, K] expected human sessions and expected kept (non-cancelled) orders per cell,
@@ -120,7 +121,10 @@ def baseline_table(
     cv_c2 = cfg.conversion.day_noise_cv**2
     disp = cfg.traffic.cell_dispersion
     mom = order_value_moments(cfg, catalogue)
-    date = days.strftime("%Y-%m-%d")
+    from .calendar import iso_dates
+
+    date = iso_dates(days)
+    n = len(date)
     frames = []
 
     def frame(
@@ -131,30 +135,30 @@ def baseline_table(
         orders: np.ndarray,
         orders_var: np.ndarray,
         m: dict[str, float],
-    ) -> pd.DataFrame:
+    ) -> ColTable:
         tau = m["tau"]
         o, o_var = (
             orders * tau,
             tau * orders + tau**2 * (orders_var - orders),
         )  # thinned to touched orders
         with np.errstate(invalid="ignore", divide="ignore"):
-            return pd.DataFrame(
+            return ColTable(
                 {
-                    "date": date,
-                    "dimension": dim,
-                    "segment": seg,
-                    "sessions": sess,
-                    "orders": o,
-                    "revenue": orders * m["v1"],
-                    "units": orders * m["u1"],
-                    "conversion_rate": np.where(sess > 0, o / sess, np.nan),
-                    "aov": np.full(len(date), m["v1"] / tau),
-                    "sessions_var": sess_var,
-                    "orders_var": o_var,
-                    "revenue_var": orders * m["v2"] + (orders_var - orders) * m["v1"] ** 2,
-                    "units_var": orders * m["u2"] + (orders_var - orders) * m["u1"] ** 2,
-                    "aov_order_var": np.full(len(date), m["v2"] / tau - (m["v1"] / tau) ** 2),
-                    "conversion_cv2": cv_c2,
+                    "date": coded_strs(np.arange(n), date),
+                    "dimension": full(n, dim),
+                    "segment": full(n, seg),
+                    "sessions": floats(sess),
+                    "orders": floats(o),
+                    "revenue": floats(orders * m["v1"]),
+                    "units": floats(orders * m["u1"]),
+                    "conversion_rate": floats(np.where(sess > 0, o / sess, np.nan)),
+                    "aov": floats(np.full(n, m["v1"] / tau)),
+                    "sessions_var": floats(sess_var),
+                    "orders_var": floats(o_var),
+                    "revenue_var": floats(orders * m["v2"] + (orders_var - orders) * m["v1"] ** 2),
+                    "units_var": floats(orders * m["u2"] + (orders_var - orders) * m["u1"] ** 2),
+                    "aov_order_var": floats(np.full(n, m["v2"] / tau - (m["v1"] / tau) ** 2)),
+                    "conversion_cv2": full(n, float(cv_c2)),
                 }
             )
 
@@ -173,20 +177,18 @@ def baseline_table(
             )
         )
         if dim == "overall":
-            nan = np.full(len(date), np.nan)
+            nan = np.full(n, np.nan)
             o_var = _var(M_o, (mu_s**2).sum(axis=1), (1 + cv_d2) * (1 + cv_c2) - 1, disp)
             frames += [
                 frame("category", c, nan, nan, M_o, o_var, mom[c])
                 for c in sorted(set(catalogue.category))
             ]
-    out = pd.concat(frames, ignore_index=True)
-    order = {d: i for i, d in enumerate(NOISE_DIMENSIONS)}
-    out = out.sort_values(
-        ["dimension", "segment", "date"],
-        key=lambda c: c.map(order) if c.name == "dimension" else c,
-        kind="stable",
-    ).reset_index(drop=True)
-    return out
+    out = ColTable.concat(frames)
+    # by (dimension in NOISE_DIMENSIONS order, segment, date), ties in row order (stable)
+    rank = {d: i for i, d in enumerate(NOISE_DIMENSIONS)}
+    dim = out.cols["dimension"]
+    dim_rank = np.array([rank.get(d, len(rank)) for d in dim.labels], dtype=np.int64)[dim.values]
+    return out.take(np.lexsort((out.sort_key("date"), out.sort_key("segment"), dim_rank)))
 
 
 def noise_params(cfg: Any) -> dict[str, Any]:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from shocklab.seeding import rng
 
+from .coltable import ColTable, floats, strs
 from .config import SimulationConfig
 from .rand import mix64
 
 
 @dataclass(frozen=True)
 class Catalogue:
-    table: pd.DataFrame        # product_id, name, category, unit_price, unit_cost
+    table: ColTable            # product_id, name, category, unit_price, unit_cost
     category: np.ndarray       # [P] category name
     price: np.ndarray          # [P] list price
     popularity: np.ndarray     # [P] purchase probability of a line (sums to 1)
@@ -59,16 +59,16 @@ def build_catalogue(cfg: SimulationConfig) -> Catalogue:
     popularity /= popularity.sum()
     number = np.arange(1, len(category) + 1)
     ids = np.array([f"P{i:05d}" for i in number])
-    table = pd.DataFrame(
+    table = ColTable(
         {
-            "product_id": ids,
-            "name": [
+            "product_id": strs(ids),
+            "name": strs([
                 f"{c.replace('_', ' ').title()} item {i}"
                 for c, i in zip(category, number, strict=True)
-            ],
-            "category": category.astype(str),
-            "unit_price": price,
-            "unit_cost": np.round(price * cost_ratio, 2),
+            ]),
+            "category": strs(category.astype(str)),
+            "unit_price": floats(price),
+            "unit_cost": floats(np.round(price * cost_ratio, 2)),
         }
     )
     key = mix64(

@@ -46,26 +46,46 @@ def active_span(ev: EventBase, n_days: int, start: dt.date) -> tuple[int, int]:
     return s, (n_days - 1 if ev.outlasts_window else s + ev.duration_days - 1)
 
 
-def unexpected_truth(
-    setup: Setup, events: list[EventBase], actual: Run
-) -> tuple[list[TruthEvent], Twins]:
-    """One truth record per event, and every twin run (the empty key: the world with no event)."""
+def _twin_of(setup: Setup, events: list[EventBase]) -> dict[str, frozenset[str]]:
+    """Event id → ids of the events its twin keeps: every other event still acting in its
+    window."""
     D = setup.shape[0]
     start = setup.cfg.period.start
-    runs: Twins = {frozenset(): simulate_run(setup, levers_for(setup, []), with_customers=False)}
-    overall_a = actual.daily(D)
-    truth: list[TruthEvent] = []
     span = {ev.id: active_span(ev, D, start) for ev in events}
+    out = {}
     for ev in events:
         s, e = span[ev.id][0], (ev.end - start).days
-        # the twin of this event keeps every other event still acting in its window
-        others = frozenset(
+        out[ev.id] = frozenset(
             o.id for o in events if o is not ev and span[o.id][0] <= e and span[o.id][1] >= s
         )
+    return out
+
+
+def simulate_twins(setup: Setup, events: list[EventBase]) -> Twins:
+    """Every twin run the truth needs (the empty key first: the world with no event). They
+    depend on the setup and the events only, not on the actual run."""
+    runs: Twins = {frozenset(): simulate_run(setup, levers_for(setup, []), with_customers=False)}
+    for others in _twin_of(setup, events).values():
         if others not in runs:
             acting = [o for o in events if o.id in others]
             runs[others] = simulate_run(setup, levers_for(setup, acting), False)
-        twin = runs[others]
+    return runs
+
+
+def unexpected_truth(
+    setup: Setup, events: list[EventBase], actual: Run, runs: Twins | None = None
+) -> tuple[list[TruthEvent], Twins]:
+    """One truth record per event, and every twin run (the empty key: the world with no event;
+    ``runs``: the twins already simulated, ``simulate_twins``)."""
+    D = setup.shape[0]
+    start = setup.cfg.period.start
+    runs = simulate_twins(setup, events) if runs is None else runs
+    overall_a = actual.daily(D)
+    truth: list[TruthEvent] = []
+    twin_of = _twin_of(setup, events)
+    for ev in events:
+        s, e = (ev.start - start).days, (ev.end - start).days
+        twin = runs[twin_of[ev.id]]
         kpi, direction = ev.kpi_direction()
         if ev.scope.kind in ("category", "product"):
             pm = ev.product_mask(setup.grid)

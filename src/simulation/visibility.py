@@ -38,7 +38,7 @@ def _store_null(seed: int, store: dict[str, Any], calendar: list[dict]) -> tuple
     lam = setup.lam0
     mu = lam * setup.conv0 * (1 - cfg.basket.cancel_rate)
     table = noise_model.baseline_table(setup.days, setup.grid.channels, setup.grid.countries,
-                                       lam, mu, cfg, setup.catalogue)
+                                       lam, mu, cfg, setup.catalogue).to_pandas()
     return setup, table, mu
 
 

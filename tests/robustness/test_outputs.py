@@ -158,11 +158,11 @@ def test_disk_full_during_generation_exits_2_and_keeps_the_earlier_output(
     real = sio._write_table
     n = []
 
-    def full(df, stem, fmt):
+    def full(df, stem, fmt, *rest):   # rest: truth/baseline_daily's float format
         n.append(1)
         if len(n) == 3:
             raise OSError(errno.ENOSPC, "No space left on device", str(stem))
-        return real(df, stem, fmt)
+        return real(df, stem, fmt, *rest)
 
     monkeypatch.setattr(sio, "_write_table", full)
     r = cli("generate", "--config", cfg, "--out", out, "--seed", "99", "--quiet")
