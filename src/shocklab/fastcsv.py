@@ -26,6 +26,7 @@ import pandas as pd
 
 _NS_PER_DAY = 86_400 * 10**9
 _NS_PER_S = 10**9
+_DISTINCT_MIN = 4096  # from this many cells, columns with few distinct values render each once
 
 
 class _Fallback(Exception):
@@ -33,6 +34,17 @@ class _Fallback(Exception):
 
 
 def _float_strings(values: np.ndarray):
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if len(values) >= _DISTINCT_MIN:  # each distinct bit pattern rendered once, then gathered
+        enc = pa.array(values.view(np.int64)).dictionary_encode()
+        if 2 * len(enc.dictionary) <= len(values):
+            return _each_float_string(enc.dictionary.to_numpy().view(np.float64)).take(enc.indices)
+    return _each_float_string(values)
+
+
+def _each_float_string(values: np.ndarray):
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -90,10 +102,35 @@ def _string_array(values: np.ndarray | pd.Series):
         arr = pa.array(values, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         raise _Fallback from None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not _has_special(arr):  # most columns: no cell can need quoting
+        return arr
+    if len(arr) >= _DISTINCT_MIN:  # a few distinct strings (labels, reasons): each checked once
+        enc = pc.dictionary_encode(arr)
+        if 2 * len(enc.dictionary) <= len(arr):
+            return _quoted(enc.dictionary).take(enc.indices)
+    return _quoted(arr)
+
+
+def _has_special(arr) -> bool:
+    """Can a cell of the string array ``arr`` hold a comma, a quote or a line break? (one scan of
+    its character buffer; a hit outside the array's slice only costs the exact check)"""
+    data = arr.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()
+    return any(raw.find(ch) >= 0 for ch in (b",", b'"', b"\r", b"\n"))
+
+
+def _quoted(arr):
+    """``arr`` with the cells quoted that Python's csv module quotes (QUOTE_MINIMAL)."""
+    import pyarrow.compute as pc
+
     if pc.any(pc.match_substring_regex(arr, r"[\r\n]")).as_py():
         raise _Fallback                               # line breaks: pandas' own quoting
     need = pc.fill_null(pc.match_substring_regex(arr, r'[,"]'), False)
-    if pc.any(need).as_py():  # quoted as Python's csv module does (QUOTE_MINIMAL)
+    if pc.any(need).as_py():
         quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
         arr = pc.if_else(need, quoted, arr)
     return arr
@@ -107,7 +144,13 @@ def _joined_rows(table) -> bytes:
 
     cols = [c if pa.types.is_string(c.type) else pc.cast(c, pa.string()) for c in table.columns]
     rows = pc.binary_join_element_wise(*cols, ",", null_handling="replace", null_replacement="")
-    return ("\n".join(rows.to_pylist()) + "\n").encode("utf-8")
+    lines = pc.binary_join_element_wise(rows, "\n", "")  # each row with its line end
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    # no nulls: the character buffer between the first and last offsets is the rows in order
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+    start, end = offsets[lines.offset], offsets[lines.offset + len(lines)]
+    return lines.buffers()[2].to_pybytes()[start:end]
 
 
 def _column(s: pd.Series, float_format: str | None = None):
