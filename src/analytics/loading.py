@@ -155,10 +155,26 @@ def coerce(
 
 
 def check_unique(df: pd.DataFrame, keys: list[str], where: str) -> None:
+    if len(keys) == 1 and _strictly_increasing(df[keys[0]]):
+        return  # e.g. generated ids in file order: no hashing of every id needed
     dup = df.duplicated(keys, keep=False)
     if dup.any():
         first = df.loc[dup, keys].iloc[0].tolist()
         raise InputError(f"{where}: duplicate key ({', '.join(keys)}) = {first}")
+
+
+def _strictly_increasing(col: pd.Series) -> bool:
+    """Is an Arrow-backed string column without nulls strictly increasing (so without
+    duplicates)? One comparison per row in Arrow; False when it cannot tell cheaply."""
+    if not isinstance(col.array, pd.arrays.ArrowStringArray) or len(col) < 2:
+        return False
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    a = pa.array(col.array)
+    if a.null_count:
+        return False
+    return bool(pc.all(pc.greater(a[1:], a[:-1])).as_py())
 
 
 def check_no_gap(dates: pd.Series, where: str, col: str = "date") -> None:
