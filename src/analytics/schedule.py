@@ -216,6 +216,16 @@ def _drain(ctx: RunContext, jobs: list[tuple[str, Stage]], claims: _Claims, run_
             run_one(ctx, name, fn)
 
 
+def preload(stages: Sequence[tuple[str, Stage]]) -> None:
+    """What ``run_stages`` imports before its fork (``_preload``), imported now when it will
+    fork: a caller that waits for something else (``run_analysis.py`` reading the data directory
+    on a thread) overlaps the imports with that wait. Nothing when the stages will run in order
+    (each stage then imports what it needs inside its own timing)."""
+    names = [n for n, _ in stages]
+    if any(n in BRANCH for n in names) and parallel_enabled():
+        _preload(names)
+
+
 def _preload(names: list[str]) -> None:
     """Import, before the fork, the modules both processes would otherwise import each for itself
     (matplotlib for the plots, the customer models): once, in pages the worker shares."""
@@ -431,4 +441,4 @@ class _Worker:
             pass
 
 
-__all__ = ["BRANCH", "beside", "parallel_enabled", "run_stages"]
+__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "run_stages"]
