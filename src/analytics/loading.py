@@ -123,10 +123,12 @@ def coerce(
         elif kind in ("date", "datetime"):
             try:
                 conv = (
-                    pd.to_datetime(s, format="ISO8601")
+                    (_arrow_dates(s) if kind == "date" else None)
                     if not pd.api.types.is_datetime64_any_dtype(s)
                     else s
                 )
+                if conv is None:
+                    conv = pd.to_datetime(s, format="ISO8601")
             except (ValueError, TypeError) as exc:
                 raise InputError(
                     f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})"
@@ -135,6 +137,12 @@ def coerce(
                 conv = conv.dt.tz_localize(None)
             out[col] = conv.dt.normalize() if kind == "date" else conv
             out[col] = out[col].astype("datetime64[ns]")
+        elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":  # read as integers already
+            out[col] = s.astype("int64" if kind == "int" else float)
+        elif isinstance(s.dtype, np.dtype) and s.dtype.kind == "f" and kind == "float":
+            if np.isinf(s.to_numpy()).any():
+                raise InputError(f"{where}: column {col!r} has an infinite value")
+            out[col] = s.astype(float)
         else:
             conv = pd.to_numeric(s, errors="coerce")
             bad = conv.isna() & s.notna()
@@ -152,6 +160,24 @@ def coerce(
                 conv = conv.astype("int64") if not conv.isna().any() else conv
             out[col] = conv.astype(float) if kind == "float" else conv
     return out
+
+
+def _arrow_dates(s: pd.Series) -> pd.Series | None:
+    """A column of ``datetime.date`` objects (what pandas' pyarrow CSV reader makes of a date-only
+    column) as datetime64[ns] midnights, converted by Arrow in one pass; None when it holds
+    anything else (then ``pd.to_datetime`` decides, with its own errors)."""
+    import datetime as dt
+
+    if s.dtype != object or len(s) == 0 or type(s.iloc[0]) is not dt.date:
+        return None
+    import pyarrow as pa
+
+    try:
+        days = pa.array(s.to_numpy(), type=pa.date32(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    return pd.Series(days.cast(pa.timestamp("ns")).to_numpy(zero_copy_only=False),
+                     index=s.index, name=s.name)
 
 
 def check_unique(df: pd.DataFrame, keys: list[str], where: str) -> None:

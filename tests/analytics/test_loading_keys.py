@@ -1,5 +1,6 @@
 """The loader's key check (``analytics.loading.check_unique``): ids in increasing order pass
-without hashing; duplicates are found whatever the order, nulls included."""
+without hashing; duplicates are found whatever the order, nulls included. And ``coerce``'s
+shortcuts for columns the reader already typed give what the general conversions give."""
 
 from __future__ import annotations
 
@@ -31,3 +32,26 @@ def test_check_unique(ids, duplicate, dtype):
     with pytest.raises(InputError, match=r"orders.csv: duplicate key \(order_id\)") as info:
         check_unique(df, ["order_id"], "orders.csv")
     assert duplicate in str(info.value) or duplicate == "nan"
+
+
+def test_coerce_fast_paths_match_the_general_ones():
+    """Columns pandas' pyarrow reader already typed (ints, floats, ``datetime.date`` objects) take
+    shortcuts; the result is what the general conversions give."""
+    import datetime
+
+    import numpy as np
+
+    from analytics.loading import coerce
+
+    days = [datetime.date(2024, 1, 1), datetime.date(2024, 2, 29), datetime.date(2025, 12, 31)]
+    df = pd.DataFrame({"d": pd.Series(days, dtype=object), "i": np.array([1, 2, 3]),
+                       "f": [1.5, 2.0, 3.25], "i2f": np.array([4, 5, 6], dtype=np.int32)})
+    got = coerce(df, {"d": "date", "i": "int", "f": "float", "i2f": "float"}, "t.csv")
+    want = pd.DataFrame({"d": pd.to_datetime([str(d) for d in days]).astype("datetime64[ns]"),
+                         "i": np.array([1, 2, 3], dtype=np.int64), "f": [1.5, 2.0, 3.25],
+                         "i2f": [4.0, 5.0, 6.0]})
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    with pytest.raises(InputError, match="t.csv: column 'f' has an infinite value"):
+        coerce(pd.DataFrame({"f": [1.0, np.inf]}), {"f": "float"}, "t.csv")
+    with pytest.raises(InputError, match="column 'd' is not a date"):  # general path's error
+        coerce(pd.DataFrame({"d": [datetime.date(2024, 1, 1), "soon"]}), {"d": "date"}, "t.csv")
