@@ -16,6 +16,8 @@ its lines in proportion to their discounted line value, so category revenue adds
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -27,10 +29,27 @@ from .context import DataSet
 
 def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes and sorted unique labels (string keys are slow to group on)."""
-    codes, uniques = pd.factorize(
-        np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values, sort=True
+    codes, uniques = factorize_sorted(
+        np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values
     )
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, Any]:
+    """``pd.factorize(values, sort=True)``. Generated ids (Arrow text, all digits of one width)
+    are factorized as int64 — the same order and equality as their text — and the labels taken
+    back from the text at each code's first row."""
+    arr = values.array if isinstance(values, pd.Series) else None
+    if isinstance(arr, pd.arrays.ArrowStringArray) and len(arr) >= 1024:
+        import pyarrow as pa
+
+        keys = _digit_keys(pa.array(arr))
+        if keys is not None:
+            codes, distinct = pd.factorize(keys[0], sort=True)
+            first = np.empty(len(distinct), dtype=np.int64)
+            first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # last write: the first row
+            return codes, pd.Index(arr.take(first))
+    return pd.factorize(values, sort=True)
 
 
 def positions(index: pd.Series | pd.Index | np.ndarray,

@@ -38,3 +38,16 @@ def test_positions_match_get_indexer(kind, sort, dtype):
 
 def test_positions_of_nothing():
     assert len(positions(pd.Series(["1", "2"], dtype="str"), pd.Series([], dtype="str"))) == 0
+
+
+@pytest.mark.parametrize("kind", ["digits", "zeros", "widths", "text"])
+def test_factorize_sorted_matches_pandas(kind):
+    from analytics.kpis import factorize_sorted
+
+    g = np.random.default_rng(5)
+    ids = pd.Series(pd.array(g.choice(_ids(kind, 3000, g), 5000), dtype="str"), name="customer_id")
+    codes, uniques = factorize_sorted(ids)
+    want_codes, want_uniques = pd.factorize(ids, sort=True)
+    assert np.array_equal(codes, want_codes) and codes.dtype == want_codes.dtype
+    assert uniques.equals(want_uniques) and uniques.dtype == want_uniques.dtype
+    assert type(uniques) is type(want_uniques) and uniques.name == want_uniques.name
