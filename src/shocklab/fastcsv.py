@@ -19,6 +19,7 @@ columns, a one-column table — goes to pandas' own writer, so the output never 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ import pandas as pd
 _NS_PER_DAY = 86_400 * 10**9
 _NS_PER_S = 10**9
 _DISTINCT_MIN = 4096  # from this many cells, columns with few distinct values render each once
+_PLAIN_FORMAT = re.compile(r"%\.\d{1,2}[gGfFeE]")  # float formats whose output needs no quotes
 
 
 class _Fallback(Exception):
@@ -71,12 +73,15 @@ def _formatted_float_strings(values: np.ndarray, float_format: str):
     distinct bit pattern is formatted once (so -0.0 and 0.0 stay apart)."""
     import pyarrow as pa
 
-    uniq, inv = np.unique(np.ascontiguousarray(values).view(np.int64), return_inverse=True)
+    enc = pa.array(np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+                   ).dictionary_encode()                # hashed: no sort of every value
+    uniq = enc.dictionary.to_numpy(zero_copy_only=False)
     strs = [None if v != v else float_format % v for v in uniq.view(np.float64).tolist()]
-    joined = "".join(s for s in strs if s is not None)
-    if any(ch in joined for ch in ',"\r\n'):
-        raise _Fallback                               # pandas would quote these cells
-    return pa.array(strs, type=pa.string()).take(pa.array(inv.reshape(-1)))
+    if not _PLAIN_FORMAT.fullmatch(float_format):  # a bare %.Ng / %.Nf / %.Ne prints no , " \n
+        joined = "".join(s for s in strs if s is not None)
+        if any(ch in joined for ch in ',"\r\n'):
+            raise _Fallback                           # pandas would quote these cells
+    return pa.array(strs, type=pa.string()).take(enc.indices)
 
 
 def _datetime_array(s: pd.Series):
