@@ -380,14 +380,16 @@ class _Worker:
                 result = {"ok": _delta(ctx, snap)}
         except BaseException as exc:  # noqa: BLE001 — every error goes back to the parent
             result = {"error": exc, "traceback": traceback.format_exc()}
+        # pickled straight into the file: no second in-memory copy of the result (the customer
+        # tables: ~100 MB), in this process or in the parent (``join`` loads from the file)
         try:
-            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # an unpicklable value or exception
-            data = pickle.dumps({"error": RuntimeError(
-                f"{self.role} worker: cannot return its result ({type(exc).__name__}: {exc})"),
-                "traceback": result.get("traceback", "")})
-        with open(self.path, "wb") as fh:
-            fh.write(data)
+            with open(self.path, "wb") as fh:
+                pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an unpicklable value or exception: the file is rewritten
+            with open(self.path, "wb") as fh:
+                pickle.dump({"error": RuntimeError(
+                    f"{self.role} worker: cannot return its result ({type(exc).__name__}: "
+                    f"{exc})"), "traceback": result.get("traceback", "")}, fh)
         _flush()
         return 0
 
@@ -397,14 +399,16 @@ class _Worker:
         gc.unfreeze()
         try:
             with open(self.path, "rb") as fh:
-                data = fh.read()
+                try:
+                    result = pickle.load(fh) if os.fstat(fh.fileno()).st_size else None
+                except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
+                    result = None
         finally:
             os.unlink(self.path)
-        if not data:
+        if result is None:
             raise RuntimeError(
                 f"{self.role} worker (pid {self.pid}) died without a result (wait status {status})"
             )
-        result = pickle.loads(data)
         if "error" in result:
             exc = result["error"]
             if isinstance(exc, BaseException):

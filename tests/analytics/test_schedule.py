@@ -252,3 +252,20 @@ def test_side_worker_errors_surface_in_the_parent(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space") as info:
         schedule.run_stages(_ctx(tmp_path), stages, _run_one)
     assert any("side worker" in n for n in getattr(info.value, "__notes__", []))
+
+
+@pytest.mark.parametrize("how", ["unpicklable", "exits"])
+def test_a_worker_without_a_usable_result_fails_the_run(tmp_path, monkeypatch, how):
+    """The worker pickles its result straight into a file: a value that cannot be pickled, or a
+    worker gone before writing it, is one clear error in the parent."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+
+    def customers(ctx):
+        if how == "exits":
+            os._exit(7)
+        ctx.customers = {"f": lambda: None}  # a lambda does not pickle
+
+    stages = [("kpis", lambda c: None), ("customers", customers), ("insights", lambda c: None)]
+    want = "cannot return its result" if how == "unpicklable" else "died without a result"
+    with pytest.raises(RuntimeError, match=want):
+        schedule.run_stages(_ctx(tmp_path), stages, _run_one)
