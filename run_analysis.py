@@ -205,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         truth = None  # a real transactions file has no truth
         t_load = round(time.perf_counter() - t_load, 3)
     else:
+        from analytics.schedule import preload
+        from evaluation.pipeline import STAGES
+
+        preload(STAGES)  # the models and plots the stage scheduler imports before its fork
         ds, truth, t_load = ahead.result()  # read on a thread since the start (_read_ahead)
     names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
     if args.detectors is not None and not names:

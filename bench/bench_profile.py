@@ -101,6 +101,7 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
                          stderr=subprocess.PIPE, text=True)
     peak = {"rss": 0.0, "pss": 0.0, "hwm": 0.0, "pss_at": 0.0, "pss_procs": 0}
     phases: dict[tuple[int, ...], float] = {}  # tree PSS peak while each set of children lived
+    began: dict[tuple[int, ...], float] = {}  # when each set of children was first seen
     stop = threading.Event()
 
     def sample() -> None:
@@ -112,6 +113,7 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
             rss, pss = _tree_memory(pids)
             phase = tuple(sorted(pids[1:]))  # the child processes alive (fork order = pid order)
             phases[phase] = max(phases.get(phase, 0.0), pss)
+            began.setdefault(phase, time.perf_counter() - t0)
             if pss > peak["pss"]:  # when, and over how many processes, the peak was reached
                 peak["pss_at"], peak["pss_procs"] = time.perf_counter() - t0, len(pids)
             peak["rss"], peak["pss"] = max(peak["rss"], rss), max(peak["pss"], pss)
@@ -136,7 +138,8 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
         sys.exit(f"{tree / script} {' '.join(args)} failed ({p.returncode}):\n{err[-2000:]}")
     return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "hwm": peak["hwm"],
             "rss": peak["rss"], "pss": peak["pss"], "pss_at": peak["pss_at"],
-            "pss_procs": peak["pss_procs"], "pss_phases": [round(v) for v in phases.values()]}
+            "pss_procs": peak["pss_procs"], "pss_phases": [round(v) for v in phases.values()],
+            "phase_starts": [round(v, 1) for v in began.values()]}
 
 
 def timed(tree: Path, script: str, *args: str) -> tuple[float, float, str]:
@@ -311,7 +314,8 @@ def analysis(data: Path, this: Path, other: Path | None, refs: list[Path], repea
             print(f"    round {i + 1} {label:<18} {r['wall']:7.2f} s wall {r['cpu']:7.2f} s CPU "
                   f"(load {r['load']:.1f}); tree PSS peak {r['pss']:,.0f} MB at "
                   f"{r['pss_at']:.1f} s over {r['pss_procs']} process(es); per phase (alone / "
-                  f"with each set of children, in order) {r['pss_phases']} MB", flush=True)
+                  f"with each set of children, in order) {r['pss_phases']} MB; phases seen from "
+                  f"{r['phase_starts']} s (tree scanned every 0.5 s)", flush=True)
     base = statistics.median(x["wall"] for x in res["this"])
     base_cpu = statistics.median(x["cpu"] for x in res["this"])
     for label, _, _ in variants:

@@ -16,6 +16,8 @@ its lines in proportion to their discounted line value, so category revenue adds
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -27,10 +29,27 @@ from .context import DataSet
 
 def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes and sorted unique labels (string keys are slow to group on)."""
-    codes, uniques = pd.factorize(
-        np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values, sort=True
+    codes, uniques = factorize_sorted(
+        np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values
     )
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, Any]:
+    """``pd.factorize(values, sort=True)``. Generated ids (Arrow text, all digits of one width)
+    are factorized as int64 — the same order and equality as their text — and the labels taken
+    back from the text at each code's first row."""
+    arr = values.array if isinstance(values, pd.Series) else None
+    if isinstance(arr, pd.arrays.ArrowStringArray) and len(arr) >= 1024:
+        import pyarrow as pa
+
+        keys = _digit_keys(pa.array(arr))
+        if keys is not None:
+            codes, distinct = pd.factorize(keys[0], sort=True)
+            first = np.empty(len(distinct), dtype=np.int64)
+            first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # last write: the first row
+            return codes, pd.Index(arr.take(first))
+    return pd.factorize(values, sort=True)
 
 
 def positions(index: pd.Series | pd.Index | np.ndarray,
@@ -48,12 +67,38 @@ def positions(index: pd.Series | pd.Index | np.ndarray,
         ia, ta = pa.array(index, from_pandas=True), pa.array(targets, from_pandas=True)
         text = [pa.types.is_string(a.type) or pa.types.is_large_string(a.type) for a in (ia, ta)]
         if all(text):
+            ki, kt = _digit_keys(ia), _digit_keys(ta)
+            if ki is not None and kt is not None and ki[1] == kt[1]:
+                return _int_positions(ki[0], kt[0])
             ia, ta = ia.cast(pa.large_string()), ta.cast(pa.large_string())
         if ia.null_count == 0 and ta.null_count == 0 and ia.type == ta.type:
             pos = pc.index_in(ta, value_set=ia)
             return pos.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
     except (pa.ArrowException, TypeError, ValueError):
         pass
+    return pd.Index(index).get_indexer(targets)
+
+
+def _digit_keys(a) -> tuple[np.ndarray, int] | None:
+    """A text array of ids that are all digits of one width (generated ids such as
+    ``20240101000001``), as int64 (the same order and equality as the text), with that width;
+    None otherwise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(a) == 0 or a.null_count:
+        return None
+    lo, hi = (v.as_py() for v in pc.min_max(pc.binary_length(a)).values())
+    if lo != hi or not 0 < hi <= 18 or not pc.all(pc.ascii_is_decimal(a)).as_py():
+        return None
+    return pc.cast(a, pa.int64()).to_numpy(zero_copy_only=False), hi
+
+
+def _int_positions(index: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``positions`` on int64 keys (``index`` unique): a binary search when it is sorted."""
+    if len(index) and bool(np.all(index[1:] > index[:-1])):
+        pos = np.minimum(np.searchsorted(index, targets), len(index) - 1)
+        return np.where(index[pos] == targets, pos, -1).astype(np.intp)
     return pd.Index(index).get_indexer(targets)
 
 

@@ -123,10 +123,12 @@ def coerce(
         elif kind in ("date", "datetime"):
             try:
                 conv = (
-                    pd.to_datetime(s, format="ISO8601")
+                    (_arrow_dates(s) if kind == "date" else None)
                     if not pd.api.types.is_datetime64_any_dtype(s)
                     else s
                 )
+                if conv is None:
+                    conv = pd.to_datetime(s, format="ISO8601")
             except (ValueError, TypeError) as exc:
                 raise InputError(
                     f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})"
@@ -135,6 +137,12 @@ def coerce(
                 conv = conv.dt.tz_localize(None)
             out[col] = conv.dt.normalize() if kind == "date" else conv
             out[col] = out[col].astype("datetime64[ns]")
+        elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":  # read as integers already
+            out[col] = s.astype("int64" if kind == "int" else float)
+        elif isinstance(s.dtype, np.dtype) and s.dtype.kind == "f" and kind == "float":
+            if np.isinf(s.to_numpy()).any():
+                raise InputError(f"{where}: column {col!r} has an infinite value")
+            out[col] = s.astype(float)
         else:
             conv = pd.to_numeric(s, errors="coerce")
             bad = conv.isna() & s.notna()
@@ -154,11 +162,45 @@ def coerce(
     return out
 
 
+def _arrow_dates(s: pd.Series) -> pd.Series | None:
+    """A column of ``datetime.date`` objects (what pandas' pyarrow CSV reader makes of a date-only
+    column) as datetime64[ns] midnights, converted by Arrow in one pass; None when it holds
+    anything else (then ``pd.to_datetime`` decides, with its own errors)."""
+    import datetime as dt
+
+    if s.dtype != object or len(s) == 0 or type(s.iloc[0]) is not dt.date:
+        return None
+    import pyarrow as pa
+
+    try:
+        days = pa.array(s.to_numpy(), type=pa.date32(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    return pd.Series(days.cast(pa.timestamp("ns")).to_numpy(zero_copy_only=False),
+                     index=s.index, name=s.name)
+
+
 def check_unique(df: pd.DataFrame, keys: list[str], where: str) -> None:
+    if len(keys) == 1 and _strictly_increasing(df[keys[0]]):
+        return  # e.g. generated ids in file order: no hashing of every id needed
     dup = df.duplicated(keys, keep=False)
     if dup.any():
         first = df.loc[dup, keys].iloc[0].tolist()
         raise InputError(f"{where}: duplicate key ({', '.join(keys)}) = {first}")
+
+
+def _strictly_increasing(col: pd.Series) -> bool:
+    """Is an Arrow-backed string column without nulls strictly increasing (so without
+    duplicates)? One comparison per row in Arrow; False when it cannot tell cheaply."""
+    if not isinstance(col.array, pd.arrays.ArrowStringArray) or len(col) < 2:
+        return False
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    a = pa.array(col.array)
+    if a.null_count:
+        return False
+    return bool(pc.all(pc.greater(a[1:], a[:-1])).as_py())
 
 
 def check_no_gap(dates: pd.Series, where: str, col: str = "date") -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,24 +107,43 @@ def _csv_fast(df: pd.DataFrame, path: Path, date_format: str | None = None) -> N
         df.to_csv(path, index=False, lineterminator="\n", date_format=date_format)
 
 
-def _write_customers(ctx: RunContext, root: Path) -> None:
+def _customer_parts(ctx: RunContext, root: Path) -> list[tuple[str, Any]]:
+    """``customers/`` as (name, write) parts, the three big per-customer tables apart (writing
+    them in any order, or in two processes, gives the same files)."""
     out = root / "customers"
     t = ctx.customer_tables
-    if t or ctx.customers and ctx.customers.get("churn") is not None:
+
+    def rest() -> None:
+        if t or ctx.customers and ctx.customers.get("churn") is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        if "clusters" in t:
+            t["clusters"].to_csv(out / "clusters.csv", index=False)
+        if (ctx.customers or {}).get("churn") is not None:
+            (out / "churn_metrics.json").write_text(
+                canonical_json(json_ready(ctx.customers["churn"])), encoding="utf-8"
+            )
+        if "cohort_retention" in t:
+            t["cohort_retention"].round(4).to_csv(out / "cohort_retention.csv")
+        if "monitor_series" in t:
+            t["monitor_series"].to_csv(
+                out / "monitor_series.csv", index=False, date_format=CUSTOMER_DATE_FORMAT
+            )
+        if ctx.customer_scores is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "truth_scores.json").write_text(
+                canonical_json(ctx.customer_scores), encoding="utf-8"
+            )
+
+    def clv() -> None:
         out.mkdir(parents=True, exist_ok=True)
-    if "clusters" in t:
-        t["clusters"].to_csv(out / "clusters.csv", index=False)
-    if (ctx.customers or {}).get("churn") is not None:
-        (out / "churn_metrics.json").write_text(
-            canonical_json(json_ready(ctx.customers["churn"])), encoding="utf-8"
-        )
-    if "cohort_retention" in t:
-        t["cohort_retention"].round(4).to_csv(out / "cohort_retention.csv")
-    if "clv" in t:
         _csv_fast(t["clv"].round(4).rename_axis("customer_id").reset_index(), out / "clv.csv")
-    if "actions" in t:
+
+    def actions() -> None:
+        out.mkdir(parents=True, exist_ok=True)
         _csv_fast(t["actions"], out / "actions.csv")
-    if "segments" in t:
+
+    def segments() -> None:
+        out.mkdir(parents=True, exist_ok=True)
         seg = t["segments"]
         num = seg.select_dtypes("number").columns
         _csv_fast(
@@ -131,15 +151,15 @@ def _write_customers(ctx: RunContext, root: Path) -> None:
             out / "segments.csv",
             date_format=CUSTOMER_DATE_FORMAT,
         )
-    if "monitor_series" in t:
-        t["monitor_series"].to_csv(
-            out / "monitor_series.csv", index=False, date_format=CUSTOMER_DATE_FORMAT
-        )
-    if ctx.customer_scores is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "truth_scores.json").write_text(
-            canonical_json(ctx.customer_scores), encoding="utf-8"
-        )
+
+    big = [(n, fn) for n, fn in (("segments", segments), ("actions", actions), ("clv", clv))
+           if n in t]
+    return [*big, ("rest", rest)]
+
+
+def _write_customers(ctx: RunContext, root: Path) -> None:
+    for _, write in _customer_parts(ctx, root):
+        write()
 
 
 def _write_insights(ctx: RunContext, root: Path) -> None:
@@ -177,17 +197,29 @@ def write_artefacts(ctx: RunContext) -> None:
 
 def _write_chain_tables(ctx: RunContext, out: Path) -> None:
     """kpis_daily.csv, detections.csv, tables/*.csv."""
-    cfg = ctx.config
-    fmt = f"%.{cfg.output.float_digits}g"
-    # pyarrow's writer, the same bytes as to_csv(index=False, float_format=fmt, lineterminator="\n")
+    _write_kpi_tables(ctx, out)
+    _write_detections(ctx, out)
+
+
+def _float_format(ctx: RunContext) -> str:
+    return f"%.{ctx.config.output.float_digits}g"
+
+
+# pyarrow's writer, the same bytes as to_csv(index=False, float_format=fmt, lineterminator="\n")
+def _write_kpi_tables(ctx: RunContext, out: Path) -> None:
+    """kpis_daily.csv, tables/*.csv."""
+    fmt = _float_format(ctx)
     write_csv(ctx.kpis_daily, out / "kpis_daily.csv", float_format=fmt)
-    if cfg.output.write_detections and ctx.detections is not None:
-        write_csv(ctx.detections, out / "detections.csv", float_format=fmt)
     tables = ctx.kpi_tables
     if tables:
         (out / "tables").mkdir(exist_ok=True)
         for name, df in sorted(tables.items()):
             write_csv(df, out / "tables" / f"{name}.csv", float_format=fmt)
+
+
+def _write_detections(ctx: RunContext, out: Path) -> None:
+    if ctx.config.output.write_detections and ctx.detections is not None:
+        write_csv(ctx.detections, out / "detections.csv", float_format=_float_format(ctx))
 
 
 def _write_incidents(ctx: RunContext, out: Path) -> None:
@@ -199,17 +231,42 @@ def _write_incidents(ctx: RunContext, out: Path) -> None:
 AHEAD = ("tables", "customers", "incidents")
 
 
+def table_jobs(ctx: RunContext) -> list[tuple[str, Callable[[RunContext], None]]]:
+    """``write_tables`` as independent (timing name, ``fn(ctx)``) jobs, the biggest files first:
+    the stage scheduler spreads them over two processes (each writes its files into
+    ``ctx.out_dir``; together they write what ``write_tables`` writes). Empty when there is
+    nothing to write ahead."""
+    if ctx.kpis_daily is None:  # nothing to write ahead: write_outputs decides
+        return []
+
+    def part(name: str) -> Callable[[RunContext], None]:
+        def run(c: RunContext) -> None:
+            dict(_customer_parts(c, Path(c.out_dir)))[name]()
+        return run
+
+    names = [n for n, _ in _customer_parts(ctx, Path(ctx.out_dir))]
+    jobs = [(f"outputs.customers.{n}", part(n)) for n in names if n != "rest"]
+    jobs += [("outputs.detections", lambda c: _write_detections(c, Path(c.out_dir))),
+             ("outputs.kpis_daily", lambda c: _write_kpi_tables(c, Path(c.out_dir))),
+             ("outputs.customers.rest", part("rest")),
+             ("outputs.incidents", lambda c: _write_incidents(c, Path(c.out_dir)))]
+    return jobs
+
+
 def write_tables(ctx: RunContext) -> None:
     """The run directory's tables — ``kpis_daily.csv``, ``detections.csv``, ``tables/``,
     ``customers/``, ``incidents.json`` — written ahead of ``write_outputs``, which then skips them
-    (``ctx.written``). The stage scheduler runs this in a second process beside the insights
-    stage; the bytes are those ``write_outputs`` would write."""
-    if ctx.kpis_daily is None:  # nothing to write ahead: write_outputs decides
-        return
-    out = Path(ctx.out_dir)
-    _write_chain_tables(ctx, out)
-    _write_customers(ctx, out)
-    _write_incidents(ctx, out)
+    (``ctx.written``, see ``mark_written``); the bytes are those ``write_outputs`` would write.
+    (The stage scheduler runs ``table_jobs`` instead, spread over two processes.)"""
+    jobs = table_jobs(ctx)
+    for _, fn in jobs:
+        fn(ctx)
+    if jobs:
+        mark_written(ctx)
+
+
+def mark_written(ctx: RunContext) -> None:
+    """Record that every job of ``table_jobs`` has run: ``write_outputs`` skips those files."""
     ctx.written = [*ctx.written, *AHEAD]
 
 
@@ -250,6 +307,6 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
 
 
 __all__ = [
-    "AHEAD", "CUSTOMER_TABLES", "customer_files", "incidents_json", "write_artefacts",
-    "write_outputs", "write_tables",
+    "AHEAD", "CUSTOMER_TABLES", "customer_files", "incidents_json", "mark_written",
+    "table_jobs", "write_artefacts", "write_outputs", "write_tables",
 ]

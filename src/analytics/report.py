@@ -288,6 +288,17 @@ def early(ctx: RunContext) -> frozenset[str]:
     return frozenset(name for name, _, _ in jobs)
 
 
+# plots that read the insight scores (insight_scoring, after the insights stage); the others that
+# are not EARLY need only the insights: the stage scheduler draws them right after that stage
+SCORED = (plot_scorecard,)
+
+
+def mid_jobs(ctx: RunContext, done: frozenset[str] = frozenset()
+             ) -> list[tuple[str, Callable[..., Any], tuple[Any, ...]]]:
+    """The plot jobs left after ``done`` that need the insights but not the insight scores."""
+    return [j for j in jobs_left(ctx, done) if j[1] not in SCORED and j[1] not in EARLY]
+
+
 def draw(ctx: RunContext, jobs: list[tuple[str, Callable[..., Any], tuple[Any, ...]]]) -> None:
     """Render ``jobs`` (from ``early_jobs``) into ``ctx.figures``."""
     _draw(ctx, jobs)

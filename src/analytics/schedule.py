@@ -8,9 +8,13 @@ two usable cores, ``run_stages`` forks a worker for the branch before the first 
 chain in this process, draws the plots that need only the chain's results one at a time while the
 worker still runs (``report.early``), then waits for the worker and merges what the branch put on
 the context. After the join a second forked process (the side worker) runs beside the first
-remaining stage (insights): the ``beside`` stages (insight scoring's event windows, the early plots
-not drawn yet) and ``outputs.write_tables`` (the run directory's tables, final by then); its
-context changes are merged before the next stage, and the rest runs in order.
+remaining stage (insights) a shared list of jobs: the ``beside`` stages (insight scoring's event
+windows, each early plot not drawn yet) and ``outputs.table_jobs`` (the run directory's tables,
+final by then, one job per big file). This process, once insights and the plots that need only
+the insights (``report.mid_jobs``) are done, takes the jobs still left; each job runs once, in
+the process that claims it first (``_Claims``: one ``O_EXCL`` file per job), so the two finish
+together. The side worker's context changes are merged before the next stage, and the rest runs
+in order.
 
 Same bytes as the sequential order: the branch leaves its tables and plots on the context (only
 the monitor's live state, ``customers/monitor.sqlite`` and ``alerts.jsonl``, is written by the
@@ -28,6 +32,8 @@ their RSS (``bench/bench_profile.py``).
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
 one core; ``SHOCKLAB_PARALLEL_SIDE=0`` keeps the side worker's work in this process, in order.
+Timings: every job is timed under its own name (``outputs.<file>``, ``report.beside.<plot>``,
+``report.mid``), whichever process ran it.
 ``ctx.timings["parallel.wait"]`` / ``["parallel.wait_side"]`` are how long this process waited.
 Both processes hand their freed heap back after each stage (``malloc_trim``): the run's peak is
 the sum of the two processes' memory.
@@ -140,10 +146,13 @@ def beside(fn: Stage) -> Stage:
 
 
 def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne) -> None:
-    """The stages after the join. While this process runs the first of them (insights), the
-    other core runs the ``beside`` stages and writes the run directory's tables ahead
-    (``outputs.write_tables``: the KPIs, detections and customer tables are final once the
-    branch is merged); their context changes are merged before the next stage.
+    """The stages after the join. While this process runs the first of them (insights), a
+    second process takes jobs from a shared list: the ``beside`` stages and the run
+    directory's tables (``outputs.table_jobs``: the KPIs, detections and customer tables are
+    final once the branch is merged). When insights is done this process draws the plots that
+    need the insights but not their scores (``report.mid_jobs``), then takes the jobs still left
+    (each job runs once, in whichever process claims it first: ``_Claims``); the second
+    process's context changes are merged before the next stage.
     ``SHOCKLAB_PARALLEL_SIDE=0``: everything in order in this process."""
     from . import outputs
 
@@ -153,17 +162,68 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
         for name, fn in after:
             run_one(ctx, name, fn)
         return
-    side.append(("outputs.tables", outputs.write_tables))
-    worker = _Worker(ctx, side, run_one, scoring=False, role="side")
+    tables = outputs.table_jobs(ctx)
+    jobs = [*side, *tables]
+    claims = _Claims()
     try:
-        run_one(ctx, *rest[0])
-        t0 = time.perf_counter()
-        worker.join(ctx)
-        ctx.timings["parallel.wait_side"] = round(time.perf_counter() - t0, 3)
+        worker = _Worker(ctx, [("side", functools.partial(_drain, jobs=jobs, claims=claims,
+                                                           run_one=run_one))],
+                         lambda c, _, fn: fn(c), scoring=False, role="side")
+        try:
+            run_one(ctx, *rest[0])
+            mid = getattr(rest[0][1], "then", None)  # work that needs only this stage's result
+            if mid is not None:
+                mid(ctx)
+            _drain(ctx, jobs, claims, run_one)
+            t0 = time.perf_counter()
+            worker.join(ctx)
+            ctx.timings["parallel.wait_side"] = round(time.perf_counter() - t0, 3)
+        finally:
+            worker.kill()
     finally:
-        worker.kill()
+        claims.close()
+    if tables:
+        outputs.mark_written(ctx)
     for name, fn in rest[1:]:
         run_one(ctx, name, fn)
+
+
+class _Claims:
+    """Which of a list of jobs two processes have taken: job ``i`` belongs to the process whose
+    ``take(i)`` created the file ``<dir>/<i>`` (``O_EXCL``: exactly one succeeds)."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="shocklab-jobs-")
+
+    def take(self, i: int) -> bool:
+        try:
+            os.close(os.open(os.path.join(self.dir, str(i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
+    def close(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _drain(ctx: RunContext, jobs: list[tuple[str, Stage]], claims: _Claims, run_one: RunOne
+           ) -> None:
+    """Run, in order, each job of ``jobs`` no other process has taken yet."""
+    for i, (name, fn) in enumerate(jobs):
+        if claims.take(i):
+            run_one(ctx, name, fn)
+
+
+def preload(stages: Sequence[tuple[str, Stage]]) -> None:
+    """What ``run_stages`` imports before its fork (``_preload``), imported now when it will
+    fork: a caller that waits for something else (``run_analysis.py`` reading the data directory
+    on a thread) overlaps the imports with that wait. Nothing when the stages will run in order
+    (each stage then imports what it needs inside its own timing)."""
+    names = [n for n, _ in stages]
+    if any(n in BRANCH for n in names) and parallel_enabled():
+        _preload(names)
 
 
 def _preload(names: list[str]) -> None:
@@ -184,9 +244,10 @@ def _early_report(
     ctx: RunContext, after: list[tuple[str, Stage]], worker: _Worker
 ) -> list[tuple[str, Stage]]:
     """Draw the report plots that need only the detection chain now, one at a time while the
-    worker still runs (this process would otherwise wait for it); those left when it finishes
-    are drawn beside insights (a ``beside`` stage), the report stage draws the others. Only for
-    the pipeline's own report stage."""
+    worker still runs (this process would otherwise wait for it); each of those left when it
+    finishes becomes a ``beside`` job after the join. The plots that need the insights but not
+    their scores are drawn right after the insights stage (``report.mid``), the report stage
+    draws the rest. Only for the pipeline's own report stage."""
     from . import pipeline
 
     if not any(fn is pipeline.stage_report for _, fn in after):
@@ -199,33 +260,35 @@ def _early_report(
     while jobs and not worker.finished():
         report.draw(ctx, [jobs.pop(0)])
     ctx.timings["report.early"] = round(time.perf_counter() - t0, 3)
+    mid_done: set[str] = set()
 
     def stage_report_rest(c: RunContext) -> None:
-        # both cores are free by now: a forked worker draws every other plot
-        left = report.jobs_left(c, done)
-        if len(left) < 2 or os.environ.get("SHOCKLAB_PARALLEL_SIDE", "1") == "0":
-            report.draw(c, left)
-            return
+        report.draw(c, report.jobs_left(c, done | mid_done))
 
-        def draw_half(cc: RunContext) -> None:
-            report.draw(cc, left[1::2])
-
-        plots = _Worker(c, [("report.half", draw_half)], lambda cc, _, fn: fn(cc),
-                        scoring=False, role="plots")
-        try:
-            report.draw(c, left[0::2])
-            plots.join(c)
-        finally:
-            plots.kill()
+    def mid(c: RunContext) -> None:
+        t = time.perf_counter()
+        left = report.mid_jobs(c, done)
+        report.draw(c, left)
+        mid_done.update(name for name, _, _ in left)
+        c.timings["report.mid"] = round(time.perf_counter() - t, 3)
 
     out = [(n, stage_report_rest if fn is pipeline.stage_report else fn) for n, fn in after]
-    if jobs:
-        @beside
-        def stage_report_beside(c: RunContext) -> None:
-            report.draw(c, jobs)
-
-        out.insert(0, ("report.early_beside", stage_report_beside))
+    first = next((i for i, (_, fn) in enumerate(out) if not getattr(fn, "beside", False)), None)
+    if first is not None and out[first][1] is pipeline.stage_insights:
+        stage_insights = functools.wraps(pipeline.stage_insights)(
+            lambda c: pipeline.stage_insights(c))
+        stage_insights.then = mid  # type: ignore[attr-defined]
+        out[first] = (out[first][0], stage_insights)
+    for name, fn, args in reversed(jobs):
+        out.insert(0, (f"report.beside.{name.removesuffix('.png')}",
+                       beside(functools.partial(_draw_one, job=(name, fn, args)))))
     return out
+
+
+def _draw_one(ctx: RunContext, job: tuple[str, Callable[..., Any], tuple[Any, ...]]) -> None:
+    from . import report
+
+    report.draw(ctx, [job])
 
 
 # ---------------------------------------------------------------- the worker
@@ -317,14 +380,16 @@ class _Worker:
                 result = {"ok": _delta(ctx, snap)}
         except BaseException as exc:  # noqa: BLE001 — every error goes back to the parent
             result = {"error": exc, "traceback": traceback.format_exc()}
+        # pickled straight into the file: no second in-memory copy of the result (the customer
+        # tables: ~100 MB), in this process or in the parent (``join`` loads from the file)
         try:
-            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # an unpicklable value or exception
-            data = pickle.dumps({"error": RuntimeError(
-                f"{self.role} worker: cannot return its result ({type(exc).__name__}: {exc})"),
-                "traceback": result.get("traceback", "")})
-        with open(self.path, "wb") as fh:
-            fh.write(data)
+            with open(self.path, "wb") as fh:
+                pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # an unpicklable value or exception: the file is rewritten
+            with open(self.path, "wb") as fh:
+                pickle.dump({"error": RuntimeError(
+                    f"{self.role} worker: cannot return its result ({type(exc).__name__}: "
+                    f"{exc})"), "traceback": result.get("traceback", "")}, fh)
         _flush()
         return 0
 
@@ -334,14 +399,16 @@ class _Worker:
         gc.unfreeze()
         try:
             with open(self.path, "rb") as fh:
-                data = fh.read()
+                try:
+                    result = pickle.load(fh) if os.fstat(fh.fileno()).st_size else None
+                except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
+                    result = None
         finally:
             os.unlink(self.path)
-        if not data:
+        if result is None:
             raise RuntimeError(
                 f"{self.role} worker (pid {self.pid}) died without a result (wait status {status})"
             )
-        result = pickle.loads(data)
         if "error" in result:
             exc = result["error"]
             if isinstance(exc, BaseException):
@@ -378,4 +445,4 @@ class _Worker:
             pass
 
 
-__all__ = ["BRANCH", "beside", "parallel_enabled", "run_stages"]
+__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "run_stages"]

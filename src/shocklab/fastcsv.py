@@ -22,6 +22,7 @@ generator (``simulation.coltable``) renders its numpy columns with them without 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 _NS_PER_DAY = 86_400 * 10**9
 _NS_PER_S = 10**9
+_DISTINCT_MIN = 4096  # from this many cells, columns with few distinct values render each once
+_PLAIN_FORMAT = re.compile(r"%\.\d{1,2}[gGfFeE]")  # float formats whose output needs no quotes
 
 
 def np_array(values: np.ndarray, type, valid: np.ndarray | None = None):
@@ -140,6 +143,11 @@ class _Compute:
 
         return self._call("any", [arr], ScalarAggregateOptions(skip_nulls=True, min_count=1))
 
+    def dictionary_encode(self, arr):
+        from pyarrow._compute import DictionaryEncodeOptions
+
+        return self._call("dictionary_encode", [arr], DictionaryEncodeOptions())
+
     def take(self, data, indices):
         from pyarrow._compute import TakeOptions
 
@@ -147,6 +155,19 @@ class _Compute:
 
 
 pc = _Compute()
+
+
+def _distinct_int64(values: np.ndarray):
+    """The distinct values of an int64 numpy array (numpy, in order of first appearance) and
+    each value's index into them (an arrow int32 array), by Arrow's hash: no sort of every
+    value."""
+    import pyarrow as pa
+
+    enc = pc.dictionary_encode(np_array(np.ascontiguousarray(values, dtype=np.int64), pa.int64()))
+    d = enc.dictionary
+    if len(d) == 0:
+        return np.empty(0, dtype=np.int64), enc.indices
+    return np.frombuffer(d.buffers()[1], dtype=np.int64)[d.offset:d.offset + len(d)], enc.indices
 
 
 def text_scalar(value: str):
@@ -183,6 +204,16 @@ _Fallback = Fallback
 
 
 def _float_strings(values: np.ndarray):
+
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if len(values) >= _DISTINCT_MIN:  # each distinct bit pattern rendered once, then gathered
+        uniq, idx = _distinct_int64(values.view(np.int64))
+        if 2 * len(uniq) <= len(values):
+            return pc.take(_each_float_string(uniq.view(np.float64)), idx)
+    return _each_float_string(values)
+
+
+def _each_float_string(values: np.ndarray):
     import pyarrow as pa
 
     values = np.ascontiguousarray(values, dtype=np.float64)
@@ -209,14 +240,14 @@ def _float_strings(values: np.ndarray):
 def _formatted_float_strings(values: np.ndarray, float_format: str):
     """``float_format % v`` per value, NaN → null (pandas' ``to_csv(float_format=...)``): each
     distinct bit pattern is formatted once (so -0.0 and 0.0 stay apart)."""
-    import pyarrow as pa
 
-    uniq, inv = np.unique(np.ascontiguousarray(values).view(np.int64), return_inverse=True)
+    uniq, idx = _distinct_int64(np.ascontiguousarray(values, dtype=np.float64).view(np.int64))
     strs = [None if v != v else float_format % v for v in uniq.view(np.float64).tolist()]
-    joined = "".join(s for s in strs if s is not None)
-    if any(ch in joined for ch in ',"\r\n'):
-        raise _Fallback                               # pandas would quote these cells
-    return pc.take(text_array(strs), np_array(inv.reshape(-1).astype(np.int64), pa.int64()))
+    if not _PLAIN_FORMAT.fullmatch(float_format):  # a bare %.Ng / %.Nf / %.Ne prints no , " \n
+        joined = "".join(s for s in strs if s is not None)
+        if any(ch in joined for ch in ',"\r\n'):
+            raise _Fallback                           # pandas would quote these cells
+    return pc.take(text_array(strs), idx)
 
 
 def _datetime_array(s: pd.Series):
@@ -256,10 +287,33 @@ def string_array(values: np.ndarray | pd.Series):
             arr = pa.array(values, type=pa.string(), from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             raise _Fallback from None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not _has_special(arr):  # most columns: no cell can need quoting
+        return arr
+    if len(arr) >= _DISTINCT_MIN:  # a few distinct strings (labels, reasons): each checked once
+        enc = pc.dictionary_encode(arr)
+        if 2 * len(enc.dictionary) <= len(arr):
+            return pc.take(_quoted(enc.dictionary), enc.indices)
+    return _quoted(arr)
+
+
+def _has_special(arr) -> bool:
+    """Can a cell of the string array ``arr`` hold a comma, a quote or a line break? (one scan of
+    its character buffer; a hit outside the array's slice only costs the exact check)"""
+    data = arr.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()
+    return any(raw.find(ch) >= 0 for ch in (b",", b'"', b"\r", b"\n"))
+
+
+def _quoted(arr):
+    """``arr`` with the cells quoted that Python's csv module quotes (QUOTE_MINIMAL)."""
     if pc.any(pc.match_substring_regex(arr, r"[\r\n]")).as_py():
         raise _Fallback                               # line breaks: pandas' own quoting
     need = _or_false(pc.match_substring_regex(arr, r'[,"]'))
-    if pc.any(need).as_py():  # quoted as Python's csv module does (QUOTE_MINIMAL)
+    if pc.any(need).as_py():
         q = text_scalar('"')
         quoted = pc.binary_join_element_wise(q, pc.replace_substring(arr, '"', '""'), q,
                                              text_scalar(""))
@@ -275,7 +329,13 @@ def _joined_rows(table) -> bytes:
     cols = [c if pa.types.is_string(c.type) else pc.cast(c, pa.string()) for c in table.columns]
     rows = pc.binary_join_element_wise(*cols, text_scalar(","), null_handling="replace",
                                        null_replacement="")
-    return ("\n".join(rows.to_pylist()) + "\n").encode("utf-8")
+    lines = pc.binary_join_element_wise(rows, text_scalar("\n"), text_scalar(""))  # row + end
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    # no nulls: the character buffer between the first and last offsets is the rows in order
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+    start, end = offsets[lines.offset], offsets[lines.offset + len(lines)]
+    return lines.buffers()[2].to_pybytes()[start:end]
 
 
 def float_column(values: np.ndarray, float_format: str | None = None):

@@ -56,9 +56,11 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_p
     assert a == b
     timings = json.loads((par / "run.json").read_text())["timings_seconds"]
     assert "parallel.wait" in timings and "customers.rfm" in timings  # merged from the worker
-    # the tables were written, and insight scoring's event windows computed, beside insights
-    assert {"outputs.tables", "insight_windows", "parallel.wait_side"} <= set(timings)
-    assert ("report.early_beside" in timings) is worker_done
+    # the tables were written, and insight scoring's event windows computed, as jobs shared by
+    # two processes beside and after insights (each job once)
+    assert {"outputs.detections", "outputs.customers.segments", "insight_windows",
+            "parallel.wait_side", "report.mid"} <= set(timings)
+    assert ("report.beside.kpi_revenue" in timings) is worker_done
     assert "parallel.wait" not in json.loads((seq / "run.json").read_text())["timings_seconds"]
 
 
@@ -169,24 +171,73 @@ def test_a_stale_log_handler_with_a_closed_stream_does_not_stop_the_fork(tmp_pat
     assert ctx.customers["pid"] != os.getpid()
 
 
+def _wait_for(path: Path) -> None:
+    import time
+
+    for _ in range(400):  # until the other process has taken the job
+        if path.exists():
+            return
+        time.sleep(0.05)
+
+
+def _side_stages(tmp_path: Path, windows, wait: bool):
+    stages = _stages([])
+    insights = stages[-1][1]
+
+    def slow_insights(ctx):
+        if wait:  # let the side worker take the beside job first
+            _wait_for(tmp_path / "taken")
+        insights(ctx)
+
+    stages[-1] = ("insights", slow_insights)
+    stages[-1:-1] = [("windows", windows)]
+    return stages
+
+
 @pytest.mark.parametrize(("parallel", "side"), [("0", "1"), ("1", "1"), ("1", "0")])
 def test_beside_stages_run_next_to_the_first_stage_after_the_join(tmp_path, monkeypatch,
                                                                   parallel, side):
     monkeypatch.setenv("SHOCKLAB_PARALLEL", parallel)
     monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", side)  # 0: beside stages in order, here
+    ran: list[int] = []
 
     @schedule.beside
     def windows(ctx):
+        (tmp_path / "taken").write_text(str(os.getpid()))
+        ran.append(os.getpid())
         ctx.ahead["w"] = os.getpid()
 
     def scoring(ctx):
         ctx.scorecard["w"] = ctx.ahead["w"]   # merged before the stage after insights
 
-    stages = _stages([])
-    stages[-1:-1] = [("windows", windows)]
+    stages = _side_stages(tmp_path, windows, wait=parallel == side == "1")
     ctx = schedule.run_stages(_ctx(tmp_path), [*stages, ("scoring", scoring)], _run_one)
     assert (ctx.scorecard["w"] != os.getpid()) is (parallel == side == "1")
     assert ctx.insights["customers"] == ctx.customers["pid"]
+    assert ran == ([] if parallel == side == "1" else [os.getpid()])  # once, in one process
+
+
+def test_jobs_left_by_the_side_worker_run_here_once(tmp_path, monkeypatch):
+    """After insights this process takes the beside jobs the side worker has not taken yet."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+
+    def job(name):
+        @schedule.beside
+        def fn(ctx):
+            (runs / f"{name}-{os.getpid()}").write_text("")
+            (tmp_path / "taken").write_text("")
+            ctx.ahead[name] = os.getpid()
+        return fn
+
+    stages = _side_stages(tmp_path, job("a"), wait=True)
+    stages[-1:-1] = [(f"j{i}", job(f"j{i}")) for i in range(6)]
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    names = sorted(p.name.split("-")[0] for p in runs.iterdir())
+    assert names == sorted(["a", *(f"j{i}" for i in range(6))])  # each job exactly once
+    assert set(ctx.ahead) == {"a", *(f"j{i}" for i in range(6))}  # all merged here
+    assert ctx.ahead["a"] != os.getpid()  # the side worker took the first
 
 
 def test_side_worker_errors_surface_in_the_parent(tmp_path, monkeypatch):
@@ -194,10 +245,27 @@ def test_side_worker_errors_surface_in_the_parent(tmp_path, monkeypatch):
 
     @schedule.beside
     def windows(ctx):
+        (tmp_path / "taken").write_text("")
         raise OSError(28, "No space left on device")
 
-    stages = _stages([])
-    stages[-1:-1] = [("windows", windows)]
+    stages = _side_stages(tmp_path, windows, wait=True)
     with pytest.raises(OSError, match="No space") as info:
         schedule.run_stages(_ctx(tmp_path), stages, _run_one)
     assert any("side worker" in n for n in getattr(info.value, "__notes__", []))
+
+
+@pytest.mark.parametrize("how", ["unpicklable", "exits"])
+def test_a_worker_without_a_usable_result_fails_the_run(tmp_path, monkeypatch, how):
+    """The worker pickles its result straight into a file: a value that cannot be pickled, or a
+    worker gone before writing it, is one clear error in the parent."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+
+    def customers(ctx):
+        if how == "exits":
+            os._exit(7)
+        ctx.customers = {"f": lambda: None}  # a lambda does not pickle
+
+    stages = [("kpis", lambda c: None), ("customers", customers), ("insights", lambda c: None)]
+    want = "cannot return its result" if how == "unpicklable" else "died without a result"
+    with pytest.raises(RuntimeError, match=want):
+        schedule.run_stages(_ctx(tmp_path), stages, _run_one)

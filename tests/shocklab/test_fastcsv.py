@@ -120,3 +120,20 @@ def test_float_format_that_needs_quotes_falls_back(tmp_path):
     df.to_csv(tmp_path / "pandas.csv", index=False, lineterminator="\n", float_format="%.2f,")
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
     assert b'"1.50,"' in (tmp_path / "fast.csv").read_bytes()
+
+
+@pytest.mark.parametrize("words", [["a\nb", "c", "d,e"], ["x", 'y"z'], ["p", "q"]],
+                         ids=["line-break", "quote", "plain"])
+@pytest.mark.parametrize("distinct", [False, True], ids=["few", "many"])
+def test_string_columns_few_or_many_distinct(tmp_path, words, distinct):
+    """Columns with few distinct values are checked and quoted once per value, others cell by
+    cell; either way the bytes are pandas' (line breaks: pandas' own writer)."""
+    n = 10_000
+    g = np.random.default_rng(2)
+    cells = np.array(words, dtype=object)[g.integers(0, len(words), n)]
+    if distinct:
+        cells = np.array([f"{c}{i}" for i, c in enumerate(cells)], dtype=object)
+    df = pd.DataFrame({"s": pd.Series(cells).where(g.random(n) < 0.95),
+                       "v": np.round(g.random(n), 2), "w": g.random(n)})
+    write_csv(df, tmp_path / "fast.csv")
+    assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(df, tmp_path / "ref.csv")

@@ -11,6 +11,7 @@ import pandas as pd
 
 from shocklab.errors import InputError
 
+from ..kpis import factorize_sorted
 from .config import RfmConfig
 
 ORDER_COLUMNS = ("order_id", "customer_id", "order_date", "net_revenue")
@@ -59,7 +60,7 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
     out["net_revenue"] = (
         pd.to_numeric(out["net_revenue"], errors="coerce").fillna(0.0).astype(float)
     )
-    codes, uniques = pd.factorize(out["customer_id"], sort=True)
+    codes, uniques = factorize_sorted(out["customer_id"])  # pd.factorize(..., sort=True)
     day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
     # sort by (day, customer) keeping the input order within ties: one stable int64 argsort
     idx = np.argsort((day - day.min(initial=0)) * (len(uniques) + 1) + codes, kind="stable")
