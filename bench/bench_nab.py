@@ -489,7 +489,7 @@ def main() -> int:
         # null in `external` means "the analysis-wide value": resolve it to compare with the grid
         d = d.model_copy(update={"min_votes": d.min_votes or cfg.consensus.min_votes})
         grid = CV_GRIDS[args.grid]
-        shipped = {k: getattr(d, k) for k in grid if k != "extra"}
+        shipped = {k: getattr(d, k) for k in grid if k not in ("extra", "short")}
         shipped = {"extra": _extra_key(d.detectors), **shipped,
                    "likelihood": _likelihood_key(d.likelihood), "short": _short_key(d)}
         shipped = {k: shipped[k] for k in grid}

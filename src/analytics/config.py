@@ -174,7 +174,7 @@ class ExternalConfig(_Strict):
     )
 
     early_min: int | None = Field(
-        None,
+        24,
         ge=2,
         le=10_000,
         description="on --kpis input, rolling_zscore scores sub-daily series before the seasonal "
@@ -183,7 +183,7 @@ class ExternalConfig(_Strict):
         "for the short reference (detectors/short_history.py); null = off (two-day warm-up)",
     )
     flat_floor: float | None = Field(
-        None,
+        1.0,
         ge=0,
         le=10,
         description="on --kpis input, rolling_zscore's spread never falls below this fraction of "
