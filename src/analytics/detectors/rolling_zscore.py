@@ -365,9 +365,11 @@ class RollingZScore(Detector):
         score, centre = window_score(cfg.smooth)
         if cfg.early_min is not None and ppd > 1 and cfg.smooth == 1:  # --kpis only
             plain = ~(sqc | asc | logc)[None, :] & ~np.isfinite(factor) & ~np.isfinite(score)
-            if plain.any():
-                early = early_scores(value, clean, w, cfg.early_min, ppd, cfg.flat_floor)
-                score = np.where(plain, early, score)
+            if plain.any():  # causal: only the rows up to the last one that needs it
+                end = int(np.flatnonzero(plain.any(axis=1))[-1]) + 1
+                early = early_scores(value[:end], clean[:end], w, cfg.early_min, ppd,
+                                     cfg.flat_floor)
+                score[:end] = np.where(plain[:end], early, score[:end])
         own = {k: window_score(k)[0] for k in sorted(set(cfg.windows) - {cfg.smooth})}
         extra = {f"score@{k}": wide.back(v) for k, v in own.items()}
         own[cfg.smooth] = score
