@@ -172,8 +172,31 @@ CV_GRID5: dict[str, list] = {
     "merge_gap": ["1h"],
     "solo": [True],
 }
-CV_GRIDS = {3: CV_GRID3, 4: CV_GRID4, 5: CV_GRID5}
-CV_GRID = CV_GRID5  # the pre-registered one of this session (`--cv`); `--grid 3|4` earlier ones
+# The sixth run's grid (fourth session, second helper), pre-registered in
+# /work/notes/issue-10b-4.md before any labelled NAB file was scored with rolling_zscore's
+# short-history options (external.early_min / external.flat_floor, detectors/short_history.py),
+# which were developed on synthetic series and artificialNoAnomaly only: the shipped point x the
+# short-history setting x three sensitivities around the shipped one.
+CV_GRID6: dict[str, list] = {
+    "extra": ["none"],
+    "likelihood": [None],
+    "short": ["off", "early6", "early24"],
+    "tail": ["fixed"],
+    "sensitivity": [3.0, 10.0, 30.0],
+    "suppress": ["6h"],
+    "min_votes": [1],
+    "merge_gap": ["1h"],
+    "solo": [True],
+}
+CV_GRIDS = {3: CV_GRID3, 4: CV_GRID4, 5: CV_GRID5, 6: CV_GRID6}
+CV_GRID = CV_GRID6  # the pre-registered one of this session (`--cv`); `--grid 3|4|5` earlier ones
+# short-history values of the grid: rolling_zscore options set through `external` (detected once
+# per value: they change the detector's scores)
+CV_SHORT: dict[str, dict] = {
+    "off": {},
+    "early6": {"early_min": 6, "flat_floor": 1.0},
+    "early24": {"early_min": 24, "flat_floor": 1.0},
+}
 # likelihood values of the grid (external.likelihood settings; None = off)
 CV_LIKELIHOOD: dict[str, dict] = {"default": {}}
 # extra detectors of the grid (external.detectors); detected once, voting only where chosen
@@ -211,7 +234,14 @@ def _likelihood_key(settings) -> str | None:
                  if LikelihoodSettings(**v).model_dump() == got), "?")
 
 
-def _cv_detect(nab: Path, labels: Path, files: list[Path], tail: str, sets: list[str]) -> dict:
+def _short_key(ext) -> str | None:
+    """The CV grid "short" value of ``external`` (early_min / flat_floor; None = off grid)."""
+    got = {k: getattr(ext, k) for k in ("early_min", "flat_floor") if getattr(ext, k) is not None}
+    return next((k for k, v in CV_SHORT.items() if v == got), None)
+
+
+def _cv_detect(nab: Path, labels: Path, files: list[Path], tail: str, sets: list[str],
+               extras: list[str] | None = None) -> dict:
     """Detector outputs of every file with calibrator tail ``tail``, every CV_EXTRA detector
     included (calibrated scores do not depend on the sensitivity, and a detector's output does
     not depend on the others, so one run per tail serves every grid point)."""
@@ -223,7 +253,7 @@ def _cv_detect(nab: Path, labels: Path, files: list[Path], tail: str, sets: list
     extra = "{" + ", ".join(
         f"{n}: {{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}"
                                for k, v in d.items()) + "}"
-        for n, d in CV_EXTRA.items()
+        for n, d in CV_EXTRA.items() if extras is None or n in extras
     ) + "}"
     cfg = external_profile(load_analysis_config(
         None, [*sets, f"external.tail={tail}", f"external.detectors={extra}",
@@ -330,10 +360,15 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
     cache = out / "cv.json"
     if cached:
         table = {int(i): v for i, v in json.loads(cache.read_text())["table"].items()}
-    for tail in [] if cached else grid["tail"]:
-        runs = _cv_detect(nab, labels, files, tail, sets)
-        print(f"  tail {tail}: {len(files)} files detected ({time.perf_counter() - t0:.0f} s)",
-              flush=True)
+    passes = [(t, sh) for t in grid["tail"] for sh in grid.get("short", [None])]
+    for tail, short in [] if cached else passes:
+        short_sets = [f"external.{k}={v}" for k, v in CV_SHORT.get(short, {}).items()]
+        if short is not None:   # every pass sets both (null = off), whatever --set says
+            short_sets = ["external.early_min=null", "external.flat_floor=null", *short_sets]
+        runs = _cv_detect(nab, labels, files, tail, [*sets, *short_sets],
+                          [e for e in grid["extra"] if e != "none"])
+        print(f"  tail {tail} short {short}: {len(files)} files detected "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
         flags: dict[str, int] = defaultdict(int)
         for ctx, _, _ in runs.values():
             for n, c in ctx.detections.groupby("detector")["flag"].sum().items():
@@ -341,9 +376,10 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
         print("  flags per detector over all files (detection thresholds, before voting): "
               + ", ".join(f"{n} {c}" for n, c in sorted(flags.items())), flush=True)
         for i, p in enumerate(points):
-            if p["tail"] == tail:
+            if p["tail"] == tail and p.get("short") == short:
                 table[i] = _cv_score(runs, windows, p, sets)
-        print(f"  tail {tail}: grid points scored ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"  tail {tail} short {short}: grid points scored "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
     if not cached:
         out.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({"grid": grid, "table": table}))
@@ -352,7 +388,8 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
         return (f"extra={p['extra']} tail={p['tail']} sensitivity={p['sensitivity']} "
                 f"suppress={p['suppress'] or 'null'} min_votes={p['min_votes']} "
                 f"merge_gap={p['merge_gap'] or 'null'} solo={str(p.get('solo', True)).lower()}"
-                + (f" likelihood={p['likelihood'] or 'null'}" if "likelihood" in p else ""))
+                + (f" likelihood={p['likelihood'] or 'null'}" if "likelihood" in p else "")
+                + (f" short={p['short']}" if "short" in p else ""))
 
     by_cat = {c: [k for k in keys if k.startswith(c + "/")] for c in {k.split("/")[0]
                                                                        for k in keys}}
@@ -380,7 +417,10 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
 
     print(f"\nGrid: {', '.join(f'{k} {v}' for k, v in grid.items())}")
     loco(list(range(len(points))), "PRIMARY (whole grid)")
-    if "likelihood" in grid:   # the fifth run: the procedure without the likelihood wrapper
+    if "short" in grid:   # the sixth run: the same procedure without the short-history options
+        loco([i for i, p in enumerate(points) if p["short"] == "off"],
+             "Comparison (short-history off: the same procedure without it)")
+    elif "likelihood" in grid:   # the fifth run: the procedure without the likelihood wrapper
         loco([i for i, p in enumerate(points) if p["likelihood"] is None],
              "Comparison A (likelihood off)")
         loco([i for i, p in enumerate(points) if p["likelihood"] is None
@@ -435,9 +475,10 @@ def main() -> int:
         "held-out scores (no run directories)",
     )
     ap.add_argument(
-        "--grid", type=int, choices=sorted(CV_GRIDS), default=5,
-        help="--cv grid: 5 = the pre-registered fifth run (default; fourth session), 3 = the "
-        "pre-registered third run, 4 = the fourth, designed after seeing the third's result",
+        "--grid", type=int, choices=sorted(CV_GRIDS), default=6,
+        help="--cv grid: 6 = the pre-registered sixth run (default; short-history options), 5 = "
+        "the pre-registered fifth run (likelihood wrapper), 3 = the pre-registered third run, 4 = "
+        "the fourth, designed after seeing the third's result",
     )
     args = ap.parse_args()
     if args.cv:
@@ -448,9 +489,9 @@ def main() -> int:
         # null in `external` means "the analysis-wide value": resolve it to compare with the grid
         d = d.model_copy(update={"min_votes": d.min_votes or cfg.consensus.min_votes})
         grid = CV_GRIDS[args.grid]
-        shipped = {k: getattr(d, k) for k in grid if k != "extra"}
+        shipped = {k: getattr(d, k) for k in grid if k not in ("extra", "short")}
         shipped = {"extra": _extra_key(d.detectors), **shipped,
-                   "likelihood": _likelihood_key(d.likelihood)}
+                   "likelihood": _likelihood_key(d.likelihood), "short": _short_key(d)}
         shipped = {k: shipped[k] for k in grid}
         logging.disable(logging.WARNING)  # ingestion warnings of 41 files x 2 runs
         return run_cv(Path(args.nab), args.sets, shipped, Path(args.out),

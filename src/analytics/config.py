@@ -173,6 +173,25 @@ class ExternalConfig(_Strict):
         "score); null = off",
     )
 
+    early_min: int | None = Field(
+        24,
+        ge=2,
+        le=10_000,
+        description="on --kpis input, rolling_zscore scores sub-daily series before the seasonal "
+        "factor exists (first two days; slots without one, e.g. a mostly-zero series) from this "
+        "many reference periods of the file's step, on unadjusted values with a Student-t tail "
+        "for the short reference (detectors/short_history.py); null = off (two-day warm-up)",
+    )
+    flat_floor: float | None = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="on --kpis input, rolling_zscore's spread never falls below this fraction of "
+        "the std of the previous day of periods, and a departure from a perfectly flat reference "
+        "scores a fixed large value (detectors/short_history.py); null = off (a flat reference "
+        "gives no score)",
+    )
+
     @field_validator("suppress", "merge_gap")
     @classmethod
     def _duration(cls, v: str | None) -> str | None:

@@ -419,7 +419,8 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
     """The analysis config as a ``--kpis`` run uses it: ``cfg.external`` applied (the calibrator
     tail of detectors left on ``auto``, the detectors added for external series only
     (``external.detectors``), every voter wrapped in the score likelihood
-    (``external.likelihood``, ``detectors.likelihood``), the sensitivity, consensus suppression,
+    (``external.likelihood``, ``detectors.likelihood``), rolling_zscore's short-history options
+    (``external.early_min``, ``external.flat_floor``), the sensitivity, consensus suppression,
     k and solo path, and the merge gap as periods of the file's step ``step_seconds``). Store
     runs never call this, so their behaviour cannot change. Returns a new config (``cfg``
     untouched); run.json records the effective one."""
@@ -442,6 +443,12 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
         if cal.tail == "auto":
             cal = cal.model_copy(update={"tail": ext.tail})
         dets[name] = d.model_copy(update={"calibration": cal, "enabled": on})
+    short = {k: v for k, v in (("early_min", ext.early_min), ("flat_floor", ext.flat_floor))
+             if v is not None}
+    if short:  # rolling_zscore's short-history scoring (detectors/short_history.py)
+        for name, d in list(dets.items()):
+            if d.type == "rolling_zscore":
+                dets[name] = d.model_copy(update=short)
     if ext.likelihood is not None:  # every voter judged against its own recent scores
         from .detectors import REGISTRY
         from .detectors.likelihood import LikelihoodConfig

@@ -25,6 +25,7 @@ def test_shipped_external_settings_are_on_the_grid():
         "merge_gap": ext.merge_gap,
         "solo": ext.solo,
         "likelihood": bench_nab._likelihood_key(ext.likelihood),
+        "short": bench_nab._short_key(ext),
     }
     for k, v in point.items():
         assert v in bench_nab.CV_GRID[k], (k, v)
@@ -56,3 +57,12 @@ def test_a_detector_switched_off_is_no_extra():
     assert bench_nab._extra_key(cfg.external.detectors) == "none"
     cfg = load_analysis_config(None, ["external.detectors={x: {type: level_shift}}"])
     assert bench_nab._extra_key(cfg.external.detectors) == "level_shift"   # added: switched on
+
+
+def test_short_key_of_external_short_history():
+    off = load_analysis_config(None, ["external.early_min=null", "external.flat_floor=null"])
+    assert bench_nab._short_key(off.external) == "off"
+    six = load_analysis_config(None, ["external.early_min=6"])
+    assert bench_nab._short_key(six.external) == "early6"
+    odd = load_analysis_config(None, ["external.early_min=7"])
+    assert bench_nab._short_key(odd.external) is None   # off the grid

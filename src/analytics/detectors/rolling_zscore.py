@@ -35,6 +35,7 @@ from .calibrate import (
     shift,
 )
 from .share import parent_columns, share_scores
+from .short_history import early_scores, flat_score, floor_spread
 
 
 class RollingZScoreConfig(DetectorConfig):
@@ -145,6 +146,18 @@ class RollingZScoreConfig(DetectorConfig):
     calibration: CalibrationConfig = Field(
         default_factory=lambda: CalibrationConfig(tail_df=13, tail_gain=1.11),
         description="tail fitted on shock-free train worlds (seeds 1-3)",
+    )
+    early_min: int | None = Field(
+        None, ge=2, le=1_000_000,
+        description="--kpis profile (external.early_min): where the seasonal score is missing "
+        "(sub-daily warm-up, slots without a factor), score the unadjusted value from this many "
+        "reference periods on, t-widened for the short reference (short_history.py); null = off",
+    )
+    flat_floor: float | None = Field(
+        None, ge=0, le=10,
+        description="--kpis profile (external.flat_floor): spread never below this fraction of "
+        "the std of the previous day of periods; a departure from a perfectly flat reference "
+        "scores a fixed large value (short_history.py); null = off (0 / 0: no score)",
     )
     log_kpis: list[str] = Field(
         default_factory=lambda: ["revenue", "aov"],
@@ -339,12 +352,24 @@ class RollingZScore(Detector):
                             )
                             floor = floor / factor[:, cols]
                         spread[:, cols] = np.maximum(spread[:, cols], floor)  # NaN stays NaN
+                if cfg.flat_floor is not None:  # --kpis only: near-constant references
+                    spread, flat = floor_spread(spread, lagged, centre, w, ppd,
+                                                cfg.flat_floor)
                 spread = np.where(spread > 0, spread, np.nan)
                 score = (cur - centre) / spread
+                if cfg.flat_floor is not None:
+                    score = flat_score(score, cur, centre, flat)
             # the spread is of single periods; a mean of k has 1/sqrt(k) of it
             return score * np.sqrt(k), centre
 
         score, centre = window_score(cfg.smooth)
+        if cfg.early_min is not None and ppd > 1 and cfg.smooth == 1:  # --kpis only
+            plain = ~(sqc | asc | logc)[None, :] & ~np.isfinite(factor) & ~np.isfinite(score)
+            if plain.any():  # causal: only the rows up to the last one that needs it
+                end = int(np.flatnonzero(plain.any(axis=1))[-1]) + 1
+                early = early_scores(value[:end], clean[:end], w, cfg.early_min, ppd,
+                                     cfg.flat_floor)
+                score[:end] = np.where(plain[:end], early, score[:end])
         own = {k: window_score(k)[0] for k in sorted(set(cfg.windows) - {cfg.smooth})}
         extra = {f"score@{k}": wide.back(v) for k, v in own.items()}
         own[cfg.smooth] = score
