@@ -39,3 +39,18 @@ def test_spread_from_one_step_errors_still_finds_the_spike_causally():
     assert out.loc[out["score"].idxmax(), "date"] == pd.Timestamp("2025-05-01")
     _, base = _detect()
     assert not np.allclose(out["score"].fillna(0), base["score"].fillna(0))
+
+
+def test_sub_daily_input_keeps_the_old_weekday_factor():
+    """--kpis files (hourly and finer) ignore weekday_stat, weekday_weeks_daily, spread_window."""
+    series = spike_series(n=24 * 7 * 10, spike_at=24 * 7 * 9, kpis=("orders",), freq="h")
+    cls = get_detector_class("rolling_zscore")
+    inp = DetectorInput(
+        series=series.drop(columns="baseline"), seed=11, sensitivity=1.0, periods_per_day=24
+    )
+    old = cls(cls.config_class(), name="rolling_zscore").detect(inp)
+    new = cls(
+        cls.config_class(weekday_stat="median", weekday_weeks_daily=12, spread_window=56),
+        name="rolling_zscore",
+    ).detect(inp)
+    pd.testing.assert_frame_equal(old, new)

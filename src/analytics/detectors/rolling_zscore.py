@@ -62,6 +62,11 @@ class RollingZScoreConfig(DetectorConfig):
         True, description="divide by a trailing weekday (x hour of day) factor first"
     )
     weekday_weeks: int = Field(8, ge=2, le=520, description="weeks behind the weekday factor")
+    weekday_weeks_daily: int | None = Field(
+        None, ge=2, le=520,
+        description="weeks behind the factor on daily data (null = weekday_weeks; sub-daily "
+        "data always use weekday_weeks)",
+    )
     weekday_stat: Literal["mean", "median"] = Field(
         "mean",
         description="statistic of each weekday over those weeks (daily data only; sub-daily "
@@ -273,7 +278,11 @@ class RollingZScore(Detector):
         planned = wide.to(planned_rows.astype(float)) == 1
         clean = np.where(planned, np.nan, value)  # what baselines may learn from
         factor = (
-            slot_factor(clean, ppd, cfg.weekday_weeks, cfg.weekday_stat)
+            slot_factor(
+                clean, ppd,
+                cfg.weekday_weeks_daily or cfg.weekday_weeks if ppd == 1 else cfg.weekday_weeks,
+                cfg.weekday_stat,
+            )
             if cfg.weekday_adjust
             else np.ones_like(value)
         )
