@@ -1,7 +1,9 @@
 """Rolling z-score: distance of each point from a trailing window that excludes the point itself.
 
 Seasonal adjustment (``weekday_adjust``) divides each value by its slot factor: the mean of the
-same slot over the previous ``weekday_weeks`` weeks over the mean of all slots of those weeks.
+same slot over the previous ``weekday_weeks`` weeks over the mean of all slots of those weeks
+(daily data: ``weekday_stat: median`` takes the median of each weekday instead, over
+``weekday_weeks_daily`` weeks, so one shocked day does not move its weekday's factor).
 A slot is the weekday for daily data and the hour of the week (weekday x hour of day) for
 sub-daily data, so the weekly and the daily cycle neither inflate the spread nor bias the score.
 Planned marketing-calendar days are kept out of the baselines and, with ``calendar: mute``,
