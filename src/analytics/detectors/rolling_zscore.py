@@ -1,7 +1,9 @@
 """Rolling z-score: distance of each point from a trailing window that excludes the point itself.
 
 Seasonal adjustment (``weekday_adjust``) divides each value by its slot factor: the mean of the
-same slot over the previous ``weekday_weeks`` weeks over the mean of all slots of those weeks.
+same slot over the previous ``weekday_weeks`` weeks over the mean of all slots of those weeks
+(daily data: ``weekday_stat: median`` takes the median of each weekday instead, over
+``weekday_weeks_daily`` weeks, so one shocked day does not move its weekday's factor).
 A slot is the weekday for daily data and the hour of the week (weekday x hour of day) for
 sub-daily data, so the weekly and the daily cycle neither inflate the spread nor bias the score.
 Planned marketing-calendar days are kept out of the baselines and, with ``calendar: mute``,
@@ -45,6 +47,15 @@ class RollingZScoreConfig(DetectorConfig):
         14, ge=2, le=1_000_000, description="no score before this many baseline periods"
     )
     method: Literal["mean_std", "median_mad"] = "median_mad"
+    spread_window: int | None = Field(
+        None,
+        ge=7,
+        le=1_000_000,
+        description="median_mad on daily data: the spread is the MAD of the past one-step errors "
+        "(each past period against its own baseline) over this many periods, instead of the "
+        "past points' deviations from today's centre over `window` (null = that; sub-daily "
+        "data always use that)",
+    )
     same_weekday: bool = Field(
         False,
         description="baseline from the same slot of earlier weeks only (weekday; "
@@ -54,6 +65,16 @@ class RollingZScoreConfig(DetectorConfig):
         True, description="divide by a trailing weekday (x hour of day) factor first"
     )
     weekday_weeks: int = Field(8, ge=2, le=520, description="weeks behind the weekday factor")
+    weekday_weeks_daily: int | None = Field(
+        None, ge=2, le=520,
+        description="weeks behind the factor on daily data (null = weekday_weeks; sub-daily "
+        "data always use weekday_weeks)",
+    )
+    weekday_stat: Literal["mean", "median"] = Field(
+        "mean",
+        description="statistic of each weekday over those weeks (daily data only; sub-daily "
+        "data keep the mean): median = one shocked day weeks ago does not move the factor",
+    )
     smooth: int = Field(
         1,
         ge=1,
@@ -184,29 +205,32 @@ def _by_week(arr: np.ndarray, per_week: int) -> tuple[np.ndarray, int]:
     return pad.reshape(wk, per_week, s), t
 
 
-def _cycle_factor(clean: np.ndarray, period: int, k: int, cycles: int) -> np.ndarray:
+def _cycle_factor(
+    clean: np.ndarray, period: int, k: int, cycles: int, how: str = "mean"
+) -> np.ndarray:
     """Factor of each slot of a cycle of ``period`` rows (slots of ``k`` rows) from the previous
     ``cycles`` whole cycles; NaN until two earlier cycles exist."""
     cube, t = _by_week(clean, period)  # [C, period, S]
     nc, _, s = cube.shape
     slots = np.nanmean(cube.reshape(nc, period // k, k, s), axis=2)  # [C, slots, S]
     flat = shift(slots.reshape(nc, -1), 1)  # earlier cycles only
-    prof = rolling(flat, cycles, 2, "mean").reshape(nc, period // k, s)
+    prof = rolling(flat, cycles, 2, how).reshape(nc, period // k, s)
     level = np.nanmean(prof, axis=1, keepdims=True)
     factor = prof / np.where(level != 0, level, np.nan)
     return np.repeat(factor, k, axis=1).reshape(nc * period, s)[:t]
 
 
-def slot_factor(clean: np.ndarray, ppd: int, weeks: int) -> np.ndarray:
+def slot_factor(clean: np.ndarray, ppd: int, weeks: int, how: str = "mean") -> np.ndarray:
     """Seasonal factor per [period, series] from the previous ``weeks`` whole weeks (causal); NaN
     until two earlier weeks exist (no score before the cycle is known: mixing unadjusted and
     adjusted days in one baseline would read the weekly cycle as anomalies). Sub-daily data fall
     back to the hour-of-day profile of the previous days (from two days on) until the
-    hour-of-week profile exists, so a short file of a few weeks is still scored."""
+    hour-of-week profile exists, so a short file of a few weeks is still scored. ``how`` (mean |
+    median) is the statistic over the weeks; sub-daily data always use the mean."""
     per_week, k = slot_layout(ppd)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slots
-        factor = _cycle_factor(clean, per_week, k, weeks)
+        factor = _cycle_factor(clean, per_week, k, weeks, how if ppd == 1 else "mean")
         if ppd > 1:
             daily = _cycle_factor(clean, ppd, k, 7 * weeks)
             factor = np.where(np.isfinite(factor), factor, daily)
@@ -269,7 +293,11 @@ class RollingZScore(Detector):
         planned = wide.to(planned_rows.astype(float)) == 1
         clean = np.where(planned, np.nan, value)  # what baselines may learn from
         factor = (
-            slot_factor(clean, ppd, cfg.weekday_weeks)
+            slot_factor(
+                clean, ppd,
+                cfg.weekday_weeks_daily or cfg.weekday_weeks if ppd == 1 else cfg.weekday_weeks,
+                cfg.weekday_stat,
+            )
             if cfg.weekday_adjust
             else np.ones_like(value)
         )
@@ -304,6 +332,7 @@ class RollingZScore(Detector):
                     x = a[:, logc] + offset[:, logc]
                     a[:, logc] = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
         w, mp = cfg.window, min(cfg.min_periods, cfg.window)
+        sw = cfg.spread_window if ppd == 1 else None  # --kpis (sub-daily) input: as before
 
         def window_score(k: int) -> tuple[np.ndarray, np.ndarray]:
             """(score, centre) of the mean of the last ``k`` periods against the baseline before
@@ -329,6 +358,9 @@ class RollingZScore(Detector):
                     # the current trailing median (exact per-window MAD has no compiled rolling
                     # form)
                     spread = 1.4826 * roll(np.abs(lagged - centre), "median")
+                    if sw and not cfg.same_weekday:  # MAD of past one-step errors, longer window
+                        err = np.abs(adj_clean - rolling(shift(adj_clean, 1), w, mp, "median"))
+                        spread = 1.4826 * rolling(shift(err, k), sw, mp, "median")
                 spread = np.maximum(spread, cfg.min_rel_std * np.abs(centre))
                 if cfg.count_floor:
                     for kpi in np.unique(kpis):

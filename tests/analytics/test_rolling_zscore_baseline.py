@@ -1,0 +1,56 @@
+"""rolling_zscore's expected-value options: a median weekday factor and a spread from past
+one-step errors over a longer window (daily data only; sub-daily input keeps the old path)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tests.analytics.conftest import spike_series
+
+from analytics.detectors import DetectorInput, get_detector_class
+from analytics.detectors.rolling_zscore import slot_factor
+
+
+def test_median_weekday_factor_ignores_one_shocked_week():
+    weeks = 10
+    shape = np.array([1.0, 1.2, 0.8, 1.0, 1.1, 0.9, 1.0])
+    x = np.tile(shape, weeks)[:, None] * 100.0
+    x[7 * 5 + 1, 0] = 10.0  # one shocked Tuesday five weeks ago
+    mean = slot_factor(x, 1, 8, "mean")[-7:, 0]
+    median = slot_factor(x, 1, 8, "median")[-7:, 0]
+    np.testing.assert_allclose(median, shape / shape.mean(), rtol=1e-9)
+    assert mean[1] < 0.95 * shape[1] / shape.mean()  # the mean carries the shocked day
+    # sub-daily data keep the mean whatever is asked
+    np.testing.assert_array_equal(
+        slot_factor(x, 24, 8, "median"), slot_factor(x, 24, 8, "mean")
+    )
+
+
+def _detect(**params) -> pd.DataFrame:
+    series = spike_series(kpis=("revenue",))
+    cls = get_detector_class("rolling_zscore")
+    det = cls(cls.config_class(**params), name="rolling_zscore")
+    inp = DetectorInput(series=series.drop(columns="baseline"), seed=11, sensitivity=1.0)
+    return series, det.detect(inp)
+
+
+def test_spread_from_one_step_errors_still_finds_the_spike_causally():
+    series, out = _detect(spread_window=56, weekday_stat="median")
+    assert out.loc[out["score"].idxmax(), "date"] == pd.Timestamp("2025-05-01")
+    _, base = _detect()
+    assert not np.allclose(out["score"].fillna(0), base["score"].fillna(0))
+
+
+def test_sub_daily_input_keeps_the_old_weekday_factor():
+    """--kpis files (hourly and finer) ignore weekday_stat, weekday_weeks_daily, spread_window."""
+    series = spike_series(n=24 * 7 * 10, spike_at=24 * 7 * 9, kpis=("orders",), freq="h")
+    cls = get_detector_class("rolling_zscore")
+    inp = DetectorInput(
+        series=series.drop(columns="baseline"), seed=11, sensitivity=1.0, periods_per_day=24
+    )
+    old = cls(cls.config_class(), name="rolling_zscore").detect(inp)
+    new = cls(
+        cls.config_class(weekday_stat="median", weekday_weeks_daily=12, spread_window=56),
+        name="rolling_zscore",
+    ).detect(inp)
+    pd.testing.assert_frame_equal(old, new)
