@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from scipy.special import ndtr, ndtri
 
 from shocklab.errors import InputError
@@ -79,6 +79,37 @@ class DetectorConfig(BaseModel):
         description="never flag a planned marketing-calendar day of the series' "
         "slice (expected moves; a flag there is a false alarm)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calibration_onto_defaults(cls, data: Any) -> Any:
+        """A calibration mapping that names only some settings (``--set
+        detectors.rolling_zscore.calibration.tail_gain=1.2``, or one line of YAML) keeps this
+        detector's shipped values for the others: without this, the unnamed ones fell back to
+        ``CalibrationConfig``'s plain defaults (a normal tail instead of the fitted Student-t),
+        silently. Applies to ``calibration`` and to per-window maps of calibrations (a window not
+        named keeps its shipped calibration)."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, fld in cls.model_fields.items():
+            given = data.get(name)
+            if not isinstance(given, dict) or fld.default_factory is None:
+                continue
+            default = fld.default_factory()
+            if isinstance(default, CalibrationConfig):
+                out[name] = {**default.model_dump(exclude_defaults=True), **given}
+            elif default and all(isinstance(v, CalibrationConfig) for v in default.values()):
+                named = {str(k): k for k in given}   # windows: YAML/--set keys may be text
+                merged: dict[Any, Any] = {}
+                for key, base in default.items():    # shipped windows first, in their order
+                    value = given.get(named.get(str(key), key), base)
+                    merged[key] = ({**base.model_dump(exclude_defaults=True), **value}
+                                   if isinstance(value, dict) else value)
+                done = {str(k) for k in default}
+                merged.update({k: v for k, v in given.items() if str(k) not in done})
+                out[name] = merged
+        return out
 
 
 class WalkForwardConfig(DetectorConfig):
