@@ -4,9 +4,12 @@ fitted Student-t tail to a normal one, silently."""
 
 from __future__ import annotations
 
+import pytest
+
 from analytics.config import load_analysis_config
 from analytics.detectors.calibrate import CalibrationConfig
 from analytics.detectors.rolling_zscore import RollingZScoreConfig
+from shocklab.errors import InputError
 
 
 def test_one_key_set_keeps_the_shipped_tail():
@@ -45,3 +48,10 @@ def test_the_shipped_config_is_unchanged_by_the_merge():
     assert (week.tail_df, week.tail_gain) == (7.5, 1.4)
     forest = cfg.detectors["isolation_forest"].calibration
     assert forest.tail_df is None and forest.tail_gain == 1.14
+
+
+def test_a_mapping_for_a_list_setting_is_bad_input_not_a_crash():
+    # the merge looks at every mapping given for a setting with a default factory: a list
+    # default (log_kpis) must be left to validation (one clear error), not crash the merge
+    with pytest.raises(InputError, match="log_kpis"):
+        load_analysis_config(None, ["detectors.rolling_zscore.log_kpis={a: 1}"])

@@ -99,7 +99,9 @@ class DetectorConfig(BaseModel):
             default = fld.default_factory()
             if isinstance(default, CalibrationConfig):
                 out[name] = {**default.model_dump(exclude_defaults=True), **given}
-            elif default and all(isinstance(v, CalibrationConfig) for v in default.values()):
+            elif isinstance(default, dict) and default and all(
+                isinstance(v, CalibrationConfig) for v in default.values()
+            ):
                 named = {str(k): k for k in given}   # windows: YAML/--set keys may be text
                 merged: dict[Any, Any] = {}
                 for key, base in default.items():    # shipped windows first, in their order
