@@ -200,11 +200,7 @@ class Fallback(Exception):
     """A column pyarrow cannot render exactly as pandas does."""
 
 
-_Fallback = Fallback
-
-
 def _float_strings(values: np.ndarray):
-
     values = np.ascontiguousarray(values, dtype=np.float64)
     if len(values) >= _DISTINCT_MIN:  # each distinct bit pattern rendered once, then gathered
         uniq, idx = _distinct_int64(values.view(np.int64))
@@ -246,13 +242,13 @@ def _formatted_float_strings(values: np.ndarray, float_format: str):
     if not _PLAIN_FORMAT.fullmatch(float_format):  # a bare %.Ng / %.Nf / %.Ne prints no , " \n
         joined = "".join(s for s in strs if s is not None)
         if any(ch in joined for ch in ',"\r\n'):
-            raise _Fallback                           # pandas would quote these cells
+            raise Fallback                           # pandas would quote these cells
     return pc.take(text_array(strs), idx)
 
 
 def _datetime_array(s: pd.Series):
     if getattr(s.dt, "tz", None) is not None:
-        raise _Fallback
+        raise Fallback
     return datetime_array(s.to_numpy("datetime64[ns]"))
 
 
@@ -270,7 +266,7 @@ def datetime_array(values: np.ndarray):
         return np_array(days, pa.date32(), valid)
     if (i8 % _NS_PER_S == 0).all():
         return np_array(ns.astype("datetime64[s]").view(np.int64), pa.timestamp("s"), valid)
-    raise _Fallback
+    raise Fallback
 
 
 def string_array(values: np.ndarray | pd.Series):
@@ -280,13 +276,13 @@ def string_array(values: np.ndarray | pd.Series):
         if values.dtype.kind == "U":
             values = values.astype(object)
         if values.dtype != object:
-            raise _Fallback
+            raise Fallback
         arr = text_array(values.tolist())
     else:
         try:
             arr = pa.array(values, type=pa.string(), from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raise _Fallback from None
+            raise Fallback from None
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if not _has_special(arr):  # most columns: no cell can need quoting
@@ -311,7 +307,7 @@ def _has_special(arr) -> bool:
 def _quoted(arr):
     """``arr`` with the cells quoted that Python's csv module quotes (QUOTE_MINIMAL)."""
     if pc.any(pc.match_substring_regex(arr, r"[\r\n]")).as_py():
-        raise _Fallback                               # line breaks: pandas' own quoting
+        raise Fallback                               # line breaks: pandas' own quoting
     need = _or_false(pc.match_substring_regex(arr, r'[,"]'))
     if pc.any(need).as_py():
         q = text_scalar('"')
@@ -352,7 +348,7 @@ def _column(s: pd.Series, float_format: str | None = None):
     if isinstance(dt, pd.CategoricalDtype):
         cats = dt.categories
         if not (pd.api.types.is_string_dtype(cats.dtype) or cats.dtype == object):
-            raise _Fallback
+            raise Fallback
         labels = string_array(np.asarray(cats, dtype=object))
         codes = s.cat.codes.to_numpy()
         return pa.DictionaryArray.from_arrays(
@@ -360,15 +356,15 @@ def _column(s: pd.Series, float_format: str | None = None):
         ).dictionary_decode()
     if pd.api.types.is_bool_dtype(dt):
         if dt != np.dtype(bool):
-            raise _Fallback
+            raise Fallback
         return pa.array(np.where(s.to_numpy(), "True", "False"), type=pa.string())
     if pd.api.types.is_integer_dtype(dt):
         if not isinstance(dt, np.dtype):
-            raise _Fallback  # nullable ints print <NA> handling differently
+            raise Fallback  # nullable ints print <NA> handling differently
         return pa.array(s.to_numpy())
     if pd.api.types.is_float_dtype(dt):
         if not isinstance(dt, np.dtype):
-            raise _Fallback
+            raise Fallback
         return float_column(s.to_numpy(np.float64), float_format)
     if pd.api.types.is_datetime64_dtype(dt):
         return _datetime_array(s)
@@ -377,9 +373,9 @@ def _column(s: pd.Series, float_format: str | None = None):
             "string",
             "empty",
         ):
-            raise _Fallback                            # bytes, dates, mixed objects: pandas' str()
+            raise Fallback                            # bytes, dates, mixed objects: pandas' str()
         return string_array(s)
-    raise _Fallback
+    raise Fallback
 
 
 def simple_header(cols: list[str]) -> bool:
@@ -418,6 +414,6 @@ def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = Non
             arrays = [_column(df.iloc[:, i], float_format) for i in range(len(cols))]
             write_rendered(cols, arrays, path)
             return
-        except (_Fallback, ImportError):
+        except (Fallback, ImportError):
             pass
     df.to_csv(path, index=False, lineterminator="\n", float_format=float_format)
