@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .floatfmt import format_g, g_precision
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -238,6 +240,9 @@ def _formatted_float_strings(values: np.ndarray, float_format: str):
     distinct bit pattern is formatted once (so -0.0 and 0.0 stay apart)."""
 
     uniq, idx = _distinct_int64(np.ascontiguousarray(values, dtype=np.float64).view(np.int64))
+    precision = g_precision(float_format)
+    if precision is not None:   # "%.Ng": numpy-vectorised, the same strings as Python's %
+        return pc.take(format_g(uniq.view(np.float64), precision), idx)
     strs = [None if v != v else float_format % v for v in uniq.view(np.float64).tolist()]
     if not _PLAIN_FORMAT.fullmatch(float_format):  # a bare %.Ng / %.Nf / %.Ne prints no , " \n
         joined = "".join(s for s in strs if s is not None)
