@@ -115,7 +115,8 @@ def test_search_right_is_searchsorted():
 PROBE = """
 import atexit, runpy, sys
 def report():
-    print("LOADED", "pandas" in sys.modules, "scipy.special" in sys.modules, file=sys.stderr)
+    print("LOADED", "pandas" in sys.modules, "scipy.special" in sys.modules,
+          "pyarrow.fs" in sys.modules, file=sys.stderr)
 atexit.register(report)
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -123,6 +124,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def test_generate_data_imports_neither_pandas_nor_scipy_special(tmp_path):
+    """…nor pyarrow.parquet's filesystem layer (ssl, S3): Parquet is written by
+    pyarrow._parquet's writer directly."""
     for fmt in ("csv", "parquet"):
         p = subprocess.run(
             [sys.executable, "-c", PROBE, str(ROOT / "generate_data.py"), "--config",
@@ -132,7 +135,7 @@ def test_generate_data_imports_neither_pandas_nor_scipy_special(tmp_path):
             env={"PATH": "/usr/bin:/bin", "SHOCKLAB_LOG_DIR": "",
                  "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
         assert p.returncode == 0, p.stderr
-        assert "LOADED False False" in p.stderr, p.stderr
+        assert "LOADED False False False" in p.stderr, p.stderr
 
 
 def test_preloaded_ufuncs_serve_the_later_scipy_import():
