@@ -22,6 +22,7 @@ from shocklab.cli import (  # noqa: E402
     exit_process,
     run_cli,
     setup_logging,
+    skip_pydantic_plugins,
 )
 
 
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # imported after argument parsing, so that --help answers without loading pydantic, numpy,
     # pyarrow; the generation path imports no pandas (simulation.coltable)
+    skip_pydantic_plugins()   # no importlib.metadata walk before the first model
     from simulation.rand import preload_special_ufuncs
 
     preload_special_ufuncs()   # scipy.special's ufuncs without its ~0.2 s package import

@@ -116,7 +116,7 @@ PROBE = """
 import atexit, runpy, sys
 def report():
     print("LOADED", "pandas" in sys.modules, "scipy.special" in sys.modules,
-          "pyarrow.fs" in sys.modules, file=sys.stderr)
+          "pyarrow.fs" in sys.modules, "importlib.metadata" in sys.modules, file=sys.stderr)
 atexit.register(report)
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -125,7 +125,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 def test_generate_data_imports_neither_pandas_nor_scipy_special(tmp_path):
     """…nor pyarrow.parquet's filesystem layer (ssl, S3): Parquet is written by
-    pyarrow._parquet's writer directly."""
+    pyarrow._parquet's writer directly; nor importlib.metadata (pydantic's plugin lookup is
+    skipped, the pandas version for the Parquet metadata read from pandas' version file)."""
     for fmt in ("csv", "parquet"):
         p = subprocess.run(
             [sys.executable, "-c", PROBE, str(ROOT / "generate_data.py"), "--config",
@@ -135,7 +136,7 @@ def test_generate_data_imports_neither_pandas_nor_scipy_special(tmp_path):
             env={"PATH": "/usr/bin:/bin", "SHOCKLAB_LOG_DIR": "",
                  "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
         assert p.returncode == 0, p.stderr
-        assert "LOADED False False False" in p.stderr, p.stderr
+        assert "LOADED False False False False" in p.stderr, p.stderr
 
 
 def test_preloaded_ufuncs_serve_the_later_scipy_import():
@@ -149,6 +150,23 @@ import scipy.special
 from scipy import stats
 assert scipy.special.pdtr is u.pdtr and scipy.special._ufuncs is u
 assert stats.poisson.ppf(0.5, 3.0) == 3.0
+print("ok")
+"""
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
+    assert p.stdout.strip() == "ok", p.stderr
+
+
+def test_pandas_version_without_importing_pandas():
+    code = """
+import sys
+from importlib.metadata import version
+from simulation.coltable import _pandas_version
+v = _pandas_version()
+assert "pandas" not in sys.modules
+assert v == version("pandas"), (v, version("pandas"))
+import pandas
+assert v == pandas.__version__
 print("ok")
 """
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
