@@ -20,6 +20,7 @@ from shocklab.cli import (  # noqa: E402
     add_common_flags,
     add_force_flag,
     exit_process,
+    reuse_freed_memory,
     run_cli,
     setup_logging,
     skip_pydantic_plugins,
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # imported after argument parsing, so that --help answers without loading pydantic, numpy,
     # pyarrow; the generation path imports no pandas (simulation.coltable)
+    reuse_freed_memory()      # fewer page faults for the simulation's temporary arrays
     skip_pydantic_plugins()   # no importlib.metadata walk before the first model
     from simulation.rand import preload_special_ufuncs
 
