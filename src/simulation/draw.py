@@ -216,9 +216,12 @@ def _expand(counts: np.ndarray, cell_key: np.ndarray, kind: int) -> tuple[np.nda
 
 
 def simulate_run(setup: Setup, levers: Levers, with_customers: bool,
-                 on_orders: Callable[[Run], None] | None = None) -> Run:
+                 on_orders: Callable[[Run], None] | None = None,
+                 days: np.ndarray | None = None) -> Run:
     """One world for ``levers``. ``on_orders(run)``: called once orders and lines exist, before
-    customers are attached (``simulation.io`` starts writing order_items there)."""
+    customers are attached (``simulation.io`` starts writing order_items there). ``days`` [D]
+    bool: orders on those days only (sessions everywhere); each is the order the whole run
+    has, since a day's orders depend on that day's levers only (``splice_days``)."""
     cfg, cat = setup.cfg, setup.catalogue
     D, C, K = setup.shape
     b = cfg.basket
@@ -238,6 +241,10 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool,
         np.int64
     )
     sessions = human + bots + np.rint(n_fraud * FRAUD_SESSIONS_PER_ORDER).astype(np.int64)
+    if days is not None:
+        off = ~np.asarray(days, bool)
+        for n in (n_new, n_ret, n_fraud):
+            n[off] = 0
 
     parts = [
         (_expand(n, setup.cell_key, kind), kind)
@@ -340,6 +347,48 @@ def simulate_run(setup: Setup, levers: Levers, with_customers: bool,
     if with_customers:
         _attach_customers(setup, levers, run)
     return run
+
+
+def lever_days(a: Levers, b: Levers) -> np.ndarray:
+    """[D] bool: the days on which two lever sets differ in anything an order depends on (the
+    churn actions act on customers only)."""
+    out = np.zeros(a.traffic.shape[0], bool)
+    for name in ("traffic", "bot_pct", "conversion", "returning", "discount_add", "fraud_pct",
+                 "price", "quantity", "stock"):
+        x, y = getattr(a, name), getattr(b, name)
+        out |= (x != y).reshape(x.shape[0], -1).any(axis=1)
+    return out
+
+
+def splice_days(base: Run, part: Run, days: np.ndarray) -> Run:
+    """The run whose orders are ``part``'s on ``days`` and ``base``'s elsewhere (``part``:
+    ``simulate_run(..., days=days)``; its sessions cover every day), in the whole run's order:
+    orders are sorted by day first, and within a day both keep their own order. Customers are
+    not carried over."""
+    keep = np.flatnonzero(~days[base.o_day])
+    src_day = np.concatenate([base.o_day[keep], part.o_day])
+    order = np.argsort(src_day, kind="stable")
+    # each order's block of lines in the concatenated line arrays (base's lines first)
+    start_a = np.cumsum(base.o_items) - base.o_items
+    start_p = np.cumsum(part.o_items) - part.o_items + base.l_order.size
+    starts = np.concatenate([start_a[keep], start_p])[order]
+    lens = np.concatenate([base.o_items[keep], part.o_items])[order]
+    lo = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+
+    def orders(name: str) -> np.ndarray:
+        return np.concatenate([getattr(base, name)[keep], getattr(part, name)])[order]
+
+    def lines(name: str) -> np.ndarray:
+        return np.concatenate([getattr(base, name), getattr(part, name)])[lo]
+
+    return Run(
+        sessions=part.sessions,
+        **{f: orders(f) for f in ("o_day", "o_channel", "o_country", "o_kind", "o_key", "o_sec",
+                                  "o_status", "o_items", "o_units", "o_gross", "o_discount",
+                                  "o_net")},
+        l_order=np.repeat(np.arange(order.size), lens),
+        **{f: lines(f) for f in ("l_product", "l_qty", "l_price", "l_disc")},
+    )
 
 
 def _attach_customers(setup: Setup, levers: Levers, run: Run) -> None:

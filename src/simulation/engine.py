@@ -83,8 +83,9 @@ def simulate(cfg: SimulationConfig, sink: Sink | None = None) -> World:
     base = baseline_daily(setup, events)
     if sink is not None:
         sink.baseline(base)
+    levers = levers_for(setup, events)
     actual = simulate_run(
-        setup, levers_for(setup, events), with_customers=True,
+        setup, levers, with_customers=True,
         on_orders=None if sink is None else (lambda run: sink.orders(cfg, run)))
     rate = cu.purchase_rate_per_year(actual.customers, D, actual.o_customer[~actual.o_first],
                                      len(cfg.countries))
@@ -96,7 +97,7 @@ def simulate(cfg: SimulationConfig, sink: Sink | None = None) -> World:
     # drawing them on a second thread at the same time as the actual world was slower on this
     # 2-core machine under load (GIL hand-offs, memory bandwidth; bench_1m 5.6 vs 4.8 s,
     # one_year_4ch 1.61 vs 1.46 s at load ~6.5) and cost ~270 MB more on bench_1m.
-    runs = simulate_twins(setup, events)
+    runs = simulate_twins(setup, events, actual=(actual, levers))
     truth, runs = unexpected_truth(setup, events, actual, runs)
     truth = sorted(truth + planned_truth(setup), key=lambda t: (t.start, t.event_id))
     twin0 = runs[frozenset()]

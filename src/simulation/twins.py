@@ -14,8 +14,8 @@ from shocklab.truth import TruthEvent
 
 from . import calendar as cal
 from .baseline import expected_order_value
-from .draw import Run, Setup, levers_for, simulate_run
-from .events import EventBase
+from .draw import Run, Setup, lever_days, levers_for, simulate_run, splice_days
+from .events import EventBase, Levers
 
 Twins = dict[frozenset[str], Run]   # runs keyed by the ids of the events acting in them
 
@@ -61,15 +61,27 @@ def _twin_of(setup: Setup, events: list[EventBase]) -> dict[str, frozenset[str]]
     return out
 
 
-def simulate_twins(setup: Setup, events: list[EventBase]) -> Twins:
+def simulate_twins(setup: Setup, events: list[EventBase],
+                   actual: tuple[Run, Levers] | None = None) -> Twins:
     """Every twin run the truth needs (the empty key first: the world with no event). They
-    depend on the setup and the events only, not on the actual run."""
-    runs: Twins = {frozenset(): simulate_run(setup, levers_for(setup, []), with_customers=False)}
-    for others in _twin_of(setup, events).values():
+    depend on the setup and the events only, not on the actual run. ``actual``: the actual run
+    and its levers; a twin then draws only the days on which its levers differ from the
+    actual's and takes the actual's orders on the others (the same orders: a day's orders
+    depend on that day's levers only), instead of drawing the whole period again."""
+    runs: Twins = {}
+    for others in [frozenset(), *_twin_of(setup, events).values()]:
         if others not in runs:
             acting = [o for o in events if o.id in others]
-            runs[others] = simulate_run(setup, levers_for(setup, acting), False)
+            runs[others] = _twin(setup, levers_for(setup, acting), actual)
     return runs
+
+
+def _twin(setup: Setup, levers: Levers, actual: tuple[Run, Levers] | None) -> Run:
+    if actual is None:
+        return simulate_run(setup, levers, with_customers=False)
+    run, actual_levers = actual
+    days = lever_days(levers, actual_levers)
+    return splice_days(run, simulate_run(setup, levers, False, days=days), days)
 
 
 def unexpected_truth(
