@@ -215,36 +215,45 @@ def _expand(counts: np.ndarray, cell_key: np.ndarray, kind: int) -> tuple[np.nda
     return cell, cu.child_keys(cell_key.ravel()[cell], idx, salt=0x0D + kind)
 
 
+def _counts(setup: Setup, levers: Levers, sub: slice | np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sessions (bots and fraud included) and new, returning and fraudulent order counts of the
+    cells of the days ``sub`` (a slice or a [D] mask)."""
+    u, lam0, conv0 = setup.u, setup.lam0[sub], setup.conv0[sub]
+    lam = lam0 * setup.noise_traffic[sub] * levers.traffic[sub]
+    human = poisson_ppf(u["sessions"][sub], lam).astype(np.int64)
+    bots = poisson_ppf(u["bots"][sub], lam0 * levers.bot_pct[sub]).astype(np.int64)
+    p = np.clip(conv0 * setup.noise_conv[sub][:, None, None] * levers.conversion[sub], 0, 0.9)
+    n_new = binom_ppf(u["new"][sub], human, p * setup.new_share[None, :, None]).astype(np.int64)
+    n_ret = binom_ppf(
+        u["returning"][sub],
+        human,
+        np.clip(p * (1 - setup.new_share[None, :, None]) * levers.returning[sub], 0, 1),
+    ).astype(np.int64)
+    n_fraud = poisson_ppf(u["fraud"][sub], lam0 * conv0 * levers.fraud_pct[sub]).astype(np.int64)
+    sessions = human + bots + np.rint(n_fraud * FRAUD_SESSIONS_PER_ORDER).astype(np.int64)
+    return sessions, n_new, n_ret, n_fraud
+
+
 def simulate_run(setup: Setup, levers: Levers, with_customers: bool,
                  on_orders: Callable[[Run], None] | None = None,
                  days: np.ndarray | None = None) -> Run:
     """One world for ``levers``. ``on_orders(run)``: called once orders and lines exist, before
     customers are attached (``simulation.io`` starts writing order_items there). ``days`` [D]
-    bool: orders on those days only (sessions everywhere); each is the order the whole run
-    has, since a day's orders depend on that day's levers only (``splice_days``)."""
+    bool: sessions and orders on those days only (zero elsewhere); each is what the whole run
+    has, since a day's draws depend on that day's levers only (``splice_days``)."""
     cfg, cat = setup.cfg, setup.catalogue
     D, C, K = setup.shape
     b = cfg.basket
 
     # --- traffic and order counts per cell (inverse CDF on fixed uniforms) ---
-    lam = setup.lam0 * setup.noise_traffic * levers.traffic
-    human = poisson_ppf(setup.u["sessions"], lam).astype(np.int64)
-    bots = poisson_ppf(setup.u["bots"], setup.lam0 * levers.bot_pct).astype(np.int64)
-    p = np.clip(setup.conv0 * setup.noise_conv[:, None, None] * levers.conversion, 0, 0.9)
-    n_new = binom_ppf(setup.u["new"], human, p * setup.new_share[None, :, None]).astype(np.int64)
-    n_ret = binom_ppf(
-        setup.u["returning"],
-        human,
-        np.clip(p * (1 - setup.new_share[None, :, None]) * levers.returning, 0, 1),
-    ).astype(np.int64)
-    n_fraud = poisson_ppf(setup.u["fraud"], setup.lam0 * setup.conv0 * levers.fraud_pct).astype(
-        np.int64
-    )
-    sessions = human + bots + np.rint(n_fraud * FRAUD_SESSIONS_PER_ORDER).astype(np.int64)
-    if days is not None:
-        off = ~np.asarray(days, bool)
-        for n in (n_new, n_ret, n_fraud):
-            n[off] = 0
+    if days is None:
+        sessions, n_new, n_ret, n_fraud = _counts(setup, levers, slice(None))
+    else:   # the days drawn only (elementwise draws: the same values); zero elsewhere
+        sel = np.asarray(days, bool)
+        sessions, n_new, n_ret, n_fraud = (np.zeros((D, C, K), np.int64) for _ in range(4))
+        for full, part in zip((sessions, n_new, n_ret, n_fraud), _counts(setup, levers, sel),
+                              strict=True):
+            full[sel] = part
 
     parts = [
         (_expand(n, setup.cell_key, kind), kind)
@@ -361,8 +370,8 @@ def lever_days(a: Levers, b: Levers) -> np.ndarray:
 
 
 def splice_days(base: Run, part: Run, days: np.ndarray) -> Run:
-    """The run whose orders are ``part``'s on ``days`` and ``base``'s elsewhere (``part``:
-    ``simulate_run(..., days=days)``; its sessions cover every day), in the whole run's order:
+    """The run whose sessions and orders are ``part``'s on ``days`` and ``base``'s elsewhere
+    (``part``: ``simulate_run(..., days=days)``), in the whole run's order:
     orders are sorted by day first, and within a day both keep their own order. Customers are
     not carried over."""
     keep = np.flatnonzero(~days[base.o_day])
@@ -381,8 +390,10 @@ def splice_days(base: Run, part: Run, days: np.ndarray) -> Run:
     def lines(name: str) -> np.ndarray:
         return np.concatenate([getattr(base, name), getattr(part, name)])[lo]
 
+    sessions = base.sessions.copy()
+    sessions[days] = part.sessions[days]
     return Run(
-        sessions=part.sessions,
+        sessions=sessions,
         **{f: orders(f) for f in ("o_day", "o_channel", "o_country", "o_kind", "o_key", "o_sec",
                                   "o_status", "o_items", "o_units", "o_gross", "o_discount",
                                   "o_net")},
