@@ -369,37 +369,46 @@ def lever_days(a: Levers, b: Levers) -> np.ndarray:
     return out
 
 
+_ORDER_FIELDS = ("o_day", "o_channel", "o_country", "o_kind", "o_key", "o_sec", "o_status",
+                 "o_items", "o_units", "o_gross", "o_discount", "o_net")
+_LINE_FIELDS = ("l_product", "l_qty", "l_price", "l_disc")
+
+
 def splice_days(base: Run, part: Run, days: np.ndarray) -> Run:
     """The run whose sessions and orders are ``part``'s on ``days`` and ``base``'s elsewhere
-    (``part``: ``simulate_run(..., days=days)``), in the whole run's order:
-    orders are sorted by day first, and within a day both keep their own order. Customers are
-    not carried over."""
-    keep = np.flatnonzero(~days[base.o_day])
-    src_day = np.concatenate([base.o_day[keep], part.o_day])
-    order = np.argsort(src_day, kind="stable")
-    # each order's block of lines in the concatenated line arrays (base's lines first)
-    start_a = np.cumsum(base.o_items) - base.o_items
-    start_p = np.cumsum(part.o_items) - part.o_items + base.l_order.size
-    starts = np.concatenate([start_a[keep], start_p])[order]
-    lens = np.concatenate([base.o_items[keep], part.o_items])[order]
-    lo = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+    (``part``: ``simulate_run(..., days=days)``), in the whole run's order: orders are sorted
+    by day first, so the result is slices of the two, a run of days at a time (copies, no
+    gather). Customers are not carried over."""
+    D = days.size
+    bounds = np.flatnonzero(np.diff(days.astype(np.int8))) + 1
+    starts = np.concatenate([[0], bounds]).tolist()
+    ends = np.concatenate([bounds, [D]]).tolist()
+    pieces = []   # (run, first order, end order) per run of days
+    for d0, d1 in zip(starts, ends, strict=True):
+        src = part if days[d0] else base
+        lo, hi = np.searchsorted(src.o_day, [d0, d1]).tolist()
+        if hi > lo:
+            pieces.append((src, lo, hi))
+    line_start = {id(r): np.concatenate([[0], np.cumsum(r.o_items)]) for r in (base, part)}
+    out: dict[str, list[np.ndarray]] = {f: [] for f in (*_ORDER_FIELDS, "l_order",
+                                                         *_LINE_FIELDS)}
+    n = 0
+    for src, lo, hi in pieces:
+        for f in _ORDER_FIELDS:
+            out[f].append(getattr(src, f)[lo:hi])
+        l0, l1 = line_start[id(src)][[lo, hi]].tolist()
+        out["l_order"].append(src.l_order[l0:l1] + (n - lo))
+        for f in _LINE_FIELDS:
+            out[f].append(getattr(src, f)[l0:l1])
+        n += hi - lo
 
-    def orders(name: str) -> np.ndarray:
-        return np.concatenate([getattr(base, name)[keep], getattr(part, name)])[order]
-
-    def lines(name: str) -> np.ndarray:
-        return np.concatenate([getattr(base, name), getattr(part, name)])[lo]
+    def joined(f: str) -> np.ndarray:
+        like = getattr(base, f)
+        return np.concatenate(out[f]) if out[f] else like[:0].copy()
 
     sessions = base.sessions.copy()
     sessions[days] = part.sessions[days]
-    return Run(
-        sessions=sessions,
-        **{f: orders(f) for f in ("o_day", "o_channel", "o_country", "o_kind", "o_key", "o_sec",
-                                  "o_status", "o_items", "o_units", "o_gross", "o_discount",
-                                  "o_net")},
-        l_order=np.repeat(np.arange(order.size), lens),
-        **{f: lines(f) for f in ("l_product", "l_qty", "l_price", "l_disc")},
-    )
+    return Run(sessions=sessions, **{f: joined(f) for f in out})
 
 
 def _attach_customers(setup: Setup, levers: Levers, run: Run) -> None:
