@@ -107,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.debug("phase marks: main %.6f imported %.6f generate %.6f validated %.6f simulated %.6f "
               "written %.6f", t_main, t_imported, t0, t0 + t["validate_s"],
               t0 + t["validate_s"] + t["simulate_s"], t0 + dt)
+    log.debug("file times: %s", " ".join(f"{name}={sec:.4f}"
+                                         for name, sec in sorted(t["files_s"].items())))
     log.info(
         "  %.2f s (simulate %.2f s incl. %d counterfactual twin(s), write %.2f s)",
         dt,

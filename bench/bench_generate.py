@@ -15,6 +15,8 @@ For config/scenarios/bench_1m.yaml (~1 M orders) and one_year_4ch.yaml (~146 k o
   site, the CLI module) → imports (the generation modules) → config (YAML, checks, pydantic
   validation) → simulate (twins included; the observable tables are written meanwhile) → write
   (what is left after the simulation: truth tables, manifest, waiting for the writers) → exit;
+  the child's CPU seconds (user + system, all threads; near the wall time on a quiet machine,
+  since most of the run holds the GIL), and each file's seconds on its writer thread;
 - with --other DIR (another checkout, e.g. main's): the same end-to-end runs there, alternating
   with this tree run by run, and the ratio other / this of the medians.
 Figures vary with machine load (this machine is shared): quote them with the command that
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +44,7 @@ from bench_profile import PROBE  # noqa: E402
 
 SCENARIOS = ["config/scenarios/bench_1m.yaml", "config/scenarios/one_year_4ch.yaml"]
 PHASES = ("start-up", "imports", "config", "simulate", "write", "exit")
+FILES = re.compile(r"file times: (.*)")
 MARKS = re.compile(r"phase marks: main ([\d.]+) imported ([\d.]+) generate ([\d.]+) validated "
                    r"([\d.]+) simulated ([\d.]+) written ([\d.]+)")
 
@@ -67,14 +71,18 @@ def core(path: str, repeat: int) -> str:
 
 def end_to_end(tree: Path, path: str, fmt: str) -> tuple[float, float, dict[str, float]]:
     """(wall s, peak RSS MB, phases s) of one fresh-interpreter generate_data.py run in ``tree``
-    (phases are empty when that tree's CLI does not log its marks)."""
+    (phases are empty when that tree's CLI does not log its marks). The phases also hold
+    "cpu" (the child's user + system seconds, all threads) and "file:<name>" (seconds each
+    file took on a writer thread, when the CLI logs them)."""
     env = {**os.environ, "SHOCKLAB_LOG_DIR": "", "PYTHONPATH": f"{tree / 'src'}:{tree}"}
     with tempfile.TemporaryDirectory() as tmp:
         args = [sys.executable, "-c", PROBE, str(tree / "generate_data.py"), "--config",
                 str(ROOT / path), "--out", str(Path(tmp) / "d"), "--format", fmt, "--debug"]
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         proc = subprocess.run(args, check=True, cwd=tree, capture_output=True, text=True, env=env)
         t_end = time.perf_counter()
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_kb = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB")][-1].split()[1]
     phases: dict[str, float] = {}
     m = MARKS.search(proc.stdout)
@@ -82,6 +90,11 @@ def end_to_end(tree: Path, path: str, fmt: str) -> tuple[float, float, dict[str,
         main, imported, _generate, validated, simulated, written = map(float, m.groups())
         bounds = [t0, main, imported, validated, simulated, written, t_end]
         phases = {name: b - a for name, a, b in zip(PHASES, bounds[:-1], bounds[1:], strict=True)}
+    phases["cpu"] = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+    f = FILES.search(proc.stdout)
+    for item in (f.group(1).split() if f else []):
+        name, _, sec = item.rpartition("=")
+        phases[f"file:{name}"] = float(sec)
     return t_end - t0, int(peak_kb) / 1024, phases
 
 
@@ -101,11 +114,21 @@ def bench_e2e(path: str, repeat: int, fmt: str, other: Path | None) -> None:
                 f"{wall[other] / wall[ROOT]:.2f}x")
     print(msg, flush=True)
     for tree in trees:
-        ph = [r[2] for r in runs[tree] if r[2]]
-        if not ph:
-            continue
-        parts = " + ".join(f"{p} {statistics.median(x[p] for x in ph):.3f}" for p in PHASES)
-        print(f"  {'this' if tree == ROOT else 'other'} phases (s, medians): {parts}", flush=True)
+        who = "this" if tree == ROOT else "other"
+        ph = [r[2] for r in runs[tree]]
+        cpu = statistics.median(x["cpu"] for x in ph)
+        if all(p in x for x in ph for p in PHASES):
+            parts = " + ".join(f"{p} {statistics.median(x[p] for x in ph):.3f}" for p in PHASES)
+            print(f"  {who} phases (s, medians): {parts} | CPU {cpu:.3f}", flush=True)
+        else:
+            print(f"  {who}: CPU {cpu:.3f} s (median)", flush=True)
+        files = sorted({k for x in ph for k in x if k.startswith("file:")})
+        if files and all(f in x for x in ph for f in files):
+            med = {f: statistics.median(x[f] for x in ph) for f in files}
+            parts = ", ".join(f"{f[5:]} {med[f]:.3f}"
+                              for f in sorted(files, key=lambda k: -med[k]))
+            print(f"  {who} files (s on a writer thread, medians, while the simulation runs): "
+                  f"{parts}", flush=True)
 
 
 def main() -> None:

@@ -56,7 +56,8 @@ def generate(
     return {
         **manifest,
         # validate_s: the config (pydantic); simulate_s: from then on, twins included;
-        # write_s: after the simulation (the tables' writing overlaps the twins)
+        # write_s: after the simulation (the tables' writing overlaps the twins); files_s:
+        # seconds per file on the writer threads
         "timings": {"validate_s": tv - t0, "simulate_s": t1 - tv, "write_s": t2 - t1,
-                    "twin_runs": world.runs - 1},
+                    "twin_runs": world.runs - 1, "files_s": dict(writer.file_times)},
     }
