@@ -75,19 +75,13 @@ def order_items_table(cfg: SimulationConfig, run: Run) -> ColTable:
     })
 
 
-def observed_tables(cfg: SimulationConfig, s: Setup, run: Run,
-                    skip: tuple[str, ...] = ()) -> dict[str, ColTable]:
-    """The observable tables: they depend on the actual run only (not on the twins or truth).
-    ``skip=("order_items",)``: all but that one (written earlier, ``DataDirWriter.orders``)."""
-    cust = run.customers
-    start = _start(cfg)
+def orders_table(cfg: SimulationConfig, s: Setup, run: Run) -> ColTable:
+    """orders: the actual run with its customers."""
     channels, countries = s.grid.channels, s.grid.countries
-    D, C, K = s.shape
-
     customer_id = _ids_of(cfg, run)
-    order_day = _dates_us(start, run.o_day)
+    order_day = _dates_us(_start(cfg), run.o_day)
     order_id = _order_ids(cfg, run)
-    orders = ColTable({
+    return ColTable({
         "order_id": ct.ints(order_id),
         "order_ts": ct.times(order_day + run.o_sec.astype("timedelta64[s]")),
         "order_date": ct.times(order_day),
@@ -101,6 +95,19 @@ def observed_tables(cfg: SimulationConfig, s: Setup, run: Run,
         "discount": ct.floats(run.o_discount),
         "net_revenue": ct.floats(run.o_net),
     })
+
+
+def observed_tables(cfg: SimulationConfig, s: Setup, run: Run,
+                    skip: tuple[str, ...] = ()) -> dict[str, ColTable]:
+    """The observable tables: they depend on the actual run only (not on the twins or truth).
+    ``skip``: the tables written earlier (``DataDirWriter.orders`` writes order_items before
+    the customers exist, ``DataDirWriter.observed`` orders first)."""
+    cust = run.customers
+    start = _start(cfg)
+    channels, countries = s.grid.channels, s.grid.countries
+    D, C, K = s.shape
+
+    customer_id = _ids_of(cfg, run)
     corder = np.argsort(customer_id, kind="stable")
     customers = ColTable({
         "customer_id": ct.ints(customer_id[corder]),
@@ -120,14 +127,15 @@ def observed_tables(cfg: SimulationConfig, s: Setup, run: Run,
         "products": products,
         "customers": customers,
         "website_traffic": traffic,
-        "orders": orders,
+        "orders": None,
         "order_items": None,
         "marketing_calendar": cal.marketing_calendar_table(cfg),
     }
-    if "order_items" in skip:
-        del out["order_items"]
-    else:
-        out["order_items"] = order_items_table(cfg, run)
+    for name, build in (("orders", orders_table), ("order_items", order_items_table)):
+        if name in skip:
+            del out[name]
+        else:
+            out[name] = build(cfg, s, run) if name == "orders" else build(cfg, run)
     return out
 
 
@@ -277,6 +285,10 @@ class DataDirWriter:
     def observed(self, d: Drawn | World) -> None:
         """Start writing the observable tables (products, customers, traffic, orders, …) and
         the truth tables that depend on the actual run only (customers, baseline_daily)."""
+        if "orders" not in self.row_counts:   # the largest table: its encoding starts first
+            orders = orders_table(d.cfg, d.setup, d.actual)
+            self.row_counts["orders"] = len(orders)
+            self._job(orders, self.tmp / "orders", self.fmt)
         done = tuple(self.row_counts)
         obs = observed_tables(d.cfg, d.setup, d.actual, skip=done)
         for name in sorted(obs, key=lambda n: -obs[n].size):
