@@ -151,15 +151,17 @@ def assign_returning(
         return result
     base = np.lexsort((cust.signup_day, cust.country))
     base = base[cust.rate[base] > 0]
+    # the pool's columns in base order once (each chunk then selects with a mask, in order)
+    churn_b, rate_b = cust.churn_day[base], cust.rate[base]
+    comp_b = cust.country[base] * (1 << 32) + (cust.signup_day[base] + (1 << 20))
     for lo_day in range(int(day.min()), int(day.max()) + 1, chunk_days):
         sel = np.flatnonzero((day >= lo_day) & (day < lo_day + chunk_days))
         if sel.size == 0:
             continue
-        order = base[cust.churn_day[base] > lo_day]
-        comp = cust.country[order] * (1 << 32) + (
-            cust.signup_day[order] + (1 << 20)
-        )  # sorted (country, signup)
-        cum = np.r_[0.0, np.cumsum(cust.rate[order])]
+        alive = churn_b > lo_day
+        order = base[alive]
+        comp = comp_b[alive]   # sorted (country, signup)
+        cum = np.r_[0.0, np.cumsum(rate_b[alive])]
         d, k = day[sel], country[sel]
         # eligible block of (country k, signed up before day d) = comp[start[k] : end[k, d]];
         # both depend only on (k, d), so look them up in a small [K, chunk_days] table
@@ -177,11 +179,13 @@ def assign_returning(
             if todo.size == 0:
                 break
             u = uniforms(order_key[sel[todo]], STREAM_PICK + r)
-            pos = np.clip(
-                np.searchsorted(cum, lo[todo] + u * mass[todo], side="right") - 1,
-                start[todo],
-                end[todo] - 1,
-            )
+            target = lo[todo] + u * mass[todo]
+            # searched in increasing order: numpy's binary search starts from the previous
+            # answer, so sorted keys walk the table instead of missing the cache at random
+            by = np.argsort(target)
+            found = np.empty(target.size, np.int64)
+            found[by] = np.searchsorted(cum, target[by], side="right")
+            pos = np.clip(found - 1, start[todo], end[todo] - 1)
             cand = order[pos]
             ok = cust.churn_day[cand] > d[todo]
             result[sel[todo[ok]]] = cand[ok]
