@@ -91,8 +91,11 @@ def search_right(cdf: np.ndarray, u: np.ndarray, bins: int = 1 << 16) -> np.ndar
 def geometric_extra(u: np.ndarray, mean: np.ndarray | float) -> np.ndarray:
     """Inverse CDF of a geometric count on {0, 1, …} with the given mean (0 where mean <= 0)."""
     mean = np.broadcast_to(np.asarray(mean, float), u.shape)
-    out = np.zeros(u.shape, dtype=np.int64)
     pos = mean > 0
+    if pos.all():   # the usual case: the same arithmetic without the masked copies
+        q = mean / (1.0 + mean)
+        return np.floor(np.log(u) / np.log(q)).astype(np.int64)
+    out = np.zeros(u.shape, dtype=np.int64)
     q = mean[pos] / (1.0 + mean[pos])  # P(k >= 1)
     out[pos] = np.floor(np.log(u[pos]) / np.log(q)).astype(np.int64)
     return out
