@@ -233,10 +233,10 @@ def write_data_dir(world: World, out: str | Path, fmt: str = "csv") -> dict[str,
 @contextmanager
 def data_dir_writer(out: str | Path, fmt: str = "csv") -> Iterator[DataDirWriter]:
     """A data directory being written (atomically: it appears at ``out`` only when the block
-    ends without an error). The writer is ``engine.simulate``'s sink: ``baseline`` (after the
-    setup), ``orders`` (the actual orders and lines) and ``observed`` (the actual run with its
-    customers) start writing each table as soon as it exists, while the rest of the world —
-    customers, the counterfactual twins — is drawn; ``finish`` adds the counterfactual table,
+    ends without an error). The writer is ``engine.simulate``'s sink: ``orders`` (the actual
+    orders and lines), ``observed`` (the actual run with its customers) and ``baseline`` (then)
+    start writing each table as soon as it exists, while the rest of the world — customers, the
+    baseline, the counterfactual twins — is drawn; ``finish`` adds the counterfactual table,
     events, noise model and manifest."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}")
@@ -262,6 +262,7 @@ class DataDirWriter:
         self.file_times: dict[str, float] = {}   # seconds per file, on the writer threads
         self.row_counts: dict[str, int] = {}
         self.baseline_written = False
+        (tmp / "truth").mkdir(exist_ok=True)
 
     def _job(self, df: ColTable, stem: Path, fmt: str,
              float_format: str | None = None) -> None:
@@ -270,7 +271,6 @@ class DataDirWriter:
 
     def baseline(self, table: ColTable) -> None:
         """Start writing truth/baseline_daily (it depends on the setup and events only)."""
-        (self.tmp / "truth").mkdir(exist_ok=True)
         # truth tables are always CSV: small, and read by people as often as by code
         self._job(table, self.tmp / "truth" / "baseline_daily", "csv", "%.10g")
         self.baseline_written = True
@@ -296,7 +296,7 @@ class DataDirWriter:
         counts = {**self.row_counts, **{name: int(len(df)) for name, df in obs.items()}}
         # the manifest's order (the observable tables' order)
         self.row_counts = {name: counts[name] for name in OBSERVED if name in counts}
-        if not self.baseline_written:
+        if isinstance(d, World) and not self.baseline_written:   # a whole world at once
             self.baseline(d.baseline_daily)
         self._job(truth_customers(d), self.tmp / "truth" / "customers", "csv")
 
