@@ -217,12 +217,14 @@ def _drain(ctx: RunContext, jobs: list[tuple[str, Stage]], claims: _Claims, run_
 
 
 def preload(stages: Sequence[tuple[str, Stage]]) -> None:
-    """What ``run_stages`` imports before its fork (``_preload``), imported now when it will
-    fork: a caller that waits for something else (``run_analysis.py`` reading the data directory
-    on a thread) overlaps the imports with that wait. Nothing when the stages will run in order
-    (each stage then imports what it needs inside its own timing)."""
+    """What ``run_stages`` imports before its fork (``_preload``: the customer models,
+    matplotlib), imported now: a caller that waits for something else (``run_analysis.py``
+    reading the data directory on a thread) overlaps the imports with that wait. In order
+    (``SHOCKLAB_PARALLEL=0``) too: the stages then find them imported, so their timings hold
+    no import, in either mode (the imports overlap the read; run.json's ``load`` is the read's own
+    time on its thread)."""
     names = [n for n, _ in stages]
-    if any(n in BRANCH for n in names) and parallel_enabled():
+    if any(n in BRANCH for n in names):
         _preload(names)
 
 

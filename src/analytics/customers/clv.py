@@ -104,6 +104,8 @@ def spearman(a: pd.Series, b: pd.Series) -> float | None:
 # --- Pareto/NBD ---------------------------------------------------------------------------------
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(12)
+_FRAC = 1.0 - (_NODES + 1.0) / 2.0  # 1 - u / u_tx at the nodes, per unit of span
+_HALF_WEIGHTS = _WEIGHTS / 2.0
 
 
 def _pnbd_log_terms(
@@ -158,16 +160,30 @@ def _log_integral(
     c = np.where(np.abs(c) < 1e-6, 1e-6, c)
     hi_u = -c * np.log(a + ax)                       # log u at t_x
     span = -np.expm1(-c * np.log((a + aT) / (a + ax)))  # (u_tx - u_T) / u_tx (< 0 when c < 0)
-    frac = 1.0 - span[:, None] * (1.0 - (_NODES[None, :] + 1.0) / 2.0)  # u / u_tx at the nodes
+    frac = 1.0 - span[:, None] * _FRAC[None, :]     # u / u_tx at the nodes
+    # the fit evaluates this ~80 times on every node of every row: the (rows x nodes) arithmetic
+    # runs in place on one buffer (same operations on the same values: the same floats)
     with np.errstate(all="ignore"):
-        tau = np.exp((hi_u[:, None] + np.log(frac)) / -c[:, None]) - a
+        t = np.log(frac, out=frac)
+        t += hi_u[:, None]
+        t /= -c[:, None]
+        np.exp(t, out=t)
+        t -= a                                       # tau
         if rows is None:
-            lphi = -(s + 1.0) * np.log(b + tau)
+            t += b
+            lphi = np.log(t, out=t)
+            lphi *= -(s + 1.0)
         else:  # tau is activity here: back to days, and the Jacobian 1 / g
-            days, g = rows.days_and_rate(tau)
-            lphi = -(s + 1.0) * np.log(b + days) - np.log(g)
+            lphi, log_g = rows.days_and_rate(t, log_rate=True)
+            lphi += b
+            np.log(lphi, out=lphi)
+            lphi *= -(s + 1.0)
+            lphi -= log_g
         m = lphi.max(axis=1)
-        lsum = m + np.log(np.sum(_WEIGHTS / 2.0 * np.exp(lphi - m[:, None]), axis=1))
+        lphi -= m[:, None]
+        np.exp(lphi, out=lphi)
+        lphi *= _HALF_WEIGHTS
+        lsum = m + np.log(np.sum(lphi, axis=1))
         return np.where(
             nonempty, np.log(s) + lsum + hi_u + np.log(np.abs(span)) - np.log(np.abs(c)), -np.inf
         )
