@@ -7,12 +7,21 @@ The monitor's live state (``customers/monitor.sqlite``, ``alerts.jsonl``) is ope
 No truth is read here: the fitted models' predictions stay on ``ctx.customer_models`` for the
 evaluation stage ``customer_scoring`` (churn and CLV truth scores, churn-wave alert delays); the
 monitor plot shades the churn waves of ``ctx.event_windows``.
+
+With two usable cores the monitor (replay or ``--as-of`` day) runs on a thread beside the models
+from the moment the orders are prepared (``_Beside``): it reads only the valid orders and writes
+only its own state, and its results enter the summary and the tables where they always did, so
+every output is the same as in order. run.json: ``customers.monitor`` is its own duration (on its
+thread, overlapping the models), ``customers.monitor_wait`` how long the models then waited for it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +113,24 @@ def _run(ctx: RunContext) -> None:
     if (ctx.data.manifest or {}).get("cleaning") is not None:  # transactions: what cleaning removed
         summary["cleaning"] = ctx.data.manifest["cleaning"]
     timings: dict[str, float] = {}
+    # the monitor reads only the valid orders: it runs beside the models from here (``_Beside``)
+    mon_job = _Beside(_monitor, ctx, orders, valid, end, as_of, out) if cfg.monitor.enabled \
+        else None
+    try:
+        _models(ctx, cfg, seed, valid, end, out, summary, timings, mon_job)
+    finally:
+        if mon_job is not None:
+            mon_job.close()
+    # timings go to run.json only: insights.json must be byte-identical across identical runs
+    ctx.timings.update({f"customers.{k}": v for k, v in timings.items()})
+    ctx.customers = json_ready(summary)
+    ctx.timings["customers"] = round(time.perf_counter() - t0, 3)
+
+
+def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFrame,
+            end: pd.Timestamp, out: Path, summary: dict[str, Any], timings: dict[str, float],
+            mon_job: _Beside | None) -> None:
+    """The models, the monitor's results (``mon_job``) and the plots, in the summary's order."""
 
     def tick(name: str, t: float) -> float:
         now = time.perf_counter()
@@ -174,66 +201,15 @@ def _run(ctx: RunContext) -> None:
     ctx.customer_tables["segments"] = table
 
     mon: monitor.MonitorResult | None = None
-    if cfg.monitor.enabled:
-        state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
-            DAILY_STATE if as_of is not None else out / "monitor.sqlite"
-        persistent = bool(cfg.monitor.state_path) or as_of is not None
-        # a run directory's own monitor file is this run's record: no fsync per transaction
-        with MonitorStore(state, durable=persistent) as store:
-            disp = _dispatcher(cfg, out, store, persistent=persistent)
-            ns = namespace_of(ctx)
-            if as_of is not None:
-                mon = monitor.daily(valid, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
-                mode = "daily"
-            elif cfg.monitor.replay:
-                mon = monitor.replay(
-                    valid,
-                    cfg.monitor,
-                    cfg.rfm,
-                    store,
-                    disp,
-                    ns,
-                    start=pd.Timestamp(pd.to_datetime(orders["order_date"]).min()),
-                    end=end,
-                )
-                mode = "replay"
-            if mon is not None:
-                ctx.customer_tables["monitor_series"] = mon.series
-                pending = disp.outbox.pending() if disp.outbox is not None else []
-                summary["monitor"] = {
-                    "mode": mode,
-                    "namespace": ns,
-                    "state": _shown(state, Path(ctx.out_dir)),
-                    "segments": list(cfg.monitor.segments),
-                    "flagged_days": len(mon.decisions),
-                    "alerts": [
-                        {
-                            k: a[k]
-                            for k in (
-                                "alert_id",
-                                "date",
-                                "segment",
-                                "severity",
-                                "incident_id",
-                                "growth",
-                                "escalated",
-                            )
-                        }
-                        for a in mon.alerts
-                    ],
-                    "decisions": {
-                        d: sum(1 for x in mon.decisions if x["decision"] == d)
-                        for d in ("sent", "already_sent", "cooldown", "ongoing")
-                    },
-                    "undelivered": len(pending),
-                }
-                if (
-                    disp.skipped
-                ):  # logged, not in the outputs: they stay byte-identical across reruns
-                    log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
-            if disp.outbox is not None and disp.outbox is not store:
-                disp.outbox.close()
-        t = tick("monitor", t)
+    if mon_job is not None:  # the monitor ran beside the models since the start: its results here
+        t_wait = time.perf_counter()
+        mon, mon_summary, mon_seconds = mon_job.result()
+        if mon is not None:
+            ctx.customer_tables["monitor_series"] = mon.series
+            summary["monitor"] = mon_summary
+        timings["monitor"] = mon_seconds
+        timings["monitor_wait"] = round(time.perf_counter() - t_wait, 3)
+        t = time.perf_counter()
 
     if cfg.plots:
         try:
@@ -247,10 +223,112 @@ def _run(ctx: RunContext) -> None:
 
     # what customers/ will hold once analytics.outputs has written it (alerts.jsonl is live)
     summary["files"] = customer_files(ctx.customer_tables, "churn" in summary, out)
-    # timings go to run.json only: insights.json must be byte-identical across identical runs
-    ctx.timings.update({f"customers.{k}": v for k, v in timings.items()})
-    ctx.customers = json_ready(summary)
-    ctx.timings["customers"] = round(time.perf_counter() - t0, 3)
+
+
+def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd.Timestamp,
+             as_of: pd.Timestamp | None, out: Path
+             ) -> tuple[monitor.MonitorResult | None, dict[str, Any] | None, float]:
+    """The monitor (replay, or one day with ``--as-of``): (its result, its summary for
+    insights.json, its seconds). Reads only the valid orders and the config; writes only its own
+    state (``customers/monitor.sqlite``, ``alerts.jsonl``, the outbox), so it runs beside the
+    models (``_Beside``); its SQLite connections are opened and closed in the thread that uses
+    them."""
+    t0 = time.perf_counter()
+    cfg = ctx.config.customers
+    mon: monitor.MonitorResult | None = None
+    mon_summary: dict[str, Any] | None = None
+    state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
+        DAILY_STATE if as_of is not None else out / "monitor.sqlite"
+    persistent = bool(cfg.monitor.state_path) or as_of is not None
+    # a run directory's own monitor file is this run's record: no fsync per transaction
+    with threadpool_limits(limits=1), MonitorStore(state, durable=persistent) as store:
+        disp = _dispatcher(cfg, out, store, persistent=persistent)
+        ns = namespace_of(ctx)
+        if as_of is not None:
+            mon = monitor.daily(valid, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
+            mode = "daily"
+        elif cfg.monitor.replay:
+            mon = monitor.replay(
+                valid,
+                cfg.monitor,
+                cfg.rfm,
+                store,
+                disp,
+                ns,
+                start=pd.Timestamp(pd.to_datetime(orders["order_date"]).min()),
+                end=end,
+            )
+            mode = "replay"
+        if mon is not None:
+            pending = disp.outbox.pending() if disp.outbox is not None else []
+            mon_summary = {
+                "mode": mode,
+                "namespace": ns,
+                "state": _shown(state, Path(ctx.out_dir)),
+                "segments": list(cfg.monitor.segments),
+                "flagged_days": len(mon.decisions),
+                "alerts": [
+                    {
+                        k: a[k]
+                        for k in (
+                            "alert_id",
+                            "date",
+                            "segment",
+                            "severity",
+                            "incident_id",
+                            "growth",
+                            "escalated",
+                        )
+                    }
+                    for a in mon.alerts
+                ],
+                "decisions": {
+                    d: sum(1 for x in mon.decisions if x["decision"] == d)
+                    for d in ("sent", "already_sent", "cooldown", "ongoing")
+                },
+                "undelivered": len(pending),
+            }
+            if disp.skipped:  # logged, not in the outputs: they stay byte-identical across reruns
+                log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
+        if disp.outbox is not None and disp.outbox is not store:
+            disp.outbox.close()
+    return mon, mon_summary, round(time.perf_counter() - t0, 3)
+
+
+class _Beside:
+    """``fn(*args)`` on a thread started now when two cores are usable (else run by ``result``
+    in this thread): the monitor's replay is numpy work on arrays of its own (bincounts, cumsums,
+    sorts that release the GIL), independent of the models, so it overlaps them. ``result``
+    returns its value or raises its exception; ``close`` waits for it (a failing stage must not
+    leave the monitor writing into the run directory)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._fn, self._args = fn, args
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[Any] | None = None
+        if _usable_cores() >= 2:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="customers-monitor")
+            self._future = self._pool.submit(fn, *args)
+
+    def result(self) -> Any:
+        if self._future is None:
+            return self._fn(*self._args)
+        try:
+            return self._future.result()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _attach(table: pd.DataFrame, per_customer: pd.DataFrame) -> pd.DataFrame:
