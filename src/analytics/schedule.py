@@ -66,6 +66,23 @@ RunOne = Callable[[RunContext, str, Stage], None]
 BRANCH = ("customers", "customer_scoring")
 
 
+_IN_WORKER = False  # set in a forked worker (``_Worker._child``)
+
+
+def spare_core() -> bool:
+    """May a stage run a thread of its own beside its main work? Only with two usable cores and
+    outside a forked worker (there the parent's stages use the other core): in order
+    (``SHOCKLAB_PARALLEL=0``), or in the parent."""
+    return not _IN_WORKER and _usable_cores() >= 2
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def parallel_enabled() -> bool:
     """SHOCKLAB_PARALLEL: 0/off → never; 1/on → always (where fork exists); unset/auto → with at
     least two usable cores."""
@@ -74,11 +91,7 @@ def parallel_enabled() -> bool:
         return False
     if v in ("1", "true", "yes", "on"):
         return True
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return cores >= 2
+    return _usable_cores() >= 2
 
 
 def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: RunOne) -> RunContext:
@@ -368,6 +381,8 @@ class _Worker:
     def _child(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                scoring: bool) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us if needed
+        global _IN_WORKER
+        _IN_WORKER = True  # the other core runs the parent's stages: no spare core here
         result: dict[str, Any]
         try:
             from threadpoolctl import threadpool_limits
@@ -447,4 +462,4 @@ class _Worker:
             pass
 
 
-__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "run_stages"]
+__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "run_stages", "spare_core"]

@@ -8,17 +8,19 @@ No truth is read here: the fitted models' predictions stay on ``ctx.customer_mod
 evaluation stage ``customer_scoring`` (churn and CLV truth scores, churn-wave alert delays); the
 monitor plot shades the churn waves of ``ctx.event_windows``.
 
-With two usable cores the monitor (replay or ``--as-of`` day) runs on a thread beside the models
-from the moment the orders are prepared (``_Beside``): it reads only the valid orders and writes
-only its own state, and its results enter the summary and the tables where they always did, so
-every output is the same as in order. run.json: ``customers.monitor`` is its own duration (on its
-thread, overlapping the models), ``customers.monitor_wait`` how long the models then waited for it.
+With a spare core (``schedule.spare_core``: two usable cores, outside the forked worker, where the
+detection chain has the other core; so in order, ``SHOCKLAB_PARALLEL=0``) CLV and then the
+monitor (replay or ``--as-of`` day) run on one thread beside the other models from the moment
+the orders are prepared (``_Beside``): they read only the valid orders (the monitor writes only
+its own state), and their results enter the summary and the tables where they always did, so
+every output is the same either way. run.json: ``customers.clv`` / ``customers.monitor`` are
+their own durations (overlapping the rest when on the thread), ``customers.clv_wait`` /
+``customers.monitor_wait`` how long the stage then waited for them.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +37,7 @@ from shocklab.seeding import derive_int_seed
 from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, default_state_dir
 from ..context import RunContext
 from ..outputs import customer_files
+from ..schedule import spare_core
 from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments
 from .config import CustomersConfig
 from .store import DeliveryStore, MonitorStore
@@ -113,14 +116,17 @@ def _run(ctx: RunContext) -> None:
     if (ctx.data.manifest or {}).get("cleaning") is not None:  # transactions: what cleaning removed
         summary["cleaning"] = ctx.data.manifest["cleaning"]
     timings: dict[str, float] = {}
-    # the monitor reads only the valid orders: it runs beside the models from here (``_Beside``)
-    mon_job = _Beside(_monitor, ctx, orders, valid, end, as_of, out) if cfg.monitor.enabled \
-        else None
+    # CLV and the monitor read only the valid orders: from here they run beside the other models
+    # (one thread, CLV first: it is needed first), their results taken where they always were
+    beside = _Beside()
     try:
-        _models(ctx, cfg, seed, valid, end, out, summary, timings, mon_job)
+        clv_job = beside.submit(_timed, clv.run_clv, valid, end, cfg.clv) if cfg.clv.enabled \
+            else None
+        mon_job = beside.submit(_monitor, ctx, orders, valid, end, as_of, out) \
+            if cfg.monitor.enabled else None
+        _models(ctx, cfg, seed, valid, end, out, summary, timings, clv_job, mon_job)
     finally:
-        if mon_job is not None:
-            mon_job.close()
+        beside.close()
     # timings go to run.json only: insights.json must be byte-identical across identical runs
     ctx.timings.update({f"customers.{k}": v for k, v in timings.items()})
     ctx.customers = json_ready(summary)
@@ -129,8 +135,9 @@ def _run(ctx: RunContext) -> None:
 
 def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFrame,
             end: pd.Timestamp, out: Path, summary: dict[str, Any], timings: dict[str, float],
-            mon_job: _Beside | None) -> None:
-    """The models, the monitor's results (``mon_job``) and the plots, in the summary's order."""
+            clv_job: _Job | None, mon_job: _Job | None) -> None:
+    """The models, the results of CLV and the monitor (``clv_job``, ``mon_job``, computed
+    beside) and the plots, in the summary's order."""
 
     def tick(name: str, t: float) -> float:
         now = time.perf_counter()
@@ -180,13 +187,14 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
                               "mean_retention_month_6": _mean(matrix.get(6))}
         t = tick("cohorts", t)
 
-    if cfg.clv.enabled:
-        res = clv.run_clv(valid, end, cfg.clv)
+    if clv_job is not None:
+        res, timings["clv"] = clv_job.result()
+        timings["clv_wait"] = round(time.perf_counter() - t, 3)
         ctx.customer_tables["clv"] = res.table
         summary["clv"] = res.summary
         cols = ["value_pct"] + [c for c in ("clv", "p_alive", "clv_source") if c in res.table]
         table = _attach(table, res.table[cols])
-        t = tick("clv", t)
+        t = time.perf_counter()
         # scored against truth by the evaluation stage customer_scoring
         # (src/evaluation/customer_scores.py)
         ctx.customer_models["clv"] = {"table": res.table, "end": end, "config": cfg.clv}
@@ -203,11 +211,10 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
     mon: monitor.MonitorResult | None = None
     if mon_job is not None:  # the monitor ran beside the models since the start: its results here
         t_wait = time.perf_counter()
-        mon, mon_summary, mon_seconds = mon_job.result()
+        (mon, mon_summary), timings["monitor"] = mon_job.result()
         if mon is not None:
             ctx.customer_tables["monitor_series"] = mon.series
             summary["monitor"] = mon_summary
-        timings["monitor"] = mon_seconds
         timings["monitor_wait"] = round(time.perf_counter() - t_wait, 3)
         t = time.perf_counter()
 
@@ -227,10 +234,10 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
 
 def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd.Timestamp,
              as_of: pd.Timestamp | None, out: Path
-             ) -> tuple[monitor.MonitorResult | None, dict[str, Any] | None, float]:
-    """The monitor (replay, or one day with ``--as-of``): (its result, its summary for
-    insights.json, its seconds). Reads only the valid orders and the config; writes only its own
-    state (``customers/monitor.sqlite``, ``alerts.jsonl``, the outbox), so it runs beside the
+             ) -> tuple[tuple[monitor.MonitorResult | None, dict[str, Any] | None], float]:
+    """The monitor (replay, or one day with ``--as-of``): ((its result, its summary for
+    insights.json), its seconds). Reads only the valid orders and the config; writes only its
+    own state (``customers/monitor.sqlite``, ``alerts.jsonl``, the outbox), so it runs beside the
     models (``_Beside``); its SQLite connections are opened and closed in the thread that uses
     them."""
     t0 = time.perf_counter()
@@ -241,7 +248,7 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
         DAILY_STATE if as_of is not None else out / "monitor.sqlite"
     persistent = bool(cfg.monitor.state_path) or as_of is not None
     # a run directory's own monitor file is this run's record: no fsync per transaction
-    with threadpool_limits(limits=1), MonitorStore(state, durable=persistent) as store:
+    with MonitorStore(state, durable=persistent) as store:
         disp = _dispatcher(cfg, out, store, persistent=persistent)
         ns = namespace_of(ctx)
         if as_of is not None:
@@ -292,43 +299,45 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
                 log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
         if disp.outbox is not None and disp.outbox is not store:
             disp.outbox.close()
-    return mon, mon_summary, round(time.perf_counter() - t0, 3)
+    return (mon, mon_summary), round(time.perf_counter() - t0, 3)
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """(``fn(*args)``, its seconds)."""
+    t0 = time.perf_counter()
+    return fn(*args), round(time.perf_counter() - t0, 3)
+
+
+class _Job:
+    """One function given to ``_Beside``: ``result()`` returns its value or raises its
+    exception (run here and now when there is no thread)."""
+
+    def __init__(self, future: Future[Any] | None, fn: Callable[..., Any], args: tuple) -> None:
+        self._future, self._fn, self._args = future, fn, args
+
+    def result(self) -> Any:
+        return self._fn(*self._args) if self._future is None else self._future.result()
 
 
 class _Beside:
-    """``fn(*args)`` on a thread started now when two cores are usable (else run by ``result``
-    in this thread): the monitor's replay is numpy work on arrays of its own (bincounts, cumsums,
-    sorts that release the GIL), independent of the models, so it overlaps them. ``result``
-    returns its value or raises its exception; ``close`` waits for it (a failing stage must not
-    leave the monitor writing into the run directory)."""
+    """One thread for the models that read only the valid orders (CLV, the monitor), when a
+    core is spare (``schedule.spare_core``); jobs run in submission order. Their work is numpy
+    (and scipy's optimizer over numpy) on arrays of their own, which releases the GIL, so it
+    overlaps the other models (sklearn's Cython, numpy). Without a spare core each job runs where
+    its result is asked for, as in order. ``close`` waits for the thread: a failing stage must
+    not leave the monitor writing into the run directory."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._fn, self._args = fn, args
-        self._pool: ThreadPoolExecutor | None = None
-        self._future: Future[Any] | None = None
-        if _usable_cores() >= 2:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="customers-monitor")
-            self._future = self._pool.submit(fn, *args)
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="customers-beside") \
+            if spare_core() else None
 
-    def result(self) -> Any:
-        if self._future is None:
-            return self._fn(*self._args)
-        try:
-            return self._future.result()
-        finally:
-            self.close()
+    def submit(self, fn: Callable[..., Any], *args: Any) -> _Job:
+        return _Job(None if self._pool is None else self._pool.submit(fn, *args), fn, args)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _attach(table: pd.DataFrame, per_customer: pd.DataFrame) -> pd.DataFrame:
