@@ -6,6 +6,8 @@ distinct orders, monetary sums ``net_revenue``; cancelled orders count for neith
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -52,31 +54,74 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
         raise InputError(
             f"orders: missing column(s) {', '.join(missing)} needed for customer models"
         )
-    keep = valid_mask(orders)
+    keep = valid_mask(orders).to_numpy(dtype=bool)
+    rows = np.flatnonzero(keep)
     extra = [c for c in OPTIONAL_COLUMNS if c in orders.columns]
-    out = orders.loc[keep, list(ORDER_COLUMNS) + extra].copy()
-    out.attrs = {}
-    out["order_date"] = pd.to_datetime(out["order_date"]).dt.normalize().astype("datetime64[ns]")
-    out["net_revenue"] = (
-        pd.to_numeric(out["net_revenue"], errors="coerce").fillna(0.0).astype(float)
-    )
-    codes, uniques = factorize_sorted(out["customer_id"])  # pd.factorize(..., sort=True)
-    day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    codes, uniques = _customer_codes(orders["customer_id"], rows)
+    order_date = _normalized_dates(orders["order_date"], rows)
+    day = order_date.astype("datetime64[D]").astype(np.int64)
     # sort by (day, customer) keeping the input order within ties: one stable int64 argsort
     idx = np.argsort((day - day.min(initial=0)) * (len(uniques) + 1) + codes, kind="stable")
-    for c in extra:  # categorical before the reordering take: codes move, not strings
-        if not isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype("category")
-    # the string ids are not reordered: they come back below as categorical (codes = ``cust``)
-    out = out.drop(columns="customer_id").iloc[idx].reset_index(drop=True)
-    out["day"] = day[idx]
-    out["cust"] = codes[idx].astype(np.int64)
-    # categorical ids (codes = ``cust``): per-customer tables take their ids from the categories
-    # instead of converting half a million strings each time
-    out.insert(1, "customer_id",
-               pd.Categorical.from_codes(out["cust"].to_numpy(), categories=uniques))
+    sel = rows[idx]  # the input rows in output order: every column is taken once, from the input
+    net = orders["net_revenue"]
+    if net.dtype == np.float64:
+        revenue = net.to_numpy()[sel]
+        revenue[np.isnan(revenue)] = 0.0
+    else:
+        revenue = pd.to_numeric(net.iloc[sel], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    cust = codes[idx].astype(np.int64)
+    out = pd.DataFrame({
+        "order_id": orders["order_id"].iloc[sel].reset_index(drop=True),
+        # categorical ids (codes = ``cust``): per-customer tables take their ids from the
+        # categories instead of converting half a million strings each time
+        "customer_id": pd.Categorical.from_codes(cust, categories=uniques),
+        "order_date": order_date[idx],
+        "net_revenue": revenue,
+        # categorical: the codes are taken, not the strings
+        **{c: _categorical_rows(orders[c], sel) for c in extra},
+        "day": day[idx],
+        "cust": cust,
+    })
     out.attrs[VALID_MARK] = True
     return out
+
+
+def _customer_codes(ids: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, Any]:
+    """``pd.factorize(ids.iloc[rows], sort=True)``, factorizing the whole column (no copy of
+    the kept ids) and keeping the codes of the ids present in ``rows``."""
+    if len(rows) == len(ids) or ids.isna().any():
+        return factorize_sorted(ids if len(rows) == len(ids) else ids.iloc[rows])
+    codes, uniques = factorize_sorted(ids)
+    codes = codes[rows]
+    present = np.bincount(codes, minlength=len(uniques)) > 0
+    if present.all():
+        return codes, uniques
+    return (np.cumsum(present) - 1)[codes], uniques[present]
+
+
+def _normalized_dates(col: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``pd.to_datetime(col.iloc[rows]).dt.normalize()`` as datetime64[ns] values: straight
+    from the numpy values for a tz-naive datetime64[ns] column without NaT."""
+    if col.dtype == "datetime64[ns]":
+        v = col.to_numpy()[rows]
+        if not np.isnat(v).any():
+            return v.astype("datetime64[D]").astype("datetime64[ns]")
+    return (pd.to_datetime(col.iloc[rows]).dt.normalize().astype("datetime64[ns]")
+            .to_numpy())
+
+
+def _categorical_rows(col: pd.Series, sel: np.ndarray) -> pd.Categorical:
+    """``col.iloc[sel].astype("category")``: the whole column's categories, then only the
+    codes are taken and the categories no row uses dropped (the same sorted categories)."""
+    cat = col.array if isinstance(col.dtype, pd.CategoricalDtype) else \
+        col.astype("category").array
+    codes = cat.codes[sel]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return pd.Categorical.from_codes(codes, dtype=cat.dtype)
+    used = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
+    if not used.all():
+        codes = np.where(codes >= 0, (np.cumsum(used) - 1)[np.maximum(codes, 0)], -1)
+    return pd.Categorical.from_codes(codes, categories=cat.categories[used])
 
 
 def _consistent(v: pd.DataFrame) -> bool:
