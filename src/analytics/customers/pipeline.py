@@ -21,6 +21,7 @@ their own durations (overlapping the rest when on the thread), ``customers.clv_w
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -324,12 +325,14 @@ class _Beside:
     core is spare (``schedule.spare_core``); jobs run in submission order. Their work is numpy
     (and scipy's optimizer over numpy) on arrays of their own, which releases the GIL, so it
     overlaps the other models (sklearn's Cython, numpy). Without a spare core each job runs where
-    its result is asked for, as in order. ``close`` waits for the thread: a failing stage must
+    its result is asked for, as in order (also with ``SHOCKLAB_CUSTOMERS_BESIDE=0``: to compare,
+    ``bench/bench_profile.py --sequential``). ``close`` waits for the thread: a failing stage must
     not leave the monitor writing into the run directory."""
 
     def __init__(self) -> None:
+        on = spare_core() and os.environ.get("SHOCKLAB_CUSTOMERS_BESIDE", "1") != "0"
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="customers-beside") \
-            if spare_core() else None
+            if on else None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> _Job:
         return _Job(None if self._pool is None else self._pool.submit(fn, *args), fn, args)
