@@ -17,8 +17,8 @@ On a shared machine compare the ratios, not the seconds.
   CLI logs;
 - with --analysis: run_analysis.py on one data directory (--data, or --scenario generated once),
   this tree, --other and every --reference back to back (--analysis-repeat rounds; --sequential
-  adds this tree with SHOCKLAB_PARALLEL=0, with and without the customers stage's spare-core
-  thread, SHOCKLAB_CUSTOMERS_BESIDE=0): wall, CPU, the main process's peak RSS and the
+  adds this tree with SHOCKLAB_PARALLEL=0, without and with the customers stage's opt-in
+  spare-core thread, SHOCKLAB_CUSTOMERS_BESIDE=1): wall, CPU, the main process's peak RSS and the
   peak of the process tree's summed RSS and PSS (the stage scheduler forks a worker: PSS counts
   the pages they share once), then run.json's stage timings side by side.
 Everything written (generated data, run directories) goes under one temporary directory that is
@@ -350,9 +350,9 @@ def analysis(data: Path, this: Path, other: Path | None, refs: list[Path], repea
     variants: list[tuple[str, Path, dict[str, str]]] = [("this", this, {})]
     if sequential:
         variants.append(("this, sequential", this, {"SHOCKLAB_PARALLEL": "0"}))
-        # the customers stage without its spare-core thread (CLV and the monitor in order)
-        variants.append(("this, seq, 1 thread", this,
-                         {"SHOCKLAB_PARALLEL": "0", "SHOCKLAB_CUSTOMERS_BESIDE": "0"}))
+        # the customers stage with its opt-in spare-core thread (CLV and the monitor beside)
+        variants.append(("this, seq, beside", this,
+                         {"SHOCKLAB_PARALLEL": "0", "SHOCKLAB_CUSTOMERS_BESIDE": "1"}))
     if other is not None:
         variants.append(("other", other, {}))
     variants += [(f"ref {r.name}", r.resolve(), {}) for r in refs]

@@ -8,14 +8,18 @@ No truth is read here: the fitted models' predictions stay on ``ctx.customer_mod
 evaluation stage ``customer_scoring`` (churn and CLV truth scores, churn-wave alert delays); the
 monitor plot shades the churn waves of ``ctx.event_windows``.
 
-With a spare core (``schedule.spare_core``: two usable cores, outside the forked worker, where the
-detection chain has the other core; so in order, ``SHOCKLAB_PARALLEL=0``) CLV and then the
-monitor (replay or ``--as-of`` day) run on one thread beside the other models from the moment
-the orders are prepared (``_Beside``): they read only the valid orders (the monitor writes only
-its own state), and their results enter the summary and the tables where they always did, so
-every output is the same either way. run.json: ``customers.clv`` / ``customers.monitor`` are
-their own durations (overlapping the rest when on the thread), ``customers.clv_wait`` /
-``customers.monitor_wait`` how long the stage then waited for them.
+Opt-in (``SHOCKLAB_CUSTOMERS_BESIDE=1``), with a spare core (``schedule.spare_core``: two usable
+cores, outside the forked worker, where the detection chain has the other core; so in order,
+``SHOCKLAB_PARALLEL=0``): CLV and then the monitor (replay or ``--as-of`` day) run on one thread
+beside the other models from the moment the orders are prepared (``_Beside``). They read only the
+valid orders (the monitor writes only its own state), and their results enter the summary and the
+tables where they always did, so every output is the same either way. Off by default: on the
+shared 2-core machine it was measured on (load 4-7) it cost CPU (GIL hand-offs, +0.1-0.2 s) and
+~110 MB of peak memory (two models' temporaries at once) and gave no wall-time gain; it is left
+to be measured on a quiet machine (``bench/bench_profile.py --sequential`` runs both). run.json:
+``customers.clv`` / ``customers.monitor`` are their own durations (overlapping the rest when on
+the thread), ``customers.clv_wait`` / ``customers.monitor_wait`` how long the stage waited for
+them (in order: the same).
 """
 
 from __future__ import annotations
@@ -321,16 +325,15 @@ class _Job:
 
 
 class _Beside:
-    """One thread for the models that read only the valid orders (CLV, the monitor), when a
-    core is spare (``schedule.spare_core``); jobs run in submission order. Their work is numpy
-    (and scipy's optimizer over numpy) on arrays of their own, which releases the GIL, so it
-    overlaps the other models (sklearn's Cython, numpy). Without a spare core each job runs where
-    its result is asked for, as in order (also with ``SHOCKLAB_CUSTOMERS_BESIDE=0``: to compare,
-    ``bench/bench_profile.py --sequential``). ``close`` waits for the thread: a failing stage must
-    not leave the monitor writing into the run directory."""
+    """One thread for the models that read only the valid orders (CLV, the monitor), when it is
+    asked for (``SHOCKLAB_CUSTOMERS_BESIDE=1``) and a core is spare (``schedule.spare_core``);
+    jobs run in submission order. Their work is numpy (and scipy's optimizer over numpy) on
+    arrays of their own, which releases the GIL, so it can overlap the other models. Otherwise
+    (the default) each job runs where its result is asked for, as in order. ``close`` waits for
+    the thread: a failing stage must not leave the monitor writing into the run directory."""
 
     def __init__(self) -> None:
-        on = spare_core() and os.environ.get("SHOCKLAB_CUSTOMERS_BESIDE", "1") != "0"
+        on = os.environ.get("SHOCKLAB_CUSTOMERS_BESIDE", "0") == "1" and spare_core()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="customers-beside") \
             if on else None
 

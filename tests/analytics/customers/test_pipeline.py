@@ -249,10 +249,12 @@ def test_attach_equals_the_left_merge():
 
 @pytest.mark.parametrize("as_of", [None, "2024-12-01"])
 def test_beside_thread_gives_the_same_outputs(dataset, tmp_path, monkeypatch, as_of):
-    """CLV and the monitor on the spare-core thread (``_Beside``) or in order: the same files,
-    plots, summary (key order included: it is insights.json) and models for customer scoring."""
+    """CLV and the monitor on the opt-in spare-core thread (``_Beside``) or in order: the same
+    files, plots, summary (key order included: it is insights.json) and models for customer
+    scoring."""
     runs = {}
     for spare in (True, False):
+        monkeypatch.setenv("SHOCKLAB_CUSTOMERS_BESIDE", "1")  # opt-in; spare_core decides
         monkeypatch.setattr(pipeline, "spare_core", lambda spare=spare: spare)
         out = tmp_path / str(spare)
         ctx = RunContext(config=_cfg(monitor={"state_path": str(out / "state.sqlite")}),
@@ -280,6 +282,7 @@ def test_a_failing_beside_job_fails_the_stage_after_the_thread_ended(dataset, tm
                                                                      monkeypatch):
     """An error in the monitor (on the thread) surfaces as the stage's error, and the stage has
     waited for the thread (nothing left writing into the run directory)."""
+    monkeypatch.setenv("SHOCKLAB_CUSTOMERS_BESIDE", "1")
     monkeypatch.setattr(pipeline, "spare_core", lambda: True)
     state = {}
 
@@ -295,3 +298,22 @@ def test_a_failing_beside_job_fails_the_stage_after_the_thread_ended(dataset, tm
         pipeline.run(ctx)
     assert state["thread"].name.startswith("customers-beside")
     assert not state["thread"].is_alive()
+
+
+def test_beside_thread_is_opt_in(monkeypatch):
+    """Without SHOCKLAB_CUSTOMERS_BESIDE=1 the jobs run in order, whatever the cores."""
+    monkeypatch.setattr(pipeline, "spare_core", lambda: True)
+    monkeypatch.delenv("SHOCKLAB_CUSTOMERS_BESIDE", raising=False)
+    import threading
+
+    b = pipeline._Beside()
+    try:
+        assert b.submit(threading.current_thread).result() is threading.current_thread()
+    finally:
+        b.close()
+    monkeypatch.setenv("SHOCKLAB_CUSTOMERS_BESIDE", "1")
+    b = pipeline._Beside()
+    try:
+        assert b.submit(threading.current_thread).result() is not threading.current_thread()
+    finally:
+        b.close()
