@@ -277,3 +277,14 @@ def test_valid_orders_equals_the_plain_filter_and_sort(variant):
     assert got.attrs == want.attrs
     assert "only_cancelled" not in got["channel"].cat.categories
     assert variant == "digit ids" or "C007" not in got["customer_id"].cat.categories
+
+
+@pytest.mark.parametrize("n", [7, 5000])
+def test_rfm_codes_equal_the_text_concatenation(n):
+    """The looked-up codes are the values and dtype of r.astype(str) + f + m."""
+    g = np.random.default_rng(n)
+    r, f, m = (pd.Series(g.integers(1, 6, n).astype(np.int8), index=np.arange(n) * 3)
+               for _ in range(3))
+    got, want = rfm.rfm_codes(r, f, m), r.astype(str) + f.astype(str) + m.astype(str)
+    pd.testing.assert_series_equal(got, want, check_names=False)
+    assert type(got.array) is type(want.array)
