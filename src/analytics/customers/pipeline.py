@@ -15,7 +15,7 @@ beside the other models from the moment the orders are prepared (``_Beside``). T
 valid orders (the monitor writes only its own state), and their results enter the summary and the
 tables where they always did, so every output is the same either way. Off by default: on the
 shared 2-core machine it was measured on (load 4-7) it cost CPU (GIL hand-offs, +0.1-0.2 s) and
-~110 MB of peak memory (two models' temporaries at once) and gave no wall-time gain; it is left
+60-110 MB of peak memory (two models' temporaries at once) and gave no wall-time gain; it is left
 to be measured on a quiet machine (``bench/bench_profile.py --sequential`` runs both). run.json:
 ``customers.clv`` / ``customers.monitor`` are their own durations (overlapping the rest when on
 the thread), ``customers.clv_wait`` / ``customers.monitor_wait`` how long the stage waited for
