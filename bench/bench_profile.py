@@ -17,9 +17,12 @@ On a shared machine compare the ratios, not the seconds.
   CLI logs;
 - with --analysis: run_analysis.py on one data directory (--data, or --scenario generated once),
   this tree, --other and every --reference back to back (--analysis-repeat rounds; --sequential
-  adds this tree with SHOCKLAB_PARALLEL=0): wall, CPU, the main process's peak RSS and the
+  adds this tree with SHOCKLAB_PARALLEL=0, without and with the customers stage's opt-in
+  spare-core thread, SHOCKLAB_CUSTOMERS_BESIDE=1): wall, CPU, the main process's peak RSS and the
   peak of the process tree's summed RSS and PSS (the stage scheduler forks a worker: PSS counts
   the pages they share once), then run.json's stage timings side by side.
+Everything written (generated data, run directories) goes under one temporary directory that is
+removed when the script ends, also on an error, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import argparse
 import json
 import os
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,6 +41,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# every directory this script writes (generated data, run directories) lives under one scratch
+# directory, removed when the script ends however it ends (error, Ctrl-C, SIGTERM): a run
+# directory of the default analysis is ~190 MB
+SCRATCH: Path | None = None
+
+
+def scratch(prefix: str) -> Path:
+    """A new directory under the script's scratch directory (``main`` creates and removes it)."""
+    assert SCRATCH is not None, "scratch() outside main()"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=SCRATCH))
 # The child reports its own peak RSS (VmHWM) from an atexit handler: the CLIs end with
 # shocklab.cli.exit_process, which runs the atexit handlers and then skips the teardown.
 PROBE = (
@@ -98,7 +113,7 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
     t0 = time.perf_counter()
     p = subprocess.Popen([sys.executable, str(tree / script), *args], cwd=tree,
                          env={**_env(tree), **(env or {})}, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
     peak = {"rss": 0.0, "pss": 0.0, "hwm": 0.0, "pss_at": 0.0, "pss_procs": 0}
     phases: dict[tuple[int, ...], float] = {}  # tree PSS peak while each set of children lived
     began: dict[tuple[int, ...], float] = {}  # when each set of children was first seen
@@ -128,8 +143,13 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
-    err = p.stderr.read() if p.stderr else ""
-    _, status, ru = os.wait4(p.pid, 0)
+    try:
+        err = p.stderr.read() if p.stderr else ""
+        _, status, ru = os.wait4(p.pid, 0)
+    except BaseException:  # Ctrl-C / SIGTERM: no child left writing into the scratch directory
+        stop.set()
+        _end_group(p)
+        raise
     p.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     stop.set()
@@ -140,6 +160,21 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
             "rss": peak["rss"], "pss": peak["pss"], "pss_at": peak["pss_at"],
             "pss_procs": peak["pss_procs"], "pss_phases": [round(v) for v in phases.values()],
             "phase_starts": [round(v, 1) for v in began.values()]}
+
+
+def _end_group(p: subprocess.Popen[str]) -> None:
+    """Stop ``p`` and the processes it forked (its own session: Ctrl-C reaches only this script,
+    which ends them here): SIGTERM (the CLIs clean up their staging), SIGKILL after 5 s."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, None)):
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            p.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def timed(tree: Path, script: str, *args: str) -> tuple[float, float, str]:
@@ -162,8 +197,11 @@ def paired(trees: list[Path], repeat: int, script: str, *args: str, out_arg: boo
     last: dict[Path, str] = {}
     for i in range(repeat):
         for tree in (trees if i % 2 == 0 else trees[::-1]):   # alternate who goes first
-            extra = ["--out", tempfile.mkdtemp(prefix="bench-profile-") + "/d"] if out_arg else []
+            tmp = scratch("gen-") if out_arg else None
+            extra = ["--out", str(tmp / "d")] if tmp is not None else []
             w, pk, out = timed(tree, script, *args, *extra)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             walls[tree].append(w)
             peaks[tree].append(pk)
             last[tree] = out
@@ -212,6 +250,23 @@ def stage_table(runs: dict[Path, Path], this: Path, other: Path | None) -> None:
 
 
 def main() -> int:
+    """Parse the flags and run in a scratch directory that is removed at the end (also on an
+    error, Ctrl-C or SIGTERM)."""
+    global SCRATCH
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)  # SIGTERM unwinds like Ctrl-C: finally runs
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        SCRATCH = Path(tmp)
+        try:
+            return _main()
+        finally:
+            SCRATCH = None
+
+
+def _main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--other", type=Path, default=None, help="another checkout to compare with (e.g. HEAD's)"
@@ -275,7 +330,7 @@ def main() -> int:
     if args.analysis:
         data = args.data
         if data is None:
-            data = tempfile.mkdtemp(prefix="bench-profile-data-") + "/d"
+            data = str(scratch("data-") / "d")
             subprocess.run(
                 [sys.executable, str(ROOT / "generate_data.py"), "--config",
                  str(ROOT / args.scenario), "--out", data, "--quiet"],
@@ -295,6 +350,9 @@ def analysis(data: Path, this: Path, other: Path | None, refs: list[Path], repea
     variants: list[tuple[str, Path, dict[str, str]]] = [("this", this, {})]
     if sequential:
         variants.append(("this, sequential", this, {"SHOCKLAB_PARALLEL": "0"}))
+        # the customers stage with its opt-in spare-core thread (CLV and the monitor beside)
+        variants.append(("this, seq, beside", this,
+                         {"SHOCKLAB_PARALLEL": "0", "SHOCKLAB_CUSTOMERS_BESIDE": "1"}))
     if other is not None:
         variants.append(("other", other, {}))
     variants += [(f"ref {r.name}", r.resolve(), {}) for r in refs]
@@ -305,11 +363,13 @@ def analysis(data: Path, this: Path, other: Path | None, refs: list[Path], repea
     for i in range(repeat):
         k = i % len(variants)
         for label, tree, env in variants[k:] + variants[:k]:
-            out = Path(tempfile.mkdtemp(prefix="bench-profile-run-")) / "r"
+            out = scratch("run-") / "r"
             r = timed_tree(tree, "run_analysis.py", "--data", str(data), "--out", str(out),
                            "--quiet", env=env)
             r["load"] = os.getloadavg()[0]
             res[label].append(r)
+            if label in runs:  # only each variant's last run is read (its run.json), at the end
+                shutil.rmtree(runs[label].parent, ignore_errors=True)
             runs[label] = out
             print(f"    round {i + 1} {label:<18} {r['wall']:7.2f} s wall {r['cpu']:7.2f} s CPU "
                   f"(load {r['load']:.1f}); tree PSS peak {r['pss']:,.0f} MB at "

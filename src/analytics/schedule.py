@@ -66,6 +66,23 @@ RunOne = Callable[[RunContext, str, Stage], None]
 BRANCH = ("customers", "customer_scoring")
 
 
+_IN_WORKER = False  # set in a forked worker (``_Worker._child``)
+
+
+def spare_core() -> bool:
+    """May a stage run a thread of its own beside its main work? Only with two usable cores and
+    outside a forked worker (there the parent's stages use the other core): in order
+    (``SHOCKLAB_PARALLEL=0``), or in the parent."""
+    return not _IN_WORKER and _usable_cores() >= 2
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def parallel_enabled() -> bool:
     """SHOCKLAB_PARALLEL: 0/off → never; 1/on → always (where fork exists); unset/auto → with at
     least two usable cores."""
@@ -74,11 +91,7 @@ def parallel_enabled() -> bool:
         return False
     if v in ("1", "true", "yes", "on"):
         return True
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return cores >= 2
+    return _usable_cores() >= 2
 
 
 def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: RunOne) -> RunContext:
@@ -217,18 +230,22 @@ def _drain(ctx: RunContext, jobs: list[tuple[str, Stage]], claims: _Claims, run_
 
 
 def preload(stages: Sequence[tuple[str, Stage]]) -> None:
-    """What ``run_stages`` imports before its fork (``_preload``), imported now when it will
-    fork: a caller that waits for something else (``run_analysis.py`` reading the data directory
-    on a thread) overlaps the imports with that wait. Nothing when the stages will run in order
-    (each stage then imports what it needs inside its own timing)."""
+    """What ``run_stages`` imports before its fork (``_preload``: the customer models,
+    matplotlib), imported now: a caller that waits for something else (``run_analysis.py``
+    reading the data directory on a thread) overlaps the imports with that wait. In order
+    (``SHOCKLAB_PARALLEL=0``) too: the stages then find them imported, so their timings hold
+    no import, in either mode (the imports overlap the read; run.json's ``load`` is the read's own
+    time on its thread)."""
     names = [n for n, _ in stages]
-    if any(n in BRANCH for n in names) and parallel_enabled():
+    if any(n in BRANCH for n in names):
         _preload(names)
 
 
 def _preload(names: list[str]) -> None:
     """Import, before the fork, the modules both processes would otherwise import each for itself
-    (matplotlib for the plots, the customer models): once, in pages the worker shares."""
+    (matplotlib for the plots, the customer models): once, in pages the worker shares; and let
+    matplotlib build what it builds on a first figure (fonts, the mathtext parser:
+    ``customers.plots.warm_up``, ~0.2 s once), which both processes would otherwise pay."""
     import importlib
 
     wanted = {"customers": "analytics.customers.pipeline", "report": "analytics.report"}
@@ -238,6 +255,12 @@ def _preload(names: list[str]) -> None:
                 importlib.import_module(module)
             except ImportError:  # the stage itself will report it
                 pass
+    if "customers" in names or "report" in names:  # matplotlib's first-figure set-up, too
+        try:
+            from .customers.plots import warm_up
+        except ImportError:
+            return
+        warm_up()
 
 
 def _early_report(
@@ -366,6 +389,8 @@ class _Worker:
     def _child(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                scoring: bool) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us if needed
+        global _IN_WORKER
+        _IN_WORKER = True  # the other core runs the parent's stages: no spare core here
         result: dict[str, Any]
         try:
             from threadpoolctl import threadpool_limits
@@ -445,4 +470,4 @@ class _Worker:
             pass
 
 
-__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "run_stages"]
+__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "run_stages", "spare_core"]

@@ -40,6 +40,8 @@ class StoreClock:
         # quadrature maps ~50 k nodes an evaluation, an index lookup instead of a binary search
         self.step = self.A[-1] / INVERSE_GRID
         self.inverse = np.interp(np.arange(INVERSE_GRID + 1) * self.step, self.A, self.pos)
+        with np.errstate(divide="ignore"):
+            self.log_g = np.log(self.g)  # the quadrature reads log g at its nodes
 
     def _at(self, y: np.ndarray) -> np.ndarray:
         return np.interp(y, self.pos, self.A)
@@ -81,16 +83,34 @@ class ClockRows:
     waves: WaveRows | None = None
     segments: ClockRows | None = None
 
-    def days_and_rate(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(days after the first purchase, activity per day there) where activity v (rows x
-        nodes) has accumulated since the first purchase."""
+    def days_and_rate(self, v: np.ndarray, log_rate: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """(days after the first purchase, activity per day there — its log with ``log_rate``)
+        where activity v (rows x nodes) has accumulated since the first purchase.
+
+        The likelihood's quadrature calls this once per evaluation on every node of every row:
+        the arithmetic runs in place on one buffer (the same operations on the same values as
+        ``clip``, ``lo + (u - i) * (hi - lo)``: the same floats, a third of the memory traffic)."""
         c = self.clock
-        u = np.clip((self.base[:, None] + v) / c.step, 0.0, INVERSE_GRID)
-        i = np.minimum(u.astype(np.int64), INVERSE_GRID - 1)
-        lo = c.inverse[i]
-        y = lo + (u - i) * (c.inverse[i + 1] - lo)
-        idx = np.clip(y.astype(np.int64), 0, c.n - 1)
-        return y - self.t0[:, None], c.g[idx]
+        u = self.base[:, None] + v
+        u /= c.step
+        np.maximum(u, 0.0, out=u)              # np.clip(u, 0, INVERSE_GRID)
+        np.minimum(u, INVERSE_GRID, out=u)
+        i = u.astype(np.int64)
+        np.minimum(i, INVERSE_GRID - 1, out=i)
+        lo = c.inverse.take(i)
+        i += 1
+        hi = c.inverse.take(i)
+        i -= 1
+        hi -= lo
+        u -= i
+        u *= hi
+        u += lo                                # y: the position (days since the data start)
+        idx = u.astype(np.int64)
+        np.maximum(idx, 0, out=idx)
+        np.minimum(idx, c.n - 1, out=idx)
+        u -= self.t0[:, None]
+        return u, (c.log_g if log_rate else c.g).take(idx)
 
 
 @dataclass

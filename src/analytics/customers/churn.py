@@ -26,6 +26,7 @@ and the forest has ``rf_trees`` trees; every customer is still scored.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ from sklearn.preprocessing import StandardScaler
 
 from shocklab.seeding import derive_int_seed
 
+from ..schedule import spare_core
 from . import rfm
 from .config import ChurnConfig
 
@@ -137,6 +139,28 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray) -> None:
     model.fit(x, y)
     if isinstance(model, RandomForestClassifier):
         model.set_params(n_jobs=1)
+
+
+def _positive_proba(model: Any, x: np.ndarray) -> np.ndarray:
+    """``model.predict_proba(x)[:, 1]``. For the forest with a spare core
+    (``schedule.spare_core``: in order, two usable cores) the trees' leaves are found on two
+    threads (sklearn's ``apply`` runs without the GIL) and their class-1 fractions summed here in
+    tree order, then divided by the number of trees: the same additions in the same order as
+    ``predict_proba`` with one job, so the same floats (half the wall time of its ~0.25 s)."""
+    if not (isinstance(model, RandomForestClassifier) and list(model.classes_) == [0, 1]
+            and model.n_outputs_ == 1 and spare_core()):
+        return model.predict_proba(x)[:, 1]
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    trees = model.estimators_
+    out = np.zeros(len(x32))
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="churn-forest") as pool:
+        for start in range(0, len(trees), 4):  # a few trees' leaves in memory at a time
+            batch = trees[start:start + 4]
+            leaves = list(pool.map(lambda t: t.tree_.apply(x32), batch))
+            for tree, leaf in zip(batch, leaves, strict=True):
+                out += tree.tree_.value[:, 0, 1].take(leaf)
+    out /= len(trees)
+    return out
 
 
 def _x(f: pd.DataFrame) -> np.ndarray:
@@ -234,7 +258,7 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
     for name, model in _models(cfg, seed).items():
         _fit(model, x_train[sub], y_train[sub])
         fitted[name] = model
-        p = model.predict_proba(x_eval)[:, 1]
+        p = _positive_proba(model, x_eval)
         eval_p[name] = p
         fpr, tpr, _ = roc_curve(y_eval, p)
         m = _metrics(y_eval, p, cfg.threshold, roc=(fpr, tpr))
@@ -265,7 +289,7 @@ def run_churn(orders: pd.DataFrame, end: pd.Timestamp, cfg: ChurnConfig, seed: i
 
     f_now = features_at(orders, pd.Timestamp(end) + pd.Timedelta(days=1))
     risk = pd.Series(
-        cal(fitted[best].predict_proba(_x(f_now))[:, 1]), index=f_now.index, name="churn_risk"
+        cal(_positive_proba(fitted[best], _x(f_now))), index=f_now.index, name="churn_risk"
     )
     summary["mean_risk"] = float(risk.mean())
     return ChurnResult(status="ok", summary=summary, risk=risk, roc=roc,

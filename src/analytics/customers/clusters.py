@@ -49,10 +49,28 @@ def _silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
     metric="precomputed")``): the per-cluster distance sums of every point come from one matrix
     product instead of sklearn's chunked bincounts (~5x faster on the 3 000-row sample; equal to
     ~1e-12, far below the 4 decimals the choice of k reads)."""
-    k = int(labels.max()) + 1
-    onehot = np.zeros((len(labels), k))
+    return _silhouettes(dist, [labels])[0]
+
+
+def _onehot(labels: np.ndarray) -> np.ndarray:
+    onehot = np.zeros((len(labels), int(labels.max()) + 1))
     onehot[np.arange(len(labels)), labels] = 1.0
-    sums = dist @ onehot                                   # (n, k) distance to each cluster
+    return onehot
+
+
+def _silhouettes(dist: np.ndarray, labellings: list[np.ndarray]) -> list[float]:
+    """``_silhouette`` of each labelling, the distance sums of all of them from one matrix
+    product: the 72 MB distance matrix of the sample is read once instead of once per k (the
+    same floats: each column of the product is summed the same way; ~3x faster)."""
+    onehots = [_onehot(lab) for lab in labellings]
+    all_sums = dist @ np.concatenate(onehots, axis=1)
+    bounds = np.cumsum([0] + [o.shape[1] for o in onehots])
+    return [_silhouette_from(all_sums[:, bounds[i]:bounds[i + 1]], onehots[i], lab)
+            for i, lab in enumerate(labellings)]
+
+
+def _silhouette_from(sums: np.ndarray, onehot: np.ndarray, labels: np.ndarray) -> float:
+    """The mean silhouette from ``sums`` = (distance of each point to each cluster, summed)."""
     sizes = onehot.sum(axis=0)
     own = sizes[labels]
     a = sums[np.arange(len(labels)), labels] / np.maximum(own - 1, 1)
@@ -120,11 +138,14 @@ def _fit_clusters(rfm: pd.DataFrame, cfg: ClustersConfig, random_state: int) -> 
         xs = x[np.sort(sample)]
         xs_distinct = _n_distinct_rows(xs.round(9))
         dist = pairwise_distances(xs)   # once for every k (silhouette_score would redo it per k)
-        for k in candidates:
-            if k >= xs_distinct:
-                continue
-            lab = KMeans(n_clusters=k, n_init=cfg.n_init, random_state=random_state).fit_predict(xs)
-            sil[k] = round(_silhouette(dist, lab), 4)
+        fitted = [k for k in candidates if k < xs_distinct]
+        labellings = [
+            KMeans(n_clusters=k, n_init=cfg.n_init, random_state=random_state).fit_predict(xs)
+            for k in fitted
+        ]
+        if fitted:
+            sil = {k: round(v, 4) for k, v in zip(fitted, _silhouettes(dist, labellings),
+                                                   strict=True)}
         k = max(sil, key=lambda kk: (sil[kk], -kk)) if sil else candidates[0]
     else:
         k = candidates[0]

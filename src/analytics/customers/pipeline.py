@@ -7,12 +7,28 @@ The monitor's live state (``customers/monitor.sqlite``, ``alerts.jsonl``) is ope
 No truth is read here: the fitted models' predictions stay on ``ctx.customer_models`` for the
 evaluation stage ``customer_scoring`` (churn and CLV truth scores, churn-wave alert delays); the
 monitor plot shades the churn waves of ``ctx.event_windows``.
+
+Opt-in (``SHOCKLAB_CUSTOMERS_BESIDE=1``), with a spare core (``schedule.spare_core``: two usable
+cores, outside the forked worker, where the detection chain has the other core; so in order,
+``SHOCKLAB_PARALLEL=0``): CLV and then the monitor (replay or ``--as-of`` day) run on one thread
+beside the other models from the moment the orders are prepared (``_Beside``). They read only the
+valid orders (the monitor writes only its own state), and their results enter the summary and the
+tables where they always did, so every output is the same either way. Off by default: on the
+shared 2-core machine it was measured on (load 4-7) it cost CPU (GIL hand-offs, +0.1-0.2 s) and
+60-110 MB of peak memory (two models' temporaries at once) and gave no wall-time gain; it is left
+to be measured on a quiet machine (``bench/bench_profile.py --sequential`` runs both). run.json:
+``customers.clv`` / ``customers.monitor`` are their own durations (overlapping the rest when on
+the thread), ``customers.clv_wait`` / ``customers.monitor_wait`` how long the stage waited for
+them (in order: the same).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +42,7 @@ from shocklab.seeding import derive_int_seed
 from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, default_state_dir
 from ..context import RunContext
 from ..outputs import customer_files
+from ..schedule import spare_core
 from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments
 from .config import CustomersConfig
 from .store import DeliveryStore, MonitorStore
@@ -104,6 +121,28 @@ def _run(ctx: RunContext) -> None:
     if (ctx.data.manifest or {}).get("cleaning") is not None:  # transactions: what cleaning removed
         summary["cleaning"] = ctx.data.manifest["cleaning"]
     timings: dict[str, float] = {}
+    # CLV and the monitor read only the valid orders: from here they run beside the other models
+    # (one thread, CLV first: it is needed first), their results taken where they always were
+    beside = _Beside()
+    try:
+        clv_job = beside.submit(_timed, clv.run_clv, valid, end, cfg.clv) if cfg.clv.enabled \
+            else None
+        mon_job = beside.submit(_monitor, ctx, orders, valid, end, as_of, out) \
+            if cfg.monitor.enabled else None
+        _models(ctx, cfg, seed, valid, end, out, summary, timings, clv_job, mon_job)
+    finally:
+        beside.close()
+    # timings go to run.json only: insights.json must be byte-identical across identical runs
+    ctx.timings.update({f"customers.{k}": v for k, v in timings.items()})
+    ctx.customers = json_ready(summary)
+    ctx.timings["customers"] = round(time.perf_counter() - t0, 3)
+
+
+def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFrame,
+            end: pd.Timestamp, out: Path, summary: dict[str, Any], timings: dict[str, float],
+            clv_job: _Job | None, mon_job: _Job | None) -> None:
+    """The models, the results of CLV and the monitor (``clv_job``, ``mon_job``, computed
+    beside) and the plots, in the summary's order."""
 
     def tick(name: str, t: float) -> float:
         now = time.perf_counter()
@@ -153,13 +192,14 @@ def _run(ctx: RunContext) -> None:
                               "mean_retention_month_6": _mean(matrix.get(6))}
         t = tick("cohorts", t)
 
-    if cfg.clv.enabled:
-        res = clv.run_clv(valid, end, cfg.clv)
+    if clv_job is not None:
+        res, timings["clv"] = clv_job.result()
+        timings["clv_wait"] = round(time.perf_counter() - t, 3)
         ctx.customer_tables["clv"] = res.table
         summary["clv"] = res.summary
         cols = ["value_pct"] + [c for c in ("clv", "p_alive", "clv_source") if c in res.table]
         table = _attach(table, res.table[cols])
-        t = tick("clv", t)
+        t = time.perf_counter()
         # scored against truth by the evaluation stage customer_scoring
         # (src/evaluation/customer_scores.py)
         ctx.customer_models["clv"] = {"table": res.table, "end": end, "config": cfg.clv}
@@ -174,66 +214,14 @@ def _run(ctx: RunContext) -> None:
     ctx.customer_tables["segments"] = table
 
     mon: monitor.MonitorResult | None = None
-    if cfg.monitor.enabled:
-        state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
-            DAILY_STATE if as_of is not None else out / "monitor.sqlite"
-        persistent = bool(cfg.monitor.state_path) or as_of is not None
-        # a run directory's own monitor file is this run's record: no fsync per transaction
-        with MonitorStore(state, durable=persistent) as store:
-            disp = _dispatcher(cfg, out, store, persistent=persistent)
-            ns = namespace_of(ctx)
-            if as_of is not None:
-                mon = monitor.daily(valid, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
-                mode = "daily"
-            elif cfg.monitor.replay:
-                mon = monitor.replay(
-                    valid,
-                    cfg.monitor,
-                    cfg.rfm,
-                    store,
-                    disp,
-                    ns,
-                    start=pd.Timestamp(pd.to_datetime(orders["order_date"]).min()),
-                    end=end,
-                )
-                mode = "replay"
-            if mon is not None:
-                ctx.customer_tables["monitor_series"] = mon.series
-                pending = disp.outbox.pending() if disp.outbox is not None else []
-                summary["monitor"] = {
-                    "mode": mode,
-                    "namespace": ns,
-                    "state": _shown(state, Path(ctx.out_dir)),
-                    "segments": list(cfg.monitor.segments),
-                    "flagged_days": len(mon.decisions),
-                    "alerts": [
-                        {
-                            k: a[k]
-                            for k in (
-                                "alert_id",
-                                "date",
-                                "segment",
-                                "severity",
-                                "incident_id",
-                                "growth",
-                                "escalated",
-                            )
-                        }
-                        for a in mon.alerts
-                    ],
-                    "decisions": {
-                        d: sum(1 for x in mon.decisions if x["decision"] == d)
-                        for d in ("sent", "already_sent", "cooldown", "ongoing")
-                    },
-                    "undelivered": len(pending),
-                }
-                if (
-                    disp.skipped
-                ):  # logged, not in the outputs: they stay byte-identical across reruns
-                    log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
-            if disp.outbox is not None and disp.outbox is not store:
-                disp.outbox.close()
-        t = tick("monitor", t)
+    if mon_job is not None:  # the monitor ran beside the models since the start: its results here
+        t_wait = time.perf_counter()
+        (mon, mon_summary), timings["monitor"] = mon_job.result()
+        if mon is not None:
+            ctx.customer_tables["monitor_series"] = mon.series
+            summary["monitor"] = mon_summary
+        timings["monitor_wait"] = round(time.perf_counter() - t_wait, 3)
+        t = time.perf_counter()
 
     if cfg.plots:
         try:
@@ -247,10 +235,115 @@ def _run(ctx: RunContext) -> None:
 
     # what customers/ will hold once analytics.outputs has written it (alerts.jsonl is live)
     summary["files"] = customer_files(ctx.customer_tables, "churn" in summary, out)
-    # timings go to run.json only: insights.json must be byte-identical across identical runs
-    ctx.timings.update({f"customers.{k}": v for k, v in timings.items()})
-    ctx.customers = json_ready(summary)
-    ctx.timings["customers"] = round(time.perf_counter() - t0, 3)
+
+
+def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd.Timestamp,
+             as_of: pd.Timestamp | None, out: Path
+             ) -> tuple[tuple[monitor.MonitorResult | None, dict[str, Any] | None], float]:
+    """The monitor (replay, or one day with ``--as-of``): ((its result, its summary for
+    insights.json), its seconds). Reads only the valid orders and the config; writes only its
+    own state (``customers/monitor.sqlite``, ``alerts.jsonl``, the outbox), so it runs beside the
+    models (``_Beside``); its SQLite connections are opened and closed in the thread that uses
+    them."""
+    t0 = time.perf_counter()
+    cfg = ctx.config.customers
+    mon: monitor.MonitorResult | None = None
+    mon_summary: dict[str, Any] | None = None
+    state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
+        DAILY_STATE if as_of is not None else out / "monitor.sqlite"
+    persistent = bool(cfg.monitor.state_path) or as_of is not None
+    # a run directory's own monitor file is this run's record: no fsync per transaction
+    with MonitorStore(state, durable=persistent) as store:
+        disp = _dispatcher(cfg, out, store, persistent=persistent)
+        ns = namespace_of(ctx)
+        if as_of is not None:
+            mon = monitor.daily(valid, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
+            mode = "daily"
+        elif cfg.monitor.replay:
+            mon = monitor.replay(
+                valid,
+                cfg.monitor,
+                cfg.rfm,
+                store,
+                disp,
+                ns,
+                start=pd.Timestamp(pd.to_datetime(orders["order_date"]).min()),
+                end=end,
+            )
+            mode = "replay"
+        if mon is not None:
+            pending = disp.outbox.pending() if disp.outbox is not None else []
+            mon_summary = {
+                "mode": mode,
+                "namespace": ns,
+                "state": _shown(state, Path(ctx.out_dir)),
+                "segments": list(cfg.monitor.segments),
+                "flagged_days": len(mon.decisions),
+                "alerts": [
+                    {
+                        k: a[k]
+                        for k in (
+                            "alert_id",
+                            "date",
+                            "segment",
+                            "severity",
+                            "incident_id",
+                            "growth",
+                            "escalated",
+                        )
+                    }
+                    for a in mon.alerts
+                ],
+                "decisions": {
+                    d: sum(1 for x in mon.decisions if x["decision"] == d)
+                    for d in ("sent", "already_sent", "cooldown", "ongoing")
+                },
+                "undelivered": len(pending),
+            }
+            if disp.skipped:  # logged, not in the outputs: they stay byte-identical across reruns
+                log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
+        if disp.outbox is not None and disp.outbox is not store:
+            disp.outbox.close()
+    return (mon, mon_summary), round(time.perf_counter() - t0, 3)
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """(``fn(*args)``, its seconds)."""
+    t0 = time.perf_counter()
+    return fn(*args), round(time.perf_counter() - t0, 3)
+
+
+class _Job:
+    """One function given to ``_Beside``: ``result()`` returns its value or raises its
+    exception (run here and now when there is no thread)."""
+
+    def __init__(self, future: Future[Any] | None, fn: Callable[..., Any], args: tuple) -> None:
+        self._future, self._fn, self._args = future, fn, args
+
+    def result(self) -> Any:
+        return self._fn(*self._args) if self._future is None else self._future.result()
+
+
+class _Beside:
+    """One thread for the models that read only the valid orders (CLV, the monitor), when it is
+    asked for (``SHOCKLAB_CUSTOMERS_BESIDE=1``) and a core is spare (``schedule.spare_core``);
+    jobs run in submission order. Their work is numpy (and scipy's optimizer over numpy) on
+    arrays of their own, which releases the GIL, so it can overlap the other models. Otherwise
+    (the default) each job runs where its result is asked for, as in order. ``close`` waits for
+    the thread: a failing stage must not leave the monitor writing into the run directory."""
+
+    def __init__(self) -> None:
+        on = os.environ.get("SHOCKLAB_CUSTOMERS_BESIDE", "0") == "1" and spare_core()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="customers-beside") \
+            if on else None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> _Job:
+        return _Job(None if self._pool is None else self._pool.submit(fn, *args), fn, args)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _attach(table: pd.DataFrame, per_customer: pd.DataFrame) -> pd.DataFrame:

@@ -40,6 +40,33 @@ def _png(fig: Any, plot: str | None = None) -> bytes:
     return buf.getvalue()
 
 
+_WARM = False
+
+
+def warm_up() -> None:
+    """Build what matplotlib builds on its first figure, once per process: the fonts (text
+    layout), the mathtext parser (log-scale tick labels: its grammar alone is ~0.1 s), PIL's
+    PNG plugin. The stage scheduler calls this with its imports, before its fork, while the data
+    directory is still being read (``analytics.schedule.preload``): both processes then draw
+    warm, and no stage pays it. Never raises (the plots report their own errors)."""
+    global _WARM
+    if _WARM:
+        return
+    _WARM = True
+    try:
+        fig = Figure(figsize=(1.5, 1.5))
+        ax, bx = fig.subplots(1, 2)
+        ax.scatter([1, 2], [1, 10], s=[6, 12], alpha=0.5, label="a")
+        ax.set_yscale("log")
+        ax.set_title("t")
+        ax.legend(fontsize=7)
+        bx.barh(["a", "b"], [1, 2])
+        TightLayoutEngine().execute(fig)
+        fig.savefig(io.BytesIO(), format="png", dpi=30, metadata={"Software": None})
+    except Exception:  # noqa: BLE001 — a warm-up only
+        pass
+
+
 def segment_sizes(counts: dict[str, int]) -> bytes:
     fig = Figure(figsize=(8, 4))
     ax = fig.subplots()

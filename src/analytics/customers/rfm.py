@@ -6,6 +6,9 @@ distinct orders, monetary sums ``net_revenue``; cancelled orders count for neith
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -52,40 +55,107 @@ def valid_orders(orders: pd.DataFrame) -> pd.DataFrame:
         raise InputError(
             f"orders: missing column(s) {', '.join(missing)} needed for customer models"
         )
-    keep = valid_mask(orders)
+    keep = valid_mask(orders).to_numpy(dtype=bool)
+    rows = np.flatnonzero(keep)
     extra = [c for c in OPTIONAL_COLUMNS if c in orders.columns]
-    out = orders.loc[keep, list(ORDER_COLUMNS) + extra].copy()
-    out.attrs = {}
-    out["order_date"] = pd.to_datetime(out["order_date"]).dt.normalize().astype("datetime64[ns]")
-    out["net_revenue"] = (
-        pd.to_numeric(out["net_revenue"], errors="coerce").fillna(0.0).astype(float)
-    )
-    codes, uniques = factorize_sorted(out["customer_id"])  # pd.factorize(..., sort=True)
-    day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    codes, uniques = _customer_codes(orders["customer_id"], rows)
+    order_date = _normalized_dates(orders["order_date"], rows)
+    day = order_date.astype("datetime64[D]").astype(np.int64)
     # sort by (day, customer) keeping the input order within ties: one stable int64 argsort
     idx = np.argsort((day - day.min(initial=0)) * (len(uniques) + 1) + codes, kind="stable")
-    for c in extra:  # categorical before the reordering take: codes move, not strings
-        if not isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].astype("category")
-    # the string ids are not reordered: they come back below as categorical (codes = ``cust``)
-    out = out.drop(columns="customer_id").iloc[idx].reset_index(drop=True)
-    out["day"] = day[idx]
-    out["cust"] = codes[idx].astype(np.int64)
-    # categorical ids (codes = ``cust``): per-customer tables take their ids from the categories
-    # instead of converting half a million strings each time
-    out.insert(1, "customer_id",
-               pd.Categorical.from_codes(out["cust"].to_numpy(), categories=uniques))
+    sel = rows[idx]  # the input rows in output order: every column is taken once, from the input
+    net = orders["net_revenue"]
+    if net.dtype == np.float64:
+        revenue = net.to_numpy()[sel]
+        revenue[np.isnan(revenue)] = 0.0
+    else:
+        revenue = pd.to_numeric(net.iloc[sel], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    cust = codes[idx].astype(np.int64)
+    out = pd.DataFrame({
+        "order_id": orders["order_id"].iloc[sel].reset_index(drop=True),
+        # categorical ids (codes = ``cust``): per-customer tables take their ids from the
+        # categories instead of converting half a million strings each time
+        "customer_id": pd.Categorical.from_codes(cust, categories=uniques),
+        "order_date": order_date[idx],
+        "net_revenue": revenue,
+        # categorical: the codes are taken, not the strings
+        **{c: _categorical_rows(orders[c], sel) for c in extra},
+        "day": day[idx],
+        "cust": cust,
+    })
     out.attrs[VALID_MARK] = True
     return out
 
 
+def _customer_codes(ids: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, Any]:
+    """``pd.factorize(ids.iloc[rows], sort=True)``, factorizing the whole column (no copy of
+    the kept ids) and keeping the codes of the ids present in ``rows``."""
+    if len(rows) == len(ids) or ids.isna().any():
+        return factorize_sorted(ids if len(rows) == len(ids) else ids.iloc[rows])
+    codes, uniques = factorize_sorted(ids)
+    codes = codes[rows]
+    present = np.bincount(codes, minlength=len(uniques)) > 0
+    if present.all():
+        return codes, uniques
+    return (np.cumsum(present) - 1)[codes], uniques[present]
+
+
+def _normalized_dates(col: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``pd.to_datetime(col.iloc[rows]).dt.normalize()`` as datetime64[ns] values: straight
+    from the numpy values for a tz-naive datetime64[ns] column without NaT."""
+    if col.dtype == "datetime64[ns]":
+        v = col.to_numpy()[rows]
+        if not np.isnat(v).any():
+            return v.astype("datetime64[D]").astype("datetime64[ns]")
+    return (pd.to_datetime(col.iloc[rows]).dt.normalize().astype("datetime64[ns]")
+            .to_numpy())
+
+
+def _categorical_rows(col: pd.Series, sel: np.ndarray) -> pd.Categorical:
+    """``col.iloc[sel].astype("category")``: the whole column's categories, then only the
+    codes are taken and the categories no row uses dropped (the same sorted categories)."""
+    cat = col.array if isinstance(col.dtype, pd.CategoricalDtype) else \
+        col.astype("category").array
+    codes = cat.codes[sel]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return pd.Categorical.from_codes(codes, dtype=cat.dtype)
+    used = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
+    if not used.all():
+        codes = np.where(codes >= 0, (np.cumsum(used) - 1)[np.maximum(codes, 0)], -1)
+    return pd.Categorical.from_codes(codes, categories=cat.categories[used])
+
+
 def _consistent(v: pd.DataFrame) -> bool:
-    """Still valid_orders' output after edits? (sorted by day, ``day`` matching order_date)"""
+    """Still valid_orders' output after edits? (sorted by day, ``day`` matching order_date)
+
+    The models of one stage ask this ~14 times of the same frame: a frame found consistent is
+    remembered with the buffers of its checked columns, and is not scanned again while it is the
+    same object over the same buffers (an edit that replaces a column is scanned again)."""
     d = v["day"].to_numpy()
     od = v["order_date"]
-    return (od.dtype == "datetime64[ns]" and bool(np.all(np.diff(d) >= 0))
-            and np.array_equal(od.to_numpy().astype("datetime64[D]").astype(np.int64), d)
-            and bool(v["customer_id"].notna().all()))
+    key = _buffers(v, d)
+    seen = _CHECKED.get(id(v))
+    if key is not None and seen is not None and seen[0]() is v and seen[1] == key:
+        return True
+    ok = (od.dtype == "datetime64[ns]" and bool(np.all(np.diff(d) >= 0))
+          and np.array_equal(od.to_numpy().astype("datetime64[D]").astype(np.int64), d)
+          and bool(v["customer_id"].notna().all()))
+    if ok and key is not None:
+        _CHECKED.clear()  # one frame at a time: the stage's
+        _CHECKED[id(v)] = (weakref.ref(v), key)
+    return ok
+
+
+_CHECKED: dict[int, tuple[weakref.ref, tuple]] = {}
+
+
+def _buffers(v: pd.DataFrame, d: np.ndarray) -> tuple | None:
+    """(address, length, strides) of the day, order_date and customer code arrays of ``v``."""
+    try:
+        arrays = (d, v["order_date"].to_numpy(), v["customer_id"].array.codes)
+    except AttributeError:  # customer_id not categorical
+        return None
+    return tuple((a.__array_interface__["data"][0], len(a), a.strides) for a in arrays)
 
 
 def distinct(a: np.ndarray) -> np.ndarray:
@@ -261,6 +331,28 @@ def overdue_at(v: pd.DataFrame, cfg: RfmConfig | None, first: np.ndarray, last: 
     return overdue_ratio(rec, span, frequency, oc.gap_prior_strength if oc is not None else 0.0)
 
 
+def rfm_codes(r: pd.Series, f: pd.Series, m: pd.Series) -> pd.Series:
+    """``r.astype(str) + f.astype(str) + m.astype(str)`` ("545") for scores 1..5: the 125 codes
+    written once and looked up (an Arrow dictionary decoded), not three integer-to-text casts and
+    two concatenations of every customer's; the same values and dtype (the plain way otherwise)."""
+    plain = r.astype(str) + f.astype(str) + m.astype(str) if len(r) < 1024 else None
+    if plain is not None:
+        return plain
+    want = (pd.Series(np.array([1], dtype=r.dtype)).astype(str) * 2).dtype
+    sv = [np.asarray(x) for x in (r, f, m)]
+    if not isinstance(want, pd.StringDtype) or want.storage != "pyarrow" or any(
+            x.min() < 1 or x.max() > 5 for x in sv):
+        return r.astype(str) + f.astype(str) + m.astype(str)
+    import pyarrow as pa
+
+    idx = (sv[0].astype(np.int32) - 1) * 25 + (sv[1] - 1) * 5 + (sv[2] - 1)
+    codes = pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32()), pa.array(_CODES))
+    return pd.Series(pd.array(codes.cast(pa.large_string()), dtype=want), index=r.index)
+
+
+_CODES = [f"{a}{b}{c}" for a in range(1, 6) for b in range(1, 6) for c in range(1, 6)]
+
+
 def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
                 cfg: RfmConfig | None = None) -> pd.DataFrame:
     """One row per customer with at least one valid order on or before ``as_of``.
@@ -294,8 +386,7 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
     rfm["r_score"] = int_scores_against(rec_days, int_reference(rec_days), False)
     rfm["f_score"] = int_scores_against(freq, int_reference(freq), True)
     rfm["m_score"] = quintile_scores(rfm["monetary"])
-    rfm["rfm_code"] = (rfm["r_score"].astype(str) + rfm["f_score"].astype(str)
-                       + rfm["m_score"].astype(str))
+    rfm["rfm_code"] = rfm_codes(rfm["r_score"], rfm["f_score"], rfm["m_score"])
     cols = ["customer_id", "first_order_date", "last_order_date", "recency_days", "frequency",
             "monetary", "mean_gap_days", "overdue", "r_score", "f_score", "m_score", "rfm_code"]
     return rfm[cols]

@@ -377,3 +377,20 @@ def test_p_alive_calibration_error_is_the_weighted_gap_of_the_reliability_curve(
     calibrated = churn.reliability(p, y_cal)
     assert truth_scores.calibration_error(calibrated) == pytest.approx(0, abs=1e-12)
     assert truth_scores.calibration_error([]) is None
+
+
+def test_forest_probabilities_on_threads_equal_predict_proba(monkeypatch):
+    """The forest's class-1 probabilities with the trees' leaves found on two threads and summed
+    in tree order are predict_proba's floats, bit for bit."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    g = np.random.default_rng(7)
+    x = g.random((3000, 6))
+    y = (x[:, 0] + 0.5 * g.random(3000) > 0.8).astype(int)
+    model = RandomForestClassifier(n_estimators=11, max_depth=6, random_state=3).fit(x, y)
+    x_new = g.random((5000, 6)) * 1.3
+    monkeypatch.setattr(churn, "spare_core", lambda: True)
+    got = churn._positive_proba(model, x_new)
+    assert np.array_equal(got, model.predict_proba(x_new)[:, 1])
+    monkeypatch.setattr(churn, "spare_core", lambda: False)
+    assert np.array_equal(churn._positive_proba(model, x_new), got)

@@ -118,3 +118,30 @@ def test_run_clv_takes_the_dropout_from_cohorts():
     assert fitted.summary["dropout"] is None
     pn = fitted.summary["purchase_model_params"]
     assert pn["beta"] / pn["s"] < 0.8 * d["mean_lifetime_days"]
+
+
+def test_scoring_in_two_halves_gives_the_same_table(monkeypatch):
+    """With a spare core the rows' P(alive) and rates are computed in two halves on two threads
+    (``clv.HALVES_MIN`` lowered so the small store takes that path): the same table."""
+    import analytics.schedule as schedule
+
+    acq, cust, day = _store(per_day=4)
+    start = pd.Timestamp("2024-01-01")
+    ids = np.concatenate([np.arange(len(acq)), cust])
+    orders = pd.DataFrame({"order_id": np.arange(len(ids)), "customer_id": ids.astype(str),
+                           "order_date": start + pd.to_timedelta(np.concatenate([acq, day]),
+                                                                 unit="D"),
+                           "net_revenue": 50.0})
+    end = start + pd.Timedelta(days=N_DAYS - 1)
+    monkeypatch.setattr(schedule, "spare_core", lambda: False)
+    whole = clv.run_clv(orders, end, ClvConfig())
+    monkeypatch.setattr(schedule, "spare_core", lambda: True)
+    monkeypatch.setattr(clv, "HALVES_MIN", 10)
+    calls = []
+    real = clv.pnbd_alive_and_rate
+    monkeypatch.setattr(clv, "pnbd_alive_and_rate",
+                        lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    halves = clv.run_clv(orders, end, ClvConfig())
+    assert len(calls) == 2 and min(calls) > 0   # the two halves
+    pd.testing.assert_frame_equal(whole.table, halves.table, check_exact=True)
+    assert whole.summary == halves.summary

@@ -245,3 +245,75 @@ def test_attach_equals_the_left_merge():
         want = table.merge(r.rename_axis("customer_id").reset_index(), on="customer_id",
                            how="left")
         pd.testing.assert_frame_equal(pipeline._attach(table, r), want)
+
+
+@pytest.mark.parametrize("as_of", [None, "2024-12-01"])
+def test_beside_thread_gives_the_same_outputs(dataset, tmp_path, monkeypatch, as_of):
+    """CLV and the monitor on the opt-in spare-core thread (``_Beside``) or in order: the same
+    files, plots, summary (key order included: it is insights.json) and models for customer
+    scoring."""
+    runs = {}
+    for spare in (True, False):
+        monkeypatch.setenv("SHOCKLAB_CUSTOMERS_BESIDE", "1")  # opt-in; spare_core decides
+        monkeypatch.setattr(pipeline, "spare_core", lambda spare=spare: spare)
+        out = tmp_path / str(spare)
+        ctx = RunContext(config=_cfg(monitor={"state_path": str(out / "state.sqlite")}),
+                         data=dataset, out_dir=out, as_of=as_of)
+        pipeline.run(ctx)
+        write_artefacts(ctx)
+        runs[spare] = ctx
+        assert ("customers.monitor_wait" in ctx.timings) and ("customers.clv_wait" in ctx.timings)
+    a, b = runs[True], runs[False]
+    assert json.dumps(a.customers) == json.dumps(b.customers)
+    assert a.figures.keys() == b.figures.keys() and all(
+        a.figures[k] == b.figures[k] for k in a.figures)
+    files = sorted(p.relative_to(tmp_path / "True")
+                   for p in (tmp_path / "True" / "customers").iterdir() if p.suffix != ".sqlite")
+    assert files == sorted(p.relative_to(tmp_path / "False")
+                           for p in (tmp_path / "False" / "customers").iterdir()
+                           if p.suffix != ".sqlite")
+    for f in files:
+        assert (tmp_path / "True" / f).read_bytes() == (tmp_path / "False" / f).read_bytes(), f
+    pd.testing.assert_frame_equal(a.customer_models["clv"]["table"],
+                                  b.customer_models["clv"]["table"])
+
+
+def test_a_failing_beside_job_fails_the_stage_after_the_thread_ended(dataset, tmp_path,
+                                                                     monkeypatch):
+    """An error in the monitor (on the thread) surfaces as the stage's error, and the stage has
+    waited for the thread (nothing left writing into the run directory)."""
+    monkeypatch.setenv("SHOCKLAB_CUSTOMERS_BESIDE", "1")
+    monkeypatch.setattr(pipeline, "spare_core", lambda: True)
+    state = {}
+
+    def broken(*args, **kwargs):
+        import threading
+
+        state["thread"] = threading.current_thread()
+        raise RuntimeError("monitor broke")
+
+    monkeypatch.setattr(pipeline.monitor, "replay", broken)
+    ctx = RunContext(config=_cfg(plots=False), data=dataset, out_dir=tmp_path)
+    with pytest.raises(RuntimeError, match="monitor broke"):
+        pipeline.run(ctx)
+    assert state["thread"].name.startswith("customers-beside")
+    assert not state["thread"].is_alive()
+
+
+def test_beside_thread_is_opt_in(monkeypatch):
+    """Without SHOCKLAB_CUSTOMERS_BESIDE=1 the jobs run in order, whatever the cores."""
+    monkeypatch.setattr(pipeline, "spare_core", lambda: True)
+    monkeypatch.delenv("SHOCKLAB_CUSTOMERS_BESIDE", raising=False)
+    import threading
+
+    b = pipeline._Beside()
+    try:
+        assert b.submit(threading.current_thread).result() is threading.current_thread()
+    finally:
+        b.close()
+    monkeypatch.setenv("SHOCKLAB_CUSTOMERS_BESIDE", "1")
+    b = pipeline._Beside()
+    try:
+        assert b.submit(threading.current_thread).result() is not threading.current_thread()
+    finally:
+        b.close()

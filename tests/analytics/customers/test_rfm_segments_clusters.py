@@ -224,3 +224,67 @@ def test_rfm_scores_are_quintiles_of_the_columns(store):
     assert (r["r_score"].to_numpy()
             == rfm.quintile_scores(r["recency_days"], higher_is_better=False)).all()
     assert (r["f_score"].to_numpy() == rfm.quintile_scores(r["frequency"])).all()
+
+
+def _valid_orders_reference(orders: pd.DataFrame) -> pd.DataFrame:
+    """valid_orders the plain way: filter, convert, factorize, sort, categorical columns."""
+    from analytics.customers.rfm import ORDER_COLUMNS, VALID_MARK, valid_mask
+
+    out = orders.loc[valid_mask(orders), [*ORDER_COLUMNS, "channel"]].copy()
+    out.attrs = {}
+    out["order_date"] = pd.to_datetime(out["order_date"]).dt.normalize().astype("datetime64[ns]")
+    out["net_revenue"] = pd.to_numeric(out["net_revenue"], errors="coerce").fillna(0.0)
+    codes, uniques = pd.factorize(out["customer_id"], sort=True)
+    day = out["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    idx = np.argsort((day - day.min()) * (len(uniques) + 1) + codes, kind="stable")
+    out["channel"] = out["channel"].astype("category")
+    out = out.drop(columns="customer_id").iloc[idx].reset_index(drop=True)
+    out["day"], out["cust"] = day[idx], codes[idx].astype(np.int64)
+    out.insert(1, "customer_id", pd.Categorical.from_codes(out["cust"], categories=uniques))
+    out.attrs[VALID_MARK] = True
+    return out
+
+
+@pytest.mark.parametrize("variant", ["typed", "text dates, object revenue", "digit ids"])
+def test_valid_orders_equals_the_plain_filter_and_sort(variant):
+    """Taking every column once from the input (codes of the whole column, categories no kept
+    row uses dropped) gives the frame of the plain filter-convert-sort: customers and a channel
+    seen only on cancelled orders, missing customers, statuses and revenue included."""
+    g = np.random.default_rng(3)
+    n = 2000
+    df = pd.DataFrame({
+        "order_id": [f"O{i}" for i in range(n)],
+        "customer_id": pd.array(g.choice([f"C{i:03d}" for i in range(300)] + [None], n),
+                                dtype="string"),
+        "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(g.integers(0, 200, n), "D")
+        + pd.to_timedelta(g.integers(0, 86400, n), "s"),
+        "net_revenue": np.where(g.random(n) < 0.05, np.nan, g.random(n) * 100),
+        "status": g.choice(["completed", "Cancelled", "returned", None], n),
+        "channel": g.choice(["web", "app", None, "only_cancelled"], n),
+    })
+    df.loc[df["channel"] == "only_cancelled", "status"] = "cancelled"
+    df.loc[df["customer_id"] == "C007", "status"] = "cancelled"
+    if variant == "text dates, object revenue":
+        df = df.assign(order_date=df["order_date"].dt.strftime("%Y-%m-%d %H:%M"),
+                       net_revenue=df["net_revenue"].astype(object))
+    elif variant == "digit ids":
+        df = df.dropna(subset=["customer_id"]).reset_index(drop=True)
+        df["customer_id"] = pd.array((np.arange(len(df)) % 97 + 10**13).astype(str),
+                                     dtype="string")
+        df = pd.concat([df] * 2, ignore_index=True)  # >= 1024 rows: the integer-key path
+    got, want = rfm.valid_orders(df), _valid_orders_reference(df)
+    pd.testing.assert_frame_equal(got, want, check_exact=True, check_categorical=True)
+    assert got.attrs == want.attrs
+    assert "only_cancelled" not in got["channel"].cat.categories
+    assert variant == "digit ids" or "C007" not in got["customer_id"].cat.categories
+
+
+@pytest.mark.parametrize("n", [7, 5000])
+def test_rfm_codes_equal_the_text_concatenation(n):
+    """The looked-up codes are the values and dtype of r.astype(str) + f + m."""
+    g = np.random.default_rng(n)
+    r, f, m = (pd.Series(g.integers(1, 6, n).astype(np.int8), index=np.arange(n) * 3)
+               for _ in range(3))
+    got, want = rfm.rfm_codes(r, f, m), r.astype(str) + f.astype(str) + m.astype(str)
+    pd.testing.assert_series_equal(got, want, check_names=False)
+    assert type(got.array) is type(want.array)
