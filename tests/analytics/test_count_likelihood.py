@@ -119,3 +119,15 @@ def test_causal():
     _, b = _run(s2, counts)
     early = a["date"] < series["date"].max() - pd.Timedelta(days=29)
     np.testing.assert_array_equal(a.loc[early, "score"], b.loc[early, "score"])
+
+
+def test_kpis_input_switches_it_off():
+    """--kpis input (external profile, chosen on NAB without it) never runs it."""
+    from analytics.config import load_analysis_config
+    from analytics.external import external_profile
+
+    cfg = load_analysis_config(None, ["detectors.count_likelihood={type: count_likelihood}"])
+    assert cfg.detectors["count_likelihood"].enabled
+    ext = external_profile(cfg, 300.0)
+    assert not ext.detectors["count_likelihood"].enabled
+    assert ext.detectors["rolling_zscore"].enabled

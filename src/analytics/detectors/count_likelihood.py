@@ -50,6 +50,7 @@ from scipy.special import ndtri
 from .base import Detector, DetectorConfig, DetectorInput, calendar_mask, register
 from .calibrate import COUNT_KPIS, CalibrationConfig, Wide, blocks, rolling, shift
 from .rolling_zscore import slice_counts, slice_daily, slot_factor
+from .share import parent_columns
 
 HALF_PI = np.pi / 2  # variance of a sample median / variance of a mean, normal data
 TRIM = 20.0  # residuals with (r/μ)² beyond TRIM × the model (|z| > 4.5) are not fitted
@@ -65,6 +66,29 @@ class CountLikelihoodConfig(DetectorConfig):
         default_factory=lambda: [3, 7],
         description="more windows besides 1 day: the sum of the last k days against the level "
         "before them, each calibrated on its own and Bonferroni-combined",
+    )
+    trend_gap: int | None = Field(
+        None, ge=7, le=10_000,
+        description="follow the trend: the level moves along the log slope between its median "
+        "and the median this many periods earlier (null = a flat level)",
+    )
+    condition: bool = Field(
+        False,
+        description="also judge each slice given the rest of the store: its expected value x "
+        "the day ratio (observed / expected) of its parent minus itself, so the day factor "
+        "shared by every slice cancels (scores score@c<k>, Bonferroni-combined with the others)",
+    )
+    condition_gate: float = Field(
+        1.0, ge=0, le=100,
+        description="a conditional score counts only where the slice's own raw score over the "
+        "same window has the same sign and at least this size (a shock elsewhere moves the "
+        "rest of the store, not the slice)",
+    )
+    exclude_z: float | None = Field(
+        None, gt=0, le=100,
+        description="two passes: days whose first-pass 1-day raw score reaches this size are "
+        "left out of the levels of the second (a shock does not become the baseline of the "
+        "days after it; null = one pass)",
     )
     fit_window: int = Field(
         182, ge=28, le=10_000, description="days of past residuals the noise is fitted on"
@@ -97,6 +121,10 @@ class CountLikelihoodConfig(DetectorConfig):
             7: CalibrationConfig(tail_df=None, tail_gain=0.975),
         },
         description="calibration of a window's scores (default: calibration); fitted likewise",
+    )
+    condition_calibration: dict[int, CalibrationConfig] = Field(
+        default_factory=dict,
+        description="calibration of the conditional scores per window (default: calibration)",
     )
 
 
@@ -203,6 +231,27 @@ def tail_scores(fam: np.ndarray, x: np.ndarray, m: np.ndarray, v: np.ndarray,
     return out
 
 
+def robust_level(adj: np.ndarray, k: int, cfg: CountLikelihoodConfig
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(level, c) of the span of the last ``k`` periods: the trailing median of the ``window``
+    weekday-adjusted periods before the span, and the relative variance of that estimate per
+    unit of the days' relative noise variance (``c = π/2 / count``). With ``trend_gap``: moved
+    along the log slope between that median and the one ``trend_gap`` periods earlier to the
+    span's centre ((window + k) / 2 periods later); ``c`` grows accordingly."""
+    base = rolling(shift(adj, k), cfg.window, cfg.min_periods, "median")
+    n = rolling(np.isfinite(shift(adj, k)).astype(float), cfg.window, 1, "sum")
+    c = HALF_PI / np.maximum(n, 1.0)
+    if not cfg.trend_gap:
+        return base, c
+    prev = shift(base, cfg.trend_gap)
+    lam = (cfg.window + k) / 2 / cfg.trend_gap
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.clip(lam * np.log(base / prev), -0.5, 0.5)
+    ok = np.isfinite(step)
+    return (np.where(ok, base * np.exp(np.where(ok, step, 0.0)), base),
+            np.where(ok, c * ((1 + lam) ** 2 + lam**2), c))
+
+
 def _signed(up: np.ndarray, lo: np.ndarray) -> np.ndarray:
     p = np.clip(np.fmin(up, lo), 1e-300, 0.5)
     return np.where(up < lo, 1.0, -1.0) * -ndtri(p)
@@ -212,37 +261,49 @@ def _signed(up: np.ndarray, lo: np.ndarray) -> np.ndarray:
 class CountLikelihood(Detector):
     type_name = "count_likelihood"
     config_class = CountLikelihoodConfig
+    store_only = True  # --kpis input: switched off by external_profile (NAB stays as it was)
 
     def calibration_for(self, column: str) -> CalibrationConfig:
         cfg: CountLikelihoodConfig = self.config  # type: ignore[assignment]
         label = column.partition("@")[2]
+        if label.startswith("c"):
+            return cfg.condition_calibration.get(int(label[1:]), cfg.calibration)
         return cfg.window_calibration.get(int(label), cfg.calibration) if label else cfg.calibration
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: CountLikelihoodConfig = self.config  # type: ignore[assignment]
         wide = Wide.of(series)
-        ks = sorted({k for k in cfg.windows if k > 1})
+        ks = [1, *sorted({k for k in cfg.windows if k > 1})]
+        labels = [f"score@{k}" for k in ks[1:]]
+        if cfg.condition:
+            labels += [f"score@c{k}" for k in ks]
         self.warnings_ = []
         if inp.periods_per_day != 1:  # daily store data only
             self.warnings_.append("count_likelihood scores daily data only: no scores here")
             nan = np.full(len(series), np.nan)
-            return pd.DataFrame({"score": nan, "expected": nan,
-                                 **{f"score@{k}": nan for k in ks}}, index=series.index)
+            return pd.DataFrame({"score": nan, "expected": nan, **{c: nan for c in labels}},
+                                index=series.index)
         value = wide.to(series["value"].to_numpy(dtype=float))
         planned = (wide.to(calendar_mask(series, inp.calendar).astype(float)) == 1
                    if cfg.calendar == "exclude" else np.zeros(value.shape, bool))
         clean = np.where(planned, np.nan, value)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            scores, mu1 = self._scores(wide, value, clean, inp, cfg, [1, *ks])
-        out = pd.DataFrame({"score": wide.back(scores[1]), "expected": wide.back(mu1)},
+            own, cond, mu1 = self._scores(wide, clean, inp, cfg, ks)
+        out = pd.DataFrame({"score": wide.back(own[1]), "expected": wide.back(mu1)},
                            index=series.index)
-        for k in ks:
-            out[f"score@{k}"] = wide.back(scores[k])
+        for k in ks[1:]:
+            out[f"score@{k}"] = wide.back(own[k])
+        for k, v in cond.items():  # counts only where the slice itself moved that way
+            out[f"score@c{k}"] = wide.back(v)
+            ok = (np.sign(own[k]) * np.sign(v) > 0) & (np.abs(own[k]) >= cfg.condition_gate)
+            out[f"keep@c{k}"] = wide.back(ok | ~np.isfinite(own[k]))
         return out
 
-    def _scores(self, wide: Wide, value: np.ndarray, clean: np.ndarray, inp: DetectorInput,
-                cfg: CountLikelihoodConfig, ks: list[int]) -> tuple[dict, np.ndarray]:
+    def _scores(self, wide: Wide, clean: np.ndarray, inp: DetectorInput,
+                cfg: CountLikelihoodConfig, ks: list[int]) -> tuple[dict, dict, np.ndarray]:
+        """Raw scores per window, own and (``condition``) given the rest of the store; the
+        1-day expected value."""
         kpis = np.array([k for k, _, _ in wide.keys])
         dims = np.array([d for _, d, _ in wide.keys])
         obs_orders = slice_daily(inp, wide, "orders")
@@ -252,9 +313,8 @@ class CountLikelihood(Detector):
                         for k in kpis])
         factor = slot_factor(clean, 1, cfg.weekday_weeks, cfg.weekday_stat)
         adj = clean / factor
-        # per-day multiplier w (statistic = value × w: orders for conversion and AOV) and the
-        # inverse unit count u as a function of the expected statistic
-        mult = np.ones_like(value)
+        # per-day multiplier (statistic = value x mult: orders for conversion, revenue for AOV)
+        mult = np.ones_like(clean)
         if obs_sessions is not None:
             mult[:, fam == "conv"] = obs_sessions[:, fam == "conv"]
         if obs_orders is not None:
@@ -262,6 +322,7 @@ class CountLikelihood(Detector):
         mult = np.where(mult > 0, mult, np.nan)
 
         def inv_units(m: np.ndarray, lag: int) -> np.ndarray:
+            """u of each day: 1 / the independent units behind the value (see module doc)."""
             u = np.zeros_like(m)
             c = np.isin(fam, ["count", "conv"])
             u[:, c] = 1.0 / np.maximum(m[:, c], 1e-9)
@@ -274,63 +335,108 @@ class CountLikelihood(Detector):
             return u
 
         stat = clean * mult
-        n_lvl = rolling(np.isfinite(shift(adj, 1)).astype(float), cfg.window, 1, "sum")
-        c_l = HALF_PI / np.maximum(n_lvl, 1.0)
         c_w = HALF_PI / cfg.weekday_weeks
-        # 1-day residuals -> noise fit (causal blocks)
-        lvl1 = rolling(shift(adj, 1), cfg.window, cfg.min_periods, "median")
-        mu1 = lvl1 * factor
-        m1 = mu1 * mult
-        u1 = inv_units(m1, 0)
-        kappa = 1.0 + c_l + c_w
-        y = ((stat - m1) / m1) ** 2 / kappa
-        a_t = np.full(value.shape, np.nan)
-        phi_t = np.full(value.shape, np.nan)
-        t = len(value)
-        every = cfg.fit_every_days
+
+        def window_sums(adj: np.ndarray) -> dict:
+            sums = {}
+            for k in ks:  # the sum of the last k days against the level before them
+                lvl, cl = robust_level(adj, k, cfg)
+                acc = {n: np.zeros_like(clean) for n in ("x", "e", "u2", "sq", "cnt", "n")}
+                for j in range(k):
+                    g = shift(factor * mult, j) if j else factor * mult
+                    xs = shift(stat, j) if j else stat
+                    ok = np.isfinite(g) & np.isfinite(xs) & np.isfinite(lvl)
+                    mj = np.where(ok, lvl * g, 0.0)
+                    uj = np.where(ok, inv_units(np.where(ok, mj, np.nan), j), 0.0)
+                    acc["x"] += np.where(ok, xs, 0.0)
+                    acc["e"] += mj
+                    acc["u2"] += uj * mj**2
+                    acc["sq"] += mj**2
+                    acc["cnt"] += ok
+                    acc["n"] += np.where(ok & (fam == "rev")[None, :],
+                                         1.0 / np.maximum(uj, 1e-12), 0.0)
+                bad = (acc["cnt"] < (k + 1) // 2) | (acc["e"] <= 0)
+                if k == 1:
+                    bad |= ~np.isfinite(stat)
+                sums[k] = (acc, cl, bad)
+            return sums
+
+        def one_day(sums: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            kappa = 1.0 + sums[1][1] + c_w  # residual variance / noise variance (level estimated)
+            e1 = sums[1][0]["e"]
+            with np.errstate(all="ignore"):
+                y = np.where(sums[1][2], np.nan, ((sums[1][0]["x"] - e1) / e1) ** 2 / kappa)
+            u1 = np.where(sums[1][2], np.nan, sums[1][0]["u2"] / np.maximum(e1, 1e-300) ** 2)
+            return kappa, y, u1
+
+        sums = window_sums(adj)
+        kappa, y, u1 = one_day(sums)
+        a_t, phi_t = self._fit(y, u1, kpis, dims, fam, cfg)
+        if cfg.exclude_z is not None:  # days the first pass finds extreme leave the levels
+            z1 = self._tail(sums[1], a_t, phi_t, c_w, fam)
+            sums = window_sums(np.where(np.abs(z1) >= cfg.exclude_z, np.nan, adj))
+            kappa, y, u1 = one_day(sums)
+            a_t, phi_t = self._fit(y, u1, kpis, dims, fam, cfg)
+        own = {k: self._tail(sums[k], a_t, phi_t, c_w, fam) for k in ks}
+        e1 = sums[1][0]["e"]
+        mu1 = np.where(sums[1][2], np.nan, e1 / mult)
+        cond = {}
+        if cfg.condition:  # given the rest of the store: day ratio of the parent minus the slice
+            par = parent_columns(wide.keys)
+            sl = par >= 0
+            ratio = {}
+            for k in ks:
+                acc = sums[k][0]
+                xp, ep = acc["x"][:, np.maximum(par, 0)], acc["e"][:, np.maximum(par, 0)]
+                with np.errstate(all="ignore"):
+                    r = (xp - acc["x"]) / (ep - acc["e"])
+                ratio[k] = np.where(sl[None, :] & (ep - acc["e"] > 0) & (r > 0), r, np.nan)
+            with np.errstate(all="ignore"):
+                yc = np.where(sums[1][2], np.nan,
+                              ((sums[1][0]["x"] - e1 * ratio[1]) / e1) ** 2 / kappa)
+            _, phi_c = self._fit(yc, u1, kpis, dims, fam, cfg, a_t)
+            for k in ks:
+                acc, cl, bad = sums[k]
+                d = ratio[k]
+                scaled = {**acc, "e": acc["e"] * d, "u2": acc["u2"] * d, "sq": acc["sq"] * d**2}
+                cond[k] = np.where(sl[None, :],
+                                   self._tail((scaled, cl, bad | ~np.isfinite(d)), a_t, phi_c,
+                                              c_w, fam), np.nan)
+        return own, cond, mu1
+
+    @staticmethod
+    def _tail(summed: tuple, a_t: np.ndarray, phi_t: np.ndarray, c_w: float,
+              fam: np.ndarray) -> np.ndarray:
+        """Raw score of one window's sums: noise (a u + φ) per day plus the estimated level's
+        error (shared by the window's days) and the weekday factor's (per day)."""
+        acc, cl, bad = summed
+        v_noise = a_t * acc["u2"] + phi_t * acc["sq"]
+        relvar = v_noise / np.maximum(acc["sq"], 1e-300)  # the days' mean relative variance
+        var = v_noise + (acc["e"] ** 2 * cl + acc["sq"] * c_w) * relvar
+        s = tail_scores(fam, acc["x"], acc["e"], var, np.where(acc["n"] > 0, acc["n"], np.nan))
+        return np.where(bad | ~np.isfinite(var), np.nan, s)
+
+    @staticmethod
+    def _fit(y: np.ndarray, u: np.ndarray, kpis: np.ndarray, dims: np.ndarray, fam: np.ndarray,
+             cfg: CountLikelihoodConfig, a_given: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """(a, φ) per [period, series] from the 1-day residuals before each refit block."""
+        a_t = np.full(y.shape, np.nan)
+        phi_t = np.full(y.shape, np.nan)
+        t, every = len(y), cfg.fit_every_days
         for kpi in np.unique(kpis):
             cols = np.flatnonzero(kpis == kpi)
-            yk, uk = y[:, cols], u1[:, cols]
+            yk, uk = y[:, cols], u[:, cols]
             n_ok = np.cumsum(np.isfinite(yk), axis=0).max(axis=1)  # largest series' count
             for b, e in blocks(t, every, every):
-                lo = max(0, b - cfg.fit_window)
                 if n_ok[b - 1] < cfg.min_fit:
                     continue
-                a, phi = fit_noise(yk[lo:b], uk[lo:b], dims[cols], cfg,
-                                   1.0 if fam[cols[0]] in ("count", "conv") else None)
+                known = (float(a_given[b, cols[0]]) if a_given is not None
+                         else 1.0 if fam[cols[0]] in ("count", "conv") else None)
+                if known is not None and not np.isfinite(known):
+                    continue
+                lo = max(0, b - cfg.fit_window)
+                a, phi = fit_noise(yk[lo:b], uk[lo:b], dims[cols], cfg, known)
                 a_t[b:e, cols] = a
                 phi_t[b:e, cols] = phi[None, :]
-        # scores per window: the sum of the last k days against the level before them
-        scores = {}
-        for k in ks:
-            lvl = lvl1 if k == 1 else rolling(shift(adj, k), cfg.window, cfg.min_periods, "median")
-            cl = c_l if k == 1 else HALF_PI / np.maximum(
-                rolling(np.isfinite(shift(adj, k)).astype(float), cfg.window, 1, "sum"), 1.0)
-            x_sum = np.zeros_like(value)
-            e_sum = np.zeros_like(value)
-            v_noise = np.zeros_like(value)
-            sq = np.zeros_like(value)
-            cnt = np.zeros_like(value)
-            n_rev = np.zeros_like(value)
-            for j in range(k):
-                g = shift(factor * mult, j) if j else factor * mult
-                xs = shift(stat, j) if j else stat
-                ok = np.isfinite(g) & np.isfinite(xs)
-                mj = np.where(ok, lvl * g, 0.0)
-                uj = inv_units(np.where(ok, mj, np.nan), j)
-                r = np.where(ok, a_t * uj + phi_t, 0.0)
-                x_sum += np.where(ok, xs, 0.0)
-                e_sum += mj
-                v_noise += r * mj**2
-                sq += mj**2
-                cnt += ok
-                n_rev += np.where(ok & (fam == "rev")[None, :], 1.0 / np.maximum(uj, 1e-12), 0.0)
-            need = (k + 1) // 2
-            relvar = v_noise / np.maximum(sq, 1e-300)  # the days' mean relative variance
-            var = v_noise + (e_sum**2 * cl + sq * c_w) * relvar
-            bad = (cnt < need) | ~np.isfinite(var) | (e_sum <= 0)
-            if k == 1:
-                bad |= ~np.isfinite(stat)
-            s = tail_scores(fam, x_sum, e_sum, var, np.where(n_rev > 0, n_rev, np.nan))
-            scores[k] = np.where(bad, np.nan, s)
-        return scores, mu1
+        return a_t, phi_t
