@@ -16,10 +16,12 @@ cell factor). ``a`` is 1 for Poisson counts and the per-order value variance for
   the weekday-adjusted values, planned calendar days left out) × its weekday factor (median of
   each weekday over ``weekday_weeks`` weeks; ``rolling_zscore.slot_factor``), imported, not copied;
 - **noise** ``(a, φ)``: fitted every ``fit_every_days`` on the 1-day residuals of the previous
-  ``fit_window`` days (causal): ``a`` by weighted least squares pooled over all series of the KPI
-  (large series pin ``φ``, small ones the Poisson part), ``φ`` per series, shrunk towards its
+  ``fit_window`` days (causal), by iteratively reweighted least squares on ``(r/μ)²``: ``a`` = 1
+  for counts and conversion (Poisson / binomial), else pooled over all series of the KPI, fitted
+  on the variation of ``u`` within each dimension; ``φ`` per series, shrunk towards its
   dimension's pooled value with ``phi_prior_days`` pseudo-days (a channel is overdispersed by its
-  cells, the whole store only by the day factor). Residuals beyond 4.5 σ are left out (shocks);
+  cells, the whole store only by the day factor; large series pin ``φ``, small ones are mostly
+  the Poisson part). Residuals beyond 4.5 σ are left out (shocks);
 - **estimated expected value**: the level is a median of ``m`` days and the weekday factor of
   ``weekday_weeks`` weeks, so the residual variance is ``(1 + c_L + c_W)`` × the noise
   (``c = π/2 / count``); the fit removes that factor and a window's variance adds it back,
@@ -31,9 +33,15 @@ cell factor). ``a`` is 1 for Poisson counts and the per-order value variance for
   probability is the raw score. Each window is calibrated on its own by the shared calibrator and
   combined by Bonferroni (``base.combine_windows``).
 
-Daily store data only: on sub-daily (``--kpis``) input it gives no scores (every score 0, no
-flag) and says so in its run status. Vectorized over series ([period × series] matrices; Python
-loops only over refit blocks, KPIs and windows).
+Daily store data only: on sub-daily input it gives no scores (every score 0, no flag) and says
+so in its run status, and ``--kpis`` runs switch it off (``store_only``; ``external_profile``).
+Vectorized over series ([period × series] matrices; Python loops only over refit blocks, KPIs and
+windows).
+
+Measured on TRAIN worlds and not kept (fifth session, README "Random worlds"): a second pass
+leaving days with a first-pass |score| ≥ 3.5 out of the levels, a trend-following level, and
+each slice judged given the day ratio of the rest of the store (a learned day factor): none
+raised F1 or the recall ratio on visibility or percent worlds.
 """
 
 from __future__ import annotations
@@ -50,7 +58,6 @@ from scipy.special import ndtri
 from .base import Detector, DetectorConfig, DetectorInput, calendar_mask, register
 from .calibrate import COUNT_KPIS, CalibrationConfig, Wide, blocks, rolling, shift
 from .rolling_zscore import slice_counts, slice_daily, slot_factor
-from .share import parent_columns
 
 HALF_PI = np.pi / 2  # variance of a sample median / variance of a mean, normal data
 TRIM = 20.0  # residuals with (r/μ)² beyond TRIM × the model (|z| > 4.5) are not fitted
@@ -66,29 +73,6 @@ class CountLikelihoodConfig(DetectorConfig):
         default_factory=lambda: [3, 7],
         description="more windows besides 1 day: the sum of the last k days against the level "
         "before them, each calibrated on its own and Bonferroni-combined",
-    )
-    trend_gap: int | None = Field(
-        None, ge=7, le=10_000,
-        description="follow the trend: the level moves along the log slope between its median "
-        "and the median this many periods earlier (null = a flat level)",
-    )
-    condition: bool = Field(
-        False,
-        description="also judge each slice given the rest of the store: its expected value x "
-        "the day ratio (observed / expected) of its parent minus itself, so the day factor "
-        "shared by every slice cancels (scores score@c<k>, Bonferroni-combined with the others)",
-    )
-    condition_gate: float = Field(
-        1.0, ge=0, le=100,
-        description="a conditional score counts only where the slice's own raw score over the "
-        "same window has the same sign and at least this size (a shock elsewhere moves the "
-        "rest of the store, not the slice)",
-    )
-    exclude_z: float | None = Field(
-        None, gt=0, le=100,
-        description="two passes: days whose first-pass 1-day raw score reaches this size are "
-        "left out of the levels of the second (a shock does not become the baseline of the "
-        "days after it; null = one pass)",
     )
     fit_window: int = Field(
         182, ge=28, le=10_000, description="days of past residuals the noise is fitted on"
@@ -122,11 +106,6 @@ class CountLikelihoodConfig(DetectorConfig):
         },
         description="calibration of a window's scores (default: calibration); fitted likewise",
     )
-    condition_calibration: dict[int, CalibrationConfig] = Field(
-        default_factory=dict,
-        description="calibration of the conditional scores per window (default: calibration)",
-    )
-
 
 def _family(kpi: str, has_orders: bool, has_sessions: bool) -> str:
     if kpi in COUNT_KPIS:
@@ -235,21 +214,10 @@ def robust_level(adj: np.ndarray, k: int, cfg: CountLikelihoodConfig
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(level, c) of the span of the last ``k`` periods: the trailing median of the ``window``
     weekday-adjusted periods before the span, and the relative variance of that estimate per
-    unit of the days' relative noise variance (``c = π/2 / count``). With ``trend_gap``: moved
-    along the log slope between that median and the one ``trend_gap`` periods earlier to the
-    span's centre ((window + k) / 2 periods later); ``c`` grows accordingly."""
+    unit of the days' relative noise variance (``c = π/2 / count``)."""
     base = rolling(shift(adj, k), cfg.window, cfg.min_periods, "median")
     n = rolling(np.isfinite(shift(adj, k)).astype(float), cfg.window, 1, "sum")
-    c = HALF_PI / np.maximum(n, 1.0)
-    if not cfg.trend_gap:
-        return base, c
-    prev = shift(base, cfg.trend_gap)
-    lam = (cfg.window + k) / 2 / cfg.trend_gap
-    with np.errstate(divide="ignore", invalid="ignore"):
-        step = np.clip(lam * np.log(base / prev), -0.5, 0.5)
-    ok = np.isfinite(step)
-    return (np.where(ok, base * np.exp(np.where(ok, step, 0.0)), base),
-            np.where(ok, c * ((1 + lam) ** 2 + lam**2), c))
+    return base, HALF_PI / np.maximum(n, 1.0)
 
 
 def _signed(up: np.ndarray, lo: np.ndarray) -> np.ndarray:
@@ -266,8 +234,6 @@ class CountLikelihood(Detector):
     def calibration_for(self, column: str) -> CalibrationConfig:
         cfg: CountLikelihoodConfig = self.config  # type: ignore[assignment]
         label = column.partition("@")[2]
-        if label.startswith("c"):
-            return cfg.condition_calibration.get(int(label[1:]), cfg.calibration)
         return cfg.window_calibration.get(int(label), cfg.calibration) if label else cfg.calibration
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
@@ -275,8 +241,6 @@ class CountLikelihood(Detector):
         wide = Wide.of(series)
         ks = [1, *sorted({k for k in cfg.windows if k > 1})]
         labels = [f"score@{k}" for k in ks[1:]]
-        if cfg.condition:
-            labels += [f"score@c{k}" for k in ks]
         self.warnings_ = []
         if inp.periods_per_day != 1:  # daily store data only
             self.warnings_.append("count_likelihood scores daily data only: no scores here")
@@ -289,21 +253,16 @@ class CountLikelihood(Detector):
         clean = np.where(planned, np.nan, value)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            own, cond, mu1 = self._scores(wide, clean, inp, cfg, ks)
+            own, mu1 = self._scores(wide, clean, inp, cfg, ks)
         out = pd.DataFrame({"score": wide.back(own[1]), "expected": wide.back(mu1)},
                            index=series.index)
         for k in ks[1:]:
             out[f"score@{k}"] = wide.back(own[k])
-        for k, v in cond.items():  # counts only where the slice itself moved that way
-            out[f"score@c{k}"] = wide.back(v)
-            ok = (np.sign(own[k]) * np.sign(v) > 0) & (np.abs(own[k]) >= cfg.condition_gate)
-            out[f"keep@c{k}"] = wide.back(ok | ~np.isfinite(own[k]))
         return out
 
     def _scores(self, wide: Wide, clean: np.ndarray, inp: DetectorInput,
-                cfg: CountLikelihoodConfig, ks: list[int]) -> tuple[dict, dict, np.ndarray]:
-        """Raw scores per window, own and (``condition``) given the rest of the store; the
-        1-day expected value."""
+                cfg: CountLikelihoodConfig, ks: list[int]) -> tuple[dict, np.ndarray]:
+        """Raw scores per window and the 1-day expected value."""
         kpis = np.array([k for k, _, _ in wide.keys])
         dims = np.array([d for _, d, _ in wide.keys])
         obs_orders = slice_daily(inp, wide, "orders")
@@ -370,39 +329,12 @@ class CountLikelihood(Detector):
             return kappa, y, u1
 
         sums = window_sums(adj)
-        kappa, y, u1 = one_day(sums)
+        _, y, u1 = one_day(sums)
         a_t, phi_t = self._fit(y, u1, kpis, dims, fam, cfg)
-        if cfg.exclude_z is not None:  # days the first pass finds extreme leave the levels
-            z1 = self._tail(sums[1], a_t, phi_t, c_w, fam)
-            sums = window_sums(np.where(np.abs(z1) >= cfg.exclude_z, np.nan, adj))
-            kappa, y, u1 = one_day(sums)
-            a_t, phi_t = self._fit(y, u1, kpis, dims, fam, cfg)
         own = {k: self._tail(sums[k], a_t, phi_t, c_w, fam) for k in ks}
         e1 = sums[1][0]["e"]
         mu1 = np.where(sums[1][2], np.nan, e1 / mult)
-        cond = {}
-        if cfg.condition:  # given the rest of the store: day ratio of the parent minus the slice
-            par = parent_columns(wide.keys)
-            sl = par >= 0
-            ratio = {}
-            for k in ks:
-                acc = sums[k][0]
-                xp, ep = acc["x"][:, np.maximum(par, 0)], acc["e"][:, np.maximum(par, 0)]
-                with np.errstate(all="ignore"):
-                    r = (xp - acc["x"]) / (ep - acc["e"])
-                ratio[k] = np.where(sl[None, :] & (ep - acc["e"] > 0) & (r > 0), r, np.nan)
-            with np.errstate(all="ignore"):
-                yc = np.where(sums[1][2], np.nan,
-                              ((sums[1][0]["x"] - e1 * ratio[1]) / e1) ** 2 / kappa)
-            _, phi_c = self._fit(yc, u1, kpis, dims, fam, cfg, a_t)
-            for k in ks:
-                acc, cl, bad = sums[k]
-                d = ratio[k]
-                scaled = {**acc, "e": acc["e"] * d, "u2": acc["u2"] * d, "sq": acc["sq"] * d**2}
-                cond[k] = np.where(sl[None, :],
-                                   self._tail((scaled, cl, bad | ~np.isfinite(d)), a_t, phi_c,
-                                              c_w, fam), np.nan)
-        return own, cond, mu1
+        return own, mu1
 
     @staticmethod
     def _tail(summed: tuple, a_t: np.ndarray, phi_t: np.ndarray, c_w: float,
