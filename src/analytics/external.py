@@ -431,12 +431,15 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
 
         secs = parse_duration(ext.merge_gap).total_seconds()
         gap = max(gap, int(np.ceil(secs / step_seconds - 1e-9)))
+    from .detectors import REGISTRY
+
     dets = {}
     for name, d in cfg.detectors.items():
         cal = d.calibration
         if cal.tail == "auto":
             cal = cal.model_copy(update={"tail": ext.tail})
-        dets[name] = d.model_copy(update={"calibration": cal})
+        off = {"enabled": False} if getattr(REGISTRY[d.type], "store_only", False) else {}
+        dets[name] = d.model_copy(update={"calibration": cal, **off})  # store-data detectors off
     for name, d in ext.detectors.items():  # --kpis-only detectors (e.g. level_shift)
         on = d.enabled if "enabled" in d.model_fields_set else True
         cal = d.calibration
@@ -450,7 +453,6 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
             if d.type == "rolling_zscore":
                 dets[name] = d.model_copy(update=short)
     if ext.likelihood is not None:  # every voter judged against its own recent scores
-        from .detectors import REGISTRY
         from .detectors.likelihood import LikelihoodConfig
 
         for name, d in list(dets.items()):

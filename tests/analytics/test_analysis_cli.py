@@ -46,8 +46,8 @@ def test_unknown_detector_lists_known(synth_dir, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert (
-        "unknown detector 'zscore' (known: rolling_zscore, rolling_zscore_week, isolation_forest, "
-        "prophet_residual, oracle)"
+        "unknown detector 'zscore' (known: rolling_zscore, rolling_zscore_week, count_likelihood, "
+        "isolation_forest, prophet_residual, oracle)"
         in err
     )
     assert not (tmp_path / "run").exists()
@@ -269,6 +269,7 @@ def test_analyse_entry_for_sweeps(synth_dir):
     card = analyse(synth_dir, raw_config=raw)
     assert card["settings"]["voters"] == [
         "rolling_zscore",
+        "count_likelihood",
         "isolation_forest",
     ]
     assert card["settings"]["min_votes"] == 1 and card["headline"]["recall"] == 1.0

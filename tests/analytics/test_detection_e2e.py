@@ -44,6 +44,7 @@ def test_small_scenario_recall_is_one(small_data, tmp_path):
     # vote
     assert set(card["strict"]["detectors"]) == {
         "rolling_zscore",
+        "count_likelihood",
         "isolation_forest",
         "oracle",
     }

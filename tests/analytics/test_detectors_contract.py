@@ -130,8 +130,8 @@ def test_oracle_needs_truth():
 def test_unknown_detector_lists_known():
     with pytest.raises(
         InputError,
-        match=r"unknown detector type 'nope' \(known: isolation_forest, level_shift, likelihood, "
-        r"oracle, prophet_residual, rolling_zscore\)",
+        match=r"unknown detector type 'nope' \(known: count_likelihood, isolation_forest, "
+        r"level_shift, likelihood, oracle, prophet_residual, rolling_zscore\)",
     ):
         get_detector_class("nope")
 

@@ -8,6 +8,7 @@
 # level_shift and likelihood (a wrapper) are off unless the config section `external` switches
 # them on (--kpis input only)
 from . import (  # noqa: F401
+    count_likelihood,
     isolation_forest,
     level_shift,
     likelihood,

@@ -1,0 +1,133 @@
+"""count_likelihood: a count-aware null learned from the store's own residuals (issue 9)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.detectors import DetectorInput
+from analytics.detectors.count_likelihood import (
+    CountLikelihood,
+    CountLikelihoodConfig,
+    fit_noise,
+    tail_scores,
+)
+
+SIZES = {"big": 4000.0, "mid": 400.0, "small": 12.0}
+
+
+def _store(n: int = 330, seed: int = 5, shock: tuple[str, int, int, float] | None = None,
+           day_cv: float = 0.04, cell_var: float = 0.01):
+    """Daily sessions and orders of three channels and the whole store: a day factor shared by
+    every channel (gamma, CV ``day_cv``), a channel-day factor (variance ``cell_var``), Poisson
+    counts given the factors, a weekly shape. ``shock``: (channel, start, days, factor) on
+    orders."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=n, freq="D")
+    week = 1 + 0.15 * np.sin(2 * np.pi * np.arange(n) / 7)
+    d = rng.gamma(1 / day_cv**2, day_cv**2, n)
+    rows, counts = [], {}
+    for ch, size in SIZES.items():
+        g = rng.gamma(1 / cell_var, cell_var, n)
+        sess = rng.poisson(size * 10 * week * d * g).astype(float)
+        orders = rng.poisson(size * week * d * g).astype(float)
+        if shock and shock[0] == ch:
+            s0, k, f = shock[1], shock[2], shock[3]
+            orders[s0:s0 + k] = rng.poisson(size * week[s0:s0 + k] * d[s0:s0 + k]
+                                             * g[s0:s0 + k] * f)
+        counts[ch] = (sess, orders)
+    counts["all"] = tuple(sum(counts[c][i] for c in SIZES) for i in (0, 1))
+    frames, cnt = [], []
+    for seg, (sess, orders) in counts.items():
+        dim = "overall" if seg == "all" else "channel"
+        for kpi, v in (("sessions", sess), ("orders", orders)):
+            frames.append(pd.DataFrame({"date": dates, "kpi": kpi, "dimension": dim,
+                                        "segment": seg, "value": v}))
+        cnt.append(pd.DataFrame({"date": dates, "dimension": dim, "segment": seg,
+                                 "orders": orders, "sessions": sess}))
+        rows.append(seg)
+    return pd.concat(frames, ignore_index=True), pd.concat(cnt, ignore_index=True)
+
+
+def _run(series, counts, **cfg):
+    det = CountLikelihood(CountLikelihoodConfig(**cfg))
+    return det, det.detect(DetectorInput(series=series, counts=counts, sensitivity=0.1))
+
+
+def test_fit_noise_recovers_the_poisson_part_and_the_overdispersion():
+    """y = (r/μ)² of NB days with var = μ + φμ²: a ≈ 1 (fitted within a dimension), φ ≈ the
+    truth per series (the fourth series is another dimension, with another φ)."""
+    rng = np.random.default_rng(0)
+    mu = np.array([5.0, 50.0, 500.0, 5000.0])
+    phi = np.array([0.01, 0.01, 0.01, 0.002])
+    t = 2000
+    f = rng.gamma(1 / phi, phi, (t, 4))
+    x = rng.poisson(mu * f)
+    y = ((x - mu) / mu) ** 2
+    u = np.broadcast_to(1 / mu, y.shape)
+    a, est = fit_noise(y, u, np.array(["c", "c", "c", "o"]), CountLikelihoodConfig())
+    assert a == pytest.approx(1.0, abs=0.25)
+    np.testing.assert_allclose(est[2:], phi[2:], rtol=0.25)  # large series pin φ
+
+
+def test_tail_scores_are_normal_under_their_null_and_zero_revenue_is_not_extreme():
+    rng = np.random.default_rng(1)
+    m, phi = 30.0, 0.05
+    x = rng.negative_binomial(1 / phi, 1 / (1 + phi * m), (20000, 1)).astype(float)
+    s = tail_scores(np.array(["count"]), x, np.full(x.shape, m), np.full(x.shape, m + phi * m**2))
+    assert abs(np.mean(s)) < 0.05 and 0.9 < np.std(s) < 1.1
+    # a day without orders on a slice expecting 2 has revenue 0: P = e^-2, not a 30-sigma drop
+    z = tail_scores(np.array(["rev"]), np.array([[0.0]]), np.array([[100.0]]),
+                    np.array([[100.0**2]]), np.array([[2.0]]))
+    assert -2.0 < z[0, 0] < -1.0
+
+
+def test_null_store_stays_quiet_and_a_small_channel_drop_is_flagged():
+    series, counts = _store()
+    _, out = _run(series, counts)
+    late = out[out["date"] >= "2024-04-01"]
+    # nominal 0.1 / 90 of the days flagged; a few days of one unlucky cell draw are allowed
+    assert late["flag"].mean() < 0.005
+    assert 0.6 < late["score"].std() < 1.3
+    # orders of the mid channel -35 % for 4 days: flagged downward; the others stay quiet there
+    series, counts = _store(shock=("mid", 250, 4, 0.65))
+    _, out = _run(series, counts)
+    win = out[(out["date"] >= "2024-09-06") & (out["date"] <= "2024-09-12")]
+    hit = win[(win["kpi"] == "orders") & (win["segment"] == "mid")]
+    assert hit["flag"].any() and (hit.loc[hit["flag"], "direction"] == "down").all()
+    assert not win[win["segment"] == "big"]["flag"].any()
+
+
+def test_sub_daily_input_gives_no_scores_and_says_so():
+    series, _ = _store(n=60)
+    series = series.assign(date=pd.Timestamp("2024-01-01")
+                           + pd.to_timedelta(series.groupby(["kpi", "segment"]).cumcount(), "h"))
+    det = CountLikelihood(CountLikelihoodConfig())
+    out = det.detect(DetectorInput(series=series, periods_per_day=24))
+    assert (out["score"] == 0).all() and not out["flag"].any()
+    assert det.warnings_ and "daily" in det.warnings_[0]
+
+
+def test_causal():
+    """Changing the last 30 days changes no earlier score."""
+    series, counts = _store(n=200)
+    _, a = _run(series, counts)
+    late = series["date"] >= series["date"].max() - pd.Timedelta(days=29)
+    s2 = series.copy()
+    s2.loc[late, "value"] = s2.loc[late, "value"] * 3
+    _, b = _run(s2, counts)
+    early = a["date"] < series["date"].max() - pd.Timedelta(days=29)
+    np.testing.assert_array_equal(a.loc[early, "score"], b.loc[early, "score"])
+
+
+def test_kpis_input_switches_it_off():
+    """--kpis input (external profile, chosen on NAB without it) never runs it."""
+    from analytics.config import load_analysis_config
+    from analytics.external import external_profile
+
+    cfg = load_analysis_config(None, ["detectors.count_likelihood={type: count_likelihood}"])
+    assert cfg.detectors["count_likelihood"].enabled
+    ext = external_profile(cfg, 300.0)
+    assert not ext.detectors["count_likelihood"].enabled
+    assert ext.detectors["rolling_zscore"].enabled
