@@ -430,7 +430,7 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
         from .consensus import parse_duration
 
         secs = parse_duration(ext.merge_gap).total_seconds()
-        gap = max(gap, int(np.ceil(secs / step_seconds - 1e-9)))
+        gap = max(1, int(np.ceil(secs / step_seconds - 1e-9)))  # the store's merge gap is days
     from .detectors import REGISTRY
 
     dets = {}

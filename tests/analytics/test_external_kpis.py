@@ -268,9 +268,10 @@ def test_external_profile_only_for_kpis_input():
     # the merge gap is a duration, turned into periods of the file's step
     gap = load_analysis_config(None, ["external.merge_gap=1h"])
     assert external_profile(gap, 300.0).consensus.merge_gap_days == 12
-    assert (  # never below the config
-        external_profile(gap, 86400.0).consensus.merge_gap_days == gap.consensus.merge_gap_days
-    )
+    # at least one period, and the store's merge_gap_days (2 days) does not reach --kpis files
+    assert gap.consensus.merge_gap_days == 2
+    assert external_profile(gap, 86400.0).consensus.merge_gap_days == 1
+    assert external_profile(gap, 3600.0).consensus.merge_gap_days == 1
     with pytest.raises(InputError, match="merge_gap"):
         load_analysis_config(None, ["external.merge_gap=soon"])
     # the store config is untouched (tail auto = the fixed Student-t tail on store data)
