@@ -270,6 +270,10 @@ def slice_counts(
 class RollingZScore(Detector):
     type_name = "rolling_zscore"
     config_class = RollingZScoreConfig
+    # diagnosis only (bench/diagnose_detect.py --why): a dict here receives the wide internals of
+    # the next run (per window k: (current, centre, spread); "factor", "offset", "keys"); None =
+    # nothing kept
+    parts: dict | None = None
 
     def calibration_for(self, column: str) -> CalibrationConfig:
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
@@ -391,9 +395,13 @@ class RollingZScore(Detector):
                 score = (cur - centre) / spread
                 if cfg.flat_floor is not None:
                     score = flat_score(score, cur, centre, flat)
+            if self.parts is not None:
+                self.parts[k] = (cur, centre, spread)
             # the spread is of single periods; a mean of k has 1/sqrt(k) of it
             return score * np.sqrt(k), centre
 
+        if self.parts is not None:
+            self.parts.update(factor=factor, offset=offset, keys=wide.keys, grid=wide.grid)
         score, centre = window_score(cfg.smooth)
         if cfg.early_min is not None and ppd > 1 and cfg.smooth == 1:  # --kpis only
             plain = ~(sqc | asc | logc)[None, :] & ~np.isfinite(factor) & ~np.isfinite(score)
