@@ -56,6 +56,19 @@ class RollingZScoreConfig(DetectorConfig):
         "past points' deviations from today's centre over `window` (null = that; sub-daily "
         "data always use that)",
     )
+    spread_model: Literal["mad", "floor_ratio"] = Field(
+        "mad",
+        description="daily data with count_floor: mad = the spread is the MAD over `window` "
+        "(or spread_window), never below the count floor; floor_ratio = the count floor of the "
+        "day x the series' robust ratio of past one-step errors to their own day's floor over "
+        "`spread_window` (182 when null) periods (a long-run, count-aware spread: little "
+        "estimation noise, tracks the level; below the floor when value_cv overstates the "
+        "order-value noise). KPIs without a floor and sub-daily data keep mad",
+    )
+    kappa_min: float = Field(
+        0.25, gt=0, le=10,
+        description="floor_ratio: the noise ratio never below this (a few quiet months)",
+    )
     same_weekday: bool = Field(
         False,
         description="baseline from the same slot of earlier weeks only (weekday; "
@@ -96,6 +109,13 @@ class RollingZScoreConfig(DetectorConfig):
         },
         description="calibration of a window's scores (default: `calibration`); fitted on "
         "shock-free TRAIN worlds",
+    )
+    window_power: float = Field(
+        1.0, ge=0, le=1,
+        description="the windows' scores (own and share) are combined by the smallest tail "
+        "probability x m ** window_power for m windows (1 = Bonferroni, safe whatever their "
+        "correlation; < 1 counts the correlated windows as fewer looks; fit it on shock-free "
+        "worlds so the knob holds)",
     )
     reference: Literal["own", "parent", "both"] = Field(
         "own",
@@ -275,6 +295,10 @@ class RollingZScore(Detector):
     # nothing kept
     parts: dict | None = None
 
+    @property
+    def window_power(self) -> float:
+        return self.config.window_power  # type: ignore[attr-defined]
+
     def calibration_for(self, column: str) -> CalibrationConfig:
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
         label = column.partition("@")[2]
@@ -337,6 +361,50 @@ class RollingZScore(Detector):
                     a[:, logc] = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
         w, mp = cfg.window, min(cfg.min_periods, cfg.window)
         sw = cfg.spread_window if ppd == 1 else None  # --kpis (sub-daily) input: as before
+        ratio_model = (cfg.spread_model == "floor_ratio" and ppd == 1 and cfg.count_floor
+                       and cfg.method == "median_mad" and not cfg.same_weekday)
+
+        def floor_of(centre: np.ndarray, factor: np.ndarray = factor) -> np.ndarray:
+            """Count-aware noise floor of one period per [period, series] (0: none known);
+            ``factor`` 1 = at the series' average level (no weekday shape)."""
+            out = np.zeros_like(centre)
+            for kpi in np.unique(kpis):
+                cols = np.flatnonzero(kpis == kpi)
+                o = None if orders is None else orders[:, cols]
+                if sqc[cols[0]]:
+                    floor = 1 / np.sqrt(factor[:, cols])  # Poisson in Anscombe units
+                elif asc[cols[0]]:
+                    floor = 0.5 / np.sqrt(np.maximum(sessions[:, cols], 1) * factor[:, cols])
+                elif logc[cols[0]]:
+                    floor = log_noise_floor(kpi, o, cfg.value_cv)
+                else:
+                    floor = noise_floor(
+                        kpi,
+                        centre[:, cols] * factor[:, cols],
+                        o,
+                        None if sessions is None else sessions[:, cols],
+                        cfg.value_cv,
+                    )
+                    floor = floor / factor[:, cols]
+                out[:, cols] = floor
+            return out
+
+        ratio_cache: dict[str, np.ndarray] = {}
+        unit_f = np.ones_like(factor)  # multiplicative day noise dominates large series: no weekday
+        # shape in the modelled spread (a weekday's Poisson part differs by 1/sqrt(factor) only)
+
+        def kappa(k: int) -> np.ndarray:
+            """spread_model floor_ratio: robust size of the past one-step errors in units of their
+            own day's count floor (MAD over ``spread_window`` periods ending before the scored
+            span): the series' noise beyond counting (day factors, baseline error), learned over
+            a long window, so the spread is not a noisy 28-period MAD."""
+            if "r" not in ratio_cache:
+                c1 = rolling(shift(adj_clean, 1), w, mp, "median")
+                f1 = floor_of(c1, unit_f)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio_cache["r"] = np.where(f1 > 0, np.abs(adj_clean - c1) / f1, np.nan)
+            r = 1.4826 * rolling(shift(ratio_cache["r"], k), sw or 182, mp, "median")
+            return np.maximum(r, cfg.kappa_min)
 
         def window_score(k: int) -> tuple[np.ndarray, np.ndarray]:
             """(score, centre) of the mean of the last ``k`` periods against the baseline before
@@ -367,27 +435,13 @@ class RollingZScore(Detector):
                         spread = 1.4826 * rolling(shift(err, k), sw, mp, "median")
                 spread = np.maximum(spread, cfg.min_rel_std * np.abs(centre))
                 if cfg.count_floor:
-                    for kpi in np.unique(kpis):
-                        cols = np.flatnonzero(kpis == kpi)
-                        o = None if orders is None else orders[:, cols]
-                        if sqc[cols[0]]:
-                            floor = 1 / np.sqrt(factor[:, cols])  # Poisson in Anscombe units
-                        elif asc[cols[0]]:
-                            floor = 0.5 / np.sqrt(
-                                np.maximum(sessions[:, cols], 1) * factor[:, cols]
-                            )
-                        elif logc[cols[0]]:
-                            floor = log_noise_floor(kpi, o, cfg.value_cv)
-                        else:
-                            floor = noise_floor(
-                                kpi,
-                                centre[:, cols] * factor[:, cols],
-                                o,
-                                None if sessions is None else sessions[:, cols],
-                                cfg.value_cv,
-                            )
-                            floor = floor / factor[:, cols]
-                        spread[:, cols] = np.maximum(spread[:, cols], floor)  # NaN stays NaN
+                    floor = floor_of(centre)
+                    if ratio_model:  # spread = long-run noise ratio x the level's count noise
+                        model = kappa(k) * floor_of(centre, unit_f)
+                        spread = np.where(np.isfinite(model) & (floor > 0), model,
+                                          np.maximum(spread, floor))
+                    else:
+                        spread = np.maximum(spread, floor)  # NaN stays NaN
                 if cfg.flat_floor is not None:  # --kpis only: near-constant references
                     spread, flat = floor_spread(spread, lagged, centre, w, ppd,
                                                 cfg.flat_floor)
