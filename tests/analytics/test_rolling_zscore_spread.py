@@ -78,9 +78,10 @@ def test_floor_ratio_is_causal_and_ignored_on_sub_daily_input():
     hourly = series.assign(date=pd.date_range("2024-01-01", periods=len(series), freq="h"))
     cls = get_detector_class("rolling_zscore")
     inp = DetectorInput(series=hourly, seed=1, sensitivity=0.1, periods_per_day=24)
-    a = cls(cls.config_class(), name="rolling_zscore").detect(inp)
-    b = cls(cls.config_class(spread_model="floor_ratio"), name="rolling_zscore").detect(inp)
-    pd.testing.assert_frame_equal(a, b)
+    shipped = dict(spread_model="floor_ratio", kappa_min=1.0, window_power=0.8, windows=[3, 7])
+    a = cls(cls.config_class(windows=[3, 7]), name="rolling_zscore").detect(inp)
+    b = cls(cls.config_class(**shipped), name="rolling_zscore").detect(inp)
+    pd.testing.assert_frame_equal(a, b)  # sub-daily input: Bonferroni, MAD spread, old tails
 
 
 def test_window_power_counts_correlated_windows_as_fewer_looks():
@@ -96,4 +97,6 @@ def test_window_power_counts_correlated_windows_as_fewer_looks():
     assert bonf[0] < half[0] < 3.5
     np.testing.assert_array_equal(combine_windows(scores, 1.0), bonf)
     cls = get_detector_class("rolling_zscore")
-    assert cls(cls.config_class(window_power=0.8), name="rz").window_power == 0.8
+    det = cls(cls.config_class(window_power=0.8), name="rz")
+    det.detect(DetectorInput(series=_orders(n=60), seed=1, sensitivity=0.1))
+    assert det.window_power == 0.8  # daily data (sub-daily keeps 1: test above)

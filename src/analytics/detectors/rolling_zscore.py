@@ -58,16 +58,21 @@ class RollingZScoreConfig(DetectorConfig):
     )
     spread_model: Literal["mad", "floor_ratio"] = Field(
         "mad",
-        description="daily data with count_floor: mad = the spread is the MAD over `window` "
-        "(or spread_window), never below the count floor; floor_ratio = the count floor of the "
-        "day x the series' robust ratio of past one-step errors to their own day's floor over "
-        "`spread_window` (182 when null) periods (a long-run, count-aware spread: little "
-        "estimation noise, tracks the level; below the floor when value_cv overstates the "
-        "order-value noise). KPIs without a floor and sub-daily data keep mad",
+        description="daily data with count_floor: mad = MAD over `window` (or spread_window), "
+        "never below the count floor; floor_ratio = the count floor at the level x the robust "
+        "ratio of past one-step errors to their floor over `spread_window` (182 when null) "
+        "periods (long-run, count-aware: little estimation noise). KPIs without a floor and "
+        "sub-daily data keep mad",
     )
-    kappa_min: float = Field(
-        0.25, gt=0, le=10,
-        description="floor_ratio: the noise ratio never below this (a few quiet months)",
+    kappa_min: float = Field(0.25, gt=0, le=10, description="floor_ratio: ratio never below this")
+    ratio_calibration: dict[int, CalibrationConfig] = Field(
+        default_factory=lambda: {
+            1: CalibrationConfig(tail_df=20, tail_gain=1.05),
+            3: CalibrationConfig(tail_df=20, tail_gain=1.05),
+            7: CalibrationConfig(tail_df=50, tail_gain=0.9),
+        },
+        description="own windows' calibration under floor_ratio (lighter tails than a 28-period "
+        "MAD gives); fitted on shock-free TRAIN worlds n1-n5",
     )
     same_weekday: bool = Field(
         False,
@@ -112,10 +117,10 @@ class RollingZScoreConfig(DetectorConfig):
     )
     window_power: float = Field(
         1.0, ge=0, le=1,
-        description="the windows' scores (own and share) are combined by the smallest tail "
-        "probability x m ** window_power for m windows (1 = Bonferroni, safe whatever their "
-        "correlation; < 1 counts the correlated windows as fewer looks; fit it on shock-free "
-        "worlds so the knob holds)",
+        description="daily data: the windows' scores (own and share) are combined by the "
+        "smallest tail probability x m ** window_power for m windows (1 = Bonferroni, safe "
+        "whatever their correlation; < 1 counts the correlated windows as fewer looks; fit it "
+        "on shock-free worlds so the knob holds). Sub-daily input keeps 1",
     )
     reference: Literal["own", "parent", "both"] = Field(
         "own",
@@ -295,9 +300,14 @@ class RollingZScore(Detector):
     # nothing kept
     parts: dict | None = None
 
+    # set by each run (_detect_core): daily data / the floor_ratio spread in use
+    _daily = False
+    _ratio_on = False
+
     @property
     def window_power(self) -> float:
-        return self.config.window_power  # type: ignore[attr-defined]
+        """``window_power`` on daily data; sub-daily (--kpis) input keeps Bonferroni."""
+        return self.config.window_power if self._daily else 1.0  # type: ignore[attr-defined]
 
     def calibration_for(self, column: str) -> CalibrationConfig:
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
@@ -305,6 +315,8 @@ class RollingZScore(Detector):
         if label.startswith("s"):
             return cfg.share_calibration.get(int(label[1:]), cfg.calibration)
         k = int(label or cfg.smooth)
+        if self._ratio_on and k in cfg.ratio_calibration:
+            return cfg.ratio_calibration[k]
         return cfg.window_calibration.get(k, cfg.calibration) if k > 1 else cfg.calibration
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
@@ -363,10 +375,10 @@ class RollingZScore(Detector):
         sw = cfg.spread_window if ppd == 1 else None  # --kpis (sub-daily) input: as before
         ratio_model = (cfg.spread_model == "floor_ratio" and ppd == 1 and cfg.count_floor
                        and cfg.method == "median_mad" and not cfg.same_weekday)
+        self._daily, self._ratio_on = ppd == 1, ratio_model
 
         def floor_of(centre: np.ndarray, factor: np.ndarray = factor) -> np.ndarray:
-            """Count-aware noise floor of one period per [period, series] (0: none known);
-            ``factor`` 1 = at the series' average level (no weekday shape)."""
+            """Count noise floor per [period, series] (0: none); ``factor`` 1 = at the level."""
             out = np.zeros_like(centre)
             for kpi in np.unique(kpis):
                 cols = np.flatnonzero(kpis == kpi)
