@@ -44,6 +44,18 @@ WHY = False
 SHOW_FPS = False
 
 
+def _event_windows(events: list[Event], card: dict):
+    """(event, its event_detail row, match window start, end) of the scored unexpected events."""
+    s = card["settings"]
+    by = {e["event_id"]: e for e in card["event_detail"]}
+    for ev in events:
+        e = by.get(ev.event_id)
+        if e is None or e["expected"] or e["in_warmup"]:
+            continue
+        yield (ev, e, ev.start - pd.Timedelta(days=s["early_days"]),
+               ev.end + pd.Timedelta(days=s["late_days"]))
+
+
 def explain_misses(ctx, events: list[Event], card: dict) -> list[dict]:
     """Per event (after the warm-up): each detector's best calibrated score, in a direction and on
     a series a strict match allows, over the event's match window; and why the consensus missed it
@@ -57,7 +69,6 @@ def explain_misses(ctx, events: list[Event], card: dict) -> list[dict]:
     votes = Votes(det)
     cfg = ctx.config
     s = card["settings"]
-    by = {e["event_id"]: e for e in card["event_detail"]}
     t0 = votes.grid[0]
     pseudo = []
     for kpi, dim, seg in votes.series:
@@ -73,12 +84,7 @@ def explain_misses(ctx, events: list[Event], card: dict) -> list[dict]:
     solo = (threshold_for(cfg.consensus.solo_sensitivity)
             if cfg.consensus.solo_sensitivity is not None else float("inf"))
     out = []
-    for ev in events:
-        e = by.get(ev.event_id)
-        if e is None or e["expected"] or e["in_warmup"]:
-            continue
-        lo = ev.start - pd.Timedelta(days=s["early_days"])
-        hi = ev.end + pd.Timedelta(days=s["late_days"])
+    for ev, e, lo, hi in _event_windows(events, card):
         tm = (votes.grid >= lo) & (votes.grid <= hi)
         for inc in pseudo:
             inc.start, inc.end = lo, hi
@@ -207,15 +213,9 @@ def decompose_gap(ctx, events: list[Event], card: dict) -> list[dict]:
         pd.MultiIndex.from_frame(orc[["kpi", "dimension", "segment"]]))
     ow[grid.get_indexer(orc["date"]), oi] = orc["score"].to_numpy(float)
     s = card["settings"]
-    by = {e["event_id"]: e for e in card["event_detail"]}
     thr = cfg.detectors["oracle"].threshold or 3.0
     out = []
-    for ev in events:
-        e = by.get(ev.event_id)
-        if e is None or e["expected"] or e["in_warmup"]:
-            continue
-        lo = ev.start - pd.Timedelta(days=s["early_days"])
-        hi = ev.end + pd.Timedelta(days=s["late_days"])
+    for ev, e, lo, hi in _event_windows(events, card):
         tm = np.flatnonzero((grid >= lo) & (grid <= hi))
         pseudo = [Incident("x", kp, d, sg, lo, hi, dr, [], "single", 0, "low", 0, 0, 0, 0)
                   for kp, d, sg in keys for dr in ("up", "down")]
