@@ -44,6 +44,18 @@ WHY = False
 SHOW_FPS = False
 
 
+def _event_windows(events: list[Event], card: dict):
+    """(event, its event_detail row, match window start, end) of the scored unexpected events."""
+    s = card["settings"]
+    by = {e["event_id"]: e for e in card["event_detail"]}
+    for ev in events:
+        e = by.get(ev.event_id)
+        if e is None or e["expected"] or e["in_warmup"]:
+            continue
+        yield (ev, e, ev.start - pd.Timedelta(days=s["early_days"]),
+               ev.end + pd.Timedelta(days=s["late_days"]))
+
+
 def explain_misses(ctx, events: list[Event], card: dict) -> list[dict]:
     """Per event (after the warm-up): each detector's best calibrated score, in a direction and on
     a series a strict match allows, over the event's match window; and why the consensus missed it
@@ -57,7 +69,6 @@ def explain_misses(ctx, events: list[Event], card: dict) -> list[dict]:
     votes = Votes(det)
     cfg = ctx.config
     s = card["settings"]
-    by = {e["event_id"]: e for e in card["event_detail"]}
     t0 = votes.grid[0]
     pseudo = []
     for kpi, dim, seg in votes.series:
@@ -73,12 +84,7 @@ def explain_misses(ctx, events: list[Event], card: dict) -> list[dict]:
     solo = (threshold_for(cfg.consensus.solo_sensitivity)
             if cfg.consensus.solo_sensitivity is not None else float("inf"))
     out = []
-    for ev in events:
-        e = by.get(ev.event_id)
-        if e is None or e["expected"] or e["in_warmup"]:
-            continue
-        lo = ev.start - pd.Timedelta(days=s["early_days"])
-        hi = ev.end + pd.Timedelta(days=s["late_days"])
+    for ev, e, lo, hi in _event_windows(events, card):
         tm = (votes.grid >= lo) & (votes.grid <= hi)
         for inc in pseudo:
             inc.start, inc.end = lo, hi
@@ -111,6 +117,183 @@ def explain_misses(ctx, events: list[Event], card: dict) -> list[dict]:
         out.append({"event_id": ev.event_id, "type": ev.type, "scope_kind": ev.scope_kind,
                     "why": why, "best": best, "oracle_hit": "oracle" in e["detected_by"]})
     return out
+
+
+def _true_in_rz_space(kpi: str, mean: np.ndarray, var: np.ndarray, factor: np.ndarray,
+                      offset: np.ndarray, orders: np.ndarray, sessions: np.ndarray,
+                      log_kpis: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle's null mean and sd of one day, moved to rolling_zscore's judging scale (value /
+    weekday factor, then Anscombe for counts, log for money, arcsine-sqrt for conversion; delta
+    method for the sd)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y, sd = mean / factor, np.sqrt(var) / factor
+        if kpi in log_kpis:
+            if kpi == "aov":  # noise = variance of one order's value: the day's mean of n orders
+                sd = np.sqrt(var / np.maximum(orders, 1)) / factor
+            return np.log(y + offset), sd / (y + offset)
+        if kpi in ("orders", "sessions"):
+            return 2 * np.sqrt(y + 0.375), sd / np.sqrt(y + 0.375)
+        if kpi == "conversion_rate":  # noise = day-level CV^2; binomial given the sessions
+            s = np.maximum(sessions, 1)
+            sd = np.sqrt(mean / s + mean**2 * var) / factor
+            q = np.clip(y, 1e-9, 1 - 1e-9)
+            return np.arcsin(np.sqrt(q)), sd / (2 * np.sqrt(q * (1 - q)))
+        return y, sd
+
+
+def decompose_gap(ctx, events: list[Event], card: dict) -> list[dict]:
+    """Per visible event (oracle >= its threshold), at the oracle's best point (series, day): why
+    is rolling_zscore's final score smaller than the oracle's? rolling_zscore is re-run with its
+    internals kept; for each own window k (1, 3, 7 days) its raw z = (cur - c_hat) / s_hat x
+    sqrt(k) is compared with the ideal z = (cur - c*) / s* x sqrt(k) on the same scale, c* and s*
+    the oracle's exact null mean and sd moved there. Then raw = (ideal - a) / b exactly, with
+    a = (c_hat - c*) / s* x sqrt(k) the expected-value error and b = s_hat / s* the spread ratio.
+    At the window where the ideal z is largest: ev = (ideal - a) / ideal (signal left after the
+    expected-value error), spread = 1 / b, calib = calibrated / raw of that window (scale, t tail,
+    gain), multi = final / calibrated (Bonferroni over all windows incl. share ones; > 1 when a
+    share window wins), model = ideal / oracle's final score (its own Bonferroni, null shape).
+    Their product is rolling_zscore's final / the oracle's final at that point."""
+    from analytics import pipeline as ap
+    from analytics.context import Incident
+    from analytics.detectors.base import combine_windows
+    from analytics.detectors.calibrate import Wide, calibrate_wide
+    from analytics.detectors.rolling_zscore import RollingZScore
+    from evaluation.oracle import baseline_long, truth_baseline
+
+    cfg = ctx.config
+    dc = cfg.detectors.get("rolling_zscore")
+    if dc is None or not dc.enabled:
+        return []
+    det = RollingZScore(dc, name="rolling_zscore")
+    det.parts = {}
+    got = {}
+    orig = det._finish
+
+    def finish(series, core, inp):
+        got["series"], got["core"] = series, core
+        return orig(series, core, inp)
+
+    det._finish = finish
+    inp = ap.detector_input(ctx)
+    det.detect(inp)
+    series, core, parts = got["series"], got["core"], det.parts
+    wide = Wide.of(series)
+    cols = ["score", *sorted(c for c in core.columns if c.startswith("score@"))]
+    cal, scaled = {}, {}
+    for c in cols:
+        raw_c = core[c].astype(float).replace([np.inf, -np.inf], np.nan).to_numpy()
+        v = det.calibrate(series, raw_c, 1, c)
+        plain = det.calibration_for(c).model_copy(update={"tail_df": None, "tail_gain": 1.0})
+        scaled[c] = calibrate_wide(wide.to(raw_c), plain)  # the scale step alone
+        keep = "keep" + c[len("score"):]
+        if keep in core:
+            v = np.where(core[keep].fillna(True).to_numpy(bool), v, 0.0)
+        cal[c] = wide.to(v)
+    final = combine_windows(np.stack([cal[c] for c in cols]))
+    label = {1: "score", **{k: f"score@{k}" for k in (dc.windows or [])}}
+    ks = [k for k in label if k in parts]
+    keys = parts["keys"]
+    grid = wide.grid
+    base = baseline_long(truth_baseline(ctx), ap.analysed_kpis(ctx)[0])
+    bw = {}
+    for col in ("value", "noise"):
+        piv = base.pivot_table(index="date", columns=["kpi", "dimension", "segment"],
+                               values=col, aggfunc="first").reindex(grid)
+        bw[col] = piv.reindex(columns=pd.MultiIndex.from_tuples(keys)).to_numpy(float)
+    cnt = {}
+    for kpi in ("orders", "sessions"):
+        ck = [(kpi, d, sg) for _, d, sg in keys]
+        piv = base[base["kpi"] == kpi].pivot_table(
+            index="date", columns=["kpi", "dimension", "segment"], values="value",
+            aggfunc="first").reindex(grid)
+        cnt[kpi] = piv.reindex(columns=pd.MultiIndex.from_tuples(ck)).to_numpy(float)
+    orc = ctx.detections[ctx.detections["detector"] == "oracle"]
+    ow = np.full(wide.shape, np.nan)
+    oi = pd.MultiIndex.from_tuples(keys).get_indexer(
+        pd.MultiIndex.from_frame(orc[["kpi", "dimension", "segment"]]))
+    ow[grid.get_indexer(orc["date"]), oi] = orc["score"].to_numpy(float)
+    s = card["settings"]
+    thr = cfg.detectors["oracle"].threshold or 3.0
+    out = []
+    for ev, e, lo, hi in _event_windows(events, card):
+        tm = np.flatnonzero((grid >= lo) & (grid <= hi))
+        pseudo = [Incident("x", kp, d, sg, lo, hi, dr, [], "single", 0, "low", 0, 0, 0, 0)
+                  for kp, d, sg in keys for dr in ("up", "down")]
+        ok = match_matrix(pseudo, [ev], "strict", s["early_days"], s["late_days"],
+                          s["min_effect"])[:, 0]
+        best, at = -np.inf, None
+        for j in np.flatnonzero(ok):
+            si, sign = j // 2, (1.0 if j % 2 == 0 else -1.0)
+            v = sign * ow[tm, si]
+            if np.isfinite(v).any() and np.nanmax(v) > best:
+                best, at = float(np.nanmax(v)), (int(tm[np.nanargmax(v)]), si, sign)
+        if at is None or best < thr:
+            continue
+        t, si, sign = at
+        kpi = keys[si][0]
+        rows = {}
+        for k in ks:
+            cur, c_hat, s_hat = (p[t, si] for p in parts[k])
+            span = slice(max(0, t - k + 1), t + 1)
+            mu, sd = _true_in_rz_space(
+                kpi, bw["value"][span, si], bw["noise"][span, si], parts["factor"][span, si],
+                parts["offset"][span, si], cnt["orders"][span, si], cnt["sessions"][span, si],
+                list(dc.log_kpis))
+            c_star, s_star = float(np.mean(mu)), float(np.sqrt(np.mean(sd**2)))
+            rk = np.sqrt(k)
+            ideal = sign * (cur - c_star) / s_star * rk
+            raw = sign * (cur - c_hat) / s_hat * rk
+            a = sign * (c_hat - c_star) / s_star * rk
+            calk = sign * cal[label[k]][t, si]
+            gain = det.calibration_for(label[k]).tail_gain
+            scale = sign * scaled[label[k]][t, si] / raw if raw else np.nan
+            rows[k] = {"ideal": ideal, "raw": raw, "a": a, "b": s_hat / s_star, "cal": calk,
+                       "scale": scale, "gain": gain,
+                       "tail": calk / (raw * scale * gain) if raw and scale else np.nan}
+        fin = sign * final[t, si]
+        good = {k: r for k, r in rows.items() if np.isfinite(r["ideal"])}
+        if not good:
+            continue
+        k = max(good, key=lambda kk: good[kk]["ideal"])
+        r = good[k]
+        out.append({"event_id": ev.event_id, "scope_kind": ev.scope_kind, "kpi": kpi,
+                    "hit": "consensus" in e["detected_by"], "type": ev.type,
+                    "series": "/".join(keys[si]), "k": k, "oracle": best, "final": fin,
+                    **r, "ev": (r["ideal"] - r["a"]) / r["ideal"], "spread": 1 / r["b"],
+                    "calib": r["cal"] / r["raw"] if r["raw"] else np.nan,
+                    "multi": fin / r["cal"] if r["cal"] else np.nan,
+                    "model": r["ideal"] / best})
+    return out
+
+
+def print_gap(results: list[dict]) -> None:
+    rows = [g for r in results for g in r.get("gap", [])]
+    if not rows:
+        return
+    print("   gap at the oracle's best point (medians; product of the factors = rz final / "
+          "oracle): ev = (ideal - a)/ideal, spread = s*/s_hat, calib = calibrated/raw, "
+          "multi = final/calibrated, model = ideal/oracle")
+    kinds = sorted({g["scope_kind"] for g in rows})
+    for k in [*kinds, "ALL"]:
+        sel = [g for g in rows if k in ("ALL", g["scope_kind"])]
+        med = {f: float(np.nanmedian([g[f] for g in sel])) for f in
+               ("ev", "spread", "calib", "multi", "model", "a", "b", "ideal", "raw", "cal",
+                "scale", "gain", "tail",
+                "final", "oracle")}
+        win = Counter(g["k"] for g in sel)
+        fo = np.nanmedian([g["final"] / g["oracle"] for g in sel])
+        print(f"   {k:<16} n={len(sel):<3} final/oracle {fo:.2f}"
+              f" | ev {med['ev']:.2f} spread {med['spread']:.2f} calib {med['calib']:.2f} "
+              f"(scale {med['scale']:.2f} gain {med['gain']:.2f} tail {med['tail']:.2f}) "
+              f"multi {med['multi']:.2f} model {med['model']:.2f} | a {med['a']:+.2f} "
+              f"b {med['b']:.2f} ideal {med['ideal']:.1f} raw {med['raw']:.1f} "
+              f"cal {med['cal']:.1f} final {med['final']:.1f} oracle {med['oracle']:.1f} "
+              f"windows {dict(sorted(win.items()))}")
+    by_kpi = Counter(g["kpi"] for g in rows)
+    print("   gap by kpi (median final/oracle, spread): " + "  ".join(
+        f"{kp} n={n} {np.nanmedian([g['final'] / g['oracle'] for g in rows if g['kpi'] == kp]):.2f}"
+        f"/{np.nanmedian([g['spread'] for g in rows if g['kpi'] == kp]):.2f}"
+        for kp, n in by_kpi.most_common()))
 
 
 def print_why(results: list[dict]) -> None:
@@ -172,8 +355,9 @@ def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]
         fps = [i for i, row in zip(ctx.incidents, mm, strict=True) if not row.any()]
         series = ctx.detections.drop_duplicates(["kpi", "dimension", "segment"]).shape[0]
         why = explain_misses(ctx, events, card) if WHY else []
+        gap = decompose_gap(ctx, events, card) if WHY and not out else []  # first variant only
         out.append({"card": card, "fps": fps, "events": events, "seconds": secs,
-                    "series": series, "status": ctx.detector_status, "why": why})
+                    "series": series, "status": ctx.detector_status, "why": why, "gap": gap})
     return out
 
 
@@ -199,6 +383,11 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
         agg["series"].append(r["series"])
         orc = s["detectors"].get("oracle", {})
         agg["oracle_R"].append(orc.get("recall"))
+        ob = s.get("oracle_best") or {}
+        for k in ("f1", "precision", "recall", "threshold"):
+            agg["best_" + k].append(ob.get(k))
+        agg["unwatched"].append(c["events"].get("unwatched"))
+        agg["events"].append(c["events"]["unexpected"])
         for e in c["event_detail"]:
             if e["expected"] or e["in_warmup"]:
                 continue
@@ -233,6 +422,15 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
     print("   false alerts / series / 90 d: "
           + "  ".join(f"{n} {mean(v):.3f}" for n, v in sorted(fa.items())))
     print("   per seed F1: " + " ".join(f"{x:.2f}" for x in agg["f1"]))
+    bf = [x for x in agg["best_f1"] if x is not None]
+    if bf:
+        print(f"   oracle best F1 {mean(bf):.3f} (P {mean(agg['best_precision']):.3f} R "
+              f"{mean(agg['best_recall']):.3f} at threshold {mean(agg['best_threshold']):.2f}); "
+              f"below 0.85 on {sum(x < 0.85 for x in bf)}/{len(bf)}; per seed: "
+              + " ".join(f"{x:.2f}" for x in bf))
+    print(f"   events / world {mean(agg['events']):.1f}, unwatched (product scope) "
+          f"{mean(agg['unwatched']):.1f}; per seed: "
+          + " ".join(str(x) for x in agg["unwatched"]))
     print("   scope: " + "  ".join(f"{k} {v[1]}/{v[2]}/{v[0]}" for k, v in sorted(scope.items()))
           + "   (consensus/oracle/events)")
     print("   type:  " + "  ".join(f"{k} {v[1]}/{v[2]}/{v[0]}" for k, v in sorted(typ.items())))
@@ -242,6 +440,7 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
     for line in lines:
         print(line)
     print_why(results)
+    print_gap(results)
     if SHOW_FPS:
         for r in results:
             for i in r["fps"]:
@@ -282,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         a.json.write_text(json.dumps({n: [r["card"] for r in rs] for n, rs in per_variant.items()},
                                      default=str))
+        gap = [g for r in per_variant["shipped"] for g in r.get("gap", [])]
+        if gap:  # --why: the per-event gap decomposition (first variant)
+            a.json.with_suffix(".gap.json").write_text(json.dumps(gap, default=float))
     return 0
 
 

@@ -65,6 +65,7 @@ def stage_score(ctx: RunContext) -> None:
         "required": list(cfg.consensus.required),
         "count_by": cfg.consensus.count_by,
         "combine": cfg.consensus.combine,  # stouffer: consensus_levels are still k-of-n votes
+        "dimensions": list(cfg.dimensions),  # watched (events.unwatched: scoped elsewhere)
         "voters": vs,
     }
     oracle = next(

@@ -22,6 +22,13 @@ Definitions
 - **Oracle at equal false positives**: the oracle's incidents are ranked by peak score and taken
   until they would exceed the consensus's false-positive count; the recall reached is the
   physical limit at that false-alarm budget, and ``ratio`` = consensus recall / that recall.
+- **Oracle's best F1** (``oracle_best``): the oracle's incidents ranked by peak score and cut at
+  every threshold from its own (``lowest``) upwards; the cut with the highest F1 (its precision,
+  recall, ``threshold`` = the last incident's peak). The oracle has no tuned setting, so this is
+  a property of the world: about the best F1 any detector watching the same series can expect.
+- **Unwatched events** (``events.unwatched``): unexpected events scoped to a dimension no watched
+  series has (products; ``settings.dimensions`` lists the watched ones). They can be caught only
+  where they move a watched parent (their category, the store), and cap everyone's recall.
 
 Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
 ----------------------------------------------------------------
@@ -31,8 +38,9 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
       "schema": "shocklab.scorecard/1",
       "settings": {"mode", "early_days", "late_days", "min_effect", "merge_gap_days",
                    "tolerance_days", "min_votes", "required", "count_by", "combine",
-                   "voters": [...]},
-      "events": {"unexpected": int, "expected": int, "by_type": {type: int}},
+                   "dimensions", "voters": [...]},
+      "events": {"unexpected": int, "expected": int, "by_type": {type: int},
+                 "by_scope": {kind: int}, "unwatched": int | null},
       "headline": {"mode": "strict", "recall", "precision", "f1", "median_delay_days",
                    "oracle_recall_at_equal_fp", "recall_vs_oracle"},
       "failed_detectors": {name: "error"},
@@ -41,7 +49,9 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
         "consensus": METRICS,                   # the configured rule (combine, min_votes, ...)
         "consensus_levels": {"k1": METRICS, "k2": METRICS, ...},  # k of n voters agree
         "oracle_equal_fp": {"fp_budget", "oracle_recall", "consensus_recall", "ratio",
-                            "oracle_precision", "oracle_f1"} | null
+                            "oracle_precision", "oracle_f1"} | null,
+        "oracle_best": {"f1", "precision", "recall", "threshold", "incidents", "fp",
+                        "lowest"} | null
       },
       "event_detail": [{"event_id", "type", "expected", "start", "end", "primary_kpi", "scope_kind",
                         "in_warmup", "impact_share",
@@ -282,6 +292,38 @@ def at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int,
     return float(mm[:cut].any(axis=0).sum()) / n_ev, (tp / cut if cut else 1.0)
 
 
+def best_cut(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+             min_effect: float) -> dict[str, Any] | None:
+    """The best F1 over every peak-score cut of ``incidents`` (a detector's threshold swept from its
+    own upwards): incidents ranked by peak score, the top k taken for each k where the peak drops
+    (equal peaks go together). Returns {f1, precision, recall, threshold (peak of the last taken
+    incident), incidents, fp, lowest (the lowest peak: the detector's own threshold)} of the best
+    cut (the highest threshold among equal F1), or None without unexpected events."""
+    n_ev = sum(1 for e in events if not e.expected)
+    if not n_ev:
+        return None
+    order = sorted(incidents, key=lambda i: (-i.peak_score, i.incident_id))
+    n = len(order)
+    mm = match_matrix(order, events, mode, early, late, min_effect)
+    hit = mm.any(axis=0)
+    first = np.where(hit, mm.argmax(axis=0) if n else 0, n)  # row each event is first matched
+    k = np.arange(1, n + 1)
+    found = np.searchsorted(np.sort(first[hit]), k, side="left")  # events matched in the top k
+    tp = np.cumsum(mm.any(axis=1))
+    peaks = np.array([i.peak_score for i in order], dtype=float)
+    ends = np.flatnonzero(np.r_[peaks[1:] < peaks[:-1], True]) if n else np.array([], int)
+    best = {"f1": 0.0, "precision": 1.0, "recall": 0.0, "threshold": None, "incidents": 0,
+            "fp": 0}
+    for j in ends:  # cut after row j (k = j + 1 incidents)
+        r, p = found[j] / n_ev, tp[j] / (j + 1)
+        f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+        if f1 > best["f1"] + 1e-12:
+            best = {"f1": f1, "precision": p, "recall": r, "threshold": peaks[j],
+                    "incidents": int(j + 1), "fp": int(j + 1 - tp[j])}
+    return {**{key: _r(v) if isinstance(v, float) else v for key, v in best.items()},
+            "lowest": _r(peaks[-1]) if n else None}
+
+
 def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
                  min_effect: float, fp_budget: int) -> float:
     """Recall of the highest-scoring incidents taken until the false positives would exceed the
@@ -329,6 +371,9 @@ def build_scorecard(
     in_warmup = {e.event_id for e in all_events
                  if warm_end is not None and not e.expected and e.start < warm_end}
     events = [e for e in all_events if e.event_id not in in_warmup]
+    watched = set(settings.get("dimensions") or ())
+    if "channel_country" in watched:
+        watched |= {"channel", "country"}
     card: dict[str, Any] = {
         "schema": SCHEMA,
         "settings": settings,
@@ -336,6 +381,11 @@ def build_scorecard(
             "unexpected": sum(not e.expected for e in events),
             "expected": sum(e.expected for e in events),
             "by_type": dict(sorted(Counter(e.type for e in events if not e.expected).items())),
+            "by_scope": dict(sorted(Counter(e.scope_kind for e in events
+                                            if not e.expected).items())),
+            # scoped to a dimension no watched series has (products): no detector sees the slice
+            "unwatched": sum(not e.expected and bool(set(e.scope) - watched) for e in events)
+            if watched else None,
         },
         "failed_detectors": dict(sorted((failed or {}).items())),
     }
@@ -372,8 +422,13 @@ def build_scorecard(
                 "oracle_precision": _r(orc_p),
                 "oracle_f1": _r(orc_f1) if np.isfinite(orc) else None,
             }
+            # the oracle's best F1 over all its thresholds: what these worlds allow at best
+            sec["oracle_best"] = best_cut(
+                detector_incidents[oracle_name], events, mode, early, late, min_eff
+            )
         else:
             sec["oracle_equal_fp"] = None
+            sec["oracle_best"] = None
         card[mode] = sec
     head = card[settings["mode"]]
     oe = head["oracle_equal_fp"] or {}

@@ -9,6 +9,7 @@ from analytics.context import Incident
 from evaluation.scoring import (
     Event,
     at_fp,
+    best_cut,
     build_scorecard,
     format_table,
     matches,
@@ -158,6 +159,29 @@ def test_recall_at_equal_fp_takes_top_scores():
     assert at_fp(oracle, events, "strict", 1, 2, 0.05, fp_budget=0) == (0.5, 1.0)
 
 
+def test_oracle_best_cut_sweeps_its_thresholds():
+    ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
+    prod = {**EV, "event_id": "E03", "start": "2025-10-01", "end": "2025-10-01",
+            "scope": {"product": "P1"}}
+    events = [Event.from_dict(EV), Event.from_dict(ev2)]
+    oracle = [inc("2025-06-10", peak=9.0), inc("2025-08-01", peak=8.0), inc("2025-09-01", peak=4.0),
+              inc("2025-11-01", peak=3.0)]
+    # cuts: 1 incident F1 2/3; 2: P 1/2 R 1/2; 3: P 2/3 R 1 -> F1 0.8 (best); 4: P 1/2 R 1
+    best = best_cut(oracle, events, "strict", 1, 2, 0.05)
+    assert best == {"f1": 0.8, "precision": 0.6667, "recall": 1.0, "threshold": 4.0,
+                    "incidents": 3, "fp": 1, "lowest": 3.0}
+    # equal peaks are taken together (no cut between them)
+    tied = [inc("2025-06-10", peak=9.0), inc("2025-08-01", peak=9.0)]
+    assert best_cut(tied, events, "strict", 1, 2, 0.05)["incidents"] == 2
+    assert best_cut([], events, "strict", 1, 2, 0.05)["f1"] == 0.0
+    assert best_cut(oracle, [Event.from_dict(HOLIDAY)], "strict", 1, 2, 0.05) is None
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05,
+                "dimensions": ["overall", "channel", "country", "category"]}
+    card = build_scorecard([EV, ev2, prod], {"oracle": oracle}, [], {}, settings)
+    assert card["events"]["unwatched"] == 1
+    assert card["events"]["by_scope"] == {"channel": 1, "overall": 1, "product": 1}
+
+
 def test_scorecard_layout_and_matched_ids():
     truth = [EV, HOLIDAY]
     a = [inc("2025-06-10"), inc("2025-08-01")]
@@ -174,7 +198,11 @@ def test_scorecard_layout_and_matched_ids():
         failed={"prophet_residual": "RuntimeError: cannot fit"},
     )
     assert card["schema"] == "shocklab.scorecard/1"
-    assert card["events"] == {"unexpected": 1, "expected": 1, "by_type": {"channel_outage": 1}}
+    assert card["events"] == {"unexpected": 1, "expected": 1, "by_type": {"channel_outage": 1},
+                              "by_scope": {"channel": 1}, "unwatched": None}
+    assert card["strict"]["oracle_best"] == {"f1": 1.0, "precision": 1.0, "recall": 1.0,
+                                             "threshold": 9.0, "incidents": 1, "fp": 0,
+                                             "lowest": 9.0}
     assert card["headline"]["recall"] == 1.0 and card["headline"]["precision"] == 1.0
     assert card["strict"]["detectors"]["a"]["precision"] == 0.5
     assert card["strict"]["oracle_equal_fp"] == {

@@ -189,6 +189,11 @@ class Detector(ABC):
         whose config has a ``mode`` setting follow it; an always-in-sample one overrides this."""
         return "in_sample" if getattr(self.config, "mode", None) == "in_sample" else "causal"
 
+    @property
+    def window_power(self) -> float:
+        """Exponent of the number of windows in ``combine_windows`` (1 = Bonferroni)."""
+        return 1.0
+
     def threshold(self, inp: DetectorInput) -> float:
         """The cut on the calibrated scale: ``threshold`` if set, else from the sensitivity."""
         if self.config.threshold is not None:
@@ -276,7 +281,7 @@ class Detector(ABC):
             keep = "keep" + c[len("score"):]
             if keep in core:
                 cals[i] = np.where(core[keep].fillna(True).to_numpy(bool), cals[i], 0.0)
-        cal = cals[0] if len(cals) == 1 else combine_windows(np.vstack(cals))
+        cal = cals[0] if len(cals) == 1 else combine_windows(np.vstack(cals), self.window_power)
         score = pd.Series(cal, index=series.index).replace([np.inf, -np.inf], np.nan).fillna(0.0)
         direction = np.where(score >= 0, "up", "down")
         thr = self.threshold(inp)
@@ -309,19 +314,21 @@ class Detector(ABC):
         return out
 
 
-def combine_windows(scores: np.ndarray) -> np.ndarray:
+def combine_windows(scores: np.ndarray, power: float = 1.0) -> np.ndarray:
     """Calibrated scores of several windows [window, point] -> one calibrated score per point:
     the window with the smallest two-sided tail probability p, Bonferroni-adjusted for the
     windows that have a score at that point (``min(1, m p)``), as the signed normal score of
     that probability. Under the null ``P(|s| >= t) <= 2 (1 - Phi(t))`` whatever the correlation
-    of the windows (conservative), so the sensitivity knob keeps its meaning."""
+    of the windows (conservative), so the sensitivity knob keeps its meaning. ``power`` < 1
+    counts ``m ** power`` tests instead (correlated windows are fewer independent looks; a
+    detector setting it must show its knob still holds on shock-free data)."""
     a = np.abs(scores)
     m = np.isfinite(a).sum(axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN points
         best = np.nanargmax(np.where(np.isfinite(a), a, -1.0), axis=0)
     top = np.take_along_axis(scores, best[None, :], axis=0)[0]
-    p = np.minimum(2 * ndtr(-np.abs(top)) * np.maximum(m, 1), 1.0)
+    p = np.minimum(2 * ndtr(-np.abs(top)) * np.maximum(m, 1) ** power, 1.0)
     s = np.sign(top) * -ndtri(np.maximum(p / 2, 1e-300))
     return np.where(m > 0, np.clip(s, -MAX_SCORE, MAX_SCORE), np.nan)
 

@@ -56,6 +56,24 @@ class RollingZScoreConfig(DetectorConfig):
         "past points' deviations from today's centre over `window` (null = that; sub-daily "
         "data always use that)",
     )
+    spread_model: Literal["mad", "floor_ratio"] = Field(
+        "mad",
+        description="daily data with count_floor: mad = MAD over `window` (or spread_window), "
+        "never below the count floor; floor_ratio = the count floor at the level x the robust "
+        "ratio of past one-step errors to their floor over `spread_window` (182 when null) "
+        "periods (long-run, count-aware: little estimation noise). KPIs without a floor and "
+        "sub-daily data keep mad",
+    )
+    kappa_min: float = Field(0.25, gt=0, le=10, description="floor_ratio: ratio never below this")
+    ratio_calibration: dict[int, CalibrationConfig] = Field(
+        default_factory=lambda: {
+            1: CalibrationConfig(tail_df=20, tail_gain=1.05),
+            3: CalibrationConfig(tail_df=20, tail_gain=1.05),
+            7: CalibrationConfig(tail_df=50, tail_gain=0.9),
+        },
+        description="own windows' calibration under floor_ratio (lighter tails than a 28-period "
+        "MAD gives); fitted on shock-free TRAIN worlds n1-n5",
+    )
     same_weekday: bool = Field(
         False,
         description="baseline from the same slot of earlier weeks only (weekday; "
@@ -96,6 +114,13 @@ class RollingZScoreConfig(DetectorConfig):
         },
         description="calibration of a window's scores (default: `calibration`); fitted on "
         "shock-free TRAIN worlds",
+    )
+    window_power: float = Field(
+        1.0, ge=0, le=1,
+        description="daily data: the windows' scores (own and share) are combined by the "
+        "smallest tail probability x m ** window_power for m windows (1 = Bonferroni, safe "
+        "whatever their correlation; < 1 counts the correlated windows as fewer looks; fit it "
+        "on shock-free worlds so the knob holds). Sub-daily input keeps 1",
     )
     reference: Literal["own", "parent", "both"] = Field(
         "own",
@@ -270,6 +295,19 @@ def slice_counts(
 class RollingZScore(Detector):
     type_name = "rolling_zscore"
     config_class = RollingZScoreConfig
+    # diagnosis only (bench/diagnose_detect.py --why): a dict here receives the wide internals of
+    # the next run (per window k: (current, centre, spread); "factor", "offset", "keys"); None =
+    # nothing kept
+    parts: dict | None = None
+
+    # set by each run (_detect_core): daily data / the floor_ratio spread in use
+    _daily = False
+    _ratio_on = False
+
+    @property
+    def window_power(self) -> float:
+        """``window_power`` on daily data; sub-daily (--kpis) input keeps Bonferroni."""
+        return self.config.window_power if self._daily else 1.0  # type: ignore[attr-defined]
 
     def calibration_for(self, column: str) -> CalibrationConfig:
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
@@ -277,6 +315,8 @@ class RollingZScore(Detector):
         if label.startswith("s"):
             return cfg.share_calibration.get(int(label[1:]), cfg.calibration)
         k = int(label or cfg.smooth)
+        if self._ratio_on and k in cfg.ratio_calibration:
+            return cfg.ratio_calibration[k]
         return cfg.window_calibration.get(k, cfg.calibration) if k > 1 else cfg.calibration
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
@@ -333,6 +373,50 @@ class RollingZScore(Detector):
                     a[:, logc] = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)
         w, mp = cfg.window, min(cfg.min_periods, cfg.window)
         sw = cfg.spread_window if ppd == 1 else None  # --kpis (sub-daily) input: as before
+        ratio_model = (cfg.spread_model == "floor_ratio" and ppd == 1 and cfg.count_floor
+                       and cfg.method == "median_mad" and not cfg.same_weekday)
+        self._daily, self._ratio_on = ppd == 1, ratio_model
+
+        def floor_of(centre: np.ndarray, factor: np.ndarray = factor) -> np.ndarray:
+            """Count noise floor per [period, series] (0: none); ``factor`` 1 = at the level."""
+            out = np.zeros_like(centre)
+            for kpi in np.unique(kpis):
+                cols = np.flatnonzero(kpis == kpi)
+                o = None if orders is None else orders[:, cols]
+                if sqc[cols[0]]:
+                    floor = 1 / np.sqrt(factor[:, cols])  # Poisson in Anscombe units
+                elif asc[cols[0]]:
+                    floor = 0.5 / np.sqrt(np.maximum(sessions[:, cols], 1) * factor[:, cols])
+                elif logc[cols[0]]:
+                    floor = log_noise_floor(kpi, o, cfg.value_cv)
+                else:
+                    floor = noise_floor(
+                        kpi,
+                        centre[:, cols] * factor[:, cols],
+                        o,
+                        None if sessions is None else sessions[:, cols],
+                        cfg.value_cv,
+                    )
+                    floor = floor / factor[:, cols]
+                out[:, cols] = floor
+            return out
+
+        ratio_cache: dict[str, np.ndarray] = {}
+        unit_f = np.ones_like(factor)  # multiplicative day noise dominates large series: no weekday
+        # shape in the modelled spread (a weekday's Poisson part differs by 1/sqrt(factor) only)
+
+        def kappa(k: int) -> np.ndarray:
+            """spread_model floor_ratio: robust size of the past one-step errors in units of their
+            own day's count floor (MAD over ``spread_window`` periods ending before the scored
+            span): the series' noise beyond counting (day factors, baseline error), learned over
+            a long window, so the spread is not a noisy 28-period MAD."""
+            if "r" not in ratio_cache:
+                c1 = rolling(shift(adj_clean, 1), w, mp, "median")
+                f1 = floor_of(c1, unit_f)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio_cache["r"] = np.where(f1 > 0, np.abs(adj_clean - c1) / f1, np.nan)
+            r = 1.4826 * rolling(shift(ratio_cache["r"], k), sw or 182, mp, "median")
+            return np.maximum(r, cfg.kappa_min)
 
         def window_score(k: int) -> tuple[np.ndarray, np.ndarray]:
             """(score, centre) of the mean of the last ``k`` periods against the baseline before
@@ -363,27 +447,13 @@ class RollingZScore(Detector):
                         spread = 1.4826 * rolling(shift(err, k), sw, mp, "median")
                 spread = np.maximum(spread, cfg.min_rel_std * np.abs(centre))
                 if cfg.count_floor:
-                    for kpi in np.unique(kpis):
-                        cols = np.flatnonzero(kpis == kpi)
-                        o = None if orders is None else orders[:, cols]
-                        if sqc[cols[0]]:
-                            floor = 1 / np.sqrt(factor[:, cols])  # Poisson in Anscombe units
-                        elif asc[cols[0]]:
-                            floor = 0.5 / np.sqrt(
-                                np.maximum(sessions[:, cols], 1) * factor[:, cols]
-                            )
-                        elif logc[cols[0]]:
-                            floor = log_noise_floor(kpi, o, cfg.value_cv)
-                        else:
-                            floor = noise_floor(
-                                kpi,
-                                centre[:, cols] * factor[:, cols],
-                                o,
-                                None if sessions is None else sessions[:, cols],
-                                cfg.value_cv,
-                            )
-                            floor = floor / factor[:, cols]
-                        spread[:, cols] = np.maximum(spread[:, cols], floor)  # NaN stays NaN
+                    floor = floor_of(centre)
+                    if ratio_model:  # spread = long-run noise ratio x the level's count noise
+                        model = kappa(k) * floor_of(centre, unit_f)
+                        spread = np.where(np.isfinite(model) & (floor > 0), model,
+                                          np.maximum(spread, floor))
+                    else:
+                        spread = np.maximum(spread, floor)  # NaN stays NaN
                 if cfg.flat_floor is not None:  # --kpis only: near-constant references
                     spread, flat = floor_spread(spread, lagged, centre, w, ppd,
                                                 cfg.flat_floor)
@@ -391,9 +461,13 @@ class RollingZScore(Detector):
                 score = (cur - centre) / spread
                 if cfg.flat_floor is not None:
                     score = flat_score(score, cur, centre, flat)
+            if self.parts is not None:
+                self.parts[k] = (cur, centre, spread)
             # the spread is of single periods; a mean of k has 1/sqrt(k) of it
             return score * np.sqrt(k), centre
 
+        if self.parts is not None:
+            self.parts.update(factor=factor, offset=offset, keys=wide.keys, grid=wide.grid)
         score, centre = window_score(cfg.smooth)
         if cfg.early_min is not None and ppd > 1 and cfg.smooth == 1:  # --kpis only
             plain = ~(sqc | asc | logc)[None, :] & ~np.isfinite(factor) & ~np.isfinite(score)
