@@ -410,13 +410,15 @@ def build_scorecard(
                 detector_incidents[oracle_name], events, mode, early, late, min_eff, budget
             )
             cons = sec["consensus"]["recall"]
+            c_ev = sec["consensus"]["events"]   # the ratio from the unrounded recall: 8/12 over
+            cons_x = sec["consensus"]["detected"] / c_ev if c_ev else None   # 8/12 is 1, not 1.0001
             ok = np.isfinite(orc) and orc + orc_p > 0
             orc_f1 = 2 * orc * orc_p / (orc + orc_p) if ok else 0.0
             sec["oracle_equal_fp"] = {
                 "fp_budget": budget,
                 "oracle_recall": _r(orc),
                 "consensus_recall": cons,
-                "ratio": _r(cons / orc) if cons is not None and orc and np.isfinite(orc) else None,
+                "ratio": _r(cons_x / orc) if cons_x is not None and orc and np.isfinite(orc) else None,
                 # the oracle's own precision and F1 over the same incidents (the F1 it would score
                 # with the consensus' false positives: a bound on the consensus' F1 there)
                 "oracle_precision": _r(orc_p),

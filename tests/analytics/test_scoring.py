@@ -217,3 +217,16 @@ def test_scorecard_layout_and_matched_ids():
     assert [i.matched_event_id for i in a] == ["E01", None] and cons[0].matched_event_id == "E01"
     table = format_table(card)
     assert "CONSENSUS (configured)" in table and "prophet_residual FAILED" in table
+
+
+def test_ratio_uses_unrounded_recalls():
+    """Both find 2 of 3 events: the ratio is exactly 1 (not 0.6667 / 0.666… = 1.0001, which
+    read as a consensus above the oracle bound)."""
+    evs = [{**EV, "event_id": f"E0{i}", "start": d, "end": d}
+           for i, d in enumerate(["2025-06-10", "2025-07-10", "2025-08-10"], 1)]
+    found = ["2025-06-10", "2025-07-10"]
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05}
+    card = build_scorecard(evs, {"oracle": [inc(d, peak=9.0) for d in found]},
+                           [inc(d) for d in found], {}, settings, oracle_name="oracle")
+    oe = card["strict"]["oracle_equal_fp"]
+    assert oe["consensus_recall"] == 0.6667 and oe["ratio"] == 1.0
