@@ -52,8 +52,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from scipy import stats
-from scipy.special import ndtri
+from scipy.special import gammainc, gammaincc, gammaln, ndtri, pdtr, pdtrc, xlogy
 
 from .base import Detector, DetectorConfig, DetectorInput, calendar_mask, register
 from .calibrate import COUNT_KPIS, CalibrationConfig, Wide, blocks, rolling, shift
@@ -188,10 +187,10 @@ def tail_scores(fam: np.ndarray, x: np.ndarray, m: np.ndarray, v: np.ndarray,
             over = vv > mm * (1 + 1e-9)
             r = np.where(over, mm**2 / np.where(over, vv - mm, 1.0), 1.0)
             p = np.where(over, r / (r + mm), 0.5)
-            pmf = np.where(over, stats.nbinom.pmf(k, r, p), stats.poisson.pmf(k, mm))
-            up = np.where(over, stats.nbinom.sf(k, r, p), stats.poisson.sf(k, mm)) + 0.5 * pmf
-            lo = np.where(over, stats.nbinom.cdf(k - 1, r, p),
-                          stats.poisson.cdf(k - 1, mm)) + 0.5 * pmf
+            nb_pmf, nb_sf, nb_cdf1 = _nbinom_terms(k, r, p)
+            pmf = np.where(over, nb_pmf, np.exp(xlogy(k, mm) - gammaln(k + 1) - mm))
+            up = np.where(over, nb_sf, pdtrc(k, mm)) + 0.5 * pmf
+            lo = np.where(over, nb_cdf1, np.where(k >= 1, pdtr(k - 1, mm), 0.0)) + 0.5 * pmf
             out[cnt] = _signed(up, lo)
         if gam.any():  # a point mass P(no order) at 0 (revenue), a gamma given any order
             xx, mm, vv = np.maximum(x[gam], 0), m[gam], v[gam]
@@ -202,8 +201,9 @@ def tail_scores(fam: np.ndarray, x: np.ndarray, m: np.ndarray, v: np.ndarray,
             v1 = np.maximum((vv + mm**2) / (1 - p0) - m1**2, 1e-12 * m1**2)
             shape, scale = m1**2 / v1, v1 / m1
             zero = xx <= 0
-            up = np.where(zero, 1.0, (1 - p0) * stats.gamma.sf(xx, shape, scale=scale))
-            lo = np.where(zero, p0, p0 + (1 - p0) * stats.gamma.cdf(xx, shape, scale=scale))
+            y = xx / scale   # the gamma's tails by the regularized incomplete gamma functions
+            up = np.where(zero, 1.0, (1 - p0) * gammaincc(shape, y))
+            lo = np.where(zero, p0, p0 + (1 - p0) * gammainc(shape, y))
             out[gam] = _signed(up, lo)
         if nrm.any():
             out[nrm] = (x[nrm] - m[nrm]) / np.sqrt(v[nrm])
@@ -218,6 +218,23 @@ def robust_level(adj: np.ndarray, k: int, cfg: CountLikelihoodConfig
     base = rolling(shift(adj, k), cfg.window, cfg.min_periods, "median")
     n = rolling(np.isfinite(shift(adj, k)).astype(float), cfg.window, 1, "sum")
     return base, HALF_PI / np.maximum(n, 1.0)
+
+
+def _nbinom_terms(k: np.ndarray, r: np.ndarray, p: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Negative binomial pmf(k), sf(k) and cdf(k − 1) for integer k ≥ 0, r > 0, 0 < p < 1: the
+    compiled ufuncs ``scipy.stats.nbinom`` itself calls (the same floats), without importing
+    ``scipy.stats`` (~0.5 s on every analysis and sweep worker; issue 11). A scipy without them
+    falls back to ``scipy.stats``."""
+    try:
+        from scipy.special._ufuncs import _nbinom_cdf, _nbinom_pmf, _nbinom_sf
+    except ImportError:  # pragma: no cover - other scipy layouts
+        from scipy import stats
+
+        return (stats.nbinom.pmf(k, r, p), stats.nbinom.sf(k, r, p),
+                stats.nbinom.cdf(k - 1, r, p))
+    return (_nbinom_pmf(k, r, p), _nbinom_sf(k, r, p),
+            np.where(k >= 1, _nbinom_cdf(k - 1, r, p), 0.0))
 
 
 def _signed(up: np.ndarray, lo: np.ndarray) -> np.ndarray:
