@@ -92,8 +92,16 @@ _WORLDS: OrderedDict[str, tuple[Any, Any, Any, Any]] = (
 _DETECTIONS: OrderedDict[str, tuple[Any, list[str]]] = (
     OrderedDict()
 )  # key -> (detections, warnings_)
+_CORES: OrderedDict[str, tuple[Any, dict[str, Any]]] = (
+    OrderedDict()
+)  # key -> (raw-score frame, instance attributes the core set)
 MAX_WORLDS = 4
 MAX_DETECTIONS = 64
+MAX_CORES = 32
+# Settings only ``Detector._finish`` reads (the cut on the calibrated scale): a cell that changes
+# only these reuses the detector's raw scores (``_detect_core``) and re-runs calibration and the
+# threshold. A detector class whose core reads them sets ``core_reads_threshold = True``.
+FINISH_ONLY = frozenset({"threshold", "sensitivity"})
 
 
 def _remember(memo: OrderedDict, key: str, value: Any, limit: int) -> None:
@@ -171,6 +179,23 @@ def _memoized(cls: type) -> type:
             _remember(
                 _DETECTIONS, key, (out.copy(), list(getattr(self, "warnings_", []))), MAX_DETECTIONS
             )
+            return out
+
+        def _detect_core(self, series, inp):  # noqa: ANN001, ANN202
+            if getattr(cls, "core_reads_threshold", False):
+                return super()._detect_core(series, inp)
+            digest = getattr(inp, "_shocklab_digest", None) or _input_digest(inp)
+            settings = self.config.model_dump_json(exclude=set(FINISH_ONLY))
+            key = "|".join((cls.__module__, cls.__qualname__, str(self.name), settings, digest))
+            hit = _CORES.get(key)
+            if hit is not None:
+                _CORES.move_to_end(key)
+                self.__dict__.update(hit[1])   # e.g. warnings_, what _finish reads of the core
+                return hit[0].copy()
+            before = dict(vars(self))
+            out = super()._detect_core(series, inp)
+            state = {k: v for k, v in vars(self).items() if k not in before or before[k] is not v}
+            _remember(_CORES, key, (out.copy(), state), MAX_CORES)
             return out
 
     Memoized.__name__ = Memoized.__qualname__ = cls.__name__

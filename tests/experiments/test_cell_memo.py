@@ -35,14 +35,22 @@ def test_memoized_cells_equal_fresh_analyses(world, monkeypatch):
     scoring = [s for s in STAGES if s[0] in cell.SCORING_STAGES]
     monkeypatch.setattr(cell, "_WORLDS", type(cell._WORLDS)())
     monkeypatch.setattr(cell, "_DETECTIONS", type(cell._DETECTIONS)())
+    monkeypatch.setattr(cell, "_CORES", type(cell._CORES)())
+    rz = REGISTRY["rolling_zscore"]
+    cores, core = [], rz._detect_core   # rolling_zscore's raw scores: computed how often?
+    monkeypatch.setattr(rz, "_detect_core", lambda self, s, i: cores.append(1) or core(self, s, i))
     registry, oracles = dict(REGISTRY), dict(IMPLEMENTATIONS)
     first = cell.analyse_for_scorecard(world, _analysis(3.0))     # fills the memos
     assert len(cell._WORLDS) == 1 and len(cell._DETECTIONS) >= 2
+    n_cores = len(cores)
+    assert n_cores >= 1
     again = cell.analyse_for_scorecard(world, _analysis(3.0))  # every detector from the memo
     other = cell.analyse_for_scorecard(
         world, _analysis(2.0)
-    )  # rolling_zscore recomputed, others reused
+    )  # rolling_zscore re-thresholded on its memoized raw scores, others reused whole
+    assert len(cores) == n_cores   # only its threshold changed: no raw score was recomputed
     assert REGISTRY == registry and IMPLEMENTATIONS == oracles    # the registries are restored
     assert first == again == analyse(world, _analysis(3.0), stages=scoring)
+    assert len(cores) == 2 * n_cores   # the fresh analysis (no memo) computed them again
     assert other == analyse(world, _analysis(2.0), stages=scoring)
     assert other != first   # the threshold matters, so a wrong reuse would show
