@@ -95,9 +95,11 @@ _DETECTIONS: OrderedDict[str, tuple[Any, list[str]]] = (
 _CORES: OrderedDict[str, tuple[Any, dict[str, Any]]] = (
     OrderedDict()
 )  # key -> (raw-score frame, instance attributes the core set)
+_CALIBRATED: OrderedDict[str, Any] = OrderedDict()  # core key | column | ppd -> calibrated scores
 MAX_WORLDS = 4
 MAX_DETECTIONS = 64
 MAX_CORES = 32
+MAX_CALIBRATED = 64
 # Settings only ``Detector._finish`` reads (the cut on the calibrated scale): a cell that changes
 # only these reuses the detector's raw scores (``_detect_core``) and re-runs calibration and the
 # threshold. A detector class whose core reads them sets ``core_reads_threshold = True``.
@@ -182,6 +184,7 @@ def _memoized(cls: type) -> type:
             return out
 
         def _detect_core(self, series, inp):  # noqa: ANN001, ANN202
+            self._shocklab_core = None   # set once this core's output is known (calibrate)
             if getattr(cls, "core_reads_threshold", False):
                 return super()._detect_core(series, inp)
             digest = getattr(inp, "_shocklab_digest", None) or _input_digest(inp)
@@ -191,11 +194,29 @@ def _memoized(cls: type) -> type:
             if hit is not None:
                 _CORES.move_to_end(key)
                 self.__dict__.update(hit[1])   # e.g. warnings_, what _finish reads of the core
-                return hit[0].copy()
-            before = dict(vars(self))
-            out = super()._detect_core(series, inp)
-            state = {k: v for k, v in vars(self).items() if k not in before or before[k] is not v}
-            _remember(_CORES, key, (out.copy(), state), MAX_CORES)
+                out = hit[0].copy()
+            else:
+                before = dict(vars(self))
+                out = super()._detect_core(series, inp)
+                state = {k: v for k, v in vars(self).items()
+                         if k not in before or before[k] is not v}
+                _remember(_CORES, key, (out.copy(), state), MAX_CORES)
+            self._shocklab_core = key
+            return out
+
+        def calibrate(self, series, raw, ppd=1, column="score"):  # noqa: ANN001, ANN202
+            # _finish calibrates the core's own columns: the same core key, column and periods
+            # per day give the same raw scores under the same calibration settings (in the key)
+            core = getattr(self, "_shocklab_core", None)
+            if core is None:
+                return super().calibrate(series, raw, ppd, column)
+            key = f"{core}|{column}|{ppd}"
+            hit = _CALIBRATED.get(key)
+            if hit is not None:
+                _CALIBRATED.move_to_end(key)
+                return hit.copy()
+            out = super().calibrate(series, raw, ppd, column)
+            _remember(_CALIBRATED, key, out.copy(), MAX_CALIBRATED)
             return out
 
     Memoized.__name__ = Memoized.__qualname__ = cls.__name__

@@ -36,6 +36,7 @@ def test_memoized_cells_equal_fresh_analyses(world, monkeypatch):
     monkeypatch.setattr(cell, "_WORLDS", type(cell._WORLDS)())
     monkeypatch.setattr(cell, "_DETECTIONS", type(cell._DETECTIONS)())
     monkeypatch.setattr(cell, "_CORES", type(cell._CORES)())
+    monkeypatch.setattr(cell, "_CALIBRATED", type(cell._CALIBRATED)())
     rz = REGISTRY["rolling_zscore"]
     cores, core = [], rz._detect_core   # rolling_zscore's raw scores: computed how often?
     monkeypatch.setattr(rz, "_detect_core", lambda self, s, i: cores.append(1) or core(self, s, i))
@@ -49,6 +50,7 @@ def test_memoized_cells_equal_fresh_analyses(world, monkeypatch):
         world, _analysis(2.0)
     )  # rolling_zscore re-thresholded on its memoized raw scores, others reused whole
     assert len(cores) == n_cores   # only its threshold changed: no raw score was recomputed
+    assert len(cell._CALIBRATED) >= 1   # nor calibrated again
     assert REGISTRY == registry and IMPLEMENTATIONS == oracles    # the registries are restored
     assert first == again == analyse(world, _analysis(3.0), stages=scoring)
     assert len(cores) == 2 * n_cores   # the fresh analysis (no memo) computed them again
