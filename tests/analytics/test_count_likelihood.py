@@ -131,3 +131,13 @@ def test_kpis_input_switches_it_off():
     ext = external_profile(cfg, 300.0)
     assert not ext.detectors["count_likelihood"].enabled
     assert ext.detectors["rolling_zscore"].enabled
+
+
+@pytest.mark.parametrize("setting", ["detectors.count_likelihood.windows=[0]",
+                                     "detectors.rolling_zscore.windows=[-3]"])
+def test_window_lengths_below_one_period_are_refused(setting):
+    from analytics.config import load_analysis_config
+    from shocklab.errors import InputError
+
+    with pytest.raises(InputError, match=r"windows\[0\]: Input should be greater than or equal"):
+        load_analysis_config(None, [setting])

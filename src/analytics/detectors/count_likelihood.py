@@ -47,7 +47,7 @@ raised F1 or the recall ratio on visibility or percent worlds.
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -68,7 +68,7 @@ class CountLikelihoodConfig(DetectorConfig):
     min_periods: int = Field(14, ge=3, le=10_000, description="no score before this many")
     weekday_weeks: int = Field(12, ge=2, le=520, description="weeks behind the weekday factor")
     weekday_stat: Literal["mean", "median"] = "median"
-    windows: list[int] = Field(
+    windows: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
         default_factory=lambda: [3, 7],
         description="more windows besides 1 day: the sum of the last k days against the level "
         "before them, each calibrated on its own and Bonferroni-combined",

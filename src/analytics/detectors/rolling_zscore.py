@@ -19,7 +19,7 @@ statistic runs column-wise (``calibrate.Wide``). Windows count periods of the se
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -100,7 +100,7 @@ class RollingZScoreConfig(DetectorConfig):
         description="score the mean of the last `smooth` periods against the "
         "baseline before them (catches slow, small shifts)",
     )
-    windows: list[int] = Field(
+    windows: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
         default_factory=list,
         description="more trailing windows (periods) scored besides `smooth`: the mean of the "
         "last k periods against the baseline before them, each calibrated on its own, combined "
