@@ -162,7 +162,7 @@ def _memoized(cls: type) -> type:
     match."""
 
     class Memoized(cls):  # type: ignore[misc, valid-type]
-        def detect(self, inp):  # noqa: ANN001, ANN202
+        def _memo_key(self, settings: str, inp: Any) -> str:
             digest = getattr(inp, "_shocklab_digest", None)
             if digest is None:   # one hash per input, shared by the detectors of a cell
                 digest = _input_digest(inp)
@@ -170,8 +170,10 @@ def _memoized(cls: type) -> type:
                     inp._shocklab_digest = digest
                 except AttributeError:
                     pass
-            key = "|".join((cls.__module__, cls.__qualname__, str(self.name),
-                            self.config.model_dump_json(), digest))
+            return "|".join((cls.__module__, cls.__qualname__, str(self.name), settings, digest))
+
+        def detect(self, inp):  # noqa: ANN001, ANN202
+            key = self._memo_key(self.config.model_dump_json(), inp)
             hit = _DETECTIONS.get(key)
             if hit is not None:
                 _DETECTIONS.move_to_end(key)
@@ -187,9 +189,7 @@ def _memoized(cls: type) -> type:
             self._shocklab_core = None   # set once this core's output is known (calibrate)
             if getattr(cls, "core_reads_threshold", False):
                 return super()._detect_core(series, inp)
-            digest = getattr(inp, "_shocklab_digest", None) or _input_digest(inp)
-            settings = self.config.model_dump_json(exclude=set(FINISH_ONLY))
-            key = "|".join((cls.__module__, cls.__qualname__, str(self.name), settings, digest))
+            key = self._memo_key(self.config.model_dump_json(exclude=set(FINISH_ONLY)), inp)
             hit = _CORES.get(key)
             if hit is not None:
                 _CORES.move_to_end(key)

@@ -13,10 +13,10 @@ cores, outside the forked worker, where the detection chain has the other core; 
 ``SHOCKLAB_PARALLEL=0``): CLV and then the monitor (replay or ``--as-of`` day) run on one thread
 beside the other models from the moment the orders are prepared (``_Beside``). They read only the
 valid orders (the monitor writes only its own state), and their results enter the summary and the
-tables where they always did, so every output is the same either way. Off by default: on the
-shared 2-core machine it was measured on (load 4-7) it cost CPU (GIL hand-offs, +0.1-0.2 s) and
-60-110 MB of peak memory (two models' temporaries at once) and gave no wall-time gain; it is left
-to be measured on a quiet machine (``bench/bench_profile.py --sequential`` runs both). run.json:
+tables where they always did, so every output is the same either way. Off by default: it costs
+60-110 MB of peak memory (two models' temporaries at once; the in-order run then peaks at ~1.0 GB)
+and CPU (GIL hand-offs, +0.1-0.2 s); on a quiet machine it takes the in-order stage 3.29 -> 2.81 s
+(``bench/bench_profile.py --sequential`` runs both). run.json:
 ``customers.clv`` / ``customers.monitor`` are their own durations (overlapping the rest when on
 the thread), ``customers.clv_wait`` / ``customers.monitor_wait`` how long the stage waited for
 them (in order: the same).

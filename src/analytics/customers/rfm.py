@@ -6,7 +6,6 @@ distinct orders, monetary sums ``net_revenue``; cancelled orders count for neith
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
@@ -126,36 +125,12 @@ def _categorical_rows(col: pd.Series, sel: np.ndarray) -> pd.Categorical:
 
 
 def _consistent(v: pd.DataFrame) -> bool:
-    """Still valid_orders' output after edits? (sorted by day, ``day`` matching order_date)
-
-    The models of one stage ask this ~14 times of the same frame: a frame found consistent is
-    remembered with the buffers of its checked columns, and is not scanned again while it is the
-    same object over the same buffers (an edit that replaces a column is scanned again)."""
+    """Still valid_orders' output after edits? (sorted by day, ``day`` matching order_date)"""
     d = v["day"].to_numpy()
     od = v["order_date"]
-    key = _buffers(v, d)
-    seen = _CHECKED.get(id(v))
-    if key is not None and seen is not None and seen[0]() is v and seen[1] == key:
-        return True
-    ok = (od.dtype == "datetime64[ns]" and bool(np.all(np.diff(d) >= 0))
-          and np.array_equal(od.to_numpy().astype("datetime64[D]").astype(np.int64), d)
-          and bool(v["customer_id"].notna().all()))
-    if ok and key is not None:
-        _CHECKED.clear()  # one frame at a time: the stage's
-        _CHECKED[id(v)] = (weakref.ref(v), key)
-    return ok
-
-
-_CHECKED: dict[int, tuple[weakref.ref, tuple]] = {}
-
-
-def _buffers(v: pd.DataFrame, d: np.ndarray) -> tuple | None:
-    """(address, length, strides) of the day, order_date and customer code arrays of ``v``."""
-    try:
-        arrays = (d, v["order_date"].to_numpy(), v["customer_id"].array.codes)
-    except AttributeError:  # customer_id not categorical
-        return None
-    return tuple((a.__array_interface__["data"][0], len(a), a.strides) for a in arrays)
+    return (od.dtype == "datetime64[ns]" and bool(np.all(np.diff(d) >= 0))
+            and np.array_equal(od.to_numpy().astype("datetime64[D]").astype(np.int64), d)
+            and bool(v["customer_id"].notna().all()))
 
 
 def distinct(a: np.ndarray) -> np.ndarray:
