@@ -333,7 +333,8 @@ class _Beside:
     the thread: a failing stage must not leave the monitor writing into the run directory."""
 
     def __init__(self) -> None:
-        on = os.environ.get("SHOCKLAB_CUSTOMERS_BESIDE", "0") == "1" and spare_core()
+        on = (os.environ.get("SHOCKLAB_CUSTOMERS_BESIDE", "0").strip().lower()
+              in ("1", "true", "yes", "on")) and spare_core()   # as SHOCKLAB_PARALLEL reads
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="customers-beside") \
             if on else None
 

@@ -311,9 +311,16 @@ def test_beside_thread_is_opt_in(monkeypatch):
         assert b.submit(threading.current_thread).result() is threading.current_thread()
     finally:
         b.close()
-    monkeypatch.setenv("SHOCKLAB_CUSTOMERS_BESIDE", "1")
+    for on in ("1", "yes", " On "):   # read as SHOCKLAB_PARALLEL is
+        monkeypatch.setenv("SHOCKLAB_CUSTOMERS_BESIDE", on)
+        b = pipeline._Beside()
+        try:
+            assert b.submit(threading.current_thread).result() is not threading.current_thread()
+        finally:
+            b.close()
+    monkeypatch.setenv("SHOCKLAB_CUSTOMERS_BESIDE", "0")
     b = pipeline._Beside()
     try:
-        assert b.submit(threading.current_thread).result() is not threading.current_thread()
+        assert b.submit(threading.current_thread).result() is threading.current_thread()
     finally:
         b.close()
