@@ -8,7 +8,10 @@ prints:
 - mean consensus recall / precision / F1, oracle recall at equal FP and the ratio per variant;
 - recall per scope kind and per event type, for the consensus and the oracle (was the event
   visible at all?), and which watched series moved (``--events``: one line per missed event);
-- false alarms by dimension, KPI, direction and set of voting detectors.
+- false alarms by dimension, KPI, direction and set of voting detectors;
+- ``--fp-kinds``: every consensus false positive put in one kind read from the truth (spillover,
+  unrelated, expected, echo, noise; ``bench/fp_kinds.py``), with the share the oracle also scores
+  at 3 or more, and examples per kind.
 
 Tune on TRAIN worlds only (random_world seeds 1-10); test seeds are for the final report.
 
@@ -40,8 +43,12 @@ from evaluation.scoring import Event, match_matrix  # noqa: E402
 from evaluation.truth import attach, find_truth  # noqa: E402
 from experiments.cell import _memoized_detectors  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+import fp_kinds  # noqa: E402
+
 WHY = False
 SHOW_FPS = False
+FP_KINDS: int | None = None   # --fp-kinds: echo window in days (None: off)
 
 
 def _event_windows(events: list[Event], card: dict):
@@ -324,6 +331,35 @@ def print_why(results: list[dict]) -> None:
                              for n, v in sorted(b.items())))
 
 
+def print_fp_kinds(results: list[dict], examples: int = 4) -> None:
+    rows = [k for r in results for k in r.get("kinds", [])]
+    if not rows:
+        return
+    sm = fp_kinds.summary(rows)
+    print(f"   FP kinds ({sm['n']} consensus FPs; share, and share the oracle also scores >= 3): "
+          + "  ".join(f"{k} {sm[k]['n']} ({sm[k]['share']:.2f}, oracle>=3 "
+                      f"{sm[k]['oracle_ge3']:.2f})" for k in fp_kinds.KINDS)
+          + f"; spillover under/opposite {sm['spillover']['under']}/{sm['spillover']['opposite']}")
+    base = fp_kinds.summary([k for r in results for k in r.get("kinds_base", [])])
+    if base["n"]:
+        print(f"   FP kinds if at random points after the warm-up ({base['n']} pseudo-incidents): "
+              + "  ".join(f"{k} {base[k]['share']:.2f}" for k in fp_kinds.KINDS))
+    for k in fp_kinds.KINDS:
+        sel = [r for r in rows if r["kind"] == k]
+        by_kpi = Counter(r["incident"].kpi for r in sel)
+        print(f"   {k:<9} by kpi: " + ", ".join(f"{a}:{b}" for a, b in by_kpi.most_common()))
+        # examples: the strongest by the oracle's verdict, then by peak (deterministic)
+        sel.sort(key=lambda r: (-(r["oracle"] if r["oracle"] is not None else -99),
+                                -r["incident"].peak_score, r["world"], r["incident"].incident_id))
+        for r in sel[:examples]:
+            i = r["incident"]
+            eff = f" effect {r['effect']:+.3f} ({r['source']})" if r["effect"] is not None else ""
+            orc = f"{r['oracle']:.2f}" if r["oracle"] is not None else "-"
+            print(f"     {r['world']:<5} {i.start.date()}..{i.end.date()} {i.kpi}/{i.dimension}/"
+                  f"{i.segment} {i.direction} peak {i.peak_score:.2f} oracle {orc} "
+                  f"by {'+'.join(i.detectors)} event {r['event'] or '-'}{eff}")
+
+
 def _variant(s: str) -> list[str]:
     return [p.strip() for p in s.split(";") if p.strip()] if s else []
 
@@ -356,7 +392,25 @@ def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]
         series = ctx.detections.drop_duplicates(["kpi", "dimension", "segment"]).shape[0]
         why = explain_misses(ctx, events, card) if WHY else []
         gap = decompose_gap(ctx, events, card) if WHY and not out else []  # first variant only
-        out.append({"card": card, "fps": fps, "events": events, "seconds": secs,
+        kinds, base = [], []
+        if FP_KINDS is not None and not out:   # first variant only
+            det = ctx.detections
+            kinds = fp_kinds.classify(
+                fps, events, cfgs, ctx.kpis_daily, truth.counterfactual,
+                det[det["detector"] == "oracle"], echo_days=FP_KINDS)
+            keys = ["kpi", "dimension", "segment"]
+            vs = det[det["detector"].isin(ctx.voters or [])]
+            after = pd.DatetimeIndex(sorted(vs["date"].unique()))
+            if card["warmup"]["days"]:
+                after = after[after >= pd.Timestamp(cfgs["data_start"])
+                              + pd.Timedelta(days=card["warmup"]["days"])]
+            base = fp_kinds.base_rates(
+                [tuple(x) for x in vs[keys].drop_duplicates().sort_values(keys).to_numpy()],
+                after, events, cfgs, ctx.kpis_daily, truth.counterfactual, echo_days=FP_KINDS)
+            for k in kinds + base:
+                k["world"] = data_dir.name
+        out.append({"card": card, "fps": fps, "events": events, "seconds": secs, "kinds": kinds,
+                    "kinds_base": base if kinds else [],
                     "series": series, "status": ctx.detector_status, "why": why, "gap": gap})
     return out
 
@@ -441,6 +495,7 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
         print(line)
     print_why(results)
     print_gap(results)
+    print_fp_kinds(results)
     if SHOW_FPS:
         for r in results:
             for i in r["fps"]:
@@ -463,10 +518,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--why", action="store_true",
                     help="per event: best score of each detector on allowed series; why missed")
     ap.add_argument("--fps", action="store_true", help="list false alarms and the nearest event")
+    ap.add_argument("--fp-kinds", nargs="?", type=int, const=14, default=None, metavar="DAYS",
+                    help="classify every consensus false positive from the truth (echo window "
+                         "DAYS after an event's match window, default 14; bench/fp_kinds.py)")
     ap.add_argument("--json", type=Path, help="also write the scorecards here")
     a = ap.parse_args(argv)
-    global WHY, SHOW_FPS
-    WHY, SHOW_FPS = a.why, a.fps
+    global WHY, SHOW_FPS, FP_KINDS
+    WHY, SHOW_FPS, FP_KINDS = a.why, a.fps, a.fp_kinds
     variants = [("shipped", [])] + [(v, _variant(v)) for v in a.variant]
     per_variant: dict[str, list[dict]] = {n: [] for n, _ in variants}
     for d in a.data:
@@ -484,6 +542,12 @@ def main(argv: list[str] | None = None) -> int:
         gap = [g for r in per_variant["shipped"] for g in r.get("gap", [])]
         if gap:  # --why: the per-event gap decomposition (first variant)
             a.json.with_suffix(".gap.json").write_text(json.dumps(gap, default=float))
+        kinds = [{**{k: v for k, v in r.items() if k != "incident"},
+                  "incident": r["incident"].incident_id, "detectors": r["incident"].detectors,
+                  "peak": r["incident"].peak_score}
+                 for r in per_variant["shipped"] for r in r.get("kinds", [])]
+        if kinds:  # --fp-kinds: one row per consensus false positive (first variant)
+            a.json.with_suffix(".fpkinds.json").write_text(json.dumps(kinds, default=str))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Scoring incidents against the injected truth (docs/ARCHITECTURE.md "Scoring").
 
-Only this module (and the oracle detector) reads truth.
+Only this module (and the oracle detector) reads truth. Size (~530 lines): the scorecard's
+definitions, its layout and their one implementation stay in one place.
 
 Definitions
 -----------
@@ -49,7 +50,8 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
         "consensus": METRICS,                   # the configured rule (combine, min_votes, ...)
         "consensus_levels": {"k1": METRICS, "k2": METRICS, ...},  # k of n voters agree
         "oracle_equal_fp": {"fp_budget", "oracle_recall", "consensus_recall", "ratio",
-                            "oracle_precision", "oracle_f1"} | null,
+                            "oracle_precision", "oracle_f1", "consensus_only",
+                            "oracle_only"} | null,
         "oracle_best": {"f1", "precision", "recall", "threshold", "incidents", "fp",
                         "lowest"} | null
       },
@@ -276,9 +278,15 @@ def at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int,
           min_effect: float, fp_budget: int) -> tuple[float, float]:
     """(recall, precision) of the highest-scoring incidents taken until the false positives would
     exceed the budget (precision = true incidents among those taken; 1.0 when none is taken)."""
+    return at_fp_events(incidents, events, mode, early, late, min_effect, fp_budget)[:2]
+
+
+def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+                 min_effect: float, fp_budget: int) -> tuple[float, float, set[str]]:
+    """``at_fp`` and the ids of the unexpected events those incidents match."""
     n_ev = sum(1 for e in events if not e.expected)
     if not n_ev:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), set()
     order = sorted(incidents, key=lambda i: (-i.peak_score, i.incident_id))
     mm = match_matrix(order, events, mode, early, late, min_effect)
     is_fp = ~mm.any(axis=1)
@@ -289,7 +297,9 @@ def at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int,
         else len(order)
     )
     tp = int((~is_fp[:cut]).sum())
-    return float(mm[:cut].any(axis=0).sum()) / n_ev, (tp / cut if cut else 1.0)
+    hit = mm[:cut].any(axis=0)
+    found = {e.event_id for e, h in zip(events, hit, strict=True) if h}
+    return float(hit.sum()) / n_ev, (tp / cut if cut else 1.0), found
 
 
 def best_cut(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
@@ -398,6 +408,7 @@ def build_scorecard(
             if mode == "strict":
                 detail_delays[name] = d
         sec["consensus"], d = metrics(consensus, events, mode, early, late, min_eff)
+        cons_found = set(d)
         if mode == "strict":
             detail_delays["consensus"] = d
         for label in sorted(consensus_levels):
@@ -406,7 +417,7 @@ def build_scorecard(
             )[0]
         if oracle_name and oracle_name in detector_incidents:
             budget = sec["consensus"]["fp"]
-            orc, orc_p = at_fp(
+            orc, orc_p, orc_found = at_fp_events(
                 detector_incidents[oracle_name], events, mode, early, late, min_eff, budget
             )
             cons = sec["consensus"]["recall"]
@@ -418,11 +429,17 @@ def build_scorecard(
                 "fp_budget": budget,
                 "oracle_recall": _r(orc),
                 "consensus_recall": cons,
-                "ratio": _r(cons_x / orc) if cons_x is not None and orc and np.isfinite(orc) else None,
+                "ratio": _r(cons_x / orc)
+                if cons_x is not None and orc and np.isfinite(orc)
+                else None,
                 # the oracle's own precision and F1 over the same incidents (the F1 it would score
                 # with the consensus' false positives: a bound on the consensus' F1 there)
                 "oracle_precision": _r(orc_p),
                 "oracle_f1": _r(orc_f1) if np.isfinite(orc) else None,
+                # the events one found and the other did not at this budget: the ones behind a
+                # ratio above 1 (a voter scored them higher than the exact null did, by chance)
+                "consensus_only": sorted(cons_found - orc_found),
+                "oracle_only": sorted(orc_found - cons_found),
             }
             # the oracle's best F1 over all its thresholds: what these worlds allow at best
             sec["oracle_best"] = best_cut(

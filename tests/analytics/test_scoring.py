@@ -212,6 +212,8 @@ def test_scorecard_layout_and_matched_ids():
         "ratio": 1.0,
         "oracle_precision": 1.0,
         "oracle_f1": 1.0,
+        "consensus_only": [],
+        "oracle_only": [],
     }
     assert card["event_detail"][0]["detected_by"] == {"a": 0, "consensus": 0, "oracle": 0}
     assert [i.matched_event_id for i in a] == ["E01", None] and cons[0].matched_event_id == "E01"
@@ -230,3 +232,21 @@ def test_ratio_uses_unrounded_recalls():
                            [inc(d) for d in found], {}, settings, oracle_name="oracle")
     oe = card["strict"]["oracle_equal_fp"]
     assert oe["consensus_recall"] == 0.6667 and oe["ratio"] == 1.0
+
+
+def test_equal_fp_names_the_events_behind_a_ratio_above_one():
+    """Per world the exact-null oracle is a bound in expectation only: a voter can score one event
+    higher than the exact null by chance. The scorecard names such events (and the converse), so a
+    ratio above 1 is traceable to them; here the consensus catches E02 with no false positive and
+    the oracle reaches it only after two false positives (budget 0)."""
+    evs = [{**EV, "event_id": f"E0{i}", "start": d, "end": d}
+           for i, d in enumerate(["2025-06-10", "2025-07-10", "2025-08-10"], 1)]
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05}
+    oracle = [inc("2025-06-10", peak=9.0), inc("2025-08-10", peak=8.0),
+              inc("2025-05-01", peak=7.0), inc("2025-05-15", peak=6.0), inc("2025-07-10", peak=5.0)]
+    card = build_scorecard(evs, {"oracle": oracle},
+                           [inc("2025-06-10"), inc("2025-07-10")], {}, settings,
+                           oracle_name="oracle")
+    oe = card["strict"]["oracle_equal_fp"]
+    assert oe["fp_budget"] == 0 and oe["ratio"] == 1.0   # 2/3 each, but not the same events
+    assert oe["consensus_only"] == ["E02"] and oe["oracle_only"] == ["E03"]
