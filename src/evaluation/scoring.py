@@ -21,8 +21,10 @@ Definitions
   precision is 1.0 (no false alarm) and F1 follows from recall. **Delay** = first matching incident
   start − event start, in days (negative when caught early).
 - **Oracle at equal false positives**: the oracle's incidents are ranked by peak score and taken
-  until they would exceed the consensus's false-positive count; the recall reached is the
-  physical limit at that false-alarm budget, and ``ratio`` = consensus recall / that recall.
+  until they would exceed the consensus's false-positive count; the recall reached is the limit
+  at that false-alarm budget in expectation (the exact null is the most powerful test; in one
+  world a voter can out-score it on an event by chance), and ``ratio`` = consensus recall / that
+  recall. ``consensus_only`` / ``oracle_only``: the events one side found there and the other not.
 - **Oracle's best F1** (``oracle_best``): the oracle's incidents ranked by peak score and cut at
   every threshold from its own (``lowest``) upwards; the cut with the highest F1 (its precision,
   recall, ``threshold`` = the last incident's peak). The oracle has no tuned setting, so this is
