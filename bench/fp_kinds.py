@@ -68,7 +68,8 @@ def _realized(actual: pd.DataFrame, twin: pd.DataFrame | None, kpi: str, dim: st
         return float(f[num].sum() / f[den].sum()) if den else float(f[num].sum())
 
     try:
-        tv, av = val(t), val(a)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tv, av = val(t), val(a)
     except (KeyError, ZeroDivisionError):
         return None
     return av / tv - 1 if np.isfinite(tv) and tv and np.isfinite(av) else None
