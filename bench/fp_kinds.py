@@ -16,10 +16,12 @@ judged against it before a calendar day or an earlier event's echo).
 
 The effect on a KPI in a slice is the realized one where the truth has it — overall and per
 channel: the actual KPIs against the counterfactual twin (every unexpected event off) over the
-incident's days inside the event's window — and otherwise the event's recorded ``scope_effects``
-(the incident's slice is the event's scope) or ``effects`` (overall), as strict scoring reads
-them. Each false positive also carries the oracle's peak score in its direction over its days on
-its series (``oracle``): whether the exact null saw the data depart from the baseline at all.
+incident's days inside the event's window, less the same in the week before the window (the twin
+also lacks the lasting level of earlier events: a churn wave's stays) — and otherwise the event's
+recorded ``scope_effects`` (the incident's slice is the event's scope) or ``effects`` (overall),
+as strict scoring reads them. Each false positive also carries the oracle's peak score in its
+direction over its days on its series (``oracle``): whether the exact null saw the data depart
+from the baseline at all.
 """
 
 from __future__ import annotations
@@ -117,6 +119,11 @@ def classify(incidents: Iterable[Any], events: list[Any], settings: dict[str, An
                 continue
             days = pd.date_range(max(inc.start, lo), min(inc.end, hi), freq="D")
             eff = _realized(actual, twin, inc.kpi, inc.dimension, inc.segment, days)
+            if eff is not None:   # less the level of the week before (earlier lasting effects)
+                pre = _realized(actual, twin, inc.kpi, inc.dimension, inc.segment,
+                                pd.date_range(lo - pd.Timedelta(days=7), periods=7, freq="D"))
+                if pre is not None and np.isfinite(pre):
+                    eff -= pre
             src = "realized"
             if eff is None:
                 table = ev.scope_effects if exact and ev.scope_effects else ev.effects
