@@ -339,7 +339,8 @@ def print_fp_kinds(results: list[dict], examples: int = 4) -> None:
     print(f"   FP kinds ({sm['n']} consensus FPs; share, and share the oracle also scores >= 3): "
           + "  ".join(f"{k} {sm[k]['n']} ({sm[k]['share']:.2f}, oracle>=3 "
                       f"{sm[k]['oracle_ge3']:.2f})" for k in fp_kinds.KINDS)
-          + f"; spillover under/opposite {sm['spillover']['under']}/{sm['spillover']['opposite']}")
+          + "; spillover under/opposite/unrecorded "
+          + "/".join(str(sm["spillover"][k]) for k in ("under", "opposite", "unrecorded")))
     base = fp_kinds.summary([k for r in results for k in r.get("kinds_base", [])])
     if base["n"]:
         print(f"   FP kinds if at random points after the warm-up ({base['n']} pseudo-incidents): "

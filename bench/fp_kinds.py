@@ -3,7 +3,9 @@ scoring is put in one kind, read from the world's truth (events.json, counterfac
 
 - ``spillover`` (a): it overlaps an unexpected event's match window on a slice the event's scope
   does not exclude, and the event moved this KPI there (``|effect| >= moved``) — but by less than
-  ``min_effect`` (``under``) or the other way (``opposite``), so strict scoring does not credit it;
+  ``min_effect`` (``under``), the other way (``opposite``), or by more than the effect strict
+  scoring reads for the slice (``unrecorded``: realized in a channel, recorded overall), so strict
+  scoring does not credit it;
 - ``echo`` (b): it starts within ``echo_days`` after an unexpected event's match window ends, on a
   slice the event's scope does not exclude (rebound, lagged or lasting effect), overlapping none;
 - ``expected`` (c): it overlaps a planned calendar event's window (holiday, campaign);
@@ -131,7 +133,10 @@ def classify(incidents: Iterable[Any], events: list[Any], settings: dict[str, An
             if eff is None or abs(eff) < moved:
                 found = found or ("unrelated", ev, eff, src)
                 continue
-            sub = "under" if sign * eff > 0 else "opposite"
+            # under: the right way, below min_effect; opposite: the other way; unrecorded: the
+            # right way and large, but strict scoring reads a smaller recorded effect
+            sub = ("opposite" if sign * eff <= 0 else "under" if abs(eff) < min_eff
+                   else "unrecorded")
             if found is None or found[0] != "spillover" or abs(eff) > abs(found[2]):
                 found = ("spillover", ev, eff, src, sub)
         if found is None:
@@ -168,8 +173,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                   "oracle_ge3": (sum(r["oracle"] >= 3 for r in seen) / len(seen)) if seen
                   else float("nan")}
     sp = [r for r in rows if r["kind"] == "spillover"]
-    out["spillover"]["under"] = sum(r.get("sub") == "under" for r in sp)
-    out["spillover"]["opposite"] = sum(r.get("sub") == "opposite" for r in sp)
+    for sub in ("under", "opposite", "unrecorded"):
+        out["spillover"][sub] = sum(r.get("sub") == sub for r in sp)
     return out
 
 

@@ -41,8 +41,9 @@ def world():
         for d in DAYS:
             during = pd.Timestamp("2025-02-01") <= d <= pd.Timestamp("2025-02-03")
             orders = 100.0 * (0.98 if during and dim == "overall" else 1.0)
+            value = 0.9 if during and dim == "overall" else 1.0   # revenue -12 %: not recorded
             rows.append({"date": d, "dimension": dim, "segment": seg, "sessions": 1000.0,
-                         "orders": orders, "revenue": orders * 50})
+                         "orders": orders, "revenue": orders * 50 * value})
     actual = pd.DataFrame(rows)
     twin = pd.DataFrame([{"date": d, "channel": ch, "sessions": 1000.0, "orders": 100.0,
                           "revenue": 5000.0} for ch in ("all", "email", "organic") for d in DAYS])
@@ -75,6 +76,10 @@ def test_every_kind_from_the_truth():
                              echo_days=30)[0]["kind"] == "echo"
     sm = fp_kinds.summary(rows)
     assert sm["n"] == 7 and sm["spillover"]["n"] == 2 and sm["spillover"]["opposite"] == 1
+    assert sm["spillover"]["unrecorded"] == 0
+    big = fp_kinds.classify([inc("2025-02-02", kpi="revenue", dimension="overall", segment="all")],
+                            events, SETTINGS, actual, twin)[0]
+    assert big["kind"] == "spillover" and big["sub"] == "unrecorded" and big["effect"] < -0.1
     assert sm["spillover"]["oracle_ge3"] == 0.5   # the up one: the oracle says -3.4
 
 
