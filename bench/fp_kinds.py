@@ -24,6 +24,9 @@ recorded ``scope_effects`` (the incident's slice is the event's scope) or ``effe
 as strict scoring reads them. Each false positive also carries the oracle's peak score in its
 direction over its days on its series (``oracle``): whether the exact null saw the data depart
 from the baseline at all.
+
+Caveat: after an event that changes the customers (a churn wave) the twin's orders no longer share
+the actual world's random numbers, so a realized ratio (AOV) in a small channel is noisy there.
 """
 
 from __future__ import annotations
