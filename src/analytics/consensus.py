@@ -7,8 +7,9 @@ every ``required`` detector is among them (``combine: vote``). With ``combine: s
 voters' calibrated evidence is summed instead of counted (``combined_scores``): a flagged period is
 a consensus period when the combined score anchored at the flagging voter reaches the threshold of
 ``combine_sensitivity`` (shared by the anchors, Bonferroni), so the rule's false-alarm rate is
-known. Either way a flag whose score reaches the ``solo_sensitivity`` threshold is a consensus
-period on its own. Consensus periods at most ``merge_gap_days`` apart
+known; a voter without a score yet on a series (its leading zeros) drops out of the sum
+(``Votes.evidence``). Either way a flag whose score reaches the ``solo_sensitivity`` threshold is
+a consensus period on its own. Consensus periods at most ``merge_gap_days`` apart
 merge into one incident. The incident's level names how many detectors voted (single /
 pairwise / triple / k_of_n — counted in families: with ``count_by: type`` two variants of one
 detector type are one vote); confidence and severity come from the vote share and the calibrated
