@@ -7,8 +7,9 @@ every ``required`` detector is among them (``combine: vote``). With ``combine: s
 voters' calibrated evidence is summed instead of counted (``combined_scores``): a flagged period is
 a consensus period when the combined score anchored at the flagging voter reaches the threshold of
 ``combine_sensitivity`` (shared by the anchors, Bonferroni), so the rule's false-alarm rate is
-known. Either way a flag whose score reaches the ``solo_sensitivity`` threshold is a consensus
-period on its own. Consensus periods at most ``merge_gap_days`` apart
+known; a voter without a score yet on a series (its leading zeros) drops out of the sum
+(``Votes.evidence``). Either way a flag whose score reaches the ``solo_sensitivity`` threshold is
+a consensus period on its own. Consensus periods at most ``merge_gap_days`` apart
 merge into one incident. The incident's level names how many detectors voted (single /
 pairwise / triple / k_of_n — counted in families: with ``count_by: type`` two variants of one
 detector type are one vote); confidence and severity come from the vote share and the calibrated
@@ -158,6 +159,19 @@ class Votes:
         self.up = self.flag & (self.score >= 0)
         self.down = self.flag & (self.score < 0)
 
+    @property
+    def evidence(self) -> np.ndarray:
+        """``score`` with each detector's leading run of exact zeros on a series set to NaN: a
+        detector writes 0 where it has no score yet (its warm-up, too little history), and a
+        voter without an opinion must drop out of combined evidence (``combined_scores``), not
+        count as evidence against. Later zeros (vetoed points) stay 0."""
+        if not hasattr(self, "_evidence"):
+            started = np.logical_or.accumulate(
+                np.isfinite(self.score) & (self.score != 0), axis=-1
+            )
+            self._evidence = np.where(started, self.score, np.nan)
+        return self._evidence
+
     def _dilate(self, a: np.ndarray, tol: int) -> np.ndarray:
         if tol <= 0:
             return a
@@ -231,7 +245,7 @@ class Votes:
                 for r in req:
                     ok &= dil[r]
             else:
-                sc = self.score[vi] if direction == "up" else -self.score[vi]
+                sc = self.evidence[vi] if direction == "up" else -self.evidence[vi]
                 tol_c = tolerance if combine_tolerance is None else combine_tolerance
                 comb = combined_scores(sc, tol_c, rho)
                 ok = (raw & (np.nan_to_num(comb, nan=-np.inf) >= combine_threshold)).any(axis=0)

@@ -24,6 +24,7 @@ def test_combined_evidence_finds_what_the_vote_misses():
     flagged): no 2-of-2 vote, but their combined evidence (ρ 0.4) passes; one alone does not; the
     other direction is evidence against."""
     det = votes({"rz": {5: 3.9}, "isf": {}})
+    _set(det, "isf", 0, 0.1)   # the forest has started scoring: its later zeros are evidence
     _set(det, "isf", 7, 2.9)
     vote = ConsensusConfig(min_votes=2, tolerance_days=2, solo_sensitivity=0.003)
     assert consensus_incidents(det, ["rz", "isf"], vote) == []
