@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import ndtri
 
 from .calibrate import rolling, shift
+from .rolling_zscore import _by_week
 
 SIG = 2.5  # a slice keeps its own weekday deviation beyond SIG x its sampling variance
 CHUNK = 2e7  # elements of one sorted sliding-window block (memory bound of trimmed_rolling)
@@ -145,15 +146,6 @@ def trimmed_rolling(arr: np.ndarray, window: int, trim: float, min_periods: int
     return mean, cnt
 
 
-def _weeks(arr: np.ndarray) -> tuple[np.ndarray, int]:
-    """[T, S] -> [weeks, 7, S] (NaN-padded at the end; weeks start at row 0), T."""
-    t, s = arr.shape
-    wk = -(-t // 7)
-    pad = np.full((wk * 7, s), np.nan)
-    pad[:t] = arr
-    return pad.reshape(wk, 7, s), t
-
-
 def parents(keys: list[tuple[str, str, str]]) -> np.ndarray:
     """Column of each series' parent (the same KPI's ``overall`` series), -1 for none / itself."""
     where = {k: i for i, (k, d, _) in enumerate(keys) if d == "overall"}
@@ -186,7 +178,7 @@ def _pooled_profile(clean: np.ndarray, par: np.ndarray, dims: np.ndarray, cfg: E
     """(weekday factor, its error variance per unit of the day's noise variance, ρ = the
     parent's weekly-ratio variance over the series' (0 without a parent)) per [period, series],
     from the complete weeks before each day's week (causal); NaN until two exist."""
-    cube, t = _weeks(clean)
+    cube, t = _by_week(clean, 7)  # weeks start at row 0
     nc, _, s = cube.shape
     full = np.isfinite(cube).all(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
