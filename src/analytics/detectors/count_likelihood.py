@@ -12,9 +12,12 @@ conversion: 1/(q · sessions), in orders; AOV: 1/orders that day; revenue: 1/exp
 other KPIs: 0) and ``φ`` the squared coefficient of variation of the shared factors (day factor,
 cell factor). ``a`` is 1 for Poisson counts and the per-order value variance for AOV and revenue.
 
-- **expected value** ``μ``: rolling_zscore's robust level (trailing median over ``window`` days of
-  the weekday-adjusted values, planned calendar days left out) × its weekday factor (median of
-  each weekday over ``weekday_weeks`` weeks; ``rolling_zscore.slot_factor``), imported, not copied;
+- **expected value** ``μ`` (``expected``; ``baseline.py``): a level (trailing median over
+  ``window`` days of the weekday-adjusted values, planned calendar days left out) × the
+  series' weekday factor (median of each weekday over ``weekday_weeks`` weeks;
+  ``rolling_zscore.slot_factor``). Options, measured and not shipped (README "Random worlds",
+  sixth session): a weekday profile pooled across the KPI's series (empirical Bayes), a
+  trend-following level, a slice's share of its parent;
 - **noise** ``(a, φ)``: fitted every ``fit_every_days`` on the 1-day residuals of the previous
   ``fit_window`` days (causal), by iteratively reweighted least squares on ``(r/μ)²``: ``a`` = 1
   for counts and conversion (Poisson / binomial), else pooled over all series of the KPI, fitted
@@ -22,10 +25,11 @@ cell factor). ``a`` is 1 for Poisson counts and the per-order value variance for
   dimension's pooled value with ``phi_prior_days`` pseudo-days (a channel is overdispersed by its
   cells, the whole store only by the day factor; large series pin ``φ``, small ones are mostly
   the Poisson part). Residuals beyond 4.5 σ are left out (shocks);
-- **estimated expected value**: the level is a median of ``m`` days and the weekday factor of
-  ``weekday_weeks`` weeks, so the residual variance is ``(1 + c_L + c_W)`` × the noise
-  (``c = π/2 / count``); the fit removes that factor and a window's variance adds it back,
-  the level's part in full (it is shared by all days of a window);
+- **estimated expected value**: the residual variance is ``(1 + c_L + c_W)`` × the noise, with
+  ``c_L`` the level's error variance per unit of the noise (median of ``m`` days: π/2 / m) and
+  ``c_W`` the weekday factor's (``baseline.py``: for a pooled slice mostly its parent's); the fit
+  removes that factor and a window's variance adds it back, the level's part in full (it is
+  shared by all days of a window);
 - **score**: the observation (1 day, or the sum over the last ``k`` days of ``windows`` against
   the level before them) read in the tail of a negative binomial matched to mean and variance for
   counts and conversion (orders given the sessions; mid-p), a gamma for AOV (sum of order values)
@@ -55,7 +59,16 @@ from pydantic import Field
 from scipy.special import gammainc, gammaincc, gammaln, ndtri, pdtr, pdtrc, xlogy
 
 from .base import Detector, DetectorConfig, DetectorInput, calendar_mask, register
-from .calibrate import COUNT_KPIS, CalibrationConfig, Wide, blocks, rolling, shift
+from .baseline import (
+    ExpectedConfig,
+    Level,
+    median_level,
+    parents,
+    pooled_profile,
+    share_level,
+    trend_level,
+)
+from .calibrate import COUNT_KPIS, CalibrationConfig, Wide, blocks, shift
 from .rolling_zscore import slice_counts, slice_daily, slot_factor
 
 HALF_PI = np.pi / 2  # variance of a sample median / variance of a mean, normal data
@@ -66,8 +79,14 @@ class CountLikelihoodConfig(DetectorConfig):
     type: Literal["count_likelihood"] = "count_likelihood"
     window: int = Field(28, ge=7, le=10_000, description="trailing days of the robust level")
     min_periods: int = Field(14, ge=3, le=10_000, description="no score before this many")
-    weekday_weeks: int = Field(12, ge=2, le=520, description="weeks behind the weekday factor")
+    weekday_weeks: int = Field(
+        12, ge=2, le=520, description="expected.weekday own_median: weeks behind the factor"
+    )
     weekday_stat: Literal["mean", "median"] = "median"
+    expected: ExpectedConfig = Field(
+        default_factory=ExpectedConfig,
+        description="the expected value: weekday profile, level, slices' share (baseline.py)",
+    )
     windows: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
         default_factory=lambda: [3, 7],
         description="more windows besides 1 day: the sum of the last k days against the level "
@@ -210,14 +229,22 @@ def tail_scores(fam: np.ndarray, x: np.ndarray, m: np.ndarray, v: np.ndarray,
     return out
 
 
-def robust_level(adj: np.ndarray, k: int, cfg: CountLikelihoodConfig
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(level, c) of the span of the last ``k`` periods: the trailing median of the ``window``
-    weekday-adjusted periods before the span, and the relative variance of that estimate per
-    unit of the days' relative noise variance (``c = π/2 / count``)."""
-    base = rolling(shift(adj, k), cfg.window, cfg.min_periods, "median")
-    n = rolling(np.isfinite(shift(adj, k)).astype(float), cfg.window, 1, "sum")
-    return base, HALF_PI / np.maximum(n, 1.0)
+def expected_parts(clean: np.ndarray, wide: Wide, cfg: CountLikelihoodConfig
+                   ) -> tuple[np.ndarray, np.ndarray, Level]:
+    """(weekday factor, its error variance factor c_W, level) per [period, series]
+    (``cfg.expected``; baseline.py)."""
+    ex = cfg.expected
+    par = parents(wide.keys)
+    if ex.weekday == "pooled":
+        dims = np.array([d for _, d, _ in wide.keys])
+        factor, c_w, rho = pooled_profile(clean, par, dims, ex)
+    else:
+        factor = slot_factor(clean, 1, cfg.weekday_weeks, cfg.weekday_stat)
+        c_w, rho = np.full(clean.shape, HALF_PI / cfg.weekday_weeks), np.zeros(clean.shape)
+    adj = clean / factor
+    level = (trend_level(adj, cfg.window, cfg.min_periods, ex) if ex.level == "trend"
+             else median_level(adj, cfg.window, cfg.min_periods))
+    return factor, c_w, share_level(adj, level, par, rho, ex)
 
 
 def _nbinom_terms(k: np.ndarray, r: np.ndarray, p: np.ndarray
@@ -287,8 +314,7 @@ class CountLikelihood(Detector):
         exp_orders, _ = slice_counts(inp, wide, cfg.window)
         fam = np.array([_family(k, obs_orders is not None, obs_sessions is not None)
                         for k in kpis])
-        factor = slot_factor(clean, 1, cfg.weekday_weeks, cfg.weekday_stat)
-        adj = clean / factor
+        factor, c_w, level = expected_parts(clean, wide, cfg)
         # per-day multiplier (statistic = value x mult: orders for conversion, revenue for AOV)
         mult = np.ones_like(clean)
         if obs_sessions is not None:
@@ -311,16 +337,17 @@ class CountLikelihood(Detector):
             return u
 
         stat = clean * mult
-        c_w = HALF_PI / cfg.weekday_weeks
 
-        def window_sums(adj: np.ndarray) -> dict:
+        def window_sums() -> dict:
             sums = {}
             for k in ks:  # the sum of the last k days against the level before them
-                lvl, cl = robust_level(adj, k, cfg)
+                base, slope = shift(level.base, k), shift(level.slope, k)
+                cl = shift(level.c_at(k), k)
                 acc = {n: np.zeros_like(clean) for n in ("x", "e", "u2", "sq", "cnt", "n")}
-                for j in range(k):
+                for j in range(k):  # j days before the last: h0 + k - 1 - j after the level
                     g = shift(factor * mult, j) if j else factor * mult
                     xs = shift(stat, j) if j else stat
+                    lvl = base + slope * (level.h0 + k - 1 - j)
                     ok = np.isfinite(g) & np.isfinite(xs) & np.isfinite(lvl)
                     mj = np.where(ok, lvl * g, 0.0)
                     uj = np.where(ok, inv_units(np.where(ok, mj, np.nan), j), 0.0)
@@ -345,7 +372,7 @@ class CountLikelihood(Detector):
             u1 = np.where(sums[1][2], np.nan, sums[1][0]["u2"] / np.maximum(e1, 1e-300) ** 2)
             return kappa, y, u1
 
-        sums = window_sums(adj)
+        sums = window_sums()
         _, y, u1 = one_day(sums)
         a_t, phi_t = self._fit(y, u1, kpis, dims, fam, cfg)
         own = {k: self._tail(sums[k], a_t, phi_t, c_w, fam) for k in ks}
@@ -354,7 +381,7 @@ class CountLikelihood(Detector):
         return own, mu1
 
     @staticmethod
-    def _tail(summed: tuple, a_t: np.ndarray, phi_t: np.ndarray, c_w: float,
+    def _tail(summed: tuple, a_t: np.ndarray, phi_t: np.ndarray, c_w: np.ndarray,
               fam: np.ndarray) -> np.ndarray:
         """Raw score of one window's sums: noise (a u + φ) per day plus the estimated level's
         error (shared by the window's days) and the weekday factor's (per day)."""

@@ -1,0 +1,150 @@
+"""count_likelihood's expected value (baseline.py): pooled weekday profile, causality, trimming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.detectors import DetectorInput
+from analytics.detectors.baseline import (
+    ExpectedConfig,
+    parents,
+    pooled_profile,
+    trim_factor,
+    trimmed_rolling,
+)
+from analytics.detectors.count_likelihood import CountLikelihood, CountLikelihoodConfig
+from analytics.detectors.rolling_zscore import slot_factor
+
+SHARED = np.array([0.9, 0.85, 0.9, 0.95, 1.1, 1.25, 1.05])
+OWN = np.array([1.5, 0.7, 0.7, 0.8, 1.3, 1.0, 1.0])  # one channel's genuinely different week
+
+
+def _panel(weeks: int = 60, size: float = 25.0, seed: int = 3, different: bool = True):
+    """Six small channels (Poisson, ``size`` a day) on one shared weekly shape except channel 5
+    (its own, if ``different``), a store-wide day factor (CV 4 %), and the store = their sum."""
+    rng = np.random.default_rng(seed)
+    t = weeks * 7
+    day = rng.gamma(1 / 0.04**2, 0.04**2, t)
+    shapes = [SHARED / SHARED.mean()] * 5 + [(OWN if different else SHARED) / OWN.mean()]
+    shapes[5] = shapes[5] / shapes[5].mean()
+    trend = np.linspace(1.0, 1.4, t)  # a trend between weeks does not distort the profile
+    ch = np.column_stack([rng.poisson(size * trend * day * np.tile(s, weeks)) for s in shapes])
+    x = np.column_stack([ch.sum(axis=1), ch]).astype(float)
+    keys = [("orders", "overall", "all")] + [("orders", "channel", f"c{i}") for i in range(6)]
+    return x, keys, shapes
+
+
+def _error(factor: np.ndarray, shape: np.ndarray, start: int) -> float:
+    """RMS relative error of a factor against the true weekday shape, from row ``start``."""
+    truth = np.tile(shape, len(factor) // 7 + 1)[: len(factor)]
+    return float(np.sqrt(np.nanmean((factor[start:] / truth[start:] - 1) ** 2)))
+
+
+def _profiles(x, keys):
+    par = parents(keys)
+    dims = np.array([d for _, d, _ in keys])
+    cfg = ExpectedConfig(weekday_weeks=52)
+    pooled, c_w, _ = pooled_profile(x, par, dims, cfg)
+    alone, _, _ = pooled_profile(x, np.full(len(keys), -1), dims, cfg)
+    return pooled, c_w, alone
+
+
+def test_pooled_weekday_profile_recovers_a_shared_shape():
+    """Every channel on the store's weekly shape: pooling (B ≈ 0) beats each channel's own
+    within-week profile, and by far the per-series 12-week median used before."""
+    x, keys, shapes = _panel(different=False)
+    pooled, c_w, alone = _profiles(x, keys)
+    median12 = slot_factor(x, 1, 12, "median")
+    start = 20 * 7
+    for j in range(1, 7):
+        e_pooled = _error(pooled[:, j], shapes[0], start)
+        assert e_pooled < 0.6 * _error(alone[:, j], shapes[0], start)
+        assert e_pooled < 0.4 * _error(median12[:, j], shapes[0], start)
+    # the null is told: a pooled channel's factor carries less error than the store's own
+    assert np.nanmedian(c_w[start:, 1:]) < 0.5 * np.nanmedian(c_w[start:, 0])
+
+
+def test_pooled_weekday_profile_keeps_a_genuinely_different_shape():
+    """One channel with its own week keeps it (empirical Bayes: its deviation is significant);
+    the others lose nothing against their own profiles."""
+    x, keys, shapes = _panel(different=True)
+    pooled, _, alone = _profiles(x, keys)
+    start = 20 * 7
+    gap = float(np.sqrt(np.mean((shapes[5] / shapes[0] - 1) ** 2)))
+    assert _error(pooled[:, 6], shapes[5], start) < 0.15 * gap
+    for j in range(1, 6):
+        assert _error(pooled[:, j], shapes[0], start) < 1.05 * _error(alone[:, j], shapes[0],
+                                                                      start)
+
+
+def test_trimmed_rolling_matches_a_direct_computation():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(40, 3))
+    a[5, 1] = a[17, 2] = np.nan
+    got, n = trimmed_rolling(a, 9, 0.2, 4)
+    for t in (3, 8, 20, 39):
+        for s in range(3):
+            w = a[max(0, t - 8): t + 1, s]
+            w = np.sort(w[np.isfinite(w)])
+            g = int(np.floor(0.2 * len(w)))
+            want = w[g: len(w) - g].mean() if len(w) >= 4 else np.nan
+            np.testing.assert_allclose(got[t, s], want, equal_nan=True)
+            assert n[t, s] == len(w)
+    assert trim_factor(0) == 1.0 and trim_factor(0.5) == pytest.approx(np.pi / 2)
+    assert 1.05 < trim_factor(0.1) < 1.07
+
+
+def _store(days: int = 400, seed: int = 2):
+    x, keys, _ = _panel(weeks=days // 7 + 1, size=60.0, seed=seed)
+    dates = pd.date_range("2024-01-01", periods=days, freq="D")
+    frames, counts = [], []
+    for j, (kpi, dim, seg) in enumerate(keys):
+        frames.append(pd.DataFrame({"date": dates, "kpi": kpi, "dimension": dim, "segment": seg,
+                                    "value": x[:days, j]}))
+        counts.append(pd.DataFrame({"date": dates, "dimension": dim, "segment": seg,
+                                    "orders": x[:days, j]}))
+    return pd.concat(frames, ignore_index=True), pd.concat(counts, ignore_index=True)
+
+
+@pytest.mark.parametrize("expected", [
+    {},
+    {"weekday": "pooled"},
+    {"weekday": "pooled", "level": "trend", "share_window": 56},
+    {"level": "trend", "trend": "difference", "level_trim": 0.1, "share_window": 28},
+])
+def test_the_expected_value_is_causal(expected):
+    """Scores and expected values up to a day do not change when later days change."""
+    series, counts = _store()
+    cut = pd.Timestamp("2024-11-15")
+    det = CountLikelihood(CountLikelihoodConfig(expected=ExpectedConfig(**expected)))
+    full = det.detect(DetectorInput(series=series, counts=counts, sensitivity=0.1))
+    late = series["date"] > cut
+    changed = series.copy()
+    changed.loc[late, "value"] *= 3.0
+    cnt = counts.copy()
+    cnt.loc[counts["date"] > cut, "orders"] *= 3.0
+    other = CountLikelihood(CountLikelihoodConfig(expected=ExpectedConfig(**expected))).detect(
+        DetectorInput(series=changed, counts=cnt, sensitivity=0.1))
+    keep = full["date"] <= cut
+    assert full.loc[keep, "expected"].notna().sum() > 1000
+    for col in ("score", "expected"):
+        np.testing.assert_array_equal(full.loc[keep, col].to_numpy(),
+                                      other.loc[keep, col].to_numpy())
+    assert not np.allclose(full.loc[~keep, "expected"].fillna(0),
+                           other.loc[~keep, "expected"].fillna(0))
+
+
+def test_the_default_expected_value_is_the_fifth_sessions():
+    """The options are off by default: count_likelihood's expected value is the per-series
+    12-week median weekday factor × the 28-day median level, as before; pooled differs."""
+    series, counts = _store(days=200)
+    inp = DetectorInput(series=series, counts=counts, sensitivity=0.1)
+    cfg = ExpectedConfig()
+    assert (cfg.weekday, cfg.level, cfg.share_window) == ("own_median", "median", None)
+    default = CountLikelihood(CountLikelihoodConfig()).detect(inp)
+    pooled = CountLikelihood(CountLikelihoodConfig(
+        expected=ExpectedConfig(weekday="pooled"))).detect(inp)
+    assert default["expected"].notna().sum() > 500 and pooled["expected"].notna().sum() > 500
+    assert not np.allclose(default["expected"].fillna(0), pooled["expected"].fillna(0))
