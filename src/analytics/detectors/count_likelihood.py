@@ -17,7 +17,8 @@ cell factor). ``a`` is 1 for Poisson counts and the per-order value variance for
   series' weekday factor (median of each weekday over ``weekday_weeks`` weeks;
   ``rolling_zscore.slot_factor``). Options, measured and not shipped (README "Random worlds",
   sixth session): a weekday profile pooled across the KPI's series (empirical Bayes), a
-  trend-following level, a slice's share of its parent;
+  trend-following level (its own slope, or the KPI's pooled across its series: ``pooled_trend``),
+  a slice's share of its parent;
 - **noise** ``(a, φ)``: fitted every ``fit_every_days`` on the 1-day residuals of the previous
   ``fit_window`` days (causal), by iteratively reweighted least squares on ``(r/μ)²``: ``a`` = 1
   for counts and conversion (Poisson / binomial), else pooled over all series of the KPI, fitted
@@ -65,6 +66,7 @@ from .baseline import (
     median_level,
     parents,
     pooled_profile,
+    pooled_trend_level,
     share_level,
     trend_level,
 )
@@ -242,8 +244,14 @@ def expected_parts(clean: np.ndarray, wide: Wide, cfg: CountLikelihoodConfig
         factor = slot_factor(clean, 1, cfg.weekday_weeks, cfg.weekday_stat)
         c_w, rho = np.full(clean.shape, HALF_PI / cfg.weekday_weeks), np.zeros(clean.shape)
     adj = clean / factor
-    level = (trend_level(adj, cfg.window, cfg.min_periods, ex) if ex.level == "trend"
-             else median_level(adj, cfg.window, cfg.min_periods))
+    if ex.level == "pooled_trend":
+        kpis = np.array([k for k, _, _ in wide.keys])
+        dims = np.array([d for _, d, _ in wide.keys])
+        level = pooled_trend_level(adj, cfg.window, cfg.min_periods, ex, kpis, dims)
+    elif ex.level == "trend":
+        level = trend_level(adj, cfg.window, cfg.min_periods, ex)
+    else:
+        level = median_level(adj, cfg.window, cfg.min_periods)
     return factor, c_w, share_level(adj, level, par, rho, ex)
 
 
