@@ -37,13 +37,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.scoring import _window  # the match window strict scoring uses
+
 KINDS = ("spillover", "unrelated", "expected", "echo", "noise")
 SUMS = ("sessions", "orders", "revenue", "units")
 RATIOS = {"conversion_rate": ("orders", "sessions"), "aov": ("revenue", "orders")}
-
-
-def _window(ev: Any, early: int, late: int) -> tuple[pd.Timestamp, pd.Timestamp]:
-    return ev.start - pd.Timedelta(days=early), ev.end + pd.Timedelta(days=late)
 
 
 def _allowed(ev: Any, dim: str, seg: str) -> tuple[bool, bool]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -159,18 +160,14 @@ class Votes:
         self.up = self.flag & (self.score >= 0)
         self.down = self.flag & (self.score < 0)
 
-    @property
+    @cached_property
     def evidence(self) -> np.ndarray:
         """``score`` with each detector's leading run of exact zeros on a series set to NaN: a
         detector writes 0 where it has no score yet (its warm-up, too little history), and a
         voter without an opinion must drop out of combined evidence (``combined_scores``), not
         count as evidence against. Later zeros (vetoed points) stay 0."""
-        if not hasattr(self, "_evidence"):
-            started = np.logical_or.accumulate(
-                np.isfinite(self.score) & (self.score != 0), axis=-1
-            )
-            self._evidence = np.where(started, self.score, np.nan)
-        return self._evidence
+        started = np.logical_or.accumulate(np.isfinite(self.score) & (self.score != 0), axis=-1)
+        return np.where(started, self.score, np.nan)
 
     def _dilate(self, a: np.ndarray, tol: int) -> np.ndarray:
         if tol <= 0:

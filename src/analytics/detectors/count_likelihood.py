@@ -15,10 +15,10 @@ cell factor). ``a`` is 1 for Poisson counts and the per-order value variance for
 - **expected value** ``μ`` (``expected``; ``baseline.py``): a level (trailing median over
   ``window`` days of the weekday-adjusted values, planned calendar days left out) × the
   series' weekday factor (median of each weekday over ``weekday_weeks`` weeks;
-  ``rolling_zscore.slot_factor``). Options, measured and not shipped (README "Random worlds",
-  sixth session): a weekday profile pooled across the KPI's series (empirical Bayes), a
-  trend-following level (its own slope, or the KPI's pooled across its series: ``pooled_trend``),
-  a slice's share of its parent;
+  ``rolling_zscore.slot_factor``) by default; shipped since the sixth session (config, README
+  "Random worlds"): a weekday profile pooled across the KPI's series (empirical Bayes) and a
+  level that follows the KPI's slope pooled across its series (``pooled_trend``); options not
+  shipped: a per-series trend-following level, a slice's share of its parent;
 - **noise** ``(a, φ)``: fitted every ``fit_every_days`` on the 1-day residuals of the previous
   ``fit_window`` days (causal), by iteratively reweighted least squares on ``(r/μ)²``: ``a`` = 1
   for counts and conversion (Poisson / binomial), else pooled over all series of the KPI, fitted
@@ -237,8 +237,8 @@ def expected_parts(clean: np.ndarray, wide: Wide, cfg: CountLikelihoodConfig
     (``cfg.expected``; baseline.py)."""
     ex = cfg.expected
     par = parents(wide.keys)
+    dims = np.array([d for _, d, _ in wide.keys])
     if ex.weekday == "pooled":
-        dims = np.array([d for _, d, _ in wide.keys])
         factor, c_w, rho = pooled_profile(clean, par, dims, ex)
     else:
         factor = slot_factor(clean, 1, cfg.weekday_weeks, cfg.weekday_stat)
@@ -246,7 +246,6 @@ def expected_parts(clean: np.ndarray, wide: Wide, cfg: CountLikelihoodConfig
     adj = clean / factor
     if ex.level == "pooled_trend":
         kpis = np.array([k for k, _, _ in wide.keys])
-        dims = np.array([d for _, d, _ in wide.keys])
         level = pooled_trend_level(adj, cfg.window, cfg.min_periods, ex, kpis, dims)
     elif ex.level == "trend":
         level = trend_level(adj, cfg.window, cfg.min_periods, ex)
