@@ -128,11 +128,12 @@ def bench_ingest(rows: int) -> None:
 
 # ---- leave-one-category-out choice of the `external` settings (--cv)
 
-# The grid of the third run, pre-registered (/work/notes/issue-10-3.md, README "Real series")
-# before any NAB file was scored with the level_shift detector; run once. Every combination is one
-# candidate for the config section `external` (settings for --kpis input only). The first run's
-# grid (48 points: tail fixed|pot x sensitivity 0.1|1|3|10 x suppress null|6h|1d x min_votes 1|2)
-# and the second's (+ merge_gap null|1h|3h) are in the README with their results.
+# The grid of the third run, pre-registered in that session's working notes (README "Real
+# series") before any NAB file was scored with the level_shift detector; run once. Every
+# combination is one candidate for the config section `external` (settings for --kpis input
+# only). The first run's grid (48 points: tail fixed|pot x sensitivity 0.1|1|3|10 x suppress
+# null|6h|1d x min_votes 1|2) and the second's (+ merge_gap null|1h|3h) are in the README with
+# their results.
 CV_GRID3: dict[str, list] = {
     "extra": ["none", "level_shift", "level_shift_seasonal"],
     "tail": ["fixed"],
@@ -157,8 +158,8 @@ CV_GRID4: dict[str, list] = {
     "merge_gap": ["1h", "3h"],
     "solo": [True, False],
 }
-# The fifth run's grid (fourth session), pre-registered in /work/notes/issue-10-4.md before any
-# labelled NAB file was scored with the likelihood wrapper (detectors/likelihood.py), which was
+# The fifth run's grid (fourth session), pre-registered in that session's working notes before
+# any labelled NAB file was scored with the likelihood wrapper (detectors/likelihood.py), which was
 # developed on synthetic series and artificialNoAnomaly only. merge_gap is fixed at 1h (chosen by
 # most folds of the earlier runs: informed by earlier results, stated as such) to keep the run
 # short.
@@ -173,7 +174,7 @@ CV_GRID5: dict[str, list] = {
     "solo": [True],
 }
 # The sixth run's grid (fourth session, second helper), pre-registered in
-# /work/notes/issue-10b-4.md before any labelled NAB file was scored with rolling_zscore's
+# that session's working notes before any labelled NAB file was scored with rolling_zscore's
 # short-history options (external.early_min / external.flat_floor, detectors/short_history.py),
 # which were developed on synthetic series and artificialNoAnomaly only: the shipped point x the
 # short-history setting x three sensitivities around the shipped one.
