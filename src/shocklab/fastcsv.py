@@ -159,6 +159,23 @@ class _Compute:
 pc = _Compute()
 
 
+def init_compute() -> None:
+    """Register Arrow's compute kernels now, before a second thread uses pyarrow.
+
+    The first import of ``pyarrow._compute`` runs ``arrow::compute::Initialize``, which adds
+    ~300 functions to the process-wide function registry one by one; the registry's lookups take
+    no lock. A lookup on another thread meanwhile (the Parquet writer's ``unique`` and ``take``
+    for a dictionary column's statistics, a kernel of this module) can miss a function that was
+    registered long before: ``ArrowKeyError: No function registered with name: unique``, about
+    one generator run in a hundred when a writer thread's first ``pc`` call imported it while the
+    other wrote Parquet. Call it before other threads use pyarrow, or as the initializer of each
+    thread of a pool while the thread that started it uses no pyarrow (``simulation.io``'s
+    writers): a thread importing a module another thread is importing waits for the import to
+    finish. Importing ``pyarrow.compute`` or pandas registers them too (both import
+    ``pyarrow._compute``); this costs only the kernels' registration (~5-10 ms)."""
+    import pyarrow._compute  # noqa: F401
+
+
 def _distinct_int64(values: np.ndarray):
     """The distinct values of an int64 numpy array (numpy, in order of first appearance) and
     each value's index into them (an arrow int32 array), by Arrow's hash: no sort of every

@@ -19,6 +19,7 @@ import numpy as np
 
 from shocklab import __version__
 from shocklab.atomic import atomic_dir
+from shocklab.fastcsv import init_compute
 from shocklab.hashing import canonical_json, sha256_file
 
 from . import calendar as cal
@@ -248,8 +249,10 @@ def data_dir_writer(out: str | Path, fmt: str = "csv") -> Iterator[DataDirWriter
         # two threads, the largest first, while this thread simulates the twins and builds the
         # truth tables; every file's bytes are the same as written one after another. On an
         # error or a signal here, queued writes are cancelled and running ones finish before
-        # atomic_dir removes the directory.
-        pool = ThreadPoolExecutor(max_workers=WRITERS)
+        # atomic_dir removes the directory. Each thread registers Arrow's compute kernels before
+        # its first file (the other one waits for that import): registering them while the
+        # other thread writes Parquet could fail its lookup of ``unique`` (``init_compute``).
+        pool = ThreadPoolExecutor(max_workers=WRITERS, initializer=init_compute)
         try:
             yield DataDirWriter(tmp, fmt, pool)
         finally:
