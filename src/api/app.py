@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -247,9 +248,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         df = run.kpi_series(kpi, dimension, segment, start.isoformat() if start else None,
                             end.isoformat() if end else None)
         vals = df["value"].astype(float)
+        # daily runs give days; a sub-daily --kpis run gives timestamps (every point the same type)
+        stamps = pd.to_datetime(df["date"].astype(str))
+        sub_daily = bool((stamps != stamps.dt.normalize()).any())
+        when = [t.to_pydatetime() for t in stamps] if sub_daily else list(stamps.dt.date)
         points = [
             {"date": d, "value": None if v != v else v}
-            for d, v in zip(df["date"], vals, strict=True)
+            for d, v in zip(when, vals, strict=True)
         ]
         return {"kpi": kpi, "dimension": dimension, "segment": segment, "points": points}
 
