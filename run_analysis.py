@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         else [args.data]
     )
     if args.out is not None:
-        validate_out(args.out, inputs, force=args.force)
+        validate_out(args.out, inputs, force=args.force, kind="run")
     if args.as_of is not None:
         import datetime as dt
         try:
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         dhash = sha256_json([dhash, checks["integrity"]["actual_sha256"]])
     rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
     out = Path(args.out) if args.out else Path("reports") / rid
-    validate_out(out, inputs, force=args.force)
+    validate_out(out, inputs, force=args.force, kind="run")
     log.info("analysing %s -> %s", args.kpis or args.transactions or args.data, out)
     with allow_replace(args.force), atomic_dir(out) as tmp:
         ctx = attach(RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of), truth)
