@@ -18,6 +18,7 @@ failed (which figure missed which bar), 2 bad input (one line, nothing written),
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -143,6 +144,23 @@ def _read_ahead(data: str, verify: bool):  # -> Future[(DataSet, Truth | None, s
         pool.shutdown(wait=False)
 
 
+def _check_as_of(as_of: str, ds) -> None:
+    """--as-of after the last order day is bad input: the customer models would read the days
+    after the data as every customer lapsing (recency, churn label, activity clock)."""
+    orders = ds.tables.get("orders")
+    if orders is None or not len(orders):
+        return
+    from analytics.customers.rfm import data_end_date
+    from shocklab.errors import InputError
+
+    end = data_end_date(orders).date()
+    if dt.date.fromisoformat(as_of) > end:
+        raise InputError(
+            f"--as-of {as_of}: after the data's last order day {end}; the customer models would "
+            "read the days without data as customers lapsing — give a day on or before it"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = setup_logging("analysis", debug=args.debug, quiet=args.quiet)
@@ -169,7 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         validate_out(args.out, inputs, force=args.force, kind="run")
     if args.as_of is not None:
-        import datetime as dt
         try:
             dt.date.fromisoformat(args.as_of)
         except ValueError:
@@ -210,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
 
         preload(STAGES)  # the models and plots the stage scheduler imports before its fork
         ds, truth, t_load = ahead.result()  # read on a thread since the start (_read_ahead)
+    if args.as_of is not None:
+        _check_as_of(args.as_of, ds)
     names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
     if args.detectors is not None and not names:
         raise InputError("--detectors: give at least one name")
