@@ -1,0 +1,39 @@
+"""A `--kpis` file whose columns are its own series plus one named like a store KPI (`orders`):
+the episode of a +60 spike on `value` was titled "orders down -0.5%" (the funnel's biggest mover
+named the episode), so an analyst or an LLM reading insights.json was told the wrong KPI moved."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from shocklab.cli import run_cli
+
+
+def test_an_episode_of_a_non_funnel_series_is_named_after_that_series(tmp_path):
+    from run_analysis import main
+
+    rng = np.random.default_rng(1)
+    ts = pd.date_range("2025-03-01", periods=24 * 40, freq="h")
+    value = 100 + 10 * np.sin(np.arange(len(ts)) * 2 * np.pi / 24) + rng.normal(0, 2, len(ts))
+    value[500:510] += 60
+    csv = tmp_path / "mixed.csv"
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": value.round(3),
+                  "orders": rng.poisson(50, len(ts))}).to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    ins = json.loads((out / "insights.json").read_text())
+    spike = ts[500].strftime("%Y-%m-%d")
+    eps = [e for e in ins["episodes"] if e["start"] <= spike <= e["end"]]
+    assert eps, [e["episode_id"] for e in ins["episodes"]]
+    for ep in ins["episodes"]:
+        if ep["kpis"] == ["value"]:  # incidents on `value` only
+            assert ep["primary_kpi"] == "value", ep["title"]
+            assert ep["title"].startswith("value "), ep["title"]
+    assert any(ep["kpis"] == ["value"] for ep in eps)
+    # the markdown brief says the same
+    md = (out / "insights.md").read_text()
+    assert "orders down -0.5%" not in md and "**value " in md
+
