@@ -37,3 +37,23 @@ def test_an_episode_of_a_non_funnel_series_is_named_after_that_series(tmp_path):
     md = (out / "insights.md").read_text()
     assert "orders down -0.5%" not in md and "**value " in md
 
+
+def test_a_run_without_truth_does_not_report_the_oracle_as_failed(tmp_path):
+    """The oracle is skipped where there is no truth (--kpis, --transactions): insights.json
+    listed it in ``detectors_failed`` and the brief said "oracle (FAILED)" on every such run."""
+    from run_analysis import main
+
+    rng = np.random.default_rng(2)
+    days = pd.date_range("2025-01-01", periods=60, freq="D")
+    csv = tmp_path / "daily.csv"
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"),
+                  "signups": (1000 + rng.normal(0, 20, 60)).round(1)}).to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    run = json.loads((out / "insights.json").read_text())["run"]
+    assert "oracle" not in run["detectors_failed"]
+    assert run["detectors_failed"] == [d["name"] for d in run["detectors"] if not d["ok"]
+                                       and d["name"] != "oracle"]
+    head = (out / "insights.md").read_text().splitlines()[3]
+    assert head.startswith("Detectors: ") and "FAILED" not in head
+    assert "oracle (skipped: no truth" in head
