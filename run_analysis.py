@@ -43,7 +43,7 @@ def build_parser() -> ArgumentParser:
         epilog="examples:\n"
         "  python run_analysis.py --data data/ --min-recall 0.9\n"
         "  python run_analysis.py --data data/ --detectors rolling_zscore,prophet_residual "
-        "--set consensus.min_votes=1\n"
+        "--set consensus.combine=vote --set consensus.min_votes=1\n"
         "  python run_analysis.py --kpis metrics.csv --events incidents.json\n"
         "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written) · 3 internal "
         "error\n"
@@ -144,6 +144,18 @@ def _read_ahead(data: str, verify: bool):  # -> Future[(DataSet, Truth | None, s
         pool.shutdown(wait=False)
 
 
+def _warn_ignored(overrides: list[str], cfg, log) -> None:
+    """A --set of a consensus knob that the configured rule does not read says so (once)."""
+    if getattr(cfg.consensus, "combine", "vote") != "stouffer":
+        return
+    keys = sorted({o.split("=", 1)[0].strip() for o in overrides}
+                  & {"consensus.min_votes", "consensus.required"})
+    if keys:
+        log.warning(
+            "%s: ignored with consensus.combine: stouffer (combined evidence decides); add --set "
+            "consensus.combine=vote to count votes", ", ".join(keys))
+
+
 def _check_as_of(as_of: str, ds) -> None:
     """--as-of after the last order day is bad input: the customer models would read the days
     after the data as every customer lapsing (recency, churn label, activity clock)."""
@@ -202,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.truth import attach
 
     cfg = load_analysis_config(args.config, args.overrides)
+    if not args.kpis:
+        _warn_ignored(args.overrides or [], cfg, log)
     extra_files: list[Path] = []
     t_load = time.perf_counter()
     # the truth goes to the evaluation stages only (docs/ARCHITECTURE.md import rule 3)
