@@ -333,6 +333,9 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     date_format : strftime format of the InvoiceDate column (None: ISO or detected d/m/y order).
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(
+            f"{path}: is a directory; --transactions takes a transactions file (CSV or XLSX)")
     if not path.is_file():
         raise InputError(f"{path}: transactions file not found")
     raw = _read_raw(path)
