@@ -18,6 +18,7 @@ Guarantees (README "Reliability"):
 from __future__ import annotations
 
 import contextvars
+import errno
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ _FORCE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "shocklab_force_replace", default=False
 )
 _rename = os.replace  # one seam for fault-injection tests of the swap
+_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 @contextmanager
@@ -326,7 +328,16 @@ def atomic_dir(
             except OSError as exc:
                 raise InputError(
                     f"{target}: cannot create output directory ({exc.strerror})") from None
-            yield tmp
+            try:
+                yield tmp
+            except OSError as exc:
+                # a full or read-only disk while writing: name the output, not a temporary path
+                # (write() itself gives no file name)
+                if exc.errno in _SPACE_ERRNOS and (
+                    not exc.filename or str(tmp) in str(exc.filename)
+                ):
+                    exc.filename = str(target)
+                raise
             from . import __version__
             if marker:
                 (tmp / MARKER).write_text(
