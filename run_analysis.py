@@ -191,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--step applies to --kpis only")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
+    if args.as_of is not None and args.kpis:
+        raise InputError("--as-of dates the customer models: it applies to --data and "
+                         "--transactions, not --kpis")
     inputs = (
         [args.kpis, args.events, args.transactions]
         if args.kpis or args.transactions

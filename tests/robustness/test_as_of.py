@@ -38,3 +38,17 @@ def test_as_of_on_the_last_order_day_still_runs(tiny_world, tmp_path):
     r = _analyse("--data", str(tiny_world), "--out", str(out), "--as-of", last, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "insights.json").read_text())["customers"]["as_of"] == last
+
+
+def test_as_of_with_kpis_is_exit_2(tmp_path):
+    """--as-of dates the customer models; a --kpis run has none, and the flag was silently
+    ignored (the run id even carried it)."""
+    f = tmp_path / "k.csv"
+    f.write_text("date,signups\n" + "".join(f"2025-01-{d:02d},{100 + d % 3}\n"
+                                          for d in range(1, 29)))
+    out = tmp_path / "run"
+    r = _analyse("--kpis", str(f), "--as-of", "2025-01-10", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1 and "--as-of" in line and "--kpis" in line, line
+    assert not out.exists()
