@@ -57,3 +57,20 @@ def test_a_run_without_truth_does_not_report_the_oracle_as_failed(tmp_path):
     head = (out / "insights.md").read_text().splitlines()[3]
     assert head.startswith("Detectors: ") and "FAILED" not in head
     assert "oracle (skipped: no truth" in head
+
+
+def test_a_long_series_without_revenue_is_not_called_too_short(tmp_path):
+    """The brief's headline is revenue week over week; a 120-day --kpis file without a revenue
+    column was told "Not enough history for a week-over-week comparison"."""
+    from run_analysis import main
+
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2025-01-01", periods=120, freq="D")
+    csv = tmp_path / "daily.csv"
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"),
+                  "signups": (1000 + rng.normal(0, 20, 120)).round(1)}).to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    ins = json.loads((out / "insights.json").read_text())
+    for text in (ins["brief"]["headline"], ins["summary"]["headline"]):
+        assert "Not enough history" not in text and "no revenue" in text.lower(), text

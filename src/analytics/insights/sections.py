@@ -110,7 +110,7 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> S
         changes[span] = out
     return Summary(period_start=_day(first), period_end=_day(last), totals=totals,
                    week_over_week=changes[7], month_over_month=changes[28],
-                   headline=_headline(changes[7]))
+                   headline=_headline(changes[7], has_revenue="revenue" in kpi_list))
 
 
 def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
