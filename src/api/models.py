@@ -78,8 +78,8 @@ class Incident(BaseModel):
     kpi: str
     dimension: str
     segment: str
-    start: date
-    end: date
+    start: _dt.datetime | _dt.date = Field(description="a day, or a timestamp on sub-daily data")
+    end: _dt.datetime | _dt.date = Field(description="a day, or a timestamp on sub-daily data")
     direction: str
     level: str | None = None
     detectors: list[str] = Field(default_factory=list)

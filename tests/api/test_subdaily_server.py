@@ -94,3 +94,24 @@ def test_a_day_filter_keeps_every_hour_of_that_day(server):
     dates = [p["date"] for p in body["points"]]
     assert len(dates) == 48
     assert dates[0] == "2025-03-02T00:00:00" and dates[-1] == "2025-03-03T23:00:00"
+
+
+def test_incidents_of_a_day_include_those_starting_later_that_day(server):
+    code, body = _get(server + "/runs/hourly/incidents?limit=500")
+    assert code == 200, body
+    assert body["items"], "the hourly fixture has a +60 spike"
+    inc = body["items"][0]
+    day = inc["start"][:10]
+    assert inc["start"] > day  # a timestamp within the day
+    code, one = _get(server + f"/runs/hourly/incidents?start={day}&end={day}&limit=500")
+    assert code == 200, one
+    assert inc["incident_id"] in [i["incident_id"] for i in one["items"]]
+
+
+def test_an_unknown_kpi_or_severity_filter_is_422_not_an_empty_list(server):
+    code, body = _get(server + "/runs/hourly/incidents?kpi=valeu")
+    assert code == 422, body
+    assert "valeu" in body["error"]["message"] and "value" in body["error"]["message"]
+    code, body = _get(server + "/runs/hourly/incidents?severity=urgent")
+    assert code == 422, body
+    assert "critical" in body["error"]["message"]
