@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from shocklab.atomic import atomic_dir, atomic_write_text, claim_dir
+from shocklab.atomic import atomic_dir, atomic_write_text
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json
 
@@ -130,7 +130,6 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     own_cache = cache_dir is None
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "worlds"
     settings, tasks = plan(exp, cache_dir, validate=cell_fn is None)
-    claim_dir(out_dir, "experiment")  # after validation: bad input writes nothing
     if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here
         shutil.rmtree(cache_dir)
     by_id = {s.setting_id: s for s in settings}

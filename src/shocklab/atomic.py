@@ -98,6 +98,12 @@ def output_kind(path: str | Path) -> str | None:
     if (path / "experiment.json").is_file() or (path / "cells").is_dir():
         return "experiment"
     try:
+        names = {p.name for p in path.iterdir()}
+    except OSError:
+        names = set()
+    if "worlds" in names and names <= {"worlds", MARKER}:
+        return "experiment"  # a first run stopped while generating its first world
+    try:
         meta = json.loads((path / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None

@@ -81,3 +81,23 @@ def test_experiment_refuses_a_folder_that_is_not_an_experiment(kind, fresh_world
     assert line.startswith("error:") and str(out) in line and "experiment" in line
     assert _snapshot(out) == before
     assert sorted(p.name for p in out.iterdir()) == sorted({k.split("/")[0] for k in before})
+
+
+def test_an_experiment_that_cannot_start_leaves_no_directory(tmp_path):
+    out = tmp_path / "exp"
+    r = _run("run_experiment.py", "--config", str(ROOT / "config/experiments/ci_gate.yaml"),
+             "--out", str(out), "--set", "seeds=[1]", "--no-progress", "--scheduler",
+             "tcp://127.0.0.1:9", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert not out.exists()
+
+
+def test_a_first_run_interrupted_before_its_first_cell_resumes(fresh_world, tmp_path):
+    """What a first run killed while generating its first world leaves: worlds/ only."""
+    out = tmp_path / "exp"
+    (out / "worlds").mkdir(parents=True)
+    r = _run("run_experiment.py", "--config", str(ROOT / "config/experiments/ci_gate.yaml"),
+             "--out", str(out), "--set", "seeds=[1]", "--no-progress", "--workers", "1",
+             "--no-plots", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (out / "results.parquet").is_file() and (out / ".shocklab-output").is_file()
