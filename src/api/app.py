@@ -445,6 +445,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 data = confine(req.data, s.data_roots)
             except PermissionError as exc:
                 raise ApiError(403, str(exc)) from None
+            except NotADirectoryError as exc:
+                raise ApiError(422, str(exc)) from None
             except FileNotFoundError as exc:
                 raise ApiError(404, str(exc)) from None
             running = jobs.busy_with(data)
