@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_imported = time.perf_counter()
     if args.max_orders is not None and not args.max_orders > 0:
         raise InputError(f"--max-orders: must be a positive number, got {args.max_orders}")
-    validate_out(args.out, [args.config], force=args.force)
+    validate_out(args.out, [args.config], force=args.force, kind="data")
 
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
     raw = apply_overrides(load_yaml(args.config), overrides)

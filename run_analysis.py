@@ -18,6 +18,7 @@ failed (which figure missed which bar), 2 bad input (one line, nothing written),
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ def build_parser() -> ArgumentParser:
         epilog="examples:\n"
         "  python run_analysis.py --data data/ --min-recall 0.9\n"
         "  python run_analysis.py --data data/ --detectors rolling_zscore,prophet_residual "
-        "--set consensus.min_votes=1\n"
+        "--set consensus.combine=vote --set consensus.min_votes=1\n"
         "  python run_analysis.py --kpis metrics.csv --events incidents.json\n"
         "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written) · 3 internal "
         "error\n"
@@ -143,6 +144,35 @@ def _read_ahead(data: str, verify: bool):  # -> Future[(DataSet, Truth | None, s
         pool.shutdown(wait=False)
 
 
+def _warn_ignored(overrides: list[str], cfg, log) -> None:
+    """A --set of a consensus knob that the configured rule does not read says so (once)."""
+    if getattr(cfg.consensus, "combine", "vote") != "stouffer":
+        return
+    keys = sorted({o.split("=", 1)[0].strip() for o in overrides}
+                  & {"consensus.min_votes", "consensus.required"})
+    if keys:
+        log.warning(
+            "%s: ignored with consensus.combine: stouffer (combined evidence decides); add --set "
+            "consensus.combine=vote to count votes", ", ".join(keys))
+
+
+def _check_as_of(as_of: str, ds) -> None:
+    """--as-of after the last order day is bad input: the customer models would read the days
+    after the data as every customer lapsing (recency, churn label, activity clock)."""
+    orders = ds.tables.get("orders")
+    if orders is None or not len(orders):
+        return
+    from analytics.customers.rfm import data_end_date
+    from shocklab.errors import InputError
+
+    end = data_end_date(orders).date()
+    if dt.date.fromisoformat(as_of) > end:
+        raise InputError(
+            f"--as-of {as_of}: after the data's last order day {end}; the customer models would "
+            "read the days without data as customers lapsing — give a day on or before it"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = setup_logging("analysis", debug=args.debug, quiet=args.quiet)
@@ -161,15 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--step applies to --kpis only")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
+    if args.as_of is not None and args.kpis:
+        raise InputError("--as-of dates the customer models: it applies to --data and "
+                         "--transactions, not --kpis")
     inputs = (
         [args.kpis, args.events, args.transactions]
         if args.kpis or args.transactions
         else [args.data]
     )
     if args.out is not None:
-        validate_out(args.out, inputs, force=args.force)
+        validate_out(args.out, inputs, force=args.force, kind="run")
     if args.as_of is not None:
-        import datetime as dt
         try:
             dt.date.fromisoformat(args.as_of)
         except ValueError:
@@ -185,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.truth import attach
 
     cfg = load_analysis_config(args.config, args.overrides)
+    if not args.kpis:
+        _warn_ignored(args.overrides or [], cfg, log)
     extra_files: list[Path] = []
     t_load = time.perf_counter()
     # the truth goes to the evaluation stages only (docs/ARCHITECTURE.md import rule 3)
@@ -210,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
 
         preload(STAGES)  # the models and plots the stage scheduler imports before its fork
         ds, truth, t_load = ahead.result()  # read on a thread since the start (_read_ahead)
+    if args.as_of is not None:
+        _check_as_of(args.as_of, ds)
     names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
     if args.detectors is not None and not names:
         raise InputError("--detectors: give at least one name")
@@ -226,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         dhash = sha256_json([dhash, checks["integrity"]["actual_sha256"]])
     rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
     out = Path(args.out) if args.out else Path("reports") / rid
-    validate_out(out, inputs, force=args.force)
+    validate_out(out, inputs, force=args.force, kind="run")
     log.info("analysing %s -> %s", args.kpis or args.transactions or args.data, out)
     with allow_replace(args.force), atomic_dir(out) as tmp:
         ctx = attach(RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of), truth)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from shocklab.atomic import check_writable_parent  # noqa: E402
+from shocklab.atomic import check_resumable, check_writable_parent  # noqa: E402
 from shocklab.cli import (  # noqa: E402
     ArgumentParser,
     add_common_flags,
@@ -102,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = [parse_check(g) for g in args.gate] if args.gate is not None else None
     exp = load_experiment(args.config, args.overrides)
     baseline = gating.load_baseline(args.baseline) if args.baseline else None
-    out = check_writable_parent(args.out or Path("runs") / "experiments" / exp.config.name)
+    out = check_resumable(args.out or Path("runs") / "experiments" / exp.config.name,
+                          "experiment")
     if args.cache_dir:
         check_writable_parent(args.cache_dir)
 

@@ -187,6 +187,8 @@ def load_kpis_file(
         )
     if layout not in LAYOUTS:
         raise InputError(f"--layout: must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; --kpis takes a KPI file (CSV or Parquet)")
     if not path.is_file():
         raise InputError(f"{path}: KPI file not found")
     df = read_table(path)

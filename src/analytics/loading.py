@@ -78,6 +78,16 @@ NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_r
 MAX_ABS = 1e12
 
 
+def _bad_date(where: str, col: str, s: pd.Series, exc: Exception) -> str:
+    """One line naming the first value of ``s`` that is not a date, and its data row."""
+    bad = pd.to_datetime(s.astype(str), format="ISO8601", errors="coerce").isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        return (f"{where}: column {col!r} is not a date: {str(s.iloc[row])!r} "
+                f"(data row {row + 1})")
+    return f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})"
+
+
 def find_table(base: Path, name: str) -> Path | None:
     for ext in (".csv", ".parquet"):
         p = base / f"{name}{ext}"
@@ -130,9 +140,7 @@ def coerce(
                 if conv is None:
                     conv = pd.to_datetime(s, format="ISO8601")
             except (ValueError, TypeError) as exc:
-                raise InputError(
-                    f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})"
-                ) from None
+                raise InputError(_bad_date(where, col, s, exc)) from None
             if getattr(conv.dt, "tz", None) is not None:
                 conv = conv.dt.tz_localize(None)
             out[col] = conv.dt.normalize() if kind == "date" else conv

@@ -149,6 +149,13 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
             raise InputError(
                 f"--date-format {date_format!r}: not a usable format ({exc})"
             ) from None
+        given = ts.notna()
+        if given.any() and parsed[given].isna().all():
+            first = ts[given].iloc[0]
+            raise InputError(
+                f"--date-format {date_format!r}: matches none of the {where} values "
+                f"(first: {first!r}); give the file's layout, or leave the flag out to detect it"
+            )
         return parsed.astype("datetime64[ns]"), {
             "layout": f"--date-format {date_format}",
             "ambiguous_rows": 0,
@@ -326,6 +333,9 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     date_format : strftime format of the InvoiceDate column (None: ISO or detected d/m/y order).
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(
+            f"{path}: is a directory; --transactions takes a transactions file (CSV or XLSX)")
     if not path.is_file():
         raise InputError(f"{path}: transactions file not found")
     raw = _read_raw(path)

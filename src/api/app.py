@@ -14,9 +14,11 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -57,6 +59,19 @@ def _error(status: int, message: str, details: list | None = None) -> JSONRespon
 
 ERRORS = {404: {"model": M.ErrorResponse, "description": "run, experiment or file not found"},
           422: {"model": M.ErrorResponse, "description": "invalid id or parameter"}}
+
+
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def _stamped(inc: dict) -> dict:
+    """start / end as days, or as timestamps on sub-daily data (a --kpis run)."""
+    out = dict(inc)
+    for k in ("start", "end"):
+        v = str(out.get(k))
+        if len(v) > 10:
+            out[k] = datetime.fromisoformat(v)
+    return out
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -213,6 +228,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         if start and end and start > end:
             raise ApiError(422, f"start {start} is after end {end}")
+        if severity is not None and severity not in SEVERITIES:
+            raise ApiError(422, f"severity: unknown {severity!r} (known: {', '.join(SEVERITIES)})")
+        names = run.kpi_names()
+        if kpi is not None and names and kpi not in names:
+            raise ApiError(422, f"kpi: unknown {kpi!r} (known: {', '.join(names)})")
         items = need(run.incidents(source), "incidents.json", run_id)
         s_, e_ = (start.isoformat() if start else None), (end.isoformat() if end else None)
         out = [
@@ -225,10 +245,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             and (segment is None or str(i.get("segment")) == segment)
             and (severity is None or i.get("severity") == severity)
             and (s_ is None or str(i.get("end")) >= s_)
-            and (e_ is None or str(i.get("start")) <= e_)
+            # a day as end keeps incidents starting later that day (sub-daily timestamps)
+            and (e_ is None or str(i.get("start"))[:10] <= e_)
         ]
         return {"total": len(out), "offset": offset, "limit": limit, "source": source,
-                "items": out[offset:offset + limit]}
+                "items": [_stamped(i) for i in out[offset:offset + limit]]}
 
     @app.get("/runs/{run_id}/kpis", response_model=M.KpiSeries, responses=ERRORS, tags=["runs"])
     def get_kpis(run_id: str, kpi: str, dimension: str = "overall", segment: str = "all",
@@ -247,9 +268,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         df = run.kpi_series(kpi, dimension, segment, start.isoformat() if start else None,
                             end.isoformat() if end else None)
         vals = df["value"].astype(float)
+        # daily runs give days; a sub-daily --kpis run gives timestamps (every point the same type)
+        stamps = pd.to_datetime(df["date"].astype(str))
+        sub_daily = bool((stamps != stamps.dt.normalize()).any())
+        when = [t.to_pydatetime() for t in stamps] if sub_daily else list(stamps.dt.date)
         points = [
             {"date": d, "value": None if v != v else v}
-            for d, v in zip(df["date"], vals, strict=True)
+            for d, v in zip(when, vals, strict=True)
         ]
         return {"kpi": kpi, "dimension": dimension, "segment": segment, "points": points}
 
@@ -420,6 +445,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 data = confine(req.data, s.data_roots)
             except PermissionError as exc:
                 raise ApiError(403, str(exc)) from None
+            except NotADirectoryError as exc:
+                raise ApiError(422, str(exc)) from None
             except FileNotFoundError as exc:
                 raise ApiError(404, str(exc)) from None
             running = jobs.busy_with(data)

@@ -46,6 +46,12 @@ def confine(path_text: str, roots: list[Path]) -> Path:
     for real in inside:
         if real.is_dir():
             return real
+    for real in inside:
+        if real.exists():
+            raise NotADirectoryError(
+                f"data path {path_text!r} is a file, not a data directory (generate_data.py's "
+                "output)"
+            )
     raise FileNotFoundError(
         f"data directory {path_text!r} not found under the configured data roots"
     )

@@ -4,6 +4,7 @@ cannot drift apart."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from datetime import date
 from typing import Any, Literal
 
@@ -77,8 +78,8 @@ class Incident(BaseModel):
     kpi: str
     dimension: str
     segment: str
-    start: date
-    end: date
+    start: _dt.datetime | _dt.date = Field(description="a day, or a timestamp on sub-daily data")
+    end: _dt.datetime | _dt.date = Field(description="a day, or a timestamp on sub-daily data")
     direction: str
     level: str | None = None
     detectors: list[str] = Field(default_factory=list)
@@ -100,7 +101,9 @@ class IncidentPage(BaseModel):
 
 
 class KpiPoint(BaseModel):
-    date: date
+    date: _dt.datetime | _dt.date = Field(
+        description="the period: a day, or a timestamp on sub-daily data (a --kpis run)"
+    )
     value: float | None
 
 

@@ -23,9 +23,27 @@ from shocklab.truth import Truth
 def labels_truth(path: str | Path, ds: DataSet) -> Truth:
     """The labelled windows of ``path`` for the KPI file loaded into ``ds``."""
     ing = ds.ingest
-    return Truth(
-        events=load_events_file(path, ing.get("_kpis", []), kpi_file=ing.get("_file"),
-                                names=ing.get("_names"))
+    events = load_events_file(path, ing.get("_kpis", []), kpi_file=ing.get("_file"),
+                              names=ing.get("_names"))
+    _check_overlap(path, events, ds)
+    return Truth(events=events)
+
+
+def _check_overlap(path: str | Path, events: list[dict[str, Any]], ds: DataSet) -> None:
+    """Windows that all lie outside the data (the wrong label file, a wrong year) are bad input:
+    scored, every one would be a missed event and fail a --min-recall gate as if the detectors
+    had."""
+    kd = ds.tables.get("kpis_daily")
+    if not events or kd is None or not len(kd):
+        return
+    dates = pd.to_datetime(kd["date"])
+    lo, hi = dates.min(), dates.max()
+    if any(pd.Timestamp(e["start"]) <= hi and pd.Timestamp(e["end"]) >= lo for e in events):
+        return
+    e = events[0]
+    raise InputError(
+        f"{path}: no labelled window overlaps the data ({lo} to {hi}); the first is "
+        f"{e['start']} to {e['end']} — the wrong label file or year?"
     )
 
 

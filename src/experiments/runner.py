@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from shocklab.atomic import atomic_write_text
+from shocklab.atomic import atomic_write_text, claim_dir
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json, json_ready, sha256_json
 
@@ -93,7 +93,9 @@ def _from_json(record: dict[str, Any]) -> dict[str, Any]:
 
 def save_record(cells_dir: Path, record: dict[str, Any]) -> None:
     # atomic_write_text creates cells/ on the first record: a sweep that cannot start (e.g. an
-    # unreachable scheduler) leaves no output directory behind
+    # unreachable scheduler) leaves no output directory behind; the first record also marks the
+    # directory as an experiment's (run_experiment.py resumes only those)
+    claim_dir(cells_dir.parent, "experiment")
     atomic_write_text(cells_dir / f"{record['cell_id']}.json", canonical_json(json_ready(record)))
 
 

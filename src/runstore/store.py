@@ -230,15 +230,18 @@ class Run:
 
     def kpi_series(self, kpi: str, dimension: str = "overall", segment: str = "all",
                    start: str | None = None, end: str | None = None) -> pd.DataFrame:
-        """Columns date, value for one KPI in one slice (empty when the slice has no rows)."""
+        """Columns date, value for one KPI in one slice (empty when the slice has no rows).
+        ``start`` / ``end`` are inclusive; a day (``YYYY-MM-DD``) as ``end`` keeps every period
+        of that day on sub-daily data (``2025-03-01 23:00:00`` sorts after ``2025-03-01``)."""
         df = self.kpis()
         if df is None or kpi not in df.columns:
             return pd.DataFrame({"date": [], "value": []})
         m = (df["dimension"] == dimension) & (df["segment"].astype(str) == str(segment))
+        dates = df["date"].astype(str)
         if start:
-            m &= df["date"] >= start
+            m &= dates >= start
         if end:
-            m &= df["date"] <= end
+            m &= (dates.str[: len(end)] if len(end) == 10 else dates) <= end
         out = df.loc[m, ["date", kpi]].rename(columns={kpi: "value"})
         return out.sort_values("date").reset_index(drop=True)
 

@@ -18,6 +18,7 @@ Guarantees (README "Reliability"):
 from __future__ import annotations
 
 import contextvars
+import errno
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ _FORCE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "shocklab_force_replace", default=False
 )
 _rename = os.replace  # one seam for fault-injection tests of the swap
+_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 @contextmanager
@@ -79,6 +81,78 @@ def is_shocklab_output(path: str | Path) -> bool:
     return False
 
 
+KIND_NAMES = {
+    "data": "data directory", "run": "run directory", "experiment": "experiment directory"
+}
+
+
+def output_kind(path: str | Path) -> str | None:
+    """What an existing ShockLab output holds, read from its files: ``data`` (manifest.json of
+    generate_data.py), ``run`` (run.json of run_analysis.py), ``experiment`` (experiment.json or
+    cells/ of run_experiment.py, or its marker); None for anything else."""
+    path = Path(path)
+    if (path / "manifest.json").is_file():
+        return "data"
+    if (path / "run.json").is_file():
+        return "run"
+    if (path / "experiment.json").is_file() or (path / "cells").is_dir():
+        return "experiment"
+    try:
+        names = {p.name for p in path.iterdir()}
+    except OSError:
+        names = set()
+    if "worlds" in names and names <= {"worlds", MARKER}:
+        return "experiment"  # a first run stopped while generating its first world
+    try:
+        meta = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    return kind if kind in KIND_NAMES else None
+
+
+def check_kind(target: str | Path, kind: str, flag: str = "--out") -> None:
+    """Refuse to replace an existing ShockLab output of another kind (a data set with a report,
+    a report with a data set): both carry the marker, so the marker alone does not protect the
+    user's data. ``--force`` (the caller) skips this check."""
+    target = Path(target)
+    have = output_kind(target) if target.is_dir() else None
+    if have is not None and have != kind:
+        raise InputError(
+            f"{flag} {target}: is a ShockLab {KIND_NAMES[have]}; refusing to replace it with a "
+            f"{KIND_NAMES[kind]} — choose another output path, or pass --force to replace it"
+        )
+
+
+def check_resumable(target: str | Path, kind: str, flag: str = "--out") -> Path:
+    """For outputs written in place and resumed (experiments): the target may be missing, empty
+    or an earlier output of the same ``kind``; anything else (a user's folder, a data set, a
+    report) is refused — files would be mixed into it, or overwritten."""
+    target = check_writable_parent(target)
+    if target.is_dir() and any(target.iterdir()) and output_kind(target) != kind:
+        have = output_kind(target)
+        what = f"a ShockLab {KIND_NAMES[have]}" if have else "a folder ShockLab did not write"
+        raise InputError(
+            f"{flag} {target}: is {what}, not an {KIND_NAMES[kind]}; refusing to write into it "
+            "— choose another output path"
+        )
+    return target
+
+
+def claim_dir(target: str | Path, kind: str) -> Path:
+    """Create ``target`` (written in place, see ``check_resumable``) with a marker naming its
+    kind, so that an interrupted first run can be resumed and is recognised."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    marker = target / MARKER
+    if not marker.is_file():
+        from . import __version__
+        atomic_write_text(marker, json.dumps(
+            {"kind": kind, "shocklab_output": True, "version": __version__}, sort_keys=True
+        ) + "\n")
+    return target
+
+
 def check_writable_parent(target: str | Path) -> Path:
     """Return the target; raise InputError if it is not a usable output path: empty, the
     filesystem root, the current directory or one of its ancestors, under a file, unwritable."""
@@ -109,9 +183,10 @@ def check_writable_parent(target: str | Path) -> Path:
 
 
 def validate_out(target: str | Path, inputs: Iterable[str | Path | None] = (), flag: str = "--out",
-                 force: bool | None = None) -> Path:
+                 force: bool | None = None, kind: str | None = None) -> Path:
     """``check_writable_parent`` plus: not inside (or around) an input, and — unless forced — not
-    an existing directory that ShockLab did not write. Call it before any work is done."""
+    an existing directory that ShockLab did not write, nor a ShockLab output of another ``kind``
+    (``data``, ``run``, ``experiment``). Call it before any work is done."""
     target = check_writable_parent(target)
     resolved = target.resolve()
     for inp in inputs:
@@ -127,6 +202,8 @@ def validate_out(target: str | Path, inputs: Iterable[str | Path | None] = (), f
                 f"{flag} {target}: contains the input {inp}; replacing it would delete the input"
             )
     check_replaceable(target, force)
+    if kind is not None and not (_FORCE.get() if force is None else force):
+        check_kind(target, kind, flag)
     return target
 
 
@@ -257,7 +334,16 @@ def atomic_dir(
             except OSError as exc:
                 raise InputError(
                     f"{target}: cannot create output directory ({exc.strerror})") from None
-            yield tmp
+            try:
+                yield tmp
+            except OSError as exc:
+                # a full or read-only disk while writing: name the output, not a temporary path
+                # (write() itself gives no file name)
+                if exc.errno in _SPACE_ERRNOS and (
+                    not exc.filename or str(tmp) in str(exc.filename)
+                ):
+                    exc.filename = str(target)
+                raise
             from . import __version__
             if marker:
                 (tmp / MARKER).write_text(

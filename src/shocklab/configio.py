@@ -91,6 +91,42 @@ def format_path(loc: tuple[Any, ...]) -> str:
     return out or "<root>"
 
 
+def _branch_label(part: Any, node: Any) -> bool:
+    """A union member's name that pydantic puts in a location (``list[constrained-int]``,
+    ``SeedRange``): not a key of the user's mapping, and not written like one."""
+    return (
+        isinstance(part, str)
+        and not (isinstance(node, dict) and part in node)
+        and ("[" in part or part[:1].isupper())
+    )
+
+
+def _loc_labels(loc: tuple[Any, ...], data: Any) -> int:
+    """How many union-member labels ``loc`` passes through (walking the input)."""
+    n, node = 0, data
+    for part in loc:
+        if _branch_label(part, node):
+            n += 1
+            continue
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return n
+
+
+def _best_error(errors: list[dict], data: Any) -> dict:
+    """The error to show: within a union (a list or a mapping), the member whose shape the
+    input has — its error says what is wrong; "Input should be a valid list" about the other
+    member does not. Otherwise the first."""
+    def mismatch(e: dict) -> bool:
+        return str(e["type"]).endswith("_type") and _loc_labels(tuple(e["loc"]), data) > 0
+
+    return next((e for e in errors if not mismatch(e)), errors[0])
+
+
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     """Drop the discriminator tags pydantic inserts into locations of tagged unions
     (``events.2.flash_sale.magnitude`` -> ``events[2].magnitude``) by walking the input."""
@@ -100,6 +136,8 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
         if isinstance(node, dict) and isinstance(part, str) and part not in node \
                 and node.get("type") == part:
             continue  # the union tag, not a key of the user's mapping
+        if _branch_label(part, node):
+            continue  # a union member's name (list[...], a model class), not a key
         if (
             isinstance(node, dict)
             and part not in node
@@ -128,7 +166,10 @@ def _short_input(value: Any) -> str:
 
 def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
     errors = exc.errors(include_url=False)
-    first = errors[0]
+    first = _best_error(errors, data)
+    # the other union member's complaint about the shape is not a second problem
+    errors = [e for e in errors if e is first or not (
+        str(e["type"]).endswith("_type") and _loc_labels(tuple(e["loc"]), data) > 0)]
     loc = format_path(_clean_loc(tuple(first["loc"]), data))
     msg = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if first["type"] == "extra_forbidden":

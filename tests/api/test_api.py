@@ -352,3 +352,15 @@ def test_post_runs_analyses_in_the_background_one_at_a_time(writer, roots):
     while c.get(job["status_url"]).json()["state"] == "running" and time.monotonic() < deadline:
         time.sleep(0.5)
     assert c.get("/runs/nope/status").status_code == 404
+
+
+def test_post_runs_with_a_file_says_it_is_not_a_directory(writer, roots):
+    """A file inside the data roots was answered "data directory … not found" (404)."""
+    c, _ = writer
+    f = roots.data / "export.csv"
+    f.write_text("date,x\n2025-01-01,1\n")
+    try:
+        msg = _error(c.post("/runs", json={"data": "export.csv"}), 422)
+    finally:
+        f.unlink()
+    assert "export.csv" in msg and "not a data directory" in msg and "not found" not in msg

@@ -111,3 +111,19 @@ def test_gate_interval_is_the_leaderboard_interval():
     res = check_absolute(df, [parse_check("consensus.recall>=0.9")], BOOT)
     lo, hi = board.loc[0, "consensus.recall.ci_low"], board.loc[0, "consensus.recall.ci_high"]
     assert f"CI [{lo:.4g}, {hi:.4g}]" in res[0].detail
+
+
+def test_every_cell_failed_is_a_failed_gate_naming_the_first_error(capsys):
+    """With every cell failed (a full disk) the results have no metric column: the gate said
+    "metric 'consensus.recall' is not in the results" (exit 2), hiding why. It fails like a
+    partly failed experiment, with the cells' first error."""
+    res = results([None, None, None], status=["error"] * 3)
+    res["error"] = "OSError: [Errno 28] No space left on device"
+    res = res.drop(columns=["consensus.recall"])
+    out = check_absolute(res, [parse_check("consensus.recall>=0.6")], BOOT)
+    assert [r.passed for r in out] == [False]
+    assert "3 of 3 cells failed" in out[0].detail and "No space left" in out[0].detail
+    assert exit_code(out) == 1
+    # a typo is still bad input while some cell has figures
+    with pytest.raises(InputError, match="consensus.recal"):
+        check_absolute(results([0.9, 0.9]), [parse_check("consensus.recal>=0.6")], BOOT)

@@ -136,3 +136,29 @@ def test_setting_labels():
         make_setting({"analysis.dimensions": ["overall", "channel", "country", "category"]})
     )
     assert long.startswith("dimensions=['overall', 'channel', 'country'") and long.endswith("…")
+
+
+def test_example_sweeps_vary_only_knobs_the_analysis_reads():
+    """detector_sweep.yaml swept consensus.min_votes while the shipped consensus combines
+    evidence (``combine: stouffer``), which ignores min_votes and required: half of its grid was
+    the same cell twice (F1 0.986 for min_votes 1 and 2), a no-op sold as a finding."""
+    from pathlib import Path
+
+    import yaml
+
+    from experiments.config import load_experiment
+    from experiments.experiment import settings_of
+
+    root = Path(__file__).resolve().parents[2]
+    base = yaml.safe_load((root / "config/analysis.yaml").read_text())
+    ignored_by_stouffer = {"analysis.consensus.min_votes", "analysis.consensus.required"}
+    for p in sorted((root / "config/experiments").glob("*.yaml")):
+        exp = load_experiment(p)
+        for s in settings_of(exp):
+            params = dict(s.params)
+            overrides = {**exp.config.analysis_overrides, **{
+                k.removeprefix("analysis."): v for k, v in params.items()}}
+            combine = overrides.get("consensus.combine", base["consensus"]["combine"])
+            if combine == "stouffer":
+                swept = ignored_by_stouffer & set(params)
+                assert not swept, f"{p.name}: {sorted(swept)} is ignored with combine: stouffer"

@@ -218,3 +218,23 @@ def test_atomically_written_files_get_an_ordinary_mode(tmp_path):
     assert path.read_text() == "{}"
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
     assert [p.name for p in path.parent.iterdir()] == ["insights.json"]  # no temp file left
+
+
+def test_disk_full_names_the_output_being_written(tmp_path, cli, monkeypatch):
+    """A real ENOSPC from write() carries no file name: the line said only "cannot write or read:
+    no space left on device" (a full tmpfs, generate and analyse alike). It names the output."""
+    import simulation.io as sio
+
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
+    out = tmp_path / "d"
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sio, "_write_table", full)
+    r = cli("generate", "--config", cfg, "--out", out, "--quiet")
+    assert r.returncode == 2
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1 and "no space left on device" in line
+    assert f"({out})" in line and ".tmp-" not in line, line
+    assert not out.exists() and _siblings(out) == []

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from shocklab.catalogue import CUSTOMER_KPIS, MAIN_KPIS
+from shocklab.catalogue import CUSTOMER_KPIS, KPI_NAMES, MAIN_KPIS
 
 from .. import drivers as dr
 from ..context import Incident
@@ -135,6 +135,8 @@ _PRIMARY_BY_SIGNATURE = {"traffic-driven": "sessions", "conversion-driven": "con
 
 
 _KPI_PREFERENCE = ("orders", "revenue", "sessions", "conversion_rate", "aov")
+# the store's KPIs and their components: what the funnel measurement can speak for
+_FUNNEL = frozenset([*KPI_NAMES, *(c for k in KPI_NAMES for c in dr.components(k))])
 
 
 def _unique(eid: str, seen: set[str]) -> str:
@@ -341,6 +343,11 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             ):
                 break
         inside = _slice_changes(panel, cfg, dset, ts, te, src)
+        if not any(k in _FUNNEL for k in flagged):
+            # incidents on series outside the store's funnel (a --kpis file's own columns): a
+            # funnel KPI measured beside them (a column that happens to be named `orders`) does
+            # not name the episode
+            primary = flagged[0]
         dirs = {i.direction for i in g}
         ep = Episode(
             episode_id=_unique(f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""), seen),

@@ -10,6 +10,13 @@ from shocklab.catalogue import RATIO_KPIS
 from .common import SEVERITY_RANK, _slice_label
 
 
+def _status(d: dict, failed: list[str]) -> str:
+    """' (FAILED)' for a detector that failed; a skipped one (the oracle without truth) says so."""
+    if d["ok"]:
+        return ""
+    return " (FAILED)" if d["name"] in failed else f" (skipped: {d.get('error') or 'not run'})"
+
+
 def _n(v: Any, nd: int = 1, suffix: str = "") -> str:
     return "n/a" if v is None else f"{v:,.{nd}f}{suffix}"
 
@@ -36,7 +43,7 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
         f"{r.get('period_end')} "
         f"({r['days']} days){seed} · schema {doc['schema_version']}",
         "Detectors: "
-        + (", ".join(d["name"] + ("" if d["ok"] else " (FAILED)") for d in r["detectors"])
+        + (", ".join(d["name"] + _status(d, r.get("detectors_failed", [])) for d in r["detectors"])
            or "none"),
     ]
     b = doc.get("brief") or {}

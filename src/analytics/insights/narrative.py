@@ -179,8 +179,11 @@ def _episode_action(ep: Episode) -> str:
     }.get(d.type, f"Investigate the whole funnel{where}: traffic, conversion and basket value.")
 
 
-def _headline(wow: list[KpiChange]) -> str:
-    """Week over week revenue, from ``summary.week_over_week`` (grounded like the narratives)."""
+def _headline(wow: list[KpiChange], has_revenue: bool = True) -> str:
+    """Week over week revenue, from ``summary.week_over_week`` (grounded like the narratives).
+    ``has_revenue`` False (a --kpis file without revenue): says so, not that history is short."""
+    if not has_revenue:
+        return "No revenue series: no week-over-week revenue headline; see the episodes."
     rev = next((c for c in wow if c.kpi == "revenue"), None)
     if rev is None or rev.change_pct is None:
         return "Not enough history for a week-over-week comparison."

@@ -60,7 +60,9 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
                    period_end=_day(end) if end is not None else None,
                    days=int((end - start).days + 1) if start is not None else 0,
                    versions=versions, detectors=dets,
-                   detectors_failed=[d.name for d in dets if not d.ok])
+                   # a detector skipped by design (the oracle without truth) did not fail
+                   detectors_failed=[n for n, s in sorted(ctx.detector_status.items())
+                                     if not s.get("ok", False) and not s.get("skipped")])
 
 
 def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> Summary:
@@ -108,7 +110,7 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> S
         changes[span] = out
     return Summary(period_start=_day(first), period_end=_day(last), totals=totals,
                    week_over_week=changes[7], month_over_month=changes[28],
-                   headline=_headline(changes[7]))
+                   headline=_headline(changes[7], has_revenue="revenue" in kpi_list))
 
 
 def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:

@@ -1,0 +1,43 @@
+"""`--events` whose labelled windows all lie outside the KPI file's period (the wrong label file,
+a wrong year) scored every window as missed: recall 0, and `--min-recall` failed the CI job with
+exit 1 as if the detectors had. Such a file is bad input now (exit 2, naming the window and the
+data's span); a file with some windows inside still scores them all."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+
+def _kpis(tmp_path):
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2025-01-01", periods=90, freq="D")
+    v = 100 + rng.normal(0, 2, 90)
+    v[60:62] -= 40
+    f = tmp_path / "k.csv"
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "signups": v.round(2)}).to_csv(f, index=False)
+    return f
+
+
+def test_windows_all_outside_the_data_are_exit_2(cli, tmp_path):
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps([{"start": "2030-03-02", "end": "2030-03-03"}]))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--min-recall", "0.5",
+            "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert str(ev) in line and "2030-03-02" in line and "2025-01-01" in line, line
+    assert not (tmp_path / "run").exists()
+
+
+def test_windows_partly_inside_still_score(cli, tmp_path):
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps([{"start": "2025-03-02", "end": "2025-03-03"},
+                              {"start": "2030-03-02", "end": "2030-03-03"}]))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--out", tmp_path / "run",
+            "--quiet")
+    assert r.returncode == 0, r.stderr
+    sc = json.loads((tmp_path / "run" / "scorecard.json").read_text())
+    assert sc["headline"]["recall"] is not None
