@@ -31,7 +31,7 @@ its error variance is handed to the null:
   × the parent's level, mixed with the slice's own level by a weight ``w`` in [0, 1] fitted on
   past one-step errors.
 
-Measured on TRAIN worlds (README "Random worlds", sixth session), as error variance of the
+Measured on TRAIN worlds (docs/history/detection.md, sixth session), as error variance of the
 expected value per unit of the true noise variance on shock-free n1–n5: 0.27 for the fifth
 session's expected value, 0.16 with the pooled profile, 0.12 / 0.10 adding the per-series trend
 (median / trimmed level), 0.07 adding the share, 0.20 with ``level: pooled_trend`` alone and 0.09

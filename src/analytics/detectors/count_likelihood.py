@@ -43,7 +43,7 @@ so in its run status, and ``--kpis`` runs switch it off (``store_only``; ``exter
 Vectorized over series ([period × series] matrices; Python loops only over refit blocks, KPIs and
 windows).
 
-Measured on TRAIN worlds and not kept (fifth session, README "Random worlds"): a second pass
+Measured on TRAIN worlds and not kept (fifth session, docs/history/detection.md): a second pass
 leaving days with a first-pass |score| ≥ 3.5 out of the levels, a trend-following level, and
 each slice judged given the day ratio of the rest of the store (a learned day factor): none
 raised F1 or the recall ratio on visibility or percent worlds.
