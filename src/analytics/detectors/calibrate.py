@@ -220,6 +220,8 @@ def blocks(t: int, every: int, first: int) -> list[tuple[int, int]]:
     while b < t:
         pts.append(b)
         b += min(b, every)
+    if not pts:  # too few periods for a first block: nothing is calibrated (no score)
+        return []
     return list(zip(pts, [*pts[1:], t], strict=True))
 
 
