@@ -129,8 +129,8 @@ def check_resumable(target: str | Path, kind: str, flag: str = "--out") -> Path:
     or an earlier output of the same ``kind``; anything else (a user's folder, a data set, a
     report) is refused — files would be mixed into it, or overwritten."""
     target = check_writable_parent(target)
-    if target.is_dir() and any(target.iterdir()) and output_kind(target) != kind:
-        have = output_kind(target)
+    have = output_kind(target) if target.is_dir() and any(target.iterdir()) else kind
+    if have != kind:
         what = f"a ShockLab {KIND_NAMES[have]}" if have else "a folder ShockLab did not write"
         raise InputError(
             f"{flag} {target}: is {what}, not an {KIND_NAMES[kind]}; refusing to write into it "

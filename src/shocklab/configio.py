@@ -101,30 +101,26 @@ def _branch_label(part: Any, node: Any) -> bool:
     )
 
 
-def _loc_labels(loc: tuple[Any, ...], data: Any) -> int:
-    """How many union-member labels ``loc`` passes through (walking the input)."""
-    n, node = 0, data
-    for part in loc:
+def _child(node: Any, part: Any) -> Any:
+    """The input's value under one location part (None where the input has none)."""
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _shape_mismatch(e: dict, data: Any) -> bool:
+    """A union member's complaint that the input does not have its shape ("Input should be a
+    valid list" about the mapping member): not what is wrong with the input."""
+    if not str(e["type"]).endswith("_type"):
+        return False
+    node = data
+    for part in e["loc"]:
         if _branch_label(part, node):
-            n += 1
-            continue
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
-    return n
-
-
-def _best_error(errors: list[dict], data: Any) -> dict:
-    """The error to show: within a union (a list or a mapping), the member whose shape the
-    input has — its error says what is wrong; "Input should be a valid list" about the other
-    member does not. Otherwise the first."""
-    def mismatch(e: dict) -> bool:
-        return str(e["type"]).endswith("_type") and _loc_labels(tuple(e["loc"]), data) > 0
-
-    return next((e for e in errors if not mismatch(e)), errors[0])
+            return True
+        node = _child(node, part)
+    return False
 
 
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
@@ -150,12 +146,7 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
         ):
             continue
         out.append(part)
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            node = None
+        node = _child(node, part)
     return tuple(out)
 
 
@@ -166,10 +157,10 @@ def _short_input(value: Any) -> str:
 
 def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
     errors = exc.errors(include_url=False)
-    first = _best_error(errors, data)
-    # the other union member's complaint about the shape is not a second problem
-    errors = [e for e in errors if e is first or not (
-        str(e["type"]).endswith("_type") and _loc_labels(tuple(e["loc"]), data) > 0)]
+    # within a union (a list or a mapping) the member whose shape the input has says what is
+    # wrong; the other member's complaint about the shape is not a second problem
+    errors = [e for e in errors if not _shape_mismatch(e, data)] or errors[:1]
+    first = errors[0]
     loc = format_path(_clean_loc(tuple(first["loc"]), data))
     msg = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if first["type"] == "extra_forbidden":

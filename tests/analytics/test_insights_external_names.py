@@ -38,18 +38,24 @@ def test_an_episode_of_a_non_funnel_series_is_named_after_that_series(tmp_path):
     assert "orders down -0.5%" not in md and "**value " in md
 
 
+def _signups_run(tmp_path, days: int, seed: int):
+    """A --kpis run on a daily file with one non-store column (signups, no revenue)."""
+    from run_analysis import main
+
+    rng = np.random.default_rng(seed)
+    stamps = pd.date_range("2025-01-01", periods=days, freq="D")
+    csv = tmp_path / "daily.csv"
+    pd.DataFrame({"date": stamps.strftime("%Y-%m-%d"),
+                  "signups": (1000 + rng.normal(0, 20, days)).round(1)}).to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    return out
+
+
 def test_a_run_without_truth_does_not_report_the_oracle_as_failed(tmp_path):
     """The oracle is skipped where there is no truth (--kpis, --transactions): insights.json
     listed it in ``detectors_failed`` and the brief said "oracle (FAILED)" on every such run."""
-    from run_analysis import main
-
-    rng = np.random.default_rng(2)
-    days = pd.date_range("2025-01-01", periods=60, freq="D")
-    csv = tmp_path / "daily.csv"
-    pd.DataFrame({"date": days.strftime("%Y-%m-%d"),
-                  "signups": (1000 + rng.normal(0, 20, 60)).round(1)}).to_csv(csv, index=False)
-    out = tmp_path / "run"
-    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    out = _signups_run(tmp_path, days=60, seed=2)
     run = json.loads((out / "insights.json").read_text())["run"]
     assert "oracle" not in run["detectors_failed"]
     assert run["detectors_failed"] == [d["name"] for d in run["detectors"] if not d["ok"]
@@ -62,15 +68,7 @@ def test_a_run_without_truth_does_not_report_the_oracle_as_failed(tmp_path):
 def test_a_long_series_without_revenue_is_not_called_too_short(tmp_path):
     """The brief's headline is revenue week over week; a 120-day --kpis file without a revenue
     column was told "Not enough history for a week-over-week comparison"."""
-    from run_analysis import main
-
-    rng = np.random.default_rng(4)
-    days = pd.date_range("2025-01-01", periods=120, freq="D")
-    csv = tmp_path / "daily.csv"
-    pd.DataFrame({"date": days.strftime("%Y-%m-%d"),
-                  "signups": (1000 + rng.normal(0, 20, 120)).round(1)}).to_csv(csv, index=False)
-    out = tmp_path / "run"
-    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    out = _signups_run(tmp_path, days=120, seed=4)
     ins = json.loads((out / "insights.json").read_text())
     for text in (ins["brief"]["headline"], ins["summary"]["headline"]):
         assert "Not enough history" not in text and "no revenue" in text.lower(), text
