@@ -10,6 +10,7 @@
 
 Exit codes: 0 ok · 1 a gate check failed beyond seed-to-seed noise · 2 bad experiment file or flags
 · 3 internal error (the traceback is in the log file).
+Gate metric names are checked before any cell runs (a typo is exit 2 naming the closest name).
 A rerun with the same --out resumes: finished cells of the same configs are not run again
 (--fresh reruns them all, e.g. after a change of code).
 """

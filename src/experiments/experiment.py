@@ -21,6 +21,7 @@ from .cell import CellTask, run_cell
 from .config import Experiment, parse_check
 from .detectability import curves, detectability_settings, minimum_detectable_effect
 from .grid import Setting, cells, grid_settings
+from .metric_names import check_metric_names
 from .results import leaderboard, results_frame, summary_table
 from .runner import CellFn, build_tasks, run_tasks
 
@@ -130,6 +131,14 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     own_cache = cache_dir is None
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "worlds"
     settings, tasks = plan(exp, cache_dir, validate=cell_fn is None)
+    from_file = checks is None
+    checks = checks if checks is not None else [parse_check(c) for c in cfg.gate.checks]
+    if cell_fn is None:  # the real cell: its metric names are known before any cell runs
+        source = f"{exp.path.name} gate.checks" if from_file else "--gate"
+        wanted = [(m, f"{source} '{m}{op}{bar:g}'") for m, op, bar in checks]
+        if baseline is not None and not checks:  # the comparison reads the file's metrics
+            wanted += [(m, f"--baseline (metrics: in {exp.path.name})") for m in cfg.metrics]
+        check_metric_names(wanted, [t.analysis for t in tasks])
     if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here
         shutil.rmtree(cache_dir)
     by_id = {s.setting_id: s for s in settings}
@@ -196,7 +205,6 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
                 params = [p for s in settings for p in s.params]
                 plotting.sweep_plots(board, list(dict.fromkeys(params)), cfg.rank_metric, tmp)
 
-    checks = checks if checks is not None else [parse_check(c) for c in cfg.gate.checks]
     if checks:
         outcome.gate += gating.check_absolute(results, checks, cfg.bootstrap)
     if baseline is not None:

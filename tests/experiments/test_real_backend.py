@@ -74,6 +74,13 @@ def test_cli_gate_exit_codes_and_resume(tmp_path, capsys):
     assert run_cli(main, [*args, "--gate", "consensus.recall>=0.3"]) == 0
     first = pd.read_parquet(out / "results.parquet")
     assert (first["status"] == "ok").all() and len(first) == 2
+    # what a real cell wrote is what --gate is checked against before any cell runs
+    from experiments.metric_names import producible_metrics
+    from experiments.results import META_COLUMNS, TIMING_COLUMNS
+
+    written = set(first.columns) - set(META_COLUMNS) - set(TIMING_COLUMNS)
+    assert written and written <= producible_metrics(load_experiment(exp).analysis), sorted(
+        written - producible_metrics(load_experiment(exp).analysis))
     stamp = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
     # the rerun resumes (no cell runs again); a bar no result can meet fails with exit 1
     assert run_cli(main, [*args, "--executor", "serial", "--gate", "consensus.recall>1"]) == 1

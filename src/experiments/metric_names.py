@@ -1,0 +1,87 @@
+"""The metric names a cell can put in ``results.parquet``, known from the analysis config alone.
+
+A cell's metrics are the numeric leaves of its scorecard (``cell.scorecard_metrics``). Their names
+follow from the config: the detectors that run (the oracle too: experiment worlds have truth),
+the k-of-n levels of the voters, the scoring mode (the other mode keeps its prefix) and the
+false-alert rates. Only the ``by_type.<event type>`` / ``by_scope.<scope kind>`` figures depend
+on the world: every registered shock type and scope kind is accepted here, and whether a world
+holds such an event is known only after it ran (a gate on a type no world has then fails with
+"has no value on any seed"). The names are taken from the real scorecard builder, run on one
+synthetic event of each type and scope kind, so they cannot drift from what a cell writes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+
+from shocklab.errors import InputError
+
+# scope kinds of ``shocklab.truth.scope_kind`` (scorecard by_scope)
+_SCOPES: tuple[dict[str, str], ...] = (
+    {}, {"channel": "c"}, {"country": "x"}, {"channel": "c", "country": "x"}, {"category": "k"},
+    {"product": "p"},
+)
+
+
+def producible_metrics(raw_analysis: dict[str, Any] | None) -> set[str]:
+    """Every metric name a real cell with this (resolved) analysis mapping can produce."""
+    from analytics.config import config_from_raw
+    from analytics.detectors import REGISTRY
+    from evaluation.pipeline import false_alert_rates
+    from evaluation.scoring import build_scorecard
+    from simulation.events import EVENT_TYPES
+
+    from .cell import scorecard_metrics
+    from .results import TIMING_COLUMNS
+
+    cfg = config_from_raw(raw_analysis, "analysis config")
+    ran = [n for n, d in cfg.detectors.items()
+           if d.enabled and (not REGISTRY[d.type].needs_truth or cfg.scoring.include_oracle)]
+    vs = [n for n in cfg.voting_detectors() if n in ran]
+    n_levels = (len({cfg.detectors[n].type for n in vs}) if cfg.consensus.count_by == "type"
+                else len(vs))
+    oracle = next((n for n in ran if cfg.detectors[n].type == "oracle"), None)
+    events = [
+        {"event_id": f"{t}-{i}", "type": t, "start": "2025-01-01", "end": "2025-01-02",
+         "scope": scope, "effects": {"orders": -0.5}, "primary_kpi": "orders"}
+        for t in sorted(EVENT_TYPES) for i, scope in enumerate(_SCOPES)
+    ]
+    settings = {**cfg.scoring.model_dump(exclude={"include_oracle"}), "data_start": None,
+                "dimensions": list(cfg.dimensions), "voters": vs}
+    card = build_scorecard(events, {n: [] for n in ran}, [], {f"k{k}": [] for k in
+                                                                range(1, n_levels + 1)},
+                           settings, oracle_name=oracle, failed={})
+    det = pd.DataFrame({"date": ["2025-01-01"] * len(ran), "detector": ran, "kpi": "orders",
+                        "dimension": "overall", "segment": "all"})
+    card["false_alerts"] = false_alert_rates(SimpleNamespace(detections=det), card, vs)
+    card["failed_detectors"] = {}
+    return set(scorecard_metrics(card)) | {c for c in TIMING_COLUMNS if c.startswith("time_")}
+
+
+def check_metric_names(wanted: list[tuple[str, str]], analyses: list[dict[str, Any] | None]
+                       ) -> None:
+    """InputError naming the first wanted ``(metric, where it was asked for)`` that no cell of the
+    experiment can produce (the union over its distinct analysis mappings), with the closest
+    known name."""
+    if not wanted:
+        return
+    known: set[str] = set()
+    seen: list[Any] = []
+    for raw in analyses:
+        if raw in seen:
+            continue
+        seen.append(raw)
+        known |= producible_metrics(raw)
+    for metric, where in wanted:
+        if metric in known:
+            continue
+        close = difflib.get_close_matches(metric, sorted(known), n=1, cutoff=0.6)
+        hint = (f"did you mean {close[0]}?" if close else
+                "metrics are scorecard paths such as consensus.recall, detectors.<name>.f1, "
+                "false_alerts.consensus, lenient.consensus.recall")
+        raise InputError(f"{where}: metric '{metric}' is not one this experiment's cells "
+                         f"produce ({hint})")
