@@ -114,6 +114,25 @@ def test_example_experiment_files_validate():
     }
 
 
+def test_example_experiment_files_ask_only_for_metrics_their_analysis_produces():
+    """null_world.yaml asked for false_alerts.detectors.prophet_residual while the shipped analysis
+    runs no Prophet: a warning and an empty leaderboard column on every run."""
+    from pathlib import Path
+
+    from experiments.config import load_experiment, parse_check
+    from experiments.experiment import plan
+    from experiments.metric_names import producible_metrics
+
+    root = Path(__file__).resolve().parents[2]
+    for p in sorted((root / "config/experiments").glob("*.yaml")):
+        exp = load_experiment(p)
+        known: set[str] = set()
+        for raw in {id(t.analysis): t.analysis for t in plan(exp, "unused")[1]}.values():
+            known |= producible_metrics(raw)
+        asked = [*exp.config.metrics, *(parse_check(c)[0] for c in exp.config.gate.checks)]
+        assert [m for m in asked if m not in known] == [], p.name
+
+
 def test_example_paths_resolve_from_any_working_directory(tmp_path, monkeypatch):
     from pathlib import Path
 
