@@ -116,7 +116,7 @@ def build_parser() -> ArgumentParser:
                    help="strftime format of --transactions dates, e.g. %%d/%%m/%%Y %%H:%%M "
                         "(default: ISO, or day-/month-first detected from the file)")
     add_force_flag(p)
-    add_common_flags(p)
+    add_common_flags(p, alerts=True)
     return p
 
 

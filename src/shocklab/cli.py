@@ -46,7 +46,9 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
-def add_common_flags(parser: argparse.ArgumentParser) -> None:
+def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False) -> None:
+    """``--set``, ``--debug``, ``--quiet``; ``alerts``: the command may send alerts, which a
+    console sink prints under ``--quiet`` too (an alert is what that sink was configured for)."""
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -57,7 +59,9 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     parser.add_argument(
-        "--quiet", action="store_true", help="only warnings and errors on the console"
+        "--quiet", action="store_true",
+        help="only warnings, errors and alerts (customers.alerts.console) on the console, on "
+             "stderr" if alerts else "only warnings and errors on the console, on stderr",
     )
 
 
