@@ -449,12 +449,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise ApiError(422, str(exc)) from None
             except FileNotFoundError as exc:
                 raise ApiError(404, str(exc)) from None
-            running = jobs.busy_with(data)
-            if running:
-                raise ApiError(
-                    409, f"an analysis of {req.data!r} is already running: /runs/{running}/status"
-                )
-            try:
+            try:  # validated first: a bad request is 422 whether or not the data is busy
                 rid = jobs.plan(data, req.detectors, req.overrides)
             except InputError as exc:
                 raise ApiError(422, str(exc).replace(str(data), req.data)) from None

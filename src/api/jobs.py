@@ -97,10 +97,6 @@ class JobManager:
         cfg = select_detectors(cfg, detectors, has_truth(data))
         return run_id(ds, cfg, data_hash(ds))
 
-    def busy_with(self, data: Path) -> str | None:
-        with self._lock:
-            return self._busy.get(data)
-
     def start(
         self, data: Path, run_id: str, detectors: list[str] | None, overrides: list[str]
     ) -> Job:

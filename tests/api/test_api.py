@@ -354,6 +354,52 @@ def test_post_runs_analyses_in_the_background_one_at_a_time(writer, roots):
     assert c.get("/runs/nope/status").status_code == 404
 
 
+def test_post_runs_validates_before_saying_busy(roots, tmp_path, monkeypatch):
+    """A bad request (422) is a bad request whether or not an analysis of the same data is
+    running; it was answered 409 (busy) while one ran, so the client retried a request that could
+    never succeed. The running analysis here is a real process that waits for a file."""
+    import api.app as api_app
+    from api.jobs import JobManager
+
+    release = tmp_path / "release"
+    script = tmp_path / "hold.py"
+    script.write_text(
+        "import sys, time, pathlib\n"
+        f"while not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.05)\n"
+    )
+
+    class Holding(JobManager):
+        def __init__(self, reports):
+            super().__init__(reports, script=script)
+
+    monkeypatch.setattr(api_app, "JobManager", Holding)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    app = create_app(
+        Settings(reports=reports, runs=roots.runs, allow_analysis=True, data_roots=[roots.data])
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        try:
+            job = c.post("/runs", json={"data": "small"})
+            assert job.status_code == 202, job.text
+            assert c.get(job.json()["status_url"]).json()["state"] == "running"
+            assert "unknown detector" in _error(
+                c.post("/runs", json={"data": "small", "detectors": ["nope"]}), 422)
+            assert "KEY=VALUE" in _error(
+                c.post("/runs", json={"data": "small", "overrides": ["x"]}), 422)
+            assert "thresold" in _error(c.post("/runs", json={
+                "data": "small", "overrides": ["detectors.rolling_zscore.thresold=3"]}), 422)
+            # a valid request on the busy data is still 409
+            assert "already running" in _error(c.post("/runs", json={"data": "small"}), 409)
+        finally:
+            release.write_text("")
+        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
+        while (c.get(job.json()["status_url"]).json()["state"] == "running"
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert c.get(job.json()["status_url"]).json()["state"] == "succeeded"
+
+
 def test_post_runs_with_a_file_says_it_is_not_a_directory(writer, roots):
     """A file inside the data roots was answered "data directory … not found" (404)."""
     c, _ = writer
