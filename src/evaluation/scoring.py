@@ -345,7 +345,9 @@ def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, earl
 
 def assign_matches(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
                    min_effect: float) -> None:
-    """Fill ``matched_event_id``: the matching unexpected event with the largest overlap."""
+    """Fill ``matched_event_id``: the matching unexpected event with the largest overlap (negative:
+    the nearest; measured exactly, not in whole days, so on sub-daily data an incident after two
+    windows of one day names the nearer)."""
     mm = match_matrix(incidents, events, mode, early, late, min_effect)
     for inc, row in zip(incidents, mm, strict=True):
         hits = np.flatnonzero(row)
@@ -355,7 +357,7 @@ def assign_matches(incidents: list[Incident], events: list[Event], mode: str, ea
 
         def key(j: int, inc: Incident = inc) -> tuple:
             ev = events[j]
-            ov = (min(inc.end, ev.end) - max(inc.start, ev.start)).days
+            ov = (min(inc.end, ev.end) - max(inc.start, ev.start)).value
             return (-ov, ev.start, ev.event_id)
         inc.matched_event_id = events[min(hits, key=key)].event_id
 

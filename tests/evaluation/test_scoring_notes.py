@@ -124,3 +124,23 @@ def test_truth_round_trips_through_the_typed_model(tmp_path):
         truth.baseline["dimension"]
     )
     assert truth.noise["schema"] == "shocklab.noise_model/1"
+
+
+def test_sub_daily_incident_is_assigned_to_the_nearest_event_not_the_earliest():
+    """NAB realTraffic/speed_7578 (10-minute data): an incident the day after two label windows
+    matched both through the tolerance days, and the overlap was measured in whole days (-1 for
+    both), so the earlier window won the tie: the later one counted as detected (recall 1.00 on 4
+    windows) but no incident named it ("insights on 3 matched events")."""
+    def window(eid: str, start: str, end: str) -> dict:
+        return {"event_id": eid, "type": "nab_window", "expected": False, "start": start,
+                "end": end, "scope": {}, "effects": None, "primary_kpi": None}
+
+    events = [window("W03", "2015-09-16T13:04", "2015-09-16T15:20"),
+              window("W04", "2015-09-16T16:00", "2015-09-16T18:20")]
+    late = inc("2015-09-17T13:49")
+    inside = inc("2015-09-16T14:00")
+    card = build_scorecard(events, {}, [inside, late], {}, {**SETTINGS, "warmup_days": 0},
+                           oracle_name=None)
+    assert card["strict"]["consensus"]["recall"] == 1.0
+    assert inside.matched_event_id == "W03"
+    assert late.matched_event_id == "W04"   # 19.5 h after W04 ends, 22.5 h after W03 ends
