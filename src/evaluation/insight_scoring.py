@@ -35,16 +35,18 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 
 from analytics.context import RunContext
 from analytics.drivers import signature_from_effects
+from analytics.insights.models import ShockType
 from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP
 
 MIN_EFFECT = 0.02
+SHOCK_TYPES = frozenset(get_args(ShockType)) - {"undetermined"}  # what a diagnosis can name
 
 
 def expected_driver(
@@ -144,6 +146,8 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
             if inc["matched_event_id"] == eid and inc["dimension"] == "overall" and e is not None \
                     and m is not None and abs(e) >= MIN_EFFECT:
                 inc_errors.append(abs(m - e) / abs(e))
+        # a label (--events) that names no KPI or no shock type leaves those answers unscored
+        shock = ev.get("type") in SHOCK_TYPES
         true_sig = signature_from_effects(effects) if effects else None
         true_sig = None if true_sig == "undetermined" else true_sig
         rows.append(
@@ -158,12 +162,12 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
                 "drivers_scope": ep["drivers"].get("scope"),
                 "root_cause_ok": (got == want) if want else None,
                 "broad_ok": (ep["drivers"].get("scope") == "broad")
-                if not ev.get("scope")
+                if not ev.get("scope") and shock
                 else None,
                 "kpi": ep["primary_kpi"],
                 "primary_kpi": primary,
-                "kpi_ok": ep["primary_kpi"] == primary,
-                "primary_kpi_flagged": primary in ep["kpis"],
+                "kpi_ok": ep["primary_kpi"] == primary if primary is not None else None,
+                "primary_kpi_flagged": primary in ep["kpis"] if primary is not None else None,
                 "magnitude_slice": _label(got) if inside else "overall",
                 "magnitude_pct": _r100(m_val),
                 "effect_pct": _r100(e_val),
@@ -175,7 +179,8 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
                 "true_signature": true_sig,
                 "signature_ok": (ep["signature"]["label"] == true_sig) if true_sig else None,
                 "diagnosis": (ep.get("diagnosis") or {}).get("type"),
-                "type_ok": (ep.get("diagnosis") or {}).get("type") == ev.get("type"),
+                "type_ok": (ep.get("diagnosis") or {}).get("type") == ev.get("type")
+                if shock else None,
             }
         )
 
@@ -190,8 +195,10 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
             "scoped_events": len(rc),
             "root_cause_accuracy": _mean(rc),
             "broad_accuracy": _mean([r["broad_ok"] for r in rs if r["broad_ok"] is not None]),
-            "kpi_attribution": _mean([r["kpi_ok"] for r in rs]),
-            "primary_kpi_flagged": _mean([r["primary_kpi_flagged"] for r in rs]),
+            "kpi_attribution": _mean([r["kpi_ok"] for r in rs if r["kpi_ok"] is not None]),
+            "primary_kpi_flagged": _mean(
+                [r["primary_kpi_flagged"] for r in rs if r["primary_kpi_flagged"] is not None]
+            ),
             "magnitude_error_median": _median(errs),
             "magnitude_n": len(errs),
             "magnitude_error_overall_median": _median(errs_all),
@@ -199,7 +206,7 @@ def score_insights(ctx: RunContext) -> dict[str, Any]:
             "signature_accuracy": _mean(
                 [r["signature_ok"] for r in rs if r["signature_ok"] is not None]
             ),
-            "type_accuracy": _mean([r["type_ok"] for r in rs]),
+            "type_accuracy": _mean([r["type_ok"] for r in rs if r["type_ok"] is not None]),
         }
 
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)

@@ -167,3 +167,27 @@ def test_stage_merges_into_the_scorecard(scored):
     ctx.scorecard = None
     sc.stage(ctx)                      # unscored run: nothing to merge into
     assert ctx.scorecard is None
+
+
+def test_labels_without_kpi_or_shock_type_leave_those_scores_unscored(tmp_path):
+    """External labels (--events: NAB windows, a CSV of start,end) name no KPI, no scope and no
+    shock type: the NAB speed_7578 run printed "KPI attribution 0.00" (and type and breadth 0.0)
+    for answers the labels never gave. Unscored, not wrong; a label's own KPI is still scored."""
+    labels = [
+        {"event_id": "W01", "type": "nab_window", "expected": False, "start": s, "end": e,
+         "scope": {}, "effects": None, "primary_kpi": None}
+        for s, e in (("2025-05-10", "2025-05-14"), ("2025-06-01", "2025-06-04"))
+    ]
+    labels[1] = {**labels[1], "event_id": "W02", "type": "labelled",
+                 "effects": {"conversion_rate": -1.0}, "primary_kpi": "conversion_rate"}
+    incidents = [(*INCIDENTS[0][:4], "W01"), (*INCIDENTS[2][:4], "W02")]
+    ctx = make_ctx(tmp_path, SHOCKS[:2], incidents, truth_events=labels)
+    ctx.config = make_config(**{"insights": {"forecast": {"enabled": False}}})
+    s = sc.score_insights(ctx)
+    rows = {r["event_id"]: r for r in s["per_event"]}
+    assert s["events"] == 2
+    assert rows["W01"]["kpi_ok"] is None and rows["W01"]["primary_kpi_flagged"] is None
+    assert rows["W02"]["kpi_ok"] is True      # the label named the KPI: scored
+    assert s["kpi_attribution"] == 1.0        # over the one label that names a KPI
+    assert rows["W01"]["type_ok"] is None and rows["W02"]["type_ok"] is None
+    assert s["type_accuracy"] is None and s["broad_accuracy"] is None
