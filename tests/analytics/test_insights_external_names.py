@@ -72,3 +72,54 @@ def test_a_long_series_without_revenue_is_not_called_too_short(tmp_path):
     ins = json.loads((out / "insights.json").read_text())
     for text in (ins["brief"]["headline"], ins["summary"]["headline"]):
         assert "Not enough history" not in text and "no revenue" in text.lower(), text
+
+
+def test_sub_daily_one_hour_blips_are_not_rated_above_a_day_long_spike(tmp_path):
+    """Severity's magnitude thresholds (10 / 25 / 50 %) are set for a move lasting a day. On an
+    hourly file a one-hour Poisson blip on a small count (-62 % or +144 % in one hour, a calibrated
+    score near the threshold) was an episode rated "critical" that headed the brief above a real
+    +34 % spike lasting most of a day. Insights now see a sub-daily incident's move averaged over a
+    day (its change × the share of a day it lasted); the score term is unchanged."""
+    from run_analysis import main
+
+    from analytics.consensus import severity_of
+
+    rng = np.random.default_rng(3)
+    ts = pd.date_range("2025-03-01", periods=24 * 40, freq="h")
+    h = np.arange(len(ts))
+    value = 100 + 10 * np.sin(h * 2 * np.pi / 24) + rng.normal(0, 2, len(ts))
+    spike = slice(24 * 21 + 19, 24 * 21 + 19 + 16)
+    value[spike] *= 1.34
+    orders = rng.poisson(40 + 8 * np.sin(h * 2 * np.pi / 24))
+    orders[24 * 14 + 20] = 75
+    csv = tmp_path / "hourly.csv"
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": value.round(3),
+                  "orders": orders}).to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    ins = json.loads((out / "insights.json").read_text())
+    raw = {i["incident_id"]: i for i in json.loads((out / "incidents.json").read_text())[
+        "incidents"]}
+    rank = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+    def rated(i):  # the rule, from the consensus' own fields
+        t0, t1 = pd.Timestamp(i["start"]), pd.Timestamp(i["end"])
+        share = min(1.0, ((t1 - t0) / pd.Timedelta(hours=1) + 1) / 24)
+        return severity_of(i["peak_score"], i["magnitude_pct"] * share)
+
+    for item in ins["incidents"]:
+        assert item["severity"] == rated(raw[item["incident_id"]]), item["incident_id"]
+    for ep in ins["episodes"]:
+        assert ep["severity"] == max((rated(raw[i]) for i in ep["incident_ids"]),
+                                     key=rank.get), ep["episode_id"]
+    one_hour = [i for i in raw.values() if i["start"] == i["end"]]
+    assert any(i["severity"] == "critical" for i in one_hour)  # what the consensus says
+    day = ts[spike.start].strftime("%Y-%m-%d")
+    spike_ep = next(e for e in ins["episodes"] if e["start"] <= day <= e["end"])
+    blips = [e for e in ins["episodes"] if all(raw[i]["start"] == raw[i]["end"]
+                                               for i in e["incident_ids"])]
+    assert blips and all(rank[e["severity"]] < rank[spike_ep["severity"]] for e in blips)
+    # the brief's numbered list heads with the spike, not a blip
+    brief = (out / "insights.md").read_text().split("## Brief", 1)[1].split("\n## ", 1)[0]
+    listed = [ln for ln in brief.splitlines() if ln[:1].isdigit()]
+    assert listed and spike_ep["episode_id"] in listed[0], brief

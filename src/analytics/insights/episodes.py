@@ -47,7 +47,9 @@ SPLIT_KPIS = ("sessions", "conversion_rate", "aov")
 
 
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
-              cal: pd.DataFrame | None) -> IncidentInsight:
+              cal: pd.DataFrame | None, severity: str | None = None) -> IncidentInsight:
+    """``severity``: as the insights rate it (``common.rated_severity``; default the
+    consensus')."""
     start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
     res = _explain(panel, cfg, inc.kpi, start, end, "auto")
     # magnitude against a baseline the incident cannot contaminate (same weekdays around it)
@@ -84,7 +86,7 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
         n_detectors=len(inc.detectors),
         level=inc.level,
         confidence=_f(inc.confidence) or 0.0,
-        severity=inc.severity,
+        severity=severity or inc.severity,
         peak_score=_f(inc.peak_score),
         drivers=dset,
         signature=sig,
