@@ -49,6 +49,8 @@ EXPERIMENT_FILES: dict[str, str] = {
     "detectability.csv": "recall vs shock size (detectability experiments)",
     "mde.csv": "minimum detectable effect (detectability experiments)",
 }
+EXPERIMENT_MARKERS = ("experiment.json", "leaderboard.csv")
+EXPERIMENTS_SUBDIR = "experiments"  # run_experiment.py writes runs/experiments/<name> by default
 OPTIONAL_FILES = frozenset({"customers/alerts.jsonl"})  # absent when the monitor sent no alert
 KPI_KEYS = ("date", "dimension", "segment")
 VALUE_TIERS = ("VIP (top 10%)", "high (75-90%)", "mid (25-75%)", "low (bottom 25%)")
@@ -514,8 +516,31 @@ class RunStore:
     def run(self, run_id: str) -> Run:
         return Run(run_id, self._open(self.reports, run_id, "run", "reports"))
 
+    def _experiment_roots(self) -> list[Path]:
+        """``runs/`` and ``runs/experiments/`` (run_experiment.py's default ``--out`` is
+        ``runs/experiments/<name>``), the latter only where it stays inside ``runs/``."""
+        sub = safe_child(self.runs, EXPERIMENTS_SUBDIR) if self.runs.is_dir() else None
+        return [self.runs] + ([sub] if sub is not None and sub.is_dir() else [])
+
     def experiment_ids(self) -> list[str]:
-        return [p.name for p in self._children(self.runs, ("experiment.json", "leaderboard.csv"))]
+        """Newest first; a name in both roots is the one directly under ``runs/``."""
+        found: dict[str, Path] = {}
+        for root in self._experiment_roots():
+            for p in self._children(root, EXPERIMENT_MARKERS):
+                found.setdefault(p.name, p)
+        return [n for n, p in sorted(found.items(), key=lambda x: (-x[1].stat().st_mtime, x[0]))]
 
     def experiment(self, exp_id: str) -> Experiment:
-        return Experiment(exp_id, self._open(self.runs, exp_id, "experiment", "runs"))
+        """``runs/<id>``, else ``runs/experiments/<id>`` (the folder ``runs/experiments`` itself
+        is not an experiment unless it holds one's files)."""
+        path = self._open(self.runs, exp_id, "experiment", "runs") if (
+            self.runs / exp_id).is_dir() else None
+        if path is not None and (exp_id != EXPERIMENTS_SUBDIR or any(
+                (path / m).is_file() for m in EXPERIMENT_MARKERS)):
+            return Experiment(exp_id, path)
+        for root in self._experiment_roots()[1:]:
+            sub = safe_child(root, exp_id)
+            if sub is not None and sub.is_dir():
+                return Experiment(exp_id, sub)
+        self._open(self.runs, exp_id, "experiment", "runs")  # 422 for a bad id
+        raise StoreError(404, f"experiment {exp_id!r} not found")

@@ -56,7 +56,9 @@ def _experiment(argv: list[str]) -> int:
 
 def _roots(p: ArgumentParser) -> None:
     p.add_argument("--reports", default=None, help="run directories (default: reports/)")
-    p.add_argument("--runs", default=None, help="experiment directories (default: runs/)")
+    p.add_argument("--runs", default=None,
+                   help="experiment directories: DIR/<name> and DIR/experiments/<name>, where "
+                        "run_experiment.py writes by default (default: runs/)")
     p.add_argument(
         "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
     )

@@ -410,3 +410,35 @@ def test_post_runs_with_a_file_says_it_is_not_a_directory(writer, roots):
     finally:
         f.unlink()
     assert "export.csv" in msg and "not a data directory" in msg and "not found" not in msg
+
+
+def test_experiments_in_run_experiments_default_folder_are_listed(tmp_path, monkeypatch):
+    """run_experiment.py writes to runs/experiments/<name> by default, while the API and the
+    dashboard read experiments from runs/ (their default --runs): an experiment run as the README
+    shows (`python run_experiment.py --config …`, then `shocklab serve`) was never listed."""
+    from pathlib import Path
+
+    import yaml
+    from run_experiment import main as exp_main
+
+    from shocklab.cli import run_cli
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "mine", "scenario": str(root / "config/scenarios/small.yaml"),
+        "analysis": str(root / "config/analysis.yaml"), "seeds": [1],
+        "analysis_overrides": {"detectors.prophet_residual.enabled": False,
+                               "detectors.isolation_forest.enabled": False},
+        "metrics": ["consensus.recall"], "bootstrap": {"resamples": 100}}))
+    assert run_cli(exp_main, ["--config", str(cfg), "--workers", "1", "--no-progress",
+                              "--no-plots", "--quiet"]) == 0
+    assert (tmp_path / "runs" / "experiments" / "mine" / "leaderboard.csv").is_file()
+    app = create_app(Settings(reports=tmp_path / "reports", runs=tmp_path / "runs"))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert c.get("/health").json()["experiments"] == 1
+        assert [e["id"] for e in c.get("/experiments").json()] == ["mine"]
+        assert c.get("/experiments/mine").json()["name"] == "mine"
+        _error(c.get("/experiments/experiments"), 404)   # the folder itself is no experiment
+        _error(c.get("/experiments/..%2Fexperiments"), 404)
