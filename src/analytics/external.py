@@ -59,6 +59,17 @@ MIN_COVERAGE = 0.5     # step "auto": the modal step's smallest multiple with th
 MAX_STEP_FACTOR = 64   # … tried up to this multiple
 
 
+def _csv_header(path: Path) -> list[str]:
+    """The first line's column names as written (pandas renames a repeated name)."""
+    import csv
+
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+            return [c.strip() for c in next(csv.reader(f), [])]
+    except (OSError, csv.Error):
+        return []
+
+
 def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -72,6 +83,12 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
         )
     if pd.api.types.is_datetime64_any_dtype(raw):
         ts = raw
+    elif pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+        # epoch numbers are ambiguous (seconds, milliseconds …): pandas reads them as nanoseconds
+        raise InputError(
+            f"{where}: column {tcol!r} holds numbers ({raw.iloc[0]!r} in data row 1), not "
+            f"timestamps: write them as ISO 8601 text, e.g. 2025-01-01 or 2025-01-01T13:00:00"
+        )
     else:
         try:
             ts = pd.to_datetime(raw, format="ISO8601")
@@ -196,11 +213,20 @@ def load_kpis_file(
         raise InputError(f"{path}: table is empty")
     df.columns = [str(c) for c in df.columns]
     cols = list(df.columns)
-    if len(set(cols)) != len(cols):
-        raise InputError(
-            f"{path}: duplicate column name {next(c for c in cols if cols.count(c) > 1)!r}"
-        )
-    tcol = next((c for c in cols if c.strip().lower() in TIME_COLUMNS), cols[0])
+    plain = path.suffix.lower() not in (".parquet", ".gz", ".bz2", ".zip", ".xz", ".zst")
+    header = _csv_header(path) if plain else cols                    # the CSV reader renames
+    seen: set[str] = set()                                             # a repeat to "name.1"
+    dup = next((c for c in header if c in seen or seen.add(c)), None)
+    if dup is not None:
+        raise InputError(f"{path}: duplicate column name {dup!r}")
+    tcol = next((c for c in cols if c.strip().lower() in TIME_COLUMNS), None)
+    if tcol is None:
+        tcol = cols[0]
+        if not pd.isna(pd.to_datetime(tcol, format="ISO8601", errors="coerce")):
+            raise InputError(
+                f"{path}: the first row looks like data ({tcol!r} is a timestamp), not a header: "
+                f"the file needs a header row naming its columns (timestamp, then one per KPI)"
+            )
     ts = _parse_times(df[tcol], str(path), tcol)
 
     kcol, vcol = _find(cols, "kpi"), _find(cols, "value")
@@ -338,11 +364,11 @@ def load_kpis_file(
             log.warning(
                 "%s: KPI column %r is stored as %r (the name is a key of kpis_daily)", path, k, v
             )
-    out = pd.DataFrame({"date": np.tile(grid, n_keys),
-                        "dimension": np.repeat([lab[0] for lab in labels], n_slots),
-                        "segment": np.repeat([lab[1] for lab in labels], n_slots)})
-    for j, k in enumerate(kpis):
-        out[internal[k]] = dense[:, :, j].reshape(-1)
+    out = pd.DataFrame({"date": np.tile(grid, n_keys),   # every column at once (no
+                        "dimension": np.repeat([lab[0] for lab in labels], n_slots),  # insert
+                        "segment": np.repeat([lab[1] for lab in labels], n_slots),  # per KPI:
+                        **{internal[k]: dense[:, :, j].reshape(-1)  # a warning each past 100)
+                           for j, k in enumerate(kpis)}})
     del dense
     # overall first, then slices (the detectors' and plots' order)
     if n_keys > 1:

@@ -1,0 +1,62 @@
+"""`--kpis` files shaped in ways qa8 found unhandled: epoch-number timestamps (read as nanoseconds:
+an 86-ns grid, every detector failing with a 51 TiB MemoryError, exit 0 with no detection), a file
+without a header row (its first data row became the column names: a KPI named "1002.5"), a
+duplicated column name (silently analysed twice as "signups" and "signups.1"), and 200 columns
+(200 pandas PerformanceWarnings on stderr). Each bad one is exit 2 with one line naming it,
+nothing written."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+DAYS = pd.date_range("2025-01-01", periods=60, freq="D")
+VALUES = np.round(1000 + np.random.default_rng(0).normal(0, 20, len(DAYS)), 1)
+
+
+def _bad(cli, tmp_path, path, *needles):
+    r = cli("analysis", "--kpis", path, "--out", tmp_path / "run")
+    line = r.stderr.strip()
+    assert r.returncode == 2, (r.returncode, r.stderr[-500:])
+    assert len(line.splitlines()) == 1 and str(path) in line, line
+    for n in needles:
+        assert n in line, line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("scale", [10**9, 10**3])   # epoch seconds, epoch milliseconds … as ns
+def test_epoch_number_timestamps_are_refused_with_a_hint(cli, tmp_path, scale):
+    p = tmp_path / "epoch.csv"
+    pd.DataFrame({"ts": DAYS.astype("int64") // scale, "signups": VALUES}).to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "'ts'", "numbers", "ISO 8601")
+
+
+def test_a_file_without_a_header_row_is_refused(cli, tmp_path):
+    p = tmp_path / "nohdr.csv"
+    p.write_text("\n".join(f"{d:%Y-%m-%d},{v}" for d, v in zip(DAYS, VALUES, strict=True)) + "\n")
+    _bad(cli, tmp_path, p, "header")
+
+
+def test_a_duplicated_column_name_is_refused(cli, tmp_path):
+    p = tmp_path / "dup.csv"
+    p.write_text("date,signups,signups\n" + "\n".join(
+        f"{d:%Y-%m-%d},{v},{v}" for d, v in zip(DAYS, VALUES, strict=True)) + "\n")
+    _bad(cli, tmp_path, p, "duplicate column name 'signups'")
+
+
+def test_many_columns_load_without_pandas_warnings(tmp_path):
+    from analytics.external import load_kpis_file
+
+    p = tmp_path / "wide.csv"
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"),
+                  **{f"s{i}": VALUES + i for i in range(150)}}).to_csv(p, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_kpis_file(p)
+    assert [str(w.message)[:60] for w in caught] == []
+    kd = ds.tables["kpis_daily"]
+    assert list(kd.columns) == ["date", "dimension", "segment", *[f"s{i}" for i in range(150)]]
+    assert kd["s149"].to_numpy() == pytest.approx(VALUES + 149)
