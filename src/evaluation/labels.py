@@ -112,6 +112,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
         raise InputError(f"{path}: expected a list of events with start/end")
     names = names or {}
     events = []
+    first: dict[str, int] = {}
     for i, ev in enumerate(raw):
         start, end = event_window(ev, f"{path}: [{i}]")
         kpi, direction = ev.get("kpi"), ev.get("direction")
@@ -123,9 +124,16 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
             raise InputError(f"{path}: [{i}].direction: must be 'up' or 'down', got {direction!r}")
         kpi = names.get(kpi, kpi) if kpi is not None else None
         effects = {kpi: 1.0 if direction == "up" else -1.0} if kpi and direction else None
+        eid = str(ev.get("event_id", f"X{i + 1:02d}"))
+        if eid in first:  # scoring keeps events by id: two would be counted as one
+            raise InputError(
+                f"{path}: [{i}].event_id: {eid!r} is already the id of [{first[eid]}] "
+                "(every event needs its own)"
+            )
+        first[eid] = i
         events.append(
             {
-                "event_id": str(ev.get("event_id", f"X{i + 1:02d}")),
+                "event_id": eid,
                 "type": str(ev.get("type", "labelled")),
                 "expected": bool(ev.get("expected", False)),
                 "start": start.isoformat(),

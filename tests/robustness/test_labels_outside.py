@@ -41,3 +41,18 @@ def test_windows_partly_inside_still_score(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     sc = json.loads((tmp_path / "run" / "scorecard.json").read_text())
     assert sc["headline"]["recall"] is not None
+
+
+def test_a_repeated_event_id_is_exit_2(cli, tmp_path):
+    """Two labels sharing an event_id were scored as one: both windows caught, recall 0.5 (the
+    delays are kept by id), and `--min-recall 0.9` failed the job with exit 1."""
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps([{"event_id": "A", "start": "2025-03-02", "end": "2025-03-03"},
+                              {"event_id": "B", "start": "2025-01-20", "end": "2025-01-20"},
+                              {"event_id": "A", "start": "2025-02-10", "end": "2025-02-11"}]))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--min-recall", "0.9",
+            "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip().splitlines()[-1]
+    assert str(ev) in line and "[2]" in line and "'A'" in line and "[0]" in line, line
+    assert not (tmp_path / "run").exists()
