@@ -49,7 +49,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--executor", choices=("serial", "local", "dask"), default=None,
                    help="where cells run: in this process, a local process pool (default), or Dask")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="worker processes (local, or a Dask LocalCluster); default: CPU count")
+                   help="worker processes (local, or a Dask LocalCluster; at most one per cell "
+                        "to run); default: CPU count")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="an existing Dask scheduler (implies --executor dask), e.g. tcp://host:8786")
     p.add_argument(

@@ -142,8 +142,9 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here
         shutil.rmtree(cache_dir)
     by_id = {s.setting_id: s for s in settings}
+    used = max(1, min(workers, len(tasks)))  # no more workers than cells (runner.execute)
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
-             len(cfg.seed_list), len(tasks), executor, workers, "" if workers == 1 else "s")
+             len(cfg.seed_list), len(tasks), executor, used, "" if used == 1 else "s")
 
     records = run_tasks(
         tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress, fresh

@@ -243,7 +243,8 @@ def execute(tasks: list[CellTask], executor: str = "serial", workers: int = 1,
         raise InputError(f"--workers must be at least 1, got {workers}")
     if not tasks:
         return iter(())
-    return _EXECUTORS[executor](tasks, cell_fn, workers, scheduler)
+    # a worker without a cell does nothing, and a forking pool starts them all at once
+    return _EXECUTORS[executor](tasks, cell_fn, min(workers, len(tasks)), scheduler)
 
 
 def run_tasks(
