@@ -31,7 +31,9 @@ def confine(path_text: str, roots: list[Path]) -> Path:
     """Resolve ``path_text`` (absolute, or relative to a root) to a directory inside one of
     ``roots``.
     Raises PermissionError when it escapes every root (``..``, symlinks), FileNotFoundError when
-    it does not exist."""
+    it does not exist, NotADirectoryError for a file or a path no file system accepts."""
+    if "\x00" in path_text:  # os.path.realpath raises ValueError on it
+        raise NotADirectoryError(f"data path {path_text!r} contains a NUL byte")
     candidates = (
         [Path(path_text)] if Path(path_text).is_absolute() else [r / path_text for r in roots]
     )

@@ -400,6 +400,13 @@ def test_post_runs_validates_before_saying_busy(roots, tmp_path, monkeypatch):
         assert c.get(job.json()["status_url"]).json()["state"] == "succeeded"
 
 
+def test_post_runs_with_a_nul_byte_in_the_path_is_422(writer):
+    """A NUL byte in "data" reached os.path.realpath: 500 'internal error'."""
+    c, _ = writer
+    assert "NUL" in _error(c.post("/runs", json={"data": "small\u0000"}), 422)
+    assert "NUL" in _error(c.post("/runs", json={"data": "/tmp/\u0000x"}), 422)
+
+
 def test_post_runs_with_a_file_says_it_is_not_a_directory(writer, roots):
     """A file inside the data roots was answered "data directory … not found" (404)."""
     c, _ = writer
