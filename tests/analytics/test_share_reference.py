@@ -151,3 +151,24 @@ def test_the_oracle_reads_deep_lower_tails_exactly():
     # gamma family (revenue): same
     up, lo = _tails(np.array(["revenue"], dtype=object), x, m, v, m * np.nan, m * np.nan)
     assert 6.0 < norm.isf(lo[0]) < 9.5
+
+
+def test_shipped_gate_lets_a_visible_slice_move_count():
+    """-20 % for 3 days on a channel whose store swings 12 % a day: many Poisson spreads in its
+    share, about 1.4 of its own past spreads. The shipped gate (config/analysis.yaml: the own
+    score must reach max(1, share_gate_ratio x the share score)) lets the share evidence count
+    and the drop is flagged; the earlier ratio 0.5 vetoed it. The siblings stay quiet."""
+    from analytics.config import load_analysis_config
+
+    rz = load_analysis_config(None).detectors["rolling_zscore"]
+    assert rz.reference == "both"
+    inp = DetectorInput(series=_store(3, shock=(1, 200, 3, 0.8)), sensitivity=0.1)
+    lo, hi = pd.Timestamp("2024-07-19"), pd.Timestamp("2024-07-23")  # days 200-204
+    gate = dict(reference="both", share_gate=rz.share_gate)
+    shipped = _zscore(share_gate_ratio=rz.share_gate_ratio, **gate).detect(inp)
+    before = _zscore(share_gate_ratio=0.5, **gate).detect(inp)
+    assert _flags(shipped, "c1", lo, hi)["flag"].any()
+    assert (_flags(shipped, "c1", lo, hi).query("flag")["direction"] == "down").all()
+    assert not _flags(before, "c1", lo, hi)["flag"].any()
+    for sib in ("c0", "c2"):
+        assert not _flags(shipped, sib, lo, hi)["flag"].any()
