@@ -37,9 +37,17 @@ def level_name(n_voters: int, n_total: int) -> str:
     return {1: "single", 2: "pairwise", 3: "triple"}.get(n_voters, f"{n_voters}_of_{n_total}")
 
 
-def severity_of(peak: float, magnitude_pct: float) -> str:
-    """Severity from the calibrated peak score and the size of the move (whichever is worse)."""
-    mag = abs(magnitude_pct) if np.isfinite(magnitude_pct) else 0.0
+def day_share(periods: float, ppd: int) -> float:
+    """The share of a day a move of ``periods`` periods lasted (1 on daily data, at most 1)."""
+    return min(1.0, periods / ppd) if ppd > 1 else 1.0
+
+
+def severity_of(peak: float, magnitude_pct: float, share: float = 1.0) -> str:
+    """Severity from the calibrated peak score and the size of the move (whichever is worse).
+    The size thresholds (10 / 25 / 50 %) are set for a move lasting a day: on sub-daily data the
+    move counts for ``share`` (``day_share``) of a day, so a one-hour blip on a small hourly
+    count is not rated over a day-long spike; the score term is unchanged."""
+    mag = abs(magnitude_pct) * share if np.isfinite(magnitude_pct) else 0.0
     if peak >= 12 or mag >= 50:
         return "critical"
     if peak >= 7 or mag >= 25:
@@ -168,6 +176,13 @@ class Votes:
         count as evidence against. Later zeros (vetoed points) stay 0."""
         started = np.logical_or.accumulate(np.isfinite(self.score) & (self.score != 0), axis=-1)
         return np.where(started, self.score, np.nan)
+
+    @cached_property
+    def ppd(self) -> int:
+        """Periods per day of the grid (1 on daily data)."""
+        from .detectors.calibrate import periods_per_day
+
+        return periods_per_day(self.grid)
 
     def _dilate(self, a: np.ndarray, tol: int) -> np.ndarray:
         if tol <= 0:
@@ -304,7 +319,7 @@ class Votes:
             detectors=who,
             level=level_name(n_fam, n_total),
             confidence=confidence_of(n_fam, n_total, peak),
-            severity=severity_of(peak, mag),
+            severity=severity_of(peak, mag, day_share(p1 - p0 + 1, self.ppd)),
             peak_score=round(peak, 4),
             actual=round(actual, 6) if np.isfinite(actual) else float("nan"),
             expected=round(expected, 6) if np.isfinite(expected) else float("nan"),

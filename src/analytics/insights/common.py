@@ -24,20 +24,16 @@ SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 def rated_severity(inc: Any, ppd: int) -> str:
-    """An incident's severity as the insights rate it (incidents and their episodes). Daily data:
-    the consensus' own. Sub-daily data: the magnitude thresholds (10 / 25 / 50 %, set for a move
-    lasting a day) see the move averaged over a day — its relative change × the share of a day
-    it lasted (at most 1) — so a one-hour blip on a small hourly count (+54 %, within Poisson
-    noise) is not rated over a day-long +34 % spike; the calibrated-score term is unchanged."""
+    """An incident's severity as the insights rate it (incidents and their episodes): the
+    consensus' rule (``consensus.severity_of``), re-applied so incidents read back from an older
+    run's incidents.json are rated alike — on sub-daily data a move counts for the share of a day
+    it lasted (``consensus.day_share``); daily data keeps the consensus' own rating."""
     if ppd <= 1:
         return inc.severity
-    from ..consensus import severity_of
+    from ..consensus import day_share, severity_of
 
-    step = pd.Timedelta(days=1) / ppd
-    periods = (pd.Timestamp(inc.end) - pd.Timestamp(inc.start)) / step + 1
-    mag = float(inc.magnitude_pct)
-    share = min(1.0, periods / ppd)
-    return severity_of(float(inc.peak_score), mag * share if math.isfinite(mag) else math.nan)
+    periods = (pd.Timestamp(inc.end) - pd.Timestamp(inc.start)) / (pd.Timedelta(days=1) / ppd) + 1
+    return severity_of(float(inc.peak_score), float(inc.magnitude_pct), day_share(periods, ppd))
 
 
 def _f(x: Any) -> float | None:
