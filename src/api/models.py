@@ -165,7 +165,10 @@ class AnalysisRequest(BaseModel):
         description="data directory, relative to a configured data root or "
         "an absolute path inside one",
     )
-    detectors: list[str] | None = Field(None, description="run only these configured detectors")
+    detectors: list[str] | None = Field(
+        None, min_length=1,
+        description="run only these configured detectors (leave out for the configured set)",
+    )
     overrides: list[str] = Field(
         default_factory=list,
         max_length=50,

@@ -449,3 +449,12 @@ def test_experiments_in_run_experiments_default_folder_are_listed(tmp_path, monk
         assert c.get("/experiments/mine").json()["name"] == "mine"
         _error(c.get("/experiments/experiments"), 404)   # the folder itself is no experiment
         _error(c.get("/experiments/..%2Fexperiments"), 404)
+
+
+def test_post_runs_with_an_empty_detector_list_is_422(writer):
+    """``"detectors": []`` ran the default detectors (202), where ``--detectors ""`` on the command
+    line is a bad flag: an empty selection is a client's mistake, not a request for the default
+    (leave the field out for that)."""
+    c, _ = writer
+    msg = _error(c.post("/runs", json={"data": "small", "detectors": []}), 422)
+    assert "detectors" in msg
