@@ -78,8 +78,9 @@ def test_sub_daily_one_hour_blips_are_not_rated_above_a_day_long_spike(tmp_path)
     """Severity's magnitude thresholds (10 / 25 / 50 %) are set for a move lasting a day. On an
     hourly file a one-hour Poisson blip on a small count (-62 % or +144 % in one hour, a calibrated
     score near the threshold) was an episode rated "critical" that headed the brief above a real
-    +34 % spike lasting most of a day. Insights now see a sub-daily incident's move averaged over a
-    day (its change × the share of a day it lasted); the score term is unchanged."""
+    +34 % spike lasting most of a day. The consensus now rates a sub-daily incident's move averaged
+    over a day (its change × the share of a day it lasted; the score term unchanged), and the
+    insights and incidents.json carry that rating."""
     from run_analysis import main
 
     from analytics.consensus import severity_of

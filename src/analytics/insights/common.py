@@ -23,19 +23,6 @@ SIG_DIGITS = 6
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
-def rated_severity(inc: Any, ppd: int) -> str:
-    """An incident's severity as the insights rate it (incidents and their episodes): the
-    consensus' rule (``consensus.severity_of``), re-applied so incidents read back from an older
-    run's incidents.json are rated alike — on sub-daily data a move counts for the share of a day
-    it lasted (``consensus.day_share``); daily data keeps the consensus' own rating."""
-    if ppd <= 1:
-        return inc.severity
-    from ..consensus import day_share, severity_of
-
-    periods = (pd.Timestamp(inc.end) - pd.Timestamp(inc.start)) / (pd.Timedelta(days=1) / ppd) + 1
-    return severity_of(float(inc.peak_score), float(inc.magnitude_pct), day_share(periods, ppd))
-
-
 def _f(x: Any) -> float | None:
     """A finite float or None."""
     try:

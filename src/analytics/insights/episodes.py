@@ -47,9 +47,7 @@ SPLIT_KPIS = ("sessions", "conversion_rate", "aov")
 
 
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
-              cal: pd.DataFrame | None, severity: str | None = None) -> IncidentInsight:
-    """``severity``: as the insights rate it (``common.rated_severity``; default the
-    consensus')."""
+              cal: pd.DataFrame | None) -> IncidentInsight:
     start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
     res = _explain(panel, cfg, inc.kpi, start, end, "auto")
     # magnitude against a baseline the incident cannot contaminate (same weekdays around it)
@@ -86,7 +84,7 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
         n_detectors=len(inc.detectors),
         level=inc.level,
         confidence=_f(inc.confidence) or 0.0,
-        severity=severity or inc.severity,
+        severity=inc.severity,
         peak_score=_f(inc.peak_score),
         drivers=dset,
         signature=sig,

@@ -13,9 +13,8 @@ from shocklab.errors import InputError
 from shocklab.hashing import json_ready
 
 from ..context import RunContext
-from ..detectors.calibrate import periods_per_day
 from ..insights_config import InsightsConfig
-from .common import SEVERITY_RANK, _f, _round, build_panel, config_of, rated_severity
+from .common import SEVERITY_RANK, _f, _round, build_panel, config_of
 from .episodes import _episodes, _incident
 from .markdown import _episode_rank, render_markdown
 from .models import Forecast, Insights
@@ -40,18 +39,16 @@ def _build(ctx: RunContext, cfg: InsightsConfig, kpis: pd.DataFrame,
            forecast: Future[Forecast]) -> Insights:
     panel = build_panel(ctx, cfg)
     cal = _calendar(ctx)
-    ppd = periods_per_day(kpis["date"])
-    rated = {i.incident_id: rated_severity(i, ppd) for i in ctx.incidents}
     chosen = sorted(
         ctx.incidents,
         key=lambda i: (
-            -SEVERITY_RANK.get(rated[i.incident_id], 0),
+            -SEVERITY_RANK.get(i.severity, 0),
             -(_f(i.peak_score) or 0.0),
             i.incident_id,
         ),
     )[: cfg.max_incidents]
     chosen.sort(key=lambda i: (pd.Timestamp(i.start), i.kpi, i.incident_id))
-    items = [_incident(i, panel, cfg, cal, rated[i.incident_id]) for i in chosen]
+    items = [_incident(i, panel, cfg, cal) for i in chosen]
     return Insights(
         run=_run_info(ctx, kpis),
         summary=_summary(panel, cfg, kpis),
