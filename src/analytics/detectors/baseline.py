@@ -90,11 +90,13 @@ class ExpectedConfig(BaseModel):
         "slope: a precision-weighted median over all its series' own relative slopes (a "
         "lasting shock on a few slices does not move it)",
     )
-    trend: Literal["difference", "minmod"] = Field(
+    trend: Literal["difference", "minmod", "minmod3"] = Field(
         "minmod",
         description="trend: the slope between the level and the one `window` days earlier "
-        "(difference), or the smaller of that and the slope before it when both agree in "
-        "sign, else none (minmod: a step such as a lasting shock is not read as a trend)",
+        "(difference), or the smallest of that and the slope before it when both agree in "
+        "sign, else none (minmod: a step such as a lasting shock is not read as a trend); "
+        "minmod3: the same over three consecutive differences (a step moves a trailing mean "
+        "over `window` days, so it can reach two consecutive differences, never three)",
     )
     level_trim: float = Field(
         0.2, ge=0, le=0.5,
@@ -257,21 +259,32 @@ class Level:
         return self.c_flat * ((1 + g) ** 2 + g**2)
 
 
-def _slope(d1: np.ndarray, d2: np.ndarray, window: int, how: str) -> np.ndarray:
-    """Per-day slope from the last two window differences ``d1`` (latest) and ``d2``:
-    ``difference`` = d1 / window; ``minmod`` = the smaller of the two when they agree in sign,
-    else 0 (a step such as a lasting shock moves one difference only: no trend)."""
-    if how != "minmod":
+def _slope(d1: np.ndarray, d2: np.ndarray, window: int, how: str,
+           d3: np.ndarray | None = None) -> np.ndarray:
+    """Per-day slope from the last window differences ``d1`` (latest), ``d2`` (and ``d3``):
+    ``difference`` = d1 / window; ``minmod`` = the smaller of d1 and d2 when they agree in sign,
+    else 0; ``minmod3`` = the smallest of d1, d2, d3 when all three agree in sign, else 0 (minmod
+    while d3 does not exist yet).
+    A step moves a trailing ``window``-day mean over ``window`` days, so from ``window`` to
+    ``2 window`` days after it d1 and d2 both carry part of it and minmod reads a trend (the
+    level is extrapolated by about a quarter of the step); it never reaches three differences."""
+    if how == "difference":
         return d1 / window
-    s = np.where(d1 * d2 > 0, np.sign(d1) * np.fmin(np.abs(d1), np.abs(d2)), 0.0)
-    return np.where(np.isfinite(d1) & np.isfinite(d2), s, np.nan) / window
+    two = np.where(d1 * d2 > 0, np.sign(d1) * np.fmin(np.abs(d1), np.abs(d2)), 0.0)
+    two = np.where(np.isfinite(d1) & np.isfinite(d2), two, np.nan)
+    if how == "minmod":
+        return two / window
+    # minmod3 where the third difference exists; minmod over the first 3 windows of history
+    three = np.where(d1 * d3 > 0, np.sign(two) * np.fmin(np.abs(two), np.abs(d3)), 0.0)
+    return np.where(np.isfinite(d3), three, two) / window
 
 
 def trend_level(adj: np.ndarray, window: int, min_periods: int, cfg: ExpectedConfig) -> Level:
     """Trimmed-mean level with the trend weighted by beta (module doc), per column."""
     m1, n = trimmed_rolling(adj, window, cfg.level_trim, min_periods)
     d1, d2 = m1 - shift(m1, window), shift(m1, window) - shift(m1, 2 * window)
-    slope = _slope(d1, d2, window, cfg.trend)
+    d3 = shift(m1, 2 * window) - shift(m1, 3 * window)
+    slope = _slope(d1, d2, window, cfg.trend, d3)
     h0 = (window + 1) / 2
     r = adj - shift(m1, 1)
     beta = _fit_weight(r, shift(slope, 1) * h0, cfg.fit_days)
@@ -307,7 +320,8 @@ def pooled_trend_level(adj: np.ndarray, window: int, min_periods: int, cfg: Expe
         lm = np.where(m1 > 0, m1, np.nan)
         d1 = (m1 - shift(m1, window)) / lm
         d2 = (shift(m1, window) - shift(m1, 2 * window)) / lm
-        s = _slope(d1, d2, window, cfg.trend)
+        d3 = (shift(m1, 2 * window) - shift(m1, 3 * window)) / lm
+        s = _slope(d1, d2, window, cfg.trend, d3)
         r = adj / shift(lm, 1) - 1  # relative one-step residual
         v = (1.4826 * rolling(shift(np.abs(r), 1), 91, 14, "median")) ** 2
         tl = trim_factor(cfg.level_trim)
