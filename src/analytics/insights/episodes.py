@@ -26,7 +26,14 @@ from .common import (
 )
 from .diagnosis import diagnose, lasting, persistence
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
-from .narrative import _action, _episode_action, _episode_narrative, _episode_title, _narrative
+from .narrative import (
+    _action,
+    _episode_action,
+    _episode_narrative,
+    _episode_title,
+    _narrative,
+    is_generic,
+)
 
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
 
@@ -348,6 +355,13 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             # funnel KPI measured beside them (a column that happens to be named `orders`) does
             # not name the episode
             primary = flagged[0]
+        if is_generic(primary) and primary not in changes:
+            # a generic series gets its own size, vs the same baseline as the funnel KPIs
+            comps = dr.components(primary)
+            a = dr.kpi_value(primary, _slice_sums(panel, comps, "overall", "all", ts, te, "actual"))
+            b = dr.kpi_value(primary, _slice_sums(panel, comps, "overall", "all", ts, te, src,
+                                                  cfg.drivers.baseline_weeks))
+            changes = {**changes, primary: _pct(_f(a), _f(b))}
         dirs = {i.direction for i in g}
         ep = Episode(
             episode_id=_unique(f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""), seen),
