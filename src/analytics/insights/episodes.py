@@ -26,14 +26,7 @@ from .common import (
 )
 from .diagnosis import diagnose, lasting, persistence
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
-from .narrative import (
-    _action,
-    _episode_action,
-    _episode_narrative,
-    _episode_title,
-    _narrative,
-    is_generic,
-)
+from .narrative import _action, _episode_action, _episode_narrative, _episode_title, _narrative
 
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
 
@@ -355,12 +348,9 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             # funnel KPI measured beside them (a column that happens to be named `orders`) does
             # not name the episode
             primary = flagged[0]
-        if is_generic(primary) and primary not in changes:
-            # a generic series gets its own size, vs the same baseline as the funnel KPIs
-            comps = dr.components(primary)
-            a = dr.kpi_value(primary, _slice_sums(panel, comps, "overall", "all", ts, te, "actual"))
-            b = dr.kpi_value(primary, _slice_sums(panel, comps, "overall", "all", ts, te, src,
-                                                  cfg.drivers.baseline_weeks))
+        if primary not in _FUNNEL and primary not in changes:  # a generic series: its own size
+            a, b = (dr.kpi_value(primary, _slice_sums(panel, dr.components(primary), "overall",
+                    "all", ts, te, s, cfg.drivers.baseline_weeks)) for s in ("actual", src))
             changes = {**changes, primary: _pct(_f(a), _f(b))}
         dirs = {i.direction for i in g}
         ep = Episode(
