@@ -156,6 +156,21 @@ def _warn_ignored(overrides: list[str], cfg, log) -> None:
             "consensus.combine=vote to count votes", ", ".join(keys))
 
 
+def _log_sensitivity_rule(rule: dict, overrides: list[str], log) -> None:
+    """One line: the sensitivity a --kpis run uses and why (``external.sensitivity`` was chosen on
+    NAB's sub-daily files; daily input uses the analysis-wide one). A --set of a knob the rule does
+    not read on this file makes it a warning that says so."""
+    knobs = ("sensitivity", "external.sensitivity")
+    keys = {k.strip() for k, _, v in (o.partition("=") for o in overrides)
+            if v.strip().lower() not in ("null", "none", "~")}
+    unused = [k for k in knobs if k in keys and k != rule["source"]]
+    text = f"--kpis: sensitivity {rule['sensitivity']:g} from {rule['source']} ({rule['why']})"
+    if unused:
+        log.warning("%s; --set %s ignored on this file", text, ", ".join(unused))
+    else:
+        log.info("%s", text)
+
+
 def _check_as_of(as_of: str, ds) -> None:
     """--as-of after the last order day is bad input: the customer models would read the days
     after the data as every customer lapsing (recency, churn label, activity clock)."""
@@ -223,11 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     t_load = time.perf_counter()
     # the truth goes to the evaluation stages only (docs/ARCHITECTURE.md import rule 3)
     if args.kpis:
-        from analytics.external import external_profile, load_kpis_file
+        from analytics.external import external_profile, load_kpis_file, sensitivity_rule
         from evaluation.labels import labels_truth
         ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout,
                             step=args.step)
-        # config `external`: settings for real series only
+        # config `external`: settings for real series only; the sensitivity by the file's step
+        rule = sensitivity_rule(cfg, ds.ingest.get("step_seconds"))
+        _log_sensitivity_rule(rule, args.overrides or [], log)
         cfg = external_profile(cfg, ds.ingest.get("step_seconds"))
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
         truth = labels_truth(args.events, ds) if args.events else None
@@ -282,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.kpis:
             from analytics.external import ingest_summary
             extra["ingest"] = ingest_summary(ds)
+            extra["external_sensitivity"] = rule
         write_outputs(ctx, extra)
 
     for name, st in sorted(ctx.detector_status.items()):

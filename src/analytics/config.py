@@ -137,8 +137,9 @@ class ExternalConfig(_Strict):
         10.0,
         gt=0,
         le=90,
-        description="expected false alerts per series per 90 days on --kpis input "
-        "(null = the analysis-wide `sensitivity`)",
+        description="expected false alerts per series per 90 days on SUB-DAILY --kpis input "
+        "(a step under one day; chosen on NAB's files, all sub-daily); daily or coarser input "
+        "uses the analysis-wide `sensitivity` (null: every step does)",
     )
     suppress: str | None = Field(
         "6h",

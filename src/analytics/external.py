@@ -29,6 +29,10 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
+
+Size (~530 lines, one module on purpose): the reader (most of it) and the config profile of such
+input (``external_profile``, ``sensitivity_rule``) are one piece: the profile reads what the
+reader found (the step), and nothing else uses either.
 """
 
 from __future__ import annotations
@@ -443,15 +447,41 @@ def ingest_summary(ds: DataSet) -> dict[str, Any]:
     return {k: v for k, v in (getattr(ds, "ingest", None) or {}).items() if not k.startswith("_")}
 
 
+DAY_SECONDS = 86400.0   # a step this long or longer is "daily or coarser"
+
+
+def sensitivity_rule(cfg: AnalysisConfig, step_seconds: float | None = None) -> dict[str, Any]:
+    """The sensitivity a ``--kpis`` run uses, its source and why (run.json
+    ``external_sensitivity``). ``external.sensitivity`` was chosen for NAB's score on NAB's files,
+    all sub-daily (5 to 80 minutes): it applies under a one-day step (or an unknown one). Daily or
+    coarser input uses the analysis-wide ``sensitivity`` like store data (there 10 per 90 days is
+    an alert every nine days per series). ``cfg``: the config before ``external_profile``."""
+    ext, step = cfg.external, step_seconds
+    daily = step is not None and step >= DAY_SECONDS - 1e-6
+    kind = "step unknown" if step is None else (
+        f"{'daily or coarser' if daily else 'sub-daily'} input (step {pd.Timedelta(step, 's')})")
+    if not daily and ext.sensitivity is not None:
+        src, why = "external.sensitivity", "external.sensitivity, chosen on NAB's sub-daily files"
+    elif not daily:
+        src, why = "sensitivity", "external.sensitivity is null"
+    else:
+        src, why = "sensitivity", "the analysis-wide sensitivity, as on store data" + (
+            f"; external.sensitivity ({ext.sensitivity:g}) is for sub-daily files"
+            if ext.sensitivity is not None else "")
+    value = ext.sensitivity if src == "external.sensitivity" else cfg.sensitivity
+    return {"sensitivity": float(value), "source": src, "daily": daily,
+            "step_seconds": None if step is None else float(step), "why": f"{kind}: {why}"}
+
+
 def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> AnalysisConfig:
     """The analysis config as a ``--kpis`` run uses it: ``cfg.external`` applied (the calibrator
     tail of detectors left on ``auto``, the detectors added for external series only
     (``external.detectors``), every voter wrapped in the score likelihood
     (``external.likelihood``, ``detectors.likelihood``), rolling_zscore's short-history options
-    (``external.early_min``, ``external.flat_floor``), the sensitivity, consensus suppression,
-    k and solo path, and the merge gap as periods of the file's step ``step_seconds``). Store
-    runs never call this, so their behaviour cannot change. Returns a new config (``cfg``
-    untouched); run.json records the effective one."""
+    (``external.early_min``, ``external.flat_floor``), the sensitivity by the file's step
+    (``sensitivity_rule``), consensus suppression, k and solo path, and the merge gap as periods
+    of the file's step ``step_seconds``). Store runs never call this, so their behaviour cannot
+    change. Returns a new config (``cfg`` untouched); run.json records the effective one."""
     ext = cfg.external
     gap = cfg.consensus.merge_gap_days
     if ext.merge_gap is not None and step_seconds:
@@ -501,6 +531,6 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
         update={
             "detectors": dets,
             "consensus": cons,
-            **({"sensitivity": ext.sensitivity} if ext.sensitivity is not None else {}),
+            "sensitivity": sensitivity_rule(cfg, step_seconds)["sensitivity"],
         }
     )

@@ -127,3 +127,39 @@ def test_sub_daily_one_hour_blips_are_not_rated_above_a_day_long_spike(tmp_path)
     brief = (out / "insights.md").read_text().split("## Brief", 1)[1].split("\n## ", 1)[0]
     listed = [ln for ln in brief.splitlines() if ln[:1].isdigit()]
     assert listed and spike_ep["episode_id"] in listed[0], brief
+
+
+def test_a_generic_series_gets_its_size_and_a_generic_action(tmp_path):
+    """A daily --kpis file with `revenue` and a generic column `value`: the +80 % spike on `value`
+    was titled "value moved: undetermined" (kpi_changes held only the store's KPIs, so no size)
+    and told the analyst to "Investigate the whole funnel: traffic, conversion and basket value",
+    which a non-store series does not have."""
+    from run_analysis import main
+
+    from analytics.insights.grounding import check_episode
+
+    rng = np.random.default_rng(0)
+    t = pd.date_range("2025-01-01", periods=200, freq="D")
+    rev = rng.normal(1000, 30, 200)
+    rev[150:153] *= 0.5
+    val = rng.normal(50, 3, 200)
+    val[120] = 90
+    csv = tmp_path / "mix.csv"
+    pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d"), "revenue": rev.round(2),
+                  "value": val.round(2)}).to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    eps = json.loads((out / "insights.json").read_text())["episodes"]
+    spike = [e for e in eps if e["kpis"] == ["value"] and e["start"] <= "2025-05-01" <= e["end"]]
+    assert len(spike) == 1, [e["title"] for e in eps]
+    ep = spike[0]
+    assert 60 < ep["kpi_changes"]["value"] < 100, ep["kpi_changes"]        # 90 vs ~50
+    assert ep["title"].startswith("value up +"), ep["title"]
+    assert "value +" in ep["narrative"], ep["narrative"]
+    action = ep["recommended_action"]
+    assert "funnel" not in action and "basket" not in action and "value" in action, action
+    assert "rise" in action                                                  # up: a rise
+    assert check_episode(ep) == []                                           # grounded
+    # a store KPI keeps the funnel's words (the revenue drop)
+    drop = [e for e in eps if e["kpis"] == ["revenue"] and e["start"] <= "2025-05-31" <= e["end"]]
+    assert drop and "funnel" in drop[0]["recommended_action"]

@@ -348,6 +348,10 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             # funnel KPI measured beside them (a column that happens to be named `orders`) does
             # not name the episode
             primary = flagged[0]
+        if primary not in _FUNNEL and primary not in changes:  # a generic series: its own size
+            a, b = (dr.kpi_value(primary, _slice_sums(panel, dr.components(primary), "overall",
+                    "all", ts, te, s, cfg.drivers.baseline_weeks)) for s in ("actual", src))
+            changes = {**changes, primary: _pct(_f(a), _f(b))}
         dirs = {i.direction for i in g}
         ep = Episode(
             episode_id=_unique(f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""), seen),

@@ -283,7 +283,8 @@ class Episode(_M):
     )
     kpi_changes: dict[str, float | None] = Field(
         description="overall change of each main KPI over the measured "
-        "span vs its same-weekday baseline, %"
+        "span vs its same-weekday baseline, %; when the primary KPI is a series outside the "
+        "store's KPIs (a --kpis file's own column), its change too"
     )
     scope_changes: dict[str, float | None] | None = Field(
         None,

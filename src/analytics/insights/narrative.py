@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from shocklab.catalogue import MAIN_KPIS
+from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, RATIO_KPIS
 
 from .common import _sig, _slice_label
 from .models import CalendarOverlap, Driver, Episode, IncidentInsight, KpiChange
+
+# the store's KPIs and their components; any other name is a generic series of a --kpis file
+# (a gauge, a machine metric, signups …) that the funnel diagnosis and its actions do not speak for
+STORE_SERIES = frozenset([*KPI_NAMES, *(c for pair in RATIO_KPIS.values() for c in pair)])
+
+
+def is_generic(kpi: str) -> bool:
+    return kpi not in STORE_SERIES
 
 
 def _narrative(it: IncidentInsight) -> str:
@@ -85,9 +93,12 @@ _BASELINE_TEXT = {"centered": "baseline", "trailing": "the weeks before"}
 def _episode_narrative(ep: Episode) -> str:
     """Every number, date and direction word below is a field of ``ep`` (see ``grounding``)."""
     span = f"On {ep.start}" if ep.days == 1 else f"From {ep.start} to {ep.end} ({ep.days} days)"
-    # the funnel KPIs (returning / new customers stay in kpi_changes and the diagnosis evidence)
+    # the funnel KPIs (returning / new customers stay in kpi_changes and the diagnosis evidence),
+    # after a generic primary series' own change
+    first = [ep.primary_kpi] if is_generic(ep.primary_kpi) else []
     moves = ", ".join(
-        f"{k} {_signed(v)}" for k, v in ep.kpi_changes.items() if v is not None and k in MAIN_KPIS
+        f"{k} {_signed(v)}" for k in (*first, *(k for k in ep.kpi_changes if k in MAIN_KPIS))
+        if (v := ep.kpi_changes.get(k)) is not None
     )
     where = "" if (ep.measured_start, ep.measured_end) == (ep.start, ep.end) else (
         f" on {ep.measured_start}" if ep.measured_start == ep.measured_end
@@ -176,7 +187,21 @@ def _episode_action(ep: Episode) -> str:
         "fraud_orders": f"Review the orders{where} for fraud (new accounts, large baskets, card "
                         "declines) and hold "
         "shipments.",
-    }.get(d.type, f"Investigate the whole funnel{where}: traffic, conversion and basket value.")
+    }.get(d.type, _generic_action(ep, where) if is_generic(ep.primary_kpi) else
+          f"Investigate the whole funnel{where}: traffic, conversion and basket value.")
+
+
+def _generic_action(ep: Episode, where: str) -> str:
+    """The next step for a series outside the store's funnel (no traffic, conversion or basket to
+    investigate); the direction word follows the sign of its own change."""
+    k, v = ep.primary_kpi, ep.kpi_changes.get(ep.primary_kpi)
+    causes = "a release, a configuration or upstream change, an outage, a data feed"
+    if v is not None and _sig(v) > 0:
+        return (f"Confirm the rise in {k}{where} is real (not a double-counting feed) and find "
+                f"its cause: {causes}, an outside event.")
+    if v is not None and _sig(v) < 0:
+        return f"Find what pulled {k}{where} down: {causes}."
+    return f"Find what moved {k}{where}: {causes}."
 
 
 def _headline(wow: list[KpiChange], has_revenue: bool = True) -> str:
