@@ -450,6 +450,15 @@ def ingest_summary(ds: DataSet) -> dict[str, Any]:
 DAY_SECONDS = 86400.0   # a step this long or longer is "daily or coarser"
 
 
+def _step_text(seconds: float) -> str:
+    """A step as people write it: 1 day, 6 h, 5 min, 30 s."""
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if unit == 'day' and n != 1 else ''}"
+    return f"{seconds:g} s"
+
+
 def sensitivity_rule(cfg: AnalysisConfig, step_seconds: float | None = None) -> dict[str, Any]:
     """The sensitivity a ``--kpis`` run uses, its source and why (run.json
     ``external_sensitivity``). ``external.sensitivity`` was chosen for NAB's score on NAB's files,
@@ -459,7 +468,7 @@ def sensitivity_rule(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
     ext, step = cfg.external, step_seconds
     daily = step is not None and step >= DAY_SECONDS - 1e-6
     kind = "step unknown" if step is None else (
-        f"{'daily or coarser' if daily else 'sub-daily'} input (step {pd.Timedelta(step, 's')})")
+        f"{'daily or coarser' if daily else 'sub-daily'} input (step {_step_text(step)})")
     if not daily and ext.sensitivity is not None:
         src, why = "external.sensitivity", "external.sensitivity, chosen on NAB's sub-daily files"
     elif not daily:
