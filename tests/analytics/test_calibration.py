@@ -58,6 +58,25 @@ def test_calibrator_maps_a_scaled_series_to_the_normal_scale():
     assert np.median(np.abs(s[500:])) == pytest.approx(0.6745, rel=0.05)
 
 
+def test_scale_cap_leaves_a_past_shock_out_of_the_scale_and_nothing_else():
+    """A 7-day window's raw scores during a long past shock (40 days at +6, ~20 % of the 182-day
+    history) widen the median scale by ~1/(1 - 0.2) and shrink every later score; with
+    ``scale_cap`` those days lie beyond 3.5 x the plain scale and are left out, so a later
+    score keeps its size. On clean noise the capped and the plain scale agree."""
+    rng = np.random.default_rng(7)
+    clean = rng.standard_normal((400, 3))
+    shocked = clean.copy()
+    shocked[100:140] += 6.0
+    plain, capped = CalibrationConfig(), CalibrationConfig(scale_cap=3.5)
+    late = slice(150, 280)  # the shock is inside every later 182-day history
+    ratio = np.abs(raw := shocked[late]) / np.abs(calibrate_wide(shocked, plain)[late])
+    assert np.median(ratio) > 1.15  # the plain scale: inflated
+    ratio = np.abs(raw) / np.abs(calibrate_wide(shocked, capped)[late])
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.1)
+    np.testing.assert_allclose(calibrate_wide(clean, capped)[late],
+                               calibrate_wide(clean, plain)[late], rtol=0.03)
+
+
 def test_calibrator_is_causal():
     rng = np.random.default_rng(2)
     raw = rng.standard_normal((400, 3))

@@ -75,6 +75,14 @@ class CalibrationConfig(BaseModel):
         description="pseudo-scores of the detector's own scale (1): "
         "shrinks the series' scale while its history is short",
     )
+    scale_cap: float | None = Field(
+        None,
+        gt=1,
+        le=100,
+        description="past raw scores beyond this x the plain median scale are left out of the "
+        "series' scale (the median is taken again without them): a past shock's days no longer "
+        "widen it; null = every past score counts",
+    )
     tail_df: float | None = Field(
         None,
         gt=1,
@@ -197,6 +205,11 @@ def calibrate_wide(raw: np.ndarray, cfg: CalibrationConfig, ppd: int = 1) -> np.
             past = a[max(0, b - w) : b]
             n = np.isfinite(past).sum(axis=0)
             med = np.nanmedian(past, axis=0)
+            if cfg.scale_cap is not None:  # leave out what lies far beyond the plain scale
+                cut = cfg.scale_cap * med / 0.6745
+                past = np.where(past <= cut[None, :], past, np.nan)
+                n = np.isfinite(past).sum(axis=0)
+                med = np.nanmedian(past, axis=0)
             own = (med / 0.6745) ** 2
             ok = np.isfinite(own) & (n >= cfg.min_history)
             var[b:e] = np.where(ok, (n * own + cfg.prior) / (n + cfg.prior), 1.0)[None, :]
