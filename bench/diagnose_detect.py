@@ -14,6 +14,9 @@ prints:
   at 3 or more, and examples per kind.
 
 Tune on TRAIN worlds only (random_world seeds 1-10); test seeds are for the final report.
+``detect+cons`` times a variant's detection and consensus; detectors whose config and input repeat
+are reused across variants (memoized), so after the first variant it times only what changed.
+That is not the detectors' speed: use bench/bench_detect.py for that.
 
     PYTHONPATH=$PWD/src:$PWD python bench/diagnose_detect.py /tmp/w/s1 /tmp/w/s2 \
         --set scoring.warmup_days=90 --variant 'consensus.count_by=type' --events
@@ -468,6 +471,9 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
           f"  oracle R(own) {mean(agg['oracle_R']):.3f}  FP/world {mean(agg['fp']):.1f}"
           f"  incidents {mean(agg['inc']):.1f}  series {mean(agg['series']):.0f}"
           f"  detect+cons {mean(agg['sec']):.1f}s")
+    # four digits for decision rules with a written tolerance (ninth session: 0.002 on F1 / ratio)
+    print(f"   exact: F1 {mean(agg['f1']):.4f}  P {mean(agg['precision']):.4f}"
+          f"  R {mean(agg['recall']):.4f}  ratio {mean(agg['ratio']):.4f}")
     fa = defaultdict(list)
     for r in results:
         f = r["card"].get("false_alerts") or {}
