@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runstore import RUN_FILES, RunStore, StoreError, valid_id
-from runstore.store import value_tier
+from runstore.store import VALUE_TIERS, value_tier
 from shocklab.errors import InputError
 
 from . import models as M
@@ -62,6 +62,15 @@ ERRORS = {404: {"model": M.ErrorResponse, "description": "run, experiment or fil
 
 
 SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def _known(name: str, value: str | None, valid: list, scope: str = "") -> None:
+    """422 naming the valid values (in first-seen order) when ``value`` is not one of them."""
+    if value is None:
+        return
+    known = list(dict.fromkeys(str(v) for v in valid if v is not None and v == v))
+    if value not in known:
+        raise ApiError(422, f"{name}: unknown {value!r}{scope} (known: {', '.join(known)})")
 
 
 def _stamped(inc: dict) -> dict:
@@ -234,6 +243,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if kpi is not None and names and kpi not in names:
             raise ApiError(422, f"kpi: unknown {kpi!r} (known: {', '.join(names)})")
         items = need(run.incidents(source), "incidents.json", run_id)
+        # a typo is a 422 naming the valid values, never an empty page
+        _known("level", level, run.levels() + [i.get("level") for i in items])
+        slices = run.slices()
+        if slices:
+            _known("dimension", dimension, list(slices) + [i.get("dimension") for i in items])
+            segs = slices.get(dimension, []) if dimension is not None else [
+                s for v in slices.values() for s in v]
+            _known("segment", segment,
+                   segs + [str(i.get("segment")) for i in items
+                           if dimension is None or i.get("dimension") == dimension],
+                   f" of {dimension}" if dimension is not None else "")
         s_, e_ = (start.isoformat() if start else None), (end.isoformat() if end else None)
         out = [
             i
@@ -338,6 +358,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         run = run_or_404(run_id)
         customers_or_404(run, run_id)
         df = need(run.customer_table(), "customers/segments.csv", run_id)
+        names = run.customer_names()
+        _known("action", action, names["actions"] + df.get("action", pd.Series()).tolist())
+        _known("segment", segment, names["segments"] + df["segment"].tolist())
+        _known("value_tier", value_tier_, list(VALUE_TIERS) + df["value_tier"].tolist())
         m = df["customer_id"].notna()
         if action is not None:
             m &= df.get("action") == action

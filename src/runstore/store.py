@@ -367,6 +367,23 @@ class Run:
         names = set(doc.get("by_detector") or {}) | set(doc.get("detector_status") or {})
         return sorted(names)
 
+    def levels(self) -> list[str]:
+        """The consensus level names this run's voters can produce (single, pairwise, …)."""
+        voters = ((self.incidents_doc() or {}).get("rule") or {}).get("voters") or []
+        n = len(voters)
+        return [{1: "single", 2: "pairwise", 3: "triple"}.get(k, f"{k}_of_{n}")
+                for k in range(1, n + 1)]
+
+    def customer_names(self) -> dict[str, list[str]]:
+        """The action and segment names the run's config defines (run.json), in config order:
+        a filter naming one that no customer has is an empty page, not an unknown name."""
+        cust = (self.info().get("config") or {}).get("customers") or {}
+        acts, rfm = cust.get("actions") or {}, cust.get("rfm") or {}
+        actions = [r.get("action") for r in acts.get("rules") or []] + [acts.get("default_action")]
+        segments = [s.get("name") for s in rfm.get("segments") or []] + [
+            rfm.get("default_segment")]
+        return {"actions": [a for a in actions if a], "segments": [s for s in segments if s]}
+
     def customer_table(self) -> pd.DataFrame | None:
         """segments.csv joined with actions.csv, plus a value tier from the CLV percentile."""
         seg = self.csv("customers/segments.csv")

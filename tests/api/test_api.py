@@ -117,6 +117,22 @@ def test_incidents_bad_parameters(client):
     _error(client.get("/runs/sim/incidents", params={"limit": 0}), 422)
 
 
+def test_incident_filters_with_an_unknown_value_are_422_not_an_empty_page(client):
+    """A typo in level / dimension / segment named the valid values nowhere: it answered 200 with
+    no incidents, as if the run had none of that kind."""
+    assert "pairwise" in _error(client.get("/runs/sim/incidents", params={"level": "pair"}), 422)
+    assert "channel" in _error(
+        client.get("/runs/sim/incidents", params={"dimension": "chanel"}), 422)
+    msg = _error(client.get("/runs/sim/incidents",
+                            params={"dimension": "channel", "segment": "emial"}), 422)
+    assert "of channel" in msg and "email" in msg
+    # a valid name with no incident is still an empty page
+    r = client.get("/runs/sim/incidents", params={"level": "triple", "dimension": "category",
+                                                  "segment": "books", "kpi": "sessions"})
+    assert r.status_code == 200, r.text
+    assert all(i["level"] == "triple" for i in r.json()["items"])
+
+
 def test_kpis(client, roots):
     import pandas as pd
     k = pd.read_csv(roots.reports / "sim" / "kpis_daily.csv")
@@ -201,6 +217,25 @@ def test_customer_actions_filters_and_csv(client, roots):
     assert r["total"] == int((both["value_pct"] >= 0.9).sum())
     _error(client.get("/runs/sim/customers/actions", params={"format": "xml"}), 422)
     _error(client.get("/runs/sim/customers/actions", params={"min_risk": 2}), 422)
+
+
+def test_customer_action_filters_with_an_unknown_value_are_422(client, roots):
+    """An unknown action, segment or value tier answered 200 with an empty list (a CSV export of
+    nobody); a name the config defines but no customer has is still an empty page."""
+    assert "win-back offer" in _error(
+        client.get("/runs/sim/customers/actions", params={"action": "winback"}), 422)
+    assert "At Risk" in _error(
+        client.get("/runs/sim/customers/actions", params={"segment": "at risk"}), 422)
+    assert "VIP (top 10%)" in _error(
+        client.get("/runs/sim/customers/actions", params={"value_tier": "VIP"}), 422)
+    cfg = _json(roots, "sim", "run.json")["config"]["customers"]
+    names = [s["name"] for s in cfg["rfm"]["segments"]] + [cfg["rfm"]["default_segment"]]
+    import pandas as pd
+    present = set(pd.read_csv(roots.reports / "sim" / "customers" / "segments.csv")["segment"])
+    absent = [n for n in names if n not in present]
+    assert absent  # the default segment (Other) holds nobody in the small world
+    r = client.get("/runs/sim/customers/actions", params={"segment": absent[0]})
+    assert r.status_code == 200 and r.json()["total"] == 0, r.text
 
 
 def test_experiments(client):
