@@ -324,3 +324,31 @@ def test_beside_thread_is_opt_in(monkeypatch):
         assert b.submit(threading.current_thread).result() is threading.current_thread()
     finally:
         b.close()
+
+
+def test_a_named_store_keeps_its_monitor_state_when_the_export_file_name_changes(
+        dataset, tmp_path):
+    """A transactions file's monitor namespace was its file name, so a daily export named by date
+    (orders_2025-03-01.csv, orders_2025-03-02.csv …) was a new data set every day and the same
+    alert went to Slack again each morning. ``customers.monitor.namespace`` names the store."""
+    replay = _run(dataset, tmp_path / "replay", monitor={"segments": ["At Risk"]})
+    day = replay.customers["monitor"]["alerts"][0]["date"]
+
+    def daily(name: str, out: str, **monitor) -> dict:
+        ds = DataSet(path=tmp_path / name, tables=dataset.tables, manifest={},
+                     source="transactions")
+        state = str(tmp_path / "state" / "customers.sqlite")
+        ctx = RunContext(config=_cfg(plots=False, monitor={
+            "state_path": state, "segments": ["At Risk"], **monitor}), data=ds,
+            out_dir=tmp_path / out)
+        ctx.as_of = day
+        pipeline.run(ctx)
+        return ctx.customers["monitor"]
+
+    first = daily("orders_a.csv", "r1", namespace="shop-uk")
+    assert first["namespace"] == "shop-uk" and first["decisions"]["sent"] == 1
+    again = daily("orders_b.csv", "r2", namespace="shop-uk")  # the next export, renamed
+    assert again["decisions"]["sent"] == 0 and again["decisions"]["already_sent"] == 1
+    # without a name the file name decides: another file is another store (its own alert)
+    other = daily("orders_c.csv", "r3")
+    assert other["namespace"] == "transactions:orders_c.csv" and other["decisions"]["sent"] == 1
