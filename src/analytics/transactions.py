@@ -17,6 +17,10 @@ of the rows: a typo such as an order dated 2030 would otherwise stretch every KP
 year). The report is in ``DataSet.manifest["cleaning"]``; outliers are also logged as a warning,
 and so are bad values (``bad_values``: per column, the count, first data row and cell as read).
 
+A CSV file whose header is separated by ';' (or tabs) instead of commas is read with that
+separator; in a ';'-separated file a number with one comma and no point ('2,55') has a decimal
+comma.
+
 Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-``. Whether such
 dates are day-first or month-first is decided for the whole file: a first number above 12 proves
 day-first, a second above 12 proves month-first, both in one file is an error; with no proof the
@@ -75,6 +79,17 @@ def _norm(col: object) -> str:
     return "".join(ch for ch in str(col).lower() if ch.isalnum())
 
 
+def _separator(path: Path) -> str:
+    """The header line's field separator: ',' unless it has none and ';' or a tab (a spreadsheet
+    saved as CSV in a locale with decimal commas) separates its names."""
+    with open(path, "rb") as f:
+        head = f.readline(65536)
+    if b"," in head:
+        return ","
+    return max((";", "\t"), key=lambda c: head.count(c.encode())) if (
+        b";" in head or b"\t" in head) else ","
+
+
 def _read_raw(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
@@ -86,9 +101,11 @@ def _read_raw(path: Path) -> pd.DataFrame:
             if not frames:
                 raise InputError(f"{path}: workbook has no sheet with data")
             return pd.concat(frames, ignore_index=True)
+        sep = _separator(path)
         try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
             return pd.read_csv(
                 path,
+                sep=sep,
                 dtype=str,
                 keep_default_na=False,
                 na_values=[""],
@@ -99,11 +116,12 @@ def _read_raw(path: Path) -> pd.DataFrame:
             pass
         try:
             return pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
+                path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
             )
         except UnicodeDecodeError:  # the UCI CSV exports are Latin-1
             return pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[""], encoding="latin-1"
+                path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                encoding="latin-1"
             )
     except InputError:
         raise
@@ -221,14 +239,25 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
     return parsed, report
 
 
-def _parse(df: pd.DataFrame, date_format: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _number(col: pd.Series, decimal_comma: bool) -> pd.Series:
+    """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55."""
+    if decimal_comma:
+        text = col.astype("string").str.strip()
+        fixed = text.where(~text.str.fullmatch(r"-?\d*,\d+").fillna(False),
+                           text.str.replace(",", ".", regex=False))
+        col = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=col.index)
+    return pd.to_numeric(col, errors="coerce")
+
+
+def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool = False
+           ) -> tuple[pd.DataFrame, dict[str, Any]]:
     out = pd.DataFrame(index=df.index)
     for c in ("invoice", "stock_code", "description", "country", "customer_id"):
         out[c] = df[c].astype("string").str.strip().replace("", pd.NA)
     # "17850.0" (Excel / float export) and "17850" are the same customer
     out["customer_id"] = out["customer_id"].str.replace(r"\.0+$", "", regex=True)
-    out["quantity"] = pd.to_numeric(df["quantity"], errors="coerce")
-    out["price"] = pd.to_numeric(df["price"], errors="coerce")
+    out["quantity"] = _number(df["quantity"], decimal_comma)
+    out["price"] = _number(df["price"], decimal_comma)
     parsed, report = parse_dates(df["invoice_date"], date_format)
     out["invoice_ts"] = parsed.astype("datetime64[ns]")
     return out, report
@@ -410,7 +439,8 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     if raw.empty:
         raise InputError(f"{path}: no data rows")
     df, layout = _canonical(raw, path)
-    parsed, dates = _parse(df, date_format)
+    semicolons = not path.suffix.lower().startswith(".xls") and _separator(path) == ";"
+    parsed, dates = _parse(df, date_format, decimal_comma=semicolons)
     sales, cancels, report = clean(parsed, df)
     report["dates"] = dates
     if sales.empty:

@@ -274,3 +274,18 @@ def test_an_invoice_number_reused_by_other_customers_or_days_is_several_orders(t
     assert set(items["order_id"]) == {"100", "100/2", "101"} and len(items) == 4
     assert ds.tables["customers"].set_index("customer_id")["signup_date"].to_dict() == {
         "1": pd.Timestamp("2010-01-01"), "2": pd.Timestamp("2010-03-01")}
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_or_tab_separated_export_reads_like_the_comma_file(tmp_path, sep):
+    """A spreadsheet saved as CSV in a decimal-comma locale (';' between fields, '2,55' prices)
+    was 'not an Online Retail layout, missing column(s) for invoice, …' — every column present."""
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    if sep == ";":
+        raw["Price"] = raw["Price"].str.replace(".", ",", regex=False)
+    p = tmp_path / "export.csv"
+    raw.to_csv(p, sep=sep, index=False)
+    ds, ref = load_transactions(p), load_transactions(FIX / "online_retail_ii.csv")
+    assert ds.manifest["cleaning"]["removed"] == II_REMOVED
+    for name, table in ref.tables.items():
+        pd.testing.assert_frame_equal(ds.tables[name], table)
