@@ -187,12 +187,15 @@ def test_action_rules_first_match_with_reasons():
                                 "(segment At Risk, churn risk 0.8, value percentile 95)")
     assert out["reason"][4].startswith("no rule matched")
     assert out["rule"].tolist() == [0, 1, 2, 2, -1]
+    # no churn model scored d: the rules read its risk as 0, the reason does not claim 0.0
+    assert out["reason"][3] == ("segment in Champions, churn risk <= 0.3 "
+                                "(segment Champions, churn risk unknown, value percentile 50)")
 
 
 def test_action_reasons_are_the_per_customer_text():
     """Reasons are built once per distinct (rule, segment, risk, value) and mapped back: the text
-    must be what one f-string per customer gives (risk to 2 decimals, NaN risk = 0, a missing
-    segment reads "nan")."""
+    must be what one f-string per customer gives (risk to 2 decimals, NaN risk "unknown", a
+    missing segment reads "nan")."""
     cfg = CustomersConfig().actions
     g = np.random.default_rng(5)
     n = 3000
@@ -205,10 +208,10 @@ def test_action_reasons_are_the_per_customer_text():
     df.loc[:3, "churn_risk"] = [0.575, 0.005, 1.0, 0.0]
     out = actions.assign_actions(df, cfg)
     conds = [actions._conditions(r) for r in cfg.rules] + ["no rule matched"]
-    risk = df["churn_risk"].fillna(0.0)
+    risk = df["churn_risk"].round(2).astype(object).where(df["churn_risk"].notna(), "unknown")
     expect = [f"{conds[i]} (segment {s}, churn risk {r}, value percentile {v})"
               for i, s, r, v in zip(out["rule"].tolist(), df["segment"].astype(object).astype(str),
-                                    risk.round(2).tolist(),
+                                    risk.tolist(),
                                     (df["value_pct"] * 100).round(0).astype(int).tolist(),
                                     strict=True)]
     assert out["reason"].tolist() == expect
