@@ -355,3 +355,20 @@ def test_a_named_store_keeps_its_monitor_state_when_the_export_file_name_changes
     # without a name the file name decides: another file is another store (its own alert)
     other = daily("orders_c.csv", "r3")
     assert other["namespace"] == "transactions:orders_c.csv" and other["decisions"]["sent"] == 1
+
+
+def test_daily_mode_stores_no_days_before_the_data(dataset, tmp_path):
+    """--as-of early in a file wrote monitor_series.csv rows (0 customers, 0 watched) for the
+    ~210 days before the first order: the monitor chart showed months of an empty store."""
+    first = pd.Timestamp(dataset.tables["orders"]["order_date"].min()).normalize()
+    day = (first + pd.Timedelta(days=120)).date().isoformat()
+    ctx = RunContext(config=_cfg(plots=False, churn={"enabled": False}, clv={"enabled": False},
+                                 clusters={"enabled": False},
+                                 monitor={"state_path": str(tmp_path / "m.sqlite")}),
+                     data=dataset, out_dir=tmp_path / "r")
+    ctx.as_of = day
+    pipeline.run(ctx)
+    write_artefacts(ctx)
+    series = pd.read_csv(tmp_path / "r" / "customers" / "monitor_series.csv")
+    assert pd.to_datetime(series["date"]).min() == first
+    assert series["date"].max() == day
