@@ -275,6 +275,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def get_kpis(run_id: str, kpi: str, dimension: str = "overall", segment: str = "all",
                  start: M.date | None = None, end: M.date | None = None):
         run = run_or_404(run_id)
+        if start and end and start > end:
+            raise ApiError(422, f"start {start} is after end {end}")
         names = run.kpi_names()
         need(run.kpis(), "kpis_daily.csv", run_id)
         if kpi not in names:

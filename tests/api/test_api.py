@@ -165,6 +165,9 @@ def test_kpis_errors(client):
         422,
     )
     assert "kpi" in _error(client.get("/runs/sim/kpis"), 422)  # kpi is required
+    # an inverted range is a bad parameter here as on /incidents (it was 200 with no points)
+    assert "after end" in _error(client.get("/runs/sim/kpis", params={
+        "kpi": "revenue", "start": "2025-04-01", "end": "2025-03-01"}), 422)
 
 
 def test_forecast(client, roots):
