@@ -130,6 +130,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def need(value, what: str, run_id: str):
         if value is None:
+            bad = store.run(run_id).problem(what, load=False) if what in RUN_FILES else None
+            if bad:  # present but truncated or edited: the server's data, not a missing file
+                raise ApiError(500, f"run {run_id!r}: {what} cannot be read ({bad}); rerun the "
+                                    "analysis to rewrite it")
             raise ApiError(404, f"run {run_id!r} has no {what}")
         return value
 
@@ -197,7 +201,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def get_insights(run_id: str):
         # the file's own bytes: already validated by the analysis, and no re-serialization cost
         run = run_or_404(run_id)
-        return Response(
+        need(run.insights(), "insights.json", run_id)  # parsed once per version: never serve
+        return Response(  # a truncated file as JSON
             need(run.raw("insights.json"), "insights.json", run_id), media_type="application/json"
         )
 

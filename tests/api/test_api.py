@@ -295,7 +295,9 @@ def test_symlink_out_of_the_root_is_refused(client, roots, tmp_path):
 def test_internal_error_has_no_stack_trace(roots, tmp_path):
     bad = tmp_path / "reports"
     shutil.copytree(roots.reports / "kpis", bad / "broken")
-    (bad / "broken" / "incidents.json").write_text("{not json")
+    # valid JSON of the wrong shape: a bug's kind of failure (a file that is not JSON at all is
+    # named instead: test_a_truncated_run_file_is_named_and_does_not_break_the_run_list)
+    (bad / "broken" / "incidents.json").write_text('["not", "a", "mapping"]')
     with TestClient(
         create_app(Settings(reports=bad, runs=roots.runs)), raise_server_exceptions=False
     ) as c:
@@ -496,3 +498,28 @@ def test_post_runs_with_an_empty_detector_list_is_422(writer):
     c, _ = writer
     msg = _error(c.post("/runs", json={"data": "small", "detectors": []}), 422)
     assert "detectors" in msg
+
+
+def test_a_truncated_run_file_is_named_and_does_not_break_the_run_list(roots, tmp_path):
+    """A run whose insights.json was cut short (a full disk, a copy in progress, an edit) made
+    GET /runs a bare 500 'internal error' for every run, served the broken bytes as
+    /runs/{id}/insights with 200, and answered its other routes with 'internal error'."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    for name in ("insights.json", "incidents.json"):
+        f = reports / "cut" / name
+        f.write_bytes(f.read_bytes()[:3000])
+    app = create_app(Settings(reports=reports, runs=roots.runs))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        listed = c.get("/runs")
+        assert listed.status_code == 200, listed.text
+        by_id = {r["id"]: r for r in listed.json()}
+        assert set(by_id) == {"sim", "cut"} and "insights.json" in by_id["cut"]["missing"]
+        assert by_id["sim"]["missing"] == []
+        for path, name in (("/runs/cut/insights", "insights.json"),
+                           ("/runs/cut/forecast", "insights.json"),
+                           ("/runs/cut/incidents", "incidents.json")):
+            msg = _error(c.get(path), 500)
+            assert f"run 'cut': {name} cannot be read (JSONDecodeError" in msg, msg
+        assert c.get("/runs/sim/insights").status_code == 200
