@@ -186,6 +186,17 @@ def _check_as_of(as_of: str, ds) -> None:
             f"--as-of {as_of}: after the data's last order day {end}; the customer models would "
             "read the days without data as customers lapsing — give a day on or before it"
         )
+    import pandas as pd
+
+    from analytics.customers.rfm import valid_mask
+
+    valid = orders.loc[valid_mask(orders), "order_date"]
+    first = pd.Timestamp(pd.to_datetime(valid).min()).date() if len(valid) else None
+    if first is not None and dt.date.fromisoformat(as_of) < first:
+        raise InputError(
+            f"--as-of {as_of}: before the data's first order day {first}; the customer models "
+            f"need orders on or before it — give a day from {first} to {end}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

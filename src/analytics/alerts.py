@@ -28,6 +28,7 @@ import logging
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -135,6 +136,13 @@ class SlackSink:
         url = os.environ.get(self.url_env)
         if not url:
             raise SendError(f"environment variable {self.url_env} is not set")
+        try:  # the URL is a secret: say what is wrong with it, never what it is
+            parts = urllib.parse.urlsplit(url)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise SendError(f"environment variable {self.url_env} does not hold an http(s) URL")
         body = json.dumps(block_kit(alert)).encode("utf-8")
         key = alert.get("idempotency_key") or idempotency_key(alert.get("alert_id", ""))
         last = "unknown error"

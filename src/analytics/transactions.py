@@ -14,7 +14,12 @@ become ``status="cancelled"`` orders, kept for the cancellation-rate KPI but not
 customer models), ``non_positive_quantity``, ``non_positive_price``, ``date_outlier`` (an order day
 cut off from the rest by more than ``OUTLIER_GAP_DAYS`` at either end of the file, holding under 1 %
 of the rows: a typo such as an order dated 2030 would otherwise stretch every KPI table to that
-year). The report is in ``DataSet.manifest["cleaning"]``; outliers are also logged as a warning.
+year). The report is in ``DataSet.manifest["cleaning"]``; outliers are also logged as a warning,
+and so are bad values (``bad_values``: per column, the count, first data row and cell as read).
+
+A CSV file whose header is separated by ';' (or tabs) instead of commas is read with that
+separator; in a ';'-separated file a number with one comma and no point ('2,55') has a decimal
+comma.
 
 Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-``. Whether such
 dates are day-first or month-first is decided for the whole file: a first number above 12 proves
@@ -24,9 +29,10 @@ file is read month-first (the UCI export) and the ambiguous rows are counted and
 ``cleaning["dates"]``.
 
 Mapping to the DESIGN tables: an invoice is an order (channel "online", no discounts, net revenue =
-quantity x price summed), a line is an order item, a stock code is a product (category
-"uncategorized"), a customer's signup date is their first order day. There is no traffic, so
-``website_traffic`` is empty and conversion cannot be computed.
+quantity x price summed; an invoice number carrying several customers or days is one order per
+(customer, day), ``<invoice>/2`` … — ``split_invoices``), a line is an order item, a stock code
+is a product (category "uncategorized"), a customer's signup date is their first order day. There
+is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 """
 
 from __future__ import annotations
@@ -73,6 +79,17 @@ def _norm(col: object) -> str:
     return "".join(ch for ch in str(col).lower() if ch.isalnum())
 
 
+def _separator(path: Path) -> str:
+    """The header line's field separator: ',' unless it has none and ';' or a tab (a spreadsheet
+    saved as CSV in a locale with decimal commas) separates its names."""
+    with open(path, "rb") as f:
+        head = f.readline(65536)
+    if b"," in head:
+        return ","
+    return max((";", "\t"), key=lambda c: head.count(c.encode())) if (
+        b";" in head or b"\t" in head) else ","
+
+
 def _read_raw(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
@@ -84,9 +101,11 @@ def _read_raw(path: Path) -> pd.DataFrame:
             if not frames:
                 raise InputError(f"{path}: workbook has no sheet with data")
             return pd.concat(frames, ignore_index=True)
+        sep = _separator(path)
         try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
             return pd.read_csv(
                 path,
+                sep=sep,
                 dtype=str,
                 keep_default_na=False,
                 na_values=[""],
@@ -97,11 +116,12 @@ def _read_raw(path: Path) -> pd.DataFrame:
             pass
         try:
             return pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
+                path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
             )
         except UnicodeDecodeError:  # the UCI CSV exports are Latin-1
             return pd.read_csv(
-                path, dtype=str, keep_default_na=False, na_values=[""], encoding="latin-1"
+                path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                encoding="latin-1"
             )
     except InputError:
         raise
@@ -219,14 +239,25 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
     return parsed, report
 
 
-def _parse(df: pd.DataFrame, date_format: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _number(col: pd.Series, decimal_comma: bool) -> pd.Series:
+    """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55."""
+    if decimal_comma:
+        text = col.astype("string").str.strip()
+        fixed = text.where(~text.str.fullmatch(r"-?\d*,\d+").fillna(False),
+                           text.str.replace(",", ".", regex=False))
+        col = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=col.index)
+    return pd.to_numeric(col, errors="coerce")
+
+
+def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool = False
+           ) -> tuple[pd.DataFrame, dict[str, Any]]:
     out = pd.DataFrame(index=df.index)
     for c in ("invoice", "stock_code", "description", "country", "customer_id"):
         out[c] = df[c].astype("string").str.strip().replace("", pd.NA)
     # "17850.0" (Excel / float export) and "17850" are the same customer
     out["customer_id"] = out["customer_id"].str.replace(r"\.0+$", "", regex=True)
-    out["quantity"] = pd.to_numeric(df["quantity"], errors="coerce")
-    out["price"] = pd.to_numeric(df["price"], errors="coerce")
+    out["quantity"] = _number(df["quantity"], decimal_comma)
+    out["price"] = _number(df["price"], decimal_comma)
     parsed, report = parse_dates(df["invoice_date"], date_format)
     out["invoice_ts"] = parsed.astype("datetime64[ns]")
     return out, report
@@ -253,8 +284,22 @@ def _date_outliers(ts: pd.Series, ok: pd.Series) -> pd.Series:
     return ok & ((day < lo) | (day > hi))
 
 
-def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Split parsed rows into (sales lines, cancellation lines, report). Vectorized."""
+def _bad_text(detail: dict[str, dict[str, Any]]) -> str:
+    """"Price: 6000 row(s) empty or not a number, first data row 1: '£6.95'; …" """
+    what = {"Invoice": "empty", "StockCode": "empty", "InvoiceDate": "empty or not a date",
+            "Quantity x Price": "beyond 1e12"}
+    return "; ".join(
+        f"{col}: {d['rows']} row(s) {what.get(col, 'empty or not a number')}, first data row "
+        f"{d['first_row']}" + (f": {d['value']!r}" if d.get("value") is not None else "")
+        for col, d in detail.items())
+
+
+def clean(df: pd.DataFrame, raw: pd.DataFrame | None = None
+          ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Split parsed rows into (sales lines, cancellation lines, report). Vectorized.
+
+    raw : the canonical columns as read (strings), same rows: a bad value is quoted from it.
+    """
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
 
     def mark(mask: pd.Series, name: str) -> None:
@@ -271,8 +316,15 @@ def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
             int(absurd.sum()),
             MAX_ABS,
         )
-    mark(df["invoice"].isna() | df["stock_code"].isna() | df["quantity"].isna() | df["price"].isna()
-         | df["invoice_ts"].isna() | absurd, "bad_value")
+    bad = {  # column -> rows it makes bad_value (a row may be bad in several)
+        "Invoice": df["invoice"].isna(), "StockCode": df["stock_code"].isna(),
+        "Quantity": df["quantity"].isna(), "Price": df["price"].isna(),
+        "InvoiceDate": df["invoice_ts"].isna(), "Quantity x Price": absurd,
+    }
+    any_bad = pd.Series(False, index=df.index)
+    for m in bad.values():
+        any_bad |= m.fillna(False).astype(bool)
+    mark(any_bad, "bad_value")
     mark(df.duplicated(keep="first"), "exact_duplicate")
     mark(df["customer_id"].isna(), "missing_customer_id")
     mark(df["invoice"].str.upper().str.startswith("C"), "cancellation")
@@ -289,6 +341,19 @@ def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]
     }
     report["note"] = ("each row counted once, under the first reason in this order; "
                       "cancellations are kept as cancelled orders for the cancellation-rate KPI")
+    detail = {}
+    for col, m in bad.items():
+        rows = np.flatnonzero(np.asarray(m.fillna(False), dtype=bool))
+        if len(rows):
+            src = {"Invoice": "invoice", "StockCode": "stock_code", "Quantity": "quantity",
+                   "Price": "price", "InvoiceDate": "invoice_date"}.get(col)
+            shown = raw[src].iloc[rows[0]] if raw is not None and src in raw else None
+            detail[col] = {"rows": int(len(rows)), "first_row": int(rows[0]) + 1,
+                           "value": None if shown is None or shown != shown else str(shown)}
+    if detail:
+        report["bad_values"] = detail
+        log.warning("%d row(s) left out as bad_value: %s", report["removed"]["bad_value"],
+                    _bad_text(detail))
     if report["removed"]["date_outlier"]:
         bad = df.loc[reason.eq("date_outlier").fillna(False), "invoice_ts"]
         log.warning(
@@ -320,6 +385,38 @@ def _orders(lines: pd.DataFrame, status: str) -> pd.DataFrame:
               "items", "units", "gross_revenue", "discount", "net_revenue"]]
 
 
+def _split_invoices(sales: pd.DataFrame, cancels: pd.DataFrame
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """An invoice is one order of one customer on one day. An invoice number whose lines carry
+    several customers or days (numbering reset per year or per till, a merged export) was read as
+    one order of its first customer on its first day, moving the others' revenue there; each
+    (customer, day) part is now its own order, ``<invoice>/2``, ``<invoice>/3`` … after the first
+    (in customer, day order). Returns the lines with ``invoice`` so renamed and how many invoice
+    numbers were split."""
+    split = 0
+    parts = []
+    for lines in (sales, cancels):
+        if lines.empty:
+            parts.append(lines)
+            continue
+        key = pd.DataFrame({"invoice": lines["invoice"], "customer_id": lines["customer_id"],
+                            "day": lines["invoice_ts"].dt.normalize()})
+        groups = key.drop_duplicates().sort_values(["invoice", "customer_id", "day"])
+        rank = groups.groupby("invoice", sort=False).cumcount()
+        if int(rank.max()) == 0:
+            parts.append(lines)
+            continue
+        split += int(groups.loc[rank > 0, "invoice"].nunique())
+        groups["order_id"] = groups["invoice"].where(
+            rank == 0, groups["invoice"] + "/" + (rank + 1).astype(str))
+        ids = key.merge(groups, on=["invoice", "customer_id", "day"], how="left")["order_id"]
+        parts.append(lines.assign(invoice=ids.to_numpy()))
+    if split:
+        log.warning("%d invoice number(s) carry lines of several customers or days: each "
+                    "(customer, day) is read as its own order (<invoice>/2 …)", split)
+    return parts[0], parts[1], split
+
+
 def _mode(df: pd.DataFrame, key: str, col: str) -> pd.Series:
     """Most frequent non-null ``col`` per ``key`` (ties: alphabetically first), vectorized."""
     n = df.groupby([key, col], sort=True).size().rename("n").reset_index()
@@ -342,14 +439,17 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     if raw.empty:
         raise InputError(f"{path}: no data rows")
     df, layout = _canonical(raw, path)
-    parsed, dates = _parse(df, date_format)
-    sales, cancels, report = clean(parsed)
+    semicolons = not path.suffix.lower().startswith(".xls") and _separator(path) == ";"
+    parsed, dates = _parse(df, date_format, decimal_comma=semicolons)
+    sales, cancels, report = clean(parsed, df)
     report["dates"] = dates
     if sales.empty:
+        why = f"; {_bad_text(report['bad_values'])}" if report.get("bad_values") else ""
         raise InputError(
             f"{path}: no valid sales rows left after cleaning "
-            f"(removed: {', '.join(f'{k} {v}' for k, v in report['removed'].items() if v)})"
+            f"(removed: {', '.join(f'{k} {v}' for k, v in report['removed'].items() if v)}{why})"
         )
+    sales, cancels, report["split_invoices"] = _split_invoices(sales, cancels)
     orders = pd.concat([_orders(sales, "completed"), _orders(cancels, "cancelled")] if len(cancels)
                        else [_orders(sales, "completed")], ignore_index=True)
     orders = orders.sort_values(["order_ts", "order_id"], kind="stable").reset_index(drop=True)

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runstore import RUN_FILES, RunStore, StoreError, valid_id
-from runstore.store import value_tier
+from runstore.store import VALUE_TIERS, value_tier
 from shocklab.errors import InputError
 
 from . import models as M
@@ -62,6 +62,15 @@ ERRORS = {404: {"model": M.ErrorResponse, "description": "run, experiment or fil
 
 
 SEVERITIES = ("low", "medium", "high", "critical")
+
+
+def _known(name: str, value: str | None, valid: list, scope: str = "") -> None:
+    """422 naming the valid values (in first-seen order) when ``value`` is not one of them."""
+    if value is None:
+        return
+    known = list(dict.fromkeys(str(v) for v in valid if v is not None and v == v))
+    if value not in known:
+        raise ApiError(422, f"{name}: unknown {value!r}{scope} (known: {', '.join(known)})")
 
 
 def _stamped(inc: dict) -> dict:
@@ -121,6 +130,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def need(value, what: str, run_id: str):
         if value is None:
+            bad = store.run(run_id).problem(what, load=False) if what in RUN_FILES else None
+            if bad:  # present but truncated or edited: the server's data, not a missing file
+                raise ApiError(500, f"run {run_id!r}: {what} cannot be read ({bad}); rerun the "
+                                    "analysis to rewrite it")
             raise ApiError(404, f"run {run_id!r} has no {what}")
         return value
 
@@ -188,7 +201,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def get_insights(run_id: str):
         # the file's own bytes: already validated by the analysis, and no re-serialization cost
         run = run_or_404(run_id)
-        return Response(
+        need(run.insights(), "insights.json", run_id)  # parsed once per version: never serve
+        return Response(  # a truncated file as JSON
             need(run.raw("insights.json"), "insights.json", run_id), media_type="application/json"
         )
 
@@ -234,6 +248,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if kpi is not None and names and kpi not in names:
             raise ApiError(422, f"kpi: unknown {kpi!r} (known: {', '.join(names)})")
         items = need(run.incidents(source), "incidents.json", run_id)
+        # a typo is a 422 naming the valid values, never an empty page
+        _known("level", level, run.levels() + [i.get("level") for i in items])
+        slices = run.slices()
+        if slices:
+            _known("dimension", dimension, list(slices) + [i.get("dimension") for i in items])
+            segs = slices.get(dimension, []) if dimension is not None else [
+                s for v in slices.values() for s in v]
+            _known("segment", segment,
+                   segs + [str(i.get("segment")) for i in items
+                           if dimension is None or i.get("dimension") == dimension],
+                   f" of {dimension}" if dimension is not None else "")
         s_, e_ = (start.isoformat() if start else None), (end.isoformat() if end else None)
         out = [
             i
@@ -255,6 +280,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def get_kpis(run_id: str, kpi: str, dimension: str = "overall", segment: str = "all",
                  start: M.date | None = None, end: M.date | None = None):
         run = run_or_404(run_id)
+        if start and end and start > end:
+            raise ApiError(422, f"start {start} is after end {end}")
         names = run.kpi_names()
         need(run.kpis(), "kpis_daily.csv", run_id)
         if kpi not in names:
@@ -338,6 +365,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         run = run_or_404(run_id)
         customers_or_404(run, run_id)
         df = need(run.customer_table(), "customers/segments.csv", run_id)
+        names = run.customer_names()
+        _known("action", action, names["actions"] + df.get("action", pd.Series()).tolist())
+        _known("segment", segment, names["segments"] + df["segment"].tolist())
+        _known("value_tier", value_tier_, list(VALUE_TIERS) + df["value_tier"].tolist())
         m = df["customer_id"].notna()
         if action is not None:
             m &= df.get("action") == action

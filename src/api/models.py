@@ -44,7 +44,8 @@ class RunSummary(BaseModel):
     f1: float | None = None
     incidents: int | None = Field(None, description="consensus incidents")
     modified: str | None = Field(None, description="directory modification time, UTC")
-    missing: list[str] = Field(description="expected files this run directory does not have")
+    missing: list[str] = Field(
+        description="expected files this run directory does not have, or has but cannot read")
 
 
 class RunDetail(RunSummary):

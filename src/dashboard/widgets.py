@@ -23,10 +23,14 @@ def missing_notice(run: Run, rels: tuple[str, ...] | list[str]) -> list[str]:
     """Say which of ``rels`` the run lacks (and what they would hold); return them."""
     missing = run.missing(list(rels))
     if missing:
-        lines = "\n".join(f"- `{m}` — {RUN_FILES.get(m, '')}" for m in missing)
+        def why(m: str) -> str:
+            bad = run.problem(m, load=False)
+            return f"cannot be read ({bad}); rerun the analysis" if bad else RUN_FILES.get(m, "")
+
+        lines = "\n".join(f"- `{m}` — {why(m)}" for m in missing)
         st.warning(
-            f"Run `{run.id}` (source: {run.source}) is missing {len(missing)} file(s); the parts "
-            f"that need them are not shown:\n{lines}"
+            f"Run `{run.id}` (source: {run.source}) is missing {len(missing)} file(s) or cannot "
+            f"read them; the parts that need them are not shown:\n{lines}"
         )
     return missing
 

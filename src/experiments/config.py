@@ -263,6 +263,16 @@ def resolve_path(ref: str, experiment_file: Path) -> Path:
     return p
 
 
+def _named_file(ref: str, experiment_file: Path, source: str, key: str) -> Path:
+    """``resolve_path`` of the file the experiment's ``key`` names; one that exists nowhere is
+    an error naming the experiment file and the key (it said only 'nope.yaml: not found')."""
+    p = resolve_path(ref, experiment_file)
+    if not p.exists():
+        raise InputError(f"{source}: {key}: {ref}: config file not found (looked in the working "
+                         f"directory and beside {experiment_file} and the folders above it)")
+    return p
+
+
 class Experiment:
     """A validated experiment file with its base configs loaded (raw mappings, overrides
     applied)."""
@@ -287,7 +297,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     raw = plain(apply_overrides(load_yaml(path), overrides))
     source = str(path) + (" (with --set overrides)" if overrides else "")
     cfg = validate(ExperimentConfig, raw, source)
-    scenario_path = resolve_path(cfg.scenario, path)
+    scenario_path = _named_file(cfg.scenario, path, source, "scenario")
     scenario = plain(load_yaml(scenario_path))
     scenario = apply_overrides(
         scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()]
@@ -295,7 +305,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     analysis = None
     analysis_path = None
     if cfg.analysis is not None:
-        analysis_path = resolve_path(cfg.analysis, path)
+        analysis_path = _named_file(cfg.analysis, path, source, "analysis")
         analysis = plain(load_yaml(analysis_path))
         analysis = apply_overrides(
             analysis, [override_text(k, v) for k, v in cfg.analysis_overrides.items()]

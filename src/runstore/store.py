@@ -85,7 +85,17 @@ _CACHE_LOCK = Lock()
 _CACHE_MAX = 48
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    """A file that exists but cannot be parsed (truncated by a full disk, edited, not JSON/CSV):
+    cached like a value, so it is reported as unreadable, not re-parsed on every request."""
+
+    reason: str
+
+
 def _cached(path: Path, kind: str, loader) -> Any:
+    """The parsed file (None when it does not exist, an ``_Unreadable`` when it cannot be
+    parsed), cached by (path, kind, mtime, size)."""
     try:
         st = path.stat()
     except OSError:
@@ -95,7 +105,11 @@ def _cached(path: Path, kind: str, loader) -> Any:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    value = loader(path)
+    try:
+        value = loader(path)
+    except (ValueError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError, ParserError …
+        first = (str(exc).splitlines() or [""])[0][:160]
+        value = _Unreadable(f"{type(exc).__name__}: {first}")
     with _CACHE_LOCK:
         _CACHE[key] = value
         while len(_CACHE) > _CACHE_MAX:
@@ -119,6 +133,11 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
+
+
+def _usable(value: Any) -> Any:
+    """A reader's answer: None for a missing or unreadable file (``Run.problem`` says why)."""
+    return None if isinstance(value, _Unreadable) else value
 
 
 def _mtime_iso(path: Path) -> str | None:
@@ -157,17 +176,38 @@ class Run:
         return self.file(rel).is_file()
 
     def missing(self, rels: tuple[str, ...] | list[str] | None = None) -> list[str]:
+        """Expected files that are absent, or present but unreadable (``problem``): files named
+        in ``rels`` are parsed to know; without ``rels`` only parses already tried count (the
+        run list must not parse every run's detections.csv)."""
         wanted = rels or [r for r in RUN_FILES if r not in OPTIONAL_FILES]
-        return [r for r in wanted if not self.has(r)]
+        return [r for r in wanted
+                if not self.has(r) or self.problem(r, load=rels is not None) is not None]
+
+    def problem(self, rel: str, load: bool = True) -> str | None:
+        """Why an existing file cannot be read ('JSONDecodeError: …'), else None. ``load``
+        False: only a parse already tried (and cached) counts."""
+        path = self.file(rel)
+        kind = {".json": "json", ".csv": "csv", ".jsonl": "jsonl"}.get(path.suffix)
+        if kind is None:
+            return None
+        if load:
+            {"json": self.json, "csv": self.csv}.get(kind, lambda _: self.alerts())(rel)
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        with _CACHE_LOCK:
+            v = _CACHE.get((str(path), kind, st.st_mtime_ns, st.st_size))
+        return v.reason if isinstance(v, _Unreadable) else None
 
     def json(self, rel: str) -> Any:
-        return _cached(self.file(rel), "json", _read_json)
+        return _usable(_cached(self.file(rel), "json", _read_json))
 
     def raw(self, rel: str) -> bytes | None:
-        return _cached(self.file(rel), "bytes", _read_bytes)
+        return _usable(_cached(self.file(rel), "bytes", _read_bytes))
 
     def csv(self, rel: str) -> pd.DataFrame | None:
-        return _cached(self.file(rel), "csv", _read_csv)
+        return _usable(_cached(self.file(rel), "csv", _read_csv))
 
     # named files
     def info(self) -> dict:
@@ -189,7 +229,7 @@ class Run:
         return self.csv("detections.csv")
 
     def alerts(self) -> list[dict] | None:
-        return _cached(self.file("customers/alerts.jsonl"), "jsonl", _read_jsonl)
+        return _usable(_cached(self.file("customers/alerts.jsonl"), "jsonl", _read_jsonl))
 
     # derived views
     @property
@@ -367,6 +407,23 @@ class Run:
         names = set(doc.get("by_detector") or {}) | set(doc.get("detector_status") or {})
         return sorted(names)
 
+    def levels(self) -> list[str]:
+        """The consensus level names this run's voters can produce (single, pairwise, …)."""
+        voters = ((self.incidents_doc() or {}).get("rule") or {}).get("voters") or []
+        n = len(voters)
+        return [{1: "single", 2: "pairwise", 3: "triple"}.get(k, f"{k}_of_{n}")
+                for k in range(1, n + 1)]
+
+    def customer_names(self) -> dict[str, list[str]]:
+        """The action and segment names the run's config defines (run.json), in config order:
+        a filter naming one that no customer has is an empty page, not an unknown name."""
+        cust = (self.info().get("config") or {}).get("customers") or {}
+        acts, rfm = cust.get("actions") or {}, cust.get("rfm") or {}
+        actions = [r.get("action") for r in acts.get("rules") or []] + [acts.get("default_action")]
+        segments = [s.get("name") for s in rfm.get("segments") or []] + [
+            rfm.get("default_segment")]
+        return {"actions": [a for a in actions if a], "segments": [s for s in segments if s]}
+
     def customer_table(self) -> pd.DataFrame | None:
         """segments.csv joined with actions.csv, plus a value tier from the CLV percentile."""
         seg = self.csv("customers/segments.csv")
@@ -430,7 +487,7 @@ class Experiment:
         return [r for r in EXPERIMENT_FILES if r not in optional and not self.has(r)]
 
     def config(self) -> dict:
-        doc = _cached(self.path / "experiment.json", "json", _read_json) or {}
+        doc = _usable(_cached(self.path / "experiment.json", "json", _read_json)) or {}
         return doc.get("config") or doc
 
     @property
@@ -438,7 +495,7 @@ class Experiment:
         return str(self.config().get("kind") or "sweep")
 
     def csv(self, rel: str) -> pd.DataFrame | None:
-        return _cached(self.path / rel, "csv", _read_csv)
+        return _usable(_cached(self.path / rel, "csv", _read_csv))
 
     def leaderboard(self) -> pd.DataFrame | None:
         return self.csv("leaderboard.csv")
@@ -450,7 +507,7 @@ class Experiment:
         return self.csv("mde.csv")
 
     def gate(self) -> dict | None:
-        return _cached(self.path / "gate.json", "json", _read_json)
+        return _usable(_cached(self.path / "gate.json", "json", _read_json))
 
     def cells(self) -> pd.DataFrame | None:
         """Cell status (cell_id, setting_id, seed, status, error) from results.parquet."""
@@ -458,7 +515,7 @@ class Experiment:
             cols = ["cell_id", "setting_id", "seed", "status", "error"]
             df = pd.read_parquet(p)
             return df[[c for c in cols if c in df.columns]]
-        return _cached(self.path / "results.parquet", "cells", load)
+        return _usable(_cached(self.path / "results.parquet", "cells", load))
 
     def metrics(self) -> list[str]:
         return [str(m) for m in self.config().get("metrics") or []]

@@ -80,6 +80,45 @@ def _check_roots(args) -> None:  # noqa: ANN001
     args.runs = args.runs if args.runs is not None else "runs"
 
 
+def _port(text: str) -> int:
+    """argparse type of --port: an integer 1-65535 (99999 was an internal error, exit 3)."""
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 1-65535, got {port}")
+    return port
+
+
+def _listen(host: str, port: int):  # noqa: ANN202 — a bound, listening socket.socket
+    """Bind ``host:port`` now, so an address in use or a host that does not resolve is bad input
+    (exit 2, one line) instead of a server that logs a traceback and exits 1 or 3."""
+    import socket
+
+    from .errors import InputError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InputError(f"--host {host}: cannot resolve it ({exc})") from None
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise InputError(
+            f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
+            "is another server on that port? pass another --port"
+        ) from None
+    return sock
+
+
 def dashboard_argv(
     reports: str, runs: str, host: str, port: int
 ) -> tuple[list[str], dict[str, str]]:
@@ -111,9 +150,10 @@ def dashboard_argv(
 def _dashboard(argv: list[str]) -> int:
     p = ArgumentParser(prog="shocklab dashboard", description="Start the Streamlit dashboard.")
     _roots(p)
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=_port, default=8501)
     args = p.parse_args(argv)
     _check_roots(args)
+    _listen(args.host, args.port).close()  # streamlit binds it itself: only check it is free
     cmd, env = dashboard_argv(args.reports, args.runs, args.host, args.port)
     print(
         f"dashboard on http://{args.host}:{args.port} (reports: {args.reports}, runs: {args.runs})",
@@ -129,7 +169,7 @@ def _dashboard(argv: list[str]) -> int:
 def _serve(argv: list[str]) -> int:
     p = ArgumentParser(prog="shocklab serve", description="Start the HTTP API; docs at /docs.")
     _roots(p)
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.add_argument(
         "--allow-analysis",
         action="store_true",
@@ -139,6 +179,7 @@ def _serve(argv: list[str]) -> int:
                    help="directory POST /runs may read data from (repeatable; default: data/)")
     args = p.parse_args(argv)
     _check_roots(args)
+    sock = _listen(args.host, args.port)
     import uvicorn
 
     from api.app import Settings, create_app
@@ -149,7 +190,12 @@ def _serve(argv: list[str]) -> int:
         allow_analysis=args.allow_analysis,
         data_roots=[Path(d) for d in (args.data_root or ["data"])],
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info"))
+    print(f"API on http://{args.host}:{args.port} (docs: /docs; reports: {args.reports}, "
+          f"runs: {args.runs})", flush=True)
+    with sock:
+        server.run(sockets=[sock])
     return 0
 
 

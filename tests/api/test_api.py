@@ -117,6 +117,22 @@ def test_incidents_bad_parameters(client):
     _error(client.get("/runs/sim/incidents", params={"limit": 0}), 422)
 
 
+def test_incident_filters_with_an_unknown_value_are_422_not_an_empty_page(client):
+    """A typo in level / dimension / segment named the valid values nowhere: it answered 200 with
+    no incidents, as if the run had none of that kind."""
+    assert "pairwise" in _error(client.get("/runs/sim/incidents", params={"level": "pair"}), 422)
+    assert "channel" in _error(
+        client.get("/runs/sim/incidents", params={"dimension": "chanel"}), 422)
+    msg = _error(client.get("/runs/sim/incidents",
+                            params={"dimension": "channel", "segment": "emial"}), 422)
+    assert "of channel" in msg and "email" in msg
+    # a valid name with no incident is still an empty page
+    r = client.get("/runs/sim/incidents", params={"level": "triple", "dimension": "category",
+                                                  "segment": "books", "kpi": "sessions"})
+    assert r.status_code == 200, r.text
+    assert all(i["level"] == "triple" for i in r.json()["items"])
+
+
 def test_kpis(client, roots):
     import pandas as pd
     k = pd.read_csv(roots.reports / "sim" / "kpis_daily.csv")
@@ -149,6 +165,9 @@ def test_kpis_errors(client):
         422,
     )
     assert "kpi" in _error(client.get("/runs/sim/kpis"), 422)  # kpi is required
+    # an inverted range is a bad parameter here as on /incidents (it was 200 with no points)
+    assert "after end" in _error(client.get("/runs/sim/kpis", params={
+        "kpi": "revenue", "start": "2025-04-01", "end": "2025-03-01"}), 422)
 
 
 def test_forecast(client, roots):
@@ -201,6 +220,25 @@ def test_customer_actions_filters_and_csv(client, roots):
     assert r["total"] == int((both["value_pct"] >= 0.9).sum())
     _error(client.get("/runs/sim/customers/actions", params={"format": "xml"}), 422)
     _error(client.get("/runs/sim/customers/actions", params={"min_risk": 2}), 422)
+
+
+def test_customer_action_filters_with_an_unknown_value_are_422(client, roots):
+    """An unknown action, segment or value tier answered 200 with an empty list (a CSV export of
+    nobody); a name the config defines but no customer has is still an empty page."""
+    assert "win-back offer" in _error(
+        client.get("/runs/sim/customers/actions", params={"action": "winback"}), 422)
+    assert "At Risk" in _error(
+        client.get("/runs/sim/customers/actions", params={"segment": "at risk"}), 422)
+    assert "VIP (top 10%)" in _error(
+        client.get("/runs/sim/customers/actions", params={"value_tier": "VIP"}), 422)
+    cfg = _json(roots, "sim", "run.json")["config"]["customers"]
+    names = [s["name"] for s in cfg["rfm"]["segments"]] + [cfg["rfm"]["default_segment"]]
+    import pandas as pd
+    present = set(pd.read_csv(roots.reports / "sim" / "customers" / "segments.csv")["segment"])
+    absent = [n for n in names if n not in present]
+    assert absent  # the default segment (Other) holds nobody in the small world
+    r = client.get("/runs/sim/customers/actions", params={"segment": absent[0]})
+    assert r.status_code == 200 and r.json()["total"] == 0, r.text
 
 
 def test_experiments(client):
@@ -257,7 +295,9 @@ def test_symlink_out_of_the_root_is_refused(client, roots, tmp_path):
 def test_internal_error_has_no_stack_trace(roots, tmp_path):
     bad = tmp_path / "reports"
     shutil.copytree(roots.reports / "kpis", bad / "broken")
-    (bad / "broken" / "incidents.json").write_text("{not json")
+    # valid JSON of the wrong shape: a bug's kind of failure (a file that is not JSON at all is
+    # named instead: test_a_truncated_run_file_is_named_and_does_not_break_the_run_list)
+    (bad / "broken" / "incidents.json").write_text('["not", "a", "mapping"]')
     with TestClient(
         create_app(Settings(reports=bad, runs=roots.runs)), raise_server_exceptions=False
     ) as c:
@@ -458,3 +498,28 @@ def test_post_runs_with_an_empty_detector_list_is_422(writer):
     c, _ = writer
     msg = _error(c.post("/runs", json={"data": "small", "detectors": []}), 422)
     assert "detectors" in msg
+
+
+def test_a_truncated_run_file_is_named_and_does_not_break_the_run_list(roots, tmp_path):
+    """A run whose insights.json was cut short (a full disk, a copy in progress, an edit) made
+    GET /runs a bare 500 'internal error' for every run, served the broken bytes as
+    /runs/{id}/insights with 200, and answered its other routes with 'internal error'."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    for name in ("insights.json", "incidents.json"):
+        f = reports / "cut" / name
+        f.write_bytes(f.read_bytes()[:3000])
+    app = create_app(Settings(reports=reports, runs=roots.runs))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        listed = c.get("/runs")
+        assert listed.status_code == 200, listed.text
+        by_id = {r["id"]: r for r in listed.json()}
+        assert set(by_id) == {"sim", "cut"} and "insights.json" in by_id["cut"]["missing"]
+        assert by_id["sim"]["missing"] == []
+        for path, name in (("/runs/cut/insights", "insights.json"),
+                           ("/runs/cut/forecast", "insights.json"),
+                           ("/runs/cut/incidents", "incidents.json")):
+            msg = _error(c.get(path), 500)
+            assert f"run 'cut': {name} cannot be read (JSONDecodeError" in msg, msg
+        assert c.get("/runs/sim/insights").status_code == 200

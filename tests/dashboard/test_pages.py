@@ -229,3 +229,17 @@ def test_empty_roots(page, tmp_path, monkeypatch):
     monkeypatch.setenv("SHOCKLAB_RUNS", str(tmp_path / "none"))
     assert "No run directories" in page("overview").info[0].value
     assert "No experiment directories" in page("experiments").info[0].value
+
+
+def test_a_truncated_run_file_is_named_not_a_traceback(page, roots, tmp_path, monkeypatch):
+    """A cut-short insights.json crashed every page with the JSONDecodeError traceback — the
+    compare page even for another run, since it lists them all."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    f = reports / "cut" / "insights.json"
+    f.write_bytes(f.read_bytes()[:3000])
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    for name in PAGES:
+        page(name, "cut")  # no exception on any page
+    warned = " ".join(w.value for w in page("episodes", "cut").warning)
+    assert "`insights.json` — cannot be read (JSONDecodeError" in warned

@@ -62,6 +62,18 @@ def test_missing_and_malformed_files(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("key", ["scenario", "analysis"])
+def test_a_missing_base_file_names_the_experiment_and_its_key(tmp_path, capsys, key):
+    """'nope.yaml: config file not found' did not say which file named it, nor under what key."""
+    small = Path(__file__).resolve().parents[2] / "config" / "scenarios" / "small.yaml"
+    fields = {"name": "x", "scenario": str(small), key: "nope.yaml"}
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump(fields))
+    assert run_cli(main, ["--config", str(exp), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {exp}: {key}: nope.yaml: config file not found"), err
+
+
 @pytest.mark.parametrize(
     ("key", "values", "message"),
     [

@@ -52,3 +52,17 @@ def test_as_of_with_kpis_is_exit_2(tmp_path):
     line = r.stderr.strip()
     assert len(line.splitlines()) == 1 and "--as-of" in line and "--kpis" in line, line
     assert not out.exists()
+
+
+def test_as_of_before_the_first_order_day_is_exit_2_naming_the_span(tiny_world, tmp_path):
+    """An --as-of before the data ran the whole analysis and failed in the customer stage with
+    'orders: no completed orders on or before …', naming neither the flag nor the valid days."""
+    period = json.loads((tiny_world / "manifest.json").read_text())["period"]
+    out = tmp_path / "run"
+    r = _analyse("--data", str(tiny_world), "--out", str(out), "--as-of", "2001-01-01",
+                 cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("error: --as-of 2001-01-01: before")
+    assert period["end"] in line
+    assert not out.exists()

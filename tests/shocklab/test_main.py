@@ -53,6 +53,24 @@ def test_a_missing_or_non_directory_root_is_bad_input(command, tmp_path, capsys)
     assert capsys.readouterr().err.strip() == f"error: --runs {afile}: not a directory"
 
 
+@pytest.mark.parametrize("command", ["dashboard", "serve"])
+def test_a_port_out_of_range_or_in_use_is_bad_input(command, tmp_path, capsys):
+    """--port 99999 was 'internal error: OverflowError' (exit 3) and a port in use was
+    'internal error: exit(3) called inside ShockLab' after uvicorn's traceback (the dashboard:
+    streamlit's exit 1, the code of a failed quality gate). Both are one line, exit 2."""
+    (tmp_path / "r").mkdir()
+    roots = ["--reports", str(tmp_path / "r"), "--runs", str(tmp_path / "r")]
+    assert cli.main([command, *roots, "--port", "99999"]) == 2
+    assert "--port: must be 1-65535, got 99999" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        assert cli.main([command, *roots, "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--port {port}: cannot listen there" in err[0], err
+
+
 def test_serve_answers_health(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -37,12 +37,15 @@ def _conditions(rule: ActionRule) -> str:
 
 
 def assign_actions(customers: pd.DataFrame, cfg: ActionsConfig) -> pd.DataFrame:
-    """``customers`` needs customer_id, segment, churn_risk (0..1; NaN = unknown, treated as 0)
-    and value_pct (0..1 CLV percentile). Returns customer_id, action, rule, reason."""
+    """``customers`` needs customer_id, segment, churn_risk (0..1; NaN = unknown, treated as 0
+    by the rules and written "churn risk unknown" in the reason) and value_pct (0..1 CLV
+    percentile). Returns customer_id, action, rule, reason."""
     # segments as codes of their distinct names (NaN is a name of its own: "nan", as str() says)
     seg_code, seg_names = pd.factorize(customers["segment"], use_na_sentinel=False)
     seg_names = pd.Index(seg_names)
-    risk = customers["churn_risk"].astype(float).fillna(0.0)
+    risk = customers["churn_risk"].astype(float)
+    unknown = risk.isna().to_numpy()  # no churn model (too little history, one class): said so
+    risk = risk.fillna(0.0)
     value = customers["value_pct"].astype(float).fillna(0.0)
     masks = [_mask(r, seg_code, seg_names, risk.to_numpy(), value.to_numpy()) for r in cfg.rules]
     idx = (
@@ -55,14 +58,16 @@ def assign_actions(customers: pd.DataFrame, cfg: ActionsConfig) -> pd.DataFrame:
     # f-string per distinct combination (a few thousand), mapped back to the customers
     names = np.array([str(x) for x in seg_names], dtype=object)  # a dozen names
     k_risk = np.rint(risk.to_numpy() * 100).astype(np.int64)     # risk.round(2) = k / 100
+    k_risk[unknown] = 101
     v_pct = (value * 100).round(0).astype(int).to_numpy().astype(np.int64)
-    key = ((idx.astype(np.int64) + 1) * max(len(seg_names), 1) + seg_code) * 101 + k_risk
+    key = ((idx.astype(np.int64) + 1) * max(len(seg_names), 1) + seg_code) * 102 + k_risk
     key = key * (int(v_pct.max(initial=0)) + 1) + v_pct
     _, first, inv = np.unique(key, return_index=True, return_inverse=True)
     reasons = np.array([
         f"{c} (segment {s}, churn risk {r}, value percentile {v})" for c, s, r, v in zip(
             conds[idx[first]].tolist(), names[seg_code[first]],
-            (k_risk[first] / 100).tolist(), v_pct[first].tolist(), strict=True)
+            [k / 100 if k <= 100 else "unknown" for k in k_risk[first].tolist()],
+            v_pct[first].tolist(), strict=True)
     ], dtype=object)
     # string columns: the few distinct strings are converted once and taken per customer (the
     # same str columns as converting one Python object per customer)

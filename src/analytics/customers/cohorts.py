@@ -7,6 +7,8 @@ import pandas as pd
 
 from . import rfm
 
+PARTIAL_DAYS = 3  # a month whose last 3 days hold no data (the data ends before) is partial
+
 
 def _month_index(dates: pd.Series) -> np.ndarray:
     """year * 12 + month - 1 of each date (tz-naive datetimes)."""
@@ -19,7 +21,8 @@ def retention_matrix(orders: pd.DataFrame, max_months: int = 24) -> tuple[pd.Dat
 
     ``orders`` from ``rfm.valid_orders``. Returns (matrix, cohort sizes): the matrix is indexed by
     cohort ("YYYY-MM"), columns 0..min(max_months, age of the oldest cohort) (month 0 is 1.0 by
-    construction); cells a cohort has not reached yet are NaN.
+    construction); cells a cohort has not reached yet are NaN, and so are those of a last month
+    the data covers only in part (it ends more than ``PARTIAL_DAYS`` days before the month does).
     """
     if len(orders) == 0:
         return pd.DataFrame(), pd.Series(dtype=np.int64)
@@ -48,11 +51,19 @@ def retention_matrix(orders: pd.DataFrame, max_months: int = 24) -> tuple[pd.Dat
     sizes = active[0]
     matrix = active.div(sizes, axis=0)
     last_month = int(month.max())
-    # columns up to the oldest cohort's age (or max_months): no all-empty columns
-    ages = np.arange(min(max_months, last_month - int(matrix.index.min())) + 1)
+    # a last month the data covers only in part (a file ending on the 9th) would read as
+    # customers lost: it counts once the data reaches its last PARTIAL_DAYS days (a store closed
+    # over a month's last weekend), else its cells are NaN like months not reached (month 0, the
+    # cohort's own, is 1.0 by construction)
+    last_day = orders["order_date"].max()
+    month_end = last_day + pd.offsets.MonthEnd(0)
+    full = last_month if (month_end - last_day).days < PARTIAL_DAYS else last_month - 1
+    # columns up to the oldest cohort's observed age (or max_months): no all-empty columns
+    ages = np.arange(max(min(max_months, full - int(matrix.index.min())), 0) + 1)
     matrix = matrix.reindex(columns=ages, fill_value=0.0)
-    # cohorts cannot be observed beyond the last month of data: NaN, not 0
-    reached = (last_month - matrix.index.to_numpy()[:, None]) >= ages[None, :]
+    # cohorts cannot be observed beyond the last (full) month of data: NaN, not 0
+    age_of = ages[None, :]
+    reached = ((full - matrix.index.to_numpy()[:, None]) >= age_of) | (age_of == 0)
     matrix = matrix.where(reached)
     labels = [f"{c // 12:04d}-{c % 12 + 1:02d}" for c in matrix.index]
     matrix.index = pd.Index(labels, name="cohort")

@@ -327,6 +327,18 @@ class MonitorConfig(_Strict):
             "daily mode (--as-of), customers/monitor.sqlite inside the run directory in replay mode"
         ),
     )
+    namespace: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description=(
+            "the data set's name in the monitor state (snapshots, incidents, cooldowns, alert "
+            "ids); null = from the data: a simulated world's scenario, seed and config hash, a "
+            "transactions or KPI file's name. Name the store when its daily export's file name "
+            "changes (orders_2011-12-01.csv), else every day is a new data set and an ongoing "
+            "incident is alerted again"
+        ),
+    )
     replay: bool = True
     shortfall: ShortfallConfig = ShortfallConfig()
 

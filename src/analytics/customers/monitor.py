@@ -780,7 +780,10 @@ def daily(
     # growth needs the window; z the baseline's steps and, for their MAD, the drift of each of
     # those steps (itself a baseline-long median): replay and daily mode then agree exactly
     need = 2 * cfg.baseline_days + cfg.window_days + 2
-    days = pd.date_range(as_of - pd.Timedelta(days=need), as_of, freq="D")
+    # never before the first order day (as replay): days without data are not zero-customer days
+    first = pd.Timestamp(pd.to_datetime(orders["order_date"]).min()).normalize() \
+        if len(orders) else as_of
+    days = pd.date_range(max(as_of - pd.Timedelta(days=need), min(first, as_of)), as_of, freq="D")
     store.put_snapshots(
         namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population)
     )

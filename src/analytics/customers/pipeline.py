@@ -54,7 +54,11 @@ DAILY_STATE = Path("state") / "customers.sqlite"
 
 
 def namespace_of(ctx: RunContext) -> str:
-    """Which data set the monitor state belongs to (one SQLite file can serve several)."""
+    """Which data set the monitor state belongs to (one SQLite file can serve several):
+    ``customers.monitor.namespace`` when set, else derived from the data."""
+    named = ctx.config.customers.monitor.namespace
+    if named:
+        return named
     m = ctx.data.manifest or {}
     if ctx.data.source == "transactions":
         return f"transactions:{Path(str(ctx.data.path)).name}"

@@ -96,6 +96,20 @@ def test_timeout_and_missing_url_are_recorded_not_raised(hook, tmp_path, monkeyp
         assert errors["other"] == "environment variable SLACK_WEBHOOK_URL is not set"
 
 
+@pytest.mark.parametrize("url", ["hooks.slack.com/services/T/B/X", "ftp://h/x", "http://[::1",
+                                 "https:///services/T/B/X"])
+def test_a_webhook_variable_that_is_not_an_http_url_is_named_not_leaked(tmp_path, monkeypatch,
+                                                                         url):
+    """A URL without its scheme gave 'not delivered to slack: ValueError', saying neither which
+    setting nor what was wrong; the message must not quote the (secret) URL either."""
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", url)
+    with MonitorStore(tmp_path / "m.sqlite") as store:
+        disp = Dispatcher([SlackSink(retries=0, sleep=lambda s: None)], outbox=store)
+        assert disp.send(ALERT) == {"slack": False}
+        (pending,) = store.pending()
+    assert pending[3] == "environment variable SLACK_WEBHOOK_URL does not hold an http(s) URL"
+
+
 def test_jsonl_and_console_sinks(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="shocklab")
     disp = Dispatcher([JsonlSink(tmp_path / "a" / "alerts.jsonl"), ConsoleSink()])

@@ -112,6 +112,26 @@ def test_cohort_matrix_known_answer():
     assert list(m.columns) == [0, 1, 2]  # no empty columns up to max_months=3
 
 
+def test_a_last_month_the_data_covers_in_part_is_not_read_as_lost_customers():
+    """A file ending on the 9th counted that month's few orders as the month's retention: every
+    cohort's last cell read low (Online Retail II ends 2011-12-09) and so did the summary means."""
+    rows = [("a", "2025-01-05"), ("b", "2025-01-20"), ("a", "2025-02-10"), ("b", "2025-02-11"),
+            ("a", "2025-03-02"), ("c", "2025-03-03")]
+    v = rfm.valid_orders(pd.DataFrame({
+        "order_id": [str(i) for i in range(len(rows))], "customer_id": [c for c, _ in rows],
+        "order_date": [d for _, d in rows], "net_revenue": 1.0}))
+    m, sizes = cohorts.retention_matrix(v, max_months=6)
+    assert sizes.to_dict() == {"2025-01": 2, "2025-03": 1}
+    assert list(m.columns) == [0, 1]  # March (3 of 31 days) is not a month of data yet
+    assert m.loc["2025-01", 1] == 1.0 and m.loc["2025-03", 0] == 1.0
+    assert np.isnan(m.loc["2025-03", 1])
+    full = rfm.valid_orders(pd.DataFrame({  # the same with March observed to its 29th: counted
+        "order_id": ["x", *v["order_id"]], "customer_id": ["d", *v["customer_id"].astype(str)],
+        "order_date": ["2025-03-29", *v["order_date"]], "net_revenue": 1.0}))
+    m2, _ = cohorts.retention_matrix(full, max_months=6)
+    assert list(m2.columns) == [0, 1, 2] and m2.loc["2025-01", 2] == 0.5
+
+
 def test_cohort_matrix_equals_the_pair_count(store):
     """The integer-key cohort matrix equals counting distinct (cohort, age, customer) pairs with
     pandas (the earlier implementation), on ids given as strings without codes too."""
@@ -122,6 +142,10 @@ def test_cohort_matrix_equals_the_pair_count(store):
     first = pd.Series(month).groupby(v["customer_id"].astype(str).to_numpy()).transform("min")
     pairs = pd.DataFrame({"cohort": first.to_numpy(), "age": month - first.to_numpy(),
                           "c": v["customer_id"].astype(str).to_numpy()})
+    end = d.max()
+    if (end + pd.offsets.MonthEnd(0) - end).days >= cohorts.PARTIAL_DAYS:  # a partial last month
+        pairs = pairs[(month < month.max()) | (pairs["age"] == 0).to_numpy()]
+        assert len(pairs) < len(v)  # the store ends mid-month: the rule is exercised
     for max_months in (2, 6, 24):
         p = pairs[pairs["age"] <= max_months].drop_duplicates()
         ref = p.groupby(["cohort", "age"]).size().unstack("age", fill_value=0)

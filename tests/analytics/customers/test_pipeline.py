@@ -187,12 +187,15 @@ def test_action_rules_first_match_with_reasons():
                                 "(segment At Risk, churn risk 0.8, value percentile 95)")
     assert out["reason"][4].startswith("no rule matched")
     assert out["rule"].tolist() == [0, 1, 2, 2, -1]
+    # no churn model scored d: the rules read its risk as 0, the reason does not claim 0.0
+    assert out["reason"][3] == ("segment in Champions, churn risk <= 0.3 "
+                                "(segment Champions, churn risk unknown, value percentile 50)")
 
 
 def test_action_reasons_are_the_per_customer_text():
     """Reasons are built once per distinct (rule, segment, risk, value) and mapped back: the text
-    must be what one f-string per customer gives (risk to 2 decimals, NaN risk = 0, a missing
-    segment reads "nan")."""
+    must be what one f-string per customer gives (risk to 2 decimals, NaN risk "unknown", a
+    missing segment reads "nan")."""
     cfg = CustomersConfig().actions
     g = np.random.default_rng(5)
     n = 3000
@@ -205,10 +208,10 @@ def test_action_reasons_are_the_per_customer_text():
     df.loc[:3, "churn_risk"] = [0.575, 0.005, 1.0, 0.0]
     out = actions.assign_actions(df, cfg)
     conds = [actions._conditions(r) for r in cfg.rules] + ["no rule matched"]
-    risk = df["churn_risk"].fillna(0.0)
+    risk = df["churn_risk"].round(2).astype(object).where(df["churn_risk"].notna(), "unknown")
     expect = [f"{conds[i]} (segment {s}, churn risk {r}, value percentile {v})"
               for i, s, r, v in zip(out["rule"].tolist(), df["segment"].astype(object).astype(str),
-                                    risk.round(2).tolist(),
+                                    risk.tolist(),
                                     (df["value_pct"] * 100).round(0).astype(int).tolist(),
                                     strict=True)]
     assert out["reason"].tolist() == expect
@@ -324,3 +327,48 @@ def test_beside_thread_is_opt_in(monkeypatch):
         assert b.submit(threading.current_thread).result() is threading.current_thread()
     finally:
         b.close()
+
+
+def test_a_named_store_keeps_its_monitor_state_when_the_export_file_name_changes(
+        dataset, tmp_path):
+    """A transactions file's monitor namespace was its file name, so a daily export named by date
+    (orders_2025-03-01.csv, orders_2025-03-02.csv …) was a new data set every day and the same
+    alert went to Slack again each morning. ``customers.monitor.namespace`` names the store."""
+    replay = _run(dataset, tmp_path / "replay", monitor={"segments": ["At Risk"]})
+    day = replay.customers["monitor"]["alerts"][0]["date"]
+
+    def daily(name: str, out: str, **monitor) -> dict:
+        ds = DataSet(path=tmp_path / name, tables=dataset.tables, manifest={},
+                     source="transactions")
+        state = str(tmp_path / "state" / "customers.sqlite")
+        ctx = RunContext(config=_cfg(plots=False, monitor={
+            "state_path": state, "segments": ["At Risk"], **monitor}), data=ds,
+            out_dir=tmp_path / out)
+        ctx.as_of = day
+        pipeline.run(ctx)
+        return ctx.customers["monitor"]
+
+    first = daily("orders_a.csv", "r1", namespace="shop-uk")
+    assert first["namespace"] == "shop-uk" and first["decisions"]["sent"] == 1
+    again = daily("orders_b.csv", "r2", namespace="shop-uk")  # the next export, renamed
+    assert again["decisions"]["sent"] == 0 and again["decisions"]["already_sent"] == 1
+    # without a name the file name decides: another file is another store (its own alert)
+    other = daily("orders_c.csv", "r3")
+    assert other["namespace"] == "transactions:orders_c.csv" and other["decisions"]["sent"] == 1
+
+
+def test_daily_mode_stores_no_days_before_the_data(dataset, tmp_path):
+    """--as-of early in a file wrote monitor_series.csv rows (0 customers, 0 watched) for the
+    ~210 days before the first order: the monitor chart showed months of an empty store."""
+    first = pd.Timestamp(dataset.tables["orders"]["order_date"].min()).normalize()
+    day = (first + pd.Timedelta(days=120)).date().isoformat()
+    ctx = RunContext(config=_cfg(plots=False, churn={"enabled": False}, clv={"enabled": False},
+                                 clusters={"enabled": False},
+                                 monitor={"state_path": str(tmp_path / "m.sqlite")}),
+                     data=dataset, out_dir=tmp_path / "r")
+    ctx.as_of = day
+    pipeline.run(ctx)
+    write_artefacts(ctx)
+    series = pd.read_csv(tmp_path / "r" / "customers" / "monitor_series.csv")
+    assert pd.to_datetime(series["date"]).min() == first
+    assert series["date"].max() == day

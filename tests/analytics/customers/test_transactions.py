@@ -230,3 +230,62 @@ def test_every_real_layout_customer_gets_a_finite_clv_or_a_flag(tmp_path, fmt, m
     assert (t["clv_source"] == "historical").sum() == s["unscored_customers"]
     assert s["scored_customers"] + s["unscored_customers"] == 401
     assert t.set_index("customer_id").loc["99999", "p_alive"] == pytest.approx(1.0)
+
+
+HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+
+
+def test_unparseable_values_are_named_by_column_row_and_cell(tmp_path, caplog):
+    """A price written with its currency ('£2.55') made every row a bad_value and the error said
+    only 'removed: bad_value 2': not which column, nor what the cell held."""
+    p = tmp_path / "t.csv"
+    p.write_text(HEADER + "1,X,y,2,2010-01-01 10:00,£2.55,1,UK\n"
+                          "2,X,y,3,2010-01-02 10:00,£1.00,2,UK\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"Price: 2 row\(s\) empty or not a number, first data "
+                                         r"row 1: '£2.55'"):
+        load_transactions(p)
+    p.write_text(HEADER + "1,X,y,2,2010-01-01 10:00,2.55,1,UK\n"
+                          "2,X,y,three,2010-01-02 10:00,1.00,2,UK\n", encoding="utf-8")
+    ds = load_transactions(p)  # some rows bad: counted, named in the report and warned about
+    assert ds.manifest["cleaning"]["bad_values"] == {
+        "Quantity": {"rows": 1, "first_row": 2, "value": "three"}}
+    assert "Quantity: 1 row(s) empty or not a number, first data row 2: 'three'" in caplog.text
+
+
+def test_an_invoice_number_reused_by_other_customers_or_days_is_several_orders(tmp_path):
+    """Invoice 100 reused on another day by another customer (numbering reset) was read as one
+    order of the first customer on the first day: the second customer lost the order and the
+    revenue moved to the first day."""
+    p = tmp_path / "t.csv"
+    p.write_text(HEADER + "100,X,y,2,2010-01-01 10:00,5.00,1,UK\n"
+                          "100,Z,y,1,2010-01-01 10:01,1.00,1,UK\n"
+                          "100,X,y,1,2010-03-01 09:00,5.00,2,UK\n"
+                          "101,X,y,4,2010-03-01 09:30,5.00,2,UK\n"
+                          "C100,X,y,-1,2010-03-02 09:00,5.00,2,UK\n", encoding="utf-8")
+    ds = load_transactions(p)
+    o = ds.tables["orders"].set_index("order_id")
+    done = o[o["status"] == "completed"]
+    assert sorted(done.index) == ["100", "100/2", "101"]
+    assert done.loc["100", "customer_id"] == "1" and done.loc["100", "net_revenue"] == 11.0
+    assert done.loc["100/2", "customer_id"] == "2" and done.loc["100/2", "net_revenue"] == 5.0
+    assert done.loc["100/2", "order_date"] == pd.Timestamp("2010-03-01")
+    assert ds.manifest["cleaning"]["split_invoices"] == 1
+    items = ds.tables["order_items"]
+    assert set(items["order_id"]) == {"100", "100/2", "101"} and len(items) == 4
+    assert ds.tables["customers"].set_index("customer_id")["signup_date"].to_dict() == {
+        "1": pd.Timestamp("2010-01-01"), "2": pd.Timestamp("2010-03-01")}
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_or_tab_separated_export_reads_like_the_comma_file(tmp_path, sep):
+    """A spreadsheet saved as CSV in a decimal-comma locale (';' between fields, '2,55' prices)
+    was 'not an Online Retail layout, missing column(s) for invoice, …' — every column present."""
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    if sep == ";":
+        raw["Price"] = raw["Price"].str.replace(".", ",", regex=False)
+    p = tmp_path / "export.csv"
+    raw.to_csv(p, sep=sep, index=False)
+    ds, ref = load_transactions(p), load_transactions(FIX / "online_retail_ii.csv")
+    assert ds.manifest["cleaning"]["removed"] == II_REMOVED
+    for name, table in ref.tables.items():
+        pd.testing.assert_frame_equal(ds.tables[name], table)
