@@ -321,10 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             from analytics.external import ingest_summary
             extra["ingest"] = ingest_summary(ds)
             extra["external_sensitivity"] = rule
-            if calendar is not None:
-                from analytics.external_calendar import write_calendar
+            if calendar is not None:  # outputs writes the days as marketing_calendar.csv
                 extra["calendar"] = calendar_info
-                write_calendar(calendar, tmp)
         write_outputs(ctx, extra)
 
     for name, st in sorted(ctx.detector_status.items()):

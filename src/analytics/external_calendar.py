@@ -171,9 +171,3 @@ def load_calendar(
             "rows_other_dimension": int(foreign), "copy": "marketing_calendar.csv"}
     return cal, info
 
-
-def write_calendar(cal: pd.DataFrame, out_dir: str | Path) -> None:
-    """The run directory's copy (``marketing_calendar.csv``, the data directory's layout), which
-    the dashboard and the API read like a data directory's."""
-    cal.assign(date=cal["date"].dt.strftime("%Y-%m-%d")).to_csv(
-        Path(out_dir) / "marketing_calendar.csv", index=False)
