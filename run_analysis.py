@@ -3,7 +3,8 @@
 truth/ exists — scoring against the injected events.
 
     python run_analysis.py [--data DIR | --transactions FILE | --kpis FILE [--events FILE]
-                            [--duplicates mean|sum|first] [--layout auto|wide|long]]
+                            [--calendar FILE] [--duplicates mean|sum|first]
+                            [--layout auto|wide|long]]
                            [--config PATH] [--out DIR] [--min-recall X] [--min-precision Y]
                            [--detectors a,b] [--as-of DATE] [--set dotted.key=value ...] [--debug]
                            [--quiet]
@@ -45,6 +46,7 @@ def build_parser() -> ArgumentParser:
         "  python run_analysis.py --data data/ --detectors rolling_zscore,prophet_residual "
         "--set consensus.combine=vote --set consensus.min_votes=1\n"
         "  python run_analysis.py --kpis metrics.csv --events incidents.json\n"
+        "  python run_analysis.py --kpis daily.csv --calendar marketing_calendar.csv\n"
         "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written) · 3 internal "
         "error\n"
         "run id: <scenario>-<12 hex of sha256(data manifest hash, effective config)>",
@@ -74,6 +76,16 @@ def build_parser() -> ArgumentParser:
         metavar="FILE",
         help="labelled windows to score --kpis against: ShockLab's JSON list, NAB's "
         "combined_windows.json (the entry for the KPI file's name) or a CSV with start,end columns",
+    )
+    p.add_argument(
+        "--calendar",
+        default=None,
+        metavar="FILE.csv",
+        help="--kpis: your planned days (promotions, holidays, campaigns), laid out like a data "
+        "directory's marketing_calendar.csv: date (required, YYYY-MM-DD), optional end (a range's "
+        "last day), name (default planned), kind (default campaign), scope (default all; "
+        "dimension=segment for one slice). Treated as a store run treats its calendar: planned "
+        "days are left out of baselines, never flagged, and marked planned in the insights",
     )
     p.add_argument(
         "--duplicates",
@@ -211,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"{flag}: must be between 0 and 1, got {val}")
     if args.events and not args.kpis:
         raise InputError("--events needs --kpis (a data directory carries its truth in truth/)")
+    if args.calendar and not args.kpis:
+        raise InputError("--calendar applies to --kpis only (a data directory carries its own "
+                         "marketing_calendar.csv; edit that one)")
     if args.kpis and args.transactions:
         raise InputError("--kpis and --transactions are two different inputs: give one")
     if args.step != "auto" and not args.kpis:
@@ -221,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--as-of dates the customer models: it applies to --data and "
                          "--transactions, not --kpis")
     inputs = (
-        [args.kpis, args.events, args.transactions]
+        [args.kpis, args.events, args.calendar, args.transactions]
         if args.kpis or args.transactions
         else [args.data]
     )
@@ -258,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         _log_sensitivity_rule(rule, args.overrides or [], log)
         cfg = external_profile(cfg, ds.ingest.get("step_seconds"))
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
+        calendar = None
+        if args.calendar:  # the planned days, read as a store run reads its marketing_calendar
+            from analytics.external_calendar import load_calendar
+            calendar, calendar_info = load_calendar(args.calendar, ds.tables["kpis_daily"])
+            ds.tables["marketing_calendar"] = calendar
+            extra_files.append(Path(args.calendar))
         truth = labels_truth(args.events, ds) if args.events else None
         t_load = round(time.perf_counter() - t_load, 3)
     elif args.transactions:
@@ -311,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             from analytics.external import ingest_summary
             extra["ingest"] = ingest_summary(ds)
             extra["external_sensitivity"] = rule
+            if calendar is not None:  # outputs writes the days as marketing_calendar.csv
+                extra["calendar"] = calendar_info
         write_outputs(ctx, extra)
 
     for name, st in sorted(ctx.detector_status.items()):

@@ -176,6 +176,16 @@ def _write_insights(ctx: RunContext, root: Path) -> None:
         (root / "insights.md").write_text(ctx.insights_markdown, encoding="utf-8")
 
 
+def _write_calendar(ctx: RunContext, root: Path) -> None:
+    """A ``--kpis --calendar`` run's planned days (one row per day, the data directory's layout):
+    the dashboard and the API read them like a store run's data directory calendar. Store runs
+    keep theirs in the data directory."""
+    cal = ctx.data.tables.get("marketing_calendar") if ctx.data.source == "kpis" else None
+    if cal is not None:
+        cal.assign(date=cal["date"].dt.strftime("%Y-%m-%d")).to_csv(
+            root / "marketing_calendar.csv", index=False)
+
+
 def _write_figures(ctx: RunContext, root: Path) -> None:
     for rel, png in sorted(ctx.figures.items()):
         path = root / rel
@@ -289,6 +299,7 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
     if "customers" not in ctx.written:
         _write_customers(ctx, out)
     _write_figures(ctx, out)
+    _write_calendar(ctx, out)
     ctx.timings["outputs"] = round(time.perf_counter() - t0, 3)
     run_info = {
         "schema": "shocklab.run/1",

@@ -168,7 +168,13 @@ def voters(ctx: RunContext) -> list[str]:
 
 def _calendar_days(ctx: RunContext) -> list[pd.Timestamp]:
     cal = ctx.data.tables.get("marketing_calendar")
-    return [] if cal is None or cal.empty else list(pd.DatetimeIndex(cal["date"].unique()))
+    if cal is None or cal.empty:
+        return []
+    days = pd.DatetimeIndex(cal["date"].unique())
+    if ctx.data.source == "kpis":  # a --kpis --calendar file at any step: every period of the day
+        grid = pd.DatetimeIndex(ctx.kpis_daily["date"].unique())
+        return list(grid[grid.normalize().isin(days.normalize())])
+    return list(days)
 
 
 def stage_consensus(ctx: RunContext) -> None:

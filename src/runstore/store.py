@@ -373,18 +373,19 @@ class Run:
         return pd.DataFrame(rows)
 
     def calendar(self) -> pd.DataFrame:
-        """Planned calendar days: the data directory's marketing_calendar when readable, else the
-        expected events of the scorecard. Columns date, name, kind."""
+        """Planned calendar days: the data directory's marketing_calendar when readable (a
+        ``--kpis --calendar`` run keeps its copy in the run directory), else the expected events
+        of the scorecard. Columns date, name, kind."""
         path = (self.info().get("data") or {}).get("path")
-        if path:
-            for name in ("marketing_calendar.csv", "marketing_calendar.parquet"):
-                f = Path(path) / name
-                if f.is_file():
-                    try:
-                        cal = pd.read_csv(f) if f.suffix == ".csv" else pd.read_parquet(f)
-                        return cal[["date", "name", "kind"]].astype(str)
-                    except (OSError, ValueError, KeyError):
-                        break
+        files = [Path(path) / n for n in ("marketing_calendar.csv", "marketing_calendar.parquet")
+                 ] if path else [self.path / "marketing_calendar.csv"]
+        for f in files:
+            if f.is_file():
+                try:
+                    cal = pd.read_csv(f) if f.suffix == ".csv" else pd.read_parquet(f)
+                    return cal[["date", "name", "kind"]].astype(str)
+                except (OSError, ValueError, KeyError):
+                    break
         ev = self.events()
         if ev is None or not ev["expected"].any():
             return pd.DataFrame({"date": [], "name": [], "kind": []})
