@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,14 +22,20 @@ def _analyse(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_as_of_after_the_last_order_day_is_exit_2_and_writes_nothing(tiny_world, tmp_path):
+@pytest.mark.parametrize("as_of, starts", [
+    ("2030-01-01", "error: --as-of 2030-01-01"),
+    # before the data: it ran the whole analysis and failed in the customer stage with
+    # 'orders: no completed orders on or before …', naming neither the flag nor the valid days
+    ("2001-01-01", "error: --as-of 2001-01-01: before"),
+])
+def test_as_of_outside_the_order_days_is_exit_2_naming_the_span(tiny_world, tmp_path, as_of,
+                                                                starts):
     last = json.loads((tiny_world / "manifest.json").read_text())["period"]["end"]
     out = tmp_path / "run"
-    r = _analyse("--data", str(tiny_world), "--out", str(out), "--as-of", "2030-01-01",
-                 cwd=tmp_path)
+    r = _analyse("--data", str(tiny_world), "--out", str(out), "--as-of", as_of, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     line = r.stderr.strip()
-    assert len(line.splitlines()) == 1 and line.startswith("error: --as-of 2030-01-01")
+    assert len(line.splitlines()) == 1 and line.startswith(starts)
     assert last in line
     assert not out.exists()
 
@@ -51,18 +59,4 @@ def test_as_of_with_kpis_is_exit_2(tmp_path):
     assert r.returncode == 2, r.stderr
     line = r.stderr.strip()
     assert len(line.splitlines()) == 1 and "--as-of" in line and "--kpis" in line, line
-    assert not out.exists()
-
-
-def test_as_of_before_the_first_order_day_is_exit_2_naming_the_span(tiny_world, tmp_path):
-    """An --as-of before the data ran the whole analysis and failed in the customer stage with
-    'orders: no completed orders on or before …', naming neither the flag nor the valid days."""
-    period = json.loads((tiny_world / "manifest.json").read_text())["period"]
-    out = tmp_path / "run"
-    r = _analyse("--data", str(tiny_world), "--out", str(out), "--as-of", "2001-01-01",
-                 cwd=tmp_path)
-    assert r.returncode == 2, r.stderr
-    line = r.stderr.strip()
-    assert len(line.splitlines()) == 1 and line.startswith("error: --as-of 2001-01-01: before")
-    assert period["end"] in line
     assert not out.exists()

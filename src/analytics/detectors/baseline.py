@@ -93,7 +93,7 @@ class ExpectedConfig(BaseModel):
     trend: Literal["difference", "minmod", "minmod3"] = Field(
         "minmod",
         description="trend: the slope between the level and the one `window` days earlier "
-        "(difference), or the smallest of that and the slope before it when both agree in "
+        "(difference), or the smaller of that and the slope before it when both agree in "
         "sign, else none (minmod: a step such as a lasting shock is not read as a trend); "
         "minmod3: the same over three consecutive differences (a step moves a trailing mean "
         "over `window` days, so it can reach two consecutive differences, never three)",
@@ -283,7 +283,7 @@ def trend_level(adj: np.ndarray, window: int, min_periods: int, cfg: ExpectedCon
     """Trimmed-mean level with the trend weighted by beta (module doc), per column."""
     m1, n = trimmed_rolling(adj, window, cfg.level_trim, min_periods)
     d1, d2 = m1 - shift(m1, window), shift(m1, window) - shift(m1, 2 * window)
-    d3 = shift(m1, 2 * window) - shift(m1, 3 * window)
+    d3 = shift(m1, 2 * window) - shift(m1, 3 * window) if cfg.trend == "minmod3" else None
     slope = _slope(d1, d2, window, cfg.trend, d3)
     h0 = (window + 1) / 2
     r = adj - shift(m1, 1)
@@ -320,7 +320,8 @@ def pooled_trend_level(adj: np.ndarray, window: int, min_periods: int, cfg: Expe
         lm = np.where(m1 > 0, m1, np.nan)
         d1 = (m1 - shift(m1, window)) / lm
         d2 = (shift(m1, window) - shift(m1, 2 * window)) / lm
-        d3 = (shift(m1, 2 * window) - shift(m1, 3 * window)) / lm
+        d3 = ((shift(m1, 2 * window) - shift(m1, 3 * window)) / lm
+              if cfg.trend == "minmod3" else None)
         s = _slope(d1, d2, window, cfg.trend, d3)
         r = adj / shift(lm, 1) - 1  # relative one-step residual
         v = (1.4826 * rolling(shift(np.abs(r), 1), 91, 14, "median")) ** 2
