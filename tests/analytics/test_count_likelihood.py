@@ -161,3 +161,44 @@ def test_fit_window_bounds_the_residuals_the_noise_is_fitted_on():
     assert late[0] == pytest.approx(0.002, rel=0.4)      # the last 182 days: the quiet stretch
     assert (late[1] > 2.5 * late[0]).all()                # 546 days still see the noisy one
     np.testing.assert_array_equal(fits[182][:150], fits[546][:150])  # the same until day 182
+
+
+
+def test_shipped_scale_leaves_a_long_past_shock_out():
+    """A 40-day halving of a channel's orders (day 120) sits in the 182-day history every later
+    score is calibrated on. Uncapped, its days widen that series' scale and a second drop (-20 %
+    for 7 days from day 249) stays below the threshold; the shipped calibrations
+    (config/analysis.yaml and the detector's defaults: ``scale_cap`` 3.5 on the 1-, 3- and 7-day
+    scores) leave those days out and flag it. Before the first drop nothing differs."""
+    from analytics.config import load_analysis_config
+
+    shipped = load_analysis_config(None).detectors["count_likelihood"]
+    caps = [shipped.calibration.scale_cap,
+            *(c.scale_cap for c in shipped.window_calibration.values())]
+    assert caps == [3.5, 3.5, 3.5]
+    series, counts = _store(shock=("mid", 120, 40, 0.5), cell_var=0.001)
+    when = ("2024-09-06", "2024-09-12")
+    rows = (series["kpi"] == "orders") & series["date"].between(*when)
+    mid = rows & (series["segment"] == "mid")
+    loss = series.loc[mid, "value"].to_numpy() * 0.2
+    series.loc[mid, "value"] -= loss
+    series.loc[rows & (series["segment"] == "all"), "value"] -= loss
+    crow = counts["date"].between(*when)
+    counts.loc[crow & (counts["segment"] == "mid"), "orders"] -= loss
+    counts.loc[crow & (counts["segment"] == "all"), "orders"] -= loss
+    cfg = shipped.model_dump(exclude={"type", "enabled"})
+    uncapped = {**cfg,
+                "calibration": {**cfg["calibration"], "scale_cap": None},
+                "window_calibration": {k: {**v, "scale_cap": None}
+                                       for k, v in cfg["window_calibration"].items()}}
+    _, capped_out = _run(series, counts, **cfg)
+    _, plain_out = _run(series, counts, **uncapped)
+    second = ((capped_out["kpi"] == "orders") & (capped_out["segment"] == "mid")
+              & capped_out["date"].between("2024-09-06", "2024-09-14"))
+    assert capped_out.loc[second, "flag"].any()
+    assert (capped_out.loc[second & capped_out["flag"], "direction"] == "down").all()
+    assert not plain_out.loc[second, "flag"].any()
+    assert capped_out.loc[second, "score"].min() < plain_out.loc[second, "score"].min() - 0.5
+    before = capped_out["date"].between("2024-03-01", "2024-04-28")
+    np.testing.assert_allclose(capped_out.loc[before, "score"], plain_out.loc[before, "score"],
+                               atol=0.05)

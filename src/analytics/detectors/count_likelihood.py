@@ -114,15 +114,16 @@ class CountLikelihoodConfig(DetectorConfig):
         "exclude", description="planned calendar days: ignore | leave out of levels, fits, sums"
     )
     calibration: CalibrationConfig = Field(
-        default_factory=lambda: CalibrationConfig(tail_df=None, tail_gain=0.95),
+        default_factory=lambda: CalibrationConfig(tail_df=None, tail_gain=0.95, scale_cap=3.5),
         description="normal tail (the scores are normal by construction) x a gain fitted on "
         "shock-free TRAIN worlds n1-n5: the 1-day |score| quantile at the per-window flag level "
-        "(3.85e-4) is 3.89 vs the normal's 3.55",
+        "(3.85e-4) is 3.89 vs the normal's 3.55; scale_cap 3.5: a past shock's days stay out of "
+        "the series' scale (tenth session, docs/history/detection.md)",
     )
     window_calibration: dict[int, CalibrationConfig] = Field(
         default_factory=lambda: {
-            3: CalibrationConfig(tail_df=None, tail_gain=0.97),
-            7: CalibrationConfig(tail_df=None, tail_gain=0.975),
+            3: CalibrationConfig(tail_df=None, tail_gain=0.97, scale_cap=3.5),
+            7: CalibrationConfig(tail_df=None, tail_gain=0.975, scale_cap=3.5),
         },
         description="calibration of a window's scores (default: calibration); fitted likewise",
     )
