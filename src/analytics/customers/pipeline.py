@@ -154,10 +154,18 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
         return now
 
     t = time.perf_counter()
-    table = segments.segment_table(rfm.compute_rfm(valid, as_of=end, cfg=cfg.rfm), cfg.rfm)
+    scores = rfm.compute_rfm(valid, as_of=end, cfg=cfg.rfm)
+    table = segments.segment_table(scores, cfg.rfm)
     counts = segments.segment_counts(table["segment"], cfg.rfm)
     summary["customers"] = int(len(table))
     summary["segments"] = counts
+    if not rfm.recency_informative(scores["recency_days"].to_numpy(), cfg.rfm):
+        rec = scores["recency_days"]
+        summary["recency_note"] = (
+            f"recency not scored: last orders span {int(rec.max() - rec.min())} day(s), fewer "
+            f"than customers.rfm.recency_min_span_days ({cfg.rfm.recency_min_span_days}); every "
+            f"customer has R = {rfm.NEUTRAL_R}")
+        log.warning("customers: %s", summary["recency_note"])
     t = tick("rfm", t)
 
     if cfg.clusters.enabled and len(table) >= 3:

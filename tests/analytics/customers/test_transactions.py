@@ -289,3 +289,25 @@ def test_semicolon_or_tab_separated_export_reads_like_the_comma_file(tmp_path, s
     assert ds.manifest["cleaning"]["removed"] == II_REMOVED
     for name, table in ref.tables.items():
         pd.testing.assert_frame_equal(ds.tables[name], table)
+
+
+def test_one_day_file_segments_nobody_lost_and_says_why(tmp_path, make_config, caplog):
+    """Every order of the file on one day: recency carries no information, so no customer is
+    Lost for it (they all were: tied recencies ranked last), and the summary says why."""
+    from analytics.context import RunContext
+    from analytics.customers import pipeline
+
+    lines = ["Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country"]
+    for i in range(40):
+        lines.append(f"{500000 + i},2{i % 7},ITEM,{1 + i % 5},2011-03-01 {8 + i % 9:02d}:15:00,"
+                     f"{2.5 + i % 3},{12000 + i % 25}.0,United Kingdom")
+    (tmp_path / "oneday.csv").write_text("\n".join(lines) + "\n")
+    ctx = RunContext(config=make_config(), data=load_transactions(tmp_path / "oneday.csv"),
+                     out_dir=tmp_path / "run")
+    with caplog.at_level("WARNING"):
+        pipeline.run(ctx)
+    s = ctx.customers
+    assert s["customers"] == 25 and s["segments"]["Lost"] == 0
+    assert s["segments"]["Hibernating"] == 0
+    assert "recency not scored" in s["recency_note"] and "recency_min_span_days" in s["recency_note"]
+    assert any("recency not scored" in r.getMessage() for r in caplog.records)
