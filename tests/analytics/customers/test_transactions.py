@@ -309,5 +309,6 @@ def test_one_day_file_segments_nobody_lost_and_says_why(tmp_path, make_config, c
     s = ctx.customers
     assert s["customers"] == 25 and s["segments"]["Lost"] == 0
     assert s["segments"]["Hibernating"] == 0
-    assert "recency not scored" in s["recency_note"] and "recency_min_span_days" in s["recency_note"]
+    note = s["recency_note"]
+    assert "recency not scored" in note and "recency_min_span_days" in note
     assert any("recency not scored" in r.getMessage() for r in caplog.records)
