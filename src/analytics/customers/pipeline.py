@@ -79,7 +79,11 @@ def _dispatcher(
         sinks.append(JsonlSink(a.jsonl_path or out / "alerts.jsonl", durable=bool(a.jsonl_path)))
     if a.console:
         sinks.append(ConsoleSink(log))
-    if a.slack.enabled:
+    if a.slack.enabled and not os.environ.get(a.slack.url_env):
+        # no webhook to send to: skip the sink (nothing queued for it), say so once, run on
+        log.warning("Slack alerts skipped: customers.alerts.slack.enabled is true but the "
+                    "environment variable %s is not set", a.slack.url_env)
+    elif a.slack.enabled:
         sinks.append(
             SlackSink(a.slack.url_env, a.slack.timeout_s, a.slack.retries, a.slack.backoff_s)
         )
