@@ -191,3 +191,33 @@ def test_sizes_brief_first_most_severe_first(run):
     # compact JSON on disk
     raw = (run[1] / "insights.json").read_text()
     assert "\n" not in raw.strip() and json.loads(raw) == doc
+
+
+def _broad(dims: list[str]) -> DriverSet:
+    from analytics.insights.models import Driver
+
+    row = dict(actual=1.0, expected=1.0, change=0.0, share_of_change=0.5, share_of_expected=0.5,
+               concentration=0.0)
+    return DriverSet(scope="broad", expected_source="shift", breakdown={
+        d: [Driver(dimension=d, value=v, **row) for v in ("a", "b")] for d in dims})
+
+
+@pytest.mark.parametrize("dims, across", [
+    (["country"], "across countries."),  # a transactions file: one channel, one category
+    (["category", "channel", "country", "channel_country"],
+     "across channels, countries and categories."),
+    (["channel", "region"], "across channels and region segments."),
+])
+def test_broad_names_only_dimensions_with_several_segments(dims, across):
+    """'Broad-based' is said across the dimensions the drivers compared (those with at least two
+    segments), not across channels a one-channel file does not have."""
+    from analytics.insights.models import KpiChange
+    from analytics.insights.narrative import _headline
+
+    wow = KpiChange(kpi="revenue", current=110.0, previous=100.0, change_pct=10.0,
+                    current_start="2011-02-25", current_end="2011-03-03",
+                    previous_start="2011-02-18", previous_end="2011-02-24", drivers=_broad(dims))
+    text = _headline([wow])
+    assert text.endswith(f"The change is broad-based {across}")
+    if "channel" not in dims:
+        assert "channels" not in text and "categories" not in text
