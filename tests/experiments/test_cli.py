@@ -21,10 +21,10 @@ from shocklab.cli import run_cli
         ),
         ({"grid": {"scenario.seed": [1, 2]}}, [], "scenario.seed is set by 'seeds:'"),
         ({"seeds": []}, [], "seeds"),
-        ({"rank_by": "oracle.recall"}, [], "rank_by 'oracle.recall' is not one of metrics"),
+        ({"rank_by": "oracle.recall"}, [], "rank_by: 'oracle.recall' is not one of metrics"),
         ({"sedes": [1]}, [], "sedes: unknown key"),
-        ({"analysis": None, "grid": {"analysis.threshold": [1]}}, [], "need an analysis file"),
-        ({"kind": "detectability"}, [], "needs a 'detectability:' section"),
+        ({"analysis": None, "grid": {"analysis.threshold": [1]}}, [], "need an analysis: file"),
+        ({"kind": "detectability"}, [], "kind: detectability needs a 'detectability:' section"),
         ({}, ["--workers", "0"], "--workers must be at least 1"),
         (
             {},
@@ -50,6 +50,25 @@ def test_bad_input_exits_2_one_line_nothing_written(
     assert rc == 2
     assert message in err and "\n" not in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("fields", "key"), [
+    ({"kind": "detectability"}, "kind"),
+    ({"detectability": {"targets": [{"event_type": "flash_sale", "magnitude_key": "magnitude",
+                                     "magnitudes": [0.1], "events": [{"type": "flash_sale"}]}]}},
+     "detectability"),
+    ({"analysis": None, "grid": {"analysis.threshold": [1]}}, "grid/settings"),
+    ({"split": {"train": [1], "test": [2]}}, "seeds"),
+    ({"rank_by": "oracle.recall"}, "rank_by"),
+])
+def test_a_whole_file_rule_names_the_file_and_the_key(write_experiment, tmp_path, capsys,
+                                                      fields, key):
+    """Rules across keys said 'exp.yaml: <root>: …' (pydantic's location of a model rule)."""
+    path = write_experiment(**fields)
+    assert run_cli(main, ["--config", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: {key}: ") and "<root>" not in err, err
+    assert "\n" not in err and not (tmp_path / "o").exists()
 
 
 def test_missing_and_malformed_files(tmp_path, capsys):
