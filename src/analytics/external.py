@@ -74,6 +74,9 @@ def _csv_header(path: Path) -> list[str]:
         return []
 
 
+MAX_ABS_VALUE = 1e100  # beyond it, a series' sums and squares can overflow float64
+
+
 def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -167,6 +170,14 @@ def _numeric(col: pd.Series, where: str, name: str) -> np.ndarray:
         i = _first_bad(inf)
         raise InputError(
             f"{where}: column {name!r} has an infinite value {vals[i]} (data row {i + 1})"
+        )
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(vals) > MAX_ABS_VALUE
+    if huge.any():  # sums and squares of such values overflow to inf (an internal error)
+        i = _first_bad(huge)
+        raise InputError(
+            f"{where}: column {name!r} has a value too large to analyse: {vals[i]:g} (data row "
+            f"{i + 1}; at most ±{MAX_ABS_VALUE:g})"
         )
     return vals
 

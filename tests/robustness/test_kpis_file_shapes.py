@@ -90,3 +90,21 @@ def test_dates_whose_day_month_order_nothing_decides_are_refused(tmp_path, dates
     with pytest.raises(InputError, match="column 'date'") as exc:
         load_kpis_file(p)
     assert needle in str(exc.value) and str(p) in str(exc.value)
+
+
+def test_a_value_too_large_to_add_up_is_refused(tmp_path):
+    """-1e308 is finite, but a week of it sums to -inf: the run died with exit 3 (a pydantic
+    error on the seasonality profile) instead of naming the value."""
+    from analytics.external import load_kpis_file
+    from shocklab.errors import InputError
+
+    p = tmp_path / "huge.csv"
+    vals = VALUES.copy()
+    vals[4] = -1e308
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "revenue": vals}).to_csv(p, index=False)
+    with pytest.raises(InputError, match=r"column 'revenue' has a value too large to analyse: "
+                                         r"-1e\+308 \(data row 5; at most ±1e\+100\)"):
+        load_kpis_file(p)
+    vals[4] = 1e99  # large, but its sums and squares stay finite
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "revenue": vals}).to_csv(p, index=False)
+    assert load_kpis_file(p).tables["kpis_daily"]["revenue"].max() == 1e99
