@@ -138,10 +138,20 @@ def _read_raw(path: Path) -> pd.DataFrame:
 
 def _canonical(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str]:
     mapping: dict[str, str] = {}
+    names = set(map(str, raw.columns))
     for c in raw.columns:
-        key = ALIASES.get(_norm(c))
-        if key is not None and key not in mapping.values():
-            mapping[c] = key
+        # the readers rename a repeated header 'Country' to 'Country.1'
+        base, dot, n = str(c).rpartition(".")
+        repeat = base if dot and n.isdigit() and base in names else None
+        key = ALIASES.get(_norm(repeat if repeat is not None else c))
+        if key is None:
+            continue
+        if key in mapping.values():  # two columns for one field: which one holds it?
+            first = next(k for k, v in mapping.items() if v == key)
+            raise InputError(
+                f"{path}: column {repeat!r} appears twice" if repeat is not None else
+                f"{path}: columns {first!r} and {c!r} both give {key}: keep one")
+        mapping[c] = key
     missing = [k for k in REQUIRED if k not in mapping.values()]
     if missing:
         raise InputError(f"{path}: not an Online Retail layout, missing column(s) for "

@@ -107,6 +107,16 @@ def test_customer_pipeline_runs_on_transactions(tmp_path, make_config):
             "C1,X,y,-1,2010-01-01,1.0,1,UK\n",
             r"no valid sales rows left after cleaning \(removed: cancellation 1\)",
         ),
+        (  # a repeated column: which one holds the country was the reader's guess (the first)
+            "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country,Country\n"
+            "1,X,y,1,2010-01-01,1.0,1,UK,France\n",
+            r"t\.csv: column 'Country' appears twice$",
+        ),
+        (  # both layouts' names for one field
+            "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,InvoiceNo\n"
+            "1,X,y,1,2010-01-01,1.0,1,2\n",
+            r"t\.csv: columns 'Invoice' and 'InvoiceNo' both give invoice: keep one$",
+        ),
     ],
 )
 def test_bad_files_are_one_line_input_errors(tmp_path, content, match):
