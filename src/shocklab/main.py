@@ -80,6 +80,22 @@ def _check_roots(args) -> None:  # noqa: ANN001
     args.runs = args.runs if args.runs is not None else "runs"
 
 
+def _check_data_roots(args) -> None:  # noqa: ANN001
+    """``serve``'s --data-root, like the other roots: a directory when given; and it has no use
+    without --allow-analysis (a user passing it expects POST /runs to be on)."""
+    from .errors import InputError
+
+    for given in args.data_root or []:
+        if not args.allow_analysis:
+            raise InputError(f"--data-root {given}: needs --allow-analysis (POST /runs is off "
+                             "without it)")
+        path = Path(given)
+        if path.exists() and not path.is_dir():
+            raise InputError(f"--data-root {path}: not a directory")
+        if not path.exists():
+            raise InputError(f"--data-root {path}: no such directory")
+
+
 def _port(text: str) -> int:
     """argparse type of --port: an integer 1-65535 (99999 was an internal error, exit 3)."""
     import argparse
@@ -179,6 +195,7 @@ def _serve(argv: list[str]) -> int:
                    help="directory POST /runs may read data from (repeatable; default: data/)")
     args = p.parse_args(argv)
     _check_roots(args)
+    _check_data_roots(args)
     sock = _listen(args.host, args.port)
     import uvicorn
 
