@@ -9,7 +9,8 @@ Two layouts are recognised (CSV or XLSX; every sheet of a workbook is read):
 
 Cleaning — each row is counted once, under the first reason that applies, in this order:
 ``bad_value`` (unparseable date, quantity or price, or a line amount beyond 1e12),
-``exact_duplicate``, ``missing_customer_id``, ``cancellation`` (invoice starting with "C"; these
+``exact_duplicate``, ``missing_customer_id`` (empty, or an export's word for empty: NaN, NULL,
+#N/A, None, NA), ``cancellation`` (invoice starting with "C"; these
 become ``status="cancelled"`` orders, kept for the cancellation-rate KPI but not for revenue or
 customer models), ``non_positive_quantity``, ``non_positive_price``, ``date_outlier`` (an order day
 cut off from the rest by more than ``OUTLIER_GAP_DAYS`` at either end of the file, holding under 1 %
@@ -71,6 +72,7 @@ LAYOUTS = (
 REASONS = ("bad_value", "exact_duplicate", "missing_customer_id", "cancellation",
            "non_positive_quantity", "non_positive_price", "date_outlier")
 OUTLIER_GAP_DAYS = 60
+MISSING_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "<na>")  # Customer ID, lower-cased
 _DMY = (r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
         r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?\s*$")
 
@@ -266,6 +268,10 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
         out[c] = df[c].astype("string").str.strip().replace("", pd.NA)
     # "17850.0" (Excel / float export) and "17850" are the same customer
     out["customer_id"] = out["customer_id"].str.replace(r"\.0+$", "", regex=True)
+    # an export's word for an empty cell ("NaN", "NULL", "#N/A") is no customer (every such row
+    # was one customer "NaN" holding all the guest orders)
+    out["customer_id"] = out["customer_id"].mask(
+        out["customer_id"].str.lower().isin(MISSING_IDS), pd.NA)
     out["quantity"] = _number(df["quantity"], decimal_comma)
     out["price"] = _number(df["price"], decimal_comma)
     parsed, report = parse_dates(df["invoice_date"], date_format)

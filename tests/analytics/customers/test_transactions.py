@@ -322,3 +322,18 @@ def test_one_day_file_segments_nobody_lost_and_says_why(tmp_path, make_config, c
     note = s["recency_note"]
     assert "recency not scored" in note and "recency_min_span_days" in note
     assert any("recency not scored" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("token", ["NaN", "nan", "NULL", "#N/A", "None"])
+def test_an_exports_word_for_no_customer_is_a_missing_customer_id(tmp_path, token):
+    """'NaN' in Customer ID (a tool's way to write an empty cell) was read as a customer named
+    'NaN' who placed every guest order."""
+    p = tmp_path / "t.csv"
+    p.write_text(
+        "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+        "1,X,y,1,2010-01-01 10:00,1.0,12345.0,UK\n"
+        f"2,X,y,1,2010-01-02 10:00,1.0,{token},UK\n"
+        f"3,X,y,1,2010-01-03 10:00,1.0,{token},UK\n")
+    ds = load_transactions(p)
+    assert list(ds.tables["orders"]["customer_id"].unique()) == ["12345"]
+    assert ds.manifest["cleaning"]["removed"]["missing_customer_id"] == 2
