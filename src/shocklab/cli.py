@@ -26,7 +26,10 @@ from .errors import ShockLabError
 # errors of the environment, not of ShockLab: reported in one line with exit 2, nothing replaced
 ENV_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
               errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
-              errno.EPERM: "operation not permitted"}
+              errno.EPERM: "operation not permitted",
+              # a path the user gave that no file system accepts: bad input, not a bug
+              errno.ENAMETOOLONG: "file name too long",
+              errno.ELOOP: "too many levels of symbolic links"}
 _log_file: Path | None = None
 
 
