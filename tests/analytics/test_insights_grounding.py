@@ -221,3 +221,30 @@ def test_broad_names_only_dimensions_with_several_segments(dims, across):
     assert text.endswith(f"The change is broad-based {across}")
     if "channel" not in dims:
         assert "channels" not in text and "categories" not in text
+
+
+@pytest.mark.parametrize("kpi", ["p99_latency_ms", "Révenue €", "http 5xx"])
+def test_the_checker_reads_series_named_with_digits_or_symbols(kpi):
+    """A --kpis series named 'p99_latency_ms' or 'Révenue €': correct texts were reported as
+    mismatches ("'up +25.7%' has no field", "number(s) 99 not explained", "does not start with
+    the primary KPI"), so `--check` failed on a sound run; a wrong number is still caught."""
+    it = {"incident_id": "I-1", "kpi": kpi, "dimension": "overall", "segment": "all",
+          "magnitude_pct": 25.747, "start": "2025-05-01", "end": "2025-05-09", "days": 9,
+          "detectors": ["rolling_zscore"], "level": "single",
+          "narrative": f"{kpi} up +25.7% vs expected from 2025-05-01 to 2025-05-09 (9 days)."}
+    assert grounding.check_incident(it) == []
+    assert grounding.check_incident({**it, "magnitude_pct": 20.0}) == [
+        f"I-1.narrative: {kpi} +25.7% but the field says +20.0%"]
+    ep = {"episode_id": "EP-1", "title": f"{kpi} up +81.3%: undetermined (2025-05-01 to "
+                                          "2025-05-09)",
+          "narrative": f"From 2025-05-01 to 2025-05-09 (9 days), 2 incidents on {kpi}, "
+                       f"p99_latency_ms (high). Overall vs baseline over 2025-05-01 to "
+                       f"2025-05-03: {kpi} +81.3%. Primary KPI: {kpi}. Likely undetermined "
+                       f"(confidence 0.20): no funnel pattern stands out.",
+          "recommended_action": f"Confirm the rise in {kpi} is real.",
+          "kpis": sorted({kpi, "p99_latency_ms"}), "primary_kpi": kpi,
+          "kpi_changes": {kpi: 81.3377}, "start": "2025-05-01", "end": "2025-05-09",
+          "measured_start": "2025-05-01", "measured_end": "2025-05-03", "days": 9,
+          "incident_ids": ["I-1", "I-2"], "slices": ["overall"], "calendar": [],
+          "diagnosis": {"confidence": 0.2, "evidence": []}, "drivers": {}}
+    assert grounding.check_episode(ep) == []
