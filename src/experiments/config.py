@@ -271,6 +271,8 @@ def _named_file(ref: str, experiment_file: Path, source: str, key: str) -> Path:
     if not p.exists():
         raise InputError(f"{source}: {key}: {ref}: config file not found (looked in the working "
                          f"directory and beside {experiment_file} and the folders above it)")
+    if p.is_dir():  # was '<dir>: cannot read config file (IsADirectoryError)', neither file nor key
+        raise InputError(f"{source}: {key}: {ref}: is a directory, not a config file")
     return p
 
 

@@ -91,6 +91,11 @@ def test_a_missing_base_file_names_the_experiment_and_its_key(tmp_path, capsys, 
     assert run_cli(main, ["--config", str(exp), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {exp}: {key}: nope.yaml: config file not found"), err
+    # a directory there said '<dir>: cannot read config file (IsADirectoryError)'
+    exp.write_text(yaml.safe_dump({**fields, key: str(tmp_path)}))
+    assert run_cli(main, ["--config", str(exp), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {exp}: {key}: {tmp_path}: is a directory, not a config file", err
 
 
 @pytest.mark.parametrize(
