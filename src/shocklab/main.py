@@ -80,6 +80,11 @@ def _check_roots(args) -> None:  # noqa: ANN001
     args.runs = args.runs if args.runs is not None else "runs"
 
 
+def url(host: str, port: int) -> str:
+    """The address to open: an IPv6 host in brackets ('http://::1:8000' opens nothing)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _check_data_roots(args) -> None:  # noqa: ANN001
     """``serve``'s --data-root, like the other roots: a directory when given; and it has no use
     without --allow-analysis (a user passing it expects POST /runs to be on)."""
@@ -172,7 +177,7 @@ def _dashboard(argv: list[str]) -> int:
     _listen(args.host, args.port).close()  # streamlit binds it itself: only check it is free
     cmd, env = dashboard_argv(args.reports, args.runs, args.host, args.port)
     print(
-        f"dashboard on http://{args.host}:{args.port} (reports: {args.reports}, runs: {args.runs})",
+        f"dashboard on {url(args.host, args.port)} (reports: {args.reports}, runs: {args.runs})",
         flush=True,
     )
     try:
@@ -209,7 +214,7 @@ def _serve(argv: list[str]) -> int:
     )
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info"))
-    print(f"API on http://{args.host}:{args.port} (docs: /docs; reports: {args.reports}, "
+    print(f"API on {url(args.host, args.port)} (docs: /docs; reports: {args.reports}, "
           f"runs: {args.runs})", flush=True)
     with sock:
         server.run(sockets=[sock])

@@ -53,6 +53,12 @@ def test_a_missing_or_non_directory_root_is_bad_input(command, tmp_path, capsys)
     assert capsys.readouterr().err.strip() == f"error: --runs {afile}: not a directory"
 
 
+def test_the_printed_address_opens_for_an_ipv6_host():
+    """'API on http://::1:18202' was printed for --host ::1: not a URL a browser opens."""
+    assert cli.url("::1", 8000) == "http://[::1]:8000"
+    assert cli.url("127.0.0.1", 8501) == "http://127.0.0.1:8501"
+
+
 def test_a_missing_or_non_directory_data_root_is_bad_input(tmp_path, capsys):
     """serve --allow-analysis --data-root typo/ started, and every POST /runs was refused later;
     --data-root without --allow-analysis was ignored without a word."""
