@@ -104,6 +104,11 @@ def _read_raw(path: Path) -> pd.DataFrame:
                 raise InputError(f"{path}: workbook has no sheet with data")
             return pd.concat(frames, ignore_index=True)
         sep = _separator(path)
+        with open(path, "rb") as f:
+            utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")
+        if utf16:  # Excel's "Unicode text" export; read as Latin-1 its names were not found
+            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                               encoding="utf-16")
         try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
             return pd.read_csv(
                 path,

@@ -301,6 +301,19 @@ def test_semicolon_or_tab_separated_export_reads_like_the_comma_file(tmp_path, s
         pd.testing.assert_frame_equal(ds.tables[name], table)
 
 
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_a_utf16_export_reads_like_the_utf8_file(tmp_path, sep):
+    """Excel's "Unicode text" export (UTF-16 with a byte-order mark) was read as Latin-1: 'not an
+    Online Retail layout, missing column(s) for invoice' with every column present."""
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    p = tmp_path / "export.txt"
+    raw.to_csv(p, sep=sep, index=False, encoding="utf-16")
+    ds, ref = load_transactions(p), load_transactions(FIX / "online_retail_ii.csv")
+    assert ds.manifest["cleaning"]["removed"] == II_REMOVED
+    for name, table in ref.tables.items():
+        pd.testing.assert_frame_equal(ds.tables[name], table)
+
+
 def test_one_day_file_segments_nobody_lost_and_says_why(tmp_path, make_config, caplog):
     """Every order of the file on one day: recency carries no information, so no customer is
     Lost for it (they all were: tied recencies ranked last), and the summary says why."""
