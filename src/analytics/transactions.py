@@ -34,6 +34,10 @@ quantity x price summed; an invoice number carrying several customers or days is
 (customer, day), ``<invoice>/2`` … — ``split_invoices``), a line is an order item, a stock code
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
+
+Size (~530 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+and building the orders of one file format share its column names, the cleaning reasons and the
+report they fill.
 """
 
 from __future__ import annotations
