@@ -52,7 +52,7 @@ def build_parser() -> ArgumentParser:
         "run id: <scenario>-<12 hex of sha256(data manifest hash, effective config)>",
     )
     p.add_argument(
-        "--data", default="data", help="data directory from generate_data.py (default: data/)"
+        "--data", default=None, help="data directory from generate_data.py (default: data/)"
     )
     p.add_argument("--config", default=None, help="analysis config (default: config/analysis.yaml)")
     p.add_argument("--out", default=None, help="run directory (default: reports/<run-id>/)")
@@ -228,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
                          "marketing_calendar.csv; edit that one)")
     if args.kpis and args.transactions:
         raise InputError("--kpis and --transactions are two different inputs: give one")
+    if args.data is not None and (args.kpis or args.transactions):
+        raise InputError(f"--data and {'--kpis' if args.kpis else '--transactions'} are two "
+                         "different inputs: give one")  # --data was ignored without a word
+    args.data = "data" if args.data is None else args.data
     if args.step != "auto" and not args.kpis:
         raise InputError("--step applies to --kpis only")
     if args.date_format and not args.transactions:

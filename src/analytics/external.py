@@ -74,8 +74,42 @@ def _csv_header(path: Path) -> list[str]:
         return []
 
 
+MAX_ABS_VALUE = 1e100  # beyond it, a series' sums and squares can overflow float64
+
+
 def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
+
+
+def _day_first(raw: pd.Series, where: str, tcol: str) -> bool:
+    """Whether the column's numeric dates (``02/01/2025``) are day-first, decided for the whole
+    column as for --transactions: a first number above 12 proves day-first, a second above 12
+    month-first; both, or only dates that could be either, is an InputError (read element by
+    element, '02/01/2025' was 1 February and '13/01/2025' 13 January in one file)."""
+    from .transactions import _DMY
+
+    text = raw.astype("string").str.strip()
+    parts = text.str.extract(_DMY)
+    dmy = parts["a"].notna().to_numpy()
+    if not dmy.any():
+        return False
+    a = pd.to_numeric(parts["a"], errors="coerce").to_numpy()
+    b = pd.to_numeric(parts["b"], errors="coerce").to_numpy()
+    day_first, month_first = dmy & (a > 12), dmy & (b > 12)
+    if day_first.any() and month_first.any():
+        i, j = _first_bad(day_first), _first_bad(month_first)
+        raise InputError(
+            f"{where}: column {tcol!r} has both day-first ({text.iloc[i]!r}, data row {i + 1}) "
+            f"and month-first ({text.iloc[j]!r}, data row {j + 1}) dates: write ISO 8601"
+        )
+    ambiguous = dmy & (a <= 12) & (b <= 12) & (a != b)
+    if not (day_first.any() or month_first.any()) and ambiguous.any():
+        i = _first_bad(ambiguous)
+        raise InputError(
+            f"{where}: column {tcol!r}: {text.iloc[i]!r} (data row {i + 1}) could be day- or "
+            f"month-first and no date in the file decides: write ISO 8601 (YYYY-MM-DD)"
+        )
+    return bool(day_first.any())
 
 
 def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
@@ -97,8 +131,10 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
         try:
             ts = pd.to_datetime(raw, format="ISO8601")
         except (ValueError, TypeError):
+            dayfirst = _day_first(raw, where, tcol)
             try:  # mixed offsets / formats: element-wise, then name the first that fails
-                ts = pd.to_datetime(raw, format="mixed", errors="coerce", utc=True)
+                ts = pd.to_datetime(raw, format="mixed", errors="coerce", utc=True,
+                                    dayfirst=dayfirst)
             except (ValueError, TypeError):
                 ts = pd.Series(pd.NaT, index=raw.index)
             if ts.isna().any():
@@ -134,6 +170,14 @@ def _numeric(col: pd.Series, where: str, name: str) -> np.ndarray:
         i = _first_bad(inf)
         raise InputError(
             f"{where}: column {name!r} has an infinite value {vals[i]} (data row {i + 1})"
+        )
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(vals) > MAX_ABS_VALUE
+    if huge.any():  # sums and squares of such values overflow to inf (an internal error)
+        i = _first_bad(huge)
+        raise InputError(
+            f"{where}: column {name!r} has a value too large to analyse: {vals[i]:g} (data row "
+            f"{i + 1}; at most ±{MAX_ABS_VALUE:g})"
         )
     return vals
 

@@ -114,6 +114,14 @@ def load_calendar(
     path = Path(path)
     where = str(path)
     df = _read(path)
+    from .external import _csv_header  # the names as written: pandas renames a repeat 'date.1'
+
+    seen: set[str] = set()
+    header = list(map(str, df.columns)) if path.suffix.lower() == ".parquet" else _csv_header(path)
+    dup = next((h for h in header if h.strip().lower() in COLUMNS
+                and (h.strip().lower() in seen or seen.add(h.strip().lower()))), None)
+    if dup is not None:  # which of the two holds the days?
+        raise InputError(f"{where}: column {dup.strip().lower()!r} appears twice")
     cols = {str(c).strip().lower(): c for c in df.columns}
     if "date" not in cols:
         raise InputError(

@@ -9,7 +9,8 @@ Two layouts are recognised (CSV or XLSX; every sheet of a workbook is read):
 
 Cleaning — each row is counted once, under the first reason that applies, in this order:
 ``bad_value`` (unparseable date, quantity or price, or a line amount beyond 1e12),
-``exact_duplicate``, ``missing_customer_id``, ``cancellation`` (invoice starting with "C"; these
+``exact_duplicate``, ``missing_customer_id`` (empty, or an export's word for empty: NaN, NULL,
+#N/A, None, NA), ``cancellation`` (invoice starting with "C"; these
 become ``status="cancelled"`` orders, kept for the cancellation-rate KPI but not for revenue or
 customer models), ``non_positive_quantity``, ``non_positive_price``, ``date_outlier`` (an order day
 cut off from the rest by more than ``OUTLIER_GAP_DAYS`` at either end of the file, holding under 1 %
@@ -33,6 +34,10 @@ quantity x price summed; an invoice number carrying several customers or days is
 (customer, day), ``<invoice>/2`` … — ``split_invoices``), a line is an order item, a stock code
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
+
+Size (~530 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+and building the orders of one file format share its column names, the cleaning reasons and the
+report they fill.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ LAYOUTS = (
 REASONS = ("bad_value", "exact_duplicate", "missing_customer_id", "cancellation",
            "non_positive_quantity", "non_positive_price", "date_outlier")
 OUTLIER_GAP_DAYS = 60
+MISSING_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "<na>")  # Customer ID, lower-cased
 _DMY = (r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
         r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?\s*$")
 
@@ -102,6 +108,11 @@ def _read_raw(path: Path) -> pd.DataFrame:
                 raise InputError(f"{path}: workbook has no sheet with data")
             return pd.concat(frames, ignore_index=True)
         sep = _separator(path)
+        with open(path, "rb") as f:
+            utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")
+        if utf16:  # Excel's "Unicode text" export; read as Latin-1 its names were not found
+            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                               encoding="utf-16")
         try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
             return pd.read_csv(
                 path,
@@ -138,10 +149,20 @@ def _read_raw(path: Path) -> pd.DataFrame:
 
 def _canonical(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str]:
     mapping: dict[str, str] = {}
+    names = set(map(str, raw.columns))
     for c in raw.columns:
-        key = ALIASES.get(_norm(c))
-        if key is not None and key not in mapping.values():
-            mapping[c] = key
+        # the readers rename a repeated header 'Country' to 'Country.1'
+        base, dot, n = str(c).rpartition(".")
+        repeat = base if dot and n.isdigit() and base in names else None
+        key = ALIASES.get(_norm(repeat if repeat is not None else c))
+        if key is None:
+            continue
+        if key in mapping.values():  # two columns for one field: which one holds it?
+            first = next(k for k, v in mapping.items() if v == key)
+            raise InputError(
+                f"{path}: column {repeat!r} appears twice" if repeat is not None else
+                f"{path}: columns {first!r} and {c!r} both give {key}: keep one")
+        mapping[c] = key
     missing = [k for k in REQUIRED if k not in mapping.values()]
     if missing:
         raise InputError(f"{path}: not an Online Retail layout, missing column(s) for "
@@ -256,6 +277,10 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
         out[c] = df[c].astype("string").str.strip().replace("", pd.NA)
     # "17850.0" (Excel / float export) and "17850" are the same customer
     out["customer_id"] = out["customer_id"].str.replace(r"\.0+$", "", regex=True)
+    # an export's word for an empty cell ("NaN", "NULL", "#N/A") is no customer (every such row
+    # was one customer "NaN" holding all the guest orders)
+    out["customer_id"] = out["customer_id"].mask(
+        out["customer_id"].str.lower().isin(MISSING_IDS), pd.NA)
     out["quantity"] = _number(df["quantity"], decimal_comma)
     out["price"] = _number(df["price"], decimal_comma)
     parsed, report = parse_dates(df["invoice_date"], date_format)

@@ -10,6 +10,7 @@ server and lets the OS reclaim its memory.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -40,20 +41,32 @@ def confine(path_text: str, roots: list[Path]) -> Path:
     real_roots = [r.resolve() for r in roots]
     inside = []
     for c in candidates:
-        real = c.resolve()
+        try:
+            real = c.resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            raise NotADirectoryError(f"data path {path_text!r} cannot be resolved") from None
         if any(real == r or r in real.parents for r in real_roots):
             inside.append(real)
     if not inside:
         raise PermissionError(f"data path {path_text!r} is outside the configured data roots")
-    for real in inside:
-        if real.is_dir():
-            return real
-    for real in inside:
-        if real.exists():
+
+    def kind(real: Path) -> str | None:
+        try:
+            return "dir" if real.is_dir() else "file" if real.exists() else None
+        except OSError as exc:  # a name too long for the file system (was a 500)
             raise NotADirectoryError(
-                f"data path {path_text!r} is a file, not a data directory (generate_data.py's "
-                "output)"
-            )
+                f"data path {path_text[:80]!r}{'…' if len(path_text) > 80 else ''} is not "
+                f"usable here ({os.strerror(exc.errno) if exc.errno else type(exc).__name__})"
+            ) from None
+
+    kinds = [kind(real) for real in inside]
+    for real, k in zip(inside, kinds, strict=True):
+        if k == "dir":
+            return real
+    if "file" in kinds:
+        raise NotADirectoryError(
+            f"data path {path_text!r} is a file, not a data directory (generate_data.py's output)"
+        )
     raise FileNotFoundError(
         f"data directory {path_text!r} not found under the configured data roots"
     )

@@ -207,19 +207,20 @@ class ExperimentConfig(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
         if self.kind == "detectability" and self.detectability is None:
-            raise ValueError("kind 'detectability' needs a 'detectability:' section")
+            raise ValueError("kind: detectability needs a 'detectability:' section")
         if self.kind == "sweep" and self.detectability is not None:
-            raise ValueError("'detectability:' is only allowed with kind: detectability")
+            raise ValueError("detectability: only allowed with kind: detectability")
         swept = list(self.grid) + [k for entry in self.settings for k in entry]
         if self.analysis is None and any(k.startswith("analysis.") for k in swept):
             raise ValueError(
-                "analysis: overrides of 'analysis.' keys need an analysis file to apply to"
+                "grid/settings: overrides of 'analysis.' keys need an analysis: file to apply to"
             )
         if self.split is not None and "seeds" in self.model_fields_set:
-            raise ValueError("give either seeds: or split: (train and test seeds), not both")
+            raise ValueError("seeds: give either seeds: or split: (train and test seeds), "
+                             "not both")
         if self.rank_by is not None and self.rank_by not in self.metrics:
             raise ValueError(
-                f"rank_by {self.rank_by!r} is not one of metrics ({', '.join(self.metrics)})"
+                f"rank_by: {self.rank_by!r} is not one of metrics ({', '.join(self.metrics)})"
             )
         return self
 
@@ -270,6 +271,8 @@ def _named_file(ref: str, experiment_file: Path, source: str, key: str) -> Path:
     if not p.exists():
         raise InputError(f"{source}: {key}: {ref}: config file not found (looked in the working "
                          f"directory and beside {experiment_file} and the folders above it)")
+    if p.is_dir():  # was '<dir>: cannot read config file (IsADirectoryError)', neither file nor key
+        raise InputError(f"{source}: {key}: {ref}: is a directory, not a config file")
     return p
 
 

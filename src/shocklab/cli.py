@@ -26,7 +26,10 @@ from .errors import ShockLabError
 # errors of the environment, not of ShockLab: reported in one line with exit 2, nothing replaced
 ENV_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
               errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
-              errno.EPERM: "operation not permitted"}
+              errno.EPERM: "operation not permitted",
+              # a path the user gave that no file system accepts: bad input, not a bug
+              errno.ENAMETOOLONG: "file name too long",
+              errno.ELOOP: "too many levels of symbolic links"}
 _log_file: Path | None = None
 
 
@@ -34,7 +37,20 @@ class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that ``atomic_dir`` removes its temporary directory."""
 
 
+# logging's fork hooks (os.register_at_fork): an exception raised in one is printed and dropped
+# ("Exception ignored in: <function _releaseLock>"), so a SIGTERM landing there was lost and
+# logging's module lock stayed held: the next log call hung the process for good, holding its
+# output's write lock (a later run waited 600 s for it, then exit 2)
+_FORK_HOOKS = frozenset({"_acquireLock", "_releaseLock", "_after_at_fork_child_reinit_locks"})
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    code = getattr(frame, "f_code", None)
+    if code is not None and code.co_name in _FORK_HOOKS \
+            and getattr(frame, "f_globals", {}).get("__name__") == "logging":
+        # again once the hook has returned (raise_signal would call this handler right here)
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
     raise Terminated()
   # the rotating log of the current CLI run (for "internal error" messages)
 

@@ -173,6 +173,8 @@ def format_validation_error(exc: ValidationError, data: Any, source: str) -> str
         if len(errors) > 1
         else ""
     )
+    if not first["loc"]:  # a whole-file rule (its message names the keys): no '<root>' prefix
+        return f"{source}: {msg}{more}"
     return f"{source}: {loc}: {msg}{more}"
 
 

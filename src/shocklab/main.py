@@ -80,6 +80,27 @@ def _check_roots(args) -> None:  # noqa: ANN001
     args.runs = args.runs if args.runs is not None else "runs"
 
 
+def url(host: str, port: int) -> str:
+    """The address to open: an IPv6 host in brackets ('http://::1:8000' opens nothing)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _check_data_roots(args) -> None:  # noqa: ANN001
+    """``serve``'s --data-root, like the other roots: a directory when given; and it has no use
+    without --allow-analysis (a user passing it expects POST /runs to be on)."""
+    from .errors import InputError
+
+    for given in args.data_root or []:
+        if not args.allow_analysis:
+            raise InputError(f"--data-root {given}: needs --allow-analysis (POST /runs is off "
+                             "without it)")
+        path = Path(given)
+        if path.exists() and not path.is_dir():
+            raise InputError(f"--data-root {path}: not a directory")
+        if not path.exists():
+            raise InputError(f"--data-root {path}: no such directory")
+
+
 def _port(text: str) -> int:
     """argparse type of --port: an integer 1-65535 (99999 was an internal error, exit 3)."""
     import argparse
@@ -156,7 +177,7 @@ def _dashboard(argv: list[str]) -> int:
     _listen(args.host, args.port).close()  # streamlit binds it itself: only check it is free
     cmd, env = dashboard_argv(args.reports, args.runs, args.host, args.port)
     print(
-        f"dashboard on http://{args.host}:{args.port} (reports: {args.reports}, runs: {args.runs})",
+        f"dashboard on {url(args.host, args.port)} (reports: {args.reports}, runs: {args.runs})",
         flush=True,
     )
     try:
@@ -179,6 +200,7 @@ def _serve(argv: list[str]) -> int:
                    help="directory POST /runs may read data from (repeatable; default: data/)")
     args = p.parse_args(argv)
     _check_roots(args)
+    _check_data_roots(args)
     sock = _listen(args.host, args.port)
     import uvicorn
 
@@ -192,7 +214,7 @@ def _serve(argv: list[str]) -> int:
     )
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info"))
-    print(f"API on http://{args.host}:{args.port} (docs: /docs; reports: {args.reports}, "
+    print(f"API on {url(args.host, args.port)} (docs: /docs; reports: {args.reports}, "
           f"runs: {args.runs})", flush=True)
     with sock:
         server.run(sockets=[sock])

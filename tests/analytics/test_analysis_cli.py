@@ -356,6 +356,11 @@ def test_transactions_file_runs_everything_but_scoring(tmp_path, capsys):
     [
         (["--transactions", "nope.csv"], "nope.csv"),
         (["--transactions", str(TRANSACTIONS), "--kpis", str(TRANSACTIONS)], "give one"),
+        # --data beside another input was ignored without a word (the other one was analysed)
+        (["--data", str(TRANSACTIONS.parent), "--transactions", str(TRANSACTIONS)],
+         "--data and --transactions are two different inputs: give one"),
+        (["--data", str(TRANSACTIONS.parent), "--kpis", str(TRANSACTIONS)],
+         "--data and --kpis are two different inputs: give one"),
         (
             ["--transactions", str(TRANSACTIONS), "--as-of", "2025-13-01"],
             "--as-of: expected a date YYYY-MM-DD",

@@ -124,6 +124,10 @@ def test_scopes_on_a_long_file(tmp_path, caplog):
     ("date,scope\n2025-01-05,channel=emial\n", r"no segment 'emial' in dimension 'channel' "
                                                r"\(it has direct, email\)"),
     ("date,scope\n2025-01-05,email\n", r"must be all or dimension=segment .*\(data row 1\)"),
+    # a repeated column: read as 'date.1' and ignored with a warning, or (another case) the last
+    # one silently replaced the first
+    ("date,name,date\n2025-01-05,a,2025-01-06\n", r"cal\.csv: column 'date' appears twice$"),
+    ("Date,name,date\n2025-01-05,a,2025-01-06\n", r"cal\.csv: column 'date' appears twice$"),
 ])
 def test_bad_calendar_exit_2_one_line_nothing_written(tmp_path, capsys, text, message):
     cal = tmp_path / "cal.csv"

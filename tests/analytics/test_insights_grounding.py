@@ -191,3 +191,60 @@ def test_sizes_brief_first_most_severe_first(run):
     # compact JSON on disk
     raw = (run[1] / "insights.json").read_text()
     assert "\n" not in raw.strip() and json.loads(raw) == doc
+
+
+def _broad(dims: list[str]) -> DriverSet:
+    from analytics.insights.models import Driver
+
+    row = dict(actual=1.0, expected=1.0, change=0.0, share_of_change=0.5, share_of_expected=0.5,
+               concentration=0.0)
+    return DriverSet(scope="broad", expected_source="shift", breakdown={
+        d: [Driver(dimension=d, value=v, **row) for v in ("a", "b")] for d in dims})
+
+
+@pytest.mark.parametrize("dims, across", [
+    (["country"], "across countries."),  # a transactions file: one channel, one category
+    (["category", "channel", "country", "channel_country"],
+     "across channels, countries and categories."),
+    (["channel", "region"], "across channels and region segments."),
+])
+def test_broad_names_only_dimensions_with_several_segments(dims, across):
+    """'Broad-based' is said across the dimensions the drivers compared (those with at least two
+    segments), not across channels a one-channel file does not have."""
+    from analytics.insights.models import KpiChange
+    from analytics.insights.narrative import _headline
+
+    wow = KpiChange(kpi="revenue", current=110.0, previous=100.0, change_pct=10.0,
+                    current_start="2011-02-25", current_end="2011-03-03",
+                    previous_start="2011-02-18", previous_end="2011-02-24", drivers=_broad(dims))
+    text = _headline([wow])
+    assert text.endswith(f"The change is broad-based {across}")
+    if "channel" not in dims:
+        assert "channels" not in text and "categories" not in text
+
+
+@pytest.mark.parametrize("kpi", ["p99_latency_ms", "Révenue €", "http 5xx"])
+def test_the_checker_reads_series_named_with_digits_or_symbols(kpi):
+    """A --kpis series named 'p99_latency_ms' or 'Révenue €': correct texts were reported as
+    mismatches ("'up +25.7%' has no field", "number(s) 99 not explained", "does not start with
+    the primary KPI"), so `--check` failed on a sound run; a wrong number is still caught."""
+    it = {"incident_id": "I-1", "kpi": kpi, "dimension": "overall", "segment": "all",
+          "magnitude_pct": 25.747, "start": "2025-05-01", "end": "2025-05-09", "days": 9,
+          "detectors": ["rolling_zscore"], "level": "single",
+          "narrative": f"{kpi} up +25.7% vs expected from 2025-05-01 to 2025-05-09 (9 days)."}
+    assert grounding.check_incident(it) == []
+    assert grounding.check_incident({**it, "magnitude_pct": 20.0}) == [
+        f"I-1.narrative: {kpi} +25.7% but the field says +20.0%"]
+    ep = {"episode_id": "EP-1", "title": f"{kpi} up +81.3%: undetermined (2025-05-01 to "
+                                          "2025-05-09)",
+          "narrative": f"From 2025-05-01 to 2025-05-09 (9 days), 2 incidents on {kpi}, "
+                       f"p99_latency_ms (high). Overall vs baseline over 2025-05-01 to "
+                       f"2025-05-03: {kpi} +81.3%. Primary KPI: {kpi}. Likely undetermined "
+                       f"(confidence 0.20): no funnel pattern stands out.",
+          "recommended_action": f"Confirm the rise in {kpi} is real.",
+          "kpis": sorted({kpi, "p99_latency_ms"}), "primary_kpi": kpi,
+          "kpi_changes": {kpi: 81.3377}, "start": "2025-05-01", "end": "2025-05-09",
+          "measured_start": "2025-05-01", "measured_end": "2025-05-03", "days": 9,
+          "incident_ids": ["I-1", "I-2"], "slices": ["overall"], "calendar": [],
+          "diagnosis": {"confidence": 0.2, "evidence": []}, "drivers": {}}
+    assert grounding.check_episode(ep) == []

@@ -447,6 +447,13 @@ def test_post_runs_with_a_nul_byte_in_the_path_is_422(writer):
     assert "NUL" in _error(c.post("/runs", json={"data": "/tmp/\u0000x"}), 422)
 
 
+def test_post_runs_with_a_name_too_long_for_the_file_system_is_422(writer):
+    """A 5,000-character data path raised OSError (File name too long) in is_dir: 500."""
+    c, _ = writer
+    msg = _error(c.post("/runs", json={"data": "x" * 5000}), 422)
+    assert "not usable here" in msg and "File name too long" in msg and len(msg) < 300
+
+
 def test_post_runs_with_a_file_says_it_is_not_a_directory(writer, roots):
     """A file inside the data roots was answered "data directory … not found" (404)."""
     c, _ = writer

@@ -21,10 +21,10 @@ from shocklab.cli import run_cli
         ),
         ({"grid": {"scenario.seed": [1, 2]}}, [], "scenario.seed is set by 'seeds:'"),
         ({"seeds": []}, [], "seeds"),
-        ({"rank_by": "oracle.recall"}, [], "rank_by 'oracle.recall' is not one of metrics"),
+        ({"rank_by": "oracle.recall"}, [], "rank_by: 'oracle.recall' is not one of metrics"),
         ({"sedes": [1]}, [], "sedes: unknown key"),
-        ({"analysis": None, "grid": {"analysis.threshold": [1]}}, [], "need an analysis file"),
-        ({"kind": "detectability"}, [], "needs a 'detectability:' section"),
+        ({"analysis": None, "grid": {"analysis.threshold": [1]}}, [], "need an analysis: file"),
+        ({"kind": "detectability"}, [], "kind: detectability needs a 'detectability:' section"),
         ({}, ["--workers", "0"], "--workers must be at least 1"),
         (
             {},
@@ -52,6 +52,25 @@ def test_bad_input_exits_2_one_line_nothing_written(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("fields", "key"), [
+    ({"kind": "detectability"}, "kind"),
+    ({"detectability": {"targets": [{"event_type": "flash_sale", "magnitude_key": "magnitude",
+                                     "magnitudes": [0.1], "events": [{"type": "flash_sale"}]}]}},
+     "detectability"),
+    ({"analysis": None, "grid": {"analysis.threshold": [1]}}, "grid/settings"),
+    ({"split": {"train": [1], "test": [2]}}, "seeds"),
+    ({"rank_by": "oracle.recall"}, "rank_by"),
+])
+def test_a_whole_file_rule_names_the_file_and_the_key(write_experiment, tmp_path, capsys,
+                                                      fields, key):
+    """Rules across keys said 'exp.yaml: <root>: …' (pydantic's location of a model rule)."""
+    path = write_experiment(**fields)
+    assert run_cli(main, ["--config", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: {key}: ") and "<root>" not in err, err
+    assert "\n" not in err and not (tmp_path / "o").exists()
+
+
 def test_missing_and_malformed_files(tmp_path, capsys):
     assert run_cli(main, ["--config", str(tmp_path / "none.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
@@ -72,6 +91,11 @@ def test_a_missing_base_file_names_the_experiment_and_its_key(tmp_path, capsys, 
     assert run_cli(main, ["--config", str(exp), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {exp}: {key}: nope.yaml: config file not found"), err
+    # a directory there said '<dir>: cannot read config file (IsADirectoryError)'
+    exp.write_text(yaml.safe_dump({**fields, key: str(tmp_path)}))
+    assert run_cli(main, ["--config", str(exp), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {exp}: {key}: {tmp_path}: is a directory, not a config file", err
 
 
 @pytest.mark.parametrize(

@@ -153,3 +153,20 @@ def test_corrupt_and_locked_state_files_are_input_errors(tmp_path, monkeypatch):
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+def test_slack_on_without_its_variable_is_skipped_with_one_line(tmp_path, monkeypatch, caplog):
+    """Slack enabled but SLACK_WEBHOOK_URL unset: the Slack step is skipped (nothing sent, nothing
+    queued for a later run, no warning per alert), one warning line names the variable, and the
+    other sinks still get every alert."""
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    cfg = CustomersConfig(alerts={"console": False, "slack": {"enabled": True}})
+    with caplog.at_level("WARNING"), MonitorStore(tmp_path / "monitor.sqlite") as store:
+        disp = _dispatcher(cfg, tmp_path, store, persistent=True)
+        assert [s.name for s in disp.sinks] == ["jsonl"]
+        disp.send(ALERT)
+        disp.send({**ALERT, "alert_id": "other"})
+        assert store.pending() == []
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(lines) == 1 and "SLACK_WEBHOOK_URL" in lines[0] and "skipped" in lines[0]
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2

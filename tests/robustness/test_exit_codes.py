@@ -41,6 +41,21 @@ def test_only_a_gate_is_exit_1(capsys):
     capsys.readouterr()
 
 
+@pytest.mark.parametrize("script", ["run_analysis", "generate_data", "run_experiment"])
+def test_a_path_no_file_system_accepts_is_exit_2_not_an_internal_error(tmp_path, capsys, script):
+    """A 300-character file name (ENAMETOOLONG) given to --data / --out / --config was
+    'internal error: OSError' (exit 3) in every CLI."""
+    import importlib
+
+    main = importlib.import_module(script).main
+    long = str(tmp_path / ("x" * 300))
+    flags = {"run_analysis": ["--data", long], "generate_data": ["--out", long],
+             "run_experiment": ["--config", long + ".yaml"]}[script]
+    assert run_cli(main, [*flags, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "file name too long" in err[0] and "internal error" not in err[0]
+
+
 @pytest.mark.parametrize(("sets", "expect"), [
     (["period.end=2025-02-30"], "period.end"),
     (["traffic.base_sessions=.inf"], "traffic.base_sessions"),

@@ -60,3 +60,51 @@ def test_many_columns_load_without_pandas_warnings(tmp_path):
     kd = ds.tables["kpis_daily"]
     assert list(kd.columns) == ["date", "dimension", "segment", *[f"s{i}" for i in range(150)]]
     assert kd["s149"].to_numpy() == pytest.approx(VALUES + 149)
+
+
+def test_day_first_dates_are_read_day_first_throughout(tmp_path):
+    """'02/01/2025' was read month-first (1 February) and '13/01/2025' day-first (13 January) in
+    one file: a daily series became a 12-day grid of mixed-up rows, exit 0. The column's order is
+    decided once, as for --transactions."""
+    from analytics.external import load_kpis_file
+
+    p = tmp_path / "dmy.csv"
+    pd.DataFrame({"date": DAYS.strftime("%d/%m/%Y"), "signups": VALUES}).to_csv(p, index=False)
+    kd = load_kpis_file(p).tables["kpis_daily"]
+    assert list(pd.to_datetime(kd["date"])) == list(DAYS)
+    assert list(kd["signups"]) == list(VALUES)
+
+
+@pytest.mark.parametrize(("dates", "needle"), [
+    (["02/01/2025", "03/01/2025", "04/01/2025"], "'02/01/2025' (data row 1) could be day- or "
+                                                 "month-first"),
+    (["13/01/2025", "01/14/2025", "2025-01-15"], "both day-first ('13/01/2025', data row 1) and "
+                                                 "month-first ('01/14/2025', data row 2)"),
+])
+def test_dates_whose_day_month_order_nothing_decides_are_refused(tmp_path, dates, needle):
+    from analytics.external import load_kpis_file
+    from shocklab.errors import InputError
+
+    p = tmp_path / "amb.csv"
+    pd.DataFrame({"date": dates, "signups": VALUES[: len(dates)]}).to_csv(p, index=False)
+    with pytest.raises(InputError, match="column 'date'") as exc:
+        load_kpis_file(p)
+    assert needle in str(exc.value) and str(p) in str(exc.value)
+
+
+def test_a_value_too_large_to_add_up_is_refused(tmp_path):
+    """-1e308 is finite, but a week of it sums to -inf: the run died with exit 3 (a pydantic
+    error on the seasonality profile) instead of naming the value."""
+    from analytics.external import load_kpis_file
+    from shocklab.errors import InputError
+
+    p = tmp_path / "huge.csv"
+    vals = VALUES.copy()
+    vals[4] = -1e308
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "revenue": vals}).to_csv(p, index=False)
+    with pytest.raises(InputError, match=r"column 'revenue' has a value too large to analyse: "
+                                         r"-1e\+308 \(data row 5; at most ±1e\+100\)"):
+        load_kpis_file(p)
+    vals[4] = 1e99  # large, but its sums and squares stay finite
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "revenue": vals}).to_csv(p, index=False)
+    assert load_kpis_file(p).tables["kpis_daily"]["revenue"].max() == 1e99

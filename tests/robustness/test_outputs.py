@@ -238,3 +238,26 @@ def test_disk_full_names_the_output_being_written(tmp_path, cli, monkeypatch):
     assert len(line.splitlines()) == 1 and "no space left on device" in line
     assert f"({out})" in line and ".tmp-" not in line, line
     assert not out.exists() and _siblings(out) == []
+
+
+def test_sigterm_inside_a_logging_fork_hook_is_delivered_later_not_lost(monkeypatch):
+    """SIGTERM landing in logging's fork hook (``_releaseLock``, run by Python after every fork)
+    raised Terminated where Python prints and drops exceptions: the run went on with logging's
+    module lock held and hung at its next log call, keeping its output's write lock (a later run
+    waited 600 s, then exit 2). Inside the hook the handler now re-sends the signal instead."""
+    import signal
+    from types import SimpleNamespace
+
+    from shocklab import cli as shocklab_cli
+
+    sent = threading.Event()
+    kills = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: (kills.append((pid, sig)), sent.set()))
+    hook = SimpleNamespace(f_code=SimpleNamespace(co_name="_releaseLock"),
+                           f_globals={"__name__": "logging"})
+    assert shocklab_cli._on_sigterm(signal.SIGTERM, hook) is None  # no Terminated raised here
+    assert sent.wait(10) and kills == [(os.getpid(), signal.SIGTERM)]
+    elsewhere = SimpleNamespace(f_code=SimpleNamespace(co_name="_releaseLock"),
+                                f_globals={"__name__": "mymodule"})
+    with pytest.raises(shocklab_cli.Terminated):
+        shocklab_cli._on_sigterm(signal.SIGTERM, elsewhere)

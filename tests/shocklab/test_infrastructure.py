@@ -38,6 +38,23 @@ def test_validate_names_file_and_path():
         validate(Outer, {"items": [{"rate": -1}, {"rate": -2}]}, "cfg.yaml")
 
 
+def test_a_whole_model_rule_is_the_file_and_its_message_without_root():
+    """A rule across keys (a model validator) has no location: 'cfg.yaml: <root>: …' named
+    pydantic's placeholder instead of a key; its message names the keys."""
+    from pydantic import model_validator
+
+    class Both(Outer):
+        @model_validator(mode="after")
+        def _one(self) -> Both:
+            if not self.items:
+                raise ValueError("items: at least one item is required")
+            return self
+
+    with pytest.raises(InputError) as exc:
+        validate(Both, {}, "cfg.yaml")
+    assert str(exc.value) == "cfg.yaml: items: at least one item is required"
+
+
 def test_load_yaml_errors(tmp_path):
     with pytest.raises(InputError, match="config file not found"):
         load_yaml(tmp_path / "missing.yaml")

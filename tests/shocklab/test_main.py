@@ -53,6 +53,32 @@ def test_a_missing_or_non_directory_root_is_bad_input(command, tmp_path, capsys)
     assert capsys.readouterr().err.strip() == f"error: --runs {afile}: not a directory"
 
 
+def test_the_printed_address_opens_for_an_ipv6_host():
+    """'API on http://::1:18202' was printed for --host ::1: not a URL a browser opens."""
+    assert cli.url("::1", 8000) == "http://[::1]:8000"
+    assert cli.url("127.0.0.1", 8501) == "http://127.0.0.1:8501"
+
+
+def test_a_missing_or_non_directory_data_root_is_bad_input(tmp_path, capsys):
+    """serve --allow-analysis --data-root typo/ started, and every POST /runs was refused later;
+    --data-root without --allow-analysis was ignored without a word."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    (tmp_path / "r").mkdir()
+    roots = ["--reports", str(tmp_path / "r"), "--runs", str(tmp_path / "r")]
+    for flags, line in [
+        (["--allow-analysis", "--data-root", str(tmp_path / "typo")],
+         f"error: --data-root {tmp_path / 'typo'}: no such directory"),
+        (["--allow-analysis", "--data-root", str(afile)],
+         f"error: --data-root {afile}: not a directory"),
+        (["--data-root", str(tmp_path / "r")],
+         f"error: --data-root {tmp_path / 'r'}: needs --allow-analysis (POST /runs is off "
+         "without it)"),
+    ]:
+        assert cli.main(["serve", *roots, "--port", "1", *flags]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [line]
+
+
 @pytest.mark.parametrize("command", ["dashboard", "serve"])
 def test_a_port_out_of_range_or_in_use_is_bad_input(command, tmp_path, capsys):
     """--port 99999 was 'internal error: OverflowError' (exit 3) and a port in use was

@@ -119,6 +119,11 @@ class RfmConfig(_Strict):
         default_factory=lambda: list(DEFAULT_SEGMENTS), min_length=1
     )
     default_segment: str = Field("Other", min_length=1, max_length=40)
+    recency_min_span_days: int = Field(7, ge=1, le=3650, description=(
+        "recency is scored only when the customers' last orders spread over at least this many "
+        "days; else every customer gets the middle score R = 3 and the customers summary says so "
+        "(a file of a day or a few: all recencies tie or differ by a few days, which says nothing "
+        "about who is lost)"))
 
     @property
     def names(self) -> list[str]:

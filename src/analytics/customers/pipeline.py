@@ -79,7 +79,11 @@ def _dispatcher(
         sinks.append(JsonlSink(a.jsonl_path or out / "alerts.jsonl", durable=bool(a.jsonl_path)))
     if a.console:
         sinks.append(ConsoleSink(log))
-    if a.slack.enabled:
+    if a.slack.enabled and not os.environ.get(a.slack.url_env):
+        # no webhook to send to: skip the sink (nothing queued for it), say so once, run on
+        log.warning("Slack alerts skipped: customers.alerts.slack.enabled is true but the "
+                    "environment variable %s is not set", a.slack.url_env)
+    elif a.slack.enabled:
         sinks.append(
             SlackSink(a.slack.url_env, a.slack.timeout_s, a.slack.retries, a.slack.backoff_s)
         )
@@ -154,10 +158,18 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
         return now
 
     t = time.perf_counter()
-    table = segments.segment_table(rfm.compute_rfm(valid, as_of=end, cfg=cfg.rfm), cfg.rfm)
+    scores = rfm.compute_rfm(valid, as_of=end, cfg=cfg.rfm)
+    table = segments.segment_table(scores, cfg.rfm)
     counts = segments.segment_counts(table["segment"], cfg.rfm)
     summary["customers"] = int(len(table))
     summary["segments"] = counts
+    if not rfm.recency_informative(scores["recency_days"].to_numpy(), cfg.rfm):
+        rec = scores["recency_days"]
+        summary["recency_note"] = (
+            f"recency not scored: last orders span {int(rec.max() - rec.min())} day(s), fewer "
+            f"than customers.rfm.recency_min_span_days ({cfg.rfm.recency_min_span_days}); every "
+            f"customer has R = {rfm.NEUTRAL_R}")
+        log.warning("customers: %s", summary["recency_note"])
     t = tick("rfm", t)
 
     if cfg.clusters.enabled and len(table) >= 3:

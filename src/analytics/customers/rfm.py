@@ -306,6 +306,17 @@ def overdue_at(v: pd.DataFrame, cfg: RfmConfig | None, first: np.ndarray, last: 
     return overdue_ratio(rec, span, frequency, oc.gap_prior_strength if oc is not None else 0.0)
 
 
+NEUTRAL_R = 3  # the recency score when recency carries no information
+
+
+def recency_informative(rec_days: np.ndarray, cfg: RfmConfig | None) -> bool:
+    """Whether the customers' last orders spread over at least ``recency_min_span_days``: if not
+    (every last order on one day, or within a few days), recency ranks say nothing about who is
+    lost, and every customer gets the middle score ``NEUTRAL_R``."""
+    span = int(rec_days.max() - rec_days.min()) if len(rec_days) else 0
+    return span >= (cfg or RfmConfig()).recency_min_span_days
+
+
 def rfm_codes(r: pd.Series, f: pd.Series, m: pd.Series) -> pd.Series:
     """``r.astype(str) + f.astype(str) + m.astype(str)`` ("545") for scores 1..5: the 125 codes
     written once and looked up (an Arrow dictionary decoded), not three integer-to-text casts and
@@ -334,7 +345,8 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
 
     Columns: customer_id, first_order_date, last_order_date, recency_days, frequency, monetary,
     mean_gap_days, overdue (recency / mean gap; NaN with one order), r_score, f_score, m_score,
-    rfm_code ("545"). ``as_of`` defaults to the data's end date.
+    rfm_code ("545"). ``as_of`` defaults to the data's end date. r_score is ``NEUTRAL_R`` for
+    everyone when the last orders span fewer than ``cfg.recency_min_span_days`` days.
     """
     as_of = data_end_date(orders) if as_of is None else pd.Timestamp(as_of).normalize()
     v = valid_orders(orders)
@@ -358,7 +370,10 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
                                 rfm["frequency"].to_numpy(), as_day(as_of))
     # recency and frequency are non-negative integers: O(n) counting ranks, the same scores
     rec_days, freq = rfm["recency_days"].to_numpy(), rfm["frequency"].to_numpy()
-    rfm["r_score"] = int_scores_against(rec_days, int_reference(rec_days), False)
+    if recency_informative(rec_days, cfg):
+        rfm["r_score"] = int_scores_against(rec_days, int_reference(rec_days), False)
+    else:  # a day's or a few days' data: nobody is Lost for having ordered yesterday
+        rfm["r_score"] = np.full(len(rec_days), NEUTRAL_R, dtype=np.int8)
     rfm["f_score"] = int_scores_against(freq, int_reference(freq), True)
     rfm["m_score"] = quintile_scores(rfm["monetary"])
     rfm["rfm_code"] = rfm_codes(rfm["r_score"], rfm["f_score"], rfm["m_score"])

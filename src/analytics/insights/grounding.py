@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from typing import Any
 
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
-_SIGNED = re.compile(
-    r"(?P<label>[A-Za-z_][\w|/ .&'-]*?) (?:(?P<word>up|down|flat) )?(?P<num>[+-]\d+\.\d)%"
-)
+_AFTER_LABEL = r" (?:(?P<word>up|down|flat) )?(?P<num>[+-]\d+\.\d)%"
+_SIGNED = re.compile(r"(?P<label>[A-Za-z_][\w|/ .&'-]*?)" + _AFTER_LABEL)
+_LABEL = re.compile(r"[A-Za-z_][\w|/ .&'-]*", re.ASCII)  # what _SIGNED reads as a label
 _SHARE = re.compile(r"\((?P<num>\d+)% of the change")
 _CONF = re.compile(r"confidence (?P<num>\d\.\d\d)")
 _DAYS = re.compile(r"\((?P<num>\d+) days\)")
@@ -83,6 +83,22 @@ def check_text(
     """
     bad: list[str] = []
     rest = text
+
+    def signed_ok(key: str, word: str | None, num: str) -> None:
+        if _r1(signed[key]) != num:
+            bad.append(f"{where}: {key} {num}% but the field says {_r1(signed[key])}%")
+        if not _check_direction(word, signed[key]):
+            bad.append(f"{where}: '{key} {word}' but the field is {_r1(signed[key])}%")
+
+    # the labels the object names, found as written first: a --kpis series may be called
+    # 'p99_latency_ms' or 'Révenue €', which the generic label pattern below cannot read
+    # (or, holding digits, would be blanked as a literal below)
+    for key in sorted((k for k in signed if not _LABEL.fullmatch(k) or any(map(str.isdigit, k))),
+                      key=len, reverse=True):
+        named = re.compile(re.escape(key) + _AFTER_LABEL)
+        for m in named.finditer(rest):
+            signed_ok(key, m.group("word"), m.group("num"))
+        rest = named.sub(" ", rest)
     for lit in sorted(
         {x for x in literals if x and any(ch.isdigit() for ch in x)}, key=len, reverse=True
     ):
@@ -99,10 +115,7 @@ def check_text(
         if key is None:
             bad.append(f"{where}: '{label} {m.group('num')}%' has no field")
             continue
-        if _r1(signed[key]) != m.group("num"):
-            bad.append(f"{where}: {key} {m.group('num')}% but the field says {_r1(signed[key])}%")
-        if not _check_direction(m.group("word"), signed[key]):
-            bad.append(f"{where}: '{key} {m.group('word')}' but the field is {_r1(signed[key])}%")
+        signed_ok(key, m.group("word"), m.group("num"))
     rest = _SIGNED.sub(" ", rest)
     for m in _KPI_WORD.finditer(rest):
         k = m.group("kpi")
@@ -157,14 +170,14 @@ def check_episode(ep: dict[str, Any]) -> list[str]:
     )
     lits = (
         [c["name"] for c in ep.get("calendar") or []] + list(ep.get("slices") or []) + list(signed)
+        + list(ep.get("kpis") or [])
     )
     common = dict(dates=dates, signed=signed, shares=shares, confidence=d.get("confidence"),
                   days=[ep["days"]], counts={"incident": len(ep["incident_ids"])}, literals=lits)
     eid = ep["episode_id"]
     primary = (ep.get("kpi_changes") or {}).get(ep["primary_kpi"])
     out = check_text(ep["title"], where=f"{eid}.title", **common)
-    m = re.match(r"(\w+) (up|down|flat|moved)", ep["title"])
-    if not m or m.group(1) != ep["primary_kpi"]:
+    if not re.match(re.escape(ep["primary_kpi"]) + r" (up|down|flat|moved)\b", ep["title"]):
         out.append(f"{eid}.title: does not start with the primary KPI {ep['primary_kpi']}")
     out += check_text(ep["narrative"], where=f"{eid}.narrative", **common)
     out += check_text(ep["recommended_action"], where=f"{eid}.recommended_action", **common,

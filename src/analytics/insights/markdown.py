@@ -11,10 +11,8 @@ from .common import SEVERITY_RANK, _slice_label
 
 
 def _status(d: dict, failed: list[str]) -> str:
-    """' (FAILED)' for a detector that failed; a skipped one (the oracle without truth) says so."""
-    if d["ok"]:
-        return ""
-    return " (FAILED)" if d["name"] in failed else f" (skipped: {d.get('error') or 'not run'})"
+    """' (FAILED)' for a detector that failed (those not run are on a line of their own)."""
+    return " (FAILED)" if not d["ok"] and d["name"] in failed else ""
 
 
 def _n(v: Any, nd: int = 1, suffix: str = "") -> str:
@@ -46,6 +44,9 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
         + (", ".join(d["name"] + _status(d, r.get("detectors_failed", [])) for d in r["detectors"])
            or "none"),
     ]
+    if r.get("detectors_not_run"):  # the oracle without truth: by design, not a failure
+        head.append("Not run: " + ", ".join(f"{d['name']} ({d.get('error') or 'skipped'})"
+                                           for d in r["detectors_not_run"]))
     b = doc.get("brief") or {}
     head += ["", f"## Brief (as of {b.get('as_of')})", b.get("headline", "")]
     if b.get("last_28_days"):

@@ -36,8 +36,12 @@ class RunInfo(_M):
     period_end: date | None = None
     days: int = Field(0, ge=0)
     versions: dict[str, str] = Field(default_factory=dict)
-    detectors: list[DetectorRun] = Field(default_factory=list)
+    detectors: list[DetectorRun] = Field(
+        default_factory=list, description="the detectors that ran (ok, or failed with the error)")
     detectors_failed: list[str] = Field(default_factory=list)
+    detectors_not_run: list[DetectorRun] = Field(default_factory=list, description=(
+        "enabled detectors that did not run by design, with the reason in error (the oracle "
+        "without truth: --kpis, --transactions); not in detectors"))
 
 
 class Driver(_M):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, RATIO_KPIS
+from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, PAIR_DIMENSION, RATIO_KPIS
 
 from .common import _sig, _slice_label
-from .models import CalendarOverlap, Driver, Episode, IncidentInsight, KpiChange
+from .models import CalendarOverlap, Driver, DriverSet, Episode, IncidentInsight, KpiChange
 
 # the store's KPIs and their components; any other name is a generic series of a --kpis file
 # (a gauge, a machine metric, signups …) that the funnel diagnosis and its actions do not speak for
@@ -14,6 +14,21 @@ STORE_SERIES = frozenset([*KPI_NAMES, *(c for pair in RATIO_KPIS.values() for c 
 
 def is_generic(kpi: str) -> bool:
     return kpi not in STORE_SERIES
+
+
+_PLURAL = {"channel": "channels", "country": "countries", "category": "categories"}
+
+
+def _across(ds: DriverSet) -> str:
+    """What a broad change is broad across: the dimensions the drivers compared — those with at
+    least two segments (a transactions file's one channel and one category are not among them;
+    the channel x country cells are the channels and countries again)."""
+    dims = sorted((d for d in ds.breakdown if d != PAIR_DIMENSION),
+                  key=lambda d: (list(_PLURAL).index(d) if d in _PLURAL else len(_PLURAL), d))
+    words = [_PLURAL.get(d, f"{d} segments") for d in dims]
+    if not words:
+        return "its slices"
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _narrative(it: IncidentInsight) -> str:
@@ -119,7 +134,7 @@ def _episode_narrative(ep: Episode) -> str:
             text += (f" Concentrated in {_slice_label(t.dimension, t.value)} "
                      f"({_sig(t.share_of_change) * 100:.0f}% of the change{rel}).")
     elif ep.drivers.scope == "broad":
-        text += " Broad-based across channels, countries and categories."
+        text += f" Broad-based across {_across(ep.drivers)}."
     else:
         text += " No channel, country or category breakdown is available."
     if ep.planned:
@@ -221,5 +236,5 @@ def _headline(wow: list[KpiChange], has_revenue: bool = True) -> str:
         text += (f" Mostly {_slice_label(t.dimension, t.value)} "
                  f"({_sig(t.share_of_change) * 100:.0f}% of the change).")
     elif rev.drivers and rev.drivers.scope == "broad":
-        text += " The change is broad-based across channels, countries and categories."
+        text += f" The change is broad-based across {_across(rev.drivers)}."
     return text

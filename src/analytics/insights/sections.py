@@ -43,6 +43,8 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
     dets = [DetectorRun(name=str(n), ok=bool(s.get("ok", False)),
                         error=None if s.get("error") is None else str(s.get("error")))
             for n, s in sorted(ctx.detector_status.items())]
+    # a detector skipped by design (the oracle without truth) neither ran nor failed
+    skipped = {str(n) for n, s in ctx.detector_status.items() if s.get("skipped")}
     dates = pd.to_datetime(kpis["date"]) if len(kpis) else pd.Series(dtype="datetime64[ns]")
     start, end = (dates.min(), dates.max()) if len(dates) else (None, None)
     scenario = manifest.get("scenario") or manifest.get("scenario_name")
@@ -59,10 +61,9 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
                    period_start=_day(start) if start is not None else None,
                    period_end=_day(end) if end is not None else None,
                    days=int((end - start).days + 1) if start is not None else 0,
-                   versions=versions, detectors=dets,
-                   # a detector skipped by design (the oracle without truth) did not fail
-                   detectors_failed=[n for n, s in sorted(ctx.detector_status.items())
-                                     if not s.get("ok", False) and not s.get("skipped")])
+                   versions=versions, detectors=[d for d in dets if d.name not in skipped],
+                   detectors_failed=[d.name for d in dets if not d.ok and d.name not in skipped],
+                   detectors_not_run=[d for d in dets if d.name in skipped])
 
 
 def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> Summary:

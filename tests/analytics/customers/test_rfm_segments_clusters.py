@@ -288,3 +288,24 @@ def test_rfm_codes_equal_the_text_concatenation(n):
     got, want = rfm.rfm_codes(r, f, m), r.astype(str) + f.astype(str) + m.astype(str)
     pd.testing.assert_series_equal(got, want, check_names=False)
     assert type(got.array) is type(want.array)
+
+
+def test_recency_without_spread_is_neutral_not_lost():
+    """Every order on one day (a one-day transactions file): all recencies tie. Quintile ranks
+    would give everyone R = 1 and the rules would call them Lost; recency carries no
+    information, so everyone gets the middle score and nobody is Lost. A week's spread or more
+    scores recency as before."""
+    rows = [(f"{c}{k}", c, "2025-01-31", 10.0 * (i + 1), "completed")
+            for i, c in enumerate("ABCDEFGHIJ") for k in range(1 + i % 4)]
+    t = rfm.compute_rfm(_orders(rows))
+    assert set(t["r_score"]) == {rfm.NEUTRAL_R}
+    seg = segments.segment_table(t, RfmConfig())["segment"]
+    assert "Lost" not in set(seg) and "Hibernating" not in set(seg)
+    # spread over 3 days: still too short; over 7 days: ranked (5 = the most recent)
+    short = [(r[0], r[1], f"2025-01-{29 + i % 3}", r[3], r[4]) for i, r in enumerate(rows)]
+    assert set(rfm.compute_rfm(_orders(short))["r_score"]) == {rfm.NEUTRAL_R}
+    wide = [(r[0], r[1], f"2025-01-{24 + 7 * (i % 2)}", r[3], r[4]) for i, r in enumerate(rows)]
+    assert len(set(rfm.compute_rfm(_orders(wide))["r_score"])) > 1
+    # the threshold is the config's
+    assert set(rfm.compute_rfm(_orders(short), cfg=RfmConfig(recency_min_span_days=1))
+               ["r_score"]) != {rfm.NEUTRAL_R}

@@ -107,6 +107,16 @@ def test_customer_pipeline_runs_on_transactions(tmp_path, make_config):
             "C1,X,y,-1,2010-01-01,1.0,1,UK\n",
             r"no valid sales rows left after cleaning \(removed: cancellation 1\)",
         ),
+        (  # a repeated column: which one holds the country was the reader's guess (the first)
+            "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country,Country\n"
+            "1,X,y,1,2010-01-01,1.0,1,UK,France\n",
+            r"t\.csv: column 'Country' appears twice$",
+        ),
+        (  # both layouts' names for one field
+            "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,InvoiceNo\n"
+            "1,X,y,1,2010-01-01,1.0,1,2\n",
+            r"t\.csv: columns 'Invoice' and 'InvoiceNo' both give invoice: keep one$",
+        ),
     ],
 )
 def test_bad_files_are_one_line_input_errors(tmp_path, content, match):
@@ -289,3 +299,54 @@ def test_semicolon_or_tab_separated_export_reads_like_the_comma_file(tmp_path, s
     assert ds.manifest["cleaning"]["removed"] == II_REMOVED
     for name, table in ref.tables.items():
         pd.testing.assert_frame_equal(ds.tables[name], table)
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_a_utf16_export_reads_like_the_utf8_file(tmp_path, sep):
+    """Excel's "Unicode text" export (UTF-16 with a byte-order mark) was read as Latin-1: 'not an
+    Online Retail layout, missing column(s) for invoice' with every column present."""
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    p = tmp_path / "export.txt"
+    raw.to_csv(p, sep=sep, index=False, encoding="utf-16")
+    ds, ref = load_transactions(p), load_transactions(FIX / "online_retail_ii.csv")
+    assert ds.manifest["cleaning"]["removed"] == II_REMOVED
+    for name, table in ref.tables.items():
+        pd.testing.assert_frame_equal(ds.tables[name], table)
+
+
+def test_one_day_file_segments_nobody_lost_and_says_why(tmp_path, make_config, caplog):
+    """Every order of the file on one day: recency carries no information, so no customer is
+    Lost for it (they all were: tied recencies ranked last), and the summary says why."""
+    from analytics.context import RunContext
+    from analytics.customers import pipeline
+
+    lines = ["Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country"]
+    for i in range(40):
+        lines.append(f"{500000 + i},2{i % 7},ITEM,{1 + i % 5},2011-03-01 {8 + i % 9:02d}:15:00,"
+                     f"{2.5 + i % 3},{12000 + i % 25}.0,United Kingdom")
+    (tmp_path / "oneday.csv").write_text("\n".join(lines) + "\n")
+    ctx = RunContext(config=make_config(), data=load_transactions(tmp_path / "oneday.csv"),
+                     out_dir=tmp_path / "run")
+    with caplog.at_level("WARNING"):
+        pipeline.run(ctx)
+    s = ctx.customers
+    assert s["customers"] == 25 and s["segments"]["Lost"] == 0
+    assert s["segments"]["Hibernating"] == 0
+    note = s["recency_note"]
+    assert "recency not scored" in note and "recency_min_span_days" in note
+    assert any("recency not scored" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("token", ["NaN", "nan", "NULL", "#N/A", "None"])
+def test_an_exports_word_for_no_customer_is_a_missing_customer_id(tmp_path, token):
+    """'NaN' in Customer ID (a tool's way to write an empty cell) was read as a customer named
+    'NaN' who placed every guest order."""
+    p = tmp_path / "t.csv"
+    p.write_text(
+        "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+        "1,X,y,1,2010-01-01 10:00,1.0,12345.0,UK\n"
+        f"2,X,y,1,2010-01-02 10:00,1.0,{token},UK\n"
+        f"3,X,y,1,2010-01-03 10:00,1.0,{token},UK\n")
+    ds = load_transactions(p)
+    assert list(ds.tables["orders"]["customer_id"].unique()) == ["12345"]
+    assert ds.manifest["cleaning"]["removed"]["missing_customer_id"] == 2
