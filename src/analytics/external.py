@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import InputError
+from shocklab.textfile import csv_options
 
 from .context import DataSet
 from .loading import read_table
@@ -68,8 +69,9 @@ def _csv_header(path: Path) -> list[str]:
     import csv
 
     try:
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-            return [c.strip() for c in next(csv.reader(f), [])]
+        opts = csv_options(path)   # as read_table reads it
+        with path.open(encoding=opts["encoding"], errors="replace", newline="") as f:
+            return [c.strip() for c in next(csv.reader(f, delimiter=opts["sep"]), [])]
     except (OSError, csv.Error):
         return []
 

@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from shocklab.errors import InputError
+from shocklab.textfile import csv_options
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -52,7 +53,8 @@ def _read(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             df = pd.read_parquet(path).astype("string")
         else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            df = pd.read_csv(path, dtype=str, keep_default_na=False,
+                             **csv_options(path))
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: calendar file is empty (no header)") from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:

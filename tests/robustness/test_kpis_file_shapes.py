@@ -108,3 +108,35 @@ def test_a_value_too_large_to_add_up_is_refused(tmp_path):
     vals[4] = 1e99  # large, but its sums and squares stay finite
     pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "revenue": vals}).to_csv(p, index=False)
     assert load_kpis_file(p).tables["kpis_daily"]["revenue"].max() == 1e99
+
+
+def _encoded(text: str, how: str) -> bytes:
+    if how == "utf-16-le":   # Excel's "Unicode text" on Windows: ff fe, then little-endian
+        return b"\xff\xfe" + text.encode("utf-16-le")
+    if how == "utf-16-be":
+        return b"\xfe\xff" + text.encode("utf-16-be")
+    return text.encode(how)  # utf-8-sig: ef bb bf
+
+
+@pytest.mark.parametrize(("how", "sep"), [("utf-16-le", "\t"), ("utf-16-le", ","),
+                                          ("utf-16-be", "\t"), ("utf-8-sig", ",")])
+def test_a_utf16_or_bom_export_reads_like_the_utf8_file(tmp_path, how, sep):
+    """Excel's "Unicode text" export (UTF-16 with a byte-order mark, tab-separated) was exit 2
+    "cannot read ('utf-8' codec can't decode byte 0xff …)"; a UTF-8 mark must keep working."""
+    from analytics.external import load_kpis_file
+
+    frame = pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "signups": VALUES,
+                          "Révenue €": VALUES * 2})
+    plain, exported = tmp_path / "plain.csv", tmp_path / "export.csv"
+    frame.to_csv(plain, index=False)
+    exported.write_bytes(_encoded(frame.to_csv(index=False, sep=sep), how))
+    want = load_kpis_file(plain).tables["kpis_daily"]
+    got = load_kpis_file(exported).tables["kpis_daily"]
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_utf16_export_with_a_repeated_column_is_still_refused(cli, tmp_path):
+    p = tmp_path / "dup16.csv"
+    p.write_bytes(_encoded("date\tsignups\tsignups\n" + "".join(
+        f"{d:%Y-%m-%d}\t{v}\t{v}\n" for d, v in zip(DAYS, VALUES, strict=True)), "utf-16-le"))
+    _bad(cli, tmp_path, p, "duplicate column name 'signups'")
