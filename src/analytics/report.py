@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from shocklab.figures import missing_glyphs_quiet
+
 from .context import RunContext
 from .forecasting import overall_series
 
@@ -49,8 +51,8 @@ def _date_axis(ax) -> None:
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    # no version string: stable bytes
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    with missing_glyphs_quiet():   # no version string: stable bytes
+        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
 
 
