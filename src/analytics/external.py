@@ -6,7 +6,9 @@ Layouts
   are KPI names like any other). Text columns named ``dimension`` / ``segment`` mark slices.
 - **long**: ``timestamp, kpi, value[, dimension, segment]`` — one row per KPI (and slice) per
   period, so one file can carry slices. Chosen automatically when a text ``kpi`` column and a
-  ``value`` column exist, or forced with ``layout="long"``.
+  ``value`` column exist, or forced with ``layout="long"``. An empty ``dimension`` is
+  ``overall``, whose one segment is ``all``; an empty ``segment`` elsewhere, ``overall`` with
+  another segment, or an empty ``kpi`` column is an InputError (``_check_slices``).
 The timestamp column is the first column named timestamp/date/ds/time/datetime (any case), else
 the first column. Time zones are converted to UTC.
 
@@ -30,7 +32,7 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~530 lines, one module on purpose): the reader (most of it) and the config profile of such
+Size (~620 lines, one module on purpose): the reader (most of it) and the config profile of such
 input (``external_profile``, ``sensitivity_rule``) are one piece: the profile reads what the
 reader found (the step), and nothing else uses either.
 """
@@ -184,6 +186,25 @@ def _numeric(col: pd.Series, where: str, name: str) -> np.ndarray:
     return vals
 
 
+def _check_slices(raw_seg: pd.Series, dim: np.ndarray, seg: np.ndarray, where: str,
+                  scol: str) -> None:
+    """An empty segment only in 'overall' rows (where it is 'all'), and 'overall' only with 'all':
+    an empty one under 'channel' made a series 'channel all' beside the real channels, and
+    'overall' with 'web' an overall series that was one channel's."""
+    empty = (raw_seg.astype("string").fillna("").str.strip() == "").to_numpy(bool)
+    bad = empty & (dim != "overall")
+    if bad.any():
+        i = _first_bad(bad)
+        raise InputError(f"{where}: column {scol!r} is empty in a {dim[i]!r} row (data row "
+                         f"{i + 1}): only 'overall' rows may leave it empty")
+    bad = (dim == "overall") & (seg != "all")
+    if bad.any():
+        i = _first_bad(bad)
+        raise InputError(f"{where}: column {scol!r} is {seg[i]!r} in an 'overall' row (data row "
+                         f"{i + 1}): 'overall' has the one segment 'all' (or empty); give a "
+                         f"slice its dimension")
+
+
 def _find(cols: list[str], name: str) -> str | None:
     return next((c for c in cols if c.strip().lower() == name), None)
 
@@ -280,6 +301,10 @@ def load_kpis_file(
     ts = _parse_times(df[tcol], str(path), tcol)
 
     kcol, vcol = _find(cols, "kpi"), _find(cols, "value")
+    if layout != "wide" and kcol is not None and vcol is not None and df[kcol].isna().all():
+        # read as numbers, it made auto pick the wide layout and analyse 'kpi' and 'value'
+        raise InputError(f"{path}: column {kcol!r} is empty (data row 1): the long layout "
+                         f"(timestamp, kpi, value) needs a KPI name in every row")
     long = layout == "long" or (
         layout == "auto"
         and kcol is not None
@@ -313,6 +338,8 @@ def load_kpis_file(
         if scol
         else None
     )
+    if dcol:
+        _check_slices(df[scol], dim, seg, str(path), scol)
     if long:
         knames = df[kcol].astype("string")
         if knames.isna().any() or (knames.str.strip() == "").any():

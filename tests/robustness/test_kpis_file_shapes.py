@@ -140,3 +140,46 @@ def test_a_utf16_export_with_a_repeated_column_is_still_refused(cli, tmp_path):
     p.write_bytes(_encoded("date\tsignups\tsignups\n" + "".join(
         f"{d:%Y-%m-%d}\t{v}\t{v}\n" for d, v in zip(DAYS, VALUES, strict=True)), "utf-16-le"))
     _bad(cli, tmp_path, p, "duplicate column name 'signups'")
+
+
+def _long_rows(segment_of=lambda i, dim, seg: seg, kpi="signups"):
+    rows = []
+    for i, d in enumerate(DAYS.strftime("%Y-%m-%d")):
+        for dim, seg in (("overall", "all"), ("channel", "web"), ("channel", "email")):
+            rows.append((d, kpi, VALUES[i], dim, segment_of(i, dim, seg)))
+    return pd.DataFrame(rows, columns=["timestamp", "kpi", "value", "dimension", "segment"])
+
+
+def test_an_empty_segment_under_a_dimension_is_refused(cli, tmp_path):
+    """It became segment 'all': a series 'channel all' beside 'web' and 'email', exit 0."""
+    p = tmp_path / "long.csv"
+    _long_rows(lambda i, dim, seg: "" if (i, seg) == (3, "email") else seg).to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "column 'segment' is empty in a 'channel' row (data row 12)")
+
+
+def test_an_overall_row_with_another_segment_is_refused(cli, tmp_path):
+    """'overall' with segment 'web' was kept as its own series 'overall web', exit 0."""
+    p = tmp_path / "long.csv"
+    _long_rows(lambda i, dim, seg: "web" if (i, dim) == (5, "overall") else seg).to_csv(
+        p, index=False)
+    _bad(cli, tmp_path, p, "column 'segment' is 'web' in an 'overall' row (data row 16)")
+
+
+def test_overall_rows_may_leave_dimension_and_segment_empty(tmp_path):
+    from analytics.external import load_kpis_file
+
+    p = tmp_path / "long.csv"
+    df = _long_rows()
+    df.loc[df["dimension"] == "overall", ["dimension", "segment"]] = ""
+    df.to_csv(p, index=False)
+    kd = load_kpis_file(p).tables["kpis_daily"]
+    assert set(zip(kd["dimension"], kd["segment"], strict=True)) == {
+        ("overall", "all"), ("channel", "web"), ("channel", "email")}
+
+
+def test_an_entirely_empty_kpi_column_is_refused(cli, tmp_path):
+    """Read as numbers (all NaN), it made auto pick the wide layout: 'kpi' and 'value' were
+    analysed as two series, exit 0."""
+    p = tmp_path / "long.csv"
+    _long_rows(kpi="").to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "column 'kpi' is empty (data row 1)")
