@@ -128,7 +128,7 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
     elif pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
         # epoch numbers are ambiguous (seconds, milliseconds …): pandas reads them as nanoseconds
         raise InputError(
-            f"{where}: column {tcol!r} holds numbers ({raw.iloc[0]!r} in data row 1), not "
+            f"{where}: column {tcol!r} holds numbers ({str(raw.iloc[0])!r} in data row 1), not "
             f"timestamps: write them as ISO 8601 text, e.g. 2025-01-01 or 2025-01-01T13:00:00"
         )
     else:

@@ -24,7 +24,7 @@ import pandas as pd
 from shocklab.catalogue import ORDER_STATUSES
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
-from shocklab.textfile import csv_options, is_utf16
+from shocklab.textfile import csv_options, is_utf16, refuse_implicit_index
 
 from .context import DataSet
 
@@ -115,6 +115,8 @@ def read_table(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: cannot read ({first})") from None
+    if path.suffix != ".parquet":   # a Parquet file may keep an index of its own
+        refuse_implicit_index(df, path)
     return df
 
 

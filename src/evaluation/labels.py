@@ -17,7 +17,7 @@ import pandas as pd
 from analytics.context import DataSet
 from analytics.loading import event_window, read_json
 from shocklab.errors import InputError
-from shocklab.textfile import csv_options
+from shocklab.textfile import csv_options, refuse_implicit_index
 from shocklab.truth import Truth
 
 
@@ -83,6 +83,7 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"{path}: events file is empty (no header)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise InputError(f"{path}: cannot read CSV ({type(exc).__name__})") from None
+    refuse_implicit_index(df, path)
     low = {c.strip().lower(): c for c in df.columns}
     if "start" not in low or "end" not in low:
         raise InputError(

@@ -44,3 +44,16 @@ def csv_options(path: Path) -> dict[str, str]:
     if is_utf16(path):
         return {"encoding": "utf-16", "sep": separator(path)}
     return {"encoding": "utf-8-sig", "sep": ","}
+
+
+def refuse_implicit_index(df, path: Path) -> None:
+    """A first data row with more fields than the header: pandas silently takes the extra
+    leading fields as the row index and shifts every value one column or more to the right
+    (a date column then "holds numbers" or "is not a date"). Raise InputError saying so."""
+    import pandas as pd
+
+    from .errors import InputError
+
+    if not isinstance(df.index, pd.RangeIndex):   # what every engine gives a well-formed file
+        raise InputError(f"{path}: data row 1 has more fields than the header's "
+                         f"{len(df.columns)} (quote a value that holds a comma)")

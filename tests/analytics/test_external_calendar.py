@@ -128,6 +128,12 @@ def test_scopes_on_a_long_file(tmp_path, caplog):
     # one silently replaced the first
     ("date,name,date\n2025-01-05,a,2025-01-06\n", r"cal\.csv: column 'date' appears twice$"),
     ("Date,name,date\n2025-01-05,a,2025-01-06\n", r"cal\.csv: column 'date' appears twice$"),
+    # exit 3 before (qa10b): NaT has no normalize(); year 1 overflowed the nanosecond table
+    ("date,name\nNaN,a\n", r"column 'date' is not a date: 'NaN' \(data row 1"),
+    ("date,end,name\n0001-01-01,0001-01-02,a\n", r"column 'date': '0001-01-01' is out of range "
+                                                  r"\(data row 1; dates between 1678 and 2261\)"),
+    # pandas took the extra leading fields as an index: "column 'date' is not a date: 'b'"
+    ("date,name\n2025-01-05,a,b,c\n", r"data row 1 has more fields than the header's 2"),
 ])
 def test_bad_calendar_exit_2_one_line_nothing_written(tmp_path, capsys, text, message):
     cal = tmp_path / "cal.csv"

@@ -183,3 +183,24 @@ def test_an_entirely_empty_kpi_column_is_refused(cli, tmp_path):
     p = tmp_path / "long.csv"
     _long_rows(kpi="").to_csv(p, index=False)
     _bad(cli, tmp_path, p, "column 'kpi' is empty (data row 1)")
+
+
+@pytest.mark.parametrize("flag", ["--kpis", "--events"])
+def test_a_first_row_with_more_fields_than_the_header_is_named(cli, tmp_path, flag):
+    """pandas made the extra leading fields the row index and shifted the values: --kpis said
+    "column 'date' holds numbers (np.int64(1) …)", --events "start/end are not dates"."""
+    bad = tmp_path / "ragged.csv"
+    if flag == "--kpis":
+        bad.write_text("date,signups\n2025-01-01,1,2\n2025-01-02,3\n2025-01-03,4\n")
+        args = ("--kpis", bad)
+    else:
+        bad.write_text("start,end\n2025-01-05,2025-01-06,x\n")
+        good = tmp_path / "k.csv"
+        pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "signups": VALUES}).to_csv(
+            good, index=False)
+        args = ("--kpis", good, "--events", bad)
+    r = cli("analysis", *args, "--out", tmp_path / "run")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (f"error: {bad}: data row 1 has more fields than the header's 2 "
+                                f"(quote a value that holds a comma)"), r.stderr
+    assert not (tmp_path / "run").exists()
