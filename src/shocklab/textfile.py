@@ -55,5 +55,9 @@ def refuse_implicit_index(df, path: Path) -> None:
     from .errors import InputError
 
     if not isinstance(df.index, pd.RangeIndex):   # what every engine gives a well-formed file
+        sep = separator(path)
+        if sep != "," and not is_utf16(path):   # '2025-01-01;100,0' under a header 'date;x'
+            raise InputError(f"{path}: the header is separated by {sep!r}, not commas: save the "
+                             f"file as comma-separated CSV (decimal points, not commas)")
         raise InputError(f"{path}: data row 1 has more fields than the header's "
                          f"{len(df.columns)} (quote a value that holds a comma)")

@@ -204,3 +204,28 @@ def test_a_first_row_with_more_fields_than_the_header_is_named(cli, tmp_path, fl
     assert r.stderr.strip() == (f"error: {bad}: data row 1 has more fields than the header's 2 "
                                 f"(quote a value that holds a comma)"), r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_kpi_names_that_make_bad_file_names_still_get_their_plots(cli, tmp_path):
+    """A 300-character KPI name: "plot plots/kpi_xxx….png not written: [Errno 36] File name too
+    long" and a collapsed-layout warning; 'a/b' and 'a?b': one plot overwrote the other."""
+    from analytics.report import plot_names
+
+    long_name = "x" * 300
+    p = tmp_path / "names.csv"
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), long_name: VALUES, "a/b": VALUES,
+                  "a?b": VALUES + 1}).to_csv(p, index=False)
+    r = cli("analysis", "--kpis", p, "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 0 and r.stderr == "", r.stderr[-500:]
+    written = sorted(f.name for f in (tmp_path / "run" / "plots").glob("kpi_*.png"))
+    assert written == sorted(plot_names([long_name, "a/b", "a?b"])) and len(set(written)) == 3
+    assert all(len(n.encode()) < 120 for n in written)
+    assert plot_names(["revenue", "Révenue €"]) == ["kpi_revenue.png", "kpi_Révenue__.png"]
+
+
+def test_a_semicolon_file_with_decimal_commas_is_named_as_such(cli, tmp_path):
+    """'date;x' over '2025-01-01;100,0': pandas read one column and an implicit index."""
+    p = tmp_path / "semi.csv"
+    p.write_text("date;signups\n" + "".join(
+        f"{d:%Y-%m-%d};{str(v).replace('.', ',')}\n" for d, v in zip(DAYS, VALUES, strict=True)))
+    _bad(cli, tmp_path, p, "the header is separated by ';', not commas")
