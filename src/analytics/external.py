@@ -6,7 +6,9 @@ Layouts
   are KPI names like any other). Text columns named ``dimension`` / ``segment`` mark slices.
 - **long**: ``timestamp, kpi, value[, dimension, segment]`` — one row per KPI (and slice) per
   period, so one file can carry slices. Chosen automatically when a text ``kpi`` column and a
-  ``value`` column exist, or forced with ``layout="long"``.
+  ``value`` column exist, or forced with ``layout="long"``. An empty ``dimension`` is
+  ``overall``, whose one segment is ``all``; an empty ``segment`` elsewhere, ``overall`` with
+  another segment, or an empty ``kpi`` column is an InputError (``_check_slices``).
 The timestamp column is the first column named timestamp/date/ds/time/datetime (any case), else
 the first column. Time zones are converted to UTC.
 
@@ -30,7 +32,7 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~530 lines, one module on purpose): the reader (most of it) and the config profile of such
+Size (~620 lines, one module on purpose): the reader (most of it) and the config profile of such
 input (``external_profile``, ``sensitivity_rule``) are one piece: the profile reads what the
 reader found (the step), and nothing else uses either.
 """
@@ -45,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import InputError
+from shocklab.textfile import csv_options
 
 from .context import DataSet
 from .loading import read_table
@@ -68,8 +71,9 @@ def _csv_header(path: Path) -> list[str]:
     import csv
 
     try:
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
-            return [c.strip() for c in next(csv.reader(f), [])]
+        opts = csv_options(path)   # as read_table reads it
+        with path.open(encoding=opts["encoding"], errors="replace", newline="") as f:
+            return [c.strip() for c in next(csv.reader(f, delimiter=opts["sep"]), [])]
     except (OSError, csv.Error):
         return []
 
@@ -124,7 +128,7 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
     elif pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
         # epoch numbers are ambiguous (seconds, milliseconds …): pandas reads them as nanoseconds
         raise InputError(
-            f"{where}: column {tcol!r} holds numbers ({raw.iloc[0]!r} in data row 1), not "
+            f"{where}: column {tcol!r} holds numbers ({str(raw.iloc[0])!r} in data row 1), not "
             f"timestamps: write them as ISO 8601 text, e.g. 2025-01-01 or 2025-01-01T13:00:00"
         )
     else:
@@ -180,6 +184,25 @@ def _numeric(col: pd.Series, where: str, name: str) -> np.ndarray:
             f"{i + 1}; at most ±{MAX_ABS_VALUE:g})"
         )
     return vals
+
+
+def _check_slices(raw_seg: pd.Series, dim: np.ndarray, seg: np.ndarray, where: str,
+                  scol: str) -> None:
+    """An empty segment only in 'overall' rows (where it is 'all'), and 'overall' only with 'all':
+    an empty one under 'channel' made a series 'channel all' beside the real channels, and
+    'overall' with 'web' an overall series that was one channel's."""
+    empty = (raw_seg.astype("string").fillna("").str.strip() == "").to_numpy(bool)
+    bad = empty & (dim != "overall")
+    if bad.any():
+        i = _first_bad(bad)
+        raise InputError(f"{where}: column {scol!r} is empty in a {dim[i]!r} row (data row "
+                         f"{i + 1}): only 'overall' rows may leave it empty")
+    bad = (dim == "overall") & (seg != "all")
+    if bad.any():
+        i = _first_bad(bad)
+        raise InputError(f"{where}: column {scol!r} is {seg[i]!r} in an 'overall' row (data row "
+                         f"{i + 1}): 'overall' has the one segment 'all' (or empty); give a "
+                         f"slice its dimension")
 
 
 def _find(cols: list[str], name: str) -> str | None:
@@ -278,6 +301,10 @@ def load_kpis_file(
     ts = _parse_times(df[tcol], str(path), tcol)
 
     kcol, vcol = _find(cols, "kpi"), _find(cols, "value")
+    if layout != "wide" and kcol is not None and vcol is not None and df[kcol].isna().all():
+        # read as numbers, it made auto pick the wide layout and analyse 'kpi' and 'value'
+        raise InputError(f"{path}: column {kcol!r} is empty (data row 1): the long layout "
+                         f"(timestamp, kpi, value) needs a KPI name in every row")
     long = layout == "long" or (
         layout == "auto"
         and kcol is not None
@@ -311,6 +338,8 @@ def load_kpis_file(
         if scol
         else None
     )
+    if dcol:
+        _check_slices(df[scol], dim, seg, str(path), scol)
     if long:
         knames = df[kcol].astype("string")
         if knames.isna().any() or (knames.str.strip() == "").any():

@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from shocklab.errors import InputError
+from shocklab.textfile import csv_options, refuse_implicit_index
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -52,12 +53,15 @@ def _read(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             df = pd.read_parquet(path).astype("string")
         else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            df = pd.read_csv(path, dtype=str, keep_default_na=False,
+                             **csv_options(path))
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: calendar file is empty (no header)") from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: cannot read the calendar ({first})") from None
+    if path.suffix.lower() != ".parquet":
+        refuse_implicit_index(df, path)
     return df
 
 
@@ -66,9 +70,18 @@ def _day(text: str, where: str, col: str, row: int) -> pd.Timestamp:
         raise InputError(f"{where}: column {col!r} is empty (data row {row})")
     try:
         ts = pd.Timestamp(pd.to_datetime(text, format="ISO8601"))
+        if pd.isna(ts):   # 'NaN', 'NaT': pandas' words for no date
+            raise ValueError(text)
     except (ValueError, TypeError):
         raise InputError(
             f"{where}: column {col!r} is not a date: {text!r} (data row {row}; write YYYY-MM-DD)"
+        ) from None
+    try:   # the table's dates are nanoseconds: year 0001 failed later as an internal error
+        ts = ts.as_unit("ns")
+    except (ValueError, OverflowError):
+        raise InputError(
+            f"{where}: column {col!r}: {text!r} is out of range (data row {row}; dates between "
+            f"{pd.Timestamp.min.year + 1} and {pd.Timestamp.max.year - 1})"
         ) from None
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)

@@ -24,6 +24,7 @@ import pandas as pd
 from shocklab.catalogue import ORDER_STATUSES
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
+from shocklab.textfile import csv_options, is_utf16, refuse_implicit_index
 
 from .context import DataSet
 
@@ -102,6 +103,8 @@ def read_table(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame
     try:
         if path.suffix == ".parquet":
             df = pd.read_parquet(path)
+        elif is_utf16(path):  # Excel's "Unicode text" export (a user's --kpis file)
+            df = pd.read_csv(path, dtype=ids, **csv_options(path))
         else:
             try:  # the pyarrow parser is several times faster on large files
                 df = pd.read_csv(path, dtype=ids, engine="pyarrow")
@@ -112,6 +115,8 @@ def read_table(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: cannot read ({first})") from None
+    if path.suffix != ".parquet":   # a Parquet file may keep an index of its own
+        refuse_implicit_index(df, path)
     return df
 
 
@@ -352,7 +357,10 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
 
 def read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():   # json's "Expecting value: line 1 column 1 (char 0)"
+            raise InputError(f"{path}: file is empty")
+        return json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(
             f"{path}: cannot read JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})"

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from shocklab.figures import missing_glyphs_quiet
+
 from .context import RunContext
 from .forecasting import overall_series
 
@@ -47,10 +49,15 @@ def _date_axis(ax) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
 
 
+def _short(text: str, at: int = 60) -> str:
+    """A label that fits a figure (a 300-character KPI name collapsed the layout to nothing)."""
+    return text if len(text) <= at else text[: at - 1] + "…"
+
+
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    # no version string: stable bytes
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    with missing_glyphs_quiet():   # no version string: stable bytes
+        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -77,7 +84,7 @@ def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
     )
     fig = Figure(figsize=(12, 5.5), layout="constrained")
     ax, axf = fig.subplots(2, 1, sharex=True, height_ratios=[3, max(1, 0.35 * len(detectors))])
-    ax.plot(y.index, y.to_numpy() * scale, color="#1f4e79", lw=1.2, label=kpi)
+    ax.plot(y.index, y.to_numpy() * scale, color="#1f4e79", lw=1.2, label=_short(kpi))
     labelled: set[str] = set()
 
     def span(a, b, **kw):
@@ -96,8 +103,8 @@ def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
     for inc in ctx.incidents:
         if inc.kpi == kpi and inc.dimension == "overall":
             span(inc.start, inc.end, color="#d62728", alpha=0.25, lw=0, label="consensus incident")
-    ax.set_title(f"{kpi}: overall, with detector flags and consensus incidents")
-    ax.set_ylabel(UNITS.get(kpi, kpi))
+    ax.set_title(f"{_short(kpi)}: overall, with detector flags and consensus incidents")
+    ax.set_ylabel(UNITS.get(kpi, _short(kpi)))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, ncols=4)
     for row, name in enumerate(detectors):
@@ -251,6 +258,25 @@ def plot_scorecard(ctx: RunContext) -> bytes | None:
     return _png(fig)
 
 
+MAX_NAME = 100   # a file name's limit is 255 bytes; a 300-character KPI name was "not written"
+
+
+def plot_names(kpis: list[str]) -> list[str]:
+    """``kpi_<name>.png`` per KPI, a file name: characters other than letters, digits, ``-`` and
+    ``_`` become ``_``. Where that name is too long, or two KPIs would share it (``a/b`` and
+    ``a?b``: one plot overwrote the other), it is cut and ends in a hash of the KPI's name."""
+    import hashlib
+
+    stems = ["".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in k) for k in kpis]
+    out = []
+    for k, stem in zip(kpis, stems, strict=True):
+        if len(stem.encode()) > MAX_NAME or stems.count(stem) > 1:
+            digest = hashlib.sha256(k.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+            stem = stem.encode()[:MAX_NAME // 2].decode(errors="ignore") + "_" + digest
+        out.append(f"kpi_{stem}.png")
+    return out
+
+
 def _jobs(ctx: RunContext) -> list[tuple[str, Callable[..., Any], tuple[Any, ...]]]:
     cfg = ctx.config.insights
     if not cfg.enabled or not cfg.plots or ctx.kpis_daily is None or ctx.kpis_daily.empty:
@@ -259,12 +285,7 @@ def _jobs(ctx: RunContext) -> list[tuple[str, Callable[..., Any], tuple[Any, ...
     if ctx.data.source == "kpis":   # an external file's own KPIs (the first few)
         kpis = [c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")][:4]
     jobs: list[tuple[str, Callable[..., bytes | None], tuple[Any, ...]]] = [
-        (
-            f"kpi_{''.join(ch if ch.isalnum() or ch in '-_' else '_' for ch in k)}.png",
-            plot_kpi,
-            (k,),
-        )
-        for k in kpis
+        (name, plot_kpi, (k,)) for name, k in zip(plot_names(kpis), kpis, strict=True)
     ]
     jobs += [("forecast.png", plot_forecast, ()), ("channels.png", plot_channels, ()),
              ("scorecard.png", plot_scorecard, ())]

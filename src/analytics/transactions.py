@@ -51,6 +51,7 @@ import pandas as pd
 
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
+from shocklab.textfile import is_utf16, separator
 
 from .context import DataSet
 from .loading import MAX_ABS
@@ -85,17 +86,6 @@ def _norm(col: object) -> str:
     return "".join(ch for ch in str(col).lower() if ch.isalnum())
 
 
-def _separator(path: Path) -> str:
-    """The header line's field separator: ',' unless it has none and ';' or a tab (a spreadsheet
-    saved as CSV in a locale with decimal commas) separates its names."""
-    with open(path, "rb") as f:
-        head = f.readline(65536)
-    if b"," in head:
-        return ","
-    return max((";", "\t"), key=lambda c: head.count(c.encode())) if (
-        b";" in head or b"\t" in head) else ","
-
-
 def _read_raw(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
@@ -107,10 +97,8 @@ def _read_raw(path: Path) -> pd.DataFrame:
             if not frames:
                 raise InputError(f"{path}: workbook has no sheet with data")
             return pd.concat(frames, ignore_index=True)
-        sep = _separator(path)
-        with open(path, "rb") as f:
-            utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")
-        if utf16:  # Excel's "Unicode text" export; read as Latin-1 its names were not found
+        sep = separator(path)
+        if is_utf16(path):  # Excel's "Unicode text": read as Latin-1 its names were not found
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                                encoding="utf-16")
         try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
@@ -464,7 +452,7 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     if raw.empty:
         raise InputError(f"{path}: no data rows")
     df, layout = _canonical(raw, path)
-    semicolons = not path.suffix.lower().startswith(".xls") and _separator(path) == ";"
+    semicolons = not path.suffix.lower().startswith(".xls") and separator(path) == ";"
     parsed, dates = _parse(df, date_format, decimal_comma=semicolons)
     sales, cancels, report = clean(parsed, df)
     report["dates"] = dates

@@ -17,6 +17,7 @@ import pandas as pd
 from analytics.context import DataSet
 from analytics.loading import event_window, read_json
 from shocklab.errors import InputError
+from shocklab.textfile import csv_options, refuse_implicit_index
 from shocklab.truth import Truth
 
 
@@ -77,9 +78,12 @@ def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[A
 
 def _csv_events(path: Path) -> list[dict[str, Any]]:
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, **csv_options(path))
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: events file is empty (no header)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise InputError(f"{path}: cannot read CSV ({type(exc).__name__})") from None
+    refuse_implicit_index(df, path)
     low = {c.strip().lower(): c for c in df.columns}
     if "start" not in low or "end" not in low:
         raise InputError(

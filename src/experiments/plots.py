@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from shocklab.figures import missing_glyphs_quiet
+
 
 def _pyplot():
     import matplotlib
@@ -23,8 +25,9 @@ def _safe(name: str) -> str:
 
 
 def _save(plt, fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with missing_glyphs_quiet():
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 

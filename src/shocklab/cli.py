@@ -13,6 +13,7 @@ import argparse
 import errno
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -58,8 +59,27 @@ def _on_sigterm(signum: int, frame: object) -> None:
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line and exits 2."""
 
+    _argv: list[str] = []
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        self._argv = [str(a) for a in (sys.argv[1:] if args is None else args)]
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+        self.exit(2, f"error: {self.prog}: {message}{self._dash_hint(message)} (see --help)\n")
+
+    def _dash_hint(self, message: str) -> str:
+        """'--step -1D': argparse reads a value starting with '-' as a flag ("expected one
+        argument"); say how to pass it."""
+        m = re.match(r"argument (\S+): expected one argument", message)
+        if not m:
+            return ""
+        flags = set(m.group(1).split("/"))
+        for flag, value in zip(self._argv, self._argv[1:], strict=False):
+            if flag in flags and value.startswith("-") and not value.startswith("--") \
+                    and value.split("=", 1)[0] not in self._option_string_actions:
+                return f": {value!r} reads as a flag; write {flag}={value}"
+        return ""
 
 
 def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False) -> None:

@@ -3,6 +3,7 @@ name the file and the YAML path (``events[2].scope.channel: …``) in one line."
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -155,6 +156,42 @@ def _short_input(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                 "multiple_of", "finite_number")
+
+
+def _non_finite(value: Any) -> bool:
+    """A NaN or ±inf number, or text a number field reads as one ('nan', '-inf', 'Infinity')."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float, str)):
+        try:
+            return not math.isfinite(float(value))
+        except (ValueError, OverflowError):
+            return False
+    return False
+
+
+def _first_non_finite(node: Any, loc: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], Any] | None:
+    """Where a validated config holds a NaN or ±inf number (a field without bounds took
+    ``--set key=nan`` silently), and the value."""
+    if isinstance(node, float):
+        return None if math.isfinite(node) else (loc, node)
+    if isinstance(node, BaseModel):
+        items: Any = ((k, getattr(node, k)) for k in type(node).model_fields)
+    elif isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, (list, tuple)):
+        items = enumerate(node)
+    else:
+        return None
+    for key, child in items:
+        hit = _first_non_finite(child, (*loc, key))
+        if hit is not None:
+            return hit
+    return None
+
+
 def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
     errors = exc.errors(include_url=False)
     # within a union (a list or a mapping) the member whose shape the input has says what is
@@ -163,6 +200,9 @@ def format_validation_error(exc: ValidationError, data: Any, source: str) -> str
     first = errors[0]
     loc = format_path(_clean_loc(tuple(first["loc"]), data))
     msg = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if first["type"] in _BOUND_ERRORS and _non_finite(first.get("input")):
+        # 'nan' failed "≤ 90" (every comparison with NaN is false): not what is wrong with it
+        msg = "must be a finite number"
     if first["type"] == "extra_forbidden":
         msg = "unknown key (check spelling; see the commented default config)"
     elif first["type"] not in ("value_error", "assertion_error") and "input" in first \
@@ -181,9 +221,22 @@ def format_validation_error(exc: ValidationError, data: Any, source: str) -> str
 def validate(model: type[M], data: dict[str, Any], source: str) -> M:
     """Validate ``data`` into ``model``; on failure raise InputError with one readable line."""
     try:
-        return model.model_validate(data)
+        cfg = model.model_validate(data)
     except ValidationError as exc:
         raise InputError(format_validation_error(exc, data, source)) from None
+    hit = _first_non_finite(cfg)
+    if hit is not None:
+        loc, value = hit
+        node: Any = data   # the value as written ('nan' from --set), where the key is found
+        for part in loc:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = value
+                break
+        raise InputError(f"{source}: {format_path(loc)}: must be a finite number (got "
+                         f"{_short_input(node)})")
+    return cfg
 
 
 def _parse_key(key: str) -> list[str | int]:

@@ -128,6 +128,12 @@ def test_scopes_on_a_long_file(tmp_path, caplog):
     # one silently replaced the first
     ("date,name,date\n2025-01-05,a,2025-01-06\n", r"cal\.csv: column 'date' appears twice$"),
     ("Date,name,date\n2025-01-05,a,2025-01-06\n", r"cal\.csv: column 'date' appears twice$"),
+    # exit 3 before (qa10b): NaT has no normalize(); year 1 overflowed the nanosecond table
+    ("date,name\nNaN,a\n", r"column 'date' is not a date: 'NaN' \(data row 1"),
+    ("date,end,name\n0001-01-01,0001-01-02,a\n", r"column 'date': '0001-01-01' is out of range "
+                                                  r"\(data row 1; dates between 1678 and 2261\)"),
+    # pandas took the extra leading fields as an index: "column 'date' is not a date: 'b'"
+    ("date,name\n2025-01-05,a,b,c\n", r"data row 1 has more fields than the header's 2"),
 ])
 def test_bad_calendar_exit_2_one_line_nothing_written(tmp_path, capsys, text, message):
     cal = tmp_path / "cal.csv"
@@ -182,3 +188,20 @@ def test_a_planned_day_covers_every_period_of_a_sub_daily_file(tmp_path):
 
     assert planned_day_incidents(tmp_path / "bare")   # the afternoon spike is an incident
     assert planned_day_incidents(tmp_path / "planned", "--calendar", str(cal)) == []
+
+
+@pytest.mark.parametrize(("bom", "codec", "sep"), [
+    (b"\xff\xfe", "utf-16-le", "\t"), (b"\xfe\xff", "utf-16-be", ","),
+    (b"\xef\xbb\xbf", "utf-8", ","),
+])
+def test_a_utf16_or_bom_calendar_reads_like_the_utf8_file(tmp_path, bom, codec, sep):
+    """Excel's "Unicode text" export of a calendar (UTF-16 with a byte-order mark) was exit 2
+    "cannot read the calendar ('utf-8' codec can't decode byte 0xff …)"."""
+    kd = load_kpis_file(_long(tmp_path)).tables["kpis_daily"]
+    text = "date,end,name,kind,scope\n2025-01-10,2025-01-11,Fête,promotion,channel=email\n"
+    plain, exported = tmp_path / "plain.csv", tmp_path / "export.csv"
+    plain.write_text(text, encoding="utf-8")
+    exported.write_bytes(bom + text.replace(",", sep).encode(codec))
+    (want, _), (got, _) = load_calendar(plain, kd), load_calendar(exported, kd)
+    pd.testing.assert_frame_equal(got, want)
+    assert "Fête" in set(got["name"])

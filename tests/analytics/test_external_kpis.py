@@ -277,3 +277,19 @@ def test_external_profile_only_for_kpis_input():
     # the store config is untouched (tail auto = the fixed Student-t tail on store data)
     assert cfg.sensitivity == 0.1 and cfg.consensus.suppress == "1d"
     assert cfg.detectors["rolling_zscore"].calibration.tail == "auto"
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    # argparse reads '-1D' as a flag: "expected one argument" said nothing of how to pass it
+    (["--step", "-1D"], "argument --step: expected one argument: '-1D' reads as a flag; "
+                        "write --step=-1D"),
+    (["--step=-1D"], "--step: must be positive, got '-1D'"),
+    (["--step=0D"], "--step: must be positive, got '0D'"),
+    (["--step", "0"], "--step: must be positive, got '0'"),
+])
+def test_a_negative_or_zero_step_is_one_line_exit_2(tmp_path, capsys, args, needle):
+    out = tmp_path / "run"
+    assert cli("--kpis", str(_write(tmp_path, _hourly(200))), *args, "--out", str(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
+    assert not out.exists()

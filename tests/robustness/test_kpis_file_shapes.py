@@ -108,3 +108,124 @@ def test_a_value_too_large_to_add_up_is_refused(tmp_path):
     vals[4] = 1e99  # large, but its sums and squares stay finite
     pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "revenue": vals}).to_csv(p, index=False)
     assert load_kpis_file(p).tables["kpis_daily"]["revenue"].max() == 1e99
+
+
+def _encoded(text: str, how: str) -> bytes:
+    if how == "utf-16-le":   # Excel's "Unicode text" on Windows: ff fe, then little-endian
+        return b"\xff\xfe" + text.encode("utf-16-le")
+    if how == "utf-16-be":
+        return b"\xfe\xff" + text.encode("utf-16-be")
+    return text.encode(how)  # utf-8-sig: ef bb bf
+
+
+@pytest.mark.parametrize(("how", "sep"), [("utf-16-le", "\t"), ("utf-16-le", ","),
+                                          ("utf-16-be", "\t"), ("utf-8-sig", ",")])
+def test_a_utf16_or_bom_export_reads_like_the_utf8_file(tmp_path, how, sep):
+    """Excel's "Unicode text" export (UTF-16 with a byte-order mark, tab-separated) was exit 2
+    "cannot read ('utf-8' codec can't decode byte 0xff …)"; a UTF-8 mark must keep working."""
+    from analytics.external import load_kpis_file
+
+    frame = pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "signups": VALUES,
+                          "Révenue €": VALUES * 2})
+    plain, exported = tmp_path / "plain.csv", tmp_path / "export.csv"
+    frame.to_csv(plain, index=False)
+    exported.write_bytes(_encoded(frame.to_csv(index=False, sep=sep), how))
+    want = load_kpis_file(plain).tables["kpis_daily"]
+    got = load_kpis_file(exported).tables["kpis_daily"]
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_utf16_export_with_a_repeated_column_is_still_refused(cli, tmp_path):
+    p = tmp_path / "dup16.csv"
+    p.write_bytes(_encoded("date\tsignups\tsignups\n" + "".join(
+        f"{d:%Y-%m-%d}\t{v}\t{v}\n" for d, v in zip(DAYS, VALUES, strict=True)), "utf-16-le"))
+    _bad(cli, tmp_path, p, "duplicate column name 'signups'")
+
+
+def _long_rows(segment_of=lambda i, dim, seg: seg, kpi="signups"):
+    rows = []
+    for i, d in enumerate(DAYS.strftime("%Y-%m-%d")):
+        for dim, seg in (("overall", "all"), ("channel", "web"), ("channel", "email")):
+            rows.append((d, kpi, VALUES[i], dim, segment_of(i, dim, seg)))
+    return pd.DataFrame(rows, columns=["timestamp", "kpi", "value", "dimension", "segment"])
+
+
+def test_an_empty_segment_under_a_dimension_is_refused(cli, tmp_path):
+    """It became segment 'all': a series 'channel all' beside 'web' and 'email', exit 0."""
+    p = tmp_path / "long.csv"
+    _long_rows(lambda i, dim, seg: "" if (i, seg) == (3, "email") else seg).to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "column 'segment' is empty in a 'channel' row (data row 12)")
+
+
+def test_an_overall_row_with_another_segment_is_refused(cli, tmp_path):
+    """'overall' with segment 'web' was kept as its own series 'overall web', exit 0."""
+    p = tmp_path / "long.csv"
+    _long_rows(lambda i, dim, seg: "web" if (i, dim) == (5, "overall") else seg).to_csv(
+        p, index=False)
+    _bad(cli, tmp_path, p, "column 'segment' is 'web' in an 'overall' row (data row 16)")
+
+
+def test_overall_rows_may_leave_dimension_and_segment_empty(tmp_path):
+    from analytics.external import load_kpis_file
+
+    p = tmp_path / "long.csv"
+    df = _long_rows()
+    df.loc[df["dimension"] == "overall", ["dimension", "segment"]] = ""
+    df.to_csv(p, index=False)
+    kd = load_kpis_file(p).tables["kpis_daily"]
+    assert set(zip(kd["dimension"], kd["segment"], strict=True)) == {
+        ("overall", "all"), ("channel", "web"), ("channel", "email")}
+
+
+def test_an_entirely_empty_kpi_column_is_refused(cli, tmp_path):
+    """Read as numbers (all NaN), it made auto pick the wide layout: 'kpi' and 'value' were
+    analysed as two series, exit 0."""
+    p = tmp_path / "long.csv"
+    _long_rows(kpi="").to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "column 'kpi' is empty (data row 1)")
+
+
+@pytest.mark.parametrize("flag", ["--kpis", "--events"])
+def test_a_first_row_with_more_fields_than_the_header_is_named(cli, tmp_path, flag):
+    """pandas made the extra leading fields the row index and shifted the values: --kpis said
+    "column 'date' holds numbers (np.int64(1) …)", --events "start/end are not dates"."""
+    bad = tmp_path / "ragged.csv"
+    if flag == "--kpis":
+        bad.write_text("date,signups\n2025-01-01,1,2\n2025-01-02,3\n2025-01-03,4\n")
+        args = ("--kpis", bad)
+    else:
+        bad.write_text("start,end\n2025-01-05,2025-01-06,x\n")
+        good = tmp_path / "k.csv"
+        pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "signups": VALUES}).to_csv(
+            good, index=False)
+        args = ("--kpis", good, "--events", bad)
+    r = cli("analysis", *args, "--out", tmp_path / "run")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == (f"error: {bad}: data row 1 has more fields than the header's 2 "
+                                f"(quote a value that holds a comma)"), r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_kpi_names_that_make_bad_file_names_still_get_their_plots(cli, tmp_path):
+    """A 300-character KPI name: "plot plots/kpi_xxx….png not written: [Errno 36] File name too
+    long" and a collapsed-layout warning; 'a/b' and 'a?b': one plot overwrote the other."""
+    from analytics.report import plot_names
+
+    long_name = "x" * 300
+    p = tmp_path / "names.csv"
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), long_name: VALUES, "a/b": VALUES,
+                  "a?b": VALUES + 1}).to_csv(p, index=False)
+    r = cli("analysis", "--kpis", p, "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 0 and r.stderr == "", r.stderr[-500:]
+    written = sorted(f.name for f in (tmp_path / "run" / "plots").glob("kpi_*.png"))
+    assert written == sorted(plot_names([long_name, "a/b", "a?b"])) and len(set(written)) == 3
+    assert all(len(n.encode()) < 120 for n in written)
+    assert plot_names(["revenue", "Révenue €"]) == ["kpi_revenue.png", "kpi_Révenue__.png"]
+
+
+def test_a_semicolon_file_with_decimal_commas_is_named_as_such(cli, tmp_path):
+    """'date;x' over '2025-01-01;100,0': pandas read one column and an implicit index."""
+    p = tmp_path / "semi.csv"
+    p.write_text("date;signups\n" + "".join(
+        f"{d:%Y-%m-%d};{str(v).replace('.', ',')}\n" for d, v in zip(DAYS, VALUES, strict=True)))
+    _bad(cli, tmp_path, p, "the header is separated by ';', not commas")

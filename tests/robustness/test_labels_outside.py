@@ -56,3 +56,27 @@ def test_a_repeated_event_id_is_exit_2(cli, tmp_path):
     line = r.stderr.strip().splitlines()[-1]
     assert str(ev) in line and "[2]" in line and "'A'" in line and "[0]" in line, line
     assert not (tmp_path / "run").exists()
+
+
+def test_an_empty_events_file_says_it_is_empty(cli, tmp_path):
+    """An empty CSV of events said "cannot read CSV (EmptyDataError)"."""
+    for name in ("ev.csv", "ev.json"):
+        ev = tmp_path / name
+        ev.write_text("")
+        r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--out", tmp_path / "run",
+                "--quiet")
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{ev}: " in lines[0] and "file is empty" in lines[0], lines
+        assert not (tmp_path / "run").exists()
+
+
+def test_a_utf16_csv_of_events_reads_like_the_utf8_file(cli, tmp_path):
+    """Excel's "Unicode text" export (UTF-16, tab-separated) of the labels."""
+    ev = tmp_path / "ev.csv"
+    ev.write_bytes(b"\xff\xfe" + "start\tend\n2025-03-02\t2025-03-03\n".encode("utf-16-le"))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--out", tmp_path / "run",
+            "--quiet")
+    assert r.returncode == 0, r.stderr
+    sc = json.loads((tmp_path / "run" / "scorecard.json").read_text())
+    assert sc["headline"]["recall"] is not None

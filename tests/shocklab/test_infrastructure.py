@@ -55,6 +55,42 @@ def test_a_whole_model_rule_is_the_file_and_its_message_without_root():
     assert str(exc.value) == "cfg.yaml: items: at least one item is required"
 
 
+@pytest.mark.parametrize("raw", ["nan", "inf", "-Infinity", float("nan"), float("-inf")])
+def test_a_non_finite_number_says_it_must_be_finite(raw):
+    """'--set detectors.rolling_zscore.sensitivity=nan' said "should be ≤ 90 (got 'nan')" (every
+    comparison with NaN is false); a field without bounds took it silently."""
+
+    class Bounded(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        sensitivity: float = Field(1.0, gt=0, le=90)
+
+    class Open(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        factor: float = 1.0
+        nested: list[Bounded] = []
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+        factor: float = 1.0
+
+    shown = repr(raw)
+    for model, data, key in [
+        (Bounded, {"sensitivity": raw}, "sensitivity"),
+        (Open, {"factor": raw}, "factor"),
+        (Open, {"nested": [{}, {"sensitivity": raw}]}, "nested[1].sensitivity"),
+        (Strict, {"factor": raw}, "factor"),
+    ]:
+        with pytest.raises(InputError) as exc:
+            validate(model, data, "cfg.yaml")
+        assert str(exc.value) == f"cfg.yaml: {key}: must be a finite number (got {shown})"
+    # a text field may hold the word; a finite number is untouched
+    class Named(BaseModel):
+        name: str = "x"
+        factor: float = 1.0
+
+    assert validate(Named, {"name": "nan", "factor": "1e3"}, "cfg.yaml").factor == 1000.0
+
+
 def test_load_yaml_errors(tmp_path):
     with pytest.raises(InputError, match="config file not found"):
         load_yaml(tmp_path / "missing.yaml")

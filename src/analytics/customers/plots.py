@@ -14,6 +14,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import TightLayoutEngine
 
+from shocklab.figures import missing_glyphs_quiet
+
 # Margins (left, right, bottom, top) in inches for the plots whose labels do not depend on the data:
 # what the tight layout gave them on the default, small and random-world scenarios (constant in
 # inches), with 0.05 in more on the left for wider tick labels. Measuring every tick label for a
@@ -28,15 +30,17 @@ _FIXED = {
 
 
 def _png(fig: Any, plot: str | None = None) -> bytes:
-    if plot in _FIXED:
-        w, h = fig.get_size_inches()
-        left, right, bottom, top = _FIXED[plot]
-        fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h)
-    else:  # labels from the data (segment names): what fig.tight_layout() does, without leaving
-        # a layout engine on the figure (savefig would lay it out again in a draw of its own)
-        TightLayoutEngine().execute(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    with missing_glyphs_quiet():
+        if plot in _FIXED:
+            w, h = fig.get_size_inches()
+            left, right, bottom, top = _FIXED[plot]
+            fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h,
+                                top=1 - top / h)
+        else:  # labels from the data (segment names): what fig.tight_layout() does, without
+            # leaving a layout engine on the figure (savefig would lay it out again in a draw)
+            TightLayoutEngine().execute(fig)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     return buf.getvalue()
 
 
