@@ -32,7 +32,7 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~620 lines, one module on purpose): the reader (most of it) and the config profile of such
+Size (~600 lines, one module on purpose): the reader (most of it) and the config profile of such
 input (``external_profile``, ``sensitivity_rule``) are one piece: the profile reads what the
 reader found (the step), and nothing else uses either.
 """
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import InputError
-from shocklab.textfile import csv_options
+from shocklab.textfile import csv_header, first_repeat
 
 from .context import DataSet
 from .loading import read_table
@@ -66,18 +66,6 @@ MIN_COVERAGE = 0.5     # step "auto": the modal step's smallest multiple with th
 MAX_STEP_FACTOR = 64   # … tried up to this multiple
 
 
-def _csv_header(path: Path) -> list[str]:
-    """The first line's column names as written (pandas renames a repeated name)."""
-    import csv
-
-    try:
-        opts = csv_options(path)   # as read_table reads it
-        with path.open(encoding=opts["encoding"], errors="replace", newline="") as f:
-            return [c.strip() for c in next(csv.reader(f, delimiter=opts["sep"]), [])]
-    except (OSError, csv.Error):
-        return []
-
-
 MAX_ABS_VALUE = 1e100  # beyond it, a series' sums and squares can overflow float64
 
 
@@ -87,33 +75,26 @@ def _first_bad(mask: np.ndarray) -> int:
 
 def _day_first(raw: pd.Series, where: str, tcol: str) -> bool:
     """Whether the column's numeric dates (``02/01/2025``) are day-first, decided for the whole
-    column as for --transactions: a first number above 12 proves day-first, a second above 12
-    month-first; both, or only dates that could be either, is an InputError (read element by
-    element, '02/01/2025' was 1 February and '13/01/2025' 13 January in one file)."""
-    from .transactions import _DMY
+    column as for --transactions (``transactions.dmy_order``); both orders, or only dates that
+    could be either, is an InputError (read element by element, '02/01/2025' was 1 February and
+    '13/01/2025' 13 January in one file)."""
+    from .transactions import dmy_order
 
     text = raw.astype("string").str.strip()
-    parts = text.str.extract(_DMY)
-    dmy = parts["a"].notna().to_numpy()
-    if not dmy.any():
-        return False
-    a = pd.to_numeric(parts["a"], errors="coerce").to_numpy()
-    b = pd.to_numeric(parts["b"], errors="coerce").to_numpy()
-    day_first, month_first = dmy & (a > 12), dmy & (b > 12)
-    if day_first.any() and month_first.any():
-        i, j = _first_bad(day_first), _first_bad(month_first)
+    o = dmy_order(text)
+    if o.conflict is not None:
+        i, j = o.conflict
         raise InputError(
             f"{where}: column {tcol!r} has both day-first ({text.iloc[i]!r}, data row {i + 1}) "
             f"and month-first ({text.iloc[j]!r}, data row {j + 1}) dates: write ISO 8601"
         )
-    ambiguous = dmy & (a <= 12) & (b <= 12) & (a != b)
-    if not (day_first.any() or month_first.any()) and ambiguous.any():
-        i = _first_bad(ambiguous)
+    if not (o.day_first.any() or o.month_first.any()) and o.ambiguous.any():
+        i = _first_bad(o.ambiguous)
         raise InputError(
             f"{where}: column {tcol!r}: {text.iloc[i]!r} (data row {i + 1}) could be day- or "
             f"month-first and no date in the file decides: write ISO 8601 (YYYY-MM-DD)"
         )
-    return bool(day_first.any())
+    return bool(o.day_first.any())
 
 
 def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
@@ -285,9 +266,7 @@ def load_kpis_file(
     df.columns = [str(c) for c in df.columns]
     cols = list(df.columns)
     plain = path.suffix.lower() not in (".parquet", ".gz", ".bz2", ".zip", ".xz", ".zst")
-    header = _csv_header(path) if plain else cols                    # the CSV reader renames
-    seen: set[str] = set()                                             # a repeat to "name.1"
-    dup = next((c for c in header if c in seen or seen.add(c)), None)
+    dup = first_repeat(csv_header(path) if plain else cols)   # the CSV reader renames a repeat
     if dup is not None:
         raise InputError(f"{path}: duplicate column name {dup!r}")
     tcol = next((c for c in cols if c.strip().lower() in TIME_COLUMNS), None)

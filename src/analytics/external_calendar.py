@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from shocklab.errors import InputError
-from shocklab.textfile import csv_options, refuse_implicit_index
+from shocklab.textfile import csv_header, csv_options, first_repeat, refuse_implicit_index
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -127,12 +127,10 @@ def load_calendar(
     path = Path(path)
     where = str(path)
     df = _read(path)
-    from .external import _csv_header  # the names as written: pandas renames a repeat 'date.1'
-
-    seen: set[str] = set()
-    header = list(map(str, df.columns)) if path.suffix.lower() == ".parquet" else _csv_header(path)
-    dup = next((h for h in header if h.strip().lower() in COLUMNS
-                and (h.strip().lower() in seen or seen.add(h.strip().lower()))), None)
+    # the names as written: pandas renames a repeat 'date.1'
+    header = list(map(str, df.columns)) if path.suffix.lower() == ".parquet" else csv_header(path)
+    dup = first_repeat((h for h in header if h.strip().lower() in COLUMNS),
+                       key=lambda h: h.strip().lower())
     if dup is not None:  # which of the two holds the days?
         raise InputError(f"{where}: column {dup.strip().lower()!r} appears twice")
     cols = {str(c).strip().lower(): c for c in df.columns}

@@ -35,7 +35,7 @@ quantity x price summed; an invoice number carrying several customers or days is
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 
-Size (~530 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+Size (~545 lines, one module on purpose): reading (encodings, separators, column names), cleaning
 and building the orders of one file format share its column names, the cleaning reasons and the
 report they fill.
 """
@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -167,6 +167,31 @@ def _canonical(raw: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, str]:
     return df, layout
 
 
+class DmyOrder(NamedTuple):
+    """Numeric d/m/y dates of a text column and what decides their order for the whole column."""
+
+    parts: pd.DataFrame        # _DMY's groups per row (NaN where the row is not d/m/y)
+    dmy: np.ndarray            # the row is a numeric d/m/y date
+    day_first: np.ndarray      # its first number is above 12: proves day-first
+    month_first: np.ndarray    # its second number is above 12: proves month-first
+    ambiguous: np.ndarray      # could be either (both at most 12 and different)
+    conflict: tuple[int, int] | None  # first rows proving each order, when both occur
+
+
+def dmy_order(text: pd.Series) -> DmyOrder:
+    """How a column's numeric dates (``02/01/2025``) order day and month, vectorized; the
+    callers decide what a conflict or ambiguity means (--transactions, --kpis)."""
+    parts = text.str.extract(_DMY)
+    dmy = parts["a"].notna().to_numpy()
+    a = pd.to_numeric(parts["a"], errors="coerce").to_numpy()
+    b = pd.to_numeric(parts["b"], errors="coerce").to_numpy()
+    day_first, month_first = dmy & (a > 12), dmy & (b > 12)
+    conflict = ((int(np.flatnonzero(day_first)[0]), int(np.flatnonzero(month_first)[0]))
+                if day_first.any() and month_first.any() else None)
+    return DmyOrder(parts, dmy, day_first, month_first,
+                    dmy & (a <= 12) & (b <= 12) & (a != b), conflict)
+
+
 def parse_dates(ts: pd.Series, date_format: str | None = None,
                 where: str = "InvoiceDate") -> tuple[pd.Series, dict[str, Any]]:
     """Vectorized timestamp parsing with day-first detection; returns (datetimes, report)."""
@@ -190,20 +215,16 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
             "ambiguous_rows": 0,
             "unparsed_rows": int((parsed.isna() & ts.notna()).sum()),
         }
-    parts = ts.str.extract(_DMY)
-    dmy = parts["a"].notna().to_numpy()
-    a = pd.to_numeric(parts["a"], errors="coerce").to_numpy()
-    b = pd.to_numeric(parts["b"], errors="coerce").to_numpy()
-    day_first = dmy & (a > 12)
-    month_first = dmy & (b > 12)
-    if day_first.any() and month_first.any():
-        i, j = int(np.flatnonzero(day_first)[0]), int(np.flatnonzero(month_first)[0])
+    o = dmy_order(ts)
+    parts, dmy, day_first, month_first, ambiguous = (o.parts, o.dmy, o.day_first, o.month_first,
+                                                     o.ambiguous)
+    if o.conflict is not None:
+        i, j = o.conflict
         raise InputError(
             f"{where}: both day-first ({ts.iloc[i]!r}, data row {i + 1}) and month-first "
             f"({ts.iloc[j]!r}, data row {j + 1}) dates in one file; pass --date-format"
         )
     layout = "day-first" if day_first.any() else "month-first"
-    ambiguous = dmy & (a <= 12) & (b <= 12) & (a != b)
     report: dict[str, Any] = {
         "layout": layout if dmy.any() else "iso",
         "detected_from": int(day_first.sum() if day_first.any() else month_first.sum()),

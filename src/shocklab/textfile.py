@@ -46,6 +46,30 @@ def csv_options(path: Path) -> dict[str, str]:
     return {"encoding": "utf-8-sig", "sep": ","}
 
 
+def csv_header(path: Path) -> list[str]:
+    """The first line's column names as written (pandas renames a repeated name 'date.1'), in
+    the file's encoding and separator as ``csv_options`` reads it; [] when unreadable."""
+    import csv
+
+    try:
+        opts = csv_options(path)
+        with path.open(encoding=opts["encoding"], errors="replace", newline="") as f:
+            return [c.strip() for c in next(csv.reader(f, delimiter=opts["sep"]), [])]
+    except (OSError, csv.Error):
+        return []
+
+
+def first_repeat(names, key=lambda name: name) -> str | None:
+    """The first of ``names`` whose ``key`` an earlier name already had (a repeated column)."""
+    seen: set = set()
+    for name in names:
+        k = key(name)
+        if k in seen:
+            return name
+        seen.add(k)
+    return None
+
+
 def refuse_implicit_index(df, path: Path) -> None:
     """A first data row with more fields than the header: pandas silently takes the extra
     leading fields as the row index and shifts every value one column or more to the right
