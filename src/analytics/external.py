@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import InputError
-from shocklab.textfile import csv_header, first_repeat
+from shocklab.textfile import csv_header, csv_options, decimal_commas, first_repeat
 
 from .context import DataSet
 from .loading import read_table
@@ -133,14 +133,17 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
     return ts.to_numpy("datetime64[ns]")
 
 
-def _numeric(col: pd.Series, where: str, name: str) -> np.ndarray:
-    """float values of a value column: empty cells → NaN; text or ±inf → InputError (row named)."""
+def _numeric(col: pd.Series, where: str, name: str, commas: bool = False) -> np.ndarray:
+    """float values of a value column: empty cells → NaN; text or ±inf → InputError (row named).
+    ``commas`` (a ';'-separated file): '1,5' is 1.5."""
     if pd.api.types.is_bool_dtype(col):
         raise InputError(f"{where}: column {name!r} must be numeric, got booleans")
     if pd.api.types.is_numeric_dtype(col):
         vals = col.to_numpy(dtype=float, na_value=np.nan)
     else:
         s = col.astype("string").str.strip()
+        if commas:
+            s = decimal_commas(s)
         vals = pd.to_numeric(s.replace("", pd.NA), errors="coerce").to_numpy(
             dtype=float, na_value=np.nan
         )
@@ -260,13 +263,15 @@ def load_kpis_file(
         raise InputError(f"{path}: is a directory; --kpis takes a KPI file (CSV or Parquet)")
     if not path.is_file():
         raise InputError(f"{path}: KPI file not found")
-    df = read_table(path)
+    plain = path.suffix.lower() not in (".parquet", ".gz", ".bz2", ".zip", ".xz", ".zst")
+    opts = csv_options(path) if plain else None   # encoding and separator, sniffed once
+    df = read_table(path, csv=opts)
     if df.empty:
         raise InputError(f"{path}: table is empty")
     df.columns = [str(c) for c in df.columns]
     cols = list(df.columns)
-    plain = path.suffix.lower() not in (".parquet", ".gz", ".bz2", ".zip", ".xz", ".zst")
-    dup = first_repeat(csv_header(path) if plain else cols)   # the CSV reader renames a repeat
+    dup = first_repeat(csv_header(path, opts) if plain else cols)  # the CSV reader renames a repeat
+    commas = opts is not None and opts["sep"] == ";"   # '1,5' is 1.5 (a decimal-comma locale)
     if dup is not None:
         raise InputError(f"{path}: duplicate column name {dup!r}")
     tcol = next((c for c in cols if c.strip().lower() in TIME_COLUMNS), None)
@@ -326,12 +331,12 @@ def load_kpis_file(
             raise InputError(f"{path}: column {kcol!r} has an empty KPI name (data row {i + 1})")
         kpi_codes, kpis = pd.factorize(knames.str.strip(), sort=False)
         kpis = [str(k) for k in kpis]
-        values = _numeric(df[vcol], str(path), vcol)[:, None]
+        values = _numeric(df[vcol], str(path), vcol, commas)[:, None]
     else:
         kpis = [c for c in cols if c not in (tcol, dcol, scol)]
         if not kpis:
             raise InputError(f"{path}: no KPI columns besides the timestamp column {tcol!r}")
-        values = np.column_stack([_numeric(df[k], str(path), k) for k in kpis])
+        values = np.column_stack([_numeric(df[k], str(path), k, commas) for k in kpis])
         kpi_codes = None
     del df
     n_distinct = len(pd.unique(ts))

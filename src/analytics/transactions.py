@@ -51,7 +51,7 @@ import pandas as pd
 
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
-from shocklab.textfile import is_utf16, separator
+from shocklab.textfile import decimal_commas, is_utf16, separator
 
 from .context import DataSet
 from .loading import MAX_ABS
@@ -272,9 +272,7 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
 def _number(col: pd.Series, decimal_comma: bool) -> pd.Series:
     """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55."""
     if decimal_comma:
-        text = col.astype("string").str.strip()
-        fixed = text.where(~text.str.fullmatch(r"-?\d*,\d+").fillna(False),
-                           text.str.replace(",", ".", regex=False))
+        fixed = decimal_commas(col.astype("string").str.strip())
         col = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=col.index)
     return pd.to_numeric(col, errors="coerce")
 
