@@ -86,7 +86,8 @@ def _norm(col: object) -> str:
     return "".join(ch for ch in str(col).lower() if ch.isalnum())
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
+    """The file's cells as text, and the separator its header line gave (None: a workbook)."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
@@ -96,11 +97,11 @@ def _read_raw(path: Path) -> pd.DataFrame:
             frames = [df for df in sheets.values() if len(df.columns)]
             if not frames:
                 raise InputError(f"{path}: workbook has no sheet with data")
-            return pd.concat(frames, ignore_index=True)
+            return pd.concat(frames, ignore_index=True), None
         sep = separator(path)
         if is_utf16(path):  # Excel's "Unicode text": read as Latin-1 its names were not found
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                               encoding="utf-16")
+                               encoding="utf-16"), sep
         try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
             return pd.read_csv(
                 path,
@@ -110,18 +111,18 @@ def _read_raw(path: Path) -> pd.DataFrame:
                 na_values=[""],
                 encoding="utf-8",
                 engine="pyarrow",
-            )
+            ), sep
         except Exception:  # noqa: BLE001 — Latin-1 bytes, ragged rows …: the C parser below reads or words the error
             pass
         try:
             return pd.read_csv(
                 path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
-            )
+            ), sep
         except UnicodeDecodeError:  # the UCI CSV exports are Latin-1
             return pd.read_csv(
                 path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                 encoding="latin-1"
-            )
+            ), sep
     except InputError:
         raise
     except pd.errors.EmptyDataError:
@@ -467,12 +468,11 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
             f"{path}: is a directory; --transactions takes a transactions file (CSV or XLSX)")
     if not path.is_file():
         raise InputError(f"{path}: transactions file not found")
-    raw = _read_raw(path)
+    raw, sep = _read_raw(path)   # the header line is read once: its separator comes back
     if raw.empty:
         raise InputError(f"{path}: no data rows")
     df, layout = _canonical(raw, path)
-    semicolons = not path.suffix.lower().startswith(".xls") and separator(path) == ";"
-    parsed, dates = _parse(df, date_format, decimal_comma=semicolons)
+    parsed, dates = _parse(df, date_format, decimal_comma=sep == ";")
     sales, cancels, report = clean(parsed, df)
     report["dates"] = dates
     if sales.empty:
