@@ -40,6 +40,7 @@ reader found (the step), and nothing else uses either.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,14 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import InputError
-from shocklab.textfile import csv_header, csv_options, decimal_commas, first_repeat
+from shocklab.textfile import (
+    CONTROL,
+    csv_header,
+    csv_options,
+    decimal_commas,
+    first_repeat,
+    refuse_control_characters,
+)
 
 from .context import DataSet
 from .loading import read_table
@@ -312,16 +320,11 @@ def load_kpis_file(
         scol = scol if scol is not None and _is_text(df[scol]) else None
     if (dcol is None) != (scol is None):
         raise InputError(f"{path}: give both 'dimension' and 'segment' columns, or neither")
-    dim = (
-        df[dcol].astype("string").fillna("").str.strip().replace("", "overall").to_numpy(object)
-        if dcol
-        else None
-    )
-    seg = (
-        df[scol].astype("string").fillna("").str.strip().replace("", "all").to_numpy(object)
-        if scol
-        else None
-    )
+    names = {c: df[c].astype("string").fillna("").str.strip() for c in (dcol, scol) if c}
+    for c, text in names.items():   # a '\x07' vanished from the outputs' names
+        refuse_control_characters(text, str(path), c)
+    dim = names[dcol].replace("", "overall").to_numpy(object) if dcol else None
+    seg = names[scol].replace("", "all").to_numpy(object) if scol else None
     if dcol:
         _check_slices(df[scol], dim, seg, str(path), scol)
     if long:
@@ -329,6 +332,7 @@ def load_kpis_file(
         if knames.isna().any() or (knames.str.strip() == "").any():
             i = _first_bad((knames.isna() | (knames.str.strip() == "")).fillna(True).to_numpy())
             raise InputError(f"{path}: column {kcol!r} has an empty KPI name (data row {i + 1})")
+        refuse_control_characters(knames.str.strip(), str(path), kcol)
         kpi_codes, kpis = pd.factorize(knames.str.strip(), sort=False)
         kpis = [str(k) for k in kpis]
         values = _numeric(df[vcol], str(path), vcol, commas)[:, None]
@@ -336,6 +340,11 @@ def load_kpis_file(
         kpis = [c for c in cols if c not in (tcol, dcol, scol)]
         if not kpis:
             raise InputError(f"{path}: no KPI columns besides the timestamp column {tcol!r}")
+        bad = next((k for k in kpis if re.search(CONTROL, k)), None)
+        if bad is not None:
+            raise InputError(f"{path}: column name {bad!r} holds a control character "
+                             f"{ascii(re.search(CONTROL, bad).group())[1:-1]} (header): remove it "
+                             f"(names go into file names, JSON and Markdown)")
         values = np.column_stack([_numeric(df[k], str(path), k, commas) for k in kpis])
         kpi_codes = None
     del df

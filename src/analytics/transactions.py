@@ -51,7 +51,12 @@ import pandas as pd
 
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
-from shocklab.textfile import decimal_commas, is_utf16, separator
+from shocklab.textfile import (
+    decimal_commas,
+    is_utf16,
+    refuse_control_characters,
+    separator,
+)
 
 from .context import DataSet
 from .loading import MAX_ABS
@@ -472,6 +477,9 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     if raw.empty:
         raise InputError(f"{path}: no data rows")
     df, layout = _canonical(raw, path)
+    country = next((str(c) for c in raw.columns if ALIASES.get(_norm(c)) == "country"), "country")
+    # a segment name: a '\x07' or a quoted newline vanished from the outputs' names
+    refuse_control_characters(df["country"].astype("string").str.strip(), str(path), country)
     parsed, dates = _parse(df, date_format, decimal_comma=sep == ";")
     sales, cancels, report = clean(parsed, df)
     report["dates"] = dates

@@ -84,6 +84,30 @@ def decimal_commas(text):
     return text.where(~comma, text.str.replace(",", ".", regex=False))
 
 
+CONTROL = r"[\x00-\x1f\x7f-\x9f]"   # C0 and C1 control characters (tab and newline too)
+
+
+def refuse_control_characters(names, where: str, column: str) -> None:
+    """InputError naming the first of ``names`` (a string Series of segment or KPI names, one per
+    data row) that holds a control character (``\\x07``, ``\\x1b``, a newline in a quoted
+    field): names become file names, JSON keys and Markdown, where one vanished or broke a
+    line. The character is shown escaped, the row 1-based (header excluded)."""
+    import re
+
+    import numpy as np
+
+    from .errors import InputError
+
+    hit = names.str.contains(CONTROL, regex=True).fillna(False).to_numpy(bool)
+    if hit.any():
+        i = int(np.flatnonzero(hit)[0])
+        value = str(names.iloc[i])
+        char = re.search(CONTROL, value).group()
+        raise InputError(f"{where}: column {column!r} holds a control character "
+                         f"{ascii(char)[1:-1]} in {value!r} (data row {i + 1}): remove it "
+                         f"(names go into file names, JSON and Markdown)")
+
+
 def csv_options(path: Path) -> dict[str, str]:
     """``encoding`` and ``sep`` for pandas/csv reading a user's CSV file (``--kpis``,
     ``--calendar``, ``--events``): its encoding and its header line's ``separator``."""

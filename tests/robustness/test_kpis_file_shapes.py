@@ -288,3 +288,43 @@ def test_an_ambiguous_or_garbled_separated_file_is_one_clear_line(cli, tmp_path,
     p = tmp_path / "garbled.csv"
     p.write_text(text)
     _bad(cli, tmp_path, p, *needles)
+
+
+@pytest.mark.parametrize(("char", "escaped"), [("\x07", r"\x07"), ("\x1b", r"\x1b"),
+                                                ("\n", r"\n"), ("\x85", r"\x85")])
+def test_a_control_character_in_a_segment_name_is_refused(cli, tmp_path, char, escaped):
+    """'we\\x07b' came out as 'web' (or a quoted newline broke insights.md's lines): the name
+    goes into file names, JSON and Markdown. Exit 2 naming the column, the row and the
+    character escaped."""
+    p = tmp_path / "long.csv"
+    _long_rows(lambda i, dim, seg: f"we{char}b" if (i, seg) == (2, "web") else seg).to_csv(
+        p, index=False)
+    _bad(cli, tmp_path, p, "column 'segment'", f"control character {escaped}", "(data row 8)")
+
+
+def test_a_control_character_in_a_dimension_or_kpi_name_is_refused(cli, tmp_path):
+    p = tmp_path / "long.csv"
+    df = _long_rows()
+    df.loc[4, "dimension"] = "chan\x1bnel"
+    df.to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "column 'dimension'", r"\x1b", "(data row 5)")
+    df = _long_rows()
+    df.loc[0, "kpi"] = "sign\x07ups"
+    df.to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "column 'kpi'", r"\x07", "(data row 1)")
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "sign\x07ups": VALUES}).to_csv(
+        p, index=False)
+    _bad(cli, tmp_path, p, "column name 'sign\\x07ups'", r"\x07", "(header)")
+
+
+def test_a_control_character_in_a_transactions_country_is_refused(cli, tmp_path):
+    from tests.robustness.txgen import transactions, write_csv
+
+    df = transactions(n_rows=300, days=30)
+    df.loc[6, "Country"] = "Fra\x07nce"
+    p = write_csv(df, tmp_path / "tx.csv")
+    r = cli("analysis", "--transactions", p, "--out", tmp_path / "run")
+    line = r.stderr.strip()
+    assert r.returncode == 2 and len(line.splitlines()) == 1, r.stderr[-500:]
+    assert "column 'Country'" in line and r"\x07" in line and "(data row 7)" in line, line
+    assert not (tmp_path / "run").exists()
