@@ -28,6 +28,9 @@ Regularisation (what a real export needs; every count goes to a warning and to r
   NaN point is never flagged. Empty cells are missing values too.
 - ``inf`` or text in a value column, or a timestamp that does not parse → InputError naming the
   row (1-based data row, header excluded) and the column.
+- A CSV's encoding and separator (',', ';', tab, '|') are ``shocklab.textfile``'s; in a
+  ';'-separated file '1,5' is 1.5. A control character in a dimension, segment or KPI name →
+  InputError (the names go into file names, JSON and Markdown).
 
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
