@@ -28,6 +28,9 @@ Regularisation (what a real export needs; every count goes to a warning and to r
   NaN point is never flagged. Empty cells are missing values too.
 - ``inf`` or text in a value column, or a timestamp that does not parse → InputError naming the
   row (1-based data row, header excluded) and the column.
+- A CSV's encoding and separator (',', ';', tab, '|') are ``shocklab.textfile``'s; in a
+  ';'-separated file '1,5' is 1.5. A control character in a dimension, segment or KPI name →
+  InputError (the names go into file names, JSON and Markdown).
 
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
@@ -40,6 +43,7 @@ reader found (the step), and nothing else uses either.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +51,14 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import InputError
-from shocklab.textfile import csv_header, first_repeat
+from shocklab.textfile import (
+    CONTROL,
+    csv_header,
+    csv_options,
+    decimal_commas,
+    first_repeat,
+    refuse_control_characters,
+)
 
 from .context import DataSet
 from .loading import read_table
@@ -133,14 +144,17 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
     return ts.to_numpy("datetime64[ns]")
 
 
-def _numeric(col: pd.Series, where: str, name: str) -> np.ndarray:
-    """float values of a value column: empty cells → NaN; text or ±inf → InputError (row named)."""
+def _numeric(col: pd.Series, where: str, name: str, commas: bool = False) -> np.ndarray:
+    """float values of a value column: empty cells → NaN; text or ±inf → InputError (row named).
+    ``commas`` (a ';'-separated file): '1,5' is 1.5."""
     if pd.api.types.is_bool_dtype(col):
         raise InputError(f"{where}: column {name!r} must be numeric, got booleans")
     if pd.api.types.is_numeric_dtype(col):
         vals = col.to_numpy(dtype=float, na_value=np.nan)
     else:
         s = col.astype("string").str.strip()
+        if commas:
+            s = decimal_commas(s)
         vals = pd.to_numeric(s.replace("", pd.NA), errors="coerce").to_numpy(
             dtype=float, na_value=np.nan
         )
@@ -260,13 +274,15 @@ def load_kpis_file(
         raise InputError(f"{path}: is a directory; --kpis takes a KPI file (CSV or Parquet)")
     if not path.is_file():
         raise InputError(f"{path}: KPI file not found")
-    df = read_table(path)
+    plain = path.suffix.lower() not in (".parquet", ".gz", ".bz2", ".zip", ".xz", ".zst")
+    opts = csv_options(path) if plain else None   # encoding and separator, sniffed once
+    df = read_table(path, csv=opts)
     if df.empty:
         raise InputError(f"{path}: table is empty")
     df.columns = [str(c) for c in df.columns]
     cols = list(df.columns)
-    plain = path.suffix.lower() not in (".parquet", ".gz", ".bz2", ".zip", ".xz", ".zst")
-    dup = first_repeat(csv_header(path) if plain else cols)   # the CSV reader renames a repeat
+    dup = first_repeat(csv_header(path, opts) if plain else cols)  # the CSV reader renames a repeat
+    commas = opts is not None and opts["sep"] == ";"   # '1,5' is 1.5 (a decimal-comma locale)
     if dup is not None:
         raise InputError(f"{path}: duplicate column name {dup!r}")
     tcol = next((c for c in cols if c.strip().lower() in TIME_COLUMNS), None)
@@ -307,16 +323,11 @@ def load_kpis_file(
         scol = scol if scol is not None and _is_text(df[scol]) else None
     if (dcol is None) != (scol is None):
         raise InputError(f"{path}: give both 'dimension' and 'segment' columns, or neither")
-    dim = (
-        df[dcol].astype("string").fillna("").str.strip().replace("", "overall").to_numpy(object)
-        if dcol
-        else None
-    )
-    seg = (
-        df[scol].astype("string").fillna("").str.strip().replace("", "all").to_numpy(object)
-        if scol
-        else None
-    )
+    names = {c: df[c].astype("string").fillna("").str.strip() for c in (dcol, scol) if c}
+    for c, text in names.items():   # a '\x07' vanished from the outputs' names
+        refuse_control_characters(text, str(path), c)
+    dim = names[dcol].replace("", "overall").to_numpy(object) if dcol else None
+    seg = names[scol].replace("", "all").to_numpy(object) if scol else None
     if dcol:
         _check_slices(df[scol], dim, seg, str(path), scol)
     if long:
@@ -324,14 +335,20 @@ def load_kpis_file(
         if knames.isna().any() or (knames.str.strip() == "").any():
             i = _first_bad((knames.isna() | (knames.str.strip() == "")).fillna(True).to_numpy())
             raise InputError(f"{path}: column {kcol!r} has an empty KPI name (data row {i + 1})")
+        refuse_control_characters(knames.str.strip(), str(path), kcol)
         kpi_codes, kpis = pd.factorize(knames.str.strip(), sort=False)
         kpis = [str(k) for k in kpis]
-        values = _numeric(df[vcol], str(path), vcol)[:, None]
+        values = _numeric(df[vcol], str(path), vcol, commas)[:, None]
     else:
         kpis = [c for c in cols if c not in (tcol, dcol, scol)]
         if not kpis:
             raise InputError(f"{path}: no KPI columns besides the timestamp column {tcol!r}")
-        values = np.column_stack([_numeric(df[k], str(path), k) for k in kpis])
+        bad = next((k for k in kpis if re.search(CONTROL, k)), None)
+        if bad is not None:
+            raise InputError(f"{path}: column name {bad!r} holds a control character "
+                             f"{ascii(re.search(CONTROL, bad).group())[1:-1]} (header): remove it "
+                             f"(names go into file names, JSON and Markdown)")
+        values = np.column_stack([_numeric(df[k], str(path), k, commas) for k in kpis])
         kpi_codes = None
     del df
     n_distinct = len(pd.unique(ts))

@@ -97,27 +97,42 @@ def find_table(base: Path, name: str) -> Path | None:
     return None
 
 
-def read_table(path: Path, schema: dict[str, str] | None = None) -> pd.DataFrame:
-    """Read one CSV/Parquet file; id-like columns are kept as text."""
+def read_table(path: Path, schema: dict[str, str] | None = None,
+               csv: dict[str, str] | None = None) -> pd.DataFrame:
+    """Read one CSV/Parquet file; id-like columns are kept as text. ``csv``: a user's file's
+    ``textfile.csv_options`` (``--kpis``: its header line's separator, ';' or tabs too); a data
+    directory's tables are comma-separated (UTF-16 ones sniffed)."""
     ids = {c: str for c, k in (schema or {}).items() if k in ("id", "str")}
+    sniff = csv is not None
+    sep = ","
     try:
         if path.suffix == ".parquet":
             df = pd.read_parquet(path)
-        elif is_utf16(path):  # Excel's "Unicode text" export (a user's --kpis file)
-            df = pd.read_csv(path, dtype=ids, **csv_options(path))
+        elif sniff or is_utf16(path):   # a user's export: Excel's "Unicode text", ';' or tabs
+            opts = csv or csv_options(path)
+            sep = opts["sep"]
+            df = _read_csv(path, ids, opts)
         else:
-            try:  # the pyarrow parser is several times faster on large files
-                df = pd.read_csv(path, dtype=ids, engine="pyarrow")
-            except (ValueError, TypeError, ImportError, pd.errors.ParserError):
-                df = pd.read_csv(path, dtype=ids)
+            df = _read_csv(path, ids, None)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty (no header)") from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: cannot read ({first})") from None
     if path.suffix != ".parquet":   # a Parquet file may keep an index of its own
-        refuse_implicit_index(df, path)
+        refuse_implicit_index(df, path, sep if not sniff else None)
     return df
+
+
+def _read_csv(path: Path, ids: dict, opts: dict[str, str] | None) -> pd.DataFrame:
+    """pandas' CSV reader: the pyarrow parser (several times faster on large files) for a plain
+    UTF-8 comma-separated file, else the C parser with ``opts`` (encoding, sep)."""
+    if opts is not None and opts != {"encoding": "utf-8-sig", "sep": ","}:
+        return pd.read_csv(path, dtype=ids, **opts)
+    try:
+        return pd.read_csv(path, dtype=ids, engine="pyarrow")
+    except (ValueError, TypeError, ImportError, pd.errors.ParserError):
+        return pd.read_csv(path, dtype=ids)
 
 
 def coerce(

@@ -27,6 +27,7 @@ import pandas as pd
 from shocklab.atomic import atomic_dir
 from shocklab.catalogue import PAIR_DIMENSION
 from shocklab.errors import InputError
+from shocklab.filenames import safe_name
 from shocklab.hashing import json_ready, sha256_file, sha256_json
 
 from . import consensus as cons
@@ -298,7 +299,7 @@ def data_hash(ds: DataSet, extra_files: Sequence[Path] = ()) -> str:
 def run_id(ds: DataSet, cfg: AnalysisConfig, dhash: str) -> str:
     """Deterministic: ``<scenario or data dir name>-<12 hex of sha256(data hash, config)>``."""
     label = str(ds.manifest.get("scenario") or (Path(ds.path).name if ds.path else "kpis"))
-    label = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in label)[:40] or "run"
+    label = safe_name(label, 40) or "run"
     return f"{label}-{sha256_json({'data': dhash, 'config': cfg.model_dump(mode='json')})[:12]}"
 
 

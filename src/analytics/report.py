@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from shocklab.figures import missing_glyphs_quiet
+from shocklab.filenames import MAX_BYTES, hashed_name, safe_name
 
 from .context import RunContext
 from .forecasting import overall_series
@@ -258,21 +259,19 @@ def plot_scorecard(ctx: RunContext) -> bytes | None:
     return _png(fig)
 
 
-MAX_NAME = 100   # a file name's limit is 255 bytes; a 300-character KPI name was "not written"
+MAX_NAME = MAX_BYTES   # a 300-character KPI name was "not written" (a file name: 255 bytes)
 
 
 def plot_names(kpis: list[str]) -> list[str]:
     """``kpi_<name>.png`` per KPI, a file name: characters other than letters, digits, ``-`` and
     ``_`` become ``_``. Where that name is too long, or two KPIs would share it (``a/b`` and
-    ``a?b``: one plot overwrote the other), it is cut and ends in a hash of the KPI's name."""
-    import hashlib
-
-    stems = ["".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in k) for k in kpis]
+    ``a?b``: one plot overwrote the other), it is cut and ends in a hash of the KPI's name
+    (``shocklab.filenames``)."""
+    stems = [safe_name(k) for k in kpis]
     out = []
     for k, stem in zip(kpis, stems, strict=True):
         if len(stem.encode()) > MAX_NAME or stems.count(stem) > 1:
-            digest = hashlib.sha256(k.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-            stem = stem.encode()[:MAX_NAME // 2].decode(errors="ignore") + "_" + digest
+            stem = hashed_name(k, MAX_NAME)
         out.append(f"kpi_{stem}.png")
     return out
 

@@ -51,7 +51,12 @@ import pandas as pd
 
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
-from shocklab.textfile import is_utf16, separator
+from shocklab.textfile import (
+    decimal_commas,
+    is_utf16,
+    refuse_control_characters,
+    separator,
+)
 
 from .context import DataSet
 from .loading import MAX_ABS
@@ -86,7 +91,8 @@ def _norm(col: object) -> str:
     return "".join(ch for ch in str(col).lower() if ch.isalnum())
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
+    """The file's cells as text, and the separator its header line gave (None: a workbook)."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
@@ -96,11 +102,11 @@ def _read_raw(path: Path) -> pd.DataFrame:
             frames = [df for df in sheets.values() if len(df.columns)]
             if not frames:
                 raise InputError(f"{path}: workbook has no sheet with data")
-            return pd.concat(frames, ignore_index=True)
+            return pd.concat(frames, ignore_index=True), None
         sep = separator(path)
         if is_utf16(path):  # Excel's "Unicode text": read as Latin-1 its names were not found
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                               encoding="utf-16")
+                               encoding="utf-16"), sep
         try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
             return pd.read_csv(
                 path,
@@ -110,18 +116,18 @@ def _read_raw(path: Path) -> pd.DataFrame:
                 na_values=[""],
                 encoding="utf-8",
                 engine="pyarrow",
-            )
+            ), sep
         except Exception:  # noqa: BLE001 — Latin-1 bytes, ragged rows …: the C parser below reads or words the error
             pass
         try:
             return pd.read_csv(
                 path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
-            )
+            ), sep
         except UnicodeDecodeError:  # the UCI CSV exports are Latin-1
             return pd.read_csv(
                 path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                 encoding="latin-1"
-            )
+            ), sep
     except InputError:
         raise
     except pd.errors.EmptyDataError:
@@ -272,9 +278,7 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
 def _number(col: pd.Series, decimal_comma: bool) -> pd.Series:
     """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55."""
     if decimal_comma:
-        text = col.astype("string").str.strip()
-        fixed = text.where(~text.str.fullmatch(r"-?\d*,\d+").fillna(False),
-                           text.str.replace(",", ".", regex=False))
+        fixed = decimal_commas(col.astype("string").str.strip())
         col = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=col.index)
     return pd.to_numeric(col, errors="coerce")
 
@@ -469,12 +473,14 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
             f"{path}: is a directory; --transactions takes a transactions file (CSV or XLSX)")
     if not path.is_file():
         raise InputError(f"{path}: transactions file not found")
-    raw = _read_raw(path)
+    raw, sep = _read_raw(path)   # the header line is read once: its separator comes back
     if raw.empty:
         raise InputError(f"{path}: no data rows")
     df, layout = _canonical(raw, path)
-    semicolons = not path.suffix.lower().startswith(".xls") and separator(path) == ";"
-    parsed, dates = _parse(df, date_format, decimal_comma=semicolons)
+    country = next((str(c) for c in raw.columns if ALIASES.get(_norm(c)) == "country"), "country")
+    # a segment name: a '\x07' or a quoted newline vanished from the outputs' names
+    refuse_control_characters(df["country"].astype("string").str.strip(), str(path), country)
+    parsed, dates = _parse(df, date_format, decimal_comma=sep == ";")
     sales, cancels, report = clean(parsed, df)
     report["dates"] = dates
     if sales.empty:

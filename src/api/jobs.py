@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from shocklab.errors import InputError
+from shocklab.configio import override_at
+from shocklab.errors import ConfigError, InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("shocklab.api")
@@ -107,7 +108,17 @@ class JobManager:
         for o in overrides:
             if "=" not in o:
                 raise InputError(f"overrides: expected KEY=VALUE, got {o!r}")
-        cfg = load_analysis_config(None, overrides)
+        try:
+            cfg = load_analysis_config(None, overrides)
+        except ConfigError as exc:   # it named the server's config file: name what was sent
+            item = override_at(exc.loc, overrides)
+            raise InputError(f"overrides: {item!r}: {exc.detail}" if item is not None
+                             else f"overrides: {exc.detail}") from None
+        except InputError as exc:
+            msg = str(exc)
+            if msg.startswith("--set "):   # an override's own form: "--set 'a..b': …"
+                raise InputError(f"overrides: {msg.removeprefix('--set ')}") from None
+            raise
         ds = load_data_dir(data)
         cfg = select_detectors(cfg, detectors, has_truth(data))
         return run_id(ds, cfg, data_hash(ds))

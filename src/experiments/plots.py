@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from shocklab.figures import missing_glyphs_quiet
+from shocklab.filenames import file_name
 
 
 def _pyplot():
@@ -18,10 +19,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
 def _save(plt, fig, path: Path) -> Path:
@@ -81,7 +78,7 @@ def sweep_plots(
             if others:
                 ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
-            written.append(_save(plt, fig, out_dir / f"{_safe(metric)}_vs_{_safe(p)}.png"))
+            written.append(_save(plt, fig, out_dir / file_name("{}_vs_{}.png", metric, p)))
     pm, rm = f"{precision}.mean", f"{recall}.mean"
     if pm in board.columns and rm in board.columns and board[[pm, rm]].notna().any().all():
         fig, ax = plt.subplots(figsize=(6, 5))
@@ -136,6 +133,7 @@ def detectability_plots(
         ax.set_title(f"detectability: {etype}{dur_txt}")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-        name = f"detectability_{_safe(str(etype))}{'' if pd.isna(dur) else f'_{int(dur)}d'}.png"
+        name = file_name(f"detectability_{{}}{'' if pd.isna(dur) else f'_{int(dur)}d'}.png",
+                         str(etype))
         written.append(_save(plt, fig, out_dir / name))
     return written

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -193,12 +193,18 @@ def _first_non_finite(node: Any, loc: tuple[Any, ...] = ()) -> tuple[tuple[Any, 
 
 
 def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
+    return f"{source}: {validation_problem(exc, data)[1]}"
+
+
+def validation_problem(exc: ValidationError, data: Any) -> tuple[tuple[Any, ...], str]:
+    """The first error's key path and its one-line message (``loc: what``, no source)."""
     errors = exc.errors(include_url=False)
     # within a union (a list or a mapping) the member whose shape the input has says what is
     # wrong; the other member's complaint about the shape is not a second problem
     errors = [e for e in errors if not _shape_mismatch(e, data)] or errors[:1]
     first = errors[0]
-    loc = format_path(_clean_loc(tuple(first["loc"]), data))
+    where = _clean_loc(tuple(first["loc"]), data)
+    loc = format_path(where)
     msg = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if first["type"] in _BOUND_ERRORS and _non_finite(first.get("input")):
         # 'nan' failed "≤ 90" (every comparison with NaN is false): not what is wrong with it
@@ -214,16 +220,18 @@ def format_validation_error(exc: ValidationError, data: Any, source: str) -> str
         else ""
     )
     if not first["loc"]:  # a whole-file rule (its message names the keys): no '<root>' prefix
-        return f"{source}: {msg}{more}"
-    return f"{source}: {loc}: {msg}{more}"
+        return (), f"{msg}{more}"
+    return where, f"{loc}: {msg}{more}"
 
 
 def validate(model: type[M], data: dict[str, Any], source: str) -> M:
-    """Validate ``data`` into ``model``; on failure raise InputError with one readable line."""
+    """Validate ``data`` into ``model``; on failure raise ConfigError (an InputError) with one
+    readable line."""
     try:
         cfg = model.model_validate(data)
     except ValidationError as exc:
-        raise InputError(format_validation_error(exc, data, source)) from None
+        loc, detail = validation_problem(exc, data)
+        raise ConfigError(f"{source}: {detail}", loc, detail) from None
     hit = _first_non_finite(cfg)
     if hit is not None:
         loc, value = hit
@@ -234,8 +242,8 @@ def validate(model: type[M], data: dict[str, Any], source: str) -> M:
             except (KeyError, IndexError, TypeError):
                 node = value
                 break
-        raise InputError(f"{source}: {format_path(loc)}: must be a finite number (got "
-                         f"{_short_input(node)})")
+        detail = f"{format_path(loc)}: must be a finite number (got {_short_input(node)})"
+        raise ConfigError(f"{source}: {detail}", loc, detail)
     return cfg
 
 
@@ -246,6 +254,21 @@ def _parse_key(key: str) -> list[str | int]:
             raise InputError(f"--set {key!r}: empty key segment")
         parts.append(int(raw) if raw.lstrip("-").isdigit() else raw)
     return parts
+
+
+def override_at(loc: tuple[Any, ...], overrides: list[str] | None) -> str | None:
+    """The last of ``overrides`` (``dotted.key=value``) that set the value at ``loc`` (a
+    ``ConfigError``'s), a key inside it or a key above it; None when none did."""
+    want = [str(p) for p in loc]
+    for item in reversed(overrides or []):
+        try:
+            parts = [str(p) for p in _parse_key(item.partition("=")[0].strip())]
+        except InputError:
+            continue
+        n = min(len(parts), len(want))
+        if n and parts[:n] == want[:n]:
+            return item
+    return None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:

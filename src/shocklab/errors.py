@@ -16,6 +16,18 @@ class InputError(ShockLabError):
     exit_code = 2
 
 
+class ConfigError(InputError):
+    """A config that does not validate: ``loc`` is the key path of the value at fault (() for a
+    rule over the whole config) and ``detail`` the message without its source (``loc: what``),
+    so a caller can name what its client sent (the API names the override, not the server's
+    config file)."""
+
+    def __init__(self, message: str, loc: tuple = (), detail: str = "") -> None:
+        super().__init__(message)
+        self.loc = tuple(loc)
+        self.detail = detail or message
+
+
 class GateFailure(ShockLabError):
     """A quality gate (``--min-recall`` …) missed its bar. The message says which and by how
     much."""

@@ -1,6 +1,8 @@
 """How a user's text file is encoded, decided once for every CSV reader (--kpis, --calendar,
 --events, --transactions): Excel's "Unicode text" export is UTF-16 with a byte-order mark
-(ff fe or fe ff); read as UTF-8 it was "cannot read ('utf-8' codec can't decode byte 0xff …)"."""
+(ff fe or fe ff); read as UTF-8 it was "cannot read ('utf-8' codec can't decode byte 0xff …)".
+And how its fields are separated (``separator``: ',', ';', tab or '|', from the header line) and
+whether its numbers have decimal commas (``decimal_commas``, in a ';'-separated file)."""
 
 from __future__ import annotations
 
@@ -24,35 +26,102 @@ def text_encoding(path: Path, default: str = "utf-8-sig") -> str:
     return "utf-16" if is_utf16(path) else default
 
 
-def separator(path: Path) -> str:
-    """The header line's field separator: ',' unless it has none and ';' or a tab separates its
-    names (a spreadsheet saved as CSV in a locale with decimal commas; Excel's "Unicode text"
-    export is tab-separated)."""
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def _first_lines(path: Path, n: int = 2) -> list[str]:
+    """The file's first ``n`` lines as text, in its encoding ([] when unreadable)."""
     try:
         with open(path, encoding=text_encoding(path), errors="replace", newline="") as f:
-            head = f.readline(65536)
+            return [line for line in (f.readline(65536) for _ in range(n)) if line]
     except OSError:
-        return ","
-    if "," in head:
-        return ","
-    return max((";", "\t"), key=head.count) if (";" in head or "\t" in head) else ","
+        return []
 
 
-def csv_options(path: Path) -> dict[str, str]:
-    """``encoding`` and ``sep`` for pandas/csv reading a comma-separated input: a UTF-16 file's
-    separator is sniffed (Excel's "Unicode text" is tab-separated), a UTF-8 file's is ','."""
-    if is_utf16(path):
-        return {"encoding": "utf-16", "sep": separator(path)}
-    return {"encoding": "utf-8-sig", "sep": ","}
-
-
-def csv_header(path: Path) -> list[str]:
-    """The first line's column names as written (pandas renames a repeated name 'date.1'), in
-    the file's encoding and separator as ``csv_options`` reads it; [] when unreadable."""
+def _fields(line: str, sep: str) -> int:
+    """How many fields ``sep`` splits a line into (a quoted separator is text)."""
     import csv
 
     try:
-        opts = csv_options(path)
+        return len(next(csv.reader([line.rstrip("\r\n")], delimiter=sep), [""]))
+    except csv.Error:
+        return 1
+
+
+def separator(path: Path) -> str:
+    """The field separator, decided on the header line: the one of ``,`` ``;`` tab ``|`` it holds
+    most often (outside quotes), ',' when it holds none. A spreadsheet saved as CSV in a locale
+    with decimal commas is ';'-separated; Excel's "Unicode text" and "Text" exports are
+    tab-separated. A tie (``date;revenue, EUR``) is settled by the first data line: the separator
+    that splits it into as many fields as the header; when that does not settle it either,
+    InputError (one line saying so)."""
+    lines = _first_lines(path)
+    if not lines:
+        return ","
+    counts = {sep: _fields(lines[0], sep) for sep in SEPARATORS}
+    most = max(counts.values())
+    if most == 1:
+        return ","
+    tied = [sep for sep in SEPARATORS if counts[sep] == most]
+    if len(tied) > 1 and len(lines) > 1:
+        tied = [sep for sep in tied if _fields(lines[1], sep) == most] or tied
+    if len(tied) > 1:
+        from .errors import InputError
+
+        raise InputError(
+            f"{path}: cannot tell the column separator: the header line splits into {most} "
+            f"names at {' and at '.join(map(repr, tied))} alike"
+            f"{' (and so does data row 1)' if len(lines) > 1 else ''}; save it as "
+            f"comma-separated CSV, or quote the names that hold a separator")
+    return tied[0]
+
+
+def decimal_commas(text):
+    """A string Series with a number written with one decimal comma and no point ('2,55',
+    '-0,5': a ';'-separated export in a decimal-comma locale) rewritten with a point; other
+    values as they are."""
+    comma = text.str.fullmatch(r"[+-]?\d*,\d+").fillna(False)
+    return text.where(~comma, text.str.replace(",", ".", regex=False))
+
+
+CONTROL = r"[\x00-\x1f\x7f-\x9f]"   # C0 and C1 control characters (tab and newline too)
+
+
+def refuse_control_characters(names, where: str, column: str) -> None:
+    """InputError naming the first of ``names`` (a string Series of segment or KPI names, one per
+    data row) that holds a control character (``\\x07``, ``\\x1b``, a newline in a quoted
+    field): names become file names, JSON keys and Markdown, where one vanished or broke a
+    line. The character is shown escaped, the row 1-based (header excluded)."""
+    import re
+
+    import numpy as np
+
+    from .errors import InputError
+
+    hit = names.str.contains(CONTROL, regex=True).fillna(False).to_numpy(bool)
+    if hit.any():
+        i = int(np.flatnonzero(hit)[0])
+        value = str(names.iloc[i])
+        char = re.search(CONTROL, value).group()
+        raise InputError(f"{where}: column {column!r} holds a control character "
+                         f"{ascii(char)[1:-1]} in {value!r} (data row {i + 1}): remove it "
+                         f"(names go into file names, JSON and Markdown)")
+
+
+def csv_options(path: Path) -> dict[str, str]:
+    """``encoding`` and ``sep`` for pandas/csv reading a user's CSV file (``--kpis``,
+    ``--calendar``, ``--events``): its encoding and its header line's ``separator``."""
+    return {"encoding": text_encoding(path), "sep": separator(path)}
+
+
+def csv_header(path: Path, opts: dict[str, str] | None = None) -> list[str]:
+    """The first line's column names as written (pandas renames a repeated name 'date.1'), in
+    the file's encoding and separator as ``csv_options`` reads it (or ``opts``, what it gave);
+    [] when unreadable."""
+    import csv
+
+    try:
+        opts = opts or csv_options(path)
         with path.open(encoding=opts["encoding"], errors="replace", newline="") as f:
             return [c.strip() for c in next(csv.reader(f, delimiter=opts["sep"]), [])]
     except (OSError, csv.Error):
@@ -70,18 +139,20 @@ def first_repeat(names, key=lambda name: name) -> str | None:
     return None
 
 
-def refuse_implicit_index(df, path: Path) -> None:
+def refuse_implicit_index(df, path: Path, sep: str | None = None) -> None:
     """A first data row with more fields than the header: pandas silently takes the extra
     leading fields as the row index and shifts every value one column or more to the right
-    (a date column then "holds numbers" or "is not a date"). Raise InputError saying so."""
+    (a date column then "holds numbers" or "is not a date"). Raise InputError saying so.
+    ``sep``: the separator the file was read with (None: ``csv_options``', a user's file)."""
     import pandas as pd
 
     from .errors import InputError
 
     if not isinstance(df.index, pd.RangeIndex):   # what every engine gives a well-formed file
-        sep = separator(path)
-        if sep != "," and not is_utf16(path):   # '2025-01-01;100,0' under a header 'date;x'
-            raise InputError(f"{path}: the header is separated by {sep!r}, not commas: save the "
-                             f"file as comma-separated CSV (decimal points, not commas)")
+        found = separator(path)
+        if sep is not None and sep != found:   # a data directory's table saved with ';'
+            raise InputError(f"{path}: the header is separated by {found!r}, not commas: save "
+                             f"the file as comma-separated CSV (decimal points, not commas)")
+        name = "comma" if found == "," else f"{found!r}"
         raise InputError(f"{path}: data row 1 has more fields than the header's "
-                         f"{len(df.columns)} (quote a value that holds a comma)")
+                         f"{len(df.columns)} (quote a value that holds a {name})")

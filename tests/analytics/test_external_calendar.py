@@ -192,11 +192,12 @@ def test_a_planned_day_covers_every_period_of_a_sub_daily_file(tmp_path):
 
 @pytest.mark.parametrize(("bom", "codec", "sep"), [
     (b"\xff\xfe", "utf-16-le", "\t"), (b"\xfe\xff", "utf-16-be", ","),
-    (b"\xef\xbb\xbf", "utf-8", ","),
+    (b"\xef\xbb\xbf", "utf-8", ","), (b"", "utf-8", ";"), (b"", "utf-8", "\t"),
 ])
 def test_a_utf16_or_bom_calendar_reads_like_the_utf8_file(tmp_path, bom, codec, sep):
     """Excel's "Unicode text" export of a calendar (UTF-16 with a byte-order mark) was exit 2
-    "cannot read the calendar ('utf-8' codec can't decode byte 0xff …)"."""
+    "cannot read the calendar ('utf-8' codec can't decode byte 0xff …)"; a ';'-separated (a
+    decimal-comma locale's CSV) or tab-separated UTF-8 one had no 'date' column."""
     kd = load_kpis_file(_long(tmp_path)).tables["kpis_daily"]
     text = "date,end,name,kind,scope\n2025-01-10,2025-01-11,Fête,promotion,channel=email\n"
     plain, exported = tmp_path / "plain.csv", tmp_path / "export.csv"

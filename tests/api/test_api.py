@@ -360,6 +360,31 @@ def test_post_runs_confines_paths(writer, roots, tmp_path):
     _error(c.post("/runs", json={"data": ""}), 422)
 
 
+@pytest.mark.parametrize(("overrides", "want"), [
+    (["insights.plots=false", "sensitivity=abc"],
+     "overrides: 'sensitivity=abc': sensitivity: Input should be a valid number"),
+    (["consensus.min_votes=0"],
+     "overrides: 'consensus.min_votes=0': consensus.min_votes: Input should be greater than or "
+     "equal to 1 (got 0)"),
+    (["detectors.rolling_zscore.thresold=3"],
+     "overrides: 'detectors.rolling_zscore.thresold=3': detectors.rolling_zscore.thresold: "
+     "unknown key"),
+    (["sensitivity=nan"], "overrides: 'sensitivity=nan': sensitivity: must be a finite number"),
+    (["a..b=1"], "overrides: 'a..b': empty key segment"),
+])
+def test_post_runs_override_errors_name_the_override_not_the_server_config(writer, overrides,
+                                                                          want):
+    """The 422 said "/srv/…/config/analysis.yaml (with --set overrides): sensitivity: …": the
+    server's filesystem path, and not which of the client's overrides was wrong."""
+    from analytics.config import DEFAULT_CONFIG_PATH
+
+    c, _ = writer
+    msg = _error(c.post("/runs", json={"data": "small", "overrides": overrides}), 422)
+    assert msg.startswith(want), msg
+    assert "analysis.yaml" not in msg and str(DEFAULT_CONFIG_PATH.parent) not in msg, msg
+    assert "--set" not in msg, msg
+
+
 @pytest.mark.slow
 def test_post_runs_analyses_in_the_background_one_at_a_time(writer, roots):
     c, reports = writer

@@ -223,9 +223,108 @@ def test_kpi_names_that_make_bad_file_names_still_get_their_plots(cli, tmp_path)
     assert plot_names(["revenue", "Révenue €"]) == ["kpi_revenue.png", "kpi_Révenue__.png"]
 
 
-def test_a_semicolon_file_with_decimal_commas_is_named_as_such(cli, tmp_path):
-    """'date;x' over '2025-01-01;100,0': pandas read one column and an implicit index."""
-    p = tmp_path / "semi.csv"
-    p.write_text("date;signups\n" + "".join(
-        f"{d:%Y-%m-%d};{str(v).replace('.', ',')}\n" for d, v in zip(DAYS, VALUES, strict=True)))
-    _bad(cli, tmp_path, p, "the header is separated by ';', not commas")
+def _export(frame: pd.DataFrame, sep: str, decimal: str = ".") -> str:
+    """``frame`` as Excel writes it in a locale: ``sep`` between fields, ``decimal`` in numbers."""
+    return frame.to_csv(index=False, sep=sep, decimal=decimal)
+
+
+@pytest.mark.parametrize(("sep", "decimal"), [(";", ","), (";", "."), ("\t", "."), ("|", ".")])
+def test_a_semicolon_or_tab_export_reads_like_the_comma_file(tmp_path, sep, decimal):
+    """A European Excel export ('date;signups' over '2025-01-01;1002,5') was exit 2 "the header
+    is separated by ';', not commas"; without decimal commas (or tab-separated) it was one column
+    'date;signups' and "not a date"."""
+    from analytics.external import load_kpis_file
+
+    frame = pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "signups": VALUES,
+                          "Révenue, €": VALUES * 2, "orders": np.arange(len(DAYS))})
+    plain, exported = tmp_path / "plain.csv", tmp_path / "export.csv"
+    frame.to_csv(plain, index=False)
+    exported.write_text(_export(frame, sep, decimal), encoding="utf-8")
+    if decimal == ",":   # the file really holds decimal commas
+        assert f";{str(VALUES[0]).replace('.', ',')};" in exported.read_text()
+    want = load_kpis_file(plain).tables["kpis_daily"]
+    got = load_kpis_file(exported).tables["kpis_daily"]
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_semicolon_export_analyses_like_the_comma_file(cli, tmp_path):
+    """End to end: the same KPI values in kpis_daily.csv, exit 0."""
+    frame = pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "signups": VALUES})
+    plain, semi = tmp_path / "plain.csv", tmp_path / "semi.csv"
+    frame.to_csv(plain, index=False)
+    semi.write_text(_export(frame, ";", ","))
+    for src, out in ((plain, "a"), (semi, "b")):
+        r = cli("analysis", "--kpis", src, "--out", tmp_path / out, "--quiet",
+                "--set", "insights.plots=false")
+        assert r.returncode == 0, r.stderr[-500:]
+    a = pd.read_csv(tmp_path / "a" / "kpis_daily.csv")
+    b = pd.read_csv(tmp_path / "b" / "kpis_daily.csv")
+    pd.testing.assert_frame_equal(a, b)
+    assert b["signups"].tolist() == VALUES.tolist()
+
+
+def test_a_long_semicolon_export_reads_decimal_commas_in_value(tmp_path):
+    from analytics.external import load_kpis_file
+
+    plain, semi = tmp_path / "plain.csv", tmp_path / "semi.csv"
+    _long_rows().to_csv(plain, index=False)
+    semi.write_text(_export(_long_rows(), ";", ","))
+    pd.testing.assert_frame_equal(load_kpis_file(semi).tables["kpis_daily"],
+                                  load_kpis_file(plain).tables["kpis_daily"])
+
+
+@pytest.mark.parametrize(("text", "needles"), [
+    # one ';' and one ',' in the header and in the data row: which one separates?
+    ("date;revenue, EUR\n2025-01-01;1,5\n2025-01-02;2,5\n",
+     ("cannot tell the column separator", "',' and at ';'", "data row 1")),
+    # ';'-separated with a decimal comma that is not a number ('1,2,3'): named, not guessed
+    ("date;signups\n" + "".join(f"2025-01-{d:02d};{d},5\n" for d in range(1, 9))
+     + "2025-01-09;1,2,3\n", ("column 'signups' must be numeric", "'1,2,3'", "data row 9")),
+    # ragged: a data row with more ';' fields than the header
+    ("date;signups\n2025-01-01;1;2\n2025-01-02;3\n2025-01-03;4\n",
+     ("data row 1 has more fields than the header's 2", "holds a ';'")),
+])
+def test_an_ambiguous_or_garbled_separated_file_is_one_clear_line(cli, tmp_path, text, needles):
+    p = tmp_path / "garbled.csv"
+    p.write_text(text)
+    _bad(cli, tmp_path, p, *needles)
+
+
+@pytest.mark.parametrize(("char", "escaped"), [("\x07", r"\x07"), ("\x1b", r"\x1b"),
+                                                ("\n", r"\n"), ("\x85", r"\x85")])
+def test_a_control_character_in_a_segment_name_is_refused(cli, tmp_path, char, escaped):
+    """'we\\x07b' came out as 'web' (or a quoted newline broke insights.md's lines): the name
+    goes into file names, JSON and Markdown. Exit 2 naming the column, the row and the
+    character escaped."""
+    p = tmp_path / "long.csv"
+    _long_rows(lambda i, dim, seg: f"we{char}b" if (i, seg) == (2, "web") else seg).to_csv(
+        p, index=False)
+    _bad(cli, tmp_path, p, "column 'segment'", f"control character {escaped}", "(data row 8)")
+
+
+def test_a_control_character_in_a_dimension_or_kpi_name_is_refused(cli, tmp_path):
+    p = tmp_path / "long.csv"
+    df = _long_rows()
+    df.loc[4, "dimension"] = "chan\x1bnel"
+    df.to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "column 'dimension'", r"\x1b", "(data row 5)")
+    df = _long_rows()
+    df.loc[0, "kpi"] = "sign\x07ups"
+    df.to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "column 'kpi'", r"\x07", "(data row 1)")
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "sign\x07ups": VALUES}).to_csv(
+        p, index=False)
+    _bad(cli, tmp_path, p, "column name 'sign\\x07ups'", r"\x07", "(header)")
+
+
+def test_a_control_character_in_a_transactions_country_is_refused(cli, tmp_path):
+    from tests.robustness.txgen import transactions, write_csv
+
+    df = transactions(n_rows=300, days=30)
+    df.loc[6, "Country"] = "Fra\x07nce"
+    p = write_csv(df, tmp_path / "tx.csv")
+    r = cli("analysis", "--transactions", p, "--out", tmp_path / "run")
+    line = r.stderr.strip()
+    assert r.returncode == 2 and len(line.splitlines()) == 1, r.stderr[-500:]
+    assert "column 'Country'" in line and r"\x07" in line and "(data row 7)" in line, line
+    assert not (tmp_path / "run").exists()

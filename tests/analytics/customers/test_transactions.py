@@ -350,3 +350,21 @@ def test_an_exports_word_for_no_customer_is_a_missing_customer_id(tmp_path, toke
     ds = load_transactions(p)
     assert list(ds.tables["orders"]["customer_id"].unique()) == ["12345"]
     assert ds.manifest["cleaning"]["removed"]["missing_customer_id"] == 2
+
+
+def test_the_header_line_is_read_once_for_its_separator(tmp_path, monkeypatch):
+    """load_transactions read the header line a second time to learn whether a ';' file has
+    decimal commas; the separator _read_raw found is passed on (same tables)."""
+    import analytics.transactions as tx
+
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    raw["Price"] = raw["Price"].str.replace(".", ",", regex=False)
+    p = tmp_path / "export.csv"
+    raw.to_csv(p, sep=";", index=False)
+    calls = []
+    real = tx.separator
+    monkeypatch.setattr(tx, "separator", lambda path: calls.append(path) or real(path))
+    ds, ref = load_transactions(p), load_transactions(FIX / "online_retail_ii.csv")
+    assert calls == [p, FIX / "online_retail_ii.csv"]
+    for name, table in ref.tables.items():
+        pd.testing.assert_frame_equal(ds.tables[name], table)
