@@ -293,3 +293,17 @@ def test_a_negative_or_zero_step_is_one_line_exit_2(tmp_path, capsys, args, need
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err, err
     assert not out.exists()
+
+
+def test_a_file_without_store_kpis_says_so_in_the_summary_instead_of_an_empty_table(tmp_path):
+    """A --kpis file with its own KPI names has nothing to total: the brief's Summary says why
+    (it used to print a table header with no rows)."""
+    rng = np.random.default_rng(2)
+    days = pd.date_range("2024-01-01", periods=120, freq="D")
+    df = pd.DataFrame({"date": days, "Umsatz": 1000 + rng.normal(0, 30, len(days))})
+    out = tmp_path / "run"
+    assert cli("--kpis", str(_write(tmp_path, df)), "--out", str(out), "--quiet") == 0
+    md = (out / "insights.md").read_text()
+    summary = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert "| KPI |" not in summary
+    assert "No store KPI" in summary

@@ -56,12 +56,12 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
             f"{i}. **{e['title']}** ({e['severity']}; {e['episode_id']}) — "
             f"{e['recommended_action']}"
         )
-    head += [
-        "",
-        "## Summary",
-        "| KPI | total | last 7d | WoW | last 28d | MoM |",
-        "|---|---|---|---|---|---|",
-    ]
+    head += ["", "## Summary"]
+    if s["totals"]:
+        head += ["| KPI | total | last 7d | WoW | last 28d | MoM |", "|---|---|---|---|---|---|"]
+    else:  # --kpis input with its own KPI names: nothing to total (an empty table said nothing)
+        head.append("No store KPI (revenue, orders, sessions, …) in this input, so no totals or "
+                    "week- and month-over-month figures; the episodes below cover every series.")
     wow = {c["kpi"]: c for c in s["week_over_week"]}
     mom = {c["kpi"]: c for c in s["month_over_month"]}
     for t in s["totals"]:
