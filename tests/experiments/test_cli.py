@@ -35,6 +35,12 @@ from shocklab.cli import run_cli
         ({}, ["--workers", "two"], "invalid int value"),
         ({}, ["--baseline", "missing.parquet"], "--baseline missing.parquet: file not found"),
         ({}, ["--set", "seeds.count"], "expected dotted.key=value"),
+        # counted before expansion (98 M settings took 5 GB and > 5 min, then no message)
+        ({"grid": {"analysis.threshold": list(range(400)), "analysis.fail_seed": list(range(400))}},
+         [], "grid: 160,000 settings × 3 seeds = 480,000 cells, more than the 100,000"),
+        ({"settings": [{"analysis.threshold": 1}, {"analysis.threshold": 2}],
+          "grid": {"analysis.fail_seed": list(range(20_000))}},
+         [], "grid/settings: 40,000 settings × 3 seeds = 120,000 cells"),
     ],
 )
 def test_bad_input_exits_2_one_line_nothing_written(
