@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from tests.experiments.exp_fakes import count_lines, fake_cell, interrupting_cell
 
 from experiments.config import load_experiment
@@ -181,3 +182,27 @@ def test_more_workers_than_cells_start_only_as_many_processes_as_cells(write_exp
     assert (out.results["status"] == "ok").all() and len(out.results) == 3
     assert sizes == [3]
     assert "3 cells (local, 3 workers)" in caplog.text
+
+
+def test_a_rerun_without_a_gate_or_split_drops_the_earlier_runs_verdict_and_tables(
+    write_experiment, tmp_path
+):
+    """A resumed directory kept the optional files of its earlier run: a failed gate.json stayed
+    beside a rerun without a gate (exit 0), and the dashboard and API read it as the verdict;
+    summary.csv / leaderboard_train.csv stayed after the split was removed."""
+    out = tmp_path / "out"
+    path = write_experiment(split={"train": [1, 2], "test": [3]})
+    doc = yaml.safe_load(path.read_text())
+    del doc["seeds"]  # split: replaces seeds:
+    path.write_text(yaml.safe_dump(doc))
+    split = load_experiment(path)
+    first = _run(split, out, executor="serial", checks=[("consensus.recall", ">=", 2.0)])
+    assert not all(r.passed for r in first.gate)
+    assert {p.name for p in out.iterdir()} >= {"gate.json", "summary.csv", "leaderboard_train.csv"}
+
+    plain = load_experiment(write_experiment("plain.yaml", seeds=[1, 2, 3]))
+    again = _run(plain, out, executor="serial")
+    assert again.gate == []
+    names = {p.name for p in out.iterdir()}
+    assert not names & {"gate.json", "summary.csv", "leaderboard_train.csv"}, names
+    assert {"results.parquet", "leaderboard.csv", "experiment.json", "cells"} <= names
