@@ -206,3 +206,15 @@ def test_a_rerun_without_a_gate_or_split_drops_the_earlier_runs_verdict_and_tabl
     names = {p.name for p in out.iterdir()}
     assert not names & {"gate.json", "summary.csv", "leaderboard_train.csv"}, names
     assert {"results.parquet", "leaderboard.csv", "experiment.json", "cells"} <= names
+
+
+def test_the_same_number_written_twice_is_one_setting(write_experiment):
+    """``[3, 3.0, 3]`` gave two settings ('threshold=3' and 'threshold=3.0'): the same config run
+    twice over every seed, and two leaderboard rows for it."""
+    settings = grid_settings(load_experiment(write_experiment(
+        grid={"analysis.threshold": [3, 3.0, 3, 4.0, 4]},
+        settings=[{"analysis.fail_seed": 1}, {"analysis.fail_seed": 1.0}])).config)
+    assert [s.params["analysis.threshold"] for s in settings] == [3, 4.0]
+    assert [s.params["analysis.fail_seed"] for s in settings] == [1, 1]
+    assert grid_settings(load_experiment(write_experiment(
+        "b.yaml", grid={"analysis.threshold": [True, 1]})).config).__len__() == 2  # not numbers
