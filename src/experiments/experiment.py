@@ -140,7 +140,11 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
             wanted += [(m, f"--baseline (metrics: in {exp.path.name})") for m in cfg.metrics]
         check_metric_names(wanted, [t.analysis for t in tasks])
     if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here
-        shutil.rmtree(cache_dir)
+        if cache_dir.is_symlink():  # <out>/worlds linked to a shared cache: that one is shared too
+            log.warning("--fresh: %s is a link to %s, a shared cache: not cleared (its worlds "
+                        "are reused; cells are rerun)", cache_dir, os.readlink(cache_dir))
+        else:
+            shutil.rmtree(cache_dir)
     by_id = {s.setting_id: s for s in settings}
     used = max(1, min(workers, len(tasks)))  # no more workers than cells (runner.execute)
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),

@@ -218,3 +218,23 @@ def test_the_same_number_written_twice_is_one_setting(write_experiment):
     assert [s.params["analysis.fail_seed"] for s in settings] == [1, 1]
     assert grid_settings(load_experiment(write_experiment(
         "b.yaml", grid={"analysis.threshold": [True, 1]})).config).__len__() == 2  # not numbers
+
+
+def test_fresh_does_not_delete_through_a_worlds_link_to_a_shared_cache(write_experiment,
+                                                                       tmp_path):
+    """<out>/worlds linked to a shared cache (a folder the user keeps elsewhere): --fresh hit
+    'Cannot call rmtree on a symbolic link', exit 3. The linked cache is shared, like
+    --cache-dir: it is not cleared; the cells are rerun."""
+    calls = tmp_path / "calls.log"
+    exp = load_experiment(write_experiment(seeds=[1, 2], analysis_overrides={"log": str(calls)}))
+    shared = tmp_path / "shared"
+    _run(exp, tmp_path / "first", executor="serial", cache_dir=shared)
+    (shared / "keep.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "worlds").symlink_to(shared, target_is_directory=True)
+    _run(exp, out, executor="serial")
+    _run(exp, out, executor="serial", fresh=True)
+    assert count_lines(calls) == 6  # 2 + 2 + 2: the fresh run reran both cells
+    assert (shared / "keep.txt").read_text() == "mine" and (out / "worlds").is_symlink()
+    assert count_lines(shared / "generate_calls.log") == 2  # worlds reused, not regenerated
