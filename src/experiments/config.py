@@ -54,9 +54,14 @@ def higher_is_better(metric: str) -> bool:
     return not ("delay" in last or last.startswith(("fp", "false_positive")) or last == "count")
 
 
+# A seed is an integer as written: YAML ``true`` (pydantic's lax int read it as seed 1) or
+# ``2.0`` is refused, not converted.
+Seed = Annotated[int, Field(ge=0, strict=True)]
+
+
 class SeedRange(Strict):
-    count: Annotated[int, Field(ge=1, le=10_000)]
-    start: Annotated[int, Field(ge=0)] = 0
+    count: Annotated[int, Field(ge=1, le=10_000, strict=True)]
+    start: Seed = 0
 
 
 class Bootstrap(Strict):
@@ -126,8 +131,8 @@ class Split(Strict):
     """Train/test split of seeds: tune on ``train``, report ``test`` (the leaderboard and
     ``summary.csv`` use test seeds only; ``leaderboard_train.csv`` shows the train seeds)."""
 
-    train: list[Annotated[int, Field(ge=0)]] | SeedRange
-    test: list[Annotated[int, Field(ge=0)]] | SeedRange
+    train: list[Seed] | SeedRange
+    test: list[Seed] | SeedRange
     run: Literal["both", "train", "test"] = Field("both", description="which seeds to run")
 
     @staticmethod
@@ -172,7 +177,7 @@ class ExperimentConfig(Strict):
     settings: list[dict[str, Any]] = Field(
         default_factory=list, description="explicit override sets, crossed with grid"
     )
-    seeds: list[Annotated[int, Field(ge=0)]] | SeedRange = Field(
+    seeds: list[Seed] | SeedRange = Field(
         default_factory=lambda: SeedRange(count=3)
     )
     split: Split | None = Field(None, description="train/test seeds (replaces seeds:)")

@@ -35,6 +35,11 @@ from shocklab.cli import run_cli
         ({}, ["--workers", "two"], "invalid int value"),
         ({}, ["--baseline", "missing.parquet"], "--baseline missing.parquet: file not found"),
         ({}, ["--set", "seeds.count"], "expected dotted.key=value"),
+        # YAML true was read as seed 1 (and 2.0 as 2) by pydantic's lax int
+        ({"seeds": [True, 2]}, [], "seeds[0]: Input should be a valid integer (got True)"),
+        ({"seeds": [1, 2.0]}, [], "seeds[1]: Input should be a valid integer (got 2.0)"),
+        ({"seeds": {"count": 2, "start": True}}, [],
+         "seeds.start: Input should be a valid integer (got True)"),
         # counted before expansion (98 M settings took 5 GB and > 5 min, then no message)
         ({"grid": {"analysis.threshold": list(range(400)), "analysis.fail_seed": list(range(400))}},
          [], "grid: 160,000 settings × 3 seeds = 480,000 cells, more than the 100,000"),
