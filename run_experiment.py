@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from shocklab.atomic import check_resumable, check_writable_parent  # noqa: E402
+from shocklab.atomic import check_resumable  # noqa: E402
 from shocklab.cli import (  # noqa: E402
     ArgumentParser,
     add_common_flags,
@@ -91,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = setup_logging("experiments", args.debug, args.quiet)
 
     from experiments import gate as gating
+    from experiments.cache import check_cache_dir
     from experiments.config import load_experiment, parse_check
     from experiments.experiment import run, summary_lines
 
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = check_resumable(args.out or Path("runs") / "experiments" / exp.config.name,
                           "experiment")
     if args.cache_dir:
-        check_writable_parent(args.cache_dir)
+        check_cache_dir(args.cache_dir, out)
 
     outcome = run(
         exp,

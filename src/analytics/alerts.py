@@ -14,6 +14,11 @@ Delivery is at-least-once with de-duplication:
   again on the next run; what is ``sent`` is never sent again, even by a replay of the same data;
 * a Slack POST that times out after the request went out is not retried in the same run (the
   server may have it): it stays pending, for one more attempt per later run, with the same key;
+  ``timeout_s`` bounds a whole attempt (a server that answers a byte at a time is cut off), and a
+  redirect is a failure, not followed (urllib re-sent a redirected POST as a GET without its body
+  and took the GET's 200 for a delivery);
+* once a sink fails in a run, that run's later alerts for it are queued (pending), not tried: a
+  webhook that is down costs one set of attempts and one warning line per run, not one per alert;
 * ``Dispatcher.send`` never raises.
 
 The outbox lives outside the run directory (``default_state_dir()``: ``state/``, or
@@ -23,9 +28,12 @@ The outbox lives outside the run directory (``default_state_dir()``: ``state/``,
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import logging
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -111,10 +119,56 @@ def block_kit(alert: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _Cutter:
+    """The connections of one attempt, and a watchdog that shuts their sockets at the deadline:
+    the socket timeout bounds each read, not the answer (a server sending a byte per second
+    would hold the run for hours)."""
+
+    def __init__(self) -> None:
+        self.conns: list[http.client.HTTPConnection] = []
+        self.fired = False
+
+    def cut(self) -> None:
+        self.fired = True
+        for conn in self.conns:
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def factory(self, cls: type[http.client.HTTPConnection]) -> Any:
+        def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+            conn = cls(*args, **kwargs)
+            self.conns.append(conn)
+            return conn
+        return make
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # urllib then raises HTTPError with the 3xx code
+
+
+def _opener(cutter: _Cutter) -> urllib.request.OpenerDirector:
+    class Http(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(cutter.factory(http.client.HTTPConnection), req)
+
+    class Https(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(cutter.factory(http.client.HTTPSConnection), req,
+                                context=self._context)
+
+    return urllib.request.build_opener(_NoRedirect, Http, Https)  # proxies from the environment
+
+
 class SlackSink:
     """POST Block Kit JSON to an incoming webhook; retries 5xx, 429 and connection errors
     (``retries`` times, exponential backoff). A timeout while waiting for the answer is not
-    retried: the request went out, so a retry could post the alert twice."""
+    retried: the request went out, so a retry could post the alert twice. ``timeout_s`` bounds
+    each attempt as a whole; a redirect (3xx) is a failure, never followed."""
 
     name = "slack"
     durable = True
@@ -156,21 +210,35 @@ class SlackSink:
                 method="POST",
                 headers={"Content-Type": "application/json", "Idempotency-Key": key},
             )
+            cutter = _Cutter()
+            watchdog = threading.Timer(self.timeout_s, cutter.cut)
+            watchdog.daemon = True
+            watchdog.start()
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
-                    resp.read()
-                return
+                # the status is the answer: the body is not read (it could trickle forever)
+                with _opener(cutter).open(req, timeout=self.timeout_s):
+                    pass
+                if not cutter.fired:
+                    return
+                raise TimeoutError  # the answer came as the watchdog cut the connection
             except urllib.error.HTTPError as exc:
+                exc.close()
                 last = f"HTTP {exc.code}"
+                if 300 <= exc.code < 400:
+                    last += (" (a redirect, not followed: the webhook URL must take the POST "
+                             f"itself; check {self.url_env})")
                 if exc.code != 429 and exc.code < 500:
                     break  # a client error will not get better by retrying
-            except TimeoutError:  # sent, no answer in time: the server may have it; no retry now
-                last = ("network error (timeout waiting for the answer; kept pending, "
-                        "not retried in this run)")
-                break
-            except (urllib.error.URLError, OSError) as exc:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 reason = getattr(exc, "reason", exc)
+                if cutter.fired or isinstance(exc, TimeoutError):
+                    # sent, no (whole) answer in time: the server may have it; no retry now
+                    last = (f"network error (timeout: no answer within {self.timeout_s:g} s; kept "
+                            "pending, not retried in this run)")
+                    break
                 last = f"network error ({type(reason).__name__})"
+            finally:
+                watchdog.cancel()
             log.debug("slack: attempt %d failed: %s", attempt + 1, last)
         raise SendError(f"slack webhook failed after {attempt + 1} attempt(s): {last}")
 
@@ -231,7 +299,9 @@ class ConsoleSink:
 
 class Dispatcher:
     """Send to every sink through the outbox (pending before the send, sent after); retry what is
-    pending later. Never raises. Within one run an alert is attempted at most once per sink."""
+    pending later. Never raises. Within one run an alert is attempted at most once per sink, and
+    a sink that failed is not tried again in the run (its later alerts stay pending, one warning
+    line in all)."""
 
     def __init__(self, sinks: list[Any], outbox: Outbox | None = None):
         self.sinks = list(sinks)
@@ -239,6 +309,7 @@ class Dispatcher:
         self.failures = 0
         self.skipped = 0  # sends not made because an earlier run delivered them
         self._tried: set[tuple[str, str]] = set()
+        self._down: dict[str, str] = {}  # sink name -> its first failure in this run
 
     def _outbox_call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -260,16 +331,22 @@ class Dispatcher:
                 self.skipped += 1
                 return True
             self._tried.add(tried)
+        down = self._down.get(sink.name)
         try:
+            if down is not None:  # failed earlier in this run: queue, do not try (nor log) again
+                raise SendError(f"not tried: {sink.name} failed earlier in this run ({down})")
             sink.send(alert)
         except Exception as exc:  # a sink must never stop the run
             msg = str(exc) if isinstance(exc, SendError) else f"{type(exc).__name__}"
-            log.warning(
-                "alert %s not delivered to %s: %s (kept for retry)",
-                alert.get("alert_id"),
-                sink.name,
-                msg,
-            )
+            if down is None:
+                self._down[sink.name] = msg
+                log.warning(
+                    "alert %s not delivered to %s: %s (kept for retry%s)",
+                    alert.get("alert_id"),
+                    sink.name,
+                    msg,
+                    "; this run's later alerts for it are queued, not tried" if durable else "",
+                )
             self.failures += 1
             if durable:
                 self._outbox_call(

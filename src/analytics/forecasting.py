@@ -48,6 +48,15 @@ def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue") -> pd.Series:
     return s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D")).astype(float)
 
 
+class _NotOurChoice(logging.Filter):
+    """Drops Prophet's "Yearly seasonality is enabled with less than 730 days" warning: yearly
+    seasonality is switched on from 716 days by design (above), and the line reached the console
+    even under --quiet, with nothing a user could do about it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Yearly seasonality is enabled with less than")
+
+
 def _fit_predict(history: pd.Series, future_days: int, seed: int) -> tuple[pd.Series, pd.Series]:
     """Fit on ``history`` (NaN days dropped); return (in-sample yhat, yhat of the next days)."""
     Prophet = _prophet()
@@ -56,9 +65,14 @@ def _fit_predict(history: pd.Series, future_days: int, seed: int) -> tuple[pd.Se
                 yearly_seasonality=len(df) >= 2 * 365 - 14)
     end = history.index.max()
     ds = pd.date_range(history.index.min(), end + pd.Timedelta(days=future_days), freq="D")
+    quiet = _NotOurChoice()
+    logging.getLogger("prophet").addFilter(quiet)
     with warnings.catch_warnings():  # Prophet's own pandas deprecation notices are not ours to fix
         warnings.filterwarnings("ignore", module=r"prophet(\.|$)")
-        m.fit(df, seed=seed)
+        try:
+            m.fit(df, seed=seed)
+        finally:
+            logging.getLogger("prophet").removeFilter(quiet)
         pred = m.predict(pd.DataFrame({"ds": ds}))
     yhat = pd.Series(pred["yhat"].to_numpy(dtype=float), index=pd.DatetimeIndex(pred["ds"]))
     return yhat.loc[:end], yhat.loc[end + pd.Timedelta(days=1):]

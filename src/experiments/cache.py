@@ -9,10 +9,14 @@ share worlds (otherwise each machine generates its own copy — same bytes, more
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from shocklab.atomic import KIND_NAMES, check_writable_parent, output_kind
+from shocklab.errors import InputError
 
 GenerateFn = Callable[..., Any]       # (raw_config, out_dir, fmt=..., source=...) -> manifest
 KeyFn = Callable[[dict[str, Any]], str]
@@ -67,3 +71,42 @@ def cache_entries(root: str | Path) -> list[str]:
         if root.is_dir() else []
 
 
+
+
+_WORLD_NAME = re.compile(r"^[0-9a-f]{16,64}$")  # scenario hashes (tests' fakes use 16 digits)
+
+
+def check_cache_dir(cache_dir: str | Path, out_dir: str | Path) -> Path:
+    """``--cache-dir``: a new or empty directory, or one that holds only cached worlds (an
+    earlier ``--cache-dir`` or ``<out>/worlds``). A user's folder, a data set, a report or an
+    experiment directory is refused (worlds would be mixed into it — and an experiment's ``plots/``
+    or ``cells/`` are replaced by its own reruns); so is ``--out`` inside the cache (the cache
+    would then hold something that is not a world). InputError, one line."""
+    try:
+        target = check_writable_parent(cache_dir)
+    except InputError as exc:
+        raise InputError(f"--cache-dir {exc}") from None
+    resolved, out = target.resolve(), Path(out_dir).resolve()
+    if resolved == out or (out in resolved.parents and resolved != out / "worlds"):
+        raise InputError(f"--cache-dir {target}: is --out {out_dir} or inside it (other than its "
+                         "worlds/ folder); give a folder of its own")
+    if resolved in out.parents:
+        raise InputError(f"--out {out_dir}: is inside --cache-dir {target}; give each a folder "
+                         "of its own")
+    if not target.is_dir():
+        return target
+    kind = output_kind(target)
+    if kind is not None:
+        raise InputError(f"--cache-dir {target}: is a ShockLab {KIND_NAMES[kind]}, not a world "
+                         "cache; give a new folder or an earlier --cache-dir")
+    try:
+        strays = sorted(p.name for p in target.iterdir()
+                        if not p.name.startswith(".") and not (p.is_dir()
+                                                               and _WORLD_NAME.match(p.name)))
+    except OSError as exc:
+        raise InputError(f"--cache-dir {target}: cannot list it ({exc.strerror})") from None
+    if strays:
+        shown = ", ".join(strays[:3]) + (f" and {len(strays) - 3} more" if len(strays) > 3 else "")
+        raise InputError(f"--cache-dir {target}: holds files that are not cached worlds ({shown}); "
+                         "give a new folder or an earlier --cache-dir")
+    return target

@@ -9,6 +9,7 @@ duration are swept. Override keys are dotted paths prefixed by the config they c
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,6 +26,10 @@ DEFAULT_METRICS = [
     "consensus.f1",
     "consensus.median_delay_days",
 ]
+# One experiment's size, counted from the file before anything is expanded: a grid of a few long
+# lists multiplies into millions of settings, which ``grid_settings`` would build (and hash) one
+# by one — minutes and gigabytes before any message (98 M settings: 5 GB, no output after 5 min).
+MAX_CELLS = 100_000
 _CHECK_RE = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -49,9 +54,14 @@ def higher_is_better(metric: str) -> bool:
     return not ("delay" in last or last.startswith(("fp", "false_positive")) or last == "count")
 
 
+# A seed is an integer as written: YAML ``true`` (pydantic's lax int read it as seed 1) or
+# ``2.0`` is refused, not converted.
+Seed = Annotated[int, Field(ge=0, strict=True)]
+
+
 class SeedRange(Strict):
-    count: Annotated[int, Field(ge=1, le=10_000)]
-    start: Annotated[int, Field(ge=0)] = 0
+    count: Annotated[int, Field(ge=1, le=10_000, strict=True)]
+    start: Seed = 0
 
 
 class Bootstrap(Strict):
@@ -121,8 +131,8 @@ class Split(Strict):
     """Train/test split of seeds: tune on ``train``, report ``test`` (the leaderboard and
     ``summary.csv`` use test seeds only; ``leaderboard_train.csv`` shows the train seeds)."""
 
-    train: list[Annotated[int, Field(ge=0)]] | SeedRange
-    test: list[Annotated[int, Field(ge=0)]] | SeedRange
+    train: list[Seed] | SeedRange
+    test: list[Seed] | SeedRange
     run: Literal["both", "train", "test"] = Field("both", description="which seeds to run")
 
     @staticmethod
@@ -167,7 +177,7 @@ class ExperimentConfig(Strict):
     settings: list[dict[str, Any]] = Field(
         default_factory=list, description="explicit override sets, crossed with grid"
     )
-    seeds: list[Annotated[int, Field(ge=0)]] | SeedRange = Field(
+    seeds: list[Seed] | SeedRange = Field(
         default_factory=lambda: SeedRange(count=3)
     )
     split: Split | None = Field(None, description="train/test seeds (replaces seeds:)")
@@ -218,11 +228,28 @@ class ExperimentConfig(Strict):
         if self.split is not None and "seeds" in self.model_fields_set:
             raise ValueError("seeds: give either seeds: or split: (train and test seeds), "
                              "not both")
+        n_settings, what = self.setting_count()
+        n_cells = n_settings * len(self.seed_list)
+        if n_cells > MAX_CELLS:
+            raise ValueError(
+                f"{what}: {n_settings:,} settings × {len(self.seed_list):,} seeds = {n_cells:,} "
+                f"cells, more than the {MAX_CELLS:,} one experiment may run; shorten the lists "
+                "or split the sweep into several experiments"
+            )
         if self.rank_by is not None and self.rank_by not in self.metrics:
             raise ValueError(
                 f"rank_by: {self.rank_by!r} is not one of metrics ({', '.join(self.metrics)})"
             )
         return self
+
+    def setting_count(self) -> tuple[int, str]:
+        """(at most how many settings the file expands to, the key that sets it) — counted, not
+        built (duplicates, which the expansion drops, are counted)."""
+        if self.detectability is not None:
+            return sum(len(t.magnitudes) * max(1, len(t.durations))
+                       for t in self.detectability.targets), "detectability.targets"
+        return (max(1, len(self.settings)) * math.prod(len(v) for v in self.grid.values()),
+                "grid/settings" if self.settings else "grid")
 
     @property
     def seed_list(self) -> list[int]:

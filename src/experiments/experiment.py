@@ -140,7 +140,11 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
             wanted += [(m, f"--baseline (metrics: in {exp.path.name})") for m in cfg.metrics]
         check_metric_names(wanted, [t.analysis for t in tasks])
     if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here
-        shutil.rmtree(cache_dir)
+        if cache_dir.is_symlink():  # <out>/worlds linked to a shared cache: that one is shared too
+            log.warning("--fresh: %s is a link to %s, a shared cache: not cleared (its worlds "
+                        "are reused; cells are rerun)", cache_dir, os.readlink(cache_dir))
+        else:
+            shutil.rmtree(cache_dir)
     by_id = {s.setting_id: s for s in settings}
     used = max(1, min(workers, len(tasks)))  # no more workers than cells (runner.execute)
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
@@ -169,15 +173,18 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
                     f" (did you mean {', '.join(close)}?)" if close else "",
                 )
     reported = results
+    written: set[str] = set()  # which of OPTIONAL_OUTPUTS this run writes
     if cfg.split is not None:   # tune on train seeds, report test seeds only
         reported = results[results["seed"].isin(cfg.split.test_seeds)]
         train = results[results["seed"].isin(cfg.split.train_seeds)]
         if len(train):
+            written.add("leaderboard_train.csv")
             atomic_write_text(
                 out_dir / "leaderboard_train.csv",
                 leaderboard(train, cfg.metrics, cfg.rank_metric, cfg.bootstrap).to_csv(index=False),
             )
         if len(reported):
+            written.add("summary.csv")
             atomic_write_text(
                 out_dir / "summary.csv", summary_table(reported, cfg.bootstrap).to_csv(index=False)
             )
@@ -192,6 +199,7 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         assert cfg.detectability is not None
         outcome.detectability = curves(results, cfg.detectability, cfg.bootstrap)
         outcome.mde = minimum_detectable_effect(outcome.detectability, cfg.detectability.min_recall)
+        written |= {"detectability.csv", "mde.csv"}
         atomic_write_text(out_dir / "detectability.csv", outcome.detectability.to_csv(index=False))
         atomic_write_text(out_dir / "mde.csv", outcome.mde.to_csv(index=False))
 
@@ -217,6 +225,7 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
             cfg.gate.max_drop,
         )
     outcome.gate = [replace(r, label=outcome.labels.get(r.setting_id, "")) for r in outcome.gate]
+    _drop_stale(out_dir, written | ({"gate.json"} if outcome.gate else set()))
     if outcome.gate:
         atomic_write_text(
             out_dir / "gate.json",
@@ -228,6 +237,21 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
             ),
         )
     return outcome
+
+
+# Files only some experiments write. A resumed directory keeps its earlier run's copies unless
+# they are removed: a gate.json that failed stayed beside a rerun without a gate (exit 0), and
+# the dashboard and API read it as this experiment's verdict.
+OPTIONAL_OUTPUTS = ("gate.json", "leaderboard_train.csv", "summary.csv", "detectability.csv",
+                    "mde.csv")
+
+
+def _drop_stale(out_dir: Path, written: set[str]) -> None:
+    """Remove the optional outputs an earlier run of this directory wrote and this one does not."""
+    for name in OPTIONAL_OUTPUTS:
+        if name not in written and (out_dir / name).is_file():
+            (out_dir / name).unlink()
+            log.info("removed %s of an earlier run (this run does not write it)", name)
 
 
 def setting_label(setting: Setting, max_len: int = 40) -> str:

@@ -55,10 +55,23 @@ def grid_settings(cfg: ExperimentConfig) -> list[Setting]:
         for values in itertools.product(*(cfg.grid[k] for k in keys)):
             overrides = {**base, **dict(zip(keys, values, strict=True))}
             s = make_setting(overrides)
-            if s.setting_id not in seen:  # duplicates in a list would only repeat work
-                seen.add(s.setting_id)
+            same = sha256_json(_numbers_as_floats(overrides))
+            if same not in seen:  # duplicates in a list would only repeat work
+                seen.add(same)
                 out.append(s)
     return out
+
+
+def _numbers_as_floats(value: Any) -> Any:
+    """``3`` and ``3.0`` are one setting (the config models read both as the same number): the
+    first one written is kept (``[3, 3.0]`` ran the same cells twice, two leaderboard rows)."""
+    if isinstance(value, dict):
+        return {k: _numbers_as_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_floats(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def cells(settings: list[Setting], seeds: list[int]) -> list[Cell]:

@@ -5,7 +5,8 @@ Guarantees (README "Reliability"):
 * A failed run leaves no half-written directory and never damages an earlier one.
 * Only ShockLab outputs are replaced: every output directory carries a marker file
   (``.shocklab-output``); an existing directory without it (and not a legacy ShockLab output, and
-  not empty) is refused unless the caller allows it (``--force``, see ``allow_replace``).
+  not empty) is refused unless the caller allows it (``--force``, see ``allow_replace``), and is
+  then moved aside to ``<name>.kept-N``, not deleted.
 * One writer per target: a lock file beside the target (``.<name>.writelock``, ``flock``, removed
   when released) makes a second writer wait (``SHOCKLAB_LOCK_TIMEOUT`` seconds, default 600) instead
   of racing.
@@ -212,7 +213,8 @@ def check_replaceable(target: Path, force: bool | None = None) -> None:
     if target.is_dir() and not force and not is_shocklab_output(target):
         raise InputError(
             f"{target}: exists and is not a ShockLab output (no {MARKER} marker); refusing to "
-            "replace it — choose another output path, or pass --force to replace it"
+            "replace it — choose another output path, or pass --force to replace it (its files "
+            f"are then moved aside to {target.name}.kept-N, not deleted)"
         )
 
 
@@ -312,8 +314,10 @@ def atomic_dir(
 ) -> Iterator[Path]:
     """Yield a temporary directory next to ``target``; on success it replaces ``target``.
 
-    force : replace ``target`` even if it is not a ShockLab output (None: ``allow_replace``).
-    marker : write the marker file (False for a sub-directory of an output that has its own).
+    force : replace ``target`` even if it is not a ShockLab output (None: ``allow_replace``);
+        such a folder is moved aside to ``<name>.kept-N``, never deleted.
+    marker : write the marker file (False for a sub-directory of an output that has its own;
+        what it replaces is then the output's own, and is deleted).
     """
     target = check_writable_parent(target)
     try:
@@ -323,6 +327,9 @@ def atomic_dir(
     with _target_lock(target.parent, target.name):
         recover(target)
         check_replaceable(target, force)
+        # forced over a folder ShockLab did not write: its files are the user's; keep them (a
+        # sub-directory of an output, marker=False, is the output's own)
+        foreign = marker and target.is_dir() and not is_shocklab_output(target)
         committed = False
         tmp: Path | None = None
         try:
@@ -354,7 +361,8 @@ def atomic_dir(
             old = None
             try:
                 if target.exists():
-                    old = target.parent / f".{target.name}.old-{os.getpid()}"
+                    old = (_kept_name(target) if foreign
+                           else target.parent / f".{target.name}.old-{os.getpid()}")
                     _rename(target, old)
                 _rename(tmp, target)
                 committed = True
@@ -365,8 +373,21 @@ def atomic_dir(
         finally:
             if not committed and tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
+        if old is not None and foreign:
+            log.warning("%s: was not a ShockLab output; its earlier files were moved to %s "
+                        "(--force replaces, never deletes, a folder ShockLab did not write)",
+                        target, old)
+        elif old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _kept_name(target: Path) -> Path:
+    """``<name>.kept-N`` beside the target, the first N not taken: where ``--force`` moves a
+    folder ShockLab did not write (a user's files are never deleted)."""
+    n = 1
+    while (target.parent / f"{target.name}.kept-{n}").exists():
+        n += 1
+    return target.parent / f"{target.name}.kept-{n}"
 
 
 def _umask() -> int:

@@ -117,9 +117,12 @@ def _shape_mismatch(e: dict, data: Any) -> bool:
     if not str(e["type"]).endswith("_type"):
         return False
     node = data
-    for part in e["loc"]:
+    loc = tuple(e["loc"])
+    for i, part in enumerate(loc):
         if _branch_label(part, node):
-            return True
+            # about the member as a whole; deeper (``seeds.SeedRange.start: valid integer``)
+            # it is what is wrong inside the member the input has the shape of
+            return i == len(loc) - 1
         node = _child(node, part)
     return False
 

@@ -189,7 +189,33 @@ class SimulationConfig(Strict):
             raise ValueError("channels: at least one channel is required")
         if not self.countries:
             raise ValueError("countries: at least one country is required")
+        named = [("channels", n) for n in self.channels]
+        named += [("countries", n) for n in self.countries]
+        named += [("products.categories", n) for n in self.products.categories]
+        named += [(f"calendar[{i}].name", e.name) for i, e in enumerate(self.calendar)]
+        for key, name in named:
+            why = unreadable_name(name)
+            if why:
+                raise ValueError(f"{key}: {name!r} {why}; choose another name")
         return self
+
+
+# What pandas' CSV reader takes for "no value" (pandas.io.parsers' STR_NA_VALUES; the simulator
+# imports no pandas). A channel, country or category with such a name was written, and the
+# analysis then refused the data set it had just been given ("column 'country' has an empty/NaN
+# value"), e.g. for Namibia's code NA.
+CSV_MISSING_WORDS = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+
+
+def unreadable_name(name: str) -> str | None:
+    """Why a segment name would not survive the data directory's CSV files; None if it does."""
+    if not name.strip():
+        return "is empty or blank (a CSV cell reads back as no value)"
+    if name in CSV_MISSING_WORDS:
+        return "reads back from CSV as a missing value (pandas' word for 'no value')"
+    return None
 
 
 def _names(d: dict[str, Any]) -> str:

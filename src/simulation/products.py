@@ -71,9 +71,10 @@ def build_catalogue(cfg: SimulationConfig) -> Catalogue:
             "unit_cost": floats(np.round(price * cost_ratio, 2)),
         }
     )
-    key = mix64(
-        np.uint64(cfg.seed & 0xFFFFFFFFFFFF) * np.uint64(1_000_003) + number.astype(np.uint64)
-    )
+    # the product in Python ints, wrapped as uint64 would wrap it: the same keys, without numpy's
+    # "overflow in scalar multiply" warning on stderr for seeds above ~1.8e13 (even --quiet)
+    base = np.uint64((cfg.seed & 0xFFFFFFFFFFFF) * 1_000_003 % 2**64)
+    key = mix64(base + number.astype(np.uint64))
     return Catalogue(
         table=table, category=category.astype(str), price=price, popularity=popularity, key=key
     )

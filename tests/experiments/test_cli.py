@@ -35,6 +35,17 @@ from shocklab.cli import run_cli
         ({}, ["--workers", "two"], "invalid int value"),
         ({}, ["--baseline", "missing.parquet"], "--baseline missing.parquet: file not found"),
         ({}, ["--set", "seeds.count"], "expected dotted.key=value"),
+        # YAML true was read as seed 1 (and 2.0 as 2) by pydantic's lax int
+        ({"seeds": [True, 2]}, [], "seeds[0]: Input should be a valid integer (got True)"),
+        ({"seeds": [1, 2.0]}, [], "seeds[1]: Input should be a valid integer (got 2.0)"),
+        ({"seeds": {"count": 2, "start": True}}, [],
+         "seeds.start: Input should be a valid integer (got True)"),
+        # counted before expansion (98 M settings took 5 GB and > 5 min, then no message)
+        ({"grid": {"analysis.threshold": list(range(400)), "analysis.fail_seed": list(range(400))}},
+         [], "grid: 160,000 settings × 3 seeds = 480,000 cells, more than the 100,000"),
+        ({"settings": [{"analysis.threshold": 1}, {"analysis.threshold": 2}],
+          "grid": {"analysis.fail_seed": list(range(20_000))}},
+         [], "grid/settings: 40,000 settings × 3 seeds = 120,000 cells"),
     ],
 )
 def test_bad_input_exits_2_one_line_nothing_written(
@@ -210,3 +221,43 @@ def test_gate_metrics_a_cell_produces_pass_the_check(tmp_path, monkeypatch):
     with pytest.raises(Reached):
         run(load_experiment(path), tmp_path / "out", checks=[parse_check(g) for g in gates],
             progress=False)
+
+
+@pytest.mark.parametrize("case", ["user_folder", "data_set", "experiment", "same_as_out",
+                                  "out_inside"])
+def test_a_cache_dir_that_is_not_a_world_cache_is_refused_before_any_work(tmp_path, capsys,
+                                                                         case):
+    """--cache-dir took any folder: worlds were written into a user's folder, a data set or
+    another experiment (whose own rerun replaces plots/ and, with --fresh, cells/), and --out
+    could sit inside the cache or be it. Now exit 2 naming the flag; nothing is added anywhere."""
+    from tests.simulation.simtools import tiny_config
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "cache", "scenario": str(tmp_path / "tiny.yaml"),
+        "analysis": str(root / "config/analysis.yaml"), "seeds": [1],
+        "analysis_overrides": {"detectors.prophet_residual.enabled": False}}))
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    cache.mkdir()
+    (cache / "mine.txt").write_text("keep")
+    if case == "data_set":
+        (cache / "manifest.json").write_text('{"generator": "shocklab"}')
+        (cache / "mine.txt").unlink()
+    elif case == "experiment":
+        (cache / "cells").mkdir()
+        (cache / "mine.txt").unlink()
+    elif case == "same_as_out":
+        (cache / "mine.txt").unlink()
+        out = cache
+    elif case == "out_inside":
+        (cache / "mine.txt").unlink()
+        out = cache / "exp"
+    before = sorted(p.name for p in cache.rglob("*"))
+    rc = run_cli(main, ["--config", str(path), "--out", str(out), "--cache-dir", str(cache),
+                        "--executor", "serial", "--no-progress", "--no-plots"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "--cache-dir" in err, err
+    assert sorted(p.name for p in cache.rglob("*")) == before
+    assert case == "same_as_out" or not out.exists()

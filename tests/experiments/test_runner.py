@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from tests.experiments.exp_fakes import count_lines, fake_cell, interrupting_cell
 
 from experiments.config import load_experiment
@@ -181,3 +182,59 @@ def test_more_workers_than_cells_start_only_as_many_processes_as_cells(write_exp
     assert (out.results["status"] == "ok").all() and len(out.results) == 3
     assert sizes == [3]
     assert "3 cells (local, 3 workers)" in caplog.text
+
+
+def test_a_rerun_without_a_gate_or_split_drops_the_earlier_runs_verdict_and_tables(
+    write_experiment, tmp_path
+):
+    """A resumed directory kept the optional files of its earlier run: a failed gate.json stayed
+    beside a rerun without a gate (exit 0), and the dashboard and API read it as the verdict;
+    summary.csv / leaderboard_train.csv stayed after the split was removed."""
+    out = tmp_path / "out"
+    path = write_experiment(split={"train": [1, 2], "test": [3]})
+    doc = yaml.safe_load(path.read_text())
+    del doc["seeds"]  # split: replaces seeds:
+    path.write_text(yaml.safe_dump(doc))
+    split = load_experiment(path)
+    first = _run(split, out, executor="serial", checks=[("consensus.recall", ">=", 2.0)])
+    assert not all(r.passed for r in first.gate)
+    assert {p.name for p in out.iterdir()} >= {"gate.json", "summary.csv", "leaderboard_train.csv"}
+
+    plain = load_experiment(write_experiment("plain.yaml", seeds=[1, 2, 3]))
+    again = _run(plain, out, executor="serial")
+    assert again.gate == []
+    names = {p.name for p in out.iterdir()}
+    assert not names & {"gate.json", "summary.csv", "leaderboard_train.csv"}, names
+    assert {"results.parquet", "leaderboard.csv", "experiment.json", "cells"} <= names
+
+
+def test_the_same_number_written_twice_is_one_setting(write_experiment):
+    """``[3, 3.0, 3]`` gave two settings ('threshold=3' and 'threshold=3.0'): the same config run
+    twice over every seed, and two leaderboard rows for it."""
+    settings = grid_settings(load_experiment(write_experiment(
+        grid={"analysis.threshold": [3, 3.0, 3, 4.0, 4]},
+        settings=[{"analysis.fail_seed": 1}, {"analysis.fail_seed": 1.0}])).config)
+    assert [s.params["analysis.threshold"] for s in settings] == [3, 4.0]
+    assert [s.params["analysis.fail_seed"] for s in settings] == [1, 1]
+    assert grid_settings(load_experiment(write_experiment(
+        "b.yaml", grid={"analysis.threshold": [True, 1]})).config).__len__() == 2  # not numbers
+
+
+def test_fresh_does_not_delete_through_a_worlds_link_to_a_shared_cache(write_experiment,
+                                                                       tmp_path):
+    """<out>/worlds linked to a shared cache (a folder the user keeps elsewhere): --fresh hit
+    'Cannot call rmtree on a symbolic link', exit 3. The linked cache is shared, like
+    --cache-dir: it is not cleared; the cells are rerun."""
+    calls = tmp_path / "calls.log"
+    exp = load_experiment(write_experiment(seeds=[1, 2], analysis_overrides={"log": str(calls)}))
+    shared = tmp_path / "shared"
+    _run(exp, tmp_path / "first", executor="serial", cache_dir=shared)
+    (shared / "keep.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "worlds").symlink_to(shared, target_is_directory=True)
+    _run(exp, out, executor="serial")
+    _run(exp, out, executor="serial", fresh=True)
+    assert count_lines(calls) == 6  # 2 + 2 + 2: the fresh run reran both cells
+    assert (shared / "keep.txt").read_text() == "mine" and (out / "worlds").is_symlink()
+    assert count_lines(shared / "generate_calls.log") == 2  # worlds reused, not regenerated

@@ -170,3 +170,129 @@ def test_slack_on_without_its_variable_is_skipped_with_one_line(tmp_path, monkey
     lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(lines) == 1 and "SLACK_WEBHOOK_URL" in lines[0] and "skipped" in lines[0]
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2
+
+
+class _Raw:
+    """A local HTTP server in a thread whose answer to a POST is written by ``answer(handler)``;
+    it records each request line (method and path)."""
+
+    def __init__(self, answer):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[str] = []
+        raw = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers["Content-Length"]))
+                raw.requests.append(f"POST {self.path}")
+                try:
+                    answer(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client hung up
+
+            def do_GET(self):  # noqa: N802
+                raw.requests.append(f"GET {self.path}")
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/SECRET-TOKEN"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_redirect_is_a_failure_not_a_delivery(tmp_path, monkeypatch, status):
+    """urllib followed a 301/302/303 as a GET without the message, and the GET's 200 marked the
+    alert 'sent': nothing reached Slack and it was never retried. A redirect is now a failure
+    (pending, not followed, not retried in the run) that says what to check."""
+    def answer(h):
+        h.send_response(status)
+        h.send_header("Location", "/moved")
+        h.end_headers()
+
+    srv = _Raw(answer)
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", srv.url)
+    try:
+        with DeliveryStore(tmp_path / "alerts.sqlite") as store:
+            assert Dispatcher([_slack()], outbox=store).send(ALERT) == {"slack": False}
+            (pending,) = store.pending()
+    finally:
+        srv.close()
+    assert srv.requests == ["POST /services/T000/B000/SECRET-TOKEN"]  # no GET, no retry
+    assert f"HTTP {status}" in pending[3] and "redirect" in pending[3]
+    assert "SECRET" not in pending[3] and "SLACK_WEBHOOK_URL" in pending[3]
+
+
+def test_an_answer_that_trickles_in_is_cut_at_the_timeout(tmp_path, monkeypatch):
+    """The socket timeout bounded each read, not the answer: a server sending its headers a byte
+    at a time held the run until it finished (here ~10 s for a 0.3 s timeout; a real one, for
+    ever) and then counted as delivered. The whole attempt is now bounded: pending, not
+    retried in the run, and the server sees the client hang up before its answer is complete."""
+    import time
+
+    written = []
+
+    def answer(h):
+        h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+        for _ in range(200):
+            h.wfile.write(b"a")
+            h.wfile.flush()
+            written.append(1)
+            time.sleep(0.05)
+        h.wfile.write(b"\r\nContent-Length: 2\r\n\r\nok")
+        written.append("done")
+
+    srv = _Raw(answer)
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", srv.url)
+    try:
+        with DeliveryStore(tmp_path / "alerts.sqlite") as store:
+            assert Dispatcher([_slack()], outbox=store).send(ALERT) == {"slack": False}
+            (pending,) = store.pending()
+    finally:
+        srv.close()
+    assert "timeout" in pending[3] and "not retried in this run" in pending[3]
+    assert len(srv.requests) == 1 and "done" not in written
+
+
+def test_a_webhook_that_is_down_costs_one_line_and_keeps_every_alert_pending(
+    hook, tmp_path, caplog
+):
+    """Every alert of a run used to spend its own retries against a dead webhook and print its
+    own warning (a replay issuing dozens of alerts printed dozens of lines and waited retries ×
+    backoff for each). After the first failure the run's later alerts are queued without a try:
+    one warning line; the monitor still records every alert as issued (cooldown), each one
+    pending; the next run delivers them all."""
+    hook.default = 500
+    cfg = MonitorConfig(cooldown_days=7)
+    path = tmp_path / "state" / "customers.sqlite"
+    rows = [{**_row(0), "segment": "At Risk"}, {**_row(0), "segment": "Lapsing"},
+            {**_row(1), "segment": "At Risk", "severity": "critical"}]
+    with caplog.at_level("WARNING", logger="shocklab"), MonitorStore(path) as store:
+        mon = monitor.Monitor(cfg, store, Dispatcher([_slack()], outbox=store), "ns")
+        decisions = [mon.judge(r) for r in rows]
+        issued = [d["alert_id"] for d in decisions if d["decision"] == "sent"]
+        assert len(issued) >= 2
+        assert all(store.has_alert(a) for a in issued)  # cooldown state: issued, delivered or not
+        assert sorted(p[1]["alert_id"] for p in store.pending()) == sorted(issued)
+    assert len(hook.posts) == 3  # the first alert's 1 try + 2 retries; the others not tried
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(lines) == 1 and "HTTP 500" in lines[0] and "queued" in lines[0]
+
+    hook.default = 200  # the next run: every pending alert goes out once, nothing is re-issued
+    with MonitorStore(path) as store:
+        disp = Dispatcher([_slack()], outbox=store)
+        assert disp.retry_pending() == {"sent": len(issued), "pending": 0}
+        again = monitor.Monitor(cfg, store, disp, "ns").judge(rows[0])
+        assert again["decision"] == "already_sent"
+    assert len(hook.posts) == 3 + len(issued)

@@ -51,6 +51,33 @@ def test_a_foreign_directory_is_refused_unless_forced(tmp_path, cli):
     with atomic.allow_replace(True), atomic_dir(thesis) as tmp:  # what --force does
         (tmp / "x").write_text("new")
     assert sorted(p.name for p in thesis.iterdir()) == [MARKER, "x"]
+    # ... and the user's files are moved aside, not deleted (--force used to delete them)
+    assert (tmp_path / "thesis.kept-1" / "chapter1.tex").read_text() == "years of work"
+
+
+def test_force_over_a_users_folder_keeps_its_files_aside(tmp_path, cli):
+    """generate_data.py --force over a folder ShockLab did not write deleted every file in it;
+    they are now moved to <name>.kept-N (a new N each time), with one warning naming it."""
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "notes.txt").write_text("mine")
+    (docs / "sub" / "deep.txt").write_text("also mine")
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
+    r = cli("generate", "--config", cfg, "--out", docs, "--force", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (docs / "manifest.json").is_file()
+    kept = tmp_path / "docs.kept-1"
+    assert (kept / "notes.txt").read_text() == "mine"
+    assert (kept / "sub" / "deep.txt").read_text() == "also mine"
+    assert "docs.kept-1" in r.stderr and r.stderr.count("\n") == 1
+    # a ShockLab output is replaced as before: the second --force keeps nothing new aside
+    r = cli("generate", "--config", cfg, "--out", docs, "--force", "--quiet")
+    assert r.returncode == 0 and not (tmp_path / "docs.kept-2").exists()
+    (tmp_path / "docs2").mkdir()
+    (tmp_path / "docs2" / "a.txt").write_text("x")
+    (tmp_path / "docs2.kept-1").mkdir()  # taken: the next free number is used
+    r = cli("generate", "--config", cfg, "--out", tmp_path / "docs2", "--force", "--quiet")
+    assert r.returncode == 0 and (tmp_path / "docs2.kept-2" / "a.txt").read_text() == "x"
 
 
 @pytest.mark.parametrize("out", ["", "/", "."])

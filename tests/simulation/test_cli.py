@@ -170,3 +170,45 @@ def test_unwritable_output_and_earlier_output_survives(tmp_path, run):
     assert r.returncode == 2
     assert (good / "manifest.json").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "good", "scenario.yaml"]
+
+
+@pytest.mark.parametrize(("key", "name", "message"), [
+    ("countries", "NA", "countries: 'NA' reads back from CSV as a missing value"),
+    ("channels", "null", "channels: 'null' reads back from CSV as a missing value"),
+    ("channels", "", "channels: '' is empty or blank"),
+    ("channels", "  ", "channels: '  ' is empty or blank"),
+    ("categories", "None", "products.categories: 'None' reads back from CSV as a missing value"),
+    ("calendar", "N/A", "calendar[0].name: 'N/A' reads back from CSV as a missing value"),
+])
+def test_a_name_the_data_files_cannot_carry_is_refused(tmp_path, run, key, name, message):
+    """A segment named '' or 'NA' (Namibia's code) was generated, exit 0, and run_analysis then
+    refused ShockLab's own data set: "orders.csv: column 'country' has an empty/NaN value"."""
+    raw = tiny_config()
+    if key == "countries":
+        raw["countries"] = {name: 0.6, "DE": 0.4}
+    elif key == "channels":
+        raw["channels"] = {name: raw["channels"]["organic"], "email": raw["channels"]["email"]}
+    elif key == "categories":
+        raw["products"]["categories"] = {name: {"weight": 0.5, "price_median": 80.0},
+                                         "books": {"weight": 0.5, "price_median": 15.0}}
+    else:
+        raw["calendar"][0]["name"] = name
+    out = tmp_path / "data"
+    r = run("--config", str(write(tmp_path, raw)), "--out", str(out), "--quiet")
+    assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("seed", [0, 2**44 + 1, 2**63 - 1])
+def test_extreme_seeds_generate_without_warnings(tmp_path, run, seed):
+    """Seeds above ~1.8e13 printed numpy's 'overflow encountered in scalar multiply' on stderr
+    (even with --quiet), from the product keys' uint64 arithmetic; the keys were right."""
+    import warnings
+
+    out = tmp_path / "data"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = run("--config", str(write(tmp_path, tiny_config())), "--out", str(out), "--quiet",
+                f"--seed={seed}")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert yaml.safe_load((out / "manifest.json").read_text())["seed"] == seed
