@@ -198,6 +198,10 @@ def dmy_order(text: pd.Series) -> DmyOrder:
                     dmy & (a <= 12) & (b <= 12) & (a != b), conflict)
 
 
+# a time of day followed by a UTC offset or zone letter: group 1 is the date and time as written
+OFFSET = r"^(.*\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+
+
 def parse_dates(ts: pd.Series, date_format: str | None = None,
                 where: str = "InvoiceDate") -> tuple[pd.Series, dict[str, Any]]:
     """Vectorized timestamp parsing with day-first detection; returns (datetimes, report)."""
@@ -264,11 +268,20 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
     if (
         rest.any()
     ):  # ISO and anything else pandas reads unambiguously (Excel cells arrive as ISO text)
-        other = pd.to_datetime(ts[rest], errors="coerce", format="ISO8601")
+        # a UTC offset after the time (+0100, -05:00, Z, UTC) is dropped: the wall-clock time as
+        # written is the shop's day (offsets that change with summer time, or differ between
+        # rows, made pandas refuse the column: "Mixed timezones detected")
+        text = ts[rest]
+        local = text.str.replace(OFFSET, r"\1", regex=True)
+        if (dropped := int((local != text).sum())):
+            report["utc_offsets_dropped"] = dropped
+            log.info("%s: %d date(s) carry a UTC offset (first %r); read as the local time "
+                     "written", where, dropped, str(text[local != text].iloc[0]))
+        other = pd.to_datetime(local, errors="coerce", format="ISO8601")
         if other.isna().any():
             miss = other.isna()
             other[miss] = pd.to_datetime(
-                ts[rest][miss], errors="coerce", format="mixed", dayfirst=layout == "day-first"
+                local[miss], errors="coerce", format="mixed", dayfirst=layout == "day-first"
             )
         parsed[rest] = other.astype("datetime64[ns]")
     report["unparsed_rows"] = int((parsed.isna() & ts.notna()).sum())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.robustness.txgen import transactions, write_csv
@@ -92,6 +93,28 @@ def test_ambiguous_dates_are_counted_and_an_explicit_format_wins(tmp_path):
     assert parsed.iloc[0] == pd.Timestamp("2011-04-03 10:00") and rep["ambiguous_rows"] == 0
     with pytest.raises(InputError, match="both day-first .* and month-first"):
         parse_dates(pd.Series(["25/01/2011 10:00", "01/25/2011 10:00"]))
+
+
+def test_dates_with_utc_offsets_are_read_as_the_local_time_written(tmp_path):
+    """Offsets that change with summer time or differ between rows (an export from a system that
+    writes them) were exit 3 ("Mixed timezones detected"); the wall-clock time written is kept,
+    so an order at 23:30+0100 stays on its own day."""
+    ts = pd.Series(["2011-03-26T17:28:00+0000", "2011-03-27T23:30:00+0100",
+                    "2011-03-28 09:05Z", "2011-03-28T10:00:00-05:00", "2011-03-29 08:00"])
+    parsed, rep = parse_dates(ts)
+    assert list(parsed) == [pd.Timestamp(x) for x in ("2011-03-26 17:28", "2011-03-27 23:30",
+                                                      "2011-03-28 09:05", "2011-03-28 10:00",
+                                                      "2011-03-29 08:00")]
+    assert rep["utc_offsets_dropped"] == 4 and rep["unparsed_rows"] == 0
+    df = transactions(n_rows=400, days=120)   # January to May: +0000, then +0100
+    stamp = pd.to_datetime(df["InvoiceDate"])
+    df["InvoiceDate"] = (stamp.dt.strftime("%Y-%m-%dT%H:%M:%S")
+                         + np.where(stamp.dt.month >= 4, "+0100", "+0000"))
+    assert df["InvoiceDate"].str.endswith("+0100").any()
+    df.to_csv(tmp_path / "tx.csv", index=False)
+    ds = load_transactions(tmp_path / "tx.csv")
+    assert ds.tables["orders"]["order_date"].min() == stamp.min().normalize()
+    assert ds.tables["orders"]["order_date"].max() == stamp.max().normalize()
 
 
 def test_one_order_dated_2030_does_not_stretch_the_period(tmp_path):
