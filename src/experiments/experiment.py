@@ -213,6 +213,9 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
             else:
                 params = [p for s in settings for p in s.params]
                 plotting.sweep_plots(board, list(dict.fromkeys(params)), cfg.rank_metric, tmp)
+    elif (out_dir / "plots").is_dir():  # an earlier run's plots would pass for this run's
+        shutil.rmtree(out_dir / "plots")
+        log.info("removed plots/ of an earlier run (this run writes none: --no-plots)")
 
     if checks:
         outcome.gate += gating.check_absolute(results, checks, cfg.bootstrap)

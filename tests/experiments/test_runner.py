@@ -238,3 +238,14 @@ def test_fresh_does_not_delete_through_a_worlds_link_to_a_shared_cache(write_exp
     assert count_lines(calls) == 6  # 2 + 2 + 2: the fresh run reran both cells
     assert (shared / "keep.txt").read_text() == "mine" and (out / "worlds").is_symlink()
     assert count_lines(shared / "generate_calls.log") == 2  # worlds reused, not regenerated
+
+
+def test_a_rerun_without_plots_drops_the_earlier_runs_plots(write_experiment, tmp_path):
+    """--no-plots into a directory an earlier run drew into left those plots beside the new
+    tables, where they passed for this run's."""
+    out = tmp_path / "out"
+    exp = load_experiment(write_experiment(grid=GRID))
+    _run(exp, out, executor="serial", plots=True)
+    assert any((out / "plots").iterdir())
+    _run(exp, out, executor="serial", plots=False)
+    assert not (out / "plots").exists()
