@@ -9,6 +9,7 @@ import sqlite3
 
 import pandas as pd
 import pytest
+from tests.webhook import serve, stop
 
 from analytics.alerts import Dispatcher, JsonlSink, SlackSink, idempotency_key
 from analytics.customers import monitor
@@ -177,8 +178,7 @@ class _Raw:
     it records each request line (method and path)."""
 
     def __init__(self, answer):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         self.requests: list[str] = []
         raw = self
@@ -201,14 +201,21 @@ class _Raw:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/SECRET-TOKEN"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve(Handler)
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
+
+    def deliver_once(self, tmp_path, monkeypatch) -> tuple:
+        """One alert to this server as the Slack sink; it must fail: the pending row."""
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", self.url)
+        try:
+            with DeliveryStore(tmp_path / "alerts.sqlite") as store:
+                assert Dispatcher([_slack()], outbox=store).send(ALERT) == {"slack": False}
+                (pending,) = store.pending()
+        finally:
+            self.close()
+        return pending
 
 
 @pytest.mark.parametrize("status", [301, 302, 303])
@@ -222,13 +229,7 @@ def test_a_redirect_is_a_failure_not_a_delivery(tmp_path, monkeypatch, status):
         h.end_headers()
 
     srv = _Raw(answer)
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", srv.url)
-    try:
-        with DeliveryStore(tmp_path / "alerts.sqlite") as store:
-            assert Dispatcher([_slack()], outbox=store).send(ALERT) == {"slack": False}
-            (pending,) = store.pending()
-    finally:
-        srv.close()
+    pending = srv.deliver_once(tmp_path, monkeypatch)
     assert srv.requests == ["POST /services/T000/B000/SECRET-TOKEN"]  # no GET, no retry
     assert f"HTTP {status}" in pending[3] and "redirect" in pending[3]
     assert "SECRET" not in pending[3] and "SLACK_WEBHOOK_URL" in pending[3]
@@ -254,13 +255,7 @@ def test_an_answer_that_trickles_in_is_cut_at_the_timeout(tmp_path, monkeypatch)
         written.append("done")
 
     srv = _Raw(answer)
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", srv.url)
-    try:
-        with DeliveryStore(tmp_path / "alerts.sqlite") as store:
-            assert Dispatcher([_slack()], outbox=store).send(ALERT) == {"slack": False}
-            (pending,) = store.pending()
-    finally:
-        srv.close()
+    pending = srv.deliver_once(tmp_path, monkeypatch)
     assert "timeout" in pending[3] and "not retried in this run" in pending[3]
     assert len(srv.requests) == 1 and "done" not in written
 
