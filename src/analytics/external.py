@@ -30,7 +30,8 @@ Regularisation (what a real export needs; every count goes to a warning and to r
   row (1-based data row, header excluded) and the column.
 - A CSV's encoding and separator (',', ';', tab, '|') are ``shocklab.textfile``'s; in a
   ';'-separated file '1,5' is 1.5. A control character in a dimension, segment or KPI name →
-  InputError (the names go into file names, JSON and Markdown).
+  InputError (the names go into file names, JSON and Markdown). Names are read as written:
+  'NA' (Namibia), 'null' or 'None' in a dimension, segment or kpi column is a name, not a gap.
 
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
@@ -323,6 +324,13 @@ def load_kpis_file(
         scol = scol if scol is not None and _is_text(df[scol]) else None
     if (dcol is None) != (scol is None):
         raise InputError(f"{path}: give both 'dimension' and 'segment' columns, or neither")
+    if opts is not None:   # names as written: the CSV reader turned 'NA' (Namibia) into a gap
+        labels = [c for c in (dcol, scol, kcol if long else None) if c]
+        if labels:
+            written = pd.read_csv(path, usecols=labels, dtype=str, keep_default_na=False, **opts)
+            if len(written) == len(df):
+                for c in labels:
+                    df[c] = written[c].where(written[c].str.strip() != "")
     names = {c: df[c].astype("string").fillna("").str.strip() for c in (dcol, scol) if c}
     for c, text in names.items():   # a '\x07' vanished from the outputs' names
         refuse_control_characters(text, str(path), c)

@@ -307,3 +307,17 @@ def test_a_file_without_store_kpis_says_so_in_the_summary_instead_of_an_empty_ta
     summary = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
     assert "| KPI |" not in summary
     assert "No store KPI" in summary
+
+
+def test_a_segment_named_na_is_a_name_not_a_gap(tmp_path):
+    """'NA' (Namibia), 'null' or 'None' in a label column are names: the CSV reader read them as
+    missing and the long file was refused for an empty segment. An empty segment still is."""
+    days = pd.date_range("2024-01-01", periods=40, freq="D").strftime("%Y-%m-%d")
+    rows = [(d, "country", seg, "orders", 100 + i % 7) for seg in ("NA", "null", "ZA")
+            for i, d in enumerate(days)]
+    df = pd.DataFrame(rows, columns=["date", "dimension", "segment", "kpi", "value"])
+    k = load_kpis_file(_write(tmp_path, df)).tables["kpis_daily"]
+    assert set(k["segment"]) == {"NA", "null", "ZA"}
+    df.loc[0, "segment"] = ""
+    with pytest.raises(InputError, match="column 'segment' is empty in a 'country' row"):
+        load_kpis_file(_write(tmp_path, df, "empty.csv"))
