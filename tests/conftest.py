@@ -1,5 +1,5 @@
 """Suite-wide fixtures: a headless matplotlib backend, logs kept out of the repo, and
-``make_config`` (real analysis configs, tests/configs.py)."""
+``make_config`` (real analysis configs, tests/configs.py); and the suite without pytest-xdist."""
 
 import os
 
@@ -7,6 +7,17 @@ import matplotlib
 import pytest
 
 matplotlib.use("Agg", force=True)
+
+
+def pytest_addoption(parser, pluginmanager):
+    """With pytest-xdist off (``-p no:xdist``) or not installed, the suite runs in one process:
+    the ``--numprocesses``/``--dist`` of pyproject's addopts are then accepted and unused instead
+    of being an "unrecognized arguments" error."""
+    if pluginmanager.has_plugin("xdist"):
+        return
+    group = parser.getgroup("xdist-off", "pytest-xdist is off: these are accepted and unused")
+    group.addoption("--numprocesses", dest="numprocesses", default=None)
+    group.addoption("--dist", dest="dist", default="no")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,5 +1,7 @@
 """Real run and experiment directories for the API and dashboard tests, built once per test
-process (the API, dashboard and browser tests share them).
+process (the API, dashboard and browser tests share them; under pytest-xdist each worker that
+runs one of them builds its own, in its own temp dir, so a test that briefly adds a file or a
+symlink inside these roots is never seen by another worker's tests).
 
 - ``reports/sim``: the small scenario cut to 20 weeks, analysed without Prophet detectors;
 - ``reports/sim-k1``: the same data, one voter and min_votes 1, no customer models (for Compare);
@@ -125,6 +127,8 @@ def build(tmp_path_factory) -> Roots:
     if "roots" in _BUILT:
         return _BUILT["roots"]
     keep = os.environ.get("SHOCKLAB_TEST_SERVE_DIR")  # developer aid: reuse a build across sessions
+    if keep:  # one build per xdist worker (gw0, gw1, ...): two workers never write one directory
+        keep = str(Path(keep) / os.environ.get("PYTEST_XDIST_WORKER", ""))
     if keep and (Path(keep) / "runs" / "detect" / "mde.csv").is_file():
         base = Path(keep)
         _BUILT["roots"] = Roots(

@@ -130,7 +130,7 @@ def test_serve_answers_health(tmp_path):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
                     body = json.loads(r.read())
-            except (urllib.error.URLError, ConnectionError, TimeoutError):  # up, not answering yet
+            except OSError:  # refused, reset, or a read timeout while it starts on a busy machine
                 time.sleep(0.3)
         assert body == {
             "status": "ok",
