@@ -268,24 +268,43 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
     if (
         rest.any()
     ):  # ISO and anything else pandas reads unambiguously (Excel cells arrive as ISO text)
-        # a UTC offset after the time (+0100, -05:00, Z, UTC) is dropped: the wall-clock time as
-        # written is the shop's day (offsets that change with summer time, or differ between
-        # rows, made pandas refuse the column: "Mixed timezones detected")
-        text = ts[rest]
-        local = text.str.replace(OFFSET, r"\1", regex=True)
-        if (dropped := int((local != text).sum())):
-            report["utc_offsets_dropped"] = dropped
-            log.info("%s: %d date(s) carry a UTC offset (first %r); read as the local time "
-                     "written", where, dropped, str(text[local != text].iloc[0]))
-        other = pd.to_datetime(local, errors="coerce", format="ISO8601")
-        if other.isna().any():
-            miss = other.isna()
-            other[miss] = pd.to_datetime(
-                local[miss], errors="coerce", format="mixed", dayfirst=layout == "day-first"
-            )
+        text, dayfirst = ts[rest], layout == "day-first"
+        other = _naive(text, dayfirst)
+        if other is None:
+            # UTC offsets (+0100, -05:00, Z): the wall-clock time as written is the shop's day
+            # (offsets that change with summer time, or differ between rows, made pandas refuse
+            # the column: "Mixed timezones detected"). Only such columns pay for the rewrite.
+            local = text.str.replace(OFFSET, r"\1", regex=True)
+            changed = local != text
+            report["utc_offsets_dropped"] = int(changed.sum())
+            if changed.any():
+                log.info("%s: %d date(s) carry a UTC offset (first %r); read as the local time "
+                         "written", where, int(changed.sum()), str(text[changed].iloc[0]))
+            other = _naive(local, dayfirst)
+            if other is None:   # an offset written some other way: read in UTC
+                other = pd.to_datetime(local, errors="coerce", format="mixed", utc=True,
+                                       dayfirst=dayfirst).dt.tz_convert(None)
         parsed[rest] = other.astype("datetime64[ns]")
     report["unparsed_rows"] = int((parsed.isna() & ts.notna()).sum())
     return parsed, report
+
+
+def _naive(text: pd.Series, dayfirst: bool) -> pd.Series | None:
+    """ISO 8601 first, pandas' mixed parser for the rest; None when any value carries a UTC
+    offset (a time-zone-aware result, or pandas refusing mixed offsets)."""
+    try:
+        out = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        if out.dt.tz is not None:
+            return None
+        if out.isna().any():
+            miss = out.isna()
+            more = pd.to_datetime(text[miss], errors="coerce", format="mixed", dayfirst=dayfirst)
+            if more.dt.tz is not None:
+                return None
+            out[miss] = more
+    except (ValueError, TypeError):   # "Mixed timezones detected", aware and naive together
+        return None
+    return out
 
 
 def _number(col: pd.Series, decimal_comma: bool) -> pd.Series:
