@@ -325,8 +325,8 @@ def load_kpis_file(
     if (dcol is None) != (scol is None):
         raise InputError(f"{path}: give both 'dimension' and 'segment' columns, or neither")
     if opts is not None:   # names as written: the CSV reader turned 'NA' (Namibia) into a gap
-        labels = [c for c in (dcol, scol, kcol if long else None) if c]
-        if labels:
+        labels = [c for c in (dcol, scol, kcol if long else None) if c and df[c].isna().any()]
+        if labels:   # only a label column with a gap is read again
             written = pd.read_csv(path, usecols=labels, dtype=str, keep_default_na=False, **opts)
             if len(written) == len(df):
                 for c in labels:
