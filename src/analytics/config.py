@@ -232,18 +232,27 @@ class AnalysisConfig(_Strict):
     kpis: list[str] = Field(
         default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"]
     )
-    dimensions: list[Literal["overall", "channel", "country", "category", "channel_country"]] = (
-        Field(
-            default_factory=lambda: ["overall", "channel", "country", "category"],
-            description="slices watched: overall plus channel, country, category and "
-            "channel_country (every channel x country cell, see `pair_min_share`)",
-        )
+    dimensions: list[
+        Literal["overall", "channel", "country", "category", "channel_country", "product"]
+    ] = Field(
+        default_factory=lambda: ["overall", "channel", "country", "category"],
+        description="slices watched: overall plus channel, country, category, "
+        "channel_country (every channel x country cell, see `pair_min_share`) and product "
+        "(orders and list price of each product, see `product_min_orders`; watched by the "
+        "product_watch detector only)",
     )
     pair_min_share: float = Field(
         0.0,
         ge=0,
         le=1,
         description="channel_country: watch only cells with at least this share of the orders",
+    )
+    product_min_orders: float = Field(
+        1.0,
+        ge=0,
+        le=1_000_000,
+        description="product: watch only products with at least this many orders a day on "
+        "average over the data",
     )
     slice_kpis: dict[
         Literal["channel", "country", "category", "channel_country"], list[str]
@@ -285,7 +294,7 @@ class AnalysisConfig(_Strict):
         if "overall" not in self.dimensions:
             raise ValueError("dimensions: must include 'overall'")
         for d in self.dimensions:
-            assert d in (*DIMENSIONS, "channel_country")
+            assert d in (*DIMENSIONS, "channel_country", "product")
         for dim, ks in self.slice_kpis.items():
             for k in ks:
                 if k not in self.kpis:

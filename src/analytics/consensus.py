@@ -362,6 +362,11 @@ def build_incidents(
     )
 
 
+def ordered(incidents: list[Incident]) -> list[Incident]:
+    """Incidents in the consensus' deterministic order (start, KPI, slice, direction)."""
+    return sorted(incidents, key=lambda i: (i.start, i.kpi, i.dimension, i.segment, i.direction))
+
+
 def parse_duration(v: pd.Timedelta | str) -> pd.Timedelta:
     """``1d``, ``6h``, ``30min`` … as a Timedelta (pandas' deprecation of a lower-case ``d``
     silenced)."""

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from shocklab.atomic import atomic_dir
-from shocklab.catalogue import PAIR_DIMENSION
+from shocklab.catalogue import PAIR_DIMENSION, PRODUCT_DIMENSION, PRODUCT_KPIS
 from shocklab.errors import InputError
 from shocklab.filenames import safe_name
 from shocklab.hashing import json_ready, sha256_file, sha256_json
@@ -37,7 +37,7 @@ from .detectors import REGISTRY, Detector, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
 from .outputs import incidents_json, write_outputs  # the one writer of the run directory
-from .watch import pair_kpis
+from .watch import pair_kpis, product_kpis
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -90,6 +90,14 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         cfg.slice_kpis.items() if ctx.data.source != "kpis" else ()
     ):  # fewer KPIs on slices
         series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
+    exposure = None
+    if PRODUCT_DIMENSION in cfg.dimensions and ctx.data.source != "kpis":  # single products
+        prod = product_kpis(ctx.data.tables, pd.DatetimeIndex(kd["date"].unique()),
+                            cfg.product_min_orders)
+        if prod is not None:
+            series = pd.concat([series, to_long(prod[0], list(PRODUCT_KPIS), [PRODUCT_DIMENSION])],
+                               ignore_index=True)
+            exposure = prod[1]
     series = series.reset_index(drop=True)
     counts = [c for c in ("orders", "sessions") if c in ctx.kpis_daily.columns]
     inp = DetectorInput(
@@ -99,6 +107,7 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         slice_threshold_add=cfg.slice_threshold_add,
         sensitivity=cfg.sensitivity,
         counts=kd[["date", "dimension", "segment", *counts]] if counts else None,
+        exposure=exposure,
     )
     if ctx.data.tables.get("marketing_calendar") is not None:
         inp.calendar = ctx.data.tables["marketing_calendar"]
@@ -149,6 +158,8 @@ def stage_detect(ctx: RunContext) -> None:
         if cls.needs_truth:  # the oracle reads truth: evaluation's oracle stage runs it
             ctx.detector_status[name] = skipped_status("needs truth: run by the evaluation stage")
             continue
+        if _product_only(cfg, name) and not (inp.series["dimension"] == PRODUCT_DIMENSION).any():
+            continue  # made for product series and none is watched (`dimensions`): not run
         out = run_detector(ctx, cls(dcfg, name=name), inp)
         if out is not None:
             frames.append(out)
@@ -179,27 +190,49 @@ def _calendar_days(ctx: RunContext) -> list[pd.Timestamp]:
 
 
 def stage_consensus(ctx: RunContext) -> None:
+    """Consensus incidents. Product series (dimension ``product``) are watched by detectors made
+    for them alone (``Detector.watches_products``): there, any such voter's flag is an incident;
+    on every other series the configured rule runs over the other voters, as if the product
+    detectors did not exist (docs/ARCHITECTURE.md "Consensus")."""
     cfg: AnalysisConfig = ctx.config
-    votes = cons.Votes(ctx.detections)  # dense view, shared by every rule below
+    det = ctx.detections
+    on_product = (det["dimension"] == PRODUCT_DIMENSION).to_numpy() if len(det) else None
+    votes = cons.Votes(det)  # dense view, shared by every rule below
     ctx.detector_incidents = {
         name: cons.detector_incidents(votes, name, cfg.consensus.merge_gap_days)
         for name, st in sorted(ctx.detector_status.items())
         if st.get("ok")
     }
     vs = ctx.voters = voters(ctx)
-    if len(vs) < cfg.consensus.min_votes:
+    main_vs = [v for v in vs if not _product_only(cfg, v)]
+    prod_vs = [v for v in vs if _watches_products(cfg, v)]
+    if on_product is not None and on_product.any():
+        votes = cons.Votes(det[~on_product])
+        prod_votes = cons.Votes(det[on_product])
+    else:
+        prod_votes = None
+    if len(main_vs) < cfg.consensus.min_votes:
         log.warning(
             "only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
-            len(vs),
-            ", ".join(vs) or "none",
+            len(main_vs),
+            ", ".join(main_vs) or "none",
             cfg.consensus.min_votes,
-            len(vs),
+            len(main_vs),
         )
     mute = _calendar_days(ctx)
-    fams = {n: cfg.detectors[n].type for n in vs}
+    fams = {n: cfg.detectors[n].type for n in main_vs}
     ctx.suppressed_incidents = []
-    ctx.incidents = cons.consensus_incidents(votes, vs, cfg.consensus, mute, families=fams,
-                                             suppressed=ctx.suppressed_incidents) if vs else []
+    ctx.incidents = cons.consensus_incidents(votes, main_vs, cfg.consensus, mute, families=fams,
+                                             suppressed=ctx.suppressed_incidents) if main_vs else []
+    product_incs: list = []
+    if prod_votes is not None and prod_vs:
+        product_incs = cons.build_incidents(
+            prod_votes, prod_vs, min_votes=1, merge_gap=cfg.consensus.merge_gap_days,
+            mute_dates=mute if cfg.consensus.mute_calendar else (),
+        )
+        product_incs, dropped = cons.suppress_incidents(product_incs, cfg.consensus.suppress)
+        ctx.suppressed_incidents.extend(dropped)
+        ctx.incidents = cons.ordered([*ctx.incidents, *product_incs])
     if ctx.suppressed_incidents:
         log.info(
             "alarm suppression (consensus.suppress=%s): %d consensus incident(s) dropped, %d kept",
@@ -207,14 +240,29 @@ def stage_consensus(ctx: RunContext) -> None:
             len(ctx.suppressed_incidents),
             len(ctx.incidents),
         )
-    if ctx.has_truth:  # every k-of-n level, for scoring
-        n = len(set(fams.values())) if cfg.consensus.count_by == "type" else len(vs)
+    if ctx.has_truth:  # every k-of-n level, for scoring (product incidents in each: one voter)
+        n = len(set(fams.values())) if cfg.consensus.count_by == "type" else len(main_vs)
         ctx.consensus_levels = {
-            f"k{k}": cons.consensus_incidents(
-                votes, vs, cfg.consensus, mute, min_votes=k, families=fams
-            )
+            f"k{k}": cons.ordered([*cons.consensus_incidents(
+                votes, main_vs, cfg.consensus, mute, min_votes=k, families=fams
+            ), *product_incs])
             for k in range(1, n + 1)
         }
+
+
+def _watches_products(cfg: AnalysisConfig, name: str) -> bool:
+    """Does detector ``name`` score product series (its type is made for them, or its
+    ``dimensions`` name them)?"""
+    d = cfg.detectors[name]
+    dims = d.dimensions
+    return (PRODUCT_DIMENSION in dims) if dims is not None else REGISTRY[d.type].watches_products
+
+
+def _product_only(cfg: AnalysisConfig, name: str) -> bool:
+    """Does detector ``name`` watch product series and nothing else?"""
+    d = cfg.detectors[name]
+    dims = d.dimensions
+    return dims is not None and set(dims) <= {PRODUCT_DIMENSION}
 
 
 def stage_customers(ctx: RunContext) -> None:

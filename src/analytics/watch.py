@@ -6,6 +6,14 @@ cell, on the same daily grid as ``kpis_daily`` (a cell-day without traffic or or
 ratios NaN). Cells whose share of the store's orders is below ``min_share`` are left out: a cell
 with a handful of orders a day can show nothing but the largest shocks, and every watched series
 costs false alerts at the knob's rate.
+
+``product`` (segment = the product_id as text): ``orders`` (orders that are not cancelled and
+contain the product, as a category counts them) and ``price`` (list unit price per unit sold:
+Σ unit_price·quantity / Σ quantity over those orders' lines of the product; NaN on a day without
+units) of every product with at least ``min_orders`` orders a day on average; with them, the
+orders of the product's category each day (``parent_orders``: the exposure the product's share
+is judged against, detectors/product_watch.py). Needs the ``order_items`` and ``products``
+tables (a data directory in the store layout); None without them.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shocklab.catalogue import PAIR_DIMENSION
+from shocklab.catalogue import PAIR_DIMENSION, PRODUCT_DIMENSION
 
 from .drivers import pair_daily
 
@@ -48,3 +56,73 @@ def pair_kpis(
             )
     wide.insert(1, "dimension", PAIR_DIMENSION)
     return wide.sort_values(["segment", "date"], kind="stable").reset_index(drop=True)
+
+
+def _grid_sum(t: np.ndarray, j: np.ndarray, n_t: int, n_j: int,
+              w: np.ndarray | None = None) -> np.ndarray:
+    """[n_t, n_j] sums of ``w`` (counts without it) at (t, j)."""
+    flat = np.bincount(t.astype(np.int64) * n_j + j, weights=w, minlength=n_t * n_j)
+    return flat.astype(float).reshape(n_t, n_j)
+
+
+def product_kpis(
+    tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, min_orders: float = 1.0
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(wide rows in the ``kpis_daily`` shape: date, dimension ``product``, segment, orders,
+    price; exposure rows: date, dimension, segment, parent, parent_orders) for every product with
+    at least ``min_orders`` orders a day on average; None without order lines and products (or
+    when no product qualifies)."""
+    items, products = tables.get("order_items"), tables.get("products")
+    orders = tables.get("orders")
+    if items is None or products is None or orders is None or not len(items) or not len(dates):
+        return None
+    grid = pd.DatetimeIndex(dates).normalize()
+    o_pos = pd.Index(orders["order_id"]).get_indexer(items["order_id"])
+    p_pos = pd.Index(products["product_id"]).get_indexer(items["product_id"])
+    ok = (o_pos >= 0) & (p_pos >= 0)
+    kept = (orders["status"] != "cancelled").to_numpy()
+    ok[ok] &= kept[o_pos[ok]]
+    o_day = grid.get_indexer(pd.DatetimeIndex(orders["order_date"]).normalize())
+    ok[ok] &= o_day[o_pos[ok]] >= 0
+    o_pos, p_pos = o_pos[ok], p_pos[ok]
+    qty = items["quantity"].to_numpy(float)[ok]
+    listed = qty * items["unit_price"].to_numpy(float)[ok]
+    day = o_day[o_pos]
+    n_t, n_p = len(grid), len(products)
+    cat_codes, cat_labels = pd.factorize(products["category"].astype(str), sort=True)
+    # one count per (order, product) and per (order, category): an order counts once in each
+    pair = np.unique(o_pos.astype(np.int64) * n_p + p_pos)
+    p_of, o_of = pair % n_p, pair // n_p
+    cnt = _grid_sum(o_day[o_of], p_of, n_t, n_p)
+    n_c = len(cat_labels)
+    c_pair = np.unique(o_of * n_c + cat_codes[p_of])
+    c_cnt = _grid_sum(o_day[c_pair // n_c], c_pair % n_c, n_t, n_c)
+    units = _grid_sum(day, p_pos, n_t, n_p, qty)
+    value = _grid_sum(day, p_pos, n_t, n_p, listed)
+    keep = np.flatnonzero(cnt.sum(axis=0) >= min_orders * n_t)
+    if not keep.size:
+        return None
+    seg = products["product_id"].astype(str).to_numpy()[keep]
+    order = np.argsort(seg, kind="stable")
+    keep, seg = keep[order], seg[order]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        price = np.where(units[:, keep] > 0, value[:, keep] / units[:, keep], np.nan)
+    n_k = len(keep)
+    date_col = np.tile(grid.to_numpy(), n_k)
+    seg_col = np.repeat(seg, n_t)
+    wide = pd.DataFrame({
+        "date": date_col,
+        "dimension": PRODUCT_DIMENSION,
+        "segment": seg_col,
+        "orders": cnt[:, keep].T.reshape(-1),
+        "price": price.T.reshape(-1),
+    })
+    parent = np.asarray(cat_labels, dtype=object)[cat_codes[keep]]
+    expo = pd.DataFrame({
+        "date": date_col,
+        "dimension": PRODUCT_DIMENSION,
+        "segment": seg_col,
+        "parent": np.repeat(parent, n_t),
+        "parent_orders": c_cnt[:, cat_codes[keep]].T.reshape(-1),
+    })
+    return wide, expo

@@ -29,6 +29,10 @@ CUSTOMER_KPIS = ("returning_customers", "new_customers")
 SLICE_DIMENSIONS = ("channel", "country", "category")
 PAIR_DIMENSION = "channel_country"
 PAIR_SEP = "|"
+# single products (segment = product_id as text): watched for collapses of their orders and changes
+# of their list price (analytics/watch.py ``product_kpis``, detectors/product_watch.py)
+PRODUCT_DIMENSION = "product"
+PRODUCT_KPIS = ("orders", "price")
 
 # dimensions of ``kpis_daily`` (the pair is not a KPI table dimension)
 DIMENSIONS = ("overall", *SLICE_DIMENSIONS)

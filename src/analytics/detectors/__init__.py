@@ -13,6 +13,7 @@ from . import (  # noqa: F401
     level_shift,
     likelihood,
     oracle_spec,
+    product_watch,
     prophet_residual,
     rolling_zscore,
 )

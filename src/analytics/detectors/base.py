@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from scipy.special import ndtr, ndtri
 
+from shocklab.catalogue import PRODUCT_DIMENSION
 from shocklab.errors import InputError
 
 from .calibrate import (
@@ -150,6 +151,8 @@ class DetectorInput:
     sensitivity : expected false alerts per series per 90 days (detectors without their own).
     counts : optional (date, dimension, segment, orders, sessions) of every slice: the
         count-aware noise floors of ratio KPIs (conversion, AOV, revenue) read them.
+    exposure : optional (date, dimension, segment, parent, parent_orders) of product series:
+        the orders of the product's category each day (``watch.product_kpis``).
     """
 
     series: pd.DataFrame
@@ -162,6 +165,7 @@ class DetectorInput:
     slice_threshold_add: float = 0.0  # flags on non-overall slices need |score| >= threshold + this
     sensitivity: float = DEFAULT_SENSITIVITY
     counts: pd.DataFrame | None = None
+    exposure: pd.DataFrame | None = None
 
 
 class Detector(ABC):
@@ -173,6 +177,9 @@ class Detector(ABC):
     needs_truth: ClassVar[bool] = False  # reads truth/ (oracle) — never votes in consensus
     votes: ClassVar[bool] = True
     calibrated_raw: ClassVar[bool] = False  # the core already emits the calibrated scale (oracle)
+    # product series (dimension ``product``) are judged only by detectors made for them; the
+    # others leave them out unless their ``dimensions`` name ``product`` explicitly
+    watches_products: ClassVar[bool] = False
 
     def __init__(self, config: DetectorConfig, name: str | None = None) -> None:
         if not isinstance(config, self.config_class):
@@ -228,6 +235,8 @@ class Detector(ABC):
             series = series[series["kpi"].isin(self.config.kpis)]
         if self.config.dimensions is not None:
             series = series[series["dimension"].isin(self.config.dimensions)]
+        elif not self.watches_products:
+            series = series[series["dimension"] != PRODUCT_DIMENSION]
         # a series that is all NaN (e.g. sessions where traffic is unknown) has nothing to judge
         series = series[series.groupby(SERIES_KEYS, sort=False)["value"].transform("count") > 0]
         series = series.sort_values([*SERIES_KEYS, "date"], kind="stable").reset_index(drop=True)

@@ -34,6 +34,7 @@ class Oracle(Detector):
     # its scores are already on the calibrated scale (exact null): the shared calibrator passes
     # them through unchanged
     calibrated_raw = True
+    watches_products = True  # it scores every watched series, products included
 
     @property
     def mode(self) -> str:

@@ -1,0 +1,253 @@
+"""Product series (analytics/watch.py ``product_kpis``) and the product_watch detector
+(analytics/detectors/product_watch.py): its contract, its two tests, its null and the consensus
+rule for product series."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy.special import ndtr
+
+from analytics.config import load_analysis_config
+from analytics.detectors import REGISTRY, DetectorInput
+from analytics.detectors.base import OUTPUT_COLUMNS
+from analytics.watch import product_kpis
+
+
+def _make(**over):
+    cls = REGISTRY["product_watch"]
+    return cls(cls.config_class(**over), name="product_watch")
+
+
+def _world(n_days=200, n_cat=3, per_cat=5, total=600.0, seed=5, stockout=None, price_cut=None,
+           cat_drop=None):
+    """Long product series with their category exposure: each category's orders are Poisson,
+    each product's orders Binomial(category orders, its share); list prices constant.
+    ``stockout`` = (product, first day, days): zero orders; ``price_cut`` = (product, day,
+    factor); ``cat_drop`` = (category, first day, days, factor) scales a category's orders."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2025-01-01", periods=n_days, freq="D")
+    rows, expo = [], []
+    for c in range(n_cat):
+        n_c = rng.poisson(total / n_cat, n_days).astype(float)
+        if cat_drop and cat_drop[0] == c:
+            s, k, f = cat_drop[1:]
+            n_c[s:s + k] = np.round(n_c[s:s + k] * f)
+        shares = rng.uniform(0.04, 0.2, per_cat)
+        for j in range(per_cat):
+            pid = f"{c}{j}"
+            x = rng.binomial(n_c.astype(int), shares[j]).astype(float)
+            price = np.full(n_days, 10.0 + j)
+            if stockout and stockout[0] == pid:
+                x[stockout[1]:stockout[1] + stockout[2]] = 0.0
+            if price_cut and price_cut[0] == pid:
+                price[price_cut[1]] *= price_cut[2]
+            price[x == 0] = np.nan
+            for kpi, v in (("orders", x), ("price", price)):
+                rows.append(pd.DataFrame({"date": dates, "kpi": kpi, "dimension": "product",
+                                          "segment": pid, "value": v}))
+            expo.append(pd.DataFrame({"date": dates, "dimension": "product", "segment": pid,
+                                      "parent": f"cat{c}", "parent_orders": n_c}))
+    series = pd.concat(rows, ignore_index=True).sort_values(
+        ["kpi", "dimension", "segment", "date"], kind="stable").reset_index(drop=True)
+    return DetectorInput(series=series, exposure=pd.concat(expo, ignore_index=True),
+                         sensitivity=0.1)
+
+
+def test_contract_and_a_stockout_is_the_top_score():
+    inp = _world(stockout=("11", 150, 3))
+    out = _make().detect(inp)
+    assert list(out.columns) == OUTPUT_COLUMNS and len(out) == len(inp.series)
+    assert np.isfinite(out["score"]).all() and out["flag"].dtype == bool
+    np.testing.assert_allclose(out["actual"].to_numpy(), inp.series["value"].to_numpy())
+    mine = out[(out["segment"] == "11") & (out["kpi"] == "orders")]
+    hit = mine[mine["flag"]]
+    assert not hit.empty and set(hit["direction"]) == {"down"}
+    assert hit["date"].min() == pd.Timestamp("2025-01-01") + pd.Timedelta(days=150)
+    assert mine.loc[mine["score"].idxmin(), "date"] in set(hit["date"])
+    # nothing else in the world is flagged at the shipped knob
+    assert not out.loc[~((out["segment"] == "11") & (out["kpi"] == "orders")), "flag"].any()
+
+
+def test_a_category_wide_drop_is_not_each_products_news():
+    """Every product of a category halves with it: their share is unchanged, no flag."""
+    out = _make().detect(_world(cat_drop=(1, 150, 4, 0.3)))
+    assert not out["flag"].any()
+    # the same drop on one product alone is flagged
+    one = _make().detect(_world(stockout=("12", 150, 4)))
+    assert one.loc[one["segment"] == "12", "flag"].any()
+
+
+def test_a_price_change_of_one_product_is_flagged_and_a_category_repricing_is_not():
+    out = _make().detect(_world(price_cut=("21", 160, 0.7)))
+    price = out[out["kpi"] == "price"]
+    flagged = price[price["flag"]]
+    assert set(flagged["segment"]) == {"21"} and set(flagged["direction"]) == {"down"}
+    assert set(flagged["date"]) == {pd.Timestamp("2025-01-01") + pd.Timedelta(days=160)}
+    # every product of category 2 repriced by the same factor that day: the category's news
+    inp = _world()
+    s = inp.series
+    day = pd.Timestamp("2025-01-01") + pd.Timedelta(days=160)
+    sel = (s["kpi"] == "price") & s["segment"].str.startswith("2") & (s["date"] == day)
+    s.loc[sel, "value"] *= 0.7
+    assert not _make().detect(inp)["flag"].any()
+
+
+def test_orders_rising_are_not_flagged_unless_asked():
+    inp = _world()
+    s = inp.series
+    sel = (s["kpi"] == "orders") & (s["segment"] == "01") & s["date"].between(
+        pd.Timestamp("2025-06-01"), pd.Timestamp("2025-06-03"))
+    s.loc[sel, "value"] *= 3
+    assert not _make().detect(inp)["flag"].any()
+    both = _make(orders_direction="both").detect(inp)
+    assert set(both.loc[both["flag"], "segment"]) == {"01"}
+
+
+def test_causal_and_short_history():
+    inp = _world(n_days=120)
+    a = _make().detect(inp)
+    changed = inp.series.copy()
+    late = changed["date"] >= pd.Timestamp("2025-04-11")
+    changed.loc[late & (changed["kpi"] == "orders"), "value"] = 0.0
+    b = _make().detect(DetectorInput(series=changed, exposure=inp.exposure))
+    early = (a["date"] < pd.Timestamp("2025-04-11")).to_numpy()
+    np.testing.assert_array_equal(a["score"].to_numpy()[early], b["score"].to_numpy()[early])
+    assert b.loc[~early, "flag"].any()
+    short = _world(n_days=20)
+    assert not _make().detect(short)["flag"].any()
+
+
+def test_without_exposure_orders_are_not_scored():
+    inp = _world(stockout=("11", 150, 3))
+    det = _make()
+    out = det.detect(DetectorInput(series=inp.series))
+    assert (out.loc[out["kpi"] == "orders", "score"] == 0).all()
+    assert any("no category orders" in w for w in det.warnings_)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_orders_null_is_honest(seed):
+    """Shock-free binomial shares: the realized rate of score <= -t is at most the normal's
+    one-sided tail and within a small factor of it, for t = 2 and 3 — the knob is an upper bound
+    that still means something. Conservative: the tails are inclusive (a discrete count) and the
+    null is Poisson given the category's orders, wider than the binomial by 1 / (1 - share)."""
+    out = _make(windows=[], sensitivity=10.0).detect(
+        _world(n_days=700, n_cat=4, per_cat=10, total=400.0, seed=seed))
+    sc = out.loc[(out["kpi"] == "orders") & out["date"].ge("2025-03-01"), "score"].to_numpy()
+    for t in (2.0, 3.0):
+        rate = float(np.mean(sc <= -t))
+        nominal = float(ndtr(-t))
+        assert 0.1 * nominal <= rate <= 1.15 * nominal, (t, rate, nominal)
+
+
+def _tables():
+    days = pd.date_range("2025-01-01", periods=4, freq="D")
+    orders = pd.DataFrame({
+        "order_id": [1, 2, 3, 4, 5],
+        "order_date": [days[0], days[0], days[1], days[1], days[3]],
+        "status": ["completed", "returned", "cancelled", "completed", "completed"],
+    })
+    items = pd.DataFrame({
+        "order_id": [1, 1, 2, 3, 4, 5, 5],
+        "product_id": [7, 7, 8, 7, 7, 9, 7],
+        "quantity": [1, 3, 2, 5, 2, 1, 1],
+        "unit_price": [10.0, 10.0, 4.0, 10.0, 8.0, 3.0, 10.0],
+        "discount_pct": [0.0, 0.1, 0.0, 0.0, 0.2, 0.0, 0.0],
+    })
+    products = pd.DataFrame({"product_id": [7, 8, 9], "category": ["a", "a", "b"]})
+    return days, {"orders": orders, "order_items": items, "products": products}
+
+
+def test_product_kpis_count_orders_once_and_price_per_unit():
+    days, tables = _tables()
+    wide, expo = product_kpis(tables, days, min_orders=0.0)
+    p7 = wide[wide["segment"] == "7"].set_index("date")
+    assert p7["orders"].tolist() == [1.0, 1.0, 0.0, 1.0]   # two lines of order 1 are one order;
+    # order 3 is cancelled
+    assert p7["price"].iloc[0] == 10.0 and p7["price"].iloc[1] == 8.0   # list price, no discount
+    assert np.isnan(p7["price"].iloc[2])
+    a = expo[expo["segment"] == "7"].set_index("date")
+    assert (a["parent"] == "a").all()
+    assert a["parent_orders"].tolist() == [2.0, 1.0, 0.0, 1.0]   # orders 1 and 2 touch category a
+    assert set(wide["dimension"]) == {"product"}
+    # products with fewer orders a day on average are not watched; no order lines: nothing
+    few, _ = product_kpis(tables, days, min_orders=0.5)
+    assert set(few["segment"]) == {"7"}
+    assert product_kpis({"orders": tables["orders"]}, days) is None
+
+
+def test_other_detectors_leave_products_alone_unless_named():
+    inp = _world(n_days=60, n_cat=1, per_cat=2)
+    cls = REGISTRY["rolling_zscore"]
+    assert cls(cls.config_class()).detect(inp).empty
+    named = cls(cls.config_class(dimensions=["product"])).detect(inp)
+    assert set(named["dimension"]) == {"product"}
+
+
+def test_config_accepts_the_product_dimension():
+    cfg = load_analysis_config(None, ["dimensions=[overall,category,product]",
+                                      "product_min_orders=2"])
+    assert "product" in cfg.dimensions and cfg.product_min_orders == 2
+    assert "product_watch" in cfg.detectors and cfg.detectors["product_watch"].enabled
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _generate(cfg_path: Path, out: Path) -> Path:
+    p = subprocess.run([sys.executable, "generate_data.py", "--config", str(cfg_path), "--out",
+                        str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def product_world(tmp_path_factory):
+    """The small scenario plus a stockout of its best-selling product and a pricing error on the
+    second (ids read from a first generation of the same store)."""
+    tmp = tmp_path_factory.mktemp("products")
+    base = _generate(ROOT / "config/scenarios/small.yaml", tmp / "base")
+    items = pd.read_csv(base / "order_items.csv")
+    top = items["product_id"].value_counts().index[:2].tolist()
+    raw = yaml.safe_load((ROOT / "config/scenarios/small.yaml").read_text())
+    raw["events"] = [*raw["events"],
+                     {"type": "stockout", "start": "2025-03-27", "duration_days": 4,
+                      "share_out": 1.0, "scope": {"product": int(top[0])}},
+                     {"type": "pricing_error", "start": "2025-04-08", "duration_days": 2,
+                      "price_drop_pct": 0.3, "scope": {"product": int(top[1])}}]
+    cfg = tmp / "scenario.yaml"
+    cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return _generate(cfg, tmp / "data")
+
+
+@pytest.mark.slow
+def test_products_watched_end_to_end(product_world, tmp_path):
+    from evaluation.pipeline import analyse
+
+    raw = yaml.safe_load((ROOT / "config/analysis.yaml").read_text())
+    plain = analyse(product_world, raw, out_dir=tmp_path / "plain")
+    raw["dimensions"] = [*raw["dimensions"], "product"]
+    card = analyse(product_world, raw, out_dir=tmp_path / "prod")
+    ev = {e["event_id"]: e for e in card["event_detail"]}
+    mine = [e for e in ev.values() if e["scope_kind"] == "product"]
+    assert len(mine) == 2 and all("consensus" in e["detected_by"] for e in mine), mine
+    # the oracle sees them as well (an exact null of the product series)
+    assert all("oracle" in e["detected_by"] for e in mine), mine
+    assert card["events"]["unwatched"] == 0 and plain["events"]["unwatched"] == 2
+    assert "product_watch" in card["settings"]["voters"]
+    assert "product_watch" not in plain["strict"]["detectors"]   # nothing to watch: not run
+    # every other series' consensus is exactly what it was without products
+    a = json.loads((tmp_path / "plain" / "incidents.json").read_text())["incidents"]
+    b = json.loads((tmp_path / "prod" / "incidents.json").read_text())["incidents"]
+    assert [i for i in b if i["dimension"] != "product"] == a
+    prod = [i for i in b if i["dimension"] == "product"]
+    assert {i["kpi"] for i in prod} == {"orders", "price"}
+    assert all(i["detectors"] == ["product_watch"] for i in prod)
