@@ -17,6 +17,14 @@ Null distributions (moment-matched to the exact mean and variance):
 - conversion_rate: orders given the observed sessions s, negative binomial with mean s·q and
   variance s·q + (s·q)²·cv² (``noise`` = cv², the day-level conversion noise).
 
+Product series (dimension ``product``, segment ``str(product_id)``; truth/product_null.csv, see
+``product_baseline``): orders are the overall orders thinned by the product's tau (negative
+binomial as above); price (list price per unit sold) has no noise at all — a day whose price
+differs from the list price by more than half a cent (prices are written in cents) scores
+``MAX_SCORE`` in the direction of the change, any other day 0. Windows add nothing to a null
+without noise (every day is already decisive), so a price point is scored on its own day only: a
+window ending on a correctly priced day is not flagged by an earlier mispriced one.
+
 Each point is tested over trailing windows of 1 and ``windows`` days (sums of independent days:
 slow shifts add up); the smallest one-sided tail probability, Bonferroni-adjusted for the number
 of windows, becomes the score on the shared calibrated scale: ``s = Φ⁻¹(1 − p)`` with the sign of
@@ -39,6 +47,13 @@ from analytics.detectors.oracle_spec import Oracle, OracleConfig
 
 COUNT_KPIS = ("sessions", "orders")
 SUM_KPIS = ("sessions", "orders", "revenue", "units")
+# smallest tail probability scored (Bonferroni-adjusted p values are clipped to it), and the
+# largest score it gives (~37): the score of an event impossible under the null
+P_FLOOR = 1e-300
+MAX_SCORE = float(stats.norm.isf(P_FLOOR))
+# a product's price differing from its list price by more than this is a change (written in cents)
+PRICE_TOL = 0.005
+PRODUCT_DIM = "product"
 
 
 def _count_tails(
@@ -201,9 +216,16 @@ class ExactOracle(Oracle):
             better = np.isfinite(p) & (p < best_p)
             best_p = np.where(better, p, best_p)
             best_sign = np.where(better, np.where(up <= lo, 1.0, -1.0), best_sign)
-        p_adj = np.clip(best_p * len(windows), 1e-300, 0.5)
+        p_adj = np.clip(best_p * len(windows), P_FLOOR, 0.5)
         z = stats.norm.isf(p_adj)
-        return np.where(np.isfinite(best_p), best_sign * z, np.nan)
+        out = np.where(np.isfinite(best_p), best_sign * z, np.nan)
+        # price: the null has no noise (the list price): any change is impossible under it
+        dev = (x - e).to_numpy(float)
+        is_price = (kpi == "price") & np.isfinite(dev)
+        if is_price.any():
+            jump = np.where(dev > PRICE_TOL, MAX_SCORE, np.where(dev < -PRICE_TOL, -MAX_SCORE, 0.0))
+            out = np.where(is_price, jump, out)
+        return out
 
 
 # the oracle's implementation per declared type (analytics declares the settings only)
@@ -225,10 +247,55 @@ def truth_baseline(ctx: RunContext) -> pd.DataFrame | None:
     return ctx.truth.baseline if ctx.truth is not None else None
 
 
-def baseline_long(b: pd.DataFrame | None, kpis: list[str]) -> pd.DataFrame | None:
+def truth_products(ctx: RunContext) -> pd.DataFrame | None:
+    """The run's truth/product_null table (None without truth or in older truth layouts)."""
+    return getattr(ctx.truth, "product_null", None) if ctx.truth is not None else None
+
+
+def product_baseline(
+    b: pd.DataFrame, products: pd.DataFrame, segments: list[str] | None = None
+) -> pd.DataFrame:
+    """Long null rows (date, kpi, dimension 'product', segment, value, noise) of the product
+    series, from the overall rows of the normalized baseline ``b`` and truth/product_null
+    (``products``; ``segments``: only these product ids, as text). orders: mean M·tau, variance
+    tau·M + tau²·(Var[orders] − M) with M, Var[orders] of the overall row that day (as
+    ``noise_model.baseline_table`` thins orders for a category); price: the list price with
+    variance 0. Without an overall orders row (or its variance) values (or noise) are NaN."""
+    cols = ["date", "kpi", "dimension", "segment", "value", "noise"]
+    pn = products
+    if not {"product_id", "tau", "price"} <= set(pn.columns):
+        return pd.DataFrame(columns=cols)
+    pid = pn["product_id"].astype(str).str.strip().to_numpy(object)
+    keep = np.ones(len(pn), bool) if segments is None else np.isin(pid, list(segments))
+    pid = pid[keep]
+    tau = pd.to_numeric(pn["tau"], errors="coerce").to_numpy(float)[keep]
+    price = pd.to_numeric(pn["price"], errors="coerce").to_numpy(float)[keep]
+    over = b[b["dimension"] == "overall"].drop_duplicates("date").sort_values("date")
+    dates = over["date"].to_numpy()
+    n_d, n_p = len(dates), len(pid)
+    M = (over["orders"].to_numpy(float) if "orders" in over else np.full(n_d, np.nan))
+    V = (over["orders_var"].to_numpy(float) if "orders_var" in over else np.full(n_d, np.nan))
+    Mt, Vt, tt = np.tile(M, n_p), np.tile(V, n_p), np.repeat(tau, n_d)
+    date, seg = np.tile(dates, n_p), np.repeat(pid, n_d)
+    orders = pd.DataFrame({"date": date, "kpi": "orders", "dimension": PRODUCT_DIM,
+                           "segment": seg, "value": Mt * tt,
+                           "noise": tt * Mt + tt**2 * (Vt - Mt)})
+    prices = pd.DataFrame({"date": date, "kpi": "price", "dimension": PRODUCT_DIM,
+                           "segment": seg, "value": np.repeat(price, n_d), "noise": 0.0})
+    return pd.concat([orders, prices], ignore_index=True)[cols]
+
+
+def baseline_long(
+    b: pd.DataFrame | None,
+    kpis: list[str],
+    products: pd.DataFrame | None = None,
+    segments: list[str] | None = None,
+) -> pd.DataFrame | None:
     """truth/baseline_daily (``b``) in the detectors' long layout (date, kpi, dimension, segment,
     value, noise) for the oracle. Older layouts: rows without a channel (or with channel 'all')
-    are overall, the others per channel, and noise is unknown (NaN)."""
+    are overall, the others per channel, and noise is unknown (NaN). ``products``:
+    truth/product_null, adding the product series' rows (``product_baseline``; ``segments``: the
+    watched product ids only); without it product series have no null (the robust fallback)."""
     if b is None:
         return None
     b = b.copy()
@@ -255,7 +322,12 @@ def baseline_long(b: pd.DataFrame | None, kpis: list[str]) -> pd.DataFrame | Non
     if "conversion_rate" in present and "conversion_cv2" in b.columns:
         conv = long["kpi"] == "conversion_rate"
         long.loc[conv, "noise"] = b["conversion_cv2"].iloc[0]
-    return long[["date", "kpi", "dimension", "segment", "value", "noise"]]
+    long = long[["date", "kpi", "dimension", "segment", "value", "noise"]]
+    if products is not None and len(products) and (segments is None or len(segments)):
+        prod = product_baseline(b, products, segments)
+        if len(prod):
+            long = pd.concat([long, prod], ignore_index=True)
+    return long
 
 
 def stage_oracle(ctx: RunContext) -> None:
@@ -269,7 +341,11 @@ def stage_oracle(ctx: RunContext) -> None:
     inp: DetectorInput | None = None
     if cfg.scoring.include_oracle:
         inp = ap.detector_input(ctx)
-        inp.baseline = baseline_long(truth_baseline(ctx), ap.analysed_kpis(ctx)[0])
+        watched = inp.series.loc[inp.series["dimension"] == PRODUCT_DIM, "segment"]
+        inp.baseline = baseline_long(
+            truth_baseline(ctx), ap.analysed_kpis(ctx)[0], truth_products(ctx),
+            sorted(set(watched.astype(str))),
+        )
     frames = []
     for name in names:
         dcfg = cfg.detectors[name]
@@ -286,4 +362,5 @@ def stage_oracle(ctx: RunContext) -> None:
                                    ignore_index=True)
 
 
-__all__ = ["ExactOracle", "IMPLEMENTATIONS", "OracleConfig", "baseline_long", "stage_oracle"]
+__all__ = ["ExactOracle", "IMPLEMENTATIONS", "MAX_SCORE", "OracleConfig", "baseline_long",
+           "product_baseline", "stage_oracle"]

@@ -1,7 +1,7 @@
 """The truth of a simulated data directory, read into the typed ``Truth`` object
 (``shocklab.truth``): the event records (checked here, typed by ``TruthEvent`` on demand), the
-shock-free baseline with the simulator's noise model, the counterfactual twin's KPIs and the
-customers' latent parameters.
+shock-free baseline with the simulator's noise model (and the per-product null,
+truth/product_null), the counterfactual twin's KPIs and the customers' latent parameters.
 
 This is the only door to ``truth/`` (docs/ARCHITECTURE.md import rule 3): the entry points call
 ``find_truth`` and ``attach`` the result to the run context, where only evaluation stages (and,
@@ -72,12 +72,15 @@ def find_truth(data_dir: str | Path | None) -> Truth | None:
                 df = coerce(df, {"date": "date"}, str(p))
         tables[name] = df
     noise = base / "noise_model.json"
+    pn = find_table(base, "product_null")   # older truth layouts have none
+    product_null = read_table(pn, {"product_id": "id", "category": "str"}) if pn else None
     return Truth(
         events=read_truth_events(base / "events.json"),
         baseline=tables["baseline_daily"],
         counterfactual=tables["counterfactual_daily"],
         customers=tables["customers"],
         noise=read_json(noise) if noise.is_file() else None,
+        product_null=product_null,
         path=Path(data_dir),
     )
 

@@ -75,6 +75,7 @@ class Truth:
     counterfactual: pd.DataFrame | None = None  # truth/counterfactual_daily
     customers: pd.DataFrame | None = None       # truth/customers.csv
     noise: dict[str, Any] | None = None         # truth/noise_model.json
+    product_null: pd.DataFrame | None = None    # truth/product_null.csv (product series' null)
     path: Path | None = None                    # the data directory (truth/config.json is there)
 
     def typed_events(self) -> list[TruthEvent]:

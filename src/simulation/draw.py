@@ -108,7 +108,9 @@ class Run:
         product_mask: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Daily KPI sums [D] over the whole store, a (channel, country) cell mask [C, K], or the
-        lines of a product mask [P] (then sessions are not defined)."""
+        lines of a product mask [P] (then sessions are not defined, and ``list_value`` is the
+        lines' quantity × charged unit price before the line discount: list value / units is
+        the price per unit sold)."""
         if product_mask is not None:
             kept = self.o_status != 1
             lmask = product_mask[self.l_product] & kept[self.l_order]
@@ -120,6 +122,9 @@ class Run:
                 "orders": np.bincount(self.o_day[touched], minlength=n_days).astype(float),
                 "revenue": np.bincount(lday, weights=value, minlength=n_days),
                 "units": np.bincount(lday, weights=self.l_qty[lmask], minlength=n_days),
+                "list_value": np.bincount(
+                    lday, weights=self.l_qty[lmask] * self.l_price[lmask], minlength=n_days
+                ),
             }
         m = np.ones(self.sessions.shape[1:], bool) if cell_mask is None else cell_mask
         out = {"sessions": (self.sessions * m[None]).sum(axis=(1, 2)).astype(float)}

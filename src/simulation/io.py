@@ -185,6 +185,7 @@ def truth_tables(world: World) -> dict[str, Any]:
         "baseline_daily": world.baseline_daily,
         "counterfactual_daily": world.counterfactual_daily,
         "customers": truth_customers(world),
+        "product_null": noise_model.product_null_table(world.cfg, world.setup.catalogue),
     }
 
 
@@ -307,10 +308,13 @@ class DataDirWriter:
         self._job(truth_customers(d), self.tmp / "truth" / "customers", "csv")
 
     def finish(self, world: World) -> dict[str, Any]:
-        """The counterfactual table, events, noise model and manifest; waits for every file."""
+        """The counterfactual table, product null, events, noise model and manifest; waits for
+        every file."""
         tmp, fmt = self.tmp, self.fmt
         truth_events = world.truth_events
         self._job(world.counterfactual_daily, tmp / "truth" / "counterfactual_daily", "csv")
+        self._job(noise_model.product_null_table(world.cfg, world.setup.catalogue),
+                  tmp / "truth" / "product_null", "csv", "%.10g")
         digests = dict(j.result() for j in self.jobs)
         files = list(digests)
         noise_path = tmp / "truth" / "noise_model.json"

@@ -20,6 +20,13 @@ order's value inside the category), revenue is a compound sum:
 and AOV given n orders has mean m1 and variance (m2 − m1²)/n (per touched order in a category).
 Conversion given s sessions: orders have mean s·q and variance s·q + (s·q)²·cv_C².
 Prices are not rounded in these moments (a cent on an order of tens of euros).
+
+Products (truth/product_null.csv, ``product_null_table``): one row per product — ``product_id``
+(1-based, as in products.csv), ``category``, ``price`` (its list price, no event acting), ``tau``
+(P(an order touches it)), ``v1, v2, u1, u2`` (the order's value and units inside the product, as
+above for a category). A product's daily touched orders thin the overall orders as a category's
+do: mean M·tau, variance tau·M + tau²·(Var[orders] − M) with M, Var[orders] from the overall
+baseline row; its price per unit sold is the list price exactly (no noise) on a day with units.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import numpy as np
 
 from shocklab.catalogue import NOISE_DIMENSIONS, PAIR_SEP
 
-from .coltable import ColTable, coded_strs, floats, full
+from .coltable import ColTable, coded_strs, floats, full, ints
 
 NOISE_SCHEMA = "shocklab.noise_model/1"
 
@@ -59,11 +66,12 @@ def _slice_masks(
 
 
 def order_value_moments(
-    cfg: Any, catalogue: Any, products: tuple[int, ...] = ()
-) -> dict[str, dict[str, float]]:
+    cfg: Any, catalogue: Any, products: tuple[int, ...] | str = ()
+) -> dict[str, dict[str, Any]]:
     """Per scope ("all", a category, and ``product:<id>`` for each of ``products``, ids 1-based):
     {"tau": P(order touches it), "v1", "v2": E[V], E[V²] of the order's value inside it (0 when
-    not touched), "u1", "u2": the same for units}."""
+    not touched), "u1", "u2": the same for units}. ``products="all"``: instead of per-product
+    keys, one "products" entry whose values are [P] arrays in product order (the same numbers)."""
     b = cfg.basket
     a, q = b.items_mean - 1.0, b.quantity_mean - 1.0
     e_l, e_ll = 1.0 + a, 2.0 * a * (1.0 + a)                 # E[L], E[L(L-1)]
@@ -74,9 +82,9 @@ def order_value_moments(
     rho = a / (1.0 + a)
     pop, price, cat = catalogue.popularity, catalogue.price, catalogue.category
 
-    def one(m: np.ndarray) -> dict[str, float]:
-        pi = float(pop[m].sum())
-        y1, y2 = e_q * float(pop[m] @ price[m]), e_q2 * float(pop[m] @ price[m] ** 2)
+    def moments(pi: Any, s1: Any, s2: Any) -> dict[str, Any]:
+        # pi = Σ pop, s1 = Σ pop·price, s2 = Σ pop·price² over the scope (scalars or arrays)
+        y1, y2 = e_q * s1, e_q2 * s2
         tau = 1.0 - (1.0 - pi) * (1.0 - rho) / (1.0 - rho * (1.0 - pi))
         return {
             "tau": tau,
@@ -86,15 +94,40 @@ def order_value_moments(
             "u2": e_l * e_q2 * pi + e_ll * (e_q * pi) ** 2,
         }
 
+    def one(m: np.ndarray) -> dict[str, float]:
+        r = moments(float(pop[m].sum()), float(pop[m] @ price[m]), float(pop[m] @ price[m] ** 2))
+        return {k: float(v) for k, v in r.items()}
+
     out = {
         name: one(np.ones(pop.size, bool) if name == "all" else cat == name)
         for name in ["all", *sorted(set(cat))]
     }
+    if isinstance(products, str) and products == "all":   # every product at once, as arrays
+        out["products"] = moments(pop, pop * price, pop * price**2)
+        return out
     for j in products:
         m = np.zeros(pop.size, bool)
         m[int(j) - 1] = True
         out[f"product:{int(j)}"] = one(m)
     return out
+
+
+PRODUCT_NULL_COLUMNS = ("product_id", "category", "price", "tau", "v1", "v2", "u1", "u2")
+
+
+def product_null_table(cfg: Any, catalogue: Any) -> ColTable:
+    """truth/product_null: one row per product (1-based ``product_id`` as in products.csv) with
+    its category, list price (no event acting) and the ``product:<id>`` moments of
+    ``order_value_moments`` (tau, v1, v2, u1, u2), computed for all products at once."""
+    m = order_value_moments(cfg, catalogue, products="all")["products"]
+    cats = sorted(set(catalogue.category))
+    code = np.searchsorted(np.array(cats, dtype=object), catalogue.category)
+    return ColTable({
+        "product_id": ints(np.arange(1, catalogue.size + 1)),
+        "category": coded_strs(code, cats),
+        "price": floats(np.asarray(catalogue.price, float)),
+        **{k: floats(np.asarray(m[k], float)) for k in ("tau", "v1", "v2", "u1", "u2")},
+    })
 
 
 def _var(mean: np.ndarray, sq: np.ndarray, cv2: float, disp: float) -> np.ndarray:

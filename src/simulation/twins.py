@@ -22,7 +22,11 @@ Twins = dict[frozenset[str], Run]   # runs keyed by the ids of the events acting
 
 def window_effects(a: dict[str, np.ndarray], t: dict[str, np.ndarray], s: int,
                    e: int) -> dict[str, float]:
-    """Relative change of each KPI summed over days ``s..e``, actual ``a`` vs twin ``t``."""
+    """Relative change of each KPI summed over days ``s..e``, actual ``a`` vs twin ``t``.
+
+    With ``list_value`` (product and category masks, ``Run.daily``) also ``price``: the relative
+    change of list value / units (the list price per unit sold), omitted when the actual or the
+    twin sold no unit of the scope in the window (a stockout: no price to compare)."""
     sa = {k: float(np.nansum(v[s:e + 1])) for k, v in a.items()}
     st = {k: float(np.nansum(v[s:e + 1])) for k, v in t.items()}
 
@@ -36,6 +40,8 @@ def window_effects(a: dict[str, np.ndarray], t: dict[str, np.ndarray], s: int,
                                      st["orders"] / st["sessions"] if st["sessions"] else 0.0)
     out["aov"] = rel(sa["revenue"] / sa["orders"] if sa["orders"] else 0.0,
                      st["revenue"] / st["orders"] if st["orders"] else 0.0)
+    if "list_value" in sa and sa["units"] > 0 and st["units"] > 0:
+        out["price"] = rel(sa["list_value"] / sa["units"], st["list_value"] / st["units"])
     return dict(sorted(out.items()))
 
 
