@@ -251,3 +251,11 @@ def test_products_watched_end_to_end(product_world, tmp_path):
     prod = [i for i in b if i["dimension"] == "product"]
     assert {i["kpi"] for i in prod} == {"orders", "price"}
     assert all(i["detectors"] == ["product_watch"] for i in prod)
+    # the insights speak of the product: stock for its orders, the listing for its price, and no
+    # store-wide driver breakdown
+    ids = {i["incident_id"]: i["kpi"] for i in prod}
+    det = json.loads((tmp_path / "prod" / "insights_details.json").read_text())["incidents"]
+    acts = {kpi: det[i]["recommended_action"] for i, kpi in ids.items()}
+    assert "Check stock and the listing of product" in acts["orders"]
+    assert "Check the list price of product" in acts["price"]
+    assert all(det[i]["drivers"]["scope"] == "unknown" for i in ids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, PAIR_DIMENSION, RATIO_KPIS
+from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, PAIR_DIMENSION, PRODUCT_DIMENSION, RATIO_KPIS
 
 from .common import _sig, _slice_label
 from .models import CalendarOverlap, Driver, DriverSet, Episode, IncidentInsight, KpiChange
@@ -39,6 +39,20 @@ def _narrative(it: IncidentInsight) -> str:
     span = f"on {it.start}" if it.days == 1 else f"from {it.start} to {it.end} ({it.days} days)"
     move = f"{_updown(mag)} {_signed(mag)} vs expected" if mag is not None else "moved"
     return f"{it.kpi}{where} {move} {span}."  # detectors, level and severity are fields beside it
+
+
+def _product_action(kpi: str, direction: str, segment: str) -> str:
+    """The next step for an incident on one product (product_watch: judged against its
+    category, so the product departed from its siblings)."""
+    where = _slice_label(PRODUCT_DIMENSION, segment)
+    if kpi == "price":
+        return (f"Check the list price of {where}: it moved {direction} against its own recent "
+                "price while its category's did not (a pricing error or an unannounced "
+                "repricing); fix the listing and review the orders taken.")
+    if direction == "down":
+        return (f"Check stock and the listing of {where}: its orders fell against its category's "
+                "(a stockout, a delisting or a broken product page).")
+    return f"Find why {where} gained against its category (a promotion, a sibling out of stock)."
 
 
 def _action(direction: str, sig: str, top: Driver | None, calendar: list[CalendarOverlap]) -> str:
