@@ -14,8 +14,12 @@ price changes).
   its category's orders over the same days, ``C`` / ``Nₚ`` the product's / category's orders over
   the ``window`` days before them. Given ``N``, ``X`` is Poisson with the product's share of the
   category; with the share estimated from ``C`` orders (a gamma posterior), ``X`` is negative
-  binomial with mean ``E = C / Nₚ · N`` and variance ``E + E² / C`` — the exact predictive null,
-  estimation error included. The score is the signed normal score of the one-sided tail
+  binomial with mean ``E = C / Nₚ · N`` and variance ``E + E² / C`` — the predictive null,
+  estimation error included — plus the product's own overdispersion ``φ E² / k`` (``φ`` fitted
+  on its past 182 days of 1-day residuals, then twice more without the days beyond |score| 4
+  under the previous fit: ~0 on Poisson demand
+  like the simulator's, the day-to-day excess of real demand otherwise). The score is the
+  signed normal score of the one-sided tail
   ``P(X <= x)`` (or ``P(X >= x)``); inclusive tails, so a discrete count never scores above its
   evidence. Conservative where a product is a large share of its category (given ``N`` the count
   is binomial, narrower than the Poisson by ``1 − share``): the knob is an upper bound there.
@@ -51,6 +55,8 @@ from .calibrate import CalibrationConfig, Wide, rolling, shift
 from .count_likelihood import _nbinom_terms, _signed
 
 MIN_SIBLINGS = 3  # priced products of a category before its median change is taken out
+PHI_TRIM = 4.0    # 1-day |score| beyond which a day stays out of the overdispersion fit
+PHI_MAX = 1.0     # the overdispersion is never taken above this (a product that lumpy is noise)
 
 
 class ProductWatchConfig(DetectorConfig):
@@ -71,6 +77,11 @@ class ProductWatchConfig(DetectorConfig):
         default_factory=lambda: [3, 7],
         description="orders: sums over these many days besides 1 (a stockout of several days "
         "adds up), each against the share before the window",
+    )
+    phi_window: int = Field(
+        182, ge=0, le=10_000,
+        description="days of past 1-day residuals each product's overdispersion is fitted on "
+        "(0: none, the Poisson share alone)",
     )
     orders_direction: Literal["down", "both"] = Field(
         "down", description="orders moves judged: down (collapses) | both"
@@ -113,11 +124,19 @@ class ProductWatch(Detector):
             elif o.size:
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore", RuntimeWarning)
+                    x = value[:, o]
+                    s1, e1, var1 = self._orders(x, parent, 1, cfg, None)
+                    phi = None
+                    if cfg.phi_window:  # untrimmed first (wide), then trimmed with its own null
+                        phi = self._overdispersion(x, e1, var1, None, cfg)
+                        for _ in range(2):
+                            s1 = self._orders(x, parent, 1, cfg, phi)[0]
+                            phi = self._overdispersion(x, e1, var1, s1, cfg)
+                    expected[:, o] = e1
                     for k in ks:
-                        s, e = self._orders(value[:, o], parent, k, cfg)
-                        scores[k][:, o] = s
-                        if k == 1:
-                            expected[:, o] = e
+                        s = self._orders(x, parent, k, cfg, phi)[0]
+                        scores[k][:, o] = (np.minimum(s, 0.0) if cfg.orders_direction == "down"
+                                           else s)
             p = np.flatnonzero(kpis == "price")
             if p.size:
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -153,9 +172,12 @@ class ProductWatch(Detector):
         return np.array([cat.get(s, s) for s in segs], dtype=object)
 
     @staticmethod
-    def _orders(x: np.ndarray, n: np.ndarray, k: int, cfg: ProductWatchConfig
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """Raw score of the sum of the last ``k`` days (see module doc) and its mean."""
+    def _orders(x: np.ndarray, n: np.ndarray, k: int, cfg: ProductWatchConfig,
+                phi: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(raw score of the sum of the last ``k`` days, its mean per day, its variance without
+        overdispersion) — see the module doc; ``phi``: the product's extra-Poisson variance per
+        unit of the squared daily mean (its days' factors are independent: ``φ E² / k`` for a
+        sum of ``k`` days)."""
         ok = np.isfinite(x) & np.isfinite(n)
         zero = np.zeros((1, x.shape[1]))
         cx = np.vstack([zero, np.cumsum(np.where(ok, x, 0.0), axis=0)])
@@ -175,16 +197,39 @@ class ProductWatch(Detector):
         good = (valid[:, None] & full & (days >= cfg.min_periods) & (n_past > 0) & (c_past > 0)
                 & ok)
         mean = np.where(good, c_past / np.where(n_past > 0, n_past, 1.0) * n_w, np.nan)
-        r = np.where(good, c_past, 1.0)
-        prob = r / (r + np.where(good & (mean > 0), mean, 1.0))
+        good &= mean > 0
+        c = np.where(good, c_past, 1.0)
+        extra = 1.0 / c + (0.0 if phi is None else np.nan_to_num(phi) / k)  # var = E + extra E²
+        r = 1.0 / extra
+        prob = r / (r + np.where(good, mean, 1.0))
         xi = np.where(good, np.round(x_w), 0.0)
         pmf, sf, below = _nbinom_terms(xi, r, prob)
         up, low = sf + pmf, below + pmf                 # P(X >= x), P(X <= x): inclusive
-        s = _signed(up, low)
-        if cfg.orders_direction == "down":
-            s = np.minimum(s, 0.0)
-        s = np.where(good & (mean > 0), s, np.nan)
-        return s, mean / k
+        s = np.where(good, _signed(up, low), np.nan)
+        return s, mean / k, mean * (1.0 + mean / c)
+
+    @staticmethod
+    def _overdispersion(x: np.ndarray, mean: np.ndarray, var: np.ndarray,
+                        s1: np.ndarray | None, cfg: ProductWatchConfig) -> np.ndarray:
+        """Each product's φ from its own past 1-day residuals (``phi_window`` days before each
+        day; days whose 1-day score ``s1`` under the previous fit is beyond ``PHI_TRIM`` left
+        out, so a stockout does not widen its null; ``s1`` None: every day):
+        the moment estimate Σ((x − E)² − Var₀) / Σ E², clipped to [0, ``PHI_MAX``]. Zero on
+        Poisson demand (the simulator's), the day-to-day excess of a real product's demand
+        otherwise."""
+        ok = np.isfinite(x) & np.isfinite(mean)
+        if s1 is not None:
+            ok &= np.isfinite(s1) & (np.abs(s1) < PHI_TRIM)
+        num = np.where(ok, (x - mean) ** 2 - var, 0.0)
+        den = np.where(ok, mean**2, 0.0)
+        zero = np.zeros((1, x.shape[1]))
+        cn, cd, cc = (np.vstack([zero, np.cumsum(a, axis=0)]) for a in (num, den, ok))
+        t = np.arange(len(x))
+        lo = np.clip(t - cfg.phi_window, 0, None)
+        n_days = cc[t] - cc[lo]                         # the days before t (t itself excluded)
+        with np.errstate(all="ignore"):
+            phi = (cn[t] - cn[lo]) / (cd[t] - cd[lo])
+        return np.where(n_days >= cfg.min_periods, np.clip(phi, 0.0, PHI_MAX), 0.0)
 
     @staticmethod
     def _price(price: np.ndarray, parent: np.ndarray, cfg: ProductWatchConfig
