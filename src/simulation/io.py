@@ -8,6 +8,7 @@ of the signup that day (customers of the initial base signed up before the perio
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -349,7 +350,10 @@ class DataDirWriter:
         }
         (tmp / "manifest.json").write_text(canonical_json(manifest), encoding="utf-8")
         # The config that produced the data, for reproduction (validated, defaults filled in).
+        # Keys in the config's own order, not sorted: the order of channels, countries and
+        # categories is part of the world (sorted, a re-run drew another store).
         (tmp / "truth" / "config.json").write_text(
-            canonical_json(world.cfg.model_dump(mode="json")), encoding="utf-8"
+            json.dumps(world.cfg.model_dump(mode="json"), indent=2, allow_nan=False,
+                       ensure_ascii=False) + "\n", encoding="utf-8"
         )
         return manifest

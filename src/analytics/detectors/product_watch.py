@@ -1,6 +1,6 @@
 """Product watch: each watched product's orders against its share of its category, and its list
 price against its own recent price (dimension ``product``; ``analytics/watch.py`` builds the
-series). Size (~190 lines): one detector, its two tests and their windows.
+series). Size (~250 lines): one detector, its two tests, their windows and the overdispersion fit.
 
 Why its own detector: a store has hundreds of products, so every product series costs false
 alerts at the knob's rate, and a store-wide move (an outage, a campaign) moves every product at
