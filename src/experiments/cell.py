@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shocklab.catalogue import PRODUCT_DIMENSION
+
 from .cache import GenerateFn, KeyFn, WorldCache
 
 AnalyseFn = Callable[..., dict[str, Any]]   # (data_dir, raw_config) -> scorecard
@@ -157,17 +159,35 @@ def _input_digest(inp: Any) -> str:
     return h.hexdigest()
 
 
+def _without_products(inp: Any) -> Any:
+    """``inp`` as a detector that leaves product series out sees it (the same object when it has
+    none): what it would have been without ``product`` in ``dimensions``."""
+    import dataclasses
+
+    series = getattr(inp, "series", None)
+    if series is None or getattr(inp, "exposure", None) is None and not (
+            series["dimension"] == PRODUCT_DIMENSION).any():
+        return inp
+    return dataclasses.replace(inp, series=series[series["dimension"] != PRODUCT_DIMENSION],
+                               exposure=None)
+
+
 def _memoized(cls: type) -> type:
     """``cls`` whose ``detect`` answers from ``_DETECTIONS`` when class, name, config and input
     match."""
 
     class Memoized(cls):  # type: ignore[misc, valid-type]
         def _memo_key(self, settings: str, inp: Any) -> str:
-            digest = getattr(inp, "_shocklab_digest", None)
+            dims = getattr(self.config, "dimensions", None)
+            sees = cls.watches_products if dims is None else PRODUCT_DIMENSION in dims
+            attr = "_shocklab_digest" if sees else "_shocklab_digest_main"
+            digest = getattr(inp, attr, None)
             if digest is None:   # one hash per input, shared by the detectors of a cell
-                digest = _input_digest(inp)
+                # a detector that never sees product series is keyed on the input without them,
+                # so a cell that only adds products reuses the others' detections
+                digest = _input_digest(inp if sees else _without_products(inp))
                 try:
-                    inp._shocklab_digest = digest
+                    setattr(inp, attr, digest)
                 except AttributeError:
                     pass
             return "|".join((cls.__module__, cls.__qualname__, str(self.name), settings, digest))

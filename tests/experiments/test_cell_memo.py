@@ -56,3 +56,26 @@ def test_memoized_cells_equal_fresh_analyses(world, monkeypatch):
     assert len(cores) == 2 * n_cores   # the fresh analysis (no memo) computed them again
     assert other == analyse(world, _analysis(2.0), stages=scoring)
     assert other != first   # the threshold matters, so a wrong reuse would show
+
+
+def test_adding_products_reuses_the_other_detectors(world, monkeypatch):
+    """A cell that only adds the product dimension recomputes no raw score of the detectors that
+    never see product series, and its scorecard equals a fresh analysis."""
+    from analytics.detectors import REGISTRY
+    from evaluation.pipeline import STAGES, analyse
+
+    scoring = [s for s in STAGES if s[0] in cell.SCORING_STAGES]
+    for name in ("_WORLDS", "_DETECTIONS", "_CORES", "_CALIBRATED"):
+        monkeypatch.setattr(cell, name, type(getattr(cell, name))())
+    rz = REGISTRY["rolling_zscore"]
+    cores, core = [], rz._detect_core
+    monkeypatch.setattr(rz, "_detect_core", lambda self, s, i: cores.append(1) or core(self, s, i))
+    plain = _analysis(3.0)
+    with_products = _analysis(3.0)
+    with_products["dimensions"] = [*with_products["dimensions"], "product"]
+    cell.analyse_for_scorecard(world, plain)
+    n_cores = len(cores)
+    got = cell.analyse_for_scorecard(world, with_products)
+    assert len(cores) == n_cores   # rolling_zscore came from the memo
+    assert "product_watch" in got["strict"]["detectors"]
+    assert got == analyse(world, with_products, stages=scoring)
