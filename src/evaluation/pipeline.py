@@ -78,8 +78,16 @@ def stage_score(ctx: RunContext) -> None:
         if not st.get("ok") and not st.get("skipped")
     }
     events = with_revenue_impact(ctx.truth.events, ctx.truth.counterfactual)
+    products = (ctx.data.tables or {}).get("products") if ctx.data is not None else None
+    product_category = (
+        dict(zip(products["product_id"].astype(str), products["category"].astype(str),
+                 strict=True))
+        if products is not None and {"product_id", "category"} <= set(products.columns)
+        else None
+    )
     ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
-                                    settings, oracle_name=oracle, failed=failed)
+                                    settings, oracle_name=oracle, failed=failed,
+                                    product_category=product_category)
     ctx.scorecard["false_alerts"] = false_alert_rates(ctx, ctx.scorecard, vs)
 
 

@@ -82,6 +82,7 @@ Scoring notes
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.context import Incident
+from shocklab.catalogue import PRODUCT_DIMENSION
 from shocklab.truth import scope_kind
 
 SCHEMA = "shocklab.scorecard/1"
@@ -108,6 +110,17 @@ class Event:
     scope_effects: dict[str, float] | None = None  # effects inside the scoped slice
     primary_direction: str | None = None
     impact: float = 0.0                              # |revenue lost or gained| (weights recall)
+    # product ids inside a category scope (``with_members``): a product incident there is in the
+    # scoped slice, one of another category is excluded; None: products are another dimension
+    members: frozenset[str] | None = None
+
+    def with_members(self, product_category: dict[str, str] | None) -> Event:
+        """This event with ``members`` set from a product -> category map (category scopes)."""
+        cat = self.scope.get("category")
+        if cat is None or not product_category:
+            return self
+        return dataclasses.replace(
+            self, members=frozenset(p for p, c in product_category.items() if c == cat))
 
     @property
     def scope_kind(self) -> str:
@@ -182,6 +195,11 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
             in_seg = seg == segs.get(v, -1)
             allowed &= ~in_dim | in_seg
             exact |= in_dim & in_seg
+        if ev.members is not None and PRODUCT_DIMENSION in dims:  # products of a category scope
+            in_prod = dim == dims[PRODUCT_DIMENSION]
+            member = np.isin(seg, [c for name, c in segs.items() if name in ev.members])
+            allowed &= ~in_prod | member
+            exact |= in_prod & member
         eff = _lookup(ev.effects, kpis)[kpi] * sign
         if ev.scope_effects:
             eff = np.where(exact, _lookup(ev.scope_effects, kpis)[kpi] * sign, eff)
@@ -370,13 +388,17 @@ def build_scorecard(
     settings: dict[str, Any],
     oracle_name: str | None = "oracle",
     failed: dict[str, str] | None = None,
+    product_category: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The scorecard dict (layout in the module docstring); also fills ``matched_event_id``.
+    ``product_category`` (product id -> category, the data's products table): a product
+    incident under a category-scoped event is inside its scope when the product is in it.
 
     ``settings["warmup_days"]`` with ``settings["data_start"]`` (first day of the data) set the
     warm-up whose unexpected events are reported apart."""
     all_events = sorted(
-        (Event.from_dict(e) for e in truth_events), key=lambda e: (e.start, e.event_id)
+        (Event.from_dict(e).with_members(product_category) for e in truth_events),
+        key=lambda e: (e.start, e.event_id),
     )
     early, late, min_eff = settings["early_days"], settings["late_days"], settings["min_effect"]
     warm_days = int(settings.get("warmup_days") or 0)

@@ -250,3 +250,26 @@ def test_equal_fp_names_the_events_behind_a_ratio_above_one():
     oe = card["strict"]["oracle_equal_fp"]
     assert oe["fp_budget"] == 0 and oe["ratio"] == 1.0   # 2/3 each, but not the same events
     assert oe["consensus_only"] == ["E02"] and oe["oracle_only"] == ["E03"]
+
+
+def test_a_product_inside_a_category_scope_is_in_the_scoped_slice():
+    """A category pricing error moves the list price of every product in the category: a price
+    incident on one of them is judged by the in-scope effects (a match); one on a product of
+    another category is excluded (as a sibling channel is); without the product -> category map
+    products stay another dimension (the overall effects, which have no price: no match)."""
+    ev = {"event_id": "E07", "type": "pricing_error", "expected": False, "start": "2025-06-10",
+          "end": "2025-06-11", "scope": {"category": "books"},
+          "effects": {"aov": -0.02, "revenue": -0.02},
+          "scope_effects": {"aov": -0.3, "revenue": -0.3, "price": -0.3},
+          "primary_kpi": "aov", "primary_direction": "down"}
+    cats = {"7": "books", "8": "toys"}
+    mine = inc("2025-06-10", kpi="price", dimension="product", segment="7")
+    other = inc("2025-06-10", kpi="price", dimension="product", segment="8")
+    e = Event.from_dict(ev)
+    assert matches(mine, e.with_members(cats), "strict", 1, 3, 0.03)
+    assert not matches(other, e.with_members(cats), "strict", 1, 3, 0.03)
+    assert not matches(mine, e, "strict", 1, 3, 0.03)
+    settings = {"early_days": 1, "late_days": 3, "min_effect": 0.03, "mode": "strict"}
+    card = build_scorecard([ev], {"d": [mine, other]}, [mine, other], {}, settings,
+                           oracle_name=None, product_category=cats)
+    assert card["strict"]["consensus"]["fp"] == 1 and card["strict"]["consensus"]["recall"] == 1
