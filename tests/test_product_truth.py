@@ -136,8 +136,19 @@ def test_scoped_events_record_their_price_effect(shocked):
     # a stockout sells nothing in its scope: no price to compare, the effect is omitted
     so = by[("stockout", (("product", stocked),))]
     assert so["scope_effects"]["units"] == -1.0 and "price" not in so["scope_effects"]
-    # cell-scoped (and overall) effects never carry a price
-    assert all("price" not in e["effects"] for e in events)
+    # the overall effects carry the store's list price per unit sold: diluted by the scope
+    assert all("price" in e["effects"] for e in events if not e["expected"])
+    assert cat["scope_effects"]["price"] < cat["effects"]["price"] < -0.005
+    assert pe["scope_effects"]["price"] < pe["effects"]["price"] < 0
+
+
+def test_a_store_wide_pricing_error_records_the_price_overall(tmp_path):
+    """Scope all: every product's list price falls, so the overall and in-scope price effects
+    are the drop (product price incidents under it are then judged against a price effect)."""
+    d = _generate(tmp_path / "all", [{**PRICING, "scope": {}}])
+    ev = next(e for e in find_truth(d).events if not e["expected"])
+    assert ev["effects"]["price"] == pytest.approx(-PRICING["price_drop_pct"], abs=0.005)
+    assert ev["scope_effects"]["price"] == ev["effects"]["price"]
 
 
 def test_run_daily_list_value_is_the_price_per_unit_sold(shocked):

@@ -99,6 +99,8 @@ def unexpected_truth(
     start = setup.cfg.period.start
     runs = simulate_twins(setup, events) if runs is None else runs
     overall_a = actual.daily(D)
+    every = np.ones(len(setup.grid.product_category), bool)
+    lines_a = actual.daily(D, product_mask=every)   # every line: the store's list price per unit
     truth: list[TruthEvent] = []
     twin_of = _twin_of(setup, events)
     for ev in events:
@@ -115,6 +117,12 @@ def unexpected_truth(
             scoped = window_effects(
                 actual.daily(D, cell_mask=cm), twin.daily(D, cell_mask=cm), s, e
             )
+        effects = window_effects(overall_a, twin.daily(D), s, e)
+        price = window_effects(lines_a, twin.daily(D, product_mask=every), s, e).get("price")
+        if price is not None:   # the store's list price per unit sold (a store-wide pricing error)
+            effects = dict(sorted({**effects, "price": price}.items()))
+            if ev.scope.kind == "all":
+                scoped = dict(sorted({**scoped, "price": price}.items()))
         truth.append(
             TruthEvent(
                 event_id=ev.id,
@@ -126,7 +134,7 @@ def unexpected_truth(
                 persistent=ev.persistent,
                 scope=ev.scope.as_dict(),
                 params=ev.params(),
-                effects=window_effects(overall_a, twin.daily(D), s, e),
+                effects=effects,
                 scope_effects=scoped,
                 primary_kpi=kpi,
                 primary_direction=direction,
