@@ -1,6 +1,6 @@
 """Scoring incidents against the injected truth (docs/ARCHITECTURE.md "Scoring").
 
-Only this module (and the oracle detector) reads truth. Size (~530 lines): the scorecard's
+Only this module (and the oracle detector) reads truth. Size (~570 lines): the scorecard's
 definitions, its layout and their one implementation stay in one place.
 
 Definitions
@@ -13,7 +13,10 @@ Definitions
   recorded effects are overall and understate the in-slice change; the event's
   ``primary_kpi`` always counts in the direction of its effect — and (b) the incident's slice is
   not excluded by the event's scope (an incident on ``channel=organic`` cannot match an outage of
-  ``paid_social``; overall and other dimensions can). ``lenient`` mode drops (a) and (b).
+  ``paid_social``; overall and other dimensions can). A product is inside its category: with
+  the product -> category map (``build_scorecard``'s ``product_category``), an incident on a
+  product of a category-scoped event's category is in the scoped slice, one on another
+  category's product is excluded. ``lenient`` mode drops (a) and (b).
   Events without ``effects`` (external ``--events`` files) match any KPI in both modes.
 - **Recall** = unexpected events matched / unexpected events. **Precision** = incidents matching
   an unexpected event / all incidents; an incident on an expected event (holiday, planned
