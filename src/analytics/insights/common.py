@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP
+from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP, PRODUCT_DIMENSION
 
 from .. import drivers as dr
 from ..context import RunContext
@@ -91,7 +91,12 @@ def _driver_model(d: dict[str, Any]) -> Driver:
                   n_folded=int(d.get("n_folded", 0)))
 
 
-def _driver_set(res: dr.DriverResult, breakdown: bool = True) -> DriverSet:
+def _driver_set(res: dr.DriverResult, breakdown: bool = True,
+                dimension: str | None = None) -> DriverSet:
+    """The drivers of ``res``; none for an incident on one product (``dimension`` product): the
+    store's drivers of the KPI are not what moved it."""
+    if dimension == PRODUCT_DIMENSION:
+        return DriverSet(scope="unknown", drivers=[], breakdown={}, expected_source="none")
     model = _driver_model
 
     return DriverSet(

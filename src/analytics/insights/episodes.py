@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from shocklab.catalogue import CUSTOMER_KPIS, KPI_NAMES, MAIN_KPIS, PRODUCT_DIMENSION
+from shocklab.catalogue import CUSTOMER_KPIS, KPI_NAMES, MAIN_KPIS
 
 from .. import drivers as dr
 from ..context import Incident
@@ -26,14 +26,7 @@ from .common import (
 )
 from .diagnosis import diagnose, lasting, persistence
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
-from .narrative import (
-    _action,
-    _episode_action,
-    _episode_narrative,
-    _episode_title,
-    _narrative,
-    _product_action,
-)
+from .narrative import _episode_action, _episode_narrative, _episode_title, _narrative, _next_step
 
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
 
@@ -72,9 +65,7 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
                                     kind=str(r.get("kind", "")),
                                     scope=None if pd.isna(r.get("scope")) else str(r.get("scope")))
                     for r in hit.to_dict(orient="records")]
-    dset = _driver_set(res, breakdown=False)  # the full breakdown lives on the incident's episode
-    if inc.dimension == PRODUCT_DIMENSION:  # one product: the store's drivers are not its story
-        dset = DriverSet(scope="unknown", drivers=[], breakdown={}, expected_source="none")
+    dset = _driver_set(res, breakdown=False, dimension=inc.dimension)  # full one: the episode's
     item = IncidentInsight(
         incident_id=inc.incident_id,
         kpi=inc.kpi,
@@ -106,11 +97,7 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
     item.narrative = _narrative(item)
     mag = item.magnitude_pct if item.magnitude_pct is not None else item.baseline_magnitude_pct
     direction = item.direction if mag is None else ("up" if mag > 0 else "down")
-    item.recommended_action = (
-        _product_action(inc.kpi, direction, str(inc.segment))
-        if inc.dimension == PRODUCT_DIMENSION  # judged against its category: a campaign does
-        else _action(direction, sig.label, dset.top, overlaps)  # not explain it
-    )
+    item.recommended_action = _next_step(inc, direction, sig.label, dset.top, overlaps)
     return item
 
 

@@ -55,6 +55,15 @@ def _product_action(kpi: str, direction: str, segment: str) -> str:
     return f"Find why {where} gained against its category (a promotion, a sibling out of stock)."
 
 
+def _next_step(inc, direction: str, sig: str, top: Driver | None,
+               calendar: list[CalendarOverlap]) -> str:
+    """The next step for one incident: a product's own (it is judged against its category, so a
+    campaign or the store's drivers do not explain it), else from the funnel (``_action``)."""
+    if inc.dimension == PRODUCT_DIMENSION:
+        return _product_action(inc.kpi, direction, str(inc.segment))
+    return _action(direction, sig, top, calendar)
+
+
 def _action(direction: str, sig: str, top: Driver | None, calendar: list[CalendarOverlap]) -> str:
     """A recommended next step from direction, signature, top driver and planned-event overlap."""
     where = f" for {_slice_label(top.dimension, top.value)}" if top is not None else ""
