@@ -89,10 +89,11 @@ def test_consensus_never_beats_the_oracle_at_equal_false_positives(tmp_path, see
     assert oe["consensus_recall"] <= oe["oracle_recall"], oe
 
 
-@pytest.mark.parametrize("extra", [[], ["channel_country"]])
+@pytest.mark.parametrize("extra", [[], ["channel_country"], ["product"]])
 def test_the_oracle_scores_every_watched_series_with_the_exact_null(tmp_path, extra):
     """Coverage: the oracle stage scores exactly the series the detectors watch (whatever
-    ``detector_input`` returns: channel x country cells too when watched), and the truth baseline
+    ``detector_input`` returns: channel x country cells and products too when watched), and the
+    truth baseline
     has the exact null (expected value and noise) for every one of their points — no series falls
     back to the robust z."""
     from analytics.config import load_analysis_config
@@ -118,6 +119,7 @@ def test_the_oracle_scores_every_watched_series_with_the_exact_null(tmp_path, ex
         map(tuple, watched[keys].drop_duplicates().to_numpy())
     )
     assert set(watched["dimension"]) == set(dims)
-    base = baseline_long(ctx.truth.baseline, KPIS)
+    prods = sorted(set(watched.loc[watched["dimension"] == "product", "segment"]))
+    base = baseline_long(ctx.truth.baseline, [*KPIS, "price"], ctx.truth.product_null, prods)
     m = watched.merge(base, on=["date", *keys], how="left", suffixes=("", "_null"))
     assert m["value_null"].notna().all() and m["noise"].notna().all()
