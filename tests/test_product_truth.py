@@ -230,3 +230,42 @@ def test_oracle_product_orders_are_calibrated_on_a_quiet_world(quiet):
     # (a Poisson null, without the shared day factors' overdispersion, gives a std of ~1.09)
     assert abs(s.mean()) < 0.1 and 0.95 < s.std() < 1.05, (s.mean(), s.std())
     assert np.mean(np.abs(s) >= 3) < 0.01
+
+
+def _given_category(d: Path) -> pd.DataFrame:
+    """Oracle scores of product orders with ``product_null: category`` (the exposure from the
+    analysis' own product series, analytics.watch.product_kpis)."""
+    from analytics.loading import load_data_dir
+    from analytics.watch import product_kpis
+
+    truth, ds = find_truth(d), load_data_dir(d)
+    dates = pd.date_range(ds.tables["orders"]["order_date"].min(),
+                          ds.tables["orders"]["order_date"].max())
+    wide, expo = product_kpis(ds.tables, dates, min_orders=0.0)
+    series = (wide.melt(id_vars=["date", "dimension", "segment"], value_vars=["orders"],
+                        var_name="kpi").sort_values(["kpi", "dimension", "segment", "date"])
+              .reset_index(drop=True)[["date", "kpi", "dimension", "segment", "value"]])
+    base = baseline_long(truth.baseline, ["orders"], truth.product_null)
+    cfg = OracleConfig(windows=[], product_null="category")
+    out = ExactOracle(cfg).detect(DetectorInput(series=series, baseline=base, exposure=expo))
+    return out.merge(expo[["date", "segment", "parent_orders"]], on=["date", "segment"])
+
+
+def test_oracle_given_the_category_is_calibrated_and_sees_a_stockout(quiet, shocked):
+    """``product_null: category``: binomial given the category's orders — the day and the
+    store's moves cancel, so on a quiet world the scores are at most standard normal (the
+    binomial is read as Poisson where it is narrower: conservative) and a stockout still scores
+    far out."""
+    q = _given_category(quiet)
+    s = q["score"].to_numpy()
+    assert abs(s.mean()) < 0.1 and 0.8 < s.std() < 1.05, (s.mean(), s.std())
+    # the expectation is a fixed share of the category's observed orders, day by day
+    one = q[q["segment"] == q.groupby("segment")["actual"].sum().idxmax()]
+    share = one["expected"] / one["parent_orders"]
+    assert one["expected"].std() > 0 and share.std() < 1e-9 * share.mean()
+    assert np.mean(np.abs(s) >= 3) < 0.01
+    d, stocked, _ = shocked
+    out = _given_category(d)
+    days = out[(out["segment"] == str(stocked)) & out["date"].between(
+        pd.Timestamp(STOCKOUT["start"]), pd.Timestamp(STOCKOUT["start"]) + pd.Timedelta(days=4))]
+    assert (days["score"] <= -5).all(), days

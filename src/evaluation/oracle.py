@@ -153,6 +153,8 @@ class ExactOracle(Oracle):
         m["v_orders"] = (
             bo["noise"].reindex(idx).to_numpy(float) if len(bo) and "noise" in bo else np.nan
         )
+        if getattr(self.config, "product_null", "unconditional") == "category":
+            self._given_category(m, base, inp)
         score = self._exact_scores(m)
         # fallback: robust z of the residual where the truth has no noise model
         resid = m["value"].astype(float) - m["expected"].astype(float)
@@ -166,6 +168,29 @@ class ExactOracle(Oracle):
             },
             index=series.index,
         )
+
+    @staticmethod
+    def _given_category(m: pd.DataFrame, base: pd.DataFrame, inp: DetectorInput) -> None:
+        """Product orders' null given the category's observed orders ``N`` that day (the
+        exposure): binomial with the product's exact share of the category's orders, ``q`` =
+        its expected orders / the category's; mean ``N q``, variance ``N q (1 − q)`` (in place;
+        rows without exposure keep the unconditional null)."""
+        ex = inp.exposure
+        rows = (m["kpi"] == "orders") & (m["dimension"] == PRODUCT_DIM)
+        if ex is None or not len(ex) or not rows.any():
+            return
+        ex = ex[ex["dimension"] == PRODUCT_DIM].set_index(["date", "segment"])
+        key = pd.MultiIndex.from_frame(m.loc[rows, ["date", "segment"]])
+        n = ex["parent_orders"].reindex(key).to_numpy(float)
+        parent = ex["parent"].reindex(key).to_numpy(object)
+        cat = base[(base["kpi"] == "orders") & (base["dimension"] == "category")]
+        cat = cat.set_index(["date", "segment"])["value"]
+        c_exp = cat.reindex(pd.MultiIndex.from_arrays(
+            [m.loc[rows, "date"].to_numpy(), parent])).to_numpy(float)
+        q = np.clip(m.loc[rows, "expected"].to_numpy(float) / c_exp, 0.0, 1.0)
+        ok = np.isfinite(n) & np.isfinite(q)
+        m.loc[rows, "expected"] = np.where(ok, n * q, m.loc[rows, "expected"])
+        m.loc[rows, "noise"] = np.where(ok, n * q * (1 - q), m.loc[rows, "noise"])
 
     def _exact_scores(self, m: pd.DataFrame) -> np.ndarray:
         """Calibrated signed scores from the exact null over 1-day and trailing windows."""

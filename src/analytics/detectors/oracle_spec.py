@@ -21,6 +21,13 @@ class OracleConfig(DetectorConfig):
     windows: list[int] = Field(
         default=[3, 7], description="trailing multi-day windows tested besides 1 day"
     )
+    product_null: Literal["unconditional", "category"] = Field(
+        "unconditional",
+        description="null of a product's orders: unconditional (the store's expected orders "
+        "thinned by the product's share) | category (given its category's observed orders that "
+        "day: binomial with the product's exact share of the category, as the product watcher "
+        "judges it)",
+    )
 
 
 @register
