@@ -34,8 +34,8 @@ price changes).
 
 Both are scores of a known null (the calibrator keeps them: ``prior`` 100 000 pseudo-scores of
 scale 1), each window calibrated on its own and Bonferroni-combined (``base.combine_windows``).
-The detector's own knob (``sensitivity``, shipped 1e-4 expected false alerts per product series
-per 90 days, |score| ≈ 5) is far stricter than the store's, because products are many series.
+The detector's own knob (``sensitivity``, 1e-3 expected false alerts per product series per 90
+days, threshold 4.39) is far stricter than the store's, because products are many series.
 Daily data only; without category exposure (no order lines) the orders test gives no score.
 """
 
@@ -62,11 +62,11 @@ PHI_MAX = 1.0     # the overdispersion is never taken above this (a product that
 class ProductWatchConfig(DetectorConfig):
     type: Literal["product_watch"] = "product_watch"
     sensitivity: float | None = Field(
-        1e-4,
+        1e-3,
         gt=0,
         le=90,
         description="expected false alerts per product series per 90 days (products are many "
-        "series: a store's knob of 0.1 over 300 products would be ~180 false alerts a year)",
+        "series: a store's knob of 0.1 over 300 products would be ~120 false alerts a year)",
     )
     dimensions: list[str] | None = Field(
         default_factory=lambda: [PRODUCT_DIMENSION], description="product series only"
