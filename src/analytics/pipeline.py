@@ -22,10 +22,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shocklab.atomic import atomic_dir
-from shocklab.catalogue import PAIR_DIMENSION, PRODUCT_DIMENSION, PRODUCT_KPIS
+from shocklab.catalogue import (
+    PAIR_DIMENSION,
+    PRICE_KPI,
+    PRODUCT_DIMENSION,
+    PRODUCT_KPIS,
+    product_watched,
+)
 from shocklab.errors import InputError
 from shocklab.filenames import safe_name
 from shocklab.hashing import json_ready, sha256_file, sha256_json
@@ -37,7 +44,7 @@ from .detectors import REGISTRY, Detector, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
 from .outputs import incidents_json, write_outputs  # the one writer of the run directory
-from .watch import pair_kpis, product_kpis
+from .watch import pair_kpis, price_index, product_kpis
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -98,6 +105,10 @@ def detector_input(ctx: RunContext) -> DetectorInput:
             series = pd.concat([series, to_long(prod[0], list(PRODUCT_KPIS), [PRODUCT_DIMENSION])],
                                ignore_index=True)
             exposure = prod[1]
+        idx = price_index(ctx.data.tables, pd.DatetimeIndex(kd["date"].unique()))
+        if idx is not None:  # the list-price index of each category and of the store
+            series = pd.concat([series, to_long(idx, [PRICE_KPI], ["category", "overall"])],
+                               ignore_index=True)
     series = series.reset_index(drop=True)
     counts = [c for c in ("orders", "sessions") if c in ctx.kpis_daily.columns]
     inp = DetectorInput(
@@ -158,7 +169,8 @@ def stage_detect(ctx: RunContext) -> None:
         if cls.needs_truth:  # the oracle reads truth: evaluation's oracle stage runs it
             ctx.detector_status[name] = skipped_status("needs truth: run by the evaluation stage")
             continue
-        if _product_only(cfg, name) and not (inp.series["dimension"] == PRODUCT_DIMENSION).any():
+        if _product_only(cfg, name) and not product_watched(inp.series["dimension"],
+                                                            inp.series["kpi"]).any():
             continue  # made for product series and none is watched (`dimensions`): not run
         out = run_detector(ctx, cls(dcfg, name=name), inp)
         if out is not None:
@@ -196,7 +208,8 @@ def stage_consensus(ctx: RunContext) -> None:
     detectors did not exist (docs/ARCHITECTURE.md "Consensus")."""
     cfg: AnalysisConfig = ctx.config
     det = ctx.detections
-    on_product = (det["dimension"] == PRODUCT_DIMENSION).to_numpy() if len(det) else None
+    on_product = (np.asarray(product_watched(det["dimension"], det["kpi"]), bool) if len(det)
+                  else None)
     votes = cons.Votes(det)  # dense view, shared by every rule below
     ctx.detector_incidents = {
         name: cons.detector_incidents(votes, name, cfg.consensus.merge_gap_days)
@@ -262,7 +275,7 @@ def _product_only(cfg: AnalysisConfig, name: str) -> bool:
     """Does detector ``name`` watch product series and nothing else?"""
     d = cfg.detectors[name]
     dims = d.dimensions
-    return dims is not None and set(dims) <= {PRODUCT_DIMENSION}
+    return REGISTRY[d.type].only_products if dims is None else set(dims) <= {PRODUCT_DIMENSION}
 
 
 def stage_customers(ctx: RunContext) -> None:

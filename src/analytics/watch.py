@@ -126,3 +126,38 @@ def product_kpis(
         "parent_orders": c_cnt[:, cat_codes[keep]].T.reshape(-1),
     })
     return wide, expo
+
+
+def price_index(tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex,
+                min_products: int = 3) -> pd.DataFrame | None:
+    """Wide rows (date, dimension ``category`` | ``overall``, segment, price) of the list-price
+    index of each category and of the store: 1 + the median over its products sold that day of
+    (list price per unit sold / the product's catalogue price − 1), where at least
+    ``min_products`` products sold (NaN otherwise). Exactly 1 while no price moves; a pricing error
+    of the whole category (or store) moves it by the cut, one product's alone does not (a median).
+    None without order lines and a catalogue price (``products.unit_price``)."""
+    products = tables.get("products")
+    if products is None or "unit_price" not in products.columns:
+        return None
+    got = product_kpis(tables, dates, min_orders=0.0)
+    if got is None:
+        return None
+    wide, expo = got
+    cat_price = pd.Series(pd.to_numeric(products["unit_price"], errors="coerce").to_numpy(float),
+                          index=products["product_id"].astype(str).to_numpy())
+    dev = wide["price"].to_numpy(float) / cat_price.reindex(wide["segment"]).to_numpy(float) - 1
+    frame = pd.DataFrame({"date": wide["date"].to_numpy(), "parent": expo["parent"].to_numpy(),
+                          "dev": dev}).dropna(subset=["dev"])
+    grid = pd.DatetimeIndex(dates).normalize()
+    out = []
+    for dim, keys in (("category", ["date", "parent"]), ("overall", ["date"])):
+        g = frame.groupby(keys)["dev"]
+        med = g.median().where(g.count() >= min_products)
+        med = med.reset_index()
+        if dim == "overall":
+            med["parent"] = "all"
+        for seg, part in med.groupby("parent", sort=True):
+            s = part.set_index("date")["dev"].reindex(grid)
+            out.append(pd.DataFrame({"date": grid, "dimension": dim, "segment": str(seg),
+                                     "price": 1.0 + s.to_numpy(float)}))
+    return pd.concat(out, ignore_index=True) if out else None

@@ -307,7 +307,15 @@ def product_baseline(
                            "noise": tt * Mt + tt**2 * (Vt - Mt)})
     prices = pd.DataFrame({"date": date, "kpi": "price", "dimension": PRODUCT_DIM,
                            "segment": seg, "value": np.repeat(price, n_d), "noise": 0.0})
-    return pd.concat([orders, prices], ignore_index=True)[cols]
+    # the list-price index of each category and of the store (analytics.watch.price_index): 1
+    # while no price moves
+    cats = sorted(set(pn["category"].astype(str)))
+    names = [("category", c) for c in cats] + [("overall", "all")]
+    index = pd.DataFrame({"date": np.tile(dates, len(names)), "kpi": "price",
+                          "dimension": np.repeat([d for d, _ in names], n_d),
+                          "segment": np.repeat([c for _, c in names], n_d), "value": 1.0,
+                          "noise": 0.0})
+    return pd.concat([orders, prices, index], ignore_index=True)[cols]
 
 
 def baseline_long(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shocklab.catalogue import PRODUCT_DIMENSION
+from shocklab.catalogue import PRODUCT_DIMENSION, product_watched
 
 from .cache import GenerateFn, KeyFn, WorldCache
 
@@ -165,11 +165,12 @@ def _without_products(inp: Any) -> Any:
     import dataclasses
 
     series = getattr(inp, "series", None)
-    if series is None or getattr(inp, "exposure", None) is None and not (
-            series["dimension"] == PRODUCT_DIMENSION).any():
+    if series is None:
         return inp
-    return dataclasses.replace(inp, series=series[series["dimension"] != PRODUCT_DIMENSION],
-                               exposure=None)
+    theirs = product_watched(series["dimension"], series["kpi"])
+    if getattr(inp, "exposure", None) is None and not theirs.any():
+        return inp
+    return dataclasses.replace(inp, series=series[~theirs], exposure=None)
 
 
 def _memoized(cls: type) -> type:

@@ -33,6 +33,15 @@ PAIR_SEP = "|"
 # of their list price (analytics/watch.py ``product_kpis``, detectors/product_watch.py)
 PRODUCT_DIMENSION = "product"
 PRODUCT_KPIS = ("orders", "price")
+# the list-price KPI: product series, and the price index of each category and of the store that
+# watching products adds (analytics/watch.py ``price_index``); judged by the product watcher alone
+PRICE_KPI = "price"
+
+
+def product_watched(dimension, kpi):
+    """Element-wise: is a series (columns ``dimension``, ``kpi``) one the product watcher judges
+    alone — a product's, or a list-price index?"""
+    return (dimension == PRODUCT_DIMENSION) | (kpi == PRICE_KPI)
 
 # dimensions of ``kpis_daily`` (the pair is not a KPI table dimension)
 DIMENSIONS = ("overall", *SLICE_DIMENSIONS)

@@ -279,3 +279,27 @@ def test_products_watched_end_to_end(product_world, tmp_path):
     assert "Check stock and the listing of product" in acts["orders"]
     assert "Check the list price of product" in acts["price"]
     assert all(det[i]["drivers"]["scope"] == "unknown" for i in ids)
+
+
+def test_price_index_moves_with_a_category_and_not_with_one_product():
+    """The list-price index: 1 while prices hold; a category-wide cut moves its category's index
+    (and the store's median only when enough products move); one product's cut moves neither."""
+    from analytics.watch import price_index
+
+    days = pd.date_range("2025-01-01", periods=3, freq="D")
+    pids = list(range(1, 9))                  # 1-4 category a, 5-8 category b
+    orders = pd.DataFrame({"order_id": range(1, 25), "order_date": np.repeat(days, 8),
+                           "status": "completed"})
+    price = {p: 10.0 + p for p in pids}
+    rows = []
+    for o, (d, p) in enumerate(((d, p) for d in range(3) for p in pids), start=1):
+        cut = 0.5 if (d == 1 and p <= 4) or (d == 2 and p == 5) else 1.0
+        rows.append({"order_id": o, "product_id": p, "quantity": 1,
+                     "unit_price": price[p] * cut, "discount_pct": 0.0})
+    tables = {"orders": orders, "order_items": pd.DataFrame(rows),
+              "products": pd.DataFrame({"product_id": pids, "category": ["a"] * 4 + ["b"] * 4,
+                                        "unit_price": [price[p] for p in pids]})}
+    idx = price_index(tables, days).set_index(["dimension", "segment", "date"])["price"]
+    assert idx[("category", "a")].tolist() == [1.0, 0.5, 1.0]    # every product of a cut on day 1
+    assert idx[("category", "b")].tolist() == [1.0, 1.0, 1.0]    # one product of b on day 2
+    assert idx[("overall", "all")].tolist() == [1.0, 0.75, 1.0]  # the store's median: 4 of 8 cut

@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from scipy.special import ndtr, ndtri
 
-from shocklab.catalogue import PRODUCT_DIMENSION
+from shocklab.catalogue import product_watched
 from shocklab.errors import InputError
 
 from .calibrate import (
@@ -180,6 +180,7 @@ class Detector(ABC):
     # product series (dimension ``product``) are judged only by detectors made for them; the
     # others leave them out unless their ``dimensions`` name ``product`` explicitly
     watches_products: ClassVar[bool] = False
+    only_products: ClassVar[bool] = False   # and nothing else (product series, price indexes)
 
     def __init__(self, config: DetectorConfig, name: str | None = None) -> None:
         if not isinstance(config, self.config_class):
@@ -235,8 +236,12 @@ class Detector(ABC):
             series = series[series["kpi"].isin(self.config.kpis)]
         if self.config.dimensions is not None:
             series = series[series["dimension"].isin(self.config.dimensions)]
-        elif not self.watches_products:
-            series = series[series["dimension"] != PRODUCT_DIMENSION]
+        else:
+            theirs = product_watched(series["dimension"], series["kpi"])
+            if self.only_products:
+                series = series[theirs]
+            elif not self.watches_products:
+                series = series[~theirs]
         # a series that is all NaN (e.g. sessions where traffic is unknown) has nothing to judge
         series = series[series.groupby(SERIES_KEYS, sort=False)["value"].transform("count") > 0]
         series = series.sort_values([*SERIES_KEYS, "date"], kind="stable").reset_index(drop=True)

@@ -68,9 +68,6 @@ class ProductWatchConfig(DetectorConfig):
         description="expected false alerts per product series per 90 days (products are many "
         "series: a store's knob of 0.1 over 300 products would be ~120 false alerts a year)",
     )
-    dimensions: list[str] | None = Field(
-        default_factory=lambda: [PRODUCT_DIMENSION], description="product series only"
-    )
     window: int = Field(28, ge=7, le=10_000, description="days of the trailing share and price")
     min_periods: int = Field(14, ge=3, le=10_000, description="no score before this many days")
     windows: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
@@ -103,6 +100,7 @@ class ProductWatch(Detector):
     type_name = "product_watch"
     config_class = ProductWatchConfig
     watches_products = True
+    only_products = True   # product series and the list-price indexes, nothing else
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: ProductWatchConfig = self.config  # type: ignore[assignment]
@@ -163,13 +161,14 @@ class ProductWatch(Detector):
 
     @staticmethod
     def _parents(wide: Wide, inp: DetectorInput, cols: np.ndarray) -> np.ndarray:
-        """The category of each product column (its own segment where unknown)."""
-        segs = [wide.keys[j][2] for j in cols]
+        """The category of each product column; a column of no product (a price index) or of an
+        unknown one is its own group (nothing is netted out of it)."""
         ex = inp.exposure
-        if ex is None or not len(ex):
-            return np.asarray(segs, dtype=object)
-        cat = ex.drop_duplicates("segment").set_index("segment")["parent"]
-        return np.array([cat.get(s, s) for s in segs], dtype=object)
+        cat = (ex.drop_duplicates("segment").set_index("segment")["parent"]
+               if ex is not None and len(ex) else pd.Series(dtype=object))
+        return np.array([cat.get(seg, f"\x00{dim}\x00{seg}") if dim == PRODUCT_DIMENSION
+                         else f"\x00{dim}\x00{seg}" for _, dim, seg in
+                         (wide.keys[j] for j in cols)], dtype=object)
 
     @staticmethod
     def _orders(x: np.ndarray, n: np.ndarray, k: int, cfg: ProductWatchConfig,
