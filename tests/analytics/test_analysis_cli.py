@@ -47,7 +47,7 @@ def test_unknown_detector_lists_known(synth_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert (
         "unknown detector 'zscore' (known: rolling_zscore, rolling_zscore_week, count_likelihood, "
-        "isolation_forest, prophet_residual, oracle)"
+        "isolation_forest, prophet_residual, product_watch, oracle)"
         in err
     )
     assert not (tmp_path / "run").exists()
