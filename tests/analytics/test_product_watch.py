@@ -231,8 +231,8 @@ def _generate(cfg_path: Path, out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def product_world(tmp_path_factory):
-    """The small scenario plus a stockout of its best-selling product and a pricing error on the
-    second (ids read from a first generation of the same store)."""
+    """The small scenario plus a stockout of its best-selling product, a pricing error on the
+    second (ids read from a first generation of the same store) and one on a whole category."""
     tmp = tmp_path_factory.mktemp("products")
     base = _generate(ROOT / "config/scenarios/small.yaml", tmp / "base")
     items = pd.read_csv(base / "order_items.csv")
@@ -242,7 +242,9 @@ def product_world(tmp_path_factory):
                      {"type": "stockout", "start": "2025-03-27", "duration_days": 4,
                       "share_out": 1.0, "scope": {"product": int(top[0])}},
                      {"type": "pricing_error", "start": "2025-04-08", "duration_days": 2,
-                      "price_drop_pct": 0.3, "scope": {"product": int(top[1])}}]
+                      "price_drop_pct": 0.3, "scope": {"product": int(top[1])}},
+                     {"type": "pricing_error", "start": "2025-04-22", "duration_days": 1,
+                      "price_drop_pct": 0.25, "scope": {"category": "fashion"}}]
     cfg = tmp / "scenario.yaml"
     cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
     return _generate(cfg, tmp / "data")
@@ -262,12 +264,20 @@ def test_products_watched_end_to_end(product_world, tmp_path):
     # the oracle sees them as well (an exact null of the product series)
     assert all("oracle" in e["detected_by"] for e in mine), mine
     assert card["events"]["unwatched"] == 0 and plain["events"]["unwatched"] == 2
+    # the category's pricing error: one incident on its list-price index, none per product
+    cat = next(e for e in ev.values() if e["type"] == "pricing_error"
+               and e["scope_kind"] == "category")
+    assert "consensus" in cat["detected_by"] and "oracle" in cat["detected_by"], cat
     assert "product_watch" in card["settings"]["voters"]
     assert "product_watch" not in plain["strict"]["detectors"]   # nothing to watch: not run
     # every other series' consensus is exactly what it was without products
     a = json.loads((tmp_path / "plain" / "incidents.json").read_text())["incidents"]
     b = json.loads((tmp_path / "prod" / "incidents.json").read_text())["incidents"]
-    assert [i for i in b if i["dimension"] != "product"] == a
+    assert [i for i in b if i["dimension"] != "product" and i["kpi"] != "price"] == a
+    index = [i for i in b if i["kpi"] == "price" and i["dimension"] != "product"]
+    assert ("category", "fashion") in {(i["dimension"], i["segment"]) for i in index}
+    assert not [i for i in b if i["dimension"] == "product" and i["kpi"] == "price"
+                and i["start"] == "2025-04-22"]   # no product of the category on its own
     prod = [i for i in b if i["dimension"] == "product"]
     assert {i["kpi"] for i in prod} == {"orders", "price"}
     assert all(i["detectors"] == ["product_watch"] for i in prod)

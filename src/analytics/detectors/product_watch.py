@@ -32,6 +32,11 @@ price changes).
   median |change|), floored at ``price_floor`` (a catalogue whose prices never move has zero
   spread: a 2.5 % repricing then scores 5 at the 0.5 % floor).
 
+- **list-price indexes** (``watch.price_index``, kpi ``price`` on each category and on the store):
+  1 + the median over the products sold that day of their price / catalogue price − 1, judged
+  with the price test (nothing netted out): a category- or store-wide pricing error is one
+  incident there, while the products' own price tests net it out.
+
 Both are scores of a known null (the calibrator keeps them: ``prior`` 100 000 pseudo-scores of
 scale 1), each window calibrated on its own and Bonferroni-combined (``base.combine_windows``).
 The detector's own knob (``sensitivity``, 1e-3 expected false alerts per product series per 90
