@@ -44,7 +44,7 @@ from .detectors import REGISTRY, Detector, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS
 from .kpis import compute_kpis_daily, summary_tables, to_long
 from .outputs import incidents_json, write_outputs  # the one writer of the run directory
-from .watch import pair_kpis, price_index, product_kpis
+from .watch import pair_kpis, price_index, product_kpis, watched_products
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -99,13 +99,14 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
     exposure = None
     if PRODUCT_DIMENSION in cfg.dimensions and ctx.data.source != "kpis":  # single products
-        prod = product_kpis(ctx.data.tables, pd.DatetimeIndex(kd["date"].unique()),
-                            cfg.product_min_orders)
+        days = pd.DatetimeIndex(kd["date"].unique())
+        every = product_kpis(ctx.data.tables, days, 0.0)   # once: the watched ones and the index
+        prod = watched_products(every, cfg.product_min_orders, len(days))
         if prod is not None:
             series = pd.concat([series, to_long(prod[0], list(PRODUCT_KPIS), [PRODUCT_DIMENSION])],
                                ignore_index=True)
             exposure = prod[1]
-        idx = price_index(ctx.data.tables, pd.DatetimeIndex(kd["date"].unique()))
+        idx = price_index(ctx.data.tables, days, frames=every) if every is not None else None
         if idx is not None:  # the list-price index of each category and of the store
             series = pd.concat([series, to_long(idx, [PRICE_KPI], ["category", "overall"])],
                                ignore_index=True)

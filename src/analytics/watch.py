@@ -24,6 +24,7 @@ import pandas as pd
 from shocklab.catalogue import PAIR_DIMENSION, PRODUCT_DIMENSION
 
 from .drivers import pair_daily
+from .kpis import positions
 
 
 def pair_kpis(
@@ -58,6 +59,13 @@ def pair_kpis(
     return wide.sort_values(["segment", "date"], kind="stable").reset_index(drop=True)
 
 
+def _distinct(codes: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int64 array (sort-based: faster than ``np.unique``'s hash
+    path on millions of order-line codes)."""
+    s = np.sort(codes, kind="stable")
+    return s[np.concatenate([[True], s[1:] != s[:-1]])] if len(s) else s
+
+
 def _grid_sum(t: np.ndarray, j: np.ndarray, n_t: int, n_j: int,
               w: np.ndarray | None = None) -> np.ndarray:
     """[n_t, n_j] sums of ``w`` (counts without it) at (t, j)."""
@@ -77,8 +85,8 @@ def product_kpis(
     if items is None or products is None or orders is None or not len(items) or not len(dates):
         return None
     grid = pd.DatetimeIndex(dates).normalize()
-    o_pos = pd.Index(orders["order_id"]).get_indexer(items["order_id"])
-    p_pos = pd.Index(products["product_id"]).get_indexer(items["product_id"])
+    o_pos = positions(orders["order_id"], items["order_id"])
+    p_pos = positions(products["product_id"], items["product_id"])
     ok = (o_pos >= 0) & (p_pos >= 0)
     kept = (orders["status"] != "cancelled").to_numpy()
     ok[ok] &= kept[o_pos[ok]]
@@ -91,11 +99,11 @@ def product_kpis(
     n_t, n_p = len(grid), len(products)
     cat_codes, cat_labels = pd.factorize(products["category"].astype(str), sort=True)
     # one count per (order, product) and per (order, category): an order counts once in each
-    pair = np.unique(o_pos.astype(np.int64) * n_p + p_pos)
+    pair = _distinct(o_pos.astype(np.int64) * n_p + p_pos)
     p_of, o_of = pair % n_p, pair // n_p
     cnt = _grid_sum(o_day[o_of], p_of, n_t, n_p)
     n_c = len(cat_labels)
-    c_pair = np.unique(o_of * n_c + cat_codes[p_of])
+    c_pair = _distinct(o_of * n_c + cat_codes[p_of])
     c_cnt = _grid_sum(o_day[c_pair // n_c], c_pair % n_c, n_t, n_c)
     units = _grid_sum(day, p_pos, n_t, n_p, qty)
     value = _grid_sum(day, p_pos, n_t, n_p, listed)
@@ -129,17 +137,19 @@ def product_kpis(
 
 
 def price_index(tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex,
-                min_products: int = 3) -> pd.DataFrame | None:
+                min_products: int = 3,
+                frames: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame | None:
     """Wide rows (date, dimension ``category`` | ``overall``, segment, price) of the list-price
     index of each category and of the store: 1 + the median over its products sold that day of
     (list price per unit sold / the product's catalogue price − 1), where at least
     ``min_products`` products sold (NaN otherwise). Exactly 1 while no price moves; a pricing error
     of the whole category (or store) moves it by the cut, one product's alone does not (a median).
-    None without order lines and a catalogue price (``products.unit_price``)."""
+    None without order lines and a catalogue price (``products.unit_price``). ``frames``:
+    ``product_kpis(tables, dates, 0)`` when already computed."""
     products = tables.get("products")
     if products is None or "unit_price" not in products.columns:
         return None
-    got = product_kpis(tables, dates, min_orders=0.0)
+    got = frames if frames is not None else product_kpis(tables, dates, min_orders=0.0)
     if got is None:
         return None
     wide, expo = got
@@ -161,3 +171,18 @@ def price_index(tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex,
             out.append(pd.DataFrame({"date": grid, "dimension": dim, "segment": str(seg),
                                      "price": 1.0 + s.to_numpy(float)}))
     return pd.concat(out, ignore_index=True) if out else None
+
+
+def watched_products(frames: tuple[pd.DataFrame, pd.DataFrame] | None, min_orders: float,
+                     n_days: int) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """``product_kpis(…, 0)``'s frames limited to the products with at least ``min_orders`` orders
+    a day on average (as ``product_kpis(…, min_orders)`` returns them)."""
+    if frames is None:
+        return None
+    wide, expo = frames
+    total = wide.groupby("segment", sort=False)["orders"].sum()
+    keep = total.index[total >= min_orders * n_days]
+    if not len(keep):
+        return None
+    mask = wide["segment"].isin(keep).to_numpy()
+    return (wide[mask].reset_index(drop=True), expo[mask].reset_index(drop=True))
