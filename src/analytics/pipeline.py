@@ -203,8 +203,9 @@ def _calendar_days(ctx: RunContext) -> list[pd.Timestamp]:
 
 
 def stage_consensus(ctx: RunContext) -> None:
-    """Consensus incidents. Product series (dimension ``product``) are watched by detectors made
-    for them alone (``Detector.watches_products``): there, any such voter's flag is an incident;
+    """Consensus incidents. Product series (dimension ``product``) and the list-price indexes
+    (KPI ``price``; ``shocklab.catalogue.product_watched``) are watched by detectors made for them
+    alone (``Detector.watches_products``): there, any such voter's flag is an incident;
     on every other series the configured rule runs over the other voters, as if the product
     detectors did not exist (docs/ARCHITECTURE.md "Consensus")."""
     cfg: AnalysisConfig = ctx.config
