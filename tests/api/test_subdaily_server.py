@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,14 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests import localserver
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -53,26 +46,27 @@ def server(tmp_path_factory):
     runs.mkdir()
     assert run_cli(ana_main, ["--kpis", str(csv), "--out", str(reports / "hourly"),
                               "--quiet"]) == 0
-    port = _free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
                SHOCKLAB_LOG_DIR=str(base / "logs"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shocklab.main", "serve", "--reports", str(reports), "--runs",
-         str(runs), "--port", str(port)],
-        cwd=base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+
+    def launch(port: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "shocklab.main", "serve", "--reports", str(reports), "--runs",
+             str(runs), "--port", str(port)],
+            cwd=base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def healthy(url: str) -> bool:
+        try:
+            return _get(url + "/health")[0] == 200
+        except OSError:
+            return False
+
+    try:   # bounded: at most ~60 s for the interpreter and FastAPI to start
+        proc, url = localserver.start(launch, healthy, wait_s=60)
+    except (RuntimeError, TimeoutError) as e:
+        pytest.fail(f"shocklab serve: {e}")
     try:
-        for _ in range(600):  # bounded: at most ~60 s for the interpreter and FastAPI to start
-            if proc.poll() is not None:
-                pytest.fail(f"shocklab serve exited {proc.returncode}")
-            try:
-                if _get(url + "/health")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("shocklab serve did not answer /health")
         yield url
     finally:
         proc.terminate()

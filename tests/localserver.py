@@ -1,0 +1,50 @@
+"""Start a real local server (``shocklab serve``, ``streamlit run``) on a free port for a test.
+
+A free port is picked by binding port 0 and closing it; the server binds it a moment later, so
+another process may take it in between. A server that exits before it answers (its port was
+taken) is started again on another port, at most ``TRIES`` times; one that neither answers nor
+exits within the wait is a failure.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+TRIES = 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(launch: Callable[[int], subprocess.Popen], healthy: Callable[[str], bool],
+          wait_s: float, tries: int = TRIES) -> tuple[subprocess.Popen, str]:
+    """(the running process, its base URL ``http://127.0.0.1:<port>``) once ``healthy(url)``.
+    Raises RuntimeError naming the last exit code when every try exited early, TimeoutError when
+    a server neither answered nor exited within ``wait_s`` (it is stopped first)."""
+    codes = []
+    for _ in range(tries):
+        port = free_port()
+        proc = launch(port)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + wait_s
+        while True:
+            if healthy(url):
+                return proc, url
+            if proc.poll() is not None:
+                codes.append(proc.returncode)
+                break
+            if time.monotonic() > deadline:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                raise TimeoutError(f"no answer from {url} within {wait_s:.0f} s")
+            time.sleep(0.2)
+    raise RuntimeError(f"the server exited before answering on {tries} ports (exit codes {codes})")
