@@ -241,7 +241,7 @@ def _given_category(d: Path) -> pd.DataFrame:
     truth, ds = find_truth(d), load_data_dir(d)
     dates = pd.date_range(ds.tables["orders"]["order_date"].min(),
                           ds.tables["orders"]["order_date"].max())
-    wide, expo = product_kpis(ds.tables, dates, min_orders=0.0)
+    wide, expo = product_kpis(ds.tables, dates)
     series = (wide.melt(id_vars=["date", "dimension", "segment"], value_vars=["orders"],
                         var_name="kpi").sort_values(["kpi", "dimension", "segment", "date"])
               .reset_index(drop=True)[["date", "kpi", "dimension", "segment", "value"]])

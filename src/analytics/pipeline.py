@@ -41,7 +41,7 @@ from . import consensus as cons
 from .config import AnalysisConfig, config_from_raw, load_analysis_config
 from .context import DataSet, DetectorStatus, RunContext
 from .detectors import REGISTRY, Detector, DetectorInput
-from .detectors.base import OUTPUT_COLUMNS
+from .detectors.base import OUTPUT_COLUMNS, sees_products
 from .kpis import compute_kpis_daily, summary_tables, to_long
 from .outputs import incidents_json, write_outputs  # the one writer of the run directory
 from .watch import pair_kpis, price_index, product_kpis, watched_products
@@ -100,13 +100,13 @@ def detector_input(ctx: RunContext) -> DetectorInput:
     exposure = None
     if PRODUCT_DIMENSION in cfg.dimensions and ctx.data.source != "kpis":  # single products
         days = pd.DatetimeIndex(kd["date"].unique())
-        every = product_kpis(ctx.data.tables, days, 0.0)   # once: the watched ones and the index
+        every = product_kpis(ctx.data.tables, days)   # once: the watched ones and the index
         prod = watched_products(every, cfg.product_min_orders, len(days))
         if prod is not None:
             series = pd.concat([series, to_long(prod[0], list(PRODUCT_KPIS), [PRODUCT_DIMENSION])],
                                ignore_index=True)
             exposure = prod[1]
-        idx = price_index(ctx.data.tables, days, frames=every) if every is not None else None
+        idx = price_index(ctx.data.tables["products"], every) if every is not None else None
         if idx is not None:  # the list-price index of each category and of the store
             series = pd.concat([series, to_long(idx, [PRICE_KPI], ["category", "overall"])],
                                ignore_index=True)
@@ -211,21 +211,20 @@ def stage_consensus(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
     det = ctx.detections
     on_product = (np.asarray(product_watched(det["dimension"], det["kpi"]), bool) if len(det)
-                  else None)
-    votes = cons.Votes(det)  # dense view, shared by every rule below
-    ctx.detector_incidents = {
-        name: cons.detector_incidents(votes, name, cfg.consensus.merge_gap_days)
+                  else np.zeros(0, bool))
+    # dense views, shared by every rule below: the product-watched series apart when there are any
+    votes = cons.Votes(det[~on_product] if on_product.any() else det)
+    prod_votes = cons.Votes(det[on_product]) if on_product.any() else None
+    parts = [votes] if prod_votes is None else [votes, prod_votes]
+    gap = cfg.consensus.merge_gap_days
+    ctx.detector_incidents = {  # per series, so the parts' lists only need merging
+        name: cons.ordered([i for v in parts for i in cons.detector_incidents(v, name, gap)])
         for name, st in sorted(ctx.detector_status.items())
         if st.get("ok")
     }
     vs = ctx.voters = voters(ctx)
     main_vs = [v for v in vs if not _product_only(cfg, v)]
     prod_vs = [v for v in vs if _watches_products(cfg, v)]
-    if on_product is not None and on_product.any():
-        votes = cons.Votes(det[~on_product])
-        prod_votes = cons.Votes(det[on_product])
-    else:
-        prod_votes = None
     if len(main_vs) < cfg.consensus.min_votes:
         log.warning(
             "only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
@@ -266,11 +265,9 @@ def stage_consensus(ctx: RunContext) -> None:
 
 
 def _watches_products(cfg: AnalysisConfig, name: str) -> bool:
-    """Does detector ``name`` score product series (its type is made for them, or its
-    ``dimensions`` name them)?"""
+    """Does detector ``name`` score product series (``detectors.base.sees_products``)?"""
     d = cfg.detectors[name]
-    dims = d.dimensions
-    return (PRODUCT_DIMENSION in dims) if dims is not None else REGISTRY[d.type].watches_products
+    return sees_products(REGISTRY[d.type], d)
 
 
 def _product_only(cfg: AnalysisConfig, name: str) -> bool:

@@ -10,9 +10,10 @@ costs false alerts at the knob's rate.
 ``product`` (segment = the product_id as text): ``orders`` (orders that are not cancelled and
 contain the product, as a category counts them) and ``price`` (list unit price per unit sold:
 Σ unit_price·quantity / Σ quantity over those orders' lines of the product; NaN on a day without
-units) of every product with at least ``min_orders`` orders a day on average; with them, the
-orders of the product's category each day (``parent_orders``: the exposure the product's share
-is judged against, detectors/product_watch.py). Needs the ``order_items`` and ``products``
+units) of every product (``watched_products``: those with at least ``product_min_orders``
+orders a day on average); with them, the orders of the product's category each day
+(``parent_orders``: the exposure the product's share is judged against,
+detectors/product_watch.py). Needs the ``order_items`` and ``products``
 tables (a data directory in the store layout); None without them.
 """
 
@@ -74,12 +75,12 @@ def _grid_sum(t: np.ndarray, j: np.ndarray, n_t: int, n_j: int,
 
 
 def product_kpis(
-    tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, min_orders: float = 1.0
+    tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """(wide rows in the ``kpis_daily`` shape: date, dimension ``product``, segment, orders,
-    price; exposure rows: date, dimension, segment, parent, parent_orders) for every product with
-    at least ``min_orders`` orders a day on average; None without order lines and products (or
-    when no product qualifies)."""
+    price; exposure rows: date, dimension, segment, parent, parent_orders) for every product of
+    the catalogue (``watched_products`` keeps the ones the analysis watches); None without order
+    lines and products."""
     items, products = tables.get("order_items"), tables.get("products")
     orders = tables.get("orders")
     if items is None or products is None or orders is None or not len(items) or not len(dates):
@@ -107,10 +108,8 @@ def product_kpis(
     c_cnt = _grid_sum(o_day[c_pair // n_c], c_pair % n_c, n_t, n_c)
     units = _grid_sum(day, p_pos, n_t, n_p, qty)
     value = _grid_sum(day, p_pos, n_t, n_p, listed)
-    keep = np.flatnonzero(cnt.sum(axis=0) >= min_orders * n_t)
-    if not keep.size:
-        return None
-    seg = products["product_id"].astype(str).to_numpy()[keep]
+    keep = np.arange(n_p)
+    seg = products["product_id"].astype(str).to_numpy()
     order = np.argsort(seg, kind="stable")
     keep, seg = keep[order], seg[order]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -136,29 +135,24 @@ def product_kpis(
     return wide, expo
 
 
-def price_index(tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex,
-                min_products: int = 3,
-                frames: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame | None:
+def price_index(products: pd.DataFrame, frames: tuple[pd.DataFrame, pd.DataFrame],
+                min_products: int = 3) -> pd.DataFrame | None:
     """Wide rows (date, dimension ``category`` | ``overall``, segment, price) of the list-price
-    index of each category and of the store: 1 + the median over its products sold that day of
-    (list price per unit sold / the product's catalogue price − 1), where at least
-    ``min_products`` products sold (NaN otherwise). Exactly 1 while no price moves; a pricing error
-    of the whole category (or store) moves it by the cut, one product's alone does not (a median).
-    None without order lines and a catalogue price (``products.unit_price``). ``frames``:
-    ``product_kpis(tables, dates, 0)`` when already computed."""
-    products = tables.get("products")
-    if products is None or "unit_price" not in products.columns:
+    index of each category and of the store, from every product's series (``frames``:
+    ``product_kpis``): 1 + the median over its products sold that day of (list price per unit
+    sold / the product's catalogue price − 1), where at least ``min_products`` products sold (NaN
+    otherwise). Exactly 1 while no price moves; a pricing error of the whole category (or store)
+    moves it by the cut, one product's alone does not (a median). None without a catalogue price
+    (``products.unit_price``)."""
+    if "unit_price" not in products.columns:
         return None
-    got = frames if frames is not None else product_kpis(tables, dates, min_orders=0.0)
-    if got is None:
-        return None
-    wide, expo = got
+    wide, expo = frames
     cat_price = pd.Series(pd.to_numeric(products["unit_price"], errors="coerce").to_numpy(float),
                           index=products["product_id"].astype(str).to_numpy())
     dev = wide["price"].to_numpy(float) / cat_price.reindex(wide["segment"]).to_numpy(float) - 1
     frame = pd.DataFrame({"date": wide["date"].to_numpy(), "parent": expo["parent"].to_numpy(),
                           "dev": dev}).dropna(subset=["dev"])
-    grid = pd.DatetimeIndex(dates).normalize()
+    grid = pd.DatetimeIndex(np.unique(wide["date"].to_numpy()))
     out = []
     for dim, keys in (("category", ["date", "parent"]), ("overall", ["date"])):
         g = frame.groupby(keys)["dev"]
@@ -175,8 +169,8 @@ def price_index(tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex,
 
 def watched_products(frames: tuple[pd.DataFrame, pd.DataFrame] | None, min_orders: float,
                      n_days: int) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """``product_kpis(…, 0)``'s frames limited to the products with at least ``min_orders`` orders
-    a day on average (as ``product_kpis(…, min_orders)`` returns them)."""
+    """``product_kpis``' frames limited to the products with at least ``min_orders`` orders a day
+    on average (``product_min_orders``); None when none qualifies."""
     if frames is None:
         return None
     wide, expo = frames

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shocklab.catalogue import PRODUCT_DIMENSION, product_watched
+from shocklab.catalogue import product_watched
 
 from .cache import GenerateFn, KeyFn, WorldCache
 
@@ -179,8 +179,9 @@ def _memoized(cls: type) -> type:
 
     class Memoized(cls):  # type: ignore[misc, valid-type]
         def _memo_key(self, settings: str, inp: Any) -> str:
-            dims = getattr(self.config, "dimensions", None)
-            sees = cls.watches_products if dims is None else PRODUCT_DIMENSION in dims
+            from analytics.detectors.base import sees_products
+
+            sees = sees_products(cls, self.config)
             attr = "_shocklab_digest" if sees else "_shocklab_digest_main"
             digest = getattr(inp, attr, None)
             if digest is None:   # one hash per input, shared by the detectors of a cell

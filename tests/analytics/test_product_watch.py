@@ -18,7 +18,7 @@ from scipy.special import ndtr
 from analytics.config import load_analysis_config
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.base import OUTPUT_COLUMNS
-from analytics.watch import product_kpis
+from analytics.watch import product_kpis, watched_products
 
 
 def _make(**over):
@@ -188,7 +188,7 @@ def _tables():
 
 def test_product_kpis_count_orders_once_and_price_per_unit():
     days, tables = _tables()
-    wide, expo = product_kpis(tables, days, min_orders=0.0)
+    wide, expo = product_kpis(tables, days)
     p7 = wide[wide["segment"] == "7"].set_index("date")
     assert p7["orders"].tolist() == [1.0, 1.0, 0.0, 1.0]   # two lines of order 1 are one order;
     # order 3 is cancelled
@@ -199,7 +199,7 @@ def test_product_kpis_count_orders_once_and_price_per_unit():
     assert a["parent_orders"].tolist() == [2.0, 1.0, 0.0, 1.0]   # orders 1 and 2 touch category a
     assert set(wide["dimension"]) == {"product"}
     # products with fewer orders a day on average are not watched; no order lines: nothing
-    few, _ = product_kpis(tables, days, min_orders=0.5)
+    few, _ = watched_products((wide, expo), min_orders=0.5, n_days=len(days))
     assert set(few["segment"]) == {"7"}
     assert product_kpis({"orders": tables["orders"]}, days) is None
 
@@ -210,6 +210,14 @@ def test_other_detectors_leave_products_alone_unless_named():
     assert cls(cls.config_class()).detect(inp).empty
     named = cls(cls.config_class(dimensions=["product"])).detect(inp)
     assert set(named["dimension"]) == {"product"}
+    # a list-price index on a dimension a detector names is still the product watcher's alone
+    s = inp.series[(inp.series["segment"] == "00") & (inp.series["kpi"] == "price")]
+    index = s.assign(dimension="overall", segment="all")
+    with_index = DetectorInput(series=pd.concat([inp.series, index], ignore_index=True),
+                               exposure=inp.exposure)
+    assert cls(cls.config_class(dimensions=["overall"])).detect(with_index).empty
+    mine = _make().detect(with_index)
+    assert ("price", "overall") in set(zip(mine["kpi"], mine["dimension"], strict=True))
 
 
 def test_config_accepts_the_product_dimension():
@@ -294,7 +302,7 @@ def test_products_watched_end_to_end(product_world, tmp_path):
 def test_price_index_moves_with_a_category_and_not_with_one_product():
     """The list-price index: 1 while prices hold; a category-wide cut moves its category's index
     (and the store's median only when enough products move); one product's cut moves neither."""
-    from analytics.watch import price_index
+    from analytics.watch import price_index, product_kpis
 
     days = pd.date_range("2025-01-01", periods=3, freq="D")
     pids = list(range(1, 9))                  # 1-4 category a, 5-8 category b
@@ -309,7 +317,8 @@ def test_price_index_moves_with_a_category_and_not_with_one_product():
     tables = {"orders": orders, "order_items": pd.DataFrame(rows),
               "products": pd.DataFrame({"product_id": pids, "category": ["a"] * 4 + ["b"] * 4,
                                         "unit_price": [price[p] for p in pids]})}
-    idx = price_index(tables, days).set_index(["dimension", "segment", "date"])["price"]
+    idx = price_index(tables["products"], product_kpis(tables, days))
+    idx = idx.set_index(["dimension", "segment", "date"])["price"]
     assert idx[("category", "a")].tolist() == [1.0, 0.5, 1.0]    # every product of a cut on day 1
     assert idx[("category", "b")].tolist() == [1.0, 1.0, 1.0]    # one product of b on day 2
     assert idx[("overall", "all")].tolist() == [1.0, 0.75, 1.0]  # the store's median: 4 of 8 cut

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -54,33 +53,14 @@ WAIT_S = 120  # bounds on waiting for a loaded machine, not speed assertions
 
 @pytest.fixture()
 def dashboard_url(roots, tmp_path):
-    env = {**os.environ, "SHOCKLAB_REPORTS": str(roots.reports), "SHOCKLAB_RUNS": str(roots.runs)}
+    from shocklab.main import dashboard_argv  # the command line `shocklab dashboard` runs
+
     log = (tmp_path / "streamlit.log").open("w")
 
     def launch(port: int) -> subprocess.Popen:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "app.py"),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        argv, env = dashboard_argv(str(roots.reports), str(roots.runs), "127.0.0.1", port)
+        return subprocess.Popen([*argv, "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
 
     def healthy(url: str) -> bool:
         try:

@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from scipy.special import ndtr, ndtri
 
-from shocklab.catalogue import product_watched
+from shocklab.catalogue import PRODUCT_DIMENSION, product_watched
 from shocklab.errors import InputError
 
 from .calibrate import (
@@ -177,8 +177,9 @@ class Detector(ABC):
     needs_truth: ClassVar[bool] = False  # reads truth/ (oracle) — never votes in consensus
     votes: ClassVar[bool] = True
     calibrated_raw: ClassVar[bool] = False  # the core already emits the calibrated scale (oracle)
-    # product series (dimension ``product``) are judged only by detectors made for them; the
-    # others leave them out unless their ``dimensions`` name ``product`` explicitly
+    # product series (dimension ``product``) and the price indexes are judged only by detectors
+    # made for them; the others leave them out unless their ``dimensions`` name ``product``
+    # (``sees_products``)
     watches_products: ClassVar[bool] = False
     only_products: ClassVar[bool] = False   # and nothing else (product series, price indexes)
 
@@ -234,14 +235,13 @@ class Detector(ABC):
             raise InputError(f"detector {self.name}: input lacks columns {sorted(missing)}")
         if self.config.kpis is not None:
             series = series[series["kpi"].isin(self.config.kpis)]
+        theirs = product_watched(series["dimension"], series["kpi"])
+        if self.only_products and self.config.dimensions is None:
+            series = series[theirs]
+        elif not sees_products(type(self), self.config):
+            series = series[~theirs]   # also on dimensions it names: a category's price index
         if self.config.dimensions is not None:
             series = series[series["dimension"].isin(self.config.dimensions)]
-        else:
-            theirs = product_watched(series["dimension"], series["kpi"])
-            if self.only_products:
-                series = series[theirs]
-            elif not self.watches_products:
-                series = series[~theirs]
         # a series that is all NaN (e.g. sessions where traffic is unknown) has nothing to judge
         series = series[series.groupby(SERIES_KEYS, sort=False)["value"].transform("count") > 0]
         series = series.sort_values([*SERIES_KEYS, "date"], kind="stable").reset_index(drop=True)
@@ -326,6 +326,14 @@ class Detector(ABC):
             }
         )
         return out
+
+
+def sees_products(cls: type[Detector], config: DetectorConfig) -> bool:
+    """Does a detector of class ``cls`` with ``config`` judge product series and the list-price
+    indexes (``shocklab.catalogue.product_watched``)? Its class is made for them, or its
+    ``dimensions`` name ``product``; every other detector leaves them out."""
+    dims = config.dimensions
+    return cls.watches_products or (dims is not None and PRODUCT_DIMENSION in dims)
 
 
 def combine_windows(scores: np.ndarray, power: float = 1.0) -> np.ndarray:
