@@ -40,12 +40,13 @@ def test_small_scenario_recall_is_one(small_data, tmp_path):
     assert card["headline"]["recall"] == 1.0, card["event_detail"]
     assert card["strict"]["consensus"]["events"] == card["events"]["unexpected"] > 0
     assert card["failed_detectors"] == {}
-    # every enabled detector ran (Prophet is off by default), the oracle is reported but does not
-    # vote
+    # every enabled detector ran (Prophet is off by default; products are watched), the oracle
+    # is reported but does not vote
     assert set(card["strict"]["detectors"]) == {
         "rolling_zscore",
         "count_likelihood",
         "isolation_forest",
+        "product_watch",
         "oracle",
     }
     assert "oracle" not in card["settings"]["voters"]
