@@ -267,10 +267,11 @@ def test_analyse_entry_for_sweeps(synth_dir):
     raw = apply_overrides(load_yaml(ROOT / "config" / "analysis.yaml"),
                           ["detectors.prophet_residual.enabled=false", "consensus.min_votes=1"])
     card = analyse(synth_dir, raw_config=raw)
-    assert card["settings"]["voters"] == [
+    assert card["settings"]["voters"] == [  # product_watch: alone, on product series only
         "rolling_zscore",
         "count_likelihood",
         "isolation_forest",
+        "product_watch",
     ]
     assert card["settings"]["min_votes"] == 1 and card["headline"]["recall"] == 1.0
     only = analyse(synth_dir, raw_config=raw, detectors=["rolling_zscore"])

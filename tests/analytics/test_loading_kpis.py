@@ -268,5 +268,6 @@ def test_pipeline_runs_on_a_transactions_file(tmp_path):
     }
     assert failed == {}
     assert ctx.detector_status["oracle"]["skipped"]
-    assert set(ctx.detections["kpi"]) <= {"revenue", "orders", "aov"}
+    # no sessions in a transactions file; `price`: the list-price index (products are watched)
+    assert set(ctx.detections["kpi"]) <= {"revenue", "orders", "aov", "price"}
     assert ctx.insights is not None and "segments" in ctx.customer_tables  # written at the end

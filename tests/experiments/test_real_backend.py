@@ -47,6 +47,9 @@ def test_detectability_on_a_tiny_grid_recovers_monotone_recall(tmp_path):
     assert {"consensus", "rolling_zscore", "oracle"} <= set(curve["entity"])
     for entity, g in curve.groupby("entity"):
         r = g["recall"].to_numpy()
+        if entity == "product_watch":  # a store-wide outage moves every product alike: not its job
+            assert (r == 0).all(), r
+            continue
         assert np.all(np.diff(r) >= 0), (entity, r)
         assert r[0] < r[-1], (entity, r)
         if entity in ("consensus", "oracle", "rolling_zscore"):
