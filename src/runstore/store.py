@@ -5,7 +5,7 @@ plain name (``..``, slashes, a symlink pointing outside the root), so neither th
 dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
-Size (~510 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+Size (~640 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
 place.
 """
@@ -127,6 +127,33 @@ def _read_bytes(path: Path) -> bytes:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, low_memory=False)
+
+
+def _segment_order(seg: str) -> tuple:
+    """Product ids in numeric order (2 before 10), names alphabetically."""
+    return (0, int(seg), "") if seg.isdigit() else (1, 0, seg)
+
+
+def _widen(kpis: pd.DataFrame, det: pd.DataFrame) -> pd.DataFrame:
+    """``kpis`` plus, as columns on the same keys, every (dimension, kpi) of ``det`` that ``kpis``
+    does not hold (its ``actual``: the same on every detector's row of a point)."""
+    need = {"date", "kpi", "dimension", "segment", "actual"}
+    if not need <= set(det.columns) or det.empty:
+        return kpis
+    dims = set(kpis["dimension"].astype(str))
+    have = set(kpis.columns) - set(KPI_KEYS)
+    extra = det[~det["dimension"].astype(str).isin(dims) | ~det["kpi"].astype(str).isin(have)]
+    if extra.empty:
+        return kpis
+    extra = extra[["date", "kpi", "dimension", "segment", "actual"]].drop_duplicates(["date", "kpi", "dimension", "segment"])
+    extra = extra.assign(segment=extra["segment"].astype(str), date=extra["date"].astype(str))
+    wide = extra.pivot(index=list(KPI_KEYS), columns="kpi", values="actual")
+    base = kpis.assign(segment=kpis["segment"].astype(str), date=kpis["date"].astype(str))
+    base = base.set_index(list(KPI_KEYS))
+    # new rows (a dimension kpis lacks) and new columns (a KPI it lacks): no cell is in both
+    out = base.combine_first(wide)
+    cols = [*base.columns, *(c for c in wide.columns if c not in base.columns)]
+    return out[cols].reset_index()
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -254,18 +281,30 @@ class Run:
             "missing": self.missing(),
         }
 
+    def series_table(self) -> pd.DataFrame | None:
+        """kpis_daily.csv widened by the watched series it does not hold — product series and the
+        list-price indexes (KPI ``price``) — from detections.csv's ``actual``; None without
+        kpis_daily.csv."""
+        kpis = self.kpis()
+        det_path = self.file("detections.csv")
+        if kpis is None or self.detections() is None:
+            return kpis
+        # cached by detections.csv's (path, mtime, size); kpis_daily.csv is written in the same run
+        return _usable(_cached(det_path, "series", lambda _p: _widen(kpis, self.detections())))
+
     def kpi_names(self) -> list[str]:
-        df = self.kpis()
+        df = self.series_table()
         return [] if df is None else [c for c in df.columns if c not in KPI_KEYS]
 
     def slices(self) -> dict[str, list[str]]:
-        """dimension -> its segments, from kpis_daily.csv ('overall' first)."""
-        df = self.kpis()
+        """dimension -> its segments, from kpis_daily.csv and the watched series it lacks
+        (``series_table``; 'overall' first)."""
+        df = self.series_table()
         if df is None:
             return {}
         pairs = df[["dimension", "segment"]].drop_duplicates()
         out = {
-            d: sorted(g["segment"].astype(str).tolist())
+            d: sorted(g["segment"].astype(str).tolist(), key=_segment_order)
             for d, g in pairs.groupby("dimension", sort=True)
         }
         return dict(sorted(out.items(), key=lambda kv: (kv[0] != "overall", kv[0])))
@@ -275,7 +314,7 @@ class Run:
         """Columns date, value for one KPI in one slice (empty when the slice has no rows).
         ``start`` / ``end`` are inclusive; a day (``YYYY-MM-DD``) as ``end`` keeps every period
         of that day on sub-daily data (``2025-03-01 23:00:00`` sorts after ``2025-03-01``)."""
-        df = self.kpis()
+        df = self.series_table()
         if df is None or kpi not in df.columns:
             return pd.DataFrame({"date": [], "value": []})
         m = (df["dimension"] == dimension) & (df["segment"].astype(str) == str(segment))

@@ -153,6 +153,57 @@ def test_kpis(client, roots):
     )
 
 
+def test_kpis_serve_the_watched_series_kpis_daily_lacks(client, roots):
+    """Product series and the list-price indexes (KPI ``price``) are in detections.csv, not in
+    kpis_daily.csv: /kpis serves them from there, as the KPI explorer shows them."""
+    import pandas as pd
+    det = pd.read_csv(roots.reports / "sim" / "detections.csv", low_memory=False)
+    prod = det[det["dimension"] == "product"]
+    assert len(prod), "the sim run watches products (dimensions default)"
+    seg = str(prod["segment"].iloc[0])
+    want = (prod[(prod["segment"].astype(str) == seg) & (prod["kpi"] == "orders")]
+            .drop_duplicates("date").sort_values("date"))
+    r = client.get("/runs/sim/kpis", params={"kpi": "orders", "dimension": "product",
+                                             "segment": seg})
+    assert r.status_code == 200, r.text
+    pts = r.json()["points"]
+    assert [p["date"] for p in pts] == want["date"].tolist()
+    assert [p["value"] for p in pts] == pytest.approx(want["actual"].tolist())
+    idx = det[(det["dimension"] == "overall") & (det["kpi"] == "price")].drop_duplicates("date")
+    r = client.get("/runs/sim/kpis", params={"kpi": "price"}).json()  # the store's price index
+    assert [p["value"] for p in r["points"]] == pytest.approx(idx.sort_values("date")["actual"]
+                                                              .tolist())
+    # kpis_daily's own series are untouched: the overall orders are still its column
+    k = pd.read_csv(roots.reports / "sim" / "kpis_daily.csv")
+    r = client.get("/runs/sim/kpis", params={"kpi": "orders"}).json()
+    assert [p["value"] for p in r["points"]] == pytest.approx(
+        k[k["dimension"] == "overall"].sort_values("date")["orders"].tolist())
+
+
+def test_series_table_adds_rows_and_columns_never_cells():
+    import pandas as pd
+
+    from runstore.store import _widen
+    kpis = pd.DataFrame({"date": ["2025-01-01", "2025-01-01"], "dimension": ["overall", "category"],
+                         "segment": ["all", "books"], "orders": [10, 4]})
+    det = pd.DataFrame({
+        "date": ["2025-01-01"] * 5,
+        "kpi": ["orders", "orders", "orders", "price", "orders"],
+        "dimension": ["overall", "product", "product", "category", "product"],
+        "segment": ["all", 7, 7, "books", 8],
+        "detector": ["a", "a", "b", "a", "a"],
+        "actual": [999.0, 3.0, 3.0, 1.02, 1.0],
+    })
+    out = _widen(kpis, det)
+    assert list(out.columns) == ["date", "dimension", "segment", "orders", "price"]
+    got = {(r.dimension, r.segment): (r.orders, r.price) for r in out.itertuples()}
+    assert got[("overall", "all")][0] == 10  # kpis_daily's value, not a detector's actual
+    assert got[("product", "7")][0] == 3 and got[("product", "8")][0] == 1
+    assert got[("category", "books")] == (4, 1.02)
+    assert len(out) == 4
+    assert _widen(kpis, det[det["dimension"] == "overall"]) is kpis  # nothing to add
+
+
 def test_kpis_errors(client):
     assert "signups" in _error(client.get("/runs/kpis/kpis", params={"kpi": "revenue"}), 422)
     assert "known: overall" in _error(
