@@ -137,15 +137,15 @@ def _segment_order(seg: str) -> tuple:
 def _widen(kpis: pd.DataFrame, det: pd.DataFrame) -> pd.DataFrame:
     """``kpis`` plus, as columns on the same keys, every (dimension, kpi) of ``det`` that ``kpis``
     does not hold (its ``actual``: the same on every detector's row of a point)."""
-    need = {"date", "kpi", "dimension", "segment", "actual"}
-    if not need <= set(det.columns) or det.empty:
+    need = ["date", "kpi", "dimension", "segment", "actual"]
+    if not set(need) <= set(det.columns) or det.empty:
         return kpis
     dims = set(kpis["dimension"].astype(str))
     have = set(kpis.columns) - set(KPI_KEYS)
     extra = det[~det["dimension"].astype(str).isin(dims) | ~det["kpi"].astype(str).isin(have)]
     if extra.empty:
         return kpis
-    extra = extra[["date", "kpi", "dimension", "segment", "actual"]].drop_duplicates(["date", "kpi", "dimension", "segment"])
+    extra = extra[need].drop_duplicates(need[:4])
     extra = extra.assign(segment=extra["segment"].astype(str), date=extra["date"].astype(str))
     wide = extra.pivot(index=list(KPI_KEYS), columns="kpi", values="actual")
     base = kpis.assign(segment=kpis["segment"].astype(str), date=kpis["date"].astype(str))
