@@ -298,6 +298,12 @@ class ShortfallConfig(_Strict):
         "without them (a store that stopped acquiring, or too little history) share growth "
         "alone decides"
     )
+    judge_before_baseline: bool = Field(
+        False, description="let share growth alone alert before the statistic's first full "
+        "baseline (the data's first window_days + baseline_days days). Off: a file that starts "
+        "mid-history makes every customer look recent at first and reads each one's usual gap "
+        "from a few orders, so the overdue shares grow with nothing wrong"
+    )
 
 
 class MonitorConfig(_Strict):

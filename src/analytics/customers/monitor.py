@@ -699,7 +699,10 @@ def confirm_with_shortfall(series: pd.DataFrame, shortfall: pd.DataFrame | None,
     fall due together) and after a seasonal peak, when repeat buyers do not buy less than
     acquisition predicts; and ``shortfall.segment`` is flagged by the shortfall itself, its
     severity from the tiers applied to the shortfall (the share of expected repeat orders
-    missing). Where it cannot, the share growth alone decides. ``basis`` says which rule flagged.
+    missing). Where it cannot, the share growth alone decides — except before the statistic's
+    first full baseline (the data's first ``window_days + baseline_days`` days, or until it is
+    first computed if that is sooner), where nothing alerts unless ``judge_before_baseline``
+    (``basis`` "warmup"). ``basis`` says which rule flagged.
     """
     sc = cfg.shortfall
     series = series.copy()
@@ -723,6 +726,12 @@ def confirm_with_shortfall(series: pd.DataFrame, shortfall: pd.DataFrame | None,
     sev = np.where(pd.notna(sev), sev, None)
     drop = avail_ & ~recent_ & pd.notna(sev)
     sev[drop], basis[drop] = None, None
+    if not sc.judge_before_baseline:  # a file's first months: no baseline of the population yet
+        ready = sf.index.min() + pd.Timedelta(days=sc.window_days + sc.baseline_days - 1)
+        if avail.any():
+            ready = min(ready, avail[avail].index.min())
+        early = (at < ready) & pd.notna(sev)
+        sev[early], basis[early] = None, "warmup"
     if sc.segment is not None:
         rank = {t.severity: i for i, t in enumerate(cfg.tiers)}
         own = (series["segment"].to_numpy() == sc.segment) & avail_ & flag_

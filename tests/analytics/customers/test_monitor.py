@@ -344,12 +344,28 @@ def test_share_growth_alerts_only_when_the_shortfall_confirms_it():
     at = out[out["segment"] == "At Risk"].set_index("date")
     flagged = at["severity"].notna().to_numpy()
     days = np.arange(60)
-    # no reference yet (days 0-9): share growth decides; then only within confirm_days after 40
-    assert (flagged == ((days < 10) | ((days >= 40) & (days <= 40 + cfg.shortfall.confirm_days)))
-            ).all()
+    # no reference yet (days 0-9, the data's first days): nothing alerts; then only within
+    # confirm_days after day 40
+    assert (flagged == ((days >= 40) & (days <= 40 + cfg.shortfall.confirm_days))).all()
+    assert (at["basis"].iloc[:10] == "warmup").all()
     lap = out[out["segment"] == "Lapsing"].set_index("date")
     assert lap.loc[dates[40], "basis"] == "repeat_shortfall"
     assert lap.loc[dates[40], "severity"] == "critical"  # 10 % short: the 6 % tier
-    assert lap.loc[dates[5], "basis"] == "share_growth"
+    # judged before the baseline on request: share growth alone decides there
+    early = CustomersConfig.model_validate(
+        {"monitor": {"shortfall": {"judge_before_baseline": True}}}).monitor
+    at = monitor.confirm_with_shortfall(series, sf, early)
+    at = at[at["segment"] == "At Risk"].set_index("date")
+    assert (at["severity"].notna().to_numpy()
+            == ((days < 10) | ((days >= 40) & (days <= 40 + cfg.shortfall.confirm_days)))).all()
+    assert at.loc[dates[5], "basis"] == "share_growth"
+    # unavailable later (a store that stopped acquiring): share growth decides again
+    gap = sf.copy()
+    gap.loc[50:, "shortfall_z"] = np.nan
+    at = monitor.confirm_with_shortfall(series, gap, cfg)
+    assert at[at["segment"] == "At Risk"]["severity"].iloc[50:].notna().all()
+    # never computed (a file shorter than window + baseline): nothing alerts before that length
+    none = sf.assign(shortfall_z=np.nan)
+    assert monitor.confirm_with_shortfall(series, none, cfg)["severity"].isna().all()
     off = CustomersConfig.model_validate({"monitor": {"shortfall": {"enabled": False}}}).monitor
     assert monitor.confirm_with_shortfall(series, sf, off)["severity"].notna().all()
