@@ -126,6 +126,9 @@ class RunContext:
         default_factory=dict
     )  # monthly_revenue, channel_performance, top_products, revenue_by_country
     detections: pd.DataFrame | None = None
+    # the watched series as stage_detect built them (pipeline.detector_input, a DetectorInput):
+    # the evaluation's oracle stage scores the same series and reuses them instead of rebuilding
+    watched: Any = None
     detector_status: dict[str, DetectorStatus] = field(default_factory=dict)
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)  # consensus

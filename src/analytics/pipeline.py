@@ -161,7 +161,7 @@ def skipped_status(reason: str) -> DetectorStatus:
 
 def stage_detect(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
-    inp = detector_input(ctx)
+    inp = ctx.watched = detector_input(ctx)
     frames = []
     for name, dcfg in cfg.detectors.items():
         cls = REGISTRY[dcfg.type]

@@ -34,6 +34,8 @@ the deviation, so under the null ``P(|s| >= t) = 2(1 − Φ(t))``. Points withou
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -373,11 +375,12 @@ def stage_oracle(ctx: RunContext) -> None:
         return
     inp: DetectorInput | None = None
     if cfg.scoring.include_oracle:
-        inp = ap.detector_input(ctx)
+        # the series stage_detect watched (a copy: the baseline is the oracle's alone)
+        inp = replace(ctx.watched) if ctx.watched is not None else ap.detector_input(ctx)
         watched = inp.series.loc[inp.series["dimension"] == PRODUCT_DIM, "segment"]
         inp.baseline = baseline_long(
             truth_baseline(ctx), ap.analysed_kpis(ctx)[0], truth_products(ctx),
-            sorted(set(watched.astype(str))),
+            sorted(watched.astype(str).unique()),  # unique() first: no per-row Python loop
         )
     frames = []
     for name in names:

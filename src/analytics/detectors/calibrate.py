@@ -188,6 +188,19 @@ def periods_per_day(dates) -> int:
     return max(1, int(round(pd.Timedelta(days=1) / step)))
 
 
+def nanmedian0(x: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(x, axis=0)`` of a 2-D array, bit for bit, by one sort (NaN sorts last):
+    numpy's masked-array path for short columns cost the calibrator ~4 s per default run."""
+    if len(x) == 0:
+        return np.full(x.shape[1], np.nan)
+    s = np.sort(x, axis=0)
+    n = (~np.isnan(x)).sum(axis=0)
+    cols = np.arange(x.shape[1])
+    out = (s[np.maximum((n - 1) // 2, 0), cols] + s[np.maximum(n // 2, 0), cols]) / 2
+    out[n == 0] = np.nan
+    return out
+
+
 def calibrate_wide(raw: np.ndarray, cfg: CalibrationConfig, ppd: int = 1) -> np.ndarray:
     """Calibrated scores of a [period, series] matrix of raw scores (NaN = no opinion).
 
@@ -204,12 +217,12 @@ def calibrate_wide(raw: np.ndarray, cfg: CalibrationConfig, ppd: int = 1) -> np.
         for b, e in blocks(t, every, cfg.min_history):
             past = a[max(0, b - w) : b]
             n = np.isfinite(past).sum(axis=0)
-            med = np.nanmedian(past, axis=0)
+            med = nanmedian0(past)
             if cfg.scale_cap is not None:  # leave out what lies far beyond the plain scale
                 cut = cfg.scale_cap * med / 0.6745
                 past = np.where(past <= cut[None, :], past, np.nan)
                 n = np.isfinite(past).sum(axis=0)
-                med = np.nanmedian(past, axis=0)
+                med = nanmedian0(past)
             own = (med / 0.6745) ** 2
             ok = np.isfinite(own) & (n >= cfg.min_history)
             var[b:e] = np.where(ok, (n * own + cfg.prior) / (n + cfg.prior), 1.0)[None, :]
