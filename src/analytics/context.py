@@ -162,3 +162,9 @@ class RunContext:
     as_of: str | None = (
         None  # run_analysis.py --as-of DATE: the customer monitor judges that day only
     )
+
+    def price_indexes(self) -> bool:
+        """Did this run's detection watch the list-price indexes (KPI ``price`` on the store and
+        its categories)? Never on ``--kpis`` runs, where a column named ``price`` is a plain
+        series (``shocklab.catalogue.product_watched``)."""
+        return bool(getattr(self.watched, "price_indexes", False))

@@ -97,7 +97,7 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         cfg.slice_kpis.items() if ctx.data.source != "kpis" else ()
     ):  # fewer KPIs on slices
         series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
-    exposure = None
+    exposure, indexes = None, False
     if PRODUCT_DIMENSION in cfg.dimensions and ctx.data.source != "kpis":  # single products
         days = pd.DatetimeIndex(kd["date"].unique())
         every = product_kpis(ctx.data.tables, days)   # once: the watched ones and the index
@@ -110,6 +110,7 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         if idx is not None:  # the list-price index of each category and of the store
             series = pd.concat([series, to_long(idx, [PRICE_KPI], ["category", "overall"])],
                                ignore_index=True)
+            indexes = True
     series = series.reset_index(drop=True)
     counts = [c for c in ("orders", "sessions") if c in ctx.kpis_daily.columns]
     inp = DetectorInput(
@@ -120,6 +121,7 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         sensitivity=cfg.sensitivity,
         counts=kd[["date", "dimension", "segment", *counts]] if counts else None,
         exposure=exposure,
+        price_indexes=indexes,
     )
     if ctx.data.tables.get("marketing_calendar") is not None:
         inp.calendar = ctx.data.tables["marketing_calendar"]
@@ -170,8 +172,8 @@ def stage_detect(ctx: RunContext) -> None:
         if cls.needs_truth:  # the oracle reads truth: evaluation's oracle stage runs it
             ctx.detector_status[name] = skipped_status("needs truth: run by the evaluation stage")
             continue
-        if _product_only(cfg, name) and not product_watched(inp.series["dimension"],
-                                                            inp.series["kpi"]).any():
+        if _product_only(cfg, name) and not product_watched(
+                inp.series["dimension"], inp.series["kpi"], inp.price_indexes).any():
             continue  # made for product series and none is watched (`dimensions`): not run
         out = run_detector(ctx, cls(dcfg, name=name), inp)
         if out is not None:
@@ -210,7 +212,8 @@ def stage_consensus(ctx: RunContext) -> None:
     detectors did not exist (docs/ARCHITECTURE.md "Consensus")."""
     cfg: AnalysisConfig = ctx.config
     det = ctx.detections
-    on_product = (np.asarray(product_watched(det["dimension"], det["kpi"]), bool) if len(det)
+    on_product = (np.asarray(product_watched(det["dimension"], det["kpi"], ctx.price_indexes()),
+                             bool) if len(det)
                   else np.zeros(0, bool))
     # dense views, shared by every rule below: the product-watched series apart when there are any
     votes = cons.Votes(det[~on_product] if on_product.any() else det)

@@ -167,7 +167,8 @@ def _without_products(inp: Any) -> Any:
     series = getattr(inp, "series", None)
     if series is None:
         return inp
-    theirs = product_watched(series["dimension"], series["kpi"])
+    theirs = product_watched(series["dimension"], series["kpi"],
+                             getattr(inp, "price_indexes", False))
     if getattr(inp, "exposure", None) is None and not theirs.any():
         return inp
     return dataclasses.replace(inp, series=series[~theirs], exposure=None)

@@ -38,10 +38,12 @@ PRODUCT_KPIS = ("orders", "price")
 PRICE_KPI = "price"
 
 
-def product_watched(dimension, kpi):
+def product_watched(dimension, kpi, indexes: bool = True):
     """Element-wise: is a series (columns ``dimension``, ``kpi``) one the product watcher judges
-    alone — a product's, or a list-price index?"""
-    return (dimension == PRODUCT_DIMENSION) | (kpi == PRICE_KPI)
+    alone — a product's, or a list-price index? ``indexes``: the run built the list-price indexes
+    (``DetectorInput.price_indexes``); without them a KPI named ``price`` is a plain series (a
+    ``--kpis`` file's own column)."""
+    return (dimension == PRODUCT_DIMENSION) | ((kpi == PRICE_KPI) & bool(indexes))
 
 # dimensions of ``kpis_daily`` (the pair is not a KPI table dimension)
 DIMENSIONS = ("overall", *SLICE_DIMENSIONS)

@@ -4,6 +4,7 @@ rule for product series."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -214,10 +215,15 @@ def test_other_detectors_leave_products_alone_unless_named():
     s = inp.series[(inp.series["segment"] == "00") & (inp.series["kpi"] == "price")]
     index = s.assign(dimension="overall", segment="all")
     with_index = DetectorInput(series=pd.concat([inp.series, index], ignore_index=True),
-                               exposure=inp.exposure)
+                               exposure=inp.exposure, price_indexes=True)
     assert cls(cls.config_class(dimensions=["overall"])).detect(with_index).empty
     mine = _make().detect(with_index)
     assert ("price", "overall") in set(zip(mine["kpi"], mine["dimension"], strict=True))
+    # without the indexes (a --kpis run), a series named `price` is a plain one: judged by a
+    # detector that watches its dimension
+    plain = dataclasses.replace(with_index, price_indexes=False)
+    got = cls(cls.config_class(dimensions=["overall"])).detect(plain)
+    assert set(zip(got["kpi"], got["dimension"], strict=True)) == {("price", "overall")}
 
 
 def test_config_accepts_the_product_dimension():
@@ -298,6 +304,18 @@ def test_products_watched_end_to_end(product_world, tmp_path):
     assert "Check stock and the listing of product" in acts["orders"]
     assert "Check the list price of product" in acts["price"]
     assert all(det[i]["drivers"]["scope"] == "unknown" for i in ids)
+    # their episodes stand apart from the store's, typed by what the watcher flagged and named by
+    # the product's category (the finest slice the drivers measure: the root cause's convention)
+    eps = json.loads((tmp_path / "prod" / "insights.json").read_text())["episodes"]
+    cats = pd.read_csv(product_world / "products.csv").set_index("product_id")["category"]
+    for ep in (e for e in eps if set(e["incident_ids"]) & set(ids)):
+        assert set(ep["incident_ids"]) <= set(ids), ep["incident_ids"]  # no store incident in it
+        kpis = {ids[i] for i in ep["incident_ids"]}
+        assert ep["diagnosis"]["type"] == ("pricing_error" if "price" in kpis else "stockout")
+        prods = {next(i for i in prod if i["incident_id"] == x)["segment"]
+                 for x in ep["incident_ids"]}
+        assert ep["drivers"]["top"]["dimension"] == "category"
+        assert ep["drivers"]["top"]["value"] in {cats[int(p)] for p in prods}
 
 
 def test_price_index_moves_with_a_category_and_not_with_one_product():
@@ -323,3 +341,27 @@ def test_price_index_moves_with_a_category_and_not_with_one_product():
     assert idx[("category", "a")].tolist() == [1.0, 0.5, 1.0]    # every product of a cut on day 1
     assert idx[("category", "b")].tolist() == [1.0, 1.0, 1.0]    # one product of b on day 2
     assert idx[("overall", "all")].tolist() == [1.0, 0.75, 1.0]  # the store's median: 4 of 8 cut
+
+
+def test_a_kpis_column_named_price_is_a_plain_series(tmp_path):
+    """``price`` is the list-price indexes' KPI only when products are watched: in a --kpis file
+    it is the user's own series, judged by the voters like any other (never product_watch)."""
+    from run_analysis import main as ana_main
+
+    from shocklab.cli import run_cli
+    rng = np.random.default_rng(1)
+    days = pd.date_range("2025-01-01", periods=200)
+    price = 100 + rng.normal(0, 1, 200)
+    price[150:153] += 15
+    visits = 1000 + rng.normal(0, 20, 200)
+    path = tmp_path / "k.csv"
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "price": price.round(2),
+                  "visits": visits.round(1)}).to_csv(path, index=False)
+    assert run_cli(ana_main, ["--kpis", str(path), "--out", str(tmp_path / "run"), "--quiet",
+                              "--set", "insights.plots=false"]) == 0
+    doc = json.loads((tmp_path / "run" / "incidents.json").read_text())
+    assert "product_watch" not in doc["by_detector"]
+    det = pd.read_csv(tmp_path / "run" / "detections.csv")
+    assert set(det.loc[det["kpi"] == "price", "detector"]) >= {"rolling_zscore", "isolation_forest"}
+    spike = [i for i in doc["incidents"] if i["kpi"] == "price" and i["start"] == "2025-05-31"]
+    assert spike and "product_watch" not in spike[0]["detectors"], doc["incidents"]

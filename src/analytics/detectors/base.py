@@ -166,6 +166,7 @@ class DetectorInput:
     sensitivity: float = DEFAULT_SENSITIVITY
     counts: pd.DataFrame | None = None
     exposure: pd.DataFrame | None = None
+    price_indexes: bool = False  # series of KPI ``price`` are the list-price indexes (products)
 
 
 class Detector(ABC):
@@ -235,7 +236,7 @@ class Detector(ABC):
             raise InputError(f"detector {self.name}: input lacks columns {sorted(missing)}")
         if self.config.kpis is not None:
             series = series[series["kpi"].isin(self.config.kpis)]
-        theirs = product_watched(series["dimension"], series["kpi"])
+        theirs = product_watched(series["dimension"], series["kpi"], inp.price_indexes)
         if self.only_products and self.config.dimensions is None:
             series = series[theirs]
         elif not sees_products(type(self), self.config):

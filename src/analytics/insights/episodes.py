@@ -13,6 +13,7 @@ from shocklab.catalogue import CUSTOMER_KPIS, KPI_NAMES, MAIN_KPIS
 from .. import drivers as dr
 from ..context import Incident
 from ..insights_config import InsightsConfig
+from . import products as pe
 from .common import (
     SEVERITY_RANK,
     _day,
@@ -243,15 +244,17 @@ def _named_slice(g: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsCo
 
 
 def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
-              cal: pd.DataFrame | None) -> list[Episode]:
+              cal: pd.DataFrame | None, categories: dict[str, str] | None = None,
+              indexes: bool = False) -> list[Episode]:
     """Group incidents whose windows overlap or touch (``_group``) — planned-calendar ones apart
     from the others, so a planned campaign does not swallow an anomaly next to it — and explain
     each group once over the days where its primary KPI actually deviates
     (``drivers.peak_span``): overall, or in the slice its incidents name when none is overall."""
     groups: list[list[IncidentInsight]] = []
     floors: dict[int, pd.Timestamp] = {}
-    for planned in (False, True):
-        for c in _group([i for i in items if i.planned == planned]):
+    kinds = [[i for i in items if pe.is_product_item(i, indexes) == p] for p in (False, True)]
+    for planned in (False, True):  # the product watcher's incidents apart (products.py)
+        for c in [c for k in kinds for c in _group([i for i in k if i.planned == planned])]:
             parts = _split(c)
             groups += parts
             # a part cut from an earlier happening is not measured back into it
@@ -270,7 +273,9 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             cover[(days >= pd.Timestamp(i.start)) & (days <= pd.Timestamp(i.end))] += 1
         core = days[cover >= CORE_SHARE * cover.max()]
         # an episode of slice incidents only is measured in the slice they name
-        named = _named_slice(g, panel, cfg, core.min(), core.max())
+        product = pe.is_product_item(g[0], indexes)
+        named = (pe.named_slice(g, categories or {}) if product
+                 else _named_slice(g, panel, cfg, core.min(), core.max()))
         where = named or ("overall", "all")
         changes, sig, primary = _measure(panel, cfg, core.min(), core.max(), g[0].kpi, where=where)
         # the primary KPI's peak, else that of the KPIs the incidents flagged (most flagged first)
@@ -327,6 +332,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             diag = diagnose(
                 changes, dset, (te - ts).days + 1, bool(ov), persist, pk, res_kpi, inside
             )
+            diag = pe.diagnosis(diag, g) if product else diag
             primary = _primary_for(diag.type, changes, primary)
             if primary == res_kpi:
                 break
@@ -339,10 +345,10 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             ):
                 break
         inside = _slice_changes(panel, cfg, dset, ts, te, src)
-        if not any(k in _FUNNEL for k in flagged):
+        if not product and not any(k in _FUNNEL for k in flagged):
             # incidents on series outside the store's funnel (a --kpis file's own columns): a
             # funnel KPI measured beside them (a column that happens to be named `orders`) does
-            # not name the episode
+            # not name the episode (a list price's does: a pricing error acts on the AOV)
             primary = flagged[0]
         if primary not in _FUNNEL and primary not in changes:  # a generic series: its own size
             a, b = (dr.kpi_value(primary, _slice_sums(panel, dr.components(primary), "overall",
