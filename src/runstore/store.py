@@ -135,8 +135,9 @@ def _segment_order(seg: str) -> tuple:
 
 
 def _widen(kpis: pd.DataFrame, det: pd.DataFrame) -> pd.DataFrame:
-    """``kpis`` plus, as columns on the same keys, every (dimension, kpi) of ``det`` that ``kpis``
-    does not hold (its ``actual``: the same on every detector's row of a point)."""
+    """``kpis`` plus every (dimension, kpi) of ``det`` that ``kpis`` does not hold — new rows for
+    a dimension it lacks, a new column for a KPI it lacks — from ``actual`` (the same on every
+    detector's row of a point)."""
     need = ["date", "kpi", "dimension", "segment", "actual"]
     if not set(need) <= set(det.columns) or det.empty:
         return kpis
@@ -145,8 +146,8 @@ def _widen(kpis: pd.DataFrame, det: pd.DataFrame) -> pd.DataFrame:
     extra = det[~det["dimension"].astype(str).isin(dims) | ~det["kpi"].astype(str).isin(have)]
     if extra.empty:
         return kpis
-    extra = extra[need].drop_duplicates(need[:4])
-    extra = extra.assign(segment=extra["segment"].astype(str), date=extra["date"].astype(str))
+    extra = extra[need].astype({"segment": str, "date": str})  # before dedup: 1 and "1" agree
+    extra = extra.drop_duplicates(need[:4])
     wide = extra.pivot(index=list(KPI_KEYS), columns="kpi", values="actual")
     base = kpis.assign(segment=kpis["segment"].astype(str), date=kpis["date"].astype(str))
     base = base.set_index(list(KPI_KEYS))

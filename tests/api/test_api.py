@@ -202,6 +202,10 @@ def test_series_table_adds_rows_and_columns_never_cells():
     assert got[("category", "books")] == (4, 1.02)
     assert len(out) == 4
     assert _widen(kpis, det[det["dimension"] == "overall"]) is kpis  # nothing to add
+    # a segment read as a number on some rows and as text on others (mixed CSV columns) is one
+    mixed = det.assign(segment=det["segment"].astype(object))
+    mixed.loc[2, "segment"] = "7"
+    assert len(_widen(kpis, mixed)) == 4
 
 
 def test_kpis_errors(client):
