@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # types only (no import cycle; analytics never touches the tr
     from shocklab.truth import Truth
 
     from .config import AnalysisConfig
+    from .detectors.base import DetectorInput
 
 
 @dataclass
@@ -128,7 +129,7 @@ class RunContext:
     detections: pd.DataFrame | None = None
     # the watched series as stage_detect built them (pipeline.detector_input, a DetectorInput):
     # the evaluation's oracle stage scores the same series and reuses them instead of rebuilding
-    watched: Any = None
+    watched: DetectorInput | None = None
     detector_status: dict[str, DetectorStatus] = field(default_factory=dict)
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)  # consensus
@@ -167,4 +168,4 @@ class RunContext:
         """Did this run's detection watch the list-price indexes (KPI ``price`` on the store and
         its categories)? Never on ``--kpis`` runs, where a column named ``price`` is a plain
         series (``shocklab.catalogue.product_watched``)."""
-        return bool(getattr(self.watched, "price_indexes", False))
+        return self.watched is not None and self.watched.price_indexes

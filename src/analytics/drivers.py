@@ -236,8 +236,9 @@ class SlicePanel:
 
 
 def nanmedian0(stack: np.ndarray) -> np.ndarray:
-    """``np.nanmedian(stack, axis=0)`` for a short first axis (a few weeks), bit for bit, without
-    its masked-array path: the mean of the two middle finite values (NaN where none is)."""
+    """``np.nanmedian(stack, axis=0)`` bit for bit, without numpy's masked-array path for short
+    columns (a few weeks of a weekday here, the calibrator's 182-day windows): the mean of the
+    two middle finite values (NaN where none is)."""
     if not stack.shape[0]:
         return np.full(stack.shape[1:], np.nan)
     srt = np.sort(stack, axis=0)  # NaN sorts last

@@ -180,3 +180,13 @@ def watched_products(frames: tuple[pd.DataFrame, pd.DataFrame] | None, min_order
         return None
     mask = wide["segment"].isin(keep).to_numpy()
     return (wide[mask].reset_index(drop=True), expo[mask].reset_index(drop=True))
+
+
+def product_categories(products: pd.DataFrame | None) -> dict[str, str]:
+    """product id (as text) -> category, from the data's products table ({} without one): the
+    map insights name a product's episode by and scoring puts a product inside its category
+    with."""
+    if products is None or not {"product_id", "category"} <= set(products.columns):
+        return {}
+    return dict(zip(products["product_id"].astype(str), products["category"].astype(str),
+                    strict=True))

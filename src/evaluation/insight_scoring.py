@@ -40,6 +40,7 @@ from typing import Any, get_args
 import numpy as np
 import pandas as pd
 
+from analytics import watch
 from analytics.context import RunContext
 from analytics.drivers import signature_from_effects
 from analytics.insights.models import ShockType
@@ -77,10 +78,7 @@ def insight_magnitude(inc: dict[str, Any]) -> float | None:
 
 def product_categories(ctx: RunContext) -> dict[str, str]:
     """product id -> category from the data's products table ({} without one)."""
-    p = ctx.data.tables.get("products")
-    if p is None or not {"product_id", "category"} <= set(p.columns):
-        return {}
-    return dict(zip(p["product_id"].astype(str), p["category"].astype(str), strict=True))
+    return watch.product_categories(ctx.data.tables.get("products"))
 
 
 def _error(m: float | None, e: float | None) -> float | None:

@@ -17,6 +17,7 @@ from analytics import pipeline as ap
 from analytics.config import AnalysisConfig
 from analytics.context import RunContext
 from analytics.schedule import beside
+from analytics.watch import product_categories
 
 from .oracle import stage_oracle
 from .scoring import build_scorecard, format_table
@@ -79,12 +80,7 @@ def stage_score(ctx: RunContext) -> None:
     }
     events = with_revenue_impact(ctx.truth.events, ctx.truth.counterfactual)
     products = (ctx.data.tables or {}).get("products") if ctx.data is not None else None
-    product_category = (
-        dict(zip(products["product_id"].astype(str), products["category"].astype(str),
-                 strict=True))
-        if products is not None and {"product_id", "category"} <= set(products.columns)
-        else None
-    )
+    product_category = product_categories(products) or None
     ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
                                     settings, oracle_name=oracle, failed=failed,
                                     product_category=product_category)

@@ -286,12 +286,11 @@ class Run:
         """kpis_daily.csv widened by the watched series it does not hold — product series and the
         list-price indexes (KPI ``price``) — from detections.csv's ``actual``; None without
         kpis_daily.csv."""
-        kpis = self.kpis()
-        det_path = self.file("detections.csv")
-        if kpis is None or self.detections() is None:
+        kpis, det = self.kpis(), self.detections()
+        if kpis is None or det is None:
             return kpis
         # cached by detections.csv's (path, mtime, size); kpis_daily.csv is written in the same run
-        return _usable(_cached(det_path, "series", lambda _p: _widen(kpis, self.detections())))
+        return _usable(_cached(self.file("detections.csv"), "series", lambda _p: _widen(kpis, det)))
 
     def kpi_names(self) -> list[str]:
         df = self.series_table()

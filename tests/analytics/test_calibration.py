@@ -225,21 +225,3 @@ def test_walk_forward_plan_is_shared_and_bounded():
     old = REGISTRY["prophet_residual"].config_class(retrain_every=100)  # the old name still works
     assert old.refit_every == 100
 
-
-def test_nanmedian0_is_numpys_nanmedian_bit_for_bit():
-    import warnings
-
-    from analytics.detectors.calibrate import nanmedian0
-    rng = np.random.default_rng(3)
-    for trial in range(300):
-        rows, cols = int(rng.integers(1, 400)), int(rng.integers(1, 30))
-        x = np.abs(rng.standard_t(3, size=(rows, cols))) * rng.choice([1e-3, 1.0, 1e3])
-        x[rng.random((rows, cols)) < rng.random()] = np.nan
-        x[:, 0] = np.nan if trial % 3 == 0 else x[:, 0]  # an all-NaN column
-        if trial % 5 == 0:
-            x[0, -1] = np.inf
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            want = np.nanmedian(x, axis=0)
-        assert np.array_equal(nanmedian0(x), want, equal_nan=True), trial
-    assert np.isnan(nanmedian0(np.empty((0, 3)))).all()

@@ -104,3 +104,22 @@ def test_nanmedian0_is_numpys_nanmedian_bit_for_bit():
         with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
             ref = np.nanmedian(stack, axis=0)
         np.testing.assert_array_equal(dr.nanmedian0(stack), ref)
+
+
+def test_nanmedian0_on_long_columns_with_inf_and_empty_input():
+    """The calibrator's 182-day windows: long columns, all-NaN ones, an inf, no rows."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        rows, cols = int(rng.integers(1, 400)), int(rng.integers(1, 30))
+        x = np.abs(rng.standard_t(3, size=(rows, cols))) * rng.choice([1e-3, 1.0, 1e3])
+        x[rng.random((rows, cols)) < rng.random()] = np.nan
+        x[:, 0] = np.nan if trial % 3 == 0 else x[:, 0]  # an all-NaN column
+        if trial % 5 == 0:
+            x[0, -1] = np.inf
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = np.nanmedian(x, axis=0)
+        assert np.array_equal(dr.nanmedian0(x), want, equal_nan=True), trial
+    assert np.isnan(dr.nanmedian0(np.empty((0, 3)))).all()

@@ -46,6 +46,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import ndtri, stdtr
 
+# np.nanmedian bit for bit without numpy's masked-array path for short columns (which cost the
+# calibrator ~4 s per default run)
+from ..drivers import nanmedian0
+
 SERIES_KEYS = ["kpi", "dimension", "segment"]
 COUNT_KPIS = ("orders", "sessions", "units", "new_customers", "returning_customers")
 MAX_SCORE = 50.0
@@ -186,19 +190,6 @@ def periods_per_day(dates) -> int:
         return 1
     step = pd.Series(d).diff().dropna().median()
     return max(1, int(round(pd.Timedelta(days=1) / step)))
-
-
-def nanmedian0(x: np.ndarray) -> np.ndarray:
-    """``np.nanmedian(x, axis=0)`` of a 2-D array, bit for bit, by one sort (NaN sorts last):
-    numpy's masked-array path for short columns cost the calibrator ~4 s per default run."""
-    if len(x) == 0:
-        return np.full(x.shape[1], np.nan)
-    s = np.sort(x, axis=0)
-    n = (~np.isnan(x)).sum(axis=0)
-    cols = np.arange(x.shape[1])
-    out = (s[np.maximum((n - 1) // 2, 0), cols] + s[np.maximum(n // 2, 0), cols]) / 2
-    out[n == 0] = np.nan
-    return out
 
 
 def calibrate_wide(raw: np.ndarray, cfg: CalibrationConfig, ppd: int = 1) -> np.ndarray:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pandas as pd
-
 from shocklab.catalogue import PRICE_KPI, PRODUCT_DIMENSION, product_watched
 
 from .diagnosis import SHOCK_LABELS
@@ -22,14 +20,6 @@ CONFIDENCE = 0.8
 def is_product_item(i: IncidentInsight, indexes: bool) -> bool:
     """An incident on a product series, or on a list-price index when the run watched them."""
     return bool(product_watched(i.dimension, i.kpi, indexes))
-
-
-def categories_of(products: pd.DataFrame | None) -> dict[str, str]:
-    """product id (as text) -> category, from the data's products table ({} without one)."""
-    if products is None or not {"product_id", "category"} <= set(products.columns):
-        return {}
-    return dict(zip(products["product_id"].astype(str), products["category"].astype(str),
-                    strict=True))
 
 
 def named_slice(g: list[IncidentInsight], categories: dict[str, str]) -> tuple[str, str] | None:

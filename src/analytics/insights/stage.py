@@ -14,11 +14,11 @@ from shocklab.hashing import json_ready
 
 from ..context import RunContext
 from ..insights_config import InsightsConfig
+from ..watch import product_categories
 from .common import SEVERITY_RANK, _f, _round, build_panel, config_of
 from .episodes import _episodes, _incident
 from .markdown import _episode_rank, render_markdown
 from .models import Forecast, Insights
-from .products import categories_of
 from .schema import validate_json
 from .sections import _calendar, _channels, _forecast, _run_info, _seasonality, _summary
 
@@ -55,7 +55,8 @@ def _build(ctx: RunContext, cfg: InsightsConfig, kpis: pd.DataFrame,
         summary=_summary(panel, cfg, kpis),
         channels=_channels(panel, cfg),
         incidents_total=len(ctx.incidents),
-        episodes=_episodes(items, panel, cfg, cal, categories_of(ctx.data.tables.get("products")),
+        episodes=_episodes(items, panel, cfg, cal,
+                           product_categories(ctx.data.tables.get("products")),
                            ctx.price_indexes()),
         incidents=items,
         forecast=forecast.result(),
