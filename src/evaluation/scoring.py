@@ -27,10 +27,19 @@ Definitions
   until they would exceed the consensus's false-positive count; the recall reached is the limit
   at that false-alarm budget in expectation (the exact null is the most powerful test; in one
   world a voter can out-score it on an event by chance), and ``ratio`` = consensus recall / that
-  recall. ``consensus_only`` / ``oracle_only``: the events one side found there and the other not.
+  recall. The analysis judges product series with their own sensitivity
+  (``detectors.product_watch``), so the oracle gets two thresholds too: product series and the
+  store's series are ranked apart and the budget is split between them the way that finds the
+  most events (``is_product``; never below one threshold, which is one of the splits). Its
+  incidents that end before the warm-up's end minus ``early_days`` are left out: they can match
+  no counted event, only cost false positives, and a detector whose warm-up is the scoring's
+  would raise none.
+  ``consensus_only`` / ``oracle_only``: the events one side found there and the other not.
 - **Oracle's best F1** (``oracle_best``): the oracle's incidents ranked by peak score and cut at
-  every threshold from its own (``lowest``) upwards; the cut with the highest F1 (its precision,
-  recall, ``threshold`` = the last incident's peak). The oracle has no tuned setting, so this is
+  every threshold from its own (``lowest``) upwards — a pair of cuts, one on the store's series
+  (``threshold``, ``lowest``) and one on product series (``family_threshold``,
+  ``family_lowest``); the pair with the highest F1 (its precision, recall, thresholds = the
+  last peaks taken, None where none is taken). The oracle has no tuned setting, so this is
   a property of the world: about the best F1 any detector watching the same series can expect.
 - **Unwatched events** (``events.unwatched``): unexpected events scoped to a dimension no watched
   series has (products; ``settings.dimensions`` lists the watched ones). They can be caught only
@@ -58,7 +67,7 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
                             "oracle_precision", "oracle_f1", "consensus_only",
                             "oracle_only"} | null,
         "oracle_best": {"f1", "precision", "recall", "threshold", "incidents", "fp",
-                        "lowest"} | null
+                        "lowest", "family_threshold", "family_lowest"} | null
       },
       "event_detail": [{"event_id", "type", "expected", "start", "end", "primary_kpi", "scope_kind",
                         "in_warmup", "impact_share",
@@ -87,6 +96,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,57 +314,127 @@ def at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int,
     return at_fp_events(incidents, events, mode, early, late, min_effect, fp_budget)[:2]
 
 
+def _ranked(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+            min_effect: float, family: Callable[[Incident], bool] | None
+            ) -> list[tuple[list[Incident], np.ndarray]]:
+    """Per family (one list without ``family``; else the incidents where it is False, then
+    True, each only when non-empty): the incidents ranked by peak score and their match matrix."""
+    groups = ([incidents] if family is None else
+              [g for g in ([i for i in incidents if not family(i)],
+                           [i for i in incidents if family(i)]) if g])
+    out = []
+    for g in groups or [[]]:
+        order = sorted(g, key=lambda i: (-i.peak_score, i.incident_id))
+        out.append((order, match_matrix(order, events, mode, early, late, min_effect)))
+    return out
+
+
 def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
-                 min_effect: float, fp_budget: int) -> tuple[float, float, set[str]]:
-    """``at_fp`` and the ids of the unexpected events those incidents match."""
+                 min_effect: float, fp_budget: int,
+                 family: Callable[[Incident], bool] | None = None
+                 ) -> tuple[float, float, set[str]]:
+    """``at_fp`` and the ids of the unexpected events those incidents match. With ``family``
+    (incident -> bool: two families, each ranked on its own), the budget is split between the
+    two families the way that finds the most events (then the highest precision; then the
+    fewest false positives on the ``True`` family): the best pair of thresholds."""
     n_ev = sum(1 for e in events if not e.expected)
     if not n_ev:
         return float("nan"), float("nan"), set()
-    order = sorted(incidents, key=lambda i: (-i.peak_score, i.incident_id))
-    mm = match_matrix(order, events, mode, early, late, min_effect)
-    is_fp = ~mm.any(axis=1)
-    # take incidents up to (not including) the (budget+1)-th false positive
-    cut = (
-        int(np.searchsorted(np.cumsum(is_fp), fp_budget + 1))
-        if is_fp.sum() > fp_budget
-        else len(order)
-    )
-    tp = int((~is_fp[:cut]).sum())
-    hit = mm[:cut].any(axis=0)
-    found = {e.event_id for e, h in zip(events, hit, strict=True) if h}
-    return float(hit.sum()) / n_ev, (tp / cut if cut else 1.0), found
+    # per family and per number of false positives b allowed (0..budget): the events found and
+    # (true, taken) incidents of its top incidents taken up to (not including) the (b+1)-th FP
+    per: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for _order, mm in _ranked(incidents, events, mode, early, late, min_effect, family):
+        is_fp = ~mm.any(axis=1)
+        cuts = np.searchsorted(np.cumsum(is_fp), np.arange(fp_budget + 1) + 1)  # len if fewer
+        first = (np.where(mm.any(axis=0), mm.argmax(axis=0), len(mm)) if len(mm)
+                 else np.zeros(mm.shape[1], int))                     # row each event is found
+        hits = first[None, :] < cuts[:, None]                        # [b, event]
+        tp = np.r_[0, np.cumsum(~is_fp)][cuts]
+        per.append((hits, tp, cuts))
+    if len(per) == 1:
+        (hits, tp, cuts), = per
+        b = fp_budget
+        hit, n_tp, n = hits[b], tp[b], cuts[b]
+    else:
+        (h0, t0, c0), (h1, t1, c1) = per
+        b0 = np.arange(fp_budget + 1)
+        b1 = fp_budget - b0       # more false positives never find fewer events: spend them all
+        found = (h0[b0] | h1[b1]).sum(axis=1)
+        taken = c0[b0] + c1[b1]
+        prec = np.where(taken > 0, (t0[b0] + t1[b1]) / np.maximum(taken, 1), 1.0)
+        best = np.lexsort((b1, -prec, -found))[0]
+        hit, n_tp, n = h0[b0[best]] | h1[b1[best]], t0[b0[best]] + t1[b1[best]], taken[best]
+    found_ids = {e.event_id for e, h in zip(events, hit, strict=True) if h}
+    return float(hit.sum()) / n_ev, (float(n_tp) / n if n else 1.0), found_ids
+
+
+def _cut_table(order: list[Incident], mm: np.ndarray, n_ev: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every peak-score cut of one ranked family, the empty cut first (equal peaks go together):
+    (events found [cut, event], true incidents, incidents, threshold = the last peak taken)."""
+    n = len(order)
+    peaks = np.array([i.peak_score for i in order], dtype=float)
+    ends = np.flatnonzero(np.r_[peaks[1:] < peaks[:-1], True]) if n else np.array([], int)
+    k = np.r_[0, ends + 1]                                  # incidents taken
+    first = np.where(mm.any(axis=0), mm.argmax(axis=0), n) if n else np.zeros(mm.shape[1], int)
+    hits = first[None, :] < k[:, None]
+    tp = np.r_[0, np.cumsum(mm.any(axis=1))][k]
+    return hits, tp, k, np.r_[np.nan, peaks[ends]]
 
 
 def best_cut(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
-             min_effect: float) -> dict[str, Any] | None:
+             min_effect: float, family: Callable[[Incident], bool] | None = None
+             ) -> dict[str, Any] | None:
     """The best F1 over every peak-score cut of ``incidents`` (a detector's threshold swept from its
     own upwards): incidents ranked by peak score, the top k taken for each k where the peak drops
     (equal peaks go together). Returns {f1, precision, recall, threshold (peak of the last taken
     incident), incidents, fp, lowest (the lowest peak: the detector's own threshold)} of the best
-    cut (the highest threshold among equal F1), or None without unexpected events."""
+    cut (the highest threshold among equal F1), or None without unexpected events. With
+    ``family`` (as ``at_fp_events``): the best pair of cuts, one per family; ``threshold`` and
+    ``lowest`` are the ``False`` family's, ``family_threshold`` / ``family_lowest`` the ``True``
+    family's (None when it has no incident or none is taken)."""
     n_ev = sum(1 for e in events if not e.expected)
     if not n_ev:
         return None
-    order = sorted(incidents, key=lambda i: (-i.peak_score, i.incident_id))
-    n = len(order)
-    mm = match_matrix(order, events, mode, early, late, min_effect)
-    hit = mm.any(axis=0)
-    first = np.where(hit, mm.argmax(axis=0) if n else 0, n)  # row each event is first matched
-    k = np.arange(1, n + 1)
-    found = np.searchsorted(np.sort(first[hit]), k, side="left")  # events matched in the top k
-    tp = np.cumsum(mm.any(axis=1))
-    peaks = np.array([i.peak_score for i in order], dtype=float)
-    ends = np.flatnonzero(np.r_[peaks[1:] < peaks[:-1], True]) if n else np.array([], int)
-    best = {"f1": 0.0, "precision": 1.0, "recall": 0.0, "threshold": None, "incidents": 0,
-            "fp": 0}
-    for j in ends:  # cut after row j (k = j + 1 incidents)
-        r, p = found[j] / n_ev, tp[j] / (j + 1)
-        f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
-        if f1 > best["f1"] + 1e-12:
-            best = {"f1": f1, "precision": p, "recall": r, "threshold": peaks[j],
-                    "incidents": int(j + 1), "fp": int(j + 1 - tp[j])}
-    return {**{key: _r(v) if isinstance(v, float) else v for key, v in best.items()},
-            "lowest": _r(peaks[-1]) if n else None}
+    ranked = _ranked(incidents, events, mode, early, late, min_effect, family)
+    tables = [_cut_table(order, mm, n_ev) for order, mm in ranked]
+    if family is not None and len(tables) == 1:     # one family empty: an empty cut beside it
+        none = (np.zeros((1, len(events)), bool), np.zeros(1, int), np.zeros(1, int),
+                np.array([np.nan]))
+        lone_true = bool(incidents) and family(incidents[0])
+        tables = [none, tables[0]] if lone_true else [tables[0], none]
+        ranked = [([], None), ranked[0]] if lone_true else [ranked[0], ([], None)]
+    if len(tables) == 1:
+        tables.append((np.zeros((1, len(events)), bool), np.zeros(1, int), np.zeros(1, int),
+                       np.array([np.nan])))
+        ranked.append(([], None))
+    (h0, t0, k0, p0), (h1, t1, k1, p1) = tables
+    # all pairs of cuts: events found by either = found0 + found1 - found by both
+    f0, f1_ = h0.sum(axis=1), h1.sum(axis=1)
+    found = f0[:, None] + f1_[None, :] - h0.astype(int) @ h1.T.astype(int)
+    taken = k0[:, None] + k1[None, :]
+    tp = t0[:, None] + t1[None, :]
+    r = found / n_ev
+    p = np.where(taken > 0, tp / np.maximum(taken, 1), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(p + r > 0, 2 * p * r / np.where(p + r > 0, p + r, 1.0), 0.0)
+    f1 = np.where(taken > 0, f1, 0.0)
+    # the best F1, then the fewest incidents (the highest thresholds among equal F1)
+    flat = np.lexsort((taken.ravel(), -np.round(f1.ravel(), 12)))[0]
+    i, j = divmod(int(flat), f1.shape[1])
+    lowest = [order[-1].peak_score if order else None for order, _ in ranked]
+    best = {"f1": float(f1[i, j]) if taken[i, j] else 0.0,
+            "precision": float(p[i, j]) if taken[i, j] else 1.0,
+            "recall": float(r[i, j]) if taken[i, j] else 0.0,
+            "threshold": None if np.isnan(p0[i]) else float(p0[i]),
+            "incidents": int(taken[i, j]) if f1[i, j] > 0 else 0,
+            "fp": int(taken[i, j] - tp[i, j]) if f1[i, j] > 0 else 0}
+    out = {**{key: _r(v) if isinstance(v, float) else v for key, v in best.items()},
+           "lowest": _r(lowest[0]) if lowest[0] is not None else None}
+    if family is not None:
+        out["family_threshold"] = None if np.isnan(p1[j]) else _r(float(p1[j]))
+        out["family_lowest"] = _r(lowest[1]) if lowest[1] is not None else None
+    return out
 
 
 def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
@@ -381,6 +461,13 @@ def assign_matches(incidents: list[Incident], events: list[Event], mode: str, ea
             ov = (min(inc.end, ev.end) - max(inc.start, ev.start)).value
             return (-ov, ev.start, ev.event_id)
         inc.matched_event_id = events[min(hits, key=key)].event_id
+
+
+def is_product(inc: Incident) -> bool:
+    """The oracle's second family: product series (the analysis judges them with their own
+    sensitivity, ``detectors.product_watch``), so the oracle splits its budget between them and
+    the store's series (module docstring)."""
+    return inc.dimension == PRODUCT_DIMENSION
 
 
 def build_scorecard(
@@ -446,8 +533,13 @@ def build_scorecard(
             )[0]
         if oracle_name and oracle_name in detector_incidents:
             budget = sec["consensus"]["fp"]
+            # the bound does not alarm where nothing counts: an incident that ends before the
+            # warm-up's end minus early_days can match no counted event, only be a false positive
+            bound = [i for i in detector_incidents[oracle_name]
+                     if warm_end is None or i.end >= warm_end - pd.Timedelta(days=early)]
             orc, orc_p, orc_found = at_fp_events(
-                detector_incidents[oracle_name], events, mode, early, late, min_eff, budget
+                bound, events, mode, early, late, min_eff, budget,
+                family=is_product,
             )
             cons = sec["consensus"]["recall"]
             c_ev = sec["consensus"]["events"]   # the ratio from the unrounded recall: 8/12 over
@@ -472,7 +564,8 @@ def build_scorecard(
             }
             # the oracle's best F1 over all its thresholds: what these worlds allow at best
             sec["oracle_best"] = best_cut(
-                detector_incidents[oracle_name], events, mode, early, late, min_eff
+                bound, events, mode, early, late, min_eff,
+                family=is_product,
             )
         else:
             sec["oracle_equal_fp"] = None

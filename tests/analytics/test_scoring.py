@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -9,9 +10,11 @@ from analytics.context import Incident
 from evaluation.scoring import (
     Event,
     at_fp,
+    at_fp_events,
     best_cut,
     build_scorecard,
     format_table,
+    is_product,
     matches,
     metrics,
     recall_at_fp,
@@ -159,6 +162,87 @@ def test_recall_at_equal_fp_takes_top_scores():
     assert at_fp(oracle, events, "strict", 1, 2, 0.05, fp_budget=0) == (0.5, 1.0)
 
 
+def test_oracle_splits_its_budget_between_products_and_the_store():
+    """Two product false positives outrank the store's events: one threshold spends the budget
+    on them and finds nothing; the analysis judges products with their own knob, so the oracle
+    may too (docs/ARCHITECTURE.md "Scoring")."""
+    ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
+    events = [Event.from_dict(EV), Event.from_dict(ev2)]
+    oracle = [inc("2025-01-05", kpi="orders", direction="up", dimension="product", segment="7",
+                  peak=9.0),
+              inc("2025-02-05", kpi="orders", direction="up", dimension="product", segment="8",
+                  peak=8.0),
+              inc("2025-06-10", peak=5.0), inc("2025-08-01", peak=3.0), inc("2025-09-01", peak=2.0)]
+    args = ("strict", 1, 2, 0.05)
+    assert at_fp_events(oracle, events, *args, fp_budget=1)[0] == 0.0
+    r, p, found = at_fp_events(oracle, events, *args, fp_budget=1, family=is_product)
+    assert (r, p, found) == (1.0, 2 / 3, {"E01", "E02"})
+    assert at_fp_events(oracle, events, *args, fp_budget=0, family=is_product)[:2] == (0.5, 1.0)
+    best = best_cut(oracle, events, *args, family=is_product)
+    assert best == {"f1": 0.8, "precision": 0.6667, "recall": 1.0, "threshold": 2.0,
+                    "incidents": 3, "fp": 1, "lowest": 2.0, "family_threshold": None,
+                    "family_lowest": 8.0}
+    assert best_cut(oracle, events, *args)["f1"] < 0.8
+
+
+def test_oracle_bound_does_not_alarm_in_the_warm_up():
+    """An oracle false positive inside the scoring warm-up can match no counted event: the bound
+    leaves it out (a detector whose warm-up is the scoring's raises none), its own metrics keep
+    it."""
+    ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
+    oracle = [inc("2025-01-03", peak=9.0), inc("2025-06-10", peak=5.0), inc("2025-08-01", peak=4.0),
+              inc("2025-09-01", peak=3.0)]
+    cons = [inc("2025-06-10"), inc("2025-09-01")]
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05,
+                "warmup_days": 90, "data_start": "2025-01-01"}
+    card = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {}, settings)
+    oe = card["strict"]["oracle_equal_fp"]
+    assert oe["fp_budget"] == 0 and oe["oracle_recall"] == 0.5 and oe["ratio"] == 2.0
+    assert card["strict"]["oracle_best"]["lowest"] == 3.0
+    assert card["strict"]["detectors"]["oracle"]["fp"] == 2
+    # the warm-up as short as the false positive's distance from the event window: kept
+    card = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {},
+                           {**settings, "warmup_days": 1})
+    assert card["strict"]["oracle_equal_fp"]["oracle_recall"] == 0.0
+
+
+def test_oracle_split_is_the_best_pair_of_thresholds():
+    """Against brute force on random worlds: the split's recall is the best over every way to
+    share the budget, never below one threshold; its best F1 the best over every pair of cuts."""
+    rng = np.random.default_rng(3)
+    evs = [{**EV, "event_id": f"E{k:02d}", "start": f"2025-0{k}-10", "end": f"2025-0{k}-10",
+            "scope": {}} for k in range(1, 6)]
+    events = [Event.from_dict(e) for e in evs]
+    args = ("strict", 1, 2, 0.05)
+    for _ in range(25):
+        oracle = []
+        for n in range(int(rng.integers(0, 14))):
+            month = int(rng.integers(1, 10))
+            prod = bool(rng.random() < 0.5)
+            oracle.append(inc(f"2025-0{month}-1{n % 10}", dimension="product" if prod else
+                              "overall", segment=str(n) if prod else "all",
+                              peak=float(rng.integers(1, 8))))
+        prods = [i for i in oracle if is_product(i)]
+        store = [i for i in oracle if not is_product(i)]
+        for budget in range(4):
+            got = at_fp_events(oracle, events, *args, fp_budget=budget, family=is_product)[0]
+            brute = max(len(at_fp_events(prods, events, *args, fp_budget=b)[2]
+                            | at_fp_events(store, events, *args, fp_budget=budget - b)[2])
+                        for b in range(budget + 1)) / len(events)
+            assert got == pytest.approx(brute)
+            assert got >= at_fp_events(oracle, events, *args, fp_budget=budget)[0]
+        best = best_cut(oracle, events, *args, family=is_product)["f1"]
+        pairs = []
+        for t0 in [np.inf, *sorted({i.peak_score for i in store})]:
+            for t1 in [np.inf, *sorted({i.peak_score for i in prods})]:
+                taken = [i for i in store if i.peak_score >= t0] + [
+                    i for i in prods if i.peak_score >= t1]
+                m = metrics(taken, events, *args)[0] if taken else {"f1": 0.0}
+                pairs.append(m["f1"])
+        assert best == pytest.approx(max(pairs), abs=1e-4)
+        assert best >= best_cut(oracle, events, *args)["f1"] - 1e-4
+
+
 def test_oracle_best_cut_sweeps_its_thresholds():
     ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
     prod = {**EV, "event_id": "E03", "start": "2025-10-01", "end": "2025-10-01",
@@ -202,7 +286,8 @@ def test_scorecard_layout_and_matched_ids():
                               "by_scope": {"channel": 1}, "unwatched": None}
     assert card["strict"]["oracle_best"] == {"f1": 1.0, "precision": 1.0, "recall": 1.0,
                                              "threshold": 9.0, "incidents": 1, "fp": 0,
-                                             "lowest": 9.0}
+                                             "lowest": 9.0, "family_threshold": None,
+                                             "family_lowest": None}
     assert card["headline"]["recall"] == 1.0 and card["headline"]["precision"] == 1.0
     assert card["strict"]["detectors"]["a"]["precision"] == 0.5
     assert card["strict"]["oracle_equal_fp"] == {
