@@ -17,6 +17,12 @@ Null distributions (moment-matched to the exact mean and variance):
 - conversion_rate: orders given the observed sessions s, negative binomial with mean s·q and
   variance s·q + (s·q)²·cv² (``noise`` = cv², the day-level conversion noise).
 
+Order values are skewed beyond a gamma (a few orders with many lines or dear goods), so where
+truth has one order's exact value distribution (truth/order_value_null.csv) the revenue and aov
+tails of small sums (at most ``N_EXACT`` orders in the window, gamma p below ``P_EXACT``) are
+recomputed from it (``compound_null``: the sum of n values; the compound sum over a negative
+binomial order count).
+
 Product series (dimension ``product``, segment ``str(product_id)``; truth/product_null.csv, see
 ``product_baseline``): orders are the overall orders thinned by the product's tau (negative
 binomial as above); price (list price per unit sold) has no noise at all — a day whose price
@@ -46,6 +52,7 @@ from analytics.context import RunContext
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.base import SERIES_KEYS, robust_scale
 from analytics.detectors.oracle_spec import Oracle, OracleConfig
+from evaluation.compound_null import P_RELIABLE, compound_tails, scope_atoms
 
 COUNT_KPIS = ("sessions", "orders")
 SUM_KPIS = ("sessions", "orders", "revenue", "units")
@@ -56,6 +63,10 @@ MAX_SCORE = float(stats.norm.isf(P_FLOOR))
 # a product's price differing from its list price by more than this is a change (written in cents)
 PRICE_TOL = 0.005
 PRODUCT_DIM = "product"
+# revenue / aov points re-tested with the order value's exact distribution: gamma p below this,
+# order count in the window at most N_EXACT (above it the gamma is the CLT's answer)
+P_EXACT = 0.01
+N_EXACT = 500
 
 
 def _count_tails(
@@ -126,8 +137,48 @@ def _trailing(values: pd.Series, groups: pd.Series, w: int) -> np.ndarray:
     return out.to_numpy(float)
 
 
+def _exact_order_values(
+    up: np.ndarray,
+    lo: np.ndarray,
+    ok: np.ndarray,
+    kpi: np.ndarray,
+    scope: np.ndarray,
+    atoms: dict[str, tuple[np.ndarray, np.ndarray]],
+    x: np.ndarray,
+    n: np.ndarray,
+    n_mean: np.ndarray,
+    n_var: np.ndarray,
+) -> None:
+    """Replace (in place) the gamma tails of revenue and aov sums with the exact ones from the
+    order value's distribution (``compound_null``) where it matters: the gamma's p below
+    ``P_EXACT`` (the order count small enough, ``N_EXACT``, that a gamma is not already the
+    CLT's answer)."""
+    is_aov = kpi == "aov"
+    count = np.where(is_aov, n, n_mean)
+    sel = ok & np.isfinite(x) & (np.fmin(up, lo) < P_EXACT) & (count <= N_EXACT)
+    for sc in np.unique(scope[sel]):
+        vals, probs = atoms[sc]
+        for aov in (True, False):
+            r = np.flatnonzero(sel & (scope == sc) & (is_aov == aov))
+            if not r.size:
+                continue
+            if aov:
+                u, lw = compound_tails(vals, probs, x[r], n=np.rint(n[r]))
+            else:
+                u, lw = compound_tails(vals, probs, x[r], m=n_mean[r], v=n_var[r])
+            for new, old in ((u, up), (lw, lo)):
+                good = np.isfinite(new)
+                keep = np.where(new >= P_RELIABLE, new, np.fmin(old[r], P_RELIABLE))
+                old[r] = np.where(good, keep, old[r])
+
+
 class ExactOracle(Oracle):
-    """The oracle's implementation (settings: ``OracleConfig``, declared in analytics)."""
+    """The oracle's implementation (settings: ``OracleConfig``, declared in analytics).
+    ``order_atoms``: {scope: (values, probabilities)} of one order's value
+    (truth/order_value_null; ``compound_null.scope_atoms``), set by ``stage_oracle``; without it
+    revenue and aov keep the gamma by moments."""
+
+    order_atoms: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         base = inp.baseline
@@ -228,17 +279,27 @@ class ExactOracle(Oracle):
         stat_s, mean_s, var_s, nm_s, nv_s = (
             pd.Series(a, index=m.index) for a in (stat, mean, var, n_mean, n_var)
         )
+        # order values: the exact null of small sums (revenue, aov) where truth has it
+        atoms = self.order_atoms or {}
+        dim = m["dimension"].to_numpy(object)
+        scope = np.where(dim == "category", m["segment"].astype(str).to_numpy(object),
+                         np.where(dim == PRODUCT_DIM, "", "all"))
+        exact_ok = np.isin(kpi, ("revenue", "aov")) & np.isin(scope, list(atoms))
+        n_count = np.where(is_aov, n, np.nan)
+        n_s = pd.Series(n_count, index=m.index)
         windows = [1, *sorted({w for w in self.config.windows if w > 1})]
         best_p = np.full(len(m), np.inf)
         best_sign = np.zeros(len(m))
         for w in windows:
             if w == 1:
-                sx, sm, sv, snm, snv = stat, mean, var, n_mean, n_var
+                sx, sm, sv, snm, snv, sn = stat, mean, var, n_mean, n_var, n_count
             else:
-                sx, sm, sv, snm, snv = (
-                    _trailing(a, group, w) for a in (stat_s, mean_s, var_s, nm_s, nv_s)
+                sx, sm, sv, snm, snv, sn = (
+                    _trailing(a, group, w) for a in (stat_s, mean_s, var_s, nm_s, nv_s, n_s)
                 )
             up, lo = _tails(family, sx, sm, sv, snm, snv)
+            if exact_ok.any():
+                _exact_order_values(up, lo, exact_ok, kpi, scope, atoms, sx, sn, snm, snv)
             p = np.fmin(up, lo)
             better = np.isfinite(p) & (p < best_p)
             best_p = np.where(better, p, best_p)
@@ -277,6 +338,11 @@ def truth_baseline(ctx: RunContext) -> pd.DataFrame | None:
 def truth_products(ctx: RunContext) -> pd.DataFrame | None:
     """The run's truth/product_null table (None without truth or in older truth layouts)."""
     return getattr(ctx.truth, "product_null", None) if ctx.truth is not None else None
+
+
+def truth_order_values(ctx: RunContext) -> pd.DataFrame | None:
+    """The run's truth/order_value_null table (None without truth or in older truth layouts)."""
+    return getattr(ctx.truth, "order_values", None) if ctx.truth is not None else None
 
 
 def product_baseline(
@@ -389,7 +455,10 @@ def stage_oracle(ctx: RunContext) -> None:
         if inp is None or inp.baseline is None or impl is None:
             ctx.detector_status[name] = ap.skipped_status("no truth/baseline_daily")
             continue
-        out = ap.run_detector(ctx, impl(dcfg, name=name), inp)
+        det = impl(dcfg, name=name)
+        if isinstance(det, ExactOracle):
+            det.order_atoms = scope_atoms(truth_order_values(ctx))
+        out = ap.run_detector(ctx, det, inp)
         if out is not None:
             frames.append(out)
     if frames:

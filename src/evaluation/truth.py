@@ -74,6 +74,8 @@ def find_truth(data_dir: str | Path | None) -> Truth | None:
     noise = base / "noise_model.json"
     pn = find_table(base, "product_null")   # older truth layouts have none
     product_null = read_table(pn, {"product_id": "id", "category": "str"}) if pn else None
+    ov = find_table(base, "order_value_null")   # older truth layouts have none
+    order_values = read_table(ov, {"scope": "str"}) if ov else None
     return Truth(
         events=read_truth_events(base / "events.json"),
         baseline=tables["baseline_daily"],
@@ -81,6 +83,7 @@ def find_truth(data_dir: str | Path | None) -> Truth | None:
         customers=tables["customers"],
         noise=read_json(noise) if noise.is_file() else None,
         product_null=product_null,
+        order_values=order_values,
         path=Path(data_dir),
     )
 

@@ -76,6 +76,7 @@ class Truth:
     customers: pd.DataFrame | None = None       # truth/customers.csv
     noise: dict[str, Any] | None = None         # truth/noise_model.json
     product_null: pd.DataFrame | None = None    # truth/product_null.csv (product series' null)
+    order_values: pd.DataFrame | None = None    # truth/order_value_null.csv (one order's value)
     path: Path | None = None                    # the data directory (truth/config.json is there)
 
     def typed_events(self) -> list[TruthEvent]:

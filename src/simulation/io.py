@@ -29,6 +29,7 @@ from . import noise_model
 from .coltable import ColTable
 from .config import SimulationConfig, config_hash
 from .engine import STATUS, Drawn, Run, Setup, World
+from .order_value_null import order_value_null_table
 
 ID_DAY = 1_000_000
 FORMATS = ("csv", "parquet")
@@ -187,6 +188,7 @@ def truth_tables(world: World) -> dict[str, Any]:
         "counterfactual_daily": world.counterfactual_daily,
         "customers": truth_customers(world),
         "product_null": noise_model.product_null_table(world.cfg, world.setup.catalogue),
+        "order_value_null": order_value_null_table(world.cfg, world.setup.catalogue),
     }
 
 
@@ -316,6 +318,8 @@ class DataDirWriter:
         self._job(world.counterfactual_daily, tmp / "truth" / "counterfactual_daily", "csv")
         self._job(noise_model.product_null_table(world.cfg, world.setup.catalogue),
                   tmp / "truth" / "product_null", "csv", "%.10g")
+        self._job(order_value_null_table(world.cfg, world.setup.catalogue),
+                  tmp / "truth" / "order_value_null", "csv", "%.10g")
         digests = dict(j.result() for j in self.jobs)
         files = list(digests)
         noise_path = tmp / "truth" / "noise_model.json"

@@ -235,8 +235,10 @@ def noise_params(cfg: Any) -> dict[str, Any]:
             "sessions": "poisson-gamma (negative binomial by moments)",
             "orders": "poisson-gamma (negative binomial by moments)",
             "units": "compound (gamma by moments)",
-            "revenue": "compound (gamma by moments)",
-            "aov": "mean of n order values: var = aov_order_var / n (gamma by moments)",
+            "revenue": "compound (gamma by moments; exact from truth/order_value_null on small "
+            "sums)",
+            "aov": "mean of n order values: var = aov_order_var / n (gamma by moments; exact from "
+            "truth/order_value_null on small sums)",
             "conversion_rate": "orders given sessions s: mean s*q, "
             "var s*q + (s*q)^2 * conversion_day_cv^2",
         },
