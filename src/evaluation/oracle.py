@@ -126,14 +126,16 @@ def _tails(
     return up, lo
 
 
-def _trailing(values: pd.Series, groups: pd.Series, w: int) -> np.ndarray:
-    """Sum over the trailing ``w`` rows within each group (NaN for the first w-1 rows)."""
+def _trailing(values: pd.Series, groups: np.ndarray, w: int, pos: np.ndarray) -> np.ndarray:
+    """Sum over the trailing ``w`` rows within each group (NaN for the first w-1 rows).
+    ``groups``: integer group codes; ``pos``: each row's position in its group (both computed
+    once per scoring: grouping by integer codes, not text)."""
     c = values.fillna(0.0).groupby(groups, sort=False).cumsum()
     prev = c.groupby(groups, sort=False).shift(w)
-    first = values.groupby(groups, sort=False).cumcount() == w - 1
     out = c - prev
+    first = pos == w - 1
     out[first] = c[first]
-    out[values.groupby(groups, sort=False).cumcount() < w - 1] = np.nan
+    out[pos < w - 1] = np.nan
     return out.to_numpy(float)
 
 
@@ -153,13 +155,16 @@ def _exact_order_values(
     order value's distribution (``compound_null``) where it matters: the gamma's p below
     ``P_EXACT`` (the order count small enough, ``N_EXACT``, that a gamma is not already the
     CLT's answer)."""
-    is_aov = kpi == "aov"
-    count = np.where(is_aov, n, n_mean)
-    sel = ok & np.isfinite(x) & (np.fmin(up, lo) < P_EXACT) & (count <= N_EXACT)
-    for sc in np.unique(scope[sel]):
+    cand = np.flatnonzero(ok & (np.fmin(up, lo) < P_EXACT))   # few: the tails worth it
+    is_aov = kpi[cand] == "aov"
+    count = np.where(is_aov, n[cand], n_mean[cand])
+    keep = np.isfinite(x[cand]) & (count <= N_EXACT)
+    cand, is_aov = cand[keep], is_aov[keep]
+    sc_of = scope[cand]
+    for sc in np.unique(sc_of):
         vals, probs = atoms[sc]
         for aov in (True, False):
-            r = np.flatnonzero(sel & (scope == sc) & (is_aov == aov))
+            r = cand[(sc_of == sc) & (is_aov == aov)]
             if not r.size:
                 continue
             if aov:
@@ -255,6 +260,8 @@ class ExactOracle(Oracle):
             + "\x1f"
             + m["segment"].astype(str)
         )
+        codes = pd.factorize(group, sort=False)[0]          # once: windows group by integers
+        pos = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
         x = m["value"].astype(float)
         e = m["expected"].astype(float)
         noise = m["noise"].astype(float)
@@ -295,7 +302,7 @@ class ExactOracle(Oracle):
                 sx, sm, sv, snm, snv, sn = stat, mean, var, n_mean, n_var, n_count
             else:
                 sx, sm, sv, snm, snv, sn = (
-                    _trailing(a, group, w) for a in (stat_s, mean_s, var_s, nm_s, nv_s, n_s)
+                    _trailing(a, codes, w, pos) for a in (stat_s, mean_s, var_s, nm_s, nv_s, n_s)
                 )
             up, lo = _tails(family, sx, sm, sv, snm, snv)
             if exact_ok.any():
