@@ -317,13 +317,12 @@ def at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int,
 def _ranked(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
             min_effect: float, family: Callable[[Incident], bool] | None
             ) -> list[tuple[list[Incident], np.ndarray]]:
-    """Per family (one list without ``family``; else the incidents where it is False, then
-    True, each only when non-empty): the incidents ranked by peak score and their match matrix."""
+    """Per family (one list without ``family``; else two: the incidents where it is False, then
+    True, either possibly empty): the incidents ranked by peak score and their match matrix."""
     groups = ([incidents] if family is None else
-              [g for g in ([i for i in incidents if not family(i)],
-                           [i for i in incidents if family(i)]) if g])
+              [[i for i in incidents if not family(i)], [i for i in incidents if family(i)]])
     out = []
-    for g in groups or [[]]:
+    for g in groups:
         order = sorted(g, key=lambda i: (-i.peak_score, i.incident_id))
         out.append((order, match_matrix(order, events, mode, early, late, min_effect)))
     return out
@@ -352,9 +351,8 @@ def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, earl
         tp = np.r_[0, np.cumsum(~is_fp)][cuts]
         per.append((hits, tp, cuts))
     if len(per) == 1:
-        (hits, tp, cuts), = per
-        b = fp_budget
-        hit, n_tp, n = hits[b], tp[b], cuts[b]
+        hits, tp, cuts = per[0]
+        hit, n_tp, n = hits[fp_budget], tp[fp_budget], cuts[fp_budget]
     else:
         (h0, t0, c0), (h1, t1, c1) = per
         b0 = np.arange(fp_budget + 1)
@@ -368,7 +366,7 @@ def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, earl
     return float(hit.sum()) / n_ev, (float(n_tp) / n if n else 1.0), found_ids
 
 
-def _cut_table(order: list[Incident], mm: np.ndarray, n_ev: int
+def _cut_table(order: list[Incident], mm: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every peak-score cut of one ranked family, the empty cut first (equal peaks go together):
     (events found [cut, event], true incidents, incidents, threshold = the last peak taken)."""
@@ -397,18 +395,9 @@ def best_cut(incidents: list[Incident], events: list[Event], mode: str, early: i
     if not n_ev:
         return None
     ranked = _ranked(incidents, events, mode, early, late, min_effect, family)
-    tables = [_cut_table(order, mm, n_ev) for order, mm in ranked]
-    if family is not None and len(tables) == 1:     # one family empty: an empty cut beside it
-        none = (np.zeros((1, len(events)), bool), np.zeros(1, int), np.zeros(1, int),
-                np.array([np.nan]))
-        lone_true = bool(incidents) and family(incidents[0])
-        tables = [none, tables[0]] if lone_true else [tables[0], none]
-        ranked = [([], None), ranked[0]] if lone_true else [ranked[0], ([], None)]
-    if len(tables) == 1:
-        tables.append((np.zeros((1, len(events)), bool), np.zeros(1, int), np.zeros(1, int),
-                       np.array([np.nan])))
-        ranked.append(([], None))
-    (h0, t0, k0, p0), (h1, t1, k1, p1) = tables
+    if family is None:      # one family: paired with an empty one (its only cut takes nothing)
+        ranked.append(([], np.zeros((0, len(events)), bool)))
+    (h0, t0, k0, p0), (h1, t1, k1, p1) = (_cut_table(order, mm) for order, mm in ranked)
     # all pairs of cuts: events found by either = found0 + found1 - found by both
     f0, f1_ = h0.sum(axis=1), h1.sum(axis=1)
     found = f0[:, None] + f1_[None, :] - h0.astype(int) @ h1.T.astype(int)
