@@ -23,6 +23,7 @@ import errno
 import json
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -301,13 +302,6 @@ def recover(target: str | Path) -> bool:
     return restored
 
 
-def _default_mode() -> int:
-    """The mode a plain ``mkdir`` would give (mkdtemp's 0700 would stick to the output)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o777 & ~mask
-
-
 @contextmanager
 def atomic_dir(
     target: str | Path, force: bool | None = None, marker: bool = True
@@ -335,12 +329,21 @@ def atomic_dir(
         try:
             # everything from here to the rename is inside one try: a signal (SIGTERM is raised
             # as an exception in the main thread) anywhere in it removes the temporary directory
-            try:
-                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-                os.chmod(tmp, _default_mode())  # mkdtemp makes 0700; outputs get the usual mode
-            except OSError as exc:
-                raise InputError(
-                    f"{target}: cannot create output directory ({exc.strerror})") from None
+            # the name is known before the directory exists: a signal right after the mkdir
+            # still finds it to remove (tempfile.mkdtemp returns the name only after creating
+            # it, and a CI run once saw its directory left behind). The pid and 48 random bits
+            # make the name this run's own, so the cleanup never removes another's directory.
+            while True:
+                tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}"
+                try:
+                    os.mkdir(tmp)   # the usual mode (umask applied), as an output gets
+                    break
+                except FileExistsError:
+                    continue
+                except OSError as exc:
+                    tmp = None
+                    raise InputError(
+                        f"{target}: cannot create output directory ({exc.strerror})") from None
             try:
                 yield tmp
             except OSError as exc:

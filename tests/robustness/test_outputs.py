@@ -198,6 +198,32 @@ def test_disk_full_during_generation_exits_2_and_keeps_the_earlier_output(
     assert _siblings(out) == []
 
 
+class Signal(BaseException):
+    """SIGTERM raised as an exception in the main thread, between two bytecodes."""
+
+
+def test_a_signal_right_after_the_temporary_mkdir_leaves_nothing(tmp_path, monkeypatch):
+    """The temporary directory's name is known before it is created, so a signal landing right
+    after the mkdir (before any other line of ours) still has it removed. With
+    ``tempfile.mkdtemp`` the name came back only after the directory existed, and a loaded CI run
+    left one behind (test_sigterm_during_generation_leaves_no_temporary_directory)."""
+    target = tmp_path / "out"
+    _write(target, "old")
+    real = os.mkdir
+
+    def then_signal(path, *a, **k):
+        real(path, *a, **k)
+        if f".{target.name}.tmp-" in str(path):
+            raise Signal
+
+    monkeypatch.setattr(os, "mkdir", then_signal)
+    with pytest.raises(Signal):
+        _write(target, "new")
+    monkeypatch.undo()
+    assert (target / "a.txt").read_text() == "old"
+    assert _siblings(target) == []
+
+
 def test_sigterm_during_generation_leaves_no_temporary_directory(tmp_path):
     """A real process killed with SIGTERM mid-write: exit 143, no .tmp-* debris, no target."""
     import signal
