@@ -467,7 +467,8 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
 
     print(f"== {name}: n={len(results)}  F1 {mean(agg['f1']):.3f}  P {mean(agg['precision']):.3f}"
           f"  R {mean(agg['recall']):.3f}  oracle@FP {mean(agg['oracle_eq']):.3f}"
-          f"  ratio {mean(agg['ratio']):.3f} (max {max(x or 0 for x in agg['ratio']):.2f})"
+          f"  ratio {mean(agg['ratio']):.3f} (max {max(x or 0 for x in agg['ratio']):.2f},"
+          f" above 1 on {sum((x or 0) > 1 + 1e-9 for x in agg['ratio'])})"
           f"  oracle R(own) {mean(agg['oracle_R']):.3f}  FP/world {mean(agg['fp']):.1f}"
           f"  incidents {mean(agg['inc']):.1f}  series {mean(agg['series']):.0f}"
           f"  detect+cons {mean(agg['sec']):.1f}s")
