@@ -349,7 +349,7 @@ def truth_products(ctx: RunContext) -> pd.DataFrame | None:
 
 def truth_order_values(ctx: RunContext) -> pd.DataFrame | None:
     """The run's truth/order_value_null table (None without truth or in older truth layouts)."""
-    return getattr(ctx.truth, "order_values", None) if ctx.truth is not None else None
+    return ctx.truth.order_values if ctx.truth is not None else None
 
 
 def product_baseline(

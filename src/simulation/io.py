@@ -180,18 +180,6 @@ def truth_customers(d: Drawn | World) -> ColTable:
     ).take(order)
 
 
-def truth_tables(world: World) -> dict[str, Any]:
-    # records are built as shocklab.truth.TruthEvent models (the format evaluation reads back)
-    return {
-        "events": world.truth_events,
-        "baseline_daily": world.baseline_daily,
-        "counterfactual_daily": world.counterfactual_daily,
-        "customers": truth_customers(world),
-        "product_null": noise_model.product_null_table(world.cfg, world.setup.catalogue),
-        "order_value_null": order_value_null_table(world.cfg, world.setup.catalogue),
-    }
-
-
 def _write_table(
     df: ColTable, path_stem: Path, fmt: str, float_format: str | None = None
 ) -> Path:

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from .coltable import ColTable, coded_strs, floats
+from .noise_model import order_value_moments
 
-ORDER_VALUE_COLUMNS = ("scope", "tau", "value", "p")
 FINE_GRID = 1 << 16     # points of the fine FFT grid
 MAX_ATOMS = 4096        # atoms kept per scope
 TAIL = 1e-16            # upper-tail mass dropped from the table
@@ -42,9 +42,9 @@ def _geometric_pmf(mean: float, tol: float = 1e-18) -> np.ndarray:
     return (1.0 - r) * r ** np.arange(k_max)
 
 
-def order_value_atoms(cfg: Any, catalogue: Any, in_scope: np.ndarray) -> tuple[float, np.ndarray,
-                                                                               np.ndarray]:
-    """(tau, values, probabilities) of V given V > 0 for the products ``in_scope`` ([P] bool)."""
+def order_value_atoms(cfg: Any, catalogue: Any,
+                      in_scope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, probabilities) of V given V > 0 for the products ``in_scope`` ([P] bool)."""
     b = cfg.basket
     pop = np.asarray(catalogue.popularity, float)
     pop = pop / pop.sum()
@@ -81,7 +81,6 @@ def order_value_atoms(cfg: Any, catalogue: Any, in_scope: np.ndarray) -> tuple[f
     for p_d, d in zip(probs, levels, strict=True):
         out += np.bincount(np.rint(grid * (1.0 - d)).astype(np.int64), weights=p_d * v,
                            minlength=FINE_GRID)[:FINE_GRID]
-    p0 = out[0]
     pos = out[1:] / max(out[1:].sum(), 1e-300)
     # drop the far upper tail, then rebin to at most MAX_ATOMS atoms at their mean value
     sf = np.cumsum(pos[::-1])[::-1]
@@ -94,20 +93,21 @@ def order_value_atoms(cfg: Any, catalogue: Any, in_scope: np.ndarray) -> tuple[f
     mass = pb.sum(axis=1)
     at = np.where(mass > 0, (pb * vb).sum(axis=1) / np.where(mass > 0, mass, 1.0), vb[:, 0])
     nz = mass > 0
-    return float(1.0 - p0), at[nz], mass[nz] / mass[nz].sum()
+    return at[nz], mass[nz] / mass[nz].sum()
 
 
 def order_value_null_table(cfg: Any, catalogue: Any) -> ColTable:
-    """truth/order_value_null: per scope ("all", then each category in name order) the atoms
-    (value, p) of one order's value given it touches the scope, and tau (columns
-    ``ORDER_VALUE_COLUMNS``)."""
+    """truth/order_value_null (columns scope, tau, value, p): per scope ("all", then each
+    category in name order) the atoms (value, p) of one order's value given it touches the scope,
+    and tau, P(an order touches it), exact from ``noise_model.order_value_moments``."""
     cats = np.asarray(catalogue.category, dtype=object)
     scopes = ["all", *sorted(set(cats))]
+    mom = order_value_moments(cfg, catalogue)
     parts = []
     for s in scopes:
-        tau, vals, p = order_value_atoms(cfg, catalogue, np.ones(cats.size, bool) if s == "all"
-                                         else cats == s)
-        parts.append((s, tau, vals, p))
+        vals, p = order_value_atoms(cfg, catalogue, np.ones(cats.size, bool) if s == "all"
+                                    else cats == s)
+        parts.append((s, mom[s]["tau"], vals, p))
     n = [len(v) for _, _, v, _ in parts]
     code = np.repeat(np.arange(len(scopes)), n)
     return ColTable({
