@@ -75,7 +75,9 @@ def find_truth(data_dir: str | Path | None) -> Truth | None:
     pn = find_table(base, "product_null")   # older truth layouts have none
     product_null = read_table(pn, {"product_id": "id", "category": "str"}) if pn else None
     ov = find_table(base, "order_value_null")   # older truth layouts have none
-    order_values = read_table(ov, {"scope": "str"}) if ov else None
+    order_values = (coerce(read_table(ov, {"scope": "str"}),
+                           {"scope": "str", "value": "float", "p": "float"}, str(ov))
+                    if ov else None)
     return Truth(
         events=read_truth_events(base / "events.json"),
         baseline=tables["baseline_daily"],

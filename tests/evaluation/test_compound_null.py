@@ -43,6 +43,23 @@ def test_written_deterministically_and_listed(quiet, tmp_path):
     assert "truth/order_value_null.csv" in manifest["files"]
 
 
+def test_a_damaged_table_is_one_clear_input_error(quiet, tmp_path):
+    """A truth/order_value_null.csv without its probabilities, or with text in them, is an input
+    error naming the file and the column (exit 2), not a crash in the oracle."""
+    import shutil
+
+    from shocklab.errors import InputError
+
+    for bad, says in (("value\n1.0\n", "missing column 'scope'"),
+                      ("scope,value,p\nall,1.0,x\n", "column 'p' must be numeric")):
+        d = tmp_path / f"d{len(bad)}"
+        shutil.copytree(quiet, d)
+        (d / "truth" / "order_value_null.csv").write_text(bad)
+        with pytest.raises(InputError, match=says) as err:
+            find_truth(d)
+        assert "order_value_null.csv" in str(err.value) and "\n" not in str(err.value)
+
+
 def test_the_table_is_the_distribution_of_the_drawn_orders(quiet):
     """Kept orders of a shock-free world against the table: mean, spread and the upper tail (the
     part a gamma by moments gets wrong), and tau against the share of orders touching a
