@@ -10,8 +10,10 @@ Definitions
   and, in ``strict`` mode, (a) its KPI is one the event moved by at least ``min_effect`` (relative,
   from the event's ``effects``) in the incident's direction — inside the slice the event is
   scoped to (e.g. ``channel=paid_social``) any move in the right direction counts, because the
-  recorded effects are overall and understate the in-slice change; the event's
-  ``primary_kpi`` always counts in the direction of its effect — and (b) the incident's slice is
+  recorded effects are overall and understate the in-slice change; there and on the overall
+  series the event's ``primary_kpi`` always counts in the direction of its effect, while a slice
+  crossing the scope (or inside a store-wide event) moves by about the recorded effect and needs
+  ``min_effect`` like any KPI — and (b) the incident's slice is
   not excluded by the event's scope (an incident on ``channel=organic`` cannot match an outage of
   ``paid_social``; overall and other dimensions can). A product is inside its category: with
   the product -> category map (``build_scorecard``'s ``product_category``), an incident on a
@@ -104,7 +106,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.context import Incident
-from shocklab.catalogue import PRODUCT_DIMENSION
+from shocklab.catalogue import OVERALL_DIMENSION, PRODUCT_DIMENSION
 from shocklab.truth import scope_kind
 
 SCHEMA = "shocklab.scorecard/1"
@@ -193,6 +195,7 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
     seg, segs = _codes([i.segment for i in incidents])
     up = np.fromiter((i.direction == "up" for i in incidents), bool, n)
     sign = np.where(up, 1.0, -1.0)
+    overall = dim == dims.get(OVERALL_DIMENSION, -1)
     for j, ev in enumerate(events):
         if ev.expected != expected_events:
             continue
@@ -220,7 +223,11 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
         else:  # no in-slice effects recorded: inside the scoped slice any move the right way counts
             need = np.where(exact, 1e-12, min_effect)
         ok = np.nan_to_num(eff, nan=-np.inf) >= need
-        is_primary = kpi == kpis.get(ev.primary_kpi, -1)
+        # the primary KPI counts whatever its recorded effect only where that effect understates
+        # the change: the overall series and the slices the scope names (``exact``); a slice that
+        # crosses the scope (or lies inside a store-wide event) moves by about the recorded
+        # effect, so it needs min_effect like any KPI (many such series: no chance matches)
+        is_primary = (kpi == kpis.get(ev.primary_kpi, -1)) & (exact | overall)
         if ev.primary_direction in ("up", "down"):
             ok |= is_primary & (up == (ev.primary_direction == "up"))
         else:

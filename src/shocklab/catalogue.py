@@ -25,7 +25,9 @@ RATIO_KPIS: dict[str, tuple[str, str]] = {
 MAIN_KPIS = ("revenue", "orders", "sessions", "conversion_rate", "aov")
 CUSTOMER_KPIS = ("returning_customers", "new_customers")
 
-# slice dimensions of the order tables; the pair dimension joins channel and country
+# the whole store's series (segment "all"); slice dimensions of the order tables; the pair
+# dimension joins channel and country
+OVERALL_DIMENSION = "overall"
 SLICE_DIMENSIONS = ("channel", "country", "category")
 PAIR_DIMENSION = "channel_country"
 PAIR_SEP = "|"
@@ -46,6 +48,6 @@ def product_watched(dimension, kpi, indexes: bool = True):
     return (dimension == PRODUCT_DIMENSION) | ((kpi == PRICE_KPI) & bool(indexes))
 
 # dimensions of ``kpis_daily`` (the pair is not a KPI table dimension)
-DIMENSIONS = ("overall", *SLICE_DIMENSIONS)
+DIMENSIONS = (OVERALL_DIMENSION, *SLICE_DIMENSIONS)
 # dimensions the noise model is fitted on (the KPI dimensions plus the pair)
 NOISE_DIMENSIONS = (*DIMENSIONS, PAIR_DIMENSION)

@@ -113,6 +113,31 @@ def test_primary_kpi_counts_in_its_direction():
     assert not ok(inc("2025-06-10", direction="up"), ev=ev)
 
 
+def test_primary_kpi_exception_only_on_the_scope_and_the_whole_store():
+    """The exception holds where the recorded (overall) effect understates the change: the
+    overall series and the slices the scope names. A slice crossing the scope (another
+    dimension, a product) moves by about the recorded effect, so it needs min_effect: otherwise a
+    noise spike on any of hundreds of product series inside the window would count."""
+    small = {**EV, "effects": {"sessions": -0.01, "orders": -0.01}}
+    assert ok(inc("2025-06-10"), ev=small)                                      # overall
+    assert ok(inc("2025-06-10", dimension="channel", segment="paid_social"), ev=small)
+    assert not ok(inc("2025-06-10", dimension="country", segment="DE"), ev=small)   # crossing
+    assert not ok(inc("2025-06-10", dimension="product", segment="7"), ev=small)
+    # crossing slices still match on a recorded effect that reaches min_effect
+    assert ok(inc("2025-06-10", dimension="country", segment="DE"))            # sessions -17 %
+    # a store-wide event: only the overall series gets the exception
+    store = {**small, "scope": {}, "scope_effects": None}
+    assert ok(inc("2025-06-10"), ev=store)
+    assert not ok(inc("2025-06-10", dimension="category", segment="books"), ev=store)
+    # a category scope: its products are in the scoped slice, another category's excluded
+    cat = {**small, "scope": {"category": "books"}, "scope_effects": None}
+    books = Event.from_dict(cat).with_members({"7": "books", "8": "toys"})
+    assert matches(inc("2025-06-10", dimension="product", segment="7"), books, "strict", 1, 2,
+                   0.05)
+    assert not matches(inc("2025-06-10", dimension="product", segment="8"), books, "strict", 1,
+                       2, 0.05)
+
+
 def test_event_without_effects_matches_any_kpi():
     ev = {"event_id": "X1", "start": "2025-06-10", "end": "2025-06-10"}
     assert ok(inc("2025-06-10", kpi="whatever", direction="up"), ev=ev)
