@@ -69,20 +69,45 @@ P_EXACT = 0.01
 N_EXACT = 500
 
 
-def _count_tails(
-    k: np.ndarray, m: np.ndarray, v: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(P(X > k), P(X = k), P(X = 0), P(X < k)) of a negative binomial with mean m and variance v
-    (Poisson when v <= m). P(X < k) is computed directly, not as 1 - P(X >= k): deep in the lower
-    tail the difference underflows to 0 (a z of 7.5 read as 37, the clip)."""
+def _nb_shape(m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(overdispersed, n, p) of the negative binomial with mean m and variance v (Poisson where
+    v <= m: n, p are placeholders there)."""
     over = v > m * (1 + 1e-9)
     n_nb = np.where(over, m**2 / np.where(over, v - m, 1.0), 1.0)
     p_nb = np.where(over, n_nb / (n_nb + m), 0.5)
-    sf = np.where(over, stats.nbinom.sf(k, n_nb, p_nb), stats.poisson.sf(k, m))
-    pmf = np.where(over, stats.nbinom.pmf(k, n_nb, p_nb), stats.poisson.pmf(k, m))
-    p0 = np.where(over, stats.nbinom.pmf(0, n_nb, p_nb), stats.poisson.pmf(0, m))
-    below = np.where(over, stats.nbinom.cdf(k - 1, n_nb, p_nb), stats.poisson.cdf(k - 1, m))
-    return sf, pmf, p0, below
+    return over, n_nb, p_nb
+
+
+def _count_tails(
+    k: np.ndarray, m: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(P(X > k), P(X = k), P(X < k)) of a negative binomial with mean m and variance v (Poisson
+    when v <= m), each family evaluated on its own rows only. P(X < k) is computed directly, not
+    as 1 - P(X >= k): deep in the lower tail the difference underflows to 0 (a z of 7.5 read as
+    37, the clip)."""
+    over, n_nb, p_nb = _nb_shape(m, v)
+    sf, pmf, below = (np.empty(k.shape) for _ in range(3))
+    o, q = over, ~over
+    if o.any():
+        ko, no, po = k[o], n_nb[o], p_nb[o]
+        sf[o] = stats.nbinom.sf(ko, no, po)
+        pmf[o] = stats.nbinom.pmf(ko, no, po)
+        below[o] = stats.nbinom.cdf(ko - 1, no, po)
+    if q.any():
+        kq, mq = k[q], m[q]
+        sf[q] = stats.poisson.sf(kq, mq)
+        pmf[q] = stats.poisson.pmf(kq, mq)
+        below[q] = stats.poisson.cdf(kq - 1, mq)
+    return sf, pmf, below
+
+
+def _p_zero(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """P(X = 0) of the negative binomial (Poisson) with mean m and variance v."""
+    over, n_nb, p_nb = _nb_shape(m, v)
+    out = np.empty(m.shape)
+    out[over] = stats.nbinom.pmf(0, n_nb[over], p_nb[over])
+    out[~over] = stats.poisson.pmf(0, m[~over])
+    return out
 
 
 def _tails(
@@ -102,18 +127,14 @@ def _tails(
     count = ok & np.isin(kpi, COUNT_KPIS)
     cont = ok & ~count
     if count.any():
-        sf, pmf, _, below = _count_tails(np.round(x[count]), mean[count], var[count])
+        sf, pmf, below = _count_tails(np.round(x[count]), mean[count], var[count])
         up[count] = sf + 0.5 * pmf
         lo[count] = below + 0.5 * pmf
     if cont.any():
         m, v, xc = mean[cont], var[cont], x[cont]
         nm, nv = n_mean[cont], n_var[cont]
         known = np.isfinite(nm) & np.isfinite(nv) & (nm > 0)
-        p0 = np.where(
-            known,
-            _count_tails(np.zeros(xc.shape), np.where(known, nm, 1.0), np.where(known, nv, 1.0))[2],
-            0.0,
-        )
+        p0 = np.where(known, _p_zero(np.where(known, nm, 1.0), np.where(known, nv, 1.0)), 0.0)
         # moments of the sum given at least one order
         p0 = np.minimum(p0, 0.999999)
         m1 = m / (1 - p0)
@@ -214,11 +235,20 @@ class ExactOracle(Oracle):
         if getattr(self.config, "product_null", "unconditional") == "category":
             self._given_category(m, base, inp)
         score = self._exact_scores(m)
-        # fallback: robust z of the residual where the truth has no noise model
-        resid = m["value"].astype(float) - m["expected"].astype(float)
-        scale = resid.groupby([m[k] for k in SERIES_KEYS], sort=False).transform(robust_scale)
-        robust = (resid / scale.where(scale > 0)).to_numpy(float)
-        score = np.where(np.isfinite(score), score, robust)
+        # fallback: robust z of the residual where the truth has no noise model (each series'
+        # scale over its whole length; only the series that need it: usually none)
+        missing = ~np.isfinite(score)
+        if missing.any():
+            keys = m[list(SERIES_KEYS)]
+            need = pd.MultiIndex.from_frame(keys).isin(
+                pd.MultiIndex.from_frame(keys[missing]).unique())
+            sub = m[need]
+            resid = sub["value"].astype(float) - sub["expected"].astype(float)
+            scale = resid.groupby([sub[k] for k in SERIES_KEYS], sort=False).transform(
+                robust_scale)
+            robust = np.full(len(m), np.nan)
+            robust[need] = (resid / scale.where(scale > 0)).to_numpy(float)
+            score = np.where(missing, robust, score)
         return pd.DataFrame(
             {
                 "score": pd.Series(score, index=series.index).replace([np.inf, -np.inf], np.nan),

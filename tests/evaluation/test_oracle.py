@@ -123,3 +123,36 @@ def test_the_oracle_scores_every_watched_series_with_the_exact_null(tmp_path, ex
     base = baseline_long(ctx.truth.baseline, [*KPIS, "price"], ctx.truth.product_null, prods)
     m = watched.merge(base, on=["date", *keys], how="left", suffixes=("", "_null"))
     assert m["value_null"].notna().all() and m["noise"].notna().all()
+
+
+def test_series_without_noise_fall_back_to_the_robust_z_of_their_whole_residual():
+    """Truth without a noise model for a series (older layouts): that series is scored by the
+    robust z of its residual, its scale taken over the whole series; a series with the exact null
+    next to it keeps its exact scores."""
+    import pandas as pd
+
+    from analytics.detectors.base import robust_scale
+
+    rng = np.random.default_rng(3)
+    dates = pd.date_range("2025-01-01", periods=60, freq="D")
+    rows, base = [], []
+    for seg, noise in (("a", np.nan), ("b", 400.0)):
+        mu = np.full(60, 400.0)
+        val = rng.poisson(mu).astype(float)
+        rows.append(pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "channel",
+                                  "segment": seg, "value": val}))
+        base.append(pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "channel",
+                                  "segment": seg, "value": mu, "noise": noise}))
+    series = pd.concat(rows, ignore_index=True)
+    det = ExactOracle(OracleConfig(windows=[]), name="oracle")
+    out = det._detect_core(series, DetectorInput(series=series,
+                                                 baseline=pd.concat(base, ignore_index=True)))
+    a = (series["segment"] == "a").to_numpy()
+    resid = series.loc[a, "value"].to_numpy() - 400.0
+    assert np.allclose(out.loc[a, "score"].to_numpy(), resid / robust_scale(resid))
+    # the exact series: 1-day negative binomial (Poisson here) scores, not the robust z
+    b = ~a
+    resid_b = series.loc[b, "value"].to_numpy() - 400.0
+    assert not np.allclose(out.loc[b, "score"].to_numpy(), resid_b / robust_scale(resid_b))
+    assert np.all(np.sign(out.loc[b, "score"].to_numpy()[resid_b != 0])
+                  == np.sign(resid_b[resid_b != 0]))
