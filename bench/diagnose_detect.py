@@ -41,6 +41,7 @@ import pandas as pd  # noqa: E402
 from analytics.config import load_analysis_config  # noqa: E402
 from analytics.context import RunContext  # noqa: E402
 from analytics.loading import load_data_dir  # noqa: E402
+from analytics.watch import product_categories  # noqa: E402
 from evaluation.pipeline import STAGES, run  # noqa: E402
 from evaluation.scoring import Event, match_matrix  # noqa: E402
 from evaluation.truth import attach, find_truth  # noqa: E402
@@ -387,7 +388,9 @@ def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]
             secs = time.perf_counter() - t0
         card = ctx.scorecard
         cfgs = card["settings"]
-        events = [Event.from_dict(e) for e in truth.events]
+        # product incidents under a category's event are in its scope (as the scorecard reads)
+        members = product_categories((ds.tables or {}).get("products")) or None
+        events = [Event.from_dict(e).with_members(members) for e in truth.events]
         warm = set(card.get("warmup", {}).get("event_ids", []))
         events = [e for e in events if e.event_id not in warm]
         mm = match_matrix(ctx.incidents, events, "strict", cfgs["early_days"], cfgs["late_days"],
