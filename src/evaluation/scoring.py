@@ -10,8 +10,9 @@ Definitions
   and, in ``strict`` mode, (a) its KPI is one the event moved by at least ``min_effect`` (relative,
   from the event's ``effects``) in the incident's direction — inside the slice the event is
   scoped to (e.g. ``channel=paid_social``) any move in the right direction counts, because the
-  recorded effects are overall and understate the in-slice change; there and on the overall
-  series the event's ``primary_kpi`` always counts in the direction of its effect, while a slice
+  recorded effects are overall and understate the in-slice change; there, on the overall
+  series and on a product-scoped event's category (``parent_category``) the event's
+  ``primary_kpi`` always counts in the direction of its effect, while a slice
   crossing the scope (or inside a store-wide event) moves by about the recorded effect and needs
   ``min_effect`` like any KPI — and (b) the incident's slice is
   not excluded by the event's scope (an incident on ``channel=organic`` cannot match an outage of
@@ -128,14 +129,23 @@ class Event:
     # product ids inside a category scope (``with_members``): a product incident there is in the
     # scoped slice, one of another category is excluded; None: products are another dimension
     members: frozenset[str] | None = None
+    # the category holding a product-scoped event's product (``with_members``): a slice that
+    # contains the scope, where the recorded overall effects understate the change
+    parent_category: str | None = None
 
     def with_members(self, product_category: dict[str, str] | None) -> Event:
-        """This event with ``members`` set from a product -> category map (category scopes)."""
-        cat = self.scope.get("category")
-        if cat is None or not product_category:
+        """This event with ``members`` (category scopes) or ``parent_category`` (product scopes)
+        set from a product -> category map."""
+        if not product_category:
             return self
-        return dataclasses.replace(
-            self, members=frozenset(p for p, c in product_category.items() if c == cat))
+        cat = self.scope.get("category")
+        if cat is not None:
+            return dataclasses.replace(
+                self, members=frozenset(p for p, c in product_category.items() if c == cat))
+        prod = self.scope.get(PRODUCT_DIMENSION)
+        if prod is not None and str(prod) in product_category:
+            return dataclasses.replace(self, parent_category=product_category[str(prod)])
+        return self
 
     @property
     def scope_kind(self) -> str:
@@ -224,10 +234,15 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
             need = np.where(exact, 1e-12, min_effect)
         ok = np.nan_to_num(eff, nan=-np.inf) >= need
         # the primary KPI counts whatever its recorded effect only where that effect understates
-        # the change: the overall series and the slices the scope names (``exact``); a slice that
-        # crosses the scope (or lies inside a store-wide event) moves by about the recorded
-        # effect, so it needs min_effect like any KPI (many such series: no chance matches)
-        is_primary = (kpi == kpis.get(ev.primary_kpi, -1)) & (exact | overall)
+        # the change: the overall series, the slices the scope names (``exact``) and a product's
+        # category; a slice that crosses the scope (or lies inside a store-wide event) moves by
+        # about the recorded effect, so it needs min_effect like any KPI (many such series: no
+        # chance matches)
+        contains = exact | overall
+        if ev.parent_category is not None:      # a product's category contains the product
+            contains |= (dim == dims.get("category", -1)) & (seg == segs.get(ev.parent_category,
+                                                                               -1))
+        is_primary = (kpi == kpis.get(ev.primary_kpi, -1)) & contains
         if ev.primary_direction in ("up", "down"):
             ok |= is_primary & (up == (ev.primary_direction == "up"))
         else:

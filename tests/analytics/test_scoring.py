@@ -136,6 +136,14 @@ def test_primary_kpi_exception_only_on_the_scope_and_the_whole_store():
                    0.05)
     assert not matches(inc("2025-06-10", dimension="product", segment="8"), books, "strict", 1,
                        2, 0.05)
+    # a product scope: its category contains it (the exception holds), another category crosses
+    prod = {**small, "scope": {"product": 7}, "scope_effects": None}
+    p7 = Event.from_dict(prod).with_members({"7": "books", "8": "toys"})
+    assert p7.parent_category == "books"
+    assert matches(inc("2025-06-10", dimension="category", segment="books"), p7, "strict", 1, 2,
+                   0.05)
+    assert not matches(inc("2025-06-10", dimension="category", segment="toys"), p7, "strict", 1,
+                       2, 0.05)
 
 
 def test_event_without_effects_matches_any_kpi():
