@@ -51,6 +51,7 @@ from analytics.config import AnalysisConfig
 from analytics.context import RunContext
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.base import SERIES_KEYS, robust_scale
+from analytics.detectors.count_likelihood import nbinom_terms
 from analytics.detectors.oracle_spec import Oracle, OracleConfig
 from evaluation.compound_null import P_RELIABLE, compound_tails, scope_atoms
 
@@ -88,11 +89,8 @@ def _count_tails(
     over, n_nb, p_nb = _nb_shape(m, v)
     sf, pmf, below = (np.empty(k.shape) for _ in range(3))
     o, q = over, ~over
-    if o.any():
-        ko, no, po = k[o], n_nb[o], p_nb[o]
-        sf[o] = stats.nbinom.sf(ko, no, po)
-        pmf[o] = stats.nbinom.pmf(ko, no, po)
-        below[o] = stats.nbinom.cdf(ko - 1, no, po)
+    if o.any():   # the compiled ufuncs scipy.stats.nbinom calls (count_likelihood's helper)
+        pmf[o], sf[o], below[o] = nbinom_terms(k[o], n_nb[o], p_nb[o])
     if q.any():
         kq, mq = k[q], m[q]
         sf[q] = stats.poisson.sf(kq, mq)
@@ -105,7 +103,7 @@ def _p_zero(m: np.ndarray, v: np.ndarray) -> np.ndarray:
     """P(X = 0) of the negative binomial (Poisson) with mean m and variance v."""
     over, n_nb, p_nb = _nb_shape(m, v)
     out = np.empty(m.shape)
-    out[over] = stats.nbinom.pmf(0, n_nb[over], p_nb[over])
+    out[over] = nbinom_terms(np.zeros(int(over.sum())), n_nb[over], p_nb[over])[0]
     out[~over] = stats.poisson.pmf(0, m[~over])
     return out
 

@@ -209,7 +209,7 @@ def tail_scores(fam: np.ndarray, x: np.ndarray, m: np.ndarray, v: np.ndarray,
             over = vv > mm * (1 + 1e-9)
             r = np.where(over, mm**2 / np.where(over, vv - mm, 1.0), 1.0)
             p = np.where(over, r / (r + mm), 0.5)
-            nb_pmf, nb_sf, nb_cdf1 = _nbinom_terms(k, r, p)
+            nb_pmf, nb_sf, nb_cdf1 = nbinom_terms(k, r, p)
             pmf = np.where(over, nb_pmf, np.exp(xlogy(k, mm) - gammaln(k + 1) - mm))
             up = np.where(over, nb_sf, pdtrc(k, mm)) + 0.5 * pmf
             lo = np.where(over, nb_cdf1, np.where(k >= 1, pdtr(k - 1, mm), 0.0)) + 0.5 * pmf
@@ -255,7 +255,7 @@ def expected_parts(clean: np.ndarray, wide: Wide, cfg: CountLikelihoodConfig
     return factor, c_w, share_level(adj, level, par, rho, ex)
 
 
-def _nbinom_terms(k: np.ndarray, r: np.ndarray, p: np.ndarray
+def nbinom_terms(k: np.ndarray, r: np.ndarray, p: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Negative binomial pmf(k), sf(k) and cdf(k − 1) for integer k ≥ 0, r > 0, 0 < p < 1: the
     compiled ufuncs ``scipy.stats.nbinom`` itself calls (the same floats), without importing

@@ -57,7 +57,7 @@ from shocklab.catalogue import PRODUCT_DIMENSION
 
 from .base import Detector, DetectorConfig, DetectorInput, register
 from .calibrate import CalibrationConfig, Wide, rolling, shift
-from .count_likelihood import _nbinom_terms, _signed
+from .count_likelihood import _signed, nbinom_terms
 
 MIN_SIBLINGS = 3  # priced products of a category before its median change is taken out
 PHI_TRIM = 4.0    # 1-day |score| beyond which a day stays out of the overdispersion fit
@@ -207,7 +207,7 @@ class ProductWatch(Detector):
         r = 1.0 / extra
         prob = r / (r + np.where(good, mean, 1.0))
         xi = np.where(good, np.round(x_w), 0.0)
-        pmf, sf, below = _nbinom_terms(xi, r, prob)
+        pmf, sf, below = nbinom_terms(xi, r, prob)
         up, low = sf + pmf, below + pmf                 # P(X >= x), P(X <= x): inclusive
         s = np.where(good, _signed(up, low), np.nan)
         return s, mean / k, mean * (1.0 + mean / c)
