@@ -9,7 +9,9 @@ import pytest
 from analytics.detectors import DetectorInput
 from analytics.detectors.baseline import (
     ExpectedConfig,
+    Level,
     _slope,
+    catch_up_level,
     median_level,
     parents,
     pooled_profile,
@@ -120,6 +122,7 @@ def _store(days: int = 400, seed: int = 2):
     {"level": "trend", "trend": "difference", "level_trim": 0.1, "share_window": 28},
     {"level": "pooled_trend"},
     {"weekday": "pooled", "level": "pooled_trend", "trend": "difference"},
+    {"weekday": "pooled", "level": "pooled_trend", "catch_up": 10},
 ])
 def test_the_expected_value_is_causal(expected):
     """Scores and expected values up to a day do not change when later days change."""
@@ -232,3 +235,53 @@ def test_minmod3_reads_no_trend_into_a_step_where_minmod_does():
     # before three windows of history exist, minmod3 is minmod
     np.testing.assert_array_equal(slope(ramp, "minmod3")[: 3 * w + 13],
                                   slope(ramp, "minmod")[: 3 * w + 13])
+
+
+def test_catch_up_follows_a_lasting_step_and_ignores_a_short_shock():
+    """A lasting +40 % step: a 28-day median level stays at the old level until half its days
+    have moved (the echo: its residuals meanwhile), the caught-up level is within noise of the
+    new one from ~0.7 S days on. A 5-day shock of the same size (fewer than 70 % of S = 10
+    days) leaves the level as it was, and on steady noise the level is untouched."""
+    rng = np.random.default_rng(5)
+    t, at, s = 300, 200, 10
+    noise = 1 + 0.03 * rng.standard_normal((t, 3))
+    level = np.ones((t, 3)) * 100.0
+    level[at:, 0] *= 1.4                 # column 0: a lasting step
+    level[at:at + 5, 1] *= 1.4           # column 1: a 5-day shock
+    x = level * noise                    # column 2: steady
+    plain = median_level(x, 28, 14)
+    caught = catch_up_level(x, plain, s, 4.0)
+    ahead = caught.base + caught.slope * caught.h0      # expects day t + 1
+    old = plain.base + plain.slope * plain.h0
+    days = np.arange(at + 7, at + 13)                    # rows 7-12 days into the step
+    assert np.all(old[days, 0] < 120)                    # the plain level lags (truth 140)
+    assert np.all(np.abs(ahead[days, 0] / 140 - 1) < 0.05)
+    assert np.all(ahead[at:at + 6, 0] == old[at:at + 6, 0])   # not before 70 % of S days
+    np.testing.assert_array_equal(caught.base[:, 1:], plain.base[:, 1:])
+    np.testing.assert_array_equal(caught.c_flat[:, 1:], plain.c_flat[:, 1:])
+    assert np.all(caught.c_flat[days, 0] == pytest.approx(np.pi / 2 / s))
+
+
+def test_catch_up_hold_drops_the_slope_after_a_caught_up_step_only():
+    """With ``hold`` days, the slope (and its weight β) is 0 from a series' catch-up until
+    ``hold`` days after its last one, so a step read as a trend later cannot be extrapolated;
+    a series that never catches up keeps its slope, and hold 0 keeps every slope."""
+    rng = np.random.default_rng(6)
+    t, at, s, hold = 300, 150, 10, 56
+    x = 100.0 * (1 + 0.03 * rng.standard_normal((t, 2)))
+    x[at:, 0] *= 0.5                                   # a lasting step on column 0 only
+    plain = median_level(x, 28, 14)
+    sloped = Level(plain.base, np.full(x.shape, 0.2), plain.h0, plain.c_flat,
+                   np.full(x.shape, 0.5), plain.n, None)
+    kept = catch_up_level(x, sloped, s, 4.0)
+    held = catch_up_level(x, sloped, s, 4.0, hold)
+    assert np.all(kept.slope == 0.2)
+    caught = 28 + np.flatnonzero(np.isclose(kept.c_flat[28:, 0], np.pi / 2 / s))  # (rows < 28:
+    # the plain median's own π/2 / n)
+    assert caught.size and caught[0] >= at + 6      # no catch-up before 70 % of S days
+    last = caught[-1]
+    assert np.all(held.slope[caught[0]:last + hold, 0] == 0)
+    assert np.all(held.beta[caught[0]:last + hold, 0] == 0)
+    assert np.all(held.slope[:caught[0], 0] == 0.2)
+    assert np.all(held.slope[last + hold:, 0] == 0.2)
+    np.testing.assert_array_equal(held.slope[:, 1], kept.slope[:, 1])

@@ -27,6 +27,14 @@ its error variance is handed to the null:
   precision-weighted median of every series' own relative slope): the store's seasonal swing
   moves every slice of a KPI together, a lasting shock on one slice moves that slice's slope
   only, so it is not read as that slice's trend;
+- **catch-up** (option ``catch_up``: S days, ``catch_up_z``, ``catch_up_hold``;
+  ``catch_up_level``): a trailing trimmed mean follows a lasting step only after ~0.8 of its
+  window, and its residuals meanwhile (the echo) are false alarms and inflate the noise fit. Where
+  ≥ 70 % of the last S days sit beyond the level before them (their 30 % / 70 % quantile by more
+  than ``catch_up_z`` sds), the level is their median; with ``catch_up_hold`` the slope is 0 for
+  that many days after the last catch-up, since differences of trailing means read the step as a
+  trend for two windows after it (the ninth session's trend echo). Transient shocks shorter than
+  0.7 S days never trigger it;
 - **share** (option ``share_window``, slices only): the slice's trimmed-mean share of its parent
   × the parent's level, mixed with the slice's own level by a weight ``w`` in [0, 1] fitted on
   past one-step errors.
@@ -58,6 +66,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import ndtri
@@ -105,6 +114,22 @@ class ExpectedConfig(BaseModel):
     )
     fit_days: int = Field(
         182, ge=28, le=10_000, description="past days the weights beta and w are fitted on"
+    )
+    catch_up: int | None = Field(
+        None, ge=5, le=56,
+        description="days S of the catch-up: where the 30 % (up) / 70 % (down) quantile of the "
+        "last S weekday-adjusted values departs from the level before them by more than "
+        "catch_up_z x its sd (at least 0.7 S days shifted), the level becomes their median, so a "
+        "lasting step is followed after ~0.7 S days, not ~0.8 window (null = off)",
+    )
+    catch_up_z: float = Field(
+        4.0, gt=0, le=100, description="catch_up: the departure, in sds of the quantile"
+    )
+    catch_up_hold: int = Field(
+        0, ge=0, le=1000,
+        description="catch_up: days after a series' last catch-up during which its slope is 0 "
+        "(a trend read from differences of trailing means carries a step for two windows after "
+        "it; 0 = the slope is kept)",
     )
     share_window: int | None = Field(
         None, ge=7, le=10_000,
@@ -354,6 +379,48 @@ def median_level(adj: np.ndarray, window: int, min_periods: int) -> Level:
     n = rolling(np.isfinite(adj).astype(float), window, 1, "sum")
     z = np.zeros_like(m)
     return Level(m, z, (window + 1) / 2, (np.pi / 2) / np.maximum(n, 1), z, window)
+
+
+Q_CATCH = 0.3  # catch_up: the quantile of the last S days that must depart (>= 70 % shifted)
+Q_SD = float(np.sqrt(Q_CATCH * (1 - Q_CATCH)) / (np.exp(-ndtri(Q_CATCH) ** 2 / 2)
+                                                  / np.sqrt(2 * np.pi)))  # 1.317 sigma / sqrt(S)
+
+
+def catch_up_level(adj: np.ndarray, level: Level, days: int, z: float, hold: int = 0) -> Level:
+    """``level`` with its base replaced by the median of the last ``days`` values wherever those
+    days sit on one side of the level before them: the 30 % quantile above it (or the 70 %
+    below) by more than ``z`` sds of that quantile (``Q_SD`` σ / √days with the old level's own
+    error, σ the series' robust relative one-step sd). At least 70 % of the days must have moved,
+    so a transient shock shorter than that never triggers it; a lasting step is followed after
+    ~0.7 ``days`` instead of the ~0.8 ``window`` a trimmed mean takes (the echo of a step: its
+    residuals while the level catches up). The base's error variance becomes the median's,
+    π/2 / days. The slope is kept, or with ``hold`` > 0 set to 0 (with its weight β) for ``hold``
+    days after the last catch-up of the series: differences of trailing means read a step as a
+    trend for two windows after it (the trend echo)."""
+    s = days
+    fr = pd.DataFrame(adj)
+    roll = fr.rolling(s, min_periods=s - 2)
+    lo = roll.quantile(Q_CATCH).to_numpy()
+    hi = roll.quantile(1 - Q_CATCH).to_numpy()
+    med = roll.median().to_numpy()
+    mid = (s - 1) / 2
+    before = shift(level.base + level.slope * (level.h0 + mid), s)  # the level before the days
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = adj / shift(level.base + level.slope * level.h0, 1) - 1
+        v = (1.4826 * rolling(shift(np.abs(r), 1), 91, 14, "median")) ** 2
+        sd = np.sqrt(v * (Q_SD**2 / s + shift(level.c_flat, s)))
+        dep_up = lo / before - 1
+        dep_dn = hi / before - 1
+    go = np.isfinite(med) & (before > 0) & ((dep_up > z * sd) | (dep_dn < -z * sd))
+    if not go.any():
+        return level
+    slope, beta = level.slope, level.beta
+    if hold > 0:
+        recent = rolling(go.astype(float), hold, 1, "max") > 0
+        slope, beta = np.where(recent, 0.0, slope), np.where(recent, 0.0, beta)
+    base = np.where(go, med - slope * (level.h0 - (s + 1) / 2), level.base)
+    c_flat = np.where(go, (np.pi / 2) / s, level.c_flat)
+    return Level(base, slope, level.h0, c_flat, beta, level.n, level.c_slope)
 
 
 def share_level(adj: np.ndarray, own: Level, par: np.ndarray, rho: np.ndarray,

@@ -57,12 +57,13 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from scipy.special import gammainc, gammaincc, gammaln, ndtri, pdtr, pdtrc, xlogy
+from scipy.special import gammainc, gammaincc, gammaln, ndtr, ndtri, pdtr, pdtrc, xlogy
 
 from .base import Detector, DetectorConfig, DetectorInput, calendar_mask, register
 from .baseline import (
     ExpectedConfig,
     Level,
+    catch_up_level,
     median_level,
     parents,
     pooled_profile,
@@ -106,6 +107,11 @@ class CountLikelihoodConfig(DetectorConfig):
         "series",
         description="overdispersion φ pooled over the KPI's series | per dimension | per series "
         "shrunk towards its dimension's (phi_prior_days)",
+    )
+    fit_trim: float | None = Field(
+        None, ge=2.0, le=10.0,
+        description="sds beyond which a residual leaves the noise fit, the fit divided by the "
+        "normal's E[z^2 | |z| < fit_trim] so it stays unbiased (null = sqrt(TRIM), uncorrected)",
     )
     phi_prior_days: float = Field(
         28.0, ge=0, le=10_000, description="pseudo-days of the dimension's φ in a series' φ"
@@ -153,13 +159,18 @@ def fit_noise(
     if not ok0.any():
         return np.nan, np.full(y.shape[1], np.nan)
     uu = np.where(ok0, u, 0.0)
-    yy = np.where(ok0, y, 0.0)
+    trim, kz = TRIM, 1.0
+    if cfg.fit_trim is not None:  # E[z^2 | |z| < c] of a normal: the truncated fit's bias
+        c = cfg.fit_trim
+        trim = c * c
+        kz = 1 - 2 * c * np.exp(-c * c / 2) / np.sqrt(2 * np.pi) / (1 - 2 * ndtr(-c))
+    yy = np.where(ok0, y, 0.0) / kz
     a = 1.0 if a_known is None else a_known
     phi = np.full(y.shape[1], max(float(np.median(y[ok0])) * 0.5, 1e-6))
     groups = [dim_of == d for d in np.unique(dim_of)]
     for _ in range(4):
         model = a * uu + phi[None, :]
-        ok = ok0 & (yy <= TRIM * model)
+        ok = ok0 & (yy * kz <= trim * model)
         w = np.where(ok, 1.0 / np.maximum(model, 1e-12) ** 2, 0.0)
         if a_known is None:  # within-dimension weighted regression of y on u
             sxy = sxx = 0.0
@@ -252,6 +263,8 @@ def expected_parts(clean: np.ndarray, wide: Wide, cfg: CountLikelihoodConfig
         level = trend_level(adj, cfg.window, cfg.min_periods, ex)
     else:
         level = median_level(adj, cfg.window, cfg.min_periods)
+    if ex.catch_up is not None:
+        level = catch_up_level(adj, level, ex.catch_up, ex.catch_up_z, ex.catch_up_hold)
     return factor, c_w, share_level(adj, level, par, rho, ex)
 
 
