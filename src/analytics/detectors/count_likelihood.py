@@ -17,15 +17,18 @@ cell factor). ``a`` is 1 for Poisson counts and the per-order value variance for
   series' weekday factor (median of each weekday over ``weekday_weeks`` weeks;
   ``rolling_zscore.slot_factor``) by default; shipped since the sixth session (config, README
   "Random worlds"): a weekday profile pooled across the KPI's series (empirical Bayes) and a
-  level that follows the KPI's slope pooled across its series (``pooled_trend``); options not
-  shipped: a per-series trend-following level, a slice's share of its parent;
+  level that follows the KPI's slope pooled across its series (``pooled_trend``), and since the
+  sixteenth a catch-up: after a lasting step the level is the last 10 days' median and no slope
+  is read from the step for 56 days (``catch_up``, ``catch_up_hold``; ``baseline.py``); options
+  not shipped: a per-series trend-following level, a slice's share of its parent;
 - **noise** ``(a, φ)``: fitted every ``fit_every_days`` on the 1-day residuals of the previous
   ``fit_window`` days (causal), by iteratively reweighted least squares on ``(r/μ)²``: ``a`` = 1
   for counts and conversion (Poisson / binomial), else pooled over all series of the KPI, fitted
   on the variation of ``u`` within each dimension; ``φ`` per series, shrunk towards its
   dimension's pooled value with ``phi_prior_days`` pseudo-days (a channel is overdispersed by its
   cells, the whole store only by the day factor; large series pin ``φ``, small ones are mostly
-  the Poisson part). Residuals beyond 4.5 σ are left out (shocks);
+  the Poisson part). Residuals beyond 4.5 σ are left out (shocks; option ``fit_trim``: another
+  cut, the fit corrected for it);
 - **estimated expected value**: the residual variance is ``(1 + c_L + c_W)`` × the noise, with
   ``c_L`` the level's error variance per unit of the noise (median of ``m`` days: π/2 / m) and
   ``c_W`` the weekday factor's (``baseline.py``: for a pooled slice mostly its parent's); the fit
