@@ -317,6 +317,15 @@ def trend_level(adj: np.ndarray, window: int, min_periods: int, cfg: ExpectedCon
     return Level(m1, beta * np.nan_to_num(slope), h0, c_flat, beta, window)
 
 
+def rel_noise_var(adj: np.ndarray, ahead: np.ndarray) -> np.ndarray:
+    """Robust relative one-step noise variance per [period, series]: (1.4826 × the trailing
+    91-day median of |adj / ahead − 1|)², from the rows before each row (``ahead``: each row's
+    expectation from the rows before it)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = adj / ahead - 1
+    return (1.4826 * rolling(shift(np.abs(r), 1), 91, 14, "median")) ** 2
+
+
 def _weighted_median(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Row-wise weighted median of ``x`` (NaN or zero weight: left out; none left: NaN)."""
     w = np.where(np.isfinite(x) & np.isfinite(w), w, 0.0)
@@ -348,8 +357,7 @@ def pooled_trend_level(adj: np.ndarray, window: int, min_periods: int, cfg: Expe
         d3 = ((shift(m1, 2 * window) - shift(m1, 3 * window)) / lm
               if cfg.trend == "minmod3" else None)
         s = _slope(d1, d2, window, cfg.trend, d3)
-        r = adj / shift(lm, 1) - 1  # relative one-step residual
-        v = (1.4826 * rolling(shift(np.abs(r), 1), 91, 14, "median")) ** 2
+        v = rel_noise_var(adj, shift(lm, 1))
         tl = trim_factor(cfg.level_trim)
         vs = 2 * tl / window**3 * v  # the own slope's sampling variance
         wgt = np.where(np.isfinite(s) & (vs > 0), 1.0 / vs, 0.0)
@@ -406,8 +414,7 @@ def catch_up_level(adj: np.ndarray, level: Level, days: int, z: float, hold: int
     mid = (s - 1) / 2
     before = shift(level.base + level.slope * (level.h0 + mid), s)  # the level before the days
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = adj / shift(level.base + level.slope * level.h0, 1) - 1
-        v = (1.4826 * rolling(shift(np.abs(r), 1), 91, 14, "median")) ** 2
+        v = rel_noise_var(adj, shift(level.base + level.slope * level.h0, 1))
         sd = np.sqrt(v * (Q_SD**2 / s + shift(level.c_flat, s)))
         dep_up = lo / before - 1
         dep_dn = hi / before - 1

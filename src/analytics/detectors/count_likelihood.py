@@ -162,18 +162,18 @@ def fit_noise(
     if not ok0.any():
         return np.nan, np.full(y.shape[1], np.nan)
     uu = np.where(ok0, u, 0.0)
-    trim, kz = TRIM, 1.0
-    if cfg.fit_trim is not None:  # E[z^2 | |z| < c] of a normal: the truncated fit's bias
+    y0 = np.where(ok0, y, 0.0)
+    trim, yy = TRIM, y0
+    if cfg.fit_trim is not None:  # divided by E[z^2 | |z| < c] of a normal: the cut's bias
         c = cfg.fit_trim
         trim = c * c
-        kz = 1 - 2 * c * np.exp(-c * c / 2) / np.sqrt(2 * np.pi) / (1 - 2 * ndtr(-c))
-    yy = np.where(ok0, y, 0.0) / kz
+        yy = y0 / (1 - 2 * c * np.exp(-c * c / 2) / np.sqrt(2 * np.pi) / (1 - 2 * ndtr(-c)))
     a = 1.0 if a_known is None else a_known
     phi = np.full(y.shape[1], max(float(np.median(y[ok0])) * 0.5, 1e-6))
     groups = [dim_of == d for d in np.unique(dim_of)]
     for _ in range(4):
         model = a * uu + phi[None, :]
-        ok = ok0 & (yy * kz <= trim * model)
+        ok = ok0 & (y0 <= trim * model)
         w = np.where(ok, 1.0 / np.maximum(model, 1e-12) ** 2, 0.0)
         if a_known is None:  # within-dimension weighted regression of y on u
             sxy = sxx = 0.0
