@@ -48,6 +48,21 @@ def _truth_wide(ctx, wide) -> np.ndarray:
     return piv.reindex(columns=pd.MultiIndex.from_tuples(wide.keys)).to_numpy(float)
 
 
+def capture_core(det, inp) -> tuple:
+    """Run detector ``det`` on ``inp``: (its long series, its core output before calibration:
+    raw scores and the expected value)."""
+    got = {}
+    finish = det._finish
+
+    def keep(series, core, inp_):
+        got["series"], got["core"] = series, core
+        return finish(series, core, inp_)
+
+    det._finish = keep
+    det.detect(inp)
+    return got["series"], got["core"]
+
+
 def run_cl(ctx, inp, overrides: dict, truth: str | None) -> tuple:
     """count_likelihood on the run's input: (wide, {column: calibrated [T, S]}, final [T, S])."""
     from analytics.detectors import count_likelihood as clm

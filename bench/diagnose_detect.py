@@ -164,6 +164,8 @@ def decompose_gap(ctx, events: list[Event], card: dict) -> list[dict]:
     gain), multi = final / calibrated (Bonferroni over all windows incl. share ones; > 1 when a
     share window wins), model = ideal / oracle's final score (its own Bonferroni, null shape).
     Their product is rolling_zscore's final / the oracle's final at that point."""
+    from cl_windows import capture_core  # bench/, the script's own directory
+
     from analytics import pipeline as ap
     from analytics.context import Incident
     from analytics.detectors.base import combine_windows
@@ -177,17 +179,8 @@ def decompose_gap(ctx, events: list[Event], card: dict) -> list[dict]:
         return []
     det = RollingZScore(dc, name="rolling_zscore")
     det.parts = {}
-    got = {}
-    orig = det._finish
-
-    def finish(series, core, inp):
-        got["series"], got["core"] = series, core
-        return orig(series, core, inp)
-
-    det._finish = finish
-    inp = ap.detector_input(ctx)
-    det.detect(inp)
-    series, core, parts = got["series"], got["core"], det.parts
+    series, core = capture_core(det, ap.detector_input(ctx))
+    parts = det.parts
     wide = Wide.of(series)
     cols = ["score", *sorted(c for c in core.columns if c.startswith("score@"))]
     cal, scaled = {}, {}
