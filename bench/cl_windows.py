@@ -48,6 +48,20 @@ def _truth_wide(ctx, wide) -> np.ndarray:
     return piv.reindex(columns=pd.MultiIndex.from_tuples(wide.keys)).to_numpy(float)
 
 
+def load_world(d: Path) -> tuple:
+    """(data set, truth) of a generated world; bad input (not a data directory, no truth/) is an
+    ``InputError`` (one line, exit 2 under ``run_cli``)."""
+    from analytics.loading import load_data_dir
+    from evaluation.truth import find_truth
+    from shocklab.errors import InputError
+
+    ds, truth = load_data_dir(d), find_truth(d)
+    if truth is None:
+        raise InputError(f"{d}: no truth/ beside the data (a world from generate_data.py "
+                         "is needed)")
+    return ds, truth
+
+
 def capture_core(det, inp) -> tuple:
     """Run detector ``det`` on ``inp``: (its long series, its core output before calibration:
     raw scores and the expected value)."""
@@ -133,13 +147,12 @@ def analyse_world(d: Path, sets: list[str], variants: list[tuple[str, dict, bool
     from analytics import pipeline as ap
     from analytics.config import load_analysis_config
     from analytics.context import Incident, RunContext
-    from analytics.loading import load_data_dir
     from evaluation.pipeline import STAGES, run
     from evaluation.scoring import Event, match_matrix
-    from evaluation.truth import attach, find_truth
+    from evaluation.truth import attach
     from experiments.cell import _memoized_detectors
 
-    ds, truth = load_data_dir(d), find_truth(d)
+    ds, truth = load_world(d)
     cfg = load_analysis_config(None, sets)
     rows = []
     with tempfile.TemporaryDirectory(prefix="j9k-clw-") as tmp:
@@ -264,4 +277,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from shocklab.cli import run_cli
+
+    raise SystemExit(run_cli(main))

@@ -86,17 +86,18 @@ def flips(incidents, events, ev, eff: dict[tuple[str, str], dict[str, float]],
 
 
 def world(d: Path, sets: list[str]) -> dict[str, Counter]:
+    from cl_windows import load_world  # bench/, the script's own directory
+
     from analytics.config import load_analysis_config
     from analytics.context import RunContext
-    from analytics.loading import load_data_dir
     from analytics.watch import product_categories
     from evaluation.oracle import truth_baseline
     from evaluation.pipeline import STAGES, run
     from evaluation.scoring import Event, _window, match_matrix
-    from evaluation.truth import attach, find_truth
+    from evaluation.truth import attach
     from experiments.cell import _memoized_detectors
 
-    ds, truth = load_data_dir(d), find_truth(d)
+    ds, truth = load_world(d)
     cfg = load_analysis_config(None, ["customers.enabled=false", "insights.enabled=false", *sets])
     with tempfile.TemporaryDirectory(prefix="container-effects-") as tmp:
         ctx = attach(RunContext(config=cfg, data=ds, out_dir=Path(tmp)), truth)
@@ -170,4 +171,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from shocklab.cli import run_cli
+
+    raise SystemExit(run_cli(main))

@@ -556,4 +556,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from shocklab.cli import run_cli
+
+    raise SystemExit(run_cli(main))

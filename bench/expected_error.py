@@ -63,7 +63,8 @@ def split_error(err: np.ndarray, quiet: np.ndarray, kpis: np.ndarray,
                      "weekday": sd(wd), "rest": sd(r1 - wd), "common": float(common.std()),
                      "idiosyncratic": sd(lvl.sub(common, axis=0)),
                      "bias": float(np.nanmean(e.to_numpy()))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["kpi", "series", "total", "level", "weekday", "rest",
+                                       "common", "idiosyncratic", "bias"])
 
 
 def season_fit(err: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -84,18 +85,17 @@ def season_fit(err: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float, f
 def world_error(d: Path, sets: list[str], skip: int) -> tuple[pd.DataFrame, tuple]:
     """count_likelihood on world ``d``: its ``split_error`` table and the store's sessions
     ``season_fit``."""
-    from cl_windows import _truth_wide, capture_core
+    from cl_windows import _truth_wide, capture_core, load_world
 
     from analytics import pipeline as ap
     from analytics.config import load_analysis_config
     from analytics.context import RunContext
     from analytics.detectors import count_likelihood as clm
     from analytics.detectors.calibrate import Wide
-    from analytics.loading import load_data_dir
     from evaluation.pipeline import STAGES, run
-    from evaluation.truth import attach, find_truth
+    from evaluation.truth import attach
 
-    ds, truth = load_data_dir(d), find_truth(d)
+    ds, truth = load_world(d)
     cfg = load_analysis_config(None, sets)
     with tempfile.TemporaryDirectory(prefix="expected-error-") as tmp:
         ctx = attach(RunContext(config=cfg, data=ds, out_dir=Path(tmp)), truth)
@@ -133,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     cols = ["total", "level", "weekday", "rest", "common", "idiosyncratic"]
     for d in a.data:
         table, (coef, resid, esd) = world_error(d, a.set, a.skip)
+        if table.empty:
+            print(f"{d.name}: fewer than {2 * SMOOTH} quiet days (outside every event and its "
+                  f"30 days after, from day {a.skip}): nothing to split", flush=True)
+            continue
         table.insert(0, "world", d.name)
         tables.append(table)
         cnt = table[table["kpi"].isin(["sessions", "orders", "revenue"])]
@@ -151,4 +155,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from shocklab.cli import run_cli
+
+    raise SystemExit(run_cli(main))

@@ -64,3 +64,13 @@ def test_season_fit_reads_a_lag_as_a_negative_slope_coefficient():
     coef, resid, esd = expected_error.season_fit(0.02 * rng.standard_normal(T),
                                                  np.exp(log_truth))
     assert resid > 0.9 * esd
+
+
+def test_split_of_too_few_quiet_days_is_an_empty_table_with_its_columns():
+    """A world whose events leave fewer than 2 × 28 quiet days gives no row, not a frame without
+    columns (the report skips it)."""
+    quiet = np.zeros(T, bool)
+    quiet[:40] = True
+    tab = expected_error.split_error(np.zeros((T, 2)), quiet, np.array(["orders"] * 2),
+                                     _weekday())
+    assert tab.empty and {"kpi", "common", "total"} <= set(tab.columns)
