@@ -14,12 +14,19 @@ Definitions
   series and on a product-scoped event's category (``parent_category``) the event's
   ``primary_kpi`` always counts in the direction of its effect, while a slice
   crossing the scope (or inside a store-wide event) moves by about the recorded effect and needs
-  ``min_effect`` like any KPI — and (b) the incident's slice is
+  ``min_effect`` like any KPI. A slice that contains the scope without being it (a channel x
+  country scope's channel and country, a product scope's category) is judged by its own
+  realized effect (truth ``container_effects``; ``containers``): min_effect on any KPI, the
+  primary KPI in the direction the container moved (a ratio can move against the scope's by
+  mix); older truth without the record reads the scope's effects there — and (b) the
+  incident's slice is
   not excluded by the event's scope (an incident on ``channel=organic`` cannot match an outage of
   ``paid_social``; overall and other dimensions can). A product is inside its category: with
   the product -> category map (``build_scorecard``'s ``product_category``), an incident on a
   product of a category-scoped event's category is in the scoped slice, one on another
-  category's product is excluded. ``lenient`` mode drops (a) and (b).
+  category's product is excluded; a watched channel x country cell is inside a channel,
+  country or cell scope when both its parts are the scope's, and excluded otherwise.
+  ``lenient`` mode drops (a) and (b).
   Events without ``effects`` (external ``--events`` files) match any KPI in both modes.
 - **Recall** = unexpected events matched / unexpected events. **Precision** = incidents matching
   an unexpected event / all incidents; an incident on an expected event (holiday, planned
@@ -107,7 +114,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.context import Incident
-from shocklab.catalogue import OVERALL_DIMENSION, PRODUCT_DIMENSION
+from shocklab.catalogue import OVERALL_DIMENSION, PAIR_DIMENSION, PAIR_SEP, PRODUCT_DIMENSION
 from shocklab.truth import scope_kind
 
 SCHEMA = "shocklab.scorecard/1"
@@ -132,6 +139,10 @@ class Event:
     # the category holding a product-scoped event's product (``with_members``): a slice that
     # contains the scope, where the recorded overall effects understate the change
     parent_category: str | None = None
+    # the realized effects on each watched slice that contains the scope without being it
+    # (truth ``container_effects``: a channel x country scope's channel and country, a product
+    # scope's category), keyed (dimension, segment); None: not recorded (older truth files)
+    containers: dict[tuple[str, str], dict[str, float]] | None = None
 
     def with_members(self, product_category: dict[str, str] | None) -> Event:
         """This event with ``members`` (category scopes) or ``parent_category`` (product scopes)
@@ -169,6 +180,12 @@ class Event:
             if isinstance(d.get("scope_effects"), dict) and d["scope_effects"]
             else None,
             primary_direction=d.get("primary_direction"),
+            containers={(str(c["dimension"]), str(c["segment"])):
+                        {str(k): float(v) for k, v in (c.get("effects") or {}).items()
+                         if v is not None}
+                        for c in d["container_effects"]}
+            if isinstance(d.get("container_effects"), list) and d["container_effects"]
+            else None,
             impact=abs(float(d["impact_revenue"]))
             if d.get("impact_revenue") is not None
             else abs(float((eff or {}).get("revenue") or 0.0))
@@ -226,29 +243,54 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
             member = np.isin(seg, [c for name, c in segs.items() if name in ev.members])
             allowed &= ~in_prod | member
             exact |= in_prod & member
+        if PAIR_DIMENSION in dims and ({"channel", "country"} & ev.scope.keys()):
+            # a channel x country cell is inside a channel, country or cell scope when its
+            # channel and country are the scope's; otherwise it is excluded
+            in_pair = dim == dims[PAIR_DIMENSION]
+            inside = np.array([_cell_inside(str(name), ev.scope) for name in segs], bool)[seg]
+            allowed &= ~in_pair | inside
+            exact |= in_pair & inside
         eff = _lookup(ev.effects, kpis)[kpi] * sign
+        container = np.zeros(n, dtype=bool)
+        for (d, v), ce in (ev.containers or {}).items():   # each judged by its own effect
+            on = (dim == dims.get(d, -1)) & (seg == segs.get(v, -1))
+            eff = np.where(on, _lookup(ce, kpis)[kpi] * sign, eff)
+            container |= on
+        exact &= ~container
         if ev.scope_effects:
             eff = np.where(exact, _lookup(ev.scope_effects, kpis)[kpi] * sign, eff)
             need = min_effect
         else:  # no in-slice effects recorded: inside the scoped slice any move the right way counts
             need = np.where(exact, 1e-12, min_effect)
         ok = np.nan_to_num(eff, nan=-np.inf) >= need
-        # the primary KPI counts whatever its recorded effect only where that effect understates
-        # the change: the overall series, the slices the scope names (``exact``) and a product's
-        # category; a slice that crosses the scope (or lies inside a store-wide event) moves by
-        # about the recorded effect, so it needs min_effect like any KPI (many such series: no
-        # chance matches)
-        contains = exact | overall
-        if ev.parent_category is not None:      # a product's category contains the product
+        # the primary KPI counts whatever its recorded effect only where that effect (a mean
+        # over the window) understates the change: the overall series, the slices the scope
+        # names (``exact``) and the slices containing it; a slice that crosses the scope (or lies
+        # inside a store-wide event) moves by about the recorded effect, so it needs min_effect
+        # like any KPI (many such series: no chance matches)
+        contains = exact | overall | container
+        if ev.parent_category is not None and ev.containers is None:  # older truth: no record
             contains |= (dim == dims.get("category", -1)) & (seg == segs.get(ev.parent_category,
                                                                                -1))
         is_primary = (kpi == kpis.get(ev.primary_kpi, -1)) & contains
         if ev.primary_direction in ("up", "down"):
-            ok |= is_primary & (up == (ev.primary_direction == "up"))
+            right_way = up == (ev.primary_direction == "up")
         else:
-            ok |= is_primary & (np.nan_to_num(eff, nan=0.0) > 0)
+            right_way = np.nan_to_num(eff, nan=0.0) > 0
+        # a container's ratio can move against the scope's by mix: its own effect decides
+        own = container & np.isfinite(eff)
+        right_way = np.where(own, np.nan_to_num(eff, nan=0.0) > 0, right_way)
+        ok |= is_primary & right_way
         out[:, j] = m & allowed & ok
     return out
+
+
+def _cell_inside(cell: str, scope: dict[str, str]) -> bool:
+    """Is the channel x country cell ``"<channel>|<country>"`` inside ``scope``?"""
+    parts = cell.split(PAIR_SEP, 1)
+    return len(parts) == 2 and all(scope.get(key, part) == part
+                                   for key, part in zip(("channel", "country"), parts,
+                                                        strict=True))
 
 
 def _window(ev: Event, early: int, late: int) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -19,11 +19,26 @@ if TYPE_CHECKING:   # only annotations: simulation imports this module without p
     import pandas as pd
 
 
+class SliceEffects(BaseModel):
+    """The realized effect of an event on one watched slice that contains its scope without being
+    it (``TruthEvent.container_effects``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dimension: str = Field(min_length=1)
+    segment: str = Field(min_length=1)
+    effects: dict[str, float] = Field(default_factory=dict)
+
+
 class TruthEvent(BaseModel):
     """One injected event (``expected``: a planned calendar occurrence) and its realized effect.
 
     effects : relative change of each overall KPI over the window, actual vs counterfactual twin.
     scope_effects : the same inside the event's scoped slice (empty for planned events).
+    container_effects : the same on each slice between the scope and the store: a channel x
+        country scope's channel and country, a product scope's category (empty otherwise). A
+        container's change is not the scope's: counts move by the scope's share, and a ratio
+        (conversion, AOV) can move the other way by mix.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,6 +55,7 @@ class TruthEvent(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     effects: dict[str, float] = Field(default_factory=dict)
     scope_effects: dict[str, float] = Field(default_factory=dict)
+    container_effects: list[SliceEffects] = Field(default_factory=list)
     primary_kpi: str | None = None
     primary_direction: Literal["up", "down"] | None = None
 

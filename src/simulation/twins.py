@@ -10,12 +10,13 @@ import datetime as dt
 
 import numpy as np
 
-from shocklab.truth import TruthEvent
+from shocklab.truth import SliceEffects, TruthEvent
 
 from . import calendar as cal
 from .baseline import expected_order_value
 from .draw import Run, Setup, lever_days, levers_for, simulate_run, splice_days
 from .events import EventBase, Levers
+from .events.base import Grid
 
 Twins = dict[frozenset[str], Run]   # runs keyed by the ids of the events acting in them
 
@@ -90,6 +91,22 @@ def _twin(setup: Setup, levers: Levers, actual: tuple[Run, Levers] | None) -> Ru
     return splice_days(run, simulate_run(setup, levers, False, days=days), days)
 
 
+def container_masks(ev: EventBase, grid: Grid) -> list[tuple[str, str, dict[str, np.ndarray]]]:
+    """(dimension, segment, mask) of each watched slice that contains the event's scope without
+    being it or the store: a channel x country scope's channel and country (``cell_mask``), a
+    product scope's category (``product_mask``)."""
+    sc = ev.scope
+    if sc.kind == "channel_country":
+        ch = np.array([c == sc.channel for c in grid.channels])
+        co = np.array([c == sc.country for c in grid.countries])
+        return [("channel", str(sc.channel), {"cell_mask": ch[:, None] & np.ones_like(co)[None]}),
+                ("country", str(sc.country), {"cell_mask": np.ones_like(ch)[:, None] & co[None]})]
+    if sc.kind == "product":
+        cat = grid.product_category[sc.product - 1]
+        return [("category", str(cat), {"product_mask": grid.product_category == cat})]
+    return []
+
+
 def unexpected_truth(
     setup: Setup, events: list[EventBase], actual: Run, runs: Twins | None = None
 ) -> tuple[list[TruthEvent], Twins]:
@@ -117,6 +134,11 @@ def unexpected_truth(
             scoped = window_effects(
                 actual.daily(D, cell_mask=cm), twin.daily(D, cell_mask=cm), s, e
             )
+        containers = [
+            SliceEffects(dimension=dim, segment=seg, effects=window_effects(
+                actual.daily(D, **mask), twin.daily(D, **mask), s, e))
+            for dim, seg, mask in container_masks(ev, setup.grid)
+        ]
         effects = window_effects(overall_a, twin.daily(D), s, e)
         price = window_effects(lines_a, twin.daily(D, product_mask=every), s, e).get("price")
         if price is not None:   # the store's list price per unit sold (a store-wide pricing error)
@@ -136,6 +158,7 @@ def unexpected_truth(
                 params=ev.params(),
                 effects=effects,
                 scope_effects=scoped,
+                container_effects=containers,
                 primary_kpi=kpi,
                 primary_direction=direction,
             )

@@ -391,3 +391,77 @@ def test_a_product_inside_a_category_scope_is_in_the_scoped_slice():
     card = build_scorecard([ev], {"d": [mine, other]}, [mine, other], {}, settings,
                            oracle_name=None, product_category=cats)
     assert card["strict"]["consensus"]["fp"] == 1 and card["strict"]["consensus"]["recall"] == 1
+
+
+CELL = {   # an outage of organic x CA: the cell's sessions -75 %, its conversion up by mix
+    "event_id": "E11", "type": "channel_outage", "expected": False, "start": "2025-06-10",
+    "end": "2025-06-10", "scope": {"channel": "organic", "country": "CA"},
+    "effects": {"sessions": -0.04, "orders": -0.05, "conversion_rate": -0.01},
+    "scope_effects": {"sessions": -0.75, "orders": -0.7, "conversion_rate": 0.2},
+    "container_effects": [
+        {"dimension": "channel", "segment": "organic",
+         "effects": {"sessions": -0.2, "orders": -0.25, "conversion_rate": -0.06}},
+        {"dimension": "country", "segment": "CA",
+         "effects": {"sessions": -0.3, "orders": -0.02, "conversion_rate": 0.4}},
+    ],
+    "primary_kpi": "sessions", "primary_direction": "down",
+}
+
+
+def test_a_slice_containing_the_scope_is_judged_by_its_own_recorded_effect():
+    """A channel x country event moves its channel and country by their own effects, not the
+    cell's: CA's conversion falls when its best-converting cell goes dark while the cell's own
+    conversion rises (seed 120's audit, seventeenth session). Read from truth
+    ``container_effects``; without them the cell's effects apply as before."""
+    conv_down = inc("2025-06-10", kpi="conversion_rate", dimension="channel", segment="organic")
+    assert ok(conv_down, ev=CELL)          # the channel's own -6 %, not the cell's +20 %
+    assert not ok(conv_down, ev={**CELL, "container_effects": []})   # the cell's +20 %: no match
+    # its own effect must reach min_effect: CA's orders moved -2 %
+    assert not ok(inc("2025-06-10", kpi="orders", dimension="country", segment="CA"), ev=CELL)
+    assert ok(inc("2025-06-10", kpi="orders", dimension="country", segment="CA"),
+              ev={**CELL, "container_effects": []})
+    # the primary KPI counts in the container's direction whatever its size
+    small = {**CELL, "container_effects": [
+        {"dimension": "country", "segment": "CA", "effects": {"sessions": -0.01}}]}
+    assert ok(inc("2025-06-10", dimension="country", segment="CA"), ev=small)
+    assert not ok(inc("2025-06-10", dimension="country", segment="CA", direction="up"), ev=small)
+    # the cell itself is still judged by the in-scope effects; a sibling country is excluded
+    assert ok(inc("2025-06-10", kpi="conversion_rate", direction="up",
+                  dimension="channel_country", segment="organic|CA"), ev=CELL)
+    assert not ok(inc("2025-06-10", kpi="sessions", dimension="country", segment="US"), ev=CELL)
+
+
+def test_a_channel_x_country_cell_is_inside_or_outside_a_scope():
+    """Watched cells (``channel_country``): a cell of the scoped channel is inside a channel
+    scope (judged by the in-scope effects), a cell of another channel is excluded."""
+    assert ok(inc("2025-06-10", kpi="sessions", dimension="channel_country",
+                  segment="paid_social|DE"))                               # inside: -60 %
+    assert not ok(inc("2025-06-10", kpi="sessions", dimension="channel_country",
+                      segment="organic|DE"))                                # another channel
+    assert not ok(inc("2025-06-10", kpi="sessions", dimension="channel_country",
+                      segment="organic|US"), ev=CELL)                       # another cell
+    assert ok(inc("2025-06-10", kpi="sessions", dimension="channel_country", segment="organic|CA"),
+              ev=CELL)
+
+
+def test_a_product_scope_category_uses_its_recorded_effect():
+    """A stockout of one product: its category's AOV moves by the category's own recorded effect
+    (which can reach min_effect where the store's does not); without a record the store's
+    effects apply there, as before."""
+    ev = {"event_id": "E17", "type": "stockout", "expected": False, "start": "2025-06-10",
+          "end": "2025-06-14", "scope": {"product": 7},
+          "effects": {"orders": -0.01, "revenue": -0.02, "aov": -0.01},
+          "scope_effects": {"orders": -1.0, "revenue": -1.0},
+          "container_effects": [{"dimension": "category", "segment": "grocery",
+                                 "effects": {"orders": -0.1, "revenue": -0.2, "aov": -0.11}}],
+          "primary_kpi": "orders", "primary_direction": "down"}
+    cats = {"7": "grocery", "8": "toys"}
+    aov = inc("2025-06-11", kpi="aov", dimension="category", segment="grocery")
+    e = Event.from_dict(ev).with_members(cats)
+    assert e.containers == {("category", "grocery"): {"orders": -0.1, "revenue": -0.2,
+                                                      "aov": -0.11}}
+    assert matches(aov, e, "strict", 1, 2, 0.05)
+    old = Event.from_dict({**ev, "container_effects": []}).with_members(cats)
+    assert not matches(aov, old, "strict", 1, 2, 0.05)              # the store's -1 %
+    assert not matches(inc("2025-06-11", kpi="aov", dimension="category", segment="toys"), e,
+                       "strict", 1, 2, 0.05)
