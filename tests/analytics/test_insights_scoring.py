@@ -191,3 +191,29 @@ def test_labels_without_kpi_or_shock_type_leave_those_scores_unscored(tmp_path):
     assert s["kpi_attribution"] == 1.0        # over the one label that names a KPI
     assert rows["W01"]["type_ok"] is None and rows["W02"]["type_ok"] is None
     assert s["type_accuracy"] is None and s["broad_accuracy"] is None
+
+
+def test_realized_effect_is_the_named_slices_own_where_truth_records_it():
+    """The magnitude an episode states for a slice is compared with that slice's realized
+    effect: a channel x country event named by its channel gets the channel's own (diluted)
+    effect, not the cell's; any other slice keeps the in-scope effect (a wrong slice costs);
+    a product event is left out, its category's effect recorded or not."""
+    cell = {**_event("E9", "2025-05-10", "2025-05-11", {"channel": "email", "country": "DE"},
+                     "orders", {"orders": -0.02}, "payment_failure", {"orders": -0.7}),
+            "container_effects": [
+                {"dimension": "channel", "segment": "email", "effects": {"orders": -0.2}},
+                {"dimension": "country", "segment": "DE", "effects": {"orders": -0.3}}]}
+    assert sc.realized_effect(cell, ("channel", "email"), "orders") == -0.2
+    assert sc.realized_effect(cell, ("country", "DE"), "orders") == -0.3
+    assert sc.realized_effect(cell, ("channel_country", "email|DE"), "orders") == -0.7
+    assert sc.realized_effect(cell, ("channel", "organic"), "orders") == -0.7
+    assert sc.realized_effect(cell, None, "orders") == -0.7
+    assert sc.realized_effect({**cell, "container_effects": []}, ("channel", "email"),
+                              "orders") == -0.7                      # older truth: the cell's
+    prod = {**_event("E8", "2025-05-10", "2025-05-11", {"product": 7}, "orders",
+                     {"orders": -0.01}, "stockout", {"orders": -1.0}),
+            "container_effects": [
+                {"dimension": "category", "segment": "books", "effects": {"orders": -0.15}}]}
+    assert sc.realized_effect(prod, ("category", "books"), "orders") is None
+    store = _event("E7", "2025-05-10", "2025-05-11", {}, "orders", {"orders": -0.4})
+    assert sc.realized_effect(store, None, "orders") == -0.4
