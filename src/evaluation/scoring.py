@@ -18,7 +18,8 @@ Definitions
   country scope's channel and country, a product scope's category) is judged by its own
   realized effect (truth ``container_effects``; ``containers``): min_effect on any KPI, the
   primary KPI in the direction the container moved (a ratio can move against the scope's by
-  mix); older truth without the record reads the scope's effects there — and (b) the
+  mix); truth without the record keeps the earlier rule (the scope's effects on a cell's
+  channel and country, the overall ones on a product's category) — and (b) the
   incident's slice is
   not excluded by the event's scope (an incident on ``channel=organic`` cannot match an outage of
   ``paid_social``; overall and other dimensions can). A product is inside its category: with
