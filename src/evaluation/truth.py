@@ -48,8 +48,34 @@ def read_truth_events(path: Path) -> list[dict[str, Any]]:
     for i, ev in enumerate(events):
         if not isinstance(ev, dict) or "event_id" not in ev:
             raise InputError(f"{path}: event [{i}] lacks 'event_id'")
-        event_window(ev, f"{path}: event [{i}] ({ev['event_id']})")
+        where = f"{path}: event [{i}] ({ev['event_id']})"
+        event_window(ev, where)
+        _check_effects(ev, where)
     return events
+
+
+def _is_effects(v: Any) -> bool:
+    """A mapping of KPI to a relative effect (a number, or null where none was recorded)."""
+    return isinstance(v, dict) and all(
+        x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v.values())
+
+
+def _check_effects(ev: dict[str, Any], where: str) -> None:
+    """InputError naming the field when an event's effects are not what scoring reads."""
+    for key in ("effects", "scope_effects"):
+        if ev.get(key) is not None and not _is_effects(ev[key]):
+            raise InputError(f"{where}: '{key}' must map each KPI to a number")
+    cont = ev.get("container_effects")
+    if cont is None:
+        return
+    if not isinstance(cont, list):
+        raise InputError(f"{where}: 'container_effects' must be a list")
+    for j, c in enumerate(cont):
+        if not (isinstance(c, dict) and all(isinstance(c.get(k), str) and c[k]
+                                            for k in ("dimension", "segment"))
+                and _is_effects(c.get("effects", {}))):
+            raise InputError(f"{where}: container_effects[{j}] needs a 'dimension', a "
+                             "'segment' and 'effects' mapping each KPI to a number")
 
 
 def has_truth(data_dir: str | Path | None) -> bool:

@@ -157,6 +157,27 @@ def test_without_truth_no_scorecard_and_gates_are_bad_input(synth_dir, tmp_path,
     assert "need truth" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("field,value,msg", [
+    ("container_effects", [{"dimension": "channel", "effects": {}}], "container_effects[0]"),
+    ("container_effects", {"channel": {}}, "'container_effects' must be a list"),
+    ("scope_effects", {"sessions": "-0.6"}, "'scope_effects' must map"),
+])
+def test_malformed_truth_effects_are_bad_input(synth_dir, tmp_path, capsys, field, value, msg):
+    """Scoring reads the effects fields of truth/events.json: a malformed one is one line naming
+    the file, the event and the field, exit 2 before any stage runs, and no run directory."""
+    data = tmp_path / "data"
+    shutil.copytree(synth_dir, data)
+    path = data / "truth" / "events.json"
+    events = json.loads(path.read_text())
+    events[0][field] = value
+    path.write_text(json.dumps(events))
+    out = tmp_path / "r"
+    assert cli("--data", str(data), "--out", str(out), "--no-verify", *FAST) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "events.json: event [0]" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_failing_detector_does_not_kill_the_run(synth_dir, tmp_path, monkeypatch):
     from analytics.detectors.isolation_forest import IsolationForestDetector
 
