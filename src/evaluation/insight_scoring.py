@@ -50,6 +50,8 @@ from analytics.drivers import signature_from_effects
 from analytics.insights.models import ShockType
 from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP
 
+from .scoring import container_records
+
 MIN_EFFECT = 0.02
 SHOCK_TYPES = frozenset(get_args(ShockType)) - {"undetermined"}  # what a diagnosis can name
 
@@ -84,8 +86,7 @@ def realized_effect(ev: dict[str, Any], named: tuple[str, str] | None,
         return None
     if not scope:
         return (ev.get("effects") or {}).get(kpi)
-    rec = {(str(c["dimension"]), str(c["segment"])): c.get("effects") or {}
-           for c in ev.get("container_effects") or []}
+    rec = container_records(ev) or {}
     if named is not None and (str(named[0]), str(named[1])) in rec:
         return rec[(str(named[0]), str(named[1]))].get(kpi)
     return (ev.get("scope_effects") or {}).get(kpi)

@@ -181,18 +181,24 @@ class Event:
             if isinstance(d.get("scope_effects"), dict) and d["scope_effects"]
             else None,
             primary_direction=d.get("primary_direction"),
-            containers={(str(c["dimension"]), str(c["segment"])):
-                        {str(k): float(v) for k, v in (c.get("effects") or {}).items()
-                         if v is not None}
-                        for c in d["container_effects"]}
-            if isinstance(d.get("container_effects"), list) and d["container_effects"]
-            else None,
+            containers=container_records(d),
             impact=abs(float(d["impact_revenue"]))
             if d.get("impact_revenue") is not None
             else abs(float((eff or {}).get("revenue") or 0.0))
             if isinstance(eff, dict)
             else 0.0,
         )
+
+
+def container_records(d: dict[str, Any]) -> dict[tuple[str, str], dict[str, float]] | None:
+    """A truth record's ``container_effects`` keyed (dimension, segment); None when it has none
+    (older truth files, or a scope no slice contains)."""
+    cont = d.get("container_effects")
+    if not isinstance(cont, list) or not cont:
+        return None
+    return {(str(c["dimension"]), str(c["segment"])):
+            {str(k): float(v) for k, v in (c.get("effects") or {}).items() if v is not None}
+            for c in cont}
 
 
 def _codes(values: list[Any]) -> tuple[np.ndarray, dict[Any, int]]:

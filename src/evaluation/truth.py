@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from analytics.context import EventWindow, RunContext
 from analytics.loading import coerce, event_window, find_table, read_json, read_table
 from shocklab.errors import InputError
-from shocklab.truth import Truth, TruthEvent
+from shocklab.truth import SliceEffects, Truth, TruthEvent
 
 __all__ = [
     "Truth", "TruthEvent", "attach", "find_truth", "has_truth", "load_truth", "read_truth_events"
@@ -54,28 +54,29 @@ def read_truth_events(path: Path) -> list[dict[str, Any]]:
     return events
 
 
-def _is_effects(v: Any) -> bool:
-    """A mapping of KPI to a relative effect (a number, or null where none was recorded)."""
-    return isinstance(v, dict) and all(
-        x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v.values())
+_EFFECTS = TypeAdapter(dict[str, float | None])   # what scoring reads: KPI -> relative effect
 
 
 def _check_effects(ev: dict[str, Any], where: str) -> None:
-    """InputError naming the field when an event's effects are not what scoring reads."""
+    """InputError naming the field when an event's effects are not what scoring reads (the
+    container records by ``SliceEffects``, the model the simulator writes them with)."""
     for key in ("effects", "scope_effects"):
-        if ev.get(key) is not None and not _is_effects(ev[key]):
-            raise InputError(f"{where}: '{key}' must map each KPI to a number")
+        if ev.get(key) is not None:
+            try:
+                _EFFECTS.validate_python(ev[key])
+            except ValidationError:
+                raise InputError(f"{where}: '{key}' must map each KPI to a number") from None
     cont = ev.get("container_effects")
     if cont is None:
         return
     if not isinstance(cont, list):
         raise InputError(f"{where}: 'container_effects' must be a list")
     for j, c in enumerate(cont):
-        if not (isinstance(c, dict) and all(isinstance(c.get(k), str) and c[k]
-                                            for k in ("dimension", "segment"))
-                and _is_effects(c.get("effects", {}))):
+        try:
+            SliceEffects.model_validate(c)
+        except ValidationError:
             raise InputError(f"{where}: container_effects[{j}] needs a 'dimension', a "
-                             "'segment' and 'effects' mapping each KPI to a number")
+                             "'segment' and 'effects' mapping each KPI to a number") from None
 
 
 def has_truth(data_dir: str | Path | None) -> bool:

@@ -160,7 +160,7 @@ def test_without_truth_no_scorecard_and_gates_are_bad_input(synth_dir, tmp_path,
 @pytest.mark.parametrize("field,value,msg", [
     ("container_effects", [{"dimension": "channel", "effects": {}}], "container_effects[0]"),
     ("container_effects", {"channel": {}}, "'container_effects' must be a list"),
-    ("scope_effects", {"sessions": "-0.6"}, "'scope_effects' must map"),
+    ("scope_effects", {"sessions": "minus 60 %"}, "'scope_effects' must map"),
 ])
 def test_malformed_truth_effects_are_bad_input(synth_dir, tmp_path, capsys, field, value, msg):
     """Scoring reads the effects fields of truth/events.json: a malformed one is one line naming
