@@ -1,0 +1,51 @@
+"""bench/diagnose_detect.py ``paired``: a variant's change from the shipped config over the same
+worlds, with the bootstrap interval a stage rule should be read against (hand-made scorecards)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import diagnose_detect  # noqa: E402
+
+
+def _card(f1: float, p: float, r: float, ratio: float | None) -> dict:
+    return {"strict": {"consensus": {"f1": f1, "precision": p, "recall": r},
+                       "oracle_equal_fp": {"ratio": ratio}}}
+
+
+def test_paired_change_interval_and_changed_worlds():
+    base = [_card(0.8, 0.9, 0.7, 0.9), _card(0.6, 0.7, 0.5, 0.8), _card(0.9, 0.9, 0.9, 1.0),
+            _card(0.7, 0.8, 0.6, None)]
+    # F1 up by 0.04 on two worlds and unchanged on two; ratio down by 0.1 on one world only
+    other = [_card(0.84, 0.9, 0.7, 0.9), _card(0.64, 0.7, 0.5, 0.7), _card(0.9, 0.9, 0.9, 1.0),
+             _card(0.7, 0.8, 0.6, 0.9)]
+    out = diagnose_detect.paired(base, other, resamples=2000)
+    f1 = out["f1"]
+    assert f1["diff"] == pytest.approx(0.02)
+    assert f1["changed"] == 2 and f1["n"] == 4
+    assert 0.0 <= f1["ci_low"] <= f1["diff"] <= f1["ci_high"] <= 0.04 + 1e-12
+    ratio = out["ratio"]  # the world without a ratio in the base is left out of the pairs
+    assert ratio["n"] == 3 and ratio["changed"] == 1
+    assert ratio["diff"] == pytest.approx(-0.1 / 3)
+    assert ratio["ci_low"] == pytest.approx(-0.1) and ratio["ci_high"] == pytest.approx(0.0)
+    assert out["precision"]["changed"] == 0 and out["precision"]["diff"] == 0.0
+
+
+def test_paired_refuses_unequal_pools():
+    with pytest.raises(ValueError, match="2 scorecards against 1"):
+        diagnose_detect.paired([_card(1, 1, 1, 1)] * 2, [_card(1, 1, 1, 1)])
+
+
+def test_paired_json_mode_prints_each_variant_against_the_first(tmp_path, capsys):
+    f = tmp_path / "cards.json"
+    f.write_text(json.dumps({"shipped": [_card(0.5, 0.5, 0.5, 0.9)] * 3,
+                             "x=1": [_card(0.6, 0.5, 0.5, 0.9)] * 3}))
+    assert diagnose_detect.main(["--paired", str(f)]) == 0
+    text = capsys.readouterr().out
+    assert "shipped -> x=1" in text
+    assert "f1        0.5000 -> 0.6000  +0.1000 (+0.1000 .. +0.1000)  worlds changed 3/3" in text
