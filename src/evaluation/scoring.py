@@ -5,8 +5,9 @@ definitions, its layout and their one implementation stay in one place.
 
 Definitions
 -----------
-- An incident **matches** an event when its window overlaps ``[start − early_days, end +
-  late_days]``
+- An incident **matches** an event when it starts inside ``[start − early_days, end +
+  late_days]`` (its onset: one already running when the event began did not flag it; a planned
+  calendar event keeps the overlap, an incident running into it is on it)
   and, in ``strict`` mode, (a) its KPI is one the event moved by at least ``min_effect`` (relative,
   from the event's ``effects``) in the incident's direction — inside the slice the event is
   scoped to (e.g. ``channel=paid_social``) any move in the right direction counts, because the
@@ -234,7 +235,10 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
         if ev.expected != expected_events:
             continue
         lo, hi = _window(ev, early, late)
-        m = (start <= hi.value) & (end >= lo.value)
+        if expected_events:  # an incident running into a planned day is on it
+            m = (start <= hi.value) & (end >= lo.value)
+        else:  # the alarm's onset in the event's window: one already running did not flag it
+            m = (start >= lo.value) & (start <= hi.value)
         if expected_events or mode == "lenient" or ev.effects is None:
             out[:, j] = m
             continue

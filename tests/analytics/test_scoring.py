@@ -15,6 +15,7 @@ from evaluation.scoring import (
     build_scorecard,
     format_table,
     is_product,
+    match_matrix,
     matches,
     metrics,
     recall_at_fp,
@@ -82,10 +83,22 @@ def ok(
     ("2025-06-08", None, False),         # one day too early
     ("2025-06-14", None, True),          # exactly late_days after the end
     ("2025-06-15", None, False),         # one day too late
-    ("2025-06-01", "2025-06-20", True),  # covers the whole window
+    ("2025-06-09", "2025-06-20", True),  # starts in the window and runs past it
+    # already running when the event began: it did not flag the event (its onset decides)
+    ("2025-06-01", "2025-06-20", False),
+    ("2025-06-08", "2025-06-12", False),
 ])
 def test_early_late_edges(start, end, expected):
     assert ok(inc(start, end)) is expected
+
+
+def test_an_incident_running_into_a_planned_day_is_on_it():
+    """Expected (calendar) events keep the overlap rule: an incident that began before a planned
+    day and runs into it is on that day (a false positive there), not a new alarm."""
+    planned = Event.from_dict({**EV, "expected": True})
+    hit = match_matrix([inc("2025-06-01", "2025-06-20")], [planned], "strict", 1, 2, 0.05,
+                       expected_events=True)
+    assert hit[0, 0]
 
 
 def test_strict_needs_kpi_direction_and_slice():
