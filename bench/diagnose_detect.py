@@ -558,6 +558,27 @@ def print_paired(name: str, base: list[dict], other: list[dict]) -> None:
               f"worlds changed {r['changed']}/{r['n']}")
 
 
+def _paired_file(path: Path) -> dict[str, tuple[list[dict], list[dict]]]:
+    """An earlier ``--json`` file as {variant: (the first variant's cards, its cards)}; a file that
+    is missing or not such a file is bad input (one line, exit 2)."""
+    from shocklab.errors import InputError
+
+    try:
+        cards = json.loads(path.read_text())
+        names = list(cards)
+        if len(names) < 2:
+            raise ValueError(f"{len(names)} variant(s): nothing to pair")
+        out = {n: (cards[names[0]], cards[n]) for n in names[1:]}
+        for base, other in out.values():
+            paired(base, other)  # checks the pools' sizes and every card's fields
+    except OSError as exc:
+        raise InputError(f"--paired {path}: cannot read it ({exc.strerror})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"--paired {path}: not a diagnose_detect --json file of scorecards "
+                         f"({type(exc).__name__}: {exc})") from None
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", nargs="*", type=Path)
@@ -576,10 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the scorecards here")
     a = ap.parse_args(argv)
     if a.paired is not None:
-        cards = json.loads(a.paired.read_text())
-        names = list(cards)
-        for n in names[1:]:
-            print_paired(n, cards[names[0]], cards[n])
+        for n, (base, other) in _paired_file(a.paired).items():
+            print_paired(n, base, other)
         return 0
     if not a.data:
         ap.error("give data directories (or --paired JSON)")

@@ -49,3 +49,21 @@ def test_paired_json_mode_prints_each_variant_against_the_first(tmp_path, capsys
     text = capsys.readouterr().out
     assert "shipped -> x=1" in text
     assert "f1        0.5000 -> 0.6000  +0.1000 (+0.1000 .. +0.1000)  worlds changed 3/3" in text
+
+
+@pytest.mark.parametrize("text,says", [
+    (None, "cannot read it"),
+    ('{"shipped": []}', "nothing to pair"),
+    ('{"shipped": [{"strict": {}}], "x=1": [{"strict": {}}]}', "not a diagnose_detect --json"),
+    ('{"shipped": [1, 2], "x=1": [1]}', "2 scorecards against 1"),
+    ("not json", "not a diagnose_detect --json"),
+])
+def test_paired_json_mode_refuses_bad_files(tmp_path, text, says):
+    """A missing or malformed --paired file is bad input (InputError: one line, exit 2)."""
+    from shocklab.errors import InputError
+
+    f = tmp_path / "cards.json"
+    if text is not None:
+        f.write_text(text)
+    with pytest.raises(InputError, match=says):
+        diagnose_detect.main(["--paired", str(f)])
