@@ -339,8 +339,8 @@ def print_fp_kinds(results: list[dict], examples: int = 4) -> None:
     print(f"   FP kinds ({sm['n']} consensus FPs; share, and share the oracle also scores >= 3): "
           + "  ".join(f"{k} {sm[k]['n']} ({sm[k]['share']:.2f}, oracle>=3 "
                       f"{sm[k]['oracle_ge3']:.2f})" for k in fp_kinds.KINDS)
-          + "; spillover under/opposite/unrecorded "
-          + "/".join(str(sm["spillover"][k]) for k in ("under", "opposite", "unrecorded")))
+          + "; spillover " + "/".join(fp_kinds.SPILLOVER) + " "
+          + "/".join(str(sm["spillover"][k]) for k in fp_kinds.SPILLOVER))
     base = fp_kinds.summary([k for r in results for k in r.get("kinds_base", [])])
     if base["n"]:
         print(f"   FP kinds if at random points after the warm-up ({base['n']} pseudo-incidents): "
@@ -550,16 +550,17 @@ def paired(base: list[dict], other: list[dict], resamples: int = 4000
     return out
 
 
-def print_paired(name: str, base: list[dict], other: list[dict]) -> None:
+def print_paired(name: str, changes: dict[str, dict[str, float]]) -> None:
+    """``changes``: ``paired``'s result for the variant ``name``."""
     print(f"== paired, shipped -> {name} (mean change, 95 % bootstrap interval over worlds):")
-    for what, r in paired(base, other).items():
+    for what, r in changes.items():
         print(f"   {what:<9} {r['base']:.4f} -> {r['other']:.4f}  {r['diff']:+.4f} "
               f"({r['ci_low']:+.4f} .. {r['ci_high']:+.4f})  "
               f"worlds changed {r['changed']}/{r['n']}")
 
 
-def _paired_file(path: Path) -> dict[str, tuple[list[dict], list[dict]]]:
-    """An earlier ``--json`` file as {variant: (the first variant's cards, its cards)}; a file that
+def _paired_file(path: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """``paired`` of each variant of an earlier ``--json`` file against its first; a file that
     is missing or not such a file is bad input (one line, exit 2)."""
     from shocklab.errors import InputError
 
@@ -568,9 +569,7 @@ def _paired_file(path: Path) -> dict[str, tuple[list[dict], list[dict]]]:
         names = list(cards)
         if len(names) < 2:
             raise ValueError(f"{len(names)} variant(s): nothing to pair")
-        out = {n: (cards[names[0]], cards[n]) for n in names[1:]}
-        for base, other in out.values():
-            paired(base, other)  # checks the pools' sizes and every card's fields
+        out = {n: paired(cards[names[0]], cards[n]) for n in names[1:]}
     except OSError as exc:
         raise InputError(f"--paired {path}: cannot read it ({exc.strerror})") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -597,8 +596,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the scorecards here")
     a = ap.parse_args(argv)
     if a.paired is not None:
-        for n, (base, other) in _paired_file(a.paired).items():
-            print_paired(n, base, other)
+        for n, changes in _paired_file(a.paired).items():
+            print_paired(n, changes)
         return 0
     if not a.data:
         ap.error("give data directories (or --paired JSON)")
@@ -616,8 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     for n, _ in variants:
         summarize(n, per_variant[n], a.events)
     for n, _ in variants[1:]:
-        print_paired(n, [r["card"] for r in per_variant["shipped"]],
-                     [r["card"] for r in per_variant[n]])
+        print_paired(n, paired([r["card"] for r in per_variant["shipped"]],
+                               [r["card"] for r in per_variant[n]]))
     if a.json:
         a.json.write_text(json.dumps({n: [r["card"] for r in rs] for n, rs in per_variant.items()},
                                      default=str))

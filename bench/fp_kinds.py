@@ -5,7 +5,8 @@ scoring is put in one kind, read from the world's truth (events.json, counterfac
   does not exclude, and the event moved this KPI there (``|effect| >= moved``) — but by less than
   ``min_effect`` (``under``), the other way (``opposite``), or by more than the effect strict
   scoring reads for the slice (``unrecorded``: realized in a channel, recorded overall), so strict
-  scoring does not credit it;
+  scoring does not credit it; ``running``: it began before the window (strict scoring counts an
+  incident's onset: one already running when the event began did not flag it);
 - ``echo`` (b): it starts within ``echo_days`` after an unexpected event's match window ends, on a
   slice the event's scope does not exclude (rebound, lagged or lasting effect), overlapping none;
 - ``expected`` (c): it overlaps a planned calendar event's window (holiday, campaign);
@@ -40,6 +41,7 @@ import pandas as pd
 from evaluation.scoring import _window  # the match window strict scoring uses
 
 KINDS = ("spillover", "unrelated", "expected", "echo", "noise")
+SPILLOVER = ("under", "opposite", "unrecorded", "running")   # why a spillover is not credited
 SUMS = ("sessions", "orders", "revenue", "units")
 RATIOS = {"conversion_rate": ("orders", "sessions"), "aov": ("revenue", "orders")}
 
@@ -136,8 +138,8 @@ def classify(incidents: Iterable[Any], events: list[Any], settings: dict[str, An
                 continue
             # under: the right way, below min_effect; opposite: the other way; unrecorded: the
             # right way and large, but strict scoring reads a smaller recorded effect
-            sub = ("opposite" if sign * eff <= 0 else "under" if abs(eff) < min_eff
-                   else "unrecorded")
+            sub = ("running" if inc.start < lo else "opposite" if sign * eff <= 0
+                   else "under" if abs(eff) < min_eff else "unrecorded")
             if found is None or found[0] != "spillover" or abs(eff) > abs(found[2]):
                 found = ("spillover", ev, eff, src, sub)
         if found is None:
@@ -174,7 +176,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                   "oracle_ge3": (sum(r["oracle"] >= 3 for r in seen) / len(seen)) if seen
                   else float("nan")}
     sp = [r for r in rows if r["kind"] == "spillover"]
-    for sub in ("under", "opposite", "unrecorded"):
+    for sub in SPILLOVER:
         out["spillover"][sub] = sum(r.get("sub") == sub for r in sp)
     return out
 

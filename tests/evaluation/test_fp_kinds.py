@@ -80,6 +80,13 @@ def test_every_kind_from_the_truth():
     big = fp_kinds.classify([inc("2025-02-02", kpi="revenue", dimension="overall", segment="all")],
                             events, SETTINGS, actual, twin)[0]
     assert big["kind"] == "spillover" and big["sub"] == "unrecorded" and big["effect"] < -0.1
+    # the same move, from an incident already running before the window: strict scoring counts
+    # an incident's onset, so that (not the recorded effect) is why it is not credited
+    early = fp_kinds.classify([inc("2025-01-28", kpi="revenue", dimension="overall",
+                                   segment="all", end="2025-02-02")],
+                              events, SETTINGS, actual, twin)[0]
+    assert early["kind"] == "spillover" and early["sub"] == "running" and early["effect"] < -0.05
+    assert fp_kinds.summary([early])["spillover"]["running"] == 1
     assert sm["spillover"]["oracle_ge3"] == 0.5   # the up one: the oracle says -3.4
 
 
