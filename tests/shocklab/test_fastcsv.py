@@ -137,3 +137,28 @@ def test_string_columns_few_or_many_distinct(tmp_path, words, distinct):
                        "v": np.round(g.random(n), 2), "w": g.random(n)})
     write_csv(df, tmp_path / "fast.csv")
     assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(df, tmp_path / "ref.csv")
+
+
+@pytest.mark.parametrize("case", ["plain", "dates-then-times", "quotes-late", "line-break-late"])
+@pytest.mark.parametrize("fmt", [None, "%.6g"])
+def test_long_tables_written_in_parts_same_bytes(tmp_path, monkeypatch, case, fmt):
+    """Tables longer than ``ROWS_PER_PART`` are rendered and written part by part: the same
+    bytes, also when only a later part has date-times in a datetime column (pandas prints the
+    whole column with times), cells to quote or a line break (the whole file is then written
+    as before)."""
+    import shocklab.fastcsv as fastcsv
+
+    monkeypatch.setattr(fastcsv, "ROWS_PER_PART", 3_000)
+    df = _frame(10_000)
+    df["s"] = pd.Series(df["s"], dtype="string")
+    day = df["day"].copy()
+    if case == "dates-then-times":  # midnights in the first parts, one time in the last
+        day.iloc[9_500] = pd.Timestamp("2025-03-01 12:30:00")
+    df["day"] = day
+    if case == "quotes-late":
+        df.loc[9_000, "s"] = 'a "quoted", cell'
+    if case == "line-break-late":
+        df.loc[9_000, "s"] = "two\nlines"
+    write_csv(df, tmp_path / "fast.csv", float_format=fmt)
+    df.to_csv(tmp_path / "pandas.csv", index=False, lineterminator="\n", float_format=fmt)
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
