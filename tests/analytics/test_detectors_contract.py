@@ -189,3 +189,26 @@ def test_slice_threshold_add_only_raises_the_bar_on_slices():
         plain.loc[plain["dimension"] == "overall", "flag"],
         strict.loc[strict["dimension"] == "overall", "flag"],
     )
+
+
+@pytest.mark.parametrize("name", ["rolling_zscore", "count_likelihood", "isolation_forest"])
+def test_wide_matrix_built_once_per_detect(name, monkeypatch):
+    """The core and the calibration of each score column share one ``Wide`` of the judged
+    series (``Detector.wide``), dropped when ``detect`` returns: the same detections as with a
+    fresh ``Wide.of`` each time."""
+    from analytics.detectors import base, calibrate
+
+    series = spike_series()
+    fresh = _make(name)
+    monkeypatch.setattr(base.Detector, "wide", lambda self, s: calibrate.Wide.of(s))
+    ref = fresh.detect(_input(series))
+    monkeypatch.undo()
+    calls = []
+    real = calibrate.Wide.of.__func__
+    monkeypatch.setattr(calibrate.Wide, "of",
+                        classmethod(lambda cls, s: calls.append(1) or real(cls, s)))
+    det = _make(name)
+    out = det.detect(_input(series))
+    assert len(calls) == 1
+    assert det._wide is None
+    pd.testing.assert_frame_equal(out, ref, check_exact=True)

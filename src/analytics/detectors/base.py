@@ -252,12 +252,25 @@ class Detector(ABC):
             )
         if series.empty:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
-        core = self._detect_core(series, inp)
-        if "flag" in core:
-            raise TypeError(
-                f"detector {self.name}: _detect_core returns raw scores only, not flags"
-            )
-        return self._finish(series, core, inp)
+        try:
+            core = self._detect_core(series, inp)
+            if "flag" in core:
+                raise TypeError(
+                    f"detector {self.name}: _detect_core returns raw scores only, not flags"
+                )
+            return self._finish(series, core, inp)
+        finally:
+            self._wide = None
+
+    def wide(self, series: pd.DataFrame) -> Wide:
+        """``Wide.of(series)``, built once per ``detect`` call for the series it judges (the core
+        and the calibration of each score column share it)."""
+        cached = getattr(self, "_wide", None)
+        if cached is not None and cached[0] is series:
+            return cached[1]
+        wide = Wide.of(series)
+        self._wide = (series, wide)
+        return wide
 
     @abstractmethod
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
@@ -278,7 +291,7 @@ class Detector(ABC):
         past."""
         if self.calibrated_raw:
             return raw
-        wide = Wide.of(series)
+        wide = self.wide(series)
         return wide.back(calibrate_wide(wide.to(raw), self.calibration_for(column), ppd))
 
     def _finish(self, series: pd.DataFrame, core: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
