@@ -449,7 +449,8 @@ def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = Non
     cols = [str(c) for c in df.columns]
     if simple_header(cols) and len(df):
         try:
-            if len(df) > ROWS_PER_PART and _write_in_parts(df, cols, path, float_format):
+            if len(df) > ROWS_PER_PART:
+                _write_in_parts(df, cols, path, float_format)
                 return
             arrays = [_column(df.iloc[:, i], float_format) for i in range(len(cols))]
             write_rendered(cols, arrays, path)
@@ -460,12 +461,12 @@ def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = Non
 
 
 def _write_in_parts(df: pd.DataFrame, cols: list[str], path: str | Path,
-                    float_format: str | None) -> bool:
+                    float_format: str | None) -> None:
     """``write_rendered`` of ``df`` in parts of ``ROWS_PER_PART`` rows, the same bytes: every cell
     is rendered on its own, except the choice between dates and date-times of a datetime column,
-    made on the whole column first. False (the file to be rewritten whole) when a part has cells
-    that need quoting (arrow's writer refuses them: ``write_rendered`` joins the rows by hand);
-    ``Fallback`` as ``_column`` raises it."""
+    made on the whole column first; when a part has cells that need quoting (arrow's writer
+    refuses them, and ``write_rendered`` then joins every row of the table by hand) the file is
+    started again with every part's rows joined by hand. ``Fallback`` as ``_column`` raises it."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -476,14 +477,20 @@ def _write_in_parts(df: pd.DataFrame, cols: list[str], path: str | Path,
         if pd.api.types.is_datetime64_dtype(s.dtype) and getattr(s.dt, "tz", None) is None:
             modes[i] = datetime_mode(s.to_numpy("datetime64[ns]"))
     options = pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
-    with open(path, "wb") as fh:
-        fh.write((",".join(cols) + "\n").encode("utf-8"))
-        for a in range(0, len(df), ROWS_PER_PART):
-            part = df.iloc[a:a + ROWS_PER_PART]
-            arrays = [_column(part.iloc[:, i], float_format, modes.get(i))
-                      for i in range(len(cols))]
-            try:
-                pcsv.write_csv(pa.table(dict(zip(cols, arrays, strict=True))), fh, options)
-            except pa.ArrowInvalid:
-                return False
-    return True
+    for joined in (False, True):
+        with open(path, "wb") as fh:
+            fh.write((",".join(cols) + "\n").encode("utf-8"))
+            for a in range(0, len(df), ROWS_PER_PART):
+                part = df.iloc[a:a + ROWS_PER_PART]
+                table = pa.table(dict(zip(cols, [_column(part.iloc[:, i], float_format,
+                                                         modes.get(i))
+                                                 for i in range(len(cols))], strict=True)))
+                if joined:
+                    fh.write(_joined_rows(table))
+                    continue
+                try:
+                    pcsv.write_csv(table, fh, options)
+                except pa.ArrowInvalid:  # quoted cells: every row joined by hand, from the start
+                    break
+            else:
+                return
