@@ -212,3 +212,19 @@ def test_wide_matrix_built_once_per_detect(name, monkeypatch):
     assert len(calls) == 1
     assert det._wide is None
     pd.testing.assert_frame_equal(out, ref, check_exact=True)
+
+
+@pytest.mark.parametrize("segment_dtype", ["str", "object", "category"])
+def test_output_text_columns_typed_as_pandas_infers(segment_dtype):
+    """The detections' text columns (kpi, dimension, segment, detector, direction, mode) are
+    taken from the series' arrays or built in Arrow, not from Python objects: the same frame,
+    dtypes included, as one built from object arrays."""
+    series = spike_series()
+    series["segment"] = series["segment"].astype(segment_dtype)
+    out = _make("rolling_zscore").detect(_input(series))
+    rebuilt = pd.DataFrame({c: (out[c].to_numpy(object) if out[c].dtype != "datetime64[s]"
+                                and not pd.api.types.is_numeric_dtype(out[c])
+                                and out[c].dtype != bool else out[c].to_numpy())
+                            for c in out.columns})
+    pd.testing.assert_frame_equal(out, rebuilt, check_exact=True)
+    assert set(out["direction"]) <= {"up", "down"} and (out["mode"] == "causal").all()
