@@ -177,6 +177,9 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
         return
     tables = outputs.table_jobs(ctx)
     jobs = [*side, *tables]
+    prepare = getattr(rest[0][1], "prepare", None)  # what it shares with the side jobs: built
+    if prepare is not None:                         # once, before the fork (insights' panel)
+        prepare(ctx)
     claims = _Claims()
     try:
         worker = _Worker(ctx, [("side", functools.partial(_drain, jobs=jobs, claims=claims,
@@ -195,6 +198,9 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
             worker.kill()
     finally:
         claims.close()
+    release = getattr(rest[0][1], "release", None)
+    if release is not None:
+        release(ctx)
     if tables:
         outputs.mark_written(ctx)
     for name, fn in rest[1:]:

@@ -269,3 +269,38 @@ def test_a_worker_without_a_usable_result_fails_the_run(tmp_path, monkeypatch, h
     want = "cannot return its result" if how == "unpicklable" else "died without a result"
     with pytest.raises(RuntimeError, match=want):
         schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+
+
+def test_what_the_first_stage_shares_with_the_side_jobs_is_built_before_the_fork(
+        tmp_path, monkeypatch):
+    """``prepare`` of the first stage after the join (insights: the slice panel) runs here
+    before the side worker forks, so the side's beside jobs find it built; ``release`` after the
+    side worker has ended."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", "1")
+    events: list[tuple[str, int]] = []
+
+    @schedule.beside
+    def windows(ctx):
+        (tmp_path / "taken").write_text("")
+        ctx.ahead["w"] = (ctx.panel, os.getpid())
+
+    stages = _side_stages(tmp_path, windows, wait=True)
+    insights = stages[-1][1]
+
+    def first(ctx):
+        events.append(("insights", os.getpid()))
+        ctx.ahead["seen"] = ctx.panel
+        insights(ctx)
+
+    first.prepare = lambda ctx: (events.append(("prepare", os.getpid())),
+                                 setattr(ctx, "panel", "built"))
+    first.release = lambda ctx: (events.append(("release", os.getpid())),
+                                 setattr(ctx, "panel", None))
+    stages[-1] = ("insights", first)
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert [e for e, _ in events] == ["prepare", "insights", "release"]
+    assert {pid for _, pid in events} == {os.getpid()}
+    panel, pid = ctx.ahead["w"]
+    assert panel == "built" and pid != os.getpid()   # the side worker saw it
+    assert ctx.ahead["seen"] == "built" and ctx.panel is None
