@@ -184,6 +184,7 @@ def _counts_closed_form(
     # order counts whose F score is the same on every day share one class
     f_cols, f_cls = np.unique(f_sc.T, axis=0, return_inverse=True)
     f_cls = np.asarray(f_cls).ravel()
+    del L, FH, r_rank, f_rank, f_sc, n_div  # (memory: not needed below)
 
     # population pieces, cut where the overdue region or the population membership changes
     min_orders = population.min_orders if population is not None else 1
@@ -223,10 +224,16 @@ def _counts_closed_form(
     f_row = f_p[row]
     inside = population.mask(f_row, rec, ov) if population is not None else np.ones(len(row), bool)
     del rec
-    lo, hi, row, f_row = lo[inside], hi[inside], row[inside], f_row[inside]
     reg = lookup.region(ov[inside])
-    del ov, inside
+    del ov
+    lo = lo[inside]  # (one array at a time: memory)
+    hi = hi[inside]
+    row = row[inside]
+    f_row = f_row[inside]
+    del inside
     si_row = s_p[row] - s_min
+    key = f_cls[f_row] * lookup.n_regions + reg
+    del row, f_row, reg
     # segment of each (R score, F score, region) cell, scores 1..5 (M = F: no monetary rule)
     seg_of = np.zeros((6, 6, lookup.n_regions), dtype=np.int64)
     sc = np.arange(1, 6)
@@ -244,11 +251,15 @@ def _counts_closed_form(
     stop_b, start_b = np.clip(stop - w, 0, S), np.clip(start - w, 0, S)
     t_idx = np.arange(n)[:, None] * k
     now_flat, base_flat = np.zeros(n * k), np.zeros(n * k)
-    key = f_cls[f_row] * lookup.n_regions + reg
     # pieces grouped by key with one stable sort: each group is a slice, in the same order as a
-    # boolean mask per group would pick it (one pass instead of four per group)
+    # boolean mask per group would pick it (one pass instead of four per group); reordered one
+    # array at a time (memory)
     by_key = np.argsort(key, kind="stable")
-    key, lo, hi, si_row = key[by_key], lo[by_key], hi[by_key], si_row[by_key]
+    key = key[by_key]
+    lo = lo[by_key]
+    hi = hi[by_key]
+    si_row = si_row[by_key]
+    del by_key
     edges = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True]) if len(key) else []
     cum = np.zeros((n, S + 1), dtype=np.int64)
     for a, b in zip(edges[:-1], edges[1:], strict=True):
