@@ -4,6 +4,7 @@ together) and measured where the primary KPI actually deviates."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,10 @@ SPLIT_KPIS = ("sessions", "conversion_rate", "aov")
 
 
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
-              cal: pd.DataFrame | None) -> IncidentInsight:
+              cal: pd.DataFrame | list[dict[str, Any]] | None) -> IncidentInsight:
+    """One incident's insight. ``cal``: the calendar (``sections._calendar``), or its rows as
+    records (``cal.to_dict(orient="records")``: the same rows, converted once per run instead of
+    once per incident)."""
     start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
     res = _explain(panel, cfg, inc.kpi, start, end, "auto")
     # magnitude against a baseline the incident cannot contaminate (same weekdays around it)
@@ -61,11 +65,11 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
     sig = _signature(panel, cfg, inc.dimension, inc.segment, start, end)
     overlaps: list[CalendarOverlap] = []
     if cal is not None:
-        hit = cal.loc[(cal["date"] >= start) & (cal["date"] <= end)]
+        rows = cal.to_dict(orient="records") if isinstance(cal, pd.DataFrame) else cal
         overlaps = [CalendarOverlap(date=_day(r["date"]), name=str(r.get("name", "")),
                                     kind=str(r.get("kind", "")),
                                     scope=None if pd.isna(r.get("scope")) else str(r.get("scope")))
-                    for r in hit.to_dict(orient="records")]
+                    for r in rows if start <= r["date"] <= end]
     dset = _driver_set(res, breakdown=False, dimension=inc.dimension)  # full one: the episode's
     item = IncidentInsight(
         incident_id=inc.incident_id,
