@@ -4,7 +4,6 @@ together) and measured where the primary KPI actually deviates."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,10 +48,7 @@ SPLIT_KPIS = ("sessions", "conversion_rate", "aov")
 
 
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
-              cal: pd.DataFrame | list[dict[str, Any]] | None) -> IncidentInsight:
-    """One incident's insight. ``cal``: the calendar (``sections._calendar``), or its rows as
-    records (``cal.to_dict(orient="records")``: the same rows, converted once per run instead of
-    once per incident)."""
+              cal: pd.DataFrame | list[dict] | None) -> IncidentInsight:  # cal: or its records
     start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
     res = _explain(panel, cfg, inc.kpi, start, end, "auto")
     # magnitude against a baseline the incident cannot contaminate (same weekdays around it)
