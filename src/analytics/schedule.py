@@ -135,17 +135,38 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
 
 
-def _trimmed(run_one: RunOne) -> RunOne:
-    """``run_one``, then the C heap's free pages handed back to the OS (glibc ``malloc_trim``; a
-    stage's freed temporaries otherwise stay in this process's RSS: 30-120 MB per stage of the
-    default run, ~10-30 ms per call)."""
+def _release_arrow() -> None:
+    """Hand Arrow's cached free memory back to the OS (its allocator, mimalloc or jemalloc, keeps
+    freed pages for reuse: pandas' text columns and the CSV writer's rendered cells live there;
+    ~50 MB after the run directory's big tables). Only when pyarrow is already imported."""
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        try:
+            pa.default_memory_pool().release_unused()
+        except Exception:  # noqa: BLE001 — best effort (an older pyarrow, a custom pool)
+            pass
+
+
+def release_memory() -> None:
+    """Hand this process's freed heap back to the OS now: glibc's (``malloc_trim``) and Arrow's
+    (``_release_arrow``). For long stages between their steps (the customer models)."""
+    _release_arrow()
     trim = _malloc_trim()
-    if trim is None:
-        return run_one
+    if trim is not None:
+        trim(0)
+
+
+def _trimmed(run_one: RunOne) -> RunOne:
+    """``run_one``, then the C heap's free pages handed back to the OS (glibc ``malloc_trim``, and
+    Arrow's pool: ``_release_arrow``; a stage's freed temporaries otherwise stay in this
+    process's RSS: 30-120 MB per stage of the default run, ~10-30 ms per call)."""
+    trim = _malloc_trim()
 
     def run(ctx: RunContext, name: str, fn: Stage) -> None:
         run_one(ctx, name, fn)
-        trim(0)
+        _release_arrow()
+        if trim is not None:
+            trim(0)
 
     return run
 
@@ -177,20 +198,21 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
         return
     tables = outputs.table_jobs(ctx)
     jobs = [*side, *tables]
+    job = _trimmed(run_one)  # the two processes' peaks add up: each job's freed memory handed back
     prepare = getattr(rest[0][1], "prepare", None)  # what it shares with the side jobs: built
     if prepare is not None:                         # once, before the fork (insights' panel)
         prepare(ctx)
     claims = _Claims()
     try:
         worker = _Worker(ctx, [("side", functools.partial(_drain, jobs=jobs, claims=claims,
-                                                           run_one=run_one))],
+                                                           run_one=job))],
                          lambda c, _, fn: fn(c), scoring=False, role="side")
         try:
             run_one(ctx, *rest[0])
             mid = getattr(rest[0][1], "then", None)  # work that needs only this stage's result
             if mid is not None:
                 mid(ctx)
-            _drain(ctx, jobs, claims, run_one)
+            _drain(ctx, jobs, claims, job)
             t0 = time.perf_counter()
             worker.join(ctx)
             ctx.timings["parallel.wait_side"] = round(time.perf_counter() - t0, 3)
@@ -476,4 +498,5 @@ class _Worker:
             pass
 
 
-__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "run_stages", "spare_core"]
+__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "release_memory", "run_stages",
+           "spare_core"]

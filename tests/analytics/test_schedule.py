@@ -304,3 +304,26 @@ def test_what_the_first_stage_shares_with_the_side_jobs_is_built_before_the_fork
     panel, pid = ctx.ahead["w"]
     assert panel == "built" and pid != os.getpid()   # the side worker saw it
     assert ctx.ahead["seen"] == "built" and ctx.panel is None
+
+
+def test_freed_memory_handed_back_after_each_stage_and_job(tmp_path, monkeypatch):
+    """Both processes hand their freed heap back (glibc's and Arrow's pool) after every stage of
+    the chain and every job they drain (their peaks add up); the results are the same."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", "1")
+    released = tmp_path / "released"
+    released.mkdir()
+    monkeypatch.setattr(schedule, "_release_arrow",
+                        lambda: (released / f"{os.getpid()}-{len(list(released.iterdir()))}")
+                        .write_text(""))
+
+    @schedule.beside
+    def windows(ctx):
+        (tmp_path / "taken").write_text("")
+        ctx.ahead["w"] = os.getpid()
+
+    stages = _side_stages(tmp_path, windows, wait=True)
+    ctx = schedule.run_stages(_ctx(tmp_path), [*stages, ("after", lambda c: None)], _run_one)
+    pids = {p.name.split("-")[0] for p in released.iterdir()}
+    assert str(os.getpid()) in pids and str(ctx.ahead["w"]) in pids  # this process and the side
+    assert ctx.insights["customers"] == ctx.customers["pid"]
