@@ -102,7 +102,7 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     first = next((i for i, n in enumerate(names) if n in BRANCH), None)
     if first is None or not parallel_enabled():
         for name, fn in stages:
-            run_one(ctx, name, fn)
+            _in_order(ctx, name, fn, run_one)
         return ctx
     branch = [s for s in stages if s[0] in BRANCH]
     last = max(i for i, n in enumerate(names) if n in BRANCH)
@@ -123,6 +123,15 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
         worker.kill()
     _run_after(ctx, after, run_one)
     return ctx
+
+
+def _in_order(ctx: RunContext, name: str, fn: Stage, run_one: RunOne) -> None:
+    """``run_one`` of a stage run in order, then its ``release`` (what it built to share with
+    the stages beside it, e.g. insights' panel: nothing later needs it)."""
+    run_one(ctx, name, fn)
+    release = getattr(fn, "release", None)
+    if release is not None:
+        release(ctx)
 
 
 @functools.cache
@@ -194,7 +203,7 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
     rest = [s for s in after if not getattr(s[1], "beside", False)]
     if not rest or os.environ.get("SHOCKLAB_PARALLEL_SIDE", "1") == "0":
         for name, fn in after:
-            run_one(ctx, name, fn)
+            _in_order(ctx, name, fn, run_one)
         return
     tables = outputs.table_jobs(ctx)
     jobs = [*side, *tables]

@@ -327,3 +327,28 @@ def test_freed_memory_handed_back_after_each_stage_and_job(tmp_path, monkeypatch
     pids = {p.name.split("-")[0] for p in released.iterdir()}
     assert str(os.getpid()) in pids and str(ctx.ahead["w"]) in pids  # this process and the side
     assert ctx.insights["customers"] == ctx.customers["pid"]
+
+
+@pytest.mark.parametrize(("parallel", "side"), [("0", "1"), ("1", "0")])
+def test_what_a_stage_shares_is_released_after_it_in_order(tmp_path, monkeypatch, parallel,
+                                                            side):
+    """In order (``SHOCKLAB_PARALLEL=0``, or without the side worker) a stage's ``release``
+    runs right after it: what it shared (insights' panel) is not kept to the end of the run."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", parallel)
+    monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", side)
+    stages = _stages([])
+    insights = stages[-1][1]
+    seen = {}
+
+    def first(ctx):
+        ctx.panel = "built"
+        insights(ctx)
+
+    first.release = lambda ctx: setattr(ctx, "panel", None)
+
+    def later(ctx):
+        seen["panel"] = ctx.panel
+
+    stages[-1] = ("insights", first)
+    ctx = schedule.run_stages(_ctx(tmp_path), [*stages, ("later", later)], _run_one)
+    assert seen == {"panel": None} and ctx.panel is None
