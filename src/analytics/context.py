@@ -160,6 +160,10 @@ class RunContext:
     ahead: dict[str, Any] = field(default_factory=dict)
     # groups of run-directory files already written (analytics.outputs.write_tables)
     written: list[str] = field(default_factory=list)
+    # the insights' slice panel and what it was built from (analytics.insights.build_panel):
+    # shared by the insights and insight scoring's event windows (built once, before the stage
+    # scheduler forks its side worker: ``stage_insights.prepare``)
+    panel: Any = None
     as_of: str | None = (
         None  # run_analysis.py --as-of DATE: the customer monitor judges that day only
     )

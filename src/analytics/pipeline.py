@@ -292,6 +292,28 @@ def stage_insights(ctx: RunContext) -> None:
     run_insights(ctx)
 
 
+def _prepare_insights(ctx: RunContext) -> None:
+    """Build the slice panel the insights and insight scoring's event windows share
+    (``insights.build_panel``): called by the stage scheduler before it forks the process that
+    runs the event windows beside the insights, so both read one copy."""
+    if ctx.kpis_daily is None:
+        return
+    from .insights import build_panel, config_of
+
+    t0 = time.perf_counter()
+    build_panel(ctx, config_of(ctx))
+    ctx.timings["insights.panel"] = round(time.perf_counter() - t0, 3)
+
+
+def _release_insights(ctx: RunContext) -> None:
+    """Drop the shared slice panel (the stage scheduler, once both users are done)."""
+    ctx.panel = None
+
+
+stage_insights.prepare = _prepare_insights  # type: ignore[attr-defined]
+stage_insights.release = _release_insights  # type: ignore[attr-defined]
+
+
 def stage_report(ctx: RunContext) -> None:
     from .report import run as run_report
 

@@ -102,7 +102,7 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     first = next((i for i, n in enumerate(names) if n in BRANCH), None)
     if first is None or not parallel_enabled():
         for name, fn in stages:
-            run_one(ctx, name, fn)
+            _in_order(ctx, name, fn, run_one)
         return ctx
     branch = [s for s in stages if s[0] in BRANCH]
     last = max(i for i, n in enumerate(names) if n in BRANCH)
@@ -125,6 +125,15 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     return ctx
 
 
+def _in_order(ctx: RunContext, name: str, fn: Stage, run_one: RunOne) -> None:
+    """``run_one`` of a stage run in order, then its ``release`` (what it built to share with
+    the stages beside it, e.g. insights' panel: nothing later needs it)."""
+    run_one(ctx, name, fn)
+    release = getattr(fn, "release", None)
+    if release is not None:
+        release(ctx)
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
@@ -135,17 +144,38 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
 
 
-def _trimmed(run_one: RunOne) -> RunOne:
-    """``run_one``, then the C heap's free pages handed back to the OS (glibc ``malloc_trim``; a
-    stage's freed temporaries otherwise stay in this process's RSS: 30-120 MB per stage of the
-    default run, ~10-30 ms per call)."""
+def _release_arrow() -> None:
+    """Hand Arrow's cached free memory back to the OS (its allocator, mimalloc or jemalloc, keeps
+    freed pages for reuse: pandas' text columns and the CSV writer's rendered cells live there;
+    ~50 MB after the run directory's big tables). Only when pyarrow is already imported."""
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        try:
+            pa.default_memory_pool().release_unused()
+        except Exception:  # noqa: BLE001 — best effort (an older pyarrow, a custom pool)
+            pass
+
+
+def release_memory() -> None:
+    """Hand this process's freed heap back to the OS now: glibc's (``malloc_trim``) and Arrow's
+    (``_release_arrow``). For long stages between their steps (the customer models)."""
+    _release_arrow()
     trim = _malloc_trim()
-    if trim is None:
-        return run_one
+    if trim is not None:
+        trim(0)
+
+
+def _trimmed(run_one: RunOne) -> RunOne:
+    """``run_one``, then the C heap's free pages handed back to the OS (glibc ``malloc_trim``, and
+    Arrow's pool: ``_release_arrow``; a stage's freed temporaries otherwise stay in this
+    process's RSS: 30-120 MB per stage of the default run, ~10-30 ms per call)."""
+    trim = _malloc_trim()
 
     def run(ctx: RunContext, name: str, fn: Stage) -> None:
         run_one(ctx, name, fn)
-        trim(0)
+        _release_arrow()
+        if trim is not None:
+            trim(0)
 
     return run
 
@@ -173,21 +203,25 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
     rest = [s for s in after if not getattr(s[1], "beside", False)]
     if not rest or os.environ.get("SHOCKLAB_PARALLEL_SIDE", "1") == "0":
         for name, fn in after:
-            run_one(ctx, name, fn)
+            _in_order(ctx, name, fn, run_one)
         return
     tables = outputs.table_jobs(ctx)
     jobs = [*side, *tables]
+    job = _trimmed(run_one)  # the two processes' peaks add up: each job's freed memory handed back
+    prepare = getattr(rest[0][1], "prepare", None)  # what it shares with the side jobs: built
+    if prepare is not None:                         # once, before the fork (insights' panel)
+        prepare(ctx)
     claims = _Claims()
     try:
         worker = _Worker(ctx, [("side", functools.partial(_drain, jobs=jobs, claims=claims,
-                                                           run_one=run_one))],
+                                                           run_one=job))],
                          lambda c, _, fn: fn(c), scoring=False, role="side")
         try:
             run_one(ctx, *rest[0])
             mid = getattr(rest[0][1], "then", None)  # work that needs only this stage's result
             if mid is not None:
                 mid(ctx)
-            _drain(ctx, jobs, claims, run_one)
+            _drain(ctx, jobs, claims, job)
             t0 = time.perf_counter()
             worker.join(ctx)
             ctx.timings["parallel.wait_side"] = round(time.perf_counter() - t0, 3)
@@ -195,6 +229,9 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
             worker.kill()
     finally:
         claims.close()
+    release = getattr(rest[0][1], "release", None)
+    if release is not None:
+        release(ctx)
     if tables:
         outputs.mark_written(ctx)
     for name, fn in rest[1:]:
@@ -470,4 +507,5 @@ class _Worker:
             pass
 
 
-__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "run_stages", "spare_core"]
+__all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "release_memory", "run_stages",
+           "spare_core"]

@@ -163,11 +163,14 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
     the period average; the ``*_period_rate`` scores keep the period-average version."""
     t = truth.drop_duplicates("customer_id").set_index("customer_id")
     t.index = t.index.astype(str)
-    tab = clv_table.copy()
+    tab = clv_table.copy(deep=False)  # (copy-on-write: the caller's table is never changed)
     tab.index = tab.index.astype(str)
     if tab.index.is_unique:  # the customers of both, in the table's order (Arrow-hashed lookup)
         pos = positions(t.index, tab.index)
-        tab, t = tab.iloc[np.flatnonzero(pos >= 0)], t.iloc[pos[pos >= 0]]
+        known = np.flatnonzero(pos >= 0)
+        if len(known) < len(tab):  # (every row known: the table as it is, not a copy of it)
+            tab = tab.iloc[known]
+        t = t.iloc[pos[known]]
     else:
         common = tab.index.intersection(t.index)
         tab, t = tab.loc[common], t.loc[common]

@@ -280,7 +280,7 @@ class ExactOracle(Oracle):
 
     def _exact_scores(self, m: pd.DataFrame) -> np.ndarray:
         """Calibrated signed scores from the exact null over 1-day and trailing windows."""
-        kpi = m["kpi"].to_numpy(object)
+        kpi = _labels(m["kpi"])
         group = (
             m["kpi"].astype(str)
             + "\x1f"
@@ -311,17 +311,17 @@ class ExactOracle(Oracle):
         # order count of the slice (P(no order) for revenue and units; none for aov/conversion)
         n_mean = np.where(np.isin(kpi, ("revenue", "units")), m["e_orders"].to_numpy(float), np.nan)
         n_var = np.where(np.isin(kpi, ("revenue", "units")), m["v_orders"].to_numpy(float), np.nan)
-        stat_s, mean_s, var_s, nm_s, nv_s = (
-            pd.Series(a, index=m.index) for a in (stat, mean, var, n_mean, n_var)
+        stat_s, mean_s, var_s, nm_s, nv_s = (  # (views: the arrays are never changed in place)
+            pd.Series(a, index=m.index, copy=False) for a in (stat, mean, var, n_mean, n_var)
         )
         # order values: the exact null of small sums (revenue, aov) where truth has it
         atoms = self.order_atoms or {}
-        dim = m["dimension"].to_numpy(object)
+        dim = _labels(m["dimension"])
         scope = np.where(dim == "category", m["segment"].astype(str).to_numpy(object),
                          np.where(dim == PRODUCT_DIM, "", "all"))
         exact_ok = np.isin(kpi, ("revenue", "aov")) & np.isin(scope, list(atoms))
         n_count = np.where(is_aov, n, np.nan)
-        n_s = pd.Series(n_count, index=m.index)
+        n_s = pd.Series(n_count, index=m.index, copy=False)
         windows = [1, *sorted({w for w in self.config.windows if w > 1})]
         best_p = np.full(len(m), np.inf)
         best_sign = np.zeros(len(m))
@@ -349,6 +349,13 @@ class ExactOracle(Oracle):
             jump = np.where(dev > PRICE_TOL, MAX_SCORE, np.where(dev < -PRICE_TOL, -MAX_SCORE, 0.0))
             out = np.where(is_price, jump, out)
         return out
+
+
+def _labels(col: pd.Series) -> np.ndarray:
+    """``col.to_numpy(object)`` holding one Python string per distinct value (memory: a few
+    labels repeated, not a new string object per row; missing values stay NaN)."""
+    codes, uniques = pd.factorize(col)
+    return np.asarray([*uniques, np.nan], dtype=object)[codes]
 
 
 # the oracle's implementation per declared type (analytics declares the settings only)

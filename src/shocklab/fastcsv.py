@@ -268,27 +268,38 @@ def _formatted_float_strings(values: np.ndarray, float_format: str):
     return pc.take(text_array(strs), idx)
 
 
-def _datetime_array(s: pd.Series):
+def _datetime_array(s: pd.Series, mode: str | None = None):
     if getattr(s.dt, "tz", None) is not None:
         raise Fallback
-    return datetime_array(s.to_numpy("datetime64[ns]"))
+    return datetime_array(s.to_numpy("datetime64[ns]"), mode)
 
 
-def datetime_array(values: np.ndarray):
+def datetime_mode(values: np.ndarray) -> str:
+    """How pandas prints a naive datetime64 column: ``"date"`` when every value is a midnight,
+    ``"second"`` when every value is a whole second (else ``Fallback``)."""
+    ns = np.asarray(values).astype("datetime64[ns]")
+    i8 = ns.view(np.int64)[~np.isnat(ns)]
+    if (i8 % _NS_PER_DAY == 0).all():
+        return "date"
+    if (i8 % _NS_PER_S == 0).all():
+        return "second"
+    raise Fallback
+
+
+def datetime_array(values: np.ndarray, mode: str | None = None):
     """A naive datetime64 column rendered as pandas prints it: ``date32`` when every value is a
-    midnight, ``timestamp[s]`` when every value is a whole second (else ``Fallback``)."""
+    midnight, ``timestamp[s]`` when every value is a whole second (else ``Fallback``).
+    ``mode``: that choice (``datetime_mode``) made beforehand on the whole column, when
+    ``values`` is one part of it."""
     import pyarrow as pa
 
     ns = np.asarray(values).astype("datetime64[ns]")
     na = np.isnat(ns)
-    i8 = ns.view(np.int64)[~na]
     valid = ~na if na.any() else None
-    if (i8 % _NS_PER_DAY == 0).all():
+    if (mode or datetime_mode(ns)) == "date":
         days = ns.astype("datetime64[D]").view(np.int64).astype(np.int32)
         return np_array(days, pa.date32(), valid)
-    if (i8 % _NS_PER_S == 0).all():
-        return np_array(ns.astype("datetime64[s]").view(np.int64), pa.timestamp("s"), valid)
-    raise Fallback
+    return np_array(ns.astype("datetime64[s]").view(np.int64), pa.timestamp("s"), valid)
 
 
 def string_array(values: np.ndarray | pd.Series):
@@ -362,7 +373,7 @@ def float_column(values: np.ndarray, float_format: str | None = None):
             else _formatted_float_strings(values, float_format))
 
 
-def _column(s: pd.Series, float_format: str | None = None):
+def _column(s: pd.Series, float_format: str | None = None, dt_mode: str | None = None):
     import pandas as pd
     import pyarrow as pa
 
@@ -389,7 +400,7 @@ def _column(s: pd.Series, float_format: str | None = None):
             raise Fallback
         return float_column(s.to_numpy(np.float64), float_format)
     if pd.api.types.is_datetime64_dtype(dt):
-        return _datetime_array(s)
+        return _datetime_array(s, dt_mode)
     if pd.api.types.is_string_dtype(dt):
         if dt == np.dtype(object) and pd.api.types.infer_dtype(s, skipna=True) not in (
             "string",
@@ -426,6 +437,11 @@ def write_rendered(cols: list[str], arrays: list, path: str | Path) -> None:
             fh.write(header + _joined_rows(table))
 
 
+# tables longer than this are rendered and written this many rows at a time: the rendered text of
+# one part is in memory at once, not the whole file's (the default run's detections.csv: ~200 MB)
+ROWS_PER_PART = 1 << 17
+
+
 def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = None) -> None:
     """Write ``df`` like ``df.to_csv(path, index=False, lineterminator="\\n",
     float_format=float_format)``, usually via pyarrow. ``float_format``: a ``%`` format such as
@@ -433,9 +449,48 @@ def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = Non
     cols = [str(c) for c in df.columns]
     if simple_header(cols) and len(df):
         try:
+            if len(df) > ROWS_PER_PART:
+                _write_in_parts(df, cols, path, float_format)
+                return
             arrays = [_column(df.iloc[:, i], float_format) for i in range(len(cols))]
             write_rendered(cols, arrays, path)
             return
         except (Fallback, ImportError):
             pass
     df.to_csv(path, index=False, lineterminator="\n", float_format=float_format)
+
+
+def _write_in_parts(df: pd.DataFrame, cols: list[str], path: str | Path,
+                    float_format: str | None) -> None:
+    """``write_rendered`` of ``df`` in parts of ``ROWS_PER_PART`` rows, the same bytes: every cell
+    is rendered on its own, except the choice between dates and date-times of a datetime column,
+    made on the whole column first; when a part has cells that need quoting (arrow's writer
+    refuses them, and ``write_rendered`` then joins every row of the table by hand) the file is
+    started again with every part's rows joined by hand. ``Fallback`` as ``_column`` raises it."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    modes = {}
+    for i in range(len(cols)):
+        s = df.iloc[:, i]
+        if pd.api.types.is_datetime64_dtype(s.dtype) and getattr(s.dt, "tz", None) is None:
+            modes[i] = datetime_mode(s.to_numpy("datetime64[ns]"))
+    options = pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
+    for joined in (False, True):
+        with open(path, "wb") as fh:
+            fh.write((",".join(cols) + "\n").encode("utf-8"))
+            for a in range(0, len(df), ROWS_PER_PART):
+                part = df.iloc[a:a + ROWS_PER_PART]
+                table = pa.table(dict(zip(cols, [_column(part.iloc[:, i], float_format,
+                                                         modes.get(i))
+                                                 for i in range(len(cols))], strict=True)))
+                if joined:
+                    fh.write(_joined_rows(table))
+                    continue
+                try:
+                    pcsv.write_csv(table, fh, options)
+                except pa.ArrowInvalid:  # quoted cells: every row joined by hand, from the start
+                    break
+            else:
+                return

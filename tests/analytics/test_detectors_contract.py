@@ -189,3 +189,42 @@ def test_slice_threshold_add_only_raises_the_bar_on_slices():
         plain.loc[plain["dimension"] == "overall", "flag"],
         strict.loc[strict["dimension"] == "overall", "flag"],
     )
+
+
+@pytest.mark.parametrize("name", ["rolling_zscore", "count_likelihood", "isolation_forest"])
+def test_wide_matrix_built_once_per_detect(name, monkeypatch):
+    """The core and the calibration of each score column share one ``Wide`` of the judged
+    series (``Detector.wide``), dropped when ``detect`` returns: the same detections as with a
+    fresh ``Wide.of`` each time."""
+    from analytics.detectors import base, calibrate
+
+    series = spike_series()
+    fresh = _make(name)
+    monkeypatch.setattr(base.Detector, "wide", lambda self, s: calibrate.Wide.of(s))
+    ref = fresh.detect(_input(series))
+    monkeypatch.undo()
+    calls = []
+    real = calibrate.Wide.of.__func__
+    monkeypatch.setattr(calibrate.Wide, "of",
+                        classmethod(lambda cls, s: calls.append(1) or real(cls, s)))
+    det = _make(name)
+    out = det.detect(_input(series))
+    assert len(calls) == 1
+    assert det._wide is None
+    pd.testing.assert_frame_equal(out, ref, check_exact=True)
+
+
+@pytest.mark.parametrize("segment_dtype", ["str", "object", "category"])
+def test_output_text_columns_typed_as_pandas_infers(segment_dtype):
+    """The detections' text columns (kpi, dimension, segment, detector, direction, mode) are
+    taken from the series' arrays or built in Arrow, not from Python objects: the same frame,
+    dtypes included, as one built from object arrays."""
+    series = spike_series()
+    series["segment"] = series["segment"].astype(segment_dtype)
+    out = _make("rolling_zscore").detect(_input(series))
+    rebuilt = pd.DataFrame({c: (out[c].to_numpy(object) if out[c].dtype != "datetime64[s]"
+                                and not pd.api.types.is_numeric_dtype(out[c])
+                                and out[c].dtype != bool else out[c].to_numpy())
+                            for c in out.columns})
+    pd.testing.assert_frame_equal(out, rebuilt, check_exact=True)
+    assert set(out["direction"]) <= {"up", "down"} and (out["mode"] == "causal").all()

@@ -388,3 +388,26 @@ def test_a_channel_outage_inside_a_long_conversion_rise_is_its_own_episode(tmp_p
     assert eps[1]["diagnosis"]["type"] == "channel_outage"
     assert eps[1]["scope_changes"]["sessions"] == pytest.approx(-70, abs=8)
     assert grounding.check(ctx.insights) == []
+
+
+def test_slice_panel_built_once_per_run_and_shared(tmp_path):
+    """``build_panel`` builds the run's slice panel once (``ctx.panel``; the insights and
+    insight scoring's event windows share it) and again only when the KPIs or detections it was
+    built from were replaced; insights from a shared, already used panel are the same as from a
+    fresh one."""
+    from analytics.insights import build_panel, config_of
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    ctx = _ctx(a)
+    panel = build_panel(ctx, config_of(ctx))
+    assert build_panel(ctx, config_of(ctx)) is panel
+    insights.run(ctx)                                     # reads the same panel
+    assert ctx.panel[-1] is panel
+    fresh = _ctx(b)
+    insights.run(fresh)
+    assert ctx.insights == fresh.insights
+    insights.run(ctx)                                     # its memoized look-ups, reused
+    assert ctx.insights == fresh.insights
+    ctx.detections = ctx.detections.copy()
+    assert build_panel(ctx, config_of(ctx)) is not panel  # built from other detections

@@ -269,3 +269,86 @@ def test_a_worker_without_a_usable_result_fails_the_run(tmp_path, monkeypatch, h
     want = "cannot return its result" if how == "unpicklable" else "died without a result"
     with pytest.raises(RuntimeError, match=want):
         schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+
+
+def test_what_the_first_stage_shares_with_the_side_jobs_is_built_before_the_fork(
+        tmp_path, monkeypatch):
+    """``prepare`` of the first stage after the join (insights: the slice panel) runs here
+    before the side worker forks, so the side's beside jobs find it built; ``release`` after the
+    side worker has ended."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", "1")
+    events: list[tuple[str, int]] = []
+
+    @schedule.beside
+    def windows(ctx):
+        (tmp_path / "taken").write_text("")
+        ctx.ahead["w"] = (ctx.panel, os.getpid())
+
+    stages = _side_stages(tmp_path, windows, wait=True)
+    insights = stages[-1][1]
+
+    def first(ctx):
+        events.append(("insights", os.getpid()))
+        ctx.ahead["seen"] = ctx.panel
+        insights(ctx)
+
+    first.prepare = lambda ctx: (events.append(("prepare", os.getpid())),
+                                 setattr(ctx, "panel", "built"))
+    first.release = lambda ctx: (events.append(("release", os.getpid())),
+                                 setattr(ctx, "panel", None))
+    stages[-1] = ("insights", first)
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert [e for e, _ in events] == ["prepare", "insights", "release"]
+    assert {pid for _, pid in events} == {os.getpid()}
+    panel, pid = ctx.ahead["w"]
+    assert panel == "built" and pid != os.getpid()   # the side worker saw it
+    assert ctx.ahead["seen"] == "built" and ctx.panel is None
+
+
+def test_freed_memory_handed_back_after_each_stage_and_job(tmp_path, monkeypatch):
+    """Both processes hand their freed heap back (glibc's and Arrow's pool) after every stage of
+    the chain and every job they drain (their peaks add up); the results are the same."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", "1")
+    released = tmp_path / "released"
+    released.mkdir()
+    monkeypatch.setattr(schedule, "_release_arrow",
+                        lambda: (released / f"{os.getpid()}-{len(list(released.iterdir()))}")
+                        .write_text(""))
+
+    @schedule.beside
+    def windows(ctx):
+        (tmp_path / "taken").write_text("")
+        ctx.ahead["w"] = os.getpid()
+
+    stages = _side_stages(tmp_path, windows, wait=True)
+    ctx = schedule.run_stages(_ctx(tmp_path), [*stages, ("after", lambda c: None)], _run_one)
+    pids = {p.name.split("-")[0] for p in released.iterdir()}
+    assert str(os.getpid()) in pids and str(ctx.ahead["w"]) in pids  # this process and the side
+    assert ctx.insights["customers"] == ctx.customers["pid"]
+
+
+@pytest.mark.parametrize(("parallel", "side"), [("0", "1"), ("1", "0")])
+def test_what_a_stage_shares_is_released_after_it_in_order(tmp_path, monkeypatch, parallel,
+                                                            side):
+    """In order (``SHOCKLAB_PARALLEL=0``, or without the side worker) a stage's ``release``
+    runs right after it: what it shared (insights' panel) is not kept to the end of the run."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", parallel)
+    monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", side)
+    stages = _stages([])
+    insights = stages[-1][1]
+    seen = {}
+
+    def first(ctx):
+        ctx.panel = "built"
+        insights(ctx)
+
+    first.release = lambda ctx: setattr(ctx, "panel", None)
+
+    def later(ctx):
+        seen["panel"] = ctx.panel
+
+    stages[-1] = ("insights", first)
+    ctx = schedule.run_stages(_ctx(tmp_path), [*stages, ("later", later)], _run_one)
+    assert seen == {"panel": None} and ctx.panel is None

@@ -156,3 +156,18 @@ def test_series_without_noise_fall_back_to_the_robust_z_of_their_whole_residual(
     assert not np.allclose(out.loc[b, "score"].to_numpy(), resid_b / robust_scale(resid_b))
     assert np.all(np.sign(out.loc[b, "score"].to_numpy()[resid_b != 0])
                   == np.sign(resid_b[resid_b != 0]))
+
+
+@pytest.mark.parametrize("dtype", ["str", "object"])
+def test_labels_are_the_column_as_objects_one_string_per_value(dtype):
+    """``_labels``: the same values as ``to_numpy(object)`` (missing ones NaN), one string
+    object per distinct label (memory), for the oracle's per-row KPI and dimension arrays."""
+    import pandas as pd
+
+    from evaluation.oracle import _labels
+
+    col = pd.Series(["orders", "aov", None, "orders", "price"] * 3, dtype=dtype)
+    got, want = _labels(col), col.to_numpy(object)
+    assert got.dtype == object and len(got) == len(want)
+    assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in want]
+    assert got[0] is got[3] and pd.isna(got[2])

@@ -137,3 +137,36 @@ def test_string_columns_few_or_many_distinct(tmp_path, words, distinct):
                        "v": np.round(g.random(n), 2), "w": g.random(n)})
     write_csv(df, tmp_path / "fast.csv")
     assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(df, tmp_path / "ref.csv")
+
+
+@pytest.mark.parametrize("case", ["plain", "dates-then-times", "quotes-late", "line-break-late",
+                                  "quotes-everywhere"])
+@pytest.mark.parametrize("fmt", [None, "%.6g"])
+def test_long_tables_written_in_parts_same_bytes(tmp_path, monkeypatch, case, fmt):
+    """Tables longer than ``ROWS_PER_PART`` are rendered and written part by part: the same
+    bytes, also when only a later part has date-times in a datetime column (pandas prints the
+    whole column with times), cells to quote (every part's rows then joined by hand) or a line
+    break (pandas' writer)."""
+    import shocklab.fastcsv as fastcsv
+
+    monkeypatch.setattr(fastcsv, "ROWS_PER_PART", 3_000)
+    df = _frame(10_000)
+    df["s"] = pd.Series(df["s"], dtype="string")
+    day = df["day"].copy()
+    if case == "dates-then-times":  # midnights in the first parts, one time in the last
+        day.iloc[9_500] = pd.Timestamp("2025-03-01 12:30:00")
+    df["day"] = day
+    if case == "quotes-late":
+        df.loc[9_000, "s"] = 'a "quoted", cell'
+    if case == "line-break-late":
+        df.loc[9_000, "s"] = "two\nlines"
+    if case == "quotes-everywhere":
+        df.loc[df.index % 7 == 0, "s"] = 'a, "b"'
+    df.to_csv(tmp_path / "pandas.csv", index=False, lineterminator="\n", float_format=fmt)
+    if case != "line-break-late":  # the fast path writes these (no pandas)
+        def no_pandas(*a, **k):
+            raise AssertionError("fell back to pandas")
+
+        monkeypatch.setattr(pd.DataFrame, "to_csv", no_pandas)
+    write_csv(df, tmp_path / "fast.csv", float_format=fmt)
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()

@@ -159,6 +159,7 @@ def _counts_closed_form(
     ta, tb = np.maximum(s, 0), np.minimum(nxt, n)  # days each piece is the customer's state
     live = ta < tb
     si = s - s_min
+    del order, c, d, new, starts, per_day, cust_start, cum, grp, nxt  # memory: not needed below
 
     def table(t0: np.ndarray, t1: np.ndarray, col: np.ndarray, width: int) -> np.ndarray:
         """(n, width) counts of pieces active on each day, from +1/-1 at their first/end days."""
@@ -183,6 +184,7 @@ def _counts_closed_form(
     # order counts whose F score is the same on every day share one class
     f_cols, f_cls = np.unique(f_sc.T, axis=0, return_inverse=True)
     f_cls = np.asarray(f_cls).ravel()
+    del L, FH, r_rank, f_rank, f_sc, n_div  # (memory: not needed below)
 
     # population pieces, cut where the overdue region or the population membership changes
     min_orders = population.min_orders if population is not None else 1
@@ -197,25 +199,41 @@ def _counts_closed_form(
     bounds = list(lookup.bounds)
     if population is not None and population.max_overdue is not None:
         bounds.append(float(population.max_overdue))
-    cuts = [ta_p, tb_p]
+    # the cut days of each piece, one column each, filled into one preallocated matrix and sorted
+    # in place (memory: no list of columns beside their stacked and sorted copies)
+    active = population is not None and population.active_days is not None
+    cut = np.empty((len(s_p), 2 + 2 * len(bounds) + active),
+                   dtype=np.result_type(ta_p, tb_p, s_p, np.int64))
+    cut[:, 0], cut[:, 1] = ta_p, tb_p
+    j = 2
     for b in bounds:
         for strict in (False, True):
             r = _first_crossing(gap, b, strict, r_max)
-            cuts.append(np.where(rep, np.clip(s_p + r, ta_p, tb_p), ta_p))
-    if population is not None and population.active_days is not None:
-        cuts.append(np.clip(s_p + population.active_days + 1, ta_p, tb_p))
-    cut = np.sort(np.stack(cuts, axis=1), axis=1)
-    lo, hi = cut[:, :-1].ravel(), cut[:, 1:].ravel()
-    row = np.repeat(np.arange(len(s_p)), cut.shape[1] - 1)
-    keep = lo < hi
-    lo, hi, row = lo[keep], hi[keep], row[keep]
+            cut[:, j] = np.where(rep, np.clip(s_p + r, ta_p, tb_p), ta_p)
+            j += 1
+    if active:
+        cut[:, j] = np.clip(s_p + population.active_days + 1, ta_p, tb_p)  # type: ignore[union-attr]
+    cut.sort(axis=1)
+    # consecutive cuts of a row are its pieces (row-major, as ravel()[keep] would list them)
+    keep = cut[:, :-1] < cut[:, 1:]
+    lo, hi = cut[:, :-1][keep], cut[:, 1:][keep]
+    row = np.nonzero(keep)[0]
+    del cut, keep
     rec = lo - s_p[row]  # the piece's state at its first day
     ov = np.where(rep[row], rec.astype(float) / gap[row], np.nan)
     f_row = f_p[row]
     inside = population.mask(f_row, rec, ov) if population is not None else np.ones(len(row), bool)
-    lo, hi, row, f_row = lo[inside], hi[inside], row[inside], f_row[inside]
+    del rec
     reg = lookup.region(ov[inside])
+    del ov
+    lo = lo[inside]  # (one array at a time: memory)
+    hi = hi[inside]
+    row = row[inside]
+    f_row = f_row[inside]
+    del inside
     si_row = s_p[row] - s_min
+    key = f_cls[f_row] * lookup.n_regions + reg
+    del row, f_row, reg
     # segment of each (R score, F score, region) cell, scores 1..5 (M = F: no monetary rule)
     seg_of = np.zeros((6, 6, lookup.n_regions), dtype=np.int64)
     sc = np.arange(1, 6)
@@ -233,11 +251,15 @@ def _counts_closed_form(
     stop_b, start_b = np.clip(stop - w, 0, S), np.clip(start - w, 0, S)
     t_idx = np.arange(n)[:, None] * k
     now_flat, base_flat = np.zeros(n * k), np.zeros(n * k)
-    key = f_cls[f_row] * lookup.n_regions + reg
     # pieces grouped by key with one stable sort: each group is a slice, in the same order as a
-    # boolean mask per group would pick it (one pass instead of four per group)
+    # boolean mask per group would pick it (one pass instead of four per group); reordered one
+    # array at a time (memory)
     by_key = np.argsort(key, kind="stable")
-    key, lo, hi, si_row = key[by_key], lo[by_key], hi[by_key], si_row[by_key]
+    key = key[by_key]
+    lo = lo[by_key]
+    hi = hi[by_key]
+    si_row = si_row[by_key]
+    del by_key
     edges = np.flatnonzero(np.r_[True, key[1:] != key[:-1], True]) if len(key) else []
     cum = np.zeros((n, S + 1), dtype=np.int64)
     for a, b in zip(edges[:-1], edges[1:], strict=True):

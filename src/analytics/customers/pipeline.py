@@ -42,7 +42,7 @@ from shocklab.seeding import derive_int_seed
 from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, default_state_dir
 from ..context import RunContext
 from ..outputs import customer_files
-from ..schedule import spare_core
+from ..schedule import release_memory, spare_core
 from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments
 from .config import CustomersConfig
 from .store import DeliveryStore, MonitorStore
@@ -153,6 +153,7 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
     beside) and the plots, in the summary's order."""
 
     def tick(name: str, t: float) -> float:
+        release_memory()  # each model's freed temporaries handed back before the next one's
         now = time.perf_counter()
         timings[name] = round(now - t, 3)
         return now

@@ -252,12 +252,25 @@ class Detector(ABC):
             )
         if series.empty:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in OUTPUT_COLUMNS})
-        core = self._detect_core(series, inp)
-        if "flag" in core:
-            raise TypeError(
-                f"detector {self.name}: _detect_core returns raw scores only, not flags"
-            )
-        return self._finish(series, core, inp)
+        try:
+            core = self._detect_core(series, inp)
+            if "flag" in core:
+                raise TypeError(
+                    f"detector {self.name}: _detect_core returns raw scores only, not flags"
+                )
+            return self._finish(series, core, inp)
+        finally:
+            self._wide = None
+
+    def wide(self, series: pd.DataFrame) -> Wide:
+        """``Wide.of(series)``, built once per ``detect`` call for the series it judges (the core
+        and the calibration of each score column share it)."""
+        cached = getattr(self, "_wide", None)
+        if cached is not None and cached[0] is series:
+            return cached[1]
+        wide = Wide.of(series)
+        self._wide = (series, wide)
+        return wide
 
     @abstractmethod
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
@@ -278,7 +291,7 @@ class Detector(ABC):
         past."""
         if self.calibrated_raw:
             return raw
-        wide = Wide.of(series)
+        wide = self.wide(series)
         return wide.back(calibrate_wide(wide.to(raw), self.calibration_for(column), ppd))
 
     def _finish(self, series: pd.DataFrame, core: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
@@ -311,22 +324,42 @@ class Detector(ABC):
             on_slice = (series["dimension"] != "overall").to_numpy()
             flag &= ~on_slice | (score.abs() >= thr + inp.slice_threshold_add).to_numpy()
         flag &= series["value"].notna().to_numpy()
+        n = len(series)
         out = pd.DataFrame(
             {
                 "date": series["date"].to_numpy(),
-                "kpi": series["kpi"].to_numpy(),
-                "dimension": series["dimension"].to_numpy(),
-                "segment": series["segment"].to_numpy(),
-                "detector": self.name,
+                "kpi": _text_column(series["kpi"]),
+                "dimension": _text_column(series["dimension"]),
+                "segment": _text_column(series["segment"]),
+                "detector": _repeated_text([self.name], np.zeros(n, dtype=np.intp)),
                 "score": score.round(4).to_numpy(),
                 "flag": flag,
-                "direction": direction,
+                "direction": _repeated_text(["up", "down"], (direction != "up").view(np.int8)),
                 "expected": core["expected"].astype(float).to_numpy(),
                 "actual": series["value"].astype(float).to_numpy(),
-                "mode": self.mode,
+                "mode": _repeated_text([self.mode], np.zeros(n, dtype=np.intp)),
             }
         )
         return out
+
+
+# the dtype pandas gives a column of Python strings (the output's text columns)
+_TEXT_DTYPE = pd.Series(np.array(["a"], dtype=object)).dtype
+
+
+def _text_column(col: pd.Series) -> Any:
+    """``col.to_numpy()`` for a column of the output frame: a text column already of the dtype
+    pandas would give those strings is passed as its array (same column, without a round trip
+    through Python objects)."""
+    return col.array if col.dtype == _TEXT_DTYPE else col.to_numpy()
+
+
+def _repeated_text(values: list[str], codes: np.ndarray) -> Any:
+    """``np.array(values, dtype=object)[codes]`` as a column of the dtype pandas gives text
+    (the strings taken in Arrow, not one Python object per row)."""
+    if isinstance(_TEXT_DTYPE, pd.StringDtype):
+        return pd.array(values, dtype=_TEXT_DTYPE).take(codes.astype(np.intp, copy=False))
+    return np.asarray(values, dtype=object)[codes]
 
 
 def sees_products(cls: type[Detector], config: DetectorConfig) -> bool:

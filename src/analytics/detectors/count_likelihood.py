@@ -306,7 +306,7 @@ class CountLikelihood(Detector):
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: CountLikelihoodConfig = self.config  # type: ignore[assignment]
-        wide = Wide.of(series)
+        wide = self.wide(series)
         ks = [1, *sorted({k for k in cfg.windows if k > 1})]
         labels = [f"score@{k}" for k in ks[1:]]
         self.warnings_ = []

@@ -53,9 +53,11 @@ class IsolationForestConfig(WalkForwardConfig):
     )
 
 
-def features(series: pd.DataFrame, window: int, ppd: int) -> tuple[pd.DataFrame, list[str]]:
-    """Scale-free features of every row (aligned with ``series``), computed on the wide matrix."""
-    wide = Wide.of(series)
+def features(series: pd.DataFrame, window: int, ppd: int, wide: Wide | None = None
+             ) -> tuple[pd.DataFrame, list[str]]:
+    """Scale-free features of every row (aligned with ``series``), computed on the wide matrix
+    (``wide``: ``Wide.of(series)`` when already built)."""
+    wide = Wide.of(series) if wide is None else wide
     x = wide.to(series["value"].to_numpy(dtype=float))
     mp = max(window // 2, 2)
     past = shift(x, 1)
@@ -110,7 +112,7 @@ class IsolationForestDetector(Detector):
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: IsolationForestConfig = self.config  # type: ignore[assignment]
-        feats, names = features(series, cfg.window, inp.periods_per_day)
+        feats, names = features(series, cfg.window, inp.periods_per_day, self.wide(series))
         ok = feats.notna().all(axis=1).to_numpy() & series["value"].notna().to_numpy()
         score = np.full(len(series), np.nan)
         grid = pd.DatetimeIndex(np.unique(series["date"].to_numpy()))

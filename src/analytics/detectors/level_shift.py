@@ -47,7 +47,7 @@ import pandas as pd
 from pydantic import Field
 
 from .base import Detector, DetectorConfig, DetectorInput, register
-from .calibrate import CalibrationConfig, Wide, rolling, shift
+from .calibrate import CalibrationConfig, rolling, shift
 
 RAW_CAP = 1e6  # raw scores are clipped here (a step off a perfectly flat stretch stays finite)
 
@@ -114,7 +114,7 @@ class LevelShift(Detector):
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: LevelShiftConfig = self.config  # type: ignore[assignment]
-        wide = Wide.of(series)
+        wide = self.wide(series)
         x = wide.to(series["value"].to_numpy(dtype=float))
         factor = np.ones_like(x)
         if cfg.seasonal_adjust:

@@ -109,7 +109,7 @@ class ProductWatch(Detector):
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: ProductWatchConfig = self.config  # type: ignore[assignment]
-        wide = Wide.of(series)
+        wide = self.wide(series)
         ks = [1, *sorted({k for k in cfg.windows if k > 1})]
         labels = [f"score@{k}" for k in ks[1:]]
         self.warnings_ = []

@@ -323,7 +323,7 @@ class RollingZScore(Detector):
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
         ppd = inp.periods_per_day
         per_week = 7 * ppd
-        wide = Wide.of(series)
+        wide = self.wide(series)
         value = wide.to(series["value"].to_numpy(dtype=float))
         planned_rows = (
             calendar_mask(series, inp.calendar)

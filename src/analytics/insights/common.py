@@ -76,8 +76,19 @@ def _slice_label(dimension: str, value: str) -> str:
 
 
 def build_panel(ctx: RunContext, cfg: InsightsConfig) -> dr.SlicePanel:
-    extra = dr.pair_daily(ctx.data.tables) if cfg.drivers.pairs and ctx.data.tables else None
-    return dr.SlicePanel(ctx.kpis_daily, ctx.detections, extra)
+    """The slice panel of the run's KPIs and detections, built once per run (``ctx.panel``):
+    the insights and insight scoring's event windows read the same one (its look-ups are
+    memoized by their arguments and treated as read-only, so a shared panel answers as a fresh
+    one would)."""
+    pairs = bool(cfg.drivers.pairs and ctx.data.tables)
+    cached = ctx.panel
+    if (cached is not None and cached[0] is ctx.kpis_daily and cached[1] is ctx.detections
+            and cached[2] is ctx.data.tables and cached[3] == pairs):
+        return cached[4]
+    extra = dr.pair_daily(ctx.data.tables) if pairs else None
+    panel = dr.SlicePanel(ctx.kpis_daily, ctx.detections, extra)
+    ctx.panel = (ctx.kpis_daily, ctx.detections, ctx.data.tables, pairs, panel)
+    return panel
 
 
 def _driver_model(d: dict[str, Any]) -> Driver:

@@ -49,7 +49,8 @@ def _build(ctx: RunContext, cfg: InsightsConfig, kpis: pd.DataFrame,
         ),
     )[: cfg.max_incidents]
     chosen.sort(key=lambda i: (pd.Timestamp(i.start), i.kpi, i.incident_id))
-    items = [_incident(i, panel, cfg, cal) for i in chosen]
+    rows = cal.to_dict(orient="records") if cal is not None else None  # once, not per incident
+    items = [_incident(i, panel, cfg, rows) for i in chosen]
     return Insights(
         run=_run_info(ctx, kpis),
         summary=_summary(panel, cfg, kpis),

@@ -145,3 +145,30 @@ def test_scoring_in_two_halves_gives_the_same_table(monkeypatch):
     assert len(calls) == 2 and min(calls) > 0   # the two halves
     pd.testing.assert_frame_equal(whole.table, halves.table, check_exact=True)
     assert whole.summary == halves.summary
+
+
+def test_scoring_in_blocks_of_rows_gives_the_same_table(monkeypatch):
+    """Without a spare core the rows are scored in blocks of ``clv.SCORE_CHUNK`` (bounded
+    temporaries): the same table as all rows at once."""
+    import analytics.schedule as schedule
+
+    acq, cust, day = _store(per_day=4)
+    start = pd.Timestamp("2024-01-01")
+    ids = np.concatenate([np.arange(len(acq)), cust])
+    orders = pd.DataFrame({"order_id": np.arange(len(ids)), "customer_id": ids.astype(str),
+                           "order_date": start + pd.to_timedelta(np.concatenate([acq, day]),
+                                                                 unit="D"),
+                           "net_revenue": 50.0})
+    end = start + pd.Timedelta(days=N_DAYS - 1)
+    monkeypatch.setattr(schedule, "spare_core", lambda: False)
+    monkeypatch.setattr(clv, "SCORE_CHUNK", 10**9)
+    whole = clv.run_clv(orders, end, ClvConfig())
+    monkeypatch.setattr(clv, "SCORE_CHUNK", 37)
+    calls = []
+    real = clv.pnbd_alive_and_rate
+    monkeypatch.setattr(clv, "pnbd_alive_and_rate",
+                        lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    blocks = clv.run_clv(orders, end, ClvConfig())
+    assert len(calls) > 2 and max(calls) == 37   # several blocks
+    pd.testing.assert_frame_equal(whole.table, blocks.table, check_exact=True)
+    assert whole.summary == blocks.summary
