@@ -120,11 +120,8 @@ def test_run_clv_takes_the_dropout_from_cohorts():
     assert pn["beta"] / pn["s"] < 0.8 * d["mean_lifetime_days"]
 
 
-def test_scoring_in_two_halves_gives_the_same_table(monkeypatch):
-    """With a spare core the rows' P(alive) and rates are computed in two halves on two threads
-    (``clv.HALVES_MIN`` lowered so the small store takes that path): the same table."""
-    import analytics.schedule as schedule
-
+def _orders() -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The small store's orders (4 acquisitions a day) and the analysis' last day."""
     acq, cust, day = _store(per_day=4)
     start = pd.Timestamp("2024-01-01")
     ids = np.concatenate([np.arange(len(acq)), cust])
@@ -132,7 +129,15 @@ def test_scoring_in_two_halves_gives_the_same_table(monkeypatch):
                            "order_date": start + pd.to_timedelta(np.concatenate([acq, day]),
                                                                  unit="D"),
                            "net_revenue": 50.0})
-    end = start + pd.Timedelta(days=N_DAYS - 1)
+    return orders, start + pd.Timedelta(days=N_DAYS - 1)
+
+
+def test_scoring_in_two_halves_gives_the_same_table(monkeypatch):
+    """With a spare core the rows' P(alive) and rates are computed in two halves on two threads
+    (``clv.HALVES_MIN`` lowered so the small store takes that path): the same table."""
+    import analytics.schedule as schedule
+
+    orders, end = _orders()
     monkeypatch.setattr(schedule, "spare_core", lambda: False)
     whole = clv.run_clv(orders, end, ClvConfig())
     monkeypatch.setattr(schedule, "spare_core", lambda: True)
@@ -152,14 +157,7 @@ def test_scoring_in_blocks_of_rows_gives_the_same_table(monkeypatch):
     temporaries): the same table as all rows at once."""
     import analytics.schedule as schedule
 
-    acq, cust, day = _store(per_day=4)
-    start = pd.Timestamp("2024-01-01")
-    ids = np.concatenate([np.arange(len(acq)), cust])
-    orders = pd.DataFrame({"order_id": np.arange(len(ids)), "customer_id": ids.astype(str),
-                           "order_date": start + pd.to_timedelta(np.concatenate([acq, day]),
-                                                                 unit="D"),
-                           "net_revenue": 50.0})
-    end = start + pd.Timedelta(days=N_DAYS - 1)
+    orders, end = _orders()
     monkeypatch.setattr(schedule, "spare_core", lambda: False)
     monkeypatch.setattr(clv, "SCORE_CHUNK", 10**9)
     whole = clv.run_clv(orders, end, ClvConfig())
