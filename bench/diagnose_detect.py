@@ -9,6 +9,8 @@ prints:
 - recall per scope kind and per event type, for the consensus and the oracle (was the event
   visible at all?), and which watched series moved (``--events``: one line per missed event);
 - false alarms by dimension, KPI, direction and set of voting detectors;
+- the events found at equal false positives by one side only (``oracle_equal_fp``): the
+  oracle-only ones by scope kind and by the voters that matched them alone (``equal_fp_gap``);
 - per variant after the first: the paired change from the shipped config over the same worlds
   (F1, precision, recall, ratio), with a 95 % bootstrap interval over the worlds (``paired``);
   ``--paired FILE`` prints it from an earlier run's ``--json FILE`` without analysing again;
@@ -498,6 +500,7 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
     print("   FP by (dim,kpi,dir): " + ", ".join(f"{k}:{v}" for k, v in fp_kinds.most_common(12)))
     print("   FP by voters: "
           + ", ".join(f"{'+'.join(k)}:{v}" for k, v in fp_voters.most_common(8)))
+    print_equal_fp_gap(results)
     for line in lines:
         print(line)
     print_why(results)
@@ -513,6 +516,34 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
                 print(f"   FP {i.start.date()}..{i.end.date()} {i.kpi}/{i.dimension}/{i.segment} "
                       f"{i.direction} peak {i.peak_score:.2f} by {'+'.join(i.detectors)}"
                       f"  nearest: {ev}")
+
+
+def equal_fp_gap(cards: list[dict]) -> dict:
+    """The events one side found at equal false positives and the other not, over the worlds'
+    scorecards (``oracle_equal_fp``'s ``oracle_only`` / ``consensus_only``): their counts, the
+    oracle-only ones by scope kind, and by the set of voters that matched them on their own
+    (empty: none did, only the oracle saw them)."""
+    out = {"oracle_only": 0, "consensus_only": 0, "by_scope": Counter(), "matched_by": Counter()}
+    for c in cards:
+        oe = c["strict"].get("oracle_equal_fp") or {}
+        detail = {e["event_id"]: e for e in c.get("event_detail", [])}
+        out["consensus_only"] += len(oe.get("consensus_only") or [])
+        for ev in oe.get("oracle_only") or []:
+            out["oracle_only"] += 1
+            e = detail.get(ev, {})
+            out["by_scope"][e.get("scope_kind", "?")] += 1
+            out["matched_by"][tuple(sorted(k for k in e.get("detected_by", {})
+                                           if k not in ("oracle", "consensus")))] += 1
+    return out
+
+
+def print_equal_fp_gap(results: list[dict]) -> None:
+    g = equal_fp_gap([r["card"] for r in results])
+    print(f"   at equal FP: oracle-only {g['oracle_only']}, consensus-only {g['consensus_only']};"
+          " oracle-only by scope: "
+          + "  ".join(f"{k} {v}" for k, v in g["by_scope"].most_common())
+          + "; matched alone by: "
+          + ", ".join(f"{'+'.join(k) or 'none'} {v}" for k, v in g["matched_by"].most_common()))
 
 
 PAIRED = ("f1", "precision", "recall", "ratio")

@@ -67,3 +67,24 @@ def test_paired_json_mode_refuses_bad_files(tmp_path, text, says):
         f.write_text(text)
     with pytest.raises(InputError, match=says):
         diagnose_detect.main(["--paired", str(f)])
+
+
+def test_equal_fp_gap_counts_one_sided_events_by_scope_and_lone_matcher():
+    """Two worlds: the oracle-only events are counted by scope kind and by the voters whose own
+    incidents matched them (the oracle and the consensus are not voters); consensus-only summed."""
+    def ev(eid, scope, by):
+        return {"event_id": eid, "scope_kind": scope, "detected_by": by}
+    cards = [
+        {"strict": {"oracle_equal_fp": {"oracle_only": ["E1", "E2"], "consensus_only": ["E3"]}},
+         "event_detail": [ev("E1", "channel_country", {"oracle": 1, "count_likelihood": 2}),
+                          ev("E2", "country", {"oracle": 0}),
+                          ev("E3", "overall", {"consensus": 0, "rolling_zscore": 0})]},
+        {"strict": {"oracle_equal_fp": {"oracle_only": ["E5"], "consensus_only": []}},
+         "event_detail": [ev("E5", "channel_country",
+                             {"oracle": 2, "rolling_zscore": 1, "count_likelihood": 1})]},
+    ]
+    g = diagnose_detect.equal_fp_gap(cards)
+    assert g["oracle_only"] == 3 and g["consensus_only"] == 1
+    assert g["by_scope"] == {"channel_country": 2, "country": 1}
+    assert g["matched_by"] == {("count_likelihood",): 1, (): 1,
+                               ("count_likelihood", "rolling_zscore"): 1}
