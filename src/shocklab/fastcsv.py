@@ -419,22 +419,33 @@ def simple_header(cols: list[str]) -> bool:
 
 def write_rendered(cols: list[str], arrays: list, path: str | Path) -> None:
     """Write columns already rendered by this module's helpers (a simple header, rows > 0)."""
+    _write_parts(cols, lambda: [arrays], path)
+
+
+def _write_parts(cols: list[str], parts, path: str | Path) -> None:
+    """Write the header, then each part's rendered columns in order (``parts()``: a fresh
+    iterable of column lists on every call). Arrow writes the rows; when a part has cells that
+    need quoting (arrow's writer refuses them) the file is started again with every part's rows
+    joined by hand."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    table = pa.table(dict(zip(cols, arrays, strict=True)))
-    header = (",".join(cols) + "\n").encode("utf-8")
-    try:
-        with open(path, "wb") as fh:   # header by hand: arrow would quote the names
-            fh.write(header)
-            pcsv.write_csv(
-                table,
-                fh,
-                pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16),
-            )
-    except pa.ArrowInvalid:  # quoted cells (commas, quotes): the rows joined by hand
+    header = (",".join(cols) + "\n").encode("utf-8")   # by hand: arrow would quote the names
+    options = pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
+    for joined in (False, True):
         with open(path, "wb") as fh:
-            fh.write(header + _joined_rows(table))
+            fh.write(header)
+            for arrays in parts():
+                table = pa.table(dict(zip(cols, arrays, strict=True)))
+                if joined:
+                    fh.write(_joined_rows(table))
+                    continue
+                try:
+                    pcsv.write_csv(table, fh, options)
+                except pa.ArrowInvalid:  # quoted cells (commas, quotes): joined by hand
+                    break
+            else:
+                return
 
 
 # tables longer than this are rendered and written this many rows at a time: the rendered text of
@@ -464,33 +475,18 @@ def _write_in_parts(df: pd.DataFrame, cols: list[str], path: str | Path,
                     float_format: str | None) -> None:
     """``write_rendered`` of ``df`` in parts of ``ROWS_PER_PART`` rows, the same bytes: every cell
     is rendered on its own, except the choice between dates and date-times of a datetime column,
-    made on the whole column first; when a part has cells that need quoting (arrow's writer
-    refuses them, and ``write_rendered`` then joins every row of the table by hand) the file is
-    started again with every part's rows joined by hand. ``Fallback`` as ``_column`` raises it."""
+    made on the whole column first. ``Fallback`` as ``_column`` raises it."""
     import pandas as pd
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
 
     modes = {}
     for i in range(len(cols)):
         s = df.iloc[:, i]
         if pd.api.types.is_datetime64_dtype(s.dtype) and getattr(s.dt, "tz", None) is None:
             modes[i] = datetime_mode(s.to_numpy("datetime64[ns]"))
-    options = pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
-    for joined in (False, True):
-        with open(path, "wb") as fh:
-            fh.write((",".join(cols) + "\n").encode("utf-8"))
-            for a in range(0, len(df), ROWS_PER_PART):
-                part = df.iloc[a:a + ROWS_PER_PART]
-                table = pa.table(dict(zip(cols, [_column(part.iloc[:, i], float_format,
-                                                         modes.get(i))
-                                                 for i in range(len(cols))], strict=True)))
-                if joined:
-                    fh.write(_joined_rows(table))
-                    continue
-                try:
-                    pcsv.write_csv(table, fh, options)
-                except pa.ArrowInvalid:  # quoted cells: every row joined by hand, from the start
-                    break
-            else:
-                return
+
+    def parts():
+        for a in range(0, len(df), ROWS_PER_PART):
+            part = df.iloc[a:a + ROWS_PER_PART]
+            yield [_column(part.iloc[:, i], float_format, modes.get(i)) for i in range(len(cols))]
+
+    _write_parts(cols, parts, path)

@@ -48,7 +48,7 @@ SPLIT_KPIS = ("sessions", "conversion_rate", "aov")
 
 
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
-              cal: pd.DataFrame | list[dict] | None) -> IncidentInsight:  # cal: or its records
+              cal: list[dict] | None) -> IncidentInsight:  # cal: the calendar's records
     start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
     res = _explain(panel, cfg, inc.kpi, start, end, "auto")
     # magnitude against a baseline the incident cannot contaminate (same weekdays around it)
@@ -61,11 +61,10 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
     sig = _signature(panel, cfg, inc.dimension, inc.segment, start, end)
     overlaps: list[CalendarOverlap] = []
     if cal is not None:
-        rows = cal.to_dict(orient="records") if isinstance(cal, pd.DataFrame) else cal
         overlaps = [CalendarOverlap(date=_day(r["date"]), name=str(r.get("name", "")),
                                     kind=str(r.get("kind", "")),
                                     scope=None if pd.isna(r.get("scope")) else str(r.get("scope")))
-                    for r in rows if start <= r["date"] <= end]
+                    for r in cal if start <= r["date"] <= end]
     dset = _driver_set(res, breakdown=False, dimension=inc.dimension)  # full one: the episode's
     item = IncidentInsight(
         incident_id=inc.incident_id,

@@ -132,6 +132,15 @@ def _orders() -> tuple[pd.DataFrame, pd.Timestamp]:
     return orders, start + pd.Timedelta(days=N_DAYS - 1)
 
 
+def _count_calls(monkeypatch) -> list[int]:
+    """The rows of every call to ``clv.pnbd_alive_and_rate`` from now on (it still runs)."""
+    calls: list[int] = []
+    real = clv.pnbd_alive_and_rate
+    monkeypatch.setattr(clv, "pnbd_alive_and_rate",
+                        lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    return calls
+
+
 def test_scoring_in_two_halves_gives_the_same_table(monkeypatch):
     """With a spare core the rows' P(alive) and rates are computed in two halves on two threads
     (``clv.HALVES_MIN`` lowered so the small store takes that path): the same table."""
@@ -142,10 +151,7 @@ def test_scoring_in_two_halves_gives_the_same_table(monkeypatch):
     whole = clv.run_clv(orders, end, ClvConfig())
     monkeypatch.setattr(schedule, "spare_core", lambda: True)
     monkeypatch.setattr(clv, "HALVES_MIN", 10)
-    calls = []
-    real = clv.pnbd_alive_and_rate
-    monkeypatch.setattr(clv, "pnbd_alive_and_rate",
-                        lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    calls = _count_calls(monkeypatch)
     halves = clv.run_clv(orders, end, ClvConfig())
     assert len(calls) == 2 and min(calls) > 0   # the two halves
     pd.testing.assert_frame_equal(whole.table, halves.table, check_exact=True)
@@ -162,10 +168,7 @@ def test_scoring_in_blocks_of_rows_gives_the_same_table(monkeypatch):
     monkeypatch.setattr(clv, "SCORE_CHUNK", 10**9)
     whole = clv.run_clv(orders, end, ClvConfig())
     monkeypatch.setattr(clv, "SCORE_CHUNK", 37)
-    calls = []
-    real = clv.pnbd_alive_and_rate
-    monkeypatch.setattr(clv, "pnbd_alive_and_rate",
-                        lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    calls = _count_calls(monkeypatch)
     blocks = clv.run_clv(orders, end, ClvConfig())
     assert len(calls) > 2 and max(calls) == 37   # several blocks
     pd.testing.assert_frame_equal(whole.table, blocks.table, check_exact=True)
