@@ -590,23 +590,30 @@ def print_paired(name: str, changes: dict[str, dict[str, float]]) -> None:
               f"worlds changed {r['changed']}/{r['n']}")
 
 
-def _paired_file(path: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """``paired`` of each variant of an earlier ``--json`` file against its first; a file that
-    is missing or not such a file is bad input (one line, exit 2)."""
+def json_input(path: Path, flag: str, kind: str, read):
+    """``read(json.loads(path's text))``; a file that is missing, or that ``read`` refuses
+    (ValueError, KeyError, TypeError, AttributeError), is bad input: one line naming ``flag`` and
+    the ``kind`` of file expected (exit 2)."""
     from shocklab.errors import InputError
 
     try:
-        cards = json.loads(path.read_text())
+        return read(json.loads(path.read_text()))
+    except OSError as exc:
+        raise InputError(f"{flag} {path}: cannot read it ({exc.strerror})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{flag} {path}: not a {kind} ({type(exc).__name__}: {exc})") from None
+
+
+def _paired_file(path: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """``paired`` of each variant of an earlier ``--json`` file against its first; a file that
+    is missing or not such a file is bad input (one line, exit 2)."""
+    def read(cards):
         names = list(cards)
         if len(names) < 2:
             raise ValueError(f"{len(names)} variant(s): nothing to pair")
-        out = {n: paired(cards[names[0]], cards[n]) for n in names[1:]}
-    except OSError as exc:
-        raise InputError(f"--paired {path}: cannot read it ({exc.strerror})") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"--paired {path}: not a diagnose_detect --json file of scorecards "
-                         f"({type(exc).__name__}: {exc})") from None
-    return out
+        return {n: paired(cards[names[0]], cards[n]) for n in names[1:]}
+
+    return json_input(path, "--paired", "diagnose_detect --json file of scorecards", read)
 
 
 def main(argv: list[str] | None = None) -> int:
