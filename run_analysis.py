@@ -365,7 +365,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     head = ctx.scorecard["headline"]
     failures = []
-    if args.min_recall is not None and (head["recall"] or 0.0) < args.min_recall:
+    if args.min_recall is not None and head["recall"] is None:
+        # no unexpected event was scored: a recall bar can be neither met nor failed by a figure
+        warm = ctx.scorecard.get("warmup") or {}
+        why = (f", {len(warm['event_ids'])} inside the warm-up (scoring.warmup_days="
+               f"{warm.get('days')})" if warm.get("event_ids") else "")
+        failures.append(f"consensus recall has no value: no unexpected event was scored{why}; "
+                        f"--min-recall {args.min_recall} cannot pass")
+    elif args.min_recall is not None and head["recall"] < args.min_recall:
         failures.append(f"consensus recall {head['recall']:.3f} < --min-recall {args.min_recall}")
     if args.min_precision is not None and (head["precision"] or 0.0) < args.min_precision:
         failures.append(

@@ -80,3 +80,24 @@ def test_a_utf16_csv_of_events_reads_like_the_utf8_file(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     sc = json.loads((tmp_path / "run" / "scorecard.json").read_text())
     assert sc["headline"]["recall"] is not None
+
+
+def test_min_recall_without_any_scored_event_is_a_failed_gate_not_a_crash(cli, tmp_path):
+    """A label file with no windows (NAB's artificialNoAnomaly files: `[]`) or a warm-up that
+    covers every event leaves recall without a value; `--min-recall` formatted it as a number and
+    ended the job with an internal error (exit 3). The bar cannot pass: exit 1, saying why; the
+    run directory is written, and `--min-precision` alone still judges the precision."""
+    ev = tmp_path / "ev.json"
+    ev.write_text("[]")
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--min-recall", "0.5",
+            "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 1, r.stderr
+    assert "consensus recall has no value: no unexpected event was scored" in r.stderr
+    assert "--min-recall 0.5 cannot pass" in r.stderr and "internal error" not in r.stderr
+    assert json.loads((tmp_path / "run" / "scorecard.json").read_text())["headline"]["recall"] \
+        is None
+    ev.write_text(json.dumps([{"start": "2025-01-03", "end": "2025-01-03"}]))  # in the warm-up
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--min-recall", "0.5",
+            "--set", "scoring.warmup_days=30", "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 1, r.stderr
+    assert "1 inside the warm-up (scoring.warmup_days=30)" in r.stderr, r.stderr
