@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES
-from shocklab.configio import load_config, validate
+from shocklab.configio import apply_overrides, load_yaml, validate
+from shocklab.errors import InputError
 
 from .consensus import parse_duration
 from .customers.config import CustomersConfig
@@ -330,7 +331,8 @@ def config_from_raw(raw: dict[str, Any] | None, source: str = "analysis config")
 def load_analysis_config(
     path: str | Path | None = None, overrides: list[str] | None = None
 ) -> AnalysisConfig:
-    """Load, override (``dotted.key=value``) and validate an analysis YAML file."""
+    """Load (``analysis_yaml``), override (``dotted.key=value``) and validate an analysis YAML
+    file."""
     model, _raw = load_analysis_config_raw(path, overrides)
     return model
 
@@ -338,4 +340,55 @@ def load_analysis_config(
 def load_analysis_config_raw(
     path: str | Path | None = None, overrides: list[str] | None = None
 ) -> tuple[AnalysisConfig, dict[str, Any]]:
-    return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH, overrides)
+    """The model and the raw mapping it was validated from (``analysis_yaml``, overrides
+    applied)."""
+    path = path or DEFAULT_CONFIG_PATH
+    raw = apply_overrides(analysis_yaml(path), overrides)
+    source = str(path) + (" (with --set overrides)" if overrides else "")
+    return validate(AnalysisConfig, raw, source), raw
+
+
+# read by the loader before validation (analysis_yaml), so not a field of AnalysisConfig: the
+# model, and with it every run id, is the same whatever the file says
+BASE_KEY = "base"
+BASE_SCHEMA = {
+    "enum": ["shipped", "none"],
+    "default": "shipped",
+    "description": "shipped: this file changes the shipped config/analysis.yaml only where it "
+    "says something (mappings merge key by key, a detector of another type replaces the shipped "
+    "one, lists and values replace); none: this file is the whole config, the code's defaults "
+    "fill what it omits",
+}
+
+
+def analysis_yaml(path: str | Path) -> dict[str, Any]:
+    """The analysis mapping a YAML file stands for: the file layered over the shipped
+    config/analysis.yaml (``layered``), so a file naming only what it changes keeps the shipped
+    detection everywhere else; with ``base: none`` the file alone (what it omits takes the code's
+    defaults, which are not the shipped settings). The shipped file itself is read as it is."""
+    raw = load_yaml(path)
+    base = raw.pop(BASE_KEY, "shipped")
+    if base is None or base == "none":
+        return raw
+    if base != "shipped":
+        raise InputError(f"{path}: {BASE_KEY}: must be 'shipped' (layer this file over "
+                         f"config/analysis.yaml, the default) or 'none', got {base!r}")
+    if Path(path).resolve() == DEFAULT_CONFIG_PATH.resolve():
+        return raw
+    return layered(load_yaml(DEFAULT_CONFIG_PATH), raw)
+
+
+def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: a mapping in both merges key by key (recursively) unless the
+    two name different ``type``s (a detector of another type replaces the base's); anything else
+    in ``over`` (a value, a list, a mapping where ``base`` has none) replaces. Keys keep ``base``'s
+    order, new ones follow."""
+    out = dict(base)
+    for k, v in over.items():
+        b = out.get(k)
+        if (isinstance(b, dict) and isinstance(v, dict)
+                and ("type" not in v or v.get("type") == b.get("type"))):
+            out[k] = layered(b, v)
+        else:
+            out[k] = v
+    return out

@@ -336,7 +336,9 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     analysis_path = None
     if cfg.analysis is not None:
         analysis_path = _named_file(cfg.analysis, path, source, "analysis")
-        analysis = plain(load_yaml(analysis_path))
+        from analytics.config import analysis_yaml  # layered over the shipped one, as --config
+
+        analysis = plain(analysis_yaml(analysis_path))
         analysis = apply_overrides(
             analysis, [override_text(k, v) for k, v in cfg.analysis_overrides.items()]
         )

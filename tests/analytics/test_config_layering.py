@@ -1,0 +1,107 @@
+"""An analysis YAML given with --config (or as an experiment's `analysis:` file) is layered over
+the shipped config/analysis.yaml: a file that names only what it changes keeps the shipped
+detection elsewhere. Before, what it omitted took the code's defaults, which are not the shipped
+settings (Prophet on, a plain vote, no products, no multi-day windows) — silently."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analytics.config import (
+    DEFAULT_CONFIG_PATH,
+    analysis_yaml,
+    layered,
+    load_analysis_config,
+    load_analysis_config_raw,
+)
+from shocklab.errors import InputError
+
+
+def _dump(cfg) -> dict:
+    return cfg.model_dump(mode="json")
+
+
+def test_an_empty_file_is_the_shipped_config(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("")
+    assert _dump(load_analysis_config(f)) == _dump(load_analysis_config(None))
+
+
+def test_a_partial_file_changes_only_what_it_names(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("detectors:\n  rolling_zscore:\n    windows: [3]\nconsensus:\n"
+                 "  combine_sensitivity: 0.2\n")
+    mine, shipped = _dump(load_analysis_config(f)), _dump(load_analysis_config(None))
+    assert mine["detectors"]["rolling_zscore"]["windows"] == [3]
+    assert mine["consensus"]["combine_sensitivity"] == 0.2
+    # everything else is the shipped file's: the same detectors, consensus rule and slices
+    assert mine["consensus"]["combine"] == shipped["consensus"]["combine"] == "stouffer"
+    assert not mine["detectors"]["prophet_residual"]["enabled"]
+    assert mine["dimensions"] == shipped["dimensions"]
+    mine["detectors"]["rolling_zscore"]["windows"] = shipped["detectors"]["rolling_zscore"][
+        "windows"]
+    mine["consensus"]["combine_sensitivity"] = shipped["consensus"]["combine_sensitivity"]
+    assert mine == shipped
+
+
+def test_base_none_is_the_file_alone_and_overrides_still_apply(tmp_path):
+    f = tmp_path / "alone.yaml"
+    f.write_text("base: none\nsensitivity: 0.05\n")
+    cfg, raw = load_analysis_config_raw(f, ["consensus.min_votes=1"])
+    assert raw == {"sensitivity": 0.05, "consensus": {"min_votes": 1}}
+    assert cfg.consensus.combine == "vote"   # the code's default, not the shipped stouffer
+    assert cfg.consensus.min_votes == 1
+
+
+def test_a_detector_of_another_type_replaces_the_shipped_one():
+    base = {"detectors": {"a": {"type": "x", "p": 1, "q": 2}, "b": {"type": "y", "r": 3}}}
+    out = layered(base, {"detectors": {"a": {"type": "z", "s": 4}, "b": {"r": 5}}, "n": [1]})
+    assert out == {"detectors": {"a": {"type": "z", "s": 4}, "b": {"type": "y", "r": 5}},
+                   "n": [1]}
+    assert base["detectors"]["b"]["r"] == 3   # the base is not changed in place
+
+
+def test_the_shipped_file_is_read_as_it_is():
+    assert analysis_yaml(DEFAULT_CONFIG_PATH) == analysis_yaml(str(DEFAULT_CONFIG_PATH))
+
+
+def test_a_bad_base_is_one_line_naming_the_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("base: defaults\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: base: must be 'shipped'.*'defaults'"):
+        load_analysis_config(f)
+
+
+def test_run_analysis_with_a_partial_config_runs_the_shipped_detectors(synth_dir, tmp_path):
+    """End to end: the run records the shipped detection with the one change the file made."""
+    import run_analysis
+
+    from shocklab.cli import run_cli
+
+    f = tmp_path / "mine.yaml"
+    f.write_text("sensitivity: 0.05\n")
+    assert run_cli(run_analysis.main, ["--data", str(synth_dir), "--config", str(f), "--out",
+                                       str(tmp_path / "run"), "--quiet", "--detectors",
+                                       "rolling_zscore,isolation_forest"]) == 0
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["config"]["sensitivity"] == 0.05
+    assert run["config"]["consensus"]["combine"] == "stouffer"
+    assert not run["config"]["detectors"]["prophet_residual"]["enabled"]
+
+
+def test_an_experiments_analysis_file_is_layered_too(tmp_path):
+    from experiments.config import load_experiment
+    from shocklab.configio import load_yaml
+
+    (tmp_path / "mine.yaml").write_text("sensitivity: 0.05\n")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(f"name: layered\nscenario: {DEFAULT_CONFIG_PATH.parent / 'simulation.yaml'}\n"
+                   "analysis: mine.yaml\nseeds: {count: 1}\n"
+                   "analysis_overrides: {consensus.min_votes: 1}\n")
+    e = load_experiment(exp)
+    shipped = load_yaml(DEFAULT_CONFIG_PATH)
+    assert e.analysis["sensitivity"] == 0.05 and e.analysis["consensus"]["min_votes"] == 1
+    assert e.analysis["detectors"].keys() == shipped["detectors"].keys()
+    assert e.analysis["consensus"]["combine"] == shipped["consensus"]["combine"]
