@@ -183,6 +183,31 @@ def _log_sensitivity_rule(rule: dict, overrides: list[str], log) -> None:
         log.info("%s", text)
 
 
+# consensus keys a --kpis run takes from ``external`` (analytics.external.external_profile): the
+# external key to set instead, or None where the rule is fixed on --kpis input
+_KPIS_CONSENSUS = {"consensus.suppress": "external.suppress",
+                   "consensus.merge_gap_days": "external.merge_gap",
+                   "consensus.min_votes": "external.min_votes",
+                   "consensus.solo_sensitivity": "external.solo",
+                   "consensus.combine": None}
+
+
+def _warn_replaced_on_kpis(overrides: list[str], cfg, profile, log) -> None:
+    """A --set of a consensus key that the --kpis profile replaces on this file (``cfg`` before
+    it, ``profile`` after) says so once, with the key that does apply; the consensus' own log
+    then names the effective value (e.g. "consensus.suppress=6h" from external.suppress)."""
+    keys = sorted({o.split("=", 1)[0].strip() for o in overrides} & set(_KPIS_CONSENSUS))
+    for key in keys:
+        leaf = key.split(".", 1)[1]
+        before, after = getattr(cfg.consensus, leaf), getattr(profile.consensus, leaf)
+        if before == after:
+            continue
+        ext = _KPIS_CONSENSUS[key]
+        how = f"--set {ext}=… to change it" if ext else "it is fixed for --kpis input"
+        log.warning("--kpis: --set %s ignored on this file: %s=%s applies (%s; "
+                    "docs/real-series.md)", key, key, after, how)
+
+
 def _check_as_of(as_of: str, ds) -> None:
     """--as-of after the last order day is bad input: the customer models would read the days
     after the data as every customer lapsing (recency, churn label, activity clock)."""
@@ -275,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         # config `external`: settings for real series only; the sensitivity by the file's step
         rule = sensitivity_rule(cfg, ds.ingest.get("step_seconds"))
         _log_sensitivity_rule(rule, args.overrides or [], log)
-        cfg = external_profile(cfg, ds.ingest.get("step_seconds"))
+        profile = external_profile(cfg, ds.ingest.get("step_seconds"))
+        _warn_replaced_on_kpis(args.overrides or [], cfg, profile, log)
+        cfg = profile
         extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
         calendar = None
         if args.calendar:  # the planned days, read as a store run reads its marketing_calendar

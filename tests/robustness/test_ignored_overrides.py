@@ -33,3 +33,36 @@ def test_no_warning_when_the_vote_reads_it(tiny_world, tmp_path):
                  "consensus.combine=vote", "--set", "consensus.min_votes=1", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "consensus.min_votes" not in r.stderr
+
+
+def _kpis_file(tmp_path: Path) -> Path:
+    import numpy as np
+    import pandas as pd
+
+    g = np.random.default_rng(3)
+    t = pd.date_range("2025-01-01", periods=24 * 30, freq="h")
+    v = 100 + g.normal(0, 3, len(t))
+    v[400:404] += 60
+    f = tmp_path / "hourly.csv"
+    pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d %H:%M:%S"), "value": v.round(2)}).to_csv(
+        f, index=False)
+    return f
+
+
+def test_a_consensus_key_the_kpis_profile_replaces_is_warned_about(tmp_path):
+    """On --kpis input `consensus.suppress` comes from `external.suppress`: a `--set` of it was
+    replaced without a word, and the consensus' log then named consensus.suppress=6h."""
+    f = _kpis_file(tmp_path)
+    r = _analyse("--kpis", str(f), "--out", str(tmp_path / "k"), "--set",
+                 "consensus.suppress=2h", "--set", "consensus.min_votes=2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    warn = [ln for ln in r.stderr.splitlines() if "ignored on this file" in ln]
+    assert any("--set consensus.suppress ignored" in w and "consensus.suppress=6h applies" in w
+               and "--set external.suppress=" in w for w in warn), r.stderr
+    assert any("--set consensus.min_votes ignored" in w and "external.min_votes" in w
+               for w in warn), r.stderr
+    # the external key itself is read, and then nothing is warned about
+    r = _analyse("--kpis", str(f), "--out", str(tmp_path / "k2"), "--set",
+                 "external.suppress=2h", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "ignored on this file" not in r.stderr
