@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES
-from shocklab.configio import load_config, validate
+from shocklab.configio import CONFIG_DIR, load_config, validate
 
 from .consensus import parse_duration
 from .customers.config import CustomersConfig
@@ -22,7 +22,7 @@ from .detectors.base import DEFAULT_SENSITIVITY
 from .detectors.likelihood import LikelihoodSettings
 from .insights_config import InsightsConfig
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "analysis.yaml"
+DEFAULT_CONFIG_PATH = CONFIG_DIR / "analysis.yaml"
 
 DetectorSettings = Annotated[Union[tuple(cls.config_class for cls in REGISTRY.values())],  # noqa: UP007
                              Field(discriminator="type")]
