@@ -32,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_main = time.perf_counter()
     parser = ArgumentParser(prog="generate_data.py", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--config", default="config/simulation.yaml", help="scenario YAML (default: %(default)s)"
+        "--config", default=None,
+        help="scenario YAML (default: this checkout's config/simulation.yaml, from any directory; "
+             "a relative path given here is relative to the current directory)",
     )
     parser.add_argument(
         "--out", default="data", help="output data directory (default: %(default)s)"
@@ -60,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     preload_special_ufuncs()   # scipy.special's ufuncs without its ~0.2 s package import
     from shocklab.atomic import allow_replace, validate_out
-    from shocklab.configio import apply_overrides, load_yaml
+    from shocklab.configio import apply_overrides, load_yaml, shipped_config
     from shocklab.errors import InputError
     from simulation.api import generate
     from simulation.config import size_ceiling
@@ -68,11 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_imported = time.perf_counter()
     if args.max_orders is not None and not args.max_orders > 0:
         raise InputError(f"--max-orders: must be a positive number, got {args.max_orders}")
-    validate_out(args.out, [args.config], force=args.force, kind="data")
+    # the default is found from any directory, as run_analysis.py finds config/analysis.yaml
+    config = args.config if args.config is not None else str(shipped_config("simulation.yaml"))
+    validate_out(args.out, [config], force=args.force, kind="data")
 
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
-    raw = apply_overrides(load_yaml(args.config), overrides)
-    source = args.config + (" (with --set/--seed)" if overrides else "")
+    raw = apply_overrides(load_yaml(config), overrides)
+    source = config + (" (with --set/--seed)" if overrides else "")
     t0 = time.perf_counter()
     with allow_replace(args.force), size_ceiling(args.max_orders):
         manifest = generate(raw, args.out, fmt=args.format, source=source)

@@ -12,7 +12,9 @@ Exit codes: 0 ok · 1 a gate check failed beyond seed-to-seed noise · 2 bad exp
 · 3 internal error (the traceback is in the log file).
 Gate metric names are checked before any cell runs (a typo is exit 2 naming the closest name).
 A rerun with the same --out resumes: finished cells of the same configs are not run again
-(--fresh reruns them all, e.g. after a change of code).
+(--fresh reruns them all, e.g. after a change of code). --out must be missing, empty or an
+earlier run of the same experiment (same name and kind); another experiment, a data set, a report
+or a folder of yours there is exit 2 (--force moves it aside to <out>.kept-N, never deletes it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shocklab.atomic import check_resumable  # noqa: E402
 from shocklab.cli import (  # noqa: E402
     ArgumentParser,
     add_common_flags,
+    add_force_flag,
     exit_process,
     run_cli,
     setup_logging,
@@ -82,6 +85,9 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_force_flag(p, "--out holds another experiment (or a data set, a report, a folder "
+                      "ShockLab did not write): move it aside to <out>.kept-N and start afresh "
+                      "(nothing is deleted; the same experiment's directory is resumed as always)")
     add_common_flags(p)
     return p
 
@@ -93,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from experiments import gate as gating
     from experiments.cache import check_cache_dir
     from experiments.config import load_experiment, parse_check
-    from experiments.experiment import run, summary_lines
+    from experiments.experiment import other_experiment, run, summary_lines
 
     executor = args.executor or ("dask" if args.scheduler else "local")
     if args.scheduler and executor != "dask":
@@ -105,8 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = [parse_check(g) for g in args.gate] if args.gate is not None else None
     exp = load_experiment(args.config, args.overrides)
     baseline = gating.load_baseline(args.baseline) if args.baseline else None
-    out = check_resumable(args.out or Path("runs") / "experiments" / exp.config.name,
-                          "experiment")
+    out, replace_other = check_resumable(
+        args.out or Path("runs") / "experiments" / exp.config.name, "experiment",
+        other=other_experiment(exp), force=args.force)
     if args.cache_dir:
         check_cache_dir(args.cache_dir, out)
 
@@ -122,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=False if (args.no_progress or args.quiet) else None,
         plots=not args.no_plots,
         fresh=args.fresh,
+        replace_other=replace_other,
     )
     for line in summary_lines(outcome, exp.config.rank_metric):
         log.info(line)

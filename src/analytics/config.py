@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES
-from shocklab.configio import apply_overrides, load_yaml, validate
+from shocklab.configio import CONFIG_DIR, apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
 
 from .consensus import parse_duration
@@ -23,7 +23,7 @@ from .detectors.base import DEFAULT_SENSITIVITY
 from .detectors.likelihood import LikelihoodSettings
 from .insights_config import InsightsConfig
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "analysis.yaml"
+DEFAULT_CONFIG_PATH = CONFIG_DIR / "analysis.yaml"
 
 DetectorSettings = Annotated[Union[tuple(cls.config_class for cls in REGISTRY.values())],  # noqa: UP007
                              Field(discriminator="type")]

@@ -3,16 +3,18 @@ apply the gate. ``run_experiment.py`` is a thin CLI over ``run``."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from shocklab.atomic import atomic_dir, atomic_write_text
+from shocklab.atomic import atomic_dir, atomic_write_text, read_marker, set_aside
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json
 
@@ -89,6 +91,41 @@ def backend_validators(exp: Experiment) -> tuple[Any, Any]:
     return check_scenario, check_analysis
 
 
+def identity(exp: Experiment) -> dict[str, str]:
+    """What makes an experiment directory this experiment's: its name and kind. A rerun of the
+    same experiment — edited settings, seeds, gate or split included — resumes there (cells by
+    config hash) and replaces its own outputs; another experiment is refused by
+    run_experiment.py (``--force`` moves it aside)."""
+    return {"name": exp.config.name, "kind": exp.config.kind}
+
+
+def other_experiment(exp: Experiment) -> Callable[[Path], str | None]:
+    """For ``shocklab.atomic.check_resumable``: describe the experiment in an existing directory
+    when it is not ``exp`` (read from its experiment.json, else from the marker an interrupted
+    first run left); None when it is ``exp``, or when nothing says which experiment it is."""
+    want = identity(exp)
+
+    def other(out_dir: Path) -> str | None:
+        path = out_dir / "experiment.json"
+        if path.is_file():
+            try:
+                have = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                return (f"an experiment whose experiment.json cannot be read "
+                        f"({type(exc).__name__})")
+        else:
+            have = read_marker(out_dir).get("owner")
+            if have is None:
+                return None
+        have = have if isinstance(have, dict) else {}
+        if {k: have.get(k) for k in want} == want:
+            return None
+        return (f"the experiment {have.get('name')!r} (kind {have.get('kind')}), not "
+                f"{want['name']!r} (kind {want['kind']})")
+
+    return other
+
+
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -103,7 +140,7 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         scheduler: str | None = None, cache_dir: str | Path | None = None,
         cell_fn: CellFn | None = None, checks: list[tuple[str, str, float]] | None = None,
         baseline: pd.DataFrame | None = None, progress: bool | None = None,
-        plots: bool = True, fresh: bool = False) -> Outcome:
+        plots: bool = True, fresh: bool = False, replace_other: bool = False) -> Outcome:
     """Run (or resume) the experiment into ``out_dir`` and write its outputs.
 
     Parameters
@@ -120,6 +157,9 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     checks : parsed ``--gate`` checks (default: the file's ``gate.checks``).
     baseline : an earlier results table to compare against.
     fresh : rerun every cell and regenerate the default world cache.
+    replace_other : ``out_dir`` holds something else (another experiment: run_experiment.py
+        ``--force``): it is moved aside to ``<out>.kept-N`` once the experiment is validated,
+        before anything is written.
 
     Returns
     -------
@@ -139,6 +179,8 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         if baseline is not None and not checks:  # the comparison reads the file's metrics
             wanted += [(m, f"--baseline (metrics: in {exp.path.name})") for m in cfg.metrics]
         check_metric_names(wanted, [t.analysis for t in tasks])
+    if replace_other and out_dir.exists():  # validated: nothing can stop the run before its cells
+        set_aside(out_dir)
     if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here
         if cache_dir.is_symlink():  # <out>/worlds linked to a shared cache: that one is shared too
             log.warning("--fresh: %s is a link to %s, a shared cache: not cleared (its worlds "
@@ -151,7 +193,8 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
              len(cfg.seed_list), len(tasks), executor, used, "" if used == 1 else "s")
 
     records = run_tasks(
-        tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress, fresh
+        tasks, out_dir, executor, workers, scheduler, cell_fn or run_cell, progress, fresh,
+        owner=identity(exp),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "experiment.json", canonical_json({

@@ -91,11 +91,12 @@ def _from_json(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def save_record(cells_dir: Path, record: dict[str, Any]) -> None:
+def save_record(cells_dir: Path, record: dict[str, Any], owner: dict | None = None) -> None:
     # atomic_write_text creates cells/ on the first record: a sweep that cannot start (e.g. an
     # unreachable scheduler) leaves no output directory behind; the first record also marks the
-    # directory as an experiment's (run_experiment.py resumes only those)
-    claim_dir(cells_dir.parent, "experiment")
+    # directory as an experiment's, and ``owner`` as which one's (run_experiment.py resumes only
+    # those, even before experiment.json is written)
+    claim_dir(cells_dir.parent, "experiment", owner)
     atomic_write_text(cells_dir / f"{record['cell_id']}.json", canonical_json(json_ready(record)))
 
 
@@ -256,9 +257,11 @@ def run_tasks(
     cell_fn: CellFn = run_cell,
     progress: bool | None = None,
     fresh: bool = False,
+    owner: dict | None = None,
 ) -> list[dict[str, Any]]:
     """Run what is not done yet, persisting each record as it arrives; return all records of
-    ``tasks`` sorted by (setting, seed).
+    ``tasks`` sorted by (setting, seed). ``owner``: the experiment's identity, written into the
+    directory's marker with the first record (``experiment.identity``).
 
     Resume trusts a finished cell of the same configs; it cannot see a change of code. After
     changing the simulator or the pipeline, pass ``fresh`` (drops every stored cell record) or
@@ -278,7 +281,7 @@ def run_tasks(
     failed = 0
     try:
         for record in execute(todo, executor, workers, scheduler, cell_fn):
-            save_record(cells_dir, record)
+            save_record(cells_dir, record, owner)
             done[record["cell_id"]] = _from_json(json.loads(canonical_json(json_ready(record))))
             if record["status"] != "ok":
                 failed += 1

@@ -27,7 +27,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -105,12 +105,18 @@ def output_kind(path: str | Path) -> str | None:
         names = set()
     if "worlds" in names and names <= {"worlds", MARKER}:
         return "experiment"  # a first run stopped while generating its first world
-    try:
-        meta = json.loads((path / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    kind = meta.get("kind") if isinstance(meta, dict) else None
+    kind = read_marker(path).get("kind")
     return kind if kind in KIND_NAMES else None
+
+
+def read_marker(path: str | Path) -> dict:
+    """The marker file's fields (``kind``, and ``owner`` from ``claim_dir``); {} when there is
+    none or it cannot be read."""
+    try:
+        meta = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def check_kind(target: str | Path, kind: str, flag: str = "--out") -> None:
@@ -126,32 +132,56 @@ def check_kind(target: str | Path, kind: str, flag: str = "--out") -> None:
         )
 
 
-def check_resumable(target: str | Path, kind: str, flag: str = "--out") -> Path:
+def check_resumable(target: str | Path, kind: str, flag: str = "--out",
+                    other: Callable[[Path], str | None] | None = None,
+                    force: bool = False) -> tuple[Path, bool]:
     """For outputs written in place and resumed (experiments): the target may be missing, empty
-    or an earlier output of the same ``kind``; anything else (a user's folder, a data set, a
-    report) is refused — files would be mixed into it, or overwritten."""
+    or an earlier output of the same ``kind`` — and the same output: ``other(target)`` describes
+    an earlier output of this kind that is another one (another experiment), None when it is this
+    one. Anything else (a user's folder, a data set, a report, another experiment) is refused —
+    files would be mixed into it, or replaced — unless ``force``. Returns the target and whether
+    the caller must move what is there aside (``set_aside``) before writing: only when forced,
+    and only when it is not this output (whose rerun resumes)."""
     target = check_writable_parent(target)
     have = output_kind(target) if target.is_dir() and any(target.iterdir()) else kind
     if have != kind:
-        what = f"a ShockLab {KIND_NAMES[have]}" if have else "a folder ShockLab did not write"
+        what = ("is " + (f"a ShockLab {KIND_NAMES[have]}" if have
+                         else "a folder ShockLab did not write") + f", not an {KIND_NAMES[kind]}")
+    else:
+        what = other(target) if other is not None and target.is_dir() else None
+        what = None if what is None else f"holds {what}"
+    if what is not None and not force:
         raise InputError(
-            f"{flag} {target}: is {what}, not an {KIND_NAMES[kind]}; refusing to write into it "
-            "— choose another output path"
+            f"{flag} {target}: {what}; refusing to write into it — choose another output path, "
+            f"or pass --force to move it aside to {_kept_name(target).name} (nothing is deleted)"
         )
-    return target
+    return target, what is not None
 
 
-def claim_dir(target: str | Path, kind: str) -> Path:
+def set_aside(target: str | Path) -> Path:
+    """Move ``target`` to ``<name>.kept-N`` beside it (``--force`` over an output written in
+    place that is not the caller's: kept, never deleted); one warning line names it."""
+    target = Path(target)
+    kept = _kept_name(target)
+    _rename(target, kept)
+    log.warning("%s: held another output; moved aside to %s (--force keeps, never deletes, what "
+                "was there)", target, kept)
+    return kept
+
+
+def claim_dir(target: str | Path, kind: str, owner: dict | None = None) -> Path:
     """Create ``target`` (written in place, see ``check_resumable``) with a marker naming its
-    kind, so that an interrupted first run can be resumed and is recognised."""
+    kind (and ``owner``: which output of that kind, e.g. an experiment's name), so that an
+    interrupted first run can be resumed and is recognised."""
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     marker = target / MARKER
     if not marker.is_file():
         from . import __version__
-        atomic_write_text(marker, json.dumps(
-            {"kind": kind, "shocklab_output": True, "version": __version__}, sort_keys=True
-        ) + "\n")
+        meta = {"kind": kind, "shocklab_output": True, "version": __version__}
+        if owner is not None:
+            meta["owner"] = owner
+        atomic_write_text(marker, json.dumps(meta, sort_keys=True) + "\n")
     return target
 
 

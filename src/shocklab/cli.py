@@ -101,12 +101,11 @@ def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False) -> N
     )
 
 
-def add_force_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="replace --out even if it is an existing directory ShockLab did not write",
-    )
+def add_force_flag(
+    parser: argparse.ArgumentParser,
+    help_text: str = "replace --out even if it is an existing directory ShockLab did not write",
+) -> None:
+    parser.add_argument("--force", action="store_true", help=help_text)
 
 
 def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> logging.Logger:

@@ -14,6 +14,21 @@ from .errors import ConfigError, InputError
 
 M = TypeVar("M", bound=BaseModel)
 
+# the repository's config/ folder: the CLIs' default config files are found here from any working
+# directory (an explicit relative --config stays relative to the working directory)
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def shipped_config(name: str) -> Path:
+    """``config/<name>`` of this checkout, a CLI's default ``--config``, found from any working
+    directory. Named relative to the working directory when it lies under it
+    (``config/simulation.yaml`` from the repository root), as messages always named it."""
+    path = CONFIG_DIR / name
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
 
 class DuplicateKeyError(yaml.constructor.ConstructorError):
     pass

@@ -6,13 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shocklab.configio import load_yaml
+from shocklab.configio import CONFIG_DIR, load_yaml
 
 from .config import SimulationConfig, build_config, config_hash
 from .engine import World, simulate
 from .io import data_dir_writer
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "simulation.yaml"
+DEFAULT_CONFIG = CONFIG_DIR / "simulation.yaml"
 
 
 def load_scenario(path: str | Path) -> dict[str, Any]:

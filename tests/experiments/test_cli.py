@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 from run_experiment import main
+from tests.dirs import snapshot
 
 from shocklab.cli import run_cli
 
@@ -261,3 +263,91 @@ def test_a_cache_dir_that_is_not_a_world_cache_is_refused_before_any_work(tmp_pa
     assert rc == 2 and "\n" not in err and "--cache-dir" in err, err
     assert sorted(p.name for p in cache.rglob("*")) == before
     assert case == "same_as_out" or not out.exists()
+
+
+@pytest.fixture
+def tiny_experiment(tmp_path):
+    """Write an experiment file over the tiny world (one seed, a cell in about a second)."""
+    from tests.simulation.simtools import tiny_config
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
+
+    def write(name: str, **fields) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({
+            "name": name, "scenario": str(tmp_path / "tiny.yaml"),
+            "analysis": str(root / "config/analysis.yaml"), "seeds": [1],
+            "analysis_overrides": {"detectors.prophet_residual.enabled": False}, **fields}))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def tiny_cli(tmp_path, capsys):
+    """run_experiment.py in-process into tmp_path/exp: (exit code, stderr)."""
+    def cli(path: Path, *flags: str) -> tuple[int, str]:
+        rc = run_cli(main, ["--config", str(path), "--out", str(tmp_path / "exp"), "--executor",
+                            "serial", "--no-progress", "--no-plots", "--quiet", *flags])
+        return rc, capsys.readouterr().err.strip()
+
+    return cli
+
+
+def test_another_experiment_in_out_is_refused_and_force_moves_it_aside(tmp_path, tiny_experiment,
+                                                                       tiny_cli):
+    """AUDIT21 D4: a null_world run with --out of a ci_gate experiment replaced its
+    results.parquet, leaderboard.csv and experiment.json, deleted its gate.json and plots/ and
+    mixed the two experiments' cells/, exit 0. Now exit 2 with one line naming the directory,
+    the experiment there and --force; nothing is touched. A rerun of the same experiment (same
+    name and kind, other settings) still resumes and drops its own optional files; --force
+    moves the other experiment aside to <out>.kept-N (after validation), never deletes it."""
+    experiment, cli, out = tiny_experiment, tiny_cli, tmp_path / "exp"
+
+    gate = experiment("gate", gate={"checks": ["consensus.recall>=0.0"]})
+    rc, err = cli(gate)
+    assert rc == 0, err
+    assert (out / "gate.json").is_file()
+    before = snapshot(out)
+    cells = {p: b for p, b in before.items() if p.startswith("cells/")}
+
+    rc, err = cli(experiment("other"))
+    assert rc == 2 and "\n" not in err, err
+    assert err == (f"error: --out {out}: holds the experiment 'gate' (kind sweep), not 'other' "
+                   "(kind sweep); refusing to write into it — choose another output path, or "
+                   "pass --force to move it aside to exp.kept-1 (nothing is deleted)")
+    assert snapshot(out) == before
+
+    # --force with bad input: exit 2 before the earlier experiment is moved
+    rc, err = cli(experiment("other"), "--force", "--gate", "consensus.recal>=0.5")
+    assert rc == 2 and "did you mean consensus.recall" in err, err
+    assert snapshot(out) == before and not (tmp_path / "exp.kept-1").exists()
+
+    # the same experiment, edited (no gate now): resumes its cell, drops its own gate.json
+    rc, err = cli(experiment("gate", seeds=[1]))
+    assert rc == 0, err
+    assert not (out / "gate.json").exists()
+    assert {p: b for p, b in snapshot(out).items() if p.startswith("cells/")} == cells  # as is
+    kept = snapshot(out)
+
+    rc, err = cli(experiment("other"), "--force")
+    assert rc == 0, err
+    assert snapshot(tmp_path / "exp.kept-1") == kept   # moved aside whole, not deleted
+    assert json.loads((out / "experiment.json").read_text())["name"] == "other"
+    assert (out / "results.parquet").is_file()
+
+
+def test_force_moves_a_folder_that_is_not_an_experiment_aside(tmp_path, tiny_experiment,
+                                                              tiny_cli):
+    """--force over a user's folder (refused without it) keeps its files in <out>.kept-N, as
+    run_analysis.py and generate_data.py's --force do."""
+    out = tmp_path / "exp"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious\n")
+    rc, err = tiny_cli(tiny_experiment("mine"))
+    assert rc == 2 and "a folder ShockLab did not write" in err and "--force" in err, err
+    rc, err = tiny_cli(tiny_experiment("mine"), "--force")
+    assert rc == 0, err
+    assert (tmp_path / "exp.kept-1" / "notes.txt").read_text() == "precious\n"
+    assert not (out / "notes.txt").exists() and (out / "results.parquet").is_file()

@@ -249,3 +249,28 @@ def test_a_rerun_without_plots_drops_the_earlier_runs_plots(write_experiment, tm
     assert any((out / "plots").iterdir())
     _run(exp, out, executor="serial", plots=False)
     assert not (out / "plots").exists()
+
+
+def test_an_interrupted_first_run_is_known_as_its_experiments(write_experiment, tmp_path):
+    """Before experiment.json exists (a first run stopped after some cells), the directory's
+    marker names the experiment: another one is refused — two experiments without overrides
+    share cell ids (setting hash + seed), so its records would be overwritten — and the same
+    one resumes there."""
+    from experiments.experiment import other_experiment
+    from shocklab.atomic import check_resumable
+    from shocklab.errors import InputError
+
+    out = tmp_path / "out"
+    mine = load_experiment(write_experiment(seeds=[1, 2, 3]))
+    with pytest.raises(KeyboardInterrupt):
+        _run(mine, out, executor="serial", cell_fn=interrupting_cell)
+    assert not (out / "experiment.json").exists() and any((out / "cells").iterdir())
+    assert check_resumable(out, "experiment", other=other_experiment(mine)) == (out, False)
+    path = write_experiment("b.yaml", seeds=[1, 2, 3])
+    path.write_text(path.read_text().replace("name: t\n", "name: b\n"))
+    theirs = load_experiment(path)
+    with pytest.raises(InputError, match=r"holds the experiment 't' \(kind sweep\), not 'b'"):
+        check_resumable(out, "experiment", other=other_experiment(theirs))
+    assert check_resumable(out, "experiment", other=other_experiment(theirs),
+                           force=True) == (out, True)
+    assert len(_run(mine, out, executor="serial").results) == 3   # resumed, as before

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.dirs import snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,20 +23,16 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=600)
 
 
-def _snapshot(d: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
-
-
 def test_analysis_refuses_to_replace_a_data_directory(fresh_world, tmp_path):
     other = tmp_path / "other"
     import shutil
     shutil.copytree(fresh_world, other)
-    before = _snapshot(other)
+    before = snapshot(other)
     r = _run("run_analysis.py", "--data", str(fresh_world), "--out", str(other), cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     line = r.stderr.strip().splitlines()[-1]
     assert str(other) in line and "data directory" in line and "--force" in line
-    assert _snapshot(other) == before  # nothing lost
+    assert snapshot(other) == before  # nothing lost
 
 
 def test_generation_refuses_to_replace_a_run_directory(fresh_world, tmp_path):
@@ -43,12 +40,12 @@ def test_generation_refuses_to_replace_a_run_directory(fresh_world, tmp_path):
     r = _run("run_analysis.py", "--data", str(fresh_world), "--out", str(run), "--set",
              "customers.enabled=false", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    before = _snapshot(run)
+    before = snapshot(run)
     r = _run("generate_data.py", "--config", str(ROOT / "config/scenarios/small.yaml"), "--out",
              str(run), cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert "run directory" in r.stderr and str(run) in r.stderr
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
     # --force is the way to replace it on purpose
     r = _run("generate_data.py", "--config", str(ROOT / "config/scenarios/small.yaml"), "--out",
              str(run), "--force", cwd=tmp_path)
@@ -72,14 +69,14 @@ def test_experiment_refuses_a_folder_that_is_not_an_experiment(kind, fresh_world
         (out / "notes.txt").write_text("precious\n")
     else:
         out = fresh_world
-    before = _snapshot(out)
+    before = snapshot(out)
     r = _run("run_experiment.py", "--config", str(ROOT / "config/experiments/ci_gate.yaml"),
              "--out", str(out), "--set", "seeds=[1]", "--no-progress", "--workers", "1",
              cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     line = r.stderr.strip().splitlines()[-1]
     assert line.startswith("error:") and str(out) in line and "experiment" in line
-    assert _snapshot(out) == before
+    assert snapshot(out) == before
     assert sorted(p.name for p in out.iterdir()) == sorted({k.split("/")[0] for k in before})
 
 

@@ -212,3 +212,33 @@ def test_extreme_seeds_generate_without_warnings(tmp_path, run, seed):
                 f"--seed={seed}")
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert yaml.safe_load((out / "manifest.json").read_text())["seed"] == seed
+
+
+def test_the_default_config_is_found_from_any_directory(tmp_path, run, monkeypatch, capsys):
+    """`shocklab generate` anywhere but the repository root said 'config/simulation.yaml: config
+    file not found' (the default was read against the current directory), while `analyse` finds
+    config/analysis.yaml from anywhere. An explicit relative --config stays relative to it."""
+    from shocklab import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "data"
+    # the shipped file is read (a --set that cannot fit its calendar names it and the YAML path)
+    r = run("--out", str(out), "--set", "period.end=2024-02-29")
+    shipped = ROOT / "config" / "simulation.yaml"
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {shipped} (with --set/--seed): "
+                                                     "calendar[0]"), r.stderr
+    assert r.stderr.count("\n") == 1
+    assert cli.main(["generate", "--out", str(out), "--set", "period.end=2024-02-29"]) == 2
+    assert capsys.readouterr().err == r.stderr and not out.exists()
+    # from the repository root it is named as before (README: the 'tiktok' message)
+    monkeypatch.chdir(ROOT)
+    r = run("--out", str(out), "--set", "events.2.scope.channel=tiktok")
+    assert r.stderr.startswith("error: config/simulation.yaml (with --set/--seed): events[2]")
+    # an explicit relative --config: the current directory's, not the repository's
+    monkeypatch.chdir(tmp_path)
+    r = run("--config", "config/simulation.yaml", "--out", str(out))
+    assert r.returncode == 2 and "config/simulation.yaml: config file not found" in r.stderr
+    write(tmp_path, tiny_config())
+    r = run("--config", "scenario.yaml", "--out", "data", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (out / "manifest.json").is_file()
