@@ -58,7 +58,9 @@ def _error(status: int, message: str, details: list | None = None) -> JSONRespon
 
 
 ERRORS = {404: {"model": M.ErrorResponse, "description": "run, experiment or file not found"},
-          422: {"model": M.ErrorResponse, "description": "invalid id or parameter"}}
+          422: {"model": M.ErrorResponse, "description": "invalid id or parameter"},
+          500: {"model": M.ErrorResponse,
+                "description": "a file the route needs cannot be read (named, with the reason)"}}
 
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -128,14 +130,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def run_or_404(run_id: str):
         return store.run(run_id)
 
-    def need(value, what: str, run_id: str):
+    def need(value, what: str, run_id: str, absent: str = ""):
+        """``value``, or the error for the file ``what`` it came from: 500 naming the file and
+        the reason when it is present but cannot be parsed, else 404 (``absent`` says why)."""
         if value is None:
             bad = store.run(run_id).problem(what, load=False) if what in RUN_FILES else None
             if bad:  # present but truncated or edited: the server's data, not a missing file
                 raise ApiError(500, f"run {run_id!r}: {what} cannot be read ({bad}); rerun the "
                                     "analysis to rewrite it")
-            raise ApiError(404, f"run {run_id!r} has no {what}")
+            raise ApiError(404, f"run {run_id!r} has no {what}{absent}")
         return value
+
+    def json_file(run, rel: str, absent: str = "") -> Response:
+        """A JSON file's own bytes (validated when written, no re-serialization cost), parsed
+        first — once per version, cached — so a truncated or edited file is a 500 naming it,
+        never a 200 whose body is not JSON."""
+        need(run.json(rel), rel, run.id, absent)
+        return Response(need(run.raw(rel), rel, run.id, absent), media_type="application/json")
 
     # --- routes -----------------------------------------------------------------------------------
     @app.get("/health", response_model=M.Health, tags=["service"])
@@ -190,21 +201,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Scores against the injected truth (404 for runs without truth)",
     )
     def get_scorecard(run_id: str):
-        run = run_or_404(run_id)
-        return Response(
-            need(run.raw("scorecard.json"), "scorecard.json (no truth to score against)", run_id),
-            media_type="application/json",
-        )
+        return json_file(run_or_404(run_id), "scorecard.json", " (no truth to score against)")
 
     @app.get("/runs/{run_id}/insights", response_model=M.Insights, responses=ERRORS, tags=["runs"],
              summary="insights.json as written (schemas/insights.schema.json)")
     def get_insights(run_id: str):
-        # the file's own bytes: already validated by the analysis, and no re-serialization cost
-        run = run_or_404(run_id)
-        need(run.insights(), "insights.json", run_id)  # parsed once per version: never serve
-        return Response(  # a truncated file as JSON
-            need(run.raw("insights.json"), "insights.json", run_id), media_type="application/json"
-        )
+        return json_file(run_or_404(run_id), "insights.json")
 
     @app.get(
         "/runs/{run_id}/incidents", response_model=M.IncidentPage, responses=ERRORS, tags=["runs"]

@@ -70,10 +70,10 @@ def test_run_detail(client, roots):
 
 
 def test_scorecard_and_insights_are_the_files(client, roots):
-    assert client.get("/runs/sim/scorecard").json() == _json(roots, "sim", "scorecard.json")
-    r = client.get("/runs/sim/insights")
-    assert r.headers["content-type"] == "application/json"
-    assert r.json() == _json(roots, "sim", "insights.json")
+    for route, name in (("scorecard", "scorecard.json"), ("insights", "insights.json")):
+        r = client.get(f"/runs/sim/{route}")
+        assert r.headers["content-type"] == "application/json"
+        assert r.content == (roots.reports / "sim" / name).read_bytes()  # served as written
     assert "no truth" in _error(client.get("/runs/tx/scorecard"), 404)
     assert client.get("/runs/tx/insights").json()["run"]["source"] == "transactions"
 
@@ -610,3 +610,17 @@ def test_a_truncated_run_file_is_named_and_does_not_break_the_run_list(roots, tm
             msg = _error(c.get(path), 500)
             assert f"run 'cut': {name} cannot be read (JSONDecodeError" in msg, msg
         assert c.get("/runs/sim/insights").status_code == 200
+
+
+def test_a_truncated_scorecard_is_a_500_naming_it_not_a_200(roots, tmp_path):
+    """GET /runs/{id}/scorecard served a cut-short scorecard.json's bytes as 200
+    application/json (a body no JSON reader accepts), where insights and incidents answer 500
+    naming the file."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    f = reports / "cut" / "scorecard.json"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        msg = _error(c.get("/runs/cut/scorecard"), 500)
+    assert msg.startswith("run 'cut': scorecard.json cannot be read (JSONDecodeError"), msg
