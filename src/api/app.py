@@ -130,14 +130,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def run_or_404(run_id: str):
         return store.run(run_id)
 
+    def readable(run_id: str, what: str) -> None:
+        """500 naming the file ``what`` and the reason when a read of it failed."""
+        bad = store.run(run_id).problem(what, load=False) if what in RUN_FILES else None
+        if bad:  # present but truncated or edited: the server's data, not a missing file
+            raise ApiError(500, f"run {run_id!r}: {what} cannot be read ({bad}); rerun the "
+                                "analysis to rewrite it")
+
     def need(value, what: str, run_id: str, absent: str = ""):
-        """``value``, or the error for the file ``what`` it came from: 500 naming the file and
-        the reason when it is present but cannot be parsed, else 404 (``absent`` says why)."""
+        """``value``, or the error for the file ``what`` it came from: 500 when it is present but
+        cannot be parsed, else 404 (``absent`` says why)."""
         if value is None:
-            bad = store.run(run_id).problem(what, load=False) if what in RUN_FILES else None
-            if bad:  # present but truncated or edited: the server's data, not a missing file
-                raise ApiError(500, f"run {run_id!r}: {what} cannot be read ({bad}); rerun the "
-                                    "analysis to rewrite it")
+            readable(run_id, what)
             raise ApiError(404, f"run {run_id!r} has no {what}{absent}")
         return value
 
@@ -367,6 +371,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         run = run_or_404(run_id)
         customers_or_404(run, run_id)
         df = need(run.customer_table(), "customers/segments.csv", run_id)
+        readable(run_id, "customers/actions.csv")  # never a page of actions all null
         names = run.customer_names()
         _known("action", action, names["actions"] + df.get("action", pd.Series()).tolist())
         _known("segment", segment, names["segments"] + df["segment"].tolist())

@@ -126,6 +126,13 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    # every CSV ShockLab writes ends with a newline; pandas reads a file cut short mid-row (a full
+    # disk, a copy in progress) without complaint, half a row or half a header included
+    with path.open("rb") as f:
+        if f.seek(0, 2) > 0:  # an empty file is pandas' EmptyDataError
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":
+                raise ValueError("cut short: the last line has no newline")
     return pd.read_csv(path, low_memory=False)
 
 

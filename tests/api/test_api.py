@@ -624,3 +624,19 @@ def test_a_truncated_scorecard_is_a_500_naming_it_not_a_200(roots, tmp_path):
                     raise_server_exceptions=False) as c:
         msg = _error(c.get("/runs/cut/scorecard"), 500)
     assert msg.startswith("run 'cut': scorecard.json cannot be read (JSONDecodeError"), msg
+
+
+def test_a_csv_cut_short_is_unreadable_not_half_read(roots, tmp_path):
+    """pandas reads a CSV cut mid-row without complaint: a truncated customers/actions.csv gave a
+    200 page whose every action was null, a truncated kpis_daily.csv a short series."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    for name in ("customers/actions.csv", "kpis_daily.csv"):
+        f = reports / "cut" / name
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        for path, name in (("/runs/cut/customers/actions", "customers/actions.csv"),
+                           ("/runs/cut/kpis?kpi=revenue", "kpis_daily.csv")):
+            msg = _error(c.get(path), 500)
+            assert msg.startswith(f"run 'cut': {name} cannot be read (ValueError: cut short"), msg
