@@ -195,7 +195,7 @@ def value_tier(value_pct: pd.Series) -> pd.Series:
 
 @dataclass(frozen=True)
 class Run:
-    """One run directory. Every reader returns ``None`` when its file is missing.
+    """One run directory. Every reader returns ``None`` when its file is missing or unreadable.
 
     Returned DataFrames and dicts are shared through the cache: copy before mutating.
     """
@@ -211,12 +211,21 @@ class Run:
         return self.file(rel).is_file()
 
     def missing(self, rels: tuple[str, ...] | list[str] | None = None) -> list[str]:
-        """Expected files that are absent, or present but unreadable (``problem``): files named
-        in ``rels`` are parsed to know; without ``rels`` only parses already tried count (the
-        run list must not parse every run's detections.csv)."""
+        """Expected files (``rels``, else every non-optional one) that are absent; a file that
+        is present but cannot be parsed is in ``unreadable`` instead."""
         wanted = rels or [r for r in RUN_FILES if r not in OPTIONAL_FILES]
-        return [r for r in wanted
-                if not self.has(r) or self.problem(r, load=rels is not None) is not None]
+        return [r for r in wanted if not self.has(r)]
+
+    def unreadable(self, rels: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
+        """Present files that cannot be parsed -> why ('JSONDecodeError: …'). Files named in
+        ``rels`` are parsed to know; without ``rels`` only parses already tried count (the run
+        list must not parse every run's detections.csv)."""
+        out = {}
+        for r in rels or RUN_FILES:
+            why = self.problem(r, load=rels is not None) if self.has(r) else None
+            if why is not None:
+                out[r] = why
+        return out
 
     def problem(self, rel: str, load: bool = True) -> str | None:
         """Why an existing file cannot be read ('JSONDecodeError: …'), else None. ``load``
@@ -286,7 +295,7 @@ class Run:
             "data_hash": info.get("data_hash"), "has_scorecard": sc is not None,
             "recall": head.get("recall"), "precision": head.get("precision"), "f1": head.get("f1"),
             "incidents": ins.get("incidents_total"), "modified": _mtime_iso(self.path),
-            "missing": self.missing(),
+            "missing": self.missing(), "unreadable": self.unreadable(),
         }
 
     def series_table(self) -> pd.DataFrame | None:

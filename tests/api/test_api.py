@@ -602,8 +602,9 @@ def test_a_truncated_run_file_is_named_and_does_not_break_the_run_list(roots, tm
         listed = c.get("/runs")
         assert listed.status_code == 200, listed.text
         by_id = {r["id"]: r for r in listed.json()}
-        assert set(by_id) == {"sim", "cut"} and "insights.json" in by_id["cut"]["missing"]
-        assert by_id["sim"]["missing"] == []
+        assert set(by_id) == {"sim", "cut"}
+        assert by_id["cut"]["unreadable"]["insights.json"].startswith("JSONDecodeError")
+        assert by_id["sim"]["missing"] == [] and by_id["sim"]["unreadable"] == {}
         for path, name in (("/runs/cut/insights", "insights.json"),
                            ("/runs/cut/forecast", "insights.json"),
                            ("/runs/cut/incidents", "incidents.json")):
@@ -624,6 +625,29 @@ def test_a_truncated_scorecard_is_a_500_naming_it_not_a_200(roots, tmp_path):
                     raise_server_exceptions=False) as c:
         msg = _error(c.get("/runs/cut/scorecard"), 500)
     assert msg.startswith("run 'cut': scorecard.json cannot be read (JSONDecodeError"), msg
+
+
+def test_an_unreadable_run_file_is_named_with_its_reason_not_as_missing(roots, tmp_path):
+    """/runs and /runs/{id} listed a truncated run.json or scorecard.json under "missing" (beside
+    "files": {"run.json": true}) and never said why; the README promises the reason."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    for name in ("run.json", "scorecard.json", "customers/actions.csv"):
+        f = reports / "cut" / name
+        f.write_bytes(f.read_bytes()[:100])
+    (reports / "cut" / "customers" / "clv.csv").unlink()
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        listed = c.get("/runs").json()[0]
+        d = c.get("/runs/cut").json()
+        _error(c.get("/runs/cut/customers/actions"), 500)  # reads actions.csv: now it is known
+        after = c.get("/runs/cut").json()
+    for body in (listed, d):
+        assert body["missing"] == ["customers/clv.csv"], body["missing"]
+        assert set(body["unreadable"]) == {"run.json", "scorecard.json"}, body["unreadable"]
+        assert body["unreadable"]["run.json"].startswith("JSONDecodeError: ")
+    assert d["files"]["run.json"] and not d["files"]["customers/clv.csv"]
+    assert after["unreadable"]["customers/actions.csv"].startswith("ValueError: "), after
 
 
 def test_a_csv_cut_short_is_unreadable_not_half_read(roots, tmp_path):
