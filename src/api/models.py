@@ -158,9 +158,14 @@ class ExperimentSummary(BaseModel):
     name: str | None = None
     cells: int | None = None
     failed: int | None = None
-    gate_passed: bool | None = None
+    gate_passed: bool | None = Field(
+        None, description="the gate verdict; null without gate checks, or when gate.json cannot "
+        "be read (it is then under unreadable)")
     modified: str | None = None
-    missing: list[str]
+    missing: list[str] = Field(description="expected files this experiment does not have")
+    unreadable: dict[str, str] = Field(
+        default_factory=dict,
+        description="files present but not parseable (truncated, edited) -> the reason")
 
 
 class AnalysisRequest(BaseModel):

@@ -664,3 +664,22 @@ def test_a_csv_cut_short_is_unreadable_not_half_read(roots, tmp_path):
                            ("/runs/cut/kpis?kpi=revenue", "kpis_daily.csv")):
             msg = _error(c.get(path), 500)
             assert msg.startswith(f"run 'cut': {name} cannot be read (ValueError: cut short"), msg
+
+
+@pytest.mark.parametrize("name", ["gate.json", "leaderboard.csv", "results.parquet",
+                                  "experiment.json"])
+def test_an_unreadable_experiment_file_is_named_with_its_reason(roots, tmp_path, name):
+    """A truncated experiment file was invisible: "missing": [] and, for gate.json,
+    "gate_passed": null, which a CI job cannot tell from an experiment without a gate."""
+    runs = tmp_path / "runs"
+    shutil.copytree(roots.runs / "sweep", runs / "cut")
+    f = runs / "cut" / name
+    f.write_bytes(f.read_bytes()[:50])
+    with TestClient(create_app(Settings(reports=roots.reports, runs=runs)),
+                    raise_server_exceptions=False) as c:
+        one = c.get("/experiments/cut").json()
+        assert c.get("/experiments").json() == [one]
+    assert one["missing"] == [] and list(one["unreadable"]) == [name], one
+    why = one["unreadable"][name]
+    assert why.split(":")[0] in ("JSONDecodeError", "ValueError", "ArrowInvalid"), why
+    assert str(tmp_path) not in why  # pyarrow's message held the server's path
