@@ -3,10 +3,11 @@
     shocklab serve --reports reports/ [--runs runs/] [--port 8000]
                    [--allow-analysis --data-root data/]
 
-Read-only by default; ``POST /runs`` (a background analysis of a data directory) exists only with
-``allow_analysis``. Errors are JSON ``{"error": {"status", "message"}}``: 404 for a missing run or
-file, 422 for a bad id or parameter, 409 for an analysis already running on that data directory,
-500 without any stack trace (the trace goes to the server log).
+Read-only by default; ``POST /runs`` (a background analysis of a data directory) runs only with
+``allow_analysis`` (without it: 405 saying how to turn it on). Errors are JSON
+``{"error": {"status", "message"}}``: 404 for a missing run or file, 422 for a bad id or parameter,
+409 for an analysis already running on that data directory, 500 naming a file that cannot be read,
+or without any stack trace (the trace goes to the server log).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runstore import RUN_FILES, RunStore, StoreError, valid_id
 from runstore.store import VALUE_TIERS, value_tier
-from shocklab.errors import InputError
+from shocklab.errors import InputError, IntegrityError
 
 from . import models as M
 from .jobs import JobManager, confine
@@ -34,6 +35,8 @@ from .jobs import JobManager, confine
 log = logging.getLogger("shocklab.api")
 VERSION = "0.1.0"
 MAX_LIMIT = 1000
+NOT_VERIFIED = ("regenerate the data set (generate_data.py), or analyse it as it is from the "
+                "command line (run_analysis.py --data DIR --no-verify): POST /runs always verifies")
 
 
 @dataclass
@@ -489,8 +492,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise ApiError(404, str(exc)) from None
             try:  # validated first: a bad request is 422 whether or not the data is busy
                 rid = jobs.plan(data, req.detectors, req.overrides)
-            except InputError as exc:
-                raise ApiError(422, str(exc).replace(str(data), req.data)) from None
+            except InputError as exc:  # an edited data set: the CLI's --no-verify is no field here
+                msg = f"{exc.detail}; {NOT_VERIFIED}" if isinstance(exc, IntegrityError) else str(
+                    exc)
+                raise ApiError(422, msg.replace(str(data), req.data)) from None
             try:
                 job = jobs.start(data, rid, req.detectors, req.overrides)
             except RuntimeError as exc:
@@ -498,6 +503,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     409, f"an analysis of {req.data!r} is already running: /runs/{exc}/status"
                 ) from None
             return JSONResponse(status_of(job), status_code=202)
+    else:
+        @app.post("/runs", include_in_schema=False)  # read-only: not in the OpenAPI document
+        def post_run_off():
+            # was starlette's bare 405 "Method Not Allowed": say why, and how to turn it on
+            r = _error(405, "POST /runs is off: this server is read-only (started without "
+                            "--allow-analysis); start it with `shocklab serve --allow-analysis "
+                            "--data-root DIR` to analyse the data directories under DIR")
+            r.headers["Allow"] = "GET"
+            return r
 
     return app
 

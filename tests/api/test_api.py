@@ -380,7 +380,16 @@ def test_openapi_documents_every_route(client):
     )
     assert "post" not in spec["paths"]["/runs"]  # read-only by default
     assert client.get("/docs").status_code == 200
-    assert client.post("/runs", json={"data": "small"}).status_code == 405
+
+
+def test_post_runs_on_a_read_only_server_says_how_to_turn_analysis_on(client):
+    """A server started without --allow-analysis answered POST /runs with a bare 405 "Method Not
+    Allowed": nothing said analysis was off, nor how to turn it on."""
+    r = client.post("/runs", json={"data": "small"})
+    msg = _error(r, 405)
+    assert msg.startswith("POST /runs is off: this server is read-only"), msg
+    assert "shocklab serve --allow-analysis --data-root DIR" in msg, msg
+    assert r.headers["allow"] == "GET"
 
 
 # --- POST /runs (enabled by a flag) ---------------------------------------------------------------
@@ -518,6 +527,22 @@ def test_post_runs_validates_before_saying_busy(roots, tmp_path, monkeypatch):
                and time.monotonic() < deadline):
             time.sleep(0.05)
         assert c.get(job.json()["status_url"]).json()["state"] == "succeeded"
+
+
+def test_post_runs_on_an_edited_data_set_names_what_an_api_user_can_do(roots, tmp_path):
+    """The 422 for a data set edited after generation said "pass --no-verify to analyse it
+    anyway": a command-line flag the request body has no field for (an extra field is 422)."""
+    shutil.copytree(roots.data / "small", tmp_path / "data" / "edited")
+    with (tmp_path / "data" / "edited" / "orders.csv").open("ab") as f:
+        f.write(b"\n")
+    app = create_app(Settings(reports=tmp_path / "reports", runs=roots.runs, allow_analysis=True,
+                              data_roots=[tmp_path / "data"]))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        msg = _error(c.post("/runs", json={"data": "edited"}), 422)
+    assert msg.startswith("edited/orders.csv: sha256 does not match manifest.json"), msg
+    assert msg.endswith("analyse it as it is from the command line (run_analysis.py --data DIR "
+                        "--no-verify): POST /runs always verifies"), msg
+    assert "pass --no-verify" not in msg and str(tmp_path) not in msg, msg
 
 
 def test_post_runs_with_a_nul_byte_in_the_path_is_422(writer):
