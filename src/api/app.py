@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runstore import RUN_FILES, RunStore, StoreError, valid_id
 from runstore.store import VALUE_TIERS, value_tier
-from shocklab.errors import InputError, IntegrityError
+from shocklab.errors import InputError
 
 from . import models as M
 from .jobs import JobManager, confine
@@ -35,8 +35,6 @@ from .jobs import JobManager, confine
 log = logging.getLogger("shocklab.api")
 VERSION = "0.1.0"
 MAX_LIMIT = 1000
-NOT_VERIFIED = ("regenerate the data set (generate_data.py), or analyse it as it is from the "
-                "command line (run_analysis.py --data DIR --no-verify): POST /runs always verifies")
 
 
 @dataclass
@@ -62,8 +60,7 @@ def _error(status: int, message: str, details: list | None = None) -> JSONRespon
 
 ERRORS = {404: {"model": M.ErrorResponse, "description": "run, experiment or file not found"},
           422: {"model": M.ErrorResponse, "description": "invalid id or parameter"},
-          500: {"model": M.ErrorResponse,
-                "description": "a file the route needs cannot be read (named, with the reason)"}}
+          500: {"model": M.ErrorResponse, "description": "a file it needs cannot be read (named)"}}
 
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -141,17 +138,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 "analysis to rewrite it")
 
     def need(value, what: str, run_id: str, absent: str = ""):
-        """``value``, or the error for the file ``what`` it came from: 500 when it is present but
-        cannot be parsed, else 404 (``absent`` says why)."""
+        """``value``; else 500 when the file ``what`` cannot be parsed, 404 (``absent``: why)."""
         if value is None:
             readable(run_id, what)
             raise ApiError(404, f"run {run_id!r} has no {what}{absent}")
         return value
 
     def json_file(run, rel: str, absent: str = "") -> Response:
-        """A JSON file's own bytes (validated when written, no re-serialization cost), parsed
-        first — once per version, cached — so a truncated or edited file is a 500 naming it,
-        never a 200 whose body is not JSON."""
+        """A JSON file's own bytes (validated when written), parsed first (once per version): a
+        truncated or edited file is a 500 naming it, never a 200 whose body is not JSON."""
         need(run.json(rel), rel, run.id, absent)
         return Response(need(run.raw(rel), rel, run.id, absent), media_type="application/json")
 
@@ -492,10 +487,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise ApiError(404, str(exc)) from None
             try:  # validated first: a bad request is 422 whether or not the data is busy
                 rid = jobs.plan(data, req.detectors, req.overrides)
-            except InputError as exc:  # an edited data set: the CLI's --no-verify is no field here
-                msg = f"{exc.detail}; {NOT_VERIFIED}" if isinstance(exc, IntegrityError) else str(
-                    exc)
-                raise ApiError(422, msg.replace(str(data), req.data)) from None
+            except InputError as exc:
+                raise ApiError(422, str(exc).replace(str(data), req.data)) from None
             try:
                 job = jobs.start(data, rid, req.detectors, req.overrides)
             except RuntimeError as exc:
@@ -504,9 +497,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ) from None
             return JSONResponse(status_of(job), status_code=202)
     else:
-        @app.post("/runs", include_in_schema=False)  # read-only: not in the OpenAPI document
+        @app.post("/runs", include_in_schema=False)  # not a bare 405: why, and how to turn it on
         def post_run_off():
-            # was starlette's bare 405 "Method Not Allowed": say why, and how to turn it on
             r = _error(405, "POST /runs is off: this server is read-only (started without "
                             "--allow-analysis); start it with `shocklab serve --allow-analysis "
                             "--data-root DIR` to analyse the data directories under DIR")
