@@ -5,7 +5,7 @@ plain name (``..``, slashes, a symlink pointing outside the root), so neither th
 dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
-Size (~640 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+Size (~680 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
 place.
 """
