@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.catalogue import ORDER_STATUSES
-from shocklab.errors import InputError
+from shocklab.errors import InputError, IntegrityError
 from shocklab.hashing import sha256_file
 from shocklab.textfile import csv_options, is_utf16, refuse_implicit_index
 
@@ -359,9 +359,9 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
                 "edited?)"
             )
     if problems and verify:
-        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise InputError(
-            f"{problems[0]}{more}; regenerate it, or pass --no-verify to analyse it anyway"
+        detail = problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+        raise IntegrityError(
+            f"{detail}; regenerate it, or pass --no-verify to analyse it anyway", detail
         )
     for msg in problems:
         log.warning("integrity: %s (--no-verify: analysed anyway)", msg)

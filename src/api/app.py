@@ -3,10 +3,11 @@
     shocklab serve --reports reports/ [--runs runs/] [--port 8000]
                    [--allow-analysis --data-root data/]
 
-Read-only by default; ``POST /runs`` (a background analysis of a data directory) exists only with
-``allow_analysis``. Errors are JSON ``{"error": {"status", "message"}}``: 404 for a missing run or
-file, 422 for a bad id or parameter, 409 for an analysis already running on that data directory,
-500 without any stack trace (the trace goes to the server log).
+Read-only by default; ``POST /runs`` (a background analysis of a data directory) runs only with
+``allow_analysis`` (without it: 405 saying how to turn it on). Errors are JSON
+``{"error": {"status", "message"}}``: 404 for a missing run or file, 422 for a bad id or parameter,
+409 for an analysis already running on that data directory, 500 naming a file that cannot be read,
+or without any stack trace (the trace goes to the server log).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def _error(status: int, message: str, details: list | None = None) -> JSONRespon
 
 
 ERRORS = {404: {"model": M.ErrorResponse, "description": "run, experiment or file not found"},
-          422: {"model": M.ErrorResponse, "description": "invalid id or parameter"}}
+          422: {"model": M.ErrorResponse, "description": "invalid id or parameter"},
+          500: {"model": M.ErrorResponse, "description": "a file it needs cannot be read (named)"}}
 
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -128,14 +130,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def run_or_404(run_id: str):
         return store.run(run_id)
 
-    def need(value, what: str, run_id: str):
+    def readable(run_id: str, what: str) -> None:
+        """500 naming the file ``what`` and the reason when a read of it failed."""
+        bad = store.run(run_id).problem(what, load=False) if what in RUN_FILES else None
+        if bad:  # present but truncated or edited: the server's data, not a missing file
+            raise ApiError(500, f"run {run_id!r}: {what} cannot be read ({bad}); rerun the "
+                                "analysis to rewrite it")
+
+    def need(value, what: str, run_id: str, absent: str = ""):
+        """``value``; else 500 when the file ``what`` cannot be parsed, 404 (``absent``: why)."""
         if value is None:
-            bad = store.run(run_id).problem(what, load=False) if what in RUN_FILES else None
-            if bad:  # present but truncated or edited: the server's data, not a missing file
-                raise ApiError(500, f"run {run_id!r}: {what} cannot be read ({bad}); rerun the "
-                                    "analysis to rewrite it")
-            raise ApiError(404, f"run {run_id!r} has no {what}")
+            readable(run_id, what)
+            raise ApiError(404, f"run {run_id!r} has no {what}{absent}")
         return value
+
+    def json_file(run, rel: str, absent: str = "") -> Response:
+        """A JSON file's own bytes (validated when written), parsed first (once per version): a
+        truncated or edited file is a 500 naming it, never a 200 whose body is not JSON."""
+        need(run.json(rel), rel, run.id, absent)
+        return Response(need(run.raw(rel), rel, run.id, absent), media_type="application/json")
 
     # --- routes -----------------------------------------------------------------------------------
     @app.get("/health", response_model=M.Health, tags=["service"])
@@ -190,21 +203,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Scores against the injected truth (404 for runs without truth)",
     )
     def get_scorecard(run_id: str):
-        run = run_or_404(run_id)
-        return Response(
-            need(run.raw("scorecard.json"), "scorecard.json (no truth to score against)", run_id),
-            media_type="application/json",
-        )
+        return json_file(run_or_404(run_id), "scorecard.json", " (no truth to score against)")
 
     @app.get("/runs/{run_id}/insights", response_model=M.Insights, responses=ERRORS, tags=["runs"],
              summary="insights.json as written (schemas/insights.schema.json)")
     def get_insights(run_id: str):
-        # the file's own bytes: already validated by the analysis, and no re-serialization cost
-        run = run_or_404(run_id)
-        need(run.insights(), "insights.json", run_id)  # parsed once per version: never serve
-        return Response(  # a truncated file as JSON
-            need(run.raw("insights.json"), "insights.json", run_id), media_type="application/json"
-        )
+        return json_file(run_or_404(run_id), "insights.json")
 
     @app.get(
         "/runs/{run_id}/incidents", response_model=M.IncidentPage, responses=ERRORS, tags=["runs"]
@@ -365,6 +369,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         run = run_or_404(run_id)
         customers_or_404(run, run_id)
         df = need(run.customer_table(), "customers/segments.csv", run_id)
+        readable(run_id, "customers/actions.csv")  # never a page of actions all null
         names = run.customer_names()
         _known("action", action, names["actions"] + df.get("action", pd.Series()).tolist())
         _known("segment", segment, names["segments"] + df["segment"].tolist())
@@ -491,6 +496,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     409, f"an analysis of {req.data!r} is already running: /runs/{exc}/status"
                 ) from None
             return JSONResponse(status_of(job), status_code=202)
+    else:
+        @app.post("/runs", include_in_schema=False)  # not a bare 405: why, and how to turn it on
+        def post_run_off():
+            r = _error(405, "POST /runs is off: this server is read-only (started without "
+                            "--allow-analysis); start it with `shocklab serve --allow-analysis "
+                            "--data-root DIR` to analyse the data directories under DIR")
+            r.headers["Allow"] = "GET"
+            return r
 
     return app
 

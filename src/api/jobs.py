@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from shocklab.configio import override_at
-from shocklab.errors import ConfigError, InputError
+from shocklab.errors import ConfigError, InputError, IntegrityError
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("shocklab.api")
@@ -119,7 +119,13 @@ class JobManager:
             if msg.startswith("--set "):   # an override's own form: "--set 'a..b': …"
                 raise InputError(f"overrides: {msg.removeprefix('--set ')}") from None
             raise
-        ds = load_data_dir(data)
+        try:
+            ds = load_data_dir(data)
+        except IntegrityError as exc:  # its remedy, --no-verify, is a flag a request cannot send
+            raise InputError(
+                f"{exc.detail}; regenerate the data set (generate_data.py), or analyse it as it is "
+                "from the command line (run_analysis.py --data DIR --no-verify): POST /runs always "
+                "verifies") from None
         cfg = select_detectors(cfg, detectors, has_truth(data))
         return run_id(ds, cfg, data_hash(ds))
 

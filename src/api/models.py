@@ -38,14 +38,18 @@ class RunSummary(BaseModel):
     period_start: date | None = None
     period_end: date | None = None
     data_hash: str | None = None
-    has_scorecard: bool
+    has_scorecard: bool = Field(
+        description="a readable scorecard.json (false when it is missing or unreadable)")
     recall: float | None = Field(None, description="consensus recall (headline scoring mode)")
     precision: float | None = None
     f1: float | None = None
     incidents: int | None = Field(None, description="consensus incidents")
     modified: str | None = Field(None, description="directory modification time, UTC")
-    missing: list[str] = Field(
-        description="expected files this run directory does not have, or has but cannot read")
+    missing: list[str] = Field(description="expected files this run directory does not have")
+    unreadable: dict[str, str] = Field(
+        default_factory=dict,
+        description="files present but not parseable (truncated, edited) -> the reason; run.json, "
+        "insights.json and scorecard.json are always read, another file once a route has read it")
 
 
 class RunDetail(RunSummary):
@@ -154,9 +158,14 @@ class ExperimentSummary(BaseModel):
     name: str | None = None
     cells: int | None = None
     failed: int | None = None
-    gate_passed: bool | None = None
+    gate_passed: bool | None = Field(
+        None, description="the gate verdict; null without gate checks, or when gate.json cannot "
+        "be read (it is then under unreadable)")
     modified: str | None = None
-    missing: list[str]
+    missing: list[str] = Field(description="expected files this experiment does not have")
+    unreadable: dict[str, str] = Field(
+        default_factory=dict,
+        description="files present but not parseable (truncated, edited) -> the reason")
 
 
 class AnalysisRequest(BaseModel):

@@ -19,20 +19,24 @@ def fmt(v, digits: int = 3) -> str:
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def missing_notice(run: Run, rels: tuple[str, ...] | list[str]) -> list[str]:
-    """Say which of ``rels`` the run lacks (and what they would hold); return them."""
-    missing = run.missing(list(rels))
-    if missing:
-        def why(m: str) -> str:
-            bad = run.problem(m, load=False)
-            return f"cannot be read ({bad}); rerun the analysis" if bad else RUN_FILES.get(m, "")
+def files_notice(what: str, absent: list[str], unreadable: dict[str, str],
+                 holds: dict[str, str], rerun: str) -> list[str]:
+    """One warning naming the files ``what`` lacks (and what they would hold) and those it cannot
+    read (with the reason); return their names."""
+    named = [*absent, *unreadable]
+    if named:
+        lines = "\n".join(
+            f"- `{m}` — cannot be read ({unreadable[m]}); {rerun}" if m in unreadable
+            else f"- `{m}` — {holds.get(m, '')}" for m in named)
+        st.warning(f"{what} is missing {len(named)} file(s) or cannot read them; the parts that "
+                   f"need them are not shown:\n{lines}")
+    return named
 
-        lines = "\n".join(f"- `{m}` — {why(m)}" for m in missing)
-        st.warning(
-            f"Run `{run.id}` (source: {run.source}) is missing {len(missing)} file(s) or cannot "
-            f"read them; the parts that need them are not shown:\n{lines}"
-        )
-    return missing
+
+def missing_notice(run: Run, rels: tuple[str, ...] | list[str]) -> list[str]:
+    """Say which of ``rels`` the run lacks or cannot read; return them."""
+    return files_notice(f"Run `{run.id}` (source: {run.source})", run.missing(list(rels)),
+                        run.unreadable(list(rels)), RUN_FILES, "rerun the analysis")
 
 
 def paginate(df: pd.DataFrame, key: str, page_size: int = PAGE_SIZE, **kwargs) -> pd.DataFrame:

@@ -2,8 +2,9 @@
 shared by the dashboard (``src/dashboard``) and the HTTP API (``src/api``).
 
 A run directory may lack any file (a ``--kpis`` run has no customers, a ``--transactions`` run no
-scorecard): every reader returns ``None`` for a missing file and :meth:`Run.missing` says which
-files are absent, so callers can show what is missing instead of failing.
+scorecard) or hold one that cannot be parsed (cut short, edited): every reader returns ``None``
+for such a file, :meth:`Run.missing` says which files are absent and :meth:`Run.unreadable` which
+cannot be read and why, so callers can show what is missing instead of failing.
 """
 
 from .store import (

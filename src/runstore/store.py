@@ -5,7 +5,7 @@ plain name (``..``, slashes, a symlink pointing outside the root), so neither th
 dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
-Size (~640 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+Size (~680 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
 place.
 """
@@ -108,7 +108,8 @@ def _cached(path: Path, kind: str, loader) -> Any:
     try:
         value = loader(path)
     except (ValueError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError, ParserError …
-        first = (str(exc).splitlines() or [""])[0][:160]
+        # the caller names the file: no server path in a reason the API sends (pyarrow's has it)
+        first = (str(exc).replace(str(path), path.name).splitlines() or [""])[0][:160]
         value = _Unreadable(f"{type(exc).__name__}: {first}")
     with _CACHE_LOCK:
         _CACHE[key] = value
@@ -126,7 +127,21 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    # every CSV ShockLab writes ends with a newline; pandas reads a file cut short mid-row (a full
+    # disk, a copy in progress) without complaint, half a row or half a header included
+    with path.open("rb") as f:
+        if f.seek(0, 2) > 0:  # an empty file is pandas' EmptyDataError
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":
+                raise ValueError("cut short: the last line has no newline")
     return pd.read_csv(path, low_memory=False)
+
+
+def _read_cells(path: Path) -> pd.DataFrame:
+    """results.parquet's cell status columns (cell_id, setting_id, seed, status, error)."""
+    cols = ["cell_id", "setting_id", "seed", "status", "error"]
+    df = pd.read_parquet(path)
+    return df[[c for c in cols if c in df.columns]]
 
 
 def _segment_order(seg: str) -> tuple:
@@ -188,7 +203,7 @@ def value_tier(value_pct: pd.Series) -> pd.Series:
 
 @dataclass(frozen=True)
 class Run:
-    """One run directory. Every reader returns ``None`` when its file is missing.
+    """One run directory. Every reader returns ``None`` when its file is missing or unreadable.
 
     Returned DataFrames and dicts are shared through the cache: copy before mutating.
     """
@@ -204,12 +219,21 @@ class Run:
         return self.file(rel).is_file()
 
     def missing(self, rels: tuple[str, ...] | list[str] | None = None) -> list[str]:
-        """Expected files that are absent, or present but unreadable (``problem``): files named
-        in ``rels`` are parsed to know; without ``rels`` only parses already tried count (the
-        run list must not parse every run's detections.csv)."""
+        """Expected files (``rels``, else every non-optional one) that are absent; a file that
+        is present but cannot be parsed is in ``unreadable`` instead."""
         wanted = rels or [r for r in RUN_FILES if r not in OPTIONAL_FILES]
-        return [r for r in wanted
-                if not self.has(r) or self.problem(r, load=rels is not None) is not None]
+        return [r for r in wanted if not self.has(r)]
+
+    def unreadable(self, rels: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
+        """Present files that cannot be parsed -> why ('JSONDecodeError: …'). Files named in
+        ``rels`` are parsed to know; without ``rels`` only parses already tried count (the run
+        list must not parse every run's detections.csv)."""
+        out = {}
+        for r in rels or RUN_FILES:
+            why = self.problem(r, load=rels is not None) if self.has(r) else None
+            if why is not None:
+                out[r] = why
+        return out
 
     def problem(self, rel: str, load: bool = True) -> str | None:
         """Why an existing file cannot be read ('JSONDecodeError: …'), else None. ``load``
@@ -279,7 +303,7 @@ class Run:
             "data_hash": info.get("data_hash"), "has_scorecard": sc is not None,
             "recall": head.get("recall"), "precision": head.get("precision"), "f1": head.get("f1"),
             "incidents": ins.get("incidents_total"), "modified": _mtime_iso(self.path),
-            "missing": self.missing(),
+            "missing": self.missing(), "unreadable": self.unreadable(),
         }
 
     def series_table(self) -> pd.DataFrame | None:
@@ -523,11 +547,26 @@ class Experiment:
         return (self.path / rel).is_file()
 
     def missing(self) -> list[str]:
+        """Expected files that are absent; one present but unparseable is in ``unreadable``."""
         optional = {"gate.json", "detectability.csv", "mde.csv"}
         return [r for r in EXPERIMENT_FILES if r not in optional and not self.has(r)]
 
+    def _parsed(self, rel: str) -> Any:
+        """The file parsed (cached): None when absent, an ``_Unreadable`` when it cannot be."""
+        path = self.path / rel
+        if rel == "results.parquet":
+            return _cached(path, "cells", _read_cells)
+        return _cached(path, "json", _read_json) if path.suffix == ".json" else _cached(
+            path, "csv", _read_csv)
+
+    def unreadable(self) -> dict[str, str]:
+        """Present files that cannot be parsed -> why ('JSONDecodeError: …'); every file is
+        parsed to know (an experiment's files are small)."""
+        return {r: v.reason for r in EXPERIMENT_FILES
+                if isinstance(v := self._parsed(r), _Unreadable)}
+
     def config(self) -> dict:
-        doc = _usable(_cached(self.path / "experiment.json", "json", _read_json)) or {}
+        doc = _usable(self._parsed("experiment.json")) or {}
         return doc.get("config") or doc
 
     @property
@@ -535,7 +574,7 @@ class Experiment:
         return str(self.config().get("kind") or "sweep")
 
     def csv(self, rel: str) -> pd.DataFrame | None:
-        return _usable(_cached(self.path / rel, "csv", _read_csv))
+        return _usable(self._parsed(rel))
 
     def leaderboard(self) -> pd.DataFrame | None:
         return self.csv("leaderboard.csv")
@@ -547,15 +586,13 @@ class Experiment:
         return self.csv("mde.csv")
 
     def gate(self) -> dict | None:
-        return _usable(_cached(self.path / "gate.json", "json", _read_json))
+        """The gate verdict; None without gate checks or when gate.json cannot be read
+        (``unreadable`` tells the two apart)."""
+        return _usable(self._parsed("gate.json"))
 
     def cells(self) -> pd.DataFrame | None:
         """Cell status (cell_id, setting_id, seed, status, error) from results.parquet."""
-        def load(p: Path) -> pd.DataFrame:
-            cols = ["cell_id", "setting_id", "seed", "status", "error"]
-            df = pd.read_parquet(p)
-            return df[[c for c in cols if c in df.columns]]
-        return _usable(_cached(self.path / "results.parquet", "cells", load))
+        return _usable(self._parsed("results.parquet"))
 
     def metrics(self) -> list[str]:
         return [str(m) for m in self.config().get("metrics") or []]
@@ -567,7 +604,8 @@ class Experiment:
                 "cells": None if cells is None else len(cells),
                 "failed": None if cells is None else int((cells["status"] != "ok").sum()),
                 "gate_passed": None if gate is None else bool(gate.get("passed")),
-                "modified": _mtime_iso(self.path), "missing": self.missing()}
+                "modified": _mtime_iso(self.path), "missing": self.missing(),
+                "unreadable": self.unreadable()}
 
 
 # --- the store ------------------------------------------------------------------------------------

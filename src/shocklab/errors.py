@@ -28,6 +28,16 @@ class ConfigError(InputError):
         self.detail = detail or message
 
 
+class IntegrityError(InputError):
+    """A data directory whose files no longer match its manifest.json (edited or cut short after
+    generation). ``detail`` is the message without the command line's remedy (``--no-verify``),
+    so a caller that has no such flag (the API) can name its own."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 class GateFailure(ShockLabError):
     """A quality gate (``--min-recall`` …) missed its bar. The message says which and by how
     much."""

@@ -70,10 +70,10 @@ def test_run_detail(client, roots):
 
 
 def test_scorecard_and_insights_are_the_files(client, roots):
-    assert client.get("/runs/sim/scorecard").json() == _json(roots, "sim", "scorecard.json")
-    r = client.get("/runs/sim/insights")
-    assert r.headers["content-type"] == "application/json"
-    assert r.json() == _json(roots, "sim", "insights.json")
+    for route, name in (("scorecard", "scorecard.json"), ("insights", "insights.json")):
+        r = client.get(f"/runs/sim/{route}")
+        assert r.headers["content-type"] == "application/json"
+        assert r.content == (roots.reports / "sim" / name).read_bytes()  # served as written
     assert "no truth" in _error(client.get("/runs/tx/scorecard"), 404)
     assert client.get("/runs/tx/insights").json()["run"]["source"] == "transactions"
 
@@ -380,7 +380,16 @@ def test_openapi_documents_every_route(client):
     )
     assert "post" not in spec["paths"]["/runs"]  # read-only by default
     assert client.get("/docs").status_code == 200
-    assert client.post("/runs", json={"data": "small"}).status_code == 405
+
+
+def test_post_runs_on_a_read_only_server_says_how_to_turn_analysis_on(client):
+    """A server started without --allow-analysis answered POST /runs with a bare 405 "Method Not
+    Allowed": nothing said analysis was off, nor how to turn it on."""
+    r = client.post("/runs", json={"data": "small"})
+    msg = _error(r, 405)
+    assert msg.startswith("POST /runs is off: this server is read-only"), msg
+    assert "shocklab serve --allow-analysis --data-root DIR" in msg, msg
+    assert r.headers["allow"] == "GET"
 
 
 # --- POST /runs (enabled by a flag) ---------------------------------------------------------------
@@ -520,6 +529,22 @@ def test_post_runs_validates_before_saying_busy(roots, tmp_path, monkeypatch):
         assert c.get(job.json()["status_url"]).json()["state"] == "succeeded"
 
 
+def test_post_runs_on_an_edited_data_set_names_what_an_api_user_can_do(roots, tmp_path):
+    """The 422 for a data set edited after generation said "pass --no-verify to analyse it
+    anyway": a command-line flag the request body has no field for (an extra field is 422)."""
+    shutil.copytree(roots.data / "small", tmp_path / "data" / "edited")
+    with (tmp_path / "data" / "edited" / "orders.csv").open("ab") as f:
+        f.write(b"\n")
+    app = create_app(Settings(reports=tmp_path / "reports", runs=roots.runs, allow_analysis=True,
+                              data_roots=[tmp_path / "data"]))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        msg = _error(c.post("/runs", json={"data": "edited"}), 422)
+    assert msg.startswith("edited/orders.csv: sha256 does not match manifest.json"), msg
+    assert msg.endswith("analyse it as it is from the command line (run_analysis.py --data DIR "
+                        "--no-verify): POST /runs always verifies"), msg
+    assert "pass --no-verify" not in msg and str(tmp_path) not in msg, msg
+
+
 def test_post_runs_with_a_nul_byte_in_the_path_is_422(writer):
     """A NUL byte in "data" reached os.path.realpath: 500 'internal error'."""
     c, _ = writer
@@ -602,11 +627,84 @@ def test_a_truncated_run_file_is_named_and_does_not_break_the_run_list(roots, tm
         listed = c.get("/runs")
         assert listed.status_code == 200, listed.text
         by_id = {r["id"]: r for r in listed.json()}
-        assert set(by_id) == {"sim", "cut"} and "insights.json" in by_id["cut"]["missing"]
-        assert by_id["sim"]["missing"] == []
+        assert set(by_id) == {"sim", "cut"}
+        assert by_id["cut"]["unreadable"]["insights.json"].startswith("JSONDecodeError")
+        assert by_id["sim"]["missing"] == [] and by_id["sim"]["unreadable"] == {}
         for path, name in (("/runs/cut/insights", "insights.json"),
                            ("/runs/cut/forecast", "insights.json"),
                            ("/runs/cut/incidents", "incidents.json")):
             msg = _error(c.get(path), 500)
             assert f"run 'cut': {name} cannot be read (JSONDecodeError" in msg, msg
         assert c.get("/runs/sim/insights").status_code == 200
+
+
+def test_a_truncated_scorecard_is_a_500_naming_it_not_a_200(roots, tmp_path):
+    """GET /runs/{id}/scorecard served a cut-short scorecard.json's bytes as 200
+    application/json (a body no JSON reader accepts), where insights and incidents answer 500
+    naming the file."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    f = reports / "cut" / "scorecard.json"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        msg = _error(c.get("/runs/cut/scorecard"), 500)
+    assert msg.startswith("run 'cut': scorecard.json cannot be read (JSONDecodeError"), msg
+
+
+def test_an_unreadable_run_file_is_named_with_its_reason_not_as_missing(roots, tmp_path):
+    """/runs and /runs/{id} listed a truncated run.json or scorecard.json under "missing" (beside
+    "files": {"run.json": true}) and never said why; the README promises the reason."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    for name in ("run.json", "scorecard.json", "customers/actions.csv"):
+        f = reports / "cut" / name
+        f.write_bytes(f.read_bytes()[:100])
+    (reports / "cut" / "customers" / "clv.csv").unlink()
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        listed = c.get("/runs").json()[0]
+        d = c.get("/runs/cut").json()
+        _error(c.get("/runs/cut/customers/actions"), 500)  # reads actions.csv: now it is known
+        after = c.get("/runs/cut").json()
+    for body in (listed, d):
+        assert body["missing"] == ["customers/clv.csv"], body["missing"]
+        assert set(body["unreadable"]) == {"run.json", "scorecard.json"}, body["unreadable"]
+        assert body["unreadable"]["run.json"].startswith("JSONDecodeError: ")
+    assert d["files"]["run.json"] and not d["files"]["customers/clv.csv"]
+    assert after["unreadable"]["customers/actions.csv"].startswith("ValueError: "), after
+
+
+def test_a_csv_cut_short_is_unreadable_not_half_read(roots, tmp_path):
+    """pandas reads a CSV cut mid-row without complaint: a truncated customers/actions.csv gave a
+    200 page whose every action was null, a truncated kpis_daily.csv a short series."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    for name in ("customers/actions.csv", "kpis_daily.csv"):
+        f = reports / "cut" / name
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        for path, name in (("/runs/cut/customers/actions", "customers/actions.csv"),
+                           ("/runs/cut/kpis?kpi=revenue", "kpis_daily.csv")):
+            msg = _error(c.get(path), 500)
+            assert msg.startswith(f"run 'cut': {name} cannot be read (ValueError: cut short"), msg
+
+
+@pytest.mark.parametrize("name", ["gate.json", "leaderboard.csv", "results.parquet",
+                                  "experiment.json"])
+def test_an_unreadable_experiment_file_is_named_with_its_reason(roots, tmp_path, name):
+    """A truncated experiment file was invisible: "missing": [] and, for gate.json,
+    "gate_passed": null, which a CI job cannot tell from an experiment without a gate."""
+    runs = tmp_path / "runs"
+    shutil.copytree(roots.runs / "sweep", runs / "cut")
+    f = runs / "cut" / name
+    f.write_bytes(f.read_bytes()[:50])
+    with TestClient(create_app(Settings(reports=roots.reports, runs=runs)),
+                    raise_server_exceptions=False) as c:
+        one = c.get("/experiments/cut").json()
+        assert c.get("/experiments").json() == [one]
+    assert one["missing"] == [] and list(one["unreadable"]) == [name], one
+    why = one["unreadable"][name]
+    assert why.split(":")[0] in ("JSONDecodeError", "ValueError", "ArrowInvalid"), why
+    assert str(tmp_path) not in why  # pyarrow's message held the server's path

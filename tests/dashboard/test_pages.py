@@ -243,3 +243,39 @@ def test_a_truncated_run_file_is_named_not_a_traceback(page, roots, tmp_path, mo
         page(name, "cut")  # no exception on any page
     warned = " ".join(w.value for w in page("episodes", "cut").warning)
     assert "`insights.json` — cannot be read (JSONDecodeError" in warned
+
+
+@pytest.mark.parametrize("name", ["gate.json", "leaderboard.csv", "results.parquet",
+                                  "experiment.json"])
+def test_an_unreadable_experiment_file_is_warned_not_hidden(page, roots, tmp_path, monkeypatch,
+                                                            name):
+    """A truncated gate.json read as "No gate checks in this experiment."; a truncated
+    leaderboard, results or config file just vanished from the page, without a warning."""
+    runs = tmp_path / "runs"
+    shutil.copytree(roots.runs / "sweep", runs / "cut")
+    f = runs / "cut" / name
+    f.write_bytes(f.read_bytes()[:50])
+    monkeypatch.setenv("SHOCKLAB_RUNS", str(runs))
+    at = page("experiments", exp="cut")
+    warned = " ".join(w.value for w in at.warning)
+    assert f"`{name}` — cannot be read (" in warned, warned
+    if name == "gate.json":
+        assert "No gate checks" not in _texts(at)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and errors[0].startswith(
+            "Gate verdict unknown: `gate.json` cannot be read (JSONDecodeError: "), errors
+
+
+def test_customers_page_warns_once_about_an_unreadable_action_list(page, roots, tmp_path,
+                                                                    monkeypatch):
+    """A corrupt customers/actions.csv was warned about twice on the Customers page: at the top
+    and again under "Action list"."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    f = reports / "cut" / "customers" / "actions.csv"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("customers", "cut")
+    warned = [w.value for w in at.warning if "customers/actions.csv" in w.value]
+    assert len(warned) == 1 and "`customers/actions.csv` — cannot be read (" in warned[0], warned
+    assert "No action list" in _texts(at)

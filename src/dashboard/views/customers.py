@@ -197,8 +197,8 @@ def render(ctx) -> None:
         st.caption("No alerts sent.")
 
     st.subheader("Action list")
-    if "action" not in table:
-        missing_notice(run, ("customers/actions.csv",))
+    if "action" not in table:  # actions.csv is absent or unreadable: the warning above names it
+        st.caption("No action list (`customers/actions.csv`, see the warning at the top).")
         return
     counts = table["action"].value_counts().rename_axis("action").reset_index(name="customers")
     st.dataframe(counts, hide_index=True)

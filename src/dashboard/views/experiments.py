@@ -9,7 +9,7 @@ import streamlit as st
 from runstore import EXPERIMENT_FILES
 
 from ..charts import detectability_figure, leaderboard_figure
-from ..widgets import fmt, paginate
+from ..widgets import files_notice, fmt, paginate
 
 
 def render(ctx) -> None:
@@ -33,8 +33,8 @@ def render(ctx) -> None:
         f"{s['failed'] if s['failed'] is not None else '?'} failed"
         f" · seeds {exp.config().get('seeds')}"
     )
-    if s["missing"]:
-        st.warning("Missing: " + ", ".join(f"`{m}` ({EXPERIMENT_FILES[m]})" for m in s["missing"]))
+    files_notice(f"Experiment `{exp_id}`", s["missing"], s["unreadable"], EXPERIMENT_FILES,
+                 "rerun run_experiment.py to rewrite it")
 
     gate = exp.gate()
     if gate is not None:
@@ -42,6 +42,9 @@ def render(ctx) -> None:
             f"Gate {'PASSED' if gate.get('passed') else 'FAILED'}"
         )
         st.dataframe(pd.DataFrame(gate.get("checks") or []), hide_index=True, width="stretch")
+    elif "gate.json" in s["unreadable"]:  # a verdict exists but cannot be read: never "no gate"
+        st.error("Gate verdict unknown: `gate.json` cannot be read "
+                 f"({s['unreadable']['gate.json']})")
     else:
         st.caption("No gate checks in this experiment.")
 
