@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path("reports") / rid
     validate_out(out, inputs, force=args.force, kind="run")
     log.info("analysing %s -> %s", args.kpis or args.transactions or args.data, out)
-    with allow_replace(args.force), atomic_dir(out) as tmp:
+    with allow_replace(args.force), atomic_dir(out, kind="run") as tmp:
         ctx = attach(RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of), truth)
         ctx.timings["load"] = t_load
         run(ctx)

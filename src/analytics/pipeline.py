@@ -427,7 +427,7 @@ def analyse(
             ctx = run(context(Path(tmp)), stages)
     else:
         dhash = data_hash(ds)
-        with atomic_dir(out_dir) as tmp:
+        with atomic_dir(out_dir, kind="run") as tmp:
             ctx = run(context(tmp), stages)
             write_outputs(ctx, {"run_id": run_id(ds, cfg, dhash), "data_hash": dhash})
     return json_ready(ctx.scorecard) if ctx.scorecard is not None else {}

@@ -128,7 +128,8 @@ def check_kind(target: str | Path, kind: str, flag: str = "--out") -> None:
     if have is not None and have != kind:
         raise InputError(
             f"{flag} {target}: is a ShockLab {KIND_NAMES[have]}; refusing to replace it with a "
-            f"{KIND_NAMES[kind]} — choose another output path, or pass --force to replace it"
+            f"{KIND_NAMES[kind]} — choose another output path, or pass --force to move it aside "
+            f"to {_kept_name(target).name} (nothing is deleted)"
         )
 
 
@@ -334,7 +335,7 @@ def recover(target: str | Path) -> bool:
 
 @contextmanager
 def atomic_dir(
-    target: str | Path, force: bool | None = None, marker: bool = True
+    target: str | Path, force: bool | None = None, marker: bool = True, kind: str | None = None
 ) -> Iterator[Path]:
     """Yield a temporary directory next to ``target``; on success it replaces ``target``.
 
@@ -342,6 +343,9 @@ def atomic_dir(
         such a folder is moved aside to ``<name>.kept-N``, never deleted.
     marker : write the marker file (False for a sub-directory of an output that has its own;
         what it replaces is then the output's own, and is deleted).
+    kind : what is written (``data``, ``run``): an earlier output of the same kind is replaced,
+        one of another kind (forced: a data set under a report's name) is kept like a foreign
+        folder, as ``<name>.kept-N``.
     """
     target = check_writable_parent(target)
     try:
@@ -354,6 +358,8 @@ def atomic_dir(
         # forced over a folder ShockLab did not write: its files are the user's; keep them (a
         # sub-directory of an output, marker=False, is the output's own)
         foreign = marker and target.is_dir() and not is_shocklab_output(target)
+        other = (marker and kind is not None and target.is_dir() and not foreign
+                 and output_kind(target) not in (None, kind))
         committed = False
         tmp: Path | None = None
         try:
@@ -394,7 +400,7 @@ def atomic_dir(
             old = None
             try:
                 if target.exists():
-                    old = (_kept_name(target) if foreign
+                    old = (_kept_name(target) if foreign or other
                            else target.parent / f".{target.name}.old-{os.getpid()}")
                     _rename(target, old)
                 _rename(tmp, target)
@@ -406,10 +412,12 @@ def atomic_dir(
         finally:
             if not committed and tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and foreign:
-            log.warning("%s: was not a ShockLab output; its earlier files were moved to %s "
-                        "(--force replaces, never deletes, a folder ShockLab did not write)",
-                        target, old)
+        if old is not None and (foreign or other):
+            was = (f"a ShockLab {KIND_NAMES[output_kind(old)]}" if other
+                   else "not a ShockLab output")
+            log.warning("%s: was %s; its earlier files were moved to %s (--force replaces, never "
+                        "deletes, what is not an earlier %s)", target, was, old,
+                        KIND_NAMES.get(kind or "", "output of this kind"))
         elif old is not None:
             shutil.rmtree(old, ignore_errors=True)
 

@@ -236,7 +236,7 @@ def data_dir_writer(out: str | Path, fmt: str = "csv") -> Iterator[DataDirWriter
     events, noise model and manifest."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}")
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind="data") as tmp:
         # pyarrow's writers and sha256 release the GIL: the tables are written (and hashed) on
         # two threads, the largest first, while this thread simulates the twins and builds the
         # truth tables; every file's bytes are the same as written one after another. On an

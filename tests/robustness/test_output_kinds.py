@@ -46,11 +46,33 @@ def test_generation_refuses_to_replace_a_run_directory(fresh_world, tmp_path):
     assert r.returncode == 2, r.stderr
     assert "run directory" in r.stderr and str(run) in r.stderr
     assert snapshot(run) == before
-    # --force is the way to replace it on purpose
+    # --force is the way to replace it on purpose; the run directory is kept beside it, not
+    # deleted (it was, until the twenty-first session)
     r = _run("generate_data.py", "--config", str(ROOT / "config/scenarios/small.yaml"), "--out",
              str(run), "--force", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (run / "manifest.json").is_file() and not (run / "run.json").exists()
+    kept = tmp_path / "run.kept-1"
+    assert snapshot(kept) == before
+    assert "was a ShockLab run directory" in r.stderr and str(kept) in r.stderr
+
+
+def test_forced_analysis_over_a_data_directory_keeps_the_data(fresh_world, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(fresh_world, other)
+    before = snapshot(other)
+    r = _run("run_analysis.py", "--data", str(fresh_world), "--out", str(other), "--force",
+             "--set", "customers.enabled=false", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (other / "run.json").is_file()
+    assert snapshot(tmp_path / "other.kept-1") == before   # the data set, byte for byte
+    # the same kind again is replaced as before (no second .kept)
+    r = _run("run_analysis.py", "--data", str(fresh_world), "--out", str(other), "--force",
+             "--set", "customers.enabled=false", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "other.kept-2").exists()
 
 
 def test_regenerating_and_reanalysing_into_the_same_place_still_work(fresh_world, tmp_path):
