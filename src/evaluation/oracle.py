@@ -145,17 +145,30 @@ def _tails(
     return up, lo
 
 
-def _trailing(values: pd.Series, groups: np.ndarray, w: int, pos: np.ndarray) -> np.ndarray:
-    """Sum over the trailing ``w`` rows within each group (NaN for the first w-1 rows).
-    ``groups``: integer group codes; ``pos``: each row's position in its group (both computed
-    once per scoring: grouping by integer codes, not text)."""
-    c = values.fillna(0.0).groupby(groups, sort=False).cumsum()
-    prev = c.groupby(groups, sort=False).shift(w)
-    out = c - prev
-    first = pos == w - 1
-    out[first] = c[first]
-    out[pos < w - 1] = np.nan
-    return out.to_numpy(float)
+class _Trailing:
+    """Sums over the trailing ``w`` rows within each group (NaN for its first w - 1 rows), for
+    every window of one scoring: each array's running sum per group is built once, as a dense
+    [group, position] table (``codes``: integer group codes, ``pos``: each row's position in its
+    group), and a window is a difference of two of its columns. The same additions in the same
+    order as a grouped cumulative sum (NaN counted as 0), so the same bits."""
+
+    def __init__(self, codes: np.ndarray, pos: np.ndarray) -> None:
+        self.codes, self.pos = codes, pos
+        self.shape = (int(codes.max()) + 1, int(pos.max()) + 1) if len(codes) else (0, 0)
+        self.sums: dict[int, np.ndarray] = {}
+
+    def __call__(self, values: np.ndarray, w: int) -> np.ndarray:
+        c = self.sums.get(id(values))
+        if c is None:
+            dense = np.zeros(self.shape)
+            dense[self.codes, self.pos] = np.nan_to_num(np.asarray(values, float), nan=0.0,
+                                                        posinf=np.inf, neginf=-np.inf)
+            c = self.sums[id(values)] = np.cumsum(dense, axis=1)
+        out = np.full(self.shape, np.nan)
+        if w <= self.shape[1]:
+            out[:, w - 1] = c[:, w - 1]
+            out[:, w:] = c[:, w:] - c[:, :-w]
+        return out[self.codes, self.pos]
 
 
 def _exact_order_values(
@@ -290,6 +303,7 @@ class ExactOracle(Oracle):
         )
         codes = pd.factorize(group, sort=False)[0]          # once: windows group by integers
         pos = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
+        trailing = _Trailing(codes, pos)
         x = m["value"].astype(float)
         e = m["expected"].astype(float)
         noise = m["noise"].astype(float)
@@ -311,9 +325,6 @@ class ExactOracle(Oracle):
         # order count of the slice (P(no order) for revenue and units; none for aov/conversion)
         n_mean = np.where(np.isin(kpi, ("revenue", "units")), m["e_orders"].to_numpy(float), np.nan)
         n_var = np.where(np.isin(kpi, ("revenue", "units")), m["v_orders"].to_numpy(float), np.nan)
-        stat_s, mean_s, var_s, nm_s, nv_s = (  # (views: the arrays are never changed in place)
-            pd.Series(a, index=m.index, copy=False) for a in (stat, mean, var, n_mean, n_var)
-        )
         # order values: the exact null of small sums (revenue, aov) where truth has it
         atoms = self.order_atoms or {}
         dim = _labels(m["dimension"])
@@ -321,7 +332,6 @@ class ExactOracle(Oracle):
                          np.where(dim == PRODUCT_DIM, "", "all"))
         exact_ok = np.isin(kpi, ("revenue", "aov")) & np.isin(scope, list(atoms))
         n_count = np.where(is_aov, n, np.nan)
-        n_s = pd.Series(n_count, index=m.index, copy=False)
         windows = [1, *sorted({w for w in self.config.windows if w > 1})]
         best_p = np.full(len(m), np.inf)
         best_sign = np.zeros(len(m))
@@ -330,8 +340,7 @@ class ExactOracle(Oracle):
                 sx, sm, sv, snm, snv, sn = stat, mean, var, n_mean, n_var, n_count
             else:
                 sx, sm, sv, snm, snv, sn = (
-                    _trailing(a, codes, w, pos) for a in (stat_s, mean_s, var_s, nm_s, nv_s, n_s)
-                )
+                    trailing(a, w) for a in (stat, mean, var, n_mean, n_var, n_count))
             up, lo = _tails(family, sx, sm, sv, snm, snv)
             if exact_ok.any():
                 _exact_order_values(up, lo, exact_ok, kpi, scope, atoms, sx, sn, snm, snv)
