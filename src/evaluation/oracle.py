@@ -147,10 +147,11 @@ def _tails(
 
 class _Trailing:
     """Sums over the trailing ``w`` rows within each group (NaN for its first w - 1 rows), for
-    every window of one scoring: each array's running sum per group is built once, as a dense
-    [group, position] table (``codes``: integer group codes, ``pos``: each row's position in its
-    group), and a window is a difference of two of its columns. The same additions in the same
-    order as a grouped cumulative sum (NaN counted as 0), so the same bits."""
+    every window of one scoring: each array's running sum per group (pandas' grouped cumsum,
+    compensated; NaN counted as 0) is built once and laid out as a dense [group, position] table
+    (``codes``: integer group codes, ``pos``: each row's position in its group), and a window is
+    a difference of two of its columns — the same numbers as a grouped cumsum and shift per
+    window, bit for bit."""
 
     def __init__(self, codes: np.ndarray, pos: np.ndarray) -> None:
         self.codes, self.pos = codes, pos
@@ -160,14 +161,14 @@ class _Trailing:
     def __call__(self, values: np.ndarray, w: int) -> np.ndarray:
         c = self.sums.get(id(values))
         if c is None:
-            dense = np.zeros(self.shape)
-            dense[self.codes, self.pos] = np.nan_to_num(np.asarray(values, float), nan=0.0,
-                                                        posinf=np.inf, neginf=-np.inf)
-            c = self.sums[id(values)] = np.cumsum(dense, axis=1)
+            run = pd.Series(values, copy=False).fillna(0.0).groupby(self.codes, sort=False)
+            c = self.sums[id(values)] = np.full(self.shape, np.nan)
+            c[self.codes, self.pos] = run.cumsum().to_numpy(float)
         out = np.full(self.shape, np.nan)
         if w <= self.shape[1]:
             out[:, w - 1] = c[:, w - 1]
-            out[:, w:] = c[:, w:] - c[:, :-w]
+            with np.errstate(invalid="ignore"):   # inf - inf after an infinite value: NaN
+                out[:, w:] = c[:, w:] - c[:, :-w]
         return out[self.codes, self.pos]
 
 
