@@ -146,12 +146,9 @@ def _tails(
 
 
 class _Trailing:
-    """Sums over the trailing ``w`` rows within each group (NaN for its first w - 1 rows), for
-    every window of one scoring: each array's running sum per group (pandas' grouped cumsum,
-    compensated; NaN counted as 0) is built once and laid out as a dense [group, position] table
-    (``codes``: integer group codes, ``pos``: each row's position in its group), and a window is
-    a difference of two of its columns — the same numbers as a grouped cumsum and shift per
-    window, bit for bit."""
+    """Trailing ``w``-row sums within each group (NaN for its first w - 1 rows): each array's
+    grouped cumsum (NaN as 0) built once as a [group code, position] table, a window a difference
+    of its columns (bit for bit a grouped cumsum and shift per window)."""
 
     def __init__(self, codes: np.ndarray, pos: np.ndarray) -> None:
         self.codes, self.pos = codes, pos
