@@ -66,3 +66,23 @@ def test_yearly_seasonality_just_under_two_years_prints_no_prophet_warning(caplo
         out = forecast_revenue(_kpis(days=720), ForecastConfig(horizon_days=14))
     assert out is not None and "yearly" in out["method"]
     assert not [r for r in caplog.records if "Yearly seasonality" in r.getMessage()]
+
+
+def test_a_k_day_sum_uses_the_spread_of_k_day_residual_sums():
+    """Correlated daily residuals (an AR(1) with phi 0.8): a 30-day sum spreads ~3x what
+    independent days would give, and the interval of a month follows it; independent residuals
+    keep the independent width (the floor)."""
+    from analytics.forecasting import _robust_sigma, _sum_sigma
+
+    g = np.random.default_rng(0)
+    e = g.standard_normal(3000)
+    ar = np.zeros_like(e)
+    for i in range(1, len(e)):
+        ar[i] = 0.8 * ar[i - 1] + e[i]
+    for resid, ratio in ((pd.Series(ar), 3.0), (pd.Series(e), 1.0)):
+        sigma = _robust_sigma(resid.to_numpy())
+        got = _sum_sigma(resid, 30, sigma) / (sigma * np.sqrt(30))
+        assert got == pytest.approx(ratio, rel=0.25)
+        assert _sum_sigma(resid, 1, sigma) == sigma
+    # too few finite sums: the independent width
+    assert _sum_sigma(pd.Series([1.0, np.nan, 2.0]), 2, 1.0) == pytest.approx(np.sqrt(2))
