@@ -5,7 +5,8 @@ figures; ``write_outputs`` turns them into files at the end, inside the temporar
 ``shocklab.atomic.atomic_dir`` swaps in. How each file is formatted (float digits, rounding, date
 format, index) is decided here, once:
 
-- ``kpis_daily.csv``, ``detections.csv``, ``tables/*.csv``  (``output.float_digits`` digits)
+- ``kpis_daily.csv``, ``detections.csv``, ``tables/*.csv``  (``output.float_digits`` digits; the
+  tables at least ``TABLE_DIGITS``)
 - ``incidents.json``, ``scorecard.json``, ``run.json``
 - ``insights.json``, ``insights_details.json``, ``insights.md``
 - ``customers/``: ``segments.csv``, ``actions.csv``, ``clv.csv`` (the three per-customer tables,
@@ -211,6 +212,9 @@ def _write_chain_tables(ctx: RunContext, out: Path) -> None:
     _write_detections(ctx, out)
 
 
+TABLE_DIGITS = 10   # significant digits at least in tables/*.csv
+
+
 def _float_format(ctx: RunContext) -> str:
     return f"%.{ctx.config.output.float_digits}g"
 
@@ -222,9 +226,13 @@ def _write_kpi_tables(ctx: RunContext, out: Path) -> None:
     write_csv(ctx.kpis_daily, out / "kpis_daily.csv", float_format=fmt)
     tables = ctx.kpi_tables
     if tables:
+        # the analyst's summary tables hold totals in the millions: at 6 significant digits they
+        # came out as 1.521e+07 (4 digits shown); at least 10 keeps every total below 1e10 in
+        # plain digits (they are a few rows: no cost)
+        tfmt = f"%.{max(ctx.config.output.float_digits, TABLE_DIGITS)}g"
         (out / "tables").mkdir(exist_ok=True)
         for name, df in sorted(tables.items()):
-            write_csv(df, out / "tables" / f"{name}.csv", float_format=fmt)
+            write_csv(df, out / "tables" / f"{name}.csv", float_format=tfmt)
 
 
 def _write_detections(ctx: RunContext, out: Path) -> None:

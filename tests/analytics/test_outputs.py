@@ -47,3 +47,21 @@ def test_stage_artefacts_are_written_only_by_the_writer(tmp_path, make_config):
     assert sorted(p.name for p in (tmp_path / "customers").iterdir()) == customer_files(
         ctx.customer_tables, True, None
     ) == ["actions.csv", "churn_metrics.json"]
+
+
+def test_summary_tables_keep_totals_in_plain_digits(tmp_path, make_config):
+    """tables/*.csv at the run's 6 significant digits wrote a channel's revenue 15,209,876.54 as
+    1.521e+07 (4 digits shown); the tables keep at least 10. kpis_daily.csv keeps the setting."""
+    from analytics.outputs import _write_kpi_tables
+
+    kd = pd.DataFrame({"date": ["2025-01-01"], "dimension": ["overall"], "segment": ["all"],
+                       "revenue": [81234.5678912]})
+    ctx = RunContext(config=make_config(), data=DataSet(path=None, tables={}), out_dir=tmp_path,
+                     kpis_daily=kd,
+                     kpi_tables={"channel_performance": pd.DataFrame(
+                         {"channel": ["paid_search"], "revenue": [15209876.5432],
+                          "conversion_rate": [0.0280141058]})})
+    _write_kpi_tables(ctx, tmp_path)
+    text = (tmp_path / "tables" / "channel_performance.csv").read_text()
+    assert "e+" not in text and "15209876.54" in text and "0.0280141058" in text
+    assert "81234.6" in (tmp_path / "kpis_daily.csv").read_text()
