@@ -139,3 +139,28 @@ def test_the_brief_lists_one_event_once():
     doc = {"episodes": eps, "summary": {"period_end": "2025-05-31", "headline": ""}}
     listed = [e["episode_id"] for e in brief(doc)["top_episodes"]]
     assert sorted(listed) == ["A", "C", "D"]
+
+
+def test_large_values_keep_every_integer_digit_and_small_ones_six_significant():
+    from analytics.insights.common import _round, _sig
+
+    assert _sig(20264353.0) == 20264353.0 and _sig(59312109.1) == 59312109.0
+    assert _sig(121.82153) == 121.822 and _sig(-0.0312345678) == -0.0312346
+    assert _round({"t": [20264353.4, 1.23456789]}) == {"t": [20264353.0, 1.23457]}
+
+
+def test_markdown_changes_carry_their_sign_and_aov_no_false_decimals(slice_episode):
+    import re
+
+    from analytics.insights.markdown import render_markdown
+
+    doc, _ = slice_episode
+    md = render_markdown(doc)
+    rows = [r for r in md.splitlines() if re.match(r"\| (revenue|orders|sessions|aov|conv)", r)]
+    assert rows
+    for r in rows:
+        cells = [c.strip() for c in r.strip("|").split("|")]
+        for c in (cells[3], cells[5]):  # WoW, MoM
+            assert c == "n/a" or c[0] in "+-", r
+    aov = next(r for r in rows if r.startswith("| aov |"))
+    assert re.match(r"\| aov \| [\d,]+\.\d\d \|", aov), aov
