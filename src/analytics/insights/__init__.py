@@ -8,8 +8,8 @@ incident: drivers, signature, planned-event overlap, narrative, action, matched 
 the customers package).
 
 Identical inputs give identical bytes: no wall-clock fields, sorted keys, floats rounded to
-``SIG_DIGITS`` significant digits. Insights never read ``truth/`` (``matched_event_id`` is set by
-scoring on the incident).
+``SIG_DIGITS`` significant digits (every digit of the integer part kept). Insights never read
+``truth/`` (``matched_event_id`` is set by scoring on the incident).
 
 The package, by concern (each imports only those above it, so there are no loops):
 

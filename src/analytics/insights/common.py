@@ -39,14 +39,18 @@ def _pct(a: float | None, e: float | None) -> float | None:
 
 
 def _sig(v: float) -> float:
-    """A float as insights.json stores it (text renders from this, so it matches the field)."""
-    return float(f"{v:.{SIG_DIGITS}g}")
+    """A float as insights.json stores it (text renders from this, so it matches the field):
+    ``SIG_DIGITS`` significant digits, and at least every digit of its integer part (a total of
+    20,264,353 sessions is not stored as 20,264,400, which insights.md would print as exact)."""
+    if not math.isfinite(v):
+        return v
+    return float(f"{v:.{max(SIG_DIGITS, len(f'{abs(v):.0f}'))}g}")
 
 
 def _round(obj: Any) -> Any:
-    """Round floats to SIG_DIGITS significant digits, recursively (stable bytes, readable JSON)."""
+    """Round floats as ``_sig`` does, recursively (stable bytes, readable JSON)."""
     if isinstance(obj, float):
-        return float(f"{obj:.{SIG_DIGITS}g}")
+        return _sig(obj)
     if isinstance(obj, dict):
         return {k: _round(v) for k, v in obj.items()}
     if isinstance(obj, list):

@@ -157,9 +157,22 @@ def _compatible(a: IncidentInsight, b: IncidentInsight) -> bool:
     )
 
 
+def _joins(a: IncidentInsight, b: IncidentInsight) -> bool:
+    """Two incidents read together: ``_compatible`` ones whose windows overlap, or the same
+    slice's whose windows touch (the next day: one shock a detector flagged in two runs). Two
+    slices' incidents on consecutive days (a country's spike ending the day a category's pricing
+    error starts) are two happenings."""
+    gap = max((b.start - a.end).days, (a.start - b.end).days)
+    if gap > 1:
+        return False
+    if gap == 1:
+        return (a.dimension, a.segment) == (b.dimension, b.segment)
+    return _compatible(a, b)
+
+
 def _group(items: list[IncidentInsight]) -> list[list[IncidentInsight]]:
-    """Connected components of incidents whose windows overlap or touch (<= 1 day apart) and
-    that are ``_compatible``; each component in start order."""
+    """Connected components of incidents that read together (``_joins``: overlapping windows,
+    or touching ones on one slice); each component in start order."""
     its = sorted(items, key=lambda i: (i.start, i.end, i.incident_id))
     parent = list(range(len(its)))
 
@@ -173,7 +186,7 @@ def _group(items: list[IncidentInsight]) -> list[list[IncidentInsight]]:
         for b in range(a + 1, len(its)):
             if (its[b].start - its[a].end).days > 1:
                 continue
-            if (its[a].start - its[b].end).days <= 1 and _compatible(its[a], its[b]):
+            if _joins(its[a], its[b]):
                 parent[root(b)] = root(a)
     comps: dict[int, list[IncidentInsight]] = {}
     for k, it in enumerate(its):
@@ -234,8 +247,9 @@ def _named_slice(g: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsCo
                    else -math.inf)
         if pc is None or pc <= (concentration(best) or 0.0) + dr.PAIR_MARGIN:
             n = counts.pop(where)
-            if concentration(best) is not None:  # the part stands in for the pair
-                counts[best] = counts.get(best, 0) + max(n, 1)
+            if concentration(best) is not None:  # the part stands in for the pair (with
+                # the pair's own incidents: a candidate pair without any adds no vote to it)
+                counts[best] = max(counts.get(best, 0) + n, 1)
     if not counts:
         return None
     order = {w: k for k, w in enumerate(counts)}
@@ -258,11 +272,14 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             groups += parts
             # a part cut from an earlier happening is not measured back into it
             floors.update({id(p): pd.Timestamp(p[0].start) for p in parts[1:]})
+    groups = _fold_products(groups, categories or {}, indexes)
     groups.sort(key=lambda g: (min(i.start for i in g), g[0].planned))
     out = []
     seen: set[str] = set()
     bw = cfg.drivers.baseline_weeks
-    for g in groups:
+    for g_all in groups:
+        # a store episode with folded product incidents is measured on its own incidents
+        g = [i for i in g_all if not pe.is_product_item(i, indexes)] or g_all
         start, end = min(i.start for i in g), max(i.end for i in g)
         # first guess: the days most of the incidents cover (slice incidents trail on, smoothing
         # detectors flag late); then where the primary KPI itself deviates (drivers.peak_span)
@@ -272,7 +289,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             cover[(days >= pd.Timestamp(i.start)) & (days <= pd.Timestamp(i.end))] += 1
         core = days[cover >= CORE_SHARE * cover.max()]
         # an episode of slice incidents only is measured in the slice they name
-        product = pe.is_product_item(g[0], indexes)
+        product = g is g_all and pe.is_product_item(g[0], indexes)
         named = (pe.named_slice(g, categories or {}) if product
                  else _named_slice(g, panel, cfg, core.min(), core.max()))
         where = named or ("overall", "all")
@@ -320,7 +337,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             t0 = dr.onset(panel, pk, ts - pd.Timedelta(days=ONSET_DAYS), ts, te, sign, bw,
                           PEAK_SHARE, where)
             ts = min(ts, t0) if t0 is not None else ts
-            ts = max(ts, floors.get(id(g), ts))
+            ts = max(ts, floors.get(id(g_all), ts))
             changes, sig, _ = _measure(panel, cfg, ts, te, primary, source="trailing")
             if named is not None:
                 local, sig, _ = _measure(panel, cfg, ts, te, primary, "trailing", named)
@@ -353,6 +370,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             a, b = (dr.kpi_value(primary, _slice_sums(panel, dr.components(primary), "overall",
                     "all", ts, te, s, cfg.drivers.baseline_weeks)) for s in ("actual", src))
             changes = {**changes, primary: _pct(_f(a), _f(b))}
+        g, start, end = g_all, min(i.start for i in g_all), max(i.end for i in g_all)
         dirs = {i.direction for i in g}
         ep = Episode(
             episode_id=_unique(f"EP-{start}-{end}" + ("-planned" if g[0].planned else ""), seen),
@@ -385,6 +403,33 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         ep.narrative = _episode_narrative(ep)
         ep.recommended_action = _episode_action(ep)
         out.append(ep)
+    return out
+
+
+def _fold_products(groups: list[list[IncidentInsight]], categories: dict[str, str],
+                   indexes: bool) -> list[list[IncidentInsight]]:
+    """Groups with each product-watch group (a product's orders or list price, a category's
+    price index) folded into the store group it overlaps in time that has an incident on the
+    same category (the store's view of the same stockout or pricing error; the most days shared,
+    then the earliest): one event, one episode, the product named by its incidents. A product
+    group with no such store group stays its own episode."""
+    store = [g for g in groups if not pe.is_product_item(g[0], indexes)]
+    out = [g for g in store]
+    for g in (g for g in groups if pe.is_product_item(g[0], indexes)):
+        cat = pe.named_slice(g, categories)
+        s0, e0 = min(i.start for i in g), max(i.end for i in g)
+
+        def shared(h: list[IncidentInsight], s0=s0, e0=e0) -> int:
+            return (min(e0, max(i.end for i in h)) - max(s0, min(i.start for i in h))).days + 1
+
+        hosts = [h for h in store if cat is not None and h[0].planned == g[0].planned
+                 and any((i.dimension, i.segment) == cat for i in h) and shared(h) > 0]
+        if not hosts:
+            out.append(g)
+            continue
+        host = max(hosts, key=lambda h: (shared(h), -store.index(h)))
+        host += g
+        host.sort(key=lambda i: (i.start, i.end, i.incident_id))
     return out
 
 

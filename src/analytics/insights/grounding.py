@@ -164,6 +164,10 @@ def check_episode(ep: dict[str, Any]) -> list[str]:
     if t:
         signed[_slice(t["dimension"], t["value"])] = t.get("relative_change_pct")
         shares.append(t["share_of_change"])
+        if (ep.get("drivers") or {}).get("named_by") == "incidents":  # in-scope changes
+            where = _slice(t["dimension"], t["value"])
+            signed.update({f"{k} in {where}": v
+                           for k, v in (ep.get("scope_changes") or {}).items()})
     d = ep.get("diagnosis") or {}
     dates = {ep["start"], ep["end"], ep["measured_start"], ep["measured_end"]} | _dates(
         ep.get("calendar")
@@ -177,7 +181,9 @@ def check_episode(ep: dict[str, Any]) -> list[str]:
     eid = ep["episode_id"]
     primary = (ep.get("kpi_changes") or {}).get(ep["primary_kpi"])
     out = check_text(ep["title"], where=f"{eid}.title", **common)
-    if not re.match(re.escape(ep["primary_kpi"]) + r" (up|down|flat|moved)\b", ep["title"]):
+    scoped = f"(?: in {re.escape(_slice(t['dimension'], t['value']))})?" if t else ""
+    if not re.match(re.escape(ep["primary_kpi"]) + scoped + r" (up|down|flat|moved)\b",
+                    ep["title"]):
         out.append(f"{eid}.title: does not start with the primary KPI {ep['primary_kpi']}")
     out += check_text(ep["narrative"], where=f"{eid}.narrative", **common)
     out += check_text(ep["recommended_action"], where=f"{eid}.recommended_action", **common,

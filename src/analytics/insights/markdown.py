@@ -19,6 +19,17 @@ def _n(v: Any, nd: int = 1, suffix: str = "") -> str:
     return "n/a" if v is None else f"{v:,.{nd}f}{suffix}"
 
 
+def _chg(v: Any) -> str:
+    """A change in percent with its sign (``+4.6%``, ``-11.5%``)."""
+    return "n/a" if v is None else f"{v:+,.1f}%"
+
+
+def _ratio_digits(v: Any) -> int:
+    """Decimals of a ratio KPI's value: 4 for a rate (0.0312), 2 for an amount (AOV 121.82; its
+    stored 6 significant digits hold no 4th decimal)."""
+    return 4 if v is None or abs(v) < 1 else 2
+
+
 MD_BUDGET = (
     24_000  # characters (~6,000 tokens): episodes and incidents fill what the fixed sections leave
 )
@@ -67,11 +78,11 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
     for t in s["totals"]:
         k = t["kpi"]
         w, m = wow.get(k, {}), mom.get(k, {})
-        nd = 4 if k in RATIO_KPIS else 0
+        nd = _ratio_digits(t["total"]) if k in RATIO_KPIS else 0
         head.append(
             f"| {k} | {_n(t['total'], nd)} | {_n(w.get('current'), nd)} | "
-            f"{_n(w.get('change_pct'), 1, '%')} "
-            f"| {_n(m.get('current'), nd)} | {_n(m.get('change_pct'), 1, '%')} |"
+            f"{_chg(w.get('change_pct'))} "
+            f"| {_n(m.get('current'), nd)} | {_chg(m.get('change_pct'))} |"
         )
     for label, ch in (("WoW", wow.get("revenue")), ("MoM", mom.get("revenue"))):
         if ch and ch.get("drivers"):
@@ -94,7 +105,7 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
             head.append(
                 f"| {c['channel']} | {_n(c['revenue'], 0)} | "
                 f"{_n(c['revenue_share'] * 100, 1, '%')} | {conv} "
-                f"| {_n(c['aov'], 2)} | {_n(c['revenue_vs_baseline_pct'], 1, '%')} "
+                f"| {_n(c['aov'], 2)} | {_chg(c['revenue_vs_baseline_pct'])} "
                 f"| {'; '.join(c['reasons']) if c['underperforming'] else 'ok'} |"
             )
     tail = _tail(doc)
@@ -160,10 +171,10 @@ def _tail(doc: dict[str, Any]) -> list[str]:
         if rec:
             lines.append(
                 f"- Last {len(rec['weeks'])} weeks vs forecast made {rec['forecast_made']}: "
-                f"{_n(rec['deviation_pct'], 1, '%')} ("
+                f"{_chg(rec['deviation_pct'])} ("
                 + ", ".join(
                     f"{w['start']}: "
-                    f"{_n(w['deviation_pct'], 1, '%')}{' OUTSIDE' if w['outside_interval'] else ''}"
+                    f"{_chg(w['deviation_pct'])}{' OUTSIDE' if w['outside_interval'] else ''}"
                     for w in rec["weeks"]
                 )
                 + ")"

@@ -112,17 +112,39 @@ def _updown(v: float | None) -> str:
     return "n/a" if v is None else ("up" if _sig(v) > 0 else "down" if _sig(v) < 0 else "flat")
 
 
+def _scope_label(ep: Episode) -> str | None:
+    """The slice an episode's incidents name (``named_by`` = "incidents"), where its in-scope
+    change (``scope_changes``) is measured; None otherwise."""
+    t = ep.drivers.top
+    if ep.drivers.named_by != "incidents" or t is None:
+        return None
+    return _slice_label(t.dimension, t.value)
+
+
 def _episode_title(ep: Episode) -> str:
-    """``<primary KPI> <up|down> <change>: <diagnosis> (<start> to <end>)`` — all from the
-    episode."""
-    v = ep.kpi_changes.get(ep.primary_kpi)
-    move = (
-        f"{ep.primary_kpi} {_updown(v)} {_signed(v)}"
-        if v is not None
-        else f"{ep.primary_kpi} moved"
-    )
+    """``<primary KPI>[ in <slice>] <up|down> <change>: <diagnosis> (<start> to <end>)`` — all
+    from the episode. An episode its incidents name by a slice (no overall incident) quotes its
+    in-scope change (``scope_changes``, the slice named): the overall change may move the other
+    way (fraud orders that lift one country's revenue while the store's fell)."""
+    v, kpi = ep.kpi_changes.get(ep.primary_kpi), ep.primary_kpi
+    where = _scope_label(ep)
+    if where is not None and (ep.scope_changes or {}).get(ep.primary_kpi) is not None:
+        v, kpi = ep.scope_changes[ep.primary_kpi], f"{ep.primary_kpi} in {where}"
+    move = f"{kpi} {_updown(v)} {_signed(v)}" if v is not None else f"{ep.primary_kpi} moved"
     span = f"{ep.start}" if ep.start == ep.end else f"{ep.start} to {ep.end}"
-    return f"{move}: {ep.diagnosis.label} ({span})"
+    named = f" of {_products(ep)}" if _product_only(ep) else ""
+    return f"{move}: {ep.diagnosis.label}{named} ({span})"
+
+
+_PRODUCTS_NAMED = 3  # an episode's products named in its title and action; more: "and others"
+
+
+def _products(ep: Episode) -> str:
+    """The products the product watcher flagged in the episode (its incidents' slices), as
+    ``product 12, product 7``; empty when none."""
+    names = [s for s in ep.slices if s.startswith(f"{PRODUCT_DIMENSION} ")]
+    text = ", ".join(names[:_PRODUCTS_NAMED])
+    return text + (" and others" if len(names) > _PRODUCTS_NAMED else "")
 
 
 _BASELINE_TEXT = {"centered": "baseline", "trailing": "the weeks before"}
@@ -146,7 +168,7 @@ def _episode_narrative(ep: Episode) -> str:
     text = (f"{span}, {n} incident{'s' if n != 1 else ''} on {', '.join(ep.kpis)} ({ep.severity}). "
             f"Overall vs {_BASELINE_TEXT[ep.baseline]}{where}: {moves or 'no funnel KPI'}. "
             f"Primary KPI: {ep.primary_kpi}. Likely {d.label} (confidence {d.confidence:.2f}): "
-            f"{_REASON[d.type]}.")
+            f"{_reason(ep)}.")
     t = ep.drivers.top
     if t is not None:
         rel = f"; {_slice_label(t.dimension, t.value)} {_signed(t.relative_change_pct)}" \
@@ -160,6 +182,8 @@ def _episode_narrative(ep: Episode) -> str:
         text += f" Broad-based across {_across(ep.drivers)}."
     else:
         text += " No channel, country or category breakdown is available."
+    if (products := _products(ep)) and not _product_only(ep):
+        text += f" The product watcher flagged {products} on these days."
     if ep.planned:
         text += f" Overlaps planned: {', '.join(sorted({c.name for c in ep.calendar}))}."
     return text
@@ -185,10 +209,59 @@ _REASON = {
 }
 
 
+# the reasons that speak of visitors, for input without sessions (a transactions file): what the
+# orders show, and that the visits are unknown
+_REASON_NO_VISITS = {
+    "site_outage": "orders fell across the board; the input has no visitor data, so lost visits "
+                   "cannot be told from a checkout failure",
+    "channel_outage": "the orders lost came from one acquisition channel; the input has no "
+                      "visitor data",
+    "payment_failure": "fewer orders were completed; the input has no visitor data, so a checkout "
+                       "failure cannot be told from lost visits",
+    "bot_traffic": "the input has no visitor data to show extra visits",
+    "tracking_fault": "the input has no visitor data to show visits vanishing",
+    "flash_sale": "more orders with cheaper baskets; the input has no visitor data",
+    "fraud_orders": "bigger baskets with orders not falling, as when stolen cards buy in bulk; "
+                    "the input has no visitor data",
+}
+_REASON_PRODUCT = {
+    "stockout": "the product watcher saw a product's orders collapse against its category's",
+    "pricing_error": "the product watcher saw a list price move against its own recent price",
+}
+
+
+def _product_only(ep: Episode) -> bool:
+    """An episode of the product watcher's product incidents alone (a product's own stockout or
+    price), not a store episode they were folded into."""
+    return bool(ep.slices) and all(s.startswith(f"{PRODUCT_DIMENSION} ") for s in ep.slices)
+
+
+def _reason(ep: Episode) -> str:
+    """Why the diagnosis fits, in words that hold for the episode: no visitor facts when the
+    input has no sessions, the product watcher's finding for a product episode, and no
+    "store-wide" for an outage its incidents confine to a slice."""
+    kind = ep.diagnosis.type
+    if _product_only(ep) and kind in _REASON_PRODUCT:
+        return _REASON_PRODUCT[kind]
+    if ep.kpi_changes.get("sessions") is None and kind in _REASON_NO_VISITS:
+        return _REASON_NO_VISITS[kind]
+    where = _scope_label(ep)
+    if kind == "site_outage" and where is not None:
+        return (f"visits were lost in {where} while buyers kept converting, so visitors could "
+                "not reach the shop")
+    return _REASON[kind]
+
+
 def _episode_action(ep: Episode) -> str:
     """The next step for the diagnosed shock (direction words only from the primary KPI's sign)."""
     d, t = ep.diagnosis, ep.drivers.top
     where = f" for {_slice_label(t.dimension, t.value)}" if t is not None else ""
+    products = _products(ep)
+    if products and _product_only(ep):  # the product watcher's finding names the products
+        where = f" for {products}" + (f" ({_slice_label(t.dimension, t.value)})"
+                                      if t is not None else "")
+    elif products:  # a store episode the product incidents were folded into
+        where += f" (the product watcher flagged {products})"
     if d.type == "planned_event":
         names = ", ".join(sorted({c.name for c in ep.calendar}))
         if (ep.kpi_changes.get(ep.primary_kpi) or 0) >= 0:

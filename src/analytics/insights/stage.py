@@ -81,7 +81,10 @@ def brief(doc: dict[str, Any]) -> dict[str, Any]:
     if end:
         cut = (pd.Timestamp(end) - pd.Timedelta(days=27)).date().isoformat()
         recent = [e["episode_id"] for e in eps if str(e["start"]) >= cut]
-    top = sorted(eps, key=_episode_rank)[:BRIEF_EPISODES]
+    top: list[dict[str, Any]] = []
+    for e in sorted(eps, key=_episode_rank):
+        if len(top) < BRIEF_EPISODES and not any(_same_event(e, t) for t in top):
+            top.append(e)
     return {
         "as_of": end,
         "headline": doc["summary"].get("headline", ""),
@@ -97,6 +100,16 @@ def brief(doc: dict[str, Any]) -> dict[str, Any]:
             for e in top
         ],
     }
+
+
+def _same_event(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two episodes a reader would count as one problem: overlapping days, the same diagnosis and
+    the same top slice (two stock codes' stockouts of one category in the same days)."""
+    ta, tb = a["drivers"].get("top"), b["drivers"].get("top")
+    return (str(a["start"]) <= str(b["end"]) and str(b["start"]) <= str(a["end"])
+            and a["diagnosis"]["type"] == b["diagnosis"]["type"]
+            and ta is not None and tb is not None
+            and (ta["dimension"], ta["value"]) == (tb["dimension"], tb["value"]))
 
 
 def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

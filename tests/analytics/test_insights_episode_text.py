@@ -1,0 +1,166 @@
+"""Episodes: which incidents read together, which episodes fold into one, and what their titles,
+narratives and actions may claim (AUDIT21b B1, B2, B3, B5)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+import pytest
+from tests.analytics.insights_synth import Shock, make_ctx
+from tests.configs import make_config
+
+from analytics import insights
+from analytics.insights import grounding
+from analytics.insights.episodes import _group
+from analytics.insights.models import Episode
+from analytics.insights.narrative import _episode_action, _episode_narrative, _episode_title
+from analytics.insights.stage import brief
+
+NO_FORECAST = {"insights": {"forecast": {"enabled": False}}}
+D0 = date(2024, 6, 1)
+
+
+def _inc(iid, dimension, segment, first, last, kpi="orders", direction="down"):
+    return SimpleNamespace(incident_id=iid, dimension=dimension, segment=segment, kpi=kpi,
+                           direction=direction, start=D0 + timedelta(days=first),
+                           end=D0 + timedelta(days=last), planned=False)
+
+
+@pytest.fixture(scope="module")
+def slice_episode(tmp_path_factory):
+    """The paid_social outage flagged in its channel only: an episode named by its slice."""
+    shocks = [Shock("2025-05-10", "2025-05-14", "sessions", 0.4, {"channel": "paid_social"})]
+    ctx = make_ctx(tmp_path_factory.mktemp("slice"), shocks,
+                   [("sessions", "2025-05-10", "2025-05-14", "down", "E1")])
+    ctx.config = make_config(**NO_FORECAST)
+    ctx.incidents[0].dimension, ctx.incidents[0].segment = "channel", "paid_social"
+    insights.run(ctx)
+    (ep,) = ctx.insights["episodes"]
+    return ctx.insights, ep
+
+
+def test_a_slice_episode_is_titled_with_its_in_scope_change(slice_episode):
+    doc, ep = slice_episode
+    assert ep["drivers"]["named_by"] == "incidents"
+    scope = ep["scope_changes"]["sessions"]
+    assert scope == pytest.approx(-60, abs=5)  # overall it is ~ -10 %
+    assert ep["title"].startswith(f"sessions in channel paid_social down {scope:+.1f}%: ")
+    assert grounding.check(doc) == []
+    # the overall change moving the other way does not turn the title's direction word
+    model = Episode.model_validate(ep)
+    up = model.model_copy(update={"kpi_changes": {**model.kpi_changes, "sessions": 3.0}})
+    assert _episode_title(up).startswith("sessions in channel paid_social down -")
+    # a title quoting a number that is not the in-scope field is caught
+    bad = {**ep, "title": ep["title"].replace(f"{scope:+.1f}%", "+3.0%")}
+    assert grounding.check_episode(bad)
+
+
+def test_a_slice_outage_is_not_told_as_store_wide(slice_episode):
+    _, ep = slice_episode
+    model = Episode.model_validate(ep)
+    outage = model.model_copy(update={"diagnosis": model.diagnosis.model_copy(
+        update={"type": "site_outage", "label": "site outage"})})
+    text = _episode_narrative(outage)
+    assert "store-wide" not in text and "visits were lost in channel paid_social" in text
+
+
+def test_without_sessions_the_diagnosis_claims_no_visitor_facts(slice_episode):
+    _, ep = slice_episode
+    model = Episode.model_validate(ep)
+    changes = {k: (None if k in ("sessions", "conversion_rate") else v)
+               for k, v in model.kpi_changes.items()}
+    for kind, label in (("payment_failure", "payment or checkout failure"),
+                        ("site_outage", "site outage"), ("flash_sale", "flash sale")):
+        diag = model.diagnosis.model_copy(update={"type": kind, "label": label})
+        e = model.model_copy(update={"kpi_changes": changes, "diagnosis": diag})
+        text = _episode_narrative(e)
+        assert "visitors arrived" not in text and "visits were lost" not in text
+        assert "no visitor data" in text
+
+
+def test_a_product_episode_names_its_product(slice_episode):
+    _, ep = slice_episode
+    model = Episode.model_validate(ep)
+    top = model.drivers.top.model_copy(update={"dimension": "category", "value": "uncategorized"})
+    e = model.model_copy(update={
+        "slices": ["product 12"], "drivers": model.drivers.model_copy(update={"top": top}),
+        "diagnosis": model.diagnosis.model_copy(update={"type": "stockout", "label": "stockout"})})
+    assert "stockout of product 12 (" in _episode_title(e)
+    assert _episode_action(e).startswith("Restock for product 12 (category uncategorized)")
+    assert "product watcher" in _episode_narrative(e)
+    # a store episode a product's incident was folded into names the product beside its slice
+    folded = e.model_copy(update={"slices": ["category uncategorized", "product 12"]})
+    assert "product 12" in _episode_action(folded) and "product 12" in _episode_narrative(folded)
+    assert "of product 12" not in _episode_title(folded)
+
+
+def test_incidents_on_two_slices_on_consecutive_days_are_two_episodes():
+    es = [_inc("es-conv", "country", "ES", 8, 9, "conversion_rate", "up"),
+          _inc("es-orders", "country", "ES", 8, 9, "orders", "up")]
+    el = [_inc("el-rev", "category", "electronics", 10, 10, "revenue"),
+          _inc("el-aov", "category", "electronics", 10, 12, "aov")]
+    groups = _group(es + el)
+    assert [[i.incident_id for i in g] for g in groups] == [["es-conv", "es-orders"],
+                                                            ["el-rev", "el-aov"]]
+    # overlapping ones on different dimensions still read together, and so do one slice's
+    # incidents on consecutive days
+    assert len(_group([es[0], _inc("el", "category", "electronics", 9, 11)])) == 1
+    assert len(_group([es[0], _inc("es-later", "country", "ES", 10, 11)])) == 1
+
+
+def test_product_watch_groups_fold_into_the_store_episode_of_their_category():
+    from analytics.insights.episodes import _fold_products
+
+    store = [[_inc("rev-overall", "overall", "all", 12, 19, "revenue"),
+              _inc("orders-electronics", "category", "electronics", 10, 19)]]
+    other = [[_inc("fashion", "category", "fashion", 12, 13)]]
+    product = [[_inc("orders-product-6", "product", "6", 12, 13)]]
+    price = [[_inc("price-electronics", "category", "electronics", 10, 11, "price")]]
+    alone = [[_inc("orders-product-9", "product", "9", 25, 26)]]
+    out = _fold_products(store + other + product + price + alone,
+                         {"6": "electronics", "9": "electronics"}, indexes=True)
+    ids = [[i.incident_id for i in g] for g in out]
+    assert ids == [["price-electronics", "orders-electronics", "orders-product-6", "rev-overall"],
+                   ["fashion"], ["orders-product-9"]]
+
+
+def test_the_brief_lists_one_event_once():
+    def ep(eid, start, end, kind, top, sev="critical"):
+        return {"episode_id": eid, "start": start, "end": end, "severity": sev, "title": eid,
+                "recommended_action": "", "primary_kpi": "revenue", "kpi_changes": {},
+                "diagnosis": {"type": kind, "confidence": 0.8},
+                "drivers": {"top": {"dimension": "category", "value": top}}, "planned": False}
+
+    eps = [ep("A", "2025-05-13", "2025-05-19", "stockout", "uncategorized"),
+           ep("B", "2025-05-14", "2025-05-15", "stockout", "uncategorized"),
+           ep("C", "2025-05-15", "2025-05-15", "pricing_error", "uncategorized"),
+           ep("D", "2025-05-20", "2025-05-21", "stockout", "uncategorized")]
+    doc = {"episodes": eps, "summary": {"period_end": "2025-05-31", "headline": ""}}
+    listed = [e["episode_id"] for e in brief(doc)["top_episodes"]]
+    assert sorted(listed) == ["A", "C", "D"]
+
+
+def test_large_values_keep_every_integer_digit_and_small_ones_six_significant():
+    from analytics.insights.common import _round, _sig
+
+    assert _sig(20264353.0) == 20264353.0 and _sig(59312109.1) == 59312109.0
+    assert _sig(121.82153) == 121.822 and _sig(-0.0312345678) == -0.0312346
+    assert _round({"t": [20264353.4, 1.23456789]}) == {"t": [20264353.0, 1.23457]}
+
+
+def test_markdown_changes_carry_their_sign_and_aov_no_false_decimals(slice_episode):
+    import re
+
+    from analytics.insights.markdown import render_markdown
+
+    doc, _ = slice_episode
+    md = render_markdown(doc)
+    rows = [r for r in md.splitlines() if re.match(r"\| (revenue|orders|sessions|aov|conv)", r)]
+    assert rows
+    for r in rows:
+        cells = [c.strip() for c in r.strip("|").split("|")]
+        for c in (cells[3], cells[5]):  # WoW, MoM
+            assert c == "n/a" or c[0] in "+-", r
+    aov = next(r for r in rows if r.startswith("| aov |"))
+    assert re.match(r"\| aov \| [\d,]+\.\d\d \|", aov), aov
