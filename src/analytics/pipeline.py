@@ -226,7 +226,7 @@ def stage_consensus(ctx: RunContext) -> None:
         if st.get("ok")
     }
     vs = ctx.voters = voters(ctx)
-    main_vs = [v for v in vs if not _product_only(cfg, v)]
+    main_vs = level_voters(cfg, vs)
     prod_vs = [v for v in vs if _watches_products(cfg, v)]
     if len(main_vs) < cfg.consensus.min_votes:
         log.warning(
@@ -271,6 +271,12 @@ def _watches_products(cfg: AnalysisConfig, name: str) -> bool:
     """Does detector ``name`` score product series (``detectors.base.sees_products``)?"""
     d = cfg.detectors[name]
     return sees_products(REGISTRY[d.type], d)
+
+
+def level_voters(cfg: AnalysisConfig, names: list[str]) -> list[str]:
+    """The voters the configured rule (and the k-of-n levels, k1 … kn) counts: all but those
+    that watch product series only (their flags are the consensus there on their own)."""
+    return [v for v in names if not _product_only(cfg, v)]
 
 
 def _product_only(cfg: AnalysisConfig, name: str) -> bool:
@@ -434,5 +440,6 @@ def analyse(
 
 
 __all__ = [
-    "STAGES", "analyse", "incidents_json", "run", "write_outputs", "select_detectors", "run_id"
+    "STAGES", "analyse", "incidents_json", "level_voters", "run", "write_outputs",
+    "select_detectors", "run_id"
 ]

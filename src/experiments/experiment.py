@@ -176,7 +176,7 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     if cell_fn is None:  # the real cell: its metric names are known before any cell runs
         source = f"{exp.path.name} gate.checks" if from_file else "--gate"
         wanted = [(m, f"{source} '{m}{op}{bar:g}'") for m, op, bar in checks]
-        if baseline is not None and not checks:  # the comparison reads the file's metrics
+        if baseline is not None:  # the comparison reads the file's metrics (and the gated ones)
             wanted += [(m, f"--baseline (metrics: in {exp.path.name})") for m in cfg.metrics]
         check_metric_names(wanted, [t.analysis for t in tasks])
     if replace_other and out_dir.exists():  # validated: nothing can stop the run before its cells
@@ -260,18 +260,23 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         shutil.rmtree(out_dir / "plots")
         log.info("removed plots/ of an earlier run (this run writes none: --no-plots)")
 
+    # an earlier run's verdict goes first: a check that cannot be evaluated (exit 2) must not
+    # leave it beside this run's results, where the dashboard and the API would read it
+    _drop_stale(out_dir, written)
+    # the gate judges what the leaderboard reports: the test seeds of a split, not the train seeds
     if checks:
-        outcome.gate += gating.check_absolute(results, checks, cfg.bootstrap)
+        outcome.gate += gating.check_absolute(reported, checks, cfg.bootstrap)
     if baseline is not None:
+        if cfg.split is not None and "seed" in baseline.columns:
+            baseline = baseline[baseline["seed"].isin(cfg.split.test_seeds)]
         outcome.gate += gating.check_baseline(
-            results,
+            reported,
             baseline,
             gating.baseline_metrics(checks, cfg.metrics),
             cfg.bootstrap,
             cfg.gate.max_drop,
         )
     outcome.gate = [replace(r, label=outcome.labels.get(r.setting_id, "")) for r in outcome.gate]
-    _drop_stale(out_dir, written | ({"gate.json"} if outcome.gate else set()))
     if outcome.gate:
         atomic_write_text(
             out_dir / "gate.json",

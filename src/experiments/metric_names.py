@@ -31,6 +31,7 @@ def producible_metrics(raw_analysis: dict[str, Any] | None) -> set[str]:
     """Every metric name a real cell with this (resolved) analysis mapping can produce."""
     from analytics.config import config_from_raw
     from analytics.detectors import REGISTRY
+    from analytics.pipeline import level_voters
     from evaluation.pipeline import false_alert_rates
     from evaluation.scoring import build_scorecard
     from simulation.events import EVENT_TYPES
@@ -42,8 +43,9 @@ def producible_metrics(raw_analysis: dict[str, Any] | None) -> set[str]:
     ran = [n for n, d in cfg.detectors.items()
            if d.enabled and (not REGISTRY[d.type].needs_truth or cfg.scoring.include_oracle)]
     vs = [n for n in cfg.voting_detectors() if n in ran]
-    n_levels = (len({cfg.detectors[n].type for n in vs}) if cfg.consensus.count_by == "type"
-                else len(vs))
+    lv = level_voters(cfg, vs)   # as stage_consensus counts them: product watchers are no level
+    n_levels = (len({cfg.detectors[n].type for n in lv}) if cfg.consensus.count_by == "type"
+                else len(lv))
     oracle = next((n for n in ran if cfg.detectors[n].type == "oracle"), None)
     events = [
         {"event_id": f"{t}-{i}", "type": t, "start": "2025-01-01", "end": "2025-01-02",

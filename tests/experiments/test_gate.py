@@ -127,3 +127,31 @@ def test_every_cell_failed_is_a_failed_gate_naming_the_first_error(capsys):
     # a typo is still bad input while some cell has figures
     with pytest.raises(InputError, match="consensus.recal"):
         check_absolute(results([0.9, 0.9]), [parse_check("consensus.recal>=0.6")], BOOT)
+
+
+def test_baseline_compares_the_files_metrics_and_the_gated_ones():
+    """A gate check narrowed --baseline to the gated metrics: with ci_gate.yaml (recall and
+    precision gated) an F1 or delay regression was never compared."""
+    from experiments.gate import baseline_metrics
+
+    got = baseline_metrics([parse_check("consensus.recall>=0.6")],
+                           ["consensus.recall", "consensus.f1", "consensus.median_delay_days"])
+    assert got == [("consensus.recall", True), ("consensus.f1", True),
+                   ("consensus.median_delay_days", False)]
+    assert baseline_metrics([], ["consensus.f1"]) == [("consensus.f1", True)]
+    # a gated metric keeps the direction of its operator
+    assert baseline_metrics([parse_check("consensus.f1<=0.99")], ["consensus.f1"]) == [
+        ("consensus.f1", False)]
+
+
+def test_levels_counted_without_the_product_watcher():
+    """The shipped config has four voters, one of them the product watcher, which is no level:
+    a cell writes consensus_levels k1-k3, and the name check accepted k4 (it then failed after
+    every cell had run)."""
+    from analytics.config import DEFAULT_CONFIG_PATH
+    from experiments.metric_names import producible_metrics
+    from shocklab.configio import load_yaml
+
+    names = producible_metrics(load_yaml(DEFAULT_CONFIG_PATH))
+    assert "consensus_levels.k3.recall" in names
+    assert not any(n.startswith("consensus_levels.k4") for n in names)

@@ -62,3 +62,31 @@ def test_shipped_benchmark_files_split_disjoint_seeds():
         cfg = load_experiment(f"config/experiments/{name}.yaml").config
         assert cfg.split is not None and len(cfg.split.test_seeds) >= 10
         assert not set(cfg.split.train_seeds) & set(cfg.split.test_seeds)
+
+
+def test_the_gate_judges_the_test_seeds_the_leaderboard_reports(write_experiment, tmp_path):
+    """The gate took every seed (train included) while leaderboard.csv and summary.csv reported
+    the test seeds only: its interval and verdict disagreed with the reported figures."""
+    from experiments.config import parse_check
+
+    exp = load_experiment(_split_file(write_experiment, train=[1, 2], test=[10, 11, 12]))
+    out = run(exp, tmp_path / "out", cell_fn=fake_cell, progress=False, plots=False,
+              executor="serial", checks=[parse_check("consensus.recall>=0.0")])
+    assert len(out.gate) == 1 and out.gate[0].passed
+    assert "over 3 seeds" in out.gate[0].detail, out.gate[0].detail
+    test_mean = out.results[out.results["seed"] >= 10]["consensus.recall"].mean()
+    assert f"{test_mean:.4f}" in out.gate[0].detail or f"{test_mean:.3f}" in out.gate[0].detail
+
+
+def test_a_gate_that_cannot_be_evaluated_leaves_no_earlier_verdict(write_experiment, tmp_path):
+    """A rerun whose check names a metric the results lack is exit 2 — and the previous run's
+    gate.json (a PASS) stayed beside the rewritten results, where the API and dashboard read it."""
+    from experiments.config import parse_check
+
+    exp = load_experiment(_split_file(write_experiment, train=[1], test=[10]))
+    kw = dict(cell_fn=fake_cell, progress=False, plots=False, executor="serial")
+    run(exp, tmp_path / "out", checks=[parse_check("consensus.recall>=0.0")], **kw)
+    assert (tmp_path / "out" / "gate.json").is_file()
+    with pytest.raises(InputError, match="not in the results"):
+        run(exp, tmp_path / "out", checks=[parse_check("consensus.nosuch>=0.5")], **kw)
+    assert not (tmp_path / "out" / "gate.json").exists()
