@@ -380,40 +380,68 @@ class AlertsConfig(_Strict):
 
 
 class ActionRule(_Strict):
-    """(segment, churn risk, value) -> action. First matching rule wins; empty lists match all."""
+    """(segment, churn risk, value, recency) -> action. First matching rule wins; empty lists and
+    unset conditions match all.
+
+    Churn risk is P(no order in the churn horizon): its level follows the store's purchase
+    frequency (0.91 on average in the default world, where most customers buy less than every 60
+    days), so a fixed cut-off such as 0.7 passes nearly everyone there. ``min_churn_lift`` /
+    ``max_churn_lift`` compare it with the store's base rate instead (the mean churn risk of the
+    scored customers): 1 = as likely to churn as the store's average customer. ``overdue`` (recency
+    / the customer's own mean days between orders; one-order customers never match it) keeps a
+    retention call from a customer still inside their usual purchase gap, and ``max_p_alive``
+    from one the CLV model says is almost surely still buying (two orders a few days apart make
+    a few quiet days "overdue"); ``r`` (the R score, 1 = the fifth of customers gone longest, as
+    in the segment rules) caps recency where "Lost" begins."""
 
     action: str = Field(min_length=1, max_length=60)
     segments: list[str] = Field(default_factory=list)
     min_churn_risk: float = Field(0.0, ge=0, le=1)
     max_churn_risk: float = Field(1.0, ge=0, le=1)
+    min_churn_lift: float = Field(
+        0.0, ge=0, le=1000,
+        description="churn risk / the store's base rate (mean churn risk); 1 = average")
+    max_churn_lift: float = Field(1e9, ge=0)
     min_value_pct: float = Field(
         0.0, ge=0, le=1, description="value percentile (CLV rank), 0.9 = top 10 %"
     )
     max_value_pct: float = Field(1.0, ge=0, le=1)
+    max_p_alive: float = Field(
+        1.0, ge=0, le=1,
+        description="P(alive) from the CLV model at most this (unknown P(alive): no match)")
+    overdue: OverdueRange | None = None
+    r: ScoreRange = ScoreRange()
 
     @model_validator(mode="after")
     def _ranges(self) -> ActionRule:
         if self.min_churn_risk > self.max_churn_risk:
             raise ValueError("min_churn_risk must be <= max_churn_risk")
+        if self.min_churn_lift > self.max_churn_lift:
+            raise ValueError("min_churn_lift must be <= max_churn_lift")
         if self.min_value_pct > self.max_value_pct:
             raise ValueError("min_value_pct must be <= max_value_pct")
         return self
 
 
+# An urgent call goes to a top-value customer past their own usual gap whom the CLV model gives
+# at least a 10 % chance of being gone; offers to customers riskier than the store's average
+# customer, no win-back where "Lost" begins (R = 1: the fifth of customers gone longest).
 DEFAULT_ACTIONS = [
     ActionRule(
         action="urgent VIP call",
         segments=["At Risk", "Lapsing", "Need Attention", "Loyal", "Champions"],
-        min_churn_risk=0.7,
         min_value_pct=0.95,
+        overdue=OverdueRange(min=1.0),
+        max_p_alive=0.9,
     ),
     ActionRule(
         action="win-back offer",
         segments=["At Risk", "Lapsing", "Hibernating", "Need Attention"],
-        min_churn_risk=0.5,
+        min_churn_lift=1.0,
+        r=ScoreRange(min=2),
     ),
     ActionRule(action="onboarding nurture", segments=["New", "Potential"]),
-    ActionRule(action="cross-sell", segments=["Champions", "Loyal"], max_churn_risk=0.5),
+    ActionRule(action="cross-sell", segments=["Champions", "Loyal"], max_churn_lift=1.0),
 ]
 
 

@@ -13,7 +13,9 @@ judged against the share's day-to-day log changes over the trailing ``baseline_d
 excluded: causal): their median is the normal drift, their MAD scaled by sqrt(window) the normal
 spread, a robust z. A day is flagged when the growth beyond the normal drift reaches a tier's
 ``min_growth`` *and* z >= ``min_z``; severity is the highest tier reached. Flagged days
-with gaps of at most ``incident_gap_days`` form one incident, which alerts once, again only if
+with gaps of at most ``incident_gap_days`` days observed as not flagged form one incident (a day
+a daily run skipped is judged from the stored snapshots; one without a snapshot is not quiet),
+which alerts once, again only if
 its severity rises (or, with ``escalate_after_days``, once more one tier up if it lasts); a
 (segment, severity) alerted within ``cooldown_days`` is not alerted again. All state lives in
 SQLite (``store``), so a restart or a re-run of a replay does not resend.
@@ -546,9 +548,8 @@ def _finite(x: Any) -> float | None:
 class MonitorResult:
     series: pd.DataFrame  # growth_series rows, all segments
     decisions: list[dict[str, Any]] = field(default_factory=list)  # one per flagged day
-    alerts: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # alerts issued (new or already sent)
+    # alerts of the judged days, new or already sent: ``sent_this_run`` says which
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Monitor:
@@ -565,16 +566,21 @@ class Monitor:
         self.rank = {t.severity: i for i, t in enumerate(cfg.tiers)}
         self.by_rank = [t.severity for t in cfg.tiers]
 
-    def judge(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Decide what a flagged day does: "sent", "already_sent", "cooldown" or "ongoing"."""
+    def judge(self, row: dict[str, Any], observed: pd.Series | None = None) -> dict[str, Any]:
+        """Decide what a flagged day does: "sent", "already_sent", "cooldown" or "ongoing".
+
+        ``observed``: the segment's days the series holds (date -> flagged), as ``judge_series``
+        passes it. The incident of the last stored flag goes on unless more than
+        ``incident_gap_days`` days *observed as not flagged* follow each other since: a day the
+        monitor did not run (``--as-of`` skipped it) is judged from the snapshots in the state,
+        and a day with no snapshot at all does not count as quiet. Without ``observed`` every
+        day between the two flags counts as observed and quiet."""
         ns, seg, sev = self.namespace, row["segment"], row["severity"]
         d = pd.Timestamp(row["date"]).date()
         day = d.isoformat()
         prev = self.store.last_flag_before(ns, seg, day)
-        gap_ok = (
-            prev is not None
-            and (d - pd.Timestamp(prev[0]).date()).days <= self.cfg.incident_gap_days + 1
-        )
+        gap_ok = prev is not None and self._quiet_run(
+            pd.Timestamp(prev[0]), pd.Timestamp(d), observed) <= self.cfg.incident_gap_days
         incident_id = prev[1] if gap_ok else f"{seg}:{day}"
         self.store.put_flag(ns, day, seg, sev, float(row["growth"]), float(row["z"]), incident_id,
                             commit=False)  # judge_series commits once (put_alert commits too)
@@ -621,6 +627,19 @@ class Monitor:
             alert_sinks = self.dispatcher.send(alert)
             decision["delivered"] = alert_sinks
         return decision | {"decision": "sent", "alert_id": alert_id}
+
+    @staticmethod
+    def _quiet_run(prev: pd.Timestamp, day: pd.Timestamp, observed: pd.Series | None) -> int:
+        """The longest run of days strictly between ``prev`` and ``day`` observed as not flagged
+        (days missing from ``observed`` neither count nor break a run)."""
+        if observed is None:
+            return max((day - prev).days - 1, 0)
+        between = observed[(observed.index > prev) & (observed.index < day)].sort_index()
+        run = longest = 0
+        for flagged in between.to_numpy(dtype=bool):
+            run = 0 if flagged else run + 1
+            longest = max(longest, run)
+        return longest
 
     def _alert(
         self,
@@ -693,14 +712,21 @@ class Monitor:
         if days is not None:
             flagged = flagged[flagged["date"].isin(days)]
         res = MonitorResult(series=series)
+        # each segment's observed days (date -> flagged): what ends an incident is a run of
+        # observed quiet days, not the days a daily run was skipped (``judge``)
+        seen = {seg: pd.Series(g["severity"].notna().to_numpy(),
+                               index=pd.DatetimeIndex(g["date"]))
+                for seg, g in series.groupby("segment", sort=False)} if len(series) else {}
         try:
             for row in flagged.sort_values(["date", "segment"]).to_dict("records"):
-                d = self.judge(row)
+                d = self.judge(row, seen.get(row["segment"]))
                 res.decisions.append(d)
         finally:
             self.store.commit()
         ids = {d["alert_id"] for d in res.decisions if d["decision"] in ("sent", "already_sent")}
-        res.alerts = [a for a in self.store.alerts(self.namespace) if a["alert_id"] in ids]
+        sent = {d["alert_id"] for d in res.decisions if d["decision"] == "sent"}
+        res.alerts = [a | {"sent_this_run": a["alert_id"] in sent}
+                      for a in self.store.alerts(self.namespace) if a["alert_id"] in ids]
         return res
 
 

@@ -307,6 +307,7 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
                             "incident_id",
                             "growth",
                             "escalated",
+                            "sent_this_run",  # False: sent by an earlier run (already_sent)
                         )
                     }
                     for a in mon.alerts

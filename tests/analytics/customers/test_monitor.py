@@ -182,6 +182,48 @@ def test_replay_catches_a_churn_wave_and_daily_mode_agrees(tmp_path):
     assert a["customers"] == b["customers"] and a["growth"] == pytest.approx(b["growth"])
 
 
+def test_days_a_daily_run_skipped_do_not_end_an_incident(tmp_path):
+    """``--as-of`` on 11-11, 11-12, then 11-20 (a cron that missed a week): the replay flags Lapsing
+    on every day from 11-11 to 11-26, so 11-20 is the same incident, not a new one alerted again
+    (the skipped days were counted as the quiet days that end an incident). A re-run of a day
+    lists its alert as not sent by this run."""
+    orders, _ = synthetic_store(
+        n_customers=1500, days=420, seed=4, churn_share=0.1, wave=(300, 0.5)
+    )
+    cfg = CustomersConfig()
+    with MonitorStore(":memory:") as s:
+        rep = monitor.replay(orders, cfg.monitor, cfg.rfm, s, None, "syn")
+    lap = rep.series[rep.series["segment"] == "Lapsing"].set_index("date")["severity"]
+    assert lap.loc["2024-11-11":"2024-11-20"].notna().all()  # flagged on every day between
+    out = {}
+    with MonitorStore(tmp_path / "d.sqlite") as s:
+        for day in ("2024-11-11", "2024-11-12", "2024-11-11", "2024-11-20"):
+            res = monitor.daily(orders, day, cfg.monitor, cfg.rfm, s, None, "syn")
+            (out[day],) = [d for d in res.decisions if d["segment"] == "Lapsing"]
+            alerts = [a for a in res.alerts if a["segment"] == "Lapsing"]
+            if day == "2024-11-11":
+                assert [a["sent_this_run"] for a in alerts] == [out[day]["decision"] == "sent"]
+    assert out["2024-11-11"]["decision"] == "already_sent"  # the re-run: listed, not sent again
+    assert out["2024-11-12"]["decision"] == "ongoing"
+    assert out["2024-11-20"]["decision"] == "ongoing"
+    assert out["2024-11-20"]["incident_id"] == "Lapsing:2024-11-11"
+
+
+def test_observed_quiet_days_still_end_an_incident(tmp_path):
+    """Days observed as not flagged end an incident; days with no observation do not."""
+    m, store = _monitor(":memory:", tmp_path)
+    assert m.judge(_row(0, "high"))["decision"] == "sent"
+    days = pd.date_range(D0 + pd.Timedelta(days=1), periods=9)
+    quiet = pd.Series(False, index=days)  # days 1..9 observed, none flagged
+    d = m.judge(_row(10, "high"), quiet)
+    assert d["incident_id"] == "At Risk:2025-03-11" and d["decision"] == "sent"
+    unseen = pd.Series(True, index=days[:2])  # only days 11, 12 observed (flagged)
+    unseen.index = unseen.index + pd.Timedelta(days=10)
+    d = m.judge(_row(20, "high"), unseen)  # days 13..19 not observed: not quiet
+    assert d["incident_id"] == "At Risk:2025-03-11" and d["decision"] == "ongoing"
+    store.close()
+
+
 def _small_world(tmp_path: Path, seed: int, churn_pct: float | None):
     """The lead's small scenario with seed ``seed``, run to 2025-08-31, its churn wave moved to
     1 July (``churn_pct`` of living customers over a 10-day ramp) or removed (None)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from tests.analytics.customers.customers_synth import synthetic_store
 from tests.configs import make_config
 
@@ -20,6 +21,8 @@ from analytics.outputs import write_artefacts
 from evaluation.truth import Truth, attach
 from shocklab.configio import validate
 from shocklab.hashing import canonical_json
+
+ROOT = Path(__file__).resolve().parents[3]
 
 WAVE_DAY = 300
 
@@ -192,6 +195,36 @@ def test_action_rules_first_match_with_reasons():
                                 "(segment Champions, churn risk unknown, value percentile 50)")
 
 
+def test_default_actions_follow_overdue_p_alive_and_the_base_rate():
+    """The audit's rows (store base churn rate ~0.91, P(no order in 60 days)): a Champion who
+    ordered yesterday (p_alive 0.998, churn risk 0.73) got an "urgent VIP call" from a fixed 0.7
+    cut-off, and an At-Risk 2-order customer gone 661 days (R = 1, where "Lost" begins) a
+    win-back offer a Lost customer of the same recency does not get."""
+    shipped = yaml.safe_load((ROOT / "config/analysis.yaml").read_text())["customers"]["actions"]
+    cfg = validate(ActionsConfig, shipped, "analysis.yaml")
+    assert cfg == CustomersConfig().actions  # the YAML shows the defaults
+    n_base = 40  # the rest of the store: average customers at the base rate
+    df = pd.DataFrame({
+        "customer_id": ["yesterday", "gone661", "lost661", "lapsing", "hib", "champ"]
+                       + [f"b{i}" for i in range(n_base)],
+        "segment": ["Champions", "At Risk", "Lost", "Lapsing", "Hibernating", "Champions"]
+                   + ["Lost"] * n_base,
+        "churn_risk": [0.73, 0.97, 0.98, 0.80, 0.97, 0.60] + [0.92] * n_base,
+        "value_pct": [0.99, 0.13, 0.09, 0.97, 0.30, 0.60] + [0.5] * n_base,
+        "p_alive": [0.998, 0.06, 0.08, 0.55, 0.18, 0.95] + [0.1] * n_base,
+        "overdue": [1.0, 7.5, np.nan, 2.0, np.nan, 0.5] + [np.nan] * n_base,
+        "r_score": [5, 1, 1, 3, 2, 5] + [1] * n_base,
+    })
+    out = actions.assign_actions(df, cfg).set_index("customer_id")["action"]
+    assert out["yesterday"] == "cross-sell"  # not an urgent call: the CLV model says still buying
+    assert out["gone661"] == out["lost661"] == "no action"  # no win-back where Lost begins
+    assert out["lapsing"] == "urgent VIP call"  # top value, 2x past own gap, p_alive 0.55
+    assert out["hib"] == "win-back offer"  # R = 2, riskier than the store's average
+    assert out["champ"] == "cross-sell"
+    reason = actions.assign_actions(df, cfg).set_index("customer_id")["reason"]["hib"]
+    assert "churn risk >= 1x the store's base rate 0.9" in reason and "R score 2-5" in reason
+
+
 def test_action_reasons_are_the_per_customer_text():
     """Reasons are built once per distinct (rule, segment, risk, value) and mapped back: the text
     must be what one f-string per customer gives (risk to 2 decimals, NaN risk "unknown", a
@@ -207,7 +240,8 @@ def test_action_reasons_are_the_per_customer_text():
     })
     df.loc[:3, "churn_risk"] = [0.575, 0.005, 1.0, 0.0]
     out = actions.assign_actions(df, cfg)
-    conds = [actions._conditions(r) for r in cfg.rules] + ["no rule matched"]
+    base = float(df["churn_risk"].mean())  # the store's base rate the lift rules name
+    conds = [actions._conditions(r, base) for r in cfg.rules] + ["no rule matched"]
     risk = df["churn_risk"].round(2).astype(object).where(df["churn_risk"].notna(), "unknown")
     expect = [f"{conds[i]} (segment {s}, churn risk {r}, value percentile {v})"
               for i, s, r, v in zip(out["rule"].tolist(), df["segment"].astype(object).astype(str),

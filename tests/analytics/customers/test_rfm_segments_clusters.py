@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,8 +165,6 @@ def test_cluster_k_by_silhouette(store):
 def test_analysis_yaml_customers_section_is_the_commented_default():
     """config/analysis.yaml documents every customers setting; it must stay equal to the
     defaults."""
-    from pathlib import Path
-
     from shocklab.configio import load_yaml
 
     raw = load_yaml(Path(__file__).resolve().parents[3] / "config" / "analysis.yaml")["customers"]
@@ -309,3 +309,25 @@ def test_recency_without_spread_is_neutral_not_lost():
     # the threshold is the config's
     assert set(rfm.compute_rfm(_orders(short), cfg=RfmConfig(recency_min_span_days=1))
                ["r_score"]) != {rfm.NEUTRAL_R}
+
+
+def test_at_risk_is_an_f_score_rule_and_the_readme_says_so():
+    """"At Risk" is F score >= 3 (a quintile of order counts), not ">= 3 orders": with one-order
+    customers tied in the low quintiles, F = 3 starts at 2 orders, so a 2-order customer 6x past
+    their own gap is At Risk (36 % of the default world's At Risk have 2 orders). The README
+    names the rules as the config does."""
+    rows = [(f"o{i}", f"one{i}", "2025-01-20", 10.0, "completed") for i in range(8)]
+    rows += [("a1", "two", "2024-12-20", 10.0, "completed"),
+             ("a2", "two", "2024-12-26", 10.0, "completed")]  # gap 6 days, 36 days ago: 6x
+    rows += [("z", "late", "2025-01-31", 10.0, "completed")]
+    cfg = RfmConfig()
+    t = segments.segment_table(rfm.compute_rfm(_orders(rows), cfg=cfg), cfg).set_index(
+        "customer_id")
+    assert t.loc["two", "frequency"] == 2 and t.loc["two", "f_score"] >= 3
+    assert t.loc["two", "segment"] == "At Risk"
+    readme = " ".join(
+        (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8").split())
+    assert "(≥ 3 orders" not in readme and "(≥ 2 orders" not in readme
+    for rule in cfg.segments:
+        if rule.name in ("At Risk", "Lapsing"):
+            assert f"**{rule.name}** (F score ≥ {rule.f.min}," in readme, rule.name
