@@ -110,7 +110,7 @@ def test_incidents_on_two_slices_on_consecutive_days_are_two_episodes():
 
 
 def test_product_watch_groups_fold_into_the_store_episode_of_their_category():
-    from analytics.insights.episodes import _fold_products
+    from analytics.insights.products import fold_into_store
 
     store = [[_inc("rev-overall", "overall", "all", 12, 19, "revenue"),
               _inc("orders-electronics", "category", "electronics", 10, 19)]]
@@ -118,7 +118,7 @@ def test_product_watch_groups_fold_into_the_store_episode_of_their_category():
     product = [[_inc("orders-product-6", "product", "6", 12, 13)]]
     price = [[_inc("price-electronics", "category", "electronics", 10, 11, "price")]]
     alone = [[_inc("orders-product-9", "product", "9", 25, 26)]]
-    out = _fold_products(store + other + product + price + alone,
+    out = fold_into_store(store + other + product + price + alone,
                          {"6": "electronics", "9": "electronics"}, indexes=True)
     ids = [[i.incident_id for i in g] for g in out]
     assert ids == [["price-electronics", "orders-electronics", "orders-product-6", "rev-overall"],

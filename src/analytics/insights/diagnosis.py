@@ -299,3 +299,27 @@ def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, pl
     return Diagnosis(type=kind, label=SHOCK_LABELS[kind], confidence=round(conf, 2), evidence=ev,
                      scope=drivers.scope, persistence=f.persist, persistence_z=f.persist_z,
                      persistence_kpi=persist_kpi if f.persist_z is not None else None)
+
+
+# the KPI each diagnosed shock acts on first (an episode is measured there)
+_TYPE_PRIMARY = {
+    "site_outage": "sessions",
+    "channel_outage": "sessions",
+    "bot_traffic": "sessions",
+    "tracking_fault": "sessions",
+    "payment_failure": "conversion_rate",
+    "churn_wave": "orders",
+    "stockout": "revenue",
+    "pricing_error": "aov",
+    "flash_sale": "orders",
+    "fraud_orders": "revenue",
+}
+
+
+def primary_for(kind: str, changes: dict[str, float | None], fallback: str) -> str:
+    """Where a diagnosed shock starts (the KPI it acts on); the measured guess otherwise."""
+    k = _TYPE_PRIMARY.get(kind)
+    if kind == "level_shift":
+        s, c = abs(changes.get("sessions") or 0), abs(changes.get("conversion_rate") or 0)
+        k = "sessions" if s >= c else "conversion_rate"
+    return k if k is not None and changes.get(k) is not None else fallback

@@ -25,7 +25,7 @@ from .common import (
     _slice_label,
     _slice_sums,
 )
-from .diagnosis import diagnose, lasting, persistence
+from .diagnosis import diagnose, lasting, persistence, primary_for
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
 from .narrative import _episode_action, _episode_narrative, _episode_title, _narrative, _next_step
 
@@ -272,7 +272,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             groups += parts
             # a part cut from an earlier happening is not measured back into it
             floors.update({id(p): pd.Timestamp(p[0].start) for p in parts[1:]})
-    groups = _fold_products(groups, categories or {}, indexes)
+    groups = pe.fold_into_store(groups, categories or {}, indexes)
     groups.sort(key=lambda g: (min(i.start for i in g), g[0].planned))
     out = []
     seen: set[str] = set()
@@ -349,7 +349,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
                 changes, dset, (te - ts).days + 1, bool(ov), persist, pk, res_kpi, inside
             )
             diag = pe.diagnosis(diag, g) if product else diag
-            primary = _primary_for(diag.type, changes, primary)
+            primary = primary_for(diag.type, changes, primary)
             if primary == res_kpi:
                 break
             top_before = dset.top
@@ -404,47 +404,6 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         ep.recommended_action = _episode_action(ep)
         out.append(ep)
     return out
-
-
-def _fold_products(groups: list[list[IncidentInsight]], categories: dict[str, str],
-                   indexes: bool) -> list[list[IncidentInsight]]:
-    """Groups with each product-watch group (a product's orders or list price, a category's
-    price index) folded into the store group it overlaps in time that has an incident on the
-    same category (the store's view of the same stockout or pricing error; the most days shared,
-    then the earliest): one event, one episode, the product named by its incidents. A product
-    group with no such store group stays its own episode."""
-    store = [g for g in groups if not pe.is_product_item(g[0], indexes)]
-    out = [g for g in store]
-    for g in (g for g in groups if pe.is_product_item(g[0], indexes)):
-        cat = pe.named_slice(g, categories)
-        s0, e0 = min(i.start for i in g), max(i.end for i in g)
-
-        def shared(h: list[IncidentInsight], s0=s0, e0=e0) -> int:
-            return (min(e0, max(i.end for i in h)) - max(s0, min(i.start for i in h))).days + 1
-
-        hosts = [h for h in store if cat is not None and h[0].planned == g[0].planned
-                 and any((i.dimension, i.segment) == cat for i in h) and shared(h) > 0]
-        if not hosts:
-            out.append(g)
-            continue
-        host = max(hosts, key=lambda h: (shared(h), -store.index(h)))
-        host += g
-        host.sort(key=lambda i: (i.start, i.end, i.incident_id))
-    return out
-
-
-_TYPE_PRIMARY = {
-    "site_outage": "sessions",
-    "channel_outage": "sessions",
-    "bot_traffic": "sessions",
-    "tracking_fault": "sessions",
-    "payment_failure": "conversion_rate",
-    "churn_wave": "orders",
-    "stockout": "revenue",
-    "pricing_error": "aov",
-    "flash_sale": "orders",
-    "fraud_orders": "revenue",
-}
 
 
 def _slice_changes(
@@ -513,15 +472,6 @@ def _slice_record(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Times
             if rec is not None:
                 return rec
     return None
-
-
-def _primary_for(kind: str, changes: dict[str, float | None], fallback: str) -> str:
-    """Where a diagnosed shock starts (the KPI it acts on); the measured guess otherwise."""
-    k = _TYPE_PRIMARY.get(kind)
-    if kind == "level_shift":
-        s, c = abs(changes.get("sessions") or 0), abs(changes.get("conversion_rate") or 0)
-        k = "sessions" if s >= c else "conversion_rate"
-    return k if k is not None and changes.get(k) is not None else fallback
 
 
 def _measure(

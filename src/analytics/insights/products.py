@@ -1,7 +1,9 @@
 """Episodes of the product watcher's incidents (a product's orders or list price, a list-price
-index): kept apart from the store's episodes, named by the product's category — the finest slice
-the drivers measure — and diagnosed from what the watcher judged, not from the store's funnel
-(one product's stockout barely moves its category's funnel)."""
+index): folded into the store episode they overlap when it has an incident on the product's
+category (``fold_into_store``: one event, one episode, the product named), else kept apart, named
+by the product's category — the finest slice the drivers measure — and diagnosed from what the
+watcher judged, not from the store's funnel (one product's stockout barely moves its category's
+funnel)."""
 
 from __future__ import annotations
 
@@ -42,3 +44,30 @@ def diagnosis(diag: Diagnosis, g: list[IncidentInsight]) -> Diagnosis:
     kind = "pricing_error" if any(i.kpi == PRICE_KPI for i in g) else "stockout"
     return diag.model_copy(update={"type": kind, "label": SHOCK_LABELS[kind],
                                    "confidence": max(diag.confidence, CONFIDENCE)})
+
+
+def fold_into_store(groups: list[list[IncidentInsight]], categories: dict[str, str],
+                   indexes: bool) -> list[list[IncidentInsight]]:
+    """Groups with each product-watch group (a product's orders or list price, a category's
+    price index) folded into the store group it overlaps in time that has an incident on the
+    same category (the store's view of the same stockout or pricing error; the most days shared,
+    then the earliest): one event, one episode, the product named by its incidents. A product
+    group with no such store group stays its own episode."""
+    store = [g for g in groups if not is_product_item(g[0], indexes)]
+    out = [g for g in store]
+    for g in (g for g in groups if is_product_item(g[0], indexes)):
+        cat = named_slice(g, categories)
+        s0, e0 = min(i.start for i in g), max(i.end for i in g)
+
+        def shared(h: list[IncidentInsight], s0=s0, e0=e0) -> int:
+            return (min(e0, max(i.end for i in h)) - max(s0, min(i.start for i in h))).days + 1
+
+        hosts = [h for h in store if cat is not None and h[0].planned == g[0].planned
+                 and any((i.dimension, i.segment) == cat for i in h) and shared(h) > 0]
+        if not hosts:
+            out.append(g)
+            continue
+        host = max(hosts, key=lambda h: (shared(h), -store.index(h)))
+        host += g
+        host.sort(key=lambda i: (i.start, i.end, i.incident_id))
+    return out
