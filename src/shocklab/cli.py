@@ -142,6 +142,37 @@ def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> loggin
     return logging.getLogger(f"shocklab.{name}")
 
 
+class held_console:
+    """Hold what the console would print inside the block (the log file still gets it at once),
+    then print it if the block ends normally and drop it if it raises: reading several input
+    files, a bad later one (--events) is one error line, not the first file's ingest warnings
+    followed by it."""
+
+    def __init__(self) -> None:
+        self.held: list[logging.LogRecord] = []
+        self.handlers = [h for h in logging.getLogger("shocklab").handlers
+                         if not isinstance(h, logging.FileHandler)]
+
+    def _hold(self, record: logging.LogRecord) -> bool:
+        if not self.held or self.held[-1] is not record:   # once, however many handlers
+            self.held.append(record)
+        return False
+
+    def __enter__(self) -> held_console:
+        for h in self.handlers:
+            h.addFilter(self._hold)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for h in self.handlers:
+            h.removeFilter(self._hold)
+        if exc_type is None:
+            for record in self.held:
+                for h in self.handlers:
+                    if record.levelno >= h.level:
+                        h.handle(record)
+
+
 def _log_traceback(exc: BaseException) -> Path | None:
     """Write the traceback to the log file only (the console gets one line)."""
     root = logging.getLogger("shocklab")

@@ -101,3 +101,21 @@ def test_min_recall_without_any_scored_event_is_a_failed_gate_not_a_crash(cli, t
             "--set", "scoring.warmup_days=30", "--out", tmp_path / "run", "--quiet")
     assert r.returncode == 1, r.stderr
     assert "1 inside the warm-up (scoring.warmup_days=30)" in r.stderr, r.stderr
+
+
+def test_a_bad_label_file_is_one_line_even_when_the_kpi_file_was_warned_about(cli, tmp_path):
+    """The KPI file's ingest warnings (here: a repeated day, combined) were printed before the
+    label file's error line; now they wait for the labels: a bad one is the one line, a good one
+    lets them through."""
+    f = _kpis(tmp_path)
+    rows = f.read_text().splitlines()
+    f.write_text("\n".join([*rows, rows[5]]) + "\n")       # one day twice
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps({"other.csv": [["2025-03-02", "2025-03-03"]]}))
+    r = cli("analysis", "--kpis", f, "--events", ev, "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    ev.write_text(json.dumps([{"start": "2025-03-02", "end": "2025-03-03"}]))
+    r = cli("analysis", "--kpis", f, "--events", ev, "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "duplicate" in r.stderr.lower() or "repeated" in r.stderr.lower(), r.stderr
