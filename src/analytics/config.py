@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES
-from shocklab.configio import CONFIG_DIR, apply_overrides, load_yaml, validate
+from shocklab.configio import CONFIG_DIR, load_config, load_yaml, validate
 from shocklab.errors import InputError
 
 from .consensus import parse_duration
@@ -342,10 +342,7 @@ def load_analysis_config_raw(
 ) -> tuple[AnalysisConfig, dict[str, Any]]:
     """The model and the raw mapping it was validated from (``analysis_yaml``, overrides
     applied)."""
-    path = path or DEFAULT_CONFIG_PATH
-    raw = apply_overrides(analysis_yaml(path), overrides)
-    source = str(path) + (" (with --set overrides)" if overrides else "")
-    return validate(AnalysisConfig, raw, source), raw
+    return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH, overrides, read=analysis_yaml)
 
 
 # read by the loader before validation (analysis_yaml), so not a field of AnalysisConfig: the

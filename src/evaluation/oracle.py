@@ -146,21 +146,19 @@ def _tails(
 
 
 class _Trailing:
-    """Trailing ``w``-row sums within each group (NaN for its first w - 1 rows): each array's
-    grouped cumsum (NaN as 0) built once as a [group code, position] table, a window a difference
-    of its columns (bit for bit a grouped cumsum and shift per window)."""
+    """Trailing ``w``-row sums per group from one grouped-cumsum [group, position] table."""
 
     def __init__(self, codes: np.ndarray, pos: np.ndarray) -> None:
         self.codes, self.pos = codes, pos
         self.shape = (int(codes.max()) + 1, int(pos.max()) + 1) if len(codes) else (0, 0)
-        self.sums: dict[int, np.ndarray] = {}
 
-    def __call__(self, values: np.ndarray, w: int) -> np.ndarray:
-        c = self.sums.get(id(values))
-        if c is None:
-            run = pd.Series(values, copy=False).fillna(0.0).groupby(self.codes, sort=False)
-            c = self.sums[id(values)] = np.full(self.shape, np.nan)
-            c[self.codes, self.pos] = run.cumsum().to_numpy(float)
+    def running(self, values: np.ndarray) -> np.ndarray:
+        c = np.full(self.shape, np.nan)
+        run = pd.Series(values, copy=False).fillna(0.0).groupby(self.codes, sort=False)
+        c[self.codes, self.pos] = run.cumsum().to_numpy(float)
+        return c
+
+    def window(self, c: np.ndarray, w: int) -> np.ndarray:
         out = np.full(self.shape, np.nan)
         if w <= self.shape[1]:
             out[:, w - 1] = c[:, w - 1]
@@ -332,13 +330,15 @@ class ExactOracle(Oracle):
         n_count = np.where(is_aov, n, np.nan)
         windows = [1, *sorted({w for w in self.config.windows if w > 1})]
         best_p = np.full(len(m), np.inf)
+        running: list[np.ndarray] | None = None
         best_sign = np.zeros(len(m))
         for w in windows:
             if w == 1:
                 sx, sm, sv, snm, snv, sn = stat, mean, var, n_mean, n_var, n_count
             else:
-                sx, sm, sv, snm, snv, sn = (
-                    trailing(a, w) for a in (stat, mean, var, n_mean, n_var, n_count))
+                running = running or [trailing.running(a)   # once, for every window
+                                      for a in (stat, mean, var, n_mean, n_var, n_count)]
+                sx, sm, sv, snm, snv, sn = (trailing.window(c, w) for c in running)
             up, lo = _tails(family, sx, sm, sv, snm, snv)
             if exact_ok.any():
                 _exact_order_values(up, lo, exact_ok, kpi, scope, atoms, sx, sn, snm, snv)

@@ -358,8 +358,8 @@ def atomic_dir(
         # forced over a folder ShockLab did not write: its files are the user's; keep them (a
         # sub-directory of an output, marker=False, is the output's own)
         foreign = marker and target.is_dir() and not is_shocklab_output(target)
-        other = (marker and kind is not None and target.is_dir() and not foreign
-                 and output_kind(target) not in (None, kind))
+        have = output_kind(target) if marker and kind is not None and target.is_dir() else None
+        other = not foreign and have not in (None, kind)   # forced over another kind of output
         committed = False
         tmp: Path | None = None
         try:
@@ -413,8 +413,7 @@ def atomic_dir(
             if not committed and tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and (foreign or other):
-            was = (f"a ShockLab {KIND_NAMES[output_kind(old)]}" if other
-                   else "not a ShockLab output")
+            was = f"a ShockLab {KIND_NAMES[have]}" if other else "not a ShockLab output"
             log.warning("%s: was %s; its earlier files were moved to %s (--force replaces, never "
                         "deletes, what is not an earlier %s)", target, was, old,
                         KIND_NAMES.get(kind or "", "output of this kind"))

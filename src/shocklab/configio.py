@@ -4,6 +4,7 @@ name the file and the YAML path (``events[2].scope.channel: …``) in one line."
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -339,10 +340,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
 
 
 def load_config(
-    model: type[M], path: str | Path, overrides: list[str] | None = None
+    model: type[M], path: str | Path, overrides: list[str] | None = None,
+    read: Callable[[str | Path], dict[str, Any]] = load_yaml,
 ) -> tuple[M, dict[str, Any]]:
-    """Load YAML, apply overrides, validate. Returns the model and the raw (overridden) mapping."""
-    raw = apply_overrides(load_yaml(path), overrides)
+    """Load YAML (``read``: the file's mapping, e.g. layered over a shipped one), apply overrides,
+    validate. Returns the model and the raw (overridden) mapping."""
+    raw = apply_overrides(read(path), overrides)
     source = str(path) + (" (with --set overrides)" if overrides else "")
     return validate(model, raw, source), raw
 
