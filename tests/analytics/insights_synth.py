@@ -32,9 +32,9 @@ class Shock:
 
 
 def make_cube(shocks: list[Shock] = (), start: str = "2025-01-01", days: int = 182,
-              noise: float = 0.02, seed: int = 0) -> pd.DataFrame:
+              noise: float = 0.02, seed: int = 0, trend: float = 0.0) -> pd.DataFrame:
     """Long cube: date, channel, country, category, sessions (on the category 'apparel' rows only
-    so they sum once), orders, revenue."""
+    so they sum once), orders, revenue. ``trend``: the sessions' log change per day (a season)."""
     rng = np.random.default_rng(seed)
     dates = pd.date_range(start, periods=days, freq="D")
     idx = pd.MultiIndex.from_product([dates, list(CHANNELS), list(COUNTRIES), list(CATEGORIES)],
@@ -43,6 +43,7 @@ def make_cube(shocks: list[Shock] = (), start: str = "2025-01-01", days: int = 1
     wd = WEEKDAY[c["date"].dt.day_of_week.to_numpy()]
     c["sess_cc"] = (
         c["channel"].map(CHANNELS).astype(float) * c["country"].map(COUNTRIES).astype(float) * wd
+        * np.exp(trend * (c["date"] - dates[0]).dt.days.to_numpy())
     )
     c["conv"] = c["channel"].map(CONV).astype(float)
     c["cat_share"] = c["category"].map({k: v[0] for k, v in CATEGORIES.items()}).astype(float)
@@ -157,12 +158,12 @@ def incident(kpi: str, start: str, end: str, direction: str, kpis: pd.DataFrame,
 
 
 def make_ctx(
-    tmp_path, shocks, incidents_spec, truth_events=None, calendar=None, seed=0
+    tmp_path, shocks, incidents_spec, truth_events=None, calendar=None, seed=0, trend=0.0
 ) -> RunContext:
     """A RunContext with kpis, detections and consensus incidents for the given shocks.
 
     incidents_spec: list of (kpi, start, end, direction, matched_event_id)."""
-    cube = make_cube(shocks, seed=seed)
+    cube = make_cube(shocks, seed=seed, trend=trend)
     kpis = kpis_from_cube(cube)
     tables = raw_tables(cube)
     if calendar is not None:

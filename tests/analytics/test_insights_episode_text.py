@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from tests.analytics.insights_synth import Shock, make_ctx
 from tests.configs import make_config
@@ -164,3 +165,31 @@ def test_markdown_changes_carry_their_sign_and_aov_no_false_decimals(slice_episo
             assert c == "n/a" or c[0] in "+-", r
     aov = next(r for r in rows if r.startswith("| aov |"))
     assert re.match(r"\| aov \| [\d,]+\.\d\d \|", aov), aov
+
+
+@pytest.mark.parametrize("trend", [-0.003, 0.0])
+def test_a_lasting_drop_names_the_trend_its_trailing_baseline_keeps(tmp_path, trend):
+    """A lasting conversion drop is measured against the weeks before it. When the store was
+    already falling (a season: -0.3 % a day, ~-8 % over four weeks), that baseline books the fall
+    into the drop's size; the episode reports the trend beside it and the narrative says so (the
+    default scenario's churn wave: orders -23.2 % with the season falling -8.1 %)."""
+    shocks = [Shock("2025-05-20", "2025-07-01", "conversion", 0.7)]
+    ctx = make_ctx(tmp_path, shocks, [("orders", "2025-05-20", "2025-05-24", "down", "E1")],
+                   trend=trend)
+    ctx.config = make_config(**NO_FORECAST)
+    insights.run(ctx)
+    (ep,) = ctx.insights["episodes"]
+    assert ep["baseline"] == "trailing"
+    want = (np.exp(28 * trend) - 1) * 100  # -8.1 % or 0
+    assert ep["trailing_trend_pct"] == pytest.approx(want, abs=1.5)
+    said = "was already falling before it (trend" in ep["narrative"]
+    assert said == (trend < 0)
+    assert grounding.check(ctx.insights) == []
+    if said:  # the sentence's number is the field's, and a different one is caught
+        v = f"{ep['trailing_trend_pct']:+.1f}%"
+        assert f"(trend {v} over the four weeks before)" in ep["narrative"]
+        assert grounding.check_episode({**ep, "narrative": ep["narrative"].replace(v, "-2.0%")})
+        # a centered baseline has no trend to report
+        centered = Episode.model_validate({**ep, "baseline": "centered",
+                                           "trailing_trend_pct": None})
+        assert "already" not in _episode_narrative(centered)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .. import drivers as dr
-from .common import _f, _slice_label
+from .common import _f, _pct, _slice_label, _slice_sums
 from .models import Diagnosis, DriverSet, Evidence
 
 SHOCK_LABELS = {
@@ -58,6 +58,7 @@ PERSIST = 0.5        # "stays moved": the 4 weeks after the episode keep this sh
 PERSIST_Z = 3.0      # … and that step is this unusual for the series
 POST_GAP_DAYS = 7    # days skipped after the episode before judging persistence (ramps settle)
 POST_DAYS = 28
+TREND_WEEKS = 4    # the span of a lasting episode's reported pre-onset trend ("four weeks")
 CHURN_SHARE = 0.5  # a channel's conversion drop the store shares this much of is store-wide
 
 
@@ -123,6 +124,23 @@ def persistence(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timesta
     sigma = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) or 1e-9
     small = change_pct is None or abs(change_pct) < EPS
     return (None if small else _f(math.expm1(step) * 100.0 / change_pct)), _f(step / sigma)
+
+
+def trailing_trend(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, weeks: int) -> float | None:
+    """How much ``kpi`` (overall) moved on its own before ``ts``, % over four weeks: the week
+    starting at ``ts`` by its same-weekday median over the ``weeks`` weeks before it, against the
+    same four weeks earlier. A trailing baseline carries this trend into a lasting change's size
+    (a season falling 8 % a month reads as a larger drop); the episode reports it beside the
+    change instead of extrapolating it (an extrapolated trend, damped or not, was measured and
+    not better: docs/history/insights.md, 2026-12-03). None when the history is too short."""
+    comps = dr.components(kpi)
+    if not all(c in panel.values for c in comps):
+        return None
+    week, back = pd.Timedelta(days=6), pd.Timedelta(days=7 * TREND_WEEKS)
+    now, before = (dr.kpi_value(kpi, _slice_sums(panel, comps, "overall", "all", t, t + week,
+                                                 "trailing", weeks))
+                   for t in (ts, ts - back))
+    return _pct(_f(now), _f(before))
 
 
 def lasting(persist: tuple[float | None, float | None]) -> bool:

@@ -25,7 +25,7 @@ from .common import (
     _slice_label,
     _slice_sums,
 )
-from .diagnosis import diagnose, lasting, persistence, primary_for
+from .diagnosis import diagnose, lasting, persistence, primary_for, trailing_trend
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
 from .narrative import _episode_action, _episode_narrative, _episode_title, _narrative, _next_step
 
@@ -380,6 +380,8 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             measured_start=ts.date(),
             measured_end=te.date(),
             baseline=baseline,
+            trailing_trend_pct=trailing_trend(panel, primary, ts, cfg.drivers.baseline_weeks)
+            if baseline == "trailing" and primary in _FUNNEL else None,
             direction=dirs.pop() if len(dirs) == 1 else "mixed",
             incident_ids=[i.incident_id for i in g],
             kpis=sorted({i.kpi for i in g}),

@@ -168,6 +168,8 @@ def check_episode(ep: dict[str, Any]) -> list[str]:
             where = _slice(t["dimension"], t["value"])
             signed.update({f"{k} in {where}": v
                            for k, v in (ep.get("scope_changes") or {}).items()})
+    if ep.get("trailing_trend_pct") is not None:
+        signed["trend"] = ep["trailing_trend_pct"]
     d = ep.get("diagnosis") or {}
     dates = {ep["start"], ep["end"], ep["measured_start"], ep["measured_end"]} | _dates(
         ep.get("calendar")

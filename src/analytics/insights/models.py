@@ -285,6 +285,14 @@ class Episode(_M):
         description="centered: the same weekday in the weeks before and after the measured span; "
         "trailing: the weeks before only (a change that stayed after the episode)",
     )
+    trailing_trend_pct: float | None = Field(
+        None,
+        description="trailing baselines only: the primary KPI's own move (overall) over the four "
+        "weeks before the measured span, % (same-weekday medians of the weeks before the span "
+        "against those four weeks earlier). The trailing baseline does not remove such a trend: "
+        "a season falling 8 % a month makes a lasting drop read larger; the narrative names it "
+        "from 2 % up. null for centered baselines or a short history",
+    )
     kpi_changes: dict[str, float | None] = Field(
         description="overall change of each main KPI over the measured "
         "span vs its same-weekday baseline, %; when the primary KPI is a series outside the "

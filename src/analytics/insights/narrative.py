@@ -148,6 +148,7 @@ def _products(ep: Episode) -> str:
 
 
 _BASELINE_TEXT = {"centered": "baseline", "trailing": "the weeks before"}
+TREND_NOTE_PCT = 2.0  # a lasting episode names the trend its trailing baseline keeps from this size
 
 
 def _episode_narrative(ep: Episode) -> str:
@@ -169,6 +170,11 @@ def _episode_narrative(ep: Episode) -> str:
             f"Overall vs {_BASELINE_TEXT[ep.baseline]}{where}: {moves or 'no funnel KPI'}. "
             f"Primary KPI: {ep.primary_kpi}. Likely {d.label} (confidence {d.confidence:.2f}): "
             f"{_reason(ep)}.")
+    if ep.trailing_trend_pct is not None and abs(ep.trailing_trend_pct) >= TREND_NOTE_PCT:
+        way = "falling" if ep.trailing_trend_pct < 0 else "rising"
+        text += (f" {ep.primary_kpi} was already {way} before it (trend "
+                 f"{_signed(ep.trailing_trend_pct)} over the four weeks before), which the "
+                 "weeks before do not remove: part of the change may be that trend.")
     t = ep.drivers.top
     if t is not None:
         rel = f"; {_slice_label(t.dimension, t.value)} {_signed(t.relative_change_pct)}" \
