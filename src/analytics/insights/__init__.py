@@ -1,8 +1,9 @@
 """Insights: an LLM-ready ``insights.json`` (validated against ``schemas/insights.schema.json``)
 and ``insights.md`` (the same content as a compact brief) explaining a run.
 
-Sections: run · summary (totals, week-over-week and month-over-month changes with drivers) ·
-channels (underperformers against their own trailing baseline) · incidents (one per consensus
+Sections: run · summary (totals, week-over-week and month-over-month changes with drivers and
+the planned calendar days each compared window held) · channels (underperformers against their
+own trailing baseline, planned days left out of it) · incidents (one per consensus
 incident: drivers, signature, planned-event overlap, narrative, action, matched event) · episodes
 (overlapping incidents read together) · forecast · seasonality · customers (free-form, filled by
 the customers package).
@@ -16,6 +17,7 @@ The package, by concern (each imports only those above it, so there are no loops
 - ``models``    the pydantic output models (the schema is generated from ``Insights``)
 - ``common``    number cleaning, config accessor, slice labels, wrappers over ``drivers``
 - ``schema``    generate / write / validate the committed JSON Schema
+- ``planned``   planned calendar days of a window (by scope); the channels' baseline without them
 - ``narrative`` text rendered from an incident's or episode's own fields; actions
 - ``diagnosis`` the likely shock type of an episode (funnel arithmetic, slice patterns)
 - ``sections``  run, summary, channels, forecast, seasonality

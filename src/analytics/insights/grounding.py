@@ -242,13 +242,14 @@ def check_summary(summary: dict[str, Any]) -> list[str]:
             summary.get("headline", ""), where="summary.headline", dates=set(), signed={}
         )
     top = (rev.get("drivers") or {}).get("top")
+    planned = [c["name"] for k in ("planned_current", "planned_previous") for c in rev.get(k) or []]
     return check_text(
         summary.get("headline", ""),
         where="summary.headline",
         dates=_dates(rev),
         signed={"revenue": rev.get("change_pct")},
         shares=[top["share_of_change"]] if top else [],
-        literals=[_slice(top["dimension"], top["value"])] if top else [],
+        literals=([_slice(top["dimension"], top["value"])] if top else []) + planned,
     )
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from shocklab.catalogue import RATIO_KPIS
 
 from .common import SEVERITY_RANK, _slice_label
+from .models import PlannedDay
+from .planned import describe
 
 
 def _status(d: dict, failed: list[str]) -> str:
@@ -90,6 +92,9 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
                 f"- Revenue {label} drivers ({ch['drivers']['scope']}): "
                 + _drivers_md(ch["drivers"])
             )
+        if ch and (ch.get("planned_current") or ch.get("planned_previous")):
+            head.append(f"- {label} planned days: this period {_planned_md(ch['planned_current'])}"
+                        f"; the previous one {_planned_md(ch['planned_previous'])}")
     ch = doc.get("channels")
     if ch:
         head += [
@@ -108,6 +113,8 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
                 f"| {_n(c['aov'], 2)} | {_chg(c['revenue_vs_baseline_pct'])} "
                 f"| {'; '.join(c['reasons']) if c['underperforming'] else 'ok'} |"
             )
+        if ch.get("note"):
+            head.append(f"- {ch['note']}")
     tail = _tail(doc)
     room = budget - len("\n".join(head + tail)) - 400
     eps = sorted(doc["episodes"], key=_episode_rank)
@@ -218,3 +225,8 @@ def _drivers_md(ds: dict[str, Any]) -> str:
         )
         for d in items
     )
+
+
+def _planned_md(days: list[dict[str, Any]]) -> str:
+    """Planned calendar days as the headline names them (``none`` without any)."""
+    return describe([PlannedDay(date=d["date"], name=d["name"]) for d in days]) if days else "none"

@@ -97,6 +97,20 @@ class KpiTotal(_M):
     daily_mean: float | None = None
 
 
+class CalendarOverlap(_M):
+    date: date
+    name: str
+    kind: str
+    scope: str | None = None
+
+
+class PlannedDay(_M):
+    """A planned marketing-calendar day (its kind and scope: the calendar, or the episodes')."""
+
+    date: date
+    name: str
+
+
 class KpiChange(_M):
     kpi: str
     current: float | None
@@ -107,6 +121,12 @@ class KpiChange(_M):
     previous_start: date
     previous_end: date
     drivers: DriverSet | None = None
+    planned_current: list[PlannedDay] = Field(
+        default_factory=list, description="planned marketing-calendar days in the current window")
+    planned_previous: list[PlannedDay] = Field(
+        default_factory=list,
+        description="planned marketing-calendar days in the previous window (the one compared "
+        "against: a Black Friday there makes an ordinary week look like a fall)")
 
 
 class Summary(_M):
@@ -133,6 +153,11 @@ class Channel(_M):
     conversion_vs_baseline_pct: float | None = None
     underperforming: bool = False
     reasons: list[str] = Field(default_factory=list)
+    planned: list[CalendarOverlap] = Field(
+        default_factory=list,
+        description="planned marketing-calendar days in the window that concern this channel "
+        "(by the calendar's scope: all, this channel or another dimension's slice): its figures "
+        "include them, its baseline does not")
 
 
 class Channels(_M):
@@ -141,6 +166,14 @@ class Channels(_M):
     baseline: str = Field(description="how each channel's own baseline is built")
     channels: list[Channel] = Field(default_factory=list)
     underperformers: list[str] = Field(default_factory=list)
+    planned_window: list[CalendarOverlap] = Field(
+        default_factory=list, description="planned marketing-calendar days in the window")
+    planned_baseline: list[CalendarOverlap] = Field(
+        default_factory=list,
+        description="planned marketing-calendar days in the baseline weeks, left out of the "
+        "baseline of the channels they concern")
+    note: str | None = Field(
+        None, description="what the planned days mean for this comparison (null without any)")
 
 
 Signature = Literal["traffic-driven", "conversion-driven", "basket-driven", "mix", "undetermined"]
@@ -153,13 +186,6 @@ class SignatureInfo(_M):
     conversion_pct: float | None = None
     basket_pct: float | None = Field(None, description="AOV change, %")
     revenue_pct: float | None = None
-
-
-class CalendarOverlap(_M):
-    date: date
-    name: str
-    kind: str
-    scope: str | None = None
 
 
 class IncidentInsight(_M):

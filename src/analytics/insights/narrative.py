@@ -6,6 +6,7 @@ from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, PAIR_DIMENSION, PRODUCT_DIM
 
 from .common import _sig, _slice_label
 from .models import CalendarOverlap, Driver, DriverSet, Episode, IncidentInsight, KpiChange
+from .planned import describe
 
 # the store's KPIs and their components; any other name is a generic series of a --kpis file
 # (a gauge, a machine metric, signups …) that the funnel diagnosis and its actions do not speak for
@@ -333,6 +334,7 @@ def _headline(wow: list[KpiChange], has_revenue: bool = True) -> str:
         f"revenue {_updown(rev.change_pct)} {_signed(rev.change_pct)} week over week "
         f"({rev.current_start} to {rev.current_end} vs {rev.previous_start} to {rev.previous_end})."
     )
+    text += _planned_sentence(rev)
     if rev.drivers and rev.drivers.top:
         t = rev.drivers.top
         text += (f" Mostly {_slice_label(t.dimension, t.value)} "
@@ -340,3 +342,18 @@ def _headline(wow: list[KpiChange], has_revenue: bool = True) -> str:
     elif rev.drivers and rev.drivers.scope == "broad":
         text += f" The change is broad-based across {_across(rev.drivers)}."
     return text
+
+
+def _planned_sentence(ch: KpiChange) -> str:
+    """What planned calendar days the two weeks held (a Black Friday in the previous week makes
+    an ordinary week look like a fall); names and dates are the change's own fields."""
+    cur, prev = ch.planned_current, ch.planned_previous
+    if cur and prev:
+        return (f" Both weeks held planned days: this week {describe(cur)}, the previous week "
+                f"{describe(prev)}; the comparison is not like for like.")
+    if prev:
+        return (f" The previous week held planned {describe(prev)}, so the comparison is not like "
+                "for like.")
+    if cur:
+        return f" This week held planned {describe(cur)}, so the comparison is not like for like."
+    return ""

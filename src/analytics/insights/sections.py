@@ -25,6 +25,7 @@ from .models import (
     Forecast,
     KpiChange,
     KpiTotal,
+    PlannedDay,
     Profile,
     ProfilePoint,
     RunInfo,
@@ -32,6 +33,7 @@ from .models import (
     Summary,
 )
 from .narrative import _headline
+from .planned import baseline_dates, describe, planned_days, unplanned_trailing
 
 log = logging.getLogger("shocklab.insights")
 
@@ -66,7 +68,8 @@ def _run_info(ctx: RunContext, kpis: pd.DataFrame) -> RunInfo:
                    detectors_not_run=[d for d in dets if d.name in skipped])
 
 
-def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> Summary:
+def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame,
+             cal: pd.DataFrame | None = None) -> Summary:
     if not len(panel.dates):
         return Summary()
     first, last = panel.dates.min(), panel.dates.max()
@@ -83,6 +86,12 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> S
         out = []
         if n_days >= 2 * span:
             cur_start = last - pd.Timedelta(days=span - 1)
+            prev_start, prev_end = cur_start - pd.Timedelta(days=span), cur_start - pd.Timedelta(
+                days=1)
+            # the overall store: every calendar row concerns it, whatever its scope
+            planned_cur, planned_prev = (
+                [PlannedDay(date=d.date, name=d.name) for d in planned_days(cal, a, b)]
+                for a, b in ((cur_start, last), (prev_start, prev_end)))
             for k in kpi_list:
                 comps = dr.components(k)
                 a = dr.kpi_value(
@@ -103,9 +112,11 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> S
                         change_pct=_pct(_f(a), _f(e)),
                         current_start=_day(cur_start),
                         current_end=_day(last),
-                        previous_start=_day(cur_start - pd.Timedelta(days=span)),
-                        previous_end=_day(last - pd.Timedelta(days=span)),
+                        previous_start=_day(prev_start),
+                        previous_end=_day(prev_end),
                         drivers=_driver_set(res),
+                        planned_current=planned_cur,
+                        planned_previous=planned_prev,
                     )
                 )
         changes[span] = out
@@ -114,7 +125,8 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame) -> S
                    headline=_headline(changes[7], has_revenue="revenue" in kpi_list))
 
 
-def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
+def _channels(panel: dr.SlicePanel, cfg: InsightsConfig,
+              cal: pd.DataFrame | None = None) -> Channels | None:
     c = cfg.channels
     segs = panel.segments("channel") if panel.values else []
     if not segs or "revenue" not in panel.values:
@@ -123,13 +135,15 @@ def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
     start = last - pd.Timedelta(days=c.window_days - 1)
     comps = [x for x in ("revenue", "orders", "sessions") if x in panel.values]
     act = {x: panel.window_sums(x, start, last, "actual") for x in comps}
-    base = {x: panel.window_sums(x, start, last, "trailing", c.baseline_weeks) for x in comps}
+    # planned days concern a channel by the calendar's scope; they leave its baseline
+    base = {x: dict(zip(segs, unplanned_trailing(panel, x, "channel", segs, start, last,
+                                                 c.baseline_weeks, cal), strict=True))
+            for x in comps}
     tot_rev = float(sum(_f(act["revenue"].get(("channel", s))) or 0.0 for s in segs))
     rows, under = [], []
     for s in segs:
-        key = ("channel", s)
-        a = {x: _f(act[x].get(key)) for x in comps}
-        b = {x: _f(base[x].get(key)) for x in comps}
+        a = {x: _f(act[x].get(("channel", s))) for x in comps}
+        b = {x: _f(base[x][s]) for x in comps}
         conv = (
             a["orders"] / a["sessions"]
             if a.get("orders") is not None and a.get("sessions")
@@ -144,6 +158,7 @@ def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
             a["revenue"] / a["orders"] if a.get("revenue") is not None and a.get("orders") else None
         )
         rev_pct, conv_pct = _pct(a["revenue"], b["revenue"]), _pct(conv, bconv)
+        planned = planned_days(cal, start, last, "channel", s)
         reasons = []
         if rev_pct is not None and rev_pct <= -c.underperform_pct:
             reasons.append(f"revenue {rev_pct:.1f}% vs its baseline")
@@ -151,6 +166,8 @@ def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
             reasons.append(f"conversion {conv_pct:.1f}% vs its baseline")
         if reasons:
             under.append(s)
+            if planned:  # judged against days without campaigns: say this window held one
+                reasons.append(f"during planned {describe(planned)}")
         rows.append(
             Channel(
                 channel=s,
@@ -165,15 +182,36 @@ def _channels(panel: dr.SlicePanel, cfg: InsightsConfig) -> Channels | None:
                 conversion_vs_baseline_pct=conv_pct,
                 underperforming=bool(reasons),
                 reasons=reasons,
+                planned=planned,
             )
         )
     rows.sort(key=lambda r: (-r.revenue, r.channel))
+    in_window = planned_days(cal, start, last)  # the overall store: every row concerns it
+    bdays = baseline_dates(start, last, c.baseline_weeks)
+    in_base = [d for d in planned_days(cal, bdays.min(), bdays.max())
+               if pd.Timestamp(d.date) in bdays]
+    weeks = c.baseline_weeks
+    baseline = f"median of the same weekday over the {weeks} weeks before the window"
+    if cal is not None:
+        baseline += (f", planned days left out (up to {2 * weeks} weeks back where fewer than "
+                     f"{(weeks + 1) // 2} remain)")
+    notes = []
+    if in_window:
+        notes.append(f"The window holds planned {describe(in_window)}: the channels it concerns "
+                     "are judged against days without planned events, so their change includes "
+                     "the campaign's effect.")
+    if in_base:
+        notes.append(f"The baseline weeks held planned {describe(in_base)}, left out of the "
+                     "baseline of the channels they concern.")
     return Channels(
         window_start=_day(start),
         window_end=_day(last),
-        baseline=f"median of the same weekday over the {c.baseline_weeks} weeks before the window",
+        baseline=baseline,
         channels=rows,
         underperformers=under,
+        planned_window=in_window,
+        planned_baseline=in_base,
+        note=" ".join(notes) or None,
     )
 
 

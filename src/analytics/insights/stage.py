@@ -53,8 +53,8 @@ def _build(ctx: RunContext, cfg: InsightsConfig, kpis: pd.DataFrame,
     items = [_incident(i, panel, cfg, rows) for i in chosen]
     return Insights(
         run=_run_info(ctx, kpis),
-        summary=_summary(panel, cfg, kpis),
-        channels=_channels(panel, cfg),
+        summary=_summary(panel, cfg, kpis, cal),
+        channels=_channels(panel, cfg, cal),
         incidents_total=len(ctx.incidents),
         episodes=_episodes(items, panel, cfg, cal,
                            product_categories(ctx.data.tables.get("products")),
