@@ -8,7 +8,8 @@
 
 Each file runs through ``run_analysis.py --kpis FILE --events labels/combined_windows.json`` (in
 process, same exit-code handling as the CLI) and is scored with NAB's scorer (evaluation.nab): a
-consensus incident is one NAB detection at its first row. Printed: per file (exit code, seconds,
+consensus incident is one NAB detection, at the last file row of its first grid period (not
+before the data that made it). Printed: per file (exit code, seconds,
 incidents, NAB raw scores, windows found), and per category the normalised NAB score of the
 three profiles (0 = the do-nothing detector, 100 = perfect), window-level event F1, alarms per
 file, and the mean per-file VUS-PR and affiliation F1 of the consensus, beside NAB's published

@@ -21,6 +21,9 @@ Regularisation (what a real export needs; every count goes to a warning and to r
   windows count periods, so a grid that is mostly gaps would leave them nearly empty.
 - **Irregular steps**: each timestamp is snapped to the nearest point of the grid
   ``first timestamp + k × step``; rows that land on the same point are combined like duplicates.
+  ``ds.ingest["_raw_slots"]`` keeps each file row's period, so NAB scoring places a flagged
+  period's detection on its last file row: its value is known only then
+  (``evaluation.ts_metrics.nab_detections``).
 - **Duplicate timestamps** (a daylight-saving change, a double export) are combined per KPI and
   slice by ``duplicates``: ``mean`` (default; keeps the series' level, right for gauges and
   rates), ``sum`` (counts split over two rows) or ``first``.

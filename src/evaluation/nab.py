@@ -168,8 +168,9 @@ def normalised(files: list[FileScore], cost: dict[str, float]) -> float | None:
 
 
 def detections_from_starts(timestamps: np.ndarray, starts: list[Any]) -> np.ndarray:
-    """0/1 anomaly scores per row with a 1 at the first row at or after each start time (an
-    incident becomes one NAB detection, at its beginning)."""
+    """0/1 anomaly scores per row with a 1 at the first row at or after each start time (the
+    time a detection was made; an incident on a coarser grid than the file's rows is placed by
+    ``ts_metrics.nab_detections``)."""
     ts = np.asarray(timestamps).astype("datetime64[ns]")
     out = np.zeros(len(ts))
     if starts:

@@ -205,14 +205,22 @@ def window_event_scores(
 def nab_detections(
     grid: np.ndarray, raw_times: np.ndarray, raw_slots: np.ndarray | None, starts: list[int]
 ) -> np.ndarray:
-    """0/1 per file row: an incident is one NAB detection, at the first file row of its first
-    grid period (``starts``: grid indices)."""
-    if raw_slots is not None:
-        rows = np.searchsorted(raw_slots, starts, side="left")
-        det = np.zeros(len(raw_times))
-        det[rows[rows < len(raw_times)]] = 1.0
-        return det
-    return nab.detections_from_starts(raw_times, [grid[a] for a in starts])
+    """0/1 per file row: an incident is one NAB detection, at the LAST file row of its first grid
+    period (``starts``: grid indices; ``raw_slots``: each sorted row's period, None: the nearest
+    grid point). A detection may not be placed before the data that caused it: the flagged
+    period's value combines all its rows (``--duplicates``), so it is known at its last row; a
+    period without rows (never flagged) takes the next row. One row per period: unchanged."""
+    raw_times = np.asarray(raw_times).astype("datetime64[ns]")
+    if raw_slots is None:   # the ingester's rule: nearest grid point, a tie to the later one
+        g = np.asarray(grid).astype("datetime64[ns]").view(np.int64)
+        raw_slots = np.searchsorted(g[1:] - np.diff(g) // 2, raw_times.view(np.int64), "right")
+    slots, starts = np.asarray(raw_slots), np.asarray(starts, dtype=np.int64)
+    rows = np.searchsorted(slots, starts, side="right") - 1
+    empty = (rows < 0) | (slots[np.maximum(rows, 0)] != starts)
+    rows[empty] = np.searchsorted(slots, starts[empty], side="left")
+    det = np.zeros(len(raw_times))
+    det[rows[rows < len(raw_times)]] = 1.0
+    return det
 
 
 def score_series(
