@@ -60,6 +60,7 @@ POST_GAP_DAYS = 7    # days skipped after the episode before judging persistence
 POST_DAYS = 28
 TREND_WEEKS = 4    # the span of a lasting episode's reported pre-onset trend ("four weeks")
 CHURN_SHARE = 0.5  # a channel's conversion drop the store shares this much of is store-wide
+WHOLE_STORE = 0.99  # a top slice holding this share of the expected is the store, not a slice
 
 
 @dataclass
@@ -277,10 +278,19 @@ def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, pl
     ``inside``: the funnel inside the top driver's slice; when given, its sessions, conversion,
     AOV and orders replace the overall ones (those the slice lacks, e.g. sessions of a category,
     stay overall)."""
+    top = drivers.top
+    if top is not None and top.share_of_expected >= WHOLE_STORE:
+        # a slice that holds the whole store (a transactions file's one category or channel)
+        # does not stand out against others: no evidence of concentration, read it overall
+        drivers, inside = drivers.model_copy(update={"top": None}), None
     f = features(changes, drivers, days, *persist)
     f.persist_kpi = persist_kpi
+    if changes.get("conversion_rate") is None and changes.get("orders") is not None:
+        # no visits measured (a transactions file): its orders against visits taken as level, as
+        # for a slice without sessions below (an unknown conversion read as 0 % let any basket
+        # move lead a fall in orders: a churn wave was a stockout)
+        f.c = f.o
     f.c_all = f.c
-    top = drivers.top
     where = _slice_label(top.dimension, top.value) if top is not None else "overall"
     if inside:
         for attr, k in (
