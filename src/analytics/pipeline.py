@@ -81,6 +81,17 @@ def _periods_per_day(dates: pd.Series) -> int:
     return max(1, int(round(pd.Timedelta(days=1) / step)))
 
 
+def _product_prices(ctx: RunContext) -> bool:
+    """Whether each product's own price is watched (config ``product_prices``; auto: not on a
+    --transactions file, whose prices are the ones paid, discounts and tiers included)."""
+    mode = ctx.config.product_prices
+    if mode == "auto" and ctx.data.source == "transactions":
+        log.info("products: their own prices are not watched on a --transactions file (paid "
+                 "prices move with every discount; product_prices: on watches them); the "
+                 "categories' and the store's list-price indexes are")
+    return mode == "on" or (mode == "auto" and ctx.data.source != "transactions")
+
+
 def detector_input(ctx: RunContext) -> DetectorInput:
     """What the detectors look at: the watched series (KPIs x slices), calendar and counts. The
     evaluation's oracle stage scores the same series (it adds the truth baseline itself)."""
@@ -103,7 +114,8 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         every = product_kpis(ctx.data.tables, days)   # once: the watched ones and the index
         prod = watched_products(every, cfg.product_min_orders, len(days))
         if prod is not None:
-            series = pd.concat([series, to_long(prod[0], list(PRODUCT_KPIS), [PRODUCT_DIMENSION])],
+            own = [k for k in PRODUCT_KPIS if k != PRICE_KPI or _product_prices(ctx)]
+            series = pd.concat([series, to_long(prod[0], own, [PRODUCT_DIMENSION])],
                                ignore_index=True)
             exposure = prod[1]
         idx = price_index(ctx.data.tables["products"], every) if every is not None else None

@@ -21,6 +21,7 @@ from analytics.transactions import load_transactions
 START = pd.Timestamp("2011-01-03")
 DAYS = 140
 CHURN = ("2011-04-11", "2011-04-24")  # days 98-111: most regular customers stop ordering
+DIMS = ["overall", "channel", "country", "category", "product"]
 
 
 def _retail_ii_with_churn(seed: int = 3) -> pd.DataFrame:
@@ -120,3 +121,28 @@ def test_a_category_that_stands_out_is_still_a_stockout():
                            _top("category", "electronics", 0.2), 3, False, (None, None), None,
                            "revenue", inside)
     assert d.type == "stockout"
+
+
+@pytest.mark.parametrize("mode, source, watched", [
+    ("auto", "transactions", False),   # paid prices: every discount would be a price alarm
+    ("auto", "simulated", True),       # a store's list prices
+    ("on", "transactions", True),
+    ("off", "simulated", False),
+])
+def test_product_prices_are_watched_where_they_are_list_prices(tx_ctx, mode, source, watched):
+    """A transactions file's prices are the ones paid (here each line's price is drawn anew), so
+    by default its products' own prices are not watched; their orders and the category's and the
+    store's list-price indexes are, whatever the mode."""
+    from dataclasses import replace
+
+    from analytics.pipeline import detector_input
+
+    ctx = RunContext(config=make_config(product_prices=mode, dimensions=DIMS),
+                     out_dir=tx_ctx.out_dir, data=replace(tx_ctx.data, source=source))
+    ctx.kpis_daily = tx_ctx.kpis_daily
+    s = detector_input(ctx).series
+    product = s[s["dimension"] == "product"]
+    assert product["segment"].nunique() >= 40 and "orders" in set(product["kpi"])
+    assert ("price" in set(product["kpi"])) == watched
+    idx = s[(s["kpi"] == "price") & (s["dimension"] != "product")]
+    assert set(idx["dimension"]) == {"category", "overall"}
