@@ -291,10 +291,9 @@ def event_windows(ctx: RunContext) -> dict[str, Any]:
         got = (res.top["dimension"], res.top["value"]) if res.top else None
         where = got or ("overall", "all")  # the change in the slice the drivers name
 
-        with np.errstate(all="ignore"):
-            m = _slice_value(panel, kpi, start, end, "actual", where, c.baseline_weeks) / \
-                _slice_value(panel, kpi, start, end, "baseline", where, c.baseline_weeks) - 1
-        m = float(m) if np.isfinite(m) else None
+        m = relative_change(
+            _slice_value(panel, kpi, start, end, "actual", where, c.baseline_weeks),
+            _slice_value(panel, kpi, start, end, "baseline", where, c.baseline_weeks))
         e = realized_effect(ev, got, kpi)
         err = _error(m, e)
         if want:
@@ -314,6 +313,14 @@ def event_windows(ctx: RunContext) -> dict[str, Any]:
         )
     return {"events": len(rows), "scoped_events": len(rc), "root_cause_accuracy": _mean(rc),
             "magnitude_error_median": _median(errs), "per_event": rows}
+
+
+def relative_change(actual: float, baseline: float) -> float | None:
+    """``actual / baseline - 1``; None where it has no value (a baseline of 0 or NaN: a slice
+    that sold nothing in its baseline weeks, as in a store of a few orders a day)."""
+    with np.errstate(all="ignore"):
+        m = np.float64(actual) / np.float64(baseline) - 1.0
+    return float(m) if np.isfinite(m) else None
 
 
 def _slice_value(panel, kpi: str, start, end, src: str, where: tuple[str, str],
