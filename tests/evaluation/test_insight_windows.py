@@ -34,7 +34,8 @@ def test_a_tiny_random_world_is_analysed_and_scored(tmp_path, monkeypatch):
     assert run_analysis.main(["--data", str(data), "--out", str(out), "--quiet",
                               "--set", "insights.forecast.enabled=false",
                               "--set", "detectors.prophet_residual.enabled=false"]) == 0
-    rows = json.loads((out / "scorecard.json").read_text())["insights"]["event_windows"]["per_event"]
+    card = json.loads((out / "scorecard.json").read_text())
+    rows = card["insights"]["event_windows"]["per_event"]
     assert len(rows) >= 20
     assert any(r["magnitude_pct"] is None for r in rows)  # the empty baseline, no value
     assert any(r["magnitude_pct"] is not None for r in rows)
