@@ -17,7 +17,6 @@ when a promise is broken on any world. Figures: README "Customers" (Actions).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -28,7 +27,10 @@ COLS = ["share", "alive", "alive_lift", "high", "high_lift", "recency_le_30"]
 
 def world_table(run: Path) -> tuple[pd.DataFrame, list[str]]:
     """Per-action targeting figures of one run directory, and the promises it breaks."""
-    data = Path(json.loads((run / "run.json").read_text())["data"]["path"])
+    from evaluation.truth import run_data_dir
+
+    data = run_data_dir(run, ("customers/segments.csv", "customers/actions.csv"),
+                        ("customers.csv",))
     seg = pd.read_csv(run / "customers" / "segments.csv", dtype={"customer_id": str})
     act = pd.read_csv(run / "customers" / "actions.csv", dtype={"customer_id": str})
     tru = pd.read_csv(data / "truth" / "customers.csv", dtype={"customer_id": str})

@@ -54,8 +54,15 @@ def _real_event(events: list[dict], channel: str, start: pd.Timestamp, end: pd.T
 
 def channel_table(run: Path) -> pd.DataFrame:
     """One row per channel of a run: reported and true changes (%), flag, event overlap."""
-    data = Path(json.loads((run / "run.json").read_text())["data"]["path"])
+    from evaluation.truth import run_data_dir
+    from shocklab.errors import InputError
+
+    data = run_data_dir(run, ("insights.json", "kpis_daily.csv"),
+                        ("counterfactual_daily.csv", "events.json"))
     ch = json.loads((run / "insights.json").read_text())["channels"]
+    if not ch:
+        raise InputError(f"{run}: insights.json has no channels section (one channel, or no "
+                         "channel data)")
     start, end = pd.Timestamp(ch["window_start"]), pd.Timestamp(ch["window_end"])
     window = pd.date_range(start, end)
     base = pd.date_range(start - pd.Timedelta(days=BASELINE_DAYS), start - pd.Timedelta(days=1))

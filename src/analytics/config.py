@@ -293,6 +293,13 @@ class AnalysisConfig(_Strict):
     customers: CustomersConfig = Field(default_factory=CustomersConfig)
     insights: InsightsConfig = Field(default_factory=InsightsConfig)
 
+    @field_validator("product_prices", mode="before")
+    @classmethod
+    def _on_off(cls, v: object) -> object:
+        """YAML 1.1 reads a bare on / off (in a file, or ``--set product_prices=on``) as a
+        boolean: those are the documented values, not an error."""
+        return ("on" if v else "off") if isinstance(v, bool) else v
+
     @model_validator(mode="after")
     def _check_names(self) -> AnalysisConfig:
         for k in self.kpis:

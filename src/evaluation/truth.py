@@ -22,7 +22,8 @@ from shocklab.errors import InputError
 from shocklab.truth import SliceEffects, Truth, TruthEvent
 
 __all__ = [
-    "Truth", "TruthEvent", "attach", "find_truth", "has_truth", "load_truth", "read_truth_events"
+    "Truth", "TruthEvent", "attach", "find_truth", "has_truth", "load_truth", "read_truth_events",
+    "run_data_dir",
 ]
 
 
@@ -82,6 +83,31 @@ def _check_effects(ev: dict[str, Any], where: str) -> None:
 def has_truth(data_dir: str | Path | None) -> bool:
     """Whether a data directory carries truth (cheap: reads nothing)."""
     return data_dir is not None and (Path(data_dir) / "truth" / "events.json").is_file()
+
+
+def run_data_dir(run: Path, run_files: tuple[str, ...] = (),
+                 truth_files: tuple[str, ...] = ()) -> Path:
+    """The data directory a run directory was analysed from (run.json's ``data.path``), after
+    checking that the run holds ``run_files`` and the data's ``truth/`` holds ``truth_files``:
+    InputError (one line, exit 2) naming what is missing, for the benches that score a run
+    against truth (a ``--kpis`` or ``--transactions`` run has none)."""
+    meta = run / "run.json"
+    if not meta.is_file():
+        raise InputError(f"{run}: not a run directory (no run.json; run_analysis.py --out DIR "
+                         "writes one)")
+    raw = read_json(meta)
+    data = raw.get("data") if isinstance(raw, dict) else None
+    if not isinstance(data, dict):
+        raise InputError(f"{meta}: no 'data' mapping (not a run.json of run_analysis.py)")
+    data = data.get("path")
+    for name in run_files:
+        if not (run / name).exists():
+            raise InputError(f"{run}: no {name} in the run directory")
+    missing = [n for n in truth_files if data is None or not (Path(data) / "truth" / n).is_file()]
+    if missing:
+        raise InputError(f"{run}: its data ({data or 'a --kpis file'}) has no truth/"
+                         f"{missing[0]}: a run of a simulated world is needed (generate_data.py)")
+    return Path(data)
 
 
 def find_truth(data_dir: str | Path | None) -> Truth | None:

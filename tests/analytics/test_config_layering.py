@@ -105,3 +105,20 @@ def test_an_experiments_analysis_file_is_layered_too(tmp_path):
     assert e.analysis["sensitivity"] == 0.05 and e.analysis["consensus"]["min_votes"] == 1
     assert e.analysis["detectors"].keys() == shipped["detectors"].keys()
     assert e.analysis["consensus"]["combine"] == shipped["consensus"]["combine"]
+
+
+@pytest.mark.parametrize("text, mode", [("on", "on"), ("off", "off"), ("auto", "auto"),
+                                        ("'on'", "on")])
+def test_product_prices_on_and_off_are_read_as_written(tmp_path, text, mode):
+    """YAML 1.1 reads a bare on / off as a boolean: `--set product_prices=on` and a file's
+    `product_prices: off` (the documented values) were exit 2, 'got True'."""
+    f = tmp_path / "mine.yaml"
+    f.write_text(f"product_prices: {text}\n")
+    assert load_analysis_config(f).product_prices == mode
+    cfg, _ = load_analysis_config_raw(None, [f"product_prices={text.strip(chr(39))}"])
+    assert cfg.product_prices == mode
+
+
+def test_a_bad_product_prices_names_the_values():
+    with pytest.raises(InputError, match="product_prices: Input should be 'auto', 'on' or 'off'"):
+        load_analysis_config_raw(None, ["product_prices=bogus"])

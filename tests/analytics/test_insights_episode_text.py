@@ -193,3 +193,22 @@ def test_a_lasting_drop_names_the_trend_its_trailing_baseline_keeps(tmp_path, tr
         centered = Episode.model_validate({**ep, "baseline": "centered",
                                            "trailing_trend_pct": None})
         assert "already" not in _episode_narrative(centered)
+
+
+def test_a_trend_against_the_change_is_not_called_part_of_it(tmp_path):
+    """A rising store (+0.3 % a day) and a lasting drop: the weeks before sit below where the
+    store would be, so the drop reads smaller than it is. The narrative said 'part of the change
+    may be that trend' whatever the signs (the small scenario's one-day fraud rise, revenue
+    +11.5 % with the trend -5.0 %)."""
+    shocks = [Shock("2025-05-20", "2025-07-01", "conversion", 0.7)]
+    ctx = make_ctx(tmp_path, shocks, [("orders", "2025-05-20", "2025-05-24", "down", "E1")],
+                   trend=0.003)
+    ctx.config = make_config(**NO_FORECAST)
+    insights.run(ctx)
+    (ep,) = ctx.insights["episodes"]
+    assert ep["baseline"] == "trailing" and ep["trailing_trend_pct"] > 2
+    assert ep["kpi_changes"][ep["primary_kpi"]] < 0
+    assert "was already rising before it" in ep["narrative"]
+    assert "the change may be larger than it reads." in ep["narrative"]
+    assert "part of the change may be that trend" not in ep["narrative"]
+    assert grounding.check(ctx.insights) == []

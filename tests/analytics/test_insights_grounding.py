@@ -89,6 +89,15 @@ def test_the_checker_reads_incidents_headline_and_brief(run):
     assert any(b.startswith("brief.top_episodes[0].title") for b in bad)
 
 
+def test_the_brief_headline_is_the_summary_headline(run):
+    """brief.headline (the first line an LLM reads) was never checked: a changed number or date
+    in it passed --check with 0 mismatches."""
+    doc = json.loads(json.dumps(run[0].insights))
+    assert doc["brief"]["headline"] == doc["summary"]["headline"] and grounding.check(doc) == []
+    doc["brief"]["headline"] = doc["brief"]["headline"].replace("%", "1%", 1)
+    assert grounding.check(doc) == ["brief.headline: differs from summary.headline"]
+
+
 def test_diagnosis_of_the_synthetic_shocks(run):
     doc = run[0].insights
     by_start = {e["measured_start"]: e for e in doc["episodes"]}

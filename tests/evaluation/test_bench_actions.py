@@ -58,3 +58,23 @@ def test_a_broken_promise_is_named_and_fails(tmp_path, capsys):
     assert any("win-back offer at recency 400 (Lost from 400)" in b for b in broken)
     assert ba.main([str(run)]) == 1
     assert "BROKEN" in capsys.readouterr().out
+
+
+def test_a_run_without_customers_or_truth_is_one_line_exit_2(tmp_path):
+    """A run without customers/ (a --kpis run), or whose data has no truth/ (a --transactions
+    file): each was an 'internal error' (exit 3) naming a FileNotFoundError or
+    NotADirectoryError."""
+    import shutil
+    import subprocess
+
+    from shocklab.errors import InputError
+
+    run = _run(tmp_path)
+    shutil.rmtree(tmp_path / "data" / "truth")
+    with pytest.raises(InputError, match=r"has no truth/customers.csv"):
+        ba.world_table(run)
+    shutil.rmtree(run / "customers")
+    bench = Path(__file__).resolve().parents[2] / "bench" / "bench_actions.py"
+    p = subprocess.run([sys.executable, str(bench), str(run)], capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "no customers/segments.csv in the run directory" in p.stderr

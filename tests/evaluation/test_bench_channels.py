@@ -65,3 +65,28 @@ def test_true_changes_false_flags_and_misses(tmp_path, capsys):
     assert s["median_abs_err"] == pytest.approx(0.0)
     assert bc.main([str(tmp_path / "run")]) == 0
     assert "false_flags 1, missed 1" in capsys.readouterr().out
+
+
+def test_a_run_without_truth_or_channels_is_one_line_exit_2(tmp_path):
+    """A --transactions or --kpis run (no truth/), a path that is not a run, a run without a
+    channels section: each was an 'internal error' (exit 3) naming a NotADirectoryError,
+    TypeError or FileNotFoundError."""
+    import subprocess
+
+    from shocklab.errors import InputError
+
+    run = _run(tmp_path)
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({"data": {"path": None, "source": "kpis"}}))
+    with pytest.raises(InputError, match=r"its data \(a --kpis file\) has no truth/"):
+        bc.channel_table(run)
+    bench = Path(__file__).resolve().parents[2] / "bench" / "bench_channels.py"
+    p = subprocess.run([sys.executable, str(bench), str(run)], capture_output=True, text=True)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "has no truth/counterfactual_daily.csv" in p.stderr
+    with pytest.raises(InputError, match="not a run directory"):
+        bc.channel_table(tmp_path / "data")
+    (run / "run.json").write_text(json.dumps(meta))
+    (run / "insights.json").write_text(json.dumps({"channels": None}))
+    with pytest.raises(InputError, match="insights.json has no channels section"):
+        bc.channel_table(run)

@@ -254,10 +254,13 @@ def check_summary(summary: dict[str, Any]) -> list[str]:
 
 
 def check_brief(doc: dict[str, Any]) -> list[str]:
-    """The brief's lines cite episodes by id; each line is checked against its episode."""
+    """The brief's headline is the summary's; its lines cite episodes by id, each checked
+    against its episode."""
     brief = doc.get("brief") or {}
     eps = {e["episode_id"]: e for e in doc.get("episodes", [])}
     out = []
+    if brief and brief.get("headline", "") != (doc.get("summary") or {}).get("headline", ""):
+        out.append("brief.headline: differs from summary.headline")
     for i, item in enumerate(brief.get("top_episodes") or []):
         ep = eps.get(item.get("episode_id"))
         if ep is None:

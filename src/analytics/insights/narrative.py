@@ -173,9 +173,14 @@ def _episode_narrative(ep: Episode) -> str:
             f"{_reason(ep)}.")
     if ep.trailing_trend_pct is not None and abs(ep.trailing_trend_pct) >= TREND_NOTE_PCT:
         way = "falling" if ep.trailing_trend_pct < 0 else "rising"
+        # a trend against the change makes it read smaller, not larger
+        change = ep.kpi_changes.get(ep.primary_kpi)
+        against = change is not None and change * ep.trailing_trend_pct < 0
         text += (f" {ep.primary_kpi} was already {way} before it (trend "
                  f"{_signed(ep.trailing_trend_pct)} over the four weeks before), which the "
-                 "weeks before do not remove: part of the change may be that trend.")
+                 "weeks before do not remove: " + ("the change may be larger than it reads."
+                                                   if against else
+                                                   "part of the change may be that trend."))
     t = ep.drivers.top
     if t is not None:
         rel = f"; {_slice_label(t.dimension, t.value)} {_signed(t.relative_change_pct)}" \
