@@ -189,6 +189,10 @@ def test_a_lasting_drop_names_the_trend_its_trailing_baseline_keeps(tmp_path, tr
         v = f"{ep['trailing_trend_pct']:+.1f}%"
         assert f"(trend {v} over the four weeks before)" in ep["narrative"]
         assert grounding.check_episode({**ep, "narrative": ep["narrative"].replace(v, "-2.0%")})
+        # … and so is a direction word against the field's sign
+        rising = ep["narrative"].replace("already falling", "already rising")
+        assert grounding.check_episode({**ep, "narrative": rising}) == [
+            f"{ep['episode_id']}.narrative: 'already rising' but the trend is {v[:-1]}%"]
         # a centered baseline has no trend to report
         centered = Episode.model_validate({**ep, "baseline": "centered",
                                            "trailing_trend_pct": None})

@@ -135,3 +135,14 @@ def test_a_calendar_name_with_digits_in_the_headline_is_grounded():
     # a date the fields do not hold is still caught
     doc["headline"] = doc["headline"].replace("2025-06-22", "2025-06-21")
     assert grounding.check_summary(doc) == ["summary.headline: date 2025-06-21 is not a field"]
+
+
+@pytest.mark.parametrize("name", ["planned", ""])
+def test_an_unnamed_calendar_day_is_not_named_planned_twice(name):
+    """A calendar row without a name takes the default name `planned`: the headline says
+    "held planned days (…)", not "held planned planned (…)"."""
+    summary, _, _ = _sections([PEAK], _calendar("2025-06-22", "2025-06-22", name))
+    doc = summary.model_dump(mode="json")
+    assert "previous week held planned days (2025-06-22)" in doc["headline"]
+    assert "planned planned" not in doc["headline"]
+    assert grounding.check_summary(doc) == []

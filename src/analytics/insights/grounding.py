@@ -29,6 +29,7 @@ _KPI_WORD = re.compile(
     r"\b(?P<kpi>revenue|orders|sessions|conversion_rate|aov|units|returning_customers|"
     r"new_customers|cancellation_rate)\b (?P<word>up|down|flat|rose|fell)\b"
 )
+_TREND_WORD = re.compile(r"\balready (?P<word>falling|rising) before it\b")
 _UPWORDS = {"up", "rose"}
 _DOWNWORDS = {"down", "fell"}
 
@@ -188,6 +189,11 @@ def check_episode(ep: dict[str, Any]) -> list[str]:
                     ep["title"]):
         out.append(f"{eid}.title: does not start with the primary KPI {ep['primary_kpi']}")
     out += check_text(ep["narrative"], where=f"{eid}.narrative", **common)
+    for m in _TREND_WORD.finditer(ep["narrative"]):  # "already falling" names the trend's sign
+        if not _check_direction({"falling": "down", "rising": "up"}[m.group("word")],
+                                ep.get("trailing_trend_pct")):
+            out.append(f"{eid}.narrative: 'already {m.group('word')}' but the trend is "
+                       f"{_r1(ep.get('trailing_trend_pct'))}%")
     out += check_text(ep["recommended_action"], where=f"{eid}.recommended_action", **common,
                       up_ok=None if primary is None else primary >= 0)
     for i, e in enumerate(d.get("evidence") or []):

@@ -42,10 +42,11 @@ def planned_days(cal: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestam
 
 def describe(days: Sequence[CalendarOverlap | PlannedDay]) -> str:
     """``black_friday (2025-11-28 to 2025-11-30) and christmas_rush (2025-12-13)``: each name
-    with its first and last day (dates and names copied from the fields, so grounded)."""
+    with its first and last day (dates and names copied from the fields, so grounded); unnamed
+    days (the calendar's default name ``planned``) read ``days (2025-06-18)``."""
     spans: dict[str, list] = {}
-    for d in days:
-        spans.setdefault(d.name, []).append(d.date)
+    for d in days:  # an unnamed calendar row is named "planned": "planned days (…)", not twice
+        spans.setdefault("days" if d.name in ("", "planned") else d.name, []).append(d.date)
     parts = [f"{n} ({min(ds)})" if min(ds) == max(ds) else f"{n} ({min(ds)} to {max(ds)})"
              for n, ds in sorted(spans.items(), key=lambda kv: (min(kv[1]), kv[0]))]
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
