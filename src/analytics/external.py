@@ -14,7 +14,9 @@ the first column. Time zones are converted to UTC.
 
 Regularisation (what a real export needs; every count goes to a warning and to run.json)
 -----------------------------------------------------------------------------------------
-- The **step** is the modal difference between consecutive distinct timestamps — unless fewer
+- The **step** is the modal difference between consecutive distinct timestamps (when no gap is
+  shared by a fifth of them — timestamps jittered by seconds — the median gap rounded to a round
+  duration: 1 s … 30 min, 1 h … 12 h, 1 day, 7 days) — unless fewer
   than half of that grid's periods would hold a row (irregular sampling: a sensor reporting every
   5 to 20 minutes), then the smallest multiple of it whose grid is at least half full
   (``MIN_COVERAGE``; ``step="modal"`` keeps the modal step, a duration string forces one). Rolling
@@ -78,6 +80,10 @@ DUPLICATE_RULES = ("mean", "sum", "first")
 LAYOUTS = ("auto", "wide", "long")
 MAX_GRID_FACTOR = 50   # refuse a grid this many times longer than the file (a stray timestamp)
 MIN_COVERAGE = 0.5     # step "auto": the modal step's smallest multiple with this share of periods
+MIN_MODAL_SHARE = 0.2  # a modal gap rarer than this among the gaps is jitter: a round step instead
+ROUND_STEPS = np.array([pd.Timedelta(x).value for x in (
+    "1s", "2s", "5s", "10s", "15s", "30s", "1min", "2min", "5min", "10min", "15min", "20min",
+    "30min", "1h", "2h", "3h", "4h", "6h", "12h", "1D", "7D")], dtype=np.int64)
 MAX_STEP_FACTOR = 64   # … tried up to this multiple
 
 
@@ -221,11 +227,18 @@ def _sorted_unique(a: np.ndarray, counts: bool = False):
 
 
 def _modal_step(ts_sorted: np.ndarray) -> np.int64:
+    """The most common gap between consecutive distinct timestamps; when no gap is that common
+    (fewer than ``MIN_MODAL_SHARE`` of them: timestamps jittered by a few seconds, so every gap
+    is a little different), the median gap rounded to the nearest ``ROUND_STEPS`` duration."""
     d = np.diff(_sorted_unique(ts_sorted.view(np.int64)))
     if d.size == 0:
         return np.int64(0)
     vals, _, counts = _sorted_unique(np.sort(d), counts=True)
-    return vals[np.argmax(counts)]   # ties: the smaller step
+    i = int(np.argmax(counts))   # ties: the smaller step
+    if counts[i] >= MIN_MODAL_SHARE * d.size:
+        return vals[i]
+    med = float(np.median(d))
+    return ROUND_STEPS[int(np.argmin(np.abs(np.log(ROUND_STEPS / med))))]
 
 
 def _coverage(off: np.ndarray, step: int) -> float:
