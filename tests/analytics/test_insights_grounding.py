@@ -257,3 +257,18 @@ def test_the_checker_reads_series_named_with_digits_or_symbols(kpi):
           "incident_ids": ["I-1", "I-2"], "slices": ["overall"], "calendar": [],
           "diagnosis": {"confidence": 0.2, "evidence": []}, "drivers": {}}
     assert grounding.check_episode(ep) == []
+
+
+def test_a_short_spike_against_a_background_move_is_not_a_level_that_stayed():
+    """The 4 weeks after an episode below the 4 weeks before it, the episode itself a rise: for
+    an episode of 3 days or more the centered baseline already holds a new level (it stayed); a
+    one- or two-day spike on a store that was moving anyway is no level shift (TRAIN: 6 of the 8
+    such short episodes were mistyped, mostly as level shifts without an event)."""
+    against = (-0.7, 4.5)                      # persistence share < 0, |z| >= 3
+    assert diagnosis.lasting(against, days=3) and diagnosis.lasting(against)
+    assert not diagnosis.lasting(against, days=1) and not diagnosis.lasting(against, days=2)
+    assert diagnosis.lasting((0.9, 6.0), days=1)          # a short step that stayed still counts
+    spike = _f(s=1, c=2, b=24, o=3, persist=-0.7, persist_z=4.5, days=1)
+    assert diagnosis.classify(spike, False)[0] == "fraud_orders"
+    assert diagnosis.classify(_f(s=-20, o=-20, persist=-0.7, persist_z=4.5, days=7),
+                              False)[0] == "level_shift"

@@ -144,14 +144,17 @@ def trailing_trend(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, weeks: int)
     return _pct(_f(now), _f(before))
 
 
-def lasting(persist: tuple[float | None, float | None]) -> bool:
+def lasting(persist: tuple[float | None, float | None], days: int | None = None) -> bool:
     """The change stayed: the step from before to after the episode is unusual for the series,
     and the episode's change did not mostly come back (share below ``PERSIST`` but of the same
     sign). A step against the measured change means the centered baseline already holds the
-    new level, so that counts as staying too."""
+    new level, so that counts as staying too — for a measured span of 3 days or more (``days``;
+    None: any): a one- or two-day spike on a store that was moving anyway is no level that stayed
+    (TRAIN s1-s20: 6 of 8 such episodes were mistyped; docs/history/insights.md, 2026-12-03)."""
     share, z = persist
     return (
-        z is not None and abs(z) >= PERSIST_Z and (share is None or share >= PERSIST or share < 0)
+        z is not None and abs(z) >= PERSIST_Z
+        and (share is None or share >= PERSIST or (share < 0 and (days is None or days >= 3)))
     )
 
 
@@ -181,7 +184,7 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     s, c, b, o = f.s, f.c, f.b, f.o
     # it stayed: most of the change is still there after the episode, and visibly so (noise in
     # the weeks after makes the share of a small change meaningless)
-    stayed = lasting((f.persist, f.persist_z))
+    stayed = lasting((f.persist, f.persist_z), f.days)
     channel = f.dim in ("channel", dr.PAIR_DIMENSION)
     category = f.dim == "category"
     # returning customers hit harder than new ones; unless the drop stayed, at least twice as

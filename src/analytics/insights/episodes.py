@@ -330,7 +330,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         pk = max(steps, key=lambda k: (abs(steps[k][1] or 0.0), k), default="sessions")
         persist = steps.get(pk, (None, None))
         baseline = "centered"
-        if lasting(persist) and not ov:
+        if lasting(persist, (te - ts).days + 1) and not ov:
             # measured from where the new level began (a ramp's early days included) to the
             # episode's end, against the weeks before that onset
             sign = 1 if (local.get(pk) or 0.0) > 0 else -1
