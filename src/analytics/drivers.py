@@ -217,14 +217,12 @@ class SlicePanel:
         # same-weekday baseline: day j of the window looks back 7*(j//7 + k) days, k = 1..K, and
         # ("baseline", centered) as far forward past the window's end; a centered median cancels
         # a linear trend or seasonal slope that a trailing one would book as part of the change
-        j = np.arange(n_days)
-        back = 7 * (j // 7 + 1)
-        fwd = 7 * ((n_days - 1 - j) // 7 + 1)
-        lags = [-(back + 7 * k) for k in range(baseline_weeks)]
+        lags = -trailing_lags(n_days, baseline_weeks)
         if source == "baseline":
-            lags += [fwd + 7 * k for k in range(baseline_weeks)]
+            fwd = 7 * ((n_days - 1 - np.arange(n_days)) // 7 + 1)
+            lags = np.concatenate([lags, np.stack([fwd + 7 * k for k in range(baseline_weeks)])])
         # (K or 2K, days, slices); NaN past the data's ends
-        stack = self._gather(arr, days[None, :] + np.stack(lags))
+        stack = self._gather(arr, days[None, :] + lags)
         return nanmedian0(stack), n_days
 
     def column(self, comp: str, dimension: str, segment: str) -> int | None:
@@ -233,6 +231,13 @@ class SlicePanel:
             self._cols[comp] = {(str(d), str(s)): k
                                 for k, (d, s) in enumerate(self.values[comp].columns)}
         return self._cols[comp].get((dimension, segment))
+
+
+def trailing_lags(n_days: int, weeks: int) -> np.ndarray:
+    """(weeks, n_days) days back from each day of a window to its same weekday in the ``weeks``
+    weeks before the window: day j looks back 7 (j // 7 + k) days, k = 1..weeks."""
+    back = 7 * (np.arange(n_days) // 7 + 1)
+    return np.stack([back + 7 * k for k in range(weeks)])
 
 
 def nanmedian0(stack: np.ndarray) -> np.ndarray:

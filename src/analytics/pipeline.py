@@ -114,7 +114,8 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         every = product_kpis(ctx.data.tables, days)   # once: the watched ones and the index
         prod = watched_products(every, cfg.product_min_orders, len(days))
         if prod is not None:
-            own = [k for k in PRODUCT_KPIS if k != PRICE_KPI or _product_prices(ctx)]
+            prices = _product_prices(ctx)
+            own = [k for k in PRODUCT_KPIS if k != PRICE_KPI or prices]
             series = pd.concat([series, to_long(prod[0], own, [PRODUCT_DIMENSION])],
                                ignore_index=True)
             exposure = prod[1]

@@ -52,17 +52,10 @@ def describe(days: Sequence[CalendarOverlap | PlannedDay]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
-def _lags(n_days: int, weeks: int) -> np.ndarray:
-    """(weeks, n_days) days back from each window day to its same weekday in the weeks before
-    the window (``SlicePanel.per_day``'s "trailing" lags)."""
-    back = 7 * (np.arange(n_days) // 7 + 1)
-    return np.stack([back + 7 * k for k in range(weeks)])
-
-
 def baseline_dates(start: pd.Timestamp, end: pd.Timestamp, weeks: int) -> pd.DatetimeIndex:
     """The days a window's trailing same-weekday baseline reads."""
     n = (end - start).days + 1
-    offs = np.unique((np.arange(n)[None, :] - _lags(n, weeks)).ravel())
+    offs = np.unique((np.arange(n)[None, :] - dr.trailing_lags(n, weeks)).ravel())
     return pd.DatetimeIndex(start + pd.to_timedelta(offs, unit="D"))
 
 
@@ -88,7 +81,7 @@ def unplanned_trailing(panel: dr.SlicePanel, comp: str, dimension: str, segments
                          "segment": np.tile([segments[k] for k in have], len(panel.dates))})
     plan = calendar_mask(grid, cal).reshape(len(panel.dates), len(have))
     n = (end - start).days + 1
-    idx = (start - panel.dates[0]).days + np.arange(n) - _lags(n, 2 * weeks)  # (2K, n)
+    idx = (start - panel.dates[0]).days + np.arange(n) - dr.trailing_lags(n, 2 * weeks)  # (2K, n)
     inside = ((idx >= 0) & (idx < len(arr)))[..., None]
     pos = np.clip(idx, 0, len(arr) - 1)
     vals = np.where(inside, arr[pos], np.nan)  # (2K, n, segments)
