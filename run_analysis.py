@@ -120,7 +120,8 @@ def build_parser() -> ArgumentParser:
         default=None,
         metavar="DATE",
         help="customer models see the data up to DATE (YYYY-MM-DD); the At-Risk monitor judges "
-        "that day only, with its state in state/customers.sqlite (cooldowns persist)",
+        "that day only, with its state in state/customers.sqlite (cooldowns persist; the "
+        "directory is SHOCKLAB_STATE_DIR when set)",
     )
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the sha256 and row-count checks of --data against its manifest.json")

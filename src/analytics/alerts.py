@@ -32,6 +32,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -191,8 +192,12 @@ class SlackSink:
         if not url:
             raise SendError(f"environment variable {self.url_env} is not set")
         try:  # the URL is a secret: say what is wrong with it, never what it is
-            parts = urllib.parse.urlsplit(url)
-            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts = urllib.parse.urlsplit(url.strip())
+            _ = parts.port  # ValueError when not a number in 0-65535
+            # a space, a control or a non-ASCII character: http.client refuses the URL (it was
+            # retried with backoff as a "network error", or ended as a bare UnicodeEncodeError)
+            ok = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                  and url.strip().isascii() and not re.search(r"[\x00-\x20\x7f]", url.strip()))
         except ValueError:
             ok = False
         if not ok:

@@ -1,6 +1,7 @@
 """Real transaction files in the Online Retail layouts -> a ShockLab ``DataSet``.
 
-Two layouts are recognised (CSV or XLSX; every sheet of a workbook is read):
+Two layouts are recognised (CSV or XLSX; every sheet of a workbook in the layout is read, one
+after the other — a row is then named in its sheet —, and a sheet of notes is left out, warned):
 
 * Online Retail II: ``Invoice, StockCode, Description, Quantity, InvoiceDate, Price, Customer ID,
   Country``
@@ -35,7 +36,7 @@ quantity x price summed; an invoice number carrying several customers or days is
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 
-Size (~545 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+Size (~625 lines, one module on purpose): reading (encodings, separators, column names), cleaning
 and building the orders of one file format share its column names, the cleaning reasons and the
 report they fill.
 """
@@ -91,18 +92,49 @@ def _norm(col: object) -> str:
     return "".join(ch for ch in str(col).lower() if ch.isalnum())
 
 
+def _has_layout(df: pd.DataFrame) -> bool:
+    return set(REQUIRED) <= {ALIASES.get(_norm(c)) for c in df.columns}
+
+
+def _row(sheets: list[tuple[str, int]] | None, i: int) -> tuple[str | None, int]:
+    """Data row ``i`` (0-based, over the whole file) as (sheet, 1-based data row in it): the
+    sheets of a workbook are read one after the other (``sheets``: name and rows of each)."""
+    for name, n in sheets or []:
+        if i < n:
+            return name, i + 1
+        i -= n
+    return None, i + 1
+
+
+def _row_text(sheets: list[tuple[str, int]] | None, i: int) -> str:
+    sheet, row = _row(sheets, i)
+    return f"data row {row}" if sheet is None else f"sheet {sheet!r} data row {row}"
+
+
 def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
-    """The file's cells as text, and the separator its header line gave (None: a workbook)."""
+    """The file's cells as text, and the separator its header line gave (None: a workbook).
+
+    A workbook's sheets in the Online Retail layout are read one after the other (``attrs
+    ["sheets"]``: each one's name and rows, so that a row is named in its sheet); a sheet of
+    notes or a pivot table is left out, warned."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
             sheets = pd.read_excel(
                 path, sheet_name=None, dtype=str, engine="openpyxl" if suffix != ".xls" else None
             )
-            frames = [df for df in sheets.values() if len(df.columns)]
+            frames = {name: df for name, df in sheets.items() if len(df.columns)}
             if not frames:
                 raise InputError(f"{path}: workbook has no sheet with data")
-            return pd.concat(frames, ignore_index=True), None
+            laid = {name: df for name, df in frames.items() if _has_layout(df)}
+            if laid and len(laid) < len(frames):  # its rows were all bad_value, every column
+                log.warning("%s: sheet(s) %s left out: not in the Online Retail layout", path,
+                            ", ".join(repr(n) for n in frames if n not in laid))
+                frames = laid
+            raw = pd.concat(list(frames.values()), ignore_index=True)
+            if len(frames) > 1:
+                raw.attrs["sheets"] = [(str(n), len(df)) for n, df in frames.items()]
+            return raw, None
         sep = separator(path)
         if is_utf16(path):  # Excel's "Unicode text": read as Latin-1 its names were not found
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
@@ -202,9 +234,10 @@ def dmy_order(text: pd.Series) -> DmyOrder:
 OFFSET = r"^(.*\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
 
 
-def parse_dates(ts: pd.Series, date_format: str | None = None,
-                where: str = "InvoiceDate") -> tuple[pd.Series, dict[str, Any]]:
-    """Vectorized timestamp parsing with day-first detection; returns (datetimes, report)."""
+def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "InvoiceDate",
+                sheets: list[tuple[str, int]] | None = None) -> tuple[pd.Series, dict[str, Any]]:
+    """Vectorized timestamp parsing with day-first detection; returns (datetimes, report).
+    ``sheets``: a workbook's sheets (``_row``), to name a row in its sheet."""
     ts = ts.astype("string").str.strip()
     if date_format:
         try:
@@ -231,8 +264,8 @@ def parse_dates(ts: pd.Series, date_format: str | None = None,
     if o.conflict is not None:
         i, j = o.conflict
         raise InputError(
-            f"{where}: both day-first ({ts.iloc[i]!r}, data row {i + 1}) and month-first "
-            f"({ts.iloc[j]!r}, data row {j + 1}) dates in one file; pass --date-format"
+            f"{where}: both day-first ({ts.iloc[i]!r}, {_row_text(sheets, i)}) and month-first "
+            f"({ts.iloc[j]!r}, {_row_text(sheets, j)}) dates in one file; pass --date-format"
         )
     layout = "day-first" if day_first.any() else "month-first"
     report: dict[str, Any] = {
@@ -315,8 +348,8 @@ def _number(col: pd.Series, decimal_comma: bool) -> pd.Series:
     return pd.to_numeric(col, errors="coerce")
 
 
-def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool = False
-           ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool = False,
+           sheets: list[tuple[str, int]] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     out = pd.DataFrame(index=df.index)
     for c in ("invoice", "stock_code", "description", "country", "customer_id"):
         out[c] = df[c].astype("string").str.strip().replace("", pd.NA)
@@ -328,7 +361,7 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
         out["customer_id"].str.lower().isin(MISSING_IDS), pd.NA)
     out["quantity"] = _number(df["quantity"], decimal_comma)
     out["price"] = _number(df["price"], decimal_comma)
-    parsed, report = parse_dates(df["invoice_date"], date_format)
+    parsed, report = parse_dates(df["invoice_date"], date_format, sheets=sheets)
     out["invoice_ts"] = parsed.astype("datetime64[ns]")
     return out, report
 
@@ -359,16 +392,19 @@ def _bad_text(detail: dict[str, dict[str, Any]]) -> str:
     what = {"Invoice": "empty", "StockCode": "empty", "InvoiceDate": "empty or not a date",
             "Quantity x Price": "beyond 1e12"}
     return "; ".join(
-        f"{col}: {d['rows']} row(s) {what.get(col, 'empty or not a number')}, first data row "
-        f"{d['first_row']}" + (f": {d['value']!r}" if d.get("value") is not None else "")
+        f"{col}: {d['rows']} row(s) {what.get(col, 'empty or not a number')}, first "
+        + (f"sheet {d['sheet']!r} " if d.get("sheet") is not None else "")
+        + f"data row {d['first_row']}" + (f": {d['value']!r}" if d.get("value") is not None else "")
         for col, d in detail.items())
 
 
-def clean(df: pd.DataFrame, raw: pd.DataFrame | None = None
+def clean(df: pd.DataFrame, raw: pd.DataFrame | None = None,
+          sheets: list[tuple[str, int]] | None = None
           ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Split parsed rows into (sales lines, cancellation lines, report). Vectorized.
 
     raw : the canonical columns as read (strings), same rows: a bad value is quoted from it.
+    sheets : a workbook's sheets (``_row``): a bad value's first row is named in its sheet.
     """
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
 
@@ -418,8 +454,11 @@ def clean(df: pd.DataFrame, raw: pd.DataFrame | None = None
             src = {"Invoice": "invoice", "StockCode": "stock_code", "Quantity": "quantity",
                    "Price": "price", "InvoiceDate": "invoice_date"}.get(col)
             shown = raw[src].iloc[rows[0]] if raw is not None and src in raw else None
-            detail[col] = {"rows": int(len(rows)), "first_row": int(rows[0]) + 1,
+            sheet, first = _row(sheets, int(rows[0]))
+            detail[col] = {"rows": int(len(rows)), "first_row": first,
                            "value": None if shown is None or shown != shown else str(shown)}
+            if sheet is not None:
+                detail[col]["sheet"] = sheet
     if detail:
         report["bad_values"] = detail
         log.warning("%d row(s) left out as bad_value: %s", report["removed"]["bad_value"],
@@ -506,14 +545,18 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     if not path.is_file():
         raise InputError(f"{path}: transactions file not found")
     raw, sep = _read_raw(path)   # the header line is read once: its separator comes back
+    sheets = raw.attrs.get("sheets")  # a workbook of several sheets: rows named in their sheet
     if raw.empty:
         raise InputError(f"{path}: no data rows")
     df, layout = _canonical(raw, path)
     country = next((str(c) for c in raw.columns if ALIASES.get(_norm(c)) == "country"), "country")
     # a segment name: a '\x07' or a quoted newline vanished from the outputs' names
     refuse_control_characters(df["country"].astype("string").str.strip(), str(path), country)
-    parsed, dates = _parse(df, date_format, decimal_comma=sep == ";")
-    sales, cancels, report = clean(parsed, df)
+    try:
+        parsed, dates = _parse(df, date_format, decimal_comma=sep == ";", sheets=sheets)
+    except InputError as exc:  # the dates' messages name the column: name the file too
+        raise InputError(f"{path}: {exc}") from None
+    sales, cancels, report = clean(parsed, df, sheets)
     report["dates"] = dates
     if sales.empty:
         why = f"; {_bad_text(report['bad_values'])}" if report.get("bad_values") else ""

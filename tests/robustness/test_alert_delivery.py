@@ -156,6 +156,29 @@ def test_corrupt_and_locked_state_files_are_input_errors(tmp_path, monkeypatch):
         other.close()
 
 
+def test_a_read_only_state_file_is_an_input_error_before_anything_is_sent(
+        hook, tmp_path, monkeypatch):
+    """A read-only outbox (file mode 0444, a read-only mount) opened and read: every write failed
+    later, one error line each, and the delivered alert, whose 'sent' could not be recorded, was
+    posted again by every run. It is now refused when opened, saying what is wrong (not "move it
+    aside", which would forget the deliveries)."""
+    import analytics.customers.store as store_mod
+
+    path = tmp_path / "state" / "alerts.sqlite"
+    with DeliveryStore(path) as store:
+        Dispatcher([_slack()], outbox=store).send(ALERT)
+        assert store.status("slack", ALERT["alert_id"]) == "sent"
+    MonitorStore(tmp_path / "state" / "customers.sqlite").close()
+    connect = sqlite3.connect  # what the OS does to a file the user may not write (root may)
+    monkeypatch.setattr(store_mod.sqlite3, "connect", lambda p, **kw: connect(
+        f"file:{p}?mode=ro", uri=True, **kw))
+    with pytest.raises(InputError, match=r"alerts.sqlite: alert delivery state file is read-only "
+                       r"\(attempt to write a readonly database\); make the file and its dir"):
+        DeliveryStore(path)
+    with pytest.raises(InputError, match="customers.sqlite: monitor state file is read-only"):
+        MonitorStore(tmp_path / "state" / "customers.sqlite")
+
+
 def test_slack_on_without_its_variable_is_skipped_with_one_line(tmp_path, monkeypatch, caplog):
     """Slack enabled but SLACK_WEBHOOK_URL unset: the Slack step is skipped (nothing sent, nothing
     queued for a later run, no warning per alert), one warning line names the variable, and the

@@ -334,7 +334,7 @@ class MonitorConfig(_Strict):
         None,
         description=(
             "SQLite file of snapshots, cooldowns and the alert outbox; null = "
-            "state/customers.sqlite in "
+            "state/customers.sqlite (state/: SHOCKLAB_STATE_DIR when set) in "
             "daily mode (--as-of), customers/monitor.sqlite inside the run directory in replay mode"
         ),
     )

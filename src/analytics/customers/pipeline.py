@@ -49,8 +49,9 @@ from .store import DeliveryStore, MonitorStore
 
 log = logging.getLogger("shocklab.customers")
 
-# daily monitoring must remember cooldowns between runs; a replay is self-contained
-DAILY_STATE = Path("state") / "customers.sqlite"
+# daily monitoring must remember cooldowns between runs (a replay is self-contained): its state
+# sits with the alert outbox, in ``default_state_dir()`` (``state/`` or ``SHOCKLAB_STATE_DIR``)
+DAILY_STATE = "customers.sqlite"
 
 
 def namespace_of(ctx: RunContext) -> str:
@@ -267,7 +268,7 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
     mon: monitor.MonitorResult | None = None
     mon_summary: dict[str, Any] | None = None
     state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
-        DAILY_STATE if as_of is not None else out / "monitor.sqlite"
+        default_state_dir() / DAILY_STATE if as_of is not None else out / "monitor.sqlite"
     persistent = bool(cfg.monitor.state_path) or as_of is not None
     # a run directory's own monitor file is this run's record: no fsync per transaction
     with MonitorStore(state, durable=persistent) as store:

@@ -72,6 +72,9 @@ DELIVERY_MIGRATIONS: list[str] = [MIGRATIONS[1], MIGRATIONS[2]]
 
 def _sqlite_error(path: str, exc: sqlite3.Error, what: str) -> InputError:
     text = str(exc)
+    if "readonly" in text:  # moving it aside would forget what it remembers: say what is wrong
+        return InputError(f"{path}: {what} is read-only ({text}); make the file and its "
+                          "directory writable")
     if "locked" in text or "busy" in text:
         return InputError(
             f"{path}: {what} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s); "
@@ -114,7 +117,11 @@ class _SqliteFile:
             self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if not durable:
                 self.conn.execute("PRAGMA synchronous = OFF")
-            self.migrate()
+            version = self.migrate()
+            # a read-only file opens and reads: find out now, not at the first write (the
+            # outbox could not record a delivery, so every later run sent the alert again)
+            with self.conn:
+                self.conn.execute(f"PRAGMA user_version = {version}")
         except sqlite3.Error as exc:
             raise _sqlite_error(self.path, exc, self.what) from None
 

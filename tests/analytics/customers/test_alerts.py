@@ -8,7 +8,14 @@ import logging
 import pytest
 from tests.webhook import FakeWebhook
 
-from analytics.alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, block_kit
+from analytics.alerts import (
+    ConsoleSink,
+    Dispatcher,
+    JsonlSink,
+    SendError,
+    SlackSink,
+    block_kit,
+)
 from analytics.customers.store import MonitorStore
 
 ALERT = {
@@ -109,6 +116,30 @@ def test_a_webhook_variable_that_is_not_an_http_url_is_named_not_leaked(tmp_path
         assert disp.send(ALERT) == {"slack": False}
         (pending,) = store.pending()
     assert pending[3] == "environment variable SLACK_WEBHOOK_URL does not hold an http(s) URL"
+
+
+@pytest.mark.parametrize("old,new", [("/B000/", "/B0 00/"),           # a pasted space
+                                     ("TOKEN", "TOKEN\u00e9"),          # a non-ASCII character
+                                     ("/services", "\n/services"),      # a control character
+                                     ("127.0.0.1:", "127.0.0.1:9"),     # a port beyond 65535
+                                     ("127.0.0.1:", "127.0.0.1:x")])    # a port not a number
+def test_a_malformed_webhook_url_is_named_and_not_retried(hook, monkeypatch, old, new):
+    """A URL http.client refuses was sent anyway: a space or a control character was retried with
+    backoff as a 'network error (InvalidURL)', a non-ASCII one ended as 'UnicodeEncodeError', a
+    port beyond 65535 as a refused connection. None can ever be delivered: the variable is named
+    at once, no request made, nothing slept."""
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", hook.url.replace(old, new))
+    sink, sleeps = _slack()
+    with pytest.raises(SendError) as err:
+        sink.send(ALERT)
+    assert str(err.value) == "environment variable SLACK_WEBHOOK_URL does not hold an http(s) URL"
+    assert sink.attempts == 0 and sleeps == [] and hook.posts == []
+
+
+def test_a_webhook_url_with_surrounding_blanks_is_delivered(hook, monkeypatch):
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", f" {hook.url} \n")
+    _slack()[0].send(ALERT)
+    assert len(hook.posts) == 1
 
 
 def test_jsonl_and_console_sinks(tmp_path, caplog):

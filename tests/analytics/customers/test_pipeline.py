@@ -253,6 +253,7 @@ def test_action_reasons_are_the_per_customer_text():
 
 def test_daily_mode_defaults_to_persistent_state(dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SHOCKLAB_STATE_DIR", raising=False)
     ctx = RunContext(
         config=_cfg(
             plots=False,
@@ -269,6 +270,26 @@ def test_daily_mode_defaults_to_persistent_state(dataset, tmp_path, monkeypatch)
     assert ctx.customers["monitor"]["state"] == "state/customers.sqlite"
     assert (tmp_path / "state" / "customers.sqlite").is_file()
     assert not (tmp_path / "run" / "customers" / "monitor.sqlite").exists()
+
+
+def test_daily_state_follows_shocklab_state_dir(dataset, tmp_path, monkeypatch):
+    """--as-of keeps its cooldowns where SHOCKLAB_STATE_DIR says, like the alert outbox: a cron
+    job started from another directory must find yesterday's state, not start a new file in its
+    working directory (and alert an ongoing incident again)."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.setenv("SHOCKLAB_STATE_DIR", str(tmp_path / "shared"))
+    ctx = RunContext(
+        config=_cfg(plots=False, churn={"enabled": False}, clv={"enabled": False},
+                    clusters={"enabled": False}),
+        data=dataset,
+        out_dir=tmp_path / "run",
+    )
+    ctx.as_of = "2024-11-20"
+    pipeline.run(ctx)
+    assert (tmp_path / "shared" / "customers.sqlite").is_file()
+    assert not (tmp_path / "elsewhere" / "state").exists()
+    assert ctx.customers["monitor"]["state"] == str(tmp_path / "shared" / "customers.sqlite")
 
 
 def test_attach_equals_the_left_merge():

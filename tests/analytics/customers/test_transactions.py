@@ -76,6 +76,39 @@ def test_xlsx_with_two_sheets(tmp_path):
     pd.testing.assert_frame_equal(ds.tables["orders"], csv.tables["orders"])
 
 
+def test_a_workbook_names_rows_in_their_sheet_and_leaves_out_a_notes_sheet(tmp_path, caplog):
+    """The sheets are read one after the other: a bad cell in the second sheet of the UCI workbook
+    was reported at its row in both sheets together (525,461 rows too far), and a sheet of notes
+    was read as data rows, every column of them a bad_value."""
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    path = tmp_path / "online_retail_II.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        pd.DataFrame({"Notes": ["exported 2011-12-10", "prices in GBP"]}).to_excel(
+            xw, sheet_name="README", index=False)
+        raw.iloc[:9].to_excel(xw, sheet_name="Year 2009-2010", index=False)
+        raw.iloc[9:].to_excel(xw, sheet_name="Year 2010-2011", index=False)
+    ds = load_transactions(path)
+    assert ds.manifest["cleaning"]["removed"] == II_REMOVED  # the notes are no rows of it
+    assert "sheet(s) 'README' left out: not in the Online Retail layout" in caplog.text
+    # 'abc' and 'not a date' are the fixture's data rows 13 and 14: the second sheet's 4 and 5
+    assert ds.manifest["cleaning"]["bad_values"] == {
+        "Quantity": {"rows": 1, "first_row": 4, "value": "abc", "sheet": "Year 2010-2011"},
+        "InvoiceDate": {"rows": 1, "first_row": 5, "value": "not a date",
+                        "sheet": "Year 2010-2011"}}
+    assert "Quantity: 1 row(s) empty or not a number, first sheet 'Year 2010-2011' data row 4: "\
+        "'abc'" in caplog.text
+
+    days = raw.iloc[9:].assign(InvoiceDate="03/17/2010 10:00")  # month-first in sheet 2 only
+    first = raw.iloc[:9].assign(InvoiceDate="13/01/2010 10:00")
+    with pd.ExcelWriter(path, engine="openpyxl") as xw:
+        first.to_excel(xw, sheet_name="A", index=False)
+        days.to_excel(xw, sheet_name="B", index=False)
+    with pytest.raises(InputError, match=r"online_retail_II\.xlsx: InvoiceDate: both day-first "
+                       r"\('13/01/2010 10:00', sheet 'A' data row 1\) and month-first "
+                       r"\('03/17/2010 10:00', sheet 'B' data row 1\)"):
+        load_transactions(path)
+
+
 def test_customer_pipeline_runs_on_transactions(tmp_path, make_config):
     from analytics.context import RunContext
     from analytics.customers import pipeline
