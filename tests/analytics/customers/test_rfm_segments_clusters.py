@@ -78,6 +78,16 @@ def test_quintile_ties_and_direction():
             rfm.quintile_scores(vals, hib, reference=ref).tolist()
 
 
+def test_the_bottom_rank_scores_1_in_a_tiny_store():
+    # ceil(5 rank / n) starts above 1 below five customers: two one-order customers were F = 3,
+    # and the one who ordered once beside a repeat buyer could be "Loyal"
+    assert rfm.quintile_scores([1, 1]).tolist() == [1, 1]
+    assert rfm.quintile_scores([1, 4]).tolist() == [1, 5]
+    assert rfm.quintile_scores([5, 1, 3], higher_is_better=False).tolist() == [1, 5, 4]
+    assert rfm.int_scores_against(np.array([1, 4]), rfm.int_reference(np.array([1, 4])),
+                                  True).tolist() == [1, 5]
+
+
 def test_segments_first_match_and_default():
     cfg = validate(RfmConfig, {"segments": [
         {"name": "Champions", "r": {"min": 4}, "f": {"min": 4}},
