@@ -44,7 +44,7 @@ def _conditions(rule: ActionRule, base: float | None = None) -> str:
         parts.append(f"churn risk >= {rule.min_churn_risk:g}")
     if rule.max_churn_risk < 1:
         parts.append(f"churn risk <= {rule.max_churn_risk:g}")
-    at = "" if base is None else f" {base:.2f}"
+    at = " (unknown)" if base is None else f" {base:.2f}"
     if rule.min_churn_lift > 0:
         parts.append(f"churn risk >= {rule.min_churn_lift:g}x the store's base rate{at}")
     if rule.max_churn_lift < 1e9:
@@ -96,7 +96,9 @@ def assign_actions(customers: pd.DataFrame, cfg: ActionsConfig) -> pd.DataFrame:
         if masks else np.full(len(seg_code), -1)
     )
     actions = np.array([r.action for r in cfg.rules] + [cfg.default_action], dtype=object)
-    conds = np.array([_conditions(r, base) for r in cfg.rules] + ["no rule matched"],
+    # no churn model at all: the base rate is unknown too (0 only for the rules), not "0.00"
+    known = base if (~unknown).any() else None
+    conds = np.array([_conditions(r, known) for r in cfg.rules] + ["no rule matched"],
                      dtype=object)
     # the reason depends on (rule, segment, risk to 2 decimals, value percentile) only: one
     # f-string per distinct combination (a few thousand), mapped back to the customers

@@ -195,6 +195,18 @@ def test_action_rules_first_match_with_reasons():
                                 "(segment Champions, churn risk unknown, value percentile 50)")
 
 
+def test_a_lift_rule_without_any_churn_model_names_no_base_rate_of_zero():
+    cfg = validate(ActionsConfig, {"rules": [
+        {"action": "cross-sell", "max_churn_lift": 1.0},
+    ]}, "analysis.yaml")
+    df = pd.DataFrame({"customer_id": ["a", "b"], "segment": ["Champions", "Lost"],
+                       "churn_risk": [np.nan, np.nan], "value_pct": [0.5, 0.2]})
+    out = actions.assign_actions(df, cfg)
+    assert out["action"].tolist() == ["cross-sell", "cross-sell"]  # unknown risk reads as 0
+    assert out["reason"][0] == ("churn risk <= 1x the store's base rate (unknown) "
+                                "(segment Champions, churn risk unknown, value percentile 50)")
+
+
 def test_default_actions_follow_overdue_p_alive_and_the_base_rate():
     """The audit's rows (store base churn rate ~0.91, P(no order in 60 days)): a Champion who
     ordered yesterday (p_alive 0.998, churn risk 0.73) got an "urgent VIP call" from a fixed 0.7
