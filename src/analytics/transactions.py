@@ -21,7 +21,8 @@ and so are bad values (``bad_values``: per column, the count, first data row and
 
 A CSV file whose header is separated by ';' (or tabs) instead of commas is read with that
 separator; in a ';'-separated file a number with one comma and no point ('2,55') has a decimal
-comma.
+comma, and where Quantity or Price holds one the file's points group thousands ('1.000' = 1000,
+'12.345,67'; a point grouping nothing, '2.5', is then a bad value).
 
 Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-``. Whether such
 dates are day-first or month-first is decided for the whole file: a first number above 12 proves
@@ -340,10 +341,30 @@ def _naive(text: pd.Series, dayfirst: bool) -> pd.Series | None:
     return out
 
 
-def _number(col: pd.Series, decimal_comma: bool) -> pd.Series:
-    """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55."""
+COMMA_DECIMAL = r"[+-]?\d*,\d+"
+GROUPED = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"   # '1.000', '12.345,67'
+
+
+def _comma_locale(df: pd.DataFrame) -> bool:
+    """A ';'-separated file whose Quantity or Price holds a decimal comma ('2,55') or a number
+    grouped by points before a comma ('1.234,5') is written in a decimal-comma locale."""
+    cols = [df[c].astype("string").str.strip() for c in ("quantity", "price")]
+    return any(bool((c.str.fullmatch(COMMA_DECIMAL) | (c.str.fullmatch(GROUPED)
+                     & c.str.contains(",", regex=False))).any()) for c in cols)
+
+
+def _number(col: pd.Series, decimal_comma: bool, comma_locale: bool = False) -> pd.Series:
+    """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55. In a
+    decimal-comma locale (``comma_locale``) a point groups thousands: '1.000' is 1000 (read as 1
+    it would have cut a line's quantity a thousandfold, silently), '12.345,67' is 12345.67, and a
+    point that groups nothing ('2.5') is no number there: a bad value, named."""
     if decimal_comma:
-        fixed = decimal_commas(col.astype("string").str.strip())
+        text = col.astype("string").str.strip()
+        if comma_locale:
+            grouped = text.str.fullmatch(GROUPED).fillna(False)
+            text = text.where(~grouped, text.str.replace(".", "", regex=False))
+            text = text.mask(text.str.contains(".", regex=False).fillna(False), "")
+        fixed = decimal_commas(text)
         col = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=col.index)
     return pd.to_numeric(col, errors="coerce")
 
@@ -359,8 +380,9 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
     # was one customer "NaN" holding all the guest orders)
     out["customer_id"] = out["customer_id"].mask(
         out["customer_id"].str.lower().isin(MISSING_IDS), pd.NA)
-    out["quantity"] = _number(df["quantity"], decimal_comma)
-    out["price"] = _number(df["price"], decimal_comma)
+    comma = decimal_comma and _comma_locale(df)
+    out["quantity"] = _number(df["quantity"], decimal_comma, comma)
+    out["price"] = _number(df["price"], decimal_comma, comma)
     parsed, report = parse_dates(df["invoice_date"], date_format, sheets=sheets)
     out["invoice_ts"] = parsed.astype("datetime64[ns]")
     return out, report

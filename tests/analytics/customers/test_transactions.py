@@ -334,6 +334,37 @@ def test_semicolon_or_tab_separated_export_reads_like_the_comma_file(tmp_path, s
         pd.testing.assert_frame_equal(ds.tables[name], table)
 
 
+def test_a_decimal_comma_export_reads_points_as_thousands(tmp_path):
+    """In a ';' file whose prices have decimal commas a quantity of 1000 is written '1.000': it
+    was read as 1 (a line's revenue cut a thousandfold, silently); '2.5' groups nothing there and
+    is a bad value, named, not 2.5 or 25."""
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    raw["Price"] = raw["Price"].str.replace(".", ",", regex=False)
+    ok = raw["Quantity"].str.fullmatch(r"\d+") & (raw["Invoice"].str[0] != "C")
+    i, j = ok[ok].index[:2]
+    raw.loc[i, "Quantity"] = "1.000"
+    raw.loc[j, "Quantity"] = "2.5"
+    p = tmp_path / "export.csv"
+    raw.to_csv(p, sep=";", index=False)
+    ds = load_transactions(p)
+    same = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    same.loc[i, "Quantity"], same.loc[j, "Quantity"] = "1000", "not a number"
+    same.to_csv(tmp_path / "same.csv", index=False)
+    for name in ("orders", "order_items"):  # the grouped quantity is 1000, the other line is out
+        pd.testing.assert_frame_equal(ds.tables[name],
+                                      load_transactions(tmp_path / "same.csv").tables[name])
+    assert ds.tables["order_items"]["quantity"].max() == 1000
+    bad = ds.manifest["cleaning"]["bad_values"]["Quantity"]
+    assert bad["rows"] == 2 and bad["first_row"] == j + 1 and bad["value"] == "2.5"  # and 'abc'
+    # a ';' file without any decimal comma keeps its points as decimal points
+    raw2 = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    p2 = tmp_path / "points.csv"
+    raw2.to_csv(p2, sep=";", index=False)
+    ref = load_transactions(FIX / "online_retail_ii.csv")
+    pd.testing.assert_frame_equal(load_transactions(p2).tables["order_items"],
+                                  ref.tables["order_items"])
+
+
 @pytest.mark.parametrize("sep", [",", "\t"])
 def test_a_utf16_export_reads_like_the_utf8_file(tmp_path, sep):
     """Excel's "Unicode text" export (UTF-16 with a byte-order mark) was read as Latin-1: 'not an
