@@ -5,7 +5,7 @@ plain name (``..``, slashes, a symlink pointing outside the root), so neither th
 dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
-Size (~680 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+Size (~740 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
 place.
 """
@@ -118,8 +118,69 @@ def _cached(path: Path, kind: str, loader) -> Any:
     return value
 
 
+# what the readers rely on in each JSON file (dotted key -> type; ``k.*``: each value of ``k``;
+# null always passes): a file that parses but breaks it (hand-edited, another program's file) is
+# unreadable, named with the key, not an AttributeError on every page and route that reads it
+JSON_SHAPES: dict[str, dict[str, str]] = {
+    "run.json": {"config": "object", "data": "object", "data_hash": "string",
+                 "versions": "object", "versions.*": "string", "timings_seconds": "object",
+                 "timings_seconds.*": "number", "detector_status": "object"},
+    "insights.json": {"run": "object", "run.scenario": "string", "run.source": "string",
+                      "run.period_start": "day", "run.period_end": "day",
+                      "incidents_total": "integer", "episodes": "array", "incidents": "array",
+                      "customers": "object", "forecast": "object", "summary": "object"},
+    "scorecard.json": {"headline": "object", "headline.recall": "number",
+                       "headline.precision": "number", "headline.f1": "number",
+                       "strict": "object", "lenient": "object", "events": "object",
+                       "event_detail": "array", "insights": "object"},
+    "incidents.json": {"incidents": "array", "by_detector": "object", "by_detector.*": "array",
+                       "detector_status": "object", "rule": "object", "rule.voters": "array"},
+    "experiment.json": {"config": "object", "name": "string", "kind": "string"},
+    "gate.json": {},
+}
+
+
+def _is_day(v: Any) -> bool:
+    try:
+        return isinstance(v, str) and bool(datetime.fromisoformat(v[:10]))
+    except ValueError:
+        return False
+
+
+def _jtype(v: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(v), "a number")
+
+
+_IS = {"object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
+       "string": lambda v: isinstance(v, str), "day": _is_day,
+       "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+       "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _check_shape(doc: Any, shape: dict[str, str]) -> None:
+    """ValueError naming the first key of ``doc`` that is not of its ``shape`` type."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"not a JSON object ({_jtype(doc)})")
+    for key, kind in shape.items():
+        head, _, leaf = key.rpartition(".")
+        parent = doc
+        for part in head.split(".") if head else []:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):
+            continue
+        values = parent.items() if leaf == "*" else [(leaf, parent.get(leaf))]
+        for k, v in values:
+            if v is not None and not _IS[kind](v):
+                where = f"{head}.{k}" if leaf == "*" else key
+                raise ValueError(f"{where!r} is {_jtype(v)} ({str(v)[:40]!r}), not {kind}")
+
+
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if path.name in JSON_SHAPES:
+        _check_shape(doc, JSON_SHAPES[path.name])
+    return doc
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -173,9 +234,13 @@ def _widen(kpis: pd.DataFrame, det: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    return [
+    rows = [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise ValueError(f"record {i} is not a JSON object ({_jtype(row)})")
+    return rows
 
 
 def _usable(value: Any) -> Any:

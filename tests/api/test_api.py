@@ -347,16 +347,20 @@ def test_symlink_out_of_the_root_is_refused(client, roots, tmp_path):
         link.unlink()
 
 
-def test_internal_error_has_no_stack_trace(roots, tmp_path):
-    bad = tmp_path / "reports"
-    shutil.copytree(roots.reports / "kpis", bad / "broken")
-    # valid JSON of the wrong shape: a bug's kind of failure (a file that is not JSON at all is
-    # named instead: test_a_truncated_run_file_is_named_and_does_not_break_the_run_list)
-    (bad / "broken" / "incidents.json").write_text('["not", "a", "mapping"]')
+def test_internal_error_has_no_stack_trace(roots, monkeypatch):
+    # a bug's kind of failure (a file that cannot be read, or JSON of the wrong shape, is named
+    # instead: test_a_run_file_of_the_wrong_shape_is_unreadable_not_an_internal_error)
+    from runstore import Run
+
+    def boom(self, source="consensus"):
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(Run, "incidents", boom)
     with TestClient(
-        create_app(Settings(reports=bad, runs=roots.runs)), raise_server_exceptions=False
+        create_app(Settings(reports=roots.reports, runs=roots.runs)),
+        raise_server_exceptions=False,
     ) as c:
-        msg = _error(c.get("/runs/broken/incidents"), 500)
+        msg = _error(c.get("/runs/kpis/incidents"), 500)
     assert msg == "internal error (see the server log)"
 
 
@@ -708,3 +712,39 @@ def test_an_unreadable_experiment_file_is_named_with_its_reason(roots, tmp_path,
     why = one["unreadable"][name]
     assert why.split(":")[0] in ("JSONDecodeError", "ValueError", "ArrowInvalid"), why
     assert str(tmp_path) not in why  # pyarrow's message held the server's path
+
+
+def test_a_run_file_of_the_wrong_shape_is_unreadable_not_an_internal_error(roots, tmp_path):
+    """A run file that parses but is not what ShockLab wrote (hand-edited: insights.json a string,
+    run.json's config a string, incidents a string) made GET /runs a bare 500 "internal error" for
+    every run, and served the string as /runs/{id}/insights with 200."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    run = reports / "edited"
+    doc = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**doc, "config": "notadict"}))
+    (run / "insights.json").write_text('"str"')
+    doc = json.loads((run / "incidents.json").read_text())
+    (run / "incidents.json").write_text(json.dumps({**doc, "incidents": "x"}))
+    doc = json.loads((run / "scorecard.json").read_text())
+    (run / "scorecard.json").write_text(json.dumps({**doc, "headline": {"recall": "high"}}))
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        listed = c.get("/runs")
+        assert listed.status_code == 200, listed.text
+        by_id = {r["id"]: r for r in listed.json()}
+        assert by_id["sim"]["unreadable"] == {}
+        bad = by_id["edited"]["unreadable"]
+        assert bad["run.json"] == "ValueError: 'config' is a string ('notadict'), not object", bad
+        assert bad["insights.json"] == "ValueError: not a JSON object (a string)", bad
+        assert bad["scorecard.json"].startswith("ValueError: 'headline.recall' is a string"), bad
+        assert c.get("/runs/edited").status_code == 200
+        for path, name in (("/runs/edited/insights", "insights.json"),
+                           ("/runs/edited/forecast", "insights.json"),
+                           ("/runs/edited/scorecard", "scorecard.json"),
+                           ("/runs/edited/incidents", "incidents.json")):
+            msg = _error(c.get(path), 500)
+            assert f"run 'edited': {name} cannot be read (ValueError: " in msg, msg
+        assert c.get("/runs/edited/customers/segments").status_code == 200  # from segments.csv
+

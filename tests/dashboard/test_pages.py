@@ -279,3 +279,23 @@ def test_customers_page_warns_once_about_an_unreadable_action_list(page, roots, 
     warned = [w.value for w in at.warning if "customers/actions.csv" in w.value]
     assert len(warned) == 1 and "`customers/actions.csv` — cannot be read (" in warned[0], warned
     assert "No action list" in _texts(at)
+
+
+def test_a_run_file_of_the_wrong_shape_is_named_not_a_traceback(page, roots, tmp_path,
+                                                                monkeypatch):
+    """A run file that parses but is not what ShockLab wrote (insights.json a string, run.json's
+    config a string) crashed every page with "'str' object has no attribute 'get'" — the compare
+    page for every run, since it lists them all."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    run = reports / "edited"
+    (run / "insights.json").write_text('"str"')
+    doc = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**doc, "config": "notadict"}))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    for name in PAGES:
+        page(name, "edited")  # no exception on any page
+    page("compare", "sim")
+    warned = " ".join(w.value for w in page("episodes", "edited").warning)
+    assert "`insights.json` — cannot be read (ValueError: not a JSON object (a string))" in warned
