@@ -236,6 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         offset: Annotated[int, Query(ge=0)] = 0,
     ):
         run = run_or_404(run_id)
+        need(run.incidents_doc(), "incidents.json", run_id)  # its detectors name the valid sources
         if source != "consensus" and source not in run.detector_names():
             raise ApiError(
                 422, f"source: unknown {source!r} (consensus, {', '.join(run.detector_names())})"

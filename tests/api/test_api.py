@@ -748,3 +748,21 @@ def test_a_run_file_of_the_wrong_shape_is_unreadable_not_an_internal_error(roots
             assert f"run 'edited': {name} cannot be read (ValueError: " in msg, msg
         assert c.get("/runs/edited/customers/segments").status_code == 200  # from segments.csv
 
+
+def test_incident_source_on_a_run_without_incidents_names_the_file(roots, tmp_path):
+    """?source=<detector> or ?detector= on a run whose incidents.json is missing or cut short was
+    a 422 "source: unknown 'rolling_zscore' (consensus, )" — the detector names come from that
+    file — where the same request without the filter is the 404 / 500 naming the file."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "gone")
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    (reports / "gone" / "incidents.json").unlink()
+    f = reports / "cut" / "incidents.json"
+    f.write_bytes(f.read_bytes()[:3000])
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        for query in ("source=rolling_zscore", "detector=rolling_zscore"):
+            msg = _error(c.get(f"/runs/gone/incidents?{query}"), 404)
+            assert msg == "run 'gone' has no incidents.json", msg
+            msg = _error(c.get(f"/runs/cut/incidents?{query}"), 500)
+            assert msg.startswith("run 'cut': incidents.json cannot be read (JSONDecodeError"), msg
