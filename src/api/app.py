@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,9 +79,8 @@ def _stamped(inc: dict) -> dict:
     """start / end as days, or as timestamps on sub-daily data (a --kpis run)."""
     out = dict(inc)
     for k in ("start", "end"):
-        v = str(out.get(k))
-        if len(v) > 10:
-            out[k] = datetime.fromisoformat(v)
+        v = str(out.get(k))  # a day as a date: pydantic reads "2025-02-11" as a datetime first
+        out[k] = datetime.fromisoformat(v) if len(v) > 10 else date.fromisoformat(v)
     return out
 
 

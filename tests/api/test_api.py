@@ -749,6 +749,18 @@ def test_a_run_file_of_the_wrong_shape_is_unreadable_not_an_internal_error(roots
         assert c.get("/runs/edited/customers/segments").status_code == 200  # from segments.csv
 
 
+def test_incidents_of_a_daily_run_are_days_as_written(client, roots):
+    """incidents.json holds days ("2025-02-11"), and /runs/{id}/kpis answers days, but
+    /runs/{id}/incidents answered "2025-02-11T00:00:00" on every daily run: the response model's
+    datetime | date read the day as a midnight timestamp."""
+    for run in ("sim", "kpis"):
+        want = _json(roots, run, "incidents.json")["incidents"]
+        got = client.get(f"/runs/{run}/incidents", params={"limit": 1000}).json()["items"]
+        assert len(want) > 0 and len(got) == len(want)
+        assert [(i["start"], i["end"]) for i in got] == [(i["start"], i["end"]) for i in want]
+        assert all(len(i["start"]) == 10 for i in got)
+
+
 def test_incident_source_on_a_run_without_incidents_names_the_file(roots, tmp_path):
     """?source=<detector> or ?detector= on a run whose incidents.json is missing or cut short was
     a 422 "source: unknown 'rolling_zscore' (consensus, )" — the detector names come from that
