@@ -778,3 +778,22 @@ def test_incident_source_on_a_run_without_incidents_names_the_file(roots, tmp_pa
             assert msg == "run 'gone' has no incidents.json", msg
             msg = _error(c.get(f"/runs/cut/incidents?{query}"), 500)
             assert msg.startswith("run 'cut': incidents.json cannot be read (JSONDecodeError"), msg
+
+
+@pytest.mark.parametrize("override", [
+    "customers.alerts.jsonl_path={out}/alerts.jsonl",
+    "customers.alerts={{jsonl_path: {out}/alerts.jsonl}}",
+    "customers.monitor.state_path={out}/state.sqlite",
+    "customers.alerts.slack.url_env=HTTP_PROXY",
+])
+def test_post_runs_refuses_overrides_pointing_at_server_files(writer, tmp_path, override):
+    """POST /runs {"overrides": ["customers.alerts.jsonl_path=/any/path"]} was 202: the analysis
+    created the directory and appended the alerts there (state_path: a SQLite file), anywhere the
+    server may write, outside its reports directory and data roots."""
+    c, reports = writer
+    out = tmp_path / "outside"
+    item = override.format(out=out)
+    msg = _error(c.post("/runs", json={"data": "small", "overrides": [item]}), 422)
+    assert msg.startswith(f"overrides: {item!r}: customers."), msg
+    assert "cannot be set by a request" in msg, msg
+    assert not out.exists() and list(reports.iterdir()) == []
