@@ -5,7 +5,7 @@ plain name (``..``, slashes, a symlink pointing outside the root), so neither th
 dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
-Size (~740 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+Size (~770 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
 place.
 """
@@ -140,6 +140,21 @@ JSON_SHAPES: dict[str, dict[str, str]] = {
 }
 
 
+# the columns the readers select in each CSV file (by file name)
+CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "kpis_daily.csv": KPI_KEYS,
+    "detections.csv": (*KPI_KEYS, "kpi", "detector", "score", "flag", "expected", "actual"),
+    "segments.csv": ("customer_id", "segment"),
+    "actions.csv": ("customer_id", "action", "reason"),
+    "monitor_series.csv": ("date", "segment", "customers", "share", "growth", "normal_growth",
+                           "severity"),
+    "cohort_retention.csv": ("cohort", "cohort_customers"),
+    "leaderboard.csv": ("rank", "setting_id", "n_seeds", "n_failed"),
+    "detectability.csv": ("event_type", "entity", "magnitude", "recall"),
+    "mde.csv": ("event_type", "entity", "mde"),
+}
+
+
 def _is_day(v: Any) -> bool:
     try:
         return isinstance(v, str) and bool(datetime.fromisoformat(v[:10]))
@@ -195,7 +210,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f.seek(-1, 2)
             if f.read(1) != b"\n":
                 raise ValueError("cut short: the last line has no newline")
-    return pd.read_csv(path, low_memory=False)
+    df = pd.read_csv(path, low_memory=False)
+    lacking = [c for c in CSV_COLUMNS.get(path.name, ()) if c not in df.columns]
+    if lacking:  # an edited or foreign file: named, not a KeyError on the page or route reading it
+        raise ValueError(f"no column {', '.join(map(repr, lacking))}")
+    return df
 
 
 def _read_cells(path: Path) -> pd.DataFrame:

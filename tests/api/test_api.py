@@ -797,3 +797,31 @@ def test_post_runs_refuses_overrides_pointing_at_server_files(writer, tmp_path, 
     assert msg.startswith(f"overrides: {item!r}: customers."), msg
     assert "cannot be set by a request" in msg, msg
     assert not out.exists() and list(reports.iterdir()) == []
+
+
+def test_a_csv_without_a_column_the_readers_need_is_named(roots, tmp_path):
+    """A run CSV lacking a column the readers select (an edited kpis_daily.csv without
+    "dimension", a segments.csv without "segment") answered a bare 500 "internal error" (a
+    KeyError) on /kpis, /incidents and /customers/actions."""
+    import pandas as pd
+
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    for name, col in (("kpis_daily.csv", "dimension"), ("customers/segments.csv", "segment")):
+        f = reports / "edited" / name
+        pd.read_csv(f).drop(columns=[col]).to_csv(f, index=False)
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        for path, name, col in (("/runs/edited/kpis?kpi=revenue", "kpis_daily.csv", "dimension"),
+                                ("/runs/edited/incidents", "kpis_daily.csv", "dimension"),
+                                ("/runs/edited/customers/actions", "customers/segments.csv",
+                                 "segment")):
+            r = c.get(path)
+            if path.endswith("/incidents"):  # incidents need no KPI table: served
+                assert r.status_code == 200, r.text
+                continue
+            msg = _error(r, 500)
+            assert msg.startswith(f"run 'edited': {name} cannot be read (ValueError: no column "
+                                  f"'{col}')"), msg
+        bad = c.get("/runs/edited").json()["unreadable"]
+    assert bad["kpis_daily.csv"] == "ValueError: no column 'dimension'", bad

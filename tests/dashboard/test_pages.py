@@ -299,3 +299,19 @@ def test_a_run_file_of_the_wrong_shape_is_named_not_a_traceback(page, roots, tmp
     page("compare", "sim")
     warned = " ".join(w.value for w in page("episodes", "edited").warning)
     assert "`insights.json` — cannot be read (ValueError: not a JSON object (a string))" in warned
+
+
+def test_a_csv_without_a_column_the_pages_need_is_named_not_a_traceback(page, roots, tmp_path,
+                                                                         monkeypatch):
+    """An edited kpis_daily.csv without "dimension" or segments.csv without "segment" crashed the
+    KPI explorer and Customers pages with a KeyError traceback."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    for name, col in (("kpis_daily.csv", "dimension"), ("customers/segments.csv", "segment")):
+        f = reports / "edited" / name
+        pd.read_csv(f).drop(columns=[col]).to_csv(f, index=False)
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    for name, file, col in (("kpis", "kpis_daily.csv", "dimension"),
+                            ("customers", "customers/segments.csv", "segment")):
+        warned = " ".join(w.value for w in page(name, "edited").warning)
+        assert f"`{file}` — cannot be read (ValueError: no column '{col}')" in warned, warned
