@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Run directories, newest first",
     )
     def list_runs():
-        return [store.run(i).summary() for i in store.run_ids()]
+        return [r.summary() for r in store.listed()]
 
     @app.get("/runs/{run_id}", response_model=M.RunDetail, responses=ERRORS, tags=["runs"])
     def get_run(run_id: str):
@@ -420,7 +420,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/experiments", response_model=list[M.ExperimentSummary], tags=["experiments"])
     def list_experiments():
-        return [store.experiment(i).summary() for i in store.experiment_ids()]
+        return [e.summary() for e in store.listed(experiments=True)]
 
     @app.get(
         "/experiments/{exp_id}",

@@ -5,7 +5,7 @@ plain name (``..``, slashes, a symlink pointing outside the root), so neither th
 dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
-Size (~770 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+Size (~790 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
 place.
 """
@@ -265,6 +265,13 @@ def _read_jsonl(path: Path) -> list[dict]:
 def _usable(value: Any) -> Any:
     """A reader's answer: None for a missing or unreadable file (``Run.problem`` says why)."""
     return None if isinstance(value, _Unreadable) else value
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed since listed: sorts last
+        return 0.0
 
 
 def _mtime_iso(path: Path) -> str | None:
@@ -711,8 +718,11 @@ class RunStore:
             if p.name.startswith(".") or not p.is_dir() or safe_child(root, p.name) is None:
                 continue
             if any((p / m).is_file() for m in marker_files):
-                out.append(p)
-        return sorted(out, key=lambda p: (-p.stat().st_mtime, p.name))
+                try:
+                    out.append((-p.stat().st_mtime, p.name, p))
+                except OSError:  # removed, or between the two renames of an atomic rewrite
+                    continue
+        return [p for *_, p in sorted(out)]
 
     def run_ids(self) -> list[str]:
         """Newest first."""
@@ -735,6 +745,18 @@ class RunStore:
     def run(self, run_id: str) -> Run:
         return Run(run_id, self._open(self.reports, run_id, "run", "reports"))
 
+    def listed(self, experiments: bool = False) -> list[Run] | list[Experiment]:
+        """The runs (or experiments) of ``run_ids`` (``experiment_ids``), leaving out one removed
+        since it was listed, or caught between the two renames of an atomic rewrite: one
+        vanishing must not make the whole list a 404."""
+        out = []
+        for i in self.experiment_ids() if experiments else self.run_ids():
+            try:
+                out.append(self.experiment(i) if experiments else self.run(i))
+            except StoreError:
+                continue
+        return out
+
     def _experiment_roots(self) -> list[Path]:
         """``runs/`` and ``runs/experiments/`` (run_experiment.py's default ``--out`` is
         ``runs/experiments/<name>``), the latter only where it stays inside ``runs/``."""
@@ -747,7 +769,7 @@ class RunStore:
         for root in self._experiment_roots():
             for p in self._children(root, EXPERIMENT_MARKERS):
                 found.setdefault(p.name, p)
-        return [n for n, p in sorted(found.items(), key=lambda x: (-x[1].stat().st_mtime, x[0]))]
+        return [n for n, p in sorted(found.items(), key=lambda x: (-_mtime(x[1]), x[0]))]
 
     def experiment(self, exp_id: str) -> Experiment:
         """``runs/<id>``, else ``runs/experiments/<id>`` (the folder ``runs/experiments`` itself

@@ -825,3 +825,22 @@ def test_a_csv_without_a_column_the_readers_need_is_named(roots, tmp_path):
                                   f"'{col}')"), msg
         bad = c.get("/runs/edited").json()["unreadable"]
     assert bad["kpis_daily.csv"] == "ValueError: no column 'dimension'", bad
+
+
+def test_a_run_removed_while_listing_is_left_out_not_a_404(client, monkeypatch):
+    """GET /runs listed the ids, then opened each: a run removed in between (rm -rf, or caught
+    between the two renames of an atomic rewrite by a POST /runs or CLI rerun) made the whole
+    list a 404 "run 'x' not found"; the same for /experiments."""
+    from runstore import RunStore
+
+    want_runs = [r["id"] for r in client.get("/runs").json()]
+    want_exps = [e["id"] for e in client.get("/experiments").json()]
+    runs, exps = RunStore.run_ids, RunStore.experiment_ids
+    monkeypatch.setattr(RunStore, "run_ids", lambda self: ["vanished", *runs(self)])
+    monkeypatch.setattr(RunStore, "experiment_ids", lambda self: [*exps(self), "vanished"])
+    r = client.get("/runs")
+    assert r.status_code == 200, r.text
+    assert [x["id"] for x in r.json()] == want_runs
+    r = client.get("/experiments")
+    assert r.status_code == 200, r.text
+    assert [x["id"] for x in r.json()] == want_exps

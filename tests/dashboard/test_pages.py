@@ -315,3 +315,14 @@ def test_a_csv_without_a_column_the_pages_need_is_named_not_a_traceback(page, ro
                             ("customers", "customers/segments.csv", "segment")):
         warned = " ".join(w.value for w in page(name, "edited").warning)
         assert f"`{file}` — cannot be read (ValueError: no column '{col}')" in warned, warned
+
+
+def test_compare_page_leaves_out_a_run_removed_while_listing(page, monkeypatch):
+    """The Compare page opened every listed run: one removed since the list was read (or caught
+    mid-rewrite) was a StoreError traceback."""
+    from runstore import RunStore
+
+    runs = RunStore.run_ids
+    monkeypatch.setattr(RunStore, "run_ids", lambda self: [*runs(self), "vanished"])
+    at = page("compare", "sim")
+    assert "vanished" not in at.selectbox(key="cmp_b").options
