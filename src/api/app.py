@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,9 +79,8 @@ def _stamped(inc: dict) -> dict:
     """start / end as days, or as timestamps on sub-daily data (a --kpis run)."""
     out = dict(inc)
     for k in ("start", "end"):
-        v = str(out.get(k))
-        if len(v) > 10:
-            out[k] = datetime.fromisoformat(v)
+        v = str(out.get(k))  # a day as a date: pydantic reads "2025-02-11" as a datetime first
+        out[k] = datetime.fromisoformat(v) if len(v) > 10 else date.fromisoformat(v)
     return out
 
 
@@ -167,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Run directories, newest first",
     )
     def list_runs():
-        return [store.run(i).summary() for i in store.run_ids()]
+        return [r.summary() for r in store.listed()]
 
     @app.get("/runs/{run_id}", response_model=M.RunDetail, responses=ERRORS, tags=["runs"])
     def get_run(run_id: str):
@@ -236,6 +235,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         offset: Annotated[int, Query(ge=0)] = 0,
     ):
         run = run_or_404(run_id)
+        need(run.incidents_doc(), "incidents.json", run_id)  # its detectors name the valid sources
         if source != "consensus" and source not in run.detector_names():
             raise ApiError(
                 422, f"source: unknown {source!r} (consensus, {', '.join(run.detector_names())})"
@@ -420,7 +420,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/experiments", response_model=list[M.ExperimentSummary], tags=["experiments"])
     def list_experiments():
-        return [store.experiment(i).summary() for i in store.experiment_ids()]
+        return [e.summary() for e in store.listed(experiments=True)]
 
     @app.get(
         "/experiments/{exp_id}",

@@ -16,6 +16,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import reduce
 from pathlib import Path
 
 from shocklab.configio import override_at
@@ -23,6 +24,10 @@ from shocklab.errors import ConfigError, InputError, IntegrityError
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("shocklab.api")
+# config keys naming a file the analysis writes, or an environment variable holding a URL it posts
+# to: a request may not point them anywhere on the server (the operator's config decides them)
+SERVER_KEYS = ("customers.alerts.jsonl_path", "customers.monitor.state_path",
+               "customers.alerts.slack.url_env")
 
 
 def _now() -> str:
@@ -119,6 +124,14 @@ class JobManager:
             if msg.startswith("--set "):   # an override's own form: "--set 'a..b': …"
                 raise InputError(f"overrides: {msg.removeprefix('--set ')}") from None
             raise
+        default = load_analysis_config(None, [])
+        for key in SERVER_KEYS:
+            if reduce(getattr, key.split("."), cfg) != reduce(getattr, key.split("."), default):
+                item = override_at(tuple(key.split(".")), overrides)
+                raise InputError(
+                    f"overrides: {item!r}: {key} cannot be set by a request (it names a file or "
+                    "an environment variable on the server); set it in the server's config, or "
+                    "run run_analysis.py from the command line")
         try:
             ds = load_data_dir(data)
         except IntegrityError as exc:  # its remedy, --no-verify, is a flag a request cannot send

@@ -5,7 +5,7 @@ plain name (``..``, slashes, a symlink pointing outside the root), so neither th
 dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
-Size (~680 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+Size (~790 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
 place.
 """
@@ -118,8 +118,84 @@ def _cached(path: Path, kind: str, loader) -> Any:
     return value
 
 
+# what the readers rely on in each JSON file (dotted key -> type; ``k.*``: each value of ``k``;
+# null always passes): a file that parses but breaks it (hand-edited, another program's file) is
+# unreadable, named with the key, not an AttributeError on every page and route that reads it
+JSON_SHAPES: dict[str, dict[str, str]] = {
+    "run.json": {"config": "object", "data": "object", "data_hash": "string",
+                 "versions": "object", "versions.*": "string", "timings_seconds": "object",
+                 "timings_seconds.*": "number", "detector_status": "object"},
+    "insights.json": {"run": "object", "run.scenario": "string", "run.source": "string",
+                      "run.period_start": "day", "run.period_end": "day",
+                      "incidents_total": "integer", "episodes": "array", "incidents": "array",
+                      "customers": "object", "forecast": "object", "summary": "object"},
+    "scorecard.json": {"headline": "object", "headline.recall": "number",
+                       "headline.precision": "number", "headline.f1": "number",
+                       "strict": "object", "lenient": "object", "events": "object",
+                       "event_detail": "array", "insights": "object"},
+    "incidents.json": {"incidents": "array", "by_detector": "object", "by_detector.*": "array",
+                       "detector_status": "object", "rule": "object", "rule.voters": "array"},
+    "experiment.json": {"config": "object", "name": "string", "kind": "string"},
+    "gate.json": {},
+}
+
+
+# the columns the readers select in each CSV file (by file name)
+CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "kpis_daily.csv": KPI_KEYS,
+    "detections.csv": (*KPI_KEYS, "kpi", "detector", "score", "flag", "expected", "actual"),
+    "segments.csv": ("customer_id", "segment"),
+    "actions.csv": ("customer_id", "action", "reason"),
+    "monitor_series.csv": ("date", "segment", "customers", "share", "growth", "normal_growth",
+                           "severity"),
+    "cohort_retention.csv": ("cohort", "cohort_customers"),
+    "leaderboard.csv": ("rank", "setting_id", "n_seeds", "n_failed"),
+    "detectability.csv": ("event_type", "entity", "magnitude", "recall"),
+    "mde.csv": ("event_type", "entity", "mde"),
+}
+
+
+def _is_day(v: Any) -> bool:
+    try:
+        return isinstance(v, str) and bool(datetime.fromisoformat(v[:10]))
+    except ValueError:
+        return False
+
+
+def _jtype(v: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(v), "a number")
+
+
+_IS = {"object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
+       "string": lambda v: isinstance(v, str), "day": _is_day,
+       "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+       "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _check_shape(doc: Any, shape: dict[str, str]) -> None:
+    """ValueError naming the first key of ``doc`` that is not of its ``shape`` type."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"not a JSON object ({_jtype(doc)})")
+    for key, kind in shape.items():
+        head, _, leaf = key.rpartition(".")
+        parent = doc
+        for part in head.split(".") if head else []:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):
+            continue
+        values = parent.items() if leaf == "*" else [(leaf, parent.get(leaf))]
+        for k, v in values:
+            if v is not None and not _IS[kind](v):
+                where = f"{head}.{k}" if leaf == "*" else key
+                raise ValueError(f"{where!r} is {_jtype(v)} ({str(v)[:40]!r}), not {kind}")
+
+
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if path.name in JSON_SHAPES:
+        _check_shape(doc, JSON_SHAPES[path.name])
+    return doc
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -134,7 +210,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f.seek(-1, 2)
             if f.read(1) != b"\n":
                 raise ValueError("cut short: the last line has no newline")
-    return pd.read_csv(path, low_memory=False)
+    df = pd.read_csv(path, low_memory=False)
+    lacking = [c for c in CSV_COLUMNS.get(path.name, ()) if c not in df.columns]
+    if lacking:  # an edited or foreign file: named, not a KeyError on the page or route reading it
+        raise ValueError(f"no column {', '.join(map(repr, lacking))}")
+    return df
 
 
 def _read_cells(path: Path) -> pd.DataFrame:
@@ -173,14 +253,25 @@ def _widen(kpis: pd.DataFrame, det: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    return [
+    rows = [
         json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise ValueError(f"record {i} is not a JSON object ({_jtype(row)})")
+    return rows
 
 
 def _usable(value: Any) -> Any:
     """A reader's answer: None for a missing or unreadable file (``Run.problem`` says why)."""
     return None if isinstance(value, _Unreadable) else value
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed since listed: sorts last
+        return 0.0
 
 
 def _mtime_iso(path: Path) -> str | None:
@@ -627,8 +718,11 @@ class RunStore:
             if p.name.startswith(".") or not p.is_dir() or safe_child(root, p.name) is None:
                 continue
             if any((p / m).is_file() for m in marker_files):
-                out.append(p)
-        return sorted(out, key=lambda p: (-p.stat().st_mtime, p.name))
+                try:
+                    out.append((-p.stat().st_mtime, p.name, p))
+                except OSError:  # removed, or between the two renames of an atomic rewrite
+                    continue
+        return [p for *_, p in sorted(out)]
 
     def run_ids(self) -> list[str]:
         """Newest first."""
@@ -651,6 +745,18 @@ class RunStore:
     def run(self, run_id: str) -> Run:
         return Run(run_id, self._open(self.reports, run_id, "run", "reports"))
 
+    def listed(self, experiments: bool = False) -> list[Run] | list[Experiment]:
+        """The runs (or experiments) of ``run_ids`` (``experiment_ids``), leaving out one removed
+        since it was listed, or caught between the two renames of an atomic rewrite: one
+        vanishing must not make the whole list a 404."""
+        out = []
+        for i in self.experiment_ids() if experiments else self.run_ids():
+            try:
+                out.append(self.experiment(i) if experiments else self.run(i))
+            except StoreError:
+                continue
+        return out
+
     def _experiment_roots(self) -> list[Path]:
         """``runs/`` and ``runs/experiments/`` (run_experiment.py's default ``--out`` is
         ``runs/experiments/<name>``), the latter only where it stays inside ``runs/``."""
@@ -663,7 +769,7 @@ class RunStore:
         for root in self._experiment_roots():
             for p in self._children(root, EXPERIMENT_MARKERS):
                 found.setdefault(p.name, p)
-        return [n for n, p in sorted(found.items(), key=lambda x: (-x[1].stat().st_mtime, x[0]))]
+        return [n for n, p in sorted(found.items(), key=lambda x: (-_mtime(x[1]), x[0]))]
 
     def experiment(self, exp_id: str) -> Experiment:
         """``runs/<id>``, else ``runs/experiments/<id>`` (the folder ``runs/experiments`` itself

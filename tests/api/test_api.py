@@ -347,16 +347,20 @@ def test_symlink_out_of_the_root_is_refused(client, roots, tmp_path):
         link.unlink()
 
 
-def test_internal_error_has_no_stack_trace(roots, tmp_path):
-    bad = tmp_path / "reports"
-    shutil.copytree(roots.reports / "kpis", bad / "broken")
-    # valid JSON of the wrong shape: a bug's kind of failure (a file that is not JSON at all is
-    # named instead: test_a_truncated_run_file_is_named_and_does_not_break_the_run_list)
-    (bad / "broken" / "incidents.json").write_text('["not", "a", "mapping"]')
+def test_internal_error_has_no_stack_trace(roots, monkeypatch):
+    # a bug's kind of failure (a file that cannot be read, or JSON of the wrong shape, is named
+    # instead: test_a_run_file_of_the_wrong_shape_is_unreadable_not_an_internal_error)
+    from runstore import Run
+
+    def boom(self, source="consensus"):
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(Run, "incidents", boom)
     with TestClient(
-        create_app(Settings(reports=bad, runs=roots.runs)), raise_server_exceptions=False
+        create_app(Settings(reports=roots.reports, runs=roots.runs)),
+        raise_server_exceptions=False,
     ) as c:
-        msg = _error(c.get("/runs/broken/incidents"), 500)
+        msg = _error(c.get("/runs/kpis/incidents"), 500)
     assert msg == "internal error (see the server log)"
 
 
@@ -708,3 +712,135 @@ def test_an_unreadable_experiment_file_is_named_with_its_reason(roots, tmp_path,
     why = one["unreadable"][name]
     assert why.split(":")[0] in ("JSONDecodeError", "ValueError", "ArrowInvalid"), why
     assert str(tmp_path) not in why  # pyarrow's message held the server's path
+
+
+def test_a_run_file_of_the_wrong_shape_is_unreadable_not_an_internal_error(roots, tmp_path):
+    """A run file that parses but is not what ShockLab wrote (hand-edited: insights.json a string,
+    run.json's config a string, incidents a string) made GET /runs a bare 500 "internal error" for
+    every run, and served the string as /runs/{id}/insights with 200."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    run = reports / "edited"
+    doc = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**doc, "config": "notadict"}))
+    (run / "insights.json").write_text('"str"')
+    doc = json.loads((run / "incidents.json").read_text())
+    (run / "incidents.json").write_text(json.dumps({**doc, "incidents": "x"}))
+    doc = json.loads((run / "scorecard.json").read_text())
+    (run / "scorecard.json").write_text(json.dumps({**doc, "headline": {"recall": "high"}}))
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        listed = c.get("/runs")
+        assert listed.status_code == 200, listed.text
+        by_id = {r["id"]: r for r in listed.json()}
+        assert by_id["sim"]["unreadable"] == {}
+        bad = by_id["edited"]["unreadable"]
+        assert bad["run.json"] == "ValueError: 'config' is a string ('notadict'), not object", bad
+        assert bad["insights.json"] == "ValueError: not a JSON object (a string)", bad
+        assert bad["scorecard.json"].startswith("ValueError: 'headline.recall' is a string"), bad
+        assert c.get("/runs/edited").status_code == 200
+        for path, name in (("/runs/edited/insights", "insights.json"),
+                           ("/runs/edited/forecast", "insights.json"),
+                           ("/runs/edited/scorecard", "scorecard.json"),
+                           ("/runs/edited/incidents", "incidents.json")):
+            msg = _error(c.get(path), 500)
+            assert f"run 'edited': {name} cannot be read (ValueError: " in msg, msg
+        assert c.get("/runs/edited/customers/segments").status_code == 200  # from segments.csv
+
+
+def test_incidents_of_a_daily_run_are_days_as_written(client, roots):
+    """incidents.json holds days ("2025-02-11"), and /runs/{id}/kpis answers days, but
+    /runs/{id}/incidents answered "2025-02-11T00:00:00" on every daily run: the response model's
+    datetime | date read the day as a midnight timestamp."""
+    for run in ("sim", "kpis"):
+        want = _json(roots, run, "incidents.json")["incidents"]
+        got = client.get(f"/runs/{run}/incidents", params={"limit": 1000}).json()["items"]
+        assert len(want) > 0 and len(got) == len(want)
+        assert [(i["start"], i["end"]) for i in got] == [(i["start"], i["end"]) for i in want]
+        assert all(len(i["start"]) == 10 for i in got)
+
+
+def test_incident_source_on_a_run_without_incidents_names_the_file(roots, tmp_path):
+    """?source=<detector> or ?detector= on a run whose incidents.json is missing or cut short was
+    a 422 "source: unknown 'rolling_zscore' (consensus, )" — the detector names come from that
+    file — where the same request without the filter is the 404 / 500 naming the file."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "gone")
+    shutil.copytree(roots.reports / "sim", reports / "cut")
+    (reports / "gone" / "incidents.json").unlink()
+    f = reports / "cut" / "incidents.json"
+    f.write_bytes(f.read_bytes()[:3000])
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        for query in ("source=rolling_zscore", "detector=rolling_zscore"):
+            msg = _error(c.get(f"/runs/gone/incidents?{query}"), 404)
+            assert msg == "run 'gone' has no incidents.json", msg
+            msg = _error(c.get(f"/runs/cut/incidents?{query}"), 500)
+            assert msg.startswith("run 'cut': incidents.json cannot be read (JSONDecodeError"), msg
+
+
+@pytest.mark.parametrize("override", [
+    "customers.alerts.jsonl_path={out}/alerts.jsonl",
+    "customers.alerts={{jsonl_path: {out}/alerts.jsonl}}",
+    "customers.monitor.state_path={out}/state.sqlite",
+    "customers.alerts.slack.url_env=HTTP_PROXY",
+])
+def test_post_runs_refuses_overrides_pointing_at_server_files(writer, tmp_path, override):
+    """POST /runs {"overrides": ["customers.alerts.jsonl_path=/any/path"]} was 202: the analysis
+    created the directory and appended the alerts there (state_path: a SQLite file), anywhere the
+    server may write, outside its reports directory and data roots."""
+    c, reports = writer
+    out = tmp_path / "outside"
+    item = override.format(out=out)
+    msg = _error(c.post("/runs", json={"data": "small", "overrides": [item]}), 422)
+    assert msg.startswith(f"overrides: {item!r}: customers."), msg
+    assert "cannot be set by a request" in msg, msg
+    assert not out.exists() and list(reports.iterdir()) == []
+
+
+def test_a_csv_without_a_column_the_readers_need_is_named(roots, tmp_path):
+    """A run CSV lacking a column the readers select (an edited kpis_daily.csv without
+    "dimension", a segments.csv without "segment") answered a bare 500 "internal error" (a
+    KeyError) on /kpis, /incidents and /customers/actions."""
+    import pandas as pd
+
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    for name, col in (("kpis_daily.csv", "dimension"), ("customers/segments.csv", "segment")):
+        f = reports / "edited" / name
+        pd.read_csv(f).drop(columns=[col]).to_csv(f, index=False)
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        for path, name, col in (("/runs/edited/kpis?kpi=revenue", "kpis_daily.csv", "dimension"),
+                                ("/runs/edited/incidents", "kpis_daily.csv", "dimension"),
+                                ("/runs/edited/customers/actions", "customers/segments.csv",
+                                 "segment")):
+            r = c.get(path)
+            if path.endswith("/incidents"):  # incidents need no KPI table: served
+                assert r.status_code == 200, r.text
+                continue
+            msg = _error(r, 500)
+            assert msg.startswith(f"run 'edited': {name} cannot be read (ValueError: no column "
+                                  f"'{col}')"), msg
+        bad = c.get("/runs/edited").json()["unreadable"]
+    assert bad["kpis_daily.csv"] == "ValueError: no column 'dimension'", bad
+
+
+def test_a_run_removed_while_listing_is_left_out_not_a_404(client, monkeypatch):
+    """GET /runs listed the ids, then opened each: a run removed in between (rm -rf, or caught
+    between the two renames of an atomic rewrite by a POST /runs or CLI rerun) made the whole
+    list a 404 "run 'x' not found"; the same for /experiments."""
+    from runstore import RunStore
+
+    want_runs = [r["id"] for r in client.get("/runs").json()]
+    want_exps = [e["id"] for e in client.get("/experiments").json()]
+    runs, exps = RunStore.run_ids, RunStore.experiment_ids
+    monkeypatch.setattr(RunStore, "run_ids", lambda self: ["vanished", *runs(self)])
+    monkeypatch.setattr(RunStore, "experiment_ids", lambda self: [*exps(self), "vanished"])
+    r = client.get("/runs")
+    assert r.status_code == 200, r.text
+    assert [x["id"] for x in r.json()] == want_runs
+    r = client.get("/experiments")
+    assert r.status_code == 200, r.text
+    assert [x["id"] for x in r.json()] == want_exps

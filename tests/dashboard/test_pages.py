@@ -279,3 +279,50 @@ def test_customers_page_warns_once_about_an_unreadable_action_list(page, roots, 
     warned = [w.value for w in at.warning if "customers/actions.csv" in w.value]
     assert len(warned) == 1 and "`customers/actions.csv` — cannot be read (" in warned[0], warned
     assert "No action list" in _texts(at)
+
+
+def test_a_run_file_of_the_wrong_shape_is_named_not_a_traceback(page, roots, tmp_path,
+                                                                monkeypatch):
+    """A run file that parses but is not what ShockLab wrote (insights.json a string, run.json's
+    config a string) crashed every page with "'str' object has no attribute 'get'" — the compare
+    page for every run, since it lists them all."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    run = reports / "edited"
+    (run / "insights.json").write_text('"str"')
+    doc = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**doc, "config": "notadict"}))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    for name in PAGES:
+        page(name, "edited")  # no exception on any page
+    page("compare", "sim")
+    warned = " ".join(w.value for w in page("episodes", "edited").warning)
+    assert "`insights.json` — cannot be read (ValueError: not a JSON object (a string))" in warned
+
+
+def test_a_csv_without_a_column_the_pages_need_is_named_not_a_traceback(page, roots, tmp_path,
+                                                                         monkeypatch):
+    """An edited kpis_daily.csv without "dimension" or segments.csv without "segment" crashed the
+    KPI explorer and Customers pages with a KeyError traceback."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    for name, col in (("kpis_daily.csv", "dimension"), ("customers/segments.csv", "segment")):
+        f = reports / "edited" / name
+        pd.read_csv(f).drop(columns=[col]).to_csv(f, index=False)
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    for name, file, col in (("kpis", "kpis_daily.csv", "dimension"),
+                            ("customers", "customers/segments.csv", "segment")):
+        warned = " ".join(w.value for w in page(name, "edited").warning)
+        assert f"`{file}` — cannot be read (ValueError: no column '{col}')" in warned, warned
+
+
+def test_compare_page_leaves_out_a_run_removed_while_listing(page, monkeypatch):
+    """The Compare page opened every listed run: one removed since the list was read (or caught
+    mid-rewrite) was a StoreError traceback."""
+    from runstore import RunStore
+
+    runs = RunStore.run_ids
+    monkeypatch.setattr(RunStore, "run_ids", lambda self: [*runs(self), "vanished"])
+    at = page("compare", "sim")
+    assert "vanished" not in at.selectbox(key="cmp_b").options

@@ -13,7 +13,7 @@ from ..widgets import fmt
 def render(ctx) -> None:
     store = ctx.store
     st.title("Compare runs")
-    ids = store.run_ids()
+    ids = [r.id for r in store.listed()]
     a_id = ctx.run.id if ctx.run else ids[0]
     others = [i for i in ids if i != a_id]
     if not others:
