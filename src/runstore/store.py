@@ -701,6 +701,8 @@ class Experiment:
 
 # --- the store ------------------------------------------------------------------------------------
 
+RUN_MARKERS = ("run.json", "insights.json", "kpis_daily.csv")  # any one makes a directory a run
+
 class RunStore:
     """Run directories under ``reports`` and experiment directories under ``runs``."""
 
@@ -726,10 +728,7 @@ class RunStore:
 
     def run_ids(self) -> list[str]:
         """Newest first."""
-        return [
-            p.name
-            for p in self._children(self.reports, ("run.json", "insights.json", "kpis_daily.csv"))
-        ]
+        return [p.name for p in self._children(self.reports, RUN_MARKERS)]
 
     @staticmethod
     def _open(root: Path, name: str, what: str, root_name: str):
@@ -743,7 +742,11 @@ class RunStore:
         return path
 
     def run(self, run_id: str) -> Run:
-        return Run(run_id, self._open(self.reports, run_id, "run", "reports"))
+        """A directory holding none of a run's files is no run (404), as ``run_ids`` says."""
+        path = self._open(self.reports, run_id, "run", "reports")
+        if not any((path / m).is_file() for m in RUN_MARKERS):
+            raise StoreError(404, f"run {run_id!r} not found (no {', '.join(RUN_MARKERS)})")
+        return Run(run_id, path)
 
     def listed(self, experiments: bool = False) -> list[Run] | list[Experiment]:
         """The runs (or experiments) of ``run_ids`` (``experiment_ids``), leaving out one removed

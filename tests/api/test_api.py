@@ -318,6 +318,16 @@ def test_not_found_is_json(client, path):
     _error(client.get(path), 404)
 
 
+def test_a_directory_without_run_files_is_no_run(client, roots):
+    """GET /runs left such a directory out while GET /runs/<it> answered 200, every file missing."""
+    (roots.reports / "notarun").mkdir(exist_ok=True)
+    try:
+        assert "notarun" not in {r["id"] for r in client.get("/runs").json()}
+        assert "not found" in _error(client.get("/runs/notarun"), 404)
+    finally:
+        (roots.reports / "notarun").rmdir()
+
+
 @pytest.mark.parametrize(
     "path",
     [
