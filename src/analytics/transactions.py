@@ -54,6 +54,7 @@ import pandas as pd
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
 from shocklab.textfile import (
+    comma_locale,
     decimal_commas,
     is_utf16,
     refuse_control_characters,
@@ -341,30 +342,12 @@ def _naive(text: pd.Series, dayfirst: bool) -> pd.Series | None:
     return out
 
 
-COMMA_DECIMAL = r"[+-]?\d*,\d+"
-GROUPED = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"   # '1.000', '12.345,67'
-
-
-def _comma_locale(df: pd.DataFrame) -> bool:
-    """A ';'-separated file whose Quantity or Price holds a decimal comma ('2,55') or a number
-    grouped by points before a comma ('1.234,5') is written in a decimal-comma locale."""
-    cols = [df[c].astype("string").str.strip() for c in ("quantity", "price")]
-    return any(bool((c.str.fullmatch(COMMA_DECIMAL) | (c.str.fullmatch(GROUPED)
-                     & c.str.contains(",", regex=False))).any()) for c in cols)
-
-
-def _number(col: pd.Series, decimal_comma: bool, comma_locale: bool = False) -> pd.Series:
+def _number(col: pd.Series, decimal_comma: bool, locale: bool = False) -> pd.Series:
     """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55. In a
-    decimal-comma locale (``comma_locale``) a point groups thousands: '1.000' is 1000 (read as 1
-    it would have cut a line's quantity a thousandfold, silently), '12.345,67' is 12345.67, and a
-    point that groups nothing ('2.5') is no number there: a bad value, named."""
+    decimal-comma locale (``locale``: ``textfile.comma_locale``) a point groups thousands, and a
+    point grouping nothing is a bad value, named (``textfile.decimal_commas``)."""
     if decimal_comma:
-        text = col.astype("string").str.strip()
-        if comma_locale:
-            grouped = text.str.fullmatch(GROUPED).fillna(False)
-            text = text.where(~grouped, text.str.replace(".", "", regex=False))
-            text = text.mask(text.str.contains(".", regex=False).fillna(False), "")
-        fixed = decimal_commas(text)
+        fixed = decimal_commas(col.astype("string").str.strip(), locale)
         col = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=col.index)
     return pd.to_numeric(col, errors="coerce")
 
@@ -380,7 +363,7 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
     # was one customer "NaN" holding all the guest orders)
     out["customer_id"] = out["customer_id"].mask(
         out["customer_id"].str.lower().isin(MISSING_IDS), pd.NA)
-    comma = decimal_comma and _comma_locale(df)
+    comma = decimal_comma and comma_locale([df["quantity"], df["price"]])
     out["quantity"] = _number(df["quantity"], decimal_comma, comma)
     out["price"] = _number(df["price"], decimal_comma, comma)
     parsed, report = parse_dates(df["invoice_date"], date_format, sheets=sheets)

@@ -76,12 +76,34 @@ def separator(path: Path) -> str:
     return tied[0]
 
 
-def decimal_commas(text):
+COMMA_DECIMAL = r"[+-]?\d*,\d+"                       # '2,55', '-0,5'
+GROUPED = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"      # '1.000', '12.345,67'
+
+
+def decimal_commas(text, comma_locale: bool = False):
     """A string Series with a number written with one decimal comma and no point ('2,55',
     '-0,5': a ';'-separated export in a decimal-comma locale) rewritten with a point; other
-    values as they are."""
-    comma = text.str.fullmatch(r"[+-]?\d*,\d+").fillna(False)
+    values as they are. In a decimal-comma locale (``comma_locale``, see ``comma_locale``) a
+    point groups thousands: '1.000' is 1000 (read as 1.0 it was a thousandfold off, silently) and
+    '12.345,67' 12345.67, and a point that groups nothing ('2.5') makes no number there (empty)."""
+    if comma_locale:
+        grouped = text.str.fullmatch(GROUPED).fillna(False)
+        text = text.where(~grouped, text.str.replace(".", "", regex=False))
+        text = text.mask(text.str.contains(".", regex=False).fillna(False), "")
+    comma = text.str.fullmatch(COMMA_DECIMAL).fillna(False)
     return text.where(~comma, text.str.replace(",", ".", regex=False))
+
+
+def comma_locale(columns) -> bool:
+    """Whether the number columns (string Series) of a ';'-separated file are written in a
+    decimal-comma locale: a value with a decimal comma ('2,55'), or grouped by points before a
+    comma ('1.234,5'). Without one, a point is a decimal point."""
+    for text in columns:
+        text = text.astype("string").str.strip()
+        if bool((text.str.fullmatch(COMMA_DECIMAL) | (text.str.fullmatch(GROUPED)
+                 & text.str.contains(",", regex=False))).fillna(False).any()):
+            return True
+    return False
 
 
 CONTROL = r"[\x00-\x1f\x7f-\x9f]"   # C0 and C1 control characters (tab and newline too)
