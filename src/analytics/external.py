@@ -59,6 +59,7 @@ import pandas as pd
 from shocklab.errors import InputError
 from shocklab.textfile import (
     CONTROL,
+    comma_locale,
     csv_header,
     csv_options,
     decimal_commas,
@@ -154,26 +155,44 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
     return ts.to_numpy("datetime64[ns]")
 
 
-def _numeric(col: pd.Series, where: str, name: str, commas: bool = False) -> np.ndarray:
+def _comma_text(df: pd.DataFrame, path: Path, opts: dict[str, str]) -> bool:
+    """A ';' file whose numbers have decimal commas (``textfile.comma_locale``): its columns the
+    reader took for numbers ('1.000' read as 1.0) are replaced, in place, by their text as
+    written, so that a point is read as grouping thousands. Returns whether it is one."""
+    kinds = {c: pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+             for c in df.columns}
+    if not comma_locale([df[c] for c, num in kinds.items() if not num]):
+        return False
+    num = [c for c, is_num in kinds.items() if is_num]
+    if num:
+        text = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=num, **opts)
+        for c in num:
+            df[c] = text[c].to_numpy()
+    return True
+
+
+def _numeric(col: pd.Series, where: str, name: str, commas: bool = False,
+             locale: bool = False) -> np.ndarray:
     """float values of a value column: empty cells → NaN; text or ±inf → InputError (row named).
-    ``commas`` (a ';'-separated file): '1,5' is 1.5."""
+    ``commas`` (a ';'-separated file): '1,5' is 1.5; ``locale`` (its numbers have decimal
+    commas): a point groups thousands ('1.000' is 1000; '2.5' is no number there)."""
     if pd.api.types.is_bool_dtype(col):
         raise InputError(f"{where}: column {name!r} must be numeric, got booleans")
     if pd.api.types.is_numeric_dtype(col):
         vals = col.to_numpy(dtype=float, na_value=np.nan)
     else:
-        s = col.astype("string").str.strip()
-        if commas:
-            s = decimal_commas(s)
+        text = col.astype("string").str.strip()
+        s = decimal_commas(text, locale) if commas else text
         vals = pd.to_numeric(s.replace("", pd.NA), errors="coerce").to_numpy(
             dtype=float, na_value=np.nan
         )
-        bad = np.isnan(vals) & s.notna().to_numpy() & (s != "").fillna(False).to_numpy()
+        bad = np.isnan(vals) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
         if bad.any():
             i = _first_bad(bad)
-            raise InputError(
-                f"{where}: column {name!r} must be numeric, got {col.iloc[i]!r} (data row {i + 1})"
-            )
+            why = ("; the file's numbers have decimal commas, so a point groups thousands"
+                   if locale and "." in str(col.iloc[i]) else "")
+            raise InputError(f"{where}: column {name!r} must be numeric, got {col.iloc[i]!r} "
+                             f"(data row {i + 1}){why}")
     inf = np.isinf(vals)
     if inf.any():
         i = _first_bad(inf)
@@ -311,6 +330,7 @@ def load_kpis_file(
                 f"the file needs a header row naming its columns (timestamp, then one per KPI)"
             )
     ts = _parse_times(df[tcol], str(path), tcol)
+    locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read
 
     kcol, vcol = _find(cols, "kpi"), _find(cols, "value")
     if layout != "wide" and kcol is not None and vcol is not None and df[kcol].isna().all():
@@ -362,7 +382,7 @@ def load_kpis_file(
         refuse_control_characters(knames.str.strip(), str(path), kcol)
         kpi_codes, kpis = pd.factorize(knames.str.strip(), sort=False)
         kpis = [str(k) for k in kpis]
-        values = _numeric(df[vcol], str(path), vcol, commas)[:, None]
+        values = _numeric(df[vcol], str(path), vcol, commas, locale)[:, None]
     else:
         kpis = [c for c in cols if c not in (tcol, dcol, scol)]
         if not kpis:
@@ -372,7 +392,7 @@ def load_kpis_file(
             raise InputError(f"{path}: column name {bad!r} holds a control character "
                              f"{ascii(re.search(CONTROL, bad).group())[1:-1]} (header): remove it "
                              f"(names go into file names, JSON and Markdown)")
-        values = np.column_stack([_numeric(df[k], str(path), k, commas) for k in kpis])
+        values = np.column_stack([_numeric(df[k], str(path), k, commas, locale) for k in kpis])
         kpi_codes = None
     del df
     n_distinct = len(pd.unique(ts))

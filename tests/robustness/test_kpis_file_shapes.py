@@ -273,6 +273,31 @@ def test_a_long_semicolon_export_reads_decimal_commas_in_value(tmp_path):
                                   load_kpis_file(plain).tables["kpis_daily"])
 
 
+def test_a_decimal_comma_export_reads_points_as_thousands(cli, tmp_path):
+    """Excel in a decimal-comma locale groups thousands with points: 'orders' of '1.000' were
+    read as 1.0 (the reader took the column for numbers), a thousandfold off, silently; where
+    the file's numbers have decimal commas a point grouping nothing ('1.5') is named, not read."""
+    from analytics.external import load_kpis_file
+
+    days = [f"2025-01-{d:02d}" for d in range(1, 5)]
+    semi, plain = tmp_path / "semi.csv", tmp_path / "plain.csv"
+    sessions = ["1.200", "1.300", "1.250", "1.100"]   # a column the reader takes for floats
+    semi.write_text("date;orders;revenue;sessions\n" + "".join(
+        f"{d};{o};{r};{x}\n" for d, o, r, x in zip(days, ["1.000", "2.000", "3", "1.000.000"],
+                                                   ["1.234,5", "2.000", "999,25", "12"],
+                                                   sessions, strict=True)))
+    plain.write_text("date,orders,revenue,sessions\n" + "".join(
+        f"{d},{o},{r},{x}\n" for d, o, r, x in zip(days, [1000, 2000, 3, 1000000],
+                                                   [1234.5, 2000, 999.25, 12],
+                                                   [1200, 1300, 1250, 1100], strict=True)))
+    pd.testing.assert_frame_equal(load_kpis_file(semi).tables["kpis_daily"],
+                                  load_kpis_file(plain).tables["kpis_daily"], check_dtype=False)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(semi.read_text().replace(";999,25", ";1.5"))
+    _bad(cli, tmp_path, bad, "column 'revenue' must be numeric", "'1.5'", "data row 3",
+         "a point groups thousands")
+
+
 @pytest.mark.parametrize(("text", "needles"), [
     # one ';' and one ',' in the header and in the data row: which one separates?
     ("date;revenue, EUR\n2025-01-01;1,5\n2025-01-02;2,5\n",
