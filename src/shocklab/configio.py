@@ -211,6 +211,43 @@ def _first_non_finite(node: Any, loc: tuple[Any, ...] = ()) -> tuple[tuple[Any, 
     return None
 
 
+def _field_keys(name: str, fld: Any) -> list[Any]:
+    """The keys a model field is read from: its name and its alias choices (``retrain_every``)."""
+    alias = fld.validation_alias
+    choices = getattr(alias, "choices", [alias] if isinstance(alias, str) else [])
+    return [name, *(c for c in choices if isinstance(c, str))]
+
+
+def _first_bool_number(node: Any, raw: Any, loc: tuple[Any, ...] = ()
+                       ) -> tuple[tuple[Any, ...], Any] | None:
+    """Where a validated config holds a number that was written as a YAML boolean: pydantic
+    reads ``on``/``yes``/``true`` as 1 and ``off``/``no``/``false`` as 0 in a number field
+    (``--set sensitivity=on`` ran at sensitivity 1.0, ``duration_days: on`` one day)."""
+    if isinstance(raw, bool):
+        hit = isinstance(node, (int, float)) and not isinstance(node, bool)
+        return (loc, raw) if hit else None
+    if isinstance(node, BaseModel) and isinstance(raw, dict):
+        for name, fld in type(node).model_fields.items():
+            key = next((k for k in _field_keys(name, fld) if k in raw), None)
+            found = None if key is None else _first_bool_number(
+                getattr(node, name), raw[key], (*loc, key))
+            if found is not None:
+                return found
+    elif isinstance(node, dict) and isinstance(raw, dict):
+        by_text = {str(k): v for k, v in node.items()}
+        for key, value in raw.items():
+            found = _first_bool_number(by_text[str(key)], value, (*loc, key)) \
+                if str(key) in by_text else None
+            if found is not None:
+                return found
+    elif isinstance(node, (list, tuple)) and isinstance(raw, list):
+        for i, (child, value) in enumerate(zip(node, raw, strict=False)):
+            found = _first_bool_number(child, value, (*loc, i))
+            if found is not None:
+                return found
+    return None
+
+
 def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
     return f"{source}: {validation_problem(exc, data)[1]}"
 
@@ -262,6 +299,12 @@ def validate(model: type[M], data: dict[str, Any], source: str) -> M:
                 node = value
                 break
         detail = f"{format_path(loc)}: must be a finite number (got {_short_input(node)})"
+        raise ConfigError(f"{source}: {detail}", loc, detail)
+    hit = _first_bool_number(cfg, data)
+    if hit is not None:
+        loc, value = hit
+        detail = (f"{format_path(loc)}: must be a number, not a yes/no (got {value!r}: YAML "
+                  "reads on, off, yes, no, true and false as booleans)")
         raise ConfigError(f"{source}: {detail}", loc, detail)
     return cfg
 

@@ -91,6 +91,45 @@ def test_a_non_finite_number_says_it_must_be_finite(raw):
     assert validate(Named, {"name": "nan", "factor": "1e3"}, "cfg.yaml").factor == 1000.0
 
 
+@pytest.mark.parametrize("word", ["on", "yes", "true", "off", "no"])
+def test_a_yaml_boolean_in_a_number_field_is_refused(word):
+    """pydantic reads a YAML boolean as 1 or 0 in a number field: '--set sensitivity=on' ran
+    at sensitivity 1.0 and 'duration_days: on' lasted one day, exit 0. A yes/no field, a field
+    that takes either, and a number written as a number are untouched."""
+    from pydantic import AliasChoices
+
+    class Leaf(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        days: int = 1
+        every: int = Field(7, validation_alias=AliasChoices("every", "old_every"))
+        enabled: bool = True
+        either: bool | float = 1.0
+
+    class Root(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        sensitivity: float = 0.1
+        leaves: list[Leaf] = []
+        named: dict[str, Leaf] = {}
+        weights: dict[str, float] = {}
+
+    value = apply_overrides({}, [f"x={word}"])["x"]
+    assert isinstance(value, bool)
+    for data, key in [
+        ({"sensitivity": value}, "sensitivity"),
+        ({"leaves": [{}, {"days": value}]}, "leaves[1].days"),
+        ({"named": {"a": {"old_every": value}}}, "named.a.old_every"),
+        ({"weights": {"US": 0.5, "GB": value}}, "weights.GB"),
+    ]:
+        with pytest.raises(InputError) as exc:
+            validate(Root, data, "cfg.yaml")
+        assert str(exc.value).startswith(
+            f"cfg.yaml: {key}: must be a number, not a yes/no (got {value!r}")
+    ok = validate(Root, {"sensitivity": 2, "leaves": [{"enabled": value, "either": value,
+                                                       "days": "3"}]}, "cfg.yaml")
+    assert ok.sensitivity == 2.0 and ok.leaves[0].enabled is value
+    assert ok.leaves[0].either is value and ok.leaves[0].days == 3
+
+
 def test_load_yaml_errors(tmp_path):
     with pytest.raises(InputError, match="config file not found"):
         load_yaml(tmp_path / "missing.yaml")
