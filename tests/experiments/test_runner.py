@@ -121,6 +121,41 @@ def test_failing_cell_is_recorded_and_retried(write_experiment, tmp_path):
     assert (again.results["status"] == ["ok", "error", "ok"]).all()
 
 
+def _reading_analyse(data_dir, analysis):
+    """fake_analyse that reports an unreadable world as the real loader does (InputError)."""
+    import json
+
+    from tests.experiments.exp_fakes import fake_analyse
+
+    from shocklab.errors import InputError
+
+    try:
+        json.loads((Path(data_dir) / "world.json").read_text())
+    except ValueError:
+        raise InputError(f"{data_dir}/world.json: cannot read") from None
+    return fake_analyse(data_dir, analysis)
+
+
+def test_a_cached_world_that_no_longer_reads_is_generated_again(write_experiment, tmp_path):
+    """A cached world cut short or edited after it was written was trusted by every later cell:
+    each failed on it, run after run (a shared --cache-dir is never cleared by --fresh)."""
+    exp = load_experiment(write_experiment(seeds=[1, 2]))
+    cache = tmp_path / "worlds"
+    cell = partial(fake_cell, analyse=_reading_analyse)
+    first = _run(exp, tmp_path / "a", executor="serial", cache_dir=cache, cell_fn=cell)
+    worlds = sorted(p for p in cache.iterdir() if p.is_dir())
+    assert len(worlds) == 2 and count_lines(cache / "generate_calls.log") == 2
+    (worlds[0] / "world.json").write_text('{"seed": 1, "no')   # cut short
+    again = _run(exp, tmp_path / "b", executor="serial", cache_dir=cache, cell_fn=cell)
+    assert (again.results["status"] == "ok").all()
+    assert count_lines(cache / "generate_calls.log") == 3       # that world once more, only
+    assert sorted(again.results["cache_hit"]) == [False, True]
+    assert sorted(p.name for p in cache.iterdir()) == [p.name for p in worlds] + [
+        "generate_calls.log"]
+    pd.testing.assert_frame_equal(first.results.drop(columns=IDENTITY_EXCLUDED),
+                                  again.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
+
+
 def _counting_analyse(log: Path, data_dir, analysis):
     from tests.experiments.exp_fakes import _log, fake_analyse
 
