@@ -188,7 +188,8 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         else:
             shutil.rmtree(cache_dir)
     by_id = {s.setting_id: s for s in settings}
-    used = max(1, min(workers, len(tasks)))  # no more workers than cells (runner.execute)
+    # no more workers than cells (runner.execute); the serial executor is this process alone
+    used = 1 if executor == "serial" else max(1, min(workers, len(tasks)))
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
              len(cfg.seed_list), len(tasks), executor, used, "" if used == 1 else "s")
 
@@ -262,7 +263,8 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
 
     # an earlier run's verdict goes first: a check that cannot be evaluated (exit 2) must not
     # leave it beside this run's results, where the dashboard and the API would read it
-    _drop_stale(out_dir, written)
+    _drop_stale(out_dir, written, rewritten={"gate.json"} if checks or baseline is not None
+                else set())
     # the gate judges what the leaderboard reports: the test seeds of a split, not the train seeds
     if checks:
         outcome.gate += gating.check_absolute(reported, checks, cfg.bootstrap)
@@ -297,12 +299,14 @@ OPTIONAL_OUTPUTS = ("gate.json", "leaderboard_train.csv", "summary.csv", "detect
                     "mde.csv")
 
 
-def _drop_stale(out_dir: Path, written: set[str]) -> None:
-    """Remove the optional outputs an earlier run of this directory wrote and this one does not."""
+def _drop_stale(out_dir: Path, written: set[str], rewritten: set[str] = frozenset()) -> None:
+    """Remove the optional outputs an earlier run of this directory wrote and this one does not
+    (or writes only later: ``rewritten``, the gate's verdict, goes first without a word)."""
     for name in OPTIONAL_OUTPUTS:
         if name not in written and (out_dir / name).is_file():
             (out_dir / name).unlink()
-            log.info("removed %s of an earlier run (this run does not write it)", name)
+            if name not in rewritten:
+                log.info("removed %s of an earlier run (this run does not write it)", name)
 
 
 def setting_label(setting: Setting, max_len: int = 40) -> str:

@@ -309,3 +309,18 @@ def test_an_interrupted_first_run_is_known_as_its_experiments(write_experiment, 
     assert check_resumable(out, "experiment", other=other_experiment(theirs),
                            force=True) == (out, True)
     assert len(_run(mine, out, executor="serial").results) == 3   # resumed, as before
+
+
+def test_a_rerun_with_a_gate_does_not_say_it_dropped_its_verdict(write_experiment, tmp_path,
+                                                                 caplog):
+    """Every rerun with a gate logged 'removed gate.json of an earlier run (this run does not
+    write it)' and then wrote it; a serial run said '(serial, 4 workers)' on a 4-core machine."""
+    import logging
+
+    exp = load_experiment(write_experiment(seeds=[1, 2], gate={"checks": ["consensus.recall>=0"]}))
+    _run(exp, tmp_path / "out", executor="serial", workers=4)
+    with caplog.at_level(logging.INFO, logger="shocklab.experiments"):
+        again = _run(exp, tmp_path / "out", executor="serial", workers=4)
+    assert again.gate and (tmp_path / "out" / "gate.json").is_file()
+    assert "removed gate.json" not in caplog.text
+    assert "2 cells (serial, 1 worker)" in caplog.text
