@@ -324,3 +324,46 @@ def test_a_rerun_with_a_gate_does_not_say_it_dropped_its_verdict(write_experimen
     assert again.gate and (tmp_path / "out" / "gate.json").is_file()
     assert "removed gate.json" not in caplog.text
     assert "2 cells (serial, 1 worker)" in caplog.text
+
+
+@pytest.mark.parametrize("answer", [None, b"SSH-2.0-OpenSSH_9.6\r\n" * 4],
+                         ids=["silent", "ssh"])
+def test_a_scheduler_address_that_is_not_a_dask_scheduler_is_one_line(
+        write_experiment, tmp_path, monkeypatch, answer):
+    """--scheduler at a port that accepts and never answers (a web server, the dashboard's 8787)
+    hung the run for good: distributed waits for its handshake without a timeout. One that
+    answers something else was read as a frame of exabytes: 'error: out of memory'."""
+    import socket
+    import threading
+
+    import experiments.runner as runner
+    from shocklab.errors import InputError
+
+    monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT_S", 0.5)
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if answer:
+                conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    exp = load_experiment(write_experiment(seeds=[1]))
+    try:
+        with pytest.raises(InputError) as exc:
+            _run(exp, tmp_path / "out", executor="dask", scheduler=address)
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    text = str(exc.value)
+    assert text.startswith(f"--scheduler {address}: ") and "\n" not in text
+    assert ("not Dask's protocol" if answer else "no Dask scheduler answered within") in text
+    assert not (tmp_path / "out").exists()
