@@ -14,7 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from shocklab.atomic import atomic_dir, atomic_write_text, read_marker, set_aside
+from shocklab.atomic import (
+    atomic_dir,
+    atomic_write_text,
+    exclusive_output,
+    read_marker,
+    set_aside,
+)
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json
 
@@ -179,6 +185,27 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         if baseline is not None:  # the comparison reads the file's metrics (and the gated ones)
             wanted += [(m, f"--baseline (metrics: in {exp.path.name})") for m in cfg.metrics]
         check_metric_names(wanted, [t.analysis for t in tasks])
+    # validated: one run at a time writes the directory (two experiments started together into
+    # one --out both passed the CLI's check and mixed their cells, marker and results, exit 0)
+    with exclusive_output(out_dir):
+        if not replace_other and out_dir.is_dir():   # written since the CLI looked at it
+            held = other_experiment(exp)(out_dir)
+            if held is not None:
+                raise InputError(f"--out {out_dir}: holds {held}, written while this run was "
+                                 "starting; choose another output path")
+        return _run_locked(exp, out_dir, settings, tasks, checks, cache_dir, own_cache,
+                           executor=executor, workers=workers, scheduler=scheduler,
+                           cell_fn=cell_fn, baseline=baseline, progress=progress, plots=plots,
+                           fresh=fresh, replace_other=replace_other)
+
+
+def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: list[CellTask],
+                checks: list[tuple[str, str, float]], cache_dir: Path, own_cache: bool, *,
+                executor: str, workers: int, scheduler: str | None, cell_fn: CellFn | None,
+                baseline: pd.DataFrame | None, progress: bool | None, plots: bool, fresh: bool,
+                replace_other: bool) -> Outcome:
+    """``run`` once everything is validated, holding the directory's lock."""
+    cfg = exp.config
     if replace_other and out_dir.exists():  # validated: nothing can stop the run before its cells
         set_aside(out_dir)
     if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here

@@ -367,3 +367,28 @@ def test_a_scheduler_address_that_is_not_a_dask_scheduler_is_one_line(
     assert text.startswith(f"--scheduler {address}: ") and "\n" not in text
     assert ("not Dask's protocol" if answer else "no Dask scheduler answered within") in text
     assert not (tmp_path / "out").exists()
+
+
+def test_two_runs_into_one_directory_at_once_the_second_is_refused(write_experiment, tmp_path):
+    """Two experiments started together into one new --out both passed the CLI's check, both
+    exit 0: the directory held both runs' cells, one's marker and the other's experiment.json and
+    results (the first's rerun was then refused as 'another experiment')."""
+    from shocklab.atomic import exclusive_output
+    from shocklab.errors import InputError
+
+    out = tmp_path / "out"
+    exp = load_experiment(write_experiment(seeds=[1, 2]))
+    with exclusive_output(out):   # another run, holding it now
+        with pytest.raises(InputError, match="another ShockLab process is writing it now"):
+            _run(exp, out, executor="serial")
+    assert not out.exists()
+    # the other run finished while this one was starting: its experiment is not joined
+    other = write_experiment("other.yaml", seeds=[3])
+    other.write_text(other.read_text().replace("name: t\n", "name: other\n"))
+    _run(load_experiment(other), out, executor="serial")
+    before = sorted(p.name for p in (out / "cells").iterdir())
+    with pytest.raises(InputError, match=r"holds the experiment 'other' .*written while this run"):
+        _run(exp, out, executor="serial")
+    assert sorted(p.name for p in (out / "cells").iterdir()) == before
+    assert _run(exp, out, executor="serial", replace_other=True).results["status"].eq("ok").all()
+    assert (tmp_path / "out.kept-1" / "cells").is_dir()
