@@ -138,9 +138,13 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
             ts = pd.to_datetime(raw, format="ISO8601")
         except (ValueError, TypeError):
             dayfirst = _day_first(raw, where, tcol)
-            try:  # mixed offsets / formats: element-wise, then name the first that fails
-                ts = pd.to_datetime(raw, format="mixed", errors="coerce", utc=True,
-                                    dayfirst=dayfirst)
+            try:  # mixed offsets / formats: element-wise, then name the first that fails; ISO
+                # rows as ISO (dateutil's dayfirst read '2025-01-02' beside '13/01/2025' as 1 Feb)
+                ts = pd.to_datetime(raw, format="ISO8601", errors="coerce", utc=True)
+                rest = ts.isna().to_numpy()
+                if rest.any():
+                    ts[rest] = pd.to_datetime(raw[rest], format="mixed", errors="coerce",
+                                              utc=True, dayfirst=dayfirst)
             except (ValueError, TypeError):
                 ts = pd.Series(pd.NaT, index=raw.index)
             if ts.isna().any():
