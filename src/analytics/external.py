@@ -378,6 +378,13 @@ def load_kpis_file(
                              f"(names go into file names, JSON and Markdown)")
         values = np.column_stack([_numeric(df[k], str(path), k, commas) for k in kpis])
         kpi_codes = None
+    empty = [k for k, col in zip([vcol] if long else kpis, values.T, strict=True)
+             if np.isnan(col).all()]   # analysed, it said "0 incidents" of a file of no numbers
+    named = f"column{'s' * (len(empty) > 1)} {', '.join(map(repr, empty))}"
+    if len(empty) == values.shape[1]:
+        raise InputError(f"{path}: no values to analyse: {named} empty in every row")
+    if empty:
+        log.warning("%s: %s empty in every row: nothing is analysed there", path, named)
     del df
     n_distinct = len(pd.unique(ts))
     if n_distinct < 3:
