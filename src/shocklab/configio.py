@@ -333,6 +333,30 @@ def override_at(loc: tuple[Any, ...], overrides: list[str] | None) -> str | None
     return None
 
 
+def _join_dotted_keys(data: Any, parts: list[str | int]) -> list[str | int]:
+    """``parts`` with each run that names one existing key holding dots joined into it (the
+    longest): an experiment's ``grid`` and ``*_overrides`` are keyed by dotted paths, and
+    ``--set analysis_overrides.detectors.x.enabled=true`` made a nested mapping beside the
+    file's ``detectors.x.enabled`` key — which then replaced the whole ``detectors`` section."""
+    out: list[str | int] = []
+    node, i = data, 0
+    while i < len(parts):
+        j = i + 1
+        if isinstance(node, dict):
+            j = next((k for k in range(len(parts), i + 1, -1)
+                      if ".".join(map(str, parts[i:k])) in node), i + 1)
+        part = ".".join(map(str, parts[i:j])) if j > i + 1 else parts[i]
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+        i = j
+    return out
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
     """Apply ``dotted.key=value`` strings (values parsed as YAML scalars/lists) to a copy of data.
 
@@ -349,7 +373,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
             value = safe_load(raw) if raw.strip() else None
         except (yaml.YAMLError, ValueError):
             value = raw
-        parts = _parse_key(key.strip())
+        parts = _join_dotted_keys(out, _parse_key(key.strip()))
         node: Any = out
         for i, part in enumerate(parts[:-1]):
             nxt = parts[i + 1]

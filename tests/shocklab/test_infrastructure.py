@@ -158,6 +158,28 @@ def test_apply_overrides_parses_yaml_values_and_indices():
             apply_overrides(raw, [bad])
 
 
+def test_set_addresses_an_existing_key_that_holds_dots():
+    """An experiment's grid and *_overrides are keyed by dotted paths: '--set
+    analysis_overrides.detectors.x.enabled=true' made a nested 'detectors' mapping beside the
+    file's key (applied, it replaced the whole detectors section), and '--set
+    grid.analysis.sensitivity=[0.2]' a nested grid entry ('grid.analysis: should be a list')."""
+    data = {"grid": {"analysis.sensitivity": [0.1, 0.3]},
+            "analysis_overrides": {"detectors.x.enabled": False, "detectors.x": {"k": 1}},
+            "events": [{"drop.pct": 0.5}]}
+    out = apply_overrides(data, ["grid.analysis.sensitivity=[0.2]",
+                                 "analysis_overrides.detectors.x.enabled=true",
+                                 "grid.analysis.sensitivity.0=0.4",
+                                 "events.0.drop.pct=0.7", "seeds.count=2"])
+    assert out == {"grid": {"analysis.sensitivity": [0.4]},
+                   "analysis_overrides": {"detectors.x.enabled": True, "detectors.x": {"k": 1}},
+                   "events": [{"drop.pct": 0.7}], "seeds": {"count": 2}}
+    assert data["grid"] == {"analysis.sensitivity": [0.1, 0.3]}          # a copy was changed
+    # the longest key that exists wins; a path with no dotted key nests as before
+    assert apply_overrides(data, ["analysis_overrides.detectors.x.k=2"])[
+        "analysis_overrides"]["detectors.x"] == {"k": 2}
+    assert apply_overrides({}, ["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
+
+
 def test_atomic_dir_replaces_only_on_success(tmp_path):
     target = tmp_path / "out"
     with atomic_dir(target) as tmp:
