@@ -265,6 +265,11 @@ def validation_problem(exc: ValidationError, data: Any) -> tuple[tuple[Any, ...]
     if first["type"] in _BOUND_ERRORS and _non_finite(first.get("input")):
         # 'nan' failed "≤ 90" (every comparison with NaN is false): not what is wrong with it
         msg = "must be a finite number"
+    if first["type"] == "union_tag_not_found":   # "Unable to extract tag using discriminator"
+        tag = (first.get("ctx") or {}).get("discriminator", "'type'")
+        msg = f"has no {tag} key" + (
+            f" (a misspelt name? {where[-1]!r} is a new entry, and a new one needs its {tag})"
+            if where and isinstance(where[-1], str) else "")
     if first["type"] == "extra_forbidden":
         msg = "unknown key (check spelling; see the commented default config)"
     elif first["type"] not in ("value_error", "assertion_error") and "input" in first \

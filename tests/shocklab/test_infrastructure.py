@@ -210,3 +210,33 @@ def test_seeding_is_stable_and_name_separated():
     assert rng(1, "a").random() != rng(2, "a").random()
     s = derive_int_seed(42, "isolation_forest")
     assert s == derive_int_seed(42, "isolation_forest") and 0 <= s < 2**31
+
+
+def test_an_entry_without_its_type_says_so():
+    """A misspelt detector name ('--set detectors.rolling_zscor.threshold=3') made a new entry
+    without a type: "Unable to extract tag using discriminator 'type'"."""
+    from typing import Annotated, Literal
+
+    class A(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        type: Literal["a"] = "a"
+        threshold: float = 1.0
+
+    class B(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        type: Literal["b"] = "b"
+
+    Tagged = Annotated[A | B, Field(discriminator="type")]
+
+    class Root(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        detectors: dict[str, Tagged] = {}
+        events: list[Tagged] = []
+
+    with pytest.raises(InputError) as exc:
+        validate(Root, {"detectors": {"a": {"type": "a"}, "aa": {"threshold": 3}}}, "cfg.yaml")
+    assert str(exc.value) == ("cfg.yaml: detectors.aa: has no 'type' key (a misspelt name? 'aa' "
+                              "is a new entry, and a new one needs its 'type')")
+    with pytest.raises(InputError) as exc:
+        validate(Root, {"events": [{"type": "b"}, {"threshold": 3}]}, "cfg.yaml")
+    assert str(exc.value) == "cfg.yaml: events[1]: has no 'type' key"
