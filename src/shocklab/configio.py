@@ -362,6 +362,15 @@ def _join_dotted_keys(data: Any, parts: list[str | int]) -> list[str | int]:
     return out
 
 
+def _check_index(item: str, node: list[Any], part: str | int, at: list[str | int]) -> None:
+    """A name where the config holds a list ('--set seeds.count=2' with 'seeds: [1, 2]') said
+    "index 'count' out of range"."""
+    if not isinstance(part, int):
+        raise InputError(f"--set {item!r}: {format_path(tuple(at))} is a list of {len(node)}, "
+                         f"not a mapping: {part!r} is no key of it (address an item by number, "
+                         f"or set the whole value)")
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
     """Apply ``dotted.key=value`` strings (values parsed as YAML scalars/lists) to a copy of data.
 
@@ -383,7 +392,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         for i, part in enumerate(parts[:-1]):
             nxt = parts[i + 1]
             if isinstance(node, list):
-                if not isinstance(part, int) or not -len(node) <= part < len(node):
+                _check_index(item, node, part, parts[:i])
+                if not -len(node) <= part < len(node):
                     raise InputError(
                         f"--set {item!r}: index {part!r} out of range at "
                         f"{format_path(tuple(parts[:i]))}"
@@ -399,7 +409,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
                 )
         last = parts[-1]
         if isinstance(node, list):
-            if not isinstance(last, int) or not -len(node) <= last < len(node):
+            _check_index(item, node, last, parts[:-1])
+            if not -len(node) <= last < len(node):
                 raise InputError(f"--set {item!r}: index {last!r} out of range")
             node[last] = value
         elif isinstance(node, dict):

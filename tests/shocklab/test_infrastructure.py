@@ -240,3 +240,14 @@ def test_an_entry_without_its_type_says_so():
     with pytest.raises(InputError) as exc:
         validate(Root, {"events": [{"type": "b"}, {"threshold": 3}]}, "cfg.yaml")
     assert str(exc.value) == "cfg.yaml: events[1]: has no 'type' key"
+
+
+def test_set_a_key_inside_a_list_names_the_list():
+    """'--set seeds.count=2' where the file says 'seeds: [1, 2]' said "index 'count' out of
+    range"."""
+    for item in ("seeds.count=2", "seeds.x.y=1"):
+        with pytest.raises(InputError) as exc:
+            apply_overrides({"seeds": [1, 2]}, [item])
+        assert str(exc.value).startswith(f"--set {item!r}: seeds is a list of 2, not a mapping: ")
+    with pytest.raises(InputError, match=r"index 5 out of range"):
+        apply_overrides({"seeds": [1, 2]}, ["seeds.5=1"])
