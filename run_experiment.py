@@ -101,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from experiments.config import load_experiment, parse_check
     from experiments.experiment import other_experiment, run, summary_lines
 
+    if args.scheduler is not None and not args.scheduler.strip():
+        # --scheduler "$DASK_SCHEDULER" with the variable unset ran every cell on this machine
+        raise InputError("--scheduler is empty; give the scheduler's address "
+                         "(tcp://host:8786) or leave the flag out")
     executor = args.executor or ("dask" if args.scheduler else "local")
     if args.scheduler and executor != "dask":
         raise InputError(f"--scheduler needs --executor dask (got --executor {executor})")

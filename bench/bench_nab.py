@@ -451,6 +451,18 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
     return 0
 
 
+def nab_problem(nab: Path) -> str | None:
+    """What keeps ``nab`` from being read as a NAB folder (data/<category>/*.csv and
+    labels/combined_windows.json), in one line; None when nothing does (a copy without its
+    labels ended in a FileNotFoundError traceback)."""
+    labels = nab / "labels" / "combined_windows.json"
+    if not (nab / "data").is_dir():
+        return f"--nab {nab}: no data/ folder (a NAB folder holds data/<category>/*.csv)"
+    if not labels.is_file():
+        return f"--nab {nab}: no {labels.relative_to(nab)} (NAB's label windows)"
+    return None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nab", default=str(DEFAULT_NAB), help="NAB folder (data/, labels/, results/)")
@@ -483,6 +495,10 @@ def main() -> int:
         "the fourth, designed after seeing the third's result",
     )
     args = ap.parse_args()
+    problem = None if args.ingest_rows else nab_problem(Path(args.nab))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.cv:
         from analytics.config import load_analysis_config
 

@@ -139,9 +139,13 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
             ts = pd.to_datetime(raw, format="ISO8601")
         except (ValueError, TypeError):
             dayfirst = _day_first(raw, where, tcol)
-            try:  # mixed offsets / formats: element-wise, then name the first that fails
-                ts = pd.to_datetime(raw, format="mixed", errors="coerce", utc=True,
-                                    dayfirst=dayfirst)
+            try:  # mixed offsets / formats: element-wise, then name the first that fails; ISO
+                # rows as ISO (dateutil's dayfirst read '2025-01-02' beside '13/01/2025' as 1 Feb)
+                ts = pd.to_datetime(raw, format="ISO8601", errors="coerce", utc=True)
+                rest = ts.isna().to_numpy()
+                if rest.any():
+                    ts[rest] = pd.to_datetime(raw[rest], format="mixed", errors="coerce",
+                                              utc=True, dayfirst=dayfirst)
             except (ValueError, TypeError):
                 ts = pd.Series(pd.NaT, index=raw.index)
             if ts.isna().any():
@@ -394,6 +398,13 @@ def load_kpis_file(
                              f"(names go into file names, JSON and Markdown)")
         values = np.column_stack([_numeric(df[k], str(path), k, commas, locale) for k in kpis])
         kpi_codes = None
+    empty = [k for k, col in zip([vcol] if long else kpis, values.T, strict=True)
+             if np.isnan(col).all()]   # analysed, it said "0 incidents" of a file of no numbers
+    named = f"column{'s' * (len(empty) > 1)} {', '.join(map(repr, empty))}"
+    if len(empty) == values.shape[1]:
+        raise InputError(f"{path}: no values to analyse: {named} empty in every row")
+    if empty:
+        log.warning("%s: %s empty in every row: nothing is analysed there", path, named)
     del df
     n_distinct = len(pd.unique(ts))
     if n_distinct < 3:

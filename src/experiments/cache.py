@@ -9,7 +9,9 @@ share worlds (otherwise each machine generates its own copy — same bytes, more
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +65,26 @@ class WorldCache:
         except OSError:
             pass
         return target, False
+
+    def regenerate(self, raw: dict[str, Any], source: str = "experiment") -> Path:
+        """Generate a cached world again, for one a cell could not read (a file of it edited,
+        cut short or deleted after it was written: every later cell trusted it and failed the
+        same way, run after run). The unreadable copy is moved to a hidden name first and
+        removed once the new one is in."""
+        target = self.path_for(raw)
+        with _file_lock(self.root / f".{target.name}.lock"):
+            bad = target.with_name(f".{target.name}.bad-{os.getpid()}")
+            if target.is_dir():
+                os.replace(target, bad)
+            try:
+                self.generate(raw, target, fmt=self.fmt, source=source)
+            finally:
+                shutil.rmtree(bad, ignore_errors=True)
+        try:
+            (self.root / f".{target.name}.lock").unlink()
+        except OSError:
+            pass
+        return target
 
 
 def cache_entries(root: str | Path) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shocklab.catalogue import product_watched
+from shocklab.errors import InputError
 
 from .cache import GenerateFn, KeyFn, WorldCache
 
@@ -363,7 +364,18 @@ def run_cell(
         record["cache_hit"] = hit
         record["timings"]["generate_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        scorecard = analyse(Path(data_dir), task.analysis)
+        try:
+            scorecard = analyse(Path(data_dir), task.analysis)
+        except InputError:
+            if not hit:
+                raise
+            # a cached world that no longer reads (edited, cut short): generated once more
+            t = time.perf_counter()
+            data_dir = cache.regenerate(task.scenario, source=f"experiment:{task.cell_id}")
+            record["cache_hit"] = False
+            record["timings"]["generate_s"] += time.perf_counter() - t
+            t = time.perf_counter()
+            scorecard = analyse(Path(data_dir), task.analysis)
         record["timings"]["analyse_s"] = time.perf_counter() - t
         record["metrics"] = scorecard_metrics(scorecard)
     except Exception as exc:  # recorded, not raised: one bad cell must not stop a sweep

@@ -79,8 +79,11 @@ class Gate(Strict):
     @classmethod
     def _syntax(cls, v: list[str]) -> list[str]:
         for text in v:
-            if not _CHECK_RE.match(text):
+            m = _CHECK_RE.match(text)
+            if not m:
                 raise ValueError(f"{text!r} is not 'metric>=number' (operators >=, >, <=, <)")
+            if not _finite_bar(m.group(3)):
+                raise ValueError(f"{text!r}: the bar {m.group(3)} is not a finite number")
         return v
 
 
@@ -267,15 +270,23 @@ class ExperimentConfig(Strict):
         return self.rank_by or self.metrics[0]
 
 
+def _finite_bar(text: str) -> bool:
+    """A gate's bar is a finite number: ``1e999`` reads as inf, a bar no mean can reach (the
+    gate failed, exit 1, where the check itself was wrong)."""
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def parse_check(text: str) -> tuple[str, str, float]:
     """``"consensus.recall>=0.9"`` -> ``("consensus.recall", ">=", 0.9)``; InputError otherwise."""
     m = _CHECK_RE.match(text)
     if not m:
         raise InputError(f"--gate {text!r}: expected metric>=number (operators >=, >, <=, <)")
-    try:
-        return m.group(1), m.group(2), float(m.group(3))
-    except ValueError:
-        raise InputError(f"--gate {text!r}: {m.group(3)!r} is not a number") from None
+    if not _finite_bar(m.group(3)):
+        raise InputError(f"--gate {text!r}: {m.group(3)!r} is not a finite number")
+    return m.group(1), m.group(2), float(m.group(3))
 
 
 def resolve_path(ref: str, experiment_file: Path) -> Path:

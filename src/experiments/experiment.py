@@ -14,7 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from shocklab.atomic import atomic_dir, atomic_write_text, read_marker, set_aside
+from shocklab.atomic import (
+    atomic_dir,
+    atomic_write_text,
+    exclusive_output,
+    read_marker,
+    set_aside,
+)
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json
 
@@ -179,6 +185,27 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         if baseline is not None:  # the comparison reads the file's metrics (and the gated ones)
             wanted += [(m, f"--baseline (metrics: in {exp.path.name})") for m in cfg.metrics]
         check_metric_names(wanted, [t.analysis for t in tasks])
+    # validated: one run at a time writes the directory (two experiments started together into
+    # one --out both passed the CLI's check and mixed their cells, marker and results, exit 0)
+    with exclusive_output(out_dir):
+        if not replace_other and out_dir.is_dir():   # written since the CLI looked at it
+            held = other_experiment(exp)(out_dir)
+            if held is not None:
+                raise InputError(f"--out {out_dir}: holds {held}, written while this run was "
+                                 "starting; choose another output path")
+        return _run_locked(exp, out_dir, settings, tasks, checks, cache_dir, own_cache,
+                           executor=executor, workers=workers, scheduler=scheduler,
+                           cell_fn=cell_fn, baseline=baseline, progress=progress, plots=plots,
+                           fresh=fresh, replace_other=replace_other)
+
+
+def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: list[CellTask],
+                checks: list[tuple[str, str, float]], cache_dir: Path, own_cache: bool, *,
+                executor: str, workers: int, scheduler: str | None, cell_fn: CellFn | None,
+                baseline: pd.DataFrame | None, progress: bool | None, plots: bool, fresh: bool,
+                replace_other: bool) -> Outcome:
+    """``run`` once everything is validated, holding the directory's lock."""
+    cfg = exp.config
     if replace_other and out_dir.exists():  # validated: nothing can stop the run before its cells
         set_aside(out_dir)
     if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here
@@ -188,7 +215,8 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         else:
             shutil.rmtree(cache_dir)
     by_id = {s.setting_id: s for s in settings}
-    used = max(1, min(workers, len(tasks)))  # no more workers than cells (runner.execute)
+    # no more workers than cells (runner.execute); the serial executor is this process alone
+    used = 1 if executor == "serial" else max(1, min(workers, len(tasks)))
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
              len(cfg.seed_list), len(tasks), executor, used, "" if used == 1 else "s")
 
@@ -262,7 +290,8 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
 
     # an earlier run's verdict goes first: a check that cannot be evaluated (exit 2) must not
     # leave it beside this run's results, where the dashboard and the API would read it
-    _drop_stale(out_dir, written)
+    _drop_stale(out_dir, written, rewritten={"gate.json"} if checks or baseline is not None
+                else set())
     # the gate judges what the leaderboard reports: the test seeds of a split, not the train seeds
     if checks:
         outcome.gate += gating.check_absolute(reported, checks, cfg.bootstrap)
@@ -297,12 +326,14 @@ OPTIONAL_OUTPUTS = ("gate.json", "leaderboard_train.csv", "summary.csv", "detect
                     "mde.csv")
 
 
-def _drop_stale(out_dir: Path, written: set[str]) -> None:
-    """Remove the optional outputs an earlier run of this directory wrote and this one does not."""
+def _drop_stale(out_dir: Path, written: set[str], rewritten: set[str] = frozenset()) -> None:
+    """Remove the optional outputs an earlier run of this directory wrote and this one does not
+    (or writes only later: ``rewritten``, the gate's verdict, goes first without a word)."""
     for name in OPTIONAL_OUTPUTS:
         if name not in written and (out_dir / name).is_file():
             (out_dir / name).unlink()
-            log.info("removed %s of an earlier run (this run does not write it)", name)
+            if name not in rewritten:
+                log.info("removed %s of an earlier run (this run does not write it)", name)
 
 
 def setting_label(setting: Setting, max_len: int = 40) -> str:

@@ -192,6 +192,37 @@ def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str 
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+SCHEDULER_TIMEOUT_S = 10.0
+
+
+def _probe_scheduler(address: str) -> None:
+    """Connect to ``address`` and complete Dask's handshake within SCHEDULER_TIMEOUT_S, or raise
+    InputError. distributed waits for the handshake's answer without a timeout: a port that
+    accepts and never answers (a web server, the dashboard's 8787) hung the run for good, and one
+    that answers something else was read as a frame of exabytes ("out of memory", exit 2)."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def probe() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=SCHEDULER_TIMEOUT_S),
+                                      SCHEDULER_TIMEOUT_S)
+        await comm.close()
+
+    try:
+        asyncio.run(probe())
+    except asyncio.TimeoutError:
+        raise InputError(f"--scheduler {address}: no Dask scheduler answered within "
+                         f"{SCHEDULER_TIMEOUT_S:g} s (the scheduler's port, e.g. 8786, not the "
+                         "dashboard's 8787?)") from None
+    except (Exception, MemoryError) as exc:  # noqa: BLE001 — anything the address answered
+        detail = ("it answered something that is not Dask's protocol"
+                  if isinstance(exc, MemoryError)   # a length read from someone else's bytes
+                  else " ".join(str(exc).split())[:200] or type(exc).__name__)
+        raise InputError(f"--scheduler {address}: cannot connect to a Dask scheduler "
+                         f"({detail})") from None
+
+
 def _dask(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str | None,
           processes: bool = True) -> Iterator[dict[str, Any]]:
     import uuid
@@ -202,7 +233,8 @@ def _dask(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str |
     cluster = None
     try:
         if scheduler:
-            client = Client(scheduler, timeout="10s")
+            _probe_scheduler(scheduler)
+            client = Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S:g}s")
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                                    host="127.0.0.1", dashboard_address=None,

@@ -251,9 +251,10 @@ def check_replaceable(target: Path, force: bool | None = None) -> None:
 
 
 @contextmanager
-def _target_lock(parent: Path, name: str) -> Iterator[None]:
+def _target_lock(parent: Path, name: str, wait: bool = True) -> Iterator[None]:
     """Exclusive lock per target (POSIX ``flock``; elsewhere no lock). The lock file is deleted
-    by its holder before release; a waiter that then holds a deleted file's lock starts over."""
+    by its holder before release; a waiter that then holds a deleted file's lock starts over.
+    ``wait=False``: a target another process holds is an InputError at once."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -274,6 +275,11 @@ def _target_lock(parent: Path, name: str) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
+            if not wait:
+                raise InputError(
+                    f"{parent / name}: another ShockLab process is writing it now (lock "
+                    f"{path}); wait for it to finish, or choose another output path"
+                ) from None
             if not waited:
                 log.info("%s: another ShockLab process is writing it; waiting", parent / name)
                 waited = True
@@ -300,6 +306,17 @@ def _target_lock(parent: Path, name: str) -> Iterator[None]:
             pass
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
         f.close()
+
+
+@contextmanager
+def exclusive_output(target: str | Path) -> Iterator[Path]:
+    """Hold ``target``'s writer lock (the one ``atomic_dir`` takes) for a whole run that writes
+    in place (an experiment): a second run into it is an InputError at once, not a mix of two
+    runs' files. Creates ``target``'s parent for the lock file."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _target_lock(target.parent, target.name, wait=False):
+        yield target
 
 
 def _siblings(target: Path, kind: str) -> list[Path]:

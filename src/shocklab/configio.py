@@ -211,6 +211,43 @@ def _first_non_finite(node: Any, loc: tuple[Any, ...] = ()) -> tuple[tuple[Any, 
     return None
 
 
+def _field_keys(name: str, fld: Any) -> list[Any]:
+    """The keys a model field is read from: its name and its alias choices (``retrain_every``)."""
+    alias = fld.validation_alias
+    choices = getattr(alias, "choices", [alias] if isinstance(alias, str) else [])
+    return [name, *(c for c in choices if isinstance(c, str))]
+
+
+def _first_bool_number(node: Any, raw: Any, loc: tuple[Any, ...] = ()
+                       ) -> tuple[tuple[Any, ...], Any] | None:
+    """Where a validated config holds a number that was written as a YAML boolean: pydantic
+    reads ``on``/``yes``/``true`` as 1 and ``off``/``no``/``false`` as 0 in a number field
+    (``--set sensitivity=on`` ran at sensitivity 1.0, ``duration_days: on`` one day)."""
+    if isinstance(raw, bool):
+        hit = isinstance(node, (int, float)) and not isinstance(node, bool)
+        return (loc, raw) if hit else None
+    if isinstance(node, BaseModel) and isinstance(raw, dict):
+        for name, fld in type(node).model_fields.items():
+            key = next((k for k in _field_keys(name, fld) if k in raw), None)
+            found = None if key is None else _first_bool_number(
+                getattr(node, name), raw[key], (*loc, key))
+            if found is not None:
+                return found
+    elif isinstance(node, dict) and isinstance(raw, dict):
+        by_text = {str(k): v for k, v in node.items()}
+        for key, value in raw.items():
+            found = _first_bool_number(by_text[str(key)], value, (*loc, key)) \
+                if str(key) in by_text else None
+            if found is not None:
+                return found
+    elif isinstance(node, (list, tuple)) and isinstance(raw, list):
+        for i, (child, value) in enumerate(zip(node, raw, strict=False)):
+            found = _first_bool_number(child, value, (*loc, i))
+            if found is not None:
+                return found
+    return None
+
+
 def format_validation_error(exc: ValidationError, data: Any, source: str) -> str:
     return f"{source}: {validation_problem(exc, data)[1]}"
 
@@ -228,6 +265,11 @@ def validation_problem(exc: ValidationError, data: Any) -> tuple[tuple[Any, ...]
     if first["type"] in _BOUND_ERRORS and _non_finite(first.get("input")):
         # 'nan' failed "≤ 90" (every comparison with NaN is false): not what is wrong with it
         msg = "must be a finite number"
+    if first["type"] == "union_tag_not_found":   # "Unable to extract tag using discriminator"
+        tag = (first.get("ctx") or {}).get("discriminator", "'type'")
+        msg = f"has no {tag} key" + (
+            f" (a misspelt name? {where[-1]!r} is a new entry, and a new one needs its {tag})"
+            if where and isinstance(where[-1], str) else "")
     if first["type"] == "extra_forbidden":
         msg = "unknown key (check spelling; see the commented default config)"
     elif first["type"] not in ("value_error", "assertion_error") and "input" in first \
@@ -263,6 +305,12 @@ def validate(model: type[M], data: dict[str, Any], source: str) -> M:
                 break
         detail = f"{format_path(loc)}: must be a finite number (got {_short_input(node)})"
         raise ConfigError(f"{source}: {detail}", loc, detail)
+    hit = _first_bool_number(cfg, data)
+    if hit is not None:
+        loc, value = hit
+        detail = (f"{format_path(loc)}: must be a number, not a yes/no (got {value!r}: YAML "
+                  "reads on, off, yes, no, true and false as booleans)")
+        raise ConfigError(f"{source}: {detail}", loc, detail)
     return cfg
 
 
@@ -290,6 +338,39 @@ def override_at(loc: tuple[Any, ...], overrides: list[str] | None) -> str | None
     return None
 
 
+def _join_dotted_keys(data: Any, parts: list[str | int]) -> list[str | int]:
+    """``parts`` with each run that names one existing key holding dots joined into it (the
+    longest): an experiment's ``grid`` and ``*_overrides`` are keyed by dotted paths, and
+    ``--set analysis_overrides.detectors.x.enabled=true`` made a nested mapping beside the
+    file's ``detectors.x.enabled`` key — which then replaced the whole ``detectors`` section."""
+    out: list[str | int] = []
+    node, i = data, 0
+    while i < len(parts):
+        j = i + 1
+        if isinstance(node, dict):
+            j = next((k for k in range(len(parts), i + 1, -1)
+                      if ".".join(map(str, parts[i:k])) in node), i + 1)
+        part = ".".join(map(str, parts[i:j])) if j > i + 1 else parts[i]
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+        i = j
+    return out
+
+
+def _check_index(item: str, node: list[Any], part: str | int, at: list[str | int]) -> None:
+    """A name where the config holds a list ('--set seeds.count=2' with 'seeds: [1, 2]') said
+    "index 'count' out of range"."""
+    if not isinstance(part, int):
+        raise InputError(f"--set {item!r}: {format_path(tuple(at))} is a list of {len(node)}, "
+                         f"not a mapping: {part!r} is no key of it (address an item by number, "
+                         f"or set the whole value)")
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
     """Apply ``dotted.key=value`` strings (values parsed as YAML scalars/lists) to a copy of data.
 
@@ -306,12 +387,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
             value = safe_load(raw) if raw.strip() else None
         except (yaml.YAMLError, ValueError):
             value = raw
-        parts = _parse_key(key.strip())
+        parts = _join_dotted_keys(out, _parse_key(key.strip()))
         node: Any = out
         for i, part in enumerate(parts[:-1]):
             nxt = parts[i + 1]
             if isinstance(node, list):
-                if not isinstance(part, int) or not -len(node) <= part < len(node):
+                _check_index(item, node, part, parts[:i])
+                if not -len(node) <= part < len(node):
                     raise InputError(
                         f"--set {item!r}: index {part!r} out of range at "
                         f"{format_path(tuple(parts[:i]))}"
@@ -327,7 +409,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
                 )
         last = parts[-1]
         if isinstance(node, list):
-            if not isinstance(last, int) or not -len(node) <= last < len(node):
+            _check_index(item, node, last, parts[:-1])
+            if not -len(node) <= last < len(node):
                 raise InputError(f"--set {item!r}: index {last!r} out of range")
             node[last] = value
         elif isinstance(node, dict):

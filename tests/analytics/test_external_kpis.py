@@ -338,3 +338,40 @@ def test_jittered_timestamps_get_a_round_step(tmp_path):
     assert ing["missing_periods"] <= n // 50            # nearly every period holds its row
     regular = df.assign(timestamp=base.strftime("%Y-%m-%d %H:%M:%S"))
     assert load_kpis_file(_write(tmp_path, regular, "r.csv")).ingest["step"] == "0 days 00:05:00"
+
+
+def test_iso_rows_beside_day_first_dates_keep_their_month(tmp_path):
+    """A file mixing ISO rows and day-first dates ('13/03/2025 06:00'): the day-first reading
+    applied to the ISO rows too (dateutil's dayfirst reads '2025-03-02' as 3 February), so the
+    ISO hours landed months away — 7,104 'missing periods' in 40 days of data, exit 0."""
+    df = _hourly(24 * 20)
+    text = df["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    odd = np.arange(len(df)) % 2 == 1
+    text[odd] = df["timestamp"][odd].dt.strftime("%d/%m/%Y %H:%M")
+    ds = load_kpis_file(_write(tmp_path, df.assign(timestamp=text)))
+    k = ds.tables["kpis_daily"]
+    assert ds.ingest["missing_periods"] == 0 and len(k) == len(df)
+    assert (k["date"].to_numpy() == df["timestamp"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("layout", ["wide", "long"])
+def test_a_file_without_a_single_value_is_exit_2(tmp_path, capsys, layout):
+    """Every value cell empty: analysed, it said '0 consensus incident(s)', exit 0."""
+    df = _hourly(24 * 5).assign(value=np.nan)
+    if layout == "long":
+        df = df.assign(kpi="orders")[["timestamp", "kpi", "value"]]
+    else:
+        df = df.assign(orders=np.nan)
+    path = _write(tmp_path, df)
+    assert cli("--kpis", str(path), "--out", str(tmp_path / "run")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: no values to analyse: column") and "\n" not in err
+    assert "'value'" in err and not (tmp_path / "run").exists()
+
+
+def test_an_empty_column_beside_others_is_named_in_a_warning(tmp_path, caplog):
+    df = _hourly(24 * 5).assign(other=np.nan)
+    with caplog.at_level(logging.WARNING, logger="shocklab"):
+        ds = load_kpis_file(_write(tmp_path, df))
+    assert ds.ingest["kpis"] == ["value", "other"]
+    assert "column 'other' empty in every row" in caplog.text

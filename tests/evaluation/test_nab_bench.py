@@ -66,3 +66,15 @@ def test_short_key_of_external_short_history():
     assert bench_nab._short_key(six.external) == "early6"
     odd = load_analysis_config(None, ["external.early_min=7"])
     assert bench_nab._short_key(odd.external) is None   # off the grid
+
+
+def test_a_nab_folder_without_its_labels_is_one_line(tmp_path):
+    """A copy of NAB without labels/combined_windows.json ended in a FileNotFoundError
+    traceback."""
+    (tmp_path / "data" / "realTraffic").mkdir(parents=True)
+    assert bench_nab.nab_problem(tmp_path) == (
+        f"--nab {tmp_path}: no labels/combined_windows.json (NAB's label windows)")
+    assert "no data/ folder" in bench_nab.nab_problem(tmp_path / "nope")
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "combined_windows.json").write_text("{}")
+    assert bench_nab.nab_problem(tmp_path) is None

@@ -33,6 +33,9 @@ from shocklab.cli import run_cli
             ["--executor", "local", "--scheduler", "tcp://127.0.0.1:1"],
             "--scheduler needs --executor dask",
         ),
+        # an unset variable ('--scheduler "$DASK_SCHEDULER"') ran every cell on this machine
+        ({}, ["--scheduler", ""], "--scheduler is empty"),
+        ({}, ["--executor", "dask", "--scheduler", " "], "--scheduler is empty"),
         ({}, ["--gate", "consensus.recall=>0.9"], "expected metric>=number"),
         ({}, ["--workers", "two"], "invalid int value"),
         ({}, ["--baseline", "missing.parquet"], "--baseline missing.parquet: file not found"),

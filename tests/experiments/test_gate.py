@@ -103,6 +103,20 @@ def test_bad_gate_and_baseline_inputs(tmp_path):
     assert GateFailure.exit_code == 1
 
 
+@pytest.mark.parametrize("bar", ["1e999", "-1e999", "1.2.3"])
+def test_a_bar_that_is_not_a_finite_number_is_bad_input(bar):
+    """'--gate consensus.recall>=1e999' read the bar as inf: every run failed the gate, exit 1
+    (a quality verdict) for a mistyped check; the file's gate.checks let it through too."""
+    from experiments.config import Gate
+    from shocklab.configio import validate
+
+    with pytest.raises(InputError, match=f"'{bar}' is not a finite number"):
+        parse_check(f"consensus.recall>={bar}")
+    with pytest.raises(InputError, match=rf"^x.yaml: checks: .*the bar {bar} is not a finite"):
+        validate(Gate, {"checks": [f"consensus.recall>={bar}"]}, "x.yaml")
+    assert parse_check("consensus.recall>=1e2") == ("consensus.recall", ">=", 100.0)
+
+
 def test_gate_interval_is_the_leaderboard_interval():
     from experiments.results import leaderboard
 

@@ -121,6 +121,41 @@ def test_failing_cell_is_recorded_and_retried(write_experiment, tmp_path):
     assert (again.results["status"] == ["ok", "error", "ok"]).all()
 
 
+def _reading_analyse(data_dir, analysis):
+    """fake_analyse that reports an unreadable world as the real loader does (InputError)."""
+    import json
+
+    from tests.experiments.exp_fakes import fake_analyse
+
+    from shocklab.errors import InputError
+
+    try:
+        json.loads((Path(data_dir) / "world.json").read_text())
+    except ValueError:
+        raise InputError(f"{data_dir}/world.json: cannot read") from None
+    return fake_analyse(data_dir, analysis)
+
+
+def test_a_cached_world_that_no_longer_reads_is_generated_again(write_experiment, tmp_path):
+    """A cached world cut short or edited after it was written was trusted by every later cell:
+    each failed on it, run after run (a shared --cache-dir is never cleared by --fresh)."""
+    exp = load_experiment(write_experiment(seeds=[1, 2]))
+    cache = tmp_path / "worlds"
+    cell = partial(fake_cell, analyse=_reading_analyse)
+    first = _run(exp, tmp_path / "a", executor="serial", cache_dir=cache, cell_fn=cell)
+    worlds = sorted(p for p in cache.iterdir() if p.is_dir())
+    assert len(worlds) == 2 and count_lines(cache / "generate_calls.log") == 2
+    (worlds[0] / "world.json").write_text('{"seed": 1, "no')   # cut short
+    again = _run(exp, tmp_path / "b", executor="serial", cache_dir=cache, cell_fn=cell)
+    assert (again.results["status"] == "ok").all()
+    assert count_lines(cache / "generate_calls.log") == 3       # that world once more, only
+    assert sorted(again.results["cache_hit"]) == [False, True]
+    assert sorted(p.name for p in cache.iterdir()) == [p.name for p in worlds] + [
+        "generate_calls.log"]
+    pd.testing.assert_frame_equal(first.results.drop(columns=IDENTITY_EXCLUDED),
+                                  again.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
+
+
 def _counting_analyse(log: Path, data_dir, analysis):
     from tests.experiments.exp_fakes import _log, fake_analyse
 
@@ -274,3 +309,86 @@ def test_an_interrupted_first_run_is_known_as_its_experiments(write_experiment, 
     assert check_resumable(out, "experiment", other=other_experiment(theirs),
                            force=True) == (out, True)
     assert len(_run(mine, out, executor="serial").results) == 3   # resumed, as before
+
+
+def test_a_rerun_with_a_gate_does_not_say_it_dropped_its_verdict(write_experiment, tmp_path,
+                                                                 caplog):
+    """Every rerun with a gate logged 'removed gate.json of an earlier run (this run does not
+    write it)' and then wrote it; a serial run said '(serial, 4 workers)' on a 4-core machine."""
+    import logging
+
+    exp = load_experiment(write_experiment(seeds=[1, 2], gate={"checks": ["consensus.recall>=0"]}))
+    _run(exp, tmp_path / "out", executor="serial", workers=4)
+    with caplog.at_level(logging.INFO, logger="shocklab.experiments"):
+        again = _run(exp, tmp_path / "out", executor="serial", workers=4)
+    assert again.gate and (tmp_path / "out" / "gate.json").is_file()
+    assert "removed gate.json" not in caplog.text
+    assert "2 cells (serial, 1 worker)" in caplog.text
+
+
+@pytest.mark.parametrize("answer", [None, b"SSH-2.0-OpenSSH_9.6\r\n" * 4],
+                         ids=["silent", "ssh"])
+def test_a_scheduler_address_that_is_not_a_dask_scheduler_is_one_line(
+        write_experiment, tmp_path, monkeypatch, answer):
+    """--scheduler at a port that accepts and never answers (a web server, the dashboard's 8787)
+    hung the run for good: distributed waits for its handshake without a timeout. One that
+    answers something else was read as a frame of exabytes: 'error: out of memory'."""
+    import socket
+    import threading
+
+    import experiments.runner as runner
+    from shocklab.errors import InputError
+
+    monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT_S", 0.5)
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if answer:
+                conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    exp = load_experiment(write_experiment(seeds=[1]))
+    try:
+        with pytest.raises(InputError) as exc:
+            _run(exp, tmp_path / "out", executor="dask", scheduler=address)
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    text = str(exc.value)
+    assert text.startswith(f"--scheduler {address}: ") and "\n" not in text
+    assert ("not Dask's protocol" if answer else "no Dask scheduler answered within") in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_runs_into_one_directory_at_once_the_second_is_refused(write_experiment, tmp_path):
+    """Two experiments started together into one new --out both passed the CLI's check, both
+    exit 0: the directory held both runs' cells, one's marker and the other's experiment.json and
+    results (the first's rerun was then refused as 'another experiment')."""
+    from shocklab.atomic import exclusive_output
+    from shocklab.errors import InputError
+
+    out = tmp_path / "out"
+    exp = load_experiment(write_experiment(seeds=[1, 2]))
+    with exclusive_output(out):   # another run, holding it now
+        with pytest.raises(InputError, match="another ShockLab process is writing it now"):
+            _run(exp, out, executor="serial")
+    assert not out.exists()
+    # the other run finished while this one was starting: its experiment is not joined
+    other = write_experiment("other.yaml", seeds=[3])
+    other.write_text(other.read_text().replace("name: t\n", "name: other\n"))
+    _run(load_experiment(other), out, executor="serial")
+    before = sorted(p.name for p in (out / "cells").iterdir())
+    with pytest.raises(InputError, match=r"holds the experiment 'other' .*written while this run"):
+        _run(exp, out, executor="serial")
+    assert sorted(p.name for p in (out / "cells").iterdir()) == before
+    assert _run(exp, out, executor="serial", replace_other=True).results["status"].eq("ok").all()
+    assert (tmp_path / "out.kept-1" / "cells").is_dir()

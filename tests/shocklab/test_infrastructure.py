@@ -91,6 +91,45 @@ def test_a_non_finite_number_says_it_must_be_finite(raw):
     assert validate(Named, {"name": "nan", "factor": "1e3"}, "cfg.yaml").factor == 1000.0
 
 
+@pytest.mark.parametrize("word", ["on", "yes", "true", "off", "no"])
+def test_a_yaml_boolean_in_a_number_field_is_refused(word):
+    """pydantic reads a YAML boolean as 1 or 0 in a number field: '--set sensitivity=on' ran
+    at sensitivity 1.0 and 'duration_days: on' lasted one day, exit 0. A yes/no field, a field
+    that takes either, and a number written as a number are untouched."""
+    from pydantic import AliasChoices
+
+    class Leaf(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        days: int = 1
+        every: int = Field(7, validation_alias=AliasChoices("every", "old_every"))
+        enabled: bool = True
+        either: bool | float = 1.0
+
+    class Root(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        sensitivity: float = 0.1
+        leaves: list[Leaf] = []
+        named: dict[str, Leaf] = {}
+        weights: dict[str, float] = {}
+
+    value = apply_overrides({}, [f"x={word}"])["x"]
+    assert isinstance(value, bool)
+    for data, key in [
+        ({"sensitivity": value}, "sensitivity"),
+        ({"leaves": [{}, {"days": value}]}, "leaves[1].days"),
+        ({"named": {"a": {"old_every": value}}}, "named.a.old_every"),
+        ({"weights": {"US": 0.5, "GB": value}}, "weights.GB"),
+    ]:
+        with pytest.raises(InputError) as exc:
+            validate(Root, data, "cfg.yaml")
+        assert str(exc.value).startswith(
+            f"cfg.yaml: {key}: must be a number, not a yes/no (got {value!r}")
+    ok = validate(Root, {"sensitivity": 2, "leaves": [{"enabled": value, "either": value,
+                                                       "days": "3"}]}, "cfg.yaml")
+    assert ok.sensitivity == 2.0 and ok.leaves[0].enabled is value
+    assert ok.leaves[0].either is value and ok.leaves[0].days == 3
+
+
 def test_load_yaml_errors(tmp_path):
     with pytest.raises(InputError, match="config file not found"):
         load_yaml(tmp_path / "missing.yaml")
@@ -117,6 +156,28 @@ def test_apply_overrides_parses_yaml_values_and_indices():
                      ("a.b.c=1", "is not a mapping"), ("a..b=1", "empty key segment")]:
         with pytest.raises(InputError, match=msg):
             apply_overrides(raw, [bad])
+
+
+def test_set_addresses_an_existing_key_that_holds_dots():
+    """An experiment's grid and *_overrides are keyed by dotted paths: '--set
+    analysis_overrides.detectors.x.enabled=true' made a nested 'detectors' mapping beside the
+    file's key (applied, it replaced the whole detectors section), and '--set
+    grid.analysis.sensitivity=[0.2]' a nested grid entry ('grid.analysis: should be a list')."""
+    data = {"grid": {"analysis.sensitivity": [0.1, 0.3]},
+            "analysis_overrides": {"detectors.x.enabled": False, "detectors.x": {"k": 1}},
+            "events": [{"drop.pct": 0.5}]}
+    out = apply_overrides(data, ["grid.analysis.sensitivity=[0.2]",
+                                 "analysis_overrides.detectors.x.enabled=true",
+                                 "grid.analysis.sensitivity.0=0.4",
+                                 "events.0.drop.pct=0.7", "seeds.count=2"])
+    assert out == {"grid": {"analysis.sensitivity": [0.4]},
+                   "analysis_overrides": {"detectors.x.enabled": True, "detectors.x": {"k": 1}},
+                   "events": [{"drop.pct": 0.7}], "seeds": {"count": 2}}
+    assert data["grid"] == {"analysis.sensitivity": [0.1, 0.3]}          # a copy was changed
+    # the longest key that exists wins; a path with no dotted key nests as before
+    assert apply_overrides(data, ["analysis_overrides.detectors.x.k=2"])[
+        "analysis_overrides"]["detectors.x"] == {"k": 2}
+    assert apply_overrides({}, ["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
 
 
 def test_atomic_dir_replaces_only_on_success(tmp_path):
@@ -149,3 +210,44 @@ def test_seeding_is_stable_and_name_separated():
     assert rng(1, "a").random() != rng(2, "a").random()
     s = derive_int_seed(42, "isolation_forest")
     assert s == derive_int_seed(42, "isolation_forest") and 0 <= s < 2**31
+
+
+def test_an_entry_without_its_type_says_so():
+    """A misspelt detector name ('--set detectors.rolling_zscor.threshold=3') made a new entry
+    without a type: "Unable to extract tag using discriminator 'type'"."""
+    from typing import Annotated, Literal
+
+    class A(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        type: Literal["a"] = "a"
+        threshold: float = 1.0
+
+    class B(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        type: Literal["b"] = "b"
+
+    Tagged = Annotated[A | B, Field(discriminator="type")]
+
+    class Root(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        detectors: dict[str, Tagged] = {}
+        events: list[Tagged] = []
+
+    with pytest.raises(InputError) as exc:
+        validate(Root, {"detectors": {"a": {"type": "a"}, "aa": {"threshold": 3}}}, "cfg.yaml")
+    assert str(exc.value) == ("cfg.yaml: detectors.aa: has no 'type' key (a misspelt name? 'aa' "
+                              "is a new entry, and a new one needs its 'type')")
+    with pytest.raises(InputError) as exc:
+        validate(Root, {"events": [{"type": "b"}, {"threshold": 3}]}, "cfg.yaml")
+    assert str(exc.value) == "cfg.yaml: events[1]: has no 'type' key"
+
+
+def test_set_a_key_inside_a_list_names_the_list():
+    """'--set seeds.count=2' where the file says 'seeds: [1, 2]' said "index 'count' out of
+    range"."""
+    for item in ("seeds.count=2", "seeds.x.y=1"):
+        with pytest.raises(InputError) as exc:
+            apply_overrides({"seeds": [1, 2]}, [item])
+        assert str(exc.value).startswith(f"--set {item!r}: seeds is a list of 2, not a mapping: ")
+    with pytest.raises(InputError, match=r"index 5 out of range"):
+        apply_overrides({"seeds": [1, 2]}, ["seeds.5=1"])
