@@ -115,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = [parse_check(g) for g in args.gate] if args.gate is not None else None
     exp = load_experiment(args.config, args.overrides)
     baseline = gating.load_baseline(args.baseline) if args.baseline else None
+    if args.scheduler:   # before --out is created or --force moves a folder aside
+        from experiments.runner import probe_scheduler
+
+        probe_scheduler(args.scheduler)
     out, replace_other = check_resumable(
         args.out or Path("runs") / "experiments" / exp.config.name, "experiment",
         other=other_experiment(exp), force=args.force)

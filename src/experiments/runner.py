@@ -195,7 +195,7 @@ def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str 
 SCHEDULER_TIMEOUT_S = 10.0
 
 
-def _probe_scheduler(address: str) -> None:
+def probe_scheduler(address: str) -> None:
     """Connect to ``address`` and complete Dask's handshake within SCHEDULER_TIMEOUT_S, or raise
     InputError. distributed waits for the handshake's answer without a timeout: a port that
     accepts and never answers (a web server, the dashboard's 8787) hung the run for good, and one
@@ -233,7 +233,7 @@ def _dask(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str |
     cluster = None
     try:
         if scheduler:
-            _probe_scheduler(scheduler)
+            probe_scheduler(scheduler)
             client = Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S:g}s")
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,

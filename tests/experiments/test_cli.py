@@ -68,6 +68,33 @@ def test_bad_input_exits_2_one_line_nothing_written(
     assert not out.exists()
 
 
+def test_a_bad_scheduler_writes_nothing_and_moves_nothing(write_experiment, tmp_path, capsys,
+                                                          monkeypatch):
+    """--scheduler was probed only when the cells ran: by then --out's parents were created and
+    --force had moved the user's folder aside to <out>.kept-1."""
+    import socket
+
+    import experiments.runner as runner
+
+    monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT_S", 0.5)
+    server = socket.create_server(("127.0.0.1", 0))   # accepts (the backlog), never answers
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    path = write_experiment()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    try:
+        for out, flags in ((tmp_path / "a" / "b" / "c", []), (mine, ["--force"])):
+            rc = run_cli(main, ["--config", str(path), "--out", str(out), "--no-progress",
+                                "--scheduler", address, *flags])
+            err = capsys.readouterr().err.strip()
+            assert rc == 2 and "no Dask scheduler answered" in err and "\n" not in err, err
+    finally:
+        server.close()
+    assert not (tmp_path / "a").exists()
+    assert (mine / "notes.txt").read_text() == "keep" and not list(tmp_path.glob("mine.kept*"))
+
+
 @pytest.mark.parametrize(("fields", "key"), [
     ({"kind": "detectability"}, "kind"),
     ({"detectability": {"targets": [{"event_type": "flash_sale", "magnitude_key": "magnitude",
