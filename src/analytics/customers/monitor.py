@@ -41,6 +41,7 @@ from .rfm import (
     int_reference,
     int_scores_against,
     overdue_ratio,
+    rank_score,
     scores_against,
     valid_orders,
 )
@@ -180,9 +181,9 @@ def _counts_closed_form(
     # R score of last order day s on day t: rank = 1 + customers whose last order is before s
     # (= strictly longer recency); F score of f: rank = 1 + customers with fewer orders
     r_rank = np.cumsum(L, axis=1) - L + 1
-    r_sc = np.clip(np.ceil(r_rank / n_div * 5), 1, 5).astype(np.int64)
+    r_sc = rank_score(r_rank, n_div).astype(np.int64)
     f_rank = np.cumsum(FH, axis=1) - FH + 1
-    f_sc = np.clip(np.ceil(f_rank / n_div * 5), 1, 5).astype(np.int64)
+    f_sc = rank_score(f_rank, n_div).astype(np.int64)
     # order counts whose F score is the same on every day share one class
     f_cols, f_cls = np.unique(f_sc.T, axis=0, return_inverse=True)
     f_cls = np.asarray(f_cls).ravel()

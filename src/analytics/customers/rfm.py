@@ -214,10 +214,10 @@ def scores_against(
         rank = np.searchsorted(sorted_ref, values, side="left") + 1
     else:
         rank = n - np.searchsorted(sorted_ref, values, side="right") + 1
-    return _rank_score(rank, n)
+    return rank_score(rank, n)
 
 
-def _rank_score(rank: np.ndarray, n: int) -> np.ndarray:
+def rank_score(rank: np.ndarray, n: int) -> np.ndarray:
     """Score 1..5 of a ``min`` rank among ``n``: ceil(5 rank / n), and 1 at the bottom rank (with
     fewer than 5 customers that formula starts above 1: two one-order customers were F = 3)."""
     return np.where(rank <= 1, 1, np.clip(np.ceil(rank / n * 5), 1, 5)).astype(np.int8)
@@ -237,7 +237,7 @@ def int_scores_against(values: np.ndarray, cum: np.ndarray, higher_is_better: bo
         rank = cum[np.clip(values, 0, top)] + 1
     else:
         rank = n - cum[np.clip(values + 1, 0, top)] + 1
-    return _rank_score(rank, n)
+    return rank_score(rank, n)
 
 
 def mean_gap(span_days: np.ndarray, frequency: np.ndarray) -> np.ndarray:
