@@ -96,6 +96,29 @@ CASES = [
     ({"events.0.drop_pct": 1.5}, r"events\[0\]\.drop_pct: .*less than or equal to 1"),
     ({"events.0.dropp_pct": 0.5}, r"events\[0\]\.dropp_pct: unknown key"),
     ({"customers.mean_lifetime_days": 0}, r"customers\.mean_lifetime_days"),
+    # event ids key the twins and the truth: a shared id measured both events against a twin that
+    # kept both (a 80 % outage recorded with no effect); '' was an internal error (exit 3)
+    ({"events.0.id": "X", "events.1.id": "X"},
+     r"events\[1\]\.id: 'X' is also the id of events\[0\]; ids must be unique"),
+    ({"events.1.id": "P01"}, r"events\[1\]\.id: 'P01' has the form of a planned calendar"),
+    ({"events.0.id": ""}, r"events\[0\]\.id: '' is empty or blank"),
+    # two events of one type on one scope at once: the twin of each kept the other, so a nested
+    # stockout (or a second 100 % outage) was recorded with no effect at all
+    ({"events.1": {"type": "channel_outage", "start": "2025-02-12", "drop_pct": 0.5,
+                   "scope": {"channel": "email"}}},
+     r"events\[1\]\.start: channel_outage on channel=email 2025-02-12 … 2025-02-14 overlaps "
+     r"events\[0\] \(2025-02-10 … 2025-02-12\), the same type on the same scope"),
+    # random_events whose draws a type refuses: an internal error (exit 3), for some seeds only
+    ({"random_events": {"count": 2, "magnitude": [0.0, 0.3]}},
+     r"random_events: magnitude: low 0\.0 draws magnitudes that round to 0"),
+    ({"random_events": {"count": 2, "types": ["pricing_error"], "magnitude": [0.5, 1.0]}},
+     r"random_events: magnitude: 1\.0 would be drawn for pricing_error, whose price_drop_pct "
+     r"must be less than 1"),
+    ({"random_events": {"count": 2, "types": ["level_shift"], "magnitude": [0.5, 0.96]}},
+     r"random_events: magnitude: -0\.96 would be drawn for level_shift, whose change_pct must "
+     r"be greater than or equal to -0\.95"),
+    ({"random_events": {"count": 2, "types": []}},
+     r"random_events: types: at least one event type is required when count > 0"),
 ]
 
 
