@@ -372,15 +372,46 @@ def estimate_size(cfg: SimulationConfig) -> dict[str, float]:
 
     days = cal.dates(cfg)
     share = np.array([c.share for c in cfg.channels.values()])
-    conv = float(np.dot(share / share.sum(), [c.conversion for c in cfg.channels.values()]))
-    sessions = cfg.traffic.base_sessions * float(cal.traffic_profile(cfg, days).sum())
-    orders = sessions * conv * (1 + cfg.conversion.seasonal_amplitude)
+    share = share / share.sum()
+    rate = np.array([c.conversion for c in cfg.channels.values()])
+    conv = float(np.dot(share, rate))
+    profile = cal.traffic_profile(cfg, days)
+    sessions = cfg.traffic.base_sessions * float(profile.sum())
+    # the planned calendar and the explicit events multiply orders too (a 20-fold fraud wave or
+    # a +500 % level shift over the period passed the ceiling, then ran out of memory)
+    traffic, conversion = cal.calendar_multipliers(cfg, len(days))
+    per_day = (traffic * conversion) @ (share * rate) / conv * _event_factor(cfg, len(days))
+    orders = (cfg.traffic.base_sessions * float(np.dot(profile, per_day)) * conv
+              * (1 + cfg.conversion.seasonal_amplitude))
     return {
         "days": float(len(days)),
         "cells": float(len(days) * len(cfg.channels) * len(cfg.countries)),
         "sessions": sessions,
         "orders": orders,
     }
+
+
+def _event_factor(cfg: SimulationConfig, n_days: int) -> Any:
+    """[D] upper bound of the explicit events' multiplier on the store's expected orders: each
+    event's ``orders_factor`` on its share of the orders (its scope's channels and countries),
+    over its window, or to the end of the period when its effect outlasts the window."""
+    import numpy as np
+
+    ch = list(cfg.channels.values())
+    cell = (np.array([c.share * c.conversion for c in ch])[:, None]
+            * np.array(list(cfg.countries.values()))[None, :])
+    cell = cell / cell.sum()
+    factor = np.ones(n_days)
+    for ev in cfg.events:
+        up = ev.orders_factor()
+        if up <= 1:
+            continue
+        in_scope = np.outer([ev.scope.channel in (None, c) for c in cfg.channels],
+                            [ev.scope.country in (None, k) for k in cfg.countries])
+        s = (ev.start - cfg.period.start).days
+        e = n_days if ev.outlasts_window else s + ev.duration_days
+        factor[s:e] *= 1 + float(cell[in_scope].sum()) * (up - 1)
+    return factor
 
 
 def check_size(cfg: SimulationConfig, source: str) -> None:
@@ -395,10 +426,10 @@ def check_size(cfg: SimulationConfig, source: str) -> None:
     if est["orders"] > ceiling:
         raise InputError(
             f"{source}: traffic.base_sessions: the world would hold about "
-            f"{est['orders']:,.0f} orders "
-            f"({est['sessions']:,.0f} sessions over {est['days']:.0f} days), above the ceiling of "
-            f"{ceiling:,.0f} (raise it with --max-orders or SHOCKLAB_MAX_ORDERS if the machine has "
-            f"~{est['orders'] * 3e-7:,.0f} GB of memory to spare)"
+            f"{est['orders']:,.0f} orders ({est['sessions']:,.0f} sessions over "
+            f"{est['days']:.0f} days, the calendar's and events' uplifts on top), above the "
+            f"ceiling of {ceiling:,.0f} (raise it with --max-orders or SHOCKLAB_MAX_ORDERS if the "
+            f"machine has ~{est['orders'] * 3e-7:,.0f} GB of memory to spare)"
         )
 
 

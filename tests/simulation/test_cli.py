@@ -265,3 +265,30 @@ def test_the_default_config_is_found_from_any_directory(tmp_path, run, monkeypat
     r = run("--config", "scenario.yaml", "--out", "data", "--quiet")
     assert r.returncode == 0, r.stderr
     assert (out / "manifest.json").is_file()
+
+
+def test_the_size_guard_counts_the_events_and_calendar_uplifts(tmp_path, run):
+    """The ceiling was checked on base sessions x profile x conversion only: a 20-fold fraud wave
+    (or a +500 % level shift, a x121 calendar entry) over the period went past it and allocated
+    20 times the orders the guard had allowed."""
+    from simulation.config import build_config, estimate_size
+
+    quiet = estimate_size(build_config(tiny_config(events=[], calendar=[])))["orders"]
+    fraud = {"type": "fraud_orders", "start": "2025-01-01", "duration_days": 90,
+             "extra_orders_pct": 20.0}
+    with_fraud = estimate_size(build_config(tiny_config(events=[fraud], calendar=[])))["orders"]
+    assert with_fraud > 15 * quiet
+    ceiling = str(round(3 * quiet))
+    for raw, code in ((tiny_config(events=[], calendar=[]), 0),
+                      (tiny_config(events=[fraud], calendar=[]), 2)):
+        out = tmp_path / f"d{code}"
+        r = run("--config", str(write(tmp_path, raw)), "--out", str(out), "--max-orders", ceiling,
+                "--quiet")
+        assert r.returncode == code, r.stderr
+        assert out.exists() == (code == 0)
+    assert "traffic.base_sessions: the world would hold about" in r.stderr
+    assert "the calendar's and events' uplifts on top" in r.stderr
+    # a fraud wave on a small channel weighs by that channel's share of the orders
+    scoped = {**fraud, "scope": {"channel": "email"}}
+    with_scoped = estimate_size(build_config(tiny_config(events=[scoped], calendar=[])))["orders"]
+    assert quiet < with_scoped < with_fraud
