@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from shocklab.configio import apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
@@ -165,7 +166,39 @@ class RandomEvents(Strict):
             raise ValueError(
                 f"unknown event type {unknown[0]!r} (known: {', '.join(sorted(EVENT_TYPES))})"
             )
+        if self.count:
+            self._drawable()
         return self
+
+    def _drawable(self) -> None:
+        """Every magnitude the draw can give (rounded to 3 places, sign policy applied) is valid
+        for every type: the bounds are intervals, so the ends decide. Without this a draw outside
+        a type's bounds (0; 1 for pricing_error's price_drop_pct < 1; -0.96 for level_shift's
+        change_pct >= -0.95) was an internal error of the simulation, for some seeds only."""
+        if not self.types:
+            raise ValueError("types: at least one event type is required when count > 0")
+        ends = [round(m, 3) for m in self.magnitude]
+        if ends[0] <= 0:
+            raise ValueError(f"magnitude: low {self.magnitude[0]} draws magnitudes that round to "
+                             "0 (no event); need low >= 0.001")
+        for name in self.types:
+            cls = EVENT_TYPES[name]
+            field = cls.model_fields[cls.magnitude_field]
+            check = TypeAdapter(Annotated[(float, *field.metadata)])
+            signs = (1, -1) if cls.magnitude_sign == "either" else (1,)
+            for value in (sign * m for m in ends for sign in signs):
+                try:
+                    check.validate_python(value)
+                except ValidationError as exc:
+                    raise ValueError(
+                        f"magnitude: {value} would be drawn for {name}, whose "
+                        f"{cls.magnitude_field} must be {_bounds(exc)}; narrow magnitude or "
+                        "drop the type from types") from None
+
+
+def _bounds(exc: ValidationError) -> str:
+    """'less than 1' from pydantic's 'Input should be less than 1'."""
+    return exc.errors()[0]["msg"].removeprefix("Input should be ")
 
 
 class SimulationConfig(Strict):
@@ -242,7 +275,18 @@ def check_references(cfg: SimulationConfig, source: str) -> None:
                     f"calendar[{i}].dates[{j}]",
                     f"{day} is outside the period {cfg.period.start} … {cfg.period.end}",
                 )
+    ids: dict[str, int] = {}
     for i, ev in enumerate(cfg.events):
+        if ev.id is not None:
+            _check_id(ev.id, i, ids, fail)
+        for j, other in enumerate(cfg.events[:i]):
+            if other.type == ev.type and other.scope == ev.scope and (
+                    other.start <= ev.end and ev.start <= other.end):
+                fail(f"events[{i}].start",
+                     f"{ev.type} on {ev.scope.label()} {ev.start} … {ev.end} overlaps events[{j}] "
+                     f"({other.start} … {other.end}), the same type on the same scope: the twin of "
+                     "each keeps the other, so the truth credits one with little or nothing; "
+                     "merge them into one event or move one")
         for key in ("channel", "country", "category"):
             value = getattr(ev.scope, key)
             if value is not None and value not in known[key]:
@@ -266,6 +310,25 @@ def check_references(cfg: SimulationConfig, source: str) -> None:
                 f"events[{i}].duration_days",
                 f"the event ends {end}, after the period end {cfg.period.end}",
             )
+
+
+# ids the engine gives planned calendar occurrences (calendar.calendar_occurrences)
+PLANNED_ID = re.compile(r"P\d+")
+
+
+def _check_id(value: str, i: int, seen: dict[str, int], fail: Callable[[str, str], None]) -> None:
+    """An explicit event id is not blank, not a planned occurrence's and not another event's
+    (the twins and truth records are keyed by id: two events sharing one were each measured
+    against a twin that kept both, and recorded with no effect)."""
+    key = f"events[{i}].id"
+    if not value.strip():
+        fail(key, f"{value!r} is empty or blank")
+    if PLANNED_ID.fullmatch(value):
+        fail(key, f"{value!r} has the form of a planned calendar occurrence's id (P01, P02 …); "
+                  "choose another")
+    if value in seen:
+        fail(key, f"{value!r} is also the id of events[{seen[value]}]; ids must be unique")
+    seen[value] = i
 
 
 # Resource guard: the world's size is estimated from the config before anything is allocated.
@@ -309,15 +372,46 @@ def estimate_size(cfg: SimulationConfig) -> dict[str, float]:
 
     days = cal.dates(cfg)
     share = np.array([c.share for c in cfg.channels.values()])
-    conv = float(np.dot(share / share.sum(), [c.conversion for c in cfg.channels.values()]))
-    sessions = cfg.traffic.base_sessions * float(cal.traffic_profile(cfg, days).sum())
-    orders = sessions * conv * (1 + cfg.conversion.seasonal_amplitude)
+    share = share / share.sum()
+    rate = np.array([c.conversion for c in cfg.channels.values()])
+    conv = float(np.dot(share, rate))
+    profile = cal.traffic_profile(cfg, days)
+    sessions = cfg.traffic.base_sessions * float(profile.sum())
+    # the planned calendar and the explicit events multiply orders too (a 20-fold fraud wave or
+    # a +500 % level shift over the period passed the ceiling, then ran out of memory)
+    traffic, conversion = cal.calendar_multipliers(cfg, len(days))
+    per_day = (traffic * conversion) @ (share * rate) / conv * _event_factor(cfg, len(days))
+    orders = (cfg.traffic.base_sessions * float(np.dot(profile, per_day)) * conv
+              * (1 + cfg.conversion.seasonal_amplitude))
     return {
         "days": float(len(days)),
         "cells": float(len(days) * len(cfg.channels) * len(cfg.countries)),
         "sessions": sessions,
         "orders": orders,
     }
+
+
+def _event_factor(cfg: SimulationConfig, n_days: int) -> Any:
+    """[D] upper bound of the explicit events' multiplier on the store's expected orders: each
+    event's ``orders_factor`` on its share of the orders (its scope's channels and countries),
+    over its window, or to the end of the period when its effect outlasts the window."""
+    import numpy as np
+
+    ch = list(cfg.channels.values())
+    cell = (np.array([c.share * c.conversion for c in ch])[:, None]
+            * np.array(list(cfg.countries.values()))[None, :])
+    cell = cell / cell.sum()
+    factor = np.ones(n_days)
+    for ev in cfg.events:
+        up = ev.orders_factor()
+        if up <= 1:
+            continue
+        in_scope = np.outer([ev.scope.channel in (None, c) for c in cfg.channels],
+                            [ev.scope.country in (None, k) for k in cfg.countries])
+        s = (ev.start - cfg.period.start).days
+        e = n_days if ev.outlasts_window else s + ev.duration_days
+        factor[s:e] *= 1 + float(cell[in_scope].sum()) * (up - 1)
+    return factor
 
 
 def check_size(cfg: SimulationConfig, source: str) -> None:
@@ -332,10 +426,10 @@ def check_size(cfg: SimulationConfig, source: str) -> None:
     if est["orders"] > ceiling:
         raise InputError(
             f"{source}: traffic.base_sessions: the world would hold about "
-            f"{est['orders']:,.0f} orders "
-            f"({est['sessions']:,.0f} sessions over {est['days']:.0f} days), above the ceiling of "
-            f"{ceiling:,.0f} (raise it with --max-orders or SHOCKLAB_MAX_ORDERS if the machine has "
-            f"~{est['orders'] * 3e-7:,.0f} GB of memory to spare)"
+            f"{est['orders']:,.0f} orders ({est['sessions']:,.0f} sessions over "
+            f"{est['days']:.0f} days, the calendar's and events' uplifts on top), above the "
+            f"ceiling of {ceiling:,.0f} (raise it with --max-orders or SHOCKLAB_MAX_ORDERS if the "
+            f"machine has ~{est['orders'] * 3e-7:,.0f} GB of memory to spare)"
         )
 
 

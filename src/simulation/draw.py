@@ -234,6 +234,9 @@ def _counts(setup: Setup, levers: Levers, sub: slice | np.ndarray) -> tuple[np.n
         human,
         np.clip(p * (1 - setup.new_share[None, :, None]) * levers.returning[sub], 0, 1),
     ).astype(np.int64)
+    # one order per human session at most: the two binomials are drawn apart (so the returning
+    # lever moves only returning orders), and near the 0.9 clip their sum could pass the sessions
+    np.minimum(n_ret, human - n_new, out=n_ret)
     n_fraud = poisson_ppf(u["fraud"][sub], lam0 * conv0 * levers.fraud_pct[sub]).astype(np.int64)
     sessions = human + bots + np.rint(n_fraud * FRAUD_SESSIONS_PER_ORDER).astype(np.int64)
     return sessions, n_new, n_ret, n_fraud

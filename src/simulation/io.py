@@ -316,6 +316,16 @@ class DataDirWriter:
         ev_path = tmp / "truth" / "events.json"
         ev_path.write_text(canonical_json(truth_events), encoding="utf-8")
         files.append(ev_path)
+        # The config that produced the data, for reproduction (validated, defaults filled in).
+        # Keys in the config's own order, not sorted: the order of channels, countries and
+        # categories is part of the world (sorted, a re-run drew another store). Hashed in the
+        # manifest like every other file: the customer scores read it (mean lifetime).
+        cfg_path = tmp / "truth" / "config.json"
+        cfg_path.write_text(
+            json.dumps(world.cfg.model_dump(mode="json"), indent=2, allow_nan=False,
+                       ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        files.append(cfg_path)
         manifest = {
             "generator": "shocklab.simulation",
             "version": __version__,
@@ -341,11 +351,4 @@ class DataDirWriter:
             },
         }
         (tmp / "manifest.json").write_text(canonical_json(manifest), encoding="utf-8")
-        # The config that produced the data, for reproduction (validated, defaults filled in).
-        # Keys in the config's own order, not sorted: the order of channels, countries and
-        # categories is part of the world (sorted, a re-run drew another store).
-        (tmp / "truth" / "config.json").write_text(
-            json.dumps(world.cfg.model_dump(mode="json"), indent=2, allow_nan=False,
-                       ensure_ascii=False) + "\n", encoding="utf-8"
-        )
         return manifest

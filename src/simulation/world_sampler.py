@@ -124,8 +124,11 @@ class WorldSpec(BaseModel):
         if not 10 <= s0 <= s1 <= 10_000_000:
             raise ValueError("sessions_per_day: need 10 <= low <= high <= 1e7")
         e0, e1 = self.effect
-        if not 0 < e0 <= e1 <= 0.95:
-            raise ValueError("effect: need 0 < low <= high <= 0.95")
+        if not 0.002 <= e0 <= e1 <= 0.95:
+            # below 0.002 a type's magnitude rounds to 0 (3 places; fraud_orders halves it), and
+            # the error named events[0].extra_orders_pct, a key the request does not have
+            raise ValueError("effect: need 0.002 <= low <= high <= 0.95 (a smaller effect "
+                             "rounds to no shock)")
         unknown = [t for t in self.types if t not in EVENT_TYPES]
         if unknown or not self.types:
             raise ValueError(

@@ -96,6 +96,29 @@ CASES = [
     ({"events.0.drop_pct": 1.5}, r"events\[0\]\.drop_pct: .*less than or equal to 1"),
     ({"events.0.dropp_pct": 0.5}, r"events\[0\]\.dropp_pct: unknown key"),
     ({"customers.mean_lifetime_days": 0}, r"customers\.mean_lifetime_days"),
+    # event ids key the twins and the truth: a shared id measured both events against a twin that
+    # kept both (a 80 % outage recorded with no effect); '' was an internal error (exit 3)
+    ({"events.0.id": "X", "events.1.id": "X"},
+     r"events\[1\]\.id: 'X' is also the id of events\[0\]; ids must be unique"),
+    ({"events.1.id": "P01"}, r"events\[1\]\.id: 'P01' has the form of a planned calendar"),
+    ({"events.0.id": ""}, r"events\[0\]\.id: '' is empty or blank"),
+    # two events of one type on one scope at once: the twin of each kept the other, so a nested
+    # stockout (or a second 100 % outage) was recorded with no effect at all
+    ({"events.1": {"type": "channel_outage", "start": "2025-02-12", "drop_pct": 0.5,
+                   "scope": {"channel": "email"}}},
+     r"events\[1\]\.start: channel_outage on channel=email 2025-02-12 … 2025-02-14 overlaps "
+     r"events\[0\] \(2025-02-10 … 2025-02-12\), the same type on the same scope"),
+    # random_events whose draws a type refuses: an internal error (exit 3), for some seeds only
+    ({"random_events": {"count": 2, "magnitude": [0.0, 0.3]}},
+     r"random_events: magnitude: low 0\.0 draws magnitudes that round to 0"),
+    ({"random_events": {"count": 2, "types": ["pricing_error"], "magnitude": [0.5, 1.0]}},
+     r"random_events: magnitude: 1\.0 would be drawn for pricing_error, whose price_drop_pct "
+     r"must be less than 1"),
+    ({"random_events": {"count": 2, "types": ["level_shift"], "magnitude": [0.5, 0.96]}},
+     r"random_events: magnitude: -0\.96 would be drawn for level_shift, whose change_pct must "
+     r"be greater than or equal to -0\.95"),
+    ({"random_events": {"count": 2, "types": []}},
+     r"random_events: types: at least one event type is required when count > 0"),
 ]
 
 
@@ -242,3 +265,30 @@ def test_the_default_config_is_found_from_any_directory(tmp_path, run, monkeypat
     r = run("--config", "scenario.yaml", "--out", "data", "--quiet")
     assert r.returncode == 0, r.stderr
     assert (out / "manifest.json").is_file()
+
+
+def test_the_size_guard_counts_the_events_and_calendar_uplifts(tmp_path, run):
+    """The ceiling was checked on base sessions x profile x conversion only: a 20-fold fraud wave
+    (or a +500 % level shift, a x121 calendar entry) over the period went past it and allocated
+    20 times the orders the guard had allowed."""
+    from simulation.config import build_config, estimate_size
+
+    quiet = estimate_size(build_config(tiny_config(events=[], calendar=[])))["orders"]
+    fraud = {"type": "fraud_orders", "start": "2025-01-01", "duration_days": 90,
+             "extra_orders_pct": 20.0}
+    with_fraud = estimate_size(build_config(tiny_config(events=[fraud], calendar=[])))["orders"]
+    assert with_fraud > 15 * quiet
+    ceiling = str(round(3 * quiet))
+    for raw, code in ((tiny_config(events=[], calendar=[]), 0),
+                      (tiny_config(events=[fraud], calendar=[]), 2)):
+        out = tmp_path / f"d{code}"
+        r = run("--config", str(write(tmp_path, raw)), "--out", str(out), "--max-orders", ceiling,
+                "--quiet")
+        assert r.returncode == code, r.stderr
+        assert out.exists() == (code == 0)
+    assert "traffic.base_sessions: the world would hold about" in r.stderr
+    assert "the calendar's and events' uplifts on top" in r.stderr
+    # a fraud wave on a small channel weighs by that channel's share of the orders
+    scoped = {**fraud, "scope": {"channel": "email"}}
+    with_scoped = estimate_size(build_config(tiny_config(events=[scoped], calendar=[])))["orders"]
+    assert quiet < with_scoped < with_fraud

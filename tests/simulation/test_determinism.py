@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from tests.simulation.simtools import tiny_config
 
 from simulation.api import generate
@@ -40,6 +41,27 @@ def test_manifest_hashes_match_files_and_has_no_clock(tiny_dir):
         assert hashlib.sha256((tiny_dir / rel).read_bytes()).hexdigest() == digest
     text = (tiny_dir / "manifest.json").read_text()
     assert "time" not in text.lower() and m["seed"] == 11 and m["row_counts"]["orders"] > 0
+
+
+def test_manifest_hashes_every_file_and_an_edited_truth_config_is_caught(tmp_path, tiny_dir):
+    """truth/config.json (the customer scores read its mean lifetime) was written after the
+    manifest and hashed nowhere: an edit of it went unnoticed by run_analysis.py's check."""
+    import shutil
+
+    from analytics.loading import load_data_dir
+    from shocklab.errors import InputError
+
+    m = _manifest(tiny_dir)
+    present = {p.relative_to(tiny_dir).as_posix() for p in tiny_dir.rglob("*") if p.is_file()}
+    assert set(m["files"]) == present - {"manifest.json", ".shocklab-output"}
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_dir, edited)
+    cfg = edited / "truth" / "config.json"
+    cfg.write_text(cfg.read_text().replace('"mean_lifetime_days": 200.0',
+                                           '"mean_lifetime_days": 900.0'))
+    assert cfg.read_text() != (tiny_dir / "truth" / "config.json").read_text()
+    with pytest.raises(InputError, match=r"config\.json: sha256 does not match manifest"):
+        load_data_dir(edited)
 
 
 def test_adding_an_event_leaves_other_days_unchanged(tmp_path):

@@ -166,3 +166,21 @@ def test_baseline_takes_the_new_level_after_a_permanent_shift(tmp_path):
     # … after it, the new level is the normal the oracle compares against
     after = b.loc["2025-02-17":]
     assert 0.95 < traffic.loc[after.index].sum() / after.sum() < 1.05
+
+
+def test_no_cell_has_more_ordinary_orders_than_human_sessions(tmp_path):
+    """Conversion levers near the 0.9 clip (a conversion flash sale over a 49 % channel): the new
+    and returning binomials were drawn apart and a cell could hold more orders than sessions."""
+    raw = tiny_config(events=[
+        {"type": "flash_sale", "start": "2025-01-20", "duration_days": 20, "uplift": 0.1,
+         "conversion_uplift": 10.0, "discount": 0.1}])
+    raw["channels"]["email"].update(conversion=0.49, new_customer_share=0.5)
+    raw["traffic"]["base_sessions"] = 100
+    generate(raw, tmp_path / "d")
+    t = read_dir(tmp_path / "d")
+    orders = t["orders"].groupby(["order_date", "channel", "country"]).size()
+    sessions = t["website_traffic"].set_index(["date", "channel", "country"])["sessions"]
+    joined = pd.concat([orders.rename("orders"), sessions], axis=1).fillna(0).sort_index()
+    sale = joined.loc["2025-01-20":"2025-02-08"].xs("email", level="channel")
+    assert sale["orders"].sum() > 0.8 * sale["sessions"].sum()   # at the clip
+    assert (joined["orders"] <= joined["sessions"]).all()

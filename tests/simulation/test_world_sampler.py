@@ -75,6 +75,11 @@ def test_bad_world_configs_are_one_line_errors_naming_the_key():
         build_config(_raw(0, shockz=[1, 2]), "t.yaml")
     with pytest.raises(InputError, match=r"world.*types: unknown event type 'meteor'"):
         build_config(_raw(0, types=["meteor"]), "t.yaml")
+    # an effect that rounds to 0: the error named events[0].extra_orders_pct, a key it lacks
+    with pytest.raises(InputError, match=r"t.yaml: world: effect: need 0.002 <= low"):
+        build_config(_raw(0, effect=[0.001, 0.001], magnitude={"mode": "percent"}), "t.yaml")
+    cfg = build_config(_raw(0, effect=[0.002, 0.002], magnitude={"mode": "percent"}), "t.yaml")
+    assert all(ev.magnitude != 0 for ev in cfg.events)
 
 
 def test_expansion_is_deterministic_and_seed_dependent():

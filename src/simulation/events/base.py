@@ -174,6 +174,11 @@ class EventBase(BaseModel):
     def kpi_direction(self) -> tuple[str, str]:
         return self.primary_kpi, self.primary_direction
 
+    def orders_factor(self) -> float:
+        """Upper bound of the event's multiplier on the expected orders in its scope at full
+        strength (the resource guard's estimate, ``config.estimate_size``); 1 if it adds none."""
+        return 1.0
+
     def weights(self, grid: Grid) -> np.ndarray:
         """Intensity over days, [D] in 0..1, from the time profile."""
         w = np.zeros(grid.n_days)

@@ -28,6 +28,9 @@ class FlashSale(EventBase):
                 "discount": round(float(g.uniform(0.05, 0.25)), 2),
                 "profile": "spike" if g.random() < 0.3 else "step"}
 
+    def orders_factor(self) -> float:
+        return (1 + self.uplift) * (1 + self.conversion_uplift)
+
     def apply(self, levers: Levers, grid: Grid) -> None:
         w = self.cell_weights(grid)
         levers.traffic *= 1 + self.uplift * w

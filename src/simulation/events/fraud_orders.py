@@ -24,5 +24,8 @@ class FraudOrders(EventBase):
         # a fraudulent order is worth ~2 ordinary ones
         return {"extra_orders_pct": round(round(effect, 3) / 2, 3)}
 
+    def orders_factor(self) -> float:
+        return 1 + self.extra_orders_pct
+
     def apply(self, levers: Levers, grid: Grid) -> None:
         levers.fraud_pct += self.extra_orders_pct * self.cell_weights(grid)

@@ -37,6 +37,9 @@ class LevelShift(EventBase):
         kpi = "sessions" if self.lever == "traffic" else "conversion_rate"
         return kpi, "up" if self.change_pct > 0 else "down"
 
+    def orders_factor(self) -> float:
+        return 1 + max(self.change_pct, 0.0)
+
     def apply(self, levers: Levers, grid: Grid) -> None:
         factor = 1 + self.change_pct * self.cell_weights(grid)
         if self.lever == "traffic":
