@@ -15,6 +15,7 @@ here: ``evaluation.truth`` reads it into the ``Truth`` object of the evaluation 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +90,12 @@ def _bad_date(where: str, col: str, s: pd.Series, exc: Exception) -> str:
     return f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})"
 
 
-def find_table(base: Path, name: str) -> Path | None:
-    for ext in (".csv", ".parquet"):
-        p = base / f"{name}{ext}"
-        if p.is_file():
-            return p
-    return None
+def find_table(base: Path, name: str, listed: Collection[str] = ()) -> Path | None:
+    """``name``.csv or ``name``.parquet under ``base``; with ``listed`` (manifest.json's files,
+    relative to ``base``) the one it lists first: an unlisted orders.csv put beside a Parquet
+    data set's orders.parquet was read instead of it, and reported verified."""
+    found = [p for p in (base / f"{name}.csv", base / f"{name}.parquet") if p.is_file()]
+    return next((p for p in found if p.name in listed), found[0] if found else None)
 
 
 def read_table(path: Path, schema: dict[str, str] | None = None,
@@ -326,8 +327,9 @@ def check_period(
 
 
 def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.DataFrame],
-                    verify: bool = True) -> dict[str, Any]:
-    """Compare files and row counts with ``manifest.json``. A mismatch raises InputError (or, with
+                    verify: bool = True, where: dict[str, str] | None = None) -> dict[str, Any]:
+    """Compare files and row counts with ``manifest.json``; a table file read (``where``) that a
+    manifest with hashes does not list is a mismatch too. A mismatch raises InputError (or, with
     ``verify=False``, is logged and counted). Returns the integrity report."""
     import logging
 
@@ -351,9 +353,13 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
             problems.append(
                 f"{p}: sha256 does not match manifest.json (the file changed after generation)"
             )
+    if isinstance(files, dict) and files:
+        for p in sorted((where or {}).values()):
+            if Path(p).name not in files:
+                problems.append(f"{p}: not listed in manifest.json (added after generation?)")
     for name, n in sorted((counts or {}).items()):
         if name in raw and isinstance(n, int) and len(raw[name]) != n:
-            p = find_table(base, name)
+            p = (where or {}).get(name) or find_table(base, name)
             problems.append(
                 f"{p}: {len(raw[name]):,} data rows, manifest.json says {n:,} (truncated or "
                 "edited?)"
@@ -447,19 +453,21 @@ def _load_data_dir(path: str | Path, verify: bool) -> DataSet:
         raise InputError(f"{base}: data directory not found (generate one with generate_data.py)")
     if not base.is_dir():
         raise InputError(f"{base}: not a directory")
+    manifest = read_json(base / "manifest.json") if (base / "manifest.json").is_file() else {}
+    manifest = manifest if isinstance(manifest, dict) else {}
+    files = manifest.get("files")
+    listed = files if isinstance(files, dict) else {}
     raw: dict[str, pd.DataFrame] = {}
     where: dict[str, str] = {}
     for name in (*REQUIRED, *OPTIONAL):
-        p = find_table(base, name)
+        p = find_table(base, name, listed)
         if p is None:
             if name in REQUIRED:
                 raise InputError(f"{base}: missing file {name}.csv (or {name}.parquet)")
             continue
         raw[name] = read_table(p, SCHEMAS[name])
         where[name] = str(p)
-    manifest = read_json(base / "manifest.json") if (base / "manifest.json").is_file() else {}
-    manifest = manifest if isinstance(manifest, dict) else {}
-    integrity = verify_manifest(base, manifest, raw, verify)
+    integrity = verify_manifest(base, manifest, raw, verify, where)
     tables = validate_tables(raw, where)
     check_period(tables, where, manifest)
     manifest = {**manifest, "integrity": integrity}

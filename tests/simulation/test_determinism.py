@@ -64,6 +64,29 @@ def test_manifest_hashes_every_file_and_an_edited_truth_config_is_caught(tmp_pat
         load_data_dir(edited)
 
 
+def test_a_table_file_the_manifest_does_not_list_is_not_read_as_verified(tmp_path, tiny_dir):
+    """An orders.csv put beside a Parquet data set's orders.parquet was read instead of it (CSV
+    first) and reported verified: it is not hashed, and its row count matched."""
+    from analytics.loading import load_data_dir
+    from shocklab.errors import InputError
+
+    pq = tmp_path / "pq"
+    generate(tiny_config(), pq, fmt="parquet")
+    orders = pd.read_parquet(pq / "orders.parquet")
+    doctored = orders.assign(net_revenue=orders["net_revenue"] * 10)
+    doctored.to_csv(pq / "orders.csv", index=False)
+    ds = load_data_dir(pq)   # the listed orders.parquet, verified
+    assert ds.manifest["integrity"]["verified"]
+    assert ds.tables["orders"]["net_revenue"].sum() == pytest.approx(orders["net_revenue"].sum())
+    (pq / "orders.parquet").unlink()   # only the unlisted file is left: a mismatch, named
+    with pytest.raises(InputError, match=r"orders\.parquet: listed in manifest\.json but "
+                       r"missing \(\+1 more\)"):
+        load_data_dir(pq)
+    problems = load_data_dir(pq, verify=False).manifest["integrity"]["mismatches"]
+    assert any(m.endswith("orders.csv: not listed in manifest.json (added after generation?)")
+               for m in problems), problems
+
+
 def test_adding_an_event_leaves_other_days_unchanged(tmp_path):
     base, more = tmp_path / "base", tmp_path / "more"
     cfg = tiny_config()
