@@ -216,3 +216,20 @@ def test_a_trend_against_the_change_is_not_called_part_of_it(tmp_path):
     assert "the change may be larger than it reads." in ep["narrative"]
     assert "part of the change may be that trend" not in ep["narrative"]
     assert grounding.check(ctx.insights) == []
+
+
+def test_a_slice_episode_narrative_quotes_the_in_scope_change_its_title_does(slice_episode):
+    """The slice's change in 'Confined to …' is the title's (scope_changes), not the driver
+    record's against the detectors' expectation, which may even move the other way (random world
+    s3: 'conversion_rate in country AU down -17.0%' and '…; country AU +5.3%' in one episode)."""
+    doc, ep = slice_episode
+    scope = ep["scope_changes"]["sessions"]
+    said = f"(no overall incident; sessions in channel paid_social {scope:+.1f}%)"
+    assert said in ep["narrative"]
+    model = Episode.model_validate(ep)
+    top = model.drivers.top.model_copy(update={"relative_change_pct": 5.3})
+    other = model.model_copy(update={"drivers": model.drivers.model_copy(update={"top": top})})
+    text = _episode_narrative(other)
+    assert f"sessions in channel paid_social {scope:+.1f}%)" in text and "+5.3%" not in text
+    assert grounding.check_episode({**ep, "narrative": text,
+                                    "drivers": other.drivers.model_dump(mode="json")}) == []
