@@ -142,6 +142,21 @@ def test_the_brief_lists_one_event_once():
     assert sorted(listed) == ["A", "C", "D"]
 
 
+def test_the_brief_last_28_days_holds_episodes_running_into_them():
+    """An episode that began before the last 28 days and runs into them (the default world's
+    fraud orders 2025-12-02 to 2025-12-04, as of 2025-12-31; a level shift still going) is
+    recent: it was left out, so the brief listed nothing recent."""
+    def ep(eid, start, end):
+        return {"episode_id": eid, "start": start, "end": end, "severity": "high", "title": eid,
+                "recommended_action": "", "primary_kpi": "revenue", "kpi_changes": {},
+                "diagnosis": {"type": "fraud_orders"}, "drivers": {"top": None}}
+
+    eps = [ep("old", "2025-11-01", "2025-12-03"), ep("into", "2025-12-02", "2025-12-04"),
+           ep("still", "2025-10-20", "2025-12-31"), ep("new", "2025-12-20", "2025-12-21")]
+    doc = {"episodes": eps, "summary": {"period_end": "2025-12-31", "headline": ""}}
+    assert brief(doc)["last_28_days"] == ["into", "still", "new"]
+
+
 def test_large_values_keep_every_integer_digit_and_small_ones_six_significant():
     from analytics.insights.common import _round, _sig
 
