@@ -229,8 +229,7 @@ def _forecast(ctx: RunContext, cfg: InsightsConfig) -> Forecast:
         return Forecast(status="skipped", reason="forecast disabled in config")
     if "revenue" not in ctx.kpis_daily.columns:
         return Forecast(status="skipped", reason="no revenue KPI")
-    cal = _calendar(ctx)  # the overall store: every calendar row concerns it
-    planned = pd.DatetimeIndex(cal["date"].unique()) if cal is not None else None
+    planned = _calendar(ctx)  # the overall store: every calendar row concerns it
     try:
         res = forecast_revenue(ctx.kpis_daily, f, seed=_seed(ctx), planned=planned)
     except Exception as exc:  # Prophet/cmdstan failures must not sink the whole insights stage
