@@ -86,3 +86,27 @@ def test_a_k_day_sum_uses_the_spread_of_k_day_residual_sums():
         assert _sum_sigma(resid, 1, sigma) == sigma
     # too few finite sums: the independent width
     assert _sum_sigma(pd.Series([1.0, np.nan, 2.0]), 2, 1.0) == pytest.approx(np.sqrt(2))
+
+
+@pytest.mark.slow
+def test_a_planned_campaign_at_the_end_does_not_bend_the_forecast():
+    """A five-day planned sale (+60 %) ending the history: Prophet read it as a new trend and
+    forecast the next months 25-60 % up; its planned days are Prophet holidays (the insights pass
+    the run's marketing calendar)."""
+    from types import SimpleNamespace
+
+    from tests.configs import make_config
+
+    from analytics.insights.sections import _forecast
+
+    k = _kpis(days=120)
+    k.loc[k.index[-5:], "revenue"] *= 1.6
+    sale = pd.date_range(k["date"].iloc[-5], periods=5, freq="D")
+    level = 10_000.0 * np.mean([0.9, 0.95, 1.0, 1.0, 1.05, 1.2, 0.9])
+    cal = pd.DataFrame({"date": sale, "name": "spring_sale", "kind": "campaign", "scope": "all"})
+    ctx = SimpleNamespace(kpis_daily=k, data=SimpleNamespace(tables={"marketing_calendar": cal}),
+                          config=make_config())
+    f = _forecast(ctx, ctx.config.insights)
+    assert f.status == "ok" and "5 planned calendar days as holidays" in f.method
+    month = f.monthly[1]  # the first whole month after the sale
+    assert month.yhat / month.days == pytest.approx(level, rel=0.05)

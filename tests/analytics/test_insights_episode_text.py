@@ -142,6 +142,21 @@ def test_the_brief_lists_one_event_once():
     assert sorted(listed) == ["A", "C", "D"]
 
 
+def test_the_brief_last_28_days_holds_episodes_running_into_them():
+    """An episode that began before the last 28 days and runs into them (the default world's
+    fraud orders 2025-12-02 to 2025-12-04, as of 2025-12-31; a level shift still going) is
+    recent: it was left out, so the brief listed nothing recent."""
+    def ep(eid, start, end):
+        return {"episode_id": eid, "start": start, "end": end, "severity": "high", "title": eid,
+                "recommended_action": "", "primary_kpi": "revenue", "kpi_changes": {},
+                "diagnosis": {"type": "fraud_orders"}, "drivers": {"top": None}}
+
+    eps = [ep("old", "2025-11-01", "2025-12-03"), ep("into", "2025-12-02", "2025-12-04"),
+           ep("still", "2025-10-20", "2025-12-31"), ep("new", "2025-12-20", "2025-12-21")]
+    doc = {"episodes": eps, "summary": {"period_end": "2025-12-31", "headline": ""}}
+    assert brief(doc)["last_28_days"] == ["into", "still", "new"]
+
+
 def test_large_values_keep_every_integer_digit_and_small_ones_six_significant():
     from analytics.insights.common import _round, _sig
 
@@ -216,3 +231,20 @@ def test_a_trend_against_the_change_is_not_called_part_of_it(tmp_path):
     assert "the change may be larger than it reads." in ep["narrative"]
     assert "part of the change may be that trend" not in ep["narrative"]
     assert grounding.check(ctx.insights) == []
+
+
+def test_a_slice_episode_narrative_quotes_the_in_scope_change_its_title_does(slice_episode):
+    """The slice's change in 'Confined to …' is the title's (scope_changes), not the driver
+    record's against the detectors' expectation, which may even move the other way (random world
+    s3: 'conversion_rate in country AU down -17.0%' and '…; country AU +5.3%' in one episode)."""
+    doc, ep = slice_episode
+    scope = ep["scope_changes"]["sessions"]
+    said = f"(no overall incident; sessions in channel paid_social {scope:+.1f}%)"
+    assert said in ep["narrative"]
+    model = Episode.model_validate(ep)
+    top = model.drivers.top.model_copy(update={"relative_change_pct": 5.3})
+    other = model.model_copy(update={"drivers": model.drivers.model_copy(update={"top": top})})
+    text = _episode_narrative(other)
+    assert f"sessions in channel paid_social {scope:+.1f}%)" in text and "+5.3%" not in text
+    assert grounding.check_episode({**ep, "narrative": text,
+                                    "drivers": other.drivers.model_dump(mode="json")}) == []

@@ -425,7 +425,8 @@ class Brief(_M):
     as_of: date | None = None
     headline: str = Field("", description="summary.headline (week over week revenue)")
     last_28_days: list[str] = Field(
-        default_factory=list, description="episodes starting in the last 28 days"
+        default_factory=list,
+        description="episodes on any of the last 28 days (started earlier or not)",
     )
     top_episodes: list[BriefEpisode] = Field(
         default_factory=list, description="the 5 most severe episodes (severity, then size)"

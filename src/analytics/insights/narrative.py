@@ -186,7 +186,12 @@ def _episode_narrative(ep: Episode) -> str:
         rel = f"; {_slice_label(t.dimension, t.value)} {_signed(t.relative_change_pct)}" \
             if t.relative_change_pct is not None else ""
         if ep.drivers.named_by == "incidents":  # the slice its incidents are on
-            text += f" Confined to {_slice_label(t.dimension, t.value)} (no overall incident{rel})."
+            # its in-scope change, as the title quotes it (the driver record's own change is
+            # against the detectors' expectation and may even move the other way)
+            where = _slice_label(t.dimension, t.value)
+            if (v := (ep.scope_changes or {}).get(ep.primary_kpi)) is not None:
+                rel = f"; {ep.primary_kpi} in {where} {_signed(v)}"
+            text += f" Confined to {where} (no overall incident{rel})."
         else:
             text += (f" Concentrated in {_slice_label(t.dimension, t.value)} "
                      f"({_sig(t.share_of_change) * 100:.0f}% of the change{rel}).")

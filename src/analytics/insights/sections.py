@@ -229,8 +229,9 @@ def _forecast(ctx: RunContext, cfg: InsightsConfig) -> Forecast:
         return Forecast(status="skipped", reason="forecast disabled in config")
     if "revenue" not in ctx.kpis_daily.columns:
         return Forecast(status="skipped", reason="no revenue KPI")
+    planned = _calendar(ctx)  # the overall store: every calendar row concerns it
     try:
-        res = forecast_revenue(ctx.kpis_daily, f, seed=_seed(ctx))
+        res = forecast_revenue(ctx.kpis_daily, f, seed=_seed(ctx), planned=planned)
     except Exception as exc:  # Prophet/cmdstan failures must not sink the whole insights stage
         log.warning("forecast failed: %s: %s", type(exc).__name__, exc)
         return Forecast(status="failed", reason=f"{type(exc).__name__}: {exc}")

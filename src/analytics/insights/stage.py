@@ -79,8 +79,10 @@ def brief(doc: dict[str, Any]) -> dict[str, Any]:
     end = doc["summary"].get("period_end")
     recent = []
     if end:
+        # every episode on those days: one that began earlier and runs into them (or is still
+        # going) is as recent as one that began inside them
         cut = (pd.Timestamp(end) - pd.Timedelta(days=27)).date().isoformat()
-        recent = [e["episode_id"] for e in eps if str(e["start"]) >= cut]
+        recent = [e["episode_id"] for e in eps if str(e["end"]) >= cut]
     top: list[dict[str, Any]] = []
     for e in sorted(eps, key=_episode_rank):
         if len(top) < BRIEF_EPISODES and not any(_same_event(e, t) for t in top):
