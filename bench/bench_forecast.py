@@ -1,0 +1,113 @@
+"""The revenue forecast against what happened next, on held-out days of simulated worlds.
+
+    python generate_data.py --seed 301 --set period.end=2026-03-31 --out /tmp/fc/d301
+    python generate_data.py --config config/scenarios/random_world.yaml --seed 301 \
+        --out /tmp/fc/r301
+    python bench/bench_forecast.py /tmp/fc/d301 /tmp/fc/r301 [...]
+
+Per data directory: its last 90 days are held out (a directory whose name starts with ``d`` is
+cut at 2025-12-31 instead, the default scenario's own end, so it is forecast exactly as
+``run_analysis.py`` forecasts the default world), the forecast is made from the days before with
+the planned calendar known up to the cut, and compared with the actual days. Two methods: the
+shipped one (``forecast_revenue``: log scale when the series allows it, planned days as Prophet
+holidays) and the earlier one (Prophet on the raw scale, no holidays). Prints per world and
+method the error of the 90-day total, of each 30-day block, the mean absolute daily error
+(MAPE) and the share of days inside the 95 % band, then the means per world family (``d``/other)
+and over all, and the wall time. Figures: docs/history/forecast.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+HELD_OUT = 90
+DEFAULT_CUT = pd.Timestamp("2025-12-31")
+
+
+def _cut(world: Path, y: pd.Series) -> pd.Timestamp:
+    return DEFAULT_CUT if world.name.startswith("d") else y.index.max() - pd.Timedelta(
+        days=HELD_OUT)
+
+
+def world_rows(world: Path) -> list[dict]:
+    """One row per method for one data directory."""
+    from analytics import forecasting as fc
+    from analytics.insights_config import ForecastConfig
+    from analytics.kpis import compute_kpis_daily
+    from analytics.loading import load_data_dir
+
+    ds = load_data_dir(world)
+    k = compute_kpis_daily(ds)
+    y = fc.overall_series(k)
+    cut = _cut(world, y)
+    if cut >= y.index.max():
+        raise SystemExit(f"{world}: no days after {cut.date()} to compare with")
+    actual = y[cut + pd.Timedelta(days=1):].iloc[:HELD_OUT]
+    hist = k[pd.to_datetime(k["date"]) <= cut]
+    cal = ds.tables.get("marketing_calendar")
+    if cal is not None:
+        cal = cal.assign(date=pd.to_datetime(cal["date"]))
+        cal = cal[cal["date"] <= cut]
+    cfg = ForecastConfig(horizon_days=len(actual))
+    shipped = fc.forecast_revenue(hist, cfg, seed=0, planned=cal)
+    daily = pd.DataFrame(shipped["daily"]).set_index("date")
+    z = 1.959963984540054
+    hy = fc.overall_series(hist)
+    fitted, fut = fc._fit_predict(hy, len(actual), 0)            # the earlier method
+    sigma = fc._robust_sigma((hy - fitted).to_numpy())
+    half = z * sigma * np.sqrt(1 + np.arange(1, len(fut) + 1) / int(hy.notna().sum()))
+    raw = fut.to_numpy().clip(min=0.0)
+    rows = []
+    for method, f, lo, hi in (
+        ("shipped", daily["yhat"].to_numpy(), daily["lower"].to_numpy(), daily["upper"].to_numpy()),
+        ("raw additive", raw, (raw - half).clip(min=0.0), raw + half),
+    ):
+        a = actual.to_numpy()
+        f, lo, hi = f[: len(a)], lo[: len(a)], hi[: len(a)]
+        blocks = [(f[i:i + 30].sum() / a[i:i + 30].sum() - 1) * 100 for i in range(0, len(a), 30)]
+        rows.append({
+            "world": world.name, "method": method,
+            "total_pct": (f.sum() / a.sum() - 1) * 100,
+            "blocks_pct": " ".join(f"{b:+.1f}" for b in blocks),
+            "mape_pct": float(np.mean(np.abs(f - a) / a)) * 100,
+            "in_band": float(np.mean((a >= lo) & (a <= hi))),
+        })
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("worlds", nargs="+", type=Path, help="data directories")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    logging.disable(logging.WARNING)  # the loaders' and Prophet's notices; restored after
+    try:
+        rows = [r for w in args.worlds for r in world_rows(w)]
+    finally:
+        logging.disable(logging.NOTSET)
+    df = pd.DataFrame(rows)
+    pd.set_option("display.width", 160)
+    print(df.to_string(index=False, float_format="{:.2f}".format))
+    df["family"] = np.where(df["world"].str.startswith("d"), "default scenario", "other")
+    df["abs_total_pct"] = df["total_pct"].abs()
+    cols = ["total_pct", "abs_total_pct", "mape_pct", "in_band"]
+    print("\nmeans per family and method")
+    fmt = "{:.2f}".format
+    print(df.groupby(["family", "method"])[cols].mean().to_string(float_format=fmt))
+    print("\nmeans over all worlds")
+    print(df.groupby("method")[cols].mean().to_string(float_format=fmt))
+    print(f"\n{len(args.worlds)} worlds in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
