@@ -12,7 +12,8 @@ the planned calendar known up to the cut, and compared with the actual days. Two
 shipped one (``forecast_revenue``: log scale when the series allows it, planned days as Prophet
 holidays) and the earlier one (Prophet on the raw scale, no holidays). Prints per world and
 method the error of the 90-day total, of each 30-day block, the mean absolute daily error
-(MAPE) and the share of days inside the 95 % band, then the means per world family (``d``/other)
+(MAPE), the share of days inside the 95 % band and of the (calendar, partial at the ends) months
+inside theirs, then the means per world family (``d``/other)
 and over all, and the wall time. Figures: docs/history/forecast.md.
 """
 
@@ -62,14 +63,24 @@ def world_rows(world: Path) -> list[dict]:
     daily = pd.DataFrame(shipped["daily"]).set_index("date")
     z = 1.959963984540054
     hy = fc.overall_series(hist)
-    fitted, fut = fc._fit_predict(hy, len(actual), 0)            # the earlier method
-    sigma = fc._robust_sigma((hy - fitted).to_numpy())
+    fitted, fut, _ = fc._fit_predict(hy, len(actual), 0)         # the earlier method
+    resid = hy - fitted
+    sigma = fc._robust_sigma(resid.to_numpy())
     half = z * sigma * np.sqrt(1 + np.arange(1, len(fut) + 1) / int(hy.notna().sum()))
     raw = fut.to_numpy().clip(min=0.0)
+    month = actual.index.to_period("M")
+    a_month = actual.groupby(month).sum()
+    s_month = pd.DataFrame(shipped["monthly"]).set_index("month")
+    s_in = [s_month.loc[str(p), "lower"] <= v <= s_month.loc[str(p), "upper"]
+            for p, v in a_month.items()]
+    r_month = pd.Series(raw, index=actual.index).groupby(month).sum()
+    r_in = [abs(v - r_month[p]) <= z * fc._sum_sigma(resid, int((month == p).sum()), sigma)
+            for p, v in a_month.items()]
     rows = []
-    for method, f, lo, hi in (
-        ("shipped", daily["yhat"].to_numpy(), daily["lower"].to_numpy(), daily["upper"].to_numpy()),
-        ("raw additive", raw, (raw - half).clip(min=0.0), raw + half),
+    for method, f, lo, hi, m_in in (
+        ("shipped", daily["yhat"].to_numpy(), daily["lower"].to_numpy(), daily["upper"].to_numpy(),
+         s_in),
+        ("raw additive", raw, (raw - half).clip(min=0.0), raw + half, r_in),
     ):
         a = actual.to_numpy()
         f, lo, hi = f[: len(a)], lo[: len(a)], hi[: len(a)]
@@ -80,6 +91,7 @@ def world_rows(world: Path) -> list[dict]:
             "blocks_pct": " ".join(f"{b:+.1f}" for b in blocks),
             "mape_pct": float(np.mean(np.abs(f - a) / a)) * 100,
             "in_band": float(np.mean((a >= lo) & (a <= hi))),
+            "months_in_band": float(np.mean(m_in)),
         })
     return rows
 
@@ -99,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print(df.to_string(index=False, float_format="{:.2f}".format))
     df["family"] = np.where(df["world"].str.startswith("d"), "default scenario", "other")
     df["abs_total_pct"] = df["total_pct"].abs()
-    cols = ["total_pct", "abs_total_pct", "mape_pct", "in_band"]
+    cols = ["total_pct", "abs_total_pct", "mape_pct", "in_band", "months_in_band"]
     print("\nmeans per family and method")
     fmt = "{:.2f}".format
     print(df.groupby(["family", "method"])[cols].mean().to_string(float_format=fmt))

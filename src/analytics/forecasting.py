@@ -2,14 +2,16 @@
 and how far the last weeks sit from a forecast made before them.
 
 Prophet runs with ``uncertainty_samples=0`` (its sampling uses global random state, see
-docs/ARCHITECTURE.md principle 2), so it returns no interval; the interval is built here from the
-in-sample residual spread, robustly (1.4826 x MAD, so the injected shocks do not inflate it) and
-widened with the horizon as ``sigma * sqrt(1 + h / n)``. A k-day total's interval (a month, a
-week of the back-check) uses the robust spread of the in-sample k-day sums of residuals, never
-less than ``sigma * sqrt(k)``: the daily residuals are correlated (a level the model is slow to
-follow stays off for weeks), so independent days understated a month's spread 2-3x on the default
-scenario and the back-check found 3 of 4 weeks outside their 95 % band. Out of sample the error is
-larger still (the trend is extrapolated): the back-check shows how much.
+docs/ARCHITECTURE.md principle 2), so it returns no interval; the interval is built here from two
+parts added in quadrature. The noise: the in-sample residual spread, robustly (1.4826 x MAD, so
+the injected shocks do not inflate it), widened with the horizon as ``sigma * sqrt(1 + h / n)``;
+a k-day total's (a month, a week of the back-check) uses the robust spread of the in-sample k-day
+sums of residuals, never less than ``sigma * sqrt(k)`` (the daily residuals are correlated:
+independent days understated a month's spread 2-3x on the default scenario). The trend: the
+spread of Prophet's own model of future trend changes, in closed form (``trend_sd``), which grows
+as the horizon^1.5; a month's days share one trend path, so their trend half-widths add up.
+Out of sample the error is larger still on worlds whose future holds shocks: the back-check shows
+how much.
 
 Planned marketing-calendar days (``planned``: date and name) are Prophet holidays, one effect per
 name: a campaign in the last weeks bent the extrapolated trend otherwise (a five-day sale at the
@@ -24,8 +26,8 @@ Chosen on training worlds (default scenario seeds 42 and 201-203 run to 2026-03-
 201-206; the last 90 days held out), then measured once on test worlds (seeds 301-304 and
 301-310; ``bench/bench_forecast.py``, docs/history/insights.md, twenty-fifth session): the default
 scenario's 90-day total -22.9 % -> -1.4 % off the actual (mean of 4 seeds), daily error 23.8 % ->
-7.3 %; the random worlds a wash (mean |total error| 27.5 % -> 29.3 %, daily 41.0 % -> 38.8 %);
-days inside the 95 % band 0.73 -> 0.85 over all 14.
+7.3 %, months inside their 95 % band 0 of 12 -> 11 of 12; the random worlds a wash (mean |total
+error| 27.5 % -> 29.3 %, daily 41.0 % -> 38.8 %, months in band 0.57 -> 0.42).
 """
 
 from __future__ import annotations
@@ -91,9 +93,10 @@ def log_scale(y: pd.Series) -> bool:
 
 def _fit_predict(history: pd.Series, future_days: int, seed: int,
                  holidays: pd.DataFrame | None = None,
-                 log: bool = False) -> tuple[pd.Series, pd.Series]:
+                 log: bool = False) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """Fit on ``history`` (NaN days dropped; with ``log``, on its logarithm, zero days dropped);
-    return (in-sample yhat, yhat of the next days) on the original scale.
+    return (in-sample yhat, yhat of the next days) on the original scale, and the standard
+    deviation of the next days' trend on the fitted scale (``trend_sd``).
     ``holidays``: Prophet's (``holiday``, ``ds``) frame of planned days, or None."""
     Prophet = _prophet()
     df = pd.DataFrame({"ds": history.index, "y": history.to_numpy()}).dropna()
@@ -115,7 +118,33 @@ def _fit_predict(history: pd.Series, future_days: int, seed: int,
     yhat = pd.Series(pred["yhat"].to_numpy(dtype=float), index=pd.DatetimeIndex(pred["ds"]))
     if log:
         yhat = np.exp(yhat)
-    return yhat.loc[:end], yhat.loc[end + pd.Timedelta(days=1):]
+    fut = yhat.loc[end + pd.Timedelta(days=1):]
+    return yhat.loc[:end], fut, trend_sd(m, fut.index)
+
+
+def trend_sd(m: Any, days: pd.DatetimeIndex) -> np.ndarray:
+    """Standard deviation of a fitted Prophet model's linear trend on future ``days``, in the
+    fitted series' units, in closed form from Prophet's own generative model of the future trend
+    (``Prophet.sample_predictive_trend``, which draws it with the global random state): changes
+    arrive as a Poisson process with rate S per unit of scaled time (S = the changepoints fitted),
+    each a Laplace(0, lambda) slope change, lambda = the mean |delta| fitted. At u scaled time
+    units past the history the trend's variance is S * 2 lambda^2 * integral_0^u (u-s)^2 ds =
+    2 S lambda^2 u^3 / 3."""
+    s_n = len(m.changepoints_t) if m.changepoints_t is not None else 0
+    if s_n == 0 or len(days) == 0:
+        return np.zeros(len(days))
+    lam = float(np.mean(np.abs(np.asarray(m.params["delta"], dtype=float)))) + 1e-8
+    u = np.maximum(((days - m.start) / m.t_scale).to_numpy(dtype=float) - 1.0, 0.0)
+    return float(m.y_scale) * lam * np.sqrt(2.0 * s_n * u ** 3 / 3.0)
+
+
+def _trend_half(yhat: np.ndarray, sd: np.ndarray, z: float,
+                log: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The trend's (upward, downward) half-widths in the original units: multiplicative on a log
+    fit (``yhat * (exp(z sd) - 1)``, ``yhat * (1 - exp(-z sd))``), ``z sd`` on the raw scale."""
+    if not log:
+        return z * sd, z * sd
+    return yhat * np.expm1(z * sd), -yhat * np.expm1(-z * sd)
 
 
 def _robust_sigma(resid: np.ndarray) -> float:
@@ -152,7 +181,7 @@ def forecast_revenue(kpis_daily: pd.DataFrame, cfg: ForecastConfig | None = None
     z = NormalDist().inv_cdf(0.5 + cfg.interval / 2)
     hol = _holidays(planned, y)
     on_log = log_scale(y)
-    fitted, fut = _fit_predict(y, cfg.horizon_days, seed, hol, on_log)
+    fitted, fut, t_sd = _fit_predict(y, cfg.horizon_days, seed, hol, on_log)
     resid = y - fitted
     sigma = _robust_sigma(resid.to_numpy())
     n = int(y.notna().sum())
@@ -160,21 +189,25 @@ def forecast_revenue(kpis_daily: pd.DataFrame, cfg: ForecastConfig | None = None
     h = np.arange(1, len(fut) + 1)
     half = z * sigma * np.sqrt(1 + h / n)
     yhat = fut.to_numpy().clip(min=0.0)
-    daily = pd.DataFrame({"date": fut.index, "yhat": yhat, "lower": (yhat - half).clip(min=0.0),
-                          "upper": yhat + half})
+    t_up, t_dn = _trend_half(yhat, t_sd, z, on_log)
+    daily = pd.DataFrame({"date": fut.index, "yhat": yhat,
+                          "lower": (yhat - np.hypot(half, t_dn)).clip(min=0.0),
+                          "upper": yhat + np.hypot(half, t_up)})
     month = daily["date"].dt.to_period("M")
-    g = daily.groupby(month, sort=True)
+    g = pd.DataFrame({"yhat": yhat, "t_up": t_up, "t_dn": t_dn}).groupby(month.to_numpy(),
+                                                                          sort=True)
     monthly = pd.DataFrame({"yhat": g["yhat"].sum(), "days": g.size()})
     mhalf = z * np.array([_sum_sigma(resid, int(d), sigma) for d in monthly["days"]])
-    monthly["lower"] = (monthly["yhat"] - mhalf).clip(lower=0.0)
-    monthly["upper"] = monthly["yhat"] + mhalf
+    # a month's trend deviation is one path: its days' half-widths add up
+    monthly["lower"] = (monthly["yhat"] - np.hypot(mhalf, g["t_dn"].sum())).clip(lower=0.0)
+    monthly["upper"] = monthly["yhat"] + np.hypot(mhalf, g["t_up"].sum())
     monthly["partial"] = monthly["days"] < monthly.index.days_in_month
     return {
         "kpi": kpi,
         "method": f"prophet on {'log ' if on_log else ''}{kpi}"
         + f" (weekly{' + yearly' if n >= YEARLY_DAYS else ''} seasonality)"
         + (f", {n_planned} planned calendar days as holidays" if n_planned else "")
-        + ", interval from robust in-sample residual spread",
+        + ", interval from robust in-sample residual spread and Prophet's trend uncertainty",
         "interval": cfg.interval,
         "horizon_days": cfg.horizon_days,
         "trained_from": y.index.min().date(),
@@ -219,7 +252,7 @@ def _recent(y: pd.Series, cfg: ForecastConfig, seed: int, z: float,
     train = y.iloc[:-days]
     if int(train.notna().sum()) < cfg.min_history_days:
         return None
-    fitted, fut = _fit_predict(train, days, seed, holidays, log)
+    fitted, fut, t_sd = _fit_predict(train, days, seed, holidays, log)
     resid = train - fitted
     sigma = _robust_sigma(resid.to_numpy())
     actual = y.iloc[-days:]
@@ -231,10 +264,15 @@ def _recent(y: pd.Series, cfg: ForecastConfig, seed: int, z: float,
     wk = frame.groupby(week).agg(actual=("actual", "sum"), forecast=("forecast", "sum"))
     wk["start"] = frame.index[::7][: len(wk)]
     half = z * _sum_sigma(resid, 7, sigma)
+    t_up, t_dn = _trend_half(frame["forecast"].to_numpy(), t_sd[:days], z, log)
+    wk["up"] = np.hypot(half, pd.Series(t_up).groupby(week).sum().to_numpy())
+    wk["dn"] = np.hypot(half, pd.Series(t_dn).groupby(week).sum().to_numpy())
     weeks = [{"start": r.start.date(), "end": (r.start + pd.Timedelta(days=6)).date(),
               "actual": r.actual, "forecast": r.forecast,
               "deviation_pct": _pct(r.actual, r.forecast),
-              "outside_interval": bool(abs(r.actual - r.forecast) > half)} for r in wk.itertuples()]
+              "outside_interval": bool(r.actual - r.forecast > r.up
+                                       or r.forecast - r.actual > r.dn)}
+             for r in wk.itertuples()]
     a, f = float(frame["actual"].sum()), float(frame["forecast"].sum())
     return {"weeks": weeks, "actual": a, "forecast": f, "deviation_pct": _pct(a, f),
             "forecast_made": train.index.max().date()}

@@ -151,3 +151,40 @@ def test_a_multiplicative_store_is_forecast_on_the_log_scale():
     assert total / actual.sum() == pytest.approx(1.0, abs=0.03)
     raw = _fit_predict(hist, 90, 0)[1].sum()                  # the raw-scale fit it replaced
     assert abs(raw / actual.sum() - 1) > 0.05
+
+
+def test_trend_sd_is_prophets_future_trend_spread_in_closed_form():
+    """S changepoints per history span, Laplace(0, lambda) slope changes: variance at u spans past
+    the end is 2 S lambda^2 u^3 / 3 (in the fitted units: times y_scale); nothing at the end."""
+    from types import SimpleNamespace
+
+    from analytics.forecasting import trend_sd
+
+    start = pd.Timestamp("2024-01-01")
+    m = SimpleNamespace(changepoints_t=np.linspace(0.1, 0.8, 25), start=start,
+                        t_scale=pd.Timedelta(days=100), y_scale=12.0,
+                        params={"delta": np.array([[0.02, -0.04] * 12 + [0.0]])})
+    days = pd.DatetimeIndex([start + pd.Timedelta(days=d) for d in (100, 150, 200)])
+    lam = 0.72 / 25 + 1e-8
+    want = 12.0 * lam * np.sqrt(2 * 25 * np.array([0.0, 0.5, 1.0]) ** 3 / 3)
+    np.testing.assert_allclose(trend_sd(m, days), want, rtol=1e-12)
+    assert not trend_sd(SimpleNamespace(changepoints_t=np.array([])), days).any()
+
+
+@pytest.mark.slow
+def test_the_band_widens_with_the_trends_uncertainty():
+    """Months further out get a wider band than the noise alone gives: their trend may have
+    changed (the noise part of a month's band is the same for months of equal length)."""
+    days = 400
+    slope = np.repeat([0.6, -0.5, 0.7, -0.4], 100) / 365     # growth that changes every 100 days
+    rng = np.random.default_rng(4)
+    y = 10_000.0 * np.exp(np.cumsum(slope)) * (1 + 0.03 * rng.standard_normal(days))
+    k = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=days, freq="D"),
+                      "dimension": "overall", "segment": "all", "revenue": y})
+    f = forecast_revenue(k, ForecastConfig(horizon_days=120), seed=0)
+    assert "trend uncertainty" in f["method"]
+    rel = [(m["upper"] - m["yhat"]) / m["yhat"] for m in f["monthly"] if not m["partial"]]
+    assert len(rel) >= 3 and rel[2] > 1.5 * rel[0]
+    d = pd.DataFrame(f["daily"])
+    up = (d["upper"] - d["yhat"]) / d["yhat"]
+    assert up.iloc[-1] > up.iloc[0] and (d["yhat"] - d["lower"]).iloc[-1] > 0
