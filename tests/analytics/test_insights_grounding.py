@@ -272,3 +272,16 @@ def test_a_short_spike_against_a_background_move_is_not_a_level_that_stayed():
     assert diagnosis.classify(spike, False)[0] == "fraud_orders"
     assert diagnosis.classify(_f(s=-20, o=-20, persist=-0.7, persist_z=4.5, days=7),
                               False)[0] == "level_shift"
+
+
+def test_a_change_that_rounds_to_zero_is_printed_without_a_minus():
+    """-0.04 % was printed '-0.0%' (a fall to a reader) in the narratives and insights.md; the
+    checker reads it back as the field, both without the minus."""
+    from analytics.insights.markdown import _chg
+    from analytics.insights.narrative import _signed
+
+    assert _signed(-0.04) == "+0.0%" and _chg(-0.04) == "+0.0%" and _signed(-0.06) == "-0.1%"
+    assert grounding.check_text("revenue +0.0% on the day", where="t", dates=set(),
+                                signed={"revenue": -0.04}) == []
+    assert grounding.check_text("revenue -0.0% on the day", where="t", dates=set(),
+                                signed={"revenue": -0.04})

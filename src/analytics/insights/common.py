@@ -38,6 +38,12 @@ def _pct(a: float | None, e: float | None) -> float | None:
     return _f((a - e) / abs(e) * 100.0)
 
 
+def one_decimal(v: float) -> float:
+    """``v`` rounded to the one decimal the texts print, without a negative zero: -0.04 % is
+    printed '+0.0%', not '-0.0%' (which reads as a fall)."""
+    return round(v, 1) + 0.0  # -0.0 + 0.0 == +0.0
+
+
 def _sig(v: float) -> float:
     """A float as insights.json stores it (text renders from this, so it matches the field):
     ``SIG_DIGITS`` significant digits, and at least every digit of its integer part (a total of

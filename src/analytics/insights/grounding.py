@@ -35,7 +35,7 @@ _DOWNWORDS = {"down", "fell"}
 
 
 def _r1(v: float | None) -> str | None:
-    return None if v is None else f"{v:+.1f}"
+    return None if v is None else f"{round(v, 1) + 0.0:+.1f}"  # as the texts print it: no -0.0
 
 
 def _dates(obj: Any) -> set[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from shocklab.catalogue import RATIO_KPIS
 
-from .common import SEVERITY_RANK, _slice_label
+from .common import SEVERITY_RANK, _slice_label, one_decimal
 from .models import PlannedDay
 from .planned import describe
 
@@ -23,7 +23,7 @@ def _n(v: Any, nd: int = 1, suffix: str = "") -> str:
 
 def _chg(v: Any) -> str:
     """A change in percent with its sign (``+4.6%``, ``-11.5%``)."""
-    return "n/a" if v is None else f"{v:+,.1f}%"
+    return "n/a" if v is None else f"{one_decimal(v):+,.1f}%"
 
 
 def _ratio_digits(v: Any) -> int:
@@ -219,7 +219,7 @@ def _drivers_md(ds: dict[str, Any]) -> str:
     return "; ".join(
         f"{_slice_label(d['dimension'], d['value'])} {d['share_of_change'] * 100:.0f}% of change"
         + (
-            f" ({d['relative_change_pct']:+.1f}%)"
+            f" ({one_decimal(d['relative_change_pct']):+.1f}%)"
             if d.get("relative_change_pct") is not None
             else ""
         )

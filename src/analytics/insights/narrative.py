@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, PAIR_DIMENSION, PRODUCT_DIMENSION, RATIO_KPIS
 
-from .common import _sig, _slice_label
+from .common import _sig, _slice_label, one_decimal
 from .models import CalendarOverlap, Driver, DriverSet, Episode, IncidentInsight, KpiChange
 from .planned import describe
 
@@ -106,7 +106,7 @@ def _action(direction: str, sig: str, top: Driver | None, calendar: list[Calenda
 
 def _signed(v: float) -> str:
     """A change as the checker parses it back: sign, one decimal, percent."""
-    return f"{_sig(v):+.1f}%"
+    return f"{one_decimal(_sig(v)):+.1f}%"
 
 
 def _updown(v: float | None) -> str:
