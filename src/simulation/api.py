@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from shocklab.configio import CONFIG_DIR, load_yaml
+from shocklab.errors import InputError
 
 from .config import SimulationConfig, build_config, config_hash
 from .engine import World, simulate
@@ -31,7 +34,18 @@ def simulate_config(
     cfg = (
         raw_config if isinstance(raw_config, SimulationConfig) else build_config(raw_config, source)
     )
-    return simulate(cfg)
+    with _named(source):
+        return simulate(cfg)
+
+
+@contextmanager
+def _named(source: str) -> Iterator[None]:
+    """A request only the simulation finds infeasible (random_events with no room left) is
+    named with the config it came from, as every validation error is."""
+    try:
+        yield
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
 
 
 def generate(
@@ -49,7 +63,8 @@ def generate(
     tv = time.perf_counter()
     with data_dir_writer(out_dir, fmt) as writer:
         # the observable tables are written while the counterfactual twins are simulated
-        world = simulate(cfg, sink=writer)
+        with _named(source):
+            world = simulate(cfg, sink=writer)
         t1 = time.perf_counter()
         manifest = writer.finish(world)
     t2 = time.perf_counter()

@@ -61,7 +61,8 @@ def test_a_path_no_file_system_accepts_is_exit_2_not_an_internal_error(tmp_path,
     (["traffic.base_sessions=.inf"], "traffic.base_sessions"),
     (["traffic.base_sessions=1e12"], "traffic.base_sessions"),
     (["traffic.base_sessions=5e7"], "above the ceiling"),
-    (["random_events.count=60", "random_events.min_gap_days=30"], "random_events: no room"),
+    (["random_events.count=60", "random_events.min_gap_days=30"],
+     "s.yaml (with --set/--seed): random_events: no room"),
 ])
 def test_bad_scenarios_exit_2_with_one_line(tmp_path, cli, sets, expect):
     cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
