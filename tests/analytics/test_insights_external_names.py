@@ -167,3 +167,10 @@ def test_a_generic_series_gets_its_size_and_a_generic_action(tmp_path):
     # a store KPI keeps the funnel's words (the revenue drop)
     drop = [e for e in eps if e["kpis"] == ["revenue"] and e["start"] <= "2025-05-31" <= e["end"]]
     assert drop and "funnel" in drop[0]["recommended_action"]
+
+
+def test_a_run_without_revenue_says_why_it_has_no_seasonality(tmp_path):
+    """The Seasonality heading of insights.md was followed by nothing on a run without revenue."""
+    md = (_signups_run(tmp_path, days=30, seed=3) / "insights.md").read_text()
+    section = md.split("## Seasonality (revenue)\n", 1)[1].split("\n\n", 1)[0]
+    assert section.strip() == "- no profile: no revenue series, or fewer than 14 days of it"

@@ -198,6 +198,8 @@ def _tail(doc: dict[str, Any]) -> list[str]:
                 f"{p['amplitude_pct']:.1f}% · "
                 + " ".join(f"{x['label']} {x['index']:.2f}" for x in p["points"])
             )
+    if not (se.get("weekday") or se.get("monthly")):  # the heading was left empty
+        lines.append("- no profile: no revenue series, or fewer than 14 days of it")
     if doc.get("customers") is not None:
         text = json.dumps(doc["customers"], sort_keys=True, separators=(",", ":"))
         lines += [
