@@ -411,3 +411,21 @@ def test_slice_panel_built_once_per_run_and_shared(tmp_path):
     assert ctx.insights == fresh.insights
     ctx.detections = ctx.detections.copy()
     assert build_panel(ctx, config_of(ctx)) is not panel  # built from other detections
+
+
+def test_a_slice_episode_is_not_measured_on_the_stores_peak_day(tmp_path):
+    """An incident on country DE's revenue (down) over days in which DE shows no peak, while the
+    rest of the store lost half its visits on one of them: the episode was measured on the
+    store's peak day, in DE (random world s3: an AU incident down, measured on such a day and
+    titled 'revenue in country AU up +12.8%: fraud orders'). It is measured over its incidents'
+    days, in its slice."""
+    shocks = [Shock("2025-05-15", "2025-05-15", "sessions", 0.5, {"country": "US"}),
+              Shock("2025-05-15", "2025-05-15", "sessions", 0.5, {"country": "FR"})]
+    ctx = make_ctx(tmp_path, shocks, [("revenue", "2025-05-13", "2025-05-16", "down", None)])
+    ctx.config = make_config(**NO_FORECAST)
+    ctx.incidents[0].dimension, ctx.incidents[0].segment = "country", "DE"
+    insights.run(ctx)
+    (ep,) = ctx.insights["episodes"]
+    assert ep["slices"] == ["country DE"] and ep["drivers"]["named_by"] == "incidents"
+    assert (ep["measured_start"], ep["measured_end"]) == ("2025-05-13", "2025-05-16")
+    assert grounding.check(ctx.insights) == []

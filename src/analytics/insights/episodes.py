@@ -299,15 +299,14 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         span = None
         # the peak in the direction the incidents flagged (on the KPI they flagged; the primary
         # KPI's own sign may differ: a conversion drop can come with a sessions rise)
+        # (in the slice the incidents name, never the store's: the store's peak inside the
+        # window may be another happening's, against which the slice even moved the other way)
         dirs_k = {k: {i.direction for i in g if i.kpi == k} for k in flagged}
-        for w in dict.fromkeys([where, ("overall", "all")]):
-            for k in dict.fromkeys([primary, *flagged]):
-                d = dirs_k.get(k, set())
-                sign = (1 if d == {"up"} else -1) if len(d) == 1 else 0
-                span = dr.peak_span(panel, k, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
-                                    PEAK_Z_EXTEND, PEAK_SHARE, sign, where=w)
-                if span is not None:
-                    break
+        for k in dict.fromkeys([primary, *flagged]):
+            d = dirs_k.get(k, set())
+            sign = (1 if d == {"up"} else -1) if len(d) == 1 else 0
+            span = dr.peak_span(panel, k, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
+                                PEAK_Z_EXTEND, PEAK_SHARE, sign, where=where)
             if span is not None:
                 break
         ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
