@@ -248,3 +248,17 @@ def test_a_slice_episode_narrative_quotes_the_in_scope_change_its_title_does(sli
     assert f"sessions in channel paid_social {scope:+.1f}%)" in text and "+5.3%" not in text
     assert grounding.check_episode({**ep, "narrative": text,
                                     "drivers": other.drivers.model_dump(mode="json")}) == []
+
+
+def test_the_markdown_driver_line_says_what_its_change_is_against():
+    """A slice episode's narrative quotes the slice's in-scope change (against the same weekdays
+    around it) and its driver line the driver record's (against the detectors' expectation or
+    the previous period): two numbers for one slice, the second without its basis."""
+    from analytics.insights.markdown import _drivers_md
+
+    top = {"dimension": "country", "value": "SE", "share_of_change": 0.98,
+           "relative_change_pct": 55.2}
+    ep = {"scope": "concentrated", "top": top, "drivers": [], "expected_source": "mixed"}
+    assert _drivers_md(ep) == "country SE 98% of change (+55.2% vs expected)"
+    wow = {**ep, "expected_source": "shift"}
+    assert _drivers_md(wow) == "country SE 98% of change (+55.2% vs the previous period)"

@@ -218,10 +218,14 @@ def _drivers_md(ds: dict[str, Any]) -> str:
     if not items:
         return "no breakdown available" if ds.get("scope") == "unknown" else \
             "no slice stands out (every slice moved in proportion to its size)"
+    # each slice's own change, against what its change is measured from (an episode's narrative
+    # quotes the slice's in-scope change against the same weekdays around it: another basis)
+    basis = {"shift": " vs the previous period", "none": ""}.get(
+        ds.get("expected_source", "none"), " vs expected")
     return "; ".join(
         f"{_slice_label(d['dimension'], d['value'])} {d['share_of_change'] * 100:.0f}% of change"
         + (
-            f" ({one_decimal(d['relative_change_pct']):+.1f}%)"
+            f" ({one_decimal(d['relative_change_pct']):+.1f}%{basis})"
             if d.get("relative_change_pct") is not None
             else ""
         )
