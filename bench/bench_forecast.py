@@ -14,7 +14,7 @@ holidays) and the earlier one (Prophet on the raw scale, no holidays). Prints pe
 method the error of the 90-day total, of each 30-day block, the mean absolute daily error
 (MAPE), the share of days inside the 95 % band and of the (calendar, partial at the ends) months
 inside theirs, then the means per world family (``d``/other)
-and over all, and the wall time. Figures: docs/history/forecast.md.
+and over all, and the wall time. Figures: docs/history/insights.md (twenty-fifth session).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -50,8 +51,8 @@ def world_rows(world: Path) -> list[dict]:
     k = compute_kpis_daily(ds)
     y = fc.overall_series(k)
     cut = _cut(world, y)
-    if cut >= y.index.max():
-        raise SystemExit(f"{world}: no days after {cut.date()} to compare with")
+    if cut + pd.Timedelta(days=7) > y.index.max():  # the forecast's shortest horizon
+        raise SystemExit(f"{world}: fewer than 7 days after {cut.date()} to compare with")
     actual = y[cut + pd.Timedelta(days=1):].iloc[:HELD_OUT]
     hist = k[pd.to_datetime(k["date"]) <= cut]
     cal = ds.tables.get("marketing_calendar")
@@ -61,7 +62,7 @@ def world_rows(world: Path) -> list[dict]:
     cfg = ForecastConfig(horizon_days=len(actual))
     shipped = fc.forecast_revenue(hist, cfg, seed=0, planned=cal)
     daily = pd.DataFrame(shipped["daily"]).set_index("date")
-    z = 1.959963984540054
+    z = NormalDist().inv_cdf(0.5 + cfg.interval / 2)
     hy = fc.overall_series(hist)
     fitted, fut, _ = fc._fit_predict(hy, len(actual), 0)         # the earlier method
     resid = hy - fitted

@@ -113,11 +113,11 @@ def _fit_predict(history: pd.Series, future_days: int, seed: int,
     ``holidays``: Prophet's (``holiday``, ``ds``) frame of planned days, or None."""
     Prophet = _prophet()
     df = pd.DataFrame({"ds": history.index, "y": history.to_numpy()})
-    if log:
-        df = df[~outage_days(history)].dropna().assign(y=lambda d: np.log(d["y"]))
-    df = df.dropna()
+    if log:  # outage days (zero ones included) are observed days, left out of the log fit only
+        df = df[~outage_days(history)].assign(y=lambda d: np.log(d["y"]))
+    # yearly from the observed days (outages included), as the method text counts them
     m = Prophet(uncertainty_samples=0, daily_seasonality=False, weekly_seasonality=True,
-                yearly_seasonality=len(df) >= YEARLY_DAYS, holidays=holidays)
+                yearly_seasonality=int(history.notna().sum()) >= YEARLY_DAYS, holidays=holidays)
     end = history.index.max()
     ds = pd.date_range(history.index.min(), end + pd.Timedelta(days=future_days), freq="D")
     quiet = _NotOurChoice()
@@ -125,7 +125,7 @@ def _fit_predict(history: pd.Series, future_days: int, seed: int,
     with warnings.catch_warnings():  # Prophet's own pandas deprecation notices are not ours to fix
         warnings.filterwarnings("ignore", module=r"prophet(\.|$)")
         try:
-            m.fit(df, seed=seed)
+            m.fit(df.dropna(), seed=seed)
         finally:
             logging.getLogger("prophet").removeFilter(quiet)
         pred = m.predict(pd.DataFrame({"ds": ds}))

@@ -205,3 +205,25 @@ def test_an_outage_week_near_the_end_does_not_pull_the_log_fit_down():
     f = forecast_revenue(k, ForecastConfig(horizon_days=90), seed=0)
     assert f["method"].startswith("prophet on log revenue")
     assert sum(d["yhat"] for d in f["daily"]) / actual.sum() == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.slow
+def test_outage_days_left_out_of_the_log_fit_do_not_switch_yearly_seasonality_off(monkeypatch):
+    """720 observed days, 6 of them an outage: the log fit leaves those out (714 < 716 fitted
+    days), and yearly seasonality was decided on the days fitted: off, while the method text,
+    counting observed days, said '+ yearly'. It is decided on the observed days."""
+    import analytics.forecasting as fc
+
+    real = fc._prophet()
+    seen = []
+
+    def spy(**kw):
+        seen.append(kw["yearly_seasonality"])
+        return real(**kw)
+
+    monkeypatch.setattr(fc, "_prophet", lambda: spy)
+    k = _kpis(days=720)
+    k.loc[k.index[300:306], "revenue"] *= 0.01
+    out = forecast_revenue(k, ForecastConfig(horizon_days=14))
+    assert "log revenue (weekly + yearly seasonality)" in out["method"]
+    assert seen[0] is True   # the forecast's own fit (the back-check's has 692 days: off)

@@ -29,6 +29,6 @@ def test_the_last_90_days_are_compared_with_both_methods(tmp_path, capsys):
     assert "means over all worlds" in capsys.readouterr().out
     # a default-scenario directory (d…) is cut at 2025-12-31: this one has nothing after it
     (tmp_path / "d_tiny").symlink_to(world)
-    with pytest.raises(SystemExit, match="no days after 2025-12-31"):
+    with pytest.raises(SystemExit, match="fewer than 7 days after 2025-12-31"):
         bf.world_rows(tmp_path / "d_tiny")
     assert not logging.root.manager.disable   # main left logging as it found it

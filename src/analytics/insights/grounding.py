@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .common import one_decimal
+
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _AFTER_LABEL = r" (?:(?P<word>up|down|flat) )?(?P<num>[+-]\d+\.\d)%"
 _SIGNED = re.compile(r"(?P<label>[A-Za-z_][\w|/ .&'-]*?)" + _AFTER_LABEL)
@@ -35,7 +37,7 @@ _DOWNWORDS = {"down", "fell"}
 
 
 def _r1(v: float | None) -> str | None:
-    return None if v is None else f"{round(v, 1) + 0.0:+.1f}"  # as the texts print it: no -0.0
+    return None if v is None else f"{one_decimal(v):+.1f}"  # as the texts print it: no -0.0
 
 
 def _dates(obj: Any) -> set[str]:
