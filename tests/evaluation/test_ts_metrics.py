@@ -113,6 +113,30 @@ def test_score_series_sections():
     assert "NAB std" in tm.format_series_table({**out, "kpi": "value"})
 
 
+def test_score_series_labels_out_of_order_or_overlapping():
+    """Labels listed newest first (a CSV or JSON list of --events) or overlapping: affiliation
+    and NAB as for the same periods in order (audit-metrics; before, a window's affiliation zone
+    was cut at the wrong neighbour: recall 0.4375 -> 0.359 here)."""
+    grid = pd.date_range("2025-01-01", periods=200, freq="h").to_numpy()
+    t = lambda i: pd.Timestamp(grid[i])  # noqa: E731
+    dets = {"one": [(grid[60], grid[60])]}
+    in_order = tm.score_series(grid, grid, np.arange(200), [(t(50), t(59)), (t(100), t(119))],
+                               dets)["detectors"]["one"]
+    # by hand: zones [0, 80) and [80, 200); the prediction [60, 61) sits in the first, 0 to 1
+    # past its window: precision (70 - 2 * 0.5) / 80; recall ((2 * 55 - 40) / 80 + 0) / 2
+    assert in_order["affiliation"]["precision"] == pytest.approx(69 / 80, abs=1e-12)
+    assert in_order["affiliation"]["recall"] == pytest.approx(0.4375, abs=1e-12)
+    reversed_ = tm.score_series(grid, grid, np.arange(200), [(t(100), t(119)), (t(50), t(59))],
+                                dets)["detectors"]["one"]
+    assert reversed_["affiliation"] == in_order["affiliation"]
+    assert reversed_["nab"] == in_order["nab"]
+    # two overlapping labels are one labelled stretch for affiliation and NAB
+    over = tm.score_series(grid, grid, np.arange(200),
+                           [(t(50), t(55)), (t(52), t(59)), (t(100), t(119))], dets)
+    assert over["detectors"]["one"]["affiliation"] == in_order["affiliation"]
+    assert over["detectors"]["one"]["nab"] == in_order["nab"] and over["nab_windows"] == 2
+
+
 # VUS-PR of the authors' reference implementation (TheDatumOrg/VUS, package vus 0.0.6,
 # metricor().RangeAUC_volume_opt(labels, score, window)[5]) on the cases of vus_cases.py,
 # computed once with that package (it is not a dependency: it pulls TensorFlow).
