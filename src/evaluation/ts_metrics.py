@@ -351,6 +351,21 @@ def period_scores(ctx: Any, grid: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def label_windows(events: list[dict[str, Any]]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """(start, end) of each unexpected labelled window as the scorecard's matching reads it
+    (``scoring._window``): an end at midnight (given as a date) covers that day, so on sub-daily
+    data ``2025-01-30,2025-01-30`` is that day's periods. NAB's windows are kept as they are."""
+    out = []
+    for e in events:
+        if e.get("expected"):
+            continue
+        start, end = pd.Timestamp(e["start"]), pd.Timestamp(e["end"])
+        if end == end.normalize() and e.get("type") != "nab_window":
+            end = end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        out.append((start, end))
+    return out
+
+
 def add_series_metrics(ctx: Any) -> None:
     """Run stage hook for ``--kpis`` runs with labels: ``scorecard["series_metrics"]``. Needs one
     series (one KPI, no slices); otherwise records why it was skipped."""
@@ -366,8 +381,7 @@ def add_series_metrics(ctx: Any) -> None:
     k = ctx.kpis_daily
     grid = k["date"].to_numpy("datetime64[ns]")
     events = ctx.truth.events if ctx.truth is not None else []
-    windows = [(pd.Timestamp(e["start"]), pd.Timestamp(e["end"])) for e in events
-               if not e.get("expected")]
+    windows = label_windows(events)
     dets = {"consensus": [(i.start, i.end) for i in ctx.incidents]}
     for name, incs in sorted(ctx.detector_incidents.items()):
         dets[name] = [(i.start, i.end) for i in incs]

@@ -205,3 +205,42 @@ def test_affiliation_matches_reference_implementation(name):
     p, r = AFFILIATION_REFERENCE[name]
     assert out["precision"] == pytest.approx(p, abs=1e-10)
     assert out["recall"] == pytest.approx(r, abs=1e-10)
+
+
+def test_a_label_given_as_a_day_covers_that_day_on_sub_daily_data(tmp_path):
+    """``--events`` CSV ``2025-01-30,2025-01-30`` on an hourly file: the scorecard's recall read
+    it as the whole day (the spike at 09:00 found), the benchmark metrics as its first hour only
+    (window recall 0, the detection a NAB false positive: normalised −33). Now both read the day
+    (audit-metrics)."""
+    import json
+
+    import run_analysis
+
+    from shocklab.cli import run_cli
+
+    rng = np.random.default_rng(0)
+    t = pd.date_range("2025-01-01", periods=24 * 40, freq="h")
+    v = 100 + 10 * np.sin(2 * np.pi * np.asarray(t.hour) / 24) + rng.normal(0, 2, len(t))
+    v[np.asarray((t >= "2025-01-30 09:00") & (t <= "2025-01-30 12:00"))] += 80
+    data, labels = tmp_path / "hourly.csv", tmp_path / "labels.csv"
+    pd.DataFrame({"timestamp": t, "value": v}).to_csv(data, index=False)
+    labels.write_text("start,end\n2025-01-30,2025-01-30\n")
+    out = tmp_path / "run"
+    assert run_cli(run_analysis.main, ["--kpis", str(data), "--events", str(labels), "--out",
+                                       str(out), "--quiet"]) == 0
+    card = json.loads((out / "scorecard.json").read_text())
+    assert card["headline"]["recall"] == 1.0
+    cons = card["series_metrics"]["detectors"]["consensus"]
+    assert cons["window_event"]["recall"] == 1.0
+    assert cons["window_event"]["f1"] == pytest.approx(card["headline"]["f1"], abs=1e-4)
+    assert cons["nab"]["standard"]["detected_windows"] == 1
+    assert cons["nab"]["standard"]["normalised"] > 0
+    # the rule itself: a date end covers its day; NAB's windows and timed ends are kept
+    day = tm.label_windows([{"start": "2025-01-30T00:00:00", "end": "2025-01-30T00:00:00"},
+                            {"start": "2025-01-02", "end": "2025-01-03", "expected": True},
+                            {"start": "2025-01-05T00:00:00", "end": "2025-01-06T00:00:00",
+                             "type": "nab_window"},
+                            {"start": "2025-01-07T10:00", "end": "2025-01-07T13:00"}])
+    assert day == [(pd.Timestamp("2025-01-30"), pd.Timestamp("2025-01-30 23:59:59.999999")),
+                   (pd.Timestamp("2025-01-05"), pd.Timestamp("2025-01-06")),
+                   (pd.Timestamp("2025-01-07 10:00"), pd.Timestamp("2025-01-07 13:00"))]
