@@ -164,9 +164,11 @@ def point_adjusted_f1(pred: np.ndarray, label: np.ndarray) -> float:
 def random_point_adjusted_f1(
     n_flagged: int, label: np.ndarray, seed: int, draws: int = 20
 ) -> float:
-    """Mean point-adjusted F1 of uniform random scores that flag ``n_flagged`` points."""
+    """Mean point-adjusted F1 of uniform random scores that flag ``n_flagged`` points (none: 0)."""
     n = len(label)
-    k = int(min(max(n_flagged, 1), n))
+    if n_flagged <= 0:   # flagging nothing scores 0, by chance as by design
+        return 0.0
+    k = int(min(n_flagged, n))
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(draws):
@@ -255,10 +257,7 @@ def score_series(
     label = np.zeros(n, dtype=bool)
     for a, b in win_spans:
         label[a:b + 1] = True
-    # affiliation needs its windows in order and apart (a window's zone reaches halfway to the
-    # next one): the labelled periods' runs, so labels listed out of order or overlapping give
-    # the same figures as the same periods listed in order
-    gt = runs(label)
+    gt = runs(label)   # affiliation's windows in order and apart, however they were listed
     wins = [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in windows]
     null = nab.score_profiles(raw_times, np.zeros(len(raw_times)), wins, profiles)
     out: dict[str, Any] = {

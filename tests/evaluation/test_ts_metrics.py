@@ -244,3 +244,14 @@ def test_a_label_given_as_a_day_covers_that_day_on_sub_daily_data(tmp_path):
     assert day == [(pd.Timestamp("2025-01-30"), pd.Timestamp("2025-01-30 23:59:59.999999")),
                    (pd.Timestamp("2025-01-05"), pd.Timestamp("2025-01-06")),
                    (pd.Timestamp("2025-01-07 10:00"), pd.Timestamp("2025-01-07 13:00"))]
+
+
+def test_random_point_adjusted_baseline_of_a_detector_that_flags_nothing():
+    """The chance baseline flags as many periods as the detector: none, so 0 (it flagged one,
+    and a detector with no incident showed PA-F1 0 beside a random one above it; audit-metrics)."""
+    label = np.zeros(20, dtype=bool)
+    label[5:15] = True
+    assert tm.random_point_adjusted_f1(0, label, seed=1) == 0.0
+    grid = pd.date_range("2025-01-01", periods=20, freq="D").to_numpy()
+    out = tm.score_series(grid, grid, np.arange(20), [(grid[5], grid[14])], {"none": []})
+    assert out["detectors"]["none"]["point_adjusted_f1"] == {"f1": 0.0, "random_f1": 0.0}
