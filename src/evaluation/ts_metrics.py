@@ -123,7 +123,8 @@ def affiliation(
     pred: list[Interval], gt: list[Interval], trange: Interval
 ) -> dict[str, float | None]:
     """Affiliation precision, recall and F1 of predicted vs labelled intervals (sorted, disjoint,
-    half-open, inside ``trange``). None where undefined (no labelled interval; no prediction)."""
+    half-open, inside ``trange``). None where undefined: all three without a labelled interval;
+    precision without a prediction (the authors' code gives NaN), and F1 is then 0."""
     if not gt:
         return {"precision": None, "recall": None, "f1": None}
     zones = _zones(gt, trange)
@@ -473,8 +474,8 @@ def vus_pr(label: np.ndarray, score: np.ndarray, max_buffer: int, thresholds: in
     (``tests/evaluation/test_ts_metrics.py``): points are ranked once by score, so each threshold
     is a prefix of that ranking and every sum a cumulative sum (O(max_buffer × n), not
     O(max_buffer × thresholds × n)). Ties keep the reference's rule (a threshold takes every point
-    with ``score >= cut``). Returns NaN without any labelled point.
-    """
+    with ``score >= cut``). A NaN score counts as 0 (the reference has none); NaN without any
+    labelled point."""
     label = (np.asarray(label) > 0).astype(float)
     score = np.nan_to_num(np.asarray(score, dtype=float), nan=0.0)
     n = len(score)
