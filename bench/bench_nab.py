@@ -588,7 +588,7 @@ def main() -> int:
                     continue
                 s += m["detectors"]["consensus"]["nab"][p]["score"]
                 null += m["nab_null"][p]["score"]
-                nwin += m["windows"]
+                nwin += m.get("nab_windows", m["windows"])   # NAB's perfect: windows with rows
             perfect = nwin * prof[p]["tpWeight"]
             norms.append(None if perfect == null else 100 * (s - null) / (perfect - null))
             if p == "standard":

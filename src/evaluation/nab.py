@@ -21,7 +21,10 @@ Per data file, with rows ``0..n-1`` in file order and the labelled windows:
 Windows are given as timestamps. NAB's windows start and end on rows of the file; windows from
 elsewhere are snapped to the rows inside them (first row ≥ start, last row ≤ end; an end
 timestamp present several times counts at its first row, as in NAB). A window with no row is
-dropped. NAB divides by zero for an FP after a one-row window; here that FP costs ``−fpWeight``.
+dropped: it is neither in the null score nor in the perfect one. NAB's windows are in time order
+and disjoint (its scorer walks them in list order); windows from elsewhere are sorted, and ones
+that share rows are merged into one window (one event to find, as NAB's labeller merges them).
+NAB divides by zero for an FP after a one-row window; here that FP costs ``−fpWeight``.
 """
 
 from __future__ import annotations
@@ -62,10 +65,10 @@ def probation_length(n_rows: int, percent: float = PROBATION_PERCENT) -> float:
 
 
 def window_rows(timestamps: np.ndarray, windows: list[tuple[Any, Any]]) -> list[tuple[int, int]]:
-    """(first row, last row) of each window on sorted ``timestamps`` (datetime64); empty ones
-    dropped."""
+    """(first row, last row) of each window on sorted ``timestamps`` (datetime64), in row order;
+    empty ones dropped, ones sharing a row merged."""
     ts = np.asarray(timestamps).astype("datetime64[ns]")
-    out = []
+    spans = []
     for start, end in windows:
         s, e = np.datetime64(start, "ns"), np.datetime64(end, "ns")
         a = int(np.searchsorted(ts, s, side="left"))
@@ -73,6 +76,12 @@ def window_rows(timestamps: np.ndarray, windows: list[tuple[Any, Any]]) -> list[
         if b >= len(ts) or ts[b] != e:   # end not a row: the last row before it
             b = int(np.searchsorted(ts, e, side="right")) - 1
         if a <= b:
+            spans.append((a, b))
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):   # the scorer walks windows in order: a later one listed first
+        if out and a <= out[-1][1]:   # would reset "the window before"; overlapping ones merge
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
             out.append((a, b))
     return out
 
@@ -81,7 +90,7 @@ def window_rows(timestamps: np.ndarray, windows: list[tuple[Any, Any]]) -> list[
 class FileScore:
     score: float        # raw NAB score of the file
     null_score: float   # the same for a detector that flags nothing
-    windows: int        # labelled windows (the perfect score is windows × tpWeight)
+    windows: int        # windows scored (with a row; the perfect score is windows × tpWeight)
     tp: int             # detected rows inside windows (scored rows only)
     fp: int             # detected rows outside windows
     fn: int             # undetected rows inside windows
@@ -149,7 +158,7 @@ def score_file(timestamps: np.ndarray, scores: np.ndarray, windows: list[tuple[A
     return FileScore(
         score=total,
         null_score=-cost["fnWeight"] * len(live),
-        windows=len(windows),
+        windows=len(wins),
         tp=int(hit.sum()),
         fp=int((det & ~inside).sum()),
         fn=int((inside & scored & ~det).sum()),

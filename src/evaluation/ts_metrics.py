@@ -123,7 +123,8 @@ def affiliation(
     pred: list[Interval], gt: list[Interval], trange: Interval
 ) -> dict[str, float | None]:
     """Affiliation precision, recall and F1 of predicted vs labelled intervals (sorted, disjoint,
-    half-open, inside ``trange``). None where undefined (no labelled interval; no prediction)."""
+    half-open, inside ``trange``). None where undefined: all three without a labelled interval;
+    precision without a prediction (the authors' code gives NaN), and F1 is then 0."""
     if not gt:
         return {"precision": None, "recall": None, "f1": None}
     zones = _zones(gt, trange)
@@ -164,9 +165,11 @@ def point_adjusted_f1(pred: np.ndarray, label: np.ndarray) -> float:
 def random_point_adjusted_f1(
     n_flagged: int, label: np.ndarray, seed: int, draws: int = 20
 ) -> float:
-    """Mean point-adjusted F1 of uniform random scores that flag ``n_flagged`` points."""
+    """Mean point-adjusted F1 of uniform random scores that flag ``n_flagged`` points (none: 0)."""
     n = len(label)
-    k = int(min(max(n_flagged, 1), n))
+    if n_flagged <= 0:   # flagging nothing scores 0, by chance as by design
+        return 0.0
+    k = int(min(n_flagged, n))
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(draws):
@@ -255,13 +258,15 @@ def score_series(
     label = np.zeros(n, dtype=bool)
     for a, b in win_spans:
         label[a:b + 1] = True
-    gt = [(float(a), float(b + 1)) for a, b in win_spans]
+    gt = runs(label)   # affiliation's windows in order and apart, however they were listed
     wins = [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in windows]
     null = nab.score_profiles(raw_times, np.zeros(len(raw_times)), wins, profiles)
     out: dict[str, Any] = {
         "periods": n,
         "rows": len(raw_times),
         "windows": len(windows),
+        # the windows NAB scores (with a file row; overlapping ones merged): its perfect score
+        "nab_windows": next(iter(null.values())).windows if null else 0,
         "nab_null": {
             p: {"score": r.score, "normalised": 0.0 if r.windows else None} for p, r in null.items()
         },
@@ -346,6 +351,21 @@ def period_scores(ctx: Any, grid: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def label_windows(events: list[dict[str, Any]]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """(start, end) of each unexpected labelled window as the scorecard's matching reads it
+    (``scoring._window``): an end at midnight (given as a date) covers that day, so on sub-daily
+    data ``2025-01-30,2025-01-30`` is that day's periods. NAB's windows are kept as they are."""
+    out = []
+    for e in events:
+        if e.get("expected"):
+            continue
+        start, end = pd.Timestamp(e["start"]), pd.Timestamp(e["end"])
+        if end == end.normalize() and e.get("type") != "nab_window":
+            end = end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        out.append((start, end))
+    return out
+
+
 def add_series_metrics(ctx: Any) -> None:
     """Run stage hook for ``--kpis`` runs with labels: ``scorecard["series_metrics"]``. Needs one
     series (one KPI, no slices); otherwise records why it was skipped."""
@@ -361,8 +381,7 @@ def add_series_metrics(ctx: Any) -> None:
     k = ctx.kpis_daily
     grid = k["date"].to_numpy("datetime64[ns]")
     events = ctx.truth.events if ctx.truth is not None else []
-    windows = [(pd.Timestamp(e["start"]), pd.Timestamp(e["end"])) for e in events
-               if not e.get("expected")]
+    windows = label_windows(events)
     dets = {"consensus": [(i.start, i.end) for i in ctx.incidents]}
     for name, incs in sorted(ctx.detector_incidents.items()):
         dets[name] = [(i.start, i.end) for i in incs]
@@ -455,8 +474,8 @@ def vus_pr(label: np.ndarray, score: np.ndarray, max_buffer: int, thresholds: in
     (``tests/evaluation/test_ts_metrics.py``): points are ranked once by score, so each threshold
     is a prefix of that ranking and every sum a cumulative sum (O(max_buffer × n), not
     O(max_buffer × thresholds × n)). Ties keep the reference's rule (a threshold takes every point
-    with ``score >= cut``). Returns NaN without any labelled point.
-    """
+    with ``score >= cut``). A NaN score counts as 0 (the reference has none); NaN without any
+    labelled point."""
     label = (np.asarray(label) > 0).astype(float)
     score = np.nan_to_num(np.asarray(score, dtype=float), nan=0.0)
     n = len(score)

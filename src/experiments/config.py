@@ -49,8 +49,12 @@ def check_override_key(key: str) -> str:
 
 
 def higher_is_better(metric: str) -> bool:
-    """Delays and false-positive counts improve downwards; every other metric upwards."""
-    last = metric.rsplit(".", 1)[-1]
+    """Delays, false-positive counts and false-alert rates (``false_alerts.consensus``,
+    ``false_alerts.detectors.<name>``) improve downwards; every other metric upwards."""
+    parts = metric.split(".")
+    last = parts[-1]
+    if parts[0] == "false_alerts" and len(parts) > 1 and parts[1] in ("consensus", "detectors"):
+        return False
     return not ("delay" in last or last.startswith(("fp", "false_positive")) or last == "count")
 
 

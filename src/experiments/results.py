@@ -134,7 +134,8 @@ def summarise(values: np.ndarray, boot: Bootstrap, name: str) -> dict[str, float
 def leaderboard(results: pd.DataFrame, metrics: Sequence[str], rank_by: str, boot: Bootstrap
                 ) -> pd.DataFrame:
     """Per setting: params, seeds ok/failed, and mean/std/CI of each metric; ranked by ``rank_by``
-    (descending, or ascending for delays). A metric absent from every row gives NaN columns."""
+    (descending, or ascending for delays, false positives and false-alert rates:
+    ``config.higher_is_better``). A metric absent from every row gives NaN columns."""
     params = param_columns(results)
     rows = []
     for sid, group in by_seed(results).groupby("setting_id", sort=True):

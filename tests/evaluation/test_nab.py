@@ -120,3 +120,30 @@ def test_windows_snapped_to_rows_and_normalisation():
     assert nab.normalised([perfect], STD) == pytest.approx(100.0)
     assert nab.normalised([nab.score_file(ts, np.zeros(200), wins, STD)], STD) == 0.0
     assert nab.normalised([nab.score_file(ts, np.zeros(200), [], STD)], STD) is None
+
+
+def test_windows_out_of_order_overlapping_or_outside_the_file():
+    """Labels from a CSV or JSON list (not NAB's) may come newest first, overlap, or lie past
+    the file's end: the score is the one of the same windows in order, overlapping ones merged,
+    rowless ones neither in the null nor in the perfect score (audit-metrics)."""
+    ts = pd.date_range("2025-01-01", periods=200, freq="h").to_numpy()
+    w1, w2 = (pd.Timestamp(ts[50]), pd.Timestamp(ts[59])), (pd.Timestamp(ts[100]),
+                                                              pd.Timestamp(ts[119]))
+    det = np.isin(np.arange(200), [60, 125, 150]).astype(float)
+    # by hand: three FPs, each costed by its distance past the window before it
+    # (row 60 after [50, 59]: 1/9; row 125 after [100, 119]: 6/19; row 150: 31/19), two misses
+    sig = lambda x: 2 / (1 + np.exp(5 * x)) - 1  # noqa: E731
+    want = -2.0 + 0.11 * (sig(1 / 9) + sig(6 / 19) + sig(31 / 19))
+    assert nab.score_file(ts, det, [w1, w2], STD).score == pytest.approx(want, abs=1e-12)
+    # listed newest first: before, row 60 was costed after the later window (a full −0.11)
+    assert nab.score_file(ts, det, [w2, w1], STD).score == pytest.approx(want, abs=1e-12)
+    # overlapping windows are one event: the row-125 detection finds it (one window, not two)
+    over = nab.score_file(ts, det, [(pd.Timestamp(ts[100]), pd.Timestamp(ts[119])),
+                                    (pd.Timestamp(ts[110]), pd.Timestamp(ts[130]))], STD)
+    one = nab.score_file(ts, det, [(pd.Timestamp(ts[100]), pd.Timestamp(ts[130]))], STD)
+    assert (over.score, over.windows, over.null_score) == (one.score, 1, -1.0)
+    # a window after the file's last row has no row: a perfect detector still scores 100
+    late = (pd.Timestamp(ts[-1]) + pd.Timedelta("2D"), pd.Timestamp(ts[-1]) + pd.Timedelta("3D"))
+    perfect = nab.score_file(ts, np.isin(np.arange(200), [50, 100]).astype(float),
+                             [w1, w2, late], STD)
+    assert perfect.windows == 2 and nab.normalised([perfect], STD) == pytest.approx(100.0)

@@ -113,6 +113,30 @@ def test_score_series_sections():
     assert "NAB std" in tm.format_series_table({**out, "kpi": "value"})
 
 
+def test_score_series_labels_out_of_order_or_overlapping():
+    """Labels listed newest first (a CSV or JSON list of --events) or overlapping: affiliation
+    and NAB as for the same periods in order (audit-metrics; before, a window's affiliation zone
+    was cut at the wrong neighbour: recall 0.4375 -> 0.359 here)."""
+    grid = pd.date_range("2025-01-01", periods=200, freq="h").to_numpy()
+    t = lambda i: pd.Timestamp(grid[i])  # noqa: E731
+    dets = {"one": [(grid[60], grid[60])]}
+    in_order = tm.score_series(grid, grid, np.arange(200), [(t(50), t(59)), (t(100), t(119))],
+                               dets)["detectors"]["one"]
+    # by hand: zones [0, 80) and [80, 200); the prediction [60, 61) sits in the first, 0 to 1
+    # past its window: precision (70 - 2 * 0.5) / 80; recall ((2 * 55 - 40) / 80 + 0) / 2
+    assert in_order["affiliation"]["precision"] == pytest.approx(69 / 80, abs=1e-12)
+    assert in_order["affiliation"]["recall"] == pytest.approx(0.4375, abs=1e-12)
+    reversed_ = tm.score_series(grid, grid, np.arange(200), [(t(100), t(119)), (t(50), t(59))],
+                                dets)["detectors"]["one"]
+    assert reversed_["affiliation"] == in_order["affiliation"]
+    assert reversed_["nab"] == in_order["nab"]
+    # two overlapping labels are one labelled stretch for affiliation and NAB
+    over = tm.score_series(grid, grid, np.arange(200),
+                           [(t(50), t(55)), (t(52), t(59)), (t(100), t(119))], dets)
+    assert over["detectors"]["one"]["affiliation"] == in_order["affiliation"]
+    assert over["detectors"]["one"]["nab"] == in_order["nab"] and over["nab_windows"] == 2
+
+
 # VUS-PR of the authors' reference implementation (TheDatumOrg/VUS, package vus 0.0.6,
 # metricor().RangeAUC_volume_opt(labels, score, window)[5]) on the cases of vus_cases.py,
 # computed once with that package (it is not a dependency: it pulls TensorFlow).
@@ -181,3 +205,53 @@ def test_affiliation_matches_reference_implementation(name):
     p, r = AFFILIATION_REFERENCE[name]
     assert out["precision"] == pytest.approx(p, abs=1e-10)
     assert out["recall"] == pytest.approx(r, abs=1e-10)
+
+
+def test_a_label_given_as_a_day_covers_that_day_on_sub_daily_data(tmp_path):
+    """``--events`` CSV ``2025-01-30,2025-01-30`` on an hourly file: the scorecard's recall read
+    it as the whole day (the spike at 09:00 found), the benchmark metrics as its first hour only
+    (window recall 0, the detection a NAB false positive: normalised −33). Now both read the day
+    (audit-metrics)."""
+    import json
+
+    import run_analysis
+
+    from shocklab.cli import run_cli
+
+    rng = np.random.default_rng(0)
+    t = pd.date_range("2025-01-01", periods=24 * 40, freq="h")
+    v = 100 + 10 * np.sin(2 * np.pi * np.asarray(t.hour) / 24) + rng.normal(0, 2, len(t))
+    v[np.asarray((t >= "2025-01-30 09:00") & (t <= "2025-01-30 12:00"))] += 80
+    data, labels = tmp_path / "hourly.csv", tmp_path / "labels.csv"
+    pd.DataFrame({"timestamp": t, "value": v}).to_csv(data, index=False)
+    labels.write_text("start,end\n2025-01-30,2025-01-30\n")
+    out = tmp_path / "run"
+    assert run_cli(run_analysis.main, ["--kpis", str(data), "--events", str(labels), "--out",
+                                       str(out), "--quiet"]) == 0
+    card = json.loads((out / "scorecard.json").read_text())
+    assert card["headline"]["recall"] == 1.0
+    cons = card["series_metrics"]["detectors"]["consensus"]
+    assert cons["window_event"]["recall"] == 1.0
+    assert cons["window_event"]["f1"] == pytest.approx(card["headline"]["f1"], abs=1e-4)
+    assert cons["nab"]["standard"]["detected_windows"] == 1
+    assert cons["nab"]["standard"]["normalised"] > 0
+    # the rule itself: a date end covers its day; NAB's windows and timed ends are kept
+    day = tm.label_windows([{"start": "2025-01-30T00:00:00", "end": "2025-01-30T00:00:00"},
+                            {"start": "2025-01-02", "end": "2025-01-03", "expected": True},
+                            {"start": "2025-01-05T00:00:00", "end": "2025-01-06T00:00:00",
+                             "type": "nab_window"},
+                            {"start": "2025-01-07T10:00", "end": "2025-01-07T13:00"}])
+    assert day == [(pd.Timestamp("2025-01-30"), pd.Timestamp("2025-01-30 23:59:59.999999")),
+                   (pd.Timestamp("2025-01-05"), pd.Timestamp("2025-01-06")),
+                   (pd.Timestamp("2025-01-07 10:00"), pd.Timestamp("2025-01-07 13:00"))]
+
+
+def test_random_point_adjusted_baseline_of_a_detector_that_flags_nothing():
+    """The chance baseline flags as many periods as the detector: none, so 0 (it flagged one,
+    and a detector with no incident showed PA-F1 0 beside a random one above it; audit-metrics)."""
+    label = np.zeros(20, dtype=bool)
+    label[5:15] = True
+    assert tm.random_point_adjusted_f1(0, label, seed=1) == 0.0
+    grid = pd.date_range("2025-01-01", periods=20, freq="D").to_numpy()
+    out = tm.score_series(grid, grid, np.arange(20), [(grid[5], grid[14])], {"none": []})
+    assert out["detectors"]["none"]["point_adjusted_f1"] == {"f1": 0.0, "random_f1": 0.0}

@@ -169,3 +169,33 @@ def test_levels_counted_without_the_product_watcher():
     names = producible_metrics(load_yaml(DEFAULT_CONFIG_PATH))
     assert "consensus_levels.k3.recall" in names
     assert not any(n.startswith("consensus_levels.k4") for n in names)
+
+
+def test_false_alert_rates_improve_downwards():
+    """``false_alerts.consensus`` (a metric of random_world.yaml, null_world.yaml's rank_by) was
+    read as higher-is-better: --baseline passed a rise in false alerts beyond noise and failed a
+    fall, and null_world's leaderboard ranked the noisiest setting first (audit-metrics)."""
+    from experiments.config import higher_is_better
+    from experiments.gate import baseline_metrics
+    from experiments.results import leaderboard
+
+    assert not higher_is_better("false_alerts.consensus")
+    assert not higher_is_better("false_alerts.detectors.rolling_zscore")
+    assert higher_is_better("consensus.recall") and not higher_is_better("consensus.fp")
+    assert baseline_metrics([], ["false_alerts.consensus"]) == [("false_alerts.consensus", False)]
+
+    def fa(values, setting="s1"):
+        df = results([0.9] * len(values), setting=setting)
+        return df.assign(**{"false_alerts.consensus": values})
+
+    base = fa([0.010, 0.012, 0.011, 0.009])
+    worse = check_baseline(fa([0.050, 0.052, 0.049, 0.051]), base,
+                           [("false_alerts.consensus", higher_is_better("false_alerts.consensus"))],
+                           BOOT)
+    better = check_baseline(fa([0.001, 0.002, 0.001, 0.002]), base,
+                            [("false_alerts.consensus",
+                              higher_is_better("false_alerts.consensus"))], BOOT)
+    assert [r.passed for r in worse] == [False] and [r.passed for r in better] == [True]
+    board = leaderboard(pd.concat([fa([0.05] * 4, "noisy"), fa([0.01] * 4, "quiet")]),
+                        ["false_alerts.consensus"], "false_alerts.consensus", BOOT)
+    assert board["setting_id"].tolist() == ["quiet", "noisy"]
