@@ -1,7 +1,7 @@
 """Scoring incidents against the injected truth (docs/ARCHITECTURE.md "Scoring").
 
-Only this module (and the oracle detector) reads truth. Size (~570 lines): the scorecard's
-definitions, its layout and their one implementation stay in one place.
+Only this module (and the oracle detector) reads truth. Size (~750 lines, ~110 of them this
+docstring): the scorecard's definitions, its layout and their one implementation stay in one place.
 
 Definitions
 -----------
@@ -84,7 +84,8 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
       "event_detail": [{"event_id", "type", "expected", "start", "end", "primary_kpi", "scope_kind",
                         "in_warmup", "impact_share",
                         "detected_by": {name: delay_days}}]   # strict mode; "consensus" included
-      "warmup": {"days", "events", "event_ids", "consensus_detected"}   # reported apart
+      "warmup": {"days", "events", "event_ids", "consensus_detected",
+                 "consensus_incidents"}   # reported apart
     }
     METRICS = {"recall", "precision", "f1", "events", "detected", "incidents", "true_incidents",
                "fp", "fp_expected", "median_delay_days", "mean_delay_days",
@@ -96,7 +97,10 @@ Scoring notes
 -------------
 - **Warm-up**: unexpected events starting in the first ``warmup_days`` of the data (setting; 0 =
   none) are left out of every METRICS and reported apart under ``warmup`` — no detector can judge
-  a day it has no history for, and the oracle would not be comparable there.
+  a day it has no history for, and the oracle would not be comparable there. An incident that
+  matches a warm-up event and no counted one is set aside too (neither a hit nor a false
+  positive; ``warmup.consensus_incidents`` counts the consensus' ones): it was a false positive
+  until 2026-12-03, so catching a real early event cost precision.
 - **by_scope**: recall per scope kind: overall (no scope), channel, country, channel_country,
   category, product.
 - **impact_weighted_recall**: detected share of the events' absolute revenue impact
@@ -527,6 +531,19 @@ def assign_matches(incidents: list[Incident], events: list[Event], mode: str, ea
         inc.matched_event_id = events[min(hits, key=key)].event_id
 
 
+def outside_warmup(incidents: list[Incident], warm: list[Event], events: list[Event], mode: str,
+                   early: int, late: int, min_effect: float) -> list[Incident]:
+    """The incidents that count: those matching a warm-up event and no counted event are left
+    out (an alarm on a real event is not a false alarm, and the event is scored apart)."""
+    if not warm or not incidents:
+        return incidents
+    on_warm = match_matrix(incidents, warm, mode, early, late, min_effect).any(axis=1)
+    if not on_warm.any():
+        return incidents
+    on_counted = match_matrix(incidents, events, mode, early, late, min_effect).any(axis=1)
+    return [i for i, w, c in zip(incidents, on_warm, on_counted, strict=True) if c or not w]
+
+
 def is_product(inc: Incident) -> bool:
     """The oracle's second family: product series (the analysis judges them with their own
     sensitivity, ``detectors.product_watch``), so the oracle splits its budget between them and
@@ -561,6 +578,7 @@ def build_scorecard(
     in_warmup = {e.event_id for e in all_events
                  if warm_end is not None and not e.expected and e.start < warm_end}
     events = [e for e in all_events if e.event_id not in in_warmup]
+    warm = [e for e in all_events if e.event_id in in_warmup]
     watched = set(settings.get("dimensions") or ())
     if "channel_country" in watched:
         watched |= {"channel", "country"}
@@ -580,27 +598,35 @@ def build_scorecard(
         "failed_detectors": dict(sorted((failed or {}).items())),
     }
     detail_delays: dict[str, dict[str, int]] = {}
+    set_aside: dict[str, int] = {}
     for mode in ("strict", "lenient"):
+        # an alarm on a warm-up event alone is neither a hit nor a false alarm: it is set aside
+        def counted(incs: list[Incident], mode: str = mode) -> list[Incident]:
+            return outside_warmup(incs, warm, events, mode, early, late, min_eff)
+
         sec: dict[str, Any] = {"detectors": {}, "consensus_levels": {}}
         for name in sorted(detector_incidents):
-            m, d = metrics(detector_incidents[name], events, mode, early, late, min_eff)
+            m, d = metrics(counted(detector_incidents[name]), events, mode, early, late, min_eff)
             sec["detectors"][name] = m
             if mode == "strict":
                 detail_delays[name] = d
-        sec["consensus"], d = metrics(consensus, events, mode, early, late, min_eff)
+        cons_counted = counted(consensus)
+        if mode == settings["mode"]:
+            set_aside["consensus"] = len(consensus) - len(cons_counted)
+        sec["consensus"], d = metrics(cons_counted, events, mode, early, late, min_eff)
         cons_found = set(d)
         if mode == "strict":
             detail_delays["consensus"] = d
         for label in sorted(consensus_levels):
             sec["consensus_levels"][label] = metrics(
-                consensus_levels[label], events, mode, early, late, min_eff
+                counted(consensus_levels[label]), events, mode, early, late, min_eff
             )[0]
         if oracle_name and oracle_name in detector_incidents:
             budget = sec["consensus"]["fp"]
             # the bound does not alarm where nothing counts: an incident that ends before the
             # warm-up's end minus early_days can match no counted event, only be a false positive
-            bound = [i for i in detector_incidents[oracle_name]
-                     if warm_end is None or i.end >= warm_end - pd.Timedelta(days=early)]
+            bound = counted([i for i in detector_incidents[oracle_name]
+                             if warm_end is None or i.end >= warm_end - pd.Timedelta(days=early)])
             orc, orc_p, orc_found = at_fp_events(
                 bound, events, mode, early, late, min_eff, budget,
                 family=is_product,
@@ -643,7 +669,6 @@ def build_scorecard(
         "oracle_recall_at_equal_fp": oe.get("oracle_recall"),
         "recall_vs_oracle": oe.get("ratio"),
     }
-    warm = [e for e in all_events if e.event_id in in_warmup]
     if warm:   # the warm-up's events, scored apart (consensus only)
         detail_delays_w = metrics(consensus, warm, "strict", early, late, min_eff)[1]
         for e in warm:
@@ -654,6 +679,8 @@ def build_scorecard(
         "events": len(warm),
         "event_ids": [e.event_id for e in warm],
         "consensus_detected": sum(e.event_id in detail_delays.get("consensus", {}) for e in warm),
+        # consensus incidents matching a warm-up event and no counted one (headline mode)
+        "consensus_incidents": set_aside.get("consensus", 0),
     }
     total_impact = sum(e.impact for e in events if not e.expected)
     card["event_detail"] = [

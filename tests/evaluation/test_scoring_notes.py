@@ -68,11 +68,17 @@ def card(incidents: list[Incident], settings: dict = SETTINGS) -> dict:
 
 def test_warmup_events_are_reported_apart_and_left_out_of_recall():
     c = card([inc("2025-01-10"), inc("2025-03-01"), inc("2025-05-01", "channel", "email")])
-    assert c["warmup"] == {"days": 30, "events": 1, "event_ids": ["E01"], "consensus_detected": 1}
+    assert c["warmup"] == {"days": 30, "events": 1, "event_ids": ["E01"], "consensus_detected": 1,
+                           "consensus_incidents": 1}
     m = c["strict"]["consensus"]
     assert m["events"] == 4 and m["detected"] == 2 and m["recall"] == 0.5
-    # the warm-up incident matches nothing that is scored: it is a false positive, not a hit
-    assert m["fp"] == 1
+    # the warm-up incident caught a real event: set aside, neither a hit nor a false positive
+    assert m["fp"] == 0 and m["incidents"] == 2 and m["precision"] == 1.0
+    assert c["strict"]["detectors"]["oracle"]["fp"] == 0
+    assert c["strict"]["consensus_levels"]["k1"]["fp"] == 0
+    # an alarm in the warm-up on no event at all is still a false positive
+    c2 = card([inc("2025-01-20"), inc("2025-03-01")])
+    assert c2["strict"]["consensus"]["fp"] == 1 and c2["warmup"]["consensus_incidents"] == 0
     detail = {d["event_id"]: d for d in c["event_detail"]}
     assert detail["E01"]["in_warmup"] and detail["E01"]["impact_share"] is None
     assert "consensus" in detail["E01"]["detected_by"]
