@@ -41,7 +41,7 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~600 lines, one module on purpose): the reader (most of it) and the config profile of such
+Size (~670 lines, one module on purpose): the reader (most of it) and the config profile of such
 input (``external_profile``, ``sensitivity_rule``) are one piece: the profile reads what the
 reader found (the step), and nothing else uses either.
 """

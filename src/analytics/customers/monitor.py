@@ -20,7 +20,7 @@ its severity rises (or, with ``escalate_after_days``, once more one tier up if i
 (segment, severity) alerted within ``cooldown_days`` is not alerted again. All state lives in
 SQLite (``store``), so a restart or a re-run of a replay does not resend.
 
-Size (~610 lines, one module on purpose): the closed-form daily segment counts sit beside the
+Size (~850 lines, one module on purpose): the closed-form daily segment counts sit beside the
 loop reference they are tested against, and the monitor's state machine shares their types.
 """
 
