@@ -429,8 +429,15 @@ def check_size(cfg: SimulationConfig, source: str) -> None:
             f"{est['orders']:,.0f} orders ({est['sessions']:,.0f} sessions over "
             f"{est['days']:.0f} days, the calendar's and events' uplifts on top), above the "
             f"ceiling of {ceiling:,.0f} (raise it with --max-orders or SHOCKLAB_MAX_ORDERS if the "
-            f"machine has ~{est['orders'] * 3e-7:,.0f} GB of memory to spare)"
+            f"machine has ~{_memory(est['orders'])} of memory to spare)"
         )
+
+
+def _memory(orders: float) -> str:
+    """The memory a world of this many orders needs (~0.3 KB an order), in GB, or in MB below
+    1 GB: a small ceiling (--max-orders 100000) said '~0 GB of memory to spare'."""
+    gb = orders * 3e-7
+    return f"{gb:,.0f} GB" if gb >= 0.95 else f"{max(gb * 1000, 1):,.0f} MB"
 
 
 def build_config(raw: dict[str, Any], source: str = "<config>") -> SimulationConfig:

@@ -292,3 +292,19 @@ def test_the_size_guard_counts_the_events_and_calendar_uplifts(tmp_path, run):
     scoped = {**fraud, "scope": {"channel": "email"}}
     with_scoped = estimate_size(build_config(tiny_config(events=[scoped], calendar=[])))["orders"]
     assert quiet < with_scoped < with_fraud
+
+
+def test_the_size_guard_names_memory_below_a_gigabyte_in_mb(tmp_path, run):
+    """A small --max-orders (or SHOCKLAB_MAX_ORDERS) ceiling said the machine needed '~0 GB of
+    memory to spare': the estimate below 1 GB was rounded to 0."""
+    from simulation.config import build_config, estimate_size
+
+    orders = estimate_size(build_config(tiny_config()))["orders"]
+    r = run("--config", str(write(tmp_path, tiny_config())), "--out", str(tmp_path / "d"),
+            "--max-orders", str(round(orders / 2)), "--quiet")
+    assert r.returncode == 2, r.stderr
+    assert "~0 GB" not in r.stderr and f"~{max(orders * 3e-4, 1):,.0f} MB of memory" in r.stderr
+    from simulation.config import _memory
+
+    assert _memory(604_820) == "181 MB" and _memory(1_000) == "1 MB"
+    assert _memory(120_963_984) == "36 GB" and _memory(3_200_000) == "1 GB"
