@@ -20,6 +20,11 @@ from shocklab.configio import apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
 
 OVERRIDE_TARGETS = ("scenario", "analysis")
+# the file's mappings keyed by dotted paths: ``--set analysis_overrides.detectors.x.window=3`` sets
+# the key ``detectors.x.window`` there (it nested a ``detectors`` mapping, which replaced the whole
+# detectors section of the analysis: every other detector was gone without a word)
+DOTTED_KEY_MAPPINGS = (("grid",), ("scenario_overrides",), ("analysis_overrides",),
+                       ("settings", int))
 DEFAULT_METRICS = [
     "consensus.recall",
     "consensus.precision",
@@ -335,7 +340,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     Raises InputError naming the file and key on any problem; reads only, writes nothing.
     """
     path = Path(path)
-    raw = plain(apply_overrides(load_yaml(path), overrides))
+    raw = plain(apply_overrides(load_yaml(path), overrides, dotted=DOTTED_KEY_MAPPINGS))
     source = str(path) + (" (with --set overrides)" if overrides else "")
     cfg = validate(ExperimentConfig, raw, source)
     scenario_path = _named_file(cfg.scenario, path, source, "scenario")

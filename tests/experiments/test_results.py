@@ -145,6 +145,36 @@ def test_example_paths_resolve_from_any_working_directory(tmp_path, monkeypatch)
     assert exp.analysis_path == root / "config/analysis.yaml"
 
 
+def test_set_on_an_experiment_adds_an_override_key_not_a_section(tmp_path):
+    """'--set analysis_overrides.detectors.rolling_zscore.type=rolling_zscore' (a key the file's
+    analysis_overrides did not have) ran the experiment with that one detector at code defaults:
+    the nested 'detectors' mapping replaced the analysis' whole detectors section."""
+    from pathlib import Path
+
+    from experiments.config import load_experiment
+    from experiments.experiment import plan
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"name: t\nscenario: {root / 'config/scenarios/small.yaml'}\n"
+        f"analysis: {root / 'config/analysis.yaml'}\n"
+        "analysis_overrides: {customers.enabled: false}\n"
+        "grid: {analysis.detectors.rolling_zscore.window: [14, 28]}\nseeds: [1]\n")
+    exp = load_experiment(path, ["analysis_overrides.detectors.isolation_forest.window=14",
+                                 "grid.analysis.detectors.isolation_forest.n_estimators=[50]"])
+    dets = exp.analysis["detectors"]
+    assert {"rolling_zscore", "count_likelihood", "isolation_forest"} <= set(dets)
+    assert dets["isolation_forest"]["window"] == 14
+    assert dets["isolation_forest"]["type"] == "isolation_forest"
+    assert exp.config.analysis_overrides == {"customers.enabled": False,
+                                             "detectors.isolation_forest.window": 14}
+    settings, _ = plan(exp, tmp_path / "cache", validate=True)
+    assert [s.params for s in settings] == [
+        {"analysis.detectors.rolling_zscore.window": w,
+         "analysis.detectors.isolation_forest.n_estimators": 50} for w in (14, 28)]
+
+
 def test_setting_labels():
     from experiments.experiment import setting_label
     from experiments.grid import make_setting
