@@ -7,6 +7,7 @@ settings exist: a cell computed by an earlier, smaller sweep is recognised by a 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,22 @@ def _numbers_as_floats(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
+
+
+def short_names(keys: Iterable[str]) -> dict[str, str]:
+    """Each dotted key's shortest ending that no other of ``keys`` shares: ``threshold``, or
+    ``rolling_zscore.window`` and ``isolation_forest.window`` when both are swept (both read
+    ``window=14`` in the summary and the plots' legends)."""
+    keys = list(dict.fromkeys(keys))
+    out = {}
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            tail = ".".join(parts[-n:])
+            if not any(o != key and (o == tail or o.endswith("." + tail)) for o in keys):
+                break
+        out[key] = tail
+    return out
 
 
 def cells(settings: list[Setting], seeds: list[int]) -> list[Cell]:

@@ -187,6 +187,45 @@ def test_setting_labels():
     assert long.startswith("dimensions=['overall', 'channel', 'country'") and long.endswith("…")
 
 
+def test_setting_labels_name_two_settings_of_one_name_apart(tmp_path, monkeypatch):
+    """A grid over rolling_zscore's and the forest's ``window`` summed up as '#1 window=14,
+    window=28' (and two ``settings`` entries as 'window=14' twice): which detector's window?"""
+    import matplotlib.axes
+
+    from experiments.experiment import setting_labels
+    from experiments.grid import make_setting
+    from experiments.plots import sweep_plots
+
+    rz = "analysis.detectors.rolling_zscore.window"
+    forest = "analysis.detectors.isolation_forest.window"
+    a, b = make_setting({rz: 14, forest: 28}), make_setting({"analysis.consensus.combine": "vote"})
+    assert setting_labels([a, b]) == {
+        a.setting_id: "rolling_zscore.window=14, isolation_forest.window=28",
+        b.setting_id: "combine=vote"}
+    c, d = make_setting({rz: 14}), make_setting({forest: 14})
+    assert set(setting_labels([c, d]).values()) == {"rolling_zscore.window=14",
+                                                   "isolation_forest.window=14"}
+    board = pd.DataFrame({rz: [14, 28, 14, 28], forest: [7, 7, 14, 14],
+                          "m.mean": [0.5, 0.6, 0.7, 0.8], "m.ci_low": [0.4] * 4,
+                          "m.ci_high": [0.9] * 4, "rank": [4, 3, 2, 1]})
+    legends, titles = [], []
+    orig_errorbar, orig_title = matplotlib.axes.Axes.errorbar, matplotlib.axes.Axes.set_title
+
+    def errorbar(self, *args, label=None, **kw):
+        legends.append(label)
+        return orig_errorbar(self, *args, label=label, **kw)
+
+    def set_title(self, text, *args, **kw):
+        titles.append(text)
+        return orig_title(self, text, *args, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", errorbar)
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", set_title)
+    sweep_plots(board, [rz, forest], "m", tmp_path)
+    assert "m vs rolling_zscore.window" in titles and "m vs isolation_forest.window" in titles
+    assert "isolation_forest.window=7" in legends and "rolling_zscore.window=28" in legends
+
+
 def test_example_sweeps_vary_only_knobs_the_analysis_reads():
     """detector_sweep.yaml swept consensus.min_votes while the shipped consensus combines
     evidence (``combine: stouffer``), which ignores min_votes and required: half of its grid was
