@@ -57,3 +57,43 @@ def test_schema_rejects_a_misspelt_key():
     data["traffic"]["base_sesions"] = 1
     with pytest.raises(jsonschema.ValidationError, match="base_sesions"):
         jsonschema.validate(data, schema)
+
+
+def _analysis_errors(data: dict) -> list[str]:
+    schema = json.loads((ROOT / "schemas" / "analysis.schema.json").read_text())
+    return [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
+
+
+def test_analysis_schema_reads_a_file_as_the_loader_layers_it(tmp_path):
+    """A --config file names only what it changes (layered over config/analysis.yaml): the
+    schema flagged `detectors: {rolling_zscore: {window: 21}}` — valid under several detector
+    types, so under none of the schema's oneOf — where the loader runs it. Entries the loader
+    refuses (a new name without its type, any entry of a `base: none` file without one, a
+    misspelt key) stay refused."""
+    from analytics.config import load_analysis_config
+    from shocklab.errors import InputError
+
+    cases = [
+        ({"detectors": {"rolling_zscore": {"window": 21}}}, True),
+        ({"detectors": {"isolation_forest": {"n_estimators": 50, "sensitivity": 0.3}}}, True),
+        ({"detectors": {"rolling_zscore": {"type": "count_likelihood"}}}, True),
+        ({"detectors": {"rz2": {"type": "rolling_zscore", "window": 21}}}, True),
+        ({"external": {"detectors": {"ls": {"type": "level_shift"}}}}, True),
+        ({"detectors": {"rolling_zscore": {"windw": 21}}}, False),
+        ({"detectors": {"rolling_zscore": {"type": "count_likelihood", "method": "mean_std"}}},
+         False),
+        ({"detectors": {"rz2": {"n_estimators": 50}}}, False),
+        ({"external": {"detectors": {"ls": {"window": 3}}}}, False),
+        ({"base": "none", "detectors": {"rolling_zscore": {"window": 21}}}, False),
+        ({"base": "none", "detectors": {"rolling_zscore": {"type": "rolling_zscore"}}}, True),
+    ]
+    for i, (data, ok) in enumerate(cases):
+        path = tmp_path / f"c{i}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        try:
+            load_analysis_config(path)
+            loader_ok = True
+        except InputError:
+            loader_ok = False
+        assert loader_ok is ok, data
+        assert (not _analysis_errors(data)) is ok, (data, _analysis_errors(data)[:1])

@@ -373,6 +373,32 @@ BASE_SCHEMA = {
 }
 
 
+def analysis_json_schema() -> dict[str, Any]:
+    """AnalysisConfig's JSON Schema for a file as ``analysis_yaml`` reads it (schemas/, for
+    editors): the ``base`` key, and a detector entry that names only what it changes. Layered
+    over the shipped file, ``detectors: {rolling_zscore: {window: 21}}`` keeps the shipped
+    detector's type, so an entry named like a shipped detector may leave ``type`` out (it is then
+    read as that type); any other entry, ``external.detectors`` and every entry of a ``base: none``
+    file need their ``type``, as the loader does. (The plain model schema flagged every partial
+    entry: valid under several detector types at once, so none of its ``oneOf``.)"""
+    schema = AnalysisConfig.model_json_schema()
+    schema["properties"] = {BASE_KEY: BASE_SCHEMA, **schema["properties"]}
+    ref = {"$ref": "#/$defs/DetectorSettings"}
+    union = schema["properties"]["detectors"]["additionalProperties"]
+    schema["$defs"]["DetectorSettings"] = {**union, "required": ["type"]}
+    by_type = union["discriminator"]["mapping"]
+    shipped = load_yaml(DEFAULT_CONFIG_PATH).get("detectors") or {}
+    schema["properties"]["detectors"]["additionalProperties"] = ref
+    schema["properties"]["detectors"]["properties"] = {
+        name: {"if": {"required": ["type"]}, "then": ref, "else": {"$ref": by_type[d["type"]]}}
+        for name, d in shipped.items()
+    }
+    schema["$defs"]["ExternalConfig"]["properties"]["detectors"]["additionalProperties"] = ref
+    schema["if"] = {"required": [BASE_KEY], "properties": {BASE_KEY: {"const": "none"}}}
+    schema["then"] = {"properties": {"detectors": {"additionalProperties": ref}}}
+    return schema
+
+
 def analysis_yaml(path: str | Path) -> dict[str, Any]:
     """The analysis mapping a YAML file stands for: the file layered over the shipped
     config/analysis.yaml (``layered``), so a file naming only what it changes keeps the shipped
