@@ -357,7 +357,57 @@ def load_analysis_config_raw(
 ) -> tuple[AnalysisConfig, dict[str, Any]]:
     """The model and the raw mapping it was validated from (``analysis_yaml``, overrides
     applied)."""
-    return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH, overrides, read=analysis_yaml)
+    return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH,
+                       None if overrides is None else [new_name_override(o) for o in overrides],
+                       read=analysis_yaml)
+
+
+def _old_names() -> dict[str, str]:
+    """Old names of detector settings that are still read (``retrain_every``) -> the name."""
+    out: dict[str, str] = {}
+    for cls in REGISTRY.values():
+        for name, fld in cls.config_class.model_fields.items():
+            for alias in getattr(fld.validation_alias, "choices", ()):
+                if isinstance(alias, str) and alias != name:
+                    out[alias] = name
+    return out
+
+
+# Layered over the shipped file (which says refit_every), a file's or a --set's old name was a
+# second key beside it: 'detectors.isolation_forest.retrain_every: unknown key (check spelling)'
+# for the name the docs call accepted. Old names become the name before anything is layered.
+OLD_NAMES = _old_names()
+
+
+def _detector_maps(raw: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    ext = raw.get("external")
+    sections = [("detectors", raw.get("detectors")),
+                ("external.detectors", ext.get("detectors") if isinstance(ext, dict) else None)]
+    return [(f"{where}.{name}", det) for where, dets in sections if isinstance(dets, dict)
+            for name, det in dets.items() if isinstance(det, dict)]
+
+
+def with_new_names(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``raw`` (one file's mapping, changed in place) with each detector's old setting names
+    (``OLD_NAMES``) renamed; both names in one entry is an InputError naming it."""
+    for where, det in _detector_maps(raw):
+        for old, new in OLD_NAMES.items():
+            if old in det:
+                if new in det:
+                    raise InputError(f"{source}: {where}: {old} is the old name of {new}; "
+                                     "give one of them")
+                det[new] = det.pop(old)
+    return raw
+
+
+def new_name_override(item: str) -> str:
+    """``detectors.x.retrain_every=30`` -> ``detectors.x.refit_every=30`` (``OLD_NAMES``)."""
+    key, sep, value = item.partition("=")
+    parts = key.strip().split(".")
+    at = 3 if parts[:1] == ["external"] else 2
+    if sep and len(parts) == at + 1 and parts[at - 2] == "detectors" and parts[at] in OLD_NAMES:
+        return ".".join([*parts[:at], OLD_NAMES[parts[at]]]) + "=" + value
+    return item
 
 
 # read by the loader before validation (analysis_yaml), so not a field of AnalysisConfig: the
@@ -404,7 +454,7 @@ def analysis_yaml(path: str | Path) -> dict[str, Any]:
     config/analysis.yaml (``layered``), so a file naming only what it changes keeps the shipped
     detection everywhere else; with ``base: none`` the file alone (what it omits takes the code's
     defaults, which are not the shipped settings). The shipped file itself is read as it is."""
-    raw = load_yaml(path)
+    raw = with_new_names(load_yaml(path), str(path))
     base = raw.pop(BASE_KEY, "shipped")
     if base is None or base == "none":
         return raw

@@ -352,11 +352,13 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     analysis_path = None
     if cfg.analysis is not None:
         analysis_path = _named_file(cfg.analysis, path, source, "analysis")
-        from analytics.config import analysis_yaml  # layered over the shipped one, as --config
+        # layered over the shipped one, as --config
+        from analytics.config import analysis_yaml, new_name_override
 
         analysis = plain(analysis_yaml(analysis_path))
         analysis = apply_overrides(
-            analysis, [override_text(k, v) for k, v in cfg.analysis_overrides.items()]
+            analysis,
+            [new_name_override(override_text(k, v)) for k, v in cfg.analysis_overrides.items()],
         )
     elif cfg.analysis_overrides:
         raise InputError(f"{source}: analysis_overrides: needs an 'analysis:' file to apply to")

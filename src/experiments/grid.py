@@ -111,7 +111,9 @@ def resolve_cell(cell: Cell, scenario: dict[str, Any], analysis: dict[str, Any] 
     scen = apply_overrides(scenario, scen_o)
     scen["seed"] = cell.seed
     if ana_o:
-        ana = apply_overrides(analysis or {}, ana_o)
+        from analytics.config import new_name_override  # retrain_every -> refit_every
+
+        ana = apply_overrides(analysis or {}, [new_name_override(o) for o in ana_o])
     else:
         ana = None if analysis is None else apply_overrides(analysis, [])
     return scen, ana

@@ -122,3 +122,42 @@ def test_product_prices_on_and_off_are_read_as_written(tmp_path, text, mode):
 def test_a_bad_product_prices_names_the_values():
     with pytest.raises(InputError, match="product_prices: Input should be 'auto', 'on' or 'off'"):
         load_analysis_config_raw(None, ["product_prices=bogus"])
+
+
+def test_the_old_name_retrain_every_is_read_in_a_layered_file_and_by_set(tmp_path):
+    """`retrain_every` is documented as the old name of `refit_every`; layered over the shipped
+    file (which says refit_every) it was a second key: 'detectors.isolation_forest.retrain_every:
+    unknown key (check spelling…)', from a file, a --set and an experiment's overrides alike."""
+    f = tmp_path / "old.yaml"
+    f.write_text("detectors:\n  isolation_forest: {retrain_every: 30}\n")
+    assert load_analysis_config(f).detectors["isolation_forest"].refit_every == 30
+    # a later --set of either name wins over the file
+    assert load_analysis_config(f, ["detectors.isolation_forest.refit_every=10"]).detectors[
+        "isolation_forest"].refit_every == 10
+    cfg = load_analysis_config(None, ["detectors.prophet_residual.retrain_every=90"])
+    assert cfg.detectors["prophet_residual"].refit_every == 90
+    # both names in one entry: which one? One line naming the entry
+    f.write_text("detectors:\n  isolation_forest: {retrain_every: 30, refit_every: 60}\n")
+    with pytest.raises(InputError, match=r"old.yaml: detectors.isolation_forest: retrain_every "
+                                         r"is the old name of refit_every"):
+        load_analysis_config(f)
+
+
+def test_an_experiment_reads_the_old_name_in_its_overrides_and_grid(tmp_path):
+    from experiments.config import load_experiment
+    from experiments.experiment import plan
+    from experiments.grid import cells, resolve_cell
+
+    root = DEFAULT_CONFIG_PATH.parents[1]
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"name: t\nscenario: {root / 'config/scenarios/small.yaml'}\n"
+        f"analysis: {DEFAULT_CONFIG_PATH}\n"
+        "analysis_overrides: {detectors.isolation_forest.retrain_every: 30}\n"
+        "grid: {analysis.detectors.prophet_residual.retrain_every: [90, 120]}\nseeds: [1]\n")
+    exp = load_experiment(path)
+    assert exp.analysis["detectors"]["isolation_forest"]["refit_every"] == 30
+    settings, _ = plan(exp, tmp_path / "cache", validate=True)   # exit 2 before the fix
+    _, ana = resolve_cell(cells(settings, [1])[1], exp.scenario, exp.analysis)
+    assert ana["detectors"]["prophet_residual"]["refit_every"] == 120
+    assert "retrain_every" not in ana["detectors"]["prophet_residual"]
