@@ -161,3 +161,16 @@ def test_an_experiment_reads_the_old_name_in_its_overrides_and_grid(tmp_path):
     _, ana = resolve_cell(cells(settings, [1])[1], exp.scenario, exp.analysis)
     assert ana["detectors"]["prophet_residual"]["refit_every"] == 120
     assert "retrain_every" not in ana["detectors"]["prophet_residual"]
+
+
+def test_the_shipped_file_documents_every_shared_detector_setting():
+    """Every detector's `mute_calendar` (default true) was documented nowhere in
+    config/analysis.yaml, whose rolling_zscore comment sold `calendar: mute` as '(also never
+    flag)': a researcher moving exclude -> mute saw no change (the default already mutes)."""
+    from analytics.detectors.base import DetectorConfig, WalkForwardConfig
+
+    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    shared = text[text.index("# Detectors: name -> settings."):text.index("\ndetectors:\n")]
+    for name in [*DetectorConfig.model_fields, *WalkForwardConfig.model_fields]:
+        if name != "type":
+            assert name in shared, f"config/analysis.yaml: shared setting {name!r} undocumented"
