@@ -97,3 +97,28 @@ def test_analysis_schema_reads_a_file_as_the_loader_layers_it(tmp_path):
             loader_ok = False
         assert loader_ok is ok, data
         assert (not _analysis_errors(data)) is ok, (data, _analysis_errors(data)[:1])
+
+
+def test_analysis_schema_checks_kpi_names_and_reads_on_off_as_the_loader_does():
+    """The schema passed `kpis: [ordrs]`, `dimensions: [channel]` and `insights.plot_kpis:
+    [foo]` (the models refuse them in validators, which it did not see) and refused the
+    documented `product_prices: on` (a YAML 1.1 boolean to PyYAML, read as 'on' by the model)."""
+    from analytics.config import config_from_raw
+    from shocklab.errors import InputError
+
+    shipped = yaml.safe_load((ROOT / "config" / "analysis.yaml").read_text())
+    cases = [({"kpis": ["ordrs"]}, False), ({"dimensions": ["channel"]}, False),
+             ({"insights": {**shipped["insights"], "plot_kpis": ["foo"]}}, False),
+             ({"slice_kpis": {"category": ["ordrs"]}}, False),
+             ({"kpis": ["revenue", "units"]}, True), ({"product_prices": True}, True),
+             ({"product_prices": False}, True), ({"product_prices": "on"}, True),
+             ({"product_prices": "maybe"}, False)]
+    for change, ok in cases:
+        data = json.loads(json.dumps({**shipped, **change}, default=str))
+        try:
+            config_from_raw(data)
+            loader_ok = True
+        except InputError:
+            loader_ok = False
+        assert loader_ok is ok, change
+        assert (not _analysis_errors(data)) is ok, (change, _analysis_errors(data)[:1])

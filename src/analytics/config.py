@@ -228,15 +228,31 @@ class OutputConfig(_Strict):
     float_digits: int = Field(6, ge=1, le=17, description="significant digits in CSV outputs")
 
 
+# the schema's view of a list of KPI names (the models check them in validators, which JSON Schema
+# does not see: an editor passed `kpis: [ordrs]`)
+KPI_LIST_SCHEMA: dict[str, Any] = {"type": "array", "items": {"enum": list(KPI_NAMES)}}
+
+
+
+def _on_off_schema(schema: dict[str, Any]) -> None:
+    """A bare on / off is a YAML 1.1 boolean to PyYAML, and this model reads it (``_on_off``):
+    the schema lets a file that says ``product_prices: on`` pass (it refused the documented
+    value)."""
+    schema["anyOf"] = [{"enum": schema.pop("enum")}, {"type": "boolean"}]
+    schema.pop("type", None)
+
+
 class AnalysisConfig(_Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="master seed for seeded detectors")
     kpis: list[str] = Field(
-        default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"]
+        default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"],
+        json_schema_extra=KPI_LIST_SCHEMA,
     )
     dimensions: list[
         Literal["overall", "channel", "country", "category", "channel_country", "product"]
     ] = Field(
         default_factory=lambda: ["overall", "channel", "country", "category"],
+        json_schema_extra={"contains": {"const": "overall"}},   # _check_names
         description="slices watched: overall plus channel, country, category, "
         "channel_country (every channel x country cell, see `pair_min_share`) and product "
         "(orders and list price of each product, see `product_min_orders`; watched by the "
@@ -257,6 +273,7 @@ class AnalysisConfig(_Strict):
     )
     product_prices: Literal["auto", "on", "off"] = Field(
         "auto",
+        json_schema_extra=_on_off_schema,
         description="product: watch each product's own price (its price test). auto = on for a "
         "store's list prices, off for a --transactions file, whose prices are what customers "
         "paid (discounts, quantity tiers move them every day: on the default world's orders as "
@@ -267,6 +284,7 @@ class AnalysisConfig(_Strict):
         Literal["channel", "country", "category", "channel_country"], list[str]
     ] = Field(
         default_factory=dict,
+        json_schema_extra={"additionalProperties": KPI_LIST_SCHEMA},
         description="KPIs watched per non-overall dimension (default: all of `kpis`)",
     )
     sensitivity: float = Field(
