@@ -122,3 +122,34 @@ def test_analysis_schema_checks_kpi_names_and_reads_on_off_as_the_loader_does():
             loader_ok = False
         assert loader_ok is ok, change
         assert (not _analysis_errors(data)) is ok, (change, _analysis_errors(data)[:1])
+
+
+def test_experiment_schema_refuses_what_the_experiment_model_refuses():
+    """The experiment schema passed a grid key without its 'analysis.' / 'scenario.' (and
+    'scenario.seed', which seeds: sets), repeated or no seeds and a gate check that is not
+    'metric>=number': the model refuses them in validators the schema did not see."""
+    from experiments.config import ExperimentConfig
+    from shocklab.configio import validate
+    from shocklab.errors import InputError
+
+    schema = json.loads((ROOT / "schemas" / "experiment.schema.json").read_text())
+    base = json.loads(json.dumps(yaml.safe_load(
+        (ROOT / "config" / "experiments" / "detector_sweep.yaml").read_text()), default=str))
+    cases = [({"grid": {"detectors.rolling_zscore.threshold": [3]}}, False),
+             ({"grid": {"scenario.seed": [1, 2]}}, False),
+             ({"grid": {"scenario.events.0.drop_pct": [0.5]}}, True),
+             ({"settings": [{"consensus.combine": "vote"}]}, False),
+             ({"settings": [{"analysis.consensus.combine": "vote"}]}, True),
+             ({"seeds": [1, 1]}, False), ({"seeds": []}, False), ({"seeds": [1, 2]}, True),
+             ({"gate": {"checks": ["consensus.recall>>0.9"]}}, False),
+             ({"gate": {"checks": ["consensus.recall >= 0.9"]}}, True)]
+    for change, ok in cases:
+        data = {**base, **change}
+        try:
+            validate(ExperimentConfig, data, "x")
+            model_ok = True
+        except InputError:
+            model_ok = False
+        assert model_ok is ok, change
+        errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
+        assert (not errors) is ok, (change, [e.message for e in errors][:1])

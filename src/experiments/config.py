@@ -38,6 +38,12 @@ MAX_CELLS = 100_000
 _CHECK_RE = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 
 
+# for the schema (editors): what check_override_key and the seed validators refuse, which
+# JSON Schema does not see otherwise (a grid key without its 'analysis.' passed)
+OVERRIDE_KEY_SCHEMA = {"pattern": r"^(analysis\..+|scenario\.(?!seed$).+)$"}
+SEED_LIST_SCHEMA = {"minItems": 1, "uniqueItems": True}   # applies to the list form only
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,7 +82,8 @@ class Bootstrap(Strict):
 
 
 class Gate(Strict):
-    checks: list[str] = Field(default_factory=list, description='e.g. "consensus.recall>=0.9"')
+    checks: list[str] = Field(default_factory=list, description='e.g. "consensus.recall>=0.9"',
+                              json_schema_extra={"items": {"pattern": _CHECK_RE.pattern}})
     max_drop: Annotated[float, Field(ge=0.0)] = Field(
         0.0, description="baseline mode: tolerated worsening of a metric's mean beyond the noise")
 
@@ -139,8 +146,8 @@ class Split(Strict):
     """Train/test split of seeds: tune on ``train``, report ``test`` (the leaderboard and
     ``summary.csv`` use test seeds only; ``leaderboard_train.csv`` shows the train seeds)."""
 
-    train: list[Seed] | SeedRange
-    test: list[Seed] | SeedRange
+    train: list[Seed] | SeedRange = Field(json_schema_extra=SEED_LIST_SCHEMA)
+    test: list[Seed] | SeedRange = Field(json_schema_extra=SEED_LIST_SCHEMA)
     run: Literal["both", "train", "test"] = Field("both", description="which seeds to run")
 
     @staticmethod
@@ -181,11 +188,14 @@ class ExperimentConfig(Strict):
     analysis_overrides: dict[str, Any] = Field(
         default_factory=dict, description="fixed, dotted keys"
     )
-    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": OVERRIDE_KEY_SCHEMA})
     settings: list[dict[str, Any]] = Field(
+        json_schema_extra={"items": {"propertyNames": OVERRIDE_KEY_SCHEMA}},
         default_factory=list, description="explicit override sets, crossed with grid"
     )
     seeds: list[Seed] | SeedRange = Field(
+        json_schema_extra=SEED_LIST_SCHEMA,
         default_factory=lambda: SeedRange(count=3)
     )
     split: Split | None = Field(None, description="train/test seeds (replaces seeds:)")
