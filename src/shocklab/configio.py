@@ -412,7 +412,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
         parts = _join_dotted_keys(out, _parse_key(key.strip()), dotted)
         node: Any = out
         for i, part in enumerate(parts[:-1]):
-            nxt = parts[i + 1]
             if isinstance(node, list):
                 _check_index(item, node, part, parts[:i])
                 if not -len(node) <= part < len(node):
@@ -423,7 +422,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
                 node = node[part]
             elif isinstance(node, dict):
                 if part not in node or node[part] is None:
-                    node[part] = [] if isinstance(nxt, int) else {}
+                    # a mapping even before a number: a new list has no item to address
+                    # ('window_calibration.3.tail_gain=1.3' said "index 3 out of range" of the
+                    # mapping by window the file did not spell out; the model reads {3: …})
+                    node[part] = {}
                 node = node[part]
             else:
                 raise InputError(

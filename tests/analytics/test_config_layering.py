@@ -174,3 +174,18 @@ def test_the_shipped_file_documents_every_shared_detector_setting():
     for name in [*DetectorConfig.model_fields, *WalkForwardConfig.model_fields]:
         if name != "type":
             assert name in shared, f"config/analysis.yaml: shared setting {name!r} undocumented"
+
+
+def test_set_reaches_one_window_of_a_window_calibration():
+    """'--set detectors.count_likelihood.window_calibration.3.tail_gain=1.0' (the file does not
+    spell the mapping by window out) said "index 3 out of range": a number made a new list,
+    which has no item to address. It is a mapping, merged onto the detector's shipped values."""
+    cfg = load_analysis_config(None, [
+        "detectors.count_likelihood.window_calibration.3.tail_gain=1.0",
+        "detectors.rolling_zscore.window_calibration.7.tail_df=9"])
+    cl = cfg.detectors["count_likelihood"].window_calibration
+    shipped = load_analysis_config(None).detectors["count_likelihood"].window_calibration
+    assert cl[3].tail_gain == 1.0 and cl[3].scale_cap == shipped[3].scale_cap == 3.5
+    assert cl[7] == shipped[7]
+    rz = cfg.detectors["rolling_zscore"].window_calibration
+    assert rz[7].tail_df == 9 and rz[7].tail_gain == 1.4 and rz[3].tail_df == 10
