@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES
-from shocklab.configio import CONFIG_DIR, load_config, load_yaml, validate
+from shocklab.configio import CONFIG_DIR, layered, load_config, load_yaml, validate
 from shocklab.errors import InputError
 
 from .consensus import parse_duration
@@ -482,19 +482,3 @@ def analysis_yaml(path: str | Path) -> dict[str, Any]:
     if Path(path).resolve() == DEFAULT_CONFIG_PATH.resolve():
         return raw
     return layered(load_yaml(DEFAULT_CONFIG_PATH), raw)
-
-
-def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` on top of ``base``: a mapping in both merges key by key (recursively) unless the
-    two name different ``type``s (a detector of another type replaces the base's); anything else
-    in ``over`` (a value, a list, a mapping where ``base`` has none) replaces. Keys keep ``base``'s
-    order, new ones follow."""
-    out = dict(base)
-    for k, v in over.items():
-        b = out.get(k)
-        if (isinstance(b, dict) and isinstance(v, dict)
-                and ("type" not in v or v.get("type") == b.get("type"))):
-            out[k] = layered(b, v)
-        else:
-            out[k] = v
-    return out

@@ -183,10 +183,12 @@ class ExperimentConfig(Strict):
     scenario: str = Field(min_length=1, description="scenario YAML (relative to cwd or this file)")
     analysis: str | None = Field(None, description="analysis YAML; the pipeline default if omitted")
     scenario_overrides: dict[str, Any] = Field(
-        default_factory=dict, description="fixed, dotted keys"
+        default_factory=dict, description="fixed, dotted keys (a mapping value merges into the "
+        "mapping it names, as grid and settings values do)"
     )
     analysis_overrides: dict[str, Any] = Field(
-        default_factory=dict, description="fixed, dotted keys"
+        default_factory=dict, description="fixed, dotted keys (a mapping value merges into the "
+        "mapping it names: consensus: {min_votes: 3} keeps the rest of the consensus)"
     )
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
         default_factory=dict, json_schema_extra={"propertyNames": OVERRIDE_KEY_SCHEMA})
@@ -356,7 +358,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     scenario_path = _named_file(cfg.scenario, path, source, "scenario")
     scenario = plain(load_yaml(scenario_path))
     scenario = apply_overrides(
-        scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()]
+        scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()], merge=True
     )
     analysis = None
     analysis_path = None
@@ -369,6 +371,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
         analysis = apply_overrides(
             analysis,
             [new_name_override(override_text(k, v)) for k, v in cfg.analysis_overrides.items()],
+            merge=True,
         )
     elif cfg.analysis_overrides:
         raise InputError(f"{source}: analysis_overrides: needs an 'analysis:' file to apply to")

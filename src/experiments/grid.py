@@ -106,14 +106,16 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 def resolve_cell(cell: Cell, scenario: dict[str, Any], analysis: dict[str, Any] | None
                  ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The scenario (with the cell's seed) and analysis mappings one cell runs with."""
+    """The scenario (with the cell's seed) and analysis mappings one cell runs with. A mapping
+    value merges into the mapping it names (``shocklab.configio.layered``), as in the file's
+    ``*_overrides``: ``analysis.consensus: [{min_votes: 3}]`` keeps the rest of the consensus."""
     scen_o, ana_o = split_overrides(cell.setting.overrides)
-    scen = apply_overrides(scenario, scen_o)
+    scen = apply_overrides(scenario, scen_o, merge=True)
     scen["seed"] = cell.seed
     if ana_o:
         from analytics.config import new_name_override  # retrain_every -> refit_every
 
-        ana = apply_overrides(analysis or {}, [new_name_override(o) for o in ana_o])
+        ana = apply_overrides(analysis or {}, [new_name_override(o) for o in ana_o], merge=True)
     else:
         ana = None if analysis is None else apply_overrides(analysis, [])
     return scen, ana

@@ -390,13 +390,31 @@ def _check_index(item: str, node: list[Any], part: str | int, at: list[str | int
                          f"or set the whole value)")
 
 
+def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: a mapping in both merges key by key (recursively) unless the
+    two name different ``type``s (a detector of another type replaces the base's); anything else
+    in ``over`` (a value, a list, a mapping where ``base`` has none) replaces. Keys keep ``base``'s
+    order, new ones follow."""
+    out = dict(base)
+    for k, v in over.items():
+        b = out.get(k)
+        if (isinstance(b, dict) and isinstance(v, dict)
+                and ("type" not in v or v.get("type") == b.get("type"))):
+            out[k] = layered(b, v)
+        else:
+            out[k] = v
+    return out
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
-                    dotted: tuple[DottedPath, ...] = ()) -> dict[str, Any]:
+                    dotted: tuple[DottedPath, ...] = (), merge: bool = False) -> dict[str, Any]:
     """Apply ``dotted.key=value`` strings (values parsed as YAML scalars/lists) to a copy of data.
 
     List elements are addressed by index: ``events.0.magnitude=0.3`` or ``events[0].magnitude=0.3``.
     ``dotted``: paths of mappings keyed by dotted paths (an experiment's ``grid``, ``int`` for
     any list index), where the rest of an override's key is one key (``_join_dotted_keys``).
+    ``merge``: a mapping set where the data holds one is ``layered`` over it (an experiment's
+    ``consensus: {min_votes: 3}``) instead of replacing it (``--set consensus={…}``).
     """
     import copy
 
@@ -438,7 +456,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
                 raise InputError(f"--set {item!r}: index {last!r} out of range")
             node[last] = value
         elif isinstance(node, dict):
-            node[last] = value
+            # layered's rule for the one key (a detector of another type replaces)
+            node[last] = layered(node, {last: value})[last] if merge else value
         else:
             raise InputError(
                 f"--set {item!r}: {format_path(tuple(parts[:-1]))} is not a mapping or list"

@@ -175,6 +175,42 @@ def test_set_on_an_experiment_adds_an_override_key_not_a_section(tmp_path):
          "analysis.detectors.isolation_forest.n_estimators": 50} for w in (14, 28)]
 
 
+def test_a_mapping_override_merges_into_the_section_it_names(tmp_path):
+    """analysis_overrides: {consensus: {min_votes: 3}} (nested YAML, not the dotted key)
+    replaced the shipped consensus with {min_votes: 3}: every other setting at the code's
+    defaults (a plain vote instead of the combined evidence), validated and run without a word.
+    Likewise a grid value {combine: vote} and scenario_overrides: {traffic: {...}}."""
+    from pathlib import Path
+
+    from experiments.config import load_experiment
+    from experiments.experiment import plan
+    from experiments.grid import cells, resolve_cell
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"name: t\nscenario: {root / 'config/scenarios/small.yaml'}\n"
+        f"analysis: {root / 'config/analysis.yaml'}\n"
+        "analysis_overrides: {consensus: {min_votes: 3}, detectors: {isolation_forest: "
+        "{window: 14}}}\n"
+        "scenario_overrides: {traffic: {base_sessions: 9000}}\n"
+        "grid: {analysis.consensus: [{tolerance_days: 1}],\n"
+        "       analysis.detectors.rolling_zscore: [{type: count_likelihood}]}\nseeds: [1]\n")
+    exp = load_experiment(path)
+    cons, dets = exp.analysis["consensus"], exp.analysis["detectors"]
+    assert cons["min_votes"] == 3 and cons["combine"] == "stouffer" and cons["combine_rho"] == 0.55
+    assert dets["isolation_forest"]["window"] == 14 and dets["isolation_forest"]["n_estimators"]
+    assert {"count_likelihood", "oracle", "product_watch"} <= set(dets)
+    assert exp.scenario["traffic"]["base_sessions"] == 9000
+    assert exp.scenario["traffic"]["trend_annual"] == 0.1          # small.yaml's, kept
+    settings, _ = plan(exp, tmp_path / "cache", validate=True)
+    _, ana = resolve_cell(cells(settings, [1])[0], exp.scenario, exp.analysis)
+    assert ana["consensus"]["tolerance_days"] == 1 and ana["consensus"]["min_votes"] == 3
+    assert ana["consensus"]["combine"] == "stouffer"
+    # a detector of another type still replaces the entry (as in a layered analysis file)
+    assert ana["detectors"]["rolling_zscore"] == {"type": "count_likelihood"}
+
+
 def test_setting_labels():
     from experiments.experiment import setting_label
     from experiments.grid import make_setting
