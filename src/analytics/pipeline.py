@@ -268,6 +268,13 @@ def stage_consensus(ctx: RunContext) -> None:
             cfg.consensus.min_votes,
             len(main_vs),
         )
+    absent = [r for r in cfg.consensus.required if r not in main_vs]
+    if absent and cfg.consensus.combine == "vote":   # stouffer never reads required
+        # consensus_incidents drops them: 'required: [prophet_residual]' with Prophet off (the
+        # shipped comment's example) required nothing, without a word
+        log.warning("consensus.required: %s did not vote in this run (off, failed or not a "
+                    "voter; voters: %s): not required", ", ".join(absent),
+                    ", ".join(main_vs) or "none")
     mute = _calendar_days(ctx)
     fams = {n: cfg.detectors[n].type for n in main_vs}
     ctx.suppressed_incidents = []
