@@ -375,6 +375,11 @@ def load_analysis_config_raw(
 ) -> tuple[AnalysisConfig, dict[str, Any]]:
     """The model and the raw mapping it was validated from (``analysis_yaml``, overrides
     applied)."""
+    for item in overrides or []:
+        if item.partition("=")[0].strip() == BASE_KEY:   # was "base: unknown key (check spelling)"
+            raise InputError(f"--set {item!r}: {BASE_KEY} is read from a file before anything is "
+                             f"layered, not set: put '{BASE_KEY}: none' at the top of a --config "
+                             "file")
     return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH,
                        None if overrides is None else [new_name_override(o) for o in overrides],
                        read=analysis_yaml)

@@ -201,3 +201,11 @@ def test_the_shipped_file_names_every_detector_type():
     for name in REGISTRY:
         if name != "likelihood":   # the wrapper external.likelihood builds, not configured
             assert name in listed, name
+
+
+def test_set_base_says_where_base_belongs():
+    """'--set base=none' said 'base: unknown key (check spelling; see the commented default
+    config)', and the commented config documents `base`."""
+    with pytest.raises(InputError, match=r"--set 'base=none': base is read from a file .* "
+                                         r"'base: none' at the top of a --config file"):
+        load_analysis_config(None, ["base=none"])
