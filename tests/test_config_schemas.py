@@ -57,3 +57,99 @@ def test_schema_rejects_a_misspelt_key():
     data["traffic"]["base_sesions"] = 1
     with pytest.raises(jsonschema.ValidationError, match="base_sesions"):
         jsonschema.validate(data, schema)
+
+
+def _analysis_errors(data: dict) -> list[str]:
+    schema = json.loads((ROOT / "schemas" / "analysis.schema.json").read_text())
+    return [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
+
+
+def test_analysis_schema_reads_a_file_as_the_loader_layers_it(tmp_path):
+    """A --config file names only what it changes (layered over config/analysis.yaml): the
+    schema flagged `detectors: {rolling_zscore: {window: 21}}` — valid under several detector
+    types, so under none of the schema's oneOf — where the loader runs it. Entries the loader
+    refuses (a new name without its type, any entry of a `base: none` file without one, a
+    misspelt key) stay refused."""
+    from analytics.config import load_analysis_config
+    from shocklab.errors import InputError
+
+    cases = [
+        ({"detectors": {"rolling_zscore": {"window": 21}}}, True),
+        ({"detectors": {"isolation_forest": {"n_estimators": 50, "sensitivity": 0.3}}}, True),
+        ({"detectors": {"rolling_zscore": {"type": "count_likelihood"}}}, True),
+        ({"detectors": {"rz2": {"type": "rolling_zscore", "window": 21}}}, True),
+        ({"external": {"detectors": {"ls": {"type": "level_shift"}}}}, True),
+        ({"detectors": {"rolling_zscore": {"windw": 21}}}, False),
+        ({"detectors": {"rolling_zscore": {"type": "count_likelihood", "method": "mean_std"}}},
+         False),
+        ({"detectors": {"rz2": {"n_estimators": 50}}}, False),
+        ({"external": {"detectors": {"ls": {"window": 3}}}}, False),
+        ({"base": "none", "detectors": {"rolling_zscore": {"window": 21}}}, False),
+        ({"base": "none", "detectors": {"rolling_zscore": {"type": "rolling_zscore"}}}, True),
+    ]
+    for i, (data, ok) in enumerate(cases):
+        path = tmp_path / f"c{i}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        try:
+            load_analysis_config(path)
+            loader_ok = True
+        except InputError:
+            loader_ok = False
+        assert loader_ok is ok, data
+        assert (not _analysis_errors(data)) is ok, (data, _analysis_errors(data)[:1])
+
+
+def test_analysis_schema_checks_kpi_names_and_reads_on_off_as_the_loader_does():
+    """The schema passed `kpis: [ordrs]`, `dimensions: [channel]` and `insights.plot_kpis:
+    [foo]` (the models refuse them in validators, which it did not see) and refused the
+    documented `product_prices: on` (a YAML 1.1 boolean to PyYAML, read as 'on' by the model)."""
+    from analytics.config import config_from_raw
+    from shocklab.errors import InputError
+
+    shipped = yaml.safe_load((ROOT / "config" / "analysis.yaml").read_text())
+    cases = [({"kpis": ["ordrs"]}, False), ({"dimensions": ["channel"]}, False),
+             ({"insights": {**shipped["insights"], "plot_kpis": ["foo"]}}, False),
+             ({"slice_kpis": {"category": ["ordrs"]}}, False),
+             ({"kpis": ["revenue", "units"]}, True), ({"product_prices": True}, True),
+             ({"product_prices": False}, True), ({"product_prices": "on"}, True),
+             ({"product_prices": "maybe"}, False)]
+    for change, ok in cases:
+        data = json.loads(json.dumps({**shipped, **change}, default=str))
+        try:
+            config_from_raw(data)
+            loader_ok = True
+        except InputError:
+            loader_ok = False
+        assert loader_ok is ok, change
+        assert (not _analysis_errors(data)) is ok, (change, _analysis_errors(data)[:1])
+
+
+def test_experiment_schema_refuses_what_the_experiment_model_refuses():
+    """The experiment schema passed a grid key without its 'analysis.' / 'scenario.' (and
+    'scenario.seed', which seeds: sets), repeated or no seeds and a gate check that is not
+    'metric>=number': the model refuses them in validators the schema did not see."""
+    from experiments.config import ExperimentConfig
+    from shocklab.configio import validate
+    from shocklab.errors import InputError
+
+    schema = json.loads((ROOT / "schemas" / "experiment.schema.json").read_text())
+    base = json.loads(json.dumps(yaml.safe_load(
+        (ROOT / "config" / "experiments" / "detector_sweep.yaml").read_text()), default=str))
+    cases = [({"grid": {"detectors.rolling_zscore.threshold": [3]}}, False),
+             ({"grid": {"scenario.seed": [1, 2]}}, False),
+             ({"grid": {"scenario.events.0.drop_pct": [0.5]}}, True),
+             ({"settings": [{"consensus.combine": "vote"}]}, False),
+             ({"settings": [{"analysis.consensus.combine": "vote"}]}, True),
+             ({"seeds": [1, 1]}, False), ({"seeds": []}, False), ({"seeds": [1, 2]}, True),
+             ({"gate": {"checks": ["consensus.recall>>0.9"]}}, False),
+             ({"gate": {"checks": ["consensus.recall >= 0.9"]}}, True)]
+    for change, ok in cases:
+        data = {**base, **change}
+        try:
+            validate(ExperimentConfig, data, "x")
+            model_ok = True
+        except InputError:
+            model_ok = False
+        assert model_ok is ok, change
+        errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
+        assert (not errors) is ok, (change, [e.message for e in errors][:1])

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from analytics.config import BASE_KEY, BASE_SCHEMA, AnalysisConfig  # noqa: E402
+from analytics.config import AnalysisConfig, analysis_json_schema  # noqa: E402
 from experiments.config import ExperimentConfig  # noqa: E402
 from shocklab.hashing import canonical_json  # noqa: E402
 from simulation.config import SimulationConfig  # noqa: E402
@@ -34,9 +34,8 @@ MODELS = {
 
 
 def schema_text(name: str) -> str:
-    schema = MODELS[name].model_json_schema()
-    if name == "analysis":  # read by the loader before validation (analytics.config.analysis_yaml)
-        schema["properties"] = {BASE_KEY: BASE_SCHEMA, **schema["properties"]}
+    # analysis: the file as the loader reads it (base:, partial detector entries)
+    schema = analysis_json_schema() if name == "analysis" else MODELS[name].model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://shocklab.dev/schemas/{name}.schema.json"
     return canonical_json(schema)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES
-from shocklab.configio import CONFIG_DIR, load_config, load_yaml, validate
+from shocklab.configio import CONFIG_DIR, layered, load_config, load_yaml, validate
 from shocklab.errors import InputError
 
 from .consensus import parse_duration
@@ -228,15 +228,31 @@ class OutputConfig(_Strict):
     float_digits: int = Field(6, ge=1, le=17, description="significant digits in CSV outputs")
 
 
+# the schema's view of a list of KPI names (the models check them in validators, which JSON Schema
+# does not see: an editor passed `kpis: [ordrs]`)
+KPI_LIST_SCHEMA: dict[str, Any] = {"type": "array", "items": {"enum": list(KPI_NAMES)}}
+
+
+
+def _on_off_schema(schema: dict[str, Any]) -> None:
+    """A bare on / off is a YAML 1.1 boolean to PyYAML, and this model reads it (``_on_off``):
+    the schema lets a file that says ``product_prices: on`` pass (it refused the documented
+    value)."""
+    schema["anyOf"] = [{"enum": schema.pop("enum")}, {"type": "boolean"}]
+    schema.pop("type", None)
+
+
 class AnalysisConfig(_Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="master seed for seeded detectors")
     kpis: list[str] = Field(
-        default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"]
+        default_factory=lambda: ["revenue", "orders", "sessions", "conversion_rate", "aov"],
+        json_schema_extra=KPI_LIST_SCHEMA,
     )
     dimensions: list[
         Literal["overall", "channel", "country", "category", "channel_country", "product"]
     ] = Field(
         default_factory=lambda: ["overall", "channel", "country", "category"],
+        json_schema_extra={"contains": {"const": "overall"}},   # _check_names
         description="slices watched: overall plus channel, country, category, "
         "channel_country (every channel x country cell, see `pair_min_share`) and product "
         "(orders and list price of each product, see `product_min_orders`; watched by the "
@@ -257,6 +273,7 @@ class AnalysisConfig(_Strict):
     )
     product_prices: Literal["auto", "on", "off"] = Field(
         "auto",
+        json_schema_extra=_on_off_schema,
         description="product: watch each product's own price (its price test). auto = on for a "
         "store's list prices, off for a --transactions file, whose prices are what customers "
         "paid (discounts, quantity tiers move them every day: on the default world's orders as "
@@ -267,6 +284,7 @@ class AnalysisConfig(_Strict):
         Literal["channel", "country", "category", "channel_country"], list[str]
     ] = Field(
         default_factory=dict,
+        json_schema_extra={"additionalProperties": KPI_LIST_SCHEMA},
         description="KPIs watched per non-overall dimension (default: all of `kpis`)",
     )
     sensitivity: float = Field(
@@ -357,7 +375,62 @@ def load_analysis_config_raw(
 ) -> tuple[AnalysisConfig, dict[str, Any]]:
     """The model and the raw mapping it was validated from (``analysis_yaml``, overrides
     applied)."""
-    return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH, overrides, read=analysis_yaml)
+    for item in overrides or []:
+        if item.partition("=")[0].strip() == BASE_KEY:   # was "base: unknown key (check spelling)"
+            raise InputError(f"--set {item!r}: {BASE_KEY} is read from a file before anything is "
+                             f"layered, not set: put '{BASE_KEY}: none' at the top of a --config "
+                             "file")
+    return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH,
+                       None if overrides is None else [new_name_override(o) for o in overrides],
+                       read=analysis_yaml)
+
+
+def _old_names() -> dict[str, str]:
+    """Old names of detector settings that are still read (``retrain_every``) -> the name."""
+    out: dict[str, str] = {}
+    for cls in REGISTRY.values():
+        for name, fld in cls.config_class.model_fields.items():
+            for alias in getattr(fld.validation_alias, "choices", ()):
+                if isinstance(alias, str) and alias != name:
+                    out[alias] = name
+    return out
+
+
+# Layered over the shipped file (which says refit_every), a file's or a --set's old name was a
+# second key beside it: 'detectors.isolation_forest.retrain_every: unknown key (check spelling)'
+# for the name the docs call accepted. Old names become the name before anything is layered.
+OLD_NAMES = _old_names()
+
+
+def _detector_maps(raw: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    ext = raw.get("external")
+    sections = [("detectors", raw.get("detectors")),
+                ("external.detectors", ext.get("detectors") if isinstance(ext, dict) else None)]
+    return [(f"{where}.{name}", det) for where, dets in sections if isinstance(dets, dict)
+            for name, det in dets.items() if isinstance(det, dict)]
+
+
+def with_new_names(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``raw`` (one file's mapping, changed in place) with each detector's old setting names
+    (``OLD_NAMES``) renamed; both names in one entry is an InputError naming it."""
+    for where, det in _detector_maps(raw):
+        for old, new in OLD_NAMES.items():
+            if old in det:
+                if new in det:
+                    raise InputError(f"{source}: {where}: {old} is the old name of {new}; "
+                                     "give one of them")
+                det[new] = det.pop(old)
+    return raw
+
+
+def new_name_override(item: str) -> str:
+    """``detectors.x.retrain_every=30`` -> ``detectors.x.refit_every=30`` (``OLD_NAMES``)."""
+    key, sep, value = item.partition("=")
+    parts = key.strip().split(".")
+    at = 3 if parts[:1] == ["external"] else 2
+    if sep and len(parts) == at + 1 and parts[at - 2] == "detectors" and parts[at] in OLD_NAMES:
+        return ".".join([*parts[:at], OLD_NAMES[parts[at]]]) + "=" + value
+    return item
 
 
 # read by the loader before validation (analysis_yaml), so not a field of AnalysisConfig: the
@@ -373,12 +446,38 @@ BASE_SCHEMA = {
 }
 
 
+def analysis_json_schema() -> dict[str, Any]:
+    """AnalysisConfig's JSON Schema for a file as ``analysis_yaml`` reads it (schemas/, for
+    editors): the ``base`` key, and a detector entry that names only what it changes. Layered
+    over the shipped file, ``detectors: {rolling_zscore: {window: 21}}`` keeps the shipped
+    detector's type, so an entry named like a shipped detector may leave ``type`` out (it is then
+    read as that type); any other entry, ``external.detectors`` and every entry of a ``base: none``
+    file need their ``type``, as the loader does. (The plain model schema flagged every partial
+    entry: valid under several detector types at once, so none of its ``oneOf``.)"""
+    schema = AnalysisConfig.model_json_schema()
+    schema["properties"] = {BASE_KEY: BASE_SCHEMA, **schema["properties"]}
+    ref = {"$ref": "#/$defs/DetectorSettings"}
+    union = schema["properties"]["detectors"]["additionalProperties"]
+    schema["$defs"]["DetectorSettings"] = {**union, "required": ["type"]}
+    by_type = union["discriminator"]["mapping"]
+    shipped = load_yaml(DEFAULT_CONFIG_PATH).get("detectors") or {}
+    schema["properties"]["detectors"]["additionalProperties"] = ref
+    schema["properties"]["detectors"]["properties"] = {
+        name: {"if": {"required": ["type"]}, "then": ref, "else": {"$ref": by_type[d["type"]]}}
+        for name, d in shipped.items()
+    }
+    schema["$defs"]["ExternalConfig"]["properties"]["detectors"]["additionalProperties"] = ref
+    schema["if"] = {"required": [BASE_KEY], "properties": {BASE_KEY: {"const": "none"}}}
+    schema["then"] = {"properties": {"detectors": {"additionalProperties": ref}}}
+    return schema
+
+
 def analysis_yaml(path: str | Path) -> dict[str, Any]:
     """The analysis mapping a YAML file stands for: the file layered over the shipped
     config/analysis.yaml (``layered``), so a file naming only what it changes keeps the shipped
     detection everywhere else; with ``base: none`` the file alone (what it omits takes the code's
     defaults, which are not the shipped settings). The shipped file itself is read as it is."""
-    raw = load_yaml(path)
+    raw = with_new_names(load_yaml(path), str(path))
     base = raw.pop(BASE_KEY, "shipped")
     if base is None or base == "none":
         return raw
@@ -388,19 +487,3 @@ def analysis_yaml(path: str | Path) -> dict[str, Any]:
     if Path(path).resolve() == DEFAULT_CONFIG_PATH.resolve():
         return raw
     return layered(load_yaml(DEFAULT_CONFIG_PATH), raw)
-
-
-def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` on top of ``base``: a mapping in both merges key by key (recursively) unless the
-    two name different ``type``s (a detector of another type replaces the base's); anything else
-    in ``over`` (a value, a list, a mapping where ``base`` has none) replaces. Keys keep ``base``'s
-    order, new ones follow."""
-    out = dict(base)
-    for k, v in over.items():
-        b = out.get(k)
-        if (isinstance(b, dict) and isinstance(v, dict)
-                and ("type" not in v or v.get("type") == b.get("type"))):
-            out[k] = layered(b, v)
-        else:
-            out[k] = v
-    return out

@@ -92,6 +92,7 @@ class InsightsConfig(_Section):
         default_factory=lambda: ["revenue", "sessions", "conversion_rate", "aov"],
         min_length=1,
         max_length=9,
+        json_schema_extra={"items": {"enum": list(KPI_NAMES)}},   # _known_kpis, for the schema
     )
 
     @field_validator("plot_kpis")

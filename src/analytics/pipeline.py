@@ -189,6 +189,10 @@ def stage_detect(ctx: RunContext) -> None:
                 inp.series["dimension"], inp.series["kpi"], inp.price_indexes).any():
             continue  # made for product series and none is watched (`dimensions`): not run
         out = run_detector(ctx, cls(dcfg, name=name), inp)
+        unmatched = _unmatched(name, dcfg, inp.series)
+        if unmatched:
+            log.warning("%s", unmatched)
+            ctx.detector_status[name].setdefault("warnings", []).append(unmatched)
         if out is not None:
             frames.append(out)
     if frames:
@@ -199,6 +203,21 @@ def stage_detect(ctx: RunContext) -> None:
             ctx.detections.loc[ctx.detections["actual"].isna(), "flag"] = False
     else:
         ctx.detections = pd.DataFrame(columns=OUTPUT_COLUMNS)
+
+
+def _unmatched(name: str, dcfg: Any, series: pd.DataFrame) -> str | None:
+    """A detector's ``kpis`` / ``dimensions`` that name nothing the run watches (a typo,
+    ``dimensions: [overal]``: the detector scored no series, said nothing and left the vote):
+    one line naming the setting and what is watched; None when every name matches."""
+    for setting, column in (("dimensions", "dimension"), ("kpis", "kpi")):
+        named = getattr(dcfg, setting, None) or []
+        watched = list(dict.fromkeys(series[column].astype(str)))
+        missing = [v for v in named if v not in watched]
+        if missing:
+            return (f"detectors.{name}.{setting}: {', '.join(map(repr, missing))} "
+                    f"{'matches' if len(missing) == 1 else 'match'} no watched series "
+                    f"(watched {setting}: {', '.join(watched)})")
+    return None
 
 
 def voters(ctx: RunContext) -> list[str]:
@@ -249,6 +268,13 @@ def stage_consensus(ctx: RunContext) -> None:
             cfg.consensus.min_votes,
             len(main_vs),
         )
+    absent = [r for r in cfg.consensus.required if r not in main_vs]
+    if absent and cfg.consensus.combine == "vote":   # stouffer never reads required
+        # consensus_incidents drops them: 'required: [prophet_residual]' with Prophet off (the
+        # shipped comment's example) required nothing, without a word
+        log.warning("consensus.required: %s did not vote in this run (off, failed or not a "
+                    "voter; voters: %s): not required", ", ".join(absent),
+                    ", ".join(main_vs) or "none")
     mute = _calendar_days(ctx)
     fams = {n: cfg.detectors[n].type for n in main_vs}
     ctx.suppressed_incidents = []

@@ -20,6 +20,11 @@ from shocklab.configio import apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
 
 OVERRIDE_TARGETS = ("scenario", "analysis")
+# the file's mappings keyed by dotted paths: ``--set analysis_overrides.detectors.x.window=3`` sets
+# the key ``detectors.x.window`` there (it nested a ``detectors`` mapping, which replaced the whole
+# detectors section of the analysis: every other detector was gone without a word)
+DOTTED_KEY_MAPPINGS = (("grid",), ("scenario_overrides",), ("analysis_overrides",),
+                       ("settings", int))
 DEFAULT_METRICS = [
     "consensus.recall",
     "consensus.precision",
@@ -31,6 +36,12 @@ DEFAULT_METRICS = [
 # by one — minutes and gigabytes before any message (98 M settings: 5 GB, no output after 5 min).
 MAX_CELLS = 100_000
 _CHECK_RE = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
+
+
+# for the schema (editors): what check_override_key and the seed validators refuse, which
+# JSON Schema does not see otherwise (a grid key without its 'analysis.' passed)
+OVERRIDE_KEY_SCHEMA = {"pattern": r"^(analysis\..+|scenario\.(?!seed$).+)$"}
+SEED_LIST_SCHEMA = {"minItems": 1, "uniqueItems": True}   # applies to the list form only
 
 
 class Strict(BaseModel):
@@ -75,7 +86,8 @@ class Bootstrap(Strict):
 
 
 class Gate(Strict):
-    checks: list[str] = Field(default_factory=list, description='e.g. "consensus.recall>=0.9"')
+    checks: list[str] = Field(default_factory=list, description='e.g. "consensus.recall>=0.9"',
+                              json_schema_extra={"items": {"pattern": _CHECK_RE.pattern}})
     max_drop: Annotated[float, Field(ge=0.0)] = Field(
         0.0, description="baseline mode: tolerated worsening of a metric's mean beyond the noise")
 
@@ -138,8 +150,8 @@ class Split(Strict):
     """Train/test split of seeds: tune on ``train``, report ``test`` (the leaderboard and
     ``summary.csv`` use test seeds only; ``leaderboard_train.csv`` shows the train seeds)."""
 
-    train: list[Seed] | SeedRange
-    test: list[Seed] | SeedRange
+    train: list[Seed] | SeedRange = Field(json_schema_extra=SEED_LIST_SCHEMA)
+    test: list[Seed] | SeedRange = Field(json_schema_extra=SEED_LIST_SCHEMA)
     run: Literal["both", "train", "test"] = Field("both", description="which seeds to run")
 
     @staticmethod
@@ -175,16 +187,21 @@ class ExperimentConfig(Strict):
     scenario: str = Field(min_length=1, description="scenario YAML (relative to cwd or this file)")
     analysis: str | None = Field(None, description="analysis YAML; the pipeline default if omitted")
     scenario_overrides: dict[str, Any] = Field(
-        default_factory=dict, description="fixed, dotted keys"
+        default_factory=dict, description="fixed, dotted keys (a mapping value merges into the "
+        "mapping it names, as grid and settings values do)"
     )
     analysis_overrides: dict[str, Any] = Field(
-        default_factory=dict, description="fixed, dotted keys"
+        default_factory=dict, description="fixed, dotted keys (a mapping value merges into the "
+        "mapping it names: consensus: {min_votes: 3} keeps the rest of the consensus)"
     )
-    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": OVERRIDE_KEY_SCHEMA})
     settings: list[dict[str, Any]] = Field(
+        json_schema_extra={"items": {"propertyNames": OVERRIDE_KEY_SCHEMA}},
         default_factory=list, description="explicit override sets, crossed with grid"
     )
     seeds: list[Seed] | SeedRange = Field(
+        json_schema_extra=SEED_LIST_SCHEMA,
         default_factory=lambda: SeedRange(count=3)
     )
     split: Split | None = Field(None, description="train/test seeds (replaces seeds:)")
@@ -339,23 +356,26 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     Raises InputError naming the file and key on any problem; reads only, writes nothing.
     """
     path = Path(path)
-    raw = plain(apply_overrides(load_yaml(path), overrides))
+    raw = plain(apply_overrides(load_yaml(path), overrides, dotted=DOTTED_KEY_MAPPINGS))
     source = str(path) + (" (with --set overrides)" if overrides else "")
     cfg = validate(ExperimentConfig, raw, source)
     scenario_path = _named_file(cfg.scenario, path, source, "scenario")
     scenario = plain(load_yaml(scenario_path))
     scenario = apply_overrides(
-        scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()]
+        scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()], merge=True
     )
     analysis = None
     analysis_path = None
     if cfg.analysis is not None:
         analysis_path = _named_file(cfg.analysis, path, source, "analysis")
-        from analytics.config import analysis_yaml  # layered over the shipped one, as --config
+        # layered over the shipped one, as --config
+        from analytics.config import analysis_yaml, new_name_override
 
         analysis = plain(analysis_yaml(analysis_path))
         analysis = apply_overrides(
-            analysis, [override_text(k, v) for k, v in cfg.analysis_overrides.items()]
+            analysis,
+            [new_name_override(override_text(k, v)) for k, v in cfg.analysis_overrides.items()],
+            merge=True,
         )
     elif cfg.analysis_overrides:
         raise InputError(f"{source}: analysis_overrides: needs an 'analysis:' file to apply to")

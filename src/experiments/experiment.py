@@ -28,7 +28,7 @@ from . import gate as gating
 from .cell import CellTask, run_cell
 from .config import Experiment, parse_check
 from .detectability import curves, detectability_settings, minimum_detectable_effect
-from .grid import Setting, cells, grid_settings
+from .grid import Setting, cells, grid_settings, short_names
 from .metric_names import check_metric_names
 from .results import leaderboard, results_frame, summary_table
 from .runner import CellFn, build_tasks, run_tasks
@@ -263,7 +263,7 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
     _write_parquet(results, out_dir / "results.parquet")
     atomic_write_text(out_dir / "leaderboard.csv", board.to_csv(index=False))
     outcome = Outcome(
-        out_dir, results, board, labels={s.setting_id: setting_label(s) for s in settings}
+        out_dir, results, board, labels=setting_labels(settings)
     )
 
     if cfg.kind == "detectability":
@@ -336,16 +336,25 @@ def _drop_stale(out_dir: Path, written: set[str], rewritten: set[str] = frozense
                 log.info("removed %s of an earlier run (this run does not write it)", name)
 
 
-def setting_label(setting: Setting, max_len: int = 40) -> str:
-    """``threshold=3.0, drop_pct=0.2``: last key segment = value (long values shortened);
-    ``base config`` for the setting without overrides."""
+def setting_label(setting: Setting, max_len: int = 40, names: dict[str, str] | None = None
+                  ) -> str:
+    """``threshold=3.0, drop_pct=0.2``: the key's last segment (``names``: its name among the
+    other settings' keys, ``short_names``) = value (long values shortened); ``base config`` for
+    the setting without overrides."""
+    names = names or short_names(setting.params)
     parts = []
     for key, value in setting.params.items():
         text = str(value)
         parts.append(
-            f"{key.split('.')[-1]}={text if len(text) <= max_len else text[: max_len - 1] + '…'}"
+            f"{names.get(key, key)}={text if len(text) <= max_len else text[: max_len - 1] + '…'}"
         )
     return ", ".join(parts) or "base config"
+
+
+def setting_labels(settings: list[Setting]) -> dict[str, str]:
+    """setting_id -> ``setting_label``, keys named apart across all the settings."""
+    names = short_names(k for s in settings for k in s.params)
+    return {s.setting_id: setting_label(s, names=names) for s in settings}
 
 
 def summary_lines(outcome: Outcome, rank_metric: str, top: int = 5) -> list[str]:

@@ -7,6 +7,7 @@ settings exist: a cell computed by an earlier, smaller sweep is recognised by a 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,22 @@ def _numbers_as_floats(value: Any) -> Any:
     return value
 
 
+def short_names(keys: Iterable[str]) -> dict[str, str]:
+    """Each dotted key's shortest ending that no other of ``keys`` shares: ``threshold``, or
+    ``rolling_zscore.window`` and ``isolation_forest.window`` when both are swept (both read
+    ``window=14`` in the summary and the plots' legends)."""
+    keys = list(dict.fromkeys(keys))
+    out = {}
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            tail = ".".join(parts[-n:])
+            if not any(o != key and (o == tail or o.endswith("." + tail)) for o in keys):
+                break
+        out[key] = tail
+    return out
+
+
 def cells(settings: list[Setting], seeds: list[int]) -> list[Cell]:
     return [Cell(f"{s.setting_id}-seed{seed}", s, seed) for s in settings for seed in seeds]
 
@@ -89,12 +106,16 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 def resolve_cell(cell: Cell, scenario: dict[str, Any], analysis: dict[str, Any] | None
                  ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The scenario (with the cell's seed) and analysis mappings one cell runs with."""
+    """The scenario (with the cell's seed) and analysis mappings one cell runs with. A mapping
+    value merges into the mapping it names (``shocklab.configio.layered``), as in the file's
+    ``*_overrides``: ``analysis.consensus: [{min_votes: 3}]`` keeps the rest of the consensus."""
     scen_o, ana_o = split_overrides(cell.setting.overrides)
-    scen = apply_overrides(scenario, scen_o)
+    scen = apply_overrides(scenario, scen_o, merge=True)
     scen["seed"] = cell.seed
     if ana_o:
-        ana = apply_overrides(analysis or {}, ana_o)
+        from analytics.config import new_name_override  # retrain_every -> refit_every
+
+        ana = apply_overrides(analysis or {}, [new_name_override(o) for o in ana_o], merge=True)
     else:
         ana = None if analysis is None else apply_overrides(analysis, [])
     return scen, ana

@@ -11,6 +11,8 @@ import pandas as pd
 from shocklab.figures import missing_glyphs_quiet
 from shocklab.filenames import file_name
 
+from .grid import short_names
+
 
 def _pyplot():
     import matplotlib
@@ -43,6 +45,7 @@ def sweep_plots(
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     params = [p for p in params if p in board.columns]
+    names = short_names(params)
     mean, lo, hi = f"{metric}.mean", f"{metric}.ci_low", f"{metric}.ci_high"
     if mean in board.columns:
         for p in params:
@@ -65,7 +68,7 @@ def sweep_plots(
                     marker="o",
                     capsize=3,
                     label=", ".join(
-                        f"{o.split('.')[-1]}={v}"
+                        f"{names[o]}={v}"
                         for o, v in zip(
                             others, label if isinstance(label, tuple) else (label,), strict=False
                         )
@@ -74,7 +77,7 @@ def sweep_plots(
                 )
             ax.set_xlabel(p)
             ax.set_ylabel(f"{metric} (mean, 95% CI over seeds)")
-            ax.set_title(f"{metric} vs {p.split('.')[-1]}")
+            ax.set_title(f"{metric} vs {names[p]}")
             if others:
                 ax.legend(fontsize=7)
             ax.grid(alpha=0.3)

@@ -338,11 +338,26 @@ def override_at(loc: tuple[Any, ...], overrides: list[str] | None) -> str | None
     return None
 
 
-def _join_dotted_keys(data: Any, parts: list[str | int]) -> list[str | int]:
+# a path of ``dotted``: names (str) and ``int`` for any list index, e.g. ("settings", int)
+DottedPath = tuple[Any, ...]
+
+
+def _at_dotted(at: list[str | int], dotted: tuple[DottedPath, ...]) -> bool:
+    """Whether ``at`` (the key path walked so far) is one of the mappings ``dotted`` names."""
+    def same(part: str | int, want: Any) -> bool:
+        return isinstance(part, int) if want is int else part == want
+
+    return any(len(d) == len(at) and all(map(same, at, d)) for d in dotted)
+
+
+def _join_dotted_keys(data: Any, parts: list[str | int],
+                      dotted: tuple[DottedPath, ...] = ()) -> list[str | int]:
     """``parts`` with each run that names one existing key holding dots joined into it (the
     longest): an experiment's ``grid`` and ``*_overrides`` are keyed by dotted paths, and
     ``--set analysis_overrides.detectors.x.enabled=true`` made a nested mapping beside the
-    file's ``detectors.x.enabled`` key — which then replaced the whole ``detectors`` section."""
+    file's ``detectors.x.enabled`` key — which then replaced the whole ``detectors`` section.
+    Inside a mapping ``dotted`` names, a key that no existing key starts is new: the rest of the
+    path is that one key (a nested ``detectors`` mapping there replaced the section too)."""
     out: list[str | int] = []
     node, i = data, 0
     while i < len(parts):
@@ -350,6 +365,10 @@ def _join_dotted_keys(data: Any, parts: list[str | int]) -> list[str | int]:
         if isinstance(node, dict):
             j = next((k for k in range(len(parts), i + 1, -1)
                       if ".".join(map(str, parts[i:k])) in node), i + 1)
+            if j == i + 1 and parts[i] not in node and _at_dotted(out, dotted):
+                j = len(parts)
+        elif node is None and _at_dotted(out, dotted):
+            j = len(parts)
         part = ".".join(map(str, parts[i:j])) if j > i + 1 else parts[i]
         out.append(part)
         if isinstance(node, dict):
@@ -371,10 +390,31 @@ def _check_index(item: str, node: list[Any], part: str | int, at: list[str | int
                          f"or set the whole value)")
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: a mapping in both merges key by key (recursively) unless the
+    two name different ``type``s (a detector of another type replaces the base's); anything else
+    in ``over`` (a value, a list, a mapping where ``base`` has none) replaces. Keys keep ``base``'s
+    order, new ones follow."""
+    out = dict(base)
+    for k, v in over.items():
+        b = out.get(k)
+        if (isinstance(b, dict) and isinstance(v, dict)
+                and ("type" not in v or v.get("type") == b.get("type"))):
+            out[k] = layered(b, v)
+        else:
+            out[k] = v
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
+                    dotted: tuple[DottedPath, ...] = (), merge: bool = False) -> dict[str, Any]:
     """Apply ``dotted.key=value`` strings (values parsed as YAML scalars/lists) to a copy of data.
 
     List elements are addressed by index: ``events.0.magnitude=0.3`` or ``events[0].magnitude=0.3``.
+    ``dotted``: paths of mappings keyed by dotted paths (an experiment's ``grid``, ``int`` for
+    any list index), where the rest of an override's key is one key (``_join_dotted_keys``).
+    ``merge``: a mapping set where the data holds one is ``layered`` over it (an experiment's
+    ``consensus: {min_votes: 3}``) instead of replacing it (``--set consensus={…}``).
     """
     import copy
 
@@ -387,10 +427,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
             value = safe_load(raw) if raw.strip() else None
         except (yaml.YAMLError, ValueError):
             value = raw
-        parts = _join_dotted_keys(out, _parse_key(key.strip()))
+        parts = _join_dotted_keys(out, _parse_key(key.strip()), dotted)
         node: Any = out
         for i, part in enumerate(parts[:-1]):
-            nxt = parts[i + 1]
             if isinstance(node, list):
                 _check_index(item, node, part, parts[:i])
                 if not -len(node) <= part < len(node):
@@ -401,7 +440,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
                 node = node[part]
             elif isinstance(node, dict):
                 if part not in node or node[part] is None:
-                    node[part] = [] if isinstance(nxt, int) else {}
+                    # a mapping even before a number: a new list has no item to address
+                    # ('window_calibration.3.tail_gain=1.3' said "index 3 out of range" of the
+                    # mapping by window the file did not spell out; the model reads {3: …})
+                    node[part] = {}
                 node = node[part]
             else:
                 raise InputError(
@@ -414,7 +456,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
                 raise InputError(f"--set {item!r}: index {last!r} out of range")
             node[last] = value
         elif isinstance(node, dict):
-            node[last] = value
+            # layered's rule for the one key (a detector of another type replaces)
+            node[last] = layered(node, {last: value})[last] if merge else value
         else:
             raise InputError(
                 f"--set {item!r}: {format_path(tuple(parts[:-1]))} is not a mapping or list"

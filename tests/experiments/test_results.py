@@ -145,6 +145,72 @@ def test_example_paths_resolve_from_any_working_directory(tmp_path, monkeypatch)
     assert exp.analysis_path == root / "config/analysis.yaml"
 
 
+def test_set_on_an_experiment_adds_an_override_key_not_a_section(tmp_path):
+    """'--set analysis_overrides.detectors.rolling_zscore.type=rolling_zscore' (a key the file's
+    analysis_overrides did not have) ran the experiment with that one detector at code defaults:
+    the nested 'detectors' mapping replaced the analysis' whole detectors section."""
+    from pathlib import Path
+
+    from experiments.config import load_experiment
+    from experiments.experiment import plan
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"name: t\nscenario: {root / 'config/scenarios/small.yaml'}\n"
+        f"analysis: {root / 'config/analysis.yaml'}\n"
+        "analysis_overrides: {customers.enabled: false}\n"
+        "grid: {analysis.detectors.rolling_zscore.window: [14, 28]}\nseeds: [1]\n")
+    exp = load_experiment(path, ["analysis_overrides.detectors.isolation_forest.window=14",
+                                 "grid.analysis.detectors.isolation_forest.n_estimators=[50]"])
+    dets = exp.analysis["detectors"]
+    assert {"rolling_zscore", "count_likelihood", "isolation_forest"} <= set(dets)
+    assert dets["isolation_forest"]["window"] == 14
+    assert dets["isolation_forest"]["type"] == "isolation_forest"
+    assert exp.config.analysis_overrides == {"customers.enabled": False,
+                                             "detectors.isolation_forest.window": 14}
+    settings, _ = plan(exp, tmp_path / "cache", validate=True)
+    assert [s.params for s in settings] == [
+        {"analysis.detectors.rolling_zscore.window": w,
+         "analysis.detectors.isolation_forest.n_estimators": 50} for w in (14, 28)]
+
+
+def test_a_mapping_override_merges_into_the_section_it_names(tmp_path):
+    """analysis_overrides: {consensus: {min_votes: 3}} (nested YAML, not the dotted key)
+    replaced the shipped consensus with {min_votes: 3}: every other setting at the code's
+    defaults (a plain vote instead of the combined evidence), validated and run without a word.
+    Likewise a grid value {combine: vote} and scenario_overrides: {traffic: {...}}."""
+    from pathlib import Path
+
+    from experiments.config import load_experiment
+    from experiments.experiment import plan
+    from experiments.grid import cells, resolve_cell
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        f"name: t\nscenario: {root / 'config/scenarios/small.yaml'}\n"
+        f"analysis: {root / 'config/analysis.yaml'}\n"
+        "analysis_overrides: {consensus: {min_votes: 3}, detectors: {isolation_forest: "
+        "{window: 14}}}\n"
+        "scenario_overrides: {traffic: {base_sessions: 9000}}\n"
+        "grid: {analysis.consensus: [{tolerance_days: 1}],\n"
+        "       analysis.detectors.rolling_zscore: [{type: count_likelihood}]}\nseeds: [1]\n")
+    exp = load_experiment(path)
+    cons, dets = exp.analysis["consensus"], exp.analysis["detectors"]
+    assert cons["min_votes"] == 3 and cons["combine"] == "stouffer" and cons["combine_rho"] == 0.55
+    assert dets["isolation_forest"]["window"] == 14 and dets["isolation_forest"]["n_estimators"]
+    assert {"count_likelihood", "oracle", "product_watch"} <= set(dets)
+    assert exp.scenario["traffic"]["base_sessions"] == 9000
+    assert exp.scenario["traffic"]["trend_annual"] == 0.1          # small.yaml's, kept
+    settings, _ = plan(exp, tmp_path / "cache", validate=True)
+    _, ana = resolve_cell(cells(settings, [1])[0], exp.scenario, exp.analysis)
+    assert ana["consensus"]["tolerance_days"] == 1 and ana["consensus"]["min_votes"] == 3
+    assert ana["consensus"]["combine"] == "stouffer"
+    # a detector of another type still replaces the entry (as in a layered analysis file)
+    assert ana["detectors"]["rolling_zscore"] == {"type": "count_likelihood"}
+
+
 def test_setting_labels():
     from experiments.experiment import setting_label
     from experiments.grid import make_setting
@@ -155,6 +221,45 @@ def test_setting_labels():
         make_setting({"analysis.dimensions": ["overall", "channel", "country", "category"]})
     )
     assert long.startswith("dimensions=['overall', 'channel', 'country'") and long.endswith("…")
+
+
+def test_setting_labels_name_two_settings_of_one_name_apart(tmp_path, monkeypatch):
+    """A grid over rolling_zscore's and the forest's ``window`` summed up as '#1 window=14,
+    window=28' (and two ``settings`` entries as 'window=14' twice): which detector's window?"""
+    import matplotlib.axes
+
+    from experiments.experiment import setting_labels
+    from experiments.grid import make_setting
+    from experiments.plots import sweep_plots
+
+    rz = "analysis.detectors.rolling_zscore.window"
+    forest = "analysis.detectors.isolation_forest.window"
+    a, b = make_setting({rz: 14, forest: 28}), make_setting({"analysis.consensus.combine": "vote"})
+    assert setting_labels([a, b]) == {
+        a.setting_id: "rolling_zscore.window=14, isolation_forest.window=28",
+        b.setting_id: "combine=vote"}
+    c, d = make_setting({rz: 14}), make_setting({forest: 14})
+    assert set(setting_labels([c, d]).values()) == {"rolling_zscore.window=14",
+                                                   "isolation_forest.window=14"}
+    board = pd.DataFrame({rz: [14, 28, 14, 28], forest: [7, 7, 14, 14],
+                          "m.mean": [0.5, 0.6, 0.7, 0.8], "m.ci_low": [0.4] * 4,
+                          "m.ci_high": [0.9] * 4, "rank": [4, 3, 2, 1]})
+    legends, titles = [], []
+    orig_errorbar, orig_title = matplotlib.axes.Axes.errorbar, matplotlib.axes.Axes.set_title
+
+    def errorbar(self, *args, label=None, **kw):
+        legends.append(label)
+        return orig_errorbar(self, *args, label=label, **kw)
+
+    def set_title(self, text, *args, **kw):
+        titles.append(text)
+        return orig_title(self, text, *args, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", errorbar)
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", set_title)
+    sweep_plots(board, [rz, forest], "m", tmp_path)
+    assert "m vs rolling_zscore.window" in titles and "m vs isolation_forest.window" in titles
+    assert "isolation_forest.window=7" in legends and "rolling_zscore.window=28" in legends
 
 
 def test_example_sweeps_vary_only_knobs_the_analysis_reads():

@@ -66,3 +66,38 @@ def test_a_consensus_key_the_kpis_profile_replaces_is_warned_about(tmp_path):
                  "external.suppress=2h", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "ignored on this file" not in r.stderr
+
+
+def test_a_detector_restricted_to_nothing_watched_is_warned_about(tiny_world, tmp_path):
+    """`detectors.rolling_zscore.dimensions: [overal]` (a typo) passed validation (on --kpis
+    input any dimension name may exist) and the detector scored no series: ok in run.json, no
+    word, one voter fewer. Now one warning names the setting, the value and what is watched."""
+    import json
+
+    out = tmp_path / "d"
+    r = _analyse("--data", str(tiny_world), "--out", str(out), "--set",
+                 "detectors.rolling_zscore.dimensions=[overal, channel]", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    warn = [ln for ln in r.stderr.splitlines() if "detectors.rolling_zscore.dimensions" in ln]
+    assert len(warn) == 1 and "'overal' matches no watched series" in warn[0], r.stderr
+    assert "channel" in warn[0].split("watched dimensions:")[1]
+    status = json.loads((out / "run.json").read_text())["detector_status"]["rolling_zscore"]
+    assert any("'overal'" in w for w in status["warnings"])
+    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "e"), cwd=tmp_path)
+    assert "matches no watched series" not in r.stderr
+
+
+def test_a_required_detector_that_did_not_vote_is_warned_about(tiny_world, tmp_path):
+    """`consensus.required: [prophet_residual]` (the example of the shipped comment) with
+    Prophet off required nothing: the consensus drops a required name that is not a voter, and
+    the run said nothing."""
+    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "r"), "--set",
+                 "consensus.combine=vote", "--set", "consensus.required=[prophet_residual]",
+                 "--set", "detectors.isolation_forest.enabled=false", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    warn = [ln for ln in r.stderr.splitlines() if "consensus.required" in ln]
+    assert len(warn) == 1 and "prophet_residual did not vote" in warn[0], r.stderr
+    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "s"), "--set",
+                 "consensus.combine=vote", "--set", "consensus.required=[rolling_zscore]",
+                 "--set", "detectors.isolation_forest.enabled=false", cwd=tmp_path)
+    assert r.returncode == 0 and "consensus.required" not in r.stderr, r.stderr

@@ -180,6 +180,29 @@ def test_set_addresses_an_existing_key_that_holds_dots():
     assert apply_overrides({}, ["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
 
 
+def test_set_names_a_new_dotted_key_in_a_dotted_mapping():
+    """'--set analysis_overrides.detectors.x.window=3' where the file had no such key nested a
+    'detectors' mapping into the overrides: applied, it replaced the analysis' whole detectors
+    section (only x was left, at code defaults, without a word)."""
+    dotted = (("grid",), ("analysis_overrides",), ("settings", int))
+    data = {"analysis_overrides": {"customers.enabled": False}, "grid": {"analysis.a": [1]},
+            "settings": [{"analysis.b": 1}], "other": {}}
+    out = apply_overrides(data, ["analysis_overrides.detectors.x.window=3",
+                                 "grid.analysis.detectors.y.k=[1, 2]",
+                                 "settings.0.analysis.c.d=4",
+                                 "other.e.f=5"], dotted=dotted)
+    assert out["analysis_overrides"] == {"customers.enabled": False, "detectors.x.window": 3}
+    assert out["grid"] == {"analysis.a": [1], "analysis.detectors.y.k": [1, 2]}
+    assert out["settings"] == [{"analysis.b": 1, "analysis.c.d": 4}]
+    assert out["other"] == {"e": {"f": 5}}           # not a dotted mapping: nests as before
+    # a mapping the file does not have yet, and an existing key that starts the path
+    assert apply_overrides({}, ["analysis_overrides.a.b=1"], dotted=dotted) == {
+        "analysis_overrides": {"a.b": 1}}
+    assert apply_overrides({"analysis_overrides": {"detectors.x": {"k": 1}}},
+                           ["analysis_overrides.detectors.x.k=2"], dotted=dotted) == {
+        "analysis_overrides": {"detectors.x": {"k": 2}}}
+
+
 def test_atomic_dir_replaces_only_on_success(tmp_path):
     target = tmp_path / "out"
     with atomic_dir(target) as tmp:
