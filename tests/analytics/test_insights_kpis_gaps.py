@@ -1,0 +1,72 @@
+"""A `--kpis` file's missing periods are gaps — "never flagged, never zero", the run warns — yet the
+insights summed them as zeros: a daily file missing two days of its last week was headlined
+"revenue down -26.1% week over week" (its observed days were up 3 %), and on NAB's speed_7578
+(555 of 1312 ten-minute periods missing) an incident flagged down 20 % carried
+`baseline_magnitude_pct` +117 % (a day with 99 readings summed against one with 44)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from analytics import drivers as dr
+from shocklab.cli import run_cli
+
+
+def _kpis(stamps, values: dict[str, np.ndarray]) -> pd.DataFrame:
+    return pd.DataFrame({"date": stamps, "dimension": "overall", "segment": "all", **values})
+
+
+def test_a_day_with_missing_periods_is_its_observed_mean_over_the_day():
+    stamps = pd.date_range("2025-03-03", periods=48, freq="h")
+    speed = np.full(48, 60.0)
+    speed[30:42] = np.nan  # half of the second day unread
+    panel = dr.SlicePanel(_kpis(stamps, {"value": speed}), gaps=True)
+    day = panel.window_sums("value", stamps[0], stamps[0], "actual").iloc[0]
+    assert panel.window_sums("value", stamps[24], stamps[24], "actual").iloc[0] == day == 60 * 24
+    # a first day the file covers in part counts as a whole day too
+    late = dr.SlicePanel(_kpis(stamps[6:], {"value": speed[6:]}), gaps=True)
+    assert late.window_sums("value", stamps[6], stamps[6], "actual").iloc[0] == 60 * 24
+    # store data keeps plain sums (a slice with no order that day has no row there)
+    plain = dr.SlicePanel(_kpis(stamps, {"value": speed}))
+    assert plain.window_sums("value", stamps[24], stamps[24], "actual").iloc[0] == 60 * 12
+
+
+def test_a_window_with_missing_days_is_its_observed_days_mean():
+    stamps = pd.date_range("2025-03-03", periods=14, freq="D")
+    rev = np.full(14, 100.0)
+    rev[[9, 10]] = np.nan
+    kpis = _kpis(stamps, {"revenue": rev})
+    end = stamps[-1]
+    week = dr.SlicePanel(kpis, gaps=True).window_sums("revenue", stamps[7], end, "actual")
+    prev = dr.SlicePanel(kpis, gaps=True).window_sums("revenue", stamps[7], end, "shift",
+                                                      shift_days=7)
+    assert week.iloc[0] == prev.iloc[0] == 700
+    assert dr.SlicePanel(kpis).window_sums("revenue", stamps[7], end, "actual").iloc[0] == 500
+
+
+def test_missing_days_in_the_last_week_are_not_headlined_as_a_fall(tmp_path):
+    from run_analysis import main
+
+    rng = np.random.default_rng(3)
+    days = 70
+    stamps = pd.date_range("2025-01-06", periods=days, freq="D")
+    orders = rng.poisson(200, days).astype(float)
+    df = pd.DataFrame({"date": stamps.strftime("%Y-%m-%d"),
+                       "revenue": (orders * 50 * rng.normal(1, 0.01, days)).round(2),
+                       "orders": orders,
+                       "sessions": rng.poisson(8000, days).astype(float)})
+    df = df.drop(index=[days - 4, days - 3])  # two days of the last week never exported
+    csv = tmp_path / "daily.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    ins = json.loads((out / "insights.json").read_text())
+    wow = {c["kpi"]: c for c in ins["summary"]["week_over_week"]}
+    for kpi in ("revenue", "orders", "sessions"):
+        assert abs(wow[kpi]["change_pct"]) < 8, (kpi, wow[kpi])  # was about -28 %
+    assert "down -2" not in ins["brief"]["headline"], ins["brief"]["headline"]
+    md = (out / "insights.md").read_text()
+    assert "| revenue |" in md and "-2" not in md.split("| revenue |")[1].split("\n")[0]
