@@ -51,7 +51,7 @@ def test_missing_days_in_the_last_week_are_not_headlined_as_a_fall(tmp_path):
     from run_analysis import main
 
     rng = np.random.default_rng(3)
-    days = 70
+    days = 130
     stamps = pd.date_range("2025-01-06", periods=days, freq="D")
     orders = rng.poisson(200, days).astype(float)
     df = pd.DataFrame({"date": stamps.strftime("%Y-%m-%d"),
@@ -70,3 +70,18 @@ def test_missing_days_in_the_last_week_are_not_headlined_as_a_fall(tmp_path):
     assert "down -2" not in ins["brief"]["headline"], ins["brief"]["headline"]
     md = (out / "insights.md").read_text()
     assert "| revenue |" in md and "-2" not in md.split("| revenue |")[1].split("\n")[0]
+    # the forecast's recent weeks compare the days observed (the last week read -28 %, OUTSIDE)
+    recent = ins["forecast"]["recent"]
+    last = recent["weeks"][-1]
+    assert abs(last["deviation_pct"]) < 10 and not last["outside_interval"], last
+    assert abs(recent["deviation_pct"]) < 10, recent
+
+
+def test_the_forecasts_daily_series_counts_a_days_gaps_at_its_observed_mean():
+    from analytics.forecasting import overall_series
+
+    stamps = pd.date_range("2025-03-03", periods=72, freq="h")
+    rev = np.full(72, 10.0)
+    rev[30:42] = np.nan  # half of the second day unread
+    y = overall_series(_kpis(stamps, {"revenue": rev}))
+    assert y.tolist() == [240.0, 240.0, 240.0]  # the second day read 120 (a 50 % "outage")
