@@ -364,6 +364,8 @@ def stage(ctx: RunContext) -> None:
     ts["interval"] = cfg.interval
     ts = json.loads(canonical_json(ts))
     ctx.customer_scores = ts  # customers/truth_scores.json (analytics.outputs writes it)
+    if isinstance(summary.get("files"), list):  # the summary lists what customers/ holds
+        summary["files"] = sorted({*summary["files"], "truth_scores.json"})
     if ctx.scorecard is not None:  # the scorecard holds everything scored against truth
         ctx.scorecard["customers"] = ts
     curve = ts.get("p_alive_reliability")
