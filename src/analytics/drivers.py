@@ -94,9 +94,10 @@ class SlicePanel:
     gaps : a missing value is a gap, not a zero (a ``--kpis`` file: its missing periods stay NaN).
         A day's value is then its observed periods' mean times a whole day's periods (the most
         any day has: a first or last day the file covers in part counts as a day), and an actual
-        or shifted window's sum its observed days' mean times its days, so a day or a week with
-        gaps is not read as a fall. Store data (False) keeps plain sums: a slice with no order
-        that day has no row there.
+        or shifted window's sum its observed days' mean times its grid days (the days the file's
+        grid has a row on: every day of a daily file, one a week of a weekly one), so a day or a
+        week with gaps is not read as a fall. Store data (False) keeps plain sums: a slice with no
+        order that day has no row there.
     """
 
     def __init__(self, kpis_daily: pd.DataFrame, detections: pd.DataFrame | None = None,
@@ -116,6 +117,8 @@ class SlicePanel:
             if len(k)
             else pd.DatetimeIndex([])
         )
+        # the grid's days (a row, observed or not, on that day): what a window's gaps count against
+        self._grid = self.dates.isin(k["date"]) if gaps else None
         self.values: dict[str, pd.DataFrame] = {}
         comps = [c for c in k.columns.difference(["date", "dimension", "segment"])
                  if pd.api.types.is_numeric_dtype(k[c])]
@@ -206,13 +209,21 @@ class SlicePanel:
                 per_day, min_count = self.per_day(comp, start, end, source, baseline_weeks,
                                                   shift_days)
                 total = _sum(per_day, min_count)
-                if self.gaps and source in ("actual", "shift"):  # days missing: observed mean
+                if self._grid is not None and source in ("actual", "shift"):
+                    # grid days missing: the observed days' mean over the window's grid days
+                    n = self._grid_days(start, end,
+                                        int(shift_days or 7) if source == "shift" else 0)
                     seen = (~np.isnan(per_day)).sum(axis=0)
-                    n = per_day.shape[0]
                     total = np.where((seen > 0) & (seen < n), total * n / np.maximum(seen, 1),
                                      total)
                 self._sums[key] = total
         return self._sums[key]
+
+    def _grid_days(self, start: pd.Timestamp, end: pd.Timestamp, lag: int) -> int:
+        """Grid days in the window ``lag`` days before [start, end]."""
+        lo = (pd.Timestamp(start) - self.dates[0]).days - lag if len(self.dates) else 0
+        hi = lo + (pd.Timestamp(end) - pd.Timestamp(start)).days + 1
+        return int(self._grid[max(lo, 0):max(hi, 0)].sum()) if self._grid is not None else 0
 
     def per_day(self, comp: str, start: pd.Timestamp, end: pd.Timestamp, source: str,
                 baseline_weeks: int = 4, shift_days: int | None = None) -> tuple[np.ndarray, int]:

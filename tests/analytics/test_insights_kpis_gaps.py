@@ -85,3 +85,22 @@ def test_the_forecasts_daily_series_counts_a_days_gaps_at_its_observed_mean():
     rev[30:42] = np.nan  # half of the second day unread
     y = overall_series(_kpis(stamps, {"revenue": rev}))
     assert y.tolist() == [240.0, 240.0, 240.0]  # the second day read 120 (a 50 % "outage")
+
+
+def test_a_weekly_file_counts_its_grid_weeks_not_every_day():
+    """The days between a weekly file's rows are not gaps: a window sums the weeks it holds (an
+    earlier form of the fix read them as gaps and made a 60-week total 7 times too large); a
+    missing week (a row without a value) counts at the observed weeks' mean."""
+    stamps = pd.date_range("2024-01-01", periods=10, freq="W-MON")
+    rev = np.full(10, 700.0)
+    panel = dr.SlicePanel(_kpis(stamps, {"revenue": rev}), gaps=True)
+    assert panel.window_sums("revenue", stamps[0], stamps[-1], "actual").iloc[0] == 7000
+    rev[4] = np.nan
+    panel = dr.SlicePanel(_kpis(stamps, {"revenue": rev}), gaps=True)
+    assert panel.window_sums("revenue", stamps[0], stamps[-1], "actual").iloc[0] == 7000
+    # a week of the weekly file: its own row, not 7 days of it
+    assert panel.window_sums("revenue", stamps[6], stamps[6] + pd.Timedelta(days=6), "shift",
+                             shift_days=7).iloc[0] == 700
+    # the missing week alone is unknown (NaN), never zero
+    assert np.isnan(panel.window_sums("revenue", stamps[5], stamps[5] + pd.Timedelta(days=6),
+                                      "shift", shift_days=7).iloc[0])
