@@ -104,3 +104,20 @@ def test_a_weekly_file_counts_its_grid_weeks_not_every_day():
     # the missing week alone is unknown (NaN), never zero
     assert np.isnan(panel.window_sums("revenue", stamps[5], stamps[5] + pd.Timedelta(days=6),
                                       "shift", shift_days=7).iloc[0])
+
+
+def test_persistence_reads_missing_days_as_gaps_not_as_a_fall():
+    """Whether a change stayed compares the 4 weeks before an episode with 4 weeks after it; a
+    --kpis file missing a week after the episode read as a 25 % lower level after it: half of a
+    3-day outage's drop "still there" at -3.2 robust sigmas, about the bar (|z| >= 3, share
+    >= 0.5) where the diagnosis calls a change lasting."""
+    from analytics.insights.diagnosis import persistence
+
+    rng = np.random.default_rng(5)
+    stamps = pd.date_range("2025-01-01", periods=200, freq="D")
+    orders = 1000 * rng.normal(1, 0.01, 200)
+    orders[100:103] *= 0.5  # a three-day outage, gone after
+    orders[120:127] = np.nan  # a week never exported, inside the 4 weeks after
+    panel = dr.SlicePanel(_kpis(stamps, {"orders": orders}), gaps=True)
+    share, z = persistence(panel, "orders", stamps[100], stamps[102], -50.0)
+    assert abs(z) < 3 and abs(share) < 0.2, (share, z)  # read as zeros: share 0.49, z -3.2
