@@ -19,7 +19,7 @@ in detections) where they cover every slice of a dimension over the window.
 (and its reference in the tests); ``explain`` and ``slice_driver`` run the same computation on
 arrays (``analytics.driver_arrays``: the same floats bit for bit, ~50x faster per window).
 
-Size (~730 lines, one module on purpose): panel, window table, attribution, ranking and signature
+Size (~750 lines, one module on purpose): panel, window table, attribution, ranking and signature
 are one algorithm over one data model (``SlicePanel``), read top to bottom.
 """
 
@@ -91,10 +91,18 @@ class SlicePanel:
     kpis_daily : the contract's wide KPI table (see analytics.context)
     detections : the contract's long detections table, or None
     extra : more rows in the kpis_daily shape (e.g. ``pair_daily``), or None
+    gaps : a missing value is a gap, not a zero (a ``--kpis`` file: its missing periods stay NaN).
+        A day's value is then its observed periods' mean times a whole day's periods (the most
+        any day has: a first or last day the file covers in part counts as a day), and an actual
+        or shifted window's sum its observed days' mean times its grid days (the days the file's
+        grid has a row on: every day of a daily file, one a week of a weekly one), so a day or a
+        week with gaps is not read as a fall. Store data (False) keeps plain sums: a slice with no
+        order that day has no row there.
     """
 
     def __init__(self, kpis_daily: pd.DataFrame, detections: pd.DataFrame | None = None,
-                 extra: pd.DataFrame | None = None):
+                 extra: pd.DataFrame | None = None, gaps: bool = False):
+        self.gaps = gaps
         k = kpis_daily.copy()
         k["date"] = pd.to_datetime(k["date"]).dt.normalize()
         k["dimension"] = k["dimension"].astype(str)
@@ -109,6 +117,8 @@ class SlicePanel:
             if len(k)
             else pd.DatetimeIndex([])
         )
+        # the grid's days (a row, observed or not, on that day): what a window's gaps count against
+        self._grid = self.dates.isin(k["date"]) if gaps else None
         self.values: dict[str, pd.DataFrame] = {}
         comps = [c for c in k.columns.difference(["date", "dimension", "segment"])
                  if pd.api.types.is_numeric_dtype(k[c])]
@@ -118,6 +128,11 @@ class SlicePanel:
             # (sessions by category) stays NaN
             g = k.groupby(["date", "dimension", "segment"], observed=True)
             sums = pd.concat({c: g[c].sum(min_count=1) for c in comps}, axis=1)
+            if gaps:  # a day with missing periods: its observed mean times a day's periods
+                seen = pd.concat({c: g[c].count() for c in comps}, axis=1)
+                per_day = int(g.size().max())  # the grid's periods in a whole day (1: daily)
+                part = (seen > 0) & (seen < per_day)
+                sums = sums.where(~part, sums * per_day / seen.where(part))
             wide_all = sums.unstack(["dimension", "segment"])
             for comp in comps:
                 wide = wide_all[comp]
@@ -193,8 +208,22 @@ class SlicePanel:
             else:
                 per_day, min_count = self.per_day(comp, start, end, source, baseline_weeks,
                                                   shift_days)
-                self._sums[key] = _sum(per_day, min_count)
+                total = _sum(per_day, min_count)
+                if self._grid is not None and source in ("actual", "shift"):
+                    # grid days missing: the observed days' mean over the window's grid days
+                    n = self._grid_days(start, end,
+                                        int(shift_days or 7) if source == "shift" else 0)
+                    seen = (~np.isnan(per_day)).sum(axis=0)
+                    total = np.where((seen > 0) & (seen < n), total * n / np.maximum(seen, 1),
+                                     total)
+                self._sums[key] = total
         return self._sums[key]
+
+    def _grid_days(self, start: pd.Timestamp, end: pd.Timestamp, lag: int) -> int:
+        """Grid days in the window ``lag`` days before [start, end]."""
+        lo = (pd.Timestamp(start) - self.dates[0]).days - lag if len(self.dates) else 0
+        hi = lo + (pd.Timestamp(end) - pd.Timestamp(start)).days + 1
+        return int(self._grid[max(lo, 0):max(hi, 0)].sum()) if self._grid is not None else 0
 
     def per_day(self, comp: str, start: pd.Timestamp, end: pd.Timestamp, source: str,
                 baseline_weeks: int = 4, shift_days: int | None = None) -> tuple[np.ndarray, int]:

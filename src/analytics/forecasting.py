@@ -63,10 +63,17 @@ def _prophet():
 
 def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue") -> pd.Series:
     """Daily overall KPI, indexed by date, float, without gaps in the index (missing days NaN).
-    Sub-daily rows (external KPI files) are summed per day, or averaged for ratio KPIs."""
+    Sub-daily rows (external KPI files) are summed per day, or averaged for ratio KPIs; a day with
+    missing periods (gaps, never zeros) is its observed periods' mean times a whole day's periods,
+    as the insights' panel reads it (``drivers.SlicePanel(gaps=True)``)."""
     o = kpis_daily.loc[kpis_daily["dimension"].astype(str) == "overall", ["date", kpi]]
     g = o.assign(date=pd.to_datetime(o["date"]).dt.normalize()).groupby("date")[kpi]
     s = g.mean() if kpi in RATIO_KPIS else g.sum(min_count=1)
+    if kpi not in RATIO_KPIS and len(s):
+        seen, per_day = g.count(), int(g.size().max())
+        part = (seen > 0) & (seen < per_day)
+        if part.any():
+            s = s.where(~part, s * per_day / seen.where(part))
     if s.empty:
         return s.astype(float)
     return s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D")).astype(float)
@@ -274,11 +281,16 @@ def _recent(y: pd.Series, cfg: ForecastConfig, seed: int, z: float,
         {"actual": actual.to_numpy(), "forecast": fut.to_numpy()[:days].clip(min=0.0)},
         index=actual.index,
     )
+    t_up, t_dn = _trend_half(frame["forecast"].to_numpy(), t_sd[:days], z, log)
+    seen = frame["actual"].notna().to_numpy()
+    if not seen.all():  # a --kpis file's missing days (gaps, not zeros): compared where observed
+        frame["forecast"] = frame["forecast"].where(seen, 0.0)
+        t_up, t_dn = np.where(seen, t_up, 0.0), np.where(seen, t_dn, 0.0)
     week = np.arange(days) // 7
     wk = frame.groupby(week).agg(actual=("actual", "sum"), forecast=("forecast", "sum"))
     wk["start"] = frame.index[::7][: len(wk)]
+    wk["seen"] = pd.Series(seen).groupby(week).sum().to_numpy()
     half = z * _sum_sigma(resid, 7, sigma)
-    t_up, t_dn = _trend_half(frame["forecast"].to_numpy(), t_sd[:days], z, log)
     wk["up"] = np.hypot(half, pd.Series(t_up).groupby(week).sum().to_numpy())
     wk["dn"] = np.hypot(half, pd.Series(t_dn).groupby(week).sum().to_numpy())
     weeks = [{"start": r.start.date(), "end": (r.start + pd.Timedelta(days=6)).date(),
@@ -286,7 +298,7 @@ def _recent(y: pd.Series, cfg: ForecastConfig, seed: int, z: float,
               "deviation_pct": _pct(r.actual, r.forecast),
               "outside_interval": bool(r.actual - r.forecast > r.up
                                        or r.forecast - r.actual > r.dn)}
-             for r in wk.itertuples()]
+             for r in wk.itertuples() if r.seen]  # a week with no observed day: no comparison
     a, f = float(frame["actual"].sum()), float(frame["forecast"].sum())
     return {"weeks": weeks, "actual": a, "forecast": f, "deviation_pct": _pct(a, f),
             "forecast_made": train.index.max().date()}

@@ -342,12 +342,19 @@ def summary_tables(
     ds: DataSet, kpis_daily: pd.DataFrame, top_n: int = 20
 ) -> dict[str, pd.DataFrame]:
     """Monthly revenue with month-over-month growth, channel performance, top products, revenue by
-    country."""
+    country. A month the data covers in part (its first or last) is ``partial`` with the ``days``
+    it has, and has no growth, nor has the month after it: a 6-day month read -80 %."""
     out: dict[str, pd.DataFrame] = {}
     overall = kpis_daily[kpis_daily["dimension"] == "overall"]
-    m = overall.groupby(overall["date"].dt.to_period("M"))[["revenue", "orders"]].sum()
+    month = overall["date"].dt.to_period("M")
+    m = overall.groupby(month)[["revenue", "orders"]].sum()
     m["aov"] = m["revenue"] / m["orders"].where(m["orders"] > 0)
-    m["mom_growth_pct"] = m["revenue"].pct_change() * 100
+    days = overall["date"].dt.normalize().groupby(month).nunique()
+    partial = (days < m.index.days_in_month).to_numpy()
+    whole = ~(partial | np.r_[True, partial[:-1]])  # this month and the one before are whole
+    m["mom_growth_pct"] = (m["revenue"].pct_change() * 100).where(whole)
+    m["days"] = days.to_numpy()
+    m["partial"] = partial
     m.index = m.index.astype(str)
     out["monthly_revenue"] = m.rename_axis("month").reset_index()
     for dim, name in (("channel", "channel_performance"), ("country", "revenue_by_country")):

@@ -303,13 +303,17 @@ def churn_truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[st
 
 
 def churn_wave_delays(alerts: list[dict[str, Any]], events: list[dict[str, Any]] | None,
-                      max_delay_days: int = 120) -> list[dict[str, Any]]:
-    """First alert on or after each churn_wave's start (within ``max_delay_days``) and its delay."""
+                      max_delay_days: int = 120, until: Any = None) -> list[dict[str, Any]]:
+    """First alert on or after each churn_wave's start (within ``max_delay_days``) and its delay.
+    A wave starting after ``until`` (the monitor's last judged day: an ``--as-of`` run's day) is
+    left out: the monitor could not have seen it, so it is not a miss."""
     out = []
     for e in events or []:
         if e.get("type") != "churn_wave":
             continue
         start = pd.Timestamp(e["start"])
+        if until is not None and start > pd.Timestamp(until):
+            continue
         hits = sorted(a["date"] for a in alerts
                       if 0 <= (pd.Timestamp(a["date"]) - start).days <= max_delay_days)
         first = hits[0] if hits else None
@@ -339,7 +343,8 @@ def stage(ctx: RunContext) -> None:
         ))
     if summary.get("monitor") is not None:
         summary["monitor"]["churn_waves"] = json_ready(
-            churn_wave_delays(summary["monitor"]["alerts"], truth.events)
+            churn_wave_delays(summary["monitor"]["alerts"], truth.events,
+                              until=summary.get("end_date"))
         )
     fitted = ctx.customer_models.get("clv")
     if (
@@ -359,6 +364,8 @@ def stage(ctx: RunContext) -> None:
     ts["interval"] = cfg.interval
     ts = json.loads(canonical_json(ts))
     ctx.customer_scores = ts  # customers/truth_scores.json (analytics.outputs writes it)
+    if isinstance(summary.get("files"), list):  # the summary lists what customers/ holds
+        summary["files"] = sorted({*summary["files"], "truth_scores.json"})
     if ctx.scorecard is not None:  # the scorecard holds everything scored against truth
         ctx.scorecard["customers"] = ts
     curve = ts.get("p_alive_reliability")

@@ -65,7 +65,7 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
       "schema": "shocklab.scorecard/1",
       "settings": {"mode", "early_days", "late_days", "min_effect", "merge_gap_days",
                    "tolerance_days", "min_votes", "required", "count_by", "combine",
-                   "dimensions", "voters": [...]},
+                   "dimensions", "voters": [...], "warmup_days", "data_start"},
       "events": {"unexpected": int, "expected": int, "by_type": {type: int},
                  "by_scope": {kind: int}, "unwatched": int | null},
       "headline": {"mode": "strict", "recall", "precision", "f1", "median_delay_days",
@@ -85,7 +85,13 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
                         "in_warmup", "impact_share",
                         "detected_by": {name: delay_days}}]   # strict mode; "consensus" included
       "warmup": {"days", "events", "event_ids", "consensus_detected",
-                 "consensus_incidents"}   # reported apart
+                 "consensus_incidents"},  # reported apart
+      # added by later stages (evaluation.pipeline):
+      "false_alerts": {"days", "series": {name: int}, "consensus", "detectors": {name: rate}},
+                      # false alerts per watched series per 90 days (the sensitivity's unit)
+      "insights": {...},        # insight_scoring: root cause, KPI attribution, magnitude
+      "customers": {...},       # with truth/customers.csv: customer_scores (= truth_scores.json)
+      "series_metrics": {...}   # a labelled --kpis run: NAB, affiliation, VUS-PR (ts_metrics)
     }
     METRICS = {"recall", "precision", "f1", "events", "detected", "incidents", "true_incidents",
                "fp", "fp_expected", "median_delay_days", "mean_delay_days",

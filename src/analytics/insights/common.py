@@ -96,7 +96,9 @@ def build_panel(ctx: RunContext, cfg: InsightsConfig) -> dr.SlicePanel:
             and cached[2] is ctx.data.tables and cached[3] == pairs):
         return cached[4]
     extra = dr.pair_daily(ctx.data.tables) if pairs else None
-    panel = dr.SlicePanel(ctx.kpis_daily, ctx.detections, extra)
+    # a --kpis file's missing periods are gaps (never zero): not read as a fall
+    panel = dr.SlicePanel(ctx.kpis_daily, ctx.detections, extra,
+                          gaps=ctx.data.source == "kpis")
     ctx.panel = (ctx.kpis_daily, ctx.detections, ctx.data.tables, pairs, panel)
     return panel
 

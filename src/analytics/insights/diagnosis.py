@@ -111,6 +111,10 @@ def persistence(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timesta
         x = np.nan_to_num(panel._arr[c][:, col], nan=0.0)
         cs = np.concatenate([[0.0], np.cumsum(x)])
         roll.append(cs[POST_DAYS:] - cs[:-POST_DAYS])  # roll[t] = sum of days t .. t+27
+        if panel.gaps:  # a --kpis file's missing days are gaps: the observed days' mean
+            seen = np.concatenate([[0], np.cumsum(~np.isnan(panel._arr[c][:, col]))])
+            with np.errstate(all="ignore"):
+                roll[-1] = roll[-1] / (seen[POST_DAYS:] - seen[:-POST_DAYS])
     with np.errstate(all="ignore"):
         r = roll[0] / roll[1] if len(roll) == 2 else roll[0]
         pre = int((ts - panel.dates[0]).days) - POST_DAYS

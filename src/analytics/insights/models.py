@@ -93,7 +93,10 @@ class DriverSet(_M):
 
 class KpiTotal(_M):
     kpi: str
-    total: float | None = Field(None, description="sum over the period (ratio KPIs: ratio of sums)")
+    total: float | None = Field(None, description=(
+        "sum over the period (ratio KPIs: ratio of sums); a --kpis file's missing periods, and "
+        "the periods of a first or last day it covers in part, count at their day's observed "
+        "mean (a missing day: the period's), not as zero"))
     daily_mean: float | None = None
 
 

@@ -1,0 +1,31 @@
+"""tables/monthly_revenue.csv compared a month the data covers in part with a whole one: a
+transactions file ending on 6 February read `2012-02 … mom_growth_pct -80.6`, a random world
+starting on 20 September read October +182 %, with nothing in the table saying the months were
+partial. Such a month is now `partial` with its `days`, and neither it nor the month after it has
+a growth."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from analytics.kpis import summary_tables
+
+
+def test_partial_months_are_marked_and_get_no_growth():
+    dates = pd.date_range("2025-01-20", "2025-04-06", freq="D")
+    kd = pd.DataFrame({"date": dates, "dimension": "overall", "segment": "all",
+                       "revenue": 100.0, "orders": 2.0})
+    m = summary_tables(SimpleNamespace(tables={}), kd)["monthly_revenue"].set_index("month")
+    assert m["days"].tolist() == [12, 28, 31, 6]
+    assert m["partial"].tolist() == [True, False, False, True]
+    growth = m["mom_growth_pct"]
+    assert math.isnan(growth["2025-01"]) and math.isnan(growth["2025-04"])  # was -80.6
+    assert math.isnan(growth["2025-02"])  # against a 12-day January: was +133 %
+    assert growth["2025-03"] == pytest.approx((3100 - 2800) / 2800 * 100)
+    # the columns an existing reader knows keep their places
+    assert list(m.reset_index().columns[:5]) == ["month", "revenue", "orders", "aov",
+                                                 "mom_growth_pct"]
