@@ -101,3 +101,20 @@ def test_a_required_detector_that_did_not_vote_is_warned_about(tiny_world, tmp_p
                  "consensus.combine=vote", "--set", "consensus.required=[rolling_zscore]",
                  "--set", "detectors.isolation_forest.enabled=false", cwd=tmp_path)
     assert r.returncode == 0 and "consensus.required" not in r.stderr, r.stderr
+
+
+def test_a_set_that_replaces_a_whole_mapping_is_warned_about(tiny_world, tmp_path):
+    """`--set 'consensus={min_votes: 3}'` replaces the shipped consensus whole (a --config file
+    would merge): combine, combine_sensitivity, ... silently took the code's defaults (a plain vote
+    instead of combined evidence). One warning now names what was dropped and the dotted form."""
+    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "m"), "--set",
+                 "consensus={min_votes: 3}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    warn = [ln for ln in r.stderr.splitlines() if "replaces the whole mapping" in ln]
+    assert len(warn) == 1, r.stderr
+    assert "combine" in warn[0] and "--set consensus.<key>=value" in warn[0], warn[0]
+    # the dotted form changes one key and keeps the rest: nothing to warn about
+    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "n"), "--set",
+                 "consensus.combine_sensitivity=0.3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "replaces the whole mapping" not in r.stderr, r.stderr
