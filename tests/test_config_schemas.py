@@ -64,6 +64,17 @@ def _analysis_errors(data: dict) -> list[str]:
     return [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
 
 
+def _loads(load, arg) -> bool:
+    """Whether the loader accepts it (InputError: refused)."""
+    from shocklab.errors import InputError
+
+    try:
+        load(arg)
+    except InputError:
+        return False
+    return True
+
+
 def test_analysis_schema_reads_a_file_as_the_loader_layers_it(tmp_path):
     """A --config file names only what it changes (layered over config/analysis.yaml): the
     schema flagged `detectors: {rolling_zscore: {window: 21}}` — valid under several detector
@@ -71,7 +82,6 @@ def test_analysis_schema_reads_a_file_as_the_loader_layers_it(tmp_path):
     refuses (a new name without its type, any entry of a `base: none` file without one, a
     misspelt key) stay refused."""
     from analytics.config import load_analysis_config
-    from shocklab.errors import InputError
 
     cases = [
         ({"detectors": {"rolling_zscore": {"window": 21}}}, True),
@@ -90,12 +100,7 @@ def test_analysis_schema_reads_a_file_as_the_loader_layers_it(tmp_path):
     for i, (data, ok) in enumerate(cases):
         path = tmp_path / f"c{i}.yaml"
         path.write_text(yaml.safe_dump(data))
-        try:
-            load_analysis_config(path)
-            loader_ok = True
-        except InputError:
-            loader_ok = False
-        assert loader_ok is ok, data
+        assert _loads(load_analysis_config, path) is ok, data
         assert (not _analysis_errors(data)) is ok, (data, _analysis_errors(data)[:1])
 
 
@@ -104,7 +109,6 @@ def test_analysis_schema_checks_kpi_names_and_reads_on_off_as_the_loader_does():
     [foo]` (the models refuse them in validators, which it did not see) and refused the
     documented `product_prices: on` (a YAML 1.1 boolean to PyYAML, read as 'on' by the model)."""
     from analytics.config import config_from_raw
-    from shocklab.errors import InputError
 
     shipped = yaml.safe_load((ROOT / "config" / "analysis.yaml").read_text())
     cases = [({"kpis": ["ordrs"]}, False), ({"dimensions": ["channel"]}, False),
@@ -115,12 +119,7 @@ def test_analysis_schema_checks_kpi_names_and_reads_on_off_as_the_loader_does():
              ({"product_prices": "maybe"}, False)]
     for change, ok in cases:
         data = json.loads(json.dumps({**shipped, **change}, default=str))
-        try:
-            config_from_raw(data)
-            loader_ok = True
-        except InputError:
-            loader_ok = False
-        assert loader_ok is ok, change
+        assert _loads(config_from_raw, data) is ok, change
         assert (not _analysis_errors(data)) is ok, (change, _analysis_errors(data)[:1])
 
 
@@ -130,7 +129,6 @@ def test_experiment_schema_refuses_what_the_experiment_model_refuses():
     'metric>=number': the model refuses them in validators the schema did not see."""
     from experiments.config import ExperimentConfig
     from shocklab.configio import validate
-    from shocklab.errors import InputError
 
     schema = json.loads((ROOT / "schemas" / "experiment.schema.json").read_text())
     base = json.loads(json.dumps(yaml.safe_load(
@@ -145,11 +143,6 @@ def test_experiment_schema_refuses_what_the_experiment_model_refuses():
              ({"gate": {"checks": ["consensus.recall >= 0.9"]}}, True)]
     for change, ok in cases:
         data = {**base, **change}
-        try:
-            validate(ExperimentConfig, data, "x")
-            model_ok = True
-        except InputError:
-            model_ok = False
-        assert model_ok is ok, change
+        assert _loads(lambda d: validate(ExperimentConfig, d, "x"), data) is ok, change
         errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
         assert (not errors) is ok, (change, [e.message for e in errors][:1])
