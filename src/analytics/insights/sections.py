@@ -122,7 +122,9 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame,
         changes[span] = out
     return Summary(period_start=_day(first), period_end=_day(last), totals=totals,
                    week_over_week=changes[7], month_over_month=changes[28],
-                   headline=_headline(changes[7], has_revenue="revenue" in kpi_list))
+                   headline=_headline(changes[7], has_revenue="revenue" in kpi_list,
+                                      has_overall="revenue" not in kpi_list or panel.column(
+                                          "revenue", "overall", "all") is not None))
 
 
 def _channels(panel: dr.SlicePanel, cfg: InsightsConfig,
