@@ -108,7 +108,16 @@ class SlicePanel:
         k["dimension"] = k["dimension"].astype(str)
         k["segment"] = k["segment"].astype(str)
         if "cancellation_rate" in k.columns and "orders" in k.columns:
-            k["cancelled_orders"] = k["cancellation_rate"] * k["orders"]
+            # cancellation rate = cancelled / placed (kpis.py), orders = placed - cancelled: the
+            # placed orders are orders / (1 - rate); a day whose every order was cancelled
+            # (rate 1, no valid order) does not say how many were: left out (NaN)
+            rate = k["cancellation_rate"].to_numpy(dtype=float, na_value=np.nan)
+            valid = k["orders"].to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                placed = np.where(np.isnan(rate) & (valid == 0), 0.0,
+                                  np.where(rate < 1, valid / (1 - rate), np.nan))
+            k["placed_orders"] = placed
+            k["cancelled_orders"] = placed - valid
         if extra is not None and not extra.empty:
             k = pd.concat([k, extra], ignore_index=True)
         # one contiguous daily index for every series, so a date is a row number (fast look-ups)
