@@ -228,6 +228,14 @@ class SlicePanel:
                 self._sums[key] = total
         return self._sums[key]
 
+    def step_days(self) -> int:
+        """Days between the rows of a --kpis file's grid (7 for a weekly file; 1 for a daily or
+        sub-daily one, and for store data): the days its last row stands for."""
+        if self._grid is None:
+            return 1
+        rows = np.flatnonzero(self._grid)
+        return max(1, int(np.median(np.diff(rows)))) if len(rows) > 1 else 1
+
     def _grid_days(self, start: pd.Timestamp, end: pd.Timestamp, lag: int) -> int:
         """Grid days in the window ``lag`` days before [start, end]."""
         lo = (pd.Timestamp(start) - self.dates[0]).days - lag if len(self.dates) else 0
