@@ -108,7 +108,16 @@ class SlicePanel:
         k["dimension"] = k["dimension"].astype(str)
         k["segment"] = k["segment"].astype(str)
         if "cancellation_rate" in k.columns and "orders" in k.columns:
-            k["cancelled_orders"] = k["cancellation_rate"] * k["orders"]
+            # cancellation rate = cancelled / placed (kpis.py), orders = placed - cancelled: the
+            # placed orders are orders / (1 - rate); a day whose every order was cancelled
+            # (rate 1, no valid order) does not say how many were: left out (NaN)
+            rate = k["cancellation_rate"].to_numpy(dtype=float, na_value=np.nan)
+            valid = k["orders"].to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                placed = np.where(np.isnan(rate) & (valid == 0), 0.0,
+                                  np.where(rate < 1, valid / (1 - rate), np.nan))
+            k["placed_orders"] = placed
+            k["cancelled_orders"] = placed - valid
         if extra is not None and not extra.empty:
             k = pd.concat([k, extra], ignore_index=True)
         # one contiguous daily index for every series, so a date is a row number (fast look-ups)
@@ -218,6 +227,14 @@ class SlicePanel:
                                      total)
                 self._sums[key] = total
         return self._sums[key]
+
+    def step_days(self) -> int:
+        """Days between the rows of a --kpis file's grid (7 for a weekly file; 1 for a daily or
+        sub-daily one, and for store data): the days its last row stands for."""
+        if self._grid is None:
+            return 1
+        rows = np.flatnonzero(self._grid)
+        return max(1, int(np.median(np.diff(rows)))) if len(rows) > 1 else 1
 
     def _grid_days(self, start: pd.Timestamp, end: pd.Timestamp, lag: int) -> int:
         """Grid days in the window ``lag`` days before [start, end]."""

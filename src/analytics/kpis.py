@@ -338,6 +338,22 @@ def to_long(kpis_daily: pd.DataFrame, kpis: list[str], dimensions: list[str]) ->
     )
 
 
+def _traffic_only(t: pd.DataFrame, traffic: pd.DataFrame | None, dim: str) -> pd.DataFrame:
+    """A segment with sessions and not one order over the data (a broken landing page, a bot
+    source) is no segment of ``kpis_daily`` (its series start from the orders): the performance
+    tables add it, with its sessions and no orders, revenue or units, so their sessions add up to
+    the store's and its conversion of 0 is there to see."""
+    if traffic is None or not len(traffic) or dim not in traffic.columns:
+        return t
+    sess = traffic.groupby(traffic[dim].astype(str))["sessions"].sum()
+    extra = sess[~sess.index.isin(t.index.astype(str))]
+    if extra.empty:
+        return t
+    add = pd.DataFrame({"sessions": extra.astype(float), "orders": 0.0, "revenue": 0.0,
+                        "units": 0.0}, index=extra.index)
+    return pd.concat([t, add]).rename_axis("segment")
+
+
 def summary_tables(
     ds: DataSet, kpis_daily: pd.DataFrame, top_n: int = 20
 ) -> dict[str, pd.DataFrame]:
@@ -362,6 +378,7 @@ def summary_tables(
         if sub.empty:
             continue
         t = sub.groupby("segment")[["sessions", "orders", "revenue", "units"]].sum(min_count=1)
+        t = _traffic_only(t, ds.tables.get("website_traffic"), dim)
         t["aov"] = t["revenue"] / t["orders"].where(t["orders"] > 0)
         t["conversion_rate"] = t["orders"] / t["sessions"].where(t["sessions"] > 0)
         t["revenue_share"] = t["revenue"] / t["revenue"].sum()

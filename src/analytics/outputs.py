@@ -6,7 +6,7 @@ figures; ``write_outputs`` turns them into files at the end, inside the temporar
 format, index) is decided here, once:
 
 - ``kpis_daily.csv``, ``detections.csv``, ``tables/*.csv``  (``output.float_digits`` digits; the
-  tables at least ``TABLE_DIGITS``)
+  tables at least ``TABLE_DIGITS``, the other two at least their largest value's integer digits)
 - ``incidents.json``, ``scorecard.json``, ``run.json``
 - ``insights.json``, ``insights_details.json``, ``insights.md``
 - ``customers/``: ``segments.csv``, ``actions.csv``, ``clv.csv`` (the three per-customer tables,
@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shocklab.fastcsv import write_csv
@@ -215,14 +216,26 @@ def _write_chain_tables(ctx: RunContext, out: Path) -> None:
 TABLE_DIGITS = 10   # significant digits at least in tables/*.csv
 
 
-def _float_format(ctx: RunContext) -> str:
-    return f"%.{ctx.config.output.float_digits}g"
+def _float_format(ctx: RunContext, df: pd.DataFrame | None = None) -> str:
+    """``output.float_digits`` significant digits — or, where a value of ``df`` has more integer
+    digits than that, as many as it has: at 6 digits a big store's 1,234,567 sessions a day were
+    written 1.23457e+06 (read back 1,234,570, not a count of the store)."""
+    digits = ctx.config.output.float_digits
+    if df is not None and len(df):
+        top = 0.0
+        for col in df.columns[[pd.api.types.is_float_dtype(t) for t in df.dtypes]]:
+            v = np.abs(df[col].to_numpy(dtype=float, na_value=np.nan))
+            v = v[np.isfinite(v)]
+            top = max(top, float(v.max())) if v.size else top
+        if top >= 1:
+            digits = max(digits, min(17, int(np.floor(np.log10(top))) + 1))
+    return f"%.{digits}g"
 
 
 # pyarrow's writer, the same bytes as to_csv(index=False, float_format=fmt, lineterminator="\n")
 def _write_kpi_tables(ctx: RunContext, out: Path) -> None:
     """kpis_daily.csv, tables/*.csv."""
-    fmt = _float_format(ctx)
+    fmt = _float_format(ctx, ctx.kpis_daily)
     write_csv(ctx.kpis_daily, out / "kpis_daily.csv", float_format=fmt)
     tables = ctx.kpi_tables
     if tables:
@@ -237,7 +250,8 @@ def _write_kpi_tables(ctx: RunContext, out: Path) -> None:
 
 def _write_detections(ctx: RunContext, out: Path) -> None:
     if ctx.config.output.write_detections and ctx.detections is not None:
-        write_csv(ctx.detections, out / "detections.csv", float_format=_float_format(ctx))
+        write_csv(ctx.detections, out / "detections.csv",
+                  float_format=_float_format(ctx, ctx.detections))
 
 
 def _write_incidents(ctx: RunContext, out: Path) -> None:

@@ -573,11 +573,15 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     orders = pd.concat([_orders(sales, "completed"), _orders(cancels, "cancelled")] if len(cancels)
                        else [_orders(sales, "completed")], ignore_index=True)
     orders = orders.sort_values(["order_ts", "order_id"], kind="stable").reset_index(drop=True)
-    items = (sales.groupby(["invoice", "stock_code"], sort=True)
-             .agg(quantity=("quantity", "sum"), unit_price=("price", "mean")).reset_index()
+    # a stock code on several lines of an invoice is one order line; its unit price is what a
+    # unit cost on average (quantity-weighted), so quantity x unit price is what was paid (the
+    # plain mean of 10 at 1.00 and 1 at 9.00 said 11 x 5.00 = 55 where 19 was paid)
+    items = (sales.assign(_amount=sales["quantity"] * sales["price"])
+             .groupby(["invoice", "stock_code"], sort=True)
+             .agg(quantity=("quantity", "sum"), _amount=("_amount", "sum")).reset_index()
              .rename(columns={"invoice": "order_id", "stock_code": "product_id"}))
+    items["unit_price"] = items.pop("_amount") / items["quantity"]
     items["quantity"] = items["quantity"].round().astype(np.int64)
-    items["unit_price"] = items["unit_price"].round(4)
     items["discount_pct"] = 0.0
     pg = sales.groupby("stock_code", sort=True)
     products = pd.DataFrame({

@@ -17,7 +17,7 @@ KPI_NAMES = ("sessions", "orders", "revenue", "aov", "conversion_rate", "units",
 RATIO_KPIS: dict[str, tuple[str, str]] = {
     "conversion_rate": ("orders", "sessions"),
     "aov": ("revenue", "orders"),
-    "cancellation_rate": ("cancelled_orders", "orders"),
+    "cancellation_rate": ("cancelled_orders", "placed_orders"),   # of all orders placed
 }
 
 # the KPIs insights summarise and narrate; customer KPIs are measured on episodes (churn shows

@@ -251,3 +251,30 @@ def test_pair_within_a_named_channel_or_country(scope, named, pair):
     # nothing moved before the window: nothing to refine
     assert dr.pair_within(panel, pd.Timestamp("2025-04-01"), pd.Timestamp("2025-04-05"),
                           *named) is None
+
+
+def test_a_windows_cancellation_rate_is_cancelled_over_placed():
+    """Day 1: 4 orders placed, 2 cancelled (rate 0.5, 2 valid orders); day 2: 4 placed, none
+    cancelled. Over both days 2 of 8 were cancelled: 0.25. The panel's components were
+    cancelled = rate x valid orders (1 on day 1, the true count is 2) over valid orders, so a
+    window (an episode's change, its drivers) read 1 / 6 = 0.167: each day's rate weighted by its
+    valid orders, never the KPI's own definition (kpis.py: cancelled / all orders placed)."""
+    from analytics.context import DataSet
+    from analytics.kpis import compute_kpis_daily
+
+    d1, d2 = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-01-02")
+    status = ["cancelled", "cancelled", "completed", "completed"] + ["completed"] * 4
+    orders = pd.DataFrame({
+        "order_id": [f"o{i}" for i in range(8)], "order_ts": [d1] * 4 + [d2] * 4,
+        "order_date": [d1] * 4 + [d2] * 4, "customer_id": [f"c{i}" for i in range(8)],
+        "channel": "web", "country": "DE", "status": status, "items": 1, "units": 1,
+        "gross_revenue": 10.0, "discount": 0.0, "net_revenue": 10.0})
+    kd = compute_kpis_daily(DataSet(path=None, tables={"orders": orders}))
+    panel = dr.SlicePanel(kd)
+    comps = dr.components("cancellation_rate")
+    sums = {c: float(panel.window_array(c, d1, d2, "actual")[panel.column(c, "overall", "all")])
+            for c in comps}
+    assert dr.kpi_value("cancellation_rate", sums) == pytest.approx(0.25)
+    one = {c: float(panel.window_array(c, d1, d1, "actual")[panel.column(c, "overall", "all")])
+           for c in comps}
+    assert dr.kpi_value("cancellation_rate", one) == pytest.approx(0.5)

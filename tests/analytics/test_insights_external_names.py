@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from shocklab.cli import run_cli
 
@@ -174,3 +175,50 @@ def test_a_run_without_revenue_says_why_it_has_no_seasonality(tmp_path):
     md = (_signups_run(tmp_path, days=30, seed=3) / "insights.md").read_text()
     section = md.split("## Seasonality (revenue)\n", 1)[1].split("\n\n", 1)[0]
     assert section.strip() == "- no profile: no revenue series, or fewer than 14 days of it"
+
+
+def test_a_long_file_of_slices_only_is_not_called_too_short(tmp_path):
+    """A long --kpis file of 120 days whose rows are all channel slices (no overall rows): the
+    summary has no store-wide series, so its totals and week-over-week changes are empty, and
+    the headline said "Not enough history for a week-over-week comparison" of 120 days of data.
+    It now says the file has no store-wide series (and where the slices are)."""
+    from run_analysis import main
+
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2024-01-01", periods=120, freq="D").strftime("%Y-%m-%d")
+    rows = [{"date": d, "kpi": k, "value": float(v), "dimension": "channel", "segment": seg}
+            for seg, lam in (("web", 100), ("app", 50))
+            for k, vals in (("orders", rng.poisson(lam, 120)),
+                            ("revenue", (rng.poisson(lam, 120) * 40.0)))
+            for d, v in zip(days, vals, strict=True)]
+    csv = tmp_path / "long.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert run_cli(main, ["--kpis", str(csv), "--layout", "long", "--out", str(out),
+                          "--quiet"]) == 0
+    ins = json.loads((out / "insights.json").read_text())
+    assert all(t["total"] is None for t in ins["summary"]["totals"])
+    for text in (ins["brief"]["headline"], ins["summary"]["headline"]):
+        assert "Not enough history" not in text, text
+        assert "no store-wide" in text.lower(), text
+
+
+def test_a_weekly_files_daily_mean_counts_the_last_weeks_days(tmp_path):
+    """A weekly --kpis export (20 rows, one a week, revenue 7,000 each: 1,000 a day): the
+    summary's daily_mean was the total over the days from the first row to the last (134), not
+    the 140 the 20 weeks cover — 1,044.78 a day, 4.5 % high (a monthly file's, ~9 %). The last
+    row stands for its whole step."""
+    from run_analysis import main
+
+    stamps = pd.date_range("2024-01-01", periods=20, freq="7D")
+    csv = tmp_path / "weekly.csv"
+    pd.DataFrame({"date": stamps.strftime("%Y-%m-%d"), "revenue": 7000.0,
+                  "orders": 70.0}).to_csv(csv, index=False)
+    out = tmp_path / "run"
+    assert run_cli(main, ["--kpis", str(csv), "--out", str(out), "--quiet"]) == 0
+    totals = {t["kpi"]: t for t in json.loads((out / "insights.json").read_text())[
+        "summary"]["totals"]}
+    assert totals["revenue"]["total"] == 140000
+    assert totals["revenue"]["daily_mean"] == pytest.approx(1000)
+    assert totals["orders"]["daily_mean"] == pytest.approx(10)
+    assert totals["aov"]["daily_mean"] == pytest.approx(100)

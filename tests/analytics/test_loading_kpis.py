@@ -271,3 +271,29 @@ def test_pipeline_runs_on_a_transactions_file(tmp_path):
     # no sessions in a transactions file; `price`: the list-price index (products are watched)
     assert set(ctx.detections["kpi"]) <= {"revenue", "orders", "aov", "price"}
     assert ctx.insights is not None and "segments" in ctx.customer_tables  # written at the end
+
+
+def test_a_channel_with_traffic_and_no_order_is_in_the_performance_tables():
+    """A channel that brought 500 sessions and not one order (a broken landing page, a bot
+    source) is the worst performer; it was left out of tables/channel_performance.csv (the
+    table's sessions summed to 250 of the store's 750, and the channel with conversion 0 was not
+    there to see). It is now a row: its sessions, 0 orders, 0 revenue, conversion 0."""
+    ds = _tiny()
+    extra = pd.DataFrame({"date": [pd.Timestamp("2025-01-01")], "channel": ["affiliate"],
+                          "country": ["AT"], "sessions": [500.0]})
+    ds.tables["website_traffic"] = pd.concat([ds.tables["website_traffic"], extra],
+                                             ignore_index=True)
+    kd = compute_kpis_daily(ds)
+    t = summary_tables(ds, kd)
+    total = ds.tables["website_traffic"]["sessions"].sum()
+    for name, dim, seg in (("channel_performance", "channel", "affiliate"),
+                           ("revenue_by_country", "country", "AT")):
+        tab = t[name].set_index(dim)
+        assert tab["sessions"].sum() == total, name
+        row = tab.loc[seg]
+        assert (row["sessions"], row["orders"], row["revenue"], row["units"]) == (500, 0, 0, 0)
+        assert row["conversion_rate"] == 0 and np.isnan(row["aov"]) and row["revenue_share"] == 0
+        assert tab.index[-1] == seg  # last: no revenue
+    # the segments with orders keep their figures
+    cp = t["channel_performance"].set_index("channel")
+    assert cp.loc["app", "revenue"] == 80.0 and cp.loc["web", "sessions"] == 180.0

@@ -65,3 +65,35 @@ def test_summary_tables_keep_totals_in_plain_digits(tmp_path, make_config):
     text = (tmp_path / "tables" / "channel_performance.csv").read_text()
     assert "e+" not in text and "15209876.54" in text and "0.0280141058" in text
     assert "81234.6" in (tmp_path / "kpis_daily.csv").read_text()
+
+
+def test_kpis_daily_keeps_a_big_stores_counts_exact(tmp_path, make_config):
+    """A store with 1,234,567 sessions a day: kpis_daily.csv (and /kpis, which serves it) wrote
+    them at 6 significant digits as 1.23457e+06 — read back 1,234,570 sessions, a count that is
+    not the store's — and revenue of 12,345,678.91 as 1.23457e+07. Where a value has more integer
+    digits than ``output.float_digits``, the file now gets as many digits as that value has
+    (counts exact, no exponent); a smaller store's file is unchanged."""
+    from analytics.outputs import _write_detections, _write_kpi_tables
+
+    kd = pd.DataFrame({"date": ["2025-01-01", "2025-01-02"], "dimension": "overall",
+                       "segment": "all", "sessions": [1234567.0, np.nan],
+                       "revenue": [12345678.91, 81234.5678912],
+                       "conversion_rate": [0.0280141058, np.nan]})
+    det = kd[["date", "dimension", "segment"]].assign(kpi="sessions", actual=kd["sessions"])
+    ctx = RunContext(config=make_config(), data=DataSet(path=None, tables={}), out_dir=tmp_path,
+                     kpis_daily=kd, detections=det)
+    _write_kpi_tables(ctx, tmp_path)
+    _write_detections(ctx, tmp_path)
+    for name in ("kpis_daily.csv", "detections.csv"):
+        text = (tmp_path / name).read_text()
+        assert "e+" not in text and "1234567" in text, text
+        back = pd.read_csv(tmp_path / name)
+        assert back["sessions" if name == "kpis_daily.csv" else "actual"].iloc[0] == 1234567
+    back = pd.read_csv(tmp_path / "kpis_daily.csv")
+    assert back["revenue"].iloc[0] == 12345679  # as many digits as its integer part
+    # a store below a million keeps the setting's 6 digits
+    small = kd.assign(sessions=[28646.0, np.nan], revenue=[86154.53, 81234.5678912])
+    ctx = RunContext(config=make_config(), data=DataSet(path=None, tables={}), out_dir=tmp_path,
+                     kpis_daily=small)
+    _write_kpi_tables(ctx, tmp_path)
+    assert "86154.5," in (tmp_path / "kpis_daily.csv").read_text()

@@ -332,11 +332,16 @@ def _generic_action(ep: Episode, where: str) -> str:
     return f"Find what moved {k}{where}: {causes}."
 
 
-def _headline(wow: list[KpiChange], has_revenue: bool = True) -> str:
+def _headline(wow: list[KpiChange], has_revenue: bool = True, has_overall: bool = True) -> str:
     """Week over week revenue, from ``summary.week_over_week`` (grounded like the narratives).
-    ``has_revenue`` False (a --kpis file without revenue): says so, not that history is short."""
+    ``has_revenue`` False (a --kpis file without revenue): says so, not that history is short;
+    ``has_overall`` False (a long --kpis file of slices only: revenue, but no store-wide series to
+    total or compare): says that."""
     if not has_revenue:
         return "No revenue series: no week-over-week revenue headline; see the episodes."
+    if not has_overall:
+        return ("No store-wide (overall) revenue series, only slices: no totals or week-over-week "
+                "headline; the slices are in kpis_daily.csv and the episodes.")
     rev = next((c for c in wow if c.kpi == "revenue"), None)
     if rev is None or rev.change_pct is None:
         return "Not enough history for a week-over-week comparison."

@@ -75,12 +75,13 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame,
     first, last = panel.dates.min(), panel.dates.max()
     kpi_list = [k for k in MAIN_KPIS if all(c in panel.values for c in dr.components(k))]
     n_days = (last - first).days + 1
+    covered = n_days - 1 + panel.step_days()  # a weekly file's last row stands for its week
     totals = []
     for k in kpi_list:
         sums = _slice_sums(panel, dr.components(k), "overall", "all", first, last, "actual")
         v = dr.kpi_value(k, sums)
         totals.append(KpiTotal(kpi=k, total=_f(v),
-                               daily_mean=_f(v / n_days) if k not in RATIO_KPIS else _f(v)))
+                               daily_mean=_f(v / covered) if k not in RATIO_KPIS else _f(v)))
     changes: dict[int, list[KpiChange]] = {}
     for span in (7, 28):
         out = []
@@ -122,7 +123,9 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame,
         changes[span] = out
     return Summary(period_start=_day(first), period_end=_day(last), totals=totals,
                    week_over_week=changes[7], month_over_month=changes[28],
-                   headline=_headline(changes[7], has_revenue="revenue" in kpi_list))
+                   headline=_headline(changes[7], has_revenue="revenue" in kpi_list,
+                                      has_overall="revenue" not in kpi_list or panel.column(
+                                          "revenue", "overall", "all") is not None))
 
 
 def _channels(panel: dr.SlicePanel, cfg: InsightsConfig,

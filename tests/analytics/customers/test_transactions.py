@@ -432,3 +432,27 @@ def test_the_header_line_is_read_once_for_its_separator(tmp_path, monkeypatch):
     assert calls == [p, FIX / "online_retail_ii.csv"]
     for name, table in ref.tables.items():
         pd.testing.assert_frame_equal(ds.tables[name], table)
+
+
+def test_a_stock_code_twice_in_an_invoice_at_two_prices_keeps_what_was_paid(tmp_path):
+    """Invoice 100 sells X twice: 10 at 1.00 and 1 at 9.00 (a quantity tier, a manual price).
+    The merged order line took the unweighted mean price (5.00), so the line said 11 x 5.00 = 55
+    while the order paid 19: tables/top_products.csv ranked and summed products on that (the
+    order's revenue was right). The line's unit price is now what a unit cost on average, the
+    quantity-weighted mean, so quantity x unit price is what was paid."""
+    from analytics.kpis import compute_kpis_daily, summary_tables
+
+    p = tmp_path / "t.csv"
+    p.write_text(HEADER + "100,X,y,10,2010-01-01 10:00,1.00,1,UK\n"
+                          "100,X,y,1,2010-01-01 10:01,9.00,1,UK\n"
+                          "100,Z,y,1,2010-01-01 10:02,12.00,1,UK\n", encoding="utf-8")
+    ds = load_transactions(p)
+    o = ds.tables["orders"].set_index("order_id")
+    assert o.loc["100", "net_revenue"] == 31.0
+    items = ds.tables["order_items"].set_index("product_id")
+    assert items.loc["X", "quantity"] == 11
+    assert items.loc["X", "quantity"] * items.loc["X", "unit_price"] == pytest.approx(19.0)
+    assert (items["quantity"] * items["unit_price"]).sum() == pytest.approx(31.0)
+    top = summary_tables(ds, compute_kpis_daily(ds))["top_products"].set_index("product_id")
+    assert top.loc["X", "revenue"] == pytest.approx(19.0)
+    assert list(top.index) == ["X", "Z"]   # X paid 19, Z 12 (the mean price said X 55)
