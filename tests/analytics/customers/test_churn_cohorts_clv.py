@@ -418,3 +418,20 @@ def test_forest_probabilities_on_threads_equal_predict_proba(monkeypatch):
     assert np.array_equal(got, model.predict_proba(x_new)[:, 1])
     monkeypatch.setattr(churn, "spare_core", lambda: False)
     assert np.array_equal(churn._positive_proba(model, x_new), got)
+
+
+def test_cohort_partial_month_boundary_matches_the_docs():
+    """(audit-custnum) README / docs/customers.md said a last month is partial when the data
+    ends "more than 3 days" before it does; the code (and this test) read data ending on the
+    28th of January (3 days before) as partial, on the 29th as full: the docs now say
+    "3 days or more"."""
+
+    def month_1(last: str) -> float:
+        o = pd.DataFrame({"order_id": [1, 2, 3], "customer_id": ["a", "a", "b"],
+                          "order_date": pd.to_datetime(["2023-12-05", "2024-01-02", last]),
+                          "net_revenue": [1.0, 1.0, 1.0]})
+        m, _ = cohorts.retention_matrix(rfm.valid_orders(o))
+        return m.loc["2023-12"].get(1, float("nan"))
+
+    assert pd.isna(month_1("2024-01-28"))
+    assert month_1("2024-01-29") == 1.0
