@@ -435,3 +435,25 @@ def test_cohort_partial_month_boundary_matches_the_docs():
 
     assert pd.isna(month_1("2024-01-28"))
     assert month_1("2024-01-29") == 1.0
+
+
+def test_run_clv_sees_no_order_after_its_end():
+    """(audit-custnum) ``run_clv(orders, end)`` cut nothing at ``end``: a customer whose first
+    order came after it was scored with T = -15 days and a later order of another customer
+    entered their historical value, while the activity clock (``purchase_days``) did cut. The
+    stage pre-filters, so only direct callers saw it; the stage's figures are unchanged."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(60):
+        n = int(rng.integers(1, 5))
+        for d in sorted(rng.integers(0, 300, size=n)):
+            rows.append((f"c{i:03d}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d)),
+                         float(rng.uniform(10, 100))))
+    o = pd.DataFrame(rows, columns=["customer_id", "order_date", "net_revenue"])
+    o["order_id"] = np.arange(len(o))
+    end = pd.Timestamp("2024-08-01")
+    cut = o[o["order_date"] <= end]
+    cfg = ClvConfig(activity_clock=False)
+    full, ref = clv.run_clv(o, end, cfg).table, clv.run_clv(cut, end, cfg).table
+    assert (full["T"] >= 0).all()
+    pd.testing.assert_frame_equal(full, ref)
