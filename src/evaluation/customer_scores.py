@@ -303,16 +303,21 @@ def churn_truth_scores(truth: pd.DataFrame, customers: pd.Index, eval_p: dict[st
 
 
 def churn_wave_delays(alerts: list[dict[str, Any]], events: list[dict[str, Any]] | None,
-                      max_delay_days: int = 120, until: Any = None) -> list[dict[str, Any]]:
+                      max_delay_days: int = 120, until: Any = None,
+                      since: Any = None) -> list[dict[str, Any]]:
     """First alert on or after each churn_wave's start (within ``max_delay_days``) and its delay.
     A wave starting after ``until`` (the monitor's last judged day: an ``--as-of`` run's day) is
-    left out: the monitor could not have seen it, so it is not a miss."""
+    left out: the monitor could not have seen it, so it is not a miss. So is a wave starting
+    before ``since`` (the first day this run judged: an ``--as-of`` run judges its day only, and
+    its alerts are that day's): the days its alert was due were not judged here."""
     out = []
     for e in events or []:
         if e.get("type") != "churn_wave":
             continue
         start = pd.Timestamp(e["start"])
         if until is not None and start > pd.Timestamp(until):
+            continue
+        if since is not None and start < pd.Timestamp(since):
             continue
         hits = sorted(a["date"] for a in alerts
                       if 0 <= (pd.Timestamp(a["date"]) - start).days <= max_delay_days)
@@ -342,9 +347,12 @@ def stage(ctx: RunContext) -> None:
             tc, churn_fit["customers"], churn_fit["eval_p"], pd.Timestamp(churn_fit["end"])
         ))
     if summary.get("monitor") is not None:
-        summary["monitor"]["churn_waves"] = json_ready(
-            churn_wave_delays(summary["monitor"]["alerts"], truth.events,
-                              until=summary.get("end_date"))
+        mon = summary["monitor"]
+        # a daily (--as-of) run judges one day: a wave that started before it was not watched
+        since = summary.get("as_of") if mon.get("mode") == "daily" else None
+        mon["churn_waves"] = json_ready(
+            churn_wave_delays(mon["alerts"], truth.events, until=summary.get("end_date"),
+                              since=since)
         )
     fitted = ctx.customer_models.get("clv")
     if (

@@ -33,3 +33,24 @@ def test_a_full_run_still_scores_every_wave():
     stage(ctx)
     waves = {w["event_id"]: w["detected"] for w in ctx.customers["monitor"]["churn_waves"]}
     assert waves == {"E01": True, "E08": False}
+
+
+def test_a_daily_run_leaves_out_waves_that_started_before_its_day():
+    """(audit-custnum) A daily run's alerts are its one judged day's: the default world as of
+    2025-06-30 listed wave E10 of 2025-03-11 (alerted 8 days after its start by a replay) as
+    `detected: false`. Only a wave starting on the judged day can be scored there."""
+    ctx = _ctx("2025-04-30")
+    ctx.customers["as_of"] = "2025-04-30"
+    ctx.customers["monitor"] |= {"mode": "daily", "alerts": []}
+    ctx.truth.events.append({"event_id": "E09", "type": "churn_wave", "start": "2025-04-30"})
+    stage(ctx)
+    waves = ctx.customers["monitor"]["churn_waves"]
+    assert [w["event_id"] for w in waves] == ["E09"]
+    assert waves[0]["detected"] is False
+
+
+def test_a_replay_still_scores_waves_from_the_data_start():
+    ctx = _ctx("2025-04-30")
+    ctx.customers["monitor"]["mode"] = "replay"
+    stage(ctx)
+    assert [w["event_id"] for w in ctx.customers["monitor"]["churn_waves"]] == ["E01"]

@@ -370,6 +370,8 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
     ``truth_customers`` is accepted for backward compatibility and ignored: scoring against the
     truth lives in ``truth_scores`` (models never read the truth)."""
     orders = rfm.valid_orders(orders)
+    keep = int(np.searchsorted(orders["day"].to_numpy(), rfm.as_day(end), side="right"))
+    orders = orders if keep == len(orders) else orders.iloc[:keep]  # nothing after ``end``
     s = summary_data(orders, end)
     pc = rfm.per_customer(orders)
     # both come from rfm.customer_ids(orders): the same customers in the same (sorted id) order,

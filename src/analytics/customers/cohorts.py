@@ -22,7 +22,8 @@ def retention_matrix(orders: pd.DataFrame, max_months: int = 24) -> tuple[pd.Dat
     ``orders`` from ``rfm.valid_orders``. Returns (matrix, cohort sizes): the matrix is indexed by
     cohort ("YYYY-MM"), columns 0..min(max_months, age of the oldest cohort) (month 0 is 1.0 by
     construction); cells a cohort has not reached yet are NaN, and so are those of a last month
-    the data covers only in part (it ends more than ``PARTIAL_DAYS`` days before the month does).
+    the data covers only in part (it ends ``PARTIAL_DAYS`` days or more before the month does:
+    its last ``PARTIAL_DAYS`` days hold no data; data ending on the 28th of a 31-day month).
     """
     if len(orders) == 0:
         return pd.DataFrame(), pd.Series(dtype=np.int64)

@@ -186,6 +186,8 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
             "sizes": dict(zip(cl.centroids["cluster"], cl.centroids["customers"], strict=True)),
         }
         t = tick("clusters", t)
+    if "cluster" not in table:  # too few customers, or off: the column stays
+        table["cluster"] = np.nan
 
     ch = None
     if cfg.churn.enabled:
@@ -223,6 +225,9 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
         ctx.customer_models["clv"] = {"table": res.table, "end": end, "config": cfg.clv}
     if "value_pct" not in table:
         table["value_pct"] = table["monetary"].rank(pct=True)
+    for c in ("clv", "p_alive", "clv_source"):  # CLV off: the documented columns, empty
+        if c not in table:
+            table[c] = np.nan
 
     acts = actions.assign_actions(table, cfg.actions)
     ctx.customer_tables["actions"] = acts

@@ -418,3 +418,42 @@ def test_forest_probabilities_on_threads_equal_predict_proba(monkeypatch):
     assert np.array_equal(got, model.predict_proba(x_new)[:, 1])
     monkeypatch.setattr(churn, "spare_core", lambda: False)
     assert np.array_equal(churn._positive_proba(model, x_new), got)
+
+
+def test_cohort_partial_month_boundary_matches_the_docs():
+    """(audit-custnum) README / docs/customers.md said a last month is partial when the data
+    ends "more than 3 days" before it does; the code (and this test) read data ending on the
+    28th of January (3 days before) as partial, on the 29th as full: the docs now say
+    "3 days or more"."""
+
+    def month_1(last: str) -> float:
+        o = pd.DataFrame({"order_id": [1, 2, 3], "customer_id": ["a", "a", "b"],
+                          "order_date": pd.to_datetime(["2023-12-05", "2024-01-02", last]),
+                          "net_revenue": [1.0, 1.0, 1.0]})
+        m, _ = cohorts.retention_matrix(rfm.valid_orders(o))
+        return m.loc["2023-12"].get(1, float("nan"))
+
+    assert pd.isna(month_1("2024-01-28"))
+    assert month_1("2024-01-29") == 1.0
+
+
+def test_run_clv_sees_no_order_after_its_end():
+    """(audit-custnum) ``run_clv(orders, end)`` cut nothing at ``end``: a customer whose first
+    order came after it was scored with T = -15 days and a later order of another customer
+    entered their historical value, while the activity clock (``purchase_days``) did cut. The
+    stage pre-filters, so only direct callers saw it; the stage's figures are unchanged."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(60):
+        n = int(rng.integers(1, 5))
+        for d in sorted(rng.integers(0, 300, size=n)):
+            rows.append((f"c{i:03d}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d)),
+                         float(rng.uniform(10, 100))))
+    o = pd.DataFrame(rows, columns=["customer_id", "order_date", "net_revenue"])
+    o["order_id"] = np.arange(len(o))
+    end = pd.Timestamp("2024-08-01")
+    cut = o[o["order_date"] <= end]
+    cfg = ClvConfig(activity_clock=False)
+    full, ref = clv.run_clv(o, end, cfg).table, clv.run_clv(cut, end, cfg).table
+    assert (full["T"] >= 0).all()
+    pd.testing.assert_frame_equal(full, ref)

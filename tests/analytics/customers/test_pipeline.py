@@ -439,3 +439,18 @@ def test_daily_mode_stores_no_days_before_the_data(dataset, tmp_path):
     series = pd.read_csv(tmp_path / "r" / "customers" / "monitor_series.csv")
     assert pd.to_datetime(series["date"]).min() == first
     assert series["date"].max() == day
+
+
+def test_segments_csv_keeps_its_documented_columns_on_a_tiny_store_or_with_clv_off(
+        dataset, tmp_path):
+    """(audit-custnum) A two-customer transactions file (clusters need 3) wrote segments.csv
+    without `cluster`, and `customers.clv.enabled: false` without `clv`, `p_alive`,
+    `clv_source`: a consumer reading docs/customers.md's columns broke on them. They are now
+    there, empty."""
+    orders = dataset.tables["orders"]
+    two = orders[orders["customer_id"].isin(orders["customer_id"].drop_duplicates()[:2])]
+    tiny = DataSet(path=Path("tiny"), tables={"orders": two}, manifest={"scenario": "t"})
+    full = pd.read_csv(_run(dataset, tmp_path / "full").out_dir / "customers" / "segments.csv")
+    for name, ds, kw in (("tiny", tiny, {}), ("noclv", dataset, {"clv": {"enabled": False}})):
+        seg = pd.read_csv(_run(ds, tmp_path / name, **kw).out_dir / "customers" / "segments.csv")
+        assert list(seg.columns) == list(full.columns), name
