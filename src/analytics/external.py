@@ -320,8 +320,18 @@ def load_kpis_file(
     if df.empty:
         raise InputError(f"{path}: table is empty")
     df.columns = [str(c) for c in df.columns]
+    header = csv_header(path, opts) if plain else list(df.columns)
+    if len(header) == len(df.columns):
+        # a spreadsheet's trailing separators ('date,revenue,,'): nameless columns empty in every
+        # row are no KPI; they were "duplicate column name ''"
+        blank = [c for c, h in zip(df.columns, header, strict=True)
+                 if not h.strip() and df[c].isna().all()]
+        if blank:
+            keep = [h for c, h in zip(df.columns, header, strict=True) if c not in blank]
+            df = df.drop(columns=blank)
+            header = keep
     cols = list(df.columns)
-    dup = first_repeat(csv_header(path, opts) if plain else cols)  # the CSV reader renames a repeat
+    dup = first_repeat(header)  # the CSV reader renames a repeat
     commas = opts is not None and opts["sep"] == ";"   # '1,5' is 1.5 (a decimal-comma locale)
     if dup is not None:
         raise InputError(f"{path}: duplicate column name {dup!r}")

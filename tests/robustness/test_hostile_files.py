@@ -1,0 +1,38 @@
+"""Odd but honest input files (audit-hostile): each was refused or misread; now analysed, or
+refused with one line naming what is wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _daily(n: int = 120) -> pd.DataFrame:
+    g = np.random.default_rng(3)
+    return pd.DataFrame({
+        "date": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+        "revenue": g.normal(1000, 40, n).round(2),
+        "orders": g.poisson(100, n),
+    })
+
+
+def test_kpis_with_a_spreadsheets_trailing_empty_columns_are_analysed(cli, tmp_path):
+    """'date,revenue,orders,,' (Excel keeps a sheet's empty columns): "duplicate column name ''",
+    exit 2; the nameless columns, empty in every row, are now left out."""
+    lines = _daily().to_csv(index=False).splitlines()
+    f = tmp_path / "export.csv"
+    f.write_text("\n".join(line + ",," for line in lines) + "\n")
+    r = cli("analysis", "--kpis", f, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    got = pd.read_csv(tmp_path / "run" / "kpis_daily.csv")
+    assert [c for c in got.columns if c not in ("date", "dimension", "segment")] == \
+        ["revenue", "orders"]
+
+
+def test_a_nameless_column_with_values_is_still_a_repeat_when_repeated(cli, tmp_path):
+    """Only an empty nameless column is dropped: two named alike still name the repeat."""
+    df = _daily()
+    f = tmp_path / "dup.csv"
+    df.to_csv(f, index=False, header=["date", "revenue", "revenue"])
+    r = cli("analysis", "--kpis", f, "--out", tmp_path / "run")
+    assert r.returncode == 2 and "duplicate column name 'revenue'" in r.stderr
