@@ -120,6 +120,9 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
     ["sheets"]``: each one's name and rows, so that a row is named in its sheet); a sheet of
     notes or a pivot table is left out, warned."""
     suffix = path.suffix.lower()
+    if suffix == ".parquet":   # was parsed as CSV: "cannot read CSV file (ParserError: …)"
+        raise InputError(f"{path}: --transactions reads .csv and .xlsx files, not Parquet: "
+                         "export the table as CSV (or give a KPI table with --kpis)")
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
             sheets = pd.read_excel(

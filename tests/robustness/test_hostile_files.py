@@ -36,3 +36,17 @@ def test_a_nameless_column_with_values_is_still_a_repeat_when_repeated(cli, tmp_
     df.to_csv(f, index=False, header=["date", "revenue", "revenue"])
     r = cli("analysis", "--kpis", f, "--out", tmp_path / "run")
     assert r.returncode == 2 and "duplicate column name 'revenue'" in r.stderr
+
+
+def test_a_parquet_transactions_file_is_named_as_unsupported(cli, tmp_path):
+    """--transactions reads .csv/.xlsx; a .parquet file was parsed as CSV text: "cannot read CSV
+    file (ParserError: Error tokenizing data …)"."""
+    from tests.robustness.txgen import transactions
+
+    f = tmp_path / "tx.parquet"
+    transactions(n_rows=200, days=20).to_parquet(f)
+    r = cli("analysis", "--transactions", f, "--out", tmp_path / "run")
+    assert r.returncode == 2
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Parquet" in line and "ParserError" not in line
+    assert not (tmp_path / "run").exists()
