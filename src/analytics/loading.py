@@ -376,16 +376,24 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
     return report
 
 
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words (for an error line)."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+
+
 def read_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
         if not text.strip():   # json's "Expecting value: line 1 column 1 (char 0)"
             raise InputError(f"{path}: file is empty")
         return json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"{path}: cannot read JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-        ) from None
+    except (OSError, ValueError, RecursionError) as exc:
+        # ValueError beyond JSONDecodeError (and UnicodeDecodeError): an integer of more than
+        # 4300 digits; RecursionError: arrays nested 10^5 deep (both were exit 3)
+        first = str(exc).splitlines()[0][:160] if str(exc) else "nested too deep"
+        raise InputError(f"{path}: cannot read JSON ({type(exc).__name__}: {first})") from None
 
 
 def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -454,7 +462,13 @@ def _load_data_dir(path: str | Path, verify: bool) -> DataSet:
     if not base.is_dir():
         raise InputError(f"{base}: not a directory")
     manifest = read_json(base / "manifest.json") if (base / "manifest.json").is_file() else {}
-    manifest = manifest if isinstance(manifest, dict) else {}
+    if not isinstance(manifest, dict):   # was read as no manifest: nothing verified, exit 0
+        raise InputError(f"{base / 'manifest.json'}: expected a JSON object (generate_data.py's "
+                         f"manifest), got {_json_kind(manifest)}: regenerate the data set")
+    for key in ("files", "row_counts"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            raise InputError(f"{base / 'manifest.json'}: {key!r} must be an object (name: "
+                             f"value), got {_json_kind(manifest[key])}: regenerate the data set")
     files = manifest.get("files")
     listed = files if isinstance(files, dict) else {}
     raw: dict[str, pd.DataFrame] = {}

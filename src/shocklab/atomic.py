@@ -77,7 +77,7 @@ def is_shocklab_output(path: str | Path) -> bool:
         if f.is_file():  # written before markers existed
             try:
                 meta = json.loads(f.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 continue
             if isinstance(meta, dict) and str(meta.get(key, "")).startswith(prefix):
                 return True
@@ -115,7 +115,7 @@ def read_marker(path: str | Path) -> dict:
     none or it cannot be read."""
     try:
         meta = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return meta if isinstance(meta, dict) else {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 
 def _daily(n: int = 120) -> pd.DataFrame:
@@ -49,4 +50,21 @@ def test_a_parquet_transactions_file_is_named_as_unsupported(cli, tmp_path):
     assert r.returncode == 2
     line = r.stderr.strip()
     assert len(line.splitlines()) == 1 and "Parquet" in line and "ParserError" not in line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[1, 2]", "expected a JSON object"),          # was read as no manifest: nothing verified
+    ("null", "expected a JSON object"),
+    ('{"files": [1]}', "'files' must be an object"),  # was AttributeError, exit 3
+    ('{"row_counts": "x"}', "'row_counts' must be an object"),
+    ('{"seed": 1' + "0" * 5000 + "}", "cannot read JSON"),   # > 4300 digits: ValueError, exit 3
+    ("[" * 100_000 + "]" * 100_000, "cannot read JSON"),     # RecursionError, exit 3
+])
+def test_a_manifest_of_the_wrong_shape_is_one_line(text, needle, cli, fresh_world, tmp_path):
+    (fresh_world / "manifest.json").write_text(text)
+    r = cli("analysis", "--data", fresh_world, "--out", tmp_path / "run")
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1 and "manifest.json" in line and needle in line, line
     assert not (tmp_path / "run").exists()
