@@ -14,6 +14,7 @@ here: ``evaluation.truth`` reads it into the ``Truth`` object of the evaluation 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Collection
 from pathlib import Path
@@ -400,10 +401,25 @@ def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Times
     """(start, end) of an event record; InputError naming ``where`` when missing or reversed."""
     if not isinstance(ev, dict) or "start" not in ev or "end" not in ev:
         raise InputError(f"{where}: each event needs 'start' and 'end'")
-    try:
-        start, end = pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"])
-    except (ValueError, TypeError):
-        raise InputError(f"{where}: start/end are not dates") from None
+    for key in ("start", "end"):
+        # a number was read as nanoseconds since 1970 ('no window overlaps … 1970-01-01T00:00:
+        # 00.000012345'), null or '' as NaT ('NaT to NaT')
+        v = ev[key]
+        if isinstance(v, bool) or not isinstance(v, (str, dt.date, np.datetime64)) \
+                or (isinstance(v, str) and not v.strip()):
+            raise InputError(f"{where}: {key} must be a date (YYYY-MM-DD), got {v!r}")
+    try:   # nanoseconds as every series is: year 0001 or 9999 was OverflowError, exit 3
+        start, end = (pd.Timestamp(ev["start"]).as_unit("ns"),
+                      pd.Timestamp(ev["end"]).as_unit("ns"))
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(f"{where}: start/end are not dates between 1678 and 2261") from None
+    if pd.isna(start) or pd.isna(end):   # 'NaT', 'nat' text
+        raise InputError(f"{where}: start/end are not dates")
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        raise InputError(f"{where}: start {ev['start']!r} and end {ev['end']!r}: give both with "
+                         "a UTC offset or neither")
+    if start.tzinfo is not None:   # UTC, as a KPI file's offsets are (naive comparisons)
+        start, end = (t.tz_convert("UTC").tz_localize(None) for t in (start, end))
     if end < start:
         raise InputError(f"{where}: end {end} is before start {start}")
     return start, end
