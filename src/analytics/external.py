@@ -64,6 +64,7 @@ from shocklab.textfile import (
     csv_options,
     decimal_commas,
     first_repeat,
+    not_a_file,
     refuse_control_characters,
 )
 
@@ -313,7 +314,7 @@ def load_kpis_file(
     if path.is_dir():
         raise InputError(f"{path}: is a directory; --kpis takes a KPI file (CSV or Parquet)")
     if not path.is_file():
-        raise InputError(f"{path}: KPI file not found")
+        raise InputError(not_a_file(path, "KPI file"))
     plain = path.suffix.lower() not in (".parquet", ".gz", ".bz2", ".zip", ".xz", ".zst")
     opts = csv_options(path) if plain else None   # encoding and separator, sniffed once
     df = read_table(path, csv=opts)

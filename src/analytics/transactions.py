@@ -57,6 +57,7 @@ from shocklab.textfile import (
     comma_locale,
     decimal_commas,
     is_utf16,
+    not_a_file,
     refuse_control_characters,
     separator,
 )
@@ -551,7 +552,7 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
         raise InputError(
             f"{path}: is a directory; --transactions takes a transactions file (CSV or XLSX)")
     if not path.is_file():
-        raise InputError(f"{path}: transactions file not found")
+        raise InputError(not_a_file(path, "transactions file"))
     raw, sep = _read_raw(path)   # the header line is read once: its separator comes back
     sheets = raw.attrs.get("sheets")  # a workbook of several sheets: rows named in their sheet
     if raw.empty:

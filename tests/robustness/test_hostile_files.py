@@ -68,3 +68,22 @@ def test_a_manifest_of_the_wrong_shape_is_one_line(text, needle, cli, fresh_worl
     line = r.stderr.strip()
     assert len(line.splitlines()) == 1 and "manifest.json" in line and needle in line, line
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("flag", ["--kpis", "--transactions", "--events", "--calendar"])
+def test_a_pipe_as_an_input_file_is_named_as_such(flag, cli, tmp_path):
+    """``--kpis <(cmd)`` is /dev/fd/63, a pipe: the line said "KPI file not found" for a path
+    that exists (a pipe cannot be read twice, as the readers do)."""
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    kpis = tmp_path / "k.csv"
+    _daily().to_csv(kpis, index=False)
+    args = [flag, fifo] if flag in ("--kpis", "--transactions") else ["--kpis", kpis, flag, fifo]
+    r = cli("analysis", *args, "--out", tmp_path / "run")
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip()
+    assert len(line.splitlines()) == 1 and str(fifo) in line, line
+    assert "not a regular file" in line and "not found" not in line, line
+    assert not (tmp_path / "run").exists()
