@@ -430,6 +430,7 @@ def load_kpis_file(
         kpi_codes = kpi_codes[order]
     t0 = ts[0].astype(np.int64)
     modal = _modal_step(ts)
+    given = step not in ("auto", "modal")   # --step 10min: the user's, not chosen here
     step = choose_step(ts, step)
     off = ts.view(np.int64) - t0
     slot = (off + step // 2) // step   # nearest grid point (a tie goes to the later one)
@@ -531,7 +532,14 @@ def load_kpis_file(
         "combined_rows": n_dup_rows,
         "kpis": list(internal.values()),
     }
-    if step != modal:
+    if step != modal and given:
+        # said "the modal step would leave more than half the periods empty" of a step the user
+        # gave (--step 100000D: every row in one period)
+        log.warning("%s: --step %s, not the file's modal step %s: %s", path, step_td,
+                    pd.Timedelta(int(modal), "ns"),
+                    f"the rows in one period are combined by --duplicates {duplicates}"
+                    if step > modal else "the periods without a row are gaps")
+    elif step != modal:
         log.warning(
             "%s: step %s (the modal step %s would leave more than half the periods empty; "
             "--step modal keeps it)",

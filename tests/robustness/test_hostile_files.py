@@ -87,3 +87,16 @@ def test_a_pipe_as_an_input_file_is_named_as_such(flag, cli, tmp_path):
     assert len(line.splitlines()) == 1 and str(fifo) in line, line
     assert "not a regular file" in line and "not found" not in line, line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_given_step_is_not_called_the_automatic_choice(cli, tmp_path):
+    """--step 7D on a daily file warned "step 7 days (the modal step 1 days would leave more than
+    half the periods empty; --step modal keeps it)": the reason of the automatic choice, for a
+    step the user gave."""
+    f = tmp_path / "daily.csv"
+    _daily().to_csv(f, index=False)
+    r = cli("analysis", "--kpis", f, "--step", "7D", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "more than half the periods empty" not in out
+    assert "--step 7 days" in out and "combined by --duplicates mean" in out
