@@ -100,3 +100,13 @@ def test_a_given_step_is_not_called_the_automatic_choice(cli, tmp_path):
     out = r.stdout + r.stderr
     assert "more than half the periods empty" not in out
     assert "--step 7 days" in out and "combined by --duplicates mean" in out
+
+
+@pytest.mark.parametrize("flags", [["--layout", "long"], ["--duplicates", "sum"]])
+def test_kpis_only_flags_without_kpis_are_refused(flags, cli, tiny_world, tmp_path):
+    """--step was refused without --kpis; --layout and --duplicates were ignored without a word
+    (a user meaning --kpis got a store analysis)."""
+    r = cli("analysis", "--data", tiny_world, *flags, "--out", tmp_path / "run")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == f"error: {flags[0]} applies to --kpis only"
+    assert not (tmp_path / "run").exists()
