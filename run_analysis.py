@@ -288,8 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"--data and {'--kpis' if args.kpis else '--transactions'} are two "
                          "different inputs: give one")  # --data was ignored without a word
     args.data = "data" if args.data is None else args.data
-    if args.step != "auto" and not args.kpis:
-        raise InputError("--step applies to --kpis only")
+    for flag, value, default in (("--step", args.step, "auto"), ("--layout", args.layout, "auto"),
+                                 ("--duplicates", args.duplicates, "mean")):
+        if value != default and not args.kpis:   # --layout/--duplicates were ignored silently
+            raise InputError(f"{flag} applies to --kpis only")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
     if args.as_of is not None and args.kpis:

@@ -64,6 +64,7 @@ from shocklab.textfile import (
     csv_options,
     decimal_commas,
     first_repeat,
+    not_a_file,
     refuse_control_characters,
 )
 
@@ -313,15 +314,25 @@ def load_kpis_file(
     if path.is_dir():
         raise InputError(f"{path}: is a directory; --kpis takes a KPI file (CSV or Parquet)")
     if not path.is_file():
-        raise InputError(f"{path}: KPI file not found")
+        raise InputError(not_a_file(path, "KPI file"))
     plain = path.suffix.lower() not in (".parquet", ".gz", ".bz2", ".zip", ".xz", ".zst")
     opts = csv_options(path) if plain else None   # encoding and separator, sniffed once
     df = read_table(path, csv=opts)
     if df.empty:
         raise InputError(f"{path}: table is empty")
     df.columns = [str(c) for c in df.columns]
+    header = csv_header(path, opts) if plain else list(df.columns)
+    if len(header) == len(df.columns):
+        # a spreadsheet's trailing separators ('date,revenue,,'): nameless columns empty in every
+        # row are no KPI; they were "duplicate column name ''"
+        blank = [c for c, h in zip(df.columns, header, strict=True)
+                 if not h.strip() and df[c].isna().all()]
+        if blank:
+            keep = [h for c, h in zip(df.columns, header, strict=True) if c not in blank]
+            df = df.drop(columns=blank)
+            header = keep
     cols = list(df.columns)
-    dup = first_repeat(csv_header(path, opts) if plain else cols)  # the CSV reader renames a repeat
+    dup = first_repeat(header)  # the CSV reader renames a repeat
     commas = opts is not None and opts["sep"] == ";"   # '1,5' is 1.5 (a decimal-comma locale)
     if dup is not None:
         raise InputError(f"{path}: duplicate column name {dup!r}")
@@ -419,6 +430,7 @@ def load_kpis_file(
         kpi_codes = kpi_codes[order]
     t0 = ts[0].astype(np.int64)
     modal = _modal_step(ts)
+    given = step not in ("auto", "modal")   # --step 10min: the user's, not chosen here
     step = choose_step(ts, step)
     off = ts.view(np.int64) - t0
     slot = (off + step // 2) // step   # nearest grid point (a tie goes to the later one)
@@ -520,7 +532,14 @@ def load_kpis_file(
         "combined_rows": n_dup_rows,
         "kpis": list(internal.values()),
     }
-    if step != modal:
+    if step != modal and given:
+        # said "the modal step would leave more than half the periods empty" of a step the user
+        # gave (--step 100000D: every row in one period)
+        log.warning("%s: --step %s, not the file's modal step %s: %s", path, step_td,
+                    pd.Timedelta(int(modal), "ns"),
+                    f"the rows in one period are combined by --duplicates {duplicates}"
+                    if step > modal else "the periods without a row are gaps")
+    elif step != modal:
         log.warning(
             "%s: step %s (the modal step %s would leave more than half the periods empty; "
             "--step modal keeps it)",

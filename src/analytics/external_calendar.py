@@ -35,7 +35,13 @@ from typing import Any
 import pandas as pd
 
 from shocklab.errors import InputError
-from shocklab.textfile import csv_header, csv_options, first_repeat, refuse_implicit_index
+from shocklab.textfile import (
+    csv_header,
+    csv_options,
+    first_repeat,
+    not_a_file,
+    refuse_implicit_index,
+)
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -48,7 +54,7 @@ def _read(path: Path) -> pd.DataFrame:
     if path.is_dir():
         raise InputError(f"{path}: is a directory; --calendar takes a CSV (date,name,kind,scope)")
     if not path.is_file():
-        raise InputError(f"{path}: calendar file not found")
+        raise InputError(not_a_file(path, "calendar file"))
     try:
         if path.suffix.lower() == ".parquet":
             df = pd.read_parquet(path).astype("string")

@@ -14,6 +14,7 @@ here: ``evaluation.truth`` reads it into the ``Truth`` object of the evaluation 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Collection
 from pathlib import Path
@@ -376,26 +377,49 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
     return report
 
 
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words (for an error line)."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+
+
 def read_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
         if not text.strip():   # json's "Expecting value: line 1 column 1 (char 0)"
             raise InputError(f"{path}: file is empty")
         return json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"{path}: cannot read JSON ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-        ) from None
+    except (OSError, ValueError, RecursionError) as exc:
+        # ValueError beyond JSONDecodeError (and UnicodeDecodeError): an integer of more than
+        # 4300 digits; RecursionError: arrays nested 10^5 deep (both were exit 3)
+        first = str(exc).splitlines()[0][:160] if str(exc) else "nested too deep"
+        raise InputError(f"{path}: cannot read JSON ({type(exc).__name__}: {first})") from None
 
 
 def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """(start, end) of an event record; InputError naming ``where`` when missing or reversed."""
     if not isinstance(ev, dict) or "start" not in ev or "end" not in ev:
         raise InputError(f"{where}: each event needs 'start' and 'end'")
-    try:
-        start, end = pd.Timestamp(ev["start"]), pd.Timestamp(ev["end"])
-    except (ValueError, TypeError):
-        raise InputError(f"{where}: start/end are not dates") from None
+    for key in ("start", "end"):
+        # a number was read as nanoseconds since 1970 ('no window overlaps … 1970-01-01T00:00:
+        # 00.000012345'), null or '' as NaT ('NaT to NaT')
+        v = ev[key]
+        if isinstance(v, bool) or not isinstance(v, (str, dt.date, np.datetime64)) \
+                or (isinstance(v, str) and not v.strip()):
+            raise InputError(f"{where}: {key} must be a date (YYYY-MM-DD), got {v!r}")
+    try:   # nanoseconds as every series is: year 0001 or 9999 was OverflowError, exit 3
+        start, end = (pd.Timestamp(ev["start"]).as_unit("ns"),
+                      pd.Timestamp(ev["end"]).as_unit("ns"))
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(f"{where}: start/end are not dates between 1678 and 2261") from None
+    if pd.isna(start) or pd.isna(end):   # 'NaT', 'nat' text
+        raise InputError(f"{where}: start/end are not dates")
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        raise InputError(f"{where}: start {ev['start']!r} and end {ev['end']!r}: give both with "
+                         "a UTC offset or neither")
+    if start.tzinfo is not None:   # UTC, as a KPI file's offsets are (naive comparisons)
+        start, end = (t.tz_convert("UTC").tz_localize(None) for t in (start, end))
     if end < start:
         raise InputError(f"{where}: end {end} is before start {start}")
     return start, end
@@ -454,7 +478,13 @@ def _load_data_dir(path: str | Path, verify: bool) -> DataSet:
     if not base.is_dir():
         raise InputError(f"{base}: not a directory")
     manifest = read_json(base / "manifest.json") if (base / "manifest.json").is_file() else {}
-    manifest = manifest if isinstance(manifest, dict) else {}
+    if not isinstance(manifest, dict):   # was read as no manifest: nothing verified, exit 0
+        raise InputError(f"{base / 'manifest.json'}: expected a JSON object (generate_data.py's "
+                         f"manifest), got {_json_kind(manifest)}: regenerate the data set")
+    for key in ("files", "row_counts"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            raise InputError(f"{base / 'manifest.json'}: {key!r} must be an object (name: "
+                             f"value), got {_json_kind(manifest[key])}: regenerate the data set")
     files = manifest.get("files")
     listed = files if isinstance(files, dict) else {}
     raw: dict[str, pd.DataFrame] = {}

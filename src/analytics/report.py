@@ -87,23 +87,15 @@ def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
     ax, axf = fig.subplots(2, 1, sharex=True, height_ratios=[3, max(1, 0.35 * len(detectors))])
     ax.plot(y.index, y.to_numpy() * scale, color="#1f4e79", lw=1.2, label=_short(kpi))
     labelled: set[str] = set()
-
-    def span(a, b, **kw):
-        label = kw.pop("label")
-        ax.axvspan(
-            pd.Timestamp(a) - pd.Timedelta(hours=12),
-            pd.Timestamp(b) + pd.Timedelta(hours=12),
-            label=None if label in labelled else label,
-            **kw,
-        )
+    spans = [(w.start, w.end, ("#2ca02c", 0.18, "planned event (truth)") if w.expected
+              else ("#7f7f7f", 0.18, "injected event (truth)"))
+             for w in ctx.event_windows]   # known events, handed in with the truth (no effects)
+    spans += [(inc.start, inc.end, ("#d62728", 0.25, "consensus incident"))
+              for inc in ctx.incidents if inc.kpi == kpi and inc.dimension == "overall"]
+    for a, b, (color, alpha, label) in _merged_spans(spans):
+        ax.axvspan(a, b, color=color, alpha=alpha, lw=0,
+                   label=None if label in labelled else label)
         labelled.add(label)
-
-    for w in ctx.event_windows:  # known events, handed in with the truth (no effects)
-        span(w.start, w.end, color="#2ca02c" if w.expected else "#7f7f7f", alpha=0.18, lw=0,
-             label="planned event (truth)" if w.expected else "injected event (truth)")
-    for inc in ctx.incidents:
-        if inc.kpi == kpi and inc.dimension == "overall":
-            span(inc.start, inc.end, color="#d62728", alpha=0.25, lw=0, label="consensus incident")
     ax.set_title(f"{_short(kpi)}: overall, with detector flags and consensus incidents")
     ax.set_ylabel(UNITS.get(kpi, _short(kpi)))
     ax.grid(alpha=0.3)
@@ -117,6 +109,27 @@ def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
     axf.grid(axis="x", alpha=0.3)
     _date_axis(axf)
     return _png(fig)
+
+
+def _merged_spans(spans: list[tuple]) -> list[tuple]:
+    """(start − 12 h, end + 12 h, style) of each span, those of one style that overlap merged
+    into one, in the order of their first member: an --events file of 10^4 windows drew 10^4
+    patches per plot (~4 ms each: 10^5 windows ran for minutes). Without overlaps: the spans as
+    given, in their order."""
+    half = pd.Timedelta(hours=12)
+    by_style: dict[tuple, list[tuple]] = {}
+    for i, (a, b, style) in enumerate(spans):
+        by_style.setdefault(style, []).append((pd.Timestamp(a) - half, pd.Timestamp(b) + half, i))
+    merged: list[list] = []
+    for style, items in by_style.items():
+        cur: list | None = None
+        for a, b, i in sorted(items):
+            if cur is not None and a < cur[2]:
+                cur[0], cur[2] = min(cur[0], i), max(cur[2], b)
+            else:
+                cur = [i, a, b, style]
+                merged.append(cur)
+    return [(a, b, style) for _, a, b, style in sorted(merged, key=lambda m: m[0])]
 
 
 def plot_forecast(ctx: RunContext) -> bytes | None:

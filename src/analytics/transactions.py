@@ -57,6 +57,7 @@ from shocklab.textfile import (
     comma_locale,
     decimal_commas,
     is_utf16,
+    not_a_file,
     refuse_control_characters,
     separator,
 )
@@ -120,6 +121,9 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
     ["sheets"]``: each one's name and rows, so that a row is named in its sheet); a sheet of
     notes or a pivot table is left out, warned."""
     suffix = path.suffix.lower()
+    if suffix == ".parquet":   # was parsed as CSV: "cannot read CSV file (ParserError: …)"
+        raise InputError(f"{path}: --transactions reads .csv and .xlsx files, not Parquet: "
+                         "export the table as CSV (or give a KPI table with --kpis)")
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
             sheets = pd.read_excel(
@@ -548,7 +552,7 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
         raise InputError(
             f"{path}: is a directory; --transactions takes a transactions file (CSV or XLSX)")
     if not path.is_file():
-        raise InputError(f"{path}: transactions file not found")
+        raise InputError(not_a_file(path, "transactions file"))
     raw, sep = _read_raw(path)   # the header line is read once: its separator comes back
     sheets = raw.attrs.get("sheets")  # a workbook of several sheets: rows named in their sheet
     if raw.empty:

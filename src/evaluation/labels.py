@@ -17,7 +17,7 @@ import pandas as pd
 from analytics.context import DataSet
 from analytics.loading import event_window, read_json
 from shocklab.errors import InputError
-from shocklab.textfile import csv_options, refuse_implicit_index
+from shocklab.textfile import csv_options, not_a_file, refuse_implicit_index
 from shocklab.truth import Truth
 
 
@@ -103,7 +103,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
     """Labelled windows as ShockLab truth events (formats in the module docstring)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: events file not found")
+        raise InputError(not_a_file(path, "events file"))
     if path.suffix.lower() in (".csv", ".tsv", ".txt"):
         raw: Any = _csv_events(path)
     else:

@@ -22,6 +22,7 @@ import contextvars
 import errno
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -76,7 +77,7 @@ def is_shocklab_output(path: str | Path) -> bool:
         if f.is_file():  # written before markers existed
             try:
                 meta = json.loads(f.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            except (OSError, ValueError, RecursionError):
                 continue
             if isinstance(meta, dict) and str(meta.get(key, "")).startswith(prefix):
                 return True
@@ -114,7 +115,7 @@ def read_marker(path: str | Path) -> dict:
     none or it cannot be read."""
     try:
         meta = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return meta if isinstance(meta, dict) else {}
 
@@ -212,6 +213,9 @@ def check_writable_parent(target: str | Path) -> Path:
         raise InputError(f"{target}: output location is not writable ({probe})")
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: output path exists and is not a directory")
+    if target.is_symlink() and not target.exists():   # found only at the final rename (exit 3)
+        raise InputError(f"{target}: output path is a symbolic link to a missing "
+                         f"{os.readlink(target)}; remove the link or create its target")
     return target
 
 
@@ -250,6 +254,19 @@ def check_replaceable(target: Path, force: bool | None = None) -> None:
         )
 
 
+def lock_timeout() -> float:
+    """``SHOCKLAB_LOCK_TIMEOUT`` in seconds (default 600; a negative one does not wait): a word
+    was an internal error, and ``nan`` made a second writer wait for ever."""
+    raw = os.environ.get("SHOCKLAB_LOCK_TIMEOUT", "600")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value):
+        raise InputError(f"SHOCKLAB_LOCK_TIMEOUT: expected a number of seconds, got {raw!r}")
+    return max(value, 0.0)
+
+
 @contextmanager
 def _target_lock(parent: Path, name: str, wait: bool = True) -> Iterator[None]:
     """Exclusive lock per target (POSIX ``flock``; elsewhere no lock). The lock file is deleted
@@ -260,7 +277,7 @@ def _target_lock(parent: Path, name: str, wait: bool = True) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    timeout = float(os.environ.get("SHOCKLAB_LOCK_TIMEOUT", "600"))
+    timeout = lock_timeout()
     path = parent / f".{name}.writelock"
     deadline = time.monotonic() + timeout
     waited = False
@@ -346,7 +363,7 @@ def recover(target: str | Path) -> bool:
         restored = True
     for p in olds + _siblings(target, "tmp"):
         log.info("%s: removing stale %s", target, p.name)
-        shutil.rmtree(p, ignore_errors=True)
+        _remove(p)
     return restored
 
 
@@ -435,7 +452,16 @@ def atomic_dir(
                         "deletes, what is not an earlier %s)", target, was, old,
                         KIND_NAMES.get(kind or "", "output of this kind"))
         elif old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
+
+
+def _remove(path: Path) -> None:
+    """Delete a set-aside or temporary sibling; a symlink (--out was a link to an earlier output)
+    is unlinked, not followed: rmtree refused it, and ``.NAME.old-PID`` stayed for good."""
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _kept_name(target: Path) -> Path:

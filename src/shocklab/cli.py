@@ -236,6 +236,16 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
             file=sys.stderr,
         )
         return 2
+    except RuntimeError as exc:
+        # Path.resolve() before Python 3.13 reports ELOOP (--data or --out a symlink loop) as
+        # RuntimeError("Symlink loop from '...'"): bad input, not a bug
+        if not str(exc).startswith("Symlink loop from "):
+            return _internal(exc, debug)
+        if debug:
+            traceback.print_exc()
+        where = str(exc).removeprefix("Symlink loop from ").strip("'")
+        print(f"error: {where}: {ENV_ERRNOS[errno.ELOOP]} (a symlink loop)", file=sys.stderr)
+        return 2
     except MemoryError as exc:
         if debug:
             traceback.print_exc()

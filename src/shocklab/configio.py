@@ -92,9 +92,60 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}: invalid YAML{where}: {problem}") from None
+    except RecursionError:   # brackets or indents thousands deep: was exit 3
+        raise InputError(f"{path}: invalid YAML: nested too deep for a config") from None
+    except ValueError as exc:   # an integer of more than 4300 digits (int() refuses it): exit 3
+        raise InputError(f"{path}: invalid YAML: {str(exc).splitlines()[0][:120]}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: top level must be a mapping of keys, got {type(data).__name__}")
+    try:
+        expanded, unique = _expanded_size(data)
+    except RecursionError:
+        raise InputError(f"{path}: invalid YAML: nested too deep for a config") from None
+    if expanded > MAX_ALIAS_GROWTH * unique + 100_000:
+        # aliases of aliases ("billion laughs"): 10 lines of 9 aliases each are 9^9 values; the
+        # first walk over them (an experiment's date cleaning) ran for ever
+        raise InputError(f"{path}: YAML aliases (*name) expand to {expanded:,} values from "
+                         f"{unique:,} written: too many for a config")
     return data
+
+
+MAX_ALIAS_GROWTH = 100   # how many times its written values a config's aliases may expand to
+
+
+def _expanded_size(data: Any) -> tuple[int, int]:
+    """(values with every alias expanded, values as written): one pass over the distinct
+    containers (an alias is the same object again), capped far above any config's size."""
+    sizes: dict[int, int] = {}
+    cap = 10**12
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key not in sizes:
+            sizes[key] = 1   # a (non-YAML) cycle counts once
+            children = node.values() if isinstance(node, dict) else node
+            sizes[key] = min(cap, 1 + sum(size(c) for c in children))
+        return sizes[key]
+
+    expanded = size(data)
+    unique = len(sizes) + sum(
+        sum(1 for c in (n.values() if isinstance(n, dict) else n)
+            if not isinstance(c, (dict, list)))
+        for n in _containers(data))
+    return expanded, unique
+
+
+def _containers(data: Any) -> list[Any]:
+    seen: dict[int, Any] = {}
+    stack = [data]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (dict, list)) and id(n) not in seen:
+            seen[id(n)] = n
+            stack.extend(n.values() if isinstance(n, dict) else n)
+    return list(seen.values())
 
 
 def format_path(loc: tuple[Any, ...]) -> str:
@@ -425,7 +476,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
             raise InputError(f"--set {item!r}: expected dotted.key=value")
         try:
             value = safe_load(raw) if raw.strip() else None
-        except (yaml.YAMLError, ValueError):
+        except (yaml.YAMLError, ValueError, RecursionError):
             value = raw
         parts = _join_dotted_keys(out, _parse_key(key.strip()), dotted)
         node: Any = out

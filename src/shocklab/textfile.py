@@ -11,6 +11,18 @@ from pathlib import Path
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
+def not_a_file(path: Path, what: str) -> str:
+    """The error line for an input ``path`` that is no regular file: missing, or something that
+    exists but cannot be read twice (``--kpis <(cmd)`` gives /dev/fd/63, a pipe: "KPI file not
+    found" named a path that was there)."""
+    if path.is_dir():
+        return f"{path}: is a directory, not a {what}"
+    if path.exists():
+        return (f"{path}: is not a regular file (a pipe, a device or a socket); save the "
+                f"{what} to a file and pass that")
+    return f"{path}: {what} not found"
+
+
 def is_utf16(path: Path) -> bool:
     """True when the file starts with a UTF-16 byte-order mark."""
     try:

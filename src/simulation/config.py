@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import math
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -358,9 +359,12 @@ def max_orders() -> float:
         try:
             value = float(os.environ.get("SHOCKLAB_MAX_ORDERS", DEFAULT_MAX_ORDERS))
         except ValueError:
+            value = math.nan
+        if not value > 0:   # -5 read as "above the ceiling of -5"; nan lifted the ceiling
             raise InputError(
-                f"SHOCKLAB_MAX_ORDERS: expected a number, got {os.environ['SHOCKLAB_MAX_ORDERS']!r}"
-            ) from None
+                "SHOCKLAB_MAX_ORDERS: expected a positive number, got "
+                f"{os.environ['SHOCKLAB_MAX_ORDERS']!r}"
+            )
     return value
 
 
