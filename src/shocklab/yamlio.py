@@ -1,0 +1,129 @@
+"""Reading a YAML config: duplicate keys refused, impossible dates kept as text for validation to
+name, alias bombs and absurd nesting refused with one line (``shocklab.configio`` re-exports
+``load_yaml`` and ``safe_load``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """safe_load that rejects duplicate keys (plain YAML keeps the last one silently) and reads an
+    impossible date (``2025-02-30``) as text, so validation reports it against its YAML path."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue  # the base class reports unhashable keys
+                if key in seen:
+                    raise DuplicateKeyError(
+                        None,
+                        None,
+                        f"duplicate key {key!r} (first at line {seen[key] + 1}; YAML would keep "
+                        "only the last one)",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_timestamp(self, node):  # type: ignore[override]
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with duplicate keys rejected and impossible dates kept as text."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; an empty file is an empty mapping."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: config file not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+    try:
+        data = safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{path}: invalid YAML{where}: {problem}") from None
+    except RecursionError:   # brackets or indents thousands deep: was exit 3
+        raise InputError(f"{path}: invalid YAML: nested too deep for a config") from None
+    except ValueError as exc:   # an integer of more than 4300 digits (int() refuses it): exit 3
+        raise InputError(f"{path}: invalid YAML: {str(exc).splitlines()[0][:120]}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: top level must be a mapping of keys, got {type(data).__name__}")
+    try:
+        expanded, unique = _expanded_size(data)
+    except RecursionError:
+        raise InputError(f"{path}: invalid YAML: nested too deep for a config") from None
+    if expanded > MAX_ALIAS_GROWTH * unique + 100_000:
+        # aliases of aliases ("billion laughs"): 10 lines of 9 aliases each are 9^9 values; the
+        # first walk over them (an experiment's date cleaning) ran for ever
+        raise InputError(f"{path}: YAML aliases (*name) expand to {expanded:,} values from "
+                         f"{unique:,} written: too many for a config")
+    return data
+
+
+MAX_ALIAS_GROWTH = 100   # how many times its written values a config's aliases may expand to
+
+
+def _expanded_size(data: Any) -> tuple[int, int]:
+    """(values with every alias expanded, values as written): one pass over the distinct
+    containers (an alias is the same object again), capped far above any config's size."""
+    sizes: dict[int, int] = {}
+    cap = 10**12
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key not in sizes:
+            sizes[key] = 1   # a (non-YAML) cycle counts once
+            children = node.values() if isinstance(node, dict) else node
+            sizes[key] = min(cap, 1 + sum(size(c) for c in children))
+        return sizes[key]
+
+    expanded = size(data)
+    unique = len(sizes) + sum(
+        sum(1 for c in (n.values() if isinstance(n, dict) else n)
+            if not isinstance(c, (dict, list)))
+        for n in _containers(data))
+    return expanded, unique
+
+
+def _containers(data: Any) -> list[Any]:
+    seen: dict[int, Any] = {}
+    stack = [data]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (dict, list)) and id(n) not in seen:
+            seen[id(n)] = n
+            stack.extend(n.values() if isinstance(n, dict) else n)
+    return list(seen.values())
