@@ -169,36 +169,6 @@ def _warn_ignored(overrides: list[str], cfg, log) -> None:
             "consensus.combine=vote to count votes", ", ".join(keys))
 
 
-def _warn_replaced_mappings(config_path: str | None, overrides: list[str], log) -> None:
-    """A --set whose value is a mapping (``--set 'consensus={min_votes: 3}'``) replaces the
-    mapping it names whole, unlike a --config file, which merges: the keys it leaves out take the
-    code's defaults, not the shipped ones (here: a plain vote instead of combined evidence). Says
-    so once per such --set, naming what the replaced mapping held."""
-    from analytics.config import DEFAULT_CONFIG_PATH, analysis_yaml
-    from shocklab.configio import _parse_key, safe_load
-
-    sets = [(k.strip(), v) for k, _, v in (o.partition("=") for o in overrides)
-            if v.strip().startswith("{")]
-    if not sets:
-        return
-    base: object = analysis_yaml(config_path or DEFAULT_CONFIG_PATH)
-    for key, raw in sets:
-        try:
-            value, node = safe_load(raw), base
-            for part in _parse_key(key):
-                node = node[part] if isinstance(node, (dict, list)) else None
-        except Exception:  # noqa: BLE001 - a key or value validation names; nothing to warn about
-            continue
-        if not (isinstance(value, dict) and isinstance(node, dict)):
-            continue
-        lost = sorted(str(k) for k in node if k not in value)
-        if lost:
-            more = f" and {len(lost) - 6} more" if len(lost) > 6 else ""
-            log.warning("--set %s={…} replaces the whole mapping: %s%s take the code's defaults, "
-                        "not the configured ones (change one key with --set %s.<key>=value)",
-                        key, ", ".join(lost[:6]), more, key)
-
-
 def _log_sensitivity_rule(rule: dict, overrides: list[str], log) -> None:
     """One line: the sensitivity a --kpis run uses and why (``external.sensitivity`` was chosen on
     NAB's sub-daily files; daily input uses the analysis-wide one). A --set of a knob the rule does
@@ -320,7 +290,6 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.truth import attach
 
     cfg = load_analysis_config(args.config, args.overrides)
-    _warn_replaced_mappings(args.config, args.overrides or [], log)
     if not args.kpis:
         _warn_ignored(args.overrides or [], cfg, log)
     extra_files: list[Path] = []

@@ -233,7 +233,6 @@ class OutputConfig(_Strict):
 KPI_LIST_SCHEMA: dict[str, Any] = {"type": "array", "items": {"enum": list(KPI_NAMES)}}
 
 
-
 def _on_off_schema(schema: dict[str, Any]) -> None:
     """A bare on / off is a YAML 1.1 boolean to PyYAML, and this model reads it (``_on_off``):
     the schema lets a file that says ``product_prices: on`` pass (it refused the documented

@@ -4,6 +4,7 @@ in one line."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from .errors import ConfigError, InputError
 from .yamlio import DuplicateKeyError, load_yaml, safe_load  # noqa: F401 - callers import them here
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("shocklab.configio")
 
 # the repository's config/ folder: the CLIs' default config files are found here from any working
 # directory (an explicit relative --config stays relative to the working directory)
@@ -342,6 +344,20 @@ def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _warn_if_replaced(key: str, old: Any, value: Any) -> None:
+    """``--set 'consensus={min_votes: 3}'`` replaces the mapping it names whole (a --config file
+    and an experiment's overrides merge): the keys it leaves out take the code's defaults, not the
+    configured ones (there: a plain vote instead of combined evidence); the run did not say so."""
+    if not (isinstance(old, dict) and isinstance(value, dict)):
+        return
+    lost = sorted(str(k) for k in old if k not in value)
+    if lost:
+        more = f" and {len(lost) - 6} more" if len(lost) > 6 else ""
+        log.warning("--set %s={…} replaces the whole mapping: %s%s take the code's defaults, not "
+                    "the configured ones (change one key with --set %s.<key>=value)",
+                    key, ", ".join(lost[:6]), more, key)
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
                     dotted: tuple[DottedPath, ...] = (), merge: bool = False) -> dict[str, Any]:
     """Apply ``dotted.key=value`` strings (values parsed as YAML scalars/lists) to a copy of data.
@@ -392,6 +408,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
                 raise InputError(f"--set {item!r}: index {last!r} out of range")
             node[last] = value
         elif isinstance(node, dict):
+            if not merge:
+                _warn_if_replaced(key.strip(), node.get(last), value)
             # layered's rule for the one key (a detector of another type replaces)
             node[last] = layered(node, {last: value})[last] if merge else value
         else:
