@@ -98,32 +98,19 @@ def _expanded_size(data: Any) -> tuple[int, int]:
     """(values with every alias expanded, values as written): one pass over the distinct
     containers (an alias is the same object again), capped far above any config's size."""
     sizes: dict[int, int] = {}
+    written = 0
     cap = 10**12
 
     def size(node: Any) -> int:
+        nonlocal written
         if not isinstance(node, (dict, list)):
             return 1
         key = id(node)
         if key not in sizes:
             sizes[key] = 1   # a (non-YAML) cycle counts once
-            children = node.values() if isinstance(node, dict) else node
+            children = list(node.values() if isinstance(node, dict) else node)
+            written += 1 + sum(not isinstance(c, (dict, list)) for c in children)
             sizes[key] = min(cap, 1 + sum(size(c) for c in children))
         return sizes[key]
 
-    expanded = size(data)
-    unique = len(sizes) + sum(
-        sum(1 for c in (n.values() if isinstance(n, dict) else n)
-            if not isinstance(c, (dict, list)))
-        for n in _containers(data))
-    return expanded, unique
-
-
-def _containers(data: Any) -> list[Any]:
-    seen: dict[int, Any] = {}
-    stack = [data]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (dict, list)) and id(n) not in seen:
-            seen[id(n)] = n
-            stack.extend(n.values() if isinstance(n, dict) else n)
-    return list(seen.values())
+    return size(data), written
