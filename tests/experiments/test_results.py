@@ -145,22 +145,27 @@ def test_example_paths_resolve_from_any_working_directory(tmp_path, monkeypatch)
     assert exp.analysis_path == root / "config/analysis.yaml"
 
 
+def _small_experiment(tmp_path, body: str):
+    """An experiment file on the small scenario and the shipped analysis, seed 1, plus ``body``."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"name: t\nscenario: {root / 'config/scenarios/small.yaml'}\n"
+                    f"analysis: {root / 'config/analysis.yaml'}\n{body}seeds: [1]\n")
+    return path
+
+
 def test_set_on_an_experiment_adds_an_override_key_not_a_section(tmp_path):
     """'--set analysis_overrides.detectors.rolling_zscore.type=rolling_zscore' (a key the file's
     analysis_overrides did not have) ran the experiment with that one detector at code defaults:
     the nested 'detectors' mapping replaced the analysis' whole detectors section."""
-    from pathlib import Path
-
     from experiments.config import load_experiment
     from experiments.experiment import plan
 
-    root = Path(__file__).resolve().parents[2]
-    path = tmp_path / "exp.yaml"
-    path.write_text(
-        f"name: t\nscenario: {root / 'config/scenarios/small.yaml'}\n"
-        f"analysis: {root / 'config/analysis.yaml'}\n"
-        "analysis_overrides: {customers.enabled: false}\n"
-        "grid: {analysis.detectors.rolling_zscore.window: [14, 28]}\nseeds: [1]\n")
+    path = _small_experiment(
+        tmp_path, "analysis_overrides: {customers.enabled: false}\n"
+        "grid: {analysis.detectors.rolling_zscore.window: [14, 28]}\n")
     exp = load_experiment(path, ["analysis_overrides.detectors.isolation_forest.window=14",
                                  "grid.analysis.detectors.isolation_forest.n_estimators=[50]"])
     dets = exp.analysis["detectors"]
@@ -180,22 +185,16 @@ def test_a_mapping_override_merges_into_the_section_it_names(tmp_path):
     replaced the shipped consensus with {min_votes: 3}: every other setting at the code's
     defaults (a plain vote instead of the combined evidence), validated and run without a word.
     Likewise a grid value {combine: vote} and scenario_overrides: {traffic: {...}}."""
-    from pathlib import Path
-
     from experiments.config import load_experiment
     from experiments.experiment import plan
     from experiments.grid import cells, resolve_cell
 
-    root = Path(__file__).resolve().parents[2]
-    path = tmp_path / "exp.yaml"
-    path.write_text(
-        f"name: t\nscenario: {root / 'config/scenarios/small.yaml'}\n"
-        f"analysis: {root / 'config/analysis.yaml'}\n"
-        "analysis_overrides: {consensus: {min_votes: 3}, detectors: {isolation_forest: "
+    path = _small_experiment(
+        tmp_path, "analysis_overrides: {consensus: {min_votes: 3}, detectors: {isolation_forest: "
         "{window: 14}}}\n"
         "scenario_overrides: {traffic: {base_sessions: 9000}}\n"
         "grid: {analysis.consensus: [{tolerance_days: 1}],\n"
-        "       analysis.detectors.rolling_zscore: [{type: count_likelihood}]}\nseeds: [1]\n")
+        "       analysis.detectors.rolling_zscore: [{type: count_likelihood}]}\n")
     exp = load_experiment(path)
     cons, dets = exp.analysis["consensus"], exp.analysis["detectors"]
     assert cons["min_votes"] == 3 and cons["combine"] == "stouffer" and cons["combine_rho"] == 0.55
