@@ -355,7 +355,10 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
     n_ev = len(unexpected)
     recall = len(delays) / n_ev if n_ev else float("nan")
     precision = tp_inc / len(incidents) if incidents else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if n_ev and (precision + recall) > 0 else 0.0
+    # without unexpected events recall is undefined, and so is F1 (null, not 0: a seed without
+    # events must not pull an experiment's mean F1 down; results and gates skip NaN)
+    f1 = (2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+          ) if n_ev else float("nan")
     dl = list(delays.values())
     by_type: dict[str, Any] = {}
     for t in sorted({e.type for e in unexpected}):
