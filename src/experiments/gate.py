@@ -64,9 +64,19 @@ def _failed_cells(group: pd.DataFrame) -> str | None:
     return f"{len(bad)} of {len(group)} cells failed (first: {bad['error'].iloc[0]})"
 
 
+def _at(x: float, bar: float) -> bool:
+    """``x`` is the bar up to float error. A mean of equal figures is not always the figure (six
+    seeds' 0.8 average to 0.7999999999999999), so an interval ending exactly at the bar read as
+    "entirely below" it, and unchanged figures as "worse than the baseline" (exit 1). Scorecard
+    figures have 4 decimals: 1e-9 is far below any real difference of means."""
+    return abs(x - bar) <= 1e-9 * max(1.0, abs(bar))
+
+
 # when the interval (lo, hi) of the mean misses the bar beyond doubt
-_MISSED = {">=": lambda lo, hi, bar: hi < bar, ">": lambda lo, hi, bar: hi <= bar,
-           "<=": lambda lo, hi, bar: lo > bar, "<": lambda lo, hi, bar: lo >= bar}
+_MISSED = {">=": lambda lo, hi, bar: hi < bar and not _at(hi, bar),
+           ">": lambda lo, hi, bar: hi <= bar or _at(hi, bar),
+           "<=": lambda lo, hi, bar: lo > bar and not _at(lo, bar),
+           "<": lambda lo, hi, bar: lo >= bar or _at(lo, bar)}
 
 
 def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], boot: Bootstrap
@@ -154,7 +164,8 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
                     )
                 )
                 continue
-            worse = diff_hi < -max_drop if higher else diff_lo > max_drop
+            worse = (diff_hi < -max_drop and not _at(diff_hi, -max_drop) if higher
+                     else diff_lo > max_drop and not _at(diff_lo, max_drop))
             bar = ("-" if higher else "+") + f"{max_drop:g}" if max_drop else "0"
             detail = (
                 f"mean {_fmt(c_mean)} vs baseline {_fmt(b_mean)}: change {_fmt(mean_change)}, "

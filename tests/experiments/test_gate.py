@@ -199,3 +199,28 @@ def test_false_alert_rates_improve_downwards():
     board = leaderboard(pd.concat([fa([0.05] * 4, "noisy"), fa([0.01] * 4, "quiet")]),
                         ["false_alerts.consensus"], "false_alerts.consensus", BOOT)
     assert board["setting_id"].tolist() == ["quiet", "noisy"]
+
+
+def test_an_interval_ending_at_the_bar_is_not_beyond_it():
+    """Resampled means of equal figures carry float error (six seeds at 0.8 average to
+    0.7999999999999999): five seeds at recall 0.8 and one at 0.6 read "CI [0.7, 0.8] ... is
+    entirely below the bar >=0.8" (exit 1), and unchanged figures over other seeds read "worse
+    beyond seed-to-seed noise" against their baseline (audit-cigate)."""
+    at_bar = check_absolute(results([0.8] * 5 + [0.6]), [parse_check("consensus.recall>=0.8")],
+                            BOOT)
+    assert [r.passed for r in at_bar] == [True], at_bar[0].detail
+    assert "CI [0.7, 0.8]" in at_bar[0].detail and exit_code(at_bar) == 0
+    # the strict operators: an interval ending at the bar misses it
+    assert not check_absolute(results([0.8] * 5 + [0.6]), [parse_check("consensus.recall>0.8")],
+                              BOOT)[0].passed
+    assert check_absolute(results([0.2] * 5 + [0.4]), [parse_check("consensus.recall<=0.2")],
+                          BOOT)[0].passed
+    assert not check_absolute(results([0.2] * 5 + [0.4]), [parse_check("consensus.recall<0.2")],
+                              BOOT)[0].passed
+    same = check_baseline(results([0.8] * 6, seeds=list(range(10, 16))),
+                          results([0.8] * 5), [("consensus.recall", True)], BOOT)
+    assert [r.passed for r in same] == [True], same[0].detail
+    # a drop of exactly max_drop on every seed is tolerated, whatever its float error
+    for cur, base in (([0.87, 0.77, 0.92], [0.92, 0.82, 0.97]), ([0.65, 0.75], [0.7, 0.8])):
+        assert check_baseline(results(cur), results(base), [("consensus.recall", True)], BOOT,
+                              max_drop=0.05)[0].passed
