@@ -114,7 +114,32 @@ def test_a_bar_that_is_not_a_finite_number_is_bad_input(bar):
         parse_check(f"consensus.recall>={bar}")
     with pytest.raises(InputError, match=rf"^x.yaml: checks: .*the bar {bar} is not a finite"):
         validate(Gate, {"checks": [f"consensus.recall>={bar}"]}, "x.yaml")
-    assert parse_check("consensus.recall>=1e2") == ("consensus.recall", ">=", 100.0)
+    assert parse_check("consensus.fp<=1e2") == ("consensus.fp", "<=", 100.0)
+
+
+@pytest.mark.parametrize("check,why", [
+    ("consensus.recall>=1.5", "the bar 1.5 can never be met"),
+    ("consensus.precision>1.01", "the bar 1.01 can never be met"),
+    ("detectors.oracle.f1<=-0.1", "the bar -0.1 can never be met"),
+    ("consensus.recall>=-0.2", "the bar -0.2 can never be missed"),
+    ("oracle_equal_fp.oracle_recall<2", "the bar 2 can never be missed"),
+])
+def test_a_bar_outside_0_1_on_a_fraction_is_bad_input(check, why):
+    """'--gate consensus.recall>=1.5' (or 15 for 0.15) failed every run with exit 1, a quality
+    verdict for a mistyped check, and 'consensus.recall>=-0.2' passed every run; run_analysis.py
+    refuses the same bars for --min-recall with exit 2 (audit-cigate)."""
+    from experiments.config import Gate
+    from shocklab.configio import validate
+
+    with pytest.raises(InputError, match=f"between 0 and 1, so {why}"):
+        parse_check(check)
+    with pytest.raises(InputError, match=rf"^x.yaml: checks: .*between 0 and 1, so {why}"):
+        validate(Gate, {"checks": [check]}, "x.yaml")
+    # figures that are no fraction take any bar; the bounds themselves are bars
+    for ok in ("consensus.median_delay_days<=-1", "consensus.fp<=12",
+               "headline.recall_vs_oracle>=1.1", "oracle_equal_fp.ratio>=1.05",
+               "consensus.recall>=1", "consensus.f1>=0"):
+        assert parse_check(ok)[0] == ok.split("<")[0].split(">")[0]
 
 
 def test_gate_interval_is_the_leaderboard_interval():
