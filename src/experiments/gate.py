@@ -48,10 +48,21 @@ def _fmt(x: float) -> str:
     return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
 
 
+def _of_the_worlds(metric: str) -> bool:
+    """``consensus.by_type.<event type>.recall``, ``…by_scope.<kind>…``: a figure only a world
+    holding such an event has (experiments.metric_names); with none in any world the results
+    have no such column at all, which is that figure without a value on every seed."""
+    return ".by_type." in f".{metric}" or ".by_scope." in f".{metric}"
+
+
+def _column(frame: pd.DataFrame, metric: str) -> pd.Series:
+    return frame[metric] if metric in frame.columns else pd.Series(math.nan, index=frame.index)
+
+
 def _need_metric(results: pd.DataFrame, metric: str, what: str) -> None:
     if "status" in results.columns and not (results["status"] == "ok").any():
         return  # no cell has figures (every cell failed): the checks report the failed cells
-    if metric not in results.columns:
+    if metric not in results.columns and not _of_the_worlds(metric):
         close = [c for c in results.columns if c.endswith(metric.rsplit(".", 1)[-1])][:5]
         hint = f" (metrics ending alike: {', '.join(close)})" if close else ""
         raise InputError(f"{what}: metric {metric!r} is not in the results{hint}")
@@ -90,7 +101,7 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
             if failed:
                 out.append(GateResult(name, sid, metric, False, failed))
                 continue
-            x = group[metric].to_numpy(dtype=float)
+            x = _column(group, metric).to_numpy(dtype=float)
             lo, hi = bootstrap_interval(x, boot, f"{sid}/{metric}")  # the leaderboard's interval
             mean = float(np.nanmean(x)) if np.any(~np.isnan(x)) else math.nan
             if math.isnan(mean):
@@ -151,8 +162,9 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
                 continue
             base = baseline[(baseline["setting_id"] == sid) & (baseline["status"] == "ok")]
             diff_lo, diff_hi, mean_change, how = _change_interval(cur, base, metric, boot, sid)
-            c_mean = float(np.nanmean(cur[metric])) if cur[metric].notna().any() else math.nan
-            b_mean = float(np.nanmean(base[metric])) if base[metric].notna().any() else math.nan
+            c, b = _column(cur, metric), _column(base, metric)
+            c_mean = float(np.nanmean(c)) if c.notna().any() else math.nan
+            b_mean = float(np.nanmean(b)) if b.notna().any() else math.nan
             if math.isnan(mean_change):
                 out.append(
                     GateResult(
@@ -184,8 +196,8 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
 
 def _change_interval(cur: pd.DataFrame, base: pd.DataFrame, metric: str, boot: Bootstrap, sid: str
                      ) -> tuple[float, float, float, str]:
-    c = cur.set_index("seed")[metric].astype(float).dropna().sort_index()
-    b = base.set_index("seed")[metric].astype(float).dropna().sort_index()
+    c = _column(cur, metric).set_axis(cur["seed"]).astype(float).dropna().sort_index()
+    b = _column(base, metric).set_axis(base["seed"]).astype(float).dropna().sort_index()
     shared = sorted(set(c.index) & set(b.index))
     if len(shared) >= 2:
         d = (c.loc[shared] - b.loc[shared]).to_numpy()

@@ -249,3 +249,23 @@ def test_an_interval_ending_at_the_bar_is_not_beyond_it():
     for cur, base in (([0.87, 0.77, 0.92], [0.92, 0.82, 0.97]), ([0.65, 0.75], [0.7, 0.8])):
         assert check_baseline(results(cur), results(base), [("consensus.recall", True)], BOOT,
                               max_drop=0.05)[0].passed
+
+
+def test_a_gate_on_an_event_type_no_world_holds_fails_after_the_run(capsys):
+    """README: a by_type figure of a type no world holds fails the gate after the run ("no
+    value on any seed", exit 1). The results then have no such column at all, and the gate said
+    "metric ... is not in the results" (exit 2, bad input) after every cell had run, and removed
+    the earlier gate.json without a verdict (audit-cigate)."""
+    check = parse_check("consensus.by_type.level_shift.recall>=0.5")
+    out = check_absolute(results([0.9, 0.95, 1.0]), [check], BOOT)
+    assert [r.passed for r in out] == [False]
+    assert "has no value on any seed" in out[0].detail
+    assert exit_code(out) == 1
+    assert "consensus.by_type.level_shift.recall>=0.5 [s1]" in capsys.readouterr().err
+    # against a baseline: no comparable values, a failed check, not bad input
+    vs = check_baseline(results([0.9, 0.95]), results([0.9, 0.95]),
+                        [("consensus.by_scope.product.recall", True)], BOOT)
+    assert [r.passed for r in vs] == [False] and "no comparable values" in vs[0].detail
+    # a name that is no world's figure is still bad input
+    with pytest.raises(InputError, match="consensus.recal"):
+        check_absolute(results([0.9]), [parse_check("consensus.recal>=0.6")], BOOT)
