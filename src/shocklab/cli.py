@@ -65,6 +65,16 @@ class ArgumentParser(argparse.ArgumentParser):
         self._argv = [str(a) for a in (sys.argv[1:] if args is None else args)]
         return super().parse_known_args(args, namespace)
 
+    def _get_values(self, action, arg_strings):  # type: ignore[override]
+        """``--min-recall=--``: argparse (before 3.12.7) drops the '--' as the end of the flags
+        and hands the option an empty list, past its type and choices (--workers=-- crashed
+        with exit 3, --executor=-- ran the default executor). The value is the text '--'."""
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"error: {self.prog}: {message}{self._dash_hint(message)} (see --help)\n")
 

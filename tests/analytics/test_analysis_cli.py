@@ -34,6 +34,32 @@ def test_bad_flag_exits_2_from_repo_root():
     ]
 
 
+@pytest.mark.parametrize("script,args,needle", [
+    ("analysis", ["--min-recall=--"], "argument --min-recall: invalid float value: '--'"),
+    ("analysis", ["--set=--"], "--set '--': expected dotted.key=value"),
+    ("analysis", ["--data=--"], "--: data directory not found"),
+    ("experiment", ["--workers=--"], "argument --workers: invalid int value: '--'"),
+    ("experiment", ["--executor=--"], "argument --executor: invalid choice: '--'"),
+])
+def test_a_double_dash_as_a_flags_value_is_one_line_exit_2(tmp_path, capsys, script, args,
+                                                          needle):
+    """argparse handed '--min-recall=--' an empty list past the flag's type and choices: exit 3
+    (internal error) for a bad gate value, and '--executor=--' ran the experiment on the default
+    executor (audit-cigate)."""
+    import run_experiment
+
+    out = tmp_path / "out"
+    if script == "analysis":
+        code = cli(*args, "--out", str(out))
+    else:
+        code = run_cli(run_experiment.main, ["--config", str(ROOT / "config/experiments/"
+                                                              "ci_gate.yaml"), *args,
+                                             "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and needle in err, (code, err)
+    assert not out.exists()
+
+
 def test_missing_data_dir_exits_2_and_writes_nothing(tmp_path, capsys):
     assert cli("--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")) == 2
     assert "data directory not found" in capsys.readouterr().err
