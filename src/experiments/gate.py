@@ -55,6 +55,35 @@ def _of_the_worlds(metric: str) -> bool:
     return ".by_type." in f".{metric}" or ".by_scope." in f".{metric}"
 
 
+def _detector_of(metric: str) -> str | None:
+    """The detector a metric judges (``detectors.<name>.recall``, ``lenient.detectors.<name>.f1``,
+    ``false_alerts.detectors.<name>``), else None."""
+    parts = metric.split(".")
+    if parts[0] in ("strict", "lenient"):
+        parts = parts[1:]
+    if len(parts) >= 3 and parts[0] == "detectors":
+        return parts[1]
+    if len(parts) == 3 and parts[:2] == ["false_alerts", "detectors"]:
+        return parts[2]
+    return None
+
+
+def _not_run(group: pd.DataFrame, metric: str) -> str | None:
+    """A detector that crashed (or was skipped) in a cell has no figures there: its metrics were
+    averaged over the other seeds, so a gate on it passed with the detector failing on most of
+    them — a crash is not a pass. None when the metric is no detector's or it ran everywhere."""
+    name = _detector_of(metric)
+    if name is None or "consensus.events" not in group.columns:
+        return None
+    scored = group["consensus.events"].notna().to_numpy()   # the cell has a scorecard
+    ran = _column(group, f"detectors.{name}.events").notna().to_numpy()   # set whenever it ran
+    missing = int(np.sum(scored & ~ran))
+    if not missing:
+        return None
+    return (f"detector {name} did not run on {missing} of {len(group)} seeds (it failed or was "
+            "skipped there: failed_detectors.count in results.parquet)")
+
+
 def _column(frame: pd.DataFrame, metric: str) -> pd.Series:
     return frame[metric] if metric in frame.columns else pd.Series(math.nan, index=frame.index)
 
@@ -62,7 +91,8 @@ def _column(frame: pd.DataFrame, metric: str) -> pd.Series:
 def _need_metric(results: pd.DataFrame, metric: str, what: str) -> None:
     if "status" in results.columns and not (results["status"] == "ok").any():
         return  # no cell has figures (every cell failed): the checks report the failed cells
-    if metric not in results.columns and not _of_the_worlds(metric):
+    if metric not in results.columns and not _of_the_worlds(metric) \
+            and _detector_of(metric) is None:   # a detector that ran on no seed: a failed check
         close = [c for c in results.columns if c.endswith(metric.rsplit(".", 1)[-1])][:5]
         hint = f" (metrics ending alike: {', '.join(close)})" if close else ""
         raise InputError(f"{what}: metric {metric!r} is not in the results{hint}")
@@ -100,6 +130,10 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
             failed = _failed_cells(group)
             if failed:
                 out.append(GateResult(name, sid, metric, False, failed))
+                continue
+            not_run = _not_run(group, metric)
+            if not_run:
+                out.append(GateResult(name, sid, metric, False, not_run))
                 continue
             x = _column(group, metric).to_numpy(dtype=float)
             lo, hi = bootstrap_interval(x, boot, f"{sid}/{metric}")  # the leaderboard's interval
@@ -156,7 +190,7 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
         _need_metric(baseline, metric, f"--baseline {name}")
         for sid in common:
             cur = results[results["setting_id"] == sid]
-            failed = _failed_cells(cur)
+            failed = _failed_cells(cur) or _not_run(cur, metric)
             if failed:
                 out.append(GateResult(name, sid, metric, False, failed))
                 continue

@@ -269,3 +269,32 @@ def test_a_gate_on_an_event_type_no_world_holds_fails_after_the_run(capsys):
     # a name that is no world's figure is still bad input
     with pytest.raises(InputError, match="consensus.recal"):
         check_absolute(results([0.9]), [parse_check("consensus.recal>=0.6")], BOOT)
+
+
+def test_a_gate_on_a_detector_that_did_not_run_on_a_seed_fails():
+    """A detector that crashed in a cell (the others voted; the cell is ok) has no figures
+    there: its recall was averaged over the other seeds, so 'detectors.x.recall>=0.9' passed
+    with x failing on two seeds of three, and with x failing on all of them the gate said the
+    metric 'is not in the results' (exit 2, bad input) (audit-cigate)."""
+    df = results([1.0, 1.0, 1.0]).assign(**{
+        "consensus.events": [8.0, 8.0, 8.0],
+        "detectors.x.events": [8.0, None, None], "detectors.x.recall": [0.95, None, None],
+        "detectors.y.events": [8.0, 8.0, 8.0], "detectors.y.recall": [0.95, 0.9, 1.0],
+        "false_alerts.detectors.x": [0.01, None, None],
+        "detectors.y.median_delay_days": [None, None, 1.0]})   # no delay: nothing caught
+    for check in ("detectors.x.recall>=0.9", "false_alerts.detectors.x<=0.5",
+                  "lenient.detectors.x.recall>=0.5"):
+        got = check_absolute(df, [parse_check(check)], BOOT)
+        assert [r.passed for r in got] == [False], got
+        assert "detector x did not run on 2 of 3 seeds" in got[0].detail
+        assert exit_code(got) == 1
+    # a detector that ran everywhere is judged on its figures, missing values and all
+    assert check_absolute(df, [parse_check("detectors.y.recall>=0.9")], BOOT)[0].passed
+    assert check_absolute(df, [parse_check("detectors.y.median_delay_days<=1")], BOOT)[0].passed
+    # on no seed: a failed check, not bad input
+    gone = check_absolute(df.drop(columns=["detectors.x.events", "detectors.x.recall"]),
+                          [parse_check("detectors.x.recall>=0.9")], BOOT)
+    assert [r.passed for r in gone] == [False] and "did not run on 3 of 3" in gone[0].detail
+    vs = check_baseline(df, df.assign(**{"detectors.x.recall": [0.95] * 3}),
+                        [("detectors.x.recall", True)], BOOT)
+    assert [r.passed for r in vs] == [False] and "did not run on 2 of 3" in vs[0].detail
