@@ -342,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(
             "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
         )
+    if (args.min_recall is not None or args.min_precision is not None) \
+            and not cfg.voting_detectors():   # an empty consensus "failed" the gate, exit 1
+        raise InputError(
+            "--min-recall/--min-precision judge the consensus, and "
+            + (f"--detectors {args.detectors}" if names else "the config")
+            + " enables no voting detector (the oracle never votes)")
 
     dhash = data_hash(ds, extra_files)
     checks = {k: ds.manifest[k] for k in ("integrity", "cleaning") if k in ds.manifest}

@@ -169,6 +169,20 @@ def test_gate_message_shows_the_figure_the_bar_was_held_to(tmp_path, capsys):
     assert (out / "scorecard.json").exists()
 
 
+def test_a_gate_with_no_voting_detector_is_bad_input(synth_dir, tmp_path, capsys):
+    """'--detectors oracle --min-recall 0.5': the oracle never votes, so the consensus was empty
+    and the gate "failed" with recall 0 (exit 1: a quality verdict for a run that could not
+    have one). Without a gate the oracle alone still runs (audit-cigate)."""
+    out = tmp_path / "run"
+    assert cli("--data", str(synth_dir), "--out", str(out), "--detectors", "oracle",
+               "--min-precision", "0.5") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "judge the consensus, and --detectors oracle " \
+        "enables no voting detector" in err, err
+    assert not out.exists()
+    assert cli("--data", str(synth_dir), "--out", str(out), "--detectors", "oracle") == 0
+
+
 def test_identical_inputs_identical_bytes(synth_dir, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert cli("--data", str(synth_dir), "--out", str(a), *FAST) == 0
