@@ -44,8 +44,22 @@ class GateResult:
         return dict(self.__dict__)
 
 
-def _fmt(x: float) -> str:
-    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+def _fmt(x: float, bar: float | None = None) -> str:
+    """4 significant digits; more where 4 would put ``x`` on the other side of ``bar`` or on it
+    ("CI [0.85, 0.9] is entirely below the bar >=0.9" for an upper end of 0.89996)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "nan"
+    for digits in range(4, 18):
+        text = f"{x:.{digits}g}"
+        shown = float(text)
+        if bar is None or _at(x, bar) or (shown != bar and (shown < bar) == (x < bar)):
+            return text
+    return repr(x)
+
+
+def _bar(bar: float) -> str:
+    """The bar as given (``:g`` keeps 6 digits: 0.9999995 read as 1)."""
+    return f"{bar:g}" if float(f"{bar:g}") == bar else repr(bar)
 
 
 def _of_the_worlds(metric: str) -> bool:
@@ -124,7 +138,7 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
                    ) -> list[GateResult]:
     out = []
     for metric, op, bar in checks:
-        name = f"{metric}{op}{bar:g}"
+        name = f"{metric}{op}{_bar(bar)}"
         _need_metric(results, metric, f"--gate {name!r}")
         for sid, group in by_seed(results).groupby("setting_id", sort=True):
             failed = _failed_cells(group)
@@ -144,14 +158,15 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
                 )
                 continue
             missed = bool(_MISSED[op](lo, hi, bar))
-            ci = (f"mean {_fmt(mean)}, {boot.confidence:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] "
+            ci = (f"mean {_fmt(mean, bar)}, {boot.confidence:.0%} CI [{_fmt(lo, bar)}, "
+                  f"{_fmt(hi, bar)}] "
                   f"over {int(np.sum(~np.isnan(x)))} seeds")
             if missed:
                 side = {">=": "entirely below", ">": "entirely at or below",
                         "<=": "entirely above", "<": "entirely at or above"}[op]
-                detail = f"{ci} is {side} the bar {op}{bar:g}"
+                detail = f"{ci} is {side} the bar {op}{_bar(bar)}"
             else:
-                detail = f"{ci} is compatible with {op}{bar:g}"
+                detail = f"{ci} is compatible with {op}{_bar(bar)}"
             out.append(GateResult(name, sid, metric, not missed, detail))
     return out
 

@@ -298,3 +298,17 @@ def test_a_gate_on_a_detector_that_did_not_run_on_a_seed_fails():
     vs = check_baseline(df, df.assign(**{"detectors.x.recall": [0.95] * 3}),
                         [("detectors.x.recall", True)], BOOT)
     assert [r.passed for r in vs] == [False] and "did not run on 2 of 3" in vs[0].detail
+
+
+def test_the_figures_in_a_verdict_are_on_their_side_of_the_bar():
+    """Four significant digits put an upper end of 0.89996 at 0.9: "CI [0.8999, 0.9] ... is
+    entirely below the bar >=0.9"; and a bar of 0.9000001 was named >=0.9 (audit-cigate)."""
+    df = results([0.9] + [0.8999] * 4)
+    got = check_absolute(df, [parse_check("consensus.recall>=0.9")], BOOT)[0]
+    assert not got.passed and "CI [0.8999, 0.89996] over 5 seeds is entirely below the bar >=0.9" \
+        in got.detail, got.detail
+    fine = check_absolute(df, [parse_check("consensus.recall>=0.9000001")], BOOT)[0]
+    assert fine.check == "consensus.recall>=0.9000001" and fine.detail.endswith(">=0.9000001")
+    # away from the bar, four digits as before
+    assert "mean 0.8999, 95% CI [0.8999, 0.9]" in check_absolute(
+        df, [parse_check("consensus.recall>=0.5")], BOOT)[0].detail
