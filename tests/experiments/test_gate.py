@@ -298,6 +298,10 @@ def test_a_gate_on_a_detector_that_did_not_run_on_a_seed_fails():
     vs = check_baseline(df, df.assign(**{"detectors.x.recall": [0.95] * 3}),
                         [("detectors.x.recall", True)], BOOT)
     assert [r.passed for r in vs] == [False] and "did not run on 2 of 3" in vs[0].detail
+    # a baseline without the detector is a baseline of another analysis: bad input, as before
+    with pytest.raises(InputError, match="--baseline detectors.x.recall vs baseline"):
+        check_baseline(df, df.drop(columns=["detectors.x.recall"]),
+                       [("detectors.x.recall", True)], BOOT)
 
 
 def test_the_figures_in_a_verdict_are_on_their_side_of_the_bar():
