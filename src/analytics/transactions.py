@@ -361,8 +361,10 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
     out = pd.DataFrame(index=df.index)
     for c in ("invoice", "stock_code", "description", "country", "customer_id"):
         out[c] = df[c].astype("string").str.strip().replace("", pd.NA)
-    # "17850.0" (Excel / float export) and "17850" are the same customer
-    out["customer_id"] = out["customer_id"].str.replace(r"\.0+$", "", regex=True)
+    # "17850.0" (Excel / float export) and "17850" are the same customer, and so is "17850,0"
+    # (a decimal-comma export)
+    out["customer_id"] = out["customer_id"].str.replace(
+        r"[.,]0+$" if decimal_comma else r"\.0+$", "", regex=True)
     # an export's word for an empty cell ("NaN", "NULL", "#N/A") is no customer (every such row
     # was one customer "NaN" holding all the guest orders)
     out["customer_id"] = out["customer_id"].mask(

@@ -365,6 +365,23 @@ def test_a_decimal_comma_export_reads_points_as_thousands(tmp_path):
                                   ref.tables["order_items"])
 
 
+
+def test_a_decimal_comma_customer_id_is_the_same_customer(tmp_path):
+    """A decimal-comma export writes the float Customer ID 13085.0 as '13085,0'. '13085.0' was
+    read as customer 13085 but '13085,0' stayed a customer named '13085,0' in segments.csv,
+    clv.csv and actions.csv (no join with the CRM, and a store exporting both ways had each
+    customer twice)."""
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    assert raw["Customer ID"].str.endswith(".0").any()
+    for col in ("Price", "Customer ID"):
+        raw[col] = raw[col].str.replace(".", ",", regex=False)
+    p = tmp_path / "export.csv"
+    raw.to_csv(p, sep=";", index=False)
+    ds, ref = load_transactions(p), load_transactions(FIX / "online_retail_ii.csv")
+    assert set(ds.tables["customers"]["customer_id"]) == {"13085", "13078", "16321"}
+    for name, table in ref.tables.items():
+        pd.testing.assert_frame_equal(ds.tables[name], table)
+
 @pytest.mark.parametrize("sep", [",", "\t"])
 def test_a_utf16_export_reads_like_the_utf8_file(tmp_path, sep):
     """Excel's "Unicode text" export (UTF-16 with a byte-order mark) was read as Latin-1: 'not an
