@@ -19,6 +19,10 @@ of the rows: a typo such as an order dated 2030 would otherwise stretch every KP
 year). The report is in ``DataSet.manifest["cleaning"]``; outliers are also logged as a warning,
 and so are bad values (``bad_values``: per column, the count, first data row and cell as read).
 
+A ``Currency`` (or ``Currency Code``) column, when present, must hold one currency (blank cells
+aside): amounts are summed as written, never converted, so several currencies are an InputError;
+the one currency is reported as ``cleaning["currency"]``.
+
 A CSV file whose header is separated by ';' (or tabs) instead of commas is read with that
 separator; in a ';'-separated file a number with one comma and no point ('2,55') has a decimal
 comma, and where Quantity or Price holds one the file's points group thousands ('1.000' = 1000,
@@ -544,6 +548,27 @@ def _mode(df: pd.DataFrame, key: str, col: str) -> pd.Series:
     return n.drop_duplicates(key).set_index(key)[col]
 
 
+def _currency(raw: pd.DataFrame, path: Path) -> str | None:
+    """The file's one currency, when a ``Currency`` column names it (None: no such column, or
+    every cell blank). Several currencies are an InputError: amounts are summed as written, so
+    ¥1,200 would count as 1,200 of the store's money in revenue, monetary value and CLV."""
+    col = next((c for c in raw.columns if _norm(c) in ("currency", "currencycode")), None)
+    if col is None:
+        return None
+    codes = raw[col].astype("string").str.strip().str.upper().replace("", pd.NA).dropna()
+    counts = codes.value_counts()
+    if len(counts) > 1:
+        counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+        listed = ", ".join(f"{k} {v} row{'s' if v != 1 else ''}"
+                           for k, v in list(counts.items())[:5])
+        more = f", … {len(counts) - 5} more" if len(counts) > 5 else ""
+        raise InputError(
+            f"{path}: column {str(col)!r} holds several currencies ({listed}{more}): amounts "
+            "are summed as written, not converted: convert them to one currency or split the "
+            f"file per currency (without a {str(col)!r} column they are summed as written)")
+    return str(counts.index[0]) if len(counts) else None
+
+
 def load_transactions(path: str | Path, date_format: str | None = None) -> DataSet:
     """Read, clean and map an Online Retail file (CSV/XLSX). Bad input -> InputError, one line.
 
@@ -563,12 +588,15 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     country = next((str(c) for c in raw.columns if ALIASES.get(_norm(c)) == "country"), "country")
     # a segment name: a '\x07' or a quoted newline vanished from the outputs' names
     refuse_control_characters(df["country"].astype("string").str.strip(), str(path), country)
+    currency = _currency(raw, path)
     try:
         parsed, dates = _parse(df, date_format, decimal_comma=sep == ";", sheets=sheets)
     except InputError as exc:  # the dates' messages name the column: name the file too
         raise InputError(f"{path}: {exc}") from None
     sales, cancels, report = clean(parsed, df, sheets)
     report["dates"] = dates
+    if currency is not None:
+        report["currency"] = currency
     if sales.empty:
         why = f"; {_bad_text(report['bad_values'])}" if report.get("bad_values") else ""
         raise InputError(

@@ -473,3 +473,53 @@ def test_a_stock_code_twice_in_an_invoice_at_two_prices_keeps_what_was_paid(tmp_
     top = summary_tables(ds, compute_kpis_daily(ds))["top_products"].set_index("product_id")
     assert top.loc["X", "revenue"] == pytest.approx(19.0)
     assert list(top.index) == ["X", "Z"]   # X paid 19, Z 12 (the mean price said X 55)
+
+
+def test_several_currencies_in_one_file_are_refused_and_one_is_reported(tmp_path):
+    """A multi-currency shop's export (a Currency column: GBP, EUR, JPY) was summed as written:
+    ¥1,200 counted as 1200 pounds in revenue, monetary value, CLV and value tiers, silently. The
+    file is now refused (exit 2) naming the currencies and their rows; a file in one currency
+    reports it (cleaning["currency"]); blank cells (a Shopify order's later lines) are not one."""
+    head = HEADER.rstrip("\n") + ",Currency\n"
+    p = tmp_path / "t.csv"
+    p.write_text(head + "1,X,y,2,2010-01-01 10:00,2.55,1,UK,GBP\n"
+                        "2,X,y,3,2010-01-02 10:00,1.00,2,UK,GBP\n"
+                        "3,X,y,1,2010-01-03 10:00,1200,3,Japan,JPY\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"t\.csv: column 'Currency' holds several currencies "
+                                         r"\(GBP 2 rows, JPY 1 row\)"):
+        load_transactions(p)
+    p.write_text(head + "1,X,y,2,2010-01-01 10:00,2.55,1,UK,EUR\n"
+                        "1,Z,y,1,2010-01-01 10:00,1.00,1,UK,\n"
+                        "2,X,y,3,2010-01-02 10:00,1.00,2,UK,eur\n", encoding="utf-8")
+    ds = load_transactions(p)
+    assert ds.manifest["cleaning"]["currency"] == "EUR"
+    assert ds.tables["orders"]["net_revenue"].sum() == pytest.approx(2 * 2.55 + 1 + 3)
+
+
+def test_the_readme_shopify_recipe_gives_a_file_in_the_layout(tmp_path, monkeypatch):
+    """README (Customers, "Other exports"): its pandas recipe turns a Shopify orders export into
+    the layout; a refunded order becomes a cancellation, the country of an order's first line is
+    the order's, blank Currency cells on later lines are not a second currency."""
+    import re
+
+    text = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"\*\*Other exports\*\*.*?```python\n(.*?)```", text, re.S)
+    assert m, "README: the Shopify recipe is gone"
+    (tmp_path / "orders_export.csv").write_text(
+        "Name,Email,Financial Status,Paid at,Currency,Subtotal,Total,Lineitem quantity,"
+        "Lineitem name,Lineitem price,Lineitem sku,Billing Country,Created at\n"
+        "#1001,a@x.com,paid,2024-03-01 10:00:00 +0100,EUR,30,35,1,Sock,10.00,S1,DE,"
+        "2024-03-01 09:58:00 +0100\n"
+        "#1001,a@x.com,,,,,,2,Hat,10.00,H1,,2024-03-01 09:58:00 +0100\n"
+        "#1002,b@x.com,refunded,2024-03-02 11:00:00 +0100,EUR,10,15,1,Sock,10.00,S1,FR,"
+        "2024-03-02 10:59:00 +0100\n"
+        "#1003,a@x.com,paid,2024-03-09 12:00:00 +0100,EUR,10,15,1,Sock,10.00,S1,DE,"
+        "2024-03-09 11:59:00 +0100\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(m.group(1), "README recipe", "exec"), {})
+    ds = load_transactions(tmp_path / "transactions.csv")
+    o = ds.tables["orders"].set_index("order_id")
+    assert o.loc["#1001", "net_revenue"] == 30.0 and o.loc["#1001", "country"] == "DE"
+    assert o.loc["C#1002", "status"] == "cancelled" and (o["status"] == "completed").sum() == 2
+    assert ds.manifest["cleaning"]["currency"] == "EUR"
+    assert set(ds.tables["customers"]["customer_id"]) == {"a@x.com"}
