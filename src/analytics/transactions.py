@@ -16,8 +16,9 @@ become ``status="cancelled"`` orders, kept for the cancellation-rate KPI but not
 customer models), ``non_positive_quantity``, ``non_positive_price``, ``date_outlier`` (an order day
 cut off from the rest by more than ``OUTLIER_GAP_DAYS`` at either end of the file, holding under 1 %
 of the rows: a typo such as an order dated 2030 would otherwise stretch every KPI table to that
-year). The report is in ``DataSet.manifest["cleaning"]``; outliers are also logged as a warning,
-and so are bad values (``bad_values``: per column, the count, first data row and cell as read).
+year). The report is in ``DataSet.manifest["cleaning"]`` (its counts also in one info line);
+outliers are also logged as a warning, and so are bad values (``bad_values``: per column, the
+count, first data row and cell as read).
 
 A ``Currency`` (or ``Currency Code``) column, when present, must hold one currency (blank cells
 aside): amounts are summed as written, never converted, so several currencies are an InputError;
@@ -603,6 +604,12 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
             f"{path}: no valid sales rows left after cleaning "
             f"(removed: {', '.join(f'{k} {v}' for k, v in report['removed'].items() if v)}{why})"
         )
+    why = {"missing_customer_id": " (guest sales: in no KPI, revenue included)",
+           "cancellation": " (lines of cancelled orders: the cancellation rate only)"}
+    log.info("%s: %d row(s) read, %d kept%s", path.name, report["rows_read"], report["rows_kept"],
+             "; left out: " + ", ".join(f"{r} {n}{why.get(r, '')}"
+                                        for r, n in report["removed"].items() if n)
+             if report["rows_kept"] < report["rows_read"] else "")
     sales, cancels, report["split_invoices"] = _split_invoices(sales, cancels)
     orders = pd.concat([_orders(sales, "completed"), _orders(cancels, "cancelled")] if len(cancels)
                        else [_orders(sales, "completed")], ignore_index=True)

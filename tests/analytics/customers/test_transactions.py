@@ -523,3 +523,16 @@ def test_the_readme_shopify_recipe_gives_a_file_in_the_layout(tmp_path, monkeypa
     assert o.loc["C#1002", "status"] == "cancelled" and (o["status"] == "completed").sum() == 2
     assert ds.manifest["cleaning"]["currency"] == "EUR"
     assert set(ds.tables["customers"]["customer_id"]) == {"a@x.com"}
+
+
+def test_the_rows_left_out_are_summed_up_on_the_console(caplog):
+    """Guest sales (no Customer ID: a quarter of the UCI file's rows), cancellations, duplicates
+    and zero prices were left out of every KPI with nothing said on the console (the counts were
+    only in insights.json): revenue below the shop's books, unexplained. One info line now says
+    what was read, kept and left out, by reason."""
+    with caplog.at_level("INFO", logger="shocklab.transactions"):
+        load_transactions(FIX / "online_retail_ii.csv")
+    assert ("online_retail_ii.csv: 17 row(s) read, 7 kept; left out: bad_value 2, "
+            "exact_duplicate 1, missing_customer_id 2 (guest sales: in no KPI, revenue included), "
+            "cancellation 2 (lines of cancelled orders: the cancellation rate only), "
+            "non_positive_quantity 2, non_positive_price 1") in caplog.text
