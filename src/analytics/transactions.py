@@ -42,7 +42,7 @@ quantity x price summed; an invoice number carrying several customers or days is
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 
-Size (~625 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+Size (~675 lines, one module on purpose): reading (encodings, separators, column names), cleaning
 and building the orders of one file format share its column names, the cleaning reasons and the
 report they fill.
 """
