@@ -42,7 +42,7 @@ quantity x price summed; an invoice number carrying several customers or days is
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 
-Size (~675 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+Size (~685 lines, one module on purpose): reading (encodings, separators, column names), cleaning
 and building the orders of one file format share its column names, the cleaning reasons and the
 report they fill.
 """
@@ -167,6 +167,14 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
                 path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
             ), sep
         except UnicodeDecodeError:  # the UCI CSV exports are Latin-1
+            pass
+        try:  # Windows-1252 (Excel's CSV in Western locales) is Latin-1 but for 0x80-0x9F,
+            # where it has '€', '–', '’' …: Latin-1 made them control characters U+0080-U+009F
+            return pd.read_csv(
+                path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                encoding="cp1252"
+            ), sep
+        except UnicodeDecodeError:  # a byte Windows-1252 leaves undefined (0x81, 0x8D …)
             return pd.read_csv(
                 path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                 encoding="latin-1"

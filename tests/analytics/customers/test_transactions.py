@@ -536,3 +536,21 @@ def test_the_rows_left_out_are_summed_up_on_the_console(caplog):
             "exact_duplicate 1, missing_customer_id 2 (guest sales: in no KPI, revenue included), "
             "cancellation 2 (lines of cancelled orders: the cancellation rate only), "
             "non_positive_quantity 2, non_positive_price 1") in caplog.text
+
+
+def test_a_windows_1252_export_keeps_its_dashes_and_euro_signs(tmp_path):
+    """Excel's "CSV (semicolon-separated)" in a Western European locale writes Windows-1252, not
+    UTF-8: it was decoded as Latin-1, so '–' (0x96) and '€' (0x80) became the control characters
+    U+0096 and U+0080 in the product names of tables/top_products.csv. Bytes Windows-1252 leaves
+    undefined still read (as Latin-1)."""
+    p = tmp_path / "export.csv"
+    p.write_bytes(("Invoice;StockCode;Description;Quantity;InvoiceDate;Price;Customer ID;Country\n"
+                   "1;X;Kuchenform – 3er Set, 5 €;2;2010-01-01 10:00;2,55;1;Österreich\n"
+                   "2;X;Kuchenform – 3er Set, 5 €;1;2010-01-02 10:00;2,55;2;Österreich\n")
+                  .encode("cp1252"))
+    ds = load_transactions(p)
+    assert ds.tables["products"]["name"].tolist() == ["Kuchenform – 3er Set, 5 €"]
+    assert set(ds.tables["orders"]["country"]) == {"Österreich"}
+    p.write_bytes(p.read_bytes().replace("€".encode("cp1252"), b"\x81"))  # undefined in 1252
+    assert load_transactions(p).tables["products"]["name"].tolist() == [
+        "Kuchenform \x96 3er Set, 5 \x81"]  # the whole file read as Latin-1, as before
