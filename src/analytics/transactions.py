@@ -29,7 +29,8 @@ separator; in a ';'-separated file a number with one comma and no point ('2,55')
 comma, and where Quantity or Price holds one the file's points group thousands ('1.000' = 1000,
 '12.345,67'; a point grouping nothing, '2.5', is then a bad value).
 
-Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-``. Whether such
+Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-`` (a time on a
+24- or 12-hour clock: ``8:26 PM``). Whether such
 dates are day-first or month-first is decided for the whole file: a first number above 12 proves
 day-first, a second above 12 proves month-first, both in one file is an error; with no proof the
 file is read month-first (the UCI export) and the ambiguous rows are counted and warned about.
@@ -42,7 +43,7 @@ quantity x price summed; an invoice number carrying several customers or days is
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 
-Size (~685 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+Size (~695 lines, one module on purpose): reading (encodings, separators, column names), cleaning
 and building the orders of one file format share its column names, the cleaning reasons and the
 report they fill.
 """
@@ -93,7 +94,8 @@ REASONS = ("bad_value", "exact_duplicate", "missing_customer_id", "cancellation"
 OUTLIER_GAP_DAYS = 60
 MISSING_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "<na>")  # Customer ID, lower-cased
 _DMY = (r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
-        r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?\s*$")
+        r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?"
+        r"(?:\s*(?P<P>[AaPp])\.?[Mm]\.?)?)?\s*$")   # P: a 12-hour clock's AM / PM
 
 
 def _norm(col: object) -> str:
@@ -300,6 +302,12 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
                     where, report["ambiguous_rows"], str(ts.iloc[first]))
     day, month = (parts["a"], parts["b"]) if layout == "day-first" else (parts["b"], parts["a"])
     year = parts["y"].where(parts["y"].str.len() == 4, "20" + parts["y"])
+    hour = parts["H"].fillna("0")
+    if parts["P"].notna().any():  # 12 AM is 0 h, 12 PM 12 h; '13:05 PM' is no time (NaT)
+        h = pd.to_numeric(parts["H"], errors="coerce")
+        pm = parts["P"].str.lower().eq("p")
+        h12 = (h % 12 + pm.astype(float) * 12).where((h >= 1) & (h <= 12), 99)
+        hour = hour.where(parts["P"].isna(), h12.astype("Int64").astype("string"))
     iso = (
         year
         + "-"
@@ -307,7 +315,7 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
         + "-"
         + day.str.zfill(2)
         + " "
-        + parts["H"].fillna("0").str.zfill(2)
+        + hour.str.zfill(2)
         + ":"
         + parts["M"].fillna("00")
         + ":"

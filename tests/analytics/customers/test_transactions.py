@@ -554,3 +554,22 @@ def test_a_windows_1252_export_keeps_its_dashes_and_euro_signs(tmp_path):
     p.write_bytes(p.read_bytes().replace("€".encode("cp1252"), b"\x81"))  # undefined in 1252
     assert load_transactions(p).tables["products"]["name"].tolist() == [
         "Kuchenform \x96 3er Set, 5 \x81"]  # the whole file read as Latin-1, as before
+
+
+def test_twelve_hour_times_do_not_bypass_the_day_month_decision():
+    """'13/01/2011 09:00 AM' proves a day-first file, but dates with AM/PM did not match the
+    d/m/y pattern: pandas read each row alone, so '02/01/2011 08:26 PM' became 1 February beside
+    13 January (layout reported 'iso', nothing warned). They now take part in the decision, and
+    12 AM / 12 PM are midnight / noon."""
+    from analytics.transactions import parse_dates
+
+    got, rep = parse_dates(pd.Series(["02/01/2011 08:26 PM", "13/01/2011 09:00 AM",
+                                      "05/01/2011 12:05 am", "06/01/2011 12:30 p.m."]))
+    assert got.tolist() == [pd.Timestamp("2011-01-02 20:26"), pd.Timestamp("2011-01-13 09:00"),
+                            pd.Timestamp("2011-01-05 00:05"), pd.Timestamp("2011-01-06 12:30")]
+    assert rep["layout"] == "day-first" and rep["unparsed_rows"] == 0
+    us, rep = parse_dates(pd.Series(["12/13/2010 8:26 AM", "1/2/2011 1:05 PM"]))  # US export
+    assert us.tolist() == [pd.Timestamp("2010-12-13 08:26"), pd.Timestamp("2011-01-02 13:05")]
+    assert rep["layout"] == "month-first"
+    bad, rep = parse_dates(pd.Series(["1/2/2011 13:05 PM", "1/3/2011 1:05 PM"]))
+    assert bad.isna().tolist() == [True, False] and rep["unparsed_rows"] == 1
