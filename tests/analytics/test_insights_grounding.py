@@ -40,6 +40,26 @@ def test_every_text_is_grounded_and_the_cli_says_so(run, capsys):
     assert cli.main(["--check", str(out / "missing.json")]) == 2
 
 
+@pytest.mark.parametrize("name", ["run.json", "incidents.json", "list.json"])
+def test_the_check_refuses_a_file_that_is_not_insights_json(tmp_path, name, capsys):
+    """--check run.json (or incidents.json) said "0 mismatch(es)", exit 0; a JSON list was a
+    traceback with exit 1 (the code of "mismatches found")."""
+    doc = {"run.json": {"schema": "shocklab.run/1", "run_id": "x"},
+           "incidents.json": {"schema": "shocklab.incidents/1", "incidents": []},
+           "list.json": [{"event_id": "E01"}]}[name]
+    (tmp_path / name).write_text(json.dumps(doc))
+    assert cli.main(["--check", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not an insights.json" in err
+
+
+def test_an_unknown_flag_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--chek", "x"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 def _episode(doc, kpi):
     return next(e for e in doc["episodes"] if e["primary_kpi"] == kpi)
 
