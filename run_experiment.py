@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run an experiment: a sweep of overrides × seeds, a detectability study, or a multi-seed gate.
+r"""Run an experiment: a sweep of overrides × seeds, a detectability study, or a multi-seed gate.
 
     python run_experiment.py --config config/experiments/detector_sweep.yaml \
         --executor local --workers 2

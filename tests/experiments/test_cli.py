@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from run_experiment import main
+from run_experiment import build_parser, main
 from tests.dirs import snapshot
 
 from shocklab.cli import run_cli
@@ -381,3 +381,11 @@ def test_force_moves_a_folder_that_is_not_an_experiment_aside(tmp_path, tiny_exp
     assert rc == 0, err
     assert (tmp_path / "exp.kept-1" / "notes.txt").read_text() == "precious\n"
     assert not (out / "notes.txt").exists() and (out / "results.parquet").is_file()
+
+
+def test_help_examples_keep_their_line_continuations():
+    """The module docstring was not raw, so "\\<newline>" joined the example lines in --help
+    ("detector_sweep.yaml         --executor local"): the examples now print as written."""
+    text = build_parser().format_help()
+    assert "detector_sweep.yaml \\\n        --executor local --workers 2" in text
+    assert "yaml         --" not in text
