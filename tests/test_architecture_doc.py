@@ -295,3 +295,11 @@ def test_nothing_cites_the_team_design_contract_instead_of_this_doc():
            if f.suffix != ".md" and re.search(r"shared/DESIGN|DESIGN\.md",
                                                 f.read_text(encoding="utf-8", errors="replace"))]
     assert bad == []
+
+
+def test_the_detections_columns_are_the_detectors_output():
+    from analytics.detectors.base import OUTPUT_COLUMNS
+
+    m = re.search(r"`detections\.csv` \(([^·]+)\) ·", " ".join(DOC.split()))
+    named = [re.sub(r" \(.*", "", c.strip()) for c in m.group(1).split(", ")]
+    assert named == OUTPUT_COLUMNS
