@@ -10,10 +10,11 @@ truth/ exists — scoring against the injected events.
                            [--quiet]
 
 Output: a run directory (default ``reports/<run-id>/``, written atomically). The run id is
-deterministic: ``<scenario>-<12 hex of sha256(data manifest hash, effective config)>``, so the
-same inputs land in the same directory (rerunning replaces it). Exit codes: 0 ok, 1 a quality gate
-failed (which figure missed which bar), 2 bad input (one line, nothing written), 3 internal error
-(the traceback is in the log file).
+deterministic: ``<scenario>-<12 hex of sha256(data manifest hash, effective config)>`` (a
+``--kpis`` or ``--transactions`` run: the file's name and its bytes' hash; ``-as-of-<DATE>`` added
+with ``--as-of``), so the same inputs land in the same directory (rerunning replaces it). Exit
+codes: 0 ok, 1 a quality gate failed (which figure missed which bar), 2 bad input (one line,
+nothing written), 3 internal error (the traceback is in the log file).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def build_parser() -> ArgumentParser:
         "  python run_analysis.py --kpis daily.csv --calendar marketing_calendar.csv\n"
         "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written) · 3 internal "
         "error\n"
-        "run id: <scenario>-<12 hex of sha256(data manifest hash, effective config)>",
+        "run id: <scenario, or the --kpis/--transactions file's name>-<12 hex of sha256(input "
+        "hash, effective config)>, plus -as-of-<DATE> with --as-of",
     )
     p.add_argument(
         "--data", default=None, help="data directory from generate_data.py (default: data/)"

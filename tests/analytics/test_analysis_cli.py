@@ -405,3 +405,17 @@ def test_as_of_runs_the_monitor_for_one_day_with_persistent_state(synth_dir, tmp
     assert (tmp_path / "state" / "customers.sqlite").is_file()  # cooldowns survive the run
     doc = json.loads((run_dir / "insights.json").read_text())
     assert doc["customers"]["as_of"] == day
+
+
+def test_help_run_id_names_the_labels_and_suffix_run_id_uses(tmp_path):
+    """--help said run ids are always <scenario>-<hash>; a --kpis run's is the file's name and an
+    --as-of run's ends in -as-of-<DATE> (run_analysis.main adds it)."""
+    from tests.configs import make_config
+
+    from analytics.context import DataSet
+    from analytics.pipeline import run_id
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "-as-of-<DATE> with --as-of" in text and "--kpis/--transactions file's name" in text
+    ds = DataSet(tables={}, manifest={}, path=tmp_path / "metrics.csv", source="kpis")
+    assert run_id(ds, make_config(), "0" * 64).startswith("metrics")
