@@ -56,7 +56,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--data", default=None, help="data directory from generate_data.py (default: data/)"
     )
-    p.add_argument("--config", default=None, help="analysis config (default: config/analysis.yaml)")
+    p.add_argument("--config", default=None,
+                   help="analysis config, layered over this checkout's config/analysis.yaml "
+                        "(mappings merge, lists and values replace) unless it says base: none "
+                        "(default: that file, from any directory)")
     p.add_argument("--out", default=None, help="run directory (default: reports/<run-id>/)")
     p.add_argument("--min-recall", type=float, default=None, metavar="X",
                    help="exit 1 when the consensus recall (headline scoring mode) is below X")

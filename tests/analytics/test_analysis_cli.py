@@ -419,3 +419,18 @@ def test_help_run_id_names_the_labels_and_suffix_run_id_uses(tmp_path):
     assert "-as-of-<DATE> with --as-of" in text and "--kpis/--transactions file's name" in text
     ds = DataSet(tables={}, manifest={}, path=tmp_path / "metrics.csv", source="kpis")
     assert run_id(ds, make_config(), "0" * 64).startswith("metrics")
+
+
+def test_help_says_a_config_file_is_layered_over_the_shipped_one(tmp_path):
+    """--help said only "analysis config"; a partial file is layered over config/analysis.yaml
+    (ARCHITECTURE principle 3), which a user setting one key needs to know."""
+    from analytics.config import load_analysis_config
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "layered over this checkout's config/analysis.yaml" in text and "base: none" in text
+    part = tmp_path / "part.yaml"
+    part.write_text("consensus:\n  min_votes: 3\n")
+    cfg = load_analysis_config(part, [])
+    shipped = load_analysis_config(None, [])
+    assert cfg.consensus.min_votes == 3
+    assert cfg.model_dump(exclude={"consensus"}) == shipped.model_dump(exclude={"consensus"})
