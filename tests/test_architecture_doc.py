@@ -263,7 +263,8 @@ def _citing_files() -> list[Path]:
 
 def citations() -> list[tuple[str, str]]:
     out = []
-    pat = re.compile(r"ARCHITECTURE(?:\.md)?`?,? *\(?(\"[^\"]+\"(?:, *\"[^\"]+\")*|"
+    quoted = r"\"[A-Z][^\"()=]*\""  # a section's name: "Scoring", "Data directory"
+    pat = re.compile(rf"ARCHITECTURE(?:\.md)?`?,? *\(?({quoted}(?:, *{quoted})*|"
                      r"principle \d+|import rule \d+)")
     for f in _citing_files():
         text = " ".join(f.read_text(encoding="utf-8", errors="replace").split())
