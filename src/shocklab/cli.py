@@ -103,7 +103,10 @@ def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False) -> N
 
 def add_force_flag(
     parser: argparse.ArgumentParser,
-    help_text: str = "replace --out even if it is an existing directory ShockLab did not write",
+    help_text: str = ("--out holds a folder ShockLab did not write, or another kind of ShockLab "
+                      "output (a data set where a run goes, or the reverse): move it aside to "
+                      "<out>.kept-N and write afresh (nothing is deleted; an earlier output of "
+                      "the same kind is replaced without it)"),
 ) -> None:
     parser.add_argument("--force", action="store_true", help=help_text)
 
