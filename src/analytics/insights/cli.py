@@ -6,7 +6,9 @@
                                                   # vs its fields
 
 Exit codes: 0 ok · 1 the check found mismatches · 2 bad input (no such file, not JSON, not an
-insights.json, an unknown flag: one line on stderr).
+insights.json or not one that matches schemas/insights.schema.json, an unknown flag: one line on
+stderr) · 3 internal error (``python -m analytics.insights`` runs ``main`` through
+``shocklab.cli.run_cli``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shocklab.cli import ArgumentParser
+from shocklab.errors import InputError
 
 from .grounding import check
-from .schema import SCHEMA_PATH, schema_text, write_schema
+from .schema import SCHEMA_PATH, schema_text, validate_json, write_schema
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--check", metavar="RUN_DIR", help="grounding check of RUN_DIR/insights.json (or a file)"
     )
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     args = p.parse_args(argv)
     if args.check:
         path = Path(args.check)
@@ -43,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # run.json or incidents.json passed as "0 mismatch(es)"; a JSON list was a traceback
             print(f"--check: {path} is not an insights.json (no schema_version); give a run "
                   "directory or its insights.json", file=sys.stderr)
+            return 2
+        try:  # the checker reads the fields the schema promises (a hand-edited file may lack them)
+            validate_json(doc)
+        except InputError as exc:
+            print(f"--check: {path}: {exc}", file=sys.stderr)
             return 2
         bad = check(doc)
         for line in bad:
