@@ -174,3 +174,20 @@ def test_export_tool_check_reports_a_stale_schema_and_writes_nothing(tmp_path, m
     assert sorted(p.name for p in (tmp_path / "schemas").iterdir()) == sorted(
         f"{n}.schema.json" for n in export_schemas.MODELS)
     assert export_schemas.main(["--check"]) == 0
+
+
+def test_export_tool_maps_an_internal_error_to_exit_3(monkeypatch, capsys):
+    """A crash ended the tool with Python's exit 1, which --check uses for "a schema is stale"."""
+    import runpy
+
+    import analytics.config
+
+    def boom():
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(analytics.config, "analysis_json_schema", boom)
+    monkeypatch.setattr(sys, "argv", ["export_schemas.py", "--check"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(ROOT / "tools" / "export_schemas.py"), run_name="__main__")
+    assert exc.value.code == 3
+    assert "internal error: RuntimeError: boom" in capsys.readouterr().err

@@ -4,7 +4,8 @@
     python tools/export_schemas.py          # rewrite schemas/{simulation,analysis,experiment,
                                             # world}.schema.json
     python tools/export_schemas.py --check  # exit 1 if a committed schema differs from the models
-                                            # (an unknown flag is exit 2, nothing written)
+                                            # (an unknown flag is exit 2, nothing written;
+                                            # an internal error 3)
 
 In VS Code (YAML extension) put
 ``# yaml-language-server: $schema=../schemas/simulation.schema.json``
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from analytics.config import AnalysisConfig, analysis_json_schema  # noqa: E402
 from experiments.config import ExperimentConfig  # noqa: E402
-from shocklab.cli import ArgumentParser  # noqa: E402
+from shocklab.cli import ArgumentParser, run_cli  # noqa: E402
 from shocklab.hashing import canonical_json  # noqa: E402
 from simulation.config import SimulationConfig  # noqa: E402
 from simulation.world_sampler import WorldScenario  # noqa: E402
@@ -68,4 +69,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_cli(main))  # an unexpected error is exit 3: 1 means "a schema is stale"
