@@ -304,3 +304,15 @@ def test_the_detections_columns_are_the_detectors_output():
     m = re.search(r"`detections\.csv` \(([^·]+)\) ·", " ".join(DOC.split()))
     named = [re.sub(r" \(.*", "", c.strip()) for c in m.group(1).split(", ")]
     assert named == OUTPUT_COLUMNS
+
+
+def test_the_docs_the_doc_cites_have_the_sections_it_names():
+    """`docs/customers.md "Files"`, `docs/history/detection.md "Sixth session: the vote"`: a
+    heading or a bold paragraph lead of the cited file starts with the quoted name."""
+    text = " ".join(DOC.split())
+    cited = re.findall(r"(docs/[\w/.-]+\.md)[`,]?,? *\(?\"([^\"]+)\"", text)
+    assert len(cited) >= 3
+    for path, name in cited:
+        other = (ROOT / path).read_text(encoding="utf-8")
+        leads = re.findall(r"^#+ (.+)$", other, re.M) + re.findall(r"\*\*([^*]+)\*\*", other)
+        assert any(" ".join(lead.split()).startswith(name) for lead in leads), f"{path} {name!r}"
