@@ -129,7 +129,9 @@ def build_parser() -> ArgumentParser:
         "directory is SHOCKLAB_STATE_DIR when set)",
     )
     p.add_argument("--no-verify", dest="verify", action="store_false",
-                   help="skip the sha256 and row-count checks of --data against its manifest.json")
+                   help="analyse --data even where its files no longer match its manifest.json "
+                        "(sha256, row counts): the files are still checked, and each mismatch "
+                        "is a warning recorded in run.json input_checks instead of exit 2")
     p.add_argument("--date-format", dest="date_format", default=None, metavar="FMT",
                    help="strftime format of --transactions dates, e.g. %%d/%%m/%%Y %%H:%%M "
                         "(default: ISO, or day-/month-first detected from the file)")

@@ -434,3 +434,16 @@ def test_help_says_a_config_file_is_layered_over_the_shipped_one(tmp_path):
     shipped = load_analysis_config(None, [])
     assert cfg.consensus.min_votes == 3
     assert cfg.model_dump(exclude={"consensus"}) == shipped.model_dump(exclude={"consensus"})
+
+
+def test_help_says_no_verify_still_checks_and_records(tmp_path):
+    """--help said --no-verify skips the checks; they still run, and each mismatch becomes a
+    warning in run.json's input_checks (and a new run id) instead of exit 2."""
+    from analytics.loading import verify_manifest
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "skip the sha256" not in text and "recorded in run.json input_checks" in text
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    manifest = {"files": {"a.csv": "0" * 64}}
+    report = verify_manifest(tmp_path, manifest, {}, verify=False)
+    assert report["verified"] is False and report["mismatches"]
