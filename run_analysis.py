@@ -271,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"{flag} applies to --kpis only")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
+    gate = args.min_recall is not None or args.min_precision is not None
+    if gate and (args.transactions or (args.kpis and not args.events)):
+        # no truth can come: say so before reading the file (its ingest warnings came first)
+        raise InputError(
+            "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
+        )
     if args.as_of is not None and args.kpis:
         raise InputError("--as-of dates the customer models: it applies to --data and "
                          "--transactions, not --kpis")

@@ -447,3 +447,13 @@ def test_help_says_no_verify_still_checks_and_records(tmp_path):
     manifest = {"files": {"a.csv": "0" * 64}}
     report = verify_manifest(tmp_path, manifest, {}, verify=False)
     assert report["verified"] is False and report["mismatches"]
+
+
+@pytest.mark.parametrize("flags", [["--transactions", "tx.csv"], ["--kpis", "k.csv"]])
+def test_a_gate_without_truth_is_refused_before_the_file_is_read(tmp_path, capsys, flags):
+    """--transactions f --min-recall 0.5 read (and warned about) the whole file before saying a
+    transaction file has no truth: two lines on stderr, the first about a file it then refused.
+    A file that is not even there shows the order: the gate's error comes first."""
+    rc = run_cli(run_analysis.main, [*flags, "--min-recall", "0.5", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "need truth" in err, err
