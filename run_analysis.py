@@ -355,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(
             "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
         )
+    if (args.min_recall is not None or args.min_precision is not None) \
+            and not cfg.voting_detectors():   # an empty consensus "failed" the gate, exit 1
+        raise InputError(
+            "--min-recall/--min-precision judge the consensus, and "
+            + (f"--detectors {args.detectors}" if names else "the config")
+            + " enables no voting detector (the oracle never votes)")
 
     dhash = data_hash(ds, extra_files)
     checks = {k: ds.manifest[k] for k in ("integrity", "cleaning") if k in ds.manifest}
@@ -420,11 +426,14 @@ def main(argv: list[str] | None = None) -> int:
                f"{warm.get('days')})" if warm.get("event_ids") else "")
         failures.append(f"consensus recall has no value: no unexpected event was scored{why}; "
                         f"--min-recall {args.min_recall} cannot pass")
+    # the figure as the scorecard holds it (4 decimals), which the bar is held to: "0.667 <
+    # --min-recall 0.66675" read as a pass that failed
     elif args.min_recall is not None and head["recall"] < args.min_recall:
-        failures.append(f"consensus recall {head['recall']:.3f} < --min-recall {args.min_recall}")
+        failures.append(f"consensus recall {head['recall']:.4f} < --min-recall {args.min_recall}")
     if args.min_precision is not None and (head["precision"] or 0.0) < args.min_precision:
         failures.append(
-            f"consensus precision {head['precision']:.3f} < --min-precision {args.min_precision}"
+            f"consensus precision {head['precision'] or 0.0:.4f} < --min-precision "
+            f"{args.min_precision}"
         )
     if failures:
         raise GateFailure(

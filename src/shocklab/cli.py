@@ -65,6 +65,16 @@ class ArgumentParser(argparse.ArgumentParser):
         self._argv = [str(a) for a in (sys.argv[1:] if args is None else args)]
         return super().parse_known_args(args, namespace)
 
+    def _get_values(self, action, arg_strings):  # type: ignore[override]
+        """``--min-recall=--``: argparse (before 3.12.7) drops the '--' as the end of the flags
+        and hands the option an empty list, past its type and choices (--workers=-- crashed
+        with exit 3, --executor=-- ran the default executor). The value is the text '--'."""
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"error: {self.prog}: {message}{self._dash_hint(message)} (see --help)\n")
 
@@ -176,6 +186,14 @@ class held_console:
                         h.handle(record)
 
 
+def _log_to_file(level: int, text: str) -> None:
+    """One line to the log file only (the console already has it): how the run ended."""
+    root = logging.getLogger("shocklab")
+    for h in root.handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(root.makeRecord("shocklab.cli", level, __file__, 0, "%s", (text,), None))
+
+
 def _log_traceback(exc: BaseException) -> Path | None:
     """Write the traceback to the log file only (the console gets one line)."""
     root = logging.getLogger("shocklab")
@@ -216,7 +234,11 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     except ShockLabError as exc:
         if debug:
             traceback.print_exc()
-        print(f"error: {exc}" if exc.exit_code == 2 else f"FAILED: {exc}", file=sys.stderr)
+        line = f"error: {exc}" if exc.exit_code == 2 else f"FAILED: {exc}"
+        print(line, file=sys.stderr)
+        # the log file said nothing of a failed gate or a refused input: a CI job keeping
+        # logs/shocklab.log had the run's start and not why it ended with 1 or 2
+        _log_to_file(logging.ERROR, f"{line} (exit {exc.exit_code})")
         return exc.exit_code
     except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed)
         if exc.code is None or exc.code in (0, 2):

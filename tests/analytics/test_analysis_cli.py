@@ -34,6 +34,32 @@ def test_bad_flag_exits_2_from_repo_root():
     ]
 
 
+@pytest.mark.parametrize("script,args,needle", [
+    ("analysis", ["--min-recall=--"], "argument --min-recall: invalid float value: '--'"),
+    ("analysis", ["--set=--"], "--set '--': expected dotted.key=value"),
+    ("analysis", ["--data=--"], "--: data directory not found"),
+    ("experiment", ["--workers=--"], "argument --workers: invalid int value: '--'"),
+    ("experiment", ["--executor=--"], "argument --executor: invalid choice: '--'"),
+])
+def test_a_double_dash_as_a_flags_value_is_one_line_exit_2(tmp_path, capsys, script, args,
+                                                          needle):
+    """argparse handed '--min-recall=--' an empty list past the flag's type and choices: exit 3
+    (internal error) for a bad gate value, and '--executor=--' ran the experiment on the default
+    executor (audit-cigate)."""
+    import run_experiment
+
+    out = tmp_path / "out"
+    if script == "analysis":
+        code = cli(*args, "--out", str(out))
+    else:
+        code = run_cli(run_experiment.main, ["--config", str(ROOT / "config/experiments/"
+                                                              "ci_gate.yaml"), *args,
+                                             "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and needle in err, (code, err)
+    assert not out.exists()
+
+
 def test_missing_data_dir_exits_2_and_writes_nothing(tmp_path, capsys):
     assert cli("--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")) == 2
     assert "data directory not found" in capsys.readouterr().err
@@ -113,8 +139,48 @@ def test_run_writes_outputs_and_gate_fails_with_1(synth_dir, tmp_path, capsys):
         )
         == 1
     )
-    assert "FAILED: consensus recall 0.000 < --min-recall 0.9" in capsys.readouterr().err
+    assert "FAILED: consensus recall 0.0000 < --min-recall 0.9" in capsys.readouterr().err
     assert (out / "scorecard.json").exists()
+
+
+def test_gate_message_shows_the_figure_the_bar_was_held_to(tmp_path, capsys):
+    """Two of three labelled windows caught: recall 0.6667 in the scorecard. A bar equal to it
+    passes; one just above fails, and the message said "consensus recall 0.667 < --min-recall
+    0.66675" — a figure above the bar, read as a pass that failed (audit-cigate)."""
+    rng = np.random.default_rng(0)
+    v = 100 + rng.normal(0, 2, 120)
+    v[60:62] -= 40
+    v[90:92] -= 40
+    kpis, ev = tmp_path / "k.csv", tmp_path / "ev.json"
+    pd.DataFrame({"date": pd.date_range("2025-01-01", periods=120).strftime("%Y-%m-%d"),
+                  "signups": v.round(2)}).to_csv(kpis, index=False)
+    ev.write_text(json.dumps([{"start": "2025-03-02", "end": "2025-03-03"},
+                              {"start": "2025-04-01", "end": "2025-04-02"},
+                              {"start": "2025-02-10", "end": "2025-02-10"}]))
+    out = tmp_path / "run"
+    args = ["--kpis", str(kpis), "--events", str(ev), "--out", str(out), "--quiet"]
+    assert cli(*args, "--min-recall", "0.6667", "--min-precision", "1") == 0
+    head = json.loads((out / "scorecard.json").read_text())["headline"]
+    assert (head["recall"], head["precision"]) == (0.6667, 1.0)
+    capsys.readouterr()
+    assert cli(*args, "--min-recall", "0.66675") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "FAILED: consensus recall 0.6667 < --min-recall 0.66675" in err[0], err
+    assert (out / "scorecard.json").exists()
+
+
+def test_a_gate_with_no_voting_detector_is_bad_input(synth_dir, tmp_path, capsys):
+    """'--detectors oracle --min-recall 0.5': the oracle never votes, so the consensus was empty
+    and the gate "failed" with recall 0 (exit 1: a quality verdict for a run that could not
+    have one). Without a gate the oracle alone still runs (audit-cigate)."""
+    out = tmp_path / "run"
+    assert cli("--data", str(synth_dir), "--out", str(out), "--detectors", "oracle",
+               "--min-precision", "0.5") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "judge the consensus, and --detectors oracle " \
+        "enables no voting detector" in err, err
+    assert not out.exists()
+    assert cli("--data", str(synth_dir), "--out", str(out), "--detectors", "oracle") == 0
 
 
 def test_identical_inputs_identical_bytes(synth_dir, tmp_path):
@@ -351,7 +417,7 @@ def test_every_detector_failing_still_writes_a_run(synth_dir, tmp_path, monkeypa
     card = json.loads((out / "scorecard.json").read_text())
     assert card["headline"]["recall"] == 0.0 and card["strict"]["consensus"]["incidents"] == 0
     assert card["failed_detectors"] == {"rolling_zscore": "ValueError: no data left"}
-    assert "consensus recall 0.000 < --min-recall 0.5" in capsys.readouterr().err
+    assert "consensus recall 0.0000 < --min-recall 0.5" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- --transactions and --as-of
