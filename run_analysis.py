@@ -66,7 +66,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--min-precision", type=float, default=None, metavar="Y",
                    help="exit 1 when the consensus precision is below Y")
     p.add_argument(
-        "--detectors", default=None, metavar="a,b", help="run only these configured detectors"
+        "--detectors", default=None, metavar="a,b",
+        help="run only these detectors of the config, by name (one it has enabled: false runs "
+             "too, e.g. prophet_residual)"
     )
     p.add_argument(
         "--kpis",

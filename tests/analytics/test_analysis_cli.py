@@ -523,3 +523,20 @@ def test_a_gate_without_truth_is_refused_before_the_file_is_read(tmp_path, capsy
     rc = run_cli(run_analysis.main, [*flags, "--min-recall", "0.5", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "need truth" in err, err
+
+
+def test_help_says_detectors_switches_on_a_disabled_one():
+    """--help said "run only these configured detectors"; a detector the config leaves off
+    (prophet_residual) runs when named, as the README's example relies on."""
+    from tests.configs import make_config
+
+    from analytics.pipeline import select_detectors
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "enabled: false runs too" in text
+    cfg = make_config(detectors={"rolling_zscore": {"type": "rolling_zscore"},
+                                 "prophet_residual": {"type": "prophet_residual",
+                                                      "enabled": False}})
+    picked = select_detectors(cfg, ["prophet_residual"])
+    assert picked.detectors["prophet_residual"].enabled
+    assert not picked.detectors["rolling_zscore"].enabled
