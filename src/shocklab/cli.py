@@ -92,16 +92,18 @@ class ArgumentParser(argparse.ArgumentParser):
         return ""
 
 
-def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False) -> None:
+def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False,
+                     example: str = "seed=7") -> None:
     """``--set``, ``--debug``, ``--quiet``; ``alerts``: the command may send alerts, which a
-    console sink prints under ``--quiet`` too (an alert is what that sink was configured for)."""
+    console sink prints under ``--quiet`` too (an alert is what that sink was configured for);
+    ``example``: a ``--set`` that the command's own config file accepts."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one config value by dotted key, e.g. --set seed=7 (repeatable)",
+        help=f"override one config value by dotted key, e.g. --set {example} (repeatable)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     parser.add_argument(
