@@ -222,6 +222,23 @@ def _cross_imports(package: str, forbidden: set[str], allowed_files: set[str] = 
     return bad
 
 
+# import rule 1, data flows one way: a layer imports only the layers upstream of it
+UPSTREAM = {
+    "simulation": {"shocklab"},
+    "analytics": {"shocklab"},
+    "evaluation": {"shocklab", "analytics"},
+    "experiments": {"shocklab", "simulation", "analytics", "evaluation"},
+    "runstore": {"shocklab"},
+    "dashboard": {"shocklab", "runstore"},
+    "api": {"shocklab", "runstore", "analytics", "evaluation"},
+}
+
+
+@pytest.mark.parametrize("package", sorted(UPSTREAM))
+def test_import_rule_1_data_flows_one_way(package):
+    assert _cross_imports(package, set(PACKAGES) - UPSTREAM[package] - {package}) == []
+
+
 def test_import_rule_2_analytics_never_imports_simulation():
     assert _cross_imports("analytics", {"simulation"}) == []
 
