@@ -540,3 +540,15 @@ def test_help_says_detectors_switches_on_a_disabled_one():
     picked = select_detectors(cfg, ["prophet_residual"])
     assert picked.detectors["prophet_residual"].enabled
     assert not picked.detectors["rolling_zscore"].enabled
+
+
+def test_a_store_only_detector_named_in_detectors_runs_on_kpis_input():
+    """ARCHITECTURE: external_profile switches count_likelihood (store_only) off for --kpis
+    input, and --detectors, applied after it, switches a named one back on."""
+    from analytics.config import load_analysis_config
+    from analytics.external import external_profile
+    from analytics.pipeline import select_detectors
+
+    profile = external_profile(load_analysis_config(None, []), 86400.0)
+    assert not profile.detectors["count_likelihood"].enabled
+    assert select_detectors(profile, ["count_likelihood"]).detectors["count_likelihood"].enabled
