@@ -92,16 +92,18 @@ class ArgumentParser(argparse.ArgumentParser):
         return ""
 
 
-def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False) -> None:
+def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False,
+                     example: str = "seed=7") -> None:
     """``--set``, ``--debug``, ``--quiet``; ``alerts``: the command may send alerts, which a
-    console sink prints under ``--quiet`` too (an alert is what that sink was configured for)."""
+    console sink prints under ``--quiet`` too (an alert is what that sink was configured for);
+    ``example``: a ``--set`` that the command's own config file accepts."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one config value by dotted key, e.g. --set seed=7 (repeatable)",
+        help=f"override one config value by dotted key, e.g. --set {example} (repeatable)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     parser.add_argument(
@@ -113,7 +115,10 @@ def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False) -> N
 
 def add_force_flag(
     parser: argparse.ArgumentParser,
-    help_text: str = "replace --out even if it is an existing directory ShockLab did not write",
+    help_text: str = ("--out holds a folder ShockLab did not write, or another kind of ShockLab "
+                      "output (a data set where a run goes, or the reverse): move it aside to "
+                      "<out>.kept-N and write afresh (nothing is deleted; an earlier output of "
+                      "the same kind is replaced without it)"),
 ) -> None:
     parser.add_argument("--force", action="store_true", help=help_text)
 

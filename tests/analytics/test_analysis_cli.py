@@ -471,3 +471,84 @@ def test_as_of_runs_the_monitor_for_one_day_with_persistent_state(synth_dir, tmp
     assert (tmp_path / "state" / "customers.sqlite").is_file()  # cooldowns survive the run
     doc = json.loads((run_dir / "insights.json").read_text())
     assert doc["customers"]["as_of"] == day
+
+
+def test_help_run_id_names_the_labels_and_suffix_run_id_uses(tmp_path):
+    """--help said run ids are always <scenario>-<hash>; a --kpis run's is the file's name and an
+    --as-of run's ends in -as-of-<DATE> (run_analysis.main adds it)."""
+    from tests.configs import make_config
+
+    from analytics.context import DataSet
+    from analytics.pipeline import run_id
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "-as-of-<DATE> with --as-of" in text and "--kpis/--transactions file's name" in text
+    ds = DataSet(tables={}, manifest={}, path=tmp_path / "metrics.csv", source="kpis")
+    assert run_id(ds, make_config(), "0" * 64).startswith("metrics")
+
+
+def test_help_says_a_config_file_is_layered_over_the_shipped_one(tmp_path):
+    """--help said only "analysis config"; a partial file is layered over config/analysis.yaml
+    (ARCHITECTURE principle 3), which a user setting one key needs to know."""
+    from analytics.config import load_analysis_config
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "layered over this checkout's config/analysis.yaml" in text and "base: none" in text
+    part = tmp_path / "part.yaml"
+    part.write_text("consensus:\n  min_votes: 3\n")
+    cfg = load_analysis_config(part, [])
+    shipped = load_analysis_config(None, [])
+    assert cfg.consensus.min_votes == 3
+    assert cfg.model_dump(exclude={"consensus"}) == shipped.model_dump(exclude={"consensus"})
+
+
+def test_help_says_no_verify_still_checks_and_records(tmp_path):
+    """--help said --no-verify skips the checks; they still run, and each mismatch becomes a
+    warning in run.json's input_checks (and a new run id) instead of exit 2."""
+    from analytics.loading import verify_manifest
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "skip the sha256" not in text and "recorded in run.json input_checks" in text
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    manifest = {"files": {"a.csv": "0" * 64}}
+    report = verify_manifest(tmp_path, manifest, {}, verify=False)
+    assert report["verified"] is False and report["mismatches"]
+
+
+@pytest.mark.parametrize("flags", [["--transactions", "tx.csv"], ["--kpis", "k.csv"]])
+def test_a_gate_without_truth_is_refused_before_the_file_is_read(tmp_path, capsys, flags):
+    """--transactions f --min-recall 0.5 read (and warned about) the whole file before saying a
+    transaction file has no truth: two lines on stderr, the first about a file it then refused.
+    A file that is not even there shows the order: the gate's error comes first."""
+    rc = run_cli(run_analysis.main, [*flags, "--min-recall", "0.5", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "need truth" in err, err
+
+
+def test_help_says_detectors_switches_on_a_disabled_one():
+    """--help said "run only these configured detectors"; a detector the config leaves off
+    (prophet_residual) runs when named, as the README's example relies on."""
+    from tests.configs import make_config
+
+    from analytics.pipeline import select_detectors
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "enabled: false runs too" in text
+    cfg = make_config(detectors={"rolling_zscore": {"type": "rolling_zscore"},
+                                 "prophet_residual": {"type": "prophet_residual",
+                                                      "enabled": False}})
+    picked = select_detectors(cfg, ["prophet_residual"])
+    assert picked.detectors["prophet_residual"].enabled
+    assert not picked.detectors["rolling_zscore"].enabled
+
+
+def test_a_store_only_detector_named_in_detectors_runs_on_kpis_input():
+    """ARCHITECTURE: external_profile switches count_likelihood (store_only) off for --kpis
+    input, and --detectors, applied after it, switches a named one back on."""
+    from analytics.config import load_analysis_config
+    from analytics.external import external_profile
+    from analytics.pipeline import select_detectors
+
+    profile = external_profile(load_analysis_config(None, []), 86400.0)
+    assert not profile.detectors["count_likelihood"].enabled
+    assert select_detectors(profile, ["count_likelihood"]).detectors["count_likelihood"].enabled
