@@ -25,7 +25,7 @@ from shocklab.cli import run_cli
         ({"grid": {"scenario.seed": [1, 2]}}, [], "scenario.seed is set by 'seeds:'"),
         ({"seeds": []}, [], "seeds"),
         ({"rank_by": "oracle.recall"}, [], "rank_by: 'oracle.recall' is not one of metrics"),
-        ({"sedes": [1]}, [], "sedes: unknown key"),
+        ({"sedes": [1]}, [], "sedes: unknown key (check spelling; schemas/"),  # no default file
         ({"analysis": None, "grid": {"analysis.threshold": [1]}}, [], "need an analysis: file"),
         ({"kind": "detectability"}, [], "kind: detectability needs a 'detectability:' section"),
         ({}, ["--workers", "0"], "--workers must be at least 1"),
