@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shocklab.atomic import atomic_write_text, claim_dir
+from shocklab.children import die_with_parent
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json, json_ready, sha256_json
 
@@ -141,9 +142,11 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _warm_worker() -> None:
-    """A forked worker's start: one BLAS/OpenMP thread (WORKER_ENVIRON's effect, which a fork's
-    already-loaded libraries no longer read from the environment)."""
+def _warm_worker(parent_pid: int) -> None:
+    """A forked worker's start: killed with its parent (``die_with_parent``), and one BLAS/OpenMP
+    thread (WORKER_ENVIRON's effect, which a fork's already-loaded libraries no longer read from
+    the environment)."""
+    die_with_parent(parent_pid)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -174,11 +177,15 @@ def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str 
     # fork, with the backend preloaded: warm workers (results do not depend on the start
     # method: a cell reads its task only). Without fork: spawn, a fresh interpreter that sees
     # WORKER_ENVIRON (workers start during submit()); this process keeps its own environment.
+    # Either way a worker is killed with this process (a kill -9 of the run left its workers
+    # blocked for good, holding the --out's write lock: shocklab.children)
     if _preload():
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_warm_worker,
+                                   initargs=(os.getpid(),),
                                    mp_context=multiprocessing.get_context("fork"))
     else:
-        pool = ProcessPoolExecutor(max_workers=workers,
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
+                                   initargs=(os.getpid(),),
                                    mp_context=multiprocessing.get_context("spawn"))
     try:
         with _environ(WORKER_ENVIRON):

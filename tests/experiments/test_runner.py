@@ -392,3 +392,63 @@ def test_two_runs_into_one_directory_at_once_the_second_is_refused(write_experim
     assert sorted(p.name for p in (out / "cells").iterdir()) == before
     assert _run(exp, out, executor="serial", replace_other=True).results["status"].eq("ok").all()
     assert (tmp_path / "out.kept-1" / "cells").is_dir()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_pool_workers_end_with_a_run_killed_with_sigkill(write_experiment, tmp_path):
+    """kill -9 of a run (the out-of-memory killer, a CI time limit): its pool workers were left
+    blocked for good, holding the --out's write lock, and every rerun into it was exit 2
+    ('another ShockLab process is writing it now') until someone found and killed them."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from shocklab.atomic import exclusive_output
+
+    root = Path(__file__).resolve().parents[2]
+    pids, out = tmp_path / "pids", tmp_path / "out"
+    pids.mkdir()
+    code = ("import os, sys, time\n"
+            "from experiments.config import load_experiment\n"
+            "from experiments.experiment import run\n"
+            "def cell(task):\n"
+            "    open(os.path.join(sys.argv[2], str(os.getpid())), 'w').close()\n"
+            "    time.sleep(120)\n"
+            "run(load_experiment(sys.argv[1]), sys.argv[3], executor='local', workers=2,\n"
+            "    cell_fn=cell, progress=False, plots=False)\n")
+    exp = write_experiment(seeds=[1, 2])
+    p = subprocess.Popen([sys.executable, "-c", code, str(exp), str(pids), str(out)],
+                         env={**os.environ, "PYTHONPATH": str(root / "src")})
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+            workers = [int(f.name) for f in pids.iterdir()]
+        assert len(workers) == 2, "the workers did not start"
+        p.send_signal(signal.SIGKILL)
+        p.wait(60)
+        deadline = time.monotonic() + 60
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers)
+        with exclusive_output(out):  # a rerun may write there
+            pass
+    finally:
+        p.kill()
+        p.wait(60)
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
