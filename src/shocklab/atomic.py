@@ -395,6 +395,10 @@ def atomic_dir(
     with _target_lock(target.parent, target.name):
         recover(target)
         check_replaceable(target, force)
+        if marker and kind is not None and not (_FORCE.get() if force is None else force):
+            # again under the lock: another kind of run may have written it since the CLI's check
+            # (it was moved aside to .kept-N without --force)
+            check_kind(target, kind)
         # forced over a folder ShockLab did not write: its files are the user's; keep them (a
         # sub-directory of an output, marker=False, is the output's own)
         foreign = marker and target.is_dir() and not is_shocklab_output(target)

@@ -452,3 +452,21 @@ def test_pool_workers_end_with_a_run_killed_with_sigkill(write_experiment, tmp_p
         for w in workers:
             if _alive(w):
                 os.kill(w, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("kind, name", [("data", "manifest.json"), ("run", "run.json")])
+def test_a_data_set_or_report_written_while_the_run_starts_is_not_written_into(
+        write_experiment, tmp_path, kind, name):
+    """generate_data.py or run_analysis.py finishing into the --out of an experiment that had
+    passed the CLI's check (nothing there yet) and was validating: the experiment took the lock
+    and wrote its cells, marker and results into the data set or report, exit 0."""
+    from shocklab.atomic import atomic_dir
+    from shocklab.errors import InputError
+
+    out = tmp_path / "out"
+    with atomic_dir(out, kind=kind) as tmp:
+        (tmp / name).write_text("{}")
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(InputError, match=r"holds a ShockLab .* directory, written while this run"):
+        _run(load_experiment(write_experiment(seeds=[1])), out, executor="serial")
+    assert sorted(p.name for p in out.iterdir()) == before

@@ -367,3 +367,24 @@ def test_a_worker_forked_under_the_lock_does_not_hold_it_after_its_parent_is_kil
         p.wait(60)
         p.stdout.close()
         _kill(child)
+
+
+@pytest.mark.parametrize("first, second", [("run", "data"), ("data", "run")])
+def test_an_output_of_another_kind_written_while_waiting_for_the_lock_is_not_moved_aside(
+        tmp_path, first, second):
+    """run_analysis.py and generate_data.py started together on one new --out: both passed the
+    kind check (nothing there yet); the one that waited for the lock then moved the other's
+    output aside to <out>.kept-1 without --force, and said '--force replaces'."""
+    target = tmp_path / "out"
+    files = {"data": "manifest.json", "run": "run.json"}
+    atomic.validate_out(target, kind=second)   # the second run's check: nothing there yet
+    with atomic_dir(target, kind=first) as tmp:  # the first run writes it meanwhile
+        (tmp / files[first]).write_text("{}")
+    with pytest.raises(InputError, match=f"is a ShockLab {atomic.KIND_NAMES[first]}; refusing"):
+        with atomic_dir(target, kind=second) as tmp:
+            (tmp / files[second]).write_text("{}")
+    assert (target / files[first]).is_file() and not (target / files[second]).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with atomic.allow_replace(), atomic_dir(target, kind=second) as tmp:  # --force: kept aside
+        (tmp / files[second]).write_text("{}")
+    assert (tmp_path / "out.kept-1" / files[first]).is_file()
