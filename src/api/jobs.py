@@ -96,7 +96,10 @@ class JobManager:
     def __init__(
         self, reports: Path, python: str = sys.executable, script: Path = ROOT / "run_analysis.py"
     ):
-        self.reports = reports
+        # absolute: the analysis runs in the checkout (cwd=ROOT), and a relative --reports (the
+        # default "reports", from another directory) had it write the run there, not where the
+        # server reads runs (its run_url was a 404)
+        self.reports = Path(os.path.abspath(reports))
         self.python = python
         self.script = script
         self._jobs: dict[str, Job] = {}

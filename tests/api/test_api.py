@@ -890,3 +890,37 @@ def test_a_run_removed_while_listing_is_left_out_not_a_404(client, monkeypatch):
     r = client.get("/experiments")
     assert r.status_code == 200, r.text
     assert [x["id"] for x in r.json()] == want_exps
+
+
+def test_post_runs_writes_under_a_relative_reports_root_where_the_server_reads(
+        roots, tmp_path, monkeypatch):
+    """`shocklab serve --allow-analysis` from any directory but the checkout: the analysis ran in
+    the checkout (cwd) with --out reports/<id>, so the run landed in the checkout's reports/ and
+    the job's run_url answered 404. The analysis here is a real process that writes --out."""
+    from pathlib import Path
+
+    import api.app as api_app
+    from api.jobs import JobManager
+
+    script = tmp_path / "write_out.py"
+    script.write_text("import sys, pathlib\n"
+                      "out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
+                      "out.mkdir(parents=True)\n"
+                      "(out / 'argv.txt').write_text(str(out))\n")
+
+    class Writing(JobManager):
+        def __init__(self, reports):
+            super().__init__(reports, script=script)
+
+    monkeypatch.setattr(api_app, "JobManager", Writing)
+    monkeypatch.chdir(tmp_path)
+    app = create_app(Settings(reports=Path("reports"), runs=roots.runs, allow_analysis=True,
+                              data_roots=[roots.data]))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        job = c.post("/runs", json={"data": "small"}).json()
+        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
+        while (c.get(job["status_url"]).json()["state"] == "running"
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert c.get(job["status_url"]).json()["state"] == "succeeded"
+    assert (tmp_path / "reports" / job["run_id"] / "argv.txt").is_file()
