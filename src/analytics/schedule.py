@@ -397,8 +397,7 @@ class _Worker:
     def __init__(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                  scoring: bool, role: str = "customers") -> None:
         self.role = role
-        self.file = tempfile.TemporaryFile(prefix="shocklab-branch-", suffix=".pkl")
-        parent = os.getpid()
+        self.file, parent = tempfile.TemporaryFile(prefix="shocklab-branch-"), os.getpid()
         _flush()  # buffered output would be written twice, once by each process
         gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
         trim = _malloc_trim()
@@ -472,8 +471,7 @@ class _Worker:
         self.done = True
         gc.unfreeze()
         try:
-            fh = self.file
-            fh.seek(0)
+            (fh := self.file).seek(0)
             try:
                 result = pickle.load(fh) if os.fstat(fh.fileno()).st_size else None
             except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
