@@ -91,7 +91,8 @@ class Job:
 
 
 class JobManager:
-    """Runs analyses in background threads; refuses a second one on the same data directory."""
+    """Runs analyses in background threads; refuses a second one on the same data directory, or
+    for the same run id (a copy of the data)."""
 
     def __init__(
         self, reports: Path, python: str = sys.executable, script: Path = ROOT / "run_analysis.py"
@@ -164,6 +165,8 @@ class JobManager:
         with self._lock:
             if data in self._busy:
                 raise RuntimeError(self._busy[data])
+            if run_id in self._busy.values():  # a copy of a data set being analysed: same run
+                raise RuntimeError(run_id)        # (its job's status was lost; both wrote it)
             job = Job(run_id=run_id, data=data, argv=argv)
             self._jobs[run_id] = job
             self._busy[data] = run_id
