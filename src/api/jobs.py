@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -76,6 +77,14 @@ def confine(path_text: str, roots: list[Path]) -> Path:
     raise FileNotFoundError(
         f"data directory {path_text!r} not found under the configured data roots"
     )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name + (" (out of memory, or stopped by hand)"
+                                              if number == signal.SIGKILL else "")
+    except ValueError:
+        return f"signal {number}"
 
 
 @dataclass
@@ -185,7 +194,9 @@ class JobManager:
             proc = subprocess.run(job.argv, cwd=ROOT, capture_output=True, text=True, check=False)
             job.exit_code = proc.returncode
             job.state = "succeeded" if proc.returncode == 0 else "failed"
-            if proc.returncode != 0:
+            if proc.returncode < 0:  # "exit code -9" said nothing: killed (out of memory?)
+                job.error = f"the analysis was killed by {_signal_name(-proc.returncode)}"
+            elif proc.returncode != 0:
                 lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
                 job.error = lines[-1][:500] if lines else f"exit code {proc.returncode}"
                 log.warning(

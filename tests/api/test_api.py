@@ -965,3 +965,30 @@ def test_post_runs_on_a_copy_of_a_data_set_being_analysed_is_409(roots, tmp_path
                and time.monotonic() < deadline):
             time.sleep(0.05)
         assert c.post("/runs", json={"data": "copy"}).status_code == 202  # free again
+
+
+def test_a_killed_analysis_job_says_it_was_killed(roots, tmp_path, monkeypatch):
+    """An analysis killed by a signal (the out-of-memory killer) failed with the error "exit code
+    -9", which tells an API client nothing."""
+    import api.app as api_app
+    from api.jobs import JobManager
+
+    script = tmp_path / "killed.py"
+    script.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+
+    class Killed(JobManager):
+        def __init__(self, reports):
+            super().__init__(reports, script=script)
+
+    monkeypatch.setattr(api_app, "JobManager", Killed)
+    app = create_app(Settings(reports=tmp_path / "reports", runs=roots.runs, allow_analysis=True,
+                              data_roots=[roots.data]))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        job = c.post("/runs", json={"data": "small"}).json()
+        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
+        while (c.get(job["status_url"]).json()["state"] == "running"
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        st = c.get(job["status_url"]).json()
+    assert st["state"] == "failed" and st["exit_code"] == -9, st
+    assert st["error"].startswith("the analysis was killed by SIGKILL"), st
