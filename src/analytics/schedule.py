@@ -55,6 +55,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from shocklab.children import die_with_parent
+
 from .context import RunContext
 
 log = logging.getLogger("shocklab.analysis")
@@ -387,13 +389,15 @@ def _flush() -> None:
 
 
 class _Worker:
-    """The branch in a forked child; its context changes come back as a pickle file."""
+    """The branch in a forked child; its context changes come back as a pickle file. The file
+    has no name (unlinked at once, written through the descriptor both processes share) and the
+    child is killed with its parent (``shocklab.children``): a run killed with SIGKILL left the
+    worker running to its end and its result (~100 MB) in the temporary directory for good."""
 
     def __init__(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                  scoring: bool, role: str = "customers") -> None:
         self.role = role
-        fd, self.path = tempfile.mkstemp(prefix="shocklab-branch-", suffix=".pkl")
-        os.close(fd)
+        self.file, parent = tempfile.TemporaryFile(prefix="shocklab-branch-"), os.getpid()
         _flush()  # buffered output would be written twice, once by each process
         gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
         trim = _malloc_trim()
@@ -403,10 +407,12 @@ class _Worker:
             self.pid = os.fork()
         except OSError:
             gc.unfreeze()
+            self.file.close()
             raise
         if self.pid == 0:  # the child: never return into the caller's stack
             code = 3
             try:
+                die_with_parent(parent)
                 code = self._child(ctx, branch, run_one, scoring)
             finally:
                 os._exit(code)
@@ -445,28 +451,33 @@ class _Worker:
         # pickled straight into the file: no second in-memory copy of the result (the customer
         # tables: ~100 MB), in this process or in the parent (``join`` loads from the file)
         try:
-            with open(self.path, "wb") as fh:
+            with self._rewrite() as fh:
                 pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # an unpicklable value or exception: the file is rewritten
-            with open(self.path, "wb") as fh:
+            with self._rewrite() as fh:
                 pickle.dump({"error": RuntimeError(
                     f"{self.role} worker: cannot return its result ({type(exc).__name__}: "
                     f"{exc})"), "traceback": result.get("traceback", "")}, fh)
         _flush()
         return 0
 
+    def _rewrite(self):  # noqa: ANN202 — a binary file object over the shared, emptied file
+        os.ftruncate(self.file.fileno(), 0)
+        os.lseek(self.file.fileno(), 0, os.SEEK_SET)
+        return os.fdopen(os.dup(self.file.fileno()), "wb")
+
     def join(self, ctx: RunContext) -> None:
         status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
         self.done = True
         gc.unfreeze()
         try:
-            with open(self.path, "rb") as fh:
-                try:
-                    result = pickle.load(fh) if os.fstat(fh.fileno()).st_size else None
-                except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
-                    result = None
+            (fh := self.file).seek(0)
+            try:
+                result = pickle.load(fh) if os.fstat(fh.fileno()).st_size else None
+            except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
+                result = None
         finally:
-            os.unlink(self.path)
+            self.file.close()
         if result is None:
             raise RuntimeError(
                 f"{self.role} worker (pid {self.pid}) died without a result (wait status {status})"
@@ -501,10 +512,7 @@ class _Worker:
                 os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        self.file.close()
 
 
 __all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "release_memory", "run_stages",

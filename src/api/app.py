@@ -6,8 +6,8 @@
 Read-only by default; ``POST /runs`` (a background analysis of a data directory) runs only with
 ``allow_analysis`` (without it: 405 saying how to turn it on). Errors are JSON
 ``{"error": {"status", "message"}}``: 404 for a missing run or file, 422 for a bad id or parameter,
-409 for an analysis already running on that data directory, 500 naming a file that cannot be read,
-or without any stack trace (the trace goes to the server log).
+409 for an analysis already running on that data directory (or a copy of it), 500 naming a file
+that cannot be read, or without any stack trace (the trace goes to the server log).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -78,6 +79,14 @@ def confine(path_text: str, roots: list[Path]) -> Path:
     )
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name + (" (out of memory, or stopped by hand)"
+                                              if number == signal.SIGKILL else "")
+    except ValueError:
+        return f"signal {number}"
+
+
 @dataclass
 class Job:
     run_id: str
@@ -91,12 +100,16 @@ class Job:
 
 
 class JobManager:
-    """Runs analyses in background threads; refuses a second one on the same data directory."""
+    """Runs analyses in background threads; refuses a second one on the same data directory, or
+    for the same run id (a copy of the data)."""
 
     def __init__(
         self, reports: Path, python: str = sys.executable, script: Path = ROOT / "run_analysis.py"
     ):
-        self.reports = reports
+        # absolute: the analysis runs in the checkout (cwd=ROOT), and a relative --reports (the
+        # default "reports", from another directory) had it write the run there, not where the
+        # server reads runs (its run_url was a 404)
+        self.reports = Path(os.path.abspath(reports))
         self.python = python
         self.script = script
         self._jobs: dict[str, Job] = {}
@@ -161,6 +174,8 @@ class JobManager:
         with self._lock:
             if data in self._busy:
                 raise RuntimeError(self._busy[data])
+            if run_id in self._busy.values():  # a copy of a data set being analysed: same run
+                raise RuntimeError(run_id)        # (its job's status was lost; both wrote it)
             job = Job(run_id=run_id, data=data, argv=argv)
             self._jobs[run_id] = job
             self._busy[data] = run_id
@@ -179,7 +194,9 @@ class JobManager:
             proc = subprocess.run(job.argv, cwd=ROOT, capture_output=True, text=True, check=False)
             job.exit_code = proc.returncode
             job.state = "succeeded" if proc.returncode == 0 else "failed"
-            if proc.returncode != 0:
+            if proc.returncode < 0:  # "exit code -9" said nothing: killed (out of memory?)
+                job.error = f"the analysis was killed by {_signal_name(-proc.returncode)}"
+            elif proc.returncode != 0:
                 lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
                 job.error = lines[-1][:500] if lines else f"exit code {proc.returncode}"
                 log.warning(

@@ -194,5 +194,6 @@ class JobStatus(BaseModel):
     run_url: str
     started: str
     finished: str | None = None
-    exit_code: int | None = None
+    exit_code: int | None = Field(None, description="run_analysis.py's exit code (0 ok, 2 bad "
+                                  "input, 3 internal error); negative: killed by that signal")
     error: str | None = Field(None, description="the analysis's one-line error, when it failed")

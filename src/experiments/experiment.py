@@ -15,9 +15,11 @@ from typing import Any
 import pandas as pd
 
 from shocklab.atomic import (
+    KIND_NAMES,
     atomic_dir,
     atomic_write_text,
     exclusive_output,
+    output_kind,
     read_marker,
     set_aside,
 )
@@ -189,7 +191,9 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     # one --out both passed the CLI's check and mixed their cells, marker and results, exit 0)
     with exclusive_output(out_dir):
         if not replace_other and out_dir.is_dir():   # written since the CLI looked at it
-            held = other_experiment(exp)(out_dir)
+            have = output_kind(out_dir)   # a data set or a report: its files were mixed with ours
+            held = (f"a ShockLab {KIND_NAMES[have]}" if have in ("data", "run")
+                    else other_experiment(exp)(out_dir))
             if held is not None:
                 raise InputError(f"--out {out_dir}: holds {held}, written while this run was "
                                  "starting; choose another output path")

@@ -21,6 +21,8 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from shocklab.atomic import atomic_write_text, claim_dir
+from shocklab.children import die_with_parent
+from shocklab.cli import Terminated
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json, json_ready, sha256_json
 
@@ -141,9 +145,49 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _warm_worker() -> None:
-    """A forked worker's start: one BLAS/OpenMP thread (WORKER_ENVIRON's effect, which a fork's
-    already-loaded libraries no longer read from the environment)."""
+_IN_CELL = False   # a pool worker is running a cell (``_cell``)
+_STOP = False      # ... and was told to stop (``_on_worker_sigterm``)
+
+
+def _on_worker_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM in a pool worker (``_stop_workers``): a running cell unwinds (its temporary
+    directories and atomic outputs are removed on the way; ``_cell`` then ends the process),
+    or, already unwinding (Ctrl-C reached the worker too), goes on doing so undisturbed; an idle
+    worker ends at once."""
+    global _STOP
+    if not _IN_CELL:
+        os._exit(143)
+    _STOP = True
+    if sys.exc_info()[1] is None:
+        raise Terminated()
+
+
+def _cell(cell_fn: CellFn, task: CellTask) -> dict[str, Any]:
+    """``cell_fn(task)`` in a pool worker; a worker told to stop ends once the cell has cleaned
+    up (the pool would otherwise hand it the next queued cell)."""
+    global _IN_CELL
+    _IN_CELL = True
+    try:
+        return cell_fn(task)
+    except BaseException:
+        if _STOP:
+            os._exit(143)
+        raise
+    finally:
+        _IN_CELL = False
+
+
+def _start_worker(parent_pid: int) -> None:
+    """Every pool worker's start: killed with its parent (``die_with_parent``), stopped cleanly
+    by SIGTERM (``_on_worker_sigterm``)."""
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGTERM, _on_worker_sigterm)
+
+
+def _warm_worker(parent_pid: int) -> None:
+    """A forked worker's start (``_start_worker``), and one BLAS/OpenMP thread (WORKER_ENVIRON's
+    effect, which a fork's already-loaded libraries no longer read from the environment)."""
+    _start_worker(parent_pid)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -174,22 +218,41 @@ def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str 
     # fork, with the backend preloaded: warm workers (results do not depend on the start
     # method: a cell reads its task only). Without fork: spawn, a fresh interpreter that sees
     # WORKER_ENVIRON (workers start during submit()); this process keeps its own environment.
+    # Either way a worker is killed with this process (a kill -9 of the run left its workers
+    # blocked for good, holding the --out's write lock: shocklab.children)
     if _preload():
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_warm_worker,
+                                   initargs=(os.getpid(),),
                                    mp_context=multiprocessing.get_context("fork"))
     else:
-        pool = ProcessPoolExecutor(max_workers=workers,
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                                   initargs=(os.getpid(),),
                                    mp_context=multiprocessing.get_context("spawn"))
     try:
         with _environ(WORKER_ENVIRON):
-            futures = {pool.submit(cell_fn, t): t for t in tasks}
+            futures = {pool.submit(_cell, cell_fn, t): t for t in tasks}
         for fut in as_completed(futures):
             try:
                 yield fut.result()
             except Exception as exc:  # the worker died or the task did not pickle
                 yield error_record(futures[fut], exc)
+    except BaseException:
+        # SIGTERM, Ctrl-C, or an error recording a result: the running cells are not waited for
+        # (SIGTERM waited for all of them, minutes on a large world, then dropped their results)
+        _stop_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM to each worker of ``pool`` (``_on_worker_sigterm``: a running cell cleans up, and
+    the worker ends)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.terminate()
+        except (OSError, ValueError):  # gone already
+            pass
 
 
 SCHEDULER_TIMEOUT_S = 10.0

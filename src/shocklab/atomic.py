@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .children import not_inherited
 from .errors import InputError
 
 log = logging.getLogger("shocklab.atomic")
@@ -271,7 +272,8 @@ def lock_timeout() -> float:
 def _target_lock(parent: Path, name: str, wait: bool = True) -> Iterator[None]:
     """Exclusive lock per target (POSIX ``flock``; elsewhere no lock). The lock file is deleted
     by its holder before release; a waiter that then holds a deleted file's lock starts over.
-    ``wait=False``: a target another process holds is an InputError at once."""
+    ``wait=False``: a target another process holds is an InputError at once. A forked child
+    does not hold it (``children.not_inherited``)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -314,15 +316,19 @@ def _target_lock(parent: Path, name: str, wait: bool = True) -> Iterator[None]:
         if same:
             break
         f.close()  # the previous holder deleted it while we waited: lock the new one
+    owner = os.getpid()
+    not_inherited(f)
     try:
         yield
     finally:
-        try:
-            path.unlink()
-        except OSError:
-            pass
-        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-        f.close()
+        if os.getpid() == owner:  # never in a forked child: the lock and its file are the parent's
+            not_inherited(f, False)
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            f.close()
 
 
 @contextmanager
@@ -389,6 +395,10 @@ def atomic_dir(
     with _target_lock(target.parent, target.name):
         recover(target)
         check_replaceable(target, force)
+        if marker and kind is not None and not (_FORCE.get() if force is None else force):
+            # again under the lock: another kind of run may have written it since the CLI's check
+            # (it was moved aside to .kept-N without --force)
+            check_kind(target, kind)
         # forced over a folder ShockLab did not write: its files are the user's; keep them (a
         # sub-directory of an output, marker=False, is the output's own)
         foreign = marker and target.is_dir() and not is_shocklab_output(target)

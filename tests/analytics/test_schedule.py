@@ -352,3 +352,63 @@ def test_what_a_stage_shares_is_released_after_it_in_order(tmp_path, monkeypatch
     stages[-1] = ("insights", first)
     ctx = schedule.run_stages(_ctx(tmp_path), [*stages, ("later", later)], _run_one)
     assert seen == {"panel": None} and ctx.panel is None
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_the_worker_ends_with_a_run_killed_with_sigkill_and_leaves_no_file(tmp_path):
+    """kill -9 of an analysis (the out-of-memory killer): its customers worker ran on to its end
+    (holding the run directory's write lock meanwhile) and left its result file, ~100 MB on a
+    large data set, in the temporary directory for good."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    tmp, pid_file = tmp_path / "tmp", tmp_path / "worker.pid"
+    tmp.mkdir()
+    code = ("import os, sys, time\n"
+            "from pathlib import Path\n"
+            "from analytics import schedule\n"
+            "from analytics.pipeline import _run_one\n"
+            "from tests.analytics.test_schedule import _ctx\n"
+            "def customers(ctx):\n"
+            "    Path(sys.argv[1]).write_text(str(os.getpid()))\n"
+            "    time.sleep(120)\n"
+            "def kpis(ctx):\n"
+            "    time.sleep(120)\n"
+            "schedule.run_stages(_ctx(Path(sys.argv[2])), [('kpis', kpis), "
+            "('customers', customers)], _run_one)\n")
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}", "TMPDIR": str(tmp),
+           "SHOCKLAB_PARALLEL": "1"}
+    p = subprocess.Popen([sys.executable, "-c", code, str(pid_file), str(tmp_path)], env=env)
+    worker = None
+    try:
+        deadline = time.monotonic() + 120
+        while worker is None and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+            text = pid_file.read_text() if pid_file.exists() else ""
+            worker = int(text) if text else None
+        assert worker is not None, "the worker did not start"
+        p.send_signal(signal.SIGKILL)
+        p.wait(60)
+        deadline = time.monotonic() + 60
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker)
+        assert list(tmp.iterdir()) == []
+    finally:
+        p.kill()
+        p.wait(60)
+        if worker is not None and _alive(worker):
+            os.kill(worker, signal.SIGKILL)

@@ -890,3 +890,105 @@ def test_a_run_removed_while_listing_is_left_out_not_a_404(client, monkeypatch):
     r = client.get("/experiments")
     assert r.status_code == 200, r.text
     assert [x["id"] for x in r.json()] == want_exps
+
+
+def test_post_runs_writes_under_a_relative_reports_root_where_the_server_reads(
+        roots, tmp_path, monkeypatch):
+    """`shocklab serve --allow-analysis` from any directory but the checkout: the analysis ran in
+    the checkout (cwd) with --out reports/<id>, so the run landed in the checkout's reports/ and
+    the job's run_url answered 404. The analysis here is a real process that writes --out."""
+    from pathlib import Path
+
+    import api.app as api_app
+    from api.jobs import JobManager
+
+    script = tmp_path / "write_out.py"
+    script.write_text("import sys, pathlib\n"
+                      "out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
+                      "out.mkdir(parents=True)\n"
+                      "(out / 'argv.txt').write_text(str(out))\n")
+
+    class Writing(JobManager):
+        def __init__(self, reports):
+            super().__init__(reports, script=script)
+
+    monkeypatch.setattr(api_app, "JobManager", Writing)
+    monkeypatch.chdir(tmp_path)
+    app = create_app(Settings(reports=Path("reports"), runs=roots.runs, allow_analysis=True,
+                              data_roots=[roots.data]))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        job = c.post("/runs", json={"data": "small"}).json()
+        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
+        while (c.get(job["status_url"]).json()["state"] == "running"
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert c.get(job["status_url"]).json()["state"] == "succeeded"
+    assert (tmp_path / "reports" / job["run_id"] / "argv.txt").is_file()
+
+
+def test_post_runs_on_a_copy_of_a_data_set_being_analysed_is_409(roots, tmp_path, monkeypatch):
+    """A copy of a data set (same manifest) has the same run id: a second job on it started a
+    second analysis into the same run directory, and replaced the first job's status."""
+    import shutil
+
+    import api.app as api_app
+    from api.jobs import JobManager
+
+    release = tmp_path / "release"
+    script = tmp_path / "hold.py"
+    script.write_text(
+        "import sys, time, pathlib\n"
+        f"while not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.05)\n"
+    )
+
+    class Holding(JobManager):
+        def __init__(self, reports):
+            super().__init__(reports, script=script)
+
+    monkeypatch.setattr(api_app, "JobManager", Holding)
+    data = tmp_path / "data"
+    shutil.copytree(roots.data / "small", data / "small")
+    shutil.copytree(roots.data / "small", data / "copy")
+    app = create_app(Settings(reports=tmp_path / "reports", runs=roots.runs, allow_analysis=True,
+                              data_roots=[data]))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        try:
+            job = c.post("/runs", json={"data": "small"})
+            assert job.status_code == 202, job.text
+            msg = _error(c.post("/runs", json={"data": "copy"}), 409)
+            assert f"/runs/{job.json()['run_id']}/status" in msg, msg
+            assert c.get(job.json()["status_url"]).json()["data"] == str((data / "small").resolve())
+        finally:
+            release.write_text("")
+        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
+        while (c.get(job.json()["status_url"]).json()["state"] == "running"
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert c.post("/runs", json={"data": "copy"}).status_code == 202  # free again
+
+
+def test_a_killed_analysis_job_says_it_was_killed(roots, tmp_path, monkeypatch):
+    """An analysis killed by a signal (the out-of-memory killer) failed with the error "exit code
+    -9", which tells an API client nothing."""
+    import api.app as api_app
+    from api.jobs import JobManager
+
+    script = tmp_path / "killed.py"
+    script.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+
+    class Killed(JobManager):
+        def __init__(self, reports):
+            super().__init__(reports, script=script)
+
+    monkeypatch.setattr(api_app, "JobManager", Killed)
+    app = create_app(Settings(reports=tmp_path / "reports", runs=roots.runs, allow_analysis=True,
+                              data_roots=[roots.data]))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        job = c.post("/runs", json={"data": "small"}).json()
+        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
+        while (c.get(job["status_url"]).json()["state"] == "running"
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        st = c.get(job["status_url"]).json()
+    assert st["state"] == "failed" and st["exit_code"] == -9, st
+    assert st["error"].startswith("the analysis was killed by SIGKILL"), st

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 
@@ -392,3 +393,148 @@ def test_two_runs_into_one_directory_at_once_the_second_is_refused(write_experim
     assert sorted(p.name for p in (out / "cells").iterdir()) == before
     assert _run(exp, out, executor="serial", replace_other=True).results["status"].eq("ok").all()
     assert (tmp_path / "out.kept-1" / "cells").is_dir()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_pool_workers_end_with_a_run_killed_with_sigkill(write_experiment, tmp_path):
+    """kill -9 of a run (the out-of-memory killer, a CI time limit): its pool workers were left
+    blocked for good, holding the --out's write lock, and every rerun into it was exit 2
+    ('another ShockLab process is writing it now') until someone found and killed them."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from shocklab.atomic import exclusive_output
+
+    root = Path(__file__).resolve().parents[2]
+    pids, out = tmp_path / "pids", tmp_path / "out"
+    pids.mkdir()
+    code = ("import os, sys, time\n"
+            "from experiments.config import load_experiment\n"
+            "from experiments.experiment import run\n"
+            "def cell(task):\n"
+            "    open(os.path.join(sys.argv[2], str(os.getpid())), 'w').close()\n"
+            "    time.sleep(120)\n"
+            "run(load_experiment(sys.argv[1]), sys.argv[3], executor='local', workers=2,\n"
+            "    cell_fn=cell, progress=False, plots=False)\n")
+    exp = write_experiment(seeds=[1, 2])
+    p = subprocess.Popen([sys.executable, "-c", code, str(exp), str(pids), str(out)],
+                         env={**os.environ, "PYTHONPATH": str(root / "src")})
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+            workers = [int(f.name) for f in pids.iterdir()]
+        assert len(workers) == 2, "the workers did not start"
+        p.send_signal(signal.SIGKILL)
+        p.wait(60)
+        deadline = time.monotonic() + 60
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers)
+        with exclusive_output(out):  # a rerun may write there
+            pass
+    finally:
+        p.kill()
+        p.wait(60)
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("kind, name", [("data", "manifest.json"), ("run", "run.json")])
+def test_a_data_set_or_report_written_while_the_run_starts_is_not_written_into(
+        write_experiment, tmp_path, kind, name):
+    """generate_data.py or run_analysis.py finishing into the --out of an experiment that had
+    passed the CLI's check (nothing there yet) and was validating: the experiment took the lock
+    and wrote its cells, marker and results into the data set or report, exit 0."""
+    from shocklab.atomic import atomic_dir
+    from shocklab.errors import InputError
+
+    out = tmp_path / "out"
+    with atomic_dir(out, kind=kind) as tmp:
+        (tmp / name).write_text("{}")
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(InputError, match=r"holds a ShockLab .* directory, written while this run"):
+        _run(load_experiment(write_experiment(seeds=[1])), out, executor="serial")
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_sigterm_stops_the_running_cells_instead_of_waiting_for_them(write_experiment, tmp_path,
+                                                                     how):
+    """SIGTERM to run_experiment.py (docker stop, systemd, timeout) waited for every running cell
+    to finish (minutes on a large world), then dropped their results; and a worker freed by it
+    took the next queued cell. Now the workers are stopped: each cell cleans up on its way out
+    (its temporary directory here), no further cell starts, exit 143. Ctrl-C (SIGINT to the
+    whole process group): exit 130, the same clean-up."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    pids, out, tmp = tmp_path / "pids", tmp_path / "out", tmp_path / "tmp"
+    pids.mkdir()
+    tmp.mkdir()
+    code = ("import os, sys, tempfile, time\n"
+            "from experiments.config import load_experiment\n"
+            "from experiments.experiment import run\n"
+            "from shocklab.cli import run_cli\n"
+            "def cell(task):\n"
+            "    with tempfile.TemporaryDirectory():\n"
+            "        open(os.path.join(sys.argv[2], str(os.getpid())), 'w').close()\n"
+            "        while True:\n"
+            "            time.sleep(0.05)\n"
+            "def main(argv):\n"
+            "    run(load_experiment(argv[0]), argv[2], executor='local', workers=2,\n"
+            "        cell_fn=cell, progress=False, plots=False)\n"
+            "sys.exit(run_cli(main, sys.argv[1:]))\n")
+    exp = write_experiment(seeds=[1, 2, 3])
+    p = subprocess.Popen([sys.executable, "-c", code, str(exp), str(pids), str(out)],
+                         env={**os.environ, "PYTHONPATH": str(root / "src"), "TMPDIR": str(tmp),
+                              "SHOCKLAB_LOG_DIR": ""}, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+            workers = [int(f.name) for f in pids.iterdir()]
+        assert len(workers) == 2, "the workers did not start"
+        if how == "sigterm":
+            p.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=120)  # a bound on waiting: the cells never end by themselves
+        assert (p.returncode, err.strip().splitlines()[-1]) == (
+            (143, "terminated (SIGTERM); outputs written atomically were left as they were")
+            if how == "sigterm" else (130, "interrupted")), err
+        assert "Traceback" not in err, err
+        deadline = time.monotonic() + 60
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers)
+        if how == "sigterm":  # (Ctrl-C: a worker may take the next cell before it is stopped)
+            assert len(list(pids.iterdir())) == 2   # the third cell never started
+        assert list(tmp.iterdir()) == []        # each cell's temporary directory removed
+    finally:
+        p.kill()
+        p.wait(60)
+        for w in [int(f.name) for f in pids.iterdir()]:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)

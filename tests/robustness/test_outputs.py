@@ -314,3 +314,77 @@ def test_sigterm_inside_a_logging_fork_hook_is_delivered_later_not_lost(monkeypa
                                 f_globals={"__name__": "mymodule"})
     with pytest.raises(shocklab_cli.Terminated):
         shocklab_cli._on_sigterm(signal.SIGTERM, elsewhere)
+
+
+def _kill(pid):
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_worker_forked_under_the_lock_does_not_hold_it_after_its_parent_is_killed(tmp_path):
+    """An experiment forks its pool workers (and an analysis its customers worker) while it holds
+    its --out's write lock. An flock belongs to the open file, which a fork shares: after a
+    kill -9 of the run, its workers kept the lock and every rerun into that --out was exit 2
+    ('another ShockLab process is writing it now') for as long as they lived (for good: a pool
+    worker without its parent never ends)."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from shocklab.atomic import exclusive_output
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    code = ("import os, sys, time\n"
+            "from shocklab.atomic import exclusive_output\n"
+            "with exclusive_output(sys.argv[1]):\n"
+            "    child = os.fork()\n"
+            "    if child == 0:\n"
+            "        time.sleep(120)\n"
+            "        os._exit(0)\n"
+            "    print(child, flush=True)\n"
+            "    time.sleep(120)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE,
+                         text=True, env={**os.environ, "PYTHONPATH": str(root / "src")})
+    child = int(p.stdout.readline())
+    try:
+        with pytest.raises(InputError, match="another ShockLab process is writing it now"):
+            with exclusive_output(out):
+                pass
+        p.send_signal(signal.SIGKILL)
+        p.wait(60)
+        os.kill(child, 0)  # the forked child still runs
+        with exclusive_output(out):  # ... and does not hold the lock
+            pass
+    finally:
+        p.kill()
+        p.wait(60)
+        p.stdout.close()
+        _kill(child)
+
+
+@pytest.mark.parametrize("first, second", [("run", "data"), ("data", "run")])
+def test_an_output_of_another_kind_written_while_waiting_for_the_lock_is_not_moved_aside(
+        tmp_path, first, second):
+    """run_analysis.py and generate_data.py started together on one new --out: both passed the
+    kind check (nothing there yet); the one that waited for the lock then moved the other's
+    output aside to <out>.kept-1 without --force, and said '--force replaces'."""
+    target = tmp_path / "out"
+    files = {"data": "manifest.json", "run": "run.json"}
+    atomic.validate_out(target, kind=second)   # the second run's check: nothing there yet
+    with atomic_dir(target, kind=first) as tmp:  # the first run writes it meanwhile
+        (tmp / files[first]).write_text("{}")
+    with pytest.raises(InputError, match=f"is a ShockLab {atomic.KIND_NAMES[first]}; refusing"):
+        with atomic_dir(target, kind=second) as tmp:
+            (tmp / files[second]).write_text("{}")
+    assert (target / files[first]).is_file() and not (target / files[second]).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with atomic.allow_replace(), atomic_dir(target, kind=second) as tmp:  # --force: kept aside
+        (tmp / files[second]).write_text("{}")
+    assert (tmp_path / "out.kept-1" / files[first]).is_file()

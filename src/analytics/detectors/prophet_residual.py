@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from pydantic import AliasChoices, Field
 
+from shocklab.children import die_with_parent
+
 from .base import Detector, DetectorInput, WalkForwardConfig, group_slices, register, robust_scale
 from .calibrate import CalibrationConfig
 
@@ -255,7 +257,10 @@ class ProphetResidual(Detector):
                 if "fork" in multiprocessing.get_all_start_methods()
                 else None
             )
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+            # killed with this process (a kill -9 left the pool's workers blocked for good)
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx,
+                                     initializer=die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 results = list(pool.map(_worker, tasks, chunksize=1))
         score = pd.Series(np.nan, index=series.index)
         expected = pd.Series(np.nan, index=series.index)
