@@ -9,7 +9,7 @@ r"""Run an experiment: a sweep of overrides × seeds, a detectability study, or 
     python run_experiment.py --config … --executor dask --scheduler tcp://10.0.0.5:8786
 
 Exit codes: 0 ok · 1 a gate check failed beyond seed-to-seed noise · 2 bad experiment file or flags
-· 3 internal error (the traceback is in the log file).
+· 3 internal error (the traceback is in the log file), or every cell failed.
 Gate metric names are checked before any cell runs (a typo is exit 2 naming the closest name).
 A rerun with the same --out resumes: finished cells of the same configs are not run again
 (--fresh reruns them all, e.g. after a change of code). --out must be missing, empty or an
@@ -36,7 +36,7 @@ from shocklab.cli import (  # noqa: E402
     run_cli,
     setup_logging,
 )
-from shocklab.errors import InputError  # noqa: E402
+from shocklab.errors import AllCellsFailed, InputError  # noqa: E402
 
 
 def build_parser() -> ArgumentParser:
@@ -142,6 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for line in summary_lines(outcome, exp.config.rank_metric):
         log.info(line)
+    res = outcome.results
+    if len(res) and (res["status"] != "ok").all():   # a full disk ended "4 failed", exit 0
+        first = res["error"].dropna()
+        where = outcome.out_dir / "results.parquet"
+        raise AllCellsFailed(
+            f"every cell failed ({len(res)}), nothing was measured; first error: "
+            f"{first.iloc[0] if len(first) else 'unknown'} (all in {where})"
+        )
     gating.enforce(outcome.gate)
     return 0
 

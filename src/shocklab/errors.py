@@ -1,6 +1,6 @@
 """Exceptions that map to the CLI exit codes of docs/ARCHITECTURE.md principle 7.
 
-0 ok, 1 gate failed, 2 bad input.
+0 ok, 1 gate failed, 2 bad input, 3 an internal error (or every cell of an experiment failed).
 """
 
 
@@ -43,3 +43,11 @@ class GateFailure(ShockLabError):
     much."""
 
     exit_code = 1
+
+
+class AllCellsFailed(ShockLabError):
+    """Every cell of an experiment failed (their errors are in results.parquet): nothing was
+    measured, so the run is not a success. Exit 3, as an internal error; a cell's bad input is
+    refused before any cell runs."""
+
+    exit_code = 3

@@ -538,3 +538,24 @@ def test_sigterm_stops_the_running_cells_instead_of_waiting_for_them(write_exper
         for w in [int(f.name) for f in pids.iterdir()]:
             if _alive(w):
                 os.kill(w, signal.SIGKILL)
+
+
+def test_an_experiment_whose_every_cell_failed_is_not_a_success(write_experiment, tmp_path,
+                                                                 monkeypatch, capsys):
+    """A full disk (or any error in every cell) ended '1 cells, 0 ok, 1 failed' with exit 0: a CI
+    job without a gate read it as a success. Now exit 3 naming the first error; a run with one
+    cell ok stays exit 0."""
+    from run_experiment import main
+
+    import experiments.experiment as experiment
+    from shocklab.cli import run_cli
+
+    monkeypatch.setattr(experiment, "run", partial(experiment.run, cell_fn=fake_cell))
+    args = ["--executor", "serial", "--no-progress", "--no-plots"]
+    bad = write_experiment("bad.yaml", seeds=[1], analysis_overrides={"fail_seed": 1})
+    assert run_cli(main, ["--config", str(bad), "--out", str(tmp_path / "bad"), *args]) == 3
+    err = capsys.readouterr().err
+    assert "every cell failed (1)" in err and "detector exploded on seed 1" in err
+    assert (tmp_path / "bad" / "results.parquet").is_file()   # the errors are kept
+    some = write_experiment("some.yaml", seeds=[1, 2], analysis_overrides={"fail_seed": 1})
+    assert run_cli(main, ["--config", str(some), "--out", str(tmp_path / "some"), *args]) == 0
