@@ -87,6 +87,10 @@ def test_required_detector():
     assert spans(build_incidents(det2, ["a", "b", "c"], min_votes=2, required=["c"])) == [
         (5, 5, "up", ["a", "c"], "pairwise")
     ]
+    # the required detector votes like any other: within the tolerance, not only on the day
+    det3 = votes({"a": {5: 4.0}, "b": {}, "c": {6: 4.0}})
+    assert spans(build_incidents(det3, ["a", "b", "c"], min_votes=2, required=["c"],
+                                 tolerance=1)) == [(5, 6, "up", ["a", "c"], "pairwise")]
 
 
 def test_merge_gap():
@@ -211,6 +215,9 @@ def test_votes_on_calibrated_scores():
     assert spans(incs) == [(5, 5, "up", ["a", "b"], "pairwise")]
     det.loc[(det["detector"] == "b") & (det["date"] == DAY0 + pd.Timedelta(days=5)), "score"] = -2.8
     assert consensus_incidents(det, ["a", "b", "c"], loose) == []  # the wrong direction is no vote
+    # two unflagged votes are no consensus period: a period still needs one flag
+    det.loc[(det["detector"] == "b") & (det["date"] == DAY0 + pd.Timedelta(days=9)), "score"] = 2.8
+    assert consensus_incidents(det, ["a", "b", "c"], loose) == []
 
 
 def test_strong_evidence_alone():
@@ -225,3 +232,8 @@ def test_strong_evidence_alone():
     assert inc.direction == "down"
     assert consensus_incidents(det, ["a", "b"], cfg,
                                mute_dates=[DAY0 + pd.Timedelta(days=5)]) == []
+    # a score past the solo threshold that its detector did not flag (muted there) is no flag
+    quiet = votes({"a": {}, "b": {}})
+    quiet.loc[(quiet["detector"] == "a") & (quiet["date"] == DAY0 + pd.Timedelta(days=8)),
+              "score"] = 5.0
+    assert consensus_incidents(quiet, ["a", "b"], cfg) == []
