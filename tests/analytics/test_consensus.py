@@ -144,6 +144,26 @@ def test_incident_actual_sums_counts_and_averages_ratios_and_external_kpis():
         assert (inc.actual, inc.expected, inc.magnitude_pct) == (actual, expected, 50.0), kpi
 
 
+def test_incident_peak_detectors_and_magnitude():
+    """The peak is the strongest score in the incident's direction (a down score inside an up
+    incident's span is not its peak); the detectors are those that voted within the tolerance,
+    also on a neighbouring (muted) day; the move is relative to |expected| (negative levels)."""
+    det = votes({"a": {5: 4.0, 6: -9.0, 7: 4.0}})
+    up = [i for i in build_incidents(det, ["a"], merge_gap=1) if i.direction == "up"]
+    assert [(i.start, i.end, i.peak_score) for i in up] == [
+        (DAY0 + pd.Timedelta(days=5), DAY0 + pd.Timedelta(days=7), 4.0)]
+    det = votes({"a": {5: 4.0}, "b": {6: 4.0}})
+    (inc,) = build_incidents(det, ["a", "b"], min_votes=2, tolerance=1,
+                             mute_dates=[DAY0 + pd.Timedelta(days=6)])
+    assert (inc.start, inc.end) == (DAY0 + pd.Timedelta(days=5),) * 2
+    assert inc.detectors == ["a", "b"] and inc.level == "pairwise"
+    neg = votes({"a": {5: 5.0}}, kpi="temperature")
+    neg["expected"] = -100.0
+    neg["actual"] -= 200.0                                # -50 against an expected -100
+    (inc,) = build_incidents(neg, ["a"])
+    assert (inc.actual, inc.expected, inc.magnitude_pct) == (-50.0, -100.0, 50.0)
+
+
 def test_oracle_never_votes_unless_listed_and_mute_calendar():
     det = pd.concat([votes({"a": {5: 4.0}, "b": {5: 4.0}}), votes({"oracle": {5: 9.0, 12: 9.0}})])
     incs = build_incidents(det, ["a", "b"], min_votes=1)
