@@ -322,3 +322,13 @@ def test_period_scores_are_absolute_and_the_consensus_takes_the_kth_strongest_vo
     # min_votes above the voters that ran: capped (all must agree); the oracle never counts
     assert tm.period_scores(ctx(3), grid.to_numpy())["consensus"].tolist() == [1.0, 1.0, 0.0, 2.0]
     assert tm.period_scores(ctx(1), grid.to_numpy())["consensus"].tolist() == [3.0, 5.0, 0.0, 4.0]
+
+
+def test_vus_pr_reads_a_nan_score_as_zero():
+    label = np.zeros(50)
+    label[20:25] = 1
+    score = np.where(label > 0, 0.5, 0.1)
+    score[[3, 40]] = np.nan
+    got = tm.vus_pr(label, score, 4)
+    assert got == tm.vus_pr(label, np.nan_to_num(score, nan=0.0), 4)
+    assert got > tm.vus_pr(label, np.nan_to_num(score, nan=1.0), 4)
