@@ -118,6 +118,20 @@ def test_strict_needs_kpi_direction_and_slice():
     )
 
 
+def test_min_effect_is_inclusive_and_waived_inside_the_scope_without_in_slice_effects():
+    """An effect of exactly min_effect counts; inside the scoped slice, when truth records no
+    in-slice effects, any move the right way counts (the overall effects understate it), while
+    a crossing slice still needs min_effect."""
+    edge = {**EV, "effects": {"sessions": -0.17, "orders": -0.05}, "scope_effects": None}
+    assert ok(inc("2025-06-10", kpi="orders"), ev=edge)
+    small = {**EV, "effects": {"sessions": -0.17, "orders": -0.01}, "scope_effects": None}
+    in_scope = inc("2025-06-10", kpi="orders", dimension="channel", segment="paid_social")
+    assert ok(in_scope, ev=small)
+    assert not ok(inc("2025-06-10", kpi="orders", dimension="channel", segment="paid_social",
+                      direction="up"), ev=small)
+    assert not ok(inc("2025-06-10", kpi="orders", dimension="country", segment="DE"), ev=small)
+
+
 def test_primary_kpi_counts_in_its_direction():
     ev = {**EV, "effects": {"sessions": -0.01}, "scope_effects": None}
     assert ok(
