@@ -147,3 +147,16 @@ def test_windows_out_of_order_overlapping_or_outside_the_file():
     perfect = nab.score_file(ts, np.isin(np.arange(200), [50, 100]).astype(float),
                              [w1, w2, late], STD)
     assert perfect.windows == 2 and nab.normalised([perfect], STD) == pytest.approx(100.0)
+
+
+def test_a_one_row_window_is_scored_and_a_false_positive_after_it_costs_in_full():
+    """A window of one row is a window (found: tpWeight; missed: −fnWeight); NAB divides by
+    zero for a false positive after it, here that costs the full −fpWeight."""
+    ts = _grid()
+    win = _windows([(ts[100], ts[100])])
+    assert nab.window_rows(ts, win) == [(100, 100)]
+    rows = lambda r: np.isin(np.arange(200), r).astype(float)  # noqa: E731
+    hit = nab.score_file(ts, rows([100]), win, STD)
+    assert (hit.windows, hit.detected_windows, hit.score) == (1, 1, pytest.approx(1.0))
+    assert nab.score_file(ts, rows([]), win, STD).score == -1.0
+    assert nab.score_file(ts, rows([101]), win, STD).score == pytest.approx(-1.0 - 0.11)
