@@ -160,3 +160,11 @@ def test_a_one_row_window_is_scored_and_a_false_positive_after_it_costs_in_full(
     assert (hit.windows, hit.detected_windows, hit.score) == (1, 1, pytest.approx(1.0))
     assert nab.score_file(ts, rows([]), win, STD).score == -1.0
     assert nab.score_file(ts, rows([101]), win, STD).score == pytest.approx(-1.0 - 0.11)
+
+
+def test_windows_sharing_a_row_or_nested_merge_into_one():
+    ts = _grid()
+    t = lambda i: pd.Timestamp(ts[i])  # noqa: E731
+    assert nab.window_rows(ts, [(t(100), t(110)), (t(110), t(120))]) == [(100, 120)]
+    assert nab.window_rows(ts, [(t(100), t(130)), (t(105), t(110))]) == [(100, 130)]
+    assert nab.window_rows(ts, [(t(100), t(110)), (t(111), t(120))]) == [(100, 110), (111, 120)]
