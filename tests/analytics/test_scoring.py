@@ -414,6 +414,10 @@ def test_a_product_inside_a_category_scope_is_in_the_scoped_slice():
     assert matches(mine, e.with_members(cats), "strict", 1, 3, 0.03)
     assert not matches(other, e.with_members(cats), "strict", 1, 3, 0.03)
     assert not matches(mine, e, "strict", 1, 3, 0.03)
+    # another category's product stays excluded even where the recorded effect is large
+    big = Event.from_dict({**ev, "effects": {**ev["effects"], "price": -0.3}}).with_members(cats)
+    assert matches(mine, big, "strict", 1, 3, 0.03)
+    assert not matches(other, big, "strict", 1, 3, 0.03)
     settings = {"early_days": 1, "late_days": 3, "min_effect": 0.03, "mode": "strict"}
     card = build_scorecard([ev], {"d": [mine, other]}, [mine, other], {}, settings,
                            oracle_name=None, product_category=cats)
@@ -452,6 +456,11 @@ def test_a_slice_containing_the_scope_is_judged_by_its_own_recorded_effect():
         {"dimension": "country", "segment": "CA", "effects": {"sessions": -0.01}}]}
     assert ok(inc("2025-06-10", dimension="country", segment="CA"), ev=small)
     assert not ok(inc("2025-06-10", dimension="country", segment="CA", direction="up"), ev=small)
+    # ... also against the event's primary direction (a ratio can move against the scope's)
+    against = {**CELL, "container_effects": [
+        {"dimension": "country", "segment": "CA", "effects": {"sessions": 0.01}}]}
+    assert ok(inc("2025-06-10", dimension="country", segment="CA", direction="up"), ev=against)
+    assert not ok(inc("2025-06-10", dimension="country", segment="CA"), ev=against)
     # the cell itself is still judged by the in-scope effects; a sibling country is excluded
     assert ok(inc("2025-06-10", kpi="conversion_rate", direction="up",
                   dimension="channel_country", segment="organic|CA"), ev=CELL)
