@@ -198,6 +198,22 @@ def test_metrics_expected_events_are_false_positives_shown_apart():
     }
 
 
+def test_sub_daily_windows_delays_and_fp_expected():
+    """On sub-daily data an event ending on a day covers that whole day, and the delay counts
+    calendar days (an event from noon caught the next morning: 1 day). An incident on an
+    unexpected event is a hit even where it overlaps an expected one: not fp_expected."""
+    ev = Event.from_dict({**EV, "start": "2025-06-10T12:00", "end": "2025-06-12"})
+    late_hour = inc("2025-06-12T15:00")
+    assert matches(late_hour, ev, "strict", 1, 0, 0.05)
+    assert not matches(inc("2025-06-13T00:00"), ev, "strict", 1, 0, 0.05)
+    _, delays = metrics([inc("2025-06-11T06:00")], [ev], "strict", 1, 0, 0.05)
+    assert delays == {"E01": 1}
+    both = [Event.from_dict(EV), Event.from_dict({**HOLIDAY, "start": "2025-06-11",
+                                                  "end": "2025-06-11"})]
+    m, _ = metrics([inc("2025-06-11")], both, "strict", 1, 2, 0.05)
+    assert (m["true_incidents"], m["fp"], m["fp_expected"]) == (1, 0, 0)
+
+
 def test_no_incidents_and_no_events():
     events = [Event.from_dict(EV)]
     m, _ = metrics([], events, "strict", 1, 2, 0.05)

@@ -168,3 +168,12 @@ def test_windows_sharing_a_row_or_nested_merge_into_one():
     assert nab.window_rows(ts, [(t(100), t(110)), (t(110), t(120))]) == [(100, 120)]
     assert nab.window_rows(ts, [(t(100), t(130)), (t(105), t(110))]) == [(100, 130)]
     assert nab.window_rows(ts, [(t(100), t(110)), (t(111), t(120))]) == [(100, 110), (111, 120)]
+
+
+def test_the_first_row_after_the_probationary_period_is_scored():
+    ts = _grid()                        # 200 rows: rows 0..29 are probationary
+    win = _windows([(ts[100], ts[119])])
+    rows = lambda r: np.isin(np.arange(200), r).astype(float)  # noqa: E731
+    assert nab.probation_length(200) == 30
+    assert nab.score_file(ts, rows([29]), win, STD).score == -1.0
+    assert nab.score_file(ts, rows([30]), win, STD).score == pytest.approx(-1.11)
