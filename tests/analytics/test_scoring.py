@@ -214,6 +214,15 @@ def test_sub_daily_windows_delays_and_fp_expected():
     assert (m["true_incidents"], m["fp"], m["fp_expected"]) == (1, 0, 0)
 
 
+def test_median_delay_is_the_median_of_the_events_delays():
+    evs = [Event.from_dict({**EV, "event_id": f"E{k}", "start": f"2025-0{k}-10",
+                            "end": f"2025-0{k}-12"}) for k in (3, 4, 5)]
+    incs = [inc("2025-03-10"), inc("2025-04-10"), inc("2025-05-13")]   # delays 0, 0, 3
+    m, delays = metrics(incs, evs, "strict", 1, 2, 0.05)
+    assert sorted(delays.values()) == [0, 0, 3]
+    assert (m["median_delay_days"], m["mean_delay_days"]) == (0.0, 1.0)
+
+
 def test_no_incidents_and_no_events():
     events = [Event.from_dict(EV)]
     m, _ = metrics([], events, "strict", 1, 2, 0.05)

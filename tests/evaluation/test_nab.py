@@ -177,3 +177,14 @@ def test_the_first_row_after_the_probationary_period_is_scored():
     assert nab.probation_length(200) == 30
     assert nab.score_file(ts, rows([29]), win, STD).score == -1.0
     assert nab.score_file(ts, rows([30]), win, STD).score == pytest.approx(-1.11)
+
+
+def test_threshold_is_inclusive_and_a_window_inside_the_probation_is_not_scored():
+    ts = _grid()
+    win = _windows([(ts[100], ts[119])])
+    at = np.zeros(200)
+    at[100] = 0.5
+    assert nab.score_file(ts, at, win, STD, threshold=0.5).score == pytest.approx(1.0)
+    early = _windows([(ts[5], ts[10])])              # all its rows in the probationary period
+    r = nab.score_file(ts, np.zeros(200), early, STD)
+    assert (r.score, r.null_score) == (0.0, 0.0)
