@@ -332,3 +332,13 @@ def test_vus_pr_reads_a_nan_score_as_zero():
     got = tm.vus_pr(label, score, 4)
     assert got == tm.vus_pr(label, np.nan_to_num(score, nan=0.0), 4)
     assert got > tm.vus_pr(label, np.nan_to_num(score, nan=1.0), 4)
+
+
+def test_without_labelled_windows_the_f1s_are_undefined_not_zero():
+    grid = pd.date_range("2025-01-01", periods=50, freq="h").to_numpy()
+    out = tm.score_series(grid, grid, np.arange(50), [], {"d": [(grid[10], grid[11])]},
+                          scores={"d": np.ones(50)})
+    d = out["detectors"]["d"]
+    assert d["point_adjusted_f1"] == {"f1": None, "random_f1": None}
+    assert d["affiliation"] == {"precision": None, "recall": None, "f1": None}
+    assert d["vus_pr"] is None and d["window_event"]["recall"] is None
