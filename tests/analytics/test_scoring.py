@@ -351,6 +351,27 @@ def test_oracle_best_cut_sweeps_its_thresholds():
     assert card["events"]["by_scope"] == {"channel": 1, "overall": 1, "product": 1}
 
 
+def test_ties_go_to_the_higher_precision_split_and_the_higher_threshold():
+    """at_fp_events: among budget splits finding as many events, the higher precision; best_cut:
+    among cuts of equal F1, the fewest incidents (the highest threshold)."""
+    ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
+    events = [Event.from_dict(EV), Event.from_dict(ev2)]
+    store = [inc("2025-06-10", peak=9.0), inc("2025-11-01", peak=8.0),
+             inc("2025-09-01", peak=7.0), inc("2025-09-02", peak=6.0)]
+    prods = [inc("2025-11-01", dimension="product", segment="P1", peak=9.0),
+             inc("2025-09-01", dimension="product", segment="P2", peak=8.0)]
+    # budget 1: the store's FP buys both events with 3 true of 4 taken; the products' FP both
+    # events with 2 of 3
+    recall, precision, found = at_fp_events(store + prods, events, "strict", 1, 2, 0.05, 1,
+                                            family=is_product)
+    assert (recall, precision, found) == (1.0, 0.75, {"E01", "E02"})
+    # cuts: 1 incident P 1 R 1/2 (F1 2/3) ties 4 incidents P 1/2 R 1 (F1 2/3): the first wins
+    tie = [inc("2025-06-10", peak=9.0), inc("2025-11-01", peak=8.0), inc("2025-12-01", peak=7.0),
+           inc("2025-09-01", peak=6.0)]
+    best = best_cut(tie, events, "strict", 1, 2, 0.05)
+    assert (best["f1"], best["threshold"], best["incidents"]) == (0.6667, 9.0, 1)
+
+
 def test_scorecard_layout_and_matched_ids():
     truth = [EV, HOLIDAY]
     a = [inc("2025-06-10"), inc("2025-08-01")]

@@ -187,4 +187,4 @@ def test_threshold_is_inclusive_and_a_window_inside_the_probation_is_not_scored(
     assert nab.score_file(ts, at, win, STD, threshold=0.5).score == pytest.approx(1.0)
     early = _windows([(ts[5], ts[10])])              # all its rows in the probationary period
     r = nab.score_file(ts, np.zeros(200), early, STD)
-    assert (r.score, r.null_score) == (0.0, 0.0)
+    assert (r.score, r.null_score, r.fn) == (0.0, 0.0, 0)
