@@ -98,6 +98,8 @@ def test_rules_early_late_fp_probation():
     assert score([100]) == pytest.approx(1.0)  # first row of the window: full tpWeight
     assert score([100]) > score([110]) > score([119]) > 0  # earlier is better
     assert score([100, 110, 119]) == score([100])  # later detections in a window are free
+    three = nab.score_file(ts, np.isin(np.arange(200), [100, 110, 119]).astype(float), win, STD)
+    assert (three.tp, three.detected_windows) == (3, 1)
     assert score([10]) == -1.0  # in the probationary period: ignored
     assert score([50]) == pytest.approx(-1.0 - 0.11)  # FP before any window: −fpWeight
     assert -1.11 < score([121]) < -1.0  # just after a window: a small cost
