@@ -196,3 +196,26 @@ def test_trailing_sums_match_a_grouped_running_sum_bit_for_bit():
         ref[pos < w - 1] = np.nan
         got = tr.window(tr.running(vals), w)
         assert np.array_equal(got, ref, equal_nan=True), w
+
+
+def test_count_tails_are_mid_p_and_sums_have_their_point_mass_at_zero():
+    """Counts: P(X >= x) and P(X <= x) each take half the point's own probability (mid-p, so
+    they add to 1). Revenue: P(no order) at 0 plus a gamma given any order, whose moments are
+    those given at least one order, so the whole sum keeps the null's mean."""
+    from scipy import stats
+
+    from evaluation.oracle import _tails
+
+    up, lo = _tails(np.array(["orders"]), np.array([10.0]), np.array([10.0]), np.array([10.0]),
+                    np.array([np.nan]), np.array([np.nan]))
+    pmf = stats.poisson.pmf(10, 10.0)
+    assert up[0] == pytest.approx(stats.poisson.sf(10, 10.0) + pmf / 2)
+    assert up[0] + lo[0] == pytest.approx(1.0)
+    xs = np.linspace(0.0, 1500.0, 150_001)
+    n = len(xs)
+    up, lo = _tails(np.full(n, "revenue"), xs, np.full(n, 40.0), np.full(n, 900.0),
+                    np.full(n, 1.0), np.full(n, 1.0))
+    assert lo[0] == pytest.approx(np.exp(-1.0))           # P(no order), Poisson(1)
+    assert np.allclose(up[1:] + lo[1:], 1.0)              # a continuous part: tails add to 1
+    mean = float(np.sum((up[1:] + up[:-1]) / 2 * np.diff(xs)))   # E[X] = integral of P(X >= x)
+    assert mean == pytest.approx(40.0, rel=1e-3)
