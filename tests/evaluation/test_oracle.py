@@ -219,3 +219,29 @@ def test_count_tails_are_mid_p_and_sums_have_their_point_mass_at_zero():
     assert np.allclose(up[1:] + lo[1:], 1.0)              # a continuous part: tails add to 1
     mean = float(np.sum((up[1:] + up[:-1]) / 2 * np.diff(xs)))   # E[X] = integral of P(X >= x)
     assert mean == pytest.approx(40.0, rel=1e-3)
+
+
+def test_price_moves_beyond_half_a_cent_are_decisive_and_one_day_is_tested_once():
+    """Price has no noise: more than half a cent off the list price scores MAX_SCORE in the
+    direction of the change, anything within it 0. A configured window of 1 day is the 1-day
+    test already (Bonferroni counts it once)."""
+    import pandas as pd
+
+    from evaluation.oracle import MAX_SCORE
+
+    dates = pd.date_range("2025-01-01", periods=4, freq="D")
+    price = pd.DataFrame({"date": dates, "kpi": "price", "dimension": "product", "segment": "7",
+                          "value": [10.0, 10.004, 10.01, 9.99]})
+    base = price.assign(value=10.0, noise=0.0)
+    out = ExactOracle(OracleConfig(windows=[]), name="oracle")._detect_core(
+        price, DetectorInput(series=price, baseline=base))
+    assert out["score"].tolist() == [0.0, 0.0, MAX_SCORE, -MAX_SCORE]
+    rng = np.random.default_rng(4)
+    dates = pd.date_range("2025-01-01", periods=40, freq="D")
+    orders = pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "overall",
+                           "segment": "all", "value": rng.poisson(50, 40).astype(float)})
+    base = orders.assign(value=50.0, noise=50.0)
+    inp = DetectorInput(series=orders, baseline=base)
+    with_one = ExactOracle(OracleConfig(windows=[1, 3]), name="oracle")._detect_core(orders, inp)
+    plain = ExactOracle(OracleConfig(windows=[3]), name="oracle")._detect_core(orders, inp)
+    assert np.array_equal(with_one["score"].to_numpy(), plain["score"].to_numpy(), equal_nan=True)
