@@ -245,3 +245,21 @@ def test_price_moves_beyond_half_a_cent_are_decisive_and_one_day_is_tested_once(
     with_one = ExactOracle(OracleConfig(windows=[1, 3]), name="oracle")._detect_core(orders, inp)
     plain = ExactOracle(OracleConfig(windows=[3]), name="oracle")._detect_core(orders, inp)
     assert np.array_equal(with_one["score"].to_numpy(), plain["score"].to_numpy(), equal_nan=True)
+
+
+def test_each_point_takes_its_smallest_window_p_value():
+    """A one-day spike is most surprising on its own day: the score there is the 1-day tail
+    probability Bonferroni-adjusted for the two windows, not the diluted 3-day window's."""
+    import pandas as pd
+    from scipy import stats
+
+    dates = pd.date_range("2025-01-01", periods=40, freq="D")
+    value = np.full(40, 50.0)
+    value[30] = 90.0
+    orders = pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "overall",
+                           "segment": "all", "value": value})
+    inp = DetectorInput(series=orders, baseline=orders.assign(value=50.0, noise=50.0))
+    one = ExactOracle(OracleConfig(windows=[]), name="oracle")._detect_core(orders, inp)
+    two = ExactOracle(OracleConfig(windows=[3]), name="oracle")._detect_core(orders, inp)
+    p1 = stats.norm.sf(one["score"].iloc[30])
+    assert two["score"].iloc[30] == pytest.approx(stats.norm.isf(2 * p1), rel=1e-9)
