@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from tests.analytics.conftest import spike_series
 
 from analytics.detectors import DetectorInput, get_detector_class
@@ -54,3 +55,27 @@ def test_sub_daily_input_keeps_the_old_weekday_factor():
         name="rolling_zscore",
     ).detect(inp)
     pd.testing.assert_frame_equal(old, new)
+
+
+def test_the_baseline_is_the_periods_before_the_scored_span():
+    """The centre at t is the median of the ``window`` periods before t (the point never in its
+    own baseline); for a window of k periods, of those before the k-period span; the k-period
+    raw score is (mean of the span − centre) / spread × sqrt(k)."""
+    from analytics.detectors.rolling_zscore import RollingZScoreConfig
+
+    rng = np.random.default_rng(8)
+    v = rng.normal(100.0, 5.0, 80)
+    series = pd.DataFrame({"date": pd.date_range("2025-01-01", periods=80, freq="D"),
+                           "kpi": "cpu", "dimension": "overall", "segment": "all", "value": v})
+    cfg = RollingZScoreConfig(window=28, min_periods=14, weekday_adjust=False, sqrt_counts=False,
+                              count_floor=False, log_kpis=[], windows=[3], calendar="ignore")
+    det = get_detector_class("rolling_zscore")(cfg)
+    det.parts = {}
+    core = det._detect_core(series, DetectorInput(series=series))
+    for t in (40, 79):
+        assert det.parts[1][1][t, 0] == np.median(v[t - 28:t])
+        assert det.parts[3][1][t, 0] == np.median(v[t - 30:t - 2])
+        cur, centre, spread = (a[t, 0] for a in det.parts[3])
+        assert cur == pytest.approx(np.mean(v[t - 2:t + 1]), rel=1e-12)
+        assert core["score@3"].iloc[t] == pytest.approx((cur - centre) / spread * np.sqrt(3),
+                                                        rel=1e-12)
