@@ -79,3 +79,21 @@ def test_the_baseline_is_the_periods_before_the_scored_span():
         assert cur == pytest.approx(np.mean(v[t - 2:t + 1]), rel=1e-12)
         assert core["score@3"].iloc[t] == pytest.approx((cur - centre) / spread * np.sqrt(3),
                                                         rel=1e-12)
+
+
+def test_a_planned_day_stays_out_of_the_baseline():
+    from analytics.detectors.rolling_zscore import RollingZScoreConfig
+
+    rng = np.random.default_rng(9)
+    v = rng.normal(100.0, 5.0, 60)
+    v[35] = 1000.0
+    dates = pd.date_range("2025-01-01", periods=60, freq="D")
+    series = pd.DataFrame({"date": dates, "kpi": "cpu", "dimension": "overall",
+                           "segment": "all", "value": v})
+    calendar = pd.DataFrame({"date": [dates[35]], "name": ["sale"], "kind": ["campaign"]})
+    cfg = RollingZScoreConfig(window=28, min_periods=14, weekday_adjust=False, sqrt_counts=False,
+                              count_floor=False, log_kpis=[])          # calendar: exclude
+    det = get_detector_class("rolling_zscore")(cfg)
+    det.parts = {}
+    det._detect_core(series, DetectorInput(series=series, calendar=calendar))
+    assert det.parts[1][1][40, 0] == np.median(np.delete(v[12:40], 35 - 12))
