@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.share import parent_columns
@@ -172,3 +173,23 @@ def test_shipped_gate_lets_a_visible_slice_move_count():
     assert not _flags(before, "c1", lo, hi)["flag"].any()
     for sib in ("c0", "c2"):
         assert not _flags(shipped, sib, lo, hi)["flag"].any()
+
+
+def test_share_scores_of_a_step_are_the_anscombe_residual_over_the_binomial_floor():
+    """A quiet slice (10 % of its parent, exactly) that steps to 130: its residual against the
+    baseline share is 2 (sqrt(130 + 3/8) − sqrt(100 + 3/8)) each day, the spread (past residuals
+    all 0) the binomial floor sqrt(1 − share); the mean of k such periods scores sqrt(k) times
+    one."""
+    from analytics.detectors.share import share_scores
+
+    t, t0 = 80, 60
+    value = np.c_[np.full(t, 1000.0), np.full(t, 100.0)]
+    value[t0:, 1] = 130.0
+    keys = [("orders", "overall", "all"), ("orders", "channel", "a")]
+    out, expected = share_scores(value, np.zeros((t, 2), bool), keys, [1, 3], 28, 14, 56,
+                                 np.zeros((t, 2)), None, True, 1.5)
+    r = 2 * (np.sqrt(130.375) - np.sqrt(100.375))
+    assert out[1][t0 + 2, 1] == pytest.approx(r / np.sqrt(0.9), rel=1e-9)
+    assert out[3][t0 + 2, 1] == pytest.approx(r / np.sqrt(0.9) * np.sqrt(3), rel=1e-9)
+    assert expected[t0 + 2, 1] == pytest.approx(100.0)
+    assert np.isnan(out[1][:, 0]).all()                  # the overall series has no share
