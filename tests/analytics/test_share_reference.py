@@ -193,3 +193,28 @@ def test_share_scores_of_a_step_are_the_anscombe_residual_over_the_binomial_floo
     assert out[3][t0 + 2, 1] == pytest.approx(r / np.sqrt(0.9) * np.sqrt(3), rel=1e-9)
     assert expected[t0 + 2, 1] == pytest.approx(100.0)
     assert np.isnan(out[1][:, 0]).all()                  # the overall series has no share
+
+
+def test_share_gate_needs_the_slice_itself_to_move_the_same_way():
+    """share_gate: a slice's share score counts only where its own score has the same sign
+    (and the size); where it has no own score yet, the share score is not vetoed."""
+    from analytics.detectors.rolling_zscore import RollingZScore, RollingZScoreConfig
+
+    rng = np.random.default_rng(11)
+    n = 140
+    dates = pd.date_range("2025-01-01", periods=n, freq="D")
+    overall = rng.poisson(1000, n).astype(float)
+    mine = rng.poisson(300, n).astype(float)
+    overall[120] *= 0.4                     # the store falls by 60 %, the slice by 30 %: its
+    mine[120] *= 0.7                        # share rises while it fell itself
+    series = pd.concat([
+        pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "overall", "segment": "all",
+                      "value": overall}),
+        pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "channel", "segment": "a",
+                      "value": mine}),
+    ], ignore_index=True).sort_values(["kpi", "dimension", "segment", "date"], ignore_index=True)
+    det = RollingZScore(RollingZScoreConfig(reference="parent", share_gate=1.0))
+    core = det._detect_core(series, DetectorInput(series=series))
+    keep = core.loc[series["segment"] == "a", "keep@s1"].to_numpy(bool)
+    assert not keep[120]
+    assert keep[:5].all()                   # no own score yet: nothing to veto with
