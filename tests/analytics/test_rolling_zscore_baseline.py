@@ -97,3 +97,19 @@ def test_a_planned_day_stays_out_of_the_baseline():
     det.parts = {}
     det._detect_core(series, DetectorInput(series=series, calendar=calendar))
     assert det.parts[1][1][40, 0] == np.median(np.delete(v[12:40], 35 - 12))
+
+
+def test_counts_are_judged_on_the_anscombe_scale_and_expected_maps_back():
+    from analytics.detectors.rolling_zscore import RollingZScoreConfig
+
+    rng = np.random.default_rng(10)
+    v = rng.poisson(40.0, 60).astype(float)
+    series = pd.DataFrame({"date": pd.date_range("2025-01-01", periods=60, freq="D"),
+                           "kpi": "orders", "dimension": "overall", "segment": "all", "value": v})
+    cfg = RollingZScoreConfig(weekday_adjust=False, count_floor=False)
+    det = get_detector_class("rolling_zscore")(cfg)
+    det.parts = {}
+    core = det._detect_core(series, DetectorInput(series=series))
+    cur, centre, _ = (a[:, 0] for a in det.parts[1])
+    assert cur[50] == pytest.approx(2 * np.sqrt(v[50] + 0.375))
+    assert core["expected"].iloc[50] == pytest.approx(max((centre[50] / 2) ** 2 - 0.375, 0))

@@ -218,3 +218,21 @@ def test_share_gate_needs_the_slice_itself_to_move_the_same_way():
     keep = core.loc[series["segment"] == "a", "keep@s1"].to_numpy(bool)
     assert not keep[120]
     assert keep[:5].all()                   # no own score yet: nothing to veto with
+
+
+def test_a_day_planned_on_the_parent_stays_out_of_the_share_baseline():
+    from analytics.detectors.share import share_scores
+
+    rng = np.random.default_rng(12)
+    t = 80
+    value = np.c_[rng.poisson(1000, t), rng.poisson(100, t)].astype(float)
+    planned = np.zeros((t, 2), bool)
+    planned[40, 0] = True                    # a campaign day of the parent (the whole store)
+    keys = [("orders", "overall", "all"), ("orders", "channel", "a")]
+    runs = []
+    for v in (100.0, 400.0):                 # what the slice did that day does not matter later
+        x = value.copy()
+        x[40, 1] = v
+        runs.append(share_scores(x, planned, keys, [1], 28, 14, 56, np.zeros((t, 2)), None,
+                                 True, 1.5)[1][41:, 1])
+    assert np.array_equal(runs[0], runs[1], equal_nan=True)
