@@ -225,3 +225,12 @@ def test_walk_forward_plan_is_shared_and_bounded():
     old = REGISTRY["prophet_residual"].config_class(retrain_every=100)  # the old name still works
     assert old.refit_every == 100
 
+
+
+def test_the_series_scale_is_used_from_min_history_past_scores_on():
+    """Daily blocks of 7: before the block at period 14 there are 14 past scores, exactly
+    min_history, so the series' own scale applies from there (prior 0: the scale alone)."""
+    cfg = CalibrationConfig(min_history=14, prior=0.0, tail_df=None)
+    cal = calibrate_wide(np.full((30, 1), 2.0), cfg)
+    assert cal[13, 0] == 2.0                              # 7 past scores: the detector's scale
+    assert cal[14, 0] == pytest.approx(0.6745, abs=1e-4)  # |2| over its median / 0.6745

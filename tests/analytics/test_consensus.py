@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 
 from analytics.config import ConsensusConfig
-from analytics.consensus import Votes, build_incidents, consensus_incidents, level_name, severity_of
+from analytics.consensus import (
+    Votes,
+    build_incidents,
+    confidence_of,
+    consensus_incidents,
+    day_share,
+    level_name,
+    severity_of,
+)
 
 DAY0 = pd.Timestamp("2025-03-01")
 
@@ -79,6 +87,10 @@ def test_required_detector():
     assert spans(build_incidents(det2, ["a", "b", "c"], min_votes=2, required=["c"])) == [
         (5, 5, "up", ["a", "c"], "pairwise")
     ]
+    # the required detector votes like any other: within the tolerance, not only on the day
+    det3 = votes({"a": {5: 4.0}, "b": {}, "c": {6: 4.0}})
+    assert spans(build_incidents(det3, ["a", "b", "c"], min_votes=2, required=["c"],
+                                 tolerance=1)) == [(5, 6, "up", ["a", "c"], "pairwise")]
 
 
 def test_merge_gap():
@@ -102,6 +114,54 @@ def test_triple_level_confidence_and_severity():
     assert inc.actual == pytest.approx(230.0) and inc.magnitude_pct == pytest.approx(130.0)
     assert level_name(4, 5) == "4_of_5"
     assert severity_of(3.6, 2.0) == "low" and severity_of(3.6, 30.0) == "high"
+
+
+def test_severity_confidence_and_day_share_at_their_boundaries():
+    """The documented cut points are inclusive (peak 12 / 7 / 4.5, move 50 / 25 / 10 %), the
+    move counts by its size either way and for its share of a day; confidence is half vote
+    share, half peak / 7 (capped)."""
+    for peak, want in [(12.0, "critical"), (11.99, "high"), (7.0, "high"), (6.99, "medium"),
+                       (4.5, "medium"), (4.49, "low")]:
+        assert severity_of(peak, 0.0) == want, peak
+    for mag, want in [(50.0, "critical"), (49.9, "high"), (25.0, "high"), (24.9, "medium"),
+                      (10.0, "medium"), (9.9, "low"), (-50.0, "critical"), (float("nan"), "low")]:
+        assert severity_of(0.0, mag) == want, mag
+    assert severity_of(0.0, 50.0, share=0.5) == "high"   # half a day's move of 50 % counts 25
+    assert confidence_of(1, 2, 3.5) == 0.5
+    assert confidence_of(1, 4, 7.0) == 0.625
+    assert confidence_of(2, 2, 14.0) == 1.0
+    assert day_share(6, 24) == 0.25 and day_share(48, 24) == 1.0
+    assert day_share(1, 2) == 0.5 and day_share(5, 1) == 1.0
+
+
+def test_incident_actual_sums_counts_and_averages_ratios_and_external_kpis():
+    """An incident's actual / expected over its periods: the sum for a count KPI, the mean for a
+    ratio KPI and for a KPI the catalogue does not know (an external --kpis metric)."""
+    for kpi, actual, expected in [("orders", 300.0, 200.0), ("conversion_rate", 150.0, 100.0),
+                                  ("cpu_load", 150.0, 100.0)]:
+        det = votes({"a": {5: 4.0, 6: 6.0}}, kpi=kpi)
+        (inc,) = build_incidents(det, ["a"])
+        assert (inc.actual, inc.expected, inc.magnitude_pct) == (actual, expected, 50.0), kpi
+
+
+def test_incident_peak_detectors_and_magnitude():
+    """The peak is the strongest score in the incident's direction (a down score inside an up
+    incident's span is not its peak); the detectors are those that voted within the tolerance,
+    also on a neighbouring (muted) day; the move is relative to |expected| (negative levels)."""
+    det = votes({"a": {5: 4.0, 6: -9.0, 7: 4.0}})
+    up = [i for i in build_incidents(det, ["a"], merge_gap=1) if i.direction == "up"]
+    assert [(i.start, i.end, i.peak_score) for i in up] == [
+        (DAY0 + pd.Timedelta(days=5), DAY0 + pd.Timedelta(days=7), 4.0)]
+    det = votes({"a": {5: 4.0}, "b": {6: 4.0}})
+    (inc,) = build_incidents(det, ["a", "b"], min_votes=2, tolerance=1,
+                             mute_dates=[DAY0 + pd.Timedelta(days=6)])
+    assert (inc.start, inc.end) == (DAY0 + pd.Timedelta(days=5),) * 2
+    assert inc.detectors == ["a", "b"] and inc.level == "pairwise"
+    neg = votes({"a": {5: 5.0}}, kpi="temperature")
+    neg["expected"] = -100.0
+    neg["actual"] -= 200.0                                # -50 against an expected -100
+    (inc,) = build_incidents(neg, ["a"])
+    assert (inc.actual, inc.expected, inc.magnitude_pct) == (-50.0, -100.0, 50.0)
 
 
 def test_oracle_never_votes_unless_listed_and_mute_calendar():
@@ -175,6 +235,9 @@ def test_votes_on_calibrated_scores():
     assert spans(incs) == [(5, 5, "up", ["a", "b"], "pairwise")]
     det.loc[(det["detector"] == "b") & (det["date"] == DAY0 + pd.Timedelta(days=5)), "score"] = -2.8
     assert consensus_incidents(det, ["a", "b", "c"], loose) == []  # the wrong direction is no vote
+    # two unflagged votes are no consensus period: a period still needs one flag
+    det.loc[(det["detector"] == "b") & (det["date"] == DAY0 + pd.Timedelta(days=9)), "score"] = 2.8
+    assert consensus_incidents(det, ["a", "b", "c"], loose) == []
 
 
 def test_strong_evidence_alone():
@@ -189,3 +252,8 @@ def test_strong_evidence_alone():
     assert inc.direction == "down"
     assert consensus_incidents(det, ["a", "b"], cfg,
                                mute_dates=[DAY0 + pd.Timedelta(days=5)]) == []
+    # a score past the solo threshold that its detector did not flag (muted there) is no flag
+    quiet = votes({"a": {}, "b": {}})
+    quiet.loc[(quiet["detector"] == "a") & (quiet["date"] == DAY0 + pd.Timedelta(days=8)),
+              "score"] = 5.0
+    assert consensus_incidents(quiet, ["a", "b"], cfg) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.special import ndtr
 
 from analytics.config import ConsensusConfig
@@ -37,6 +38,19 @@ def test_combined_evidence_finds_what_the_vote_misses():
     assert consensus_incidents(det, ["rz", "isf"], comb) == []
     # the vote rule's levels (min_votes given explicitly) are unchanged by combine
     assert consensus_incidents(det, ["rz", "isf"], comb, min_votes=2) == []
+
+
+def test_combined_score_is_stouffer_with_a_common_correlation():
+    """(own + others) / sqrt(k + k (k - 1) rho) over the k voters with a score; a voter without
+    one drops out of k, and an anchor without its own score has none."""
+    sc = np.array([[[2.0]], [[3.0]], [[np.nan]]])       # [voter, series, period]
+    for rho, den in [(1.0, 2.0), (0.0, np.sqrt(2.0)), (0.5, np.sqrt(3.0))]:
+        out = combined_scores(sc, 0, rho)
+        assert out[0, 0, 0] == pytest.approx(5.0 / den)
+        assert out[1, 0, 0] == pytest.approx(5.0 / den)
+        assert np.isnan(out[2, 0, 0])
+    three = combined_scores(np.array([[[1.0]], [[2.0]], [[3.0]]]), 0, 0.25)
+    assert three[:, 0, 0] == pytest.approx([6.0 / np.sqrt(3 + 6 * 0.25)] * 3)
 
 
 def test_window_evidence_is_sidak_corrected():

@@ -234,3 +234,20 @@ def test_shipped_scale_leaves_a_long_past_shock_out():
     before = capped_out["date"].between("2024-03-01", "2024-04-28")
     np.testing.assert_allclose(capped_out.loc[before, "score"], plain_out.loc[before, "score"],
                                atol=0.05)
+
+
+def test_tail_scores_mid_p_counts_and_the_normal_family():
+    """Counts: the signed normal score of the smaller mid-p tail (each tail takes half the
+    point's own probability); a family without a discrete or gamma null: (x − m) / sqrt(v)."""
+    from scipy import stats
+    from scipy.special import ndtri
+
+    from analytics.detectors.count_likelihood import tail_scores
+
+    got = tail_scores(np.array(["count"]), np.array([[10.0]]), np.array([[10.0]]),
+                      np.array([[10.0]]))
+    up = stats.poisson.sf(10, 10.0) + stats.poisson.pmf(10, 10.0) / 2
+    assert got[0, 0] == pytest.approx(-ndtri(up), rel=1e-9) and got[0, 0] > 0
+    plain = tail_scores(np.array(["other"]), np.array([[13.0]]), np.array([[10.0]]),
+                        np.array([[4.0]]))
+    assert plain[0, 0] == pytest.approx(1.5)

@@ -120,6 +120,30 @@ def test_direction_filter_and_threshold():
     assert both["flag"].any() and set(both.loc[both["flag"], "direction"]) == {"down"}
 
 
+def test_the_threshold_is_inclusive_and_no_value_is_no_flag():
+    """|score| >= threshold flags (the base class's cut), either sign; a point without a value
+    never flags, whatever its score."""
+    from typing import Literal
+
+    from analytics.detectors.base import Detector, DetectorConfig
+
+    class FixedConfig(DetectorConfig):
+        type: Literal["fixed_test"] = "fixed_test"
+
+    class Fixed(Detector):   # the core's scores are already calibrated: they pass unchanged
+        type_name, config_class, calibrated_raw = "fixed_test", FixedConfig, True
+
+        def _detect_core(self, series, inp):
+            return pd.DataFrame({"score": [1.0, 3.0, -3.0, 2.99, 5.0], "expected": 0.0},
+                                index=series.index)
+
+    series = pd.DataFrame({"date": pd.date_range("2025-01-01", periods=5, freq="D"),
+                           "kpi": "orders", "dimension": "overall", "segment": "all",
+                           "value": [1.0, 2.0, 3.0, 4.0, np.nan]})
+    out = Fixed(FixedConfig(threshold=3.0)).detect(DetectorInput(series=series))
+    assert out["flag"].tolist() == [False, True, True, False, False]
+
+
 def test_rolling_zscore_same_weekday_and_mad():
     series = spike_series(kpis=("revenue",))
     for params in ({"same_weekday": True, "window": 6, "min_periods": 4}, {"method": "median_mad"}):

@@ -124,3 +124,18 @@ def test_external_solo_switch():
     off = load_analysis_config(None, ["consensus.solo_sensitivity=0.003", "external.solo=false"])
     assert external_profile(off, 300.0).consensus.solo_sensitivity is None
     assert off.consensus.solo_sensitivity == 0.003  # store runs: untouched
+
+
+def test_the_reference_ends_where_the_recent_window_starts_and_daily_data_has_no_daily_reference():
+    """expected = the median of the ``reference`` periods before the ``window`` recent ones; on
+    daily data ``daily_reference`` (a sub-daily rule) changes nothing."""
+    x = _noise(5)
+    series = _series(x)
+    core = LevelShift(LevelShiftConfig(enabled=True))._detect_core(
+        series, DetectorInput(series=series, periods_per_day=288))
+    for t in (100, 1000):
+        assert core["expected"].iloc[t] == np.median(x[t - 41:t - 5])
+    daily = series.assign(date=pd.date_range("2024-01-01", periods=len(x), freq="D"))[:400]
+    runs = [LevelShift(LevelShiftConfig(enabled=True, daily_reference=d))._detect_core(
+        daily, DetectorInput(series=daily)) for d in (True, False)]
+    pd.testing.assert_frame_equal(runs[0], runs[1])

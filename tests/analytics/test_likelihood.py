@@ -123,3 +123,31 @@ def test_bad_inner_is_an_input_error(inner):
     inp = DetectorInput(series=_series(np.ones(100)), periods_per_day=PPD)
     with pytest.raises(InputError):
         det.detect(inp)
+
+
+def test_the_reference_distribution_is_the_earlier_scores_only():
+    """At t the current |score| is judged against the mean and sd of the capped |scores| before
+    t (not including itself); the result is the weaker of that and the score's own tail."""
+    from scipy.special import ndtr, ndtri
+
+    s = _null(6)
+    s[:100] = 3.0 + 0.5 * s[:100]                        # a bursty past: the fit decides
+    s[100] = 4.0
+    out = likelihood_scores(s[:, None], PPD, LikelihoodSettings())[:, 0]
+    past = np.minimum(np.abs(s[:100]), 10.0)
+    z = (4.0 - past.mean()) / past.std(ddof=1)
+    p = max(2 * ndtr(-4.0), ndtr(-z))
+    assert ndtr(-z) > 2 * ndtr(-4.0)
+    assert out[100] == pytest.approx(-ndtri(p / 2), rel=1e-9)
+
+
+def test_the_wrapper_never_flags_what_its_inner_detector_left_unflagged_by_direction():
+    rng = np.random.default_rng(5)
+    x = 20 + rng.normal(0, 1, N)
+    x[2000:2010] -= 30                                   # a drop; the inner watches rises only
+    inner = {"type": "level_shift", "enabled": True, "window": 1, "reference": 12,
+             "variance": False, "direction": "up"}
+    inp = DetectorInput(series=_series(x), periods_per_day=PPD, sensitivity=10)
+    out = LikelihoodDetector(LikelihoodConfig(enabled=True, inner=inner), name="ls").detect(inp)
+    drop = out.iloc[2000:2010]
+    assert (drop["score"].abs() >= THR).any() and not drop["flag"].any()

@@ -70,3 +70,17 @@ def test_refresh_plan_is_weekly_on_daily_data_and_doubling_on_sub_daily():
     plan = blocks(5000, 2016, 14)  # 5-minute data: scale known after 14 periods, not a week
     assert [b for b, _ in plan][:4] == [14, 28, 56, 112] and plan[-1][1] == 5000
     assert all(e - b <= 2016 for b, e in plan)
+
+
+def test_pot_tail_is_used_from_five_times_the_needed_exceedances_on():
+    """With 150+ past scores (5 x pot_min_exceedances) the quantile is lowered so that 30
+    exceedances exist, and the fitted tail replaces the fixed one; before, the fixed tail."""
+    from analytics.detectors.calibrate import pot_tail, to_normal
+
+    rng = np.random.default_rng(3)
+    z = rng.standard_t(3, (300, 1))
+    cfg = CalibrationConfig(tail="pot", tail_df=13)
+    out = pot_tail(z, 10_000, 7, cfg)
+    fixed = to_normal(z, 13)
+    assert np.array_equal(out[:147], fixed[:147])                  # fewer than 150 past scores
+    assert not np.allclose(out[154:161], fixed[154:161])

@@ -372,3 +372,30 @@ def test_a_kpis_column_named_price_is_a_plain_series(tmp_path):
     assert set(det.loc[det["kpi"] == "price", "detector"]) >= {"rolling_zscore", "isolation_forest"}
     spike = [i for i in doc["incidents"] if i["kpi"] == "price" and i["start"] == "2025-05-31"]
     assert spike and "product_watch" not in spike[0]["detectors"], doc["incidents"]
+
+
+def test_price_reference_and_overdispersion_use_the_days_before_only():
+    """The price reference at t is the median of the ``window`` days before t (a repricing is
+    judged against the old price until it is most of the window); the overdispersion fit leaves
+    out days whose 1-day score is beyond PHI_TRIM (a stockout does not widen its own null)."""
+    from analytics.detectors.product_watch import PHI_TRIM, ProductWatch, ProductWatchConfig
+
+    cfg = ProductWatchConfig()
+    price = np.r_[np.full(40, 10.0), np.full(30, 12.0)][:, None]
+    _, ref = ProductWatch._price(price, np.array(["c"]), cfg)
+    for t in (41, 54, 60, 69):
+        assert ref[t, 0] == np.median(price[t - 28:t, 0])
+    rng = np.random.default_rng(2)
+    x = rng.poisson(10.0, (120, 1)).astype(float)
+    mean, var = np.full_like(x, 10.0), np.full_like(x, 10.0)
+    s1 = np.zeros_like(x)
+    x[100], s1[100] = 0.0, -(PHI_TRIM + 1)                 # a stockout day, far out
+    phi = ProductWatch._overdispersion(x, mean, var, s1, cfg)
+    keep = np.ones(120, bool)
+    keep[100] = False
+    t = 110
+    days = np.arange(120)
+    use = keep & (days < t) & (days >= t - cfg.phi_window)
+    want = np.clip(np.sum((x[use, 0] - 10.0) ** 2 - 10.0) / np.sum(np.full(use.sum(), 100.0)),
+                   0.0, 1.0)
+    assert phi[t, 0] == pytest.approx(want)

@@ -118,6 +118,20 @@ def test_strict_needs_kpi_direction_and_slice():
     )
 
 
+def test_min_effect_is_inclusive_and_waived_inside_the_scope_without_in_slice_effects():
+    """An effect of exactly min_effect counts; inside the scoped slice, when truth records no
+    in-slice effects, any move the right way counts (the overall effects understate it), while
+    a crossing slice still needs min_effect."""
+    edge = {**EV, "effects": {"sessions": -0.17, "orders": -0.05}, "scope_effects": None}
+    assert ok(inc("2025-06-10", kpi="orders"), ev=edge)
+    small = {**EV, "effects": {"sessions": -0.17, "orders": -0.01}, "scope_effects": None}
+    in_scope = inc("2025-06-10", kpi="orders", dimension="channel", segment="paid_social")
+    assert ok(in_scope, ev=small)
+    assert not ok(inc("2025-06-10", kpi="orders", dimension="channel", segment="paid_social",
+                      direction="up"), ev=small)
+    assert not ok(inc("2025-06-10", kpi="orders", dimension="country", segment="DE"), ev=small)
+
+
 def test_primary_kpi_counts_in_its_direction():
     ev = {**EV, "effects": {"sessions": -0.01}, "scope_effects": None}
     assert ok(
@@ -182,6 +196,31 @@ def test_metrics_expected_events_are_false_positives_shown_apart():
     assert m["by_type"] == {
         "channel_outage": {"events": 1, "detected": 1, "recall": 1.0, "median_delay_days": 1.0}
     }
+
+
+def test_sub_daily_windows_delays_and_fp_expected():
+    """On sub-daily data an event ending on a day covers that whole day, and the delay counts
+    calendar days (an event from noon caught the next morning: 1 day). An incident on an
+    unexpected event is a hit even where it overlaps an expected one: not fp_expected."""
+    ev = Event.from_dict({**EV, "start": "2025-06-10T12:00", "end": "2025-06-12"})
+    late_hour = inc("2025-06-12T15:00")
+    assert matches(late_hour, ev, "strict", 1, 0, 0.05)
+    assert not matches(inc("2025-06-13T00:00"), ev, "strict", 1, 0, 0.05)
+    _, delays = metrics([inc("2025-06-11T06:00")], [ev], "strict", 1, 0, 0.05)
+    assert delays == {"E01": 1}
+    both = [Event.from_dict(EV), Event.from_dict({**HOLIDAY, "start": "2025-06-11",
+                                                  "end": "2025-06-11"})]
+    m, _ = metrics([inc("2025-06-11")], both, "strict", 1, 2, 0.05)
+    assert (m["true_incidents"], m["fp"], m["fp_expected"]) == (1, 0, 0)
+
+
+def test_median_delay_is_the_median_of_the_events_delays():
+    evs = [Event.from_dict({**EV, "event_id": f"E{k}", "start": f"2025-0{k}-10",
+                            "end": f"2025-0{k}-12"}) for k in (3, 4, 5)]
+    incs = [inc("2025-03-10"), inc("2025-04-10"), inc("2025-05-13")]   # delays 0, 0, 3
+    m, delays = metrics(incs, evs, "strict", 1, 2, 0.05)
+    assert sorted(delays.values()) == [0, 0, 3]
+    assert (m["median_delay_days"], m["mean_delay_days"]) == (0.0, 1.0)
 
 
 def test_no_incidents_and_no_events():
@@ -322,6 +361,27 @@ def test_oracle_best_cut_sweeps_its_thresholds():
     assert card["events"]["by_scope"] == {"channel": 1, "overall": 1, "product": 1}
 
 
+def test_ties_go_to_the_higher_precision_split_and_the_higher_threshold():
+    """at_fp_events: among budget splits finding as many events, the higher precision; best_cut:
+    among cuts of equal F1, the fewest incidents (the highest threshold)."""
+    ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
+    events = [Event.from_dict(EV), Event.from_dict(ev2)]
+    store = [inc("2025-06-10", peak=9.0), inc("2025-11-01", peak=8.0),
+             inc("2025-09-01", peak=7.0), inc("2025-09-02", peak=6.0)]
+    prods = [inc("2025-11-01", dimension="product", segment="P1", peak=9.0),
+             inc("2025-09-01", dimension="product", segment="P2", peak=8.0)]
+    # budget 1: the store's FP buys both events with 3 true of 4 taken; the products' FP both
+    # events with 2 of 3
+    recall, precision, found = at_fp_events(store + prods, events, "strict", 1, 2, 0.05, 1,
+                                            family=is_product)
+    assert (recall, precision, found) == (1.0, 0.75, {"E01", "E02"})
+    # cuts: 1 incident P 1 R 1/2 (F1 2/3) ties 4 incidents P 1/2 R 1 (F1 2/3): the first wins
+    tie = [inc("2025-06-10", peak=9.0), inc("2025-11-01", peak=8.0), inc("2025-12-01", peak=7.0),
+           inc("2025-09-01", peak=6.0)]
+    best = best_cut(tie, events, "strict", 1, 2, 0.05)
+    assert (best["f1"], best["threshold"], best["incidents"]) == (0.6667, 9.0, 1)
+
+
 def test_scorecard_layout_and_matched_ids():
     truth = [EV, HOLIDAY]
     a = [inc("2025-06-10"), inc("2025-08-01")]
@@ -410,6 +470,10 @@ def test_a_product_inside_a_category_scope_is_in_the_scoped_slice():
     assert matches(mine, e.with_members(cats), "strict", 1, 3, 0.03)
     assert not matches(other, e.with_members(cats), "strict", 1, 3, 0.03)
     assert not matches(mine, e, "strict", 1, 3, 0.03)
+    # another category's product stays excluded even where the recorded effect is large
+    big = Event.from_dict({**ev, "effects": {**ev["effects"], "price": -0.3}}).with_members(cats)
+    assert matches(mine, big, "strict", 1, 3, 0.03)
+    assert not matches(other, big, "strict", 1, 3, 0.03)
     settings = {"early_days": 1, "late_days": 3, "min_effect": 0.03, "mode": "strict"}
     card = build_scorecard([ev], {"d": [mine, other]}, [mine, other], {}, settings,
                            oracle_name=None, product_category=cats)
@@ -448,6 +512,11 @@ def test_a_slice_containing_the_scope_is_judged_by_its_own_recorded_effect():
         {"dimension": "country", "segment": "CA", "effects": {"sessions": -0.01}}]}
     assert ok(inc("2025-06-10", dimension="country", segment="CA"), ev=small)
     assert not ok(inc("2025-06-10", dimension="country", segment="CA", direction="up"), ev=small)
+    # ... also against the event's primary direction (a ratio can move against the scope's)
+    against = {**CELL, "container_effects": [
+        {"dimension": "country", "segment": "CA", "effects": {"sessions": 0.01}}]}
+    assert ok(inc("2025-06-10", dimension="country", segment="CA", direction="up"), ev=against)
+    assert not ok(inc("2025-06-10", dimension="country", segment="CA"), ev=against)
     # the cell itself is still judged by the in-scope effects; a sibling country is excluded
     assert ok(inc("2025-06-10", kpi="conversion_rate", direction="up",
                   dimension="channel_country", segment="organic|CA"), ev=CELL)

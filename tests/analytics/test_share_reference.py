@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.share import parent_columns
@@ -172,3 +173,66 @@ def test_shipped_gate_lets_a_visible_slice_move_count():
     assert not _flags(before, "c1", lo, hi)["flag"].any()
     for sib in ("c0", "c2"):
         assert not _flags(shipped, sib, lo, hi)["flag"].any()
+
+
+def test_share_scores_of_a_step_are_the_anscombe_residual_over_the_binomial_floor():
+    """A quiet slice (10 % of its parent, exactly) that steps to 130: its residual against the
+    baseline share is 2 (sqrt(130 + 3/8) − sqrt(100 + 3/8)) each day, the spread (past residuals
+    all 0) the binomial floor sqrt(1 − share); the mean of k such periods scores sqrt(k) times
+    one."""
+    from analytics.detectors.share import share_scores
+
+    t, t0 = 80, 60
+    value = np.c_[np.full(t, 1000.0), np.full(t, 100.0)]
+    value[t0:, 1] = 130.0
+    keys = [("orders", "overall", "all"), ("orders", "channel", "a")]
+    out, expected = share_scores(value, np.zeros((t, 2), bool), keys, [1, 3], 28, 14, 56,
+                                 np.zeros((t, 2)), None, True, 1.5)
+    r = 2 * (np.sqrt(130.375) - np.sqrt(100.375))
+    assert out[1][t0 + 2, 1] == pytest.approx(r / np.sqrt(0.9), rel=1e-9)
+    assert out[3][t0 + 2, 1] == pytest.approx(r / np.sqrt(0.9) * np.sqrt(3), rel=1e-9)
+    assert expected[t0 + 2, 1] == pytest.approx(100.0)
+    assert np.isnan(out[1][:, 0]).all()                  # the overall series has no share
+
+
+def test_share_gate_needs_the_slice_itself_to_move_the_same_way():
+    """share_gate: a slice's share score counts only where its own score has the same sign
+    (and the size); where it has no own score yet, the share score is not vetoed."""
+    from analytics.detectors.rolling_zscore import RollingZScore, RollingZScoreConfig
+
+    rng = np.random.default_rng(11)
+    n = 140
+    dates = pd.date_range("2025-01-01", periods=n, freq="D")
+    overall = rng.poisson(1000, n).astype(float)
+    mine = rng.poisson(300, n).astype(float)
+    overall[120] *= 0.4                     # the store falls by 60 %, the slice by 30 %: its
+    mine[120] *= 0.7                        # share rises while it fell itself
+    series = pd.concat([
+        pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "overall", "segment": "all",
+                      "value": overall}),
+        pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "channel", "segment": "a",
+                      "value": mine}),
+    ], ignore_index=True).sort_values(["kpi", "dimension", "segment", "date"], ignore_index=True)
+    det = RollingZScore(RollingZScoreConfig(reference="parent", share_gate=1.0))
+    core = det._detect_core(series, DetectorInput(series=series))
+    keep = core.loc[series["segment"] == "a", "keep@s1"].to_numpy(bool)
+    assert not keep[120]
+    assert keep[:5].all()                   # no own score yet: nothing to veto with
+
+
+def test_a_day_planned_on_the_parent_stays_out_of_the_share_baseline():
+    from analytics.detectors.share import share_scores
+
+    rng = np.random.default_rng(12)
+    t = 80
+    value = np.c_[rng.poisson(1000, t), rng.poisson(100, t)].astype(float)
+    planned = np.zeros((t, 2), bool)
+    planned[40, 0] = True                    # a campaign day of the parent (the whole store)
+    keys = [("orders", "overall", "all"), ("orders", "channel", "a")]
+    runs = []
+    for v in (100.0, 400.0):                 # what the slice did that day does not matter later
+        x = value.copy()
+        x[40, 1] = v
+        runs.append(share_scores(x, planned, keys, [1], 28, 14, 56, np.zeros((t, 2)), None,
+                                 True, 1.5)[1][41:, 1])
+    assert np.array_equal(runs[0], runs[1], equal_nan=True)

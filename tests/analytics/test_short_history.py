@@ -114,3 +114,14 @@ def test_external_profile_sets_options_on_kpis_only():
     assert all(getattr(d, "early_min", None) is None for d in off.detectors.values())
     shipped = load_analysis_config(None, [])
     assert (shipped.external.early_min, shipped.external.flat_floor) == (24, 1.0)
+
+
+def test_widen_reads_a_short_reference_as_student_t_with_reduced_degrees_of_freedom():
+    from scipy.special import ndtri, stdtr
+
+    from analytics.detectors.short_history import EFF_DF, widen
+
+    got = widen(np.array([3.0, -3.0, 3.0]), np.array([11.0, 11.0, 1.0]))
+    want = -ndtri(stdtr(EFF_DF * 10, -3.0))
+    assert got[0] == pytest.approx(want) and got[1] == pytest.approx(-want)
+    assert got[2] == pytest.approx(-ndtri(stdtr(1.0, -3.0)))      # never below 1 df

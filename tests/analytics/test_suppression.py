@@ -83,6 +83,16 @@ def test_default_changes_nothing_on_daily_data():
         assert len(on) >= 3
 
 
+def test_incidents_starting_in_the_kept_ones_period_are_kept():
+    """An up and a down incident of one series starting the same day: both kept (suppression
+    drops only starts strictly after the kept one)."""
+    det = detections({"a": {5: 4.0}, "b": {5: -4.0}}, 20, "1D")
+    dropped: list = []
+    kept = consensus_incidents(det, ["a", "b"], cfg(suppress="3d", combine="vote"),
+                               suppressed=dropped)
+    assert sorted(i.direction for i in kept) == ["down", "up"] and dropped == []
+
+
 @pytest.mark.parametrize("bad", ["soon", "-1d"])
 def test_bad_duration_is_refused(bad):
     with pytest.raises(ValidationError, match="suppress"):

@@ -98,6 +98,8 @@ def test_rules_early_late_fp_probation():
     assert score([100]) == pytest.approx(1.0)  # first row of the window: full tpWeight
     assert score([100]) > score([110]) > score([119]) > 0  # earlier is better
     assert score([100, 110, 119]) == score([100])  # later detections in a window are free
+    three = nab.score_file(ts, np.isin(np.arange(200), [100, 110, 119]).astype(float), win, STD)
+    assert (three.tp, three.detected_windows) == (3, 1)
     assert score([10]) == -1.0  # in the probationary period: ignored
     assert score([50]) == pytest.approx(-1.0 - 0.11)  # FP before any window: −fpWeight
     assert -1.11 < score([121]) < -1.0  # just after a window: a small cost
@@ -147,3 +149,44 @@ def test_windows_out_of_order_overlapping_or_outside_the_file():
     perfect = nab.score_file(ts, np.isin(np.arange(200), [50, 100]).astype(float),
                              [w1, w2, late], STD)
     assert perfect.windows == 2 and nab.normalised([perfect], STD) == pytest.approx(100.0)
+
+
+def test_a_one_row_window_is_scored_and_a_false_positive_after_it_costs_in_full():
+    """A window of one row is a window (found: tpWeight; missed: −fnWeight); NAB divides by
+    zero for a false positive after it, here that costs the full −fpWeight."""
+    ts = _grid()
+    win = _windows([(ts[100], ts[100])])
+    assert nab.window_rows(ts, win) == [(100, 100)]
+    rows = lambda r: np.isin(np.arange(200), r).astype(float)  # noqa: E731
+    hit = nab.score_file(ts, rows([100]), win, STD)
+    assert (hit.windows, hit.detected_windows, hit.score) == (1, 1, pytest.approx(1.0))
+    assert nab.score_file(ts, rows([]), win, STD).score == -1.0
+    assert nab.score_file(ts, rows([101]), win, STD).score == pytest.approx(-1.0 - 0.11)
+
+
+def test_windows_sharing_a_row_or_nested_merge_into_one():
+    ts = _grid()
+    t = lambda i: pd.Timestamp(ts[i])  # noqa: E731
+    assert nab.window_rows(ts, [(t(100), t(110)), (t(110), t(120))]) == [(100, 120)]
+    assert nab.window_rows(ts, [(t(100), t(130)), (t(105), t(110))]) == [(100, 130)]
+    assert nab.window_rows(ts, [(t(100), t(110)), (t(111), t(120))]) == [(100, 110), (111, 120)]
+
+
+def test_the_first_row_after_the_probationary_period_is_scored():
+    ts = _grid()                        # 200 rows: rows 0..29 are probationary
+    win = _windows([(ts[100], ts[119])])
+    rows = lambda r: np.isin(np.arange(200), r).astype(float)  # noqa: E731
+    assert nab.probation_length(200) == 30
+    assert nab.score_file(ts, rows([29]), win, STD).score == -1.0
+    assert nab.score_file(ts, rows([30]), win, STD).score == pytest.approx(-1.11)
+
+
+def test_threshold_is_inclusive_and_a_window_inside_the_probation_is_not_scored():
+    ts = _grid()
+    win = _windows([(ts[100], ts[119])])
+    at = np.zeros(200)
+    at[100] = 0.5
+    assert nab.score_file(ts, at, win, STD, threshold=0.5).score == pytest.approx(1.0)
+    early = _windows([(ts[5], ts[10])])              # all its rows in the probationary period
+    r = nab.score_file(ts, np.zeros(200), early, STD)
+    assert (r.score, r.null_score, r.fn) == (0.0, 0.0, 0)

@@ -196,3 +196,70 @@ def test_trailing_sums_match_a_grouped_running_sum_bit_for_bit():
         ref[pos < w - 1] = np.nan
         got = tr.window(tr.running(vals), w)
         assert np.array_equal(got, ref, equal_nan=True), w
+
+
+def test_count_tails_are_mid_p_and_sums_have_their_point_mass_at_zero():
+    """Counts: P(X >= x) and P(X <= x) each take half the point's own probability (mid-p, so
+    they add to 1). Revenue: P(no order) at 0 plus a gamma given any order, whose moments are
+    those given at least one order, so the whole sum keeps the null's mean."""
+    from scipy import stats
+
+    from evaluation.oracle import _tails
+
+    up, lo = _tails(np.array(["orders"]), np.array([10.0]), np.array([10.0]), np.array([10.0]),
+                    np.array([np.nan]), np.array([np.nan]))
+    pmf = stats.poisson.pmf(10, 10.0)
+    assert up[0] == pytest.approx(stats.poisson.sf(10, 10.0) + pmf / 2)
+    assert up[0] + lo[0] == pytest.approx(1.0)
+    xs = np.linspace(0.0, 1500.0, 150_001)
+    n = len(xs)
+    up, lo = _tails(np.full(n, "revenue"), xs, np.full(n, 40.0), np.full(n, 900.0),
+                    np.full(n, 1.0), np.full(n, 1.0))
+    assert lo[0] == pytest.approx(np.exp(-1.0))           # P(no order), Poisson(1)
+    assert np.allclose(up[1:] + lo[1:], 1.0)              # a continuous part: tails add to 1
+    mean = float(np.sum((up[1:] + up[:-1]) / 2 * np.diff(xs)))   # E[X] = integral of P(X >= x)
+    assert mean == pytest.approx(40.0, rel=1e-3)
+
+
+def test_price_moves_beyond_half_a_cent_are_decisive_and_one_day_is_tested_once():
+    """Price has no noise: more than half a cent off the list price scores MAX_SCORE in the
+    direction of the change, anything within it 0. A configured window of 1 day is the 1-day
+    test already (Bonferroni counts it once)."""
+    import pandas as pd
+
+    from evaluation.oracle import MAX_SCORE
+
+    dates = pd.date_range("2025-01-01", periods=4, freq="D")
+    price = pd.DataFrame({"date": dates, "kpi": "price", "dimension": "product", "segment": "7",
+                          "value": [10.0, 10.004, 10.01, 9.99]})
+    base = price.assign(value=10.0, noise=0.0)
+    out = ExactOracle(OracleConfig(windows=[]), name="oracle")._detect_core(
+        price, DetectorInput(series=price, baseline=base))
+    assert out["score"].tolist() == [0.0, 0.0, MAX_SCORE, -MAX_SCORE]
+    rng = np.random.default_rng(4)
+    dates = pd.date_range("2025-01-01", periods=40, freq="D")
+    orders = pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "overall",
+                           "segment": "all", "value": rng.poisson(50, 40).astype(float)})
+    base = orders.assign(value=50.0, noise=50.0)
+    inp = DetectorInput(series=orders, baseline=base)
+    with_one = ExactOracle(OracleConfig(windows=[1, 3]), name="oracle")._detect_core(orders, inp)
+    plain = ExactOracle(OracleConfig(windows=[3]), name="oracle")._detect_core(orders, inp)
+    assert np.array_equal(with_one["score"].to_numpy(), plain["score"].to_numpy(), equal_nan=True)
+
+
+def test_each_point_takes_its_smallest_window_p_value():
+    """A one-day spike is most surprising on its own day: the score there is the 1-day tail
+    probability Bonferroni-adjusted for the two windows, not the diluted 3-day window's."""
+    import pandas as pd
+    from scipy import stats
+
+    dates = pd.date_range("2025-01-01", periods=40, freq="D")
+    value = np.full(40, 50.0)
+    value[30] = 90.0
+    orders = pd.DataFrame({"date": dates, "kpi": "orders", "dimension": "overall",
+                           "segment": "all", "value": value})
+    inp = DetectorInput(series=orders, baseline=orders.assign(value=50.0, noise=50.0))
+    one = ExactOracle(OracleConfig(windows=[]), name="oracle")._detect_core(orders, inp)
+    two = ExactOracle(OracleConfig(windows=[3]), name="oracle")._detect_core(orders, inp)
+    p1 = stats.norm.sf(one["score"].iloc[30])
+    assert two["score"].iloc[30] == pytest.approx(stats.norm.isf(2 * p1), rel=1e-9)

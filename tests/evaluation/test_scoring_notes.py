@@ -150,3 +150,18 @@ def test_sub_daily_incident_is_assigned_to_the_nearest_event_not_the_earliest():
     assert card["strict"]["consensus"]["recall"] == 1.0
     assert inside.matched_event_id == "W03"
     assert late.matched_event_id == "W04"   # 19.5 h after W04 ends, 22.5 h after W03 ends
+
+
+def test_warmup_edges():
+    """The warm-up is [data_start, data_start + warmup_days): an event starting on its end day
+    counts. An incident on a warm-up event and a counted one is a hit (not set aside), and the
+    oracle's bound keeps an incident ending ``early_days`` before the warm-up's end (it can match
+    an event starting then)."""
+    events = [ev("E01", "2025-01-10", {}, -0.5, end="2025-01-30"),   # warm-up, its window to 02-02
+              ev("E06", "2025-01-31", {}, -0.1)]                     # on the warm-up's end: counted
+    c = build_scorecard(events, {"oracle": [inc("2025-01-30")]}, [inc("2025-01-31")], {},
+                        dict(SETTINGS))
+    assert c["warmup"]["event_ids"] == ["E01"] and c["warmup"]["consensus_incidents"] == 0
+    m = c["strict"]["consensus"]
+    assert (m["events"], m["detected"], m["incidents"], m["fp"]) == (1, 1, 1, 0)
+    assert c["strict"]["oracle_equal_fp"]["oracle_recall"] == 1.0

@@ -255,3 +255,90 @@ def test_random_point_adjusted_baseline_of_a_detector_that_flags_nothing():
     grid = pd.date_range("2025-01-01", periods=20, freq="D").to_numpy()
     out = tm.score_series(grid, grid, np.arange(20), [(grid[5], grid[14])], {"none": []})
     assert out["detectors"]["none"]["point_adjusted_f1"] == {"f1": 0.0, "random_f1": 0.0}
+
+
+def test_a_prediction_ending_on_a_zone_boundary_is_not_in_the_next_zone():
+    """Half-open intervals: [4, 5) ends where the second window's zone [5, 10) begins, so that
+    zone has no prediction (precision undefined there, recall 0), not an empty one (0 / 0)."""
+    gt = [(2.0, 3.0), (7.0, 8.0)]
+    got = tm.affiliation([(4.0, 5.0)], gt, (0.0, 10.0))
+    alone = tm.affiliation([(4.0, 5.0)], gt[:1], (0.0, 5.0))   # the first zone on its own
+    assert got["precision"] == pytest.approx(alone["precision"])
+    assert got["recall"] == pytest.approx(alone["recall"] / 2)
+
+
+def test_window_event_scores_edges():
+    # an incident starting on a window's last period is on it (inclusive spans)
+    assert tm.window_event_scores([(5, 7)], [(3, 5)])["detected"] == 1
+    assert tm.window_event_scores([(6, 7)], [(3, 5)])["detected"] == 0
+    # no incident: no false alarm (precision 1), nothing found (recall 0, F1 0)
+    assert tm.window_event_scores([], [(3, 5)]) == {
+        "windows": 1, "detected": 0, "incidents": 0, "true_incidents": 0,
+        "recall": 0.0, "precision": 1.0, "f1": 0.0,
+    }
+    # no window: recall and F1 undefined, every incident false
+    none = tm.window_event_scores([(1, 2)], [])
+    assert (none["recall"], none["precision"], none["f1"]) == (None, 0.0, None)
+
+
+def test_an_incident_between_grid_points_flags_the_next_period():
+    grid = pd.date_range("2025-01-01", periods=30, freq="D").to_numpy()
+    odd = pd.Timestamp("2025-01-10 06:00")
+    out = tm.score_series(grid, grid, np.arange(30), [], {"d": [(odd, odd)]})
+    assert out["detectors"]["d"]["flagged_periods"] == 1
+    assert out["detectors"]["d"]["incidents"] == 1
+
+
+def test_vus_buffer_is_a_week_of_days_or_a_day_of_periods_capped():
+    assert [tm.vus_buffer_for(p) for p in (1, 24, 256, 288, 1440)] == [7, 24, 256, 256, 256]
+
+
+def test_merged_ranges_follow_the_reference_rule():
+    """``new_sequence`` of the reference: ranges widened by w // 2 merge unless the first's end
+    is strictly before the next one's start (touching ranges are one)."""
+    assert tm._merged_ranges([(2, 3), (7, 8)], 4, 20) == [(0, 10)]       # 5 vs 5: one range
+    assert tm._merged_ranges([(2, 3), (8, 9)], 4, 20) == [(0, 5), (6, 11)]
+    assert tm._merged_ranges([(2, 3), (17, 18)], 4, 20) == [(0, 5), (15, 19)]  # cut at n - 1
+
+
+def test_period_scores_are_absolute_and_the_consensus_takes_the_kth_strongest_voter():
+    from types import SimpleNamespace
+
+    grid = pd.date_range("2025-01-01", periods=4, freq="D")
+    rows = {"a": [1.0, -5.0, 0.0, 2.0], "b": [3.0, 1.0, np.nan, -4.0], "oracle": [9.0] * 4}
+    det = pd.DataFrame([{"detector": n, "date": d, "score": s}
+                        for n, v in rows.items() for d, s in zip(grid, v, strict=True)]
+                       + [{"detector": "a", "date": pd.Timestamp("2030-01-01"), "score": 7.0}])
+
+    def ctx(min_votes):
+        cfg = SimpleNamespace(detectors={"a": 0, "b": 0, "oracle": 0},
+                              voting_detectors=lambda: ["a", "b"],
+                              consensus=SimpleNamespace(min_votes=min_votes))
+        return SimpleNamespace(detections=det, config=cfg)
+    out = tm.period_scores(ctx(2), grid.to_numpy())
+    assert out["a"].tolist() == [1.0, 5.0, 0.0, 2.0]         # |score|; off-grid rows ignored
+    assert out["b"].tolist() == [3.0, 1.0, 0.0, 4.0]         # NaN counts 0
+    assert out["consensus"].tolist() == [1.0, 1.0, 0.0, 2.0]  # the 2nd strongest of a, b
+    # min_votes above the voters that ran: capped (all must agree); the oracle never counts
+    assert tm.period_scores(ctx(3), grid.to_numpy())["consensus"].tolist() == [1.0, 1.0, 0.0, 2.0]
+    assert tm.period_scores(ctx(1), grid.to_numpy())["consensus"].tolist() == [3.0, 5.0, 0.0, 4.0]
+
+
+def test_vus_pr_reads_a_nan_score_as_zero():
+    label = np.zeros(50)
+    label[20:25] = 1
+    score = np.where(label > 0, 0.5, 0.1)
+    score[[3, 40]] = np.nan
+    got = tm.vus_pr(label, score, 4)
+    assert got == tm.vus_pr(label, np.nan_to_num(score, nan=0.0), 4)
+    assert got > tm.vus_pr(label, np.nan_to_num(score, nan=1.0), 4)
+
+
+def test_without_labelled_windows_the_f1s_are_undefined_not_zero():
+    grid = pd.date_range("2025-01-01", periods=50, freq="h").to_numpy()
+    out = tm.score_series(grid, grid, np.arange(50), [], {"d": [(grid[10], grid[11])]},
+                          scores={"d": np.ones(50)})
+    d = out["detectors"]["d"]
+    assert d["point_adjusted_f1"] == {"f1": None, "random_f1": None}
+    assert d["affiliation"] == {"precision": None, "recall": None, "f1": None}
+    assert d["vus_pr"] is None and d["window_event"]["recall"] is None
