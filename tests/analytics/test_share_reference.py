@@ -236,3 +236,24 @@ def test_a_day_planned_on_the_parent_stays_out_of_the_share_baseline():
         runs.append(share_scores(x, planned, keys, [1], 28, 14, 56, np.zeros((t, 2)), None,
                                  True, 1.5)[1][41:, 1])
     assert np.array_equal(runs[0], runs[1], equal_nan=True)
+
+
+def test_a_planned_days_residual_stays_out_of_the_later_scores_spread():
+    """The spread of the share residuals masked the day *after* a planned day (the current day's
+    flag on the shifted series), so the planned day's own residual entered the spread and moved
+    the scores for weeks after (mutation audit: [29 30 31 35 37 41 42 43] changed)."""
+    from analytics.detectors.share import share_scores
+
+    rng = np.random.default_rng(1)
+    t = 120
+    parent, slice_ = rng.poisson(1000, t).astype(float), rng.poisson(100, t).astype(float)
+    keys = [("orders", "overall", "all"), ("orders", "channel", "a")]
+    planned = np.zeros((t, 2), bool)
+    planned[20] = True
+    runs = []
+    for v in (100.0, 400.0):                 # what the slice did on its planned day
+        x = np.c_[parent, np.r_[slice_[:20], v, slice_[21:]]]
+        runs.append(share_scores(x, planned, keys, [1], 28, 14, 56, np.zeros((t, 2)), None,
+                                 True, 1.5)[0][1][21:, 1])
+    assert np.isfinite(runs[0]).sum() > 50
+    assert np.array_equal(runs[0], runs[1], equal_nan=True)

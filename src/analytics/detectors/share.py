@@ -150,7 +150,7 @@ def share_scores(
 
         r1 = residual(1)
         # spread of one period: robust, from past residuals only; binomial floor for counts
-        past = np.where(skip, np.nan, shift(r1, 1))
+        past = shift(np.where(skip, np.nan, r1), 1)   # a planned day's own residual left out
         spread = 1.4826 * rolling(np.abs(past), spread_window, mp, "median")
         if count_floor:
             share_now = rolling(shift(ratio7, 1), window, mp, "median")
