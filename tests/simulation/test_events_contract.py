@@ -175,3 +175,43 @@ def test_lasting_types_act_to_the_end_of_the_period(name):
     first, last = active_span(ev, 90, dt.date(2025, 1, 1))
     assert first == 42
     assert last == (89 if cls.lasting else 44), name
+
+
+def _profile_weights(profile: str, start_day: int, n: int = 6, n_days: int = 12):
+    import datetime as dt
+
+    import numpy as np
+
+    from simulation.events import Grid
+
+    grid = Grid(start=dt.date(2025, 1, 1), n_days=n_days, channels=("web",), countries=("US",),
+                product_category=np.array(["gadgets"]), product_key=np.array([1], np.uint64))
+    ev = EVENT_TYPES["site_outage"].model_validate(
+        {"type": "site_outage", "start": dt.date(2025, 1, 1 + start_day), "duration_days": n,
+         "profile": profile})
+    return ev.weights(grid)
+
+
+@pytest.mark.parametrize(
+    ("profile", "inside", "after"),
+    [
+        ("step", [1, 1, 1, 1, 1, 1], 0.0),
+        # peak on day one, halving every n/3 = 2 days (base.py docstring)
+        ("spike", [2.0 ** (-t / 2) for t in range(6)], 0.0),
+        # rises linearly to full strength on the last day, then holds to the period's end
+        ("ramp", [(t + 1) / 6 for t in range(6)], 1.0),
+        ("permanent", [1, 1, 1, 1, 1, 1], 1.0),
+    ],
+)
+def test_time_profiles_have_their_documented_shapes(profile, inside, after):
+    """The intensity over days each profile promises: nothing before the start, the shape over
+    the window, and 0 (or full strength for a persistent profile) from the day after it to the
+    end. No test pinned a shape: a spike halving every n/2 days or a ramp starting at 0 passed."""
+    import numpy as np
+
+    w = _profile_weights(profile, start_day=2)
+    np.testing.assert_allclose(w[:2], 0.0)
+    np.testing.assert_allclose(w[2:8], inside)
+    np.testing.assert_allclose(w[8:], after)
+    # a window running past the period is cut at its end, its shape kept from day one
+    np.testing.assert_allclose(_profile_weights(profile, start_day=9)[9:], inside[:3])
