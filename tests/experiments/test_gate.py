@@ -199,3 +199,12 @@ def test_false_alert_rates_improve_downwards():
     board = leaderboard(pd.concat([fa([0.05] * 4, "noisy"), fa([0.01] * 4, "quiet")]),
                         ["false_alerts.consensus"], "false_alerts.consensus", BOOT)
     assert board["setting_id"].tolist() == ["quiet", "noisy"]
+
+
+@pytest.mark.parametrize(("op", "passed"), [(">=", True), (">", False), ("<=", True), ("<", False)])
+def test_a_mean_exactly_on_the_bar_meets_an_inclusive_bar_only(op, passed):
+    """Every seed at 0.9: the interval is [0.9, 0.9]. ``>=0.9`` and ``<=0.9`` are met; ``>0.9``
+    and ``<0.9`` are missed beyond doubt (module docstring: for ``>`` the upper end at or below
+    the bar fails). No test held a figure on the bar: ``>=`` failing there passed."""
+    res = check_absolute(results([0.9] * 4), [parse_check(f"consensus.recall{op}0.9")], BOOT)
+    assert [r.passed for r in res] == [passed], res[0].detail
