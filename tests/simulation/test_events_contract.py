@@ -215,3 +215,48 @@ def test_time_profiles_have_their_documented_shapes(profile, inside, after):
     np.testing.assert_allclose(w[8:], after)
     # a window running past the period is cut at its end, its shape kept from day one
     np.testing.assert_allclose(_profile_weights(profile, start_day=9)[9:], inside[:3])
+
+
+BIG = {"flash_sale": {"uplift": 1.0, "conversion_uplift": 0.5},
+       "level_shift": {"change_pct": 0.5, "lever": "conversion"},
+       "fraud_orders": {"extra_orders_pct": 2.0}}
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_orders_factor_bounds_the_levers_and_is_reached(name):
+    """``orders_factor`` (the resource guard's ``config.estimate_size`` multiplies expected
+    orders by it) must bound what the levers do to expected orders — traffic × conversion plus
+    the fraud share — and be reached at full strength, or a 20-fold fraud wave passes the memory
+    ceiling. Its formulas were untested: dropping the conversion term of a flash sale, or
+    taking min instead of max for a level shift, passed."""
+    import datetime as dt
+
+    import numpy as np
+
+    from simulation.events import Grid, Levers
+
+    cls = EVENT_TYPES[name]
+    ev = cls.model_validate({"type": name, "start": "2025-01-03", "duration_days": 4,
+                             "profile": "step", "scope": _scope_for(cls), **BIG.get(name, {})})
+    grid = Grid(start=dt.date(2025, 1, 1), n_days=10,
+                channels=("email", "web"), countries=("US", "DE"),
+                product_category=np.array(["gadgets", "books"]),
+                product_key=np.array([1, 2], np.uint64))
+    lv = Levers.neutral(10, 2, 2, 2)
+    ev.apply(lv, grid)
+    multiplier = lv.traffic * lv.conversion + lv.fraud_pct
+    assert multiplier.max() <= ev.orders_factor() + 1e-12, name
+    assert multiplier.max() == pytest.approx(ev.orders_factor()), name
+
+
+@pytest.mark.parametrize(("lever", "change", "want"), [
+    ("traffic", -0.3, ("sessions", "down")), ("traffic", 0.3, ("sessions", "up")),
+    ("conversion", -0.3, ("conversion_rate", "down")),
+    ("conversion", 0.3, ("conversion_rate", "up")),
+])
+def test_level_shift_names_the_kpi_its_lever_moves(lever, change, want):
+    """truth/events.json's primary_kpi of a level shift is the KPI its lever moves: a conversion
+    shift recorded as a sessions shift (mutant S11) passed every test."""
+    ev = EVENT_TYPES["level_shift"].model_validate(
+        {"type": "level_shift", "start": START, "lever": lever, "change_pct": change})
+    assert ev.kpi_direction() == want
