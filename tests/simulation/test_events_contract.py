@@ -260,3 +260,58 @@ def test_level_shift_names_the_kpi_its_lever_moves(lever, change, want):
     ev = EVENT_TYPES["level_shift"].model_validate(
         {"type": "level_shift", "start": START, "lever": lever, "change_pct": change})
     assert ev.kpi_direction() == want
+
+
+SCOPED = [(name, kind) for name in sorted(EVENT_TYPES) for kind in EVENT_TYPES[name].allowed_scopes
+          if kind != "all"]
+
+
+@pytest.mark.parametrize(("name", "kind"), SCOPED)
+def test_an_event_moves_no_lever_outside_its_scope(name, kind):
+    """Every lever cell outside the scope keeps its neutral value: a country's churn wave that
+    also cut returning orders in the other countries, or bots landing on every channel, passed
+    the suite (mutants S13, S18) — the contract test looked inside the scope only."""
+    import datetime as dt
+
+    import numpy as np
+
+    from simulation.events import Grid, Levers
+
+    cls = EVENT_TYPES[name]
+    ev = cls.model_validate({"type": name, "start": "2025-01-03", "duration_days": 4,
+                             "scope": SCOPES[kind], **BIG.get(name, {})})
+    grid = Grid(start=dt.date(2025, 1, 1), n_days=10, channels=("email", "web"),
+                countries=("US", "DE"), product_category=np.array(["gadgets", "books"]),
+                product_key=np.array([1, 2], np.uint64))
+    lv, neutral = Levers.neutral(10, 2, 2, 2), Levers.neutral(10, 2, 2, 2)
+    ev.apply(lv, grid)
+    outside_cells = ~ev.cell_mask(grid)
+    outside_products = ~ev.product_mask(grid)
+    moved = []
+    for lever in ("traffic", "bot_pct", "conversion", "returning", "discount_add", "fraud_pct"):
+        a, b = getattr(lv, lever), getattr(neutral, lever)
+        if not np.array_equal(a[:, outside_cells], b[:, outside_cells]):
+            moved.append(lever)
+    for lever in ("price", "quantity", "stock"):
+        a, b = getattr(lv, lever), getattr(neutral, lever)
+        if not np.array_equal(a[:, outside_products], b[:, outside_products]):
+            moved.append(lever)
+    countries_in_scope = ev.cell_mask(grid).any(axis=0)
+    if any(act.country_mask[~countries_in_scope].any() for act in lv.churn):
+        moved.append("churn")
+    assert moved == [], f"{name} on {kind}: {moved}"
+
+
+def test_a_churn_wave_spreads_its_churn_over_its_window():
+    """Churn days are spread uniformly over [start, start + duration) (``ChurnAction``): a wave
+    that churned everyone on its first day (mutant S14) passed the suite."""
+    import numpy as np
+
+    event = {"type": "churn_wave", "start": START, "duration_days": 14, "churn_pct": 0.5}
+    world = simulate_config(tiny_config(events=[event], calendar=[]))
+    s = (world.events[0].start - world.cfg.period.start).days
+    churn = world.actual.customers.churn_day
+    in_window = churn[(churn >= s) & (churn < s + 14)]
+    per_day = np.bincount(in_window - s, minlength=14)
+    assert (per_day > 0).all(), per_day
+    assert per_day.max() < 0.3 * per_day.sum(), per_day
