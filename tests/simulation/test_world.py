@@ -184,3 +184,23 @@ def test_no_cell_has_more_ordinary_orders_than_human_sessions(tmp_path):
     sale = joined.loc["2025-01-20":"2025-02-08"].xs("email", level="channel")
     assert sale["orders"].sum() > 0.8 * sale["sessions"].sum()   # at the clip
     assert (joined["orders"] <= joined["sessions"]).all()
+
+
+def test_order_statuses_and_line_discounts_follow_the_basket_config():
+    """Shares of cancelled and returned orders are the configured rates, and a line's discount
+    (its order's level plus an event's) is capped at 0.9. The golden file sums revenue over
+    non-cancelled orders only, so a return rate read wrongly or a cap at 0.5 (mutants S24, S25)
+    passed the suite."""
+    from simulation.api import simulate_config
+    from simulation.draw import KIND_FRAUD, STATUS
+
+    raw = tiny_config(calendar=[], basket={"cancel_rate": 0.1, "return_rate": 0.2},
+                      events=[{"type": "flash_sale", "start": "2025-02-03", "duration_days": 3,
+                               "discount": 0.8}])
+    run = simulate_config(raw).actual
+    status = STATUS[run.o_status[run.o_kind != KIND_FRAUD]]
+    n = status.size
+    for name, rate in (("cancelled", 0.1), ("returned", 0.2)):
+        share = float(np.mean(status == name))
+        assert abs(share - rate) < 4 * np.sqrt(rate * (1 - rate) / n), (name, share, n)
+    assert run.l_disc.max() == pytest.approx(0.9)  # 0.2 + 0.8, capped
