@@ -150,3 +150,12 @@ def test_jsonl_and_console_sinks(tmp_path, caplog):
         json.loads((tmp_path / "a" / "alerts.jsonl").read_text())["alert_id"] == ALERT["alert_id"]
     )
     assert "ALERT [high]" in caplog.text
+
+
+def test_rate_limited_429_is_retried_like_a_server_error(hook):
+    """Slack answers 429 when rate limited; SlackSink's docstring retries it with backoff like a
+    5xx. Only 5xx and 404 were tested: treating 429 as a client error (mutant A01) passed."""
+    hook.statuses = [429, 429]
+    sink, sleeps = _slack()
+    sink.send(ALERT)
+    assert len(hook.posts) == 3 and sleeps == [0.5, 1.0]
