@@ -159,3 +159,11 @@ def test_rate_limited_429_is_retried_like_a_server_error(hook):
     sink, sleeps = _slack()
     sink.send(ALERT)
     assert len(hook.posts) == 3 and sleeps == [0.5, 1.0]
+
+
+def test_block_kit_shows_at_most_ten_fields():
+    """Slack refuses a section with more than 10 fields (the whole message is then lost): the
+    payload keeps the first 10. Never tested with more than two fields (mutant A04 kept 9)."""
+    many = {**ALERT, "fields": {f"f{i}": i for i in range(12)}}
+    (section,) = [b for b in block_kit(many)["blocks"] if "fields" in b]
+    assert [f["text"] for f in section["fields"]] == [f"*f{i}*\n{i}" for i in range(10)]
