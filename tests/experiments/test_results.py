@@ -315,3 +315,25 @@ def test_leaderboard_counts_failed_seeds_apart_and_reports_the_sample_std():
     assert (row["n_seeds"], row["n_failed"]) == (3, 1)
     assert row["consensus.f1.mean"] == pytest.approx(np.mean(values))
     assert row["consensus.f1.std"] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_results_frame_orders_seeds_numerically_and_types_partial_params():
+    """results.parquet rows are in (setting, seed) order with seeds compared as numbers (seed 10
+    after seed 2); a swept integer a setting lacks is a float column with NaN, not an error; and
+    summary_table leaves out a metric no seed has. None of the three was tested (mutants X20,
+    X18, X17 passed)."""
+    from experiments.grid import Setting
+    from experiments.results import results_frame, summary_table
+
+    settings = {"a": Setting("a", {"analysis.w": 7}, {"window": 7}), "b": Setting("b", {}, {})}
+    records = [{"cell_id": f"{sid}-{seed}", "setting_id": sid, "seed": seed, "status": "ok",
+                "metrics": {"consensus.recall": 0.5 + seed / 100, "consensus.f1": math.nan}}
+               for sid in ("b", "a") for seed in (10, 2)]
+    df = results_frame(records, settings)
+    assert list(zip(df["setting_id"], df["seed"], strict=True)) == [
+        ("a", 2), ("a", 10), ("b", 2), ("b", 10)]
+    assert df["param:window"].dtype == "float64"
+    assert df["param:window"].tolist()[:2] == [7.0, 7.0] and df["param:window"].isna().sum() == 2
+    table = summary_table(df, BOOT)
+    assert set(table["metric"]) == {"consensus.recall"}
+    assert table.set_index("setting_id").loc["a", "n"] == 2
