@@ -204,3 +204,17 @@ def test_order_statuses_and_line_discounts_follow_the_basket_config():
         share = float(np.mean(status == name))
         assert abs(share - rate) < 4 * np.sqrt(rate * (1 - rate) / n), (name, share, n)
     assert run.l_disc.max() == pytest.approx(0.9)  # 0.2 + 0.8, capped
+
+
+def test_every_category_gets_a_product_and_counts_add_up():
+    """Products per category are proportional to the weights, at least one each, summing to the
+    configured count (``products._allocate``): a rare category left with no product — then no
+    sales, and a scoped event on it acting on nothing — passed the suite (mutant S38)."""
+    from simulation.api import simulate_config
+
+    cats = {"gadgets": {"weight": 0.97, "price_median": 80.0},
+            "books": {"weight": 0.02, "price_median": 15.0},
+            "toys": {"weight": 0.01, "price_median": 20.0}}
+    raw = tiny_config(products={"count": 40, "categories": cats})
+    counts = pd.Series(simulate_config(raw).setup.catalogue.category).value_counts()
+    assert counts.to_dict() == {"gadgets": 38, "books": 1, "toys": 1}
