@@ -209,12 +209,17 @@ def test_order_statuses_and_line_discounts_follow_the_basket_config():
 def test_every_category_gets_a_product_and_counts_add_up():
     """Products per category are proportional to the weights, at least one each, summing to the
     configured count (``products._allocate``): a rare category left with no product — then no
-    sales, and a scoped event on it acting on nothing — passed the suite (mutant S38)."""
+    sales, and a scoped event on it acting on nothing — passed the suite (mutant S38), and so
+    did popularity ignoring the category weights (S39)."""
     from simulation.api import simulate_config
 
     cats = {"gadgets": {"weight": 0.97, "price_median": 80.0},
             "books": {"weight": 0.02, "price_median": 15.0},
             "toys": {"weight": 0.01, "price_median": 20.0}}
     raw = tiny_config(products={"count": 40, "categories": cats})
-    counts = pd.Series(simulate_config(raw).setup.catalogue.category).value_counts()
+    cat = simulate_config(raw).setup.catalogue
+    counts = pd.Series(cat.category).value_counts()
     assert counts.to_dict() == {"gadgets": 38, "books": 1, "toys": 1}
+    # a category's share of the lines is its weight, however many products it has (S39)
+    share = pd.Series(cat.popularity).groupby(cat.category).sum()
+    assert share.to_dict() == pytest.approx({"gadgets": 0.97, "books": 0.02, "toys": 0.01})
