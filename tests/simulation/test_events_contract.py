@@ -315,3 +315,27 @@ def test_a_churn_wave_spreads_its_churn_over_its_window():
     per_day = np.bincount(in_window - s, minlength=14)
     assert (per_day > 0).all(), per_day
     assert per_day.max() < 0.3 * per_day.sum(), per_day
+
+
+def test_pricing_error_levers_at_full_strength():
+    """The price falls by ``price_drop_pct`` and the mean extra quantity per line rises by
+    ``demand_boost`` per unit of price cut (its field descriptions): a boost not scaled by the
+    cut (mutant S16) passed every test."""
+    import datetime as dt
+
+    import numpy as np
+
+    from simulation.events import Grid, Levers
+
+    ev = EVENT_TYPES["pricing_error"].model_validate(
+        {"type": "pricing_error", "start": "2025-01-02", "duration_days": 2,
+         "price_drop_pct": 0.4, "demand_boost": 2.0, "scope": {"category": "books"}})
+    grid = Grid(start=dt.date(2025, 1, 1), n_days=4, channels=("web",), countries=("US",),
+                product_category=np.array(["gadgets", "books"]),
+                product_key=np.array([1, 2], np.uint64))
+    lv = Levers.neutral(4, 1, 1, 2)
+    ev.apply(lv, grid)
+    np.testing.assert_allclose(lv.price[:, 1], [1, 0.6, 0.6, 1])
+    np.testing.assert_allclose(lv.quantity[:, 1], [1, 1.8, 1.8, 1])
+    np.testing.assert_allclose(lv.price[:, 0], 1)   # another category: untouched
+    np.testing.assert_allclose(lv.quantity[:, 0], 1)
