@@ -194,3 +194,18 @@ def test_jsonl_sink_does_not_append_an_alert_twice_across_runs(tmp_path):
     ids = [json.loads(line)["alert_id"] for line in path.read_text().splitlines()
            if line.endswith("}")]
     assert ids == [ALERT["alert_id"], other["alert_id"]]
+
+
+def test_retry_pending_does_not_resend_what_this_run_just_tried(hook, tmp_path):
+    """Within one run an alert is attempted at most once per sink (Dispatcher docstring): the
+    retry of pending alerts in the same run leaves a just-failed one pending, without posting
+    it again (two guards keep it so: ``retry_pending``'s and ``_deliver``'s; no test covered
+    them together)."""
+    hook.default = 500
+    with MonitorStore(tmp_path / "m.sqlite") as store:
+        disp = Dispatcher([_slack()[0]], outbox=store)
+        assert disp.send(ALERT) == {"slack": False}
+        posts = len(hook.posts)   # 1 try + 3 retries
+        hook.default = 200
+        assert disp.retry_pending() == {"sent": 0, "pending": 1}
+    assert len(hook.posts) == posts
