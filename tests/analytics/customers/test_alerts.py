@@ -199,8 +199,8 @@ def test_jsonl_sink_does_not_append_an_alert_twice_across_runs(tmp_path):
 def test_retry_pending_does_not_resend_what_this_run_just_tried(hook, tmp_path):
     """Within one run an alert is attempted at most once per sink (Dispatcher docstring): the
     retry of pending alerts in the same run leaves a just-failed one pending, without posting
-    it again (two guards keep it so: ``retry_pending``'s and ``_deliver``'s; no test covered
-    them together)."""
+    it again (three guards keep it so — ``retry_pending``'s, ``_deliver``'s and the failed-sink
+    queue — so single mutants A07/A10 of them are equivalent; this pins the behaviour)."""
     hook.default = 500
     with MonitorStore(tmp_path / "m.sqlite") as store:
         disp = Dispatcher([_slack()[0]], outbox=store)
