@@ -223,3 +223,28 @@ def test_every_category_gets_a_product_and_counts_add_up():
     # a category's share of the lines is its weight, however many products it has (S39)
     share = pd.Series(cat.popularity).groupby(cat.category).sum()
     assert share.to_dict() == pytest.approx({"gadgets": 0.97, "books": 0.02, "toys": 0.01})
+
+
+def test_truth_customer_value_tiers_and_product_costs():
+    """truth/customers value_tier: "none" for a purchase rate of 0, else "high" for the top 20 %
+    of the customers by rate, "medium" for the next 30 %, "low" below; products' unit_cost is
+    unit_price × the category's cost_ratio. Neither was tested (mutants S40, S42, S43 passed)."""
+    from simulation.api import simulate_config
+    from simulation.io import observed_tables, truth_customers
+
+    raw = tiny_config(products={"count": 40, "categories": {
+        "gadgets": {"weight": 0.5, "price_median": 80.0, "cost_ratio": 0.7},
+        "books": {"weight": 0.5, "price_median": 15.0, "cost_ratio": 0.3}}},
+        # fraudulent accounts never buy again: purchase rate 0
+        events=[{"type": "fraud_orders", "start": "2025-02-10", "extra_orders_pct": 1.0}])
+    world = simulate_config(raw)
+    t = truth_customers(world).to_pandas()
+    rate, tier = t["purchase_rate"], t["value_tier"].astype(str)
+    assert ((rate == 0) == (tier == "none")).all() and (tier == "none").any()
+    # ranks are taken among every customer (rate 0 ranks lowest): shares of the whole table
+    shares = tier.value_counts(normalize=True)
+    assert (shares["high"], shares["medium"]) == pytest.approx((0.2, 0.3), abs=0.002)
+    assert rate[tier == "high"].min() >= rate[tier == "medium"].max()
+    products = observed_tables(world.cfg, world.setup, world.actual)["products"].to_pandas()
+    ratio = products["category"].map({"gadgets": 0.7, "books": 0.3})
+    np.testing.assert_allclose(products["unit_cost"], (products["unit_price"] * ratio).round(2))
