@@ -248,3 +248,18 @@ def test_truth_customer_value_tiers_and_product_costs():
     products = observed_tables(world.cfg, world.setup, world.actual)["products"].to_pandas()
     ratio = products["category"].map({"gadgets": 0.7, "books": 0.3})
     np.testing.assert_allclose(products["unit_cost"], (products["unit_price"] * ratio).round(2))
+
+
+def test_order_ids_count_from_one_each_day_and_manifest_counts_events(tiny_dir, tables):
+    """An order id is the day (yyyymmdd) × 10^6 + its rank in the day from 1 (20250101000001),
+    in chronological order; the manifest counts unexpected and planned events apart. Untested
+    (mutants S44 ranked from 0, S45 counted every event as unexpected)."""
+    orders = tables["orders"]
+    day = pd.to_datetime(orders["order_date"]).dt.strftime("%Y%m%d").astype("int64")
+    rank = orders.groupby("order_date").cumcount() + 1
+    assert (orders["order_id"] == day * 1_000_000 + rank).all()
+    truth = json.loads((tiny_dir / "truth" / "events.json").read_text())
+    manifest = json.loads((tiny_dir / "manifest.json").read_text())
+    want = {"unexpected": sum(not e["expected"] for e in truth),
+            "expected": sum(e["expected"] for e in truth)}
+    assert manifest["events"] == want and min(want.values()) > 0
