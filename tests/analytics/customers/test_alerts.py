@@ -209,3 +209,16 @@ def test_retry_pending_does_not_resend_what_this_run_just_tried(hook, tmp_path):
         hook.default = 200
         assert disp.retry_pending() == {"sent": 0, "pending": 1}
     assert len(hook.posts) == posts
+
+
+def test_enqueue_writes_a_pending_row_per_durable_sink_without_sending(hook, tmp_path):
+    """``enqueue`` records the alert as pending for every durable sink before it is recorded as
+    issued (so no crash can lose it), and sends nothing; the console is not tracked. Untested:
+    an enqueue that wrote nothing (mutant A11) passed."""
+    with MonitorStore(tmp_path / "m.sqlite") as store:
+        disp = Dispatcher([_slack()[0], JsonlSink(tmp_path / "a.jsonl"), ConsoleSink()],
+                          outbox=store)
+        disp.enqueue(ALERT)
+        assert sorted((s, a["alert_id"]) for s, a, _, _ in store.pending()) == [
+            ("jsonl", ALERT["alert_id"]), ("slack", ALERT["alert_id"])]
+    assert hook.posts == [] and not (tmp_path / "a.jsonl").exists()
