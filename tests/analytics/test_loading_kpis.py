@@ -297,3 +297,32 @@ def test_a_channel_with_traffic_and_no_order_is_in_the_performance_tables():
     # the segments with orders keep their figures
     cp = t["channel_performance"].set_index("channel")
     assert cp.loc["app", "revenue"] == 80.0 and cp.loc["web", "sessions"] == 180.0
+
+
+def test_new_customers_edge_cases_and_top_products_of_valid_discounted_lines():
+    """Three definitions no test reached (kpis.py docstring): a customer missing from the
+    customers table counts as new on their first order (mutant K03 made them returning); a
+    customer whose first order was cancelled is new on their first valid order (K21 took the
+    cancelled day); top_products sums the discounted value of non-cancelled lines (K14 counted
+    cancelled orders, K16 ignored discounts)."""
+    ds = _tiny()
+    d2 = pd.Timestamp("2025-01-02")
+    extra = pd.DataFrame({
+        "order_id": ["o6", "o7"], "order_ts": [d2, d2], "order_date": [d2, d2],
+        "customer_id": ["c9", "c2"], "channel": "web", "country": "DE", "status": "completed",
+        "items": 1, "units": 1, "gross_revenue": 5.0, "discount": 0.0, "net_revenue": 5.0})
+    ds.tables["orders"] = pd.concat([ds.tables["orders"], extra], ignore_index=True)
+    lines = pd.DataFrame({"order_id": ["o6", "o7"], "product_id": ["p1", "p1"], "quantity": 1,
+                          "unit_price": [10.0, 10.0], "discount_pct": [0.5, 0.5]})
+    ds.tables["order_items"] = pd.concat([ds.tables["order_items"], lines], ignore_index=True)
+    kd = compute_kpis_daily(ds).set_index(["dimension", "segment", "date"])
+    day2 = kd.loc[("overall", "all", d2)]
+    # day 2: c9 (unknown to customers) and c2 (first order o2 cancelled on day 1) are new;
+    # c1 and c3 (signed up before the data) return
+    assert (day2["new_customers"], day2["returning_customers"]) == (2, 2)
+    pd.testing.assert_frame_equal(  # the DuckDB path shares the definitions
+        compute_kpis_daily(ds, engine="duckdb"), compute_kpis_daily(ds, engine="pandas"))
+    top = summary_tables(ds, compute_kpis_daily(ds))["top_products"].set_index("product_id")
+    # p1: o1 10 + o3 10 + o6 5 + o7 5 (o2's 20 was cancelled); p2: o3 20 + o4 40 + o5 50
+    assert top["revenue"].to_dict() == {"p2": 110.0, "p1": 30.0}
+    assert top["units"].to_dict() == {"p2": 7, "p1": 4}
