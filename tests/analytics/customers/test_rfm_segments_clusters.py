@@ -372,3 +372,22 @@ def test_activity_clock_runs_on_calendar_days_for_its_first_four_weeks():
     _, clock = rfm.activity_clock(v, int(v["day"].max()))
     np.testing.assert_allclose(clock[:28], np.arange(1, 29))
     assert clock[-1] != len(clock)
+
+
+def test_segment_bounds_are_inclusive_and_an_m_ceiling_alone_applies():
+    """Rule bounds include their ends (R, F, M and overdue: ``min <= x <= max``), and a rule
+    limiting M only from above (``m: {max: 2}``) still limits it. The overdue floor was never
+    hit exactly, nor an M ceiling alone used: ``>`` for the floor (G03) or ignoring the ceiling
+    (G02) passed; the table lookup is built from the same rules, so its test cannot tell."""
+    cfg = validate(RfmConfig, {"segments": [
+        {"name": "Small spenders", "m": {"max": 2}},
+        {"name": "Overdue", "overdue": {"min": 2.0, "max": 4.0}},
+    ], "default_segment": "Rest"}, "t")
+    seg = segments.assign_segments(
+        np.array([3, 3, 3, 3, 3]), np.array([3, 3, 3, 3, 3]), np.array([2, 3, 5, 5, 5]),
+        np.array([0.5, 0.5, 2.0, 4.0, 4.01]), cfg)
+    assert seg.tolist() == ["Small spenders", "Rest", "Overdue", "Overdue", "Rest"]
+    lookup = segments.SegmentLookup(cfg)
+    np.testing.assert_array_equal(
+        lookup.counts(np.full(5, 3), np.full(5, 3), np.array([2, 3, 5, 5, 5]),
+                      np.array([0.5, 0.5, 2.0, 4.0, 4.01])), [1, 2, 2])
