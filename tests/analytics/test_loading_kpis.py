@@ -326,3 +326,26 @@ def test_new_customers_edge_cases_and_top_products_of_valid_discounted_lines():
     # p1: o1 10 + o3 10 + o6 5 + o7 5 (o2's 20 was cancelled); p2: o3 20 + o4 40 + o5 50
     assert top["revenue"].to_dict() == {"p2": 110.0, "p1": 30.0}
     assert top["units"].to_dict() == {"p2": 7, "p1": 4}
+
+
+def test_category_split_uses_line_discounts_and_no_sessions_is_no_conversion():
+    """An order's net revenue is split over its lines by their *discounted* value, so two lines
+    of the same list value, one at half price, take 2/3 and 1/3 (the simulator discounts every
+    line of an order alike, so only hand data can tell: mutant K08 ignored discounts and
+    passed); and a slice with orders but no sessions that day has no conversion rate, not an
+    infinite one (K06)."""
+    ds = _tiny()
+    ds.tables["order_items"].loc[ds.tables["order_items"]["order_id"] == "o3",
+                                 ["quantity", "discount_pct"]] = [[1, 0.0], [1, 0.5]]
+    traffic = ds.tables["website_traffic"]
+    ds.tables["website_traffic"] = traffic[~((traffic["channel"] == "app")
+                                             & (traffic["date"] == pd.Timestamp("2025-01-02")))]
+    for engine in ("pandas", "duckdb"):
+        kd = compute_kpis_daily(ds, engine=engine).set_index(["dimension", "segment", "date"])
+        d1, d2 = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-01-02")
+        # o3 (30): books line 10, toys line 10 at 50 % -> 20 and 10; books also has o1's 10
+        assert kd.loc[("category", "books", d1), "revenue"] == pytest.approx(30.0), engine
+        assert kd.loc[("category", "toys", d1), "revenue"] == pytest.approx(10.0), engine
+        app2 = kd.loc[("channel", "app", d2)]
+        assert app2["orders"] == 1 and app2["sessions"] == 0, engine
+        assert np.isnan(app2["conversion_rate"]), engine
