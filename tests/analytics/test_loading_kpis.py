@@ -349,3 +349,20 @@ def test_category_split_uses_line_discounts_and_no_sessions_is_no_conversion():
         app2 = kd.loc[("channel", "app", d2)]
         assert app2["orders"] == 1 and app2["sessions"] == 0, engine
         assert np.isnan(app2["conversion_rate"]), engine
+
+
+def test_performance_conversion_is_per_segment_and_top_products_rank_by_revenue():
+    """channel_performance's conversion_rate is the segment's orders over the segment's own
+    sessions (mutant K13 divided by the store's sessions and passed), and top_products rank
+    by revenue, units only breaking ties (K15 ranked by units first and passed: in the tiny
+    data both orders agree)."""
+    ds = _tiny()
+    # p1 becomes the many-units cheap product: 20 units of 1.0 in o1 (revenue 20 < p2's 110)
+    ds.tables["order_items"].loc[0, ["quantity", "unit_price"]] = [20, 1.0]
+    t = summary_tables(ds, compute_kpis_daily(ds))
+    cp = t["channel_performance"].set_index("channel")
+    # web: o1 and o4 valid (o2 cancelled) over 100 + 80 sessions; app: o3, o5 over 50 + 20
+    assert cp.loc["web", "conversion_rate"] == pytest.approx(2 / 180)
+    assert cp.loc["app", "conversion_rate"] == pytest.approx(2 / 70)
+    top = t["top_products"]
+    assert top["product_id"].tolist() == ["p2", "p1"] and top["units"].tolist() == [7, 21]
