@@ -22,6 +22,8 @@ def test_partial_months_are_marked_and_get_no_growth():
     m = summary_tables(SimpleNamespace(tables={}), kd)["monthly_revenue"].set_index("month")
     assert m["days"].tolist() == [12, 28, 31, 6]
     assert m["partial"].tolist() == [True, False, False, True]
+    # a month's aov is its revenue over its orders, 100 / 2 a day (mutant K25 used all orders)
+    assert m["aov"].tolist() == [50.0] * 4
     growth = m["mom_growth_pct"]
     assert math.isnan(growth["2025-01"]) and math.isnan(growth["2025-04"])  # was -80.6
     assert math.isnan(growth["2025-02"])  # against a 12-day January: was +133 %
