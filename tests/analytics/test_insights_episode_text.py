@@ -108,6 +108,8 @@ def test_incidents_on_two_slices_on_consecutive_days_are_two_episodes():
     # incidents on consecutive days
     assert len(_group([es[0], _inc("el", "category", "electronics", 9, 11)])) == 1
     assert len(_group([es[0], _inc("es-later", "country", "ES", 10, 11)])) == 1
+    # a day with no incident between one slice's windows: two happenings (was not asserted)
+    assert len(_group([es[0], _inc("es-again", "country", "ES", 11, 12)])) == 2
 
 
 def test_product_watch_groups_fold_into_the_store_episode_of_their_category():
