@@ -10,10 +10,11 @@ truth/ exists — scoring against the injected events.
                            [--quiet]
 
 Output: a run directory (default ``reports/<run-id>/``, written atomically). The run id is
-deterministic: ``<scenario>-<12 hex of sha256(data manifest hash, effective config)>``, so the
-same inputs land in the same directory (rerunning replaces it). Exit codes: 0 ok, 1 a quality gate
-failed (which figure missed which bar), 2 bad input (one line, nothing written), 3 internal error
-(the traceback is in the log file).
+deterministic: ``<scenario>-<12 hex of sha256(data manifest hash, effective config)>`` (a
+``--kpis`` or ``--transactions`` run: the file's name and its bytes' hash; ``-as-of-<DATE>`` added
+with ``--as-of``), so the same inputs land in the same directory (rerunning replaces it). Exit
+codes: 0 ok, 1 a quality gate failed (which figure missed which bar), 2 bad input (one line,
+nothing written), 3 internal error (the traceback is in the log file).
 """
 
 from __future__ import annotations
@@ -49,19 +50,25 @@ def build_parser() -> ArgumentParser:
         "  python run_analysis.py --kpis daily.csv --calendar marketing_calendar.csv\n"
         "exit codes: 0 ok · 1 a quality gate failed · 2 bad input (nothing written) · 3 internal "
         "error\n"
-        "run id: <scenario>-<12 hex of sha256(data manifest hash, effective config)>",
+        "run id: <scenario, or the --kpis/--transactions file's name>-<12 hex of sha256(input "
+        "hash, effective config)>, plus -as-of-<DATE> with --as-of",
     )
     p.add_argument(
         "--data", default=None, help="data directory from generate_data.py (default: data/)"
     )
-    p.add_argument("--config", default=None, help="analysis config (default: config/analysis.yaml)")
+    p.add_argument("--config", default=None,
+                   help="analysis config, layered over this checkout's config/analysis.yaml "
+                        "(mappings merge, lists and values replace) unless it says base: none "
+                        "(default: that file, from any directory)")
     p.add_argument("--out", default=None, help="run directory (default: reports/<run-id>/)")
     p.add_argument("--min-recall", type=float, default=None, metavar="X",
                    help="exit 1 when the consensus recall (headline scoring mode) is below X")
     p.add_argument("--min-precision", type=float, default=None, metavar="Y",
                    help="exit 1 when the consensus precision is below Y")
     p.add_argument(
-        "--detectors", default=None, metavar="a,b", help="run only these configured detectors"
+        "--detectors", default=None, metavar="a,b",
+        help="run only these detectors of the config, by name (one it has enabled: false runs "
+             "too, e.g. prophet_residual)"
     )
     p.add_argument(
         "--kpis",
@@ -124,7 +131,9 @@ def build_parser() -> ArgumentParser:
         "directory is SHOCKLAB_STATE_DIR when set)",
     )
     p.add_argument("--no-verify", dest="verify", action="store_false",
-                   help="skip the sha256 and row-count checks of --data against its manifest.json")
+                   help="analyse --data even where its files no longer match its manifest.json "
+                        "(sha256, row counts): the files are still checked, and each mismatch "
+                        "is a warning recorded in run.json input_checks instead of exit 2")
     p.add_argument("--date-format", dest="date_format", default=None, metavar="FMT",
                    help="strftime format of --transactions dates, e.g. %%d/%%m/%%Y %%H:%%M "
                         "(default: ISO, or day-/month-first detected from the file)")
@@ -264,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"{flag} applies to --kpis only")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
+    gate = args.min_recall is not None or args.min_precision is not None
+    if gate and (args.transactions or (args.kpis and not args.events)):
+        # no truth can come: say so before reading the file (its ingest warnings came first)
+        raise InputError(
+            "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
+        )
     if args.as_of is not None and args.kpis:
         raise InputError("--as-of dates the customer models: it applies to --data and "
                          "--transactions, not --kpis")
@@ -342,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(
             "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
         )
+    if (args.min_recall is not None or args.min_precision is not None) \
+            and not cfg.voting_detectors():   # an empty consensus "failed" the gate, exit 1
+        raise InputError(
+            "--min-recall/--min-precision judge the consensus, and "
+            + (f"--detectors {args.detectors}" if names else "the config")
+            + " enables no voting detector (the oracle never votes)")
 
     dhash = data_hash(ds, extra_files)
     checks = {k: ds.manifest[k] for k in ("integrity", "cleaning") if k in ds.manifest}
@@ -407,11 +428,14 @@ def main(argv: list[str] | None = None) -> int:
                f"{warm.get('days')})" if warm.get("event_ids") else "")
         failures.append(f"consensus recall has no value: no unexpected event was scored{why}; "
                         f"--min-recall {args.min_recall} cannot pass")
+    # the figure as the scorecard holds it (4 decimals), which the bar is held to: "0.667 <
+    # --min-recall 0.66675" read as a pass that failed
     elif args.min_recall is not None and head["recall"] < args.min_recall:
-        failures.append(f"consensus recall {head['recall']:.3f} < --min-recall {args.min_recall}")
+        failures.append(f"consensus recall {head['recall']:.4f} < --min-recall {args.min_recall}")
     if args.min_precision is not None and (head["precision"] or 0.0) < args.min_precision:
         failures.append(
-            f"consensus precision {head['precision']:.3f} < --min-precision {args.min_precision}"
+            f"consensus precision {head['precision'] or 0.0:.4f} < --min-precision "
+            f"{args.min_precision}"
         )
     if failures:
         raise GateFailure(

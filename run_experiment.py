@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run an experiment: a sweep of overrides × seeds, a detectability study, or a multi-seed gate.
+r"""Run an experiment: a sweep of overrides × seeds, a detectability study, or a multi-seed gate.
 
     python run_experiment.py --config config/experiments/detector_sweep.yaml \
         --executor local --workers 2
@@ -88,7 +88,8 @@ def build_parser() -> ArgumentParser:
     add_force_flag(p, "--out holds another experiment (or a data set, a report, a folder "
                       "ShockLab did not write): move it aside to <out>.kept-N and start afresh "
                       "(nothing is deleted; the same experiment's directory is resumed as always)")
-    add_common_flags(p)
+    # an experiment file has seeds, not seed: "--set seed=7" was "unknown key"
+    add_common_flags(p, example="seeds=[1,2,3]")
     return p
 
 

@@ -249,6 +249,13 @@ def stage_table(runs: dict[Path, Path], this: Path, other: Path | None) -> None:
         print(msg)
 
 
+def _scenario(path: str) -> Path:
+    """--scenario as given from the working directory, else from the repository root (the
+    default's form, so it works from any directory)."""
+    p = Path(path)
+    return p if p.is_file() else ROOT / p
+
+
 def main() -> int:
     """Parse the flags and run in a scratch directory that is removed at the end (also on an
     error, Ctrl-C or SIGTERM)."""
@@ -304,7 +311,7 @@ def _main() -> int:
         import_profile()
 
     if not args.skip_generate:
-        scen = str(ROOT / args.scenario)
+        scen = str(_scenario(args.scenario))
         print(f"generation end to end ({args.scenario}):")
         for fmt in ("csv", "parquet"):
             res = paired(
@@ -333,7 +340,7 @@ def _main() -> int:
             data = str(scratch("data-") / "d")
             subprocess.run(
                 [sys.executable, str(ROOT / "generate_data.py"), "--config",
-                 str(ROOT / args.scenario), "--out", data, "--quiet"],
+                 str(_scenario(args.scenario)), "--out", data, "--quiet"],
                 check=True, env=_env(ROOT),
             )
         analysis(Path(data).resolve(), this, other, args.reference, args.analysis_repeat,

@@ -146,3 +146,48 @@ def test_experiment_schema_refuses_what_the_experiment_model_refuses():
         assert _loads(lambda d: validate(ExperimentConfig, d, "x"), data) is ok, change
         errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
         assert (not errors) is ok, (change, [e.message for e in errors][:1])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--chek"]])
+def test_export_tool_writes_nothing_on_help_or_an_unknown_flag(tmp_path, argv, capsys,
+                                                               monkeypatch):
+    """`tools/export_schemas.py --help` rewrote every schema (any argument but --check did)."""
+    monkeypatch.setattr(export_schemas, "ROOT", tmp_path)
+    (tmp_path / "schemas").mkdir()
+    with pytest.raises(SystemExit) as exc:
+        export_schemas.main(argv)
+    assert exc.value.code == (0 if argv == ["--help"] else 2)
+    assert list((tmp_path / "schemas").iterdir()) == []
+    out = capsys.readouterr()
+    if argv == ["--help"]:
+        assert "--check" in out.out
+    else:
+        assert out.err.count("\n") == 1 and "--chek" in out.err
+
+
+def test_export_tool_check_reports_a_stale_schema_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_schemas, "ROOT", tmp_path)
+    (tmp_path / "schemas").mkdir()
+    assert export_schemas.main(["--check"]) == 1
+    assert list((tmp_path / "schemas").iterdir()) == []
+    assert export_schemas.main([]) == 0
+    assert sorted(p.name for p in (tmp_path / "schemas").iterdir()) == sorted(
+        f"{n}.schema.json" for n in export_schemas.MODELS)
+    assert export_schemas.main(["--check"]) == 0
+
+
+def test_export_tool_maps_an_internal_error_to_exit_3(monkeypatch, capsys):
+    """A crash ended the tool with Python's exit 1, which --check uses for "a schema is stale"."""
+    import runpy
+
+    import analytics.config
+
+    def boom():
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(analytics.config, "analysis_json_schema", boom)
+    monkeypatch.setattr(sys, "argv", ["export_schemas.py", "--check"])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(ROOT / "tools" / "export_schemas.py"), run_name="__main__")
+    assert exc.value.code == 3
+    assert "internal error: RuntimeError: boom" in capsys.readouterr().err

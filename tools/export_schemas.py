@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Write JSON Schemas of the config files to schemas/ so editors can validate YAML.
 
-    python tools/export_schemas.py          # rewrite schemas/{simulation,analysis,experiment}
-                                            # .schema.json
+    python tools/export_schemas.py          # rewrite schemas/{simulation,analysis,experiment,
+                                            # world}.schema.json
     python tools/export_schemas.py --check  # exit 1 if a committed schema differs from the models
+                                            # (an unknown flag is exit 2, nothing written;
+                                            # an internal error 3)
 
 In VS Code (YAML extension) put
 ``# yaml-language-server: $schema=../schemas/simulation.schema.json``
@@ -21,6 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from analytics.config import AnalysisConfig, analysis_json_schema  # noqa: E402
 from experiments.config import ExperimentConfig  # noqa: E402
+from shocklab.cli import ArgumentParser, run_cli  # noqa: E402
 from shocklab.hashing import canonical_json  # noqa: E402
 from simulation.config import SimulationConfig  # noqa: E402
 from simulation.world_sampler import WorldScenario  # noqa: E402
@@ -42,7 +45,13 @@ def schema_text(name: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    check = "--check" in argv
+    # argparse: --help answers (it used to rewrite every schema) and a typo such as --chek is
+    # exit 2 (one line) instead of a silent rewrite
+    p = ArgumentParser(prog="tools/export_schemas.py",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if a committed schema differs from the models")
+    check = p.parse_args(argv).check
     stale = []
     for name in MODELS:
         path = ROOT / "schemas" / f"{name}.schema.json"
@@ -60,4 +69,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_cli(main))  # an unexpected error is exit 3: 1 means "a schema is stale"

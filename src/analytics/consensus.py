@@ -20,6 +20,7 @@ per series within the duration; see ``suppress_incidents``); per-detector lists 
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable
 from functools import cached_property
@@ -368,11 +369,15 @@ def ordered(incidents: list[Incident]) -> list[Incident]:
 
 
 def parse_duration(v: pd.Timedelta | str) -> pd.Timedelta:
-    """``1d``, ``6h``, ``30min`` … as a Timedelta (pandas' deprecation of a lower-case ``d``
-    silenced)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.Timedelta(v)
+    """``1d``, ``6h``, ``30min`` … as a Timedelta. A lower-case day or week unit after a number
+    (``1d``, ``2w``, the shipped ``suppress: 1d``) is written upper-case first: pandas 3 deprecates
+    it (a warning that was silenced here) and a later pandas will refuse it."""
+    if isinstance(v, str):
+        v = _LOWER_UNIT.sub(lambda m: m.group(1) + m.group(2).upper(), v)
+    return pd.Timedelta(v)
+
+
+_LOWER_UNIT = re.compile(r"(\d\s*)([dw])(?![A-Za-z])")
 
 
 def suppress_incidents(

@@ -92,8 +92,8 @@ def _bounds(dims: list[str]) -> list[tuple[int, int]]:
 
 
 def _grouped(dims: list[str]) -> list[tuple[int, int]]:
-    """Group bounds; the rows must be contiguous per dimension (checked: a panel's columns are
-    sorted, so they are)."""
+    """Group bounds; the rows must be contiguous per dimension (checked: ``SlicePanel`` sorts
+    its columns, so they are)."""
     b = _bounds(dims)
     if len({dims[lo] for lo, _ in b}) != len(b):
         raise ValueError("driver_arrays: rows are not grouped by dimension")

@@ -142,7 +142,10 @@ class SlicePanel:
                 per_day = int(g.size().max())  # the grid's periods in a whole day (1: daily)
                 part = (seen > 0) & (seen < per_day)
                 sums = sums.where(~part, sums * per_day / seen.where(part))
-            wide_all = sums.unstack(["dimension", "segment"])
+            # sorted: unstack orders the columns by first appearance, so a slice that first
+            # trades after the first day (a country on a real transactions file) came after
+            # "overall" and its dimension was no longer one run (driver_arrays needs runs)
+            wide_all = sums.unstack(["dimension", "segment"]).sort_index(axis=1)
             for comp in comps:
                 wide = wide_all[comp]
                 self.values[comp] = wide.dropna(axis=1, how="all").astype(float).reindex(

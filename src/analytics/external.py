@@ -276,8 +276,10 @@ def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
     at least ``MIN_COVERAGE`` full; the modal step if none up to ``MAX_STEP_FACTOR`` is) or a
     duration string."""
     if how not in ("auto", "modal"):
+        from .consensus import parse_duration  # 1d / 1D alike
+
         try:
-            td = pd.Timedelta(how)
+            td = parse_duration(how)
         except (ValueError, TypeError):
             raise InputError(f"--step: expected auto, modal or a duration (e.g. 10min), got "
                              f"{how!r}") from None

@@ -243,7 +243,8 @@ def stage_consensus(ctx: RunContext) -> None:
     (KPI ``price``; ``shocklab.catalogue.product_watched``) are watched by detectors made for them
     alone (``Detector.watches_products``): there, any such voter's flag is an incident;
     on every other series the configured rule runs over the other voters, as if the product
-    detectors did not exist (docs/ARCHITECTURE.md "Consensus")."""
+    detectors did not exist (docs/ARCHITECTURE.md "Detection contract", "Consensus on product
+    series")."""
     cfg: AnalysisConfig = ctx.config
     det = ctx.detections
     on_product = (np.asarray(product_watched(det["dimension"], det["kpi"], ctx.price_indexes()),

@@ -16,15 +16,21 @@ become ``status="cancelled"`` orders, kept for the cancellation-rate KPI but not
 customer models), ``non_positive_quantity``, ``non_positive_price``, ``date_outlier`` (an order day
 cut off from the rest by more than ``OUTLIER_GAP_DAYS`` at either end of the file, holding under 1 %
 of the rows: a typo such as an order dated 2030 would otherwise stretch every KPI table to that
-year). The report is in ``DataSet.manifest["cleaning"]``; outliers are also logged as a warning,
-and so are bad values (``bad_values``: per column, the count, first data row and cell as read).
+year). The report is in ``DataSet.manifest["cleaning"]`` (its counts also in one info line);
+outliers are also logged as a warning, and so are bad values (``bad_values``: per column, the
+count, first data row and cell as read).
+
+A ``Currency`` (or ``Currency Code``) column, when present, must hold one currency (blank cells
+aside): amounts are summed as written, never converted, so several currencies are an InputError;
+the one currency is reported as ``cleaning["currency"]``.
 
 A CSV file whose header is separated by ';' (or tabs) instead of commas is read with that
 separator; in a ';'-separated file a number with one comma and no point ('2,55') has a decimal
 comma, and where Quantity or Price holds one the file's points group thousands ('1.000' = 1000,
 '12.345,67'; a point grouping nothing, '2.5', is then a bad value).
 
-Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-``. Whether such
+Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-`` (a time on a
+24- or 12-hour clock: ``8:26 PM``). Whether such
 dates are day-first or month-first is decided for the whole file: a first number above 12 proves
 day-first, a second above 12 proves month-first, both in one file is an error; with no proof the
 file is read month-first (the UCI export) and the ambiguous rows are counted and warned about.
@@ -37,7 +43,7 @@ quantity x price summed; an invoice number carrying several customers or days is
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 
-Size (~625 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+Size (~695 lines, one module on purpose): reading (encodings, separators, column names), cleaning
 and building the orders of one file format share its column names, the cleaning reasons and the
 report they fill.
 """
@@ -88,7 +94,8 @@ REASONS = ("bad_value", "exact_duplicate", "missing_customer_id", "cancellation"
 OUTLIER_GAP_DAYS = 60
 MISSING_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "<na>")  # Customer ID, lower-cased
 _DMY = (r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
-        r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?\s*$")
+        r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?"
+        r"(?:\s*(?P<P>[AaPp])\.?[Mm]\.?)?)?\s*$")   # P: a 12-hour clock's AM / PM
 
 
 def _norm(col: object) -> str:
@@ -162,6 +169,14 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
                 path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
             ), sep
         except UnicodeDecodeError:  # the UCI CSV exports are Latin-1
+            pass
+        try:  # Windows-1252 (Excel's CSV in Western locales) is Latin-1 but for 0x80-0x9F,
+            # where it has '€', '–', '’' …: Latin-1 made them control characters U+0080-U+009F
+            return pd.read_csv(
+                path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                encoding="cp1252"
+            ), sep
+        except UnicodeDecodeError:  # a byte Windows-1252 leaves undefined (0x81, 0x8D …)
             return pd.read_csv(
                 path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                 encoding="latin-1"
@@ -287,6 +302,12 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
                     where, report["ambiguous_rows"], str(ts.iloc[first]))
     day, month = (parts["a"], parts["b"]) if layout == "day-first" else (parts["b"], parts["a"])
     year = parts["y"].where(parts["y"].str.len() == 4, "20" + parts["y"])
+    hour = parts["H"].fillna("0")
+    if parts["P"].notna().any():  # 12 AM is 0 h, 12 PM 12 h; '13:05 PM' is no time (NaT)
+        h = pd.to_numeric(parts["H"], errors="coerce")
+        pm = parts["P"].str.lower().eq("p")
+        h12 = (h % 12 + pm.astype(float) * 12).where((h >= 1) & (h <= 12), 99)
+        hour = hour.where(parts["P"].isna(), h12.astype("Int64").astype("string"))
     iso = (
         year
         + "-"
@@ -294,7 +315,7 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
         + "-"
         + day.str.zfill(2)
         + " "
-        + parts["H"].fillna("0").str.zfill(2)
+        + hour.str.zfill(2)
         + ":"
         + parts["M"].fillna("00")
         + ":"
@@ -361,8 +382,10 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
     out = pd.DataFrame(index=df.index)
     for c in ("invoice", "stock_code", "description", "country", "customer_id"):
         out[c] = df[c].astype("string").str.strip().replace("", pd.NA)
-    # "17850.0" (Excel / float export) and "17850" are the same customer
-    out["customer_id"] = out["customer_id"].str.replace(r"\.0+$", "", regex=True)
+    # "17850.0" (Excel / float export) and "17850" are the same customer, and so is "17850,0"
+    # (a decimal-comma export)
+    out["customer_id"] = out["customer_id"].str.replace(
+        r"[.,]0+$" if decimal_comma else r"\.0+$", "", regex=True)
     # an export's word for an empty cell ("NaN", "NULL", "#N/A") is no customer (every such row
     # was one customer "NaN" holding all the guest orders)
     out["customer_id"] = out["customer_id"].mask(
@@ -542,6 +565,27 @@ def _mode(df: pd.DataFrame, key: str, col: str) -> pd.Series:
     return n.drop_duplicates(key).set_index(key)[col]
 
 
+def _currency(raw: pd.DataFrame, path: Path) -> str | None:
+    """The file's one currency, when a ``Currency`` column names it (None: no such column, or
+    every cell blank). Several currencies are an InputError: amounts are summed as written, so
+    ¥1,200 would count as 1,200 of the store's money in revenue, monetary value and CLV."""
+    col = next((c for c in raw.columns if _norm(c) in ("currency", "currencycode")), None)
+    if col is None:
+        return None
+    codes = raw[col].astype("string").str.strip().str.upper().replace("", pd.NA).dropna()
+    counts = codes.value_counts()
+    if len(counts) > 1:
+        counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+        listed = ", ".join(f"{k} {v} row{'s' if v != 1 else ''}"
+                           for k, v in list(counts.items())[:5])
+        more = f", … {len(counts) - 5} more" if len(counts) > 5 else ""
+        raise InputError(
+            f"{path}: column {str(col)!r} holds several currencies ({listed}{more}): amounts "
+            "are summed as written, not converted: convert them to one currency or split the "
+            f"file per currency (without a {str(col)!r} column they are summed as written)")
+    return str(counts.index[0]) if len(counts) else None
+
+
 def load_transactions(path: str | Path, date_format: str | None = None) -> DataSet:
     """Read, clean and map an Online Retail file (CSV/XLSX). Bad input -> InputError, one line.
 
@@ -561,18 +605,27 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     country = next((str(c) for c in raw.columns if ALIASES.get(_norm(c)) == "country"), "country")
     # a segment name: a '\x07' or a quoted newline vanished from the outputs' names
     refuse_control_characters(df["country"].astype("string").str.strip(), str(path), country)
+    currency = _currency(raw, path)
     try:
         parsed, dates = _parse(df, date_format, decimal_comma=sep == ";", sheets=sheets)
     except InputError as exc:  # the dates' messages name the column: name the file too
         raise InputError(f"{path}: {exc}") from None
     sales, cancels, report = clean(parsed, df, sheets)
     report["dates"] = dates
+    if currency is not None:
+        report["currency"] = currency
     if sales.empty:
         why = f"; {_bad_text(report['bad_values'])}" if report.get("bad_values") else ""
         raise InputError(
             f"{path}: no valid sales rows left after cleaning "
             f"(removed: {', '.join(f'{k} {v}' for k, v in report['removed'].items() if v)}{why})"
         )
+    why = {"missing_customer_id": " (guest sales: in no KPI, revenue included)",
+           "cancellation": " (lines of cancelled orders: the cancellation rate only)"}
+    log.info("%s: %d row(s) read, %d kept%s", path.name, report["rows_read"], report["rows_kept"],
+             "; left out: " + ", ".join(f"{r} {n}{why.get(r, '')}"
+                                        for r, n in report["removed"].items() if n)
+             if report["rows_kept"] < report["rows_read"] else "")
     sales, cancels, report["split_invoices"] = _split_invoices(sales, cancels)
     orders = pd.concat([_orders(sales, "completed"), _orders(cancels, "cancelled")] if len(cancels)
                        else [_orders(sales, "completed")], ignore_index=True)

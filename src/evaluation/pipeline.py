@@ -1,6 +1,7 @@
 """The analysis run plus the evaluation stages: analytics' ``STAGES`` with ``oracle`` after detect
 (the exact-null oracle reads truth: ``evaluation/oracle.py``), ``score`` after consensus,
-``customer_scoring`` after customers and ``insight_scoring`` after insights. Entry points that may
+``customer_scoring`` after customers, ``insight_windows`` before insights (it reads no insight,
+so it runs beside them) and ``insight_scoring`` after insights. Entry points that may
 have truth (run_analysis, sweeps, tests) attach it (``evaluation.truth.attach``) and run these;
 analytics alone never sees a scorecard.
 """

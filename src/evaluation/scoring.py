@@ -314,12 +314,15 @@ def _cell_inside(cell: str, scope: dict[str, str]) -> bool:
                                                         strict=True))
 
 
+def whole_day_end(end: pd.Timestamp) -> pd.Timestamp:
+    """An end at midnight (given as a day) covers that whole day (sub-daily data); the one rule
+    for the scorecard's matching and the series metrics' label windows."""
+    return end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if end == end.normalize() \
+        else end
+
+
 def _window(ev: Event, early: int, late: int) -> tuple[pd.Timestamp, pd.Timestamp]:
-    lo = ev.start - pd.Timedelta(days=early)
-    hi = ev.end + pd.Timedelta(days=late)
-    if hi == hi.normalize():   # an end given as a day covers the whole day (sub-daily data)
-        hi = hi + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    return lo, hi
+    return ev.start - pd.Timedelta(days=early), whole_day_end(ev.end + pd.Timedelta(days=late))
 
 
 def matches(inc: Incident, ev: Event, mode: str, early: int, late: int, min_effect: float) -> bool:
@@ -355,7 +358,10 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
     n_ev = len(unexpected)
     recall = len(delays) / n_ev if n_ev else float("nan")
     precision = tp_inc / len(incidents) if incidents else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if n_ev and (precision + recall) > 0 else 0.0
+    # without unexpected events recall is undefined, and so is F1 (null, not 0: a seed without
+    # events must not pull an experiment's mean F1 down; results and gates skip NaN)
+    f1 = (2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+          ) if n_ev else float("nan")
     dl = list(delays.values())
     by_type: dict[str, Any] = {}
     for t in sorted({e.type for e in unexpected}):

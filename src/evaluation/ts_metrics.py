@@ -32,6 +32,7 @@ import pandas as pd
 from shocklab.seeding import derive_int_seed
 
 from . import nab
+from .scoring import whole_day_end
 
 # ---------------------------------------------------------------- affiliation
 Interval = tuple[float, float]
@@ -353,16 +354,15 @@ def period_scores(ctx: Any, grid: np.ndarray) -> dict[str, np.ndarray]:
 
 def label_windows(events: list[dict[str, Any]]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """(start, end) of each unexpected labelled window as the scorecard's matching reads it
-    (``scoring._window``): an end at midnight (given as a date) covers that day, so on sub-daily
-    data ``2025-01-30,2025-01-30`` is that day's periods. NAB's windows are kept as they are."""
+    (``scoring.whole_day_end``): an end at midnight (given as a date) covers that day, so on
+    sub-daily data ``2025-01-30,2025-01-30`` is that day's periods. NAB's windows are kept as
+    they are."""
     out = []
     for e in events:
         if e.get("expected"):
             continue
         start, end = pd.Timestamp(e["start"]), pd.Timestamp(e["end"])
-        if end == end.normalize() and e.get("type") != "nab_window":
-            end = end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-        out.append((start, end))
+        out.append((start, end if e.get("type") == "nab_window" else whole_day_end(end)))
     return out
 
 

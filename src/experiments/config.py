@@ -100,6 +100,9 @@ class Gate(Strict):
                 raise ValueError(f"{text!r} is not 'metric>=number' (operators >=, >, <=, <)")
             if not _finite_bar(m.group(3)):
                 raise ValueError(f"{text!r}: the bar {m.group(3)} is not a finite number")
+            why = _bar_outside(m.group(1), m.group(2), float(m.group(3)))
+            if why:
+                raise ValueError(f"{text!r}: {why}")
         return v
 
 
@@ -300,6 +303,26 @@ def _finite_bar(text: str) -> bool:
         return False
 
 
+def _is_fraction(metric: str) -> bool:
+    """A recall, precision or F1 (``consensus.recall``, ``oracle_equal_fp.oracle_f1``,
+    ``consensus.impact_weighted_recall`` …): a figure between 0 and 1. ``recall_vs_oracle`` and
+    ``ratio`` are not (a voter can out-score the oracle in one world)."""
+    leaf = metric.rsplit(".", 1)[-1]
+    return leaf == "oracle_recall_at_equal_fp" or any(
+        leaf == k or leaf.endswith("_" + k) for k in ("recall", "precision", "f1"))
+
+
+def _bar_outside(metric: str, op: str, bar: float) -> str | None:
+    """Why a bar on a figure between 0 and 1 cannot judge it (None when it can): above 1 no
+    mean meets it (every run failed the gate, exit 1, for a mistyped check, as run_analysis.py's
+    --min-recall refuses), below 0 every mean does."""
+    if not _is_fraction(metric) or 0.0 <= bar <= 1.0:
+        return None
+    never = (bar > 1) == (op in (">=", ">"))
+    return (f"{metric} is between 0 and 1, so the bar {bar:g} can "
+            f"{'never be met' if never else 'never be missed'}")
+
+
 def parse_check(text: str) -> tuple[str, str, float]:
     """``"consensus.recall>=0.9"`` -> ``("consensus.recall", ">=", 0.9)``; InputError otherwise."""
     m = _CHECK_RE.match(text)
@@ -307,6 +330,9 @@ def parse_check(text: str) -> tuple[str, str, float]:
         raise InputError(f"--gate {text!r}: expected metric>=number (operators >=, >, <=, <)")
     if not _finite_bar(m.group(3)):
         raise InputError(f"--gate {text!r}: {m.group(3)!r} is not a finite number")
+    why = _bar_outside(m.group(1), m.group(2), float(m.group(3)))
+    if why:
+        raise InputError(f"--gate {text!r}: {why}")
     return m.group(1), m.group(2), float(m.group(3))
 
 

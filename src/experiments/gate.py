@@ -44,14 +44,72 @@ class GateResult:
         return dict(self.__dict__)
 
 
-def _fmt(x: float) -> str:
-    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+def _fmt(x: float, bar: float | None = None) -> str:
+    """4 significant digits; more where 4 would put ``x`` on the other side of ``bar`` or on it
+    ("CI [0.85, 0.9] is entirely below the bar >=0.9" for an upper end of 0.89996)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "nan"
+    for digits in range(4, 18):
+        text = f"{x:.{digits}g}"
+        shown = float(text)
+        if bar is None or _at(x, bar) or (shown != bar and (shown < bar) == (x < bar)):
+            return text
+    return repr(x)
 
 
-def _need_metric(results: pd.DataFrame, metric: str, what: str) -> None:
+def _bar(bar: float) -> str:
+    """The bar as given (``:g`` keeps 6 digits: 0.9999995 read as 1)."""
+    return f"{bar:g}" if float(f"{bar:g}") == bar else repr(bar)
+
+
+def _of_the_worlds(metric: str) -> bool:
+    """``consensus.by_type.<event type>.recall``, ``…by_scope.<kind>…``: a figure only a world
+    holding such an event has (experiments.metric_names); with none in any world the results
+    have no such column at all, which is that figure without a value on every seed."""
+    return ".by_type." in f".{metric}" or ".by_scope." in f".{metric}"
+
+
+def _detector_of(metric: str) -> str | None:
+    """The detector a metric judges (``detectors.<name>.recall``, ``lenient.detectors.<name>.f1``,
+    ``false_alerts.detectors.<name>``), else None."""
+    parts = metric.split(".")
+    if parts[0] in ("strict", "lenient"):
+        parts = parts[1:]
+    if len(parts) >= 3 and parts[0] == "detectors":
+        return parts[1]
+    if len(parts) == 3 and parts[:2] == ["false_alerts", "detectors"]:
+        return parts[2]
+    return None
+
+
+def _not_run(group: pd.DataFrame, metric: str) -> str | None:
+    """A detector that crashed (or was skipped) in a cell has no figures there: its metrics were
+    averaged over the other seeds, so a gate on it passed with the detector failing on most of
+    them — a crash is not a pass. None when the metric is no detector's or it ran everywhere."""
+    name = _detector_of(metric)
+    if name is None or "consensus.events" not in group.columns:
+        return None
+    scored = group["consensus.events"].notna().to_numpy()   # the cell has a scorecard
+    ran = _column(group, f"detectors.{name}.events").notna().to_numpy()   # set whenever it ran
+    missing = int(np.sum(scored & ~ran))
+    if not missing:
+        return None
+    return (f"detector {name} did not run on {missing} of {len(group)} seeds (it failed or was "
+            "skipped there: failed_detectors.count in results.parquet)")
+
+
+def _column(frame: pd.DataFrame, metric: str) -> pd.Series:
+    return frame[metric] if metric in frame.columns else pd.Series(math.nan, index=frame.index)
+
+
+def _need_metric(results: pd.DataFrame, metric: str, what: str, ran_here: bool = True) -> None:
+    """InputError unless ``results`` can hold ``metric``. ``ran_here``: these are this run's
+    results, whose detector that ran on no seed fails its checks (a baseline's missing detector
+    is a baseline of another analysis: bad input, as before)."""
     if "status" in results.columns and not (results["status"] == "ok").any():
         return  # no cell has figures (every cell failed): the checks report the failed cells
-    if metric not in results.columns:
+    if metric not in results.columns and not _of_the_worlds(metric) \
+            and not (ran_here and _detector_of(metric) is not None):
         close = [c for c in results.columns if c.endswith(metric.rsplit(".", 1)[-1])][:5]
         hint = f" (metrics ending alike: {', '.join(close)})" if close else ""
         raise InputError(f"{what}: metric {metric!r} is not in the results{hint}")
@@ -64,23 +122,37 @@ def _failed_cells(group: pd.DataFrame) -> str | None:
     return f"{len(bad)} of {len(group)} cells failed (first: {bad['error'].iloc[0]})"
 
 
+def _at(x: float, bar: float) -> bool:
+    """``x`` is the bar up to float error. A mean of equal figures is not always the figure (six
+    seeds' 0.8 average to 0.7999999999999999), so an interval ending exactly at the bar read as
+    "entirely below" it, and unchanged figures as "worse than the baseline" (exit 1). Scorecard
+    figures have 4 decimals: 1e-9 is far below any real difference of means."""
+    return abs(x - bar) <= 1e-9 * max(1.0, abs(bar))
+
+
 # when the interval (lo, hi) of the mean misses the bar beyond doubt
-_MISSED = {">=": lambda lo, hi, bar: hi < bar, ">": lambda lo, hi, bar: hi <= bar,
-           "<=": lambda lo, hi, bar: lo > bar, "<": lambda lo, hi, bar: lo >= bar}
+_MISSED = {">=": lambda lo, hi, bar: hi < bar and not _at(hi, bar),
+           ">": lambda lo, hi, bar: hi <= bar or _at(hi, bar),
+           "<=": lambda lo, hi, bar: lo > bar and not _at(lo, bar),
+           "<": lambda lo, hi, bar: lo >= bar or _at(lo, bar)}
 
 
 def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], boot: Bootstrap
                    ) -> list[GateResult]:
     out = []
     for metric, op, bar in checks:
-        name = f"{metric}{op}{bar:g}"
+        name = f"{metric}{op}{_bar(bar)}"
         _need_metric(results, metric, f"--gate {name!r}")
         for sid, group in by_seed(results).groupby("setting_id", sort=True):
             failed = _failed_cells(group)
             if failed:
                 out.append(GateResult(name, sid, metric, False, failed))
                 continue
-            x = group[metric].to_numpy(dtype=float)
+            not_run = _not_run(group, metric)
+            if not_run:
+                out.append(GateResult(name, sid, metric, False, not_run))
+                continue
+            x = _column(group, metric).to_numpy(dtype=float)
             lo, hi = bootstrap_interval(x, boot, f"{sid}/{metric}")  # the leaderboard's interval
             mean = float(np.nanmean(x)) if np.any(~np.isnan(x)) else math.nan
             if math.isnan(mean):
@@ -89,14 +161,15 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
                 )
                 continue
             missed = bool(_MISSED[op](lo, hi, bar))
-            ci = (f"mean {_fmt(mean)}, {boot.confidence:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] "
+            ci = (f"mean {_fmt(mean, bar)}, {boot.confidence:.0%} CI [{_fmt(lo, bar)}, "
+                  f"{_fmt(hi, bar)}] "
                   f"over {int(np.sum(~np.isnan(x)))} seeds")
             if missed:
                 side = {">=": "entirely below", ">": "entirely at or below",
                         "<=": "entirely above", "<": "entirely at or above"}[op]
-                detail = f"{ci} is {side} the bar {op}{bar:g}"
+                detail = f"{ci} is {side} the bar {op}{_bar(bar)}"
             else:
-                detail = f"{ci} is compatible with {op}{bar:g}"
+                detail = f"{ci} is compatible with {op}{_bar(bar)}"
             out.append(GateResult(name, sid, metric, not missed, detail))
     return out
 
@@ -132,17 +205,18 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
     for metric, higher in metrics:
         name = f"{metric} vs baseline"
         _need_metric(results, metric, name)
-        _need_metric(baseline, metric, f"--baseline {name}")
+        _need_metric(baseline, metric, f"--baseline {name}", ran_here=False)
         for sid in common:
             cur = results[results["setting_id"] == sid]
-            failed = _failed_cells(cur)
+            failed = _failed_cells(cur) or _not_run(cur, metric)
             if failed:
                 out.append(GateResult(name, sid, metric, False, failed))
                 continue
             base = baseline[(baseline["setting_id"] == sid) & (baseline["status"] == "ok")]
             diff_lo, diff_hi, mean_change, how = _change_interval(cur, base, metric, boot, sid)
-            c_mean = float(np.nanmean(cur[metric])) if cur[metric].notna().any() else math.nan
-            b_mean = float(np.nanmean(base[metric])) if base[metric].notna().any() else math.nan
+            c, b = _column(cur, metric), _column(base, metric)
+            c_mean = float(np.nanmean(c)) if c.notna().any() else math.nan
+            b_mean = float(np.nanmean(b)) if b.notna().any() else math.nan
             if math.isnan(mean_change):
                 out.append(
                     GateResult(
@@ -154,7 +228,8 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
                     )
                 )
                 continue
-            worse = diff_hi < -max_drop if higher else diff_lo > max_drop
+            worse = (diff_hi < -max_drop and not _at(diff_hi, -max_drop) if higher
+                     else diff_lo > max_drop and not _at(diff_lo, max_drop))
             bar = ("-" if higher else "+") + f"{max_drop:g}" if max_drop else "0"
             detail = (
                 f"mean {_fmt(c_mean)} vs baseline {_fmt(b_mean)}: change {_fmt(mean_change)}, "
@@ -173,8 +248,8 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
 
 def _change_interval(cur: pd.DataFrame, base: pd.DataFrame, metric: str, boot: Bootstrap, sid: str
                      ) -> tuple[float, float, float, str]:
-    c = cur.set_index("seed")[metric].astype(float).dropna().sort_index()
-    b = base.set_index("seed")[metric].astype(float).dropna().sort_index()
+    c = _column(cur, metric).set_axis(cur["seed"]).astype(float).dropna().sort_index()
+    b = _column(base, metric).set_axis(base["seed"]).astype(float).dropna().sort_index()
     shared = sorted(set(c.index) & set(b.index))
     if len(shared) >= 2:
         d = (c.loc[shared] - b.loc[shared]).to_numpy()

@@ -65,6 +65,16 @@ class ArgumentParser(argparse.ArgumentParser):
         self._argv = [str(a) for a in (sys.argv[1:] if args is None else args)]
         return super().parse_known_args(args, namespace)
 
+    def _get_values(self, action, arg_strings):  # type: ignore[override]
+        """``--min-recall=--``: argparse (before 3.12.7) drops the '--' as the end of the flags
+        and hands the option an empty list, past its type and choices (--workers=-- crashed
+        with exit 3, --executor=-- ran the default executor). The value is the text '--'."""
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"error: {self.prog}: {message}{self._dash_hint(message)} (see --help)\n")
 
@@ -82,16 +92,18 @@ class ArgumentParser(argparse.ArgumentParser):
         return ""
 
 
-def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False) -> None:
+def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False,
+                     example: str = "seed=7") -> None:
     """``--set``, ``--debug``, ``--quiet``; ``alerts``: the command may send alerts, which a
-    console sink prints under ``--quiet`` too (an alert is what that sink was configured for)."""
+    console sink prints under ``--quiet`` too (an alert is what that sink was configured for);
+    ``example``: a ``--set`` that the command's own config file accepts."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one config value by dotted key, e.g. --set seed=7 (repeatable)",
+        help=f"override one config value by dotted key, e.g. --set {example} (repeatable)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     parser.add_argument(
@@ -103,7 +115,10 @@ def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False) -> N
 
 def add_force_flag(
     parser: argparse.ArgumentParser,
-    help_text: str = "replace --out even if it is an existing directory ShockLab did not write",
+    help_text: str = ("--out holds a folder ShockLab did not write, or another kind of ShockLab "
+                      "output (a data set where a run goes, or the reverse): move it aside to "
+                      "<out>.kept-N and write afresh (nothing is deleted; an earlier output of "
+                      "the same kind is replaced without it)"),
 ) -> None:
     parser.add_argument("--force", action="store_true", help=help_text)
 
@@ -173,6 +188,14 @@ class held_console:
                         h.handle(record)
 
 
+def _log_to_file(level: int, text: str) -> None:
+    """One line to the log file only (the console already has it): how the run ended."""
+    root = logging.getLogger("shocklab")
+    for h in root.handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(root.makeRecord("shocklab.cli", level, __file__, 0, "%s", (text,), None))
+
+
 def _log_traceback(exc: BaseException) -> Path | None:
     """Write the traceback to the log file only (the console gets one line)."""
     root = logging.getLogger("shocklab")
@@ -213,7 +236,11 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     except ShockLabError as exc:
         if debug:
             traceback.print_exc()
-        print(f"error: {exc}" if exc.exit_code == 2 else f"FAILED: {exc}", file=sys.stderr)
+        line = f"error: {exc}" if exc.exit_code == 2 else f"FAILED: {exc}"
+        print(line, file=sys.stderr)
+        # the log file said nothing of a failed gate or a refused input: a CI job keeping
+        # logs/shocklab.log had the run's start and not why it ended with 1 or 2
+        _log_to_file(logging.ERROR, f"{line} (exit {exc.exit_code})")
         return exc.exit_code
     except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message already printed)
         if exc.code is None or exc.code in (0, 2):

@@ -209,7 +209,7 @@ def validation_problem(exc: ValidationError, data: Any) -> tuple[tuple[Any, ...]
             f" (a misspelt name? {where[-1]!r} is a new entry, and a new one needs its {tag})"
             if where and isinstance(where[-1], str) else "")
     if first["type"] == "extra_forbidden":
-        msg = "unknown key (check spelling; see the commented default config)"
+        msg = "unknown key (check spelling; schemas/*.schema.json list every key)"
     elif first["type"] not in ("value_error", "assertion_error") and "input" in first \
             and not isinstance(first["input"], (dict, list)):
         msg = f"{msg} (got {_short_input(first['input'])})"

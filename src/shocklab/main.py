@@ -171,7 +171,7 @@ def dashboard_argv(
 def _dashboard(argv: list[str]) -> int:
     p = ArgumentParser(prog="shocklab dashboard", description="Start the Streamlit dashboard.")
     _roots(p)
-    p.add_argument("--port", type=_port, default=8501)
+    p.add_argument("--port", type=_port, default=8501, help="port to listen on (default: 8501)")
     args = p.parse_args(argv)
     _check_roots(args)
     _listen(args.host, args.port).close()  # streamlit binds it itself: only check it is free
@@ -190,7 +190,7 @@ def _dashboard(argv: list[str]) -> int:
 def _serve(argv: list[str]) -> int:
     p = ArgumentParser(prog="shocklab serve", description="Start the HTTP API; docs at /docs.")
     _roots(p)
-    p.add_argument("--port", type=_port, default=8000)
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000)")
     p.add_argument(
         "--allow-analysis",
         action="store_true",

@@ -34,6 +34,32 @@ def test_bad_flag_exits_2_from_repo_root():
     ]
 
 
+@pytest.mark.parametrize("script,args,needle", [
+    ("analysis", ["--min-recall=--"], "argument --min-recall: invalid float value: '--'"),
+    ("analysis", ["--set=--"], "--set '--': expected dotted.key=value"),
+    ("analysis", ["--data=--"], "--: data directory not found"),
+    ("experiment", ["--workers=--"], "argument --workers: invalid int value: '--'"),
+    ("experiment", ["--executor=--"], "argument --executor: invalid choice: '--'"),
+])
+def test_a_double_dash_as_a_flags_value_is_one_line_exit_2(tmp_path, capsys, script, args,
+                                                          needle):
+    """argparse handed '--min-recall=--' an empty list past the flag's type and choices: exit 3
+    (internal error) for a bad gate value, and '--executor=--' ran the experiment on the default
+    executor (audit-cigate)."""
+    import run_experiment
+
+    out = tmp_path / "out"
+    if script == "analysis":
+        code = cli(*args, "--out", str(out))
+    else:
+        code = run_cli(run_experiment.main, ["--config", str(ROOT / "config/experiments/"
+                                                              "ci_gate.yaml"), *args,
+                                             "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and needle in err, (code, err)
+    assert not out.exists()
+
+
 def test_missing_data_dir_exits_2_and_writes_nothing(tmp_path, capsys):
     assert cli("--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")) == 2
     assert "data directory not found" in capsys.readouterr().err
@@ -113,8 +139,48 @@ def test_run_writes_outputs_and_gate_fails_with_1(synth_dir, tmp_path, capsys):
         )
         == 1
     )
-    assert "FAILED: consensus recall 0.000 < --min-recall 0.9" in capsys.readouterr().err
+    assert "FAILED: consensus recall 0.0000 < --min-recall 0.9" in capsys.readouterr().err
     assert (out / "scorecard.json").exists()
+
+
+def test_gate_message_shows_the_figure_the_bar_was_held_to(tmp_path, capsys):
+    """Two of three labelled windows caught: recall 0.6667 in the scorecard. A bar equal to it
+    passes; one just above fails, and the message said "consensus recall 0.667 < --min-recall
+    0.66675" — a figure above the bar, read as a pass that failed (audit-cigate)."""
+    rng = np.random.default_rng(0)
+    v = 100 + rng.normal(0, 2, 120)
+    v[60:62] -= 40
+    v[90:92] -= 40
+    kpis, ev = tmp_path / "k.csv", tmp_path / "ev.json"
+    pd.DataFrame({"date": pd.date_range("2025-01-01", periods=120).strftime("%Y-%m-%d"),
+                  "signups": v.round(2)}).to_csv(kpis, index=False)
+    ev.write_text(json.dumps([{"start": "2025-03-02", "end": "2025-03-03"},
+                              {"start": "2025-04-01", "end": "2025-04-02"},
+                              {"start": "2025-02-10", "end": "2025-02-10"}]))
+    out = tmp_path / "run"
+    args = ["--kpis", str(kpis), "--events", str(ev), "--out", str(out), "--quiet"]
+    assert cli(*args, "--min-recall", "0.6667", "--min-precision", "1") == 0
+    head = json.loads((out / "scorecard.json").read_text())["headline"]
+    assert (head["recall"], head["precision"]) == (0.6667, 1.0)
+    capsys.readouterr()
+    assert cli(*args, "--min-recall", "0.66675") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "FAILED: consensus recall 0.6667 < --min-recall 0.66675" in err[0], err
+    assert (out / "scorecard.json").exists()
+
+
+def test_a_gate_with_no_voting_detector_is_bad_input(synth_dir, tmp_path, capsys):
+    """'--detectors oracle --min-recall 0.5': the oracle never votes, so the consensus was empty
+    and the gate "failed" with recall 0 (exit 1: a quality verdict for a run that could not
+    have one). Without a gate the oracle alone still runs (audit-cigate)."""
+    out = tmp_path / "run"
+    assert cli("--data", str(synth_dir), "--out", str(out), "--detectors", "oracle",
+               "--min-precision", "0.5") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "judge the consensus, and --detectors oracle " \
+        "enables no voting detector" in err, err
+    assert not out.exists()
+    assert cli("--data", str(synth_dir), "--out", str(out), "--detectors", "oracle") == 0
 
 
 def test_identical_inputs_identical_bytes(synth_dir, tmp_path):
@@ -351,7 +417,7 @@ def test_every_detector_failing_still_writes_a_run(synth_dir, tmp_path, monkeypa
     card = json.loads((out / "scorecard.json").read_text())
     assert card["headline"]["recall"] == 0.0 and card["strict"]["consensus"]["incidents"] == 0
     assert card["failed_detectors"] == {"rolling_zscore": "ValueError: no data left"}
-    assert "consensus recall 0.000 < --min-recall 0.5" in capsys.readouterr().err
+    assert "consensus recall 0.0000 < --min-recall 0.5" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- --transactions and --as-of
@@ -405,3 +471,84 @@ def test_as_of_runs_the_monitor_for_one_day_with_persistent_state(synth_dir, tmp
     assert (tmp_path / "state" / "customers.sqlite").is_file()  # cooldowns survive the run
     doc = json.loads((run_dir / "insights.json").read_text())
     assert doc["customers"]["as_of"] == day
+
+
+def test_help_run_id_names_the_labels_and_suffix_run_id_uses(tmp_path):
+    """--help said run ids are always <scenario>-<hash>; a --kpis run's is the file's name and an
+    --as-of run's ends in -as-of-<DATE> (run_analysis.main adds it)."""
+    from tests.configs import make_config
+
+    from analytics.context import DataSet
+    from analytics.pipeline import run_id
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "-as-of-<DATE> with --as-of" in text and "--kpis/--transactions file's name" in text
+    ds = DataSet(tables={}, manifest={}, path=tmp_path / "metrics.csv", source="kpis")
+    assert run_id(ds, make_config(), "0" * 64).startswith("metrics")
+
+
+def test_help_says_a_config_file_is_layered_over_the_shipped_one(tmp_path):
+    """--help said only "analysis config"; a partial file is layered over config/analysis.yaml
+    (ARCHITECTURE principle 3), which a user setting one key needs to know."""
+    from analytics.config import load_analysis_config
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "layered over this checkout's config/analysis.yaml" in text and "base: none" in text
+    part = tmp_path / "part.yaml"
+    part.write_text("consensus:\n  min_votes: 3\n")
+    cfg = load_analysis_config(part, [])
+    shipped = load_analysis_config(None, [])
+    assert cfg.consensus.min_votes == 3
+    assert cfg.model_dump(exclude={"consensus"}) == shipped.model_dump(exclude={"consensus"})
+
+
+def test_help_says_no_verify_still_checks_and_records(tmp_path):
+    """--help said --no-verify skips the checks; they still run, and each mismatch becomes a
+    warning in run.json's input_checks (and a new run id) instead of exit 2."""
+    from analytics.loading import verify_manifest
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "skip the sha256" not in text and "recorded in run.json input_checks" in text
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    manifest = {"files": {"a.csv": "0" * 64}}
+    report = verify_manifest(tmp_path, manifest, {}, verify=False)
+    assert report["verified"] is False and report["mismatches"]
+
+
+@pytest.mark.parametrize("flags", [["--transactions", "tx.csv"], ["--kpis", "k.csv"]])
+def test_a_gate_without_truth_is_refused_before_the_file_is_read(tmp_path, capsys, flags):
+    """--transactions f --min-recall 0.5 read (and warned about) the whole file before saying a
+    transaction file has no truth: two lines on stderr, the first about a file it then refused.
+    A file that is not even there shows the order: the gate's error comes first."""
+    rc = run_cli(run_analysis.main, [*flags, "--min-recall", "0.5", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "need truth" in err, err
+
+
+def test_help_says_detectors_switches_on_a_disabled_one():
+    """--help said "run only these configured detectors"; a detector the config leaves off
+    (prophet_residual) runs when named, as the README's example relies on."""
+    from tests.configs import make_config
+
+    from analytics.pipeline import select_detectors
+
+    text = " ".join(run_analysis.build_parser().format_help().split())
+    assert "enabled: false runs too" in text
+    cfg = make_config(detectors={"rolling_zscore": {"type": "rolling_zscore"},
+                                 "prophet_residual": {"type": "prophet_residual",
+                                                      "enabled": False}})
+    picked = select_detectors(cfg, ["prophet_residual"])
+    assert picked.detectors["prophet_residual"].enabled
+    assert not picked.detectors["rolling_zscore"].enabled
+
+
+def test_a_store_only_detector_named_in_detectors_runs_on_kpis_input():
+    """ARCHITECTURE: external_profile switches count_likelihood (store_only) off for --kpis
+    input, and --detectors, applied after it, switches a named one back on."""
+    from analytics.config import load_analysis_config
+    from analytics.external import external_profile
+    from analytics.pipeline import select_detectors
+
+    profile = external_profile(load_analysis_config(None, []), 86400.0)
+    assert not profile.detectors["count_likelihood"].enabled
+    assert select_detectors(profile, ["count_likelihood"]).detectors["count_likelihood"].enabled

@@ -123,3 +123,29 @@ def test_nanmedian0_on_long_columns_with_inf_and_empty_input():
             want = np.nanmedian(x, axis=0)
         assert np.array_equal(dr.nanmedian0(x), want, equal_nan=True), trial
     assert np.isnan(dr.nanmedian0(np.empty((0, 3)))).all()
+
+
+
+def test_slices_that_first_appear_late_keep_their_dimension_together():
+    """A real transactions file: a country (and its channel x country cell) that first trades
+    weeks after the first day. The panel's columns came in order of first appearance, so the
+    late cell sat after "overall" and explaining a window was an internal error ("rows are not
+    grouped by dimension")."""
+    days = pd.date_range("2025-01-01", periods=70, freq="D")
+    rows = []
+    for i, d in enumerate(days):
+        rev = {"FR": 100.0}
+        if i >= 30:   # UK first trades on day 30, and jumps on day 60
+            rev["UK"] = 140.0 if i >= 60 else 100.0
+        for c, r in rev.items():
+            rows += [(d, "country", c, r), (d, "channel_country", f"online|{c}", r)]
+        total = sum(rev.values())
+        rows += [(d, "channel", "online", total), (d, "overall", "all", total)]
+    k = pd.DataFrame(rows, columns=["date", "dimension", "segment", "revenue"])
+    k["orders"] = k["revenue"] / 50.0
+    panel = dr.SlicePanel(k)
+    dims = [d for d, _ in panel.values["revenue"].columns]
+    assert dims == sorted(dims)
+    got = dr.explain(panel, "revenue", days[60], days[69], expected="baseline")
+    assert got.scope == "concentrated"
+    assert (got.top["dimension"], got.top["value"], got.top["change"]) == ("country", "UK", 400.0)

@@ -40,6 +40,58 @@ def test_every_text_is_grounded_and_the_cli_says_so(run, capsys):
     assert cli.main(["--check", str(out / "missing.json")]) == 2
 
 
+@pytest.mark.parametrize("name", ["run.json", "incidents.json", "list.json"])
+def test_the_check_refuses_a_file_that_is_not_insights_json(tmp_path, name, capsys):
+    """--check run.json (or incidents.json) said "0 mismatch(es)", exit 0; a JSON list was a
+    traceback with exit 1 (the code of "mismatches found")."""
+    doc = {"run.json": {"schema": "shocklab.run/1", "run_id": "x"},
+           "incidents.json": {"schema": "shocklab.incidents/1", "incidents": []},
+           "list.json": [{"event_id": "E01"}]}[name]
+    (tmp_path / name).write_text(json.dumps(doc))
+    assert cli.main(["--check", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not an insights.json" in err
+
+
+def test_a_file_that_breaks_the_schema_is_exit_2_not_a_traceback(run, tmp_path, capsys):
+    """An insights.json whose episodes lack fields (hand-edited, cut) was a KeyError traceback and
+    exit 1, the code of "mismatches found"; it is now checked against the schema first."""
+    _, out = run
+    doc = json.loads((out / "insights.json").read_text())
+    del doc["episodes"][0]["start"]
+    (tmp_path / "insights.json").write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert cli.main(["--check", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "episodes/0" in err and "start" in err
+
+
+def test_the_module_maps_an_internal_error_to_exit_3(run, monkeypatch, capsys):
+    """``python -m analytics.insights`` let an unexpected exception end the process with exit 1,
+    which reads as "mismatches found"; it now runs through shocklab.cli.run_cli (exit 3)."""
+    import runpy
+    import sys
+
+    _, out = run
+
+    def boom(doc):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "check", boom)
+    monkeypatch.setattr(sys, "argv", ["analytics.insights", "--check", str(out)])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_module("analytics.insights", run_name="__main__")
+    assert exc.value.code == 3
+    assert "internal error: RuntimeError: boom" in capsys.readouterr().err
+
+
+def test_an_unknown_flag_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--chek", "x"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 def _episode(doc, kpi):
     return next(e for e in doc["episodes"] if e["primary_kpi"] == kpi)
 

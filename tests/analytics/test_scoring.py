@@ -195,6 +195,16 @@ def test_no_incidents_and_no_events():
     )
 
 
+def test_f1_is_null_without_events():
+    """Recall is undefined without unexpected events, so is F1: null, not 0 (a 0 would pull an
+    experiment's mean F1 over seeds down for a seed that had nothing to find)."""
+    one = [inc("2025-06-02")]
+    for incidents in ([], one):
+        m, _ = metrics(incidents, [], "strict", 1, 2, 0.05)
+        assert m["recall"] is None and m["f1"] is None and m["events"] == 0
+    assert metrics(one, [], "strict", 1, 2, 0.05)[0]["precision"] == 0.0
+
+
 def test_recall_at_equal_fp_takes_top_scores():
     ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
     events = [Event.from_dict(EV), Event.from_dict(ev2)]

@@ -87,3 +87,20 @@ def test_default_changes_nothing_on_daily_data():
 def test_bad_duration_is_refused(bad):
     with pytest.raises(ValidationError, match="suppress"):
         ConsensusConfig(suppress=bad)
+
+
+def test_durations_with_a_lower_case_day_or_week_parse_without_pandas_deprecation():
+    """``suppress: 1d`` (the shipped value) and ``2w``: pandas 3 deprecates a lower-case day or
+    week unit (Pandas4Warning) and a later pandas refuses it; the parser writes it upper-case, and
+    leaves words (``1 day``) and other units (``30min``) alone."""
+    import warnings
+
+    from analytics.consensus import parse_duration
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_duration("1d") == pd.Timedelta(days=1)
+        assert parse_duration("2w") == pd.Timedelta(days=14)
+        assert parse_duration("1d 6h") == pd.Timedelta(hours=30)
+        assert parse_duration("1 day") == pd.Timedelta(days=1)
+        assert parse_duration("30min") == pd.Timedelta(minutes=30)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
-from run_experiment import main
+from run_experiment import build_parser, main
 from tests.dirs import snapshot
 
 from shocklab.cli import run_cli
@@ -24,7 +25,7 @@ from shocklab.cli import run_cli
         ({"grid": {"scenario.seed": [1, 2]}}, [], "scenario.seed is set by 'seeds:'"),
         ({"seeds": []}, [], "seeds"),
         ({"rank_by": "oracle.recall"}, [], "rank_by: 'oracle.recall' is not one of metrics"),
-        ({"sedes": [1]}, [], "sedes: unknown key"),
+        ({"sedes": [1]}, [], "sedes: unknown key (check spelling; schemas/"),  # no default file
         ({"analysis": None, "grid": {"analysis.threshold": [1]}}, [], "need an analysis: file"),
         ({"kind": "detectability"}, [], "kind: detectability needs a 'detectability:' section"),
         ({}, ["--workers", "0"], "--workers must be at least 1"),
@@ -381,3 +382,23 @@ def test_force_moves_a_folder_that_is_not_an_experiment_aside(tmp_path, tiny_exp
     assert rc == 0, err
     assert (tmp_path / "exp.kept-1" / "notes.txt").read_text() == "precious\n"
     assert not (out / "notes.txt").exists() and (out / "results.parquet").is_file()
+
+
+def test_help_examples_keep_their_line_continuations():
+    """The module docstring was not raw, so "\\<newline>" joined the example lines in --help
+    ("detector_sweep.yaml         --executor local"): the examples now print as written."""
+    text = build_parser().format_help()
+    assert "detector_sweep.yaml \\\n        --executor local --workers 2" in text
+    assert "yaml         --" not in text
+
+
+def test_help_set_example_is_one_an_experiment_file_accepts(tmp_path):
+    """--help's --set example was "seed=7", which an experiment file refuses ("seed: unknown
+    key"): the example is now one it takes."""
+    from experiments.config import load_experiment
+
+    text = " ".join(build_parser().format_help().split())
+    example = re.search(r"e\.g\. --set (\S+) \(repeatable\)", text).group(1)
+    root = Path(__file__).resolve().parents[2]
+    exp = load_experiment(root / "config" / "experiments" / "ci_gate.yaml", [example])
+    assert exp is not None

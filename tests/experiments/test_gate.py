@@ -114,7 +114,32 @@ def test_a_bar_that_is_not_a_finite_number_is_bad_input(bar):
         parse_check(f"consensus.recall>={bar}")
     with pytest.raises(InputError, match=rf"^x.yaml: checks: .*the bar {bar} is not a finite"):
         validate(Gate, {"checks": [f"consensus.recall>={bar}"]}, "x.yaml")
-    assert parse_check("consensus.recall>=1e2") == ("consensus.recall", ">=", 100.0)
+    assert parse_check("consensus.fp<=1e2") == ("consensus.fp", "<=", 100.0)
+
+
+@pytest.mark.parametrize("check,why", [
+    ("consensus.recall>=1.5", "the bar 1.5 can never be met"),
+    ("consensus.precision>1.01", "the bar 1.01 can never be met"),
+    ("detectors.oracle.f1<=-0.1", "the bar -0.1 can never be met"),
+    ("consensus.recall>=-0.2", "the bar -0.2 can never be missed"),
+    ("oracle_equal_fp.oracle_recall<2", "the bar 2 can never be missed"),
+])
+def test_a_bar_outside_0_1_on_a_fraction_is_bad_input(check, why):
+    """'--gate consensus.recall>=1.5' (or 15 for 0.15) failed every run with exit 1, a quality
+    verdict for a mistyped check, and 'consensus.recall>=-0.2' passed every run; run_analysis.py
+    refuses the same bars for --min-recall with exit 2 (audit-cigate)."""
+    from experiments.config import Gate
+    from shocklab.configio import validate
+
+    with pytest.raises(InputError, match=f"between 0 and 1, so {why}"):
+        parse_check(check)
+    with pytest.raises(InputError, match=rf"^x.yaml: checks: .*between 0 and 1, so {why}"):
+        validate(Gate, {"checks": [check]}, "x.yaml")
+    # figures that are no fraction take any bar; the bounds themselves are bars
+    for ok in ("consensus.median_delay_days<=-1", "consensus.fp<=12",
+               "headline.recall_vs_oracle>=1.1", "oracle_equal_fp.ratio>=1.05",
+               "consensus.recall>=1", "consensus.f1>=0"):
+        assert parse_check(ok)[0] == ok.split("<")[0].split(">")[0]
 
 
 def test_gate_interval_is_the_leaderboard_interval():
@@ -245,3 +270,95 @@ def test_a_strict_lower_bar_is_compared_as_higher_is_better():
 
     for op, higher in ((">", True), (">=", True), ("<", False), ("<=", False)):
         assert baseline_metrics([("x.score", op, 1.0)], []) == [("x.score", higher)], op
+
+
+def test_an_interval_ending_at_the_bar_is_not_beyond_it():
+    """Resampled means of equal figures carry float error (six seeds at 0.8 average to
+    0.7999999999999999): five seeds at recall 0.8 and one at 0.6 read "CI [0.7, 0.8] ... is
+    entirely below the bar >=0.8" (exit 1), and unchanged figures over other seeds read "worse
+    beyond seed-to-seed noise" against their baseline (audit-cigate)."""
+    at_bar = check_absolute(results([0.8] * 5 + [0.6]), [parse_check("consensus.recall>=0.8")],
+                            BOOT)
+    assert [r.passed for r in at_bar] == [True], at_bar[0].detail
+    assert "CI [0.7, 0.8]" in at_bar[0].detail and exit_code(at_bar) == 0
+    # the strict operators: an interval ending at the bar misses it
+    assert not check_absolute(results([0.8] * 5 + [0.6]), [parse_check("consensus.recall>0.8")],
+                              BOOT)[0].passed
+    assert check_absolute(results([0.2] * 5 + [0.4]), [parse_check("consensus.recall<=0.2")],
+                          BOOT)[0].passed
+    assert not check_absolute(results([0.2] * 5 + [0.4]), [parse_check("consensus.recall<0.2")],
+                              BOOT)[0].passed
+    same = check_baseline(results([0.8] * 6, seeds=list(range(10, 16))),
+                          results([0.8] * 5), [("consensus.recall", True)], BOOT)
+    assert [r.passed for r in same] == [True], same[0].detail
+    # a drop of exactly max_drop on every seed is tolerated, whatever its float error
+    for cur, base in (([0.87, 0.77, 0.92], [0.92, 0.82, 0.97]), ([0.65, 0.75], [0.7, 0.8])):
+        assert check_baseline(results(cur), results(base), [("consensus.recall", True)], BOOT,
+                              max_drop=0.05)[0].passed
+
+
+def test_a_gate_on_an_event_type_no_world_holds_fails_after_the_run(capsys):
+    """README: a by_type figure of a type no world holds fails the gate after the run ("no
+    value on any seed", exit 1). The results then have no such column at all, and the gate said
+    "metric ... is not in the results" (exit 2, bad input) after every cell had run, and removed
+    the earlier gate.json without a verdict (audit-cigate)."""
+    check = parse_check("consensus.by_type.level_shift.recall>=0.5")
+    out = check_absolute(results([0.9, 0.95, 1.0]), [check], BOOT)
+    assert [r.passed for r in out] == [False]
+    assert "has no value on any seed" in out[0].detail
+    assert exit_code(out) == 1
+    assert "consensus.by_type.level_shift.recall>=0.5 [s1]" in capsys.readouterr().err
+    # against a baseline: no comparable values, a failed check, not bad input
+    vs = check_baseline(results([0.9, 0.95]), results([0.9, 0.95]),
+                        [("consensus.by_scope.product.recall", True)], BOOT)
+    assert [r.passed for r in vs] == [False] and "no comparable values" in vs[0].detail
+    # a name that is no world's figure is still bad input
+    with pytest.raises(InputError, match="consensus.recal"):
+        check_absolute(results([0.9]), [parse_check("consensus.recal>=0.6")], BOOT)
+
+
+def test_a_gate_on_a_detector_that_did_not_run_on_a_seed_fails():
+    """A detector that crashed in a cell (the others voted; the cell is ok) has no figures
+    there: its recall was averaged over the other seeds, so 'detectors.x.recall>=0.9' passed
+    with x failing on two seeds of three, and with x failing on all of them the gate said the
+    metric 'is not in the results' (exit 2, bad input) (audit-cigate)."""
+    df = results([1.0, 1.0, 1.0]).assign(**{
+        "consensus.events": [8.0, 8.0, 8.0],
+        "detectors.x.events": [8.0, None, None], "detectors.x.recall": [0.95, None, None],
+        "detectors.y.events": [8.0, 8.0, 8.0], "detectors.y.recall": [0.95, 0.9, 1.0],
+        "false_alerts.detectors.x": [0.01, None, None],
+        "detectors.y.median_delay_days": [None, None, 1.0]})   # no delay: nothing caught
+    for check in ("detectors.x.recall>=0.9", "false_alerts.detectors.x<=0.5",
+                  "lenient.detectors.x.recall>=0.5"):
+        got = check_absolute(df, [parse_check(check)], BOOT)
+        assert [r.passed for r in got] == [False], got
+        assert "detector x did not run on 2 of 3 seeds" in got[0].detail
+        assert exit_code(got) == 1
+    # a detector that ran everywhere is judged on its figures, missing values and all
+    assert check_absolute(df, [parse_check("detectors.y.recall>=0.9")], BOOT)[0].passed
+    assert check_absolute(df, [parse_check("detectors.y.median_delay_days<=1")], BOOT)[0].passed
+    # on no seed: a failed check, not bad input
+    gone = check_absolute(df.drop(columns=["detectors.x.events", "detectors.x.recall"]),
+                          [parse_check("detectors.x.recall>=0.9")], BOOT)
+    assert [r.passed for r in gone] == [False] and "did not run on 3 of 3" in gone[0].detail
+    vs = check_baseline(df, df.assign(**{"detectors.x.recall": [0.95] * 3}),
+                        [("detectors.x.recall", True)], BOOT)
+    assert [r.passed for r in vs] == [False] and "did not run on 2 of 3" in vs[0].detail
+    # a baseline without the detector is a baseline of another analysis: bad input, as before
+    with pytest.raises(InputError, match="--baseline detectors.x.recall vs baseline"):
+        check_baseline(df, df.drop(columns=["detectors.x.recall"]),
+                       [("detectors.x.recall", True)], BOOT)
+
+
+def test_the_figures_in_a_verdict_are_on_their_side_of_the_bar():
+    """Four significant digits put an upper end of 0.89996 at 0.9: "CI [0.8999, 0.9] ... is
+    entirely below the bar >=0.9"; and a bar of 0.9000001 was named >=0.9 (audit-cigate)."""
+    df = results([0.9] + [0.8999] * 4)
+    got = check_absolute(df, [parse_check("consensus.recall>=0.9")], BOOT)[0]
+    assert not got.passed and "CI [0.8999, 0.89996] over 5 seeds is entirely below the bar >=0.9" \
+        in got.detail, got.detail
+    fine = check_absolute(df, [parse_check("consensus.recall>=0.9000001")], BOOT)[0]
+    assert fine.check == "consensus.recall>=0.9000001" and fine.detail.endswith(">=0.9000001")
+    # away from the bar, four digits as before
+    assert "mean 0.8999, 95% CI [0.8999, 0.9]" in check_absolute(
+        df, [parse_check("consensus.recall>=0.5")], BOOT)[0].detail

@@ -41,6 +41,30 @@ def test_only_a_gate_is_exit_1(capsys):
     capsys.readouterr()
 
 
+def test_a_failed_gate_and_a_refused_input_are_in_the_log_file(tmp_path, monkeypatch, capsys):
+    """The log file held how a run started but not that its gate failed (exit 1) or its input
+    was refused (exit 2): only the console said so (audit-cigate)."""
+    from shocklab.errors import GateFailure, InputError
+
+    monkeypatch.setenv("SHOCKLAB_LOG_DIR", str(tmp_path / "logs"))
+
+    def ends(exc):
+        def main(argv):
+            setup_logging("test")
+            raise exc
+        return main
+
+    assert run_cli(ends(GateFailure("consensus recall 0.5000 < --min-recall 0.9")), []) == 1
+    assert run_cli(ends(InputError("--min-recall: must be between 0 and 1, got 2.0")), []) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["FAILED: consensus recall 0.5000 < --min-recall 0.9",
+                   "error: --min-recall: must be between 0 and 1, got 2.0"]
+    log = (tmp_path / "logs" / "shocklab.log").read_text()
+    assert "ERROR shocklab.cli: FAILED: consensus recall 0.5000 < --min-recall 0.9 (exit 1)" in log
+    assert "ERROR shocklab.cli: error: --min-recall: must be between 0 and 1, got 2.0 (exit 2)" \
+        in log
+
+
 @pytest.mark.parametrize("script", ["run_analysis", "generate_data", "run_experiment"])
 def test_a_path_no_file_system_accepts_is_exit_2_not_an_internal_error(tmp_path, capsys, script):
     """A 300-character file name (ENAMETOOLONG) given to --data / --out / --config was

@@ -75,6 +75,19 @@ def test_day_first_dates_are_read_day_first_throughout(tmp_path):
     assert list(kd["signups"]) == list(VALUES)
 
 
+def test_twelve_hour_timestamps_take_part_in_the_day_month_decision(tmp_path):
+    """Timestamps with AM/PM ('02/01/2025 08:00 PM') were left out of the column's decision, so
+    pandas read each alone: 1 February beside '13/01/2025 09:00 AM' (13 January), exit 0."""
+    from analytics.external import load_kpis_file
+
+    p = tmp_path / "ampm.csv"
+    pd.DataFrame({"date": DAYS.strftime("%d/%m/%Y 08:00 PM"), "signups": VALUES}).to_csv(
+        p, index=False)
+    kd = load_kpis_file(p).tables["kpis_daily"]
+    assert list(pd.to_datetime(kd["date"])) == list(DAYS + pd.Timedelta(hours=20))
+    assert list(kd["signups"]) == list(VALUES)
+
+
 @pytest.mark.parametrize(("dates", "needle"), [
     (["02/01/2025", "03/01/2025", "04/01/2025"], "'02/01/2025' (data row 1) could be day- or "
                                                  "month-first"),

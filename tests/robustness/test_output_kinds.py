@@ -120,3 +120,17 @@ def test_a_first_run_interrupted_before_its_first_cell_resumes(fresh_world, tmp_
              "--no-plots", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (out / "results.parquet").is_file() and (out / ".shocklab-output").is_file()
+
+
+@pytest.mark.parametrize("script", ["generate_data.py", "run_analysis.py"])
+def test_force_help_says_what_force_does(script, tmp_path):
+    """--help said --force would "replace --out even if it is an existing directory ShockLab did
+    not write": it also lets one kind of output take another's place, and it moves the old one
+    aside to <out>.kept-N instead of replacing it (the tests above)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+    r = subprocess.run([sys.executable, str(ROOT / script), "--help"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0
+    assert "another kind of ShockLab output" in text and "<out>.kept-N" in text
+    assert "nothing is deleted" in text

@@ -142,3 +142,10 @@ def test_serve_answers_health(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("command,port", [("dashboard", 8501), ("serve", 8000)])
+def test_help_names_the_default_port(command, port, capsys):
+    """`shocklab dashboard --help` listed --port without its default (or any text)."""
+    assert cli.main([command, "--help"]) == 0
+    assert f"(default: {port})" in " ".join(capsys.readouterr().out.split())

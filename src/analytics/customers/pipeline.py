@@ -68,6 +68,14 @@ def namespace_of(ctx: RunContext) -> str:
     return f"{ctx.data.source}:{Path(str(ctx.data.path)).name if ctx.data.path else 'data'}"
 
 
+def _named_by_file(ctx: RunContext) -> bool:
+    """Whether ``namespace_of`` took the namespace from the data's file or directory name
+    (which another store's export may share), not from a name or a simulated world."""
+    if ctx.config.customers.monitor.namespace or not ctx.data.path:
+        return False
+    return ctx.data.source == "transactions" or (ctx.data.manifest or {}).get("scenario") is None
+
+
 def _dispatcher(
     cfg: CustomersConfig, out: Path, store: MonitorStore, persistent: bool
 ) -> Dispatcher:
@@ -279,6 +287,16 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
     with MonitorStore(state, durable=persistent) as store:
         disp = _dispatcher(cfg, out, store, persistent=persistent)
         ns = namespace_of(ctx)
+        if persistent and _named_by_file(ctx):  # two shops' exports of one name: one state
+            source = str(Path(str(ctx.data.path)).resolve())
+            before = store.claim_source(ns, source)
+            if before is not None:
+                log.warning(
+                    "%s: monitor namespace %r was last used for %s and now for %s: if they are "
+                    "two stores, they share incidents, cooldowns and alerts (one's alert is taken "
+                    "for the other's ongoing incident and not sent); name each one with --set "
+                    "customers.monitor.namespace=NAME (a file that moved: ignore this, said once)",
+                    state, ns, before, source)
         if as_of is not None:
             mon = monitor.daily(valid, as_of, cfg.monitor, cfg.rfm, store, disp, ns)
             mode = "daily"

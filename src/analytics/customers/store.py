@@ -65,6 +65,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE outbox ADD COLUMN idempotency_key TEXT;
     """,
+    # 4: the file a namespace taken from a file name was last read from (two stores, one name)
+    """
+    CREATE TABLE IF NOT EXISTS sources (namespace TEXT PRIMARY KEY, source TEXT NOT NULL);
+    """,
 ]
 DELIVERY_MIGRATIONS: list[str] = [MIGRATIONS[1], MIGRATIONS[2]]
 
@@ -295,6 +299,17 @@ class MonitorStore(_SqliteFile):
                  alert["severity"], alert["incident_id"], int(alert.get("escalated", False)),
                  json.dumps(alert)))
 
+    def claim_source(self, namespace: str, source: str) -> str | None:
+        """Record ``source`` (a file's resolved path) as the one ``namespace`` comes from;
+        returns the other source it came from until now (None: the same one, or the first)."""
+        row = self.conn.execute("SELECT source FROM sources WHERE namespace=?",
+                                (namespace,)).fetchone()
+        if row is None or row[0] != source:
+            with self.conn:
+                self.conn.execute("INSERT OR REPLACE INTO sources VALUES (?, ?)",
+                                  (namespace, source))
+        return None if row is None or row[0] == source else str(row[0])
+
     def alerts(self, namespace: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT payload FROM alerts WHERE namespace=? ORDER BY date, alert_id", (namespace,)
@@ -311,6 +326,7 @@ for _name in (
     "incident_alerts",
     "last_alert_date",
     "put_alert",
+    "claim_source",
     "alerts",
 ):
     setattr(MonitorStore, _name, _guarded(getattr(MonitorStore, _name)))

@@ -454,3 +454,38 @@ def test_segments_csv_keeps_its_documented_columns_on_a_tiny_store_or_with_clv_o
     for name, ds, kw in (("tiny", tiny, {}), ("noclv", dataset, {"clv": {"enabled": False}})):
         seg = pd.read_csv(_run(ds, tmp_path / name, **kw).out_dir / "customers" / "segments.csv")
         assert list(seg.columns) == list(full.columns), name
+
+
+def test_two_stores_exporting_the_same_file_name_are_warned_about(dataset, tmp_path, caplog):
+    """Two shops' exports share a file name (Shopify names every store's 'orders_export.csv'):
+    the monitor state took them for one store — shop B's churn alert was read as shop A's
+    ongoing incident (or already sent, or in A's cooldown) and never reached Slack, silently. The
+    state now remembers which file a derived namespace came from and warns when another file
+    takes it; the same file again, or a named store, is not warned about."""
+    replay = _run(dataset, tmp_path / "replay", monitor={"segments": ["At Risk"]})
+    day = replay.customers["monitor"]["alerts"][0]["date"]
+    state = str(tmp_path / "state" / "customers.sqlite")
+
+    def daily(path: Path, out: str, **monitor) -> dict:
+        ds = DataSet(path=path, tables=dataset.tables, manifest={}, source="transactions")
+        ctx = RunContext(config=_cfg(plots=False, monitor={
+            "state_path": state, "segments": ["At Risk"], **monitor}), data=ds,
+            out_dir=tmp_path / out)
+        ctx.as_of = day
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            pipeline.run(ctx)
+        return ctx.customers["monitor"]
+
+    a, b = tmp_path / "shop-a" / "orders.csv", tmp_path / "shop-b" / "orders.csv"
+    assert daily(a, "r1")["decisions"]["sent"] == 1 and "namespace" not in caplog.text
+    assert daily(a, "r2")["decisions"]["already_sent"] == 1 and "namespace" not in caplog.text
+    got = daily(b, "r3")
+    assert got["namespace"] == "transactions:orders.csv" and got["decisions"]["sent"] == 0
+    msg = [r.getMessage() for r in caplog.records if "two stores" in r.getMessage()]
+    assert len(msg) == 1 and str(a) in msg[0] and str(b) in msg[0]
+    assert "--set customers.monitor.namespace=" in msg[0]
+    daily(b, "r4")  # the file that took the name keeps it: said once
+    assert "two stores" not in caplog.text
+    daily(a, "r5", namespace="shop-a")  # a named store: its own state, nothing to say
+    assert "two stores" not in caplog.text

@@ -365,6 +365,23 @@ def test_a_decimal_comma_export_reads_points_as_thousands(tmp_path):
                                   ref.tables["order_items"])
 
 
+
+def test_a_decimal_comma_customer_id_is_the_same_customer(tmp_path):
+    """A decimal-comma export writes the float Customer ID 13085.0 as '13085,0'. '13085.0' was
+    read as customer 13085 but '13085,0' stayed a customer named '13085,0' in segments.csv,
+    clv.csv and actions.csv (no join with the CRM, and a store exporting both ways had each
+    customer twice)."""
+    raw = pd.read_csv(FIX / "online_retail_ii.csv", dtype=str, keep_default_na=False)
+    assert raw["Customer ID"].str.endswith(".0").any()
+    for col in ("Price", "Customer ID"):
+        raw[col] = raw[col].str.replace(".", ",", regex=False)
+    p = tmp_path / "export.csv"
+    raw.to_csv(p, sep=";", index=False)
+    ds, ref = load_transactions(p), load_transactions(FIX / "online_retail_ii.csv")
+    assert set(ds.tables["customers"]["customer_id"]) == {"13085", "13078", "16321"}
+    for name, table in ref.tables.items():
+        pd.testing.assert_frame_equal(ds.tables[name], table)
+
 @pytest.mark.parametrize("sep", [",", "\t"])
 def test_a_utf16_export_reads_like_the_utf8_file(tmp_path, sep):
     """Excel's "Unicode text" export (UTF-16 with a byte-order mark) was read as Latin-1: 'not an
@@ -456,3 +473,103 @@ def test_a_stock_code_twice_in_an_invoice_at_two_prices_keeps_what_was_paid(tmp_
     top = summary_tables(ds, compute_kpis_daily(ds))["top_products"].set_index("product_id")
     assert top.loc["X", "revenue"] == pytest.approx(19.0)
     assert list(top.index) == ["X", "Z"]   # X paid 19, Z 12 (the mean price said X 55)
+
+
+def test_several_currencies_in_one_file_are_refused_and_one_is_reported(tmp_path):
+    """A multi-currency shop's export (a Currency column: GBP, EUR, JPY) was summed as written:
+    ¥1,200 counted as 1200 pounds in revenue, monetary value, CLV and value tiers, silently. The
+    file is now refused (exit 2) naming the currencies and their rows; a file in one currency
+    reports it (cleaning["currency"]); blank cells (a Shopify order's later lines) are not one."""
+    head = HEADER.rstrip("\n") + ",Currency\n"
+    p = tmp_path / "t.csv"
+    p.write_text(head + "1,X,y,2,2010-01-01 10:00,2.55,1,UK,GBP\n"
+                        "2,X,y,3,2010-01-02 10:00,1.00,2,UK,GBP\n"
+                        "3,X,y,1,2010-01-03 10:00,1200,3,Japan,JPY\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"t\.csv: column 'Currency' holds several currencies "
+                                         r"\(GBP 2 rows, JPY 1 row\)"):
+        load_transactions(p)
+    p.write_text(head + "1,X,y,2,2010-01-01 10:00,2.55,1,UK,EUR\n"
+                        "1,Z,y,1,2010-01-01 10:00,1.00,1,UK,\n"
+                        "2,X,y,3,2010-01-02 10:00,1.00,2,UK,eur\n", encoding="utf-8")
+    ds = load_transactions(p)
+    assert ds.manifest["cleaning"]["currency"] == "EUR"
+    assert ds.tables["orders"]["net_revenue"].sum() == pytest.approx(2 * 2.55 + 1 + 3)
+
+
+def test_the_readme_shopify_recipe_gives_a_file_in_the_layout(tmp_path, monkeypatch):
+    """README (Customers, "Other exports"): its pandas recipe turns a Shopify orders export into
+    the layout; a refunded order becomes a cancellation, the country of an order's first line is
+    the order's, blank Currency cells on later lines are not a second currency."""
+    import re
+
+    text = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"\*\*Other exports\*\*.*?```python\n(.*?)```", text, re.S)
+    assert m, "README: the Shopify recipe is gone"
+    (tmp_path / "orders_export.csv").write_text(
+        "Name,Email,Financial Status,Paid at,Currency,Subtotal,Total,Lineitem quantity,"
+        "Lineitem name,Lineitem price,Lineitem sku,Billing Country,Created at\n"
+        "#1001,a@x.com,paid,2024-03-01 10:00:00 +0100,EUR,30,35,1,Sock,10.00,S1,DE,"
+        "2024-03-01 09:58:00 +0100\n"
+        "#1001,a@x.com,,,,,,2,Hat,10.00,H1,,2024-03-01 09:58:00 +0100\n"
+        "#1002,b@x.com,refunded,2024-03-02 11:00:00 +0100,EUR,10,15,1,Sock,10.00,S1,FR,"
+        "2024-03-02 10:59:00 +0100\n"
+        "#1003,a@x.com,paid,2024-03-09 12:00:00 +0100,EUR,10,15,1,Sock,10.00,S1,DE,"
+        "2024-03-09 11:59:00 +0100\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(m.group(1), "README recipe", "exec"), {})
+    ds = load_transactions(tmp_path / "transactions.csv")
+    o = ds.tables["orders"].set_index("order_id")
+    assert o.loc["#1001", "net_revenue"] == 30.0 and o.loc["#1001", "country"] == "DE"
+    assert o.loc["C#1002", "status"] == "cancelled" and (o["status"] == "completed").sum() == 2
+    assert ds.manifest["cleaning"]["currency"] == "EUR"
+    assert set(ds.tables["customers"]["customer_id"]) == {"a@x.com"}
+
+
+def test_the_rows_left_out_are_summed_up_on_the_console(caplog):
+    """Guest sales (no Customer ID: a quarter of the UCI file's rows), cancellations, duplicates
+    and zero prices were left out of every KPI with nothing said on the console (the counts were
+    only in insights.json): revenue below the shop's books, unexplained. One info line now says
+    what was read, kept and left out, by reason."""
+    with caplog.at_level("INFO", logger="shocklab.transactions"):
+        load_transactions(FIX / "online_retail_ii.csv")
+    assert ("online_retail_ii.csv: 17 row(s) read, 7 kept; left out: bad_value 2, "
+            "exact_duplicate 1, missing_customer_id 2 (guest sales: in no KPI, revenue included), "
+            "cancellation 2 (lines of cancelled orders: the cancellation rate only), "
+            "non_positive_quantity 2, non_positive_price 1") in caplog.text
+
+
+def test_a_windows_1252_export_keeps_its_dashes_and_euro_signs(tmp_path):
+    """Excel's "CSV (semicolon-separated)" in a Western European locale writes Windows-1252, not
+    UTF-8: it was decoded as Latin-1, so '–' (0x96) and '€' (0x80) became the control characters
+    U+0096 and U+0080 in the product names of tables/top_products.csv. Bytes Windows-1252 leaves
+    undefined still read (as Latin-1)."""
+    p = tmp_path / "export.csv"
+    p.write_bytes(("Invoice;StockCode;Description;Quantity;InvoiceDate;Price;Customer ID;Country\n"
+                   "1;X;Kuchenform – 3er Set, 5 €;2;2010-01-01 10:00;2,55;1;Österreich\n"
+                   "2;X;Kuchenform – 3er Set, 5 €;1;2010-01-02 10:00;2,55;2;Österreich\n")
+                  .encode("cp1252"))
+    ds = load_transactions(p)
+    assert ds.tables["products"]["name"].tolist() == ["Kuchenform – 3er Set, 5 €"]
+    assert set(ds.tables["orders"]["country"]) == {"Österreich"}
+    p.write_bytes(p.read_bytes().replace("€".encode("cp1252"), b"\x81"))  # undefined in 1252
+    assert load_transactions(p).tables["products"]["name"].tolist() == [
+        "Kuchenform \x96 3er Set, 5 \x81"]  # the whole file read as Latin-1, as before
+
+
+def test_twelve_hour_times_do_not_bypass_the_day_month_decision():
+    """'13/01/2011 09:00 AM' proves a day-first file, but dates with AM/PM did not match the
+    d/m/y pattern: pandas read each row alone, so '02/01/2011 08:26 PM' became 1 February beside
+    13 January (layout reported 'iso', nothing warned). They now take part in the decision, and
+    12 AM / 12 PM are midnight / noon."""
+    from analytics.transactions import parse_dates
+
+    got, rep = parse_dates(pd.Series(["02/01/2011 08:26 PM", "13/01/2011 09:00 AM",
+                                      "05/01/2011 12:05 am", "06/01/2011 12:30 p.m."]))
+    assert got.tolist() == [pd.Timestamp("2011-01-02 20:26"), pd.Timestamp("2011-01-13 09:00"),
+                            pd.Timestamp("2011-01-05 00:05"), pd.Timestamp("2011-01-06 12:30")]
+    assert rep["layout"] == "day-first" and rep["unparsed_rows"] == 0
+    us, rep = parse_dates(pd.Series(["12/13/2010 8:26 AM", "1/2/2011 1:05 PM"]))  # US export
+    assert us.tolist() == [pd.Timestamp("2010-12-13 08:26"), pd.Timestamp("2011-01-02 13:05")]
+    assert rep["layout"] == "month-first"
+    bad, rep = parse_dates(pd.Series(["1/2/2011 13:05 PM", "1/3/2011 1:05 PM"]))
+    assert bad.isna().tolist() == [True, False] and rep["unparsed_rows"] == 1

@@ -1,0 +1,111 @@
+"""The README's benchmark commands run, at a small size, and print the figures the README quotes.
+
+Benchmarks print and never assert (no timing assertion here either): these tests check that each
+command still runs end to end on real inputs and prints its figure lines with numbers in them, so
+a benchmark cannot rot unseen. Running ``bench/bench_scale.py`` at a small size is how a crash of
+``run_analysis.py --transactions`` on a file whose countries first trade after the first day was
+found (tests/analytics/test_drivers_arrays.py). The inputs are the API tests' real run and data
+directories (tests/servefix.py). Benchmarks with their own tests are not repeated here
+(bench_nab, bench_channels, bench_forecast, bench_actions: tests/evaluation/test_*bench*.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.servefix import build
+
+ROOT = Path(__file__).resolve().parents[2]
+NUM = r"[0-9][0-9,]*(?:\.[0-9]+)?"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    return build(tmp_path_factory)
+
+
+def _bench(script: str, *args: str, cwd: Path | None = None) -> str:
+    """Run ``bench/<script>`` as the README does; exit 0, no internal error; its stdout."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=cwd or ROOT,
+                         env=env, capture_output=True, text=True, timeout=900)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, f"{script} exited {out.returncode}:\n{text[-3000:]}"
+    assert "internal error" not in text and "Traceback" not in text, text[-3000:]
+    return out.stdout
+
+
+def _figure(pattern: str, text: str) -> float:
+    m = re.search(pattern, text)
+    assert m, f"no line matching {pattern!r} in:\n{text[-2000:]}"
+    return float(m.group(1).replace(",", ""))
+
+
+def test_bench_detect_prints_each_voters_throughput(roots):
+    out = _bench("bench_detect.py", "--data", str(roots.data / "small"))
+    assert _figure(rf"detection ({NUM}) s, peak RSS", out) > 0
+    for name in ("rolling_zscore", "count_likelihood", "isolation_forest"):
+        assert _figure(rf"{name}\s+{NUM} s\s+{NUM} rows\s+({NUM}) rows/s", out) > 0
+
+
+def test_bench_analysis_prints_the_stage_table(roots):
+    out = _bench("bench_analysis.py", "--data", str(roots.data / "small"),
+                 "--set", "insights.plots=false", "--set", "customers.plots=false")
+    assert _figure(rf"TOTAL \(wall\)\s+({NUM}) s", out) > 0
+    assert _figure(rf"peak memory: ({NUM}) MB", out) > 0
+
+
+def test_bench_customers_prints_the_stage_summary(roots):
+    out = _bench("bench_customers.py", "--repeat", "1", str(roots.data / "small"))
+    summary = json.loads(out[out.index("{"):out.rindex("}") + 1])
+    assert summary["clv_status"] in ("ok", "fallback", "off") and "alerts" in summary
+
+
+def test_bench_insights_scores_a_run_against_its_truth(roots):
+    out = _bench("bench_insights.py", str(roots.reports / "sim"))
+    n = _figure(rf"ALL\s+events\s+({NUM})", out)
+    assert n > 0 and 0 <= _figure(rf"type accuracy ({NUM})", out) <= 1
+    assert _figure(rf"grounding mismatches: ({NUM})", out) == 0
+
+
+def test_bench_api_times_a_real_server(roots):
+    out = _bench("bench_api.py", "--reports", str(roots.reports), "--run", "sim",
+                 "--requests", "3")
+    assert _figure(rf"warm median ({NUM}) ms", out) > 0
+
+
+def test_bench_generate_and_profile_time_the_small_scenario(tmp_path):
+    small = str(ROOT / "config/scenarios/small.yaml")
+    out = _bench("bench_generate.py", "--repeat", "1", "--scenario", small, "--skip-core",
+                 cwd=tmp_path)
+    assert _figure(rf"end to end .*?\) ({NUM}) s, peak RSS", out) > 0
+    out = _bench("bench_profile.py", "--scenario", small, "--repeat", "1", "--skip-startup",
+                 cwd=tmp_path)
+    assert _figure(rf"generate_data.py --format parquet\s+this\s+({NUM}) s", out) > 0
+
+
+def test_bench_scale_runs_the_transactions_path(tmp_path):
+    out = _bench("bench_scale.py", "--skip-store", "--transactions-lines", "20000",
+                 "--work", str(tmp_path / "scale"))
+    assert "transactions" in out.lower() and re.search(rf"{NUM} s", out)
+
+
+def test_bench_sweep_and_benchmark_run_their_cells(tmp_path):
+    out = _bench("bench_sweep.py", "--cells", "2", "--workers", "1", "--repeat", "1",
+                 "--executors", "serial", cwd=tmp_path)
+    assert re.search(r"serial 1 worker : 2/2 ok", out), out
+    out = _bench("bench_benchmark.py", "--seeds", "1", "--workers", "1", "--executors",
+                 "serial", cwd=tmp_path)
+    assert _figure(rf"serial x1:\s+({NUM}) s wall", out) > 0
+
+
+def test_bench_visibility_reports_each_seeds_events(tmp_path):
+    out = _bench("bench_visibility.py", "--seeds", "1", "--cache", str(tmp_path / "worlds"))
+    assert _figure(rf"1: ({NUM}) ev", out) > 0
