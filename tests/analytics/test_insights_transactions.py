@@ -146,30 +146,3 @@ def test_product_prices_are_watched_where_they_are_list_prices(tx_ctx, mode, sou
     assert ("price" in set(product["kpi"])) == watched
     idx = s[(s["kpi"] == "price") & (s["dimension"] != "product")]
     assert set(idx["dimension"]) == {"category", "overall"}
-
-
-def _feat(s, c, b, o, dim=None, days=3, ret=None, new=None):
-    from analytics.insights.diagnosis import Features
-
-    return Features(s=s, c=c, b=b, o=o, r=(1 + o / 100) * (1 + b / 100) * 100 - 100, ret=ret,
-                    new=new, dim=dim, value=None, days=days, persist=None, persist_z=None)
-
-
-@pytest.mark.parametrize(("features", "want"), [
-    # a category's cheaper baskets: wrong prices when orders held, a stockout when they fell more
-    (dict(s=0, c=-1, b=-30, o=-2, dim="category"), "pricing_error"),
-    (dict(s=0, c=-35, b=-10, o=-40, dim="category"), "stockout"),
-    # more visits that buy less (not bot-like: orders rose too) read as bots, that buy as before
-    # or better as a promotion
-    (dict(s=50, c=-10, b=0, o=35), "bot_traffic"),
-    (dict(s=50, c=2, b=0, o=53), "flash_sale"),
-    # bot-like visits with a basket jump bigger than the visits are not bots
-    (dict(s=20, c=-20, b=40, o=0), "fraud_orders"),
-])
-def test_diagnosis_separates_look_alike_shocks(features, want):
-    """The rules that tell look-alike shocks apart (diagnosis.classify), each pair pinned: no
-    test called classify, so swapping a pair of outcomes (mutants D01, D03) or dropping the
-    basket condition of the bot rule (D04) rested on end-to-end worlds happening to hit them."""
-    from analytics.insights.diagnosis import classify
-
-    assert classify(_feat(**features), planned=False)[0] == want
