@@ -220,6 +220,9 @@ def _f(**kw):
     (_f(s=4, c=-5, b=-81, o=-1.4, dim="category"), False, "pricing_error"),
     # visits up with fewer of them buying (orders up on a slice's noise): not a promotion
     (_f(s=128, c=-24, b=3, o=74, dim="channel"), False, "bot_traffic"),
+    # visits up, orders level, but baskets up more than the visits: bulk buying, no bots (the
+    # bot rule's basket condition was untested: dropping it, mutant D04, passed)
+    (_f(s=20, c=-20, b=40, o=0, r=40), False, "fraud_orders"),
 ])
 def test_classification_rules(feat, planned, kind):
     assert diagnosis.classify(feat, planned)[0] == kind
