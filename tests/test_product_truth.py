@@ -269,3 +269,20 @@ def test_oracle_given_the_category_is_calibrated_and_sees_a_stockout(quiet, shoc
     days = out[(out["segment"] == str(stocked)) & out["date"].between(
         pd.Timestamp(STOCKOUT["start"]), pd.Timestamp(STOCKOUT["start"]) + pd.Timedelta(days=4))]
     assert (days["score"] <= -5).all(), days
+
+
+def test_window_price_is_omitted_when_either_side_sold_nothing():
+    """``window_effects`` compares list value per unit only where both the actual and the twin
+    sold units in the window (its docstring): the twin side of that guard was untested (mutant
+    S31 dropped it; a twin without sales then divided by zero)."""
+    from simulation.twins import window_effects
+
+    def side(units, value):
+        return {"sessions": np.full(3, np.nan), "orders": np.array([1.0, 1, 1]),
+                "revenue": np.array([10.0, 10, 10]), "units": np.asarray(units, float),
+                "list_value": np.asarray(value, float)}
+
+    sold, none = side([1, 2, 1], [10, 20, 10]), side([0, 0, 0], [0, 0, 0])
+    assert window_effects(sold, side([1, 1, 1], [5, 5, 5]), 0, 2)["price"] == 1.0
+    assert "price" not in window_effects(sold, none, 0, 2)
+    assert "price" not in window_effects(none, sold, 0, 2)

@@ -369,6 +369,11 @@ def test_split_cuts_where_a_funnel_kpi_moves_a_new_way_days_after_the_onset():
          ("conversion_rate", late)],
         [("sessions", late), ("orders", late + 1)]]
     assert _split(g[:1]) == [g[:1]]
+    # the boundary: a new funnel move exactly SPLIT_DAYS after the onset cuts, one day sooner
+    # does not (only moves well past it were tested: a strict ">" passed)
+    onset = [inc("conversion_rate", 0)]
+    assert len(_split(onset + [inc("sessions", SPLIT_DAYS, "up")])) == 2
+    assert len(_split(onset + [inc("sessions", SPLIT_DAYS - 1, "up")])) == 1
 
 
 def test_a_channel_outage_inside_a_long_conversion_rise_is_its_own_episode(tmp_path):

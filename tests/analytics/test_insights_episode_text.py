@@ -108,6 +108,8 @@ def test_incidents_on_two_slices_on_consecutive_days_are_two_episodes():
     # incidents on consecutive days
     assert len(_group([es[0], _inc("el", "category", "electronics", 9, 11)])) == 1
     assert len(_group([es[0], _inc("es-later", "country", "ES", 10, 11)])) == 1
+    # a day with no incident between one slice's windows: two happenings (was not asserted)
+    assert len(_group([es[0], _inc("es-again", "country", "ES", 11, 12)])) == 2
 
 
 def test_product_watch_groups_fold_into_the_store_episode_of_their_category():
@@ -262,3 +264,18 @@ def test_the_markdown_driver_line_says_what_its_change_is_against():
     assert _drivers_md(ep) == "country SE 98% of change (+55.2% vs expected)"
     wow = {**ep, "expected_source": "shift"}
     assert _drivers_md(wow) == "country SE 98% of change (+55.2% vs the previous period)"
+
+
+def test_a_pair_carries_the_change_when_it_moves_further_than_its_parent():
+    """A channel x country pair carries its channel's change when it holds part of it and moves
+    the same way, further in relative terms (``_carries``: the pair's relative change is a
+    fraction, the parent's in percent). Untested: comparing the fraction with the percent
+    (mutant I07: -0.3 never beats -20) passed."""
+    from analytics.insights.episodes import _carries
+
+    pair = {"share_of_change": 0.6, "relative_change": -0.30}
+    assert _carries(pair, -20.0)                                    # -30 % beyond -20 %
+    assert not _carries(pair, -40.0)                                # not as far as its channel
+    assert not _carries(pair, 20.0)                                 # the other way
+    assert not _carries({**pair, "share_of_change": 0.0}, -20.0)   # none of the change
+    assert not _carries({**pair, "relative_change": None}, -20.0)

@@ -220,6 +220,13 @@ def _f(**kw):
     (_f(s=4, c=-5, b=-81, o=-1.4, dim="category"), False, "pricing_error"),
     # visits up with fewer of them buying (orders up on a slice's noise): not a promotion
     (_f(s=128, c=-24, b=3, o=74, dim="channel"), False, "bot_traffic"),
+    # visits up, orders level, but baskets up more than the visits: bulk buying, no bots (the
+    # bot rule's basket condition was untested: dropping it, mutant D04, passed)
+    (_f(s=20, c=-20, b=40, o=0, r=40), False, "fraud_orders"),
+    # fewer orders from returning customers, named by a channel: customers churn store-wide or
+    # by country, not by channel (mutant D10, dropping the channel condition, passed)
+    (_f(o=-10, r=-10, ret=-20, new=-2, dim="channel"), False, "payment_failure"),
+    (_f(o=-10, r=-10, ret=-20, new=-2, dim="country"), False, "churn_wave"),
 ])
 def test_classification_rules(feat, planned, kind):
     assert diagnosis.classify(feat, planned)[0] == kind
@@ -337,3 +344,12 @@ def test_a_change_that_rounds_to_zero_is_printed_without_a_minus():
                                 signed={"revenue": -0.04}) == []
     assert grounding.check_text("revenue -0.0% on the day", where="t", dates=set(),
                                 signed={"revenue": -0.04})
+
+
+def test_a_level_shift_starts_where_the_bigger_move_is():
+    """primary_for names a level shift's KPI by the bigger of its sessions and conversion moves
+    (untested: the smaller one, mutant D07, passed)."""
+    assert diagnosis.primary_for("level_shift", {"sessions": -30.0, "conversion_rate": -2.0},
+                                 "orders") == "sessions"
+    assert diagnosis.primary_for("level_shift", {"sessions": 1.0, "conversion_rate": -25.0},
+                                 "orders") == "conversion_rate"

@@ -82,3 +82,18 @@ def test_orphan_line_is_input_error(synth_dir, col, message):
     ds.tables["order_items"] = items
     with pytest.raises(InputError, match=message):
         compute_kpis_daily(ds, engine="duckdb")
+
+
+def test_files_path_reads_the_customers_table(tmp_path):
+    """The streamed path joins customers.csv like the loaded one: a customer who signed up
+    before the data starts is returning on their first order in it. The synthetic world has
+    no such customer, so a files path that ignored customers (mutant C06) passed."""
+    from tests.analytics.test_loading_kpis import _tiny
+
+    ds = _tiny()
+    for name, df in ds.tables.items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    got = kpis_daily_from_files(tmp_path)
+    _assert_same(compute_kpis_daily(ds, engine="pandas"), got)
+    day2 = got[(got["dimension"] == "overall") & (got["date"] == pd.Timestamp("2025-01-02"))]
+    assert day2[["new_customers", "returning_customers"]].values.tolist() == [[0, 2]]

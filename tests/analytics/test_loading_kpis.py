@@ -297,3 +297,72 @@ def test_a_channel_with_traffic_and_no_order_is_in_the_performance_tables():
     # the segments with orders keep their figures
     cp = t["channel_performance"].set_index("channel")
     assert cp.loc["app", "revenue"] == 80.0 and cp.loc["web", "sessions"] == 180.0
+
+
+def test_new_customers_edge_cases_and_top_products_of_valid_discounted_lines():
+    """Three definitions no test reached (kpis.py docstring): a customer missing from the
+    customers table counts as new on their first order (mutant K03 made them returning); a
+    customer whose first order was cancelled is new on their first valid order (K21 took the
+    cancelled day); top_products sums the discounted value of non-cancelled lines (K14 counted
+    cancelled orders, K16 ignored discounts)."""
+    ds = _tiny()
+    d2 = pd.Timestamp("2025-01-02")
+    extra = pd.DataFrame({
+        "order_id": ["o6", "o7"], "order_ts": [d2, d2], "order_date": [d2, d2],
+        "customer_id": ["c9", "c2"], "channel": "web", "country": "DE", "status": "completed",
+        "items": 1, "units": 1, "gross_revenue": 5.0, "discount": 0.0, "net_revenue": 5.0})
+    ds.tables["orders"] = pd.concat([ds.tables["orders"], extra], ignore_index=True)
+    lines = pd.DataFrame({"order_id": ["o6", "o7"], "product_id": ["p1", "p1"], "quantity": 1,
+                          "unit_price": [10.0, 10.0], "discount_pct": [0.5, 0.5]})
+    ds.tables["order_items"] = pd.concat([ds.tables["order_items"], lines], ignore_index=True)
+    kd = compute_kpis_daily(ds).set_index(["dimension", "segment", "date"])
+    day2 = kd.loc[("overall", "all", d2)]
+    # day 2: c9 (unknown to customers) and c2 (first order o2 cancelled on day 1) are new;
+    # c1 and c3 (signed up before the data) return
+    assert (day2["new_customers"], day2["returning_customers"]) == (2, 2)
+    pd.testing.assert_frame_equal(  # the DuckDB path shares the definitions
+        compute_kpis_daily(ds, engine="duckdb"), compute_kpis_daily(ds, engine="pandas"))
+    top = summary_tables(ds, compute_kpis_daily(ds))["top_products"].set_index("product_id")
+    # p1: o1 10 + o3 10 + o6 5 + o7 5 (o2's 20 was cancelled); p2: o3 20 + o4 40 + o5 50
+    assert top["revenue"].to_dict() == {"p2": 110.0, "p1": 30.0}
+    assert top["units"].to_dict() == {"p2": 7, "p1": 4}
+
+
+def test_category_split_uses_line_discounts_and_no_sessions_is_no_conversion():
+    """An order's net revenue is split over its lines by their *discounted* value, so two lines
+    of the same list value, one at half price, take 2/3 and 1/3 (the simulator discounts every
+    line of an order alike, so only hand data can tell: mutant K08 ignored discounts and
+    passed); and a slice with orders but no sessions that day has no conversion rate, not an
+    infinite one (K06)."""
+    ds = _tiny()
+    ds.tables["order_items"].loc[ds.tables["order_items"]["order_id"] == "o3",
+                                 ["quantity", "discount_pct"]] = [[1, 0.0], [1, 0.5]]
+    traffic = ds.tables["website_traffic"]
+    ds.tables["website_traffic"] = traffic[~((traffic["channel"] == "app")
+                                             & (traffic["date"] == pd.Timestamp("2025-01-02")))]
+    for engine in ("pandas", "duckdb"):
+        kd = compute_kpis_daily(ds, engine=engine).set_index(["dimension", "segment", "date"])
+        d1, d2 = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-01-02")
+        # o3 (30): books line 10, toys line 10 at 50 % -> 20 and 10; books also has o1's 10
+        assert kd.loc[("category", "books", d1), "revenue"] == pytest.approx(30.0), engine
+        assert kd.loc[("category", "toys", d1), "revenue"] == pytest.approx(10.0), engine
+        app2 = kd.loc[("channel", "app", d2)]
+        assert app2["orders"] == 1 and app2["sessions"] == 0, engine
+        assert np.isnan(app2["conversion_rate"]), engine
+
+
+def test_performance_conversion_is_per_segment_and_top_products_rank_by_revenue():
+    """channel_performance's conversion_rate is the segment's orders over the segment's own
+    sessions (mutant K13 divided by the store's sessions and passed), and top_products rank
+    by revenue, units only breaking ties (K15 ranked by units first and passed: in the tiny
+    data both orders agree)."""
+    ds = _tiny()
+    # p1 becomes the many-units cheap product: 20 units of 1.0 in o1 (revenue 20 < p2's 110)
+    ds.tables["order_items"].loc[0, ["quantity", "unit_price"]] = [20, 1.0]
+    t = summary_tables(ds, compute_kpis_daily(ds))
+    cp = t["channel_performance"].set_index("channel")
+    # web: o1 and o4 valid (o2 cancelled) over 100 + 80 sessions; app: o3, o5 over 50 + 20
+    assert cp.loc["web", "conversion_rate"] == pytest.approx(2 / 180)
+    assert cp.loc["app", "conversion_rate"] == pytest.approx(2 / 70)
+    top = t["top_products"]
+    assert top["product_id"].tolist() == ["p2", "p1"] and top["units"].tolist() == [7, 21]

@@ -22,6 +22,8 @@ def test_partial_months_are_marked_and_get_no_growth():
     m = summary_tables(SimpleNamespace(tables={}), kd)["monthly_revenue"].set_index("month")
     assert m["days"].tolist() == [12, 28, 31, 6]
     assert m["partial"].tolist() == [True, False, False, True]
+    # a month's aov is its revenue over its orders, 100 / 2 a day (mutant K25 used all orders)
+    assert m["aov"].tolist() == [50.0] * 4
     growth = m["mom_growth_pct"]
     assert math.isnan(growth["2025-01"]) and math.isnan(growth["2025-04"])  # was -80.6
     assert math.isnan(growth["2025-02"])  # against a 12-day January: was +133 %
@@ -29,3 +31,15 @@ def test_partial_months_are_marked_and_get_no_growth():
     # the columns an existing reader knows keep their places
     assert list(m.reset_index().columns[:5]) == ["month", "revenue", "orders", "aov",
                                                  "mom_growth_pct"]
+
+
+def test_a_month_missing_two_days_is_partial():
+    """Partial means fewer days than the month has, not fewer than 28: January from the 3rd (29
+    of 31 days) is partial, so February gets no growth against it (mutant K26 passed)."""
+    dates = pd.date_range("2025-01-03", "2025-03-31", freq="D")
+    kd = pd.DataFrame({"date": dates, "dimension": "overall", "segment": "all",
+                       "revenue": 100.0, "orders": 2.0})
+    m = summary_tables(SimpleNamespace(tables={}), kd)["monthly_revenue"].set_index("month")
+    assert m["partial"].tolist() == [True, False, False]
+    assert math.isnan(m["mom_growth_pct"]["2025-02"])
+    assert m["mom_growth_pct"]["2025-03"] == pytest.approx((3100 - 2800) / 2800 * 100)

@@ -226,6 +226,52 @@ def test_false_alert_rates_improve_downwards():
     assert board["setting_id"].tolist() == ["quiet", "noisy"]
 
 
+@pytest.mark.parametrize(("op", "passed"), [(">=", True), (">", False), ("<=", True), ("<", False)])
+def test_a_mean_exactly_on_the_bar_meets_an_inclusive_bar_only(op, passed):
+    """Every seed at 0.9: the interval is [0.9, 0.9]. ``>=0.9`` and ``<=0.9`` are met; ``>0.9``
+    and ``<0.9`` are missed beyond doubt (module docstring: for ``>`` the upper end at or below
+    the bar fails). No test held a figure on the bar: ``>=`` failing there passed."""
+    res = check_absolute(results([0.9] * 4), [parse_check(f"consensus.recall{op}0.9")], BOOT)
+    assert [r.passed for r in res] == [passed], res[0].detail
+
+
+def test_lower_is_better_baseline_fails_only_when_the_whole_interval_is_worse():
+    """The mirror of the recall checks for a lower-is-better metric (median delay): a rise on
+    every seed fails, an uneven change whose interval straddles zero passes. Only the clear
+    cases were tested: failing on the interval's upper end alone (mutant X06) passed."""
+    base = results([0.9] * 5).assign(**{"consensus.median_delay_days": [2.0, 3.0, 2.0, 4.0, 3.0]})
+    metric = [("consensus.median_delay_days", False)]
+
+    def cur(delays):
+        return results([0.9] * 5).assign(**{"consensus.median_delay_days": delays})
+
+    rise = check_baseline(cur([3.0, 4.0, 3.0, 5.0, 4.0]), base, metric, BOOT)
+    assert not rise[0].passed and "entirely above 0" in rise[0].detail
+    mixed = check_baseline(cur([1.0, 4.0, 2.0, 3.0, 5.0]), base, metric, BOOT)
+    assert mixed[0].passed, mixed[0].detail
+
+
+def test_two_shared_seeds_are_compared_paired_and_disjoint_seeds_unpaired():
+    """Paired from two shared seeds on (the module docstring), else each side resampled apart;
+    the reported change is current minus baseline either way (a drop reads negative)."""
+    base = results([0.9, 0.8], seeds=[1, 2])
+    paired = check_baseline(results([0.7, 0.6], seeds=[1, 2]), base,
+                            [("consensus.recall", True)], BOOT)
+    assert "paired over 2 seeds" in paired[0].detail and "change -0.2" in paired[0].detail
+    apart = check_baseline(results([0.7, 0.6], seeds=[3, 4]), base,
+                           [("consensus.recall", True)], BOOT)
+    assert "unpaired, 2 vs 2 seeds" in apart[0].detail and "change -0.2" in apart[0].detail
+
+
+def test_a_strict_lower_bar_is_compared_as_higher_is_better():
+    """``metric>bar`` asks for more, like ``>=``: the baseline comparison must read the metric
+    as higher-is-better (mutant X10 read ``>`` as lower-is-better and passed)."""
+    from experiments.gate import baseline_metrics
+
+    for op, higher in ((">", True), (">=", True), ("<", False), ("<=", False)):
+        assert baseline_metrics([("x.score", op, 1.0)], []) == [("x.score", higher)], op
+
+
 def test_an_interval_ending_at_the_bar_is_not_beyond_it():
     """Resampled means of equal figures carry float error (six seeds at 0.8 average to
     0.7999999999999999): five seeds at recall 0.8 and one at 0.6 read "CI [0.7, 0.8] ... is

@@ -175,3 +175,167 @@ def test_lasting_types_act_to_the_end_of_the_period(name):
     first, last = active_span(ev, 90, dt.date(2025, 1, 1))
     assert first == 42
     assert last == (89 if cls.lasting else 44), name
+
+
+def _profile_weights(profile: str, start_day: int, n: int = 6, n_days: int = 12):
+    import datetime as dt
+
+    import numpy as np
+
+    from simulation.events import Grid
+
+    grid = Grid(start=dt.date(2025, 1, 1), n_days=n_days, channels=("web",), countries=("US",),
+                product_category=np.array(["gadgets"]), product_key=np.array([1], np.uint64))
+    ev = EVENT_TYPES["site_outage"].model_validate(
+        {"type": "site_outage", "start": dt.date(2025, 1, 1 + start_day), "duration_days": n,
+         "profile": profile})
+    return ev.weights(grid)
+
+
+@pytest.mark.parametrize(
+    ("profile", "inside", "after"),
+    [
+        ("step", [1, 1, 1, 1, 1, 1], 0.0),
+        # peak on day one, halving every n/3 = 2 days (base.py docstring)
+        ("spike", [2.0 ** (-t / 2) for t in range(6)], 0.0),
+        # rises linearly to full strength on the last day, then holds to the period's end
+        ("ramp", [(t + 1) / 6 for t in range(6)], 1.0),
+        ("permanent", [1, 1, 1, 1, 1, 1], 1.0),
+    ],
+)
+def test_time_profiles_have_their_documented_shapes(profile, inside, after):
+    """The intensity over days each profile promises: nothing before the start, the shape over
+    the window, and 0 (or full strength for a persistent profile) from the day after it to the
+    end. No test pinned a shape: a spike halving every n/2 days or a ramp starting at 0 passed."""
+    import numpy as np
+
+    w = _profile_weights(profile, start_day=2)
+    np.testing.assert_allclose(w[:2], 0.0)
+    np.testing.assert_allclose(w[2:8], inside)
+    np.testing.assert_allclose(w[8:], after)
+    # a window running past the period is cut at its end, its shape kept from day one
+    np.testing.assert_allclose(_profile_weights(profile, start_day=9)[9:], inside[:3])
+
+
+BIG = {"flash_sale": {"uplift": 1.0, "conversion_uplift": 0.5},
+       "level_shift": {"change_pct": 0.5, "lever": "conversion"},
+       "fraud_orders": {"extra_orders_pct": 2.0}}
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_orders_factor_bounds_the_levers_and_is_reached(name):
+    """``orders_factor`` (the resource guard's ``config.estimate_size`` multiplies expected
+    orders by it) must bound what the levers do to expected orders — traffic × conversion plus
+    the fraud share — and be reached at full strength, or a 20-fold fraud wave passes the memory
+    ceiling. Its formulas were untested: dropping the conversion term of a flash sale, or
+    taking min instead of max for a level shift, passed."""
+    import datetime as dt
+
+    import numpy as np
+
+    from simulation.events import Grid, Levers
+
+    cls = EVENT_TYPES[name]
+    ev = cls.model_validate({"type": name, "start": "2025-01-03", "duration_days": 4,
+                             "profile": "step", "scope": _scope_for(cls), **BIG.get(name, {})})
+    grid = Grid(start=dt.date(2025, 1, 1), n_days=10,
+                channels=("email", "web"), countries=("US", "DE"),
+                product_category=np.array(["gadgets", "books"]),
+                product_key=np.array([1, 2], np.uint64))
+    lv = Levers.neutral(10, 2, 2, 2)
+    ev.apply(lv, grid)
+    multiplier = lv.traffic * lv.conversion + lv.fraud_pct
+    assert multiplier.max() <= ev.orders_factor() + 1e-12, name
+    assert multiplier.max() == pytest.approx(ev.orders_factor()), name
+
+
+@pytest.mark.parametrize(("lever", "change", "want"), [
+    ("traffic", -0.3, ("sessions", "down")), ("traffic", 0.3, ("sessions", "up")),
+    ("conversion", -0.3, ("conversion_rate", "down")),
+    ("conversion", 0.3, ("conversion_rate", "up")),
+])
+def test_level_shift_names_the_kpi_its_lever_moves(lever, change, want):
+    """truth/events.json's primary_kpi of a level shift is the KPI its lever moves: a conversion
+    shift recorded as a sessions shift (mutant S11) passed every test."""
+    ev = EVENT_TYPES["level_shift"].model_validate(
+        {"type": "level_shift", "start": START, "lever": lever, "change_pct": change})
+    assert ev.kpi_direction() == want
+
+
+SCOPED = [(name, kind) for name in sorted(EVENT_TYPES) for kind in EVENT_TYPES[name].allowed_scopes
+          if kind != "all"]
+
+
+@pytest.mark.parametrize(("name", "kind"), SCOPED)
+def test_an_event_moves_no_lever_outside_its_scope(name, kind):
+    """Every lever cell outside the scope keeps its neutral value: a country's churn wave that
+    also cut returning orders in the other countries, or bots landing on every channel, passed
+    the suite (mutants S13, S18) — the contract test looked inside the scope only."""
+    import datetime as dt
+
+    import numpy as np
+
+    from simulation.events import Grid, Levers
+
+    cls = EVENT_TYPES[name]
+    ev = cls.model_validate({"type": name, "start": "2025-01-03", "duration_days": 4,
+                             "scope": SCOPES[kind], **BIG.get(name, {})})
+    grid = Grid(start=dt.date(2025, 1, 1), n_days=10, channels=("email", "web"),
+                countries=("US", "DE"), product_category=np.array(["gadgets", "books"]),
+                product_key=np.array([1, 2], np.uint64))
+    lv, neutral = Levers.neutral(10, 2, 2, 2), Levers.neutral(10, 2, 2, 2)
+    ev.apply(lv, grid)
+    outside_cells = ~ev.cell_mask(grid)
+    outside_products = ~ev.product_mask(grid)
+    moved = []
+    for lever in ("traffic", "bot_pct", "conversion", "returning", "discount_add", "fraud_pct"):
+        a, b = getattr(lv, lever), getattr(neutral, lever)
+        if not np.array_equal(a[:, outside_cells], b[:, outside_cells]):
+            moved.append(lever)
+    for lever in ("price", "quantity", "stock"):
+        a, b = getattr(lv, lever), getattr(neutral, lever)
+        if not np.array_equal(a[:, outside_products], b[:, outside_products]):
+            moved.append(lever)
+    countries_in_scope = ev.cell_mask(grid).any(axis=0)
+    if any(act.country_mask[~countries_in_scope].any() for act in lv.churn):
+        moved.append("churn")
+    assert moved == [], f"{name} on {kind}: {moved}"
+
+
+def test_a_churn_wave_spreads_its_churn_over_its_window():
+    """Churn days are spread uniformly over [start, start + duration) (``ChurnAction``): a wave
+    that churned everyone on its first day (mutant S14) passed the suite."""
+    import numpy as np
+
+    event = {"type": "churn_wave", "start": START, "duration_days": 14, "churn_pct": 0.5}
+    world = simulate_config(tiny_config(events=[event], calendar=[]))
+    s = (world.events[0].start - world.cfg.period.start).days
+    churn = world.actual.customers.churn_day
+    in_window = churn[(churn >= s) & (churn < s + 14)]
+    per_day = np.bincount(in_window - s, minlength=14)
+    assert (per_day > 0).all(), per_day
+    assert per_day.max() < 0.3 * per_day.sum(), per_day
+
+
+def test_pricing_error_levers_at_full_strength():
+    """The price falls by ``price_drop_pct`` and the mean extra quantity per line rises by
+    ``demand_boost`` per unit of price cut (its field descriptions): a boost not scaled by the
+    cut (mutant S16) passed every test."""
+    import datetime as dt
+
+    import numpy as np
+
+    from simulation.events import Grid, Levers
+
+    ev = EVENT_TYPES["pricing_error"].model_validate(
+        {"type": "pricing_error", "start": "2025-01-02", "duration_days": 2,
+         "price_drop_pct": 0.4, "demand_boost": 2.0, "scope": {"category": "books"}})
+    grid = Grid(start=dt.date(2025, 1, 1), n_days=4, channels=("web",), countries=("US",),
+                product_category=np.array(["gadgets", "books"]),
+                product_key=np.array([1, 2], np.uint64))
+    lv = Levers.neutral(4, 1, 1, 2)
+    ev.apply(lv, grid)
+    np.testing.assert_allclose(lv.price[:, 1], [1, 0.6, 0.6, 1])
+    np.testing.assert_allclose(lv.quantity[:, 1], [1, 1.8, 1.8, 1])
+    np.testing.assert_allclose(lv.price[:, 0], 1)   # another category: untouched
+    np.testing.assert_allclose(lv.quantity[:, 0], 1)

@@ -184,3 +184,82 @@ def test_no_cell_has_more_ordinary_orders_than_human_sessions(tmp_path):
     sale = joined.loc["2025-01-20":"2025-02-08"].xs("email", level="channel")
     assert sale["orders"].sum() > 0.8 * sale["sessions"].sum()   # at the clip
     assert (joined["orders"] <= joined["sessions"]).all()
+
+
+def test_order_statuses_and_line_discounts_follow_the_basket_config():
+    """Shares of cancelled and returned orders are the configured rates, and a line's discount
+    (its order's level plus an event's) is capped at 0.9. The golden file sums revenue over
+    non-cancelled orders only, so a return rate read wrongly or a cap at 0.5 (mutants S24, S25)
+    passed the suite."""
+    from simulation.api import simulate_config
+    from simulation.draw import KIND_FRAUD, STATUS
+
+    raw = tiny_config(calendar=[], basket={"cancel_rate": 0.1, "return_rate": 0.2},
+                      events=[{"type": "flash_sale", "start": "2025-02-03", "duration_days": 3,
+                               "discount": 0.8}])
+    run = simulate_config(raw).actual
+    status = STATUS[run.o_status[run.o_kind != KIND_FRAUD]]
+    n = status.size
+    for name, rate in (("cancelled", 0.1), ("returned", 0.2)):
+        share = float(np.mean(status == name))
+        assert abs(share - rate) < 4 * np.sqrt(rate * (1 - rate) / n), (name, share, n)
+    assert run.l_disc.max() == pytest.approx(0.9)  # 0.2 + 0.8, capped
+
+
+def test_every_category_gets_a_product_and_counts_add_up():
+    """Products per category are proportional to the weights, at least one each, summing to the
+    configured count (``products._allocate``): a rare category left with no product — then no
+    sales, and a scoped event on it acting on nothing — passed the suite (mutant S38), and so
+    did popularity ignoring the category weights (S39)."""
+    from simulation.api import simulate_config
+
+    cats = {"gadgets": {"weight": 0.97, "price_median": 80.0},
+            "books": {"weight": 0.02, "price_median": 15.0},
+            "toys": {"weight": 0.01, "price_median": 20.0}}
+    raw = tiny_config(products={"count": 40, "categories": cats})
+    cat = simulate_config(raw).setup.catalogue
+    counts = pd.Series(cat.category).value_counts()
+    assert counts.to_dict() == {"gadgets": 38, "books": 1, "toys": 1}
+    # a category's share of the lines is its weight, however many products it has (S39)
+    share = pd.Series(cat.popularity).groupby(cat.category).sum()
+    assert share.to_dict() == pytest.approx({"gadgets": 0.97, "books": 0.02, "toys": 0.01})
+
+
+def test_truth_customer_value_tiers_and_product_costs():
+    """truth/customers value_tier: "none" for a purchase rate of 0, else "high" for the top 20 %
+    of the customers by rate, "medium" for the next 30 %, "low" below; products' unit_cost is
+    unit_price × the category's cost_ratio. Neither was tested (mutants S40, S42, S43 passed)."""
+    from simulation.api import simulate_config
+    from simulation.io import observed_tables, truth_customers
+
+    raw = tiny_config(products={"count": 40, "categories": {
+        "gadgets": {"weight": 0.5, "price_median": 80.0, "cost_ratio": 0.7},
+        "books": {"weight": 0.5, "price_median": 15.0, "cost_ratio": 0.3}}},
+        # fraudulent accounts never buy again: purchase rate 0
+        events=[{"type": "fraud_orders", "start": "2025-02-10", "extra_orders_pct": 1.0}])
+    world = simulate_config(raw)
+    t = truth_customers(world).to_pandas()
+    rate, tier = t["purchase_rate"], t["value_tier"].astype(str)
+    assert ((rate == 0) == (tier == "none")).all() and (tier == "none").any()
+    # ranks are taken among every customer (rate 0 ranks lowest): shares of the whole table
+    shares = tier.value_counts(normalize=True)
+    assert (shares["high"], shares["medium"]) == pytest.approx((0.2, 0.3), abs=0.002)
+    assert rate[tier == "high"].min() >= rate[tier == "medium"].max()
+    products = observed_tables(world.cfg, world.setup, world.actual)["products"].to_pandas()
+    ratio = products["category"].map({"gadgets": 0.7, "books": 0.3})
+    np.testing.assert_allclose(products["unit_cost"], (products["unit_price"] * ratio).round(2))
+
+
+def test_order_ids_count_from_one_each_day_and_manifest_counts_events(tiny_dir, tables):
+    """An order id is the day (yyyymmdd) × 10^6 + its rank in the day from 1 (20250101000001),
+    in chronological order; the manifest counts unexpected and planned events apart. Untested
+    (mutants S44 ranked from 0, S45 counted every event as unexpected)."""
+    orders = tables["orders"]
+    day = pd.to_datetime(orders["order_date"]).dt.strftime("%Y%m%d").astype("int64")
+    rank = orders.groupby("order_date").cumcount() + 1
+    assert (orders["order_id"] == day * 1_000_000 + rank).all()
+    truth = json.loads((tiny_dir / "truth" / "events.json").read_text())
+    manifest = json.loads((tiny_dir / "manifest.json").read_text())
+    want = {"unexpected": sum(not e["expected"] for e in truth),
+            "expected": sum(e["expected"] for e in truth)}
+    assert manifest["events"] == want and min(want.values()) > 0

@@ -15,6 +15,7 @@ from analytics.alerts import (
     SendError,
     SlackSink,
     block_kit,
+    with_key,
 )
 from analytics.customers.store import MonitorStore
 
@@ -150,3 +151,74 @@ def test_jsonl_and_console_sinks(tmp_path, caplog):
         json.loads((tmp_path / "a" / "alerts.jsonl").read_text())["alert_id"] == ALERT["alert_id"]
     )
     assert "ALERT [high]" in caplog.text
+
+
+def test_rate_limited_429_is_retried_like_a_server_error(hook):
+    """Slack answers 429 when rate limited; SlackSink's docstring retries it with backoff like a
+    5xx. Only 5xx and 404 were tested: treating 429 as a client error (mutant A01) passed."""
+    hook.statuses = [429, 429]
+    sink, sleeps = _slack()
+    sink.send(ALERT)
+    assert len(hook.posts) == 3 and sleeps == [0.5, 1.0]
+
+
+def test_block_kit_shows_at_most_ten_fields():
+    """Slack refuses a section with more than 10 fields (the whole message is then lost): the
+    payload keeps the first 10. Never tested with more than two fields (mutant A04 kept 9)."""
+    many = {**ALERT, "fields": {f"f{i}": i for i in range(12)}}
+    (section,) = [b for b in block_kit(many)["blocks"] if "fields" in b]
+    assert [f["text"] for f in section["fields"]] == [f"*f{i}*\n{i}" for i in range(10)]
+
+
+def test_block_kit_header_is_cut_to_slacks_150_characters():
+    """A header's plain text may hold 150 characters at most (Slack refuses longer), and the
+    cut keeps all of them; untested (mutant A05 cut at 100 and passed)."""
+    long = {**ALERT, "title": "x" * 300}
+    header = block_kit(long)["blocks"][0]["text"]["text"]
+    assert header == ("HIGH: " + "x" * 300)[:150]
+
+
+def test_jsonl_sink_does_not_append_an_alert_twice_across_runs(tmp_path):
+    """A retry after a crash between the append and the outbox update sends the alert again; the
+    file already has its key (written by the earlier run's sink), so no second line, while a
+    line cut by the crash does not count (JsonlSink docstring). Untested: appending every send
+    (mutant A06) passed."""
+    path = tmp_path / "alerts.jsonl"
+    JsonlSink(path).send(ALERT)
+    JsonlSink(path).send(ALERT)          # the next run, a new sink over the same file
+    other = {**ALERT, "alert_id": "ns:Lost:high:2025-03-02"}
+    path.write_text(path.read_text() + json.dumps(with_key(other))[:20] + "\n")  # cut line
+    sink = JsonlSink(path)
+    sink.send(other)
+    sink.send(other)
+    ids = [json.loads(line)["alert_id"] for line in path.read_text().splitlines()
+           if line.endswith("}")]
+    assert ids == [ALERT["alert_id"], other["alert_id"]]
+
+
+def test_retry_pending_does_not_resend_what_this_run_just_tried(hook, tmp_path):
+    """Within one run an alert is attempted at most once per sink (Dispatcher docstring): the
+    retry of pending alerts in the same run leaves a just-failed one pending, without posting
+    it again (three guards keep it so — ``retry_pending``'s, ``_deliver``'s and the failed-sink
+    queue — so single mutants A07/A10 of them are equivalent; this pins the behaviour)."""
+    hook.default = 500
+    with MonitorStore(tmp_path / "m.sqlite") as store:
+        disp = Dispatcher([_slack()[0]], outbox=store)
+        assert disp.send(ALERT) == {"slack": False}
+        posts = len(hook.posts)   # 1 try + 3 retries
+        hook.default = 200
+        assert disp.retry_pending() == {"sent": 0, "pending": 1}
+    assert len(hook.posts) == posts
+
+
+def test_enqueue_writes_a_pending_row_per_durable_sink_without_sending(hook, tmp_path):
+    """``enqueue`` records the alert as pending for every durable sink before it is recorded as
+    issued (so no crash can lose it), and sends nothing; the console is not tracked. Untested:
+    an enqueue that wrote nothing (mutant A11) passed."""
+    with MonitorStore(tmp_path / "m.sqlite") as store:
+        disp = Dispatcher([_slack()[0], JsonlSink(tmp_path / "a.jsonl"), ConsoleSink()],
+                          outbox=store)
+        disp.enqueue(ALERT)
+        assert sorted((s, a["alert_id"]) for s, a, _, _ in store.pending()) == [
+            ("jsonl", ALERT["alert_id"]), ("slack", ALERT["alert_id"])]
+    assert hook.posts == [] and not (tmp_path / "a.jsonl").exists()

@@ -69,6 +69,14 @@ def test_churn_models_scored_against_truth_and_deterministic(store):
     assert a.risk.between(0, 1).all() and len(a.risk) == v["customer_id"].nunique()
     b = churn.run_churn(v, end, cfg, seed=5)
     pd.testing.assert_series_equal(a.risk, b.risk)
+    # the better model (out-of-time ROC-AUC) is the one calibrated and used (min for max passed)
+    aucs = {m: a.summary["models"][m]["roc_auc"] for m in churn.MODELS}
+    assert aucs[a.summary["best_model"]] == max(aucs.values())
+    # cutoffs (module docstring): c_eval = end + 1 - N, so [c_eval, end] is N days; c_train
+    # = c_eval - N (a cutoff one day early passed)
+    n = a.summary["horizon_days"]
+    c_eval, c_train = (pd.Timestamp(a.summary[k]) for k in ("eval_cutoff", "train_cutoff"))
+    assert (end - c_eval).days + 1 == n and (c_eval - c_train).days == n
 
 
 def test_churn_skips_short_data_with_a_reason():
@@ -457,3 +465,19 @@ def test_run_clv_sees_no_order_after_its_end():
     full, ref = clv.run_clv(o, end, cfg).table, clv.run_clv(cut, end, cfg).table
     assert (full["T"] >= 0).all()
     pd.testing.assert_frame_equal(full, ref)
+
+
+def test_recent_order_counts_and_a_one_order_gap():
+    """orders_30d / orders_90d count the orders of the 30 / 90 days before the cutoff (the one 30
+    days before included, 31 not), and a one-order customer's mean gap is their tenure (module
+    docstring); an order on the threshold probability is predicted churned. None of these
+    edges was tested (mutants Q02, Q04, Q07 passed)."""
+    day = lambda k: (CUTOFF - pd.Timedelta(days=k)).date().isoformat()  # noqa: E731
+    v = rfm.valid_orders(pd.DataFrame({
+        "order_id": ["a1", "a2", "a3", "b1"], "customer_id": ["A", "A", "A", "B"],
+        "order_date": [day(31), day(30), day(90), day(45)], "net_revenue": 1.0}))
+    f = churn.features_at(v, CUTOFF)
+    assert (f.loc["A", "orders_30d"], f.loc["A", "orders_90d"]) == (1, 3)
+    assert f.loc["B", "mean_gap_days"] == f.loc["B", "tenure_days"] == 45
+    m = churn._metrics(np.array([1, 0, 1]), np.array([0.5, 0.2, 0.9]), threshold=0.5)
+    assert m["confusion_matrix"] == {"tn": 1, "fp": 0, "fn": 0, "tp": 2}

@@ -234,6 +234,10 @@ def test_rfm_scores_are_quintiles_of_the_columns(store):
     assert (r["r_score"].to_numpy()
             == rfm.quintile_scores(r["recency_days"], higher_is_better=False)).all()
     assert (r["f_score"].to_numpy() == rfm.quintile_scores(r["frequency"])).all()
+    # m_score ranks spend (in hand_made spend and frequency rank alike: M from the frequency
+    # column, mutant R11, passed)
+    assert (r["m_score"].to_numpy() == rfm.quintile_scores(r["monetary"])).all()
+    assert (r["m_score"].to_numpy() != rfm.quintile_scores(r["frequency"])).any()
 
 
 def _valid_orders_reference(orders: pd.DataFrame) -> pd.DataFrame:
@@ -341,3 +345,49 @@ def test_at_risk_is_an_f_score_rule_and_the_readme_says_so():
     for rule in cfg.segments:
         if rule.name in ("At Risk", "Lapsing"):
             assert f"**{rule.name}** (F score ≥ {rule.f.min}," in readme, rule.name
+
+
+def test_overdue_gap_shrinks_toward_the_pooled_gap_by_hand():
+    """Expected gap = (span + k G) / (orders - 1 + k), G = sum(span) / sum(orders - 1) over
+    repeat buyers (``overdue_ratio``). Spans 4 and 96 days over 2 and 10 orders: G = 100 / 10
+    = 10; with k = 1 the gaps are 14 / 2 = 7 and 106 / 10 = 10.6, so recencies 14 and 21.2 are
+    both 2x overdue; with k = 0 the own gaps 4 and 96 / 9. Only k = 0 (the default) was
+    exercised: a wrong pooled gap or a missing k in the denominator (R07, R08) passed."""
+    span, freq, rec = np.array([4.0, 96.0, 0.0]), np.array([2, 10, 1]), np.array([14.0, 21.2, 5.0])
+    np.testing.assert_allclose(rfm.overdue_ratio(rec, span, freq, 1.0), [2.0, 2.0, np.nan])
+    np.testing.assert_allclose(rfm.overdue_ratio(rec, span, freq, 0.0),
+                               [3.5, 21.2 / (96 / 9), np.nan])
+
+
+def test_activity_clock_runs_on_calendar_days_for_its_first_four_weeks():
+    """With no trailing reference yet, the first 28 days are calendar days (one unit a day),
+    however busy they are; untested (mutant R12 started the activity reading after 7 days)."""
+    days = np.r_[np.arange(60) // 3, 20 + np.arange(300) // 6]   # activity doubles on day 20
+    orders = pd.DataFrame({
+        "order_id": [f"o{i}" for i in range(len(days))],
+        "customer_id": [f"C{i % 30}" for i in range(len(days))],
+        "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D"),
+        "net_revenue": 10.0})
+    v = rfm.valid_orders(orders)
+    _, clock = rfm.activity_clock(v, int(v["day"].max()))
+    np.testing.assert_allclose(clock[:28], np.arange(1, 29))
+    assert clock[-1] != len(clock)
+
+
+def test_segment_bounds_are_inclusive_and_an_m_ceiling_alone_applies():
+    """Rule bounds include their ends (R, F, M and overdue: ``min <= x <= max``), and a rule
+    limiting M only from above (``m: {max: 2}``) still limits it. The overdue floor was never
+    hit exactly, nor an M ceiling alone used: ``>`` for the floor (G03) or ignoring the ceiling
+    (G02) passed; the table lookup is built from the same rules, so its test cannot tell."""
+    cfg = validate(RfmConfig, {"segments": [
+        {"name": "Small spenders", "m": {"max": 2}},
+        {"name": "Overdue", "overdue": {"min": 2.0, "max": 4.0}},
+    ], "default_segment": "Rest"}, "t")
+    seg = segments.assign_segments(
+        np.array([3, 3, 3, 3, 3]), np.array([3, 3, 3, 3, 3]), np.array([2, 3, 5, 5, 5]),
+        np.array([0.5, 0.5, 2.0, 4.0, 4.01]), cfg)
+    assert seg.tolist() == ["Small spenders", "Rest", "Overdue", "Overdue", "Rest"]
+    lookup = segments.SegmentLookup(cfg)
+    np.testing.assert_array_equal(
+        lookup.counts(np.full(5, 3), np.full(5, 3), np.array([2, 3, 5, 5, 5]),
+                      np.array([0.5, 0.5, 2.0, 4.0, 4.01])), [1, 2, 2])
