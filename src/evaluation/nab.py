@@ -16,7 +16,8 @@ Per data file, with rows ``0..n-1`` in file order and the labelled windows:
 - A row is detected when its anomaly score ``≥ threshold``.
 - **Normalised score** (a corpus or a category): ``100 × (S − S_null) / (S_perfect − S_null)``
   with ``S = Σ per-file scores``, ``S_null`` the same for a detector that flags nothing
-  (``−fnWeight`` per window with scored rows) and ``S_perfect = (number of windows) × tpWeight``.
+  (``−fnWeight`` per window with scored rows) and ``S_perfect = (number of those windows) ×
+  tpWeight``: a window wholly inside the probationary period is in neither.
 
 Windows are given as timestamps. NAB's windows start and end on rows of the file; windows from
 elsewhere are snapped to the rows inside them (first row ≥ start, last row ≤ end; an end
@@ -90,7 +91,7 @@ def window_rows(timestamps: np.ndarray, windows: list[tuple[Any, Any]]) -> list[
 class FileScore:
     score: float        # raw NAB score of the file
     null_score: float   # the same for a detector that flags nothing
-    windows: int        # windows scored (with a row; the perfect score is windows × tpWeight)
+    windows: int        # windows scored (with a scored row; perfect = windows × tpWeight)
     tp: int             # detected rows inside windows (scored rows only)
     fp: int             # detected rows outside windows
     fn: int             # undetected rows inside windows
@@ -158,7 +159,9 @@ def score_file(timestamps: np.ndarray, scores: np.ndarray, windows: list[tuple[A
     return FileScore(
         score=total,
         null_score=-cost["fnWeight"] * len(live),
-        windows=len(wins),
+        # windows with a scored row, as in the null score: one wholly inside the probationary
+        # period can be neither found nor missed (it made a perfect detector score 66.7)
+        windows=len(live),
         tp=int(hit.sum()),
         fp=int((det & ~inside).sum()),
         fn=int((inside & scored & ~det).sum()),

@@ -190,3 +190,14 @@ def test_threshold_is_inclusive_and_a_window_inside_the_probation_is_not_scored(
     early = _windows([(ts[5], ts[10])])              # all its rows in the probationary period
     r = nab.score_file(ts, np.zeros(200), early, STD)
     assert (r.score, r.null_score, r.fn) == (0.0, 0.0, 0)
+
+
+def test_a_window_inside_the_probation_is_not_in_the_perfect_score():
+    """Such a window was in the perfect score (windows × tpWeight) but not in the null score, so
+    a detector finding every findable window scored 66.7, not 100 (mutation audit)."""
+    ts = _grid()
+    wins = _windows([(ts[5], ts[10]), (ts[100], ts[119])])
+    det = np.isin(np.arange(200), [5, 100]).astype(float)
+    r = nab.score_file(ts, det, wins, STD)
+    assert r.windows == 1 and r.detected_windows == 1
+    assert nab.normalised([r], STD) == pytest.approx(100.0)
