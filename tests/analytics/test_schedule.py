@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import run_analysis
 from tests.configs import make_config
+from tests.procs import alive, all_ended
 
 from analytics import schedule
 from analytics.context import DataSet, RunContext
@@ -354,15 +355,6 @@ def test_what_a_stage_shares_is_released_after_it_in_order(tmp_path, monkeypatch
     assert seen == {"panel": None} and ctx.panel is None
 
 
-def _alive(pid: int) -> bool:
-    """Running (a zombie nobody reaped is not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_the_worker_ends_with_a_run_killed_with_sigkill_and_leaves_no_file(tmp_path):
@@ -402,13 +394,10 @@ def test_the_worker_ends_with_a_run_killed_with_sigkill_and_leaves_no_file(tmp_p
         assert worker is not None, "the worker did not start"
         p.send_signal(signal.SIGKILL)
         p.wait(60)
-        deadline = time.monotonic() + 60
-        while _alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(worker)
+        assert all_ended([worker])
         assert list(tmp.iterdir()) == []
     finally:
         p.kill()
         p.wait(60)
-        if worker is not None and _alive(worker):
+        if worker is not None and alive(worker):
             os.kill(worker, signal.SIGKILL)

@@ -537,21 +537,7 @@ def test_post_runs_validates_before_saying_busy(roots, tmp_path, monkeypatch):
     """A bad request (422) is a bad request whether or not an analysis of the same data is
     running; it was answered 409 (busy) while one ran, so the client retried a request that could
     never succeed. The running analysis here is a real process that waits for a file."""
-    import api.app as api_app
-    from api.jobs import JobManager
-
-    release = tmp_path / "release"
-    script = tmp_path / "hold.py"
-    script.write_text(
-        "import sys, time, pathlib\n"
-        f"while not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.05)\n"
-    )
-
-    class Holding(JobManager):
-        def __init__(self, reports):
-            super().__init__(reports, script=script)
-
-    monkeypatch.setattr(api_app, "JobManager", Holding)
+    release = _holding_jobs(tmp_path, monkeypatch)
     reports = tmp_path / "reports"
     reports.mkdir()
     app = create_app(
@@ -572,10 +558,7 @@ def test_post_runs_validates_before_saying_busy(roots, tmp_path, monkeypatch):
             assert "already running" in _error(c.post("/runs", json={"data": "small"}), 409)
         finally:
             release.write_text("")
-        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
-        while (c.get(job.json()["status_url"]).json()["state"] == "running"
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
+        _wait_while_running(c, job)
         assert c.get(job.json()["status_url"]).json()["state"] == "succeeded"
 
 
@@ -931,21 +914,7 @@ def test_post_runs_on_a_copy_of_a_data_set_being_analysed_is_409(roots, tmp_path
     second analysis into the same run directory, and replaced the first job's status."""
     import shutil
 
-    import api.app as api_app
-    from api.jobs import JobManager
-
-    release = tmp_path / "release"
-    script = tmp_path / "hold.py"
-    script.write_text(
-        "import sys, time, pathlib\n"
-        f"while not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.05)\n"
-    )
-
-    class Holding(JobManager):
-        def __init__(self, reports):
-            super().__init__(reports, script=script)
-
-    monkeypatch.setattr(api_app, "JobManager", Holding)
+    release = _holding_jobs(tmp_path, monkeypatch)
     data = tmp_path / "data"
     shutil.copytree(roots.data / "small", data / "small")
     shutil.copytree(roots.data / "small", data / "copy")
@@ -960,10 +929,7 @@ def test_post_runs_on_a_copy_of_a_data_set_being_analysed_is_409(roots, tmp_path
             assert c.get(job.json()["status_url"]).json()["data"] == str((data / "small").resolve())
         finally:
             release.write_text("")
-        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
-        while (c.get(job.json()["status_url"]).json()["state"] == "running"
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
+        _wait_while_running(c, job)
         assert c.post("/runs", json={"data": "copy"}).status_code == 202  # free again
 
 
@@ -992,3 +958,31 @@ def test_a_killed_analysis_job_says_it_was_killed(roots, tmp_path, monkeypatch):
         st = c.get(job["status_url"]).json()
     assert st["state"] == "failed" and st["exit_code"] == -9, st
     assert st["error"].startswith("the analysis was killed by SIGKILL"), st
+
+
+def _holding_jobs(tmp_path, monkeypatch):
+    """Analysis jobs that are a real process waiting for a file; returns the file that ends
+    them."""
+    import api.app as api_app
+    from api.jobs import JobManager
+
+    release = tmp_path / "release"
+    script = tmp_path / "hold.py"
+    script.write_text(
+        "import sys, time, pathlib\n"
+        f"while not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.05)\n"
+    )
+
+    class Holding(JobManager):
+        def __init__(self, reports):
+            super().__init__(reports, script=script)
+
+    monkeypatch.setattr(api_app, "JobManager", Holding)
+    return release
+
+
+def _wait_while_running(c, job) -> None:
+    deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
+    while (c.get(job.json()["status_url"]).json()["state"] == "running"
+           and time.monotonic() < deadline):
+        time.sleep(0.05)

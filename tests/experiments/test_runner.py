@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 from tests.experiments.exp_fakes import count_lines, fake_cell, interrupting_cell
+from tests.procs import alive, all_ended, started_workers
 
 from experiments.config import load_experiment
 from experiments.experiment import plan, run
@@ -395,15 +396,6 @@ def test_two_runs_into_one_directory_at_once_the_second_is_refused(write_experim
     assert (tmp_path / "out.kept-1" / "cells").is_dir()
 
 
-def _alive(pid: int) -> bool:
-    """Running (a zombie nobody reaped is not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_pool_workers_end_with_a_run_killed_with_sigkill(write_experiment, tmp_path):
@@ -413,7 +405,6 @@ def test_pool_workers_end_with_a_run_killed_with_sigkill(write_experiment, tmp_p
     import signal
     import subprocess
     import sys
-    import time
 
     from shocklab.atomic import exclusive_output
 
@@ -433,24 +424,18 @@ def test_pool_workers_end_with_a_run_killed_with_sigkill(write_experiment, tmp_p
                          env={**os.environ, "PYTHONPATH": str(root / "src")})
     workers: list[int] = []
     try:
-        deadline = time.monotonic() + 120
-        while len(workers) < 2 and time.monotonic() < deadline and p.poll() is None:
-            time.sleep(0.05)
-            workers = [int(f.name) for f in pids.iterdir()]
+        workers = started_workers(p, pids)
         assert len(workers) == 2, "the workers did not start"
         p.send_signal(signal.SIGKILL)
         p.wait(60)
-        deadline = time.monotonic() + 60
-        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not any(_alive(w) for w in workers)
+        assert all_ended(workers)
         with exclusive_output(out):  # a rerun may write there
             pass
     finally:
         p.kill()
         p.wait(60)
         for w in workers:
-            if _alive(w):
+            if alive(w):
                 os.kill(w, signal.SIGKILL)
 
 
@@ -485,7 +470,6 @@ def test_sigterm_stops_the_running_cells_instead_of_waiting_for_them(write_exper
     import signal
     import subprocess
     import sys
-    import time
 
     root = Path(__file__).resolve().parents[2]
     pids, out, tmp = tmp_path / "pids", tmp_path / "out", tmp_path / "tmp"
@@ -511,10 +495,7 @@ def test_sigterm_stops_the_running_cells_instead_of_waiting_for_them(write_exper
                          start_new_session=True)
     workers: list[int] = []
     try:
-        deadline = time.monotonic() + 120
-        while len(workers) < 2 and time.monotonic() < deadline and p.poll() is None:
-            time.sleep(0.05)
-            workers = [int(f.name) for f in pids.iterdir()]
+        workers = started_workers(p, pids)
         assert len(workers) == 2, "the workers did not start"
         if how == "sigterm":
             p.send_signal(signal.SIGTERM)
@@ -525,10 +506,7 @@ def test_sigterm_stops_the_running_cells_instead_of_waiting_for_them(write_exper
             (143, "terminated (SIGTERM); outputs written atomically were left as they were")
             if how == "sigterm" else (130, "interrupted")), err
         assert "Traceback" not in err, err
-        deadline = time.monotonic() + 60
-        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not any(_alive(w) for w in workers)
+        assert all_ended(workers)
         if how == "sigterm":  # (Ctrl-C: a worker may take the next cell before it is stopped)
             assert len(list(pids.iterdir())) == 2   # the third cell never started
         assert list(tmp.iterdir()) == []        # each cell's temporary directory removed
@@ -536,7 +514,7 @@ def test_sigterm_stops_the_running_cells_instead_of_waiting_for_them(write_exper
         p.kill()
         p.wait(60)
         for w in [int(f.name) for f in pids.iterdir()]:
-            if _alive(w):
+            if alive(w):
                 os.kill(w, signal.SIGKILL)
 
 
