@@ -558,7 +558,7 @@ def test_post_runs_validates_before_saying_busy(roots, tmp_path, monkeypatch):
             assert "already running" in _error(c.post("/runs", json={"data": "small"}), 409)
         finally:
             release.write_text("")
-        _wait_while_running(c, job)
+        _wait_while_running(c, job.json()["status_url"])
         assert c.get(job.json()["status_url"]).json()["state"] == "succeeded"
 
 
@@ -901,10 +901,7 @@ def test_post_runs_writes_under_a_relative_reports_root_where_the_server_reads(
                               data_roots=[roots.data]))
     with TestClient(app, raise_server_exceptions=False) as c:
         job = c.post("/runs", json={"data": "small"}).json()
-        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
-        while (c.get(job["status_url"]).json()["state"] == "running"
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
+        _wait_while_running(c, job["status_url"])
         assert c.get(job["status_url"]).json()["state"] == "succeeded"
     assert (tmp_path / "reports" / job["run_id"] / "argv.txt").is_file()
 
@@ -929,7 +926,7 @@ def test_post_runs_on_a_copy_of_a_data_set_being_analysed_is_409(roots, tmp_path
             assert c.get(job.json()["status_url"]).json()["data"] == str((data / "small").resolve())
         finally:
             release.write_text("")
-        _wait_while_running(c, job)
+        _wait_while_running(c, job.json()["status_url"])
         assert c.post("/runs", json={"data": "copy"}).status_code == 202  # free again
 
 
@@ -951,10 +948,7 @@ def test_a_killed_analysis_job_says_it_was_killed(roots, tmp_path, monkeypatch):
                               data_roots=[roots.data]))
     with TestClient(app, raise_server_exceptions=False) as c:
         job = c.post("/runs", json={"data": "small"}).json()
-        deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
-        while (c.get(job["status_url"]).json()["state"] == "running"
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
+        _wait_while_running(c, job["status_url"])
         st = c.get(job["status_url"]).json()
     assert st["state"] == "failed" and st["exit_code"] == -9, st
     assert st["error"].startswith("the analysis was killed by SIGKILL"), st
@@ -981,8 +975,7 @@ def _holding_jobs(tmp_path, monkeypatch):
     return release
 
 
-def _wait_while_running(c, job) -> None:
+def _wait_while_running(c, status_url: str) -> None:
     deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
-    while (c.get(job.json()["status_url"]).json()["state"] == "running"
-           and time.monotonic() < deadline):
+    while c.get(status_url).json()["state"] == "running" and time.monotonic() < deadline:
         time.sleep(0.05)
