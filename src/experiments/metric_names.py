@@ -78,6 +78,11 @@ def check_metric_names(wanted: list[tuple[str, str]], analyses: list[dict[str, A
             continue
         seen.append(raw)
         known |= producible_metrics(raw)
+    judged = [(m, w) for m, w in wanted if _judges_consensus(m)]
+    if judged and not any(_has_voters(raw) for raw in seen):
+        metric, where = judged[0]   # an empty consensus "failed" the gate: exit 1, not bad input
+        raise InputError(f"{where}: '{metric}' judges the consensus, and the analysis enables no "
+                         "voting detector (the oracle never votes)")
     for metric, where in wanted:
         if metric in known:
             continue
@@ -87,3 +92,16 @@ def check_metric_names(wanted: list[tuple[str, str]], analyses: list[dict[str, A
                 "false_alerts.consensus, lenient.consensus.recall")
         raise InputError(f"{where}: metric '{metric}' is not one this experiment's cells "
                          f"produce ({hint})")
+
+
+def _judges_consensus(metric: str) -> bool:
+    """A figure of the consensus (or compared with it: the oracle at the consensus' budget)."""
+    parts = metric.removeprefix("lenient.").split(".")
+    return parts[0] in ("consensus", "consensus_levels", "oracle_equal_fp", "headline") \
+        or parts[:2] == ["false_alerts", "consensus"]
+
+
+def _has_voters(raw_analysis: dict[str, Any] | None) -> bool:
+    from analytics.config import config_from_raw
+
+    return bool(config_from_raw(raw_analysis, "analysis config").voting_detectors())

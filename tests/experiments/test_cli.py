@@ -402,3 +402,26 @@ def test_help_set_example_is_one_an_experiment_file_accepts(tmp_path):
     root = Path(__file__).resolve().parents[2]
     exp = load_experiment(root / "config" / "experiments" / "ci_gate.yaml", [example])
     assert exp is not None
+
+
+@pytest.mark.parametrize("gate", ["consensus.recall>=0.5", "oracle_equal_fp.ratio>=0.5",
+                                  "false_alerts.consensus<=1"])
+def test_a_consensus_gate_without_a_voting_detector_is_bad_input(tmp_path, capsys, gate):
+    """An analysis that enables no voting detector (only the oracle) ran every cell and then
+    'failed' a consensus gate on an empty consensus, exit 1 (a quality verdict); run_analysis.py
+    refuses that (exit 2), and so does an experiment now, before any cell runs. A gate on a
+    detector's own figures stays accepted."""
+    root = Path(__file__).resolve().parents[2]
+    names = yaml.safe_load((root / "config/analysis.yaml").read_text())["detectors"]
+    off = {f"detectors.{n}.enabled": False for n in names if n != "oracle"}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "novote", "scenario": str(root / "config/scenarios/small.yaml"),
+        "analysis": str(root / "config/analysis.yaml"), "seeds": [1],
+        "analysis_overrides": off}))
+    out = tmp_path / "out"
+    assert run_cli(main, ["--config", str(path), "--out", str(out), "--no-progress",
+                          "--gate", gate]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "judges the consensus" in err and "\n" not in err, err
+    assert not out.exists()
