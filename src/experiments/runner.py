@@ -169,12 +169,12 @@ def _cell(cell_fn: CellFn, task: CellTask) -> dict[str, Any]:
     _IN_CELL = True
     try:
         return cell_fn(task)
-    except BaseException:
-        if _STOP:
-            os._exit(143)
-        raise
     finally:
         _IN_CELL = False
+        # told to stop: end once the cell has cleaned up, whether it raised or returned (a
+        # SIGTERM landing in an except block only sets _STOP; the cell then returns normally)
+        if _STOP:
+            os._exit(143)
 
 
 def _start_worker(parent_pid: int) -> None:

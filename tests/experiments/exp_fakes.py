@@ -98,3 +98,18 @@ def sleepy_analyse(data_dir, analysis: dict | None) -> dict:
 
     time.sleep((analysis or {}).get("sleep", 0.0))
     return fake_analyse(data_dir, analysis)
+
+
+def slow_in_except_cell(marks: Path, i: int) -> int:
+    """A cell that spends its first second in an except block (where a SIGTERM only sets the
+    worker's stop flag), then, for i > 0, marks that it went on and runs 3 s more."""
+    import time
+
+    try:
+        raise ValueError("handled")
+    except ValueError:
+        time.sleep(1.0)
+    if i:
+        (marks / f"started-{i}").touch()
+        time.sleep(3)
+    return i

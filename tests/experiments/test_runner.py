@@ -537,3 +537,28 @@ def test_an_experiment_whose_every_cell_failed_is_not_a_success(write_experiment
     assert (tmp_path / "bad" / "results.parquet").is_file()   # the errors are kept
     some = write_experiment("some.yaml", seeds=[1, 2], analysis_overrides={"fail_seed": 1})
     assert run_cli(main, ["--config", str(some), "--out", str(tmp_path / "some"), *args]) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_worker_stopped_while_its_cell_handles_an_error_takes_no_next_cell(tmp_path):
+    """SIGTERM landing in a cell's except block only set the stop flag; the cell then returned
+    normally, the flag was read on the error path only, and the worker ran the next queued cell
+    to its end while the parent waited (review finding)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tests.experiments.exp_fakes import slow_in_except_cell
+
+    from experiments import runner
+
+    pool = ProcessPoolExecutor(1, initializer=runner._start_worker, initargs=(os.getpid(),),
+                               mp_context=multiprocessing.get_context("fork"))
+    cell = partial(slow_in_except_cell, tmp_path)
+    for i in range(3):
+        pool.submit(runner._cell, cell, i)
+    import time
+
+    time.sleep(0.5)   # the first cell is in its except block
+    runner._stop_workers(pool)
+    pool.shutdown(wait=True, cancel_futures=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
