@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 from shocklab.atomic import check_resumable  # noqa: E402
 from shocklab.cli import (  # noqa: E402
+    ENV_ERRNOS,
     ArgumentParser,
     add_common_flags,
     add_force_flag,
@@ -144,14 +146,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info(line)
     res = outcome.results
     if len(res) and (res["status"] != "ok").all():   # a full disk ended "4 failed", exit 0
-        first = res["error"].dropna()
-        where = outcome.out_dir / "results.parquet"
-        raise AllCellsFailed(
-            f"every cell failed ({len(res)}), nothing was measured; first error: "
-            f"{first.iloc[0] if len(first) else 'unknown'} (all in {where})"
-        )
+        errors = res["error"].dropna()
+        first = str(errors.iloc[0]) if len(errors) else "unknown"
+        msg = (f"every cell failed ({len(res)}), nothing was measured; first error: {first} "
+               f"(all in {outcome.out_dir / 'results.parquet'})")
+        # the environment (disk full, out of memory) is exit 2 as in this process (run_cli)
+        raise (InputError if _environment_error(first) else AllCellsFailed)(msg)
     gating.enforce(outcome.gate)
     return 0
+
+
+def _environment_error(error: str) -> bool:
+    """A cell's one-line error (``Type: message``) that is the environment's, not a bug."""
+    m = re.match(r"\w+: \[Errno (\d+)\]", error)
+    return error.startswith("MemoryError") or (m is not None and int(m.group(1)) in ENV_ERRNOS)
 
 
 if __name__ == "__main__":

@@ -199,12 +199,9 @@ class JobManager:
             elif proc.returncode != 0:
                 lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
                 job.error = lines[-1][:500] if lines else f"exit code {proc.returncode}"
-                log.warning(
-                    "analysis %s failed (exit %s): %s",
-                    job.run_id,
-                    proc.returncode,
-                    proc.stderr[-2000:],
-                )
+            if proc.returncode != 0:   # a killed job is in the server's log too
+                log.warning("analysis %s failed (exit %s): %s", job.run_id, proc.returncode,
+                            proc.stderr[-2000:] or job.error)
         except Exception as exc:  # noqa: BLE001 - the job must end in a state, whatever happened
             job.state, job.error = "failed", f"could not run the analysis: {type(exc).__name__}"
             log.exception("analysis %s could not run", job.run_id)

@@ -216,8 +216,9 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     """Call ``main``; turn every way it can end into an exit code and at most one line on stderr.
 
     0 ok · 1 a quality gate failed (GateFailure only) · 2 bad input, config or environment (disk
-    full, out of memory) · 3 internal error (a bug: the traceback goes to the log file) · 130 Ctrl-C
-    · 143 SIGTERM (temporary output removed on the way out).
+    full, out of memory) · 3 internal error (a bug: the traceback goes to the log file; also an
+    experiment whose every cell failed, ``AllCellsFailed``, the cells' errors in its results)
+    · 130 Ctrl-C · 143 SIGTERM (temporary output removed on the way out).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args

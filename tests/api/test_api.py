@@ -930,7 +930,7 @@ def test_post_runs_on_a_copy_of_a_data_set_being_analysed_is_409(roots, tmp_path
         assert c.post("/runs", json={"data": "copy"}).status_code == 202  # free again
 
 
-def test_a_killed_analysis_job_says_it_was_killed(roots, tmp_path, monkeypatch):
+def test_a_killed_analysis_job_says_it_was_killed(roots, tmp_path, monkeypatch, caplog):
     """An analysis killed by a signal (the out-of-memory killer) failed with the error "exit code
     -9", which tells an API client nothing."""
     import api.app as api_app
@@ -952,6 +952,9 @@ def test_a_killed_analysis_job_says_it_was_killed(roots, tmp_path, monkeypatch):
         st = c.get(job["status_url"]).json()
     assert st["state"] == "failed" and st["exit_code"] == -9, st
     assert st["error"].startswith("the analysis was killed by SIGKILL"), st
+    # and the server's log says so (only the in-memory status did, lost on a restart)
+    assert any("failed (exit -9)" in r.getMessage() and "SIGKILL" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
 
 
 def _holding_jobs(tmp_path, monkeypatch):

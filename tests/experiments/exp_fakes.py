@@ -20,7 +20,7 @@ SCENARIO = {
     "events": [{"type": "channel_outage", "start": "2025-01-10", "duration_days": 2,
                 "params": {"drop_pct": 0.3}}],
 }
-ANALYSIS = {"threshold": 3.0, "fail_seed": None}
+ANALYSIS = {"threshold": 3.0, "fail_seed": None, "full_disk_seed": None}
 
 
 def _log(path: Path, line: str) -> None:
@@ -53,6 +53,10 @@ def fake_analyse(data_dir, analysis: dict | None) -> dict:
     seed = world["seed"]
     if analysis.get("fail_seed") == seed:
         raise ValueError(f"detector exploded on seed {seed}")
+    if analysis.get("full_disk_seed") == seed:   # the environment, not a bug
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device", str(data_dir))
     if analysis.get("log"):
         _log(Path(analysis["log"]), str(seed))
     ev = world["events"][0]

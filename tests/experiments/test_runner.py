@@ -521,8 +521,8 @@ def test_sigterm_stops_the_running_cells_instead_of_waiting_for_them(write_exper
 def test_an_experiment_whose_every_cell_failed_is_not_a_success(write_experiment, tmp_path,
                                                                  monkeypatch, capsys):
     """A full disk (or any error in every cell) ended '1 cells, 0 ok, 1 failed' with exit 0: a CI
-    job without a gate read it as a success. Now exit 3 naming the first error; a run with one
-    cell ok stays exit 0."""
+    job without a gate read it as a success. Now exit 3 naming the first error (2 when it is the
+    environment's: disk full, out of memory); a run with one cell ok stays exit 0."""
     from run_experiment import main
 
     import experiments.experiment as experiment
@@ -537,6 +537,11 @@ def test_an_experiment_whose_every_cell_failed_is_not_a_success(write_experiment
     assert (tmp_path / "bad" / "results.parquet").is_file()   # the errors are kept
     some = write_experiment("some.yaml", seeds=[1, 2], analysis_overrides={"fail_seed": 1})
     assert run_cli(main, ["--config", str(some), "--out", str(tmp_path / "some"), *args]) == 0
+    # a full disk in every cell is the environment's: exit 2, as in the main process
+    disk = write_experiment("disk.yaml", seeds=[1], analysis_overrides={"full_disk_seed": 1})
+    capsys.readouterr()
+    assert run_cli(main, ["--config", str(disk), "--out", str(tmp_path / "disk"), *args]) == 2
+    assert "[Errno 28] No space left on device" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
