@@ -95,14 +95,9 @@ class Gate(Strict):
     @classmethod
     def _syntax(cls, v: list[str]) -> list[str]:
         for text in v:
-            m = _CHECK_RE.match(text)
-            if not m:
-                raise ValueError(f"{text!r} is not 'metric>=number' (operators >=, >, <=, <)")
-            if not _finite_bar(m.group(3)):
-                raise ValueError(f"{text!r}: the bar {m.group(3)} is not a finite number")
-            why = _bar_outside(m.group(1), m.group(2), float(m.group(3)))
-            if why:
-                raise ValueError(f"{text!r}: {why}")
+            check = _check(text)
+            if isinstance(check, str):
+                raise ValueError(f"{text!r}: {check}")
         return v
 
 
@@ -323,17 +318,24 @@ def _bar_outside(metric: str, op: str, bar: float) -> str | None:
             f"{'never be met' if never else 'never be missed'}")
 
 
-def parse_check(text: str) -> tuple[str, str, float]:
-    """``"consensus.recall>=0.9"`` -> ``("consensus.recall", ">=", 0.9)``; InputError otherwise."""
+def _check(text: str) -> tuple[str, str, float] | str:
+    """One gate check parsed, or what is wrong with it (the rules of ``gate.checks`` and
+    ``--gate`` alike)."""
     m = _CHECK_RE.match(text)
     if not m:
-        raise InputError(f"--gate {text!r}: expected metric>=number (operators >=, >, <=, <)")
+        return "expected metric>=number (operators >=, >, <=, <)"
     if not _finite_bar(m.group(3)):
-        raise InputError(f"--gate {text!r}: {m.group(3)!r} is not a finite number")
-    why = _bar_outside(m.group(1), m.group(2), float(m.group(3)))
-    if why:
-        raise InputError(f"--gate {text!r}: {why}")
-    return m.group(1), m.group(2), float(m.group(3))
+        return f"{m.group(3)!r} is not a finite number"
+    return _bar_outside(m.group(1), m.group(2), float(m.group(3))) or (
+        m.group(1), m.group(2), float(m.group(3)))
+
+
+def parse_check(text: str) -> tuple[str, str, float]:
+    """``"consensus.recall>=0.9"`` -> ``("consensus.recall", ">=", 0.9)``; InputError otherwise."""
+    check = _check(text)
+    if isinstance(check, str):
+        raise InputError(f"--gate {text!r}: {check}")
+    return check
 
 
 def resolve_path(ref: str, experiment_file: Path) -> Path:

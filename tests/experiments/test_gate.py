@@ -112,7 +112,7 @@ def test_a_bar_that_is_not_a_finite_number_is_bad_input(bar):
 
     with pytest.raises(InputError, match=f"'{bar}' is not a finite number"):
         parse_check(f"consensus.recall>={bar}")
-    with pytest.raises(InputError, match=rf"^x.yaml: checks: .*the bar {bar} is not a finite"):
+    with pytest.raises(InputError, match=rf"^x.yaml: checks: .*'{bar}' is not a finite"):
         validate(Gate, {"checks": [f"consensus.recall>={bar}"]}, "x.yaml")
     assert parse_check("consensus.fp<=1e2") == ("consensus.fp", "<=", 100.0)
 
