@@ -246,6 +246,11 @@ def _check_as_of(as_of: str, ds) -> None:
         )
 
 
+GATE_NEEDS_TRUTH = (
+    "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = setup_logging("analysis", debug=args.debug, quiet=args.quiet)
@@ -276,9 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     gate = args.min_recall is not None or args.min_precision is not None
     if gate and (args.transactions or (args.kpis and not args.events)):
         # no truth can come: say so before reading the file (its ingest warnings came first)
-        raise InputError(
-            "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
-        )
+        raise InputError(GATE_NEEDS_TRUTH)
     if args.as_of is not None and args.kpis:
         raise InputError("--as-of dates the customer models: it applies to --data and "
                          "--transactions, not --kpis")
@@ -353,12 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.detectors is not None and not names:
         raise InputError("--detectors: give at least one name")
     cfg = select_detectors(cfg, names, truth is not None)
-    if (args.min_recall is not None or args.min_precision is not None) and truth is None:
-        raise InputError(
-            "--min-recall/--min-precision need truth (truth/events.json, or --events with --kpis)"
-        )
-    if (args.min_recall is not None or args.min_precision is not None) \
-            and not cfg.voting_detectors():   # an empty consensus "failed" the gate, exit 1
+    if gate and truth is None:
+        raise InputError(GATE_NEEDS_TRUTH)
+    if gate and not cfg.voting_detectors():   # an empty consensus "failed" the gate, exit 1
         raise InputError(
             "--min-recall/--min-precision judge the consensus, and "
             + (f"--detectors {args.detectors}" if names else "the config")
