@@ -46,7 +46,9 @@ if hasattr(os, "register_at_fork"):
 def die_with_parent(parent_pid: int) -> None:
     """In a worker process: be killed (SIGKILL) when the process ``parent_pid`` that started it
     ends (Linux ``prctl(PR_SET_PDEATHSIG)``), and end now if it has ended already (it died
-    before the call). Elsewhere, or without ctypes, nothing."""
+    before the call). Elsewhere, or without ctypes, nothing. Linux sends the signal when the
+    *thread* that forked the worker ends, not the process: start pools from the main thread or
+    another thread that outlives them (every caller does), never from a short-lived one."""
     if not sys.platform.startswith("linux"):
         return
     try:
