@@ -62,6 +62,7 @@ from shocklab.hashing import sha256_file
 from shocklab.textfile import (
     comma_locale,
     decimal_commas,
+    decoding,
     is_utf16,
     not_a_file,
     refuse_control_characters,
@@ -121,21 +122,6 @@ def _row_text(sheets: list[tuple[str, int]] | None, i: int) -> str:
     return f"data row {row}" if sheet is None else f"sheet {sheet!r} data row {row}"
 
 
-def _text_encoding(path: Path) -> str:
-    """UTF-8 if the whole file decodes as it; else Windows-1252 (Excel's CSV in Western locales:
-    Latin-1 but for 0x80-0x9F, where it has '€', '–', '’' …, which Latin-1 made control
-    characters); else Latin-1 (the UCI exports; it decodes any byte). Decided once on the bytes:
-    each parse that failed late in a large file cost seconds (a Latin-1 file was parsed 4 times)."""
-    data = Path(path).read_bytes()
-    for enc in ("utf-8", "cp1252"):
-        try:
-            data.decode(enc)
-            return enc
-        except UnicodeDecodeError:
-            pass
-    return "latin-1"
-
-
 def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
     """The file's cells as text, and the separator its header line gave (None: a workbook).
 
@@ -167,7 +153,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
         if is_utf16(path):  # Excel's "Unicode text": read as Latin-1 its names were not found
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                                encoding="utf-16"), sep
-        enc = _text_encoding(path)
+        enc = decoding(path)
         try:  # pyarrow's parser: same frame, ~2x faster on a 1 M-line file
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                                encoding=enc, engine="pyarrow"), sep
