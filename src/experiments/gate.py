@@ -82,18 +82,30 @@ def _detector_of(metric: str) -> str | None:
     return None
 
 
+def _level_of(metric: str) -> str | None:
+    """The k-of-n level a metric judges (``consensus_levels.k3.recall``: ``k3``), else None."""
+    parts = metric.removeprefix("lenient.").split(".")
+    return parts[1] if len(parts) >= 3 and parts[0] == "consensus_levels" else None
+
+
 def _not_run(group: pd.DataFrame, metric: str) -> str | None:
     """A detector that crashed (or was skipped) in a cell has no figures there: its metrics were
     averaged over the other seeds, so a gate on it passed with the detector failing on most of
-    them — a crash is not a pass. None when the metric is no detector's or it ran everywhere."""
-    name = _detector_of(metric)
-    if name is None or "consensus.events" not in group.columns:
+    them — a crash is not a pass. So with a k-of-n level: a voter failing leaves a cell with
+    fewer voters and no top level (``k3`` of two voters). None when the metric is neither a
+    detector's nor a level's, or it was scored everywhere."""
+    name, level = _detector_of(metric), _level_of(metric)
+    if (name is None and level is None) or "consensus.events" not in group.columns:
         return None
     scored = group["consensus.events"].notna().to_numpy()   # the cell has a scorecard
-    ran = _column(group, f"detectors.{name}.events").notna().to_numpy()   # set whenever it ran
+    key = f"detectors.{name}.events" if name else f"consensus_levels.{level}.events"
+    ran = _column(group, key).notna().to_numpy()   # set whenever it ran
     missing = int(np.sum(scored & ~ran))
     if not missing:
         return None
+    if name is None:
+        return (f"consensus level {level} was not scored on {missing} of {len(group)} seeds "
+                "(fewer voters ran there: failed_detectors.count in results.parquet)")
     return (f"detector {name} did not run on {missing} of {len(group)} seeds (it failed or was "
             "skipped there: failed_detectors.count in results.parquet)")
 
@@ -109,7 +121,7 @@ def _need_metric(results: pd.DataFrame, metric: str, what: str, ran_here: bool =
     if "status" in results.columns and not (results["status"] == "ok").any():
         return  # no cell has figures (every cell failed): the checks report the failed cells
     if metric not in results.columns and not _of_the_worlds(metric) \
-            and not (ran_here and _detector_of(metric) is not None):
+            and not (ran_here and (_detector_of(metric) or _level_of(metric))):
         close = [c for c in results.columns if c.endswith(metric.rsplit(".", 1)[-1])][:5]
         hint = f" (metrics ending alike: {', '.join(close)})" if close else ""
         raise InputError(f"{what}: metric {metric!r} is not in the results{hint}")

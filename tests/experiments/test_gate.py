@@ -317,6 +317,32 @@ def test_a_gate_on_an_event_type_no_world_holds_fails_after_the_run(capsys):
         check_absolute(results([0.9]), [parse_check("consensus.recal>=0.6")], BOOT)
 
 
+def test_a_gate_on_a_consensus_level_a_failed_voter_removed_fails():
+    """A voter that crashed in a cell leaves fewer voters there, so the top k-of-n level does
+    not exist on that seed: 'consensus_levels.k3.recall>=0.9' was the mean over the seeds where
+    all three voted and passed with a voter failing on two seeds of three (audit-cigate
+    leftover)."""
+    df = results([1.0, 1.0, 1.0]).assign(**{
+        "consensus.events": [8.0, 8.0, 8.0],
+        "consensus_levels.k2.events": [8.0, 8.0, 8.0],
+        "consensus_levels.k2.recall": [0.95, 0.9, 1.0],
+        "consensus_levels.k3.events": [8.0, None, None],
+        "consensus_levels.k3.recall": [0.95, None, None]})
+    for check in ("consensus_levels.k3.recall>=0.9", "lenient.consensus_levels.k3.recall>=0.5"):
+        got = check_absolute(df, [parse_check(check)], BOOT)
+        assert [r.passed for r in got] == [False], got
+        assert "consensus level k3 was not scored on 2 of 3 seeds" in got[0].detail
+    assert check_absolute(df, [parse_check("consensus_levels.k2.recall>=0.9")], BOOT)[0].passed
+    # on no seed (a voter failed everywhere): a failed check, not bad input
+    gone = check_absolute(df.drop(columns=["consensus_levels.k3.events",
+                                           "consensus_levels.k3.recall"]),
+                          [parse_check("consensus_levels.k3.recall>=0.9")], BOOT)
+    assert [r.passed for r in gone] == [False] and "not scored on 3 of 3" in gone[0].detail
+    vs = check_baseline(df, df.assign(**{"consensus_levels.k3.recall": [0.95] * 3}),
+                        [("consensus_levels.k3.recall", True)], BOOT)
+    assert [r.passed for r in vs] == [False] and "not scored on 2 of 3" in vs[0].detail
+
+
 def test_a_gate_on_a_detector_that_did_not_run_on_a_seed_fails():
     """A detector that crashed in a cell (the others voted; the cell is ok) has no figures
     there: its recall was averaged over the other seeds, so 'detectors.x.recall>=0.9' passed
