@@ -264,6 +264,12 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
                 out_dir / "summary.csv", summary_table(reported, cfg.bootstrap).to_csv(index=False)
             )
     board = leaderboard(reported, cfg.metrics, cfg.rank_metric, cfg.bootstrap)
+    # an earlier run's verdict goes before this run's results: killed between the two, the
+    # directory held new results beside the old verdict, which the dashboard and API read
+    if (out_dir / "gate.json").is_file():
+        (out_dir / "gate.json").unlink()
+        if not checks and baseline is None:
+            log.info("removed gate.json of an earlier run (this run does not write it)")
     _write_parquet(results, out_dir / "results.parquet")
     atomic_write_text(out_dir / "leaderboard.csv", board.to_csv(index=False))
     outcome = Outcome(
@@ -292,10 +298,7 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
         shutil.rmtree(out_dir / "plots")
         log.info("removed plots/ of an earlier run (this run writes none: --no-plots)")
 
-    # an earlier run's verdict goes first: a check that cannot be evaluated (exit 2) must not
-    # leave it beside this run's results, where the dashboard and the API would read it
-    _drop_stale(out_dir, written, rewritten={"gate.json"} if checks or baseline is not None
-                else set())
+    _drop_stale(out_dir, written)   # gate.json is gone already (above)
     # the gate judges what the leaderboard reports: the test seeds of a split, not the train seeds
     if checks:
         outcome.gate += gating.check_absolute(reported, checks, cfg.bootstrap)
@@ -330,14 +333,12 @@ OPTIONAL_OUTPUTS = ("gate.json", "leaderboard_train.csv", "summary.csv", "detect
                     "mde.csv")
 
 
-def _drop_stale(out_dir: Path, written: set[str], rewritten: set[str] = frozenset()) -> None:
-    """Remove the optional outputs an earlier run of this directory wrote and this one does not
-    (or writes only later: ``rewritten``, the gate's verdict, goes first without a word)."""
+def _drop_stale(out_dir: Path, written: set[str]) -> None:
+    """Remove the optional outputs an earlier run of this directory wrote and this one does not."""
     for name in OPTIONAL_OUTPUTS:
         if name not in written and (out_dir / name).is_file():
             (out_dir / name).unlink()
-            if name not in rewritten:
-                log.info("removed %s of an earlier run (this run does not write it)", name)
+            log.info("removed %s of an earlier run (this run does not write it)", name)
 
 
 def setting_label(setting: Setting, max_len: int = 40, names: dict[str, str] | None = None

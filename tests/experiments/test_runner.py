@@ -313,6 +313,35 @@ def test_an_interrupted_first_run_is_known_as_its_experiments(write_experiment, 
     assert len(_run(mine, out, executor="serial").results) == 3   # resumed, as before
 
 
+def test_a_rerun_killed_after_its_results_leaves_no_earlier_verdict(write_experiment, tmp_path,
+                                                                    monkeypatch):
+    """A rerun killed between writing results.parquet and gate.json left the new results beside
+    the earlier run's verdict, which the dashboard and the API read as this run's (audit-cigate
+    leftover): the old verdict now goes before any of the new results are written."""
+    import experiments.experiment as experiment
+
+    out = tmp_path / "out"
+    first = load_experiment(write_experiment(seeds=[1, 2],
+                                             gate={"checks": ["consensus.recall>=0"]}))
+    _run(first, out, executor="serial")
+    assert (out / "gate.json").is_file()
+    stamp = (out / "results.parquet").stat().st_mtime_ns
+
+    def killed(frame, path):   # results.parquet written, then the process dies
+        real(frame, path)
+        raise KeyboardInterrupt
+
+    real = experiment._write_parquet
+    monkeypatch.setattr(experiment, "_write_parquet", killed)
+    again = load_experiment(write_experiment(seeds=[1, 2, 3],
+                                             gate={"checks": ["consensus.recall>=0.99"]}))
+    with pytest.raises(KeyboardInterrupt):
+        _run(again, out, executor="serial")
+    assert (out / "results.parquet").stat().st_mtime_ns != stamp
+    assert len(pd.read_parquet(out / "results.parquet")) == 3
+    assert not (out / "gate.json").exists()
+
+
 def test_a_rerun_with_a_gate_does_not_say_it_dropped_its_verdict(write_experiment, tmp_path,
                                                                  caplog):
     """Every rerun with a gate logged 'removed gate.json of an earlier run (this run does not
