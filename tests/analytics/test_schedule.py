@@ -241,6 +241,52 @@ def test_jobs_left_by_the_side_worker_run_here_once(tmp_path, monkeypatch):
     assert ctx.ahead["a"] != os.getpid()  # the side worker took the first
 
 
+def test_a_run_killed_beside_insights_leaves_nothing_in_the_temporary_directory(tmp_path):
+    """kill -9 of an analysis while its second process ran the jobs beside insights left the
+    jobs' claim directory (``shocklab-jobs-*``) in the temporary directory for good (audit-crash
+    leftover); the claims are a pipe now."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    tmp, pid_file = tmp_path / "tmp", tmp_path / "worker.pid"
+    tmp.mkdir()
+    code = ("import os, sys, time\n"
+            "from pathlib import Path\n"
+            "from analytics import schedule\n"
+            "from analytics.pipeline import _run_one\n"
+            "from tests.analytics.test_schedule import _ctx, _side_stages\n"
+            "@schedule.beside\n"
+            "def windows(ctx):\n"
+            "    Path(sys.argv[1]).write_text(str(os.getpid()))\n"
+            "    Path(sys.argv[2], 'taken').write_text('')\n"
+            "    time.sleep(120)\n"
+            "stages = _side_stages(Path(sys.argv[2]), windows, wait=True)\n"
+            "schedule.run_stages(_ctx(Path(sys.argv[2])), stages, _run_one)\n")
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}", "TMPDIR": str(tmp),
+           "SHOCKLAB_PARALLEL": "1", "SHOCKLAB_PARALLEL_SIDE": "1"}
+    p = subprocess.Popen([sys.executable, "-c", code, str(pid_file), str(tmp_path)], env=env)
+    worker = None
+    try:
+        deadline = time.monotonic() + 120
+        while worker is None and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+            text = pid_file.read_text() if pid_file.exists() else ""
+            worker = int(text) if text else None
+        assert worker is not None and worker != p.pid, "the side worker did not start"
+        p.send_signal(signal.SIGKILL)
+        p.wait(60)
+        assert all_ended([worker])
+        assert list(tmp.iterdir()) == []
+    finally:
+        p.kill()
+        p.wait(60)
+        if worker is not None and alive(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
 def test_side_worker_errors_surface_in_the_parent(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
 
