@@ -14,6 +14,10 @@ Guarantees (README "Reliability"):
   new one is renamed in. If the process dies between the two renames, the next writer of the same
   target (under the lock) puts the previous version back first; stale ``.<name>.tmp-*`` and
   ``.<name>.old-*`` siblings left by killed runs are removed then too.
+* A failed write removes the directories it created for a new nested ``--out``, if still empty.
+
+Size (~540 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
+may be replaced are one protocol, and each relies on the others' invariants.
 """
 
 from __future__ import annotations
@@ -388,11 +392,13 @@ def atomic_dir(
         folder, as ``<name>.kept-N``.
     """
     target = check_writable_parent(target)
+    made = _missing(target.parent)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _unmake(made)
         raise InputError(f"{target}: cannot create output directory ({exc.strerror})") from None
-    with _target_lock(target.parent, target.name):
+    with _unmade_on_failure(made), _target_lock(target.parent, target.name):
         recover(target)
         check_replaceable(target, force)
         if marker and kind is not None and not (_FORCE.get() if force is None else force):
@@ -465,6 +471,30 @@ def atomic_dir(
             _remove(old)
 
 
+def _missing(directory: Path) -> list[Path]:
+    """``directory`` and those of its ancestors that do not exist yet, deepest first."""
+    return [d for d in (directory, *directory.parents) if not os.path.lexists(d)]
+
+
+def _unmake(made: list[Path]) -> None:
+    """Remove the directories an output's write created (deepest first) while they are empty."""
+    for d in made:
+        try:
+            os.rmdir(d)
+        except OSError:
+            break
+
+
+@contextmanager
+def _unmade_on_failure(made: list[Path]) -> Iterator[None]:
+    """A failed write leaves no empty directories it created for ``--out new/nested/path``."""
+    try:
+        yield
+    except BaseException:
+        _unmake(made)
+        raise
+
+
 def _remove(path: Path) -> None:
     """Delete a set-aside or temporary sibling; a symlink (--out was a link to an earlier output)
     is unlinked, not followed: rmtree refused it, and ``.NAME.old-PID`` stayed for good."""
@@ -492,13 +522,15 @@ def _umask() -> int:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write a single file atomically (temp file in the same directory, then rename)."""
     path = Path(path)
+    made = _missing(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file an ordinary mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _unmade_on_failure(made):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; an ordinary mode
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -198,6 +198,36 @@ def test_disk_full_during_generation_exits_2_and_keeps_the_earlier_output(
     assert _siblings(out) == []
 
 
+def test_a_failed_write_into_a_new_nested_path_leaves_no_empty_directories(
+    tmp_path, cli, monkeypatch
+):
+    """'--out runs/2026/december/d' on a full disk: exit 2 and no half-written output, but the
+    empty runs/2026/december it had created stayed (audit-crash leftover). A directory that was
+    there before, or that holds something else now, stays."""
+    import simulation.io as sio
+
+    cfg = write_yaml(tmp_path / "s.yaml", tiny_config())
+
+    def full(df, stem, fmt, *rest):
+        raise OSError(errno.ENOSPC, "No space left on device", str(stem))
+
+    monkeypatch.setattr(sio, "_write_table", full)
+    r = cli("generate", "--config", cfg, "--out", tmp_path / "runs/2026/december/d", "--quiet")
+    assert r.returncode == 2 and "no space left on device" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+    (tmp_path / "runs/2026").mkdir(parents=True)
+    (tmp_path / "runs/2026/notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "runs/2026/a/b/out"):
+        raise RuntimeError("failed")
+    assert sorted(p.name for p in (tmp_path / "runs/2026").iterdir()) == ["notes.txt"]
+    with pytest.raises(TypeError):   # the write itself fails
+        atomic.atomic_write_text(tmp_path / "runs/x/y/f.json", None)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["2026"]
+    with atomic_dir(tmp_path / "runs/2026/a/out") as tmp:   # success keeps what it made
+        (tmp / "f").write_text("x")
+    assert (tmp_path / "runs/2026/a/out/f").read_text() == "x"
+
+
 class Signal(BaseException):
     """SIGTERM raised as an exception in the main thread, between two bytecodes."""
 
