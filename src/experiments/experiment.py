@@ -212,6 +212,7 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
     cfg = exp.config
     if replace_other and out_dir.exists():  # validated: nothing can stop the run before its cells
         set_aside(out_dir)
+    _remove_temporary_files(out_dir)
     if fresh and own_cache and cache_dir.is_dir():  # a shared --cache-dir is never cleared here
         if cache_dir.is_symlink():  # <out>/worlds linked to a shared cache: that one is shared too
             log.warning("--fresh: %s is a link to %s, a shared cache: not cleared (its worlds "
@@ -331,6 +332,20 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
 # the dashboard and API read it as this experiment's verdict.
 OPTIONAL_OUTPUTS = ("gate.json", "leaderboard_train.csv", "summary.csv", "detectability.csv",
                     "mde.csv")
+
+
+def _remove_temporary_files(out_dir: Path) -> None:
+    """The hidden temporary files of a run killed while it wrote a file of the directory
+    (``.results.parquet.tmp-PID``, ``.leaderboard.csv.XXXXXXXX``, ``cells/.ID.json.XXXXXXXX``):
+    readers skip them, but they stayed for good. Called under the directory's lock."""
+    names = ("results.parquet", "leaderboard.csv", "experiment.json", *OPTIONAL_OUTPUTS)
+    stale = [p for n in names for p in out_dir.glob(f".{n}.*")]
+    stale += list((out_dir / "cells").glob(".*.json.*"))
+    for p in sorted(stale):
+        if p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d temporary file(s) of a killed run of %s", len(stale), out_dir)
 
 
 def _drop_stale(out_dir: Path, written: set[str]) -> None:

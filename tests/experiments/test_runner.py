@@ -342,6 +342,25 @@ def test_a_rerun_killed_after_its_results_leaves_no_earlier_verdict(write_experi
     assert not (out / "gate.json").exists()
 
 
+def test_a_rerun_removes_the_temporary_files_of_a_killed_run(write_experiment, tmp_path):
+    """kill -9 while an experiment wrote one of its files left the hidden temporary file
+    (.results.parquet.tmp-PID, .leaderboard.csv.XXXXXXXX, cells/.ID.json.XXXXXXXX) for good
+    (audit-crash leftover); the next run into the directory removes them, and nothing else."""
+    exp = load_experiment(write_experiment(seeds=[1, 2]))
+    out = tmp_path / "out"
+    _run(exp, out, executor="serial")
+    cell = sorted((out / "cells").glob("*.json"))[0].name
+    stale = [out / ".results.parquet.tmp-4242", out / ".leaderboard.csv.k2j4_x9q",
+             out / ".gate.json.a8d0f1zz", out / "cells" / f".{cell}.0q9zt1ab"]
+    for p in stale:
+        p.write_text("partial")
+    (out / ".notes").write_text("mine")
+    (out / "cells" / "README").write_text("mine")
+    assert len(_run(exp, out, executor="serial").results) == 2
+    assert not [p for p in stale if p.exists()]
+    assert (out / ".notes").read_text() == (out / "cells" / "README").read_text() == "mine"
+
+
 def test_a_rerun_with_a_gate_does_not_say_it_dropped_its_verdict(write_experiment, tmp_path,
                                                                  caplog):
     """Every rerun with a gate logged 'removed gate.json of an earlier run (this run does not
