@@ -323,6 +323,14 @@ def score_series(
     return out
 
 
+def periods_per_day(grid: np.ndarray) -> int:
+    """A grid's periods per day from its median step: 24 hourly, 1 daily or coarser (a weekly
+    grid too), 1 for a grid of one period (no step to read)."""
+    if len(grid) < 2:
+        return 1
+    return max(1, int(round(np.timedelta64(1, "D") / np.median(np.diff(grid)))))
+
+
 def vus_buffer_for(ppd: int) -> int:
     """VUS-PR's largest buffer: a week of daily periods, one day of sub-daily periods (at most
     256: the cost grows with it)."""
@@ -386,8 +394,7 @@ def add_series_metrics(ctx: Any) -> None:
     for name, incs in sorted(ctx.detector_incidents.items()):
         dets[name] = [(i.start, i.end) for i in incs]
     scores = period_scores(ctx, grid)
-    ppd = max(1, int(round(np.timedelta64(1, "D") / np.median(np.diff(grid))))) if len(grid) > 1 \
-        else 1
+    ppd = periods_per_day(grid)
     card = score_series(grid, ing["_raw_times"], ing.get("_raw_slots"), windows, dets,
                         seed=ctx.config.seed, scores=scores,
                         vus_buffer=vus_buffer_for(ppd))

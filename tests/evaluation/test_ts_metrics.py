@@ -289,6 +289,16 @@ def test_an_incident_between_grid_points_flags_the_next_period():
     assert out["detectors"]["d"]["incidents"] == 1
 
 
+@pytest.mark.parametrize(("freq", "n", "ppd"), [
+    ("h", 2, 24), ("h", 48, 24), ("5min", 3, 288), ("D", 2, 1), ("W", 5, 1), ("D", 1, 1),
+    ("D", 0, 1)])
+def test_periods_per_day_is_read_from_the_grids_median_step(freq, n, ppd):
+    """Two rows are enough to read the step; one (or none) is a daily grid, not an error
+    (the len guard's mutant ts31 survived, audit-mutrest)."""
+    grid = pd.date_range("2025-01-01", periods=n, freq=freq).to_numpy("datetime64[ns]")
+    assert tm.periods_per_day(grid) == ppd
+
+
 def test_vus_buffer_is_a_week_of_days_or_a_day_of_periods_capped():
     assert [tm.vus_buffer_for(p) for p in (1, 24, 256, 288, 1440)] == [7, 24, 256, 256, 256]
 
