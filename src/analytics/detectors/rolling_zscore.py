@@ -501,7 +501,10 @@ class RollingZScore(Detector):
                     sh = calibrate_wide(shares[k], unit, ppd)
                     need = np.maximum(cfg.share_gate, cfg.share_gate_ratio * np.abs(sh))
                     ok = (np.sign(o) * np.sign(sh) > 0) & (np.abs(o) >= need)
-                    keep[f"keep@s{k}"] = wide.back(ok | np.isnan(o))
+                    # nothing to veto where there is no share score (the overall series, a
+                    # share still warming up): a veto is a 0 that counts as a look in the
+                    # Bonferroni combination, a missing score is not a look
+                    keep[f"keep@s{k}"] = wide.back(ok | np.isnan(o) | np.isnan(shares[k]))
             sliced = parent_columns(wide.keys) >= 0
             if cfg.reference != "both":  # slices: the share scores replace their own
                 score[:, sliced] = np.nan
