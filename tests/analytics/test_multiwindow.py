@@ -118,3 +118,21 @@ def test_a_share_window_with_planned_days_weighs_only_the_days_it_has():
     held, _ = share_scores(value, planned, *args)
     assert free[k][t, 1] > 5
     assert held[k][t, 1] / free[k][t, 1] == pytest.approx(np.sqrt(4 / 7), rel=1e-9)
+
+
+def test_the_main_score_of_a_smoothed_detector_reads_its_calibration():
+    """``smooth: 7`` (the shipped, disabled rolling_zscore_week sets ``calibration: {tail_df:
+    7.5, tail_gain: 1.4}``): the detector's ``calibration`` is its main score's. It was read from
+    ``window_calibration[7]`` instead, so the YAML key (and a ``--set
+    detectors.rolling_zscore_week.calibration.tail_gain=...``) changed nothing."""
+    from analytics.detectors.calibrate import CalibrationConfig
+
+    a = _zscore(smooth=7, calibration=CalibrationConfig(tail_df=7.5, tail_gain=1.4))
+    b = _zscore(smooth=7, calibration=CalibrationConfig(tail_df=7.5, tail_gain=2.0))
+    assert a.calibration_for("score").tail_gain == 1.4
+    assert b.calibration_for("score").tail_gain == 2.0
+    assert b.calibration_for("score@3").tail_gain == 1.25   # the extra windows keep theirs
+    series = _noise_counts(50, days=200, n_series=2)
+    sa = a.detect(DetectorInput(series=series))["score"].to_numpy()
+    sb = b.detect(DetectorInput(series=series))["score"].to_numpy()
+    assert not np.array_equal(sa, sb)

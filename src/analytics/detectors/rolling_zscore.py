@@ -317,7 +317,7 @@ class RollingZScore(Detector):
         k = int(label or cfg.smooth)
         if self._ratio_on and k in cfg.ratio_calibration:
             return cfg.ratio_calibration[k]
-        return cfg.window_calibration.get(k, cfg.calibration) if k > 1 else cfg.calibration
+        return cfg.window_calibration.get(k, cfg.calibration) if label else cfg.calibration
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
