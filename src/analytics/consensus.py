@@ -301,7 +301,13 @@ class Votes:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN days: no baseline
             exp_day = np.nanmean(self.expected[w, s, p0:p1 + 1], axis=0)
-        actual = _aggregate(kpi, self.actual[s, p0:p1 + 1])
+        act_day = self.actual[s, p0:p1 + 1]
+        # both sides over the same periods: a period without an expected value (no voter has a
+        # baseline there, e.g. a planned day inside the incident) is left out of the actual too
+        both = np.isfinite(act_day) & np.isfinite(exp_day)
+        if both.any():
+            act_day, exp_day = act_day[both], exp_day[both]
+        actual = _aggregate(kpi, act_day)
         expected = _aggregate(kpi, exp_day)
         mag = (
             (actual - expected) / abs(expected) * 100

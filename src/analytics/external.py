@@ -627,6 +627,25 @@ def sensitivity_rule(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
             "step_seconds": None if step is None else float(step), "why": f"{kind}: {why}"}
 
 
+def _auto_tails(d: Any, tail: str) -> dict[str, Any]:
+    """Every calibration of detector settings ``d`` left on ``tail: auto`` -- ``calibration``
+    and the per-window maps (``window_calibration`` ...) -- with ``tail`` instead, as updates."""
+    from .detectors.calibrate import CalibrationConfig
+
+    def one(c: CalibrationConfig) -> CalibrationConfig:
+        return c.model_copy(update={"tail": tail}) if c.tail == "auto" else c
+
+    out: dict[str, Any] = {}
+    for key in type(d).model_fields:
+        v = getattr(d, key)
+        if isinstance(v, CalibrationConfig):
+            out[key] = one(v)
+        elif isinstance(v, dict) and v and all(isinstance(c, CalibrationConfig)
+                                               for c in v.values()):
+            out[key] = {k: one(c) for k, c in v.items()}
+    return out
+
+
 def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> AnalysisConfig:
     """The analysis config as a ``--kpis`` run uses it: ``cfg.external`` applied (the calibrator
     tail of detectors left on ``auto``, the detectors added for external series only
@@ -647,17 +666,11 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
 
     dets = {}
     for name, d in cfg.detectors.items():
-        cal = d.calibration
-        if cal.tail == "auto":
-            cal = cal.model_copy(update={"tail": ext.tail})
         off = {"enabled": False} if getattr(REGISTRY[d.type], "store_only", False) else {}
-        dets[name] = d.model_copy(update={"calibration": cal, **off})  # store-data detectors off
+        dets[name] = d.model_copy(update={**_auto_tails(d, ext.tail), **off})  # store-only off
     for name, d in ext.detectors.items():  # --kpis-only detectors (e.g. level_shift)
         on = d.enabled if "enabled" in d.model_fields_set else True
-        cal = d.calibration
-        if cal.tail == "auto":
-            cal = cal.model_copy(update={"tail": ext.tail})
-        dets[name] = d.model_copy(update={"calibration": cal, "enabled": on})
+        dets[name] = d.model_copy(update={**_auto_tails(d, ext.tail), "enabled": on})
     short = {k: v for k, v in (("early_min", ext.early_min), ("flat_floor", ext.flat_floor))
              if v is not None}
     if short:  # rolling_zscore's short-history scoring (detectors/short_history.py)

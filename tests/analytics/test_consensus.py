@@ -144,6 +144,21 @@ def test_incident_actual_sums_counts_and_averages_ratios_and_external_kpis():
         assert (inc.actual, inc.expected, inc.magnitude_pct) == (actual, expected, 50.0), kpi
 
 
+def test_incident_actual_and_expected_cover_the_same_periods():
+    """A period of the incident without an expected value (a gap day inside it that no voter has
+    a baseline for, e.g. count_likelihood on a planned day) is left out of both sides: the
+    actual summed over three days against an expected over two read a +40 % move as +90 %."""
+    det = votes({"a": {5: 4.0, 7: 4.0}})
+    det.loc[det["date"] == DAY0 + pd.Timedelta(days=6), "expected"] = float("nan")
+    (inc,) = build_incidents(det, ["a"], merge_gap=1)
+    assert (inc.start, inc.end) == (DAY0 + pd.Timedelta(days=5), DAY0 + pd.Timedelta(days=7))
+    assert (inc.actual, inc.expected, inc.magnitude_pct) == (280.0, 200.0, 40.0)
+    ratio = votes({"a": {5: 4.0, 7: 4.0}}, kpi="conversion_rate")
+    ratio.loc[ratio["date"] == DAY0 + pd.Timedelta(days=6), "expected"] = float("nan")
+    (inc,) = build_incidents(ratio, ["a"], merge_gap=1)
+    assert (inc.actual, inc.expected, inc.magnitude_pct) == (140.0, 100.0, 40.0)
+
+
 def test_incident_peak_detectors_and_magnitude():
     """The peak is the strongest score in the incident's direction (a down score inside an up
     incident's span is not its peak); the detectors are those that voted within the tolerance,

@@ -252,3 +252,31 @@ def test_output_text_columns_typed_as_pandas_infers(segment_dtype):
                             for c in out.columns})
     pd.testing.assert_frame_equal(out, rebuilt, check_exact=True)
     assert set(out["direction"]) <= {"up", "down"} and (out["mode"] == "causal").all()
+
+
+def test_a_channel_scoped_planned_day_concerns_only_that_channels_cells():
+    """``calendar_mask``: a planned day scoped ``channel=email`` concerns the email slice and
+    the slices containing it (overall, countries, categories, products), not the other channels
+    -- nor the channel x country cells of the other channels (``paid|DE`` is inside channel
+    paid, as scoring places a cell: ARCHITECTURE.md "Scoring"). A cell of another channel was
+    muted and left out of its baselines on every email campaign day."""
+    from analytics.detectors.base import calendar_mask
+
+    day = pd.Timestamp("2025-01-10")
+    rows = [("overall", "all"), ("channel", "email"), ("channel", "paid"), ("country", "DE"),
+            ("channel_country", "email|DE"), ("channel_country", "paid|DE"),
+            ("channel_country", "email|FR")]
+    series = pd.DataFrame({"date": day, "kpi": "orders", "dimension": [d for d, _ in rows],
+                           "segment": [s for _, s in rows], "value": 1.0})
+    cal = pd.DataFrame({"date": [day], "name": ["mail"], "kind": ["campaign"],
+                        "scope": ["channel=email"]})
+    got = dict(zip(rows, calendar_mask(series, cal), strict=True))
+    assert got == {("overall", "all"): True, ("channel", "email"): True,
+                   ("channel", "paid"): False, ("country", "DE"): True,
+                   ("channel_country", "email|DE"): True, ("channel_country", "paid|DE"): False,
+                   ("channel_country", "email|FR"): True}
+    cal["scope"] = "channel=email,country=DE"
+    got = dict(zip(rows, calendar_mask(series, cal), strict=True))
+    assert [r for r, m in got.items() if m] == [("overall", "all"), ("channel", "email"),
+                                                ("country", "DE"),
+                                                ("channel_country", "email|DE")]

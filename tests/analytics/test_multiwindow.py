@@ -72,3 +72,67 @@ def test_windows_are_deterministic_and_raw_only():
     a = det.detect(DetectorInput(series=series))
     b = det.detect(DetectorInput(series=series))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_window_with_planned_days_weighs_only_the_days_it_has():
+    """The k-day score is the mean of the window's periods over the spread of one period, times
+    the square root of the periods averaged. Planned days stay out of the mean (``calendar:
+    exclude``), so a 7-day window holding 3 planned days is the mean of 4 periods: it weighs
+    sqrt(4), not sqrt(7). Scored as 7, four days at +d read as strong as seven."""
+    rng = np.random.default_rng(5)
+    n, t = 120, 100
+    dates = pd.date_range("2025-01-01", periods=n, freq="D")
+    x = 100.0 + rng.normal(0.0, 5.0, n)
+    x[t - 6:t + 1] += 12.0                      # a week at +12 (2.4 sd a day)
+    series = pd.DataFrame({"date": dates, "kpi": "cpu", "dimension": "overall",
+                           "segment": "all", "value": x})
+    det = _zscore(windows=[7], weekday_adjust=False)
+    plain = det._detect_core(series, DetectorInput(series=series))
+    cal = pd.DataFrame({"date": dates[t - 6:t - 3], "name": "sale", "kind": "campaign"})
+    det = _zscore(windows=[7], weekday_adjust=False)
+    planned = det._detect_core(series, DetectorInput(series=series, calendar=cal))
+    # the baseline before the window is the same in both runs; only the mean's size differs
+    a, b = plain.loc[t, "score@7"], planned.loc[t, "score@7"]
+    mean_all, mean_kept = x[t - 6:t + 1].mean(), x[t - 3:t + 1].mean()
+    assert b / a == pytest.approx((mean_kept - 100) / (mean_all - 100) * np.sqrt(4 / 7), rel=0.05)
+
+
+def test_a_share_window_with_planned_days_weighs_only_the_days_it_has():
+    """The same for the share scores (``score@s<k>``): the mean residual of the window's
+    unplanned periods, times the square root of how many there are. A slice at a steady 30 %
+    of its parent moves to 36 % for a week; three of its days are planned: the window's four
+    other days, all the same residual, weigh sqrt(4), not sqrt(7)."""
+    from analytics.detectors.share import share_scores
+
+    n, t, k = 150, 120, 7
+    par = np.full(n, 2000.0)
+    kid = np.full(n, 600.0)
+    kid[t - 6:t + 1] = 720.0
+    value = np.column_stack([par, kid])
+    keys = [("orders", "overall", "all"), ("orders", "channel", "a")]
+    none = np.zeros(value.shape, bool)
+    planned = none.copy()
+    planned[t - 6:t - 3, :] = True
+    args = (keys, [1, k], 28, 14, 182, np.zeros(value.shape), None, True, 1.5)
+    free, _ = share_scores(value, none, *args)
+    held, _ = share_scores(value, planned, *args)
+    assert free[k][t, 1] > 5
+    assert held[k][t, 1] / free[k][t, 1] == pytest.approx(np.sqrt(4 / 7), rel=1e-9)
+
+
+def test_the_main_score_of_a_smoothed_detector_reads_its_calibration():
+    """``smooth: 7`` (the shipped, disabled rolling_zscore_week sets ``calibration: {tail_df:
+    7.5, tail_gain: 1.4}``): the detector's ``calibration`` is its main score's. It was read from
+    ``window_calibration[7]`` instead, so the YAML key (and a ``--set
+    detectors.rolling_zscore_week.calibration.tail_gain=...``) changed nothing."""
+    from analytics.detectors.calibrate import CalibrationConfig
+
+    a = _zscore(smooth=7, calibration=CalibrationConfig(tail_df=7.5, tail_gain=1.4))
+    b = _zscore(smooth=7, calibration=CalibrationConfig(tail_df=7.5, tail_gain=2.0))
+    assert a.calibration_for("score").tail_gain == 1.4
+    assert b.calibration_for("score").tail_gain == 2.0
+    assert b.calibration_for("score@3").tail_gain == 1.25   # the extra windows keep theirs
+    series = _noise_counts(50, days=200, n_series=2)
+    sa = a.detect(DetectorInput(series=series))["score"].to_numpy()
+    sb = b.detect(DetectorInput(series=series))["score"].to_numpy()
+    assert not np.array_equal(sa, sb)

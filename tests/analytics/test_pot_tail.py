@@ -84,3 +84,27 @@ def test_pot_tail_is_used_from_five_times_the_needed_exceedances_on():
     fixed = to_normal(z, 13)
     assert np.array_equal(out[:147], fixed[:147])                  # fewer than 150 past scores
     assert not np.allclose(out[154:161], fixed[154:161])
+
+
+def test_external_tail_reaches_every_calibration_left_on_auto():
+    """``external.tail`` is 'the calibrator tail of detectors left on calibration.tail: auto'
+    (--kpis input). A detector's per-window calibrations (rolling_zscore's window_calibration,
+    share_calibration, ratio_calibration; count_likelihood's window_calibration) are left on auto
+    too, but only ``calibration`` was resolved: with ``external.tail: pot`` the 1-period score
+    got the series' own tail and its 3- and 7-period windows kept the fixed one."""
+    from analytics.config import load_analysis_config
+    from analytics.detectors.calibrate import CalibrationConfig as Cal
+    from analytics.external import external_profile
+
+    cfg = load_analysis_config(None, ["external.tail=pot"])
+    det = external_profile(cfg, 300.0).detectors["rolling_zscore"]
+    found = [det.calibration]
+    for name in ("window_calibration", "share_calibration", "ratio_calibration"):
+        found += list(getattr(det, name).values())
+    assert found and all(isinstance(c, Cal) for c in found)
+    assert {c.tail for c in found} == {"pot"}
+    # an explicit tail is kept
+    cfg = load_analysis_config(None, ["external.tail=pot",
+                                      "detectors.rolling_zscore.window_calibration.3.tail=fixed"])
+    det = external_profile(cfg, 300.0).detectors["rolling_zscore"]
+    assert det.window_calibration[3].tail == "fixed" and det.window_calibration[7].tail == "pot"

@@ -257,3 +257,25 @@ def test_a_planned_days_residual_stays_out_of_the_later_scores_spread():
                                  True, 1.5)[0][1][21:, 1])
     assert np.isfinite(runs[0]).sum() > 50
     assert np.array_equal(runs[0], runs[1], equal_nan=True)
+
+
+def test_the_share_gate_leaves_the_overall_series_bonferroni_count_alone():
+    """The overall series has no parent, so no share score (NaN): there is nothing for the gate
+    to veto. A veto turns a score into a 0 that still counts in the Bonferroni penalty
+    (``base.combine_windows``: windows *that have a score at that point*); the gate used to
+    'veto' the overall series' missing share scores too, so its own three windows were
+    combined as six looks and it needed a larger move than with ``reference: own``. Slice-only
+    settings must not move the overall series' scores."""
+    series = _store(5, day_cv=0.05, swing=3650)
+    inp = DetectorInput(series=series, sensitivity=0.1)
+    own = _zscore(windows=[3, 7]).detect(inp)
+    gated = _zscore(reference="both", share_gate=1.0, share_gate_ratio=0.25,
+                    windows=[3, 7]).detect(inp)
+    overall = (own["dimension"] == "overall").to_numpy()
+    assert (gated["dimension"] == own["dimension"]).all()
+    np.testing.assert_array_equal(gated.loc[overall, "score"].to_numpy(),
+                                  own.loc[overall, "score"].to_numpy())
+    # on a slice, a share score the gate has nothing to judge (no share score yet) is no veto
+    core = _zscore(reference="both", share_gate=1.0, windows=[3, 7])._detect_core(series, inp)
+    for k in (1, 3, 7):
+        assert core.loc[core[f"score@s{k}"].isna(), f"keep@s{k}"].all()

@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from scipy.special import ndtr, ndtri
 
-from shocklab.catalogue import PRODUCT_DIMENSION, product_watched
+from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP, PRODUCT_DIMENSION, product_watched
 from shocklab.errors import InputError
 
 from .calibrate import (
@@ -426,12 +426,25 @@ def calendar_mask(series: pd.DataFrame, calendar: pd.DataFrame | None) -> np.nda
     """Rows of ``series`` on a planned marketing-calendar day that concerns their slice.
 
     A calendar scope of ``all`` concerns every slice; ``channel=email`` concerns the email slice
-    and every slice of other dimensions (overall, countries …), not the other channels.
+    and every slice of other dimensions (overall, countries …), not the other channels, nor the
+    channel x country cells of the other channels (a cell ``"<channel>|<country>"`` is inside its
+    channel and its country, as scoring places it).
     """
     mask = np.zeros(len(series), dtype=bool)
     if calendar is None or not len(calendar):
         return mask
     dates = series["date"].dt.normalize()
+    # "<channel>|<country>" cells: their channel and country, per row (split once per segment)
+    cell = (series["dimension"] == PAIR_DIMENSION).to_numpy()
+    cell_of: dict[str, np.ndarray] = {}
+    if cell.any():
+        codes, segs = pd.factorize(series["segment"].astype(str))
+        split = [str(v).split(PAIR_SEP, 1) for v in segs]
+        two = np.array([len(p) == 2 for p in split] + [False])[codes]
+        cell = cell & two
+        cell_of = {key: np.array([p[i] if len(p) == 2 else "" for p in split] + [""],
+                                 dtype=object)[codes]
+                   for i, key in enumerate(("channel", "country"))}
     scopes = (
         calendar["scope"].astype(str)
         if "scope" in calendar.columns
@@ -446,6 +459,8 @@ def calendar_mask(series: pd.DataFrame, calendar: pd.DataFrame | None) -> np.nda
                 concerned &= ~(
                     (series["dimension"] == dim) & (series["segment"] != value)
                 ).to_numpy()
+                if dim in cell_of:  # a cell of another channel (country) is not concerned
+                    concerned &= ~(cell & (cell_of[dim] != value))
         mask |= on_day & concerned
     return mask
 

@@ -317,7 +317,7 @@ class RollingZScore(Detector):
         k = int(label or cfg.smooth)
         if self._ratio_on and k in cfg.ratio_calibration:
             return cfg.ratio_calibration[k]
-        return cfg.window_calibration.get(k, cfg.calibration) if k > 1 else cfg.calibration
+        return cfg.window_calibration.get(k, cfg.calibration) if label else cfg.calibration
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
@@ -422,11 +422,12 @@ class RollingZScore(Detector):
             """(score, centre) of the mean of the last ``k`` periods against the baseline before
             them."""
             if k > 1:  # planned days stay out of the smoothed mean too (unless ignored)
-                cur = rolling(adj if cfg.calendar == "ignore" else adj_clean, k, (k + 1) // 2,
-                              "mean")
+                src = adj if cfg.calendar == "ignore" else adj_clean
+                cur = rolling(src, k, (k + 1) // 2, "mean")
+                n_cur = rolling(np.isfinite(src).astype(float), k, 1, "sum")
                 lagged = shift(adj_clean, k)  # baseline ends before the smoothed span
             else:
-                cur, lagged = adj, shift(adj_clean, 1)
+                cur, lagged, n_cur = adj, shift(adj_clean, 1), np.ones_like(adj)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 if cfg.same_weekday:
@@ -463,8 +464,7 @@ class RollingZScore(Detector):
                     score = flat_score(score, cur, centre, flat)
             if self.parts is not None:
                 self.parts[k] = (cur, centre, spread)
-            # the spread is of single periods; a mean of k has 1/sqrt(k) of it
-            return score * np.sqrt(k), centre
+            return score * np.sqrt(n_cur), centre  # a mean of n periods: 1/sqrt(n) of the spread
 
         if self.parts is not None:
             self.parts.update(factor=factor, offset=offset, keys=wide.keys, grid=wide.grid)
@@ -501,7 +501,8 @@ class RollingZScore(Detector):
                     sh = calibrate_wide(shares[k], unit, ppd)
                     need = np.maximum(cfg.share_gate, cfg.share_gate_ratio * np.abs(sh))
                     ok = (np.sign(o) * np.sign(sh) > 0) & (np.abs(o) >= need)
-                    keep[f"keep@s{k}"] = wide.back(ok | np.isnan(o))
+                    # no share score (overall, warm-up): no veto (a veto counts as a look)
+                    keep[f"keep@s{k}"] = wide.back(ok | np.isnan(o) | np.isnan(shares[k]))
             sliced = parent_columns(wide.keys) >= 0
             if cfg.reference != "both":  # slices: the share scores replace their own
                 score[:, sliced] = np.nan

@@ -76,7 +76,8 @@ def share_scores(
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """Raw share scores of every slice column of the [period, series] matrix ``value`` for each
     window k: the mean residual of the last k periods against the baseline share from before
-    them, x sqrt(k), over the residual's robust spread (MAD over ``spread_window`` periods, never
+    them, x sqrt(k) (the square root of the periods averaged: fewer than k where some are planned
+    or missing), over the residual's robust spread (MAD over ``spread_window`` periods, never
     below the count floor); and the expected value of each slice (baseline share x today's
     parent). The baseline share is the median over ``window`` periods of the 7-period share
     (sums over a week: a small slice's daily share is too discrete for a median).
@@ -160,10 +161,12 @@ def share_scores(
         spread = np.where(np.maximum(spread, floors) > 0, np.maximum(spread, floors), np.nan)
         for k in windows:
             r = r1 if k == 1 else residual(k)
-            if k > 1:
-                r = rolling(r if ignore_calendar else np.where(skip, np.nan, r), k, (k + 1) // 2,
-                            "mean")
-            out[k] = r / spread * np.sqrt(k)
+            n_r = 1.0
+            if k > 1:   # the mean of the window's unplanned periods, x sqrt(their number)
+                r = r if ignore_calendar else np.where(skip, np.nan, r)
+                n_r = rolling(np.isfinite(r).astype(float), k, 1, "sum")
+                r = rolling(r, k, (k + 1) // 2, "mean")
+            out[k] = r / spread * np.sqrt(n_r)
         share1 = rolling(shift(ratio7, 1), window, mp, "median")
         centre1 = rolling(shift(y_clean, 1), window, mp, "median")
         expected = np.where(
