@@ -465,7 +465,9 @@ def nab_problem(nab: Path) -> str | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--nab", default=str(DEFAULT_NAB), help="NAB folder (data/, labels/, results/)")
+    ap.add_argument("--nab", default=str(DEFAULT_NAB),
+                    help="NAB-layout folder: data/<category>/*.csv, labels/combined_windows.json "
+                    "(results/: NAB's published scores, optional)")
     ap.add_argument(
         "--out", default="/tmp/bench_nab", help="run directories and results.json go here"
     )
@@ -527,12 +529,25 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     cats = sorted(p.name for p in (nab / "data").iterdir() if p.is_dir())
     if args.categories:
-        cats = [c for c in cats if c in args.categories.split(",")]
+        wanted = [c.strip() for c in args.categories.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in cats]
+        if unknown:   # a typo ran no file and ended in an IndexError traceback
+            print(f"error: --categories: {', '.join(unknown)} not a folder of {nab / 'data'} "
+                  f"(there: {', '.join(cats) or 'none'})", file=sys.stderr)
+            return 2
+        cats = [c for c in cats if c in wanted]
     results: dict[str, dict] = {}
     t_all = time.perf_counter()
     if args.summary_only:
+        if not (out / "results.json").is_file():   # was a FileNotFoundError traceback
+            print(f"error: --summary-only: no {out / 'results.json'} (run without "
+                  "--summary-only first, with the same --out)", file=sys.stderr)
+            return 2
         results = json.loads((out / "results.json").read_text())
         cats = []
+    elif not any(sorted((nab / "data" / c).glob("*.csv"))[:args.files] for c in cats):
+        print(f"error: no CSV file in {nab / 'data'}/<category>/ to run", file=sys.stderr)
+        return 2
     for cat in cats:
         files = sorted((nab / "data" / cat).glob("*.csv"))[:args.files]
         for f in files:
@@ -559,7 +574,9 @@ def main() -> int:
     # ---- per category: normalised NAB (3 profiles), event F1, alarms per file,
     # published references
     pub = _published(nab)
-    prof = nabmod.load_profiles(nab / "config" / "profiles.json")
+    # the profiles that scored the files (run_analysis: NAB's three), not <nab>/config/: a
+    # folder of one's own has no profiles.json (a FileNotFoundError after every file had run)
+    prof = nabmod.load_profiles()
     by_cat: dict[str, list[str]] = defaultdict(list)
     for key in results:
         by_cat[key.split("/")[0]].append(key)

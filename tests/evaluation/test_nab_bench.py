@@ -4,6 +4,7 @@ grid's extra detectors and likelihood settings map back from the `external` sect
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -78,3 +79,57 @@ def test_a_nab_folder_without_its_labels_is_one_line(tmp_path):
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels" / "combined_windows.json").write_text("{}")
     assert bench_nab.nab_problem(tmp_path) is None
+
+
+def _own_nab_folder(tmp_path: Path) -> Path:
+    """A researcher's NAB-layout folder: data/<category>/*.csv and labels/, no config/ or
+    results/ (NAB's own folder has both)."""
+    nab = tmp_path / "mine"
+    (nab / "data" / "hourly").mkdir(parents=True)
+    (nab / "data" / "hourly" / "h1.csv").write_text("timestamp,value\n2024-01-01 00:00:00,1\n")
+    (nab / "labels").mkdir()
+    (nab / "labels" / "combined_windows.json").write_text('{"hourly/h1.csv": []}')
+    return nab
+
+
+def _main(monkeypatch, *argv: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["bench_nab.py", *argv])
+    return bench_nab.main()
+
+
+def test_summary_of_an_own_folder_without_nab_profiles(tmp_path, monkeypatch, capsys):
+    """The summary read <nab>/config/profiles.json, which a folder of one's own lacks: every file
+    ran, then a FileNotFoundError traceback. The files are scored with NAB's three profiles
+    (run_analysis), so the summary normalises with those."""
+    nab = _own_nab_folder(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    sm = {"nab_windows": 1, "windows": 1,
+          "nab_null": {p: {"score": -1.0} for p in bench_nab.PROFILES},
+          "detectors": {"consensus": {
+              "nab": {p: {"score": 0.5} for p in bench_nab.PROFILES},
+              "window_event": {"detected": 1, "windows": 1, "incidents": 1,
+                               "true_incidents": 1},
+              "vus_pr": 0.5, "affiliation": {"f1": 0.5}}}}
+    (out / "results.json").write_text(json.dumps({"hourly/h1.csv": {
+        "exit": 0, "seconds": 1.0, "traceback": False, "stderr_tail": "", "series_metrics": sm}}))
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(out), "--summary-only") == 0
+    row = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("hourly"))
+    assert row.split()[2:5] == ["75.0"] * 3   # 100 (0.5 − (−1)) / (1 − (−1)), tpWeight 1
+
+
+def test_summary_only_without_an_earlier_run_is_one_line(tmp_path, monkeypatch, capsys):
+    nab = _own_nab_folder(tmp_path)
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "none"),
+                 "--summary-only") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "results.json" in err and "Traceback" not in err
+
+
+def test_an_unknown_category_is_one_line(tmp_path, monkeypatch, capsys):
+    """A typo in --categories ran no file and ended in an IndexError traceback."""
+    nab = _own_nab_folder(tmp_path)
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "o"),
+                 "--categories", "hourly,hourlly") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hourlly" in err and "there: hourly" in err
