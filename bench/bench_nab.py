@@ -513,6 +513,16 @@ def main() -> int:
         shipped = {"extra": _extra_key(d.detectors), **shipped,
                    "likelihood": _likelihood_key(d.likelihood), "short": _short_key(d)}
         shipped = {k: shipped[k] for k in grid}
+        missing = [c for c in CV_CATEGORIES if not any((Path(args.nab) / "data" / c).glob("*.csv"))]
+        if missing:   # after detecting every file, a KeyError traceback
+            print(f"error: --cv holds out NAB's categories {', '.join(CV_CATEGORIES)}; "
+                  f"{Path(args.nab) / 'data'} has no CSV file in {', '.join(missing)}",
+                  file=sys.stderr)
+            return 2
+        if args.summary_only and not (Path(args.out) / "cv.json").is_file():
+            print(f"error: --cv --summary-only: no {Path(args.out) / 'cv.json'} (run --cv "
+                  "first, with the same --out)", file=sys.stderr)
+            return 2
         logging.disable(logging.WARNING)  # ingestion warnings of 41 files x 2 runs
         return run_cv(Path(args.nab), args.sets, shipped, Path(args.out),
                       cached=args.summary_only, grid=grid)

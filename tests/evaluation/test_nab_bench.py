@@ -133,3 +133,19 @@ def test_an_unknown_category_is_one_line(tmp_path, monkeypatch, capsys):
                  "--categories", "hourly,hourlly") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "hourlly" in err and "there: hourly" in err
+
+
+def test_cv_needs_nabs_categories_and_its_cache(tmp_path, monkeypatch, capsys):
+    """--cv on a folder without NAB's four labelled categories detected every file, then a
+    KeyError traceback; --cv --summary-only without an earlier cv.json was a FileNotFoundError."""
+    nab = _own_nab_folder(tmp_path)
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "o"), "--cv") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "realTraffic" in err
+    for c in bench_nab.CV_CATEGORIES:
+        (nab / "data" / c).mkdir()
+        (nab / "data" / c / "x.csv").write_text("timestamp,value\n")
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "o"), "--cv",
+                 "--summary-only") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cv.json" in err
