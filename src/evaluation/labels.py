@@ -9,6 +9,7 @@ Labels are truth: they are read here, behind the wall, never by analytics.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,32 +21,46 @@ from shocklab.errors import InputError
 from shocklab.textfile import csv_options, not_a_file, refuse_implicit_index
 from shocklab.truth import Truth
 
+log = logging.getLogger("shocklab.analysis")
+
 
 def labels_truth(path: str | Path, ds: DataSet) -> Truth:
     """The labelled windows of ``path`` for the KPI file loaded into ``ds``."""
     ing = ds.ingest
     events = load_events_file(path, ing.get("_kpis", []), kpi_file=ing.get("_file"),
                               names=ing.get("_names"))
-    _check_overlap(path, events, ds)
-    return Truth(events=events)
+    return Truth(events=_inside_data(path, events, ds))
 
 
-def _check_overlap(path: str | Path, events: list[dict[str, Any]], ds: DataSet) -> None:
-    """Windows that all lie outside the data (the wrong label file, a wrong year) are bad input:
-    scored, every one would be a missed event and fail a --min-recall gate as if the detectors
-    had."""
+def _inside_data(path: str | Path, events: list[dict[str, Any]],
+                 ds: DataSet) -> list[dict[str, Any]]:
+    """The windows that overlap the data. Windows that all lie outside it (the wrong label file,
+    a wrong year) are bad input: scored, every one would be a missed event and fail a
+    --min-recall gate as if the detectors had. For the same reason a window wholly outside a
+    file that others overlap (labels for a longer period than the export) is left out, with a
+    warning: it was counted as missed (recall 0.5 for one window found of the two)."""
     kd = ds.tables.get("kpis_daily")
     if not events or kd is None or not len(kd):
-        return
+        return events
     dates = pd.to_datetime(kd["date"])
     lo, hi = dates.min(), dates.max()
-    if any(pd.Timestamp(e["start"]) <= hi and pd.Timestamp(e["end"]) >= lo for e in events):
-        return
-    e = events[0]
-    raise InputError(
-        f"{path}: no labelled window overlaps the data ({lo} to {hi}); the first is "
-        f"{e['start']} to {e['end']} — the wrong label file or year?"
-    )
+    step = pd.Timedelta(seconds=float(ds.ingest.get("step_seconds") or 0))
+    last = hi + step if step > pd.Timedelta(0) else hi   # the last period holds its whole step
+    inside = [e for e in events
+              if pd.Timestamp(e["start"]) < last or pd.Timestamp(e["start"]) <= hi]
+    inside = [e for e in inside if pd.Timestamp(e["end"]) >= lo]
+    if not inside:
+        e = events[0]
+        raise InputError(
+            f"{path}: no labelled window overlaps the data ({lo} to {hi}); the first is "
+            f"{e['start']} to {e['end']} — the wrong label file or year?"
+        )
+    if len(inside) < len(events):
+        out = [e for e in events if e not in inside]
+        log.warning("%s: %d labelled window(s) outside the data (%s to %s) left out of the "
+                    "scoring, e.g. %s %s to %s", path, len(out), lo, hi, out[0]["event_id"],
+                    out[0]["start"], out[0]["end"])
+    return inside
 
 
 def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
