@@ -27,8 +27,16 @@ log = logging.getLogger("shocklab.analysis")
 def labels_truth(path: str | Path, ds: DataSet) -> Truth:
     """The labelled windows of ``path`` for the KPI file loaded into ``ds``."""
     ing = ds.ingest
+    with_offset: list[bool] = []
     events = load_events_file(path, ing.get("_kpis", []), kpi_file=ing.get("_file"),
-                              names=ing.get("_names"))
+                              names=ing.get("_names"), with_offset=with_offset)
+    if ing.get("_utc_offset") and not any(with_offset) and events:
+        # the KPI file's times lost their offset on the way to UTC; naive labels are read as UTC
+        # (a window written in the file's local time missed its rows by the offset)
+        log.warning("%s: the labels have no UTC offset and are read as UTC, while %s's timestamps "
+                    "(offset %s) were converted to UTC: if the labels are in the file's local "
+                    "time, write them with their offset", path, ing.get("_file"),
+                    ing["_utc_offset"])
     return Truth(events=_inside_data(path, events, ds))
 
 
@@ -114,8 +122,11 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
 
 
 def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | None = None,
-                     names: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Labelled windows as ShockLab truth events (formats in the module docstring)."""
+                     names: dict[str, str] | None = None,
+                     with_offset: list[bool] | None = None) -> list[dict[str, Any]]:
+    """Labelled windows as ShockLab truth events (formats in the module docstring);
+    ``with_offset`` (a list) receives, per event, whether its start was given with a UTC
+    offset."""
     path = Path(path)
     if not path.is_file():
         raise InputError(not_a_file(path, "events file"))
@@ -134,6 +145,8 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
     first: dict[str, int] = {}
     for i, ev in enumerate(raw):
         start, end = event_window(ev, f"{path}: [{i}]")
+        if with_offset is not None:
+            with_offset.append(pd.Timestamp(ev["start"]).tzinfo is not None)
         kpi, direction = ev.get("kpi"), ev.get("direction")
         if kpi is not None and kpi not in kpis:
             raise InputError(
