@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analytics.context import DataSet
@@ -121,6 +122,44 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
     return recs
 
 
+def _numeric_dates(raw: list[Any], path: Path) -> list[Any]:
+    """Numeric dates (``05/03/2025``) of the labels read day- or month-first for the whole file,
+    as a KPI file's are (``analytics.external``); both orders, or only dates that could be either,
+    is an InputError. Read one by one, ``02/03/2025,05/03/2025`` was 3 February to 3 May (a
+    three-month window, silently) and ``10/03/2025,13/03/2025`` "end before start"."""
+    from analytics.transactions import dmy_order
+
+    cells = [(i, k, ev[k]) for i, ev in enumerate(raw) if isinstance(ev, dict)
+             for k in ("start", "end") if isinstance(ev.get(k), str)]
+    if not cells:
+        return raw
+    text = pd.Series([v for _, _, v in cells], dtype="string").str.strip()
+    o = dmy_order(text)
+    if not o.dmy.any():
+        return raw
+
+    def cell(j: int) -> str:
+        i, k, v = cells[j]
+        return f"[{i}].{k} {v!r}"
+
+    if o.conflict is not None:
+        raise InputError(f"{path}: both day-first ({cell(o.conflict[0])}) and month-first "
+                         f"({cell(o.conflict[1])}) dates: write ISO 8601 (YYYY-MM-DD)")
+    if not (o.day_first.any() or o.month_first.any()) and o.ambiguous.any():
+        raise InputError(f"{path}: {cell(int(np.flatnonzero(o.ambiguous)[0]))} could be day- or "
+                         "month-first and no date in the file decides: write ISO 8601 "
+                         "(YYYY-MM-DD)")
+    dayfirst = bool(o.day_first.any())
+    out = [dict(ev) if isinstance(ev, dict) else ev for ev in raw]
+    for j in np.flatnonzero(o.dmy):
+        i, k, v = cells[j]
+        try:
+            out[i][k] = pd.to_datetime(v.strip(), dayfirst=dayfirst).isoformat()
+        except (ValueError, TypeError, OverflowError):
+            pass   # left as written: event_window names it
+    return out
+
+
 def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | None = None,
                      names: dict[str, str] | None = None,
                      with_offset: list[bool] | None = None) -> list[dict[str, Any]]:
@@ -140,6 +179,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
             raw = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
     if not isinstance(raw, list):
         raise InputError(f"{path}: expected a list of events with start/end")
+    raw = _numeric_dates(raw, path)
     names = names or {}
     events = []
     first: dict[str, int] = {}
