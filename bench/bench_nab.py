@@ -501,6 +501,15 @@ def main() -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if args.sets and not args.ingest_rows:
+        from analytics.config import load_analysis_config
+        from shocklab.errors import InputError
+
+        try:   # once, not once per file (41 exit-2 runs; a traceback under --cv)
+            load_analysis_config(None, args.sets)
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.cv:
         from analytics.config import load_analysis_config
 

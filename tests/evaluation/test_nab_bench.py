@@ -1,12 +1,15 @@
 """bench/bench_nab.py --cv: the shipped `external` settings are a point of the cross-validation
 grid (so the README's in-sample figure of the shipped default is the one the grid scored), and the
-grid's extra detectors and likelihood settings map back from the `external` section."""
+grid's extra detectors and likelihood settings map back from the `external` section; and its
+refusals (a folder, flag or --set it cannot use) are one line, exit 2, not a traceback."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+
+import pytest
 
 from analytics.config import load_analysis_config
 
@@ -149,3 +152,16 @@ def test_cv_needs_nabs_categories_and_its_cache(tmp_path, monkeypatch, capsys):
                  "--summary-only") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cv.json" in err
+
+
+@pytest.mark.parametrize("cv", [False, True])
+def test_a_bad_set_is_one_line_before_any_file_runs(tmp_path, monkeypatch, capsys, cv):
+    """A typo in --set was found by each file's run (41 exit-2 runs, then FAILED) and under --cv
+    ended in a ConfigError traceback; it is checked once, first."""
+    nab = _own_nab_folder(tmp_path)
+    out = tmp_path / "o"
+    argv = ["--nab", str(nab), "--out", str(out), "--set", "external.sensitivty=3"]
+    assert _main(monkeypatch, *argv, *(["--cv"] if cv else [])) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "external.sensitivty: unknown key" in err
+    assert not out.exists()
