@@ -370,6 +370,13 @@ def load_kpis_file(
                 f"{path}: the first row looks like data ({tcol!r} is a timestamp), not a header: "
                 f"the file needs a header row naming its columns (timestamp, then one per KPI)"
             )
+    nameless = [i for i, (c, h) in enumerate(zip(cols, header, strict=False))
+                if not str(h).strip() and c != tcol] if len(header) == len(cols) else []
+    if nameless:   # was analysed as a KPI named 'Unnamed: 0' (and a NAB file had two series)
+        raise InputError(
+            f"{path}: column {nameless[0] + 1} has no name in the header (a saved row index, as "
+            f"pandas' to_csv writes by default?): name it, or write the file without it"
+        )
     offset = _utc_offset(df[tcol], path if plain else None, opts, tcol)
     ts = _parse_times(df[tcol], str(path), tcol)
     locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read
