@@ -14,7 +14,8 @@ incidents, NAB raw scores, windows found), and per category the normalised NAB s
 three profiles (0 = the do-nothing detector, 100 = perfect), window-level event F1, alarms per
 file, and the mean per-file VUS-PR and affiliation F1 of the consensus, beside NAB's published
 numenta and windowedGaussian standard scores on the same files.
-A file that exits non-zero or prints a traceback is listed as a failure (the command then exits 1).
+A file that exits non-zero or prints a traceback is listed as a failure, one that ran without
+benchmark metrics (a file with several series) as not scored (the command then exits 1).
 """
 
 from __future__ import annotations
@@ -612,6 +613,9 @@ def main() -> int:
     print(head)
     print("-" * len(head))
     failures = [k for k, r in results.items() if r["exit"] != 0 or r["traceback"]]
+    # ran, but no benchmark metrics (a file with several series): left out of every score below
+    unscored = [k for k, r in results.items() if k not in failures
+                and not r.get("series_metrics", {}).get("detectors")]
     rows = [(c, by_cat[c]) for c in sorted(by_cat)] + [("ALL", list(results))]
     for cat, keys in rows:
         norms, raw = [], None
@@ -686,6 +690,10 @@ def main() -> int:
         f"ingestion median {sorted(loads)[len(loads) // 2]:.3f} s; peak RSS "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
+    if unscored:   # they were counted in 'files' and the run said "all N files: exit 0"
+        print(f"NOT SCORED ({len(unscored)}, left out of the scores above): " + "; ".join(
+            f"{k}: {results[k].get('series_metrics', {}).get('skipped', 'no benchmark metrics')}"
+            for k in unscored))
     if failures:
         print(
             f"FAILED ({len(failures)}): "
@@ -693,6 +701,8 @@ def main() -> int:
                 f"{k}: exit {results[k]['exit']} {results[k]['stderr_tail']}" for k in failures
             )
         )
+        return 1
+    if unscored:
         return 1
     print(f"all {len(results)} files: exit 0, no traceback")
     return 0

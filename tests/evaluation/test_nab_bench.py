@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from analytics.config import load_analysis_config
@@ -165,3 +167,21 @@ def test_a_bad_set_is_one_line_before_any_file_runs(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "external.sensitivty: unknown key" in err
     assert not out.exists()
+
+
+def test_a_file_without_benchmark_metrics_is_not_scored_and_says_so(tmp_path, monkeypatch,
+                                                                    capsys):
+    """A file with two series (here a 0/1 `label` column beside `value`) runs (exit 0) without
+    series_metrics; it was counted in the category's files, left out of its score and the run
+    ended "all 1 files: exit 0, no traceback" (exit 0)."""
+    nab = _own_nab_folder(tmp_path)
+    days = pd.date_range("2025-01-01", periods=40, freq="D")
+    pd.DataFrame({"timestamp": days.strftime("%Y-%m-%d"),
+                  "value": np.round(100 + np.random.default_rng(0).normal(0, 2, 40), 2),
+                  "label": 0}).to_csv(nab / "data" / "hourly" / "h1.csv", index=False)
+    (nab / "labels" / "combined_windows.json").write_text(
+        '{"hourly/h1.csv": [["2025-01-30", "2025-01-31"]]}')
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "o")) == 1
+    out = capsys.readouterr().out
+    assert "NOT SCORED (1" in out and "hourly/h1.csv: NAB / affiliation metrics need" in out
+    assert "all 1 files" not in out
