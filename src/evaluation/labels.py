@@ -22,6 +22,8 @@ from shocklab.errors import InputError
 from shocklab.textfile import csv_options, not_a_file, refuse_implicit_index
 from shocklab.truth import Truth
 
+from .scoring import whole_day_end
+
 log = logging.getLogger("shocklab.analysis")
 
 
@@ -57,7 +59,10 @@ def _inside_data(path: str | Path, events: list[dict[str, Any]],
     last = hi + step if step > pd.Timedelta(0) else hi   # the last period holds its whole step
     inside = [e for e in events
               if pd.Timestamp(e["start"]) < last or pd.Timestamp(e["start"]) <= hi]
-    inside = [e for e in inside if pd.Timestamp(e["end"]) >= lo]
+    # an end given as a day covers that day, as scoring reads it (2024-03-01 on hourly data
+    # from 10:00 that day was "no labelled window overlaps the data", exit 2)
+    inside = [e for e in inside if (pd.Timestamp(e["end"]) if e.get("type") == "nab_window"
+                                    else whole_day_end(pd.Timestamp(e["end"]))) >= lo]
     if not inside:
         e = events[0]
         raise InputError(

@@ -64,6 +64,24 @@ def test_a_window_outside_the_data_beside_ones_inside_is_left_out(cli, tmp_path)
     assert str(ev) in line and "2 labelled window(s)" in line and "late" in line, line
 
 
+def test_a_day_label_covers_the_day_when_the_data_starts_later_that_day(cli, tmp_path):
+    """A label `2024-03-01,2024-03-01` on hourly data from 10:00 that day covers the data's first
+    14 hours (an end given as a day covers it, as scoring reads it); the overlap check compared
+    the end as midnight: "no labelled window overlaps the data", exit 2."""
+    ts = pd.date_range("2024-03-01 10:00", periods=300, freq="h")
+    f = tmp_path / "h.csv"
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"),
+                  "value": (100 + np.random.default_rng(0).normal(0, 1, 300)).round(3)}
+                 ).to_csv(f, index=False)
+    ev = tmp_path / "ev.csv"
+    ev.write_text("start,end\n2024-03-01,2024-03-01\n2024-03-05,2024-03-05\n")
+    r = cli("analysis", "--kpis", f, "--events", ev, "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "outside the data" not in r.stderr, r.stderr
+    sc = json.loads((tmp_path / "run" / "scorecard.json").read_text())
+    assert sc["events"]["unexpected"] == 2 and sc["series_metrics"]["windows"] == 2
+
+
 def test_a_repeated_event_id_is_exit_2(cli, tmp_path):
     """Two labels sharing an event_id were scored as one: both windows caught, recall 0.5 (the
     delays are kept by id), and `--min-recall 0.9` failed the job with exit 1."""
