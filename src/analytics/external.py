@@ -41,7 +41,7 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~720 lines, one module on purpose): the reader (most of it) and the config profile of such
+Size (~740 lines, one module on purpose): the reader (most of it) and the config profile of such
 input (``external_profile``, ``sensitivity_rule``) are one piece: the profile reads what the
 reader found (the step), and nothing else uses either.
 """
@@ -142,6 +142,20 @@ def _utc_offset(raw: pd.Series, csv: Path | None, opts: dict | None, tcol: str) 
     m = _OFFSET.search(first.strip()) if isinstance(first, str) else None
     off = m.group(1) if m else None
     return None if off is None or off == "Z" or not off.strip("+-0:") else off
+
+
+def _dmy_layout(raw: pd.Series) -> bool | None:
+    """Whether the column's numeric dates (``06.03.2024``) were read day-first (True) or
+    month-first (False); None for other dates (ISO) or when nothing decided (the file was then
+    refused by ``_day_first``, or its dates are all like ``01/01/2024``). Checked on the first
+    value before the whole column is scanned: an ISO file costs nothing."""
+    from .transactions import _DMY, dmy_order
+
+    first = raw.iloc[0] if len(raw) else None
+    if not isinstance(first, str) or not re.match(_DMY, first.strip()):
+        return None
+    o = dmy_order(raw.astype("string").str.strip())
+    return True if o.day_first.any() else False if o.month_first.any() else None
 
 
 def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
@@ -379,6 +393,7 @@ def load_kpis_file(
         )
     offset = _utc_offset(df[tcol], path if plain else None, opts, tcol)
     ts = _parse_times(df[tcol], str(path), tcol)
+    day_first = _dmy_layout(df[tcol])
     locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read
 
     kcol, vcol = _find(cols, "kpi"), _find(cols, "value")
@@ -614,6 +629,7 @@ def load_kpis_file(
         "_raw_slots": slot if n_keys == 1 else None,
         "_file": str(path),
         "_utc_offset": offset,   # e.g. '+02:00': labels without one are read as UTC (--events)
+        "_day_first": day_first,   # numeric dates' order (None: ISO): --events labels' default
         "_kpis": list(kpis),   # the file's KPI names and their internal names, for --events labels
         "_names": dict(internal),
     }

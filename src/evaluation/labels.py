@@ -32,7 +32,8 @@ def labels_truth(path: str | Path, ds: DataSet) -> Truth:
     ing = ds.ingest
     with_offset: list[bool] = []
     events = load_events_file(path, ing.get("_kpis", []), kpi_file=ing.get("_file"),
-                              names=ing.get("_names"), with_offset=with_offset)
+                              names=ing.get("_names"), with_offset=with_offset,
+                              day_first=ing.get("_day_first"))
     if ing.get("_utc_offset") and not any(with_offset) and events:
         # the KPI file's times lost their offset on the way to UTC; naive labels are read as UTC
         # (a window written in the file's local time missed its rows by the offset)
@@ -127,11 +128,13 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
     return recs
 
 
-def _numeric_dates(raw: list[Any], path: Path) -> list[Any]:
+def _numeric_dates(raw: list[Any], path: Path, file_day_first: bool | None = None) -> list[Any]:
     """Numeric dates (``05/03/2025``) of the labels read day- or month-first for the whole file,
-    as a KPI file's are (``analytics.external``); both orders, or only dates that could be either,
-    is an InputError. Read one by one, ``02/03/2025,05/03/2025`` was 3 February to 3 May (a
-    three-month window, silently) and ``10/03/2025,13/03/2025`` "end before start"."""
+    as a KPI file's are (``analytics.external``), in the KPI file's order when no label date
+    decides; both orders, an order other than the KPI file's, or only dates that could be either
+    (and a KPI file that does not say), is an InputError. Read one by one,
+    ``02/03/2025,05/03/2025`` was 3 February to 3 May (a three-month window, silently) and
+    ``10/03/2025,13/03/2025`` "end before start"."""
     from analytics.transactions import dmy_order
 
     cells = [(i, k, ev[k]) for i, ev in enumerate(raw) if isinstance(ev, dict)
@@ -150,11 +153,17 @@ def _numeric_dates(raw: list[Any], path: Path) -> list[Any]:
     if o.conflict is not None:
         raise InputError(f"{path}: both day-first ({cell(o.conflict[0])}) and month-first "
                          f"({cell(o.conflict[1])}) dates: write ISO 8601 (YYYY-MM-DD)")
-    if not (o.day_first.any() or o.month_first.any()) and o.ambiguous.any():
+    own = True if o.day_first.any() else False if o.month_first.any() else None
+    if own is not None and file_day_first is not None and own != file_day_first:
+        j = int(np.flatnonzero(o.day_first if own else o.month_first)[0])
+        raise InputError(f"{path}: {cell(j)} is {'day' if own else 'month'}-first, the KPI "
+                         f"file's dates {'month' if own else 'day'}-first: write ISO 8601 "
+                         "(YYYY-MM-DD)")
+    if own is None and file_day_first is None and o.ambiguous.any():
         raise InputError(f"{path}: {cell(int(np.flatnonzero(o.ambiguous)[0]))} could be day- or "
                          "month-first and no date in the file decides: write ISO 8601 "
                          "(YYYY-MM-DD)")
-    dayfirst = bool(o.day_first.any())
+    dayfirst = own if own is not None else bool(file_day_first)
     out = [dict(ev) if isinstance(ev, dict) else ev for ev in raw]
     for j in np.flatnonzero(o.dmy):
         i, k, v = cells[j]
@@ -167,10 +176,12 @@ def _numeric_dates(raw: list[Any], path: Path) -> list[Any]:
 
 def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | None = None,
                      names: dict[str, str] | None = None,
-                     with_offset: list[bool] | None = None) -> list[dict[str, Any]]:
+                     with_offset: list[bool] | None = None,
+                     day_first: bool | None = None) -> list[dict[str, Any]]:
     """Labelled windows as ShockLab truth events (formats in the module docstring);
     ``with_offset`` (a list) receives, per event, whether its start was given with a UTC
-    offset."""
+    offset; ``day_first``: the KPI file's numeric dates' order (None: not numeric), which
+    numeric label dates follow when none of theirs decides."""
     path = Path(path)
     if not path.is_file():
         raise InputError(not_a_file(path, "events file"))
@@ -184,7 +195,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
             raw = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
     if not isinstance(raw, list):
         raise InputError(f"{path}: expected a list of events with start/end")
-    raw = _numeric_dates(raw, path)
+    raw = _numeric_dates(raw, path, day_first)
     names = names or {}
     events = []
     first: dict[str, int] = {}

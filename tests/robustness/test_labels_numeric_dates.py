@@ -62,3 +62,28 @@ def test_an_ambiguous_label_file_is_exit_2_and_writes_nothing(cli, tmp_path):
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "02/03/2025" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("fmt, label, want", [
+    ("%d.%m.%Y %H:%M", "06.03.2025 04:00", "2025-03-06"),   # a German export and its labels
+    ("%m/%d/%Y %I:%M %p", "03/06/2025 04:00", "2025-03-06"),  # a US one
+])
+def test_undecided_label_dates_follow_the_kpi_files_order(tmp_path, fmt, label, want):
+    """Labels whose dates alone cannot say (06.03.2025) take the order the KPI file's own dates
+    proved; an order the file contradicts is exit 2."""
+    from analytics.external import load_kpis_file
+    from evaluation.labels import labels_truth
+
+    ts = pd.date_range("2025-03-01", periods=400, freq="h")
+    f = tmp_path / "k.csv"
+    pd.DataFrame({"timestamp": ts.strftime(fmt), "signups": np.arange(400.0)}).to_csv(
+        f, index=False)
+    ds = load_kpis_file(f)
+    ev = tmp_path / "ev.csv"
+    ev.write_text(f"start,end\n{label},{label[:11]}08:00\n")
+    (e,) = labels_truth(ev, ds).events
+    assert (e["start"], e["end"]) == (f"{want}T04:00:00", f"{want}T08:00:00")
+    other = "03/13/2025" if "." in label else "13/03/2025"      # proves the other order
+    ev.write_text(f"start,end\n{other},{other}\n")
+    with pytest.raises(InputError, match="the KPI file's dates"):
+        labels_truth(ev, ds)
