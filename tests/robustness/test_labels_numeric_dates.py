@@ -87,3 +87,16 @@ def test_undecided_label_dates_follow_the_kpi_files_order(tmp_path, fmt, label, 
     ev.write_text(f"start,end\n{other},{other}\n")
     with pytest.raises(InputError, match="the KPI file's dates"):
         labels_truth(ev, ds)
+
+
+def test_an_end_given_as_the_start_day_covers_it(tmp_path):
+    """An end given as a day covers that day (docs/real-series.md): `2025-03-06 04:00,2025-03-06`
+    was exit 2 "end 2025-03-06 00:00:00 is before start 2025-03-06 04:00:00"; an end on an
+    earlier day still is."""
+    ev = tmp_path / "ev.csv"
+    ev.write_text("start,end\n2025-03-06 04:00,2025-03-06\n")
+    (e,) = load_events_file(ev, ["signups"])
+    assert (e["start"], e["end"]) == ("2025-03-06T04:00:00", "2025-03-06T00:00:00")
+    ev.write_text("start,end\n2025-03-06 04:00,2025-03-05\n")
+    with pytest.raises(InputError, match="is before start"):
+        load_events_file(ev, ["signups"])
