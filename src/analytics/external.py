@@ -391,7 +391,7 @@ def load_kpis_file(
             f"{path}: column {nameless[0] + 1} has no name in the header (a saved row index, as "
             f"pandas' to_csv writes by default?): name it, or write the file without it"
         )
-    offset = _utc_offset(df[tcol], path if plain else None, opts, tcol)
+    offset = _utc_offset(df[tcol], None if path.suffix.lower() == ".parquet" else path, opts, tcol)
     ts = _parse_times(df[tcol], str(path), tcol)
     day_first = _dmy_layout(df[tcol])
     locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read

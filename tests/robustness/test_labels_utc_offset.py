@@ -46,3 +46,20 @@ def test_naive_labels_on_a_file_with_utc_offsets_warn(tmp_path, caplog, suffix, 
         assert str(ev) in hits[0] and "+02:00" in hits[0] and str(f) in hits[0]
     start = pd.Timestamp(truth.events[0]["start"])   # the window as scored: UTC
     assert start == pd.Timestamp("2024-03-02 02:10" if "+02:00" in labels[0] else labels[0])
+
+
+def test_a_compressed_or_parquet_file_keeps_its_offset(tmp_path):
+    """The readers of a .csv.gz and a Parquet file hand over times already in UTC: the offset is
+    read from the file's first row as text (gz) or from the column's zone (Parquet)."""
+    import gzip
+
+    f = _file(tmp_path, "+02:00")
+    gz = tmp_path / "k.csv.gz"
+    gz.write_bytes(gzip.compress(f.read_bytes()))
+    assert load_kpis_file(gz).ingest["_utc_offset"] == "+02:00"
+    pq = tmp_path / "k.parquet"
+    ts = pd.date_range("2024-03-01", periods=300, freq="h", tz="Europe/Berlin")
+    pd.DataFrame({"timestamp": ts, "value": np.arange(300.0)}).to_parquet(pq)
+    assert load_kpis_file(pq).ingest["_utc_offset"] == "Europe/Berlin"
+    pd.DataFrame({"timestamp": ts.tz_convert("UTC"), "value": np.arange(300.0)}).to_parquet(pq)
+    assert load_kpis_file(pq).ingest["_utc_offset"] is None
