@@ -14,7 +14,8 @@ incidents, NAB raw scores, windows found), and per category the normalised NAB s
 three profiles (0 = the do-nothing detector, 100 = perfect), window-level event F1, alarms per
 file, and the mean per-file VUS-PR and affiliation F1 of the consensus, beside NAB's published
 numenta and windowedGaussian standard scores on the same files.
-A file that exits non-zero or prints a traceback is listed as a failure (the command then exits 1).
+A file that exits non-zero or prints a traceback is listed as a failure, one that ran without
+benchmark metrics (a file with several series) as not scored (the command then exits 1).
 """
 
 from __future__ import annotations
@@ -465,7 +466,9 @@ def nab_problem(nab: Path) -> str | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--nab", default=str(DEFAULT_NAB), help="NAB folder (data/, labels/, results/)")
+    ap.add_argument("--nab", default=str(DEFAULT_NAB),
+                    help="NAB-layout folder: data/<category>/*.csv, labels/combined_windows.json "
+                    "(results/: NAB's published scores, optional)")
     ap.add_argument(
         "--out", default="/tmp/bench_nab", help="run directories and results.json go here"
     )
@@ -499,6 +502,15 @@ def main() -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if args.sets and not args.ingest_rows:
+        from analytics.config import load_analysis_config
+        from shocklab.errors import InputError
+
+        try:   # once, not once per file (41 exit-2 runs; a traceback under --cv)
+            load_analysis_config(None, args.sets)
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.cv:
         from analytics.config import load_analysis_config
 
@@ -511,6 +523,16 @@ def main() -> int:
         shipped = {"extra": _extra_key(d.detectors), **shipped,
                    "likelihood": _likelihood_key(d.likelihood), "short": _short_key(d)}
         shipped = {k: shipped[k] for k in grid}
+        missing = [c for c in CV_CATEGORIES if not any((Path(args.nab) / "data" / c).glob("*.csv"))]
+        if missing:   # after detecting every file, a KeyError traceback
+            print(f"error: --cv holds out NAB's categories {', '.join(CV_CATEGORIES)}; "
+                  f"{Path(args.nab) / 'data'} has no CSV file in {', '.join(missing)}",
+                  file=sys.stderr)
+            return 2
+        if args.summary_only and not (Path(args.out) / "cv.json").is_file():
+            print(f"error: --cv --summary-only: no {Path(args.out) / 'cv.json'} (run --cv "
+                  "first, with the same --out)", file=sys.stderr)
+            return 2
         logging.disable(logging.WARNING)  # ingestion warnings of 41 files x 2 runs
         return run_cv(Path(args.nab), args.sets, shipped, Path(args.out),
                       cached=args.summary_only, grid=grid)
@@ -527,12 +549,25 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     cats = sorted(p.name for p in (nab / "data").iterdir() if p.is_dir())
     if args.categories:
-        cats = [c for c in cats if c in args.categories.split(",")]
+        wanted = [c.strip() for c in args.categories.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in cats]
+        if unknown:   # a typo ran no file and ended in an IndexError traceback
+            print(f"error: --categories: {', '.join(unknown)} not a folder of {nab / 'data'} "
+                  f"(there: {', '.join(cats) or 'none'})", file=sys.stderr)
+            return 2
+        cats = [c for c in cats if c in wanted]
     results: dict[str, dict] = {}
     t_all = time.perf_counter()
     if args.summary_only:
+        if not (out / "results.json").is_file():   # was a FileNotFoundError traceback
+            print(f"error: --summary-only: no {out / 'results.json'} (run without "
+                  "--summary-only first, with the same --out)", file=sys.stderr)
+            return 2
         results = json.loads((out / "results.json").read_text())
         cats = []
+    elif not any(sorted((nab / "data" / c).glob("*.csv"))[:args.files] for c in cats):
+        print(f"error: no CSV file in {nab / 'data'}/<category>/ to run", file=sys.stderr)
+        return 2
     for cat in cats:
         files = sorted((nab / "data" / cat).glob("*.csv"))[:args.files]
         for f in files:
@@ -559,7 +594,9 @@ def main() -> int:
     # ---- per category: normalised NAB (3 profiles), event F1, alarms per file,
     # published references
     pub = _published(nab)
-    prof = nabmod.load_profiles(nab / "config" / "profiles.json")
+    # the profiles that scored the files (run_analysis: NAB's three), not <nab>/config/: a
+    # folder of one's own has no profiles.json (a FileNotFoundError after every file had run)
+    prof = nabmod.load_profiles()
     by_cat: dict[str, list[str]] = defaultdict(list)
     for key in results:
         by_cat[key.split("/")[0]].append(key)
@@ -576,6 +613,9 @@ def main() -> int:
     print(head)
     print("-" * len(head))
     failures = [k for k, r in results.items() if r["exit"] != 0 or r["traceback"]]
+    # ran, but no benchmark metrics (a file with several series): left out of every score below
+    unscored = [k for k, r in results.items() if k not in failures
+                and not r.get("series_metrics", {}).get("detectors")]
     rows = [(c, by_cat[c]) for c in sorted(by_cat)] + [("ALL", list(results))]
     for cat, keys in rows:
         norms, raw = [], None
@@ -650,6 +690,10 @@ def main() -> int:
         f"ingestion median {sorted(loads)[len(loads) // 2]:.3f} s; peak RSS "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
+    if unscored:   # they were counted in 'files' and the run said "all N files: exit 0"
+        print(f"NOT SCORED ({len(unscored)}, left out of the scores above): " + "; ".join(
+            f"{k}: {results[k].get('series_metrics', {}).get('skipped', 'no benchmark metrics')}"
+            for k in unscored))
     if failures:
         print(
             f"FAILED ({len(failures)}): "
@@ -657,6 +701,8 @@ def main() -> int:
                 f"{k}: exit {results[k]['exit']} {results[k]['stderr_tail']}" for k in failures
             )
         )
+        return 1
+    if unscored:
         return 1
     print(f"all {len(results)} files: exit 0, no traceback")
     return 0

@@ -41,7 +41,7 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~670 lines, one module on purpose): the reader (most of it) and the config profile of such
+Size (~740 lines, one module on purpose): the reader (most of it) and the config profile of such
 input (``external_profile``, ``sensitivity_rule``) are one piece: the profile reads what the
 reader found (the step), and nothing else uses either.
 """
@@ -118,6 +118,44 @@ def _day_first(raw: pd.Series, where: str, tcol: str) -> bool:
             f"month-first and no date in the file decides: write ISO 8601 (YYYY-MM-DD)"
         )
     return bool(o.day_first.any())
+
+
+_OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*([+-]\d\d(?::?\d\d)?|Z)$")
+
+
+def _utc_offset(raw: pd.Series, csv: Path | None, opts: dict | None, tcol: str) -> str | None:
+    """The UTC offset of the first timestamp as written (``+02:00``; a zone name of a Parquet
+    column), None without one or for UTC (``Z``, ``+00:00``): the times are converted to UTC, and
+    labels must be read the same way. The CSV reader may have converted the column already: then
+    the first row is read again as text."""
+    if not len(raw):
+        return None
+    tz = getattr(raw.dtype, "tz", None)
+    if tz is not None and csv is not None:
+        try:
+            raw = pd.read_csv(csv, nrows=1, dtype=str, usecols=[tcol], **(opts or {}))[tcol]
+        except (ValueError, KeyError, OSError, pd.errors.ParserError):
+            return None
+    elif tz is not None:
+        return None if str(tz) == "UTC" else str(tz)
+    first = raw.iloc[0] if len(raw) else None
+    m = _OFFSET.search(first.strip()) if isinstance(first, str) else None
+    off = m.group(1) if m else None
+    return None if off is None or off == "Z" or not off.strip("+-0:") else off
+
+
+def _dmy_layout(raw: pd.Series) -> bool | None:
+    """Whether the column's numeric dates (``06.03.2024``) were read day-first (True) or
+    month-first (False); None for other dates (ISO) or when nothing decided (the file was then
+    refused by ``_day_first``, or its dates are all like ``01/01/2024``). Checked on the first
+    value before the whole column is scanned: an ISO file costs nothing."""
+    from .transactions import _DMY, dmy_order
+
+    first = raw.iloc[0] if len(raw) else None
+    if not isinstance(first, str) or not re.match(_DMY, first.strip()):
+        return None
+    o = dmy_order(raw.astype("string").str.strip())
+    return True if o.day_first.any() else False if o.month_first.any() else None
 
 
 def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
@@ -346,7 +384,16 @@ def load_kpis_file(
                 f"{path}: the first row looks like data ({tcol!r} is a timestamp), not a header: "
                 f"the file needs a header row naming its columns (timestamp, then one per KPI)"
             )
+    nameless = [i for i, (c, h) in enumerate(zip(cols, header, strict=False))
+                if not str(h).strip() and c != tcol] if len(header) == len(cols) else []
+    if nameless:   # was analysed as a KPI named 'Unnamed: 0' (and a NAB file had two series)
+        raise InputError(
+            f"{path}: column {nameless[0] + 1} has no name in the header (a saved row index, as "
+            f"pandas' to_csv writes by default?): name it, or write the file without it"
+        )
+    offset = _utc_offset(df[tcol], None if path.suffix.lower() == ".parquet" else path, opts, tcol)
     ts = _parse_times(df[tcol], str(path), tcol)
+    day_first = _dmy_layout(df[tcol])
     locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read
 
     kcol, vcol = _find(cols, "kpi"), _find(cols, "value")
@@ -581,6 +628,8 @@ def load_kpis_file(
         "_raw_times": ts,
         "_raw_slots": slot if n_keys == 1 else None,
         "_file": str(path),
+        "_utc_offset": offset,   # e.g. '+02:00': labels without one are read as UTC (--events)
+        "_day_first": day_first,   # numeric dates' order (None: ISO): --events labels' default
         "_kpis": list(kpis),   # the file's KPI names and their internal names, for --events labels
         "_names": dict(internal),
     }

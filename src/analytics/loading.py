@@ -420,7 +420,9 @@ def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Times
                          "a UTC offset or neither")
     if start.tzinfo is not None:   # UTC, as a KPI file's offsets are (naive comparisons)
         start, end = (t.tz_convert("UTC").tz_localize(None) for t in (start, end))
-    if end < start:
+    # an end at midnight (given as a day) covers that day, as scoring reads it: a label
+    # '2025-03-06 04:00,2025-03-06' was "end before start"
+    if end < start and not (end == end.normalize() and end + pd.Timedelta(days=1) > start):
         raise InputError(f"{where}: end {end} is before start {start}")
     return start, end
 

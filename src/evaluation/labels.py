@@ -9,9 +9,11 @@ Labels are truth: they are read here, behind the wall, never by analytics.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analytics.context import DataSet
@@ -20,32 +22,60 @@ from shocklab.errors import InputError
 from shocklab.textfile import csv_options, not_a_file, refuse_implicit_index
 from shocklab.truth import Truth
 
+from .scoring import whole_day_end
+
+log = logging.getLogger("shocklab.analysis")
+
 
 def labels_truth(path: str | Path, ds: DataSet) -> Truth:
     """The labelled windows of ``path`` for the KPI file loaded into ``ds``."""
     ing = ds.ingest
+    with_offset: list[bool] = []
     events = load_events_file(path, ing.get("_kpis", []), kpi_file=ing.get("_file"),
-                              names=ing.get("_names"))
-    _check_overlap(path, events, ds)
-    return Truth(events=events)
+                              names=ing.get("_names"), with_offset=with_offset,
+                              day_first=ing.get("_day_first"))
+    if ing.get("_utc_offset") and not any(with_offset) and events:
+        # the KPI file's times lost their offset on the way to UTC; naive labels are read as UTC
+        # (a window written in the file's local time missed its rows by the offset)
+        log.warning("%s: the labels have no UTC offset and are read as UTC, while %s's timestamps "
+                    "(offset %s) were converted to UTC: if the labels are in the file's local "
+                    "time, write them with their offset", path, ing.get("_file"),
+                    ing["_utc_offset"])
+    return Truth(events=_inside_data(path, events, ds))
 
 
-def _check_overlap(path: str | Path, events: list[dict[str, Any]], ds: DataSet) -> None:
-    """Windows that all lie outside the data (the wrong label file, a wrong year) are bad input:
-    scored, every one would be a missed event and fail a --min-recall gate as if the detectors
-    had."""
+def _inside_data(path: str | Path, events: list[dict[str, Any]],
+                 ds: DataSet) -> list[dict[str, Any]]:
+    """The windows that overlap the data. Windows that all lie outside it (the wrong label file,
+    a wrong year) are bad input: scored, every one would be a missed event and fail a
+    --min-recall gate as if the detectors had. For the same reason a window wholly outside a
+    file that others overlap (labels for a longer period than the export) is left out, with a
+    warning: it was counted as missed (recall 0.5 for one window found of the two)."""
     kd = ds.tables.get("kpis_daily")
     if not events or kd is None or not len(kd):
-        return
+        return events
     dates = pd.to_datetime(kd["date"])
     lo, hi = dates.min(), dates.max()
-    if any(pd.Timestamp(e["start"]) <= hi and pd.Timestamp(e["end"]) >= lo for e in events):
-        return
-    e = events[0]
-    raise InputError(
-        f"{path}: no labelled window overlaps the data ({lo} to {hi}); the first is "
-        f"{e['start']} to {e['end']} — the wrong label file or year?"
-    )
+    step = pd.Timedelta(seconds=float(ds.ingest.get("step_seconds") or 0))
+    last = hi + step if step > pd.Timedelta(0) else hi   # the last period holds its whole step
+    inside = [e for e in events
+              if pd.Timestamp(e["start"]) < last or pd.Timestamp(e["start"]) <= hi]
+    # an end given as a day covers that day, as scoring reads it (2024-03-01 on hourly data
+    # from 10:00 that day was "no labelled window overlaps the data", exit 2)
+    inside = [e for e in inside if (pd.Timestamp(e["end"]) if e.get("type") == "nab_window"
+                                    else whole_day_end(pd.Timestamp(e["end"]))) >= lo]
+    if not inside:
+        e = events[0]
+        raise InputError(
+            f"{path}: no labelled window overlaps the data ({lo} to {hi}); the first is "
+            f"{e['start']} to {e['end']} — the wrong label file or year?"
+        )
+    if len(inside) < len(events):
+        out = [e for e in events if e not in inside]
+        log.warning("%s: %d labelled window(s) outside the data (%s to %s) left out of the "
+                    "scoring, e.g. %s %s to %s", path, len(out), lo, hi, out[0]["event_id"],
+                    out[0]["start"], out[0]["end"])
+    return inside
 
 
 def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
@@ -98,9 +128,60 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
     return recs
 
 
+def _numeric_dates(raw: list[Any], path: Path, file_day_first: bool | None = None) -> list[Any]:
+    """Numeric dates (``05/03/2025``) of the labels read day- or month-first for the whole file,
+    as a KPI file's are (``analytics.external``), in the KPI file's order when no label date
+    decides; both orders, an order other than the KPI file's, or only dates that could be either
+    (and a KPI file that does not say), is an InputError. Read one by one,
+    ``02/03/2025,05/03/2025`` was 3 February to 3 May (a three-month window, silently) and
+    ``10/03/2025,13/03/2025`` "end before start"."""
+    from analytics.transactions import dmy_order
+
+    cells = [(i, k, ev[k]) for i, ev in enumerate(raw) if isinstance(ev, dict)
+             for k in ("start", "end") if isinstance(ev.get(k), str)]
+    if not cells:
+        return raw
+    text = pd.Series([v for _, _, v in cells], dtype="string").str.strip()
+    o = dmy_order(text)
+    if not o.dmy.any():
+        return raw
+
+    def cell(j: int) -> str:
+        i, k, v = cells[j]
+        return f"[{i}].{k} {v!r}"
+
+    if o.conflict is not None:
+        raise InputError(f"{path}: both day-first ({cell(o.conflict[0])}) and month-first "
+                         f"({cell(o.conflict[1])}) dates: write ISO 8601 (YYYY-MM-DD)")
+    own = True if o.day_first.any() else False if o.month_first.any() else None
+    if own is not None and file_day_first is not None and own != file_day_first:
+        j = int(np.flatnonzero(o.day_first if own else o.month_first)[0])
+        raise InputError(f"{path}: {cell(j)} is {'day' if own else 'month'}-first, the KPI "
+                         f"file's dates {'month' if own else 'day'}-first: write ISO 8601 "
+                         "(YYYY-MM-DD)")
+    if own is None and file_day_first is None and o.ambiguous.any():
+        raise InputError(f"{path}: {cell(int(np.flatnonzero(o.ambiguous)[0]))} could be day- or "
+                         "month-first and no date in the file decides: write ISO 8601 "
+                         "(YYYY-MM-DD)")
+    dayfirst = own if own is not None else bool(file_day_first)
+    out = [dict(ev) if isinstance(ev, dict) else ev for ev in raw]
+    for j in np.flatnonzero(o.dmy):
+        i, k, v = cells[j]
+        try:
+            out[i][k] = pd.to_datetime(v.strip(), dayfirst=dayfirst).isoformat()
+        except (ValueError, TypeError, OverflowError):
+            pass   # left as written: event_window names it
+    return out
+
+
 def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | None = None,
-                     names: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Labelled windows as ShockLab truth events (formats in the module docstring)."""
+                     names: dict[str, str] | None = None,
+                     with_offset: list[bool] | None = None,
+                     day_first: bool | None = None) -> list[dict[str, Any]]:
+    """Labelled windows as ShockLab truth events (formats in the module docstring);
+    ``with_offset`` (a list) receives, per event, whether its start was given with a UTC
+    offset; ``day_first``: the KPI file's numeric dates' order (None: not numeric), which
+    numeric label dates follow when none of theirs decides."""
     path = Path(path)
     if not path.is_file():
         raise InputError(not_a_file(path, "events file"))
@@ -114,11 +195,14 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
             raw = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
     if not isinstance(raw, list):
         raise InputError(f"{path}: expected a list of events with start/end")
+    raw = _numeric_dates(raw, path, day_first)
     names = names or {}
     events = []
     first: dict[str, int] = {}
     for i, ev in enumerate(raw):
         start, end = event_window(ev, f"{path}: [{i}]")
+        if with_offset is not None:
+            with_offset.append(pd.Timestamp(ev["start"]).tzinfo is not None)
         kpi, direction = ev.get("kpi"), ev.get("direction")
         if kpi is not None and kpi not in kpis:
             raise InputError(

@@ -1,11 +1,17 @@
 """bench/bench_nab.py --cv: the shipped `external` settings are a point of the cross-validation
 grid (so the README's in-sample figure of the shipped default is the one the grid scored), and the
-grid's extra detectors and likelihood settings map back from the `external` section."""
+grid's extra detectors and likelihood settings map back from the `external` section; and its
+refusals (a folder, flag or --set it cannot use) are one line, exit 2, not a traceback."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
 
 from analytics.config import load_analysis_config
 
@@ -78,3 +84,104 @@ def test_a_nab_folder_without_its_labels_is_one_line(tmp_path):
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels" / "combined_windows.json").write_text("{}")
     assert bench_nab.nab_problem(tmp_path) is None
+
+
+def _own_nab_folder(tmp_path: Path) -> Path:
+    """A researcher's NAB-layout folder: data/<category>/*.csv and labels/, no config/ or
+    results/ (NAB's own folder has both)."""
+    nab = tmp_path / "mine"
+    (nab / "data" / "hourly").mkdir(parents=True)
+    (nab / "data" / "hourly" / "h1.csv").write_text("timestamp,value\n2024-01-01 00:00:00,1\n")
+    (nab / "labels").mkdir()
+    (nab / "labels" / "combined_windows.json").write_text('{"hourly/h1.csv": []}')
+    return nab
+
+
+def _main(monkeypatch, *argv: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["bench_nab.py", *argv])
+    return bench_nab.main()
+
+
+def test_summary_of_an_own_folder_without_nab_profiles(tmp_path, monkeypatch, capsys):
+    """The summary read <nab>/config/profiles.json, which a folder of one's own lacks: every file
+    ran, then a FileNotFoundError traceback. The files are scored with NAB's three profiles
+    (run_analysis), so the summary normalises with those."""
+    nab = _own_nab_folder(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    sm = {"nab_windows": 1, "windows": 1,
+          "nab_null": {p: {"score": -1.0} for p in bench_nab.PROFILES},
+          "detectors": {"consensus": {
+              "nab": {p: {"score": 0.5} for p in bench_nab.PROFILES},
+              "window_event": {"detected": 1, "windows": 1, "incidents": 1,
+                               "true_incidents": 1},
+              "vus_pr": 0.5, "affiliation": {"f1": 0.5}}}}
+    (out / "results.json").write_text(json.dumps({"hourly/h1.csv": {
+        "exit": 0, "seconds": 1.0, "traceback": False, "stderr_tail": "", "series_metrics": sm}}))
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(out), "--summary-only") == 0
+    row = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("hourly"))
+    assert row.split()[2:5] == ["75.0"] * 3   # 100 (0.5 − (−1)) / (1 − (−1)), tpWeight 1
+
+
+def test_summary_only_without_an_earlier_run_is_one_line(tmp_path, monkeypatch, capsys):
+    nab = _own_nab_folder(tmp_path)
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "none"),
+                 "--summary-only") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "results.json" in err and "Traceback" not in err
+
+
+def test_an_unknown_category_is_one_line(tmp_path, monkeypatch, capsys):
+    """A typo in --categories ran no file and ended in an IndexError traceback."""
+    nab = _own_nab_folder(tmp_path)
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "o"),
+                 "--categories", "hourly,hourlly") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hourlly" in err and "there: hourly" in err
+
+
+def test_cv_needs_nabs_categories_and_its_cache(tmp_path, monkeypatch, capsys):
+    """--cv on a folder without NAB's four labelled categories detected every file, then a
+    KeyError traceback; --cv --summary-only without an earlier cv.json was a FileNotFoundError."""
+    nab = _own_nab_folder(tmp_path)
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "o"), "--cv") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "realTraffic" in err
+    for c in bench_nab.CV_CATEGORIES:
+        (nab / "data" / c).mkdir()
+        (nab / "data" / c / "x.csv").write_text("timestamp,value\n")
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "o"), "--cv",
+                 "--summary-only") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cv.json" in err
+
+
+@pytest.mark.parametrize("cv", [False, True])
+def test_a_bad_set_is_one_line_before_any_file_runs(tmp_path, monkeypatch, capsys, cv):
+    """A typo in --set was found by each file's run (41 exit-2 runs, then FAILED) and under --cv
+    ended in a ConfigError traceback; it is checked once, first."""
+    nab = _own_nab_folder(tmp_path)
+    out = tmp_path / "o"
+    argv = ["--nab", str(nab), "--out", str(out), "--set", "external.sensitivty=3"]
+    assert _main(monkeypatch, *argv, *(["--cv"] if cv else [])) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "external.sensitivty: unknown key" in err
+    assert not out.exists()
+
+
+def test_a_file_without_benchmark_metrics_is_not_scored_and_says_so(tmp_path, monkeypatch,
+                                                                    capsys):
+    """A file with two series (here a 0/1 `label` column beside `value`) runs (exit 0) without
+    series_metrics; it was counted in the category's files, left out of its score and the run
+    ended "all 1 files: exit 0, no traceback" (exit 0)."""
+    nab = _own_nab_folder(tmp_path)
+    days = pd.date_range("2025-01-01", periods=40, freq="D")
+    pd.DataFrame({"timestamp": days.strftime("%Y-%m-%d"),
+                  "value": np.round(100 + np.random.default_rng(0).normal(0, 2, 40), 2),
+                  "label": 0}).to_csv(nab / "data" / "hourly" / "h1.csv", index=False)
+    (nab / "labels" / "combined_windows.json").write_text(
+        '{"hourly/h1.csv": [["2025-01-30", "2025-01-31"]]}')
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "o")) == 1
+    out = capsys.readouterr().out
+    assert "NOT SCORED (1" in out and "hourly/h1.csv: NAB / affiliation metrics need" in out
+    assert "all 1 files" not in out

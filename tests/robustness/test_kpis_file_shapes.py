@@ -47,6 +47,20 @@ def test_a_duplicated_column_name_is_refused(cli, tmp_path):
     _bad(cli, tmp_path, p, "duplicate column name 'signups'")
 
 
+def test_a_saved_row_index_is_refused_not_analysed(cli, tmp_path):
+    """A frame saved with pandas' default ``to_csv(path)`` has a first column with no name: it
+    was analysed as a KPI named 'Unnamed: 0' (0, 1, 2 …), and a one-series NAB file became two
+    series, so its benchmark metrics were skipped. A time column without a name still reads."""
+    p = tmp_path / "indexed.csv"
+    pd.DataFrame({"timestamp": DAYS.strftime("%Y-%m-%d"), "value": VALUES}).to_csv(p)
+    _bad(cli, tmp_path, p, "column 1 has no name", "row index")
+    from analytics.external import load_kpis_file
+
+    ok = tmp_path / "nameless_time.csv"
+    pd.DataFrame({"": DAYS.strftime("%Y-%m-%d"), "value": VALUES}).to_csv(ok, index=False)
+    assert load_kpis_file(ok).ingest["kpis"] == ["value"]
+
+
 def test_many_columns_load_without_pandas_warnings(tmp_path):
     from analytics.external import load_kpis_file
 

@@ -1,7 +1,8 @@
 """`--events` whose labelled windows all lie outside the KPI file's period (the wrong label file,
 a wrong year) scored every window as missed: recall 0, and `--min-recall` failed the CI job with
 exit 1 as if the detectors had. Such a file is bad input now (exit 2, naming the window and the
-data's span); a file with some windows inside still scores them all."""
+data's span); a file with some windows inside scores those, leaving the others out with a
+warning."""
 
 from __future__ import annotations
 
@@ -41,6 +42,44 @@ def test_windows_partly_inside_still_score(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     sc = json.loads((tmp_path / "run" / "scorecard.json").read_text())
     assert sc["headline"]["recall"] is not None
+
+
+def test_a_window_outside_the_data_beside_ones_inside_is_left_out(cli, tmp_path):
+    """Labels for a longer period than the export: a window wholly outside the data was counted
+    as a missed event (recall 0.5 for the one found of two), so `--min-recall` failed the job as
+    if the detectors had missed it, while the benchmark metrics left it out. It is left out of the
+    scoring now, with a warning naming it; a window inside the last day of a daily file stays."""
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps([{"start": "2025-03-02", "end": "2025-03-03"},
+                              {"start": "2025-03-31T12:00", "end": "2025-04-02"},
+                              {"event_id": "late", "start": "2030-03-02", "end": "2030-03-03"},
+                              {"start": "2024-12-01", "end": "2024-12-31"}]))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--out", tmp_path / "run",
+            "--quiet")
+    assert r.returncode == 0, r.stderr
+    sc = json.loads((tmp_path / "run" / "scorecard.json").read_text())
+    assert sc["events"]["unexpected"] == 2
+    assert [e["event_id"] for e in sc["event_detail"]] == ["X01", "X02"]
+    line = next(x for x in r.stderr.splitlines() if "outside the data" in x)
+    assert str(ev) in line and "2 labelled window(s)" in line and "late" in line, line
+
+
+def test_a_day_label_covers_the_day_when_the_data_starts_later_that_day(cli, tmp_path):
+    """A label `2024-03-01,2024-03-01` on hourly data from 10:00 that day covers the data's first
+    14 hours (an end given as a day covers it, as scoring reads it); the overlap check compared
+    the end as midnight: "no labelled window overlaps the data", exit 2."""
+    ts = pd.date_range("2024-03-01 10:00", periods=300, freq="h")
+    f = tmp_path / "h.csv"
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"),
+                  "value": (100 + np.random.default_rng(0).normal(0, 1, 300)).round(3)}
+                 ).to_csv(f, index=False)
+    ev = tmp_path / "ev.csv"
+    ev.write_text("start,end\n2024-03-01,2024-03-01\n2024-03-05,2024-03-05\n")
+    r = cli("analysis", "--kpis", f, "--events", ev, "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "outside the data" not in r.stderr, r.stderr
+    sc = json.loads((tmp_path / "run" / "scorecard.json").read_text())
+    assert sc["events"]["unexpected"] == 2 and sc["series_metrics"]["windows"] == 2
 
 
 def test_a_repeated_event_id_is_exit_2(cli, tmp_path):
