@@ -125,7 +125,7 @@ def compute_kpis_daily(ds: DataSet, engine: str = "auto") -> pd.DataFrame:
 
     ``engine``: "pandas" (numpy over the loaded frames), "duckdb" (SQL over the same frames, see
     ``analytics.kpis_columnar``) or "auto" (DuckDB from ``COLUMNAR_MIN_ROWS`` rows, when installed).
-    Both give the same table (up to float summation order)."""
+    Both give the same bytes (the same table, revenue summed in the same order)."""
     import os
 
     engine = os.environ.get("SHOCKLAB_KPI_ENGINE", engine) if engine == "auto" else engine
@@ -230,22 +230,8 @@ def _compute_kpis_daily_pandas(ds: DataSet) -> pd.DataFrame:
         frames.append(block(dim, seg, labels, day, valid, revenue, units, cust, is_new, None))
     if "order_items" in ds.tables and "products" in ds.tables:
         items = ds.tables["order_items"]
-        row = positions(orders["order_id"], items["order_id"])
-        if (row < 0).any():
-            raise InputError(
-                f"order_items: order_id {items['order_id'][row < 0].iloc[0]!r} is not in orders"
-            )
-        prow = positions(ds.tables["products"]["product_id"], items["product_id"])
-        if (prow < 0).any():
-            raise InputError(
-                f"order_items: product_id {items['product_id'][prow < 0].iloc[0]!r} is not in "
-                "products"
-            )
+        row, prow, line_revenue = item_lines(ds, revenue)
         cat, cat_labels = _codes(ds.tables["products"]["category"])
-        line_value = items["quantity"].to_numpy(float) * items["unit_price"].to_numpy(float) * (
-            1 - items["discount_pct"].to_numpy(float))
-        total = np.bincount(row, weights=line_value, minlength=len(orders))[row]
-        share = np.divide(line_value, total, out=np.zeros_like(line_value), where=total > 0)
         ok = valid[row]
         frames.append(
             block(
@@ -254,7 +240,7 @@ def _compute_kpis_daily_pandas(ds: DataSet) -> pd.DataFrame:
                 cat_labels,
                 day[row],
                 ok,
-                revenue[row] * share,
+                line_revenue,
                 np.where(ok, items["quantity"].to_numpy(float), 0.0),
                 cust[row],
                 is_new[row],
@@ -263,6 +249,30 @@ def _compute_kpis_daily_pandas(ds: DataSet) -> pd.DataFrame:
         )
 
     return finish_kpis(frames, traffic, np.datetime64(start, "D"), n_days, seg_codes)
+
+
+def item_lines(ds: DataSet, revenue: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per order line: its order's row in ``orders``, its product's row in ``products``, and its
+    part of the order's net revenue (``revenue``, per order row: zero when cancelled), split in
+    proportion to the lines' discounted value. Shared by both KPI engines: the DuckDB path takes
+    its revenue sums from here, so both give the same bytes (module docstring)."""
+    orders, items = ds.tables["orders"], ds.tables["order_items"]
+    row = positions(orders["order_id"], items["order_id"])
+    if (row < 0).any():
+        raise InputError(
+            f"order_items: order_id {items['order_id'][row < 0].iloc[0]!r} is not in orders"
+        )
+    prow = positions(ds.tables["products"]["product_id"], items["product_id"])
+    if (prow < 0).any():
+        raise InputError(
+            f"order_items: product_id {items['product_id'][prow < 0].iloc[0]!r} is not in "
+            "products"
+        )
+    line_value = items["quantity"].to_numpy(float) * items["unit_price"].to_numpy(float) * (
+        1 - items["discount_pct"].to_numpy(float))
+    total = np.bincount(row, weights=line_value, minlength=len(orders))[row]
+    share = np.divide(line_value, total, out=np.zeros_like(line_value), where=total > 0)
+    return row, prow, revenue[row] * share
 
 
 def finish_kpis(

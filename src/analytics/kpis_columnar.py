@@ -10,7 +10,11 @@ Two entry points:
 
 Definitions are those of ``analytics.kpis`` (see its docstring); only the per-dimension counts are
 computed here — sessions, ratios and row order come from ``kpis.finish_kpis``, shared with the
-pandas path, so both paths agree up to float summation order.
+pandas path. ``kpis_daily_columnar`` gives the pandas path's bytes: its revenue, the one sum of
+non-integer floats, is summed in numpy in row order as the pandas path sums it (DuckDB's parallel
+SUM of doubles adds in an order that follows its threads' timing: the same data gave other last
+digits from run to run, and ``run_analysis.py`` takes this path from ``kpis.COLUMNAR_MIN_ROWS``
+rows). ``kpis_daily_from_files`` (the orders never loaded) agrees up to float summation order.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import pandas as pd
 from shocklab.errors import InputError
 
 from .context import DataSet
-from .kpis import finish_kpis
+from .kpis import finish_kpis, item_lines
 
 # memory DuckDB may hold before it spills to its temp directory (the rest of the 4 GB budget is
 # the interpreter, pandas and the result)
@@ -259,7 +263,31 @@ def kpis_daily_columnar(ds: DataSet) -> pd.DataFrame:
             con.register("customers", t["customers"][["customer_id", "signup_date"]])
         start, n_days = _date_range(con, traffic)
         frames, seg_codes = _count_blocks(con, start, n_days, with_customers, with_items)
+    _revenue_in_row_order(ds, frames, start, n_days)
     return finish_kpis(frames, traffic, start, n_days, seg_codes)
+
+
+def _revenue_in_row_order(ds: DataSet, frames: list[pd.DataFrame], start: np.datetime64,
+                          n_days: int) -> None:
+    """Replace each block's revenue by the pandas path's sums: per (day, slice) in the rows' order
+    (``np.bincount``), over the same per-row values (``kpis.item_lines`` per category)."""
+    orders = ds.tables["orders"]
+    day = (orders["order_date"].to_numpy("datetime64[D]") - start).astype(np.int64)
+    valid = (orders["status"] != "cancelled").to_numpy()
+    revenue = np.where(valid, orders["net_revenue"].to_numpy(dtype=float), 0.0)
+    for f in frames:
+        dim = f["dimension"].iloc[0]
+        S = len(f) // n_days
+        labels = pd.Index(f["segment"].to_numpy()[:S])
+        if dim == "overall":
+            key, weights = day, revenue
+        elif dim == "category":
+            row, prow, weights = item_lines(ds, revenue)
+            cat = labels.get_indexer(ds.tables["products"]["category"].astype(str).to_numpy())
+            key = day[row] * S + cat[prow]
+        else:
+            key = day * S + labels.get_indexer(orders[dim].astype(str).to_numpy())
+        f["revenue"] = np.bincount(key, weights=weights, minlength=n_days * S)
 
 
 def _reader(path: Path) -> str:

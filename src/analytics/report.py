@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from shocklab.figures import missing_glyphs_quiet
+from shocklab.figures import house_style, missing_glyphs_quiet
 from shocklab.filenames import MAX_BYTES, hashed_name, safe_name
 
 from .context import RunContext
@@ -62,6 +62,7 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+@house_style
 def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
     y = (
         overall_series(ctx.kpis_daily, kpi)
@@ -132,6 +133,7 @@ def _merged_spans(spans: list[tuple]) -> list[tuple]:
     return [(a, b, style) for _, a, b, style in sorted(merged, key=lambda m: m[0])]
 
 
+@house_style
 def plot_forecast(ctx: RunContext) -> bytes | None:
     fc = (ctx.insights or {}).get("forecast") or {}
     if fc.get("status") != "ok" or not fc.get("daily"):
@@ -158,6 +160,7 @@ def plot_forecast(ctx: RunContext) -> bytes | None:
     return _png(fig)
 
 
+@house_style
 def plot_channels(ctx: RunContext) -> bytes | None:
     k = ctx.kpis_daily
     if "revenue" not in k.columns:   # external KPI files have no channels
@@ -212,6 +215,7 @@ def plot_channels(ctx: RunContext) -> bytes | None:
     return _png(fig)
 
 
+@house_style
 def plot_scorecard(ctx: RunContext) -> bytes | None:
     card = ctx.scorecard
     if not card:

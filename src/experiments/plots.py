@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from shocklab.figures import missing_glyphs_quiet
+from shocklab.figures import house_style, missing_glyphs_quiet
 from shocklab.filenames import file_name
 
 from .grid import short_names
@@ -31,6 +31,7 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
+@house_style
 def sweep_plots(
     board: pd.DataFrame,
     params: list[str],
@@ -104,6 +105,7 @@ def sweep_plots(
     return written
 
 
+@house_style
 def detectability_plots(
     curve: pd.DataFrame, mde: pd.DataFrame, min_recall: float, out_dir: Path
 ) -> list[Path]:

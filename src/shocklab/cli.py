@@ -212,6 +212,20 @@ def _log_traceback(exc: BaseException) -> Path | None:
     return _log_file if written else None
 
 
+def tolerant_console() -> None:
+    """A console that cannot encode a character shows it escaped (``\\u2014``), as Python's
+    stderr always does, instead of losing the line. On a Latin-1 or ASCII locale (or
+    ``PYTHONIOENCODING=ascii``, a Windows code page) stdout was strict: every console line holding
+    a dash, an ellipsis or an arrow (the scorecard, alerts, "generating …") was dropped with a
+    "--- Logging error ---" traceback on stderr, and an exit code of 0."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError, AttributeError):  # closed or detached: leave it be
+                pass
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
     """Call ``main``; turn every way it can end into an exit code and at most one line on stderr.
 
@@ -222,6 +236,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    tolerant_console()
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.context import DataSet
 from analytics.kpis import compute_kpis_daily
 from analytics.loading import load_data_dir
 from shocklab.errors import InputError
@@ -97,3 +98,49 @@ def test_files_path_reads_the_customers_table(tmp_path):
     _assert_same(compute_kpis_daily(ds, engine="pandas"), got)
     day2 = got[(got["dimension"] == "overall") & (got["date"] == pd.Timestamp("2025-01-02"))]
     assert day2[["new_customers", "returning_customers"]].values.tolist() == [[0, 2]]
+
+
+def _many_lines(n_orders: int, seed: int = 4) -> DataSet:
+    """Orders of 1-4 lines over three categories, cents and discounts: sums whose last digit
+    depends on the order of addition."""
+    g = np.random.default_rng(seed)
+    n_lines = g.integers(1, 5, n_orders)
+    oid = np.array([f"O{i:07d}" for i in range(n_orders)], dtype=object)
+    line_order = np.repeat(np.arange(n_orders), n_lines)
+    qty = g.integers(1, 4, len(line_order))
+    price = np.round(g.uniform(0.5, 300.0, len(line_order)), 2)
+    disc = g.choice([0.0, 0.1, 0.15, 0.3], len(line_order))
+    value = np.bincount(line_order, weights=qty * price * (1 - disc), minlength=n_orders)
+    orders = pd.DataFrame({
+        "order_id": oid,
+        "order_date": pd.Timestamp("2025-01-01") + pd.to_timedelta(
+            np.sort(g.integers(0, 60, n_orders)), unit="D"),
+        "customer_id": np.array([f"C{i:06d}" for i in g.integers(0, 5000, n_orders)], dtype=object),
+        "channel": g.choice(np.array(["email", "organic", "paid"], dtype=object), n_orders),
+        "country": g.choice(np.array(["DE", "GB", "US"], dtype=object), n_orders),
+        "status": g.choice(np.array(["completed", "cancelled"], dtype=object), n_orders,
+                           p=[0.95, 0.05]),
+        "net_revenue": np.round(value * g.uniform(0.9, 1.0, n_orders), 2),
+        "units": np.bincount(line_order, weights=qty, minlength=n_orders).astype(np.int64),
+    })
+    products = pd.DataFrame({"product_id": np.array([f"P{i:03d}" for i in range(30)], dtype=object),
+                             "category": np.array(["books", "fashion", "home"] * 10, dtype=object)})
+    items = pd.DataFrame({"order_id": oid[line_order],
+                          "product_id": products["product_id"].to_numpy()[
+                              g.integers(0, 30, len(line_order))],
+                          "quantity": qty, "unit_price": price, "discount_pct": disc})
+    return DataSet(path=None, tables={"orders": orders, "order_items": items, "products": products})
+
+
+def test_duckdb_gives_the_pandas_bytes_on_every_thread_count(monkeypatch):
+    """run_analysis.py aggregates with DuckDB from kpis.COLUMNAR_MIN_ROWS rows; its revenue was
+    summed by DuckDB's parallel SUM (and per order × category), so the same data gave
+    kpis_daily.csv bytes that changed from run to run and from the pandas path's. Revenue is now
+    the pandas path's row-order sums: the same bytes whatever the engine and DuckDB's threads."""
+    import os
+
+    ds = _many_lines(300_000)
+    ref = compute_kpis_daily(ds, engine="pandas").to_csv(index=False)
+    for threads in (1, 3, 3, 8):
+        monkeypatch.setattr(os, "cpu_count", lambda t=threads: t)
+        assert compute_kpis_daily(ds, engine="duckdb").to_csv(index=False) == ref, threads

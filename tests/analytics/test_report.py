@@ -128,3 +128,23 @@ def test_plots_off_writes_nothing(ctx, tmp_path):
     report.run(ctx)
     write_artefacts(ctx)  # the files, as analytics.outputs writes them
     assert not (tmp_path / "plots").exists()
+
+
+# what a user's matplotlibrc (working directory, MATPLOTLIBRC, ~/.config/matplotlib) may set
+HOSTILE_STYLE = {"font.size": 15, "axes.facecolor": "ivory", "axes.grid": True,
+                 "lines.linewidth": 3.5, "savefig.facecolor": "0.9", "figure.dpi": 50}
+
+
+def test_plots_ignore_the_machines_matplotlib_style(ctx):
+    """Every PNG is drawn with matplotlib's own defaults: a matplotlibrc in the working directory
+    changed every plot's bytes (the same data and config, other files)."""
+    import matplotlib
+
+    report.run(ctx)
+    ref = dict(ctx.figures)
+    ctx.figures.clear()
+    with matplotlib.rc_context(HOSTILE_STYLE):
+        report.run(ctx)
+        assert matplotlib.rcParams["font.size"] == 15   # the caller's style is back afterwards
+    assert sorted(ctx.figures) == sorted(ref) and len(ref) == 7
+    assert [n for n in ref if ctx.figures[n] != ref[n]] == []

@@ -337,3 +337,20 @@ def test_results_frame_orders_seeds_numerically_and_types_partial_params():
     table = summary_table(df, BOOT)
     assert set(table["metric"]) == {"consensus.recall"}
     assert table.set_index("setting_id").loc["a", "n"] == 2
+
+
+def test_experiment_plots_ignore_the_machines_matplotlib_style(tmp_path):
+    """A user's matplotlibrc changed the experiment PNGs' bytes."""
+    import matplotlib
+    from tests.analytics.test_report import HOSTILE_STYLE
+
+    from experiments.plots import sweep_plots
+
+    rz = "analysis.detectors.rolling_zscore.window"
+    board = pd.DataFrame({rz: [14, 28], "m.mean": [0.5, 0.6], "m.ci_low": [0.4] * 2,
+                          "m.ci_high": [0.9] * 2, "rank": [2, 1]})
+    ref = sweep_plots(board, [rz], "m", tmp_path / "a")
+    with matplotlib.rc_context(HOSTILE_STYLE):
+        got = sweep_plots(board, [rz], "m", tmp_path / "b")
+    assert ref and [p.name for p in got] == [p.name for p in ref]
+    assert [p.name for p, q in zip(ref, got, strict=True) if p.read_bytes() != q.read_bytes()] == []

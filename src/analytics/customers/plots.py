@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import TightLayoutEngine
 
-from shocklab.figures import missing_glyphs_quiet
+from shocklab.figures import house_style, missing_glyphs_quiet
 
 # Margins (left, right, bottom, top) in inches for the plots whose labels do not depend on the data:
 # what the tight layout gave them on the default, small and random-world scenarios (constant in
@@ -47,6 +47,7 @@ def _png(fig: Any, plot: str | None = None) -> bytes:
 _WARM = False
 
 
+@house_style
 def warm_up() -> None:
     """Build what matplotlib builds on its first figure, once per process: the fonts (text
     layout), the mathtext parser (log-scale tick labels: its grammar alone is ~0.1 s), PIL's
@@ -71,6 +72,7 @@ def warm_up() -> None:
         pass
 
 
+@house_style
 def segment_sizes(counts: dict[str, int]) -> bytes:
     fig = Figure(figsize=(8, 4))
     ax = fig.subplots()
@@ -81,6 +83,7 @@ def segment_sizes(counts: dict[str, int]) -> bytes:
     return _png(fig)
 
 
+@house_style
 def rfm_scatter(table: pd.DataFrame, max_points: int = 5000) -> bytes:
     # every k-th customer in id order (the stage's table already is: no string sort then)
     if not table["customer_id"].is_monotonic_increasing:
@@ -104,6 +107,7 @@ def rfm_scatter(table: pd.DataFrame, max_points: int = 5000) -> bytes:
     return _png(fig, "rfm_scatter")
 
 
+@house_style
 def cohort_heatmap(matrix: pd.DataFrame) -> bytes:
     fig = Figure(figsize=(10, max(3, 0.25 * len(matrix) + 1)))
     ax = fig.subplots()
@@ -115,6 +119,7 @@ def cohort_heatmap(matrix: pd.DataFrame) -> bytes:
     return _png(fig, "cohort_heatmap")
 
 
+@house_style
 def churn_roc(
     roc: dict[str, tuple[np.ndarray, np.ndarray]], aucs: dict[str, float | None]
 ) -> bytes:
@@ -131,6 +136,7 @@ def churn_roc(
     return _png(fig, "churn_roc")
 
 
+@house_style
 def reliability_curve(curves: dict[str, list[dict[str, Any]]], title: str) -> bytes:
     """Reliability curves (mean predicted vs observed rate per probability bin; size =
     customers)."""
@@ -154,6 +160,7 @@ def reliability_curve(curves: dict[str, list[dict[str, Any]]], title: str) -> by
     return _png(fig, "reliability_curve")
 
 
+@house_style
 def monitor_trend(series: pd.DataFrame, alerts: list[dict[str, Any]],
                   events: list[dict[str, Any]] | None = None) -> bytes:
     fig = Figure(figsize=(10, 4))

@@ -64,3 +64,23 @@ def test_fixed_margin_plots_keep_labels_inside(drawn):
     assert set(drawn) == set(plots._FIXED)
     for fig in drawn.values():
         _inside(fig)
+
+
+def test_customer_plots_ignore_the_machines_matplotlib_style():
+    """A user's matplotlibrc (font size, face colours, grid) changed the customer PNGs' bytes."""
+    import matplotlib
+    from tests.analytics.test_report import HOSTILE_STYLE
+
+    draws = {
+        "segments": lambda: plots.segment_sizes({"Champions": 40, "At Risk": 12, "Lost": 7}),
+        "roc": lambda: plots.churn_roc({"forest": ([0.0, 0.3, 1.0], [0.0, 0.8, 1.0])},
+                                       {"forest": 0.8}),
+        "reliability": lambda: plots.reliability_curve(
+            {"model": [{"mean_predicted": 0.2, "observed_rate": 0.25, "customers": 10},
+                       {"mean_predicted": 0.7, "observed_rate": 0.6, "customers": 12}]},
+            "p_alive"),
+    }
+    ref = {k: f() for k, f in draws.items()}
+    with matplotlib.rc_context(HOSTILE_STYLE):
+        got = {k: f() for k, f in draws.items()}
+    assert [k for k in ref if got[k] != ref[k]] == []
