@@ -42,6 +42,7 @@ from .config import AnalysisConfig, config_from_raw, load_analysis_config
 from .context import DataSet, DetectorStatus, RunContext
 from .detectors import REGISTRY, Detector, DetectorInput
 from .detectors.base import OUTPUT_COLUMNS, sees_products
+from .detectors.calibrate import periods_per_day
 from .kpis import compute_kpis_daily, summary_tables, to_long
 from .outputs import incidents_json, write_outputs  # the one writer of the run directory
 from .watch import pair_kpis, price_index, product_kpis, watched_products
@@ -71,14 +72,6 @@ def analysed_kpis(ctx: RunContext) -> tuple[list[str], list[str]]:
         )
     dims = [d for d in cfg.dimensions if (ctx.kpis_daily["dimension"] == d).any()]
     return list(cfg.kpis), dims
-
-
-def _periods_per_day(dates: pd.Series) -> int:
-    d = pd.Series(pd.DatetimeIndex(dates.unique()).sort_values())
-    if len(d) < 2:
-        return 1
-    step = d.diff().dropna().median()
-    return max(1, int(round(pd.Timedelta(days=1) / step)))
 
 
 def _product_prices(ctx: RunContext) -> bool:
@@ -129,7 +122,7 @@ def detector_input(ctx: RunContext) -> DetectorInput:
     inp = DetectorInput(
         series=series,
         seed=cfg.seed,
-        periods_per_day=_periods_per_day(series["date"]),
+        periods_per_day=periods_per_day(series["date"]),
         slice_threshold_add=cfg.slice_threshold_add,
         sensitivity=cfg.sensitivity,
         counts=kd[["date", "dimension", "segment", *counts]] if counts else None,

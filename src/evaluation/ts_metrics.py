@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.detectors.calibrate import periods_per_day
 from shocklab.seeding import derive_int_seed
 
 from . import nab
@@ -323,12 +324,6 @@ def score_series(
             "point_adjusted_f1": {"f1": pa, "random_f1": rnd},
         }
     return out
-
-
-def periods_per_day(grid: np.ndarray) -> int:
-    """Periods per day from the median step (24 hourly; 1 daily, coarser, or a single period)."""
-    return max(1, int(round(np.timedelta64(1, "D") / np.median(np.diff(grid))))) \
-        if len(grid) > 1 else 1
 
 
 def vus_buffer_for(ppd: int) -> int:
