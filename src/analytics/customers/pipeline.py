@@ -137,7 +137,8 @@ def _run(ctx: RunContext) -> None:
         ctx.customers = {"enabled": True, "status": f"skipped: {why}"}
         return
     out.mkdir(parents=True, exist_ok=True)
-    end = rfm.data_end_date(orders) if as_of is None else as_of
+    end = (rfm.data_end_date(orders, ctx.data.tables.get("website_traffic")) if as_of is None
+           else as_of)
     summary: dict[str, Any] = {
         "enabled": True,
         "source": ctx.data.source,
