@@ -219,18 +219,19 @@ def _warn_replaced_on_kpis(overrides: list[str], cfg, profile, log) -> None:
 
 
 def _check_as_of(as_of: str, ds) -> None:
-    """--as-of after the last order day is bad input: the customer models would read the days
-    after the data as every customer lapsing (recency, churn label, activity clock)."""
+    """--as-of after the data's last day (its last order or traffic day) is bad input: the
+    customer models would read the days after the data as every customer lapsing (recency, churn
+    label, activity clock)."""
     orders = ds.tables.get("orders")
     if orders is None or not len(orders):
         return
     from analytics.customers.rfm import data_end_date
     from shocklab.errors import InputError
 
-    end = data_end_date(orders).date()
+    end = data_end_date(orders, ds.tables.get("website_traffic")).date()
     if dt.date.fromisoformat(as_of) > end:
         raise InputError(
-            f"--as-of {as_of}: after the data's last order day {end}; the customer models would "
+            f"--as-of {as_of}: after the data's last day {end}; the customer models would "
             "read the days without data as customers lapsing — give a day on or before it"
         )
     import pandas as pd

@@ -9,7 +9,8 @@ r"""Run an experiment: a sweep of overrides × seeds, a detectability study, or 
     python run_experiment.py --config … --executor dask --scheduler tcp://10.0.0.5:8786
 
 Exit codes: 0 ok · 1 a gate check failed beyond seed-to-seed noise · 2 bad experiment file or flags
-· 3 internal error (the traceback is in the log file), or every cell failed.
+· 3 internal error (the traceback is in the log file), or every cell failed (2 when each failed on
+bad input, e.g. worlds the analysis refuses, or on the environment: disk full, out of memory).
 Gate metric names are checked before any cell runs (a typo is exit 2 naming the closest name).
 A rerun with the same --out resumes: finished cells of the same configs are not run again
 (--fresh reruns them all, e.g. after a change of code). --out must be missing, empty or an
@@ -150,8 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = str(errors.iloc[0]) if len(errors) else "unknown"
         msg = (f"every cell failed ({len(res)}), nothing was measured; first error: {first} "
                f"(all in {outcome.out_dir / 'results.parquet'})")
-        # the environment (disk full, out of memory) is exit 2 as in this process (run_cli)
-        raise (InputError if _environment_error(first) else AllCellsFailed)(msg)
+        # the environment (disk full, out of memory) is exit 2 as in this process (run_cli), and
+        # so is bad input every cell met: a valid scenario whose worlds the analysis refuses
+        # (a store without one order: 'orders.parquet: table is empty') was exit 3
+        bad_input = len(errors) == len(res) and all(
+            str(e).startswith(f"{InputError.__name__}: ") for e in errors)
+        raise (InputError if _environment_error(first) or bad_input else AllCellsFailed)(msg)
     gating.enforce(outcome.gate)
     return 0
 

@@ -62,7 +62,9 @@ def group_sum(values: np.ndarray, bounds: list[tuple[int, int]]) -> np.ndarray:
     if not len(values):
         return out
     if not np.isnan(values).any():
-        sums = np.add.reduceat(values, [lo for lo, _ in bounds])
+        with np.errstate(invalid="ignore"):   # inf + -inf is NaN, as in pandas, without the
+            # RuntimeWarning a small store's week of no order printed on a --quiet run's stderr
+            sums = np.add.reduceat(values, [lo for lo, _ in bounds])
         for (lo, hi), v in zip(bounds, sums, strict=True):
             out[lo:hi] = v
         return out

@@ -369,7 +369,8 @@ def summary_tables(
 ) -> dict[str, pd.DataFrame]:
     """Monthly revenue with month-over-month growth, channel performance, top products, revenue by
     country. A month the data covers in part (its first or last) is ``partial`` with the ``days``
-    it has, and has no growth, nor has the month after it: a 6-day month read -80 %."""
+    it has, and has no growth, nor has the month after it: a 6-day month read -80 %; nor has the
+    month after one without revenue."""
     out: dict[str, pd.DataFrame] = {}
     overall = kpis_daily[kpis_daily["dimension"] == "overall"]
     month = overall["date"].dt.to_period("M")
@@ -378,7 +379,10 @@ def summary_tables(
     days = overall["date"].dt.normalize().groupby(month).nunique()
     partial = (days < m.index.days_in_month).to_numpy()
     whole = ~(partial | np.r_[True, partial[:-1]])  # this month and the one before are whole
-    m["mom_growth_pct"] = (m["revenue"].pct_change() * 100).where(whole)
+    # after a month without revenue (a small store) the growth is undefined: empty, not inf (a
+    # month of 0 then one of 231,940 wrote 'inf' into the CSV; edge-worlds audit)
+    prev = m["revenue"].shift(1)
+    m["mom_growth_pct"] = ((m["revenue"] / prev.where(prev > 0) - 1) * 100).where(whole)
     m["days"] = days.to_numpy()
     m["partial"] = partial
     m.index = m.index.astype(str)

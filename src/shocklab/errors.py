@@ -48,6 +48,7 @@ class GateFailure(ShockLabError):
 class AllCellsFailed(ShockLabError):
     """Every cell of an experiment failed (their errors are in results.parquet): nothing was
     measured, so the run is not a success. Exit 3, as an internal error; a cell's bad input is
-    refused before any cell runs."""
+    refused before any cell runs where the config shows it, and bad input every cell met (worlds
+    of a valid scenario the analysis refuses) is raised as InputError instead (exit 2)."""
 
     exit_code = 3

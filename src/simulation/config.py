@@ -24,6 +24,7 @@ from shocklab.errors import InputError
 from shocklab.hashing import sha256_json
 
 from .events import EVENT_TYPES, EventConfig
+from .events.pricing_error import PricingError
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
@@ -305,6 +306,15 @@ def check_references(cfg: SimulationConfig, source: str) -> None:
                 f"events[{i}].start",
                 f"{ev.start} is outside the period {cfg.period.start} … {cfg.period.end}",
             )
+        if isinstance(ev, PricingError):
+            bound = ev.max_demand_boost(cfg.basket.quantity_mean)
+            if ev.demand_boost >= bound:
+                below = math.floor(bound * 100) / 100
+                fail(f"events[{i}].demand_boost",
+                     f"{ev.demand_boost} with price_drop_pct {ev.price_drop_pct} ({ev.profile}) "
+                     f"and basket.quantity_mean {cfg.basket.quantity_mean} raises the AOV of the "
+                     "scope instead of lowering it (a pricing error's primary KPI, aov down, as "
+                     f"the truth records it); need demand_boost below {below:g}")
         end = ev.start + dt.timedelta(days=ev.duration_days - 1)
         if end > cfg.period.end:
             fail(

@@ -43,3 +43,18 @@ def test_a_month_missing_two_days_is_partial():
     assert m["partial"].tolist() == [True, False, False]
     assert math.isnan(m["mom_growth_pct"]["2025-02"])
     assert m["mom_growth_pct"]["2025-03"] == pytest.approx((3100 - 2800) / 2800 * 100)
+
+
+def test_a_month_after_one_without_revenue_has_no_growth():
+    """A small store with no order in May: June's growth over 0 was written as 'inf' in
+    tables/monthly_revenue.csv (edge-worlds audit); it is empty, and a month of 0 after one with
+    revenue is -100 %."""
+    dates = pd.date_range("2025-04-01", "2025-07-31", freq="D")
+    rev = [0.0 if d.month == 5 else 10.0 for d in dates]
+    kd = pd.DataFrame({"date": dates, "dimension": "overall", "segment": "all",
+                       "revenue": rev, "orders": [r / 10 for r in rev]})
+    m = summary_tables(SimpleNamespace(tables={}), kd)["monthly_revenue"].set_index("month")
+    growth = m["mom_growth_pct"]
+    assert growth["2025-05"] == pytest.approx(-100.0)
+    assert math.isnan(growth["2025-06"])     # was inf
+    assert growth["2025-07"] == pytest.approx((310 - 300) / 300 * 100)

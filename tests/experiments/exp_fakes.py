@@ -20,7 +20,7 @@ SCENARIO = {
     "events": [{"type": "channel_outage", "start": "2025-01-10", "duration_days": 2,
                 "params": {"drop_pct": 0.3}}],
 }
-ANALYSIS = {"threshold": 3.0, "fail_seed": None, "full_disk_seed": None}
+ANALYSIS = {"threshold": 3.0, "fail_seed": None, "full_disk_seed": None, "empty_seed": None}
 
 
 def _log(path: Path, line: str) -> None:
@@ -57,6 +57,10 @@ def fake_analyse(data_dir, analysis: dict | None) -> dict:
         import errno
 
         raise OSError(errno.ENOSPC, "No space left on device", str(data_dir))
+    if analysis.get("empty_seed") == seed:   # the world is valid, its data unanalysable
+        from shocklab.errors import InputError
+
+        raise InputError(f"{data_dir}/orders.parquet: table is empty")
     if analysis.get("log"):
         _log(Path(analysis["log"]), str(seed))
     ev = world["events"][0]

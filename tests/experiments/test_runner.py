@@ -590,6 +590,17 @@ def test_an_experiment_whose_every_cell_failed_is_not_a_success(write_experiment
     capsys.readouterr()
     assert run_cli(main, ["--config", str(disk), "--out", str(tmp_path / "disk"), *args]) == 2
     assert "[Errno 28] No space left on device" in capsys.readouterr().err
+    # bad input in every cell is bad input: a valid scenario whose worlds have no order (a
+    # store of 1 session a day) was exit 3, an internal error (edge-worlds audit)
+    empty = write_experiment("empty.yaml", seeds=[1, 2],
+                             analysis_overrides={"empty_seed": 1, "fail_seed": 2})
+    assert run_cli(main, ["--config", str(empty), "--out", str(tmp_path / "empty"), *args]) == 3
+    capsys.readouterr()
+    empty = write_experiment("empty2.yaml", seeds=[1], analysis_overrides={"empty_seed": 1})
+    assert run_cli(main, ["--config", str(empty), "--out", str(tmp_path / "empty2"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "every cell failed (1)" in err
+    assert "InputError: " in err and "orders.parquet: table is empty" in err
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

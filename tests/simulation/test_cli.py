@@ -117,6 +117,16 @@ CASES = [
     ({"random_events": {"count": 2, "types": ["level_shift"], "magnitude": [0.5, 0.96]}},
      r"random_events: magnitude: -0\.96 would be drawn for level_shift, whose change_pct must "
      r"be greater than or equal to -0\.95"),
+    # a pricing error whose demand boost outweighs its price cut raised the scope's AOV while the
+    # truth recorded its primary KPI as aov down (boost 20, cut 0.5: AOV +58 % in the truth)
+    ({"events.1": {"type": "pricing_error", "start": "2025-02-20", "price_drop_pct": 0.5,
+                   "demand_boost": 20, "scope": {"category": "books"}}},
+     r"events\[1\]\.demand_boost: 20(\.0)? with price_drop_pct 0\.5 \(step\) and "
+     r"basket\.quantity_mean 1\.25 raises the AOV of the scope instead of lowering it .*; need "
+     r"demand_boost below 10$"),
+    ({"events.1": {"type": "pricing_error", "start": "2025-02-20", "price_drop_pct": 0.5,
+                   "duration_days": 3, "profile": "ramp", "demand_boost": 7}},
+     r"events\[1\]\.demand_boost: 7(\.0)? with price_drop_pct 0\.5 \(ramp\) .* below 6$"),
     ({"random_events": {"count": 2, "types": []}},
      r"random_events: types: at least one event type is required when count > 0"),
 ]

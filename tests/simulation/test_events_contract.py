@@ -339,3 +339,43 @@ def test_pricing_error_levers_at_full_strength():
     np.testing.assert_allclose(lv.quantity[:, 1], [1, 1.8, 1.8, 1])
     np.testing.assert_allclose(lv.price[:, 0], 1)   # another category: untouched
     np.testing.assert_allclose(lv.quantity[:, 0], 1)
+
+
+def test_pricing_error_demand_boost_bound_matches_the_simulated_aov():
+    """``max_demand_boost`` is where the scope's AOV stops falling (config.check_references
+    rejects a boost at or above it, edge-worlds audit): a big store's category AOV falls by about
+    the predicted (1 - x)(1 + (q - 1)(1 + b x)) / q - 1 just below it, and rises just above
+    (checked with the bound lifted). A boost of at most 1 is below it for every cut and basket,
+    so the random worlds' draws (boost in [0, 1]) are never refused."""
+    import numpy as np
+
+    cls = EVENT_TYPES["pricing_error"]
+    for cut in (0.01, 0.5, 0.99):
+        for q in (1.0, 1.25, 20.0):
+            for profile in ("step", "spike", "ramp", "permanent"):
+                ev = cls.model_validate({"type": "pricing_error", "start": START,
+                                         "duration_days": 9, "price_drop_pct": cut,
+                                         "demand_boost": 1.0, "profile": profile})
+                assert ev.max_demand_boost(q) > 1.0
+    q = 2.0
+    ev = cls.model_validate({"type": "pricing_error", "start": START, "duration_days": 3,
+                             "price_drop_pct": 0.5, "scope": {"category": "gadgets"}})
+    bound = ev.max_demand_boost(q)
+    assert bound == pytest.approx(4.0)
+    for boost, sign in ((0.5 * bound, -1), (1.5 * bound, 1)):
+        predicted = 0.5 * (1 + (q - 1) * (1 + boost * 0.5)) / q - 1
+        raw = tiny_config(events=[{"type": "pricing_error", "start": START, "duration_days": 3,
+                                   "price_drop_pct": 0.5, "demand_boost": boost,
+                                   "scope": {"category": "gadgets"}}],
+                          calendar=[], basket={"quantity_mean": q},
+                          traffic={"base_sessions": 20000})
+        if sign > 0:   # above the bound: refused at load, so build the world past the check
+            import simulation.config as sc
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(sc.PricingError, "max_demand_boost", lambda self, q: np.inf)
+                world = simulate_config(raw)
+        else:
+            world = simulate_config(raw)
+        rec = next(t for t in world.truth if t.type == "pricing_error")
+        assert np.sign(rec.scope_effects["aov"]) == sign
+        assert rec.scope_effects["aov"] == pytest.approx(predicted, abs=0.1)

@@ -135,7 +135,16 @@ def _models(cfg: ChurnConfig, seed: int) -> dict[str, Any]:
 def _fit(model: Any, x: np.ndarray, y: np.ndarray) -> None:
     """Fit (forest trees in parallel: each tree's seed is drawn up front, so the forest does not
     depend on n_jobs), then predict single-threaded: parallel predict_proba sums the trees in
-    completion order, which can change the last bits of a probability between runs."""
+    completion order, which can change the last bits of a probability between runs.
+
+    A fractional ``max_samples`` is passed as the count sklearn would draw from it
+    (``max(int(fraction * rows), 1)``): the same forest, without sklearn's 'UserWarning: Using
+    the fractional value max_samples=0.25 when the number of samples is 23 …', which a small
+    store's run printed on a --quiet run's stderr."""
+    share = model.get_params().get("max_samples") if isinstance(
+        model, RandomForestClassifier) else None
+    if isinstance(share, float):
+        model.set_params(max_samples=max(int(share * len(x)), 1))
     model.fit(x, y)
     if isinstance(model, RandomForestClassifier):
         model.set_params(n_jobs=1)

@@ -121,14 +121,24 @@ def _run(ctx: RunContext) -> None:
         return
     seed = ctx.config.seed
     out = Path(ctx.out_dir) / "customers"
-    out.mkdir(parents=True, exist_ok=True)
     orders = ctx.data.tables["orders"]
     as_of = ctx.as_of
     if as_of is not None:  # daily mode: every model sees the data as it was that morning
         as_of = pd.Timestamp(as_of).normalize()
         orders = orders[pd.to_datetime(orders["order_date"]) <= as_of]
     valid = rfm.valid_orders(orders)
-    end = rfm.data_end_date(orders) if as_of is None else as_of
+    if len(valid) == 0:
+        # every order cancelled (a store with basket.cancel_rate 1, a file of cancellations):
+        # no customer to model. It was exit 2 at the end of the whole analysis ('orders: no
+        # completed orders … to compute RFM on'), naming no setting; the store's KPIs, the
+        # detection and the scoring stand without the customer models.
+        why = "no completed order" + ("" if as_of is None else f" on or before {as_of.date()}")
+        log.warning("customers: %s (every order is cancelled): customer models skipped", why)
+        ctx.customers = {"enabled": True, "status": f"skipped: {why}"}
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    end = (rfm.data_end_date(orders, ctx.data.tables.get("website_traffic")) if as_of is None
+           else as_of)
     summary: dict[str, Any] = {
         "enabled": True,
         "source": ctx.data.source,

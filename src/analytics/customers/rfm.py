@@ -179,11 +179,18 @@ def as_day(ts: pd.Timestamp) -> int:
     return int(pd.Timestamp(ts).normalize().value // 86_400_000_000_000)
 
 
-def data_end_date(orders: pd.DataFrame) -> pd.Timestamp:
-    """The last order date in the data (all statuses): the reference day for recency."""
+def data_end_date(orders: pd.DataFrame, traffic: pd.DataFrame | None = None) -> pd.Timestamp:
+    """The data's last day, the reference day for recency: the last order date (all statuses),
+    or the traffic table's last day where it runs later — a store's days with sessions and no
+    order are days of data, as in kpis_daily (a small store whose last 74 days had no order
+    measured recency from its last order: 3 days where 77 had passed, and --as-of on those days
+    was refused as 'after the data')."""
     if len(orders) == 0:
         raise InputError("orders: no rows; customer models need at least one order")
-    return pd.Timestamp(pd.to_datetime(orders["order_date"]).max()).normalize()
+    end = pd.Timestamp(pd.to_datetime(orders["order_date"]).max()).normalize()
+    if traffic is not None and len(traffic) and "date" in traffic:
+        end = max(end, pd.Timestamp(pd.to_datetime(traffic["date"]).max()).normalize())
+    return end
 
 
 def quintile_scores(values: pd.Series | np.ndarray, higher_is_better: bool = True,

@@ -179,18 +179,23 @@ class EventBase(BaseModel):
         strength (the resource guard's estimate, ``config.estimate_size``); 1 if it adds none."""
         return 1.0
 
+    def shape(self) -> np.ndarray:
+        """Intensity on each day of the window, [duration_days] in (0, 1], from the profile."""
+        n = self.duration_days
+        t = np.arange(n, dtype=float)
+        if self.profile == "step":
+            return np.ones(n)
+        if self.profile == "spike":  # peak on day one, halving every n/3 days
+            return 0.5 ** (t / max(n / 3.0, 0.5))
+        # ramp rises linearly over the window; ramp and permanent hold until the period ends
+        return (t + 1) / n if self.profile == "ramp" else np.ones(n)
+
     def weights(self, grid: Grid) -> np.ndarray:
         """Intensity over days, [D] in 0..1, from the time profile."""
         w = np.zeros(grid.n_days)
         s = grid.day_index(self.start)
         n = self.duration_days
-        t = np.arange(n, dtype=float)
-        if self.profile == "step":
-            shape = np.ones(n)
-        elif self.profile == "spike":  # peak on day one, halving every n/3 days
-            shape = 0.5 ** (t / max(n / 3.0, 0.5))
-        else:  # ramp rises linearly over the window; ramp and permanent hold until the period ends
-            shape = (t + 1) / n if self.profile == "ramp" else np.ones(n)
+        shape = self.shape()
         stop = min(s + n, grid.n_days)
         w[s:stop] = shape[: stop - s]
         if self.persistent:

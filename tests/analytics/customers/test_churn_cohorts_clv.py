@@ -481,3 +481,26 @@ def test_recent_order_counts_and_a_one_order_gap():
     assert f.loc["B", "mean_gap_days"] == f.loc["B", "tenure_days"] == 45
     m = churn._metrics(np.array([1, 0, 1]), np.array([0.5, 0.2, 0.9]), threshold=0.5)
     assert m["confusion_matrix"] == {"tn": 1, "fp": 0, "fn": 0, "tp": 2}
+
+
+def test_a_small_stores_forest_is_fitted_without_sklearns_bootstrap_warning():
+    """A store of a few dozen customers: rf_max_samples 0.25 of 23 rows printed sklearn's
+    'UserWarning: Using the fractional value max_samples=0.25 …' on the stderr of a --quiet run
+    (edge-worlds audit). The forest now gets the count sklearn would draw, so it is the same
+    forest, and no warning."""
+    import warnings
+
+    from sklearn.ensemble import RandomForestClassifier
+
+    g = np.random.default_rng(3)
+    x, y = g.normal(size=(23, 4)), np.r_[np.zeros(12, int), np.ones(11, int)]
+    model = churn._models(ChurnConfig(), seed=1)["random_forest"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        churn._fit(model, x, y)
+    assert model.get_params()["max_samples"] == 5
+    ref = RandomForestClassifier(**{**model.get_params(), "max_samples": 0.25, "n_jobs": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref.fit(x, y)
+    np.testing.assert_array_equal(model.predict_proba(x), ref.predict_proba(x))

@@ -489,3 +489,15 @@ def test_two_stores_exporting_the_same_file_name_are_warned_about(dataset, tmp_p
     assert "two stores" not in caplog.text
     daily(a, "r5", namespace="shop-a")  # a named store: its own state, nothing to say
     assert "two stores" not in caplog.text
+
+
+def test_a_store_whose_every_order_was_cancelled_skips_the_customer_models(dataset, tmp_path):
+    """basket.cancel_rate 1 (valid) leaves no completed order: the stage raised 'orders: no
+    completed orders … to compute RFM on' (exit 2 after the whole analysis, naming no setting).
+    Now the models are skipped, said in the summary, and nothing is written under customers/
+    (edge-worlds audit)."""
+    orders = dataset.tables["orders"].assign(status="cancelled")
+    ds = DataSet(path=Path("synthetic"), tables={"orders": orders}, manifest=dataset.manifest)
+    ctx = _run(ds, tmp_path)
+    assert ctx.customers == {"enabled": True, "status": "skipped: no completed order"}
+    assert not (tmp_path / "customers").exists()
