@@ -33,10 +33,14 @@ def test_an_episode_of_a_non_funnel_series_is_named_after_that_series(tmp_path):
         if ep["kpis"] == ["value"]:  # incidents on `value` only
             assert ep["primary_kpi"] == "value", ep["title"]
             assert ep["title"].startswith("value "), ep["title"]
-    assert any(ep["kpis"] == ["value"] for ep in eps)
+    # a funnel column flagged beside it in the same episode (a mixed episode) does not name it
+    # unless it moved more: 'orders up +0.5%' titled the +13 % spike on `value` once rolling_zscore
+    # (overall series at their own 3 looks) flagged an orders hour there too
+    for ep in eps:
+        assert ep["primary_kpi"] == "value", ep["title"]
     # the markdown brief says the same
     md = (out / "insights.md").read_text()
-    assert "orders down -0.5%" not in md and "**value " in md
+    assert all(f"**{ep['title']}**" in md and ep["title"].startswith("value up") for ep in eps)
 
 
 def _signups_run(tmp_path, days: int, seed: int):

@@ -1,5 +1,6 @@
 """Incidents explained one by one, then grouped into episodes (overlapping incidents read
-together) and measured where the primary KPI actually deviates."""
+together) and measured where the primary KPI actually deviates. Size (~520 lines, one module on
+purpose): grouping, measuring and naming an episode read each other's intermediate results."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from shocklab.catalogue import CUSTOMER_KPIS, KPI_NAMES, MAIN_KPIS
+from shocklab.catalogue import CUSTOMER_KPIS, KPI_NAMES, MAIN_KPIS, PRICE_KPI
 
 from .. import drivers as dr
 from ..context import Incident
@@ -361,14 +362,17 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
                 break
         inside = _slice_changes(panel, cfg, dset, ts, te, src)
         if not product and not any(k in _FUNNEL for k in flagged):
-            # incidents on series outside the store's funnel (a --kpis file's own columns): a
-            # funnel KPI measured beside them (a column that happens to be named `orders`) does
-            # not name the episode (a list price's does: a pricing error acts on the AOV)
+            # incidents on series outside the store's funnel (a --kpis file's own columns) name
+            # the episode (beside a list price a funnel KPI does: a pricing error acts on AOV) …
             primary = flagged[0]
+        elif not product:  # … and beside a funnel column (named `orders`) if they moved more
+            own = {k: _own_change(panel, cfg, k, ts, te, src) for k in flagged
+                   if k not in _FUNNEL and k != PRICE_KPI}
+            top = max(own, key=lambda k: abs(own[k] or 0), default=None)
+            if top is not None and abs(own[top] or 0) > abs(changes.get(primary) or 0):
+                primary, changes = top, {**changes, **own}
         if primary not in _FUNNEL and primary not in changes:  # a generic series: its own size
-            a, b = (dr.kpi_value(primary, _slice_sums(panel, dr.components(primary), "overall",
-                    "all", ts, te, s, cfg.drivers.baseline_weeks)) for s in ("actual", src))
-            changes = {**changes, primary: _pct(_f(a), _f(b))}
+            changes = {**changes, primary: _own_change(panel, cfg, primary, ts, te, src)}
         g, start, end = g_all, min(i.start for i in g_all), max(i.end for i in g_all)
         dirs = {i.direction for i in g}
         ep = Episode(
@@ -473,6 +477,13 @@ def _slice_record(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Times
             if rec is not None:
                 return rec
     return None
+
+
+def _own_change(panel: dr.SlicePanel, cfg: InsightsConfig, kpi: str, ts, te, source: str):
+    """A generic series' change over [ts, te] against ``source`` (its own size, overall)."""
+    a, b = (dr.kpi_value(kpi, _slice_sums(panel, dr.components(kpi), "overall", "all", ts, te, s,
+                                          cfg.drivers.baseline_weeks)) for s in ("actual", source))
+    return _pct(_f(a), _f(b))
 
 
 def _measure(
