@@ -13,10 +13,14 @@ import pytest
 
 from shocklab import atomic
 from shocklab.atomic import (
+    MARKER,
     _target_lock,
     atomic_dir,
+    claim_dir,
     is_shocklab_output,
     lock_timeout,
+    output_kind,
+    read_marker,
     recover,
     validate_out,
 )
@@ -176,3 +180,27 @@ def test_a_failed_single_file_write_leaves_the_old_file_and_no_temporary(tmp_pat
         atomic.atomic_write_text(target, "new\n")
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+def test_claim_dir_marks_a_new_output_once_with_its_kind_and_owner(tmp_path):
+    """An experiment's directory, written in place, is claimed with a marker naming its kind
+    and owner before its first cell (a run killed then is resumed, and recognised); a rerun's
+    claim does not rewrite the owner."""
+    out = tmp_path / "exp"
+    claim_dir(out, "experiment", owner={"name": "a"})
+    meta = read_marker(out)
+    assert meta["kind"] == "experiment" and meta["owner"] == {"name": "a"}
+    assert output_kind(out) == "experiment"
+    claim_dir(out, "experiment", owner={"name": "b"})
+    assert read_marker(out)["owner"] == {"name": "a"}
+
+
+def test_a_first_experiment_stopped_in_its_first_world_is_an_experiment(tmp_path):
+    """worlds/ and a marker (even one without a kind) and nothing else: an experiment's
+    directory stopped while generating its first world."""
+    out = tmp_path / "exp"
+    (out / "worlds").mkdir(parents=True)
+    (out / MARKER).write_text(json.dumps({"shocklab_output": True}))
+    assert output_kind(out) == "experiment"
+    (out / "notes.txt").write_text("x")           # something else too: not recognisable
+    assert output_kind(out) is None
