@@ -204,3 +204,11 @@ def test_a_first_experiment_stopped_in_its_first_world_is_an_experiment(tmp_path
     assert output_kind(out) == "experiment"
     (out / "notes.txt").write_text("x")           # something else too: not recognisable
     assert output_kind(out) is None
+
+
+def test_an_unwritable_output_location_is_bad_input(tmp_path, monkeypatch):
+    """A parent the user cannot write (as root every directory is writable, so the permission
+    answer is stood in): one line naming it, before any work."""
+    monkeypatch.setattr(atomic.os, "access", lambda p, mode: not mode & os.W_OK)
+    with pytest.raises(InputError, match="output location is not writable"):
+        validate_out(tmp_path / "new" / "out")
