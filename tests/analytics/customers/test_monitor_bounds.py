@@ -54,3 +54,36 @@ def test_an_incident_goes_on_through_exactly_incident_gap_days_quiet_days(tmp_pa
     first = m2.judge(_row(0))
     new = m2.judge(_row(5))
     assert new["decision"] == "sent" and new["incident_id"] != first["incident_id"]
+
+
+class Crash(BaseException):
+    """The process dying right after the alert is recorded as issued (kill -9)."""
+
+
+def test_an_alert_recorded_before_a_crash_is_still_delivered_by_the_next_run(tmp_path):
+    """The outbox row (pending) is written before the alert is recorded as issued: a run killed
+    between recording it and sending it leaves it pending, and the next run's retry sends it.
+    Without that row the cooldown held the alert as sent and it never reached the sink."""
+    state = tmp_path / "m.sqlite"
+    store = MonitorStore(state)
+    sink = JsonlSink(tmp_path / "alerts.jsonl")
+    disp = Dispatcher([sink], outbox=store)
+
+    def dies(alert):
+        raise Crash
+
+    disp.send = dies
+    m = monitor.Monitor(MonitorConfig(cooldown_days=7), store, disp, "ns")
+    try:
+        m.judge(_row(0))
+    except Crash:
+        pass
+    store.close()
+    assert not (tmp_path / "alerts.jsonl").exists()
+
+    store = MonitorStore(state)                    # the next run
+    assert store.has_alert("ns:At Risk:high:2025-03-01")
+    out = Dispatcher([JsonlSink(tmp_path / "alerts.jsonl")], outbox=store).retry_pending()
+    assert out == {"sent": 1, "pending": 0}
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
+    store.close()
