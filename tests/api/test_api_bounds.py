@@ -1,0 +1,42 @@
+"""The API's answers at the edges of its parameters (tests/servefix.py's runs): a one-day range,
+an unknown route's message. Each test failed against a hand-made mutant of the check it names
+that tests/api/test_api.py let pass (audit-mutcli)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():  # starlette's notice that httpx2 will replace httpx
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from api.app import Settings, create_app
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def client(roots):
+    app = create_app(Settings(reports=roots.reports, runs=roots.runs))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_an_unknown_route_is_a_json_not_found(client):
+    r = client.get("/nowhere")
+    assert r.status_code == 404
+    assert r.json() == {"error": {"status": 404, "message": "not found"}}
+
+
+def test_a_one_day_range_is_a_range_not_start_after_end(client):
+    """start == end is the incidents touching that day (and that day's KPI points), not a 422."""
+    items = client.get("/runs/sim/incidents", params={"limit": 1000}).json()["items"]
+    day = items[0]["start"][:10]
+    r = client.get("/runs/sim/incidents", params={"start": day, "end": day, "limit": 1000})
+    assert r.status_code == 200, r.text
+    assert items[0]["incident_id"] in [i["incident_id"] for i in r.json()["items"]]
+    r = client.get("/runs/sim/kpis", params={"kpi": "orders", "start": day, "end": day})
+    assert r.status_code == 200, r.text
+    assert [p["date"] for p in r.json()["points"]] == [day]
