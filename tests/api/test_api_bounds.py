@@ -40,3 +40,25 @@ def test_a_one_day_range_is_a_range_not_start_after_end(client):
     r = client.get("/runs/sim/kpis", params={"kpi": "orders", "start": day, "end": day})
     assert r.status_code == 200, r.text
     assert [p["date"] for p in r.json()["points"]] == [day]
+
+
+def test_total_counts_every_match_not_the_page(client):
+    """``total`` is what a client pages through: the page's length said there was nothing more."""
+    every = client.get("/runs/sim/incidents", params={"limit": 1000}).json()
+    assert every["total"] > 2
+    page = client.get("/runs/sim/incidents", params={"limit": 1, "offset": 1}).json()
+    assert page["total"] == every["total"] and len(page["items"]) == 1
+    assert page["items"][0]["incident_id"] == every["items"][1]["incident_id"]
+
+
+def test_an_empty_kpi_cell_is_null_not_an_error(client, roots):
+    """A day without a value (the transactions run's aov on a day without a sale) is null in the
+    series; NaN is not JSON (a 500 on the whole series)."""
+    import pandas as pd
+
+    k = pd.read_csv(roots.reports / "tx" / "kpis_daily.csv")
+    k = k[k["dimension"] == "overall"]
+    r = client.get("/runs/tx/kpis", params={"kpi": "aov"})
+    assert r.status_code == 200, r.text
+    values = [p["value"] for p in r.json()["points"]]
+    assert len(values) == len(k) and values.count(None) == int(k["aov"].isna().sum()) > 0
