@@ -19,3 +19,24 @@ def test_a_fractional_count_is_refused_in_a_whole_number_column(values):
         coerce(df, {"quantity": "int"}, "order_items.csv")
     out = coerce(pd.DataFrame({"quantity": ["1", "3"]}), {"quantity": "int"}, "order_items.csv")
     assert out["quantity"].tolist() == [1, 3]
+
+
+def test_a_table_file_the_manifest_does_not_list_is_a_mismatch(tmp_path):
+    """A manifest with hashes vouches for its files only: an orders.parquet dropped beside (or
+    instead of) the generated orders.csv was read unverified."""
+    from analytics.loading import verify_manifest
+    from shocklab.errors import IntegrityError
+    from shocklab.hashing import sha256_file
+
+    (tmp_path / "products.csv").write_text("product_id\n1\n")
+    (tmp_path / "orders.parquet").write_bytes(b"PAR1")
+    manifest = {"files": {"products.csv": sha256_file(tmp_path / "products.csv")}}
+    where = {"products": str(tmp_path / "products.csv"),
+             "orders": str(tmp_path / "orders.parquet")}
+    with pytest.raises(IntegrityError, match="orders.parquet: not listed in manifest.json"):
+        verify_manifest(tmp_path, manifest, {}, verify=True, where=where)
+    report = verify_manifest(tmp_path, manifest, {}, verify=False, where=where)
+    assert report["verified"] is False and len(report["mismatches"]) == 1
+    clean = verify_manifest(tmp_path, manifest, {}, verify=True,
+                            where={"products": where["products"]})
+    assert clean["verified"] is True and clean["mismatches"] == []
