@@ -62,3 +62,25 @@ def test_an_empty_kpi_cell_is_null_not_an_error(client, roots):
     assert r.status_code == 200, r.text
     values = [p["value"] for p in r.json()["points"]]
     assert len(values) == len(k) and values.count(None) == int(k["aov"].isna().sum()) > 0
+
+
+def test_a_segment_share_is_its_customers_over_all_customers(client, roots):
+    import pandas as pd
+
+    seg = pd.read_csv(roots.reports / "sim" / "customers" / "segments.csv")
+    counts = seg["segment"].value_counts()
+    r = client.get("/runs/sim/customers/segments").json()
+    for s in r["segments"]:
+        assert s["share"] == round(int(counts.get(s["segment"], 0)) / len(seg), 6), s
+
+
+def test_min_risk_keeps_a_customer_exactly_at_the_bar(client, roots):
+    """``min_risk`` is "at least": a customer whose churn risk equals it is in the list."""
+    import pandas as pd
+
+    seg = pd.read_csv(roots.reports / "sim" / "customers" / "segments.csv")
+    bar = float(seg["churn_risk"].round(6).value_counts().index[0])   # a value customers hold
+    exact = seg[seg["churn_risk"] == bar]
+    assert len(exact) > 0
+    r = client.get("/runs/sim/customers/actions", params={"min_risk": bar, "limit": 1})
+    assert r.json()["total"] == int((seg["churn_risk"] >= bar).sum())
