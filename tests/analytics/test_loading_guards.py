@@ -40,3 +40,25 @@ def test_a_table_file_the_manifest_does_not_list_is_a_mismatch(tmp_path):
     clean = verify_manifest(tmp_path, manifest, {}, verify=True,
                             where={"products": where["products"]})
     assert clean["verified"] is True and clean["mismatches"] == []
+
+
+@pytest.mark.parametrize("ev, match", [
+    ({"start": "2025-01-02", "end": "2025-01-01"}, "end 2025-01-01 00:00:00 is before start"),
+    ({"start": "2025-01-01T10:00", "end": "2025-01-01T09:00"}, "is before start"),
+    ({"start": "2025-01-01T10:00+02:00", "end": "2025-01-01T12:00"},
+     "give both with a UTC offset or neither"),
+])
+def test_a_label_window_that_is_reversed_or_half_zoned_is_refused(ev, match):
+    from analytics.loading import event_window
+
+    with pytest.raises(InputError, match=match):
+        event_window(ev, "labels.json: event 1")
+
+
+def test_a_one_point_and_a_zoned_label_window_are_read_as_given():
+    from analytics.loading import event_window
+
+    s, e = event_window({"start": "2025-01-01", "end": "2025-01-01"}, "w")
+    assert s == e == pd.Timestamp("2025-01-01")
+    s, e = event_window({"start": "2025-01-01T10:00+02:00", "end": "2025-01-01T12:00+02:00"}, "w")
+    assert (s, e) == (pd.Timestamp("2025-01-01T08:00"), pd.Timestamp("2025-01-01T10:00"))
