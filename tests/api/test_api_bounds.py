@@ -84,3 +84,11 @@ def test_min_risk_keeps_a_customer_exactly_at_the_bar(client, roots):
     assert len(exact) > 0
     r = client.get("/runs/sim/customers/actions", params={"min_risk": bar, "limit": 1})
     assert r.json()["total"] == int((seg["churn_risk"] >= bar).sum())
+
+
+@pytest.mark.parametrize("bad", ["-x", "a..b", "x" * 201])
+def test_the_status_of_an_invalid_run_id_is_422_not_404(client, bad):
+    """An id that is no directory name is a bad request, as on every other /runs/{id} route."""
+    r = client.get(f"/runs/{bad}/status")
+    assert r.status_code == 422 and "invalid run id" in r.json()["error"]["message"], r.text
+    assert client.get("/runs/not-started/status").status_code == 404
