@@ -1,0 +1,20 @@
+"""NAB scoring plumbing at its edges (evaluation.nab): where a detection lands, profile files.
+Each test failed against a hand-made mutant that tests/evaluation/test_nab*.py let pass
+(audit-mutcli)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from evaluation.nab import detections_from_starts
+
+
+def test_a_detection_at_the_last_row_is_kept_and_one_after_the_file_dropped():
+    ts = pd.date_range("2025-01-01", periods=5, freq="h").to_numpy()
+    out = detections_from_starts(ts, [ts[-1]])
+    assert out.tolist() == [0, 0, 0, 0, 1]
+    out = detections_from_starts(ts, [ts[0], ts[-1] + np.timedelta64(30, "m")])
+    assert out.tolist() == [1, 0, 0, 0, 0]
+    between = ts[1] + np.timedelta64(10, "m")     # the first row at or after it
+    assert detections_from_starts(ts, [between]).tolist() == [0, 0, 1, 0, 0]
