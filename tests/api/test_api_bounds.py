@@ -92,3 +92,21 @@ def test_the_status_of_an_invalid_run_id_is_422_not_404(client, bad):
     r = client.get(f"/runs/{bad}/status")
     assert r.status_code == 422 and "invalid run id" in r.json()["error"]["message"], r.text
     assert client.get("/runs/not-started/status").status_code == 404
+
+
+def test_the_env_factory_reads_its_roots_and_the_analysis_switch(tmp_path, monkeypatch):
+    """``uvicorn --factory api.app:app_from_env``: POST /runs only when
+    SHOCKLAB_ALLOW_ANALYSIS=1."""
+    import os
+
+    from api.app import app_from_env
+
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(tmp_path / "r"))
+    monkeypatch.setenv("SHOCKLAB_DATA_ROOTS", os.pathsep.join([str(tmp_path / "a"), "", "b"]))
+    monkeypatch.delenv("SHOCKLAB_ALLOW_ANALYSIS", raising=False)
+    s = app_from_env().state.settings
+    assert s.allow_analysis is False and s.reports == tmp_path / "r"
+    assert s.data_roots == [tmp_path / "a", type(tmp_path)("b")]
+    for value, on in (("1", True), ("0", False), ("yes", False)):
+        monkeypatch.setenv("SHOCKLAB_ALLOW_ANALYSIS", value)
+        assert app_from_env().state.settings.allow_analysis is on

@@ -18,3 +18,17 @@ def test_a_detection_at_the_last_row_is_kept_and_one_after_the_file_dropped():
     assert out.tolist() == [1, 0, 0, 0, 0]
     between = ts[1] + np.timedelta64(10, "m")     # the first row at or after it
     assert detections_from_starts(ts, [between]).tolist() == [0, 0, 1, 0, 0]
+
+
+def test_a_profiles_file_gives_every_profile_as_numbers(tmp_path):
+    """NAB's config/profiles.json: every profile's CostMatrix, not the first one only."""
+    import json
+
+    from evaluation.nab import STANDARD_PROFILES, load_profiles
+
+    raw = {name: {"CostMatrix": {k: str(v) if k == "fpWeight" else v for k, v in cost.items()}}
+           for name, cost in STANDARD_PROFILES.items()}
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps(raw))
+    assert load_profiles(path) == STANDARD_PROFILES
+    assert load_profiles() == STANDARD_PROFILES and load_profiles() is not STANDARD_PROFILES
