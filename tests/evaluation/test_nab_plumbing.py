@@ -32,3 +32,18 @@ def test_a_profiles_file_gives_every_profile_as_numbers(tmp_path):
     path.write_text(json.dumps(raw))
     assert load_profiles(path) == STANDARD_PROFILES
     assert load_profiles() == STANDARD_PROFILES and load_profiles() is not STANDARD_PROFILES
+
+
+def test_series_metrics_are_skipped_on_a_file_of_several_series():
+    """NAB / affiliation scores are per series: a file with two KPIs (or slices) says why it has
+    none instead of scoring one grid of several series as one."""
+    from types import SimpleNamespace
+
+    from evaluation.ts_metrics import add_series_metrics
+
+    ts = pd.date_range("2025-01-01", periods=4, freq="h").to_numpy()
+    ctx = SimpleNamespace(data=SimpleNamespace(ingest={"series": 2, "_raw_times": ts,
+                                                       "kpis": ["a", "b"]}),
+                          scorecard={})
+    add_series_metrics(ctx)
+    assert "one series" in ctx.scorecard["series_metrics"]["skipped"]

@@ -1,0 +1,58 @@
+"""POST /runs' job plumbing in-process (api.jobs): which paths a request may name, and one
+analysis per data directory. Each test failed against a hand-made mutant that
+tests/api/test_api.py let pass (audit-mutcli)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from api.jobs import JobManager, confine
+
+
+def test_a_data_root_that_is_itself_a_data_directory_may_be_named(tmp_path):
+    """``--data-root data/small``: the request "." (or the root's absolute path) is that
+    directory, inside the roots, not a 403."""
+    root = tmp_path / "small"
+    root.mkdir()
+    assert confine(".", [root]) == root.resolve()
+    assert confine(str(root), [root]) == root.resolve()
+    with pytest.raises(PermissionError):
+        confine("..", [root])
+
+
+def test_a_second_analysis_of_a_busy_data_directory_is_refused_whatever_its_overrides(tmp_path):
+    """At most one analysis per data directory (two writers of one state/outbox): a request with
+    other overrides has another run id, and was started beside the running one."""
+    flag = tmp_path / "go"
+    script = tmp_path / "fake_analysis.py"
+    script.write_text(textwrap.dedent(f"""
+        import pathlib, time
+        while not pathlib.Path({str(flag)!r}).exists():
+            time.sleep(0.05)
+    """))
+    jobs = JobManager(tmp_path / "reports", python=sys.executable, script=script)
+    data = tmp_path / "data"
+    data.mkdir()
+    first = jobs.start(data, "run-a", None, [])
+    try:
+        with pytest.raises(RuntimeError, match="run-a"):
+            jobs.start(data, "run-b", None, ["seed=2"])
+        other = tmp_path / "other"
+        other.mkdir()
+        with pytest.raises(RuntimeError, match="run-a"):   # a copy of it: the same run id
+            jobs.start(other, "run-a", None, [])
+    finally:
+        flag.write_text("")
+    import threading
+
+    for t in threading.enumerate():
+        if t.name == "analysis-run-a":
+            t.join(60)
+    assert first.state == "succeeded" and first.exit_code == 0
+    assert jobs.start(data, "run-b", None, []).run_id == "run-b"    # free again
+    for t in threading.enumerate():
+        if t.name == "analysis-run-b":
+            t.join(60)
