@@ -56,3 +56,32 @@ def test_a_second_analysis_of_a_busy_data_directory_is_refused_whatever_its_over
     for t in threading.enumerate():
         if t.name == "analysis-run-b":
             t.join(60)
+
+
+def _finished(tmp_path, body: str, run_id: str = "r"):
+    import threading
+
+    script = tmp_path / f"{run_id}.py"
+    script.write_text(textwrap.dedent(body))
+    jobs = JobManager(tmp_path / "reports", python=sys.executable, script=script)
+    data = tmp_path / f"data-{run_id}"
+    data.mkdir()
+    job = jobs.start(data, run_id, None, [])
+    for t in threading.enumerate():
+        if t.name == f"analysis-{run_id}":
+            t.join(60)
+    return job
+
+
+@pytest.mark.parametrize("code", [1, 2, 3])
+def test_a_job_that_exits_non_zero_failed_with_its_last_stderr_line(tmp_path, code):
+    """Exit 1 is a failed gate, not a success; the error is the CLI's last line on stderr
+    (its one-line "error: …"), not the first of its warnings."""
+    job = _finished(tmp_path, f"""
+        import sys
+        print("a warning first", file=sys.stderr)
+        print("error: what went wrong", file=sys.stderr)
+        sys.exit({code})
+    """, run_id=f"r{code}")
+    assert job.state == "failed" and job.exit_code == code
+    assert job.error == "error: what went wrong"
