@@ -85,3 +85,28 @@ def test_a_job_that_exits_non_zero_failed_with_its_last_stderr_line(tmp_path, co
     """, run_id=f"r{code}")
     assert job.state == "failed" and job.exit_code == code
     assert job.error == "error: what went wrong"
+
+
+def test_the_analysis_gets_the_requests_detectors_and_overrides(tmp_path):
+    """plan() computed the run id with the request's detectors and overrides: the command line
+    must carry them (and --quiet: its stdout is nobody's)."""
+    import json
+    import threading
+
+    seen = tmp_path / "argv.json"
+    script = tmp_path / "fake.py"
+    script.write_text(f"import json, sys\njson.dump(sys.argv[1:], open({str(seen)!r}, 'w'))\n")
+    jobs = JobManager(tmp_path / "reports", python=sys.executable, script=script)
+    data = tmp_path / "data"
+    data.mkdir()
+    jobs.start(data, "rid", ["rolling_zscore", "oracle"], ["seed=3", "consensus.min_votes=1"])
+    for t in threading.enumerate():
+        if t.name == "analysis-rid":
+            t.join(60)
+    argv = json.loads(seen.read_text())
+    assert argv[argv.index("--data") + 1] == str(data)
+    assert argv[argv.index("--out") + 1] == str((tmp_path / "reports" / "rid").absolute())
+    assert argv[argv.index("--detectors") + 1] == "rolling_zscore,oracle"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--set"] == [
+        "seed=3", "consensus.min_votes=1"]
+    assert "--quiet" in argv
