@@ -29,3 +29,13 @@ def test_exit_code_and_one_line(exc, code, line, capsys, monkeypatch, tmp_path):
     assert run_cli(_raising(exc), []) == code
     err = capsys.readouterr().err
     assert err.startswith(line) and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_internal_error_is_one_line_however_long_its_message(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SHOCKLAB_LOG_DIR", str(tmp_path))
+    assert run_cli(_raising(ValueError("first line\nsecond line")), []) == 3
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "first line" in err and "second" not in err
+    assert run_cli(_raising(ValueError("x" * 1000)), []) == 3
+    err = capsys.readouterr().err
+    assert "x" * 200 in err and "x" * 201 not in err

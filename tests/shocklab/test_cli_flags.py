@@ -1,0 +1,52 @@
+"""Flag plumbing of the scripts, in-process: bad values refused with exit 2 before any work.
+Each test failed against a hand-made mutant that the slower end-to-end tests let pass
+(audit-mutcli)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from tests.simulation.simtools import tiny_config
+
+from shocklab.cli import ArgumentParser, run_cli
+
+
+@pytest.mark.parametrize("argv", [["--workers=--"], ["--executor=--"], ["--min-recall=--"]])
+def test_a_double_dash_as_a_flags_value_is_checked_like_any_value(argv, capsys):
+    """argparse (before 3.12.7) read ``--workers=--`` as an empty list, past its type and
+    choices: --workers=-- crashed with exit 3, --executor=-- ran the default executor."""
+    p = ArgumentParser(prog="t")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--executor", choices=("serial", "local"))
+    p.add_argument("--min-recall", type=float)
+    with pytest.raises(SystemExit) as exc:
+        p.parse_args(argv)
+    assert exc.value.code == 2
+    assert "'--'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_generate_refuses_a_max_orders_that_is_not_positive(tmp_path, capsys, value):
+    from generate_data import main
+
+    out = tmp_path / "d"
+    assert run_cli(main, ["--out", str(out), f"--max-orders={value}", "--quiet"]) == 2
+    assert "--max-orders: must be a positive number" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_generate_refuses_an_out_that_holds_its_config(tmp_path, capsys):
+    """--config out/scenario.yaml --out out, out an earlier data set: replacing it would delete
+    the scenario file."""
+    from generate_data import main
+
+    from shocklab.atomic import MARKER
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MARKER).write_text('{"kind": "data", "shocklab_output": true}')
+    cfg = out / "scenario.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config(events=[], calendar=[])))
+    assert run_cli(main, ["--config", str(cfg), "--out", str(out), "--quiet"]) == 2
+    assert "contains the input" in capsys.readouterr().err
+    assert cfg.is_file() and sorted(p.name for p in out.iterdir()) == [MARKER, "scenario.yaml"]
