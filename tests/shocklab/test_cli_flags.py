@@ -50,3 +50,37 @@ def test_generate_refuses_an_out_that_holds_its_config(tmp_path, capsys):
     assert run_cli(main, ["--config", str(cfg), "--out", str(out), "--quiet"]) == 2
     assert "contains the input" in capsys.readouterr().err
     assert cfg.is_file() and sorted(p.name for p in out.iterdir()) == [MARKER, "scenario.yaml"]
+
+
+def test_seed_flag_wins_over_a_set_seed(tmp_path):
+    """``--seed N`` is the master seed (README): given with ``--set seed=M`` too, N is used."""
+    import json
+
+    from generate_data import main
+
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config(events=[], calendar=[])))
+    out = tmp_path / "d"
+    assert run_cli(main, ["--config", str(cfg), "--out", str(out), "--set", "seed=11",
+                          "--seed", "12", "--quiet"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 12
+
+
+def test_held_console_prints_on_success_and_drops_on_error(capsys):
+    """Reading several input files: a bad later one is its one error line, not the first
+    file's warnings followed by it."""
+    import logging
+
+    from shocklab.cli import held_console, setup_logging
+    from shocklab.errors import InputError
+
+    log = setup_logging("t")
+    with pytest.raises(InputError), held_console():
+        log.warning("first file: 3 rows dropped")
+        raise InputError("second file: bad")
+    assert "first file" not in capsys.readouterr().out
+    with held_console():
+        log.warning("first file: 3 rows dropped")
+        assert "first file" not in capsys.readouterr().out     # held until the block ends
+    assert "first file: 3 rows dropped" in capsys.readouterr().out
+    logging.getLogger("shocklab").handlers.clear()
