@@ -84,3 +84,43 @@ def test_held_console_prints_on_success_and_drops_on_error(capsys):
         assert "first file" not in capsys.readouterr().out     # held until the block ends
     assert "first file: 3 rows dropped" in capsys.readouterr().out
     logging.getLogger("shocklab").handlers.clear()
+
+
+def test_a_negative_value_read_as_a_flag_gets_the_equals_hint_and_a_flag_does_not(capsys):
+    p = ArgumentParser(prog="t")
+    p.add_argument("--step")
+    with pytest.raises(SystemExit):
+        p.parse_args(["--step", "-1D"])
+    assert "'-1D' reads as a flag; write --step=-1D" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        p.parse_args(["--step", "--bogus"])
+    assert "reads as a flag" not in capsys.readouterr().err
+
+
+def test_an_empty_log_dir_writes_no_log_file(tmp_path, monkeypatch):
+    """``SHOCKLAB_LOG_DIR=`` disables the log file (it was written to the current directory)."""
+    import logging
+
+    from shocklab.cli import setup_logging
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHOCKLAB_LOG_DIR", "")
+    setup_logging("t")
+    root = logging.getLogger("shocklab")
+    assert not any(isinstance(h, logging.FileHandler) for h in root.handlers)
+    assert list(tmp_path.iterdir()) == []
+    root.handlers.clear()
+
+
+@pytest.mark.parametrize("port, ok", [("65535", True), ("1", True), ("65536", False),
+                                      ("0", False)])
+def test_port_bounds(port, ok):
+    import argparse
+
+    from shocklab.main import _port
+
+    if ok:
+        assert _port(port) == int(port)
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match="must be 1-65535"):
+            _port(port)
