@@ -34,3 +34,37 @@ def test_an_experiment_under_runs_wins_over_one_of_the_same_name_in_runs_experim
     store = RunStore(tmp_path / "reports", runs)
     assert store.experiment_ids() == ["sweep"]
     assert store.experiment("sweep").path == (runs / "sweep").resolve()
+
+
+def test_consensus_levels_name_every_vote_count_of_the_voters(tmp_path):
+    """The levels a filter may name: 1 … n votes of the run's n voters (the last was lost)."""
+    import json
+
+    from runstore.store import Run
+
+    for n, want in ((3, ["single", "pairwise", "triple"]),
+                    (5, ["single", "pairwise", "triple", "4_of_5", "5_of_5"])):
+        d = tmp_path / f"r{n}"
+        d.mkdir()
+        (d / "incidents.json").write_text(json.dumps(
+            {"incidents": [], "by_detector": {}, "rule": {"voters": [f"d{i}" for i in range(n)]}}))
+        assert Run(d.name, d).levels() == want
+
+
+def test_an_experiments_summary_counts_failed_cells_and_reads_its_gate(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from runstore.store import Experiment
+
+    d = tmp_path / "exp"
+    d.mkdir()
+    (d / "experiment.json").write_text(json.dumps({"name": "e", "kind": "sweep", "config": {}}))
+    pd.DataFrame({"cell_id": ["a", "b", "c"], "setting_id": ["s"] * 3, "seed": [1, 2, 3],
+                  "status": ["ok", "failed", "ok"], "error": [None, "boom", None]}
+                 ).to_parquet(d / "results.parquet")
+    s = Experiment("exp", d).summary()
+    assert (s["cells"], s["failed"], s["gate_passed"]) == (3, 1, None)
+    (d / "gate.json").write_text(json.dumps({"passed": False}))
+    assert Experiment("exp", d).summary()["gate_passed"] is False
