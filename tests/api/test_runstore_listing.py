@@ -68,3 +68,16 @@ def test_an_experiments_summary_counts_failed_cells_and_reads_its_gate(tmp_path)
     assert (s["cells"], s["failed"], s["gate_passed"]) == (3, 1, None)
     (d / "gate.json").write_text(json.dumps({"passed": False}))
     assert Experiment("exp", d).summary()["gate_passed"] is False
+
+
+def test_an_alerts_file_with_a_line_that_is_no_object_is_unreadable_not_served(tmp_path):
+    """customers/alerts.jsonl holding a list or a number on a line (an edited file): the run
+    names it unreadable instead of serving it to pages that read each alert's keys."""
+    from runstore.store import Run
+
+    d = tmp_path / "r"
+    (d / "customers").mkdir(parents=True)
+    (d / "customers" / "alerts.jsonl").write_text('{"alert_id": "a"}\n[1, 2]\n')
+    run = Run("r", d)
+    assert run.alerts() is None
+    assert "record 2 is not a JSON object" in run.problem("customers/alerts.jsonl")
