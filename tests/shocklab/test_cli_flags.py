@@ -124,3 +124,13 @@ def test_port_bounds(port, ok):
     else:
         with pytest.raises(argparse.ArgumentTypeError, match="must be 1-65535"):
             _port(port)
+
+
+def test_the_dashboard_is_given_both_roots(tmp_path):
+    from shocklab.main import dashboard_argv
+
+    argv, env = dashboard_argv(str(tmp_path / "rep"), str(tmp_path / "exp"), "::1", 8502)
+    assert env["SHOCKLAB_REPORTS"] == str((tmp_path / "rep").resolve())
+    assert env["SHOCKLAB_RUNS"] == str((tmp_path / "exp").resolve())
+    assert argv[argv.index("--server.address") + 1] == "::1"
+    assert argv[argv.index("--server.port") + 1] == "8502"
