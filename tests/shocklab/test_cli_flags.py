@@ -134,3 +134,20 @@ def test_the_dashboard_is_given_both_roots(tmp_path):
     assert env["SHOCKLAB_RUNS"] == str((tmp_path / "exp").resolve())
     assert argv[argv.index("--server.address") + 1] == "::1"
     assert argv[argv.index("--server.port") + 1] == "8502"
+
+
+def test_ctrl_c_on_the_dashboard_is_exit_130(tmp_path, monkeypatch, capsys):
+    """Streamlit runs as a child; Ctrl-C reaching ``shocklab dashboard`` ends it with 130 (as
+    every command), not 0."""
+    import shocklab.main as m
+
+    class Sock:
+        def close(self):
+            pass
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(m, "_listen", lambda host, port: Sock())
+    monkeypatch.setattr(m.subprocess, "call", interrupted)
+    assert m.main(["dashboard", "--reports", str(tmp_path), "--runs", str(tmp_path)]) == 130
