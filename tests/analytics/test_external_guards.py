@@ -16,3 +16,13 @@ def test_two_timestamps_are_too_few_and_three_enough(tmp_path):
         load_kpis_file(f)
     f.write_text("timestamp,x\n2025-01-01,1\n2025-01-02,2\n2025-01-03,3\n")
     assert len(load_kpis_file(f).tables["kpis_daily"]) == 3
+
+
+def test_a_timestamp_far_from_the_rest_is_refused_before_a_huge_grid(tmp_path):
+    """One typo'd year in a minute series would need millions of periods (memory, then hours):
+    InputError naming the gap instead."""
+    f = tmp_path / "k.csv"
+    rows = [f"2025-01-01 00:{m:02d}:00,{m}" for m in range(30)] + ["2035-01-01 00:00:00,1"]
+    f.write_text("timestamp,x\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InputError, match="a gap of .* after 2025-01-01 00:29:00 would need"):
+        load_kpis_file(f)
