@@ -24,3 +24,16 @@ def test_a_tie_the_first_data_row_does_not_settle_is_bad_input(tmp_path):
     f.write_text("date;revenue, EUR\n2025-01-01;1,5\n", encoding="utf-8")
     with pytest.raises(InputError, match="cannot tell the column separator"):
         separator(f)
+
+
+def test_an_input_that_is_no_regular_file_is_named_for_what_it_is(tmp_path):
+    import os
+
+    from shocklab.textfile import not_a_file
+
+    assert not_a_file(tmp_path, "label file") == f"{tmp_path}: is a directory, not a label file"
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    assert "is not a regular file (a pipe" in not_a_file(fifo, "label file")
+    assert not_a_file(tmp_path / "nope", "label file") == f"{tmp_path / 'nope'}: label file " \
+                                                          "not found"
