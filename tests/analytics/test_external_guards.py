@@ -26,3 +26,12 @@ def test_a_timestamp_far_from_the_rest_is_refused_before_a_huge_grid(tmp_path):
     f.write_text("timestamp,x\n" + "\n".join(rows) + "\n")
     with pytest.raises(InputError, match="a gap of .* after 2025-01-01 00:29:00 would need"):
         load_kpis_file(f)
+
+
+def test_a_grid_exactly_half_full_keeps_the_modal_step(tmp_path):
+    """--step auto: the modal step unless its grid is less than half full (MIN_COVERAGE 0.5,
+    "at least half full"): 8 hourly rows over 16 hours keep the hour."""
+    f = tmp_path / "k.csv"
+    hours = [0, 1, 2, 3, 12, 13, 14, 15]
+    f.write_text("timestamp,x\n" + "".join(f"2025-01-01 {h:02d}:00:00,{h}\n" for h in hours))
+    assert load_kpis_file(f).ingest["step_seconds"] == 3600
