@@ -35,3 +35,10 @@ def test_a_grid_exactly_half_full_keeps_the_modal_step(tmp_path):
     hours = [0, 1, 2, 3, 12, 13, 14, 15]
     f.write_text("timestamp,x\n" + "".join(f"2025-01-01 {h:02d}:00:00,{h}\n" for h in hours))
     assert load_kpis_file(f).ingest["step_seconds"] == 3600
+
+
+def test_a_tie_between_two_gaps_takes_the_smaller_step(tmp_path):
+    f = tmp_path / "k.csv"
+    hours = [0, 1, 3, 4, 6, 7, 9]          # gaps 1h, 2h, 1h, 2h, 1h, 2h: a tie
+    f.write_text("timestamp,x\n" + "".join(f"2025-01-01 {h:02d}:00:00,{h}\n" for h in hours))
+    assert load_kpis_file(f, step="modal").ingest["step_seconds"] == 3600

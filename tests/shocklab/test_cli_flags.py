@@ -151,3 +151,17 @@ def test_ctrl_c_on_the_dashboard_is_exit_130(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(m, "_listen", lambda host, port: Sock())
     monkeypatch.setattr(m.subprocess, "call", interrupted)
     assert m.main(["dashboard", "--reports", str(tmp_path), "--runs", str(tmp_path)]) == 130
+
+
+def test_set_refuses_an_empty_key_and_addresses_list_items_from_either_end():
+    from shocklab.configio import apply_overrides
+    from shocklab.errors import InputError
+
+    with pytest.raises(InputError, match="expected dotted.key=value"):
+        apply_overrides({"a": 1}, [" =3"])
+    data = {"events": [{"m": 1}, {"m": 2}], "seeds": [1, 2, 3]}
+    assert apply_overrides(data, ["seeds.-1=9"])["seeds"] == [1, 2, 9]
+    assert apply_overrides(data, ["events.-1.m=7"])["events"][1] == {"m": 7}
+    for bad in ("events.2.m=7", "seeds.3=1"):
+        with pytest.raises(InputError, match="out of range"):
+            apply_overrides(data, [bad])
