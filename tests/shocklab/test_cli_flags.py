@@ -165,3 +165,11 @@ def test_set_refuses_an_empty_key_and_addresses_list_items_from_either_end():
     for bad in ("events.2.m=7", "seeds.3=1"):
         with pytest.raises(InputError, match="out of range"):
             apply_overrides(data, [bad])
+
+
+def test_set_under_a_key_that_is_null_makes_the_mapping():
+    """``calibration: null`` in the file, ``--set detectors.x.calibration.tail=2``: a mapping is
+    made there (it said the null was "not a mapping or list")."""
+    from shocklab.configio import apply_overrides
+
+    assert apply_overrides({"a": None}, ["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
