@@ -173,3 +173,29 @@ def test_set_under_a_key_that_is_null_makes_the_mapping():
     from shocklab.configio import apply_overrides
 
     assert apply_overrides({"a": None}, ["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--events", "e.json"], "error: --events needs --kpis"),
+    (["--date-format", "%d/%m/%Y"], "error: --date-format applies to --transactions only"),
+    (["--min-recall", "1.5"], "error: --min-recall: must be between 0 and 1, got 1.5"),
+    (["--layout", "long"], "error: --layout applies to --kpis only"),
+])
+def test_analysis_flags_that_cannot_apply_are_refused_before_any_work(tmp_path, capsys, args,
+                                                                     line):
+    from run_analysis import main
+
+    assert run_cli(main, ["--data", str(tmp_path / "none"), "--out", str(tmp_path / "r"),
+                          *args]) == 2
+    assert capsys.readouterr().err.startswith(line)
+    assert not (tmp_path / "r").exists()
+
+
+def test_analysis_detectors_flag_needs_a_name(tmp_path, capsys):
+    from run_analysis import main
+
+    f = tmp_path / "k.csv"
+    f.write_text("timestamp,x\n" + "".join(f"2025-01-{d:02d},{d}\n" for d in range(1, 11)))
+    assert run_cli(main, ["--kpis", str(f), "--out", str(tmp_path / "r"), "--detectors",
+                          " , "]) == 2
+    assert "--detectors: give at least one name" in capsys.readouterr().err
