@@ -199,3 +199,23 @@ def test_analysis_detectors_flag_needs_a_name(tmp_path, capsys):
     assert run_cli(main, ["--kpis", str(f), "--out", str(tmp_path / "r"), "--detectors",
                           " , "]) == 2
     assert "--detectors: give at least one name" in capsys.readouterr().err
+
+
+def test_set_a_value_yaml_cannot_make_a_date_of_stays_text():
+    """``--set name=2025-02-30``: YAML reads a date and fails on the day; the value is the text
+    (it was an internal error)."""
+    from shocklab.configio import apply_overrides
+
+    assert apply_overrides({}, ["name=2025-02-30"]) == {"name": "2025-02-30"}
+
+
+def test_set_replacing_a_whole_mapping_warns_which_keys_it_drops(caplog):
+    import logging
+
+    from shocklab.configio import apply_overrides
+
+    with caplog.at_level(logging.WARNING, logger="shocklab"):
+        out = apply_overrides({"consensus": {"combine": "stouffer", "min_votes": 2}},
+                              ["consensus={min_votes: 3}"])
+    assert out == {"consensus": {"min_votes": 3}}
+    assert "replaces the whole mapping: combine take the code's defaults" in caplog.text
