@@ -24,3 +24,10 @@ def test_a_last_partial_page_is_reachable_and_an_empty_table_says_0():
     assert at.caption[0].value == "rows 26–30 of 30"
     at = AppTest.from_function(_app, args=(0,), default_timeout=60).run()
     assert not at.exception and at.caption[0].value == "rows 0–0 of 0"
+
+
+def test_a_missing_or_nan_figure_prints_n_a():
+    from dashboard.widgets import fmt
+
+    assert fmt(None) == fmt(float("nan")) == "n/a"
+    assert fmt(0.5) == "0.500" and fmt(3) == "3"
