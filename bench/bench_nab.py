@@ -268,7 +268,7 @@ def _cv_detect(nab: Path, labels: Path, files: list[Path], tail: str, sets: list
         pl.stage_kpis(ctx)
         pl.stage_detect(ctx)
         ok = [n for n in cfg.voting_detectors() if ctx.detector_status.get(n, {}).get("ok")]
-        out[f"{f.parent.name}/{f.name}"] = (ctx, ok, pl._periods_per_day(ctx.kpis_daily["date"]))
+        out[f"{f.parent.name}/{f.name}"] = (ctx, ok, pl.periods_per_day(ctx.kpis_daily["date"]))
     return out
 
 
