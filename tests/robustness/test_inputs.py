@@ -117,6 +117,19 @@ def test_dates_with_utc_offsets_are_read_as_the_local_time_written(tmp_path):
     assert ds.tables["orders"]["order_date"].max() == stamp.max().normalize()
 
 
+def test_a_tiny_file_keeps_its_far_apart_days(tmp_path):
+    """'A day cut off by > 60 days holding under 1 % of the rows' is left out as a typo; the rule
+    took at least one row, so a 4-row file (25 % a row) lost its first and last orders (audit-mutcli
+    finding)."""
+    df = transactions(n_rows=600, days=90).head(4).copy()
+    df["InvoiceDate"] = [pd.Timestamp(d) for d in ("2011-01-03 10:00", "2011-04-04 10:00",
+                                                   "2011-04-05 10:00", "2011-07-20 10:00")]
+    ds = load_transactions(write_csv(df, tmp_path / "tx.csv"))
+    assert ds.manifest["cleaning"]["removed"]["date_outlier"] == 0
+    assert ds.manifest["date_range"]["start"].startswith("2011-01-03")
+    assert ds.manifest["date_range"]["end"].startswith("2011-07-20")
+
+
 def test_one_order_dated_2030_does_not_stretch_the_period(tmp_path):
     df = transactions(n_rows=600, days=90)
     df.loc[len(df) - 1, "InvoiceDate"] = pd.Timestamp("2030-06-01 10:00")
