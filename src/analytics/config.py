@@ -135,7 +135,7 @@ class ExternalConfig(_Strict):
         "Student-t)",
     )
     sensitivity: float | None = Field(
-        10.0,
+        3.0,
         gt=0,
         le=90,
         description="expected false alerts per series per 90 days on SUB-DAILY --kpis input "

@@ -77,18 +77,18 @@ def test_sub_daily_input_still_uses_external_sensitivity(tmp_path, capsys):
     from analytics.external import sensitivity_rule
 
     cfg = load_analysis_config(None, [])
-    assert cfg.external.sensitivity == 10 and cfg.sensitivity == 0.1
+    assert cfg.external.sensitivity == 3 and cfg.sensitivity == 0.1
     for step in (300.0, 600.0, 3600.0, 4800.0, 86399.0):   # NAB's grids are 5 to 80 minutes
-        assert external_profile(cfg, step).sensitivity == 10, step
+        assert external_profile(cfg, step).sensitivity == 3, step
         assert sensitivity_rule(cfg, step)["source"] == "external.sensitivity"
-    assert external_profile(cfg).sensitivity == 10          # step unknown: as before
+    assert external_profile(cfg).sensitivity == 3           # step unknown: as before
     for step in (86400.0, 7 * 86400.0):
         assert external_profile(cfg, step).sensitivity == 0.1, step
     # --set external.sensitivity still moves sub-daily runs, and only them
-    set3 = load_analysis_config(None, ["external.sensitivity=3", "sensitivity=0.5"])
-    assert external_profile(set3, 300.0).sensitivity == 3
+    set3 = load_analysis_config(None, ["external.sensitivity=5", "sensitivity=0.5"])
+    assert external_profile(set3, 300.0).sensitivity == 5
     assert external_profile(set3, 86400.0).sensitivity == 0.5
-    assert set3.sensitivity == 0.5 and set3.external.sensitivity == 3   # cfg itself untouched
+    assert set3.sensitivity == 0.5 and set3.external.sensitivity == 5   # cfg itself untouched
     off = load_analysis_config(None, ["external.sensitivity=null"])     # null: the wide one
     assert external_profile(off, 300.0).sensitivity == 0.1
     # end to end: an hourly file's run records the NAB-chosen knob and why
@@ -100,7 +100,7 @@ def test_sub_daily_input_still_uses_external_sensitivity(tmp_path, capsys):
     out = tmp_path / "run"
     assert _cli("--kpis", str(p), "--out", str(out), "--quiet", "--set", "sensitivity=0.3") == 0
     run = json.loads((out / "run.json").read_text())
-    assert run["config"]["sensitivity"] == 10               # replaced on sub-daily input …
+    assert run["config"]["sensitivity"] == 3                # replaced on sub-daily input …
     assert "--set sensitivity ignored" in capsys.readouterr().err   # … and the run says so
     assert run["external_sensitivity"]["source"] == "external.sensitivity"
     assert run["external_sensitivity"]["daily"] is False
