@@ -658,7 +658,8 @@ def sensitivity_rule(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
     ``external_sensitivity``). ``external.sensitivity`` was chosen for NAB's score on NAB's files,
     all sub-daily (5 to 80 minutes): it applies under a one-day step (or an unknown one). Daily or
     coarser input uses the analysis-wide ``sensitivity`` like store data (there 3 per 90 days is
-    an alert a month per series; 10, shipped until 2026-12-03, one every nine days). ``cfg``: the config before ``external_profile``."""
+    an alert a month per series; 10, shipped until 2026-12-03, one every nine days). ``cfg``:
+    the config before ``external_profile``."""
     ext, step = cfg.external, step_seconds
     daily = step is not None and step >= DAY_SECONDS - 1e-6
     kind = "step unknown" if step is None else (
