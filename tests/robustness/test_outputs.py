@@ -375,10 +375,10 @@ def test_a_worker_forked_under_the_lock_does_not_hold_it_after_its_parent_is_kil
             "from shocklab.atomic import exclusive_output\n"
             "with exclusive_output(sys.argv[1]):\n"
             "    child = os.fork()\n"
-            "    if child == 0:\n"
-            "        time.sleep(120)\n"
+            "    if child == 0:\n"   # the child says so once its fork hooks have run: the parent's
+            "        print(os.getpid(), flush=True)\n"   # print raced them (a CI run saw the
+            "        time.sleep(120)\n"                  # lock still held by the new child)
             "        os._exit(0)\n"
-            "    print(child, flush=True)\n"
             "    time.sleep(120)\n")
     p = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE,
                          text=True, env={**os.environ, "PYTHONPATH": str(root / "src")})
