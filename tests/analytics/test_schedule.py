@@ -245,12 +245,7 @@ def test_a_run_killed_beside_insights_leaves_nothing_in_the_temporary_directory(
     """kill -9 of an analysis while its second process ran the jobs beside insights left the
     jobs' claim directory (``shocklab-jobs-*``) in the temporary directory for good (audit-crash
     leftover); the claims are a pipe now."""
-    import signal
-    import subprocess
-    import sys
-    import time
 
-    root = Path(__file__).resolve().parents[2]
     tmp, pid_file = tmp_path / "tmp", tmp_path / "worker.pid"
     tmp.mkdir()
     code = ("import os, sys, time\n"
@@ -265,26 +260,7 @@ def test_a_run_killed_beside_insights_leaves_nothing_in_the_temporary_directory(
             "    time.sleep(120)\n"
             "stages = _side_stages(Path(sys.argv[2]), windows, wait=True)\n"
             "schedule.run_stages(_ctx(Path(sys.argv[2])), stages, _run_one)\n")
-    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}", "TMPDIR": str(tmp),
-           "SHOCKLAB_PARALLEL": "1", "SHOCKLAB_PARALLEL_SIDE": "1"}
-    p = subprocess.Popen([sys.executable, "-c", code, str(pid_file), str(tmp_path)], env=env)
-    worker = None
-    try:
-        deadline = time.monotonic() + 120
-        while worker is None and time.monotonic() < deadline and p.poll() is None:
-            time.sleep(0.05)
-            text = pid_file.read_text() if pid_file.exists() else ""
-            worker = int(text) if text else None
-        assert worker is not None and worker != p.pid, "the side worker did not start"
-        p.send_signal(signal.SIGKILL)
-        p.wait(60)
-        assert all_ended([worker])
-        assert list(tmp.iterdir()) == []
-    finally:
-        p.kill()
-        p.wait(60)
-        if worker is not None and alive(worker):
-            os.kill(worker, signal.SIGKILL)
+    _kill_and_check_nothing_left(tmp_path, code, tmp, pid_file, {"SHOCKLAB_PARALLEL_SIDE": "1"})
 
 
 def test_side_worker_errors_surface_in_the_parent(tmp_path, monkeypatch):
@@ -407,12 +383,7 @@ def test_the_worker_ends_with_a_run_killed_with_sigkill_and_leaves_no_file(tmp_p
     """kill -9 of an analysis (the out-of-memory killer): its customers worker ran on to its end
     (holding the run directory's write lock meanwhile) and left its result file, ~100 MB on a
     large data set, in the temporary directory for good."""
-    import signal
-    import subprocess
-    import sys
-    import time
 
-    root = Path(__file__).resolve().parents[2]
     tmp, pid_file = tmp_path / "tmp", tmp_path / "worker.pid"
     tmp.mkdir()
     code = ("import os, sys, time\n"
@@ -427,8 +398,21 @@ def test_the_worker_ends_with_a_run_killed_with_sigkill_and_leaves_no_file(tmp_p
             "    time.sleep(120)\n"
             "schedule.run_stages(_ctx(Path(sys.argv[2])), [('kpis', kpis), "
             "('customers', customers)], _run_one)\n")
+    _kill_and_check_nothing_left(tmp_path, code, tmp, pid_file)
+
+
+def _kill_and_check_nothing_left(tmp_path: Path, code: str, tmp: Path, pid_file: Path,
+                                 env: dict[str, str] | None = None) -> None:
+    """Run ``code`` (argv: pid file, tmp_path) with TMPDIR ``tmp``; once its worker has written
+    its pid, kill -9 the run: the worker must end with it and ``tmp`` stay empty."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}", "TMPDIR": str(tmp),
-           "SHOCKLAB_PARALLEL": "1"}
+           "SHOCKLAB_PARALLEL": "1", **(env or {})}
     p = subprocess.Popen([sys.executable, "-c", code, str(pid_file), str(tmp_path)], env=env)
     worker = None
     try:
@@ -437,7 +421,7 @@ def test_the_worker_ends_with_a_run_killed_with_sigkill_and_leaves_no_file(tmp_p
             time.sleep(0.05)
             text = pid_file.read_text() if pid_file.exists() else ""
             worker = int(text) if text else None
-        assert worker is not None, "the worker did not start"
+        assert worker is not None and worker != p.pid, "the worker did not start"
         p.send_signal(signal.SIGKILL)
         p.wait(60)
         assert all_ended([worker])
