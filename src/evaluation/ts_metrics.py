@@ -1,8 +1,6 @@
 """Time-series detection metrics people compare with, for labelled external series (``--kpis``
 with ``--events``): the NAB score (``evaluation.nab``), affiliation precision / recall / F1, a
 window-level event F1, and point-adjusted F1 — always beside the same metric for a random score.
-Size (~530 lines, one module on purpose): the metric families share one grid, one reading of the
-label windows and one random-score baseline.
 
 Affiliation (Huet, Navarro & Rossi, "Local Evaluation of Time Series Anomaly Detection
 Algorithms", KDD 2022). Time is continuous, in periods of the series' grid; a flagged period ``k``
