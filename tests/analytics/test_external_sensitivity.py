@@ -1,8 +1,8 @@
 """Which sensitivity a --kpis run uses. `external.sensitivity` (3 false alerts per series per 90
 days; 10 until 2026-12-03) was chosen for NAB's score on NAB's files, all sub-daily; on a DAILY
 export 10 flooded the analyst with alarms (pure noise: about one alert every nine days per
-series). Daily or coarser input now uses the analysis-wide `sensitivity` (0.1, the store's own knob), like store data;
-sub-daily input still reads `external.sensitivity`."""
+series). Daily or coarser input now uses the analysis-wide `sensitivity` (0.1, the store's own
+knob), like store data; sub-daily input still reads `external.sensitivity`."""
 
 from __future__ import annotations
 
