@@ -31,7 +31,7 @@ from typing import Any
 
 from shocklab.atomic import atomic_write_text, claim_dir
 from shocklab.children import die_with_parent
-from shocklab.cli import Terminated
+from shocklab.cli import Terminated, deferred
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json, json_ready, sha256_json
 
@@ -157,6 +157,8 @@ def _on_worker_sigterm(signum: int, frame: object) -> None:
     global _STOP
     if not _IN_CELL:
         os._exit(143)
+    if deferred(signum, frame):   # inside the import system or logging (``shocklab.cli``)
+        return
     _STOP = True
     if sys.exc_info()[1] is None:
         raise Terminated()

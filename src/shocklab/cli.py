@@ -31,29 +31,38 @@ ENV_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota
               # a path the user gave that no file system accepts: bad input, not a bug
               errno.ENAMETOOLONG: "file name too long",
               errno.ELOOP: "too many levels of symbolic links"}
-_log_file: Path | None = None
+_log_file: Path | None = None  # the rotating log of the current CLI run ("internal error" lines)
 
 
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that ``atomic_dir`` removes its temporary directory."""
 
 
-# logging's fork hooks (os.register_at_fork): an exception raised in one is printed and dropped
-# ("Exception ignored in: <function _releaseLock>"), so a SIGTERM landing there was lost and
-# logging's module lock stayed held: the next log call hung the process for good, holding its
-# output's write lock (a later run waited 600 s for it, then exit 2)
-_FORK_HOOKS = frozenset({"_acquireLock", "_releaseLock", "_after_at_fork_child_reinit_locks"})
+# Where Terminated must not be raised: the import system and logging take a lock and then enter
+# ``try`` (``_imp.acquire_lock()`` / ``lock.acquire()``, then ``try:``), and run callbacks whose
+# exceptions Python prints and drops (a weakref callback of the import system's module locks,
+# logging's fork hooks). A signal handled between the two leaked the lock: a writer thread's
+# next import waited for it for good and so did ``pool.shutdown(wait=True)`` (generate_data hung
+# after SIGTERM, ~1 run in 15 under concurrent imports); one handled in a callback was lost and
+# the run went on (logging's fork hook: its lock stayed held, the next log call hung holding the
+# output's write lock). There the handler re-sends the signal 50 ms later instead.
+_DEFER_IN = frozenset({"_frozen_importlib", "_frozen_importlib_external",
+                       "importlib._bootstrap", "importlib._bootstrap_external", "logging"})
+
+
+def deferred(signum: int, frame: object) -> bool:
+    """True, the signal re-sent in 50 ms, when a handler called in ``frame`` must not raise
+    (``_DEFER_IN``); False elsewhere."""
+    if getattr(frame, "f_globals", {}).get("__name__") not in _DEFER_IN:
+        return False
+    # again once that code has returned (raise_signal would call the handler right here)
+    threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+    return True
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    code = getattr(frame, "f_code", None)
-    if code is not None and code.co_name in _FORK_HOOKS \
-            and getattr(frame, "f_globals", {}).get("__name__") == "logging":
-        # again once the hook has returned (raise_signal would call this handler right here)
-        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
-        return
-    raise Terminated()
-  # the rotating log of the current CLI run (for "internal error" messages)
+    if not deferred(signum, frame):
+        raise Terminated()
 
 
 class ArgumentParser(argparse.ArgumentParser):
