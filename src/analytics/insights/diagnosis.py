@@ -14,8 +14,8 @@ bot_traffic         sessions rise, conversion falls, orders flat
 tracking_fault      sessions fall but orders do not (a tag or feed lost visits)
 payment_failure     conversion falls with sessions and basket flat, short
 churn_wave          orders fall through returning customers (new ones unaffected)
-stockout            conversion and basket fall, confined to a category
-pricing_error       basket value falls, orders flat or up
+stockout            orders fall more than the basket, or conversion in a category
+pricing_error       basket value falls more than the orders
 flash_sale          sessions and conversion rise, orders jump, basket value falls
 fraud_orders        basket value (and revenue) jump, sessions flat
 planned_event       the episode overlaps a planned marketing-calendar day
@@ -277,28 +277,24 @@ def _dir(v: float) -> str:
     return "up" if v > 0 else "down"
 
 
-def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, planned: bool,
-             persist: tuple[float | None, float | None], persist_kpi: str | None, drivers_kpi: str,
-             inside: dict[str, float | None] | None = None) -> Diagnosis:
-    """The episode's diagnosis: type, confidence and the evidence (each KPI move, its slice).
-
-    ``inside``: the funnel inside the top driver's slice; when given, its sessions, conversion,
-    AOV and orders replace the overall ones (those the slice lacks, e.g. sessions of a category,
-    stay overall)."""
-    top = drivers.top
-    if top is not None and top.share_of_expected >= WHOLE_STORE:
+def read_features(changes: dict[str, float | None], drivers: DriverSet, days: int,
+                  persist: tuple[float | None, float | None],
+                  inside: dict[str, float | None] | None = None) -> Features:
+    """The features ``classify`` reads: the store's changes, with the funnel inside the top
+    driver's slice (``inside``: its sessions, conversion, AOV, orders, revenue) in their place
+    where measured there. The episode's narrative reads the same ones to say why the diagnosis
+    fits (``narrative._reason``), so it states only what these show."""
+    if drivers.top is not None and drivers.top.share_of_expected >= WHOLE_STORE:
         # a slice that holds the whole store (a transactions file's one category or channel)
         # does not stand out against others: no evidence of concentration, read it overall
         drivers, inside = drivers.model_copy(update={"top": None}), None
     f = features(changes, drivers, days, *persist)
-    f.persist_kpi = persist_kpi
     if changes.get("conversion_rate") is None and changes.get("orders") is not None:
         # no visits measured (a transactions file): its orders against visits taken as level, as
         # for a slice without sessions below (an unknown conversion read as 0 % let any basket
         # move lead a fall in orders: a churn wave was a stockout)
         f.c = f.o
     f.c_all = f.c
-    where = _slice_label(top.dimension, top.value) if top is not None else "overall"
     if inside:
         for attr, k in (
             ("s", "sessions"),
@@ -312,6 +308,23 @@ def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, pl
         if inside.get("sessions") is None and inside.get("orders") is not None:
             # a slice without sessions (a category): its orders against the store's visits
             f.c = ((1 + f.o / 100) / (1 + _z(changes.get("sessions")) / 100) - 1) * 100
+    return f
+
+
+def diagnose(changes: dict[str, float | None], drivers: DriverSet, days: int, planned: bool,
+             persist: tuple[float | None, float | None], persist_kpi: str | None, drivers_kpi: str,
+             inside: dict[str, float | None] | None = None) -> Diagnosis:
+    """The episode's diagnosis: type, confidence and the evidence (each KPI move, its slice).
+
+    ``inside``: the funnel inside the top driver's slice; when given, its sessions, conversion,
+    AOV and orders replace the overall ones (those the slice lacks, e.g. sessions of a category,
+    stay overall)."""
+    top = drivers.top
+    if top is not None and top.share_of_expected >= WHOLE_STORE:
+        inside = None  # read_features reads such a slice overall
+    f = read_features(changes, drivers, days, persist, inside)
+    f.persist_kpi = persist_kpi
+    where = _slice_label(top.dimension, top.value) if top is not None else "overall"
     kind, conf = classify(f, planned)
     # the funnel (and, for churn, who stopped ordering); the rest is in kpi_changes
     kpis = ("sessions", "conversion_rate", "aov", "orders") + (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, PAIR_DIMENSION, PRODUCT_DIMENSION, RATIO_KPIS
 
 from .common import _sig, _slice_label, one_decimal
+from .diagnosis import EPS, read_features
 from .models import CalendarOverlap, Driver, DriverSet, Episode, IncidentInsight, KpiChange
 from .planned import describe
 
@@ -255,17 +256,63 @@ def _product_only(ep: Episode) -> bool:
 
 def _reason(ep: Episode) -> str:
     """Why the diagnosis fits, in words that hold for the episode: no visitor facts when the
-    input has no sessions, the product watcher's finding for a product episode, and no
-    "store-wide" for an outage its incidents confine to a slice."""
+    input has no sessions, the product watcher's finding for a product episode, no "store-wide"
+    for an outage its top slice confines, and each funnel clause only where the changes the
+    diagnosis read (``diagnosis.read_features``: in the top slice where measured there) show it —
+    a rule fires on relative sizes, so a fixed sentence per type claimed "cheaper baskets" for a
+    promotion whose baskets grew and "orders level" for a pricing error on orders -14 %."""
     kind = ep.diagnosis.type
     if _product_only(ep) and kind in _REASON_PRODUCT:
+        if kind == "pricing_error" and ep.direction in ("up", "down"):
+            way = "rise" if ep.direction == "up" else "fall"
+            return f"the product watcher saw a list price {way} against its own recent price"
         return _REASON_PRODUCT[kind]
     if ep.kpi_changes.get("sessions") is None and kind in _REASON_NO_VISITS:
         return _REASON_NO_VISITS[kind]
-    where = _scope_label(ep)
-    if kind == "site_outage" and where is not None:
-        return (f"visits were lost in {where} while buyers kept converting, so visitors could "
-                "not reach the shop")
+    d = ep.diagnosis
+    f = read_features(ep.kpi_changes, ep.drivers, ep.days, (d.persistence, d.persistence_z),
+                      ep.scope_changes)
+    s, c, b, o = f.s, f.c, f.b, f.o
+    if kind == "site_outage":  # in the top slice the diagnosis read (sessions: no category)
+        where = (f"in {_slice_label(f.dim, f.value)}"
+                 if f.dim is not None and f.value is not None and f.dim != "category"
+                 else "store-wide")
+        kept = " while buyers kept converting" if c > -EPS else ", more than conversion fell"
+        return f"visits were lost {where}{kept}, so visitors could not reach the shop"
+    if kind == "level_shift" and d.persistence_z is None:
+        return "the move runs too near the end of the data to see whether the new level stays"
+    if kind == "bot_traffic":
+        return ("extra visits did not buy, so orders stayed level" if abs(o) < EPS
+                else "most of the extra visits did not buy")
+    if kind == "payment_failure" and c > -EPS:
+        return "fewer orders with visits and basket value about level"
+    if kind == "churn_wave":
+        ret, new = ep.kpi_changes.get("returning_customers"), ep.kpi_changes.get("new_customers")
+        if ret is not None and new is not None and ret <= -EPS and new > -EPS:
+            return _REASON[kind]
+        if ret is not None and new is not None and ret - new <= -EPS:
+            return "the loss came mostly through returning customers; new ones fell less"
+        return ("the fall stayed after the episode, returning and new customers alike, as when "
+                "customers leave")
+    if kind == "stockout":
+        what = "fewer orders" if o <= -EPS else "lower sales"
+        what += " and smaller baskets" if b <= -EPS else ""
+        return what + (", confined to a category" if f.dim == "category" else "")
+    if kind == "pricing_error":
+        if b >= 0:
+            return "basket value moved, as when prices are wrong"
+        orders = "with orders level" if abs(o) < EPS else "more than the orders"
+        return f"basket value fell {orders}, as when prices are wrong"
+    if kind == "flash_sale":
+        more = ("more visitors and more of them buying" if s >= EPS and c >= EPS / 2
+                else "more visitors, buying about as before" if s >= EPS
+                else "more of the visitors buying" if c >= EPS / 2 else "more orders")
+        basket = (", with cheaper baskets" if b <= -EPS / 2
+                  else ", with bigger baskets" if b >= EPS / 2 else "")
+        return more + basket
+    if kind == "fraud_orders":
+        visits = " with visits level" if abs(s) < EPS else ""
+        return f"bigger baskets{visits}, as when stolen cards buy in bulk"
     return _REASON[kind]
 
 

@@ -1,0 +1,129 @@
+"""An episode's "Likely <type> (confidence …): <reason>" states only what the changes the
+diagnosis read show (audit-insightreader): a rule fires on relative sizes, and the fixed sentence
+per type contradicted the numbers beside it on the default scenario and random worlds (a
+promotion "with cheaper baskets" whose baskets grew +16.8 %, a pricing error "with orders level"
+on orders -14.1 %, a stockout "with smaller baskets" on baskets +49.6 %, churn "not new ones"
+with new customers -51.0 % against returning -51.1 %, an outage "store-wide" concentrated in one
+country, a level shift that "stayed" where the data ended too soon to see it)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from analytics.insights.models import Diagnosis, Driver, DriverSet, Episode, SignatureInfo
+from analytics.insights.narrative import _episode_narrative, _reason
+
+D0 = date(2025, 5, 10)
+FUNNEL = ("sessions", "conversion_rate", "aov", "orders", "revenue")
+
+
+def _top(dimension: str, value: str, rel: float) -> Driver:
+    return Driver(dimension=dimension, value=value, actual=50.0, expected=100.0, change=-50.0,
+                  relative_change_pct=rel, share_of_change=0.9, share_of_expected=0.3,
+                  concentration=0.6)
+
+
+def _episode(kind: str, overall: dict[str, float], scope: dict[str, float | None] | None = None,
+             top: Driver | None = None, named_by: str = "incidents",
+             persistence_z: float | None = 0.5, direction: str = "down",
+             slices: list[str] | None = None) -> Episode:
+    sig = SignatureInfo(label="mix", slice="overall", revenue_pct=overall.get("revenue"),
+                        traffic_pct=overall.get("sessions"),
+                        conversion_pct=overall.get("conversion_rate"),
+                        basket_pct=overall.get("aov"))
+    return Episode(
+        episode_id="EP-x", start=D0, end=D0, days=1, measured_start=D0, measured_end=D0,
+        baseline="centered", direction=direction, incident_ids=["I-x"], kpis=["orders"],
+        slices=slices or ["overall"], primary_kpi="orders", kpi_changes=overall,
+        scope_changes=scope, severity="high", confidence=0.5, signature=sig,
+        drivers=DriverSet(scope="concentrated" if top else "broad", top=top, named_by=named_by,
+                          expected_source="baseline"),
+        diagnosis=Diagnosis(type=kind, label=kind, confidence=0.6, scope="broad",
+                            persistence_z=persistence_z),
+        planned=False, title="t", narrative="n", recommended_action="a",
+    )
+
+
+def _k(s=0.0, c=0.0, b=0.0, o=0.0, **more) -> dict[str, float]:
+    return {"sessions": s, "conversion_rate": c, "aov": b, "orders": o,
+            "revenue": (1 + o / 100) * (1 + b / 100) * 100 - 100, **more}
+
+
+def test_a_promotion_whose_baskets_grew_is_not_told_cheaper():
+    # default scenario EP-2024-06-09: country ES orders +88.5 %, aov +16.8 %, sessions +4.9 %
+    ep = _episode("flash_sale", _k(3.1, 10.0, -1.4, 13.4),
+                  _k(4.9, 79.7, 16.8, 88.5), _top("country", "ES", 92.6))
+    text = _reason(ep)
+    assert "cheaper" not in text and "bigger baskets" in text
+    assert _reason(_episode("flash_sale", _k(35.0, 25.0, -21.4, 69.5))) == (
+        "more visitors and more of them buying, with cheaper baskets")
+
+
+def test_a_pricing_error_with_orders_moving_does_not_say_orders_level():
+    # small scenario EP-2025-02-04: GB aov -15.6 %, orders -14.1 %
+    ep = _episode("pricing_error", _k(-3.1, 10.9, -3.5, 7.4),
+                  _k(-8.1, -6.5, -15.6, -14.1), _top("country", "GB", -18.1))
+    text = _reason(ep)
+    assert "orders level" not in text and text.startswith("basket value fell more than the orders")
+    level = _episode("pricing_error", _k(b=-15.0, o=0.2))
+    assert _reason(level).startswith("basket value fell with orders level")
+
+
+def test_a_stockout_whose_category_baskets_grew_is_not_told_smaller():
+    ep = _episode("stockout", _k(-2.4, -41.7, -11.3, -43.1),
+                  {"sessions": None, "conversion_rate": None, "aov": 49.6, "orders": -56.1,
+                   "revenue": -34.4}, _top("category", "fashion", -30.5))
+    assert _reason(ep) == "fewer orders, confined to a category"
+    store = _episode("stockout", _k(0.5, -2.0, -20.0, -25.0))  # a store-wide basket-led read
+    assert _reason(store) == "fewer orders and smaller baskets"
+
+
+def test_churn_with_new_customers_hit_alike_is_not_told_not_new_ones():
+    alike = _episode("churn_wave", _k(c=-50.0, o=-51.0, returning_customers=-51.1,
+                                      new_customers=-51.0))
+    assert "not new ones" not in _reason(alike) and "alike" in _reason(alike)
+    more = _episode("churn_wave", _k(c=-30.0, o=-30.0, returning_customers=-57.6,
+                                     new_customers=-45.6))
+    assert "mostly through returning customers" in _reason(more)
+    only = _episode("churn_wave", _k(c=-30.0, o=-30.0, returning_customers=-57.3,
+                                     new_customers=-1.0))
+    assert _reason(only) == "the loss came through returning customers, not new ones"
+
+
+def test_an_outage_concentrated_in_a_country_is_not_store_wide():
+    # random world 101 EP-2024-09-15: concentrated in country NL (drivers' ranking)
+    ep = _episode("site_outage", _k(-17.7, -10.5, -2.0, -26.3), _k(-50.0, -15.7, -6.8, -57.9),
+                  _top("country", "NL", -50.3), named_by="drivers")
+    text = _episode_narrative(ep)
+    assert "store-wide" not in text and "visits were lost in country NL" in text
+    # JP's visits -79 % with its orders gone: buyers did not keep converting
+    jp = _episode("site_outage", _k(5.2, -60.5, 12.4, -58.4),
+                  {"sessions": -79.3, "conversion_rate": -100.0, "aov": None, "orders": -100.0,
+                   "revenue": -100.0}, _top("country", "JP", -79.1))
+    assert "kept converting" not in _reason(jp)
+
+
+def test_a_level_shift_too_near_the_end_does_not_claim_it_stayed():
+    ep = _episode("level_shift", _k(-20.0, 0.0, 0.0, -20.0), persistence_z=None)
+    assert "stayed" not in _reason(ep) and "too near the end" in _reason(ep)
+    assert _reason(_episode("level_shift", _k(-20.0, 0.0, 0.0, -20.0), persistence_z=-5.0)) \
+        == "the new level stayed after the episode"
+
+
+def test_bots_and_fraud_claim_level_only_where_it_was():
+    bots = _episode("bot_traffic", _k(60.0, -27.0, 0.0, 18.0))
+    assert "orders stayed level" not in _reason(bots)
+    assert "orders stayed level" in _reason(_episode("bot_traffic", _k(50.0, -33.0, 0.0, 0.5)))
+    fraud = _episode("fraud_orders", _k(-9.1, 0.0, 24.2, 0.0))
+    assert "visits level" not in _reason(fraud)
+    assert "visits level" in _reason(_episode("fraud_orders", _k(1.0, 0.0, 24.2, 1.0)))
+
+
+def test_a_product_price_episode_says_which_way_the_price_went():
+    # random world 101 EP-2024-11-24: product 285's list price -80 % under a title of the
+    # category's aov up +12.2 %: the reason names the price's own direction
+    ep = _episode("pricing_error", _k(0.6, 0.0, 8.3, 0.6), slices=["product 285"])
+    assert "list price fall" in _reason(ep)
+    up = _episode("pricing_error", _k(0.6, 0.0, 8.3, 0.6), slices=["product 285"],
+                  direction="up")
+    assert "list price rise" in _reason(up)
