@@ -127,3 +127,17 @@ def test_a_product_price_episode_says_which_way_the_price_went():
     up = _episode("pricing_error", _k(0.6, 0.0, 8.3, 0.6), slices=["product 285"],
                   direction="up")
     assert "list price rise" in _reason(up)
+
+
+def test_a_driver_moving_against_the_total_says_so_in_the_markdown():
+    # default scenario EP-2025-04-29: GB revenue up on a day the store's fell against the
+    # detectors' expectation: its share of the change is negative
+    from analytics.insights.markdown import _drivers_md
+
+    top = {"dimension": "country", "value": "GB", "share_of_change": -0.269,
+           "relative_change_pct": 38.1}
+    ds = {"scope": "concentrated", "top": top, "drivers": [], "expected_source": "mixed"}
+    assert _drivers_md(ds) == (
+        "country GB -27% of change, against the total's direction (+38.1% vs expected)")
+    with_top = {**ds, "top": {**top, "share_of_change": 0.98}}
+    assert _drivers_md(with_top) == "country GB 98% of change (+38.1% vs expected)"

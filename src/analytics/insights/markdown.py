@@ -224,6 +224,10 @@ def _drivers_md(ds: dict[str, Any]) -> str:
         ds.get("expected_source", "none"), " vs expected")
     return "; ".join(
         f"{_slice_label(d['dimension'], d['value'])} {d['share_of_change'] * 100:.0f}% of change"
+        # a negative share: the slice moved one way while its dimension's total moved the other
+        # (a slice episode's country up on a day the store fell); "-27% of change" alone read
+        # as a share of a fall
+        + (", against the total's direction" if d["share_of_change"] < -0.005 else "")
         + (
             f" ({one_decimal(d['relative_change_pct']):+.1f}%{basis})"
             if d.get("relative_change_pct") is not None
