@@ -141,3 +141,29 @@ def test_a_driver_moving_against_the_total_says_so_in_the_markdown():
         "country GB -27% of change, against the total's direction (+38.1% vs expected)")
     with_top = {**ds, "top": {**top, "share_of_change": 0.98}}
     assert _drivers_md(with_top) == "country GB 98% of change (+38.1% vs expected)"
+
+
+def _revenue_days(n: int):
+    import numpy as np
+    import pandas as pd
+
+    dates = pd.date_range("2025-01-01", periods=n, freq="D")
+    # a store losing a third of its revenue over the period: a trend, not a season
+    rev = 60_000 * np.linspace(1.0, 0.66, n)
+    return pd.DataFrame({"date": dates, "dimension": "overall", "segment": "all",
+                         "revenue": rev})
+
+
+def test_a_monthly_profile_needs_a_full_year_of_revenue():
+    # small scenario (180 days): "monthly: peak Jan, trough Jun, amplitude 47.9%" was the churn
+    # wave and the trend told as a season
+    from analytics.insights.markdown import _tail
+    from analytics.insights.sections import _seasonality
+
+    half = _seasonality(_revenue_days(180))
+    assert half.weekday is not None and half.monthly is None
+    doc = {"forecast": {"status": "skipped", "reason": "off"},
+           "seasonality": half.model_dump(), "customers": None}
+    assert "- monthly: no profile (less than a year of revenue" in "\n".join(_tail(doc))
+    year = _seasonality(_revenue_days(365))
+    assert year.monthly is not None and len(year.monthly.points) == 12

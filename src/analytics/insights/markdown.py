@@ -200,6 +200,9 @@ def _tail(doc: dict[str, Any]) -> list[str]:
             )
     if not (se.get("weekday") or se.get("monthly")):  # the heading was left empty
         lines.append("- no profile: no revenue series, or fewer than 14 days of it")
+    elif not se.get("monthly"):
+        lines.append("- monthly: no profile (less than a year of revenue: the months' means "
+                     "would be its trend and shocks, not a season)")
     if doc.get("customers") is not None:
         text = json.dumps(doc["customers"], sort_keys=True, separators=(",", ":"))
         lines += [

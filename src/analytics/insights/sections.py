@@ -258,6 +258,9 @@ def _profile(means: pd.Series, labels: Sequence[str]) -> Profile | None:
                    amplitude_pct=(float(means.max()) - float(means.min())) / overall * 100)
 
 
+MONTHLY_MIN_DAYS = 365  # a monthly profile from a full year of revenue
+
+
 def _seasonality(kpis: pd.DataFrame) -> Seasonality:
     y = (
         overall_series(kpis, "revenue").dropna()
@@ -283,5 +286,9 @@ def _seasonality(kpis: pd.DataFrame) -> Seasonality:
         "Dec",
     )
     wd = _profile(y.groupby(y.index.day_of_week).mean(), days) if len(y) >= 14 else None
-    mo = _profile(y.groupby(y.index.month).mean(), months) if len(y) >= 56 else None
+    # a month-of-year profile needs every month of a year: over six months of a store that lost
+    # customers it read "monthly: peak Jan, trough Jun, amplitude 47.9%" — trend and shocks,
+    # told as a season
+    full_year = (y.index.max() - y.index.min()).days + 1 >= MONTHLY_MIN_DAYS
+    mo = _profile(y.groupby(y.index.month).mean(), months) if full_year else None
     return Seasonality(kpi="revenue", weekday=wd, monthly=mo)
