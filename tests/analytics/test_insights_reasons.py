@@ -167,3 +167,26 @@ def test_a_monthly_profile_needs_a_full_year_of_revenue():
     assert "- monthly: no profile (less than a year of revenue" in "\n".join(_tail(doc))
     year = _seasonality(_revenue_days(365))
     assert year.monthly is not None and len(year.monthly.points) == 12
+
+
+def test_a_run_with_nothing_flagged_says_so_and_points_at_no_episodes(tmp_path):
+    # a flat --kpis series (no revenue, no incident): the headline said "see the episodes" and
+    # the brief had no episode to show
+    import numpy as np
+    import pandas as pd
+    from run_analysis import main
+
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2025-01-01", periods=120, freq="D").strftime("%Y-%m-%d")
+    csv = tmp_path / "flat.csv"
+    pd.DataFrame({"date": days, "value": (1000 * rng.lognormal(0, 0.01, 120)).round(2)}).to_csv(
+        csv, index=False)
+    assert main(["--kpis", str(csv), "--out", str(tmp_path / "run"), "--quiet",
+                 "--set", "insights.forecast.enabled=false"]) == 0
+    import json
+
+    doc = json.loads((tmp_path / "run" / "insights.json").read_text())
+    assert doc["episodes"] == [] and doc["incidents_total"] == 0
+    assert "see the episodes" not in doc["brief"]["headline"]
+    md = (tmp_path / "run" / "insights.md").read_text()
+    assert "- No episode: no incident was flagged on any series." in md

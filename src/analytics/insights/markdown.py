@@ -64,6 +64,9 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
     head += ["", f"## Brief (as of {b.get('as_of')})", b.get("headline", "")]
     if b.get("last_28_days"):
         head.append(f"- Episodes in the last 28 days: {', '.join(b['last_28_days'])}")
+    if not doc["episodes"] and not doc.get("incidents_total"):
+        # the brief said nothing (or pointed at episodes there were none of)
+        head.append("- No episode: no incident was flagged on any series.")
     for i, e in enumerate(b.get("top_episodes") or [], 1):
         head.append(
             f"{i}. **{e['title']}** ({e['severity']}; {e['episode_id']}) — "
@@ -74,7 +77,8 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
         head += ["| KPI | total | last 7d | WoW | last 28d | MoM |", "|---|---|---|---|---|---|"]
     else:  # --kpis input with its own KPI names: nothing to total (an empty table said nothing)
         head.append("No store KPI (revenue, orders, sessions, …) in this input, so no totals or "
-                    "week- and month-over-month figures; the episodes below cover every series.")
+                    "week- and month-over-month figures; the episodes below (if any) cover "
+                    "every series.")
     wow = {c["kpi"]: c for c in s["week_over_week"]}
     mom = {c["kpi"]: c for c in s["month_over_month"]}
     for t in s["totals"]:

@@ -385,7 +385,7 @@ def _headline(wow: list[KpiChange], has_revenue: bool = True, has_overall: bool 
     ``has_overall`` False (a long --kpis file of slices only: revenue, but no store-wide series to
     total or compare): says that."""
     if not has_revenue:
-        return "No revenue series: no week-over-week revenue headline; see the episodes."
+        return "No revenue series: no week-over-week revenue headline."
     if not has_overall:
         return ("No store-wide (overall) revenue series, only slices: no totals or week-over-week "
                 "headline; the slices are in kpis_daily.csv and the episodes.")
