@@ -190,3 +190,25 @@ def test_a_run_with_nothing_flagged_says_so_and_points_at_no_episodes(tmp_path):
     assert "see the episodes" not in doc["brief"]["headline"]
     md = (tmp_path / "run" / "insights.md").read_text()
     assert "- No episode: no incident was flagged on any series." in md
+
+
+def test_fractions_percents_and_the_two_confidences_say_which_they_are():
+    # channels.revenue_share 0.418 sat next to revenue_vs_baseline_pct -28.97 with no unit in the
+    # schema, and an episode's confidence 0.41 next to its narrative's "confidence 0.60" (the
+    # diagnosis'): a reader could take either for the other
+    import json
+
+    from analytics.insights.schema import SCHEMA_PATH
+
+    defs = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))["$defs"]
+
+    def desc(model: str, field: str) -> str:
+        return defs[model]["properties"][field].get("description", "")
+
+    assert "fraction" in desc("Channel", "revenue_share")
+    assert "fraction" in desc("Channel", "conversion_rate")
+    for field in ("revenue_vs_baseline_pct", "conversion_vs_baseline_pct"):
+        assert "%" in desc("Channel", field)
+    assert "%" in desc("KpiChange", "change_pct")
+    assert "diagnosis" in desc("Episode", "confidence")
+    assert "diagnosis" in desc("IncidentInsight", "confidence")

@@ -118,7 +118,8 @@ class KpiChange(_M):
     kpi: str
     current: float | None
     previous: float | None
-    change_pct: float | None
+    change_pct: float | None = Field(
+        description="current vs previous, % (a relative change; for conversion_rate not points)")
     current_start: date
     current_end: date
     previous_start: date
@@ -146,14 +147,18 @@ class Summary(_M):
 class Channel(_M):
     channel: str
     revenue: float
-    revenue_share: float
+    revenue_share: float = Field(
+        description="fraction (0..1) of the window's revenue this channel holds, not a percent")
     sessions: float | None = None
     orders: float | None = None
-    conversion_rate: float | None = None
+    conversion_rate: float | None = Field(
+        None, description="orders / sessions over the window, a fraction (0.0152 is 1.52 %)")
     aov: float | None = None
     baseline_revenue: float | None = None
-    revenue_vs_baseline_pct: float | None = None
-    conversion_vs_baseline_pct: float | None = None
+    revenue_vs_baseline_pct: float | None = Field(
+        None, description="revenue vs baseline_revenue, % (-29.0 is 29 % below)")
+    conversion_vs_baseline_pct: float | None = Field(
+        None, description="conversion_rate vs its baseline, % (a relative change, not points)")
     underperforming: bool = False
     reasons: list[str] = Field(default_factory=list)
     planned: list[CalendarOverlap] = Field(
@@ -219,7 +224,9 @@ class IncidentInsight(_M):
         None, ge=0, description="len(detectors); absent from insights.json: in the details file"
     )
     level: str
-    confidence: float
+    confidence: float = Field(
+        description="detection confidence 0..1: half the share of detector families that "
+        "flagged it, half its peak score's strength (not the diagnosis' confidence)")
     severity: str
     peak_score: float | None = Field(
         None, description="absent from insights.json: in the details file"
@@ -334,7 +341,9 @@ class Episode(_M):
         "not concentrated",
     )
     severity: str
-    confidence: float
+    confidence: float = Field(
+        description="the highest detection confidence (0..1) of its incidents; the narrative's "
+        "'confidence' is the diagnosis' (diagnosis.confidence)")
     signature: SignatureInfo
     drivers: DriverSet = Field(description="drivers of the primary KPI over the episode")
     diagnosis: Diagnosis
