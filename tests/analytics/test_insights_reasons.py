@@ -67,6 +67,17 @@ def test_a_pricing_error_with_orders_moving_does_not_say_orders_level():
     assert "orders level" not in text and text.startswith("basket value fell more than the orders")
     level = _episode("pricing_error", _k(b=-15.0, o=0.2))
     assert _reason(level).startswith("basket value fell with orders level")
+    # a transactions run's price index flagged in a flash sale: orders +193.4 %, aov -22.3 %
+    rose = _episode("pricing_error", {"orders": 193.4, "aov": -22.3, "revenue": 128.1})
+    assert _reason(rose).startswith("basket value fell while orders rose")
+
+
+def test_a_type_the_product_watcher_set_against_the_funnel_cites_the_watcher():
+    # a store episode retyped by its product incidents while its category's orders rose
+    ep = _episode("stockout", _k(1.0, 2.0, 3.0, 5.0), slices=["category books", "product 7"])
+    assert _reason(ep) == "the product watcher saw a product's orders collapse against its " \
+        "category's"
+    assert "fewer orders" not in _reason(_episode("stockout", _k(1.0, 2.0, 3.0, 5.0)))
 
 
 def test_a_stockout_whose_category_baskets_grew_is_not_told_smaller():

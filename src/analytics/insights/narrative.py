@@ -294,14 +294,20 @@ def _reason(ep: Episode) -> str:
             return "the loss came mostly through returning customers; new ones fell less"
         return ("the fall stayed after the episode, returning and new customers alike, as when "
                 "customers leave")
+    watched = kind in _REASON_PRODUCT and bool(_products(ep))  # the product watcher's flag
     if kind == "stockout":
-        what = "fewer orders" if o <= -EPS else "lower sales"
-        what += " and smaller baskets" if b <= -EPS else ""
+        if o > -EPS:  # typed by the product watcher, not by the funnel
+            return _REASON_PRODUCT[kind] if watched else (
+                "fewer of the visitors bought from a category" if c <= -EPS
+                else "no funnel pattern of a stockout stands out")
+        what = "fewer orders" + (" and smaller baskets" if b <= -EPS else "")
         return what + (", confined to a category" if f.dim == "category" else "")
     if kind == "pricing_error":
         if b >= 0:
-            return "basket value moved, as when prices are wrong"
-        orders = "with orders level" if abs(o) < EPS else "more than the orders"
+            return _REASON_PRODUCT[kind] if watched else "basket value moved, as when prices " \
+                "are wrong"
+        orders = ("with orders level" if abs(o) < EPS else "while orders rose" if o > 0
+                  else "more than the orders")
         return f"basket value fell {orders}, as when prices are wrong"
     if kind == "flash_sale":
         more = ("more visitors and more of them buying" if s >= EPS and c >= EPS / 2
