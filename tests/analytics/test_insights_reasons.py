@@ -223,3 +223,6 @@ def test_fractions_percents_and_the_two_confidences_say_which_they_are():
     assert "%" in desc("KpiChange", "change_pct")
     assert "diagnosis" in desc("Episode", "confidence")
     assert "diagnosis" in desc("IncidentInsight", "confidence")
+    # random world 101 EP-2025-01-15: direction "up" (its aov-up incident) under the title
+    # "revenue in category fashion down -34.4%"
+    assert "not the sign of the title's change" in desc("Episode", "direction")

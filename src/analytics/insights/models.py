@@ -300,7 +300,10 @@ class Episode(_M):
     start: date
     end: date
     days: int = Field(ge=1)
-    direction: Literal["up", "down", "mixed"]
+    direction: Literal["up", "down", "mixed"] = Field(
+        description="the direction of its incidents (mixed when they differ), each on its own KPI "
+        "and slice: not the sign of the title's change (primary_kpi in kpi_changes or "
+        "scope_changes), which may differ (an aov-up incident in a category whose revenue fell)")
     incident_ids: list[str]
     kpis: list[str] = Field(description="KPIs with an incident in the episode")
     slices: list[str] = Field(
