@@ -226,3 +226,30 @@ def test_fractions_percents_and_the_two_confidences_say_which_they_are():
     # random world 101 EP-2025-01-15: direction "up" (its aov-up incident) under the title
     # "revenue in category fashion down -34.4%"
     assert "not the sign of the title's change" in desc("Episode", "direction")
+
+
+def test_the_markdown_customers_section_keeps_the_alerts_and_is_whole_json():
+    # default scenario: the sorted customers JSON cut at 3,000 characters ended mid-value inside
+    # "clv" and dropped "monitor" (two churn alerts) and "segments", which sort after the churn
+    # model's calibration bins
+    import json
+
+    from analytics.insights.markdown import _tail
+
+    alerts = [{"segment": "At Risk", "severity": "high", "date": "2025-04-10", "growth": 0.1248}]
+    customers = {
+        "churn": {"calibration": {"reliability": [{"bin": f"0.{i}", "customers": 100 * i,
+                                                   "mean_predicted": 0.1 * i}
+                                                  for i in range(10)] * 6}},
+        "clv": {"waves": [{"day": "2024-06-19", "share_lost": 0.043}] * 100},
+        "monitor": {"alerts": alerts},
+        "segments": {"At Risk": 12440, "Lapsing": 24168},
+    }
+    doc = {"forecast": {"status": "skipped", "reason": "off"}, "seasonality": {},
+           "customers": customers}
+    md = "\n".join(_tail(doc))
+    body = md.split("```json\n", 1)[1].split("\n```", 1)[0]
+    shown = json.loads(body)  # whole JSON, not a cut string
+    assert shown["monitor"]["alerts"] == alerts and shown["segments"]["At Risk"] == 12440
+    assert len(body) <= 3000
+    assert "left out here, in insights.json: churn, clv" in md

@@ -208,16 +208,40 @@ def _tail(doc: dict[str, Any]) -> list[str]:
         lines.append("- monthly: no profile (less than a year of revenue: the months' means "
                      "would be its trend and shocks, not a season)")
     if doc.get("customers") is not None:
-        text = json.dumps(doc["customers"], sort_keys=True, separators=(",", ":"))
+        text, left = _customers_json(doc["customers"])
         lines += [
             "",
             "## Customers (JSON"
-            + (", truncated; full in insights.json)" if len(text) > 3000 else ")"),
+            + (f"; left out here, in insights.json: {', '.join(left)})" if left else ")"),
             "```json",
-            text[:3000],
+            text,
             "```",
         ]
     return lines
+
+
+CUSTOMERS_BUDGET = 3000  # characters of the customers section's JSON
+# what a reader acts on first: the monitor's alerts, the segments and the actions they call for
+_CUSTOMERS_FIRST = ("monitor", "segments", "actions", "customers", "as_of", "end_date",
+                    "recency_note", "warnings", "cleaning")
+
+
+def _customers_json(customers: dict[str, Any]) -> tuple[str, list[str]]:
+    """The customers section as whole JSON within ``CUSTOMERS_BUDGET``: its keys the reader acts
+    on first, then the others in name order, each kept whole or left out (named in the heading).
+    Cutting the sorted text at 3,000 characters ended mid-value and dropped the monitor's alerts
+    and the segments, which sort after the churn model's calibration bins."""
+    order = [k for k in _CUSTOMERS_FIRST if k in customers] + sorted(
+        k for k in customers if k not in _CUSTOMERS_FIRST)
+    kept: dict[str, Any] = {}
+    left: list[str] = []
+    for k in order:
+        trial = {**kept, k: customers[k]}
+        if len(json.dumps(trial, separators=(",", ":"))) <= CUSTOMERS_BUDGET:
+            kept = trial
+        else:
+            left.append(k)
+    return json.dumps(kept, separators=(",", ":")), left
 
 
 def _drivers_md(ds: dict[str, Any]) -> str:
