@@ -253,3 +253,23 @@ def test_the_markdown_customers_section_keeps_the_alerts_and_is_whole_json():
     assert shown["monitor"]["alerts"] == alerts and shown["segments"]["At Risk"] == 12440
     assert len(body) <= 3000
     assert "left out here, in insights.json: churn, clv" in md
+
+
+def test_a_title_dates_its_change_by_the_days_it_is_measured_over():
+    # small scenario: "revenue down -77.9%: stockout (2025-05-13 to 2025-05-21)" — the -77.9 %
+    # is over 2025-05-13 to 2025-05-15 (the stockout's three days; -26 % over the nine)
+    from datetime import timedelta
+
+    from analytics.insights import grounding
+    from analytics.insights.narrative import _episode_title
+
+    ep = _episode("stockout", _k(-3.7, -25.3, -69.3, -28.1))
+    ep = ep.model_copy(update={"primary_kpi": "revenue", "end": D0 + timedelta(days=8), "days": 9,
+                               "measured_end": D0 + timedelta(days=2)})
+    title = _episode_title(ep)
+    assert title.endswith("(2025-05-10 to 2025-05-12; flagged 2025-05-10 to 2025-05-18)")
+    doc = ep.model_dump(mode="json")
+    doc["title"] = title
+    assert not any(".title" in b for b in grounding.check_episode(doc))
+    same = ep.model_copy(update={"measured_end": ep.end})
+    assert _episode_title(same).endswith(": stockout (2025-05-10 to 2025-05-18)")

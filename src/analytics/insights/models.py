@@ -352,7 +352,9 @@ class Episode(_M):
     diagnosis: Diagnosis
     planned: bool
     calendar: list[CalendarOverlap] = Field(default_factory=list)
-    title: str = Field(description="one line rendered from primary_kpi, kpi_changes and diagnosis")
+    title: str = Field(description="one line rendered from primary_kpi, kpi_changes and diagnosis; "
+                       "its dates are the measured span the change is over, then the flagged "
+                       "span (start to end) where they differ")
     narrative: str
     recommended_action: str
     matched_event_ids: list[str] = Field(default_factory=list)

@@ -125,17 +125,28 @@ def _scope_label(ep: Episode) -> str | None:
 
 def _episode_title(ep: Episode) -> str:
     """``<primary KPI>[ in <slice>] <up|down> <change>: <diagnosis> (<start> to <end>)`` — all
-    from the episode. An episode its incidents name by a slice (no overall incident) quotes its
-    in-scope change (``scope_changes``, the slice named): the overall change may move the other
-    way (fraud orders that lift one country's revenue while the store's fell)."""
+    from the episode; ``(<measured span>; flagged <start> to <end>)`` where the change is measured
+    over part of the flagged span (or from an onset before it). An episode its incidents name
+    by a slice (no overall incident) quotes its in-scope change (``scope_changes``, the slice
+    named): the overall change may move the other way (fraud orders that lift one country's
+    revenue while the store's fell)."""
     v, kpi = ep.kpi_changes.get(ep.primary_kpi), ep.primary_kpi
     where = _scope_label(ep)
     if where is not None and (ep.scope_changes or {}).get(ep.primary_kpi) is not None:
         v, kpi = ep.scope_changes[ep.primary_kpi], f"{ep.primary_kpi} in {where}"
     move = f"{kpi} {_updown(v)} {_signed(v)}" if v is not None else f"{ep.primary_kpi} moved"
-    span = f"{ep.start}" if ep.start == ep.end else f"{ep.start} to {ep.end}"
+    span = _span(ep.start, ep.end)
+    if (ep.measured_start, ep.measured_end) != (ep.start, ep.end):
+        # the change is measured over these days, not the flagged span: "revenue down -77.9%
+        # (2025-05-13 to 2025-05-21)" read as nine days at -77.9% where three were (-26 % over
+        # the nine)
+        span = f"{_span(ep.measured_start, ep.measured_end)}; flagged {span}"
     named = f" of {_products(ep)}" if _product_only(ep) else ""
     return f"{move}: {ep.diagnosis.label}{named} ({span})"
+
+
+def _span(start, end) -> str:
+    return f"{start}" if start == end else f"{start} to {end}"
 
 
 _PRODUCTS_NAMED = 3  # an episode's products named in its title and action; more: "and others"
