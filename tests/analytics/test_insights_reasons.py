@@ -116,7 +116,7 @@ def test_an_outage_concentrated_in_a_country_is_not_store_wide():
 
 def test_a_level_shift_too_near_the_end_does_not_claim_it_stayed():
     ep = _episode("level_shift", _k(-20.0, 0.0, 0.0, -20.0), persistence_z=None)
-    assert "stayed" not in _reason(ep) and "too near the end" in _reason(ep)
+    assert "stayed" not in _reason(ep) and "too near the start or end" in _reason(ep)
     assert _reason(_episode("level_shift", _k(-20.0, 0.0, 0.0, -20.0), persistence_z=-5.0)) \
         == "the new level stayed after the episode"
 

@@ -291,7 +291,9 @@ def _reason(ep: Episode) -> str:
         kept = " while buyers kept converting" if c > -EPS else ", more than conversion fell"
         return f"visits were lost {where}{kept}, so visitors could not reach the shop"
     if kind == "level_shift" and d.persistence_z is None:
-        return "the move runs too near the end of the data to see whether the new level stays"
+        # persistence needs four weeks on either side: near the start of the data too
+        return ("the move lies too near the start or end of the data to see whether the new "
+                "level stays")
     if kind == "bot_traffic":
         return ("extra visits did not buy, so orders stayed level" if abs(o) < EPS
                 else "most of the extra visits did not buy")
