@@ -273,3 +273,56 @@ def test_a_title_dates_its_change_by_the_days_it_is_measured_over():
     assert not any(".title" in b for b in grounding.check_episode(doc))
     same = ep.model_copy(update={"measured_end": ep.end})
     assert _episode_title(same).endswith(": stockout (2025-05-10 to 2025-05-18)")
+
+
+def test_a_sub_daily_incident_keeps_its_hours(tmp_path):
+    # an hourly --kpis file whose requests went to zero for three hours: its incident read
+    # "requests down -100.0% vs expected on 2025-04-29" with the hours gone from insights.json
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from run_analysis import main
+
+    from analytics.insights import grounding
+
+    rng = np.random.default_rng(5)
+    n = 24 * 35
+    t = pd.date_range("2025-03-01", periods=n, freq="h")
+    lam = 200 * (1 + 0.5 * np.sin(2 * np.pi * ((np.arange(n) % 24) - 6) / 24))
+    v = rng.poisson(lam).astype(float)
+    v[24 * 30 + 14: 24 * 30 + 17] = 0.0  # 2025-03-31, 14:00 to 16:00
+    csv = tmp_path / "hourly.csv"
+    pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d %H:%M"), "requests": v}).to_csv(
+        csv, index=False)
+    assert main(["--kpis", str(csv), "--out", str(tmp_path / "run"), "--quiet",
+                 "--set", "insights.forecast.enabled=false"]) == 0
+    doc = json.loads((tmp_path / "run" / "insights.json").read_text())
+    (it,) = [i for i in doc["incidents"] if i["start"] == "2025-03-31"]
+    assert it["start_time"] == "2025-03-31T14:00" and it["end_time"] >= "2025-03-31T16:00"
+    hours = f"on 2025-03-31, 14:00 to {it['end_time'][11:]}."
+    assert it["narrative"].endswith(hours)
+    assert grounding.check(doc) == []
+    assert hours in (tmp_path / "run" / "insights.md").read_text()
+    # a daily run's incidents carry no times (left out of insights.json, not null)
+    assert all("start_time" not in i for i in _daily_doc(tmp_path)["incidents"])
+
+
+def _daily_doc(tmp_path):
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from run_analysis import main
+
+    rng = np.random.default_rng(6)
+    days = pd.date_range("2025-01-01", periods=90, freq="D")
+    v = rng.poisson(500, 90).astype(float)
+    v[60:62] = 100.0
+    csv = tmp_path / "daily.csv"
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "requests": v}).to_csv(csv, index=False)
+    assert main(["--kpis", str(csv), "--out", str(tmp_path / "daily"), "--quiet",
+                 "--set", "insights.forecast.enabled=false"]) == 0
+    doc = json.loads((tmp_path / "daily" / "insights.json").read_text())
+    assert doc["incidents"]
+    return doc

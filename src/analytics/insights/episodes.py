@@ -50,7 +50,11 @@ SPLIT_KPIS = ("sessions", "conversion_rate", "aov")
 
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
               cal: list[dict] | None) -> IncidentInsight:  # cal: the calendar's records
-    start, end = pd.Timestamp(inc.start).normalize(), pd.Timestamp(inc.end).normalize()
+    t0, t1 = pd.Timestamp(inc.start), pd.Timestamp(inc.end)
+    start, end = t0.normalize(), t1.normalize()
+    # sub-daily input: the periods' times (the incident id's convention: a time of day is shown
+    # unless both ends fall on midnight); start and end keep only the day
+    timed = t0 != start or t1 != end
     res = _explain(panel, cfg, inc.kpi, start, end, "auto")
     # magnitude against a baseline the incident cannot contaminate (same weekdays around it)
     bw = cfg.drivers.baseline_weeks
@@ -74,6 +78,8 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
         segment=str(inc.segment),
         start=_day(start),
         end=_day(end),
+        start_time=t0.strftime("%Y-%m-%dT%H:%M") if timed else None,
+        end_time=t1.strftime("%Y-%m-%dT%H:%M") if timed else None,
         days=days,
         direction=inc.direction,
         actual=_f(inc.actual),

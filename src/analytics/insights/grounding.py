@@ -225,6 +225,8 @@ def check_incident(it: dict[str, Any]) -> list[str]:
         + list(signed)
         + list(it.get("detectors") or [])
         + [it.get("level") or ""]
+        # a sub-daily incident's times, as the narrative prints them
+        + [t[11:] for t in (it.get("start_time"), it.get("end_time")) if t]
     )
     top = (it.get("drivers") or {}).get("top")
     if top:

@@ -203,6 +203,12 @@ class IncidentInsight(_M):
     segment: str
     start: date
     end: date
+    start_time: str | None = Field(
+        None, description="sub-daily input: the first period's start, YYYY-MM-DDTHH:MM (start "
+        "and end hold only its day); absent for daily data")
+    end_time: str | None = Field(
+        None, description="sub-daily input: the last period's start, YYYY-MM-DDTHH:MM; absent "
+        "for daily data")
     days: int = Field(ge=1)
     direction: Literal["up", "down"]
     actual: float | None = Field(None, description="absent from insights.json: in the details file")

@@ -39,6 +39,10 @@ def _narrative(it: IncidentInsight) -> str:
     mag = it.magnitude_pct if it.magnitude_pct is not None else it.baseline_magnitude_pct
     where = "" if it.dimension == "overall" else f" in {_slice_label(it.dimension, it.segment)}"
     span = f"on {it.start}" if it.days == 1 else f"from {it.start} to {it.end} ({it.days} days)"
+    if it.start_time and it.end_time:  # sub-daily: the hours (a 3-hour outage was "on <day>")
+        hours = f"{it.start_time[11:]} to {it.end_time[11:]}"
+        span = f"on {it.start}, {hours}" if it.days == 1 else \
+            f"from {it.start_time.replace('T', ' ')} to {it.end_time.replace('T', ' ')}"
     move = f"{_updown(mag)} {_signed(mag)} vs expected" if mag is not None else "moved"
     return f"{it.kpi}{where} {move} {span}."  # detectors, level and severity are fields beside it
 

@@ -138,6 +138,9 @@ def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
         details["incidents"][it["incident_id"]] = {k: it.pop(k) for k in INCIDENT_DETAILS}
         if not it.get("calendar"):  # optional: left out when empty
             it.pop("calendar", None)
+        for k in ("start_time", "end_time"):  # sub-daily input only
+            if it.get(k) is None:
+                it.pop(k, None)
     doc["brief"] = brief(doc)
     doc["details_file"] = DETAILS_FILE
     return doc, details
