@@ -99,6 +99,8 @@ def test_churn_with_new_customers_hit_alike_is_not_told_not_new_ones():
     only = _episode("churn_wave", _k(c=-30.0, o=-30.0, returning_customers=-57.3,
                                      new_customers=-1.0))
     assert _reason(only) == "the loss came through returning customers, not new ones"
+    unknown = _episode("churn_wave", _k(c=-30.0, o=-30.0))  # no customer counts
+    assert "alike" not in _reason(unknown) and "returning" not in _reason(unknown)
 
 
 def test_an_outage_concentrated_in_a_country_is_not_store_wide():

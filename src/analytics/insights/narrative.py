@@ -309,6 +309,8 @@ def _reason(ep: Episode) -> str:
             return _REASON[kind]
         if ret is not None and new is not None and ret - new <= -EPS:
             return "the loss came mostly through returning customers; new ones fell less"
+        if ret is None or new is None:  # no customer ids (a --kpis file)
+            return "the fall stayed after the episode, as when customers leave"
         return ("the fall stayed after the episode, returning and new customers alike, as when "
                 "customers leave")
     watched = kind in _REASON_PRODUCT and bool(_products(ep))  # the product watcher's flag
