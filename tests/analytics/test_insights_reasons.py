@@ -306,6 +306,13 @@ def test_a_sub_daily_incident_keeps_its_hours(tmp_path):
     assert it["narrative"].endswith(hours)
     assert grounding.check(doc) == []
     assert hours in (tmp_path / "run" / "insights.md").read_text()
+    # one period: "at 08:00", not "08:00 to 08:00"
+    from analytics.insights.models import IncidentInsight
+    from analytics.insights.narrative import _narrative
+
+    one = IncidentInsight.model_validate({**it, "start_time": "2025-03-31T08:00",
+                                          "end_time": "2025-03-31T08:00"})
+    assert _narrative(one).endswith("on 2025-03-31, at 08:00.")
     # a daily run's incidents carry no times (left out of insights.json, not null)
     assert all("start_time" not in i for i in _daily_doc(tmp_path)["incidents"])
 

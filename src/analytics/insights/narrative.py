@@ -40,7 +40,8 @@ def _narrative(it: IncidentInsight) -> str:
     where = "" if it.dimension == "overall" else f" in {_slice_label(it.dimension, it.segment)}"
     span = f"on {it.start}" if it.days == 1 else f"from {it.start} to {it.end} ({it.days} days)"
     if it.start_time and it.end_time:  # sub-daily: the hours (a 3-hour outage was "on <day>")
-        hours = f"{it.start_time[11:]} to {it.end_time[11:]}"
+        hours = f"at {it.start_time[11:]}" if it.start_time == it.end_time else \
+            f"{it.start_time[11:]} to {it.end_time[11:]}"
         span = f"on {it.start}, {hours}" if it.days == 1 else \
             f"from {it.start_time.replace('T', ' ')} to {it.end_time.replace('T', ' ')}"
     move = f"{_updown(mag)} {_signed(mag)} vs expected" if mag is not None else "moved"
