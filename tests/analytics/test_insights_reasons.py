@@ -335,3 +335,20 @@ def _daily_doc(tmp_path):
     doc = json.loads((tmp_path / "daily" / "insights.json").read_text())
     assert doc["incidents"]
     return doc
+
+
+def test_the_markdown_incident_lines_show_their_severity():
+    # "## Incidents (62 most severe shown of 147)": ordered by severity, which no line showed
+    from analytics.insights.markdown import render_markdown
+
+    inc = {"incident_id": "I-orders-overall-all-2025-05-10-down", "severity": "critical",
+           "narrative": "orders down -40.0% vs expected on 2025-05-10.", "matched_event_id": None}
+    doc = {"run": {"source": "kpis", "period_start": "2025-01-01", "period_end": "2025-06-01",
+                   "days": 152, "detectors": []},
+           "schema_version": "2.1", "summary": {"totals": [], "week_over_week": [],
+                                                 "month_over_month": []},
+           "brief": {}, "channels": None, "episodes": [], "incidents": [inc],
+           "incidents_total": 1, "forecast": {"status": "skipped", "reason": "off"},
+           "seasonality": {}, "customers": None}
+    md = render_markdown(doc)
+    assert "- I-orders-overall-all-2025-05-10-down (critical): orders down -40.0%" in md

@@ -149,7 +149,8 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
     inc_lines = []
     for it in incs:
         matched = f" · matched {it['matched_event_id']}" if it.get("matched_event_id") else ""
-        line = f"- {it['incident_id']}: {it['narrative']}{matched}"
+        # its severity: the list is ordered by it, which the lines did not show
+        line = f"- {it['incident_id']} ({it['severity']}): {it['narrative']}{matched}"
         if len(line) + 1 > room:
             break
         inc_lines.append(line)
