@@ -221,7 +221,7 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
         table["churn_risk"] = np.nan
 
     if cfg.cohorts.enabled:
-        matrix, sizes = cohorts.retention_matrix(valid, cfg.cohorts.max_months)
+        matrix, sizes = cohorts.retention_matrix(valid, cfg.cohorts.max_months, end)
         matrix.insert(0, "cohort_customers", sizes)
         ctx.customer_tables["cohort_retention"] = matrix
         summary["cohorts"] = {"cohorts": int(len(matrix)),

@@ -501,3 +501,26 @@ def test_a_store_whose_every_order_was_cancelled_skips_the_customer_models(datas
     ctx = _run(ds, tmp_path)
     assert ctx.customers == {"enabled": True, "status": "skipped: no completed order"}
     assert not (tmp_path / "customers").exists()
+
+
+def test_cohorts_run_to_the_data_end_not_to_the_last_order(dataset, tmp_path):
+    """A store whose orders stopped two months before its traffic did (or an --as-of day in a
+    closure): the cohort table ended at the last order's month, the months after it NaN ("not
+    reached") where they were observed with nobody coming back (0)."""
+    orders = dataset.tables["orders"]
+    d = pd.to_datetime(orders["order_date"])
+    stop = (d.max() - pd.DateOffset(months=3) + pd.offsets.MonthEnd(0)).normalize()
+    kept = orders[d <= stop]
+    traffic = pd.DataFrame({"date": pd.date_range(stop, d.max().normalize(), freq="D")})
+    ds = DataSet(path=Path("synthetic"), tables={"orders": kept, "website_traffic": traffic},
+                 manifest={"scenario": "syn", "seed": 4})
+    ctx = RunContext(config=_cfg(plots=False, monitor={"enabled": False},
+                                 clv={"enabled": False}, churn={"enabled": False},
+                                 clusters={"enabled": False}),
+                     data=ds, out_dir=tmp_path)
+    pipeline.run(ctx)
+    m = ctx.customer_tables["cohort_retention"]
+    first = pd.Period(m.index[0], "M")
+    age = (pd.Period(stop, "M") - first).n  # the first cohort's age in the last month of orders
+    assert m.iloc[0][age] > 0
+    assert m.iloc[0][[age + 1, age + 2]].tolist() == [0.0, 0.0]  # observed: nobody came back
