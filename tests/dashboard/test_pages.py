@@ -326,3 +326,18 @@ def test_compare_page_leaves_out_a_run_removed_while_listing(page, monkeypatch):
     monkeypatch.setattr(RunStore, "run_ids", lambda self: [*runs(self), "vanished"])
     at = page("compare", "sim")
     assert "vanished" not in at.selectbox(key="cmp_b").options
+
+
+def test_a_monitor_that_judged_no_day_says_so_on_the_customers_page(page, roots, tmp_path,
+                                                                   monkeypatch):
+    """A few weeks of data: the monitor is all warm-up; the page said only "No alerts sent.",
+    read as a store without churn. It now adds insights.json's monitor note."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "short")
+    (reports / "short" / "customers" / "alerts.jsonl").unlink(missing_ok=True)
+    f = reports / "short" / "insights.json"
+    doc = json.loads(f.read_text())
+    doc["customers"]["monitor"].update(judged_days=0, judged_from=None, note="no day judged: X")
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    assert "No alerts sent — no day judged: X." in _texts(page("customers", "short"))

@@ -16,14 +16,18 @@ def _month_index(dates: pd.Series) -> np.ndarray:
     return months + 1970 * 12
 
 
-def retention_matrix(orders: pd.DataFrame, max_months: int = 24) -> tuple[pd.DataFrame, pd.Series]:
+def retention_matrix(orders: pd.DataFrame, max_months: int = 24,
+                     end: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.Series]:
     """Share of each cohort's customers with a valid order k months after their first month.
 
-    ``orders`` from ``rfm.valid_orders``. Returns (matrix, cohort sizes): the matrix is indexed by
-    cohort ("YYYY-MM"), columns 0..min(max_months, age of the oldest cohort) (month 0 is 1.0 by
-    construction); cells a cohort has not reached yet are NaN, and so are those of a last month
-    the data covers only in part (it ends ``PARTIAL_DAYS`` days or more before the month does:
-    its last ``PARTIAL_DAYS`` days hold no data; data ending on the 28th of a 31-day month).
+    ``orders`` from ``rfm.valid_orders``; ``end``: the data's last day (``--as-of``, or a store's
+    last traffic day), default the last order's day — months up to it with no order are observed
+    months with nobody retained (0), not months not reached yet. Returns (matrix, cohort sizes):
+    the matrix is indexed by cohort ("YYYY-MM"), columns 0..min(max_months, age of the oldest
+    cohort) (month 0 is 1.0 by construction); cells a cohort has not reached yet are NaN, and so
+    are those of a last month the data covers only in part (it ends ``PARTIAL_DAYS`` days or more
+    before the month does: its last ``PARTIAL_DAYS`` days hold no data; data ending on the 28th
+    of a 31-day month).
     """
     if len(orders) == 0:
         return pd.DataFrame(), pd.Series(dtype=np.int64)
@@ -51,12 +55,13 @@ def retention_matrix(orders: pd.DataFrame, max_months: int = 24) -> tuple[pd.Dat
                           columns=pd.Index(ages_, name="age"))
     sizes = active[0]
     matrix = active.div(sizes, axis=0)
-    last_month = int(month.max())
+    last_day = orders["order_date"].max() if end is None else \
+        max(pd.Timestamp(end).normalize(), orders["order_date"].max())
+    last_month = int(_month_index(pd.Series([last_day]))[0])
     # a last month the data covers only in part (a file ending on the 9th) would read as
     # customers lost: it counts once the data reaches its last PARTIAL_DAYS days (a store closed
     # over a month's last weekend), else its cells are NaN like months not reached (month 0, the
     # cohort's own, is 1.0 by construction)
-    last_day = orders["order_date"].max()
     month_end = last_day + pd.offsets.MonthEnd(0)
     full = last_month if (month_end - last_day).days < PARTIAL_DAYS else last_month - 1
     # columns up to the oldest cohort's observed age (or max_months): no all-empty columns

@@ -20,7 +20,7 @@ its severity rises (or, with ``escalate_after_days``, once more one tier up if i
 (segment, severity) alerted within ``cooldown_days`` is not alerted again. All state lives in
 SQLite (``store``), so a restart or a re-run of a replay does not resend.
 
-Size (~850 lines, one module on purpose): the closed-form daily segment counts sit beside the
+Size (~880 lines, one module on purpose): the closed-form daily segment counts sit beside the
 loop reference they are tested against, and the monitor's state machine shares their types.
 """
 
@@ -551,6 +551,8 @@ class MonitorResult:
     decisions: list[dict[str, Any]] = field(default_factory=list)  # one per flagged day
     # alerts of the judged days, new or already sent: ``sent_this_run`` says which
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    # the days of the run the monitor could alert on (``judged_days``): none before its warm-up
+    judged: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
 
 
 class Monitor:
@@ -775,10 +777,8 @@ def confirm_with_shortfall(series: pd.DataFrame, shortfall: pd.DataFrame | None,
     sev = np.where(pd.notna(sev), sev, None)
     drop = avail_ & ~recent_ & pd.notna(sev)
     sev[drop], basis[drop] = None, None
-    if not sc.judge_before_baseline:  # a file's first months: no baseline of the population yet
-        ready = sf.index.min() + pd.Timedelta(days=sc.window_days + sc.baseline_days - 1)
-        if avail.any():
-            ready = min(ready, avail[avail].index.min())
+    ready = _warmup_end(sf, sc)
+    if ready is not None:  # a file's first months: no baseline of the population yet
         early = (at < ready) & pd.notna(sev)
         sev[early], basis[early] = None, "warmup"
     if sc.segment is not None:
@@ -794,6 +794,33 @@ def confirm_with_shortfall(series: pd.DataFrame, shortfall: pd.DataFrame | None,
             sev[better], basis[better] = tier.severity, "repeat_shortfall"
     series["severity"], series["basis"] = sev, basis
     return series
+
+
+def _warmup_end(sf: pd.DataFrame, sc: ShortfallConfig) -> pd.Timestamp | None:
+    """The first day past the warm-up (``confirm_with_shortfall``): the statistic's first full
+    baseline, or its first computed day if that is sooner; None when nothing is held back.
+    ``sf``: ``repeat_shortfall`` indexed by date."""
+    if sc.judge_before_baseline or len(sf) == 0:
+        return None
+    ready = sf.index.min() + pd.Timedelta(days=sc.window_days + sc.baseline_days - 1)
+    avail = sf["shortfall_z"].notna()
+    return min(ready, avail[avail].index.min()) if avail.any() else ready
+
+
+def judged_days(series: pd.DataFrame, shortfall: pd.DataFrame | None, cfg: MonitorConfig,
+                days: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The days of ``days`` on which the monitor could alert: a watched segment's growth and z
+    are computable (a baseline of share changes) and the day is past the warm-up. A data set
+    shorter than that (a few weeks) is judged on no day: its silence is not "no churn"."""
+    z = pd.to_numeric(series["z"], errors="coerce").to_numpy(dtype=float) if len(series) else []
+    ok = pd.DatetimeIndex(series.loc[np.isfinite(z), "date"]) if len(series) else \
+        pd.DatetimeIndex([])
+    sc = cfg.shortfall
+    if shortfall is not None and sc.enabled and len(shortfall):
+        ready = _warmup_end(shortfall.set_index("date").sort_index(), sc)
+        if ready is not None:
+            ok = ok[ok >= ready]
+    return pd.DatetimeIndex(sorted(set(ok) & set(days)))
 
 
 def replay(
@@ -818,9 +845,10 @@ def replay(
     if dispatcher is not None:
         dispatcher.retry_pending()
     sf = repeat_shortfall(orders, end, cfg.shortfall) if cfg.shortfall.enabled else None
-    return Monitor(cfg, store, dispatcher, namespace).judge_series(
-        _series(store, namespace, cfg, sf), days
-    )
+    series = _series(store, namespace, cfg, sf)
+    res = Monitor(cfg, store, dispatcher, namespace).judge_series(series, days)
+    res.judged = judged_days(series, sf, cfg, days)
+    return res
 
 
 def daily(
@@ -848,6 +876,9 @@ def daily(
     if dispatcher is not None:
         dispatcher.retry_pending()
     sf = repeat_shortfall(orders, as_of, cfg.shortfall) if cfg.shortfall.enabled else None
-    return Monitor(cfg, store, dispatcher, namespace).judge_series(
-        _series(store, namespace, cfg, sf), pd.DatetimeIndex([as_of])
+    series = _series(store, namespace, cfg, sf)
+    res = Monitor(cfg, store, dispatcher, namespace).judge_series(
+        series, pd.DatetimeIndex([as_of])
     )
+    res.judged = judged_days(series, sf, cfg, pd.DatetimeIndex([as_of]))
+    return res

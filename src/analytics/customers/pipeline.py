@@ -221,7 +221,7 @@ def _models(ctx: RunContext, cfg: CustomersConfig, seed: int, valid: pd.DataFram
         table["churn_risk"] = np.nan
 
     if cfg.cohorts.enabled:
-        matrix, sizes = cohorts.retention_matrix(valid, cfg.cohorts.max_months)
+        matrix, sizes = cohorts.retention_matrix(valid, cfg.cohorts.max_months, end)
         matrix.insert(0, "cohort_customers", sizes)
         ctx.customer_tables["cohort_retention"] = matrix
         summary["cohorts"] = {"cohorts": int(len(matrix)),
@@ -330,6 +330,10 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
                 "state": _shown(state, Path(ctx.out_dir)),
                 "segments": list(cfg.monitor.segments),
                 "flagged_days": len(mon.decisions),
+                # the days it could alert on: a silent monitor on a few weeks of data (all
+                # warm-up) is not a store without churn
+                "judged_days": len(mon.judged),
+                "judged_from": mon.judged[0].date().isoformat() if len(mon.judged) else None,
                 "alerts": [
                     {
                         k: a[k]
@@ -352,6 +356,14 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
                 },
                 "undelivered": len(pending),
             }
+            if not len(mon.judged):
+                sc = cfg.monitor.shortfall
+                mon_summary["note"] = (
+                    "no day judged: the monitor alerts once a baseline of its segments' shares "
+                    f"exists, from about day {sc.window_days + sc.baseline_days} of the data "
+                    "(window + baseline of the repeat-order shortfall); "
+                    + ("the --as-of day is earlier" if as_of is not None
+                       else "the data is shorter") + ", so a churn wave here is not alerted")
             if disp.skipped:  # logged, not in the outputs: they stay byte-identical across reruns
                 log.info("%d alert send(s) skipped: delivered by an earlier run", disp.skipped)
         if disp.outbox is not None and disp.outbox is not store:

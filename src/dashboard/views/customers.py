@@ -194,7 +194,11 @@ def render(ctx) -> None:
             width="stretch",
         )
     else:
-        st.caption("No alerts sent.")
+        # a monitor that judged no day (a few weeks of data: all warm-up) says so: its silence is
+        # not "no churn"
+        mon = ((run.insights() or {}).get("customers") or {}).get("monitor") or {}
+        note = mon.get("note") if isinstance(mon, dict) else None
+        st.caption("No alerts sent" + (f" — {note}." if isinstance(note, str) else "."))
 
     st.subheader("Action list")
     if "action" not in table:  # actions.csv is absent or unreadable: the warning above names it

@@ -140,6 +140,23 @@ def test_a_last_month_the_data_covers_in_part_is_not_read_as_lost_customers():
     assert list(m2.columns) == [0, 1, 2] and m2.loc["2025-01", 2] == 0.5
 
 
+def test_months_without_orders_before_the_data_end_are_observed_as_nobody_retained():
+    """--as-of 2020-06-15 on a shop closed from April: the cohort table stopped at March (the
+    last order's month), April and May read NaN ("not reached") where nobody came back (0), and
+    a month-end as-of whose last days had no order left that month out as partial."""
+    rows = [("a", "2020-01-05"), ("b", "2020-01-20"), ("a", "2020-02-10"), ("b", "2020-03-30")]
+    v = rfm.valid_orders(pd.DataFrame({
+        "order_id": [str(i) for i in range(len(rows))], "customer_id": [c for c, _ in rows],
+        "order_date": [d for _, d in rows], "net_revenue": 1.0}))
+    m, _ = cohorts.retention_matrix(v, max_months=12, end=pd.Timestamp("2020-06-15"))
+    assert list(m.columns) == [0, 1, 2, 3, 4]  # June (15 of 30 days) is still partial
+    assert m.loc["2020-01"].tolist() == [1.0, 0.5, 0.5, 0.0, 0.0]
+    m_end, _ = cohorts.retention_matrix(v, max_months=12, end=pd.Timestamp("2020-04-30"))
+    assert m_end.loc["2020-01"].tolist() == [1.0, 0.5, 0.5, 0.0]  # April observed to its end
+    m_last, _ = cohorts.retention_matrix(v, max_months=12)  # default: the last order's day
+    assert m_last.loc["2020-01"].tolist() == [1.0, 0.5, 0.5]
+
+
 def test_cohort_matrix_equals_the_pair_count(store):
     """The integer-key cohort matrix equals counting distinct (cohort, age, customer) pairs with
     pandas (the earlier implementation), on ids given as strings without codes too."""

@@ -501,3 +501,55 @@ def test_a_store_whose_every_order_was_cancelled_skips_the_customer_models(datas
     ctx = _run(ds, tmp_path)
     assert ctx.customers == {"enabled": True, "status": "skipped: no completed order"}
     assert not (tmp_path / "customers").exists()
+
+
+def test_cohorts_run_to_the_data_end_not_to_the_last_order(dataset, tmp_path):
+    """A store whose orders stopped two months before its traffic did (or an --as-of day in a
+    closure): the cohort table ended at the last order's month, the months after it NaN ("not
+    reached") where they were observed with nobody coming back (0)."""
+    orders = dataset.tables["orders"]
+    d = pd.to_datetime(orders["order_date"])
+    stop = (d.max() - pd.DateOffset(months=3) + pd.offsets.MonthEnd(0)).normalize()
+    kept = orders[d <= stop]
+    traffic = pd.DataFrame({"date": pd.date_range(stop, d.max().normalize(), freq="D")})
+    ds = DataSet(path=Path("synthetic"), tables={"orders": kept, "website_traffic": traffic},
+                 manifest={"scenario": "syn", "seed": 4})
+    ctx = RunContext(config=_cfg(plots=False, monitor={"enabled": False},
+                                 clv={"enabled": False}, churn={"enabled": False},
+                                 clusters={"enabled": False}),
+                     data=ds, out_dir=tmp_path)
+    pipeline.run(ctx)
+    m = ctx.customer_tables["cohort_retention"]
+    first = pd.Period(m.index[0], "M")
+    age = (pd.Period(stop, "M") - first).n  # the first cohort's age in the last month of orders
+    assert m.iloc[0][age] > 0
+    assert m.iloc[0][[age + 1, age + 2]].tolist() == [0.0, 0.0]  # observed: nobody came back
+
+
+def test_the_monitor_says_which_days_it_could_judge(dataset, tmp_path):
+    """A few weeks of data (a 28-day world with a 50 % churn wave): the monitor judged no day
+    (all warm-up) and insights.json said only alerts [] and flagged_days 0 — read as a store
+    without churn. It now gives judged_days / judged_from and a note when nothing was judged."""
+    orders = dataset.tables["orders"]
+    d = pd.to_datetime(orders["order_date"])
+    short = DataSet(path=Path("synthetic"), tables={"orders": orders[d < d.min() + pd.Timedelta(
+        days=40)]}, manifest={"scenario": "syn-short", "seed": 4})
+    m = _run(short, tmp_path / "short", clv={"enabled": False}).customers["monitor"]
+    assert m["judged_days"] == 0 and m["judged_from"] is None
+    assert "no day judged" in m["note"] and "the data is shorter" in m["note"]
+    ctx = _run(dataset, tmp_path / "long", clv={"enabled": False})
+    m = ctx.customers["monitor"]
+    assert "note" not in m and m["judged_days"] > 200
+    series = ctx.customer_tables["monitor_series"]
+    # every flagged day is a judged one, and judging starts no earlier than z exists
+    first_z = series.loc[series["z"].notna(), "date"].min()
+    assert pd.Timestamp(m["judged_from"]) >= first_z
+    flagged = series.loc[series["severity"].notna(), "date"]
+    assert len(flagged) and (flagged >= pd.Timestamp(m["judged_from"])).all()
+    early = _cfg(plots=False, clv={"enabled": False},
+                 monitor={"state_path": str(tmp_path / "state.sqlite")})
+    day = (d.min() + pd.Timedelta(days=30)).date().isoformat()
+    ctx = RunContext(config=early, data=dataset, out_dir=tmp_path / "asof", as_of=day)
+    pipeline.run(ctx)
+    m = ctx.customers["monitor"]
+    assert m["judged_days"] == 0 and "the --as-of day is earlier" in m["note"]
