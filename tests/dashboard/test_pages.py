@@ -341,3 +341,21 @@ def test_a_monitor_that_judged_no_day_says_so_on_the_customers_page(page, roots,
     f.write_text(json.dumps(doc))
     monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
     assert "No alerts sent — no day judged: X." in _texts(page("customers", "short"))
+
+
+def test_a_clv_horizon_longer_than_the_history_is_noted_on_the_customers_page(
+        page, roots, tmp_path, monkeypatch):
+    """A 12-month CLV from a few weeks of orders is a ranking, not a forecast: the page shows the
+    CLV summary's note beside the predicted total."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "short")
+    f = reports / "short" / "insights.json"
+    doc = json.loads(f.read_text())
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    doc["customers"]["clv"].pop("note", None)
+    f.write_text(json.dumps(doc))
+    assert "horizon is" not in _texts(page("customers", "short"))
+    doc["customers"]["clv"]["note"] = "the 365-day horizon is 13.0x the 28 days of order history"
+    f.write_text(json.dumps(doc))
+    assert "Note: the 365-day horizon is 13.0x the 28 days of order history" in _texts(
+        page("customers", "short"))

@@ -388,9 +388,8 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
         summary.update(fitted, status="ok")
     except Exception as exc:  # a degenerate data set must not stop the run
         reason = f"{type(exc).__name__}: {_first_line(exc)}"
-        log.warning(
-            "CLV: model fit failed (%s); every customer keeps historical value, flagged", reason
-        )
+        log.warning("CLV: model fit failed (%s); every customer keeps historical value, flagged",
+                    reason)
         summary["status"] = f"fallback: historical value for every customer ({reason})"
         for c in MODEL_COLUMNS:
             table[c] = np.nan
@@ -403,13 +402,15 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
     summary["scored_customers"] = int((~bad).sum())
     summary["unscored_customers"] = int(bad.sum())
     if bad.any() and not bad.all():
-        log.warning(
-            "CLV: %d customers could not be scored by the model; they keep historical value, "
-            "flagged clv_source=historical",
-            int(bad.sum()),
-        )
+        log.warning("CLV: %d customers could not be scored by the model; they keep historical "
+                    "value, flagged clv_source=historical", int(bad.sum()))
     table["value_pct"] = table["clv"].rank(pct=True, method="average")
     summary["predicted_value_total"] = float(table.loc[~bad, "clv"].sum()) if (~bad).any() else None
+    summary["history_days"] = hist = int(table["T"].max()) + 1 if len(table) else 0
+    if hist < cfg.horizon_days and (~bad).any():   # a forecast past the data: say so
+        h = cfg.horizon_days
+        summary["note"] = (f"the {h}-day horizon is {h / hist:.1f}x the {hist} days of order "
+                           "history: read predicted values as a ranking, not a forecast")
     return ClvResult(table=table, summary=summary)
 
 

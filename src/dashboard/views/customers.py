@@ -121,6 +121,8 @@ def render(ctx) -> None:
         fmt(clv.get("predicted_value_total"), 0),
     )
     c[2].metric("Model", str(clv.get("model") or "n/a"))
+    if clv.get("note"):   # a horizon longer than the order history
+        st.caption(f"Note: {clv['note']}")
     if "clv" in table:
         # binned here: the browser gets 60 bars, not one value per customer
         vals = pd.to_numeric(table["clv"], errors="coerce").dropna().to_numpy()
