@@ -13,7 +13,9 @@ a consensus period on its own. Consensus periods at most ``merge_gap_days`` apar
 merge into one incident. The incident's level names how many detectors voted (single /
 pairwise / triple / k_of_n — counted in families: with ``count_by: type`` two variants of one
 detector type are one vote); confidence and severity come from the vote share and the calibrated
-scores. The same routine with one detector and ``min_votes=1`` gives per-detector incidents.
+scores (severity also from the move's size: actual against expected over the incident's
+periods, a ratio KPI's periods weighted by its denominator's actual counts — ``_aggregate``).
+The same routine with one detector and ``min_votes=1`` gives per-detector incidents.
 Consensus incidents then go through alarm suppression (``suppress``: at most one incident start
 per series within the duration; see ``suppress_incidents``); per-detector lists are not suppressed.
 """
@@ -70,11 +72,23 @@ def _stamp(t: pd.Timestamp) -> str:
     return t.date().isoformat() if t == t.normalize() else t.strftime("%Y-%m-%dT%H:%M")
 
 
-def _aggregate(kpi: str, values: np.ndarray) -> float:
-    v = values[np.isfinite(values)]
+def _aggregate(kpi: str, values: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """An incident's value over its periods: counts and revenue summed; a ratio KPI pooled, its
+    periods' ratios weighted by ``weights`` (the actual denominator counts: AOV by orders,
+    conversion by sessions — revenue over orders of the whole window); a ratio without usable
+    weights (one period, a denominator series missing or with a gap) and a KPI of no known kind
+    (a ``--kpis`` file's own column) are averaged."""
+    fin = np.isfinite(values)
+    v = values[fin]
     if v.size == 0:
         return float("nan")
-    return float(v.mean() if (kpi in RATIO_KPIS or kpi not in KPI_NAMES) else v.sum())
+    if kpi not in RATIO_KPIS and kpi in KPI_NAMES:
+        return float(v.sum())
+    if weights is not None and v.size > 1:
+        w = weights[fin]
+        if np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0:
+            return float(np.dot(w, v) / w.sum())
+    return float(v.mean())
 
 
 def _window_evidence(sc: np.ndarray, tol: int) -> np.ndarray:
@@ -147,6 +161,7 @@ class Votes:
             .sort_values(["kpi", "dimension", "segment"])
         )
         self.series = [tuple(r) for r in keys.itertuples(index=False)]
+        self._row = {k: i for i, k in enumerate(self.series)}
         n_d, n_s, n_t = len(self.detectors), len(self.series), len(self.grid)
         shape = (n_d, n_s, n_t)
         self.score = np.full(shape, np.nan)
@@ -302,13 +317,19 @@ class Votes:
             warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN days: no baseline
             exp_day = np.nanmean(self.expected[w, s, p0:p1 + 1], axis=0)
         act_day = self.actual[s, p0:p1 + 1]
+        # a ratio's periods weigh by its denominator's actual counts on the same slice, on both
+        # sides: the expected ratio at the incident's actual mix of periods (as the drivers
+        # measure a ratio's change against the expected ratio times the actual denominator)
+        den = self._row.get((RATIO_KPIS[kpi][1], dim, seg)) if kpi in RATIO_KPIS else None
+        wts = self.actual[den, p0:p1 + 1] if den is not None else None
         # both sides over the same periods: a period without an expected value (no voter has a
         # baseline there, e.g. a planned day inside the incident) is left out of the actual too
         both = np.isfinite(act_day) & np.isfinite(exp_day)
         if both.any():
             act_day, exp_day = act_day[both], exp_day[both]
-        actual = _aggregate(kpi, act_day)
-        expected = _aggregate(kpi, exp_day)
+            wts = wts[both] if wts is not None else None
+        actual = _aggregate(kpi, act_day, wts)
+        expected = _aggregate(kpi, exp_day, wts)
         mag = (
             (actual - expected) / abs(expected) * 100
             if np.isfinite(expected) and expected != 0

@@ -80,8 +80,10 @@ class Incident:
     confidence: float           # 0..1
     severity: str               # "low" | "medium" | "high" | "critical"
     peak_score: float           # max |calibrated score| within the window
-    actual: float               # KPI summed (counts/revenue) or averaged (ratios) over the window
-    expected: float             # same aggregation of the detectors' baseline
+    actual: float               # KPI summed (counts/revenue) over the window; a ratio pooled
+                                # (periods weighted by its denominator's actual counts: AOV =
+                                # revenue / orders), averaged without one (--kpis columns)
+    expected: float             # same aggregation (same weights) of the detectors' baseline
     magnitude_pct: float        # (actual - expected) / expected * 100
     matched_event_id: str | None = None  # filled by scoring when truth exists
 

@@ -272,3 +272,60 @@ def test_strong_evidence_alone():
     quiet.loc[(quiet["detector"] == "a") & (quiet["date"] == DAY0 + pd.Timedelta(days=8)),
               "score"] = 5.0
     assert consensus_incidents(quiet, ["a", "b"], cfg) == []
+
+
+def _ratio_case(kpi: str, den: str, days: dict[int, tuple[float, float, float]],
+                segment: str = "email", den_segment: str | None = None) -> pd.DataFrame:
+    """One detector ``a`` flagging ``kpi`` up on the given days {day: (actual ratio, expected
+    ratio, denominator count)} on channel ``segment``; the denominator's own series (never
+    flagged) on ``den_segment`` (default the same slice). Other days: ratio 100 as expected,
+    denominator 50."""
+    rows = []
+    for d in range(20):
+        act, exp, n = days.get(d, (100.0, 100.0, 50.0))
+        day = DAY0 + pd.Timedelta(days=d)
+        common = {"date": day, "dimension": "channel", "detector": "a", "direction": "up",
+                  "mode": "causal"}
+        rows.append({**common, "kpi": kpi, "segment": segment, "score": 5.0 if d in days else 0.0,
+                     "flag": d in days, "expected": exp, "actual": act})
+        rows.append({**common, "kpi": den, "segment": den_segment or segment, "score": 0.0,
+                     "flag": False, "expected": n, "actual": n})
+    return pd.DataFrame(rows)
+
+
+def test_ratio_incident_pools_its_days_by_the_denominator():
+    """A multi-day AOV incident is revenue over orders of its days, not the mean of the daily
+    AOVs: 10 orders at 200 and 90 at 100 are an AOV of 110 (+10 % on an expected 100), where the
+    daily mean read 150 (+50 %, rated critical). The expected side is the expected AOV at the
+    same days' orders (100 × 10 + 80 × 90 over 100 = 82). Conversion pools by sessions. Which
+    incident is raised, its span, votes and peak do not change."""
+    det = _ratio_case("aov", "orders", {5: (200.0, 100.0, 10.0), 6: (100.0, 100.0, 90.0)})
+    incs = build_incidents(det, ["a"])
+    assert spans(incs) == [(5, 6, "up", ["a"], "single")] and incs[0].peak_score == 5.0
+    inc = incs[0]
+    assert (inc.actual, inc.expected, inc.magnitude_pct) == (110.0, 100.0, 10.0)
+    assert inc.severity == "medium"          # peak 5 (≥ 4.5); the move alone is 10 %
+    det = _ratio_case("aov", "orders", {5: (200.0, 100.0, 10.0), 6: (100.0, 80.0, 90.0)})
+    (inc,) = build_incidents(det, ["a"])
+    assert (inc.actual, inc.expected) == (110.0, 82.0)
+    assert inc.magnitude_pct == pytest.approx(34.146, abs=1e-3)
+    det = _ratio_case("conversion_rate", "sessions",
+                      {5: (0.04, 0.02, 1000.0), 6: (0.01, 0.02, 3000.0)})
+    (inc,) = build_incidents(det, ["a"])
+    # orders 40 + 30 over 4000 sessions = 1.75 % (the daily mean read 2.5 %, +25 %)
+    assert (inc.actual, inc.expected, inc.magnitude_pct) == (0.0175, 0.02, -12.5)
+
+
+def test_ratio_incident_without_usable_weights_keeps_the_daily_mean():
+    """No denominator on the incident's slice (only another slice's), a gap in it, or a
+    one-day incident: the mean of the periods' ratios, as before."""
+    days = {5: (200.0, 100.0, 10.0), 6: (100.0, 100.0, 90.0)}
+    other = _ratio_case("aov", "orders", days, den_segment="organic")
+    gap = _ratio_case("aov", "orders", days)
+    gap.loc[(gap["kpi"] == "orders") & (gap["date"] == DAY0 + pd.Timedelta(days=6)),
+            "actual"] = float("nan")
+    for det in (other, gap):
+        (inc,) = build_incidents(det, ["a"])
+        assert (inc.actual, inc.expected, inc.magnitude_pct) == (150.0, 100.0, 50.0)
+    (inc,) = build_incidents(_ratio_case("aov", "orders", {5: (200.0, 100.0, 10.0)}), ["a"])
+    assert (inc.actual, inc.expected, inc.magnitude_pct) == (200.0, 100.0, 100.0)

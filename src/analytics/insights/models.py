@@ -216,7 +216,8 @@ class IncidentInsight(_M):
         None, description="absent from insights.json: in the details file"
     )
     magnitude_pct: float | None = Field(
-        description="the detectors' magnitude (actual vs their baseline), %"
+        description="the detectors' magnitude (actual vs their baseline), %; a ratio KPI's "
+        "periods are pooled by its denominator (AOV: revenue over orders of the window)"
     )
     baseline_expected: float | None = Field(
         None,
