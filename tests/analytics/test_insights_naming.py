@@ -53,3 +53,45 @@ def test_counts_moved_needs_a_move_beyond_poisson_noise():
     assert not _counts_moved(panel, 4, ("channel_country", "email|FR"), "orders", t, t)
     assert _counts_moved(panel, 4, ("channel_country", "organic|FR"), "orders", t, t)
     assert not _counts_moved(panel, 4, ("channel_country", "organic|FR"), "sessions", t, t)
+
+
+def test_a_sub_daily_episode_quotes_its_incident_not_the_whole_day(tmp_path):
+    # an hourly file with a 3-hour outage (-100 %): its episode read "requests down -18.3%"
+    # (the whole day), and an episode of one up incident read "requests down -0.1%"
+    import json
+
+    import numpy as np
+    from run_analysis import main
+    from tests.analytics.test_insights_reasons import _daily_doc
+
+    from analytics import insights as ins
+
+    rng = np.random.default_rng(3)
+    t = pd.date_range("2025-01-01", periods=24 * 60, freq="h")
+    v = rng.poisson(1000 * (1 + 0.5 * np.sin((t.hour.to_numpy() - 6) / 24 * 2 * np.pi)))
+    v = v.astype(float)
+    v[(t >= pd.Timestamp("2025-02-10 10:00")) & (t < pd.Timestamp("2025-02-10 13:00"))] = 0.0
+    csv = tmp_path / "hourly.csv"
+    pd.DataFrame({"timestamp": t, "requests": v}).to_csv(csv, index=False)
+    assert main(["--kpis", str(csv), "--out", str(tmp_path / "run"), "--quiet",
+                 "--set", "insights.forecast.enabled=false"]) == 0
+    doc = json.loads((tmp_path / "run" / "insights.json").read_text())
+    incs = {i["incident_id"]: i for i in doc["incidents"]}
+    (outage,) = [e for e in doc["episodes"] if e["start"] == "2025-02-10"]
+    ic = outage["incident_change"]
+    own = incs[ic["incident_id"]]
+    assert own["direction"] == "down" and own["start_time"] == "2025-02-10T10:00"
+    assert ic["change_pct"] == own["magnitude_pct"] < outage["kpi_changes"]["requests"]
+    assert outage["title"].startswith(f"requests down {own['magnitude_pct']:+.1f}% vs expected")
+    assert "(2025-02-10, 10:00 to " in outage["title"]
+    assert "Overall vs baseline (whole days): requests " in outage["narrative"]
+    for ep in doc["episodes"]:  # the title's direction is its incidents' (one way each here)
+        dirs = {incs[i]["direction"] for i in ep["incident_ids"] if incs[i]["kpi"] == "requests"}
+        if len(dirs) == 1:
+            assert ep["title"].startswith(f"requests {dirs.pop()} "), ep["title"]
+    assert any(e["kpi_changes"]["requests"] < 0 < e["incident_change"]["change_pct"]
+               for e in doc["episodes"])  # the case that read "down" for an up incident
+    ins.validate_json(doc)
+    assert grounding.check(doc) == []
+    # a daily file's episodes quote their days, and carry no incident_change
+    assert all("incident_change" not in e for e in _daily_doc(tmp_path)["episodes"])

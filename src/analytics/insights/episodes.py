@@ -28,7 +28,14 @@ from .common import (
 )
 from .diagnosis import diagnose, lasting, persistence, primary_for, trailing_trend
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
-from .narrative import _episode_action, _episode_narrative, _episode_title, _narrative, _next_step
+from .narrative import (
+    _episode_action,
+    _episode_narrative,
+    _episode_title,
+    _incident_change,
+    _narrative,
+    _next_step,
+)
 
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
 
@@ -265,11 +272,13 @@ def _named_slice(g: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsCo
 
 def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
               cal: pd.DataFrame | None, categories: dict[str, str] | None = None,
-              indexes: bool = False) -> list[Episode]:
+              indexes: bool = False, sub_daily: bool = False) -> list[Episode]:
     """Group incidents whose windows overlap or touch (``_group``) — planned-calendar ones apart
     from the others, so a planned campaign does not swallow an anomaly next to it — and explain
     each group once over the days where its primary KPI actually deviates
-    (``drivers.peak_span``): overall, or in the slice its incidents name when none is overall."""
+    (``drivers.peak_span``): overall, or in the slice its incidents name when none is overall.
+    ``sub_daily`` (a --kpis file with a step under a day): the title quotes the largest
+    incident's own change (``incident_change``), not the whole days'."""
     groups: list[list[IncidentInsight]] = []
     floors: dict[int, pd.Timestamp] = {}
     kinds = [[i for i in items if pe.is_product_item(i, indexes) == p] for p in (False, True)]
@@ -411,6 +420,8 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             recommended_action="",
             matched_event_ids=sorted({i.matched_event_id for i in g if i.matched_event_id}),
         )
+        if sub_daily:
+            ep.incident_change = _incident_change(ep, g)
         ep.title = _episode_title(ep)
         ep.narrative = _episode_narrative(ep)
         ep.recommended_action = _episode_action(ep)

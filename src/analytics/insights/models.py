@@ -299,6 +299,20 @@ class Diagnosis(_M):
     persistence_kpi: str | None = None
 
 
+class IncidentChange(_M):
+    """One incident's own change (its flagged periods vs the detectors' expectation)."""
+
+    incident_id: str
+    kpi: str
+    slice: str = Field(description="'overall', or the incident's slice, e.g. 'channel email'")
+    change_pct: float = Field(description="the incident's magnitude_pct")
+    start: date
+    end: date
+    start_time: str | None = Field(None, description="the incident's start_time (absent when "
+                                   "both ends fall on midnight)")
+    end_time: str | None = None
+
+
 class Episode(_M):
     """Consensus incidents whose windows overlap or touch, read together as one happening."""
 
@@ -349,6 +363,13 @@ class Episode(_M):
         "over the measured span vs the same baseline as kpi_changes, %; null when the change is "
         "not concentrated",
     )
+    incident_change: IncidentChange | None = Field(
+        None,
+        description="sub-daily input only: the own change of the episode's largest incident on "
+        "its primary KPI (in the slice the title names), which the title quotes with its hours: "
+        "kpi_changes and scope_changes are whole days, in which an hours-long shock is diluted "
+        "or even reversed (a 3-hour outage read as a day at -7 %); null for daily or coarser "
+        "input, or when no incident is on the primary KPI there")
     severity: str
     confidence: float = Field(
         description="the highest detection confidence (0..1) of its incidents; the narrative's "
