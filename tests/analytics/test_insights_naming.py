@@ -95,3 +95,45 @@ def test_a_sub_daily_episode_quotes_its_incident_not_the_whole_day(tmp_path):
     assert grounding.check(doc) == []
     # a daily file's episodes quote their days, and carry no incident_change
     assert all("incident_change" not in e for e in _daily_doc(tmp_path)["episodes"])
+
+
+def test_a_product_price_episode_is_titled_by_the_products_price_move(tmp_path):
+    # random world audit: "aov in category sports up +12.2%: pricing error of product 285"
+    # while product 285's list price fell 80 % (the category's AOV is what the episode measures)
+    from datetime import date
+    from types import SimpleNamespace
+
+    from analytics.insights.models import Episode
+    from analytics.insights.narrative import (
+        _episode_action,
+        _episode_narrative,
+        _episode_title,
+        _price_change,
+    )
+
+    ctx = make_ctx(tmp_path, [Shock(DAY, DAY, "aov", 1.2, {"category": "home"})],
+                   [("aov", DAY, DAY, "up", None)])
+    ctx.config = make_config(**NO_FORECAST)
+    ctx.incidents[0].dimension, ctx.incidents[0].segment = "category", "home"
+    insights.run(ctx)
+    (doc,) = ctx.insights["episodes"]
+    ep = Episode.model_validate(doc)
+    assert ep.scope_changes["aov"] > 0  # a pricing error's primary KPI: the category's AOV
+    d = date.fromisoformat(DAY)
+    price = SimpleNamespace(incident_id=f"I-price-product-285-{DAY}-down", kpi="price",
+                            dimension="product", segment="285", magnitude_pct=-79.982, start=d,
+                            end=d, start_time=None, end_time=None)
+    diag = ep.diagnosis.model_copy(update={"type": "pricing_error", "label": "pricing error"})
+    ep = ep.model_copy(update={"slices": ["product 285"], "kpis": ["price"], "primary_kpi": "aov",
+                               "incident_ids": [price.incident_id], "diagnosis": diag})
+    assert _episode_title(ep).startswith("aov in category home up +")  # the other way
+    assert _price_change(ep.model_copy(update={"slices": ["category home", "product 285"]}),
+                         [price]) is None  # a store episode keeps its own headline
+    ep.incident_change = _price_change(ep, [price])
+    ep.title, ep.narrative = _episode_title(ep), _episode_narrative(ep)
+    ep.recommended_action = _episode_action(ep)
+    assert ep.title == f"price in product 285 down -80.0% vs expected: pricing error ({DAY})"
+    assert "(whole days)" not in ep.narrative  # daily input: only the title changed
+    out = ep.model_dump(mode="json")
+    assert grounding.check_episode(out) == []
+    assert grounding.check_episode({**out, "title": out["title"].replace("-80.0", "-70.0")})

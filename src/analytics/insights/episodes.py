@@ -35,6 +35,7 @@ from .narrative import (
     _incident_change,
     _narrative,
     _next_step,
+    _price_change,
 )
 
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
@@ -422,6 +423,8 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         )
         if sub_daily:
             ep.incident_change = _incident_change(ep, g)
+        if product and ep.incident_change is None:
+            ep.incident_change = _price_change(ep, g)
         ep.title = _episode_title(ep)
         ep.narrative = _episode_narrative(ep)
         ep.recommended_action = _episode_action(ep)

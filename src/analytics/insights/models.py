@@ -365,11 +365,13 @@ class Episode(_M):
     )
     incident_change: IncidentChange | None = Field(
         None,
-        description="sub-daily input only: the own change of the episode's largest incident on "
-        "its primary KPI (in the slice the title names), which the title quotes with its hours: "
-        "kpi_changes and scope_changes are whole days, in which an hours-long shock is diluted "
-        "or even reversed (a 3-hour outage read as a day at -7 %); null for daily or coarser "
-        "input, or when no incident is on the primary KPI there")
+        description="the incident change the title quotes instead of kpi_changes or "
+        "scope_changes. Sub-daily input: the episode's largest incident on its primary KPI (in "
+        "the slice the title names), with its hours: kpi_changes and scope_changes are whole "
+        "days, in which an hours-long shock is diluted or even reversed (a 3-hour outage read "
+        "as a day at -7 %). A product-only episode with list-price incidents: the largest "
+        "product price move (its category's AOV, the primary KPI, barely moves and may move "
+        "the other way). Left out otherwise")
     severity: str
     confidence: float = Field(
         description="the highest detection confidence (0..1) of its incidents; the narrative's "

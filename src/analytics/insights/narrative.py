@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, PAIR_DIMENSION, PRODUCT_DIMENSION, RATIO_KPIS
+from shocklab.catalogue import (
+    KPI_NAMES,
+    MAIN_KPIS,
+    PAIR_DIMENSION,
+    PRICE_KPI,
+    PRODUCT_DIMENSION,
+    RATIO_KPIS,
+)
 
 from .common import _sig, _slice_label, one_decimal
 from .diagnosis import EPS, read_features
@@ -154,6 +161,24 @@ def _incident_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChang
                           start_time=i.start_time, end_time=i.end_time)
 
 
+def _price_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChange | None:
+    """A product-only episode with list-price incidents: the largest product price move (ties:
+    the earlier), which the title quotes; None without one. The episode is measured on its
+    category's AOV, which one product's price moves far less and may move the other way (a
+    product's price -80 % in a category whose AOV rose 12 %)."""
+    if not _product_only(ep):
+        return None
+    cands = [i for i in items if i.kpi == PRICE_KPI and i.dimension == PRODUCT_DIMENSION
+             and i.magnitude_pct is not None]
+    if not cands:
+        return None
+    i = max(cands, key=lambda i: abs(i.magnitude_pct or 0.0))
+    return IncidentChange(incident_id=i.incident_id, kpi=i.kpi,
+                          slice=_slice_label(i.dimension, i.segment),
+                          change_pct=i.magnitude_pct or 0.0, start=i.start, end=i.end,
+                          start_time=i.start_time, end_time=i.end_time)
+
+
 def _hours(ic: IncidentChange) -> str:
     """An incident's periods as its narrative names them: ``2025-04-29, 21:00 to 23:00``,
     ``2025-04-29, at 21:00``, ``2025-04-29 21:00 to 2025-04-30 02:00``; its days without times
@@ -176,8 +201,10 @@ def _episode_title(ep: Episode) -> str:
     revenue while the store's fell)."""
     named = f" of {_products(ep)}" if _product_only(ep) else ""
     if (ic := ep.incident_change) is not None:
-        # sub-daily: the incident's own change over its hours (the days' figures dilute it)
+        # sub-daily: the incident's own change over its hours (the days' figures dilute it);
+        # a product's price move (its category's AOV barely moves)
         kpi = ic.kpi if ic.slice == "overall" else f"{ic.kpi} in {ic.slice}"
+        named = "" if _products(ep) == ic.slice else named  # named once
         span = _hours(ic)
         if (ic.start, ic.end) != (ep.start, ep.end):
             span += f"; flagged {_span(ep.start, ep.end)}"
@@ -233,7 +260,7 @@ def _episode_narrative(ep: Episode) -> str:
     d = ep.diagnosis
     text = (f"{span}, {n} incident{'s' if n != 1 else ''} on {', '.join(ep.kpis)} ({ep.severity}). "
             f"Overall vs {_BASELINE_TEXT[ep.baseline]}{where}"
-            f"{' (whole days)' if ep.incident_change is not None else ''}: "
+            f"{' (whole days)' if _sub_daily(ep) else ''}: "
             f"{moves or 'no funnel KPI'}. "
             f"Primary KPI: {ep.primary_kpi}. Likely {d.label} (confidence {d.confidence:.2f}): "
             f"{_reason(ep)}.")
@@ -391,10 +418,16 @@ def _reason(ep: Episode) -> str:
     return _REASON[kind]
 
 
+def _sub_daily(ep: Episode) -> bool:
+    """The title quotes an incident of the primary KPI (sub-daily input), not a product's price
+    beside its category's AOV."""
+    return ep.incident_change is not None and ep.incident_change.kpi == ep.primary_kpi
+
+
 def _action_change(ep: Episode) -> float | None:
     """The change an action's direction words follow: the primary KPI's, or on sub-daily input
     the incident's the title quotes (the whole days' may differ)."""
-    if ep.incident_change is not None:
+    if _sub_daily(ep):
         return ep.incident_change.change_pct
     return ep.kpi_changes.get(ep.primary_kpi)
 
