@@ -80,6 +80,7 @@ def test_a_sub_daily_episode_quotes_its_incident_not_the_whole_day(tmp_path):
     (outage,) = [e for e in doc["episodes"] if e["start"] == "2025-02-10"]
     ic = outage["incident_change"]
     own = incs[ic["incident_id"]]
+    assert ic["why"] == "sub_daily" and ic["slice"] == "overall"
     assert own["direction"] == "down" and own["start_time"] == "2025-02-10T10:00"
     assert ic["change_pct"] == own["magnitude_pct"] < outage["kpi_changes"]["requests"]
     assert outage["title"].startswith(f"requests down {own['magnitude_pct']:+.1f}% vs expected")
@@ -103,13 +104,9 @@ def test_a_product_price_episode_is_titled_by_the_products_price_move(tmp_path):
     from datetime import date
     from types import SimpleNamespace
 
+    from analytics.insights.headline import _price_change
     from analytics.insights.models import Episode
-    from analytics.insights.narrative import (
-        _episode_action,
-        _episode_narrative,
-        _episode_title,
-        _price_change,
-    )
+    from analytics.insights.narrative import _episode_action, _episode_narrative, _episode_title
 
     ctx = make_ctx(tmp_path, [Shock(DAY, DAY, "aov", 1.2, {"category": "home"})],
                    [("aov", DAY, DAY, "up", None)])
@@ -130,6 +127,7 @@ def test_a_product_price_episode_is_titled_by_the_products_price_move(tmp_path):
     assert _price_change(ep.model_copy(update={"slices": ["category home", "product 285"]}),
                          [price]) is None  # a store episode keeps its own headline
     ep.incident_change = _price_change(ep, [price])
+    assert ep.incident_change.why == "product_price"
     ep.title, ep.narrative = _episode_title(ep), _episode_narrative(ep)
     ep.recommended_action = _episode_action(ep)
     assert ep.title == f"price in product 285 down -80.0% vs expected: pricing error ({DAY})"
@@ -137,3 +135,39 @@ def test_a_product_price_episode_is_titled_by_the_products_price_move(tmp_path):
     out = ep.model_dump(mode="json")
     assert grounding.check_episode(out) == []
     assert grounding.check_episode({**out, "title": out["title"].replace("-80.0", "-70.0")})
+
+
+def test_a_title_does_not_quote_a_figure_against_every_incident_on_its_kpi(tmp_path):
+    # random world 21 EP-2025-12-24: revenue up in country ES (a fraud order), the country had
+    # no baseline revenue (no in-scope change), so the title fell back to the store's
+    # "revenue down -6.2%"; it now quotes the incident
+    from datetime import date
+    from types import SimpleNamespace
+
+    from analytics.insights.headline import _against, _incident_change
+    from analytics.insights.models import Episode
+    from analytics.insights.narrative import _episode_action, _episode_narrative, _episode_title
+
+    ctx = make_ctx(tmp_path, [Shock(DAY, DAY, "aov", 1.2, {"country": "FR"})],
+                   [("revenue", DAY, DAY, "up", None)])
+    ctx.config = make_config(**NO_FORECAST)
+    ctx.incidents[0].dimension, ctx.incidents[0].segment = "country", "FR"
+    insights.run(ctx)
+    (doc,) = ctx.insights["episodes"]
+    ep = Episode.model_validate(doc)
+    d = date.fromisoformat(DAY)
+    inc = SimpleNamespace(incident_id=f"I-revenue-country-FR-{DAY}-up", kpi="revenue",
+                          dimension="country", segment="FR", direction="up",
+                          magnitude_pct=4938.1, start=d, end=d, start_time=None, end_time=None)
+    assert not _against(ep, [inc])  # as measured: FR's revenue rose
+    ep = ep.model_copy(update={
+        "primary_kpi": "revenue", "kpi_changes": {**ep.kpi_changes, "revenue": -6.2},
+        "scope_changes": {**(ep.scope_changes or {}), "revenue": None}})
+    assert _episode_title(ep).startswith("revenue down -6.2%")  # the store's, against it
+    assert _against(ep, [inc])
+    ep.incident_change = _incident_change(ep, [inc], "direction")
+    ep.title, ep.narrative = _episode_title(ep), _episode_narrative(ep)
+    ep.recommended_action = _episode_action(ep)
+    assert ep.title.startswith("revenue in country FR up +4938.1% vs expected: ")
+    assert "(whole days)" not in ep.narrative
+    assert grounding.check_episode(ep.model_dump(mode="json")) == []

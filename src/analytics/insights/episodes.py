@@ -27,16 +27,9 @@ from .common import (
     _slice_sums,
 )
 from .diagnosis import diagnose, lasting, persistence, primary_for, trailing_trend
+from .headline import _against, _incident_change, _price_change
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
-from .narrative import (
-    _episode_action,
-    _episode_narrative,
-    _episode_title,
-    _incident_change,
-    _narrative,
-    _next_step,
-    _price_change,
-)
+from .narrative import _episode_action, _episode_narrative, _episode_title, _narrative, _next_step
 
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
 
@@ -425,6 +418,8 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             ep.incident_change = _incident_change(ep, g)
         if product and ep.incident_change is None:
             ep.incident_change = _price_change(ep, g)
+        if ep.incident_change is None and _against(ep, g):
+            ep.incident_change = _incident_change(ep, g, "direction")
         ep.title = _episode_title(ep)
         ep.narrative = _episode_narrative(ep)
         ep.recommended_action = _episode_action(ep)

@@ -302,6 +302,10 @@ class Diagnosis(_M):
 class IncidentChange(_M):
     """One incident's own change (its flagged periods vs the detectors' expectation)."""
 
+    why: Literal["sub_daily", "product_price", "direction"] = Field(
+        description="sub_daily: the episode's figures are whole days (sub-daily input); "
+        "product_price: a product's list price beside its category's AOV; direction: the "
+        "episode's figure on the KPI moved against every incident on it")
     incident_id: str
     kpi: str
     slice: str = Field(description="'overall', or the incident's slice, e.g. 'channel email'")
@@ -371,7 +375,10 @@ class Episode(_M):
         "days, in which an hours-long shock is diluted or even reversed (a 3-hour outage read "
         "as a day at -7 %). A product-only episode with list-price incidents: the largest "
         "product price move (its category's AOV, the primary KPI, barely moves and may move "
-        "the other way). Left out otherwise")
+        "the other way). Any episode whose figure on its primary KPI (the one the title would "
+        "quote) moved against every incident on that KPI: the largest of them (an episode of "
+        "up incidents titled 'revenue down -6.2%' because its slice had no baseline revenue). "
+        "Left out otherwise")
     severity: str
     confidence: float = Field(
         description="the highest detection confidence (0..1) of its incidents; the narrative's "

@@ -6,7 +6,6 @@ from shocklab.catalogue import (
     KPI_NAMES,
     MAIN_KPIS,
     PAIR_DIMENSION,
-    PRICE_KPI,
     PRODUCT_DIMENSION,
     RATIO_KPIS,
 )
@@ -143,40 +142,14 @@ def _scope_label(ep: Episode) -> str | None:
     return _slice_label(t.dimension, t.value)
 
 
-def _incident_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChange | None:
-    """Sub-daily input: the change the title quotes, the largest (|magnitude_pct|; ties: the
-    earlier) of the episode's incidents on its primary KPI in the slice the title names (overall
-    unless the incidents name one); None without one. The episode's own figures are whole days,
-    where a 3-hour outage reads -7 % and an up incident can read down."""
+def _title_change(ep: Episode) -> tuple[float | None, str]:
+    """The change a title quotes from the episode's own figures and its label: the primary KPI's
+    in the slice the incidents name (``scope_changes``), else overall."""
+    v, kpi = ep.kpi_changes.get(ep.primary_kpi), ep.primary_kpi
     where = _scope_label(ep)
-    if where is None or (ep.scope_changes or {}).get(ep.primary_kpi) is None:
-        where = "overall"
-    cands = [i for i in items if i.kpi == ep.primary_kpi and i.magnitude_pct is not None
-             and _slice_label(i.dimension, i.segment) == where]
-    if not cands:
-        return None
-    i = max(cands, key=lambda i: abs(i.magnitude_pct or 0.0))
-    return IncidentChange(incident_id=i.incident_id, kpi=i.kpi, slice=where,
-                          change_pct=i.magnitude_pct or 0.0, start=i.start, end=i.end,
-                          start_time=i.start_time, end_time=i.end_time)
-
-
-def _price_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChange | None:
-    """A product-only episode with list-price incidents: the largest product price move (ties:
-    the earlier), which the title quotes; None without one. The episode is measured on its
-    category's AOV, which one product's price moves far less and may move the other way (a
-    product's price -80 % in a category whose AOV rose 12 %)."""
-    if not _product_only(ep):
-        return None
-    cands = [i for i in items if i.kpi == PRICE_KPI and i.dimension == PRODUCT_DIMENSION
-             and i.magnitude_pct is not None]
-    if not cands:
-        return None
-    i = max(cands, key=lambda i: abs(i.magnitude_pct or 0.0))
-    return IncidentChange(incident_id=i.incident_id, kpi=i.kpi,
-                          slice=_slice_label(i.dimension, i.segment),
-                          change_pct=i.magnitude_pct or 0.0, start=i.start, end=i.end,
-                          start_time=i.start_time, end_time=i.end_time)
+    if where is not None and (ep.scope_changes or {}).get(ep.primary_kpi) is not None:
+        v, kpi = ep.scope_changes[ep.primary_kpi], f"{ep.primary_kpi} in {where}"
+    return v, kpi
 
 
 def _hours(ic: IncidentChange) -> str:
@@ -202,7 +175,8 @@ def _episode_title(ep: Episode) -> str:
     named = f" of {_products(ep)}" if _product_only(ep) else ""
     if (ic := ep.incident_change) is not None:
         # sub-daily: the incident's own change over its hours (the days' figures dilute it);
-        # a product's price move (its category's AOV barely moves)
+        # a product's price move (its category's AOV barely moves); an incident the episode's
+        # figure moved against
         kpi = ic.kpi if ic.slice == "overall" else f"{ic.kpi} in {ic.slice}"
         named = "" if _products(ep) == ic.slice else named  # named once
         span = _hours(ic)
@@ -210,10 +184,7 @@ def _episode_title(ep: Episode) -> str:
             span += f"; flagged {_span(ep.start, ep.end)}"
         return (f"{kpi} {_updown(ic.change_pct)} {_signed(ic.change_pct)} vs expected: "
                 f"{ep.diagnosis.label}{named} ({span})")
-    v, kpi = ep.kpi_changes.get(ep.primary_kpi), ep.primary_kpi
-    where = _scope_label(ep)
-    if where is not None and (ep.scope_changes or {}).get(ep.primary_kpi) is not None:
-        v, kpi = ep.scope_changes[ep.primary_kpi], f"{ep.primary_kpi} in {where}"
+    v, kpi = _title_change(ep)
     move = f"{kpi} {_updown(v)} {_signed(v)}" if v is not None else f"{ep.primary_kpi} moved"
     span = _span(ep.start, ep.end)
     if (ep.measured_start, ep.measured_end) != (ep.start, ep.end):
@@ -419,15 +390,14 @@ def _reason(ep: Episode) -> str:
 
 
 def _sub_daily(ep: Episode) -> bool:
-    """The title quotes an incident of the primary KPI (sub-daily input), not a product's price
-    beside its category's AOV."""
-    return ep.incident_change is not None and ep.incident_change.kpi == ep.primary_kpi
+    """The title quotes an incident because the episode's figures are whole days."""
+    return ep.incident_change is not None and ep.incident_change.why == "sub_daily"
 
 
 def _action_change(ep: Episode) -> float | None:
-    """The change an action's direction words follow: the primary KPI's, or on sub-daily input
-    the incident's the title quotes (the whole days' may differ)."""
-    if _sub_daily(ep):
+    """The change an action's direction words follow: the primary KPI's, or the incident's on
+    it the title quotes (the episode's figure may differ: whole days, or against it)."""
+    if ep.incident_change is not None and ep.incident_change.kpi == ep.primary_kpi:
         return ep.incident_change.change_pct
     return ep.kpi_changes.get(ep.primary_kpi)
 
