@@ -1,5 +1,5 @@
 """Incidents explained one by one, then grouped into episodes (overlapping incidents read
-together) and measured where the primary KPI actually deviates. Size (~520 lines, one module on
+together) and measured where the primary KPI actually deviates. Size (~580 lines, one module on
 purpose): grouping, measuring and naming an episode read each other's intermediate results."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .common import (
     _slice_sums,
 )
 from .diagnosis import diagnose, lasting, persistence, primary_for, trailing_trend
+from .headline import _against, _incident_change, _price_change
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
 from .narrative import _episode_action, _episode_narrative, _episode_title, _narrative, _next_step
 
@@ -265,11 +266,13 @@ def _named_slice(g: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsCo
 
 def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
               cal: pd.DataFrame | None, categories: dict[str, str] | None = None,
-              indexes: bool = False) -> list[Episode]:
+              indexes: bool = False, sub_daily: bool = False) -> list[Episode]:
     """Group incidents whose windows overlap or touch (``_group``) — planned-calendar ones apart
     from the others, so a planned campaign does not swallow an anomaly next to it — and explain
     each group once over the days where its primary KPI actually deviates
-    (``drivers.peak_span``): overall, or in the slice its incidents name when none is overall."""
+    (``drivers.peak_span``): overall, or in the slice its incidents name when none is overall.
+    ``sub_daily`` (a --kpis file with a step under a day): the title quotes the largest
+    incident's own change (``incident_change``), not the whole days'."""
     groups: list[list[IncidentInsight]] = []
     floors: dict[int, pd.Timestamp] = {}
     kinds = [[i for i in items if pe.is_product_item(i, indexes) == p] for p in (False, True)]
@@ -317,7 +320,8 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             if span is not None:
                 break
         ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
-        if named is not None and (pair := dr.pair_within(panel, ts, te, *named, bw)):
+        if named is not None and (pair := dr.pair_within(panel, ts, te, *named, bw)) and (
+                _pair_supports(panel, bw, pair, g, ts, te)):
             # the channel or country the incidents name moved through one of its pairs
             named = where = (dr.PAIR_DIMENSION, pair)
         changes, sig, primary = _measure(panel, cfg, ts, te, primary)
@@ -410,6 +414,12 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             recommended_action="",
             matched_event_ids=sorted({i.matched_event_id for i in g if i.matched_event_id}),
         )
+        if sub_daily:
+            ep.incident_change = _incident_change(ep, g)
+        if product and ep.incident_change is None:
+            ep.incident_change = _price_change(ep, g)
+        if ep.incident_change is None and _against(ep, g):
+            ep.incident_change = _incident_change(ep, g, "direction")
         ep.title = _episode_title(ep)
         ep.narrative = _episode_narrative(ep)
         ep.recommended_action = _episode_action(ep)
@@ -452,7 +462,8 @@ def _named_top(dset: DriverSet, panel: dr.SlicePanel, cfg: InsightsConfig, kpi: 
         if pair is None:
             return dset
         rec = _slice_record(panel, kpi, ts, te, (dr.PAIR_DIMENSION, pair), bw)
-        if rec is None or not _carries(rec, t.relative_change_pct):
+        if rec is None or not _carries(rec, t.relative_change_pct) or not _counts_moved(
+                panel, bw, (dr.PAIR_DIMENSION, pair), kpi, ts, te):
             return dset
         top = _driver_model(rec)
         return dset.model_copy(update={"top": top, "focus": _f(dr.focus(
@@ -464,6 +475,49 @@ def _named_top(dset: DriverSet, panel: dr.SlicePanel, cfg: InsightsConfig, kpi: 
     return dset.model_copy(update={"top": top, "scope": "concentrated", "named_by": "incidents",
                                    "focus": _f(dr.focus(top.share_of_change,
                                                         top.share_of_expected))})
+
+
+COUNT_Z = 2.0  # a count's move within this many Poisson sigmas (sqrt of its baseline) is chance
+
+
+def _counts_moved(panel: dr.SlicePanel, bw: int, where: tuple[str, str], kpi: str,
+                  ts: pd.Timestamp, te: pd.Timestamp) -> bool:
+    """The slice has support for a move of ``kpi``: one of the counts it is built from
+    (``drivers.PAIR_KPIS``: sessions, orders) moved beyond chance over [ts, te], |actual -
+    baseline| >= ``COUNT_Z`` * sqrt(baseline) (2 orders expected and 0 seen is no support for a
+    "-100 %"). A KPI built from no such count (or one the panel lacks) is not judged here."""
+    counts = [c for c in dr.components(kpi) if c in dr.PAIR_KPIS and c in panel.values]
+    if not counts:
+        return True
+    a = _slice_sums(panel, counts, *where, ts, te, "actual")
+    b = _slice_sums(panel, counts, *where, ts, te, "baseline", bw)
+    return any(math.isfinite(a[c]) and math.isfinite(b[c])
+               and abs(a[c] - b[c]) >= COUNT_Z * math.sqrt(max(b[c], 1.0)) for c in counts)
+
+
+def _pair_supports(panel: dr.SlicePanel, bw: int, pair: str, g: list[IncidentInsight],
+                   ts: pd.Timestamp, te: pd.Timestamp) -> bool:
+    """A channel x country pair stands in for the slice the episode's incidents name only when
+    it shows their move, with support: on each KPI they flagged, its counts moved beyond chance
+    (``_counts_moved``), and on each KPI they flagged one way, its value is defined (a pair
+    without orders has no AOV or conversion to speak of) and moves that way. Otherwise the
+    pair (which ``drivers.pair_within`` picks on sessions or orders alone) could name an AOV
+    rise by a pair whose few orders fell to none: "conversion_rate down -100 %"."""
+    where = (dr.PAIR_DIMENSION, pair)
+    for k in sorted({i.kpi for i in g}):
+        comps = dr.components(k)
+        if not all(c in panel.values for c in comps):
+            continue
+        if not _counts_moved(panel, bw, where, k, ts, te):
+            return False
+        dirs = {i.direction for i in g if i.kpi == k}
+        if len(dirs) == 1:
+            a = dr.kpi_value(k, _slice_sums(panel, comps, *where, ts, te, "actual"))
+            b = dr.kpi_value(k, _slice_sums(panel, comps, *where, ts, te, "baseline", bw))
+            v = _pct(_f(a), _f(b))
+            if v is None or (v > 0) != (dirs == {"up"}):
+                return False
+    return True
 
 
 def _carries(pair: dict, parent_pct: float | None) -> bool:

@@ -185,10 +185,15 @@ def check_episode(ep: dict[str, Any]) -> list[str]:
                   days=[ep["days"]], counts={"incident": len(ep["incident_ids"])}, literals=lits)
     eid = ep["episode_id"]
     primary = (ep.get("kpi_changes") or {}).get(ep["primary_kpi"])
-    out = check_text(ep["title"], where=f"{eid}.title", **common)
+    ic = ep.get("incident_change")
+    if ic and ic["kpi"] == ep["primary_kpi"]:  # sub-daily: the action follows the title's change
+        primary = ic["change_pct"]
+    out = check_text(ep["title"], where=f"{eid}.title", **_title_facts(ep, common))
     scoped = f"(?: in {re.escape(_slice(t['dimension'], t['value']))})?" if t else ""
-    if not re.match(re.escape(ep["primary_kpi"]) + scoped + r" (up|down|flat|moved)\b",
-                    ep["title"]):
+    start = re.escape(ep["primary_kpi"]) + scoped
+    if ic:  # or the incident it quotes (a product's price)
+        start = f"(?:{start}|{re.escape(ic['kpi'])}(?: in {re.escape(ic['slice'])})?)"
+    if not re.match(start + r" (up|down|flat|moved)\b", ep["title"]):
         out.append(f"{eid}.title: does not start with the primary KPI {ep['primary_kpi']}")
     out += check_text(ep["narrative"], where=f"{eid}.narrative", **common)
     for m in _TREND_WORD.finditer(ep["narrative"]):  # "already falling" names the trend's sign
@@ -213,6 +218,19 @@ def check_episode(ep: dict[str, Any]) -> list[str]:
                 f"{signed[e['kpi']]}"
             )
     return out
+
+
+def _title_facts(ep: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+    """What an episode's title may cite: its fields, or on sub-daily input the incident change
+    it quotes (``incident_change``: its change under the KPI's label, its days and hours)."""
+    ic = ep.get("incident_change")
+    if not ic:
+        return common
+    label = ic["kpi"] if ic["slice"] == "overall" else f"{ic['kpi']} in {ic['slice']}"
+    hours = [t[11:] for t in (ic.get("start_time"), ic.get("end_time")) if t]
+    return {**common, "signed": {**common["signed"], label: ic["change_pct"]},
+            "dates": common["dates"] | {ic["start"], ic["end"]},
+            "literals": [*common["literals"], label, *hours]}
 
 
 def check_incident(it: dict[str, Any]) -> list[str]:

@@ -300,6 +300,24 @@ class Diagnosis(_M):
     persistence_kpi: str | None = None
 
 
+class IncidentChange(_M):
+    """One incident's own change (its flagged periods vs the detectors' expectation)."""
+
+    why: Literal["sub_daily", "product_price", "direction"] = Field(
+        description="sub_daily: the episode's figures are whole days (sub-daily input); "
+        "product_price: a product's list price beside its category's AOV; direction: the "
+        "episode's figure on the KPI moved against every incident on it")
+    incident_id: str
+    kpi: str
+    slice: str = Field(description="'overall', or the incident's slice, e.g. 'channel email'")
+    change_pct: float = Field(description="the incident's magnitude_pct")
+    start: date
+    end: date
+    start_time: str | None = Field(None, description="the incident's start_time (absent when "
+                                   "both ends fall on midnight)")
+    end_time: str | None = None
+
+
 class Episode(_M):
     """Consensus incidents whose windows overlap or touch, read together as one happening."""
 
@@ -350,6 +368,18 @@ class Episode(_M):
         "over the measured span vs the same baseline as kpi_changes, %; null when the change is "
         "not concentrated",
     )
+    incident_change: IncidentChange | None = Field(
+        None,
+        description="the incident change the title quotes instead of kpi_changes or "
+        "scope_changes. Sub-daily input: the episode's largest incident on its primary KPI (in "
+        "the slice the title names), with its hours: kpi_changes and scope_changes are whole "
+        "days, in which an hours-long shock is diluted or even reversed (a 3-hour outage read "
+        "as a day at -7 %). A product-only episode with list-price incidents: the largest "
+        "product price move (its category's AOV, the primary KPI, barely moves and may move "
+        "the other way). Any episode whose figure on its primary KPI (the one the title would "
+        "quote) moved against every incident on that KPI: the largest of them (an episode of "
+        "up incidents titled 'revenue down -6.2%' because its slice had no baseline revenue). "
+        "Left out otherwise")
     severity: str
     confidence: float = Field(
         description="the highest detection confidence (0..1) of its incidents; the narrative's "

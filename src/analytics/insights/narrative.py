@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from shocklab.catalogue import KPI_NAMES, MAIN_KPIS, PAIR_DIMENSION, PRODUCT_DIMENSION, RATIO_KPIS
+from shocklab.catalogue import (
+    KPI_NAMES,
+    MAIN_KPIS,
+    PAIR_DIMENSION,
+    PRODUCT_DIMENSION,
+    RATIO_KPIS,
+)
 
 from .common import _sig, _slice_label, one_decimal
 from .diagnosis import EPS, read_features
-from .models import CalendarOverlap, Driver, DriverSet, Episode, IncidentInsight, KpiChange
+from .models import (
+    CalendarOverlap,
+    Driver,
+    DriverSet,
+    Episode,
+    IncidentChange,
+    IncidentInsight,
+    KpiChange,
+)
 from .planned import describe
 
 # the store's KPIs and their components; any other name is a generic series of a --kpis file
@@ -128,6 +142,29 @@ def _scope_label(ep: Episode) -> str | None:
     return _slice_label(t.dimension, t.value)
 
 
+def _title_change(ep: Episode) -> tuple[float | None, str]:
+    """The change a title quotes from the episode's own figures and its label: the primary KPI's
+    in the slice the incidents name (``scope_changes``), else overall."""
+    v, kpi = ep.kpi_changes.get(ep.primary_kpi), ep.primary_kpi
+    where = _scope_label(ep)
+    if where is not None and (ep.scope_changes or {}).get(ep.primary_kpi) is not None:
+        v, kpi = ep.scope_changes[ep.primary_kpi], f"{ep.primary_kpi} in {where}"
+    return v, kpi
+
+
+def _hours(ic: IncidentChange) -> str:
+    """An incident's periods as its narrative names them: ``2025-04-29, 21:00 to 23:00``,
+    ``2025-04-29, at 21:00``, ``2025-04-29 21:00 to 2025-04-30 02:00``; its days without times
+    (both ends on midnight)."""
+    if not (ic.start_time and ic.end_time):
+        return _span(ic.start, ic.end)
+    if ic.start != ic.end:
+        return f"{ic.start_time.replace('T', ' ')} to {ic.end_time.replace('T', ' ')}"
+    hours = f"at {ic.start_time[11:]}" if ic.start_time == ic.end_time else \
+        f"{ic.start_time[11:]} to {ic.end_time[11:]}"
+    return f"{ic.start}, {hours}"
+
+
 def _episode_title(ep: Episode) -> str:
     """``<primary KPI>[ in <slice>] <up|down> <change>: <diagnosis> (<start> to <end>)`` — all
     from the episode; ``(<measured span>; flagged <start> to <end>)`` where the change is measured
@@ -135,10 +172,19 @@ def _episode_title(ep: Episode) -> str:
     by a slice (no overall incident) quotes its in-scope change (``scope_changes``, the slice
     named): the overall change may move the other way (fraud orders that lift one country's
     revenue while the store's fell)."""
-    v, kpi = ep.kpi_changes.get(ep.primary_kpi), ep.primary_kpi
-    where = _scope_label(ep)
-    if where is not None and (ep.scope_changes or {}).get(ep.primary_kpi) is not None:
-        v, kpi = ep.scope_changes[ep.primary_kpi], f"{ep.primary_kpi} in {where}"
+    named = f" of {_products(ep)}" if _product_only(ep) else ""
+    if (ic := ep.incident_change) is not None:
+        # sub-daily: the incident's own change over its hours (the days' figures dilute it);
+        # a product's price move (its category's AOV barely moves); an incident the episode's
+        # figure moved against
+        kpi = ic.kpi if ic.slice == "overall" else f"{ic.kpi} in {ic.slice}"
+        named = "" if _products(ep) == ic.slice else named  # named once
+        span = _hours(ic)
+        if (ic.start, ic.end) != (ep.start, ep.end):
+            span += f"; flagged {_span(ep.start, ep.end)}"
+        return (f"{kpi} {_updown(ic.change_pct)} {_signed(ic.change_pct)} vs expected: "
+                f"{ep.diagnosis.label}{named} ({span})")
+    v, kpi = _title_change(ep)
     move = f"{kpi} {_updown(v)} {_signed(v)}" if v is not None else f"{ep.primary_kpi} moved"
     span = _span(ep.start, ep.end)
     if (ep.measured_start, ep.measured_end) != (ep.start, ep.end):
@@ -146,7 +192,6 @@ def _episode_title(ep: Episode) -> str:
         # (2025-05-13 to 2025-05-21)" read as nine days at -77.9% where three were (-26 % over
         # the nine)
         span = f"{_span(ep.measured_start, ep.measured_end)}; flagged {span}"
-    named = f" of {_products(ep)}" if _product_only(ep) else ""
     return f"{move}: {ep.diagnosis.label}{named} ({span})"
 
 
@@ -185,7 +230,9 @@ def _episode_narrative(ep: Episode) -> str:
     n = len(ep.incident_ids)
     d = ep.diagnosis
     text = (f"{span}, {n} incident{'s' if n != 1 else ''} on {', '.join(ep.kpis)} ({ep.severity}). "
-            f"Overall vs {_BASELINE_TEXT[ep.baseline]}{where}: {moves or 'no funnel KPI'}. "
+            f"Overall vs {_BASELINE_TEXT[ep.baseline]}{where}"
+            f"{' (whole days)' if _sub_daily(ep) else ''}: "
+            f"{moves or 'no funnel KPI'}. "
             f"Primary KPI: {ep.primary_kpi}. Likely {d.label} (confidence {d.confidence:.2f}): "
             f"{_reason(ep)}.")
     if ep.trailing_trend_pct is not None and abs(ep.trailing_trend_pct) >= TREND_NOTE_PCT:
@@ -342,6 +389,19 @@ def _reason(ep: Episode) -> str:
     return _REASON[kind]
 
 
+def _sub_daily(ep: Episode) -> bool:
+    """The title quotes an incident because the episode's figures are whole days."""
+    return ep.incident_change is not None and ep.incident_change.why == "sub_daily"
+
+
+def _action_change(ep: Episode) -> float | None:
+    """The change an action's direction words follow: the primary KPI's, or the incident's on
+    it the title quotes (the episode's figure may differ: whole days, or against it)."""
+    if ep.incident_change is not None and ep.incident_change.kpi == ep.primary_kpi:
+        return ep.incident_change.change_pct
+    return ep.kpi_changes.get(ep.primary_kpi)
+
+
 def _episode_action(ep: Episode) -> str:
     """The next step for the diagnosed shock (direction words only from the primary KPI's sign)."""
     d, t = ep.diagnosis, ep.drivers.top
@@ -354,7 +414,7 @@ def _episode_action(ep: Episode) -> str:
         where += f" (the product watcher flagged {products})"
     if d.type == "planned_event":
         names = ", ".join(sorted({c.name for c in ep.calendar}))
-        if (ep.kpi_changes.get(ep.primary_kpi) or 0) >= 0:
+        if (_action_change(ep) or 0) >= 0:
             return (f"Planned ({names}): compare the uplift with the campaign target; "
                     "no incident response needed.")
         return (f"Planned ({names}) but {ep.primary_kpi} fell: check the campaign setup "
@@ -394,8 +454,9 @@ def _episode_action(ep: Episode) -> str:
 
 def _generic_action(ep: Episode, where: str) -> str:
     """The next step for a series outside the store's funnel (no traffic, conversion or basket to
-    investigate); the direction word follows the sign of its own change."""
-    k, v = ep.primary_kpi, ep.kpi_changes.get(ep.primary_kpi)
+    investigate); the direction word follows the sign of its own change (on sub-daily input
+    that of the incident the title quotes: the whole days' may differ)."""
+    k, v = ep.primary_kpi, _action_change(ep)
     causes = "a release, a configuration or upstream change, an outage, a data feed"
     if v is not None and _sig(v) > 0:
         return (f"Confirm the rise in {k}{where} is real (not a double-counting feed) and find "

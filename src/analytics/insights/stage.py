@@ -58,7 +58,8 @@ def _build(ctx: RunContext, cfg: InsightsConfig, kpis: pd.DataFrame,
         incidents_total=len(ctx.incidents),
         episodes=_episodes(items, panel, cfg, cal,
                            product_categories(ctx.data.tables.get("products")),
-                           ctx.price_indexes()),
+                           ctx.price_indexes(),
+                           sub_daily=0 < float(ctx.data.ingest.get("step_seconds") or 0) < 86400),
         incidents=items,
         forecast=forecast.result(),
         seasonality=_seasonality(kpis),
@@ -126,6 +127,8 @@ def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
         details["episodes"][ep["episode_id"]] = {"breakdown": ep["drivers"].pop("breakdown", {}),
                                                  "drivers": ep["drivers"]["drivers"]}
         ep["drivers"]["breakdown"], ep["drivers"]["drivers"] = {}, []
+        if ep.get("incident_change") is None:  # sub-daily input only
+            ep.pop("incident_change", None)
     for span in ("week_over_week", "month_over_month"):
         for ch in doc["summary"].get(span, []):
             if ch.get("drivers"):

@@ -1,0 +1,59 @@
+"""What an episode's title quotes when its own figures would mislead (``incident_change``):
+an incident's own change instead of the episode's whole-day, category-wide or contrary figure."""
+
+from __future__ import annotations
+
+from shocklab.catalogue import PRICE_KPI, PRODUCT_DIMENSION
+
+from .common import _slice_label, one_decimal
+from .models import Episode, IncidentChange, IncidentInsight
+from .narrative import _product_only, _scope_label, _title_change
+
+
+def _against(ep: Episode, items: list[IncidentInsight]) -> bool:
+    """The change the title would quote moved against every incident on its KPI (all one way):
+    e.g. up incidents in a slice with no baseline revenue, titled by the store's fall."""
+    v, _ = _title_change(ep)
+    dirs = {i.direction for i in items if i.kpi == ep.primary_kpi}
+    return v is not None and one_decimal(v) != 0 and len(dirs) == 1 and (v > 0) != (
+        dirs == {"up"})
+
+
+def _incident_change(ep: Episode, items: list[IncidentInsight],
+                     why: str = "sub_daily") -> IncidentChange | None:
+    """The incident change the title quotes, the largest (|magnitude_pct|; ties: the earlier)
+    of the episode's incidents on its primary KPI; None without one. ``sub_daily``: in the slice
+    the title names (overall unless the incidents name one) — the episode's figures are whole
+    days, where a 3-hour outage reads -7 % and an up incident can read down. ``direction``
+    (``_against``): in any slice, moving its incident's way."""
+    where = _scope_label(ep)
+    if where is None or (ep.scope_changes or {}).get(ep.primary_kpi) is None:
+        where = "overall"
+    cands = [i for i in items if i.kpi == ep.primary_kpi and i.magnitude_pct is not None
+             and (why != "sub_daily" or _slice_label(i.dimension, i.segment) == where)
+             and (why != "direction" or (i.magnitude_pct > 0) == (i.direction == "up"))]
+    if not cands:
+        return None
+    i = max(cands, key=lambda i: abs(i.magnitude_pct or 0.0))
+    return IncidentChange(why=why, incident_id=i.incident_id, kpi=i.kpi,
+                          slice=_slice_label(i.dimension, i.segment),
+                          change_pct=i.magnitude_pct or 0.0, start=i.start, end=i.end,
+                          start_time=i.start_time, end_time=i.end_time)
+
+
+def _price_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChange | None:
+    """A product-only episode with list-price incidents: the largest product price move (ties:
+    the earlier), which the title quotes; None without one. The episode is measured on its
+    category's AOV, which one product's price moves far less and may move the other way (a
+    product's price -80 % in a category whose AOV rose 12 %)."""
+    if not _product_only(ep):
+        return None
+    cands = [i for i in items if i.kpi == PRICE_KPI and i.dimension == PRODUCT_DIMENSION
+             and i.magnitude_pct is not None]
+    if not cands:
+        return None
+    i = max(cands, key=lambda i: abs(i.magnitude_pct or 0.0))
+    return IncidentChange(why="product_price", incident_id=i.incident_id, kpi=i.kpi,
+                          slice=_slice_label(i.dimension, i.segment),
+                          change_pct=i.magnitude_pct or 0.0, start=i.start, end=i.end,
+                          start_time=i.start_time, end_time=i.end_time)
