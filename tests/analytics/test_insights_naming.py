@@ -14,6 +14,20 @@ NO_FORECAST = {"insights": {"forecast": {"enabled": False}}}
 DAY = "2025-05-14"
 
 
+def _one_episode(tmp_path, kpi: str, dim: str, seg: str):
+    """The one episode of a store whose AOV rose 20 % on DAY in ``dim`` ``seg``, explaining one
+    ``kpi`` up incident there."""
+    from analytics.insights.models import Episode
+
+    ctx = make_ctx(tmp_path, [Shock(DAY, DAY, "aov", 1.2, {dim: seg})],
+                   [(kpi, DAY, DAY, "up", None)])
+    ctx.config = make_config(**NO_FORECAST)
+    ctx.incidents[0].dimension, ctx.incidents[0].segment = dim, seg
+    insights.run(ctx)
+    (doc,) = ctx.insights["episodes"]
+    return Episode.model_validate(doc)
+
+
 def test_a_pair_whose_few_orders_fell_to_none_does_not_name_an_aov_rise(tmp_path):
     # country FR's AOV quadrupled on one day (the incident: aov in country FR up); the same day
     # the email x FR pair's 3 orders (one synthetic order row per category) fell to none, which
@@ -105,16 +119,9 @@ def test_a_product_price_episode_is_titled_by_the_products_price_move(tmp_path):
     from types import SimpleNamespace
 
     from analytics.insights.headline import _price_change
-    from analytics.insights.models import Episode
     from analytics.insights.narrative import _episode_action, _episode_narrative, _episode_title
 
-    ctx = make_ctx(tmp_path, [Shock(DAY, DAY, "aov", 1.2, {"category": "home"})],
-                   [("aov", DAY, DAY, "up", None)])
-    ctx.config = make_config(**NO_FORECAST)
-    ctx.incidents[0].dimension, ctx.incidents[0].segment = "category", "home"
-    insights.run(ctx)
-    (doc,) = ctx.insights["episodes"]
-    ep = Episode.model_validate(doc)
+    ep = _one_episode(tmp_path, "aov", "category", "home")
     assert ep.scope_changes["aov"] > 0  # a pricing error's primary KPI: the category's AOV
     d = date.fromisoformat(DAY)
     price = SimpleNamespace(incident_id=f"I-price-product-285-{DAY}-down", kpi="price",
@@ -145,16 +152,9 @@ def test_a_title_does_not_quote_a_figure_against_every_incident_on_its_kpi(tmp_p
     from types import SimpleNamespace
 
     from analytics.insights.headline import _against, _incident_change
-    from analytics.insights.models import Episode
     from analytics.insights.narrative import _episode_action, _episode_narrative, _episode_title
 
-    ctx = make_ctx(tmp_path, [Shock(DAY, DAY, "aov", 1.2, {"country": "FR"})],
-                   [("revenue", DAY, DAY, "up", None)])
-    ctx.config = make_config(**NO_FORECAST)
-    ctx.incidents[0].dimension, ctx.incidents[0].segment = "country", "FR"
-    insights.run(ctx)
-    (doc,) = ctx.insights["episodes"]
-    ep = Episode.model_validate(doc)
+    ep = _one_episode(tmp_path, "revenue", "country", "FR")
     d = date.fromisoformat(DAY)
     inc = SimpleNamespace(incident_id=f"I-revenue-country-FR-{DAY}-up", kpi="revenue",
                           dimension="country", segment="FR", direction="up",

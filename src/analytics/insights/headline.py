@@ -34,11 +34,7 @@ def _incident_change(ep: Episode, items: list[IncidentInsight],
              and (why != "direction" or (i.magnitude_pct > 0) == (i.direction == "up"))]
     if not cands:
         return None
-    i = max(cands, key=lambda i: abs(i.magnitude_pct or 0.0))
-    return IncidentChange(why=why, incident_id=i.incident_id, kpi=i.kpi,
-                          slice=_slice_label(i.dimension, i.segment),
-                          change_pct=i.magnitude_pct or 0.0, start=i.start, end=i.end,
-                          start_time=i.start_time, end_time=i.end_time)
+    return _largest(cands, why)
 
 
 def _price_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChange | None:
@@ -52,8 +48,13 @@ def _price_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChange |
              and i.magnitude_pct is not None]
     if not cands:
         return None
+    return _largest(cands, "product_price")
+
+
+def _largest(cands: list[IncidentInsight], why: str) -> IncidentChange:
+    """The change of the largest of ``cands`` (|magnitude_pct|; ties: the earlier)."""
     i = max(cands, key=lambda i: abs(i.magnitude_pct or 0.0))
-    return IncidentChange(why="product_price", incident_id=i.incident_id, kpi=i.kpi,
+    return IncidentChange(why=why, incident_id=i.incident_id, kpi=i.kpi,
                           slice=_slice_label(i.dimension, i.segment),
                           change_pct=i.magnitude_pct or 0.0, start=i.start, end=i.end,
                           start_time=i.start_time, end_time=i.end_time)
