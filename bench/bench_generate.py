@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _common import checkout  # noqa: E402
 from bench_profile import PROBE  # noqa: E402
 
 SCENARIOS = ["config/scenarios/bench_1m.yaml", "config/scenarios/one_year_4ch.yaml"]
@@ -141,11 +142,12 @@ def main() -> None:
     ap.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     ap.add_argument("--skip-core", action="store_true", help="only the end-to-end runs")
     args = ap.parse_args()
+    other = checkout(args.other, "--other") if args.other else None
     print(f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
     for path in args.scenario or SCENARIOS:
         if not args.skip_core:
             print(core(path, args.repeat), flush=True)
-        bench_e2e(path, args.repeat, args.format, args.other.resolve() if args.other else None)
+        bench_e2e(path, args.repeat, args.format, other)
     print(f"load average {os.getloadavg()[0]:.2f} at end", flush=True)
 
 

@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import checkout  # this script's folder is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 # every directory this script writes (generated data, run directories) lives under one scratch
 # directory, removed when the script ends however it ends (error, Ctrl-C, SIGTERM): a run
@@ -296,7 +298,8 @@ def _main() -> int:
                     help="--analysis: also this tree with SHOCKLAB_PARALLEL=0")
     args = ap.parse_args()
     this = ROOT
-    other = args.other.resolve() if args.other else None
+    other = checkout(args.other, "--other", ("run_experiment.py",)) if args.other else None
+    args.reference = [checkout(r, "--reference") for r in args.reference]
     trees = [this] + ([other] if other else [])
     print(f"this: {this}" + (f"  other: {other}" if other else ""))
     print(

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import yaml  # noqa: E402
+from _common import checkout  # noqa: E402  (this script's folder is on sys.path)
 
 from experiments.cache import WorldCache  # noqa: E402
 from experiments.config import load_experiment  # noqa: E402
@@ -178,7 +179,7 @@ def main() -> int:
                     help="where a cell's time goes (worker start-up, stages, record writes)")
     args = ap.parse_args()
     if args.other is not None:
-        side_by_side(args.other.resolve(), args)
+        side_by_side(checkout(args.other, "--other", ("bench/bench_sweep.py",)), args)
         return 0
 
     from simulation.api import generate, scenario_hash

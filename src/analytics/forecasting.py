@@ -63,20 +63,67 @@ def _prophet():
 
 def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue") -> pd.Series:
     """Daily overall KPI, indexed by date, float, without gaps in the index (missing days NaN).
-    Sub-daily rows (external KPI files) are summed per day, or averaged for ratio KPIs; a day with
-    missing periods (gaps, never zeros) is its observed periods' mean times a whole day's periods,
-    as the insights' panel reads it (``drivers.SlicePanel(gaps=True)``)."""
+    Sub-daily rows (external KPI files) are summed per day; a day with missing periods (gaps,
+    never zeros) is its observed periods' mean times a whole day's periods, as the insights' panel
+    reads it (``drivers.SlicePanel(gaps=True)``). A ratio KPI's periods are pooled, each weighted
+    by its denominator (conversion by sessions, AOV by orders: the day's orders over its sessions,
+    as the KPI layer computes a day), in the file's own units; without the denominator column, or
+    on a day where an observed period lacks it, the day is its periods' plain mean
+    (``ratio_note`` says so)."""
     o = kpis_daily.loc[kpis_daily["dimension"].astype(str) == "overall", ["date", kpi]]
-    g = o.assign(date=pd.to_datetime(o["date"]).dt.normalize()).groupby("date")[kpi]
-    s = g.mean() if kpi in RATIO_KPIS else g.sum(min_count=1)
-    if kpi not in RATIO_KPIS and len(s):
-        seen, per_day = g.count(), int(g.size().max())
-        part = (seen > 0) & (seen < per_day)
-        if part.any():
-            s = s.where(~part, s * per_day / seen.where(part))
+    day = pd.to_datetime(o["date"]).dt.normalize()
+    g = o[kpi].groupby(day)
+    if kpi in RATIO_KPIS:
+        s = _daily_ratio(kpis_daily, kpi)[0]
+    else:
+        s = g.sum(min_count=1)
+        if len(s):
+            seen, per_day = g.count(), int(g.size().max())
+            part = (seen > 0) & (seen < per_day)
+            if part.any():
+                s = s.where(~part, s * per_day / seen.where(part))
     if s.empty:
         return s.astype(float)
     return s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D")).astype(float)
+
+
+def _daily_ratio(kpis_daily: pd.DataFrame, kpi: str) -> tuple[pd.Series, int, int]:
+    """Ratio ``kpi`` per day of the overall rows: its periods weighted by the denominator column
+    (``consensus._aggregate``'s rule: every observed period with a finite weight >= 0, their sum
+    above 0), else their plain mean; with the number of days of several observed periods and how
+    many of those are a plain mean."""
+    o = kpis_daily.loc[kpis_daily["dimension"].astype(str) == "overall"]
+    day = pd.to_datetime(o["date"]).dt.normalize()
+    v = o[kpi].astype(float)
+    mean = v.groupby(day).mean()
+    multi = v.notna().groupby(day).sum() > 1   # a day of one period is that period's value
+    den = RATIO_KPIS[kpi][1]
+    if den not in o.columns:
+        return mean, int(multi.sum()), int(multi.sum())
+    w = pd.to_numeric(o[den], errors="coerce").astype(float)
+    seen = v.notna()
+    both = seen & w.notna() & (w >= 0)
+    wsum = w.where(both).groupby(day).sum()
+    ok = multi & (both == seen).groupby(day).all() & (wsum > 0)
+    pooled = (v * w).where(both).groupby(day).sum() / wsum.where(wsum > 0)
+    return pooled.where(ok, mean), int(multi.sum()), int((multi & ~ok).sum())
+
+
+def ratio_note(kpis_daily: pd.DataFrame, kpi: str) -> str | None:
+    """What a reader of ``overall_series(kpis_daily, kpi)`` must be told when a ratio KPI's day
+    holds several periods and is their plain mean (a quiet hour weighing as much as a busy one),
+    not the day's pooled ratio: no denominator column, or a period without its value. None
+    otherwise (daily rows, every day pooled, a KPI that is no ratio)."""
+    if kpi not in RATIO_KPIS or kpi not in kpis_daily.columns:
+        return None
+    _, multi, plain = _daily_ratio(kpis_daily, kpi)
+    if not plain:
+        return None
+    den = RATIO_KPIS[kpi][1]
+    if den not in kpis_daily.columns:
+        return f"a day: the plain mean of its periods' {kpi} (no {den} column to pool them by)"
+    return (f"{plain} of {multi} days: the plain mean of their periods' {kpi} (a period without "
+            f"its {den})")
 
 
 class _NotOurChoice(logging.Filter):

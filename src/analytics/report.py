@@ -25,7 +25,7 @@ from shocklab.figures import house_style, missing_glyphs_quiet
 from shocklab.filenames import MAX_BYTES, hashed_name, safe_name
 
 from .context import RunContext
-from .forecasting import overall_series
+from .forecasting import overall_series, ratio_note
 
 log = logging.getLogger("shocklab.report")
 
@@ -97,7 +97,9 @@ def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
         ax.axvspan(a, b, color=color, alpha=alpha, lw=0,
                    label=None if label in labelled else label)
         labelled.add(label)
-    ax.set_title(f"{_short(kpi)}: overall, with detector flags and consensus incidents")
+    note = ratio_note(ctx.kpis_daily, kpi)   # a sub-daily ratio that could not be pooled
+    ax.set_title(f"{_short(kpi)}: overall, with detector flags and consensus incidents"
+                 + (f"\n{note}" if note else ""))
     ax.set_ylabel(UNITS.get(kpi, _short(kpi)))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, ncols=4)

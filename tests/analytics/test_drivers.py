@@ -253,6 +253,32 @@ def test_pair_within_a_named_channel_or_country(scope, named, pair):
                           *named) is None
 
 
+
+def _country_pairs(scale: float) -> dr.SlicePanel:
+    """Country CA's three pairs, flat for two months but on 2025-02-15, when email's orders
+    fell 12.5 -> 7 (x ``scale``) and paid's 5 -> 4: the country's orders -27 %, 83 % of the
+    fall email's, the rest -10 %."""
+    days = pd.date_range("2025-01-01", "2025-03-31", freq="D")
+    base = {"email": 12.5, "web": 5.0, "paid": 5.0}
+    hit = {"email": 7.0, "web": 5.0, "paid": 4.0}
+    rows = [{"date": d, "dimension": "channel_country", "segment": f"{ch}|CA",
+             "sessions": 1000.0 * scale, "orders": (hit if d == pd.Timestamp("2025-02-15")
+                                                    else base)[ch] * scale}
+            for d in days for ch in base]
+    return dr.SlicePanel(pd.DataFrame(rows))
+
+
+def test_pair_within_names_no_pair_whose_count_moved_by_chance():
+    """A pair is named only when its own count moved beyond chance (|a - e| >= 2 sqrt(e)):
+    random world 7's revenue incident in country CA was named 'channel x country email / CA'
+    (a channel outage) from email's 7 orders against 12.5 expected; the truth was country-wide.
+    Ten times the orders, the same shares: the pair."""
+    day = pd.Timestamp("2025-02-15")
+    assert dr.pair_within(_country_pairs(1.0), day, day, "country", "CA") is None
+    assert dr.pair_within(_country_pairs(10.0), day, day, "country", "CA") == "email|CA"
+    assert dr.count_moved(7.0, 12.5) is False and dr.count_moved(70.0, 125.0) is True
+    assert dr.count_moved(0.0, 2.0) is False  # 2 orders expected and none seen: chance
+
 def test_a_windows_cancellation_rate_is_cancelled_over_placed():
     """Day 1: 4 orders placed, 2 cancelled (rate 0.5, 2 valid orders); day 2: 4 placed, none
     cancelled. Over both days 2 of 8 were cancelled: 0.25. The panel's components were

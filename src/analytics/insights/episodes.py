@@ -477,22 +477,18 @@ def _named_top(dset: DriverSet, panel: dr.SlicePanel, cfg: InsightsConfig, kpi: 
                                                         top.share_of_expected))})
 
 
-COUNT_Z = 2.0  # a count's move within this many Poisson sigmas (sqrt of its baseline) is chance
-
-
 def _counts_moved(panel: dr.SlicePanel, bw: int, where: tuple[str, str], kpi: str,
                   ts: pd.Timestamp, te: pd.Timestamp) -> bool:
     """The slice has support for a move of ``kpi``: one of the counts it is built from
-    (``drivers.PAIR_KPIS``: sessions, orders) moved beyond chance over [ts, te], |actual -
-    baseline| >= ``COUNT_Z`` * sqrt(baseline) (2 orders expected and 0 seen is no support for a
-    "-100 %"). A KPI built from no such count (or one the panel lacks) is not judged here."""
+    (``drivers.PAIR_KPIS``: sessions, orders) moved beyond chance over [ts, te]
+    (``drivers.count_moved``: 2 orders expected and 0 seen is no support for a "-100 %"). A KPI
+    built from no such count (or one the panel lacks) is not judged here."""
     counts = [c for c in dr.components(kpi) if c in dr.PAIR_KPIS and c in panel.values]
     if not counts:
         return True
     a = _slice_sums(panel, counts, *where, ts, te, "actual")
     b = _slice_sums(panel, counts, *where, ts, te, "baseline", bw)
-    return any(math.isfinite(a[c]) and math.isfinite(b[c])
-               and abs(a[c] - b[c]) >= COUNT_Z * math.sqrt(max(b[c], 1.0)) for c in counts)
+    return any(dr.count_moved(a[c], b[c]) for c in counts)
 
 
 def _pair_supports(panel: dr.SlicePanel, bw: int, pair: str, g: list[IncidentInsight],
