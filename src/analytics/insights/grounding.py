@@ -238,6 +238,9 @@ def check_incident(it: dict[str, Any]) -> list[str]:
     mag = it.get("baseline_magnitude_pct") if mag is None else mag
     where = "" if it["dimension"] == "overall" else f" in {_slice(it['dimension'], it['segment'])}"
     signed = {f"{it['kpi']}{where}": mag}
+    measured = [it[k] for k in ("measured_start", "measured_end") if it.get(k)]
+    if it.get("measured_change_pct") is not None:
+        signed["which deviated"] = it["measured_change_pct"]
     lits = (
         [c["name"] for c in it.get("calendar") or []]
         + list(signed)
@@ -249,7 +252,8 @@ def check_incident(it: dict[str, Any]) -> list[str]:
     top = (it.get("drivers") or {}).get("top")
     if top:
         lits.append(_slice(top["dimension"], top["value"]))
-    common = dict(dates={it["start"], it["end"]} | _dates(it.get("calendar")), signed=signed,
+    common = dict(dates={it["start"], it["end"], *measured} | _dates(it.get("calendar")),
+                  signed=signed,
                   days=[it["days"]], counts={"detector": len(it.get("detectors") or [])},
                   literals=lits)
     out = check_text(it["narrative"], where=f"{it['incident_id']}.narrative", **common)

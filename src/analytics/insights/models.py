@@ -226,6 +226,15 @@ class IncidentInsight(_M):
         "details file)",
     )
     baseline_magnitude_pct: float | None = Field(None, description="actual vs baseline_expected, %")
+    measured_start: date | None = Field(
+        None, description="daily data: first of the days inside the incident where its KPI "
+        "itself deviated in its direction on its slice (the episodes' rule); absent when that "
+        "is the whole incident or nothing stands out (the 3- and 7-day windows keep flagging "
+        "for days after a short shock)")
+    measured_end: date | None = Field(None, description="last of those days")
+    measured_change_pct: float | None = Field(
+        None, description="the KPI over measured_start..measured_end vs the same weekdays "
+        "around it (as baseline_magnitude_pct), %")
     detectors: list[str]
     n_detectors: int | None = Field(
         None, ge=0, description="len(detectors); absent from insights.json: in the details file"

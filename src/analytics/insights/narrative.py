@@ -59,7 +59,14 @@ def _narrative(it: IncidentInsight) -> str:
         span = f"on {it.start}, {hours}" if it.days == 1 else \
             f"from {it.start_time.replace('T', ' ')} to {it.end_time.replace('T', ' ')}"
     move = f"{_updown(mag)} {_signed(mag)} vs expected" if mag is not None else "moved"
-    return f"{it.kpi}{where} {move} {span}."  # detectors, level and severity are fields beside it
+    text = f"{it.kpi}{where} {move} {span}"  # detectors, level and severity are fields beside it
+    if it.measured_start and it.measured_end and it.measured_change_pct is not None:
+        m = it.measured_change_pct
+        days = (f"on {it.measured_start}, which" if it.measured_start == it.measured_end
+                else f"in {it.measured_start} to {it.measured_end}, which")
+        text += (f"; the change is {days} deviated {_updown(m)} {_signed(m)} vs the same "
+                 "weekdays around them")
+    return text + "."
 
 
 def _product_action(kpi: str, direction: str, segment: str) -> str:
