@@ -1,5 +1,5 @@
 """Incidents explained one by one, then grouped into episodes (overlapping incidents read
-together) and measured where the primary KPI actually deviates. Size (~580 lines, one module on
+together) and measured where the primary KPI actually deviates. Size (~610 lines, one module on
 purpose): grouping, measuring and naming an episode read each other's intermediate results."""
 
 from __future__ import annotations
