@@ -64,12 +64,29 @@ def test_a_pricing_error_with_orders_moving_does_not_say_orders_level():
     ep = _episode("pricing_error", _k(-3.1, 10.9, -3.5, 7.4),
                   _k(-8.1, -6.5, -15.6, -14.1), _top("country", "GB", -18.1))
     text = _reason(ep)
-    assert "orders level" not in text and text.startswith("basket value fell more than the orders")
+    assert "orders level" not in text and text.startswith(
+        "basket value in country GB fell more than the orders there")
     level = _episode("pricing_error", _k(b=-15.0, o=0.2))
     assert _reason(level).startswith("basket value fell with orders level")
     # a transactions run's price index flagged in a flash sale: orders +193.4 %, aov -22.3 %
     rose = _episode("pricing_error", {"orders": 193.4, "aov": -22.3, "revenue": 128.1})
     assert _reason(rose).startswith("basket value fell while orders rose")
+
+
+def test_a_pricing_error_read_in_its_slice_names_the_slice_for_orders_that_rose():
+    # random world 10 (rolling_zscore alone) EP-2024-10-08: jewelry's orders rose while the
+    # store's fell -3.5 %; "basket value fell while orders rose" beside "orders -3.5%" failed
+    # the grounding check ('orders rose' but the field is -3.5%)
+    from analytics.insights import grounding
+
+    ep = _episode("pricing_error", _k(-1.0, -2.6, -5.6, -3.5), _k(0.4, 6.0, -5.5, 6.4),
+                  _top("category", "jewelry", -5.5))
+    text = _reason(ep)
+    assert text.startswith("basket value in category jewelry fell while orders there rose")
+    signed = {"orders": -3.5, "aov": -5.6}
+    assert grounding.check_text(text, where="r", dates=set(), signed=signed) == []
+    assert grounding.check_text("basket value fell while orders rose", where="r", dates=set(),
+                                signed=signed) != []  # the old wording
 
 
 def test_a_type_the_product_watcher_set_against_the_funnel_cites_the_watcher():

@@ -380,9 +380,14 @@ def _reason(ep: Episode) -> str:
         if b >= 0:
             return _REASON_PRODUCT[kind] if watched else "basket value moved, as when prices " \
                 "are wrong"
-        orders = ("with orders level" if abs(o) < EPS else "while orders rose" if o > 0
-                  else "more than the orders")
-        return f"basket value fell {orders}, as when prices are wrong"
+        # read in the top slice, say so: "orders rose" beside the store's orders -3.5 % was
+        # the category's own orders (the grounding check reads "orders rose" as the store's)
+        w = (f" in {_slice_label(f.dim, f.value)}" if f.dim is not None and f.value is not None
+             and (ep.scope_changes or {}).get("orders") is not None else "")
+        there = " there" if w else ""
+        orders = ("with orders level" if abs(o) < EPS else f"while orders{there} rose" if o > 0
+                  else f"more than the orders{there}")
+        return f"basket value{w} fell {orders}, as when prices are wrong"
     if kind == "flash_sale":
         more = ("more visitors and more of them buying" if s >= EPS and c >= EPS / 2
                 else "more visitors, buying about as before" if s >= EPS
