@@ -76,9 +76,15 @@ def _rule(name: str, r: tuple[int, int], f: tuple[int, int],
 # repeat buyer past their own usual gap (1-4x). An active Poisson buyer is there e^-1 - e^-4 = 35 %
 # of the time, a steady share that a churn wave raises within about one gap: the early signal the
 # monitor watches (At Risk only fills up ~4 gaps after a wave, months in this store).
+# Beyond 10x a repeat buyer is "Lost" whatever their R quintile (outside the most recent fifth,
+# R = 5, where a first gap of a day or two makes a few quiet days "10x"): R alone kept them
+# Champions and Loyal wherever the quintiles reach far back (the default world's two years:
+# 5,282 of its 28,335 Champions and Loyal were 10-339x past their own gap, median 296 days
+# quiet, churn risk 0.95, and 277 got cross-sell offers).
 DEFAULT_SEGMENTS = [
     _rule("At Risk", (1, 5), (3, 5), overdue=(4.0, 10.0)),
     _rule("Lapsing", (1, 5), (2, 5), overdue=(1.0, 4.0)),
+    _rule("Lost", (1, 4), (1, 5), overdue=(10.0, 1e9)),
     _rule("Champions", (4, 5), (4, 5)),
     _rule("Loyal", (3, 5), (3, 5)),
     _rule("New", (5, 5), (1, 1)),
@@ -429,7 +435,7 @@ class ActionRule(_Strict):
 DEFAULT_ACTIONS = [
     ActionRule(
         action="urgent VIP call",
-        segments=["At Risk", "Lapsing", "Need Attention", "Loyal", "Champions"],
+        segments=["At Risk", "Lapsing", "Need Attention", "Loyal", "Champions", "Lost"],
         min_value_pct=0.95,
         overdue=OverdueRange(min=1.0),
         max_p_alive=0.9,

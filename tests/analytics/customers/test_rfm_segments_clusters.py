@@ -391,3 +391,37 @@ def test_segment_bounds_are_inclusive_and_an_m_ceiling_alone_applies():
     np.testing.assert_array_equal(
         lookup.counts(np.full(5, 3), np.full(5, 3), np.array([2, 3, 5, 5, 5]),
                       np.array([0.5, 0.5, 2.0, 4.0, 4.01])), [1, 2, 2])
+
+
+def test_a_repeat_buyer_ten_times_past_their_gap_is_lost_whatever_their_r_quintile():
+    """Beyond 10x their own gap a repeat buyer is Lost (At Risk ends there), not Champions or
+    Loyal because the quintiles of a long history put 80 quiet days at R = 3-4 (the default
+    world: 5,282 of 28,335 Champions and Loyal were 10-339x past their gap, 277 of them offered
+    a cross-sell). The most recent fifth (R = 5) keeps its rule: two orders a day apart make a
+    dozen quiet days "12x"."""
+    end = pd.Timestamp("2025-06-30")
+    rows, k = [], 0
+
+    def buy(cust: str, *days_ago: int) -> None:
+        nonlocal k
+        for d in days_ago:
+            k += 1
+            rows.append((f"o{k}", cust, (end - pd.Timedelta(days=d)).date().isoformat(), 20.0,
+                         "completed"))
+
+    for i in range(12):  # buyers every 10 days, last seen 20..31 days ago: R = 3-5
+        buy(f"steady{i}", *(20 + i + 10 * j for j in range(6)))
+    for i in range(20):  # one-order customers long gone fill R 1-2
+        buy(f"gone{i}", 300 + 10 * i)
+    buy("quiet", 80, 86, 92, 98, 104, 110)   # gap 6 days, 80 days quiet: 13x
+    buy("recent", 12, 13)                    # gap 1 day, 12 days quiet: 12x, but R = 5
+    rows.append(("end", "late", end.date().isoformat(), 20.0, "cancelled"))  # the data's end
+    cfg = RfmConfig()
+    t = segments.segment_table(rfm.compute_rfm(_orders(rows), cfg=cfg), cfg).set_index(
+        "customer_id")
+    assert t.loc["quiet", "overdue"] > 10 and 3 <= t.loc["quiet", "r_score"] <= 4
+    assert t.loc["quiet", "f_score"] >= 3   # the rule before: Loyal (R >= 3, F >= 3)
+    assert t.loc["quiet", "segment"] == "Lost"
+    assert t.loc["recent", "overdue"] > 10 and t.loc["recent", "r_score"] == 5
+    assert t.loc["recent", "segment"] != "Lost"
+    assert (t.loc[[f"steady{i}" for i in range(12)], "segment"] != "Lost").all()
