@@ -359,3 +359,30 @@ def test_a_clv_horizon_longer_than_the_history_is_noted_on_the_customers_page(
     f.write_text(json.dumps(doc))
     assert "Note: the 365-day horizon is 13.0x the 28 days of order history" in _texts(
         page("customers", "short"))
+
+
+def test_an_episode_card_is_headed_by_the_episodes_own_title(page, roots, tmp_path, monkeypatch):
+    """The card's header was built from kpi_changes[primary_kpi], the overall whole-day change:
+    a flash sale of +62 % in one channel and country read "orders -1.1%", a product's -50 % price
+    error "aov -0.9%", a sub-daily --kpis episode "value n/a%". It is insights.json's own title
+    (the change the episode is about); the overall figure is labelled so, and n/a has no %."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    f = reports / "edited" / "insights.json"
+    doc = json.loads(f.read_text())
+    eps = doc["episodes"][:2]
+    title = "orders in channel email up +62.2%: flash sale or promotion (2025-03-04)"
+    eps[0].update(primary_kpi="orders", title=title, severity="high", planned=False,
+                  kpi_changes={**(eps[0].get("kpi_changes") or {}), "orders": -1.08192})
+    eps[1].pop("title", None)  # a run written before episodes had titles
+    eps[1].update(primary_kpi="value", kpi_changes={"value": None}, severity="medium")
+    doc["episodes"] = eps
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("episodes", "edited")
+    labels = [x.label for x in at.expander]
+    assert labels[0] == f"{title} · high", labels
+    assert labels[1].startswith(f"{eps[1]['start']} … {eps[1]['end']} · value n/a · "), labels
+    metrics = {m.label: m.value for m in at.expander[0].metric}
+    assert metrics["orders change, overall"] == "-1.1%", metrics
+    assert not any("n/a%" in x for x in labels + [m.value for m in at.metric])

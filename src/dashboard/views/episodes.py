@@ -49,16 +49,26 @@ def render(ctx) -> None:
         _card(e, expanded=i == 0)
 
 
+def _pct(v) -> str:
+    """A change in percent as the insights write it (+12.3%), or n/a."""
+    return "n/a" if v is None or v != v else f"{v:+.1f}%"
+
+
 def _card(e: dict, expanded: bool = False) -> None:
     sig = e.get("signature") or {}
     pk = e.get("primary_kpi")
     change = (e.get("kpi_changes") or {}).get(pk)
-    title = (f"{e['start']} … {e['end']} · {pk} {fmt(change, 1)}% · {e.get('severity')} · "
-             f"{sig.get('label', '?')}" + (" · planned" if e.get("planned") else ""))
+    # the episode's own headline (insights.json "title"): the change it quotes is the one the
+    # episode is about (the slice's, a product's price, a sub-daily incident's hours), where
+    # kpi_changes holds the overall whole-day change — -1.1% for a flash sale of +62% in one
+    # channel and country, n/a on a --kpis series too short for a baseline
+    head = e.get("title") or (f"{e['start']} … {e['end']} · {pk} {_pct(change)} · "
+                              f"{sig.get('label', '?')}")
+    title = f"{head} · {e.get('severity')}" + (" · planned" if e.get("planned") else "")
     with st.expander(title, expanded=expanded):
         c = st.columns(4)
         c[0].metric("Window (days)", e.get("days"))
-        c[1].metric(f"{pk} change", f"{fmt(change, 1)}%")
+        c[1].metric(f"{pk} change, overall", _pct(change))
         c[2].metric("Confidence", fmt(e.get("confidence"), 2))
         c[3].metric("Matched event", ", ".join(e.get("matched_event_ids") or []) or "none")
         st.markdown(e.get("narrative", ""))
