@@ -619,20 +619,25 @@ def _metrics(m: dict) -> dict:
 
 def compare_events(a: Run, b: Run) -> pd.DataFrame | None:
     """Unexpected events of two runs side by side: which one the consensus found, which it
-    missed."""
+    missed. An event in one run's truth only (the runs analysed different data) is not one the
+    other missed: ``in_a`` / ``in_b`` say which runs hold it, its verdict is "A's data only" or
+    "B's data only"."""
     ea, eb = a.events(), b.events()
     if ea is None or eb is None:
         return None
     key = ["event_id", "type", "start", "end"]
     ea, eb = ea[~ea["expected"]], eb[~eb["expected"]]
-    m = ea[key + ["detected", "consensus_delay"]].merge(
-        eb[key + ["detected", "consensus_delay"]], on=key, how="outer", suffixes=("_a", "_b"))
+    m = ea[key + ["detected", "consensus_delay"]].assign(in_a=True).merge(
+        eb[key + ["detected", "consensus_delay"]].assign(in_b=True), on=key, how="outer",
+        suffixes=("_a", "_b"))
+    in_a = m["in_a"].astype("boolean").fillna(False).astype(bool)
+    in_b = m["in_b"].astype("boolean").fillna(False).astype(bool)
     da = m["detected_a"].astype("boolean").fillna(False).astype(bool)
     db = m["detected_b"].astype("boolean").fillna(False).astype(bool)
-    m["detected_a"], m["detected_b"] = da, db
+    m["detected_a"], m["detected_b"], m["in_a"], m["in_b"] = da, db, in_a, in_b
     m["verdict"] = np.select(
-        [da & db, da & ~db, ~da & db], ["both", "only A", "only B"], default="neither"
-    )
+        [~in_b, ~in_a, da & db, da & ~db, ~da & db],
+        ["A's data only", "B's data only", "both", "only A", "only B"], default="neither")
     return m.sort_values(["start", "event_id"]).reset_index(drop=True)
 
 

@@ -386,3 +386,36 @@ def test_an_episode_card_is_headed_by_the_episodes_own_title(page, roots, tmp_pa
     metrics = {m.label: m.value for m in at.expander[0].metric}
     assert metrics["orders change, overall"] == "-1.1%", metrics
     assert not any("n/a%" in x for x in labels + [m.value for m in at.metric])
+
+
+def test_compare_does_not_count_an_event_the_other_runs_data_lacks_as_missed(page, roots,
+                                                                             tmp_path,
+                                                                             monkeypatch):
+    """Two runs of different data (another world, a --kpis file): every event was "found by only
+    one" — 'A found 18, B found 10 of 30 unexpected events; 28 found by only one' — as if B had
+    missed A's events that its data never held. Only the events both runs hold are compared."""
+    at = page("compare", "sim", other="kpis")
+    txt = _texts(at)
+    n_sim = sum(not e["expected"] for e in json.loads(
+        (roots.reports / "sim" / "scorecard.json").read_text())["event_detail"])
+    assert "found by only one" not in txt, txt
+    assert f"The runs share no events. {n_sim + 1} event(s) are in only one run's truth" in txt
+
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    shutil.copytree(roots.reports / "sim", reports / "fewer")
+    f = reports / "fewer" / "scorecard.json"
+    doc = json.loads(f.read_text())
+    unexpected = [e for e in doc["event_detail"] if not e["expected"]]
+    gone = unexpected[0]["event_id"]
+    doc["event_detail"] = [e for e in doc["event_detail"] if e["event_id"] != gone]
+    f.write_text(json.dumps(doc))
+    store = RunStore(reports, roots.runs)
+    ev = compare_events(store.run("sim"), store.run("fewer"))
+    row = ev[ev["event_id"] == gone].iloc[0]
+    assert row["verdict"] == "A's data only" and not row["in_b"]
+    assert set(ev.loc[ev["event_id"] != gone, "verdict"]) <= {"both", "neither"}
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    txt = _texts(page("compare", "sim", other="fewer"))
+    assert f"of the {len(unexpected) - 1} unexpected events both runs hold; **0** found by only " \
+           "one. 1 event(s) are in only one run's truth" in txt, txt
