@@ -433,6 +433,14 @@ class Run:
         out = _usable(_cached(src, "slices", lambda _p: _slices(df)))
         return {d: list(v) for d, v in (out if out is not None else _slices(df)).items()}
 
+    def kpi_dimensions(self, kpi: str) -> list[str]:
+        """The dimensions on which ``kpi`` has any value ('overall' first)."""
+        df = self.series_table()
+        if df is None or kpi not in df.columns:
+            return []
+        have = set(df.loc[df[kpi].notna(), "dimension"].astype(str))
+        return [d for d in self.slices() if d in have]
+
     def kpi_series(self, kpi: str, dimension: str = "overall", segment: str = "all",
                    start: str | None = None, end: str | None = None) -> pd.DataFrame:
         """Columns date, value for one KPI in one slice (empty when the slice has no rows).

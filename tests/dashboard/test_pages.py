@@ -419,3 +419,23 @@ def test_compare_does_not_count_an_event_the_other_runs_data_lacks_as_missed(pag
     txt = _texts(page("compare", "sim", other="fewer"))
     assert f"of the {len(unexpected) - 1} unexpected events both runs hold; **0** found by only " \
            "one. 1 event(s) are in only one run's truth" in txt, txt
+
+
+def test_kpi_explorer_says_when_a_kpi_is_not_measured_on_the_chosen_dimension(page, roots):
+    """Not every KPI is measured on every dimension (no sessions per category; per product only
+    orders and prices): choosing one drew an empty chart over "Flagged days (0)", "rows 0–0 of
+    0", nothing saying why. The page names the dimensions that do hold the KPI. And the flag
+    table's title counted detector rows as days (91 "flagged days" were 91 flags on fewer)."""
+    at = page("kpis", "sim")
+    assert not at.info
+    det = pd.read_csv(roots.reports / "sim" / "detections.csv")
+    rev = det[(det["kpi"] == "revenue") & (det["dimension"] == "overall") & det["flag"]]
+    assert f"Flags ({len(rev)} on {rev['date'].nunique()} days)" in [s.value for s in at.subheader]
+    at.selectbox(key="kpi_kpi").set_value("sessions").run()
+    at.selectbox(key="kpi_dim").set_value("category").run()
+    seg = at.selectbox(key="kpi_seg").value
+    assert [i.value for i in at.info] == [
+        f"No `sessions` values on category {seg}: `sessions` is measured on overall, channel, "
+        "country."]
+    at.selectbox(key="kpi_dim").set_value("channel").run()
+    assert not at.info
