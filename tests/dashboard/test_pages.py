@@ -439,3 +439,21 @@ def test_kpi_explorer_says_when_a_kpi_is_not_measured_on_the_chosen_dimension(pa
         "country."]
     at.selectbox(key="kpi_dim").set_value("channel").run()
     assert not at.info
+
+
+def test_a_link_to_a_run_that_is_not_there_says_so(page, roots):
+    """``?run=<id>`` naming a run that is gone, mistyped or still being written (a hidden
+    directory until run_analysis.py renames it) silently opened the newest run instead: its
+    numbers under a link that named another run. The page now says which run it shows instead;
+    the same for ``?exp=``."""
+    at = page("overview", "not-yet")
+    shown = at.sidebar.selectbox[0].value
+    assert [w.value for w in at.warning][:1] == [
+        f"No run `not-yet` under `{roots.reports}` (removed, mistyped, or still being written); "
+        f"showing `{shown}`."]
+    at.sidebar.selectbox[0].set_value("kpis").run()  # choosing a run: no warning any more
+    assert not [w for w in at.warning if "No run" in w.value]
+    assert not [w for w in page("overview", "sim").warning if "No run" in w.value]
+    at = page("experiments", exp="gone")
+    assert any(w.value.startswith("No experiment `gone` under ") for w in at.warning)
+    assert not page("experiments", exp="sweep").warning

@@ -24,6 +24,9 @@ def render(ctx) -> None:
     exp_id = st.sidebar.selectbox(
         "Experiment (runs/)", ids, index=ids.index(want) if want in ids else 0, key="exp"
     )
+    if want and want not in ids:  # a link to an experiment that is gone or still running
+        st.warning(f"No experiment `{want}` under `{store.runs}` (removed, mistyped, or not "
+                   f"written yet); showing `{exp_id}`.")
     st.query_params["exp"] = exp_id
     exp = store.experiment(exp_id)
     s = exp.summary()
