@@ -682,6 +682,13 @@ class Experiment:
         doc = _usable(self._parsed("experiment.json")) or {}
         return doc.get("config") or doc
 
+    def seeds(self) -> list | None:
+        """The seeds the experiment ran (experiment.json's resolved list; its config may hold
+        ``{count, start}`` or a train/test ``split`` instead)."""
+        doc = _usable(self._parsed("experiment.json")) or {}
+        seeds = doc.get("seeds")
+        return seeds if isinstance(seeds, list) else None
+
     @property
     def kind(self) -> str:
         return str(self.config().get("kind") or "sweep")

@@ -457,3 +457,23 @@ def test_a_link_to_a_run_that_is_not_there_says_so(page, roots):
     at = page("experiments", exp="gone")
     assert any(w.value.startswith("No experiment `gone` under ") for w in at.warning)
     assert not page("experiments", exp="sweep").warning
+
+
+def test_the_experiments_seeds_are_the_ones_it_ran(page, roots, tmp_path, monkeypatch):
+    """The caption printed the config's ``seeds`` as Python: "seeds {'count': 3, 'start': 1}"
+    for ``seeds: {count: 3, start: 1}``, "seeds None" for a train/test split. It lists the seeds
+    experiment.json says were run."""
+    runs = tmp_path / "runs"
+    shutil.copytree(roots.runs / "sweep", runs / "counted")
+    f = runs / "counted" / "experiment.json"
+    doc = json.loads(f.read_text())
+    assert doc["seeds"] == [1, 2]
+    doc["config"]["seeds"] = {"count": 2, "start": 1}
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_RUNS", str(runs))
+    caption = [c.value for c in page("experiments", exp="counted").caption if " cells, " in c.value]
+    assert caption and caption[0].endswith(" · seeds 1, 2"), caption
+    doc["seeds"] = [4, 5, 6, 7]
+    f.write_text(json.dumps(doc))
+    caption = [c.value for c in page("experiments", exp="counted").caption if " cells, " in c.value]
+    assert caption[0].endswith(" · seeds 4–7"), caption
