@@ -477,3 +477,18 @@ def test_the_experiments_seeds_are_the_ones_it_ran(page, roots, tmp_path, monkey
     f.write_text(json.dumps(doc))
     caption = [c.value for c in page("experiments", exp="counted").caption if " cells, " in c.value]
     assert caption[0].endswith(" · seeds 4–7"), caption
+
+
+def test_customers_page_labels_its_numbers_in_full(page, roots):
+    """The RFM scatter's log frequency axis read "10, 2, 3, 4" for 10, 20, 30, 40 orders (Plotly's
+    one-digit in-between labels), and the CLV totals were ungrouped ("59312108") beside the
+    page's grouped counts ("211,474 customers")."""
+    at = page("customers", "sim")
+    chart = next(c for c in at.get("plotly_chart") if "recency_days" in c.proto.spec)
+    axis = json.loads(chart.proto.spec)["layout"]["yaxis"]
+    assert axis["type"] == "log" and axis["ticktext"] == [f"{t:,}" for t in axis["tickvals"]]
+    top = pd.read_csv(roots.reports / "sim" / "customers" / "segments.csv")["frequency"].max()
+    assert 1 in axis["tickvals"] and max(axis["tickvals"]) <= top
+    clv = json.loads((roots.reports / "sim" / "insights.json").read_text())["customers"]["clv"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Historical value"] == f"{clv['historical_value_total']:,.0f}"

@@ -70,6 +70,11 @@ def render(ctx) -> None:
         opacity=0.6,
         title=f"recency × frequency (size: monetary; {len(sample):,} of {len(table):,} customers)",
     )
+    # Plotly labels a log axis's in-between ticks with one digit ("2 3 4" above 10 for 20, 30,
+    # 40 orders): name every tick in full
+    top = pd.to_numeric(sample["frequency"], errors="coerce").max()
+    ticks = [m * 10 ** e for e in range(7) for m in (1, 2, 3, 5) if m * 10 ** e <= max(top, 1)]
+    fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:,}" for t in ticks])
     st.plotly_chart(fig, width="stretch", key="cu_rfm")
 
     st.subheader("Churn risk")
@@ -115,10 +120,10 @@ def render(ctx) -> None:
     st.subheader("Customer lifetime value")
     clv = cust.get("clv") or {}
     c = st.columns(3)
-    c[0].metric("Historical value", fmt(clv.get("historical_value_total"), 0))
+    c[0].metric("Historical value", _money(clv.get("historical_value_total")))
     c[1].metric(
         f"Predicted value ({clv.get('horizon_days', '?')} d)",
-        fmt(clv.get("predicted_value_total"), 0),
+        _money(clv.get("predicted_value_total")),
     )
     c[2].metric("Model", str(clv.get("model") or "n/a"))
     if clv.get("note"):   # a horizon longer than the order history
@@ -232,3 +237,8 @@ def render(ctx) -> None:
         "filter."
     )
     paginate(al[acols], key="cu_actions")
+
+
+def _money(v) -> str:
+    """A total in the store's currency, grouped like the page's counts (59,312,108)."""
+    return fmt(v, 0) if not isinstance(v, (int, float)) or v != v else f"{v:,.0f}"
