@@ -492,3 +492,20 @@ def test_customers_page_labels_its_numbers_in_full(page, roots):
     clv = json.loads((roots.reports / "sim" / "insights.json").read_text())["customers"]["clv"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Historical value"] == f"{clv['historical_value_total']:,.0f}"
+
+
+def test_an_episode_matched_to_several_events_lists_them_all(page, roots, tmp_path, monkeypatch):
+    """The "Matched event" metric joined every id into one line, which the browser cut short
+    ("W02, W0…"; test_browser checks no metric is cut): several are counted there and listed in
+    the card's caption."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    f = reports / "edited" / "insights.json"
+    doc = json.loads(f.read_text())
+    doc["episodes"][0]["matched_event_ids"] = ["W02", "W03", "W04"]
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    card = page("episodes", "edited").expander[0]
+    metrics = {m.label: m.value for m in card.metric}
+    assert metrics["Matched events"] == "3", metrics
+    assert any(c.value.endswith(" · matched events: W02, W03, W04") for c in card.caption)

@@ -125,7 +125,8 @@ def render(ctx) -> None:
         f"Predicted value ({clv.get('horizon_days', '?')} d)",
         _money(clv.get("predicted_value_total")),
     )
-    c[2].metric("Model", str(clv.get("model") or "n/a"))
+    # not a metric: its one line cut the model's name ("pareto_nbd+gamm…")
+    c[2].markdown(f"**Model**  \n`{clv.get('model') or 'n/a'}`")
     if clv.get("note"):   # a horizon longer than the order history
         st.caption(f"Note: {clv['note']}")
     if "clv" in table:

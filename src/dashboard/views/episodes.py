@@ -70,13 +70,18 @@ def _card(e: dict, expanded: bool = False) -> None:
         c[0].metric("Window (days)", e.get("days"))
         c[1].metric(f"{pk} change, overall", _pct(change))
         c[2].metric("Confidence", fmt(e.get("confidence"), 2))
-        c[3].metric("Matched event", ", ".join(e.get("matched_event_ids") or []) or "none")
+        # a metric shows one line and cuts the rest ("W02, W0…"): several events are counted
+        # here and listed in the caption below
+        matched = e.get("matched_event_ids") or []
+        c[3].metric("Matched event" if len(matched) < 2 else "Matched events",
+                    matched[0] if len(matched) == 1 else f"{len(matched)}" if matched else "none")
         st.markdown(e.get("narrative", ""))
         st.info(f"Recommended action: {e.get('recommended_action', '')}")
         st.caption(
             f"KPIs: {', '.join(e.get('kpis') or [])} · slices: {', '.join(e.get('slices') or [])} "
             "· "
             f"incidents: {len(e.get('incident_ids') or [])}"
+            + (f" · matched events: {', '.join(matched)}" if len(matched) > 1 else "")
         )
         drv = e.get("drivers") or {}
         fig = drivers_figure(drv.get("drivers") or [], f"drivers of {pk} ({drv.get('scope', '?')})")
