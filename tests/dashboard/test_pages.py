@@ -509,3 +509,49 @@ def test_an_episode_matched_to_several_events_lists_them_all(page, roots, tmp_pa
     metrics = {m.label: m.value for m in card.metric}
     assert metrics["Matched events"] == "3", metrics
     assert any(c.value.endswith(" · matched events: W02, W03, W04") for c in card.caption)
+
+
+class _SubDailyRun:
+    """Just what kpi_figure reads: a 10-minute series, one 20-minute incident, one labelled
+    window (a --kpis run of a NAB file looks like this)."""
+
+    def __init__(self, daily: bool = False):
+        fmt_ = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M:%S"
+        freq = "D" if daily else "10min"
+        self.dates = pd.date_range("2015-09-10", periods=300, freq=freq).strftime(fmt_)
+        iso = (lambda d: d) if daily else (lambda d: d.replace(" ", "T"))
+        self.inc = {"incident_id": "I1", "kpi": "value", "dimension": "overall", "segment": "all",
+                    "start": iso(self.dates[100]), "end": iso(self.dates[102]),
+                    "direction": "down", "severity": "medium", "magnitude_pct": -15.0,
+                    "detectors": ["rolling_zscore"]}
+
+    def kpi_series(self, *a):
+        return pd.DataFrame({"date": self.dates, "value": 50.0})
+
+    def detections_for(self, *a):
+        return None
+
+    def incidents(self):
+        return [self.inc]
+
+    def events(self):
+        return pd.DataFrame([{"event_id": "W01", "type": "nab_window", "start": self.inc["start"],
+                              "end": self.inc["end"], "expected": False}])
+
+    def calendar(self):
+        return pd.DataFrame({"date": [], "name": [], "kind": []})
+
+
+def test_sub_daily_incidents_and_windows_are_shaded_over_their_own_hours():
+    """On a sub-daily --kpis run every incident and labelled window was shaded to the next
+    midnight (a 20-minute incident on 2015-09-11 read as the rest of the day): the band ends one
+    period after the last flagged point; on daily data, at the next day as before."""
+    run = _SubDailyRun()
+    fig = kpi_figure(run, "value")
+    bands = [(s.x0, s.x1) for s in fig.layout.shapes]
+    last = pd.Timestamp(run.dates[102]) + pd.Timedelta(minutes=10)
+    assert bands == [(run.inc["start"], last.strftime("%Y-%m-%d %H:%M:%S"))] * 2, bands
+    daily = _SubDailyRun(daily=True)
+    bands = [(s.x0, s.x1) for s in kpi_figure(daily, "value").layout.shapes]
+    nxt = (pd.Timestamp(daily.dates[102]) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    assert bands == [(daily.inc["start"], nxt)] * 2, bands
