@@ -416,9 +416,12 @@ def test_compare_does_not_count_an_event_the_other_runs_data_lacks_as_missed(pag
     assert row["verdict"] == "A's data only" and not row["in_b"]
     assert set(ev.loc[ev["event_id"] != gone, "verdict"]) <= {"both", "neither"}
     monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
-    txt = _texts(page("compare", "sim", other="fewer"))
+    at = page("compare", "sim", other="fewer")
     assert f"of the {len(unexpected) - 1} unexpected events both runs hold; **0** found by only " \
-           "one. 1 event(s) are in only one run's truth" in txt, txt
+           "one. 1 event(s) are in only one run's truth" in _texts(at), _texts(at)
+    shown = at.dataframe[-1].value  # the shared events, verdict beside the event
+    assert list(shown.columns[:5]) == ["event_id", "type", "start", "end", "verdict"]
+    assert gone not in set(shown["event_id"]) and len(shown) == len(unexpected) - 1
 
 
 def test_kpi_explorer_says_when_a_kpi_is_not_measured_on_the_chosen_dimension(page, roots):

@@ -78,6 +78,8 @@ def render(ctx) -> None:
         f"**{int(shared['detected_b'].sum())}** of the {len(shared)} unexpected events both runs "
         f"hold; **{len(diff)}** found by only one.{note}"
     )
-    st.dataframe(diff if not diff.empty else shared, hide_index=True, width="stretch")
+    cols = ["event_id", "type", "start", "end", "verdict", "detected_a", "detected_b",
+            "consensus_delay_a", "consensus_delay_b"]
+    st.dataframe((diff if not diff.empty else shared)[cols], hide_index=True, width="stretch")
     if diff.empty:
         st.caption("Both runs found (or missed) the same events; the table shows all of them.")
