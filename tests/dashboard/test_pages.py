@@ -558,3 +558,24 @@ def test_sub_daily_incidents_and_windows_are_shaded_over_their_own_hours():
     bands = [(s.x0, s.x1) for s in kpi_figure(daily, "value").layout.shapes]
     nxt = (pd.Timestamp(daily.dates[102]) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
     assert bands == [(daily.inc["start"], nxt)] * 2, bands
+
+
+def test_the_slice_filter_finds_the_slice_an_episode_is_titled_by(page, roots, tmp_path,
+                                                                  monkeypatch):
+    """An episode titled "orders in channel x country direct / US up +62.2%" (its incidents on
+    channel direct) was hidden by the filter "direct / US": only the incidents' slices were
+    searched, not the one the episode is measured on (signature.slice)."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    f = reports / "edited" / "insights.json"
+    doc = json.loads(f.read_text())
+    e = doc["episodes"][0]
+    e["slices"] = ["channel direct"]
+    e["signature"] = {**(e.get("signature") or {}), "slice": "channel x country direct / US"}
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("episodes", "edited")
+    at.text_input(key="ep_slice").set_value("direct / us").run()
+    n = len(doc["episodes"])
+    assert f"**1** of {n} episodes" in _texts(at)
+    assert at.expander[0].label.startswith(e["title"])

@@ -36,7 +36,7 @@ def render(ctx) -> None:
     f_unplanned = c4.checkbox("Unplanned only", False, key="ep_unplanned")
     sel = [e for e in eps if e.get("severity") in f_sev
            and (not f_kpi or set(f_kpi) & set(e.get("kpis") or []))
-           and (not f_slice or any(f_slice.lower() in s.lower() for s in e.get("slices") or []))
+           and (not f_slice or any(f_slice.lower() in s.lower() for s in _slices(e)))
            and (not f_unplanned or not e.get("planned"))]
     st.markdown(f"**{len(sel)}** of {len(eps)} episodes")
     pages = max(1, math.ceil(len(sel) / PER_PAGE))
@@ -47,6 +47,13 @@ def render(ctx) -> None:
     )
     for i, e in enumerate(sel[(page - 1) * PER_PAGE: page * PER_PAGE]):
         _card(e, expanded=i == 0)
+
+
+def _slices(e: dict) -> list[str]:
+    """The incidents' slices and the one the episode is measured on (its title's: "channel x
+    country direct / US" for incidents on channel direct), for the slice filter."""
+    sig = (e.get("signature") or {}).get("slice")
+    return [str(s) for s in e.get("slices") or []] + ([str(sig)] if sig else [])
 
 
 def _pct(v) -> str:
