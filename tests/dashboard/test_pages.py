@@ -560,17 +560,18 @@ def test_sub_daily_incidents_and_windows_are_shaded_over_their_own_hours():
     assert bands == [(daily.inc["start"], nxt)] * 2, bands
 
 
-def test_the_slice_filter_finds_the_slice_an_episode_is_titled_by(page, roots, tmp_path,
-                                                                  monkeypatch):
-    """An episode titled "orders in channel x country direct / US up +62.2%" (its incidents on
-    channel direct) was hidden by the filter "direct / US": only the incidents' slices were
-    searched, not the one the episode is measured on (signature.slice)."""
+def test_the_filters_find_the_kpi_and_slice_an_episode_is_titled_by(page, roots, tmp_path,
+                                                                    monkeypatch):
+    """An episode titled "orders in channel x country direct / US up +62.2%" (its incident on
+    sessions in channel direct) was hidden by the filters "direct / US" and KPI orders: only the
+    incidents' slices and KPIs were searched, not the slice it is measured on (signature.slice)
+    nor its primary KPI."""
     reports = tmp_path / "reports"
     shutil.copytree(roots.reports / "sim", reports / "edited")
     f = reports / "edited" / "insights.json"
     doc = json.loads(f.read_text())
     e = doc["episodes"][0]
-    e["slices"] = ["channel direct"]
+    e["slices"], e["kpis"], e["primary_kpi"] = ["channel direct"], ["sessions"], "orders"
     e["signature"] = {**(e.get("signature") or {}), "slice": "channel x country direct / US"}
     f.write_text(json.dumps(doc))
     monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
@@ -579,3 +580,6 @@ def test_the_slice_filter_finds_the_slice_an_episode_is_titled_by(page, roots, t
     n = len(doc["episodes"])
     assert f"**1** of {n} episodes" in _texts(at)
     assert at.expander[0].label.startswith(e["title"])
+    at.text_input(key="ep_slice").set_value("").run()
+    at.multiselect(key="ep_kpi").set_value(["orders"]).run()
+    assert e["title"] in [x.label.rsplit(" · ", 1)[0] for x in at.expander]

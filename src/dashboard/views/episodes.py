@@ -28,14 +28,14 @@ def render(ctx) -> None:
         st.info(f"No episodes: {ins.get('incidents_total', 0)} consensus incident(s) in this run.")
         return
     sevs = [s for s in SEVERITIES if any(e.get("severity") == s for e in eps)]
-    kpis = sorted({k for e in eps for k in e.get("kpis") or []})
+    kpis = sorted({k for e in eps for k in _kpis(e)})
     c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
     f_sev = c1.multiselect("Severity", sevs, default=sevs, key="ep_sev")
     f_kpi = c2.multiselect("KPI", kpis, default=[], key="ep_kpi", placeholder="any KPI")
     f_slice = c3.text_input("Slice contains", "", key="ep_slice", placeholder="e.g. channel email")
     f_unplanned = c4.checkbox("Unplanned only", False, key="ep_unplanned")
     sel = [e for e in eps if e.get("severity") in f_sev
-           and (not f_kpi or set(f_kpi) & set(e.get("kpis") or []))
+           and (not f_kpi or set(f_kpi) & set(_kpis(e)))
            and (not f_slice or any(f_slice.lower() in s.lower() for s in _slices(e)))
            and (not f_unplanned or not e.get("planned"))]
     st.markdown(f"**{len(sel)}** of {len(eps)} episodes")
@@ -47,6 +47,13 @@ def render(ctx) -> None:
     )
     for i, e in enumerate(sel[(page - 1) * PER_PAGE: page * PER_PAGE]):
         _card(e, expanded=i == 0)
+
+
+def _kpis(e: dict) -> list[str]:
+    """The incidents' KPIs and the primary KPI the card is titled by (a flash sale's orders, its
+    incident on sessions), for the KPI filter."""
+    pk = e.get("primary_kpi")
+    return [str(k) for k in e.get("kpis") or []] + ([str(pk)] if pk else [])
 
 
 def _slices(e: dict) -> list[str]:
