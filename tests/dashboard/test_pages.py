@@ -583,3 +583,19 @@ def test_the_filters_find_the_kpi_and_slice_an_episode_is_titled_by(page, roots,
     at.text_input(key="ep_slice").set_value("").run()
     at.multiselect(key="ep_kpi").set_value(["orders"]).run()
     assert e["title"] in [x.label.rsplit(" · ", 1)[0] for x in at.expander]
+
+
+def test_customers_switched_off_says_so(page, roots, tmp_path, monkeypatch):
+    """A run analysed with customers.enabled false read "No customer models in this run
+    (simulated)." — the source, not the reason."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "off")
+    shutil.rmtree(reports / "off" / "customers")
+    f = reports / "off" / "insights.json"
+    doc = json.loads(f.read_text())
+    doc["customers"] = {"enabled": False}
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    assert [i.value for i in page("customers", "off").info] == [
+        "No customer models in this run (switched off: customers.enabled is false in the run's "
+        "config)."]

@@ -23,7 +23,9 @@ def render(ctx) -> None:
     cust = ins.get("customers") or {}
     table = run.customer_table()
     if table is None:
-        st.info(f"No customer models in this run ({cust.get('status') or run.source}).")
+        why = ("switched off: customers.enabled is false in the run's config"
+               if cust.get("enabled") is False else cust.get("status") or run.source)
+        st.info(f"No customer models in this run ({why}).")
         missing_notice(run, ("customers/segments.csv", "customers/actions.csv"))
         return
     missing_notice(run, ("customers/segments.csv", "customers/actions.csv", "customers/clv.csv",
