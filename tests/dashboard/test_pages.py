@@ -599,3 +599,11 @@ def test_customers_switched_off_says_so(page, roots, tmp_path, monkeypatch):
     assert [i.value for i in page("customers", "off").info] == [
         "No customer models in this run (switched off: customers.enabled is false in the run's "
         "config)."]
+
+
+def test_kpi_explorer_says_why_a_transactions_run_has_no_sessions(page):
+    at = page("kpis", "tx")
+    at.selectbox(key="kpi_kpi").set_value("sessions").run()
+    assert [i.value for i in at.info] == [
+        "No `sessions` values on overall all: this run has none on any slice (a --transactions "
+        "file has no visits: no sessions, no conversion)."]

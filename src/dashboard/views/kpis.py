@@ -8,6 +8,9 @@ import streamlit as st
 from ..charts import kpi_figure
 from ..widgets import missing_notice, paginate
 
+# why a whole KPI can be empty, by the run's source
+NONE_WHY = {"transactions": " (a --transactions file has no visits: no sessions, no conversion)"}
+
 
 def render(ctx) -> None:
     run = ctx.run
@@ -32,7 +35,8 @@ def render(ctx) -> None:
         # and prices per product): say so rather than draw an empty chart
         have = run.kpi_dimensions(kpi)
         st.info(f"No `{kpi}` values on {dim} {seg}: " + (
-            f"`{kpi}` is measured on {', '.join(have)}." if have else "no slice holds them."))
+            f"`{kpi}` is measured on {', '.join(have)}." if have else
+            f"this run has none on any slice{NONE_WHY.get(run.source, '')}."))
     st.plotly_chart(fig, width="stretch", key="kpi_chart")
     st.caption(
         "Blue band: the range of the detectors' expected values. Markers: each detector's flags "
