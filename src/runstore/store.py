@@ -630,10 +630,11 @@ def compare_events(a: Run, b: Run) -> pd.DataFrame | None:
     missed. An event in one run's truth only (the runs analysed different data) is not one the
     other missed: ``in_a`` / ``in_b`` say which runs hold it, its verdict is "A's data only" or
     "B's data only"."""
-    ea, eb = a.events(), b.events()
+    key = ["event_id", "type", "start", "end"]
+    ea, eb = (_events_or_none(r, [*key, "expected", "detected", "consensus_delay"])
+              for r in (a, b))
     if ea is None or eb is None:
         return None
-    key = ["event_id", "type", "start", "end"]
     ea, eb = ea[~ea["expected"]], eb[~eb["expected"]]
     m = ea[key + ["detected", "consensus_delay"]].assign(in_a=True).merge(
         eb[key + ["detected", "consensus_delay"]].assign(in_b=True), on=key, how="outer",
@@ -647,6 +648,16 @@ def compare_events(a: Run, b: Run) -> pd.DataFrame | None:
         [~in_b, ~in_a, da & db, da & ~db, ~da & db],
         ["A's data only", "B's data only", "both", "only A", "only B"], default="neither")
     return m.sort_values(["start", "event_id"]).reset_index(drop=True)
+
+
+def _events_or_none(run: Run, cols: list[str]) -> pd.DataFrame | None:
+    """The run's true events; an empty table for a scorecard without any (a world with no
+    shock), None without a scorecard."""
+    ev = run.events()
+    if ev is None and run.scorecard() is not None:
+        return pd.DataFrame({c: pd.Series(dtype=bool if c == "expected" else object)
+                             for c in cols})
+    return ev
 
 
 # --- experiments ----------------------------------------------------------------------------------

@@ -607,3 +607,23 @@ def test_kpi_explorer_says_why_a_transactions_run_has_no_sessions(page):
     assert [i.value for i in at.info] == [
         "No `sessions` values on overall all: this run has none on any slice (a --transactions "
         "file has no visits: no sessions, no conversion)."]
+
+
+def test_compare_with_a_scored_run_without_events_is_not_a_missing_scorecard(page, roots,
+                                                                            tmp_path,
+                                                                            monkeypatch):
+    """A scored run whose world had no shock (event_detail empty) made Compare say "Needs a
+    scorecard in both runs." — both had one. It says the runs share no events."""
+    assert "Needs a scorecard in both runs." in _texts(page("compare", "sim", other="tx"))
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    shutil.copytree(roots.reports / "sim", reports / "calm")
+    f = reports / "calm" / "scorecard.json"
+    doc = json.loads(f.read_text())
+    n = sum(not e["expected"] for e in doc["event_detail"])
+    doc["event_detail"] = []
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    txt = _texts(page("compare", "sim", other="calm"))
+    assert "Needs a scorecard" not in txt
+    assert f"The runs share no events. {n} event(s) are in only one run's truth" in txt, txt
