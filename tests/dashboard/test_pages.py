@@ -627,3 +627,22 @@ def test_compare_with_a_scored_run_without_events_is_not_a_missing_scorecard(pag
     txt = _texts(page("compare", "sim", other="calm"))
     assert "Needs a scorecard" not in txt
     assert f"The runs share no events. {n} event(s) are in only one run's truth" in txt, txt
+
+
+def test_overview_of_a_world_without_shocks_does_not_blame_missing_truth(page, roots, tmp_path,
+                                                                         monkeypatch):
+    """A simulated world with no unexpected event has truth but no oracle line (no recall); the
+    Overview said "No oracle line (the oracle needs simulated truth)." — wrong for a simulated
+    run."""
+    assert "No oracle line (the oracle needs simulated truth)." in _texts(page("overview", "kpis"))
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "calm")
+    f = reports / "calm" / "scorecard.json"
+    doc = json.loads(f.read_text())
+    doc["event_detail"], doc["events"] = [], {**doc["events"], "unexpected": 0, "expected": 0}
+    for mode in ("strict", "lenient"):
+        doc[mode]["oracle_equal_fp"] = {"fp_budget": 6, "oracle_recall": None, "ratio": None}
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    txt = _texts(page("overview", "calm"))
+    assert "No oracle line (no unexpected event to find" in txt and "needs simulated" not in txt

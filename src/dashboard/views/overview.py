@@ -48,6 +48,9 @@ def render(ctx) -> None:
                 f"**{fmt(oe.get('oracle_recall'))}** "
                 f"(consensus / oracle = {fmt(oe.get('ratio'))})"
             )
+        elif ev.get("unexpected") == 0:  # a world without shocks: no recall to compare
+            st.caption("No oracle line (no unexpected event to find: every incident is a false "
+                       "alarm).")
         else:
             st.caption("No oracle line (the oracle needs simulated truth).")
         st.subheader("Per detector and consensus level")
