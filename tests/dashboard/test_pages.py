@@ -633,7 +633,7 @@ def test_overview_of_a_world_without_shocks_does_not_blame_missing_truth(page, r
                                                                          monkeypatch):
     """A simulated world with no unexpected event has truth but no oracle line (no recall); the
     Overview said "No oracle line (the oracle needs simulated truth)." — wrong for a simulated
-    run."""
+    run — and showed an empty table under "Recall per event type"."""
     assert "No oracle line (the oracle needs simulated truth)." in _texts(page("overview", "kpis"))
     reports = tmp_path / "reports"
     shutil.copytree(roots.reports / "sim", reports / "calm")
@@ -642,7 +642,13 @@ def test_overview_of_a_world_without_shocks_does_not_blame_missing_truth(page, r
     doc["event_detail"], doc["events"] = [], {**doc["events"], "unexpected": 0, "expected": 0}
     for mode in ("strict", "lenient"):
         doc[mode]["oracle_equal_fp"] = {"fp_budget": 6, "oracle_recall": None, "ratio": None}
+        block = doc[mode]
+        for m in [*block["detectors"].values(), *block["consensus_levels"].values(),
+                  block["consensus"]]:
+            m["by_type"] = {}
     f.write_text(json.dumps(doc))
     monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
     txt = _texts(page("overview", "calm"))
     assert "No oracle line (no unexpected event to find" in txt and "needs simulated" not in txt
+    # and no empty table under "Recall per event type"
+    assert "No unexpected event in this run's truth: no recall per type." in txt

@@ -58,8 +58,10 @@ def render(ctx) -> None:
         st.dataframe(board, width="stretch", hide_index=True)
         st.subheader("Recall per event type")
         bt = run.by_type(mode)
-        if bt is not None:
+        if bt is not None and not bt.empty:
             st.dataframe(bt, width="stretch", hide_index=True)
+        else:  # an empty table under the heading said nothing
+            st.caption("No unexpected event in this run's truth: no recall per type.")
         events = run.events()
         if events is not None:
             st.subheader("Events and who found them (delay in days)")
