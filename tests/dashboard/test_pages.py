@@ -652,3 +652,20 @@ def test_overview_of_a_world_without_shocks_does_not_blame_missing_truth(page, r
     assert "No oracle line (no unexpected event to find" in txt and "needs simulated" not in txt
     # and no empty table under "Recall per event type"
     assert "No unexpected event in this run's truth: no recall per type." in txt
+
+
+def test_a_clv_model_that_was_not_fitted_says_so(page, roots, tmp_path, monkeypatch):
+    """A --transactions file with too few repeat customers: the CLV model failed and every
+    customer kept its historical value; the page showed "Model pareto_nbd+gamma_gamma" and a
+    predicted value of n/a, nothing saying the model was not used."""
+    assert not [w for w in page("customers", "sim").warning if "CLV model" in w.value]
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "few")
+    f = reports / "few" / "insights.json"
+    doc = json.loads(f.read_text())
+    why = ("fallback: historical value for every customer (ValueError: only 2 repeat customers "
+           "with positive value for Gamma-Gamma)")
+    doc["customers"]["clv"].update(status=why, predicted_value_total=None)
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    assert f"CLV model not used: {why}." in [w.value for w in page("customers", "few").warning]

@@ -131,6 +131,9 @@ def render(ctx) -> None:
     c[2].markdown(f"**Model**  \n`{clv.get('model') or 'n/a'}`")
     if clv.get("note"):   # a horizon longer than the order history
         st.caption(f"Note: {clv['note']}")
+    status = clv.get("status")
+    if isinstance(status, str) and status != "ok":  # the model was not fitted: say what was used
+        st.warning(f"CLV model not used: {status}.")
     if "clv" in table:
         # binned here: the browser gets 60 bars, not one value per customer
         vals = pd.to_numeric(table["clv"], errors="coerce").dropna().to_numpy()
