@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from runstore import Run
 
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "star", "cross", "pentagon")
+RATES = ("recall", "precision", "f1")  # metrics between 0 and 1, drawn on a 0–1 axis
 DIRECTION_COLOR = {"down": "rgba(214,39,40,0.16)", "up": "rgba(44,160,44,0.16)"}
 
 
@@ -259,6 +260,8 @@ def leaderboard_figure(lb: pd.DataFrame, metric: str, label_cols: list[str]) -> 
         yaxis_title=metric,
         xaxis_type="category",
     )
+    if metric.rsplit(".", 1)[-1] in RATES:  # Plotly's autorange drew a recall of 1 on a 0–2 axis
+        fig.update_yaxes(range=[-0.05, 1.05])
     return fig
 
 

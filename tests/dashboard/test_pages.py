@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from tests.servefix import ROOT
 
-from dashboard.charts import detectability_figure, kpi_figure
+from dashboard.charts import detectability_figure, kpi_figure, leaderboard_figure
 from dashboard.widgets import fmt
 from runstore import RunStore
 from runstore.store import compare_events
@@ -669,3 +669,13 @@ def test_a_clv_model_that_was_not_fitted_says_so(page, roots, tmp_path, monkeypa
     f.write_text(json.dumps(doc))
     monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
     assert f"CLV model not used: {why}." in [w.value for w in page("customers", "few").warning]
+
+
+def test_a_rate_on_the_leaderboard_chart_is_drawn_on_a_0_to_1_axis():
+    """One setting with recall 1.000 [1.000, 1.000] (the ci_gate experiment) was drawn on a 0–2
+    axis (Plotly's autorange around one point): recall, precision and F1 get 0–1."""
+    lb = pd.DataFrame({"setting_id": ["s1"], "consensus.recall.mean": [1.0],
+                       "consensus.recall.ci_low": [1.0], "consensus.recall.ci_high": [1.0],
+                       "consensus.median_delay_days.mean": [0.0]})
+    assert list(leaderboard_figure(lb, "consensus.recall", []).layout.yaxis.range) == [-0.05, 1.05]
+    assert leaderboard_figure(lb, "consensus.median_delay_days", []).layout.yaxis.range is None
