@@ -679,3 +679,15 @@ def test_a_rate_on_the_leaderboard_chart_is_drawn_on_a_0_to_1_axis():
                        "consensus.median_delay_days.mean": [0.0]})
     assert list(leaderboard_figure(lb, "consensus.recall", []).layout.yaxis.range) == [-0.05, 1.05]
     assert leaderboard_figure(lb, "consensus.median_delay_days", []).layout.yaxis.range is None
+
+
+def test_the_monitor_tables_show_percentages_as_percent(page, roots):
+    """The watched segments' movement and the alerts showed share and growth as fractions
+    (growth 0.0361) where the alerts themselves say "+3.6%": they are in percent, so named."""
+    series = pd.read_csv(roots.reports / "sim" / "customers" / "monitor_series.csv")
+    last = series.sort_values("date").groupby("segment").tail(1).set_index("segment")
+    at = page("customers", "sim")
+    table = next(d.value for d in at.dataframe if "28-day growth %" in d.value.columns)
+    for row in table.itertuples(index=False):
+        assert row[3] == round(last.loc[row.segment, "share"] * 100, 1)
+    assert "share" not in table.columns and "growth" not in table.columns

@@ -47,13 +47,9 @@ def render(ctx) -> None:
         st.markdown("**Movement of the watched segments (At-Risk monitor, 28-day growth)**")
         if series is not None and not series.empty:
             last = series.sort_values("date").groupby("segment").tail(1)
-            st.dataframe(
-                last[
-                    ["segment", "date", "customers", "share", "growth", "normal_growth", "severity"]
-                ],
-                hide_index=True,
-                width="stretch",
-            )
+            st.dataframe(_in_pct(last[["segment", "date", "customers", "share", "growth",
+                                       "normal_growth", "severity"]]),
+                         hide_index=True, width="stretch")
         else:
             st.caption("no monitor series")
 
@@ -185,27 +181,9 @@ def render(ctx) -> None:
         st.plotly_chart(fig, width="stretch", key="cu_monitor")
     alerts = run.alerts()
     if alerts:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        k: a.get(k)
-                        for k in (
-                            "date",
-                            "segment",
-                            "severity",
-                            "growth",
-                            "customers",
-                            "reason",
-                            "alert_id",
-                        )
-                    }
-                    for a in alerts
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
-        )
+        keys = ("date", "segment", "severity", "growth", "customers", "reason", "alert_id")
+        st.dataframe(_in_pct(pd.DataFrame([{k: a.get(k) for k in keys} for a in alerts])),
+                     hide_index=True, width="stretch")
     else:
         # a monitor that judged no day (a few weeks of data: all warm-up) says so: its silence is
         # not "no churn"
@@ -248,3 +226,16 @@ def render(ctx) -> None:
 def _money(v) -> str:
     """A total in the store's currency, grouped like the page's counts (59,312,108)."""
     return fmt(v, 0) if not isinstance(v, (int, float)) or v != v else f"{v:,.0f}"
+
+
+PCT_COLUMNS = {"share": "share %", "growth": "28-day growth %", "normal_growth": "normal growth %"}
+
+
+def _in_pct(df: pd.DataFrame) -> pd.DataFrame:
+    """The monitor's fractions in percent, named so (its alerts say "+3.6%"; the tables showed
+    0.0361 under "growth")."""
+    out = df.copy()
+    for col in PCT_COLUMNS:
+        if col in out:
+            out[col] = (pd.to_numeric(out[col], errors="coerce") * 100).round(1)
+    return out.rename(columns=PCT_COLUMNS)
