@@ -81,6 +81,12 @@ def main() -> None:
             st.error(exc.message)
             return
         _run_card(run)
+        if want_run and want_run not in run_ids:
+            # a link to a run that is gone, mistyped or still being written (run_analysis.py
+            # writes a hidden directory and renames it when done): say so, not show another
+            # run's numbers under the link as if they were that run's
+            st.warning(f"No run `{want_run}` under `{store.reports}` (removed, mistyped, or "
+                       f"still being written); showing `{rid}`.")
         qp["run"] = rid
     qp["page"] = page
     st.sidebar.caption(f"reports: `{store.reports}` · runs: `{store.runs}`")

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from runstore import Run
 
 SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "star", "cross", "pentagon")
+RATES = ("recall", "precision", "f1")  # metrics between 0 and 1, drawn on a 0–1 axis
 DIRECTION_COLOR = {"down": "rgba(214,39,40,0.16)", "up": "rgba(44,160,44,0.16)"}
 
 
@@ -96,11 +97,13 @@ def kpi_figure(run: Run, kpi: str, dimension: str = "overall", segment: str = "a
     shapes: list[dict] = []
     notes: list[dict] = []
     incs = _slice_incidents(run, kpi, dimension, segment)
+    step = _step(series["date"])
     for inc in incs:
         shapes.append(
             _span(
                 inc["start"],
                 inc["end"],
+                step=step,
                 fillcolor=DIRECTION_COLOR.get(inc.get("direction"), "rgba(128,128,128,0.15)"),
             )
         )
@@ -132,7 +135,8 @@ def kpi_figure(run: Run, kpi: str, dimension: str = "overall", segment: str = "a
         if ev is not None:
             for r in ev[~ev["expected"]].itertuples():
                 shapes.append(_span(r.start, r.end, fillcolor="rgba(0,0,0,0)", layer="above",
-                                    line={"color": "#ff7f0e", "dash": "dash", "width": 1}))
+                                    line={"color": "#ff7f0e", "dash": "dash", "width": 1},
+                                    step=step))
                 notes.append(
                     {
                         "x": r.start,
@@ -159,20 +163,31 @@ def kpi_figure(run: Run, kpi: str, dimension: str = "overall", segment: str = "a
     return fig
 
 
-def _span(start: str, end: str, layer: str = "below", line: dict | None = None, **kw) -> dict:
-    """A full-height band over the days start..end (inclusive)."""
+def _span(start: str, end: str, layer: str = "below", line: dict | None = None,
+          step: pd.Timedelta | None = None, **kw) -> dict:
+    """A full-height band over start..end (inclusive): to the next day when ``end`` is a day, one
+    period of the series (``step``) past it when it is a time (sub-daily input: a 20-minute
+    incident was shaded to midnight)."""
     return {
         "type": "rect",
         "xref": "x",
         "yref": "paper",
         "x0": start,
-        "x1": _next_day(end),
+        "x1": _next_day(end) if len(str(end)) <= 10 else (
+            pd.Timestamp(end) + (step or pd.Timedelta(0))).strftime("%Y-%m-%d %H:%M:%S"),
         "y0": 0,
         "y1": 1,
         "layer": layer,
         "line": line or {"width": 0},
         **kw,
     }
+
+
+def _step(dates: pd.Series) -> pd.Timedelta | None:
+    """The series' usual spacing (its median gap), None with fewer than two points."""
+    t = pd.to_datetime(pd.Series(dates, dtype=object).astype(str), errors="coerce").dropna()
+    gaps = t.sort_values().diff().dropna()
+    return gaps.median() if len(gaps) else None
 
 
 def _next_day(d: str) -> str:
@@ -245,6 +260,8 @@ def leaderboard_figure(lb: pd.DataFrame, metric: str, label_cols: list[str]) -> 
         yaxis_title=metric,
         xaxis_type="category",
     )
+    if metric.rsplit(".", 1)[-1] in RATES:  # Plotly's autorange drew a recall of 1 on a 0–2 axis
+        fig.update_yaxes(range=[-0.05, 1.05])
     return fig
 
 

@@ -433,6 +433,14 @@ class Run:
         out = _usable(_cached(src, "slices", lambda _p: _slices(df)))
         return {d: list(v) for d, v in (out if out is not None else _slices(df)).items()}
 
+    def kpi_dimensions(self, kpi: str) -> list[str]:
+        """The dimensions on which ``kpi`` has any value ('overall' first)."""
+        df = self.series_table()
+        if df is None or kpi not in df.columns:
+            return []
+        have = set(df.loc[df[kpi].notna(), "dimension"].astype(str))
+        return [d for d in self.slices() if d in have]
+
     def kpi_series(self, kpi: str, dimension: str = "overall", segment: str = "all",
                    start: str | None = None, end: str | None = None) -> pd.DataFrame:
         """Columns date, value for one KPI in one slice (empty when the slice has no rows).
@@ -619,21 +627,37 @@ def _metrics(m: dict) -> dict:
 
 def compare_events(a: Run, b: Run) -> pd.DataFrame | None:
     """Unexpected events of two runs side by side: which one the consensus found, which it
-    missed."""
-    ea, eb = a.events(), b.events()
+    missed. An event in one run's truth only (the runs analysed different data) is not one the
+    other missed: ``in_a`` / ``in_b`` say which runs hold it, its verdict is "A's data only" or
+    "B's data only"."""
+    key = ["event_id", "type", "start", "end"]
+    ea, eb = (_events_or_none(r, [*key, "expected", "detected", "consensus_delay"])
+              for r in (a, b))
     if ea is None or eb is None:
         return None
-    key = ["event_id", "type", "start", "end"]
     ea, eb = ea[~ea["expected"]], eb[~eb["expected"]]
-    m = ea[key + ["detected", "consensus_delay"]].merge(
-        eb[key + ["detected", "consensus_delay"]], on=key, how="outer", suffixes=("_a", "_b"))
+    m = ea[key + ["detected", "consensus_delay"]].assign(in_a=True).merge(
+        eb[key + ["detected", "consensus_delay"]].assign(in_b=True), on=key, how="outer",
+        suffixes=("_a", "_b"))
+    in_a = m["in_a"].astype("boolean").fillna(False).astype(bool)
+    in_b = m["in_b"].astype("boolean").fillna(False).astype(bool)
     da = m["detected_a"].astype("boolean").fillna(False).astype(bool)
     db = m["detected_b"].astype("boolean").fillna(False).astype(bool)
-    m["detected_a"], m["detected_b"] = da, db
+    m["detected_a"], m["detected_b"], m["in_a"], m["in_b"] = da, db, in_a, in_b
     m["verdict"] = np.select(
-        [da & db, da & ~db, ~da & db], ["both", "only A", "only B"], default="neither"
-    )
+        [~in_b, ~in_a, da & db, da & ~db, ~da & db],
+        ["A's data only", "B's data only", "both", "only A", "only B"], default="neither")
     return m.sort_values(["start", "event_id"]).reset_index(drop=True)
+
+
+def _events_or_none(run: Run, cols: list[str]) -> pd.DataFrame | None:
+    """The run's true events; an empty table for a scorecard without any (a world with no
+    shock), None without a scorecard."""
+    ev = run.events()
+    if ev is None and run.scorecard() is not None:
+        return pd.DataFrame({c: pd.Series(dtype=bool if c == "expected" else object)
+                             for c in cols})
+    return ev
 
 
 # --- experiments ----------------------------------------------------------------------------------
@@ -668,6 +692,13 @@ class Experiment:
     def config(self) -> dict:
         doc = _usable(self._parsed("experiment.json")) or {}
         return doc.get("config") or doc
+
+    def seeds(self) -> list | None:
+        """The seeds the experiment ran (experiment.json's resolved list; its config may hold
+        ``{count, start}`` or a train/test ``split`` instead)."""
+        doc = _usable(self._parsed("experiment.json")) or {}
+        seeds = doc.get("seeds")
+        return seeds if isinstance(seeds, list) else None
 
     @property
     def kind(self) -> str:

@@ -49,6 +49,12 @@ TITLES = {
     "compare": "Compare runs",
 }
 WAIT_S = 120  # bounds on waiting for a loaded machine, not speed assertions
+# metric values the browser cuts to one line with an ellipsis (only a browser lays them out): the
+# CLV model's name read "pareto_nbd+gamm…", an episode's matched events "W02, W0…"
+CUT_METRICS = """() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"]'))
+  .filter(e => e.offsetParent !== null)
+  .map(e => [e.textContent, e.querySelector('div') || e])
+  .filter(([, d]) => d.scrollWidth > d.clientWidth + 1).map(([t]) => t)"""
 
 
 @pytest.fixture()
@@ -135,6 +141,7 @@ def test_every_page_in_chromium(roots, dashboard_url, tmp_path):
                 if name in ("kpis", "customers", "episodes", "experiments"):
                     page.wait_for_selector(".js-plotly-plot, [data-testid='stExpander']")
                 time.sleep(1.0)  # let Plotly finish drawing before the picture
+                assert page.evaluate(CUT_METRICS) == [], f"metric values cut short on {name}"
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         finally:
             browser.close()

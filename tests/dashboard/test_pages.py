@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from tests.servefix import ROOT
 
-from dashboard.charts import detectability_figure, kpi_figure
+from dashboard.charts import detectability_figure, kpi_figure, leaderboard_figure
 from dashboard.widgets import fmt
 from runstore import RunStore
 from runstore.store import compare_events
@@ -359,3 +359,335 @@ def test_a_clv_horizon_longer_than_the_history_is_noted_on_the_customers_page(
     f.write_text(json.dumps(doc))
     assert "Note: the 365-day horizon is 13.0x the 28 days of order history" in _texts(
         page("customers", "short"))
+
+
+def test_an_episode_card_is_headed_by_the_episodes_own_title(page, roots, tmp_path, monkeypatch):
+    """The card's header was built from kpi_changes[primary_kpi], the overall whole-day change:
+    a flash sale of +62 % in one channel and country read "orders -1.1%", a product's -50 % price
+    error "aov -0.9%", a sub-daily --kpis episode "value n/a%". It is insights.json's own title
+    (the change the episode is about); the overall figure is labelled so, and n/a has no %."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    f = reports / "edited" / "insights.json"
+    doc = json.loads(f.read_text())
+    eps = doc["episodes"][:2]
+    title = "orders in channel email up +62.2%: flash sale or promotion (2025-03-04)"
+    eps[0].update(primary_kpi="orders", title=title, severity="high", planned=False,
+                  kpi_changes={**(eps[0].get("kpi_changes") or {}), "orders": -1.08192})
+    eps[1].pop("title", None)  # a run written before episodes had titles
+    eps[1].update(primary_kpi="value", kpi_changes={"value": None}, severity="medium")
+    doc["episodes"] = eps
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("episodes", "edited")
+    labels = [x.label for x in at.expander]
+    assert labels[0] == f"{title} · high", labels
+    assert labels[1].startswith(f"{eps[1]['start']} … {eps[1]['end']} · value n/a · "), labels
+    metrics = {m.label: m.value for m in at.expander[0].metric}
+    assert metrics["orders change, overall"] == "-1.1%", metrics
+    assert not any("n/a%" in x for x in labels + [m.value for m in at.metric])
+
+
+def test_compare_does_not_count_an_event_the_other_runs_data_lacks_as_missed(page, roots,
+                                                                             tmp_path,
+                                                                             monkeypatch):
+    """Two runs of different data (another world, a --kpis file): every event was "found by only
+    one" — 'A found 18, B found 10 of 30 unexpected events; 28 found by only one' — as if B had
+    missed A's events that its data never held. Only the events both runs hold are compared."""
+    at = page("compare", "sim", other="kpis")
+    txt = _texts(at)
+    n_sim = sum(not e["expected"] for e in json.loads(
+        (roots.reports / "sim" / "scorecard.json").read_text())["event_detail"])
+    assert "found by only one" not in txt, txt
+    assert f"The runs share no events. {n_sim + 1} event(s) are in only one run's truth" in txt
+
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    shutil.copytree(roots.reports / "sim", reports / "fewer")
+    f = reports / "fewer" / "scorecard.json"
+    doc = json.loads(f.read_text())
+    unexpected = [e for e in doc["event_detail"] if not e["expected"]]
+    gone = unexpected[0]["event_id"]
+    doc["event_detail"] = [e for e in doc["event_detail"] if e["event_id"] != gone]
+    f.write_text(json.dumps(doc))
+    store = RunStore(reports, roots.runs)
+    ev = compare_events(store.run("sim"), store.run("fewer"))
+    row = ev[ev["event_id"] == gone].iloc[0]
+    assert row["verdict"] == "A's data only" and not row["in_b"]
+    assert set(ev.loc[ev["event_id"] != gone, "verdict"]) <= {"both", "neither"}
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("compare", "sim", other="fewer")
+    assert f"of the {len(unexpected) - 1} unexpected events both runs hold; **0** found by only " \
+           "one. 1 event(s) are in only one run's truth" in _texts(at), _texts(at)
+    shown = at.dataframe[-1].value  # the shared events, verdict beside the event
+    assert list(shown.columns[:5]) == ["event_id", "type", "start", "end", "verdict"]
+    assert gone not in set(shown["event_id"]) and len(shown) == len(unexpected) - 1
+
+
+def test_kpi_explorer_says_when_a_kpi_is_not_measured_on_the_chosen_dimension(page, roots):
+    """Not every KPI is measured on every dimension (no sessions per category; per product only
+    orders and prices): choosing one drew an empty chart over "Flagged days (0)", "rows 0–0 of
+    0", nothing saying why. The page names the dimensions that do hold the KPI. And the flag
+    table's title counted detector rows as days (91 "flagged days" were 91 flags on fewer)."""
+    at = page("kpis", "sim")
+    assert not at.info
+    det = pd.read_csv(roots.reports / "sim" / "detections.csv")
+    rev = det[(det["kpi"] == "revenue") & (det["dimension"] == "overall") & det["flag"]]
+    assert f"Flags ({len(rev)} on {rev['date'].nunique()} days)" in [s.value for s in at.subheader]
+    at.selectbox(key="kpi_kpi").set_value("sessions").run()
+    at.selectbox(key="kpi_dim").set_value("category").run()
+    seg = at.selectbox(key="kpi_seg").value
+    assert [i.value for i in at.info] == [
+        f"No `sessions` values on category {seg}: `sessions` is measured on overall, channel, "
+        "country."]
+    at.selectbox(key="kpi_dim").set_value("channel").run()
+    assert not at.info
+
+
+def test_a_link_to_a_run_that_is_not_there_says_so(page, roots):
+    """``?run=<id>`` naming a run that is gone, mistyped or still being written (a hidden
+    directory until run_analysis.py renames it) silently opened the newest run instead: its
+    numbers under a link that named another run. The page now says which run it shows instead;
+    the same for ``?exp=``."""
+    at = page("overview", "not-yet")
+    shown = at.sidebar.selectbox[0].value
+    assert [w.value for w in at.warning][:1] == [
+        f"No run `not-yet` under `{roots.reports}` (removed, mistyped, or still being written); "
+        f"showing `{shown}`."]
+    at.sidebar.selectbox[0].set_value("kpis").run()  # choosing a run: no warning any more
+    assert not [w for w in at.warning if "No run" in w.value]
+    assert not [w for w in page("overview", "sim").warning if "No run" in w.value]
+    at = page("experiments", exp="gone")
+    assert any(w.value.startswith("No experiment `gone` under ") for w in at.warning)
+    assert not page("experiments", exp="sweep").warning
+
+
+def test_the_experiments_seeds_are_the_ones_it_ran(page, roots, tmp_path, monkeypatch):
+    """The caption printed the config's ``seeds`` as Python: "seeds {'count': 3, 'start': 1}"
+    for ``seeds: {count: 3, start: 1}``, "seeds None" for a train/test split. It lists the seeds
+    experiment.json says were run."""
+    runs = tmp_path / "runs"
+    shutil.copytree(roots.runs / "sweep", runs / "counted")
+    f = runs / "counted" / "experiment.json"
+    doc = json.loads(f.read_text())
+    assert doc["seeds"] == [1, 2]
+    doc["config"]["seeds"] = {"count": 2, "start": 1}
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_RUNS", str(runs))
+    caption = [c.value for c in page("experiments", exp="counted").caption if " cells, " in c.value]
+    assert caption and caption[0].endswith(" · seeds 1, 2"), caption
+    doc["seeds"] = [4, 5, 6, 7]
+    f.write_text(json.dumps(doc))
+    caption = [c.value for c in page("experiments", exp="counted").caption if " cells, " in c.value]
+    assert caption[0].endswith(" · seeds 4–7"), caption
+
+
+def test_customers_page_labels_its_numbers_in_full(page, roots):
+    """The RFM scatter's log frequency axis read "10, 2, 3, 4" for 10, 20, 30, 40 orders (Plotly's
+    one-digit in-between labels), and the CLV totals were ungrouped ("59312108") beside the
+    page's grouped counts ("211,474 customers")."""
+    at = page("customers", "sim")
+    chart = next(c for c in at.get("plotly_chart") if "recency_days" in c.proto.spec)
+    axis = json.loads(chart.proto.spec)["layout"]["yaxis"]
+    assert axis["type"] == "log" and axis["ticktext"] == [f"{t:,}" for t in axis["tickvals"]]
+    top = pd.read_csv(roots.reports / "sim" / "customers" / "segments.csv")["frequency"].max()
+    assert 1 in axis["tickvals"] and max(axis["tickvals"]) <= top
+    clv = json.loads((roots.reports / "sim" / "insights.json").read_text())["customers"]["clv"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Historical value"] == f"{clv['historical_value_total']:,.0f}"
+
+
+def test_an_episode_matched_to_several_events_lists_them_all(page, roots, tmp_path, monkeypatch):
+    """The "Matched event" metric joined every id into one line, which the browser cut short
+    ("W02, W0…"; test_browser checks no metric is cut): several are counted there and listed in
+    the card's caption."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    f = reports / "edited" / "insights.json"
+    doc = json.loads(f.read_text())
+    doc["episodes"][0]["matched_event_ids"] = ["W02", "W03", "W04"]
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    card = page("episodes", "edited").expander[0]
+    metrics = {m.label: m.value for m in card.metric}
+    assert metrics["Matched events"] == "3", metrics
+    assert any(c.value.endswith(" · matched events: W02, W03, W04") for c in card.caption)
+
+
+class _SubDailyRun:
+    """Just what kpi_figure reads: a 10-minute series, one 20-minute incident, one labelled
+    window (a --kpis run of a NAB file looks like this)."""
+
+    def __init__(self, daily: bool = False):
+        fmt_ = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M:%S"
+        freq = "D" if daily else "10min"
+        self.dates = pd.date_range("2015-09-10", periods=300, freq=freq).strftime(fmt_)
+        iso = (lambda d: d) if daily else (lambda d: d.replace(" ", "T"))
+        self.inc = {"incident_id": "I1", "kpi": "value", "dimension": "overall", "segment": "all",
+                    "start": iso(self.dates[100]), "end": iso(self.dates[102]),
+                    "direction": "down", "severity": "medium", "magnitude_pct": -15.0,
+                    "detectors": ["rolling_zscore"]}
+
+    def kpi_series(self, *a):
+        return pd.DataFrame({"date": self.dates, "value": 50.0})
+
+    def detections_for(self, *a):
+        return None
+
+    def incidents(self):
+        return [self.inc]
+
+    def events(self):
+        return pd.DataFrame([{"event_id": "W01", "type": "nab_window", "start": self.inc["start"],
+                              "end": self.inc["end"], "expected": False}])
+
+    def calendar(self):
+        return pd.DataFrame({"date": [], "name": [], "kind": []})
+
+
+def test_sub_daily_incidents_and_windows_are_shaded_over_their_own_hours():
+    """On a sub-daily --kpis run every incident and labelled window was shaded to the next
+    midnight (a 20-minute incident on 2015-09-11 read as the rest of the day): the band ends one
+    period after the last flagged point; on daily data, at the next day as before."""
+    run = _SubDailyRun()
+    fig = kpi_figure(run, "value")
+    bands = [(s.x0, s.x1) for s in fig.layout.shapes]
+    last = pd.Timestamp(run.dates[102]) + pd.Timedelta(minutes=10)
+    assert bands == [(run.inc["start"], last.strftime("%Y-%m-%d %H:%M:%S"))] * 2, bands
+    daily = _SubDailyRun(daily=True)
+    bands = [(s.x0, s.x1) for s in kpi_figure(daily, "value").layout.shapes]
+    nxt = (pd.Timestamp(daily.dates[102]) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    assert bands == [(daily.inc["start"], nxt)] * 2, bands
+
+
+def test_the_filters_find_the_kpi_and_slice_an_episode_is_titled_by(page, roots, tmp_path,
+                                                                    monkeypatch):
+    """An episode titled "orders in channel x country direct / US up +62.2%" (its incident on
+    sessions in channel direct) was hidden by the filters "direct / US" and KPI orders: only the
+    incidents' slices and KPIs were searched, not the slice it is measured on (signature.slice)
+    nor its primary KPI."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "edited")
+    f = reports / "edited" / "insights.json"
+    doc = json.loads(f.read_text())
+    e = doc["episodes"][0]
+    e["slices"], e["kpis"], e["primary_kpi"] = ["channel direct"], ["sessions"], "orders"
+    e["signature"] = {**(e.get("signature") or {}), "slice": "channel x country direct / US"}
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("episodes", "edited")
+    at.text_input(key="ep_slice").set_value("direct / us").run()
+    n = len(doc["episodes"])
+    assert f"**1** of {n} episodes" in _texts(at)
+    assert at.expander[0].label.startswith(e["title"])
+    at.text_input(key="ep_slice").set_value("").run()
+    at.multiselect(key="ep_kpi").set_value(["orders"]).run()
+    assert e["title"] in [x.label.rsplit(" · ", 1)[0] for x in at.expander]
+
+
+def test_customers_switched_off_says_so(page, roots, tmp_path, monkeypatch):
+    """A run analysed with customers.enabled false read "No customer models in this run
+    (simulated)." — the source, not the reason."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "off")
+    shutil.rmtree(reports / "off" / "customers")
+    f = reports / "off" / "insights.json"
+    doc = json.loads(f.read_text())
+    doc["customers"] = {"enabled": False}
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    assert [i.value for i in page("customers", "off").info] == [
+        "No customer models in this run (switched off: customers.enabled is false in the run's "
+        "config)."]
+
+
+def test_kpi_explorer_says_why_a_transactions_run_has_no_sessions(page):
+    at = page("kpis", "tx")
+    at.selectbox(key="kpi_kpi").set_value("sessions").run()
+    assert [i.value for i in at.info] == [
+        "No `sessions` values on overall all: this run has none on any slice (a --transactions "
+        "file has no visits: no sessions, no conversion)."]
+
+
+def test_compare_with_a_scored_run_without_events_is_not_a_missing_scorecard(page, roots,
+                                                                            tmp_path,
+                                                                            monkeypatch):
+    """A scored run whose world had no shock (event_detail empty) made Compare say "Needs a
+    scorecard in both runs." — both had one. It says the runs share no events."""
+    assert "Needs a scorecard in both runs." in _texts(page("compare", "sim", other="tx"))
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "sim")
+    shutil.copytree(roots.reports / "sim", reports / "calm")
+    f = reports / "calm" / "scorecard.json"
+    doc = json.loads(f.read_text())
+    n = sum(not e["expected"] for e in doc["event_detail"])
+    doc["event_detail"] = []
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    txt = _texts(page("compare", "sim", other="calm"))
+    assert "Needs a scorecard" not in txt
+    assert f"The runs share no events. {n} event(s) are in only one run's truth" in txt, txt
+
+
+def test_overview_of_a_world_without_shocks_does_not_blame_missing_truth(page, roots, tmp_path,
+                                                                         monkeypatch):
+    """A simulated world with no unexpected event has truth but no oracle line (no recall); the
+    Overview said "No oracle line (the oracle needs simulated truth)." — wrong for a simulated
+    run — and showed an empty table under "Recall per event type"."""
+    assert "No oracle line (the oracle needs simulated truth)." in _texts(page("overview", "kpis"))
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "calm")
+    f = reports / "calm" / "scorecard.json"
+    doc = json.loads(f.read_text())
+    doc["event_detail"], doc["events"] = [], {**doc["events"], "unexpected": 0, "expected": 0}
+    for mode in ("strict", "lenient"):
+        doc[mode]["oracle_equal_fp"] = {"fp_budget": 6, "oracle_recall": None, "ratio": None}
+        block = doc[mode]
+        for m in [*block["detectors"].values(), *block["consensus_levels"].values(),
+                  block["consensus"]]:
+            m["by_type"] = {}
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    txt = _texts(page("overview", "calm"))
+    assert "No oracle line (no unexpected event to find" in txt and "needs simulated" not in txt
+    # and no empty table under "Recall per event type"
+    assert "No unexpected event in this run's truth: no recall per type." in txt
+
+
+def test_a_clv_model_that_was_not_fitted_says_so(page, roots, tmp_path, monkeypatch):
+    """A --transactions file with too few repeat customers: the CLV model failed and every
+    customer kept its historical value; the page showed "Model pareto_nbd+gamma_gamma" and a
+    predicted value of n/a, nothing saying the model was not used."""
+    assert not [w for w in page("customers", "sim").warning if "CLV model" in w.value]
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "few")
+    f = reports / "few" / "insights.json"
+    doc = json.loads(f.read_text())
+    why = ("fallback: historical value for every customer (ValueError: only 2 repeat customers "
+           "with positive value for Gamma-Gamma)")
+    doc["customers"]["clv"].update(status=why, predicted_value_total=None)
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    assert f"CLV model not used: {why}." in [w.value for w in page("customers", "few").warning]
+
+
+def test_a_rate_on_the_leaderboard_chart_is_drawn_on_a_0_to_1_axis():
+    """One setting with recall 1.000 [1.000, 1.000] (the ci_gate experiment) was drawn on a 0–2
+    axis (Plotly's autorange around one point): recall, precision and F1 get 0–1."""
+    lb = pd.DataFrame({"setting_id": ["s1"], "consensus.recall.mean": [1.0],
+                       "consensus.recall.ci_low": [1.0], "consensus.recall.ci_high": [1.0],
+                       "consensus.median_delay_days.mean": [0.0]})
+    assert list(leaderboard_figure(lb, "consensus.recall", []).layout.yaxis.range) == [-0.05, 1.05]
+    assert leaderboard_figure(lb, "consensus.median_delay_days", []).layout.yaxis.range is None
+
+
+def test_the_monitor_tables_show_percentages_as_percent(page, roots):
+    """The watched segments' movement and the alerts showed share and growth as fractions
+    (growth 0.0361) where the alerts themselves say "+3.6%": they are in percent, so named."""
+    series = pd.read_csv(roots.reports / "sim" / "customers" / "monitor_series.csv")
+    last = series.sort_values("date").groupby("segment").tail(1).set_index("segment")
+    at = page("customers", "sim")
+    table = next(d.value for d in at.dataframe if "28-day growth %" in d.value.columns)
+    for row in table.itertuples(index=False):
+        assert row[3] == round(last.loc[row.segment, "share"] * 100, 1)
+    assert "share" not in table.columns and "growth" not in table.columns

@@ -65,14 +65,21 @@ def render(ctx) -> None:
     if ev is None:
         st.info("Needs a scorecard in both runs.")
         return
-    if "verdict" in ev and (ev["event_id"].isna()).all():
-        st.info("The runs share no events.")
+    shared = ev[ev["in_a"] & ev["in_b"]]
+    apart = len(ev) - len(shared)
+    note = (f" {apart} event(s) are in only one run's truth (the runs analysed different data): "
+            "not compared." if apart else "")
+    if shared.empty:
+        st.info("The runs share no events." + note)
         return
-    diff = ev[ev["verdict"].isin(["only A", "only B"])]
+    diff = shared[shared["verdict"].isin(["only A", "only B"])]
     st.markdown(
-        f"A found **{int(ev['detected_a'].sum())}**, B found **{int(ev['detected_b'].sum())}** of "
-        f"{len(ev)} unexpected events; **{len(diff)}** found by only one."
+        f"A found **{int(shared['detected_a'].sum())}**, B found "
+        f"**{int(shared['detected_b'].sum())}** of the {len(shared)} unexpected events both runs "
+        f"hold; **{len(diff)}** found by only one.{note}"
     )
-    st.dataframe(diff if not diff.empty else ev, hide_index=True, width="stretch")
+    cols = ["event_id", "type", "start", "end", "verdict", "detected_a", "detected_b",
+            "consensus_delay_a", "consensus_delay_b"]
+    st.dataframe((diff if not diff.empty else shared)[cols], hide_index=True, width="stretch")
     if diff.empty:
         st.caption("Both runs found (or missed) the same events; the table shows all of them.")

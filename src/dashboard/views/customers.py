@@ -23,7 +23,9 @@ def render(ctx) -> None:
     cust = ins.get("customers") or {}
     table = run.customer_table()
     if table is None:
-        st.info(f"No customer models in this run ({cust.get('status') or run.source}).")
+        why = ("switched off: customers.enabled is false in the run's config"
+               if cust.get("enabled") is False else cust.get("status") or run.source)
+        st.info(f"No customer models in this run ({why}).")
         missing_notice(run, ("customers/segments.csv", "customers/actions.csv"))
         return
     missing_notice(run, ("customers/segments.csv", "customers/actions.csv", "customers/clv.csv",
@@ -45,13 +47,9 @@ def render(ctx) -> None:
         st.markdown("**Movement of the watched segments (At-Risk monitor, 28-day growth)**")
         if series is not None and not series.empty:
             last = series.sort_values("date").groupby("segment").tail(1)
-            st.dataframe(
-                last[
-                    ["segment", "date", "customers", "share", "growth", "normal_growth", "severity"]
-                ],
-                hide_index=True,
-                width="stretch",
-            )
+            st.dataframe(_in_pct(last[["segment", "date", "customers", "share", "growth",
+                                       "normal_growth", "severity"]]),
+                         hide_index=True, width="stretch")
         else:
             st.caption("no monitor series")
 
@@ -70,6 +68,11 @@ def render(ctx) -> None:
         opacity=0.6,
         title=f"recency × frequency (size: monetary; {len(sample):,} of {len(table):,} customers)",
     )
+    # Plotly labels a log axis's in-between ticks with one digit ("2 3 4" above 10 for 20, 30,
+    # 40 orders): name every tick in full
+    top = pd.to_numeric(sample["frequency"], errors="coerce").max()
+    ticks = [m * 10 ** e for e in range(7) for m in (1, 2, 3, 5) if m * 10 ** e <= max(top, 1)]
+    fig.update_yaxes(tickvals=ticks, ticktext=[f"{t:,}" for t in ticks])
     st.plotly_chart(fig, width="stretch", key="cu_rfm")
 
     st.subheader("Churn risk")
@@ -115,14 +118,18 @@ def render(ctx) -> None:
     st.subheader("Customer lifetime value")
     clv = cust.get("clv") or {}
     c = st.columns(3)
-    c[0].metric("Historical value", fmt(clv.get("historical_value_total"), 0))
+    c[0].metric("Historical value", _money(clv.get("historical_value_total")))
     c[1].metric(
         f"Predicted value ({clv.get('horizon_days', '?')} d)",
-        fmt(clv.get("predicted_value_total"), 0),
+        _money(clv.get("predicted_value_total")),
     )
-    c[2].metric("Model", str(clv.get("model") or "n/a"))
+    # not a metric: its one line cut the model's name ("pareto_nbd+gamm…")
+    c[2].markdown(f"**Model**  \n`{clv.get('model') or 'n/a'}`")
     if clv.get("note"):   # a horizon longer than the order history
         st.caption(f"Note: {clv['note']}")
+    status = clv.get("status")
+    if isinstance(status, str) and status != "ok":  # the model was not fitted: say what was used
+        st.warning(f"CLV model not used: {status}.")
     if "clv" in table:
         # binned here: the browser gets 60 bars, not one value per customer
         vals = pd.to_numeric(table["clv"], errors="coerce").dropna().to_numpy()
@@ -174,27 +181,9 @@ def render(ctx) -> None:
         st.plotly_chart(fig, width="stretch", key="cu_monitor")
     alerts = run.alerts()
     if alerts:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        k: a.get(k)
-                        for k in (
-                            "date",
-                            "segment",
-                            "severity",
-                            "growth",
-                            "customers",
-                            "reason",
-                            "alert_id",
-                        )
-                    }
-                    for a in alerts
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
-        )
+        keys = ("date", "segment", "severity", "growth", "customers", "reason", "alert_id")
+        st.dataframe(_in_pct(pd.DataFrame([{k: a.get(k) for k in keys} for a in alerts])),
+                     hide_index=True, width="stretch")
     else:
         # a monitor that judged no day (a few weeks of data: all warm-up) says so: its silence is
         # not "no churn"
@@ -232,3 +221,21 @@ def render(ctx) -> None:
         "filter."
     )
     paginate(al[acols], key="cu_actions")
+
+
+def _money(v) -> str:
+    """A total in the store's currency, grouped like the page's counts (59,312,108)."""
+    return fmt(v, 0) if not isinstance(v, (int, float)) or v != v else f"{v:,.0f}"
+
+
+PCT_COLUMNS = {"share": "share %", "growth": "28-day growth %", "normal_growth": "normal growth %"}
+
+
+def _in_pct(df: pd.DataFrame) -> pd.DataFrame:
+    """The monitor's fractions in percent, named so (its alerts say "+3.6%"; the tables showed
+    0.0361 under "growth")."""
+    out = df.copy()
+    for col in PCT_COLUMNS:
+        if col in out:
+            out[col] = (pd.to_numeric(out[col], errors="coerce") * 100).round(1)
+    return out.rename(columns=PCT_COLUMNS)

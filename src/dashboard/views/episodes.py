@@ -28,15 +28,15 @@ def render(ctx) -> None:
         st.info(f"No episodes: {ins.get('incidents_total', 0)} consensus incident(s) in this run.")
         return
     sevs = [s for s in SEVERITIES if any(e.get("severity") == s for e in eps)]
-    kpis = sorted({k for e in eps for k in e.get("kpis") or []})
+    kpis = sorted({k for e in eps for k in _kpis(e)})
     c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
     f_sev = c1.multiselect("Severity", sevs, default=sevs, key="ep_sev")
     f_kpi = c2.multiselect("KPI", kpis, default=[], key="ep_kpi", placeholder="any KPI")
     f_slice = c3.text_input("Slice contains", "", key="ep_slice", placeholder="e.g. channel email")
     f_unplanned = c4.checkbox("Unplanned only", False, key="ep_unplanned")
     sel = [e for e in eps if e.get("severity") in f_sev
-           and (not f_kpi or set(f_kpi) & set(e.get("kpis") or []))
-           and (not f_slice or any(f_slice.lower() in s.lower() for s in e.get("slices") or []))
+           and (not f_kpi or set(f_kpi) & set(_kpis(e)))
+           and (not f_slice or any(f_slice.lower() in s.lower() for s in _slices(e)))
            and (not f_unplanned or not e.get("planned"))]
     st.markdown(f"**{len(sel)}** of {len(eps)} episodes")
     pages = max(1, math.ceil(len(sel) / PER_PAGE))
@@ -49,24 +49,53 @@ def render(ctx) -> None:
         _card(e, expanded=i == 0)
 
 
+def _kpis(e: dict) -> list[str]:
+    """The incidents' KPIs and the primary KPI the card is titled by (a flash sale's orders, its
+    incident on sessions), for the KPI filter."""
+    pk = e.get("primary_kpi")
+    return [str(k) for k in e.get("kpis") or []] + ([str(pk)] if pk else [])
+
+
+def _slices(e: dict) -> list[str]:
+    """The incidents' slices and the one the episode is measured on (its title's: "channel x
+    country direct / US" for incidents on channel direct), for the slice filter."""
+    sig = (e.get("signature") or {}).get("slice")
+    return [str(s) for s in e.get("slices") or []] + ([str(sig)] if sig else [])
+
+
+def _pct(v) -> str:
+    """A change in percent as the insights write it (+12.3%), or n/a."""
+    return "n/a" if v is None or v != v else f"{v:+.1f}%"
+
+
 def _card(e: dict, expanded: bool = False) -> None:
     sig = e.get("signature") or {}
     pk = e.get("primary_kpi")
     change = (e.get("kpi_changes") or {}).get(pk)
-    title = (f"{e['start']} … {e['end']} · {pk} {fmt(change, 1)}% · {e.get('severity')} · "
-             f"{sig.get('label', '?')}" + (" · planned" if e.get("planned") else ""))
+    # the episode's own headline (insights.json "title"): the change it quotes is the one the
+    # episode is about (the slice's, a product's price, a sub-daily incident's hours), where
+    # kpi_changes holds the overall whole-day change — -1.1% for a flash sale of +62% in one
+    # channel and country, n/a on a --kpis series too short for a baseline
+    head = e.get("title") or (f"{e['start']} … {e['end']} · {pk} {_pct(change)} · "
+                              f"{sig.get('label', '?')}")
+    title = f"{head} · {e.get('severity')}" + (" · planned" if e.get("planned") else "")
     with st.expander(title, expanded=expanded):
         c = st.columns(4)
         c[0].metric("Window (days)", e.get("days"))
-        c[1].metric(f"{pk} change", f"{fmt(change, 1)}%")
+        c[1].metric(f"{pk} change, overall", _pct(change))
         c[2].metric("Confidence", fmt(e.get("confidence"), 2))
-        c[3].metric("Matched event", ", ".join(e.get("matched_event_ids") or []) or "none")
+        # a metric shows one line and cuts the rest ("W02, W0…"): several events are counted
+        # here and listed in the caption below
+        matched = e.get("matched_event_ids") or []
+        c[3].metric("Matched event" if len(matched) < 2 else "Matched events",
+                    matched[0] if len(matched) == 1 else f"{len(matched)}" if matched else "none")
         st.markdown(e.get("narrative", ""))
         st.info(f"Recommended action: {e.get('recommended_action', '')}")
         st.caption(
             f"KPIs: {', '.join(e.get('kpis') or [])} · slices: {', '.join(e.get('slices') or [])} "
             "· "
             f"incidents: {len(e.get('incident_ids') or [])}"
+            + (f" · matched events: {', '.join(matched)}" if len(matched) > 1 else "")
         )
         drv = e.get("drivers") or {}
         fig = drivers_figure(drv.get("drivers") or [], f"drivers of {pk} ({drv.get('scope', '?')})")

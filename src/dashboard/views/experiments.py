@@ -24,6 +24,9 @@ def render(ctx) -> None:
     exp_id = st.sidebar.selectbox(
         "Experiment (runs/)", ids, index=ids.index(want) if want in ids else 0, key="exp"
     )
+    if want and want not in ids:  # a link to an experiment that is gone or still running
+        st.warning(f"No experiment `{want}` under `{store.runs}` (removed, mistyped, or not "
+                   f"written yet); showing `{exp_id}`.")
     st.query_params["exp"] = exp_id
     exp = store.experiment(exp_id)
     s = exp.summary()
@@ -31,7 +34,7 @@ def render(ctx) -> None:
     st.caption(
         f"{s['cells'] if s['cells'] is not None else '?'} cells, "
         f"{s['failed'] if s['failed'] is not None else '?'} failed"
-        f" · seeds {exp.config().get('seeds')}"
+        f" · seeds {_seeds(exp.seeds())}"
     )
     files_notice(f"Experiment `{exp_id}`", s["missing"], s["unreadable"], EXPERIMENT_FILES,
                  "rerun run_experiment.py to rewrite it")
@@ -98,3 +101,13 @@ def render(ctx) -> None:
         if not failed.empty:
             st.subheader(f"Failed cells ({len(failed)})")
             paginate(failed, key="exp_failed")
+
+
+def _seeds(seeds: list | None) -> str:
+    """1, 2, 5 — or 1–20 for a run of consecutive integers; '?' when unknown."""
+    if not seeds:
+        return "?"
+    if len(seeds) > 2 and all(isinstance(x, int) for x in seeds) and \
+            seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))

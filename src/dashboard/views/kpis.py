@@ -8,6 +8,9 @@ import streamlit as st
 from ..charts import kpi_figure
 from ..widgets import missing_notice, paginate
 
+# why a whole KPI can be empty, by the run's source
+NONE_WHY = {"transactions": " (a --transactions file has no visits: no sessions, no conversion)"}
+
 
 def render(ctx) -> None:
     run = ctx.run
@@ -27,6 +30,13 @@ def render(ctx) -> None:
     dets = run.detector_names()
     chosen = st.multiselect("Detectors", dets, default=dets, key="kpi_dets") if dets else None
     fig = kpi_figure(run, kpi, dim, seg, chosen)
+    if run.kpi_series(kpi, dim, seg)["value"].notna().sum() == 0:
+        # not every KPI is measured on every dimension (no sessions per category, only orders
+        # and prices per product): say so rather than draw an empty chart
+        have = run.kpi_dimensions(kpi)
+        st.info(f"No `{kpi}` values on {dim} {seg}: " + (
+            f"`{kpi}` is measured on {', '.join(have)}." if have else
+            f"this run has none on any slice{NONE_WHY.get(run.source, '')}."))
     st.plotly_chart(fig, width="stretch", key="kpi_chart")
     st.caption(
         "Blue band: the range of the detectors' expected values. Markers: each detector's flags "
@@ -38,7 +48,11 @@ def render(ctx) -> None:
         flagged = det[det["flag"].astype(str).str.lower() == "true"]
         if chosen is not None:
             flagged = flagged[flagged["detector"].isin(chosen)]
-        st.subheader(f"Flagged days ({len(flagged)})")
+        # one row per detector and flagged point: count both (on a sub-daily series a point is
+        # a period, not a day)
+        points = flagged["date"].nunique()
+        unit = "days" if det["date"].astype(str).str.len().max() <= 10 else "periods"
+        st.subheader(f"Flags ({len(flagged)} on {points} {unit})")
         paginate(flagged.drop(columns=["kpi", "dimension", "segment"]), key="kpi_flags")
     incs = [i for i in (run.incidents() or []) if i.get("kpi") == kpi and i.get("dimension") == dim
             and str(i.get("segment")) == str(seg)]

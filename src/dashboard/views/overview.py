@@ -48,6 +48,9 @@ def render(ctx) -> None:
                 f"**{fmt(oe.get('oracle_recall'))}** "
                 f"(consensus / oracle = {fmt(oe.get('ratio'))})"
             )
+        elif ev.get("unexpected") == 0:  # a world without shocks: no recall to compare
+            st.caption("No oracle line (no unexpected event to find: every incident is a false "
+                       "alarm).")
         else:
             st.caption("No oracle line (the oracle needs simulated truth).")
         st.subheader("Per detector and consensus level")
@@ -55,8 +58,10 @@ def render(ctx) -> None:
         st.dataframe(board, width="stretch", hide_index=True)
         st.subheader("Recall per event type")
         bt = run.by_type(mode)
-        if bt is not None:
+        if bt is not None and not bt.empty:
             st.dataframe(bt, width="stretch", hide_index=True)
+        else:  # an empty table under the heading said nothing
+            st.caption("No unexpected event in this run's truth: no recall per type.")
         events = run.events()
         if events is not None:
             st.subheader("Events and who found them (delay in days)")
