@@ -369,3 +369,24 @@ def test_the_markdown_incident_lines_show_their_severity():
            "seasonality": {}, "customers": None}
     md = render_markdown(doc)
     assert "- I-orders-overall-all-2025-05-10-down (critical): orders down -40.0%" in md
+
+
+def test_a_slice_episode_is_not_confined_when_the_store_moved_more():
+    # random world 3 EP 2024-03-20: "Confined to country SE (no overall incident; revenue in
+    # country SE +9.2%)" beside "Overall vs baseline: revenue +23.3%" (audit-dashuser)
+    from analytics.insights import grounding
+
+    top = _top("country", "SE", 9.2)
+    more = _episode("fraud_orders", _k(6.8, 12.2, 2.8, 19.9), _k(1.3, 3.6, 4.1, 5.0),
+                    top, named_by="incidents", direction="up")
+    text = _episode_narrative(more)
+    assert "Confined" not in text
+    assert ("Flagged only in country SE (no overall incident; orders in country SE +5.0%), "
+            "though the store's orders moved as much or more the same way.") in text
+    doc = more.model_dump(mode="json")
+    doc["narrative"] = text
+    assert not [b for b in grounding.check_episode(doc) if ".narrative" in b]
+    less = _episode("fraud_orders", _k(0.5, 0.4, 0.3, 0.8), _k(1.3, 3.6, 4.1, 5.0),
+                    top, named_by="incidents", direction="up")
+    assert "Confined to country SE (no overall incident; orders in country SE +5.0%)." in (
+        _episode_narrative(less))

@@ -260,9 +260,16 @@ def _episode_narrative(ep: Episode) -> str:
             # its in-scope change, as the title quotes it (the driver record's own change is
             # against the detectors' expectation and may even move the other way)
             where = _slice_label(t.dimension, t.value)
+            store = ep.kpi_changes.get(ep.primary_kpi)
             if (v := (ep.scope_changes or {}).get(ep.primary_kpi)) is not None:
                 rel = f"; {ep.primary_kpi} in {where} {_signed(v)}"
-            text += f" Confined to {where} (no overall incident{rel})."
+            if v is not None and store is not None and v * store > 0 and abs(store) >= abs(v):
+                # the store moved the same way at least as much: not "confined" (random world
+                # 3: "Confined to country SE" beside the store's revenue +23.3 %, SE's +9.2 %)
+                text += (f" Flagged only in {where} (no overall incident{rel}), though the "
+                         f"store's {ep.primary_kpi} moved as much or more the same way.")
+            else:
+                text += f" Confined to {where} (no overall incident{rel})."
         else:
             text += (f" Concentrated in {_slice_label(t.dimension, t.value)} "
                      f"({_sig(t.share_of_change) * 100:.0f}% of the change{rel}).")
