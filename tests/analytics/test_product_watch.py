@@ -19,7 +19,7 @@ from scipy.special import ndtr
 from analytics.config import load_analysis_config
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.base import OUTPUT_COLUMNS
-from analytics.watch import product_kpis, watched_products
+from analytics.watch import product_grid, product_kpis, watched_products
 
 
 def _make(**over):
@@ -200,7 +200,8 @@ def test_product_kpis_count_orders_once_and_price_per_unit():
     assert a["parent_orders"].tolist() == [2.0, 1.0, 0.0, 1.0]   # orders 1 and 2 touch category a
     assert set(wide["dimension"]) == {"product"}
     # products with fewer orders a day on average are not watched; no order lines: nothing
-    few, _ = watched_products((wide, expo), min_orders=0.5, n_days=len(days))
+    few, _ = watched_products(product_grid(tables, days), min_orders=0.5,
+                              n_days=len(days)).frames()
     assert set(few["segment"]) == {"7"}
     assert product_kpis({"orders": tables["orders"]}, days) is None
 
@@ -328,7 +329,7 @@ def test_products_watched_end_to_end(product_world, tmp_path):
 def test_price_index_moves_with_a_category_and_not_with_one_product():
     """The list-price index: 1 while prices hold; a category-wide cut moves its category's index
     (and the store's median only when enough products move); one product's cut moves neither."""
-    from analytics.watch import price_index, product_kpis
+    from analytics.watch import price_index, product_grid
 
     days = pd.date_range("2025-01-01", periods=3, freq="D")
     pids = list(range(1, 9))                  # 1-4 category a, 5-8 category b
@@ -343,7 +344,7 @@ def test_price_index_moves_with_a_category_and_not_with_one_product():
     tables = {"orders": orders, "order_items": pd.DataFrame(rows),
               "products": pd.DataFrame({"product_id": pids, "category": ["a"] * 4 + ["b"] * 4,
                                         "unit_price": [price[p] for p in pids]})}
-    idx = price_index(tables["products"], product_kpis(tables, days))
+    idx = price_index(tables["products"], product_grid(tables, days))
     idx = idx.set_index(["dimension", "segment", "date"])["price"]
     assert idx[("category", "a")].tolist() == [1.0, 0.5, 1.0]    # every product of a cut on day 1
     assert idx[("category", "b")].tolist() == [1.0, 1.0, 1.0]    # one product of b on day 2
