@@ -246,8 +246,8 @@ def stage_consensus(ctx: RunContext) -> None:
                              bool) if len(det)
                   else np.zeros(0, bool))
     # dense views, shared by every rule below: the product-watched series apart when there are any
-    votes = cons.Votes(det[~on_product] if on_product.any() else det)
-    prod_votes = cons.Votes(det[on_product]) if on_product.any() else None
+    votes = cons.Votes(det, ~on_product if on_product.any() else None)
+    prod_votes = cons.Votes(det, on_product) if on_product.any() else None
     parts = [votes] if prod_votes is None else [votes, prod_votes]
     gap = cfg.consensus.merge_gap_days
     ctx.detector_incidents = {  # per series, so the parts' lists only need merging
