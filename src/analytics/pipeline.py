@@ -171,7 +171,7 @@ def skipped_status(reason: str) -> DetectorStatus:
 
 def stage_detect(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
-    inp = ctx.watched = detector_input(ctx)
+    inp = ctx.watched = ctx.watched if ctx.watched is not None else detector_input(ctx)
     frames = []
     for name, dcfg in cfg.detectors.items():
         cls = REGISTRY[dcfg.type]
