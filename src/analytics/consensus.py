@@ -501,9 +501,9 @@ def consensus_incidents(
     vt = st = ct = None
     combine = getattr(cfg, "combine", "vote") == "stouffer" and min_votes is None
     if len(votes.grid):
-        from .detectors.calibrate import periods_per_day, threshold_for
+        from .detectors.calibrate import threshold_for
 
-        ppd = periods_per_day(votes.grid)
+        ppd = votes.ppd   # periods_per_day of the grid, once per Votes
         if getattr(cfg, "vote_sensitivity", None) is not None:
             vt = threshold_for(cfg.vote_sensitivity, ppd)
         if getattr(cfg, "solo_sensitivity", None) is not None:
