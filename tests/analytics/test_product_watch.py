@@ -400,3 +400,40 @@ def test_price_reference_and_overdispersion_use_the_days_before_only():
     want = np.clip(np.sum((x[use, 0] - 10.0) ** 2 - 10.0) / np.sum(np.full(use.sum(), 100.0)),
                    0.0, 1.0)
     assert phi[t, 0] == pytest.approx(want)
+
+
+def test_price_index_is_the_groupby_median_it_replaced():
+    """The list-price indexes are row medians of the [date x product] deviation matrix; they
+    equal, bit for bit, the (date, category) groupby median over the long rows they were once
+    built from (even counts: the mean of the two middle values; NaN under three products)."""
+    from analytics.watch import ProductGrid, price_index
+
+    rng = np.random.default_rng(7)
+    n_t, n_k = 40, 23
+    dates = pd.date_range("2025-01-01", periods=n_t).to_numpy()
+    seg = np.array([f"{i:03d}" for i in range(n_k)], dtype=object)
+    parent = np.array([["a", "b", "c"][i % 3] for i in range(n_k)], dtype=object)
+    price = np.exp(rng.normal(1.0, 0.5, (n_t, n_k)))
+    price[rng.random((n_t, n_k)) < 0.6] = np.nan          # most days a product sells nothing
+    price[5] = np.nan                                      # a day without any sale
+    zeros = np.zeros((n_t, n_k))
+    grid = ProductGrid(dates, seg, parent, zeros, price, zeros)
+    products = pd.DataFrame({"product_id": seg, "category": parent,
+                             "unit_price": np.exp(rng.normal(1.0, 0.3, n_k))})
+    got = price_index(products, grid).set_index(["dimension", "segment", "date"])["price"]
+    # the reference: the long rows' groupby median, as price_index computed it before
+    wide, expo = grid.frames()
+    cat = pd.Series(products["unit_price"].to_numpy(float), index=seg)
+    dev = wide["price"].to_numpy(float) / cat.reindex(wide["segment"]).to_numpy(float) - 1
+    frame = pd.DataFrame({"date": wide["date"].to_numpy(), "parent": expo["parent"].to_numpy(),
+                          "dev": dev}).dropna(subset=["dev"])
+    for dim, keys in (("category", ["date", "parent"]), ("overall", ["date"])):
+        g = frame.groupby(keys)["dev"]
+        med = g.median().where(g.count() >= 3).reset_index()
+        if dim == "overall":
+            med["parent"] = "all"
+        for s, part in med.groupby("parent", sort=True):
+            want = 1.0 + part.set_index("date")["dev"].reindex(pd.DatetimeIndex(dates))
+            have = got[(dim, s)]
+            assert np.array_equal(have.to_numpy(), want.to_numpy(), equal_nan=True), (dim, s)
+            assert have.notna().sum() > 5 and np.isnan(have.iloc[5])
