@@ -33,6 +33,7 @@ from scipy.special import ndtr, ndtri
 from shocklab.catalogue import KPI_NAMES, RATIO_KPIS
 
 from .context import Incident
+from .kpis import key_codes
 
 
 def level_name(n_voters: int, n_total: int) -> str:
@@ -160,31 +161,20 @@ class Votes:
     """
 
     def __init__(self, detections: pd.DataFrame, rows: np.ndarray | None = None) -> None:
-        """``rows``: a boolean mask of ``detections``' rows to take (all when None), so a caller
-        splitting the detections does not copy the frame."""
-        det = detections
-        sel = None if rows is None else np.flatnonzero(rows)
+        """``rows``: a mask of the detections to take (all when None): no copy of the frame."""
+        det, sel = detections, None if rows is None else np.flatnonzero(rows)
 
         def values(name: str, dtype: type | None = None) -> np.ndarray:
-            a = det[name].to_numpy(dtype) if dtype is not None else det[name].to_numpy()
-            return a if sel is None else a[sel]
+            return det[name].to_numpy(dtype) if sel is None else det[name].to_numpy(dtype)[sel]
 
         n = len(det) if sel is None else len(sel)
         dates = det["date"] if sel is None else det["date"].iloc[sel]
         self.grid = pd.DatetimeIndex(np.sort(dates.unique())) if n else pd.DatetimeIndex([])
-        # each key column as codes (dictionary-encoded once); a row's series is the
-        # combination of its three codes
-        cols = ["kpi", "dimension", "segment"]
-        codes, names = [], None
-        for c in ["detector", *cols]:
-            k, u = pd.factorize(det[c], use_na_sentinel=False)
-            codes.append((k if sel is None else k[sel], len(u)))
-            names = u if names is None else names
-        d_code = codes[0][0]
-        combo = np.zeros(n, dtype=np.int64)
-        for k, m in codes[1:]:
-            combo = combo * m + k
-        uniq, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+        cols = ["kpi", "dimension", "segment"]   # a row's series: its codes' combination
+        d_code, names = pd.factorize(det["detector"], use_na_sentinel=False)
+        d_code = d_code if sel is None else d_code[sel]
+        uniq, first, inverse = np.unique(key_codes(det, cols, sel), return_index=True,
+                                         return_inverse=True)
         at = first if sel is None else sel[first]   # each series' first row in ``det``
         keys = det[cols].iloc[at].reset_index(drop=True).sort_values(cols)
         self.series = [tuple(r) for r in keys.itertuples(index=False)]
@@ -199,16 +189,13 @@ class Votes:
         self.up = self.down = self.flag
         if not n:
             return
-        # row -> (detector, series, period) indices
-        pos = np.empty(len(uniq), dtype=np.intp)
+        pos = np.empty(len(uniq), dtype=np.intp)   # row -> (detector, series, period) indices
         pos[keys.index.to_numpy()] = np.arange(len(uniq))
         s_idx = pos[inverse.reshape(-1)]
         d_idx = pd.Index(self.detectors).get_indexer(names)[d_code]
-        t = values("date")
-        if t.dtype.kind == "M" and t.dtype == self.grid.dtype:
-            t_idx = np.searchsorted(self.grid.to_numpy(), t)
-        else:
-            t_idx = self.grid.get_indexer(dates)
+        t = values("date")   # the grid holds the rows' dates: a sorted search finds them
+        t_idx = (np.searchsorted(self.grid.to_numpy(), t) if t.dtype == self.grid.dtype
+                 else self.grid.get_indexer(dates))
         self.score[d_idx, s_idx, t_idx] = values("score", float)
         self.expected[d_idx, s_idx, t_idx] = values("expected", float)
         self.flag[d_idx, s_idx, t_idx] = values("flag", bool)
@@ -227,17 +214,10 @@ class Votes:
 
     @cached_property
     def _stamps(self) -> list[pd.Timestamp]:
-        """The grid's periods as Timestamps (indexing a DatetimeIndex per incident was a
-        tenth of the consensus stage)."""
+        """The grid's periods as Timestamps (indexing the DatetimeIndex per incident was a tenth
+        of the consensus stage); ``_texts``: their ``_stamp``, each computed once."""
+        self._texts: dict[int, str] = {}
         return list(self.grid)
-
-    def _stamp_text(self, p: int) -> str:
-        """``_stamp`` of period ``p``, computed once per period."""
-        texts = self.__dict__.setdefault("_stamp_texts", {})
-        t = texts.get(p)
-        if t is None:
-            t = texts[p] = _stamp(self._stamps[p])
-        return t
 
     @cached_property
     def ppd(self) -> int:
@@ -380,8 +360,9 @@ class Votes:
             else float("nan")
         )
         start, end = self._stamps[p0], self._stamps[p1]
+        text = self._texts.get(p0) or self._texts.setdefault(p0, _stamp(start))
         return Incident(
-            incident_id=f"I-{kpi}-{dim}-{seg}-{self._stamp_text(p0)}-{direction}",
+            incident_id=f"I-{kpi}-{dim}-{seg}-{text}-{direction}",
             kpi=kpi,
             dimension=dim,
             segment=seg,

@@ -18,6 +18,7 @@ import pandas as pd
 from analytics import pipeline as ap
 from analytics.config import AnalysisConfig
 from analytics.context import RunContext
+from analytics.kpis import key_codes
 from analytics.schedule import beside
 from analytics.watch import product_categories
 
@@ -99,10 +100,7 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
     # distinct days and (detector, series) pairs from the distinct values and integer codes,
     # without copying the detections (drop_duplicates over every row of the frame)
     days = int(pd.DatetimeIndex(det["date"].unique()).normalize().nunique())
-    combo = np.zeros(len(det), dtype=np.int64)
-    for c in ("kpi", "dimension", "segment"):
-        k, u = pd.factorize(det[c], use_na_sentinel=False)
-        combo = combo * len(u) + k
+    combo = key_codes(det, ["kpi", "dimension", "segment"])
     d_code, d_names = pd.factorize(det["detector"])
     n_combo = int(combo.max()) + 1
     pairs = np.unique((d_code.astype(np.int64) * n_combo + combo)[d_code >= 0])
