@@ -193,8 +193,8 @@ def price_index(products: pd.DataFrame, grid: ProductGrid | None,
     sold / the product's catalogue price − 1), where at least ``min_products`` products sold (NaN
     otherwise). Exactly 1 while no price moves; a pricing error of the whole category (or store)
     moves it by the cut, one product's alone does not (a median). None without a catalogue price
-    (``products.unit_price``) or products."""
-    if grid is None or "unit_price" not in products.columns:
+    (``products.unit_price``) or without products."""
+    if grid is None or not len(grid.segment) or "unit_price" not in products.columns:
         return None
     cat_price = pd.Series(pd.to_numeric(products["unit_price"], errors="coerce").to_numpy(float),
                           index=products["product_id"].astype(str).to_numpy())
