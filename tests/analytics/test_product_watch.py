@@ -437,3 +437,21 @@ def test_price_index_is_the_groupby_median_it_replaced():
             have = got[(dim, s)]
             assert np.array_equal(have.to_numpy(), want.to_numpy(), equal_nan=True), (dim, s)
             assert have.notna().sum() > 5 and np.isnan(have.iloc[5])
+
+
+def test_price_index_without_products_is_none():
+    """Order lines whose products the catalogue does not list: an empty grid, no index."""
+    from analytics.watch import price_index
+
+    days = pd.date_range("2025-01-01", periods=3)
+    tables = {"orders": pd.DataFrame({"order_id": [1, 2], "order_date": days[:2],
+                                      "status": "completed"}),
+              "order_items": pd.DataFrame({"order_id": [1, 2], "product_id": [5, 6],
+                                           "quantity": [1, 1], "unit_price": [1.0, 2.0]}),
+              "products": pd.DataFrame({"product_id": pd.Series([], dtype=int),
+                                        "category": pd.Series([], dtype=str),
+                                        "unit_price": pd.Series([], dtype=float)})}
+    grid = product_grid(tables, days)
+    assert grid.price.shape == (3, 0)
+    assert price_index(tables["products"], grid) is None
+    assert watched_products(grid, 1.0, 3) is None
