@@ -23,7 +23,6 @@ per series within the duration; see ``suppress_incidents``); per-detector lists 
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterable
 from functools import cached_property
 
@@ -34,6 +33,7 @@ from scipy.special import ndtr, ndtri
 from shocklab.catalogue import KPI_NAMES, RATIO_KPIS
 
 from .context import Incident
+from .kpis import key_codes
 
 
 def level_name(n_voters: int, n_total: int) -> str:
@@ -89,6 +89,17 @@ def _aggregate(kpi: str, values: np.ndarray, weights: np.ndarray | None = None) 
         if np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0:
             return float(np.dot(w, v) / w.sum())
     return float(v.mean())
+
+
+def _nanmean0(a: np.ndarray) -> np.ndarray:
+    """``np.nanmean(a, axis=0)`` of a fresh 2-D array (``a`` is overwritten), the same sums
+    and division, without its all-NaN warning (a column without a value is NaN: no baseline)."""
+    mask = np.isnan(a)
+    a[mask] = 0
+    cnt = np.sum(~mask, axis=0, dtype=np.intp)
+    tot = np.sum(a, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.true_divide(tot, cnt, out=tot, casting="unsafe")
 
 
 def _window_evidence(sc: np.ndarray, tol: int) -> np.ndarray:
@@ -149,19 +160,26 @@ class Votes:
     Built once per run and shared by every consensus rule and per-detector incident list.
     """
 
-    def __init__(self, detections: pd.DataFrame) -> None:
-        det = detections
-        self.grid = (
-            pd.DatetimeIndex(np.sort(det["date"].unique())) if len(det) else pd.DatetimeIndex([])
-        )
-        self.detectors = sorted(det["detector"].unique()) if len(det) else []
-        keys = (
-            det[["kpi", "dimension", "segment"]]
-            .drop_duplicates()
-            .sort_values(["kpi", "dimension", "segment"])
-        )
+    def __init__(self, detections: pd.DataFrame, rows: np.ndarray | None = None) -> None:
+        """``rows``: a mask of the detections to take (all when None): no copy of the frame."""
+        det, sel = detections, None if rows is None else np.flatnonzero(rows)
+
+        def values(name: str, dtype: type | None = None) -> np.ndarray:
+            return det[name].to_numpy(dtype) if sel is None else det[name].to_numpy(dtype)[sel]
+
+        n = len(det) if sel is None else len(sel)
+        dates = det["date"] if sel is None else det["date"].iloc[sel]
+        self.grid = pd.DatetimeIndex(np.sort(dates.unique())) if n else pd.DatetimeIndex([])
+        cols = ["kpi", "dimension", "segment"]   # a row's series: its codes' combination
+        d_code, names = pd.factorize(det["detector"], use_na_sentinel=False)
+        d_code = d_code if sel is None else d_code[sel]
+        uniq, first, inverse = np.unique(key_codes(det, cols, sel), return_index=True,
+                                         return_inverse=True)
+        at = first if sel is None else sel[first]   # each series' first row in ``det``
+        keys = det[cols].iloc[at].reset_index(drop=True).sort_values(cols)
         self.series = [tuple(r) for r in keys.itertuples(index=False)]
         self._row = {k: i for i, k in enumerate(self.series)}
+        self.detectors = sorted(names[np.unique(d_code)]) if n else []
         n_d, n_s, n_t = len(self.detectors), len(self.series), len(self.grid)
         shape = (n_d, n_s, n_t)
         self.score = np.full(shape, np.nan)
@@ -169,18 +187,19 @@ class Votes:
         self.flag = np.zeros(shape, dtype=bool)
         self.actual = np.full((n_s, n_t), np.nan)
         self.up = self.down = self.flag
-        if not len(det):
+        if not n:
             return
-        # row -> (detector, series, period) indices
-        s_idx = pd.MultiIndex.from_tuples(
-            self.series, names=["kpi", "dimension", "segment"]
-        ).get_indexer(pd.MultiIndex.from_frame(det[["kpi", "dimension", "segment"]]))
-        d_idx = pd.Index(self.detectors).get_indexer(det["detector"])
-        t_idx = self.grid.get_indexer(det["date"])
-        self.score[d_idx, s_idx, t_idx] = det["score"].to_numpy(float)
-        self.expected[d_idx, s_idx, t_idx] = det["expected"].to_numpy(float)
-        self.flag[d_idx, s_idx, t_idx] = det["flag"].to_numpy(bool)
-        self.actual[s_idx, t_idx] = det["actual"].to_numpy(float)
+        pos = np.empty(len(uniq), dtype=np.intp)   # row -> (detector, series, period) indices
+        pos[keys.index.to_numpy()] = np.arange(len(uniq))
+        s_idx = pos[inverse.reshape(-1)]
+        d_idx = pd.Index(self.detectors).get_indexer(names)[d_code]
+        t = values("date")   # the grid holds the rows' dates: a sorted search finds them
+        t_idx = (np.searchsorted(self.grid.to_numpy(), t) if t.dtype == self.grid.dtype
+                 else self.grid.get_indexer(dates))
+        self.score[d_idx, s_idx, t_idx] = values("score", float)
+        self.expected[d_idx, s_idx, t_idx] = values("expected", float)
+        self.flag[d_idx, s_idx, t_idx] = values("flag", bool)
+        self.actual[s_idx, t_idx] = values("actual", float)
         self.up = self.flag & (self.score >= 0)
         self.down = self.flag & (self.score < 0)
 
@@ -192,6 +211,13 @@ class Votes:
         count as evidence against. Later zeros (vetoed points) stay 0."""
         started = np.logical_or.accumulate(np.isfinite(self.score) & (self.score != 0), axis=-1)
         return np.where(started, self.score, np.nan)
+
+    @cached_property
+    def _stamps(self) -> list[pd.Timestamp]:
+        """The grid's periods as Timestamps (indexing the DatetimeIndex per incident was a tenth
+        of the consensus stage); ``_texts``: their ``_stamp``, each computed once."""
+        self._texts: dict[int, str] = {}
+        return list(self.grid)
 
     @cached_property
     def ppd(self) -> int:
@@ -313,9 +339,7 @@ class Votes:
         sc = self.score[w, s, p0:p1 + 1]
         sc = sc if direction == "up" else -sc
         peak = max(float(np.nanmax(sc)), 0.0) if np.isfinite(sc).any() else 0.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN days: no baseline
-            exp_day = np.nanmean(self.expected[w, s, p0:p1 + 1], axis=0)
+        exp_day = _nanmean0(self.expected[w, s, p0:p1 + 1])
         act_day = self.actual[s, p0:p1 + 1]
         # a ratio's periods weigh by its denominator's actual counts on the same slice, on both
         # sides: the expected ratio at the incident's actual mix of periods (as the drivers
@@ -335,9 +359,10 @@ class Votes:
             if np.isfinite(expected) and expected != 0
             else float("nan")
         )
-        start, end = self.grid[p0], self.grid[p1]
+        start, end = self._stamps[p0], self._stamps[p1]
+        text = self._texts.get(p0) or self._texts.setdefault(p0, _stamp(start))
         return Incident(
-            incident_id=f"I-{kpi}-{dim}-{seg}-{_stamp(start)}-{direction}",
+            incident_id=f"I-{kpi}-{dim}-{seg}-{text}-{direction}",
             kpi=kpi,
             dimension=dim,
             segment=seg,
@@ -457,9 +482,9 @@ def consensus_incidents(
     vt = st = ct = None
     combine = getattr(cfg, "combine", "vote") == "stouffer" and min_votes is None
     if len(votes.grid):
-        from .detectors.calibrate import periods_per_day, threshold_for
+        from .detectors.calibrate import threshold_for
 
-        ppd = periods_per_day(votes.grid)
+        ppd = votes.ppd   # periods_per_day of the grid, once per Votes
         if getattr(cfg, "vote_sensitivity", None) is not None:
             vt = threshold_for(cfg.vote_sensitivity, ppd)
         if getattr(cfg, "solo_sensitivity", None) is not None:

@@ -130,7 +130,9 @@ class RunContext:
     )  # monthly_revenue, channel_performance, top_products, revenue_by_country
     detections: pd.DataFrame | None = None
     # the watched series as stage_detect built them (pipeline.detector_input, a DetectorInput):
-    # the evaluation's oracle stage scores the same series and reuses them instead of rebuilding
+    # the evaluation's oracle stage scores the same series and reuses them instead of rebuilding;
+    # set before the detect stage (a sweep cell, with the input its world and settings gave an
+    # earlier cell: experiments/cell.py), stage_detect takes it as it is
     watched: DetectorInput | None = None
     detector_status: dict[str, DetectorStatus] = field(default_factory=dict)
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)

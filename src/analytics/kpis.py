@@ -52,6 +52,16 @@ def factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, Any]:
     return pd.factorize(values, sort=True)
 
 
+def key_codes(frame: pd.DataFrame, cols: list[str], sel: np.ndarray | None = None) -> np.ndarray:
+    """One int64 per row of ``frame`` (per row at positions ``sel``): the combination of the
+    ``cols``' values, each column dictionary-encoded once (equal values, NaN too, equal codes)."""
+    combo = np.zeros(len(frame) if sel is None else len(sel), dtype=np.int64)
+    for c in cols:
+        k, u = pd.factorize(frame[c], use_na_sentinel=False)
+        combo = combo * len(u) + (k if sel is None else k[sel])
+    return combo
+
+
 def positions(index: pd.Series | pd.Index | np.ndarray,
               targets: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     """``pd.Index(index).get_indexer(targets)``: the position of each target in ``index``, -1 when

@@ -45,7 +45,7 @@ from .detectors.base import OUTPUT_COLUMNS, sees_products
 from .detectors.calibrate import periods_per_day
 from .kpis import compute_kpis_daily, summary_tables, to_long
 from .outputs import incidents_json, write_outputs  # the one writer of the run directory
-from .watch import pair_kpis, price_index, product_kpis, watched_products
+from .watch import pair_kpis, price_index, product_grid, watched_products
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -104,15 +104,17 @@ def detector_input(ctx: RunContext) -> DetectorInput:
     exposure, indexes = None, False
     if PRODUCT_DIMENSION in cfg.dimensions and ctx.data.source != "kpis":  # single products
         days = pd.DatetimeIndex(kd["date"].unique())
-        every = product_kpis(ctx.data.tables, days)   # once: the watched ones and the index
-        prod = watched_products(every, cfg.product_min_orders, len(days))
-        if prod is not None:
+        every = product_grid(ctx.data.tables, days)   # once: the watched ones and the index
+        watched = watched_products(every, cfg.product_min_orders, len(days))
+        if watched is not None:   # rows only for the watched products
+            wide, exposure = watched.frames()
             prices = _product_prices(ctx)
             own = [k for k in PRODUCT_KPIS if k != PRICE_KPI or prices]
-            series = pd.concat([series, to_long(prod[0], own, [PRODUCT_DIMENSION])],
+            series = pd.concat([series, to_long(wide, own, [PRODUCT_DIMENSION])],
                                ignore_index=True)
-            exposure = prod[1]
+            del wide
         idx = price_index(ctx.data.tables["products"], every) if every is not None else None
+        del every, watched
         if idx is not None:  # the list-price index of each category and of the store
             series = pd.concat([series, to_long(idx, [PRICE_KPI], ["category", "overall"])],
                                ignore_index=True)
@@ -169,7 +171,7 @@ def skipped_status(reason: str) -> DetectorStatus:
 
 def stage_detect(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
-    inp = ctx.watched = detector_input(ctx)
+    inp = ctx.watched = ctx.watched if ctx.watched is not None else detector_input(ctx)
     frames = []
     for name, dcfg in cfg.detectors.items():
         cls = REGISTRY[dcfg.type]
@@ -244,8 +246,8 @@ def stage_consensus(ctx: RunContext) -> None:
                              bool) if len(det)
                   else np.zeros(0, bool))
     # dense views, shared by every rule below: the product-watched series apart when there are any
-    votes = cons.Votes(det[~on_product] if on_product.any() else det)
-    prod_votes = cons.Votes(det[on_product]) if on_product.any() else None
+    votes = cons.Votes(det, ~on_product if on_product.any() else None)
+    prod_votes = cons.Votes(det, on_product) if on_product.any() else None
     parts = [votes] if prod_votes is None else [votes, prod_votes]
     gap = cfg.consensus.merge_gap_days
     ctx.detector_incidents = {  # per series, so the parts' lists only need merging

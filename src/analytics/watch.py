@@ -19,6 +19,8 @@ tables (a data directory in the store layout); None without them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -74,13 +76,53 @@ def _grid_sum(t: np.ndarray, j: np.ndarray, n_t: int, n_j: int,
     return flat.astype(float).reshape(n_t, n_j)
 
 
-def product_kpis(
-    tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex
-) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """(wide rows in the ``kpis_daily`` shape: date, dimension ``product``, segment, orders,
-    price; exposure rows: date, dimension, segment, parent, parent_orders) for every product of
-    the catalogue (``watched_products`` keeps the ones the analysis watches); None without order
-    lines and products."""
+@dataclasses.dataclass(frozen=True)
+class ProductGrid:
+    """Every product's daily series as [date x product] matrices (products in the order of their
+    id as text): ``orders``, ``price`` (NaN on a day without units) and ``parent_orders`` (the
+    orders of the product's category, ``parent``). The long frames (``frames``) are built only for
+    the products the analysis watches: on a catalogue of thousands, most are not, and their rows
+    as text columns were most of a run's peak memory."""
+
+    dates: np.ndarray           # datetime64 [n_t]
+    segment: np.ndarray         # product id as text [n_k]
+    parent: np.ndarray          # category label (object) [n_k]
+    orders: np.ndarray          # [n_t, n_k]
+    price: np.ndarray           # [n_t, n_k]
+    parent_orders: np.ndarray   # [n_t, n_k]
+
+    def take(self, cols: np.ndarray) -> ProductGrid:
+        """The products at ``cols`` (positions or a mask), in their order."""
+        return ProductGrid(self.dates, self.segment[cols], self.parent[cols],
+                           self.orders[:, cols], self.price[:, cols], self.parent_orders[:, cols])
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(wide rows in the ``kpis_daily`` shape: date, dimension ``product``, segment, orders,
+        price; exposure rows: date, dimension, segment, parent, parent_orders), product by
+        product, each over every date."""
+        n_t, n_k = len(self.dates), len(self.segment)
+        date_col = np.tile(self.dates, n_k)
+        seg_col = np.repeat(self.segment, n_t)
+        wide = pd.DataFrame({
+            "date": date_col,
+            "dimension": PRODUCT_DIMENSION,
+            "segment": seg_col,
+            "orders": self.orders.T.reshape(-1),
+            "price": self.price.T.reshape(-1),
+        })
+        expo = pd.DataFrame({
+            "date": date_col,
+            "dimension": PRODUCT_DIMENSION,
+            "segment": seg_col,
+            "parent": np.repeat(self.parent, n_t),
+            "parent_orders": self.parent_orders.T.reshape(-1),
+        })
+        return wide, expo
+
+
+def product_grid(tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex) -> ProductGrid | None:
+    """Every product of the catalogue as a ``ProductGrid`` (``watched_products`` keeps the ones
+    the analysis watches); None without order lines and products."""
     items, products = tables.get("order_items"), tables.get("products")
     orders = tables.get("orders")
     if items is None or products is None or orders is None or not len(items) or not len(dates):
@@ -106,80 +148,82 @@ def product_kpis(
     n_c = len(cat_labels)
     c_pair = _distinct(o_of * n_c + cat_codes[p_of])
     c_cnt = _grid_sum(o_day[c_pair // n_c], c_pair % n_c, n_t, n_c)
-    units = _grid_sum(day, p_pos, n_t, n_p, qty)
-    value = _grid_sum(day, p_pos, n_t, n_p, listed)
-    keep = np.arange(n_p)
+    del pair, p_of, o_of, c_pair
     seg = products["product_id"].astype(str).to_numpy()
-    order = np.argsort(seg, kind="stable")
-    keep, seg = keep[order], seg[order]
+    keep = np.argsort(seg, kind="stable")
+    seg = seg[keep]
+    units = _grid_sum(day, p_pos, n_t, n_p, qty)[:, keep]
+    value = _grid_sum(day, p_pos, n_t, n_p, listed)[:, keep]
     with np.errstate(divide="ignore", invalid="ignore"):
-        price = np.where(units[:, keep] > 0, value[:, keep] / units[:, keep], np.nan)
-    n_k = len(keep)
-    date_col = np.tile(grid.to_numpy(), n_k)
-    seg_col = np.repeat(seg, n_t)
-    wide = pd.DataFrame({
-        "date": date_col,
-        "dimension": PRODUCT_DIMENSION,
-        "segment": seg_col,
-        "orders": cnt[:, keep].T.reshape(-1),
-        "price": price.T.reshape(-1),
-    })
+        price = np.where(units > 0, value / units, np.nan)
+    del units, value
     parent = np.asarray(cat_labels, dtype=object)[cat_codes[keep]]
-    expo = pd.DataFrame({
-        "date": date_col,
-        "dimension": PRODUCT_DIMENSION,
-        "segment": seg_col,
-        "parent": np.repeat(parent, n_t),
-        "parent_orders": c_cnt[:, cat_codes[keep]].T.reshape(-1),
-    })
-    return wide, expo
+    return ProductGrid(grid.to_numpy(), seg, parent, cnt[:, keep], price,
+                       c_cnt[:, cat_codes[keep]])
 
 
-def price_index(products: pd.DataFrame, frames: tuple[pd.DataFrame, pd.DataFrame],
+def product_kpis(
+    tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """``product_grid``'s frames (``ProductGrid.frames``) for every product of the catalogue;
+    None without order lines and products."""
+    g = product_grid(tables, dates)
+    return None if g is None else g.frames()
+
+
+def _row_medians(dev: np.ndarray, min_products: int) -> tuple[np.ndarray, bool]:
+    """(median over each row's non-NaN values, NaN where fewer than ``min_products``; whether any
+    value is not NaN). The median of an even count is the mean of its two middle values, as
+    pandas' groupby median takes it."""
+    n = (~np.isnan(dev)).sum(axis=1)
+    s = np.sort(dev, axis=1)   # NaN last
+    rows = np.arange(len(s))
+    lo = s[rows, np.maximum(n - 1, 0) // 2]
+    hi = s[rows, np.minimum(n // 2, s.shape[1] - 1)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        med = np.where(n % 2 == 0, (lo + hi) / 2, lo)
+    return np.where(n >= max(min_products, 1), med, np.nan), bool(n.any())
+
+
+def price_index(products: pd.DataFrame, grid: ProductGrid | None,
                 min_products: int = 3) -> pd.DataFrame | None:
     """Wide rows (date, dimension ``category`` | ``overall``, segment, price) of the list-price
-    index of each category and of the store, from every product's series (``frames``:
-    ``product_kpis``): 1 + the median over its products sold that day of (list price per unit
+    index of each category and of the store, from every product's series (``grid``:
+    ``product_grid``): 1 + the median over its products sold that day of (list price per unit
     sold / the product's catalogue price − 1), where at least ``min_products`` products sold (NaN
     otherwise). Exactly 1 while no price moves; a pricing error of the whole category (or store)
     moves it by the cut, one product's alone does not (a median). None without a catalogue price
-    (``products.unit_price``)."""
-    if "unit_price" not in products.columns:
+    (``products.unit_price``) or without products."""
+    if grid is None or not len(grid.segment) or "unit_price" not in products.columns:
         return None
-    wide, expo = frames
     cat_price = pd.Series(pd.to_numeric(products["unit_price"], errors="coerce").to_numpy(float),
                           index=products["product_id"].astype(str).to_numpy())
-    dev = wide["price"].to_numpy(float) / cat_price.reindex(wide["segment"]).to_numpy(float) - 1
-    frame = pd.DataFrame({"date": wide["date"].to_numpy(), "parent": expo["parent"].to_numpy(),
-                          "dev": dev}).dropna(subset=["dev"])
-    grid = pd.DatetimeIndex(np.unique(wide["date"].to_numpy()))
+    order = np.argsort(grid.dates, kind="stable")   # the index's dates ascending
+    dev = grid.price[order] / cat_price.reindex(grid.segment).to_numpy(float)[None, :] - 1
+    dates = grid.dates[order]
     out = []
-    for dim, keys in (("category", ["date", "parent"]), ("overall", ["date"])):
-        g = frame.groupby(keys)["dev"]
-        med = g.median().where(g.count() >= min_products)
-        med = med.reset_index()
-        if dim == "overall":
-            med["parent"] = "all"
-        for seg, part in med.groupby("parent", sort=True):
-            s = part.set_index("date")["dev"].reindex(grid)
-            out.append(pd.DataFrame({"date": grid, "dimension": dim, "segment": str(seg),
-                                     "price": 1.0 + s.to_numpy(float)}))
+    for label in sorted(set(grid.parent.tolist())):
+        med, any_sold = _row_medians(dev[:, grid.parent == label], min_products)
+        if any_sold:
+            out.append(pd.DataFrame({"date": dates, "dimension": "category", "segment": label,
+                                     "price": 1.0 + med}))
+    med, any_sold = _row_medians(dev, min_products)
+    if any_sold:
+        out.append(pd.DataFrame({"date": dates, "dimension": "overall", "segment": "all",
+                                 "price": 1.0 + med}))
     return pd.concat(out, ignore_index=True) if out else None
 
 
-def watched_products(frames: tuple[pd.DataFrame, pd.DataFrame] | None, min_orders: float,
-                     n_days: int) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """``product_kpis``' frames limited to the products with at least ``min_orders`` orders a day
-    on average (``product_min_orders``); None when none qualifies."""
-    if frames is None:
+def watched_products(grid: ProductGrid | None, min_orders: float,
+                     n_days: int) -> ProductGrid | None:
+    """``product_grid``'s products with at least ``min_orders`` orders a day on average
+    (``product_min_orders``); None when none qualifies."""
+    if grid is None:
         return None
-    wide, expo = frames
-    total = wide.groupby("segment", sort=False)["orders"].sum()
-    keep = total.index[total >= min_orders * n_days]
-    if not len(keep):
+    keep = grid.orders.sum(axis=0) >= min_orders * n_days
+    if not keep.any():
         return None
-    mask = wide["segment"].isin(keep).to_numpy()
-    return (wide[mask].reset_index(drop=True), expo[mask].reset_index(drop=True))
+    return grid.take(keep)
 
 
 def product_categories(products: pd.DataFrame | None) -> dict[str, str]:

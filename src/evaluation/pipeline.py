@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analytics import pipeline as ap
 from analytics.config import AnalysisConfig
 from analytics.context import RunContext
+from analytics.kpis import key_codes
 from analytics.schedule import beside
 from analytics.watch import product_categories
 
@@ -95,19 +97,22 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
     det = ctx.detections
     if det is None or not len(det):
         return {"days": 0, "consensus": None, "detectors": {}}
-    days = int(pd.to_datetime(det["date"]).dt.normalize().nunique())
-    series = (
-        det.drop_duplicates(["detector", "kpi", "dimension", "segment"]).groupby("detector").size()
-    )
+    # distinct days and (detector, series) pairs from the distinct values and integer codes,
+    # without copying the detections (drop_duplicates over every row of the frame)
+    days = int(pd.DatetimeIndex(det["date"].unique()).normalize().nunique())
+    combo = key_codes(det, ["kpi", "dimension", "segment"])
+    d_code, d_names = pd.factorize(det["detector"])
+    n_combo = int(combo.max()) + 1
+    pairs = np.unique((d_code.astype(np.int64) * n_combo + combo)[d_code >= 0])
+    counts = np.bincount(pairs // n_combo, minlength=len(d_names))
+    series = {str(n): int(c) for n, c in zip(d_names, counts, strict=True) if c}
     mode = card["settings"]["mode"]
 
     def rate(fp: int, n_series: int) -> float | None:
         return round(fp / (n_series * days / 90.0), 4) if n_series and days else None
 
     per = {n: rate(m["fp"], int(series.get(n, 0))) for n, m in card[mode]["detectors"].items()}
-    n_cons = int(
-        det[det["detector"].isin(voters)].drop_duplicates(["kpi", "dimension", "segment"]).shape[0]
-    )
+    n_cons = len(np.unique(combo[det["detector"].isin(voters).to_numpy()]))
     return {"days": days, "series": {n: int(series.get(n, 0)) for n in card[mode]["detectors"]},
             "consensus": rate(card[mode]["consensus"]["fp"], n_cons), "detectors": per}
 

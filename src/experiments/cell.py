@@ -99,7 +99,15 @@ _CORES: OrderedDict[str, tuple[Any, dict[str, Any]]] = (
     OrderedDict()
 )  # key -> (raw-score frame, instance attributes the core set)
 _CALIBRATED: OrderedDict[str, Any] = OrderedDict()  # core key | column | ppd -> calibrated scores
+# world key | the settings detector_input reads -> the DetectorInput (the watched series): built
+# once per world and settings instead of once per cell, and its hash (``_input_digest``, kept on
+# it) with it
+_INPUTS: OrderedDict[str, Any] = OrderedDict()
 MAX_WORLDS = 4
+MAX_INPUTS = 4
+# sections of the analysis config that analytics.pipeline.detector_input never reads: everything
+# else (kpis, dimensions, slice settings, product settings, seed, sensitivity …) keys _INPUTS
+NOT_INPUT = frozenset({"detectors", "consensus", "scoring", "output", "customers", "insights"})
 MAX_DETECTIONS = 64
 MAX_CORES = 32
 MAX_CALIBRATED = 64
@@ -303,6 +311,15 @@ def analyse_for_scorecard(data_dir: Path, raw_config: dict[str, Any] | None) -> 
             ds, truth, kpis_daily, tables = world
             ctx = attach(RunContext(config=cfg, data=ds, out_dir=Path(tmp)), truth)
             ctx.kpis_daily, ctx.kpi_tables = kpis_daily.copy(), tables
+        if key:
+            from analytics.pipeline import detector_input
+
+            ikey = f"{key}|{cfg.model_dump_json(exclude=set(NOT_INPUT))}"
+            inp = _INPUTS.get(ikey)
+            if inp is None:
+                inp = detector_input(ctx)
+            _remember(_INPUTS, ikey, inp, MAX_INPUTS)
+            ctx.watched = inp   # stage_detect takes it as it is
         with _memoized_detectors():
             run(ctx, [s for s in STAGES if s[0] in SCORING_STAGES and s[0] != "kpis"])
     return json_ready(ctx.scorecard) if ctx.scorecard is not None else {}

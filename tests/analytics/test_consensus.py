@@ -329,3 +329,33 @@ def test_ratio_incident_without_usable_weights_keeps_the_daily_mean():
         assert (inc.actual, inc.expected, inc.magnitude_pct) == (150.0, 100.0, 50.0)
     (inc,) = build_incidents(_ratio_case("aov", "orders", {5: (200.0, 100.0, 10.0)}), ["a"])
     assert (inc.actual, inc.expected, inc.magnitude_pct) == (200.0, 100.0, 100.0)
+
+
+def test_votes_of_a_row_mask_equal_votes_of_the_rows_and_nanmean0_is_numpys():
+    """``Votes(det, rows)`` (a split without copying the detections) builds what
+    ``Votes(det[rows])`` builds; ``_nanmean0`` gives np.nanmean's bits."""
+    import warnings
+
+    import numpy as np
+
+    from analytics.consensus import _nanmean0
+
+    det = pd.concat([votes({"a": {3: 4.0, 4: -5.0}, "b": {4: 6.0}}, kpi="orders"),
+                     votes({"b": {7: -4.5}, "c": {2: 5.0}}, kpi="revenue", segment="web")],
+                    ignore_index=True).sample(frac=1.0, random_state=3)   # rows out of order
+    det.loc[det.index[::7], "score"] = float("nan")
+    rows = ((det["detector"] != "a") & (det["kpi"] != "orders")).to_numpy()
+    for mask in (rows, ~rows, np.ones(len(det), bool)):
+        split, copied = Votes(det, mask), Votes(det[mask])
+        assert split.series == copied.series and split.detectors == copied.detectors
+        assert split.grid.equals(copied.grid)
+        for name in ("score", "expected", "flag", "actual", "up", "down"):
+            assert np.array_equal(getattr(split, name), getattr(copied, name), equal_nan=True)
+    rng = np.random.default_rng(1)
+    for k, n in ((1, 1), (3, 1), (3, 4), (5, 2), (9, 3), (0, 2)):
+        a = rng.normal(0, 1e6, (k, n)) * rng.choice([1e-9, 1.0, 1e9], (k, n))
+        a[rng.random((k, n)) < 0.3] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # an all-NaN column
+            want = np.nanmean(a, axis=0)
+        assert np.array_equal(_nanmean0(a.copy()), want, equal_nan=True)

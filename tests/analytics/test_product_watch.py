@@ -19,7 +19,7 @@ from scipy.special import ndtr
 from analytics.config import load_analysis_config
 from analytics.detectors import REGISTRY, DetectorInput
 from analytics.detectors.base import OUTPUT_COLUMNS
-from analytics.watch import product_kpis, watched_products
+from analytics.watch import product_grid, product_kpis, watched_products
 
 
 def _make(**over):
@@ -200,7 +200,8 @@ def test_product_kpis_count_orders_once_and_price_per_unit():
     assert a["parent_orders"].tolist() == [2.0, 1.0, 0.0, 1.0]   # orders 1 and 2 touch category a
     assert set(wide["dimension"]) == {"product"}
     # products with fewer orders a day on average are not watched; no order lines: nothing
-    few, _ = watched_products((wide, expo), min_orders=0.5, n_days=len(days))
+    few, _ = watched_products(product_grid(tables, days), min_orders=0.5,
+                              n_days=len(days)).frames()
     assert set(few["segment"]) == {"7"}
     assert product_kpis({"orders": tables["orders"]}, days) is None
 
@@ -328,7 +329,7 @@ def test_products_watched_end_to_end(product_world, tmp_path):
 def test_price_index_moves_with_a_category_and_not_with_one_product():
     """The list-price index: 1 while prices hold; a category-wide cut moves its category's index
     (and the store's median only when enough products move); one product's cut moves neither."""
-    from analytics.watch import price_index, product_kpis
+    from analytics.watch import price_index, product_grid
 
     days = pd.date_range("2025-01-01", periods=3, freq="D")
     pids = list(range(1, 9))                  # 1-4 category a, 5-8 category b
@@ -343,7 +344,7 @@ def test_price_index_moves_with_a_category_and_not_with_one_product():
     tables = {"orders": orders, "order_items": pd.DataFrame(rows),
               "products": pd.DataFrame({"product_id": pids, "category": ["a"] * 4 + ["b"] * 4,
                                         "unit_price": [price[p] for p in pids]})}
-    idx = price_index(tables["products"], product_kpis(tables, days))
+    idx = price_index(tables["products"], product_grid(tables, days))
     idx = idx.set_index(["dimension", "segment", "date"])["price"]
     assert idx[("category", "a")].tolist() == [1.0, 0.5, 1.0]    # every product of a cut on day 1
     assert idx[("category", "b")].tolist() == [1.0, 1.0, 1.0]    # one product of b on day 2
@@ -399,3 +400,58 @@ def test_price_reference_and_overdispersion_use_the_days_before_only():
     want = np.clip(np.sum((x[use, 0] - 10.0) ** 2 - 10.0) / np.sum(np.full(use.sum(), 100.0)),
                    0.0, 1.0)
     assert phi[t, 0] == pytest.approx(want)
+
+
+def test_price_index_is_the_groupby_median_it_replaced():
+    """The list-price indexes are row medians of the [date x product] deviation matrix; they
+    equal, bit for bit, the (date, category) groupby median over the long rows they were once
+    built from (even counts: the mean of the two middle values; NaN under three products)."""
+    from analytics.watch import ProductGrid, price_index
+
+    rng = np.random.default_rng(7)
+    n_t, n_k = 40, 23
+    dates = pd.date_range("2025-01-01", periods=n_t).to_numpy()
+    seg = np.array([f"{i:03d}" for i in range(n_k)], dtype=object)
+    parent = np.array([["a", "b", "c"][i % 3] for i in range(n_k)], dtype=object)
+    price = np.exp(rng.normal(1.0, 0.5, (n_t, n_k)))
+    price[rng.random((n_t, n_k)) < 0.6] = np.nan          # most days a product sells nothing
+    price[5] = np.nan                                      # a day without any sale
+    zeros = np.zeros((n_t, n_k))
+    grid = ProductGrid(dates, seg, parent, zeros, price, zeros)
+    products = pd.DataFrame({"product_id": seg, "category": parent,
+                             "unit_price": np.exp(rng.normal(1.0, 0.3, n_k))})
+    got = price_index(products, grid).set_index(["dimension", "segment", "date"])["price"]
+    # the reference: the long rows' groupby median, as price_index computed it before
+    wide, expo = grid.frames()
+    cat = pd.Series(products["unit_price"].to_numpy(float), index=seg)
+    dev = wide["price"].to_numpy(float) / cat.reindex(wide["segment"]).to_numpy(float) - 1
+    frame = pd.DataFrame({"date": wide["date"].to_numpy(), "parent": expo["parent"].to_numpy(),
+                          "dev": dev}).dropna(subset=["dev"])
+    for dim, keys in (("category", ["date", "parent"]), ("overall", ["date"])):
+        g = frame.groupby(keys)["dev"]
+        med = g.median().where(g.count() >= 3).reset_index()
+        if dim == "overall":
+            med["parent"] = "all"
+        for s, part in med.groupby("parent", sort=True):
+            want = 1.0 + part.set_index("date")["dev"].reindex(pd.DatetimeIndex(dates))
+            have = got[(dim, s)]
+            assert np.array_equal(have.to_numpy(), want.to_numpy(), equal_nan=True), (dim, s)
+            assert have.notna().sum() > 5 and np.isnan(have.iloc[5])
+
+
+def test_price_index_without_products_is_none():
+    """Order lines whose products the catalogue does not list: an empty grid, no index."""
+    from analytics.watch import price_index
+
+    days = pd.date_range("2025-01-01", periods=3)
+    tables = {"orders": pd.DataFrame({"order_id": [1, 2], "order_date": days[:2],
+                                      "status": "completed"}),
+              "order_items": pd.DataFrame({"order_id": [1, 2], "product_id": [5, 6],
+                                           "quantity": [1, 1], "unit_price": [1.0, 2.0]}),
+              "products": pd.DataFrame({"product_id": pd.Series([], dtype=int),
+                                        "category": pd.Series([], dtype=str),
+                                        "unit_price": pd.Series([], dtype=float)})}
+    grid = product_grid(tables, days)
+    assert grid.price.shape == (3, 0)
+    assert price_index(tables["products"], grid) is None
+    assert watched_products(grid, 1.0, 3) is None

@@ -37,6 +37,7 @@ def test_memoized_cells_equal_fresh_analyses(world, monkeypatch):
     monkeypatch.setattr(cell, "_DETECTIONS", type(cell._DETECTIONS)())
     monkeypatch.setattr(cell, "_CORES", type(cell._CORES)())
     monkeypatch.setattr(cell, "_CALIBRATED", type(cell._CALIBRATED)())
+    monkeypatch.setattr(cell, "_INPUTS", type(cell._INPUTS)())
     rz = REGISTRY["rolling_zscore"]
     cores, core = [], rz._detect_core   # rolling_zscore's raw scores: computed how often?
     monkeypatch.setattr(rz, "_detect_core", lambda self, s, i: cores.append(1) or core(self, s, i))
@@ -65,7 +66,7 @@ def test_adding_products_reuses_the_other_detectors(world, monkeypatch):
     from evaluation.pipeline import STAGES, analyse
 
     scoring = [s for s in STAGES if s[0] in cell.SCORING_STAGES]
-    for name in ("_WORLDS", "_DETECTIONS", "_CORES", "_CALIBRATED"):
+    for name in ("_WORLDS", "_DETECTIONS", "_CORES", "_CALIBRATED", "_INPUTS"):
         monkeypatch.setattr(cell, name, type(getattr(cell, name))())
     rz = REGISTRY["rolling_zscore"]
     cores, core = [], rz._detect_core
@@ -79,3 +80,27 @@ def test_adding_products_reuses_the_other_detectors(world, monkeypatch):
     assert len(cores) == n_cores   # rolling_zscore came from the memo
     assert "product_watch" in got["strict"]["detectors"]
     assert got == analyse(world, with_products, stages=scoring)
+
+
+def test_watched_series_built_once_per_world_and_settings(world, monkeypatch):
+    """The watched series (analytics.pipeline.detector_input) are built once per world and per
+    the settings they read: a cell that changes only a detector reuses them; one that changes
+    what is watched (here the store-wide sensitivity, a field of the input) gets its own, and
+    its scorecard equals a fresh analysis."""
+    import analytics.pipeline as ap
+    from evaluation.pipeline import STAGES, analyse
+
+    scoring = [s for s in STAGES if s[0] in cell.SCORING_STAGES]
+    for name in ("_WORLDS", "_DETECTIONS", "_CORES", "_CALIBRATED", "_INPUTS"):
+        monkeypatch.setattr(cell, name, type(getattr(cell, name))())
+    built, build = [], ap.detector_input
+    monkeypatch.setattr(ap, "detector_input", lambda ctx: built.append(1) or build(ctx))
+    first = cell.analyse_for_scorecard(world, _analysis(3.0))
+    cell.analyse_for_scorecard(world, _analysis(2.0))
+    assert len(built) == 1
+    other = _analysis(3.0)
+    other["sensitivity"] = 0.5
+    got = cell.analyse_for_scorecard(world, other)
+    assert len(built) == 2
+    assert got != first
+    assert got == analyse(world, other, stages=scoring)

@@ -152,7 +152,8 @@ class DetectorInput:
     counts : optional (date, dimension, segment, orders, sessions) of every slice: the
         count-aware noise floors of ratio KPIs (conversion, AOV, revenue) read them.
     exposure : optional (date, dimension, segment, parent, parent_orders) of product series:
-        the orders of the product's category each day (``watch.product_kpis``).
+        the orders of the product's category each day (``watch.product_grid``,
+        ``ProductGrid.frames``).
     """
 
     series: pd.DataFrame
