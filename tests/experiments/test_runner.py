@@ -633,3 +633,45 @@ def test_a_worker_stopped_while_its_cell_handles_an_error_takes_no_next_cell(tmp
     runner._stop_workers(pool)
     pool.shutdown(wait=True, cancel_futures=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _ignore_sigterm_and_hang(path: str) -> None:
+    import signal
+    import time
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    open(path, "w").close()
+    while True:
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_stopped_worker_that_does_not_end_is_killed_after_the_grace(tmp_path):
+    """After SIGTERM or Ctrl-C the run stops its workers and then waited for them without bound:
+    a forked worker that deadlocked in its own exit (CI 2026-12-03, the Ctrl-C test's
+    faulthandler stack: multiprocessing.util._exit_function) kept the run from ever exiting.
+    Now a worker not gone within the grace is killed."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from experiments.runner import _reap_workers, _stop_workers
+
+    flag = tmp_path / "started"
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        pool.submit(_ignore_sigterm_and_hang, str(flag))
+        deadline = time.monotonic() + 60
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (proc,) = pool._processes.values()
+        _stop_workers(pool)
+        time.sleep(0.5)
+        assert proc.is_alive()  # SIGTERM ignored: the old path waited for it for good
+        _reap_workers(pool, 1.0)
+        assert not proc.is_alive()
+    finally:
+        for p in pool._processes.values():
+            if p.is_alive():
+                p.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
