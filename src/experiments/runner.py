@@ -23,7 +23,6 @@ import os
 import shutil
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -243,7 +242,6 @@ def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str 
         # SIGTERM, Ctrl-C, or an error recording a result: the running cells are not waited for
         # (SIGTERM waited for all of them, minutes on a large world, then dropped their results)
         _stop_workers(pool)
-        _reap_workers(pool, STOP_GRACE_S)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -256,25 +254,6 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
         try:
             proc.terminate()
         except (OSError, ValueError):  # gone already
-            pass
-
-
-STOP_GRACE_S = 20.0  # a stopped worker not gone by then is killed (see _reap_workers)
-
-
-def _reap_workers(pool: ProcessPoolExecutor, grace_s: float) -> None:
-    """Wait up to ``grace_s`` for the stopped workers to end, then SIGKILL those left: a forked
-    worker can deadlock in its own exit (``multiprocessing.util._exit_function``, on a lock a
-    parent thread held at fork time; CI 2026-12-03, Ctrl-C, faulthandler's stack), and
-    ``shutdown(wait=True)`` then waited for it for good. Its cell has already cleaned up."""
-    deadline = time.monotonic() + grace_s
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        try:
-            proc.join(max(deadline - time.monotonic(), 0.0))
-            if proc.is_alive():
-                proc.kill()
-                proc.join(5.0)
-        except (OSError, ValueError, AssertionError):  # gone already, or not ours to join
             pass
 
 
