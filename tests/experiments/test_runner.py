@@ -523,7 +523,11 @@ def test_sigterm_stops_the_running_cells_instead_of_waiting_for_them(write_exper
     pids, out, tmp = tmp_path / "pids", tmp_path / "out", tmp_path / "tmp"
     pids.mkdir()
     tmp.mkdir()
-    code = ("import os, sys, tempfile, time\n"
+    # SIGINT back to Python's own handler: a shell that starts a job in the background without
+    # job control (`cmd &` in a script) ignores SIGINT for it, the ignore is inherited, and
+    # the run then never saw the Ctrl-C (the fresh-clone CI run with `&`, 2026-12-03)
+    code = ("import os, signal, sys, tempfile, time\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "from experiments.config import load_experiment\n"
             "from experiments.experiment import run\n"
             "from shocklab.cli import run_cli\n"
@@ -552,8 +556,8 @@ def test_sigterm_stops_the_running_cells_instead_of_waiting_for_them(write_exper
         try:  # a bound on waiting: the cells never end by themselves
             _, err = p.communicate(timeout=120)
         except subprocess.TimeoutExpired:
-            # a hang (CI 2026-12-03, ctrl-c, once in ~100 runs, not reproduced): every
-            # process's threads dumped by faulthandler on SIGABRT, so the next one shows where
+            # a hang: every process's threads dumped by faulthandler on SIGABRT (how the
+            # ignored SIGINT above was found: the run still waiting in as_completed)
             os.killpg(p.pid, signal.SIGABRT)
             _, err = p.communicate(timeout=30)
             pytest.fail(f"no exit within 120 s of the signal; the stacks:\n{err[-12000:]}")
