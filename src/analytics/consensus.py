@@ -179,6 +179,7 @@ class Votes:
         keys = det[cols].iloc[at].reset_index(drop=True).sort_values(cols)
         self.series = [tuple(r) for r in keys.itertuples(index=False)]
         self._row = {k: i for i, k in enumerate(self.series)}
+        self._texts: dict[int, str] = {}   # period -> its _stamp, each computed once
         self.detectors = sorted(names[np.unique(d_code)]) if n else []
         n_d, n_s, n_t = len(self.detectors), len(self.series), len(self.grid)
         shape = (n_d, n_s, n_t)
@@ -215,8 +216,7 @@ class Votes:
     @cached_property
     def _stamps(self) -> list[pd.Timestamp]:
         """The grid's periods as Timestamps (indexing the DatetimeIndex per incident was a tenth
-        of the consensus stage); ``_texts``: their ``_stamp``, each computed once."""
-        self._texts: dict[int, str] = {}
+        of the consensus stage)."""
         return list(self.grid)
 
     @cached_property

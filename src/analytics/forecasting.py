@@ -71,11 +71,10 @@ def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue") -> pd.Series:
     on a day where an observed period lacks it, the day is its periods' plain mean
     (``ratio_note`` says so)."""
     o = kpis_daily.loc[kpis_daily["dimension"].astype(str) == "overall", ["date", kpi]]
-    day = pd.to_datetime(o["date"]).dt.normalize()
-    g = o[kpi].groupby(day)
     if kpi in RATIO_KPIS:
         s = _daily_ratio(kpis_daily, kpi)[0]
     else:
+        g = o[kpi].groupby(pd.to_datetime(o["date"]).dt.normalize())
         s = g.sum(min_count=1)
         if len(s):
             seen, per_day = g.count(), int(g.size().max())
