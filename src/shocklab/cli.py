@@ -65,6 +65,13 @@ def _on_sigterm(signum: int, frame: object) -> None:
         raise Terminated()
 
 
+def _on_sigint(signum: int, frame: object) -> None:
+    """Ctrl-C: Python's KeyboardInterrupt, deferred where SIGTERM's Terminated is (a Ctrl-C
+    between the import lock's acquire and its ``try`` hung a run as SIGTERM did: 1 run in 40)."""
+    if not deferred(signum, frame):
+        raise KeyboardInterrupt
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line and exits 2."""
 
@@ -246,9 +253,12 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     tolerant_console()
-    previous = None
+    previous = previous_int = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        # only over Python's own handler: an ignored SIGINT (a background job) stays ignored
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous_int = signal.signal(signal.SIGINT, _on_sigint)
     try:
         rc = main(args)
         return int(rc or 0)
@@ -312,6 +322,8 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def reuse_freed_memory() -> None:
