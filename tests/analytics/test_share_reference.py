@@ -279,3 +279,26 @@ def test_the_share_gate_leaves_the_overall_series_bonferroni_count_alone():
     core = _zscore(reference="both", share_gate=1.0, windows=[3, 7])._detect_core(series, inp)
     for k in (1, 3, 7):
         assert core.loc[core[f"score@s{k}"].isna(), f"keep@s{k}"].all()
+
+
+def test_a_windows_share_spread_ends_before_the_window():
+    """A k-period window's spread comes from the residuals before the window, as rolling_zscore's
+    own scores take theirs (``shift(err, k)``): two runs whose slice differs only inside a 3-day
+    window, by residuals of +d and −d on its first two days (the window's mean unchanged), score
+    that window alike. Before, its spread held the window's own earlier days (+d and −d, large:
+    the MAD moved) and the 3- and 7-day scores of a lasting move were damped by the move itself."""
+    from analytics.detectors.share import share_scores
+
+    rng = np.random.default_rng(5)
+    t, end = 120, 100
+    parent, slice_ = rng.poisson(1000, t).astype(float), rng.poisson(100, t).astype(float)
+    keys = [("orders", "overall", "all"), ("orders", "channel", "a")]
+    moved = slice_.copy()
+    d = 8.0                                  # Anscombe units: r = 2 (sqrt(x + 3/8) − sqrt(E + 3/8))
+    for day, sign in ((end - 2, 1), (end - 1, -1)):
+        moved[day] = (np.sqrt(slice_[day] + 0.375) + sign * d / 2) ** 2 - 0.375
+    runs = [share_scores(np.c_[parent, x], np.zeros((t, 2), bool), keys, [1, 3], 28, 14, 56,
+                         np.zeros((t, 2)), None, False, 1.5)[0] for x in (slice_, moved)]
+    assert np.isfinite(runs[0][3][end, 1])
+    assert runs[1][3][end, 1] == pytest.approx(runs[0][3][end, 1], rel=1e-9, abs=1e-12)
+    assert runs[1][1][end - 2, 1] - runs[0][1][end - 2, 1] > 5   # the days did move

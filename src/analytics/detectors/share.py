@@ -77,10 +77,11 @@ def share_scores(
     """Raw share scores of every slice column of the [period, series] matrix ``value`` for each
     window k: the mean residual of the last k periods against the baseline share from before
     them, x sqrt(k) (the square root of the periods averaged: fewer than k where some are planned
-    or missing), over the residual's robust spread (MAD over ``spread_window`` periods, never
-    below the count floor); and the expected value of each slice (baseline share x today's
-    parent). The baseline share is the median over ``window`` periods of the 7-period share
-    (sums over a week: a small slice's daily share is too discrete for a median).
+    or missing), over the residual's robust spread (MAD over ``spread_window`` periods ending
+    before the window, never below the count floor); and the expected value of each slice
+    (baseline share x today's parent). The baseline share is the median over ``window`` periods
+    of the 7-period share (sums over a week: a small slice's daily share is too discrete for a
+    median).
 
     Residuals: count KPIs (and conversion as orders given the slice's sessions,
     ``sessions_daily``) on the Anscombe scale, ``2 (sqrt(x + 3/8) - sqrt(E + 3/8))`` with ``E`` =
@@ -150,16 +151,22 @@ def share_scores(
             return np.where(anscombe[None, :], r, logshare - centre)
 
         r1 = residual(1)
-        # spread of one period: robust, from past residuals only; binomial floor for counts
-        past = shift(np.where(skip, np.nan, r1), 1)   # a planned day's own residual left out
-        spread = 1.4826 * rolling(np.abs(past), spread_window, mp, "median")
+        r1_clean = np.where(skip, np.nan, r1)   # a planned day's own residual left out
         if count_floor:
             share_now = rolling(shift(ratio7, 1), window, mp, "median")
             part = (count | rev_ok)[None, :]
             binom = np.sqrt(np.clip(1 - np.where(part, share_now, 0.0), 0.0, 1.0))
             floors = np.where(anscombe[None, :], binom, floors)
-        spread = np.where(np.maximum(spread, floors) > 0, np.maximum(spread, floors), np.nan)
+
+        def spread_before(k: int) -> np.ndarray:
+            """Spread of one period: robust, from the residuals before a k-period window (its
+            own earlier periods left out, as rolling_zscore's own scores do), never below the
+            floor (binomial for counts)."""
+            sp = 1.4826 * rolling(np.abs(shift(r1_clean, k)), spread_window, mp, "median")
+            return np.where(np.maximum(sp, floors) > 0, np.maximum(sp, floors), np.nan)
+
         for k in windows:
+            spread = spread_before(k)
             r = r1 if k == 1 else residual(k)
             n_r = 1.0
             if k > 1:   # the mean of the window's unplanned periods, x sqrt(their number)
