@@ -158,7 +158,7 @@ class RollingZScoreConfig(DetectorConfig):
         "fitted on shock-free TRAIN worlds (seeds 1-5): t(20) x 1.11 matches each window's "
         "per-point tail (the share's own noise is near-normal once counts are on the Anscombe "
         "scale); gated and Bonferroni-combined: 0.074 false alerts per series per 90 days at "
-        "knob 0.1 when fitted (gain 1.2: 0.095), 0.086 on shock-free test worlds (2026-12-03)",
+        "knob 0.1 when fitted (gain 1.2: 0.095), 0.090 on shock-free test worlds (2026-12-04)",
     )
     calendar: Literal["ignore", "exclude", "mute"] = Field(
         "exclude",
