@@ -76,6 +76,9 @@ def test_overview_shows_the_scorecard(page, roots):
         cons["precision"]
     )
     assert metrics["F1"] == fmt(cons["f1"])
+    # one metric each (they read "5 / 1" under one label the browser cut at 960 px)
+    assert (metrics["Unexpected events"], metrics["Expected events"]) == (
+        str(sc["events"]["unexpected"]), str(sc["events"]["expected"]))
     board = at.dataframe[0].value
     assert set(sc["strict"]["detectors"]) <= set(board["entity"])
     assert (

@@ -8,7 +8,7 @@ import streamlit as st
 
 from runstore import RUN_FILES
 
-from ..widgets import fmt, missing_notice
+from ..widgets import fmt, metric_row, missing_notice
 
 
 def render(ctx) -> None:
@@ -30,17 +30,21 @@ def render(ctx) -> None:
         head = sc.get("headline") or {}
         mode = st.radio("Scoring mode", ["strict", "lenient"], horizontal=True, key="ov_mode",
                         index=0 if head.get("mode", "strict") == "strict" else 1)
-        cols = st.columns(5)
         cons = (sc.get(mode) or {}).get("consensus") or {}
-        cols[0].metric("Consensus recall", fmt(cons.get("recall")))
-        cols[1].metric("Precision", fmt(cons.get("precision")))
-        cols[2].metric("F1", fmt(cons.get("f1")))
-        cols[3].metric("Median delay (days)", fmt(cons.get("median_delay_days"), 1))
         ev = sc.get("events") or {}
-        cols[4].metric(
-            "Events (unexpected / expected)",
-            f"{ev.get('unexpected', '?')} / {ev.get('expected', '?')}",
-        )
+        metric_row([
+            ("Consensus recall", fmt(cons.get("recall")),
+             "Unexpected events matched by a consensus incident / unexpected events."),
+            ("Precision", fmt(cons.get("precision")),
+             "Consensus incidents matching an unexpected event / all consensus incidents."),
+            ("F1", fmt(cons.get("f1")), "Harmonic mean of recall and precision."),
+            ("Median delay (days)", fmt(cons.get("median_delay_days"), 1),
+             "First matching incident's start − the event's start, median over found events."),
+            ("Unexpected events", ev.get("unexpected", "?"),
+             "Injected shocks the detectors should find (the recall's denominator)."),
+            ("Expected events", ev.get("expected", "?"),
+             "Planned days (holidays, campaigns): an incident on one is a false alarm."),
+        ])
         oe = (sc.get(mode) or {}).get("oracle_equal_fp") or {}
         if oe.get("oracle_recall") is not None:
             st.markdown(
