@@ -694,3 +694,46 @@ def test_the_monitor_tables_show_percentages_as_percent(page, roots):
     for row in table.itertuples(index=False):
         assert row[3] == round(last.loc[row.segment, "share"] * 100, 1)
     assert "share" not in table.columns and "growth" not in table.columns
+
+
+def test_kpi_explorer_reads_a_runs_files_under_a_spinner_naming_them(page, roots, tmp_path,
+                                                                    monkeypatch):
+    """The first view of a run's KPI explorer reads and joins kpis_daily.csv and detections.csv
+    (66 MB, over a second on the default run) with nothing on the page saying so. Every parse of
+    those files now happens inside a spinner naming the run and the files; a second view parses
+    nothing (runstore's cache)."""
+    import contextlib
+
+    import streamlit
+
+    from runstore import store as rs
+
+    reports = tmp_path / "reports"  # a path runstore's cache has never seen: a cold load
+    shutil.copytree(roots.reports / "sim", reports / "cold")
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    shown: list[str] = []  # the spinner's text while one is open
+    reads: list[tuple[str, str | None]] = []  # (file parsed, the spinner open then)
+    real_spinner, real_read = streamlit.spinner, rs._read_csv
+
+    @contextlib.contextmanager
+    def spinner(text="", **kw):
+        shown.append(text)
+        try:
+            with real_spinner(text, **kw):
+                yield
+        finally:
+            shown.pop()
+
+    def read_csv(path):
+        reads.append((path.name, shown[-1] if shown else None))
+        return real_read(path)
+
+    monkeypatch.setattr(streamlit, "spinner", spinner)
+    monkeypatch.setattr(rs, "_read_csv", read_csv)
+    at = page("kpis", "cold")
+    assert at.get("plotly_chart"), "the page drew its chart"
+    text = "Loading run `cold`'s KPI series and detections (kpis_daily.csv, detections.csv)…"
+    assert sorted(reads) == [("detections.csv", text), ("kpis_daily.csv", text)]
+    reads.clear()
+    page("kpis", "cold")
+    assert reads == []
