@@ -192,3 +192,24 @@ def test_metrics_are_not_cut_at_960px(roots, dashboard_url, tmp_path):
         finally:
             browser.close()
     assert cut == {name: [] for name in views}, f"metrics cut short at 960 px (see {tmp_path})"
+
+
+def test_a_run_without_truth_shows_one_notice(roots, dashboard_url):
+    """Overview of a --transactions run (no truth): a warning that scorecard.json is missing sat
+    over an info saying there is no truth to score against — one thing said twice. One box."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it as root)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed"
+    )
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.set_default_timeout(WAIT_S * 1000)
+            page.goto(f"{dashboard_url}/?page=overview&run=tx")
+            _wait_for_text(page, ["Overview · tx", "Detectors"])  # drawn to the Run section
+            boxes = page.locator('[data-testid="stAlert"]').all_inner_texts()
+        finally:
+            browser.close()
+    assert len(boxes) == 1 and "has no truth to score against" in boxes[0], boxes

@@ -95,10 +95,43 @@ def test_overview_shows_the_scorecard(page, roots):
     )
 
 
-def test_overview_without_truth_says_so(page):
-    at = page("overview", "tx")
-    assert "no truth" in _texts(at)
-    assert "scorecard.json" in " ".join(w.value for w in at.warning)
+def _kpis_run_without_events(roots, reports):
+    """A --kpis run of the fixture's series with no --events: no truth, no scorecard."""
+    from run_analysis import main as ana_main
+
+    from shocklab.cli import run_cli
+    out = reports / "kpis-noev"
+    assert run_cli(ana_main, ["--kpis", str(roots.base / "kpis.csv"), "--out", str(out),
+                              "--quiet"]) == 0
+    assert not (out / "scorecard.json").exists()
+
+
+@pytest.mark.parametrize("run", ["tx", "kpis-noev"])
+def test_overview_without_truth_says_so_once(page, roots, run, tmp_path, monkeypatch):
+    """A run without truth (transactions, a --kpis run without --events) showed a warning that
+    scorecard.json is missing ("scores against the injected truth (only when the data has
+    truth)") over an info saying the same: no truth, no scorecard. One note now."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "tx", reports / "tx")
+    _kpis_run_without_events(roots, reports)
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("overview", run)
+    assert not at.warning, [w.value for w in at.warning]
+    assert len(at.info) == 1 and "has no truth to score against" in at.info[0].value
+
+
+def test_overview_of_a_run_that_lost_its_scorecard_warns_once(page, roots, tmp_path,
+                                                              monkeypatch):
+    """A run of data with truth whose scorecard.json is gone (or cannot be read): the warning
+    names the file; no note blaming missing truth beside it."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "lost")
+    (reports / "lost" / "scorecard.json").unlink()
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("overview", "lost")
+    assert not at.info, [i.value for i in at.info]
+    assert len(at.warning) == 1 and "`scorecard.json`" in at.warning[0].value
+    assert "no truth" not in _texts(at)
 
 
 def test_kpi_explorer_chart_holds_flags_incidents_and_events(page, roots):

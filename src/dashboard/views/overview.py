@@ -21,11 +21,17 @@ def render(ctx) -> None:
         "… "
         f"{s['period_end'] or '?'} · data hash `{(s['data_hash'] or 'n/a')[:16]}`"
     )
-    missing_notice(run, ("run.json", "scorecard.json"))
     sc = run.scorecard()
-    if sc is None:
+    # data without truth (real transactions or series, generated data without truth/) has no
+    # scorecard by design: one note saying so, not also a warning listing scorecard.json as missing
+    no_truth = (info.get("data") or {}).get("has_truth") is False and not run.has("scorecard.json")
+    missing_notice(run, ("run.json",) if no_truth else ("run.json", "scorecard.json"))
+    incidents = f"{s['incidents'] if s['incidents'] is not None else 'n/a'} consensus incident(s)"
+    if no_truth:
         st.info(f"No scorecard: this run ({s['source']}) has no truth to score against. "
-                f"{s['incidents'] if s['incidents'] is not None else 'n/a'} consensus incident(s).")
+                f"{incidents}.")
+    elif sc is None:  # the warning above names scorecard.json (missing or unreadable)
+        st.caption(f"{incidents}; no scores without a readable `scorecard.json`.")
     else:
         head = sc.get("headline") or {}
         mode = st.radio("Scoring mode", ["strict", "lenient"], horizontal=True, key="ov_mode",
