@@ -56,8 +56,10 @@ def _run_card(run: Run) -> None:
             f"F1 **{fmt(s['f1'])}** · {cons.get('incidents', '?')} incidents, "
             f"{cons.get('fp', '?')} false alarms"
         )
-    else:
+    elif (run.info().get("data") or {}).get("has_truth") is False:
         st.sidebar.caption("no scorecard (no truth)")
+    else:  # data with truth (or unknown): the page's warning names the file
+        st.sidebar.caption("no scorecard (`scorecard.json` missing or unreadable)")
 
 
 def main() -> None:

@@ -49,12 +49,16 @@ TITLES = {
     "compare": "Compare runs",
 }
 WAIT_S = 120  # bounds on waiting for a loaded machine, not speed assertions
-# metric values the browser cuts to one line with an ellipsis (only a browser lays them out): the
-# CLV model's name read "pareto_nbd+gamm…", an episode's matched events "W02, W0…"
-CUT_METRICS = """() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"]'))
+# metric labels and values the browser cuts to one line with an ellipsis (only a browser lays them
+# out): the CLV model's name read "pareto_nbd+gamm…", an episode's matched events "W02, W0…", and
+# at a 960 px window Overview's "Consensus r…" and Compare's "1.…"
+CUT_METRICS = """() => Array.from(document.querySelectorAll(
+    '[data-testid="stMetricLabel"], [data-testid="stMetricValue"]'))
   .filter(e => e.offsetParent !== null)
-  .map(e => [e.textContent, e.querySelector('div') || e])
-  .filter(([, d]) => d.scrollWidth > d.clientWidth + 1).map(([t]) => t)"""
+  .filter(e => [e, ...e.querySelectorAll('*')].some(d => d.scrollWidth > d.clientWidth + 1))
+  .map(e => e.textContent)"""
+SHOWN_METRICS = """() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"]'))
+  .filter(e => e.offsetParent !== null).length"""
 
 
 @pytest.fixture()
@@ -153,3 +157,59 @@ def test_every_page_in_chromium(roots, dashboard_url, tmp_path):
         dest.mkdir(parents=True, exist_ok=True)
         for png in pngs:
             shutil.copyfile(png, dest / png.name)
+
+
+def test_metrics_are_not_cut_at_960px(roots, dashboard_url, tmp_path):
+    """At a 960 px window the metric rows were cut: Overview's five columns showed "Consensus r…",
+    "Median dela…", "Events (une…", Compare's half-page columns "1.…" for 1.000, an episode card
+    "+169.2…". Metrics now wrap onto another row instead: on every page with metrics, none of the
+    shown labels or values is wider than its box (and there are metrics to check)."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it as root)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed"
+    )
+    # page query, text that is there once the page is drawn, metrics it shows at least
+    views = {
+        "overview": ("page=overview&run=sim", "Median delay (days)", 5),
+        "compare": ("page=compare&run=sim&other=sim-k1", "Differences (B − A)", 6),
+        "episodes": ("page=episodes&run=sim", "Window (days)", 4),
+        "customers": ("page=customers&run=sim", "Historical value", 2),
+    }
+    cut = {}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 960, "height": 1200})
+            page.set_default_timeout(WAIT_S * 1000)
+            for name, (query, text, least) in views.items():
+                page.goto(f"{dashboard_url}/?{query}")
+                _wait_for_text(page, [text])
+                time.sleep(1.0)  # let the layout settle
+                page.screenshot(path=str(tmp_path / f"{name}-960.png"), full_page=True)
+                assert page.evaluate(SHOWN_METRICS) >= least, name
+                cut[name] = page.evaluate(CUT_METRICS)
+        finally:
+            browser.close()
+    assert cut == {name: [] for name in views}, f"metrics cut short at 960 px (see {tmp_path})"
+
+
+def test_a_run_without_truth_shows_one_notice(roots, dashboard_url):
+    """Overview of a --transactions run (no truth): a warning that scorecard.json is missing sat
+    over an info saying there is no truth to score against — one thing said twice. One box."""
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it as root)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed"
+    )
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.set_default_timeout(WAIT_S * 1000)
+            page.goto(f"{dashboard_url}/?page=overview&run=tx")
+            _wait_for_text(page, ["Overview · tx", "Detectors"])  # drawn to the Run section
+            boxes = page.locator('[data-testid="stAlert"]').all_inner_texts()
+        finally:
+            browser.close()
+    assert len(boxes) == 1 and "has no truth to score against" in boxes[0], boxes

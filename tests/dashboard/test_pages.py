@@ -76,6 +76,9 @@ def test_overview_shows_the_scorecard(page, roots):
         cons["precision"]
     )
     assert metrics["F1"] == fmt(cons["f1"])
+    # one metric each (they read "5 / 1" under one label the browser cut at 960 px)
+    assert (metrics["Unexpected events"], metrics["Expected events"]) == (
+        str(sc["events"]["unexpected"]), str(sc["events"]["expected"]))
     board = at.dataframe[0].value
     assert set(sc["strict"]["detectors"]) <= set(board["entity"])
     assert (
@@ -92,10 +95,43 @@ def test_overview_shows_the_scorecard(page, roots):
     )
 
 
-def test_overview_without_truth_says_so(page):
-    at = page("overview", "tx")
-    assert "no truth" in _texts(at)
-    assert "scorecard.json" in " ".join(w.value for w in at.warning)
+def _kpis_run_without_events(roots, reports):
+    """A --kpis run of the fixture's series with no --events: no truth, no scorecard."""
+    from run_analysis import main as ana_main
+
+    from shocklab.cli import run_cli
+    out = reports / "kpis-noev"
+    assert run_cli(ana_main, ["--kpis", str(roots.base / "kpis.csv"), "--out", str(out),
+                              "--quiet"]) == 0
+    assert not (out / "scorecard.json").exists()
+
+
+@pytest.mark.parametrize("run", ["tx", "kpis-noev"])
+def test_overview_without_truth_says_so_once(page, roots, run, tmp_path, monkeypatch):
+    """A run without truth (transactions, a --kpis run without --events) showed a warning that
+    scorecard.json is missing ("scores against the injected truth (only when the data has
+    truth)") over an info saying the same: no truth, no scorecard. One note now."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "tx", reports / "tx")
+    _kpis_run_without_events(roots, reports)
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("overview", run)
+    assert not at.warning, [w.value for w in at.warning]
+    assert len(at.info) == 1 and "has no truth to score against" in at.info[0].value
+
+
+def test_overview_of_a_run_that_lost_its_scorecard_warns_once(page, roots, tmp_path,
+                                                              monkeypatch):
+    """A run of data with truth whose scorecard.json is gone (or cannot be read): the warning
+    names the file; no note blaming missing truth beside it."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "lost")
+    (reports / "lost" / "scorecard.json").unlink()
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("overview", "lost")
+    assert not at.info, [i.value for i in at.info]
+    assert len(at.warning) == 1 and "`scorecard.json`" in at.warning[0].value
+    assert "no truth" not in _texts(at)
 
 
 def test_kpi_explorer_chart_holds_flags_incidents_and_events(page, roots):
@@ -168,10 +204,21 @@ def test_customers_page_filters_and_download(page, roots):
     assert len(charts) >= 5  # sizes, RFM, CLV, cohorts, monitor
 
 
-def test_customers_page_without_customers(page):
+def test_customers_page_without_customers(page, roots, tmp_path, monkeypatch):
+    """A --kpis run (no orders: the models were skipped) showed a warning that the customers
+    files are missing over an info saying there are no customer models: one note now. A run
+    whose models ran but whose files are gone gets the warning naming them, alone."""
     at = page("customers", "kpis")
-    assert "No customer models" in " ".join(i.value for i in at.info)
-    assert "customers/segments.csv" in " ".join(w.value for w in at.warning)
+    assert [i.value for i in at.info] == [
+        "No customer models in this run (skipped: the input has no orders table)."]
+    assert not at.warning, [w.value for w in at.warning]
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "lost")
+    shutil.rmtree(reports / "lost" / "customers")
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("customers", "lost")
+    assert not at.info, [i.value for i in at.info]
+    assert len(at.warning) == 1 and "customers/segments.csv" in at.warning[0].value
 
 
 def test_experiments_page(page, roots):
@@ -691,3 +738,46 @@ def test_the_monitor_tables_show_percentages_as_percent(page, roots):
     for row in table.itertuples(index=False):
         assert row[3] == round(last.loc[row.segment, "share"] * 100, 1)
     assert "share" not in table.columns and "growth" not in table.columns
+
+
+def test_kpi_explorer_reads_a_runs_files_under_a_spinner_naming_them(page, roots, tmp_path,
+                                                                    monkeypatch):
+    """The first view of a run's KPI explorer reads and joins kpis_daily.csv and detections.csv
+    (66 MB, over a second on the default run) with nothing on the page saying so. Every parse of
+    those files now happens inside a spinner naming the run and the files; a second view parses
+    nothing (runstore's cache)."""
+    import contextlib
+
+    import streamlit
+
+    from runstore import store as rs
+
+    reports = tmp_path / "reports"  # a path runstore's cache has never seen: a cold load
+    shutil.copytree(roots.reports / "sim", reports / "cold")
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    shown: list[str] = []  # the spinner's text while one is open
+    reads: list[tuple[str, str | None]] = []  # (file parsed, the spinner open then)
+    real_spinner, real_read = streamlit.spinner, rs._read_csv
+
+    @contextlib.contextmanager
+    def spinner(text="", **kw):
+        shown.append(text)
+        try:
+            with real_spinner(text, **kw):
+                yield
+        finally:
+            shown.pop()
+
+    def read_csv(path):
+        reads.append((path.name, shown[-1] if shown else None))
+        return real_read(path)
+
+    monkeypatch.setattr(streamlit, "spinner", spinner)
+    monkeypatch.setattr(rs, "_read_csv", read_csv)
+    at = page("kpis", "cold")
+    assert at.get("plotly_chart"), "the page drew its chart"
+    text = "Loading run `cold`'s KPI series and detections (kpis_daily.csv, detections.csv)…"
+    assert sorted(reads) == [("detections.csv", text), ("kpis_daily.csv", text)]
+    reads.clear()
+    page("kpis", "cold")
+    assert reads == []

@@ -7,7 +7,7 @@ import streamlit as st
 
 from runstore.store import compare_events
 
-from ..widgets import fmt
+from ..widgets import fmt, metric_row
 
 
 def render(ctx) -> None:
@@ -38,10 +38,10 @@ def render(ctx) -> None:
             if not s["has_scorecard"]:
                 st.info("No scorecard (no truth).")
                 continue
-            c = st.columns(3)
-            c[0].metric("Recall", fmt(s["recall"]))
-            c[1].metric("Precision", fmt(s["precision"]))
-            c[2].metric("F1", fmt(s["f1"]))
+            # in half the page: three columns cut "1.000" to "1.…" at a 960 px window
+            metric_row([("Recall", fmt(s["recall"]), "Consensus recall (headline mode)"),
+                        ("Precision", fmt(s["precision"]), "Consensus precision (headline mode)"),
+                        ("F1", fmt(s["f1"]), "Consensus F1 (headline mode)")])
             board = run.scoreboard()
             boards[label] = board
             st.dataframe(

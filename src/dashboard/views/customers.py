@@ -25,8 +25,11 @@ def render(ctx) -> None:
     if table is None:
         why = ("switched off: customers.enabled is false in the run's config"
                if cust.get("enabled") is False else cust.get("status") or run.source)
-        st.info(f"No customer models in this run ({why}).")
-        missing_notice(run, ("customers/segments.csv", "customers/actions.csv"))
+        # models switched off or skipped (a --kpis run has no orders): their files are absent by
+        # design, one note says so; otherwise the warning names the files the run lost
+        if (cust.get("enabled") is False or str(cust.get("status") or "").startswith("skipped")
+                or not missing_notice(run, ("customers/segments.csv", "customers/actions.csv"))):
+            st.info(f"No customer models in this run ({why}).")
         return
     missing_notice(run, ("customers/segments.csv", "customers/actions.csv", "customers/clv.csv",
                          "customers/cohort_retention.csv", "customers/monitor_series.csv"))

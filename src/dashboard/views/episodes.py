@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from ..charts import drivers_figure
-from ..widgets import fmt, missing_notice
+from ..widgets import fmt, metric_row, missing_notice
 
 SEVERITIES = ["critical", "high", "medium", "low"]
 PER_PAGE = 10
@@ -80,15 +80,19 @@ def _card(e: dict, expanded: bool = False) -> None:
                               f"{sig.get('label', '?')}")
     title = f"{head} · {e.get('severity')}" + (" · planned" if e.get("planned") else "")
     with st.expander(title, expanded=expanded):
-        c = st.columns(4)
-        c[0].metric("Window (days)", e.get("days"))
-        c[1].metric(f"{pk} change, overall", _pct(change))
-        c[2].metric("Confidence", fmt(e.get("confidence"), 2))
         # a metric shows one line and cuts the rest ("W02, W0…"): several events are counted
         # here and listed in the caption below
         matched = e.get("matched_event_ids") or []
-        c[3].metric("Matched event" if len(matched) < 2 else "Matched events",
-                    matched[0] if len(matched) == 1 else f"{len(matched)}" if matched else "none")
+        metric_row([
+            ("Window (days)", e.get("days"), None),
+            (f"{pk} change, overall", _pct(change),
+             f"Overall {pk} (all slices, whole days) over the window; the title quotes the "
+             "episode's own slice."),
+            ("Confidence", fmt(e.get("confidence"), 2), None),
+            ("Matched event" if len(matched) < 2 else "Matched events",
+             matched[0] if len(matched) == 1 else f"{len(matched)}" if matched else "none",
+             "Events of the run's truth this episode matched (several: listed below)."),
+        ])
         st.markdown(e.get("narrative", ""))
         st.info(f"Recommended action: {e.get('recommended_action', '')}")
         st.caption(

@@ -8,6 +8,7 @@ import streamlit as st
 from ..charts import kpi_figure
 from ..widgets import missing_notice, paginate
 
+LOADING = "Loading run `{run}`'s KPI series and detections (kpis_daily.csv, detections.csv)…"
 # why a whole KPI can be empty, by the run's source
 NONE_WHY = {"transactions": " (a --transactions file has no visits: no sessions, no conversion)"}
 
@@ -15,12 +16,17 @@ NONE_WHY = {"transactions": " (a --transactions file has no visits: no sessions,
 def render(ctx) -> None:
     run = ctx.run
     st.title("KPI explorer")
-    missing_notice(run, ("kpis_daily.csv", "detections.csv", "incidents.json"))
-    names = run.kpi_names()
+    # the first view of a run reads and joins its KPI table and detections (detections.csv is
+    # 66 MB on the default run: over a second with no sign of life); later views come from
+    # runstore's cache and end before the spinner shows (it waits half a second)
+    with st.spinner(LOADING.format(run=run.id)):
+        files = ("kpis_daily.csv", "detections.csv", "incidents.json")
+        run.unreadable(files)  # parses them, as the notice below would
+        names, slices = run.kpi_names(), run.slices()
+    missing_notice(run, files)
     if not names:
         st.info("No KPI table in this run.")
         return
-    slices = run.slices()
     c1, c2, c3 = st.columns(3)
     default_kpi = "revenue" if "revenue" in names else names[0]
     kpi = c1.selectbox("KPI", names, index=names.index(default_kpi), key="kpi_kpi")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from runstore import RUN_FILES
 
-from ..widgets import fmt, missing_notice
+from ..widgets import fmt, metric_row, missing_notice
 
 
 def render(ctx) -> None:
@@ -21,26 +21,36 @@ def render(ctx) -> None:
         "… "
         f"{s['period_end'] or '?'} · data hash `{(s['data_hash'] or 'n/a')[:16]}`"
     )
-    missing_notice(run, ("run.json", "scorecard.json"))
     sc = run.scorecard()
-    if sc is None:
+    # data without truth (real transactions or series, generated data without truth/) has no
+    # scorecard by design: one note saying so, not also a warning listing scorecard.json as missing
+    no_truth = (info.get("data") or {}).get("has_truth") is False and not run.has("scorecard.json")
+    missing_notice(run, ("run.json",) if no_truth else ("run.json", "scorecard.json"))
+    incidents = f"{s['incidents'] if s['incidents'] is not None else 'n/a'} consensus incident(s)"
+    if no_truth:
         st.info(f"No scorecard: this run ({s['source']}) has no truth to score against. "
-                f"{s['incidents'] if s['incidents'] is not None else 'n/a'} consensus incident(s).")
+                f"{incidents}.")
+    elif sc is None:  # the warning above names scorecard.json (missing or unreadable)
+        st.caption(f"{incidents}; no scores without a readable `scorecard.json`.")
     else:
         head = sc.get("headline") or {}
         mode = st.radio("Scoring mode", ["strict", "lenient"], horizontal=True, key="ov_mode",
                         index=0 if head.get("mode", "strict") == "strict" else 1)
-        cols = st.columns(5)
         cons = (sc.get(mode) or {}).get("consensus") or {}
-        cols[0].metric("Consensus recall", fmt(cons.get("recall")))
-        cols[1].metric("Precision", fmt(cons.get("precision")))
-        cols[2].metric("F1", fmt(cons.get("f1")))
-        cols[3].metric("Median delay (days)", fmt(cons.get("median_delay_days"), 1))
         ev = sc.get("events") or {}
-        cols[4].metric(
-            "Events (unexpected / expected)",
-            f"{ev.get('unexpected', '?')} / {ev.get('expected', '?')}",
-        )
+        metric_row([
+            ("Consensus recall", fmt(cons.get("recall")),
+             "Unexpected events matched by a consensus incident / unexpected events."),
+            ("Precision", fmt(cons.get("precision")),
+             "Consensus incidents matching an unexpected event / all consensus incidents."),
+            ("F1", fmt(cons.get("f1")), "Harmonic mean of recall and precision."),
+            ("Median delay (days)", fmt(cons.get("median_delay_days"), 1),
+             "First matching incident's start − the event's start, median over found events."),
+            ("Unexpected events", ev.get("unexpected", "?"),
+             "Injected shocks the detectors should find (the recall's denominator)."),
+            ("Expected events", ev.get("expected", "?"),
+             "Planned days (holidays, campaigns): an incident on one is a false alarm."),
+        ])
         oe = (sc.get(mode) or {}).get("oracle_equal_fp") or {}
         if oe.get("oracle_recall") is not None:
             st.markdown(
