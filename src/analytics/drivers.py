@@ -136,6 +136,7 @@ class SlicePanel:
         # the grid's days (a row, observed or not, on that day): what a window's gaps count against
         self._grid = self.dates.isin(k["date"]) if gaps else None
         self.values: dict[str, pd.DataFrame] = {}
+        ppd = 1   # a --kpis file's periods in a whole day (1: daily or coarser)
         comps = [c for c in k.columns.difference(["date", "dimension", "segment"])
                  if pd.api.types.is_numeric_dtype(k[c])]
         if comps:
@@ -146,7 +147,7 @@ class SlicePanel:
             sums = pd.concat({c: g[c].sum(min_count=1) for c in comps}, axis=1)
             if gaps:  # a day with missing periods: its observed mean times a day's periods
                 seen = pd.concat({c: g[c].count() for c in comps}, axis=1)
-                per_day = int(g.size().max())  # the grid's periods in a whole day (1: daily)
+                per_day = ppd = int(g.size().max())  # the grid's periods in a whole day
                 part = (seen > 0) & (seen < per_day)
                 sums = sums.where(~part, sums * per_day / seen.where(part))
             avg = [c for c in comps if c in self.means]
@@ -165,13 +166,16 @@ class SlicePanel:
             d = detections[["kpi", "date", "dimension", "segment", "expected"]]
             d = d.loc[np.isfinite(pd.to_numeric(d["expected"], errors="coerce"))]
             if not d.empty:
-                d = d.assign(date=pd.to_datetime(d["date"]).dt.normalize(),
+                stamp = pd.to_datetime(d["date"])
+                d = d.assign(date=stamp if gaps else stamp.dt.normalize(),
                              dimension=d["dimension"].astype(str), segment=d["segment"].astype(str),
                              expected=d["expected"].astype(float))
                 # several detectors judge the same point: their median is the consensus baseline
                 med = d.groupby(["kpi", "date", "dimension", "segment"], observed=True)[
                     "expected"
                 ].median()
+                if gaps:  # a --kpis file's periods: a day of them as its values are read
+                    med = self._expected_days(med, ppd)
                 for kpi, part in med.groupby(level="kpi", observed=True):
                     if str(kpi) in self.values:
                         self.expected[str(kpi)] = (
@@ -185,6 +189,19 @@ class SlicePanel:
         self._sums: dict[tuple, np.ndarray] = {}
         self._cols: dict[str, dict[tuple[str, str], int]] = {}
         self.explained: dict[tuple, DriverResult] = {}
+
+    def _expected_days(self, med: pd.Series, ppd: int) -> pd.Series:
+        """The detectors' expected values of a --kpis file's periods as days, each read like the
+        actual day beside it (its periods' mean; a count's times a whole day's periods): the
+        median over the periods of a 5-minute count's day was its scale over 288, and a slice
+        driver of such a file read +27,894 % against it."""
+        idx = med.index
+        keys = [idx.get_level_values("kpi"), idx.get_level_values("date").normalize(),
+                idx.get_level_values("dimension"), idx.get_level_values("segment")]
+        day = med.groupby(keys, observed=True).mean()
+        day.index.names = ["kpi", "date", "dimension", "segment"]
+        counts = ~day.index.get_level_values("kpi").isin(list(self.means))
+        return day.where(~counts, day * ppd)
 
     def _gather(self, arr: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Rows ``days`` (day numbers from the first date, any shape) of ``arr``; NaN outside."""

@@ -209,3 +209,35 @@ def test_the_kpi_plot_draws_a_gauges_daily_mean(tmp_path, monkeypatch):
         y = np.median(ax.lines[0].get_ydata())
         assert (20_000 < y < 40_000) if declared else (60 < y < 140), y
         assert ("sum of its 5 min periods" if declared else "mean of its") in ax.get_title()
+
+
+def test_the_detectors_expected_days_read_like_the_actual_days():
+    """The panel's "detector" source (an episode's drivers on a file with slices) took the
+    median of a day's period-level expected values: a 5-minute count's day read ~43,000 against
+    an expected ~150 (drivers "+28,396 % vs expected" on every host). A day of expected values
+    is now read like the actual day beside it: a gauge's periods' mean, a count's mean times a
+    whole day's periods."""
+    stamps = pd.date_range("2025-03-03", periods=PER_DAY * 3, freq="5min")
+    phase = np.sin(2 * np.pi * np.arange(len(stamps)) / PER_DAY)
+    rows, dets = [], []
+    for host, level in (("a", 100.0), ("b", 150.0)):
+        req = level * (1 + 0.5 * phase) ** 2   # skewed: a day's median period is not its mean
+        cpu = 40 + 8 * phase
+        rows.append(pd.DataFrame({"date": stamps, "dimension": "host", "segment": host,
+                                  "requests": req, "cpu": cpu}))
+        for kpi, v in (("requests", req), ("cpu", cpu)):
+            for det, f in (("rolling_zscore", 1.0), ("isolation_forest", 1.1)):
+                dets.append(pd.DataFrame({"kpi": kpi, "date": stamps, "dimension": "host",
+                                          "segment": host, "detector": det,
+                                          "expected": v * f}))
+    kpis = pd.concat(rows, ignore_index=True)
+    panel = dr.SlicePanel(kpis, pd.concat(dets, ignore_index=True), gaps=True, means={"cpu"})
+    day = stamps[PER_DAY]
+    for comp in ("requests", "cpu"):
+        act = panel.window_sums(comp, day, day, "actual")
+        exp = panel.window_sums(comp, day, day, "detector")
+        # the two detectors' median: the mean of 1.0 x and 1.1 x, period by period
+        assert np.allclose(exp / act, 1.05), (comp, act.tolist(), exp.tolist())
+    # two days: a count's sum of days, a gauge's mean of days
+    two = panel.window_sums("requests", stamps[0], day, "detector")
+    assert np.allclose(two / panel.window_sums("requests", stamps[0], day, "actual"), 1.05)
