@@ -24,6 +24,7 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
@@ -385,9 +386,20 @@ def main(argv: list[str] | None = None) -> int:
     if checks.get("integrity", {}).get("actual_sha256"):  # --no-verify on changed files: new run id
         from shocklab.hashing import sha256_json
         dhash = sha256_json([dhash, checks["integrity"]["actual_sha256"]])
-    if sum_columns:  # the columns summed change the figures: a new run id
+    # how the file was read changes the figures: a reading flag away from its default is part
+    # of the run id (two runs of one file with --duplicates mean and sum shared an id, so the
+    # second replaced the first's reports/<id> and the API listed one run); defaults add nothing,
+    # so the ids of runs without such flags are as before
+    reading: dict[str, Any] = {
+        flag: value for flag, value, default in (
+            ("duplicates", args.duplicates, "mean"), ("layout", args.layout, "auto"),
+            ("step", args.step, "auto"), ("date_format", args.date_format, None))
+        if value != default}
+    if sum_columns:
+        reading["sum_columns"] = sorted(set(sum_columns))
+    if reading:
         from shocklab.hashing import sha256_json
-        dhash = sha256_json([dhash, {"sum_columns": sorted(set(sum_columns))}])
+        dhash = sha256_json([dhash, reading])
     rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
     out = Path(args.out) if args.out else Path("reports") / rid
     validate_out(out, inputs, force=args.force, kind="run")
