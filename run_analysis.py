@@ -4,7 +4,7 @@ truth/ exists — scoring against the injected events.
 
     python run_analysis.py [--data DIR | --transactions FILE | --kpis FILE [--events FILE]
                             [--calendar FILE] [--duplicates mean|sum|first]
-                            [--layout auto|wide|long]]
+                            [--layout auto|wide|long] [--sum-columns a,b]]
                            [--config PATH] [--out DIR] [--min-recall X] [--min-precision Y]
                            [--detectors a,b] [--as-of DATE] [--set dotted.key=value ...] [--debug]
                            [--quiet]
@@ -24,6 +24,7 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
@@ -114,6 +115,16 @@ def build_parser() -> ArgumentParser:
         metavar="STEP",
         help="--kpis: grid step: auto (the modal step, or its smallest multiple whose grid is at "
         "least half full when sampling is irregular), modal, or a duration such as 10min",
+    )
+    p.add_argument(
+        "--sum-columns",
+        dest="sum_columns",
+        default=None,
+        metavar="a,b",
+        help="--kpis: the file's own columns that are counts (requests, signups): a day is the "
+        "sum of its periods. Any other column that is not a store KPI is a gauge (CPU %%, "
+        "latency, NAB's value): a day is the mean of its periods. Store KPIs keep their rules "
+        "(revenue, orders, sessions … summed; conversion_rate, aov pooled)",
     )
     p.add_argument(
         "--transactions",
@@ -277,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
                                  ("--duplicates", args.duplicates, "mean")):
         if value != default and not args.kpis:   # --layout/--duplicates were ignored silently
             raise InputError(f"{flag} applies to --kpis only")
+    if args.sum_columns is not None and not args.kpis:
+        raise InputError("--sum-columns applies to --kpis only")
+    sum_columns = [c.strip() for c in (args.sum_columns or "").split(",") if c.strip()]
+    if args.sum_columns is not None and not sum_columns:
+        raise InputError("--sum-columns: give at least one column name")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
     gate = args.min_recall is not None or args.min_precision is not None
@@ -323,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         # with its one line, not the KPI file's warnings followed by it
         with held_console():
             ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout,
-                                step=args.step)
+                                step=args.step, sum_columns=sum_columns)
             # config `external`: settings for real series only; the sensitivity by the file's step
             rule = sensitivity_rule(cfg, ds.ingest.get("step_seconds"))
             _log_sensitivity_rule(rule, args.overrides or [], log)
@@ -370,6 +386,20 @@ def main(argv: list[str] | None = None) -> int:
     if checks.get("integrity", {}).get("actual_sha256"):  # --no-verify on changed files: new run id
         from shocklab.hashing import sha256_json
         dhash = sha256_json([dhash, checks["integrity"]["actual_sha256"]])
+    # how the file was read changes the figures: a reading flag away from its default is part
+    # of the run id (two runs of one file with --duplicates mean and sum shared an id, so the
+    # second replaced the first's reports/<id> and the API listed one run); defaults add nothing,
+    # so the ids of runs without such flags are as before
+    reading: dict[str, Any] = {
+        flag: value for flag, value, default in (
+            ("duplicates", args.duplicates, "mean"), ("layout", args.layout, "auto"),
+            ("step", args.step, "auto"), ("date_format", args.date_format, None))
+        if value != default}
+    if sum_columns:
+        reading["sum_columns"] = sorted(set(sum_columns))
+    if reading:
+        from shocklab.hashing import sha256_json
+        dhash = sha256_json([dhash, reading])
     rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
     out = Path(args.out) if args.out else Path("reports") / rid
     validate_out(out, inputs, force=args.force, kind="run")

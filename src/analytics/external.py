@@ -29,6 +29,9 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 - **Duplicate timestamps** (a daylight-saving change, a double export) are combined per KPI and
   slice by ``duplicates``: ``mean`` (default; keeps the series' level, right for gauges and
   rates), ``sum`` (counts split over two rows) or ``first``.
+- **Counts and gauges** (``day_rules``): a day of the store's counts and revenue, and of the
+  file's own columns named by ``--sum-columns``, is the sum of its periods; a day of any other
+  column of the file (a gauge: CPU %, latency, NAB's ``value``) is the mean of its periods.
 - **Missing periods** become NaN rows of the grid: detectors see the gap, never a zero, and a
   NaN point is never flagged. Empty cells are missing values too.
 - ``inf`` or text in a value column, or a timestamp that does not parse → InputError naming the
@@ -41,21 +44,24 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~740 lines, one module on purpose): the reader (most of it) and the config profile of such
-input (``external_profile``, ``sensitivity_rule``) are one piece: the profile reads what the
-reader found (the step), and nothing else uses either.
+Size (~790 lines, one module on purpose): the reader (most of it), its columns' day rules
+(``day_rules``) and the config profile of such input (``external_profile``,
+``sensitivity_rule``) are one piece: the profile reads what the reader found (the step), and
+nothing else uses either.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from shocklab.catalogue import RATIO_KPIS, is_generic
 from shocklab.errors import InputError
 from shocklab.textfile import (
     CONTROL,
@@ -339,11 +345,14 @@ def load_kpis_file(
     duplicates: str = "mean",
     layout: str = "auto",
     step: str = "auto",
+    sum_columns: Sequence[str] = (),
 ) -> DataSet:
     """Read, validate and regularise an external KPI file into a DataSet whose
     ``tables["kpis_daily"]`` is ready (see the module docstring); ``ds.ingest`` records what was
-    done (step, missing periods, duplicates, resampled rows) and the raw row times for NAB
-    scoring. ``step``: auto | modal | a duration (see the module docstring)."""
+    done (step, missing periods, duplicates, resampled rows), how each column makes a day
+    (``day_figures``, see ``day_rules``) and the raw row times for NAB scoring. ``step``: auto |
+    modal | a duration (see the module docstring); ``sum_columns``: the file's own columns that
+    are counts (``--sum-columns``)."""
     path = Path(path)
     if duplicates not in DUPLICATE_RULES:
         raise InputError(
@@ -580,6 +589,7 @@ def load_kpis_file(
         "resampled_rows": resampled,
         "combined_rows": n_dup_rows,
         "kpis": list(internal.values()),
+        "day_figures": day_rules(path, internal, sum_columns),
     }
     if step != modal and given:
         # said "the modal step would leave more than half the periods empty" of a step the user
@@ -636,6 +646,36 @@ def load_kpis_file(
     return ds
 
 
+def day_rules(path: Path, names: dict[str, str], sum_columns: Sequence[str]) -> dict[str, str]:
+    """How each KPI column's periods make a day (and its days a window), by internal name: ``sum``
+    for the store's counts and revenue and for the file's own columns named in ``sum_columns``
+    (requests, signups: ``--sum-columns``), ``pooled`` for the store's ratios (weighted by their
+    denominator), ``mean`` for any other column — a gauge (CPU %, latency, a temperature, NAB's
+    ``value``), whose day is the mean of its observed periods. ``names``: the file's column names
+    and their internal names; a name in ``sum_columns`` that is neither → InputError."""
+    wanted = [c.strip() for c in sum_columns if c.strip()]
+    known = {**{v: v for v in names.values()}, **names}
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise InputError(
+            f"--sum-columns: {', '.join(map(repr, unknown))} not a KPI column of {path} (its "
+            f"columns: {', '.join(sorted(names)) or 'none'})")
+    ratios = [c for c in wanted if known[c] in RATIO_KPIS]
+    if ratios:
+        raise InputError(f"--sum-columns: {', '.join(ratios)} is a ratio KPI (pooled by its "
+                         "denominator per day), not a count")
+    summed = {known[c] for c in wanted}
+    return {v: "pooled" if v in RATIO_KPIS else
+            "sum" if not is_generic(v) or v in summed else "mean" for v in names.values()}
+
+
+def averaged_columns(ds: DataSet) -> frozenset[str]:
+    """The columns whose day figure is the mean of their periods (``day_figures`` ``mean``: a
+    --kpis file's gauges); empty for store data and transaction files."""
+    rules = (getattr(ds, "ingest", None) or {}).get("day_figures") or {}
+    return frozenset(k for k, v in rules.items() if v == "mean")
+
+
 def ingest_summary(ds: DataSet) -> dict[str, Any]:
     """The JSON-safe part of ``ds.ingest`` (for run.json)."""
     return {k: v for k, v in (getattr(ds, "ingest", None) or {}).items() if not k.startswith("_")}
@@ -644,7 +684,7 @@ def ingest_summary(ds: DataSet) -> dict[str, Any]:
 DAY_SECONDS = 86400.0   # a step this long or longer is "daily or coarser"
 
 
-def _step_text(seconds: float) -> str:
+def step_text(seconds: float) -> str:
     """A step as people write it: 1 day, 6 h, 5 min, 30 s."""
     for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size and seconds % size == 0:
@@ -663,7 +703,7 @@ def sensitivity_rule(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
     ext, step = cfg.external, step_seconds
     daily = step is not None and step >= DAY_SECONDS - 1e-6
     kind = "step unknown" if step is None else (
-        f"{'daily or coarser' if daily else 'sub-daily'} input (step {_step_text(step)})")
+        f"{'daily or coarser' if daily else 'sub-daily'} input (step {step_text(step)})")
     if not daily and ext.sensitivity is not None:
         src, why = "external.sensitivity", "external.sensitivity, chosen on NAB's sub-daily files"
     elif not daily:

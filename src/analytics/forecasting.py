@@ -61,18 +61,22 @@ def _prophet():
     return Prophet
 
 
-def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue") -> pd.Series:
+def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue",
+                   mean: bool = False) -> pd.Series:
     """Daily overall KPI, indexed by date, float, without gaps in the index (missing days NaN).
     Sub-daily rows (external KPI files) are summed per day; a day with missing periods (gaps,
     never zeros) is its observed periods' mean times a whole day's periods, as the insights' panel
-    reads it (``drivers.SlicePanel(gaps=True)``). A ratio KPI's periods are pooled, each weighted
-    by its denominator (conversion by sessions, AOV by orders: the day's orders over its sessions,
-    as the KPI layer computes a day), in the file's own units; without the denominator column, or
-    on a day where an observed period lacks it, the day is its periods' plain mean
-    (``ratio_note`` says so)."""
+    reads it (``drivers.SlicePanel(gaps=True)``); with ``mean`` (a gauge of a --kpis file:
+    ``external.averaged_columns``) a day is its observed periods' mean. A ratio KPI's periods are
+    pooled, each weighted by its denominator (conversion by sessions, AOV by orders: the day's
+    orders over its sessions, as the KPI layer computes a day), in the file's own units; without
+    the denominator column, or on a day where an observed period lacks it, the day is its
+    periods' plain mean (``ratio_note`` says so)."""
     o = kpis_daily.loc[kpis_daily["dimension"].astype(str) == "overall", ["date", kpi]]
     if kpi in RATIO_KPIS:
         s = _daily_ratio(kpis_daily, kpi)[0]
+    elif mean:
+        s = o[kpi].astype(float).groupby(pd.to_datetime(o["date"]).dt.normalize()).mean()
     else:
         g = o[kpi].groupby(pd.to_datetime(o["date"]).dt.normalize())
         s = g.sum(min_count=1)

@@ -1,7 +1,8 @@
 """Plots of a run, rendered as PNG bytes into ``ctx.figures`` for ``<run>/plots/`` (matplotlib's
 Agg canvas; pyplot is never imported, so no global backend or figure state is touched).
 
-- ``kpi_<kpi>.png``: the overall KPI with each detector's flags (one row per detector below),
+- ``kpi_<kpi>.png``: the overall KPI by day (a sub-daily --kpis file's gauge: its periods' mean,
+  a count: their sum; ``day_rule``) with each detector's flags (one row per detector below),
   consensus incidents shaded red and — when the run has truth — its event windows
   (``ctx.event_windows``) shaded grey (planned ones green).
 - ``forecast.png``: recent revenue and the forecast fan (from the insights' forecast section).
@@ -21,10 +22,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from shocklab.catalogue import is_generic
 from shocklab.figures import house_style, missing_glyphs_quiet
 from shocklab.filenames import MAX_BYTES, hashed_name, safe_name
 
 from .context import RunContext
+from .external import step_text
 from .forecasting import overall_series, ratio_note
 
 log = logging.getLogger("shocklab.report")
@@ -62,10 +65,22 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def day_rule(ctx: RunContext, kpi: str) -> str | None:
+    """How a sub-daily --kpis file's own column makes the plot's day: "mean" (a gauge), "sum" (a
+    count named by --sum-columns); None for store KPIs, store data and daily or coarser files (a
+    day is one period: nothing to say)."""
+    ingest = getattr(ctx.data, "ingest", None) or {}
+    step = ingest.get("step_seconds")
+    if not is_generic(kpi) or step is None or step >= 86400 - 1e-6:
+        return None
+    return (ingest.get("day_figures") or {}).get(kpi)
+
+
 @house_style
 def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
+    rule = day_rule(ctx, kpi)   # a --kpis file's own column: its periods' mean or sum a day
     y = (
-        overall_series(ctx.kpis_daily, kpi)
+        overall_series(ctx.kpis_daily, kpi, mean=rule == "mean")
         if kpi in ctx.kpis_daily.columns
         else pd.Series(dtype=float)
     )
@@ -98,9 +113,14 @@ def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
                    label=None if label in labelled else label)
         labelled.add(label)
     note = ratio_note(ctx.kpis_daily, kpi)   # a sub-daily ratio that could not be pooled
+    if rule is not None:   # a sub-daily --kpis file's own column: which day it is
+        step = step_text(float(ctx.data.ingest["step_seconds"]))
+        note = (f"a day: the mean of its {step} periods (a gauge; --sum-columns sums a count)"
+                if rule == "mean" else f"a day: the sum of its {step} periods (--sum-columns)")
     ax.set_title(f"{_short(kpi)}: overall, with detector flags and consensus incidents"
                  + (f"\n{note}" if note else ""))
-    ax.set_ylabel(UNITS.get(kpi, _short(kpi)))
+    ax.set_ylabel(UNITS.get(kpi, _short(kpi)) + {"mean": " (daily mean)", "sum": " (daily sum)"}
+                  .get(rule or "", ""))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, ncols=4)
     for row, name in enumerate(detectors):

@@ -20,6 +20,16 @@ RATIO_KPIS: dict[str, tuple[str, str]] = {
     "cancellation_rate": ("cancelled_orders", "placed_orders"),   # of all orders placed
 }
 
+# the store's KPIs and their components; any other name is a generic series of a --kpis file (a
+# gauge, a machine metric, signups …)
+STORE_SERIES = frozenset([*KPI_NAMES, *(c for pair in RATIO_KPIS.values() for c in pair)])
+
+
+def is_generic(kpi: str) -> bool:
+    """A --kpis file's own column (``value``, ``cpu``, ``signups``), not a store KPI."""
+    return kpi not in STORE_SERIES
+
+
 # the KPIs insights summarise and narrate; customer KPIs are measured on episodes (churn shows
 # there)
 MAIN_KPIS = ("revenue", "orders", "sessions", "conversion_rate", "aov")

@@ -14,6 +14,7 @@ from shocklab.catalogue import PAIR_DIMENSION, PAIR_SEP, PRODUCT_DIMENSION
 
 from .. import drivers as dr
 from ..context import RunContext
+from ..external import averaged_columns
 from ..insights_config import InsightsConfig
 from .models import Driver, DriverSet
 
@@ -96,9 +97,10 @@ def build_panel(ctx: RunContext, cfg: InsightsConfig) -> dr.SlicePanel:
             and cached[2] is ctx.data.tables and cached[3] == pairs):
         return cached[4]
     extra = dr.pair_daily(ctx.data.tables) if pairs else None
-    # a --kpis file's missing periods are gaps (never zero): not read as a fall
+    # a --kpis file's missing periods are gaps (never zero): not read as a fall; its gauges'
+    # days and windows are means (a 5-minute CPU % is ~40 a day, not ~40 x 288)
     panel = dr.SlicePanel(ctx.kpis_daily, ctx.detections, extra,
-                          gaps=ctx.data.source == "kpis")
+                          gaps=ctx.data.source == "kpis", means=averaged_columns(ctx.data))
     ctx.panel = (ctx.kpis_daily, ctx.detections, ctx.data.tables, pairs, panel)
     return panel
 

@@ -47,8 +47,10 @@ class RunInfo(_M):
 class Driver(_M):
     dimension: str = Field(description="channel | country | category | channel_country")
     value: str = Field(description="slice value; 'other' for folded small slices")
-    actual: float
-    expected: float
+    actual: float = Field(description="the slice's KPI over the window: a sum of its days (a "
+                          "ratio: pooled); a --kpis file's gauge (a column not named by "
+                          "--sum-columns): the mean of its days, each its periods' mean")
+    expected: float = Field(description="the same from the expected source")
     change: float = Field(description="contribution to the dimension's change, in KPI units")
     share_of_change: float = Field(
         description="fraction of the dimension's change this slice carries"
@@ -221,9 +223,10 @@ class IncidentInsight(_M):
     )
     baseline_expected: float | None = Field(
         None,
-        description="the KPI over the window from the median of the "
-        "same weekday in the weeks before and after it (absent from insights.json: in the "
-        "details file)",
+        description="the KPI over the window's whole days from the median of the "
+        "same weekday in the weeks before and after it: a sum of days (a ratio: pooled); a "
+        "--kpis file's gauge (a column not named by --sum-columns): the mean of its days, each "
+        "its periods' mean (absent from insights.json: in the details file)",
     )
     baseline_magnitude_pct: float | None = Field(None, description="actual vs baseline_expected, %")
     measured_start: date | None = Field(

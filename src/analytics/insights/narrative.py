@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from shocklab.catalogue import (
-    KPI_NAMES,
     MAIN_KPIS,
     PAIR_DIMENSION,
     PRODUCT_DIMENSION,
-    RATIO_KPIS,
+    is_generic,
 )
 
 from .common import _sig, _slice_label, one_decimal
@@ -22,15 +21,6 @@ from .models import (
 )
 from .planned import describe
 from .reasons import _product_only, _products, _reason  # noqa: F401 (re-exported)
-
-# the store's KPIs and their components; any other name is a generic series of a --kpis file
-# (a gauge, a machine metric, signups …) that the funnel diagnosis and its actions do not speak for
-STORE_SERIES = frozenset([*KPI_NAMES, *(c for pair in RATIO_KPIS.values() for c in pair)])
-
-
-def is_generic(kpi: str) -> bool:
-    return kpi not in STORE_SERIES
-
 
 _PLURAL = {"channel": "channels", "country": "countries", "category": "categories"}
 
