@@ -276,7 +276,7 @@ class AnalysisConfig(_Strict):
         description="product: watch each product's own price (its price test). auto = on for a "
         "store's list prices, off for a --transactions file, whose prices are what customers "
         "paid (discounts, quantity tiers move them every day: on the default world's orders as "
-        "a transactions file ~8,700 price alarms, every one a discount). The list-price indexes "
+        "a transactions file ~9,100 price alarms, every one a discount). The list-price indexes "
         "of each category and of the store (a median over its products) are watched either way",
     )
     slice_kpis: dict[

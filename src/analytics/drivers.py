@@ -19,7 +19,7 @@ in detections) where they cover every slice of a dimension over the window.
 (and its reference in the tests); ``explain`` and ``slice_driver`` run the same computation on
 arrays (``analytics.driver_arrays``: the same floats bit for bit, ~50x faster per window).
 
-Size (~790 lines, one module on purpose): panel, window table, attribution, ranking and signature
+Size (~830 lines, one module on purpose): panel, window table, attribution, ranking and signature
 are one algorithm over one data model (``SlicePanel``), read top to bottom.
 """
 
