@@ -56,8 +56,15 @@ def deferred(signum: int, frame: object) -> bool:
     if getattr(frame, "f_globals", {}).get("__name__") not in _DEFER_IN:
         return False
     # again once that code has returned (raise_signal would call the handler right here)
-    threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+    threading.Timer(0.05, _resend, (signum,)).start()
     return True
+
+
+def _resend(signum: int) -> None:
+    """The signal again, to the main thread: one sent to the process may be taken by any thread
+    (here: the timer's), and then a main thread blocked in a sleep or a lock is not woken and its
+    handler waits until it wakes (a Ctrl-C test run sat in time.sleep until a later signal)."""
+    signal.pthread_kill(threading.main_thread().ident, signum)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:

@@ -364,7 +364,7 @@ def test_sigterm_inside_the_import_system_or_logging_is_delivered_later_not_rais
                           {"logging"})
     assert importing and logging_
     kills = []
-    monkeypatch.setattr(os, "kill", lambda pid, sig: kills.append((pid, sig)))
+    monkeypatch.setattr(signal, "pthread_kill", lambda ident, sig: kills.append((ident, sig)))
     timers = []
     monkeypatch.setattr(threading, "Timer", lambda delay, fn, args: timers.append((fn, args))
                         or threading.Thread(target=lambda: None))
@@ -379,7 +379,7 @@ def test_sigterm_inside_the_import_system_or_logging_is_delivered_later_not_rais
     assert len(timers) == 2 * len(frames) and runner._STOP is False
     for fn, args in timers:
         fn(*args)
-    assert set(kills) == {(os.getpid(), signal.SIGTERM)}
+    assert set(kills) == {(threading.main_thread().ident, signal.SIGTERM)}   # to the main thread
     for handler in (shocklab_cli._on_sigterm, runner._on_worker_sigterm):
         with pytest.raises(shocklab_cli.Terminated):
             handler(signal.SIGTERM, sys._getframe())
