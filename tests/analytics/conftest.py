@@ -8,6 +8,22 @@ import pytest
 from tests.analytics.synth import Shock, Synth, make_data_dir
 
 
+@pytest.fixture
+def plotted(monkeypatch):
+    """The figures ``analytics.report`` draws, in order (each still written as the run would)."""
+    from analytics import report
+
+    figs = []
+    real = report._png
+
+    def keep(fig):
+        figs.append(fig)
+        return real(fig)
+
+    monkeypatch.setattr(report, "_png", keep)
+    return figs
+
+
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory):
     """120 days, two shocks: paid channel at 30 % for 3 days (day 70), everything × 2.5 on day

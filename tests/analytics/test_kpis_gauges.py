@@ -180,19 +180,12 @@ def test_a_daily_gauge_file_reads_its_rows(tmp_path):
     assert 18 < base < 22   # the mean of the days' same-weekday medians
 
 
-def test_the_kpi_plot_draws_a_gauges_daily_mean(tmp_path, monkeypatch):
+def test_the_kpi_plot_draws_a_gauges_daily_mean(tmp_path, plotted):
     from analytics import report
     from analytics.config import load_analysis_config
     from analytics.context import RunContext
 
-    figs = []
-    real = report._png
-
-    def keep(fig):
-        figs.append(fig)
-        return real(fig)
-
-    monkeypatch.setattr(report, "_png", keep)
+    figs = plotted
     csv = tmp_path / "m.csv"
     _five_minute().to_csv(csv, index=False)
     for declared in ([], ["requests"]):

@@ -77,15 +77,8 @@ def test_daily_rows_keep_their_own_ratio(tmp_path):
         assert ratio_note(k, kpi) is None
 
 
-def test_the_kpi_plot_names_a_mean_of_ratios(tmp_path, monkeypatch):
-    figs = []
-    real = report._png
-
-    def keep(fig):
-        figs.append(fig)
-        return real(fig)
-
-    monkeypatch.setattr(report, "_png", keep)
+def test_the_kpi_plot_names_a_mean_of_ratios(tmp_path, plotted):
+    figs = plotted
     ctx = make_ctx(tmp_path, [], [])
     ctx.detections, ctx.incidents = None, []
     ctx.kpis_daily = _hourly(days=14).drop(columns=["sessions"])
