@@ -152,11 +152,13 @@ def table(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
             covered = np.ones(len(rows), dtype=bool)
         else:  # a dimension uses the detectors only if they cover all its slices
             ok = np.logical_and.reduce([~np.isnan(det[c]) for c in comps])
+            # sub-daily: the baseline first, the detectors where it is missing (window_table)
+            based = np.logical_and.reduce([~np.isnan(exp[c]) for c in comps])
             dims = [d for d, _ in rows]
             covered = np.zeros(len(rows), dtype=bool)
             for d in set(dims):
                 m = np.array([x == d for x in dims])
-                covered[m] = bool(ok[m].all())
+                covered[m] = bool(ok[m].all()) and not (panel.subdaily and bool(based[m].all()))
         exp = {c: np.where(covered, det[c], exp[c]) for c in comps}
         src = ["detector" if cv else "baseline" for cv in covered]
     return rows, act, exp, src
