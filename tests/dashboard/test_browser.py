@@ -59,6 +59,55 @@ CUT_METRICS = """() => Array.from(document.querySelectorAll(
   .map(e => e.textContent)"""
 SHOWN_METRICS = """() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"]'))
   .filter(e => e.offsetParent !== null).length"""
+# boxes of the shown elements matching a selector (document order), with the main area's content
+# box and the window's width; ``cut``: descendants (wider than 2 px, not the 1 px screen-reader
+# ones) whose content is wider than they are — a chip cut to "c…", chips scrolled out of their
+# box, a checkbox label "Un…"
+BOXES = """(sel) => {
+  const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const m = main.getBoundingClientRect(), cs = getComputedStyle(main);
+  const box = e => { const r = e.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+  return {
+    window: window.innerWidth,
+    main: {left: m.left + parseFloat(cs.paddingLeft), right: m.right - parseFloat(cs.paddingRight)},
+    boxes: Array.from(document.querySelectorAll(sel)).filter(e => e.offsetParent !== null)
+      .map(e => ({...box(e), text: e.innerText.split('\\n')[0],
+                  cut: Array.from(e.querySelectorAll('*'))
+                    .filter(d => d.clientWidth > 2 && d.scrollWidth > d.clientWidth + 1).length})),
+  };
+}"""
+FILTERS = ('[data-testid="stMain"] [data-testid="stMultiSelect"], '
+           '[data-testid="stMain"] [data-testid="stTextInput"], '
+           '[data-testid="stMain"] [data-testid="stCheckbox"]')
+METRICS = '[data-testid="stMain"] [data-testid="stMetric"]'
+EP_FILTERS = ["Severity", "KPI", "Slice contains", "Unplanned only"]
+CMP_METRICS = ["Recall", "Precision", "F1"]
+
+
+def _outside(geo: dict) -> list[str]:
+    """The boxes that stick out of the window or of the main area's content box."""
+    lo, hi = max(0, geo["main"]["left"]), min(geo["main"]["right"], geo["window"])
+    return [b["text"] for b in geo["boxes"] if b["left"] < lo - 1 or b["right"] > hi + 1]
+
+
+def _overlapping(geo: dict) -> list[tuple[str, str]]:
+    bs = geo["boxes"]
+    return [(a["text"], b["text"]) for i, a in enumerate(bs) for b in bs[i + 1:]
+            if a["left"] < b["right"] - 1 and b["left"] < a["right"] - 1
+            and a["top"] < b["bottom"] - 1 and b["top"] < a["bottom"] - 1]
+
+
+def _rows(geo: dict) -> list[list[str]]:
+    """The boxes' texts in rows, top to bottom: a box whose top is above the bottom of the row's
+    first box is on that row (a checkbox aligned to the bottom of the text boxes beside it)."""
+    rows: list[list[dict]] = []
+    for b in sorted(geo["boxes"], key=lambda b: (b["top"], b["left"])):
+        if rows and b["top"] < rows[-1][0]["bottom"] - 1:
+            rows[-1].append(b)
+        else:
+            rows.append([b])
+    return [[b["text"] for b in sorted(r, key=lambda b: b["left"])] for r in rows]
 
 
 @pytest.fixture()
@@ -146,6 +195,10 @@ def test_every_page_in_chromium(roots, dashboard_url, tmp_path):
                     page.wait_for_selector(".js-plotly-plot, [data-testid='stExpander']")
                 time.sleep(1.0)  # let Plotly finish drawing before the picture
                 assert page.evaluate(CUT_METRICS) == [], f"metric values cut short on {name}"
+                if name == "episodes":  # the four filters in one row
+                    assert _rows(page.evaluate(BOXES, FILTERS)) == [EP_FILTERS]
+                if name == "compare":  # the runs side by side, each one's metrics in a row
+                    assert _rows(page.evaluate(BOXES, METRICS)) == [CMP_METRICS * 2]
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         finally:
             browser.close()
@@ -159,11 +212,17 @@ def test_every_page_in_chromium(roots, dashboard_url, tmp_path):
             shutil.copyfile(png, dest / png.name)
 
 
-def test_metrics_are_not_cut_at_960px(roots, dashboard_url, tmp_path):
+def test_nothing_is_cut_at_960px(roots, dashboard_url, tmp_path):
     """At a 960 px window the metric rows were cut: Overview's five columns showed "Consensus r…",
     "Median dela…", "Events (une…", Compare's half-page columns "1.…" for 1.000, an episode card
     "+169.2…". Metrics now wrap onto another row instead: on every page with metrics, none of the
-    shown labels or values is wider than its box (and there are metrics to check)."""
+    shown labels or values is wider than its box (and there are metrics to check).
+
+    Then the Episodes filters, four columns of 131 px: the Severity box showed one of its three
+    chips, cut to "c…", and the checkbox "Un…" (every box was inside the window: that alone
+    passed). Now each filter lies inside the main area, none overlaps another, none is cut. And
+    Compare's metrics, 2 + 1 in each 242 px half (Recall and Precision, F1 below): each run's
+    three now sit in one row, B's below A's."""
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it as root)")
     sync_api = pytest.importorskip(
@@ -176,7 +235,7 @@ def test_metrics_are_not_cut_at_960px(roots, dashboard_url, tmp_path):
         "episodes": ("page=episodes&run=sim", "Window (days)", 4),
         "customers": ("page=customers&run=sim", "Historical value", 2),
     }
-    cut = {}
+    cut, geo = {}, {}
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -189,9 +248,17 @@ def test_metrics_are_not_cut_at_960px(roots, dashboard_url, tmp_path):
                 page.screenshot(path=str(tmp_path / f"{name}-960.png"), full_page=True)
                 assert page.evaluate(SHOWN_METRICS) >= least, name
                 cut[name] = page.evaluate(CUT_METRICS)
+                if name in ("episodes", "compare"):
+                    geo[name] = page.evaluate(BOXES, FILTERS if name == "episodes" else METRICS)
         finally:
             browser.close()
     assert cut == {name: [] for name in views}, f"metrics cut short at 960 px (see {tmp_path})"
+    filters = geo["episodes"]
+    assert sorted(b["text"] for b in filters["boxes"]) == sorted(EP_FILTERS), filters
+    assert _outside(filters) == [] and _overlapping(filters) == [], filters
+    assert [b["text"] for b in filters["boxes"] if b["cut"]] == [], filters
+    assert _rows(geo["compare"]) == [CMP_METRICS, CMP_METRICS], geo["compare"]
+    assert _outside(geo["compare"]) == [], geo["compare"]
 
 
 def test_a_run_without_truth_shows_one_notice(roots, dashboard_url):

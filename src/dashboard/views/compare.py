@@ -9,6 +9,8 @@ from runstore.store import compare_events
 
 from ..widgets import fmt, metric_row
 
+PANEL_MIN_PX = 450
+
 
 def render(ctx) -> None:
     store = ctx.store
@@ -26,10 +28,13 @@ def render(ctx) -> None:
                         key="cmp_b")
     st.query_params["other"] = b_id
     a, b = store.run(a_id), store.run(b_id)
-    cols = st.columns(2)
+    # the two runs side by side while each half is wide enough for its three metrics in one row
+    # (3 x Streamlit's 8rem + 2 x metric_row's 2rem = 448 px), one above the other below that: in
+    # st.columns(2) at a 960 px window each half was 242 px and the metrics wrapped 2 + 1
+    panels = st.grid(2, min_column_width=PANEL_MIN_PX)
     boards = {}
-    for col, label, run in ((cols[0], "A", a), (cols[1], "B", b)):
-        with col:
+    for label, run in (("A", a), ("B", b)):
+        with panels.cell():
             s = run.summary()
             st.subheader(f"{label}: {run.id}")
             st.caption(
@@ -38,7 +43,6 @@ def render(ctx) -> None:
             if not s["has_scorecard"]:
                 st.info("No scorecard (no truth).")
                 continue
-            # in half the page: three columns cut "1.000" to "1.…" at a 960 px window
             metric_row([("Recall", fmt(s["recall"]), "Consensus recall (headline mode)"),
                         ("Precision", fmt(s["precision"]), "Consensus precision (headline mode)"),
                         ("F1", fmt(s["f1"]), "Consensus F1 (headline mode)")])

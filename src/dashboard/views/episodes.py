@@ -13,6 +13,9 @@ from ..widgets import fmt, metric_row, missing_notice
 
 SEVERITIES = ["critical", "high", "medium", "low"]
 PER_PAGE = 10
+# a severity chip's width in Chromium with Streamlit's font (text, padding, remove button): all
+# four in one box took 347 px, three (no "low") 290 px
+CHIP_PX = {"critical": 71, "high": 57, "medium": 80, "low": 52}
 
 
 def render(ctx) -> None:
@@ -29,11 +32,17 @@ def render(ctx) -> None:
         return
     sevs = [s for s in SEVERITIES if any(e.get("severity") == s for e in eps)]
     kpis = sorted({k for e in eps for k in _kpis(e)})
-    c1, c2, c3, c4 = st.columns([2, 2, 2, 1])
-    f_sev = c1.multiselect("Severity", sevs, default=sevs, key="ep_sev")
-    f_kpi = c2.multiselect("KPI", kpis, default=[], key="ep_kpi", placeholder="any KPI")
-    f_slice = c3.text_input("Slice contains", "", key="ep_slice", placeholder="e.g. channel email")
-    f_unplanned = c4.checkbox("Unplanned only", False, key="ep_unplanned")
+    # one wrapping row (as widgets.metric_row): in st.columns([2, 2, 2, 1]) a 960 px window gave
+    # each box 131 px, the Severity box showed one of its chips cut to "c…" and the checkbox
+    # "Un…"; the Severity box is as wide as its chips, the other two boxes share the rest and
+    # move onto another row when that would leave them under Streamlit's 8rem each
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        f_sev = st.multiselect("Severity", sevs, default=sevs, key="ep_sev",
+                               width=_chips_px(sevs))
+        f_kpi = st.multiselect("KPI", kpis, default=[], key="ep_kpi", placeholder="any KPI")
+        f_slice = st.text_input("Slice contains", "", key="ep_slice",
+                                placeholder="e.g. channel email")
+        f_unplanned = st.checkbox("Unplanned only", False, key="ep_unplanned", width="content")
     sel = [e for e in eps if e.get("severity") in f_sev
            and (not f_kpi or set(f_kpi) & set(_kpis(e)))
            and (not f_slice or any(f_slice.lower() in s.lower() for s in _slices(e)))
@@ -47,6 +56,12 @@ def render(ctx) -> None:
     )
     for i, e in enumerate(sel[(page - 1) * PER_PAGE: page * PER_PAGE]):
         _card(e, expanded=i == 0)
+
+
+def _chips_px(labels: list[str]) -> int:
+    """Width of a multiselect box showing the severities ``labels`` as chips without scrolling
+    them (the box scrolls its chips sideways, and cut each to "c…" in a narrow column)."""
+    return 80 + sum(CHIP_PX[s] + 4 for s in labels)  # 4 px apart; padding and buttons ~75 px
 
 
 def _kpis(e: dict) -> list[str]:
