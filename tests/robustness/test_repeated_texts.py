@@ -1,16 +1,18 @@
-"""Dates are parsed once per distinct text and the rows take the result (an invoice's lines share
-one time). What a row gets, what is counted and which row an error or warning names must be what
-parsing row by row gave: counts are of rows, not texts, and a "first" row is the first row."""
+"""Dates, quantities and prices are parsed once per distinct text and the rows take the result
+(an invoice's lines share one time; a file holds a few thousand prices). What a row gets, what is
+counted and which row an error or warning names must be what parsing row by row gave: counts are
+of rows, not texts, and a "first" row is the first row."""
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.robustness.txgen import transactions
 
-from analytics.transactions import load_transactions, parse_dates
+from analytics.transactions import _number, load_transactions, parse_dates
 from shocklab.errors import InputError
 
 T = pd.Timestamp
@@ -121,3 +123,47 @@ def test_a_file_with_both_orders_is_one_line_exit_2_naming_file_column_and_rows(
     assert (f"{f}: InvoiceDate: both day-first ({df['InvoiceDate'][first_day_first]!r}, data row "
             f"{first_day_first + 1}) and month-first ('01/25/2011 10:00', data row 401)") in line
     assert not out.exists()
+
+
+def test_repeated_number_texts_give_each_row_its_number():
+    col = pd.Series(["1.000", "2,55", "1.000", "2.5", None, "12.345,67", "2,55", " 3 ", "abc"],
+                    index=list("abcdefghi"), dtype="str")
+    nan = np.nan
+    got = _number(col, decimal_comma=True, locale=True)   # a ';' file in a decimal-comma locale
+    assert got.index.tolist() == list("abcdefghi") and got.dtype == "float64"
+    np.testing.assert_array_equal(got.to_numpy(),
+                                  [1000.0, 2.55, 1000.0, nan, nan, 12345.67, 2.55, 3.0, nan])
+    got = _number(col, decimal_comma=True)                # a ';' file whose points are decimal
+    np.testing.assert_array_equal(got.to_numpy(),
+                                  [1.0, 2.55, 1.0, 2.5, nan, nan, 2.55, 3.0, nan])
+    got = _number(pd.Series(["3", "3", "-1", "3"], dtype="str"), decimal_comma=False)
+    assert got.dtype == "int64" and got.tolist() == [3, 3, -1, 3]
+    got = _number(pd.Series(["3", "x", "3", "2.5"], dtype="str"), decimal_comma=False)
+    np.testing.assert_array_equal(got.to_numpy(), [3.0, nan, 3.0, 2.5])
+    # cells that are not text (1 and 1.0 are one value to a hash) are read one by one
+    got = _number(pd.Series([1, 1.0, "2"], dtype=object), decimal_comma=False)
+    assert got.dtype == "float64" and got.tolist() == [1.0, 1.0, 2.0]
+
+
+def test_a_decimal_comma_file_names_the_first_of_its_repeated_bad_numbers(tmp_path):
+    df = transactions(n_rows=300, days=40)
+    df["InvoiceDate"] = df["InvoiceDate"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    df["Price"] = df["Price"].map(lambda x: f"{x:.2f}".replace(".", ","))
+    df["Quantity"] = df["Quantity"].astype(str)
+    df.loc[[40, 41], "Quantity"] = "1.000"
+    df.loc[[70, 20, 90], "Quantity"] = "2.5"       # groups nothing: a bad value
+    f = tmp_path / "tx.csv"
+    df.to_csv(f, sep=";", index=False)
+    ds = load_transactions(f)
+    assert ds.manifest["cleaning"]["bad_values"]["Quantity"] == {"rows": 3, "first_row": 21,
+                                                                 "value": "2.5"}
+    items = ds.tables["order_items"].set_index(["order_id", "product_id"])
+    for i in (40, 41):
+        assert items.loc[(df.loc[i, "Invoice"], df.loc[i, "StockCode"]), "quantity"] >= 1000
+    same = df.assign(Price=df["Price"].str.replace(",", ".", regex=False))
+    same.loc[[40, 41], "Quantity"] = "1000"
+    same.loc[[70, 20, 90], "Quantity"] = "x"
+    same.to_csv(tmp_path / "same.csv", index=False)   # the same file, written with points
+    ref = load_transactions(tmp_path / "same.csv")
+    for name in ("orders", "order_items", "products"):
+        pd.testing.assert_frame_equal(ds.tables[name], ref.tables[name])
