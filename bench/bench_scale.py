@@ -2,7 +2,7 @@
 """Scale benchmark: KPIs of a 10 M order-line Parquet store, and an Online Retail II-size file.
 
     python bench/bench_scale.py [--lines 10000000] [--work /tmp/shocklab-scale] [--pandas]
-                                [--transactions-lines 1070000] [--day-first]
+                                [--transactions-lines 1070000] [--day-first] [--load-only]
                                 [--skip-store] [--skip-transactions]
 
 1. Store: generates config/scenarios/bench_1m.yaml as Parquet once (cached in --work), then tiles
@@ -15,7 +15,8 @@
    customers, 2 years, a few % cancellations and missing customer ids; ISO dates, or with
    ``--day-first`` the text of the real file's CSV exports, ``01/12/2009 07:45``) and runs
    ``run_analysis.py --transactions`` on it in a fresh interpreter → wall time, peak RSS, and the
-   stage timings from run.json.
+   stage timings from run.json (``--load-only``: ``transactions.load_transactions`` alone, the
+   file read, parsed and cleaned into the tables).
 Figures vary with machine load; quote them with the command that produced them.
 """
 
@@ -207,9 +208,19 @@ def build_transactions(path: Path, lines: int, seed: int = 11, day_first: bool =
     df.to_csv(path, index=False)
 
 
-def bench_transactions(work: Path, lines: int, day_first: bool = False) -> None:
+def bench_transactions(work: Path, lines: int, day_first: bool = False,
+                       load_only: bool = False) -> None:
     path = work / f"online_retail_ii_{'dmy_' if day_first else ''}{lines}.csv"
     build_transactions(path, lines, day_first=day_first)
+    if load_only:
+        script = work / "load_transactions.py"
+        script.write_text("import sys; sys.path.insert(0, 'src'); from analytics.transactions "
+                          f"import load_transactions; load_transactions({str(path)!r})")
+        wall, peak, _ = fresh(str(script))
+        print(f"transactions: {path.name} ({path.stat().st_size / 1e6:,.0f} MB, {lines:,} lines): "
+              f"load_transactions {wall:6.1f} s wall, {CPU['s']:6.1f} s CPU (fresh interpreter, "
+              f"imports included), peak RSS {peak:,.0f} MB")
+        return
     out = work / "tx_run"
     wall, peak, _ = fresh(
         str(ROOT / "run_analysis.py"), "--transactions", str(path), "--out", str(out), "--quiet"
@@ -234,6 +245,8 @@ def main() -> None:
     ap.add_argument(
         "--pandas", action="store_true", help="also time the pandas KPI path on the store"
     )
+    ap.add_argument("--load-only", action="store_true",
+                    help="time load_transactions alone, not the whole analysis of the file")
     ap.add_argument("--skip-store", action="store_true")
     ap.add_argument("--skip-transactions", action="store_true")
     args = ap.parse_args()
@@ -241,7 +254,7 @@ def main() -> None:
     if not args.skip_store:
         bench_store(args.work, args.lines, args.pandas)
     if not args.skip_transactions:
-        bench_transactions(args.work, args.transactions_lines, args.day_first)
+        bench_transactions(args.work, args.transactions_lines, args.day_first, args.load_only)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,11 @@ def test_bench_scale_runs_the_transactions_path(tmp_path, day_first):
     dates = json.loads((work / "tx_run" / "run.json").read_text())["input_checks"]["cleaning"][
         "dates"]
     assert dates["layout"] == ("day-first" if day_first else "iso") and not dates["unparsed_rows"]
+    if day_first:   # the same file, the loader alone
+        out = _bench("bench_scale.py", "--skip-store", "--transactions-lines", "20000",
+                     "--work", str(work), "--day-first", "--load-only")
+        assert _figure(rf"transactions: {name} .*load_transactions\s+({NUM}) s wall", out) > 0
+        assert "whole analysis" not in out
 
 
 def test_bench_sweep_and_benchmark_run_their_cells(tmp_path):
