@@ -13,7 +13,7 @@
    compute_kpis_daily) on the same store, for comparison — it needs far more memory.
 2. Transactions: writes a synthetic Online Retail II CSV (documented layout, ~1.07 M lines, ~5.9 k
    customers, 2 years, a few % cancellations and missing customer ids; ISO dates, or with
-   ``--day-first`` the text of the real file's CSV exports, ``01/12/2009 07:45``) and runs
+   ``--day-first`` day-first text to the minute, ``01/12/2009 07:45``) and runs
    ``run_analysis.py --transactions`` on it in a fresh interpreter → wall time, peak RSS, and the
    stage timings from run.json (``--load-only``: ``transactions.load_transactions`` alone, the
    file read, parsed and cleaned into the tables).
