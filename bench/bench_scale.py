@@ -2,7 +2,8 @@
 """Scale benchmark: KPIs of a 10 M order-line Parquet store, and an Online Retail II-size file.
 
     python bench/bench_scale.py [--lines 10000000] [--work /tmp/shocklab-scale] [--pandas]
-                                [--transactions-lines 1070000] [--skip-store] [--skip-transactions]
+                                [--transactions-lines 1070000] [--day-first] [--load-only]
+                                [--skip-store] [--skip-transactions]
 
 1. Store: generates config/scenarios/bench_1m.yaml as Parquet once (cached in --work), then tiles
    it to --lines order lines (copy k gets order and customer ids shifted by k·10¹⁴, so every copy
@@ -11,9 +12,11 @@
    files) → wall time and peak RSS. ``--pandas`` also times the pandas path (load_data_dir +
    compute_kpis_daily) on the same store, for comparison — it needs far more memory.
 2. Transactions: writes a synthetic Online Retail II CSV (documented layout, ~1.07 M lines, ~5.9 k
-   customers, 2 years, a few % cancellations and missing customer ids) and runs
+   customers, 2 years, a few % cancellations and missing customer ids; ISO dates, or with
+   ``--day-first`` day-first text to the minute, ``01/12/2009 07:45``) and runs
    ``run_analysis.py --transactions`` on it in a fresh interpreter → wall time, peak RSS, and the
-   stage timings from run.json.
+   stage timings from run.json (``--load-only``: ``transactions.load_transactions`` alone, the
+   file read, parsed and cleaned into the tables).
 Figures vary with machine load; quote them with the command that produced them.
 """
 
@@ -153,8 +156,9 @@ def bench_store(work: Path, lines: int, with_pandas: bool) -> None:
         )
 
 
-def build_transactions(path: Path, lines: int, seed: int = 11) -> None:
-    """A synthetic file in the Online Retail II layout, sized and shaped like the real one."""
+def build_transactions(path: Path, lines: int, seed: int = 11, day_first: bool = False) -> None:
+    """A synthetic file in the Online Retail II layout, sized and shaped like the real one
+    (``day_first``: InvoiceDate written ``01/12/2009 07:45``, to the minute, instead of ISO)."""
     import pandas as pd
 
     if path.is_file():
@@ -193,7 +197,8 @@ def build_transactions(path: Path, lines: int, seed: int = 11) -> None:
             "StockCode": codes,
             "Description": np.char.add("ITEM ", codes),
             "Quantity": qty,
-            "InvoiceDate": pd.to_datetime(ts[row_inv]).strftime("%Y-%m-%d %H:%M:%S"),
+            "InvoiceDate": pd.to_datetime(ts[row_inv]).strftime(
+                "%d/%m/%Y %H:%M" if day_first else "%Y-%m-%d %H:%M:%S"),
             "Price": price,
             "Customer ID": cid,
             "Country": country[row_inv],
@@ -203,9 +208,19 @@ def build_transactions(path: Path, lines: int, seed: int = 11) -> None:
     df.to_csv(path, index=False)
 
 
-def bench_transactions(work: Path, lines: int) -> None:
-    path = work / f"online_retail_ii_{lines}.csv"
-    build_transactions(path, lines)
+def bench_transactions(work: Path, lines: int, day_first: bool = False,
+                       load_only: bool = False) -> None:
+    path = work / f"online_retail_ii_{'dmy_' if day_first else ''}{lines}.csv"
+    build_transactions(path, lines, day_first=day_first)
+    if load_only:
+        script = work / "load_transactions.py"
+        script.write_text("import sys; sys.path.insert(0, 'src'); from analytics.transactions "
+                          f"import load_transactions; load_transactions({str(path)!r})")
+        wall, peak, _ = fresh(str(script))
+        print(f"transactions: {path.name} ({path.stat().st_size / 1e6:,.0f} MB, {lines:,} lines): "
+              f"load_transactions {wall:6.1f} s wall, {CPU['s']:6.1f} s CPU (fresh interpreter, "
+              f"imports included), peak RSS {peak:,.0f} MB")
+        return
     out = work / "tx_run"
     wall, peak, _ = fresh(
         str(ROOT / "run_analysis.py"), "--transactions", str(path), "--out", str(out), "--quiet"
@@ -225,9 +240,13 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=10_000_000)
     ap.add_argument("--transactions-lines", type=int, default=1_070_000)
     ap.add_argument("--work", type=Path, default=Path("/tmp/shocklab-scale"))
+    ap.add_argument("--day-first", action="store_true",
+                    help="transactions file with day-first dates (01/12/2009 07:45), not ISO")
     ap.add_argument(
         "--pandas", action="store_true", help="also time the pandas KPI path on the store"
     )
+    ap.add_argument("--load-only", action="store_true",
+                    help="time load_transactions alone, not the whole analysis of the file")
     ap.add_argument("--skip-store", action="store_true")
     ap.add_argument("--skip-transactions", action="store_true")
     args = ap.parse_args()
@@ -235,7 +254,7 @@ def main() -> None:
     if not args.skip_store:
         bench_store(args.work, args.lines, args.pandas)
     if not args.skip_transactions:
-        bench_transactions(args.work, args.transactions_lines)
+        bench_transactions(args.work, args.transactions_lines, args.day_first, args.load_only)
 
 
 if __name__ == "__main__":

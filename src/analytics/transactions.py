@@ -43,7 +43,7 @@ quantity x price summed; an invoice number carrying several customers or days is
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 
-Size (~695 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+Size (~715 lines, one module on purpose): reading (encodings, separators, column names), cleaning
 and building the orders of one file format share its column names, the cleaning reasons and the
 report they fill.
 """
@@ -238,8 +238,33 @@ OFFSET = r"^(.*\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?:
 def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "InvoiceDate",
                 sheets: list[tuple[str, int]] | None = None) -> tuple[pd.Series, dict[str, Any]]:
     """Vectorized timestamp parsing with day-first detection; returns (datetimes, report).
-    ``sheets``: a workbook's sheets (``_row``), to name a row in its sheet."""
-    ts = ts.astype("string").str.strip()
+    ``sheets``: a workbook's sheets (``_row``), to name a row in its sheet.
+
+    Each distinct text is parsed once and its rows take the result (an invoice's lines share
+    one time: ~50 k texts for Online Retail II's 1.07 M rows). Every step reads a text alone,
+    so the rows' datetimes are the same; counts weigh a text by its rows, and the texts are in
+    order of first appearance, so the first text that does something is the first row's."""
+    codes, texts = pd.factorize(ts.astype("string"), use_na_sentinel=False)
+    u = pd.Series(texts, name=ts.name).str.strip()
+    parsed, report = _parse_texts(u, np.bincount(codes, minlength=len(u)), codes, date_format,
+                                  where, sheets)
+    out = parsed.iloc[codes]
+    out.index = ts.index
+    return out, report
+
+
+def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: str | None,
+                 where: str, sheets: list[tuple[str, int]] | None
+                 ) -> tuple[pd.Series, dict[str, Any]]:
+    """``parse_dates`` of distinct texts ``ts`` (stripped, NA included); ``n``: rows of each,
+    ``codes``: each row's text (``row`` finds a text's first row)."""
+
+    def rows(mask: Any) -> int:
+        return int(n[np.asarray(mask, dtype=bool)].sum())
+
+    def row(i: int) -> int:
+        return int(np.argmax(codes == i))
+
     if date_format:
         try:
             parsed = pd.to_datetime(ts, format=date_format, errors="coerce")
@@ -257,7 +282,7 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
         return parsed.astype("datetime64[ns]"), {
             "layout": f"--date-format {date_format}",
             "ambiguous_rows": 0,
-            "unparsed_rows": int((parsed.isna() & ts.notna()).sum()),
+            "unparsed_rows": rows(parsed.isna() & ts.notna()),
         }
     o = dmy_order(ts)
     parts, dmy, day_first, month_first, ambiguous = (o.parts, o.dmy, o.day_first, o.month_first,
@@ -265,18 +290,19 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
     if o.conflict is not None:
         i, j = o.conflict
         raise InputError(
-            f"{where}: both day-first ({ts.iloc[i]!r}, {_row_text(sheets, i)}) and month-first "
-            f"({ts.iloc[j]!r}, {_row_text(sheets, j)}) dates in one file; pass --date-format"
+            f"{where}: both day-first ({ts.iloc[i]!r}, {_row_text(sheets, row(i))}) and "
+            f"month-first ({ts.iloc[j]!r}, {_row_text(sheets, row(j))}) dates in one file; pass "
+            "--date-format"
         )
     layout = "day-first" if day_first.any() else "month-first"
     report: dict[str, Any] = {
         "layout": layout if dmy.any() else "iso",
-        "detected_from": int(day_first.sum() if day_first.any() else month_first.sum()),
-        "ambiguous_rows": int(ambiguous.sum()) if not (day_first.any() or month_first.any()) else 0,
+        "detected_from": rows(day_first if day_first.any() else month_first),
+        "ambiguous_rows": rows(ambiguous) if not (day_first.any() or month_first.any()) else 0,
     }
     if report["ambiguous_rows"]:
         first = int(np.flatnonzero(ambiguous)[0])
-        report["first_ambiguous"] = {"row": first + 1, "value": str(ts.iloc[first])}
+        report["first_ambiguous"] = {"row": row(first) + 1, "value": str(ts.iloc[first])}
         log.warning("%s: %d date(s) such as %r could be day- or month-first; read as month-first "
                     "(pass --date-format '%%d/%%m/%%Y %%H:%%M' if they are day-first)",
                     where, report["ambiguous_rows"], str(ts.iloc[first]))
@@ -316,16 +342,17 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
             # the column: "Mixed timezones detected"). Only such columns pay for the rewrite.
             local = text.str.replace(OFFSET, r"\1", regex=True)
             changed = local != text
-            report["utc_offsets_dropped"] = int(changed.sum())
+            report["utc_offsets_dropped"] = int(n[rest][np.asarray(changed, dtype=bool)].sum())
             if changed.any():
                 log.info("%s: %d date(s) carry a UTC offset (first %r); read as the local time "
-                         "written", where, int(changed.sum()), str(text[changed].iloc[0]))
+                         "written", where, report["utc_offsets_dropped"],
+                         str(text[changed].iloc[0]))
             other = _naive(local, dayfirst)
             if other is None:   # an offset written some other way: read in UTC
                 other = pd.to_datetime(local, errors="coerce", format="mixed", utc=True,
                                        dayfirst=dayfirst).dt.tz_convert(None)
         parsed[rest] = other.astype("datetime64[ns]")
-    report["unparsed_rows"] = int((parsed.isna() & ts.notna()).sum())
+    report["unparsed_rows"] = rows(parsed.isna() & ts.notna())
     return parsed, report
 
 
@@ -347,14 +374,31 @@ def _naive(text: pd.Series, dayfirst: bool) -> pd.Series | None:
     return out
 
 
+def _distinct(col: pd.Series) -> tuple[np.ndarray | None, pd.Series]:
+    """A text column's distinct values (NA included, in order of first appearance) and each
+    row's code, for what reads a value alone (its rows take the result: ``.iloc[codes]``);
+    a column of other objects (1 and 1.0 would be one value) comes back whole, codes None."""
+    if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) not in ("string",
+                                                                                  "empty"):
+        return None, col
+    codes, texts = pd.factorize(col, use_na_sentinel=False)
+    return codes, pd.Series(texts, name=col.name)
+
+
 def _number(col: pd.Series, decimal_comma: bool, locale: bool = False) -> pd.Series:
     """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55. In a
     decimal-comma locale (``locale``: ``textfile.comma_locale``) a point groups thousands, and a
-    point grouping nothing is a bad value, named (``textfile.decimal_commas``)."""
+    point grouping nothing is a bad value, named (``textfile.decimal_commas``). Each distinct
+    text is read once (Online Retail II: ~5 k prices, ~60 quantities in 1.07 M rows)."""
+    codes, text = _distinct(col)
     if decimal_comma:
-        fixed = decimal_commas(col.astype("string").str.strip(), locale)
-        col = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=col.index)
-    return pd.to_numeric(col, errors="coerce")
+        fixed = decimal_commas(text.astype("string").str.strip(), locale)
+        text = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=text.index)
+    out = pd.to_numeric(text, errors="coerce")
+    if codes is not None:
+        out = out.iloc[codes]
+        out.index = col.index
+    return out
 
 
 def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool = False,
@@ -370,7 +414,7 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
     # was one customer "NaN" holding all the guest orders)
     out["customer_id"] = out["customer_id"].mask(
         out["customer_id"].str.lower().isin(MISSING_IDS), pd.NA)
-    comma = decimal_comma and comma_locale([df["quantity"], df["price"]])
+    comma = decimal_comma and comma_locale([_distinct(df[c])[1] for c in ("quantity", "price")])
     out["quantity"] = _number(df["quantity"], decimal_comma, comma)
     out["price"] = _number(df["price"], decimal_comma, comma)
     parsed, report = parse_dates(df["invoice_date"], date_format, sheets=sheets)

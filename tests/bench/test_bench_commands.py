@@ -91,11 +91,24 @@ def test_bench_generate_and_profile_time_the_small_scenario(tmp_path):
     assert _figure(rf"generate_data.py --format parquet\s+this\s+({NUM}) s", out) > 0
 
 
-def test_bench_scale_runs_the_transactions_path(tmp_path):
+@pytest.mark.parametrize("day_first", [False, True])
+def test_bench_scale_runs_the_transactions_path(tmp_path, day_first):
+    work = tmp_path / "scale"
     out = _bench("bench_scale.py", "--skip-store", "--transactions-lines", "20000",
-                 "--work", str(tmp_path / "scale"))
-    assert _figure(rf"transactions: online_retail_ii_20000.csv .*whole analysis\s+({NUM}) s wall",
-                   out) > 0
+                 "--work", str(work), *(["--day-first"] if day_first else []))
+    name = f"online_retail_ii_{'dmy_' if day_first else ''}20000.csv"
+    assert _figure(rf"transactions: {name} .*whole analysis\s+({NUM}) s wall", out) > 0
+    first = (work / name).read_text().splitlines()[1].split(",")[4]
+    assert re.fullmatch(r"\d\d/\d\d/20\d\d \d\d:\d\d" if day_first
+                        else r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d", first), first
+    dates = json.loads((work / "tx_run" / "run.json").read_text())["input_checks"]["cleaning"][
+        "dates"]
+    assert dates["layout"] == ("day-first" if day_first else "iso") and not dates["unparsed_rows"]
+    if day_first:   # the same file, the loader alone
+        out = _bench("bench_scale.py", "--skip-store", "--transactions-lines", "20000",
+                     "--work", str(work), "--day-first", "--load-only")
+        assert _figure(rf"transactions: {name} .*load_transactions\s+({NUM}) s wall", out) > 0
+        assert "whole analysis" not in out
 
 
 def test_bench_sweep_and_benchmark_run_their_cells(tmp_path):
