@@ -254,7 +254,7 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
                 f"--date-format {date_format!r}: matches none of the {where} values "
                 f"(first: {first!r}); give the file's layout, or leave the flag out to detect it"
             )
-        return parsed.astype("datetime64[ns]"), {
+        return _ns(parsed), {
             "layout": f"--date-format {date_format}",
             "ambiguous_rows": 0,
             "unparsed_rows": int((parsed.isna() & ts.notna()).sum()),
@@ -303,7 +303,7 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
     )
     parsed = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns]")
     if dmy.any():
-        parsed[dmy] = pd.to_datetime(iso[dmy], format="%Y-%m-%d %H:%M:%S", errors="coerce")
+        parsed[dmy] = _ns(pd.to_datetime(iso[dmy], format="%Y-%m-%d %H:%M:%S", errors="coerce"))
     rest = ~dmy & ts.notna().to_numpy()
     if (
         rest.any()
@@ -324,9 +324,15 @@ def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "Inv
             if other is None:   # an offset written some other way: read in UTC
                 other = pd.to_datetime(local, errors="coerce", format="mixed", utc=True,
                                        dayfirst=dayfirst).dt.tz_convert(None)
-        parsed[rest] = other.astype("datetime64[ns]")
+        parsed[rest] = _ns(other)
     report["unparsed_rows"] = int((parsed.isna() & ts.notna()).sum())
     return parsed, report
+
+
+def _ns(dates: pd.Series) -> pd.Series:
+    """datetime64[ns]; a date outside its range (years 1678-2261: '9999-12-31') is no date (NaT,
+    counted as one): pandas keeps it in seconds and the cast was an internal error."""
+    return dates.where(dates.dt.year.between(1678, 2261)).astype("datetime64[ns]")
 
 
 def _naive(text: pd.Series, dayfirst: bool) -> pd.Series | None:
