@@ -201,6 +201,12 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
                 ) from None
     if getattr(ts.dt, "tz", None) is not None:
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    # pandas keeps year 9024 in seconds; to_numpy("datetime64[ns]") wrapped it round to 2009
+    far = (~ts.dt.year.between(1678, 2261)).to_numpy()
+    if far.any():
+        i = _first_bad(far)
+        raise InputError(f"{where}: column {tcol!r}: {str(raw.iloc[i])!r} is out of range (data "
+                         f"row {i + 1}; timestamps between 1678 and 2261)")
     return ts.to_numpy("datetime64[ns]")
 
 
@@ -327,7 +333,7 @@ def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
         except (ValueError, TypeError):
             raise InputError(f"--step: expected auto, modal or a duration (e.g. 10min), got "
                              f"{how!r}") from None
-        if td <= pd.Timedelta(0):
+        if pd.isna(td) or td <= pd.Timedelta(0):   # 'nan' parses as NaT: exit 3 later
             raise InputError(f"--step: must be positive, got {how!r}")
         return np.int64(td.value)
     step = _modal_step(ts_sorted)
@@ -494,6 +500,10 @@ def load_kpis_file(
     slot = (off + step // 2) // step   # nearest grid point (a tie goes to the later one)
     resampled = int(np.count_nonzero(off != slot * step))
     n_slots = int(slot[-1]) + 1
+    if n_slots < 3:   # --step 100000D: one period of the mean of the file was "analysed"
+        raise InputError(f"{path}: a step of {pd.Timedelta(int(step), 'ns')} puts the file's "
+                         f"{n_distinct} timestamps into {n_slots} period(s); need at least 3"
+                         + (" (give a shorter --step)" if given else ""))
 
     if dcol is None:
         key_codes, key_labels = (

@@ -43,6 +43,8 @@ from shocklab.textfile import (
     refuse_implicit_index,
 )
 
+from .loading import READ_ERRORS
+
 log = logging.getLogger("shocklab.analysis")
 
 COLUMNS = ("date", "end", "name", "kind", "scope")
@@ -63,7 +65,7 @@ def _read(path: Path) -> pd.DataFrame:
                              **csv_options(path))
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: calendar file is empty (no header)") from None
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except (*READ_ERRORS, pd.errors.ParserError) as exc:   # a .gz cut short: EOFError
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: cannot read the calendar ({first})") from None
     if path.suffix.lower() != ".parquet":

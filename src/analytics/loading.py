@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import lzma
+import zipfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -79,15 +81,20 @@ NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_r
                 "website_traffic": ("sessions",), "order_items": ("quantity", "unit_price"),
                 "products": ("unit_price", "unit_cost")}
 MAX_ABS = 1e12
+# what reading a user's file can raise besides pandas' own errors: a .gz/.bz2 cut short (EOFError),
+# a .zip or .xz that is none (BadZipFile, LZMAError), a .zst without its package (ImportError)
+READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, lzma.LZMAError, ImportError)
 
 
 def _bad_date(where: str, col: str, s: pd.Series, exc: Exception) -> str:
     """One line naming the first value of ``s`` that is not a date, and its data row."""
-    bad = pd.to_datetime(s.astype(str), format="ISO8601", errors="coerce").isna().to_numpy()
-    if bad.any():
+    conv = pd.to_datetime(s.astype(str), format="ISO8601", errors="coerce")
+    bad = (conv.isna() | ~conv.dt.year.between(1678, 2261)).to_numpy()
+    if bad.any():   # out of the nanosecond range too (it said "Casting from date32[day] to …")
         row = int(np.flatnonzero(bad)[0])
-        return (f"{where}: column {col!r} is not a date: {str(s.iloc[row])!r} "
-                f"(data row {row + 1})")
+        what = ("is not a date" if pd.isna(conv.iloc[row])
+                else "is out of range (dates between 1678 and 2261)")
+        return f"{where}: column {col!r} {what}: {str(s.iloc[row])!r} (data row {row + 1})"
     return f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})"
 
 
@@ -118,7 +125,7 @@ def read_table(path: Path, schema: dict[str, str] | None = None,
             df = _read_csv(path, ids, None)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty (no header)") from None
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+    except (*READ_ERRORS, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: cannot read ({first})") from None
     if path.suffix != ".parquet":   # a Parquet file may keep an index of its own
@@ -165,8 +172,11 @@ def coerce(
                 raise InputError(_bad_date(where, col, s, exc)) from None
             if getattr(conv.dt, "tz", None) is not None:
                 conv = conv.dt.tz_localize(None)
-            out[col] = conv.dt.normalize() if kind == "date" else conv
-            out[col] = out[col].astype("datetime64[ns]")
+            try:   # year 9999 in order_ts: OutOfBoundsDatetime escaped as an internal error
+                out[col] = (conv.dt.normalize() if kind == "date" else conv).astype(
+                    "datetime64[ns]")
+            except (ValueError, OverflowError) as exc:
+                raise InputError(_bad_date(where, col, s, exc)) from None
         elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":  # read as integers already
             out[col] = s.astype("int64" if kind == "int" else float)
         elif isinstance(s.dtype, np.dtype) and s.dtype.kind == "f" and kind == "float":

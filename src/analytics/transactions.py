@@ -279,7 +279,7 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
                 f"--date-format {date_format!r}: matches none of the {where} values "
                 f"(first: {first!r}); give the file's layout, or leave the flag out to detect it"
             )
-        return parsed.astype("datetime64[ns]"), {
+        return _ns(parsed), {
             "layout": f"--date-format {date_format}",
             "ambiguous_rows": 0,
             "unparsed_rows": rows(parsed.isna() & ts.notna()),
@@ -329,7 +329,7 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
     )
     parsed = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns]")
     if dmy.any():
-        parsed[dmy] = pd.to_datetime(iso[dmy], format="%Y-%m-%d %H:%M:%S", errors="coerce")
+        parsed[dmy] = _ns(pd.to_datetime(iso[dmy], format="%Y-%m-%d %H:%M:%S", errors="coerce"))
     rest = ~dmy & ts.notna().to_numpy()
     if (
         rest.any()
@@ -351,9 +351,15 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
             if other is None:   # an offset written some other way: read in UTC
                 other = pd.to_datetime(local, errors="coerce", format="mixed", utc=True,
                                        dayfirst=dayfirst).dt.tz_convert(None)
-        parsed[rest] = other.astype("datetime64[ns]")
+        parsed[rest] = _ns(other)
     report["unparsed_rows"] = rows(parsed.isna() & ts.notna())
     return parsed, report
+
+
+def _ns(dates: pd.Series) -> pd.Series:
+    """datetime64[ns]; a date outside its range (years 1678-2261: '9999-12-31') is no date (NaT,
+    counted as one): pandas keeps it in seconds and the cast was an internal error."""
+    return dates.where(dates.dt.year.between(1678, 2261)).astype("datetime64[ns]")
 
 
 def _naive(text: pd.Series, dayfirst: bool) -> pd.Series | None:
