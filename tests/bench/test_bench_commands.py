@@ -81,6 +81,14 @@ def test_bench_api_times_a_real_server(roots):
     assert _figure(rf"warm median ({NUM}) ms", out) > 0
 
 
+def test_bench_api_reads_a_relative_reports_dir_from_the_callers_directory(roots):
+    """README: `python bench/bench_api.py --reports reports/` from wherever the runs are; the
+    server it starts runs in the checkout, so a relative --reports used to be read there."""
+    out = _bench("bench_api.py", "--reports", roots.reports.name, "--run", "sim",
+                 "--requests", "2", cwd=roots.reports.parent)
+    assert _figure(rf"GET /runs/\{{id\}}/insights: first after start-up ({NUM}) ms", out) > 0
+
+
 def test_bench_generate_and_profile_time_the_small_scenario(tmp_path):
     small = str(ROOT / "config/scenarios/small.yaml")
     out = _bench("bench_generate.py", "--repeat", "1", "--scenario", small, "--skip-core",
