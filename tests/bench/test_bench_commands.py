@@ -102,8 +102,10 @@ def test_bench_generate_and_profile_time_the_small_scenario(tmp_path):
 @pytest.mark.parametrize("day_first", [False, True])
 def test_bench_scale_runs_the_transactions_path(tmp_path, day_first):
     work = tmp_path / "scale"
+    # a relative --work is read from the caller's directory (it was read from the checkout, where
+    # the timed children run, and the analysis died on a file it could not find)
     out = _bench("bench_scale.py", "--skip-store", "--transactions-lines", "20000",
-                 "--work", str(work), *(["--day-first"] if day_first else []))
+                 "--work", "scale", *(["--day-first"] if day_first else []), cwd=tmp_path)
     name = f"online_retail_ii_{'dmy_' if day_first else ''}20000.csv"
     assert _figure(rf"transactions: {name} .*whole analysis\s+({NUM}) s wall", out) > 0
     first = (work / name).read_text().splitlines()[1].split(",")[4]
@@ -117,6 +119,16 @@ def test_bench_scale_runs_the_transactions_path(tmp_path, day_first):
                      "--work", str(work), "--day-first", "--load-only")
         assert _figure(rf"transactions: {name} .*load_transactions\s+({NUM}) s wall", out) > 0
         assert "whole analysis" not in out
+
+
+def test_bench_customer_truth_writes_a_relative_out_in_the_callers_directory(tmp_path):
+    """generate_data.py runs from the checkout: a relative --out used to land there, and the
+    bench then looked for the world in the caller's directory and died."""
+    out = _bench("bench_customer_truth.py", "--config", str(ROOT / "config/scenarios/small.yaml"),
+                 "--no-monitor", "--out", "worlds", "7", cwd=tmp_path)
+    assert (tmp_path / "worlds" / "s7" / "manifest.json").is_file()
+    assert not (ROOT / "worlds").exists()
+    assert 0 < _figure(rf'"p_alive_auc": ({NUM})', out) <= 1
 
 
 def test_bench_sweep_and_benchmark_run_their_cells(tmp_path):
