@@ -55,6 +55,18 @@ def test_bench_detect_prints_each_voters_throughput(roots):
         assert _figure(rf"{name}\s+{NUM} s\s+{NUM} rows\s+({NUM}) rows/s", out) > 0
 
 
+def test_bench_detect_names_a_missing_data_directory_in_one_line(tmp_path):
+    """`python bench/bench_detect.py` before any data was generated printed a child's traceback."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_detect.py"), "--data",
+                          str(tmp_path / "nope")], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        f"--data {tmp_path / 'nope'}: no such directory "
+        f"(python generate_data.py --out {tmp_path / 'nope'})"]
+
+
 def test_bench_analysis_prints_the_stage_table(roots):
     out = _bench("bench_analysis.py", "--data", str(roots.data / "small"),
                  "--set", "insights.plots=false", "--set", "customers.plots=false")
