@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -38,7 +39,10 @@ def main() -> int:
     args = ap.parse_args()
 
     from runstore import RunStore
-    ids = RunStore(args.reports).run_ids()
+    # The server runs from the checkout (cwd=ROOT): a relative --reports is the caller's, so it
+    # is resolved here (it used to be read from the checkout and the server exited at start-up).
+    reports = str(Path(args.reports).resolve())
+    ids = RunStore(reports).run_ids()
     if not ids:
         print(
             f"no run directories under {args.reports}: run generate_data.py and run_analysis.py "
@@ -50,6 +54,7 @@ def main() -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
+    log = tempfile.TemporaryFile()  # the server's stderr: its error line if it cannot start
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [
@@ -58,14 +63,14 @@ def main() -> int:
             "shocklab.main",
             "serve",
             "--reports",
-            args.reports,
+            reports,
             "--port",
             str(port),
         ],
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
     try:
         while True:
@@ -74,7 +79,9 @@ def main() -> int:
                 break
             except OSError:
                 if proc.poll() is not None:
-                    print("server exited during start-up")
+                    log.seek(0)
+                    said = log.read().decode(errors="replace").strip().splitlines()
+                    print("server exited during start-up" + (f": {said[-1]}" if said else ""))
                     return 3
                 time.sleep(0.05)
         startup = time.perf_counter() - t0
@@ -87,6 +94,7 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log.close()
     print(f"run {run_id}: insights.json {size / 1e6:.2f} MB")
     print(
         f"start-up to first /health answer: {startup:.2f} s (interpreter, FastAPI, insights models)"

@@ -225,7 +225,7 @@ ap.add_argument("--no-monitor", action="store_true", help="skip the At-Risk moni
 args = ap.parse_args()
 cfg = CustomersConfig()
 for seed in args.seeds:
-    out = Path(args.out) / f"s{seed}"
+    out = Path(args.out).resolve() / f"s{seed}"  # generate_data.py runs from the checkout
     if not (out / "manifest.json").exists():
         cmd = [
             sys.executable,

@@ -133,6 +133,11 @@ def main() -> int:
         return 0
     if not args.data and not args.rows:
         args.data = [str(ROOT / "data")]
+    for d in args.data:  # one line, not the child's traceback (default: the checkout's data/)
+        if not Path(d).is_dir():
+            print(f"--data {d}: no such directory (python generate_data.py --out {d})",
+                  file=sys.stderr)
+            return 2
     for d in args.data:
         _print(f"{d}", _run_case(["data", d, args.overrides]))
     for n in args.rows:

@@ -250,6 +250,8 @@ def main() -> None:
     ap.add_argument("--skip-store", action="store_true")
     ap.add_argument("--skip-transactions", action="store_true")
     args = ap.parse_args()
+    # the timed children run from the checkout (cwd=ROOT): a relative --work is the caller's
+    args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.skip_store:
         bench_store(args.work, args.lines, args.pandas)

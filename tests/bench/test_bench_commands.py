@@ -55,6 +55,18 @@ def test_bench_detect_prints_each_voters_throughput(roots):
         assert _figure(rf"{name}\s+{NUM} s\s+{NUM} rows\s+({NUM}) rows/s", out) > 0
 
 
+def test_bench_detect_names_a_missing_data_directory_in_one_line(tmp_path):
+    """`python bench/bench_detect.py` before any data was generated printed a child's traceback."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_detect.py"), "--data",
+                          str(tmp_path / "nope")], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        f"--data {tmp_path / 'nope'}: no such directory "
+        f"(python generate_data.py --out {tmp_path / 'nope'})"]
+
+
 def test_bench_analysis_prints_the_stage_table(roots):
     out = _bench("bench_analysis.py", "--data", str(roots.data / "small"),
                  "--set", "insights.plots=false", "--set", "customers.plots=false")
@@ -81,6 +93,14 @@ def test_bench_api_times_a_real_server(roots):
     assert _figure(rf"warm median ({NUM}) ms", out) > 0
 
 
+def test_bench_api_reads_a_relative_reports_dir_from_the_callers_directory(roots):
+    """README: `python bench/bench_api.py --reports reports/` from wherever the runs are; the
+    server it starts runs in the checkout, so a relative --reports used to be read there."""
+    out = _bench("bench_api.py", "--reports", roots.reports.name, "--run", "sim",
+                 "--requests", "2", cwd=roots.reports.parent)
+    assert _figure(rf"GET /runs/\{{id\}}/insights: first after start-up ({NUM}) ms", out) > 0
+
+
 def test_bench_generate_and_profile_time_the_small_scenario(tmp_path):
     small = str(ROOT / "config/scenarios/small.yaml")
     out = _bench("bench_generate.py", "--repeat", "1", "--scenario", small, "--skip-core",
@@ -94,8 +114,10 @@ def test_bench_generate_and_profile_time_the_small_scenario(tmp_path):
 @pytest.mark.parametrize("day_first", [False, True])
 def test_bench_scale_runs_the_transactions_path(tmp_path, day_first):
     work = tmp_path / "scale"
+    # a relative --work is read from the caller's directory (it was read from the checkout, where
+    # the timed children run, and the analysis died on a file it could not find)
     out = _bench("bench_scale.py", "--skip-store", "--transactions-lines", "20000",
-                 "--work", str(work), *(["--day-first"] if day_first else []))
+                 "--work", "scale", *(["--day-first"] if day_first else []), cwd=tmp_path)
     name = f"online_retail_ii_{'dmy_' if day_first else ''}20000.csv"
     assert _figure(rf"transactions: {name} .*whole analysis\s+({NUM}) s wall", out) > 0
     first = (work / name).read_text().splitlines()[1].split(",")[4]
@@ -109,6 +131,16 @@ def test_bench_scale_runs_the_transactions_path(tmp_path, day_first):
                      "--work", str(work), "--day-first", "--load-only")
         assert _figure(rf"transactions: {name} .*load_transactions\s+({NUM}) s wall", out) > 0
         assert "whole analysis" not in out
+
+
+def test_bench_customer_truth_writes_a_relative_out_in_the_callers_directory(tmp_path):
+    """generate_data.py runs from the checkout: a relative --out used to land there, and the
+    bench then looked for the world in the caller's directory and died."""
+    out = _bench("bench_customer_truth.py", "--config", str(ROOT / "config/scenarios/small.yaml"),
+                 "--no-monitor", "--out", "worlds", "7", cwd=tmp_path)
+    assert (tmp_path / "worlds" / "s7" / "manifest.json").is_file()
+    assert not (ROOT / "worlds").exists()
+    assert 0 < _figure(rf'"p_alive_auc": ({NUM})', out) <= 1
 
 
 def test_bench_sweep_and_benchmark_run_their_cells(tmp_path):
