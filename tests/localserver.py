@@ -8,10 +8,15 @@ exits within the wait is a failure.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 TRIES = 3
 
@@ -48,3 +53,38 @@ def start(launch: Callable[[int], subprocess.Popen], healthy: Callable[[str], bo
                 raise TimeoutError(f"no answer from {url} within {wait_s:.0f} s")
             time.sleep(0.2)
     raise RuntimeError(f"the server exited before answering on {tries} ports (exit codes {codes})")
+
+
+@contextmanager
+def shocklab_serve(reports: Path, runs: Path, base: Path, wait_s: float = 60) -> Iterator[str]:
+    """A ``shocklab serve`` process over ``reports`` and ``runs`` (cwd and logs under ``base``),
+    answering ``/health``: its base URL; stopped on exit. Fails the test when it never answers."""
+    import pytest
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
+               SHOCKLAB_LOG_DIR=str(base / "logs"))
+
+    def launch(port: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "shocklab.main", "serve", "--reports", str(reports), "--runs",
+             str(runs), "--port", str(port)],
+            cwd=base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def healthy(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=30) as r:  # noqa: S310 - loopback
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:   # bounded: at most ~wait_s for the interpreter and FastAPI to start
+        proc, url = start(launch, healthy, wait_s=wait_s)
+    except (RuntimeError, TimeoutError) as e:
+        pytest.fail(f"shocklab serve: {e}")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

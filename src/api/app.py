@@ -30,6 +30,7 @@ from runstore.store import VALUE_TIERS, value_tier
 from shocklab.errors import InputError
 
 from . import models as M
+from .docs import offline_app
 from .jobs import JobManager, confine
 
 log = logging.getLogger("shocklab.api")
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     s = settings or Settings()
     store = RunStore(s.reports, s.runs)
     jobs = JobManager(s.reports)
-    app = FastAPI(
+    app = offline_app(  # FastAPI whose /docs loads no CDN (api/docs.py)
         title="ShockLab API",
         version=VERSION,
         description="Runs (scorecards, incidents, insights, KPIs, forecast, customers) and "

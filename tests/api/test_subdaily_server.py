@@ -5,19 +5,13 @@ dropped that day's hours."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from tests import localserver
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -46,31 +40,8 @@ def server(tmp_path_factory):
     runs.mkdir()
     assert run_cli(ana_main, ["--kpis", str(csv), "--out", str(reports / "hourly"),
                               "--quiet"]) == 0
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-               SHOCKLAB_LOG_DIR=str(base / "logs"))
-
-    def launch(port: int) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "shocklab.main", "serve", "--reports", str(reports), "--runs",
-             str(runs), "--port", str(port)],
-            cwd=base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-
-    def healthy(url: str) -> bool:
-        try:
-            return _get(url + "/health")[0] == 200
-        except OSError:
-            return False
-
-    try:   # bounded: at most ~60 s for the interpreter and FastAPI to start
-        proc, url = localserver.start(launch, healthy, wait_s=60)
-    except (RuntimeError, TimeoutError) as e:
-        pytest.fail(f"shocklab serve: {e}")
-    try:
+    with localserver.shocklab_serve(reports, runs, base) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_hourly_kpi_series_is_served_with_timestamps(server):
