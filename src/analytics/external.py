@@ -75,7 +75,7 @@ from shocklab.textfile import (
 )
 
 from .context import DataSet
-from .loading import read_table
+from .loading import NS_YEARS, in_ns_range, read_table
 
 if TYPE_CHECKING:
     from .config import AnalysisConfig
@@ -202,11 +202,11 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
     if getattr(ts.dt, "tz", None) is not None:
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
     # pandas keeps year 9024 in seconds; to_numpy("datetime64[ns]") wrapped it round to 2009
-    far = (~ts.dt.year.between(1678, 2261)).to_numpy()
+    far = (~in_ns_range(ts)).to_numpy()
     if far.any():
         i = _first_bad(far)
         raise InputError(f"{where}: column {tcol!r}: {str(raw.iloc[i])!r} is out of range (data "
-                         f"row {i + 1}; timestamps between 1678 and 2261)")
+                         f"row {i + 1}; timestamps between {NS_YEARS[0]} and {NS_YEARS[1]})")
     return ts.to_numpy("datetime64[ns]")
 
 

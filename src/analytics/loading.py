@@ -81,19 +81,23 @@ NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_r
                 "website_traffic": ("sessions",), "order_items": ("quantity", "unit_price"),
                 "products": ("unit_price", "unit_cost")}
 MAX_ABS = 1e12
-# what reading a user's file can raise besides pandas' own errors: a .gz/.bz2 cut short (EOFError),
-# a .zip or .xz that is none (BadZipFile, LZMAError), a .zst without its package (ImportError)
 READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, lzma.LZMAError, ImportError)
+NS_YEARS = (1678, 2261)  # what datetime64[ns] holds: a cast raised or wrapped (9024 -> 2009)
+
+
+def in_ns_range(dates: pd.Series) -> pd.Series:
+    """Where ``dates`` (datetimes, any unit) fall in ``NS_YEARS``; NaT is False."""
+    return dates.dt.year.between(*NS_YEARS)
 
 
 def _bad_date(where: str, col: str, s: pd.Series, exc: Exception) -> str:
     """One line naming the first value of ``s`` that is not a date, and its data row."""
     conv = pd.to_datetime(s.astype(str), format="ISO8601", errors="coerce")
-    bad = (conv.isna() | ~conv.dt.year.between(1678, 2261)).to_numpy()
+    bad = (conv.isna() | ~in_ns_range(conv)).to_numpy()
     if bad.any():   # out of the nanosecond range too (it said "Casting from date32[day] to …")
         row = int(np.flatnonzero(bad)[0])
         what = ("is not a date" if pd.isna(conv.iloc[row])
-                else "is out of range (dates between 1678 and 2261)")
+                else "is out of range (dates between {} and {})".format(*NS_YEARS))
         return f"{where}: column {col!r} {what}: {str(s.iloc[row])!r} (data row {row + 1})"
     return f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})"
 
@@ -125,8 +129,8 @@ def read_table(path: Path, schema: dict[str, str] | None = None,
             df = _read_csv(path, ids, None)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty (no header)") from None
-    except (*READ_ERRORS, pd.errors.ParserError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (*READ_ERRORS, pd.errors.ParserError) as exc:   # e.g. a .gz cut short, a .zst
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__   # without zstd
         raise InputError(f"{path}: cannot read ({first})") from None
     if path.suffix != ".parquet":   # a Parquet file may keep an index of its own
         refuse_implicit_index(df, path, sep if not sniff else None)
@@ -173,8 +177,7 @@ def coerce(
             if getattr(conv.dt, "tz", None) is not None:
                 conv = conv.dt.tz_localize(None)
             try:   # year 9999 in order_ts: OutOfBoundsDatetime escaped as an internal error
-                out[col] = (conv.dt.normalize() if kind == "date" else conv).astype(
-                    "datetime64[ns]")
+                out[col] = (conv.dt.normalize() if kind == "date" else conv).astype("M8[ns]")
             except (ValueError, OverflowError) as exc:
                 raise InputError(_bad_date(where, col, s, exc)) from None
         elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":  # read as integers already
@@ -422,7 +425,8 @@ def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Times
         start, end = (pd.Timestamp(ev["start"]).as_unit("ns"),
                       pd.Timestamp(ev["end"]).as_unit("ns"))
     except (ValueError, TypeError, OverflowError):
-        raise InputError(f"{where}: start/end are not dates between 1678 and 2261") from None
+        raise InputError(f"{where}: start/end are not dates between {NS_YEARS[0]} and "
+                         f"{NS_YEARS[1]}") from None
     if pd.isna(start) or pd.isna(end):   # 'NaT', 'nat' text
         raise InputError(f"{where}: start/end are not dates")
     if (start.tzinfo is None) != (end.tzinfo is None):

@@ -70,7 +70,7 @@ from shocklab.textfile import (
 )
 
 from .context import DataSet
-from .loading import MAX_ABS
+from .loading import MAX_ABS, in_ns_range
 
 log = logging.getLogger("shocklab.transactions")
 
@@ -357,9 +357,9 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
 
 
 def _ns(dates: pd.Series) -> pd.Series:
-    """datetime64[ns]; a date outside its range (years 1678-2261: '9999-12-31') is no date (NaT,
-    counted as one): pandas keeps it in seconds and the cast was an internal error."""
-    return dates.where(dates.dt.year.between(1678, 2261)).astype("datetime64[ns]")
+    """datetime64[ns]; a date outside its range (``loading.NS_YEARS``: '9999-12-31') is no date
+    (NaT, counted as one): pandas keeps it in seconds and the cast was an internal error."""
+    return dates.where(in_ns_range(dates)).astype("datetime64[ns]")
 
 
 def _naive(text: pd.Series, dayfirst: bool) -> pd.Series | None:
@@ -391,12 +391,14 @@ def _distinct(col: pd.Series) -> tuple[np.ndarray | None, pd.Series]:
     return codes, pd.Series(texts, name=col.name)
 
 
-def _number(col: pd.Series, decimal_comma: bool, locale: bool = False) -> pd.Series:
+def _number(col: pd.Series, decimal_comma: bool, locale: bool = False,
+            distinct: tuple[np.ndarray | None, pd.Series] | None = None) -> pd.Series:
     """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55. In a
     decimal-comma locale (``locale``: ``textfile.comma_locale``) a point groups thousands, and a
     point grouping nothing is a bad value, named (``textfile.decimal_commas``). Each distinct
-    text is read once (Online Retail II: ~5 k prices, ~60 quantities in 1.07 M rows)."""
-    codes, text = _distinct(col)
+    text is read once (Online Retail II: ~5 k prices, ~60 quantities in 1.07 M rows);
+    ``distinct``: ``_distinct(col)`` when the caller has it already."""
+    codes, text = distinct if distinct is not None else _distinct(col)
     if decimal_comma:
         fixed = decimal_commas(text.astype("string").str.strip(), locale)
         text = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=text.index)
@@ -420,9 +422,10 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
     # was one customer "NaN" holding all the guest orders)
     out["customer_id"] = out["customer_id"].mask(
         out["customer_id"].str.lower().isin(MISSING_IDS), pd.NA)
-    comma = decimal_comma and comma_locale([_distinct(df[c])[1] for c in ("quantity", "price")])
-    out["quantity"] = _number(df["quantity"], decimal_comma, comma)
-    out["price"] = _number(df["price"], decimal_comma, comma)
+    distinct = {c: _distinct(df[c]) for c in ("quantity", "price")}   # each column's texts once
+    comma = decimal_comma and comma_locale([d[1] for d in distinct.values()])
+    for c, d in distinct.items():
+        out[c] = _number(df[c], decimal_comma, comma, distinct=d)
     parsed, report = parse_dates(df["invoice_date"], date_format, sheets=sheets)
     out["invoice_ts"] = parsed.astype("datetime64[ns]")
     return out, report
