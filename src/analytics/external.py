@@ -333,7 +333,7 @@ def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
         except (ValueError, TypeError):
             raise InputError(f"--step: expected auto, modal or a duration (e.g. 10min), got "
                              f"{how!r}") from None
-        if pd.isna(td) or td <= pd.Timedelta(0):   # 'nan' parses as NaT: exit 3 later
+        if pd.isna(td) or td <= pd.Timedelta(0):   # 'nan' parses as NaT: refused here
             raise InputError(f"--step: must be positive, got {how!r}")
         return np.int64(td.value)
     step = _modal_step(ts_sorted)
