@@ -146,6 +146,14 @@ def _read_csv(path: Path, ids: dict, opts: dict[str, str] | None) -> pd.DataFram
         return pd.read_csv(path, dtype=ids, engine="pyarrow")
     except (ValueError, TypeError, ImportError, pd.errors.ParserError):
         return pd.read_csv(path, dtype=ids)
+    except Exception as exc:
+        # pyarrow's multi-threaded type inference can lose a chunk while a column's type is
+        # widened (a date column with one impossible date: "a chunk failed converting for an
+        # unknown reason", an ArrowException that is no ValueError): now and then, under load,
+        # and it was an internal error (exit 3). The C parser reads the same frame.
+        if not type(exc).__module__.startswith("pyarrow"):
+            raise
+        return pd.read_csv(path, dtype=ids)
 
 
 def coerce(

@@ -40,9 +40,23 @@ def cli(capsys):
     def _run(which: str, *args: str) -> subprocess.CompletedProcess:
         code = run_cli(mains[which], [str(a) for a in args])
         out = capsys.readouterr()
+        if code == 3:   # the traceback into the test's report (CI shows nothing else of it)
+            _print_logged_traceback(out.err)
         return subprocess.CompletedProcess(args, code, out.out, out.err)
 
     return _run
+
+
+def _print_logged_traceback(err: str) -> None:
+    """The last traceback an internal error (exit 3) wrote to the log file its line names."""
+    import re
+    import sys
+
+    m = re.search(r"traceback in (.+?)\)$", err.strip())
+    log = Path(m.group(1)) if m else None
+    if log is not None and log.is_file():
+        text = log.read_text(encoding="utf-8", errors="replace")
+        print(text[text.rfind("internal error"):][-6000:], file=sys.stderr)
 
 
 def write_yaml(path: Path, raw: dict) -> Path:
