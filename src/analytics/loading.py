@@ -217,8 +217,6 @@ def _arrow_dates(s: pd.Series) -> pd.Series | None:
     """A column of ``datetime.date`` objects (what pandas' pyarrow CSV reader makes of a date-only
     column) as datetime64[ns] midnights, converted by Arrow in one pass; None when it holds
     anything else (then ``pd.to_datetime`` decides, with its own errors)."""
-    import datetime as dt
-
     if s.dtype != object or len(s) == 0 or type(s.iloc[0]) is not dt.date:
         return None
     import pyarrow as pa
@@ -416,37 +414,6 @@ def read_json(path: Path) -> Any:
         # 4300 digits; RecursionError: arrays nested 10^5 deep (both were exit 3)
         first = str(exc).splitlines()[0][:160] if str(exc) else "nested too deep"
         raise InputError(f"{path}: cannot read JSON ({type(exc).__name__}: {first})") from None
-
-
-def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """(start, end) of an event record; InputError naming ``where`` when missing or reversed."""
-    if not isinstance(ev, dict) or "start" not in ev or "end" not in ev:
-        raise InputError(f"{where}: each event needs 'start' and 'end'")
-    for key in ("start", "end"):
-        # a number was read as nanoseconds since 1970 ('no window overlaps … 1970-01-01T00:00:
-        # 00.000012345'), null or '' as NaT ('NaT to NaT')
-        v = ev[key]
-        if isinstance(v, bool) or not isinstance(v, (str, dt.date, np.datetime64)) \
-                or (isinstance(v, str) and not v.strip()):
-            raise InputError(f"{where}: {key} must be a date (YYYY-MM-DD), got {v!r}")
-    try:   # nanoseconds as every series is: year 0001 or 9999 was OverflowError, exit 3
-        start, end = (pd.Timestamp(ev["start"]).as_unit("ns"),
-                      pd.Timestamp(ev["end"]).as_unit("ns"))
-    except (ValueError, TypeError, OverflowError):
-        raise InputError(f"{where}: start/end are not dates between {NS_YEARS[0]} and "
-                         f"{NS_YEARS[1]}") from None
-    if pd.isna(start) or pd.isna(end):   # 'NaT', 'nat' text
-        raise InputError(f"{where}: start/end are not dates")
-    if (start.tzinfo is None) != (end.tzinfo is None):
-        raise InputError(f"{where}: start {ev['start']!r} and end {ev['end']!r}: give both with "
-                         "a UTC offset or neither")
-    if start.tzinfo is not None:   # UTC, as a KPI file's offsets are (naive comparisons)
-        start, end = (t.tz_convert("UTC").tz_localize(None) for t in (start, end))
-    # an end at midnight (given as a day) covers that day, as scoring reads it: a label
-    # '2025-03-06 04:00,2025-03-06' was "end before start"
-    if end < start and not (end == end.normalize() and end + pd.Timedelta(days=1) > start):
-        raise InputError(f"{where}: end {end} is before start {start}")
-    return start, end
 
 
 def _arrow_system_pool() -> Any:

@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from analytics.context import DataSet
-from analytics.loading import event_window, read_json
+from analytics.loading import read_json
 from shocklab.errors import InputError
 from shocklab.textfile import csv_options, not_a_file, refuse_implicit_index
 from shocklab.truth import Truth
 
 from .scoring import whole_day_end
+from .truth import event_window
 
 log = logging.getLogger("shocklab.analysis")
 

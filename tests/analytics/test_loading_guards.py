@@ -49,14 +49,14 @@ def test_a_table_file_the_manifest_does_not_list_is_a_mismatch(tmp_path):
      "give both with a UTC offset or neither"),
 ])
 def test_a_label_window_that_is_reversed_or_half_zoned_is_refused(ev, match):
-    from analytics.loading import event_window
+    from evaluation.truth import event_window
 
     with pytest.raises(InputError, match=match):
         event_window(ev, "labels.json: event 1")
 
 
 def test_a_one_point_and_a_zoned_label_window_are_read_as_given():
-    from analytics.loading import event_window
+    from evaluation.truth import event_window
 
     s, e = event_window({"start": "2025-01-01", "end": "2025-01-01"}, "w")
     assert s == e == pd.Timestamp("2025-01-01")
