@@ -31,9 +31,9 @@ from typing import Any
 
 from shocklab.atomic import atomic_write_text, claim_dir
 from shocklab.children import die_with_parent
-from shocklab.cli import Terminated, deferred
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json, json_ready, sha256_json
+from shocklab.signals import Terminated, deferred, signal_handler
 
 from .cell import CellTask, error_record, run_cell
 from .grid import Cell, resolve_cell
@@ -149,6 +149,7 @@ _IN_CELL = False   # a pool worker is running a cell (``_cell``)
 _STOP = False      # ... and was told to stop (``_on_worker_sigterm``)
 
 
+@signal_handler
 def _on_worker_sigterm(signum: int, frame: object) -> None:
     """SIGTERM in a pool worker (``_stop_workers``): a running cell unwinds (its temporary
     directories and atomic outputs are removed on the way; ``_cell`` then ends the process),
@@ -157,7 +158,7 @@ def _on_worker_sigterm(signum: int, frame: object) -> None:
     global _STOP
     if not _IN_CELL:
         os._exit(143)
-    if deferred(signum, frame):   # inside the import system or logging (``shocklab.cli``)
+    if deferred(signum, frame):   # inside the import system or logging (``shocklab.signals``)
         return
     _STOP = True
     if sys.exc_info()[1] is None:

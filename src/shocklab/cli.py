@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .errors import ShockLabError
+from .signals import Terminated, end_resends, on_sigint, on_sigterm
 
 # errors of the environment, not of ShockLab: reported in one line with exit 2, nothing replaced
 ENV_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
@@ -32,51 +33,6 @@ ENV_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota
               errno.ENAMETOOLONG: "file name too long",
               errno.ELOOP: "too many levels of symbolic links"}
 _log_file: Path | None = None  # the rotating log of the current CLI run ("internal error" lines)
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that ``atomic_dir`` removes its temporary directory."""
-
-
-# Where Terminated must not be raised: the import system and logging take a lock and then enter
-# ``try`` (``_imp.acquire_lock()`` / ``lock.acquire()``, then ``try:``), and run callbacks whose
-# exceptions Python prints and drops (a weakref callback of the import system's module locks,
-# logging's fork hooks). A signal handled between the two leaked the lock: a writer thread's
-# next import waited for it for good and so did ``pool.shutdown(wait=True)`` (generate_data hung
-# after SIGTERM, ~1 run in 15 under concurrent imports); one handled in a callback was lost and
-# the run went on (logging's fork hook: its lock stayed held, the next log call hung holding the
-# output's write lock). There the handler re-sends the signal 50 ms later instead.
-_DEFER_IN = frozenset({"_frozen_importlib", "_frozen_importlib_external",
-                       "importlib._bootstrap", "importlib._bootstrap_external", "logging"})
-
-
-def deferred(signum: int, frame: object) -> bool:
-    """True, the signal re-sent in 50 ms, when a handler called in ``frame`` must not raise
-    (``_DEFER_IN``); False elsewhere."""
-    if getattr(frame, "f_globals", {}).get("__name__") not in _DEFER_IN:
-        return False
-    # again once that code has returned (raise_signal would call the handler right here)
-    threading.Timer(0.05, _resend, (signum,)).start()
-    return True
-
-
-def _resend(signum: int) -> None:
-    """The signal again, to the main thread: one sent to the process may be taken by any thread
-    (here: the timer's), and then a main thread blocked in a sleep or a lock is not woken and its
-    handler waits until it wakes (a Ctrl-C test run sat in time.sleep until a later signal)."""
-    signal.pthread_kill(threading.main_thread().ident, signum)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    if not deferred(signum, frame):
-        raise Terminated()
-
-
-def _on_sigint(signum: int, frame: object) -> None:
-    """Ctrl-C: Python's KeyboardInterrupt, deferred where SIGTERM's Terminated is (a Ctrl-C
-    between the import lock's acquire and its ``try`` hung a run as SIGTERM did: 1 run in 40)."""
-    if not deferred(signum, frame):
-        raise KeyboardInterrupt
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -262,10 +218,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     tolerant_console()
     previous = previous_int = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
         # only over Python's own handler: an ignored SIGINT (a background job) stays ignored
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            previous_int = signal.signal(signal.SIGINT, _on_sigint)
+            previous_int = signal.signal(signal.SIGINT, on_sigint)
     try:
         rc = main(args)
         return int(rc or 0)
@@ -327,6 +283,8 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     except Exception as exc:  # the one boundary: a bug must not look like a failed gate (1)
         return _internal(exc, debug)
     finally:
+        if previous is not None or previous_int is not None:
+            end_resends()   # none may reach the handlers restored here
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if previous_int is not None:
