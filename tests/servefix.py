@@ -8,6 +8,8 @@ symlink inside these roots is never seen by another worker's tests).
 - ``reports/kpis``: a ``--kpis`` run (two synthetic series, one labelled window);
 - ``reports/tx``: a ``--transactions`` run (the Online Retail II fixture: no truth);
 - ``runs/sweep``: a 2 settings x 2 seeds sweep with a gate; ``runs/detect``: a detectability run.
+
+No run draws plots: neither the API nor the dashboard reads one.
 """
 
 from __future__ import annotations
