@@ -8,6 +8,8 @@ symlink inside these roots is never seen by another worker's tests).
 - ``reports/kpis``: a ``--kpis`` run (two synthetic series, one labelled window);
 - ``reports/tx``: a ``--transactions`` run (the Online Retail II fixture: no truth);
 - ``runs/sweep``: a 2 settings x 2 seeds sweep with a gate; ``runs/detect``: a detectability run.
+
+No run draws plots: neither the API nor the dashboard reads one.
 """
 
 from __future__ import annotations
@@ -152,8 +154,10 @@ def build(tmp_path_factory) -> Roots:
         assert code == 0, f"analysis {name} exited {code}"
 
     kcsv, kev = _kpis(base)
-    analyse("tx", "--transactions", str(ROOT / "tests/fixtures/transactions/online_retail_ii.csv"))
-    analyse("kpis", "--kpis", str(kcsv), "--events", str(kev))
+    # no plots in any run: neither the API nor the dashboard reads one
+    analyse("tx", "--transactions", str(ROOT / "tests/fixtures/transactions/online_retail_ii.csv"),
+            *NO_PLOTS)
+    analyse("kpis", "--kpis", str(kcsv), "--events", str(kev), *NO_PLOTS)
     analyse("sim-k1", "--data", str(data / "small"), "--detectors", "rolling_zscore,oracle",
             "--set", "consensus.min_votes=1", "--set", "customers.enabled=false", *NO_PLOTS)
     analyse(

@@ -352,7 +352,8 @@ def test_analyse_entry_for_sweeps(synth_dir):
     from shocklab.configio import apply_overrides, load_yaml
 
     raw = apply_overrides(load_yaml(ROOT / "config" / "analysis.yaml"),
-                          ["detectors.prophet_residual.enabled=false", "consensus.min_votes=1"])
+                          ["detectors.prophet_residual.enabled=false", "consensus.min_votes=1",
+                           "insights.plots=false", "customers.plots=false"])   # none read here
     card = analyse(synth_dir, raw_config=raw)
     assert card["settings"]["voters"] == [  # product_watch: alone, on product series only
         "rolling_zscore",

@@ -18,7 +18,8 @@ from shocklab.cli import run_cli
 
 
 def _cli(*args: str) -> int:
-    return run_cli(run_analysis.main, list(args))
+    """run_analysis.py in-process, no plots (most of a run's time; no test here reads one)."""
+    return run_cli(run_analysis.main, [*args, "--set", "insights.plots=false"])
 
 
 def _noise_daily(tmp_path, days=360, seed=0):

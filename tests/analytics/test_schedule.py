@@ -38,13 +38,22 @@ def _run_json(path: Path) -> dict:
     return doc
 
 
+@pytest.fixture(scope="module")
+def sequential(synth_dir, tmp_path_factory) -> Path:
+    """The synthetic run analysed in order in one process (SHOCKLAB_PARALLEL=0), once for both
+    cases below: an in-order run starts no worker, so ``worker_done`` cannot change it."""
+    seq = tmp_path_factory.mktemp("sequential") / "seq"
+    with pytest.MonkeyPatch.context() as mp:
+        assert _analyse(synth_dir, seq, "0", mp) == 0
+    return seq
+
+
 @pytest.mark.parametrize("worker_done", [False, True])
-def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, tmp_path, monkeypatch,
-                                                                worker_done):
+def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, sequential, tmp_path,
+                                                                monkeypatch, worker_done):
     # the early KPI plots: all drawn while the worker runs, or (worker done) all beside insights
     monkeypatch.setattr(schedule._Worker, "finished", lambda self: worker_done)
-    seq, par = tmp_path / "seq", tmp_path / "par"
-    assert _analyse(synth_dir, seq, "0", monkeypatch) == 0
+    seq, par = sequential, tmp_path / "par"
     assert _analyse(synth_dir, par, "1", monkeypatch) == 0
     files = sorted(p.relative_to(seq) for p in seq.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(par) for p in par.rglob("*") if p.is_file())

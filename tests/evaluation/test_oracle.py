@@ -83,6 +83,7 @@ def test_oracle_sees_a_shock_in_its_slice(tmp_path):
 def test_consensus_never_beats_the_oracle_at_equal_false_positives(tmp_path, seed):
     raw = load_yaml("config/analysis.yaml")
     raw["detectors"]["prophet_residual"]["enabled"] = False   # minutes per world; the others vote
+    raw["insights"]["plots"] = raw["customers"]["plots"] = False   # the scorecard reads none
     card = analyse(world(tmp_path, seed), raw)
     oe = card["strict"]["oracle_equal_fp"]
     assert oe is not None and card["strict"]["consensus"]["events"] > 0

@@ -4,33 +4,35 @@ researcher tuning it read identical results as a finding. Now one warning names 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+import pytest
+
+# no plots: the warnings checked here are about the consensus and detector settings, read before
+# any plot is drawn; the plots were most of each run's time
+NO_PLOTS = ("--set", "insights.plots=false")
 
 
-def _analyse(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-               SHOCKLAB_LOG_DIR="", SHOCKLAB_STATE_DIR=str(cwd / "state"))
-    return subprocess.run([sys.executable, str(ROOT / "run_analysis.py"), *args, "--quiet",
-                           "--set", "customers.enabled=false"],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+@pytest.fixture
+def analyse(cli):
+    """``analyse(*args)``: run_analysis.py in-process (tests/robustness/conftest.py ``cli``: the
+    same ``run_cli(main)`` the script calls, its stderr captured), customers off, no plots."""
+    def _analyse(*args: str):
+        return cli("analysis", *args, "--quiet", "--set", "customers.enabled=false", *NO_PLOTS)
+    return _analyse
 
 
-def test_min_votes_under_combined_evidence_is_warned_about(tiny_world, tmp_path):
-    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "a"), "--set",
-                 "consensus.min_votes=1", cwd=tmp_path)
+def test_min_votes_under_combined_evidence_is_warned_about(analyse, tiny_world, tmp_path):
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "a"), "--set",
+                "consensus.min_votes=1")
     assert r.returncode == 0, r.stderr
     warn = [ln for ln in r.stderr.splitlines() if "consensus.min_votes" in ln]
     assert len(warn) == 1 and "consensus.combine=vote" in warn[0], r.stderr
 
 
-def test_no_warning_when_the_vote_reads_it(tiny_world, tmp_path):
-    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "b"), "--set",
-                 "consensus.combine=vote", "--set", "consensus.min_votes=1", cwd=tmp_path)
+def test_no_warning_when_the_vote_reads_it(analyse, tiny_world, tmp_path):
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "b"), "--set",
+                "consensus.combine=vote", "--set", "consensus.min_votes=1")
     assert r.returncode == 0, r.stderr
     assert "consensus.min_votes" not in r.stderr
 
@@ -49,12 +51,12 @@ def _kpis_file(tmp_path: Path) -> Path:
     return f
 
 
-def test_a_consensus_key_the_kpis_profile_replaces_is_warned_about(tmp_path):
+def test_a_consensus_key_the_kpis_profile_replaces_is_warned_about(analyse, tmp_path):
     """On --kpis input `consensus.suppress` comes from `external.suppress`: a `--set` of it was
     replaced without a word, and the consensus' log then named consensus.suppress=6h."""
     f = _kpis_file(tmp_path)
-    r = _analyse("--kpis", str(f), "--out", str(tmp_path / "k"), "--set",
-                 "consensus.suppress=2h", "--set", "consensus.min_votes=2", cwd=tmp_path)
+    r = analyse("--kpis", str(f), "--out", str(tmp_path / "k"), "--set",
+                "consensus.suppress=2h", "--set", "consensus.min_votes=2")
     assert r.returncode == 0, r.stderr
     warn = [ln for ln in r.stderr.splitlines() if "ignored on this file" in ln]
     assert any("--set consensus.suppress ignored" in w and "consensus.suppress=6h applies" in w
@@ -62,59 +64,59 @@ def test_a_consensus_key_the_kpis_profile_replaces_is_warned_about(tmp_path):
     assert any("--set consensus.min_votes ignored" in w and "external.min_votes" in w
                for w in warn), r.stderr
     # the external key itself is read, and then nothing is warned about
-    r = _analyse("--kpis", str(f), "--out", str(tmp_path / "k2"), "--set",
-                 "external.suppress=2h", cwd=tmp_path)
+    r = analyse("--kpis", str(f), "--out", str(tmp_path / "k2"), "--set",
+                "external.suppress=2h")
     assert r.returncode == 0, r.stderr
     assert "ignored on this file" not in r.stderr
 
 
-def test_a_detector_restricted_to_nothing_watched_is_warned_about(tiny_world, tmp_path):
+def test_a_detector_restricted_to_nothing_watched_is_warned_about(analyse, tiny_world, tmp_path):
     """`detectors.rolling_zscore.dimensions: [overal]` (a typo) passed validation (on --kpis
     input any dimension name may exist) and the detector scored no series: ok in run.json, no
     word, one voter fewer. Now one warning names the setting, the value and what is watched."""
     import json
 
     out = tmp_path / "d"
-    r = _analyse("--data", str(tiny_world), "--out", str(out), "--set",
-                 "detectors.rolling_zscore.dimensions=[overal, channel]", cwd=tmp_path)
+    r = analyse("--data", str(tiny_world), "--out", str(out), "--set",
+                "detectors.rolling_zscore.dimensions=[overal, channel]")
     assert r.returncode == 0, r.stderr
     warn = [ln for ln in r.stderr.splitlines() if "detectors.rolling_zscore.dimensions" in ln]
     assert len(warn) == 1 and "'overal' matches no watched series" in warn[0], r.stderr
     assert "channel" in warn[0].split("watched dimensions:")[1]
     status = json.loads((out / "run.json").read_text())["detector_status"]["rolling_zscore"]
     assert any("'overal'" in w for w in status["warnings"])
-    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "e"), cwd=tmp_path)
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "e"))
     assert "matches no watched series" not in r.stderr
 
 
-def test_a_required_detector_that_did_not_vote_is_warned_about(tiny_world, tmp_path):
+def test_a_required_detector_that_did_not_vote_is_warned_about(analyse, tiny_world, tmp_path):
     """`consensus.required: [prophet_residual]` (the example of the shipped comment) with
     Prophet off required nothing: the consensus drops a required name that is not a voter, and
     the run said nothing."""
-    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "r"), "--set",
-                 "consensus.combine=vote", "--set", "consensus.required=[prophet_residual]",
-                 "--set", "detectors.isolation_forest.enabled=false", cwd=tmp_path)
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "r"), "--set",
+                "consensus.combine=vote", "--set", "consensus.required=[prophet_residual]",
+                "--set", "detectors.isolation_forest.enabled=false")
     assert r.returncode == 0, r.stderr
     warn = [ln for ln in r.stderr.splitlines() if "consensus.required" in ln]
     assert len(warn) == 1 and "prophet_residual did not vote" in warn[0], r.stderr
-    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "s"), "--set",
-                 "consensus.combine=vote", "--set", "consensus.required=[rolling_zscore]",
-                 "--set", "detectors.isolation_forest.enabled=false", cwd=tmp_path)
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "s"), "--set",
+                "consensus.combine=vote", "--set", "consensus.required=[rolling_zscore]",
+                "--set", "detectors.isolation_forest.enabled=false")
     assert r.returncode == 0 and "consensus.required" not in r.stderr, r.stderr
 
 
-def test_a_set_that_replaces_a_whole_mapping_is_warned_about(tiny_world, tmp_path):
+def test_a_set_that_replaces_a_whole_mapping_is_warned_about(analyse, tiny_world, tmp_path):
     """`--set 'consensus={min_votes: 3}'` replaces the shipped consensus whole (a --config file
     would merge): combine, combine_sensitivity, ... silently took the code's defaults (a plain vote
     instead of combined evidence). One warning now names what was dropped and the dotted form."""
-    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "m"), "--set",
-                 "consensus={min_votes: 3}", cwd=tmp_path)
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "m"), "--set",
+                "consensus={min_votes: 3}")
     assert r.returncode == 0, r.stderr
     warn = [ln for ln in r.stderr.splitlines() if "replaces the whole mapping" in ln]
     assert len(warn) == 1, r.stderr
     assert "combine" in warn[0] and "--set consensus.<key>=value" in warn[0], warn[0]
     # the dotted form changes one key and keeps the rest: nothing to warn about
-    r = _analyse("--data", str(tiny_world), "--out", str(tmp_path / "n"), "--set",
-                 "consensus.combine_sensitivity=0.3", cwd=tmp_path)
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "n"), "--set",
+                "consensus.combine_sensitivity=0.3")
     assert r.returncode == 0, r.stderr
     assert "replaces the whole mapping" not in r.stderr, r.stderr
