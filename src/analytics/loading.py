@@ -129,8 +129,12 @@ def read_table(path: Path, schema: dict[str, str] | None = None,
             df = _read_csv(path, ids, None)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty (no header)") from None
-    except (*READ_ERRORS, pd.errors.ParserError) as exc:   # e.g. a .gz cut short, a .zst
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__   # without zstd
+    except Exception as exc:   # e.g. a .gz cut short, a .zst without zstd; and any of pyarrow's
+        # own (ArrowNotImplementedError is a RuntimeError, ArrowCapacityError none of those: exit 3)
+        if not isinstance(exc, (*READ_ERRORS, pd.errors.ParserError)) \
+                and not type(exc).__module__.startswith("pyarrow"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: cannot read ({first})") from None
     if path.suffix != ".parquet":   # a Parquet file may keep an index of its own
         refuse_implicit_index(df, path, sep if not sniff else None)

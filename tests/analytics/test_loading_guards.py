@@ -62,3 +62,32 @@ def test_a_one_point_and_a_zoned_label_window_are_read_as_given():
     assert s == e == pd.Timestamp("2025-01-01")
     s, e = event_window({"start": "2025-01-01T10:00+02:00", "end": "2025-01-01T12:00+02:00"}, "w")
     assert (s, e) == (pd.Timestamp("2025-01-01T08:00"), pd.Timestamp("2025-01-01T10:00"))
+
+
+@pytest.mark.parametrize("error", ["ArrowNotImplementedError", "ArrowCapacityError"])
+def test_a_pyarrow_error_reading_a_table_is_bad_input(tmp_path, monkeypatch, error):
+    """pyarrow's errors that are no OSError/ValueError (a RuntimeError, a plain ArrowException)
+    escaped ``read_table`` as internal errors (exit 3); they are one "cannot read" line."""
+    import pyarrow as pa
+
+    from analytics.loading import read_table
+
+    f = tmp_path / "orders.parquet"
+    pd.DataFrame({"order_id": ["1"]}).to_parquet(f)
+
+    def fail(*_a, **_k):
+        raise getattr(pa, error)("Support for codec 'lzo' not built")
+
+    monkeypatch.setattr(pd, "read_parquet", fail)
+    with pytest.raises(InputError, match=r"orders\.parquet: cannot read \(Support for codec"):
+        read_table(f)
+
+
+def test_an_error_of_ours_while_reading_is_not_reworded(tmp_path, monkeypatch):
+    from analytics.loading import read_table
+
+    f = tmp_path / "orders.parquet"
+    pd.DataFrame({"order_id": ["1"]}).to_parquet(f)
+    monkeypatch.setattr(pd, "read_parquet", lambda *_a, **_k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        read_table(f)
