@@ -131,8 +131,7 @@ def read_table(path: Path, schema: dict[str, str] | None = None,
         raise InputError(f"{path}: file is empty (no header)") from None
     except Exception as exc:   # e.g. a .gz cut short, a .zst without zstd; and any of pyarrow's
         # own (ArrowNotImplementedError is a RuntimeError, ArrowCapacityError none of those: exit 3)
-        if not isinstance(exc, (*READ_ERRORS, pd.errors.ParserError)) \
-                and not type(exc).__module__.startswith("pyarrow"):
+        if not isinstance(exc, (*READ_ERRORS, pd.errors.ParserError)) and not _from_arrow(exc):
             raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{path}: cannot read ({first})") from None
@@ -148,16 +147,20 @@ def _read_csv(path: Path, ids: dict, opts: dict[str, str] | None) -> pd.DataFram
         return pd.read_csv(path, dtype=ids, **opts)
     try:
         return pd.read_csv(path, dtype=ids, engine="pyarrow")
-    except (ValueError, TypeError, ImportError, pd.errors.ParserError):
-        return pd.read_csv(path, dtype=ids)
     except Exception as exc:
-        # pyarrow's multi-threaded type inference can lose a chunk while a column's type is
-        # widened (a date column with one impossible date: "a chunk failed converting for an
-        # unknown reason", an ArrowException that is no ValueError): now and then, under load,
-        # and it was an internal error (exit 3). The C parser reads the same frame.
-        if not type(exc).__module__.startswith("pyarrow"):
+        # also any of pyarrow's own: its multi-threaded type inference can lose a chunk while a
+        # column's type is widened (a date column with one impossible date: "a chunk failed
+        # converting for an unknown reason", an ArrowException that is no ValueError), now and
+        # then, under load; it was an internal error (exit 3). The C parser reads the same frame.
+        if not isinstance(exc, (ValueError, TypeError, ImportError, pd.errors.ParserError)) \
+                and not _from_arrow(exc):
             raise
         return pd.read_csv(path, dtype=ids)
+
+
+def _from_arrow(exc: Exception) -> bool:
+    """Is ``exc`` one of pyarrow's own errors (some are no ValueError or OSError)?"""
+    return type(exc).__module__.startswith("pyarrow")
 
 
 def coerce(
