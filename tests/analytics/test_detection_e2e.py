@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from evaluation.pipeline import analyse
+from shocklab.configio import apply_overrides, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +29,8 @@ def small_data(tmp_path_factory):
 def _shipped_without_plots() -> dict:
     """config/analysis.yaml as shipped, its plots off (a third of each run's time; the
     scorecard does not read them)."""
-    raw = yaml.safe_load((ROOT / "config/analysis.yaml").read_text())
-    return {**raw, "insights": {**raw["insights"], "plots": False},
-            "customers": {**raw["customers"], "plots": False}}
+    return apply_overrides(load_yaml(ROOT / "config/analysis.yaml"),
+                           ["insights.plots=false", "customers.plots=false"])
 
 
 @pytest.mark.slow

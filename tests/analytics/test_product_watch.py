@@ -269,12 +269,12 @@ def product_world(tmp_path_factory):
 @pytest.mark.slow
 def test_products_watched_end_to_end(product_world, tmp_path):
     from evaluation.pipeline import analyse
+    from shocklab.configio import apply_overrides
 
     raw = yaml.safe_load((ROOT / "config/analysis.yaml").read_text())
     assert "product" in raw["dimensions"]  # the shipped default watches products
     # no plots in either run (a third of each run's time): nothing below reads a plot
-    raw = {**raw, "insights": {**raw["insights"], "plots": False},
-           "customers": {**raw["customers"], "plots": False}}
+    raw = apply_overrides(raw, ["insights.plots=false", "customers.plots=false"])
     plain_raw = {**raw, "dimensions": [d for d in raw["dimensions"] if d != "product"]}
     plain = analyse(product_world, plain_raw, out_dir=tmp_path / "plain")
     card = analyse(product_world, raw, out_dir=tmp_path / "prod")
