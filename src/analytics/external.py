@@ -370,13 +370,13 @@ def load_kpis_file(
         raise InputError(f"{path}: is a directory; --kpis takes a KPI file (CSV or Parquet)")
     if not path.is_file():
         raise InputError(not_a_file(path, "KPI file"))
-    plain = path.suffix.lower() not in (".parquet", ".gz", ".bz2", ".zip", ".xz", ".zst")
-    opts = csv_options(path) if plain else None   # encoding and separator, sniffed once
+    text = path.suffix.lower() != ".parquet"   # CSV, plain or compressed (.csv.gz …)
+    opts = csv_options(path) if text else None   # encoding and separator, sniffed once
     df = read_table(path, csv=opts)
     if df.empty:
         raise InputError(f"{path}: table is empty")
     df.columns = [str(c) for c in df.columns]
-    header = csv_header(path, opts) if plain else list(df.columns)
+    header = csv_header(path, opts) if text else list(df.columns)
     if len(header) == len(df.columns):
         # a spreadsheet's trailing separators ('date,revenue,,'): nameless columns empty in every
         # row are no KPI; they were "duplicate column name ''"

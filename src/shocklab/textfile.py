@@ -2,10 +2,18 @@
 --events, --transactions): Excel's "Unicode text" export is UTF-16 with a byte-order mark
 (ff fe or fe ff); read as UTF-8 it was "cannot read ('utf-8' codec can't decode byte 0xff …)".
 And how its fields are separated (``separator``: ',', ';', tab or '|', from the header line) and
-whether its numbers have decimal commas (``decimal_commas``, in a ';'-separated file)."""
+whether its numbers have decimal commas (``decimal_commas``, in a ';'-separated file).
+A compressed file (``.csv.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``) is looked at decompressed,
+as pandas reads it: sniffed on its raw bytes, a valid ``calendar.csv.gz`` was refused now and then
+("cannot tell the column separator": the gzip header's timestamp held a tab beside a comma)."""
 
 from __future__ import annotations
 
+import io
+import lzma
+import zipfile
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -23,12 +31,28 @@ def not_a_file(path: Path, what: str) -> str:
     return f"{path}: {what} not found"
 
 
+@contextmanager
+def _opened(path: Path):
+    """The file as a binary stream of what pandas' readers see: decompressed as its extension
+    says (pandas' own inference: .gz .bz2 .zip .xz .zst .tar…), else its bytes."""
+    from pandas.io.common import get_handle
+
+    with get_handle(path, "rb", compression="infer", is_text=False) as handles:
+        yield handles.handle
+
+
+# a file's start failing to read or decompress (a .gz cut short, a .zst without zstandard …):
+# the sniffers then guess, and the reader words the error
+UNREADABLE = (OSError, EOFError, ValueError, ImportError, zlib.error, lzma.LZMAError,
+              zipfile.BadZipFile)
+
+
 def is_utf16(path: Path) -> bool:
-    """True when the file starts with a UTF-16 byte-order mark."""
+    """True when the file (decompressed) starts with a UTF-16 byte-order mark."""
     try:
-        with open(path, "rb") as f:
+        with _opened(path) as f:
             return f.read(2) in UTF16_BOMS
-    except OSError:
+    except UNREADABLE:
         return False
 
 
@@ -43,8 +67,10 @@ def decoding(path: Path) -> str:
     Western locales: Latin-1 but for 0x80-0x9F, where it has '€', '–', '’' …, which Latin-1
     made control characters), else Latin-1 (the UCI exports; any byte decodes). Decided once on
     the bytes, so the file is parsed once (a Latin-1 file was parsed 4 times, each parse failing
-    late in it). A UTF-16 file is ``text_encoding``'s."""
-    data = Path(path).read_bytes()
+    late in it); a compressed file's decompressed bytes (its raw ones decoded as Latin-1, and a
+    UTF-8 'café' was read 'cafÃ©'). A UTF-16 file is ``text_encoding``'s."""
+    with _opened(path) as f:
+        data = f.read()
     for enc in ("utf-8", "cp1252"):
         try:
             data.decode(enc)
@@ -59,11 +85,18 @@ SEPARATORS = (",", ";", "\t", "|")
 
 def _first_lines(path: Path, n: int = 2) -> list[str]:
     """The file's first ``n`` lines as text, in its encoding ([] when unreadable)."""
+    lines: list[str] = []
     try:
-        with open(path, encoding=text_encoding(path), errors="replace", newline="") as f:
-            return [line for line in (f.readline(65536) for _ in range(n)) if line]
-    except OSError:
-        return []
+        with _opened(path) as raw, io.TextIOWrapper(raw, encoding=text_encoding(path),
+                                                    errors="replace", newline="") as f:
+            for _ in range(n):
+                line = f.readline(65536)
+                if not line:
+                    break
+                lines.append(line)
+    except UNREADABLE:   # a .gz cut short: the whole lines read before its end, if any
+        pass
+    return lines
 
 
 def _fields(line: str, sep: str) -> int:
@@ -170,11 +203,12 @@ def csv_header(path: Path, opts: dict[str, str] | None = None) -> list[str]:
     [] when unreadable."""
     import csv
 
+    opts = opts or csv_options(path)
     try:
-        opts = opts or csv_options(path)
-        with path.open(encoding=opts["encoding"], errors="replace", newline="") as f:
+        with _opened(path) as raw, io.TextIOWrapper(raw, encoding=opts["encoding"],
+                                                    errors="replace", newline="") as f:
             return [c.strip() for c in next(csv.reader(f, delimiter=opts["sep"]), [])]
-    except (OSError, csv.Error):
+    except (csv.Error, *UNREADABLE):
         return []
 
 

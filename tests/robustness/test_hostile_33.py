@@ -49,7 +49,9 @@ def _tx(tmp: Path, year: str = "2011", n: int = 600) -> str:
 
 
 def _gz_cut(text: str) -> bytes:
-    whole = gzip.compress(text.encode())
+    # a fixed header timestamp, the one of CI's failing run (stop 47): its bytes hold a tab, and
+    # the sniffer read the raw bytes' "header line" as splitting at ',' and tab alike
+    whole = gzip.compress(text.encode(), mtime=0x6B12E709)
     return whole[:len(whole) // 2]
 
 
