@@ -21,6 +21,7 @@ from shocklab.cli import (  # noqa: E402
     add_common_flags,
     add_force_flag,
     exit_process,
+    path_arg,
     reuse_freed_memory,
     run_cli,
     setup_logging,
@@ -32,12 +33,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_main = time.perf_counter()
     parser = ArgumentParser(prog="generate_data.py", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--config", default=None,
+        "--config", type=path_arg, default=None,
         help="scenario YAML (default: this checkout's config/simulation.yaml, from any directory; "
              "a relative path given here is relative to the current directory)",
     )
     parser.add_argument(
-        "--out", default="data", help="output data directory (default: %(default)s)"
+        "--out", type=path_arg, default="data", help="output data directory (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, help="master seed (overrides the config's seed)")
     parser.add_argument(

@@ -33,6 +33,8 @@ from shocklab.cli import (  # noqa: E402
     add_common_flags,
     add_force_flag,
     exit_process,
+    nonempty,
+    path_arg,
     run_cli,
     setup_logging,
 )
@@ -55,13 +57,15 @@ def build_parser() -> ArgumentParser:
         "hash, effective config)>, plus -as-of-<DATE> with --as-of",
     )
     p.add_argument(
-        "--data", default=None, help="data directory from generate_data.py (default: data/)"
+        "--data", type=path_arg, default=None,
+        help="data directory from generate_data.py (default: data/)"
     )
-    p.add_argument("--config", default=None,
+    p.add_argument("--config", type=path_arg, default=None,
                    help="analysis config, layered over this checkout's config/analysis.yaml "
                         "(mappings merge, lists and values replace) unless it says base: none "
                         "(default: that file, from any directory)")
-    p.add_argument("--out", default=None, help="run directory (default: reports/<run-id>/)")
+    p.add_argument("--out", type=path_arg, default=None,
+                   help="run directory (default: reports/<run-id>/)")
     p.add_argument("--min-recall", type=float, default=None, metavar="X",
                    help="exit 1 when the consensus recall (headline scoring mode) is below X")
     p.add_argument("--min-precision", type=float, default=None, metavar="Y",
@@ -72,21 +76,21 @@ def build_parser() -> ArgumentParser:
              "too, e.g. prophet_residual)"
     )
     p.add_argument(
-        "--kpis",
+        "--kpis", type=path_arg,
         default=None,
         metavar="FILE.csv",
         help="analyse an external KPI table instead of --data (CSV/Parquet; any step, gaps kept as "
         "gaps; see --layout)",
     )
     p.add_argument(
-        "--events",
+        "--events", type=path_arg,
         default=None,
         metavar="FILE",
         help="labelled windows to score --kpis against: ShockLab's JSON list, NAB's "
         "combined_windows.json (the entry for the KPI file's name) or a CSV with start,end columns",
     )
     p.add_argument(
-        "--calendar",
+        "--calendar", type=path_arg,
         default=None,
         metavar="FILE.csv",
         help="--kpis: your planned days (promotions, holidays, campaigns), laid out like a data "
@@ -110,7 +114,7 @@ def build_parser() -> ArgumentParser:
         "dimension, segment]); auto picks long when a text 'kpi' column and a 'value' column exist",
     )
     p.add_argument(
-        "--step",
+        "--step", type=nonempty("auto, modal or a duration such as 10min"),
         default="auto",
         metavar="STEP",
         help="--kpis: grid step: auto (the modal step, or its smallest multiple whose grid is at "
@@ -127,7 +131,7 @@ def build_parser() -> ArgumentParser:
         "(revenue, orders, sessions … summed; conversion_rate, aov pooled)",
     )
     p.add_argument(
-        "--transactions",
+        "--transactions", type=path_arg,
         default=None,
         metavar="FILE",
         help="analyse a transaction file (Online Retail layouts, .csv or .xlsx) instead of --data",
@@ -146,6 +150,7 @@ def build_parser() -> ArgumentParser:
                         "(sha256, row counts): the files are still checked, and each mismatch "
                         "is a warning recorded in run.json input_checks instead of exit 2")
     p.add_argument("--date-format", dest="date_format", default=None, metavar="FMT",
+                   type=nonempty("a strftime format such as %d/%m/%Y %H:%M"),
                    help="strftime format of --transactions dates, e.g. %%d/%%m/%%Y %%H:%%M "
                         "(default: ISO, or day-/month-first detected from the file)")
     add_force_flag(p)

@@ -36,6 +36,7 @@ from shocklab.cli import (  # noqa: E402
     add_common_flags,
     add_force_flag,
     exit_process,
+    path_arg,
     run_cli,
     setup_logging,
 )
@@ -47,7 +48,7 @@ def build_parser() -> ArgumentParser:
                        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
-        "--config",
+        "--config", type=path_arg,
         required=True,
         metavar="FILE",
         help="experiment YAML (config/experiments/*.yaml)",
@@ -60,13 +61,13 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="an existing Dask scheduler (implies --executor dask), e.g. tcp://host:8786")
     p.add_argument(
-        "--out",
+        "--out", type=path_arg,
         metavar="DIR",
         default=None,
         help="output directory (default runs/experiments/<name>)",
     )
     p.add_argument(
-        "--cache-dir",
+        "--cache-dir", type=path_arg,
         metavar="DIR",
         default=None,
         help="generated-world cache (default <out>/worlds; share it between experiments)",
@@ -79,7 +80,7 @@ def build_parser() -> ArgumentParser:
         help='quality gate, e.g. "consensus.recall>=0.9" (repeatable; replaces the file\'s '
              'gate.checks)',
     )
-    p.add_argument("--baseline", metavar="RESULTS", default=None,
+    p.add_argument("--baseline", type=path_arg, metavar="RESULTS", default=None,
                    help="compare against an earlier results.parquet; fail on a drop beyond noise")
     p.add_argument(
         "--fresh",

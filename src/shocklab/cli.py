@@ -71,6 +71,25 @@ class ArgumentParser(argparse.ArgumentParser):
         return ""
 
 
+def nonempty(what: str):
+    """argparse ``type`` of a flag whose value must not be empty (or blank): ``--kpis "$FILE"``
+    with the variable unset. ``what``: what to give instead, for the error line."""
+
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"is empty; give {what}, or leave the flag out")
+        return text
+
+    return check
+
+
+# a flag naming a file or directory: empty, it was read as no flag at all (run_analysis.py's
+# --kpis, --transactions, --events, --calendar, --config: the default data or config analysed,
+# silently) or as the current directory (--data; generate_data.py's --config: "cannot read config
+# file (IsADirectoryError)")
+path_arg = nonempty("a path")
+
+
 def add_common_flags(parser: argparse.ArgumentParser, alerts: bool = False,
                      example: str = "seed=7") -> None:
     """``--set``, ``--debug``, ``--quiet``; ``alerts``: the command may send alerts, which a

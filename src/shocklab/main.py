@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .cli import ArgumentParser, run_cli
+from .cli import ArgumentParser, path_arg, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {}
@@ -55,8 +55,9 @@ def _experiment(argv: list[str]) -> int:
 
 
 def _roots(p: ArgumentParser) -> None:
-    p.add_argument("--reports", default=None, help="run directories (default: reports/)")
-    p.add_argument("--runs", default=None,
+    p.add_argument("--reports", type=path_arg, default=None,
+                   help="run directories (default: reports/)")
+    p.add_argument("--runs", type=path_arg, default=None,
                    help="experiment directories: DIR/<name> and DIR/experiments/<name>, where "
                         "run_experiment.py writes by default (default: runs/)")
     p.add_argument(
@@ -196,7 +197,7 @@ def _serve(argv: list[str]) -> int:
         action="store_true",
         help="enable POST /runs (background analysis of a data directory under --data-root)",
     )
-    p.add_argument("--data-root", action="append", default=None, metavar="DIR",
+    p.add_argument("--data-root", type=path_arg, action="append", default=None, metavar="DIR",
                    help="directory POST /runs may read data from (repeatable; default: data/)")
     args = p.parse_args(argv)
     _check_roots(args)

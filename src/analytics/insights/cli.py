@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shocklab.cli import ArgumentParser
+from shocklab.cli import ArgumentParser, path_arg
 from shocklab.errors import InputError
 
 from .grounding import check
@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--write-schema", action="store_true", help=f"regenerate {SCHEMA_PATH}")
     p.add_argument(
-        "--check", metavar="RUN_DIR", help="grounding check of RUN_DIR/insights.json (or a file)"
+        "--check", type=path_arg, metavar="RUN_DIR",
+        help="grounding check of RUN_DIR/insights.json (or a file)"
     )
     p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     args = p.parse_args(argv)
