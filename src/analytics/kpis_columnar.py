@@ -35,8 +35,8 @@ from .context import DataSet
 from .kpis import finish_kpis, item_lines
 
 # memory DuckDB may hold before it spills to its temp directory (the rest of the 4 GB budget is
-# the interpreter, pandas and the result)
-MEMORY_LIMIT = os.environ.get("SHOCKLAB_DUCKDB_MEMORY", "2GB")
+# the interpreter, pandas and the result); SHOCKLAB_DUCKDB_MEMORY overrides it
+MEMORY_LIMIT = "2GB"
 
 MASK_BITS = 64   # slices per dimension that fit the per-(customer, day) bit masks (UBIGINT)
 
@@ -47,14 +47,21 @@ _COUNTS = ("orders", "placed", "revenue", "units", "new_customers", "returning_c
 def _connect() -> Iterator[object]:
     import duckdb
 
+    memory = os.environ.get("SHOCKLAB_DUCKDB_MEMORY") or MEMORY_LIMIT
     tmp = tempfile.mkdtemp(prefix="shocklab-duckdb-")
-    con = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": tmp,
-                                             "threads": max(1, os.cpu_count() or 1),
-                                             "preserve_insertion_order": False})
     try:
-        yield con
+        try:
+            con = duckdb.connect(":memory:", config={
+                "memory_limit": memory, "temp_directory": tmp,
+                "threads": max(1, os.cpu_count() or 1), "preserve_insertion_order": False})
+        except duckdb.Error as exc:   # the one setting a user gives: 'lots' was an internal error
+            raise InputError(f"SHOCKLAB_DUCKDB_MEMORY: {memory!r} is no memory size DuckDB "
+                             f"takes, e.g. 2GB or 500MB ({str(exc).splitlines()[0]})") from None
+        try:
+            yield con
+        finally:
+            con.close()
     finally:
-        con.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -144,3 +144,20 @@ def test_duckdb_gives_the_pandas_bytes_on_every_thread_count(monkeypatch):
     for threads in (1, 3, 3, 8):
         monkeypatch.setattr(os, "cpu_count", lambda t=threads: t)
         assert compute_kpis_daily(ds, engine="duckdb").to_csv(index=False) == ref, threads
+
+
+@pytest.mark.parametrize("memory", ["lots", "0"])
+def test_a_memory_size_duckdb_refuses_is_bad_input(synth_dir, tmp_path, monkeypatch, memory):
+    """SHOCKLAB_DUCKDB_MEMORY=lots was DuckDB's ParserException, an internal error (exit 3); it is
+    one InputError naming the variable, and the spill directory made for it is removed."""
+    import tempfile
+
+    monkeypatch.setenv("SHOCKLAB_DUCKDB_MEMORY", memory)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(InputError, match=rf"SHOCKLAB_DUCKDB_MEMORY: '{memory}' is no memory size"):
+        kpis_daily_from_files(synth_dir)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("SHOCKLAB_DUCKDB_MEMORY", "500MB")   # a size it takes: read as before
+    ref = compute_kpis_daily(load_data_dir(synth_dir), engine="pandas")
+    _assert_same(ref, kpis_daily_from_files(synth_dir))
+    assert list(tmp_path.iterdir()) == []
