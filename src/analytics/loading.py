@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import lzma
-import zipfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ import pandas as pd
 from shocklab.catalogue import ORDER_STATUSES
 from shocklab.errors import InputError, IntegrityError
 from shocklab.hashing import sha256_file
-from shocklab.textfile import csv_options, is_utf16, refuse_implicit_index
+from shocklab.textfile import UNREADABLE, csv_options, is_utf16, read_bytes, refuse_implicit_index
 
 from .context import DataSet
 
@@ -81,7 +79,7 @@ NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_r
                 "website_traffic": ("sessions",), "order_items": ("quantity", "unit_price"),
                 "products": ("unit_price", "unit_cost")}
 MAX_ABS = 1e12
-READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, lzma.LZMAError, ImportError)
+READ_ERRORS = UNREADABLE   # what reading a file can raise that is the file's fault
 NS_YEARS = (1678, 2261)  # what datetime64[ns] holds: a cast raised or wrapped (9024 -> 2009)
 
 
@@ -412,11 +410,11 @@ def _json_kind(value: Any) -> str:
 
 def read_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path).decode("utf-8")   # a .json.gz decompressed
         if not text.strip():   # json's "Expecting value: line 1 column 1 (char 0)"
             raise InputError(f"{path}: file is empty")
         return json.loads(text)
-    except (OSError, ValueError, RecursionError) as exc:
+    except (*UNREADABLE, RecursionError) as exc:
         # ValueError beyond JSONDecodeError (and UnicodeDecodeError): an integer of more than
         # 4300 digits; RecursionError: arrays nested 10^5 deep (both were exit 3)
         first = str(exc).splitlines()[0][:160] if str(exc) else "nested too deep"

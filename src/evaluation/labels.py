@@ -19,7 +19,13 @@ import pandas as pd
 from analytics.context import DataSet
 from analytics.loading import read_json
 from shocklab.errors import InputError
-from shocklab.textfile import csv_options, not_a_file, refuse_implicit_index
+from shocklab.textfile import (
+    UNREADABLE,
+    csv_options,
+    not_a_file,
+    plain_suffix,
+    refuse_implicit_index,
+)
 from shocklab.truth import Truth
 
 from .scoring import whole_day_end
@@ -112,7 +118,7 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, **csv_options(path))
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: events file is empty (no header)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+    except (pd.errors.ParserError, *UNREADABLE) as exc:   # a .csv.gz corrupt inside: zlib.error
         raise InputError(f"{path}: cannot read CSV ({type(exc).__name__})") from None
     refuse_implicit_index(df, path)
     low = {c.strip().lower(): c for c in df.columns}
@@ -186,7 +192,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
     path = Path(path)
     if not path.is_file():
         raise InputError(not_a_file(path, "events file"))
-    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+    if plain_suffix(path) in (".csv", ".tsv", ".txt"):   # labels.csv.gz too
         raw: Any = _csv_events(path)
     else:
         raw = read_json(path)

@@ -41,10 +41,28 @@ def _opened(path: Path):
         yield handles.handle
 
 
-# a file's start failing to read or decompress (a .gz cut short, a .zst without zstandard …):
-# the sniffers then guess, and the reader words the error
+# a file failing to read or decompress: a .gz cut short (EOFError) or corrupt inside (zlib.error,
+# which is no OSError: it was an internal error), a .zst without zstandard … The sniffers then
+# guess, and the readers word it as bad input
 UNREADABLE = (OSError, EOFError, ValueError, ImportError, zlib.error, lzma.LZMAError,
               zipfile.BadZipFile)
+
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zip", ".zst")
+
+
+def plain_suffix(path: Path) -> str:
+    """The suffix that names the file's format, a compression's left out: 'labels.csv.gz' ->
+    '.csv' (lower case)."""
+    path = Path(path)
+    if path.suffix.lower() in COMPRESSIONS:
+        path = path.with_suffix("")
+    return path.suffix.lower()
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed as its extension says (see ``_opened``)."""
+    with _opened(path) as f:
+        return f.read()
 
 
 def is_utf16(path: Path) -> bool:
@@ -69,8 +87,7 @@ def decoding(path: Path) -> str:
     the bytes, so the file is parsed once (a Latin-1 file was parsed 4 times, each parse failing
     late in it); a compressed file's decompressed bytes (its raw ones decoded as Latin-1, and a
     UTF-8 'café' was read 'cafÃ©'). A UTF-16 file is ``text_encoding``'s."""
-    with _opened(path) as f:
-        data = f.read()
+    data = read_bytes(path)
     for enc in ("utf-8", "cp1252"):
         try:
             data.decode(enc)

@@ -95,3 +95,78 @@ def test_a_utf8_transactions_file_gzipped_keeps_its_letters(tmp_path):
     f.write_bytes(_gz(("\n".join(lines) + "\n").encode()))
     orders = load_transactions(f).tables["orders"]
     assert set(orders["country"]) == {"Curaçao"}
+
+
+KPI_ROWS = ("date,revenue\n" + "".join(f"2025-01-{d:02d},{100 + d}\n" for d in range(1, 29))
+            ).encode() * 8
+
+
+def _corrupt_gz(data: bytes) -> bytes:
+    """A gzip file whose deflate stream is broken inside (not cut short): zlib.error, which is
+    no OSError, when read."""
+    raw = bytearray(_gz(data))
+    for i in range(30, 60):
+        raw[i] ^= 0xFF
+    return bytes(raw)
+
+
+def test_the_corrupt_gzip_premise():
+    import zlib
+
+    with pytest.raises(zlib.error):
+        gzip.decompress(_corrupt_gz(KPI_ROWS))
+
+
+def test_a_kpi_file_corrupt_inside_is_bad_input(tmp_path):
+    """It was an internal error (exit 3: zlib.error escaped read_table)."""
+    from shocklab.errors import InputError
+
+    f = tmp_path / "k.csv.gz"
+    f.write_bytes(_corrupt_gz(KPI_ROWS))
+    with pytest.raises(InputError, match=r"k\.csv\.gz: cannot read \(Error -3 while decompressing"):
+        load_kpis_file(f)
+
+
+def test_a_calendar_corrupt_inside_is_bad_input(tmp_path):
+    from shocklab.errors import InputError
+
+    f = tmp_path / "c.csv.gz"
+    f.write_bytes(_corrupt_gz(b"date,name\n" + b"2024-02-01,Sale\n" * 200))
+    days = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=60), "dimension": "overall",
+                         "segment": "all", "orders": 100.0})
+    with pytest.raises(InputError, match=r"c\.csv\.gz: cannot read the calendar \(Error -3"):
+        load_calendar(f, days)
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("labels.csv", "start,end\n2025-01-10,2025-01-12\n"),
+    ("labels.json", '[{"start": "2025-01-10", "end": "2025-01-12"}]'),
+])
+def test_a_compressed_events_file_is_read_like_the_plain_one(tmp_path, name, text):
+    """'labels.csv.gz' was taken for JSON ("cannot read JSON (UnicodeDecodeError …)"), and a
+    '.json.gz' could not be read either."""
+    from evaluation.labels import load_events_file
+
+    plain, packed = tmp_path / name, tmp_path / f"{name}.gz"
+    plain.write_text(text)
+    packed.write_bytes(_gz(text.encode()))
+    events = load_events_file(packed, ["revenue"])
+    assert events == load_events_file(plain, ["revenue"])
+    assert len(events) == 1 and str(events[0]["start"])[:10] == "2025-01-10"
+
+
+def test_an_events_csv_corrupt_inside_is_bad_input(tmp_path):
+    from evaluation.labels import load_events_file
+    from shocklab.errors import InputError
+
+    f = tmp_path / "labels.csv.gz"
+    f.write_bytes(_corrupt_gz(b"start,end\n" + b"2025-01-10,2025-01-12\n" * 200))
+    with pytest.raises(InputError, match=r"labels\.csv\.gz: cannot read CSV \(error\)"):
+        load_events_file(f, ["revenue"])
+
+
+def test_the_format_suffix_leaves_out_a_compression():
+    from shocklab.textfile import plain_suffix
+
+    assert [plain_suffix(n) for n in ("a.csv.gz", "A.JSON.BZ2", "a.csv", "a.gz", "a.tsv.zst")] \
+        == [".csv", ".json", ".csv", "", ".tsv"]
