@@ -60,6 +60,7 @@ import pandas as pd
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_file
 from shocklab.textfile import (
+    UNREADABLE,
     comma_locale,
     decimal_commas,
     decoding,
@@ -165,11 +166,10 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
         raise
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: file is empty") from None
-    except (OSError, ValueError, KeyError, pd.errors.ParserError) as exc:
+    except (*UNREADABLE, KeyError, pd.errors.ParserError) as exc:   # a .csv.gz corrupt: zlib's
         kind = "workbook" if suffix.startswith(".xls") else "CSV file"
-        raise InputError(
-            f"{path}: cannot read {kind} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-        ) from None
+        first = (str(exc).splitlines() or [""])[0][:120]
+        raise InputError(f"{path}: cannot read {kind} ({type(exc).__name__}: {first})") from None
     except Exception as exc:  # openpyxl raises its own zip/xml errors on a corrupt workbook
         raise InputError(f"{path}: cannot read file ({type(exc).__name__})") from None
 

@@ -119,7 +119,8 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: events file is empty (no header)") from None
     except (pd.errors.ParserError, *UNREADABLE) as exc:   # a .csv.gz corrupt inside: zlib.error
-        raise InputError(f"{path}: cannot read CSV ({type(exc).__name__})") from None
+        first = (str(exc).splitlines() or [""])[0][:120]
+        raise InputError(f"{path}: cannot read CSV ({type(exc).__name__}: {first})") from None
     refuse_implicit_index(df, path)
     low = {c.strip().lower(): c for c in df.columns}
     if "start" not in low or "end" not in low:

@@ -161,8 +161,19 @@ def test_an_events_csv_corrupt_inside_is_bad_input(tmp_path):
 
     f = tmp_path / "labels.csv.gz"
     f.write_bytes(_corrupt_gz(b"start,end\n" + b"2025-01-10,2025-01-12\n" * 200))
-    with pytest.raises(InputError, match=r"labels\.csv\.gz: cannot read CSV \(error\)"):
+    with pytest.raises(InputError, match=r"labels\.csv\.gz: cannot read CSV \(error: Error -3 "):
         load_events_file(f, ["revenue"])
+
+
+def test_a_transaction_file_corrupt_inside_says_why(tmp_path):
+    """It said "cannot read file (error)": zlib's error went to the catch-all, type name only."""
+    from shocklab.errors import InputError
+
+    f = tmp_path / "t.csv.gz"
+    f.write_bytes(_corrupt_gz(b"InvoiceNo,StockCode,Quantity\n" + b"536365,85123A,2\n" * 300))
+    why = r"t\.csv\.gz: cannot read CSV file \(error: Error -3 while decompressing"
+    with pytest.raises(InputError, match=why):
+        load_transactions(f)
 
 
 def test_the_format_suffix_leaves_out_a_compression():
