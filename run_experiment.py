@@ -81,7 +81,8 @@ def build_parser() -> ArgumentParser:
              'gate.checks)',
     )
     p.add_argument("--baseline", type=path_arg, metavar="RESULTS", default=None,
-                   help="compare against an earlier results.parquet; fail on a drop beyond noise")
+                   help="compare against an earlier results.parquet (or the experiment output "
+                        "directory holding it); fail on a drop beyond noise")
     p.add_argument(
         "--fresh",
         action="store_true",

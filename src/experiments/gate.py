@@ -187,8 +187,14 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
 
 
 def load_baseline(path: str | Path) -> pd.DataFrame:
-    """Read a baseline results.parquet; InputError if unreadable or not a results table."""
+    """Read a baseline results.parquet, or the one in an earlier experiment's output directory;
+    InputError if unreadable or not a results table."""
     path = Path(path)
+    if path.is_dir():   # the earlier run's --out: it was "file not found"
+        if not (path / "results.parquet").is_file():
+            raise InputError(f"--baseline {path}: is a directory without results.parquet; give an "
+                             "earlier experiment's output directory or its results.parquet")
+        path = path / "results.parquet"
     if not path.is_file():
         raise InputError(f"--baseline {path}: file not found")
     try:

@@ -103,6 +103,19 @@ def test_bad_gate_and_baseline_inputs(tmp_path):
     assert GateFailure.exit_code == 1
 
 
+def test_a_baseline_may_be_the_earlier_experiment_directory(tmp_path):
+    """--baseline runs/experiments/ci_gate (the earlier run's --out) said "file not found"; it
+    reads the results.parquet in it. A directory without one says so."""
+    earlier = tmp_path / "ci_gate"
+    earlier.mkdir()
+    with pytest.raises(InputError, match="is a directory without results.parquet; give an"):
+        load_baseline(earlier)
+    results([0.9, 0.8]).to_parquet(earlier / "results.parquet")
+    got = load_baseline(earlier)
+    assert got["consensus.recall"].tolist() == [0.9, 0.8]
+    assert got.equals(load_baseline(earlier / "results.parquet"))
+
+
 @pytest.mark.parametrize("bar", ["1e999", "-1e999", "1.2.3"])
 def test_a_bar_that_is_not_a_finite_number_is_bad_input(bar):
     """'--gate consensus.recall>=1e999' read the bar as inf: every run failed the gate, exit 1
