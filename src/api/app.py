@@ -510,11 +510,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory api.app:app_from_env`` (SHOCKLAB_REPORTS, SHOCKLAB_RUNS,
-    SHOCKLAB_ALLOW_ANALYSIS=1, SHOCKLAB_DATA_ROOTS=dir1:dir2)."""
+    """``uvicorn --factory api.app:app_from_env``: SHOCKLAB_REPORTS, SHOCKLAB_RUNS (empty: the
+    default, not the current directory), SHOCKLAB_ALLOW_ANALYSIS=1, SHOCKLAB_DATA_ROOTS=a:b."""
     import os
     roots = [Path(p) for p in os.environ.get("SHOCKLAB_DATA_ROOTS", "data").split(os.pathsep) if p]
-    return create_app(Settings(reports=Path(os.environ.get("SHOCKLAB_REPORTS", "reports")),
-                               runs=Path(os.environ.get("SHOCKLAB_RUNS", "runs")),
+    return create_app(Settings(reports=Path(os.environ.get("SHOCKLAB_REPORTS") or "reports"),
+                               runs=Path(os.environ.get("SHOCKLAB_RUNS") or "runs"),
                                allow_analysis=os.environ.get("SHOCKLAB_ALLOW_ANALYSIS") == "1",
                                data_roots=roots))

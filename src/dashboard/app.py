@@ -36,8 +36,10 @@ def _pages():
 
 
 def store_from_env() -> RunStore:
+    """The run store of SHOCKLAB_REPORTS and SHOCKLAB_RUNS; set empty, a variable is unset (it
+    was the current directory)."""
     return RunStore(
-        os.environ.get("SHOCKLAB_REPORTS", "reports"), os.environ.get("SHOCKLAB_RUNS", "runs")
+        os.environ.get("SHOCKLAB_REPORTS") or "reports", os.environ.get("SHOCKLAB_RUNS") or "runs"
     )
 
 

@@ -110,3 +110,8 @@ def test_the_env_factory_reads_its_roots_and_the_analysis_switch(tmp_path, monke
     for value, on in (("1", True), ("0", False), ("yes", False)):
         monkeypatch.setenv("SHOCKLAB_ALLOW_ANALYSIS", value)
         assert app_from_env().state.settings.allow_analysis is on
+    # set empty (SHOCKLAB_REPORTS="$DIR" with DIR unset) is unset: it served the current directory
+    monkeypatch.setenv("SHOCKLAB_REPORTS", "")
+    monkeypatch.setenv("SHOCKLAB_RUNS", "")
+    s = app_from_env().state.settings
+    assert (s.reports, s.runs) == (type(tmp_path)("reports"), type(tmp_path)("runs"))

@@ -781,3 +781,15 @@ def test_kpi_explorer_reads_a_runs_files_under_a_spinner_naming_them(page, roots
     reads.clear()
     page("kpis", "cold")
     assert reads == []
+
+
+def test_the_dashboard_roots_set_empty_are_the_defaults(monkeypatch, tmp_path):
+    """SHOCKLAB_REPORTS="$DIR" with DIR unset made the current directory the run store."""
+    from dashboard.app import store_from_env
+
+    monkeypatch.setenv("SHOCKLAB_REPORTS", "")
+    monkeypatch.setenv("SHOCKLAB_RUNS", "")
+    store = store_from_env()
+    assert (str(store.reports), str(store.runs)) == ("reports", "runs")
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(tmp_path / "r"))
+    assert store_from_env().reports == tmp_path / "r"
