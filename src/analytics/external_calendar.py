@@ -34,16 +34,15 @@ from typing import Any
 
 import pandas as pd
 
-from shocklab.errors import InputError
+from shocklab.errors import InputError, first_line
 from shocklab.textfile import (
+    UNREADABLE,
     csv_header,
     csv_options,
     first_repeat,
     not_a_file,
     refuse_implicit_index,
 )
-
-from .loading import READ_ERRORS
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -65,9 +64,9 @@ def _read(path: Path) -> pd.DataFrame:
                              **csv_options(path))
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: calendar file is empty (no header)") from None
-    except (*READ_ERRORS, pd.errors.ParserError) as exc:   # a .gz cut short: EOFError
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: cannot read the calendar ({first})") from None
+    except (*UNREADABLE, pd.errors.ParserError) as exc:   # a .gz cut short: EOFError
+        raise InputError(f"{path}: cannot read the calendar "
+                         f"({first_line(exc) or type(exc).__name__})") from None
     if path.suffix.lower() != ".parquet":
         refuse_implicit_index(df, path)
     return df

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shocklab.errors import InputError
+from shocklab.errors import InputError, first_line
 
 from .context import DataSet
 from .kpis import finish_kpis, item_lines
@@ -56,7 +56,7 @@ def _connect() -> Iterator[object]:
                 "threads": max(1, os.cpu_count() or 1), "preserve_insertion_order": False})
         except duckdb.Error as exc:   # the one setting a user gives: 'lots' was an internal error
             raise InputError(f"SHOCKLAB_DUCKDB_MEMORY: {memory!r} is no memory size DuckDB "
-                             f"takes, e.g. 2GB or 500MB ({str(exc).splitlines()[0]})") from None
+                             f"takes, e.g. 2GB or 500MB ({first_line(exc)})") from None
         try:
             yield con
         finally:

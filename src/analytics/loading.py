@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.catalogue import ORDER_STATUSES
-from shocklab.errors import InputError, IntegrityError
+from shocklab.errors import InputError, IntegrityError, first_line
 from shocklab.hashing import sha256_file
 from shocklab.textfile import UNREADABLE, csv_options, is_utf16, read_bytes, refuse_implicit_index
 
@@ -79,7 +79,6 @@ NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_r
                 "website_traffic": ("sessions",), "order_items": ("quantity", "unit_price"),
                 "products": ("unit_price", "unit_cost")}
 MAX_ABS = 1e12
-READ_ERRORS = UNREADABLE   # what reading a file can raise that is the file's fault
 NS_YEARS = (1678, 2261)  # what datetime64[ns] holds: a cast raised or wrapped (9024 -> 2009)
 
 
@@ -97,7 +96,7 @@ def _bad_date(where: str, col: str, s: pd.Series, exc: Exception) -> str:
         what = ("is not a date" if pd.isna(conv.iloc[row])
                 else "is out of range (dates between {} and {})".format(*NS_YEARS))
         return f"{where}: column {col!r} {what}: {str(s.iloc[row])!r} (data row {row + 1})"
-    return f"{where}: column {col!r} is not a date ({str(exc).splitlines()[0]})"
+    return f"{where}: column {col!r} is not a date ({first_line(exc)})"
 
 
 def find_table(base: Path, name: str, listed: Collection[str] = ()) -> Path | None:
@@ -129,10 +128,9 @@ def read_table(path: Path, schema: dict[str, str] | None = None,
         raise InputError(f"{path}: file is empty (no header)") from None
     except Exception as exc:   # e.g. a .gz cut short, a .zst without zstd; and any of pyarrow's
         # own (ArrowNotImplementedError is a RuntimeError, ArrowCapacityError none of those: exit 3)
-        if not isinstance(exc, (*READ_ERRORS, pd.errors.ParserError)) and not _from_arrow(exc):
+        if not isinstance(exc, (*UNREADABLE, pd.errors.ParserError)) and not _from_arrow(exc):
             raise
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: cannot read ({first})") from None
+        raise InputError(f"{path}: cannot read ({first_line(exc) or type(exc).__name__})") from None
     if path.suffix != ".parquet":   # a Parquet file may keep an index of its own
         refuse_implicit_index(df, path, sep if not sniff else None)
     return df
@@ -417,7 +415,7 @@ def read_json(path: Path) -> Any:
     except (*UNREADABLE, RecursionError) as exc:
         # ValueError beyond JSONDecodeError (and UnicodeDecodeError): an integer of more than
         # 4300 digits; RecursionError: arrays nested 10^5 deep (both were exit 3)
-        first = str(exc).splitlines()[0][:160] if str(exc) else "nested too deep"
+        first = first_line(exc, 160) or "nested too deep"
         raise InputError(f"{path}: cannot read JSON ({type(exc).__name__}: {first})") from None
 
 

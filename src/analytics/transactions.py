@@ -57,7 +57,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from shocklab.errors import InputError
+from shocklab.errors import InputError, first_line
 from shocklab.hashing import sha256_file
 from shocklab.textfile import (
     UNREADABLE,
@@ -168,8 +168,8 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
         raise InputError(f"{path}: file is empty") from None
     except (*UNREADABLE, KeyError, pd.errors.ParserError) as exc:   # a .csv.gz corrupt: zlib's
         kind = "workbook" if suffix.startswith(".xls") else "CSV file"
-        first = (str(exc).splitlines() or [""])[0][:120]
-        raise InputError(f"{path}: cannot read {kind} ({type(exc).__name__}: {first})") from None
+        raise InputError(f"{path}: cannot read {kind} ({type(exc).__name__}: "
+                         f"{first_line(exc, 120)})") from None
     except Exception as exc:  # openpyxl raises its own zip/xml errors on a corrupt workbook
         raise InputError(f"{path}: cannot read file ({type(exc).__name__})") from None
 

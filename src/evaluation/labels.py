@@ -18,7 +18,7 @@ import pandas as pd
 
 from analytics.context import DataSet
 from analytics.loading import read_json
-from shocklab.errors import InputError
+from shocklab.errors import InputError, first_line
 from shocklab.textfile import (
     UNREADABLE,
     csv_options,
@@ -119,8 +119,8 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: events file is empty (no header)") from None
     except (pd.errors.ParserError, *UNREADABLE) as exc:   # a .csv.gz corrupt inside: zlib.error
-        first = (str(exc).splitlines() or [""])[0][:120]
-        raise InputError(f"{path}: cannot read CSV ({type(exc).__name__}: {first})") from None
+        raise InputError(f"{path}: cannot read CSV ({type(exc).__name__}: "
+                         f"{first_line(exc, 120)})") from None
     refuse_implicit_index(df, path)
     low = {c.strip().lower(): c for c in df.columns}
     if "start" not in low or "end" not in low:

@@ -4,6 +4,12 @@
 """
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first non-blank line of ``exc``'s message, at most ``limit`` characters ('' when it
+    has none): what a one-line error quotes of a library's multi-line message."""
+    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")[:limit]
+
+
 class ShockLabError(Exception):
     """Base class; ``exit_code`` is what the CLI returns when it escapes ``main``."""
 

@@ -46,6 +46,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from shocklab.errors import first_line
+
 from . import rfm
 from .activity import ClockRows, StoreClock, purchase_days, store_clock
 from .config import ClvConfig
@@ -387,7 +389,7 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
         table, fitted = _predictive(table, cfg, orders, end)
         summary.update(fitted, status="ok")
     except Exception as exc:  # a degenerate data set must not stop the run
-        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        reason = f"{type(exc).__name__}: {first_line(exc)}"
         log.warning("CLV: model fit failed (%s); every customer keeps historical value, flagged",
                     reason)
         summary["status"] = f"fallback: historical value for every customer ({reason})"
@@ -412,10 +414,6 @@ def run_clv(orders: pd.DataFrame, end: pd.Timestamp, cfg: ClvConfig,
         summary["note"] = (f"the {h}-day horizon is {h / hist:.1f}x the {hist} days of order "
                            "history: read predicted values as a ranking, not a forecast")
     return ClvResult(table=table, summary=summary)
-
-
-def _first_line(exc: Exception) -> str:
-    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")[:200]
 
 
 def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None = None,
