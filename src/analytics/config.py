@@ -319,6 +319,16 @@ class AnalysisConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_names(self) -> AnalysisConfig:
+        lists = [("kpis", self.kpis), ("dimensions", self.dimensions),
+                 ("consensus.required", self.consensus.required),
+                 *((f"slice_kpis.{d}", ks) for d, ks in self.slice_kpis.items()),
+                 *((f"detectors.{n}.kpis", d.kpis or []) for n, d in self.detectors.items())]
+        for where, names in lists:   # a repeated KPI was a series watched twice (the oracle
+            seen = set()             # failed on it); a repeat anywhere is a copy-paste slip
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"{where}: {name!r} is listed twice")
+                seen.add(name)
         for k in self.kpis:
             if k not in KPI_NAMES:
                 raise ValueError(f"kpis: unknown KPI {k!r} (known: {', '.join(KPI_NAMES)})")

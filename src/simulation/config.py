@@ -257,6 +257,23 @@ def _names(d: dict[str, Any]) -> str:
     return ", ".join(d)
 
 
+def _check_occurrences(entry: CalendarEntry, i: int, fail) -> None:
+    """One entry's occurrences must not share a day: its uplift would be applied twice there
+    (``calendar_multipliers`` multiplies them) and the day listed twice in the observable
+    marketing calendar. A date written twice is the common case (a copy-paste)."""
+    firsts = sorted(entry.dates)
+    for a, b in zip(firsts, firsts[1:], strict=False):
+        if a == b:
+            fail(f"calendar[{i}].dates", f"{a} is listed twice")
+        if (b - a).days < entry.duration_days:
+            fail(
+                f"calendar[{i}].dates",
+                f"the occurrences starting {a} and {b} overlap (each lasts duration_days "
+                f"{entry.duration_days}): the uplift would apply twice on the shared days; "
+                "two campaigns that really stack are two entries",
+            )
+
+
 def check_references(cfg: SimulationConfig, source: str) -> None:
     """Raise InputError naming the YAML path of a reference to something not configured."""
     known = {"channel": cfg.channels, "country": cfg.countries, "category": cfg.products.categories}
@@ -277,6 +294,7 @@ def check_references(cfg: SimulationConfig, source: str) -> None:
                     f"calendar[{i}].dates[{j}]",
                     f"{day} is outside the period {cfg.period.start} … {cfg.period.end}",
                 )
+        _check_occurrences(entry, i, fail)
     ids: dict[str, int] = {}
     for i, ev in enumerate(cfg.events):
         if ev.id is not None:

@@ -209,3 +209,24 @@ def test_set_base_says_where_base_belongs():
     with pytest.raises(InputError, match=r"--set 'base=none': base is read from a file .* "
                                          r"'base: none' at the top of a --config file"):
         load_analysis_config(None, ["base=none"])
+
+
+
+@pytest.mark.parametrize(("bad", "good", "message"), [
+    # a repeated KPI was every series of that KPI watched twice: its detections doubled and the
+    # oracle failed ("Merge keys are not unique"), the run still exit 0
+    ("kpis=[revenue, orders, revenue]", "kpis=[revenue, orders]",
+     "kpis: 'revenue' is listed twice"),
+    ("dimensions=[overall, channel, channel]", "dimensions=[overall, channel]",
+     "dimensions: 'channel' is listed twice"),
+    ("slice_kpis={country: [orders, orders]}", "slice_kpis={country: [orders]}",
+     "slice_kpis.country: 'orders' is listed twice"),
+    ("detectors.rolling_zscore.kpis=[aov, aov]", "detectors.rolling_zscore.kpis=[aov]",
+     "detectors.rolling_zscore.kpis: 'aov' is listed twice"),
+    ("consensus.required=[rolling_zscore, rolling_zscore]", "consensus.required=[rolling_zscore]",
+     "consensus.required: 'rolling_zscore' is listed twice"),
+])
+def test_a_name_listed_twice_is_refused_naming_the_list(bad, good, message):
+    with pytest.raises(InputError, match=message):
+        load_analysis_config_raw(None, [bad])
+    load_analysis_config_raw(None, [good])   # the same list without the repeat is valid

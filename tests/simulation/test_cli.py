@@ -129,6 +129,13 @@ CASES = [
      r"events\[1\]\.demand_boost: 7(\.0)? with price_drop_pct 0\.5 \(ramp\) .* below 6$"),
     ({"random_events": {"count": 2, "types": []}},
      r"random_events: types: at least one event type is required when count > 0"),
+    # one calendar entry's occurrences sharing a day: its uplift was multiplied in twice there
+    # (+50 % became +125 %) and the day written twice to marketing_calendar.csv
+    ({"calendar.0.dates": ["2025-03-03", "2025-03-03"]},
+     r"calendar\[0\]\.dates: 2025-03-03 is listed twice$"),
+    ({"calendar.0.dates": ["2025-03-10", "2025-03-03", "2025-03-04"]},
+     r"calendar\[0\]\.dates: the occurrences starting 2025-03-03 and 2025-03-04 overlap \(each "
+     r"lasts duration_days 2\)"),
 ]
 
 
@@ -318,3 +325,18 @@ def test_the_size_guard_names_memory_below_a_gigabyte_in_mb(tmp_path, run):
 
     assert _memory(604_820) == "181 MB" and _memory(1_000) == "1 MB"
     assert _memory(120_963_984) == "36 GB" and _memory(3_200_000) == "1 GB"
+
+
+def test_calendar_occurrences_that_only_touch_are_one_entry_and_apply_once():
+    """The overlap rule is about shared days: occurrences back to back (3 and 5 March, two days
+    each) are valid, and each day is planned once with the entry's uplift applied once."""
+    from simulation.calendar import calendar_multipliers, marketing_calendar_table
+    from simulation.config import build_config
+
+    cfg = build_config(_bad({"calendar.0.dates": ["2025-03-05", "2025-03-03"]}), "test")
+    traffic, _ = calendar_multipliers(cfg, (cfg.period.end - cfg.period.start).days + 1)
+    planned = (traffic[:, 0] != 1).nonzero()[0]
+    assert planned.tolist() == [61, 62, 63, 64]   # 3-6 March, day 0 = 1 January
+    assert set(traffic[planned, 0]) == {1.5}      # traffic_uplift 0.5, once
+    dates = marketing_calendar_table(cfg).to_pandas()["date"].astype(str).tolist()
+    assert dates == ["2025-03-03", "2025-03-04", "2025-03-05", "2025-03-06"]
