@@ -346,15 +346,17 @@ def layered(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _warn_if_replaced(key: str, old: Any, value: Any) -> None:
     """``--set 'consensus={min_votes: 3}'`` replaces the mapping it names whole (a --config file
-    and an experiment's overrides merge): the keys it leaves out take the code's defaults, not the
-    configured ones (there: a plain vote instead of combined evidence); the run did not say so."""
+    and an experiment's overrides merge): a setting it leaves out takes the code's default, not the
+    configured one (there: a plain vote instead of combined evidence), and an entry it leaves out
+    (a detector, channel, country, grid axis) is gone; the run did not say so."""
     if not (isinstance(old, dict) and isinstance(value, dict)):
         return
     lost = sorted(str(k) for k in old if k not in value)
     if lost:
         more = f" and {len(lost) - 6} more" if len(lost) > 6 else ""
-        log.warning("--set %s={…} replaces the whole mapping: %s%s take the code's defaults, not "
-                    "the configured ones (change one key with --set %s.<key>=value)",
+        log.warning("--set %s={…} replaces the whole mapping: it leaves out %s%s (a setting left "
+                    "out takes the code's default, an entry such as a detector, channel or "
+                    "country is dropped; change one key with --set %s.<key>=value)",
                     key, ", ".join(lost[:6]), more, key)
 
 

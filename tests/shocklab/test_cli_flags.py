@@ -218,4 +218,5 @@ def test_set_replacing_a_whole_mapping_warns_which_keys_it_drops(caplog):
         out = apply_overrides({"consensus": {"combine": "stouffer", "min_votes": 2}},
                               ["consensus={min_votes: 3}"])
     assert out == {"consensus": {"min_votes": 3}}
-    assert "replaces the whole mapping: combine take the code's defaults" in caplog.text
+    assert "replaces the whole mapping: it leaves out combine (a setting left out takes the " \
+        "code's default, an entry such as a detector" in caplog.text
