@@ -7,6 +7,7 @@ different settings, and sweeps override ``--set detectors.<name>.threshold=4``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -241,6 +242,22 @@ def _on_off_schema(schema: dict[str, Any]) -> None:
     schema.pop("type", None)
 
 
+_DETECTOR_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+def _check_detector_name(where: str, name: str, dtype: str) -> None:
+    """A detector's name keys its rows in detections.csv, its scorecard entry, metric names
+    (``detectors.<name>.f1``: a dot would split it), ``--detectors a,b`` and the run store, beside
+    the consensus' own entries: an empty name ran under its type's name (its rows doubled that
+    detector's) and ``consensus`` took the consensus' place in the scorecard's events."""
+    if not _DETECTOR_NAME.fullmatch(name):
+        raise ValueError(f"{where}: detector name {name!r} must start with a letter and hold only "
+                         "letters, digits, '_' or '-' (at most 64)")
+    if name == "consensus" or (name == "oracle" and dtype != "oracle"):
+        raise ValueError(f"{where}.{name}: the name {name!r} is kept for the "
+                         f"{'consensus' if name == 'consensus' else 'oracle (type oracle)'}")
+
+
 class AnalysisConfig(_Strict):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="master seed for seeded detectors")
     kpis: list[str] = Field(
@@ -319,6 +336,10 @@ class AnalysisConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_names(self) -> AnalysisConfig:
+        for where, dets in (("detectors", self.detectors), ("external.detectors",
+                                                            self.external.detectors)):
+            for name, det in dets.items():
+                _check_detector_name(where, name, det.type)
         lists = [("kpis", self.kpis), ("dimensions", self.dimensions),
                  ("consensus.required", self.consensus.required),
                  *((f"slice_kpis.{d}", ks) for d, ks in self.slice_kpis.items()),

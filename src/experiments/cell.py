@@ -178,9 +178,12 @@ def _without_products(inp: Any) -> Any:
         return inp
     theirs = product_watched(series["dimension"], series["kpi"],
                              getattr(inp, "price_indexes", False))
-    if getattr(inp, "exposure", None) is None and not theirs.any():
+    if (getattr(inp, "exposure", None) is None and not theirs.any()
+            and not getattr(inp, "price_indexes", False)):
         return inp
-    return dataclasses.replace(inp, series=series[~theirs], exposure=None)
+    # price_indexes only says what the (removed) price series are: left True it kept the key of
+    # a cell with products apart from the same cell without them
+    return dataclasses.replace(inp, series=series[~theirs], exposure=None, price_indexes=False)
 
 
 def _memoized(cls: type) -> type:

@@ -230,6 +230,11 @@ class SimulationConfig(Strict):
         named += [(f"calendar[{i}].name", e.name) for i, e in enumerate(self.calendar)]
         for key, name in named:
             why = unreadable_name(name)
+            if why is None and not key.startswith("calendar") and any(c in name for c in ",=|"):
+                # the calendar's scope (channel=email, country=US) and a channel x country cell
+                # (email|US) are written with these: a channel "e,m" was never planned on its
+                # own calendar days (read as channel=e and m=)
+                why = "holds ',', '=' or '|' (calendar scopes and channel|country cells use them)"
             if why:
                 raise ValueError(f"{key}: {name!r} {why}; choose another name")
         return self

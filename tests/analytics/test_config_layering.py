@@ -230,3 +230,26 @@ def test_a_name_listed_twice_is_refused_naming_the_list(bad, good, message):
     with pytest.raises(InputError, match=message):
         load_analysis_config_raw(None, [bad])
     load_analysis_config_raw(None, [good])   # the same list without the repeat is valid
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    # '' ran under its type's name: rolling_zscore's rows doubled in detections.csv, exit 0
+    ("''", r"detectors: detector name '' must start with a letter"),
+    ("a.b", r"detectors: detector name 'a\.b' must"),        # metric names split on the dot
+    ("a,b", r"detectors: detector name 'a,b' must"),        # --detectors a,b splits on the comma
+    ("'../x'", r"detectors: detector name '\.\./x' must"),
+    ("consensus", r"detectors\.consensus: the name 'consensus' is kept for the consensus"),
+    ("oracle", r"detectors\.oracle: the name 'oracle' is kept for the oracle \(type oracle\)"),
+])
+def test_a_detector_name_that_would_collide_or_split_is_refused(tmp_path, name, message):
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text(f"detectors:\n  {name}: {{type: rolling_zscore}}\n")
+    with pytest.raises(InputError, match=message):
+        load_analysis_config(cfg)
+    ext = tmp_path / "e.yaml"
+    ext.write_text(f"external:\n  detectors:\n    {name}: {{type: rolling_zscore}}\n")
+    with pytest.raises(InputError, match="external." + message):
+        load_analysis_config(ext)
+    ok = tmp_path / "ok.yaml"   # letters, digits, '_' and '-' are a name
+    ok.write_text("detectors:\n  rz-2_b: {type: rolling_zscore}\n")
+    assert load_analysis_config(ok).detectors["rz-2_b"].type == "rolling_zscore"

@@ -71,9 +71,10 @@ def test_adding_products_reuses_the_other_detectors(world, monkeypatch):
     rz = REGISTRY["rolling_zscore"]
     cores, core = [], rz._detect_core
     monkeypatch.setattr(rz, "_detect_core", lambda self, s, i: cores.append(1) or core(self, s, i))
-    plain = _analysis(3.0)
+    plain = _analysis(3.0)   # the shipped dimensions hold product: plain leaves it out
+    plain["dimensions"] = [d for d in plain["dimensions"] if d != "product"]
     with_products = _analysis(3.0)
-    with_products["dimensions"] = [*with_products["dimensions"], "product"]
+    with_products["dimensions"] = [*plain["dimensions"], "product"]
     cell.analyse_for_scorecard(world, plain)
     n_cores = len(cores)
     got = cell.analyse_for_scorecard(world, with_products)

@@ -129,6 +129,14 @@ CASES = [
      r"events\[1\]\.demand_boost: 7(\.0)? with price_drop_pct 0\.5 \(ramp\) .* below 6$"),
     ({"random_events": {"count": 2, "types": []}},
      r"random_events: types: at least one event type is required when count > 0"),
+    # a channel "e,m" was never planned on its own calendar days (its scope channel=e,m read back
+    # as channel=e and m); a country "a|b" split its channel x country cells wrongly
+    ({"channels.e,m": {"share": 0.2, "conversion": 0.03, "new_customer_share": 0.1}},
+     r"channels: 'e,m' holds ',', '=' or '\|' \(calendar scopes and channel\|country cells use "
+     r"them\); choose another name$"),
+    ({"countries.a|b": 0.1}, r"countries: 'a\|b' holds ','"),
+    ({"products.categories.x=y": {"weight": 0.1, "price_median": 10.0, "price_sigma": 0.3}},
+     r"products\.categories: 'x=y' holds ','"),
     # one calendar entry's occurrences sharing a day: its uplift was multiplied in twice there
     # (+50 % became +125 %) and the day written twice to marketing_calendar.csv
     ({"calendar.0.dates": ["2025-03-03", "2025-03-03"]},
