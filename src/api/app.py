@@ -15,22 +15,21 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import pandas as pd
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from runstore import RUN_FILES, RunStore, StoreError, valid_id
+from runstore import RUN_FILES, RunStore, shown, valid_id
 from runstore.store import VALUE_TIERS, value_tier
 from shocklab.errors import InputError
 
 from . import models as M
 from .docs import offline_app
+from .guards import ApiError, conform, install, stamped
+from .guards import error as _error
 from .jobs import JobManager, confine
 
 log = logging.getLogger("shocklab.api")
@@ -44,19 +43,6 @@ class Settings:
     runs: Path = Path("runs")
     allow_analysis: bool = False
     data_roots: list[Path] = field(default_factory=lambda: [Path("data")])
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def _error(status: int, message: str, details: list | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"status": status, "message": message}
-    if details is not None:
-        body["details"] = details
-    return JSONResponse({"error": body}, status_code=status)
 
 
 ERRORS = {404: {"model": M.ErrorResponse, "description": "run, experiment or file not found"},
@@ -73,16 +59,7 @@ def _known(name: str, value: str | None, valid: list, scope: str = "") -> None:
         return
     known = list(dict.fromkeys(str(v) for v in valid if v is not None and v == v))
     if value not in known:
-        raise ApiError(422, f"{name}: unknown {value!r}{scope} (known: {', '.join(known)})")
-
-
-def _stamped(inc: dict) -> dict:
-    """start / end as days, or as timestamps on sub-daily data (a --kpis run)."""
-    out = dict(inc)
-    for k in ("start", "end"):
-        v = str(out.get(k))  # a day as a date: pydantic reads "2025-02-11" as a datetime first
-        out[k] = datetime.fromisoformat(v) if len(v) > 10 else date.fromisoformat(v)
-    return out
+        raise ApiError(422, f"{name}: unknown {shown(value)}{scope} (known: {', '.join(known)})")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -97,35 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings, app.state.store, app.state.jobs = s, store, jobs
 
-    # --- errors: JSON, never a stack trace --------------------------------------------------------
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError):
-        return _error(exc.status, exc.message)
-
-    @app.exception_handler(StoreError)
-    async def _store_error(_: Request, exc: StoreError):
-        return _error(exc.status, exc.message)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException):
-        msg = exc.detail if isinstance(exc.detail, str) else "error"
-        return _error(
-            exc.status_code, "not found" if exc.status_code == 404 and msg == "Not Found" else msg
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError):
-        details = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-            for e in exc.errors()
-        ]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        return _error(422, f"{'.'.join(first['loc'])}: {first['msg']}", details)
-
-    @app.exception_handler(Exception)
-    async def _internal_error(request: Request, exc: Exception):
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error (see the server log)")
+    install(app)  # errors as JSON, never a stack trace; HEAD, Allow, redirects (api/guards.py)
 
     def run_or_404(run_id: str):
         return store.run(run_id)
@@ -221,10 +170,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ] = None,
         level: Annotated[str | None, Query(description="single | pairwise | triple | …")] = None,
         start: Annotated[
-            M.date | None, Query(description="incidents ending on or after this day")
+            M.Day | None, Query(description="incidents ending on or after this day")
         ] = None,
         end: Annotated[
-            M.date | None, Query(description="incidents starting on or before this day")
+            M.Day | None, Query(description="incidents starting on or before this day")
         ] = None,
         dimension: str | None = None,
         segment: str | None = None,
@@ -238,20 +187,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         run = run_or_404(run_id)
         need(run.incidents_doc(), "incidents.json", run_id)  # its detectors name the valid sources
         if source != "consensus" and source not in run.detector_names():
-            raise ApiError(
-                422, f"source: unknown {source!r} (consensus, {', '.join(run.detector_names())})"
-            )
-        if detector is not None and detector not in run.detector_names():
-            raise ApiError(
-                422, f"detector: unknown {detector!r} (known: {', '.join(run.detector_names())})"
-            )
+            raise ApiError(422, f"source: unknown {shown(source)} "
+                                f"(consensus, {', '.join(run.detector_names())})")
+        _known("detector", detector, run.detector_names())
         if start and end and start > end:
             raise ApiError(422, f"start {start} is after end {end}")
-        if severity is not None and severity not in SEVERITIES:
-            raise ApiError(422, f"severity: unknown {severity!r} (known: {', '.join(SEVERITIES)})")
+        _known("severity", severity, list(SEVERITIES))
         names = run.kpi_names()
-        if kpi is not None and names and kpi not in names:
-            raise ApiError(422, f"kpi: unknown {kpi!r} (known: {', '.join(names)})")
+        if names:
+            _known("kpi", kpi, names)
         items = need(run.incidents(source), "incidents.json", run_id)
         # a typo is a 422 naming the valid values, never an empty page
         _known("level", level, run.levels() + [i.get("level") for i in items])
@@ -279,23 +223,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             and (e_ is None or str(i.get("start"))[:10] <= e_)
         ]
         return {"total": len(out), "offset": offset, "limit": limit, "source": source,
-                "items": [_stamped(i) for i in out[offset:offset + limit]]}
+                "items": [conform(M.Incident, i, run_id, f"incidents.json, incident "
+                                  f"{i.get('incident_id')!r}", stamped)
+                          for i in out[offset:offset + limit]]}
 
     @app.get("/runs/{run_id}/kpis", response_model=M.KpiSeries, responses=ERRORS, tags=["runs"])
     def get_kpis(run_id: str, kpi: str, dimension: str = "overall", segment: str = "all",
-                 start: M.date | None = None, end: M.date | None = None):
+                 start: M.Day | None = None, end: M.Day | None = None):
         run = run_or_404(run_id)
         if start and end and start > end:
             raise ApiError(422, f"start {start} is after end {end}")
         names = run.kpi_names()
         need(run.kpis(), "kpis_daily.csv", run_id)
         if kpi not in names:
-            raise ApiError(422, f"kpi: unknown {kpi!r} (known: {', '.join(names)})")
+            raise ApiError(422, f"kpi: unknown {shown(kpi)} (known: {', '.join(names)})")
         slices = run.slices()
         if dimension not in slices:
-            raise ApiError(422, f"dimension: unknown {dimension!r} (known: {', '.join(slices)})")
+            _known("dimension", dimension, list(slices))
         if segment not in slices[dimension]:
-            raise ApiError(422, f"segment: {segment!r} is not a segment of {dimension} "
+            raise ApiError(422, f"segment: {shown(segment)} is not a segment of {dimension} "
                                 f"(known: {', '.join(slices[dimension])})")
         df = run.kpi_series(kpi, dimension, segment, start.isoformat() if start else None,
                             end.isoformat() if end else None)
@@ -320,7 +266,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def get_forecast(run_id: str):
         run = run_or_404(run_id)
         ins = need(run.insights(), "insights.json", run_id)
-        return need(ins.get("forecast"), "forecast", run_id)
+        return conform(M.Forecast, need(ins.get("forecast"), "forecast", run_id), run_id,
+                       "insights.json, forecast")
 
     def customers_or_404(run, run_id: str) -> dict:
         ins = run.insights() or {}
@@ -362,7 +309,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         action: str | None = None,
         segment: str | None = None,
         value_tier_: Annotated[str | None, Query(alias="value_tier")] = None,
-        min_risk: Annotated[float | None, Query(ge=0, le=1)] = None,
+        min_risk: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",  # noqa: A002
@@ -455,7 +402,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     def get_status(run_id: str):
         if not valid_id(run_id):
-            raise ApiError(422, f"invalid run id {run_id!r}")
+            raise ApiError(422, f"invalid run id {shown(run_id)}")
         job = jobs.get(run_id)
         if job is None:
             raise ApiError(404, f"no analysis started for run {run_id!r} by this server")

@@ -5,12 +5,25 @@ cannot drift apart."""
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from analytics.insights.models import Episode, Forecast, IncidentInsight, Insights  # noqa: F401 (re-exported)
+
+
+def _iso_day(value: Any) -> Any:
+    """A day parameter as written, YYYY-MM-DD: pydantic's lax date also took a number as Unix
+    seconds (``start=0`` was 1970-01-01, ``start=20250101`` a confusing "should have zero
+    time")."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError(f"expected a day as YYYY-MM-DD, got {value[:40]!r}")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
 
 
 class ErrorBody(BaseModel):

@@ -15,8 +15,9 @@ from .store import (
     RunStore,
     StoreError,
     safe_child,
+    shown,
     valid_id,
 )
 
 __all__ = ["EXPERIMENT_FILES", "RUN_FILES", "Experiment", "Run", "RunStore", "StoreError",
-           "safe_child", "valid_id"]
+           "safe_child", "shown", "valid_id"]

@@ -1,8 +1,9 @@
 """Run and experiment directories as Python objects (one reader for the dashboard and the API).
 
 Ids are directory names under a configured root. :func:`safe_child` refuses anything that is not a
-plain name (``..``, slashes, a symlink pointing outside the root), so neither the API nor the
-dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
+plain name (``..``, slashes, a symlink pointing outside the root), and no file of a run or
+experiment is read through a symlink leading out of its root (:func:`_escapes`), so neither the API
+nor the dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
 Size (~800 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
@@ -65,8 +66,16 @@ class StoreError(Exception):
         self.message = message
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for an error message, cut at ``limit`` characters: a 100 kB id or filter
+    value was echoed back whole."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def valid_id(name: str) -> bool:
-    return bool(ID_RE.match(name or "")) and ".." not in name
+    # fullmatch: ``$`` also matches before a final newline, which let "sim\n" pass as an id
+    return bool(ID_RE.fullmatch(name or "")) and ".." not in name
 
 
 def safe_child(root: Path, name: str) -> Path | None:
@@ -93,9 +102,12 @@ class _Unreadable:
     reason: str
 
 
-def _cached(path: Path, kind: str, loader) -> Any:
+def _cached(path: Path, kind: str, loader, root: Path | None = None) -> Any:
     """The parsed file (None when it does not exist, an ``_Unreadable`` when it cannot be
-    parsed), cached by (path, kind, mtime, size)."""
+    parsed, or when ``root`` is given and a symbolic link leads the file out of it), cached by
+    (path, kind, mtime, size)."""
+    if root is not None and (why := _escapes(path, root)):
+        return _Unreadable(why)
     try:
         st = path.stat()
     except OSError:
@@ -107,7 +119,9 @@ def _cached(path: Path, kind: str, loader) -> Any:
             return _CACHE[key]
     try:
         value = loader(path)
-    except (ValueError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError, ParserError …
+    # JSONDecodeError, UnicodeDecodeError, ParserError …; RecursionError: JSON nested thousands
+    # deep (a 500 on GET /runs for every run, not this one file named)
+    except (ValueError, OSError, RecursionError) as exc:
         # the caller names the file: no server path in a reason the API sends (pyarrow's has it)
         first = (str(exc).replace(str(path), path.name).splitlines() or [""])[0][:160]
         value = _Unreadable(f"{type(exc).__name__}: {first}")
@@ -118,23 +132,54 @@ def _cached(path: Path, kind: str, loader) -> Any:
     return value
 
 
-# what the readers rely on in each JSON file (dotted key -> type; ``k.*``: each value of ``k``;
-# null always passes): a file that parses but breaks it (hand-edited, another program's file) is
-# unreadable, named with the key, not an AttributeError on every page and route that reads it
+def _escapes(path: Path, root: Path) -> str | None:
+    """Why ``path`` is not read when a symbolic link takes it out of ``root`` (a run file
+    linked to a file elsewhere on the server was served), else None."""
+    try:
+        real, top = path.resolve(), root.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return "not read: a symbolic link that cannot be resolved"
+    if real == top or top in real.parents:
+        return None
+    return f"not read: a symbolic link to a file outside the {top.name}/ root"
+
+
+# what the readers rely on in each JSON file (dotted key -> type; ``*``: each value of an object
+# or item of an array; null always passes): a file that parses but breaks it (hand-edited,
+# another program's file) is unreadable, named with the key, not an AttributeError on every page
+# and route that reads it
 JSON_SHAPES: dict[str, dict[str, str]] = {
     "run.json": {"config": "object", "data": "object", "data_hash": "string",
                  "versions": "object", "versions.*": "string", "timings_seconds": "object",
-                 "timings_seconds.*": "number", "detector_status": "object"},
+                 "timings_seconds.*": "number", "detector_status": "object",
+                 # the action and segment names a customer filter is checked against
+                 "config.customers": "object", "config.customers.actions": "object",
+                 "config.customers.actions.rules": "array",
+                 "config.customers.actions.rules.*": "object",
+                 "config.customers.actions.rules.*.action": "string",
+                 "config.customers.actions.default_action": "string",
+                 "config.customers.rfm": "object", "config.customers.rfm.segments": "array",
+                 "config.customers.rfm.segments.*": "object",
+                 "config.customers.rfm.segments.*.name": "string",
+                 "config.customers.rfm.default_segment": "string"},
     "insights.json": {"run": "object", "run.scenario": "string", "run.source": "string",
                       "run.period_start": "day", "run.period_end": "day",
                       "incidents_total": "integer", "episodes": "array", "incidents": "array",
-                      "customers": "object", "forecast": "object", "summary": "object"},
+                      "customers": "object", "forecast": "object", "summary": "object",
+                      # customer counts the segments route adds up
+                      "customers.customers": "integer", "customers.segments": "object",
+                      "customers.segments.*": "integer", "customers.actions": "object",
+                      "customers.actions.*": "integer", "customers.clusters": "object",
+                      "customers.clusters.sizes": "object",
+                      "customers.clusters.sizes.*": "integer"},
     "scorecard.json": {"headline": "object", "headline.recall": "number",
                        "headline.precision": "number", "headline.f1": "number",
                        "strict": "object", "lenient": "object", "events": "object",
                        "event_detail": "array", "insights": "object"},
     "incidents.json": {"incidents": "array", "by_detector": "object", "by_detector.*": "array",
-                       "detector_status": "object", "rule": "object", "rule.voters": "array"},
+                       "detector_status": "object", "rule": "object", "rule.voters": "array",
+                       # each incident a record (its fields: the API's Incident model)
+                       "incidents.*": "object", "by_detector.*.*": "object"},
     "experiment.json": {"config": "object", "name": "string", "kind": "string"},
     "gate.json": {},
 }
@@ -173,26 +218,39 @@ _IS = {"object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v,
        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+def _reach(node: Any, parts: list[str], where: str):
+    """(dotted place, value) of each value a dotted key reaches; ``*`` is every value of an
+    object or every item of an array; a place whose parent is not an object is not reached."""
+    if not parts:
+        yield where, node
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        items = node.items() if isinstance(node, dict) else (
+            enumerate(node) if isinstance(node, list) else ())
+    else:
+        items = [(head, node.get(head))] if isinstance(node, dict) else ()
+    for k, v in items:
+        yield from _reach(v, rest, f"{where}.{k}" if where else str(k))
+
+
 def _check_shape(doc: Any, shape: dict[str, str]) -> None:
     """ValueError naming the first key of ``doc`` that is not of its ``shape`` type."""
     if not isinstance(doc, dict):
         raise ValueError(f"not a JSON object ({_jtype(doc)})")
     for key, kind in shape.items():
-        head, _, leaf = key.rpartition(".")
-        parent = doc
-        for part in head.split(".") if head else []:
-            parent = parent.get(part) if isinstance(parent, dict) else None
-        if not isinstance(parent, dict):
-            continue
-        values = parent.items() if leaf == "*" else [(leaf, parent.get(leaf))]
-        for k, v in values:
+        for where, v in _reach(doc, key.split("."), ""):
             if v is not None and not _IS[kind](v):
-                where = f"{head}.{k}" if leaf == "*" else key
                 raise ValueError(f"{where!r} is {_jtype(v)} ({str(v)[:40]!r}), not {kind}")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (ShockLab writes null)")
+
+
 def _read_json(path: Path) -> Any:
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    # NaN / Infinity: Python reads them, but the raw bytes served would be no JSON to a client
+    doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     if path.name in JSON_SHAPES:
         _check_shape(doc, JSON_SHAPES[path.name])
     return doc
@@ -214,7 +272,37 @@ def _read_csv(path: Path) -> pd.DataFrame:
     lacking = [c for c in CSV_COLUMNS.get(path.name, ()) if c not in df.columns]
     if lacking:  # an edited or foreign file: named, not a KeyError on the page or route reading it
         raise ValueError(f"no column {', '.join(map(repr, lacking))}")
+    _check_values(df, path.name)
     return df
+
+
+# columns the readers compute with (by file name; "*": every column but the keys): text in one
+# of them (an edited file) is named, not a TypeError on the route that compares or converts it
+CSV_NUMBERS: dict[str, tuple[str, ...]] = {
+    "kpis_daily.csv": ("*",),
+    "detections.csv": ("score", "expected", "actual"),
+    "segments.csv": ("churn_risk", "value_pct", "clv", "recency_days", "frequency", "monetary"),
+}
+CSV_DATES = {"kpis_daily.csv": "date", "detections.csv": "date"}
+
+
+def _check_values(df: pd.DataFrame, name: str) -> None:
+    cols = CSV_NUMBERS.get(name, ())
+    cols = [c for c in df.columns if c not in KPI_KEYS] if cols == ("*",) else cols
+    for c in cols:
+        if c in df.columns and not pd.api.types.is_numeric_dtype(df[c]):
+            bad = (pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()).to_numpy()
+            if not bad.any():  # no value at all (a header-only file reads as text)
+                continue
+            row = int(bad.argmax())
+            raise ValueError(f"column {c!r} holds text ({str(df[c].iloc[row])[:40]!r}, "
+                             f"line {row + 2}), not a number")
+    col = CSV_DATES.get(name)
+    if col in df.columns and len(df):
+        days = pd.Series(df[col].unique()).astype(str)
+        bad = pd.to_datetime(days, errors="coerce", format="ISO8601").isna()
+        if bad.any():
+            raise ValueError(f"column {col!r} holds {days[bad].iloc[0][:40]!r}, not a date")
 
 
 def _read_cells(path: Path) -> pd.DataFrame:
@@ -254,7 +342,8 @@ def _widen(kpis: pd.DataFrame, det: pd.DataFrame) -> pd.DataFrame:
 
 def _read_jsonl(path: Path) -> list[dict]:
     rows = [
-        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+        json.loads(line, parse_constant=_no_constant)
+        for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
     for i, row in enumerate(rows, 1):
         if not isinstance(row, dict):
@@ -312,6 +401,11 @@ class Run:
     id: str
     path: Path
 
+    @property
+    def root(self) -> Path:
+        """The store root holding this run: no file is read through a link leading out of it."""
+        return self.path.parent
+
     # raw files
     def file(self, rel: str) -> Path:
         return self.path / rel
@@ -343,6 +437,8 @@ class Run:
         kind = {".json": "json", ".csv": "csv", ".jsonl": "jsonl"}.get(path.suffix)
         if kind is None:
             return None
+        if why := _escapes(path, self.root):
+            return why
         if load:
             {"json": self.json, "csv": self.csv}.get(kind, lambda _: self.alerts())(rel)
         try:
@@ -354,13 +450,13 @@ class Run:
         return v.reason if isinstance(v, _Unreadable) else None
 
     def json(self, rel: str) -> Any:
-        return _usable(_cached(self.file(rel), "json", _read_json))
+        return _usable(_cached(self.file(rel), "json", _read_json, self.root))
 
     def raw(self, rel: str) -> bytes | None:
-        return _usable(_cached(self.file(rel), "bytes", _read_bytes))
+        return _usable(_cached(self.file(rel), "bytes", _read_bytes, self.root))
 
     def csv(self, rel: str) -> pd.DataFrame | None:
-        return _usable(_cached(self.file(rel), "csv", _read_csv))
+        return _usable(_cached(self.file(rel), "csv", _read_csv, self.root))
 
     # named files
     def info(self) -> dict:
@@ -382,7 +478,8 @@ class Run:
         return self.csv("detections.csv")
 
     def alerts(self) -> list[dict] | None:
-        return _usable(_cached(self.file("customers/alerts.jsonl"), "jsonl", _read_jsonl))
+        return _usable(_cached(self.file("customers/alerts.jsonl"), "jsonl", _read_jsonl,
+                               self.root))
 
     # derived views
     @property
@@ -679,9 +776,9 @@ class Experiment:
         """The file parsed (cached): None when absent, an ``_Unreadable`` when it cannot be."""
         path = self.path / rel
         if rel == "results.parquet":
-            return _cached(path, "cells", _read_cells)
-        return _cached(path, "json", _read_json) if path.suffix == ".json" else _cached(
-            path, "csv", _read_csv)
+            return _cached(path, "cells", _read_cells, self.path.parent)
+        return _cached(path, "json", _read_json, self.path.parent) if path.suffix == ".json" \
+            else _cached(path, "csv", _read_csv, self.path.parent)
 
     def unreadable(self) -> dict[str, str]:
         """Present files that cannot be parsed -> why ('JSONDecodeError: …'); every file is
@@ -775,10 +872,10 @@ class RunStore:
         path = safe_child(root, name)
         if path is None:
             raise StoreError(
-                422, f"invalid {what} id {name!r}: a directory name under the {root_name} root"
+                422, f"invalid {what} id {shown(name)}: a directory name under the {root_name} root"
             )
         if not path.is_dir():
-            raise StoreError(404, f"{what} {name!r} not found")
+            raise StoreError(404, f"{what} {shown(name)} not found")
         return path
 
     def run(self, run_id: str) -> Run:
@@ -817,6 +914,8 @@ class RunStore:
     def experiment(self, exp_id: str) -> Experiment:
         """``runs/<id>``, else ``runs/experiments/<id>`` (the folder ``runs/experiments`` itself
         is not an experiment unless it holds one's files)."""
+        if not valid_id(exp_id):  # 422 before any lookup: a 300-character name was an OSError
+            self._open(self.runs, exp_id, "experiment", "runs")  # (500), a NUL a ValueError
         path = self._open(self.runs, exp_id, "experiment", "runs") if (
             self.runs / exp_id).is_dir() else None
         if path is not None and (exp_id != EXPERIMENTS_SUBDIR or any(
@@ -827,4 +926,4 @@ class RunStore:
             if sub is not None and sub.is_dir():
                 return Experiment(exp_id, sub)
         self._open(self.runs, exp_id, "experiment", "runs")  # 422 for a bad id
-        raise StoreError(404, f"experiment {exp_id!r} not found")
+        raise StoreError(404, f"experiment {shown(exp_id)} not found")

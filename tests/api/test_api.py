@@ -439,7 +439,7 @@ def test_post_runs_on_a_read_only_server_says_how_to_turn_analysis_on(client):
     msg = _error(r, 405)
     assert msg.startswith("POST /runs is off: this server is read-only"), msg
     assert "shocklab serve --allow-analysis --data-root DIR" in msg, msg
-    assert r.headers["allow"] == "GET"
+    assert r.headers["allow"] == "GET, HEAD"  # HEAD: api/guards.py
 
 
 # --- POST /runs (enabled by a flag) ---------------------------------------------------------------
