@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shocklab.catalogue import RATIO_KPIS, is_generic
+from shocklab.catalogue import NS_YEARS, RATIO_KPIS, is_generic
 from shocklab.errors import InputError
 from shocklab.textfile import (
     CONTROL,
@@ -75,7 +75,7 @@ from shocklab.textfile import (
 )
 
 from .context import DataSet
-from .loading import NS_YEARS, in_ns_range, read_table
+from .loading import in_ns_range, read_table
 
 if TYPE_CHECKING:
     from .config import AnalysisConfig

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shocklab.catalogue import ORDER_STATUSES
+from shocklab.catalogue import NS_YEARS, ORDER_STATUSES
 from shocklab.errors import InputError, IntegrityError, first_line
 from shocklab.hashing import sha256_file
 from shocklab.textfile import UNREADABLE, csv_options, is_utf16, read_bytes, refuse_implicit_index
@@ -79,7 +79,6 @@ NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_r
                 "website_traffic": ("sessions",), "order_items": ("quantity", "unit_price"),
                 "products": ("unit_price", "unit_cost")}
 MAX_ABS = 1e12
-NS_YEARS = (1678, 2261)  # what datetime64[ns] holds: a cast raised or wrapped (9024 -> 2009)
 
 
 def in_ns_range(dates: pd.Series) -> pd.Series:

@@ -19,7 +19,8 @@ import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
 from analytics.context import EventWindow, RunContext
-from analytics.loading import NS_YEARS, coerce, find_table, read_json, read_table
+from analytics.loading import coerce, find_table, read_json, read_table
+from shocklab.catalogue import NS_YEARS
 from shocklab.errors import InputError
 from shocklab.truth import SliceEffects, Truth, TruthEvent
 

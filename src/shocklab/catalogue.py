@@ -61,3 +61,8 @@ def product_watched(dimension, kpi, indexes: bool = True):
 DIMENSIONS = (OVERALL_DIMENSION, *SLICE_DIMENSIONS)
 # dimensions the noise model is fitted on (the KPI dimensions plus the pair)
 NOISE_DIMENSIONS = (*DIMENSIONS, PAIR_DIMENSION)
+
+# The years a datetime64[ns] holds whole (pandas' nanosecond range, 1677-09-21 … 2262-04-11): the
+# analysis refuses a date outside them (a cast raised or wrapped: 9024 -> 2009), so the simulator
+# never writes one.
+NS_YEARS = (1678, 2261)

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from shocklab.catalogue import NS_YEARS
 from shocklab.configio import apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
 from shocklab.hashing import sha256_json
@@ -217,6 +218,25 @@ class SimulationConfig(Strict):
     calendar: list[CalendarEntry] = Field(default_factory=list)
     events: list[EventConfig] = Field(default_factory=list)
     random_events: RandomEvents = Field(default_factory=RandomEvents)
+
+    @model_validator(mode="after")
+    def _in_readable_years(self) -> SimulationConfig:
+        """Every date written (orders, traffic, and the initial customers' signups up to
+        ``initial_max_age_days`` before the start) within ``NS_YEARS``: a world of 1600 was
+        written, then refused by the analysis ("out of range")."""
+        lo, hi = dt.date(NS_YEARS[0], 1, 1), dt.date(NS_YEARS[1], 12, 31)
+        if self.period.end > hi:
+            raise ValueError(f"period: end {self.period.end} is after {hi} (the analysis reads "
+                             f"dates from {NS_YEARS[0]} to {NS_YEARS[1]})")
+        first = self.period.start - dt.timedelta(
+            days=self.customers.initial_max_age_days if self.customers.initial else 0)
+        if first < lo:
+            raise ValueError(
+                f"period: start {self.period.start} is too early: the initial customers sign up "
+                f"as early as customers.initial_max_age_days "
+                f"({self.customers.initial_max_age_days}) before it, on {first}, and the analysis "
+                f"reads dates from {lo}")
+        return self
 
     @model_validator(mode="after")
     def _non_empty(self) -> SimulationConfig:

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shocklab.catalogue import NS_YEARS
 from shocklab.configio import validate
 from shocklab.errors import InputError
 from shocklab.seeding import rng
@@ -154,6 +155,16 @@ class WorldSpec(BaseModel):
                 f"types: {orphan[0]!r} allows none of scope_kinds "
                 f"(it allows {', '.join(get_event_type(orphan[0]).allowed_scopes)})"
             )
+        from .config import Customers  # the drawn world keeps its default signup ages
+
+        first = self.start - dt.timedelta(days=Customers().initial_max_age_days)
+        last = self.start + dt.timedelta(days=364 + self.period_days[1] - 1)
+        if first.year < NS_YEARS[0] or last.year > NS_YEARS[1]:
+            # a world of 1600 was written and then refused by the analysis; one near 2261 was an
+            # internal error (the drawn period failed SimulationConfig's check)
+            raise ValueError(
+                f"start: {self.start} draws dates from {first} (the initial customers' signups) "
+                f"to {last}; the analysis reads dates from {NS_YEARS[0]} to {NS_YEARS[1]}")
         need, room = (
             self.worst_case_days(),
             self.period_days[0] - self.warmup_days - self.end_margin_days,

@@ -137,6 +137,15 @@ CASES = [
     ({"countries.a|b": 0.1}, r"countries: 'a\|b' holds ','"),
     ({"products.categories.x=y": {"weight": 0.1, "price_median": 10.0, "price_sigma": 0.3}},
      r"products\.categories: 'x=y' holds ','"),
+    # dates the analysis cannot read (pandas' nanosecond years): the world was written, then
+    # refused by run_analysis ("out of range")
+    ({"period": {"start": "1600-01-01", "end": "1600-03-31"}, "calendar": [], "events": []},
+     r"period: start 1600-01-01 is too early: the initial customers sign up as early as "
+     r"customers\.initial_max_age_days \(720\) before it, on 1598-01-11, and the analysis "
+     r"reads dates from 1678-01-01$"),
+    ({"period": {"start": "2261-11-01", "end": "2262-01-31"}, "calendar": [], "events": []},
+     r"period: end 2262-01-31 is after 2261-12-31 \(the analysis reads dates from 1678 to "
+     r"2261\)$"),
     # one calendar entry's occurrences sharing a day: its uplift was multiplied in twice there
     # (+50 % became +125 %) and the day written twice to marketing_calendar.csv
     ({"calendar.0.dates": ["2025-03-03", "2025-03-03"]},

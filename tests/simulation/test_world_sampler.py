@@ -82,6 +82,19 @@ def test_bad_world_configs_are_one_line_errors_naming_the_key():
     assert all(ev.magnitude != 0 for ev in cfg.events)
 
 
+def test_a_world_whose_dates_the_analysis_cannot_read_is_a_config_error():
+    """A world of 1600 was written and then refused by the analysis (dates out of range); one
+    starting 2261-06-01 was an internal error (its drawn period failed the config's check)."""
+    for start in ("1600-01-01", "2261-06-01"):
+        with pytest.raises(InputError, match=rf"t.yaml: world: start: {start} draws dates from "
+                           r".*; the analysis reads dates from 1678 to 2261"):
+            build_config(_raw(0, start=start), "t.yaml")
+    for seed in range(5):   # the edges: signups from 1678, the last day in 2261
+        lo = build_config(_raw(seed, start="1679-12-22"), "t")
+        hi = build_config(_raw(seed, start="2259-01-01", period_days=[420, 548]), "t")
+        assert lo.period.start >= dt.date(1679, 12, 22) and hi.period.end.year <= 2261
+
+
 def test_expansion_is_deterministic_and_seed_dependent():
     a, b, c = (expand_world(_raw(s), "t") for s in (5, 5, 6))
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
