@@ -287,7 +287,8 @@ def leaderboard_figure(lb: pd.DataFrame, metric: str, label_cols: list[str]) -> 
 def detectability_figure(curve: pd.DataFrame) -> go.Figure:
     """Recall vs shock magnitude per entity (detector, consensus, oracle), one line per duration."""
     fig = go.Figure()
-    dur = curve["duration_days"].astype("string").fillna("-")
+    dur = (curve["duration_days"].astype("string").fillna("-") if "duration_days" in curve
+           else pd.Series("-", index=curve.index))  # a file without it: one line per entity
     for (etype, d, entity), g in curve.assign(_d=dur).groupby(
         ["event_type", "_d", "entity"], sort=True
     ):

@@ -43,10 +43,13 @@ def files_notice(what: str, absent: list[str], unreadable: dict[str, str],
     return named
 
 
-def missing_notice(run: Run, rels: tuple[str, ...] | list[str]) -> list[str]:
-    """Say which of ``rels`` the run lacks or cannot read; return them."""
+def missing_notice(run: Run, rels: tuple[str, ...] | list[str],
+                   if_unreadable: tuple[str, ...] = ()) -> list[str]:
+    """Say which of ``rels`` the run lacks or cannot read, and which of ``if_unreadable`` (files
+    a page also uses, absent by design in some runs: a scorecard without truth) it cannot read;
+    return them."""
     return files_notice(f"Run `{run.id}` (source: {run.source})", run.missing(list(rels)),
-                        run.unreadable(list(rels)), RUN_FILES, "rerun the analysis")
+                        run.unreadable([*rels, *if_unreadable]), RUN_FILES, "rerun the analysis")
 
 
 def paginate(df: pd.DataFrame, key: str, page_size: int = PAGE_SIZE, **kwargs) -> pd.DataFrame:

@@ -179,7 +179,7 @@ JSON_SHAPES: dict[str, dict[str, str]] = {
                       "customers.segments.*": "integer", "customers.actions": "object",
                       "customers.actions.*": "integer", "customers.clusters": "object",
                       "customers.clusters.sizes": "object",
-                      "customers.clusters.sizes.*": "integer",
+                      "customers.clusters.sizes.*": "integer", "customers.clv": "object",
                       # what an Episodes card reads of each episode
                       **_each("episodes.*", object="", signature="object", drivers="object",
                               kpi_changes="object", kpis="array", slices="array",
@@ -197,6 +197,9 @@ JSON_SHAPES: dict[str, dict[str, str]] = {
                        **{f"{m}.{k}": "object" for m in ("strict", "lenient")
                           for k in ("consensus", "detectors", "detectors.*", "consensus_levels",
                                     "consensus_levels.*", "oracle_equal_fp")},
+                       **{f"{m}.{b}.{k}": "number" for m in ("strict", "lenient")
+                          for b in ("consensus", "detectors.*", "consensus_levels.*")
+                          for k in ("recall", "precision", "f1", "median_delay_days")},
                        **_each("event_detail.*", object="", start="day", end="day",
                                detected_by="object", expected="boolean")},
     "incidents.json": {"incidents": "array", "by_detector": "object", "by_detector.*": "array",

@@ -133,6 +133,11 @@ EDITS = {
         "scorecard.json", lambda d: d["event_detail"].append(
             {"event_id": "P9", "type": "holiday", "start": "soon", "end": "later",
              "expected": True}), "kpis", "'event_detail.6.start' is a string ('soon'), not day"),
+    "a detector's recall a string": (
+        "scorecard.json", lambda d: d["strict"]["detectors"]["rolling_zscore"].update(recall="1"),
+        "compare", "'strict.detectors.rolling_zscore.recall' is a string"),
+    "clv summary a string": ("insights.json", lambda d: d["customers"].update(clv="n/a"),
+                             "customers", "'customers.clv' is a string"),
     "detector status a string": ("run.json", lambda d: d.update(detector_status={"a": "ok"}),
                                  "overview", "'detector_status.a' is a string"),
     "data path a number": ("run.json", lambda d: d["data"].update(path=5), "kpis",
@@ -230,6 +235,17 @@ def test_text_in_a_leaderboard_metric_is_named(page, roots, tmp_path, monkeypatc
     lb.to_csv(exp / "leaderboard.csv", index=False)
     assert "column 'consensus.recall.mean' holds text ('high', line 2)" in texts(
         page("experiments", exp="edited"))
+
+
+def test_a_detectability_file_without_durations_is_drawn(page, roots, tmp_path, monkeypatch):
+    """detectability.csv without its ``duration_days`` column (optional for the readers) was a
+    KeyError traceback on the Experiments page."""
+    exp = _experiment(roots, tmp_path, monkeypatch, name="detect")
+    curve = pd.read_csv(exp / "detectability.csv").drop(columns=["duration_days"])
+    curve.to_csv(exp / "detectability.csv", index=False)
+    at = page("experiments", exp="edited")
+    assert any(json.loads(c.proto.spec)["layout"]["title"]["text"] == "detectability"
+               for c in at.get("plotly_chart"))
 
 
 def test_two_episodes_of_one_id_both_show_their_drivers(page, roots, tmp_path, monkeypatch):

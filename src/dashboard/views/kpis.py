@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from runstore import RUN_FILES
-
 from ..charts import kpi_figure, slice_incidents
-from ..widgets import echo, files_notice, paginate
+from ..widgets import echo, missing_notice, paginate
 
 LOADING = "Loading run `{run}`'s KPI series and detections (kpis_daily.csv, detections.csv)…"
 # why a whole KPI can be empty, by the run's source
@@ -27,9 +25,7 @@ def render(ctx) -> None:
         names, slices = run.kpi_names(), run.slices()
     # the chart also draws the true events (scorecard.json) and reads run.json: a run without
     # truth lacks a scorecard by design, so those two are named only when they cannot be read
-    files_notice(f"Run `{run.id}` (source: {run.source})", run.missing(files),
-                 run.unreadable([*files, "run.json", "scorecard.json"]), RUN_FILES,
-                 "rerun the analysis")
+    missing_notice(run, files, if_unreadable=("run.json", "scorecard.json"))
     if not names:
         st.info("No KPI table in this run.")
         return
