@@ -745,7 +745,8 @@ class Run:
         if path and note is None:
             root = _inside(Path(path), data_roots)
             if root is None:
-                note = (f"the data directory `{shown(path, 120)}` is outside the data roots "
+                note = (f"the data directory `{str(path)[:120].replace('`', '')}` is outside "
+                        "the data roots "
                         f"({', '.join(f'`{r}`' for r in data_roots) or 'none'}): its "
                         "marketing calendar is not read")
             for f in (Path(path) / CALENDAR, Path(path) / "marketing_calendar.parquet"):

@@ -51,8 +51,9 @@ def render(ctx) -> None:
         "Blue band: the range of the detectors' expected values. Markers: each detector's flags "
         "(hover for the score on the common z-like scale). Shaded: consensus incidents (red down, "
         "green up); dashed orange: true events; grey: planned calendar days."
-        + (f" Planned days: from the scorecard's expected events — {why} (SHOCKLAB_DATA names "
-           "the data roots)." if why else "")
+        + (f" Planned days: from the scorecard's expected events — {why}" if why else "")
+        + (" (SHOCKLAB_DATA names the data roots)." if why and "data roots" in why else
+           "." if why else "")
     )
     det = run.detections_for(kpi, dim, seg)
     if det is not None:
