@@ -6,7 +6,7 @@ experiment is read through a symlink leading out of its root (:func:`_escapes`),
 nor the dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
-Size (~800 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+Size (~1,000 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
 place.
 """
