@@ -3,6 +3,8 @@ what a chart holds without a browser."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -14,9 +16,11 @@ DIRECTION_COLOR = {"down": "rgba(214,39,40,0.16)", "up": "rgba(44,160,44,0.16)"}
 
 
 def kpi_figure(run: Run, kpi: str, dimension: str = "overall", segment: str = "all",
-               detectors: list[str] | None = None, show_events: bool = True) -> go.Figure:
+               detectors: list[str] | None = None, show_events: bool = True,
+               planned: pd.DataFrame | None = None) -> go.Figure:
     """The KPI series of one slice, the detectors' expected range, each detector's flags (hover:
-    score, expected), consensus incidents, true events and planned calendar days."""
+    score, expected), consensus incidents, true events and planned calendar days (``planned``,
+    else ``run.calendar()``: none read from a data directory)."""
     series = run.kpi_series(kpi, dimension, segment)
     fig = go.Figure()
     det = run.detections_for(kpi, dimension, segment)
@@ -96,7 +100,7 @@ def kpi_figure(run: Run, kpi: str, dimension: str = "overall", segment: str = "a
     # shapes are collected and set once: fig.add_vrect re-validates the whole layout on each call
     shapes: list[dict] = []
     notes: list[dict] = []
-    incs = _slice_incidents(run, kpi, dimension, segment)
+    incs = slice_incidents(run, kpi, dimension, segment)[0]
     step = _step(series["date"])
     for inc in incs:
         shapes.append(
@@ -150,7 +154,7 @@ def kpi_figure(run: Run, kpi: str, dimension: str = "overall", segment: str = "a
                         "font": {"size": 9},
                     }
                 )
-        for d in sorted(set(run.calendar()["date"])):
+        for d in sorted(set((run.calendar() if planned is None else planned)["date"])):
             shapes.append(_span(d, d, fillcolor="rgba(127,127,127,0.18)"))
     fig.update_layout(shapes=shapes, annotations=notes)
     fig.update_layout(
@@ -194,21 +198,36 @@ def _next_day(d: str) -> str:
     return (pd.Timestamp(d) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
 
 
-def _slice_incidents(run: Run, kpi: str, dimension: str, segment: str) -> list[dict]:
-    return [
-        i
-        for i in (run.incidents() or [])
-        if i.get("kpi") == kpi
-        and i.get("dimension") == dimension
-        and str(i.get("segment")) == str(segment)
-    ]
+def slice_incidents(run: Run, kpi: str, dimension: str,
+                    segment: str) -> tuple[list[dict], list[dict]]:
+    """The consensus incidents of one slice: those the chart can draw, and those it cannot (an
+    edited incidents.json: a start or end that is no date, detectors that are no list, a
+    magnitude that is no number) — the KPI explorer names them rather than fail on them."""
+    on = [i for i in (run.incidents() or []) if i.get("kpi") == kpi
+          and i.get("dimension") == dimension and str(i.get("segment")) == str(segment)]
+    good = [i for i in on if _drawable(i)]
+    return good, [i for i in on if not _drawable(i)]
+
+
+def _drawable(inc: dict) -> bool:
+    def day(v) -> bool:
+        try:
+            return isinstance(v, str) and bool(datetime.fromisoformat(v[:10]))
+        except ValueError:
+            return False
+    mag = inc.get("magnitude_pct")
+    return (day(inc.get("start")) and day(inc.get("end"))
+            and isinstance(inc.get("detectors") or [], list)
+            and (mag is None or isinstance(mag, (int, float)) and not isinstance(mag, bool)))
 
 
 def drivers_figure(drivers: list[dict], title: str = "drivers") -> go.Figure | None:
     """Horizontal bars: each driver's contribution to the change, in KPI units."""
     if not drivers:
         return None
-    df = pd.DataFrame(drivers)
+    # an edited driver without a field draws a gap, not a KeyError
+    df = pd.DataFrame(drivers).reindex(
+        columns=["dimension", "value", "change", "actual", "expected", "share_of_change"])
     df["label"] = df["dimension"].astype(str) + " = " + df["value"].astype(str)
     df = df.iloc[::-1]
     colors = ["#d62728" if c < 0 else "#2ca02c" for c in df["change"]]
@@ -268,7 +287,8 @@ def leaderboard_figure(lb: pd.DataFrame, metric: str, label_cols: list[str]) -> 
 def detectability_figure(curve: pd.DataFrame) -> go.Figure:
     """Recall vs shock magnitude per entity (detector, consensus, oracle), one line per duration."""
     fig = go.Figure()
-    dur = curve["duration_days"].astype("string").fillna("-")
+    dur = (curve["duration_days"].astype("string").fillna("-") if "duration_days" in curve
+           else pd.Series("-", index=curve.index))  # a file without it: one line per entity
     for (etype, d, entity), g in curve.assign(_d=dur).groupby(
         ["event_type", "_d", "entity"], sort=True
     ):

@@ -43,10 +43,13 @@ def files_notice(what: str, absent: list[str], unreadable: dict[str, str],
     return named
 
 
-def missing_notice(run: Run, rels: tuple[str, ...] | list[str]) -> list[str]:
-    """Say which of ``rels`` the run lacks or cannot read; return them."""
+def missing_notice(run: Run, rels: tuple[str, ...] | list[str],
+                   if_unreadable: tuple[str, ...] = ()) -> list[str]:
+    """Say which of ``rels`` the run lacks or cannot read, and which of ``if_unreadable`` (files
+    a page also uses, absent by design in some runs: a scorecard without truth) it cannot read;
+    return them."""
     return files_notice(f"Run `{run.id}` (source: {run.source})", run.missing(list(rels)),
-                        run.unreadable(list(rels)), RUN_FILES, "rerun the analysis")
+                        run.unreadable([*rels, *if_unreadable]), RUN_FILES, "rerun the analysis")
 
 
 def paginate(df: pd.DataFrame, key: str, page_size: int = PAGE_SIZE, **kwargs) -> pd.DataFrame:
@@ -70,3 +73,23 @@ def paginate(df: pd.DataFrame, key: str, page_size: int = PAGE_SIZE, **kwargs) -
     st.dataframe(shown, width="stretch", hide_index=True, **kwargs)
     st.caption(f"rows {lo + 1 if n else 0}–{hi} of {n:,}")
     return shown
+
+
+def echo(value: object, limit: int = 80) -> str:
+    """A value from a link or a file, as a page quotes it inside backticks: cut at ``limit``
+    characters, without backticks or line breaks (a 5,000-character ``?run=`` was echoed whole,
+    and a backtick in it ended the code span)."""
+    text = " ".join(str(value).replace("`", "'").split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def root_problem(root, variable: str) -> str | None:
+    """Why ``root`` holds nothing to list when it is not a directory (missing, or a file), naming
+    the variable that set it; None for a directory."""
+    if root.is_dir():
+        return None
+    what = "run" if variable.endswith("REPORTS") else "experiment"
+    if root.exists():
+        return (f"No {what} directories: `{root}` ({variable} or "
+                f"--{variable.split('_')[-1].lower()}) is not a directory.")
+    return f"No {what} directories: `{root}` does not exist (yet)."

@@ -6,7 +6,7 @@ experiment is read through a symlink leading out of its root (:func:`_escapes`),
 nor the dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
 (path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
 
-Size (~800 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
+Size (~1,000 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
 place.
 """
@@ -144,6 +144,11 @@ def _escapes(path: Path, root: Path) -> str | None:
     return f"not read: a symbolic link to a file outside the {top.name}/ root"
 
 
+def _each(prefix: str, **kinds: str) -> dict[str, str]:
+    """``{prefix.key: kind}`` for each key (``object=""``: ``prefix`` itself is an object)."""
+    return {f"{prefix}.{k}" if v else prefix: v or k for k, v in kinds.items()}
+
+
 # what the readers rely on in each JSON file (dotted key -> type; ``*``: each value of an object
 # or item of an array; null always passes): a file that parses but breaks it (hand-edited,
 # another program's file) is unreadable, named with the key, not an AttributeError on every page
@@ -161,7 +166,10 @@ JSON_SHAPES: dict[str, dict[str, str]] = {
                  "config.customers.rfm": "object", "config.customers.rfm.segments": "array",
                  "config.customers.rfm.segments.*": "object",
                  "config.customers.rfm.segments.*.name": "string",
-                 "config.customers.rfm.default_segment": "string"},
+                 "config.customers.rfm.default_segment": "string",
+                 # the Overview's detector table, the planned calendar's data directory
+                 "detector_status.*": "object", "data.path": "string",
+                 "data.has_truth": "boolean", "data.source": "string"},
     "insights.json": {"run": "object", "run.scenario": "string", "run.source": "string",
                       "run.period_start": "day", "run.period_end": "day",
                       "incidents_total": "integer", "episodes": "array", "incidents": "array",
@@ -171,17 +179,35 @@ JSON_SHAPES: dict[str, dict[str, str]] = {
                       "customers.segments.*": "integer", "customers.actions": "object",
                       "customers.actions.*": "integer", "customers.clusters": "object",
                       "customers.clusters.sizes": "object",
-                      "customers.clusters.sizes.*": "integer"},
+                      "customers.clusters.sizes.*": "integer", "customers.clv": "object",
+                      # what an Episodes card reads of each episode
+                      **_each("episodes.*", object="", signature="object", drivers="object",
+                              kpi_changes="object", kpis="array", slices="array",
+                              matched_event_ids="array", incident_ids="array",
+                              episode_id="string", title="string", severity="string"),
+                      "episodes.*.kpi_changes.*": "number", "episodes.*.drivers.drivers": "array",
+                      **_each("episodes.*.drivers.drivers.*", object="", change="number",
+                              actual="number", expected="number", share_of_change="number")},
     "scorecard.json": {"headline": "object", "headline.recall": "number",
                        "headline.precision": "number", "headline.f1": "number",
-                       "strict": "object", "lenient": "object", "events": "object",
-                       "event_detail": "array", "insights": "object"},
+                       "headline.mode": "string", "strict": "object", "lenient": "object",
+                       "events": "object", "event_detail": "array", "insights": "object",
+                       # the scoreboard's rows, and the true events (the planned days of a run
+                       # whose data calendar is not read come from the expected ones)
+                       **{f"{m}.{k}": "object" for m in ("strict", "lenient")
+                          for k in ("consensus", "detectors", "detectors.*", "consensus_levels",
+                                    "consensus_levels.*", "oracle_equal_fp")},
+                       **{f"{m}.{b}.{k}": "number" for m in ("strict", "lenient")
+                          for b in ("consensus", "detectors.*", "consensus_levels.*")
+                          for k in ("recall", "precision", "f1", "median_delay_days")},
+                       **_each("event_detail.*", object="", start="day", end="day",
+                               detected_by="object", expected="boolean")},
     "incidents.json": {"incidents": "array", "by_detector": "object", "by_detector.*": "array",
                        "detector_status": "object", "rule": "object", "rule.voters": "array",
                        # each incident a record (its fields: the API's Incident model)
                        "incidents.*": "object", "by_detector.*.*": "object"},
     "experiment.json": {"config": "object", "name": "string", "kind": "string"},
-    "gate.json": {},
+    "gate.json": {"passed": "boolean", "checks": "array", "checks.*": "object"},
 }
 
 
@@ -215,6 +241,7 @@ def _jtype(v: Any) -> str:
 _IS = {"object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
        "string": lambda v: isinstance(v, str), "day": _is_day,
        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+       "boolean": lambda v: isinstance(v, bool),
        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
@@ -282,14 +309,38 @@ CSV_NUMBERS: dict[str, tuple[str, ...]] = {
     "kpis_daily.csv": ("*",),
     "detections.csv": ("score", "expected", "actual"),
     "segments.csv": ("churn_risk", "value_pct", "clv", "recency_days", "frequency", "monetary"),
+    # the dashboard's charts and tables compute with these (a heatmap, percent, error bars)
+    "cohort_retention.csv": ("*",),
+    "monitor_series.csv": ("customers", "share", "growth", "normal_growth", "z"),
+    "leaderboard.csv": ("*.mean", "*.std", "*.ci_low", "*.ci_high"),
+    "detectability.csv": ("magnitude", "recall", "recall_ci_low", "recall_ci_high"),
+    "mde.csv": ("mde",),
 }
 CSV_DATES = {"kpis_daily.csv": "date", "detections.csv": "date"}
+# columns that hold text in a file whose other columns are all numbers ("*")
+CSV_TEXT = {"kpis_daily.csv": KPI_KEYS, "cohort_retention.csv": ("cohort",)}
+# columns every row must fill: a row without its slice was a TypeError sorting the segments
+CSV_FILLED = {"kpis_daily.csv": KPI_KEYS, "detections.csv": (*KPI_KEYS, "kpi", "detector")}
+
+
+def _number_columns(df: pd.DataFrame, name: str) -> list[str]:
+    out = []
+    for spec in CSV_NUMBERS.get(name, ()):
+        if spec == "*":
+            out += [c for c in df.columns if c not in CSV_TEXT.get(name, ())]
+        elif spec.startswith("*"):
+            out += [c for c in df.columns if str(c).endswith(spec[1:])]
+        else:
+            out.append(spec)
+    return out
 
 
 def _check_values(df: pd.DataFrame, name: str) -> None:
-    cols = CSV_NUMBERS.get(name, ())
-    cols = [c for c in df.columns if c not in KPI_KEYS] if cols == ("*",) else cols
-    for c in cols:
+    for c in CSV_FILLED.get(name, ()):
+        empty = df[c].isna().to_numpy() if c in df.columns else ()
+        if len(empty) and empty.any():
+            raise ValueError(f"column {c!r} is empty on line {int(empty.argmax()) + 2}")
+    for c in _number_columns(df, name):
         if c in df.columns and not pd.api.types.is_numeric_dtype(df[c]):
             bad = (pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()).to_numpy()
             if not bad.any():  # no value at all (a header-only file reads as text)
@@ -305,10 +356,42 @@ def _check_values(df: pd.DataFrame, name: str) -> None:
             raise ValueError(f"column {col!r} holds {days[bad].iloc[0][:40]!r}, not a date")
 
 
+CALENDAR = "marketing_calendar.csv"
+
+
+def _read_calendar(path: Path) -> pd.DataFrame:
+    """A marketing calendar's planned days (date, name, kind as text; dates YYYY-MM-DD)."""
+    cal = _read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    lacking = [c for c in ("date", "name", "kind") if c not in cal.columns]
+    if lacking:
+        raise ValueError(f"no column {', '.join(map(repr, lacking))}")
+    days = pd.to_datetime(cal["date"].astype(str), errors="coerce", format="ISO8601")
+    if days.isna().any():
+        raise ValueError(f"column 'date' holds {str(cal['date'][days.isna()].iloc[0])[:40]!r}, "
+                         "not a date")
+    return cal[["name", "kind"]].astype(str).assign(date=days.dt.strftime("%Y-%m-%d"))[
+        ["date", "name", "kind"]]
+
+
+def _inside(path: Path, roots: tuple[Path, ...] | list[Path]) -> Path | None:
+    """The root of ``roots`` whose real path holds ``path``'s, else None."""
+    try:
+        real = path.resolve()
+        for r in roots:
+            top = Path(r).resolve()
+            if real == top or top in real.parents:
+                return top
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return None
+    return None
+
+
 def _read_cells(path: Path) -> pd.DataFrame:
     """results.parquet's cell status columns (cell_id, setting_id, seed, status, error)."""
     cols = ["cell_id", "setting_id", "seed", "status", "error"]
     df = pd.read_parquet(path)
+    if "status" not in df.columns:  # another program's file: named, not a KeyError per reader
+        raise ValueError("no column 'status'")
     return df[[c for c in cols if c in df.columns]]
 
 
@@ -640,27 +723,46 @@ class Run:
             )
         return pd.DataFrame(rows)
 
-    def calendar(self) -> pd.DataFrame:
-        """Planned calendar days: the data directory's marketing_calendar when readable (a
-        ``--kpis --calendar`` run keeps its copy in the run directory), else the expected events
-        of the scorecard. Columns date, name, kind."""
-        path = (self.info().get("data") or {}).get("path")
-        files = [Path(path) / n for n in ("marketing_calendar.csv", "marketing_calendar.parquet")
-                 ] if path else [self.path / "marketing_calendar.csv"]
-        for f in files:
-            if f.is_file():
-                try:
-                    cal = pd.read_csv(f) if f.suffix == ".csv" else pd.read_parquet(f)
-                    return cal[["date", "name", "kind"]].astype(str)
-                except (OSError, ValueError, KeyError):
+    def calendar(self, data_roots: tuple[Path, ...] | list[Path] = ()) -> pd.DataFrame:
+        """Planned calendar days (columns date, name, kind): see :meth:`planned_days`."""
+        return self.planned_days(data_roots)[0]
+
+    def planned_days(self, data_roots: tuple[Path, ...] | list[Path] = ()
+                     ) -> tuple[pd.DataFrame, str | None]:
+        """Planned calendar days (columns date, name, kind) and, when a calendar was not read,
+        why. From the run directory's ``marketing_calendar.csv`` (a ``--kpis --calendar`` run's
+        copy, read like any run file), else the ``marketing_calendar`` of the data directory
+        run.json names — only when it lies inside one of ``data_roots``: run.json can name any
+        directory on the machine, and no reader of this store opens a file outside the roots it
+        was given — else the scorecard's expected events."""
+        own = _cached(self.file(CALENDAR), "calendar", _read_calendar, self.root)
+        if isinstance(own, pd.DataFrame):
+            return own, None
+        note = None if own is None else f"`{CALENDAR}` cannot be read ({own.reason})"
+        data = self.info().get("data") or {}
+        # a data directory (generate_data.py's layout) holds one; a --transactions file does not
+        path = data.get("path") if data.get("source") in (None, "simulated") else None
+        if path and note is None:
+            root = _inside(Path(path), data_roots)
+            if root is None:
+                note = (f"the data directory `{str(path)[:120].replace('`', '')}` is outside "
+                        "the data roots "
+                        f"({', '.join(f'`{r}`' for r in data_roots) or 'none'}): its "
+                        "marketing calendar is not read")
+            for f in (Path(path) / CALENDAR, Path(path) / "marketing_calendar.parquet"):
+                cal = _cached(f, "calendar", _read_calendar, root) if root else None
+                if isinstance(cal, pd.DataFrame):
+                    return cal, None
+                if isinstance(cal, _Unreadable):
+                    note = f"the data directory's `{f.name}` cannot be read ({cal.reason})"
                     break
         ev = self.events()
         if ev is None or not ev["expected"].any():
-            return pd.DataFrame({"date": [], "name": [], "kind": []})
+            return pd.DataFrame({"date": [], "name": [], "kind": []}), note
         exp = ev[ev["expected"]]
         days = [(d.strftime("%Y-%m-%d"), r.event_id, r.type) for r in exp.itertuples()
                 for d in pd.date_range(r.start, r.end)]
-        return pd.DataFrame(days, columns=["date", "name", "kind"])
+        return pd.DataFrame(days, columns=["date", "name", "kind"]), note
 
     def incidents(self, source: str = "consensus") -> list[dict] | None:
         """Consensus incidents (``source='consensus'``) or one detector's own incidents."""

@@ -3,12 +3,23 @@ from __future__ import annotations
 import sys
 
 import pytest
+from tests.dashboard.apptest import open_page
 from tests.servefix import build
 
 
 @pytest.fixture(scope="session")
 def roots(tmp_path_factory):
     return build(tmp_path_factory)
+
+
+@pytest.fixture()
+def page(roots, monkeypatch):
+    """``page(name, run, **query)``: app.py over the built roots (a test may point
+    SHOCKLAB_REPORTS / SHOCKLAB_RUNS elsewhere before opening a page)."""
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(roots.reports))
+    monkeypatch.setenv("SHOCKLAB_RUNS", str(roots.runs))
+    monkeypatch.delenv("SHOCKLAB_DATA", raising=False)
+    return open_page
 
 
 @pytest.fixture(autouse=True)

@@ -118,6 +118,7 @@ def dashboard_url(roots, tmp_path):
 
     def launch(port: int) -> subprocess.Popen:
         argv, env = dashboard_argv(str(roots.reports), str(roots.runs), "127.0.0.1", port)
+        env["SHOCKLAB_DATA"] = str(roots.data)  # the run's data directory: its calendar is read
         return subprocess.Popen([*argv, "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
 

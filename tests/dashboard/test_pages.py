@@ -8,8 +8,7 @@ import shutil
 
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
-from tests.servefix import ROOT
+from tests.dashboard.apptest import texts as _texts
 
 from dashboard.charts import detectability_figure, kpi_figure, leaderboard_figure
 from dashboard.widgets import fmt
@@ -17,44 +16,6 @@ from runstore import RunStore
 from runstore.store import compare_events
 
 PAGES = ["overview", "kpis", "episodes", "customers", "experiments", "compare"]
-
-
-@pytest.fixture()
-def page(roots, monkeypatch):
-    monkeypatch.setenv("SHOCKLAB_REPORTS", str(roots.reports))
-    monkeypatch.setenv("SHOCKLAB_RUNS", str(roots.runs))
-
-    def open_page(name: str, run: str | None = None, **params) -> AppTest:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        at.query_params["page"] = name
-        if run:
-            at.query_params["run"] = run
-        for k, v in params.items():
-            at.query_params[k] = v
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
-
-    return open_page
-
-
-def _texts(at: AppTest) -> str:
-    parts = [
-        e.value
-        for kind in (
-            "markdown",
-            "caption",
-            "info",
-            "warning",
-            "success",
-            "error",
-            "subheader",
-            "title",
-        )
-        for e in getattr(at, kind)
-    ]
-    parts += [e.value for kind in ("markdown", "caption") for e in getattr(at.sidebar, kind)]
-    return "\n".join(str(p) for p in parts)
 
 
 @pytest.mark.parametrize("run", ["sim", "kpis", "tx"])

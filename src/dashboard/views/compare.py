@@ -41,7 +41,10 @@ def render(ctx) -> None:
                 f"source {s['source']} · {s['period_start'] or '?'} … {s['period_end'] or '?'}"
             )
             if not s["has_scorecard"]:
-                st.info("No scorecard (no truth).")
+                if why := s["unreadable"].get("scorecard.json"):  # not "no truth": say why
+                    st.warning(f"`scorecard.json` cannot be read ({why}); rerun the analysis.")
+                else:
+                    st.info("No scorecard (no truth).")
                 continue
             metric_row([("Recall", fmt(s["recall"]), "Consensus recall (headline mode)"),
                         ("Precision", fmt(s["precision"]), "Consensus precision (headline mode)"),

@@ -31,8 +31,10 @@ def render(ctx) -> None:
                 or not missing_notice(run, ("customers/segments.csv", "customers/actions.csv"))):
             st.info(f"No customer models in this run ({why}).")
         return
-    missing_notice(run, ("customers/segments.csv", "customers/actions.csv", "customers/clv.csv",
-                         "customers/cohort_retention.csv", "customers/monitor_series.csv"))
+    files = ("customers/segments.csv", "customers/actions.csv", "customers/clv.csv",
+             "customers/cohort_retention.csv", "customers/monitor_series.csv")
+    # insights.json holds the CLV totals and the monitor's note: named when it cannot be read
+    missing_notice(run, files, if_unreadable=("insights.json",))
     st.caption(
         f"{len(table):,} customers · as of {cust.get('end_date') or cust.get('as_of') or '?'}"
     )

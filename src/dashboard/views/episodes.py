@@ -55,7 +55,7 @@ def render(ctx) -> None:
         else 1
     )
     for i, e in enumerate(sel[(page - 1) * PER_PAGE: page * PER_PAGE]):
-        _card(e, expanded=i == 0)
+        _card(e, expanded=i == 0, key=f"drv_{(page - 1) * PER_PAGE + i}")
 
 
 def _chips_px(labels: list[str]) -> int:
@@ -83,7 +83,9 @@ def _pct(v) -> str:
     return "n/a" if v is None or v != v else f"{v:+.1f}%"
 
 
-def _card(e: dict, expanded: bool = False) -> None:
+def _card(e: dict, expanded: bool = False, key: str = "drv") -> None:
+    """One episode's card; ``key`` is its chart's (by position: two episodes of one id, an
+    edited file, were a duplicate-key error)."""
     sig = e.get("signature") or {}
     pk = e.get("primary_kpi")
     change = (e.get("kpi_changes") or {}).get(pk)
@@ -91,7 +93,7 @@ def _card(e: dict, expanded: bool = False) -> None:
     # episode is about (the slice's, a product's price, a sub-daily incident's hours), where
     # kpi_changes holds the overall whole-day change — -1.1% for a flash sale of +62% in one
     # channel and country, n/a on a --kpis series too short for a baseline
-    head = e.get("title") or (f"{e['start']} … {e['end']} · {pk} {_pct(change)} · "
+    head = e.get("title") or (f"{e.get('start')} … {e.get('end')} · {pk} {_pct(change)} · "
                               f"{sig.get('label', '?')}")
     title = f"{head} · {e.get('severity')}" + (" · planned" if e.get("planned") else "")
     with st.expander(title, expanded=expanded):
@@ -119,7 +121,7 @@ def _card(e: dict, expanded: bool = False) -> None:
         drv = e.get("drivers") or {}
         fig = drivers_figure(drv.get("drivers") or [], f"drivers of {pk} ({drv.get('scope', '?')})")
         if fig is not None:
-            st.plotly_chart(fig, width="stretch", key=f"drv_{e['episode_id']}")
+            st.plotly_chart(fig, width="stretch", key=key)
         else:
             st.caption(f"No concentrated driver (scope: {drv.get('scope', 'unknown')}).")
         parts = {

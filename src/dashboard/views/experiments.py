@@ -9,7 +9,7 @@ import streamlit as st
 from runstore import EXPERIMENT_FILES
 
 from ..charts import detectability_figure, leaderboard_figure
-from ..widgets import files_notice, fmt, paginate
+from ..widgets import echo, files_notice, fmt, paginate, root_problem
 
 
 def render(ctx) -> None:
@@ -17,16 +17,18 @@ def render(ctx) -> None:
     st.title("Experiments")
     ids = store.experiment_ids()
     if not ids:
-        st.info(f"No experiment directories under `{store.runs}`. Run one with "
-                "`python run_experiment.py --config config/experiments/ci_gate.yaml`.")
+        why = root_problem(store.runs, "SHOCKLAB_RUNS")
+        st.info((why + " " if why else f"No experiment directories under `{store.runs}`. ")
+                + "Run one with `python run_experiment.py --config "
+                "config/experiments/ci_gate.yaml`.")
         return
     want = st.query_params.get("exp")
     exp_id = st.sidebar.selectbox(
         "Experiment (runs/)", ids, index=ids.index(want) if want in ids else 0, key="exp"
     )
     if want and want not in ids:  # a link to an experiment that is gone or still running
-        st.warning(f"No experiment `{want}` under `{store.runs}` (removed, mistyped, or not "
-                   f"written yet); showing `{exp_id}`.")
+        st.warning(f"No experiment `{echo(want)}` under `{store.runs}` (removed, mistyped, or "
+                   f"not written yet); showing `{exp_id}`.")
     st.query_params["exp"] = exp_id
     exp = store.experiment(exp_id)
     s = exp.summary()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..charts import kpi_figure
-from ..widgets import missing_notice, paginate
+from ..charts import kpi_figure, slice_incidents
+from ..widgets import echo, missing_notice, paginate
 
 LOADING = "Loading run `{run}`'s KPI series and detections (kpis_daily.csv, detections.csv)…"
 # why a whole KPI can be empty, by the run's source
@@ -23,7 +23,9 @@ def render(ctx) -> None:
         files = ("kpis_daily.csv", "detections.csv", "incidents.json")
         run.unreadable(files)  # parses them, as the notice below would
         names, slices = run.kpi_names(), run.slices()
-    missing_notice(run, files)
+    # the chart also draws the true events (scorecard.json) and reads run.json: a run without
+    # truth lacks a scorecard by design, so those two are named only when they cannot be read
+    missing_notice(run, files, if_unreadable=("run.json", "scorecard.json"))
     if not names:
         st.info("No KPI table in this run.")
         return
@@ -35,7 +37,8 @@ def render(ctx) -> None:
     seg = c3.selectbox("Segment", slices[dim], key="kpi_seg")
     dets = run.detector_names()
     chosen = st.multiselect("Detectors", dets, default=dets, key="kpi_dets") if dets else None
-    fig = kpi_figure(run, kpi, dim, seg, chosen)
+    planned, why = run.planned_days(ctx.data_roots)
+    fig = kpi_figure(run, kpi, dim, seg, chosen, planned=planned)
     if run.kpi_series(kpi, dim, seg)["value"].notna().sum() == 0:
         # not every KPI is measured on every dimension (no sessions per category, only orders
         # and prices per product): say so rather than draw an empty chart
@@ -48,6 +51,9 @@ def render(ctx) -> None:
         "Blue band: the range of the detectors' expected values. Markers: each detector's flags "
         "(hover for the score on the common z-like scale). Shaded: consensus incidents (red down, "
         "green up); dashed orange: true events; grey: planned calendar days."
+        + (f" Planned days: from the scorecard's expected events — {why}" if why else "")
+        + (" (SHOCKLAB_DATA names the data roots)." if why and "data roots" in why else
+           "." if why else "")
     )
     det = run.detections_for(kpi, dim, seg)
     if det is not None:
@@ -60,9 +66,14 @@ def render(ctx) -> None:
         unit = "days" if det["date"].astype(str).str.len().max() <= 10 else "periods"
         st.subheader(f"Flags ({len(flagged)} on {points} {unit})")
         paginate(flagged.drop(columns=["kpi", "dimension", "segment"]), key="kpi_flags")
-    incs = [i for i in (run.incidents() or []) if i.get("kpi") == kpi and i.get("dimension") == dim
-            and str(i.get("segment")) == str(seg)]
-    st.subheader(f"Consensus incidents on this slice ({len(incs)})")
+    incs, bad = slice_incidents(run, kpi, dim, seg)
+    st.subheader(f"Consensus incidents on this slice ({len(incs) + len(bad)})")
+    if bad:
+        ids = ", ".join(f"`{echo(i.get('incident_id'), 60)}`" for i in bad[:5])
+        st.warning(f"{len(bad)} incident(s) of `incidents.json` not drawn nor listed: a start or "
+                   f"end that is no date, detectors that are no list or a magnitude that is no "
+                   f"number (an edited file; rerun the analysis): {ids}"
+                   + (" …" if len(bad) > 5 else ""))
     if incs:
         import pandas as pd
 
