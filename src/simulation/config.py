@@ -231,11 +231,10 @@ class SimulationConfig(Strict):
         first = self.period.start - dt.timedelta(
             days=self.customers.initial_max_age_days if self.customers.initial else 0)
         if first < lo:
-            raise ValueError(
-                f"period: start {self.period.start} is too early: the initial customers sign up "
-                f"as early as customers.initial_max_age_days "
-                f"({self.customers.initial_max_age_days}) before it, on {first}, and the analysis "
-                f"reads dates from {lo}")
+            raise ValueError(f"period: start {self.period.start} is too early: the initial "
+                             "customers sign up as early as customers.initial_max_age_days "
+                             f"({self.customers.initial_max_age_days}) before it, on {first}, "
+                             f"and the analysis reads dates from {lo}")
         return self
 
     @model_validator(mode="after")
@@ -291,12 +290,9 @@ def _check_occurrences(entry: CalendarEntry, i: int, fail) -> None:
         if a == b:
             fail(f"calendar[{i}].dates", f"{a} is listed twice")
         if (b - a).days < entry.duration_days:
-            fail(
-                f"calendar[{i}].dates",
-                f"the occurrences starting {a} and {b} overlap (each lasts duration_days "
-                f"{entry.duration_days}): the uplift would apply twice on the shared days; "
-                "two campaigns that really stack are two entries",
-            )
+            fail(f"calendar[{i}].dates", f"the occurrences starting {a} and {b} overlap (each "
+                 f"lasts duration_days {entry.duration_days}): the uplift would apply twice on "
+                 "the shared days; two campaigns that really stack are two entries")
 
 
 def check_references(cfg: SimulationConfig, source: str) -> None:
