@@ -287,6 +287,11 @@ def _read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+# columns of names the analysis writes (a slice, KPI, detector): read as text, empty alone missing
+NAME_COLUMNS = frozenset({"dimension", "segment", "kpi", "detector", "channel", "country",
+                          "category"})
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     # every CSV ShockLab writes ends with a newline; pandas reads a file cut short mid-row (a full
     # disk, a copy in progress) without complaint, half a row or half a header included
@@ -295,7 +300,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f.seek(-1, 2)
             if f.read(1) != b"\n":
                 raise ValueError("cut short: the last line has no newline")
-    df = pd.read_csv(path, low_memory=False)
+    cols = pd.read_csv(path, nrows=0).columns
+    names = [c for c in cols if c in NAME_COLUMNS]
+    if names:   # a slice named NA (Namibia) is a name, not pandas' missing value
+        from pandas._libs.parsers import STR_NA_VALUES
+
+        na = {c: [""] if c in names else list(STR_NA_VALUES) for c in cols}
+        df = pd.read_csv(path, low_memory=False, keep_default_na=False, na_values=na,
+                         dtype=dict.fromkeys(names, str))
+    else:
+        df = pd.read_csv(path, low_memory=False)
     lacking = [c for c in CSV_COLUMNS.get(path.name, ()) if c not in df.columns]
     if lacking:  # an edited or foreign file: named, not a KeyError on the page or route reading it
         raise ValueError(f"no column {', '.join(map(repr, lacking))}")

@@ -322,3 +322,24 @@ def test_text_in_a_column_the_readers_compute_with_is_named(roots, tmp_path, rel
     with _client(reports, roots.runs) as c:
         msg = _error(c.get(route), 500)
     assert msg.startswith(f"run 'bad': {rel} cannot be read (ValueError: {says}"), msg
+
+
+def test_a_slice_named_na_is_a_name_not_a_missing_value(roots, tmp_path):
+    """Namibia's country code NA (a --transactions file's Country): the analysis writes it, the
+    run store read it back as pandas' missing value and refused the file ("column 'segment' is
+    empty"), so no KPI of the run was served."""
+    import pandas as pd
+
+    reports, run = _copy(roots, tmp_path)
+    for name in ("kpis_daily.csv", "detections.csv"):
+        df = pd.read_csv(run / name, keep_default_na=False, na_values=[""], dtype={"segment": str})
+        df.loc[df["segment"] == "US", "segment"] = "NA"
+        df.to_csv(run / name, index=False)
+    with _client(reports, tmp_path / "runs") as c:
+        r = c.get("/runs/bad/kpis", params={"kpi": "orders", "dimension": "country",
+                                             "segment": "NA"})
+        assert r.status_code == 200, r.text
+        want = pd.read_csv(run / "kpis_daily.csv", keep_default_na=False, na_values=[""])
+        want = want[(want["dimension"] == "country") & (want["segment"] == "NA")]
+        assert len(r.json()["points"]) == len(want) > 0
+        assert "kpis_daily.csv" not in c.get("/runs/bad").json().get("unreadable", {})
