@@ -1,6 +1,6 @@
 """The ``shocklab`` console command: one entry, subcommands from a registry.
 
-    shocklab dashboard [--reports reports/] [--runs runs/] [--port 8501]
+    shocklab dashboard [--reports reports/] [--runs runs/] [--port 8501] [--data-root data/]
     shocklab serve [--reports reports/] [--runs runs/] [--port 8000]
                    [--allow-analysis --data-root data/]
     shocklab generate|analyse|experiment ...   (the same flags as generate_data.py, run_analysis.py,
@@ -87,12 +87,12 @@ def url(host: str, port: int) -> str:
 
 
 def _check_data_roots(args) -> None:  # noqa: ANN001
-    """``serve``'s --data-root, like the other roots: a directory when given; and it has no use
+    """--data-root, like the other roots: a directory when given; and ``serve``'s has no use
     without --allow-analysis (a user passing it expects POST /runs to be on)."""
     from .errors import InputError
 
     for given in args.data_root or []:
-        if not args.allow_analysis:
+        if not getattr(args, "allow_analysis", True):
             raise InputError(f"--data-root {given}: needs --allow-analysis (POST /runs is off "
                              "without it)")
         path = Path(given)
@@ -142,14 +142,17 @@ def _listen(host: str, port: int):  # noqa: ANN202 — a bound, listening socket
 
 
 def dashboard_argv(
-    reports: str, runs: str, host: str, port: int
+    reports: str, runs: str, host: str, port: int, data_roots: list[str] | None = None
 ) -> tuple[list[str], dict[str, str]]:
-    """The ``streamlit run`` command line and environment of ``shocklab dashboard``."""
+    """The ``streamlit run`` command line and environment of ``shocklab dashboard``;
+    ``data_roots`` (--data-root) become SHOCKLAB_DATA, where a run's planned calendar is read."""
     env = {
         **os.environ,
         "SHOCKLAB_REPORTS": str(Path(reports).resolve()),
         "SHOCKLAB_RUNS": str(Path(runs).resolve()),
     }
+    if data_roots:
+        env["SHOCKLAB_DATA"] = os.pathsep.join(str(Path(d).resolve()) for d in data_roots)
     argv = [
         sys.executable,
         "-m",
@@ -173,10 +176,14 @@ def _dashboard(argv: list[str]) -> int:
     p = ArgumentParser(prog="shocklab dashboard", description="Start the Streamlit dashboard.")
     _roots(p)
     p.add_argument("--port", type=_port, default=8501, help="port to listen on (default: 8501)")
+    p.add_argument("--data-root", type=path_arg, action="append", default=None, metavar="DIR",
+                   help="data directories whose planned calendar a run's charts may read "
+                   "(repeatable; default: SHOCKLAB_DATA, else data/)")
     args = p.parse_args(argv)
     _check_roots(args)
+    _check_data_roots(args)
     _listen(args.host, args.port).close()  # streamlit binds it itself: only check it is free
-    cmd, env = dashboard_argv(args.reports, args.runs, args.host, args.port)
+    cmd, env = dashboard_argv(args.reports, args.runs, args.host, args.port, args.data_root)
     print(
         f"dashboard on {url(args.host, args.port)} (reports: {args.reports}, runs: {args.runs})",
         flush=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -149,3 +150,19 @@ def test_help_names_the_default_port(command, port, capsys):
     """`shocklab dashboard --help` listed --port without its default (or any text)."""
     assert cli.main([command, "--help"]) == 0
     assert f"(default: {port})" in " ".join(capsys.readouterr().out.split())
+
+
+def test_dashboard_data_root_sets_where_planned_calendars_are_read(tmp_path, capsys):
+    """--data-root (as `serve` has) becomes SHOCKLAB_DATA for the Streamlit process; a path that
+    is not a directory is exit 2 before anything starts."""
+    d1, d2 = tmp_path / "d1", tmp_path / "d2"
+    d1.mkdir()
+    d2.mkdir()
+    _, env = cli.dashboard_argv(str(tmp_path), str(tmp_path), "127.0.0.1", 8599,
+                                [str(d1), str(d2)])
+    assert env["SHOCKLAB_DATA"].split(os.pathsep) == [str(d1.resolve()), str(d2.resolve())]
+    (tmp_path / "f").write_text("x")
+    assert cli.main(["dashboard", "--data-root", str(tmp_path / "f")]) == 2
+    assert "--data-root" in capsys.readouterr().err
+    assert cli.main(["dashboard", "--data-root", str(tmp_path / "none")]) == 2
+    assert "no such directory" in capsys.readouterr().err
