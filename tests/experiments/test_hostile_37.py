@@ -55,21 +55,9 @@ def _cli(capsys, *args: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    """An experiment file over the tiny world with the shipped analysis (Prophet off)."""
-    from tests.simulation.simtools import tiny_config
-
-    (tmp_path / "tiny_world.yaml").write_text(yaml.safe_dump(tiny_config()))
-
-    def write(name: str = "tiny", **fields) -> Path:
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({
-            "name": name, "scenario": str(tmp_path / "tiny_world.yaml"),
-            "analysis": str(ROOT / "config/analysis.yaml"), "seeds": [1],
-            "analysis_overrides": {"detectors.prophet_residual.enabled": False}, **fields}))
-        return path
-
-    return write
+def tiny(tiny_experiment):
+    """``tiny_experiment`` named 'tiny' unless told."""
+    return lambda name="tiny", **fields: tiny_experiment(name, **fields)
 
 
 # --- the experiment file ---------------------------------------------------------------------
@@ -307,27 +295,19 @@ def test_out_inside_another_output_is_refused(write_experiment, tmp_path, capsys
 
 
 def test_more_workers_than_cpus_start_a_few_per_cpu(write_experiment, tmp_path, monkeypatch,
-                                                    caplog):
+                                                    pool_sizes, caplog):
     """--workers 64 on a 2-CPU runner forked 64 processes for a 64-cell sweep (one per cell),
     each holding its memory, for no speed."""
     import logging
 
     import experiments.runner as runner
 
-    sizes = []
-    real = runner.ProcessPoolExecutor
-
-    def spy(*args, **kwargs):
-        sizes.append(kwargs["max_workers"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "ProcessPoolExecutor", spy)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     exp = load_experiment(write_experiment(seeds=list(range(12))))
     with caplog.at_level(logging.INFO, logger="shocklab.experiments"):
         out = _run(exp, tmp_path / "out", executor="local", workers=64)
     assert (out.results["status"] == "ok").all() and len(out.results) == 12
-    assert sizes == [runner.WORKERS_PER_CPU]
+    assert pool_sizes == [runner.WORKERS_PER_CPU]
     assert f"12 cells (local, {runner.WORKERS_PER_CPU} workers)" in caplog.text
     assert "--workers 64: starting 4 worker processes" in caplog.text
 
