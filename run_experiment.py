@@ -120,16 +120,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # everything is read and validated before anything is written
     checks = [parse_check(g) for g in args.gate] if args.gate is not None else None
     exp = load_experiment(args.config, args.overrides)
-    baseline = gating.load_baseline(args.baseline) if args.baseline else None
+    baseline = gating.load_baseline(args.baseline, exp.config.kind) if args.baseline else None
     if args.scheduler:   # before --out is created or --force moves a folder aside
         from experiments.runner import probe_scheduler
 
         probe_scheduler(args.scheduler)
     out, replace_other = check_resumable(
-        args.out or Path("runs") / "experiments" / exp.config.name, "experiment",
-        other=other_experiment(exp), force=args.force)
-    if args.cache_dir:
-        check_cache_dir(args.cache_dir, out)
+        _without_dotdot(args.out or Path("runs") / "experiments" / exp.config.name),
+        "experiment", other=other_experiment(exp), force=args.force)
+    _not_inside_an_output(out)
+    cache_dir = _without_dotdot(args.cache_dir) if args.cache_dir else None
+    if cache_dir:
+        check_cache_dir(cache_dir, out)
 
     outcome = run(
         exp,
@@ -137,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         executor=executor,
         workers=workers,
         scheduler=args.scheduler,
-        cache_dir=args.cache_dir,
+        cache_dir=cache_dir,
         checks=checks,
         baseline=baseline,
         progress=False if (args.no_progress or args.quiet) else None,
@@ -161,6 +163,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise (InputError if _environment_error(first) or bad_input else AllCellsFailed)(msg)
     gating.enforce(outcome.gate)
     return 0
+
+
+def _without_dotdot(path: str | Path) -> Path:
+    """``path`` resolved when its last part is ``..`` (``--out runs/x/..``): an output is moved
+    aside and claimed by its name, and a directory named '..' cannot be renamed (--force was
+    exit 3, 'Device or resource busy')."""
+    path = Path(path)
+    return path.resolve() if path.name == ".." else path
+
+
+def _not_inside_an_output(out: Path) -> None:
+    """``--out`` inside a data set, a report or another experiment: the experiment was written
+    into it, and replacing that output (generate_data.py or run_analysis.py --out, which swap
+    the whole directory) deleted the experiment with it."""
+    from shocklab.atomic import KIND_NAMES, output_kind
+
+    for parent in out.resolve().parents:
+        kind = output_kind(parent) if parent.is_dir() else None
+        if kind is not None:
+            raise InputError(f"--out {out}: is inside the ShockLab {KIND_NAMES[kind]} {parent}; "
+                             "give a path outside it (an output inside another goes with it "
+                             "when that one is replaced or moved aside)")
 
 
 def _environment_error(error: str) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 from shocklab.catalogue import product_watched
 from shocklab.errors import InputError
 
-from .cache import GenerateFn, KeyFn, WorldCache
+from .cache import CheckFn, GenerateFn, KeyFn, WorldCache, manifest_names_it
 
 AnalyseFn = Callable[..., dict[str, Any]]   # (data_dir, raw_config) -> scorecard
 
@@ -345,11 +345,14 @@ def run_cell(
     generate: GenerateFn | None = None,
     analyse: AnalyseFn | None = None,
     scenario_hash: KeyFn | None = None,
+    check_world: CheckFn | None = None,
 ) -> dict[str, Any]:
     """Run one cell; return its record (``metrics`` flattened, ``timings`` in seconds).
 
     ``generate``/``analyse``/``scenario_hash`` default to the simulator and the pipeline; tests
     pass cheap module-level fakes (via ``functools.partial``, which pickles to worker processes).
+    ``check_world``: whether a cached world may be reused (default with the simulator's
+    ``generate``: its manifest names the hash it is stored under, ``cache.manifest_names_it``).
     """
     t0, c0 = time.perf_counter(), time.process_time()
     record: dict[str, Any] = {
@@ -373,12 +376,15 @@ def run_cell(
     try:
         if generate is None or analyse is None or scenario_hash is None:
             d_gen, d_ana, d_key = _default_backend()
+            if generate is None and check_world is None:
+                check_world = manifest_names_it
             generate, analyse, scenario_hash = (
                 generate or d_gen,
                 analyse or d_ana,
                 scenario_hash or d_key,
             )
-        cache = WorldCache(task.cache_dir, generate, scenario_hash, fmt=task.data_format)
+        cache = WorldCache(task.cache_dir, generate, scenario_hash, fmt=task.data_format,
+                           check=check_world)
         t = time.perf_counter()
         data_dir, hit = cache.get(task.scenario, source=f"experiment:{task.cell_id}")
         record["cache_hit"] = hit
@@ -398,7 +404,9 @@ def run_cell(
             scorecard = analyse(Path(data_dir), task.analysis)
         record["timings"]["analyse_s"] = time.perf_counter() - t
         record["metrics"] = scorecard_metrics(scorecard)
-    except Exception as exc:  # recorded, not raised: one bad cell must not stop a sweep
+    # recorded, not raised: one bad cell must not stop a sweep. SystemExit too (a library's
+    # exit() in a cell): it ended the whole run with its code, 0 included, nothing written
+    except (Exception, SystemExit) as exc:
         record["status"] = "error"
         record["error"] = _one_line(exc)
         record["traceback"] = "".join(traceback.format_exception(exc)[-6:])

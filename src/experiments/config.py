@@ -40,7 +40,7 @@ _CHECK_RE = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+
 
 # for the schema (editors): what check_override_key and the seed validators refuse, which
 # JSON Schema does not see otherwise (a grid key without its 'analysis.' passed)
-OVERRIDE_KEY_SCHEMA = {"pattern": r"^(analysis\..+|scenario\.(?!seed$).+)$"}
+OVERRIDE_KEY_SCHEMA = {"pattern": r"^(analysis\.(?!base$).+|scenario\.(?!seed$).+)$"}
 SEED_LIST_SCHEMA = {"minItems": 1, "uniqueItems": True}   # applies to the list form only
 
 
@@ -56,6 +56,9 @@ def check_override_key(key: str) -> str:
         raise ValueError(f"override key {key!r} must start with 'scenario.' or 'analysis.'")
     if key == "scenario.seed":
         raise ValueError("scenario.seed is set by 'seeds:', not by an override")
+    if key == "analysis.base":   # read from the file before any override: 'base: unknown key'
+        raise ValueError("analysis.base is read from the analysis file itself; put 'base: none' "
+                         "in that file, or point analysis: at another file")
     return key
 
 
@@ -143,6 +146,21 @@ class Detectability(Strict):
                     "type)",
     )
 
+    @field_validator("targets")
+    @classmethod
+    def _one_target_per_type(cls, v: list[DetectabilityTarget]) -> list[DetectabilityTarget]:
+        """Curves and the MDE are per event type: two targets of one type (a channel outage on
+        paid_search and one on email) were pooled into one curve, their seeds counted twice."""
+        first: dict[str, int] = {}
+        for i, target in enumerate(v):
+            if target.event_type in first:
+                raise ValueError(
+                    f"targets[{i}]: event_type {target.event_type!r} is swept by "
+                    f"targets[{first[target.event_type]}] already (curves are per event type: "
+                    "put both targets' events in one, or run two experiments)")
+            first[target.event_type] = i
+        return v
+
 
 class Split(Strict):
     """Train/test split of seeds: tune on ``train``, report ``test`` (the leaderboard and
@@ -179,7 +197,9 @@ class Split(Strict):
 
 
 class ExperimentConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    # not '.' / '..' (nor hidden): the default --out is runs/experiments/<name>; '..' wrote the
+    # experiment over runs/ and '.' over runs/experiments, every other experiment's parent
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]*$")
     kind: Literal["sweep", "detectability"] = "sweep"
     description: str = ""
     scenario: str = Field(min_length=1, description="scenario YAML (relative to cwd or this file)")
@@ -214,6 +234,20 @@ class ExperimentConfig(Strict):
     def _grid_keys(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
         for key in v:
             check_override_key(key)
+        return v
+
+    @field_validator("scenario_overrides")
+    @classmethod
+    def _no_seed(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if "seed" in v:   # every cell's seed replaced it: the run said nothing
+            raise ValueError("seed: the scenario seed is set by 'seeds:', not by an override")
+        return v
+
+    @field_validator("analysis_overrides")
+    @classmethod
+    def _no_base(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            check_override_key(f"analysis.{key}")
         return v
 
     @field_validator("settings")
@@ -389,9 +423,11 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     cfg = validate(ExperimentConfig, raw, source)
     scenario_path = _named_file(cfg.scenario, path, source, "scenario")
     scenario = plain(load_yaml(scenario_path))
-    scenario = apply_overrides(
-        scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()], merge=True
-    )
+    from .grid import named_overrides
+
+    scenario = named_overrides(
+        scenario, [override_text(k, v) for k, v in cfg.scenario_overrides.items()],
+        f"{source}: scenario_overrides")
     analysis = None
     analysis_path = None
     if cfg.analysis is not None:
@@ -400,11 +436,10 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
         from analytics.config import analysis_yaml, new_name_override
 
         analysis = plain(analysis_yaml(analysis_path))
-        analysis = apply_overrides(
+        analysis = named_overrides(
             analysis,
             [new_name_override(override_text(k, v)) for k, v in cfg.analysis_overrides.items()],
-            merge=True,
-        )
+            f"{source}: analysis_overrides")
     elif cfg.analysis_overrides:
         raise InputError(f"{source}: analysis_overrides: needs an 'analysis:' file to apply to")
     return Experiment(cfg, path, scenario, analysis, scenario_path, analysis_path)

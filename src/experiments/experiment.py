@@ -33,7 +33,7 @@ from .detectability import curves, detectability_settings, minimum_detectable_ef
 from .grid import Setting, cells, grid_settings, short_names
 from .metric_names import check_metric_names
 from .results import leaderboard, results_frame, summary_table
-from .runner import CellFn, build_tasks, run_tasks
+from .runner import CellFn, build_tasks, run_tasks, worker_count
 
 log = logging.getLogger("shocklab.experiments")
 
@@ -64,7 +64,8 @@ def plan(
     settings = settings_of(exp)
     checks = backend_validators(exp) if validate else (None, None)
     tasks = build_tasks(cells(settings, exp.config.seed_list), exp.scenario, exp.analysis,
-                        cache_dir, check_scenario=checks[0], check_analysis=checks[1])
+                        cache_dir, check_scenario=checks[0], check_analysis=checks[1],
+                        source=str(exp.path))
     return settings, tasks
 
 
@@ -181,12 +182,23 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
     settings, tasks = plan(exp, cache_dir, validate=cell_fn is None)
     from_file = checks is None
     checks = checks if checks is not None else [parse_check(c) for c in cfg.gate.checks]
+    source = f"{exp.path.name} gate.checks" if from_file else "--gate"
+    if cfg.split is not None and cfg.split.run == "train" and (checks or baseline is not None):
+        # the gate judges the test seeds, and none ran: no check was made, exit 0
+        raise InputError(f"{exp.path.name}: split.run: train runs no test seed, and "
+                         f"{source if checks else '--baseline'} judges the test seeds only; "
+                         "use run: both (or test) for a gate")
     if cell_fn is None:  # the real cell: its metric names are known before any cell runs
-        source = f"{exp.path.name} gate.checks" if from_file else "--gate"
         wanted = [(m, f"{source} '{m}{op}{bar:g}'") for m, op, bar in checks]
         if baseline is not None:  # the comparison reads the file's metrics (and the gated ones)
             wanted += [(m, f"--baseline (metrics: in {exp.path.name})") for m in cfg.metrics]
-        check_metric_names(wanted, [t.analysis for t in tasks])
+        # and the leaderboard's columns and ranking, the curves drawn: a typo ran every cell and
+        # ranked by an empty column (exit 0, one warning)
+        shown = [(m, f"{exp.path.name} metrics") for m in cfg.metrics]
+        if cfg.detectability is not None and cfg.detectability.recall_metrics is not None:
+            shown += [(m, f"{exp.path.name} detectability.recall_metrics")
+                      for m in cfg.detectability.recall_metrics]
+        check_metric_names(wanted, [t.analysis for t in tasks], shown)
     # validated: one run at a time writes the directory (two experiments started together into
     # one --out both passed the CLI's check and mixed their cells, marker and results, exit 0)
     with exclusive_output(out_dir):
@@ -220,8 +232,8 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
         else:
             shutil.rmtree(cache_dir)
     by_id = {s.setting_id: s for s in settings}
-    # no more workers than cells (runner.execute); the serial executor is this process alone
-    used = 1 if executor == "serial" else max(1, min(workers, len(tasks)))
+    # no more workers than cells nor than the CPUs can run (runner.worker_count)
+    used = worker_count(executor, workers, len(tasks), scheduler)
     log.info("%s: %d settings × %d seeds = %d cells (%s, %d worker%s)", cfg.name, len(settings),
              len(cfg.seed_list), len(tasks), executor, used, "" if used == 1 else "s")
 

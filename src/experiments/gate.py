@@ -10,6 +10,7 @@ a crash is not a pass.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import pandas as pd
 from shocklab.errors import GateFailure, InputError
 
 from .config import Bootstrap, higher_is_better
-from .results import bootstrap_interval, by_seed
+from .results import bootstrap_interval, by_seed, resampled_means
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,10 @@ def check_absolute(results: pd.DataFrame, checks: list[tuple[str, str, float]], 
     return out
 
 
-def load_baseline(path: str | Path) -> pd.DataFrame:
+def load_baseline(path: str | Path, expected_kind: str = "sweep") -> pd.DataFrame:
     """Read a baseline results.parquet, or the one in an earlier experiment's output directory;
-    InputError if unreadable or not a results table."""
+    InputError if unreadable, not one results table, or (its experiment.json says) another
+    ``kind`` of experiment than ``expected_kind``."""
     path = Path(path)
     if path.is_dir():   # the earlier run's --out: it was "file not found"
         if not (path / "results.parquet").is_file():
@@ -208,7 +210,49 @@ def load_baseline(path: str | Path) -> pd.DataFrame:
         raise InputError(
             f"--baseline {path}: not an experiment results table (missing {', '.join(missing)})"
         )
+    problem = _table_problem(df)
+    if problem:
+        raise InputError(f"--baseline {path}: not one experiment's results table ({problem})")
+    kind = _kind_beside(path)
+    if kind is not None and kind != expected_kind:
+        raise InputError(f"--baseline {path}: holds a {kind} experiment's results, and this one "
+                         f"is a {expected_kind} (no setting can compare)")
     return df
+
+
+def _table_problem(df: pd.DataFrame) -> str | None:
+    """What makes ``df`` something other than a results.parquet as written (None when nothing):
+    two results tables concatenated, seeds as text, a metric column of words or ±inf (a cell
+    stores none: json_ready writes inf as null) — each was compared as if it were one (text
+    metrics: exit 3; inf: 'worse beyond noise', exit 1)."""
+    from .results import metric_columns
+
+    if not pd.api.types.is_integer_dtype(df["seed"]):
+        return f"seed is {df['seed'].dtype}, not whole numbers"
+    if df["setting_id"].isna().any() or df["status"].isna().any():
+        return "a setting_id or status is missing"
+    dup = df.duplicated(["setting_id", "seed"])
+    if dup.any():
+        row = df[dup].iloc[0]
+        return f"setting {row['setting_id']} seed {row['seed']} appears twice"
+    for col in metric_columns(df):
+        if not (pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])):
+            return f"metric {col} holds {df[col].dtype} values, not numbers"
+        if np.isinf(df[col].to_numpy(dtype=float)).any():
+            return f"metric {col} holds an infinite value"
+    if len(df) and not (df["status"] == "ok").any():
+        return "every cell of it failed: there is nothing to compare with"
+    return None
+
+
+def _kind_beside(path: Path) -> str | None:
+    """The kind (sweep, detectability) in the experiment.json beside a results file, if any."""
+    try:
+        meta = json.loads((path.parent / "experiment.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[tuple[str, bool]],
@@ -280,8 +324,7 @@ def _change_interval(cur: pd.DataFrame, base: pd.DataFrame, metric: str, boot: B
 
     gen = named_rng(boot.seed, f"gate/{sid}/{metric}/unpaired")
     cx, bx = c.to_numpy(), b.to_numpy()
-    dm = (cx[gen.integers(0, cx.size, (boot.resamples, cx.size))].mean(1)
-          - bx[gen.integers(0, bx.size, (boot.resamples, bx.size))].mean(1))
+    dm = resampled_means(cx, gen, boot.resamples) - resampled_means(bx, gen, boot.resamples)
     alpha = (1 - boot.confidence) / 2
     lo, hi = np.quantile(dm, [alpha, 1 - alpha])
     return (

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shocklab.configio import apply_overrides
+from shocklab.errors import InputError
 from shocklab.hashing import sha256_json
 
 from .config import ExperimentConfig, override_text
@@ -104,18 +105,35 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[list[str], list[str]]:
     return scen, ana
 
 
-def resolve_cell(cell: Cell, scenario: dict[str, Any], analysis: dict[str, Any] | None
-                 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def named_overrides(data: dict[str, Any], items: list[str], where: str, prefix: str = ""
+                    ) -> dict[str, Any]:
+    """``apply_overrides(data, items, merge=True)``, an error naming ``where`` the override came
+    from (an experiment file's grid, settings or *_overrides) and its key (``prefix`` + key):
+    it named a '--set' never given."""
+    try:
+        return apply_overrides(data, items, merge=True)
+    except InputError as exc:
+        text = str(exc)
+        for item in items:
+            text = text.replace(f"--set {item!r}: ", f"{where}: {prefix}{item.partition('=')[0]}: ")
+        raise InputError(text) from None
+
+
+def resolve_cell(cell: Cell, scenario: dict[str, Any], analysis: dict[str, Any] | None,
+                 source: str = "experiment") -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The scenario (with the cell's seed) and analysis mappings one cell runs with. A mapping
     value merges into the mapping it names (``shocklab.configio.layered``), as in the file's
-    ``*_overrides``: ``analysis.consensus: [{min_votes: 3}]`` keeps the rest of the consensus."""
+    ``*_overrides``: ``analysis.consensus: [{min_votes: 3}]`` keeps the rest of the consensus.
+    ``source``: the experiment file, named by an override that cannot apply."""
     scen_o, ana_o = split_overrides(cell.setting.overrides)
-    scen = apply_overrides(scenario, scen_o, merge=True)
+    where = f"{source}: grid/settings"
+    scen = named_overrides(scenario, scen_o, where, "scenario.")
     scen["seed"] = cell.seed
     if ana_o:
         from analytics.config import new_name_override  # retrain_every -> refit_every
 
-        ana = apply_overrides(analysis or {}, [new_name_override(o) for o in ana_o], merge=True)
+        ana = named_overrides(analysis or {}, [new_name_override(o) for o in ana_o], where,
+                              "analysis.")
     else:
         ana = None if analysis is None else apply_overrides(analysis, [])
     return scen, ana

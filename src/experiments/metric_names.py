@@ -64,12 +64,13 @@ def producible_metrics(raw_analysis: dict[str, Any] | None) -> set[str]:
     return set(scorecard_metrics(card)) | {c for c in TIMING_COLUMNS if c.startswith("time_")}
 
 
-def check_metric_names(wanted: list[tuple[str, str]], analyses: list[dict[str, Any] | None]
-                       ) -> None:
+def check_metric_names(wanted: list[tuple[str, str]], analyses: list[dict[str, Any] | None],
+                       shown: list[tuple[str, str]] = ()) -> None:
     """InputError naming the first wanted ``(metric, where it was asked for)`` that no cell of the
     experiment can produce (the union over its distinct analysis mappings), with the closest
-    known name."""
-    if not wanted:
+    known name. ``wanted`` are gated (a consensus figure needs a voting detector); ``shown``
+    (``metrics:``, the curves' recall columns) are only drawn and ranked."""
+    if not wanted and not shown:
         return
     known: set[str] = set()
     seen: list[Any] = []
@@ -83,7 +84,7 @@ def check_metric_names(wanted: list[tuple[str, str]], analyses: list[dict[str, A
         metric, where = judged[0]   # an empty consensus "failed" the gate: exit 1, not bad input
         raise InputError(f"{where}: '{metric}' judges the consensus, and the analysis enables no "
                          "voting detector (the oracle never votes)")
-    for metric, where in wanted:
+    for metric, where in [*wanted, *shown]:
         if metric in known:
             continue
         close = difflib.get_close_matches(metric, sorted(known), n=1, cutoff=0.6)

@@ -52,6 +52,7 @@ def build_tasks(
     data_format: str = "parquet",
     check_scenario: Callable[[dict[str, Any]], Any] | None = None,
     check_analysis: Callable[[dict[str, Any] | None], Any] | None = None,
+    source: str = "experiment",
 ) -> list[CellTask]:
     """Resolve every cell's configs. ``check_scenario`` / ``check_analysis`` (the simulator's and
     the pipeline's validators) run once per distinct mapping, so a bad override fails here —
@@ -59,7 +60,7 @@ def build_tasks(
     tasks = []
     checked: set[str] = set()
     for cell in cells:
-        scen, ana = resolve_cell(cell, scenario, analysis)
+        scen, ana = resolve_cell(cell, scenario, analysis, source)
         for check, mapping, kind in (
             (check_scenario, scen, "scenario"),
             (check_analysis, ana, "analysis"),
@@ -104,15 +105,40 @@ def save_record(cells_dir: Path, record: dict[str, Any], owner: dict | None = No
     atomic_write_text(cells_dir / f"{record['cell_id']}.json", canonical_json(json_ready(record)))
 
 
+def _numbers(values: Any) -> bool:
+    return isinstance(values, dict) and all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+        for v in values.values())
+
+
+def _well_formed(rec: Any, stem: str) -> bool:
+    """A record as ``save_record`` writes it, stored under its own cell's name. A JSON list,
+    a string or metrics that are not numbers (an edited or foreign file) was exit 3."""
+    return (isinstance(rec, dict) and rec.get("cell_id") == stem
+            and isinstance(rec.get("setting_id"), str) and type(rec.get("seed")) is int
+            and rec.get("status") in ("ok", "error") and isinstance(rec.get("config_hash"), str)
+            and _numbers(rec.get("metrics", {})) and _numbers(rec.get("timings", {})))
+
+
 def load_records(cells_dir: Path) -> dict[str, dict[str, Any]]:
+    """The stored records by cell id; one that cannot be read or is not a record (cut short,
+    edited, another file) is left out, so its cell runs again (one warning line)."""
     out = {}
+    bad = []
     if cells_dir.is_dir():
         for p in sorted(cells_dir.glob("*.json")):
             try:
                 rec = json.loads(p.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue  # unreadable: treat as not done
-            out[rec.get("cell_id", p.stem)] = _from_json(rec)
+            except (OSError, ValueError, RecursionError):
+                rec = None
+            if not _well_formed(rec, p.stem):
+                bad.append(p.name)
+                continue
+            out[rec["cell_id"]] = _from_json(rec)
+    if bad:
+        log.warning("%s: %d cell record(s) unreadable or not a cell record (%s%s); those cells "
+                    "run again", cells_dir, len(bad), ", ".join(bad[:3]),
+                    " …" if len(bad) > 3 else "")
     return out
 
 
@@ -267,16 +293,32 @@ def probe_scheduler(address: str) -> None:
     accepts and never answers (a web server, the dashboard's 8787) hung the run for good, and one
     that answers something else was read as a frame of exabytes ("out of memory", exit 2)."""
     import asyncio
+    import socket
 
     from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
 
     async def probe() -> None:
-        comm = await asyncio.wait_for(connect(address, timeout=SCHEDULER_TIMEOUT_S),
-                                      SCHEDULER_TIMEOUT_S)
+        scheme, loc = parse_address(address)
+        if scheme in ("tcp", "tls"):   # a plain TCP connect first: refused and unknown hosts
+            host, port = parse_host_port(loc)   # are said at once (distributed retried them
+            if not host:                        # for the whole timeout, then "timed out")
+                raise ValueError("no host in the address")
+            _, writer = await asyncio.open_connection(host, port)
+            writer.close()
+        comm = await connect(address, timeout=SCHEDULER_TIMEOUT_S)
         await comm.close()
 
     try:
-        asyncio.run(probe())
+        asyncio.run(asyncio.wait_for(probe(), SCHEDULER_TIMEOUT_S))
+    except ConnectionRefusedError:
+        raise InputError(f"--scheduler {address}: nothing listens there (connection refused); "
+                         "is the scheduler running, and is that its port?") from None
+    except socket.gaierror as exc:
+        raise InputError(f"--scheduler {address}: cannot resolve its host "
+                         f"({exc.strerror})") from None
+    except OverflowError:
+        raise InputError(f"--scheduler {address}: the port must be 0-65535") from None
     except asyncio.TimeoutError:
         raise InputError(f"--scheduler {address}: no Dask scheduler answered within "
                          f"{SCHEDULER_TIMEOUT_S:g} s (the scheduler's port, e.g. 8786, not the "
@@ -333,6 +375,26 @@ _EXECUTORS: dict[str, Callable[..., Iterator[dict[str, Any]]]] = {
     "serial": _serial, "local": _local, "dask": _dask}
 
 
+# Worker processes per usable CPU at most: beyond the CPUs they only wait for one, each holding
+# its memory (`--workers 64` on a 2-CPU CI runner forked 64 processes for a 200-cell sweep).
+WORKERS_PER_CPU = 4
+
+
+def worker_count(executor: str, workers: int, cells: int, scheduler: str | None = None) -> int:
+    """The processes ``execute`` starts for ``cells`` cells: no more than cells (a worker without a
+    cell does nothing, and a forking pool starts them all at once) nor WORKERS_PER_CPU per usable
+    CPU (an existing Dask scheduler's workers are not started here); 1 for ``serial``."""
+    if executor == "serial":
+        return 1
+    if executor == "dask" and scheduler:
+        return max(1, min(workers, cells))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:   # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(workers, cells, WORKERS_PER_CPU * cpus))
+
+
 def execute(tasks: list[CellTask], executor: str = "serial", workers: int = 1,
             scheduler: str | None = None, cell_fn: CellFn = run_cell) -> Iterator[dict[str, Any]]:
     """Yield records in completion order (not a stable order: sort before aggregating)."""
@@ -342,8 +404,11 @@ def execute(tasks: list[CellTask], executor: str = "serial", workers: int = 1,
         raise InputError(f"--workers must be at least 1, got {workers}")
     if not tasks:
         return iter(())
-    # a worker without a cell does nothing, and a forking pool starts them all at once
-    return _EXECUTORS[executor](tasks, cell_fn, min(workers, len(tasks)), scheduler)
+    used = worker_count(executor, workers, len(tasks), scheduler)
+    if executor != "serial" and used < min(workers, len(tasks)):
+        log.warning("--workers %d: starting %d worker processes, %d per usable CPU (more only "
+                    "wait for a CPU, each holding its memory)", workers, used, WORKERS_PER_CPU)
+    return _EXECUTORS[executor](tasks, cell_fn, used, scheduler)
 
 
 def run_tasks(
@@ -400,6 +465,7 @@ def _finished(record: dict[str, Any] | None, task: CellTask) -> bool:
         record is not None
         and record.get("status") == "ok"
         and record.get("config_hash") == task.config_hash
+        and record.get("setting_id") == task.setting_id and record.get("seed") == task.seed
     )
 
 

@@ -33,3 +33,39 @@ def write_experiment(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def tiny_experiment(tmp_path):
+    """Write an experiment file over the tiny world (one seed, a cell in about a second) with
+    the shipped analysis, Prophet off; ``write(name, **fields)`` returns its path."""
+    from tests.simulation.simtools import tiny_config
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "tiny_world.yaml").write_text(yaml.safe_dump(tiny_config()))
+
+    def write(name: str, **fields) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({
+            "name": name, "scenario": str(tmp_path / "tiny_world.yaml"),
+            "analysis": str(root / "config/analysis.yaml"), "seeds": [1],
+            "analysis_overrides": {"detectors.prophet_residual.enabled": False}, **fields}))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def pool_sizes(monkeypatch) -> list[int]:
+    """The max_workers of every process pool the runner starts (the pool is the real one)."""
+    import experiments.runner as runner
+
+    sizes: list[int] = []
+    real = runner.ProcessPoolExecutor
+
+    def spy(*args, **kwargs):
+        sizes.append(kwargs["max_workers"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", spy)
+    return sizes

@@ -297,25 +297,6 @@ def test_a_cache_dir_that_is_not_a_world_cache_is_refused_before_any_work(tmp_pa
 
 
 @pytest.fixture
-def tiny_experiment(tmp_path):
-    """Write an experiment file over the tiny world (one seed, a cell in about a second)."""
-    from tests.simulation.simtools import tiny_config
-
-    root = Path(__file__).resolve().parents[2]
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config()))
-
-    def write(name: str, **fields) -> Path:
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({
-            "name": name, "scenario": str(tmp_path / "tiny.yaml"),
-            "analysis": str(root / "config/analysis.yaml"), "seeds": [1],
-            "analysis_overrides": {"detectors.prophet_residual.enabled": False}, **fields}))
-        return path
-
-    return write
-
-
-@pytest.fixture
 def tiny_cli(tmp_path, capsys):
     """run_experiment.py in-process into tmp_path/exp: (exit code, stderr)."""
     def cli(path: Path, *flags: str) -> tuple[int, str]:

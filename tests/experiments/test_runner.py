@@ -197,27 +197,17 @@ def test_fresh_reruns_every_cell(write_experiment, tmp_path):
 
 
 def test_more_workers_than_cells_start_only_as_many_processes_as_cells(write_experiment, tmp_path,
-                                                                      monkeypatch, caplog):
+                                                                      pool_sizes, caplog):
     """`--workers 100000` on the 3-cell CI gate forked thousands of processes (a forking
     ProcessPoolExecutor starts all its workers at the first submit) and brought the machine to a
     load of 500. Workers beyond the cells left to run do nothing: the pool gets at most that."""
     import logging
 
-    import experiments.runner as runner
-
-    sizes = []
-    real = runner.ProcessPoolExecutor
-
-    def spy(*args, **kwargs):
-        sizes.append(kwargs["max_workers"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(runner, "ProcessPoolExecutor", spy)
     exp = load_experiment(write_experiment())           # 1 setting × 3 seeds
     with caplog.at_level(logging.INFO, logger="shocklab.experiments"):
         out = _run(exp, tmp_path / "out", executor="local", workers=12)  # not 100000 in a test
     assert (out.results["status"] == "ok").all() and len(out.results) == 3
-    assert sizes == [3]
+    assert pool_sizes == [3]
     assert "3 cells (local, 3 workers)" in caplog.text
 
 
