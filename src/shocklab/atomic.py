@@ -199,6 +199,8 @@ def check_writable_parent(target: str | Path) -> Path:
         raise InputError("output path is empty: give a directory name (e.g. --out data)")
     target = Path(target)
     resolved = target.resolve()
+    if target.name == "..":   # 'd/x/..' is d: renaming '..' aside (--force) was EBUSY, exit 3
+        target = resolved
     if resolved == Path(resolved.anchor) or resolved.parent == resolved:
         raise InputError(f"{target}: output path is the filesystem root; give a sub-directory")
     cwd = Path.cwd().resolve()

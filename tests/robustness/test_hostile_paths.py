@@ -59,6 +59,21 @@ def test_out_a_symlink_to_an_earlier_output_leaves_no_set_aside_link(cli, tmp_pa
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".data.")]
 
 
+def test_out_ending_in_dotdot_is_the_directory_it_names(cli, tmp_path):
+    """'--out d/x/.. --force' is d: the set-aside renamed '.../x/..' itself (EBUSY, exit 3)."""
+    cfg = _config(tmp_path)
+    (tmp_path / "d" / "x").mkdir(parents=True)
+    (tmp_path / "d" / "mine.txt").write_text("kept")
+    r = cli("generate", "--config", cfg, "--out", tmp_path / "d" / "x" / "..", "--force")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d" / "manifest.json").is_file()
+    assert (tmp_path / "d.kept-1" / "mine.txt").read_text() == "kept"   # moved, not deleted
+    (tmp_path / "r" / "y").mkdir(parents=True)
+    r = cli("analysis", "--data", tmp_path / "d", "--out", tmp_path / "r" / "y" / "..", "--force")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r" / "run.json").is_file() and (tmp_path / "r.kept-1" / "y").is_dir()
+
+
 @pytest.mark.parametrize(("var", "value", "needle"), [
     ("SHOCKLAB_MAX_ORDERS", "-5", "positive"),      # was "above the ceiling of -5"
     ("SHOCKLAB_MAX_ORDERS", "nan", "positive"),     # was no ceiling at all (exit 0)
