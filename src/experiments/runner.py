@@ -6,7 +6,8 @@ where cells run. A cell's result depends on its task alone (no shared state; wor
 derived from the task), and records are sorted by cell before anything is aggregated, so every
 executor and worker count gives the same results. Records are written by this process only, one
 JSON file per cell (``<out>/cells/<cell_id>.json``), atomically; a rerun skips cells whose record
-says ``ok`` for the same config hash, and retries failed ones.
+says ``ok`` for the same config hash (the scenario, the analysis and the source of the code
+that computes them: ``CODE_PACKAGES``), and retries failed ones.
 
 On a remote Dask cluster (``--scheduler tcp://host:8786``) the workers need this repository's
 ``src`` importable (``pip install -e .`` or ``PYTHONPATH=src``) and, to share generated worlds,
@@ -32,11 +33,14 @@ from typing import Any
 from shocklab.atomic import atomic_write_text, claim_dir
 from shocklab.children import die_with_parent
 from shocklab.errors import InputError
-from shocklab.hashing import canonical_json, json_ready, sha256_json
+from shocklab.hashing import canonical_json, code_fingerprint, json_ready, sha256_json
 from shocklab.signals import Terminated, deferred, signal_handler
 
 from .cell import CellTask, error_record, run_cell
 from .grid import Cell, resolve_cell
+
+# the packages whose code a cell's result depends on (its record is keyed by their source)
+CODE_PACKAGES = ("simulation", "analytics", "evaluation", "experiments", "shocklab")
 
 log = logging.getLogger("shocklab.experiments")
 
@@ -76,7 +80,10 @@ def build_tasks(
                 seed=cell.seed,
                 scenario=scen,
                 analysis=ana,
-                config_hash=sha256_json({"scenario": scen, "analysis": ana}),
+                # the code too: a rerun after a change of code does not resume on the earlier
+                # code's records (CI on a kept workspace judged the earlier commit's cells)
+                config_hash=sha256_json({"scenario": scen, "analysis": ana,
+                                         "code": code_fingerprint(*CODE_PACKAGES)}),
                 cache_dir=str(cache_dir),
                 data_format=data_format,
             )
@@ -426,9 +433,8 @@ def run_tasks(
     ``tasks`` sorted by (setting, seed). ``owner``: the experiment's identity, written into the
     directory's marker with the first record (``experiment.identity``).
 
-    Resume trusts a finished cell of the same configs; it cannot see a change of code. After
-    changing the simulator or the pipeline, pass ``fresh`` (drops every stored cell record) or
-    use another output directory.
+    Resume trusts a finished cell of the same configs and the same code (the config hash holds
+    the source's fingerprint); ``fresh`` drops every stored cell record.
     """
     from tqdm import tqdm
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -70,3 +71,25 @@ def json_ready(obj: Any, fallback: Callable[[Any], Any] | None = None) -> Any:
     if isinstance(obj, date):
         return obj.isoformat()
     return obj if fallback is None else fallback(obj)
+
+
+@functools.cache
+def code_fingerprint(*packages: str) -> str:
+    """sha256 over the Python source of ``packages`` (importable package names, e.g.
+    ``simulation``): every ``.py`` file under each package's directory, by relative path and
+    bytes. An experiment keys its cell records and cached worlds with it, so a rerun after a
+    change of code computes them again instead of resuming on the earlier code's results."""
+    import importlib.util
+
+    h = hashlib.sha256()
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError(f"{name}: not an importable package")
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for path in sorted(root.rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            h.update(f"{name}/{rel}\0".encode())
+            h.update(path.read_bytes())
+            h.update(b"\0")
+    return h.hexdigest()

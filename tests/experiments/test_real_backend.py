@@ -108,3 +108,27 @@ def test_serial_and_local_pool_agree_bit_for_bit_on_real_cells(tmp_path):
     assert int(serial.results["cache_hit"].sum()) == 1  # one world for both thresholds
     pd.testing.assert_frame_equal(serial.results.drop(columns=IDENTITY_EXCLUDED),
                                   local.results.drop(columns=IDENTITY_EXCLUDED), check_exact=True)
+
+
+def test_a_cached_world_of_other_simulator_code_is_generated_again(tmp_path, monkeypatch):
+    """A shared --cache-dir kept worlds whatever code wrote them (the key is the scenario's hash):
+    after a fix to the simulator, experiments were scored on the old worlds. Each world's stamp
+    (the fingerprint of the simulator's source, beside it as .<hash>.code) must match."""
+    import experiments.cell as cell
+
+    exp = load_experiment(_write(tmp_path, seeds=[4]))
+    cache = tmp_path / "worlds"
+    first = run(exp, tmp_path / "a", executor="serial", progress=False, plots=False,
+                cache_dir=cache)
+    (world,) = [p for p in cache.iterdir() if not p.name.startswith(".")]
+    stamp = cache / f".{world.name}.code"
+    assert stamp.read_text() == cell.code_fingerprint("simulation", "shocklab")
+    again = run(exp, tmp_path / "b", executor="serial", progress=False, plots=False,
+                cache_dir=cache)
+    assert bool(again.results["cache_hit"].iloc[0]) and not bool(first.results["cache_hit"][0])
+    monkeypatch.setattr(cell, "code_fingerprint", lambda *pkgs: "other code")
+    other = run(exp, tmp_path / "c", executor="serial", progress=False, plots=False,
+                cache_dir=cache)
+    assert not bool(other.results["cache_hit"].iloc[0]) and stamp.read_text() == "other code"
+    pd.testing.assert_frame_equal(   # the same simulator in fact: the same figures
+        first.results.filter(like="consensus."), other.results.filter(like="consensus."))

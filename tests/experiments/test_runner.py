@@ -196,6 +196,23 @@ def test_fresh_reruns_every_cell(write_experiment, tmp_path):
     assert count_lines(tmp_path / "out" / "worlds" / "generate_calls.log") == 2  # regenerated
 
 
+def test_a_rerun_after_a_change_of_code_runs_every_cell_again(write_experiment, tmp_path,
+                                                              monkeypatch):
+    """Resume trusted a finished cell of the same configs whatever code computed it: CI on a kept
+    workspace judged the earlier commit's cells. The cell's config hash holds the fingerprint of
+    the source (shocklab.hashing.code_fingerprint), so other code runs every cell again."""
+    import experiments.runner as runner
+
+    calls = tmp_path / "calls.log"
+    exp = load_experiment(write_experiment(seeds=[1, 2], analysis_overrides={"log": str(calls)}))
+    _run(exp, tmp_path / "out", executor="serial")
+    _run(exp, tmp_path / "out", executor="serial")
+    assert count_lines(calls) == 2   # the same code: resumed
+    monkeypatch.setattr(runner, "code_fingerprint", lambda *pkgs: "other code")
+    out = _run(exp, tmp_path / "out", executor="serial")
+    assert count_lines(calls) == 4 and (out.results["status"] == "ok").all()
+
+
 def test_more_workers_than_cells_start_only_as_many_processes_as_cells(write_experiment, tmp_path,
                                                                       pool_sizes, caplog):
     """`--workers 100000` on the 3-cell CI gate forked thousands of processes (a forking
