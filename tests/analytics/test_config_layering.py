@@ -225,6 +225,12 @@ def test_set_base_says_where_base_belongs():
      "detectors.rolling_zscore.kpis: 'aov' is listed twice"),
     ("consensus.required=[rolling_zscore, rolling_zscore]", "consensus.required=[rolling_zscore]",
      "consensus.required: 'rolling_zscore' is listed twice"),
+    # the At-Risk monitor built the segment's series (and its alerts) twice
+    ("customers.monitor.segments=[At Risk, At Risk]", "customers.monitor.segments=[At Risk]",
+     "customers: monitor.segments: 'At Risk' is listed twice"),
+    ("customers.actions.rules=[{action: a, segments: [New, New]}]",
+     "customers.actions.rules=[{action: a, segments: [New]}]",
+     r"customers: actions.rules\[0\].segments: 'New' is listed twice"),
 ])
 def test_a_name_listed_twice_is_refused_naming_the_list(bad, good, message):
     with pytest.raises(InputError, match=message):

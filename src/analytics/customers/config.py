@@ -484,4 +484,7 @@ class CustomersConfig(_Strict):
                 raise ValueError(
                     f"{where}: {bad[0]!r} is not a configured segment ({', '.join(known)})"
                 )
+            twice = [n for i, n in enumerate(names) if n in names[:i]]
+            if twice:   # monitor.segments: the segment's series and alerts were made twice
+                raise ValueError(f"{where}: {twice[0]!r} is listed twice")
         return self
