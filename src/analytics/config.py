@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES
-from shocklab.configio import CONFIG_DIR, layered, load_config, load_yaml, validate
+from shocklab.configio import CONFIG_DIR, first_repeat, layered, load_config, load_yaml, validate
 from shocklab.errors import InputError
 
 from .consensus import parse_duration
@@ -344,12 +344,9 @@ class AnalysisConfig(_Strict):
                  ("consensus.required", self.consensus.required),
                  *((f"slice_kpis.{d}", ks) for d, ks in self.slice_kpis.items()),
                  *((f"detectors.{n}.kpis", d.kpis or []) for n, d in self.detectors.items())]
-        for where, names in lists:   # a repeated KPI was a series watched twice (the oracle
-            seen = set()             # failed on it); a repeat anywhere is a copy-paste slip
-            for name in names:
-                if name in seen:
-                    raise ValueError(f"{where}: {name!r} is listed twice")
-                seen.add(name)
+        for where, names in lists:   # a repeated KPI: its series watched twice, the oracle failed
+            if (twice := first_repeat(names)) is not None:
+                raise ValueError(f"{where}: {twice!r} is listed twice")
         for k in self.kpis:
             if k not in KPI_NAMES:
                 raise ValueError(f"kpis: unknown KPI {k!r} (known: {', '.join(KPI_NAMES)})")

@@ -391,20 +391,22 @@ def run(ctx: RunContext, stages: Sequence[tuple[str, Stage]] | None = None) -> R
 
 # ---------------------------------------------------------------- selection, ids, outputs
 def select_detectors(
-    cfg: AnalysisConfig, names: Sequence[str] | None, has_truth: bool = True
+    cfg: AnalysisConfig, names: Sequence[str] | None, has_truth: bool = True,
+    where: str = "--detectors",
 ) -> AnalysisConfig:
-    """A copy of ``cfg`` with only ``names`` enabled (None = as configured)."""
+    """A copy of ``cfg`` with only ``names`` enabled (None = as configured); errors name
+    ``where`` (the CLI's flag, or the API request's field)."""
     if not names:
         return cfg
     unknown = [n for n in names if n not in cfg.detectors]
     if unknown:
         raise InputError(
-            f"--detectors: unknown detector {unknown[0]!r} (known: {', '.join(cfg.detectors)})"
+            f"{where}: unknown detector {unknown[0]!r} (known: {', '.join(cfg.detectors)})"
         )
     for n in names:
         if REGISTRY[cfg.detectors[n].type].needs_truth and not has_truth:
             raise InputError(
-                f"--detectors: {n!r} needs truth/ (simulated data) and this data has none"
+                f"{where}: {n!r} needs truth/ (simulated data) and this data has none"
             )
     dets = {n: d.model_copy(update={"enabled": n in names}) for n, d in cfg.detectors.items()}
     return cfg.model_copy(update={"detectors": dets})

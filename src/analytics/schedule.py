@@ -56,7 +56,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from shocklab.children import die_with_parent
+from shocklab.children import die_with_parent, usable_cores
 
 from .context import RunContext
 
@@ -76,14 +76,7 @@ def spare_core() -> bool:
     """May a stage run a thread of its own beside its main work? Only with two usable cores and
     outside a forked worker (there the parent's stages use the other core): in order
     (``SHOCKLAB_PARALLEL=0``), or in the parent."""
-    return not _IN_WORKER and _usable_cores() >= 2
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return not _IN_WORKER and usable_cores() >= 2
 
 
 def parallel_enabled() -> bool:
@@ -94,7 +87,7 @@ def parallel_enabled() -> bool:
         return False
     if v in ("1", "true", "yes", "on"):
         return True
-    return _usable_cores() >= 2
+    return usable_cores() >= 2
 
 
 def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: RunOne) -> RunContext:

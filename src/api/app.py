@@ -238,8 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if kpi not in names:
             raise ApiError(422, f"kpi: unknown {shown(kpi)} (known: {', '.join(names)})")
         slices = run.slices()
-        if dimension not in slices:
-            _known("dimension", dimension, list(slices))
+        _known("dimension", dimension, list(slices))
         if segment not in slices[dimension]:
             raise ApiError(422, f"segment: {shown(segment)} is not a segment of {dimension} "
                                 f"(known: {', '.join(slices[dimension])})")

@@ -169,7 +169,8 @@ def conform(model: type[BaseModel], value: Any, run_id: str, what: str,
         return model.model_validate(prepare(value))
     except (ValidationError, ValueError, TypeError) as exc:
         reason = exc.errors()[0] if isinstance(exc, ValidationError) else {"msg": str(exc)}
-        where = "".join(f"{p}: " for p in [".".join(map(str, reason.get("loc", ())))] if p)
+        loc = ".".join(map(str, reason.get("loc", ())))
+        where = f"{loc}: " if loc else ""
         raise ApiError(500, f"run {run_id!r}: {what} cannot be read ({where}{reason['msg']}); "
                             "rerun the analysis to rewrite it") from None
 

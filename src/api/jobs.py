@@ -152,12 +152,7 @@ class JobManager:
                 f"{exc.detail}; regenerate the data set (generate_data.py), or analyse it as it is "
                 "from the command line (run_analysis.py --data DIR --no-verify): POST /runs always "
                 "verifies") from None
-        try:
-            cfg = select_detectors(cfg, detectors, has_truth(data))
-        except InputError as exc:  # named the CLI's flag; a request sends the field
-            msg = str(exc)
-            raise InputError("detectors:" + msg.removeprefix("--detectors:")
-                             if msg.startswith("--detectors:") else msg) from None
+        cfg = select_detectors(cfg, detectors, has_truth(data), where="detectors")
         return run_id(ds, cfg, data_hash(ds))
 
     def start(

@@ -205,8 +205,11 @@ def slice_incidents(run: Run, kpi: str, dimension: str,
     magnitude that is no number) — the KPI explorer names them rather than fail on them."""
     on = [i for i in (run.incidents() or []) if i.get("kpi") == kpi
           and i.get("dimension") == dimension and str(i.get("segment")) == str(segment)]
-    good = [i for i in on if _drawable(i)]
-    return good, [i for i in on if not _drawable(i)]
+    good: list[dict] = []
+    bad: list[dict] = []
+    for i in on:
+        (good if _drawable(i) else bad).append(i)
+    return good, bad
 
 
 def _drawable(inc: dict) -> bool:

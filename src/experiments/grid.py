@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shocklab.configio import apply_overrides
-from shocklab.errors import InputError
 from shocklab.hashing import sha256_json
 
 from .config import ExperimentConfig, override_text
@@ -110,13 +109,8 @@ def named_overrides(data: dict[str, Any], items: list[str], where: str, prefix: 
     """``apply_overrides(data, items, merge=True)``, an error naming ``where`` the override came
     from (an experiment file's grid, settings or *_overrides) and its key (``prefix`` + key):
     it named a '--set' never given."""
-    try:
-        return apply_overrides(data, items, merge=True)
-    except InputError as exc:
-        text = str(exc)
-        for item in items:
-            text = text.replace(f"--set {item!r}: ", f"{where}: {prefix}{item.partition('=')[0]}: ")
-        raise InputError(text) from None
+    return apply_overrides(data, items, merge=True,
+                           label=lambda item: f"{where}: {prefix}{item.partition('=')[0]}")
 
 
 def resolve_cell(cell: Cell, scenario: dict[str, Any], analysis: dict[str, Any] | None,

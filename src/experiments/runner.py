@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from shocklab.atomic import atomic_write_text, claim_dir
-from shocklab.children import die_with_parent
+from shocklab.children import die_with_parent, usable_cores
 from shocklab.errors import InputError
 from shocklab.hashing import canonical_json, code_fingerprint, json_ready, sha256_json
 from shocklab.signals import Terminated, deferred, signal_handler
@@ -395,11 +395,7 @@ def worker_count(executor: str, workers: int, cells: int, scheduler: str | None 
         return 1
     if executor == "dask" and scheduler:
         return max(1, min(workers, cells))
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:   # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(workers, cells, WORKERS_PER_CPU * cpus))
+    return max(1, min(workers, cells, WORKERS_PER_CPU * usable_cores()))
 
 
 def execute(tasks: list[CellTask], executor: str = "serial", workers: int = 1,

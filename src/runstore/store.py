@@ -136,12 +136,12 @@ def _escapes(path: Path, root: Path) -> str | None:
     """Why ``path`` is not read when a symbolic link takes it out of ``root`` (a run file
     linked to a file elsewhere on the server was served), else None."""
     try:
-        real, top = path.resolve(), root.resolve()
+        path.resolve()
     except (OSError, RuntimeError):  # a symlink loop
         return "not read: a symbolic link that cannot be resolved"
-    if real == top or top in real.parents:
+    if _inside(path, (root,)) is not None:
         return None
-    return f"not read: a symbolic link to a file outside the {top.name}/ root"
+    return f"not read: a symbolic link to a file outside the {root.resolve().name}/ root"
 
 
 def _each(prefix: str, **kinds: str) -> dict[str, str]:

@@ -62,3 +62,12 @@ def die_with_parent(parent_pid: int) -> None:
         return
     if os.getppid() != parent_pid:  # the parent died between the fork and the prctl
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's or a CI
+    runner's share), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -252,11 +252,11 @@ def validate(model: type[M], data: dict[str, Any], source: str) -> M:
     return cfg
 
 
-def _parse_key(key: str) -> list[str | int]:
+def _parse_key(key: str, label: str | None = None) -> list[str | int]:
     parts: list[str | int] = []
     for raw in key.replace("[", ".").replace("]", "").split("."):
         if raw == "":
-            raise InputError(f"--set {key!r}: empty key segment")
+            raise InputError(f"{label or f'--set {key!r}'}: empty key segment")
         parts.append(int(raw) if raw.lstrip("-").isdigit() else raw)
     return parts
 
@@ -319,11 +319,11 @@ def _join_dotted_keys(data: Any, parts: list[str | int],
     return out
 
 
-def _check_index(item: str, node: list[Any], part: str | int, at: list[str | int]) -> None:
+def _check_index(label: str, node: list[Any], part: str | int, at: list[str | int]) -> None:
     """A name where the config holds a list ('--set seeds.count=2' with 'seeds: [1, 2]') said
-    "index 'count' out of range"."""
+    "index 'count' out of range". ``label`` names the override (``apply_overrides``)."""
     if not isinstance(part, int):
-        raise InputError(f"--set {item!r}: {format_path(tuple(at))} is a list of {len(node)}, "
+        raise InputError(f"{label}: {format_path(tuple(at))} is a list of {len(node)}, "
                          f"not a mapping: {part!r} is no key of it (address an item by number, "
                          f"or set the whole value)")
 
@@ -360,8 +360,24 @@ def _warn_if_replaced(key: str, old: Any, value: Any) -> None:
                     key, ", ".join(lost[:6]), more, key)
 
 
+def first_repeat(names: Iterable[Any]) -> Any | None:
+    """The first name a list holds twice (a copy-paste slip in a config's list), else None."""
+    seen: set[Any] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def set_label(item: str) -> str:
+    """How an error names an override: the command line's ``--set 'key=value'``."""
+    return f"--set {item!r}"
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
-                    dotted: tuple[DottedPath, ...] = (), merge: bool = False) -> dict[str, Any]:
+                    dotted: tuple[DottedPath, ...] = (), merge: bool = False,
+                    label: Callable[[str], str] = set_label) -> dict[str, Any]:
     """Apply ``dotted.key=value`` strings (values parsed as YAML scalars/lists) to a copy of data.
 
     List elements are addressed by index: ``events.0.magnitude=0.3`` or ``events[0].magnitude=0.3``.
@@ -369,26 +385,28 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
     any list index), where the rest of an override's key is one key (``_join_dotted_keys``).
     ``merge``: a mapping set where the data holds one is ``layered`` over it (an experiment's
     ``consensus: {min_votes: 3}``) instead of replacing it (``--set consensus={…}``).
+    ``label(item)`` names an override in an error (an experiment file's grid names its own key).
     """
     import copy
 
     out = copy.deepcopy(data)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
+        name = label(item)
         if not sep or not key.strip():
-            raise InputError(f"--set {item!r}: expected dotted.key=value")
+            raise InputError(f"{name}: expected dotted.key=value")
         try:
             value = safe_load(raw) if raw.strip() else None
         except (yaml.YAMLError, ValueError, RecursionError):
             value = raw
-        parts = _join_dotted_keys(out, _parse_key(key.strip()), dotted)
+        parts = _join_dotted_keys(out, _parse_key(key.strip(), label(key.strip())), dotted)
         node: Any = out
         for i, part in enumerate(parts[:-1]):
             if isinstance(node, list):
-                _check_index(item, node, part, parts[:i])
+                _check_index(name, node, part, parts[:i])
                 if not -len(node) <= part < len(node):
                     raise InputError(
-                        f"--set {item!r}: index {part!r} out of range at "
+                        f"{name}: index {part!r} out of range at "
                         f"{format_path(tuple(parts[:i]))}"
                     )
                 node = node[part]
@@ -401,13 +419,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
                 node = node[part]
             else:
                 raise InputError(
-                    f"--set {item!r}: {format_path(tuple(parts[:i]))} is not a mapping or list"
+                    f"{name}: {format_path(tuple(parts[:i]))} is not a mapping or list"
                 )
         last = parts[-1]
         if isinstance(node, list):
-            _check_index(item, node, last, parts[:-1])
+            _check_index(name, node, last, parts[:-1])
             if not -len(node) <= last < len(node):
-                raise InputError(f"--set {item!r}: index {last!r} out of range")
+                raise InputError(f"{name}: index {last!r} out of range")
             node[last] = value
         elif isinstance(node, dict):
             if not merge:
@@ -416,7 +434,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
             node[last] = layered(node, {last: value})[last] if merge else value
         else:
             raise InputError(
-                f"--set {item!r}: {format_path(tuple(parts[:-1]))} is not a mapping or list"
+                f"{name}: {format_path(tuple(parts[:-1]))} is not a mapping or list"
             )
     return out
 

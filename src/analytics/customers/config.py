@@ -11,6 +11,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shocklab.configio import first_repeat
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -484,7 +486,7 @@ class CustomersConfig(_Strict):
                 raise ValueError(
                     f"{where}: {bad[0]!r} is not a configured segment ({', '.join(known)})"
                 )
-            twice = [n for i, n in enumerate(names) if n in names[:i]]
-            if twice:   # monitor.segments: the segment's series and alerts were made twice
-                raise ValueError(f"{where}: {twice[0]!r} is listed twice")
+            # monitor.segments: the segment's series and alerts were made twice
+            if (twice := first_repeat(names)) is not None:
+                raise ValueError(f"{where}: {twice!r} is listed twice")
         return self

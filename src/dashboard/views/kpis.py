@@ -52,7 +52,8 @@ def render(ctx) -> None:
         "(hover for the score on the common z-like scale). Shaded: consensus incidents (red down, "
         "green up); dashed orange: true events; grey: planned calendar days."
         + (f" Planned days: from the scorecard's expected events — {why}" if why else "")
-        + (" (SHOCKLAB_DATA names the data roots)." if why and "data roots" in why else
+        + (" (`shocklab dashboard --data-root DIR` or SHOCKLAB_DATA sets the data roots)."
+           if why and "data roots" in why else
            "." if why else "")
     )
     det = run.detections_for(kpi, dim, seg)
