@@ -4,7 +4,8 @@ Ids are directory names under a configured root. :func:`safe_child` refuses anyt
 plain name (``..``, slashes, a symlink pointing outside the root), and no file of a run or
 experiment is read through a symlink leading out of its root (:func:`_escapes`), so neither the API
 nor the dashboard can be made to read outside ``reports/`` or ``runs/``. Parsed files are cached by
-(path, mtime, size): a rerun that replaces a run directory is picked up on the next read.
+(path, mtime, size): a rerun that replaces a run directory is picked up on the next read; the cache
+holds at most ``SHOCKLAB_CACHE_MB`` (default 512) of parsed values, least recently read out first.
 
 Size (~1,000 lines, one module on purpose): ``Run``, ``Experiment`` and ``RunStore`` share the
 path-safety check and the cache, so the one boundary against reading outside a root stays in one
@@ -14,6 +15,7 @@ place.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -89,9 +91,33 @@ def safe_child(root: Path, name: str) -> Path | None:
 
 # --- parsed-file cache ----------------------------------------------------------------------------
 
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+# Bounded by the memory the parsed values hold, not only by their number: a run's
+# detections.csv and its wide series table are ~70 MB each, so 48 entries reached ~1 GB for six
+# runs. SHOCKLAB_CACHE_MB (default 512) sets the budget; the newest entry stays whatever its size
+# (a run larger than the budget is not re-parsed on every request).
+_CACHE: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
 _CACHE_LOCK = Lock()
-_CACHE_MAX = 48
+_CACHE_MAX = 256
+_CACHE_BYTES = [0]  # held by the entries now (a list: updated under the lock)
+
+
+def _cache_budget() -> int:
+    """The byte budget: SHOCKLAB_CACHE_MB when it is a positive number, else 512 MB."""
+    try:
+        mb = float(os.environ.get("SHOCKLAB_CACHE_MB", ""))
+    except ValueError:
+        mb = 0.0
+    return int((mb if mb > 0 and np.isfinite(mb) else 512.0) * 2**20)
+
+
+def _size_of(value: Any, file_size: int) -> int:
+    """Memory a cached value holds, about: a frame's own (strings counted), bytes' length, and
+    for parsed JSON a few times its text (Python objects are larger than the text behind them)."""
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=True, deep=True).sum())
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    return 4 * file_size + 1024
 
 
 @dataclass(frozen=True)
@@ -116,7 +142,7 @@ def _cached(path: Path, kind: str, loader, root: Path | None = None) -> Any:
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
-            return _CACHE[key]
+            return _CACHE[key][0]
     try:
         value = loader(path)
     # JSONDecodeError, UnicodeDecodeError, ParserError …; RecursionError: JSON nested thousands
@@ -125,10 +151,15 @@ def _cached(path: Path, kind: str, loader, root: Path | None = None) -> Any:
         # the caller names the file: no server path in a reason the API sends (pyarrow's has it)
         first = (str(exc).replace(str(path), path.name).splitlines() or [""])[0][:160]
         value = _Unreadable(f"{type(exc).__name__}: {first}")
+    size = _size_of(value, st.st_size)
+    budget = _cache_budget()
     with _CACHE_LOCK:
-        _CACHE[key] = value
-        while len(_CACHE) > _CACHE_MAX:
-            _CACHE.popitem(last=False)
+        if key in _CACHE:  # another thread parsed it meanwhile
+            _CACHE_BYTES[0] -= _CACHE.pop(key)[1]
+        _CACHE[key] = (value, size)
+        _CACHE_BYTES[0] += size
+        while len(_CACHE) > 1 and (len(_CACHE) > _CACHE_MAX or _CACHE_BYTES[0] > budget):
+            _CACHE_BYTES[0] -= _CACHE.popitem(last=False)[1][1]
     return value
 
 
@@ -543,7 +574,7 @@ class Run:
         except OSError:
             return None
         with _CACHE_LOCK:
-            v = _CACHE.get((str(path), kind, st.st_mtime_ns, st.st_size))
+            v = _CACHE.get((str(path), kind, st.st_mtime_ns, st.st_size), (None, 0))[0]
         return v.reason if isinstance(v, _Unreadable) else None
 
     def json(self, rel: str) -> Any:

@@ -81,3 +81,34 @@ def test_an_alerts_file_with_a_line_that_is_no_object_is_unreadable_not_served(t
     run = Run("r", d)
     assert run.alerts() is None
     assert "record 2 is not a JSON object" in run.problem("customers/alerts.jsonl")
+
+
+def test_the_parsed_file_cache_is_bounded_by_memory_not_only_by_count(tmp_path, monkeypatch):
+    """Six runs' 70 MB tables filled ~1 GB under a 48-entry bound: the cache now keeps its
+    parsed values within SHOCKLAB_CACHE_MB, the least recently read out first, the newest kept."""
+    import numpy as np
+    import pandas as pd
+
+    from runstore import store as st
+
+    monkeypatch.setattr(st, "_CACHE", type(st._CACHE)())
+    monkeypatch.setattr(st, "_CACHE_BYTES", [0])
+    monkeypatch.setenv("SHOCKLAB_CACHE_MB", "1")
+    paths = []
+    for i in range(6):  # each ~0.4 MB parsed (two float columns of 25,000 rows)
+        p = tmp_path / f"t{i}.csv"
+        pd.DataFrame({"a": np.arange(25_000.0), "b": np.arange(25_000.0) + i}).to_csv(
+            p, index=False)
+        paths.append(p)
+    frames = [st._cached(p, "csv", pd.read_csv) for p in paths]
+    held = sum(size for _, size in st._CACHE.values())
+    assert held == st._CACHE_BYTES[0] <= 2**20
+    kept = {k[0] for k in st._CACHE}
+    assert str(paths[-1]) in kept and str(paths[0]) not in kept
+    assert 1 <= len(kept) < 6
+    assert st._cached(paths[-1], "csv", pd.read_csv) is frames[-1]  # a hit, not a re-parse
+
+    monkeypatch.setenv("SHOCKLAB_CACHE_MB", "0.01")  # smaller than any one table
+    big = st._cached(paths[0], "csv", pd.read_csv)
+    assert list(st._CACHE) and [k[0] for k in st._CACHE] == [str(paths[0])]
+    assert st._cached(paths[0], "csv", pd.read_csv) is big  # the newest stays whatever its size
