@@ -109,14 +109,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             analysis_enabled=s.allow_analysis,
         )
 
+    def page_of(items: list, limit: int | None, offset: int, response: Response) -> list:
+        """``items[offset:offset + limit]`` (all from ``offset`` without a limit); the whole count
+        in ``X-Total-Count``, so a client pages without a second request."""
+        response.headers["X-Total-Count"] = str(len(items))
+        return items[offset:] if limit is None else items[offset:offset + limit]
+
     @app.get(
         "/runs",
         response_model=list[M.RunSummary],
         tags=["runs"],
-        summary="Run directories, newest first",
+        summary="Run directories, newest first (?limit=&offset= for a page; X-Total-Count)",
     )
-    def list_runs():
-        return [r.summary() for r in store.listed()]
+    def list_runs(
+        response: Response,
+        limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ):
+        # only the page's runs are summarised (each summary reads run.json, insights.json and
+        # scorecard.json): a store of thousands of runs answers a page without parsing them all
+        return [r.summary() for r in page_of(store.listed(), limit, offset, response)]
 
     @app.get("/runs/{run_id}", response_model=M.RunDetail, responses=ERRORS, tags=["runs"])
     def get_run(run_id: str):
@@ -365,9 +377,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             it["customer_id"] = str(it["customer_id"])
         return {"total": int(m.sum()), "offset": offset, "limit": limit, "items": items}
 
-    @app.get("/experiments", response_model=list[M.ExperimentSummary], tags=["experiments"])
-    def list_experiments():
-        return [e.summary() for e in store.listed(experiments=True)]
+    @app.get("/experiments", response_model=list[M.ExperimentSummary], tags=["experiments"],
+             summary="Experiment directories, newest first (?limit=&offset=; X-Total-Count)")
+    def list_experiments(
+        response: Response,
+        limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT)] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ):
+        return [e.summary() for e in page_of(store.listed(experiments=True), limit, offset,
+                                             response)]
 
     @app.get(
         "/experiments/{exp_id}",

@@ -60,6 +60,26 @@ def test_health_and_run_list(client, roots):
     assert "customers/segments.csv" in runs["kpis"]["missing"]
 
 
+def test_run_and_experiment_lists_page_and_read_only_the_page(client, monkeypatch):
+    whole = client.get("/runs")
+    assert whole.headers["x-total-count"] == "4"
+    ids = [r["id"] for r in whole.json()]
+    from runstore import store as st
+    read = []
+    summary = st.Run.summary
+    monkeypatch.setattr(st.Run, "summary", lambda self: read.append(self.id) or summary(self))
+    first = client.get("/runs?limit=3")
+    assert [r["id"] for r in first.json()] == ids[:3] and first.headers["x-total-count"] == "4"
+    assert read == ids[:3]  # the fourth run's files were not read for this page
+    rest = client.get("/runs?limit=3&offset=3")
+    assert [r["id"] for r in rest.json()] == ids[3:] and rest.headers["x-total-count"] == "4"
+    assert client.get("/runs?offset=9").json() == []
+    for bad in ("limit=0", "limit=1001", "offset=-1", "limit=x"):
+        assert bad.split("=")[0] in _error(client.get(f"/runs?{bad}"), 422)
+    exps = client.get("/experiments?limit=1")
+    assert len(exps.json()) == 1 and exps.headers["x-total-count"] == "2"
+
+
 def test_run_detail(client, roots):
     d = client.get("/runs/sim").json()
     info = _json(roots, "sim", "run.json")
