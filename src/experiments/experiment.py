@@ -261,29 +261,35 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
                     f" (did you mean {', '.join(close)}?)" if close else "",
                 )
     reported = results
-    written: set[str] = set()  # which of OPTIONAL_OUTPUTS this run writes
+    train = results.iloc[:0]
     if cfg.split is not None:   # tune on train seeds, report test seeds only
         reported = results[results["seed"].isin(cfg.split.test_seeds)]
         train = results[results["seed"].isin(cfg.split.train_seeds)]
-        if len(train):
-            written.add("leaderboard_train.csv")
-            atomic_write_text(
-                out_dir / "leaderboard_train.csv",
-                leaderboard(train, cfg.metrics, cfg.rank_metric, cfg.bootstrap).to_csv(index=False),
-            )
-        if len(reported):
-            written.add("summary.csv")
-            atomic_write_text(
-                out_dir / "summary.csv", summary_table(reported, cfg.bootstrap).to_csv(index=False)
-            )
+    written = {  # which of OPTIONAL_OUTPUTS this run writes (gate.json: known after the checks)
+        name for name, wrote in (("leaderboard_train.csv", len(train) > 0),
+                                 ("summary.csv", cfg.split is not None and len(reported) > 0),
+                                 ("detectability.csv", cfg.kind == "detectability"),
+                                 ("mde.csv", cfg.kind == "detectability")) if wrote}
     board = leaderboard(reported, cfg.metrics, cfg.rank_metric, cfg.bootstrap)
-    # an earlier run's verdict goes before this run's results: killed between the two, the
-    # directory held new results beside the old verdict, which the dashboard and API read
+    # an earlier run's tables and verdict go before this run's results: killed between the two,
+    # the directory held new results beside the old leaderboard or verdict, which the dashboard
+    # and API read as this run's (a table missing is reported as missing)
+    (out_dir / "leaderboard.csv").unlink(missing_ok=True)
     if (out_dir / "gate.json").is_file():
         (out_dir / "gate.json").unlink()
         if not checks and baseline is None:
             log.info("removed gate.json of an earlier run (this run does not write it)")
+    _drop_stale(out_dir, written, everything=True)
     _write_parquet(results, out_dir / "results.parquet")
+    if "leaderboard_train.csv" in written:
+        atomic_write_text(
+            out_dir / "leaderboard_train.csv",
+            leaderboard(train, cfg.metrics, cfg.rank_metric, cfg.bootstrap).to_csv(index=False),
+        )
+    if "summary.csv" in written:
+        atomic_write_text(
+            out_dir / "summary.csv", summary_table(reported, cfg.bootstrap).to_csv(index=False)
+        )
     atomic_write_text(out_dir / "leaderboard.csv", board.to_csv(index=False))
     outcome = Outcome(
         out_dir, results, board, labels=setting_labels(settings)
@@ -293,7 +299,6 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
         assert cfg.detectability is not None
         outcome.detectability = curves(results, cfg.detectability, cfg.bootstrap)
         outcome.mde = minimum_detectable_effect(outcome.detectability, cfg.detectability.min_recall)
-        written |= {"detectability.csv", "mde.csv"}
         atomic_write_text(out_dir / "detectability.csv", outcome.detectability.to_csv(index=False))
         atomic_write_text(out_dir / "mde.csv", outcome.mde.to_csv(index=False))
 
@@ -311,7 +316,6 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
         shutil.rmtree(out_dir / "plots")
         log.info("removed plots/ of an earlier run (this run writes none: --no-plots)")
 
-    _drop_stale(out_dir, written)   # gate.json is gone already (above)
     # the gate judges what the leaderboard reports: the test seeds of a split, not the train seeds
     if checks:
         outcome.gate += gating.check_absolute(reported, checks, cfg.bootstrap)
@@ -360,12 +364,14 @@ def _remove_temporary_files(out_dir: Path) -> None:
         log.info("removed %d temporary file(s) of a killed run of %s", len(stale), out_dir)
 
 
-def _drop_stale(out_dir: Path, written: set[str]) -> None:
-    """Remove the optional outputs an earlier run of this directory wrote and this one does not."""
+def _drop_stale(out_dir: Path, written: set[str], everything: bool = False) -> None:
+    """Remove the optional outputs an earlier run of this directory wrote and this one does not
+    (``everything``: those it will write again too, silently: they go before the new results)."""
     for name in OPTIONAL_OUTPUTS:
-        if name not in written and (out_dir / name).is_file():
+        if (everything or name not in written) and (out_dir / name).is_file():
             (out_dir / name).unlink()
-            log.info("removed %s of an earlier run (this run does not write it)", name)
+            if name not in written:
+                log.info("removed %s of an earlier run (this run does not write it)", name)
 
 
 def setting_label(setting: Setting, max_len: int = 40, names: dict[str, str] | None = None

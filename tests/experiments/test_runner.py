@@ -324,7 +324,8 @@ def test_a_rerun_killed_after_its_results_leaves_no_earlier_verdict(write_experi
                                                                     monkeypatch):
     """A rerun killed between writing results.parquet and gate.json left the new results beside
     the earlier run's verdict, which the dashboard and the API read as this run's (audit-cigate
-    leftover): the old verdict now goes before any of the new results are written."""
+    leftover): the old verdict now goes before any of the new results are written; so does the
+    old leaderboard.csv (session 37's audit: a kill between the two files left them of two runs)."""
     import experiments.experiment as experiment
 
     out = tmp_path / "out"
@@ -347,6 +348,8 @@ def test_a_rerun_killed_after_its_results_leaves_no_earlier_verdict(write_experi
     assert (out / "results.parquet").stat().st_mtime_ns != stamp
     assert len(pd.read_parquet(out / "results.parquet")) == 3
     assert not (out / "gate.json").exists()
+    # nor the earlier leaderboard (2 seeds) beside the new results (3): missing, said as missing
+    assert not (out / "leaderboard.csv").exists()
 
 
 def test_a_rerun_removes_the_temporary_files_of_a_killed_run(write_experiment, tmp_path):
