@@ -12,9 +12,11 @@ Columns (header names in any case; other columns are ignored, with a warning)
 - ``end`` (optional): the last day of a range, inclusive; empty = the ``date`` day only.
 - ``name`` (optional, default ``planned``), ``kind`` (optional, default ``campaign``).
 - ``scope`` (optional, default ``all``): ``all`` concerns every series of the file; ``dim=value``
-  (``channel=email``; several joined by commas) concerns the slice ``dimension=dim,
-  segment=value`` of a long-layout file and every series of other dimensions (the overall ones
-  too), not the other segments of ``dim`` — the store's rule (``detectors.base.calendar_mask``).
+  (``channel=email``; several joined by commas; a value may hold commas itself, ``country=Korea,
+  Republic of``: text without ``=`` after a comma continues the value) concerns the slice
+  ``dimension=dim, segment=value`` of a long-layout file and every series of other dimensions
+  (the overall ones too), not the other segments of ``dim`` — the store's rule
+  (``detectors.base.calendar_mask``).
   A ``dim`` the file does not carry concerns every series (a channel campaign moves the overall
   KPIs; a warning counts such rows). A ``value`` the file does not carry for a ``dim`` it does
   carry is an error naming the row (a typo would otherwise be read as "the other segments only").
@@ -43,6 +45,8 @@ from shocklab.textfile import (
     not_a_file,
     refuse_implicit_index,
 )
+
+from .detectors.base import scope_pairs
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -108,9 +112,11 @@ def _scope(text: str, where: str, row: int, slices: dict[str, set[str]]) -> tupl
     if text.lower() == "all":
         return "all", False
     parts, foreign = [], False
-    for part in text.split(","):
-        dim, sep, value = (p.strip() for p in part.partition("="))
-        if not sep or not dim or not value or dim == "overall":
+    pairs = scope_pairs(text)
+    if not pairs or not text.split(",")[0].count("="):  # text before the first '='
+        pairs.append(("", ""))
+    for dim, value in ((d.strip(), v.strip()) for d, v in pairs):
+        if not dim or not value or dim == "overall":
             raise InputError(
                 f"{where}: column 'scope' must be all or dimension=segment (e.g. channel=email), "
                 f"got {text!r} (data row {row})"

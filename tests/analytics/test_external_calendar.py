@@ -111,6 +111,39 @@ def test_scopes_on_a_long_file(tmp_path, caplog):
         (10, "email"), (10, "all"), (11, "email"), (11, "all"), (11, "direct")}
 
 
+def test_a_segment_holding_a_comma_is_named_as_written(tmp_path):
+    """A country 'Korea, Republic of' could not be named: the scope was split at its comma
+    ('no segment 'Korea'' or 'must be all or dimension=segment'), so its campaign days could
+    only be given store-wide."""
+    t = pd.date_range("2025-01-01", periods=60, freq="D").strftime("%Y-%m-%d")
+    segs = ("Korea, Republic of", "Japan")
+    rows = [(d, "orders", 100.0 + i % 7, dim, seg) for i, d in enumerate(t)
+            for dim, seg in (("overall", "all"), *(("country", s) for s in segs),
+                             ("channel", "email"), ("channel", "direct"))]
+    p = tmp_path / "long.csv"
+    pd.DataFrame(rows, columns=["timestamp", "kpi", "value", "dimension", "segment"]).to_csv(
+        p, index=False)
+    ds = load_kpis_file(p)
+    cal = tmp_path / "c.csv"
+    cal.write_text('date,scope\n2025-01-10,"country=Korea, Republic of"\n'
+                   '2025-01-11,"country=Korea, Republic of,channel=email"\n')
+    table, _ = load_calendar(cal, ds.tables["kpis_daily"])
+    assert list(table["scope"]) == ["country=Korea, Republic of",
+                                    "country=Korea, Republic of,channel=email"]
+    from analytics.detectors.base import calendar_mask
+    from analytics.kpis import to_long
+
+    series = to_long(ds.tables["kpis_daily"], ["orders"], ["overall", "country", "channel"])
+    hit = series[calendar_mask(series, table)]
+    assert set(zip(hit["date"].dt.day, hit["segment"], strict=True)) == {
+        (10, "all"), (10, "Korea, Republic of"), (10, "email"), (10, "direct"),
+        (11, "all"), (11, "Korea, Republic of"), (11, "email")}
+    cal.write_text('date,scope\n2025-01-10,"country=Korea, Republik"\n')
+    with pytest.raises(InputError, match=r"no segment 'Korea, Republik' in dimension 'country' "
+                                         r"\(it has Japan, Korea, Republic of\)"):
+        load_calendar(cal, ds.tables["kpis_daily"])
+
+
 @pytest.mark.parametrize("text,message", [
     (None, r"calendar file not found"),
     (b"\xff\xfe\x00bad\x00\xff\n\x00\x01", r"cannot read the calendar"),

@@ -423,6 +423,22 @@ def robust_scale(x: np.ndarray | pd.Series, floor: float = 1e-9) -> float:
     return max(mad, floor)
 
 
+def scope_pairs(scope: str) -> list[tuple[str, str]]:
+    """``channel=email,country=US`` -> [("channel", "email"), ("country", "US")]; ``all`` -> [].
+    A part without ``=`` continues the value before it, so a segment holding a comma (a
+    ``--kpis`` or transactions file's country ``Korea, Republic of``) is named as written:
+    ``country=Korea, Republic of``. Store names never hold ``,`` ``=`` ``|`` (the simulator's
+    config refuses them), so a store's scopes read as before."""
+    pairs: list[list[str]] = []
+    for part in str(scope).split(","):
+        dim, sep, value = part.partition("=")
+        if sep:
+            pairs.append([dim, value])
+        elif pairs:
+            pairs[-1][1] += "," + part
+    return [(d, v) for d, v in pairs]
+
+
 def calendar_mask(series: pd.DataFrame, calendar: pd.DataFrame | None) -> np.ndarray:
     """Rows of ``series`` on a planned marketing-calendar day that concerns their slice.
 
@@ -454,14 +470,12 @@ def calendar_mask(series: pd.DataFrame, calendar: pd.DataFrame | None) -> np.nda
     for scope, cal in calendar.groupby(scopes.to_numpy(), sort=True):
         on_day = dates.isin(pd.DatetimeIndex(cal["date"]).normalize()).to_numpy()
         concerned = np.ones(len(series), dtype=bool)
-        for part in str(scope).split(","):
-            dim, sep, value = part.partition("=")
-            if sep:
-                concerned &= ~(
-                    (series["dimension"] == dim) & (series["segment"] != value)
-                ).to_numpy()
-                if dim in cell_of:  # a cell of another channel (country) is not concerned
-                    concerned &= ~(cell & (cell_of[dim] != value))
+        for dim, value in scope_pairs(scope):
+            concerned &= ~(
+                (series["dimension"] == dim) & (series["segment"] != value)
+            ).to_numpy()
+            if dim in cell_of:  # a cell of another channel (country) is not concerned
+                concerned &= ~(cell & (cell_of[dim] != value))
         mask |= on_day & concerned
     return mask
 
