@@ -8,11 +8,13 @@ different settings, and sweeps override ``--set detectors.<name>.threshold=4``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shocklab import configio
 from shocklab.catalogue import DIMENSIONS, KPI_NAMES
 from shocklab.configio import CONFIG_DIR, first_repeat, layered, load_config, load_yaml, validate
 from shocklab.errors import InputError
@@ -388,28 +390,27 @@ def config_from_raw(raw: dict[str, Any] | None, source: str = "analysis config")
     return validate(AnalysisConfig, raw, source)
 
 
-def load_analysis_config(
-    path: str | Path | None = None, overrides: list[str] | None = None
-) -> AnalysisConfig:
+def load_analysis_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                         label: Callable[[str], str] = configio.set_label) -> AnalysisConfig:
     """Load (``analysis_yaml``), override (``dotted.key=value``) and validate an analysis YAML
-    file."""
-    model, _raw = load_analysis_config_raw(path, overrides)
+    file (``label``: how an error names an override; the command line's ``--set '…'``)."""
+    model, _raw = load_analysis_config_raw(path, overrides, label)
     return model
 
 
 def load_analysis_config_raw(
-    path: str | Path | None = None, overrides: list[str] | None = None
-) -> tuple[AnalysisConfig, dict[str, Any]]:
+    path: str | Path | None = None, overrides: list[str] | None = None,
+    label: Callable[[str], str] = configio.set_label) -> tuple[AnalysisConfig, dict[str, Any]]:
     """The model and the raw mapping it was validated from (``analysis_yaml``, overrides
     applied)."""
     for item in overrides or []:
         if item.partition("=")[0].strip() == BASE_KEY:   # was "base: unknown key (check spelling)"
-            raise InputError(f"--set {item!r}: {BASE_KEY} is read from a file before anything is "
+            raise InputError(f"{label(item)}: {BASE_KEY} is read from a file before anything is "
                              f"layered, not set: put '{BASE_KEY}: none' at the top of a --config "
                              "file")
     return load_config(AnalysisConfig, path or DEFAULT_CONFIG_PATH,
                        None if overrides is None else [new_name_override(o) for o in overrides],
-                       read=analysis_yaml)
+                       read=analysis_yaml, label=label)
 
 
 def _old_names() -> dict[str, str]:

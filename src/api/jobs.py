@@ -126,17 +126,12 @@ class JobManager:
         for o in overrides:
             if "=" not in o:
                 raise InputError(f"overrides: expected KEY=VALUE, got {o!r}")
-        try:
-            cfg = load_analysis_config(None, overrides)
+        try:   # an override's own form ('a..b') is named as sent: "overrides: 'a..b': …"
+            cfg = load_analysis_config(None, overrides, label=lambda item: f"overrides: {item!r}")
         except ConfigError as exc:   # it named the server's config file: name what was sent
             item = override_at(exc.loc, overrides)
             raise InputError(f"overrides: {item!r}: {exc.detail}" if item is not None
                              else f"overrides: {exc.detail}") from None
-        except InputError as exc:
-            msg = str(exc)
-            if msg.startswith("--set "):   # an override's own form: "--set 'a..b': …"
-                raise InputError(f"overrides: {msg.removeprefix('--set ')}") from None
-            raise
         default = load_analysis_config(None, [])
         for key in SERVER_KEYS:
             if reduce(getattr, key.split("."), cfg) != reduce(getattr, key.split("."), default):

@@ -442,10 +442,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
 def load_config(
     model: type[M], path: str | Path, overrides: list[str] | None = None,
     read: Callable[[str | Path], dict[str, Any]] = load_yaml,
+    label: Callable[[str], str] = set_label,
 ) -> tuple[M, dict[str, Any]]:
-    """Load YAML (``read``: the file's mapping, e.g. layered over a shipped one), apply overrides,
-    validate. Returns the model and the raw (overridden) mapping."""
-    raw = apply_overrides(read(path), overrides)
+    """Load YAML (``read``: the file's mapping, e.g. layered over a shipped one), apply overrides
+    (``label``: how an error names one, ``apply_overrides``), validate. Returns the model and the
+    raw (overridden) mapping."""
+    raw = apply_overrides(read(path), overrides, label=label)
     source = str(path) + (" (with --set overrides)" if overrides else "")
     return validate(model, raw, source), raw
 

@@ -505,6 +505,7 @@ def test_post_runs_confines_paths(writer, roots, tmp_path):
      "unknown key"),
     (["sensitivity=nan"], "overrides: 'sensitivity=nan': sensitivity: must be a finite number"),
     (["a..b=1"], "overrides: 'a..b': empty key segment"),
+    (["base=none"], "overrides: 'base=none': base is read from a file before anything is layered"),
 ])
 def test_post_runs_override_errors_name_the_override_not_the_server_config(writer, overrides,
                                                                           want):
