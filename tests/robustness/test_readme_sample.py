@@ -1,6 +1,8 @@
 """The README's console sample (the scorecard of `python generate_data.py && python
 run_analysis.py`) is what the current code prints. It went stale once (the oracle's row kept an
-earlier oracle's 846 incidents / 269 false positives): docs must match behaviour."""
+earlier oracle's 846 incidents / 269 false positives): docs must match behaviour. So are the
+texts the README quotes from that run's insights (a title it gave as an example, `revenue down
+-77.9%: stockout …`, and a product id, `product 16`, were no longer in the default run)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+# texts the README quotes from the default run's insights.json, each as the README writes it
+QUOTED = (
+    "revenue down -27.5%: stockout (2025-11-11 to 2025-11-14; flagged 2025-11-11 to 2025-11-20)",
+    "orders in product 6 down -100.0% vs expected",
+    "Restock for category electronics (the product watcher flagged product 6)",
+    "revenue in country GB up +33.7%: fraud orders",
+    "orders in channel email down -26.6% vs expected from 2025-01-21 to 2025-01-28 (8 days); the "
+    "change is in 2025-01-21 to 2025-01-22, which deviated down -81.6% vs the same weekdays around "
+    "them",
+    "revenue down -11.5% week over week (2025-12-25 to 2025-12-31 vs 2025-12-18 to 2025-12-24). "
+    "The previous week held planned christmas_rush (2025-12-18 to 2025-12-19), so the comparison "
+    "is not like for like.",
+)
 
 
 def _readme_block() -> list[str]:
@@ -38,3 +55,8 @@ def test_the_readme_console_sample_is_the_default_runs_scorecard(cli, tmp_path):
         f"{ins['root_cause_accuracy']:.2f} · KPI attribution {ins['kpi_attribution']:.2f} · "
         f"signature {ins['signature_accuracy']:.2f} · median magnitude error "
         f"{ins['magnitude_error_median']:.2f}")
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    insights = (tmp_path / "run" / "insights.json").read_text(encoding="utf-8")
+    for text in QUOTED:
+        assert text in readme, f"README no longer quotes {text!r}: update QUOTED"
+        assert json.dumps(text)[1:-1] in insights, f"the default run does not say {text!r}"
