@@ -32,8 +32,9 @@ class ScoreRange(_Strict):
 
 
 class OverdueRange(_Strict):
-    """Inclusive range of "overdue" = recency / the customer's mean days between orders
-    (customers with a single order have no cadence and never match an overdue condition)."""
+    """Inclusive range of "overdue" = recency / the customer's mean days between purchase days
+    (orders of one day are one purchase; a customer who bought on one day only has no cadence and
+    never matches an overdue condition)."""
 
     min: float = Field(0.0, ge=0, le=1000)
     max: float = Field(1e9, ge=0)
@@ -70,8 +71,8 @@ def _rule(name: str, r: tuple[int, int], f: tuple[int, int],
 
 
 # The classic R x F grid (every one of the 25 cells is covered), with one refinement: "At Risk"
-# is a repeat buyer who is now 4-10x their own usual gap between orders overdue (a Poisson buyer
-# who is still active waits that long only 2 % of the time). The classic
+# is a repeat buyer who is now 4-10x their own usual gap between purchase days overdue (a Poisson
+# buyer who is still active waits that long only 2 % of the time). The classic
 # "R 1-2, F 3-5" cell keeps every frequent customer who ever left, so it mostly counts the long
 # gone and reacts to a churn wave only months later; the cadence-relative cell is where leavers
 # show up first (and they move on to "Lost" when 10x overdue). "Lapsing" is the step before: a
@@ -99,7 +100,7 @@ DEFAULT_SEGMENTS = [
 
 
 class OverdueConfig(_Strict):
-    """How "overdue" (recency / expected gap between orders) is measured.
+    """How "overdue" (recency / expected gap between purchase days) is measured.
 
     Defaults are the plain rule (calendar days, own gaps). Measured on the default two-year world
     (issue-15 note): the activity clock removed the December/January alerts but also hid the
@@ -396,7 +397,7 @@ class ActionRule(_Strict):
     days), so a fixed cut-off such as 0.7 passes nearly everyone there. ``min_churn_lift`` /
     ``max_churn_lift`` compare it with the store's base rate instead (the mean churn risk of the
     scored customers): 1 = as likely to churn as the store's average customer. ``overdue`` (recency
-    / the customer's own mean days between orders; one-order customers never match it) keeps a
+    / the customer's own mean days between purchase days; one-day buyers never match it) keeps a
     retention call from a customer still inside their usual purchase gap, and ``max_p_alive``
     from one the CLV model says is almost surely still buying (two orders a few days apart make
     a few quiet days "overdue"); ``r`` (the R score, 1 = the fifth of customers gone longest, as

@@ -40,6 +40,7 @@ from .rfm import (
     as_day,
     int_reference,
     int_scores_against,
+    new_purchase_day,
     overdue_ratio,
     rank_score,
     scores_against,
@@ -154,6 +155,7 @@ def _counts_closed_form(
     cum = np.cumsum(per_day)
     grp = np.cumsum(cust_start) - 1
     f = cum - np.concatenate([[0], cum[:-1]])[cust_start][grp]
+    pdays = np.arange(len(c)) - np.flatnonzero(cust_start)[grp] + 1  # purchase days so far
     first = s[cust_start][grp]
     nxt = np.full(len(s), n, dtype=np.int64)
     nxt[:-1] = np.where(cust_start[1:], n, s[1:])
@@ -192,11 +194,11 @@ def _counts_closed_form(
     # population pieces, cut where the overdue region or the population membership changes
     min_orders = population.min_orders if population is not None else 1
     p = live & (f >= min_orders)
-    s_p, f_p, ta_p, tb_p = s[p], f[p], ta[p], tb[p]
-    rep = f_p > 1
+    s_p, f_p, ta_p, tb_p, pd_p = s[p], f[p], ta[p], tb[p], pdays[p]
+    rep = pd_p > 1  # a cadence needs two purchase days (rfm.mean_gap)
     span = (s_p - first[p]).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        gap = np.maximum((span + 0.0) / (f_p - 1 + 0.0), 1.0)
+        gap = np.maximum((span + 0.0) / (pd_p - 1 + 0.0), 1.0)
     gap = np.where(rep, gap, 1.0)
     r_max = S + 1
     bounds = list(lookup.bounds)
@@ -324,11 +326,13 @@ def _daily_segment_counts_reference(
         rank[present[np.argsort(first_row[present], kind="stable")]] = np.arange(len(present))
         codes = rank[codes]
     day = v["day"].to_numpy() - d0  # negative: history before the range
+    new_day = new_purchase_day(codes, day)
     rev = v["net_revenue"].to_numpy()
     n_cust = int(codes.max()) + 1 if len(codes) else 0
     first = np.full(n_cust, np.iinfo(np.int32).max, dtype=np.int64)
     last = np.full(n_cust, np.iinfo(np.int32).min, dtype=np.int64)
     freq = np.zeros(n_cust, dtype=np.int64)
+    pdays = np.zeros(n_cust, dtype=np.int64)  # purchase days: the overdue ratio's cadence
     money = np.zeros(n_cust, dtype=float)
     use_m = rfm_cfg.uses_monetary
     # history keeps every repeat buyer: the store's pooled gap (overdue_ratio) is taken over them
@@ -355,6 +359,7 @@ def _daily_segment_counts_reference(
             ]  # rows are sorted by day: the first row is the earliest
             last[c] = dd  # ... and the last row the latest
             np.add.at(freq, c, 1)
+            np.add.at(pdays, c[new_day[lo:hi]], 1)
             if use_m:
                 np.add.at(money, c, rev[lo:hi])
             n_seen = max(n_seen, int(c.max()) + 1)
@@ -364,13 +369,13 @@ def _daily_segment_counts_reference(
         # day's count needs and, window_days later, the base count too (only the breakpoints
         # differ), so it is computed once and kept
         cand = np.flatnonzero(freq[seen] >= min_orders)
-        last_, first_, f_ = last[cand], first[cand], freq[cand]
+        last_, first_, f_, p_ = last[cand], first[cand], freq[cand], pdays[cand]
         rec_ = t - last_
         if clock is None:
-            overdue = overdue_ratio(rec_.astype(float), (last_ - first_).astype(float), f_, k_prior)
+            overdue = overdue_ratio(rec_.astype(float), (last_ - first_).astype(float), p_, k_prior)
         else:  # days relative to dates[0] -> clock index
             c_t, c_last = clock[t + off], clock[last_ + off]
-            overdue = overdue_ratio(c_t - c_last, c_last - clock[first_ + off], f_, k_prior)
+            overdue = overdue_ratio(c_t - c_last, c_last - clock[first_ + off], p_, k_prior)
         m_ = money[cand] if use_m else None
         if population is not None:  # segment only the population (counts are of it alone)
             keep = population.mask(f_, rec_, overdue)

@@ -156,9 +156,18 @@ def customer_ids(v: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
     return codes, ids
 
 
+def new_purchase_day(c: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Per order row, whether it is its customer's first order of that day (rows sorted by day,
+    a customer's orders of one day adjacent, as ``valid_orders`` gives them)."""
+    new = np.ones(len(c), dtype=bool)
+    new[1:] = (c[1:] != c[:-1]) | (d[1:] != d[:-1])
+    return new
+
+
 def per_customer(v: pd.DataFrame) -> pd.DataFrame:
     """Per customer of ``v`` (valid orders): first_day, last_day (int days), orders (rows: one row
-    is one order), revenue; indexed by customer_id, sorted. Vectorized (bincount on the codes)."""
+    is one order), purchase_days (days with an order: the cadence's unit), revenue; indexed by
+    customer_id, sorted. Vectorized (bincount on the codes)."""
     codes, ids = customer_ids(v)
     c = v["cust"].to_numpy()
     d = v["day"].to_numpy()
@@ -170,6 +179,8 @@ def per_customer(v: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "first_day": first[codes], "last_day": last[codes],
         "orders": np.bincount(c, minlength=n)[codes].astype(np.int64),
+        "purchase_days": np.bincount(c[new_purchase_day(c, d)], minlength=n)[codes].astype(
+            np.int64),
         "revenue": np.bincount(c, weights=v["net_revenue"].to_numpy(), minlength=n)[codes],
     }, index=ids)
 
@@ -247,10 +258,12 @@ def int_scores_against(values: np.ndarray, cum: np.ndarray, higher_is_better: bo
     return rank_score(rank, n)
 
 
-def mean_gap(span_days: np.ndarray, frequency: np.ndarray) -> np.ndarray:
-    """Mean days between orders (at least 1); NaN for one-order customers (no cadence yet)."""
+def mean_gap(span_days: np.ndarray, purchase_days: np.ndarray) -> np.ndarray:
+    """Mean days between purchase days (at least 1); NaN for a customer who bought on one day
+    only (no cadence yet). Purchase days, not orders: two orders of one day are one purchase (an
+    invoice split in two), not a 0-day gap that made the customer overdue four days later."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        gap = np.where(frequency > 1, np.maximum(span_days / (frequency - 1), 1.0), np.nan)
+        gap = np.where(purchase_days > 1, np.maximum(span_days / (purchase_days - 1), 1.0), np.nan)
     return gap
 
 
@@ -288,25 +301,25 @@ def activity_clock(v: pd.DataFrame, last_day: int, *, smooth_days: int = 7, year
     return d_min, np.cumsum(np.clip(smooth, *clip))
 
 
-def overdue_ratio(recency: np.ndarray, span: np.ndarray, frequency: np.ndarray,
+def overdue_ratio(recency: np.ndarray, span: np.ndarray, purchase_days: np.ndarray,
                   prior_strength: float) -> np.ndarray:
     """Recency / the customer's expected gap, the gap shrunk toward the store's (empirical Bayes).
 
-    Expected gap = (span + k G) / (frequency - 1 + k): the customer's own gaps plus ``k``
-    pseudo-gaps
-    of the store's pooled gap G = sum(span) / sum(frequency - 1) over repeat buyers. A customer with
-    two quick orders is not called overdue a week later; a regular with many orders keeps their
-    own rhythm. k = 0: the raw mean gap. NaN for one-order customers (no cadence yet).
+    Expected gap = (span + k G) / (p - 1 + k), p the customer's purchase days (``mean_gap``): the
+    customer's own gaps plus ``k`` pseudo-gaps of the store's pooled gap G = sum(span) /
+    sum(p - 1) over repeat buyers. A customer with two quick orders is not called overdue a week
+    later; a regular with many orders keeps their own rhythm. k = 0: the raw mean gap. NaN for a
+    customer of one purchase day (no cadence yet).
     """
-    rep = frequency > 1
-    g = float(span[rep].sum() / max((frequency[rep] - 1).sum(), 1)) if rep.any() else 1.0
+    rep = purchase_days > 1
+    g = float(span[rep].sum() / max((purchase_days[rep] - 1).sum(), 1)) if rep.any() else 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        gap = np.maximum((span + prior_strength * g) / (frequency - 1 + prior_strength), 1.0)
+        gap = np.maximum((span + prior_strength * g) / (purchase_days - 1 + prior_strength), 1.0)
     return np.where(rep, recency / gap, np.nan)
 
 
 def overdue_at(v: pd.DataFrame, cfg: RfmConfig | None, first: np.ndarray, last: np.ndarray,
-               frequency: np.ndarray, today: int) -> np.ndarray:
+               purchase_days: np.ndarray, today: int) -> np.ndarray:
     """Overdue ratios on day ``today`` as configured (``cfg.overdue``): calendar or activity clock,
     own or shrunk gaps. ``first`` / ``last``: int days."""
     oc = cfg.overdue if cfg is not None else None
@@ -316,7 +329,8 @@ def overdue_at(v: pd.DataFrame, cfg: RfmConfig | None, first: np.ndarray, last: 
         d_min, clock = activity_clock(v, today)
         at = lambda d: clock[np.clip(d - d_min, 0, len(clock) - 1)]  # noqa: E731
         rec, span = at(np.full(len(last), today)) - at(last), at(last) - at(first)
-    return overdue_ratio(rec, span, frequency, oc.gap_prior_strength if oc is not None else 0.0)
+    return overdue_ratio(rec, span, purchase_days,
+                         oc.gap_prior_strength if oc is not None else 0.0)
 
 
 NEUTRAL_R = 3  # the recency score when recency carries no information
@@ -357,7 +371,8 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
     """One row per customer with at least one valid order on or before ``as_of``.
 
     Columns: customer_id, first_order_date, last_order_date, recency_days, frequency, monetary,
-    mean_gap_days, overdue (recency / mean gap; NaN with one order), r_score, f_score, m_score,
+    mean_gap_days (between purchase days), overdue (recency / mean gap; NaN with one purchase
+    day), r_score, f_score, m_score,
     rfm_code ("545"). ``as_of`` defaults to the data's end date. r_score is ``NEUTRAL_R`` for
     everyone when the last orders span fewer than ``cfg.recency_min_span_days`` days.
     """
@@ -378,9 +393,10 @@ def compute_rfm(orders: pd.DataFrame, as_of: pd.Timestamp | None = None,
     }, index=pc.index).reset_index()
     rfm["recency_days"] = (as_of - rfm["last_order_date"]).dt.days.astype(np.int64)
     span = (rfm["last_order_date"] - rfm["first_order_date"]).dt.days.to_numpy(dtype=float)
-    rfm["mean_gap_days"] = mean_gap(span, rfm["frequency"].to_numpy())
+    pdays = pc["purchase_days"].to_numpy()
+    rfm["mean_gap_days"] = mean_gap(span, pdays)
     rfm["overdue"] = overdue_at(v, cfg, pc["first_day"].to_numpy(), pc["last_day"].to_numpy(),
-                                rfm["frequency"].to_numpy(), as_day(as_of))
+                                pdays, as_day(as_of))
     # recency and frequency are non-negative integers: O(n) counting ranks, the same scores
     rec_days, freq = rfm["recency_days"].to_numpy(), rfm["frequency"].to_numpy()
     if recency_informative(rec_days, cfg):

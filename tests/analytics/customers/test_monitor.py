@@ -183,10 +183,10 @@ def test_replay_catches_a_churn_wave_and_daily_mode_agrees(tmp_path):
 
 
 def test_days_a_daily_run_skipped_do_not_end_an_incident(tmp_path):
-    """``--as-of`` on 11-11, 11-12, then 11-20 (a cron that missed a week): the replay flags Lapsing
-    on every day from 11-11 to 11-26, so 11-20 is the same incident, not a new one alerted again
-    (the skipped days were counted as the quiet days that end an incident). A re-run of a day
-    lists its alert as not sent by this run."""
+    """``--as-of`` on the wave's first flagged day D (11-12), D + 1, then D + 8 (a cron that missed
+    a week): the replay flags Lapsing on every day from D to D + 8, so D + 8 is the same incident,
+    not a new one alerted again (the skipped days were counted as the quiet days that end an
+    incident). A re-run of a day lists its alert as not sent by this run."""
     orders, _ = synthetic_store(
         n_customers=1500, days=420, seed=4, churn_share=0.1, wave=(300, 0.5)
     )
@@ -194,19 +194,24 @@ def test_days_a_daily_run_skipped_do_not_end_an_incident(tmp_path):
     with MonitorStore(":memory:") as s:
         rep = monitor.replay(orders, cfg.monitor, cfg.rfm, s, None, "syn")
     lap = rep.series[rep.series["segment"] == "Lapsing"].set_index("date")["severity"]
-    assert lap.loc["2024-11-11":"2024-11-20"].notna().all()  # flagged on every day between
+    flagged = lap.loc["2024-11-01":"2024-11-30"].notna()
+    d1 = flagged[flagged & ~flagged.shift(1, fill_value=False)].index[-1]  # the long run's start
+    assert str(d1.date()) == "2024-11-12"  # (11-11 when same-day orders made 0-day gaps)
+    days = [str((d1 + pd.Timedelta(days=k)).date()) for k in (0, 1, 0, 8)]
+    assert lap.loc[days[0]:days[3]].notna().all()  # flagged on every day between
     out = {}
     with MonitorStore(tmp_path / "d.sqlite") as s:
-        for day in ("2024-11-11", "2024-11-12", "2024-11-11", "2024-11-20"):
+        for i, day in enumerate(days):
             res = monitor.daily(orders, day, cfg.monitor, cfg.rfm, s, None, "syn")
-            (out[day],) = [d for d in res.decisions if d["segment"] == "Lapsing"]
+            (out[i],) = [d for d in res.decisions if d["segment"] == "Lapsing"]
             alerts = [a for a in res.alerts if a["segment"] == "Lapsing"]
-            if day == "2024-11-11":
-                assert [a["sent_this_run"] for a in alerts] == [out[day]["decision"] == "sent"]
-    assert out["2024-11-11"]["decision"] == "already_sent"  # the re-run: listed, not sent again
-    assert out["2024-11-12"]["decision"] == "ongoing"
-    assert out["2024-11-20"]["decision"] == "ongoing"
-    assert out["2024-11-20"]["incident_id"] == "Lapsing:2024-11-11"
+            if day == days[0]:
+                assert [a["sent_this_run"] for a in alerts] == [out[i]["decision"] == "sent"]
+    assert out[0]["decision"] == "sent"
+    assert out[2]["decision"] == "already_sent"  # the re-run: listed, not sent again
+    assert out[1]["decision"] == "ongoing"
+    assert out[3]["decision"] == "ongoing"
+    assert out[3]["incident_id"] == f"Lapsing:{days[0]}"
 
 
 def test_observed_quiet_days_still_end_an_incident(tmp_path):

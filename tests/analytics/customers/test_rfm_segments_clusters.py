@@ -56,6 +56,23 @@ def test_rfm_known_answers(hand_made):
     )
 
 
+def test_the_usual_gap_is_between_purchase_days_not_orders():
+    """Two orders of one day (an invoice split in two) made a 0-day gap: A, whose two orders fell
+    on one day 41 days ago, read as 41x overdue (At Risk four days after buying); B, ordering
+    twice on day 0 and once on day 40, had a 20-day usual gap. Now A has no cadence yet (one
+    purchase day) and B's gap is 40 days; frequency still counts orders."""
+    t = rfm.compute_rfm(_orders([
+        ("a1", "A", "2025-01-01", 10.0, "completed"), ("a2", "A", "2025-01-01", 5.0, "completed"),
+        ("b1", "B", "2024-12-02", 10.0, "completed"), ("b2", "B", "2024-12-02", 5.0, "completed"),
+        ("b3", "B", "2025-01-11", 10.0, "completed"),
+        ("c1", "C", "2025-02-11", 1.0, "completed"),  # the data's end: A 41 days, B 31 days ago
+    ])).set_index("customer_id")
+    assert list(t["frequency"]) == [2, 3, 1]
+    assert np.isnan(t.loc["A", "mean_gap_days"]) and np.isnan(t.loc["A", "overdue"])
+    assert t.loc["B", "mean_gap_days"] == pytest.approx(40.0)
+    assert t.loc["B", "overdue"] == pytest.approx(31 / 40)
+
+
 def test_rfm_as_of_ignores_later_orders(hand_made):
     t = rfm.compute_rfm(hand_made, as_of="2025-01-20").set_index("customer_id")
     assert t.loc["A", "frequency"] == 8  # orders on 01-24 and 01-31 are after as_of
