@@ -353,8 +353,20 @@ def _release_insights(ctx: RunContext) -> None:
     ctx.panel = None
 
 
+def _forecast_ahead(ctx: RunContext) -> None:
+    """The insights' revenue forecast, ahead of the stage (``insights.forecast_ahead``: it reads
+    only ``kpis_daily``, the calendar and the seed): the stage scheduler's customers worker runs
+    it after its branch while the detection chain still runs."""
+    from .insights import forecast_ahead
+
+    forecast_ahead(ctx)
+
+
 stage_insights.prepare = _prepare_insights  # type: ignore[attr-defined]
 stage_insights.release = _release_insights  # type: ignore[attr-defined]
+stage_insights.ahead = _forecast_ahead  # type: ignore[attr-defined]
+# what the ahead work reads (kpis_daily) is computed before the customers worker forks
+stage_kpis.before_fork = True  # type: ignore[attr-defined]
 
 
 def stage_report(ctx: RunContext) -> None:

@@ -1,5 +1,8 @@
 """Run the analysis stages as a small graph on two processes (the stage scheduler).
 
+Size (~550 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
+parts share the context's snapshot and claims; split, each half would be read only with the other.
+
 The customers branch (``customers``, ``customer_scoring``) reads only ``ctx.data``, the config,
 ``ctx.as_of`` and the run directory, never what the detection chain computes; the detection chain
 (``kpis → detect → consensus → score``) reads nothing of the branch. The first stage after the
@@ -28,6 +31,15 @@ Memory: the worker is a ``fork`` of this process, so the loaded tables are share
 (``gc.freeze`` before the fork, and until the worker has ended, keeps the collector from
 touching, and so copying, their pages); a tree's memory is the sum of the processes' PSS, not of
 their RSS (``bench/bench_profile.py``).
+
+Ahead of the join: the worker needs no KPIs or watched series, so it ends its branch well before
+this process ends the chain; it then takes jobs from a second shared list (``_ahead_jobs``): the
+``ahead`` work of a stage after the join (``stage_insights.ahead``: the revenue forecast, into
+``ctx.ahead``; what it reads, ``kpis_daily``, is computed before the fork by the stages marked
+``before_fork``) and the branch's own tables (``outputs.customer_jobs``, recorded in
+``ctx.written``). When the chain is done this process takes the jobs left, which then run after
+the join as they did before (the insights fit the forecast, ``outputs.table_jobs`` writes the
+tables): on a machine where the worker is the longer path nothing waits for them.
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
@@ -107,18 +119,44 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     after = [s for s in stages[first:] if s[0] not in BRANCH]
     _preload(names)
     lean = _trimmed(run_one)  # two processes at once: the peak of their sum is the run's peak
-    worker = _Worker(ctx, branch, lean, scoring="score" in names[:last])
+    ahead = _ahead_jobs(after)
+    while (any(n.endswith(".ahead") for n, _ in ahead) and before
+           and getattr(before[0][1], "before_fork", False)):
+        lean(ctx, *before.pop(0))  # what the stages' ahead work reads (kpis_daily), before the fork
+    claims = _Claims(len(ahead)) if ahead else None
     try:
-        for name, fn in before:
-            lean(ctx, name, fn)
-        after = _early_report(ctx, after, worker)
-        t0 = time.perf_counter()
-        worker.join(ctx)
-        ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
+        worker = _Worker(ctx, branch, lean, scoring="score" in names[:last],
+                         ahead=(ahead, claims) if claims is not None else None)
+        try:
+            for name, fn in before:
+                lean(ctx, name, fn)
+            if claims is not None:  # the ahead jobs not taken yet run after the join
+                claims.take_all()
+            after = _early_report(ctx, after, worker)
+            t0 = time.perf_counter()
+            worker.join(ctx)
+            ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
+        finally:
+            worker.kill()
     finally:
-        worker.kill()
+        if claims is not None:
+            claims.close()
     _run_after(ctx, after, run_one)
     return ctx
+
+
+def _ahead_jobs(after: list[tuple[str, Stage]]) -> list[tuple[str, Stage]]:
+    """What the customers worker does once its branch is done, while this process still runs
+    the detection chain (the worker is the shorter path: it needs no KPIs or watched series):
+    the ``ahead`` work of the stages after the join (insights: the revenue forecast), then the
+    branch's own tables (``outputs.customer_jobs``). Claimed one at a time; when the chain is
+    done this process takes the ones left (``_Claims.take_all``), and they run after the join as
+    before: the insights fit the forecast themselves, ``outputs.table_jobs`` writes the rest."""
+    from . import outputs
+
+    jobs = [(f"{name}.ahead", fn.ahead) for name, fn in after  # type: ignore[attr-defined]
+            if getattr(fn, "ahead", None) is not None]
+    return [*jobs, *outputs.customer_jobs()]
 
 
 def _in_order(ctx: RunContext, name: str, fn: Stage, run_one: RunOne) -> None:
@@ -249,6 +287,11 @@ class _Claims:
     def next(self) -> int | None:
         record = os.read(self.fd, 4)
         return int.from_bytes(record, "little") if record else None
+
+    def take_all(self) -> None:
+        """Take every job not taken yet (no other process runs them now)."""
+        while self.next() is not None:
+            pass
 
     def close(self) -> None:
         os.close(self.fd)
@@ -388,8 +431,9 @@ class _Worker:
     worker running to its end and its result (~100 MB) in the temporary directory for good."""
 
     def __init__(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
-                 scoring: bool, role: str = "customers") -> None:
-        self.role = role
+                 scoring: bool, role: str = "customers",
+                 ahead: tuple[list[tuple[str, Stage]], _Claims] | None = None) -> None:
+        self.role, self.ahead = role, ahead
         self.file, parent = tempfile.TemporaryFile(prefix="shocklab-branch-"), os.getpid()
         _flush()  # buffered output would be written twice, once by each process
         gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
@@ -438,6 +482,7 @@ class _Worker:
                 snap = _snapshot(ctx)
                 for name, fn in branch:
                     run_one(ctx, name, fn)
+                self._run_ahead(ctx, run_one)
                 result = {"ok": _delta(ctx, snap)}
         except BaseException as exc:  # noqa: BLE001 — every error goes back to the parent
             result = {"error": exc, "traceback": traceback.format_exc()}
@@ -453,6 +498,11 @@ class _Worker:
                     f"{exc})"), "traceback": result.get("traceback", "")}, fh)
         _flush()
         return 0
+
+    def _run_ahead(self, ctx: RunContext, run_one: RunOne) -> None:
+        """The ahead jobs (``_ahead_jobs``) the parent has not taken back yet."""
+        if self.ahead is not None:
+            _drain(ctx, *self.ahead, run_one)
 
     def _rewrite(self):  # noqa: ANN202 — a binary file object over the shared, emptied file
         os.ftruncate(self.file.fileno(), 0)
@@ -487,6 +537,8 @@ class _Worker:
                 if ctx.scorecard is not None and value:
                     ctx.scorecard.update(value)
                 continue
+            if name == "written":  # files each process wrote: both are written
+                value = [*ctx.written, *(w for w in value if w not in ctx.written)]
             setattr(ctx, name, value)
         for name, items in delta["update"].items():
             target = getattr(ctx, name)

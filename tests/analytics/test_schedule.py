@@ -48,11 +48,18 @@ def sequential(synth_dir, tmp_path_factory) -> Path:
     return seq
 
 
-@pytest.mark.parametrize("worker_done", [False, True])
+@pytest.mark.parametrize(("worker_done", "ahead"), [(False, None), (True, "worker"),
+                                                    (False, "here")])
 def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, sequential, tmp_path,
-                                                                monkeypatch, worker_done):
+                                                                monkeypatch, worker_done, ahead):
     # the early KPI plots: all drawn while the worker runs, or (worker done) all beside insights
     monkeypatch.setattr(schedule._Worker, "finished", lambda self: worker_done)
+    # the ahead jobs (the forecast, the customer tables): all in the worker (this process never
+    # takes them back), all after the join (the worker takes none), or as the race goes
+    if ahead == "worker":
+        monkeypatch.setattr(schedule._Claims, "take_all", lambda self: None)
+    elif ahead == "here":
+        monkeypatch.setattr(schedule._Worker, "_run_ahead", lambda self, ctx, run_one: None)
     seq, par = sequential, tmp_path / "par"
     assert _analyse(synth_dir, par, "1", monkeypatch) == 0
     files = sorted(p.relative_to(seq) for p in seq.rglob("*") if p.is_file())
@@ -71,6 +78,8 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, seque
     assert {"outputs.detections", "outputs.customers.segments", "insight_windows",
             "parallel.wait_side", "report.mid"} <= set(timings)
     assert ("report.beside.kpi_revenue" in timings) is worker_done
+    if ahead is not None:   # the forecast fitted in the worker, or by the insights stage here
+        assert ("insights.ahead" in timings) is (ahead == "worker")
     assert "parallel.wait" not in json.loads((seq / "run.json").read_text())["timings_seconds"]
 
 
@@ -440,3 +449,82 @@ def _kill_and_check_nothing_left(tmp_path: Path, code: str, tmp: Path, pid_file:
         p.wait(60)
         if worker is not None and alive(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+def _ahead_stages(tmp_path: Path, monkeypatch, chain=None, customers_wait=None):
+    """kpis (``before_fork``) → chain → the customers branch → insights, whose ``ahead`` work
+    (as the forecast) and the branch's tables (``outputs.customer_jobs``, here one job) are what
+    the worker does after its branch; each records the process it ran in."""
+    from analytics import outputs
+
+    def kpis(ctx):
+        ctx.kpi_tables["k"] = os.getpid()
+
+    kpis.before_fork = True
+
+    def customers(ctx):
+        if customers_wait is not None:
+            _wait_for(customers_wait)
+        ctx.customers = {"pid": os.getpid(), "saw_kpis": "k" in ctx.kpi_tables}
+
+    def table(ctx):
+        (tmp_path / f"table-{os.getpid()}").write_text("")
+        ctx.written = [*ctx.written, "outputs.customers.x"]
+        (tmp_path / "ahead-done").write_text("")
+
+    def forecast(ctx):
+        ctx.ahead["forecast"] = os.getpid()
+
+    def insights(ctx):
+        ctx.insights = {"forecast": ctx.ahead.get("forecast", "fitted by insights")}
+
+    insights.ahead = forecast
+    monkeypatch.setattr(outputs, "customer_jobs", lambda: [("outputs.customers.x", table)])
+    return [("kpis", kpis), ("chain", chain or (lambda c: None)), ("customers", customers),
+            ("insights", insights)]
+
+
+def test_the_worker_does_the_ahead_work_while_the_chain_runs(tmp_path, monkeypatch):
+    """Once its branch is done the worker runs the stages' ahead work (the insights' forecast)
+    and writes the branch's tables while this process still runs the chain; what the ahead work
+    reads (kpis) was computed before the fork; the results are merged at the join."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    stages = _ahead_stages(tmp_path, monkeypatch,
+                           chain=lambda c: _wait_for(tmp_path / "ahead-done"))
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    worker = ctx.customers["pid"]
+    assert worker != os.getpid() and ctx.customers["saw_kpis"]   # kpis ran before the fork
+    assert ctx.kpi_tables["k"] == os.getpid()
+    assert ctx.insights == {"forecast": worker}   # the worker's forecast, used by insights
+    assert [p.name for p in tmp_path.glob("table-*")] == [f"table-{worker}"]
+    assert "outputs.customers.x" in ctx.written   # write_outputs and table_jobs skip it
+    assert {"insights.ahead", "outputs.customers.x"} <= set(ctx.timings)
+
+
+def test_ahead_work_the_worker_has_not_started_is_taken_back_when_the_chain_ends(
+        tmp_path, monkeypatch):
+    """The chain done first (the worker is the longer path): this process takes the ahead jobs
+    back and they run after the join as before — the insights fit the forecast themselves, the
+    branch's tables are left to the writers here; none runs in the worker, none twice."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    taken = tmp_path / "taken-back"
+    take_all = schedule._Claims.take_all
+
+    def take_back(self):
+        take_all(self)
+        taken.write_text("")
+
+    monkeypatch.setattr(schedule._Claims, "take_all", take_back)
+    stages = _ahead_stages(tmp_path, monkeypatch, customers_wait=taken)
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert ctx.customers["pid"] != os.getpid()
+    assert ctx.insights == {"forecast": "fitted by insights"}
+    assert not list(tmp_path.glob("table-*")) and "outputs.customers.x" not in ctx.written
+    assert "insights.ahead" not in ctx.timings
+
+
+def test_in_order_no_work_is_done_ahead(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "0")
+    ctx = schedule.run_stages(_ctx(tmp_path), _ahead_stages(tmp_path, monkeypatch), _run_one)
+    assert ctx.insights == {"forecast": "fitted by insights"}
+    assert not list(tmp_path.glob("table-*")) and ctx.written == []
