@@ -11,13 +11,15 @@ two usable cores, ``run_stages`` forks a worker for the branch before the first 
 chain in this process, draws the plots that need only the chain's results one at a time while the
 worker still runs (``report.early``), then waits for the worker and merges what the branch put on
 the context. After the join a second forked process (the side worker) runs beside the first
-remaining stage (insights) a shared list of jobs: the ``beside`` stages (insight scoring's event
-windows, each early plot not drawn yet) and ``outputs.table_jobs`` (the run directory's tables,
-final by then, one job per big file). This process, once insights and the plots that need only
-the insights (``report.mid_jobs``) are done, takes the jobs still left; each job runs once, in
-the process that claims it first (``_Claims``: one ``O_EXCL`` file per job), so the two finish
-together. The side worker's context changes are merged before the next stage, and the rest runs
-in order.
+remaining stage (insights) a shared list of jobs: each early plot not drawn yet and
+``outputs.table_jobs`` (the run directory's tables, final by then, one job per big file). This
+process builds what insights shares (``prepare``: the slice panel) after that fork, runs
+insights, the plots that need only the insights (``report.mid_jobs``) and the ``beside`` stages
+(insight scoring's event windows, which read the panel), then takes the jobs still left; each job
+runs once, in the process that claims it first (``_Claims``), so the two finish together. No
+later stage reads the side worker's plots or tables: the rest runs in order without waiting for
+it, and its context changes are merged at the end. (A first stage without ``prepare`` leaves the
+``beside`` stages to the shared list too, and the later stages wait for the merge.)
 
 Same bytes as the sequential order: the branch leaves its tables and plots on the context (only
 the monitor's live state, ``customers/monitor.sqlite`` and ``alerts.jsonl``, is written by the
@@ -230,6 +232,11 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
     need the insights but not their scores (``report.mid_jobs``), then takes the jobs still left
     (each job runs once, in whichever process claims it first: ``_Claims``); the second
     process's context changes are merged before the next stage.
+    When the first stage has a ``prepare`` (what it shares: insights' slice panel), this process
+    builds it after the fork, so the second process starts on its jobs at once; the ``beside``
+    stages (which may read what ``prepare`` built) then run here after the first stage, the
+    second process takes only jobs no later stage reads (the plots drawn beside: ``_leaf``, and
+    the tables), and the later stages run without waiting for it.
     ``SHOCKLAB_PARALLEL_SIDE=0``: everything in order in this process."""
     from . import outputs
 
@@ -240,22 +247,33 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
             _in_order(ctx, name, fn, run_one)
         return
     tables = outputs.table_jobs(ctx)
-    jobs = [*side, *tables]
+    prepare = getattr(rest[0][1], "prepare", None)
+    release = getattr(rest[0][1], "release", None)
+    here = [s for s in side if not getattr(s[1], "leaf", False)] if prepare is not None else []
+    jobs = [*(s for s in side if s not in here), *tables]
     job = _trimmed(run_one)  # the two processes' peaks add up: each job's freed memory handed back
-    prepare = getattr(rest[0][1], "prepare", None)  # what it shares with the side jobs: built
-    if prepare is not None:                         # once, before the fork (insights' panel)
-        prepare(ctx)
     claims = _Claims(len(jobs))
     try:
         worker = _Worker(ctx, [("side", functools.partial(_drain, jobs=jobs, claims=claims,
                                                            run_one=job))],
                          lambda c, _, fn: fn(c), scoring=False, role="side")
         try:
+            if prepare is not None:
+                prepare(ctx)
             run_one(ctx, *rest[0])
             mid = getattr(rest[0][1], "then", None)  # work that needs only this stage's result
             if mid is not None:
                 mid(ctx)
+            for name, fn in here:
+                job(ctx, name, fn)
             _drain(ctx, jobs, claims, job)
+            if prepare is not None:  # the second process's jobs are read by no later stage
+                if release is not None:
+                    release(ctx)
+                    release = None
+                for name, fn in rest[1:]:
+                    run_one(ctx, name, fn)
+                rest = rest[:1]
             t0 = time.perf_counter()
             worker.join(ctx)
             ctx.timings["parallel.wait_side"] = round(time.perf_counter() - t0, 3)
@@ -263,13 +281,18 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
             worker.kill()
     finally:
         claims.close()
-    release = getattr(rest[0][1], "release", None)
     if release is not None:
         release(ctx)
     if tables:
         outputs.mark_written(ctx)
     for name, fn in rest[1:]:
         run_one(ctx, name, fn)
+
+
+def _leaf(fn: Stage) -> Stage:
+    """Mark a ``beside`` job whose result no later stage reads (a plot into ``ctx.figures``)."""
+    fn.leaf = True  # type: ignore[attr-defined]
+    return fn
 
 
 class _Claims:
@@ -379,7 +402,7 @@ def _early_report(
         out[first] = (out[first][0], stage_insights)
     for name, fn, args in reversed(jobs):
         out.insert(0, (f"report.beside.{name.removesuffix('.png')}",
-                       beside(functools.partial(_draw_one, job=(name, fn, args)))))
+                       _leaf(beside(functools.partial(_draw_one, job=(name, fn, args))))))
     return out
 
 

@@ -312,21 +312,29 @@ def test_a_worker_without_a_usable_result_fails_the_run(tmp_path, monkeypatch, h
         schedule.run_stages(_ctx(tmp_path), stages, _run_one)
 
 
-def test_what_the_first_stage_shares_with_the_side_jobs_is_built_before_the_fork(
+def test_what_the_first_stage_shares_is_built_here_while_the_side_worker_starts(
         tmp_path, monkeypatch):
-    """``prepare`` of the first stage after the join (insights: the slice panel) runs here
-    before the side worker forks, so the side's beside jobs find it built; ``release`` after the
-    side worker has ended."""
+    """``prepare`` of the first stage after the join (insights: the slice panel) runs here after
+    the side worker has forked (it starts on the plots at once); the ``beside`` stages, which
+    may read what it built, run here after that stage; the later stages do not wait for the side
+    worker's plots (no stage reads them), which are merged at the end; ``release`` once the
+    beside stages are done."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
     monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", "1")
     events: list[tuple[str, int]] = []
 
+    @schedule._leaf
+    @schedule.beside
+    def plot(ctx):
+        (tmp_path / "plotting").write_text("")
+        ctx.figures["plots/p.png"] = str(os.getpid()).encode()
+        _wait_for(tmp_path / "later-done")
+
     @schedule.beside
     def windows(ctx):
-        (tmp_path / "taken").write_text("")
         ctx.ahead["w"] = (ctx.panel, os.getpid())
 
-    stages = _side_stages(tmp_path, windows, wait=True)
+    stages = _stages([])
     insights = stages[-1][1]
 
     def first(ctx):
@@ -334,17 +342,28 @@ def test_what_the_first_stage_shares_with_the_side_jobs_is_built_before_the_fork
         ctx.ahead["seen"] = ctx.panel
         insights(ctx)
 
-    first.prepare = lambda ctx: (events.append(("prepare", os.getpid())),
-                                 setattr(ctx, "panel", "built"))
+    def prepare(ctx):
+        _wait_for(tmp_path / "plotting")   # the side worker runs already
+        events.append(("prepare", os.getpid()))
+        ctx.panel = "built"
+
+    def later(ctx):
+        events.append(("later", os.getpid()))
+        ctx.ahead["later saw"] = "plots/p.png" in ctx.figures
+        (tmp_path / "later-done").write_text("")
+
+    first.prepare = prepare
     first.release = lambda ctx: (events.append(("release", os.getpid())),
                                  setattr(ctx, "panel", None))
-    stages[-1] = ("insights", first)
+    stages[-1:] = [("p", plot), ("insights", first), ("windows", windows), ("later", later)]
     ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
-    assert [e for e, _ in events] == ["prepare", "insights", "release"]
+    assert [e for e, _ in events] == ["prepare", "insights", "release", "later"]
     assert {pid for _, pid in events} == {os.getpid()}
-    panel, pid = ctx.ahead["w"]
-    assert panel == "built" and pid != os.getpid()   # the side worker saw it
+    assert ctx.ahead["w"] == ("built", os.getpid())   # here, after prepare
     assert ctx.ahead["seen"] == "built" and ctx.panel is None
+    assert ctx.ahead["later saw"] is False   # it did not wait for the side worker's plot
+    assert int(ctx.figures["plots/p.png"]) != os.getpid()   # merged at the end
+    assert "parallel.wait_side" in ctx.timings
 
 
 def test_freed_memory_handed_back_after_each_stage_and_job(tmp_path, monkeypatch):
