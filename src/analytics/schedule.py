@@ -328,25 +328,27 @@ def _drain(ctx: RunContext, jobs: list[tuple[str, Stage]], claims: _Claims, run_
 
 
 def preload(stages: Sequence[tuple[str, Stage]]) -> None:
-    """What ``run_stages`` imports before its fork (``_preload``: the customer models,
-    matplotlib), imported now: a caller that waits for something else (``run_analysis.py``
-    reading the data directory on a thread) overlaps the imports with that wait. In order
-    (``SHOCKLAB_PARALLEL=0``) too: the stages then find them imported, so their timings hold
-    no import, in either mode (the imports overlap the read; run.json's ``load`` is the read's own
-    time on its thread)."""
+    """What ``run_stages`` imports before its fork (``_preload``: matplotlib), imported now: a
+    caller that waits for something else (``run_analysis.py`` reading the data directory on a
+    thread) overlaps the imports with that wait. In order (``SHOCKLAB_PARALLEL=0``) the customer
+    models too: the stages then find them imported, so their timings hold no import (the
+    imports overlap the read; run.json's ``load`` is the read's own time on its thread)."""
     names = [n for n, _ in stages]
     if any(n in BRANCH for n in names):
-        _preload(names)
+        _preload(names, models=not parallel_enabled())
 
 
-def _preload(names: list[str]) -> None:
+def _preload(names: list[str], models: bool = False) -> None:
     """Import, before the fork, the modules both processes would otherwise import each for itself
-    (matplotlib for the plots, the customer models): once, in pages the worker shares; and let
-    matplotlib build what it builds on a first figure (fonts, the mathtext parser:
-    ``customers.plots.warm_up``, ~0.2 s once), which both processes would otherwise pay."""
+    (matplotlib for the plots): once, in pages the worker shares; and let matplotlib build what it
+    builds on a first figure (fonts, the mathtext parser: ``customers.plots.warm_up``, ~0.2 s
+    once), which both processes would otherwise pay. The customer models (``models``: in order
+    only) are the worker's alone: it imports them after the fork, while this process runs the
+    chain (tests/analytics/test_schedule.py audits what is imported before the fork)."""
     import importlib
 
-    wanted = {"customers": "analytics.customers.pipeline", "report": "analytics.report"}
+    wanted = {"customers": "analytics.customers.pipeline"} if models else {}
+    wanted["report"] = "analytics.report"
     for name, module in wanted.items():
         if name in names:
             try:

@@ -547,3 +547,55 @@ def test_in_order_no_work_is_done_ahead(tmp_path, monkeypatch):
     ctx = schedule.run_stages(_ctx(tmp_path), _ahead_stages(tmp_path, monkeypatch), _run_one)
     assert ctx.insights == {"forecast": "fitted by insights"}
     assert not list(tmp_path.glob("table-*")) and ctx.written == []
+
+
+# the customers worker's own modules: imported by the worker after the fork (the parent runs the
+# detection chain meanwhile), never by the parent before it
+WORKER_ONLY = ("analytics.customers.pipeline", "analytics.customers.churn",
+               "analytics.customers.clv", "analytics.customers.monitor",
+               "evaluation.customer_scores", "prophet")
+
+
+@pytest.mark.parametrize("parallel", ["1", "0"])
+def test_what_the_cli_imports_before_the_fork(synth_dir, tmp_path, parallel):
+    """An import audit of ``run_analysis.py`` in a fresh interpreter: at the customers worker's
+    fork the parent has matplotlib (both processes draw: imported once, shared) but not the
+    customer models or Prophet (the worker's alone; the parent would pay them on the critical
+    path); the worker imports them itself and the run is whole. In order the models are
+    imported ahead, while the data directory is read."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    seen, out = tmp_path / "seen.json", tmp_path / "run"
+    code = ("import json, sys\n"
+            "import run_analysis\n"
+            "from analytics import schedule\n"
+            "from shocklab.cli import run_cli\n"
+            "init = schedule._Worker.__init__\n"
+            "def audit(self, *a, **k):\n"
+            "    if k.get('role', 'customers') == 'customers':\n"
+            "        open(sys.argv[1], 'w').write(json.dumps(sorted(sys.modules)))\n"
+            "    init(self, *a, **k)\n"
+            "schedule._Worker.__init__ = audit\n"
+            "pre = schedule.preload\n"
+            "def audit_in_order(stages):\n"
+            "    pre(stages)\n"
+            "    open(sys.argv[1] + '.order', 'w').write(json.dumps(sorted(sys.modules)))\n"
+            "schedule.preload = audit_in_order\n"
+            "sys.exit(run_cli(run_analysis.main, ['--data', sys.argv[2], '--out', sys.argv[3], "
+            "'--quiet', *sys.argv[4:]]))\n")
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}",
+           "SHOCKLAB_PARALLEL": parallel}
+    p = subprocess.run([sys.executable, "-c", code, str(seen), str(synth_dir), str(out), *FAST],
+                       env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert (out / "customers" / "segments.csv").is_file()
+    if parallel == "1":
+        mods = set(json.loads(seen.read_text()))
+        assert "matplotlib.figure" in mods and "analytics.report" in mods
+        assert not mods & set(WORKER_ONLY), sorted(mods & set(WORKER_ONLY))
+    else:
+        assert not seen.exists()   # no worker
+        mods = set(json.loads(Path(f"{seen}.order").read_text()))
+        assert "analytics.customers.pipeline" in mods and "matplotlib.figure" in mods
