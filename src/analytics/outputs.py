@@ -160,25 +160,8 @@ def _customer_parts(ctx: RunContext, root: Path) -> list[tuple[str, Any]]:
 
 
 def _write_customers(ctx: RunContext, root: Path) -> None:
-    for name, write in _customer_parts(ctx, root):
-        if f"outputs.customers.{name}" not in ctx.written:  # not written ahead (customer_jobs)
-            write()
-
-
-def customer_jobs() -> list[tuple[str, Callable[[RunContext], None]]]:
-    """``customers/`` as (timing name, ``fn(ctx)``) jobs the customers branch can run itself once
-    its stages are done (the stage scheduler's worker, while the detection chain still runs):
-    each records its name in ``ctx.written``, and ``table_jobs`` and ``write_outputs`` then skip
-    that part (same bytes: the parts read only what the branch computed)."""
-    def part(name: str) -> Callable[[RunContext], None]:
-        def run(c: RunContext) -> None:
-            write = dict(_customer_parts(c, Path(c.out_dir))).get(name)
-            if write is not None:
-                write()
-            c.written = [*c.written, f"outputs.customers.{name}"]
-        return run
-
-    return [(f"outputs.customers.{n}", part(n)) for n in ("segments", "actions", "clv", "rest")]
+    for _, write in _customer_parts(ctx, root):
+        write()
 
 
 def _write_insights(ctx: RunContext, root: Path) -> None:
@@ -288,14 +271,18 @@ def table_jobs(ctx: RunContext) -> list[tuple[str, Callable[[RunContext], None]]
     if ctx.kpis_daily is None:  # nothing to write ahead: write_outputs decides
         return []
 
-    part = dict(customer_jobs())
-    names = [f"outputs.customers.{n}" for n, _ in _customer_parts(ctx, Path(ctx.out_dir))]
-    jobs = [(n, part[n]) for n in names if n != "outputs.customers.rest"]
+    def part(name: str) -> Callable[[RunContext], None]:
+        def run(c: RunContext) -> None:
+            dict(_customer_parts(c, Path(c.out_dir)))[name]()
+        return run
+
+    names = [n for n, _ in _customer_parts(ctx, Path(ctx.out_dir))]
+    jobs = [(f"outputs.customers.{n}", part(n)) for n in names if n != "rest"]
     jobs += [("outputs.detections", lambda c: _write_detections(c, Path(c.out_dir))),
              ("outputs.kpis_daily", lambda c: _write_kpi_tables(c, Path(c.out_dir))),
-             ("outputs.customers.rest", part["outputs.customers.rest"]),
+             ("outputs.customers.rest", part("rest")),
              ("outputs.incidents", lambda c: _write_incidents(c, Path(c.out_dir)))]
-    return [j for j in jobs if j[0] not in ctx.written]  # not those written ahead
+    return jobs
 
 
 def write_tables(ctx: RunContext) -> None:
@@ -353,6 +340,6 @@ def write_outputs(ctx: RunContext, extra: dict[str, Any] | None = None) -> None:
 
 
 __all__ = [
-    "AHEAD", "CUSTOMER_TABLES", "customer_files", "customer_jobs", "incidents_json", "mark_written",
+    "AHEAD", "CUSTOMER_TABLES", "customer_files", "incidents_json", "mark_written",
     "table_jobs", "write_artefacts", "write_outputs", "write_tables",
 ]

@@ -362,6 +362,9 @@ def _forecast_ahead(ctx: RunContext) -> None:
     forecast_ahead(ctx)
 
 
+# the customer tables go back to the parent once the customers stage is done (customer scoring
+# never reads them): the worker does not hold them beside the parent's oracle
+stage_customers.hands_back = ("customer_tables",)  # type: ignore[attr-defined]
 stage_insights.prepare = _prepare_insights  # type: ignore[attr-defined]
 stage_insights.release = _release_insights  # type: ignore[attr-defined]
 stage_insights.ahead = _forecast_ahead  # type: ignore[attr-defined]

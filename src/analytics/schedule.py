@@ -34,14 +34,13 @@ Memory: the worker is a ``fork`` of this process, so the loaded tables are share
 touching, and so copying, their pages); a tree's memory is the sum of the processes' PSS, not of
 their RSS (``bench/bench_profile.py``).
 
-Ahead of the join: the worker needs no KPIs or watched series, so it ends its branch well before
-this process ends the chain; it then takes jobs from a second shared list (``_ahead_jobs``): the
+Ahead of the join: the worker needs no watched series, so it ends its branch before this
+process ends the chain; it then takes jobs from a second shared list (``_ahead_jobs``): the
 ``ahead`` work of a stage after the join (``stage_insights.ahead``: the revenue forecast, into
 ``ctx.ahead``; what it reads, ``kpis_daily``, is computed before the fork by the stages marked
-``before_fork``) and the branch's own tables (``outputs.customer_jobs``, recorded in
-``ctx.written``). When the chain is done this process takes the jobs left, which then run after
-the join as they did before (the insights fit the forecast, ``outputs.table_jobs`` writes the
-tables): on a machine where the worker is the longer path nothing waits for them.
+``before_fork``). When the chain is done this process takes the jobs left, which then run after
+the join as they did before (the insights fit the forecast): where the worker is the longer
+path nothing waits for them.
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
@@ -122,9 +121,8 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     _preload(names)
     lean = _trimmed(run_one)  # two processes at once: the peak of their sum is the run's peak
     ahead = _ahead_jobs(after)
-    while (any(n.endswith(".ahead") for n, _ in ahead) and before
-           and getattr(before[0][1], "before_fork", False)):
-        lean(ctx, *before.pop(0))  # what the stages' ahead work reads (kpis_daily), before the fork
+    while ahead and before and getattr(before[0][1], "before_fork", False):
+        lean(ctx, *before.pop(0))  # what the ahead work reads (kpis_daily), before the fork
     claims = _Claims(len(ahead)) if ahead else None
     try:
         worker = _Worker(ctx, branch, lean, scoring="score" in names[:last],
@@ -149,16 +147,14 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
 
 def _ahead_jobs(after: list[tuple[str, Stage]]) -> list[tuple[str, Stage]]:
     """What the customers worker does once its branch is done, while this process still runs
-    the detection chain (the worker is the shorter path: it needs no KPIs or watched series):
-    the ``ahead`` work of the stages after the join (insights: the revenue forecast), then the
-    branch's own tables (``outputs.customer_jobs``). Claimed one at a time; when the chain is
-    done this process takes the ones left (``_Claims.take_all``), and they run after the join as
-    before: the insights fit the forecast themselves, ``outputs.table_jobs`` writes the rest."""
-    from . import outputs
-
-    jobs = [(f"{name}.ahead", fn.ahead) for name, fn in after  # type: ignore[attr-defined]
+    the detection chain (the worker is the shorter path: it needs no watched series): the
+    ``ahead`` work of the stages after the join (insights: the revenue forecast). Claimed one at
+    a time; when the chain is done this process takes the ones left (``_Claims.take_all``),
+    and they run after the join as before (the insights fit the forecast themselves). The
+    branch's tables are not written here: the worker's memory while this process runs the
+    oracle took the tree's PSS over 1 GB."""
+    return [(f"{name}.ahead", fn.ahead) for name, fn in after  # type: ignore[attr-defined]
             if getattr(fn, "ahead", None) is not None]
-    return [*jobs, *outputs.customer_jobs()]
 
 
 def _in_order(ctx: RunContext, name: str, fn: Stage, run_one: RunOne) -> None:
@@ -438,6 +434,31 @@ def _delta(ctx: RunContext, snap: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _merge(ctx: RunContext, delta: dict[str, Any]) -> None:
+    """Apply a worker's ``_delta`` to this process's context."""
+    for name, value in delta["set"].items():
+        if name == "scorecard":  # the branch's part of the scorecard (score ran here)
+            if ctx.scorecard is not None and value:
+                ctx.scorecard.update(value)
+            continue
+        setattr(ctx, name, value)
+    for name, items in delta["update"].items():
+        target = getattr(ctx, name)
+        if isinstance(target, dict):
+            target.update(items)
+
+
+def _forget(ctx: RunContext, delta: dict[str, Any]) -> None:
+    """Drop what ``delta`` holds from ``ctx`` (a worker whose result is already returned): the
+    fields it set, the dict entries it added or replaced."""
+    for name in delta["set"]:
+        setattr(ctx, name, None)
+    for name, items in delta["update"].items():
+        target = getattr(ctx, name)
+        for key in items:
+            target.pop(key, None)
+
+
 def _flush() -> None:
     """Flush the log handlers and stdio, best effort (a stale handler may hold a closed stream)."""
     streams = [*logging.getLogger().handlers, *logging.getLogger("shocklab").handlers,
@@ -450,8 +471,10 @@ def _flush() -> None:
 
 
 class _Worker:
-    """The branch in a forked child; its context changes come back as a pickle file. The file
-    has no name (unlinked at once, written through the descriptor both processes share) and the
+    """The branch in a forked child; its context changes come back as pickled records in a file,
+    merged in order by ``join``: what a stage hands back (``hands_back``) as soon as it is done,
+    the branch's changes, then the ahead work's (the worker drops each part once returned, so it
+    holds little beside the parent's oracle). The file has no name (unlinked at once, written through the descriptor both processes share) and the
     child is killed with its parent (``shocklab.children``): a run killed with SIGKILL left the
     worker running to its end and its result (~100 MB) in the temporary directory for good."""
 
@@ -507,22 +530,51 @@ class _Worker:
                 snap = _snapshot(ctx)
                 for name, fn in branch:
                     run_one(ctx, name, fn)
-                self._run_ahead(ctx, run_one)
+                    self._hand_back(ctx, snap, getattr(fn, "hands_back", ()))
                 result = {"ok": _delta(ctx, snap)}
+                if self.ahead is not None and self._return(result, more=True):
+                    # the branch's result is in the file: freed here before the ahead work,
+                    # which reads only what was there at the fork (this process's memory
+                    # adds to the parent's peak, the oracle's, while it runs)
+                    _forget(ctx, result["ok"])
+                    del result
+                    release_memory()
+                    snap = _snapshot(ctx)
+                    self._run_ahead(ctx, run_one)
+                    result = {"ok": _delta(ctx, snap)}
         except BaseException as exc:  # noqa: BLE001 — every error goes back to the parent
             result = {"error": exc, "traceback": traceback.format_exc()}
-        # pickled straight into the file: no second in-memory copy of the result (the customer
-        # tables: ~100 MB), in this process or in the parent (``join`` loads from the file)
+        self._return(result, more=False)
+        _flush()
+        return 0
+
+    def _hand_back(self, ctx: RunContext, snap: dict[str, Any], fields: Sequence[str]) -> None:
+        """Return the entries a branch stage added to the dict ``fields`` of ``ctx`` now, and drop
+        them here (a stage's ``hands_back``: what the later branch stages never read, e.g. the
+        customer tables, ~100 MB, while customer scoring and the ahead work run beside the
+        parent's oracle, whose memory they add to)."""
+        delta = _delta(ctx, snap)
+        part = {f: delta["update"][f] for f in fields if f in delta["update"]}
+        if part and self._return({"ok": {"set": {}, "update": part}}, more=True):
+            _forget(ctx, {"set": {}, "update": part})
+            del delta, part
+            release_memory()
+
+    def _return(self, result: dict[str, Any], more: bool) -> bool:
+        """Append ``result`` to the result file (``more``: another record follows), pickled
+        straight into it: no second in-memory copy of the result (the customer tables: ~100 MB),
+        in this process or in the parent (``join`` loads from the file). A result that cannot
+        be pickled becomes the file's one record, an error; False then."""
         try:
-            with self._rewrite() as fh:
-                pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(os.dup(self.file.fileno()), "ab") as fh:
+                pickle.dump({**result, "more": more}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            return True
         except Exception as exc:  # an unpicklable value or exception: the file is rewritten
             with self._rewrite() as fh:
                 pickle.dump({"error": RuntimeError(
                     f"{self.role} worker: cannot return its result ({type(exc).__name__}: "
-                    f"{exc})"), "traceback": result.get("traceback", "")}, fh)
-        _flush()
-        return 0
+                    f"{exc})"), "traceback": result.get("traceback", ""), "more": False}, fh)
+            return False
 
     def _run_ahead(self, ctx: RunContext, run_one: RunOne) -> None:
         """The ahead jobs (``_ahead_jobs``) the parent has not taken back yet."""
@@ -540,35 +592,25 @@ class _Worker:
         gc.unfreeze()
         try:
             (fh := self.file).seek(0)
-            try:
-                result = pickle.load(fh) if os.fstat(fh.fileno()).st_size else None
-            except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
-                result = None
+            more = True
+            while more:  # the records in order: the branch's result, then the ahead work's
+                try:
+                    result = pickle.load(fh)
+                except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
+                    raise RuntimeError(
+                        f"{self.role} worker (pid {self.pid}) died without a result (wait status "
+                        f"{status})") from None
+                if "error" in result:
+                    exc = result["error"]
+                    if isinstance(exc, BaseException):
+                        exc.add_note(f"in the {self.role} worker process:\n"
+                                     f"{result.get('traceback', '')}")
+                        raise exc
+                    raise RuntimeError(f"{self.role} worker failed: {exc!r}")
+                _merge(ctx, result["ok"])
+                more = result.get("more", False)
         finally:
             self.file.close()
-        if result is None:
-            raise RuntimeError(
-                f"{self.role} worker (pid {self.pid}) died without a result (wait status {status})"
-            )
-        if "error" in result:
-            exc = result["error"]
-            if isinstance(exc, BaseException):
-                exc.add_note(f"in the {self.role} worker process:\n{result.get('traceback', '')}")
-                raise exc
-            raise RuntimeError(f"{self.role} worker failed: {exc!r}")
-        delta = result["ok"]
-        for name, value in delta["set"].items():
-            if name == "scorecard":  # the branch's part of the scorecard (score ran here)
-                if ctx.scorecard is not None and value:
-                    ctx.scorecard.update(value)
-                continue
-            if name == "written":  # files each process wrote: both are written
-                value = [*ctx.written, *(w for w in value if w not in ctx.written)]
-            setattr(ctx, name, value)
-        for name, items in delta["update"].items():
-            target = getattr(ctx, name)
-            if isinstance(target, dict):
-                target.update(items)
 
     def kill(self) -> None:
         """Stop and reap the worker if it still runs (this process failed first)."""

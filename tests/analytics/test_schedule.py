@@ -54,8 +54,8 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, seque
                                                                 monkeypatch, worker_done, ahead):
     # the early KPI plots: all drawn while the worker runs, or (worker done) all beside insights
     monkeypatch.setattr(schedule._Worker, "finished", lambda self: worker_done)
-    # the ahead jobs (the forecast, the customer tables): all in the worker (this process never
-    # takes them back), all after the join (the worker takes none), or as the race goes
+    # the ahead work (the insights' forecast): in the worker (this process never takes it back),
+    # after the join (the worker takes none), or as the race goes
     if ahead == "worker":
         monkeypatch.setattr(schedule._Claims, "take_all", lambda self: None)
     elif ahead == "here":
@@ -470,12 +470,9 @@ def _kill_and_check_nothing_left(tmp_path: Path, code: str, tmp: Path, pid_file:
             os.kill(worker, signal.SIGKILL)
 
 
-def _ahead_stages(tmp_path: Path, monkeypatch, chain=None, customers_wait=None):
+def _ahead_stages(tmp_path: Path, chain=None, customers_wait=None):
     """kpis (``before_fork``) → chain → the customers branch → insights, whose ``ahead`` work
-    (as the forecast) and the branch's tables (``outputs.customer_jobs``, here one job) are what
-    the worker does after its branch; each records the process it ran in."""
-    from analytics import outputs
-
+    (as the forecast) the worker does after its branch; each records the process it ran in."""
     def kpis(ctx):
         ctx.kpi_tables["k"] = os.getpid()
 
@@ -486,45 +483,37 @@ def _ahead_stages(tmp_path: Path, monkeypatch, chain=None, customers_wait=None):
             _wait_for(customers_wait)
         ctx.customers = {"pid": os.getpid(), "saw_kpis": "k" in ctx.kpi_tables}
 
-    def table(ctx):
-        (tmp_path / f"table-{os.getpid()}").write_text("")
-        ctx.written = [*ctx.written, "outputs.customers.x"]
-        (tmp_path / "ahead-done").write_text("")
-
     def forecast(ctx):
         ctx.ahead["forecast"] = os.getpid()
+        (tmp_path / "ahead-done").write_text("")
 
     def insights(ctx):
         ctx.insights = {"forecast": ctx.ahead.get("forecast", "fitted by insights")}
 
     insights.ahead = forecast
-    monkeypatch.setattr(outputs, "customer_jobs", lambda: [("outputs.customers.x", table)])
     return [("kpis", kpis), ("chain", chain or (lambda c: None)), ("customers", customers),
             ("insights", insights)]
 
 
 def test_the_worker_does_the_ahead_work_while_the_chain_runs(tmp_path, monkeypatch):
     """Once its branch is done the worker runs the stages' ahead work (the insights' forecast)
-    and writes the branch's tables while this process still runs the chain; what the ahead work
-    reads (kpis) was computed before the fork; the results are merged at the join."""
+    while this process still runs the chain; what the ahead work reads (kpis) was computed
+    before the fork; the result is merged at the join and used by the stage."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
-    stages = _ahead_stages(tmp_path, monkeypatch,
-                           chain=lambda c: _wait_for(tmp_path / "ahead-done"))
+    stages = _ahead_stages(tmp_path, chain=lambda c: _wait_for(tmp_path / "ahead-done"))
     ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
     worker = ctx.customers["pid"]
     assert worker != os.getpid() and ctx.customers["saw_kpis"]   # kpis ran before the fork
     assert ctx.kpi_tables["k"] == os.getpid()
     assert ctx.insights == {"forecast": worker}   # the worker's forecast, used by insights
-    assert [p.name for p in tmp_path.glob("table-*")] == [f"table-{worker}"]
-    assert "outputs.customers.x" in ctx.written   # write_outputs and table_jobs skip it
-    assert {"insights.ahead", "outputs.customers.x"} <= set(ctx.timings)
+    assert "insights.ahead" in ctx.timings
 
 
 def test_ahead_work_the_worker_has_not_started_is_taken_back_when_the_chain_ends(
         tmp_path, monkeypatch):
     """The chain done first (the worker is the longer path): this process takes the ahead jobs
-    back and they run after the join as before — the insights fit the forecast themselves, the
-    branch's tables are left to the writers here; none runs in the worker, none twice."""
+    back and they run after the join as before — the insights fit the forecast themselves; no
+    ahead job runs in the worker, none twice."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
     taken = tmp_path / "taken-back"
     take_all = schedule._Claims.take_all
@@ -534,19 +523,18 @@ def test_ahead_work_the_worker_has_not_started_is_taken_back_when_the_chain_ends
         taken.write_text("")
 
     monkeypatch.setattr(schedule._Claims, "take_all", take_back)
-    stages = _ahead_stages(tmp_path, monkeypatch, customers_wait=taken)
+    stages = _ahead_stages(tmp_path, customers_wait=taken)
     ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
     assert ctx.customers["pid"] != os.getpid()
     assert ctx.insights == {"forecast": "fitted by insights"}
-    assert not list(tmp_path.glob("table-*")) and "outputs.customers.x" not in ctx.written
-    assert "insights.ahead" not in ctx.timings
+    assert not (tmp_path / "ahead-done").exists() and "insights.ahead" not in ctx.timings
 
 
 def test_in_order_no_work_is_done_ahead(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "0")
-    ctx = schedule.run_stages(_ctx(tmp_path), _ahead_stages(tmp_path, monkeypatch), _run_one)
+    ctx = schedule.run_stages(_ctx(tmp_path), _ahead_stages(tmp_path), _run_one)
     assert ctx.insights == {"forecast": "fitted by insights"}
-    assert not list(tmp_path.glob("table-*")) and ctx.written == []
+    assert not (tmp_path / "ahead-done").exists()
 
 
 # the customers worker's own modules: imported by the worker after the fork (the parent runs the
@@ -599,3 +587,28 @@ def test_what_the_cli_imports_before_the_fork(synth_dir, tmp_path, parallel):
         assert not seen.exists()   # no worker
         mods = set(json.loads(Path(f"{seen}.order").read_text()))
         assert "analytics.customers.pipeline" in mods and "matplotlib.figure" in mods
+
+
+def test_what_a_branch_stage_hands_back_is_merged_and_no_longer_held_by_the_worker(
+        tmp_path, monkeypatch):
+    """A branch stage's ``hands_back`` (the customers stage: its tables) goes back to the parent
+    as soon as the stage is done and the worker drops it (the later branch stages and the ahead
+    work never read it, and the worker's memory adds to the parent's); the parent has every entry,
+    as in order."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+
+    def customers(ctx):
+        ctx.customer_tables["segments"] = [os.getpid()] * 3
+        ctx.customers = {"pid": os.getpid()}
+
+    customers.hands_back = ("customer_tables",)
+
+    def customer_scoring(ctx):
+        ctx.customer_tables["scored"] = sorted(ctx.customer_tables)   # what is still held here
+
+    stages = [("kpis", lambda c: None), ("customers", customers),
+              ("customer_scoring", customer_scoring), ("insights", lambda c: None)]
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert ctx.customers["pid"] != os.getpid()
+    assert ctx.customer_tables["segments"] == [ctx.customers["pid"]] * 3
+    assert ctx.customer_tables["scored"] == []   # dropped in the worker once handed back
