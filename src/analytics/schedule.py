@@ -474,9 +474,10 @@ class _Worker:
     """The branch in a forked child; its context changes come back as pickled records in a file,
     merged in order by ``join``: what a stage hands back (``hands_back``) as soon as it is done,
     the branch's changes, then the ahead work's (the worker drops each part once returned, so it
-    holds little beside the parent's oracle). The file has no name (unlinked at once, written through the descriptor both processes share) and the
-    child is killed with its parent (``shocklab.children``): a run killed with SIGKILL left the
-    worker running to its end and its result (~100 MB) in the temporary directory for good."""
+    holds little beside the parent's oracle). The file has no name (unlinked at once, written
+    through the descriptor both processes share) and the child is killed with its parent
+    (``shocklab.children``): a run killed with SIGKILL left the worker running to its end and
+    its result (~100 MB) in the temporary directory for good."""
 
     def __init__(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                  scoring: bool, role: str = "customers",
