@@ -368,8 +368,8 @@ stage_customers.hands_back = ("customer_tables",)  # type: ignore[attr-defined]
 stage_insights.prepare = _prepare_insights  # type: ignore[attr-defined]
 stage_insights.release = _release_insights  # type: ignore[attr-defined]
 stage_insights.ahead = _forecast_ahead  # type: ignore[attr-defined]
-# what the ahead work reads (kpis_daily) is computed before the customers worker forks
-stage_kpis.before_fork = True  # type: ignore[attr-defined]
+# what the ahead work reads (kpis_daily) goes to the customers worker once computed
+stage_kpis.hands_over = True  # type: ignore[attr-defined]
 
 
 def stage_report(ctx: RunContext) -> None:

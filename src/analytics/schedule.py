@@ -34,13 +34,13 @@ Memory: the worker is a ``fork`` of this process, so the loaded tables are share
 touching, and so copying, their pages); a tree's memory is the sum of the processes' PSS, not of
 their RSS (``bench/bench_profile.py``).
 
-Ahead of the join: the worker needs no watched series, so it ends its branch before this
+Ahead of the join: the worker needs no KPIs or watched series, so it ends its branch before this
 process ends the chain; it then takes jobs from a second shared list (``_ahead_jobs``): the
 ``ahead`` work of a stage after the join (``stage_insights.ahead``: the revenue forecast, into
-``ctx.ahead``; what it reads, ``kpis_daily``, is computed before the fork by the stages marked
-``before_fork``). When the chain is done this process takes the jobs left, which then run after
-the join as they did before (the insights fit the forecast): where the worker is the longer
-path nothing waits for them.
+``ctx.ahead``). What that reads and this process computes after the fork (the stage marked
+``hands_over``: kpis) is handed over to the worker (``_Handoff``, a few MB). When the chain is
+done this process takes the jobs left, which then run after the join as they did before (the
+insights fit the forecast): where the worker is the longer path nothing waits for them.
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
@@ -121,16 +121,21 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     _preload(names)
     lean = _trimmed(run_one)  # two processes at once: the peak of their sum is the run's peak
     ahead = _ahead_jobs(after)
-    while ahead and before and getattr(before[0][1], "before_fork", False):
-        lean(ctx, *before.pop(0))  # what the ahead work reads (kpis_daily), before the fork
     claims = _Claims(len(ahead)) if ahead else None
+    handoff = _Handoff() if ahead else None
     try:
         worker = _Worker(ctx, branch, lean, scoring="score" in names[:last],
-                         ahead=(ahead, claims) if claims is not None else None)
+                         ahead=(ahead, claims, handoff) if ahead else None)
         try:
             for name, fn in before:
-                lean(ctx, name, fn)
-            if claims is not None:  # the ahead jobs not taken yet run after the join
+                if handoff is not None and getattr(fn, "hands_over", False):
+                    snap = _snapshot(ctx)   # what it computes goes to the worker's ahead work
+                    lean(ctx, name, fn)
+                    handoff.send(_delta(ctx, snap))
+                else:
+                    lean(ctx, name, fn)
+            if claims is not None and handoff is not None:  # the ahead jobs not taken yet
+                handoff.close_send()                        # run after the join
                 claims.take_all()
             after = _early_report(ctx, after, worker)
             t0 = time.perf_counter()
@@ -139,8 +144,9 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
         finally:
             worker.kill()
     finally:
-        if claims is not None:
+        if claims is not None and handoff is not None:
             claims.close()
+            handoff.close()
     _run_after(ctx, after, run_one)
     return ctx
 
@@ -289,6 +295,48 @@ def _leaf(fn: Stage) -> Stage:
     """Mark a ``beside`` job whose result no later stage reads (a plot into ``ctx.figures``)."""
     fn.leaf = True  # type: ignore[attr-defined]
     return fn
+
+
+class _Handoff:
+    """What this process computes after the fork that the worker's ahead work reads (the result
+    of the stage marked ``hands_over``: kpis), sent once: pickled into a file without a name,
+    then one byte on a pipe says it is there. The worker waits for it before its ahead work; if
+    this process closes the pipe without sending (its chain done first, or no such stage), the
+    worker leaves the ahead jobs to it."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(prefix="shocklab-handoff-")
+        self.r: int | None
+        self.w: int | None
+        self.r, self.w = os.pipe()
+
+    def send(self, delta: dict[str, Any]) -> None:
+        if self.w is None:  # sent already, or closed
+            return
+        with os.fdopen(os.dup(self.file.fileno()), "wb") as fh:
+            pickle.dump(delta, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.write(self.w, b"1")
+        self.close_send()
+
+    def close_send(self) -> None:
+        if self.w is not None:
+            os.close(self.w)
+            self.w = None
+
+    def receive(self) -> dict[str, Any] | None:
+        """In the worker: wait for the parent's ``send``; None when it closed without one."""
+        if self.r is None or not os.read(self.r, 1):
+            return None
+        with os.fdopen(os.dup(self.file.fileno()), "rb") as fh:
+            fh.seek(0)
+            return pickle.load(fh)
+
+    def close(self) -> None:
+        self.close_send()
+        if self.r is not None:
+            os.close(self.r)
+            self.r = None
+        self.file.close()
 
 
 class _Claims:
@@ -481,7 +529,8 @@ class _Worker:
 
     def __init__(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                  scoring: bool, role: str = "customers",
-                 ahead: tuple[list[tuple[str, Stage]], _Claims] | None = None) -> None:
+                 ahead: tuple[list[tuple[str, Stage]], _Claims, _Handoff] | None = None,
+                 ) -> None:
         self.role, self.ahead = role, ahead
         self.file, parent = tempfile.TemporaryFile(prefix="shocklab-branch-"), os.getpid()
         _flush()  # buffered output would be written twice, once by each process
@@ -518,6 +567,8 @@ class _Worker:
     def _child(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                scoring: bool) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us if needed
+        if self.ahead is not None:  # the parent's end of the handoff pipe is not ours: without
+            self.ahead[2].close_send()  # this copy, its close reads as the end of the pipe
         global _IN_WORKER
         _IN_WORKER = True  # the other core runs the parent's stages: no spare core here
         result: dict[str, Any]
@@ -535,14 +586,19 @@ class _Worker:
                 result = {"ok": _delta(ctx, snap)}
                 if self.ahead is not None and self._return(result, more=True):
                     # the branch's result is in the file: freed here before the ahead work,
-                    # which reads only what was there at the fork (this process's memory
-                    # adds to the parent's peak, the oracle's, while it runs)
+                    # which reads only what was there at the fork and what the parent hands
+                    # over (this process's memory adds to the parent's peak, the oracle's)
                     _forget(ctx, result["ok"])
                     del result
                     release_memory()
-                    snap = _snapshot(ctx)
-                    self._run_ahead(ctx, run_one)
-                    result = {"ok": _delta(ctx, snap)}
+                    result = {"ok": {"set": {}, "update": {}}}
+                    handed = self.ahead[2].receive()
+                    if handed is not None:
+                        _merge(ctx, handed)
+                        del handed
+                        snap = _snapshot(ctx)
+                        self._run_ahead(ctx, run_one)
+                        result = {"ok": _delta(ctx, snap)}
         except BaseException as exc:  # noqa: BLE001 — every error goes back to the parent
             result = {"error": exc, "traceback": traceback.format_exc()}
         self._return(result, more=False)
@@ -580,7 +636,7 @@ class _Worker:
     def _run_ahead(self, ctx: RunContext, run_one: RunOne) -> None:
         """The ahead jobs (``_ahead_jobs``) the parent has not taken back yet."""
         if self.ahead is not None:
-            _drain(ctx, *self.ahead, run_one)
+            _drain(ctx, self.ahead[0], self.ahead[1], run_one)
 
     def _rewrite(self):  # noqa: ANN202 — a binary file object over the shared, emptied file
         os.ftruncate(self.file.fileno(), 0)

@@ -470,13 +470,14 @@ def _kill_and_check_nothing_left(tmp_path: Path, code: str, tmp: Path, pid_file:
             os.kill(worker, signal.SIGKILL)
 
 
-def _ahead_stages(tmp_path: Path, chain=None, customers_wait=None):
-    """kpis (``before_fork``) → chain → the customers branch → insights, whose ``ahead`` work
-    (as the forecast) the worker does after its branch; each records the process it ran in."""
+def _ahead_stages(tmp_path: Path, chain=None, customers_wait=None, hands_over=True):
+    """kpis (``hands_over``) → chain → the customers branch → insights, whose ``ahead`` work
+    (as the forecast) the worker does after its branch; each records what it saw and the process
+    it ran in."""
     def kpis(ctx):
         ctx.kpi_tables["k"] = os.getpid()
 
-    kpis.before_fork = True
+    kpis.hands_over = hands_over
 
     def customers(ctx):
         if customers_wait is not None:
@@ -484,7 +485,7 @@ def _ahead_stages(tmp_path: Path, chain=None, customers_wait=None):
         ctx.customers = {"pid": os.getpid(), "saw_kpis": "k" in ctx.kpi_tables}
 
     def forecast(ctx):
-        ctx.ahead["forecast"] = os.getpid()
+        ctx.ahead["forecast"] = (os.getpid(), ctx.kpi_tables.get("k"))
         (tmp_path / "ahead-done").write_text("")
 
     def insights(ctx):
@@ -497,16 +498,30 @@ def _ahead_stages(tmp_path: Path, chain=None, customers_wait=None):
 
 def test_the_worker_does_the_ahead_work_while_the_chain_runs(tmp_path, monkeypatch):
     """Once its branch is done the worker runs the stages' ahead work (the insights' forecast)
-    while this process still runs the chain; what the ahead work reads (kpis) was computed
-    before the fork; the result is merged at the join and used by the stage."""
+    while this process still runs the chain; what the ahead work reads and this process
+    computed after the fork (kpis) is handed over to it; the result is merged at the join and
+    used by the stage."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
     stages = _ahead_stages(tmp_path, chain=lambda c: _wait_for(tmp_path / "ahead-done"))
     ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
     worker = ctx.customers["pid"]
-    assert worker != os.getpid() and ctx.customers["saw_kpis"]   # kpis ran before the fork
+    assert worker != os.getpid() and not ctx.customers["saw_kpis"]  # kpis: after the fork
     assert ctx.kpi_tables["k"] == os.getpid()
-    assert ctx.insights == {"forecast": worker}   # the worker's forecast, used by insights
+    # the worker's forecast, on the KPIs this process handed over, used by insights
+    assert ctx.insights == {"forecast": (worker, os.getpid())}
     assert "insights.ahead" in ctx.timings
+
+
+def test_without_what_it_reads_the_worker_leaves_the_ahead_work_to_this_process(
+        tmp_path, monkeypatch):
+    """No stage hands over what the ahead work reads: the worker waits until the chain is done
+    and leaves the ahead jobs, which run after the join as in order."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    ctx = schedule.run_stages(_ctx(tmp_path), _ahead_stages(tmp_path, hands_over=False),
+                              _run_one)
+    assert ctx.customers["pid"] != os.getpid()
+    assert ctx.insights == {"forecast": "fitted by insights"}
+    assert not (tmp_path / "ahead-done").exists()
 
 
 def test_ahead_work_the_worker_has_not_started_is_taken_back_when_the_chain_ends(
