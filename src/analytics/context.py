@@ -159,8 +159,9 @@ class RunContext:
     # rendered figures: run-directory path ("plots/kpi_revenue.png") -> PNG bytes
     figures: dict[str, bytes] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    # evaluation results computed ahead of the stage that reports them (e.g. insight scoring's
-    # event windows, beside the insights stage: analytics.schedule); never written as such
+    # results computed ahead of the stage that reports them (insight scoring's event windows;
+    # the insights' revenue forecast, in the customers worker: analytics.schedule); never
+    # written as such
     ahead: dict[str, Any] = field(default_factory=dict)
     # groups of run-directory files already written (analytics.outputs.write_tables)
     written: list[str] = field(default_factory=list)

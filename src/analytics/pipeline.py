@@ -353,8 +353,23 @@ def _release_insights(ctx: RunContext) -> None:
     ctx.panel = None
 
 
+def _forecast_ahead(ctx: RunContext) -> None:
+    """The insights' revenue forecast, ahead of the stage (``insights.forecast_ahead``: it reads
+    only ``kpis_daily``, the calendar and the seed): the stage scheduler's customers worker runs
+    it after its branch while the detection chain still runs."""
+    from .insights import forecast_ahead
+
+    forecast_ahead(ctx)
+
+
+# the customer tables go back to the parent once the customers stage is done (customer scoring
+# never reads them): the worker does not hold them beside the parent's oracle
+stage_customers.hands_back = ("customer_tables",)  # type: ignore[attr-defined]
 stage_insights.prepare = _prepare_insights  # type: ignore[attr-defined]
 stage_insights.release = _release_insights  # type: ignore[attr-defined]
+stage_insights.ahead = _forecast_ahead  # type: ignore[attr-defined]
+# what the ahead work reads (kpis_daily) goes to the customers worker once computed
+stage_kpis.hands_over = True  # type: ignore[attr-defined]
 
 
 def stage_report(ctx: RunContext) -> None:

@@ -1,5 +1,8 @@
 """Run the analysis stages as a small graph on two processes (the stage scheduler).
 
+Size (~550 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
+parts share the context's snapshot and claims; split, each half would be read only with the other.
+
 The customers branch (``customers``, ``customer_scoring``) reads only ``ctx.data``, the config,
 ``ctx.as_of`` and the run directory, never what the detection chain computes; the detection chain
 (``kpis → detect → consensus → score``) reads nothing of the branch. The first stage after the
@@ -8,13 +11,15 @@ two usable cores, ``run_stages`` forks a worker for the branch before the first 
 chain in this process, draws the plots that need only the chain's results one at a time while the
 worker still runs (``report.early``), then waits for the worker and merges what the branch put on
 the context. After the join a second forked process (the side worker) runs beside the first
-remaining stage (insights) a shared list of jobs: the ``beside`` stages (insight scoring's event
-windows, each early plot not drawn yet) and ``outputs.table_jobs`` (the run directory's tables,
-final by then, one job per big file). This process, once insights and the plots that need only
-the insights (``report.mid_jobs``) are done, takes the jobs still left; each job runs once, in
-the process that claims it first (``_Claims``: one ``O_EXCL`` file per job), so the two finish
-together. The side worker's context changes are merged before the next stage, and the rest runs
-in order.
+remaining stage (insights) a shared list of jobs: each early plot not drawn yet and
+``outputs.table_jobs`` (the run directory's tables, final by then, one job per big file). This
+process builds what insights shares (``prepare``: the slice panel) after that fork, runs
+insights, the plots that need only the insights (``report.mid_jobs``) and the ``beside`` stages
+(insight scoring's event windows, which read the panel), then takes the jobs still left; each job
+runs once, in the process that claims it first (``_Claims``), so the two finish together. No
+later stage reads the side worker's plots or tables: the rest runs in order without waiting for
+it, and its context changes are merged at the end. (A first stage without ``prepare`` leaves the
+``beside`` stages to the shared list too, and the later stages wait for the merge.)
 
 Same bytes as the sequential order: the branch leaves its tables and plots on the context (only
 the monitor's live state, ``customers/monitor.sqlite`` and ``alerts.jsonl``, is written by the
@@ -28,6 +33,14 @@ Memory: the worker is a ``fork`` of this process, so the loaded tables are share
 (``gc.freeze`` before the fork, and until the worker has ended, keeps the collector from
 touching, and so copying, their pages); a tree's memory is the sum of the processes' PSS, not of
 their RSS (``bench/bench_profile.py``).
+
+Ahead of the join: the worker needs no KPIs or watched series, so it ends its branch before this
+process ends the chain; it then takes jobs from a second shared list (``_ahead_jobs``): the
+``ahead`` work of a stage after the join (``stage_insights.ahead``: the revenue forecast, into
+``ctx.ahead``). What that reads and this process computes after the fork (the stage marked
+``hands_over``: kpis) is handed over to the worker (``_Handoff``, a few MB). When the chain is
+done this process takes the jobs left, which then run after the join as they did before (the
+insights fit the forecast): where the worker is the longer path nothing waits for them.
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
@@ -107,18 +120,47 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     after = [s for s in stages[first:] if s[0] not in BRANCH]
     _preload(names)
     lean = _trimmed(run_one)  # two processes at once: the peak of their sum is the run's peak
-    worker = _Worker(ctx, branch, lean, scoring="score" in names[:last])
+    ahead = _ahead_jobs(after)
+    claims = _Claims(len(ahead)) if ahead else None
+    handoff = _Handoff() if ahead else None
     try:
-        for name, fn in before:
-            lean(ctx, name, fn)
-        after = _early_report(ctx, after, worker)
-        t0 = time.perf_counter()
-        worker.join(ctx)
-        ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
+        worker = _Worker(ctx, branch, lean, scoring="score" in names[:last],
+                         ahead=(ahead, claims, handoff) if ahead else None)
+        try:
+            for name, fn in before:
+                if handoff is not None and getattr(fn, "hands_over", False):
+                    snap = _snapshot(ctx)   # what it computes goes to the worker's ahead work
+                    lean(ctx, name, fn)
+                    handoff.send(_delta(ctx, snap))
+                else:
+                    lean(ctx, name, fn)
+            if claims is not None and handoff is not None:  # the ahead jobs not taken yet
+                handoff.close_send()                        # run after the join
+                claims.take_all()
+            after = _early_report(ctx, after, worker)
+            t0 = time.perf_counter()
+            worker.join(ctx)
+            ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
+        finally:
+            worker.kill()
     finally:
-        worker.kill()
+        if claims is not None and handoff is not None:
+            claims.close()
+            handoff.close()
     _run_after(ctx, after, run_one)
     return ctx
+
+
+def _ahead_jobs(after: list[tuple[str, Stage]]) -> list[tuple[str, Stage]]:
+    """What the customers worker does once its branch is done, while this process still runs
+    the detection chain (the worker is the shorter path: it needs no watched series): the
+    ``ahead`` work of the stages after the join (insights: the revenue forecast). Claimed one at
+    a time; when the chain is done this process takes the ones left (``_Claims.take_all``),
+    and they run after the join as before (the insights fit the forecast themselves). The
+    branch's tables are not written here: the worker's memory while this process runs the
+    oracle took the tree's PSS over 1 GB."""
+    return [(f"{name}.ahead", fn.ahead) for name, fn in after  # type: ignore[attr-defined]
+            if getattr(fn, "ahead", None) is not None]
 
 
 def _in_order(ctx: RunContext, name: str, fn: Stage, run_one: RunOne) -> None:
@@ -192,6 +234,11 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
     need the insights but not their scores (``report.mid_jobs``), then takes the jobs still left
     (each job runs once, in whichever process claims it first: ``_Claims``); the second
     process's context changes are merged before the next stage.
+    When the first stage has a ``prepare`` (what it shares: insights' slice panel), this process
+    builds it after the fork, so the second process starts on its jobs at once; the ``beside``
+    stages (which may read what ``prepare`` built) then run here after the first stage, the
+    second process takes only jobs no later stage reads (the plots drawn beside: ``_leaf``, and
+    the tables), and the later stages run without waiting for it.
     ``SHOCKLAB_PARALLEL_SIDE=0``: everything in order in this process."""
     from . import outputs
 
@@ -202,22 +249,33 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
             _in_order(ctx, name, fn, run_one)
         return
     tables = outputs.table_jobs(ctx)
-    jobs = [*side, *tables]
+    prepare = getattr(rest[0][1], "prepare", None)
+    release = getattr(rest[0][1], "release", None)
+    here = [s for s in side if not getattr(s[1], "leaf", False)] if prepare is not None else []
+    jobs = [*(s for s in side if s not in here), *tables]
     job = _trimmed(run_one)  # the two processes' peaks add up: each job's freed memory handed back
-    prepare = getattr(rest[0][1], "prepare", None)  # what it shares with the side jobs: built
-    if prepare is not None:                         # once, before the fork (insights' panel)
-        prepare(ctx)
     claims = _Claims(len(jobs))
     try:
         worker = _Worker(ctx, [("side", functools.partial(_drain, jobs=jobs, claims=claims,
                                                            run_one=job))],
                          lambda c, _, fn: fn(c), scoring=False, role="side")
         try:
+            if prepare is not None:
+                prepare(ctx)
             run_one(ctx, *rest[0])
             mid = getattr(rest[0][1], "then", None)  # work that needs only this stage's result
             if mid is not None:
                 mid(ctx)
+            for name, fn in here:
+                job(ctx, name, fn)
             _drain(ctx, jobs, claims, job)
+            if prepare is not None:  # the second process's jobs are read by no later stage
+                if release is not None:
+                    release(ctx)
+                    release = None
+                for name, fn in rest[1:]:
+                    run_one(ctx, name, fn)
+                rest = rest[:1]
             t0 = time.perf_counter()
             worker.join(ctx)
             ctx.timings["parallel.wait_side"] = round(time.perf_counter() - t0, 3)
@@ -225,13 +283,60 @@ def _run_after(ctx: RunContext, after: list[tuple[str, Stage]], run_one: RunOne)
             worker.kill()
     finally:
         claims.close()
-    release = getattr(rest[0][1], "release", None)
     if release is not None:
         release(ctx)
     if tables:
         outputs.mark_written(ctx)
     for name, fn in rest[1:]:
         run_one(ctx, name, fn)
+
+
+def _leaf(fn: Stage) -> Stage:
+    """Mark a ``beside`` job whose result no later stage reads (a plot into ``ctx.figures``)."""
+    fn.leaf = True  # type: ignore[attr-defined]
+    return fn
+
+
+class _Handoff:
+    """What this process computes after the fork that the worker's ahead work reads (the result
+    of the stage marked ``hands_over``: kpis), sent once: pickled into a file without a name,
+    then one byte on a pipe says it is there. The worker waits for it before its ahead work; if
+    this process closes the pipe without sending (its chain done first, or no such stage), the
+    worker leaves the ahead jobs to it."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(prefix="shocklab-handoff-")
+        self.r: int | None
+        self.w: int | None
+        self.r, self.w = os.pipe()
+
+    def send(self, delta: dict[str, Any]) -> None:
+        if self.w is None:  # sent already, or closed
+            return
+        with os.fdopen(os.dup(self.file.fileno()), "wb") as fh:
+            pickle.dump(delta, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.write(self.w, b"1")
+        self.close_send()
+
+    def close_send(self) -> None:
+        if self.w is not None:
+            os.close(self.w)
+            self.w = None
+
+    def receive(self) -> dict[str, Any] | None:
+        """In the worker: wait for the parent's ``send``; None when it closed without one."""
+        if self.r is None or not os.read(self.r, 1):
+            return None
+        with os.fdopen(os.dup(self.file.fileno()), "rb") as fh:
+            fh.seek(0)
+            return pickle.load(fh)
+
+    def close(self) -> None:
+        self.close_send()
+        if self.r is not None:
+            os.close(self.r)
+            self.r = None
+        self.file.close()
 
 
 class _Claims:
@@ -250,6 +355,11 @@ class _Claims:
         record = os.read(self.fd, 4)
         return int.from_bytes(record, "little") if record else None
 
+    def take_all(self) -> None:
+        """Take every job not taken yet (no other process runs them now)."""
+        while self.next() is not None:
+            pass
+
     def close(self) -> None:
         os.close(self.fd)
 
@@ -262,25 +372,27 @@ def _drain(ctx: RunContext, jobs: list[tuple[str, Stage]], claims: _Claims, run_
 
 
 def preload(stages: Sequence[tuple[str, Stage]]) -> None:
-    """What ``run_stages`` imports before its fork (``_preload``: the customer models,
-    matplotlib), imported now: a caller that waits for something else (``run_analysis.py``
-    reading the data directory on a thread) overlaps the imports with that wait. In order
-    (``SHOCKLAB_PARALLEL=0``) too: the stages then find them imported, so their timings hold
-    no import, in either mode (the imports overlap the read; run.json's ``load`` is the read's own
-    time on its thread)."""
+    """What ``run_stages`` imports before its fork (``_preload``: matplotlib), imported now: a
+    caller that waits for something else (``run_analysis.py`` reading the data directory on a
+    thread) overlaps the imports with that wait. In order (``SHOCKLAB_PARALLEL=0``) the customer
+    models too: the stages then find them imported, so their timings hold no import (the
+    imports overlap the read; run.json's ``load`` is the read's own time on its thread)."""
     names = [n for n, _ in stages]
     if any(n in BRANCH for n in names):
-        _preload(names)
+        _preload(names, models=not parallel_enabled())
 
 
-def _preload(names: list[str]) -> None:
+def _preload(names: list[str], models: bool = False) -> None:
     """Import, before the fork, the modules both processes would otherwise import each for itself
-    (matplotlib for the plots, the customer models): once, in pages the worker shares; and let
-    matplotlib build what it builds on a first figure (fonts, the mathtext parser:
-    ``customers.plots.warm_up``, ~0.2 s once), which both processes would otherwise pay."""
+    (matplotlib for the plots): once, in pages the worker shares; and let matplotlib build what it
+    builds on a first figure (fonts, the mathtext parser: ``customers.plots.warm_up``, ~0.2 s
+    once), which both processes would otherwise pay. The customer models (``models``: in order
+    only) are the worker's alone: it imports them after the fork, while this process runs the
+    chain (tests/analytics/test_schedule.py audits what is imported before the fork)."""
     import importlib
 
-    wanted = {"customers": "analytics.customers.pipeline", "report": "analytics.report"}
+    wanted = {"customers": "analytics.customers.pipeline"} if models else {}
+    wanted["report"] = "analytics.report"
     for name, module in wanted.items():
         if name in names:
             try:
@@ -336,7 +448,7 @@ def _early_report(
         out[first] = (out[first][0], stage_insights)
     for name, fn, args in reversed(jobs):
         out.insert(0, (f"report.beside.{name.removesuffix('.png')}",
-                       beside(functools.partial(_draw_one, job=(name, fn, args)))))
+                       _leaf(beside(functools.partial(_draw_one, job=(name, fn, args))))))
     return out
 
 
@@ -370,6 +482,31 @@ def _delta(ctx: RunContext, snap: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _merge(ctx: RunContext, delta: dict[str, Any]) -> None:
+    """Apply a worker's ``_delta`` to this process's context."""
+    for name, value in delta["set"].items():
+        if name == "scorecard":  # the branch's part of the scorecard (score ran here)
+            if ctx.scorecard is not None and value:
+                ctx.scorecard.update(value)
+            continue
+        setattr(ctx, name, value)
+    for name, items in delta["update"].items():
+        target = getattr(ctx, name)
+        if isinstance(target, dict):
+            target.update(items)
+
+
+def _forget(ctx: RunContext, delta: dict[str, Any]) -> None:
+    """Drop what ``delta`` holds from ``ctx`` (a worker whose result is already returned): the
+    fields it set, the dict entries it added or replaced."""
+    for name in delta["set"]:
+        setattr(ctx, name, None)
+    for name, items in delta["update"].items():
+        target = getattr(ctx, name)
+        for key in items:
+            target.pop(key, None)
+
+
 def _flush() -> None:
     """Flush the log handlers and stdio, best effort (a stale handler may hold a closed stream)."""
     streams = [*logging.getLogger().handlers, *logging.getLogger("shocklab").handlers,
@@ -382,14 +519,19 @@ def _flush() -> None:
 
 
 class _Worker:
-    """The branch in a forked child; its context changes come back as a pickle file. The file
-    has no name (unlinked at once, written through the descriptor both processes share) and the
-    child is killed with its parent (``shocklab.children``): a run killed with SIGKILL left the
-    worker running to its end and its result (~100 MB) in the temporary directory for good."""
+    """The branch in a forked child; its context changes come back as pickled records in a file,
+    merged in order by ``join``: what a stage hands back (``hands_back``) as soon as it is done,
+    the branch's changes, then the ahead work's (the worker drops each part once returned, so it
+    holds little beside the parent's oracle). The file has no name (unlinked at once, written
+    through the descriptor both processes share) and the child is killed with its parent
+    (``shocklab.children``): a run killed with SIGKILL left the worker running to its end and
+    its result (~100 MB) in the temporary directory for good."""
 
     def __init__(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
-                 scoring: bool, role: str = "customers") -> None:
-        self.role = role
+                 scoring: bool, role: str = "customers",
+                 ahead: tuple[list[tuple[str, Stage]], _Claims, _Handoff] | None = None,
+                 ) -> None:
+        self.role, self.ahead = role, ahead
         self.file, parent = tempfile.TemporaryFile(prefix="shocklab-branch-"), os.getpid()
         _flush()  # buffered output would be written twice, once by each process
         gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
@@ -425,6 +567,8 @@ class _Worker:
     def _child(self, ctx: RunContext, branch: list[tuple[str, Stage]], run_one: RunOne,
                scoring: bool) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us if needed
+        if self.ahead is not None:  # the parent's end of the handoff pipe is not ours: without
+            self.ahead[2].close_send()  # this copy, its close reads as the end of the pipe
         global _IN_WORKER
         _IN_WORKER = True  # the other core runs the parent's stages: no spare core here
         result: dict[str, Any]
@@ -438,21 +582,61 @@ class _Worker:
                 snap = _snapshot(ctx)
                 for name, fn in branch:
                     run_one(ctx, name, fn)
+                    self._hand_back(ctx, snap, getattr(fn, "hands_back", ()))
                 result = {"ok": _delta(ctx, snap)}
+                if self.ahead is not None and self._return(result, more=True):
+                    # the branch's result is in the file: freed here before the ahead work,
+                    # which reads only what was there at the fork and what the parent hands
+                    # over (this process's memory adds to the parent's peak, the oracle's)
+                    _forget(ctx, result["ok"])
+                    del result
+                    release_memory()
+                    result = {"ok": {"set": {}, "update": {}}}
+                    handed = self.ahead[2].receive()
+                    if handed is not None:
+                        _merge(ctx, handed)
+                        del handed
+                        snap = _snapshot(ctx)
+                        self._run_ahead(ctx, run_one)
+                        result = {"ok": _delta(ctx, snap)}
         except BaseException as exc:  # noqa: BLE001 — every error goes back to the parent
             result = {"error": exc, "traceback": traceback.format_exc()}
-        # pickled straight into the file: no second in-memory copy of the result (the customer
-        # tables: ~100 MB), in this process or in the parent (``join`` loads from the file)
+        self._return(result, more=False)
+        _flush()
+        return 0
+
+    def _hand_back(self, ctx: RunContext, snap: dict[str, Any], fields: Sequence[str]) -> None:
+        """Return the entries a branch stage added to the dict ``fields`` of ``ctx`` now, and drop
+        them here (a stage's ``hands_back``: what the later branch stages never read, e.g. the
+        customer tables, ~100 MB, while customer scoring and the ahead work run beside the
+        parent's oracle, whose memory they add to)."""
+        delta = _delta(ctx, snap)
+        part = {f: delta["update"][f] for f in fields if f in delta["update"]}
+        if part and self._return({"ok": {"set": {}, "update": part}}, more=True):
+            _forget(ctx, {"set": {}, "update": part})
+            del delta, part
+            release_memory()
+
+    def _return(self, result: dict[str, Any], more: bool) -> bool:
+        """Append ``result`` to the result file (``more``: another record follows), pickled
+        straight into it: no second in-memory copy of the result (the customer tables: ~100 MB),
+        in this process or in the parent (``join`` loads from the file). A result that cannot
+        be pickled becomes the file's one record, an error; False then."""
         try:
-            with self._rewrite() as fh:
-                pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(os.dup(self.file.fileno()), "ab") as fh:
+                pickle.dump({**result, "more": more}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            return True
         except Exception as exc:  # an unpicklable value or exception: the file is rewritten
             with self._rewrite() as fh:
                 pickle.dump({"error": RuntimeError(
                     f"{self.role} worker: cannot return its result ({type(exc).__name__}: "
-                    f"{exc})"), "traceback": result.get("traceback", "")}, fh)
-        _flush()
-        return 0
+                    f"{exc})"), "traceback": result.get("traceback", ""), "more": False}, fh)
+            return False
+
+    def _run_ahead(self, ctx: RunContext, run_one: RunOne) -> None:
+        """The ahead jobs (``_ahead_jobs``) the parent has not taken back yet."""
+        if self.ahead is not None:
+            _drain(ctx, self.ahead[0], self.ahead[1], run_one)
 
     def _rewrite(self):  # noqa: ANN202 — a binary file object over the shared, emptied file
         os.ftruncate(self.file.fileno(), 0)
@@ -465,33 +649,25 @@ class _Worker:
         gc.unfreeze()
         try:
             (fh := self.file).seek(0)
-            try:
-                result = pickle.load(fh) if os.fstat(fh.fileno()).st_size else None
-            except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
-                result = None
+            more = True
+            while more:  # the records in order: the branch's result, then the ahead work's
+                try:
+                    result = pickle.load(fh)
+                except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
+                    raise RuntimeError(
+                        f"{self.role} worker (pid {self.pid}) died without a result (wait status "
+                        f"{status})") from None
+                if "error" in result:
+                    exc = result["error"]
+                    if isinstance(exc, BaseException):
+                        exc.add_note(f"in the {self.role} worker process:\n"
+                                     f"{result.get('traceback', '')}")
+                        raise exc
+                    raise RuntimeError(f"{self.role} worker failed: {exc!r}")
+                _merge(ctx, result["ok"])
+                more = result.get("more", False)
         finally:
             self.file.close()
-        if result is None:
-            raise RuntimeError(
-                f"{self.role} worker (pid {self.pid}) died without a result (wait status {status})"
-            )
-        if "error" in result:
-            exc = result["error"]
-            if isinstance(exc, BaseException):
-                exc.add_note(f"in the {self.role} worker process:\n{result.get('traceback', '')}")
-                raise exc
-            raise RuntimeError(f"{self.role} worker failed: {exc!r}")
-        delta = result["ok"]
-        for name, value in delta["set"].items():
-            if name == "scorecard":  # the branch's part of the scorecard (score ran here)
-                if ctx.scorecard is not None and value:
-                    ctx.scorecard.update(value)
-                continue
-            setattr(ctx, name, value)
-        for name, items in delta["update"].items():
-            target = getattr(ctx, name)
-            if isinstance(target, dict):
-                target.update(items)
 
     def kill(self) -> None:
         """Stop and reap the worker if it still runs (this process failed first)."""

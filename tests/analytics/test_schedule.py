@@ -48,11 +48,18 @@ def sequential(synth_dir, tmp_path_factory) -> Path:
     return seq
 
 
-@pytest.mark.parametrize("worker_done", [False, True])
+@pytest.mark.parametrize(("worker_done", "ahead"), [(False, None), (True, "worker"),
+                                                    (False, "here")])
 def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, sequential, tmp_path,
-                                                                monkeypatch, worker_done):
+                                                                monkeypatch, worker_done, ahead):
     # the early KPI plots: all drawn while the worker runs, or (worker done) all beside insights
     monkeypatch.setattr(schedule._Worker, "finished", lambda self: worker_done)
+    # the ahead work (the insights' forecast): in the worker (this process never takes it back),
+    # after the join (the worker takes none), or as the race goes
+    if ahead == "worker":
+        monkeypatch.setattr(schedule._Claims, "take_all", lambda self: None)
+    elif ahead == "here":
+        monkeypatch.setattr(schedule._Worker, "_run_ahead", lambda self, ctx, run_one: None)
     seq, par = sequential, tmp_path / "par"
     assert _analyse(synth_dir, par, "1", monkeypatch) == 0
     files = sorted(p.relative_to(seq) for p in seq.rglob("*") if p.is_file())
@@ -71,6 +78,8 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, seque
     assert {"outputs.detections", "outputs.customers.segments", "insight_windows",
             "parallel.wait_side", "report.mid"} <= set(timings)
     assert ("report.beside.kpi_revenue" in timings) is worker_done
+    if ahead is not None:   # the forecast fitted in the worker, or by the insights stage here
+        assert ("insights.ahead" in timings) is (ahead == "worker")
     assert "parallel.wait" not in json.loads((seq / "run.json").read_text())["timings_seconds"]
 
 
@@ -303,21 +312,29 @@ def test_a_worker_without_a_usable_result_fails_the_run(tmp_path, monkeypatch, h
         schedule.run_stages(_ctx(tmp_path), stages, _run_one)
 
 
-def test_what_the_first_stage_shares_with_the_side_jobs_is_built_before_the_fork(
+def test_what_the_first_stage_shares_is_built_here_while_the_side_worker_starts(
         tmp_path, monkeypatch):
-    """``prepare`` of the first stage after the join (insights: the slice panel) runs here
-    before the side worker forks, so the side's beside jobs find it built; ``release`` after the
-    side worker has ended."""
+    """``prepare`` of the first stage after the join (insights: the slice panel) runs here after
+    the side worker has forked (it starts on the plots at once); the ``beside`` stages, which
+    may read what it built, run here after that stage; the later stages do not wait for the side
+    worker's plots (no stage reads them), which are merged at the end; ``release`` once the
+    beside stages are done."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
     monkeypatch.setenv("SHOCKLAB_PARALLEL_SIDE", "1")
     events: list[tuple[str, int]] = []
 
+    @schedule._leaf
+    @schedule.beside
+    def plot(ctx):
+        (tmp_path / "plotting").write_text("")
+        ctx.figures["plots/p.png"] = str(os.getpid()).encode()
+        _wait_for(tmp_path / "later-done")
+
     @schedule.beside
     def windows(ctx):
-        (tmp_path / "taken").write_text("")
         ctx.ahead["w"] = (ctx.panel, os.getpid())
 
-    stages = _side_stages(tmp_path, windows, wait=True)
+    stages = _stages([])
     insights = stages[-1][1]
 
     def first(ctx):
@@ -325,17 +342,28 @@ def test_what_the_first_stage_shares_with_the_side_jobs_is_built_before_the_fork
         ctx.ahead["seen"] = ctx.panel
         insights(ctx)
 
-    first.prepare = lambda ctx: (events.append(("prepare", os.getpid())),
-                                 setattr(ctx, "panel", "built"))
+    def prepare(ctx):
+        _wait_for(tmp_path / "plotting")   # the side worker runs already
+        events.append(("prepare", os.getpid()))
+        ctx.panel = "built"
+
+    def later(ctx):
+        events.append(("later", os.getpid()))
+        ctx.ahead["later saw"] = "plots/p.png" in ctx.figures
+        (tmp_path / "later-done").write_text("")
+
+    first.prepare = prepare
     first.release = lambda ctx: (events.append(("release", os.getpid())),
                                  setattr(ctx, "panel", None))
-    stages[-1] = ("insights", first)
+    stages[-1:] = [("p", plot), ("insights", first), ("windows", windows), ("later", later)]
     ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
-    assert [e for e, _ in events] == ["prepare", "insights", "release"]
+    assert [e for e, _ in events] == ["prepare", "insights", "release", "later"]
     assert {pid for _, pid in events} == {os.getpid()}
-    panel, pid = ctx.ahead["w"]
-    assert panel == "built" and pid != os.getpid()   # the side worker saw it
+    assert ctx.ahead["w"] == ("built", os.getpid())   # here, after prepare
     assert ctx.ahead["seen"] == "built" and ctx.panel is None
+    assert ctx.ahead["later saw"] is False   # it did not wait for the side worker's plot
+    assert int(ctx.figures["plots/p.png"]) != os.getpid()   # merged at the end
+    assert "parallel.wait_side" in ctx.timings
 
 
 def test_freed_memory_handed_back_after_each_stage_and_job(tmp_path, monkeypatch):
@@ -440,3 +468,162 @@ def _kill_and_check_nothing_left(tmp_path: Path, code: str, tmp: Path, pid_file:
         p.wait(60)
         if worker is not None and alive(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+def _ahead_stages(tmp_path: Path, chain=None, customers_wait=None, hands_over=True):
+    """kpis (``hands_over``) → chain → the customers branch → insights, whose ``ahead`` work
+    (as the forecast) the worker does after its branch; each records what it saw and the process
+    it ran in."""
+    def kpis(ctx):
+        ctx.kpi_tables["k"] = os.getpid()
+
+    kpis.hands_over = hands_over
+
+    def customers(ctx):
+        if customers_wait is not None:
+            _wait_for(customers_wait)
+        ctx.customers = {"pid": os.getpid(), "saw_kpis": "k" in ctx.kpi_tables}
+
+    def forecast(ctx):
+        ctx.ahead["forecast"] = (os.getpid(), ctx.kpi_tables.get("k"))
+        (tmp_path / "ahead-done").write_text("")
+
+    def insights(ctx):
+        ctx.insights = {"forecast": ctx.ahead.get("forecast", "fitted by insights")}
+
+    insights.ahead = forecast
+    return [("kpis", kpis), ("chain", chain or (lambda c: None)), ("customers", customers),
+            ("insights", insights)]
+
+
+def test_the_worker_does_the_ahead_work_while_the_chain_runs(tmp_path, monkeypatch):
+    """Once its branch is done the worker runs the stages' ahead work (the insights' forecast)
+    while this process still runs the chain; what the ahead work reads and this process
+    computed after the fork (kpis) is handed over to it; the result is merged at the join and
+    used by the stage."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    stages = _ahead_stages(tmp_path, chain=lambda c: _wait_for(tmp_path / "ahead-done"))
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    worker = ctx.customers["pid"]
+    assert worker != os.getpid() and not ctx.customers["saw_kpis"]  # kpis: after the fork
+    assert ctx.kpi_tables["k"] == os.getpid()
+    # the worker's forecast, on the KPIs this process handed over, used by insights
+    assert ctx.insights == {"forecast": (worker, os.getpid())}
+    assert "insights.ahead" in ctx.timings
+
+
+def test_without_what_it_reads_the_worker_leaves_the_ahead_work_to_this_process(
+        tmp_path, monkeypatch):
+    """No stage hands over what the ahead work reads: the worker waits until the chain is done
+    and leaves the ahead jobs, which run after the join as in order."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    ctx = schedule.run_stages(_ctx(tmp_path), _ahead_stages(tmp_path, hands_over=False),
+                              _run_one)
+    assert ctx.customers["pid"] != os.getpid()
+    assert ctx.insights == {"forecast": "fitted by insights"}
+    assert not (tmp_path / "ahead-done").exists()
+
+
+def test_ahead_work_the_worker_has_not_started_is_taken_back_when_the_chain_ends(
+        tmp_path, monkeypatch):
+    """The chain done first (the worker is the longer path): this process takes the ahead jobs
+    back and they run after the join as before — the insights fit the forecast themselves; no
+    ahead job runs in the worker, none twice."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    taken = tmp_path / "taken-back"
+    take_all = schedule._Claims.take_all
+
+    def take_back(self):
+        take_all(self)
+        taken.write_text("")
+
+    monkeypatch.setattr(schedule._Claims, "take_all", take_back)
+    stages = _ahead_stages(tmp_path, customers_wait=taken)
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert ctx.customers["pid"] != os.getpid()
+    assert ctx.insights == {"forecast": "fitted by insights"}
+    assert not (tmp_path / "ahead-done").exists() and "insights.ahead" not in ctx.timings
+
+
+def test_in_order_no_work_is_done_ahead(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "0")
+    ctx = schedule.run_stages(_ctx(tmp_path), _ahead_stages(tmp_path), _run_one)
+    assert ctx.insights == {"forecast": "fitted by insights"}
+    assert not (tmp_path / "ahead-done").exists()
+
+
+# the customers worker's own modules: imported by the worker after the fork (the parent runs the
+# detection chain meanwhile), never by the parent before it
+WORKER_ONLY = ("analytics.customers.pipeline", "analytics.customers.churn",
+               "analytics.customers.clv", "analytics.customers.monitor",
+               "evaluation.customer_scores", "prophet")
+
+
+@pytest.mark.parametrize("parallel", ["1", "0"])
+def test_what_the_cli_imports_before_the_fork(synth_dir, tmp_path, parallel):
+    """An import audit of ``run_analysis.py`` in a fresh interpreter: at the customers worker's
+    fork the parent has matplotlib (both processes draw: imported once, shared) but not the
+    customer models or Prophet (the worker's alone; the parent would pay them on the critical
+    path); the worker imports them itself and the run is whole. In order the models are
+    imported ahead, while the data directory is read."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    seen, out = tmp_path / "seen.json", tmp_path / "run"
+    code = ("import json, sys\n"
+            "import run_analysis\n"
+            "from analytics import schedule\n"
+            "from shocklab.cli import run_cli\n"
+            "init = schedule._Worker.__init__\n"
+            "def audit(self, *a, **k):\n"
+            "    if k.get('role', 'customers') == 'customers':\n"
+            "        open(sys.argv[1], 'w').write(json.dumps(sorted(sys.modules)))\n"
+            "    init(self, *a, **k)\n"
+            "schedule._Worker.__init__ = audit\n"
+            "pre = schedule.preload\n"
+            "def audit_in_order(stages):\n"
+            "    pre(stages)\n"
+            "    open(sys.argv[1] + '.order', 'w').write(json.dumps(sorted(sys.modules)))\n"
+            "schedule.preload = audit_in_order\n"
+            "sys.exit(run_cli(run_analysis.main, ['--data', sys.argv[2], '--out', sys.argv[3], "
+            "'--quiet', *sys.argv[4:]]))\n")
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}",
+           "SHOCKLAB_PARALLEL": parallel}
+    p = subprocess.run([sys.executable, "-c", code, str(seen), str(synth_dir), str(out), *FAST],
+                       env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert (out / "customers" / "segments.csv").is_file()
+    if parallel == "1":
+        mods = set(json.loads(seen.read_text()))
+        assert "matplotlib.figure" in mods and "analytics.report" in mods
+        assert not mods & set(WORKER_ONLY), sorted(mods & set(WORKER_ONLY))
+    else:
+        assert not seen.exists()   # no worker
+        mods = set(json.loads(Path(f"{seen}.order").read_text()))
+        assert "analytics.customers.pipeline" in mods and "matplotlib.figure" in mods
+
+
+def test_what_a_branch_stage_hands_back_is_merged_and_no_longer_held_by_the_worker(
+        tmp_path, monkeypatch):
+    """A branch stage's ``hands_back`` (the customers stage: its tables) goes back to the parent
+    as soon as the stage is done and the worker drops it (the later branch stages and the ahead
+    work never read it, and the worker's memory adds to the parent's); the parent has every entry,
+    as in order."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+
+    def customers(ctx):
+        ctx.customer_tables["segments"] = [os.getpid()] * 3
+        ctx.customers = {"pid": os.getpid()}
+
+    customers.hands_back = ("customer_tables",)
+
+    def customer_scoring(ctx):
+        ctx.customer_tables["scored"] = sorted(ctx.customer_tables)   # what is still held here
+
+    stages = [("kpis", lambda c: None), ("customers", customers),
+              ("customer_scoring", customer_scoring), ("insights", lambda c: None)]
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert ctx.customers["pid"] != os.getpid()
+    assert ctx.customer_tables["segments"] == [ctx.customers["pid"]] * 3
+    assert ctx.customer_tables["scored"] == []   # dropped in the worker once handed back

@@ -42,7 +42,7 @@ from .common import SIG_DIGITS, build_panel, config_of
 from .markdown import render_markdown
 from .models import SCHEMA_VERSION, Episode, IncidentInsight, Insights
 from .schema import SCHEMA_PATH, schema_text, validate_json, write_schema
-from .stage import DETAILS_FILE, build, run, split_details, to_json_dict
+from .stage import DETAILS_FILE, build, forecast_ahead, run, split_details, to_json_dict
 
 __all__ = [
     "DETAILS_FILE",
@@ -58,6 +58,7 @@ __all__ = [
     "build",
     "build_panel",
     "config_of",
+    "forecast_ahead",
     "main",
     "render_markdown",
     "run",

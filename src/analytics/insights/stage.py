@@ -29,11 +29,26 @@ def build(ctx: RunContext, cfg: InsightsConfig | None = None) -> Insights:
     kpis = ctx.kpis_daily
     if kpis is None or kpis.empty:
         raise InputError("insights: no KPIs to explain (kpis_daily is empty)")
+    done = ctx.ahead.get("forecast")
+    if done is not None:  # computed ahead (``forecast_ahead``: by the stage scheduler's worker)
+        ready: Future[Forecast] = Future()
+        ready.set_result(done)
+        return _build(ctx, cfg, kpis, ready)
     # the forecast reads only kpis_daily and spends most of its time waiting for Prophet's
     # optimizer (a separate process): it runs in a thread beside the drivers work (same result)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights-forecast") as pool:
         forecast = pool.submit(_forecast, ctx, cfg)
         return _build(ctx, cfg, kpis, forecast)
+
+
+def forecast_ahead(ctx: RunContext) -> None:
+    """The revenue forecast of ``build``, computed ahead into ``ctx.ahead["forecast"]`` (it reads
+    only ``kpis_daily``, the calendar and the seed, so it is the same whenever it runs): the stage
+    scheduler's customers worker runs it once its branch is done, while the detection chain still
+    runs (``stage_insights.ahead``); ``build`` then takes it instead of fitting Prophet again."""
+    cfg = config_of(ctx)
+    if cfg.enabled and ctx.kpis_daily is not None and not ctx.kpis_daily.empty:
+        ctx.ahead["forecast"] = _forecast(ctx, cfg)
 
 
 def _build(ctx: RunContext, cfg: InsightsConfig, kpis: pd.DataFrame,
