@@ -1,6 +1,6 @@
 """Run the analysis stages as a small graph on two processes (the stage scheduler).
 
-Size (~550 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
+Size (~690 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
 parts share the context's snapshot and claims; split, each half would be read only with the other.
 
 The customers branch (``customers``, ``customer_scoring``) reads only ``ctx.data``, the config,
