@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -110,14 +111,26 @@ def _cache_budget() -> int:
     return int((mb if mb > 0 and np.isfinite(mb) else 512.0) * 2**20)
 
 
-def _size_of(value: Any, file_size: int) -> int:
+def _size_of(value: Any) -> int:
     """Memory a cached value holds, about: a frame's own (strings counted), bytes' length, and
-    for parsed JSON a few times its text (Python objects are larger than the text behind them)."""
+    for parsed JSON or a derived mapping (a run's slices, read from its 60 MB detections.csv)
+    its objects' sizes summed (iteratively: JSON may nest hundreds deep)."""
     if isinstance(value, pd.DataFrame):
         return int(value.memory_usage(index=True, deep=True).sum())
     if isinstance(value, (bytes, bytearray)):
         return len(value)
-    return 4 * file_size + 1024
+    total, stack = 0, [value]
+    while stack:
+        o = stack.pop()
+        total += sys.getsizeof(o)
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple, set)):
+            stack.extend(o)
+        elif isinstance(o, pd.DataFrame):
+            total += int(o.memory_usage(index=True, deep=True).sum())
+    return total
 
 
 @dataclass(frozen=True)
@@ -151,7 +164,7 @@ def _cached(path: Path, kind: str, loader, root: Path | None = None) -> Any:
         # the caller names the file: no server path in a reason the API sends (pyarrow's has it)
         first = (str(exc).replace(str(path), path.name).splitlines() or [""])[0][:160]
         value = _Unreadable(f"{type(exc).__name__}: {first}")
-    size = _size_of(value, st.st_size)
+    size = _size_of(value)
     budget = _cache_budget()
     with _CACHE_LOCK:
         if key in _CACHE:  # another thread parsed it meanwhile

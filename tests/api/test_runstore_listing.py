@@ -108,6 +108,11 @@ def test_the_parsed_file_cache_is_bounded_by_memory_not_only_by_count(tmp_path, 
     assert 1 <= len(kept) < 6
     assert st._cached(paths[-1], "csv", pd.read_csv) is frames[-1]  # a hit, not a re-parse
 
+    # a small mapping derived from a big file (a run's slices, from its detections.csv) counts
+    # as what it holds, not as the file: it evicted half the cache when sized by the file
+    st._cached(paths[1], "slices", lambda _p: {"channel": ["email", "direct"]})
+    assert st._CACHE[(str(paths[1]), "slices", *(lambda x: (x.st_mtime_ns, x.st_size))(
+        paths[1].stat()))][1] < 4096
     monkeypatch.setenv("SHOCKLAB_CACHE_MB", "0.01")  # smaller than any one table
     big = st._cached(paths[0], "csv", pd.read_csv)
     assert list(st._CACHE) and [k[0] for k in st._CACHE] == [str(paths[0])]
