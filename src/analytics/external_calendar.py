@@ -112,15 +112,14 @@ def _scope(text: str, where: str, row: int, slices: dict[str, set[str]]) -> tupl
     if text.lower() == "all":
         return "all", False
     parts, foreign = [], False
-    pairs = scope_pairs(text)
-    if not pairs or not text.split(",")[0].count("="):  # text before the first '='
-        pairs.append(("", ""))
-    for dim, value in ((d.strip(), v.strip()) for d, v in pairs):
-        if not dim or not value or dim == "overall":
-            raise InputError(
-                f"{where}: column 'scope' must be all or dimension=segment (e.g. channel=email), "
-                f"got {text!r} (data row {row})"
-            )
+    pairs = [(d.strip(), v.strip()) for d, v in scope_pairs(text)]
+    # scope_pairs drops text before the first '=' (no pair to continue): a malformed scope too
+    if "=" not in text.split(",")[0] or not all(d and v and d != "overall" for d, v in pairs):
+        raise InputError(
+            f"{where}: column 'scope' must be all or dimension=segment (e.g. channel=email), "
+            f"got {text!r} (data row {row})"
+        )
+    for dim, value in pairs:
         if dim not in slices:
             foreign = True
         elif value not in slices[dim]:

@@ -265,21 +265,18 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
     if cfg.split is not None:   # tune on train seeds, report test seeds only
         reported = results[results["seed"].isin(cfg.split.test_seeds)]
         train = results[results["seed"].isin(cfg.split.train_seeds)]
-    written = {  # which of OPTIONAL_OUTPUTS this run writes (gate.json: known after the checks)
+    written = {  # which of OPTIONAL_OUTPUTS this run writes
         name for name, wrote in (("leaderboard_train.csv", len(train) > 0),
                                  ("summary.csv", cfg.split is not None and len(reported) > 0),
                                  ("detectability.csv", cfg.kind == "detectability"),
-                                 ("mde.csv", cfg.kind == "detectability")) if wrote}
+                                 ("mde.csv", cfg.kind == "detectability"),
+                                 ("gate.json", bool(checks) or baseline is not None)) if wrote}
     board = leaderboard(reported, cfg.metrics, cfg.rank_metric, cfg.bootstrap)
     # an earlier run's tables and verdict go before this run's results: killed between the two,
     # the directory held new results beside the old leaderboard or verdict, which the dashboard
     # and API read as this run's (a table missing is reported as missing)
     (out_dir / "leaderboard.csv").unlink(missing_ok=True)
-    if (out_dir / "gate.json").is_file():
-        (out_dir / "gate.json").unlink()
-        if not checks and baseline is None:
-            log.info("removed gate.json of an earlier run (this run does not write it)")
-    _drop_stale(out_dir, written, everything=True)
+    _drop_stale(out_dir, written)
     _write_parquet(results, out_dir / "results.parquet")
     if "leaderboard_train.csv" in written:
         atomic_write_text(
@@ -364,11 +361,11 @@ def _remove_temporary_files(out_dir: Path) -> None:
         log.info("removed %d temporary file(s) of a killed run of %s", len(stale), out_dir)
 
 
-def _drop_stale(out_dir: Path, written: set[str], everything: bool = False) -> None:
-    """Remove the optional outputs an earlier run of this directory wrote and this one does not
-    (``everything``: those it will write again too, silently: they go before the new results)."""
+def _drop_stale(out_dir: Path, written: set[str]) -> None:
+    """Remove the optional outputs an earlier run of this directory wrote, before this run's
+    results; say so for those this run does not write again (``written``)."""
     for name in OPTIONAL_OUTPUTS:
-        if (everything or name not in written) and (out_dir / name).is_file():
+        if (out_dir / name).is_file():
             (out_dir / name).unlink()
             if name not in written:
                 log.info("removed %s of an earlier run (this run does not write it)", name)

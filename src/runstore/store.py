@@ -128,8 +128,6 @@ def _size_of(value: Any) -> int:
             stack.extend(o.values())
         elif isinstance(o, (list, tuple, set)):
             stack.extend(o)
-        elif isinstance(o, pd.DataFrame):
-            total += int(o.memory_usage(index=True, deep=True).sum())
     return total
 
 
