@@ -96,12 +96,15 @@ def test_without_planned_days_near_the_windows_nothing_changes():
     assert far_c.note is None and far_c.planned_window == far_c.planned_baseline == []
     assert [c.model_dump(exclude={"planned"}) for c in far_c.channels] == \
            [c.model_dump(exclude={"planned"}) for c in plain_c.channels]
-    # and the baseline is the drivers' trailing one bit for bit
+    # and the baseline is the median of the four weeks' totals before the window, bit for bit
     start, end = pd.Timestamp("2025-06-25"), pd.Timestamp("2025-07-01")
     segs = panel.segments("channel")
-    trailing = panel.window_sums("revenue", start, end, "trailing", 4)
-    assert unplanned_trailing(panel, "revenue", "channel", segs, start, end, 4, far).tolist() == \
-           [trailing[("channel", s)] for s in segs]
+    base = unplanned_trailing(panel, "revenue", "channel", segs, start, end, 4, far)
+    for i, s in enumerate(segs):
+        y = panel.values["revenue"].iloc[:, panel.column("revenue", "channel", s)]
+        weeks = [float(y[start - pd.Timedelta(days=7 * w):end - pd.Timedelta(days=7 * w)].sum())
+                 for w in range(1, 5)]
+        assert base[i] == pytest.approx(float(np.median(weeks)), rel=1e-12)
 
 
 def test_a_weekday_with_every_baseline_day_planned_reaches_back_further():
@@ -115,16 +118,29 @@ def test_a_weekday_with_every_baseline_day_planned_reaches_back_further():
         return sum(float(np.median([y[d - pd.Timedelta(days=7 * w)] for w in weeks_back]))
                    for d in pd.date_range(start, end))
 
-    four = _calendar("2025-05-28", "2025-06-24", "long sale")  # all 4 baseline weeks
-    got = unplanned_trailing(panel, "revenue", "channel", ["organic"], start, end, 4, four)[0]
-    assert got == pytest.approx(expect([5, 6]), rel=1e-12)  # the 2 nearest unplanned weeks
-    eight = _calendar("2025-04-30", "2025-06-24", "longer sale")  # 8 weeks: nothing unplanned
-    got = unplanned_trailing(panel, "revenue", "channel", ["organic"], start, end, 4, eight)[0]
-    assert got == pytest.approx(expect([1, 2, 3, 4]), rel=1e-12)  # the plain median
-    # a calendar row for another channel leaves organic's baseline alone
-    other = _calendar("2025-05-28", "2025-06-24", "email only", "channel=email")
-    got = unplanned_trailing(panel, "revenue", "channel", ["organic"], start, end, 4, other)[0]
-    assert got == pytest.approx(expect([1, 2, 3, 4]), rel=1e-12)
+    def baseline(cal):
+        return unplanned_trailing(panel, "revenue", "channel", ["organic"], start, end, 4,
+                                  cal)[0]
+
+    # every day of the 4 baseline weeks planned: each counts at its weekday's median over the
+    # 2 nearest unplanned weeks, so every week's total, and their median, is that sum
+    assert baseline(_calendar("2025-05-28", "2025-06-24", "long sale")) == \
+        pytest.approx(expect([5, 6]), rel=1e-12)
+    # 8 weeks: nothing unplanned; each day at its plain median
+    assert baseline(_calendar("2025-04-30", "2025-06-24", "longer sale")) == \
+        pytest.approx(expect([1, 2, 3, 4]), rel=1e-12)
+    # a calendar row for another channel leaves organic's baseline alone: the weeks' totals
+    weeks = [float(y[start - pd.Timedelta(days=7 * w):end - pd.Timedelta(days=7 * w)].sum())
+             for w in (1, 2, 3, 4)]
+    assert baseline(_calendar("2025-05-28", "2025-06-24", "email only", "channel=email")) == \
+        pytest.approx(float(np.median(weeks)), rel=1e-12)
+    # one planned day in one week: that day counts at its weekday's median over the other weeks
+    one = _calendar("2025-06-04", "2025-06-04", "one day")  # a Wednesday, 3 weeks back
+    day = pd.Timestamp("2025-06-04")
+    filled = list(weeks)
+    filled[2] += float(np.median([y[day + pd.Timedelta(days=7 * w)] for w in (1, 2, -1)])) \
+        - float(y[day])
+    assert baseline(one) == pytest.approx(float(np.median(filled)), rel=1e-12)
 
 
 def test_a_calendar_name_with_digits_in_the_headline_is_grounded():

@@ -194,10 +194,10 @@ def _channels(panel: dr.SlicePanel, cfg: InsightsConfig,
     in_base = [d for d in planned_days(cal, bdays.min(), bdays.max())
                if pd.Timestamp(d.date) in bdays]
     weeks = c.baseline_weeks
-    baseline = f"median of the same weekday over the {weeks} weeks before the window"
+    baseline = f"median of the window's totals in the {weeks} weeks before it"
     if cal is not None:
-        baseline += (f", planned days left out (up to {2 * weeks} weeks back where fewer than "
-                     f"{(weeks + 1) // 2} remain)")
+        baseline += (f", planned days left out (each counted at its weekday's median; up to "
+                     f"{2 * weeks} weeks back where fewer than {(weeks + 1) // 2} remain)")
     notes = []
     if in_window:
         notes.append(f"The window holds planned {describe(in_window)}: the channels it concerns "

@@ -1,0 +1,75 @@
+"""The insights' channel table on a store of a few orders a day (analytics.insights.sections
+``_channels``, planned.py): a channel's baseline is the median of its weeks' totals.
+
+A shock-free store with Poisson orders and skewed order values: the sum of each day's
+same-weekday median (the earlier baseline) sat well below a channel's usual week, so a quiet week
+read as a rise (+18 %) and a real shortfall as a smaller one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.analytics.insights_synth import kpis_from_cube
+
+from analytics import drivers as dr
+from analytics.insights.sections import _channels
+from analytics.insights_config import InsightsConfig
+
+CH = ("email", "organic", "paid_search")
+DAYS = 280
+
+
+def sparse_cube(seed: int, orders_per_day: float = 1.5, cut: tuple[str, int, float] | None = None
+                ) -> pd.DataFrame:
+    """Three channels of ``orders_per_day`` orders (Poisson via binomial on Poisson sessions);
+    an order's value lognormal (mean ~100, skewed). ``cut``: (channel, last days, factor) scales
+    that channel's conversion over the data's last days."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2025-01-01", periods=DAYS, freq="D")
+    rows = []
+    for c in CH:
+        sessions = rng.poisson(150.0, DAYS)
+        conv = np.full(DAYS, orders_per_day / 150.0)
+        if cut is not None and cut[0] == c:
+            conv[-cut[1]:] *= cut[2]
+        orders = rng.binomial(sessions, conv)
+        values = rng.lognormal(np.log(100.0) - 0.5 * 0.8 ** 2, 0.8, int(orders.sum()))
+        revenue = np.add.reduceat(np.append(values, 0.0), np.r_[0, np.cumsum(orders)[:-1]])
+        revenue = np.where(orders > 0, revenue, 0.0)
+        rows.append(pd.DataFrame({"date": dates, "channel": c, "country": "US",
+                                  "category": "apparel", "sessions": sessions.astype(float),
+                                  "orders": orders.astype(float), "revenue": revenue}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def weekly_tables(kpis: pd.DataFrame, cfg: InsightsConfig):
+    """The channel table at every 7th day from day 120 on (as if the run ended there)."""
+    ends = sorted(kpis["date"].unique())[120::7]
+    return [_channels(dr.SlicePanel(kpis[kpis["date"] <= e]), cfg, None) for e in ends]
+
+
+@pytest.fixture(scope="module")
+def quiet():
+    return kpis_from_cube(sparse_cube(seed=3))
+
+
+def test_a_quiet_sparse_channel_reads_level_with_its_baseline(quiet):
+    rows = [c for t in weekly_tables(quiet, InsightsConfig()) for c in t.channels]
+    assert len(rows) == 3 * len(range(120, DAYS, 7))
+    # revenue: the median week reads about level against the weeks' totals (against the sum of
+    # each day's same-weekday median it read +18 %), and the baselines are about the weeks' mean
+    # (0.82 of it before)
+    assert abs(np.median([c.revenue_vs_baseline_pct for c in rows])) < 8
+    assert np.mean([c.baseline_revenue for c in rows]) / np.mean([c.revenue for c in rows]) > 0.9
+
+
+def test_a_real_shortfall_on_a_sparse_channel_is_flagged():
+    # conversion -90 %: about one order in the week where ten are usual
+    kpis = kpis_from_cube(sparse_cube(seed=3, cut=("organic", 7, 0.1)))
+    t = _channels(dr.SlicePanel(kpis), InsightsConfig(), None)
+    assert "organic" in t.underperformers
+    org = next(c for c in t.channels if c.channel == "organic")
+    assert org.revenue_vs_baseline_pct < -80 and org.conversion_vs_baseline_pct < -80
+    assert org.reasons == [f"revenue {org.revenue_vs_baseline_pct:.1f}% vs its baseline",
+                           f"conversion {org.conversion_vs_baseline_pct:.1f}% vs its baseline"]
