@@ -227,6 +227,10 @@ def _f(**kw):
     # by country, not by channel (mutant D10, dropping the channel condition, passed)
     (_f(o=-10, r=-10, ret=-20, new=-2, dim="channel"), False, "payment_failure"),
     (_f(o=-10, r=-10, ret=-20, new=-2, dim="country"), False, "churn_wave"),
+    # dearer baskets on a day that lost revenue: the few orders left, not fraud (fraud adds
+    # revenue; random world 747's checkout failure read "revenue down -55.7%: fraud orders")
+    (_f(s=-1, c=-76, b=88, o=-76, r=-56, days=2), False, "payment_failure"),
+    (_f(c=-53, b=83, o=-53, r=-14, dim="category"), False, "stockout"),
 ])
 def test_classification_rules(feat, planned, kind):
     assert diagnosis.classify(feat, planned)[0] == kind
