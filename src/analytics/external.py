@@ -44,7 +44,9 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~790 lines, one module on purpose): the reader (most of it), its columns' day rules
+Size (~980 lines, one module on purpose): the reader (most of it, with the spellings real exports
+use: GA's YYYYMMDD and Date + Hour, ISO weeks, thousands separators, calendar-month rows refused),
+its columns' day rules
 (``day_rules``) and the config profile of such input (``external_profile``,
 ``sensitivity_rule``) are one piece: the profile reads what the reader found (the step), and
 nothing else uses either.
