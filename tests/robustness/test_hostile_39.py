@@ -268,3 +268,15 @@ def test_step_warnings_say_the_step_as_people_write_it(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="shocklab"):
         load_kpis_file(p)
     assert "10 missing period(s) of 5 min" in caplog.text and "0 days" not in caplog.text
+
+
+def test_a_calendar_range_of_centuries_is_named_not_an_internal_error(cli, tmp_path):
+    """1700-01-01 to 2260-01-01: pandas' Timedelta overflowed in the range check (exit 3)."""
+    kp = _write(tmp_path / "k.csv", ["date", "revenue"],
+                [[f"{d:%Y-%m-%d}", f"{v}"] for d, v in zip(DAYS, REV, strict=True)])
+    cal = tmp_path / "cal.csv"
+    cal.write_text("date,end,name\n1700-01-01,2260-01-01,x\n")
+    r = cli("analysis", "--kpis", kp, "--calendar", cal, "--out", tmp_path / "run")
+    assert r.returncode == 2, (r.returncode, r.stderr[-500:])
+    assert "spans more than" in r.stderr and "data row 1" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
