@@ -527,6 +527,11 @@ def load_kpis_file(
     if df.empty:
         raise InputError(f"{path}: table is empty")
     df = _drop_trailing_empty_rows(df, path)
+    if not text and (isinstance(df.index, (pd.DatetimeIndex, pd.MultiIndex))
+                     or df.index.name is not None):
+        # df.set_index("date").to_parquet(): the timestamps came back as the index, and the
+        # first KPI column was read as the time ("holds numbers, not timestamps")
+        df = df.reset_index()
     df.columns = [str(c).strip() for c in df.columns]   # ' Revenue ' was a KPI ' Revenue '
     header = csv_header(path, opts) if text else list(df.columns)
     if len(header) == len(df.columns):
@@ -594,6 +599,12 @@ def load_kpis_file(
         if extra:
             raise InputError(f"{path}: unexpected column {extra[0]!r} in the long layout "
                              f"(timestamp, kpi, value[, dimension, segment])")
+    elif dcol is not None and scol is not None and _is_text(df[dcol]) != _is_text(df[scol]):
+        # 'segment' of numbers (stores 101, 102) beside a text 'dimension': names as written
+        # (it was "give both 'dimension' and 'segment' columns, or neither", of a file with both)
+        num = scol if _is_text(df[dcol]) else dcol
+        df[num] = (pd.read_csv(path, usecols=[num], dtype=str, keep_default_na=False, **opts)[
+            num].iloc[:len(df)].to_numpy() if opts is not None else df[num].astype("string"))
     else:   # wide: text dimension/segment columns are slice keys; everything else is a KPI
         dcol = dcol if dcol is not None and _is_text(df[dcol]) else None
         scol = scol if scol is not None and _is_text(df[scol]) else None

@@ -280,3 +280,25 @@ def test_a_calendar_range_of_centuries_is_named_not_an_internal_error(cli, tmp_p
     assert r.returncode == 2, (r.returncode, r.stderr[-500:])
     assert "spans more than" in r.stderr and "data row 1" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["date", None])
+def test_a_parquet_file_indexed_by_its_timestamps_reads(tmp_path, name):
+    """``df.set_index("date").to_parquet()``: the times came back as the index and the first KPI
+    column was taken for the time ("holds numbers, not timestamps")."""
+    p = tmp_path / "k.parquet"
+    pd.DataFrame({"revenue": REV}, index=pd.DatetimeIndex(DAYS, name=name)).to_parquet(p)
+    ds = load_kpis_file(p)
+    assert ds.ingest["kpis"] == ["revenue"]
+    np.testing.assert_allclose(_frame(ds, "revenue"), REV)
+
+
+def test_a_numeric_segment_beside_a_text_dimension_is_a_slice(tmp_path):
+    """Store numbers as segments ('store', 101): was "give both 'dimension' and 'segment'
+    columns, or neither" of a file that had both."""
+    p = _write(tmp_path / "s.csv", ["date", "dimension", "segment", "revenue"],
+               [[f"{d:%Y-%m-%d}", "store", seg, f"{v}"] for d, v in zip(DAYS, REV, strict=True)
+                for seg in ("101", "0102")])
+    k = load_kpis_file(p).tables["kpis_daily"]
+    assert sorted(set(zip(k["dimension"], k["segment"], strict=True))) == [
+        ("store", "0102"), ("store", "101")]
