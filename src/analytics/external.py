@@ -156,6 +156,26 @@ def _utc_offset(raw: pd.Series, csv: Path | None, opts: dict | None, tcol: str) 
     return None if off is None or off == "Z" or not off.strip("+-0:") else off
 
 
+def _local_midnights(raw: pd.Series, path: Path, opts: dict | None,
+                     tcol: str) -> np.ndarray | None:
+    """The dates of a column whose every timestamp is a local midnight written with a UTC offset
+    (``2025-03-01T00:00:00+01:00``: a warehouse's daily export), as naive datetime64[ns]; None
+    when any has a time of day. Converted to UTC a daily file's every row was 23:00 (22:00 in
+    summer) the day before, so each day's figure was reported under the previous date."""
+    tz = getattr(raw.dtype, "tz", None)
+    if tz is not None and opts is None:   # Parquet: its wall times
+        wall = raw.dt.tz_localize(None)
+    else:
+        if tz is not None:   # the CSV reader converted it: the text as written
+            raw = pd.read_csv(path, usecols=[tcol], dtype=str, **opts)[tcol]
+        text = raw.astype("string").str.strip().str.replace(
+            r"\s*(?:[+-]\d\d(?::?\d\d)?|Z)$", "", regex=True)
+        wall = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    if len(wall) != len(raw) or wall.isna().any() or (wall != wall.dt.normalize()).any():
+        return None
+    return wall.to_numpy("datetime64[ns]")
+
+
 def _dmy_layout(raw: pd.Series) -> bool | None:
     """Whether the column's numeric dates (``06.03.2024``) were read day-first (True) or
     month-first (False); None for other dates (ISO) or when nothing decided (the file was then
@@ -566,6 +586,11 @@ def load_kpis_file(
         )
     offset = _utc_offset(df[tcol], None if path.suffix.lower() == ".parquet" else path, opts, tcol)
     ts = _parse_times(df[tcol], str(path), tcol)
+    if offset is not None and (local := _local_midnights(df[tcol], path, opts, tcol)) is not None:
+        log.warning("%s: column %r holds local midnights with a UTC offset (%s): read as their "
+                    "dates (in UTC each was %s the day before)", path, tcol, offset,
+                    pd.Timestamp(ts[0]).strftime("%H:%M"))
+        ts, offset = local, None   # labels without an offset are then these dates
     day_first = _dmy_layout(df[tcol])
     locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read
     grouping = False

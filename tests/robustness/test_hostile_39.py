@@ -302,3 +302,32 @@ def test_a_numeric_segment_beside_a_text_dimension_is_a_slice(tmp_path):
     k = load_kpis_file(p).tables["kpis_daily"]
     assert sorted(set(zip(k["dimension"], k["segment"], strict=True))) == [
         ("store", "0102"), ("store", "101")]
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_local_midnights_with_an_offset_keep_their_dates(tmp_path, caplog, kind):
+    """A daily export at local midnight with its offset (+01:00, +02:00 after the DST change):
+    converted to UTC every day was reported under the previous date (23:00 / 22:00)."""
+    local = pd.date_range("2025-03-01", periods=60, freq="D", tz="Europe/Berlin")
+    frame = pd.DataFrame({"date": local, "revenue": REV})
+    p = tmp_path / f"d.{kind}"
+    if kind == "csv":
+        frame.assign(date=[t.isoformat() for t in local]).to_csv(p, index=False)
+    else:
+        frame.to_parquet(p)
+    with caplog.at_level(logging.WARNING, logger="shocklab"):
+        ds = load_kpis_file(p)
+    dates = ds.tables["kpis_daily"]["date"]
+    assert (dates.to_numpy() == local.tz_localize(None).to_numpy()).all()
+    assert ds.ingest["resampled_rows"] == 0 and ds.ingest["_utc_offset"] is None
+    assert "local midnights with a UTC offset" in caplog.text
+
+
+def test_sub_daily_times_with_an_offset_are_still_converted_to_utc(tmp_path):
+    local = pd.date_range("2025-03-29", periods=72, freq="h", tz="Europe/Berlin")
+    p = tmp_path / "h.csv"
+    pd.DataFrame({"ts": [t.isoformat() for t in local], "v": np.arange(72.0)}).to_csv(
+        p, index=False)
+    ds = load_kpis_file(p)
+    assert ds.tables["kpis_daily"]["date"].iloc[0] == pd.Timestamp("2025-03-28 23:00")
+    assert ds.ingest["_utc_offset"] == "+01:00"
