@@ -162,16 +162,17 @@ def _local_midnights(raw: pd.Series, path: Path, opts: dict | None,
     (``2025-03-01T00:00:00+01:00``: a warehouse's daily export), as naive datetime64[ns]; None
     when any has a time of day. Converted to UTC a daily file's every row was 23:00 (22:00 in
     summer) the day before, so each day's figure was reported under the previous date."""
-    tz = getattr(raw.dtype, "tz", None)
+    tz, n = getattr(raw.dtype, "tz", None), len(raw)
     if tz is not None and opts is None:   # Parquet: its wall times
         wall = raw.dt.tz_localize(None)
     else:
-        if tz is not None:   # the CSV reader converted it: the text as written
-            raw = pd.read_csv(path, usecols=[tcol], dtype=str, **opts)[tcol]
+        if tz is not None:   # the CSV reader converted it: the text as written (trailing empty
+            # rows of the file left out, as they were from the frame)
+            raw = pd.read_csv(path, usecols=[tcol], dtype=str, **opts)[tcol].iloc[:n]
         text = raw.astype("string").str.strip().str.replace(
             r"\s*(?:[+-]\d\d(?::?\d\d)?|Z)$", "", regex=True)
         wall = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    if len(wall) != len(raw) or wall.isna().any() or (wall != wall.dt.normalize()).any():
+    if len(wall) != n or wall.isna().any() or (wall != wall.dt.normalize()).any():
         return None
     return wall.to_numpy("datetime64[ns]")
 
@@ -402,7 +403,7 @@ def _hour_column(df: pd.DataFrame, cols: list[str], ts: np.ndarray, skip) -> str
     else None). Analysed as a KPI, the file was read daily, each day the mean of its 24 rows
     (one "duplicate rows combined" warning)."""
     hcol = next((c for c in cols if c not in skip and c.strip().lower() in HOUR_COLUMNS), None)
-    if hcol is None or not pd.api.types.is_integer_dtype(df[hcol]):
+    if hcol is None or not pd.api.types.is_integer_dtype(df[hcol]) or df[hcol].isna().any():
         return None
     h = df[hcol].to_numpy()
     day = np.int64(86_400 * 10**9)
