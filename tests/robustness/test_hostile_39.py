@@ -331,3 +331,13 @@ def test_sub_daily_times_with_an_offset_are_still_converted_to_utc(tmp_path):
     ds = load_kpis_file(p)
     assert ds.tables["kpis_daily"]["date"].iloc[0] == pd.Timestamp("2025-03-28 23:00")
     assert ds.ingest["_utc_offset"] == "+01:00"
+
+
+def test_local_midnights_with_trailing_empty_rows(tmp_path):
+    local = pd.date_range("2025-03-01", periods=60, freq="D", tz="Europe/Berlin")
+    p = tmp_path / "d.csv"
+    p.write_text("date,revenue\n" + "".join(f"{t.isoformat()},{v}\n" for t, v in zip(
+        local, REV, strict=True)) + ",\n,\n")
+    ds = load_kpis_file(p)
+    first = ds.tables["kpis_daily"]["date"].iloc[0]
+    assert ds.ingest["rows"] == 60 and first == local[0].tz_localize(None)
