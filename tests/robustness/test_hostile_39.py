@@ -15,6 +15,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from tests.robustness.test_kpis_file_shapes import _bad  # exit 2, one line, nothing written
 
 from analytics.external import load_kpis_file
 
@@ -25,16 +26,6 @@ ORDERS = np.arange(len(DAYS)) + 1000
 
 def _frame(ds, col):
     return ds.tables["kpis_daily"][col].to_numpy()
-
-
-def _bad(cli, tmp_path, path, *needles):
-    r = cli("analysis", "--kpis", path, "--out", tmp_path / "run")
-    line = r.stderr.strip()
-    assert r.returncode == 2, (r.returncode, r.stderr[-500:])
-    assert len(line.splitlines()) == 1 and str(path) in line, line
-    for n in needles:
-        assert n in line, line
-    assert not (tmp_path / "run").exists()
 
 
 def _write(path, header, rows, sep=",", encoding="utf-8"):
