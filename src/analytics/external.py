@@ -75,6 +75,7 @@ from shocklab.textfile import (
     first_repeat,
     not_a_file,
     number_style,
+    plain_suffix,
     refuse_control_characters,
     thousands_commas,
 )
@@ -493,6 +494,22 @@ def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
     return step
 
 
+WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".numbers")
+OTHER_FORMATS = (".json", ".jsonl", ".ndjson", ".xml", ".html", ".htm", ".pdf")
+
+
+def _refuse_other_formats(path: Path) -> None:
+    """A workbook or a JSON export given as --kpis was read as CSV: "cannot read (Error
+    tokenizing data …)" of an .xlsx, "table is empty" of a .json of records."""
+    suffix = plain_suffix(path)
+    if suffix in WORKBOOKS:
+        raise InputError(f"{path}: a spreadsheet workbook ({suffix}); --kpis reads CSV or "
+                         f"Parquet: save the sheet as CSV (CSV UTF-8) and pass that")
+    if suffix in OTHER_FORMATS:
+        raise InputError(f"{path}: a {suffix[1:].upper()} file; --kpis reads CSV (plain or "
+                         f"compressed) or Parquet: a timestamp column and one column per KPI")
+
+
 def _refuse_preamble(path: Path) -> None:
     """A report export whose first line is a '#' comment (Google Analytics writes a preamble:
     '# All Web Site Data', '# Start date: 20250101' …, then the table, then more sections): was
@@ -542,6 +559,7 @@ def load_kpis_file(
         raise InputError(not_a_file(path, "KPI file"))
     text = path.suffix.lower() != ".parquet"   # CSV, plain or compressed (.csv.gz …)
     if text:
+        _refuse_other_formats(path)
         _refuse_preamble(path)
     opts = csv_options(path) if text else None   # encoding and separator, sniffed once
     df = read_table(path, csv=opts)

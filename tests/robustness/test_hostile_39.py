@@ -332,3 +332,13 @@ def test_local_midnights_with_trailing_empty_rows(tmp_path):
     ds = load_kpis_file(p)
     first = ds.tables["kpis_daily"]["date"].iloc[0]
     assert ds.ingest["rows"] == 60 and first == local[0].tz_localize(None)
+
+
+@pytest.mark.parametrize(("name", "needle"), [("k.xlsx", "spreadsheet workbook"),
+                                              ("k.json", "a JSON file"),
+                                              ("k.json.gz", "a JSON file")])
+def test_a_workbook_or_json_export_is_named_not_tokenized(cli, tmp_path, name, needle):
+    """An .xlsx was "cannot read (Error tokenizing data …)", a .json "table is empty"."""
+    p = tmp_path / name
+    p.write_bytes(b"PK\x03\x04" + b"\x00" * 64 if name.endswith("xlsx") else b'[{"date": 1}]')
+    _bad(cli, tmp_path, p, needle, "CSV")
