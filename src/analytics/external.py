@@ -458,9 +458,12 @@ def _refuse_calendar_steps(path: Path, tcol: str, ts: np.ndarray, slot: np.ndarr
     """Rows a calendar month (quarter, year) apart have gaps of 28 to 31 days: no fixed step
     holds them. On the modal step's grid (31 days) a 4-year monthly export drifted off its
     months: 46 of 48 rows snapped, a December dated 7 December, two months averaged into one
-    period -- analysed as it was, with one warning line. InputError instead."""
+    period -- analysed as it was, with one warning line. InputError instead (not for gaps
+    within a day of each other: a fixed cadence drifting by a DST hour in UTC snaps as before)."""
     days = np.diff(_sorted_unique(ts.view(np.int64))) / 86_400e9
-    merged = int(len(slot) - len(_sorted_unique(slot)))
+    if days.max() - days.min() < 1 - 1e-9:   # months differ by days; an hour's drift (a
+        return                               # 28-day cadence at 09:00 local across DST) is no
+    merged = int(len(slot) - len(_sorted_unique(slot)))   # calendar
     raise InputError(
         f"{path}: column {tcol!r}: rows {days.min():g} to {days.max():g} days apart (calendar "
         f"months or quarters?) fit no fixed step: on a grid of "

@@ -342,3 +342,12 @@ def test_a_workbook_or_json_export_is_named_not_tokenized(cli, tmp_path, name, n
     p = tmp_path / name
     p.write_bytes(b"PK\x03\x04" + b"\x00" * 64 if name.endswith("xlsx") else b'[{"date": 1}]')
     _bad(cli, tmp_path, p, needle, "CSV")
+
+
+def test_a_four_weekly_cadence_drifting_by_a_dst_hour_is_no_calendar(tmp_path):
+    local = pd.date_range("2024-01-05 09:00", periods=20, freq="28D", tz="Europe/Berlin")
+    p = tmp_path / "w4.csv"
+    pd.DataFrame({"ts": [t.isoformat() for t in local], "v": np.arange(20.0)}).to_csv(
+        p, index=False)
+    ds = load_kpis_file(p)
+    assert ds.ingest["step"] == str(pd.Timedelta("28D")) and ds.ingest["periods"] == 20
