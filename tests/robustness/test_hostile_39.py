@@ -314,12 +314,17 @@ def test_local_midnights_with_an_offset_keep_their_dates(tmp_path, caplog, kind)
     assert "local midnights with a UTC offset" in caplog.text
 
 
+def _local_times(tmp_path, local):
+    """A file of ``local`` (tz-aware) times written with their offsets, and a value each."""
+    p = tmp_path / "local.csv"
+    pd.DataFrame({"ts": [t.isoformat() for t in local],
+                  "v": np.arange(float(len(local)))}).to_csv(p, index=False)
+    return p
+
+
 def test_sub_daily_times_with_an_offset_are_still_converted_to_utc(tmp_path):
     local = pd.date_range("2025-03-29", periods=72, freq="h", tz="Europe/Berlin")
-    p = tmp_path / "h.csv"
-    pd.DataFrame({"ts": [t.isoformat() for t in local], "v": np.arange(72.0)}).to_csv(
-        p, index=False)
-    ds = load_kpis_file(p)
+    ds = load_kpis_file(_local_times(tmp_path, local))
     assert ds.tables["kpis_daily"]["date"].iloc[0] == pd.Timestamp("2025-03-28 23:00")
     assert ds.ingest["_utc_offset"] == "+01:00"
 
@@ -346,8 +351,5 @@ def test_a_workbook_or_json_export_is_named_not_tokenized(cli, tmp_path, name, n
 
 def test_a_four_weekly_cadence_drifting_by_a_dst_hour_is_no_calendar(tmp_path):
     local = pd.date_range("2024-01-05 09:00", periods=20, freq="28D", tz="Europe/Berlin")
-    p = tmp_path / "w4.csv"
-    pd.DataFrame({"ts": [t.isoformat() for t in local], "v": np.arange(20.0)}).to_csv(
-        p, index=False)
-    ds = load_kpis_file(p)
+    ds = load_kpis_file(_local_times(tmp_path, local))
     assert ds.ingest["step"] == str(pd.Timedelta("28D")) and ds.ingest["periods"] == 20
