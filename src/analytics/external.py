@@ -44,7 +44,9 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~790 lines, one module on purpose): the reader (most of it), its columns' day rules
+Size (~980 lines, one module on purpose): the reader (most of it, with the spellings real exports
+use: GA's YYYYMMDD and Date + Hour, ISO weeks, thousands separators, calendar-month rows refused),
+its columns' day rules
 (``day_rules``) and the config profile of such input (``external_profile``,
 ``sensitivity_rule``) are one piece: the profile reads what the reader found (the step), and
 nothing else uses either.
@@ -69,9 +71,13 @@ from shocklab.textfile import (
     csv_header,
     csv_options,
     decimal_commas,
+    first_lines,
     first_repeat,
     not_a_file,
+    number_style,
+    plain_suffix,
     refuse_control_characters,
+    thousands_commas,
 )
 
 from .context import DataSet
@@ -88,6 +94,7 @@ DUPLICATE_RULES = ("mean", "sum", "first")
 LAYOUTS = ("auto", "wide", "long")
 MAX_GRID_FACTOR = 50   # refuse a grid this many times longer than the file (a stray timestamp)
 MIN_COVERAGE = 0.5     # step "auto": the modal step's smallest multiple with this share of periods
+MIN_FILLED = 0.1       # a grid emptier than this, most of it one gap: a stray timestamp
 MIN_MODAL_SHARE = 0.2  # a modal gap rarer than this among the gaps is jitter: a round step instead
 ROUND_STEPS = np.array([pd.Timedelta(x).value for x in (
     "1s", "2s", "5s", "10s", "15s", "30s", "1min", "2min", "5min", "10min", "15min", "20min",
@@ -150,6 +157,27 @@ def _utc_offset(raw: pd.Series, csv: Path | None, opts: dict | None, tcol: str) 
     return None if off is None or off == "Z" or not off.strip("+-0:") else off
 
 
+def _local_midnights(raw: pd.Series, path: Path, opts: dict | None,
+                     tcol: str) -> np.ndarray | None:
+    """The dates of a column whose every timestamp is a local midnight written with a UTC offset
+    (``2025-03-01T00:00:00+01:00``: a warehouse's daily export), as naive datetime64[ns]; None
+    when any has a time of day. Converted to UTC a daily file's every row was 23:00 (22:00 in
+    summer) the day before, so each day's figure was reported under the previous date."""
+    tz, n = getattr(raw.dtype, "tz", None), len(raw)
+    if tz is not None and opts is None:   # Parquet: its wall times
+        wall = raw.dt.tz_localize(None)
+    else:
+        if tz is not None:   # the CSV reader converted it: the text as written (trailing empty
+            # rows of the file left out, as they were from the frame)
+            raw = pd.read_csv(path, usecols=[tcol], dtype=str, **opts)[tcol].iloc[:n]
+        text = raw.astype("string").str.strip().str.replace(
+            r"\s*(?:[+-]\d\d(?::?\d\d)?|Z)$", "", regex=True)
+        wall = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    if len(wall) != n or wall.isna().any() or (wall != wall.dt.normalize()).any():
+        return None
+    return wall.to_numpy("datetime64[ns]")
+
+
 def _dmy_layout(raw: pd.Series) -> bool | None:
     """Whether the column's numeric dates (``06.03.2024``) were read day-first (True) or
     month-first (False); None for other dates (ISO) or when nothing decided (the file was then
@@ -164,6 +192,37 @@ def _dmy_layout(raw: pd.Series) -> bool | None:
     return True if o.day_first.any() else False if o.month_first.any() else None
 
 
+def _yyyymmdd(raw: pd.Series) -> pd.Series | None:
+    """Whole numbers that are all dates written YYYYMMDD (Google Analytics' ``Date``:
+    20250101), as timestamps; None otherwise. They were "numbers, not timestamps" like epoch
+    seconds, which in 1678-2261 have 9 or more digits (epoch seconds of 8 digits are 1970-73)."""
+    if not pd.api.types.is_integer_dtype(raw) or not len(raw):
+        return None
+    v = raw.to_numpy()
+    if v.min() < 16780101 or v.max() > 22611231:
+        return None
+    ts = pd.to_datetime(pd.Series(v, index=raw.index).astype(str), format="%Y%m%d",
+                        errors="coerce")
+    return None if ts.isna().any() else ts
+
+
+_ISO_WEEK = r"(\d{4})-?W(\d{2})(?:-?([1-7]))?"
+
+
+def _iso_weeks(raw: pd.Series) -> pd.Series | None:
+    """ISO 8601 week dates (``2025-W03``, ``2025W03``, ``2025-W03-1``) as the timestamp of their
+    day (a week's Monday; NaT for a week the year lacks); None unless every value is written as
+    one. pandas reads none of them ("not a timestamp")."""
+    first = raw.iloc[0] if len(raw) else None
+    if not isinstance(first, str) or not re.fullmatch(_ISO_WEEK, first.strip()):
+        return None
+    parts = raw.astype("string").str.strip().str.extract(f"^{_ISO_WEEK}$")
+    if parts[0].isna().any():
+        return None
+    text = parts[0] + "-W" + parts[1] + "-" + parts[2].fillna("1")
+    return pd.to_datetime(text, format="%G-W%V-%u", errors="coerce")
+
+
 def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
     """datetime64[ns] (naive UTC) of a timestamp column; InputError naming the first bad row."""
     if raw.isna().any():
@@ -173,12 +232,20 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
         )
     if pd.api.types.is_datetime64_any_dtype(raw):
         ts = raw
+    elif (ymd := _yyyymmdd(raw)) is not None:
+        ts = ymd
     elif pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
         # epoch numbers are ambiguous (seconds, milliseconds …): pandas reads them as nanoseconds
         raise InputError(
             f"{where}: column {tcol!r} holds numbers ({str(raw.iloc[0])!r} in data row 1), not "
             f"timestamps: write them as ISO 8601 text, e.g. 2025-01-01 or 2025-01-01T13:00:00"
         )
+    elif (week := _iso_weeks(raw)) is not None:
+        if week.isna().any():   # 2025-W53: 2025 has 52 ISO weeks
+            i = _first_bad(week.isna().to_numpy())
+            raise InputError(f"{where}: column {tcol!r}: {raw.iloc[i]!r} is no ISO week (data "
+                             f"row {i + 1})")
+        ts = week
     else:
         try:
             ts = pd.to_datetime(raw, format="ISO8601")
@@ -210,13 +277,14 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
     return ts.to_numpy("datetime64[ns]")
 
 
-def _comma_text(df: pd.DataFrame, path: Path, opts: dict[str, str]) -> bool:
-    """A ';' file whose numbers have decimal commas (``textfile.comma_locale``): its columns the
-    reader took for numbers ('1.000' read as 1.0) are replaced, in place, by their text as
-    written, so that a point is read as grouping thousands. Returns whether it is one."""
+def _comma_text(df: pd.DataFrame, path: Path, opts: dict[str, str], known: bool = False) -> bool:
+    """A file whose numbers have decimal commas (a ';' file: ``textfile.comma_locale``; ``known``:
+    decided by ``_number_style``): its columns the reader took for numbers ('1.000' read as 1.0)
+    are replaced, in place, by their text as written, so that a point is read as grouping
+    thousands. Returns whether it is one."""
     kinds = {c: pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
              for c in df.columns}
-    if not comma_locale([df[c] for c, num in kinds.items() if not num]):
+    if not known and not comma_locale([df[c] for c, num in kinds.items() if not num]):
         return False
     num = [c for c, is_num in kinds.items() if is_num]
     if num:
@@ -226,26 +294,69 @@ def _comma_text(df: pd.DataFrame, path: Path, opts: dict[str, str]) -> bool:
     return True
 
 
+def _number_style(df: pd.DataFrame, path: Path, sep: str, skip: Sequence[str]) -> str | None:
+    """``textfile.number_style`` of a ',', tab or '|' file's text columns (but ``skip``: the
+    timestamp and label columns); both styles in one file → InputError naming one cell of each
+    (read either way, the other's numbers were a thousandfold off)."""
+    cols = [(c, df[c]) for c in df.columns if c not in skip and _is_text(df[c])]
+    style, dec, grp = number_style(cols, sep)
+    if dec is not None:
+        raise InputError(
+            f"{path}: numbers with a decimal comma ({dec[2]!r}, column {dec[0]!r}, data row "
+            f"{dec[1] + 1}) and with commas grouping thousands ({grp[2]!r}, column {grp[0]!r}, "
+            f"data row {grp[1] + 1}) in one file: write every number one way")
+    return style
+
+
+# thousands grouped by a space, no-break space, narrow no-break space (French, Excel) or an
+# apostrophe (Swiss): no decimal separator is either, so the grouping is plain
+SPACE_GROUPED = r"[+-]?\d{1,3}(?:[ '\u00a0\u202f]\d{3})+(?:[.,]\d+)?"
+_SYMBOL = re.compile(r"[%$€£¥₹]|\b(?:EUR|USD|GBP|CHF)\b")
+
+
+def _not_a_number_hint(value: str, locale: bool, sep: str | None) -> str:
+    """Why a value is no number, when it can tell: a currency symbol or percent sign, a comma
+    the file's other numbers do not explain."""
+    if _SYMBOL.search(value):
+        return ("; write plain numbers: no currency symbol, code or percent sign (a percentage "
+                "as 12.5 or 0.125, in one unit for the whole column)")
+    if locale and "." in value:
+        return "; the file's numbers have decimal commas, so a point groups thousands"
+    if "," in value and sep in ("\t", "|"):
+        return ("; a comma there could group thousands (1,234) or be a decimal comma (1,234 = "
+                "1.234), and no number of the file decides: write 1234 or 1.234")
+    if "," in value:
+        return "; write a decimal point and no thousands separator (1234.5)"
+    return ""
+
+
 def _numeric(col: pd.Series, where: str, name: str, commas: bool = False,
-             locale: bool = False) -> np.ndarray:
+             locale: bool = False, grouping: bool = False, sep: str | None = None) -> np.ndarray:
     """float values of a value column: empty cells → NaN; text or ±inf → InputError (row named).
     ``commas`` (a ';'-separated file): '1,5' is 1.5; ``locale`` (its numbers have decimal
-    commas): a point groups thousands ('1.000' is 1000; '2.5' is no number there)."""
+    commas): a point groups thousands ('1.000' is 1000; '2.5' is no number there); ``grouping``
+    (``_number_style`` "thousands"): commas group thousands ('1,234.5' is 1234.5)."""
     if pd.api.types.is_bool_dtype(col):
         raise InputError(f"{where}: column {name!r} must be numeric, got booleans")
     if pd.api.types.is_numeric_dtype(col):
         vals = col.to_numpy(dtype=float, na_value=np.nan)
     else:
         text = col.astype("string").str.strip()
-        s = decimal_commas(text, locale) if commas else text
+        spaced = text.str.fullmatch(SPACE_GROUPED).fillna(False)   # '10 037,70', "10'037.70"
+        if spaced.any():
+            text = text.where(~spaced, text.str.replace(r"[ '\u00a0\u202f]", "", regex=True))
+        s = decimal_commas(text, locale) if commas else thousands_commas(text) if grouping \
+            else text
         vals = pd.to_numeric(s.replace("", pd.NA), errors="coerce").to_numpy(
             dtype=float, na_value=np.nan
         )
         bad = np.isnan(vals) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
         if bad.any():
             i = _first_bad(bad)
-            why = ("; the file's numbers have decimal commas, so a point groups thousands"
-                   if locale and "." in str(col.iloc[i]) else "")
+            why = _not_a_number_hint(str(col.iloc[i]), locale, sep)
+            if not why and not np.isfinite(vals).any():   # a text column ('Wednesday', 'DE')
+                why = ("; every value is text: a KPI column holds numbers (leave this one out; "
+                       "slices are columns named dimension and segment, e.g. country / DE)")
             raise InputError(f"{where}: column {name!r} must be numeric, got {col.iloc[i]!r} "
                              f"(data row {i + 1}){why}")
     inf = np.isinf(vals)
@@ -282,6 +393,24 @@ def _check_slices(raw_seg: pd.Series, dim: np.ndarray, seg: np.ndarray, where: s
         raise InputError(f"{where}: column {scol!r} is {seg[i]!r} in an 'overall' row (data row "
                          f"{i + 1}): 'overall' has the one segment 'all' (or empty); give a "
                          f"slice its dimension")
+
+
+HOUR_COLUMNS = ("hour", "hour of day", "hour_of_day", "hourofday")
+
+
+def _hour_column(df: pd.DataFrame, cols: list[str], ts: np.ndarray, skip) -> str | None:
+    """A whole-number column named like an hour (``Hour``: Google Analytics' Date + Hour export)
+    holding 0-23 beside dates without a time that repeat: the rows' hour of the day (its name,
+    else None). Analysed as a KPI, the file was read daily, each day the mean of its 24 rows
+    (one "duplicate rows combined" warning)."""
+    hcol = next((c for c in cols if c not in skip and c.strip().lower() in HOUR_COLUMNS), None)
+    if hcol is None or not pd.api.types.is_integer_dtype(df[hcol]) or df[hcol].isna().any():
+        return None
+    h = df[hcol].to_numpy()
+    day = np.int64(86_400 * 10**9)
+    if h.min() < 0 or h.max() > 23 or (ts.view(np.int64) % day).any():
+        return None
+    return hcol if len(pd.unique(ts)) < len(ts) else None
 
 
 def _find(cols: list[str], name: str) -> str | None:
@@ -321,6 +450,28 @@ def _coverage(off: np.ndarray, step: int) -> float:
     return len(_sorted_unique(slot)) / (int(slot[-1]) + 1)
 
 
+CALENDAR_STEP = pd.Timedelta("28D").value   # a modal step this long may be a calendar month's
+
+
+def _refuse_calendar_steps(path: Path, tcol: str, ts: np.ndarray, slot: np.ndarray,
+                           step: np.int64) -> None:
+    """Rows a calendar month (quarter, year) apart have gaps of 28 to 31 days: no fixed step
+    holds them. On the modal step's grid (31 days) a 4-year monthly export drifted off its
+    months: 46 of 48 rows snapped, a December dated 7 December, two months averaged into one
+    period -- analysed as it was, with one warning line. InputError instead (not for gaps
+    within a day of each other: a fixed cadence drifting by a DST hour in UTC snaps as before)."""
+    days = np.diff(_sorted_unique(ts.view(np.int64))) / 86_400e9
+    if days.max() - days.min() < 1 - 1e-9:   # months differ by days; an hour's drift (a
+        return                               # 28-day cadence at 09:00 local across DST) is no
+    merged = int(len(slot) - len(_sorted_unique(slot)))   # calendar
+    raise InputError(
+        f"{path}: column {tcol!r}: rows {days.min():g} to {days.max():g} days apart (calendar "
+        f"months or quarters?) fit no fixed step: on a grid of "
+        f"{pd.Timedelta(int(step), 'ns').days} days they drift off their dates"
+        + (f" and {merged} row(s) would be averaged with a neighbour" if merged else "")
+        + "; give daily or weekly rows, or force a step with --step (e.g. --step 30D)")
+
+
 def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
     """The grid step (ns): ``modal``, ``auto`` (the modal step's smallest multiple whose grid is
     at least ``MIN_COVERAGE`` full; the modal step if none up to ``MAX_STEP_FACTOR`` is) or a
@@ -344,6 +495,45 @@ def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
         if _coverage(off, int(step) * m) >= MIN_COVERAGE:
             return np.int64(step * m)
     return step
+
+
+WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".numbers")
+OTHER_FORMATS = (".json", ".jsonl", ".ndjson", ".xml", ".html", ".htm", ".pdf")
+
+
+def _refuse_other_formats(path: Path) -> None:
+    """A workbook or a JSON export given as --kpis was read as CSV: "cannot read (Error
+    tokenizing data …)" of an .xlsx, "table is empty" of a .json of records."""
+    suffix = plain_suffix(path)
+    if suffix in WORKBOOKS:
+        raise InputError(f"{path}: a spreadsheet workbook ({suffix}); --kpis reads CSV or "
+                         f"Parquet: save the sheet as CSV (CSV UTF-8) and pass that")
+    if suffix in OTHER_FORMATS:
+        raise InputError(f"{path}: a {suffix[1:].upper()} file; --kpis reads CSV (plain or "
+                         f"compressed) or Parquet: a timestamp column and one column per KPI")
+
+
+def _refuse_preamble(path: Path) -> None:
+    """A report export whose first line is a '#' comment (Google Analytics writes a preamble:
+    '# All Web Site Data', '# Start date: 20250101' …, then the table, then more sections): was
+    "cannot read (Error tokenizing data. C error: Expected 1 fields in line 7, saw 2)"."""
+    first = next(iter(first_lines(path, 1)), "")
+    if first.lstrip("\ufeff").lstrip().startswith("#"):
+        raise InputError(f"{path}: line 1 is a comment ({first.strip()[:40]!r}): a report's "
+                         f"preamble, as Google Analytics writes one? Keep only the table: its "
+                         f"header row first, one row per timestamp")
+
+
+def _drop_trailing_empty_rows(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Rows empty in every column at the end of the file (a spreadsheet's ',,' lines) are no
+    data: they were "column 'date' has an empty value (data row 201)". Elsewhere an empty
+    timestamp stays an error."""
+    filled = df.notna().to_numpy().any(axis=1)
+    last = len(filled) - int(np.argmax(filled[::-1])) if filled.any() else 0
+    if last == len(df) or last == 0:
+        return df
+    log.warning("%s: %d empty row(s) after data row %d left out", path, len(df) - last, last)
+    return df.iloc[:last]
 
 
 def load_kpis_file(
@@ -371,11 +561,20 @@ def load_kpis_file(
     if not path.is_file():
         raise InputError(not_a_file(path, "KPI file"))
     text = path.suffix.lower() != ".parquet"   # CSV, plain or compressed (.csv.gz …)
+    if text:
+        _refuse_other_formats(path)
+        _refuse_preamble(path)
     opts = csv_options(path) if text else None   # encoding and separator, sniffed once
     df = read_table(path, csv=opts)
     if df.empty:
         raise InputError(f"{path}: table is empty")
-    df.columns = [str(c) for c in df.columns]
+    df = _drop_trailing_empty_rows(df, path)
+    if not text and (isinstance(df.index, (pd.DatetimeIndex, pd.MultiIndex))
+                     or df.index.name is not None):
+        # df.set_index("date").to_parquet(): the timestamps came back as the index, and the
+        # first KPI column was read as the time ("holds numbers, not timestamps")
+        df = df.reset_index()
+    df.columns = [str(c).strip() for c in df.columns]   # ' Revenue ' was a KPI ' Revenue '
     header = csv_header(path, opts) if text else list(df.columns)
     if len(header) == len(df.columns):
         # a spreadsheet's trailing separators ('date,revenue,,'): nameless columns empty in every
@@ -388,7 +587,8 @@ def load_kpis_file(
             header = keep
     cols = list(df.columns)
     dup = first_repeat(header)  # the CSV reader renames a repeat
-    commas = opts is not None and opts["sep"] == ";"   # '1,5' is 1.5 (a decimal-comma locale)
+    sep = opts["sep"] if opts is not None else None
+    commas = sep == ";"   # '1,5' is 1.5 (a decimal-comma locale)
     if dup is not None:
         raise InputError(f"{path}: duplicate column name {dup!r}")
     tcol = next((c for c in cols if c.strip().lower() in TIME_COLUMNS), None)
@@ -408,8 +608,20 @@ def load_kpis_file(
         )
     offset = _utc_offset(df[tcol], None if path.suffix.lower() == ".parquet" else path, opts, tcol)
     ts = _parse_times(df[tcol], str(path), tcol)
+    if offset is not None and (local := _local_midnights(df[tcol], path, opts, tcol)) is not None:
+        log.warning("%s: column %r holds local midnights with a UTC offset (%s): read as their "
+                    "dates (in UTC each was %s the day before)", path, tcol, offset,
+                    pd.Timestamp(ts[0]).strftime("%H:%M"))
+        ts, offset = local, None   # labels without an offset are then these dates
     day_first = _dmy_layout(df[tcol])
     locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read
+    grouping = False
+    if sep is not None and not commas:   # ',', tab or '|': '1,234.5' or a tab file's '1002,5'
+        style = _number_style(df, path, sep, [tcol, *(c for c in (
+            _find(cols, n) for n in ("kpi", "dimension", "segment")) if c)])
+        if style == "comma":
+            commas = locale = _comma_text(df, path, opts, known=True)
+        grouping = style == "thousands"
 
     kcol, vcol = _find(cols, "kpi"), _find(cols, "value")
     if layout != "wide" and kcol is not None and vcol is not None and df[kcol].isna().all():
@@ -434,6 +646,12 @@ def load_kpis_file(
         if extra:
             raise InputError(f"{path}: unexpected column {extra[0]!r} in the long layout "
                              f"(timestamp, kpi, value[, dimension, segment])")
+    elif dcol is not None and scol is not None and _is_text(df[dcol]) != _is_text(df[scol]):
+        # 'segment' of numbers (stores 101, 102) beside a text 'dimension': names as written
+        # (it was "give both 'dimension' and 'segment' columns, or neither", of a file with both)
+        num = scol if _is_text(df[dcol]) else dcol
+        df[num] = (pd.read_csv(path, usecols=[num], dtype=str, keep_default_na=False, **opts)[
+            num].iloc[:len(df)].to_numpy() if opts is not None else df[num].astype("string"))
     else:   # wide: text dimension/segment columns are slice keys; everything else is a KPI
         dcol = dcol if dcol is not None and _is_text(df[dcol]) else None
         scol = scol if scol is not None and _is_text(df[scol]) else None
@@ -461,9 +679,14 @@ def load_kpis_file(
         refuse_control_characters(knames.str.strip(), str(path), kcol)
         kpi_codes, kpis = pd.factorize(knames.str.strip(), sort=False)
         kpis = [str(k) for k in kpis]
-        values = _numeric(df[vcol], str(path), vcol, commas, locale)[:, None]
+        values = _numeric(df[vcol], str(path), vcol, commas, locale, grouping, sep)[:, None]
     else:
-        kpis = [c for c in cols if c not in (tcol, dcol, scol)]
+        hcol = _hour_column(df, cols, ts, (tcol, dcol, scol))
+        if hcol is not None:   # GA4's Date + Hour: one timestamp (it was 24 duplicates a day)
+            ts = ts + df[hcol].to_numpy(np.int64) * np.timedelta64(3600, "s")
+            log.warning("%s: column %r (0-23) read as the hour of the day of column %r", path,
+                        hcol, tcol)
+        kpis = [c for c in cols if c not in (tcol, dcol, scol, hcol)]
         if not kpis:
             raise InputError(f"{path}: no KPI columns besides the timestamp column {tcol!r}")
         bad = next((k for k in kpis if re.search(CONTROL, k)), None)
@@ -471,7 +694,8 @@ def load_kpis_file(
             raise InputError(f"{path}: column name {bad!r} holds a control character "
                              f"{ascii(re.search(CONTROL, bad).group())[1:-1]} (header): remove it "
                              f"(names go into file names, JSON and Markdown)")
-        values = np.column_stack([_numeric(df[k], str(path), k, commas, locale) for k in kpis])
+        values = np.column_stack([_numeric(df[k], str(path), k, commas, locale, grouping, sep)
+                                    for k in kpis])
         kpi_codes = None
     empty = [k for k, col in zip([vcol] if long else kpis, values.T, strict=True)
              if np.isnan(col).all()]   # analysed, it said "0 incidents" of a file of no numbers
@@ -500,6 +724,8 @@ def load_kpis_file(
     slot = (off + step // 2) // step   # nearest grid point (a tie goes to the later one)
     resampled = int(np.count_nonzero(off != slot * step))
     n_slots = int(slot[-1]) + 1
+    if resampled and not given and step >= CALENDAR_STEP:
+        _refuse_calendar_steps(path, tcol, ts, slot, step)
     if n_slots < 3:   # --step 100000D: one period of the mean of the file was "analysed"
         raise InputError(f"{path}: a step of {pd.Timedelta(int(step), 'ns')} puts the file's "
                          f"{n_distinct} timestamps into {n_slots} period(s); need at least 3"
@@ -515,15 +741,19 @@ def load_kpis_file(
             pd.Series(dim, dtype=object) + "\x1f" + pd.Series(seg, dtype=object)
         )
     n_keys = len(key_labels)
-    if n_slots * n_keys > MAX_GRID_FACTOR * max(len(ts), 1000):
-        gaps = np.diff(ts.view(np.int64))
+    gaps = np.diff(ts.view(np.int64))
+    filled = len(_sorted_unique(slot))   # periods holding a row (slot is sorted)
+    if n_slots * n_keys > MAX_GRID_FACTOR * max(len(ts), 1000) or (
+            not given and filled < MIN_FILLED * n_slots and 2 * gaps.max() > off[-1]):
+        # the second: one stray row (1970-01-01 before 200 days of 2025) made a grid of 20,099
+        # days, 99.9 % gaps, analysed with one warning line (the first allows 50,000 periods)
         i = int(np.argmax(gaps))
         raise InputError(
-            f"{path}: column {tcol!r}: a gap of {pd.Timedelta(int(gaps[i]), 'ns')} after "
-            f"{pd.Timestamp(ts[i])} would need {n_slots:,} periods of "
-            f"{pd.Timedelta(int(step), 'ns')} "
-            f"for {len(ts):,} rows; split the file or fix the timestamp"
-        )
+            f"{path}: column {tcol!r}: a gap of {step_text(gaps[i] / 1e9)} after "
+            f"{pd.Timestamp(ts[i])} would need {n_slots:,} periods of {step_text(step / 1e9)} "
+            f"for {len(ts):,} rows ({n_slots - filled:,} of them empty; data rows "
+            f"{int(order[i]) + 1} and {int(order[i + 1]) + 1} are either side of it); split the "
+            f"file or fix the timestamp")
 
     # ---- combine rows that share (slice, KPI, grid point): exact duplicates and snapping
     # collisions
@@ -601,11 +831,12 @@ def load_kpis_file(
         "kpis": list(internal.values()),
         "day_figures": day_rules(path, internal, sum_columns),
     }
+    step_s, modal_s = step_text(step / 1e9), step_text(modal / 1e9)   # '10 min', not
+    # '0 days 00:10:00'
     if step != modal and given:
         # said "the modal step would leave more than half the periods empty" of a step the user
         # gave (--step 100000D: every row in one period)
-        log.warning("%s: --step %s, not the file's modal step %s: %s", path, step_td,
-                    pd.Timedelta(int(modal), "ns"),
+        log.warning("%s: --step %s, not the file's modal step %s: %s", path, step_s, modal_s,
                     f"the rows in one period are combined by --duplicates {duplicates}"
                     if step > modal else "the periods without a row are gaps")
     elif step != modal:
@@ -613,15 +844,15 @@ def load_kpis_file(
             "%s: step %s (the modal step %s would leave more than half the periods empty; "
             "--step modal keeps it)",
             path,
-            step_td,
-            pd.Timedelta(int(modal), "ns"),
+            step_s,
+            modal_s,
         )
     if missing_periods:
         log.warning(
             "%s: %d missing period(s) of %s (of %d) kept as gaps: never flagged, never zero",
             path,
             missing_periods,
-            step_td,
+            step_s,
             n_slots * n_keys,
         )
     if exact_dups:
@@ -636,7 +867,7 @@ def load_kpis_file(
             "%s: %d row(s) off the %s grid snapped to the nearest period%s",
             path,
             resampled,
-            step_td,
+            step_s,
             f" ({n_dup_rows - exact_dups} collision(s) combined by --duplicates {duplicates})"
             if n_dup_rows - exact_dups
             else "",
@@ -675,6 +906,13 @@ def day_rules(path: Path, names: dict[str, str], sum_columns: Sequence[str]) -> 
         raise InputError(f"--sum-columns: {', '.join(ratios)} is a ratio KPI (pooled by its "
                          "denominator per day), not a count")
     summed = {known[c] for c in wanted}
+    for name, v in names.items():   # 'Sessions' (Google Analytics) is no store 'sessions'
+        store = re.sub(r"[\s-]+", "_", name.strip().lower())
+        if v not in summed and is_generic(v) and not is_generic(store) and store not in names:
+            log.warning("%s: column %r is read as a gauge (its day is the mean of its periods), "
+                        "not as the store KPI %r (names are exact): rename it %r%s", path, name,
+                        store, store, "" if store in RATIO_KPIS
+                        else f", or name it a count with --sum-columns {name!r}")
     return {v: "pooled" if v in RATIO_KPIS else
             "sum" if not is_generic(v) or v in summed else "mean" for v in names.values()}
 

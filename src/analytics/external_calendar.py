@@ -167,7 +167,9 @@ def load_calendar(
         if end < start:
             raise InputError(f"{where}: end {end.date()} is before date {start.date()} "
                              f"(data row {r})")
-        if (end - start).days > MAX_RANGE_DAYS:
+        # in Python's datetime: pandas' Timedelta overflows past 292 years (1700 to 2260 was an
+        # internal error, exit 3)
+        if (end.to_pydatetime() - start.to_pydatetime()).days > MAX_RANGE_DAYS:
             raise InputError(f"{where}: date {start.date()} to end {end.date()} spans more than "
                              f"{MAX_RANGE_DAYS} days (data row {r}): a typo in a year?")
         scope, other = _scope(cell["scope"][i] or DEFAULTS["scope"], where, r, slices)

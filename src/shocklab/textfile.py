@@ -100,7 +100,7 @@ def decoding(path: Path) -> str:
 SEPARATORS = (",", ";", "\t", "|")
 
 
-def _first_lines(path: Path, n: int = 2) -> list[str]:
+def first_lines(path: Path, n: int = 2) -> list[str]:
     """The file's first ``n`` lines as text, in its encoding ([] when unreadable)."""
     lines: list[str] = []
     try:
@@ -133,7 +133,7 @@ def separator(path: Path) -> str:
     tab-separated. A tie (``date;revenue, EUR``) is settled by the first data line: the separator
     that splits it into as many fields as the header; when that does not settle it either,
     InputError (one line saying so)."""
-    lines = _first_lines(path)
+    lines = first_lines(path)
     if not lines:
         return ","
     counts = {sep: _fields(lines[0], sep) for sep in SEPARATORS}
@@ -184,6 +184,48 @@ def comma_locale(columns) -> bool:
     return False
 
 
+THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # '1,234', '1,234,567.5' (a point locale)
+
+
+def number_style(columns, sep: str):
+    """How the numbers written as text in a file separated by ``sep`` (',', tab or '|'; a ';' file
+    is ``comma_locale``'s) use commas: ``"comma"`` (a decimal comma: '1002,5', '1.234,5' -- Excel's
+    "Text (tab delimited)" export in a decimal-comma locale), ``"thousands"`` (commas group
+    thousands: '1,234.5', '1,234,567' -- a report export in a decimal-point locale) or None
+    (no comma in a number). ``columns``: (name, string Series) pairs. '1,234' alone proves
+    neither: in a ','-separated file it groups thousands (a decimal-comma locale does not write
+    ','-separated files); in a tab or '|' file it stays unread (the reader names it). Both
+    styles in one file → ``(None, (name, row, value), (name, row, value))``, the first value
+    of each, for the caller's error line."""
+    import numpy as np
+
+    first: dict[str, tuple] = {}
+    ambiguous = False
+    for name, text in columns:
+        text = text.astype("string").str.strip()
+        dec = text.str.fullmatch(COMMA_DECIMAL) | (text.str.fullmatch(GROUPED)
+                                                    & text.str.contains(",", regex=False))
+        grp = text.str.fullmatch(THOUSANDS)
+        for kind, hit in (("comma", dec & ~grp), ("thousands", grp & ~dec)):
+            hit = hit.fillna(False).to_numpy(bool)
+            if kind not in first and hit.any():
+                i = int(np.flatnonzero(hit)[0])
+                first[kind] = (name, i, str(text.iloc[i]))
+        ambiguous = ambiguous or bool((dec & grp).fillna(False).any())
+    if len(first) == 2:
+        return None, first["comma"], first["thousands"]
+    if first:
+        return next(iter(first)), None, None
+    return ("thousands" if ambiguous and sep == "," else None), None, None
+
+
+def thousands_commas(text):
+    """A string Series with its numbers' thousands commas dropped ('1,234.5' → '1234.5'); other
+    values as they are (``number_style`` "thousands")."""
+    grouped = text.str.fullmatch(THOUSANDS).fillna(False)
+    return text.where(~grouped, text.str.replace(",", "", regex=False))
+
+
 CONTROL = r"[\x00-\x1f\x7f-\x9f]"   # C0 and C1 control characters (tab and newline too)
 
 
@@ -210,8 +252,18 @@ def refuse_control_characters(names, where: str, column: str) -> None:
 
 def csv_options(path: Path) -> dict[str, str]:
     """``encoding`` and ``sep`` for pandas/csv reading a user's CSV file (``--kpis``,
-    ``--calendar``, ``--events``): its encoding and its header line's ``separator``."""
-    return {"encoding": text_encoding(path), "sep": separator(path)}
+    ``--calendar``, ``--events``): its encoding (UTF-16 by its mark; else UTF-8, else
+    Windows-1252 or Latin-1, as ``decoding`` decides for ``--transactions``: a KPI export of
+    Excel in a Western European locale, a header 'Umsatz (€)', was "cannot read ('utf-8' codec
+    can't decode byte 0x80 …)") and its header line's ``separator``."""
+    enc = text_encoding(path)
+    if enc != "utf-16":
+        try:
+            found = decoding(path)
+            enc = enc if found == "utf-8" else found   # utf-8-sig: with or without its mark
+        except UNREADABLE:   # a .gz cut short: the reader names it
+            pass
+    return {"encoding": enc, "sep": separator(path)}
 
 
 def csv_header(path: Path, opts: dict[str, str] | None = None) -> list[str]:
