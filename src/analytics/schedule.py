@@ -1,6 +1,6 @@
 """Run the analysis stages as a small graph on two processes (the stage scheduler).
 
-Size (~690 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
+Size (~720 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
 parts share the context's snapshot and claims; split, each half would be read only with the other.
 
 The customers branch (``customers``, ``customer_scoring``) reads only ``ctx.data``, the config,
@@ -35,12 +35,18 @@ touching, and so copying, their pages); a tree's memory is the sum of the proces
 their RSS (``bench/bench_profile.py``).
 
 Ahead of the join: the worker needs no KPIs or watched series, so it ends its branch before this
-process ends the chain; it then takes jobs from a second shared list (``_ahead_jobs``): the
-``ahead`` work of a stage after the join (``stage_insights.ahead``: the revenue forecast, into
-``ctx.ahead``). What that reads and this process computes after the fork (the stage marked
-``hands_over``: kpis) is handed over to the worker (``_Handoff``, a few MB). When the chain is
-done this process takes the jobs left, which then run after the join as they did before (the
-insights fit the forecast): where the worker is the longer path nothing waits for them.
+process ends the chain; it then takes jobs from a second shared list: first the chain's deferred
+work (a ``before`` stage's ``defer(ctx)``, asked before the fork: ``stage_detect`` leaves the
+isolation forest to it, ``analytics.detect_ahead``), then the ``ahead`` work of a stage after the
+join (``_ahead_jobs``; ``stage_insights.ahead``: the revenue forecast, into ``ctx.ahead``). What
+they read and this process computes after the fork (the stage marked ``hands_over``: kpis) is
+handed over to the worker (``_Handoff``, a few MB). When this process reaches the join point it
+takes the jobs the worker has not started and runs them at once (``_take_back``). With deferred
+work the join comes before the first chain stage that reads it (marked ``needs_deferred``:
+consensus; the oracle before it reads nothing of it), the deferring stage's ``settle`` puts the
+result in place (the detections and statuses as in order), and the branch's part of the
+scorecard waits until score has run (``_merge``'s ``held``); the early plots then all go to the
+side worker. Without deferred work the join comes after the chain, as described above.
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
@@ -120,27 +126,40 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     after = [s for s in stages[first:] if s[0] not in BRANCH]
     _preload(names)
     lean = _trimmed(run_one)  # two processes at once: the peak of their sum is the run's peak
-    ahead = _ahead_jobs(after)
+    # the chain's deferred work (stage_detect's isolation forest): asked for before the fork;
+    # the join comes before the first stage that reads it (``needs_deferred``: consensus)
+    deferred = [job for _, fn in before for job in getattr(fn, "defer", lambda c: [])(ctx)]
+    cut = next((i for i, (_, fn) in enumerate(before) if getattr(fn, "needs_deferred", False)),
+               len(before)) if deferred else len(before)
+    ahead = [*deferred, *_ahead_jobs(after)]
     claims = _Claims(len(ahead)) if ahead else None
     handoff = _Handoff() if ahead else None
     try:
         worker = _Worker(ctx, branch, lean, scoring="score" in names[:last],
                          ahead=(ahead, claims, handoff) if ahead else None)
         try:
-            for name, fn in before:
+            for name, fn in before[:cut]:
                 if handoff is not None and getattr(fn, "hands_over", False):
                     snap = _snapshot(ctx)   # what it computes goes to the worker's ahead work
                     lean(ctx, name, fn)
                     handoff.send(_delta(ctx, snap))
                 else:
                     lean(ctx, name, fn)
-            if claims is not None and handoff is not None:  # the ahead jobs not taken yet
-                handoff.close_send()                        # run after the join
-                claims.take_all()
+            if claims is not None and handoff is not None:  # the ahead jobs not taken yet:
+                handoff.close_send()                        # here, now
+                _take_back(ctx, ahead, claims, lean)
+            held: dict[str, Any] = {}
+            if deferred:  # the rest of the chain reads the deferred work: join first
+                _join(ctx, worker, held)
+                for _, fn in before:
+                    if getattr(fn, "settle", None) is not None:
+                        fn.settle(ctx)  # type: ignore[attr-defined]
+                for name, fn in before[cut:]:
+                    lean(ctx, name, fn)
+                _merge(ctx, {"set": {}, "update": held})  # the branch's part of the scorecard
             after = _early_report(ctx, after, worker)
-            t0 = time.perf_counter()
-            worker.join(ctx)
-            ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
+            if not deferred:
+                _join(ctx, worker)
         finally:
             worker.kill()
     finally:
@@ -151,14 +170,26 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     return ctx
 
 
+def _take_back(ctx: RunContext, jobs: list[tuple[str, Stage]], claims: _Claims, run_one: RunOne
+               ) -> None:
+    """The chain done, the ahead jobs the worker has not started run here, at once: the
+    deferred ones are needed before the join, and the others would otherwise run after it."""
+    _drain(ctx, jobs, claims, run_one)
+
+
+def _join(ctx: RunContext, worker: _Worker, held: dict[str, Any] | None = None) -> None:
+    t0 = time.perf_counter()
+    worker.join(ctx, held)
+    ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
+
+
 def _ahead_jobs(after: list[tuple[str, Stage]]) -> list[tuple[str, Stage]]:
     """What the customers worker does once its branch is done, while this process still runs
     the detection chain (the worker is the shorter path: it needs no watched series): the
     ``ahead`` work of the stages after the join (insights: the revenue forecast). Claimed one at
-    a time; when the chain is done this process takes the ones left (``_Claims.take_all``),
-    and they run after the join as before (the insights fit the forecast themselves). The
-    branch's tables are not written here: the worker's memory while this process runs the
-    oracle took the tree's PSS over 1 GB."""
+    a time; when the chain is done this process takes the ones left and runs them at once,
+    before the join. The branch's tables are not written here: the worker's memory while this
+    process runs the oracle took the tree's PSS over 1 GB."""
     return [(f"{name}.ahead", fn.ahead) for name, fn in after  # type: ignore[attr-defined]
             if getattr(fn, "ahead", None) is not None]
 
@@ -355,11 +386,6 @@ class _Claims:
         record = os.read(self.fd, 4)
         return int.from_bytes(record, "little") if record else None
 
-    def take_all(self) -> None:
-        """Take every job not taken yet (no other process runs them now)."""
-        while self.next() is not None:
-            pass
-
     def close(self) -> None:
         os.close(self.fd)
 
@@ -482,18 +508,21 @@ def _delta(ctx: RunContext, snap: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _merge(ctx: RunContext, delta: dict[str, Any]) -> None:
-    """Apply a worker's ``_delta`` to this process's context."""
+def _merge(ctx: RunContext, delta: dict[str, Any], held: dict[str, Any] | None = None) -> None:
+    """Apply a worker's ``_delta`` to this process's context. The branch's part of the scorecard
+    is added to the one score makes here; before score has run (a join ahead of it) it waits in
+    ``held`` (a delta's ``update``: merge it once score has run)."""
     for name, value in delta["set"].items():
-        if name == "scorecard":  # the branch's part of the scorecard (score ran here)
-            if ctx.scorecard is not None and value:
-                ctx.scorecard.update(value)
+        if name == "scorecard":  # the branch's part of the scorecard (score runs here)
+            _merge(ctx, {"set": {}, "update": {"scorecard": value or {}}}, held)
             continue
         setattr(ctx, name, value)
     for name, items in delta["update"].items():
         target = getattr(ctx, name)
         if isinstance(target, dict):
             target.update(items)
+        elif name == "scorecard" and held is not None and items:
+            held.setdefault(name, {}).update(items)
 
 
 def _forget(ctx: RunContext, delta: dict[str, Any]) -> None:
@@ -558,6 +587,8 @@ class _Worker:
 
     def finished(self) -> bool:
         """Has the worker exited? (non-blocking; ``join`` then collects its result)"""
+        if self.done:
+            return True
         if self.status is None:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
@@ -643,7 +674,7 @@ class _Worker:
         os.lseek(self.file.fileno(), 0, os.SEEK_SET)
         return os.fdopen(os.dup(self.file.fileno()), "wb")
 
-    def join(self, ctx: RunContext) -> None:
+    def join(self, ctx: RunContext, held: dict[str, Any] | None = None) -> None:
         status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
         self.done = True
         gc.unfreeze()
@@ -664,7 +695,7 @@ class _Worker:
                                      f"{result.get('traceback', '')}")
                         raise exc
                     raise RuntimeError(f"{self.role} worker failed: {exc!r}")
-                _merge(ctx, result["ok"])
+                _merge(ctx, result["ok"], held)
                 more = result.get("more", False)
         finally:
             self.file.close()
