@@ -667,10 +667,11 @@ def test_a_deferred_job_failing_in_the_worker_fails_the_run_before_its_reader(
 
 
 # the customers worker's own modules: imported by the worker after the fork (the parent runs the
-# detection chain meanwhile), never by the parent before it
+# detection chain meanwhile), never by the parent before it; scikit-learn too (the customer
+# models' and the isolation forest's, which the worker runs beside the chain)
 WORKER_ONLY = ("analytics.customers.pipeline", "analytics.customers.churn",
                "analytics.customers.clv", "analytics.customers.monitor",
-               "evaluation.customer_scores", "prophet")
+               "evaluation.customer_scores", "prophet", "sklearn")
 
 
 @pytest.mark.parametrize("parallel", ["1", "0"])
