@@ -385,10 +385,10 @@ stage_customers.hands_back = ("customer_tables",)  # type: ignore[attr-defined]
 stage_insights.prepare = _prepare_insights  # type: ignore[attr-defined]
 stage_insights.release = _release_insights  # type: ignore[attr-defined]
 stage_insights.ahead = _forecast_ahead  # type: ignore[attr-defined]
-# what the ahead work reads (kpis_daily) goes to the customers worker once computed
+# what the worker's ahead work reads (kpis_daily, watched) is handed over once computed
 stage_kpis.hands_over = True  # type: ignore[attr-defined]
-# the isolation forest beside the chain (detect_ahead); consensus reads every detector's result
-stage_detect.defer = detect_ahead.defer  # type: ignore[attr-defined]
+stage_detect.hands_over = ("watched",)  # type: ignore[attr-defined]
+stage_detect.defer = detect_ahead.defer  # type: ignore[attr-defined]  # the isolation forest
 stage_detect.settle = detect_ahead.settle  # type: ignore[attr-defined]
 stage_consensus.needs_deferred = True  # type: ignore[attr-defined]
 

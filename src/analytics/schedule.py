@@ -138,11 +138,16 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
         worker = _Worker(ctx, branch, lean, scoring="score" in names[:last],
                          ahead=(ahead, claims, handoff) if ahead else None)
         try:
-            for name, fn in before[:cut]:
-                if handoff is not None and getattr(fn, "hands_over", False):
-                    snap = _snapshot(ctx)   # what it computes goes to the worker's ahead work
+            last = max((i for i, (_, fn) in enumerate(before[:cut])
+                        if getattr(fn, "hands_over", False)), default=-1)
+            for i, (name, fn) in enumerate(before[:cut]):
+                fields = getattr(fn, "hands_over", False) if handoff is not None else False
+                if fields:  # what it computes goes to the worker's ahead work
+                    snap = _snapshot(ctx)
                     lean(ctx, name, fn)
-                    handoff.send(_delta(ctx, snap))
+                    handoff.send(_delta(ctx, snap, None if fields is True else fields))
+                    if i == last:
+                        handoff.close_send()
                 else:
                     lean(ctx, name, fn)
             if claims is not None and handoff is not None:  # the ahead jobs not taken yet:
@@ -329,11 +334,12 @@ def _leaf(fn: Stage) -> Stage:
 
 
 class _Handoff:
-    """What this process computes after the fork that the worker's ahead work reads (the result
-    of the stage marked ``hands_over``: kpis), sent once: pickled into a file without a name,
-    then one byte on a pipe says it is there. The worker waits for it before its ahead work; if
-    this process closes the pipe without sending (its chain done first, or no such stage), the
-    worker leaves the ahead jobs to it."""
+    """What this process computes after the fork that the worker's ahead work reads (what the
+    stages marked ``hands_over`` computed: kpis, and the watched series ``stage_detect`` built),
+    pickled into a file without a name, record after record, one byte on a pipe per record; this
+    process closes the pipe after the last such stage. The worker waits for that before its
+    ahead work; if this process closes the pipe without sending (its chain at the join point
+    first, or no such stage), the worker leaves the ahead jobs to it."""
 
     def __init__(self) -> None:
         self.file = tempfile.TemporaryFile(prefix="shocklab-handoff-")
@@ -342,25 +348,30 @@ class _Handoff:
         self.r, self.w = os.pipe()
 
     def send(self, delta: dict[str, Any]) -> None:
-        if self.w is None:  # sent already, or closed
+        if self.w is None:  # closed
             return
-        with os.fdopen(os.dup(self.file.fileno()), "wb") as fh:
+        with os.fdopen(os.dup(self.file.fileno()), "ab") as fh:
             pickle.dump(delta, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.write(self.w, b"1")
-        self.close_send()
 
     def close_send(self) -> None:
         if self.w is not None:
             os.close(self.w)
             self.w = None
 
-    def receive(self) -> dict[str, Any] | None:
-        """In the worker: wait for the parent's ``send``; None when it closed without one."""
-        if self.r is None or not os.read(self.r, 1):
+    def receive(self) -> list[dict[str, Any]] | None:
+        """In the worker: wait until this process has sent everything; the records in order,
+        None when it closed without one."""
+        if self.r is None:
+            return None
+        n = 0
+        while chunk := os.read(self.r, 64):
+            n += len(chunk)
+        if not n:
             return None
         with os.fdopen(os.dup(self.file.fileno()), "rb") as fh:
             fh.seek(0)
-            return pickle.load(fh)
+            return [pickle.load(fh) for _ in range(n)]
 
     def close(self) -> None:
         self.close_send()
@@ -493,10 +504,14 @@ def _snapshot(ctx: RunContext) -> dict[str, Any]:
     return snap
 
 
-def _delta(ctx: RunContext, snap: dict[str, Any]) -> dict[str, Any]:
-    """What the branch changed on ``ctx``: {"set": {field: value}, "update": {field: {k: v}}}."""
+def _delta(ctx: RunContext, snap: dict[str, Any], fields: Sequence[str] | None = None
+           ) -> dict[str, Any]:
+    """What the branch changed on ``ctx``: {"set": {field: value}, "update": {field: {k: v}}}
+    (of ``fields`` only, when given)."""
     out: dict[str, Any] = {"set": {}, "update": {}}
     for f in dataclasses.fields(ctx):
+        if fields is not None and f.name not in fields:
+            continue
         v = getattr(ctx, f.name)
         vid, items = snap[f.name]
         if id(v) == vid and items is not None:
@@ -625,7 +640,8 @@ class _Worker:
                     result = {"ok": {"set": {}, "update": {}}}
                     handed = self.ahead[2].receive()
                     if handed is not None:
-                        _merge(ctx, handed)
+                        for delta in handed:
+                            _merge(ctx, delta)
                         del handed
                         snap = _snapshot(ctx)
                         self._run_ahead(ctx, run_one)

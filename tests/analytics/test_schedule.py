@@ -565,6 +565,7 @@ def _deferred_stages(tmp_path: Path, customers_wait=None, job_error=None, ran=No
         if job_error is not None:
             raise job_error
         ctx.ahead["forest"] = (os.getpid(), ctx.kpi_tables.get("k"))
+        ctx.ahead["forest.saw"] = (ctx.watched, "d" in ctx.kpi_tables)
         (tmp_path / "job-done").write_text("")
 
     def defer(ctx):
@@ -572,8 +573,12 @@ def _deferred_stages(tmp_path: Path, customers_wait=None, job_error=None, ran=No
         return [("detect.forest", job)]
 
     def detect(ctx):
+        ctx.watched = ("watched", os.getpid())
+        ctx.kpi_tables["d"] = 1   # not handed over: only the fields ``hands_over`` names
         if "deferred" not in ctx.ahead:   # in order: the stage runs it itself
             job(ctx)
+
+    detect.hands_over = ("watched",)
 
     def settle(ctx):
         ctx.ahead["settled"] = ctx.ahead.pop("forest")
@@ -625,6 +630,8 @@ def test_deferred_chain_work_runs_in_the_worker_and_is_settled_before_its_reader
     worker = ctx.customers["pid"]
     assert worker != os.getpid()
     assert ctx.incidents == [(worker, os.getpid())]
+    # on what this process handed over: kpis' result, then only the field detect names
+    assert ctx.ahead["forest.saw"] == (("watched", os.getpid()), False)
     assert ctx.scorecard == {"headline": 1, "customers": {"n": 3}}
     assert ctx.insights == {"card": ["headline", "customers"]}
     assert {"detect.forest", "parallel.wait"} <= set(ctx.timings)
