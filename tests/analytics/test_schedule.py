@@ -524,11 +524,9 @@ def test_without_what_it_reads_the_worker_leaves_the_ahead_work_to_this_process(
     assert ctx.insights == {"forecast": (os.getpid(), os.getpid())}
 
 
-def test_ahead_work_the_worker_has_not_started_is_taken_back_when_the_chain_ends(
-        tmp_path, monkeypatch):
-    """The chain done first (the worker is the longer path): this process takes the ahead jobs
-    back and runs them at once, before the join; none runs in the worker, none twice."""
-    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+def _say_when_taken_back(tmp_path: Path, monkeypatch) -> Path:
+    """A file this process writes once it has taken back the ahead jobs left (``_take_back``):
+    a worker stage that waits for it has started none of them."""
     taken = tmp_path / "taken-back"
     take_back = schedule._take_back
 
@@ -537,7 +535,15 @@ def test_ahead_work_the_worker_has_not_started_is_taken_back_when_the_chain_ends
         taken.write_text("")
 
     monkeypatch.setattr(schedule, "_take_back", take_back_and_say)
-    stages = _ahead_stages(tmp_path, customers_wait=taken)
+    return taken
+
+
+def test_ahead_work_the_worker_has_not_started_is_taken_back_when_the_chain_ends(
+        tmp_path, monkeypatch):
+    """The chain done first (the worker is the longer path): this process takes the ahead jobs
+    back and runs them at once, before the join; none runs in the worker, none twice."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    stages = _ahead_stages(tmp_path, customers_wait=_say_when_taken_back(tmp_path, monkeypatch))
     ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
     assert ctx.customers["pid"] != os.getpid()
     assert ctx.insights == {"forecast": (os.getpid(), os.getpid())}
@@ -646,14 +652,7 @@ def test_deferred_work_the_worker_has_not_started_runs_here_before_its_reader(
     """The worker still in its branch when the chain needs the deferred result: this process
     takes the job back and runs it itself; the worker runs none."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
-    taken = tmp_path / "taken-back"
-    take_back = schedule._take_back
-
-    def take_back_and_say(*args):
-        take_back(*args)
-        taken.write_text("")
-
-    monkeypatch.setattr(schedule, "_take_back", take_back_and_say)
+    taken = _say_when_taken_back(tmp_path, monkeypatch)
     ctx = schedule.run_stages(_ctx(tmp_path), _deferred_stages(tmp_path, customers_wait=taken),
                               _run_one)
     assert ctx.customers["pid"] != os.getpid()
