@@ -1,6 +1,6 @@
 """Run the analysis stages as a small graph on two processes (the stage scheduler).
 
-Size (~720 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
+Size (~820 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
 parts share the context's snapshot and claims; split, each half would be read only with the other.
 
 The customers branch (``customers``, ``customer_scoring``) reads only ``ctx.data``, the config,
@@ -42,18 +42,21 @@ join (``_ahead_jobs``; ``stage_insights.ahead``: the revenue forecast, into ``ct
 they read and this process computes after the fork (the stage marked ``hands_over``: kpis) is
 handed over to the worker (``_Handoff``, a few MB). When this process reaches the join point it
 takes the jobs the worker has not started and runs them at once (``_take_back``). With deferred
-work the join comes before the first chain stage that reads it (marked ``needs_deferred``:
-consensus; the oracle before it reads nothing of it), the deferring stage's ``settle`` puts the
-result in place (the detections and statuses as in order), and the branch's part of the
-scorecard waits until score has run (``_merge``'s ``held``); the early plots then all go to the
-side worker. Without deferred work the join comes after the chain, as described above.
+work, before the first chain stage that reads it (marked ``needs_deferred``: consensus; the
+oracle before it reads nothing of it), this process takes the worker's records as it writes them
+(one per ahead job; a byte on a pipe says one is there: ``_Worker.take``) until the deferred
+jobs' are in, the deferring stage's ``settle`` puts them in place (the detections and statuses as
+in order), and the chain goes on while the worker still does its later ahead work (the
+forecast); the branch's part of the scorecard waits until score has run (``_merge``'s
+``held``). The join then comes after the chain, as described above.
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
 one core; ``SHOCKLAB_PARALLEL_SIDE=0`` keeps the side worker's work in this process, in order.
 Timings: every job is timed under its own name (``outputs.<file>``, ``report.beside.<plot>``,
 ``report.mid``), whichever process ran it.
-``ctx.timings["parallel.wait"]`` / ``["parallel.wait_side"]`` are how long this process waited.
+``ctx.timings["parallel.wait"]`` / ``["parallel.wait_deferred"]`` / ``["parallel.wait_side"]``
+are how long this process waited.
 Both processes hand their freed heap back after each stage (``malloc_trim``): the run's peak is
 the sum of the two processes' memory.
 """
@@ -63,6 +66,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import io
 import logging
 import os
 import pickle
@@ -150,12 +154,15 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
                         handoff.close_send()
                 else:
                     lean(ctx, name, fn)
+            ran: set[int] = set()
             if claims is not None and handoff is not None:  # the ahead jobs not taken yet:
                 handoff.close_send()                        # here, now
-                _take_back(ctx, ahead, claims, lean)
+                ran = _take_back(ctx, ahead, claims, lean) or set()
             held: dict[str, Any] = {}
-            if deferred:  # the rest of the chain reads the deferred work: join first
-                _join(ctx, worker, held)
+            if deferred:  # the rest of the chain reads the deferred work: its records first
+                t0 = time.perf_counter()
+                worker.take(ctx, set(range(len(deferred))) - ran, held)
+                ctx.timings["parallel.wait_deferred"] = round(time.perf_counter() - t0, 3)
                 for _, fn in before:
                     if getattr(fn, "settle", None) is not None:
                         fn.settle(ctx)  # type: ignore[attr-defined]
@@ -163,8 +170,9 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
                     lean(ctx, name, fn)
                 _merge(ctx, {"set": {}, "update": held})  # the branch's part of the scorecard
             after = _early_report(ctx, after, worker)
-            if not deferred:
-                _join(ctx, worker)
+            t0 = time.perf_counter()
+            worker.join(ctx)
+            ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
         finally:
             worker.kill()
     finally:
@@ -176,16 +184,15 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
 
 
 def _take_back(ctx: RunContext, jobs: list[tuple[str, Stage]], claims: _Claims, run_one: RunOne
-               ) -> None:
-    """The chain done, the ahead jobs the worker has not started run here, at once: the
-    deferred ones are needed before the join, and the others would otherwise run after it."""
-    _drain(ctx, jobs, claims, run_one)
-
-
-def _join(ctx: RunContext, worker: _Worker, held: dict[str, Any] | None = None) -> None:
-    t0 = time.perf_counter()
-    worker.join(ctx, held)
-    ctx.timings["parallel.wait"] = round(time.perf_counter() - t0, 3)
+               ) -> set[int]:
+    """The chain at the join point, the ahead jobs the worker has not started run here, at
+    once (the deferred ones are needed now, the others would otherwise run after the join);
+    returns their numbers."""
+    ran = set()
+    while (i := claims.next()) is not None:
+        run_one(ctx, *jobs[i])
+        ran.add(i)
+    return ran
 
 
 def _ahead_jobs(after: list[tuple[str, Stage]]) -> list[tuple[str, Stage]]:
@@ -564,9 +571,11 @@ def _flush() -> None:
 
 class _Worker:
     """The branch in a forked child; its context changes come back as pickled records in a file,
-    merged in order by ``join``: what a stage hands back (``hands_back``) as soon as it is done,
-    the branch's changes, then the ahead work's (the worker drops each part once returned, so it
-    holds little beside the parent's oracle). The file has no name (unlinked at once, written
+    merged in order by ``join`` (or, while it still runs, by ``take``: a byte on a pipe per
+    record written; this process reads from a position of its own): what a stage hands back
+    (``hands_back``) as soon as it is done, the branch's changes, then each ahead job's (the
+    worker drops each part once returned, so it holds little beside the parent's oracle). The
+    file has no name (unlinked at once, written
     through the descriptor both processes share) and the child is killed with its parent
     (``shocklab.children``): a run killed with SIGKILL left the worker running to its end and
     its result (~100 MB) in the temporary directory for good."""
@@ -577,6 +586,9 @@ class _Worker:
                  ) -> None:
         self.role, self.ahead = role, ahead
         self.file, parent = tempfile.TemporaryFile(prefix="shocklab-branch-"), os.getpid()
+        self.pos = 0  # how far this process has read (and merged) the result file
+        self.complete = False  # its last record merged
+        self.ready_r, self.ready_w = os.pipe()  # one byte per record the worker has written
         _flush()  # buffered output would be written twice, once by each process
         gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
         trim = _malloc_trim()
@@ -587,14 +599,18 @@ class _Worker:
         except OSError:
             gc.unfreeze()
             self.file.close()
+            os.close(self.ready_r)
+            os.close(self.ready_w)
             raise
         if self.pid == 0:  # the child: never return into the caller's stack
             code = 3
             try:
+                os.close(self.ready_r)
                 die_with_parent(parent)
                 code = self._child(ctx, branch, run_one, scoring)
             finally:
                 os._exit(code)
+        os.close(self.ready_w)  # the worker's end: its exit reads as the end of the pipe here
         # the shared objects stay frozen here until the worker has ended: a collection in this
         # process would otherwise write to (and so copy) every page holding them
         self.done = False
@@ -643,9 +659,7 @@ class _Worker:
                         for delta in handed:
                             _merge(ctx, delta)
                         del handed
-                        snap = _snapshot(ctx)
                         self._run_ahead(ctx, run_one)
-                        result = {"ok": _delta(ctx, snap)}
         except BaseException as exc:  # noqa: BLE001 — every error goes back to the parent
             result = {"error": exc, "traceback": traceback.format_exc()}
         self._return(result, more=False)
@@ -672,49 +686,94 @@ class _Worker:
         try:
             with os.fdopen(os.dup(self.file.fileno()), "ab") as fh:
                 pickle.dump({**result, "more": more}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.write(self.ready_w, b"1")
             return True
         except Exception as exc:  # an unpicklable value or exception: the file is rewritten
             with self._rewrite() as fh:
                 pickle.dump({"error": RuntimeError(
                     f"{self.role} worker: cannot return its result ({type(exc).__name__}: "
                     f"{exc})"), "traceback": result.get("traceback", ""), "more": False}, fh)
+            os.write(self.ready_w, b"0")  # rewritten: read from the start
             return False
 
     def _run_ahead(self, ctx: RunContext, run_one: RunOne) -> None:
-        """The ahead jobs (``_ahead_jobs``) the parent has not taken back yet."""
-        if self.ahead is not None:
-            _drain(ctx, self.ahead[0], self.ahead[1], run_one)
+        """The ahead jobs the parent has not taken back yet, each one's result returned as a
+        record of its own as soon as it is done (``"job"``: its number; the parent may be
+        waiting for it: ``take``)."""
+        if self.ahead is None:
+            return
+        jobs, claims, _ = self.ahead
+        while (i := claims.next()) is not None:
+            snap = _snapshot(ctx)
+            run_one(ctx, *jobs[i])
+            delta = _delta(ctx, snap)
+            if not self._return({"ok": delta, "job": i}, more=True):
+                return
+            _forget(ctx, delta)
 
     def _rewrite(self):  # noqa: ANN202 — a binary file object over the shared, emptied file
         os.ftruncate(self.file.fileno(), 0)
         os.lseek(self.file.fileno(), 0, os.SEEK_SET)
         return os.fdopen(os.dup(self.file.fileno()), "wb")
 
+    def _records(self, ctx: RunContext, held: dict[str, Any] | None, status: Any = None):
+        """Merge the next record of the result file (from ``pos``: the worker appends to the
+        same open file, so its offset is not this process's) and yield it; raises the worker's
+        error, or when the file ends before its last record (the worker was killed)."""
+        while True:
+            reader = _Reader(self.file.fileno(), self.pos)
+            fh = io.BufferedReader(reader)
+            try:
+                result = pickle.load(fh)
+            except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
+                raise RuntimeError(
+                    f"{self.role} worker (pid {self.pid}) died without a result (wait status "
+                    f"{status})") from None
+            self.pos = fh.tell()
+            self.complete = not result.get("more", False)
+            if "error" in result:
+                exc = result["error"]
+                if isinstance(exc, BaseException):
+                    exc.add_note(f"in the {self.role} worker process:\n"
+                                 f"{result.get('traceback', '')}")
+                    raise exc
+                raise RuntimeError(f"{self.role} worker failed: {exc!r}")
+            _merge(ctx, result["ok"], held)
+            yield result
+
+    def take(self, ctx: RunContext, jobs: set[int], held: dict[str, Any]) -> None:
+        """Merge the worker's records as it writes them until those of ``jobs`` (ahead jobs it
+        runs) are in; the rest comes with ``join``. The worker ending first: ``join``."""
+        records = self._records(ctx, held)
+        while jobs:
+            signal_ = os.read(self.ready_r, 1)
+            if not signal_:   # the worker has ended
+                self.join(ctx, held)
+                return
+            if signal_ == b"0":
+                self.pos = 0
+            result = next(records)
+            jobs.discard(result.get("job"))
+            if self.complete:
+                self.join(ctx, held)
+                return
+
     def join(self, ctx: RunContext, held: dict[str, Any] | None = None) -> None:
+        if self.done:
+            return
         status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
         self.done = True
         gc.unfreeze()
         try:
-            (fh := self.file).seek(0)
-            more = True
-            while more:  # the records in order: the branch's result, then the ahead work's
-                try:
-                    result = pickle.load(fh)
-                except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
-                    raise RuntimeError(
-                        f"{self.role} worker (pid {self.pid}) died without a result (wait status "
-                        f"{status})") from None
-                if "error" in result:
-                    exc = result["error"]
-                    if isinstance(exc, BaseException):
-                        exc.add_note(f"in the {self.role} worker process:\n"
-                                     f"{result.get('traceback', '')}")
-                        raise exc
-                    raise RuntimeError(f"{self.role} worker failed: {exc!r}")
-                _merge(ctx, result["ok"], held)
-                more = result.get("more", False)
+            if os.fstat(self.file.fileno()).st_size < self.pos:  # rewritten: one error record
+                self.pos = 0
+            if not self.complete:  # the records in order: the branch's, then the ahead jobs'
+                for _ in self._records(ctx, held, status):
+                    if self.complete:
+                        break
         finally:
             self.file.close()
+            os.close(self.ready_r)
 
     def kill(self) -> None:
         """Stop and reap the worker if it still runs (this process failed first)."""
@@ -729,6 +788,30 @@ class _Worker:
         except (ProcessLookupError, ChildProcessError):
             pass
         self.file.close()
+        os.close(self.ready_r)
+
+
+class _Reader(io.RawIOBase):
+    """A file descriptor read from a position of its own (``os.pread``)."""
+
+    def __init__(self, fd: int, pos: int) -> None:
+        self.fd, self.pos = fd, pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self.pos = offset if whence == os.SEEK_SET else self.pos + offset
+        return self.pos
+
+    def readinto(self, b: Any) -> int:
+        data = os.pread(self.fd, len(b), self.pos)
+        b[:len(data)] = data
+        self.pos += len(data)
+        return len(data)
 
 
 __all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "release_memory", "run_stages",

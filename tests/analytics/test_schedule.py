@@ -531,8 +531,9 @@ def _say_when_taken_back(tmp_path: Path, monkeypatch) -> Path:
     take_back = schedule._take_back
 
     def take_back_and_say(*args):
-        take_back(*args)
+        ran = take_back(*args)
         taken.write_text("")
+        return ran
 
     monkeypatch.setattr(schedule, "_take_back", take_back_and_say)
     return taken
@@ -558,7 +559,7 @@ def test_in_order_no_work_is_done_ahead(tmp_path, monkeypatch):
 
 
 def _deferred_stages(tmp_path: Path, customers_wait=None, job_error=None, ran=None,
-                     oracle_wait=None):
+                     oracle_wait=None, forecast_wait=None):
     """kpis (hands over) → detect, which defers a job (the isolation forest's part) → oracle →
     consensus (``needs_deferred``: reads the job's result) → score → the customers branch with
     its part of the scorecard → insights. Each records what it saw and where it ran."""
@@ -596,6 +597,7 @@ def _deferred_stages(tmp_path: Path, customers_wait=None, job_error=None, ran=No
     def consensus(ctx):
         ran.append("consensus")
         ctx.incidents = [ctx.ahead.get("settled", ctx.ahead.get("forest"))]
+        (tmp_path / "consensus-ran").write_text("")
 
     consensus.needs_deferred = True
 
@@ -612,7 +614,14 @@ def _deferred_stages(tmp_path: Path, customers_wait=None, job_error=None, ran=No
             ctx.scorecard["customers"] = {"n": 3}
 
     def insights(ctx):
-        ctx.insights = {"card": list(ctx.scorecard)}
+        ctx.insights = {"card": list(ctx.scorecard), "forecast": ctx.ahead.get("forecast")}
+
+    def forecast(ctx):   # the later ahead work (``forecast_wait``: until consensus has run)
+        if forecast_wait is not None:
+            _wait_for(forecast_wait)
+        ctx.ahead["forecast"] = (os.getpid(), (tmp_path / "consensus-ran").exists())
+
+    insights.ahead = forecast
 
     def oracle(ctx):
         if oracle_wait is not None:
@@ -631,7 +640,8 @@ def test_deferred_chain_work_runs_in_the_worker_and_is_settled_before_its_reader
     the stage's ``settle`` puts it in place, and the branch's part of the scorecard is added
     after score as in order (its keys in the same order)."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
-    stages = _deferred_stages(tmp_path, oracle_wait=tmp_path / "job-done")
+    stages = _deferred_stages(tmp_path, oracle_wait=tmp_path / "job-done",
+                              forecast_wait=tmp_path / "consensus-ran")
     ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
     worker = ctx.customers["pid"]
     assert worker != os.getpid()
@@ -639,12 +649,14 @@ def test_deferred_chain_work_runs_in_the_worker_and_is_settled_before_its_reader
     # on what this process handed over: kpis' result, then only the field detect names
     assert ctx.ahead["forest.saw"] == (("watched", os.getpid()), False)
     assert ctx.scorecard == {"headline": 1, "customers": {"n": 3}}
-    assert ctx.insights == {"card": ["headline", "customers"]}
-    assert {"detect.forest", "parallel.wait"} <= set(ctx.timings)
+    # the deferred job's result taken as soon as the worker wrote it: consensus ran while the
+    # worker still did its later ahead work (the forecast, which waited for it)
+    assert ctx.insights == {"card": ["headline", "customers"], "forecast": (worker, True)}
+    assert {"detect.forest", "parallel.wait", "parallel.wait_deferred"} <= set(ctx.timings)
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "0")
     seq = schedule.run_stages(_ctx(tmp_path), _deferred_stages(tmp_path), _run_one)
     assert seq.incidents == [(os.getpid(), os.getpid())]
-    assert seq.scorecard == ctx.scorecard and seq.insights == ctx.insights
+    assert seq.scorecard == ctx.scorecard and seq.insights["card"] == ctx.insights["card"]
 
 
 def test_deferred_work_the_worker_has_not_started_runs_here_before_its_reader(
