@@ -150,6 +150,7 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
                     snap = _snapshot(ctx)
                     lean(ctx, name, fn)
                     handoff.send(_delta(ctx, snap, None if fields is True else fields))
+                    release_memory()  # the pickling's buffers, before the next stage's peak
                     if i == last:
                         handoff.close_send()
                 else:
@@ -652,6 +653,7 @@ class _Worker:
                     # over (this process's memory adds to the parent's peak, the oracle's)
                     _forget(ctx, result["ok"])
                     del result
+                    gc.collect()  # the branch's cycles (figures, models): not frozen, freed now
                     release_memory()
                     result = {"ok": {"set": {}, "update": {}}}
                     handed = self.ahead[2].receive()

@@ -237,6 +237,7 @@ class ExactOracle(Oracle):
         )
         if getattr(self.config, "product_null", "unconditional") == "category":
             self._given_category(m, base, inp)
+        del idx, obs, exp, both, bo, b  # their memory (index engines) is not held by the scores
         score = self._exact_scores(m)
         # fallback: robust z of the residual where the truth has no noise model (each series'
         # scale over its whole length; only the series that need it: usually none)
