@@ -760,3 +760,25 @@ def test_what_a_branch_stage_hands_back_is_merged_and_no_longer_held_by_the_work
     assert ctx.customers["pid"] != os.getpid()
     assert ctx.customer_tables["segments"] == [ctx.customers["pid"]] * 3
     assert ctx.customer_tables["scored"] == []   # dropped in the worker once handed back
+
+
+def test_trimmed_maps_big_blocks_apart_only_during_its_lean_stages(monkeypatch):
+    """The oracle / customer scoring run with glibc's mmap threshold at LEAN_MMAP, set back after
+    (also when the stage fails); other stages leave it alone."""
+    calls: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(schedule, "_mallopt", lambda: lambda p, v: calls.append(("opt", p, v)))
+    ran: list[str] = []
+    run = schedule._trimmed(lambda ctx, name, fn: (ran.append(name), fn(ctx)), ("oracle",))
+    run(None, "detect", lambda ctx: None)
+    assert calls == [] and ran == ["detect"]
+    run(None, "oracle", lambda ctx: calls.append(("stage", 0, 0)))
+    assert calls == [("opt", -3, schedule.LEAN_MMAP), ("stage", 0, 0),
+                     ("opt", -3, schedule.HEAP_MMAP)]
+    calls.clear()
+
+    def boom(ctx):
+        raise ValueError("x")
+
+    with pytest.raises(ValueError):
+        run(None, "oracle", boom)
+    assert calls == [("opt", -3, schedule.LEAN_MMAP), ("opt", -3, schedule.HEAP_MMAP)]
