@@ -38,6 +38,7 @@ from shocklab.filenames import safe_name
 from shocklab.hashing import json_ready, sha256_file, sha256_json
 
 from . import consensus as cons
+from . import detect_ahead
 from .config import AnalysisConfig, config_from_raw, load_analysis_config
 from .context import DataSet, DetectorStatus, RunContext
 from .detectors import REGISTRY, Detector, DetectorInput
@@ -172,32 +173,48 @@ def skipped_status(reason: str) -> DetectorStatus:
 def stage_detect(ctx: RunContext) -> None:
     cfg: AnalysisConfig = ctx.config
     inp = ctx.watched = ctx.watched if ctx.watched is not None else detector_input(ctx)
-    frames = []
+    elsewhere = ctx.ahead.get(detect_ahead.DEFERRED, ())  # run beside the chain
+    frames: list[pd.DataFrame | str] = []
     for name, dcfg in cfg.detectors.items():
-        cls = REGISTRY[dcfg.type]
         if not dcfg.enabled:
             continue
-        if cls.needs_truth:  # the oracle reads truth: evaluation's oracle stage runs it
+        if REGISTRY[dcfg.type].needs_truth:  # the oracle reads truth: evaluation's stage runs it
             ctx.detector_status[name] = skipped_status("needs truth: run by the evaluation stage")
             continue
-        if _product_only(cfg, name) and not product_watched(
-                inp.series["dimension"], inp.series["kpi"], inp.price_indexes).any():
-            continue  # made for product series and none is watched (`dimensions`): not run
-        out = run_detector(ctx, cls(dcfg, name=name), inp)
-        unmatched = _unmatched(name, dcfg, inp.series)
-        if unmatched:
-            log.warning("%s", unmatched)
-            ctx.detector_status[name].setdefault("warnings", []).append(unmatched)
+        if name in elsewhere:  # its place in the status and the detections, filled when merged
+            ctx.detector_status[name] = skipped_status("runs beside the detection chain")
+            frames.append(name)
+            continue
+        out = detect_one(ctx, name, inp)
         if out is not None:
             frames.append(out)
-    if frames:
-        ctx.detections = pd.concat(frames, ignore_index=True)
-        if (
-            ctx.data.source == "kpis"
-        ):  # a missing period of an external file is a gap, never an alarm
-            ctx.detections.loc[ctx.detections["actual"].isna(), "flag"] = False
+    if any(isinstance(f, str) for f in frames):  # detect_ahead.settle assembles them later
+        ctx.ahead[detect_ahead.PIECES], ctx.detections = frames, None
     else:
-        ctx.detections = pd.DataFrame(columns=OUTPUT_COLUMNS)
+        assemble_detections(ctx, frames)  # type: ignore[arg-type]
+
+
+def detect_one(ctx: RunContext, name: str, inp: DetectorInput) -> pd.DataFrame | None:
+    """``run_detector`` of detector ``name`` (None: failed, or made for product series and none
+    is watched: not run), a setting of it that matches no watched series noted in its status."""
+    dcfg = ctx.config.detectors[name]
+    if _product_only(ctx.config, name) and not product_watched(
+            inp.series["dimension"], inp.series["kpi"], inp.price_indexes).any():
+        return None
+    out = run_detector(ctx, REGISTRY[dcfg.type](dcfg, name=name), inp)
+    unmatched = _unmatched(name, dcfg, inp.series)
+    if unmatched:
+        log.warning("%s", unmatched)
+        ctx.detector_status[name].setdefault("warnings", []).append(unmatched)
+    return out
+
+
+def assemble_detections(ctx: RunContext, frames: list[pd.DataFrame]) -> None:
+    """``ctx.detections``: the detectors' frames (in the config's order)."""
+    ctx.detections = (pd.concat(frames, ignore_index=True) if frames
+                      else pd.DataFrame(columns=OUTPUT_COLUMNS))
+    if frames and ctx.data.source == "kpis":  # an external file's missing period: a gap, no alarm
+        ctx.detections.loc[ctx.detections["actual"].isna(), "flag"] = False
 
 
 def _unmatched(name: str, dcfg: Any, series: pd.DataFrame) -> str | None:
@@ -368,8 +385,12 @@ stage_customers.hands_back = ("customer_tables",)  # type: ignore[attr-defined]
 stage_insights.prepare = _prepare_insights  # type: ignore[attr-defined]
 stage_insights.release = _release_insights  # type: ignore[attr-defined]
 stage_insights.ahead = _forecast_ahead  # type: ignore[attr-defined]
-# what the ahead work reads (kpis_daily) goes to the customers worker once computed
+# what the worker's ahead work reads (kpis_daily, watched) is handed over once computed
 stage_kpis.hands_over = True  # type: ignore[attr-defined]
+stage_detect.hands_over = ("watched",)  # type: ignore[attr-defined]
+stage_detect.defer = detect_ahead.defer  # type: ignore[attr-defined]  # the isolation forest
+stage_detect.settle = detect_ahead.settle  # type: ignore[attr-defined]
+stage_consensus.needs_deferred = True  # type: ignore[attr-defined]
 
 
 def stage_report(ctx: RunContext) -> None:

@@ -1,6 +1,6 @@
 """Run the analysis stages as a small graph on two processes (the stage scheduler).
 
-Size (~690 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
+Size (~850 lines): one scheduler — the fork, the two job lists, the merge and the worker — whose
 parts share the context's snapshot and claims; split, each half would be read only with the other.
 
 The customers branch (``customers``, ``customer_scoring``) reads only ``ctx.data``, the config,
@@ -35,21 +35,33 @@ touching, and so copying, their pages); a tree's memory is the sum of the proces
 their RSS (``bench/bench_profile.py``).
 
 Ahead of the join: the worker needs no KPIs or watched series, so it ends its branch before this
-process ends the chain; it then takes jobs from a second shared list (``_ahead_jobs``): the
-``ahead`` work of a stage after the join (``stage_insights.ahead``: the revenue forecast, into
-``ctx.ahead``). What that reads and this process computes after the fork (the stage marked
-``hands_over``: kpis) is handed over to the worker (``_Handoff``, a few MB). When the chain is
-done this process takes the jobs left, which then run after the join as they did before (the
-insights fit the forecast): where the worker is the longer path nothing waits for them.
+process ends the chain; it then takes jobs from a second shared list: first the chain's deferred
+work (a ``before`` stage's ``defer(ctx)``, asked before the fork: ``stage_detect`` leaves the
+isolation forest to it, ``analytics.detect_ahead``), then the ``ahead`` work of a stage after the
+join (``_ahead_jobs``; ``stage_insights.ahead``: the revenue forecast, into ``ctx.ahead``). What
+they read and this process computes after the fork (the stage marked ``hands_over``: kpis) is
+handed over to the worker (``_Handoff``, a few MB). When this process reaches the join point it
+takes the jobs the worker has not started and runs them at once (``_take_back``). With deferred
+work, before the first chain stage that reads it (marked ``needs_deferred``: consensus; the
+oracle before it reads nothing of it), this process takes the worker's records as it writes them
+(one per ahead job; a byte on a pipe says one is there: ``_Worker.take``) until the deferred
+jobs' are in, the deferring stage's ``settle`` puts them in place (the detections and statuses as
+in order), and the chain goes on while the worker still does its later ahead work (the
+forecast); the branch's part of the scorecard waits until score has run (``_merge``'s
+``held``). The join then comes after the chain, as described above.
 
 ``SHOCKLAB_PARALLEL=0`` runs every stage in order in this process; so does a platform without
 ``fork``, a single usable core, or a stage list without the branch (sweeps). ``=1`` forks even on
 one core; ``SHOCKLAB_PARALLEL_SIDE=0`` keeps the side worker's work in this process, in order.
 Timings: every job is timed under its own name (``outputs.<file>``, ``report.beside.<plot>``,
 ``report.mid``), whichever process ran it.
-``ctx.timings["parallel.wait"]`` / ``["parallel.wait_side"]`` are how long this process waited.
+``ctx.timings["parallel.wait"]`` / ``["parallel.wait_deferred"]`` / ``["parallel.wait_side"]``
+are how long this process waited.
 Both processes hand their freed heap back after each stage (``malloc_trim``): the run's peak is
-the sum of the two processes' memory.
+the sum of the two processes' memory. The two stages whose peaks meet (this process's oracle, the
+worker's customer scoring) run with glibc mapping each block of 1 MB or more on its own
+(``mallopt``): their freed arrays leave the RSS at once instead of staying in the heap until the
+stage's trim (``_trimmed``).
 """
 
 from __future__ import annotations
@@ -57,6 +69,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import io
 import logging
 import os
 import pickle
@@ -120,23 +133,48 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     after = [s for s in stages[first:] if s[0] not in BRANCH]
     _preload(names)
     lean = _trimmed(run_one)  # two processes at once: the peak of their sum is the run's peak
-    ahead = _ahead_jobs(after)
+    # the chain's deferred work (stage_detect's isolation forest): asked for before the fork;
+    # the join comes before the first stage that reads it (``needs_deferred``: consensus)
+    deferred = [job for _, fn in before for job in getattr(fn, "defer", lambda c: [])(ctx)]
+    cut = next((i for i, (_, fn) in enumerate(before) if getattr(fn, "needs_deferred", False)),
+               len(before)) if deferred else len(before)
+    ahead = [*deferred, *_ahead_jobs(after)]
     claims = _Claims(len(ahead)) if ahead else None
     handoff = _Handoff() if ahead else None
     try:
-        worker = _Worker(ctx, branch, lean, scoring="score" in names[:last],
+        worker = _Worker(ctx, branch, _trimmed(run_one, LEAN_STAGES),
+                         scoring="score" in names[:last],
                          ahead=(ahead, claims, handoff) if ahead else None)
         try:
-            for name, fn in before:
-                if handoff is not None and getattr(fn, "hands_over", False):
-                    snap = _snapshot(ctx)   # what it computes goes to the worker's ahead work
-                    lean(ctx, name, fn)
-                    handoff.send(_delta(ctx, snap))
+            last = max((i for i, (_, fn) in enumerate(before[:cut])
+                        if getattr(fn, "hands_over", False)), default=-1)
+            chain = _trimmed(run_one, ORACLE)
+            for i, (name, fn) in enumerate(before[:cut]):
+                fields = getattr(fn, "hands_over", False) if handoff is not None else False
+                if fields:  # what it computes goes to the worker's ahead work
+                    snap = _snapshot(ctx)
+                    chain(ctx, name, fn)
+                    handoff.send(_delta(ctx, snap, None if fields is True else fields))
+                    release_memory()  # the pickling's buffers, before the next stage's peak
+                    if i == last:
+                        handoff.close_send()
                 else:
+                    chain(ctx, name, fn)
+            ran: set[int] = set()
+            if claims is not None and handoff is not None:  # the ahead jobs not taken yet:
+                handoff.close_send()                        # here, now
+                ran = _take_back(ctx, ahead, claims, lean) or set()
+            held: dict[str, Any] = {}
+            if deferred:  # the rest of the chain reads the deferred work: its records first
+                t0 = time.perf_counter()
+                worker.take(ctx, set(range(len(deferred))) - ran, held)
+                ctx.timings["parallel.wait_deferred"] = round(time.perf_counter() - t0, 3)
+                for _, fn in before:
+                    if getattr(fn, "settle", None) is not None:
+                        fn.settle(ctx)  # type: ignore[attr-defined]
+                for name, fn in before[cut:]:
                     lean(ctx, name, fn)
-            if claims is not None and handoff is not None:  # the ahead jobs not taken yet
-                handoff.close_send()                        # run after the join
-                claims.take_all()
+                _merge(ctx, {"set": {}, "update": held})  # the branch's part of the scorecard
             after = _early_report(ctx, after, worker)
             t0 = time.perf_counter()
             worker.join(ctx)
@@ -151,14 +189,25 @@ def run_stages(ctx: RunContext, stages: Sequence[tuple[str, Stage]], run_one: Ru
     return ctx
 
 
+def _take_back(ctx: RunContext, jobs: list[tuple[str, Stage]], claims: _Claims, run_one: RunOne
+               ) -> set[int]:
+    """The chain at the join point, the ahead jobs the worker has not started run here, at
+    once (the deferred ones are needed now, the others would otherwise run after the join);
+    returns their numbers."""
+    ran = set()
+    while (i := claims.next()) is not None:
+        run_one(ctx, *jobs[i])
+        ran.add(i)
+    return ran
+
+
 def _ahead_jobs(after: list[tuple[str, Stage]]) -> list[tuple[str, Stage]]:
     """What the customers worker does once its branch is done, while this process still runs
     the detection chain (the worker is the shorter path: it needs no watched series): the
     ``ahead`` work of the stages after the join (insights: the revenue forecast). Claimed one at
-    a time; when the chain is done this process takes the ones left (``_Claims.take_all``),
-    and they run after the join as before (the insights fit the forecast themselves). The
-    branch's tables are not written here: the worker's memory while this process runs the
-    oracle took the tree's PSS over 1 GB."""
+    a time; when the chain is done this process takes the ones left and runs them at once,
+    before the join. The branch's tables are not written here: the worker's memory while this
+    process runs the oracle took the tree's PSS over 1 GB."""
     return [(f"{name}.ahead", fn.ahead) for name, fn in after  # type: ignore[attr-defined]
             if getattr(fn, "ahead", None) is not None]
 
@@ -203,14 +252,43 @@ def release_memory() -> None:
         trim(0)
 
 
-def _trimmed(run_one: RunOne) -> RunOne:
+@functools.cache
+def _mallopt() -> Callable[[int, int], int] | None:
+    try:
+        import ctypes
+
+        return getattr(ctypes.CDLL(None), "mallopt", None)  # glibc only
+    except OSError:
+        return None
+
+
+# the two stages whose peaks meet, one in each process (this process's oracle, the worker's
+# customer scoring): in them each block of at least LEAN_MMAP bytes gets pages of its own,
+# handed back when it is freed, instead of a place in the heap that stays in the RSS until the
+# stage's trim (the whole chain so: ~1 s slower; the oracle alone fits in its slack)
+ORACLE, LEAN_STAGES = ("oracle",), ("customer_scoring",)
+LEAN_MMAP, HEAP_MMAP = 1 << 20, 32 << 20  # after: glibc's largest dynamic threshold (64-bit)
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number
+
+
+def _trimmed(run_one: RunOne, lean_stages: Sequence[str] = ()) -> RunOne:
     """``run_one``, then the C heap's free pages handed back to the OS (glibc ``malloc_trim``, and
     Arrow's pool: ``_release_arrow``; a stage's freed temporaries otherwise stay in this
-    process's RSS: 30-120 MB per stage of the default run, ~10-30 ms per call)."""
-    trim = _malloc_trim()
+    process's RSS: 30-120 MB per stage of the default run, ~10-30 ms per call). During the
+    ``lean_stages`` glibc maps every block of ``LEAN_MMAP`` bytes or more on its own
+    (``mallopt``), so their freed arrays leave the RSS at once (~30-50 MB less at the oracle's
+    and customer scoring's peaks in the default run; a page fault per page: slower)."""
+    trim, opt = _malloc_trim(), _mallopt()
 
     def run(ctx: RunContext, name: str, fn: Stage) -> None:
-        run_one(ctx, name, fn)
+        lean = opt is not None and name in lean_stages
+        if lean:
+            opt(M_MMAP_THRESHOLD, LEAN_MMAP)
+        try:
+            run_one(ctx, name, fn)
+        finally:
+            if lean:
+                opt(M_MMAP_THRESHOLD, HEAP_MMAP)
         _release_arrow()
         if trim is not None:
             trim(0)
@@ -298,11 +376,12 @@ def _leaf(fn: Stage) -> Stage:
 
 
 class _Handoff:
-    """What this process computes after the fork that the worker's ahead work reads (the result
-    of the stage marked ``hands_over``: kpis), sent once: pickled into a file without a name,
-    then one byte on a pipe says it is there. The worker waits for it before its ahead work; if
-    this process closes the pipe without sending (its chain done first, or no such stage), the
-    worker leaves the ahead jobs to it."""
+    """What this process computes after the fork that the worker's ahead work reads (what the
+    stages marked ``hands_over`` computed: kpis, and the watched series ``stage_detect`` built),
+    pickled into a file without a name, record after record, one byte on a pipe per record; this
+    process closes the pipe after the last such stage. The worker waits for that before its
+    ahead work; if this process closes the pipe without sending (its chain at the join point
+    first, or no such stage), the worker leaves the ahead jobs to it."""
 
     def __init__(self) -> None:
         self.file = tempfile.TemporaryFile(prefix="shocklab-handoff-")
@@ -311,25 +390,30 @@ class _Handoff:
         self.r, self.w = os.pipe()
 
     def send(self, delta: dict[str, Any]) -> None:
-        if self.w is None:  # sent already, or closed
+        if self.w is None:  # closed
             return
-        with os.fdopen(os.dup(self.file.fileno()), "wb") as fh:
+        with os.fdopen(os.dup(self.file.fileno()), "ab") as fh:
             pickle.dump(delta, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.write(self.w, b"1")
-        self.close_send()
 
     def close_send(self) -> None:
         if self.w is not None:
             os.close(self.w)
             self.w = None
 
-    def receive(self) -> dict[str, Any] | None:
-        """In the worker: wait for the parent's ``send``; None when it closed without one."""
-        if self.r is None or not os.read(self.r, 1):
+    def receive(self) -> list[dict[str, Any]] | None:
+        """In the worker: wait until this process has sent everything; the records in order,
+        None when it closed without one."""
+        if self.r is None:
+            return None
+        n = 0
+        while chunk := os.read(self.r, 64):
+            n += len(chunk)
+        if not n:
             return None
         with os.fdopen(os.dup(self.file.fileno()), "rb") as fh:
             fh.seek(0)
-            return pickle.load(fh)
+            return [pickle.load(fh) for _ in range(n)]
 
     def close(self) -> None:
         self.close_send()
@@ -354,11 +438,6 @@ class _Claims:
     def next(self) -> int | None:
         record = os.read(self.fd, 4)
         return int.from_bytes(record, "little") if record else None
-
-    def take_all(self) -> None:
-        """Take every job not taken yet (no other process runs them now)."""
-        while self.next() is not None:
-            pass
 
     def close(self) -> None:
         os.close(self.fd)
@@ -467,10 +546,14 @@ def _snapshot(ctx: RunContext) -> dict[str, Any]:
     return snap
 
 
-def _delta(ctx: RunContext, snap: dict[str, Any]) -> dict[str, Any]:
-    """What the branch changed on ``ctx``: {"set": {field: value}, "update": {field: {k: v}}}."""
+def _delta(ctx: RunContext, snap: dict[str, Any], fields: Sequence[str] | None = None
+           ) -> dict[str, Any]:
+    """What the branch changed on ``ctx``: {"set": {field: value}, "update": {field: {k: v}}}
+    (of ``fields`` only, when given)."""
     out: dict[str, Any] = {"set": {}, "update": {}}
     for f in dataclasses.fields(ctx):
+        if fields is not None and f.name not in fields:
+            continue
         v = getattr(ctx, f.name)
         vid, items = snap[f.name]
         if id(v) == vid and items is not None:
@@ -482,18 +565,21 @@ def _delta(ctx: RunContext, snap: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _merge(ctx: RunContext, delta: dict[str, Any]) -> None:
-    """Apply a worker's ``_delta`` to this process's context."""
+def _merge(ctx: RunContext, delta: dict[str, Any], held: dict[str, Any] | None = None) -> None:
+    """Apply a worker's ``_delta`` to this process's context. The branch's part of the scorecard
+    is added to the one score makes here; before score has run (a join ahead of it) it waits in
+    ``held`` (a delta's ``update``: merge it once score has run)."""
     for name, value in delta["set"].items():
-        if name == "scorecard":  # the branch's part of the scorecard (score ran here)
-            if ctx.scorecard is not None and value:
-                ctx.scorecard.update(value)
+        if name == "scorecard":  # the branch's part of the scorecard (score runs here)
+            _merge(ctx, {"set": {}, "update": {"scorecard": value or {}}}, held)
             continue
         setattr(ctx, name, value)
     for name, items in delta["update"].items():
         target = getattr(ctx, name)
         if isinstance(target, dict):
             target.update(items)
+        elif name == "scorecard" and held is not None and items:
+            held.setdefault(name, {}).update(items)
 
 
 def _forget(ctx: RunContext, delta: dict[str, Any]) -> None:
@@ -520,9 +606,11 @@ def _flush() -> None:
 
 class _Worker:
     """The branch in a forked child; its context changes come back as pickled records in a file,
-    merged in order by ``join``: what a stage hands back (``hands_back``) as soon as it is done,
-    the branch's changes, then the ahead work's (the worker drops each part once returned, so it
-    holds little beside the parent's oracle). The file has no name (unlinked at once, written
+    merged in order by ``join`` (or, while it still runs, by ``take``: a byte on a pipe per
+    record written; this process reads from a position of its own): what a stage hands back
+    (``hands_back``) as soon as it is done, the branch's changes, then each ahead job's (the
+    worker drops each part once returned, so it holds little beside the parent's oracle). The
+    file has no name (unlinked at once, written
     through the descriptor both processes share) and the child is killed with its parent
     (``shocklab.children``): a run killed with SIGKILL left the worker running to its end and
     its result (~100 MB) in the temporary directory for good."""
@@ -533,6 +621,9 @@ class _Worker:
                  ) -> None:
         self.role, self.ahead = role, ahead
         self.file, parent = tempfile.TemporaryFile(prefix="shocklab-branch-"), os.getpid()
+        self.pos = 0  # how far this process has read (and merged) the result file
+        self.complete = False  # its last record merged
+        self.ready_r, self.ready_w = os.pipe()  # one byte per record the worker has written
         _flush()  # buffered output would be written twice, once by each process
         gc.freeze()  # the collector must not touch (and so copy) the shared objects' pages
         trim = _malloc_trim()
@@ -543,14 +634,18 @@ class _Worker:
         except OSError:
             gc.unfreeze()
             self.file.close()
+            os.close(self.ready_r)
+            os.close(self.ready_w)
             raise
         if self.pid == 0:  # the child: never return into the caller's stack
             code = 3
             try:
+                os.close(self.ready_r)
                 die_with_parent(parent)
                 code = self._child(ctx, branch, run_one, scoring)
             finally:
                 os._exit(code)
+        os.close(self.ready_w)  # the worker's end: its exit reads as the end of the pipe here
         # the shared objects stay frozen here until the worker has ended: a collection in this
         # process would otherwise write to (and so copy) every page holding them
         self.done = False
@@ -558,6 +653,8 @@ class _Worker:
 
     def finished(self) -> bool:
         """Has the worker exited? (non-blocking; ``join`` then collects its result)"""
+        if self.done:
+            return True
         if self.status is None:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
@@ -590,15 +687,15 @@ class _Worker:
                     # over (this process's memory adds to the parent's peak, the oracle's)
                     _forget(ctx, result["ok"])
                     del result
+                    gc.collect()  # the branch's cycles (figures, models): not frozen, freed now
                     release_memory()
                     result = {"ok": {"set": {}, "update": {}}}
                     handed = self.ahead[2].receive()
                     if handed is not None:
-                        _merge(ctx, handed)
+                        for delta in handed:
+                            _merge(ctx, delta)
                         del handed
-                        snap = _snapshot(ctx)
                         self._run_ahead(ctx, run_one)
-                        result = {"ok": _delta(ctx, snap)}
         except BaseException as exc:  # noqa: BLE001 — every error goes back to the parent
             result = {"error": exc, "traceback": traceback.format_exc()}
         self._return(result, more=False)
@@ -625,49 +722,94 @@ class _Worker:
         try:
             with os.fdopen(os.dup(self.file.fileno()), "ab") as fh:
                 pickle.dump({**result, "more": more}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.write(self.ready_w, b"1")
             return True
         except Exception as exc:  # an unpicklable value or exception: the file is rewritten
             with self._rewrite() as fh:
                 pickle.dump({"error": RuntimeError(
                     f"{self.role} worker: cannot return its result ({type(exc).__name__}: "
                     f"{exc})"), "traceback": result.get("traceback", ""), "more": False}, fh)
+            os.write(self.ready_w, b"0")  # rewritten: read from the start
             return False
 
     def _run_ahead(self, ctx: RunContext, run_one: RunOne) -> None:
-        """The ahead jobs (``_ahead_jobs``) the parent has not taken back yet."""
-        if self.ahead is not None:
-            _drain(ctx, self.ahead[0], self.ahead[1], run_one)
+        """The ahead jobs the parent has not taken back yet, each one's result returned as a
+        record of its own as soon as it is done (``"job"``: its number; the parent may be
+        waiting for it: ``take``)."""
+        if self.ahead is None:
+            return
+        jobs, claims, _ = self.ahead
+        while (i := claims.next()) is not None:
+            snap = _snapshot(ctx)
+            run_one(ctx, *jobs[i])
+            delta = _delta(ctx, snap)
+            if not self._return({"ok": delta, "job": i}, more=True):
+                return
+            _forget(ctx, delta)
 
     def _rewrite(self):  # noqa: ANN202 — a binary file object over the shared, emptied file
         os.ftruncate(self.file.fileno(), 0)
         os.lseek(self.file.fileno(), 0, os.SEEK_SET)
         return os.fdopen(os.dup(self.file.fileno()), "wb")
 
-    def join(self, ctx: RunContext) -> None:
+    def _records(self, ctx: RunContext, held: dict[str, Any] | None, status: Any = None):
+        """Merge the next record of the result file (from ``pos``: the worker appends to the
+        same open file, so its offset is not this process's) and yield it; raises the worker's
+        error, or when the file ends before its last record (the worker was killed)."""
+        while True:
+            reader = _Reader(self.file.fileno(), self.pos)
+            fh = io.BufferedReader(reader)
+            try:
+                result = pickle.load(fh)
+            except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
+                raise RuntimeError(
+                    f"{self.role} worker (pid {self.pid}) died without a result (wait status "
+                    f"{status})") from None
+            self.pos = fh.tell()
+            self.complete = not result.get("more", False)
+            if "error" in result:
+                exc = result["error"]
+                if isinstance(exc, BaseException):
+                    exc.add_note(f"in the {self.role} worker process:\n"
+                                 f"{result.get('traceback', '')}")
+                    raise exc
+                raise RuntimeError(f"{self.role} worker failed: {exc!r}")
+            _merge(ctx, result["ok"], held)
+            yield result
+
+    def take(self, ctx: RunContext, jobs: set[int], held: dict[str, Any]) -> None:
+        """Merge the worker's records as it writes them until those of ``jobs`` (ahead jobs it
+        runs) are in; the rest comes with ``join``. The worker ending first: ``join``."""
+        records = self._records(ctx, held)
+        while jobs:
+            signal_ = os.read(self.ready_r, 1)
+            if not signal_:   # the worker has ended
+                self.join(ctx, held)
+                return
+            if signal_ == b"0":
+                self.pos = 0
+            result = next(records)
+            jobs.discard(result.get("job"))
+            if self.complete:
+                self.join(ctx, held)
+                return
+
+    def join(self, ctx: RunContext, held: dict[str, Any] | None = None) -> None:
+        if self.done:
+            return
         status = self.status if self.status is not None else os.waitpid(self.pid, 0)[1]
         self.done = True
         gc.unfreeze()
         try:
-            (fh := self.file).seek(0)
-            more = True
-            while more:  # the records in order: the branch's result, then the ahead work's
-                try:
-                    result = pickle.load(fh)
-                except (EOFError, pickle.UnpicklingError):  # cut short: the worker was killed
-                    raise RuntimeError(
-                        f"{self.role} worker (pid {self.pid}) died without a result (wait status "
-                        f"{status})") from None
-                if "error" in result:
-                    exc = result["error"]
-                    if isinstance(exc, BaseException):
-                        exc.add_note(f"in the {self.role} worker process:\n"
-                                     f"{result.get('traceback', '')}")
-                        raise exc
-                    raise RuntimeError(f"{self.role} worker failed: {exc!r}")
-                _merge(ctx, result["ok"])
-                more = result.get("more", False)
+            if os.fstat(self.file.fileno()).st_size < self.pos:  # rewritten: one error record
+                self.pos = 0
+            if not self.complete:  # the records in order: the branch's, then the ahead jobs'
+                for _ in self._records(ctx, held, status):
+                    if self.complete:
+                        break
         finally:
             self.file.close()
+            os.close(self.ready_r)
 
     def kill(self) -> None:
         """Stop and reap the worker if it still runs (this process failed first)."""
@@ -682,6 +824,30 @@ class _Worker:
         except (ProcessLookupError, ChildProcessError):
             pass
         self.file.close()
+        os.close(self.ready_r)
+
+
+class _Reader(io.RawIOBase):
+    """A file descriptor read from a position of its own (``os.pread``)."""
+
+    def __init__(self, fd: int, pos: int) -> None:
+        self.fd, self.pos = fd, pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self.pos = offset if whence == os.SEEK_SET else self.pos + offset
+        return self.pos
+
+    def readinto(self, b: Any) -> int:
+        data = os.pread(self.fd, len(b), self.pos)
+        b[:len(data)] = data
+        self.pos += len(data)
+        return len(data)
 
 
 __all__ = ["BRANCH", "beside", "parallel_enabled", "preload", "release_memory", "run_stages",

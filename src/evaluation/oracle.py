@@ -44,7 +44,6 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analytics import pipeline as ap
 from analytics.config import AnalysisConfig
@@ -54,13 +53,14 @@ from analytics.detectors.base import SERIES_KEYS, robust_scale
 from analytics.detectors.count_likelihood import nbinom_terms
 from analytics.detectors.oracle_spec import Oracle, OracleConfig
 from evaluation.compound_null import P_RELIABLE, compound_tails, scope_atoms
+from evaluation.tails import gamma_sf_cdf, norm_isf, poisson_terms  # scipy.stats' floats
 
 COUNT_KPIS = ("sessions", "orders")
 SUM_KPIS = ("sessions", "orders", "revenue", "units")
 # smallest tail probability scored (Bonferroni-adjusted p values are clipped to it), and the
 # largest score it gives (~37): the score of an event impossible under the null
 P_FLOOR = 1e-300
-MAX_SCORE = float(stats.norm.isf(P_FLOOR))
+MAX_SCORE = float(norm_isf(P_FLOOR))
 # a product's price differing from its list price by more than this is a change (written in cents)
 PRICE_TOL = 0.005
 PRODUCT_DIM = "product"
@@ -92,10 +92,7 @@ def _count_tails(
     if o.any():   # the compiled ufuncs scipy.stats.nbinom calls (count_likelihood's helper)
         pmf[o], sf[o], below[o] = nbinom_terms(k[o], n_nb[o], p_nb[o])
     if q.any():
-        kq, mq = k[q], m[q]
-        sf[q] = stats.poisson.sf(kq, mq)
-        pmf[q] = stats.poisson.pmf(kq, mq)
-        below[q] = stats.poisson.cdf(kq - 1, mq)
+        sf[q], pmf[q], below[q] = poisson_terms(k[q], m[q])
     return sf, pmf, below
 
 
@@ -104,7 +101,7 @@ def _p_zero(m: np.ndarray, v: np.ndarray) -> np.ndarray:
     over, n_nb, p_nb = _nb_shape(m, v)
     out = np.empty(m.shape)
     out[over] = nbinom_terms(np.zeros(int(over.sum())), n_nb[over], p_nb[over])[0]
-    out[~over] = stats.poisson.pmf(0, m[~over])
+    out[~over] = poisson_terms(np.zeros(int((~over).sum())), m[~over])[1]
     return out
 
 
@@ -137,8 +134,7 @@ def _tails(
         p0 = np.minimum(p0, 0.999999)
         m1 = m / (1 - p0)
         v1 = np.maximum((v + m**2) / (1 - p0) - m1**2, 1e-12 * m1**2)
-        g_sf = stats.gamma.sf(xc, m1**2 / v1, scale=v1 / m1)
-        g_cdf = stats.gamma.cdf(xc, m1**2 / v1, scale=v1 / m1)  # not 1 - sf: no underflow
+        g_sf, g_cdf = gamma_sf_cdf(xc, m1**2 / v1, v1 / m1)  # the cdf, not 1 - sf: no underflow
         zero = xc <= 0
         up[cont] = np.where(zero, 1.0, (1 - p0) * g_sf)
         lo[cont] = np.where(zero, p0, p0 + (1 - p0) * g_cdf)
@@ -241,6 +237,7 @@ class ExactOracle(Oracle):
         )
         if getattr(self.config, "product_null", "unconditional") == "category":
             self._given_category(m, base, inp)
+        del idx, obs, exp, both, bo, b  # their memory (index engines) is not held by the scores
         score = self._exact_scores(m)
         # fallback: robust z of the residual where the truth has no noise model (each series'
         # scale over its whole length; only the series that need it: usually none)
@@ -347,7 +344,7 @@ class ExactOracle(Oracle):
             best_p = np.where(better, p, best_p)
             best_sign = np.where(better, np.where(up <= lo, 1.0, -1.0), best_sign)
         p_adj = np.clip(best_p * len(windows), P_FLOOR, 0.5)
-        z = stats.norm.isf(p_adj)
+        z = norm_isf(p_adj)
         out = np.where(np.isfinite(best_p), best_sign * z, np.nan)
         # price: the null has no noise (the list price): any change is impossible under it
         dev = (x - e).to_numpy(float)

@@ -54,10 +54,11 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, seque
                                                                 monkeypatch, worker_done, ahead):
     # the early KPI plots: all drawn while the worker runs, or (worker done) all beside insights
     monkeypatch.setattr(schedule._Worker, "finished", lambda self: worker_done)
-    # the ahead work (the insights' forecast): in the worker (this process never takes it back),
-    # after the join (the worker takes none), or as the race goes
+    # the ahead work (the isolation forest, the insights' forecast): in the worker (this process
+    # never takes it back), in this process before the join (the worker takes none), or as the
+    # race goes
     if ahead == "worker":
-        monkeypatch.setattr(schedule._Claims, "take_all", lambda self: None)
+        monkeypatch.setattr(schedule, "_take_back", lambda *a: None)
     elif ahead == "here":
         monkeypatch.setattr(schedule._Worker, "_run_ahead", lambda self, ctx, run_one: None)
     seq, par = sequential, tmp_path / "par"
@@ -78,8 +79,8 @@ def test_parallel_run_directory_is_byte_identical_to_sequential(synth_dir, seque
     assert {"outputs.detections", "outputs.customers.segments", "insight_windows",
             "parallel.wait_side", "report.mid"} <= set(timings)
     assert ("report.beside.kpi_revenue" in timings) is worker_done
-    if ahead is not None:   # the forecast fitted in the worker, or by the insights stage here
-        assert ("insights.ahead" in timings) is (ahead == "worker")
+    # the forecast fitted ahead and the isolation forest run beside the chain, in either process
+    assert {"insights.ahead", "detect.isolation_forest"} <= set(timings)
     assert "parallel.wait" not in json.loads((seq / "run.json").read_text())["timings_seconds"]
 
 
@@ -515,34 +516,39 @@ def test_the_worker_does_the_ahead_work_while_the_chain_runs(tmp_path, monkeypat
 def test_without_what_it_reads_the_worker_leaves_the_ahead_work_to_this_process(
         tmp_path, monkeypatch):
     """No stage hands over what the ahead work reads: the worker waits until the chain is done
-    and leaves the ahead jobs, which run after the join as in order."""
+    and leaves the ahead jobs, which this process then runs before the join."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
     ctx = schedule.run_stages(_ctx(tmp_path), _ahead_stages(tmp_path, hands_over=False),
                               _run_one)
     assert ctx.customers["pid"] != os.getpid()
-    assert ctx.insights == {"forecast": "fitted by insights"}
-    assert not (tmp_path / "ahead-done").exists()
+    assert ctx.insights == {"forecast": (os.getpid(), os.getpid())}
+
+
+def _say_when_taken_back(tmp_path: Path, monkeypatch) -> Path:
+    """A file this process writes once it has taken back the ahead jobs left (``_take_back``):
+    a worker stage that waits for it has started none of them."""
+    taken = tmp_path / "taken-back"
+    take_back = schedule._take_back
+
+    def take_back_and_say(*args):
+        ran = take_back(*args)
+        taken.write_text("")
+        return ran
+
+    monkeypatch.setattr(schedule, "_take_back", take_back_and_say)
+    return taken
 
 
 def test_ahead_work_the_worker_has_not_started_is_taken_back_when_the_chain_ends(
         tmp_path, monkeypatch):
     """The chain done first (the worker is the longer path): this process takes the ahead jobs
-    back and they run after the join as before — the insights fit the forecast themselves; no
-    ahead job runs in the worker, none twice."""
+    back and runs them at once, before the join; none runs in the worker, none twice."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
-    taken = tmp_path / "taken-back"
-    take_all = schedule._Claims.take_all
-
-    def take_back(self):
-        take_all(self)
-        taken.write_text("")
-
-    monkeypatch.setattr(schedule._Claims, "take_all", take_back)
-    stages = _ahead_stages(tmp_path, customers_wait=taken)
+    stages = _ahead_stages(tmp_path, customers_wait=_say_when_taken_back(tmp_path, monkeypatch))
     ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
     assert ctx.customers["pid"] != os.getpid()
-    assert ctx.insights == {"forecast": "fitted by insights"}
-    assert not (tmp_path / "ahead-done").exists() and "insights.ahead" not in ctx.timings
+    assert ctx.insights == {"forecast": (os.getpid(), os.getpid())}
+    assert "insights.ahead" in ctx.timings
 
 
 def test_in_order_no_work_is_done_ahead(tmp_path, monkeypatch):
@@ -552,11 +558,138 @@ def test_in_order_no_work_is_done_ahead(tmp_path, monkeypatch):
     assert not (tmp_path / "ahead-done").exists()
 
 
+def _deferred_stages(tmp_path: Path, customers_wait=None, job_error=None, ran=None,
+                     oracle_wait=None, forecast_wait=None):
+    """kpis (hands over) → detect, which defers a job (the isolation forest's part) → oracle →
+    consensus (``needs_deferred``: reads the job's result) → score → the customers branch with
+    its part of the scorecard → insights. Each records what it saw and where it ran."""
+    def kpis(ctx):
+        ctx.kpi_tables["k"] = os.getpid()
+
+    kpis.hands_over = True
+
+    def job(ctx):
+        if job_error is not None:
+            raise job_error
+        ctx.ahead["forest"] = (os.getpid(), ctx.kpi_tables.get("k"))
+        ctx.ahead["forest.saw"] = (ctx.watched, "d" in ctx.kpi_tables)
+        (tmp_path / "job-done").write_text("")
+
+    def defer(ctx):
+        ctx.ahead["deferred"] = True
+        return [("detect.forest", job)]
+
+    def detect(ctx):
+        ctx.watched = ("watched", os.getpid())
+        ctx.kpi_tables["d"] = 1   # not handed over: only the fields ``hands_over`` names
+        if "deferred" not in ctx.ahead:   # in order: the stage runs it itself
+            job(ctx)
+
+    detect.hands_over = ("watched",)
+
+    def settle(ctx):
+        ctx.ahead["settled"] = ctx.ahead.pop("forest")
+
+    detect.defer, detect.settle = defer, settle
+
+    ran = [] if ran is None else ran
+
+    def consensus(ctx):
+        ran.append("consensus")
+        ctx.incidents = [ctx.ahead.get("settled", ctx.ahead.get("forest"))]
+        (tmp_path / "consensus-ran").write_text("")
+
+    consensus.needs_deferred = True
+
+    def score(ctx):
+        ctx.scorecard = {"headline": 1}
+
+    def customers(ctx):
+        if customers_wait is not None:
+            _wait_for(customers_wait)
+        ctx.customers = {"pid": os.getpid()}
+
+    def customer_scoring(ctx):
+        if ctx.scorecard is not None:
+            ctx.scorecard["customers"] = {"n": 3}
+
+    def insights(ctx):
+        ctx.insights = {"card": list(ctx.scorecard), "forecast": ctx.ahead.get("forecast")}
+
+    def forecast(ctx):   # the later ahead work (``forecast_wait``: until consensus has run)
+        if forecast_wait is not None:
+            _wait_for(forecast_wait)
+        ctx.ahead["forecast"] = (os.getpid(), (tmp_path / "consensus-ran").exists())
+
+    insights.ahead = forecast
+
+    def oracle(ctx):
+        if oracle_wait is not None:
+            _wait_for(oracle_wait)
+        ran.append("oracle")
+
+    return [("kpis", kpis), ("detect", detect), ("oracle", oracle),
+            ("consensus", consensus), ("score", score), ("customers", customers),
+            ("customer_scoring", customer_scoring), ("insights", insights)]
+
+
+def test_deferred_chain_work_runs_in_the_worker_and_is_settled_before_its_reader(
+        tmp_path, monkeypatch):
+    """A chain stage's deferred job (the isolation forest) runs in the worker after its branch,
+    on the KPIs handed over; the join comes before the first stage that reads it (consensus),
+    the stage's ``settle`` puts it in place, and the branch's part of the scorecard is added
+    after score as in order (its keys in the same order)."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    stages = _deferred_stages(tmp_path, oracle_wait=tmp_path / "job-done",
+                              forecast_wait=tmp_path / "consensus-ran")
+    ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    worker = ctx.customers["pid"]
+    assert worker != os.getpid()
+    assert ctx.incidents == [(worker, os.getpid())]
+    # on what this process handed over: kpis' result, then only the field detect names
+    assert ctx.ahead["forest.saw"] == (("watched", os.getpid()), False)
+    assert ctx.scorecard == {"headline": 1, "customers": {"n": 3}}
+    # the deferred job's result taken as soon as the worker wrote it: consensus ran while the
+    # worker still did its later ahead work (the forecast, which waited for it)
+    assert ctx.insights == {"card": ["headline", "customers"], "forecast": (worker, True)}
+    assert {"detect.forest", "parallel.wait", "parallel.wait_deferred"} <= set(ctx.timings)
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "0")
+    seq = schedule.run_stages(_ctx(tmp_path), _deferred_stages(tmp_path), _run_one)
+    assert seq.incidents == [(os.getpid(), os.getpid())]
+    assert seq.scorecard == ctx.scorecard and seq.insights["card"] == ctx.insights["card"]
+
+
+def test_deferred_work_the_worker_has_not_started_runs_here_before_its_reader(
+        tmp_path, monkeypatch):
+    """The worker still in its branch when the chain needs the deferred result: this process
+    takes the job back and runs it itself; the worker runs none."""
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    taken = _say_when_taken_back(tmp_path, monkeypatch)
+    ctx = schedule.run_stages(_ctx(tmp_path), _deferred_stages(tmp_path, customers_wait=taken),
+                              _run_one)
+    assert ctx.customers["pid"] != os.getpid()
+    assert ctx.incidents == [(os.getpid(), os.getpid())]
+    assert ctx.scorecard == {"headline": 1, "customers": {"n": 3}}
+
+
+def test_a_deferred_job_failing_in_the_worker_fails_the_run_before_its_reader(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
+    monkeypatch.setattr(schedule, "_take_back", lambda *a: None)   # the worker runs the job
+    ran: list[str] = []
+    stages = _deferred_stages(tmp_path, job_error=InputError("kpis: no forest"), ran=ran)
+    with pytest.raises(InputError, match="no forest") as info:
+        schedule.run_stages(_ctx(tmp_path), stages, _run_one)
+    assert any("customers worker" in n for n in getattr(info.value, "__notes__", []))
+    assert ran == ["oracle"]   # the chain up to the join; not the stage that reads the job
+
+
 # the customers worker's own modules: imported by the worker after the fork (the parent runs the
-# detection chain meanwhile), never by the parent before it
+# detection chain meanwhile), never by the parent before it; scikit-learn too (the customer
+# models' and the isolation forest's, which the worker runs beside the chain)
 WORKER_ONLY = ("analytics.customers.pipeline", "analytics.customers.churn",
                "analytics.customers.clv", "analytics.customers.monitor",
-               "evaluation.customer_scores", "prophet")
+               "evaluation.customer_scores", "prophet", "sklearn")
 
 
 @pytest.mark.parametrize("parallel", ["1", "0"])
@@ -627,3 +760,25 @@ def test_what_a_branch_stage_hands_back_is_merged_and_no_longer_held_by_the_work
     assert ctx.customers["pid"] != os.getpid()
     assert ctx.customer_tables["segments"] == [ctx.customers["pid"]] * 3
     assert ctx.customer_tables["scored"] == []   # dropped in the worker once handed back
+
+
+def test_trimmed_maps_big_blocks_apart_only_during_its_lean_stages(monkeypatch):
+    """The oracle / customer scoring run with glibc's mmap threshold at LEAN_MMAP, set back after
+    (also when the stage fails); other stages leave it alone."""
+    calls: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(schedule, "_mallopt", lambda: lambda p, v: calls.append(("opt", p, v)))
+    ran: list[str] = []
+    run = schedule._trimmed(lambda ctx, name, fn: (ran.append(name), fn(ctx)), ("oracle",))
+    run(None, "detect", lambda ctx: None)
+    assert calls == [] and ran == ["detect"]
+    run(None, "oracle", lambda ctx: calls.append(("stage", 0, 0)))
+    assert calls == [("opt", -3, schedule.LEAN_MMAP), ("stage", 0, 0),
+                     ("opt", -3, schedule.HEAP_MMAP)]
+    calls.clear()
+
+    def boom(ctx):
+        raise ValueError("x")
+
+    with pytest.raises(ValueError):
+        run(None, "oracle", boom)
+    assert calls == [("opt", -3, schedule.LEAN_MMAP), ("opt", -3, schedule.HEAP_MMAP)]
