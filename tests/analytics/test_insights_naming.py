@@ -118,7 +118,7 @@ def test_a_product_price_episode_is_titled_by_the_products_price_move(tmp_path):
     from datetime import date
     from types import SimpleNamespace
 
-    from analytics.insights.headline import _price_change
+    from analytics.insights.headline import _product_change
     from analytics.insights.narrative import _episode_action, _episode_narrative, _episode_title
 
     ep = _one_episode(tmp_path, "aov", "category", "home")
@@ -131,9 +131,9 @@ def test_a_product_price_episode_is_titled_by_the_products_price_move(tmp_path):
     ep = ep.model_copy(update={"slices": ["product 285"], "kpis": ["price"], "primary_kpi": "aov",
                                "incident_ids": [price.incident_id], "diagnosis": diag})
     assert _episode_title(ep).startswith("aov in category home up +")  # the other way
-    assert _price_change(ep.model_copy(update={"slices": ["category home", "product 285"]}),
+    assert _product_change(ep.model_copy(update={"slices": ["category home", "product 285"]}),
                          [price]) is None  # a store episode keeps its own headline
-    ep.incident_change = _price_change(ep, [price])
+    ep.incident_change = _product_change(ep, [price])
     assert ep.incident_change.why == "product_price"
     ep.title, ep.narrative = _episode_title(ep), _episode_narrative(ep)
     ep.recommended_action = _episode_action(ep)
@@ -142,6 +142,47 @@ def test_a_product_price_episode_is_titled_by_the_products_price_move(tmp_path):
     out = ep.model_dump(mode="json")
     assert grounding.check_episode(out) == []
     assert grounding.check_episode({**out, "title": out["title"].replace("-80.0", "-70.0")})
+
+
+def test_a_product_stockout_episode_is_titled_by_the_products_orders(tmp_path):
+    # TRAIN world s1 EP-2025-11-04: "revenue in category beauty up +7.2%: stockout of product 16"
+    # (the category the episode is measured on rose while product 16 sold nothing); every
+    # product stockout quoted its category's revenue, -0.1 % to -16 %, not the product's fall
+    from datetime import date
+    from types import SimpleNamespace
+
+    from analytics.insights.headline import _product_change
+    from analytics.insights.narrative import _episode_action, _episode_narrative, _episode_title
+
+    ep = _one_episode(tmp_path, "revenue", "category", "home")
+    assert ep.scope_changes["revenue"] > 0
+    d = date.fromisoformat(DAY)
+
+    def orders(seg, pct):
+        return SimpleNamespace(incident_id=f"I-orders-product-{seg}-{DAY}-down", kpi="orders",
+                               dimension="product", segment=seg, magnitude_pct=pct, start=d,
+                               end=d, start_time=None, end_time=None)
+
+    small, big = orders("16", -61.25), orders("34", -97.5)
+    diag = ep.diagnosis.model_copy(update={"type": "stockout", "label": "stockout"})
+    ep = ep.model_copy(update={"slices": ["product 16", "product 34"], "kpis": ["orders"],
+                               "primary_kpi": "revenue", "diagnosis": diag,
+                               "incident_ids": [small.incident_id, big.incident_id]})
+    assert _episode_title(ep).startswith("revenue in category home up +")  # the other way
+    assert _product_change(ep.model_copy(update={"slices": ["category home", "product 16"]}),
+                           [small, big]) is None  # a store episode keeps its own headline
+    ep.incident_change = _product_change(ep, [small, big])
+    assert (ep.incident_change.why, ep.incident_change.slice) == ("product_orders", "product 34")
+    ep.title, ep.narrative = _episode_title(ep), _episode_narrative(ep)
+    ep.recommended_action = _episode_action(ep)
+    assert ep.title == ("orders in product 34 down -97.5% vs expected: stockout of product 16, "
+                        f"product 34 ({DAY})"), ep.title
+    out = ep.model_dump(mode="json")
+    assert grounding.check_episode(out) == []
+    assert grounding.check_episode({**out, "title": out["title"].replace("-97.5", "-61.2")})
+    # a price incident beside them is the pricing case's headline (as before)
+    price = SimpleNamespace(**{**vars(small), "kpi": "price", "magnitude_pct": -40.0})
+    assert _product_change(ep, [small, price]).why == "product_price"
 
 
 def test_a_title_does_not_quote_a_figure_against_every_incident_on_its_kpi(tmp_path):

@@ -27,7 +27,7 @@ from .common import (
     _slice_sums,
 )
 from .diagnosis import diagnose, lasting, persistence, primary_for, trailing_trend
-from .headline import _against, _incident_change, _price_change
+from .headline import _against, _incident_change, _product_change
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
 from .narrative import _episode_action, _episode_narrative, _episode_title, _narrative, _next_step
 
@@ -445,7 +445,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         if sub_daily:
             ep.incident_change = _incident_change(ep, g)
         if product and ep.incident_change is None:
-            ep.incident_change = _price_change(ep, g)
+            ep.incident_change = _product_change(ep, g)
         if ep.incident_change is None and _against(ep, g):
             ep.incident_change = _incident_change(ep, g, "direction")
         ep.title = _episode_title(ep)

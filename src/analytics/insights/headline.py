@@ -37,18 +37,20 @@ def _incident_change(ep: Episode, items: list[IncidentInsight],
     return _largest(cands, why)
 
 
-def _price_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChange | None:
-    """A product-only episode with list-price incidents: the largest product price move (ties:
-    the earlier), which the title quotes; None without one. The episode is measured on its
-    category's AOV, which one product's price moves far less and may move the other way (a
-    product's price -80 % in a category whose AOV rose 12 %)."""
+def _product_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChange | None:
+    """A product-only episode: the largest product move (ties: the earlier), which the title
+    quotes — its list price where it has price incidents, else its orders; None without one.
+    The episode is measured on its category (AOV, revenue), which one product moves far less and
+    may move the other way: a product's price -80 % in a category whose AOV rose 12 %, a
+    product's stockout titled "revenue in category beauty up +7.2%"."""
     if not _product_only(ep):
         return None
-    cands = [i for i in items if i.kpi == PRICE_KPI and i.dimension == PRODUCT_DIMENSION
-             and i.magnitude_pct is not None]
-    if not cands:
-        return None
-    return _largest(cands, "product_price")
+    for kpi, why in ((PRICE_KPI, "product_price"), ("orders", "product_orders")):
+        cands = [i for i in items if i.kpi == kpi and i.dimension == PRODUCT_DIMENSION
+                 and i.magnitude_pct is not None]
+        if cands:
+            return _largest(cands, why)
+    return None
 
 
 def _largest(cands: list[IncidentInsight], why: str) -> IncidentChange:

@@ -315,9 +315,10 @@ class Diagnosis(_M):
 class IncidentChange(_M):
     """One incident's own change (its flagged periods vs the detectors' expectation)."""
 
-    why: Literal["sub_daily", "product_price", "direction"] = Field(
+    why: Literal["sub_daily", "product_price", "product_orders", "direction"] = Field(
         description="sub_daily: the episode's figures are whole days (sub-daily input); "
-        "product_price: a product's list price beside its category's AOV; direction: the "
+        "product_price: a product's list price beside its category's AOV; product_orders: a "
+        "product's orders beside its category's revenue; direction: the "
         "episode's figure on the KPI moved against every incident on it")
     incident_id: str
     kpi: str
