@@ -128,6 +128,25 @@ def test_product_watch_groups_fold_into_the_store_episode_of_their_category():
                    ["fashion"], ["orders-product-9"]]
 
 
+def test_product_watch_groups_of_one_category_on_shared_days_are_one_group():
+    # TRAIN world s3: an electronics stockout (32 % of its products out) was flagged on four of
+    # its products, three on the same days; each product was its own episode
+    from analytics.insights.products import join_by_category
+
+    cats = {"106": "electronics", "38": "electronics", "79": "electronics", "65": "electronics",
+            "7": "beauty"}
+    groups = [[_inc("p106", "product", "106", 12, 13)], [_inc("p7", "product", "7", 12, 13)],
+              [_inc("p38", "product", "38", 12, 13)], [_inc("p65", "product", "65", 13, 13)],
+              [_inc("p79", "product", "79", 15, 16)], [_inc("px", "product", "999", 12, 13)],
+              [_inc("py", "product", "998", 12, 13)]]
+    out = join_by_category(groups, cats)
+    ids = [[i.incident_id for i in g] for g in out]
+    # one category on shared days: one group (start order); another category, a later span and
+    # products of no known category stay apart
+    assert ids == [["p106", "p38", "p65"], ["p7"], ["p79"], ["px"], ["py"]]
+    assert [[i.incident_id for i in g] for g in groups][0] == ["p106"]  # inputs not changed
+
+
 def test_the_brief_lists_one_event_once():
     def ep(eid, start, end, kind, top, sev="critical"):
         return {"episode_id": eid, "start": start, "end": end, "severity": sev, "title": eid,

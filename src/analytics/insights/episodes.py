@@ -305,7 +305,8 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
     floors: dict[int, pd.Timestamp] = {}
     kinds = [[i for i in items if pe.is_product_item(i, indexes) == p] for p in (False, True)]
     for planned in (False, True):  # the product watcher's incidents apart (products.py)
-        for c in [c for k in kinds for c in _group([i for i in k if i.planned == planned])]:
+        comps = [_group([i for i in k if i.planned == planned]) for k in kinds]
+        for c in comps[0] + pe.join_by_category(comps[1], categories or {}):
             parts = _split(c)
             groups += parts
             # a part cut from an earlier happening is not measured back into it
