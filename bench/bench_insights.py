@@ -54,6 +54,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
     args = ap.parse_args()
+    missing = [r for r in args.runs if not (r / "insights.json").is_file()
+               or not (r / "insights.md").is_file()]
+    if missing:  # a shell glob that also caught logs: one line, not a traceback
+        print(f"error: {missing[0]}: not a run directory (no insights.json and insights.md); "
+              f"{len(missing)} of {len(args.runs)} arguments are not", file=sys.stderr)
+        return 2
     rows, mismatches = [], 0
     for run in args.runs:
         doc = json.loads((run / "insights.json").read_text(encoding="utf-8"))

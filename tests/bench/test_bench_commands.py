@@ -87,6 +87,20 @@ def test_bench_insights_scores_a_run_against_its_truth(roots):
     assert _figure(rf"grounding mismatches: ({NUM})", out) == 0
 
 
+def test_bench_insights_refuses_a_path_that_is_not_a_run(roots, tmp_path):
+    # `bench_insights.py /tmp/r/s*` also caught each run's .log file: a NotADirectoryError traceback
+    log = tmp_path / "s1.log"
+    log.write_text("run log\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_insights.py"),
+                          str(roots.reports / "sim"), str(log)], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (f"error: {log}: not a run directory (no insights.json and "
+                                  "insights.md); 1 of 2 arguments are not")
+    assert out.stdout == ""  # nothing printed for the good run before the refusal
+
+
 def test_bench_api_times_a_real_server(roots):
     out = _bench("bench_api.py", "--reports", str(roots.reports), "--run", "sim",
                  "--requests", "3")
