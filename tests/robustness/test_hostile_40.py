@@ -1,10 +1,11 @@
 """Session 40's audit of inputs left open: label files (`run_analysis.py --kpis … --events`,
-`bench/bench_nab.py --nab`). Before: NAB's combined_labels.json as --events was "[…][0]: expected
-[start, end]", one file's list of NAB windows "[0]: each event needs 'start' and 'end'", a KPI
-series or NAB's results file as --events and a labels CSV as --kpis said nothing of what they
-were; in bench_nab a labels file of the wrong kind was an AttributeError traceback or 41 exit-2
-runs; a header-only labels CSV was scored silently and extra columns (a misspelt 'direction')
-were dropped silently."""
+`bench/bench_nab.py --nab`) and `gate.max_drop`. Before: NAB's combined_labels.json as --events
+was "[…][0]: expected [start, end]", one file's list of NAB windows "[0]: each event needs 'start'
+and 'end'", a KPI series or NAB's results file as --events and a labels CSV as --kpis said
+nothing of what they were; in bench_nab a labels file of the wrong kind was an AttributeError
+traceback or 41 exit-2 runs; a header-only labels CSV was scored silently and extra columns (a
+misspelt 'direction') were dropped silently; `max_drop: 5` (for 0.05) made every baseline
+comparison pass."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from tests.robustness.test_kpis_file_shapes import _bad  # exit 2, one line, nothing written
+
+from shocklab.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DAYS = pd.date_range("2025-01-01", periods=60, freq="D")
@@ -160,3 +164,56 @@ def test_extra_label_columns_are_ignored_with_a_warning_naming_them(tmp_path, ca
     assert e["primary_kpi"] == "value" and e["effects"] is None
     assert "column(s) 'Note', 'directon' ignored (a labels CSV reads start, end, event_id, " \
            "type, expected, kpi, direction)" in caplog.text
+
+
+# --- gate.max_drop ---------------------------------------------------------------------------
+
+def _experiment(tmp_path, **fields):
+    doc = yaml.safe_load((ROOT / "config" / "experiments" / "ci_gate.yaml").read_text())
+    doc.update(scenario=str(ROOT / "config" / "scenarios" / "small.yaml"),
+               analysis=str(ROOT / "config" / "analysis.yaml"), **fields)
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    return p
+
+
+def _experiment_cli(capsys, *args):
+    import run_experiment
+
+    code = run_cli(run_experiment.main, [str(a) for a in args])
+    return code, capsys.readouterr().err.strip()
+
+
+@pytest.mark.parametrize("max_drop", [5, 1])
+def test_a_max_drop_no_fraction_can_exceed_is_refused(tmp_path, capsys, max_drop):
+    """A change of a recall, precision or F1 lies within ±1: from max_drop 1 on, no regression
+    could fail the --baseline comparison (max_drop: 5 typed for 0.05)."""
+    exp = _experiment(tmp_path, gate={"checks": [], "max_drop": max_drop})
+    code, err = _experiment_cli(capsys, "--config", exp, "--out", tmp_path / "out")
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"gate.max_drop: {max_drop} is a tolerated drop" in err
+    assert "consensus.recall is between 0 and 1" in err and "0.05" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_max_drop_in_days_stays_allowed_where_no_fraction_is_compared(tmp_path):
+    from experiments.config import load_experiment
+
+    exp = _experiment(tmp_path, metrics=["consensus.median_delay_days"],
+                      gate={"checks": [], "max_drop": 2})
+    assert load_experiment(exp).config.gate.max_drop == 2
+    ok = _experiment(tmp_path, gate={"checks": [], "max_drop": 0.05})
+    assert load_experiment(ok).config.gate.max_drop == 0.05
+
+
+def test_a_gate_flag_on_a_fraction_with_a_large_max_drop_is_refused(tmp_path, capsys):
+    """--gate replaces the file's checks and its metric is compared with the baseline too."""
+    exp = _experiment(tmp_path, metrics=["consensus.median_delay_days"],
+                      gate={"checks": [], "max_drop": 2})
+    base = tmp_path / "base.parquet"
+    pd.DataFrame({"setting_id": ["s"], "seed": [1], "status": ["ok"],
+                  "consensus.recall": [0.9]}).to_parquet(base)
+    code, err = _experiment_cli(capsys, "--config", exp, "--out", tmp_path / "out",
+                                "--gate", "consensus.recall>=0.5", "--baseline", base)
+    assert code == 2 and "gate.max_drop: 2" in err and "consensus.recall" in err, err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
