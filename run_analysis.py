@@ -87,7 +87,9 @@ def build_parser() -> ArgumentParser:
         default=None,
         metavar="FILE",
         help="labelled windows to score --kpis against: ShockLab's JSON list, NAB's "
-        "combined_windows.json (the entry for the KPI file's name) or a CSV with start,end columns",
+        "combined_windows.json (the entry for the KPI file's name, or that entry saved alone) or a "
+        "CSV with start,end columns (others ignored, with a warning); a file without a window "
+        "scores a series with no labelled anomaly",
     )
     p.add_argument(
         "--calendar", type=path_arg,

@@ -455,12 +455,25 @@ def run_cv(nab: Path, sets: list[str], shipped: dict, out: Path, cached: bool = 
 def nab_problem(nab: Path) -> str | None:
     """What keeps ``nab`` from being read as a NAB folder (data/<category>/*.csv and
     labels/combined_windows.json), in one line; None when nothing does (a copy without its
-    labels ended in a FileNotFoundError traceback)."""
+    labels ended in a FileNotFoundError traceback; one file's list of windows there, an
+    AttributeError traceback; NAB's combined_labels.json copied under its name, every file
+    exit 2)."""
+    from analytics.loading import read_json
+    from evaluation.labels import nab_windows_problem
+    from shocklab.errors import InputError
+
     labels = nab / "labels" / "combined_windows.json"
     if not (nab / "data").is_dir():
         return f"--nab {nab}: no data/ folder (a NAB folder holds data/<category>/*.csv)"
     if not labels.is_file():
         return f"--nab {nab}: no {labels.relative_to(nab)} (NAB's label windows)"
+    try:
+        problem = nab_windows_problem(read_json(labels))
+    except InputError as exc:
+        return str(exc)
+    if problem is not None:
+        return (f"{labels}: {problem}; a NAB folder's labels/combined_windows.json maps every "
+                "'<category>/<file>.csv' to its [[start, end], ...] windows")
     return None
 
 

@@ -509,8 +509,10 @@ def _refuse_other_formats(path: Path) -> None:
         raise InputError(f"{path}: a spreadsheet workbook ({suffix}); --kpis reads CSV or "
                          f"Parquet: save the sheet as CSV (CSV UTF-8) and pass that")
     if suffix in OTHER_FORMATS:
+        labels = " (labelled windows, NAB's combined_windows.json: --events)" * (suffix == ".json")
         raise InputError(f"{path}: a {suffix[1:].upper()} file; --kpis reads CSV (plain or "
-                         f"compressed) or Parquet: a timestamp column and one column per KPI")
+                         f"compressed) or Parquet: a timestamp column and one column per KPI"
+                         f"{labels}")
 
 
 def _refuse_preamble(path: Path) -> None:
@@ -522,6 +524,15 @@ def _refuse_preamble(path: Path) -> None:
         raise InputError(f"{path}: line 1 is a comment ({first.strip()[:40]!r}): a report's "
                          f"preamble, as Google Analytics writes one? Keep only the table: its "
                          f"header row first, one row per timestamp")
+
+
+def _refuse_labels(df: pd.DataFrame, path: Path) -> None:
+    """A labels CSV (start,end windows) given as --kpis: it was "column 'end' must be numeric,
+    got Timestamp(…)", as if the KPI file had a bad cell."""
+    low = {str(c).strip().lower(): c for c in df.columns}
+    if "start" in low and "end" in low and not pd.api.types.is_numeric_dtype(df[low["end"]]):
+        raise InputError(f"{path}: columns {low['start']!r} and {low['end']!r} hold windows: a "
+                         "labels file? it goes to --events, the KPI series to --kpis")
 
 
 def _drop_trailing_empty_rows(df: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -599,6 +610,7 @@ def load_kpis_file(
                 f"{path}: the first row looks like data ({tcol!r} is a timestamp), not a header: "
                 f"the file needs a header row naming its columns (timestamp, then one per KPI)"
             )
+        _refuse_labels(df, path)
     nameless = [i for i, (c, h) in enumerate(zip(cols, header, strict=False))
                 if not str(h).strip() and c != tcol] if len(header) == len(cols) else []
     if nameless:   # was analysed as a KPI named 'Unnamed: 0' (and a NAB file had two series)

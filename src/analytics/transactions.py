@@ -59,6 +59,7 @@ import pandas as pd
 
 from shocklab.errors import InputError, first_line
 from shocklab.hashing import sha256_file
+from shocklab.spreadsheet import warn_formula_ids
 from shocklab.textfile import (
     UNREADABLE,
     comma_locale,
@@ -688,6 +689,7 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
         "country": _mode(done, "customer_id", "country").reindex(cg.size().index).fillna("unknown"),
         "acquisition_channel": "unknown",
     }).reset_index()
+    warn_formula_ids(customers["customer_id"], path)   # kept as read: the key to the file
     traffic = pd.DataFrame(
         {
             "date": pd.Series(dtype="datetime64[ns]"),

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from runstore import RUN_FILES, RunStore, shown, valid_id
 from runstore.store import VALUE_TIERS, value_tier
 from shocklab.errors import InputError
+from shocklab.spreadsheet import neutralize_formulas
 
 from . import models as M
 from .docs import offline_app
@@ -362,9 +363,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if c in df.columns
         ]
         sel = df.loc[m, cols]
-        if format == "csv":
+        if format == "csv":   # a download for a spreadsheet: no id runs as a formula there
             buf = io.StringIO()
-            sel.to_csv(buf, index=False)
+            neutralize_formulas(sel).to_csv(buf, index=False)
             return Response(
                 buf.getvalue(),
                 media_type="text/csv",

@@ -1,8 +1,13 @@
 """Labelled windows for ``--kpis`` runs (``run_analysis.py --events FILE``) as the run's ``Truth``:
 ShockLab's list of ``{"start", "end"}`` windows (optionally ``event_id``, ``type``, ``expected``,
 ``kpi`` + ``direction``), NAB's ``combined_windows.json`` (a mapping ``"<category>/<file>.csv" ->
-[[start, end], ...]``; the entry for the KPI file's name is used) or a CSV with ``start,end``
-columns (the same optional columns). An end given as a date covers that day.
+[[start, end], ...]``; the entry for the KPI file's name is used) or one file's entry of it (a
+list of ``[start, end]`` pairs), or a CSV with ``start,end`` columns (the same optional columns;
+others are ignored with a warning naming them). An end given as a date covers that day. A file
+that holds no window (a CSV header alone, ``[]``) is a series without labelled anomalies: every
+incident is a false alarm, with a warning. NAB's ``combined_labels.json`` (anomaly timestamps,
+not windows), one file's list of timestamps, per-row 0/1 labels and a KPI series are exit 2
+saying what the file is and what to pass instead.
 
 Labels are truth: they are read here, behind the wall, never by analytics.
 """
@@ -85,9 +90,54 @@ def _inside_data(path: str | Path, events: list[dict[str, Any]],
     return inside
 
 
+# the columns a labels CSV reads (the keys of ShockLab's JSON list)
+LABEL_COLUMNS = ("start", "end", "event_id", "type", "expected", "kpi", "direction")
+_NAB_WINDOWS = ("NAB's combined_windows.json ({\"<category>/<file>.csv\": [[start, end], ...]}, "
+                "in NAB's labels/ folder)")
+
+
+def _is_pair(w: Any) -> bool:
+    return isinstance(w, (list, tuple)) and len(w) == 2
+
+
+def nab_windows_problem(raw: Any) -> str | None:
+    """What keeps parsed JSON ``raw`` from being NAB's combined_windows.json, in words that say
+    what the file is instead (None: it is one). NAB's combined_labels.json has the same keys but
+    each file's anomaly *timestamps*: read as windows it was "[…][0]: expected [start, end]"."""
+    if isinstance(raw, list):
+        if raw and all(_is_pair(w) for w in raw):
+            return ("a list of [start, end] windows (one file's entry), not the mapping of every "
+                    "file")
+        return "a list (ShockLab's labels for one file), not NAB's mapping of every file"
+    if not isinstance(raw, dict):
+        return f"a JSON {type(raw).__name__}, not a mapping of files to windows"
+    if "events" in raw:
+        return "ShockLab's {\"events\": [...]} labels of one file, not NAB's mapping of every file"
+    for key, wins in raw.items():
+        if isinstance(wins, list) and any(isinstance(w, str) for w in wins):
+            return ("NAB's combined_labels.json layout: each file's anomaly timestamps (e.g. "
+                    f"[{key!r}][0] {wins[0]!r}), not the windows around them")
+    if raw and not any(str(k).lower().endswith(".csv") for k in raw):
+        return f"no '<category>/<file>.csv' key (keys look like {next(iter(raw))!r})"
+    return None
+
+
+def _nab_windows(wins: list[Any], path: Path, where: str) -> list[dict[str, Any]]:
+    out = []
+    for i, w in enumerate(wins):
+        if not _is_pair(w):
+            raise InputError(f"{path}: {where}[{i}]: expected [start, end]")
+        out.append({"start": w[0], "end": w[1], "event_id": f"W{i + 1:02d}", "type": "nab_window"})
+    return out
+
+
 def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
     """The windows of NAB's combined_windows.json for the KPI file (matched by category/file
     name)."""
+    problem = nab_windows_problem(raw)
+    if problem is not None:
+        raise InputError(f"{path}: {problem}; --events takes {_NAB_WINDOWS}, ShockLab's list of "
+                         "{\"start\", \"end\"} windows or a CSV with start,end columns")
     if kpi_file is None:
         raise InputError(f"{path}: a NAB label file needs the KPI file's name to pick its entry")
     name = kpi_file.name
@@ -105,12 +155,7 @@ def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[A
     wins = raw[hits[0]]
     if not isinstance(wins, list):
         raise InputError(f"{path}: [{hits[0]!r}]: expected a list of [start, end] windows")
-    out = []
-    for i, w in enumerate(wins):
-        if not isinstance(w, (list, tuple)) or len(w) != 2:
-            raise InputError(f"{path}: [{hits[0]!r}][{i}]: expected [start, end]")
-        out.append({"start": w[0], "end": w[1], "event_id": f"W{i + 1:02d}", "type": "nab_window"})
-    return out
+    return _nab_windows(wins, path, f"[{hits[0]!r}]")
 
 
 def _csv_events(path: Path) -> list[dict[str, Any]]:
@@ -124,9 +169,13 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
     refuse_implicit_index(df, path)
     low = {c.strip().lower(): c for c in df.columns}
     if "start" not in low or "end" not in low:
-        raise InputError(
-            f"{path}: a CSV of events needs columns 'start' and 'end' (got {', '.join(df.columns)})"
-        )
+        raise InputError(f"{path}: a CSV of events needs columns 'start' and 'end' (got "
+                         f"{', '.join(df.columns)}){_csv_kind(low)}")
+    extra = [c for k, c in low.items() if k not in LABEL_COLUMNS]
+    if extra:   # notes, an annotator's name: nothing scored; a misspelt 'direction' shows here
+        log.warning("%s: column(s) %s ignored (a labels CSV reads %s)", path,
+                    ", ".join(map(repr, extra)), ", ".join(LABEL_COLUMNS))
+        low = {k: c for k, c in low.items() if k in LABEL_COLUMNS}
     recs = []
     for row in df.to_dict("records"):
         r = {k: row[c] for k, c in low.items() if row[c] != ""}
@@ -134,6 +183,17 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
             r["expected"] = str(r["expected"]).strip().lower() in ("1", "true", "yes")
         recs.append(r)
     return recs
+
+
+def _csv_kind(low: dict[str, str]) -> str:
+    """What a CSV without start/end columns looks like, as a hint after its error line."""
+    if {"label", "is_anomaly", "anomaly"} & set(low):
+        col = low[next(k for k in ("label", "is_anomaly", "anomaly") if k in low)]
+        return (f": per-row labels ({col!r}, NAB's results files have one) are not windows; "
+                "write the labelled periods as rows of start,end")
+    if "value" in low or "timestamp" in low:
+        return ": a KPI series? it goes to --kpis, its labelled windows to --events"
+    return ""
 
 
 def _numeric_dates(raw: list[Any], path: Path, file_day_first: bool | None = None) -> list[Any]:
@@ -193,16 +253,27 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
     path = Path(path)
     if not path.is_file():
         raise InputError(not_a_file(path, "events file"))
+    nab = None
     if plain_suffix(path) in (".csv", ".tsv", ".txt"):   # labels.csv.gz too
         raw: Any = _csv_events(path)
     else:
         raw = read_json(path)
         if isinstance(raw, dict) and "events" in raw:
             raw = raw["events"]
-        elif isinstance(raw, dict):   # NAB combined_windows.json
-            raw = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
+        elif isinstance(raw, dict):   # NAB combined_windows.json: [] is its "no anomaly"
+            raw = nab = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
+        elif isinstance(raw, list) and raw and all(_is_pair(w) for w in raw):
+            raw = _nab_windows(raw, path, "")   # one file's entry of combined_windows.json
+        elif isinstance(raw, list) and raw and all(isinstance(w, str) for w in raw):
+            raise InputError(
+                f"{path}: a list of timestamps (one file's anomaly points, as in NAB's "
+                f"combined_labels.json), not windows: pass {_NAB_WINDOWS}, or windows "
+                "[{\"start\": …, \"end\": …}, …]")
     if not isinstance(raw, list):
         raise InputError(f"{path}: expected a list of events with start/end")
+    if not raw and nab is None:   # a CSV header alone, []: no label at all, or a lost export?
+        log.warning("%s: no labelled window: scored as a series without anomalies (every "
+                    "incident a false alarm)", path)
     raw = _numeric_dates(raw, path, day_first)
     names = names or {}
     events = []

@@ -92,7 +92,9 @@ class Gate(Strict):
     checks: list[str] = Field(default_factory=list, description='e.g. "consensus.recall>=0.9"',
                               json_schema_extra={"items": {"pattern": _CHECK_RE.pattern}})
     max_drop: Annotated[float, Field(ge=0.0)] = Field(
-        0.0, description="baseline mode: tolerated worsening of a metric's mean beyond the noise")
+        0.0, description="baseline mode: tolerated worsening of a metric's mean beyond the noise, "
+        "in the metric's own units (0.05: five points of recall); below 1 when a recall, "
+        "precision or F1 is compared")
 
     @field_validator("checks")
     @classmethod
@@ -296,6 +298,10 @@ class ExperimentConfig(Strict):
             raise ValueError(
                 f"rank_by: {self.rank_by!r} is not one of metrics ({', '.join(self.metrics)})"
             )
+        gated = [c[0] for c in map(_check, self.gate.checks) if not isinstance(c, str)]
+        problem = max_drop_problem(self.gate.max_drop, [*self.metrics, *gated])
+        if problem:
+            raise ValueError(problem)
         return self
 
     def setting_count(self) -> tuple[int, str]:
@@ -350,6 +356,19 @@ def _bar_outside(metric: str, op: str, bar: float) -> str | None:
     never = (bar > 1) == (op in (">=", ">"))
     return (f"{metric} is between 0 and 1, so the bar {bar:g} can "
             f"{'never be met' if never else 'never be missed'}")
+
+
+def max_drop_problem(max_drop: float, metrics: list[str]) -> str | None:
+    """Why ``gate.max_drop`` cannot judge the metrics a baseline comparison reads (None when it
+    can): a change of a recall, precision or F1 lies between −1 and 1, so from 1 on no drop
+    exceeds it and every comparison passed (``max_drop: 5`` for 0.05, exit 0 on any
+    regression). Delays (days) and alert rates have no such bound."""
+    frac = next((m for m in metrics if _is_fraction(m)), None)
+    if max_drop < 1 or frac is None:
+        return None
+    return (f"gate.max_drop: {max_drop:g} is a tolerated drop in each compared metric's own units, "
+            f"and {frac} is between 0 and 1: no drop of it can exceed {max_drop:g}, so the "
+            "--baseline comparison could never fail; give a fraction below 1 (five points: 0.05)")
 
 
 def _check(text: str) -> tuple[str, str, float] | str:

@@ -28,7 +28,7 @@ from shocklab.hashing import canonical_json
 
 from . import gate as gating
 from .cell import CellTask, run_cell
-from .config import Experiment, parse_check
+from .config import Experiment, max_drop_problem, parse_check
 from .detectability import curves, detectability_settings, minimum_detectable_effect
 from .grid import Setting, cells, grid_settings, short_names
 from .metric_names import check_metric_names
@@ -188,6 +188,10 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         raise InputError(f"{exp.path.name}: split.run: train runs no test seed, and "
                          f"{source if checks else '--baseline'} judges the test seeds only; "
                          "use run: both (or test) for a gate")
+    if baseline is not None:   # --gate's metrics are compared too (the file's are checked)
+        problem = max_drop_problem(cfg.gate.max_drop, [m for m, _, _ in checks])
+        if problem:
+            raise InputError(f"{exp.path.name}: {problem}")
     if cell_fn is None:  # the real cell: its metric names are known before any cell runs
         wanted = [(m, f"{source} '{m}{op}{bar:g}'") for m, op, bar in checks]
         if baseline is not None:  # the comparison reads the file's metrics (and the gated ones)

@@ -17,8 +17,10 @@ DAYS = pd.date_range("2025-01-01", periods=60, freq="D")
 VALUES = np.round(1000 + np.random.default_rng(0).normal(0, 20, len(DAYS)), 1)
 
 
-def _bad(cli, tmp_path, path, *needles):
-    r = cli("analysis", "--kpis", path, "--out", tmp_path / "run")
+def _bad(cli, tmp_path, path, *needles, args=None):
+    """Exit 2, one line naming ``path`` and holding ``needles``, nothing written; ``args`` (default
+    ``--kpis path``) is the rest of the command line."""
+    r = cli("analysis", *(args or ("--kpis", path)), "--out", tmp_path / "run")
     line = r.stderr.strip()
     assert r.returncode == 2, (r.returncode, r.stderr[-500:])
     assert len(line.splitlines()) == 1 and str(path) in line, line

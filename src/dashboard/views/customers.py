@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from runstore.store import VALUE_TIERS
+from shocklab.spreadsheet import neutralize_formulas
 
 from ..widgets import PAGE_SIZE, fmt, missing_notice, paginate
 
@@ -213,10 +214,11 @@ def render(ctx) -> None:
         if c in al
     ]
     export = al[acols]
-    # a callable: the CSV is written when the button is clicked, not on every rerun
+    # a callable: the CSV is written when the button is clicked, not on every rerun; made for a
+    # spreadsheet, so an id like '=HYPERLINK(…)' is written as text there (shocklab.spreadsheet)
     st.download_button(
         f"Download {len(al):,} actions (CSV)",
-        lambda: export.to_csv(index=False).encode(),
+        lambda: neutralize_formulas(export).to_csv(index=False).encode(),
         file_name=f"{run.id}-actions.csv",
         mime="text/csv",
         key="cu_download",
