@@ -112,6 +112,23 @@ def test_incidents_on_two_slices_on_consecutive_days_are_two_episodes():
     assert len(_group([es[0], _inc("es-again", "country", "ES", 11, 12)])) == 2
 
 
+def test_the_peak_is_searched_the_way_the_named_slices_own_incidents_went():
+    # TRAIN world s1 E11: email lost 80 % of its conversion for good (incidents down on email)
+    # while JP's conversion rose (an up incident in the same episode); the conversion's peak was
+    # searched both ways and found a one-day rise of the email channel: "flash sale"
+    from analytics.insights.episodes import _peak_signs
+
+    g = [_inc("jp", "country", "JP", 8, 9, "conversion_rate", "up"),
+         _inc("em-conv", "channel", "email", 10, 12, "conversion_rate", "down"),
+         _inc("em-orders", "channel", "email", 10, 12, "orders", "down")]
+    assert _peak_signs(g, ("channel", "email")) == {"conversion_rate": -1, "orders": -1}
+    assert _peak_signs(g, ("country", "JP")) == {"conversion_rate": 1, "orders": -1}
+    # no incident of the KPI on the slice: all of them, signless when they disagree
+    assert _peak_signs(g, ("overall", "all")) == {"conversion_rate": 0, "orders": -1}
+    both = g + [_inc("em-conv-up", "channel", "email", 14, 14, "conversion_rate", "up")]
+    assert _peak_signs(both, ("channel", "email"))["conversion_rate"] == 0
+
+
 def test_product_watch_groups_fold_into_the_store_episode_of_their_category():
     from analytics.insights.products import fold_into_store
 

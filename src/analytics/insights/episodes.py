@@ -1,5 +1,5 @@
 """Incidents explained one by one, then grouped into episodes (overlapping incidents read
-together) and measured where the primary KPI actually deviates. Size (~610 lines, one module on
+together) and measured where the primary KPI actually deviates. Size (~625 lines, one module on
 purpose): grouping, measuring and naming an episode read each other's intermediate results."""
 
 from __future__ import annotations
@@ -206,6 +206,22 @@ def _joins(a: IncidentInsight, b: IncidentInsight) -> bool:
     return _compatible(a, b)
 
 
+def _peak_signs(g: list[IncidentInsight], where: tuple[str, str]) -> dict[str, int]:
+    """Per KPI the episode's incidents flagged, the way its peak is searched (+1 up, -1 down, 0
+    both): the direction of its incidents in the slice ``where`` where that slice has some, else
+    of all of them; 0 when they disagree. Incidents of the KPI on other slices (another country's
+    rise beside a channel's drop) left it signless, and the largest move either way then found a
+    one-day rise of a channel that had just lost 80 % of its orders for good (TRAIN world s1 E11,
+    titled a flash sale)."""
+    out: dict[str, int] = {}
+    for k in {i.kpi for i in g}:
+        on_k = [i for i in g if i.kpi == k]
+        d = {i.direction for i in on_k if (i.dimension, i.segment) == where} or {
+            i.direction for i in on_k}
+        out[k] = (1 if d == {"up"} else -1) if len(d) == 1 else 0
+    return out
+
+
 def _group(items: list[IncidentInsight]) -> list[list[IncidentInsight]]:
     """Connected components of incidents that read together (``_joins``: overlapping windows,
     or touching ones on one slice); each component in start order."""
@@ -340,12 +356,10 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         # KPI's own sign may differ: a conversion drop can come with a sessions rise)
         # (in the slice the incidents name, never the store's: the store's peak inside the
         # window may be another happening's, against which the slice even moved the other way)
-        dirs_k = {k: {i.direction for i in g if i.kpi == k} for k in flagged}
+        signs = _peak_signs(g, where)
         for k in dict.fromkeys([primary, *flagged]):
-            d = dirs_k.get(k, set())
-            sign = (1 if d == {"up"} else -1) if len(d) == 1 else 0
             span = dr.peak_span(panel, k, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
-                                PEAK_Z_EXTEND, PEAK_SHARE, sign, where=where)
+                                PEAK_Z_EXTEND, PEAK_SHARE, signs.get(k, 0), where=where)
             if span is not None:
                 break
         ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
