@@ -231,6 +231,13 @@ def _f(**kw):
     # revenue; random world 747's checkout failure read "revenue down -55.7%: fraud orders")
     (_f(s=-1, c=-76, b=88, o=-76, r=-56, days=2), False, "payment_failure"),
     (_f(c=-53, b=83, o=-53, r=-14, dim="category"), False, "stockout"),
+    # more visitors buying, cheaper baskets, and the rise stayed: a new level, not a promotion
+    # (TRAIN s16 E01, a lasting +50 % of sms x CA's visits, read as a flash sale) …
+    (_f(s=72, c=5, b=-4, o=84, persist=1.43, persist_z=5.8, dim="channel", days=7), False,
+     "level_shift"),
+    # … and the same rise that came back is the promotion
+    (_f(s=72, c=5, b=-4, o=84, persist=0.1, persist_z=0.4, dim="channel", days=7), False,
+     "flash_sale"),
 ])
 def test_classification_rules(feat, planned, kind):
     assert diagnosis.classify(feat, planned)[0] == kind

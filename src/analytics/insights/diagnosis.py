@@ -216,8 +216,9 @@ def classify(f: Features, planned: bool) -> tuple[str, float]:
     fraud_ok = f.r > -EPS
     if b >= 2 * EPS and b >= abs(s) and b >= abs(c) and o >= -EPS and fraud_ok:
         return "fraud_orders", 0.8 if o >= 0 else 0.6
-    # more visitors and more of them buying, cheaper baskets: a promotion
-    if s >= EPS and c >= EPS / 2 and o >= EPS and (b <= 0 or not stayed):
+    # more visitors and more of them buying, cheaper baskets: a promotion — one that ends (a rise
+    # that stayed is a new level even with cheaper baskets: TRAIN s16 E01, s20 E04)
+    if s >= EPS and c >= EPS / 2 and o >= EPS and not stayed:
         return "flash_sale", 0.8 if b < 0 else 0.65
     if abs(s) >= max(EPS, 0.6 * big):  # traffic-led
         # an outage comes back; a traffic level that stays is a shift
