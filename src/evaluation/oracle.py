@@ -76,6 +76,8 @@ PRICE_TOL = 0.005
 # order count in the window at most N_EXACT (above it the gamma is the CLT's answer)
 P_EXACT = 0.01
 N_EXACT = 500
+# rows (whole series) the exact scores are computed for at a time (``_exact_scores``)
+CHUNK_ROWS = 1 << 16
 
 
 def _nb_shape(m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -293,8 +295,10 @@ class ExactOracle(Oracle):
         m.loc[rows, "noise"] = np.where(ok, n * q * (1 - q), m.loc[rows, "noise"])
 
     def _exact_scores(self, m: pd.DataFrame) -> np.ndarray:
-        """Calibrated signed scores from the exact null over 1-day and trailing windows."""
-        kpi = _labels(m["kpi"])
+        """Calibrated signed scores from the exact null over 1-day and trailing windows, in
+        chunks of whole series of about ``CHUNK_ROWS`` rows: each score reads its own series
+        only, so the working arrays (~40 per row) are a chunk's, not the table's (the same
+        floats: every step is per point or per series)."""
         group = (
             m["kpi"].astype(str)
             + "\x1f"
@@ -303,6 +307,22 @@ class ExactOracle(Oracle):
             + m["segment"].astype(str)
         )
         codes = pd.factorize(group, sort=False)[0]          # once: windows group by integers
+        del group
+        order = np.argsort(codes, kind="stable")   # each series' rows, in order
+        ends = np.cumsum(np.bincount(codes))       # series are numbered as they first appear
+        out = np.empty(len(m))
+        start = 0  # the chunk's first series
+        while start < len(ends):
+            first = ends[start - 1] if start else 0
+            stop = max(start + 1, int(np.searchsorted(ends, first + CHUNK_ROWS, side="right")))
+            rows = order[first:ends[stop - 1]]
+            out[rows] = self._chunk_scores(m.iloc[rows], codes[rows] - start)
+            start = stop
+        return out
+
+    def _chunk_scores(self, m: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+        """``_exact_scores`` of the whole series in ``m`` (``codes``: each row's series, 0..)."""
+        kpi = _labels(m["kpi"])
         pos = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
         trailing = _Trailing(codes, pos)
         x = m["value"].astype(float)
