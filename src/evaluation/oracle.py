@@ -406,9 +406,12 @@ def stage_oracle(ctx: RunContext) -> None:
         # the series stage_detect watched (a copy: the baseline is the oracle's alone)
         inp = replace(ctx.watched) if ctx.watched is not None else ap.detector_input(ctx)
         watched = inp.series.loc[inp.series["dimension"] == PRODUCT_DIM, "segment"]
+        dims = set(inp.series["dimension"].unique())
         inp.baseline = baseline_long(
             truth_baseline(ctx), ap.analysed_kpis(ctx)[0], truth_products(ctx),
             sorted(watched.astype(str).unique()),  # unique() first: no per-row Python loop
+            # the watched dimensions' rows only (+ the categories: a product's null given them)
+            dims | {"category"} if PRODUCT_DIM in dims else dims,
         )
     frames = []
     for name in names:

@@ -7,6 +7,8 @@ watched series against them (and re-exports both).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
@@ -86,12 +88,15 @@ def baseline_long(
     kpis: list[str],
     products: pd.DataFrame | None = None,
     segments: list[str] | None = None,
+    dimensions: Collection[str] | None = None,
 ) -> pd.DataFrame | None:
     """truth/baseline_daily (``b``) in the detectors' long layout (date, kpi, dimension, segment,
     value, noise) for the oracle. Older layouts: rows without a channel (or with channel 'all')
     are overall, the others per channel, and noise is unknown (NaN). ``products``:
     truth/product_null, adding the product series' rows (``product_baseline``; ``segments``: the
-    watched product ids only); without it product series have no null (the robust fallback)."""
+    watched product ids only); without it product series have no null (the robust fallback).
+    ``dimensions``: only these dimensions' rows of ``b`` (memory: the default run watches no
+    channel x country cell, a third of the table's rows)."""
     if b is None:
         return None
     b = b.copy()
@@ -106,15 +111,17 @@ def baseline_long(
         b["dimension"], b["segment"] = "overall", "all"
     present = [k for k in kpis if k in b.columns]
     keys = ["date", "dimension", "segment"]
-    long = b.melt(id_vars=keys, value_vars=present, var_name="kpi", value_name="value")
+    rows = b if dimensions is None else b[b["dimension"].isin(list(dimensions))]
+    long = rows.melt(id_vars=keys, value_vars=present, var_name="kpi", value_name="value")
     noise = {k: c for k, c in NOISE_COLUMNS.items() if k in present and c in b.columns}
     long["noise"] = np.nan
     if noise:
-        nl = b.melt(
+        nl = rows.melt(
             id_vars=keys, value_vars=list(noise.values()), var_name="kpi", value_name="noise"
         )
         nl["kpi"] = nl["kpi"].map({c: k for k, c in noise.items()})
         long = long.drop(columns="noise").merge(nl, on=[*keys, "kpi"], how="left")
+    del rows
     if "conversion_rate" in present and "conversion_cv2" in b.columns:
         conv = long["kpi"] == "conversion_rate"
         long.loc[conv, "noise"] = b["conversion_cv2"].iloc[0]
