@@ -27,7 +27,7 @@ import pandas as pd
 GRID = 2048
 PAD = 15.0             # standard deviations of the count and of the sum the grid covers
 P_RELIABLE = 1e-11
-CHUNK = 256            # distributions per FFT batch ([CHUNK, GRID] arrays, ~4 MB complex)
+CHUNK = 64             # distributions per FFT batch ([CHUNK, GRID] arrays, 1 MB)
 
 
 def scope_atoms(table: pd.DataFrame | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -201,10 +201,15 @@ def score_customers(clv_table: pd.DataFrame, truth: pd.DataFrame, end: pd.Timest
         disc = (1.0 + discount_rate_monthly) ** -np.arange(1, months + 1)
 
         def value(r: np.ndarray) -> np.ndarray:
-            cum = np.column_stack(
-                [true_expected_purchases(r, alive, e, lifetime_days) for e in edges]
-            )
-            return spend * (np.diff(cum, axis=1) @ disc)
+            # the purchases of each month: np.diff's columns of the cumulative expectation at
+            # the month edges, filled one at a time (memory: no list of columns and stacked copy)
+            month = np.empty((len(r), months))
+            before = true_expected_purchases(r, alive, edges[0], lifetime_days)
+            for j in range(months):
+                after = true_expected_purchases(r, alive, edges[j + 1], lifetime_days)
+                month[:, j] = after - before
+                before = after
+            return spend * (month @ disc)
 
         true_value, true_value_period = value(rate * factor), value(rate)
 

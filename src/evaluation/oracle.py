@@ -1,12 +1,13 @@
 """Oracle: every watched series scored against the simulator's exact null distribution.
 
-Only possible on simulated data, so it lives behind the truth wall: ``baseline_long`` turns
-truth/baseline_daily into, per date and series, the noise-free shock-free expectation and the
-simulator's own noise (``noise`` column, see ``simulation/noise_model.py``); ``stage_oracle`` (run
-by ``evaluation.pipeline`` right after ``detect``) scores exactly the series the detectors watched
-(``analytics.pipeline.detector_input``) and appends its rows to the detections. Analytics only
-declares its settings (``analytics.detectors.oracle_spec``). The oracle is the reference for the
-best achievable recall and never votes in the consensus.
+Only possible on simulated data, so it lives behind the truth wall: ``baseline_long``
+(``evaluation.oracle_baseline``) turns truth/baseline_daily into, per date and series, the
+noise-free shock-free expectation and the simulator's own noise (``noise`` column, see
+``simulation/noise_model.py``); ``stage_oracle`` (run by ``evaluation.pipeline`` right after
+``detect``) scores exactly the series the detectors watched (``analytics.pipeline.detector_input``)
+and appends its rows to the detections. Analytics only declares its settings
+(``analytics.detectors.oracle_spec``). The oracle is the reference for the best achievable recall
+and never votes in the consensus.
 
 Null distributions (moment-matched to the exact mean and variance):
 
@@ -53,6 +54,14 @@ from analytics.detectors.base import SERIES_KEYS, robust_scale
 from analytics.detectors.count_likelihood import nbinom_terms
 from analytics.detectors.oracle_spec import Oracle, OracleConfig
 from evaluation.compound_null import P_RELIABLE, compound_tails, scope_atoms
+from evaluation.oracle_baseline import (  # the truth's null tables, in the long layout
+    PRODUCT_DIM,
+    baseline_long,
+    product_baseline,
+    truth_baseline,
+    truth_order_values,
+    truth_products,
+)
 from evaluation.tails import gamma_sf_cdf, norm_isf, poisson_terms  # scipy.stats' floats
 
 COUNT_KPIS = ("sessions", "orders")
@@ -63,11 +72,12 @@ P_FLOOR = 1e-300
 MAX_SCORE = float(norm_isf(P_FLOOR))
 # a product's price differing from its list price by more than this is a change (written in cents)
 PRICE_TOL = 0.005
-PRODUCT_DIM = "product"
 # revenue / aov points re-tested with the order value's exact distribution: gamma p below this,
 # order count in the window at most N_EXACT (above it the gamma is the CLT's answer)
 P_EXACT = 0.01
 N_EXACT = 500
+# rows (whole series) the exact scores are computed for at a time (``_exact_scores``)
+CHUNK_ROWS = 1 << 16
 
 
 def _nb_shape(m: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -285,8 +295,10 @@ class ExactOracle(Oracle):
         m.loc[rows, "noise"] = np.where(ok, n * q * (1 - q), m.loc[rows, "noise"])
 
     def _exact_scores(self, m: pd.DataFrame) -> np.ndarray:
-        """Calibrated signed scores from the exact null over 1-day and trailing windows."""
-        kpi = _labels(m["kpi"])
+        """Calibrated signed scores from the exact null over 1-day and trailing windows, in
+        chunks of whole series of about ``CHUNK_ROWS`` rows: each score reads its own series
+        only, so the working arrays (~40 per row) are a chunk's, not the table's (the same
+        floats: every step is per point or per series)."""
         group = (
             m["kpi"].astype(str)
             + "\x1f"
@@ -295,6 +307,22 @@ class ExactOracle(Oracle):
             + m["segment"].astype(str)
         )
         codes = pd.factorize(group, sort=False)[0]          # once: windows group by integers
+        del group
+        order = np.argsort(codes, kind="stable")   # each series' rows, in order
+        ends = np.cumsum(np.bincount(codes))       # series are numbered as they first appear
+        out = np.empty(len(m))
+        start = 0  # the chunk's first series
+        while start < len(ends):
+            first = ends[start - 1] if start else 0
+            stop = max(start + 1, int(np.searchsorted(ends, first + CHUNK_ROWS, side="right")))
+            rows = order[first:ends[stop - 1]]
+            out[rows] = self._chunk_scores(m.iloc[rows], codes[rows] - start)
+            start = stop
+        return out
+
+    def _chunk_scores(self, m: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+        """``_exact_scores`` of the whole series in ``m`` (``codes``: each row's series, 0..)."""
+        kpi = _labels(m["kpi"])
         pos = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
         trailing = _Trailing(codes, pos)
         x = m["value"].astype(float)
@@ -365,118 +393,6 @@ def _labels(col: pd.Series) -> np.ndarray:
 # the oracle's implementation per declared type (analytics declares the settings only)
 IMPLEMENTATIONS: dict[str, type[Oracle]] = {"oracle": ExactOracle}
 
-# noise column of truth/baseline_daily per KPI (simulation/noise_model.py): a variance for sums,
-# the variance of one order's value for aov; conversion_rate takes the day-level CV² of conversion
-NOISE_COLUMNS = {
-    "sessions": "sessions_var",
-    "orders": "orders_var",
-    "revenue": "revenue_var",
-    "units": "units_var",
-    "aov": "aov_order_var",
-}
-
-
-def truth_baseline(ctx: RunContext) -> pd.DataFrame | None:
-    """The run's truth/baseline_daily table (None without truth): the oracle's one read of it."""
-    return ctx.truth.baseline if ctx.truth is not None else None
-
-
-def truth_products(ctx: RunContext) -> pd.DataFrame | None:
-    """The run's truth/product_null table (None without truth or in older truth layouts)."""
-    return getattr(ctx.truth, "product_null", None) if ctx.truth is not None else None
-
-
-def truth_order_values(ctx: RunContext) -> pd.DataFrame | None:
-    """The run's truth/order_value_null table (None without truth or in older truth layouts)."""
-    return ctx.truth.order_values if ctx.truth is not None else None
-
-
-def product_baseline(
-    b: pd.DataFrame, products: pd.DataFrame, segments: list[str] | None = None
-) -> pd.DataFrame:
-    """Long null rows (date, kpi, dimension 'product', segment, value, noise) of the product
-    series, from the overall rows of the normalized baseline ``b`` and truth/product_null
-    (``products``; ``segments``: only these product ids, as text). orders: mean M·tau, variance
-    tau·M + tau²·(Var[orders] − M) with M, Var[orders] of the overall row that day (as
-    ``noise_model.baseline_table`` thins orders for a category); price: the list price with
-    variance 0. Without an overall orders row (or its variance) values (or noise) are NaN."""
-    cols = ["date", "kpi", "dimension", "segment", "value", "noise"]
-    pn = products
-    if not {"product_id", "tau", "price"} <= set(pn.columns):
-        return pd.DataFrame(columns=cols)
-    pid = pn["product_id"].astype(str).str.strip().to_numpy(object)
-    keep = np.ones(len(pn), bool) if segments is None else np.isin(pid, list(segments))
-    pid = pid[keep]
-    tau = pd.to_numeric(pn["tau"], errors="coerce").to_numpy(float)[keep]
-    price = pd.to_numeric(pn["price"], errors="coerce").to_numpy(float)[keep]
-    over = b[b["dimension"] == "overall"].drop_duplicates("date").sort_values("date")
-    dates = over["date"].to_numpy()
-    n_d, n_p = len(dates), len(pid)
-    M = (over["orders"].to_numpy(float) if "orders" in over else np.full(n_d, np.nan))
-    V = (over["orders_var"].to_numpy(float) if "orders_var" in over else np.full(n_d, np.nan))
-    Mt, Vt, tt = np.tile(M, n_p), np.tile(V, n_p), np.repeat(tau, n_d)
-    date, seg = np.tile(dates, n_p), np.repeat(pid, n_d)
-    orders = pd.DataFrame({"date": date, "kpi": "orders", "dimension": PRODUCT_DIM,
-                           "segment": seg, "value": Mt * tt,
-                           "noise": tt * Mt + tt**2 * (Vt - Mt)})
-    prices = pd.DataFrame({"date": date, "kpi": "price", "dimension": PRODUCT_DIM,
-                           "segment": seg, "value": np.repeat(price, n_d), "noise": 0.0})
-    # the list-price index of each category and of the store (analytics.watch.price_index): 1
-    # while no price moves
-    cats = sorted(set(pn["category"].astype(str)))
-    names = [("category", c) for c in cats] + [("overall", "all")]
-    index = pd.DataFrame({"date": np.tile(dates, len(names)), "kpi": "price",
-                          "dimension": np.repeat([d for d, _ in names], n_d),
-                          "segment": np.repeat([c for _, c in names], n_d), "value": 1.0,
-                          "noise": 0.0})
-    return pd.concat([orders, prices, index], ignore_index=True)[cols]
-
-
-def baseline_long(
-    b: pd.DataFrame | None,
-    kpis: list[str],
-    products: pd.DataFrame | None = None,
-    segments: list[str] | None = None,
-) -> pd.DataFrame | None:
-    """truth/baseline_daily (``b``) in the detectors' long layout (date, kpi, dimension, segment,
-    value, noise) for the oracle. Older layouts: rows without a channel (or with channel 'all')
-    are overall, the others per channel, and noise is unknown (NaN). ``products``:
-    truth/product_null, adding the product series' rows (``product_baseline``; ``segments``: the
-    watched product ids only); without it product series have no null (the robust fallback)."""
-    if b is None:
-        return None
-    b = b.copy()
-    if {"dimension", "segment"} <= set(b.columns):
-        b["segment"] = b["segment"].astype(str)
-    elif "channel" in b.columns:
-        ch = b["channel"].astype(str)
-        overall = b["channel"].isna() | ch.isin(["all", "overall", "", "nan"])
-        b["dimension"] = np.where(overall, "overall", "channel")
-        b["segment"] = np.where(overall, "all", ch)
-    else:
-        b["dimension"], b["segment"] = "overall", "all"
-    present = [k for k in kpis if k in b.columns]
-    keys = ["date", "dimension", "segment"]
-    long = b.melt(id_vars=keys, value_vars=present, var_name="kpi", value_name="value")
-    noise = {k: c for k, c in NOISE_COLUMNS.items() if k in present and c in b.columns}
-    long["noise"] = np.nan
-    if noise:
-        nl = b.melt(
-            id_vars=keys, value_vars=list(noise.values()), var_name="kpi", value_name="noise"
-        )
-        nl["kpi"] = nl["kpi"].map({c: k for k, c in noise.items()})
-        long = long.drop(columns="noise").merge(nl, on=[*keys, "kpi"], how="left")
-    if "conversion_rate" in present and "conversion_cv2" in b.columns:
-        conv = long["kpi"] == "conversion_rate"
-        long.loc[conv, "noise"] = b["conversion_cv2"].iloc[0]
-    long = long[["date", "kpi", "dimension", "segment", "value", "noise"]]
-    if products is not None and len(products) and (segments is None or len(segments)):
-        prod = product_baseline(b, products, segments)
-        if len(prod):
-            long = pd.concat([long, prod], ignore_index=True)
-    return long
-
-
 def stage_oracle(ctx: RunContext) -> None:
     """Run every enabled detector that needs truth (the oracle) on exactly the series the
     detectors watched, appending its rows to ``ctx.detections`` and its status to
@@ -490,9 +406,12 @@ def stage_oracle(ctx: RunContext) -> None:
         # the series stage_detect watched (a copy: the baseline is the oracle's alone)
         inp = replace(ctx.watched) if ctx.watched is not None else ap.detector_input(ctx)
         watched = inp.series.loc[inp.series["dimension"] == PRODUCT_DIM, "segment"]
+        dims = set(inp.series["dimension"].unique())
         inp.baseline = baseline_long(
             truth_baseline(ctx), ap.analysed_kpis(ctx)[0], truth_products(ctx),
             sorted(watched.astype(str).unique()),  # unique() first: no per-row Python loop
+            # the watched dimensions' rows only (+ the categories: a product's null given them)
+            dims | {"category"} if PRODUCT_DIM in dims else dims,
         )
     frames = []
     for name in names:
@@ -514,4 +433,5 @@ def stage_oracle(ctx: RunContext) -> None:
 
 
 __all__ = ["ExactOracle", "IMPLEMENTATIONS", "MAX_SCORE", "OracleConfig", "baseline_long",
-           "product_baseline", "stage_oracle"]
+           "product_baseline", "stage_oracle", "truth_baseline", "truth_order_values",
+           "truth_products"]

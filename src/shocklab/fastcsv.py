@@ -350,21 +350,26 @@ def _quoted(arr):
     return arr
 
 
-def _joined_rows(table) -> bytes:
-    """The rows of ``table`` (cells already rendered or castable to text) joined by hand: for
-    tables with quoted cells, which arrow's writer will not leave unquoted."""
+def _write_joined(fh, table) -> None:
+    """Write the rows of ``table`` (cells already rendered or castable to text) joined by hand,
+    ``JOIN_ROWS`` at a time: for tables with quoted cells, which arrow's writer will not leave
+    unquoted. (One slice's text in memory at a time: joined whole, the customers' actions
+    table, ~30 MB of text, took ~150 MB.)"""
     import pyarrow as pa
 
-    cols = [c if pa.types.is_string(c.type) else pc.cast(c, pa.string()) for c in table.columns]
-    rows = pc.binary_join_element_wise(*cols, text_scalar(","), null_handling="replace",
-                                       null_replacement="")
-    lines = pc.binary_join_element_wise(rows, text_scalar("\n"), text_scalar(""))  # row + end
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    # no nulls: the character buffer between the first and last offsets is the rows in order
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
-    start, end = offsets[lines.offset], offsets[lines.offset + len(lines)]
-    return lines.buffers()[2].to_pybytes()[start:end]
+    for a in range(0, table.num_rows, JOIN_ROWS):
+        part = table.slice(a, JOIN_ROWS)
+        cols = [c if pa.types.is_string(c.type) else pc.cast(c, pa.string())
+                for c in part.columns]
+        rows = pc.binary_join_element_wise(*cols, text_scalar(","), null_handling="replace",
+                                           null_replacement="")
+        lines = pc.binary_join_element_wise(rows, text_scalar("\n"), text_scalar(""))  # + end
+        if isinstance(lines, pa.ChunkedArray):
+            lines = lines.combine_chunks()
+        # no nulls: the character buffer between the first and last offsets is the rows in order
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+        start, end = offsets[lines.offset], offsets[lines.offset + len(lines)]
+        fh.write(memoryview(lines.buffers()[2])[start:end])
 
 
 def float_column(values: np.ndarray, float_format: str | None = None):
@@ -432,25 +437,31 @@ def _write_parts(cols: list[str], parts, path: str | Path) -> None:
 
     header = (",".join(cols) + "\n").encode("utf-8")   # by hand: arrow would quote the names
     options = pcsv.WriteOptions(include_header=False, quoting_style="none", batch_size=1 << 16)
+    pool = pa.default_memory_pool()
     for joined in (False, True):
         with open(path, "wb") as fh:
             fh.write(header)
             for arrays in parts():
                 table = pa.table(dict(zip(cols, arrays, strict=True)))
                 if joined:
-                    fh.write(_joined_rows(table))
-                    continue
-                try:
-                    pcsv.write_csv(table, fh, options)
-                except pa.ArrowInvalid:  # quoted cells (commas, quotes): joined by hand
-                    break
+                    _write_joined(fh, table)
+                else:
+                    try:
+                        pcsv.write_csv(table, fh, options)
+                    except pa.ArrowInvalid:  # quoted cells (commas, quotes): joined by hand
+                        break
+                arrays = table = None
+                pool.release_unused()  # the part's cells, not kept beside the next part's
             else:
                 return
+        arrays = table = None  # the part arrow refused, freed before the parts are rendered again
+        pool.release_unused()
 
 
 # tables longer than this are rendered and written this many rows at a time: the rendered text of
 # one part is in memory at once, not the whole file's (the default run's detections.csv: ~200 MB)
-ROWS_PER_PART = 1 << 17
+ROWS_PER_PART = 1 << 16
+JOIN_ROWS = 1 << 14  # rows joined by hand at a time (``_write_joined``)
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, float_format: str | None = None) -> None:

@@ -148,3 +148,42 @@ def test_oracle_revenue_and_aov_are_calibrated_with_the_exact_null(quiet):
     exact_low = np.mean(out.loc[rev, "score"] <= -3)
     gamma_low = np.mean(gamma.loc[rev, "score"] <= -3)
     assert abs(exact_low - 0.00135) < abs(gamma_low - 0.00135), (exact_low, gamma_low)
+
+
+def test_the_scores_are_the_same_floats_in_chunks_of_whole_series(quiet, monkeypatch):
+    """The exact scores are computed a chunk of whole series at a time (``CHUNK_ROWS``), the
+    order values' FFT a batch of ``CHUNK`` distributions at a time: bit for bit the scores of
+    one chunk and one batch (every step is per point or per series), each series whole in one
+    chunk."""
+    from evaluation import compound_null, oracle
+
+    ds = load_data_dir(quiet)
+    truth = find_truth(ds.path)
+    series = to_long(compute_kpis_daily(ds), KPIS, ["overall", "channel", "country", "category"])
+    inp = DetectorInput(series=series, baseline=baseline_long(truth.baseline, KPIS))
+
+    def scores() -> tuple[np.ndarray, list[pd.DataFrame]]:
+        det = ExactOracle(OracleConfig(windows=[3, 7]))
+        det.order_atoms = scope_atoms(truth.order_values)
+        chunks: list[pd.DataFrame] = []
+        whole = det._chunk_scores
+
+        def spy(m: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+            chunks.append(m)
+            return whole(m, codes)
+
+        monkeypatch.setattr(det, "_chunk_scores", spy)
+        return det.detect(inp)["score"].to_numpy(), chunks
+
+    monkeypatch.setattr(oracle, "CHUNK_ROWS", 10**9)
+    monkeypatch.setattr(compound_null, "CHUNK", 1024)
+    one, chunks = scores()
+    assert len(chunks) == 1
+    monkeypatch.setattr(oracle, "CHUNK_ROWS", 2000)   # ~3 series of two years a chunk
+    monkeypatch.setattr(compound_null, "CHUNK", 3)
+    many, chunks = scores()
+    assert len(chunks) > 10 and max(len(c) for c in chunks) <= 2000
+    keys = ["kpi", "dimension", "segment"]
+    seen = [set(map(tuple, c[keys].drop_duplicates().to_numpy())) for c in chunks]
+    assert sum(map(len, seen)) == len(set().union(*seen))   # no series in two chunks
+    assert np.array_equal(one.view(np.int64), many.view(np.int64))

@@ -264,3 +264,17 @@ def test_each_point_takes_its_smallest_window_p_value():
     two = ExactOracle(OracleConfig(windows=[3]), name="oracle")._detect_core(orders, inp)
     p1 = stats.norm.sf(one["score"].iloc[30])
     assert two["score"].iloc[30] == pytest.approx(stats.norm.isf(2 * p1), rel=1e-9)
+
+
+def test_the_baseline_of_the_watched_dimensions_only(tmp_path):
+    """``baseline_long(..., dimensions=...)``: the rows of those dimensions only (the oracle asks
+    for the watched ones), the same rows and values as the whole table's, in the same order."""
+    import pandas as pd
+
+    truth = find_truth(world(tmp_path, 8))
+    full = baseline_long(truth.baseline, KPIS)
+    dims = {"overall", "category"}
+    part = baseline_long(truth.baseline, KPIS, dimensions=dims)
+    assert set(part["dimension"]) == dims and set(full["dimension"]) > dims
+    pd.testing.assert_frame_equal(part.reset_index(drop=True),
+                                  full[full["dimension"].isin(dims)].reset_index(drop=True))
