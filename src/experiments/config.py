@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shocklab.configio import apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
 
+from .drops import is_fraction, max_drop_problem
+
 OVERRIDE_TARGETS = ("scenario", "analysis")
 # the file's mappings keyed by dotted paths: ``--set analysis_overrides.detectors.x.window=3`` sets
 # the key ``detectors.x.window`` there (it nested a ``detectors`` mapping, which replaced the whole
@@ -91,10 +93,32 @@ class Bootstrap(Strict):
 class Gate(Strict):
     checks: list[str] = Field(default_factory=list, description='e.g. "consensus.recall>=0.9"',
                               json_schema_extra={"items": {"pattern": _CHECK_RE.pattern}})
-    max_drop: Annotated[float, Field(ge=0.0)] = Field(
-        0.0, description="baseline mode: tolerated worsening of a metric's mean beyond the noise, "
-        "in the metric's own units (0.05: five points of recall); below 1 when a recall, "
-        "precision or F1 is compared")
+    max_drop: float | dict[str, float] = Field(
+        0.0, description="baseline mode: tolerated worsening of a metric's mean beyond the "
+        "noise, in the metric's own units (0.05: five points of recall); one number for every "
+        "compared metric, or per metric ({consensus.recall: 0.02, "
+        "consensus.median_delay_days: 1}; 'default' for the others, else 0); below 1 for a "
+        "recall, precision or F1",
+        json_schema_extra={"anyOf": [
+            {"type": "number", "minimum": 0},
+            {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}}]})
+
+    @field_validator("max_drop", mode="before")
+    @classmethod
+    def _drops(cls, v: Any) -> Any:
+        def bad(x: Any) -> bool:
+            return (isinstance(x, bool) or not isinstance(x, int | float)
+                    or not math.isfinite(x) or x < 0)
+
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if not isinstance(k, str) or bad(x):
+                    raise ValueError(f"{k!r}: {x!r} is not a drop (a number >= 0 in the "
+                                     "metric's own units)")
+        elif bad(v):
+            raise ValueError(f"{v!r} is not a drop: give a number >= 0 (every compared metric) "
+                             "or a mapping of metric to number (consensus.recall: 0.05)")
+        return v
 
     @field_validator("checks")
     @classmethod
@@ -338,37 +362,15 @@ def _finite_bar(text: str) -> bool:
         return False
 
 
-def _is_fraction(metric: str) -> bool:
-    """A recall, precision or F1 (``consensus.recall``, ``oracle_equal_fp.oracle_f1``,
-    ``consensus.impact_weighted_recall`` …): a figure between 0 and 1. ``recall_vs_oracle`` and
-    ``ratio`` are not (a voter can out-score the oracle in one world)."""
-    leaf = metric.rsplit(".", 1)[-1]
-    return leaf == "oracle_recall_at_equal_fp" or any(
-        leaf == k or leaf.endswith("_" + k) for k in ("recall", "precision", "f1"))
-
-
 def _bar_outside(metric: str, op: str, bar: float) -> str | None:
     """Why a bar on a figure between 0 and 1 cannot judge it (None when it can): above 1 no
     mean meets it (every run failed the gate, exit 1, for a mistyped check, as run_analysis.py's
     --min-recall refuses), below 0 every mean does."""
-    if not _is_fraction(metric) or 0.0 <= bar <= 1.0:
+    if not is_fraction(metric) or 0.0 <= bar <= 1.0:
         return None
     never = (bar > 1) == (op in (">=", ">"))
     return (f"{metric} is between 0 and 1, so the bar {bar:g} can "
             f"{'never be met' if never else 'never be missed'}")
-
-
-def max_drop_problem(max_drop: float, metrics: list[str]) -> str | None:
-    """Why ``gate.max_drop`` cannot judge the metrics a baseline comparison reads (None when it
-    can): a change of a recall, precision or F1 lies between −1 and 1, so from 1 on no drop
-    exceeds it and every comparison passed (``max_drop: 5`` for 0.05, exit 0 on any
-    regression). Delays (days) and alert rates have no such bound."""
-    frac = next((m for m in metrics if _is_fraction(m)), None)
-    if max_drop < 1 or frac is None:
-        return None
-    return (f"gate.max_drop: {max_drop:g} is a tolerated drop in each compared metric's own units, "
-            f"and {frac} is between 0 and 1: no drop of it can exceed {max_drop:g}, so the "
-            "--baseline comparison could never fail; give a fraction below 1 (five points: 0.05)")
 
 
 def _check(text: str) -> tuple[str, str, float] | str:

@@ -28,8 +28,9 @@ from shocklab.hashing import canonical_json
 
 from . import gate as gating
 from .cell import CellTask, run_cell
-from .config import Experiment, max_drop_problem, parse_check
+from .config import Experiment, parse_check
 from .detectability import curves, detectability_settings, minimum_detectable_effect
+from .drops import max_drop_problem
 from .grid import Setting, cells, grid_settings, short_names
 from .metric_names import check_metric_names
 from .results import leaderboard, results_frame, summary_table
@@ -189,7 +190,7 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
                          f"{source if checks else '--baseline'} judges the test seeds only; "
                          "use run: both (or test) for a gate")
     if baseline is not None:   # --gate's metrics are compared too (the file's are checked)
-        problem = max_drop_problem(cfg.gate.max_drop, [m for m, _, _ in checks])
+        problem = max_drop_problem(cfg.gate.max_drop, [m for m, _, _ in checks], keys=False)
         if problem:
             raise InputError(f"{exp.path.name}: {problem}")
     if cell_fn is None:  # the real cell: its metric names are known before any cell runs

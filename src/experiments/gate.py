@@ -22,6 +22,7 @@ import pandas as pd
 from shocklab.errors import GateFailure, InputError
 
 from .config import Bootstrap, higher_is_better
+from .drops import drop_for
 from .results import bootstrap_interval, by_seed, resampled_means
 
 
@@ -256,8 +257,10 @@ def _kind_beside(path: Path) -> str | None:
 
 
 def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[tuple[str, bool]],
-                   boot: Bootstrap, max_drop: float = 0.0) -> list[GateResult]:
-    """``metrics``: (metric, higher_is_better). Settings are matched by id (same overrides)."""
+                   boot: Bootstrap, max_drop: float | dict[str, float] = 0.0
+                   ) -> list[GateResult]:
+    """``metrics``: (metric, higher_is_better). Settings are matched by id (same overrides);
+    ``max_drop``: one tolerance, or per metric (``drops.drop_for``)."""
     common = sorted(set(results["setting_id"]) & set(baseline["setting_id"]))
     if not common:
         raise InputError(
@@ -266,6 +269,7 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
     out = []
     for metric, higher in metrics:
         name = f"{metric} vs baseline"
+        drop = drop_for(max_drop, metric)
         _need_metric(results, metric, name)
         _need_metric(baseline, metric, f"--baseline {name}", ran_here=False)
         for sid in common:
@@ -290,9 +294,9 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
                     )
                 )
                 continue
-            worse = (diff_hi < -max_drop and not _at(diff_hi, -max_drop) if higher
-                     else diff_lo > max_drop and not _at(diff_lo, max_drop))
-            bar = ("-" if higher else "+") + f"{max_drop:g}" if max_drop else "0"
+            worse = (diff_hi < -drop and not _at(diff_hi, -drop) if higher
+                     else diff_lo > drop and not _at(diff_lo, drop))
+            bar = ("-" if higher else "+") + f"{drop:g}" if drop else "0"
             detail = (
                 f"mean {_fmt(c_mean)} vs baseline {_fmt(b_mean)}: change {_fmt(mean_change)}, "
                 f"{boot.confidence:.0%} CI [{_fmt(diff_lo)}, {_fmt(diff_hi)}] ({how}) "

@@ -401,3 +401,77 @@ def test_the_figures_in_a_verdict_are_on_their_side_of_the_bar():
     # away from the bar, four digits as before
     assert "mean 0.8999, 95% CI [0.8999, 0.9]" in check_absolute(
         df, [parse_check("consensus.recall>=0.5")], BOOT)[0].detail
+
+
+def test_max_drop_per_metric_tolerates_each_metric_in_its_own_units():
+    """gate.max_drop as a mapping: five points of recall and one day of delay are different
+    sizes; one number had to serve both (0.05 days of delay, or a recall drop of 1)."""
+    base = results([0.9, 0.8, 0.95, 0.85, 0.9])
+    cur = results([0.87, 0.77, 0.92, 0.82, 0.87])
+    cur["consensus.median_delay_days"] = 1.8          # 0.8 days later on every seed
+    metrics = [("consensus.recall", True), ("consensus.median_delay_days", False)]
+    both = check_baseline(cur, base, metrics, BOOT,
+                          max_drop={"consensus.recall": 0.05, "consensus.median_delay_days": 1})
+    assert [r.passed for r in both] == [True, True], [r.detail for r in both]
+    assert "above +1" in both[1].detail and "below -0.05" in both[0].detail
+    # a metric the mapping does not name gets 'default', else 0
+    only_recall = check_baseline(cur, base, metrics, BOOT, max_drop={"consensus.recall": 0.05})
+    assert [r.passed for r in only_recall] == [True, False]
+    assert "entirely above 0" in only_recall[1].detail
+    dflt = check_baseline(cur, base, metrics, BOOT,
+                          max_drop={"consensus.recall": 0.01, "default": 2})
+    assert [r.passed for r in dflt] == [False, True]
+    # one number still applies to every metric: 0.05 days of delay fails, as before
+    one = check_baseline(cur, base, metrics, BOOT, max_drop=0.05)
+    assert [r.passed for r in one] == [True, False]
+
+
+def test_max_drop_mapping_is_checked_when_the_file_is_read():
+    from experiments.drops import max_drop_problem
+
+    compared = ["consensus.recall", "consensus.median_delay_days"]
+    assert max_drop_problem({"consensus.recall": 0.05, "consensus.median_delay_days": 3},
+                            compared) is None
+    assert max_drop_problem({"default": 0.02}, compared) is None
+    typo = max_drop_problem({"consensus.recal": 0.05}, compared)
+    assert typo.startswith("gate.max_drop: 'consensus.recal' is not a compared metric")
+    assert "consensus.recall, consensus.median_delay_days" in typo
+    frac = max_drop_problem({"consensus.recall": 5}, compared)
+    assert frac.startswith("gate.max_drop.consensus.recall: 5 is a tolerated drop")
+    assert max_drop_problem({"default": 1}, compared).startswith("gate.max_drop.default: 1")
+    # the delay may take days under 'default' when the fraction has its own
+    assert max_drop_problem({"consensus.recall": 0.05, "default": 2}, compared) is None
+    # the command line's --gate adds metrics the file does not list: keys are not checked there
+    assert max_drop_problem({"consensus.f1": 0.05}, ["consensus.recall"], keys=False) is None
+
+
+def test_a_per_metric_max_drop_judges_a_real_experiment_run(write_experiment, tmp_path):
+    """The file's mapping reaches the --baseline comparison: the run's gate.json passes a recall
+    0.03 and a delay 0.5 days worse than the baseline under {recall: 0.05, delay: 1}, and fails
+    the delay under one number (0.05 for both)."""
+    import json
+
+    from tests.experiments.exp_fakes import fake_cell
+
+    from experiments.config import load_experiment
+    from experiments.experiment import run
+
+    def go(name, **fields):
+        return run(load_experiment(write_experiment(f"{name}.yaml", **fields)),
+                   tmp_path / name, cell_fn=fake_cell, progress=False, plots=False,
+                   baseline=baseline)
+
+    baseline = None
+    first = go("base").results
+    baseline = first.assign(**{"consensus.recall": first["consensus.recall"] + 0.03,
+                               "consensus.median_delay_days":
+                                   first["consensus.median_delay_days"] - 0.5})
+    per = go("per", gate={"checks": [], "max_drop": {"consensus.recall": 0.05,
+                                                     "consensus.median_delay_days": 1}})
+    verdict = {c["metric"]: c["passed"]
+               for c in json.loads((tmp_path / "per" / "gate.json").read_text())["checks"]}
+    assert per.gate and all(r.passed for r in per.gate), [r.detail for r in per.gate]
+    assert verdict["consensus.recall"] and verdict["consensus.median_delay_days"]
+    one = go("one", gate={"checks": [], "max_drop": 0.05})
+    failed = {r.metric for r in one.gate if not r.passed}
+    assert failed == {"consensus.median_delay_days"}, [r.detail for r in one.gate]

@@ -270,3 +270,18 @@ def test_neutralize_formulas_keeps_numbers_and_other_texts():
     assert out["n"].tolist() == df["n"].tolist() and df["id"].iloc[0] == "=1+1"
     clean = pd.DataFrame({"id": ["a", "-7"]})
     assert neutralize_formulas(clean) is clean
+
+
+def test_a_max_drop_mapping_with_a_typo_is_refused_before_any_cell(tmp_path, capsys):
+    """A per-metric max_drop whose key names no compared metric would leave that metric at 0
+    without a word: one line, exit 2, nothing written."""
+    exp = _experiment(tmp_path, gate={"checks": [], "max_drop": {"consensus.recal": 0.05}})
+    code, err = _experiment_cli(capsys, "--config", exp, "--out", tmp_path / "out")
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "gate.max_drop: 'consensus.recal' is not a compared metric" in err
+    assert not (tmp_path / "out").exists()
+    ok = _experiment(tmp_path, gate={"checks": [], "max_drop": {
+        "consensus.recall": 0.05, "consensus.median_delay_days": 2}})
+    from experiments.config import load_experiment
+
+    assert load_experiment(ok).config.gate.max_drop["consensus.median_delay_days"] == 2
