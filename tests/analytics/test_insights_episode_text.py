@@ -129,6 +129,25 @@ def test_the_peak_is_searched_the_way_the_named_slices_own_incidents_went():
     assert _peak_signs(both, ("channel", "email"))["conversion_rate"] == 0
 
 
+@pytest.mark.parametrize(("drop", "rise", "day"), [
+    (0.8, 1.8, "2025-05-17"), (0.85, 2.5, "2025-05-18"), (0.85, 1.8, "2025-05-16")])
+def test_an_episode_of_falls_is_not_titled_by_a_rise_of_a_kpi_it_never_flagged(tmp_path, drop,
+                                                                                 rise, day):
+    # TRAIN s19 E08: a store-wide sessions drop flagged on sessions only, titled "orders up
+    # +34.4%: flash sale or promotion" — the primary KPI (orders) had no incident, so its peak
+    # was searched both ways and found a one-day rise inside the flagged window
+    shocks = [Shock("2025-05-10", "2025-05-13", "sessions", drop),
+              Shock(day, day, "conversion", rise)]
+    ctx = make_ctx(tmp_path, shocks, [("sessions", "2025-05-10", "2025-05-18", "down", "E1")])
+    ctx.config = make_config(**NO_FORECAST)
+    insights.run(ctx)
+    (ep,) = ctx.insights["episodes"]
+    assert ep["title"].startswith("sessions down "), ep["title"]
+    assert (ep["measured_start"], ep["measured_end"]) == ("2025-05-10", "2025-05-13")
+    assert ep["kpi_changes"]["sessions"] == pytest.approx((drop - 1) * 100, abs=2)
+    assert grounding.check(ctx.insights) == []
+
+
 def test_product_watch_groups_fold_into_the_store_episode_of_their_category():
     from analytics.insights.products import fold_into_store
 
