@@ -24,9 +24,10 @@ from .drops import is_fraction, max_drop_problem
 OVERRIDE_TARGETS = ("scenario", "analysis")
 # the file's mappings keyed by dotted paths: ``--set analysis_overrides.detectors.x.window=3`` sets
 # the key ``detectors.x.window`` there (it nested a ``detectors`` mapping, which replaced the whole
-# detectors section of the analysis: every other detector was gone without a word)
+# detectors section of the analysis: every other detector was gone without a word); a per-metric
+# gate.max_drop is keyed by metric names, which hold dots too
 DOTTED_KEY_MAPPINGS = (("grid",), ("scenario_overrides",), ("analysis_overrides",),
-                       ("settings", int))
+                       ("settings", int), ("gate", "max_drop"))
 DEFAULT_METRICS = [
     "consensus.recall",
     "consensus.precision",

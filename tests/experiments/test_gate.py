@@ -475,3 +475,14 @@ def test_a_per_metric_max_drop_judges_a_real_experiment_run(write_experiment, tm
     one = go("one", gate={"checks": [], "max_drop": 0.05})
     failed = {r.metric for r in one.gate if not r.passed}
     assert failed == {"consensus.median_delay_days"}, [r.detail for r in one.gate]
+
+
+def test_set_adds_a_metric_to_a_per_metric_max_drop(write_experiment):
+    """--set gate.max_drop.consensus.median_delay_days=2: metric names hold dots, so the rest of
+    the key is one metric (it nested {consensus: {median_delay_days: 2}}, refused as no drop)."""
+    from experiments.config import load_experiment
+
+    path = write_experiment(gate={"checks": [], "max_drop": {"consensus.recall": 0.05}})
+    got = load_experiment(path, ["gate.max_drop.consensus.median_delay_days=2",
+                                 "gate.max_drop.consensus.recall=0.02"]).config.gate.max_drop
+    assert got == {"consensus.recall": 0.02, "consensus.median_delay_days": 2}
