@@ -184,6 +184,10 @@ def test_summary_channels_and_seasonality(tmp_path):
     ):
         assert needle in md
     assert md.index("## Brief") < md.index("## Summary") < md.index("## Episodes")
+    # each channel's change with its count noise (a floor: Poisson on its baseline orders)
+    assert email["revenue_noise_pct"] > 0
+    row = next(line for line in md.splitlines() if line.startswith("| email |"))
+    assert f"(±{email['revenue_noise_pct']:.0f}%)" in row
 
 
 def test_max_incidents_keeps_the_most_severe(tmp_path):

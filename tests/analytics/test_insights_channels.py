@@ -73,3 +73,35 @@ def test_a_real_shortfall_on_a_sparse_channel_is_flagged():
     assert org.revenue_vs_baseline_pct < -80 and org.conversion_vs_baseline_pct < -80
     assert org.reasons == [f"revenue {org.revenue_vs_baseline_pct:.1f}% vs its baseline",
                            f"conversion {org.conversion_vs_baseline_pct:.1f}% vs its baseline"]
+
+
+@pytest.mark.parametrize("orders_per_day", [1.5, 6.0])
+def test_the_count_noise_is_a_quiet_weeks_spread(orders_per_day):
+    # conversion is orders given sessions (binomial): its noise is the quiet weeks' spread;
+    # revenue adds the order values' spread (lognormal, cv ~0.95), so its noise is a floor
+    kpis = kpis_from_cube(sparse_cube(seed=3, orders_per_day=orders_per_day))
+    rows = [c for t in weekly_tables(kpis, InsightsConfig()) for c in t.channels]
+    conv = np.std([c.conversion_vs_baseline_pct for c in rows])
+    rev = np.std([c.revenue_vs_baseline_pct for c in rows])
+    conv_noise = np.median([c.conversion_noise_pct for c in rows])
+    rev_noise = np.median([c.revenue_noise_pct for c in rows])
+    assert 0.75 < conv / conv_noise < 1.3
+    assert rev / rev_noise > 1.0
+    # sqrt((1 + pi/8) / the expected orders of a week)
+    expected = 100 * np.sqrt((1 + np.pi / 8) / (7 * orders_per_day))
+    assert rev_noise == pytest.approx(expected, rel=0.06)  # without pi/8: 0.85 of it
+
+
+def test_a_flag_within_the_count_noise_says_so(quiet):
+    flagged = [c for t in weekly_tables(quiet, InsightsConfig()) for c in t.channels
+               if c.underperforming]
+    assert len(flagged) >= 10  # a quiet store of ~10 orders a week per channel flags often
+    within = [c for c in flagged if any("within twice its count noise" in r for r in c.reasons)]
+    assert len(within) >= 0.9 * len(flagged)
+    # a real -60 % on a channel of ~40 orders a week is beyond twice its noise (~18 %)
+    kpis = kpis_from_cube(sparse_cube(seed=3, orders_per_day=6.0, cut=("email", 7, 0.4)))
+    email = next(c for c in _channels(dr.SlicePanel(kpis), InsightsConfig(), None).channels
+                 if c.channel == "email")
+    assert email.underperforming and email.conversion_vs_baseline_pct < -45
+    assert 2 * email.conversion_noise_pct < -email.conversion_vs_baseline_pct
+    assert not any("count noise" in r for r in email.reasons)

@@ -26,6 +26,11 @@ def _chg(v: Any) -> str:
     return "n/a" if v is None else f"{one_decimal(v):+,.1f}%"
 
 
+def _noise(v: Any) -> str:
+    """A channel's count noise after its change (`` (±15%)``); nothing without one."""
+    return "" if v is None else f" (±{v:.0f}%)"
+
+
 def _ratio_digits(v: Any) -> int:
     """Decimals of a ratio KPI's value: 4 for a rate (0.0312), 2 for an amount (AOV 121.82; its
     stored 6 significant digits hold no 4th decimal)."""
@@ -104,7 +109,7 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
         head += [
             "",
             f"## Channels ({ch['window_start']} to {ch['window_end']}; baseline: {ch['baseline']})",
-            "| channel | revenue | share | conversion | AOV | vs baseline | flag |",
+            "| channel | revenue | share | conversion | AOV | vs baseline (± count noise) | flag |",
             "|---|---|---|---|---|---|---|",
         ]
         for c in ch["channels"]:
@@ -114,7 +119,8 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
             head.append(
                 f"| {c['channel']} | {_n(c['revenue'], 0)} | "
                 f"{_n(c['revenue_share'] * 100, 1, '%')} | {conv} "
-                f"| {_n(c['aov'], 2)} | {_chg(c['revenue_vs_baseline_pct'])} "
+                f"| {_n(c['aov'], 2)} | {_chg(c['revenue_vs_baseline_pct'])}"
+                f"{_noise(c.get('revenue_noise_pct'))} "
                 f"| {'; '.join(c['reasons']) if c['underperforming'] else 'ok'} |"
             )
         if ch.get("note"):

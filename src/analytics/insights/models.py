@@ -1,6 +1,7 @@
 """Output models of ``insights.json`` (pydantic; the committed JSON Schema is generated from
 ``Insights``). No behaviour here: the builders live in ``sections``, ``episodes`` and
-``narrative``."""
+``narrative``. Size (~530 lines): the whole output contract, declarations and their field
+descriptions only, kept in one module so it reads as the schema does."""
 
 from __future__ import annotations
 
@@ -161,6 +162,14 @@ class Channel(_M):
         None, description="revenue vs baseline_revenue, % (-29.0 is 29 % below)")
     conversion_vs_baseline_pct: float | None = Field(
         None, description="conversion_rate vs its baseline, % (a relative change, not points)")
+    revenue_noise_pct: float | None = Field(
+        None, description="one standard deviation, in %, of the revenue change a quiet week of "
+        "this channel shows from its order count alone (Poisson on the baseline's orders, the "
+        "baseline a median of weeks): order values' spread adds to it, so it is a floor. A "
+        "change within twice it may be noise; the reason then says so")
+    conversion_noise_pct: float | None = Field(
+        None, description="the same for conversion_vs_baseline_pct (Poisson on the orders the "
+        "baseline conversion expects from the window's sessions)")
     underperforming: bool = False
     reasons: list[str] = Field(default_factory=list)
     planned: list[CalendarOverlap] = Field(
