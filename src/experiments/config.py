@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shocklab.configio import apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
 
-from .drops import is_fraction, max_drop_problem
+from .drops import DROP_DEFAULT, is_fraction, max_drop_problem
 
 OVERRIDE_TARGETS = ("scenario", "analysis")
 # the file's mappings keyed by dotted paths: ``--set analysis_overrides.detectors.x.window=3`` sets
@@ -433,6 +433,20 @@ class Experiment:
         self.analysis_path = analysis_path
 
 
+def _drops_as_mapping(data: Any, overrides: list[str] | None) -> Any:
+    """A file's ``gate.max_drop`` of one number as ``{default: number}`` when an override sets
+    one metric's tolerance (``--set gate.max_drop.consensus.recall=0.02``): the same tolerances
+    for every other metric, where the override stopped at the number ("gate.max_drop is not a
+    mapping or list") on config/experiments/ci_gate.yaml (``max_drop: 0.0``)."""
+    gate = data.get("gate") if isinstance(data, dict) else None
+    drop = gate.get("max_drop") if isinstance(gate, dict) else None
+    if isinstance(drop, bool) or not isinstance(drop, int | float):
+        return data
+    if not any(o.partition("=")[0].strip().startswith("gate.max_drop.") for o in overrides or []):
+        return data
+    return {**data, "gate": {**gate, "max_drop": {DROP_DEFAULT: drop}}}
+
+
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
     """Load and validate an experiment file and the scenario/analysis files it names.
 
@@ -440,7 +454,8 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     Raises InputError naming the file and key on any problem; reads only, writes nothing.
     """
     path = Path(path)
-    raw = plain(apply_overrides(load_yaml(path), overrides, dotted=DOTTED_KEY_MAPPINGS))
+    raw = plain(apply_overrides(_drops_as_mapping(load_yaml(path), overrides), overrides,
+                                dotted=DOTTED_KEY_MAPPINGS))
     source = str(path) + (" (with --set overrides)" if overrides else "")
     cfg = validate(ExperimentConfig, raw, source)
     scenario_path = _named_file(cfg.scenario, path, source, "scenario")

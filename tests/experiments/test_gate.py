@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -486,3 +488,28 @@ def test_set_adds_a_metric_to_a_per_metric_max_drop(write_experiment):
     got = load_experiment(path, ["gate.max_drop.consensus.median_delay_days=2",
                                  "gate.max_drop.consensus.recall=0.02"]).config.gate.max_drop
     assert got == {"consensus.recall": 0.02, "consensus.median_delay_days": 2}
+
+
+def test_set_one_metric_on_a_file_with_one_max_drop_keeps_it_for_the_others(write_experiment):
+    """config/experiments/ci_gate.yaml sets ``max_drop: 0.0``; --set
+    gate.max_drop.consensus.recall=0.02 stopped at the number ("gate.max_drop is not a mapping or
+    list", exit 2). The number becomes the default, so every other metric keeps it."""
+    from experiments.config import load_experiment
+    from experiments.drops import drop_for
+
+    path = write_experiment(gate={"checks": [], "max_drop": 0.01})
+    got = load_experiment(path, ["gate.max_drop.consensus.recall=0.02"]).config.gate.max_drop
+    assert got == {"default": 0.01, "consensus.recall": 0.02}
+    assert drop_for(got, "consensus.f1") == 0.01 and drop_for(got, "consensus.recall") == 0.02
+    # without a per-metric override the file's number stays a number
+    assert load_experiment(path, ["gate.max_drop=0.03"]).config.gate.max_drop == 0.03
+    assert load_experiment(path).config.gate.max_drop == 0.01
+
+
+def test_set_one_metric_on_the_shipped_ci_gate(tmp_path):
+    from experiments.config import load_experiment
+
+    root = Path(__file__).resolve().parents[2]
+    got = load_experiment(root / "config/experiments/ci_gate.yaml",
+                          ["gate.max_drop.consensus.median_delay_days=1"]).config.gate.max_drop
+    assert got == {"default": 0.0, "consensus.median_delay_days": 1}
