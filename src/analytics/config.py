@@ -211,7 +211,7 @@ class ScoringConfig(_Strict):
         1, ge=0, le=60, description="an incident may start this many days before the event"
     )
     late_days: int = Field(
-        3, ge=0, le=60, description="… or overlap up to this many days after it ends"
+        3, ge=0, le=60, description="… or start up to this many days after it ends"
     )
     min_effect: float = Field(
         0.03, ge=0, le=10, description="strict: the KPI moved at least this much (relative)"

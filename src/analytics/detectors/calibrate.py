@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,11 @@ from ..drivers import nanmedian0
 SERIES_KEYS = ["kpi", "dimension", "segment"]
 COUNT_KPIS = ("orders", "sessions", "units", "new_customers", "returning_customers")
 MAX_SCORE = 50.0
+
+
+# a window's length in periods: the key of a per-window calibration and an item of `windows`
+# (a window of -5 or 0 was taken as given: -3 keyed a calibration no window reads)
+Window = Annotated[int, Field(ge=1, le=10_000)]
 
 
 class CalibrationConfig(BaseModel):

@@ -74,7 +74,7 @@ from .baseline import (
     share_level,
     trend_level,
 )
-from .calibrate import COUNT_KPIS, CalibrationConfig, Wide, blocks, shift
+from .calibrate import COUNT_KPIS, CalibrationConfig, Wide, Window, blocks, shift
 from .rolling_zscore import slice_counts, slice_daily, slot_factor
 
 HALF_PI = np.pi / 2  # variance of a sample median / variance of a mean, normal data
@@ -129,7 +129,7 @@ class CountLikelihoodConfig(DetectorConfig):
         "(3.85e-4) is 3.89 vs the normal's 3.55; scale_cap 3.5: a past shock's days stay out of "
         "the series' scale (tenth session, docs/history/detection.md)",
     )
-    window_calibration: dict[int, CalibrationConfig] = Field(
+    window_calibration: dict[Window, CalibrationConfig] = Field(
         default_factory=lambda: {
             3: CalibrationConfig(tail_df=None, tail_gain=0.97, scale_cap=3.5),
             7: CalibrationConfig(tail_df=None, tail_gain=0.975, scale_cap=3.5),

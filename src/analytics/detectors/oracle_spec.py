@@ -14,11 +14,12 @@ import pandas as pd
 from pydantic import Field
 
 from .base import Detector, DetectorConfig, DetectorInput, register
+from .calibrate import Window
 
 
 class OracleConfig(DetectorConfig):
     type: Literal["oracle"] = "oracle"
-    windows: list[int] = Field(
+    windows: list[Window] = Field(
         default=[3, 7], description="trailing multi-day windows tested besides 1 day"
     )
     product_null: Literal["unconditional", "category"] = Field(

@@ -30,6 +30,7 @@ from .calibrate import (
     COUNT_KPIS,
     CalibrationConfig,
     Wide,
+    Window,
     calibrate_wide,
     log_noise_floor,
     noise_floor,
@@ -65,7 +66,7 @@ class RollingZScoreConfig(DetectorConfig):
         "sub-daily data keep mad",
     )
     kappa_min: float = Field(0.25, gt=0, le=10, description="floor_ratio: ratio never below this")
-    ratio_calibration: dict[int, CalibrationConfig] = Field(
+    ratio_calibration: dict[Window, CalibrationConfig] = Field(
         default_factory=lambda: {
             1: CalibrationConfig(tail_df=20, tail_gain=1.05),
             3: CalibrationConfig(tail_df=20, tail_gain=1.05),
@@ -107,7 +108,7 @@ class RollingZScoreConfig(DetectorConfig):
         "with the main score by Bonferroni (min p x number of windows), so slow, small shifts "
         "add up and the knob stays honest (e.g. [3, 7])",
     )
-    window_calibration: dict[int, CalibrationConfig] = Field(
+    window_calibration: dict[Window, CalibrationConfig] = Field(
         default_factory=lambda: {
             3: CalibrationConfig(tail_df=10, tail_gain=1.25),
             7: CalibrationConfig(tail_df=7.5, tail_gain=1.4),
@@ -148,7 +149,7 @@ class RollingZScoreConfig(DetectorConfig):
         182, ge=7, le=1_000_000,
         description="trailing periods of the share's spread (MAD around its baseline)",
     )
-    share_calibration: dict[int, CalibrationConfig] = Field(
+    share_calibration: dict[Window, CalibrationConfig] = Field(
         default_factory=lambda: {
             1: CalibrationConfig(tail_df=20, tail_gain=1.11),
             3: CalibrationConfig(tail_df=20, tail_gain=1.11),
