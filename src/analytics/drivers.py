@@ -280,6 +280,16 @@ class SlicePanel:
         rows = np.flatnonzero(self._grid)
         return max(1, int(np.median(np.diff(rows)))) if len(rows) > 1 else 1
 
+    def between_rows(self) -> np.ndarray | None:
+        """Days between a coarser-than-daily --kpis file's rows (a weekly file's six other days
+        of each week): no period lies there, so nothing is missing (a grid day without a row
+        is). None for daily and sub-daily files and for store data."""
+        step = self.step_days()
+        if self._grid is None or step <= 1:
+            return None
+        first = int(np.flatnonzero(self._grid)[0])
+        return (np.arange(len(self.dates)) - first) % step != 0
+
     def _grid_days(self, start: pd.Timestamp, end: pd.Timestamp, lag: int) -> int:
         """Grid days in the window ``lag`` days before [start, end]."""
         lo = (pd.Timestamp(start) - self.dates[0]).days - lag if len(self.dates) else 0

@@ -187,7 +187,7 @@ def test_summary_channels_and_seasonality(tmp_path):
     # each channel's change with its count noise (a floor: Poisson on its baseline orders)
     assert email["revenue_noise_pct"] > 0
     row = next(line for line in md.splitlines() if line.startswith("| email |"))
-    assert f"(±{email['revenue_noise_pct']:.0f}%)" in row
+    assert f"(±{email['revenue_noise_pct']:.2g}%)" in row   # two significant digits
 
 
 def test_max_incidents_keeps_the_most_severe(tmp_path):

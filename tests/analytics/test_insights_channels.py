@@ -105,3 +105,59 @@ def test_a_flag_within_the_count_noise_says_so(quiet):
     assert email.underperforming and email.conversion_vs_baseline_pct < -45
     assert 2 * email.conversion_noise_pct < -email.conversion_vs_baseline_pct
     assert not any("count noise" in r for r in email.reasons)
+
+
+def test_the_noise_follows_the_baseline_weeks():
+    # a baseline of one week is as noisy as the window: sqrt((1 + pi/2) / n), not the 4 weeks'
+    kpis = kpis_from_cube(sparse_cube(seed=3, orders_per_day=6.0))
+    one = InsightsConfig(channels={"baseline_weeks": 1})
+    rows = [c for t in weekly_tables(kpis, one) for c in t.channels]
+    conv = np.std([c.conversion_vs_baseline_pct for c in rows])
+    conv_noise = np.median([c.conversion_noise_pct for c in rows])
+    assert 0.75 < conv / conv_noise < 1.3
+    assert np.median([c.revenue_noise_pct for c in rows]) == pytest.approx(
+        100 * np.sqrt((1 + np.pi / 2) / 42), rel=0.06)
+
+
+def test_no_noise_beside_a_change_that_is_unknown():
+    kpis = kpis_from_cube(sparse_cube(seed=3, orders_per_day=6.0))
+    last = kpis["date"].max()
+    # email's revenue unknown in the window (its orders and sessions known)
+    gone = (kpis["dimension"] == "channel") & (kpis["segment"] == "email") & (
+        kpis["date"] > last - pd.Timedelta(days=7))
+    kpis.loc[gone, "revenue"] = np.nan
+    email = next(c for c in _channels(dr.SlicePanel(kpis, gaps=True), InsightsConfig(),
+                                      None).channels if c.channel == "email")
+    assert email.revenue_vs_baseline_pct is None and email.revenue_noise_pct is None
+    assert email.conversion_vs_baseline_pct is not None and email.conversion_noise_pct > 0
+
+
+@pytest.mark.parametrize("value,text", [(0.0041234, "0.0041"), (5.67, "5.7"), (9.96, "10"),
+                                        (21.4, "21"), (181.2, "181"), (4.46e151, ">999")])
+def test_noise_text_keeps_two_significant_digits(value, text):
+    from analytics.insights.common import noise_text
+
+    assert noise_text(value) == text
+
+
+def test_a_weekly_files_channels_have_a_baseline():
+    # one row a week (Mondays): the six days between rows are no gap, so the baseline is the
+    # median of the 4 weeks before (it was null on every channel: no flag for a halved channel)
+    weeks = pd.date_range("2024-01-01", periods=30, freq="W-MON")
+    rng = np.random.default_rng(5)
+    rows = []
+    for ch, n in (("email", 30.0), ("paid", 300.0)):
+        orders = rng.poisson(n, len(weeks)).astype(float)
+        if ch == "paid":
+            orders[-1] = round(orders[-1] / 2)
+        rows.append(pd.DataFrame({"date": weeks, "dimension": "channel", "segment": ch,
+                                  "orders": orders, "revenue": orders * 50.0,
+                                  "sessions": rng.poisson(n * 30, len(weeks)).astype(float)}))
+    kpis = pd.concat(rows, ignore_index=True)
+    t = _channels(dr.SlicePanel(kpis, gaps=True), InsightsConfig(), None)
+    paid = next(c for c in t.channels if c.channel == "paid")
+    assert "paid" in t.underperformers and not any("noise" in r for r in paid.reasons)
+    assert -60 < paid.revenue_vs_baseline_pct < -40 and 5 < paid.revenue_noise_pct < 9
+    email = next(c for c in t.channels if c.channel == "email")
+    assert email.baseline_revenue == pytest.approx(50.0 * np.median(
+        kpis.loc[kpis["segment"] == "email", "orders"].to_numpy()[-5:-1]))

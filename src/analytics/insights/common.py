@@ -39,6 +39,14 @@ def _pct(a: float | None, e: float | None) -> float | None:
     return _f((a - e) / abs(e) * 100.0)
 
 
+def noise_text(v: float) -> str:
+    """A count noise as the texts print it: two significant digits (0.0041, 5.7, 21), a
+    whole number to 999, then '>999' (a fraction of an order a week)."""
+    if v >= 999.5:
+        return ">999"
+    return f"{v:.0f}" if v >= 9.95 else f"{v:.2g}"
+
+
 def one_decimal(v: float) -> float:
     """``v`` rounded to the one decimal the texts print, without a negative zero: -0.04 % is
     printed '+0.0%', not '-0.0%' (which reads as a fall)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from shocklab.catalogue import RATIO_KPIS
 
-from .common import SEVERITY_RANK, _slice_label, one_decimal
+from .common import SEVERITY_RANK, _slice_label, noise_text, one_decimal
 from .models import PlannedDay
 from .planned import describe
 
@@ -28,7 +28,7 @@ def _chg(v: Any) -> str:
 
 def _noise(v: Any) -> str:
     """A channel's count noise after its change (`` (±15%)``); nothing without one."""
-    return "" if v is None else f" (±{v:.0f}%)"
+    return "" if v is None else f" (±{noise_text(v)}%)"
 
 
 def _ratio_digits(v: Any) -> int:

@@ -165,8 +165,9 @@ class Channel(_M):
     revenue_noise_pct: float | None = Field(
         None, description="one standard deviation, in %, of the revenue change a quiet week of "
         "this channel shows from its order count alone (Poisson on the baseline's orders, the "
-        "baseline a median of weeks): order values' spread adds to it, so it is a floor. A "
-        "change within twice it may be noise; the reason then says so")
+        "baseline a median of `baseline_weeks` windows): order values' spread adds to it, so it "
+        "is a floor; null where the change is. A change within twice it may be noise; the "
+        "reason then says so")
     conversion_noise_pct: float | None = Field(
         None, description="the same for conversion_vs_baseline_pct (Poisson on the orders the "
         "baseline conversion expects from the window's sessions)")

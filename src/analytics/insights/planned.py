@@ -95,6 +95,9 @@ def unplanned_trailing(panel: dr.SlicePanel, comp: str, dimension: str, segments
     inside = ((idx >= 0) & (idx < len(arr)))[..., None]
     pos = np.clip(idx, 0, len(arr) - 1)
     vals = np.where(inside, arr[pos], np.nan)  # (2K, n, segments)
+    between = panel.between_rows()
+    if between is not None:  # a weekly file's days between its rows hold no period: 0, not NaN
+        vals = np.where(inside & between[pos][..., None], 0.0, vals)
     planned = inside & plan[pos]
     usable = np.isfinite(vals) & ~planned
     near = np.arange(2 * weeks)[:, None, None] < weeks
