@@ -280,15 +280,17 @@ class SlicePanel:
         rows = np.flatnonzero(self._grid)
         return max(1, int(np.median(np.diff(rows)))) if len(rows) > 1 else 1
 
-    def between_rows(self) -> np.ndarray | None:
-        """Days between a coarser-than-daily --kpis file's rows (a weekly file's six other days
-        of each week): no period lies there, so nothing is missing (a grid day without a row
-        is). None for daily and sub-daily files and for store data."""
+    def between_rows(self, days: np.ndarray | None = None) -> np.ndarray | None:
+        """Which ``days`` (day numbers from the first date; default: every date, and any number,
+        before or past the data) fall between a coarser-than-daily --kpis file's rows (a weekly
+        file's six other days of each week): no period lies there, so nothing is missing (a
+        grid day without a value is). None for daily and sub-daily files and for store data."""
         step = self.step_days()
         if self._grid is None or step <= 1:
             return None
         first = int(np.flatnonzero(self._grid)[0])
-        return (np.arange(len(self.dates)) - first) % step != 0
+        at = np.arange(len(self.dates)) if days is None else np.asarray(days)
+        return (at - first) % step != 0
 
     def _grid_days(self, start: pd.Timestamp, end: pd.Timestamp, lag: int) -> int:
         """Grid days in the window ``lag`` days before [start, end]."""
@@ -306,12 +308,16 @@ class SlicePanel:
         arr = self._arr[comp]
         if source == "actual":
             return self._gather(arr, days), 1
+        # a baseline needs every day of the window, but a weekly file's days between its rows
+        # hold no period (its baselines and kpi_changes were all null)
+        between = self.between_rows(days)
+        need = n_days if between is None else n_days - int(between.sum())
         if source == "detector":
             if comp not in self._exp:
-                return np.full((n_days, arr.shape[1]), np.nan), n_days
+                return np.full((n_days, arr.shape[1]), np.nan), need
             return self._gather(
                 self._exp[comp], days
-            ), n_days  # NaN unless every day has a baseline
+            ), need  # NaN unless every day has a baseline
         if source == "shift":
             return self._gather(arr, days - int(shift_days or 7)), 1
         # same-weekday baseline: day j of the window looks back 7*(j//7 + k) days, k = 1..K, and
@@ -323,7 +329,7 @@ class SlicePanel:
             lags = np.concatenate([lags, np.stack([fwd + 7 * k for k in range(baseline_weeks)])])
         # (K or 2K, days, slices); NaN past the data's ends
         stack = self._gather(arr, days[None, :] + lags)
-        return nanmedian0(stack), n_days
+        return nanmedian0(stack), need
 
     def column(self, comp: str, dimension: str, segment: str) -> int | None:
         """Position of a slice among the columns of ``values[comp]``."""

@@ -106,6 +106,32 @@ def test_a_weekly_file_counts_its_grid_weeks_not_every_day():
                                       "shift", shift_days=7).iloc[0])
 
 
+def test_a_weekly_files_baselines_read_its_weeks():
+    """A same-weekday baseline of a weekly file: the median of the weeks before (it needed every
+    day of the window, and the six days between rows have none: every incident's
+    baseline_magnitude_pct and every channel's baseline were null on weekly files)."""
+    stamps = pd.date_range("2024-01-01", periods=10, freq="W-MON")
+    rev = np.array([700.0, 710, 690, 720, 705, 800, 640, 760, 600, 350])
+    panel = dr.SlicePanel(_kpis(stamps, {"revenue": rev}), gaps=True)
+    week = (stamps[-1], stamps[-1] + pd.Timedelta(days=6))
+    assert panel.window_sums("revenue", *week, "trailing").iloc[0] == np.median(rev[-5:-1])
+    # over two weeks: each week against the four weeks before the window (trailing_lags)
+    two = panel.window_sums("revenue", stamps[-2], stamps[-1] + pd.Timedelta(days=6), "trailing")
+    assert two.iloc[0] == 2 * np.median(rev[-6:-2])
+    # a missing week among the four: the median of the three others; the week itself missing:
+    # its baseline is still known (the window's actual is the gap)
+    rev[-3] = np.nan
+    panel = dr.SlicePanel(_kpis(stamps, {"revenue": rev}), gaps=True)
+    assert panel.window_sums("revenue", *week, "trailing").iloc[0] == np.median(rev[[-5, -4, -2]])
+    # daily files are unchanged: a day without a baseline leaves the window's baseline unknown
+    days = pd.date_range("2024-01-01", periods=35, freq="D")
+    daily = np.full(35, 100.0)
+    daily[30 - 7] = np.nan
+    daily[30 - 14] = daily[30 - 21] = daily[30 - 28] = np.nan
+    dp = dr.SlicePanel(_kpis(days, {"revenue": daily}), gaps=True)
+    assert np.isnan(dp.window_sums("revenue", days[28], days[34], "trailing").iloc[0])
+
+
 def test_persistence_reads_missing_days_as_gaps_not_as_a_fall():
     """Whether a change stayed compares the 4 weeks before an episode with 4 weeks after it; a
     --kpis file missing a week after the episode read as a 25 % lower level after it: half of a
