@@ -11,9 +11,8 @@ never flagged. The spread never goes below the count-aware noise floor of the KP
 counts, binomial for conversion, 1/sqrt(orders) for AOV and revenue; ``calibrate.noise_floor``),
 so a small slice's quiet stretch cannot make a tiny move look enormous.
 
-Vectorized over series: the input becomes one [period x series] matrix and every rolling
-statistic runs column-wise (``calibrate.Wide``). Windows count periods of the series' own step
-(days for daily data, hours for hourly files).
+Vectorized over series: one [period x series] matrix, every rolling statistic column-wise
+(``calibrate.Wide``). Windows count periods of the series' own step (days, or hours).
 """
 
 from __future__ import annotations
