@@ -90,6 +90,20 @@ def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue",
     return s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D")).astype(float)
 
 
+def per_day(y: pd.Series) -> pd.Series:
+    """A summed series of a coarser-than-daily file (a weekly export: one row a week, the days
+    between NaN) as days: each row's value spread evenly over the ``step`` days it stands for
+    (from its date on, as the insights read a weekly file's last row), a missing row's days NaN.
+    The forecast fitted the rows as if they were days: a weekly file's 90 days and months were 7
+    times its revenue. Daily and sub-daily series (step 1) are returned as they are."""
+    seen = y.index[y.notna()]
+    step = int(np.median((seen[1:] - seen[:-1]).days)) if len(seen) > 1 else 1
+    if step <= 1:
+        return y
+    days = pd.date_range(y.index.min(), y.index.max() + pd.Timedelta(days=step - 1), freq="D")
+    return y.reindex(days).ffill(limit=step - 1) / step
+
+
 def _daily_ratio(kpis_daily: pd.DataFrame, kpi: str) -> tuple[pd.Series, int, int]:
     """Ratio ``kpi`` per day of the overall rows: its periods weighted by the denominator column
     (``consensus._aggregate``'s rule: every observed period with a finite weight >= 0, their sum
@@ -246,7 +260,7 @@ def forecast_revenue(kpis_daily: pd.DataFrame, cfg: ForecastConfig | None = None
     [{month, yhat, lower, upper, days, partial}], recent {weeks: [...], deviation_pct, ...}.
     """
     cfg = cfg or ForecastConfig()
-    y = overall_series(kpis_daily, kpi)
+    y = per_day(overall_series(kpis_daily, kpi))
     if int(y.notna().sum()) < cfg.min_history_days:
         return None
     z = NormalDist().inv_cdf(0.5 + cfg.interval / 2)

@@ -28,7 +28,7 @@ from shocklab.filenames import MAX_BYTES, hashed_name, safe_name
 
 from .context import RunContext
 from .external import step_text
-from .forecasting import overall_series, ratio_note
+from .forecasting import overall_series, per_day, ratio_note
 
 log = logging.getLogger("shocklab.report")
 
@@ -161,7 +161,9 @@ def plot_forecast(ctx: RunContext) -> bytes | None:
     if fc.get("status") != "ok" or not fc.get("daily"):
         return None
     f = pd.DataFrame(fc["daily"]).assign(date=lambda d: pd.to_datetime(d["date"]))
-    y = overall_series(ctx.kpis_daily, fc.get("kpi", "revenue"))
+    # a weekly file's rows as the days they stand for: the forecast's scale (and a line, not
+    # points between NaN days)
+    y = per_day(overall_series(ctx.kpis_daily, fc.get("kpi", "revenue")))
     y = y.loc[y.index > y.index.max() - pd.Timedelta(days=max(120, len(f)))]
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     ax = fig.subplots()

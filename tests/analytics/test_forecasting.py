@@ -227,3 +227,29 @@ def test_outage_days_left_out_of_the_log_fit_do_not_switch_yearly_seasonality_of
     out = forecast_revenue(k, ForecastConfig(horizon_days=14))
     assert "log revenue (weekly + yearly seasonality)" in out["method"]
     assert seen[0] is True   # the forecast's own fit (the back-check's has 692 days: off)
+
+
+def test_a_weekly_files_rows_are_forecast_as_the_days_they_stand_for():
+    """A weekly export (one row a week: the week's revenue) was fitted as if each row were one
+    day, so every forecast day was a week's revenue and each month 7 times too large."""
+    from analytics.forecasting import per_day
+
+    weeks = pd.date_range("2024-01-01", periods=60, freq="W-MON")
+    rev = 7_000.0 * (1 + 0.02 * np.random.default_rng(4).standard_normal(len(weeks)))
+    k = pd.DataFrame({"date": weeks, "dimension": "overall", "segment": "all", "revenue": rev})
+    f = forecast_revenue(k, ForecastConfig(horizon_days=60), seed=1)
+    assert f is not None and f["trained_to"] == (weeks[-1] + pd.Timedelta(days=6)).date()
+    d = pd.DataFrame(f["daily"])
+    assert d["yhat"].mean() == pytest.approx(1_000.0, rel=0.05)   # a day, not a week
+    full = next(m for m in f["monthly"] if not m["partial"])
+    assert full["yhat"] == pytest.approx(1_000.0 * full["days"], rel=0.05)
+    # the spread keeps the total and a missing week stays missing (never zero)
+    y = pd.Series(rev, index=weeks).reindex(pd.date_range(weeks[0], weeks[-1], freq="D"))
+    y[weeks[10]] = np.nan
+    days = per_day(y)
+    assert days.sum() == pytest.approx(np.nansum(y.to_numpy()))
+    assert days[weeks[10]:weeks[10] + pd.Timedelta(days=6)].isna().all()
+    assert days[weeks[11]:weeks[11] + pd.Timedelta(days=6)].notna().all()
+    # a daily series is its own days
+    daily = pd.Series(np.arange(20.0), index=pd.date_range("2024-01-01", periods=20, freq="D"))
+    assert per_day(daily) is daily
