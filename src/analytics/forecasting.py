@@ -90,18 +90,19 @@ def overall_series(kpis_daily: pd.DataFrame, kpi: str = "revenue",
     return s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D")).astype(float)
 
 
-def per_day(y: pd.Series) -> pd.Series:
-    """A summed series of a coarser-than-daily file (a weekly export: one row a week, the days
-    between NaN) as days: each row's value spread evenly over the ``step`` days it stands for
-    (from its date on, as the insights read a weekly file's last row), a missing row's days NaN.
-    The forecast fitted the rows as if they were days: a weekly file's 90 days and months were 7
-    times its revenue. Daily and sub-daily series (step 1) are returned as they are."""
+def per_day(y: pd.Series, mean: bool = False) -> pd.Series:
+    """A series of a coarser-than-daily file (a weekly export: one row a week, the days between
+    NaN) as days: each row's value spread evenly over the ``step`` days it stands for (from its
+    date on, as the insights read a weekly file's last row), or with ``mean`` (a ratio or a
+    gauge) repeated on each; a missing row's days NaN. The forecast fitted the rows as if they
+    were days: a weekly file's 90 days and months were 7 times its revenue. Daily and sub-daily
+    series (step 1) are returned as they are."""
     seen = y.index[y.notna()]
     step = int(np.median((seen[1:] - seen[:-1]).days)) if len(seen) > 1 else 1
     if step <= 1:
         return y
     days = pd.date_range(y.index.min(), y.index.max() + pd.Timedelta(days=step - 1), freq="D")
-    return y.reindex(days).ffill(limit=step - 1) / step
+    return y.reindex(days).ffill(limit=step - 1) / (1 if mean else step)
 
 
 def _daily_ratio(kpis_daily: pd.DataFrame, kpi: str) -> tuple[pd.Series, int, int]:

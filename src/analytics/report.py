@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from shocklab.catalogue import is_generic
+from shocklab.catalogue import RATIO_KPIS, is_generic
 from shocklab.figures import house_style, missing_glyphs_quiet
 from shocklab.filenames import MAX_BYTES, hashed_name, safe_name
 
@@ -79,8 +79,11 @@ def day_rule(ctx: RunContext, kpi: str) -> str | None:
 @house_style
 def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
     rule = day_rule(ctx, kpi)   # a --kpis file's own column: its periods' mean or sum a day
+    # a weekly file's rows as the days they stand for (its plot was blank: one point a week
+    # between NaN days, and a week's total on a "per day" axis)
     y = (
-        overall_series(ctx.kpis_daily, kpi, mean=rule == "mean")
+        per_day(overall_series(ctx.kpis_daily, kpi, mean=rule == "mean"),
+                mean=rule == "mean" or kpi in RATIO_KPIS)
         if kpi in ctx.kpis_daily.columns
         else pd.Series(dtype=float)
     )
@@ -194,6 +197,7 @@ def plot_channels(ctx: RunContext) -> bytes | None:
         return None
     wide = ch.assign(date=pd.to_datetime(ch["date"])).pivot_table(index="date", columns="segment",
                                                                    values="revenue", aggfunc="sum")
+    wide = wide.apply(per_day)  # a weekly file's rows as their days (no whole week was left)
     weekly = wide.resample("W-SUN").sum(min_count=1)
     full = wide.iloc[:, 0].resample("W-SUN").size() == 7   # partial first/last weeks would dip
     weekly = weekly.loc[full.reindex(weekly.index, fill_value=False)].dropna(how="all")

@@ -127,7 +127,12 @@ def _signed(v: float) -> str:
 
 
 def _updown(v: float | None) -> str:
-    return "n/a" if v is None else ("up" if _sig(v) > 0 else "down" if _sig(v) < 0 else "flat")
+    """The direction word of a change, as printed beside it (``_signed``): -0.04 % is "flat
+    +0.0%" (it was "down +0.0%")."""
+    if v is None:
+        return "n/a"
+    p = one_decimal(_sig(v))
+    return "up" if p > 0 else "down" if p < 0 else "flat"
 
 
 def _scope_label(ep: Episode) -> str | None:

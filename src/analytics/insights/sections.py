@@ -15,7 +15,7 @@ from shocklab.versions import versions as package_versions
 
 from .. import drivers as dr
 from ..context import RunContext
-from ..forecasting import forecast_revenue, overall_series
+from ..forecasting import forecast_revenue, overall_series, per_day
 from ..insights_config import InsightsConfig
 from .common import _day, _driver_set, _explain, _f, _pct, _seed, _slice_sums, noise_text
 from .models import (
@@ -266,6 +266,10 @@ def _forecast(ctx: RunContext, cfg: InsightsConfig) -> Forecast:
         log.warning("forecast failed: %s: %s", type(exc).__name__, exc)
         return Forecast(status="failed", reason=f"{type(exc).__name__}: {exc}")
     if res is None:
+        o = ctx.kpis_daily["dimension"].astype(str) == "overall"
+        if not ctx.kpis_daily.loc[o, "revenue"].notna().any():
+            return Forecast(status="skipped", reason="no store-wide (overall) revenue series, "
+                            "only slices")
         return Forecast(status="skipped", reason=f"less than {f.min_history_days} days of history")
     return Forecast(status="ok", **res)
 
@@ -313,6 +317,7 @@ def _seasonality(kpis: pd.DataFrame) -> Seasonality:
         "Dec",
     )
     wd = _profile(y.groupby(y.index.day_of_week).mean(), days) if len(y) >= 14 else None
+    y = per_day(y).dropna()  # a weekly file's months: days' means, not weeks' (7x)
     # a month-of-year profile needs every month of a year: over six months of a store that lost
     # customers it read "monthly: peak Jan, trough Jun, amplitude 47.9%" — trend and shocks,
     # told as a season

@@ -1,0 +1,104 @@
+"""A weekly KPI export (one row a week, the week's totals) through `run_analysis.py --kpis`:
+session 42's pass read its insights against the data it was built from. Before: every channel's
+baseline null (no flag for a halved channel), the forecast 7 times the revenue (rows fitted as
+days), the KPI plots blank (one point a week between NaN days) and no channels.png, the months'
+seasonality means a week's revenue; on a daily file of slices only the forecast said "less than
+56 days of history" for 200 days; a -0.04 % week read "revenue down +0.0%"."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+WEEKS = pd.date_range("2024-01-01", periods=90, freq="W-MON")
+CHANNELS = {"organic": 0.5, "paid": 0.3, "email": 0.2}
+
+
+@pytest.fixture
+def weekly(tmp_path):
+    """Long layout: overall and three channels, ~7,000 revenue a week (1,000 a day), a yearly
+    swing of +-10 %; email halved in the last week."""
+    rng = np.random.default_rng(7)
+    season = 1 + 0.1 * np.sin(2 * np.pi * WEEKS.day_of_year / 365.25)
+    rows, total = [], {k: np.zeros(len(WEEKS)) for k in ("revenue", "orders", "sessions")}
+    for ch, share in CHANNELS.items():
+        orders = rng.poisson(1400 * share * season).astype(float)
+        if ch == "email":
+            orders[-1] = round(orders[-1] / 2)
+        vals = {"orders": orders, "revenue": orders * 5.0,
+                "sessions": rng.poisson(42000 * share * season).astype(float)}
+        for k, v in vals.items():
+            total[k] += v
+            rows.append(pd.DataFrame({"date": WEEKS.strftime("%Y-%m-%d"), "kpi": k, "value": v,
+                                      "dimension": "channel", "segment": ch}))
+    for k, v in total.items():
+        rows.append(pd.DataFrame({"date": WEEKS.strftime("%Y-%m-%d"), "kpi": k, "value": v,
+                                  "dimension": "", "segment": ""}))
+    p = tmp_path / "weekly.csv"
+    pd.concat(rows, ignore_index=True).to_csv(p, index=False)
+    return p
+
+
+def test_a_weekly_exports_insights_read_days_not_weeks(cli, tmp_path, weekly):
+    r = cli("analysis", "--kpis", weekly, "--layout", "long", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr[-800:]
+    doc = json.loads((tmp_path / "run" / "insights.json").read_text())
+    day = next(t for t in doc["summary"]["totals"] if t["kpi"] == "revenue")["daily_mean"]
+    assert day == pytest.approx(1_000.0, rel=0.1)
+    # the forecast: a day is a day's revenue and a month about a month's (it was 7x)
+    f = doc["forecast"]
+    assert f["status"] == "ok"
+    assert np.mean([d["yhat"] for d in f["daily"]]) == pytest.approx(day, rel=0.25)
+    full = next(m for m in f["monthly"] if not m["partial"])
+    assert full["yhat"] == pytest.approx(day * full["days"], rel=0.25)
+    # the months' seasonality: days' means (a week's before), and no weekday profile
+    se = doc["seasonality"]
+    assert se["weekday"] is None
+    assert all(0.7 * day < p["mean"] < 1.3 * day for p in se["monthly"]["points"])
+    # the channels: a baseline for each, the halved one flagged beyond its noise
+    ch = {c["channel"]: c for c in doc["channels"]["channels"]}
+    assert all(c["baseline_revenue"] for c in ch.values())
+    assert "email" in doc["channels"]["underperformers"]
+    assert ch["email"]["revenue_vs_baseline_pct"] < -35
+    assert -ch["email"]["revenue_vs_baseline_pct"] > 2 * ch["email"]["revenue_noise_pct"]
+    plots = {p.name for p in (tmp_path / "run" / "plots").iterdir()}
+    assert {"channels.png", "kpi_revenue.png", "forecast.png"} <= plots
+
+
+def test_the_kpi_plot_of_a_weekly_file_draws_a_line(tmp_path):
+    """plot_kpi's series: each week's row spread over its days (a sum) or repeated (a ratio), so
+    neighbouring days join; before, one value a week between NaN days drew nothing."""
+    from analytics.forecasting import overall_series, per_day
+
+    k = pd.DataFrame({"date": WEEKS[:10], "dimension": "overall", "segment": "all",
+                      "revenue": 7_000.0, "conversion_rate": 0.03})
+    y = overall_series(k, "revenue")
+    assert y.notna().sum() == 10 and y.isna().sum() == 54   # points between NaN days
+    days = per_day(y)
+    assert days.notna().all() and len(days) == 70 and (days == 1_000.0).all()
+    rate = per_day(overall_series(k, "conversion_rate"), mean=True)
+    assert rate.notna().all() and np.allclose(rate, 0.03)
+
+
+def test_a_daily_file_of_slices_says_why_there_is_no_forecast(cli, tmp_path):
+    days = pd.date_range("2025-01-01", periods=200, freq="D")
+    rng = np.random.default_rng(3)
+    rows = [pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "kpi": "revenue",
+                          "value": rng.normal(1000, 30, len(days)).round(2),
+                          "dimension": "channel", "segment": ch}) for ch in ("a", "b")]
+    p = tmp_path / "slices.csv"
+    pd.concat(rows).to_csv(p, index=False)
+    r = cli("analysis", "--kpis", p, "--layout", "long", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr[-800:]
+    f = json.loads((tmp_path / "run" / "insights.json").read_text())["forecast"]
+    assert f["status"] == "skipped" and "overall" in f["reason"], f
+
+
+def test_a_change_printed_as_zero_is_flat():
+    from analytics.insights.narrative import _updown
+
+    assert _updown(-0.0358) == "flat" and _updown(0.04) == "flat"
+    assert _updown(-0.05) == "down" and _updown(0.06) == "up" and _updown(None) == "n/a"
