@@ -397,6 +397,19 @@ def daily_deviation(panel: SlicePanel, kpi: str, baseline_weeks: int = 4,
     return dev
 
 
+def _rows_as_weeks(panel: SlicePanel, dev: np.ndarray, first_day: int) -> np.ndarray:
+    """``dev`` (one value a day from panel day ``first_day`` on) with a weekly file's days
+    between rows taking their row's value, so a run of rows is a run of days (peak_span and
+    onset walk day by day: a change over three weekly rows was measured on one). A missing row's
+    days stay NaN; daily data is returned as it is."""
+    days = first_day + np.arange(len(dev))
+    between = panel.between_rows(days)
+    if between is None:
+        return dev
+    step = panel.step_days()
+    return pd.Series(np.where(between, np.nan, dev)).ffill(limit=step - 1).to_numpy()
+
+
 def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
               baseline_weeks: int = 4, z: float = 2.0, z_extend: float = 1.0,
               share: float = 0.0, sign: int = 0, where: tuple[str, str] = ("overall", "all")
@@ -419,7 +432,7 @@ def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestam
     i1 = (pd.Timestamp(end) - panel.dates[0]).days
     if i0 < 0 or i1 >= len(dev_all) or i1 < i0:
         return None
-    dev = np.nan_to_num(dev_all[i0:i1 + 1], nan=0.0)
+    dev = np.nan_to_num(_rows_as_weeks(panel, dev_all, 0)[i0:i1 + 1], nan=0.0)
     p = int(np.argmax(np.abs(dev) if not sign else np.clip(dev * sign, 0.0, None)))
     if abs(dev[p]) < z * sigma:
         return None
@@ -451,7 +464,9 @@ def onset(panel: SlicePanel, kpi: str, lo: pd.Timestamp, start: pd.Timestamp, en
     for c, col in zip(comps, cols, strict=True):
         a[c] = panel.per_day(c, lo, end, "actual")[0][:, col]
         b[c] = panel.per_day(c, lo, end, "trailing", baseline_weeks)[0][:, col]
-    dev = np.nan_to_num(np.asarray(_relative(kpi, a, b), dtype=float) * sign, nan=0.0)
+    rel = _rows_as_weeks(panel, np.asarray(_relative(kpi, a, b), dtype=float),
+                         (pd.Timestamp(lo) - panel.dates[0]).days)
+    dev = np.nan_to_num(rel * sign, nan=0.0)
     k0 = (pd.Timestamp(start) - pd.Timestamp(lo)).days
     if not 0 <= k0 < len(dev) or dev[k0:].max() <= 0:
         return None

@@ -21,13 +21,19 @@ CHANNELS = {"organic": 0.5, "paid": 0.3, "email": 0.2}
 def weekly(tmp_path):
     """Long layout: overall and three channels, ~7,000 revenue a week (1,000 a day), a yearly
     swing of +-10 %; email halved in the last week."""
+    return _weekly_file(tmp_path, {len(WEEKS) - 1: 0.5})
+
+
+def _weekly_file(tmp_path, cut: dict[int, float]):
+    """The weekly file with email's orders x factor on the rows ``cut`` names."""
     rng = np.random.default_rng(7)
     season = 1 + 0.1 * np.sin(2 * np.pi * WEEKS.day_of_year / 365.25)
     rows, total = [], {k: np.zeros(len(WEEKS)) for k in ("revenue", "orders", "sessions")}
     for ch, share in CHANNELS.items():
         orders = rng.poisson(1400 * share * season).astype(float)
         if ch == "email":
-            orders[-1] = round(orders[-1] / 2)
+            for row, factor in cut.items():
+                orders[row] = round(orders[row] * factor)
         vals = {"orders": orders, "revenue": orders * 5.0,
                 "sessions": rng.poisson(42000 * share * season).astype(float)}
         for k, v in vals.items():
@@ -102,3 +108,20 @@ def test_a_change_printed_as_zero_is_flat():
 
     assert _updown(-0.0358) == "flat" and _updown(0.04) == "flat"
     assert _updown(-0.05) == "down" and _updown(0.06) == "up" and _updown(None) == "n/a"
+
+
+def test_a_change_over_several_weekly_rows_is_measured_over_them(cli, tmp_path):
+    """The measured span walked day by day and stopped at the NaN days between rows: a three-week
+    email drop was measured on one row (its peak week)."""
+    p = _weekly_file(tmp_path, {60: 0.3, 61: 0.3, 62: 0.3})
+    r = cli("analysis", "--kpis", p, "--layout", "long", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr[-800:]
+    inc = [i for i in json.loads((tmp_path / "run" / "insights.json").read_text())["incidents"]
+           if i["incident_id"].startswith("I-revenue-channel-email-") and i["direction"] == "down"
+           and i.get("measured_start")]
+    assert inc, "no measured email revenue incident"
+    i = inc[0]
+    # the three rows, each standing for its 7 days
+    assert i["measured_start"] == str(WEEKS[60].date())
+    assert i["measured_end"] == str((WEEKS[62] + pd.Timedelta(days=6)).date())
+    assert -80 < i["measured_change_pct"] < -60
