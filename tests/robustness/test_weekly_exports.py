@@ -125,3 +125,28 @@ def test_a_change_over_several_weekly_rows_is_measured_over_them(cli, tmp_path):
     assert i["measured_start"] == str(WEEKS[60].date())
     assert i["measured_end"] == str((WEEKS[62] + pd.Timedelta(days=6)).date())
     assert -80 < i["measured_change_pct"] < -60
+
+
+def test_a_slices_only_file_with_visits_is_not_said_to_have_none(cli, tmp_path):
+    """A daily file of channel slices with their sessions (no overall rows): a channel's outage
+    was explained as "the input has no visitor data" (the reason read the store-wide sessions
+    only) beside a title quoting the channel's sessions."""
+    days = pd.date_range("2025-01-01", periods=200, freq="D")
+    rng = np.random.default_rng(5)
+    rows = []
+    for ch, n in (("search", 3000.0), ("social", 2000.0)):
+        sessions = rng.poisson(n, len(days)).astype(float)
+        if ch == "search":
+            sessions[150:154] = np.round(sessions[150:154] * 0.3)
+        orders = rng.binomial(sessions.astype(int), 0.03).astype(float)
+        for k, v in (("sessions", sessions), ("orders", orders), ("revenue", orders * 40.0)):
+            rows.append(pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "kpi": k, "value": v,
+                                      "dimension": "channel", "segment": ch}))
+    p = tmp_path / "slices.csv"
+    pd.concat(rows).to_csv(p, index=False)
+    r = cli("analysis", "--kpis", p, "--layout", "long", "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr[-800:]
+    eps = [e for e in json.loads((tmp_path / "run" / "insights.json").read_text())["episodes"]
+           if "sessions in channel search down" in e["title"]]
+    assert eps, "the outage has no episode"
+    assert "no visitor data" not in eps[0]["narrative"], eps[0]["narrative"]

@@ -81,7 +81,10 @@ def _reason(ep: Episode) -> str:
             way = "rise" if ep.direction == "up" else "fall"
             return f"the product watcher saw a list price {way} against its own recent price"
         return _REASON_PRODUCT[kind]
-    if ep.kpi_changes.get("sessions") is None and kind in _REASON_NO_VISITS:
+    # no visits anywhere: a file of slices only has none store-wide but its slice's own
+    # (it said "the input has no visitor data" beside a title quoting a channel's sessions)
+    if (ep.kpi_changes.get("sessions") is None
+            and (ep.scope_changes or {}).get("sessions") is None and kind in _REASON_NO_VISITS):
         return _REASON_NO_VISITS[kind]
     d = ep.diagnosis
     f = read_features(ep.kpi_changes, ep.drivers, ep.days, (d.persistence, d.persistence_z),
