@@ -71,10 +71,15 @@ def test_without_sessions_the_diagnosis_claims_no_visitor_facts(slice_episode):
     model = Episode.model_validate(ep)
     changes = {k: (None if k in ("sessions", "conversion_rate") else v)
                for k, v in model.kpi_changes.items()}
+    # an input without sessions has them nowhere: in the slice either (a slice's own sessions
+    # are visitor data: a file of slices only has none store-wide)
+    scope = {k: (None if k in ("sessions", "conversion_rate") else v)
+             for k, v in (model.scope_changes or {}).items()} or None
     for kind, label in (("payment_failure", "payment or checkout failure"),
                         ("site_outage", "site outage"), ("flash_sale", "flash sale")):
         diag = model.diagnosis.model_copy(update={"type": kind, "label": label})
-        e = model.model_copy(update={"kpi_changes": changes, "diagnosis": diag})
+        e = model.model_copy(update={"kpi_changes": changes, "scope_changes": scope,
+                                     "diagnosis": diag})
         text = _episode_narrative(e)
         assert "visitors arrived" not in text and "visits were lost" not in text
         assert "no visitor data" in text
