@@ -27,7 +27,7 @@ from shocklab.figures import house_style, missing_glyphs_quiet
 from shocklab.filenames import MAX_BYTES, hashed_name, safe_name
 
 from .context import RunContext
-from .external import step_text
+from .external import averaged_columns, step_text
 from .forecasting import overall_series, per_day, ratio_note
 
 log = logging.getLogger("shocklab.report")
@@ -76,17 +76,22 @@ def day_rule(ctx: RunContext, kpi: str) -> str | None:
     return (ingest.get("day_figures") or {}).get(kpi)
 
 
+def day_series(ctx: RunContext, kpi: str) -> pd.Series:
+    """The overall ``kpi`` a KPI plot draws, one value a day: a weekly file's rows as the days
+    they stand for (its plot was blank: one point a week between NaN days, and a week's total on
+    a "per day" axis), a sum spread over them, a ratio or a gauge (``averaged_columns``) kept
+    on each."""
+    if kpi not in ctx.kpis_daily.columns:
+        return pd.Series(dtype=float)
+    rule = day_rule(ctx, kpi)   # a --kpis file's own column: its periods' mean or sum a day
+    level = kpi in RATIO_KPIS or kpi in averaged_columns(ctx.data)
+    return per_day(overall_series(ctx.kpis_daily, kpi, mean=rule == "mean"), mean=level)
+
+
 @house_style
 def plot_kpi(ctx: RunContext, kpi: str) -> bytes | None:
-    rule = day_rule(ctx, kpi)   # a --kpis file's own column: its periods' mean or sum a day
-    # a weekly file's rows as the days they stand for (its plot was blank: one point a week
-    # between NaN days, and a week's total on a "per day" axis)
-    y = (
-        per_day(overall_series(ctx.kpis_daily, kpi, mean=rule == "mean"),
-                mean=rule == "mean" or kpi in RATIO_KPIS)
-        if kpi in ctx.kpis_daily.columns
-        else pd.Series(dtype=float)
-    )
+    rule = day_rule(ctx, kpi)
+    y = day_series(ctx, kpi)
     if y.dropna().empty:
         return None
     scale = 100.0 if kpi in PERCENT_KPIS else 1.0

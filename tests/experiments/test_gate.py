@@ -501,6 +501,10 @@ def test_set_one_metric_on_a_file_with_one_max_drop_keeps_it_for_the_others(writ
     got = load_experiment(path, ["gate.max_drop.consensus.recall=0.02"]).config.gate.max_drop
     assert got == {"default": 0.01, "consensus.recall": 0.02}
     assert drop_for(got, "consensus.f1") == 0.01 and drop_for(got, "consensus.recall") == 0.02
+    # a whole-value --set before it is the default too (it stopped there the same way)
+    got = load_experiment(path, ["gate.max_drop=0.03",
+                                 "gate.max_drop.consensus.recall=0.02"]).config.gate.max_drop
+    assert got == {"default": 0.03, "consensus.recall": 0.02}
     # without a per-metric override the file's number stays a number
     assert load_experiment(path, ["gate.max_drop=0.03"]).config.gate.max_drop == 0.03
     assert load_experiment(path).config.gate.max_drop == 0.01

@@ -89,6 +89,24 @@ def test_the_kpi_plot_of_a_weekly_file_draws_a_line(tmp_path):
     assert rate.notna().all() and np.allclose(rate, 0.03)
 
 
+def test_a_weekly_gauge_is_plotted_at_its_level():
+    """A weekly file's gauge (a latency, read as a mean) keeps its value on each day the plot
+    draws; a count is spread over them (the first weekly fix spread every column but the
+    ratios as a count: a gauge of 200 ms drew at 28.6)."""
+    from types import SimpleNamespace
+
+    from analytics.report import day_series
+
+    k = pd.DataFrame({"date": WEEKS[:10], "dimension": "overall", "segment": "all",
+                      "latency_ms": 200.0, "requests": 7_000.0})
+    ctx = SimpleNamespace(kpis_daily=k, data=SimpleNamespace(ingest={
+        "step_seconds": 7 * 86400.0, "day_figures": {"latency_ms": "mean", "requests": "sum"}}))
+    gauge, count = day_series(ctx, "latency_ms"), day_series(ctx, "requests")
+    assert len(gauge) == 70 and gauge.notna().all() and np.allclose(gauge, 200.0)
+    assert len(count) == 70 and np.allclose(count, 1_000.0)
+    assert day_series(ctx, "sessions").empty
+
+
 def test_a_daily_file_of_slices_says_why_there_is_no_forecast(cli, tmp_path):
     days = pd.date_range("2025-01-01", periods=200, freq="D")
     rng = np.random.default_rng(3)

@@ -143,7 +143,6 @@ def count_noise_pct(orders: float | None, weeks: int = 4) -> float | None:
     return _f(100.0 * float(np.sqrt((1 + np.pi / 2 / weeks) / orders)))
 
 
-
 def _channels(panel: dr.SlicePanel, cfg: InsightsConfig,
               cal: pd.DataFrame | None = None) -> Channels | None:
     c = cfg.channels
