@@ -14,13 +14,12 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shocklab.configio import apply_overrides, load_yaml, safe_load, validate
+from shocklab.configio import apply_overrides, load_yaml, validate
 from shocklab.errors import InputError
 
-from .drops import DROP_DEFAULT, is_fraction, max_drop_problem
+from .drops import drops_as_mapping, is_fraction, max_drop_problem
 
 OVERRIDE_TARGETS = ("scenario", "analysis")
 # the file's mappings keyed by dotted paths: ``--set analysis_overrides.detectors.x.window=3`` sets
@@ -434,35 +433,6 @@ class Experiment:
         self.analysis_path = analysis_path
 
 
-def _drops_as_mapping(data: Any, overrides: list[str] | None) -> tuple[Any, list[str]]:
-    """``gate.max_drop`` of one number as ``{default: number}`` — the file's and a whole-value
-    ``--set gate.max_drop=0.03`` — when an override sets one metric's tolerance (``--set
-    gate.max_drop.consensus.recall=0.02``): the same tolerance for every other metric, where
-    the override stopped at the number ("gate.max_drop is not a mapping or list") on
-    config/experiments/ci_gate.yaml (``max_drop: 0.0``)."""
-    items = list(overrides or [])
-    if not any(o.partition("=")[0].strip().startswith("gate.max_drop.") for o in items):
-        return data, items
-
-    def number(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
-
-    for k, o in enumerate(items):
-        key, _, raw = o.partition("=")
-        if key.strip() == "gate.max_drop":
-            try:
-                value = safe_load(raw)
-            except (yaml.YAMLError, ValueError, RecursionError):  # as apply_overrides reads it
-                continue
-            if number(value):
-                items[k] = f"gate.max_drop={{{DROP_DEFAULT}: {raw.strip()}}}"
-    gate = data.get("gate") if isinstance(data, dict) else None
-    drop = gate.get("max_drop") if isinstance(gate, dict) else None
-    if number(drop):
-        data = {**data, "gate": {**gate, "max_drop": {DROP_DEFAULT: drop}}}
-    return data, items
-
-
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
     """Load and validate an experiment file and the scenario/analysis files it names.
 
@@ -470,7 +440,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     Raises InputError naming the file and key on any problem; reads only, writes nothing.
     """
     path = Path(path)
-    data, sets = _drops_as_mapping(load_yaml(path), overrides)
+    data, sets = drops_as_mapping(load_yaml(path), overrides)
     raw = plain(apply_overrides(data, sets, dotted=DOTTED_KEY_MAPPINGS))
     source = str(path) + (" (with --set overrides)" if overrides else "")
     cfg = validate(ExperimentConfig, raw, source)

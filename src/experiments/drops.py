@@ -1,9 +1,16 @@
 """``gate.max_drop``: how much worse than the baseline a compared metric may get beyond the
 seed-to-seed noise, in the metric's own units: one number for every compared metric, or one per
-metric (``default`` for the others, else 0), and why a value cannot judge a metric (README,
-"Experiments"; config.py validates the file with it, gate.py reads it)."""
+metric (``default`` for the others, else 0), why a value cannot judge a metric, and a
+per-metric ``--set`` over one number (README, "Experiments"; config.py loads and validates the
+file with it, gate.py reads it)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from shocklab.configio import safe_load
 
 
 def is_fraction(metric: str) -> bool:
@@ -50,3 +57,32 @@ def max_drop_problem(max_drop: float | dict[str, float], metrics: list[str],
                     f"is between 0 and 1: no drop of it can exceed {drop:g}, so the --baseline "
                     "comparison could never fail; give a fraction below 1 (five points: 0.05)")
     return None
+
+
+def drops_as_mapping(data: Any, overrides: list[str] | None) -> tuple[Any, list[str]]:
+    """``gate.max_drop`` of one number as ``{default: number}`` — the file's and a whole-value
+    ``--set gate.max_drop=0.03`` — when an override sets one metric's tolerance (``--set
+    gate.max_drop.consensus.recall=0.02``): the same tolerance for every other metric, where
+    the override stopped at the number ("gate.max_drop is not a mapping or list") on
+    config/experiments/ci_gate.yaml (``max_drop: 0.0``)."""
+    items = list(overrides or [])
+    if not any(o.partition("=")[0].strip().startswith("gate.max_drop.") for o in items):
+        return data, items
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    for k, o in enumerate(items):
+        key, _, raw = o.partition("=")
+        if key.strip() == "gate.max_drop":
+            try:
+                value = safe_load(raw)
+            except (yaml.YAMLError, ValueError, RecursionError):  # as apply_overrides reads it
+                continue
+            if number(value):
+                items[k] = f"gate.max_drop={{{DROP_DEFAULT}: {raw.strip()}}}"
+    gate = data.get("gate") if isinstance(data, dict) else None
+    drop = gate.get("max_drop") if isinstance(gate, dict) else None
+    if number(drop):
+        data = {**data, "gate": {**gate, "max_drop": {DROP_DEFAULT: drop}}}
+    return data, items
