@@ -72,6 +72,16 @@ def test_a_weekly_exports_insights_read_days_not_weeks(cli, tmp_path, weekly):
     assert -ch["email"]["revenue_vs_baseline_pct"] > 2 * ch["email"]["revenue_noise_pct"]
     plots = {p.name for p in (tmp_path / "run" / "plots").iterdir()}
     assert {"channels.png", "kpi_revenue.png", "forecast.png"} <= plots
+    # week over week: the last row is the 7 days from its date, the back-check's last week (the
+    # headline named the 7 days ending on it), and the month four whole rows
+    wow = next(c for c in doc["summary"]["week_over_week"] if c["kpi"] == "revenue")
+    last = f["recent"]["weeks"][-1]
+    assert (wow["current_start"], wow["current_end"]) == (last["start"], last["end"])
+    assert wow["current"] == pytest.approx(last["actual"])
+    assert f"({last['start']} to {last['end']} vs" in doc["summary"]["headline"]
+    mom = next(c for c in doc["summary"]["month_over_month"] if c["kpi"] == "revenue")
+    assert (mom["current_start"], mom["current_end"]) == (
+        str(WEEKS[-4].date()), last["end"])
 
 
 def test_the_kpi_plot_of_a_weekly_file_draws_a_line(tmp_path):
@@ -168,3 +178,23 @@ def test_a_slices_only_file_with_visits_is_not_said_to_have_none(cli, tmp_path):
            if "sessions in channel search down" in e["title"]]
     assert eps, "the outage has no episode"
     assert "no visitor data" not in eps[0]["narrative"], eps[0]["narrative"]
+
+
+def test_a_monthly_file_says_why_there_is_no_week_over_week(cli, tmp_path):
+    """A file of monthly rows (accepted with --step 30D): a week is no whole number of its rows,
+    so no week- or month-over-month windows (they held one row or none), and the headline says
+    why instead of "not enough history" (30 months)."""
+    months = pd.date_range("2023-01-01", periods=30, freq="MS").strftime("%Y-%m-%d")
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"date": months, "revenue": rng.poisson(30_000, 30).astype(float),
+                  "orders": rng.poisson(6_000, 30).astype(float)}).to_csv(
+        tmp_path / "monthly.csv", index=False)
+    r = cli("analysis", "--kpis", tmp_path / "monthly.csv", "--step", "30D",
+            "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr[-800:]
+    doc = json.loads((tmp_path / "run" / "insights.json").read_text())
+    s = doc["summary"]
+    assert s["week_over_week"] == [] and s["month_over_month"] == []
+    assert s["headline"].startswith("No week-over-week comparison: a week is not a whole number")
+    from analytics.insights.grounding import check
+    assert check(doc) == []

@@ -345,16 +345,21 @@ def _generic_action(ep: Episode, where: str) -> str:
     return f"Find what moved {k}{where}: {causes}."
 
 
-def _headline(wow: list[KpiChange], has_revenue: bool = True, has_overall: bool = True) -> str:
+def _headline(wow: list[KpiChange], has_revenue: bool = True, has_overall: bool = True,
+              step_days: int = 1) -> str:
     """Week over week revenue, from ``summary.week_over_week`` (grounded like the narratives).
     ``has_revenue`` False (a --kpis file without revenue): says so, not that history is short;
     ``has_overall`` False (a long --kpis file of slices only: revenue, but no store-wide series to
-    total or compare): says that."""
+    total or compare): says that; ``step_days`` a --kpis file's row step that a week is not a
+    whole number of (a monthly file, ``--step 30D``): says that, not that history is short."""
     if not has_revenue:
         return "No revenue series: no week-over-week revenue headline."
     if not has_overall:
         return ("No store-wide (overall) revenue series, only slices: no totals or week-over-week "
                 "headline; the slices are in kpis_daily.csv and the episodes.")
+    if 7 % step_days:
+        return ("No week-over-week comparison: a week is not a whole number of the file's rows "
+                "(see its step in run.json).")
     rev = next((c for c in wow if c.kpi == "revenue"), None)
     if rev is None or rev.change_pct is None:
         return "Not enough history for a week-over-week comparison."

@@ -82,29 +82,34 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame,
         v = dr.kpi_value(k, sums)
         totals.append(KpiTotal(kpi=k, total=_f(v),
                                daily_mean=_f(v / covered) if k not in RATIO_KPIS else _f(v)))
+    # the windows end where the last row's period does (a weekly file's last row is the 7 days
+    # from its date, as in the forecast's back-check), and are compared only when a whole number
+    # of rows: a 28-day month over month on a weekly file, no week over week on a monthly one
+    step = panel.step_days()
+    end = last + pd.Timedelta(days=step - 1)
     changes: dict[int, list[KpiChange]] = {}
     for span in (7, 28):
         out = []
-        if n_days >= 2 * span:
-            cur_start = last - pd.Timedelta(days=span - 1)
+        if span % step == 0 and covered >= 2 * span:
+            cur_start = end - pd.Timedelta(days=span - 1)
             prev_start, prev_end = cur_start - pd.Timedelta(days=span), cur_start - pd.Timedelta(
                 days=1)
             # the overall store: every calendar row concerns it, whatever its scope
             planned_cur, planned_prev = (
                 [PlannedDay(date=d.date, name=d.name) for d in planned_days(cal, a, b)]
-                for a, b in ((cur_start, last), (prev_start, prev_end)))
+                for a, b in ((cur_start, end), (prev_start, prev_end)))
             for k in kpi_list:
                 comps = dr.components(k)
                 a = dr.kpi_value(
-                    k, _slice_sums(panel, comps, "overall", "all", cur_start, last, "actual")
+                    k, _slice_sums(panel, comps, "overall", "all", cur_start, end, "actual")
                 )
                 e = dr.kpi_value(
                     k,
                     _slice_sums(
-                        panel, comps, "overall", "all", cur_start, last, "shift", shift_days=span
+                        panel, comps, "overall", "all", cur_start, end, "shift", shift_days=span
                     ),
                 )
-                res = _explain(panel, cfg, k, cur_start, last, "shift", shift_days=span)
+                res = _explain(panel, cfg, k, cur_start, end, "shift", shift_days=span)
                 out.append(
                     KpiChange(
                         kpi=k,
@@ -112,7 +117,7 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame,
                         previous=_f(e),
                         change_pct=_pct(_f(a), _f(e)),
                         current_start=_day(cur_start),
-                        current_end=_day(last),
+                        current_end=_day(end),
                         previous_start=_day(prev_start),
                         previous_end=_day(prev_end),
                         drivers=_driver_set(res),
@@ -125,7 +130,8 @@ def _summary(panel: dr.SlicePanel, cfg: InsightsConfig, kpis: pd.DataFrame,
                    week_over_week=changes[7], month_over_month=changes[28],
                    headline=_headline(changes[7], has_revenue="revenue" in kpi_list,
                                       has_overall="revenue" not in kpi_list or panel.column(
-                                          "revenue", "overall", "all") is not None))
+                                          "revenue", "overall", "all") is not None,
+                                      step_days=step))
 
 
 def count_noise_pct(orders: float | None, weeks: int = 4) -> float | None:
