@@ -72,7 +72,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import ndtri
 
 from .calibrate import rolling, shift
-from .rolling_zscore import _by_week
+from .slots import by_week
 
 SIG = 2.5  # a slice keeps its own weekday deviation beyond SIG x its sampling variance
 CHUNK = 2e7  # elements of one sorted sliding-window block (memory bound of trimmed_rolling)
@@ -213,7 +213,7 @@ def _pooled_profile(clean: np.ndarray, par: np.ndarray, dims: np.ndarray, cfg: E
     """(weekday factor, its error variance per unit of the day's noise variance, ρ = the
     parent's weekly-ratio variance over the series' (0 without a parent)) per [period, series],
     from the complete weeks before each day's week (causal); NaN until two exist."""
-    cube, t = _by_week(clean, 7)  # weeks start at row 0
+    cube, t = by_week(clean, 7)  # weeks start at row 0 (weekday slots: any row)
     nc, _, s = cube.shape
     full = np.isfinite(cube).all(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -15,7 +15,7 @@ cell factor). ``a`` is 1 for Poisson counts and the per-order value variance for
 - **expected value** ``μ`` (``expected``; ``baseline.py``): a level (trailing median over
   ``window`` days of the weekday-adjusted values, planned calendar days left out) × the
   series' weekday factor (median of each weekday over ``weekday_weeks`` weeks;
-  ``rolling_zscore.slot_factor``) by default; shipped since the sixth session (config, README
+  ``slots.slot_factor``) by default; shipped since the sixth session (config, README
   "Random worlds"): a weekday profile pooled across the KPI's series (empirical Bayes) and a
   level that follows the KPI's slope pooled across its series (``pooled_trend``), and since the
   sixteenth a catch-up: after a lasting step the level is the last 10 days' median and no slope
@@ -75,7 +75,8 @@ from .baseline import (
     trend_level,
 )
 from .calibrate import COUNT_KPIS, CalibrationConfig, Wide, Window, blocks, shift
-from .rolling_zscore import slice_counts, slice_daily, slot_factor
+from .rolling_zscore import slice_counts, slice_daily
+from .slots import slot_factor
 
 HALF_PI = np.pi / 2  # variance of a sample median / variance of a mean, normal data
 TRIM = 20.0  # residuals with (r/μ)² beyond TRIM × the model (|z| > 4.5) are not fitted

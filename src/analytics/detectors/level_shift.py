@@ -27,7 +27,7 @@ shifts. (A variant scoring against the range of the previous day's medians withi
 periods, for phase jitter, was tried on artificialNoAnomaly and raised more false alarms: its
 many exact zeros shrink the calibrator's scale.)
 
-``seasonal_adjust``: divide by ``rolling_zscore.slot_factor`` first (hour-of-day x weekday for
+``seasonal_adjust``: divide by ``slots.slot_factor`` first (clock hour x weekday for
 sub-daily data) and score only where that factor is known (from two days on); off (the default)
 the detector scores within the first ``window + reference`` periods and the calibrator's
 ``min_history``, which is what short files need (``rolling_zscore`` needs two days).
@@ -118,9 +118,10 @@ class LevelShift(Detector):
         x = wide.to(series["value"].to_numpy(dtype=float))
         factor = np.ones_like(x)
         if cfg.seasonal_adjust:
-            from .rolling_zscore import slot_factor
+            from .slots import slot_factor
 
-            factor = slot_factor(x, inp.periods_per_day, cfg.weekday_weeks)  # NaN until known
+            factor = slot_factor(x, inp.periods_per_day, cfg.weekday_weeks,  # NaN until known
+                                 start=wide.grid[0] if len(wide.grid) else None)
         a = x / factor
         w, ref = cfg.window, cfg.reference
         with warnings.catch_warnings():

@@ -4,8 +4,9 @@ Seasonal adjustment (``weekday_adjust``) divides each value by its slot factor: 
 same slot over the previous ``weekday_weeks`` weeks over the mean of all slots of those weeks
 (daily data: ``weekday_stat: median`` takes the median of each weekday instead, over
 ``weekday_weeks_daily`` weeks, so one shocked day does not move its weekday's factor).
-A slot is the weekday for daily data and the hour of the week (weekday x hour of day) for
-sub-daily data, so the weekly and the daily cycle neither inflate the spread nor bias the score.
+A slot is the weekday for daily data and the hour of the week (weekday x clock hour, whatever
+minute the file starts at: ``slots.py``) for sub-daily data, so the weekly and the daily cycle
+neither inflate the spread nor bias the score.
 Planned marketing-calendar days are kept out of the baselines and, with ``calendar: mute``,
 never flagged. The spread never goes below the count-aware noise floor of the KPI (Poisson for
 counts, binomial for conversion, 1/sqrt(orders) for AOV and revenue; ``calibrate.noise_floor``),
@@ -38,6 +39,7 @@ from .calibrate import (
 )
 from .share import parent_columns, share_scores
 from .short_history import early_scores, flat_score, floor_spread
+from .slots import roll_same_slot, slot_factor
 
 
 class RollingZScoreConfig(DetectorConfig):
@@ -213,62 +215,6 @@ class RollingZScoreConfig(DetectorConfig):
     )
 
 
-def slot_layout(ppd: int) -> tuple[int, int]:
-    """(periods per week, periods per slot): daily -> weekday slots; sub-daily -> hour-of-week slots
-    when whole periods fit in an hour, else one slot per period of the week."""
-    per_week = 7 * ppd
-    k = ppd // 24 if ppd >= 24 and ppd % 24 == 0 else 1
-    return per_week, k
-
-
-def _by_week(arr: np.ndarray, per_week: int) -> tuple[np.ndarray, int]:
-    """[T, S] -> [weeks, per_week, S] (NaN-padded at the end); returns (array, T)."""
-    t, s = arr.shape
-    wk = -(-t // per_week)
-    pad = np.full((wk * per_week, s), np.nan)
-    pad[:t] = arr
-    return pad.reshape(wk, per_week, s), t
-
-
-def _cycle_factor(
-    clean: np.ndarray, period: int, k: int, cycles: int, how: str = "mean"
-) -> np.ndarray:
-    """Factor of each slot of a cycle of ``period`` rows (slots of ``k`` rows) from the previous
-    ``cycles`` whole cycles; NaN until two earlier cycles exist."""
-    cube, t = _by_week(clean, period)  # [C, period, S]
-    nc, _, s = cube.shape
-    slots = np.nanmean(cube.reshape(nc, period // k, k, s), axis=2)  # [C, slots, S]
-    flat = shift(slots.reshape(nc, -1), 1)  # earlier cycles only
-    prof = rolling(flat, cycles, 2, how).reshape(nc, period // k, s)
-    level = np.nanmean(prof, axis=1, keepdims=True)
-    factor = prof / np.where(level != 0, level, np.nan)
-    return np.repeat(factor, k, axis=1).reshape(nc * period, s)[:t]
-
-
-def slot_factor(clean: np.ndarray, ppd: int, weeks: int, how: str = "mean") -> np.ndarray:
-    """Seasonal factor per [period, series] from the previous ``weeks`` whole weeks (causal); NaN
-    until two earlier weeks exist (no score before the cycle is known: mixing unadjusted and
-    adjusted days in one baseline would read the weekly cycle as anomalies). Sub-daily data fall
-    back to the hour-of-day profile of the previous days (from two days on) until the
-    hour-of-week profile exists, so a short file of a few weeks is still scored. ``how`` (mean |
-    median) is the statistic over the weeks; sub-daily data always use the mean."""
-    per_week, k = slot_layout(ppd)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slots
-        factor = _cycle_factor(clean, per_week, k, weeks, how if ppd == 1 else "mean")
-        if ppd > 1:
-            daily = _cycle_factor(clean, ppd, k, 7 * weeks)
-            factor = np.where(np.isfinite(factor), factor, daily)
-    return np.where(np.isfinite(factor) & (factor > 0), factor, np.nan)
-
-
-def roll_same_slot(arr: np.ndarray, per_week: int, window: int, mp: int, how: str) -> np.ndarray:
-    """Trailing statistic over the same period of earlier weeks (``window`` weeks)."""
-    cube, t = _by_week(arr, per_week)
-    wk, p, s = cube.shape
-    return rolling(cube.reshape(wk, p * s), window, mp, how).reshape(wk * p, s)[:t]
-
-
 def slice_daily(inp: DetectorInput, wide: Wide, col: str) -> np.ndarray | None:
     """Daily ``col`` (orders or sessions) of each column's slice on the wide grid, or None."""
     c = inp.counts
@@ -336,7 +282,7 @@ class RollingZScore(Detector):
             slot_factor(
                 clean, ppd,
                 cfg.weekday_weeks_daily or cfg.weekday_weeks if ppd == 1 else cfg.weekday_weeks,
-                cfg.weekday_stat,
+                cfg.weekday_stat, wide.grid[0] if len(wide.grid) else None,
             )
             if cfg.weekday_adjust
             else np.ones_like(value)

@@ -1,0 +1,94 @@
+"""Seasonal slots shared by the detectors: the weekday of daily data, the hour of the week
+(weekday x clock hour) of sub-daily data, and the trailing factor of each slot.
+
+Slots follow the clock, not the file: a sub-daily grid that starts off the hour (NAB's files
+start at 00:05, 09:10 …) is read as if NaN rows filled it back to the start of its first clock
+hour, so every slot holds the periods of one clock hour whatever row the file starts on (a copy
+of a file without its first row gets the same slots). The cycles themselves (weeks, days) run
+from that hour: slot identity is clock time; which earlier whole cycles a factor averages is
+still counted from the file's first hour.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .calibrate import rolling, shift
+
+
+def slot_layout(ppd: int) -> tuple[int, int]:
+    """(periods per week, periods per slot): daily -> weekday slots; sub-daily -> hour-of-week slots
+    when whole periods fit in an hour, else one slot per period of the week."""
+    per_week = 7 * ppd
+    k = ppd // 24 if ppd >= 24 and ppd % 24 == 0 else 1
+    return per_week, k
+
+
+def clock_phase(start, ppd: int) -> int:
+    """Rows of the grid (step one day / ``ppd``) from the start of ``start``'s clock hour to
+    ``start``: the NaN rows that put slot boundaries on clock hours (0 for daily data, for
+    one-slot-a-period grids and for a grid on the hour)."""
+    _, k = slot_layout(ppd)
+    if k == 1 or start is None:
+        return 0
+    t0 = pd.Timestamp(start)
+    step = pd.Timedelta(days=1) / ppd
+    return int((t0 - t0.floor("h")) // step) % k
+
+
+def by_week(arr: np.ndarray, per_week: int) -> tuple[np.ndarray, int]:
+    """[T, S] -> [weeks, per_week, S] (NaN-padded at the end); returns (array, T)."""
+    t, s = arr.shape
+    wk = -(-t // per_week)
+    pad = np.full((wk * per_week, s), np.nan)
+    pad[:t] = arr
+    return pad.reshape(wk, per_week, s), t
+
+
+def _cycle_factor(
+    clean: np.ndarray, period: int, k: int, cycles: int, how: str = "mean"
+) -> np.ndarray:
+    """Factor of each slot of a cycle of ``period`` rows (slots of ``k`` rows) from the previous
+    ``cycles`` whole cycles; NaN until two earlier cycles exist."""
+    cube, t = by_week(clean, period)  # [C, period, S]
+    nc, _, s = cube.shape
+    slots = np.nanmean(cube.reshape(nc, period // k, k, s), axis=2)  # [C, slots, S]
+    flat = shift(slots.reshape(nc, -1), 1)  # earlier cycles only
+    prof = rolling(flat, cycles, 2, how).reshape(nc, period // k, s)
+    level = np.nanmean(prof, axis=1, keepdims=True)
+    factor = prof / np.where(level != 0, level, np.nan)
+    return np.repeat(factor, k, axis=1).reshape(nc * period, s)[:t]
+
+
+def slot_factor(
+    clean: np.ndarray, ppd: int, weeks: int, how: str = "mean", start=None
+) -> np.ndarray:
+    """Seasonal factor per [period, series] from the previous ``weeks`` whole weeks (causal); NaN
+    until two earlier weeks exist (no score before the cycle is known: mixing unadjusted and
+    adjusted days in one baseline would read the weekly cycle as anomalies). Sub-daily data fall
+    back to the hour-of-day profile of the previous days (from two days on) until the
+    hour-of-week profile exists, so a short file of a few weeks is still scored. ``how`` (mean |
+    median) is the statistic over the weeks; sub-daily data always use the mean. ``start``: the
+    grid's first timestamp, which puts sub-daily slots on clock hours (``clock_phase``; None =
+    the file's first row starts a slot)."""
+    per_week, k = slot_layout(ppd)
+    lead = clock_phase(start, ppd)
+    x = np.vstack([np.full((lead, clean.shape[1]), np.nan), clean]) if lead else clean
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slots
+        factor = _cycle_factor(x, per_week, k, weeks, how if ppd == 1 else "mean")
+        if ppd > 1:
+            daily = _cycle_factor(x, ppd, k, 7 * weeks)
+            factor = np.where(np.isfinite(factor), factor, daily)
+    factor = factor[lead:]
+    return np.where(np.isfinite(factor) & (factor > 0), factor, np.nan)
+
+
+def roll_same_slot(arr: np.ndarray, per_week: int, window: int, mp: int, how: str) -> np.ndarray:
+    """Trailing statistic over the same period of earlier weeks (``window`` weeks)."""
+    cube, t = by_week(arr, per_week)
+    wk, p, s = cube.shape
+    return rolling(cube.reshape(wk, p * s), window, mp, how).reshape(wk * p, s)[:t]
