@@ -796,7 +796,9 @@ def test_a_run_file_of_the_wrong_shape_is_unreadable_not_an_internal_error(roots
                            ("/runs/edited/incidents", "incidents.json")):
             msg = _error(c.get(path), 500)
             assert f"run 'edited': {name} cannot be read (ValueError: " in msg, msg
-        assert c.get("/runs/edited/customers/segments").status_code == 200  # from segments.csv
+        # its clusters and actions come from insights.json: named, never a 200 without them
+        msg = _error(c.get("/runs/edited/customers/segments"), 500)
+        assert msg.startswith("run 'edited': insights.json cannot be read (ValueError: "), msg
 
 
 def test_incidents_of_a_daily_run_are_days_as_written(client, roots):
