@@ -31,7 +31,7 @@ from . import models as M
 from .docs import offline_app
 from .guards import ApiError, conform, install, stamped
 from .guards import error as _error
-from .jobs import JobManager, confine
+from .jobs import JobManager, confine, cut_echoes
 
 log = logging.getLogger("shocklab.api")
 VERSION = "0.1.0"
@@ -417,7 +417,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {
             "run_id": job.run_id,
             "state": job.state,
-            "data": str(job.data),
+            "data": job.sent,  # as the request named it, as its 409 and 422 echo it
             "status_url": f"/runs/{job.run_id}/status",
             "run_url": f"/runs/{job.run_id}",
             "started": job.started,
@@ -454,6 +454,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "model": M.ErrorResponse,
                     "description": "an analysis of this data is running",
                 },
+                415: {"model": M.ErrorResponse, "description": "a body not sent as JSON"},
             },
             summary="Analyse a data directory in the background",
         )
@@ -468,13 +469,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise ApiError(404, str(exc)) from None
             try:  # validated first: a bad request is 422 whether or not the data is busy
                 rid = jobs.plan(data, req.detectors, req.overrides)
-            except InputError as exc:
-                raise ApiError(422, str(exc).replace(str(data), req.data)) from None
+            except InputError as exc:   # a value it echoes is cut, as the GET filters cut theirs
+                raise ApiError(422, cut_echoes(str(exc).replace(str(data), req.data), [
+                    req.data, *(req.detectors or []), *req.overrides])) from None
             try:
-                job = jobs.start(data, rid, req.detectors, req.overrides)
+                job = jobs.start(data, rid, req.detectors, req.overrides, sent=req.data)
             except RuntimeError as exc:
                 raise ApiError(
-                    409, f"an analysis of {req.data!r} is already running: /runs/{exc}/status"
+                    409, f"an analysis of {shown(req.data)} is already running: /runs/{exc}/status"
                 ) from None
             return JSONResponse(status_of(job), status_code=202)
     else:

@@ -1,15 +1,19 @@
 """Session 43's API audit replayed on a real ``shocklab serve --allow-analysis`` process over
 copies of tests/servefix.py's runs, each damaged or edited the way the audit found it (each test
 failed on the code before it): customer ids that lost their leading zeros, a detections.csv cut
-short, the segments route over cut files, what a KPI series needs."""
+short, the segments route over cut files, what a KPI series needs, and POST /runs' echoes and
+body type. The background job's own answers (status, error) are checked through the ASGI app,
+where the job can be started on data edited after its 202."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import threading
 import urllib.error
 import urllib.request
+import warnings
 
 import pandas as pd
 import pytest
@@ -88,6 +92,11 @@ def _error(server: str, path: str, status: int, **kw) -> str:
     return body["error"]["message"]
 
 
+def _post(server: str, doc: dict, status: int) -> str:
+    return _error(server, "/runs", status, method="POST", body=json.dumps(doc).encode(),
+                  headers={"Content-Type": "application/json"})
+
+
 # --- 1. customer ids as read ------------------------------------------------------------------
 
 def test_customer_ids_keep_their_leading_zeros_in_json_and_csv(server, reports):
@@ -159,3 +168,69 @@ def test_a_kpi_on_a_dimension_that_does_not_measure_it_is_422_naming_those_that_
                   "channel, country)", msg
     code, body = _get(server, "/runs/sim/kpis?kpi=orders&dimension=category&segment=fashion")
     assert code == 200 and all(p["value"] is not None for p in body["points"])
+
+
+# --- 5, 6. POST /runs: what it echoes, and a body that is not sent as JSON -------------------
+
+@pytest.mark.parametrize("doc, status, says", [
+    ({"data": "a/" * 1000}, 404, "data directory 'a/a/"),
+    ({"data": "/etc/" + "a/" * 1000}, 403, "data path '/etc/a/"),
+    ({"data": "small", "detectors": ["d" * 3000]}, 422, "detectors: unknown detector 'ddd"),
+    ({"data": "small", "overrides": ["sensitivity=" + "9x" * 1500]}, 422,
+     "overrides: 'sensitivity=9x9x"),
+    ({"data": "small", "overrides": ["detectors." + "y" * 3000 + "=1"]}, 422,
+     "overrides: 'detectors.yyy"),
+])
+def test_a_long_value_in_a_request_is_echoed_cut(server, doc, status, says):
+    """A 2 kB path came back in a 2.1 kB message, a 3,000-character override twice (6.1 kB)."""
+    msg = _post(server, doc, status)
+    assert msg.startswith(says) and "…" in msg, msg[:200]
+    assert len(msg) < 500, (len(msg), msg[:200])
+
+
+@pytest.mark.parametrize("headers", [{}, {"Content-Type": "text/plain"}])
+def test_a_json_body_without_its_content_type_is_415_saying_so(server, headers):
+    """It answered 422 "body: Input should be a valid dictionary or object…"."""
+    msg = _error(server, "/runs", 415, method="POST", body=b'{"data": "small"}', headers=headers)
+    assert "Content-Type: application/json" in msg, msg
+
+
+# --- 7. the background job's answers (in-process: the data is edited after the 202) ------------
+
+def test_a_job_on_data_edited_after_its_202_tells_an_api_user_what_to_do(roots, tmp_path,
+                                                                         monkeypatch):
+    """The job's error was the command line's "pass --no-verify" (no request can send it) with
+    the server's absolute data path, and the 202 and status gave that path while 409/422 echo
+    it as sent."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    import api.app as api_app
+    from api.app import Settings, create_app
+    from api.jobs import JobManager
+
+    class EditedAfterThe202(JobManager):   # the data set is edited once the request is checked
+        def start(self, data, *args, **kwargs):
+            with (data / "orders.csv").open("ab") as f:
+                f.write(b"\n")
+            return super().start(data, *args, **kwargs)
+
+    monkeypatch.setattr(api_app, "JobManager", EditedAfterThe202)
+    data = tmp_path / "data"
+    shutil.copytree(roots.data / "small", data / "edited")
+    app = create_app(Settings(reports=tmp_path / "reports", runs=roots.runs, allow_analysis=True,
+                              data_roots=[data]))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/runs", json={"data": "edited"})
+        assert r.status_code == 202 and r.json()["data"] == "edited", r.text
+        rid = r.json()["run_id"]
+        for t in threading.enumerate():
+            if t.name == f"analysis-{rid}":
+                t.join(300)
+        st = c.get(f"/runs/{rid}/status").json()
+    assert st["state"] == "failed" and st["exit_code"] == 2 and st["data"] == "edited", st
+    assert "edited/orders.csv: sha256 does not match manifest.json" in st["error"], st
+    assert st["error"].endswith("analyse it as it is from the command line (run_analysis.py "
+                                "--data DIR --no-verify): POST /runs always verifies"), st
+    assert "pass --no-verify" not in st["error"] and str(tmp_path) not in st["error"], st
