@@ -56,9 +56,11 @@ def start(launch: Callable[[int], subprocess.Popen], healthy: Callable[[str], bo
 
 
 @contextmanager
-def shocklab_serve(reports: Path, runs: Path, base: Path, wait_s: float = 60) -> Iterator[str]:
-    """A ``shocklab serve`` process over ``reports`` and ``runs`` (cwd and logs under ``base``),
-    answering ``/health``: its base URL; stopped on exit. Fails the test when it never answers."""
+def shocklab_serve(reports: Path, runs: Path, base: Path, wait_s: float = 60,
+                   args: tuple[str, ...] = ()) -> Iterator[str]:
+    """A ``shocklab serve`` process over ``reports`` and ``runs`` (cwd and logs under ``base``;
+    ``args``: more flags, e.g. ``--allow-analysis``), answering ``/health``: its base URL;
+    stopped on exit. Fails the test when it never answers."""
     import pytest
 
     root = Path(__file__).resolve().parents[1]
@@ -68,7 +70,7 @@ def shocklab_serve(reports: Path, runs: Path, base: Path, wait_s: float = 60) ->
     def launch(port: int) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "shocklab.main", "serve", "--reports", str(reports), "--runs",
-             str(runs), "--port", str(port)],
+             str(runs), "--port", str(port), *args],
             cwd=base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 

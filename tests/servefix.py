@@ -166,3 +166,19 @@ def build(tmp_path_factory) -> Roots:
     _experiments(base, scenario, runs)
     _BUILT["roots"] = Roots(base=base, data=data, reports=reports, runs=runs)
     return _BUILT["roots"]
+
+
+ZERO = "00"  # what zero_padded puts before every customer id (000001 … in session 43's audit)
+
+
+def zero_padded(src: Path, dst: Path) -> None:
+    """A copy of the --transactions run ``src`` whose customer ids are written with leading
+    zeros, as the analysis writes a transactions file's ``Customer ID`` 000001 (as read)."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    for name in ("segments.csv", "actions.csv", "clv.csv"):
+        f = dst / "customers" / name
+        df = pd.read_csv(f, dtype=str, keep_default_na=False)
+        df["customer_id"] = ZERO + df["customer_id"]
+        df.to_csv(f, index=False)

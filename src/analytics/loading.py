@@ -79,6 +79,8 @@ NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_r
                 "website_traffic": ("sessions",), "order_items": ("quantity", "unit_price"),
                 "products": ("unit_price", "unit_cost")}
 MAX_ABS = 1e12
+# the command line's remedy for data that no longer matches its manifest (the API names its own)
+VERIFY_REMEDY = "regenerate it, or pass --no-verify to analyse it anyway"
 
 
 def in_ns_range(dates: pd.Series) -> pd.Series:
@@ -389,7 +391,7 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
     if problems and verify:
         detail = problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
         raise IntegrityError(
-            f"{detail}; regenerate it, or pass --no-verify to analyse it anyway", detail
+            f"{detail}; {VERIFY_REMEDY}", detail
         )
     for msg in problems:
         log.warning("integrity: %s (--no-verify: analysed anyway)", msg)

@@ -31,7 +31,7 @@ from . import models as M
 from .docs import offline_app
 from .guards import ApiError, conform, install, stamped
 from .guards import error as _error
-from .jobs import JobManager, confine
+from .jobs import JobManager, confine, cut_echoes
 
 log = logging.getLogger("shocklab.api")
 VERSION = "0.1.0"
@@ -206,10 +206,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if start and end and start > end:
             raise ApiError(422, f"start {start} is after end {end}")
         _known("severity", severity, list(SEVERITIES))
-        names = run.kpi_names()
-        if names:
-            _known("kpi", kpi, names)
         items = need(run.incidents(source), "incidents.json", run_id)
+        names = run.kpi_names()  # kpis_daily.csv alone when detections.csv cannot be read
+        if names:
+            _known("kpi", kpi, names + [i.get("kpi") for i in items])
         # a typo is a 422 naming the valid values, never an empty page
         _known("level", level, run.levels() + [i.get("level") for i in items])
         slices = run.slices()
@@ -241,16 +241,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           for i in out[offset:offset + limit]]}
 
     @app.get("/runs/{run_id}/kpis", response_model=M.KpiSeries, responses=ERRORS, tags=["runs"])
-    def get_kpis(run_id: str, kpi: str, dimension: str = "overall", segment: str = "all",
+    def get_kpis(run_id: str, kpi: Annotated[str | None, Query(
+                     description="required (without it the 422 names the run's KPIs)")] = None,
+                 dimension: str = "overall", segment: str = "all",
                  start: M.Day | None = None, end: M.Day | None = None):
         run = run_or_404(run_id)
         if start and end and start > end:
             raise ApiError(422, f"start {start} is after end {end}")
         names = run.kpi_names()
         need(run.kpis(), "kpis_daily.csv", run_id)
+        slices = run.slices()
+        if kpi not in names or segment not in slices.get(dimension, ()):
+            # product series and price indexes come from detections.csv: when it cannot be read
+            # they are not unknown, they are unreadable (a 422 "unknown kpi" was a lie)
+            readable(run_id, "detections.csv")
+        if kpi is None:
+            raise ApiError(422, f"query.kpi: Field required (known: {', '.join(names)})")
         if kpi not in names:
             raise ApiError(422, f"kpi: unknown {shown(kpi)} (known: {', '.join(names)})")
-        slices = run.slices()
         _known("dimension", dimension, list(slices))
         if segment not in slices[dimension]:
             raise ApiError(422, f"segment: {shown(segment)} is not a segment of {dimension} "
@@ -258,6 +266,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         df = run.kpi_series(kpi, dimension, segment, start.isoformat() if start else None,
                             end.isoformat() if end else None)
         vals = df["value"].astype(float)
+        if vals.isna().all() and (have := run.kpi_dimensions(kpi)) and dimension not in have:
+            raise ApiError(422, f"dimension: {kpi} is not measured per {dimension} (measured on: "
+                                f"{', '.join(have)})")  # not a series of nulls
         # daily runs give days; a sub-daily --kpis run gives timestamps (every point the same type)
         stamps = pd.to_datetime(df["date"].astype(str))
         sub_daily = bool((stamps != stamps.dt.normalize()).any())
@@ -298,16 +309,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def get_segments(run_id: str):
         run = run_or_404(run_id)
         cust = customers_or_404(run, run_id)
+        # its clusters, actions and counts: never a 200 with them empty because it was cut short
+        readable(run_id, "insights.json")
         counts = cust.get("segments")
         if not counts:
-            seg = run.csv("customers/segments.csv")
+            seg = need(run.csv("customers/segments.csv"), "customers/segments.csv", run_id)
             counts = seg["segment"].value_counts().to_dict()
+        alerts = run.alerts()
+        readable(run_id, "customers/alerts.jsonl")  # absent: none sent; cut short: named
         total = int(sum(counts.values())) or 1
         segs = [{"segment": k, "customers": int(v), "share": round(int(v) / total, 6)}
                 for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
         return {"customers": int(cust.get("customers") or sum(counts.values())), "segments": segs,
                 "clusters": (cust.get("clusters") or {}).get("sizes") or {},
-                "actions": cust.get("actions") or {}, "monitor_alerts": run.alerts() or []}
+                "actions": cust.get("actions") or {}, "monitor_alerts": alerts or []}
 
     @app.get(
         "/runs/{run_id}/customers/actions",
@@ -402,7 +417,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {
             "run_id": job.run_id,
             "state": job.state,
-            "data": str(job.data),
+            "data": job.sent,  # as the request named it, as its 409 and 422 echo it
             "status_url": f"/runs/{job.run_id}/status",
             "run_url": f"/runs/{job.run_id}",
             "started": job.started,
@@ -439,6 +454,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "model": M.ErrorResponse,
                     "description": "an analysis of this data is running",
                 },
+                415: {"model": M.ErrorResponse, "description": "a body not sent as JSON"},
             },
             summary="Analyse a data directory in the background",
         )
@@ -453,13 +469,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise ApiError(404, str(exc)) from None
             try:  # validated first: a bad request is 422 whether or not the data is busy
                 rid = jobs.plan(data, req.detectors, req.overrides)
-            except InputError as exc:
-                raise ApiError(422, str(exc).replace(str(data), req.data)) from None
+            except InputError as exc:   # a value it echoes is cut, as the GET filters cut theirs
+                raise ApiError(422, cut_echoes(str(exc).replace(str(data), req.data), [
+                    req.data, *(req.detectors or []), *req.overrides])) from None
             try:
-                job = jobs.start(data, rid, req.detectors, req.overrides)
+                job = jobs.start(data, rid, req.detectors, req.overrides, sent=req.data)
             except RuntimeError as exc:
                 raise ApiError(
-                    409, f"an analysis of {req.data!r} is already running: /runs/{exc}/status"
+                    409, f"an analysis of {shown(req.data)} is already running: /runs/{exc}/status"
                 ) from None
             return JSONResponse(status_of(job), status_code=202)
     else:

@@ -67,7 +67,14 @@ def install(app: FastAPI) -> None:
                      headers=dict(exc.headers or {}))  # a 405's Allow
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError):
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors()) and not (
+                kind == "application/json" or kind.endswith("+json")):
+            # FastAPI reads a body as JSON only under a JSON content type: a JSON body sent
+            # without one was "body: Input should be a valid dictionary…"
+            return error(415, f"the request body must be JSON sent with Content-Type: "
+                              f"application/json (got {repr(kind or 'none')[:80]})")
         details = [
             {"loc": [str(p) for p in e.get("loc", ())],
              "msg": str(e.get("msg", "")).removeprefix("Value error, ")}

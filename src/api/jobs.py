@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from functools import reduce
 from pathlib import Path
 
+from runstore import shown
 from shocklab.configio import override_at
 from shocklab.errors import ConfigError, InputError, IntegrityError
 
@@ -29,6 +30,24 @@ log = logging.getLogger("shocklab.api")
 # to: a request may not point them anywhere on the server (the operator's config decides them)
 SERVER_KEYS = ("customers.alerts.jsonl_path", "customers.monitor.state_path",
                "customers.alerts.slack.url_env")
+# what an API user can do with a data set that no longer matches its manifest (a request has no
+# --no-verify): said by the 422 of POST /runs and by a job that found it edited after the 202
+API_REMEDY = ("regenerate the data set (generate_data.py), or analyse it as it is from the "
+              "command line (run_analysis.py --data DIR --no-verify): POST /runs always verifies")
+
+
+def cut_echoes(text: str, sent: list[str], limit: int = 80) -> str:
+    """``text`` with every value of a request (``sent``: a data path, detector names, overrides
+    and the keys and values inside them) longer than ``limit`` characters cut there, as the GET
+    filters' :func:`runstore.shown` cuts what it echoes: a 3,000-character override came back
+    twice in a 6 kB message."""
+    pieces = set()
+    for v in sent:
+        key, _, value = v.partition("=")
+        pieces.update((v, key, value, *key.split(".")))
+    for p in sorted((p for p in pieces if len(p) > limit), key=len, reverse=True):
+        text = text.replace(p, p[:limit] + "…")
+    return text
 
 
 def _now() -> str:
@@ -41,7 +60,7 @@ def confine(path_text: str, roots: list[Path]) -> Path:
     Raises PermissionError when it escapes every root (``..``, symlinks), FileNotFoundError when
     it does not exist, NotADirectoryError for a file or a path no file system accepts."""
     if "\x00" in path_text:  # os.path.realpath raises ValueError on it
-        raise NotADirectoryError(f"data path {path_text!r} contains a NUL byte")
+        raise NotADirectoryError(f"data path {shown(path_text)} contains a NUL byte")
     candidates = (
         [Path(path_text)] if Path(path_text).is_absolute() else [r / path_text for r in roots]
     )
@@ -51,19 +70,19 @@ def confine(path_text: str, roots: list[Path]) -> Path:
         try:
             real = c.resolve()
         except (OSError, RuntimeError):  # a symlink loop
-            raise NotADirectoryError(f"data path {path_text!r} cannot be resolved") from None
+            raise NotADirectoryError(f"data path {shown(path_text)} cannot be resolved") from None
         if any(real == r or r in real.parents for r in real_roots):
             inside.append(real)
     if not inside:
-        raise PermissionError(f"data path {path_text!r} is outside the configured data roots")
+        raise PermissionError(f"data path {shown(path_text)} is outside the configured data roots")
 
     def kind(real: Path) -> str | None:
         try:
             return "dir" if real.is_dir() else "file" if real.exists() else None
         except OSError as exc:  # a name too long for the file system (was a 500)
             raise NotADirectoryError(
-                f"data path {path_text[:80]!r}{'…' if len(path_text) > 80 else ''} is not "
-                f"usable here ({os.strerror(exc.errno) if exc.errno else type(exc).__name__})"
+                f"data path {shown(path_text)} is not usable here "
+                f"({os.strerror(exc.errno) if exc.errno else type(exc).__name__})"
             ) from None
 
     kinds = [kind(real) for real in inside]
@@ -72,10 +91,11 @@ def confine(path_text: str, roots: list[Path]) -> Path:
             return real
     if "file" in kinds:
         raise NotADirectoryError(
-            f"data path {path_text!r} is a file, not a data directory (generate_data.py's output)"
+            f"data path {shown(path_text)} is a file, not a data directory (generate_data.py's "
+            "output)"
         )
     raise FileNotFoundError(
-        f"data directory {path_text!r} not found under the configured data roots"
+        f"data directory {shown(path_text)} not found under the configured data roots"
     )
 
 
@@ -92,6 +112,7 @@ class Job:
     run_id: str
     data: Path
     argv: list[str]
+    sent: str = ""  # the data path as the request named it: what the job's answers echo
     started: str = field(default_factory=_now)
     state: str = "running"
     finished: str | None = None
@@ -125,34 +146,31 @@ class JobManager:
 
         for o in overrides:
             if "=" not in o:
-                raise InputError(f"overrides: expected KEY=VALUE, got {o!r}")
+                raise InputError(f"overrides: expected KEY=VALUE, got {shown(o)}")
         try:   # an override's own form ('a..b') is named as sent: "overrides: 'a..b': …"
-            cfg = load_analysis_config(None, overrides, label=lambda item: f"overrides: {item!r}")
+            cfg = load_analysis_config(None, overrides,
+                                       label=lambda item: f"overrides: {shown(item)}")
         except ConfigError as exc:   # it named the server's config file: name what was sent
             item = override_at(exc.loc, overrides)
-            raise InputError(f"overrides: {item!r}: {exc.detail}" if item is not None
+            raise InputError(f"overrides: {shown(item)}: {exc.detail}" if item is not None
                              else f"overrides: {exc.detail}") from None
         default = load_analysis_config(None, [])
         for key in SERVER_KEYS:
             if reduce(getattr, key.split("."), cfg) != reduce(getattr, key.split("."), default):
                 item = override_at(tuple(key.split(".")), overrides)
                 raise InputError(
-                    f"overrides: {item!r}: {key} cannot be set by a request (it names a file or "
-                    "an environment variable on the server); set it in the server's config, or "
-                    "run run_analysis.py from the command line")
+                    f"overrides: {shown(item)}: {key} cannot be set by a request (it names a file "
+                    "or an environment variable on the server); set it in the server's config, "
+                    "or run run_analysis.py from the command line")
         try:
             ds = load_data_dir(data)
         except IntegrityError as exc:  # its remedy, --no-verify, is a flag a request cannot send
-            raise InputError(
-                f"{exc.detail}; regenerate the data set (generate_data.py), or analyse it as it is "
-                "from the command line (run_analysis.py --data DIR --no-verify): POST /runs always "
-                "verifies") from None
+            raise InputError(f"{exc.detail}; {API_REMEDY}") from None
         cfg = select_detectors(cfg, detectors, has_truth(data), where="detectors")
         return run_id(ds, cfg, data_hash(ds))
 
-    def start(
-        self, data: Path, run_id: str, detectors: list[str] | None, overrides: list[str]
-    ) -> Job:
+    def start(self, data: Path, run_id: str, detectors: list[str] | None, overrides: list[str],
+              sent: str | None = None) -> Job:
         argv = [
             self.python,
             str(self.script),
@@ -171,7 +189,8 @@ class JobManager:
                 raise RuntimeError(self._busy[data])
             if run_id in self._busy.values():  # a copy of a data set being analysed: same run
                 raise RuntimeError(run_id)        # (its job's status was lost; both wrote it)
-            job = Job(run_id=run_id, data=data, argv=argv)
+            job = Job(run_id=run_id, data=data, argv=argv, sent=str(data) if sent is None
+                      else sent)
             self._jobs[run_id] = job
             self._busy[data] = run_id
         threading.Thread(
@@ -193,7 +212,9 @@ class JobManager:
                 job.error = f"the analysis was killed by {_signal_name(-proc.returncode)}"
             elif proc.returncode != 0:
                 lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-                job.error = lines[-1][:500] if lines else f"exit code {proc.returncode}"
+                from analytics.loading import VERIFY_REMEDY
+                job.error = (lines[-1][:500] if lines else f"exit code {proc.returncode}"
+                             ).replace(str(job.data), job.sent).replace(VERIFY_REMEDY, API_REMEDY)
             if proc.returncode != 0:   # a killed job is in the server's log too
                 log.warning("analysis %s failed (exit %s): %s", job.run_id, proc.returncode,
                             proc.stderr[-2000:] or job.error)

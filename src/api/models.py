@@ -202,7 +202,7 @@ class AnalysisRequest(BaseModel):
 class JobStatus(BaseModel):
     run_id: str
     state: Literal["running", "succeeded", "failed"]
-    data: str
+    data: str = Field(description="the data path as the request named it")
     status_url: str
     run_url: str
     started: str

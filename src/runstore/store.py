@@ -329,9 +329,10 @@ def _read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-# columns of names the analysis writes (a slice, KPI, detector): read as text, empty alone missing
+# columns of names the analysis writes (a slice, KPI, detector) and customer ids: read as text,
+# empty alone missing (a transactions file's id 000001 was read back as the number 1)
 NAME_COLUMNS = frozenset({"dimension", "segment", "kpi", "detector", "channel", "country",
-                          "category"})
+                          "category", "customer_id"})
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from runstore.store import compare_events
 
-from ..widgets import fmt, metric_row
+from ..widgets import echo, fmt, metric_row
 
 PANEL_MIN_PX = 450
 
@@ -26,6 +26,10 @@ def render(ctx) -> None:
     default = others.index(want) if want in others else others.index(scored[0]) if scored else 0
     b_id = st.selectbox("Compare with (run B)", others, index=default,
                         key="cmp_b")
+    if want and want not in others:  # a link to a run that is gone, or run A itself
+        st.warning(f"No run `{echo(want)}` under `{store.reports}` to compare with "
+                   + ("(it is run A); " if want == a_id else
+                      "(removed, mistyped, or still being written); ") + f"showing `{b_id}`.")
     st.query_params["other"] = b_id
     a, b = store.run(a_id), store.run(b_id)
     # the two runs side by side while each half is wide enough for its three metrics in one row
