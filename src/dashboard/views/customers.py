@@ -90,8 +90,11 @@ def render(ctx) -> None:
     f_tier = f3.multiselect(
         "Value tier (CLV percentile)", tiers, default=[], key="cu_tier", placeholder="all tiers"
     )
+    # a customer without a churn risk (too little history for the churn model) is kept while the
+    # slider spans every risk; a narrowed range asks for risks, so it leaves them out
     m = (
         table["churn_risk"].between(f_risk[0], f_risk[1])
+        | (table["churn_risk"].isna() & (tuple(f_risk) == (0.0, 1.0)))
         if "churn_risk" in table
         else pd.Series(True, index=table.index)
     )
