@@ -198,6 +198,31 @@ def test_baseline_compares_the_files_metrics_and_the_gated_ones():
         ("consensus.f1", False)]
 
 
+def test_baseline_leaves_out_what_describes_the_worlds():
+    """random_world.yaml's metrics hold world descriptors (events.unwatched, oracle_best.*) and the
+    oracle's own figures at the consensus' budget: --baseline failed a run with fewer unwatched
+    events or a lower oracle threshold as "worse beyond seed-to-seed noise" (exit 1). A gate
+    check on one still compares it, in its operator's direction."""
+    from experiments.config import load_experiment
+    from experiments.gate import baseline_metrics, describes_world
+
+    cfg = load_experiment(Path(__file__).resolve().parents[2] / "config" / "experiments"
+                          / "random_world.yaml")
+    got = dict(baseline_metrics([], cfg.config.metrics))
+    assert {"consensus.f1", "oracle_equal_fp.ratio", "false_alerts.consensus"} <= set(got)
+    assert not {"events.unwatched", "events.unexpected", "oracle_best.threshold", "oracle_best.f1",
+                "oracle_equal_fp.oracle_recall", "oracle_equal_fp.oracle_f1"} & set(got)
+    assert describes_world("lenient.oracle_best.f1") and not describes_world("lenient.consensus.f1")
+    assert baseline_metrics([parse_check("events.unwatched<=3")], ["events.unwatched"]) == [
+        ("events.unwatched", False)]
+    # the audit's case end to end: a baseline with one more unwatched event passes now
+    base = results([0.80, 0.82, 0.81, 0.79]).assign(**{"events.unwatched": [1.0, 2.0, 1.0, 2.0]})
+    now = results([0.80, 0.82, 0.81, 0.79]).assign(**{"events.unwatched": [0.0, 1.0, 0.0, 1.0]})
+    out = check_baseline(now, base, baseline_metrics([], ["consensus.recall", "events.unwatched"]),
+                         BOOT)
+    assert [r.passed for r in out] == [True] and "consensus.recall" in out[0].check
+
+
 def test_levels_counted_without_the_product_watcher():
     """The shipped config has four voters, one of them the product watcher, which is no level:
     a cell writes consensus_levels k1-k3, and the name check accepted k4 (it then failed after
