@@ -3,7 +3,8 @@ ShockLab's list of ``{"start", "end"}`` windows (optionally ``event_id``, ``type
 ``kpi`` + ``direction``), NAB's ``combined_windows.json`` (a mapping ``"<category>/<file>.csv" ->
 [[start, end], ...]``; the entry for the KPI file's name is used) or one file's entry of it (a
 list of ``[start, end]`` pairs), or a CSV with ``start,end`` columns (the same optional columns;
-others are ignored with a warning naming them). An end given as a date covers that day. A file
+others are ignored with a warning naming them). An end written as a date covers that day (one
+with a time, midnight too, is that instant: ``truth.end_is_day``, kept as ``end_is_day``). A file
 that holds no window (a CSV header alone, ``[]``) is a series without labelled anomalies: every
 incident is a false alarm, with a warning. NAB's ``combined_labels.json`` (anomaly timestamps,
 not windows), one file's list of timestamps, per-row 0/1 labels and a KPI series are exit 2
@@ -33,8 +34,8 @@ from shocklab.textfile import (
 )
 from shocklab.truth import Truth
 
-from .scoring import whole_day_end
-from .truth import event_window
+from .scoring import window_end
+from .truth import end_is_day, event_window
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -74,8 +75,7 @@ def _inside_data(path: str | Path, events: list[dict[str, Any]],
               if pd.Timestamp(e["start"]) < last or pd.Timestamp(e["start"]) <= hi]
     # an end given as a day covers that day, as scoring reads it (2024-03-01 on hourly data
     # from 10:00 that day was "no labelled window overlaps the data", exit 2)
-    inside = [e for e in inside if (pd.Timestamp(e["end"]) if e.get("type") == "nab_window"
-                                    else whole_day_end(pd.Timestamp(e["end"]))) >= lo]
+    inside = [e for e in inside if window_end(e) >= lo]
     if not inside:
         e = events[0]
         raise InputError(
@@ -236,7 +236,8 @@ def _numeric_dates(raw: list[Any], path: Path, file_day_first: bool | None = Non
     for j in np.flatnonzero(o.dmy):
         i, k, v = cells[j]
         try:
-            out[i][k] = pd.to_datetime(v.strip(), dayfirst=dayfirst).isoformat()
+            t = pd.to_datetime(v.strip(), dayfirst=dayfirst)   # a date stays one (end_is_day)
+            out[i][k] = t.date().isoformat() if end_is_day({"end": v}) else t.isoformat()
         except (ValueError, TypeError, OverflowError):
             pass   # left as written: event_window names it
     return out
@@ -305,6 +306,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
                 "expected": bool(ev.get("expected", False)),
                 "start": start.isoformat(),
                 "end": end.isoformat(),
+                "end_is_day": end_is_day(ev),
                 "scope": {},
                 "effects": effects,
                 "primary_kpi": kpi,

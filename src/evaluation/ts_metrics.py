@@ -33,7 +33,7 @@ from analytics.detectors.calibrate import periods_per_day
 from shocklab.seeding import derive_int_seed
 
 from . import nab
-from .scoring import whole_day_end
+from .scoring import window_end
 
 # ---------------------------------------------------------------- affiliation
 Interval = tuple[float, float]
@@ -355,16 +355,10 @@ def period_scores(ctx: Any, grid: np.ndarray) -> dict[str, np.ndarray]:
 
 def label_windows(events: list[dict[str, Any]]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """(start, end) of each unexpected labelled window as the scorecard's matching reads it
-    (``scoring.whole_day_end``): an end at midnight (given as a date) covers that day, so on
-    sub-daily data ``2025-01-30,2025-01-30`` is that day's periods. NAB's windows are kept as
-    they are."""
-    out = []
-    for e in events:
-        if e.get("expected"):
-            continue
-        start, end = pd.Timestamp(e["start"]), pd.Timestamp(e["end"])
-        out.append((start, end if e.get("type") == "nab_window" else whole_day_end(end)))
-    return out
+    (``scoring.window_end``): an end given as a date covers that day, so on sub-daily data
+    ``2025-01-30,2025-01-30`` is that day's periods; an end written with a time (NAB's windows
+    always) is kept as it is."""
+    return [(pd.Timestamp(e["start"]), window_end(e)) for e in events if not e.get("expected")]
 
 
 def add_series_metrics(ctx: Any) -> None:
