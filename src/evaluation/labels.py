@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.context import DataSet
+from analytics.external import PER_ROW_LABELS
 from analytics.loading import read_json
 from shocklab.errors import InputError, first_line
 from shocklab.textfile import (
@@ -187,8 +188,8 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
 
 def _csv_kind(low: dict[str, str]) -> str:
     """What a CSV without start/end columns looks like, as a hint after its error line."""
-    if {"label", "is_anomaly", "anomaly"} & set(low):
-        col = low[next(k for k in ("label", "is_anomaly", "anomaly") if k in low)]
+    if set(PER_ROW_LABELS) & set(low):
+        col = low[next(k for k in PER_ROW_LABELS if k in low)]
         return (f": per-row labels ({col!r}, NAB's results files have one) are not windows; "
                 "write the labelled periods as rows of start,end")
     if "value" in low or "timestamp" in low:
