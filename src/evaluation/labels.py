@@ -27,6 +27,7 @@ from analytics.external import PER_ROW_LABELS
 from analytics.loading import read_json
 from shocklab.errors import InputError, first_line
 from shocklab.textfile import (
+    COMPRESSIONS,
     UNREADABLE,
     csv_options,
     not_a_file,
@@ -134,14 +135,18 @@ def _nab_windows(wins: list[Any], path: Path, where: str) -> list[dict[str, Any]
 
 def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
     """The windows of NAB's combined_windows.json for the KPI file (matched by category/file
-    name)."""
+    name, a compression's suffix left out)."""
     problem = nab_windows_problem(raw)
     if problem is not None:
         raise InputError(f"{path}: {problem}; --events takes {_NAB_WINDOWS}, ShockLab's list of "
                          "{\"start\", \"end\"} windows or a CSV with start,end columns")
     if kpi_file is None:
         raise InputError(f"{path}: a NAB label file needs the KPI file's name to pick its entry")
+    # speed_7578.csv.gz (or .zip …; speed_7578.zip) is read as speed_7578.csv: it was "no entry
+    # for 'speed_7578.csv.gz'"
     name = kpi_file.name
+    if kpi_file.suffix.lower() in COMPRESSIONS:
+        name = kpi_file.stem if Path(kpi_file.stem).suffix else f"{kpi_file.stem}.csv"
     rel = f"{kpi_file.parent.name}/{name}"
     hits = [k for k in raw if str(k).replace("\\", "/") == rel]
     if not hits:
