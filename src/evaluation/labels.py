@@ -56,40 +56,72 @@ def labels_truth(path: str | Path, ds: DataSet) -> Truth:
                     "(offset %s) were converted to UTC: if the labels are in the file's local "
                     "time, write them with their offset", path, ing.get("_file"),
                     ing["_utc_offset"])
-    return Truth(events=_inside_data(path, events, ds))
+    inside, left_out = _inside_data(path, events, ds)
+    return Truth(events=inside, left_out=left_out)
 
 
 def _inside_data(path: str | Path, events: list[dict[str, Any]],
-                 ds: DataSet) -> list[dict[str, Any]]:
-    """The windows that overlap the data. Windows that all lie outside it (the wrong label file,
-    a wrong year) are bad input: scored, every one would be a missed event and fail a
-    --min-recall gate as if the detectors had. For the same reason a window wholly outside a
-    file that others overlap (labels for a longer period than the export) is left out, with a
-    warning: it was counted as missed (recall 0.5 for one window found of the two)."""
+                 ds: DataSet) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The windows that hold data, and the records of those left out. Windows that all lie
+    outside it (the wrong label file, a wrong year) are bad input: scored, every one would be a
+    missed event and fail a --min-recall gate as if the detectors had. For the same reason a
+    window wholly outside a file that others overlap (labels for a longer period than the
+    export), or wholly inside a gap of it (no file row's period overlaps it: nothing there to
+    detect, and the NAB score leaves it out), is left out, with a warning and a record in
+    run.json ``input_checks.labels_left_out``: it was counted as missed (recall 0.5 for one
+    window found of the two)."""
     kd = ds.tables.get("kpis_daily")
     if not events or kd is None or not len(kd):
-        return events
+        return events, []
     dates = pd.to_datetime(kd["date"])
     lo, hi = dates.min(), dates.max()
     step = pd.Timedelta(seconds=float(ds.ingest.get("step_seconds") or 0))
     last = hi + step if step > pd.Timedelta(0) else hi   # the last period holds its whole step
-    inside = [e for e in events
-              if pd.Timestamp(e["start"]) < last or pd.Timestamp(e["start"]) <= hi]
     # an end given as a day covers that day, as scoring reads it (2024-03-01 on hourly data
     # from 10:00 that day was "no labelled window overlaps the data", exit 2)
-    inside = [e for e in inside if window_end(e) >= lo]
-    if not inside:
+    outside = [e for e in events if not ((pd.Timestamp(e["start"]) < last
+                                          or pd.Timestamp(e["start"]) <= hi)
+                                         and window_end(e) >= lo)]
+    if len(outside) == len(events):
         e = events[0]
         raise InputError(
             f"{path}: no labelled window overlaps the data ({lo} to {hi}); the first is "
             f"{e['start']} to {e['end']} — the wrong label file or year?"
         )
-    if len(inside) < len(events):
-        out = [e for e in events if e not in inside]
-        log.warning("%s: %d labelled window(s) outside the data (%s to %s) left out of the "
-                    "scoring, e.g. %s %s to %s", path, len(out), lo, hi, out[0]["event_id"],
-                    out[0]["start"], out[0]["end"])
-    return inside
+    out_ids = {e["event_id"] for e in outside}
+    rest = [e for e in events if e["event_id"] not in out_ids]
+    rows = ds.ingest.get("_raw_times")
+    gaps = [] if rows is None else [e for e, ok in zip(rest, _hold_rows(rest, rows, step),
+                                                       strict=True) if not ok]
+    left = []
+    for why, out in (("outside the data", outside), ("wholly in a gap of the data", gaps)):
+        if out:
+            log.warning("%s: %d labelled window(s) %s (%s to %s%s) left out of the scoring, "
+                        "e.g. %s %s to %s", path, len(out), why, lo, hi,
+                        ": no file row in them" if out is gaps else "", out[0]["event_id"],
+                        out[0]["start"], out[0]["end"])
+            left += [{"event_id": e["event_id"], "start": e["start"], "end": e["end"],
+                      "why": why} for e in out]
+    gap_ids = {e["event_id"] for e in gaps}
+    inside = [e for e in rest if e["event_id"] not in gap_ids]
+    if not inside:
+        e = gaps[0]
+        raise InputError(f"{path}: no labelled window holds a row of the data ({lo} to {hi}: "
+                         f"they lie in its gaps, e.g. {e['start']} to {e['end']})")
+    return inside, left
+
+
+def _hold_rows(events: list[dict[str, Any]], rows: Any, step: pd.Timedelta) -> np.ndarray:
+    """Per window, does a file row's period ``[t, t + step)`` overlap it (its end as scoring
+    reads it)?"""
+    rows = np.sort(np.asarray(rows).astype("datetime64[ns]"))
+    if not len(rows) or not events:
+        return np.zeros(len(events), dtype=bool)
+    starts = pd.to_datetime([e["start"] for e in events]) - step
+    ends = np.array([window_end(e) for e in events], dtype="datetime64[ns]")
+    i = np.searchsorted(rows, starts.to_numpy("datetime64[ns]"),
+                        side="right" if step > pd.Timedelta(0) else "left")
+    return (i < len(rows)) & (rows[np.minimum(i, len(rows) - 1)] <= ends)
 
 
 # the columns a labels CSV reads (the keys of ShockLab's JSON list)
