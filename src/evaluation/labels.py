@@ -166,14 +166,24 @@ def _nab_windows(wins: list[Any], path: Path, where: str) -> list[dict[str, Any]
 
 
 def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
-    """The windows of NAB's combined_windows.json for the KPI file (matched by category/file
-    name, a compression's suffix left out)."""
+    """The windows of NAB's combined_windows.json for the KPI file (``nab_key``)."""
     problem = nab_windows_problem(raw)
     if problem is not None:
         raise InputError(f"{path}: {problem}; --events takes {_NAB_WINDOWS}, ShockLab's list of "
                          "{\"start\", \"end\"} windows or a CSV with start,end columns")
     if kpi_file is None:
         raise InputError(f"{path}: a NAB label file needs the KPI file's name to pick its entry")
+    key = nab_key(raw, path, kpi_file)
+    wins = raw[key]
+    if not isinstance(wins, list):
+        raise InputError(f"{path}: [{key!r}]: expected a list of [start, end] windows")
+    return _nab_windows(wins, path, f"[{key!r}]")
+
+
+def nab_key(raw: dict[str, Any], path: Path, kpi_file: Path) -> str:
+    """The key of NAB's combined_windows.json ``raw`` (read from ``path``) for the KPI file:
+    its ``<category>/<file>.csv``, else the one key ending in its file name, a compression's
+    suffix left out; InputError when none or several match."""
     # speed_7578.csv.gz (or .zip …; speed_7578.zip) is read as speed_7578.csv: it was "no entry
     # for 'speed_7578.csv.gz'"
     name = kpi_file.name
@@ -190,10 +200,7 @@ def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[A
             f"{path}: {len(hits)} entries end in {name!r} ({', '.join(sorted(hits)[:3])}); "
             f"put the KPI file in a folder named after its category"
         )
-    wins = raw[hits[0]]
-    if not isinstance(wins, list):
-        raise InputError(f"{path}: [{hits[0]!r}]: expected a list of [start, end] windows")
-    return _nab_windows(wins, path, f"[{hits[0]!r}]")
+    return hits[0]
 
 
 def _csv_events(path: Path) -> list[dict[str, Any]]:
