@@ -57,7 +57,28 @@ def labels_truth(path: str | Path, ds: DataSet) -> Truth:
                     "time, write them with their offset", path, ing.get("_file"),
                     ing["_utc_offset"])
     inside, left_out = _inside_data(path, events, ds)
+    _warn_overlaps(path, inside)
     return Truth(events=inside, left_out=left_out)
+
+
+def _warn_overlaps(path: str | Path, events: list[dict[str, Any]]) -> None:
+    """One warning line for labelled (unexpected) windows that overlap or repeat another: the NAB
+    score and affiliation merge them into one window to find, while the headline and
+    window_event count each (they were merged without a word)."""
+    wins = sorted(((pd.Timestamp(e["start"]), window_end(e), e) for e in events
+                   if not e.get("expected")), key=lambda w: (w[0], w[1]))
+    pairs, reach = [], None
+    for start, end, e in wins:
+        if reach is not None and start <= reach[0]:
+            pairs.append((reach[1], e))
+        if reach is None or end > reach[0]:
+            reach = (end, e)
+    if pairs:
+        a, b = pairs[0]
+        log.warning("%s: %d labelled window(s) overlap an earlier one, e.g. %s (%s to %s) and %s "
+                    "(%s to %s): the NAB score and affiliation merge them into one window, the "
+                    "headline and window_event count each", path, len(pairs), a["event_id"],
+                    a["start"], a["end"], b["event_id"], b["start"], b["end"])
 
 
 def _inside_data(path: str | Path, events: list[dict[str, Any]],

@@ -198,3 +198,30 @@ def test_a_window_wholly_in_a_gap_of_the_data_is_left_out(cli, tmp_path):
     assert r.returncode == 2, r.stderr
     assert "no labelled window holds a row of the data" in r.stderr, r.stderr
     assert not (tmp_path / "run2").exists()
+
+
+def test_overlapping_or_repeated_windows_are_named_in_one_warning(cli, tmp_path):
+    """The NAB score and affiliation merge overlapping windows into one, while the headline and
+    window_event count each: they were merged without a word (nab_windows 1 beside windows 2)."""
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps([{"event_id": "A", "start": "2025-03-02", "end": "2025-03-03"},
+                              {"event_id": "B", "start": "2025-03-03", "end": "2025-03-04"},
+                              {"event_id": "C", "start": "2025-02-01", "end": "2025-02-01"},
+                              {"event_id": "D", "start": "2025-02-01", "end": "2025-02-01"},
+                              {"event_id": "E", "start": "2025-02-02", "end": "2025-02-02"}]))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--out", tmp_path / "run",
+            "--quiet")
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stderr.splitlines() if "overlap" in x]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"{ev}: 2 labelled window(s) overlap an earlier one, e.g. C "
+                               "(2025-02-01T00:00:00 to 2025-02-01T00:00:00) and D "), lines
+    assert "merge them into one window" in lines[0]
+    sm = json.loads((tmp_path / "run" / "scorecard.json").read_text())["series_metrics"]
+    assert (sm["windows"], sm["nab_windows"]) == (5, 3)
+    # a day after a day (E after C, D) is no overlap: no warning
+    ev.write_text(json.dumps([{"start": "2025-02-01", "end": "2025-02-01"},
+                              {"start": "2025-02-02", "end": "2025-02-02"}]))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--out", tmp_path / "run2",
+            "--quiet")
+    assert r.returncode == 0 and "overlap" not in r.stderr, r.stderr
