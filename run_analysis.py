@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
 
     dhash = data_hash(ds, extra_files)
     checks = {k: ds.manifest[k] for k in ("integrity", "cleaning") if k in ds.manifest}
+    if truth is not None and truth.left_out:   # labelled windows outside the data or in a gap
+        checks["labels_left_out"] = truth.left_out
     if checks.get("integrity", {}).get("actual_sha256"):  # --no-verify on changed files: new run id
         from shocklab.hashing import sha256_json
         dhash = sha256_json([dhash, checks["integrity"]["actual_sha256"]])

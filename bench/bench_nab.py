@@ -14,7 +14,9 @@ incidents, NAB raw scores, windows found), and per category the normalised NAB s
 three profiles (0 = the do-nothing detector, 100 = perfect), window-level event F1, alarms per
 file, and the mean per-file VUS-PR and affiliation F1 of the consensus, beside NAB's published
 numenta and windowedGaussian standard scores on the same files.
-A file that exits non-zero or prints a traceback is listed as a failure, one that ran without
+A data file without its entry in the labels is exit 2 before any file runs (an entry without
+its file: a warning line). A file that exits non-zero or prints a traceback is listed as a
+failure, one that ran without
 benchmark metrics (a file with several series) as not scored (the command then exits 1).
 """
 
@@ -477,6 +479,31 @@ def nab_problem(nab: Path) -> str | None:
     return None
 
 
+def label_coverage(nab: Path, files: list[Path]) -> tuple[str | None, str | None]:
+    """(problem, note) of NAB folder ``nab``'s labels for the data ``files`` to run, each one
+    line or None. Problem: a file without its entry in labels/combined_windows.json (it ran to
+    the end of every other file, then the command exited 1 "FAILED … no entry"). Note: entries
+    naming no file of data/ (a subset of NAB, as --nab takes: not an error, but said)."""
+    from analytics.loading import read_json
+    from evaluation.labels import nab_key
+    from shocklab.errors import InputError
+
+    labels = nab / "labels" / "combined_windows.json"
+    raw = read_json(labels)
+    used = set()
+    for f in sorted(set(files) | set((nab / "data").glob("*/*.csv"))):
+        try:
+            used.add(nab_key(raw, labels, f))
+        except InputError as exc:
+            if f in files:
+                return (f"{exc} — {f.relative_to(nab)} has no windows there: add its entry "
+                        "([] for a file without anomalies) or move the file out of data/"), None
+    unused = sorted(set(raw) - used)
+    note = (f"{labels}: {len(unused)} entr{'y' if len(unused) == 1 else 'ies'} name no file of "
+            f"{nab / 'data'} (e.g. {unused[0]}): not run" if unused else None)
+    return None, note
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nab", default=str(DEFAULT_NAB),
@@ -546,6 +573,13 @@ def main() -> int:
             print(f"error: --cv --summary-only: no {Path(args.out) / 'cv.json'} (run --cv "
                   "first, with the same --out)", file=sys.stderr)
             return 2
+        problem, note = (None, None) if args.summary_only else label_coverage(
+            Path(args.nab), sorted((Path(args.nab) / "data").glob("*/*.csv")))
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
         logging.disable(logging.WARNING)  # ingestion warnings of 41 files x 2 runs
         return run_cv(Path(args.nab), args.sets, shipped, Path(args.out),
                       cached=args.summary_only, grid=grid)
@@ -559,7 +593,6 @@ def main() -> int:
     labels = nab / "labels" / "combined_windows.json"
     windows = json.loads(labels.read_text())
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     cats = sorted(p.name for p in (nab / "data").iterdir() if p.is_dir())
     if args.categories:
         wanted = [c.strip() for c in args.categories.split(",") if c.strip()]
@@ -581,6 +614,15 @@ def main() -> int:
     elif not any(sorted((nab / "data" / c).glob("*.csv"))[:args.files] for c in cats):
         print(f"error: no CSV file in {nab / 'data'}/<category>/ to run", file=sys.stderr)
         return 2
+    else:
+        problem, note = label_coverage(nab, [f for c in cats for f in sorted(
+            (nab / "data" / c).glob("*.csv"))[:args.files]])
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
+        out.mkdir(parents=True, exist_ok=True)
     for cat in cats:
         files = sorted((nab / "data" / cat).glob("*.csv"))[:args.files]
         for f in files:

@@ -44,7 +44,7 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~980 lines, one module on purpose): the reader (most of it, with the spellings real exports
+Size (~1070 lines, one module on purpose): the reader (most of it, with the spellings real exports
 use: GA's YYYYMMDD and Date + Hour, ISO weeks, thousands separators, calendar-month rows refused),
 its columns' day rules
 (``day_rules``) and the config profile of such input (``external_profile``,
@@ -535,6 +535,25 @@ def _refuse_labels(df: pd.DataFrame, path: Path) -> None:
                          "labels file? it goes to --events, the KPI series to --kpis")
 
 
+# per-row 0/1 anomaly labels (NAB's results files: timestamp,value,label)
+PER_ROW_LABELS = ("label", "is_anomaly", "anomaly")
+
+
+def _refuse_label_column(df: pd.DataFrame, path: Path, tcol: str) -> None:
+    """A column of per-row 0/1 labels beside the KPI (NAB's results-file layout) was analysed as
+    a KPI: its 0 -> 1 steps became incidents matched to the very windows they mark (recall
+    1.00). Labels are truth, never data: they go to --events as windows."""
+    for c in df.columns:
+        if c == tcol or c.strip().lower() not in PER_ROW_LABELS:
+            continue
+        v = df[c].dropna().astype(str).str.strip().str.lower()
+        if len(v) and v.isin(("0", "1", "0.0", "1.0", "true", "false")).all():
+            raise InputError(
+                f"{path}: column {c!r} holds per-row 0/1 anomaly labels (NAB's results-file "
+                "layout), not a KPI: drop it from the --kpis file and pass the labelled windows "
+                "with --events (NAB's combined_windows.json, or a CSV of start,end rows)")
+
+
 def _drop_trailing_empty_rows(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Rows empty in every column at the end of the file (a spreadsheet's ',,' lines) are no
     data: they were "column 'date' has an empty value (data row 201)". Elsewhere an empty
@@ -618,6 +637,7 @@ def load_kpis_file(
             f"{path}: column {nameless[0] + 1} has no name in the header (a saved row index, as "
             f"pandas' to_csv writes by default?): name it, or write the file without it"
         )
+    _refuse_label_column(df, path, tcol)
     offset = _utc_offset(df[tcol], None if path.suffix.lower() == ".parquet" else path, opts, tcol)
     ts = _parse_times(df[tcol], str(path), tcol)
     if offset is not None and (local := _local_midnights(df[tcol], path, opts, tcol)) is not None:

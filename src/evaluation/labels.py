@@ -3,7 +3,8 @@ ShockLab's list of ``{"start", "end"}`` windows (optionally ``event_id``, ``type
 ``kpi`` + ``direction``), NAB's ``combined_windows.json`` (a mapping ``"<category>/<file>.csv" ->
 [[start, end], ...]``; the entry for the KPI file's name is used) or one file's entry of it (a
 list of ``[start, end]`` pairs), or a CSV with ``start,end`` columns (the same optional columns;
-others are ignored with a warning naming them). An end given as a date covers that day. A file
+others are ignored with a warning naming them). An end written as a date covers that day (one
+with a time, midnight too, is that instant: ``truth.end_is_day``, kept as ``end_is_day``). A file
 that holds no window (a CSV header alone, ``[]``) is a series without labelled anomalies: every
 incident is a false alarm, with a warning. NAB's ``combined_labels.json`` (anomaly timestamps,
 not windows), one file's list of timestamps, per-row 0/1 labels and a KPI series are exit 2
@@ -22,9 +23,11 @@ import numpy as np
 import pandas as pd
 
 from analytics.context import DataSet
+from analytics.external import PER_ROW_LABELS
 from analytics.loading import read_json
 from shocklab.errors import InputError, first_line
 from shocklab.textfile import (
+    COMPRESSIONS,
     UNREADABLE,
     csv_options,
     not_a_file,
@@ -33,8 +36,8 @@ from shocklab.textfile import (
 )
 from shocklab.truth import Truth
 
-from .scoring import whole_day_end
-from .truth import event_window
+from .scoring import window_end
+from .truth import end_is_day, event_window
 
 log = logging.getLogger("shocklab.analysis")
 
@@ -53,41 +56,93 @@ def labels_truth(path: str | Path, ds: DataSet) -> Truth:
                     "(offset %s) were converted to UTC: if the labels are in the file's local "
                     "time, write them with their offset", path, ing.get("_file"),
                     ing["_utc_offset"])
-    return Truth(events=_inside_data(path, events, ds))
+    inside, left_out = _inside_data(path, events, ds)
+    _warn_overlaps(path, inside)
+    return Truth(events=inside, left_out=left_out)
+
+
+def _warn_overlaps(path: str | Path, events: list[dict[str, Any]]) -> None:
+    """One warning line for labelled (unexpected) windows that overlap or repeat another: the NAB
+    score and affiliation merge them into one window to find, while the headline and
+    window_event count each (they were merged without a word)."""
+    wins = sorted(((pd.Timestamp(e["start"]), window_end(e), e) for e in events
+                   if not e.get("expected")), key=lambda w: (w[0], w[1]))
+    pairs, reach = [], None
+    for start, end, e in wins:
+        if reach is not None and start <= reach[0]:
+            pairs.append((reach[1], e))
+        if reach is None or end > reach[0]:
+            reach = (end, e)
+    if pairs:
+        a, b = pairs[0]
+        log.warning("%s: %d labelled window(s) overlap an earlier one, e.g. %s (%s to %s) and %s "
+                    "(%s to %s): the NAB score and affiliation merge them into one window, the "
+                    "headline and window_event count each", path, len(pairs), a["event_id"],
+                    a["start"], a["end"], b["event_id"], b["start"], b["end"])
 
 
 def _inside_data(path: str | Path, events: list[dict[str, Any]],
-                 ds: DataSet) -> list[dict[str, Any]]:
-    """The windows that overlap the data. Windows that all lie outside it (the wrong label file,
-    a wrong year) are bad input: scored, every one would be a missed event and fail a
-    --min-recall gate as if the detectors had. For the same reason a window wholly outside a
-    file that others overlap (labels for a longer period than the export) is left out, with a
-    warning: it was counted as missed (recall 0.5 for one window found of the two)."""
+                 ds: DataSet) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The windows that hold data, and the records of those left out. Windows that all lie
+    outside it (the wrong label file, a wrong year) are bad input: scored, every one would be a
+    missed event and fail a --min-recall gate as if the detectors had. For the same reason a
+    window wholly outside a file that others overlap (labels for a longer period than the
+    export), or wholly inside a gap of it (no file row's period overlaps it: nothing there to
+    detect, and the NAB score leaves it out), is left out, with a warning and a record in
+    run.json ``input_checks.labels_left_out``: it was counted as missed (recall 0.5 for one
+    window found of the two)."""
     kd = ds.tables.get("kpis_daily")
     if not events or kd is None or not len(kd):
-        return events
+        return events, []
     dates = pd.to_datetime(kd["date"])
     lo, hi = dates.min(), dates.max()
     step = pd.Timedelta(seconds=float(ds.ingest.get("step_seconds") or 0))
     last = hi + step if step > pd.Timedelta(0) else hi   # the last period holds its whole step
-    inside = [e for e in events
-              if pd.Timestamp(e["start"]) < last or pd.Timestamp(e["start"]) <= hi]
     # an end given as a day covers that day, as scoring reads it (2024-03-01 on hourly data
     # from 10:00 that day was "no labelled window overlaps the data", exit 2)
-    inside = [e for e in inside if (pd.Timestamp(e["end"]) if e.get("type") == "nab_window"
-                                    else whole_day_end(pd.Timestamp(e["end"]))) >= lo]
-    if not inside:
+    outside = [e for e in events if not ((pd.Timestamp(e["start"]) < last
+                                          or pd.Timestamp(e["start"]) <= hi)
+                                         and window_end(e) >= lo)]
+    if len(outside) == len(events):
         e = events[0]
         raise InputError(
             f"{path}: no labelled window overlaps the data ({lo} to {hi}); the first is "
             f"{e['start']} to {e['end']} — the wrong label file or year?"
         )
-    if len(inside) < len(events):
-        out = [e for e in events if e not in inside]
-        log.warning("%s: %d labelled window(s) outside the data (%s to %s) left out of the "
-                    "scoring, e.g. %s %s to %s", path, len(out), lo, hi, out[0]["event_id"],
-                    out[0]["start"], out[0]["end"])
-    return inside
+    out_ids = {e["event_id"] for e in outside}
+    rest = [e for e in events if e["event_id"] not in out_ids]
+    rows = ds.ingest.get("_raw_times")
+    gaps = [] if rows is None else [e for e, ok in zip(rest, _hold_rows(rest, rows, step),
+                                                       strict=True) if not ok]
+    left = []
+    for why, out in (("outside the data", outside), ("wholly in a gap of the data", gaps)):
+        if out:
+            log.warning("%s: %d labelled window(s) %s (%s to %s%s) left out of the scoring, "
+                        "e.g. %s %s to %s", path, len(out), why, lo, hi,
+                        ": no file row in them" if out is gaps else "", out[0]["event_id"],
+                        out[0]["start"], out[0]["end"])
+            left += [{"event_id": e["event_id"], "start": e["start"], "end": e["end"],
+                      "why": why} for e in out]
+    gap_ids = {e["event_id"] for e in gaps}
+    inside = [e for e in rest if e["event_id"] not in gap_ids]
+    if not inside:
+        e = gaps[0]
+        raise InputError(f"{path}: no labelled window holds a row of the data ({lo} to {hi}: "
+                         f"they lie in its gaps, e.g. {e['start']} to {e['end']})")
+    return inside, left
+
+
+def _hold_rows(events: list[dict[str, Any]], rows: Any, step: pd.Timedelta) -> np.ndarray:
+    """Per window, does a file row's period ``[t, t + step)`` overlap it (its end as scoring
+    reads it)?"""
+    rows = np.sort(np.asarray(rows).astype("datetime64[ns]"))
+    if not len(rows) or not events:
+        return np.zeros(len(events), dtype=bool)
+    starts = pd.to_datetime([e["start"] for e in events]) - step
+    ends = np.array([window_end(e) for e in events], dtype="datetime64[ns]")
+    i = np.searchsorted(rows, starts.to_numpy("datetime64[ns]"),
+                        side="right" if step > pd.Timedelta(0) else "left")
+    return (i < len(rows)) & (rows[np.minimum(i, len(rows) - 1)] <= ends)
 
 
 # the columns a labels CSV reads (the keys of ShockLab's JSON list)
@@ -132,15 +187,29 @@ def _nab_windows(wins: list[Any], path: Path, where: str) -> list[dict[str, Any]
 
 
 def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
-    """The windows of NAB's combined_windows.json for the KPI file (matched by category/file
-    name)."""
+    """The windows of NAB's combined_windows.json for the KPI file (``nab_key``)."""
     problem = nab_windows_problem(raw)
     if problem is not None:
         raise InputError(f"{path}: {problem}; --events takes {_NAB_WINDOWS}, ShockLab's list of "
                          "{\"start\", \"end\"} windows or a CSV with start,end columns")
     if kpi_file is None:
         raise InputError(f"{path}: a NAB label file needs the KPI file's name to pick its entry")
+    key = nab_key(raw, path, kpi_file)
+    wins = raw[key]
+    if not isinstance(wins, list):
+        raise InputError(f"{path}: [{key!r}]: expected a list of [start, end] windows")
+    return _nab_windows(wins, path, f"[{key!r}]")
+
+
+def nab_key(raw: dict[str, Any], path: Path, kpi_file: Path) -> str:
+    """The key of NAB's combined_windows.json ``raw`` (read from ``path``) for the KPI file:
+    its ``<category>/<file>.csv``, else the one key ending in its file name, a compression's
+    suffix left out; InputError when none or several match."""
+    # speed_7578.csv.gz (or .zip …; speed_7578.zip) is read as speed_7578.csv: it was "no entry
+    # for 'speed_7578.csv.gz'"
     name = kpi_file.name
+    if kpi_file.suffix.lower() in COMPRESSIONS:
+        name = kpi_file.stem if Path(kpi_file.stem).suffix else f"{kpi_file.stem}.csv"
     rel = f"{kpi_file.parent.name}/{name}"
     hits = [k for k in raw if str(k).replace("\\", "/") == rel]
     if not hits:
@@ -152,10 +221,7 @@ def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[A
             f"{path}: {len(hits)} entries end in {name!r} ({', '.join(sorted(hits)[:3])}); "
             f"put the KPI file in a folder named after its category"
         )
-    wins = raw[hits[0]]
-    if not isinstance(wins, list):
-        raise InputError(f"{path}: [{hits[0]!r}]: expected a list of [start, end] windows")
-    return _nab_windows(wins, path, f"[{hits[0]!r}]")
+    return hits[0]
 
 
 def _csv_events(path: Path) -> list[dict[str, Any]]:
@@ -187,8 +253,8 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
 
 def _csv_kind(low: dict[str, str]) -> str:
     """What a CSV without start/end columns looks like, as a hint after its error line."""
-    if {"label", "is_anomaly", "anomaly"} & set(low):
-        col = low[next(k for k in ("label", "is_anomaly", "anomaly") if k in low)]
+    if set(PER_ROW_LABELS) & set(low):
+        col = low[next(k for k in PER_ROW_LABELS if k in low)]
         return (f": per-row labels ({col!r}, NAB's results files have one) are not windows; "
                 "write the labelled periods as rows of start,end")
     if "value" in low or "timestamp" in low:
@@ -236,7 +302,8 @@ def _numeric_dates(raw: list[Any], path: Path, file_day_first: bool | None = Non
     for j in np.flatnonzero(o.dmy):
         i, k, v = cells[j]
         try:
-            out[i][k] = pd.to_datetime(v.strip(), dayfirst=dayfirst).isoformat()
+            t = pd.to_datetime(v.strip(), dayfirst=dayfirst)   # a date stays one (end_is_day)
+            out[i][k] = t.date().isoformat() if end_is_day({"end": v}) else t.isoformat()
         except (ValueError, TypeError, OverflowError):
             pass   # left as written: event_window names it
     return out
@@ -305,6 +372,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
                 "expected": bool(ev.get("expected", False)),
                 "start": start.isoformat(),
                 "end": end.isoformat(),
+                "end_is_day": end_is_day(ev),
                 "scope": {},
                 "effects": effects,
                 "primary_kpi": kpi,

@@ -1,6 +1,6 @@
 """Scoring incidents against the injected truth (docs/ARCHITECTURE.md "Scoring").
 
-Only this module (and the oracle detector) reads truth. Size (~750 lines, ~110 of them this
+Only this module (and the oracle detector) reads truth. Size (~780 lines, ~110 of them this
 docstring): the scorecard's definitions, its layout and their one implementation stay in one place.
 
 Definitions
@@ -148,6 +148,8 @@ class Event:
     # product ids inside a category scope (``with_members``): a product incident there is in the
     # scoped slice, one of another category is excluded; None: products are another dimension
     members: frozenset[str] | None = None
+    # the end was given as a day, which it covers (``given_as_day``); False: an instant
+    end_is_day: bool = True
     # the category holding a product-scoped event's product (``with_members``): a slice that
     # contains the scope, where the recorded overall effects understate the change
     parent_category: str | None = None
@@ -193,6 +195,7 @@ class Event:
             else None,
             primary_direction=d.get("primary_direction"),
             containers=container_records(d),
+            end_is_day=given_as_day(d),
             impact=abs(float(d["impact_revenue"]))
             if d.get("impact_revenue") is not None
             else abs(float((eff or {}).get("revenue") or 0.0))
@@ -314,15 +317,30 @@ def _cell_inside(cell: str, scope: dict[str, str]) -> bool:
                                                         strict=True))
 
 
-def whole_day_end(end: pd.Timestamp) -> pd.Timestamp:
-    """An end at midnight (given as a day) covers that whole day (sub-daily data); the one rule
-    for the scorecard's matching and the series metrics' label windows."""
-    return end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) if end == end.normalize() \
-        else end
+def whole_day_end(end: pd.Timestamp, day: bool = True) -> pd.Timestamp:
+    """An end given as a day (``day``: written without a time, so at midnight) covers that whole
+    day (sub-daily data); the one rule for the scorecard's matching, the series metrics' label
+    windows and the labels' overlap with the data. An end written with a time is its instant,
+    midnight too."""
+    return end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1) \
+        if day and end == end.normalize() else end
+
+
+def given_as_day(e: dict[str, Any]) -> bool:
+    """Was the end of event record ``e`` given as a day? Labels record it (``end_is_day``,
+    ``evaluation.truth.end_is_day``); a simulated event's dates are days; NAB's windows end on
+    a file row."""
+    return bool(e.get("end_is_day", e.get("type") != "nab_window"))
+
+
+def window_end(e: dict[str, Any]) -> pd.Timestamp:
+    """The end of event record ``e`` as scoring reads it (``whole_day_end``)."""
+    return whole_day_end(pd.Timestamp(e["end"]), given_as_day(e))
 
 
 def _window(ev: Event, early: int, late: int) -> tuple[pd.Timestamp, pd.Timestamp]:
-    return ev.start - pd.Timedelta(days=early), whole_day_end(ev.end + pd.Timedelta(days=late))
+    return (ev.start - pd.Timedelta(days=early),
+            whole_day_end(ev.end + pd.Timedelta(days=late), ev.end_is_day))
 
 
 def matches(inc: Incident, ev: Event, mode: str, early: int, late: int, min_effect: float) -> bool:
@@ -703,7 +721,8 @@ def build_scorecard(
             "start": e.start.isoformat()
             if e.start != e.start.normalize()
             else e.start.date().isoformat(),
-            "end": e.end.isoformat() if e.end != e.end.normalize() else e.end.date().isoformat(),
+            "end": e.end.date().isoformat() if e.end_is_day and e.end == e.end.normalize()
+            else e.end.isoformat(),
             "primary_kpi": e.primary_kpi,
             "scope_kind": e.scope_kind,
             "in_warmup": e.event_id in in_warmup,

@@ -11,17 +11,19 @@ until the oracle moves here, its baseline hand-over) read it. Analytics never im
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.errors import OutOfBoundsDatetime
 from pydantic import TypeAdapter, ValidationError
 
 from analytics.context import EventWindow, RunContext
 from analytics.loading import coerce, find_table, read_json, read_table
 from shocklab.catalogue import NS_YEARS
-from shocklab.errors import InputError
+from shocklab.errors import InputError, first_line
 from shocklab.truth import SliceEffects, Truth, TruthEvent
 
 __all__ = [
@@ -175,8 +177,46 @@ def attach(ctx: RunContext, truth: Truth | None) -> RunContext:
     return ctx
 
 
+# a time of day in a date's text: 12:00, 2025-03-06T00, 2025-03-06 00, 2 pm
+_TIME = re.compile(r":|\dT\d|\d\s+\d{1,2}$|\d\s*[AaPp]\.?[Mm]\.?$")
+
+
+def end_is_day(ev: dict[str, Any]) -> bool:
+    """Does an event's end cover its whole day? Only an end written as a date (no time of day:
+    ``2025-03-06``, a ``datetime.date``) of a window not in NAB's layout, whose ends are file
+    rows. An end written with a time is its instant, midnight too (``2015-09-16 00:00:00`` was
+    stretched to the end of the 16th in a CSV or ShockLab's list, not in NAB's layout)."""
+    if ev.get("type") == "nab_window":
+        return False
+    v = ev.get("end")
+    if isinstance(v, dt.datetime):
+        return False
+    if isinstance(v, dt.date):
+        return True
+    if isinstance(v, np.datetime64):
+        return np.datetime_data(v.dtype)[0] in ("Y", "M", "W", "D")
+    return isinstance(v, str) and _TIME.search(v.strip()) is None
+
+
+def _timestamp(ev: dict[str, Any], key: str, where: str) -> pd.Timestamp:
+    v = ev[key]
+    try:   # nanoseconds as every series is: year 0001 or 9999 was OverflowError, exit 3
+        ts = pd.Timestamp(v).as_unit("ns")
+    except (OutOfBoundsDatetime, OverflowError):
+        raise InputError(f"{where}: {key} {v!r} is not a date between {NS_YEARS[0]} and "
+                         f"{NS_YEARS[1]}") from None
+    except (ValueError, TypeError) as exc:   # '2014-04-32 01:45': "day is out of range …"
+        why = first_line(exc, 80).split(": ", 1)[0]   # pandas repeats the value after ': '
+        raise InputError(f"{where}: {key} {v!r} is not a date ({why}; write "
+                         "YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)") from None
+    if pd.isna(ts):   # 'NaT', 'nat' text
+        raise InputError(f"{where}: {key} {v!r} is not a date")
+    return ts
+
+
 def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """(start, end) of an event record; InputError naming ``where`` when missing or reversed."""
+    """(start, end) of an event record; InputError naming ``where`` (and the field and value)
+    when missing, unreadable or reversed."""
     if not isinstance(ev, dict) or "start" not in ev or "end" not in ev:
         raise InputError(f"{where}: each event needs 'start' and 'end'")
     for key in ("start", "end"):
@@ -186,21 +226,15 @@ def event_window(ev: dict[str, Any], where: str) -> tuple[pd.Timestamp, pd.Times
         if isinstance(v, bool) or not isinstance(v, (str, dt.date, np.datetime64)) \
                 or (isinstance(v, str) and not v.strip()):
             raise InputError(f"{where}: {key} must be a date (YYYY-MM-DD), got {v!r}")
-    try:   # nanoseconds as every series is: year 0001 or 9999 was OverflowError, exit 3
-        start, end = (pd.Timestamp(ev["start"]).as_unit("ns"),
-                      pd.Timestamp(ev["end"]).as_unit("ns"))
-    except (ValueError, TypeError, OverflowError):
-        raise InputError(f"{where}: start/end are not dates between {NS_YEARS[0]} and "
-                         f"{NS_YEARS[1]}") from None
-    if pd.isna(start) or pd.isna(end):   # 'NaT', 'nat' text
-        raise InputError(f"{where}: start/end are not dates")
+    start, end = _timestamp(ev, "start", where), _timestamp(ev, "end", where)
     if (start.tzinfo is None) != (end.tzinfo is None):
         raise InputError(f"{where}: start {ev['start']!r} and end {ev['end']!r}: give both with "
                          "a UTC offset or neither")
     if start.tzinfo is not None:   # UTC, as a KPI file's offsets are (naive comparisons)
         start, end = (t.tz_convert("UTC").tz_localize(None) for t in (start, end))
-    # an end at midnight (given as a day) covers that day, as scoring reads it: a label
-    # '2025-03-06 04:00,2025-03-06' was "end before start"
-    if end < start and not (end == end.normalize() and end + pd.Timedelta(days=1) > start):
+    # an end given as a day covers that day, as scoring reads it: a label
+    # '2025-03-06 04:00,2025-03-06' was "end before start"; an end written with a time (NAB's
+    # ['2014-04-11 16:15', '2014-04-11 00:00']) is not a day, and reversed
+    if end < start and not (end_is_day(ev) and end + pd.Timedelta(days=1) > start):
         raise InputError(f"{where}: end {end} is before start {start}")
     return start, end

@@ -9,7 +9,7 @@ and never reads it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -94,6 +94,9 @@ class Truth:
     product_null: pd.DataFrame | None = None    # truth/product_null.csv (product series' null)
     order_values: pd.DataFrame | None = None    # truth/order_value_null.csv (one order's value)
     path: Path | None = None                    # the data directory (truth/config.json is there)
+    # labelled windows left out of the scoring, each {event_id, start, end, why}: outside the
+    # data or wholly in a gap of it (``evaluation.labels``; run.json input_checks)
+    left_out: list[dict[str, Any]] = field(default_factory=list)
 
     def typed_events(self) -> list[TruthEvent]:
         return [TruthEvent.model_validate(e) for e in self.events]

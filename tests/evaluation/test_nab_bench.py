@@ -171,17 +171,52 @@ def test_a_bad_set_is_one_line_before_any_file_runs(tmp_path, monkeypatch, capsy
 
 def test_a_file_without_benchmark_metrics_is_not_scored_and_says_so(tmp_path, monkeypatch,
                                                                     capsys):
-    """A file with two series (here a 0/1 `label` column beside `value`) runs (exit 0) without
+    """A file with two series (here a `count` column beside `value`) runs (exit 0) without
     series_metrics; it was counted in the category's files, left out of its score and the run
     ended "all 1 files: exit 0, no traceback" (exit 0)."""
     nab = _own_nab_folder(tmp_path)
     days = pd.date_range("2025-01-01", periods=40, freq="D")
     pd.DataFrame({"timestamp": days.strftime("%Y-%m-%d"),
                   "value": np.round(100 + np.random.default_rng(0).normal(0, 2, 40), 2),
-                  "label": 0}).to_csv(nab / "data" / "hourly" / "h1.csv", index=False)
+                  "count": np.arange(40)}).to_csv(nab / "data" / "hourly" / "h1.csv",
+                                                  index=False)
     (nab / "labels" / "combined_windows.json").write_text(
         '{"hourly/h1.csv": [["2025-01-30", "2025-01-31"]]}')
     assert _main(monkeypatch, "--nab", str(nab), "--out", str(tmp_path / "o")) == 1
     out = capsys.readouterr().out
     assert "NOT SCORED (1" in out and "hourly/h1.csv: NAB / affiliation metrics need" in out
     assert "all 1 files" not in out
+
+
+@pytest.mark.parametrize("cv", [False, True])
+def test_a_data_file_without_its_label_entry_is_one_line_before_any_file_runs(
+        tmp_path, monkeypatch, capsys, cv):
+    """A data file with no entry in labels/combined_windows.json was found by its own run: every
+    file ran, then exit 1 "FAILED … no entry". It is exit 2 first, naming the file."""
+    nab = _own_nab_folder(tmp_path)
+    for c in bench_nab.CV_CATEGORIES if cv else ["hourly"]:
+        (nab / "data" / c).mkdir(exist_ok=True)
+        (nab / "data" / c / "h2.csv").write_text("timestamp,value\n2024-01-01 00:00:00,1\n")
+    out = tmp_path / "o"
+    assert _main(monkeypatch, "--nab", str(nab), "--out", str(out),
+                 *(["--cv"] if cv else [])) == 2
+    cap = capsys.readouterr()
+    assert cap.err.count("\n") == 1 and "no entry for 'h2.csv'" in cap.err, cap.err
+    assert "h2.csv has no windows there" in cap.err and cap.out == ""
+    assert not out.exists()
+
+
+def test_a_label_entry_without_its_file_is_a_warning_line(tmp_path, monkeypatch, capsys):
+    """An entry naming no file of data/ (a subset of NAB, which --nab takes) was ignored without
+    a word; it is said once, and the files there run."""
+    nab = _own_nab_folder(tmp_path)
+    (nab / "labels" / "combined_windows.json").write_text(
+        '{"hourly/h1.csv": [], "realKnownCause/gone.csv": [["2024-01-01", "2024-01-02"]]}')
+    problem, note = bench_nab.label_coverage(nab, [nab / "data" / "hourly" / "h1.csv"])
+    assert problem is None
+    assert note == (f"{nab / 'labels' / 'combined_windows.json'}: 1 entry name no file of "
+                    f"{nab / 'data'} (e.g. realKnownCause/gone.csv): not run")
+    # --categories leaves a file out of the run: its missing entry is no error then
+    (nab / "data" / "other").mkdir()
+    (nab / "data" / "other" / "o.csv").write_text("timestamp,value\n")
+    assert bench_nab.label_coverage(nab, [nab / "data" / "hourly" / "h1.csv"])[0] is None

@@ -301,6 +301,43 @@ def test_periods_per_day_is_read_from_the_grids_median_step(freq, n, ppd):
 
 def test_vus_buffer_is_a_week_of_days_or_a_day_of_periods_capped():
     assert [tm.vus_buffer_for(p) for p in (1, 24, 256, 288, 1440)] == [7, 24, 256, 256, 256]
+    # and at most a quarter of the series: NAB's shortest file (1,243 periods) keeps its day
+    assert [tm.vus_buffer_for(288, n) for n in (40, 1024, 1243, 4032)] == [10, 256, 256, 256]
+    assert [tm.vus_buffer_for(1, n) for n in (20, 28, 365)] == [5, 7, 7]
+
+
+def test_vus_pr_of_a_short_file_is_not_near_one_for_any_score():
+    """A 40-period file of 5-minute data had a buffer of 256 periods: every period was labelled
+    at the widest buffers, so all-zero scores got VUS-PR 0.885 (a detector without incidents
+    0.95). With the buffer a quarter of the series they score near the labels' share."""
+    grid = pd.date_range("2014-04-10 14:10", periods=40, freq="5min").to_numpy("datetime64[ns]")
+    wins = [(pd.Timestamp("2014-04-10 16:15"), pd.Timestamp("2014-04-10 16:40"))]
+    zeros = {"consensus": np.zeros(40)}
+    buf = tm.vus_buffer_for(tm.periods_per_day(grid), len(grid))
+    card = tm.score_series(grid, grid, None, wins, {"consensus": []}, scores=zeros,
+                           vus_buffer=buf)
+    label_share = 6 / 40
+    assert buf == 10
+    assert card["detectors"]["consensus"]["vus_pr"] < 2 * label_share
+
+
+def test_a_short_files_run_records_the_capped_vus_buffer(tmp_path):
+    import json
+
+    import run_analysis
+
+    from shocklab.cli import run_cli
+
+    t = pd.date_range("2014-04-10 14:10", periods=40, freq="5min")
+    v = 75 + np.random.default_rng(1).normal(0, 2, 40)
+    data, labels = tmp_path / "short40.csv", tmp_path / "labels.csv"
+    pd.DataFrame({"timestamp": t, "value": v.round(3)}).to_csv(data, index=False)
+    labels.write_text("start,end\n2014-04-10 16:15,2014-04-10 16:40\n")
+    out = tmp_path / "run"
+    assert run_cli(run_analysis.main, ["--kpis", str(data), "--events", str(labels), "--out",
+                                       str(out), "--quiet"]) == 0
+    sm = json.loads((out / "scorecard.json").read_text())["series_metrics"]
+    assert sm["vus_buffer"] == 10   # was 256: the widest buffers labelled every period
 
 
 def test_merged_ranges_follow_the_reference_rule():

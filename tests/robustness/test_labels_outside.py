@@ -158,3 +158,70 @@ def test_a_bad_label_file_is_one_line_even_when_the_kpi_file_was_warned_about(cl
     r = cli("analysis", "--kpis", f, "--events", ev, "--out", tmp_path / "run", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "duplicate" in r.stderr.lower() or "repeated" in r.stderr.lower(), r.stderr
+
+
+def test_a_window_wholly_in_a_gap_of_the_data_is_left_out(cli, tmp_path):
+    """A window with no file row inside it (5-minute data with a missing day) was counted as
+    missed, with no warning (recall 0.5), while the NAB score dropped it. It is left out as a
+    window outside the data is: a warning line naming it and run.json input_checks; a window
+    holding one row stays."""
+    t = pd.date_range("2014-04-01", periods=14 * 288, freq="5min")
+    v = 50 + np.random.default_rng(5).normal(0, 1, len(t))
+    v[(t >= "2014-04-10 16:15") & (t < "2014-04-10 18:15")] += 30
+    keep = (t < "2014-04-06") | (t >= "2014-04-07")   # 2014-04-06 missing
+    keep |= t == pd.Timestamp("2014-04-06 20:00")      # but one row that evening
+    f = tmp_path / "gapwin.csv"
+    pd.DataFrame({"timestamp": t[keep].strftime("%Y-%m-%d %H:%M:%S"), "value": v[keep].round(3)}
+                 ).to_csv(f, index=False)
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps([{"event_id": "gap", "start": "2014-04-06 06:00",
+                               "end": "2014-04-06 12:00"},
+                              {"event_id": "row", "start": "2014-04-06 19:58",
+                               "end": "2014-04-06 20:02"},
+                              {"event_id": "spike", "start": "2014-04-10 16:15",
+                               "end": "2014-04-10 18:15"}]))
+    r = cli("analysis", "--kpis", f, "--events", ev, "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if "labelled window" in x)
+    assert str(ev) in line and "1 labelled window(s) wholly in a gap" in line, line
+    assert "gap 2014-04-06T06:00:00 to 2014-04-06T12:00:00" in line, line
+    sc = json.loads((tmp_path / "run" / "scorecard.json").read_text())
+    assert [e["event_id"] for e in sc["event_detail"]] == ["row", "spike"]
+    assert sc["series_metrics"]["windows"] == 2
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["input_checks"]["labels_left_out"] == [
+        {"event_id": "gap", "start": "2014-04-06T06:00:00", "end": "2014-04-06T12:00:00",
+         "why": "wholly in a gap of the data"}]
+    # every window in a gap: as every window outside the data, exit 2
+    ev.write_text(json.dumps([{"start": "2014-04-06 06:00", "end": "2014-04-06 12:00"}]))
+    r = cli("analysis", "--kpis", f, "--events", ev, "--out", tmp_path / "run2", "--quiet")
+    assert r.returncode == 2, r.stderr
+    assert "no labelled window holds a row of the data" in r.stderr, r.stderr
+    assert not (tmp_path / "run2").exists()
+
+
+def test_overlapping_or_repeated_windows_are_named_in_one_warning(cli, tmp_path):
+    """The NAB score and affiliation merge overlapping windows into one, while the headline and
+    window_event count each: they were merged without a word (nab_windows 1 beside windows 2)."""
+    ev = tmp_path / "ev.json"
+    ev.write_text(json.dumps([{"event_id": "A", "start": "2025-03-02", "end": "2025-03-03"},
+                              {"event_id": "B", "start": "2025-03-03", "end": "2025-03-04"},
+                              {"event_id": "C", "start": "2025-02-01", "end": "2025-02-01"},
+                              {"event_id": "D", "start": "2025-02-01", "end": "2025-02-01"},
+                              {"event_id": "E", "start": "2025-02-02", "end": "2025-02-02"}]))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--out", tmp_path / "run",
+            "--quiet")
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stderr.splitlines() if "overlap" in x]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"{ev}: 2 labelled window(s) overlap an earlier one, e.g. C "
+                               "(2025-02-01T00:00:00 to 2025-02-01T00:00:00) and D "), lines
+    assert "merge them into one window" in lines[0]
+    sm = json.loads((tmp_path / "run" / "scorecard.json").read_text())["series_metrics"]
+    assert (sm["windows"], sm["nab_windows"]) == (5, 3)
+    # a day after a day (E after C, D) is no overlap: no warning
+    ev.write_text(json.dumps([{"start": "2025-02-01", "end": "2025-02-01"},
+                              {"start": "2025-02-02", "end": "2025-02-02"}]))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", ev, "--out", tmp_path / "run2",
+            "--quiet")
+    assert r.returncode == 0 and "overlap" not in r.stderr, r.stderr
