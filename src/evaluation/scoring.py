@@ -43,9 +43,10 @@ Definitions
   (``detectors.product_watch``), so the oracle gets two thresholds too: product series and the
   store's series are ranked apart and the budget is split between them the way that finds the
   most events (``is_product``; never below one threshold, which is one of the splits). Its
-  incidents that end before the warm-up's end minus ``early_days`` are left out: they can match
-  no counted event, only cost false positives, and a detector whose warm-up is the scoring's
-  would raise none.
+  incidents that start before the warm-up's end minus ``early_days`` are left out: they can
+  match no counted event (matching reads the onset), only cost false positives, and a detector
+  whose warm-up is the scoring's would raise none; so the budget is the consensus' false
+  positives that start on or after that day (``fp_budget``; its precision still counts all).
   ``consensus_only`` / ``oracle_only``: the events one side found there and the other not.
 - **Oracle's best F1** (``oracle_best``): the oracle's incidents ranked by peak score and cut at
   every threshold from its own (``lowest``) upwards — a pair of cuts, one on the store's series
@@ -574,6 +575,14 @@ def outside_warmup(incidents: list[Incident], warm: list[Event], events: list[Ev
     return [i for i, w, c in zip(incidents, on_warm, on_counted, strict=True) if c or not w]
 
 
+def _fp_from(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+             min_effect: float) -> int:
+    """How many of ``incidents`` match no event (``metrics``' ``fp``)."""
+    if not incidents:
+        return 0
+    return int((~match_matrix(incidents, events, mode, early, late, min_effect).any(axis=1)).sum())
+
+
 def is_product(inc: Incident) -> bool:
     """The oracle's second family: product series (the analysis judges them with their own
     sensitivity, ``detectors.product_watch``), so the oracle splits its budget between them and
@@ -652,11 +661,15 @@ def build_scorecard(
                 counted(consensus_levels[label]), events, mode, early, late, min_eff
             )[0]
         if oracle_name and oracle_name in detector_incidents:
-            budget = sec["consensus"]["fp"]
-            # the bound does not alarm where nothing counts: an incident that ends before the
-            # warm-up's end minus early_days can match no counted event, only be a false positive
+            # the bound does not alarm where nothing counts: an incident that starts before the
+            # warm-up's end minus early_days can match no counted event (matching reads the
+            # onset), only be a false positive; its budget is the consensus' false positives in
+            # the same period, so both sides spend false alarms over the same days
+            cut = None if warm_end is None else warm_end - pd.Timedelta(days=early)
             bound = counted([i for i in detector_incidents[oracle_name]
-                             if warm_end is None or i.end >= warm_end - pd.Timedelta(days=early)])
+                             if cut is None or i.start >= cut])
+            budget = sec["consensus"]["fp"] if cut is None else _fp_from(
+                [i for i in cons_counted if i.start >= cut], events, mode, early, late, min_eff)
             orc, orc_p, orc_found = at_fp_events(
                 bound, events, mode, early, late, min_eff, budget,
                 family=is_product,

@@ -301,6 +301,30 @@ def test_oracle_bound_does_not_alarm_in_the_warm_up():
     assert card["strict"]["oracle_equal_fp"]["oracle_recall"] == 0.0
 
 
+def test_the_bound_and_its_budget_cover_the_same_days():
+    """One cut for both sides, by onset (matching reads it): an oracle incident that starts in the
+    warm-up and runs past its end can match no counted event, so it is not the bound's false
+    positive; a consensus false positive that starts in the warm-up is not in the budget (the
+    oracle may not alarm there), though the consensus' precision still counts it."""
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05,
+                "warmup_days": 90, "data_start": "2025-01-01"}   # cut: 2025-03-31
+    ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
+    # the oracle: one incident from the warm-up into April (its highest), then the two events
+    oracle = [inc("2025-03-20", "2025-04-05", peak=9.0), inc("2025-06-10", peak=5.0),
+              inc("2025-09-01", peak=4.0)]
+    cons = [inc("2025-06-10"), inc("2025-09-01")]
+    oe = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {}, settings)["strict"][
+        "oracle_equal_fp"]
+    assert oe["fp_budget"] == 0 and oe["oracle_recall"] == 1.0   # was 0.0 (cut by the end)
+    # a consensus false positive in the warm-up (February) and one after it (May)
+    cons = [inc("2025-02-10"), inc("2025-05-01"), inc("2025-06-10")]
+    card = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {}, settings)["strict"]
+    assert card["consensus"]["fp"] == 2 and card["consensus"]["precision"] == pytest.approx(1 / 3,
+                                                                                          abs=1e-4)
+    assert card["oracle_equal_fp"]["fp_budget"] == 1                # was 2
+    assert card["oracle_equal_fp"]["oracle_recall"] == 1.0
+
+
 def test_oracle_split_is_the_best_pair_of_thresholds():
     """Against brute force on random worlds: the split's recall is the best over every way to
     share the budget, never below one threshold; its best F1 the best over every pair of cuts."""
