@@ -37,7 +37,7 @@ fits its own (stationary files of 1.5-3 k customers over 13 months: 0.69-1.05; r
 dropped: long lifetimes (a small mu) made a precise baseline look imprecise, and random worlds
 with waves fell back to a dropout that reads waves as short lives. A per-step customer-level
 test for the waves was dropped too (a wave inside a bin is split over two steps, each below it).
-The choice and its held-out figures: README "Customers"; /tmp notes of session 43.
+The choice and its held-out figures: README "Customers", "Small stores" (session 43).
 
 ``Dropout.rows`` prepares, for fixed likelihood rows, the waves each row's death integral crosses
 (those after its last purchase and before the data end): the integral is taken per segment
