@@ -30,11 +30,14 @@ comma, and where Quantity or Price holds one the file's points group thousands (
 '12.345,67'; a point grouping nothing, '2.5', is then a bad value).
 
 Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-`` (a time on a
-24- or 12-hour clock: ``8:26 PM``). Whether such
+24- or 12-hour clock: ``8:26 PM``; fractional seconds; a UTC offset or zone word after the time,
+``+0100``, ``-05:00``, ``Z``, ``UTC``). Whether such
 dates are day-first or month-first is decided for the whole file: a first number above 12 proves
 day-first, a second above 12 proves month-first, both in one file is an error; with no proof the
 file is read month-first (the UCI export) and the ambiguous rows are counted and warned about.
-``date_format`` (``--date-format``) overrides the detection. The decision and the counts are in
+A UTC offset is dropped (``utc_offsets_dropped``): the local time written decides the order's
+day, with or without ``date_format`` (``--date-format``, which overrides the detection; a ``%z``
+or ``%Z`` at its end reads the offset and drops it). The decision and the counts are in
 ``cleaning["dates"]``.
 
 Mapping to the DESIGN tables: an invoice is an order (channel "online", no discounts, net revenue =
@@ -43,7 +46,7 @@ quantity x price summed; an invoice number carrying several customers or days is
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 
-Size (~715 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+Size (~765 lines, one module on purpose): reading (encodings, separators, column names), cleaning
 and building the orders of one file format share its column names, the cleaning reasons and the
 report they fill.
 """
@@ -51,6 +54,7 @@ report they fill.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -99,6 +103,14 @@ MISSING_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "<na>")  # Customer I
 _DMY = (r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
         r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?"
         r"(?:\s*(?P<P>[AaPp])\.?[Mm]\.?)?)?\s*$")   # P: a 12-hour clock's AM / PM
+# --transactions' d/m/y dates may also carry fractional seconds (F) and, after the time, a UTC
+# offset or zone word (Z: '+0100', '-05:00', 'Z', 'UTC', 'GMT'), dropped: the local time written
+# decides the day. Without them in the pattern such rows missed the day-/month-first decision
+# and went to pandas' month-first guess ('01/12/2010 11:18+0000' was 12 January).
+_DMY_ZONED = (r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
+              r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<F>\d{1,9}))?)?"
+              r"(?:\s*(?P<P>[AaPp])\.?[Mm]\.?)?"
+              r"(?:\s*(?P<Z>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))?)?\s*$")
 
 
 def _norm(col: object) -> str:
@@ -218,10 +230,11 @@ class DmyOrder(NamedTuple):
     conflict: tuple[int, int] | None  # first rows proving each order, when both occur
 
 
-def dmy_order(text: pd.Series) -> DmyOrder:
+def dmy_order(text: pd.Series, pattern: str = _DMY) -> DmyOrder:
     """How a column's numeric dates (``02/01/2025``) order day and month, vectorized; the
-    callers decide what a conflict or ambiguity means (--transactions, --kpis)."""
-    parts = text.str.extract(_DMY)
+    callers decide what a conflict or ambiguity means (--transactions, --kpis). ``pattern``:
+    ``_DMY`` or --transactions' ``_DMY_ZONED``."""
+    parts = text.str.extract(pattern)
     dmy = parts["a"].notna().to_numpy()
     a = pd.to_numeric(parts["a"], errors="coerce").to_numpy()
     b = pd.to_numeric(parts["b"], errors="coerce").to_numpy()
@@ -234,6 +247,10 @@ def dmy_order(text: pd.Series) -> DmyOrder:
 
 # a time of day followed by a UTC offset or zone letter: group 1 is the date and time as written
 OFFSET = r"^(.*\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+
+
+# a --date-format ending in a UTC offset or zone name ('%d/%m/%Y %H:%M:%S%z')
+_FORMAT_ZONE = re.compile(r"\s*%[zZ]\s*$")
 
 
 def parse_dates(ts: pd.Series, date_format: str | None = None, where: str = "InvoiceDate",
@@ -267,8 +284,14 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
         return int(np.argmax(codes == i))
 
     if date_format:
+        zone = _FORMAT_ZONE.search(date_format)
+        text, fmt = ts, date_format
+        if zone:   # the offset is dropped, as without --date-format: the local time decides
+            text, fmt = ts.str.replace(OFFSET, r"\1", regex=True), date_format[:zone.start()]
         try:
-            parsed = pd.to_datetime(ts, format=date_format, errors="coerce")
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+            if parsed.dt.tz is not None:   # %z elsewhere than at the end: its wall time
+                parsed = parsed.dt.tz_localize(None)
         except ValueError as exc:
             raise InputError(
                 f"--date-format {date_format!r}: not a usable format ({exc})"
@@ -280,12 +303,15 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
                 f"--date-format {date_format!r}: matches none of the {where} values "
                 f"(first: {first!r}); give the file's layout, or leave the flag out to detect it"
             )
-        return _ns(parsed), {
+        fixed = {
             "layout": f"--date-format {date_format}",
             "ambiguous_rows": 0,
             "unparsed_rows": rows(parsed.isna() & ts.notna()),
         }
-    o = dmy_order(ts)
+        if zone:
+            fixed["utc_offsets_dropped"] = rows(text.ne(ts).fillna(False))
+        return _ns(parsed), fixed
+    o = dmy_order(ts, _DMY_ZONED)
     parts, dmy, day_first, month_first, ambiguous = (o.parts, o.dmy, o.day_first, o.month_first,
                                                      o.ambiguous)
     if o.conflict is not None:
@@ -328,9 +354,18 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
         + ":"
         + parts["S"].fillna("00")
     )
+    frac = parts["F"].notna()
+    if frac.any():
+        iso = iso.where(~frac, iso + "." + parts["F"])
+    zoned = parts["Z"].notna().to_numpy() & dmy
+    if zoned.any():
+        report["utc_offsets_dropped"] = rows(zoned)
+        log.info("%s: %d date(s) carry a UTC offset (first %r); read as the local time written",
+                 where, rows(zoned), str(ts.iloc[int(np.flatnonzero(zoned)[0])]))
     parsed = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns]")
     if dmy.any():
-        parsed[dmy] = _ns(pd.to_datetime(iso[dmy], format="%Y-%m-%d %H:%M:%S", errors="coerce"))
+        parsed[dmy] = _ns(pd.to_datetime(iso[dmy], errors="coerce",
+                                         format="ISO8601" if frac.any() else "%Y-%m-%d %H:%M:%S"))
     rest = ~dmy & ts.notna().to_numpy()
     if (
         rest.any()
@@ -343,11 +378,11 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
             # the column: "Mixed timezones detected"). Only such columns pay for the rewrite.
             local = text.str.replace(OFFSET, r"\1", regex=True)
             changed = local != text
-            report["utc_offsets_dropped"] = int(n[rest][np.asarray(changed, dtype=bool)].sum())
+            dropped = int(n[rest][np.asarray(changed, dtype=bool)].sum())
+            report["utc_offsets_dropped"] = report.get("utc_offsets_dropped", 0) + dropped
             if changed.any():
                 log.info("%s: %d date(s) carry a UTC offset (first %r); read as the local time "
-                         "written", where, report["utc_offsets_dropped"],
-                         str(text[changed].iloc[0]))
+                         "written", where, dropped, str(text[changed].iloc[0]))
             other = _naive(local, dayfirst)
             if other is None:   # an offset written some other way: read in UTC
                 other = pd.to_datetime(local, errors="coerce", format="mixed", utc=True,

@@ -51,7 +51,7 @@ from shocklab.errors import first_line
 from . import rfm
 from .activity import ClockRows, StoreClock, purchase_days, store_clock
 from .config import ClvConfig
-from .dropout import cohort_dropout
+from .dropout import store_dropout
 from .gamma_gamma import fit_gamma_gamma, gg_expected_spend
 
 log = logging.getLogger("shocklab.customers.clv")
@@ -421,12 +421,11 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None
     x, tx, T = (table[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     sub = _subsample(len(table), cfg.fit_customers)
     cu, _, w = _unique_rows(x[sub], tx[sub], T[sub])
-    clock = drop = None
+    clock = drop = refused = None
     if cfg.activity_clock and orders is not None and end is not None:
         days = purchase_days(orders, end)
-        if cfg.dropout == "cohorts":
-            drop = cohort_dropout(days.first_day[days.first], days.day[~days.first],
-                                  days.first_day[~days.first], days.n)
+        if cfg.dropout == "cohorts":   # None, or refused (too few customers): fitted instead
+            drop, refused = store_dropout(days)
         if drop is not None:  # the dropout from cohorts: the clock's survival, fixed in the fit
             base = {"r": 1.0, "alpha": 1.0, "s": S_CAP, "beta": S_CAP / drop.mu}
             clock = store_clock(orders, end, base, days=days, dropout=drop)
@@ -501,7 +500,7 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None
         "activity_clock": None if clock is None else {
             "g_end": round(clock.g_end, 4), "g_first_quarter": round(float(
                 clock.g[: max(1, clock.n // 4)].mean()), 4)},
-        "dropout": None if drop is None else {
+        "dropout": refused if drop is None else {
             "source": "cohorts", "mean_lifetime_days": round(1.0 / drop.mu, 1),
             "waves": [{"day": (pd.Timestamp(end) - pd.Timedelta(days=int(clock.n - p))).date()
                        .isoformat(), "share_lost": round(float(q), 3)}

@@ -212,7 +212,7 @@ class ClvConfig(_Strict):
         "baseline rate, the median hazard between consecutive cohorts, plus churn waves: "
         "steps far above it), so a history with waves is not read as short lifetimes; "
         "'fitted' fits an age-based dropout with the purchase rates (falls back to it when "
-        "there are too few cohorts)"))
+        "there are too few cohorts, or too few customers a cohort to know the baseline)"))
 
 
 class SeverityTier(_Strict):

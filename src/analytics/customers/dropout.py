@@ -24,6 +24,21 @@ acquisition.
   a step next to a wave step counts too above one spread, so the wave is split over two
   boundaries (located within a bin).
 
+**Small stores** (module constant ``MAX_SURVIVAL_SE``): the steps' Poisson errors count repeat
+purchase days as independent, but they come in customers, and a cohort of a few hundred
+customers with spread-out purchase rates is far noisier than its count says. Each step's
+customer-level standard error (``_customer_se``: the per-customer counts' sample variance, delta
+method on the log of each cohort's mean) gives the baseline's standard error (``mu_rel_se`` x mu:
+1.2533 x the precision-weighted mean's, the median's under normal steps). What the 12-month
+forecast feels is that error over a year, the standard error of the log one-year survival
+(se(mu) x 365); above ``MAX_SURVIVAL_SE`` the cohorts do not decide the dropout and the model
+fits its own (stationary files of 1.5-3 k customers over 13 months: 0.69-1.05; random worlds
+0.08-0.73; the default world 0.10). A relative threshold (se(mu) / mu) was tried first and
+dropped: long lifetimes (a small mu) made a precise baseline look imprecise, and random worlds
+with waves fell back to a dropout that reads waves as short lives. A per-step customer-level
+test for the waves was dropped too (a wave inside a bin is split over two steps, each below it).
+The choice and its held-out figures: README "Customers", "Small stores" (session 43).
+
 ``Dropout.rows`` prepares, for fixed likelihood rows, the waves each row's death integral crosses
 (those after its last purchase and before the data end): the integral is taken per segment
 between them and each wave adds a point mass (``clv._pnbd_log_terms``).
@@ -32,10 +47,16 @@ between them and each wave adds a point mass (``clv._pnbd_log_terms``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from .activity import PurchaseDays
+
 MIN_STEPS = 6  # cohort steps needed for an estimate (fewer: the model fits its own dropout)
+MAX_SURVIVAL_SE = 0.75  # the standard error of the baseline's log one-year survival (se(mu) x
+# 365 days) above which the model fits its own dropout (chosen on training files: README Customers)
 
 
 @dataclass
@@ -46,6 +67,7 @@ class Dropout:
     mu: float
     wave_pos: np.ndarray
     wave_q: np.ndarray
+    mu_rel_se: float = float("nan")   # customer-level relative standard error of mu (NaN: unknown)
 
     def log_survival(self, n: int) -> np.ndarray:
         """W[t]: -log of the share of the customers alive before day 0 who survive the waves up
@@ -98,13 +120,44 @@ class WaveRows:
     alive_log: np.ndarray
 
 
+def _customer_se(first_day: np.ndarray, repeat_cust: np.ndarray, cb: np.ndarray,
+                 tb: np.ndarray, off: int, bin_days: int, nb: int, acq: np.ndarray,
+                 a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Each step's standard error (per day) from the customers themselves: the sample variance of
+    the per-customer repeat purchase days of cohorts c (bins >= c + 2) and c + 1 (bins >= c + 2)
+    over their customers, by the delta method on the log of each cohort's mean. It holds the
+    Poisson noise, the spread of the purchase rates and the chance of who left: a cohort of a
+    few hundred customers carries far more noise than its repeat days' Poisson count says."""
+    ncust = len(first_day)
+    ya = np.bincount(repeat_cust, weights=(tb >= cb + 2).astype(float), minlength=ncust)
+    yb = np.bincount(repeat_cust, weights=(tb >= cb + 1).astype(float), minlength=ncust)
+    has = first_day >= off
+    cc = (first_day[has] - off) // bin_days
+    s2a = np.bincount(cc, weights=ya[has] ** 2, minlength=nb)
+    s2b = np.bincount(cc, weights=yb[has] ** 2, minlength=nb)
+
+    def rel_var(total: np.ndarray, s2: np.ndarray, k: np.ndarray) -> np.ndarray:
+        m = acq[k]
+        var = np.maximum(s2[k] - total ** 2 / m, 0.0) / np.maximum(m - 1.0, 1.0)
+        return var * m / total ** 2          # var(mean) / mean^2 = var / (m mean^2)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sqrt(rel_var(a, s2a, c) + rel_var(b, s2b, c + 1)) / bin_days
+
+
 def cohort_dropout(first_day: np.ndarray, repeat_day: np.ndarray, repeat_first: np.ndarray,
-                   n: int, bin_days: int = 28, z: float = 3.0) -> Dropout | None:
+                   n: int, bin_days: int = 28, z: float = 3.0,
+                   repeat_cust: np.ndarray | None = None) -> Dropout | None:
     """Estimate the baseline hazard and the waves from acquisition cohorts (module docstring).
 
     ``first_day``: each customer's first purchase day (0 .. n - 1); ``repeat_day`` and
     ``repeat_first``: each repeat purchase day and its customer's first purchase day. Bins are
-    aligned to the data end. None when fewer than ``MIN_STEPS`` cohort steps are measurable."""
+    aligned to the data end. None when fewer than ``MIN_STEPS`` cohort steps are measurable.
+
+    ``repeat_cust`` (each repeat day's customer, an index into ``first_day``) gives
+    ``mu_rel_se``, how well the baseline is known from the customers the cohorts hold
+    (``_customer_se``; ``store_dropout`` falls back to the fitted dropout above
+    ``MAX_SURVIVAL_SE``); without it ``mu_rel_se`` is NaN. The waves' rule does not use it."""
     nb = n // bin_days
     if nb < MIN_STEPS + 3:
         return None
@@ -124,6 +177,9 @@ def cohort_dropout(first_day: np.ndarray, repeat_day: np.ndarray, repeat_first: 
         return None
     d = -np.log((a[good] / acq[c][good]) / (b[good] / acq[c + 1][good])) / bin_days
     se = np.sqrt(1.0 / a[good] + 1.0 / b[good]) / bin_days  # Poisson s.e. of each step
+    se_c = np.full(len(d), np.nan) if repeat_cust is None else _customer_se(
+        first_day, repeat_cust[ok], cb, tb, off, bin_days, nb, acq, a, b, c)[good]
+    guard = np.isfinite(se_c) & (se_c > 0)   # steps whose customer-level error is known
     wave = np.zeros(len(d), dtype=bool)
     for _ in range(2):  # the steps' centre and spread, then again over the steps without waves
         calm = ~wave
@@ -142,5 +198,25 @@ def cohort_dropout(first_day: np.ndarray, repeat_day: np.ndarray, repeat_first: 
     wave |= near & (z_c > scale)
     pos = (off + (c[good] + 1) * bin_days)[wave].astype(float)
     q = -np.expm1(-(d[wave] - mu) * bin_days)
-    return Dropout(mu=mu, wave_pos=pos, wave_q=np.minimum(q, 0.99))
+    calm_se = se_c[~wave & guard]
+    # the median's standard error under normal steps: 1.2533 x the precision-weighted mean's
+    rel = (1.2533 / np.sqrt(np.sum(1.0 / calm_se ** 2)) / mu) if len(calm_se) else float("nan")
+    return Dropout(mu=mu, wave_pos=pos, wave_q=np.minimum(q, 0.99), mu_rel_se=float(rel))
 
+
+
+def store_dropout(days: PurchaseDays) -> tuple[Dropout | None, dict[str, Any] | None]:
+    """The CLV model's dropout from a store's purchase days (``activity.purchase_days``, sorted
+    by customer): the cohorts' estimate, or (None, the summary's reason) where the standard error
+    of its baseline's log one-year survival is above ``MAX_SURVIVAL_SE`` (too few customers a
+    cohort: the model fits its own dropout), or (None, None) below ``MIN_STEPS``."""
+    cust = np.cumsum(days.first) - 1
+    drop = cohort_dropout(days.first_day[days.first], days.day[~days.first],
+                          days.first_day[~days.first], days.n, repeat_cust=cust[~days.first])
+    se_year = np.nan if drop is None else drop.mu_rel_se * drop.mu * 365.0
+    if drop is None or not se_year > MAX_SURVIVAL_SE:
+        return drop, None
+    return None, {"source": "fitted", "cohorts_refused": (
+        f"the cohorts' baseline dropout is too uncertain: standard error {se_year:.2f} of its "
+        f"log one-year survival (above {MAX_SURVIVAL_SE}: too few customers a cohort); the "
+        "dropout is fitted instead")}

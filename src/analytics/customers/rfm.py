@@ -1,7 +1,13 @@
 """RFM: recency, frequency and monetary value per customer, and quintile scores (5 = best).
 
-Recency is measured from the data's end date (``as_of``), never from today. Frequency counts
-distinct orders, monetary sums ``net_revenue``; cancelled orders count for neither.
+Recency is measured from the data's end date (``as_of``), never from today; without ``--as-of``
+that is ``data_end_date``: the last order of *any* status, so a credit note (a cancelled order)
+dated after the last sale moves it and every customer's recency with it. Frequency counts the
+customer's valid orders (a known customer, status other than cancelled) and monetary sums their
+``net_revenue``. A cancelled order — a simulated cancellation, or a transactions file's credit
+note ("C" invoice), which is an order of its own — counts for neither, and nothing is subtracted
+from the order a credit note refunds: monetary (and the CLV and revenue built on the same orders)
+is gross of credit notes, not netted.
 """
 
 from __future__ import annotations

@@ -11,21 +11,21 @@ import pytest
 from analytics.customers import clv
 from analytics.customers.activity import StoreClock
 from analytics.customers.config import ClvConfig
-from analytics.customers.dropout import Dropout, cohort_dropout
+from analytics.customers.dropout import MAX_SURVIVAL_SE, Dropout, cohort_dropout
 
 N_DAYS, LIFETIME, WAVE_DAY, WAVE_Q = 588, 200.0, 300, 0.6
 
 
-def _store(per_day: int = 20, seed: int = 5):
+def _store(per_day: int = 20, seed: int = 5, wave_q: float = WAVE_Q, shape: float = 2.0):
     """Customers acquired evenly over N_DAYS (the acquisition is their first purchase), Gamma
-    purchase rates (mean 0.04 a day), exponential lifetimes (mean LIFETIME) and a wave on
-    WAVE_DAY that takes WAVE_Q of the customers alive then."""
+    purchase rates (mean 0.04 a day, shape ``shape``), exponential lifetimes (mean LIFETIME) and
+    a wave on WAVE_DAY that takes ``wave_q`` of the customers alive then."""
     g = np.random.default_rng(seed)
     acq = np.repeat(np.arange(N_DAYS), per_day)
     n = len(acq)
-    lam = g.gamma(2.0, 0.02, n)
+    lam = g.gamma(shape, 0.04 / shape, n)
     death = acq + g.exponential(LIFETIME, n)
-    hit = (acq < WAVE_DAY) & (death > WAVE_DAY) & (g.random(n) < WAVE_Q)
+    hit = (acq < WAVE_DAY) & (death > WAVE_DAY) & (g.random(n) < wave_q)
     death = np.where(hit, WAVE_DAY, death)
     stop = np.minimum(death, N_DAYS)
     k = g.poisson(lam * np.maximum(stop - acq, 0))
@@ -120,9 +120,9 @@ def test_run_clv_takes_the_dropout_from_cohorts():
     assert pn["beta"] / pn["s"] < 0.8 * d["mean_lifetime_days"]
 
 
-def _orders() -> tuple[pd.DataFrame, pd.Timestamp]:
+def _orders(**store) -> tuple[pd.DataFrame, pd.Timestamp]:
     """The small store's orders (4 acquisitions a day) and the analysis' last day."""
-    acq, cust, day = _store(per_day=4)
+    acq, cust, day = _store(**({"per_day": 4} | store))
     start = pd.Timestamp("2024-01-01")
     ids = np.concatenate([np.arange(len(acq)), cust])
     orders = pd.DataFrame({"order_id": np.arange(len(ids)), "customer_id": ids.astype(str),
@@ -130,6 +130,45 @@ def _orders() -> tuple[pd.DataFrame, pd.Timestamp]:
                                                                  unit="D"),
                            "net_revenue": 50.0})
     return orders, start + pd.Timedelta(days=N_DAYS - 1)
+
+
+def _distinct(acq, cust, day):
+    key = np.unique(cust * N_DAYS + day)                 # distinct purchase days
+    kc, kd = key // N_DAYS, key % N_DAYS
+    rep = kd > acq[kc]
+    return kd[rep], acq[kc[rep]], kc[rep]
+
+
+def test_the_baselines_precision_comes_from_the_customers_the_cohorts_hold():
+    """mu_rel_se: the baseline's standard error (relative) from the per-customer counts. A large
+    store knows its baseline (and keeps its wave); a small one with spread-out rates (Gamma shape
+    1, 3 acquisitions a day: ~100 customers a cohort) read a 200-day lifetime as 1,073 days from
+    noise — its relative standard error says so (session 43's audit)."""
+    acq, cust, day = _store(per_day=20)
+    big = cohort_dropout(acq, *_distinct(acq, cust, day)[:2], N_DAYS,
+                         repeat_cust=_distinct(acq, cust, day)[2])
+    assert big is not None and len(big.wave_pos)
+    assert big.mu_rel_se * big.mu * 365 < 0.5 * MAX_SURVIVAL_SE      # known: cohorts kept
+    acq, cust, day = _store(per_day=3, seed=4, wave_q=0.0, shape=1.0)
+    rd, rf, rc = _distinct(acq, cust, day)
+    small = cohort_dropout(acq, rd, rf, N_DAYS, repeat_cust=rc)
+    assert small is not None and 1.0 / small.mu > 4 * LIFETIME   # the noise the guard catches
+    assert small.mu_rel_se * small.mu * 365 > MAX_SURVIVAL_SE       # and says so
+    assert np.isnan(cohort_dropout(acq, rd, rf, N_DAYS).mu_rel_se)   # no customers: unknown
+
+
+def test_small_cohorts_fall_back_to_the_fitted_dropout():
+    """The audit's stationary 1.5-3 k-customer files got CLV totals -30 % to +84 % off from the
+    cohorts' noise; where the standard error of the baseline's log one-year survival is above
+    MAX_SURVIVAL_SE the model fits its own dropout, and the summary says why."""
+    orders, end = _orders(per_day=3, seed=4, wave_q=0.0, shape=1.0)
+    res = clv.run_clv(orders, end, ClvConfig())
+    d = res.summary["dropout"]
+    assert d["source"] == "fitted" and "too uncertain" in d["cohorts_refused"]
+    fitted = clv.run_clv(orders, end, ClvConfig(dropout="fitted"))
+    pd.testing.assert_frame_equal(res.table, fitted.table)
+    pn = res.summary["purchase_model_params"]
+    assert 0.5 * LIFETIME < pn["beta"] / pn["s"] < 2 * LIFETIME   # the cohorts said 1,073 days
 
 
 def _count_calls(monkeypatch) -> list[int]:
