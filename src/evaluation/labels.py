@@ -186,8 +186,8 @@ def _nab_windows(wins: list[Any], path: Path, where: str) -> list[dict[str, Any]
     return out
 
 
-def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[Any]:
-    """The windows of NAB's combined_windows.json for the KPI file (``nab_key``)."""
+def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> tuple[str, list[Any]]:
+    """The key and windows of NAB's combined_windows.json for the KPI file (``nab_key``)."""
     problem = nab_windows_problem(raw)
     if problem is not None:
         raise InputError(f"{path}: {problem}; --events takes {_NAB_WINDOWS}, ShockLab's list of "
@@ -198,7 +198,7 @@ def _nab_entry(raw: dict[str, Any], path: Path, kpi_file: Path | None) -> list[A
     wins = raw[key]
     if not isinstance(wins, list):
         raise InputError(f"{path}: [{key!r}]: expected a list of [start, end] windows")
-    return _nab_windows(wins, path, f"[{key!r}]")
+    return key, _nab_windows(wins, path, f"[{key!r}]")
 
 
 def nab_key(raw: dict[str, Any], path: Path, kpi_file: Path) -> str:
@@ -321,6 +321,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
     if not path.is_file():
         raise InputError(not_a_file(path, "events file"))
     nab = None
+    where = ""   # a NAB entry's windows are named under its key: [<category>/<file>.csv][i]
     if plain_suffix(path) in (".csv", ".tsv", ".txt"):   # labels.csv.gz too
         raw: Any = _csv_events(path)
     else:
@@ -328,7 +329,8 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
         if isinstance(raw, dict) and "events" in raw:
             raw = raw["events"]
         elif isinstance(raw, dict):   # NAB combined_windows.json: [] is its "no anomaly"
-            raw = nab = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
+            key, raw = _nab_entry(raw, path, Path(kpi_file) if kpi_file else None)
+            nab, where = raw, f"[{key!r}]"
         elif isinstance(raw, list) and raw and all(_is_pair(w) for w in raw):
             raw = _nab_windows(raw, path, "")   # one file's entry of combined_windows.json
         elif isinstance(raw, list) and raw and all(isinstance(w, str) for w in raw):
@@ -346,7 +348,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
     events = []
     first: dict[str, int] = {}
     for i, ev in enumerate(raw):
-        start, end = event_window(ev, f"{path}: [{i}]")
+        start, end = event_window(ev, f"{path}: {where}[{i}]")
         if with_offset is not None:
             with_offset.append(pd.Timestamp(ev["start"]).tzinfo is not None)
         kpi, direction = ev.get("kpi"), ev.get("direction")

@@ -86,7 +86,8 @@ def test_a_nab_window_ending_at_midnight_before_its_start_is_exit_2(cli, tmp_pat
                                                      "2014-04-11 00:00:00"]]}))
     r = cli("analysis", "--kpis", kpi, "--events", ev, "--out", tmp_path / "run", "--quiet")
     assert r.returncode == 2, r.stderr
-    assert r.stderr.strip() == (f"error: {ev}: [0]: end 2014-04-11 00:00:00 "
+    # named by its entry's key (was "[0]", which of the file's 58 entries?)
+    assert r.stderr.strip() == (f"error: {ev}: ['edge/win_end.csv'][0]: end 2014-04-11 00:00:00 "
                                 "is before start 2014-04-11 16:15:00"), r.stderr
     assert not (tmp_path / "run").exists()
 
@@ -113,4 +114,4 @@ def test_an_unreadable_label_date_names_its_field_and_value(tmp_path, window, sa
     p.write_text(json.dumps({"edge/win_end.csv": [window]}))
     with pytest.raises(InputError) as exc:
         load_events_file(p, ["value"], kpi_file=tmp_path / "edge" / "win_end.csv")
-    assert str(exc.value).startswith(f"{p}: [0]: {says}"), exc.value
+    assert str(exc.value).startswith(f"{p}: ['edge/win_end.csv'][0]: {says}"), exc.value
