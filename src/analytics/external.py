@@ -114,10 +114,12 @@ def _day_first(raw: pd.Series, where: str, tcol: str) -> bool:
     column as for --transactions (``transactions.dmy_order``); both orders, or only dates that
     could be either, is an InputError (read element by element, '02/01/2025' was 1 February and
     '13/01/2025' 13 January in one file)."""
-    from .transactions import dmy_order
+    from .transactions import _DMY_ZONED, dmy_order
 
+    # with fractional seconds or a UTC offset / zone word after the time too: such rows missed the
+    # decision and went to pandas' month-first guess ('01/12/2024 00:00+0100' was 12 January)
     text = raw.astype("string").str.strip()
-    o = dmy_order(text)
+    o = dmy_order(text, _DMY_ZONED)
     if o.conflict is not None:
         i, j = o.conflict
         raise InputError(
@@ -158,11 +160,12 @@ def _utc_offset(raw: pd.Series, csv: Path | None, opts: dict | None, tcol: str) 
 
 
 def _local_midnights(raw: pd.Series, path: Path, opts: dict | None,
-                     tcol: str) -> np.ndarray | None:
+                     tcol: str, day_first: bool | None = None) -> np.ndarray | None:
     """The dates of a column whose every timestamp is a local midnight written with a UTC offset
     (``2025-03-01T00:00:00+01:00``: a warehouse's daily export), as naive datetime64[ns]; None
     when any has a time of day. Converted to UTC a daily file's every row was 23:00 (22:00 in
-    summer) the day before, so each day's figure was reported under the previous date."""
+    summer) the day before, so each day's figure was reported under the previous date.
+    ``day_first``: the column's numeric dates' order (``_dmy_layout``; None: ISO)."""
     tz, n = getattr(raw.dtype, "tz", None), len(raw)
     if tz is not None and opts is None:   # Parquet: its wall times
         wall = raw.dt.tz_localize(None)
@@ -172,7 +175,8 @@ def _local_midnights(raw: pd.Series, path: Path, opts: dict | None,
             raw = pd.read_csv(path, usecols=[tcol], dtype=str, **opts)[tcol].iloc[:n]
         text = raw.astype("string").str.strip().str.replace(
             r"\s*(?:[+-]\d\d(?::?\d\d)?|Z)$", "", regex=True)
-        wall = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        wall = (pd.to_datetime(text, format="ISO8601", errors="coerce") if day_first is None
+                else pd.to_datetime(text, format="mixed", errors="coerce", dayfirst=day_first))
     if len(wall) != n or wall.isna().any() or (wall != wall.dt.normalize()).any():
         return None
     return wall.to_numpy("datetime64[ns]")
@@ -183,12 +187,12 @@ def _dmy_layout(raw: pd.Series) -> bool | None:
     month-first (False); None for other dates (ISO) or when nothing decided (the file was then
     refused by ``_day_first``, or its dates are all like ``01/01/2024``). Checked on the first
     value before the whole column is scanned: an ISO file costs nothing."""
-    from .transactions import _DMY, dmy_order
+    from .transactions import _DMY_ZONED, dmy_order
 
     first = raw.iloc[0] if len(raw) else None
-    if not isinstance(first, str) or not re.match(_DMY, first.strip()):
+    if not isinstance(first, str) or not re.match(_DMY_ZONED, first.strip()):
         return None
-    o = dmy_order(raw.astype("string").str.strip())
+    o = dmy_order(raw.astype("string").str.strip(), _DMY_ZONED)
     return True if o.day_first.any() else False if o.month_first.any() else None
 
 
@@ -640,12 +644,13 @@ def load_kpis_file(
     _refuse_label_column(df, path, tcol)
     offset = _utc_offset(df[tcol], None if path.suffix.lower() == ".parquet" else path, opts, tcol)
     ts = _parse_times(df[tcol], str(path), tcol)
-    if offset is not None and (local := _local_midnights(df[tcol], path, opts, tcol)) is not None:
+    day_first = _dmy_layout(df[tcol])
+    if offset is not None and (local := _local_midnights(df[tcol], path, opts, tcol,
+                                                         day_first)) is not None:
         log.warning("%s: column %r holds local midnights with a UTC offset (%s): read as their "
                     "dates (in UTC each was %s the day before)", path, tcol, offset,
                     pd.Timestamp(ts[0]).strftime("%H:%M"))
         ts, offset = local, None   # labels without an offset are then these dates
-    day_first = _dmy_layout(df[tcol])
     locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read
     grouping = False
     if sep is not None and not commas:   # ',', tab or '|': '1,234.5' or a tab file's '1002,5'

@@ -354,6 +354,27 @@ def test_iso_rows_beside_day_first_dates_keep_their_month(tmp_path):
     assert (k["date"].to_numpy() == df["timestamp"].to_numpy()).all()
 
 
+@pytest.mark.parametrize(("fmt", "warns"), [
+    ("%d/%m/%Y %H:%M+0100", True),      # local midnights with an offset: read as their dates
+    ("%d/%m/%Y %H:%M:%S UTC", False),
+    ("%d/%m/%Y %H:%M:%S.000", False),
+])
+def test_day_first_dates_with_a_zone_or_fraction_keep_their_days(tmp_path, caplog, fmt, warns):
+    """Day-first daily dates with a UTC offset, a zone word or fractional seconds missed the
+    day-/month-first decision (its pattern allowed nothing after the time) and went to pandas'
+    month-first guess: 200 days read as 342 periods, 142 of them 'missing', exit 0 (session 43,
+    the --kpis twin of the transactions finding)."""
+    days = pd.date_range("2024-01-01", periods=40, freq="D")
+    df = pd.DataFrame({"date": days.strftime(fmt), "orders": np.arange(40, dtype=float) + 100})
+    with caplog.at_level("WARNING"):
+        ds = load_kpis_file(_write(tmp_path, df))
+    k = ds.tables["kpis_daily"]
+    assert ds.ingest["missing_periods"] == 0 and len(k) == 40
+    assert (k["date"].to_numpy() == days.to_numpy()).all()
+    assert (k["orders"].to_numpy() == df["orders"].to_numpy()).all()
+    assert ("local midnights with a UTC offset" in caplog.text) == warns
+
+
 @pytest.mark.parametrize("layout", ["wide", "long"])
 def test_a_file_without_a_single_value_is_exit_2(tmp_path, capsys, layout):
     """Every value cell empty: analysed, it said '0 consensus incident(s)', exit 0."""
