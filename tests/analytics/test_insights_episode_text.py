@@ -324,6 +324,10 @@ def test_the_markdown_driver_line_says_what_its_change_is_against():
     assert _drivers_md(ep) == "country SE 98% of change (+55.2% vs expected)"
     wow = {**ep, "expected_source": "shift"}
     assert _drivers_md(wow) == "country SE 98% of change (+55.2% vs the previous period)"
+    # a broad change states the rule that made it broad: it said "every slice moved in proportion
+    # to its size" beside a breakdown where one country fell 21 % against the store's 2 % (audit)
+    broad = _drivers_md({"scope": "broad", "top": None, "drivers": []})
+    assert "in proportion" not in broad and "half of the change" in broad
 
 
 def test_a_pair_carries_the_change_when_it_moves_further_than_its_parent():

@@ -255,7 +255,8 @@ def _drivers_md(ds: dict[str, Any]) -> str:
     items = ds.get("drivers") or ([ds["top"]] if ds.get("top") else [])
     if not items:
         return "no breakdown available" if ds.get("scope") == "unknown" else \
-            "no slice stands out (every slice moved in proportion to its size)"
+            "no slice stands out (none carries half of the change while moving much more " \
+            "than the rest of its dimension)"
     # each slice's own change, against what its change is measured from (an episode's narrative
     # quotes the slice's in-scope change against the same weekdays around it: another basis)
     basis = {"shift": " vs the previous period", "none": ""}.get(
