@@ -204,6 +204,26 @@ def test_the_brief_lists_one_event_once():
     assert sorted(listed) == ["A", "C", "D"]
 
 
+def test_the_brief_lists_a_store_wide_event_once_by_its_title():
+    """A store-wide pricing error made two episodes with no top slice (its list-price incidents
+    and its AOV ones), both titled 'aov down -47.8%: pricing error …': the brief listed both
+    (insights audit, random world 23). Same title, same diagnosis, shared days: one. A different
+    title on the same days stays."""
+    def ep(eid, title, start, end):
+        return {"episode_id": eid, "start": start, "end": end, "severity": "critical",
+                "title": title, "recommended_action": "", "primary_kpi": "aov",
+                "kpi_changes": {}, "diagnosis": {"type": "pricing_error", "confidence": 0.8},
+                "drivers": {"top": None}, "planned": False}
+
+    t = "aov down -47.8%: pricing error (2024-10-28 to 2024-10-29)"
+    eps = [ep("P", t, "2024-10-28", "2024-10-29"),
+           ep("Q", t[:-1] + "; flagged 2024-10-28 to 2024-11-05)", "2024-10-28", "2024-11-05"),
+           ep("R", "revenue down -9.1%: pricing error", "2024-10-28", "2024-10-29")]
+    doc = {"episodes": eps, "summary": {"period_end": "2024-12-31", "headline": ""}}
+    listed = [e["episode_id"] for e in brief(doc)["top_episodes"]]
+    assert len(listed) == 2 and "R" in listed and len({"P", "Q"} & set(listed)) == 1
+
+
 def test_the_brief_last_28_days_holds_episodes_running_into_them():
     """An episode that began before the last 28 days and runs into them (the default world's
     fraud orders 2025-12-02 to 2025-12-04, as of 2025-12-31; a level shift still going) is

@@ -4,6 +4,7 @@ insights.md (the pipeline stage; ``analytics.outputs`` writes them)."""
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -122,12 +123,22 @@ def brief(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _same_event(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Two episodes a reader would count as one problem: overlapping days, the same diagnosis and
-    the same top slice (two stock codes' stockouts of one category in the same days)."""
+    the same top slice (two stock codes' stockouts of one category in the same days), or the same
+    title up to its flagged days (a store-wide pricing error's list-price episode beside its AOV
+    one, neither with a top slice, were both in the brief as 'aov down -47.8%: pricing error
+    (2024-10-28 to 2024-10-29…': the same change over the same measured days)."""
     ta, tb = a["drivers"].get("top"), b["drivers"].get("top")
     return (str(a["start"]) <= str(b["end"]) and str(b["start"]) <= str(a["end"])
             and a["diagnosis"]["type"] == b["diagnosis"]["type"]
-            and ta is not None and tb is not None
-            and (ta["dimension"], ta["value"]) == (tb["dimension"], tb["value"]))
+            and (_measured_title(a["title"]) == _measured_title(b["title"])
+                 or (ta is not None and tb is not None
+                     and (ta["dimension"], ta["value"]) == (tb["dimension"], tb["value"]))))
+
+
+def _measured_title(title: str) -> str:
+    """A title without its flagged days: 'aov down -47.8%: pricing error (2024-10-28 to
+    2024-10-29; flagged …)' → 'aov down -47.8%: pricing error (2024-10-28 to 2024-10-29'."""
+    return re.split(r"[;)]", title, maxsplit=1)[0]
 
 
 def split_details(full: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
