@@ -410,15 +410,23 @@ def _rows_as_weeks(panel: SlicePanel, dev: np.ndarray, first_day: int) -> np.nda
     return pd.Series(np.where(between, np.nan, dev)).ffill(limit=step - 1).to_numpy()
 
 
+LATE_FLAG_DAYS = 7   # the detectors' longest window: how late a shock's first flag may come
+
+
 def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestamp,
               baseline_weeks: int = 4, z: float = 2.0, z_extend: float = 1.0,
-              share: float = 0.0, sign: int = 0, where: tuple[str, str] = ("overall", "all")
+              share: float = 0.0, sign: int = 0, where: tuple[str, str] = ("overall", "all"),
+              back: int = LATE_FLAG_DAYS, planned: Collection[pd.Timestamp] = ()
               ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """Where in [start, end] ``kpi`` (overall, or in the slice ``where``) really deviated: its
-    largest daily deviation, if at least ``z`` robust standard deviations of the KPI's daily
-    deviations, and the contiguous days around it deviating the same way by at least
-    ``z_extend`` of them and ``share`` of the peak's deviation (hysteresis; whatever the
-    incidents' edges were: detectors that smooth flag late, slice incidents trail on).
+    """Where ``kpi`` (overall, or in the slice ``where``) really deviated around [start, end]:
+    its largest daily deviation in [start, end], if at least ``z`` robust standard deviations of
+    the KPI's daily deviations, and the contiguous days around it deviating the same way by at
+    least ``z_extend`` of them and ``share`` of the peak's deviation (hysteresis; whatever the
+    incidents' edges were: detectors that smooth flag late, slice incidents trail on) — up to
+    ``back`` days before ``start`` (a shock flagged a few days in was measured from the flag:
+    an electronics stockout of 08-10 to 08-15 read 08-13 to 08-15), never over a ``planned``
+    calendar day (Black Friday's lift joined the default world's fraud after it), and not past
+    ``end``.
     None when nothing stands out (or the KPI is unknown). ``sign`` (+1 / -1) looks only at
     deviations that way (the direction the incidents flagged); 0 at both."""
     dev_all = daily_deviation(panel, kpi, baseline_weeks, where)
@@ -432,20 +440,30 @@ def peak_span(panel: SlicePanel, kpi: str, start: pd.Timestamp, end: pd.Timestam
     i1 = (pd.Timestamp(end) - panel.dates[0]).days
     if i0 < 0 or i1 >= len(dev_all) or i1 < i0:
         return None
-    dev = np.nan_to_num(_rows_as_weeks(panel, dev_all, 0)[i0:i1 + 1], nan=0.0)
-    p = int(np.argmax(np.abs(dev) if not sign else np.clip(dev * sign, 0.0, None)))
+    ib = max(0, i0 - back)   # the days before start the run may reach back to
+    dev = np.nan_to_num(_rows_as_weeks(panel, dev_all, 0)[ib:i1 + 1], nan=0.0)
+    k0 = i0 - ib             # start's position in dev
+    inside = dev[k0:]
+    p = k0 + int(np.argmax(np.abs(inside) if not sign else np.clip(inside * sign, 0.0, None)))
     if abs(dev[p]) < z * sigma:
         return None
     keep = (np.sign(dev) == np.sign(dev[p])) & (
         np.abs(dev) >= max(z_extend * sigma, share * abs(dev[p]))
     )
+    # before the incidents' start a day joins only as clearly as a peak would (z, not z_extend):
+    # at 1 sigma a noise day of the same sign joined shocks flagged on time
+    keep[:k0] &= np.abs(dev[:k0]) >= max(z * sigma, share * abs(dev[p]))
+    if k0 and len(planned):
+        before = pd.Timestamp(start) - pd.to_timedelta(np.arange(k0, 0, -1), unit="D")
+        keep[:k0] &= ~before.isin(pd.DatetimeIndex(list(planned)))
     lo = p
     while lo > 0 and keep[lo - 1]:
         lo -= 1
     hi = p
     while hi < len(dev) - 1 and keep[hi + 1]:
         hi += 1
-    return start + pd.Timedelta(days=lo), start + pd.Timedelta(days=hi)
+    first = pd.Timestamp(start) - pd.Timedelta(days=k0)
+    return first + pd.Timedelta(days=lo), first + pd.Timedelta(days=hi)
 
 
 def onset(panel: SlicePanel, kpi: str, lo: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp,

@@ -190,6 +190,21 @@ def test_peak_span_finds_the_shock_days_inside_a_wider_window():
     assert dr.peak_span(panel, "units_x", lo, hi) is None
 
 
+def test_peak_span_reaches_back_to_a_late_flagged_shocks_first_days():
+    """Incidents that began on a shock's third day (a detector that smooths flags late): the span
+    was cut at their start (an electronics stockout of 08-10 to 08-15 read 08-13 to 08-15, an
+    insights audit); it now reaches back up to LATE_FLAG_DAYS, never past the incidents' end,
+    and a start earlier than the shock still finds the shock's own days."""
+    cube = make_cube([Shock("2025-05-13", "2025-05-18", "sessions", 0.8, {})])
+    panel = dr.SlicePanel(kpis_from_cube(cube))
+    got = dr.peak_span(panel, "sessions", pd.Timestamp("2025-05-15"), pd.Timestamp("2025-05-17"),
+                       z_extend=2.0)
+    assert got == (pd.Timestamp("2025-05-13"), pd.Timestamp("2025-05-17"))
+    assert dr.peak_span(panel, "sessions", pd.Timestamp("2025-05-15"),
+                        pd.Timestamp("2025-05-17"), z_extend=2.0, back=0) == (
+        pd.Timestamp("2025-05-15"), pd.Timestamp("2025-05-17"))
+
+
 def test_focus_is_one_when_confined_and_zero_when_uniform():
     assert dr.focus(1.0, 0.2) == pytest.approx(1.0)
     assert dr.focus(0.3, 0.3) == pytest.approx(0.0)

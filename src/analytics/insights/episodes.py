@@ -67,7 +67,8 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
     # where inside the flagged days the KPI itself deviated: the 3- and 7-day windows keep
     # flagging after a short shock while their sums still hold its days (a 2-day -83 % email
     # outage read "-26.6 % over 8 days"); the episodes are measured the same way
-    m_span, m_pct = _measured_span(panel, inc, start, end, bw) if not timed else (None, None)
+    m_span, m_pct = _measured_span(panel, inc, start, end, bw, [r["date"] for r in cal or ()]
+                                   ) if not timed else (None, None)
     sig = _signature(panel, cfg, inc.dimension, inc.segment, start, end)
     overlaps: list[CalendarOverlap] = []
     if cal is not None:
@@ -117,7 +118,8 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
 
 
 def _measured_span(panel: dr.SlicePanel, inc: Incident, start: pd.Timestamp, end: pd.Timestamp,
-                   bw: int) -> tuple[tuple[pd.Timestamp, pd.Timestamp] | None, float | None]:
+                   bw: int, planned: list[pd.Timestamp] | None = None
+                   ) -> tuple[tuple[pd.Timestamp, pd.Timestamp] | None, float | None]:
     """The days of a multi-day incident where its KPI deviated in its direction on its own slice
     (``drivers.peak_span``, the episodes' rule) and the KPI's change over them against the same
     weekdays around them; (None, None) when that is the whole incident, nothing stands out or
@@ -127,7 +129,7 @@ def _measured_span(panel: dr.SlicePanel, inc: Incident, start: pd.Timestamp, end
     sign = 1 if inc.direction == "up" else -1
     where = (inc.dimension, str(inc.segment))
     span = dr.peak_span(panel, inc.kpi, start, end, bw, PEAK_Z, PEAK_Z_EXTEND, PEAK_SHARE, sign,
-                        where=where)
+                        where=where, planned=planned or ())
     if span is None or span == (start, end):
         return None, None
     comps = dr.components(inc.kpi)
@@ -319,6 +321,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
     incident's own change (``incident_change``), not the whole days'."""
     groups: list[list[IncidentInsight]] = []
     floors: dict[int, pd.Timestamp] = {}
+    planned_dates = [] if cal is None else list(pd.to_datetime(cal["date"]).unique())
     kinds = [[i for i in items if pe.is_product_item(i, indexes) == p] for p in (False, True)]
     for planned in (False, True):  # the product watcher's incidents apart (products.py)
         comps = [_group([i for i in k if i.planned == planned]) for k in kinds]
@@ -364,7 +367,8 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             *(k for k in flagged if signs[k]), primary, *flagged]
         for k in dict.fromkeys(order):
             span = dr.peak_span(panel, k, pd.Timestamp(start), pd.Timestamp(end), bw, PEAK_Z,
-                                PEAK_Z_EXTEND, PEAK_SHARE, signs.get(k, 0), where=where)
+                                PEAK_Z_EXTEND, PEAK_SHARE, signs.get(k, 0), where=where,
+                                planned=planned_dates)
             if span is not None:
                 break
         ts, te = span or (pd.Timestamp(start), pd.Timestamp(end))
