@@ -203,6 +203,11 @@ def test_peak_span_reaches_back_to_a_late_flagged_shocks_first_days():
     assert dr.peak_span(panel, "sessions", pd.Timestamp("2025-05-15"),
                         pd.Timestamp("2025-05-17"), z_extend=2.0, back=0) == (
         pd.Timestamp("2025-05-15"), pd.Timestamp("2025-05-17"))
+    # never over a planned day: Black Friday's lift joined the default world's fraud after it
+    assert dr.peak_span(panel, "sessions", pd.Timestamp("2025-05-15"),
+                        pd.Timestamp("2025-05-17"), z_extend=2.0,
+                        planned=[pd.Timestamp("2025-05-14")]) == (
+        pd.Timestamp("2025-05-15"), pd.Timestamp("2025-05-17"))
 
 
 def test_focus_is_one_when_confined_and_zero_when_uniform():
