@@ -114,12 +114,10 @@ def _day_first(raw: pd.Series, where: str, tcol: str) -> bool:
     column as for --transactions (``transactions.dmy_order``); both orders, or only dates that
     could be either, is an InputError (read element by element, '02/01/2025' was 1 February and
     '13/01/2025' 13 January in one file)."""
-    from .transactions import _DMY_ZONED, dmy_order
+    from .transactions import dmy_order
 
-    # with fractional seconds or a UTC offset / zone word after the time too: such rows missed the
-    # decision and went to pandas' month-first guess ('01/12/2024 00:00+0100' was 12 January)
     text = raw.astype("string").str.strip()
-    o = dmy_order(text, _DMY_ZONED)
+    o = dmy_order(text)
     if o.conflict is not None:
         i, j = o.conflict
         raise InputError(
@@ -187,12 +185,12 @@ def _dmy_layout(raw: pd.Series) -> bool | None:
     month-first (False); None for other dates (ISO) or when nothing decided (the file was then
     refused by ``_day_first``, or its dates are all like ``01/01/2024``). Checked on the first
     value before the whole column is scanned: an ISO file costs nothing."""
-    from .transactions import _DMY_ZONED, dmy_order
+    from .transactions import _DMY, dmy_order
 
     first = raw.iloc[0] if len(raw) else None
-    if not isinstance(first, str) or not re.match(_DMY_ZONED, first.strip()):
+    if not isinstance(first, str) or not re.match(_DMY, first.strip()):
         return None
-    o = dmy_order(raw.astype("string").str.strip(), _DMY_ZONED)
+    o = dmy_order(raw.astype("string").str.strip())
     return True if o.day_first.any() else False if o.month_first.any() else None
 
 

@@ -100,17 +100,14 @@ REASONS = ("bad_value", "exact_duplicate", "missing_customer_id", "cancellation"
            "non_positive_quantity", "non_positive_price", "date_outlier")
 OUTLIER_GAP_DAYS = 60
 MISSING_IDS = ("nan", "null", "none", "n/a", "#n/a", "na", "<na>")  # Customer ID, lower-cased
+# a numeric d/m/y date, with a time on a 24- or 12-hour clock (P: AM / PM), fractional seconds
+# (F) and, after the time, a UTC offset or zone word (Z: '+0100', '-05:00', 'Z', 'UTC', 'GMT').
+# Without F and Z such rows missed the day-/month-first decision of --transactions, --kpis and
+# label files and went to pandas' month-first guess ('01/12/2010 11:18+0000' was 12 January).
 _DMY = (r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
-        r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?"
-        r"(?:\s*(?P<P>[AaPp])\.?[Mm]\.?)?)?\s*$")   # P: a 12-hour clock's AM / PM
-# --transactions' d/m/y dates may also carry fractional seconds (F) and, after the time, a UTC
-# offset or zone word (Z: '+0100', '-05:00', 'Z', 'UTC', 'GMT'), dropped: the local time written
-# decides the day. Without them in the pattern such rows missed the day-/month-first decision
-# and went to pandas' month-first guess ('01/12/2010 11:18+0000' was 12 January).
-_DMY_ZONED = (r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4}|\d{2})"
-              r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<F>\d{1,9}))?)?"
-              r"(?:\s*(?P<P>[AaPp])\.?[Mm]\.?)?"
-              r"(?:\s*(?P<Z>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))?)?\s*$")
+        r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<F>\d{1,9}))?)?"
+        r"(?:\s*(?P<P>[AaPp])\.?[Mm]\.?)?"
+        r"(?:\s*(?P<Z>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))?)?\s*$")
 
 
 def _norm(col: object) -> str:
@@ -230,11 +227,10 @@ class DmyOrder(NamedTuple):
     conflict: tuple[int, int] | None  # first rows proving each order, when both occur
 
 
-def dmy_order(text: pd.Series, pattern: str = _DMY) -> DmyOrder:
+def dmy_order(text: pd.Series) -> DmyOrder:
     """How a column's numeric dates (``02/01/2025``) order day and month, vectorized; the
-    callers decide what a conflict or ambiguity means (--transactions, --kpis). ``pattern``:
-    ``_DMY`` or --transactions' ``_DMY_ZONED``."""
-    parts = text.str.extract(pattern)
+    callers decide what a conflict or ambiguity means (--transactions, --kpis, labels)."""
+    parts = text.str.extract(_DMY)
     dmy = parts["a"].notna().to_numpy()
     a = pd.to_numeric(parts["a"], errors="coerce").to_numpy()
     b = pd.to_numeric(parts["b"], errors="coerce").to_numpy()
@@ -311,7 +307,7 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
         if zone:
             fixed["utc_offsets_dropped"] = rows(text.ne(ts).fillna(False))
         return _ns(parsed), fixed
-    o = dmy_order(ts, _DMY_ZONED)
+    o = dmy_order(ts)
     parts, dmy, day_first, month_first, ambiguous = (o.parts, o.dmy, o.day_first, o.month_first,
                                                      o.ambiguous)
     if o.conflict is not None:

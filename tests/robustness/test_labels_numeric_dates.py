@@ -30,6 +30,19 @@ def test_day_first_labels_are_read_day_first(tmp_path):
     assert _windows(js) == [("2025-03-10", "2025-03-13")]
 
 
+def test_day_first_labels_with_an_offset_or_fraction_take_part_in_the_order(tmp_path):
+    """A label date with a UTC offset, a zone word or fractional seconds after the time missed
+    the decision (the pattern allowed nothing after the time) and was read alone, month-first:
+    '02/03/2025 10:00+0100' beside '13/03/2025 …' was 3 February (session 43, the label twin of
+    the --transactions and --kpis finding)."""
+    ev = tmp_path / "ev.csv"
+    ev.write_text("start,end\n13/03/2025 10:00+0100,14/03/2025 12:00+0100\n"
+                  "02/03/2025 10:00 UTC,05/03/2025 18:00 UTC\n"
+                  "06/03/2025 10:00:00.000,07/03/2025 10:00:00.500\n")
+    assert _windows(ev) == [("2025-03-13", "2025-03-14"), ("2025-03-02", "2025-03-05"),
+                            ("2025-03-06", "2025-03-07")]
+
+
 def test_month_first_labels_stay_month_first(tmp_path):
     ev = tmp_path / "ev.csv"
     ev.write_text("start,end\n03/10/2025,03/13/2025\n02/03/2025,2025-02-05\n")
