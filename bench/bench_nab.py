@@ -504,6 +504,16 @@ def label_coverage(nab: Path, files: list[Path]) -> tuple[str | None, str | None
     return None, note
 
 
+def labels_ok(nab: Path, files: list[Path]) -> bool:
+    """``label_coverage`` said on stderr: its problem as the error line (False: exit 2 before any
+    file runs), its note as a warning."""
+    problem, note = label_coverage(nab, files)
+    for kind, line in (("error", problem), ("warning", note)):
+        if line:
+            print(f"{kind}: {line}", file=sys.stderr)
+    return problem is None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nab", default=str(DEFAULT_NAB),
@@ -573,13 +583,9 @@ def main() -> int:
             print(f"error: --cv --summary-only: no {Path(args.out) / 'cv.json'} (run --cv "
                   "first, with the same --out)", file=sys.stderr)
             return 2
-        problem, note = (None, None) if args.summary_only else label_coverage(
-            Path(args.nab), sorted((Path(args.nab) / "data").glob("*/*.csv")))
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
+        if not args.summary_only and not labels_ok(
+                Path(args.nab), sorted((Path(args.nab) / "data").glob("*/*.csv"))):
             return 2
-        if note:
-            print(f"warning: {note}", file=sys.stderr)
         logging.disable(logging.WARNING)  # ingestion warnings of 41 files x 2 runs
         return run_cv(Path(args.nab), args.sets, shipped, Path(args.out),
                       cached=args.summary_only, grid=grid)
@@ -615,13 +621,9 @@ def main() -> int:
         print(f"error: no CSV file in {nab / 'data'}/<category>/ to run", file=sys.stderr)
         return 2
     else:
-        problem, note = label_coverage(nab, [f for c in cats for f in sorted(
-            (nab / "data" / c).glob("*.csv"))[:args.files]])
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
+        if not labels_ok(nab, [f for c in cats for f in sorted(
+                (nab / "data" / c).glob("*.csv"))[:args.files]]):
             return 2
-        if note:
-            print(f"warning: {note}", file=sys.stderr)
         out.mkdir(parents=True, exist_ok=True)
     for cat in cats:
         files = sorted((nab / "data" / cat).glob("*.csv"))[:args.files]
