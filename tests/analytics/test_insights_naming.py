@@ -161,7 +161,8 @@ def test_a_product_stockout_episode_is_titled_by_the_products_orders(tmp_path):
     def orders(seg, pct):
         return SimpleNamespace(incident_id=f"I-orders-product-{seg}-{DAY}-down", kpi="orders",
                                dimension="product", segment=seg, magnitude_pct=pct, start=d,
-                               end=d, start_time=None, end_time=None)
+                               end=d, start_time=None, end_time=None, measured_start=None,
+                               measured_end=None, measured_change_pct=None)
 
     small, big = orders("16", -61.25), orders("34", -97.5)
     diag = ep.diagnosis.model_copy(update={"type": "stockout", "label": "stockout"})

@@ -50,7 +50,11 @@ SPLIT_KPIS = ("sessions", "conversion_rate", "aov")
 
 
 def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
-              cal: list[dict] | None) -> IncidentInsight:  # cal: the calendar's records
+              cal: list[dict] | None,  # cal: the calendar's records
+              product_days: tuple[pd.Timestamp, pd.Timestamp, float] | None = None
+              ) -> IncidentInsight:
+    """``product_days``: a product orders incident's measured days and change
+    (``product_span.measured_days``; the panel has no product series)."""
     t0, t1 = pd.Timestamp(inc.start), pd.Timestamp(inc.end)
     start, end = t0.normalize(), t1.normalize()
     # sub-daily input: the periods' times (the incident id's convention: a time of day is shown
@@ -69,6 +73,8 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
     # outage read "-26.6 % over 8 days"); the episodes are measured the same way
     m_span, m_pct = _measured_span(panel, inc, start, end, bw, [r["date"] for r in cal or ()]
                                    ) if not timed else (None, None)
+    if product_days is not None and product_days[:2] != (start, end):
+        m_span, m_pct = product_days[:2], _f(product_days[2])
     sig = _signature(panel, cfg, inc.dimension, inc.segment, start, end)
     overlaps: list[CalendarOverlap] = []
     if cal is not None:

@@ -49,14 +49,23 @@ def _product_change(ep: Episode, items: list[IncidentInsight]) -> IncidentChange
         cands = [i for i in items if i.kpi == kpi and i.dimension == PRODUCT_DIMENSION
                  and i.magnitude_pct is not None]
         if cands:
-            return _largest(cands, why)
+            # a product's orders over the days they departed (insights.product_span): the
+            # watcher's 3- and 7-day windows flag on for days after a short stockout
+            return _largest(cands, why, measured=kpi == "orders")
     return None
 
 
-def _largest(cands: list[IncidentInsight], why: str) -> IncidentChange:
-    """The change of the largest of ``cands`` (|magnitude_pct|; ties: the earlier)."""
-    i = max(cands, key=lambda i: abs(i.magnitude_pct or 0.0))
+def _largest(cands: list[IncidentInsight], why: str, measured: bool = False) -> IncidentChange:
+    """The change of the largest of ``cands`` (|magnitude_pct|; ties: the earlier); with
+    ``measured``, an incident's measured change over its measured days where it has them."""
+    def change(i: IncidentInsight) -> tuple[float, object, object]:
+        if measured and i.measured_change_pct is not None and i.measured_start is not None:
+            return i.measured_change_pct, i.measured_start, i.measured_end
+        return i.magnitude_pct or 0.0, i.start, i.end
+
+    i = max(cands, key=lambda i: abs(change(i)[0]))
+    pct, start, end = change(i)
     return IncidentChange(why=why, incident_id=i.incident_id, kpi=i.kpi,
                           slice=_slice_label(i.dimension, i.segment),
-                          change_pct=i.magnitude_pct or 0.0, start=i.start, end=i.end,
+                          change_pct=pct, start=start, end=end,
                           start_time=i.start_time, end_time=i.end_time)

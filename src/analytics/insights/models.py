@@ -241,13 +241,16 @@ class IncidentInsight(_M):
     baseline_magnitude_pct: float | None = Field(None, description="actual vs baseline_expected, %")
     measured_start: date | None = Field(
         None, description="daily data: first of the days inside the incident where its KPI "
-        "itself deviated in its direction on its slice (the episodes' rule); absent when that "
-        "is the whole incident or nothing stands out (the 3- and 7-day windows keep flagging "
-        "for days after a short shock)")
+        "itself deviated in its direction on its slice (the episodes' rule; a product's orders: "
+        "the run of days, from up to 7 before the incident, with the largest Poisson likelihood "
+        "ratio of a change against the watcher's expected orders); absent when that is the "
+        "whole incident or nothing stands out (the 3- and 7-day windows keep flagging for days "
+        "after a short shock)")
     measured_end: date | None = Field(None, description="last of those days")
     measured_change_pct: float | None = Field(
         None, description="the KPI over measured_start..measured_end vs the same weekdays "
-        "around it (as baseline_magnitude_pct), %")
+        "around it (as baseline_magnitude_pct; a product's orders: vs the watcher's expected "
+        "orders, as magnitude_pct), %")
     detectors: list[str]
     n_detectors: int | None = Field(
         None, ge=0, description="len(detectors); absent from insights.json: in the details file"
@@ -333,7 +336,8 @@ class IncidentChange(_M):
     incident_id: str
     kpi: str
     slice: str = Field(description="'overall', or the incident's slice, e.g. 'channel email'")
-    change_pct: float = Field(description="the incident's magnitude_pct")
+    change_pct: float = Field(description="the incident's magnitude_pct (product_orders: its "
+                              "measured_change_pct over its measured days, where it has them)")
     start: date
     end: date
     start_time: str | None = Field(None, description="the incident's start_time (absent when "

@@ -54,8 +54,10 @@ def _narrative(it: IncidentInsight) -> str:
         m = it.measured_change_pct
         days = (f"on {it.measured_start}, which" if it.measured_start == it.measured_end
                 else f"in {it.measured_start} to {it.measured_end}, which")
-        text += (f"; the change is {days} deviated {_updown(m)} {_signed(m)} vs the same "
-                 "weekdays around them")
+        # a product's orders are measured against the watcher's expectation (product_span)
+        against = ("expected" if it.dimension == PRODUCT_DIMENSION and it.kpi == "orders"
+                   else "the same weekdays around them")
+        text += f"; the change is {days} deviated {_updown(m)} {_signed(m)} vs {against}"
     return text + "."
 
 

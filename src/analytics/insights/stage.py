@@ -20,6 +20,7 @@ from .common import SEVERITY_RANK, _f, _round, build_panel, config_of
 from .episodes import _episodes, _incident
 from .markdown import _episode_rank, render_markdown
 from .models import Forecast, Insights
+from .product_span import measured_days
 from .schema import validate_json
 from .sections import _calendar, _channels, _forecast, _run_info, _seasonality, _summary
 
@@ -66,7 +67,8 @@ def _build(ctx: RunContext, cfg: InsightsConfig, kpis: pd.DataFrame,
     )[: cfg.max_incidents]
     chosen.sort(key=lambda i: (pd.Timestamp(i.start), i.kpi, i.incident_id))
     rows = cal.to_dict(orient="records") if cal is not None else None  # once, not per incident
-    items = [_incident(i, panel, cfg, rows) for i in chosen]
+    product_days = measured_days(ctx.detections, chosen)
+    items = [_incident(i, panel, cfg, rows, product_days.get(i.incident_id)) for i in chosen]
     return Insights(
         run=_run_info(ctx, kpis),
         summary=_summary(panel, cfg, kpis, cal),
