@@ -62,6 +62,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException):
         msg = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 400 and msg == FASTAPI_BODY_ERROR:
+            msg = _unreadable_body(exc.__cause__)
         return error(exc.status_code,
                      "not found" if exc.status_code == 404 and msg == "Not Found" else msg,
                      headers=dict(exc.headers or {}))  # a 405's Allow
@@ -89,6 +91,23 @@ def install(app: FastAPI) -> None:
         return error(500, "internal error (see the server log)")
 
     app.add_middleware(HeadAndRedirects)
+
+
+# FastAPI's 400 for a JSON body it could not decode other than by a JSON syntax error (those are
+# 422 naming the place): the cause is its __cause__
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
+
+def _unreadable_body(cause: BaseException | None) -> str:
+    """Why a JSON body could not be read, for the 400 FastAPI words as "There was an error
+    parsing the body" (a body that is not UTF-8 / UTF-16 / UTF-32 text, or nested too deeply)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return (f"the request body is not JSON text: the byte at offset {cause.start} is not "
+                f"{cause.encoding.upper()} (send UTF-8)")
+    if isinstance(cause, RecursionError):
+        return "the request body's JSON is nested too deeply to read"
+    return ("the request body could not be read as JSON"
+            + (f" ({type(cause).__name__})" if cause is not None else ""))
 
 
 class HeadAndRedirects:

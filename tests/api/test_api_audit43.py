@@ -195,6 +195,19 @@ def test_a_json_body_without_its_content_type_is_415_saying_so(server, headers):
     assert "Content-Type: application/json" in msg, msg
 
 
+@pytest.mark.parametrize("body, says", [
+    (b'{"data": "sm\xe9ll"}',
+     "the request body is not JSON text: the byte at offset 12 is not UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+])
+def test_an_unreadable_json_body_is_400_saying_why(server, body, says):
+    """A body that is not UTF-8, or JSON nested 100,000 deep, was 400 "There was an error parsing
+    the body" (session 44's hostile audit)."""
+    msg = _error(server, "/runs", 400, method="POST", body=body,
+                 headers={"Content-Type": "application/json"})
+    assert says in msg, msg
+
+
 # --- 7. the background job's answers (in-process: the data is edited after the 202) ------------
 
 def test_a_job_on_data_edited_after_its_202_tells_an_api_user_what_to_do(roots, tmp_path,
