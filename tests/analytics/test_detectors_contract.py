@@ -106,6 +106,34 @@ def test_isolation_forest_is_seeded():
     assert not np.array_equal(a["score"].to_numpy(), c["score"].to_numpy())
 
 
+def test_isolation_forest_scores_a_block_in_one_call(monkeypatch):
+    """Each fit's reference rows and its block's rows are scored in one ``score_samples`` call
+    (each call walks every tree again): the same floats as separate calls, a row's score being
+    its own."""
+    from sklearn.ensemble import IsolationForest
+
+    fits, calls = [], []
+    fit, score = IsolationForest.fit, IsolationForest.score_samples
+
+    def counted_fit(self, X, *a, **k):
+        fits.append(len(X))
+        return fit(self, X, *a, **k)
+
+    def counted_score(self, X):
+        calls.append(len(X))
+        out = score(self, X)
+        cut = len(X) // 3
+        np.testing.assert_array_equal(out, np.concatenate([score(self, X[:cut]),
+                                                           score(self, X[cut:])]))
+        return out
+
+    monkeypatch.setattr(IsolationForest, "fit", counted_fit)
+    monkeypatch.setattr(IsolationForest, "score_samples", counted_score)
+    _make("isolation_forest").detect(_input(spike_series()))
+    assert fits and len(calls) == len(fits)
+    assert all(c > f for c, f in zip(calls, fits, strict=True))  # the reference and the block
+
+
 def test_in_sample_modes_are_labelled():
     series = spike_series(kpis=("revenue",))
     out = _make("isolation_forest", mode="in_sample").detect(_input(series))

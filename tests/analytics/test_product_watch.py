@@ -459,3 +459,42 @@ def test_price_index_without_products_is_none():
     assert grid.price.shape == (3, 0)
     assert price_index(tables["products"], grid) is None
     assert watched_products(grid, 1.0, 3) is None
+
+
+@pytest.mark.parametrize("phi_window", [0, 182])
+def test_the_one_day_score_is_not_computed_again_under_the_same_phi(monkeypatch, phi_window):
+    """After the overdispersion's last trim φ is usually what the 1-day score was computed
+    with (the same days trimmed; always so without a fit, ``phi_window`` 0): the 1-day score is
+    then that score, not computed a second time (one ``_orders`` call less, ~1/6 of the
+    detector's negative binomials on the default run), and the scores are the same."""
+    cls = REGISTRY["product_watch"]
+    orders, fits = cls._orders, cls._overdispersion
+    calls, phis = [], []
+
+    def counted(x, n, k, cfg, phi):
+        calls.append(k)
+        return orders(x, n, k, cfg, phi)
+
+    def fitted(*a):
+        phis.append(fits(*a))
+        return phis[-1]
+
+    def last_looks_new(*a):  # the last fit's zeros signed: the same φ to the scores, new bytes
+        phis.append(fits(*a))
+        return np.where(phis[-1] == 0, -0.0, phis[-1]) if len(phis) == 3 else phis[-1]
+
+    monkeypatch.setattr(cls, "_orders", staticmethod(counted))
+    inp = _world(stockout=("11", 150, 3))
+    if phi_window:
+        monkeypatch.setattr(cls, "_overdispersion", staticmethod(last_looks_new))
+        recomputed = _make(phi_window=phi_window).detect(inp)
+        assert calls == [1, 1, 1, 1, 3, 7]   # the last fit looked new: the 1-day score again
+        calls.clear()
+        phis.clear()
+        monkeypatch.setattr(cls, "_overdispersion", staticmethod(fitted))
+    out = _make(phi_window=phi_window).detect(inp)
+    if phi_window:  # the world's φ settles: the last two fits agree, and so do the scores
+        assert len(phis) == 3 and np.array_equal(phis[1], phis[2])
+        pd.testing.assert_frame_equal(out, recomputed)
+    # the first 1-day score, the two trims' (with a fit), then the 3- and 7-day windows only
+    assert calls == [1, *([1, 1] if phi_window else []), 3, 7]

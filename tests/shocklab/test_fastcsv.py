@@ -195,3 +195,24 @@ def test_quoted_rows_are_joined_a_slice_at_a_time(tmp_path, monkeypatch):
     write_csv(df, tmp_path / "fast.csv")
     assert (tmp_path / "fast.csv").read_bytes() == _pandas_bytes(df, tmp_path / "ref.csv")
     assert max(joined) <= 700 and sum(joined) == len(df)
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_special_cell_check_reads_only_the_slice(large):
+    """A part of a long column (an arrow slice) shares the whole column's character buffer: the
+    quick check for cells to quote reads the part's own characters only (copying the whole
+    buffer for every part cost the default run's writers ~0.2 s), so a comma in another part
+    leaves it False, and one in the part, at its first or last cell, makes it True."""
+    import pyarrow as pa
+
+    from shocklab.fastcsv import _has_special
+
+    words = ["plain"] * 1_000
+    words[10] = "a,b"
+    words[900] = 'say "hi"'
+    arr = pa.array(words, type=pa.large_string() if large else pa.string())
+    assert _has_special(arr)
+    assert not _has_special(arr.slice(11, 800))     # both specials outside the slice
+    assert _has_special(arr.slice(10, 5))           # the first cell
+    assert _has_special(arr.slice(600, 301))        # the last cell
+    assert not _has_special(arr.slice(500, 0))      # no cell at all

@@ -147,10 +147,11 @@ class IsolationForestDetector(Detector):
                 if train.size <= 4096
                 else train[np.linspace(0, train.size - 1, 4096).round().astype(int)]
             )
-            raw_train = -model.score_samples(
-                X_all[ref]
-            )  # higher = more isolated; the null reference
-            raw_test = -model.score_samples(X_all[test])
+            # higher = more isolated; the reference rows (the null) and the block's in one call:
+            # each row's score is its own (the same floats as two calls), and every call walks
+            # the 100 trees once more (~0.2 s of the default run)
+            raw = -model.score_samples(X_all[np.concatenate([ref, test])])
+            raw_train, raw_test = raw[: ref.size], raw[ref.size:]
             sign = np.where(X_all[test, names.index("ratio_median")] < 0, -1.0, 1.0)
             score[test] = sign * tail_z(raw_train, raw_test)
         expected = series["value"].astype(float) / (1 + feats["ratio_median"])  # trailing median
