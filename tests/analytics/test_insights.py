@@ -374,10 +374,11 @@ def test_split_cuts_where_a_funnel_kpi_moves_a_new_way_days_after_the_onset():
          inc("sessions", late, "up"), inc("orders", late + 1)]
     g.sort(key=lambda i: i.start)
     parts = _split(g)
+    # the split's day: revenue (down: no earlier incident fell in revenue) goes with the new
+    # move, conversion (falling since the onset) stays with the old one
     assert [[(i.kpi, (i.start - d0).days) for i in p] for p in parts] == [
-        [("conversion_rate", 0), ("sessions", 1), ("orders", 2), ("revenue", late),
-         ("conversion_rate", late)],
-        [("sessions", late), ("orders", late + 1)]]
+        [("conversion_rate", 0), ("sessions", 1), ("orders", 2), ("conversion_rate", late)],
+        [("revenue", late), ("sessions", late), ("orders", late + 1)]]
     assert _split(g[:1]) == [g[:1]]
     # the boundary: a new funnel move exactly SPLIT_DAYS after the onset cuts, one day sooner
     # does not (only moves well past it were tested: a strict ">" passed)
@@ -443,4 +444,30 @@ def test_a_slice_episode_is_not_measured_on_the_stores_peak_day(tmp_path):
     (ep,) = ctx.insights["episodes"]
     assert ep["slices"] == ["country DE"] and ep["drivers"]["named_by"] == "incidents"
     assert (ep["measured_start"], ep["measured_end"]) == ("2025-05-13", "2025-05-16")
+    assert grounding.check(ctx.insights) == []
+
+
+def test_the_part_before_a_split_is_not_measured_over_the_later_happening(tmp_path):
+    """World 23 (session 44): a country's conversion rise flagged on through a store-wide outage
+    four days later. The outage is its own episode (all of its day's incidents), and the rise is
+    measured on its own days only: it was measured over the outage's day and titled by it."""
+    from tests.analytics.insights_synth import Shock, make_ctx
+
+    rise, outage = "2025-05-10", "2025-05-14"
+    ctx = make_ctx(tmp_path, [Shock(rise, "2025-06-30", "conversion", 1.4, {"country": "DE"}),
+                              Shock(outage, outage, "sessions", 0.3)],
+                   [("conversion_rate", rise, "2025-05-17", "up", None),
+                    ("orders", outage, outage, "down", None),
+                    ("sessions", outage, "2025-05-15", "down", None)])
+    ctx.config = make_config(**NO_FORECAST)
+    ctx.incidents[0].dimension, ctx.incidents[0].segment = "country", "DE"
+    ctx.incidents[0].incident_id = f"I-conversion_rate-country-DE-{rise}-up"
+    insights.run(ctx)
+    first, second = ctx.insights["episodes"]
+    assert first["incident_ids"] == [f"I-conversion_rate-country-DE-{rise}-up"]
+    # measured before the outage's day (it was 05-10..05-16), flagged as its incident
+    assert (first["measured_start"], first["measured_end"]) == (rise, "2025-05-13")
+    assert (first["start"], first["end"]) == (rise, "2025-05-17")
+    assert first["title"].startswith("conversion_rate in country DE up +"), first["title"]
+    assert sorted(second["kpis"]) == ["orders", "sessions"], second["incident_ids"]
     assert grounding.check(ctx.insights) == []

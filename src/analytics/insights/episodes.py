@@ -5,6 +5,7 @@ purpose): grouping, measuring and naming an episode read each other's intermedia
 from __future__ import annotations
 
 import math
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -258,13 +259,20 @@ def _split(g: list[IncidentInsight]) -> list[list[IncidentInsight]]:
     """Cut a group (in start order) where a second happening begins: an incident on a funnel KPI
     (``SPLIT_KPIS``) moving a way (KPI, direction) none of the episode's incidents moved, starting
     >= ``SPLIT_DAYS`` after the episode's onset; it and every later-starting incident open a new
-    episode (outcome KPIs, orders and revenue, follow any funnel move and never cut)."""
+    episode (outcome KPIs, orders and revenue, follow any funnel move and never cut), and so do
+    the incidents starting the same day that no earlier incident of the episode moved the same
+    way (in start order they can come first: `I-orders-…` sorts before `I-sessions-…`, and a site
+    outage's category orders stayed with a country's conversion rise from four days before,
+    titled by the outage, while its sessions made a second episode of it; world 23)."""
     out: list[list[IncidentInsight]] = [[]]
     for i in g:
         cur = out[-1]
         if cur and i.kpi in SPLIT_KPIS and (i.start - cur[0].start).days >= SPLIT_DAYS and (
                 (i.kpi, i.direction) not in {(c.kpi, c.direction) for c in cur}):
-            out.append([])
+            before = {(c.kpi, c.direction) for c in cur if c.start < i.start}
+            moved = [c for c in cur if c.start == i.start and (c.kpi, c.direction) not in before]
+            cur[:] = [c for c in cur if all(c is not m for m in moved)]
+            out.append(moved)
         out[-1].append(i)
     return out
 
@@ -327,6 +335,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
     incident's own change (``incident_change``), not the whole days'."""
     groups: list[list[IncidentInsight]] = []
     floors: dict[int, pd.Timestamp] = {}
+    ceilings: dict[int, date] = {}
     planned_dates = [] if cal is None else list(pd.to_datetime(cal["date"]).unique())
     kinds = [[i for i in items if pe.is_product_item(i, indexes) == p] for p in (False, True)]
     for planned in (False, True):  # the product watcher's incidents apart (products.py)
@@ -334,8 +343,13 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         for c in comps[0] + pe.join_by_category(comps[1], categories or {}):
             parts = _split(c)
             groups += parts
-            # a part cut from an earlier happening is not measured back into it
+            # a part cut from an earlier happening is not measured back into it, nor the earlier
+            # part into the later happening's days (world 23: a country's conversion rise,
+            # flagged on through an outage four days later, was measured over the outage's day
+            # and titled by it)
             floors.update({id(p): pd.Timestamp(p[0].start) for p in parts[1:]})
+            ceilings.update({id(p): nxt[0].start - timedelta(days=1)
+                             for p, nxt in zip(parts, parts[1:], strict=False)})
     groups = pe.fold_into_store(groups, categories or {}, indexes)
     groups.sort(key=lambda g: (min(i.start for i in g), g[0].planned))
     out = []
@@ -345,6 +359,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         # a store episode with folded product incidents is measured on its own incidents
         g = [i for i in g_all if not pe.is_product_item(i, indexes)] or g_all
         start, end = min(i.start for i in g), max(i.end for i in g)
+        end = min(end, max(ceilings.get(id(g_all), end), start))   # measured before a split
         # first guess: the days most of the incidents cover (slice incidents trail on, smoothing
         # detectors flag late); then where the primary KPI itself deviates (drivers.peak_span)
         days = pd.date_range(start, end, freq="D")
