@@ -1,9 +1,10 @@
 """Rolling z-score: distance of each point from a trailing window that excludes the point itself.
 
-Seasonal adjustment (``weekday_adjust``) divides each value by its slot factor: the mean of the
-same slot over the previous ``weekday_weeks`` weeks over the mean of all slots of those weeks
-(daily data: ``weekday_stat: median`` takes the median of each weekday instead, over
-``weekday_weeks_daily`` weeks, so one shocked day does not move its weekday's factor).
+Seasonal adjustment (``weekday_adjust``) divides each value by its slot factor: a statistic of
+the same slot over the previous weeks over the mean of all slots' (daily data: ``weekday_stat``
+of each weekday over ``weekday_weeks_daily`` weeks, shipped median, so one shocked day does not
+move its weekday's factor; sub-daily data: the median of the slot's readings over
+``weekday_weeks`` weeks, so a few spikes do not set an hour's factor).
 A slot is the weekday for daily data and the hour of the week (weekday x clock hour, whatever
 minute the file starts at: ``slots.py``) for sub-daily data, so the weekly and the daily cycle
 neither inflate the spread nor bias the score.
@@ -93,7 +94,8 @@ class RollingZScoreConfig(DetectorConfig):
     weekday_stat: Literal["mean", "median"] = Field(
         "mean",
         description="statistic of each weekday over those weeks (daily data only; sub-daily "
-        "data keep the mean): median = one shocked day weeks ago does not move the factor",
+        "data always take the median of each hour's readings): median = one shocked day weeks "
+        "ago does not move the factor",
     )
     smooth: int = Field(
         1,

@@ -49,15 +49,21 @@ def by_week(arr: np.ndarray, per_week: int) -> tuple[np.ndarray, int]:
 
 
 def _cycle_factor(
-    clean: np.ndarray, period: int, k: int, cycles: int, how: str = "mean"
+    clean: np.ndarray, period: int, k: int, cycles: int, how: str = "median"
 ) -> np.ndarray:
-    """Factor of each slot of a cycle of ``period`` rows (slots of ``k`` rows) from the previous
-    ``cycles`` whole cycles; NaN until two earlier cycles exist."""
+    """Factor of each slot of a cycle of ``period`` rows (slots of ``k`` rows): the ``how``
+    (mean | median) of the slot's readings in the previous ``cycles`` whole cycles, pooled (each
+    reading counts once, whichever cycle it is in), over the mean of all slots' figures; NaN
+    until two earlier cycles exist and for a slot with fewer than two readings there."""
     cube, t = by_week(clean, period)  # [C, period, S]
     nc, _, s = cube.shape
-    slots = np.nanmean(cube.reshape(nc, period // k, k, s), axis=2)  # [C, slots, S]
-    flat = shift(slots.reshape(nc, -1), 1)  # earlier cycles only
-    prof = rolling(flat, cycles, 2, how).reshape(nc, period // k, s)
+    n = period // k
+    # one row per (cycle, row of the slot), one column per (slot, series): a trailing window of
+    # `cycles` x k rows holds the slot's readings of `cycles` whole cycles
+    reads = cube.reshape(nc, n, k, s).transpose(0, 2, 1, 3).reshape(nc * k, n * s)
+    pooled = rolling(shift(reads, k), cycles * k, 2, how)[k - 1 :: k]  # earlier cycles only
+    prof = pooled.reshape(nc, n, s).copy()
+    prof[:2] = np.nan  # two earlier cycles (daily data: already so, one reading a cycle)
     level = np.nanmean(prof, axis=1, keepdims=True)
     factor = prof / np.where(level != 0, level, np.nan)
     return np.repeat(factor, k, axis=1).reshape(nc * period, s)[:t]
@@ -71,7 +77,8 @@ def slot_factor(
     adjusted days in one baseline would read the weekly cycle as anomalies). Sub-daily data fall
     back to the hour-of-day profile of the previous days (from two days on) until the
     hour-of-week profile exists, so a short file of a few weeks is still scored. ``how`` (mean |
-    median) is the statistic over the weeks; sub-daily data always use the mean. ``start``: the
+    median) is the statistic over the weeks of daily data; sub-daily data always use the median
+    of a slot's readings (a few spikes do not set an hour's factor). ``start``: the
     grid's first timestamp, which puts sub-daily slots on clock hours (``clock_phase``; None =
     the file's first row starts a slot)."""
     per_week, k = slot_layout(ppd)
@@ -79,7 +86,7 @@ def slot_factor(
     x = np.vstack([np.full((lead, clean.shape[1]), np.nan), clean]) if lead else clean
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slots
-        factor = _cycle_factor(x, per_week, k, weeks, how if ppd == 1 else "mean")
+        factor = _cycle_factor(x, per_week, k, weeks, how if ppd == 1 else "median")
         if ppd > 1:
             daily = _cycle_factor(x, ppd, k, 7 * weeks)
             factor = np.where(np.isfinite(factor), factor, daily)
