@@ -1,6 +1,6 @@
 """Sub-daily seasonal factors (NAB audit, session 44): each clock hour's factor is the median of its
 readings (a few spikes in an hour no longer set it, and each reading counts once whichever day it
-is in)."""
+is in), and the switch from hour-of-day to hour-of-week factors flags nothing on unchanged data."""
 
 from __future__ import annotations
 
@@ -68,3 +68,51 @@ def test_an_hours_factor_counts_readings_not_days():
     f = slot_factor(x[:, None], PPD, 8, start=dates[0])[:, 0]
     third = day == 2
     np.testing.assert_allclose(f[third], 1.0, rtol=1e-12)
+
+
+def _week_pattern(spike_at: pd.Timestamp | None = None):
+    """5-minute data from a Wednesday 12:00: weekdays 100, weekends 70, flat within the day,
+    N(0, 1); the hour-of-week factor takes over at the third week's first row."""
+    dates = pd.date_range("2024-04-03 12:00", periods=21 * PPD, freq="5min")
+    rng = np.random.default_rng(1)
+    value = np.where(dates.day_of_week < 5, 100.0, 70.0) + rng.normal(0, 1, len(dates))
+    if spike_at is not None:
+        value[dates == spike_at] += 10.0
+    return _frame(dates, value), dates[0] + pd.Timedelta("14D")
+
+
+def test_the_switch_to_hour_of_week_factors_flags_nothing_unchanged():
+    series, switch = _week_pattern()
+    out, parts = _zscore(series)
+    after = out.loc[switch: switch + pd.Timedelta("3h")]
+    assert after["flag"].sum() == 0  # before: 11 of 37 rows flagged, scores down to -5.1
+    assert after["score"].abs().max() < 3
+    # the rows scored with the hour-of-week factor carry it; their reference before the switch
+    # (Wednesday morning, a weekday) was divided by it too: centre ~ 100 / 1.094
+    f = pd.Series(parts["factor"][:, 0], out.index)
+    assert abs(f[switch] - 100 / ((5 * 100 + 2 * 70) / 7)) < 0.01
+    centre = pd.Series(parts[1][1][:, 0], out.index)
+    assert abs(centre[switch] - (5 * 100 + 2 * 70) / 7) < 1
+
+
+def test_a_spike_at_the_switch_is_still_flagged():
+    spike = pd.Timestamp("2024-04-17 12:30")  # half an hour after the switch
+    series, switch = _week_pattern(spike)
+    out, _ = _zscore(series)
+    assert spike - switch == pd.Timedelta("30min")
+    assert out.loc[spike, "flag"] and out.loc[spike, "score"] > 0
+    window = out.loc[switch: switch + pd.Timedelta("3h")]
+    assert window["flag"].sum() == 1
+
+
+def test_scores_around_the_switch_stay_causal():
+    """The reference of a row after the switch is divided by that week's hour-of-week factor;
+    no row's score may depend on later data (the week before the switch included)."""
+    series, switch = _week_pattern()
+    cut = switch + pd.Timedelta("2h")
+    later = series.copy()
+    later.loc[later["date"] >= cut, "value"] *= 3.0
+    a, _ = _zscore(series)
+    b, _ = _zscore(later)
+    pd.testing.assert_frame_equal(a.loc[: cut - pd.Timedelta("5min")],
+                                  b.loc[: cut - pd.Timedelta("5min")])
