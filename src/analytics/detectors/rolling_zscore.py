@@ -296,20 +296,20 @@ class RollingZScore(Detector):
         pairs = [(f, rows) for f, rows in pairs if rows.any()] or pairs[:1]
         if len(pairs) == 1:
             return self._scores(series, inp, wide, planned_rows, pairs[0][0])
-        runs, parts = [], {}
+        runs, parts, store = [], {}, self.parts  # diagnostics: each row's own pass
         for factor, rows in pairs:
-            if self.parts is not None:
-                self.parts = {}
+            if store is not None:
+                store.clear()
             runs.append((self._scores(series, inp, wide, planned_rows, factor), rows))
-            for key, val in (self.parts or {}).items():  # diagnostics: each row's own pass
+            for key, val in (store or {}).items():
                 if isinstance(val, tuple):
                     val = tuple(np.where(rows, a, parts[key][i]) if key in parts else a
                                 for i, a in enumerate(val))
                 elif key == "factor":
                     val = np.where(rows, val, parts[key]) if key in parts else val
                 parts[key] = val
-        if self.parts is not None:
-            self.parts = parts
+        if store is not None:
+            store.update(parts)
         out = runs[0][0].copy()
         for run, rows in runs[1:]:
             take = wide.back(rows)

@@ -4,7 +4,7 @@ store data never uses them).
 Two gaps of the seasonal z-score on real sub-daily series:
 
 - **Warm-up.** The hour-of-day factor needs two earlier days, so a 5-minute file gets no score
-  for its first two days (a 4-day file is half unscored), and a slot whose mean is zero (a
+  for its first two days (a 4-day file is half unscored), and a slot whose median is zero (a
   mostly-zero series) has no factor at all. ``early_scores`` scores the *unadjusted* values
   wherever the seasonal score is missing, from ``min_periods`` reference periods of the file's own
   step on, and makes the calibration honest for a short reference: the raw z (median / MAD of
