@@ -70,6 +70,16 @@ def test_an_hours_factor_counts_readings_not_days():
     np.testing.assert_allclose(f[third], 1.0, rtol=1e-12)
 
 
+def test_a_mostly_zero_series_is_not_adjusted():
+    """Every hour's median 0 (1 % spikes on zeros): factor 1 once known, not NaN (the unadjusted
+    early path's widened tail would let a spike ten times the usual height pass:
+    tests/analytics/test_short_history.py)."""
+    rng = np.random.default_rng(2)
+    x = np.where(rng.random(PPD * 21) < 0.01, 20.0, 0.0)[:, None]
+    f = slot_factor(x, PPD, 8, start=pd.Timestamp("2024-04-01"))[:, 0]
+    assert np.isnan(f[: 2 * PPD]).all() and (f[2 * PPD:] == 1.0).all()
+
+
 def _week_pattern(spike_at: pd.Timestamp | None = None):
     """5-minute data from a Wednesday 12:00: weekdays 100, weekends 70, flat within the day,
     N(0, 1); the hour-of-week factor takes over at the third week's first row."""

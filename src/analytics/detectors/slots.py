@@ -9,7 +9,8 @@ from that hour: slot identity is clock time; which earlier whole cycles a factor
 still counted from the file's first hour.
 
 A sub-daily slot's factor is the median of all its readings in the earlier cycles (each reading
-counts once; a few spikes do not set an hour's factor). Sub-daily data have two factors: the
+counts once; a few spikes do not set an hour's factor); a series whose every slot has median 0
+gets factor 1 (nothing to scale by). Sub-daily data have two factors: the
 hour-of-day one for the first two weeks, the hour-of-week one after. They are on different scales
 (a weekday's hours carry its level against the week's in the second), so ``slot_factors`` returns
 each with the rows it scores, and rolling_zscore scores the rows of each on data divided by it:
@@ -57,12 +58,14 @@ def by_week(arr: np.ndarray, per_week: int) -> tuple[np.ndarray, int]:
 
 
 def _cycle_factor(
-    clean: np.ndarray, period: int, k: int, cycles: int, how: str = "median"
+    clean: np.ndarray, period: int, k: int, cycles: int, how: str = "median",
+    flat: float = np.nan,
 ) -> np.ndarray:
     """Factor of each slot of a cycle of ``period`` rows (slots of ``k`` rows): the ``how``
     (mean | median) of the slot's readings in the previous ``cycles`` whole cycles, pooled (each
     reading counts once, whichever cycle it is in), over the mean of all slots' figures; NaN
-    until two earlier cycles exist and for a slot with fewer than two readings there."""
+    until two earlier cycles exist and for a slot with fewer than two readings there. Where
+    every slot's figure is 0 (no level to scale by), each known slot gets ``flat``."""
     cube, t = by_week(clean, period)  # [C, period, S]
     nc, _, s = cube.shape
     n = period // k
@@ -74,6 +77,7 @@ def _cycle_factor(
     prof[:2] = np.nan  # two earlier cycles (daily data: already so, one reading a cycle)
     level = np.nanmean(prof, axis=1, keepdims=True)
     factor = prof / np.where(level != 0, level, np.nan)
+    factor = np.where((level == 0) & np.isfinite(prof), flat, factor)
     return np.repeat(factor, k, axis=1).reshape(nc * period, s)[:t]
 
 
@@ -105,10 +109,13 @@ def slot_factors(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slots
-        week = _cycle_factor(x, per_week, k, weeks, how if ppd == 1 else "median")
+        # sub-daily: a series whose every hour has median 0 (mostly zeros) is not adjusted
+        # (factor 1) rather than left without a factor
+        week = _cycle_factor(x, per_week, k, weeks, how if ppd == 1 else "median",
+                             np.nan if ppd == 1 else 1.0)
         if ppd == 1:
             return [(valid(week), np.ones(clean.shape, bool))]
-        day = valid(_cycle_factor(x, ppd, k, 7 * weeks))
+        day = valid(_cycle_factor(x, ppd, k, 7 * weeks, "median", 1.0))
     cube, t = by_week(week, per_week)  # [weeks, per_week, S]
     known = np.isfinite(cube).any(axis=1)  # [weeks, S]: the weeks a series has the factor in
     first = np.where(known.any(axis=0), known.argmax(axis=0), -1)
