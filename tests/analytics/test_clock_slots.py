@@ -65,12 +65,14 @@ def test_slot_factor_of_a_shifted_grid_is_the_factor_of_the_same_rows():
     for drop in (1, 6, 11, 12, 13):  # 00:05, 00:30, 00:55, 01:00, 01:05
         got = slot_factor(x[drop:], PPD, 8, start=full["date"].iloc[drop])
         assert clock_phase(full["date"].iloc[drop], PPD) == drop % 12
-        # each row's slot is its clock hour: the factor of a row never mixes two hours
+        # each row's slot is its clock hour: the factor of a row never mixes two hours (a row
+        # in its neighbour's slot would carry a factor ~4x off; the factor moves a few % from
+        # day to day with the medians of noisy readings)
         hour = full["date"].dt.hour.to_numpy()[drop:]
         for h in (8, 9, 16, 17):
             vals = got[hour == h, 0]
             vals = vals[np.isfinite(vals)]
-            assert vals.size and np.ptp(vals) < 0.05 * np.mean(vals)
+            assert vals.size and np.ptp(vals) < 0.1 * np.mean(vals)
         if drop < 12:  # the same cycles as the full file with those rows empty: the same factors
             empty = x.copy()
             empty[:drop] = np.nan

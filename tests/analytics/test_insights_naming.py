@@ -104,8 +104,11 @@ def test_a_sub_daily_episode_quotes_its_incident_not_the_whole_day(tmp_path):
         dirs = {incs[i]["direction"] for i in ep["incident_ids"] if incs[i]["kpi"] == "requests"}
         if len(dirs) == 1:
             assert ep["title"].startswith(f"requests {dirs.pop()} "), ep["title"]
-    assert any(e["kpi_changes"]["requests"] < 0 < e["incident_change"]["change_pct"]
-               for e in doc["episodes"])  # the case that read "down" for an up incident
+    # a day and its incident moving opposite ways is among them (the case that read "down" for an
+    # up incident; with median hour factors, 2026-12-05, the one left is a down incident on a day
+    # up overall)
+    assert any((e["kpi_changes"]["requests"] < 0) != (e["incident_change"]["change_pct"] < 0)
+               for e in doc["episodes"])
     ins.validate_json(doc)
     assert grounding.check(doc) == []
     # a daily file's episodes quote their days, and carry no incident_change

@@ -1,5 +1,6 @@
 """rolling_zscore's expected-value options: a median weekday factor and a spread from past
-one-step errors over a longer window (daily data only; sub-daily input keeps the old path)."""
+one-step errors over a longer window (daily data only; sub-daily input ignores them: its factors
+are always medians, tests/analytics/test_sub_daily_factors.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_median_weekday_factor_ignores_one_shocked_week():
     median = slot_factor(x, 1, 8, "median")[-7:, 0]
     np.testing.assert_allclose(median, shape / shape.mean(), rtol=1e-9)
     assert mean[1] < 0.95 * shape[1] / shape.mean()  # the mean carries the shocked day
-    # sub-daily data keep the mean whatever is asked
+    # sub-daily data take the median of each hour's readings whatever is asked
     np.testing.assert_array_equal(
         slot_factor(x, 24, 8, "median"), slot_factor(x, 24, 8, "mean")
     )
@@ -42,7 +43,7 @@ def test_spread_from_one_step_errors_still_finds_the_spike_causally():
     assert not np.allclose(out["score"].fillna(0), base["score"].fillna(0))
 
 
-def test_sub_daily_input_keeps_the_old_weekday_factor():
+def test_sub_daily_input_ignores_the_daily_options():
     """--kpis files (hourly and finer) ignore weekday_stat, weekday_weeks_daily, spread_window."""
     series = spike_series(n=24 * 7 * 10, spike_at=24 * 7 * 9, kpis=("orders",), freq="h")
     cls = get_detector_class("rolling_zscore")

@@ -1,12 +1,15 @@
 """Rolling z-score: distance of each point from a trailing window that excludes the point itself.
 
-Seasonal adjustment (``weekday_adjust``) divides each value by its slot factor: the mean of the
-same slot over the previous ``weekday_weeks`` weeks over the mean of all slots of those weeks
-(daily data: ``weekday_stat: median`` takes the median of each weekday instead, over
-``weekday_weeks_daily`` weeks, so one shocked day does not move its weekday's factor).
+Seasonal adjustment (``weekday_adjust``) divides each value by its slot factor: a statistic of
+the same slot over the previous weeks over the mean of all slots' (daily data: ``weekday_stat``
+of each weekday over ``weekday_weeks_daily`` weeks, shipped median, so one shocked day does not
+move its weekday's factor; sub-daily data: the median of the slot's readings over
+``weekday_weeks`` weeks, so a few spikes do not set an hour's factor).
 A slot is the weekday for daily data and the hour of the week (weekday x clock hour, whatever
 minute the file starts at: ``slots.py``) for sub-daily data, so the weekly and the daily cycle
-neither inflate the spread nor bias the score.
+neither inflate the spread nor bias the score. Sub-daily data switch from hour-of-day to
+hour-of-week factors after two weeks; the rows after the switch are scored in a second pass whose
+reference is divided by the hour-of-week factor too (``slots.slot_factors``).
 Planned marketing-calendar days are kept out of the baselines and, with ``calendar: mute``,
 never flagged. The spread never goes below the count-aware noise floor of the KPI (Poisson for
 counts, binomial for conversion, 1/sqrt(orders) for AOV and revenue; ``calibrate.noise_floor``),
@@ -39,7 +42,7 @@ from .calibrate import (
 )
 from .share import parent_columns, share_scores
 from .short_history import early_scores, flat_score, floor_spread
-from .slots import roll_same_slot, slot_factor
+from .slots import roll_same_slot, slot_factor, slot_factors  # noqa: F401 (tests import it)
 
 
 class RollingZScoreConfig(DetectorConfig):
@@ -93,7 +96,8 @@ class RollingZScoreConfig(DetectorConfig):
     weekday_stat: Literal["mean", "median"] = Field(
         "mean",
         description="statistic of each weekday over those weeks (daily data only; sub-daily "
-        "data keep the mean): median = one shocked day weeks ago does not move the factor",
+        "data always take the median of each hour's readings): median = one shocked day weeks "
+        "ago does not move the factor",
     )
     smooth: int = Field(
         1,
@@ -266,27 +270,63 @@ class RollingZScore(Detector):
         return cfg.window_calibration.get(k, cfg.calibration) if label else cfg.calibration
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
+        """Raw scores; each row is scored on data divided by the seasonal factor of its own pair
+        (``slots.slot_factors``): sub-daily rows with an hour-of-week factor are scored against a
+        reference divided by hour-of-week factors too, not by the hour-of-day ones of the rows
+        before the switch (a second pass over the same data)."""
         cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
         ppd = inp.periods_per_day
-        per_week = 7 * ppd
         wide = self.wide(series)
-        value = wide.to(series["value"].to_numpy(dtype=float))
         planned_rows = (
             calendar_mask(series, inp.calendar)
             if cfg.calendar != "ignore"
             else np.zeros(len(series), bool)
         )
-        planned = wide.to(planned_rows.astype(float)) == 1
-        clean = np.where(planned, np.nan, value)  # what baselines may learn from
-        factor = (
-            slot_factor(
+        value = wide.to(series["value"].to_numpy(dtype=float))
+        clean = np.where(wide.to(planned_rows.astype(float)) == 1, np.nan, value)
+        pairs = (
+            slot_factors(
                 clean, ppd,
                 cfg.weekday_weeks_daily or cfg.weekday_weeks if ppd == 1 else cfg.weekday_weeks,
                 cfg.weekday_stat, wide.grid[0] if len(wide.grid) else None,
             )
             if cfg.weekday_adjust
-            else np.ones_like(value)
+            else [(np.ones_like(value), np.ones(value.shape, bool))]
         )
+        pairs = [(f, rows) for f, rows in pairs if rows.any()] or pairs[:1]
+        if len(pairs) == 1:
+            return self._scores(series, inp, wide, planned_rows, pairs[0][0])
+        runs, parts, store = [], {}, self.parts  # diagnostics: each row's own pass
+        for factor, rows in pairs:
+            if store is not None:
+                store.clear()
+            runs.append((self._scores(series, inp, wide, planned_rows, factor), rows))
+            for key, val in (store or {}).items():
+                if isinstance(val, tuple):
+                    val = tuple(np.where(rows, a, parts[key][i]) if key in parts else a
+                                for i, a in enumerate(val))
+                elif key == "factor":
+                    val = np.where(rows, val, parts[key]) if key in parts else val
+                parts[key] = val
+        if store is not None:
+            store.update(parts)
+        out = runs[0][0].copy()
+        for run, rows in runs[1:]:
+            take = wide.back(rows)
+            out.loc[take] = run.loc[take]
+        return out
+
+    def _scores(
+        self, series: pd.DataFrame, inp: DetectorInput, wide: Wide, planned_rows: np.ndarray,
+        factor: np.ndarray,
+    ) -> pd.DataFrame:
+        """Raw scores of every row on data divided by ``factor``."""
+        cfg: RollingZScoreConfig = self.config  # type: ignore[assignment]
+        ppd = inp.periods_per_day
+        per_week = 7 * ppd
+        value = wide.to(series["value"].to_numpy(dtype=float))
+        planned = wide.to(planned_rows.astype(float)) == 1
+        clean = np.where(planned, np.nan, value)  # what baselines may learn from
         adj, adj_clean = value / factor, clean / factor
         kpis = np.array([k for k, _, _ in wide.keys])
         orders, sessions = (

@@ -4,8 +4,9 @@ store data never uses them).
 Two gaps of the seasonal z-score on real sub-daily series:
 
 - **Warm-up.** The hour-of-day factor needs two earlier days, so a 5-minute file gets no score
-  for its first two days (a 4-day file is half unscored), and a slot whose mean is zero (a
-  mostly-zero series) has no factor at all. ``early_scores`` scores the *unadjusted* values
+  for its first two days (a 4-day file is half unscored), and a slot whose median is zero in a
+  series with a level elsewhere has no factor at all (a series whose every hour has median zero
+  gets factor 1: ``slots``). ``early_scores`` scores the *unadjusted* values
   wherever the seasonal score is missing, from ``min_periods`` reference periods of the file's own
   step on, and makes the calibration honest for a short reference: the raw z (median / MAD of
   ``n`` past periods) is read as Student-t with ``EFF_DF × (n − 1)`` degrees of freedom and mapped
