@@ -1,0 +1,87 @@
+"""Session 44's hostile audit of the input readers (/work/notes/HOSTILE44.md items 6, 7, 8, 12,
+15). Before: a comma CSV of transactions with some quantities written '5,000' lost those rows as
+bad_value (83 % of the audit file's revenue, exit 0); a --kpis file of undated rows and then
+local midnights written '+13:00' had its offset decided from its first row (none), so the later
+rows moved a day back (exit 0); negative orders or sessions in a --kpis file were analysed (--data
+refuses them); an --events JSON with a UTF-8 byte-order mark or in UTF-16 was "cannot read JSON"
+(CSV and YAML labels are read so); a Parquet --kpis file with a repeated column name was Arrow's
+"Multiple matches for FieldRef.Name(revenue)". Each now reads right, or is exit 2 with one line
+naming what is wrong and where, nothing written."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from tests.robustness.test_kpis_file_shapes import _bad  # exit 2, one line, nothing written
+
+from analytics.transactions import load_transactions
+
+# ---- --transactions: thousands separators in Quantity / UnitPrice --------------------------------
+
+HEADER = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+          "CustomerID", "Country"]
+
+
+def _tx(big=(3, 17, 40), price=lambda i: f"{2.5 + i % 4:.2f}"):
+    """60 lines over 28 days; the lines ``big`` sell 5000 units (else 1-9)."""
+    return pd.DataFrame([[str(500000 + i), f"S{i % 7}", "Item",
+                          str(5000 if i in big else 1 + i % 9), f"2010-12-{1 + i % 28:02d} 10:00",
+                          price(i), str(12000 + i % 11), "UK"] for i in range(60)], columns=HEADER)
+
+
+def _grouped(frame, cols=("Quantity",)):
+    out = frame.copy()
+    for c in cols:
+        out[c] = out[c].map(lambda v: f"{float(v):,.2f}" if "." in v else f"{int(v):,}")
+    return out
+
+
+def _same_tables(got, want):
+    for name in ("orders", "order_items", "products", "customers"):
+        pd.testing.assert_frame_equal(got.tables[name], want.tables[name])
+
+
+def test_a_comma_files_thousands_grouped_quantities_are_read(tmp_path):
+    """'5,000' in three lines of a comma CSV (quoted, as Excel writes it): a comma-separated file
+    comes from a decimal-point locale, so the comma groups thousands (as --kpis reads it)."""
+    plain, grouped = tmp_path / "plain.csv", tmp_path / "grouped.csv"
+    _tx().to_csv(plain, index=False)
+    _grouped(_tx()).to_csv(grouped, index=False)
+    assert '"5,000"' in grouped.read_text()
+    ds = load_transactions(grouped)
+    assert ds.manifest["cleaning"]["removed"]["bad_value"] == 0
+    assert ds.tables["order_items"]["quantity"].max() == 5000
+    _same_tables(ds, load_transactions(plain))
+
+
+@pytest.mark.parametrize("sep", ["\t", "|"])
+def test_a_tab_file_whose_prices_prove_the_grouping_reads_its_quantities(tmp_path, sep):
+    """In a tab or '|' file '5,000' alone could be 5000 or 5.000; a price written '1,250.00'
+    proves commas group thousands there, so the quantities are 5000."""
+    price = lambda i: "1250.00" if i == 9 else f"{2.5 + i % 4:.2f}"  # noqa: E731
+    plain, grouped = tmp_path / "plain.csv", tmp_path / "grouped.txt"
+    _tx(price=price).to_csv(plain, index=False)
+    _grouped(_tx(price=price), ("Quantity", "UnitPrice")).to_csv(grouped, index=False, sep=sep)
+    ds = load_transactions(grouped)
+    assert ds.manifest["cleaning"]["removed"]["bad_value"] == 0
+    _same_tables(ds, load_transactions(plain))
+
+
+def test_a_tab_files_lone_grouping_comma_is_refused_not_dropped(cli, tmp_path):
+    """Nothing in the file decides whether '5,000' is 5000 or 5.000: exit 2 naming the column,
+    the value and its row (the lines were left out as bad values: their revenue lost, exit 0)."""
+    p = tmp_path / "t.txt"
+    _grouped(_tx()).to_csv(p, index=False, sep="\t")
+    _bad(cli, tmp_path, p, "'Quantity'", "'5,000' (data row 4)", "5000", "5.000",
+         "no number of the file decides",
+         args=("--transactions", p))
+
+
+def test_both_comma_styles_in_a_transactions_file_are_refused(cli, tmp_path):
+    p = tmp_path / "t.txt"
+    frame = _grouped(_tx())
+    frame["UnitPrice"] = frame["UnitPrice"].str.replace(".", ",", regex=False)
+    frame.loc[9, "Quantity"] = "1,250.5"
+    frame.to_csv(p, index=False, sep="\t")
+    _bad(cli, tmp_path, p, "decimal comma", "'UnitPrice'", "grouping thousands", "'Quantity'",
+         "data row 10", args=("--transactions", p))
