@@ -137,24 +137,26 @@ _OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*([+-]\d\d(?::?\d\d)?|Z)$"
 
 
 def _utc_offset(raw: pd.Series, csv: Path | None, opts: dict | None, tcol: str) -> str | None:
-    """The UTC offset of the first timestamp as written (``+02:00``; a zone name of a Parquet
-    column), None without one or for UTC (``Z``, ``+00:00``): the times are converted to UTC, and
-    labels must be read the same way. The CSV reader may have converted the column already: then
-    the first row is read again as text."""
+    """The first UTC offset written in the column, whichever row holds it (``+02:00``; a zone
+    name of a Parquet column), None without one or for UTC (``Z``, ``+00:00``): the times are
+    converted to UTC, and labels must be read the same way. The CSV reader may have converted
+    the column already: then it is read again as text. (Taken from the first row, undated rows
+    and then local midnights at '+13:00' found none: the later rows moved a day back.)"""
     if not len(raw):
         return None
     tz = getattr(raw.dtype, "tz", None)
     if tz is not None and csv is not None:
         try:
-            raw = pd.read_csv(csv, nrows=1, dtype=str, usecols=[tcol], **(opts or {}))[tcol]
+            raw = pd.read_csv(csv, dtype=str, usecols=[tcol], **(opts or {}))[tcol]
         except (ValueError, KeyError, OSError, pd.errors.ParserError):
             return None
     elif tz is not None:
         return None if str(tz) == "UTC" else str(tz)
-    first = raw.iloc[0] if len(raw) else None
-    m = _OFFSET.search(first.strip()) if isinstance(first, str) else None
-    off = m.group(1) if m else None
-    return None if off is None or off == "Z" or not off.strip("+-0:") else off
+    if not (pd.api.types.is_object_dtype(raw) or pd.api.types.is_string_dtype(raw)):
+        return None
+    found = raw.astype("string").str.strip().str.extract(_OFFSET.pattern, expand=False)
+    found = found[found.notna() & (found != "Z") & found.str.strip("+-0:").ne("")]
+    return None if found.empty else str(found.iloc[0])
 
 
 def _local_midnights(raw: pd.Series, path: Path, opts: dict | None,
@@ -171,8 +173,9 @@ def _local_midnights(raw: pd.Series, path: Path, opts: dict | None,
         if tz is not None:   # the CSV reader converted it: the text as written (trailing empty
             # rows of the file left out, as they were from the frame)
             raw = pd.read_csv(path, usecols=[tcol], dtype=str, **opts)[tcol].iloc[:n]
-        text = raw.astype("string").str.strip().str.replace(
-            r"\s*(?:[+-]\d\d(?::?\d\d)?|Z)$", "", regex=True)
+        text = raw.astype("string").str.strip().str.replace(   # an offset after a time only
+            r"(\d:\d\d(?::\d\d(?:[.,]\d+)?)?)\s*(?:[+-]\d\d(?::?\d\d)?|Z)$", r"\1",
+            regex=True)   # (a date's own '-02' is no offset: '2025-01-02' is no '2025-01')
         wall = (pd.to_datetime(text, format="ISO8601", errors="coerce") if day_first is None
                 else pd.to_datetime(text, format="mixed", errors="coerce", dayfirst=day_first))
     if len(wall) != n or wall.isna().any() or (wall != wall.dt.normalize()).any():
@@ -645,9 +648,11 @@ def load_kpis_file(
     day_first = _dmy_layout(df[tcol])
     if offset is not None and (local := _local_midnights(df[tcol], path, opts, tcol,
                                                          day_first)) is not None:
+        i = int(np.argmax(ts != local))   # the first row its offset moved
+        utc = pd.Timestamp(ts[i])
         log.warning("%s: column %r holds local midnights with a UTC offset (%s): read as their "
-                    "dates (in UTC each was %s the day before)", path, tcol, offset,
-                    pd.Timestamp(ts[0]).strftime("%H:%M"))
+                    "dates (in UTC each was %s %s)", path, tcol, offset, utc.strftime("%H:%M"),
+                    "the day before" if utc < pd.Timestamp(local[i]) else "that day")
         ts, offset = local, None   # labels without an offset are then these dates
     locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read
     grouping = False

@@ -10,10 +10,14 @@ naming what is wrong and where, nothing written."""
 
 from __future__ import annotations
 
+import logging
+
+import numpy as np
 import pandas as pd
 import pytest
 from tests.robustness.test_kpis_file_shapes import _bad  # exit 2, one line, nothing written
 
+from analytics.external import load_kpis_file
 from analytics.transactions import load_transactions
 
 # ---- --transactions: thousands separators in Quantity / UnitPrice --------------------------------
@@ -85,3 +89,40 @@ def test_both_comma_styles_in_a_transactions_file_are_refused(cli, tmp_path):
     frame.to_csv(p, index=False, sep="\t")
     _bad(cli, tmp_path, p, "decimal comma", "'UnitPrice'", "grouping thousands", "'Quantity'",
          "data row 10", args=("--transactions", p))
+
+
+# ---- --kpis: a UTC offset decided from every row -------------------------------------------------
+
+DAYS = pd.date_range("2025-01-01", periods=60, freq="D")
+REV = np.round(1000 + 300 * np.random.default_rng(4).random(len(DAYS)), 2)
+
+
+@pytest.mark.parametrize("offset", ["+13:00", "-05:00"])
+def test_undated_rows_then_local_midnights_with_an_offset_keep_their_dates(tmp_path, caplog,
+                                                                          offset):
+    """30 rows '2025-01-01', then '2025-01-31T00:00:00+13:00' …: the offset was looked for in the
+    first row only, so the later rows were converted to UTC (11:00 the day before), snapped back a
+    day and the first of them averaged with the last undated day."""
+    p = tmp_path / "k.csv"
+    dates = [f"{d:%Y-%m-%d}" + (f"T00:00:00{offset}" if i >= 30 else "")
+             for i, d in enumerate(DAYS)]
+    pd.DataFrame({"date": dates, "revenue": REV}).to_csv(p, index=False)
+    with caplog.at_level(logging.WARNING, logger="shocklab"):
+        ds = load_kpis_file(p)
+    k = ds.tables["kpis_daily"]
+    assert (k["date"].to_numpy() == DAYS.to_numpy()).all()
+    utc = "11:00 the day before" if offset == "+13:00" else "05:00 that day"
+    assert f"local midnights with a UTC offset ({offset})" in caplog.text and utc in caplog.text
+    np.testing.assert_allclose(k["revenue"].to_numpy(), REV)
+    assert ds.ingest["resampled_rows"] == 0 and ds.ingest["_utc_offset"] is None
+
+
+def test_sub_daily_rows_with_a_later_offset_are_still_converted(tmp_path):
+    """Hourly rows, undated offset first then '+02:00': not midnights, so converted to UTC as
+    before (the later rows two hours earlier), and the offset found is the one labels follow."""
+    hours = pd.date_range("2025-03-01", periods=72, freq="h")
+    text = [f"{t:%Y-%m-%dT%H:%M:%S}" + ("+02:00" if i >= 10 else "Z") for i, t in enumerate(hours)]
+    p = tmp_path / "h.csv"
+    pd.DataFrame({"ts": text, "v": np.arange(72.0)}).to_csv(p, index=False)
+    ds = load_kpis_file(p)
+    assert ds.ingest["_utc_offset"] == "+02:00"
