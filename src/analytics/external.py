@@ -381,6 +381,32 @@ def _numeric(col: pd.Series, where: str, name: str, commas: bool = False,
     return vals
 
 
+# the store's counts and their ratios: none can be negative (--data refuses a negative count,
+# ``loading.NON_NEGATIVE``); revenue and aov can be (a day's refunds), and so can a file's own
+# columns (a temperature, a profit)
+NON_NEGATIVE_KPIS = frozenset(("sessions", "orders", "units", "new_customers",
+                               "returning_customers", "cancelled_orders", "placed_orders",
+                               "conversion_rate", "cancellation_rate"))
+
+
+def _refuse_negative_counts(path: Path, kpis: list[str], values: np.ndarray,
+                            kpi_codes: np.ndarray | None, vcol: str | None) -> None:
+    """A negative store count (``NON_NEGATIVE_KPIS``) is an InputError naming the column (a long
+    file's KPI), how many and the first (file order): they were analysed (exit 0)."""
+    for j, name in enumerate(kpis):
+        if name not in NON_NEGATIVE_KPIS:
+            continue
+        col = values[:, j] if kpi_codes is None else np.where(kpi_codes == j, values[:, 0], 0)
+        with np.errstate(invalid="ignore"):
+            neg = col < 0
+        if neg.any():
+            i, n = _first_bad(neg), int(neg.sum())
+            what = f"column {name!r}" if kpi_codes is None else f"KPI {name!r} (column {vcol!r})"
+            raise InputError(f"{path}: {what} has {n} negative value{'s' * (n > 1)} (first: "
+                             f"{float(col[i])!r} in data row {i + 1}): a store count cannot be "
+                             f"negative")
+
+
 def _check_slices(raw_seg: pd.Series, dim: np.ndarray, seg: np.ndarray, where: str,
                   scol: str) -> None:
     """An empty segment only in 'overall' rows (where it is 'all'), and 'overall' only with 'all':
@@ -737,6 +763,7 @@ def load_kpis_file(
         values = np.column_stack([_numeric(df[k], str(path), k, commas, locale, grouping, sep)
                                     for k in kpis])
         kpi_codes = None
+    _refuse_negative_counts(path, kpis, values, kpi_codes, vcol)
     empty = [k for k, col in zip([vcol] if long else kpis, values.T, strict=True)
              if np.isnan(col).all()]   # analysed, it said "0 incidents" of a file of no numbers
     named = f"column{'s' * (len(empty) > 1)} {', '.join(map(repr, empty))}"

@@ -126,3 +126,39 @@ def test_sub_daily_rows_with_a_later_offset_are_still_converted(tmp_path):
     pd.DataFrame({"ts": text, "v": np.arange(72.0)}).to_csv(p, index=False)
     ds = load_kpis_file(p)
     assert ds.ingest["_utc_offset"] == "+02:00"
+
+
+# ---- --kpis: negative store counts ---------------------------------------------------------------
+
+def _kpis(tmp_path, **cols):
+    p = tmp_path / "k.csv"
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "revenue": REV, **cols}).to_csv(p, index=False)
+    return p
+
+
+@pytest.mark.parametrize("col", ["orders", "sessions"])
+def test_negative_store_counts_in_a_kpis_file_are_refused(cli, tmp_path, col):
+    values = np.full(len(DAYS), 100)
+    values[[6, 9]] = [-3, -50]
+    p = _kpis(tmp_path, **{col: values})
+    _bad(cli, tmp_path, p, f"column {col!r} has 2 negative values", "first: -3", "data row 7")
+
+
+def test_a_negative_count_in_a_long_file_names_its_kpi(cli, tmp_path):
+    rows = [(f"{d:%Y-%m-%d}", kpi, -1.0 if (i, kpi) == (11, "orders") else 10.0)
+            for i, d in enumerate(DAYS) for kpi in ("revenue", "orders")]
+    p = tmp_path / "long.csv"
+    pd.DataFrame(rows, columns=["date", "kpi", "value"]).to_csv(p, index=False)
+    _bad(cli, tmp_path, p, "KPI 'orders'", "1 negative value", "data row 24")
+
+
+def test_negative_revenue_and_own_columns_still_read(tmp_path):
+    """A day's net revenue after refunds, a temperature, a profit: a store count alone cannot be
+    negative."""
+    rev = REV.copy()
+    rev[3] = -120.5
+    p = tmp_path / "k.csv"
+    pd.DataFrame({"date": DAYS.strftime("%Y-%m-%d"), "revenue": rev,
+                  "temperature": np.linspace(-10, 10, len(DAYS))}).to_csv(p, index=False)
+    k = load_kpis_file(p).tables["kpis_daily"]
+    assert k["revenue"].iloc[3] == -120.5 and k["temperature"].iloc[0] == -10
