@@ -44,7 +44,7 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~1070 lines, one module on purpose): the reader (most of it, with the spellings real exports
+Size (~1120 lines, one module on purpose): the reader (most of it, with the spellings real exports
 use: GA's YYYYMMDD and Date + Hour, ISO weeks, thousands separators, calendar-month rows refused),
 its columns' day rules
 (``day_rules``) and the config profile of such input (``external_profile``,
@@ -597,6 +597,21 @@ def _drop_trailing_empty_rows(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return df.iloc[:last]
 
 
+def _refuse_parquet_repeats(path: Path) -> None:
+    """A Parquet file's column name written twice is named as the CSV reader names it (pandas
+    said "cannot read (Multiple matches for FieldRef.Name(revenue) …)"); a file that is no
+    Parquet is left to the reader, which words it."""
+    try:
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    except (ImportError, OSError, ValueError):   # ArrowInvalid is a ValueError
+        return
+    dup = first_repeat(names)
+    if dup is not None:
+        raise InputError(f"{path}: duplicate column name {dup!r}")
+
+
 def load_kpis_file(
     path: str | Path,
     duplicates: str = "mean",
@@ -625,6 +640,8 @@ def load_kpis_file(
     if text:
         _refuse_other_formats(path)
         _refuse_preamble(path)
+    else:
+        _refuse_parquet_repeats(path)
     opts = csv_options(path) if text else None   # encoding and separator, sniffed once
     df = read_table(path, csv=opts)
     if df.empty:

@@ -162,3 +162,16 @@ def test_negative_revenue_and_own_columns_still_read(tmp_path):
                   "temperature": np.linspace(-10, 10, len(DAYS))}).to_csv(p, index=False)
     k = load_kpis_file(p).tables["kpis_daily"]
     assert k["revenue"].iloc[3] == -120.5 and k["temperature"].iloc[0] == -10
+
+
+# ---- --kpis Parquet with a repeated column name --------------------------------------------------
+
+def test_a_parquet_file_with_a_repeated_column_name_says_so(cli, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "dup.parquet"
+    pq.write_table(pa.Table.from_arrays(
+        [pa.array(DAYS.date, pa.date32()), pa.array(REV), pa.array(REV)],
+        names=["date", "revenue", "revenue"]), p)
+    _bad(cli, tmp_path, p, "duplicate column name 'revenue'")
