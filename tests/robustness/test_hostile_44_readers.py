@@ -10,6 +10,7 @@ naming what is wrong and where, nothing written."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -162,6 +163,31 @@ def test_negative_revenue_and_own_columns_still_read(tmp_path):
                   "temperature": np.linspace(-10, 10, len(DAYS))}).to_csv(p, index=False)
     k = load_kpis_file(p).tables["kpis_daily"]
     assert k["revenue"].iloc[3] == -120.5 and k["temperature"].iloc[0] == -10
+
+
+# ---- --events JSON encodings ---------------------------------------------------------------------
+
+WINDOWS = [{"start": "2025-01-20", "end": "2025-01-22"}]
+
+
+@pytest.mark.parametrize("encode", [
+    lambda t: b"\xef\xbb\xbf" + t.encode(),     # Notepad's / PowerShell's UTF-8 with a mark
+    lambda t: t.encode("utf-16"),               # PowerShell 5's Out-File: UTF-16 LE with a mark
+    lambda t: b"\xfe\xff" + t.encode("utf-16-be"),
+])
+def test_an_events_json_with_a_byte_order_mark_reads_like_the_plain_file(cli, tmp_path, encode):
+    from evaluation.labels import load_events_file
+
+    plain, marked = tmp_path / "plain.json", tmp_path / "events.json"
+    plain.write_text(json.dumps(WINDOWS))
+    marked.write_bytes(encode(json.dumps(WINDOWS)))
+    want = load_events_file(plain, ["revenue"])
+    assert load_events_file(marked, ["revenue"]) == want and len(want) == 1
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--events", marked, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr
+    scored = json.loads((tmp_path / "run" / "scorecard.json").read_text())
+    got = [(e["start"], e["end"]) for e in scored["event_detail"]]
+    assert got == [("2025-01-20", "2025-01-22")]
 
 
 # ---- --kpis Parquet with a repeated column name --------------------------------------------------
