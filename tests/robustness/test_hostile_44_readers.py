@@ -201,3 +201,45 @@ def test_a_parquet_file_with_a_repeated_column_name_says_so(cli, tmp_path):
         [pa.array(DAYS.date, pa.date32()), pa.array(REV), pa.array(REV)],
         names=["date", "revenue", "revenue"]), p)
     _bad(cli, tmp_path, p, "duplicate column name 'revenue'")
+
+
+# ---- no voting detector (item 9) ------------------------------------------------------------
+
+VOTERS = ["rolling_zscore", "rolling_zscore_week", "count_likelihood", "isolation_forest",
+          "prophet_residual", "product_watch"]
+
+
+def test_a_config_with_no_detector_is_refused_not_nothing_happened(cli, tmp_path):
+    """'--set detectors={}': the consensus had no voter and the run said "no incident" (exit 0,
+    one warning among others)."""
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--out", tmp_path / "run", "--set",
+            "detectors={}")
+    line = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "no voting detector is configured (detectors: none)" in line
+    assert "--detectors oracle runs the oracle alone" in line, r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_voter_disabled_names_them(cli, tmp_path):
+    p = _kpis(tmp_path)
+    off = [a for v in VOTERS for a in ("--set", f"detectors.{v}.enabled=false")]
+    r = cli("analysis", "--kpis", p, "--out", tmp_path / "run", *off)
+    line = r.stderr.strip()
+    assert r.returncode == 2 and len(line.splitlines()) == 1, r.stderr
+    assert f"every voting detector is off ({', '.join(VOTERS)}: enabled: false)" in line, line
+    assert "--set detectors.rolling_zscore.enabled=true" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_request_disabling_every_voter_is_refused_before_it_starts(tiny_world, tmp_path):
+    """POST /runs with overrides turning every voter off: 202, then a run reporting nothing."""
+    from api.jobs import JobManager
+    from shocklab.errors import InputError
+
+    jobs = JobManager(tmp_path / "reports")
+    off = [f"detectors.{v}.enabled=false" for v in VOTERS]
+    want = r'detector is off .*overrides detectors\.rolling_zscore\.enabled=true.*"detectors"'
+    with pytest.raises(InputError, match=want):
+        jobs.plan(tiny_world, None, off)
+    assert jobs.plan(tiny_world, ["oracle"], off)   # named: the oracle alone, as documented
+    assert jobs.plan(tiny_world, None, off[1:])     # one voter left
