@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -243,3 +244,52 @@ def test_a_request_disabling_every_voter_is_refused_before_it_starts(tiny_world,
         jobs.plan(tiny_world, None, off)
     assert jobs.plan(tiny_world, ["oracle"], off)   # named: the oracle alone, as documented
     assert jobs.plan(tiny_world, None, off[1:])     # one voter left
+
+
+# ---- a log file that cannot be written (item 11) ---------------------------------------------
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_log_file_on_a_full_disk_is_one_warning_then_dropped(cli, tmp_path, monkeypatch):
+    """Every record written to a log file on a full disk printed a "--- Logging error ---"
+    traceback on stderr (21 of them in the audit's --quiet run)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "shocklab.log").symlink_to("/dev/full")   # every write: ENOSPC
+    monkeypatch.setenv("SHOCKLAB_LOG_DIR", str(logs))
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--out", tmp_path / "run", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "Logging error" not in r.stderr and "Traceback" not in r.stderr, r.stderr[:2000]
+    warned = [line for line in r.stderr.splitlines() if "shocklab.log" in line]
+    assert len(warned) == 1 and "no space left on device" in warned[0], r.stderr
+    assert "not logged" in warned[0] and (tmp_path / "run" / "run.json").exists()
+
+
+def test_a_failing_log_file_is_named_in_no_internal_error_line(tmp_path, monkeypatch, capsys):
+    """After the log file failed, an internal error does not send the user to it."""
+    import logging
+
+    from shocklab import cli as shcli
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    monkeypatch.setenv("SHOCKLAB_LOG_DIR", str(logs))
+
+    def main(argv):
+        log = shcli.setup_logging("test")
+        fh = next(h for h in logging.getLogger("shocklab").handlers
+                  if isinstance(h, logging.FileHandler))
+
+        def full(*a):
+            raise OSError(28, "No space left on device")
+        monkeypatch.setattr(fh.stream, "write", full)
+        for i in range(5):
+            log.info("line %d", i)
+        raise ValueError("boom")
+
+    assert shcli.run_cli(main, []) == 3
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert "Logging error" not in err and len(lines) == 2, err   # one warning, one error line
+    assert "shocklab.log" in lines[0] and "no space left on device" in lines[0]
+    assert lines[1].startswith("internal error: ValueError: boom")
+    assert "rerun with --debug" in lines[1] and "traceback in" not in lines[1]
