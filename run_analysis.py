@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     from analytics.config import load_analysis_config
     from analytics.context import RunContext
     from analytics.outputs import write_outputs
-    from analytics.pipeline import data_hash, run_id, select_detectors
+    from analytics.pipeline import data_hash, require_voters, run_id, select_detectors
     from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
     from evaluation.truth import attach
 
@@ -380,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.detectors is not None and not names:
         raise InputError("--detectors: give at least one name")
     cfg = select_detectors(cfg, names, truth is not None)
+    if not names:   # '--detectors oracle' (named) runs the oracle alone; without gates, exit 0
+        require_voters(cfg)
     if gate and truth is None:
         raise InputError(GATE_NEEDS_TRUTH)
     if gate and not cfg.voting_detectors():   # an empty consensus "failed" the gate, exit 1

@@ -44,7 +44,7 @@ Regularisation (what a real export needs; every count goes to a warning and to r
 Labels (``--events``) are truth: ``evaluation.labels`` reads them (formats there) into the run's
 ``Truth``; ``ds.ingest`` keeps the KPI names they may refer to.
 
-Size (~1070 lines, one module on purpose): the reader (most of it, with the spellings real exports
+Size (~1120 lines, one module on purpose): the reader (most of it, with the spellings real exports
 use: GA's YYYYMMDD and Date + Hour, ISO weeks, thousands separators, calendar-month rows refused),
 its columns' day rules
 (``day_rules``) and the config profile of such input (``external_profile``,
@@ -137,24 +137,26 @@ _OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*([+-]\d\d(?::?\d\d)?|Z)$"
 
 
 def _utc_offset(raw: pd.Series, csv: Path | None, opts: dict | None, tcol: str) -> str | None:
-    """The UTC offset of the first timestamp as written (``+02:00``; a zone name of a Parquet
-    column), None without one or for UTC (``Z``, ``+00:00``): the times are converted to UTC, and
-    labels must be read the same way. The CSV reader may have converted the column already: then
-    the first row is read again as text."""
+    """The first UTC offset written in the column, whichever row holds it (``+02:00``; a zone
+    name of a Parquet column), None without one or for UTC (``Z``, ``+00:00``): the times are
+    converted to UTC, and labels must be read the same way. The CSV reader may have converted
+    the column already: then it is read again as text. (Taken from the first row, undated rows
+    and then local midnights at '+13:00' found none: the later rows moved a day back.)"""
     if not len(raw):
         return None
     tz = getattr(raw.dtype, "tz", None)
     if tz is not None and csv is not None:
         try:
-            raw = pd.read_csv(csv, nrows=1, dtype=str, usecols=[tcol], **(opts or {}))[tcol]
+            raw = pd.read_csv(csv, dtype=str, usecols=[tcol], **(opts or {}))[tcol]
         except (ValueError, KeyError, OSError, pd.errors.ParserError):
             return None
     elif tz is not None:
         return None if str(tz) == "UTC" else str(tz)
-    first = raw.iloc[0] if len(raw) else None
-    m = _OFFSET.search(first.strip()) if isinstance(first, str) else None
-    off = m.group(1) if m else None
-    return None if off is None or off == "Z" or not off.strip("+-0:") else off
+    if not (pd.api.types.is_object_dtype(raw) or pd.api.types.is_string_dtype(raw)):
+        return None
+    found = raw.astype("string").str.strip().str.extract(_OFFSET.pattern, expand=False)
+    found = found[found.notna() & (found != "Z") & found.str.strip("+-0:").ne("")]
+    return None if found.empty else str(found.iloc[0])
 
 
 def _local_midnights(raw: pd.Series, path: Path, opts: dict | None,
@@ -171,8 +173,9 @@ def _local_midnights(raw: pd.Series, path: Path, opts: dict | None,
         if tz is not None:   # the CSV reader converted it: the text as written (trailing empty
             # rows of the file left out, as they were from the frame)
             raw = pd.read_csv(path, usecols=[tcol], dtype=str, **opts)[tcol].iloc[:n]
-        text = raw.astype("string").str.strip().str.replace(
-            r"\s*(?:[+-]\d\d(?::?\d\d)?|Z)$", "", regex=True)
+        text = raw.astype("string").str.strip().str.replace(   # an offset after a time only
+            r"(\d:\d\d(?::\d\d(?:[.,]\d+)?)?)\s*(?:[+-]\d\d(?::?\d\d)?|Z)$", r"\1",
+            regex=True)   # (a date's own '-02' is no offset: '2025-01-02' is no '2025-01')
         wall = (pd.to_datetime(text, format="ISO8601", errors="coerce") if day_first is None
                 else pd.to_datetime(text, format="mixed", errors="coerce", dayfirst=day_first))
     if len(wall) != n or wall.isna().any() or (wall != wall.dt.normalize()).any():
@@ -378,6 +381,32 @@ def _numeric(col: pd.Series, where: str, name: str, commas: bool = False,
     return vals
 
 
+# the store's counts and their ratios: none can be negative (--data refuses a negative count,
+# ``loading.NON_NEGATIVE``); revenue and aov can be (a day's refunds), and so can a file's own
+# columns (a temperature, a profit)
+NON_NEGATIVE_KPIS = frozenset(("sessions", "orders", "units", "new_customers",
+                               "returning_customers", "cancelled_orders", "placed_orders",
+                               "conversion_rate", "cancellation_rate"))
+
+
+def _refuse_negative_counts(path: Path, kpis: list[str], values: np.ndarray,
+                            kpi_codes: np.ndarray | None, vcol: str | None) -> None:
+    """A negative store count (``NON_NEGATIVE_KPIS``) is an InputError naming the column (a long
+    file's KPI), how many and the first (file order): they were analysed (exit 0)."""
+    for j, name in enumerate(kpis):
+        if name not in NON_NEGATIVE_KPIS:
+            continue
+        col = values[:, j] if kpi_codes is None else np.where(kpi_codes == j, values[:, 0], 0)
+        with np.errstate(invalid="ignore"):
+            neg = col < 0
+        if neg.any():
+            i, n = _first_bad(neg), int(neg.sum())
+            what = f"column {name!r}" if kpi_codes is None else f"KPI {name!r} (column {vcol!r})"
+            raise InputError(f"{path}: {what} has {n} negative value{'s' * (n > 1)} (first: "
+                             f"{float(col[i])!r} in data row {i + 1}): a store count cannot be "
+                             f"negative")
+
+
 def _check_slices(raw_seg: pd.Series, dim: np.ndarray, seg: np.ndarray, where: str,
                   scol: str) -> None:
     """An empty segment only in 'overall' rows (where it is 'all'), and 'overall' only with 'all':
@@ -568,6 +597,21 @@ def _drop_trailing_empty_rows(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return df.iloc[:last]
 
 
+def _refuse_parquet_repeats(path: Path) -> None:
+    """A Parquet file's column name written twice is named as the CSV reader names it (pandas
+    said "cannot read (Multiple matches for FieldRef.Name(revenue) …)"); a file that is no
+    Parquet is left to the reader, which words it."""
+    try:
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    except (ImportError, OSError, ValueError):   # ArrowInvalid is a ValueError
+        return
+    dup = first_repeat(names)
+    if dup is not None:
+        raise InputError(f"{path}: duplicate column name {dup!r}")
+
+
 def load_kpis_file(
     path: str | Path,
     duplicates: str = "mean",
@@ -596,6 +640,8 @@ def load_kpis_file(
     if text:
         _refuse_other_formats(path)
         _refuse_preamble(path)
+    else:
+        _refuse_parquet_repeats(path)
     opts = csv_options(path) if text else None   # encoding and separator, sniffed once
     df = read_table(path, csv=opts)
     if df.empty:
@@ -645,9 +691,11 @@ def load_kpis_file(
     day_first = _dmy_layout(df[tcol])
     if offset is not None and (local := _local_midnights(df[tcol], path, opts, tcol,
                                                          day_first)) is not None:
+        i = int(np.argmax(ts != local))   # the first row its offset moved
+        utc = pd.Timestamp(ts[i])
         log.warning("%s: column %r holds local midnights with a UTC offset (%s): read as their "
-                    "dates (in UTC each was %s the day before)", path, tcol, offset,
-                    pd.Timestamp(ts[0]).strftime("%H:%M"))
+                    "dates (in UTC each was %s %s)", path, tcol, offset, utc.strftime("%H:%M"),
+                    "the day before" if utc < pd.Timestamp(local[i]) else "that day")
         ts, offset = local, None   # labels without an offset are then these dates
     locale = commas and _comma_text(df, path, opts)   # after the times: they stay as read
     grouping = False
@@ -732,6 +780,7 @@ def load_kpis_file(
         values = np.column_stack([_numeric(df[k], str(path), k, commas, locale, grouping, sep)
                                     for k in kpis])
         kpi_codes = None
+    _refuse_negative_counts(path, kpis, values, kpi_codes, vcol)
     empty = [k for k, col in zip([vcol] if long else kpis, values.T, strict=True)
              if np.isnan(col).all()]   # analysed, it said "0 incidents" of a file of no numbers
     named = f"column{'s' * (len(empty) > 1)} {', '.join(map(repr, empty))}"

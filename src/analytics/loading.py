@@ -408,8 +408,13 @@ def _json_kind(value: Any) -> str:
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file (a .json.gz decompressed) in UTF-8, with or without a byte-order mark, or in
+    UTF-16 / UTF-32 (``json.detect_encoding``, as ``json.loads`` of bytes decides; Windows tools
+    write both: a mark was "Unexpected UTF-8 BOM", UTF-16 "'utf-8' codec can't decode byte
+    0xff", where CSV and YAML files so written are read)."""
     try:
-        text = read_bytes(path).decode("utf-8")   # a .json.gz decompressed
+        data = read_bytes(path)
+        text = data.decode(json.detect_encoding(data))   # utf-8-sig drops the mark
         if not text.strip():   # json's "Expecting value: line 1 column 1 (char 0)"
             raise InputError(f"{path}: file is empty")
         return json.loads(text)

@@ -67,10 +67,8 @@ def analysed_kpis(ctx: RunContext) -> tuple[list[str], list[str]]:
     cfg: AnalysisConfig = ctx.config
     # an external file: every KPI column and every slice the file carries (overall first)
     if ctx.data.source == "kpis":
-        return (
-            [c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")],
-            list(dict.fromkeys(ctx.kpis_daily["dimension"].astype(str))),
-        )
+        return ([c for c in ctx.kpis_daily.columns if c not in ("date", "dimension", "segment")],
+                list(dict.fromkeys(ctx.kpis_daily["dimension"].astype(str))))
     dims = [d for d in cfg.dimensions if (ctx.kpis_daily["dimension"] == d).any()]
     return list(cfg.kpis), dims
 
@@ -98,9 +96,7 @@ def detector_input(ctx: RunContext) -> DetectorInput:
         if pairs is not None:
             kd, dims = pd.concat([kd, pairs], ignore_index=True), [*dims, PAIR_DIMENSION]
     series = to_long(kd, kpis, dims)
-    for dim, ks in (
-        cfg.slice_kpis.items() if ctx.data.source != "kpis" else ()
-    ):  # fewer KPIs on slices
+    for dim, ks in (cfg.slice_kpis.items() if ctx.data.source != "kpis" else ()):  # fewer on slices
         series = series[(series["dimension"] != dim) | series["kpi"].isin(ks)]
     exposure, indexes = None, False
     if PRODUCT_DIMENSION in cfg.dimensions and ctx.data.source != "kpis":  # single products
@@ -148,11 +144,8 @@ def run_detector(ctx: RunContext, det: Detector, inp: DetectorInput) -> pd.DataF
     except Exception as exc:
         msg = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
         log.warning("detector %s failed: %s", det.name, msg)
-        ctx.detector_status[det.name] = {
-            "ok": False,
-            "error": msg,
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
+        ctx.detector_status[det.name] = {"ok": False, "error": msg,
+                                         "seconds": round(time.perf_counter() - t0, 3)}
         return None
     ctx.detector_status[det.name] = {
         "ok": True,
@@ -276,13 +269,9 @@ def stage_consensus(ctx: RunContext) -> None:
     main_vs = level_voters(cfg, vs)
     prod_vs = [v for v in vs if _watches_products(cfg, v)]
     if len(main_vs) < cfg.consensus.min_votes:
-        log.warning(
-            "only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
-            len(main_vs),
-            ", ".join(main_vs) or "none",
-            cfg.consensus.min_votes,
-            len(main_vs),
-        )
+        log.warning("only %d voting detector(s) ran (%s); consensus needs min_votes=%d — using %d",
+                    len(main_vs), ", ".join(main_vs) or "none", cfg.consensus.min_votes,
+                    len(main_vs))
     absent = [r for r in cfg.consensus.required if r not in main_vs]
     if absent and cfg.consensus.combine == "vote":   # stouffer never reads required
         # consensus_incidents drops them: 'required: [prophet_residual]' with Prophet off (the
@@ -448,16 +437,29 @@ def select_detectors(
     return cfg.model_copy(update={"detectors": dets})
 
 
+def require_voters(cfg: AnalysisConfig, where: str = "--detectors") -> None:
+    """A config enabling no voting detector (``detectors={}``, every voter off) is an InputError
+    naming the voters that are off: its consensus said "nothing happened" whatever the data (exit
+    0). Naming the detectors (``where``) runs the oracle alone: callers skip this then."""
+    if cfg.voting_detectors():
+        return
+    off, cli = [n for n, d in cfg.detectors.items() if REGISTRY[d.type].votes], where[:2] == "--"
+    alone = f"{where} oracle" if cli else f'"{where}": ["oracle"]'
+    raise InputError("detectors: " + (
+        f"every voting detector is off ({', '.join(off)}: enabled: false)" if off else
+        f"no voting detector is configured (detectors: {', '.join(cfg.detectors) or 'none'})")
+        + ", so the consensus can report no incident whatever the data: " + (
+            f"enable one ({'--set' if cli else 'overrides'} detectors.{off[0]}.enabled=true)"
+            if off else "configure one") + f"; {alone} runs the oracle alone")
+
+
 def data_hash(ds: DataSet, extra_files: Sequence[Path] = ()) -> str:
     """Identity of the input: the manifest (which lists every file's sha256) or the files
     themselves."""
     if ds.path is not None and (Path(ds.path) / "manifest.json").is_file():
         return sha256_file(Path(ds.path) / "manifest.json")
-    files = (
-        sorted(p for p in Path(ds.path).rglob("*") if p.is_file())
-        if ds.path and Path(ds.path).is_dir()
-        else []
-    )
+    files = (sorted(p for p in Path(ds.path).rglob("*") if p.is_file())
+             if ds.path and Path(ds.path).is_dir() else [])
     files += [Path(p) for p in extra_files]
     return sha256_json([[p.name, sha256_file(p)] for p in files])
 
@@ -514,7 +516,5 @@ def analyse(
     return json_ready(ctx.scorecard) if ctx.scorecard is not None else {}
 
 
-__all__ = [
-    "STAGES", "analyse", "incidents_json", "level_voters", "run", "write_outputs",
-    "select_detectors", "run_id"
-]
+__all__ = ["STAGES", "analyse", "incidents_json", "level_voters", "require_voters", "run",
+           "run_id", "select_detectors", "write_outputs"]

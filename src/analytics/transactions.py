@@ -27,7 +27,12 @@ the one currency is reported as ``cleaning["currency"]``.
 A CSV file whose header is separated by ';' (or tabs) instead of commas is read with that
 separator; in a ';'-separated file a number with one comma and no point ('2,55') has a decimal
 comma, and where Quantity or Price holds one the file's points group thousands ('1.000' = 1000,
-'12.345,67'; a point grouping nothing, '2.5', is then a bad value).
+'12.345,67'; a point grouping nothing, '2.5', is then a bad value). In a ',', tab or '|' file
+Quantity and Price are read as --kpis reads numbers (``textfile.number_style``): in a ',' file a
+comma groups thousands ('5,000', Excel's quoted cell); in a tab or '|' file where another number
+proves it ('1,250.00'), too, and a decimal comma ('2,55') where one proves that; both styles, or
+a tab file's '5,000' that nothing decides, is an InputError naming the value and its row (such
+lines were left out as bad values, their revenue lost).
 
 Dates: ISO (``2010-12-01 08:26:00``) or day/month/year with ``/``, ``.`` or ``-`` (a time on a
 24- or 12-hour clock: ``8:26 PM``; fractional seconds; a UTC offset or zone word after the time,
@@ -46,7 +51,7 @@ quantity x price summed; an invoice number carrying several customers or days is
 is a product (category "uncategorized"), a customer's signup date is their first order day. There
 is no traffic, so ``website_traffic`` is empty and conversion cannot be computed.
 
-Size (~765 lines, one module on purpose): reading (encodings, separators, column names), cleaning
+Size (~810 lines, one module on purpose): reading (encodings, separators, column names), cleaning
 and building the orders of one file format share its column names, the cleaning reasons and the
 report they fill.
 """
@@ -65,14 +70,17 @@ from shocklab.errors import InputError, first_line
 from shocklab.hashing import sha256_file
 from shocklab.spreadsheet import warn_formula_ids
 from shocklab.textfile import (
+    THOUSANDS,
     UNREADABLE,
     comma_locale,
     decimal_commas,
     decoding,
     is_utf16,
     not_a_file,
+    number_style,
     refuse_control_characters,
     separator,
+    thousands_commas,
 )
 
 from .context import DataSet
@@ -424,15 +432,18 @@ def _distinct(col: pd.Series) -> tuple[np.ndarray | None, pd.Series]:
 
 
 def _number(col: pd.Series, decimal_comma: bool, locale: bool = False,
-            distinct: tuple[np.ndarray | None, pd.Series] | None = None) -> pd.Series:
+            distinct: tuple[np.ndarray | None, pd.Series] | None = None,
+            grouping: bool = False) -> pd.Series:
     """Numbers as written; with ``decimal_comma`` (a ';'-separated file) '2,55' is 2.55. In a
     decimal-comma locale (``locale``: ``textfile.comma_locale``) a point groups thousands, and a
-    point grouping nothing is a bad value, named (``textfile.decimal_commas``). Each distinct
+    point grouping nothing is a bad value, named (``textfile.decimal_commas``); with ``grouping``
+    (``_comma_style`` "thousands") a comma groups thousands ('5,000' is 5000). Each distinct
     text is read once (Online Retail II: ~5 k prices, ~60 quantities in 1.07 M rows);
     ``distinct``: ``_distinct(col)`` when the caller has it already."""
     codes, text = distinct if distinct is not None else _distinct(col)
-    if decimal_comma:
-        fixed = decimal_commas(text.astype("string").str.strip(), locale)
+    if decimal_comma or grouping:
+        text = text.astype("string").str.strip()
+        fixed = decimal_commas(text, locale) if decimal_comma else thousands_commas(text)
         text = pd.Series(fixed.to_numpy(dtype=object, na_value=np.nan), index=text.index)
     out = pd.to_numeric(text, errors="coerce")
     if codes is not None:
@@ -441,8 +452,52 @@ def _number(col: pd.Series, decimal_comma: bool, locale: bool = False,
     return out
 
 
-def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool = False,
-           sheets: list[tuple[str, int]] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+NUMBER_COLUMNS = {"quantity": "Quantity", "price": "Price"}
+
+
+def _comma_style(distinct: dict[str, tuple[np.ndarray | None, pd.Series]], sep: str | None,
+                 names: dict[str, str], sheets: list[tuple[str, int]] | None) -> str | None:
+    """How a ',', tab or '|' file's Quantity and Price use commas (``textfile.number_style``, as
+    --kpis reads them): "thousands" ('5,000', '1,250.00'), "comma" (a decimal comma, '2,55') or
+    None. Both in one file, or in a tab or '|' file a '5,000' that nothing decides (5000 or
+    5.000?), is an InputError naming the value and its row: such lines were left out as bad
+    values (exit 0, their revenue lost). ``names``: the columns' names in the file."""
+    if sep not in (",", "\t", "|"):
+        return None
+    cols = [(c, d[1]) for c, d in distinct.items() if d[0] is not None]
+
+    def cell(found: tuple[str, int, str]) -> str:
+        c, i, value = found
+        row = int(np.argmax(distinct[c][0] == i))   # the text's first row
+        return f"{value!r}, column {names[c]!r}, {_row_text(sheets, row)}"
+
+    style, dec, grp = number_style(cols, sep)
+    if dec is not None:
+        raise InputError(f"numbers with a decimal comma ({cell(dec)}) and with commas grouping "
+                         f"thousands ({cell(grp)}) in one file: write every number one way")
+    if style is None and sep != ",":
+        for c, text in cols:
+            hit = text.astype("string").str.strip().str.fullmatch(THOUSANDS).fillna(False)
+            if hit.any():
+                i = int(np.flatnonzero(hit.to_numpy(bool))[0])
+                value = str(text.iloc[i]).strip()
+                row = _row_text(sheets, int(np.argmax(distinct[c][0] == i)))
+                raise InputError(
+                    f"column {names[c]!r}: {value!r} ({row}) could group thousands "
+                    f"({value.replace(',', '')}) or hold a decimal comma "
+                    f"({value.replace(',', '.')}), and no number of the file decides: write "
+                    f"{value.replace(',', '')} or {value.replace(',', '.')}")
+    return style
+
+
+def _parse(df: pd.DataFrame, date_format: str | None = None, sep: str | None = ",",
+           sheets: list[tuple[str, int]] | None = None, names: dict[str, str] | None = None
+           ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The canonical columns read: text stripped, numbers (``sep``: the file's separator, None
+    for a workbook; ``names``: the number columns' names in the file) and dates."""
+    distinct = {c: _distinct(df[c]) for c in NUMBER_COLUMNS}   # each column's texts once
+    style = _comma_style(distinct, sep, {**NUMBER_COLUMNS, **(names or {})}, sheets)
+    decimal_comma = sep == ";" or style == "comma"
     out = pd.DataFrame(index=df.index)
     for c in ("invoice", "stock_code", "description", "country", "customer_id"):
         out[c] = df[c].astype("string").str.strip().replace("", pd.NA)
@@ -454,10 +509,9 @@ def _parse(df: pd.DataFrame, date_format: str | None = None, decimal_comma: bool
     # was one customer "NaN" holding all the guest orders)
     out["customer_id"] = out["customer_id"].mask(
         out["customer_id"].str.lower().isin(MISSING_IDS), pd.NA)
-    distinct = {c: _distinct(df[c]) for c in ("quantity", "price")}   # each column's texts once
     comma = decimal_comma and comma_locale([d[1] for d in distinct.values()])
     for c, d in distinct.items():
-        out[c] = _number(df[c], decimal_comma, comma, distinct=d)
+        out[c] = _number(df[c], decimal_comma, comma, distinct=d, grouping=style == "thousands")
     parsed, report = parse_dates(df["invoice_date"], date_format, sheets=sheets)
     out["invoice_ts"] = parsed.astype("datetime64[ns]")
     return out, report
@@ -673,8 +727,10 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     refuse_control_characters(df["country"].astype("string").str.strip(), str(path), country)
     currency = _currency(raw, path)
     try:
-        parsed, dates = _parse(df, date_format, decimal_comma=sep == ";", sheets=sheets)
-    except InputError as exc:  # the dates' messages name the column: name the file too
+        names = {ALIASES[_norm(c)]: str(c) for c in raw.columns
+                 if ALIASES.get(_norm(c)) in NUMBER_COLUMNS}
+        parsed, dates = _parse(df, date_format, sep, sheets, names)
+    except InputError as exc:  # the dates' and numbers' messages name the column: name the file
         raise InputError(f"{path}: {exc}") from None
     sales, cancels, report = clean(parsed, df, sheets)
     report["dates"] = dates

@@ -141,7 +141,7 @@ class JobManager:
         """The run id the CLI will use for these inputs; InputError on bad data or config."""
         from analytics.config import load_analysis_config
         from analytics.loading import load_data_dir
-        from analytics.pipeline import data_hash, run_id, select_detectors
+        from analytics.pipeline import data_hash, require_voters, run_id, select_detectors
         from evaluation.truth import has_truth
 
         for o in overrides:
@@ -167,6 +167,8 @@ class JobManager:
         except IntegrityError as exc:  # its remedy, --no-verify, is a flag a request cannot send
             raise InputError(f"{exc.detail}; {API_REMEDY}") from None
         cfg = select_detectors(cfg, detectors, has_truth(data), where="detectors")
+        if not detectors:   # every voter disabled by overrides: "nothing happened", exit 0
+            require_voters(cfg, where="detectors")
         return run_id(ds, cfg, data_hash(ds))
 
     def start(self, data: Path, run_id: str, detectors: list[str] | None, overrides: list[str],

@@ -10,6 +10,7 @@ reads as "a quality gate failed". ``--debug`` adds the traceback; the exit codes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
@@ -148,11 +149,36 @@ def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> loggin
             )
             fh.setLevel(logging.DEBUG)
             fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            fh.handleError = _drop_file_log(fh)   # type: ignore[method-assign]
             root.addHandler(fh)
             _log_file = Path(log_dir) / "shocklab.log"
         except OSError:
             pass  # logs are a convenience; an unwritable logs/ must not stop the run
     return logging.getLogger(f"shocklab.{name}")
+
+
+def _drop_file_log(fh: logging.FileHandler) -> Callable[[logging.LogRecord], None]:
+    """The log file's ``handleError``: a write failing with an OSError (a full disk, a quota)
+    prints one warning and drops the file log for the rest of the run -- each record printed a
+    "--- Logging error ---" traceback on stderr, --quiet or not (21 in one run). Any other error
+    (a message's bad arguments) is reported as before."""
+
+    def handle_error(record: logging.LogRecord) -> None:
+        global _log_file
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            logging.FileHandler.handleError(fh, record)
+            return
+        fh.emit = lambda record: None   # type: ignore[method-assign]  # direct handle() calls too
+        logging.getLogger("shocklab").removeHandler(fh)
+        with contextlib.suppress(OSError):   # its buffer cannot be flushed either
+            fh.close()
+        _log_file = None   # an internal error no longer sends the user to it
+        why = ENV_ERRNOS.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+        print(f"warning: cannot write the log file {fh.baseFilename} ({why}): the rest of this "
+              "run is not logged there", file=sys.stderr)
+
+    return handle_error
 
 
 class held_console:
