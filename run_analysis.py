@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         [args.kpis, args.events, args.calendar, args.transactions]
         if args.kpis or args.transactions
         else [args.data]
-    )
+    ) + [args.config]   # a --config inside --out was deleted with the earlier run (exit 0)
     if args.out is not None:
         validate_out(args.out, inputs, force=args.force, kind="run")
     if args.as_of is not None:

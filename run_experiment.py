@@ -15,7 +15,8 @@ Gate metric names are checked before any cell runs (a typo is exit 2 naming the 
 A rerun with the same --out resumes: finished cells of the same configs are not run again
 (--fresh reruns them all, e.g. after a change of code). --out must be missing, empty or an
 earlier run of the same experiment (same name and kind); another experiment, a data set, a report
-or a folder of yours there is exit 2 (--force moves it aside to <out>.kept-N, never deletes it).
+or a folder of yours there is exit 2 (--force moves it aside to <out>.kept-N, never deletes it),
+and so is a --baseline inside --out (it would be overwritten by this run's results).
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _without_dotdot(args.out or Path("runs") / "experiments" / exp.config.name),
         "experiment", other=other_experiment(exp), force=args.force)
     _not_inside_an_output(out)
+    if args.baseline and _within(Path(args.baseline), out):   # read, then overwritten by this run
+        raise InputError(f"--baseline {args.baseline}: is inside --out {out}, whose results this "
+                         "run replaces; copy the baseline elsewhere first, or give another --out")
     cache_dir = _without_dotdot(args.cache_dir) if args.cache_dir else None
     if cache_dir:
         check_cache_dir(cache_dir, out)
@@ -185,6 +189,12 @@ def _not_inside_an_output(out: Path) -> None:
             raise InputError(f"--out {out}: is inside the ShockLab {KIND_NAMES[kind]} {parent}; "
                              "give a path outside it (an output inside another goes with it "
                              "when that one is replaced or moved aside)")
+
+
+def _within(path: Path, directory: Path) -> bool:
+    """``path`` is ``directory`` or inside it (both resolved)."""
+    path, directory = path.resolve(), directory.resolve()
+    return path == directory or directory in path.parents
 
 
 def _environment_error(error: str) -> bool:
