@@ -16,8 +16,9 @@ Guarantees (README "Reliability"):
   ``.<name>.old-*`` siblings left by killed runs are removed then too.
 * A failed write removes the directories it created for a new nested ``--out``, if still empty.
 
-Size (~540 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
-may be replaced are one protocol, and each relies on the others' invariants.
+Size (~510 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
+may be replaced are one protocol, and each relies on the others' invariants (what a directory is,
+data set, run, experiment or a user's folder, is read by ``shocklab.outkind``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,16 @@ from pathlib import Path
 
 from .children import not_inherited
 from .errors import InputError
+from .outkind import (  # noqa: F401 - read here and re-exported (the callers' one import)
+    KIND_NAMES,
+    MARKER,
+    is_shocklab_output,
+    output_kind,
+    read_marker,
+)
 
 log = logging.getLogger("shocklab.atomic")
 
-MARKER = ".shocklab-output"
 _FORCE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "shocklab_force_replace", default=False
 )
@@ -58,71 +65,6 @@ def allow_replace(force: bool = True) -> Iterator[None]:
         yield
     finally:
         _FORCE.reset(token)
-
-
-def is_shocklab_output(path: str | Path) -> bool:
-    """True for a directory ShockLab wrote (marker file, or a legacy data/run directory) or an
-    empty one: replacing it loses nothing the user made by hand."""
-    path = Path(path)
-    if not path.is_dir():
-        return False
-    if (path / MARKER).is_file():
-        return True
-    try:
-        entries = list(path.iterdir())
-    except OSError:
-        return False
-    if not entries:
-        return True
-    for name, key, prefix in (
-        ("manifest.json", "generator", "shocklab"),
-        ("run.json", "schema", "shocklab"),
-    ):
-        f = path / name
-        if f.is_file():  # written before markers existed
-            try:
-                meta = json.loads(f.read_text(encoding="utf-8"))
-            except (OSError, ValueError, RecursionError):
-                continue
-            if isinstance(meta, dict) and str(meta.get(key, "")).startswith(prefix):
-                return True
-    return False
-
-
-KIND_NAMES = {
-    "data": "data directory", "run": "run directory", "experiment": "experiment directory"
-}
-
-
-def output_kind(path: str | Path) -> str | None:
-    """What an existing ShockLab output holds, read from its files: ``data`` (manifest.json of
-    generate_data.py), ``run`` (run.json of run_analysis.py), ``experiment`` (experiment.json or
-    cells/ of run_experiment.py, or its marker); None for anything else."""
-    path = Path(path)
-    if (path / "manifest.json").is_file():
-        return "data"
-    if (path / "run.json").is_file():
-        return "run"
-    if (path / "experiment.json").is_file() or (path / "cells").is_dir():
-        return "experiment"
-    try:
-        names = {p.name for p in path.iterdir()}
-    except OSError:
-        names = set()
-    if "worlds" in names and names <= {"worlds", MARKER}:
-        return "experiment"  # a first run stopped while generating its first world
-    kind = read_marker(path).get("kind")
-    return kind if kind in KIND_NAMES else None
-
-
-def read_marker(path: str | Path) -> dict:
-    """The marker file's fields (``kind``, and ``owner`` from ``claim_dir``); {} when there is
-    none or it cannot be read."""
-    try:
-        meta = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
 
 
 def check_kind(target: str | Path, kind: str, flag: str = "--out") -> None:

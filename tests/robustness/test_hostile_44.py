@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from tests.dirs import snapshot
+from tests.experiments.exp_fakes import ANALYSIS, SCENARIO, fake_cell
 from tests.robustness.test_hostile_paths import _one_line  # exit 2, one line naming …
 from tests.simulation.simtools import tiny_config
 
@@ -28,6 +30,12 @@ def _earlier_run(path: Path) -> Path:
     return path
 
 
+def _sim_config(tmp_path: Path) -> Path:
+    p = tmp_path / "sim.yaml"
+    p.write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
+    return p
+
+
 # 1. run_analysis.py --config inside --out --------------------------------------------------
 
 def test_an_analysis_config_inside_out_is_an_input_and_kept(cli, tiny_world, tmp_path):
@@ -41,6 +49,37 @@ def test_an_analysis_config_inside_out_is_an_input_and_kept(cli, tiny_world, tmp
               f"--out {run}", "contains the input", str(cfg))
     assert snapshot(run) == before
 
+
+# 3. a user's folder with a copied run.json / manifest.json ----------------------------------
+
+def test_a_user_folder_with_a_copied_run_json_is_not_an_output(cli, tiny_world, tmp_path):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "run.json").write_text(json.dumps({"schema": "shocklab.run/1"}))
+    (proj / "paper.tex").write_text("draft")
+    before = snapshot(proj)
+    _one_line(cli("analysis", "--data", tiny_world, "--out", proj, *FAST),
+              str(proj), "not a ShockLab output", "--force")
+    assert snapshot(proj) == before
+
+
+def test_a_user_folder_with_a_copied_manifest_is_moved_aside_only_with_force(cli, tiny_world,
+                                                                              tmp_path):
+    mine = tmp_path / "mydata"
+    mine.mkdir()
+    (mine / "manifest.json").write_bytes((tiny_world / "manifest.json").read_bytes())
+    (mine / "sales_2024.xlsx").write_bytes(b"PK\x03\x04 real sales")
+    before = snapshot(mine)
+    cfg = _sim_config(tmp_path)
+    _one_line(cli("generate", "--config", cfg, "--out", mine), str(mine), "not a ShockLab output")
+    assert snapshot(mine) == before
+    r = cli("generate", "--config", cfg, "--out", mine, "--force")
+    assert r.returncode == 0, r.stderr
+    assert snapshot(tmp_path / "mydata.kept-1") == before     # moved, not deleted
+    assert (mine / "orders.csv").is_file() and not (mine / "sales_2024.xlsx").exists()
+
+
+# 4. a user's cells/ or worlds/ folder is not an experiment; --fresh deletes only its own ------
 
 def _tiny_experiment(tmp_path: Path, name: str = "tiny") -> Path:
     (tmp_path / "tiny_world.yaml").write_text(yaml.safe_dump(tiny_config()))
@@ -59,6 +98,48 @@ def _experiment(capsys, *args) -> tuple[int, str]:
     rc = run_cli(main, [str(a) for a in args] + ["--no-progress", "--no-plots", "--executor",
                                                   "serial"])
     return rc, capsys.readouterr().err.strip()
+
+
+@pytest.mark.parametrize("sub", ["cells", "worlds"])
+def test_a_user_folder_with_cells_or_worlds_is_not_an_experiment(sub, tmp_path, capsys):
+    """A folder holding a cells/ (or only a worlds/) folder of the user's was read as an
+    experiment's: the experiment wrote into it, and --fresh deleted cells/ or worlds/."""
+    lab = tmp_path / "lab"
+    (lab / sub).mkdir(parents=True)
+    (lab / sub / "sample1.csv").write_text("a,b\n1,2\n")
+    if sub == "cells":
+        (lab / "notes.txt").write_text("lab notes")
+    before = snapshot(lab)
+    rc, err = _experiment(capsys, "--config", _tiny_experiment(tmp_path), "--out", lab, "--fresh")
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert f"--out {lab}: is a folder ShockLab did not write" in err and "--force" in err
+    assert snapshot(lab) == before
+
+
+def test_fresh_deletes_only_what_the_experiment_wrote(tmp_path):
+    """--fresh removed cells/ and worlds/ whole, with whatever else was put there."""
+    from experiments.config import load_experiment
+    from experiments.experiment import run
+
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(SCENARIO))
+    (tmp_path / "analysis.yaml").write_text(yaml.safe_dump(ANALYSIS))
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "t", "scenario": str(tmp_path / "scenario.yaml"),
+        "analysis": str(tmp_path / "analysis.yaml"), "seeds": [1, 2],
+        "metrics": ["consensus.recall"], "bootstrap": {"resamples": 100}}))
+    exp = load_experiment(path)
+    out = tmp_path / "out"
+    kw = dict(cell_fn=fake_cell, progress=False, plots=False, executor="serial")
+    run(exp, out, **kw)
+    worlds = sorted(p.name for p in (out / "worlds").iterdir() if p.is_dir())
+    (out / "cells" / "sample1.csv").write_text("mine")
+    (out / "worlds" / "earth.blend").write_text("mine")
+    again = run(exp, out, fresh=True, **kw)
+    assert (again.results["status"] == "ok").all() and len(again.results) == 2
+    assert (out / "cells" / "sample1.csv").read_text() == "mine"
+    assert (out / "worlds" / "earth.blend").read_text() == "mine"
+    assert len(worlds) == 2 and all((out / "worlds" / w).is_dir() for w in worlds)
 
 
 # 5. run_experiment.py --baseline inside --out -------------------------------------------------
