@@ -411,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         dhash = sha256_json([dhash, reading])
     rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
     out = Path(args.out) if args.out else Path("reports") / rid
-    validate_out(out, inputs, force=args.force, kind="run")
+    validate_out(out, inputs, force=args.force, kind="run",
+                 flag="--out" if args.out else "default --out")
     log.info("analysing %s -> %s", args.kpis or args.transactions or args.data, out)
     with allow_replace(args.force), atomic_dir(out, kind="run") as tmp:
         ctx = attach(RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of), truth)

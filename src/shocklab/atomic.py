@@ -42,7 +42,9 @@ from .errors import InputError
 from .outkind import (  # noqa: F401 - read here and re-exported (the callers' one import)
     KIND_NAMES,
     MARKER,
+    check_not_nested,
     is_shocklab_output,
+    nested_output,
     output_kind,
     read_marker,
 )
@@ -187,9 +189,11 @@ def validate_out(target: str | Path, inputs: Iterable[str | Path | None] = (), f
             raise InputError(
                 f"{flag} {target}: contains the input {inp}; replacing it would delete the input"
             )
+    check_not_nested(target, flag)
     check_replaceable(target, force)
     if kind is not None and not (_FORCE.get() if force is None else force):
         check_kind(target, kind, flag)
+    check_holds_no_output(target, kind, force, flag)
     return target
 
 
@@ -201,6 +205,24 @@ def check_replaceable(target: Path, force: bool | None = None) -> None:
             "replace it — choose another output path, or pass --force to replace it (its files "
             f"are then moved aside to {target.name}.kept-N, not deleted)"
         )
+
+
+def check_holds_no_output(target: Path, kind: str | None = None, force: bool | None = None,
+                          flag: str = "--out") -> None:
+    """Replacing an output deletes it whole: one that holds another ShockLab output (a run
+    written into an earlier run's directory before that was refused) is refused unless forced,
+    and forced, it is moved aside whole (``atomic_dir``), never deleted."""
+    force = _FORCE.get() if force is None else force
+    if force or not target.is_dir() or not is_shocklab_output(target):
+        return
+    if kind is not None and output_kind(target) not in (None, kind):
+        return   # another kind: check_kind refuses it
+    inner = nested_output(target)
+    if inner is not None:
+        raise InputError(
+            f"{flag} {target}: holds another ShockLab output ({inner}); replacing it would delete "
+            f"that one — move it out first, or pass --force to move {target.name} aside to "
+            f"{_kept_name(target).name} (nothing is deleted)")
 
 
 def lock_timeout() -> float:
@@ -349,11 +371,14 @@ def atomic_dir(
             # again under the lock: another kind of run may have written it since the CLI's check
             # (it was moved aside to .kept-N without --force)
             check_kind(target, kind)
+        check_holds_no_output(target, kind, force)
         # forced over a folder ShockLab did not write: its files are the user's; keep them (a
         # sub-directory of an output, marker=False, is the output's own)
         foreign = marker and target.is_dir() and not is_shocklab_output(target)
         have = output_kind(target) if marker and kind is not None and target.is_dir() else None
         other = not foreign and have not in (None, kind)   # forced over another kind of output
+        # forced over an output holding another output: kept whole, as a foreign folder
+        inner = nested_output(target) if marker and target.is_dir() and not foreign else None
         committed = False
         tmp: Path | None = None
         try:
@@ -394,7 +419,7 @@ def atomic_dir(
             old = None
             try:
                 if target.exists():
-                    old = (_kept_name(target) if foreign or other
+                    old = (_kept_name(target) if foreign or other or inner
                            else target.parent / f".{target.name}.old-{os.getpid()}")
                     _rename(target, old)
                 _rename(tmp, target)
@@ -406,8 +431,9 @@ def atomic_dir(
         finally:
             if not committed and tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and (foreign or other):
-            was = f"a ShockLab {KIND_NAMES[have]}" if other else "not a ShockLab output"
+        if old is not None and (foreign or other or inner):
+            was = (f"a ShockLab {KIND_NAMES[have]}" if other else "not a ShockLab output"
+                   if foreign else f"holding another ShockLab output ({inner})")
             log.warning("%s: was %s; its earlier files were moved to %s (--force replaces, never "
                         "deletes, what is not an earlier %s)", target, was, old,
                         KIND_NAMES.get(kind or "", "output of this kind"))

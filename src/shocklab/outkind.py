@@ -12,8 +12,11 @@ ShockLab wrote it *and* it holds nothing but the files ShockLab writes there. A 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
+
+from .errors import InputError
 
 MARKER = ".shocklab-output"
 KIND_NAMES = {
@@ -131,3 +134,35 @@ def output_kind(path: str | Path) -> str | None:
     if kind in KIND_NAMES:
         return kind
     return "experiment" if _experiment_shaped(path, names) else None
+
+
+def enclosing_output(target: str | Path) -> tuple[Path, str] | None:
+    """The nearest directory above ``target`` that is a ShockLab output, and its kind name."""
+    for parent in Path(target).resolve().parents:
+        if not parent.is_dir():
+            continue
+        kind = output_kind(parent)
+        if kind is not None or (parent / MARKER).is_file():
+            return parent, KIND_NAMES.get(kind or "", "output")
+    return None
+
+
+def check_not_nested(target: str | Path, flag: str = "--out") -> None:
+    """An output inside another ShockLab output is refused: replacing the outer one (its own
+    rerun) or moving it aside took the inner one with it (``--out reports`` then the default
+    ``reports/<id>``: the second run was deleted by the first one's rerun)."""
+    outer = enclosing_output(target)
+    if outer is not None:
+        raise InputError(f"{flag} {target}: is inside the ShockLab {outer[1]} {outer[0]}; give a "
+                         "path outside it (an output inside another is deleted with it when "
+                         "that one is rewritten)")
+
+
+def nested_output(path: str | Path) -> Path | None:
+    """The first directory below ``path`` that is itself a ShockLab output (carries the
+    marker); None when there is none. Links are not followed (replacing ``path`` unlinks them)."""
+    for root, dirs, files in os.walk(path):
+        if root != str(path) and MARKER in files:
+            return Path(root)
+        dirs.sort()
+    return None

@@ -15,8 +15,9 @@ from tests.experiments.exp_fakes import ANALYSIS, SCENARIO, fake_cell
 from tests.robustness.test_hostile_paths import _one_line  # exit 2, one line naming …
 from tests.simulation.simtools import tiny_config
 
-from shocklab.atomic import atomic_dir
+from shocklab.atomic import allow_replace, atomic_dir, validate_out
 from shocklab.cli import run_cli
+from shocklab.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ("--set", "customers.enabled=false", "--set", "insights.plots=false")
@@ -48,6 +49,45 @@ def test_an_analysis_config_inside_out_is_an_input_and_kept(cli, tiny_world, tmp
     _one_line(cli("analysis", "--data", tiny_world, "--config", cfg, "--out", run, *FAST),
               f"--out {run}", "contains the input", str(cfg))
     assert snapshot(run) == before
+
+
+# 2. an output inside another one ------------------------------------------------------------
+
+def test_the_default_out_inside_a_run_directory_is_refused(cli, tiny_world, tmp_path):
+    """``--out reports`` and then the default ``reports/<id>``: the second run was written into
+    the first one's directory, and the first one's rerun deleted it."""
+    reports = _earlier_run(tmp_path / "reports")
+    before = snapshot(reports)
+    _one_line(cli("analysis", "--data", tiny_world, *FAST),
+              "default --out reports/", f"inside the ShockLab run directory {reports}")
+    assert snapshot(reports) == before
+
+
+def test_a_data_set_inside_a_data_set_is_refused(cli, fresh_world, tmp_path):
+    """``--out data`` then ``--out data/seed8``: regenerating data deleted data/seed8."""
+    before = snapshot(fresh_world)
+    _one_line(cli("generate", "--config", _sim_config(tmp_path), "--out", fresh_world / "seed8",
+                  "--seed", "8"),
+              f"inside the ShockLab data directory {fresh_world}")
+    assert snapshot(fresh_world) == before
+
+
+def test_an_output_holding_another_one_is_not_deleted_by_its_rerun(tmp_path):
+    """One written before nesting was refused: replacing the outer output deleted the inner one
+    with it. Refused without --force; forced, the outer one is moved aside whole."""
+    outer = _earlier_run(tmp_path / "reports")
+    inner = _earlier_run(outer / "k2-0123456789ab")
+    kept = snapshot(inner)
+    with pytest.raises(InputError, match=f"holds another ShockLab output \\({inner}\\)"):
+        validate_out(outer, kind="run")
+    with pytest.raises(InputError, match="holds another ShockLab output"):
+        with atomic_dir(outer, kind="run") as tmp:
+            (tmp / "run.json").write_text("{}")
+    assert snapshot(inner) == kept
+    with allow_replace(True), atomic_dir(outer, kind="run") as tmp:
+        (tmp / "run.json").write_text("{}")
+    assert snapshot(tmp_path / "reports.kept-1" / inner.name) == kept
+    assert (outer / "run.json").read_text() == "{}" and not (outer / inner.name).exists()
 
 
 # 3. a user's folder with a copied run.json / manifest.json ----------------------------------
