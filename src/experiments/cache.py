@@ -163,7 +163,7 @@ def check_cache_dir(cache_dir: str | Path, out_dir: str | Path) -> Path:
     or ``cells/`` are replaced by its own reruns); so is ``--out`` inside the cache (the cache
     would then hold something that is not a world). InputError, one line."""
     try:
-        target = check_writable_parent(cache_dir)
+        target = check_writable_parent(cache_dir, renamed=False)   # written in place
     except InputError as exc:
         raise InputError(f"--cache-dir {exc}") from None
     resolved, out = target.resolve(), Path(out_dir).resolve()

@@ -93,7 +93,7 @@ def check_resumable(target: str | Path, kind: str, flag: str = "--out",
     files would be mixed into it, or replaced — unless ``force``. Returns the target and whether
     the caller must move what is there aside (``set_aside``) before writing: only when forced,
     and only when it is not this output (whose rerun resumes)."""
-    target = check_writable_parent(target)
+    target = check_writable_parent(target, renamed=False)   # written in place: a mount will do
     have = output_kind(target) if target.is_dir() and any(target.iterdir()) else kind
     if have != kind:
         what = ("is " + (f"a ShockLab {KIND_NAMES[have]}" if have
@@ -106,6 +106,9 @@ def check_resumable(target: str | Path, kind: str, flag: str = "--out",
             f"{flag} {target}: {what}; refusing to write into it — choose another output path, "
             f"or pass --force to move it aside to {_kept_name(target).name} (nothing is deleted)"
         )
+    if what is not None and os.path.ismount(target):   # set_aside's rename: EBUSY, exit 3
+        raise InputError(f"{flag} {target}: {what}, and is a mount point, which cannot be moved "
+                         "aside; give a sub-directory of it, or empty it yourself")
     return target, what is not None
 
 
@@ -136,9 +139,10 @@ def claim_dir(target: str | Path, kind: str, owner: dict | None = None) -> Path:
     return target
 
 
-def check_writable_parent(target: str | Path) -> Path:
+def check_writable_parent(target: str | Path, renamed: bool = True) -> Path:
     """Return the target; raise InputError if it is not a usable output path: empty, the
-    filesystem root, the current directory or one of its ancestors, under a file, unwritable."""
+    filesystem root, the current directory or one of its ancestors, under a file, unwritable,
+    or — for an output swapped in by renaming (``renamed``) — a mount point."""
     if target is None or not str(target).strip():
         raise InputError("output path is empty: give a directory name (e.g. --out data)")
     target = Path(target)
@@ -154,6 +158,10 @@ def check_writable_parent(target: str | Path) -> Path:
         )
     if resolved == Path.home().resolve():
         raise InputError(f"{target}: output path is the home directory; give a sub-directory")
+    if renamed and os.path.ismount(resolved):   # the final rename failed after the work: EBUSY
+        raise InputError(f"{target}: output path is a mount point, which an output cannot "
+                         "replace (it is swapped in by renaming); give a sub-directory of it, "
+                         f"e.g. {target / 'out'}")
     parent = target.parent if str(target.parent) else Path(".")
     probe = parent
     while not probe.exists():  # the nearest existing ancestor must be a writable directory

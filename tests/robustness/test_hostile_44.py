@@ -5,7 +5,9 @@ exit 2 with one line before any work, and what was there is kept byte for byte (
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,8 @@ from tests.experiments.exp_fakes import ANALYSIS, SCENARIO, fake_cell
 from tests.robustness.test_hostile_paths import _one_line  # exit 2, one line naming …
 from tests.simulation.simtools import tiny_config
 
-from shocklab.atomic import allow_replace, atomic_dir, validate_out
-from shocklab.cli import run_cli
+from shocklab.atomic import allow_replace, atomic_dir, check_resumable, validate_out
+from shocklab.cli import ENV_ERRNOS, run_cli
 from shocklab.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,3 +198,46 @@ def test_a_baseline_inside_out_is_refused_and_kept(tmp_path, capsys):
         assert rc == 2 and len(err.splitlines()) == 1, err
         assert f"--baseline {baseline}: is inside --out {out}" in err
     assert snapshot(out) == before
+
+
+# 10. --out a mount point ------------------------------------------------------------------------
+
+@pytest.fixture
+def mount_point(tmp_path, monkeypatch) -> Path:
+    """An empty directory that os.path.ismount says is a mount point (a Docker volume)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    real = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount",
+                        lambda p: Path(p).resolve() == mnt.resolve() or real(p))
+    return mnt
+
+
+def test_out_a_mount_point_is_refused_before_the_work(cli, tiny_world, tmp_path, mount_point):
+    """The final rename onto a mount point failed with EBUSY after the whole run: exit 3."""
+    _one_line(cli("generate", "--config", _sim_config(tmp_path), "--out", mount_point),
+              f"{mount_point}: output path is a mount point", "sub-directory")
+    _one_line(cli("analysis", "--data", tiny_world, "--out", mount_point, *FAST),
+              "mount point")
+    assert not any(mount_point.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".mnt")) == []
+
+
+def test_an_experiment_writes_into_a_mount_point_but_does_not_move_it_aside(tmp_path,
+                                                                           mount_point):
+    """Written in place, an experiment needs no rename of --out; --force over something else
+    there would (set_aside): refused up front."""
+    assert check_resumable(mount_point, "experiment") == (mount_point, False)
+    (mount_point / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="is a mount point, which cannot be moved aside"):
+        check_resumable(mount_point, "experiment", force=True)
+
+
+def test_ebusy_is_the_environment_not_an_internal_error(capsys):
+    def main(argv):
+        raise OSError(errno.EBUSY, "Device or resource busy", "/data")
+
+    assert errno.EBUSY in ENV_ERRNOS
+    assert run_cli(main, []) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "device or resource busy" in err and "/data" in err
