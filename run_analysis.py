@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         [args.kpis, args.events, args.calendar, args.transactions]
         if args.kpis or args.transactions
         else [args.data]
-    )
+    ) + [args.config]   # a --config inside --out was deleted with the earlier run (exit 0)
     if args.out is not None:
         validate_out(args.out, inputs, force=args.force, kind="run")
     if args.as_of is not None:
@@ -413,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         dhash = sha256_json([dhash, reading])
     rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
     out = Path(args.out) if args.out else Path("reports") / rid
-    validate_out(out, inputs, force=args.force, kind="run")
+    validate_out(out, inputs, force=args.force, kind="run",
+                 flag="--out" if args.out else "default --out")
     log.info("analysing %s -> %s", args.kpis or args.transactions or args.data, out)
     with allow_replace(args.force), atomic_dir(out, kind="run") as tmp:
         ctx = attach(RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of), truth)

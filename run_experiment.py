@@ -15,7 +15,9 @@ Gate metric names are checked before any cell runs (a typo is exit 2 naming the 
 A rerun with the same --out resumes: finished cells of the same configs are not run again
 (--fresh reruns them all, e.g. after a change of code). --out must be missing, empty or an
 earlier run of the same experiment (same name and kind); another experiment, a data set, a report
-or a folder of yours there is exit 2 (--force moves it aside to <out>.kept-N, never deletes it).
+or a folder of yours there is exit 2 (--force moves it aside to <out>.kept-N, never deletes it),
+and so is --out inside another ShockLab output, or a --baseline inside --out (it would be
+overwritten by this run's results).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from shocklab.atomic import check_resumable  # noqa: E402
+from shocklab.atomic import check_not_nested, check_resumable  # noqa: E402
 from shocklab.cli import (  # noqa: E402
     ENV_ERRNOS,
     ArgumentParser,
@@ -128,7 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, replace_other = check_resumable(
         _without_dotdot(args.out or Path("runs") / "experiments" / exp.config.name),
         "experiment", other=other_experiment(exp), force=args.force)
-    _not_inside_an_output(out)
+    check_not_nested(out)
+    if args.baseline and _within(Path(args.baseline), out):   # read, then overwritten by this run
+        raise InputError(f"--baseline {args.baseline}: is inside --out {out}, whose results this "
+                         "run replaces; copy the baseline elsewhere first, or give another --out")
     cache_dir = _without_dotdot(args.cache_dir) if args.cache_dir else None
     if cache_dir:
         check_cache_dir(cache_dir, out)
@@ -173,18 +178,10 @@ def _without_dotdot(path: str | Path) -> Path:
     return path.resolve() if path.name == ".." else path
 
 
-def _not_inside_an_output(out: Path) -> None:
-    """``--out`` inside a data set, a report or another experiment: the experiment was written
-    into it, and replacing that output (generate_data.py or run_analysis.py --out, which swap
-    the whole directory) deleted the experiment with it."""
-    from shocklab.atomic import KIND_NAMES, output_kind
-
-    for parent in out.resolve().parents:
-        kind = output_kind(parent) if parent.is_dir() else None
-        if kind is not None:
-            raise InputError(f"--out {out}: is inside the ShockLab {KIND_NAMES[kind]} {parent}; "
-                             "give a path outside it (an output inside another goes with it "
-                             "when that one is replaced or moved aside)")
+def _within(path: Path, directory: Path) -> bool:
+    """``path`` is ``directory`` or inside it (both resolved)."""
+    path, directory = path.resolve(), directory.resolve()
+    return path == directory or directory in path.parents
 
 
 def _environment_error(error: str) -> bool:

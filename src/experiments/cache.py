@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from typing import Any
 
 from shocklab.atomic import KIND_NAMES, atomic_write_text, check_writable_parent, output_kind
 from shocklab.errors import InputError
+from shocklab.outkind import WORLD_AUX, WORLD_NAME
 
 GenerateFn = Callable[..., Any]       # (raw_config, out_dir, fmt=..., source=...) -> manifest
 KeyFn = Callable[[dict[str, Any]], str]
@@ -136,15 +136,24 @@ class WorldCache:
         return target
 
 
+def clear_worlds(root: Path) -> None:
+    """``--fresh``: remove the cached worlds under ``root`` (``<out>/worlds``) and their stamps,
+    locks and temporaries; anything else there is not the experiment's, and stays."""
+    for p in root.iterdir():
+        if not (WORLD_NAME.match(p.name) or WORLD_AUX.match(p.name)):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
 def cache_entries(root: str | Path) -> list[str]:
     root = Path(root)
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if root.is_dir() else []
 
 
-
-
-_WORLD_NAME = re.compile(r"^[0-9a-f]{16,64}$")  # scenario hashes (tests' fakes use 16 digits)
 
 
 def check_cache_dir(cache_dir: str | Path, out_dir: str | Path) -> Path:
@@ -154,7 +163,7 @@ def check_cache_dir(cache_dir: str | Path, out_dir: str | Path) -> Path:
     or ``cells/`` are replaced by its own reruns); so is ``--out`` inside the cache (the cache
     would then hold something that is not a world). InputError, one line."""
     try:
-        target = check_writable_parent(cache_dir)
+        target = check_writable_parent(cache_dir, renamed=False)   # written in place
     except InputError as exc:
         raise InputError(f"--cache-dir {exc}") from None
     resolved, out = target.resolve(), Path(out_dir).resolve()
@@ -173,7 +182,7 @@ def check_cache_dir(cache_dir: str | Path, out_dir: str | Path) -> Path:
     try:
         strays = sorted(p.name for p in target.iterdir()
                         if not p.name.startswith(".") and not (p.is_dir()
-                                                               and _WORLD_NAME.match(p.name)))
+                                                               and WORLD_NAME.match(p.name)))
     except OSError as exc:
         raise InputError(f"--cache-dir {target}: cannot list it ({exc.strerror})") from None
     if strays:

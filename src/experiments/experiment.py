@@ -27,6 +27,7 @@ from shocklab.errors import InputError
 from shocklab.hashing import canonical_json
 
 from . import gate as gating
+from .cache import clear_worlds
 from .cell import CellTask, run_cell
 from .config import Experiment, parse_check
 from .detectability import curves, detectability_settings, minimum_detectable_effect
@@ -235,7 +236,7 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
             log.warning("--fresh: %s is a link to %s, a shared cache: not cleared (its worlds "
                         "are reused; cells are rerun)", cache_dir, os.readlink(cache_dir))
         else:
-            shutil.rmtree(cache_dir)
+            clear_worlds(cache_dir)
     by_id = {s.setting_id: s for s in settings}
     # no more workers than cells nor than the CPUs can run (runner.worker_count)
     used = worker_count(executor, workers, len(tasks), scheduler)

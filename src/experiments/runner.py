@@ -21,7 +21,6 @@ import logging
 import math
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -435,8 +434,9 @@ def run_tasks(
     from tqdm import tqdm
 
     cells_dir = Path(out_dir) / "cells"
-    if fresh and cells_dir.is_dir():
-        shutil.rmtree(cells_dir)
+    if fresh and cells_dir.is_dir():   # the records only: a file it did not write is not its own
+        for p in cells_dir.glob("*.json"):
+            p.unlink()
     done = load_records(cells_dir)
     todo = [t for t in tasks if not _finished(done.get(t.cell_id), t)]
     if len(todo) < len(tasks):

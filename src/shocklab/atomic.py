@@ -16,8 +16,9 @@ Guarantees (README "Reliability"):
   ``.<name>.old-*`` siblings left by killed runs are removed then too.
 * A failed write removes the directories it created for a new nested ``--out``, if still empty.
 
-Size (~540 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
-may be replaced are one protocol, and each relies on the others' invariants.
+Size (~510 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
+may be replaced are one protocol, and each relies on the others' invariants (what a directory is,
+data set, run, experiment or a user's folder, is read by ``shocklab.outkind``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,18 @@ from pathlib import Path
 
 from .children import not_inherited
 from .errors import InputError
+from .outkind import (  # noqa: F401 - read here and re-exported (the callers' one import)
+    KIND_NAMES,
+    MARKER,
+    check_not_nested,
+    is_shocklab_output,
+    nested_output,
+    output_kind,
+    read_marker,
+)
 
 log = logging.getLogger("shocklab.atomic")
 
-MARKER = ".shocklab-output"
 _FORCE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "shocklab_force_replace", default=False
 )
@@ -58,71 +67,6 @@ def allow_replace(force: bool = True) -> Iterator[None]:
         yield
     finally:
         _FORCE.reset(token)
-
-
-def is_shocklab_output(path: str | Path) -> bool:
-    """True for a directory ShockLab wrote (marker file, or a legacy data/run directory) or an
-    empty one: replacing it loses nothing the user made by hand."""
-    path = Path(path)
-    if not path.is_dir():
-        return False
-    if (path / MARKER).is_file():
-        return True
-    try:
-        entries = list(path.iterdir())
-    except OSError:
-        return False
-    if not entries:
-        return True
-    for name, key, prefix in (
-        ("manifest.json", "generator", "shocklab"),
-        ("run.json", "schema", "shocklab"),
-    ):
-        f = path / name
-        if f.is_file():  # written before markers existed
-            try:
-                meta = json.loads(f.read_text(encoding="utf-8"))
-            except (OSError, ValueError, RecursionError):
-                continue
-            if isinstance(meta, dict) and str(meta.get(key, "")).startswith(prefix):
-                return True
-    return False
-
-
-KIND_NAMES = {
-    "data": "data directory", "run": "run directory", "experiment": "experiment directory"
-}
-
-
-def output_kind(path: str | Path) -> str | None:
-    """What an existing ShockLab output holds, read from its files: ``data`` (manifest.json of
-    generate_data.py), ``run`` (run.json of run_analysis.py), ``experiment`` (experiment.json or
-    cells/ of run_experiment.py, or its marker); None for anything else."""
-    path = Path(path)
-    if (path / "manifest.json").is_file():
-        return "data"
-    if (path / "run.json").is_file():
-        return "run"
-    if (path / "experiment.json").is_file() or (path / "cells").is_dir():
-        return "experiment"
-    try:
-        names = {p.name for p in path.iterdir()}
-    except OSError:
-        names = set()
-    if "worlds" in names and names <= {"worlds", MARKER}:
-        return "experiment"  # a first run stopped while generating its first world
-    kind = read_marker(path).get("kind")
-    return kind if kind in KIND_NAMES else None
-
-
-def read_marker(path: str | Path) -> dict:
-    """The marker file's fields (``kind``, and ``owner`` from ``claim_dir``); {} when there is
-    none or it cannot be read."""
-    try:
-        meta = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
 
 
 def check_kind(target: str | Path, kind: str, flag: str = "--out") -> None:
@@ -149,7 +93,7 @@ def check_resumable(target: str | Path, kind: str, flag: str = "--out",
     files would be mixed into it, or replaced — unless ``force``. Returns the target and whether
     the caller must move what is there aside (``set_aside``) before writing: only when forced,
     and only when it is not this output (whose rerun resumes)."""
-    target = check_writable_parent(target)
+    target = check_writable_parent(target, renamed=False)   # written in place: a mount will do
     have = output_kind(target) if target.is_dir() and any(target.iterdir()) else kind
     if have != kind:
         what = ("is " + (f"a ShockLab {KIND_NAMES[have]}" if have
@@ -162,6 +106,9 @@ def check_resumable(target: str | Path, kind: str, flag: str = "--out",
             f"{flag} {target}: {what}; refusing to write into it — choose another output path, "
             f"or pass --force to move it aside to {_kept_name(target).name} (nothing is deleted)"
         )
+    if what is not None and os.path.ismount(target):   # set_aside's rename: EBUSY, exit 3
+        raise InputError(f"{flag} {target}: {what}, and is a mount point, which cannot be moved "
+                         "aside; give a sub-directory of it, or empty it yourself")
     return target, what is not None
 
 
@@ -192,9 +139,10 @@ def claim_dir(target: str | Path, kind: str, owner: dict | None = None) -> Path:
     return target
 
 
-def check_writable_parent(target: str | Path) -> Path:
+def check_writable_parent(target: str | Path, renamed: bool = True) -> Path:
     """Return the target; raise InputError if it is not a usable output path: empty, the
-    filesystem root, the current directory or one of its ancestors, under a file, unwritable."""
+    filesystem root, the current directory or one of its ancestors, under a file, unwritable,
+    or — for an output swapped in by renaming (``renamed``) — a mount point."""
     if target is None or not str(target).strip():
         raise InputError("output path is empty: give a directory name (e.g. --out data)")
     target = Path(target)
@@ -210,6 +158,10 @@ def check_writable_parent(target: str | Path) -> Path:
         )
     if resolved == Path.home().resolve():
         raise InputError(f"{target}: output path is the home directory; give a sub-directory")
+    if renamed and os.path.ismount(resolved):   # the final rename failed after the work: EBUSY
+        raise InputError(f"{target}: output path is a mount point, which an output cannot "
+                         "replace (it is swapped in by renaming); give a sub-directory of it, "
+                         f"e.g. {target / 'out'}")
     parent = target.parent if str(target.parent) else Path(".")
     probe = parent
     while not probe.exists():  # the nearest existing ancestor must be a writable directory
@@ -245,9 +197,11 @@ def validate_out(target: str | Path, inputs: Iterable[str | Path | None] = (), f
             raise InputError(
                 f"{flag} {target}: contains the input {inp}; replacing it would delete the input"
             )
+    check_not_nested(target, flag)
     check_replaceable(target, force)
     if kind is not None and not (_FORCE.get() if force is None else force):
         check_kind(target, kind, flag)
+    check_holds_no_output(target, kind, force, flag)
     return target
 
 
@@ -259,6 +213,24 @@ def check_replaceable(target: Path, force: bool | None = None) -> None:
             "replace it — choose another output path, or pass --force to replace it (its files "
             f"are then moved aside to {target.name}.kept-N, not deleted)"
         )
+
+
+def check_holds_no_output(target: Path, kind: str | None = None, force: bool | None = None,
+                          flag: str = "--out") -> None:
+    """Replacing an output deletes it whole: one that holds another ShockLab output (a run
+    written into an earlier run's directory before that was refused) is refused unless forced,
+    and forced, it is moved aside whole (``atomic_dir``), never deleted."""
+    force = _FORCE.get() if force is None else force
+    if force or not target.is_dir() or not is_shocklab_output(target):
+        return
+    if kind is not None and output_kind(target) not in (None, kind):
+        return   # another kind: check_kind refuses it
+    inner = nested_output(target)
+    if inner is not None:
+        raise InputError(
+            f"{flag} {target}: holds another ShockLab output ({inner}); replacing it would delete "
+            f"that one — move it out first, or pass --force to move {target.name} aside to "
+            f"{_kept_name(target).name} (nothing is deleted)")
 
 
 def lock_timeout() -> float:
@@ -407,11 +379,14 @@ def atomic_dir(
             # again under the lock: another kind of run may have written it since the CLI's check
             # (it was moved aside to .kept-N without --force)
             check_kind(target, kind)
+        check_holds_no_output(target, kind, force)
         # forced over a folder ShockLab did not write: its files are the user's; keep them (a
         # sub-directory of an output, marker=False, is the output's own)
         foreign = marker and target.is_dir() and not is_shocklab_output(target)
         have = output_kind(target) if marker and kind is not None and target.is_dir() else None
         other = not foreign and have not in (None, kind)   # forced over another kind of output
+        # forced over an output holding another output: kept whole, as a foreign folder
+        inner = nested_output(target) if marker and target.is_dir() and not foreign else None
         committed = False
         tmp: Path | None = None
         try:
@@ -452,7 +427,7 @@ def atomic_dir(
             old = None
             try:
                 if target.exists():
-                    old = (_kept_name(target) if foreign or other
+                    old = (_kept_name(target) if foreign or other or inner
                            else target.parent / f".{target.name}.old-{os.getpid()}")
                     _rename(target, old)
                 _rename(tmp, target)
@@ -464,8 +439,9 @@ def atomic_dir(
         finally:
             if not committed and tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and (foreign or other):
-            was = f"a ShockLab {KIND_NAMES[have]}" if other else "not a ShockLab output"
+        if old is not None and (foreign or other or inner):
+            was = (f"a ShockLab {KIND_NAMES[have]}" if other else "not a ShockLab output"
+                   if foreign else f"holding another ShockLab output ({inner})")
             log.warning("%s: was %s; its earlier files were moved to %s (--force replaces, never "
                         "deletes, what is not an earlier %s)", target, was, old,
                         KIND_NAMES.get(kind or "", "output of this kind"))

@@ -32,7 +32,9 @@ ENV_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota
               errno.EPERM: "operation not permitted",
               # a path the user gave that no file system accepts: bad input, not a bug
               errno.ENAMETOOLONG: "file name too long",
-              errno.ELOOP: "too many levels of symbolic links"}
+              errno.ELOOP: "too many levels of symbolic links",
+              # a mount point or a directory in use renamed (refused up front where it is known)
+              errno.EBUSY: "device or resource busy"}
 _log_file: Path | None = None  # the rotating log of the current CLI run ("internal error" lines)
 
 

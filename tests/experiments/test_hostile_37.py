@@ -284,8 +284,9 @@ def test_out_inside_another_output_is_refused(write_experiment, tmp_path, capsys
     if holder == "experiment":
         _run(load_experiment(write_experiment()), outer)
     else:
-        outer.mkdir()
+        outer.mkdir()   # a data set: its manifest and ShockLab's marker
         (outer / "manifest.json").write_text("{}")
+        (outer / ".shocklab-output").write_text('{"shocklab_output": true}')
     before = snapshot(outer)
     out = outer / "sub" / "exp"
     rc, err = _cli(capsys, "--config", str(_exp(write_experiment, "e.yaml", name="e")), "--out",

@@ -93,8 +93,11 @@ def test_cli_gate_exit_codes_and_resume(tmp_path, capsys):
         and "entirely at or below" in err
     )
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")} == stamp
-    # comparing with itself as the baseline passes: the paired change is exactly zero
-    assert run_cli(main, [*args, "--baseline", str(out / "results.parquet")]) == 0
+    # comparing with itself as the baseline passes: the paired change is exactly zero (a copy:
+    # the run rewrites its own results.parquet, so a --baseline inside --out is refused)
+    baseline = tmp_path / "baseline.parquet"
+    baseline.write_bytes((out / "results.parquet").read_bytes())
+    assert run_cli(main, [*args, "--baseline", str(baseline)]) == 0
 
 
 def test_serial_and_local_pool_agree_bit_for_bit_on_real_cells(tmp_path):

@@ -48,15 +48,17 @@ def test_an_empty_existing_directory_is_written_without_force(tmp_path):
 def test_a_legacy_output_is_recognised_by_its_generator_not_by_its_file_name(
         tmp_path, name, key, value, ours):
     """A directory written before markers existed is ShockLab's by its manifest/run.json saying
-    so; another tool's manifest.json in a user's folder is not (it would be replaced)."""
+    so, and holding only what ShockLab writes there; another tool's manifest.json in a user's
+    folder is not (it would be replaced), nor is ShockLab's copied among a user's files."""
     d = tmp_path / "d"
     d.mkdir()
     (d / name).write_text(json.dumps({key: value}))
-    (d / "notes.txt").write_text("mine")
+    (d / ("orders.csv" if name == "manifest.json" else "kpis_daily.csv")).write_text("x\n")
     assert is_shocklab_output(d) is ours
-    if not ours:
-        with pytest.raises(InputError, match="not a ShockLab output"):
-            validate_out(d)
+    (d / "notes.txt").write_text("mine")
+    assert not is_shocklab_output(d)
+    with pytest.raises(InputError, match="not a ShockLab output"):
+        validate_out(d)
 
 
 def test_an_ancestor_of_the_current_directory_is_refused_as_out(tmp_path, monkeypatch):
