@@ -6,7 +6,8 @@
 Read-only by default; ``POST /runs`` (a background analysis of a data directory) runs only with
 ``allow_analysis`` (without it: 405 saying how to turn it on). Errors are JSON
 ``{"error": {"status", "message"}}``: 404 for a missing run or file, 422 for a bad id or parameter,
-409 for an analysis already running on that data directory (or a copy of it), 500 naming a file
+409 for an analysis already running on that data directory (or a copy of it) or a run folder the
+server did not write standing where the run would go, 500 naming a file
 that cannot be read, or without any stack trace (the trace goes to the server log).
 """
 
@@ -452,7 +453,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 403: {"model": M.ErrorResponse, "description": "path outside the data roots"},
                 409: {
                     "model": M.ErrorResponse,
-                    "description": "an analysis of this data is running",
+                    "description": "an analysis of this data is running, or the run's "
+                                   "folder holds something no analysis wrote",
                 },
                 415: {"model": M.ErrorResponse, "description": "a body not sent as JSON"},
             },
@@ -472,6 +474,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except InputError as exc:   # a value it echoes is cut, as the GET filters cut theirs
                 raise ApiError(422, cut_echoes(str(exc).replace(str(data), req.data), [
                     req.data, *(req.detectors or []), *req.overrides])) from None
+            if not _replaceable(s.reports / rid):
+                # the analysis would refuse it after the 202 with the command line's remedies
+                # ("--force", another --out) and the server's path: no request can act on them
+                raise ApiError(409, f"run {rid}: the server's reports directory holds something "
+                                    "of that name that no analysis wrote; it is left as it is "
+                                    "(the server's administrator can move it)")
             try:
                 job = jobs.start(data, rid, req.detectors, req.overrides, sent=req.data)
             except RuntimeError as exc:
@@ -489,6 +497,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return r
 
     return app
+
+
+def _replaceable(target: Path) -> bool:
+    """May an analysis write run directory ``target``? Absent, empty, or an earlier run."""
+    from shocklab.outkind import output_kind
+
+    if not target.exists() and not target.is_symlink():
+        return True
+    return target.is_dir() and not target.is_symlink() and (
+        not any(target.iterdir()) or output_kind(target) == "run")
 
 
 def app_from_env() -> FastAPI:

@@ -247,3 +247,41 @@ def test_a_job_on_data_edited_after_its_202_tells_an_api_user_what_to_do(roots, 
     assert st["error"].endswith("analyse it as it is from the command line (run_analysis.py "
                                 "--data DIR --no-verify): POST /runs always verifies"), st
     assert "pass --no-verify" not in st["error"] and str(tmp_path) not in st["error"], st
+
+
+@pytest.mark.parametrize("squatter", ["folder", "file", "data"])
+def test_a_run_folder_the_server_did_not_write_is_409_before_the_job(roots, tmp_path, squatter):
+    """Session 44's hostile audit (item 14): the request was 202, then the job failed with the
+    command line's "pass --force" and the server's absolute path, which no API user can act on.
+    The folder is left as it was; an earlier run there is replaced as before."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from api.app import Settings, create_app
+    from api.jobs import JobManager
+
+    data = tmp_path / "data"
+    shutil.copytree(roots.data / "small", data / "small")
+    reports = tmp_path / "reports"
+    settings = Settings(reports=reports, runs=roots.runs, allow_analysis=True,
+                        data_roots=[data])
+    app = create_app(settings)
+    rid = JobManager(reports).plan(data / "small", None, [])
+    target = reports / rid
+    reports.mkdir()
+    if squatter == "folder":
+        target.mkdir()
+        (target / "notes.txt").write_text("mine")
+    elif squatter == "file":
+        target.write_text("mine")
+    else:   # a data set is not a run either
+        shutil.copytree(roots.data / "small", target)
+    before = sorted(p.name for p in reports.rglob("*"))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/runs", json={"data": "small"})
+    assert r.status_code == 409, r.text
+    msg = r.json()["error"]["message"]
+    assert msg.startswith(f"run {rid}: the server's reports directory holds something") and (
+        "--force" not in msg and str(tmp_path) not in msg), msg
+    assert sorted(p.name for p in reports.rglob("*")) == before
