@@ -471,3 +471,28 @@ def test_the_part_before_a_split_is_not_measured_over_the_later_happening(tmp_pa
     assert first["title"].startswith("conversion_rate in country DE up +"), first["title"]
     assert sorted(second["kpis"]) == ["orders", "sessions"], second["incident_ids"]
     assert grounding.check(ctx.insights) == []
+
+
+def test_an_unrelated_split_leaves_the_earlier_part_measured_to_its_end(tmp_path):
+    """The default scenario (session 44): a paid_search conversion incident inside a fashion
+    stockout's days splits the group; the stockout was then measured a day short of its end
+    (08-06..08-09 for 08-06..08-10). A later part on no slice of the earlier one (and not the
+    store's) does not cap it; one on the store does (the test above)."""
+    from tests.analytics.insights_synth import Shock, make_ctx
+
+    start, split, end = "2025-05-10", "2025-05-14", "2025-05-14"
+    ctx = make_ctx(tmp_path, [Shock(start, end, "conversion", 0.3, {"category": "apparel"}),
+                              Shock(split, split, "conversion", 0.5, {"channel": "email"})],
+                   [("orders", start, "2025-05-16", "down", None),
+                    ("conversion_rate", split, split, "down", None)])
+    ctx.config = make_config(**NO_FORECAST)
+    a, b = ctx.incidents
+    a.dimension, a.segment = "category", "apparel"
+    a.incident_id = f"I-orders-category-apparel-{start}-down"
+    b.dimension, b.segment = "channel", "email"
+    b.incident_id = f"I-conversion_rate-channel-email-{split}-down"
+    insights.run(ctx)
+    first = next(e for e in ctx.insights["episodes"] if a.incident_id in e["incident_ids"])
+    assert b.incident_id not in first["incident_ids"]
+    assert first["measured_end"] >= end, first
+    assert grounding.check(ctx.insights) == []

@@ -1,5 +1,5 @@
 """Incidents explained one by one, then grouped into episodes (overlapping incidents read
-together) and measured where the primary KPI actually deviates. Size (~630 lines, one module on
+together) and measured where the primary KPI actually deviates. Size (~660 lines, one module on
 purpose): grouping, measuring and naming an episode read each other's intermediate results."""
 
 from __future__ import annotations
@@ -277,6 +277,15 @@ def _split(g: list[IncidentInsight]) -> list[list[IncidentInsight]]:
     return out
 
 
+def _touches(later: list[IncidentInsight], earlier: list[IncidentInsight]) -> bool:
+    """Does a later happening act where an earlier one is measured: an overall incident, or one
+    on a slice an earlier incident is on? (An unrelated slice's incident splitting a group, the
+    default scenario's paid_search conversion of 2024-08-10 inside a fashion stockout, leaves the
+    earlier part's days as they are.)"""
+    mine = {(i.dimension, str(i.segment)) for i in earlier}
+    return any(i.dimension == "overall" or (i.dimension, str(i.segment)) in mine for i in later)
+
+
 def _named_slice(g: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsConfig,
                  start: pd.Timestamp, end: pd.Timestamp) -> tuple[str, str] | None:
     """The slice an episode without an overall incident names by its incidents (None when some
@@ -349,7 +358,7 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
             # and titled by it)
             floors.update({id(p): pd.Timestamp(p[0].start) for p in parts[1:]})
             ceilings.update({id(p): nxt[0].start - timedelta(days=1)
-                             for p, nxt in zip(parts, parts[1:], strict=False)})
+                             for p, nxt in zip(parts, parts[1:], strict=False) if _touches(nxt, p)})
     groups = pe.fold_into_store(groups, categories or {}, indexes)
     groups.sort(key=lambda g: (min(i.start for i in g), g[0].planned))
     out = []
