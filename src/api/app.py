@@ -7,8 +7,8 @@ Read-only by default; ``POST /runs`` (a background analysis of a data directory)
 ``allow_analysis`` (without it: 405 saying how to turn it on). Errors are JSON
 ``{"error": {"status", "message"}}``: 404 for a missing run or file, 422 for a bad id or parameter,
 409 for an analysis already running on that data directory (or a copy of it) or a run folder the
-server did not write standing where the run would go, 500 naming a file
-that cannot be read, or without any stack trace (the trace goes to the server log).
+server did not write where the run goes, 500 naming a file that cannot be read, or without any
+stack trace (the trace goes to the server log).
 """
 
 from __future__ import annotations
@@ -474,9 +474,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except InputError as exc:   # a value it echoes is cut, as the GET filters cut theirs
                 raise ApiError(422, cut_echoes(str(exc).replace(str(data), req.data), [
                     req.data, *(req.detectors or []), *req.overrides])) from None
-            if not _replaceable(s.reports / rid):
-                # the analysis would refuse it after the 202 with the command line's remedies
-                # ("--force", another --out) and the server's path: no request can act on them
+            if not _replaceable(s.reports / rid):   # else refused after the 202, with CLI remedies
                 raise ApiError(409, f"run {rid}: the server's reports directory holds something "
                                     "of that name that no analysis wrote; it is left as it is "
                                     "(the server's administrator can move it)")
@@ -500,13 +498,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _replaceable(target: Path) -> bool:
-    """May an analysis write run directory ``target``? Absent, empty, or an earlier run."""
-    from shocklab.outkind import output_kind
-
-    if not target.exists() and not target.is_symlink():
-        return True
-    return target.is_dir() and not target.is_symlink() and (
-        not any(target.iterdir()) or output_kind(target) == "run")
+    """May a run be written at ``target``: not a file or a link, and what the command line may
+    replace unforced (``atomic.check_may_replace``)?"""
+    from shocklab.atomic import check_may_replace
+    try:
+        return not (target.is_symlink() or target.exists() and not target.is_dir()) and (
+            check_may_replace(target, "run", force=False) is None)
+    except InputError:
+        return False
 
 
 def app_from_env() -> FastAPI:

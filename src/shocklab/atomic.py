@@ -16,7 +16,7 @@ Guarantees (README "Reliability"):
   ``.<name>.old-*`` siblings left by killed runs are removed then too.
 * A failed write removes the directories it created for a new nested ``--out``, if still empty.
 
-Size (~510 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
+Size (~520 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
 may be replaced are one protocol, and each relies on the others' invariants (what a directory is,
 data set, run, experiment or a user's folder, is read by ``shocklab.outkind``).
 """
@@ -198,11 +198,19 @@ def validate_out(target: str | Path, inputs: Iterable[str | Path | None] = (), f
                 f"{flag} {target}: contains the input {inp}; replacing it would delete the input"
             )
     check_not_nested(target, flag)
+    check_may_replace(target, kind, force, flag)
+    return target
+
+
+def check_may_replace(target: Path, kind: str | None = None, force: bool | None = None,
+                      flag: str = "--out") -> None:
+    """What an output may replace, unless forced: not a directory ShockLab did not write, nor a
+    ShockLab output of another ``kind``, nor one holding another output (``validate_out``'s
+    checks of what stands there; the API asks it before answering a POST)."""
     check_replaceable(target, force)
     if kind is not None and not (_FORCE.get() if force is None else force):
         check_kind(target, kind, flag)
     check_holds_no_output(target, kind, force, flag)
-    return target
 
 
 def check_replaceable(target: Path, force: bool | None = None) -> None:

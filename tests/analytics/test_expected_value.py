@@ -22,7 +22,7 @@ from analytics.detectors.baseline import (
 )
 from analytics.detectors.calibrate import shift
 from analytics.detectors.count_likelihood import CountLikelihood, CountLikelihoodConfig
-from analytics.detectors.rolling_zscore import slot_factor
+from analytics.detectors.slots import slot_factor
 
 SHARED = np.array([0.9, 0.85, 0.9, 0.95, 1.1, 1.25, 1.05])
 OWN = np.array([1.5, 0.7, 0.7, 0.8, 1.3, 1.0, 1.0])  # one channel's genuinely different week

@@ -10,7 +10,7 @@ import pytest
 from tests.analytics.conftest import spike_series
 
 from analytics.detectors import DetectorInput, get_detector_class
-from analytics.detectors.rolling_zscore import slot_factor
+from analytics.detectors.slots import slot_factor
 
 
 def test_median_weekday_factor_ignores_one_shocked_week():

@@ -42,7 +42,7 @@ from .calibrate import (
 )
 from .share import parent_columns, share_scores
 from .short_history import early_scores, flat_score, floor_spread
-from .slots import roll_same_slot, slot_factor, slot_factors  # noqa: F401 (tests import it)
+from .slots import roll_same_slot, slot_factors
 
 
 class RollingZScoreConfig(DetectorConfig):

@@ -270,9 +270,9 @@ def _split(g: list[IncidentInsight]) -> list[list[IncidentInsight]]:
         if cur and i.kpi in SPLIT_KPIS and (i.start - cur[0].start).days >= SPLIT_DAYS and (
                 (i.kpi, i.direction) not in {(c.kpi, c.direction) for c in cur}):
             before = {(c.kpi, c.direction) for c in cur if c.start < i.start}
-            moved = [c for c in cur if c.start == i.start and (c.kpi, c.direction) not in before]
-            cur[:] = [c for c in cur if all(c is not m for m in moved)]
-            out.append(moved)
+            new = [c.start == i.start and (c.kpi, c.direction) not in before for c in cur]
+            out.append([c for c, m in zip(cur, new, strict=True) if m])
+            cur[:] = [c for c, m in zip(cur, new, strict=True) if not m]
         out[-1].append(i)
     return out
 

@@ -60,9 +60,9 @@ def measured_days(detections: pd.DataFrame | None, incidents: list[Incident],
     if detections is None or not len(detections) or not mine:
         return {}
     det = detections
-    rows = det[(det["dimension"] == PRODUCT_DIMENSION) & (det["kpi"] == KPI)
-               & det["segment"].astype(str).isin({str(i.segment) for i in mine})]
+    rows = det[(det["dimension"] == PRODUCT_DIMENSION) & (det["kpi"] == KPI)]
     rows = rows.assign(date=pd.to_datetime(rows["date"]), segment=rows["segment"].astype(str))
+    rows = rows[rows["segment"].isin({str(i.segment) for i in mine})]
     out: dict[str, tuple[pd.Timestamp, pd.Timestamp, float]] = {}
     for inc in mine:
         d = rows[(rows["segment"] == str(inc.segment)) & rows["detector"].isin(inc.detectors)
