@@ -36,7 +36,7 @@ from shocklab.textfile import (
 )
 from shocklab.truth import Truth
 
-from .scoring import window_end
+from .scoring import window_ends
 from .truth import end_is_day, event_window
 
 log = logging.getLogger("shocklab.analysis")
@@ -65,8 +65,9 @@ def _warn_overlaps(path: str | Path, events: list[dict[str, Any]]) -> None:
     """One warning line for labelled (unexpected) windows that overlap or repeat another: the NAB
     score and affiliation merge them into one window to find, while the headline and
     window_event count each (they were merged without a word)."""
-    wins = sorted(((pd.Timestamp(e["start"]), window_end(e), e) for e in events
-                   if not e.get("expected")), key=lambda w: (w[0], w[1]))
+    events = [e for e in events if not e.get("expected")]
+    wins = sorted(zip((pd.Timestamp(e["start"]) for e in events), window_ends(events), events,
+                      strict=True), key=lambda w: (w[0], w[1]))
     pairs, reach = [], None
     for start, end, e in wins:
         if reach is not None and start <= reach[0]:
@@ -100,9 +101,9 @@ def _inside_data(path: str | Path, events: list[dict[str, Any]],
     last = hi + step if step > pd.Timedelta(0) else hi   # the last period holds its whole step
     # an end given as a day covers that day, as scoring reads it (2024-03-01 on hourly data
     # from 10:00 that day was "no labelled window overlaps the data", exit 2)
-    outside = [e for e in events if not ((pd.Timestamp(e["start"]) < last
-                                          or pd.Timestamp(e["start"]) <= hi)
-                                         and window_end(e) >= lo)]
+    outside = [e for e, end in zip(events, window_ends(events), strict=True)
+               if not ((pd.Timestamp(e["start"]) < last or pd.Timestamp(e["start"]) <= hi)
+                       and end >= lo)]
     if len(outside) == len(events):
         e = events[0]
         raise InputError(
@@ -139,7 +140,7 @@ def _hold_rows(events: list[dict[str, Any]], rows: Any, step: pd.Timedelta) -> n
     if not len(rows) or not events:
         return np.zeros(len(events), dtype=bool)
     starts = pd.to_datetime([e["start"] for e in events]) - step
-    ends = np.array([window_end(e) for e in events], dtype="datetime64[ns]")
+    ends = np.array(window_ends(events), dtype="datetime64[ns]")
     i = np.searchsorted(rows, starts.to_numpy("datetime64[ns]"),
                         side="right" if step > pd.Timedelta(0) else "left")
     return (i < len(rows)) & (rows[np.minimum(i, len(rows) - 1)] <= ends)

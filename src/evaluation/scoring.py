@@ -245,17 +245,21 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
     up = np.fromiter((i.direction == "up" for i in incidents), bool, n)
     sign = np.where(up, 1.0, -1.0)
     overall = dim == dims.get(OVERALL_DIMENSION, -1)
-    for j, ev in enumerate(events):
-        if ev.expected != expected_events:
-            continue
-        lo, hi = _window(ev, early, late)
+    lo_ns, hi_ns = _windows(events, early, late)
+    # events matched on their window alone (planned ones, lenient scoring, labels without
+    # effects: a labels file may hold many thousands), all at once; the others one by one
+    take = np.fromiter((ev.expected == expected_events for ev in events), bool, len(events))
+    plain = take & (expected_events or mode == "lenient"
+                    or np.fromiter((ev.effects is None for ev in events), bool, len(events)))
+    if plain.any():
+        lo, hi = lo_ns[plain][None, :], hi_ns[plain][None, :]
         if expected_events:  # an incident running into a planned day is on it
-            m = (start <= hi.value) & (end >= lo.value)
+            out[:, plain] = (start[:, None] <= hi) & (end[:, None] >= lo)
         else:  # the alarm's onset in the event's window: one already running did not flag it
-            m = (start >= lo.value) & (start <= hi.value)
-        if expected_events or mode == "lenient" or ev.effects is None:
-            out[:, j] = m
-            continue
+            out[:, plain] = (start[:, None] >= lo) & (start[:, None] <= hi)
+    for j in np.flatnonzero(take & ~plain):
+        ev = events[j]
+        m = (start >= lo_ns[j]) & (start <= hi_ns[j])
         allowed = np.ones(n, dtype=bool)
         exact = np.zeros(n, dtype=bool)
         for d, v in ev.scope.items():
@@ -339,9 +343,43 @@ def window_end(e: dict[str, Any]) -> pd.Timestamp:
     return whole_day_end(pd.Timestamp(e["end"]), given_as_day(e))
 
 
+def window_ends(records: list[dict[str, Any]]) -> list[pd.Timestamp]:
+    """``window_end`` of every record, computed at once where their ends share one time zone
+    (or none); a labels file may hold many thousands of windows."""
+    ends = [pd.Timestamp(e["end"]) for e in records]
+    try:
+        idx = pd.DatetimeIndex(ends)
+    except (TypeError, ValueError):   # mixed offsets: one by one
+        return [whole_day_end(t, given_as_day(e)) for t, e in zip(ends, records, strict=True)]
+    if idx.dtype == object:
+        return [whole_day_end(t, given_as_day(e)) for t, e in zip(ends, records, strict=True)]
+    day = np.fromiter((given_as_day(e) for e in records), bool, len(records))
+    whole = day & np.asarray(idx == idx.normalize())
+    return list(idx.where(~whole, idx + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)))
+
+
 def _window(ev: Event, early: int, late: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     return (ev.start - pd.Timedelta(days=early),
             whole_day_end(ev.end + pd.Timedelta(days=late), ev.end_is_day))
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _windows(events: list[Event], early: int, late: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_window`` of every event as two int64 arrays of nanoseconds (lo, hi), computed at once
+    for naive timestamps (truth and labels are read as naive UTC), one by one otherwise."""
+    n = len(events)
+    if any(ev.start.tzinfo is not None or ev.end.tzinfo is not None for ev in events):
+        pairs = [_window(ev, early, late) for ev in events]
+        return (np.fromiter((lo.value for lo, _ in pairs), np.int64, n),
+                np.fromiter((hi.value for _, hi in pairs), np.int64, n))
+    start = np.fromiter((ev.start.value for ev in events), np.int64, n)
+    end = np.fromiter((ev.end.value for ev in events), np.int64, n) + late * _DAY_NS
+    day = np.fromiter((ev.end_is_day for ev in events), bool, n)
+    # whole_day_end: an end given as a day at midnight covers that day (to its last microsecond)
+    hi = np.where(day & (end % _DAY_NS == 0), end + _DAY_NS - 1_000, end)
+    return start - early * _DAY_NS, hi
 
 
 def matches(inc: Incident, ev: Event, mode: str, early: int, late: int, min_effect: float) -> bool:
@@ -351,6 +389,25 @@ def matches(inc: Incident, ev: Event, mode: str, early: int, late: int, min_effe
         if not ev.expected
         else False
     )
+
+
+def _delays(incidents: list[Incident], events: list[Event], mm: np.ndarray) -> dict[str, int]:
+    """{event_id: days from the event's start day to its earliest matching incident's start
+    day}, in the events' order, for the events ``mm`` (the match matrix) finds."""
+    hit = np.flatnonzero(mm.any(axis=0))
+    if not hit.size:
+        return {}
+    if any(t.tzinfo is not None for t in [*(i.start for i in incidents),
+                                            *(events[j].start for j in hit)]):
+        return {events[j].event_id: min(
+            int((incidents[i].start.normalize() - events[j].start.normalize()).days)
+            for i in np.flatnonzero(mm[:, j])) for j in hit}
+    inc_ns = np.fromiter((i.start.value for i in incidents), np.int64, len(incidents))
+    ev_ns = np.fromiter((events[j].start.value for j in hit), np.int64, hit.size)
+    # naive timestamps: a day starts at a multiple of a day's nanoseconds (normalize())
+    days = (inc_ns // _DAY_NS)[:, None] - (ev_ns // _DAY_NS)[None, :]
+    first = np.where(mm[:, hit], days, np.iinfo(np.int64).max).min(axis=0)
+    return {events[j].event_id: int(d) for j, d in zip(hit, first, strict=True)}
 
 
 def _r(x: float | None) -> float | None:
@@ -363,13 +420,7 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
     mm = match_matrix(incidents, events, mode, early, late, min_effect)
     ex = match_matrix(incidents, events, mode, early, late, min_effect, expected_events=True)
     unexpected = [e for e in events if not e.expected]
-    delays: dict[str, int] = {}
-    for j, ev in enumerate(events):
-        hit = np.flatnonzero(mm[:, j])
-        if hit.size:
-            delays[ev.event_id] = min(
-                int((incidents[i].start.normalize() - ev.start.normalize()).days) for i in hit
-            )
+    delays = _delays(incidents, events, mm)
     true_inc = mm.any(axis=1)
     tp_inc = int(true_inc.sum())
     fp = len(incidents) - tp_inc
