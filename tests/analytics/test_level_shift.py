@@ -139,3 +139,35 @@ def test_the_reference_ends_where_the_recent_window_starts_and_daily_data_has_no
     runs = [LevelShift(LevelShiftConfig(enabled=True, daily_reference=d))._detect_core(
         daily, DetectorInput(series=daily)) for d in (True, False)]
     pd.testing.assert_frame_equal(runs[0], runs[1])
+
+
+def _week_pattern(step_at: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """5-minute data from a Wednesday 12:00: weekdays 100, weekends 70, flat within the day,
+    N(0, 1); the hour-of-week factor takes over at the third week's first row."""
+    dates = pd.date_range("2024-04-03 12:00", periods=21 * 288, freq="5min")
+    rng = np.random.default_rng(1)
+    value = np.where(dates.day_of_week < 5, 100.0, 70.0) + rng.normal(0, 1, len(dates))
+    if step_at is not None:
+        value[dates >= step_at] *= 1.3
+    frame = _series(value).assign(date=dates)
+    return frame, dates[0] + pd.Timedelta("14D")
+
+
+def test_seasonal_adjust_switching_to_hour_of_week_factors_flags_nothing_unchanged():
+    """The hour-of-day factor (over the mean day) gives way to the hour-of-week one (over the
+    week's mean) at the third week: two scales. Dividing each row's windows by its own row's
+    factor put both in one reference (21 of the 73 rows of the next 6 h flagged, raw level down
+    to -7.9, on data that never changes); each row is now scored on its own factor's scale."""
+    frame, switch = _week_pattern()
+    det = LevelShift(LevelShiftConfig(enabled=True, seasonal_adjust=True))
+    out = det.detect(DetectorInput(series=frame, periods_per_day=288, sensitivity=3.0))
+    out.index = frame["date"]
+    after = out.loc[switch: switch + pd.Timedelta("6h")]
+    assert after["flag"].sum() == 0
+    # a real step after the switch is still found, within the hours after it
+    step = switch + pd.Timedelta("1D")
+    frame, _ = _week_pattern(step)
+    out = det.detect(DetectorInput(series=frame, periods_per_day=288, sensitivity=3.0))
+    out.index = frame["date"]
+    assert out.loc[step: step + pd.Timedelta("2h"), "flag"].any()
+    assert not out.loc[switch: switch + pd.Timedelta("6h"), "flag"].any()

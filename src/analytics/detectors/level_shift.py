@@ -27,8 +27,10 @@ shifts. (A variant scoring against the range of the previous day's medians withi
 periods, for phase jitter, was tried on artificialNoAnomaly and raised more false alarms: its
 many exact zeros shrink the calibrator's scale.)
 
-``seasonal_adjust``: divide by ``slots.slot_factor`` first (clock hour x weekday for
-sub-daily data) and score only where that factor is known (from two days on); off (the default)
+``seasonal_adjust``: divide by the seasonal factor first (``slots.slot_factors``: clock hour x
+weekday for sub-daily data, the hour-of-day factor until the hour-of-week one is known; each row
+scored with its reference windows on its own factor's scale, so the switch between the two does
+not read as a shift) and score only where a factor is known (from two days on); off (the default)
 the detector scores within the first ``window + reference`` periods and the calibrator's
 ``min_history``, which is what short files need (``rolling_zscore`` needs two days).
 
@@ -116,13 +118,33 @@ class LevelShift(Detector):
         cfg: LevelShiftConfig = self.config  # type: ignore[assignment]
         wide = self.wide(series)
         x = wide.to(series["value"].to_numpy(dtype=float))
-        factor = np.ones_like(x)
+        pairs = [(np.ones_like(x), np.ones(x.shape, dtype=bool))]
         if cfg.seasonal_adjust:
-            from .slots import slot_factor
+            from .slots import slot_factors
 
-            factor = slot_factor(x, inp.periods_per_day, cfg.weekday_weeks,  # NaN until known
+            # each row scored on its own factor's scale, its reference windows included (the
+            # hour-of-day factor, then the hour-of-week one: two scales, NAB audit 2026-12-05)
+            pairs = slot_factors(x, inp.periods_per_day, cfg.weekday_weeks,  # NaN until known
                                  start=wide.grid[0] if len(wide.grid) else None)
-        a = x / factor
+        level = np.full(x.shape, np.nan)
+        var = np.full(x.shape, np.nan)
+        expected = np.full(x.shape, np.nan)
+        for factor, rows in pairs:
+            lv, vr, centre = self._scores(x / factor, inp.periods_per_day)
+            level = np.where(rows, lv, level)
+            var = np.where(rows, vr, var) if vr is not None else var
+            expected = np.where(rows, centre * factor, expected)
+        cols = {"score": wide.back(np.clip(level, -RAW_CAP, RAW_CAP))}
+        if cfg.variance:
+            cols["score@var"] = wide.back(np.clip(var, -RAW_CAP, RAW_CAP))
+        expected = wide.back(expected)
+        return pd.DataFrame({**cols, "expected": expected}, index=series.index)
+
+    def _scores(self, a: np.ndarray, ppd: int
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Raw level and variance scores of the [period, series] values ``a`` and the reference
+        centre (the variance score None when ``variance`` is off)."""
+        cfg: LevelShiftConfig = self.config  # type: ignore[assignment]
         w, ref = cfg.window, cfg.reference
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -137,12 +159,11 @@ class LevelShift(Detector):
             tiny = 1e-9 * (1.0 + np.abs(centre))
             base = np.fmax(np.fmax(spread, floor), tiny)  # NaN only where the spread is unknown
             base = np.where(np.isfinite(spread), base, np.nan)
-            ppd = inp.periods_per_day
             daily = cfg.daily_reference and ppd > 1
             level = (recent - centre) / base
             if daily:
                 level = _both(level, (recent - shift(recent, ppd)) / base)
-            cols = {"score": wide.back(np.clip(level, -RAW_CAP, RAW_CAP))}
+            var = None
             if cfg.variance:
                 vw = cfg.variance_window
                 rc = rolling(a, vw, vw // 2 + 1, "median")
@@ -150,6 +171,4 @@ class LevelShift(Detector):
                 var = np.log(now / base)
                 if daily:
                     var = _both(var, np.log(now / shift(now, ppd)))
-                cols["score@var"] = wide.back(np.clip(var, -RAW_CAP, RAW_CAP))
-        expected = wide.back(centre * factor)
-        return pd.DataFrame({**cols, "expected": expected}, index=series.index)
+        return level, var, centre
