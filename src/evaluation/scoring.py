@@ -1,6 +1,6 @@
 """Scoring incidents against the injected truth (docs/ARCHITECTURE.md "Scoring").
 
-Only this module (and the oracle detector) reads truth. Size (~780 lines, ~110 of them this
+Only this module (and the oracle detector) reads truth. Size (~840 lines, ~110 of them this
 docstring): the scorecard's definitions, its layout and their one implementation stay in one place.
 
 Definitions
