@@ -58,7 +58,6 @@ PERSIST = 0.5        # "stays moved": the 4 weeks after the episode keep this sh
 PERSIST_Z = 3.0      # … and that step is this unusual for the series
 POST_GAP_DAYS = 7    # days skipped after the episode before judging persistence (ramps settle)
 POST_DAYS = 28
-SHORT_WEEKS = (3, 2)  # shorter windows (weeks) where 4 weeks after the episode do not fit
 TREND_WEEKS = 4    # the span of a lasting episode's reported pre-onset trend ("four weeks")
 CHURN_SHARE = 0.5  # a channel's conversion drop the store shares this much of is store-wide
 WHOLE_STORE = 0.99  # a top slice holding this share of the expected is the store, not a slice
@@ -97,11 +96,7 @@ def persistence(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timesta
     share: the change from the 4 weeks before ``ts`` to the 4 weeks starting a week after ``te``
     (whole weeks, so weekdays cancel), as a share of the episode's change. z: that step against
     the steps between any two 4-week windows as far apart in this series (robust sigma), so
-    trend and seasonality of the store set the bar. Nearer the data's end than 4 weeks after
-    that week, the same with the longest of ``SHORT_WEEKS`` that fits (3 or 2 weeks before and
-    after): an episode of the data's last month is still judged lasting or not (it never was:
-    a rise there could not read as a new level). Less than 4 weeks after the data's start: not
-    measured. (None, None) when not measurable; share
+    trend and seasonality of the store set the bar. (None, None) when not measurable; share
     None when the episode's own change is too small to divide by (a centered baseline hides a
     change that stayed) while z is still given."""
     if not len(panel.dates):
@@ -110,40 +105,27 @@ def persistence(panel: dr.SlicePanel, kpi: str, ts: pd.Timestamp, te: pd.Timesta
     cols = [panel.column(c, *where) if c in panel.values else None for c in comps]
     if any(c is None for c in cols):
         return None, None
-    if (ts - panel.dates[0]).days < POST_DAYS:   # too near the data's start: not measured
-        return None, None
-    for w in (POST_DAYS, *(7 * k for k in SHORT_WEEKS)):
-        got = _persistence_at(panel, comps, cols, ts, te, change_pct, w)
-        if got is not None:
-            return got
-    return None, None
-
-
-def _persistence_at(panel: dr.SlicePanel, comps: list[str], cols: list[int], ts: pd.Timestamp,
-                    te: pd.Timestamp, change_pct: float | None, w: int
-                    ) -> tuple[float | None, float | None] | None:
-    """``persistence`` with windows of ``w`` days; None when they do not fit in the data."""
     n = len(panel.dates)
     roll = []
     for c, col in zip(comps, cols, strict=True):
         x = np.nan_to_num(panel._arr[c][:, col], nan=0.0)
         cs = np.concatenate([[0.0], np.cumsum(x)])
-        roll.append(cs[w:] - cs[:-w])  # roll[t] = sum of days t .. t+w-1
+        roll.append(cs[POST_DAYS:] - cs[:-POST_DAYS])  # roll[t] = sum of days t .. t+27
         if panel.gaps:  # a --kpis file's missing days are gaps: the observed days' mean
             seen = np.concatenate([[0], np.cumsum(~np.isnan(panel._arr[c][:, col]))])
             with np.errstate(all="ignore"):
-                roll[-1] = roll[-1] / (seen[w:] - seen[:-w])
+                roll[-1] = roll[-1] / (seen[POST_DAYS:] - seen[:-POST_DAYS])
     with np.errstate(all="ignore"):
         r = roll[0] / roll[1] if len(roll) == 2 else roll[0]
-        pre = int((ts - panel.dates[0]).days) - w
-        gap = int((te - ts).days) + 1 + w + POST_GAP_DAYS  # pre start -> post start
-        if pre < 0 or pre + gap >= len(r) or n < 2 * w + gap:
-            return None
+        pre = int((ts - panel.dates[0]).days) - POST_DAYS
+        gap = int((te - ts).days) + 1 + POST_DAYS + POST_GAP_DAYS  # pre start -> post start
+        if pre < 0 or pre + gap >= len(r) or n < 2 * POST_DAYS + gap:
+            return None, None
         steps = np.log(r[gap:] / r[:-gap])
         steps = steps[np.isfinite(steps)]
         step = float(np.log(r[pre + gap] / r[pre]))
     if not math.isfinite(step) or len(steps) < 10:
-        return None
+        return None, None
     sigma = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) or 1e-9
     small = change_pct is None or abs(change_pct) < EPS
     return (None if small else _f(math.expm1(step) * 100.0 / change_pct)), _f(step / sigma)
