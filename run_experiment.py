@@ -23,6 +23,7 @@ overwritten by this run's results).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -121,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise InputError(f"--workers must be at least 1, got {workers}")
     # everything is read and validated before anything is written
     checks = [parse_check(g) for g in args.gate] if args.gate is not None else None
-    exp = load_experiment(args.config, args.overrides)
+    overrides = list(args.overrides or [])
+    if args.gate is not None:   # --gate replaces gate.checks: gate.max_drop may name its metrics
+        overrides.append(f"gate.checks={json.dumps(list(args.gate))}")
+    exp = load_experiment(args.config, overrides)
     baseline = gating.load_baseline(args.baseline, exp.config.kind) if args.baseline else None
     if args.scheduler:   # before --out is created or --force moves a folder aside
         from experiments.runner import probe_scheduler

@@ -367,9 +367,14 @@ def _bar_outside(metric: str, op: str, bar: float) -> str | None:
     """Why a bar on a figure between 0 and 1 cannot judge it (None when it can): above 1 no
     mean meets it (every run failed the gate, exit 1, for a mistyped check, as run_analysis.py's
     --min-recall refuses), below 0 every mean does."""
-    if not is_fraction(metric) or 0.0 <= bar <= 1.0:
+    if not is_fraction(metric):
         return None
-    never = (bar > 1) == (op in (">=", ">"))
+    up = op in (">=", ">")
+    # strictly above 1 or below 0 can never be met either (a mistyped ">1" failed every run)
+    never = bar > 1 or (bar == 1 and op == ">") if up else bar < 0 or (bar == 0 and op == "<")
+    always = bar < 0 if up else bar > 1
+    if not (never or always):
+        return None
     return (f"{metric} is between 0 and 1, so the bar {bar:g} can "
             f"{'never be met' if never else 'never be missed'}")
 

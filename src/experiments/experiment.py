@@ -194,6 +194,17 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
         problem = max_drop_problem(cfg.gate.max_drop, [m for m, _, _ in checks], keys=False)
         if problem:
             raise InputError(f"{exp.path.name}: {problem}")
+        # the baseline's settings named as this experiment's (3 and 3.0 alike), its test seeds
+        # when split; what it cannot compare is bad input before any cell runs
+        baseline = gating.align_baseline(baseline, {st.setting_id: st.overrides for st in settings})
+        if cfg.split is not None and "seed" in baseline.columns:
+            baseline = baseline[baseline["seed"].isin(cfg.split.test_seeds)]
+        alone = gating.precheck_baseline(baseline, [st.setting_id for st in settings],
+                                         gating.baseline_metrics(checks, cfg.metrics))
+        labels = setting_labels(settings)
+        for sid in alone:
+            log.warning("--baseline has no run of %s (%s): its figures are not compared",
+                        labels.get(sid) or "the setting", sid)
     if cell_fn is None:  # the real cell: its metric names are known before any cell runs
         wanted = [(m, f"{source} '{m}{op}{bar:g}'") for m, op, bar in checks]
         if baseline is not None:  # the comparison reads the file's metrics (and the gated ones)
@@ -322,9 +333,7 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
     # the gate judges what the leaderboard reports: the test seeds of a split, not the train seeds
     if checks:
         outcome.gate += gating.check_absolute(reported, checks, cfg.bootstrap)
-    if baseline is not None:
-        if cfg.split is not None and "seed" in baseline.columns:
-            baseline = baseline[baseline["seed"].isin(cfg.split.test_seeds)]
+    if baseline is not None:   # aligned and cut to the test seeds by ``run``
         outcome.gate += gating.check_baseline(
             reported,
             baseline,
@@ -398,6 +407,14 @@ def setting_labels(settings: list[Setting]) -> dict[str, str]:
     return {s.setting_id: setting_label(s, names=names) for s in settings}
 
 
+def _valued(results: pd.DataFrame, sid: str, metric: str) -> int:
+    """How many of the setting's ok cells have a value of ``metric``."""
+    if metric not in results.columns:
+        return 0
+    rows = results[(results["setting_id"] == sid) & (results["status"] == "ok")]
+    return int(pd.to_numeric(rows[metric], errors="coerce").notna().sum())
+
+
 def summary_lines(outcome: Outcome, rank_metric: str, top: int = 5) -> list[str]:
     """A few lines for the console: cells ok/failed and the top of the leaderboard."""
     res, board = outcome.results, outcome.leaderboard
@@ -407,8 +424,12 @@ def summary_lines(outcome: Outcome, rank_metric: str, top: int = 5) -> list[str]
     if not board.empty and mean in board.columns:
         for _, row in board.head(top).iterrows():
             desc = outcome.labels.get(row["setting_id"], row["setting_id"])
+            # the seeds with a value (a seed without events has no recall): not the cells run
+            n = _valued(res, row["setting_id"], rank_metric)
+            over = (f"{n} seeds" if n == row["n_seeds"]
+                    else f"{n} of {row['n_seeds']} seeds (the others have no value)")
             lines.append(f"  #{row['rank']} {desc}: {rank_metric} {row[mean]:.3f} "
-                         f"[{row[lo]:.3f}, {row[hi]:.3f}] over {row['n_seeds']} seeds")
+                         f"[{row[lo]:.3f}, {row[hi]:.3f}] over {over}")
     if outcome.mde is not None and not outcome.mde.empty:
         lines.append("minimum detectable effect (recall ≥ bar from there on):")
         for _, row in outcome.mde.iterrows():

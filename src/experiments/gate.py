@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import GateFailure, InputError
+from shocklab.hashing import sha256_json
 
 from .config import Bootstrap, higher_is_better
 from .drops import drop_for
@@ -256,11 +257,57 @@ def _kind_beside(path: Path) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
+def align_baseline(baseline: pd.DataFrame, settings: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The baseline with each of its settings named by this experiment's ``settings`` (id ->
+    overrides) whose overrides are the same once numbers are read alike: ``3`` and ``3.0`` are
+    one setting (``grid._numbers_as_floats``) but hash to two ids, so a baseline written with
+    the other spelling was silently left out of the comparison. A baseline setting that already
+    has this experiment's id keeps it; a table without ``overrides`` is returned as it is."""
+    from .grid import _numbers_as_floats
+
+    if "overrides" not in baseline.columns or baseline.empty:
+        return baseline
+    by_key = {sha256_json(_numbers_as_floats(o)): sid for sid, o in settings.items()}
+    have = set(baseline["setting_id"])
+    rename: dict[str, str] = {}
+    for sid, text in (baseline[["setting_id", "overrides"]].drop_duplicates("setting_id")
+                      .sort_values("setting_id").itertuples(index=False)):
+        if sid in settings or not isinstance(text, str):
+            continue
+        try:
+            key = sha256_json(_numbers_as_floats(json.loads(text)))
+        except ValueError:
+            continue
+        target = by_key.get(key)
+        if target is not None and target not in have and target not in rename.values():
+            rename[sid] = target
+    if not rename:
+        return baseline
+    return baseline.assign(setting_id=baseline["setting_id"].replace(rename))
+
+
+def precheck_baseline(baseline: pd.DataFrame, setting_ids: list[str],
+                      metrics: list[tuple[str, bool]]) -> list[str]:
+    """Before any cell runs: InputError when the baseline can compare nothing (no setting in
+    common, or a compared metric it does not hold: both were found only after every cell had
+    run, and that exit 2 left the run's tables behind). Returns the settings the baseline has no
+    run of (compared with nothing: the caller says so)."""
+    common = sorted(set(setting_ids) & set(baseline["setting_id"]))
+    if not common:
+        raise InputError(
+            "--baseline: no setting in common with this experiment (different overrides?)"
+        )
+    for metric, _ in metrics:
+        _need_metric(baseline, metric, f"--baseline {metric} vs baseline", ran_here=False)
+    return [sid for sid in setting_ids if sid not in common]
+
+
 def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[tuple[str, bool]],
                    boot: Bootstrap, max_drop: float | dict[str, float] = 0.0
                    ) -> list[GateResult]:
-    """``metrics``: (metric, higher_is_better). Settings are matched by id (same overrides);
-    ``max_drop``: one tolerance, or per metric (``drops.drop_for``)."""
+    """``metrics``: (metric, higher_is_better). Settings are matched by id (same overrides;
+    ``align_baseline`` first for numbers written alike); ``max_drop``: one tolerance, or per
+    metric (``drops.drop_for``)."""
     common = sorted(set(results["setting_id"]) & set(baseline["setting_id"]))
     if not common:
         raise InputError(
@@ -279,10 +326,8 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
                 out.append(GateResult(name, sid, metric, False, failed))
                 continue
             base = baseline[(baseline["setting_id"] == sid) & (baseline["status"] == "ok")]
-            diff_lo, diff_hi, mean_change, how = _change_interval(cur, base, metric, boot, sid)
-            c, b = _column(cur, metric), _column(base, metric)
-            c_mean = float(np.nanmean(c)) if c.notna().any() else math.nan
-            b_mean = float(np.nanmean(b)) if b.notna().any() else math.nan
+            diff_lo, diff_hi, mean_change, how, c_mean, b_mean = _change_interval(
+                cur, base, metric, boot, sid)
             if math.isnan(mean_change):
                 out.append(
                     GateResult(
@@ -313,16 +358,26 @@ def check_baseline(results: pd.DataFrame, baseline: pd.DataFrame, metrics: list[
 
 
 def _change_interval(cur: pd.DataFrame, base: pd.DataFrame, metric: str, boot: Bootstrap, sid: str
-                     ) -> tuple[float, float, float, str]:
+                     ) -> tuple[float, float, float, str, float, float]:
+    """(low, high, mean change, how, current mean, baseline mean): paired over the seeds both
+    have a value on (the two means over those seeds too: over all seeds they did not add up to
+    the change judged), else unpaired over all of each side's."""
     c = _column(cur, metric).set_axis(cur["seed"]).astype(float).dropna().sort_index()
     b = _column(base, metric).set_axis(base["seed"]).astype(float).dropna().sort_index()
     shared = sorted(set(c.index) & set(b.index))
     if len(shared) >= 2:
         d = (c.loc[shared] - b.loc[shared]).to_numpy()
         lo, hi = bootstrap_interval(d, boot, f"gate/{sid}/{metric}/paired")
-        return lo, hi, float(d.mean()), f"paired over {len(shared)} seeds"
+        left = len(set(c.index) | set(b.index)) - len(shared)
+        how = f"paired over {len(shared)} seeds" + (
+            f"; {left} seed{'s' if left > 1 else ''} with a value on one side only left out"
+            if left else "")
+        return (lo, hi, float(d.mean()), how, float(c.loc[shared].mean()),
+                float(b.loc[shared].mean()))
+    c_all = float(c.mean()) if len(c) else math.nan
+    b_all = float(b.mean()) if len(b) else math.nan
     if c.empty or b.empty:
-        return math.nan, math.nan, math.nan, "unpaired"
+        return math.nan, math.nan, math.nan, "unpaired", c_all, b_all
     # different seeds: resample each side independently and difference the means
     from shocklab.seeding import rng as named_rng
 
@@ -336,6 +391,8 @@ def _change_interval(cur: pd.DataFrame, base: pd.DataFrame, metric: str, boot: B
         float(hi),
         float(cx.mean() - bx.mean()),
         f"unpaired, {cx.size} vs {bx.size} seeds",
+        c_all,
+        b_all,
     )
 
 

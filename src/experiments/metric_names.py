@@ -87,12 +87,37 @@ def check_metric_names(wanted: list[tuple[str, str]], analyses: list[dict[str, A
     for metric, where in [*wanted, *shown]:
         if metric in known:
             continue
+        off = _disabled_detector(metric, seen)
+        if off is not None:   # "did you mean detectors.oracle.recall?" sent users elsewhere
+            raise InputError(f"{where}: metric '{metric}' reads the detector {off!r}, which this "
+                             f"experiment's analysis switches off (enable it: --set "
+                             f"analysis_overrides.detectors.{off}.enabled=true)")
         close = difflib.get_close_matches(metric, sorted(known), n=1, cutoff=0.6)
         hint = (f"did you mean {close[0]}?" if close else
                 "metrics are scorecard paths such as consensus.recall, detectors.<name>.f1, "
                 "false_alerts.consensus, lenient.consensus.recall")
         raise InputError(f"{where}: metric '{metric}' is not one this experiment's cells "
                          f"produce ({hint})")
+
+
+def _disabled_detector(metric: str, analyses: list[Any]) -> str | None:
+    """The detector a ``detectors.<name>.…`` metric names when every analysis of the experiment
+    configures it switched off (None otherwise)."""
+    parts = metric.removeprefix("lenient.").split(".")
+    if len(parts) < 3 or parts[0] != "detectors":
+        return None
+    from analytics.config import config_from_raw
+
+    name = parts[1]
+    found = False
+    for raw in analyses:
+        det = config_from_raw(raw, "analysis config").detectors.get(name)
+        if det is None:
+            return None
+        if det.enabled:
+            return None
+        found = True
+    return name if found else None
 
 
 def _judges_consensus(metric: str) -> bool:

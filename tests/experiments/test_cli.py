@@ -189,9 +189,14 @@ def test_bad_override_is_caught_by_the_backends_models_before_any_work(
             "--gate 'consensus.recal>=0.9': metric 'consensus.recal' is not one this experiment's "
             "cells produce (did you mean consensus.recall?",
         ),
-        (   # a detector the analysis does not run: its figures never exist
+        (   # a detector the analysis switches off: said so (it hinted at the oracle)
             "detectors.prophet_residual.recall>=0.5",
-            "metric 'detectors.prophet_residual.recall' is not one",
+            "reads the detector 'prophet_residual', which this experiment's analysis switches "
+            "off (enable it: --set analysis_overrides.detectors.prophet_residual.enabled=true)",
+        ),
+        (   # a detector no analysis configures: the closest name
+            "detectors.prophet_residul.recall>=0.5",
+            "metric 'detectors.prophet_residul.recall' is not one",
         ),
         (   # an event type that does not exist
             "consensus.by_type.site_outtage.recall>=0.5",

@@ -138,6 +138,9 @@ def test_a_bar_that_is_not_a_finite_number_is_bad_input(bar):
     ("detectors.oracle.f1<=-0.1", "the bar -0.1 can never be met"),
     ("consensus.recall>=-0.2", "the bar -0.2 can never be missed"),
     ("oracle_equal_fp.oracle_recall<2", "the bar 2 can never be missed"),
+    # strictly beyond a bound: no mean can meet it either (">1" failed every run, exit 1)
+    ("consensus.recall>1", "the bar 1 can never be met"),
+    ("consensus.f1<0", "the bar 0 can never be met"),
 ])
 def test_a_bar_outside_0_1_on_a_fraction_is_bad_input(check, why):
     """'--gate consensus.recall>=1.5' (or 15 for 0.15) failed every run with exit 1, a quality

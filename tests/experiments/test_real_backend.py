@@ -85,13 +85,12 @@ def test_cli_gate_exit_codes_and_resume(tmp_path, capsys):
     assert written and written <= producible_metrics(load_experiment(exp).analysis), sorted(
         written - producible_metrics(load_experiment(exp).analysis))
     stamp = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
-    # the rerun resumes (no cell runs again); a bar no result can meet fails with exit 1
-    assert run_cli(main, [*args, "--executor", "serial", "--gate", "consensus.recall>1"]) == 1
+    # the rerun resumes (no cell runs again); a bar these results do not meet fails with exit 1
+    # (consensus.recall>1 is exit 2 since 2026-12-05: no recall can ever meet it)
+    gate = "consensus.median_delay_days<=-100"
+    assert run_cli(main, [*args, "--executor", "serial", "--gate", gate]) == 1
     err = capsys.readouterr().err
-    assert (
-        "FAILED: 1 of 1 gate checks failed: consensus.recall>1" in err
-        and "entirely at or below" in err
-    )
+    assert f"FAILED: 1 of 1 gate checks failed: {gate}" in err and "entirely" in err, err
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")} == stamp
     # comparing with itself as the baseline passes: the paired change is exactly zero (a copy:
     # the run rewrites its own results.parquet, so a --baseline inside --out is refused)
