@@ -20,8 +20,10 @@ Columns (header names in any case; other columns are ignored, with a warning)
   A ``dim`` the file does not carry concerns every series (a channel campaign moves the overall
   KPIs; a warning counts such rows). A ``value`` the file does not carry for a ``dim`` it does
   carry is an error naming the row (a typo would otherwise be read as "the other segments only").
-Empty cells of optional columns take the defaults. Dates are matched to the KPI file's dates (UTC
-when the file carries offsets); on sub-daily files a planned day covers all of its periods.
+Empty cells of optional columns take the defaults. A date is the day as written, its offset (if
+any) dropped: ``2025-03-02T00:00:00+05:00`` is 2 March, as a KPI file's local midnights are read
+as their dates (it was converted to UTC first, 1 March, so the promotion's day was flagged and the
+day before muted). On sub-daily files a planned day covers all of its periods.
 
 Bad input — a missing or unreadable file, no ``date`` column, an empty or unparsable date, an
 ``end`` before its ``date``, a malformed scope — raises InputError naming the row (1-based data
@@ -94,8 +96,8 @@ def _day(text: str, where: str, col: str, row: int) -> pd.Timestamp:
             f"{where}: column {col!r}: {text!r} is out of range (data row {row}; dates between "
             f"{pd.Timestamp.min.year + 1} and {pd.Timestamp.max.year - 1})"
         ) from None
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
+    if ts.tzinfo is not None:   # the day as written (its wall clock), not its UTC day
+        ts = ts.tz_localize(None)
     return ts.normalize()
 
 

@@ -139,6 +139,9 @@ def claim_dir(target: str | Path, kind: str, owner: dict | None = None) -> Path:
     return target
 
 
+SIBLING_EXTRA = 32   # ".", ".tmp-" + a pid + "-" + 12 hex digits (".writelock" is shorter)
+
+
 def check_writable_parent(target: str | Path, renamed: bool = True) -> Path:
     """Return the target; raise InputError if it is not a usable output path: empty, the
     filesystem root, the current directory or one of its ancestors, under a file, unwritable,
@@ -170,6 +173,16 @@ def check_writable_parent(target: str | Path, renamed: bool = True) -> Path:
         raise InputError(f"{target}: output path is under a file ({probe}), not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(f"{target}: output location is not writable ({probe})")
+    # the lock and temporary siblings (".NAME.writelock", ".NAME.tmp-PID-HEX") must fit in a
+    # name too: a legal 250-character --out was "cannot create lock file … (File name too long)"
+    try:
+        name_max = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    n = len(os.fsencode(target.name))
+    if n + SIBLING_EXTRA > name_max:
+        raise InputError(f"{target}: its name is {n} bytes; at most {name_max - SIBLING_EXTRA} "
+                         "fit (ShockLab writes .NAME.writelock and .NAME.tmp-… beside it)")
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: output path exists and is not a directory")
     if target.is_symlink() and not target.exists():   # found only at the final rename (exit 3)

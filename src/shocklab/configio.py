@@ -375,6 +375,15 @@ def set_label(item: str) -> str:
     return f"--set {item!r}"
 
 
+def _yaml_problem(exc: BaseException) -> str:
+    """One phrase for why an override's value is not YAML (duplicate key, unclosed bracket …)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return problem + (f" at column {mark.column + 1}" if mark is not None else "")
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
                     dotted: tuple[DottedPath, ...] = (), merge: bool = False,
                     label: Callable[[str], str] = set_label) -> dict[str, Any]:
@@ -397,7 +406,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
             raise InputError(f"{name}: expected dotted.key=value")
         try:
             value = safe_load(raw) if raw.strip() else None
-        except (yaml.YAMLError, ValueError, RecursionError):
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:
+            if raw.strip()[:1] in ("{", "["):   # meant as a mapping or list: say what is wrong
+                what = "mapping" if raw.strip()[0] == "{" else "list"
+                raise InputError(f"{name}: not a valid YAML {what} ({_yaml_problem(exc)})"
+                                 ) from None
             value = raw
         parts = _join_dotted_keys(out, _parse_key(key.strip(), label(key.strip())), dotted)
         node: Any = out

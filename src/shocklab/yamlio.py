@@ -57,6 +57,16 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """Where a config file stops being UTF-8: the first bad byte, its line and column."""
+    raw = path.read_bytes()
+    before = raw[:exc.start]
+    line = before.count(b"\n") + 1
+    column = exc.start - (before.rfind(b"\n") + 1) + 1
+    return (f"not UTF-8 (byte 0x{raw[exc.start]:02x} at line {line}, column {column}); save the "
+            "file as UTF-8")
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; an empty file is an empty mapping."""
     path = Path(path)
@@ -64,7 +74,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: config file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:   # "cannot read config file (UnicodeDecodeError)" said
+        raise InputError(f"{path}: {_not_utf8(path, exc)}") from None   # neither what nor where
+    except (IsADirectoryError, PermissionError) as exc:
         raise InputError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
     try:
         data = safe_load(text) or {}
