@@ -208,6 +208,12 @@ def validation_problem(exc: ValidationError, data: Any) -> tuple[tuple[Any, ...]
         msg = f"has no {tag} key" + (
             f" (a misspelt name? {where[-1]!r} is a new entry, and a new one needs its {tag})"
             if where and isinstance(where[-1], str) else "")
+    if first["type"] == "list_type" and _int_keyed(first.get("input")):
+        # '--set a.kpis.0=x' where the config holds no list there built {0: 'x'}: "Input should
+        # be a valid list" did not say why (hostile-input audit, 2026-12-05)
+        msg = ("a list is expected here, and an index was set where the config holds no list "
+               "(--set can index only a list the config spells out; give the whole list, "
+               "e.g. --set key=[a, b])")
     if first["type"] == "extra_forbidden":
         msg = "unknown key (check spelling; schemas/*.schema.json list every key)"
     elif first["type"] not in ("value_error", "assertion_error") and "input" in first \
@@ -221,6 +227,12 @@ def validation_problem(exc: ValidationError, data: Any) -> tuple[tuple[Any, ...]
     if not first["loc"]:  # a whole-file rule (its message names the keys): no '<root>' prefix
         return (), f"{msg}{more}"
     return where, f"{loc}: {msg}{more}"
+
+
+def _int_keyed(value: Any) -> bool:
+    """A mapping keyed by list indices only (what ``--set x.0=…`` builds where x is missing)."""
+    return isinstance(value, dict) and bool(value) and all(
+        isinstance(k, int) and not isinstance(k, bool) for k in value)
 
 
 def validate(model: type[M], data: dict[str, Any], source: str) -> M:

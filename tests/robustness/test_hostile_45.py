@@ -80,3 +80,17 @@ def test_an_out_name_too_long_for_its_lock_file_is_refused(tmp_path):
     ok = tmp_path / ("y" * (255 - SIBLING_EXTRA))
     assert check_writable_parent(ok) == ok
     assert not Path(ok).exists()
+
+
+def test_a_set_index_into_a_list_the_config_lacks_says_so():
+    """'--set detectors.isolation_forest.kpis.0=orders' built {0: 'orders'} where the config has
+    no kpis list: 'Input should be a valid list' did not say why."""
+    from analytics.config import config_from_raw
+    from shocklab.configio import apply_overrides, load_yaml
+
+    raw = apply_overrides(load_yaml(Path(__file__).resolve().parents[2] / "config/analysis.yaml"),
+                          ["detectors.isolation_forest.kpis.0=orders"])
+    with pytest.raises(InputError, match=r"detectors\.isolation_forest\.kpis: a list is expected "
+                                         r"here, and an index was set where the config holds no "
+                                         r"list"):
+        config_from_raw(raw, "analysis.yaml")
