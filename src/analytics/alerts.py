@@ -302,6 +302,52 @@ class ConsoleSink:
         )
 
 
+class LinkedOutbox:
+    """An outbox that also counts the deliveries another outbox file recorded: a replay's
+    (``state/alerts.sqlite``) and the daily monitor's (``state/customers.sqlite``) are two files,
+    and a replay after daily ``--as-of`` runs re-sent every alert they had delivered (the same
+    ids; Slack ignores the idempotency key). The other file is read only, never written."""
+
+    def __init__(self, main: Any, other: Path | None):
+        self.main = main
+        self.other = other
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.main, name)
+
+    def sent_elsewhere(self, sink: str, alert_id: str) -> bool:
+        if self.other is None or not self.other.is_file():
+            return False
+        import sqlite3
+
+        try:
+            con = sqlite3.connect(f"file:{self.other}?mode=ro", uri=True, timeout=5)
+            try:
+                row = con.execute("SELECT status FROM outbox WHERE alert_id=? AND sink=?",
+                                  (alert_id, sink)).fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error:   # no outbox table yet, a locked or foreign file: not known there
+            return False
+        return row is not None and row[0] == "sent"
+
+    def begin(self, sink: str, alert: dict[str, Any]) -> str:
+        status = self.main.begin(sink, alert)
+        if status != "sent" and self.sent_elsewhere(sink, alert["alert_id"]):
+            self.main.record_sent(sink, alert["alert_id"])
+            return "sent"
+        return status
+
+    def pending(self, sink: str | None = None) -> list[tuple[str, dict[str, Any], int, str]]:
+        out = []
+        for row in self.main.pending(sink):
+            if self.sent_elsewhere(row[0], row[1].get("alert_id", "")):
+                self.main.record_sent(row[0], row[1]["alert_id"])
+            else:
+                out.append(row)
+        return out
+
+
 class Dispatcher:
     """Send to every sink through the outbox (pending before the send, sent after); retry what is
     pending later. Never raises. Within one run an alert is attempted at most once per sink, and
@@ -377,9 +423,11 @@ class Dispatcher:
         alert = with_key(alert)
         return {sink.name: self._deliver(sink, alert) for sink in self.sinks}
 
-    def retry_pending(self) -> dict[str, int]:
+    def retry_pending(self, namespace: str | None = None) -> dict[str, int]:
         """Re-send what earlier runs did not deliver (failed, or cut off by a crash mid-send);
-        returns counts of sent and still pending."""
+        returns counts of sent and still pending. With ``namespace``, only that store's alerts:
+        one state file may serve several stores, and another store's alert went to this run's
+        webhook (and was marked sent, so its own store never got it)."""
         out = {"sent": 0, "pending": 0}
         if self.outbox is None:
             return out
@@ -387,6 +435,8 @@ class Dispatcher:
         for sink_name, alert, _attempts, _err in (
             self._outbox_call("pending", self.outbox.pending) or []
         ):
+            if namespace is not None and alert.get("namespace", namespace) != namespace:
+                continue
             sink = by_name.get(sink_name)
             if sink is None or (sink_name, alert.get("alert_id")) in self._tried:
                 out["pending"] += 1

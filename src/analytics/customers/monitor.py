@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shocklab.errors import InputError
+
 from ..alerts import Dispatcher
 from .config import MonitorConfig, PopulationConfig, RfmConfig, ShortfallConfig
 from .rfm import (
@@ -848,7 +850,7 @@ def replay(
         namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population)
     )
     if dispatcher is not None:
-        dispatcher.retry_pending()
+        dispatcher.retry_pending(namespace)
     sf = repeat_shortfall(orders, end, cfg.shortfall) if cfg.shortfall.enabled else None
     series = _series(store, namespace, cfg, sf)
     res = Monitor(cfg, store, dispatcher, namespace).judge_series(series, days)
@@ -868,6 +870,16 @@ def daily(
     """Run the monitor for one day: refresh the snapshots it needs (the window and baseline before
     ``as_of``, from orders up to each day), then judge ``as_of`` only."""
     as_of = pd.Timestamp(as_of).normalize()
+    last, seen = store.judged_days(namespace)
+    if last is not None and as_of < last and str(as_of.date()) not in seen:
+        # its cooldown and incidents look only at earlier days: a new day judged after a later
+        # one alerted again what the later run had alerted (audit, 2026-12-05); a day judged
+        # before may be run again (its alerts are listed as already sent)
+        raise InputError(
+            f"--as-of {as_of.date()}: this monitor state already judged {namespace!r} up to "
+            f"{last.date()}; new days are judged in order (an earlier one would alert past the "
+            "cooldown). Use another state (SHOCKLAB_STATE_DIR, customers.monitor.state_path) or "
+            "customers.monitor.namespace to replay earlier days")
     # growth needs the window; z the baseline's steps and, for their MAD, the drift of each of
     # those steps (itself a baseline-long median): replay and daily mode then agree exactly
     need = 2 * cfg.baseline_days + cfg.window_days + 2
@@ -879,11 +891,12 @@ def daily(
         namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population)
     )
     if dispatcher is not None:
-        dispatcher.retry_pending()
+        dispatcher.retry_pending(namespace)
     sf = repeat_shortfall(orders, as_of, cfg.shortfall) if cfg.shortfall.enabled else None
     series = _series(store, namespace, cfg, sf)
     res = Monitor(cfg, store, dispatcher, namespace).judge_series(
         series, pd.DatetimeIndex([as_of])
     )
     res.judged = judged_days(series, sf, cfg, pd.DatetimeIndex([as_of]))
+    store.put_judged(namespace, str(as_of.date()))
     return res

@@ -39,7 +39,14 @@ from threadpoolctl import threadpool_limits
 from shocklab.hashing import json_ready
 from shocklab.seeding import derive_int_seed
 
-from ..alerts import ConsoleSink, Dispatcher, JsonlSink, SlackSink, default_state_dir
+from ..alerts import (
+    ConsoleSink,
+    Dispatcher,
+    JsonlSink,
+    LinkedOutbox,
+    SlackSink,
+    default_state_dir,
+)
 from ..context import RunContext
 from ..outputs import customer_files
 from ..schedule import release_memory, spare_core
@@ -98,9 +105,11 @@ def _dispatcher(
         )
     if not any(getattr(s, "durable", True) for s in sinks):
         return Dispatcher(sinks)
-    return Dispatcher(
-        sinks, outbox=store if persistent else DeliveryStore(default_state_dir() / "alerts.sqlite")
-    )
+    # a replay's outbox and the daily monitor's are two files: each also counts what the other
+    # delivered (a replay after daily runs re-sent every alert they had delivered)
+    replay_box, daily_box = default_state_dir() / "alerts.sqlite", default_state_dir() / DAILY_STATE
+    main = store if persistent else DeliveryStore(replay_box)
+    return Dispatcher(sinks, outbox=LinkedOutbox(main, replay_box if persistent else daily_box))
 
 
 def run(ctx: RunContext) -> None:
@@ -323,7 +332,8 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
             )
             mode = "replay"
         if mon is not None:
-            pending = disp.outbox.pending() if disp.outbox is not None else []
+            pending = [r for r in (disp.outbox.pending() if disp.outbox is not None else [])
+                       if r[1].get("namespace", ns) == ns]   # this store's only
             mon_summary = {
                 "mode": mode,
                 "namespace": ns,

@@ -69,6 +69,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE IF NOT EXISTS sources (namespace TEXT PRIMARY KEY, source TEXT NOT NULL);
     """,
+    # 5: the days a daily run judged (a new day before the latest one is refused)
+    """
+    CREATE TABLE IF NOT EXISTS judged (namespace TEXT NOT NULL, date TEXT NOT NULL,
+        PRIMARY KEY (namespace, date));
+    """,
 ]
 DELIVERY_MIGRATIONS: list[str] = [MIGRATIONS[1], MIGRATIONS[2]]
 
@@ -232,6 +237,18 @@ class MonitorStore(_SqliteFile):
             self.conn.executemany(
                 "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?)", rows
             )
+
+    @_guarded
+    def judged_days(self, namespace: str) -> tuple[pd.Timestamp | None, set[str]]:
+        """(the latest day a daily run judged for the namespace, every such day as text)."""
+        days = {str(r[0]) for r in self.conn.execute(
+            "SELECT date FROM judged WHERE namespace = ?", (namespace,))}
+        return (pd.Timestamp(max(days)) if days else None), days
+
+    @_guarded
+    def put_judged(self, namespace: str, date: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO judged VALUES (?, ?)", (namespace, date))
 
     def snapshots(self, namespace: str, segment: str | None = None) -> pd.DataFrame:
         q = ("SELECT date, segment, customers, total, base_customers, base_total FROM snapshots "
