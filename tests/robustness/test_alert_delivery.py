@@ -109,7 +109,8 @@ def test_a_replay_in_a_fresh_run_directory_does_not_resend(hook, tmp_path):
         out.mkdir()
         with MonitorStore(out / "monitor.sqlite") as store:
             disp = _dispatcher(cfg, out, store, persistent=False)
-            assert isinstance(disp.outbox, DeliveryStore)  # delivery state outside the run dir
+            # delivery state outside the run dir (linked to the daily monitor's, session 45)
+            assert isinstance(disp.outbox.main, DeliveryStore)
             decisions.append(
                 monitor.Monitor(cfg.monitor, store, disp, "ns").judge(_row())["decision"]
             )
