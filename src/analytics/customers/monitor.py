@@ -560,6 +560,8 @@ class MonitorResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     # the days of the run the monitor could alert on (``judged_days``): none before its warm-up
     judged: pd.DatetimeIndex = field(default_factory=lambda: pd.DatetimeIndex([]))
+    # alerts of earlier runs this run delivered on retry (their run said "undelivered")
+    delivered_late: int = 0
 
 
 class Monitor:
@@ -849,12 +851,12 @@ def replay(
     store.put_snapshots(
         namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population)
     )
-    if dispatcher is not None:
-        dispatcher.retry_pending(namespace)
+    late = dispatcher.retry_pending(namespace)["sent"] if dispatcher is not None else 0
     sf = repeat_shortfall(orders, end, cfg.shortfall) if cfg.shortfall.enabled else None
     series = _series(store, namespace, cfg, sf)
     res = Monitor(cfg, store, dispatcher, namespace).judge_series(series, days)
     res.judged = judged_days(series, sf, cfg, days)
+    res.delivered_late = late
     return res
 
 
@@ -890,13 +892,13 @@ def daily(
     store.put_snapshots(
         namespace, daily_segment_counts(orders, days, rfm_cfg, cfg.window_days, cfg.population)
     )
-    if dispatcher is not None:
-        dispatcher.retry_pending(namespace)
+    late = dispatcher.retry_pending(namespace)["sent"] if dispatcher is not None else 0
     sf = repeat_shortfall(orders, as_of, cfg.shortfall) if cfg.shortfall.enabled else None
     series = _series(store, namespace, cfg, sf)
     res = Monitor(cfg, store, dispatcher, namespace).judge_series(
         series, pd.DatetimeIndex([as_of])
     )
     res.judged = judged_days(series, sf, cfg, pd.DatetimeIndex([as_of]))
+    res.delivered_late = late
     store.put_judged(namespace, str(as_of.date()))
     return res

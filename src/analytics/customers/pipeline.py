@@ -365,6 +365,9 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
                     for d in ("sent", "already_sent", "cooldown", "ongoing")
                 },
                 "undelivered": len(pending),
+                # earlier runs' undelivered alerts this run's retry delivered (a run that
+                # delivered one said nothing of it; the alert's own run said "undelivered")
+                "delivered_late": mon.delivered_late,
             }
             if not len(mon.judged):
                 sc = cfg.monitor.shortfall

@@ -185,7 +185,9 @@ class _SqliteFile:
     def record_sent(self, sink: str, alert_id: str) -> None:
         with self.conn:
             self.conn.execute(
-                "UPDATE outbox SET status='sent' WHERE alert_id=? AND sink=?", (alert_id, sink)
+                # the error of an earlier attempt is no longer the row's state once it is sent
+                "UPDATE outbox SET status='sent', last_error=NULL WHERE alert_id=? AND sink=?",
+                (alert_id, sink)
             )
 
     @_guarded

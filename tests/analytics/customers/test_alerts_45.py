@@ -88,3 +88,21 @@ def test_a_new_day_before_the_latest_judged_one_is_refused(tmp_path):
         monitor.daily(orders, later, cfg.monitor, cfg.rfm, s, None, "syn")       # again: fine
         monitor.daily(orders, earlier, cfg.monitor, cfg.rfm, s, None, "other")   # other store
         monitor.daily(orders, last, cfg.monitor, cfg.rfm, s, None, "syn")        # onwards
+
+
+def test_a_late_delivery_is_reported_and_its_old_error_cleared(tmp_path):
+    """A run whose retry delivered an earlier run's alert said nothing of it, and the outbox
+    row kept the failed attempt's error beside status 'sent'."""
+    orders, _ = synthetic_store(n_customers=600, days=240, seed=3)
+    cfg = CustomersConfig()
+    last = pd.Timestamp(pd.to_datetime(orders["order_date"]).max()).normalize()
+    with MonitorStore(tmp_path / "d.sqlite") as s:
+        Dispatcher([Recorder(fail=True)], outbox=s).send(_alert("syn"))
+        row = s.conn.execute("SELECT status, last_error FROM outbox").fetchone()
+        assert row == ("pending", "RuntimeError")   # a non-SendError is named by its type
+        rec = Recorder()
+        res = monitor.daily(orders, last, cfg.monitor, cfg.rfm, s, Dispatcher([rec], outbox=s),
+                            "syn")
+        assert res.delivered_late == 1 and rec.sent[0] == "syn:Lapsing:critical:2025-06-17"
+        assert s.conn.execute("SELECT status, last_error FROM outbox WHERE alert_id=?",
+                              ("syn:Lapsing:critical:2025-06-17",)).fetchone() == ("sent", None)
