@@ -423,6 +423,14 @@ class Dispatcher:
         alert = with_key(alert)
         return {sink.name: self._deliver(sink, alert) for sink in self.sinks}
 
+    def pending(self, namespace: str | None = None) -> list[tuple[str, dict[str, Any], int, str]]:
+        """The outbox's undelivered (sink, alert, attempts, last error), of ``namespace``'s
+        store only when given (an alert without one is anyone's, as written before)."""
+        rows = (self._outbox_call("pending", self.outbox.pending) or []
+                ) if self.outbox is not None else []
+        return [r for r in rows
+                if namespace is None or r[1].get("namespace", namespace) == namespace]
+
     def retry_pending(self, namespace: str | None = None) -> dict[str, int]:
         """Re-send what earlier runs did not deliver (failed, or cut off by a crash mid-send);
         returns counts of sent and still pending. With ``namespace``, only that store's alerts:
@@ -432,11 +440,7 @@ class Dispatcher:
         if self.outbox is None:
             return out
         by_name = {s.name: s for s in self.sinks}
-        for sink_name, alert, _attempts, _err in (
-            self._outbox_call("pending", self.outbox.pending) or []
-        ):
-            if namespace is not None and alert.get("namespace", namespace) != namespace:
-                continue
+        for sink_name, alert, _attempts, _err in self.pending(namespace):
             sink = by_name.get(sink_name)
             if sink is None or (sink_name, alert.get("alert_id")) in self._tried:
                 out["pending"] += 1

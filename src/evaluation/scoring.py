@@ -349,9 +349,9 @@ def window_ends(records: list[dict[str, Any]]) -> list[pd.Timestamp]:
     ends = [pd.Timestamp(e["end"]) for e in records]
     try:
         idx = pd.DatetimeIndex(ends)
-    except (TypeError, ValueError):   # mixed offsets: one by one
-        return [whole_day_end(t, given_as_day(e)) for t, e in zip(ends, records, strict=True)]
-    if idx.dtype == object:
+    except (TypeError, ValueError):   # mixed offsets
+        idx = None
+    if idx is None or idx.dtype == object:   # one by one
         return [whole_day_end(t, given_as_day(e)) for t, e in zip(ends, records, strict=True)]
     day = np.fromiter((given_as_day(e) for e in records), bool, len(records))
     whole = day & np.asarray(idx == idx.normalize())

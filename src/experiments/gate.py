@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import GateFailure, InputError
-from shocklab.hashing import sha256_json
 
 from .config import Bootstrap, higher_is_better
 from .drops import drop_for
@@ -260,14 +259,14 @@ def _kind_beside(path: Path) -> str | None:
 def align_baseline(baseline: pd.DataFrame, settings: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """The baseline with each of its settings named by this experiment's ``settings`` (id ->
     overrides) whose overrides are the same once numbers are read alike: ``3`` and ``3.0`` are
-    one setting (``grid._numbers_as_floats``) but hash to two ids, so a baseline written with
+    one setting (``grid.setting_key``) but hash to two ids, so a baseline written with
     the other spelling was silently left out of the comparison. A baseline setting that already
     has this experiment's id keeps it; a table without ``overrides`` is returned as it is."""
-    from .grid import _numbers_as_floats
+    from .grid import setting_key
 
     if "overrides" not in baseline.columns or baseline.empty:
         return baseline
-    by_key = {sha256_json(_numbers_as_floats(o)): sid for sid, o in settings.items()}
+    by_key = {setting_key(o): sid for sid, o in settings.items()}
     have = set(baseline["setting_id"])
     rename: dict[str, str] = {}
     for sid, text in (baseline[["setting_id", "overrides"]].drop_duplicates("setting_id")
@@ -275,7 +274,7 @@ def align_baseline(baseline: pd.DataFrame, settings: dict[str, dict[str, Any]]) 
         if sid in settings or not isinstance(text, str):
             continue
         try:
-            key = sha256_json(_numbers_as_floats(json.loads(text)))
+            key = setting_key(json.loads(text))
         except ValueError:
             continue
         target = by_key.get(key)

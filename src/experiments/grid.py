@@ -56,11 +56,17 @@ def grid_settings(cfg: ExperimentConfig) -> list[Setting]:
         for values in itertools.product(*(cfg.grid[k] for k in keys)):
             overrides = {**base, **dict(zip(keys, values, strict=True))}
             s = make_setting(overrides)
-            same = sha256_json(_numbers_as_floats(overrides))
+            same = setting_key(overrides)
             if same not in seen:  # duplicates in a list would only repeat work
                 seen.add(same)
                 out.append(s)
     return out
+
+
+def setting_key(overrides: dict[str, Any]) -> str:
+    """What makes two settings one: their overrides with numbers read alike (``3`` and ``3.0``),
+    hashed (ids hash the overrides as written, so ``setting_id`` tells them apart)."""
+    return sha256_json(_numbers_as_floats(overrides))
 
 
 def _numbers_as_floats(value: Any) -> Any:

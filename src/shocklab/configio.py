@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError, InputError
-from .yamlio import DuplicateKeyError, load_yaml, safe_load  # noqa: F401 - callers import them here
+from .yamlio import DuplicateKeyError, load_yaml, safe_load, yaml_problem  # noqa: F401 - callers import them here
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("shocklab.configio")
@@ -387,15 +387,6 @@ def set_label(item: str) -> str:
     return f"--set {item!r}"
 
 
-def _yaml_problem(exc: BaseException) -> str:
-    """One phrase for why an override's value is not YAML (duplicate key, unclosed bracket …)."""
-    if isinstance(exc, RecursionError):
-        return "nested too deep"
-    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
-    mark = getattr(exc, "problem_mark", None)
-    return problem + (f" at column {mark.column + 1}" if mark is not None else "")
-
-
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
                     dotted: tuple[DottedPath, ...] = (), merge: bool = False,
                     label: Callable[[str], str] = set_label) -> dict[str, Any]:
@@ -421,8 +412,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None,
         except (yaml.YAMLError, ValueError, RecursionError) as exc:
             if raw.strip()[:1] in ("{", "["):   # meant as a mapping or list: say what is wrong
                 what = "mapping" if raw.strip()[0] == "{" else "list"
-                raise InputError(f"{name}: not a valid YAML {what} ({_yaml_problem(exc)})"
-                                 ) from None
+                why = ("nested too deep" if isinstance(exc, RecursionError)
+                       else "".join(yaml_problem(exc)) if isinstance(exc, yaml.YAMLError)
+                       else str(exc))
+                raise InputError(f"{name}: not a valid YAML {what} ({why})") from None
             value = raw
         parts = _join_dotted_keys(out, _parse_key(key.strip(), label(key.strip())), dotted)
         node: Any = out

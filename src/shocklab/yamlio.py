@@ -57,9 +57,8 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
-def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
     """Where a config file stops being UTF-8: the first bad byte, its line and column."""
-    raw = path.read_bytes()
     before = raw[:exc.start]
     line = before.count(b"\n") + 1
     column = exc.start - (before.rfind(b"\n") + 1) + 1
@@ -67,23 +66,31 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
             "file as UTF-8")
 
 
+def yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
+    """(what is wrong, `` at line L, column C`` or "") of a YAML parse error."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return getattr(exc, "problem", None) or str(exc).strip().splitlines()[0], where
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; an empty file is an empty mapping."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: config file not found") from None
-    except UnicodeDecodeError as exc:   # "cannot read config file (UnicodeDecodeError)" said
-        raise InputError(f"{path}: {_not_utf8(path, exc)}") from None   # neither what nor where
     except (IsADirectoryError, PermissionError) as exc:
         raise InputError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
     try:
+        # universal newlines, as read_text gave the parser
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:   # "cannot read config file (UnicodeDecodeError)" said
+        raise InputError(f"{path}: {_not_utf8(raw, exc)}") from None   # neither what nor where
+    try:
         data = safe_load(text) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem, where = yaml_problem(exc)
         raise InputError(f"{path}: invalid YAML{where}: {problem}") from None
     except RecursionError:   # brackets or indents thousands deep: was exit 3
         raise InputError(f"{path}: invalid YAML: nested too deep for a config") from None

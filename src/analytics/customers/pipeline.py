@@ -332,8 +332,7 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
             )
             mode = "replay"
         if mon is not None:
-            pending = [r for r in (disp.outbox.pending() if disp.outbox is not None else [])
-                       if r[1].get("namespace", ns) == ns]   # this store's only
+            pending = disp.pending(ns)   # this store's only
             mon_summary = {
                 "mode": mode,
                 "namespace": ns,
