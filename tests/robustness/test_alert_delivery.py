@@ -315,3 +315,48 @@ def test_a_webhook_that_is_down_costs_one_line_and_keeps_every_alert_pending(
         again = monitor.Monitor(cfg, store, disp, "ns").judge(rows[0])
         assert again["decision"] == "already_sent"
     assert len(hook.posts) == 3 + len(issued)
+
+
+def test_insights_name_the_sinks_an_issued_alert_still_waits_for(hook, tmp_path):
+    """A daily run whose Slack send failed listed the alert with ``sent_this_run: true`` and
+    nothing else per alert (only the run's ``undelivered`` count): a reader took it for sent.
+    Each listed alert now carries ``undelivered_to``; the run that delivers it lists it empty."""
+    from tests.analytics.customers.customers_synth import synthetic_store
+    from tests.configs import make_config
+
+    from analytics.context import DataSet, RunContext
+    from analytics.customers import pipeline
+
+    orders, _ = synthetic_store(n_customers=1500, days=420, seed=4, churn_share=0.1,
+                                wave=(300, 0.5))
+    ds = DataSet(path=tmp_path / "syn", tables={"orders": orders},
+                 manifest={"scenario": "syn", "seed": 4})
+    customers = {"plots": False, "monitor": {"segments": ["At Risk"],
+                                             "state_path": str(tmp_path / "st.sqlite")},
+                 "alerts": {"slack": {"enabled": True, "retries": 0, "backoff_s": 0.0,
+                                      "timeout_s": 2.0}}}
+
+    def run(day: str, out: str) -> dict:
+        ctx = RunContext(config=make_config(seed=3, customers=customers), data=ds,
+                         out_dir=tmp_path / out)
+        ctx.as_of = day
+        pipeline.run(ctx)
+        return ctx.customers["monitor"]
+
+    # the first day the monitor alerts (a replay on the same state would alert it too)
+    replay = RunContext(config=make_config(seed=3, customers={"plots": False, "monitor": {
+        "segments": ["At Risk"]}}), data=ds, out_dir=tmp_path / "replay")
+    pipeline.run(replay)
+    day = replay.customers["monitor"]["alerts"][0]["date"]
+
+    hook.default = 500
+    first = run(day, "r1")
+    assert first["alerts"] and all(a["sent_this_run"] for a in first["alerts"])
+    assert [a["undelivered_to"] for a in first["alerts"]] == [["slack"]] * len(first["alerts"])
+    assert first["undelivered"] == len(first["alerts"])
+
+    hook.default = 200   # the same day again: the retry delivers, nothing waits
+    again = run(day, "r2")
+    assert again["delivered_late"] == len(first["alerts"]) and again["undelivered"] == 0
+    assert [a["undelivered_to"] for a in again["alerts"]] == [[]] * len(again["alerts"])
+    assert not any(a["sent_this_run"] for a in again["alerts"])

@@ -333,6 +333,10 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
             mode = "replay"
         if mon is not None:
             pending = disp.pending(ns)   # this store's only
+            # per alert, the sinks it still waits for (a failed Slack send: issued, pending)
+            waiting: dict[str, list[str]] = {}
+            for sink_name, alert, _n, _err in pending:
+                waiting.setdefault(alert.get("alert_id", ""), []).append(sink_name)
             mon_summary = {
                 "mode": mode,
                 "namespace": ns,
@@ -357,6 +361,7 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
                             "sent_this_run",  # False: sent by an earlier run (already_sent)
                         )
                     }
+                    | {"undelivered_to": sorted(waiting.get(a["alert_id"], []))}
                     for a in mon.alerts
                 ],
                 "decisions": {
