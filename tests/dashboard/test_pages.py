@@ -754,3 +754,36 @@ def test_the_dashboard_roots_set_empty_are_the_defaults(monkeypatch, tmp_path):
     assert (str(store.reports), str(store.runs)) == ("reports", "runs")
     monkeypatch.setenv("SHOCKLAB_REPORTS", str(tmp_path / "r"))
     assert store_from_env().reports == tmp_path / "r"
+
+
+def test_an_alert_a_sink_failed_to_take_is_shown_as_not_delivered(page, roots, tmp_path,
+                                                                  monkeypatch):
+    """The alerts table lists this run's alerts from its JSONL record, which every alert reaches
+    even when the Slack send failed: a failed send read as delivered. insights.json's
+    ``undelivered_to`` now gives a column and a warning."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "failed")
+    alerts = [{"alert_id": f"sim:At Risk:{sev}:2024-03-0{d}", "date": f"2024-03-0{d}",
+               "segment": "At Risk", "severity": sev, "growth": 0.2, "customers": 120,
+               "reason": "share grew"} for d, sev in ((1, "high"), (4, "critical"))]
+    (reports / "failed" / "customers" / "alerts.jsonl").write_text(
+        "".join(json.dumps(a) + "\n" for a in alerts))
+    f = reports / "failed" / "insights.json"
+    doc = json.loads(f.read_text())
+    doc["customers"]["monitor"]["alerts"] = [
+        {"alert_id": a["alert_id"], "sent_this_run": True,
+         "undelivered_to": ["slack"] if a["severity"] == "critical" else []} for a in alerts]
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("customers", "failed")
+    assert any("1 alert(s) not delivered yet" in w.value for w in at.warning)
+    table = next(d.value for d in at.dataframe if "not delivered to" in d.value.columns)
+    got = dict(zip(table["alert_id"], table["not delivered to"], strict=True))
+    assert got == {alerts[0]["alert_id"]: "", alerts[1]["alert_id"]: "slack"}
+    # every alert delivered: neither the column nor the warning
+    doc["customers"]["monitor"]["alerts"][1]["undelivered_to"] = []
+    f.write_text(json.dumps(doc))
+    at = page("customers", "failed")
+    assert not any("not delivered" in w.value for w in at.warning)
+    assert not any("not delivered to" in d.value.columns for d in at.dataframe)
+    assert any("alert_id" in d.value.columns for d in at.dataframe)

@@ -191,8 +191,17 @@ def render(ctx) -> None:
     alerts = run.alerts()
     if alerts:
         keys = ("date", "segment", "severity", "growth", "customers", "reason", "alert_id")
-        st.dataframe(_in_pct(pd.DataFrame([{k: a.get(k) for k in keys} for a in alerts])),
-                     hide_index=True, width="stretch")
+        rows = pd.DataFrame([{k: a.get(k) for k in keys} for a in alerts])
+        # a Slack send that failed: the alert is issued (cooldown) and waits in the outbox; the
+        # table of this run's alerts read as delivered (insights.json names the sinks it waits for)
+        waiting = _waiting(run)
+        if any(waiting.get(str(a)) for a in rows["alert_id"]):
+            rows.insert(len(rows.columns) - 1, "not delivered to",
+                        [", ".join(waiting.get(str(a), [])) for a in rows["alert_id"]])
+            n = sum(bool(waiting.get(str(a))) for a in rows["alert_id"])
+            st.warning(f"{n} alert(s) not delivered yet (a sink failed): the next run retries them "
+                       "(`customers.monitor.undelivered` in insights.json)")
+        st.dataframe(_in_pct(rows), hide_index=True, width="stretch")
     else:
         # a monitor that judged no day (a few weeks of data: all warm-up) says so: its silence is
         # not "no churn"
@@ -231,6 +240,14 @@ def render(ctx) -> None:
         "filter."
     )
     paginate(al[acols], key="cu_actions")
+
+
+def _waiting(run) -> dict[str, list[str]]:
+    """alert_id -> the sinks the alert still waits for, from insights.json's monitor alerts."""
+    mon = ((run.insights() or {}).get("customers") or {}).get("monitor") or {}
+    listed = mon.get("alerts") if isinstance(mon, dict) else None
+    return {str(a.get("alert_id")): [str(s) for s in a.get("undelivered_to") or []]
+            for a in listed or [] if isinstance(a, dict)}
 
 
 def _money(v) -> str:
