@@ -618,8 +618,18 @@ class Run:
         return self.csv("detections.csv")
 
     def alerts(self) -> list[dict] | None:
-        return _usable(_cached(self.file("customers/alerts.jsonl"), "jsonl", _read_jsonl,
+        """This run's alerts as its JSONL sink recorded them (every issued alert, each with
+        ``undelivered_to``: the sinks it still waits for, from insights.json — a failed Slack
+        send reaches the JSONL record all the same)."""
+        rows = _usable(_cached(self.file("customers/alerts.jsonl"), "jsonl", _read_jsonl,
                                self.root))
+        if not rows:
+            return rows
+        mon = ((self.insights() or {}).get("customers") or {}).get("monitor") or {}
+        listed = mon.get("alerts") if isinstance(mon, dict) else None
+        waiting = {str(a.get("alert_id")): [str(s) for s in a.get("undelivered_to") or []]
+                   for a in listed or [] if isinstance(a, dict)}
+        return [{**a, "undelivered_to": waiting.get(str(a.get("alert_id")), [])} for a in rows]
 
     # derived views
     @property

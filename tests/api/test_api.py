@@ -1009,3 +1009,25 @@ def _wait_while_running(c, status_url: str) -> None:
     deadline = time.monotonic() + 60  # a bound on waiting, not a speed assertion
     while c.get(status_url).json()["state"] == "running" and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def test_monitor_alerts_name_the_sinks_they_still_wait_for(roots, tmp_path):
+    """``monitor_alerts`` came from the run's JSONL record, which every issued alert reaches even
+    when its Slack send failed: an API client read it as delivered. Each now carries
+    ``undelivered_to`` (insights.json's, [] when every sink has it)."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "failed")
+    run = reports / "failed"
+    alerts = [{"alert_id": f"sim:At Risk:{sev}:2024-03-0{d}", "date": f"2024-03-0{d}",
+               "segment": "At Risk", "severity": sev} for d, sev in ((1, "high"), (4, "critical"))]
+    (run / "customers" / "alerts.jsonl").write_text("".join(json.dumps(a) + "\n" for a in alerts))
+    doc = json.loads((run / "insights.json").read_text())
+    doc["customers"]["monitor"]["alerts"] = [
+        {"alert_id": a["alert_id"], "undelivered_to": ["slack"] if d else []}
+        for d, a in enumerate(alerts)]
+    (run / "insights.json").write_text(json.dumps(doc))
+    with TestClient(create_app(Settings(reports=reports, runs=roots.runs)),
+                    raise_server_exceptions=False) as c:
+        got = c.get("/runs/failed/customers/segments").json()["monitor_alerts"]
+    assert [(a["alert_id"], a["undelivered_to"]) for a in got] == [
+        (alerts[0]["alert_id"], []), (alerts[1]["alert_id"], ["slack"])]

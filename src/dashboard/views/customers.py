@@ -194,11 +194,10 @@ def render(ctx) -> None:
         rows = pd.DataFrame([{k: a.get(k) for k in keys} for a in alerts])
         # a Slack send that failed: the alert is issued (cooldown) and waits in the outbox; the
         # table of this run's alerts read as delivered (insights.json names the sinks it waits for)
-        waiting = _waiting(run)
-        if any(waiting.get(str(a)) for a in rows["alert_id"]):
-            rows.insert(len(rows.columns) - 1, "not delivered to",
-                        [", ".join(waiting.get(str(a), [])) for a in rows["alert_id"]])
-            n = sum(bool(waiting.get(str(a))) for a in rows["alert_id"])
+        waiting = [", ".join(a.get("undelivered_to") or []) for a in alerts]
+        if any(waiting):
+            rows.insert(len(rows.columns) - 1, "not delivered to", waiting)
+            n = sum(map(bool, waiting))
             st.warning(f"{n} alert(s) not delivered yet (a sink failed): the next run retries them "
                        "(`customers.monitor.undelivered` in insights.json)")
         st.dataframe(_in_pct(rows), hide_index=True, width="stretch")
@@ -240,14 +239,6 @@ def render(ctx) -> None:
         "filter."
     )
     paginate(al[acols], key="cu_actions")
-
-
-def _waiting(run) -> dict[str, list[str]]:
-    """alert_id -> the sinks the alert still waits for, from insights.json's monitor alerts."""
-    mon = ((run.insights() or {}).get("customers") or {}).get("monitor") or {}
-    listed = mon.get("alerts") if isinstance(mon, dict) else None
-    return {str(a.get("alert_id")): [str(s) for s in a.get("undelivered_to") or []]
-            for a in listed or [] if isinstance(a, dict)}
 
 
 def _money(v) -> str:
