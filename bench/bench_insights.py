@@ -2,9 +2,10 @@
 """Insight quality over run directories (prints, never asserts): type accuracy of the episodes'
 diagnosis, root cause and magnitude error (in the event's scope, and overall) pooled over every
 matched event (all and per injected type), grounding mismatches, and the sizes of insights.json /
-insights.md / the brief.
+insights.md / the brief. ``--misreads`` also lists what each type was read as when misread and
+every root-cause miss (the slice the event acted on against the one the episode named).
 
-    python bench/bench_insights.py RUN_DIR [RUN_DIR ...]
+    python bench/bench_insights.py RUN_DIR [RUN_DIR ...] [--misreads]
 
 Each RUN_DIR is a run_analysis.py output of simulated data (scorecard.json holds the insight
 scores). Report held-out worlds only, e.g. the random-world test seeds::
@@ -25,7 +26,7 @@ import argparse
 import json
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,8 @@ def _agg(rows: list[dict]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--misreads", action="store_true",
+                    help="list type confusions and root-cause misses per event")
     args = ap.parse_args()
     missing = [r for r in args.runs if not (r / "insights.json").is_file()
                or not (r / "insights.md").is_file()]
@@ -75,9 +78,8 @@ def main() -> int:
         )
         card = run / "scorecard.json"
         if card.is_file():
-            rows += (json.loads(card.read_text(encoding="utf-8")).get("insights") or {}).get(
-                "per_event", []
-            )
+            rows += [{**r, "run": run.name} for r in (json.loads(card.read_text(
+                encoding="utf-8")).get("insights") or {}).get("per_event", [])]
     if rows:
         print(f"\nALL   {_agg(rows)}")
         by_type: dict[str, list[dict]] = defaultdict(list)
@@ -85,8 +87,27 @@ def main() -> int:
             by_type[str(r["type"])].append(r)
         for t, rs in sorted(by_type.items()):
             print(f"  {t:16s} {_agg(rs)}")
+    if args.misreads and rows:
+        _misreads(rows)
     print(f"\ngrounding mismatches: {mismatches}")
     return 0
+
+
+def _misreads(rows: list[dict]) -> None:
+    """Type confusions (true type -> read as, counts) and root-cause misses, one line each."""
+    confused: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        if r["type_ok"] is False:
+            confused[str(r["type"])][str(r["diagnosis"])] += 1
+    print("\nmisread types (true -> read as):")
+    for t, c in sorted(confused.items()):
+        print(f"  {t:16s} " + ", ".join(f"{k} {n}" for k, n in c.most_common()))
+    print("\nroot-cause misses (run event type: acted on -> named):")
+    for r in rows:
+        if r["root_cause_ok"] is False:
+            named = "/".join(r["top_driver"]) if r["top_driver"] else "none (broad)"
+            print(f"  {r['run']} {r['event_id']} {r['type']}: "
+                  f"{'/'.join(r['expected_driver'])} -> {named}")
 
 
 if __name__ == "__main__":

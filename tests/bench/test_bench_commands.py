@@ -87,6 +87,21 @@ def test_bench_insights_scores_a_run_against_its_truth(roots):
     assert _figure(rf"grounding mismatches: ({NUM})", out) == 0
 
 
+def test_bench_insights_lists_the_misreads_of_the_scorecard(roots):
+    rows = json.loads((roots.reports / "sim" / "scorecard.json").read_text())["insights"][
+        "per_event"]
+    out = _bench("bench_insights.py", str(roots.reports / "sim"), "--misreads")
+    types, causes = out[out.index("misread types"):out.index("grounding mismatches: ")].split(
+        "root-cause misses")
+    wrong = [r for r in rows if r["type_ok"] is False]
+    for r in wrong:   # each misread type on its line, with what it was read as
+        line = next(x for x in types.splitlines() if x.strip().startswith(r["type"] + " "))
+        assert r["diagnosis"] in line, (r, line)
+    assert len(types.strip().splitlines()) == 1 + len({r["type"] for r in wrong})
+    misses = [r for r in rows if r["root_cause_ok"] is False]
+    assert len(causes.strip().splitlines()) == 1 + len(misses)   # the header, one line each
+
+
 def test_bench_insights_refuses_a_path_that_is_not_a_run(roots, tmp_path):
     # `bench_insights.py /tmp/r/s*` also caught each run's .log file: a NotADirectoryError traceback
     log = tmp_path / "s1.log"
