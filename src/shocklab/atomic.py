@@ -341,6 +341,15 @@ def exclusive_output(target: str | Path) -> Iterator[Path]:
         yield target
 
 
+@contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold ``path``'s writer lock (waiting up to ``SHOCKLAB_LOCK_TIMEOUT``) for a
+    read-check-write sequence on a state file that two processes may run at once."""
+    path = Path(path)
+    with _target_lock(path.parent, path.name):
+        yield
+
+
 def _siblings(target: Path, kind: str) -> list[Path]:
     prefix = f".{target.name}.{kind}-"
     try:

@@ -871,7 +871,13 @@ def daily(
 ) -> MonitorResult:
     """Run the monitor for one day: refresh the snapshots it needs (the window and baseline before
     ``as_of``, from orders up to each day), then judge ``as_of`` only."""
-    as_of = pd.Timestamp(as_of).normalize()
+    with store.exclusive():   # the check below and the judging are one step
+        return _daily(orders, pd.Timestamp(as_of).normalize(), cfg, rfm_cfg, store, dispatcher,
+                      namespace)
+
+
+def _daily(orders: pd.DataFrame, as_of: pd.Timestamp, cfg: MonitorConfig, rfm_cfg: RfmConfig,
+           store: MonitorStore, dispatcher: Dispatcher | None, namespace: str) -> MonitorResult:
     last, seen = store.judged_days(namespace)
     if last is not None and as_of < last and str(as_of.date()) not in seen:
         # its cooldown and incidents look only at earlier days: a new day judged after a later

@@ -19,16 +19,18 @@ as if the process had never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from shocklab.atomic import file_lock
 from shocklab.errors import InputError
 
 from ..alerts import idempotency_key
@@ -222,6 +224,17 @@ class MonitorStore(_SqliteFile):
 
     what = "monitor state file"
     migrations = MIGRATIONS
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One daily run at a time on this file: its check of the judged days and its judging
+        are one step (two ``--as-of`` runs started together both judged, and one alerted again
+        what the other had; audit 2026-12-05). A second run waits, then sees the first's days."""
+        if self.path == ":memory:":
+            yield
+            return
+        with file_lock(self.path):
+            yield
 
     # -- snapshots ---------------------------------------------------------------------------
     def put_snapshots(self, namespace: str, snaps: pd.DataFrame) -> None:
