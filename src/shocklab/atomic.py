@@ -12,8 +12,10 @@ Guarantees (README "Reliability"):
   of racing.
 * The swap is recoverable: the previous version is moved aside to ``.<name>.old-<pid>`` before the
   new one is renamed in. If the process dies between the two renames, the next writer of the same
-  target (under the lock) puts the previous version back first; stale ``.<name>.tmp-*`` and
-  ``.<name>.old-*`` siblings left by killed runs are removed then too.
+  target (under the lock) puts the previous version back first; stale ``.<name>.tmp-*``,
+  ``.<name>.old-*`` and ``.<name>.trash-*`` siblings left by killed runs are removed then too. A
+  replaced version is renamed to ``.<name>.trash-*`` before it is deleted, so a copy half deleted
+  by a kill is never the one restored.
 * A failed write removes the directories it created for a new nested ``--out``, if still empty.
 
 Size (~520 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
@@ -375,7 +377,7 @@ def recover(target: str | Path) -> bool:
         )
         olds = olds[:-1]
         restored = True
-    for p in olds + _siblings(target, "tmp"):
+    for p in olds + _siblings(target, "tmp") + _siblings(target, "trash"):
         log.info("%s: removing stale %s", target, p.name)
         _remove(p)
     return restored
@@ -476,7 +478,7 @@ def atomic_dir(
                         "deletes, what is not an earlier %s)", target, was, old,
                         KIND_NAMES.get(kind or "", "output of this kind"))
         elif old is not None:
-            _remove(old)
+            _discard(old, target)
 
 
 def _missing(directory: Path) -> list[Path]:
@@ -501,6 +503,19 @@ def _unmade_on_failure(made: list[Path]) -> Iterator[None]:
     except BaseException:
         _unmake(made)
         raise
+
+
+def _discard(old: Path, target: Path) -> None:
+    """Delete the replaced version: first renamed to ``.NAME.trash-…`` (one rename), then removed.
+    A copy half deleted under its ``.old-`` name (a kill during the removal) was restored by a
+    later run as the output when the target had gone meanwhile (audit 2026-12-05: 36 of 37
+    files); ``recover`` restores only ``.old-`` copies, which are whole, and removes ``trash``."""
+    trash = target.parent / f".{target.name}.trash-{os.getpid()}-{secrets.token_hex(6)}"
+    try:
+        _rename(old, trash)
+    except OSError:
+        trash = old   # cannot rename (vanished, or a filesystem refusing it): remove in place
+    _remove(trash)
 
 
 def _remove(path: Path) -> None:

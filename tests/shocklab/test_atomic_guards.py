@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 
 import pytest
 
@@ -214,3 +215,34 @@ def test_an_unwritable_output_location_is_bad_input(tmp_path, monkeypatch):
     monkeypatch.setattr(atomic.os, "access", lambda p, mode: not mode & os.W_OK)
     with pytest.raises(InputError, match="output location is not writable"):
         validate_out(tmp_path / "new" / "out")
+
+
+def test_a_copy_half_deleted_by_a_kill_is_never_restored(tmp_path, monkeypatch):
+    """After the swap the replaced version is deleted; a kill in the middle of that left a copy
+    missing files under its ``.old-`` name, and a later run — the output removed meanwhile —
+    restored it as the output (audit 2026-12-05: 36 of 37 files, a run directory that looked
+    complete). It is renamed out of the restorable names first."""
+    target = tmp_path / "out"
+    for version in ("first", "second"):
+        with atomic.atomic_dir(target) as d:
+            (d / "a.txt").write_text(version)
+            (d / "b.txt").write_text(version)
+    real = atomic._remove
+
+    def killed(path):   # SIGINT after the first file of the replaced copy went
+        if path.is_dir() and (path / "a.txt").exists():
+            (path / "a.txt").unlink()
+            raise KeyboardInterrupt
+        real(path)
+
+    monkeypatch.setattr(atomic, "_remove", killed)
+    with pytest.raises(KeyboardInterrupt), atomic.atomic_dir(target) as d:
+        (d / "a.txt").write_text("third")
+        (d / "b.txt").write_text("third")
+    monkeypatch.setattr(atomic, "_remove", real)
+    assert (target / "a.txt").read_text() == "third"       # the swap had committed
+    left = [p.name for p in tmp_path.iterdir() if p.name != "out"]
+    assert left and not any(".old-" in n for n in left), left
+    shutil.rmtree(target)                                    # a user's clean-up
+    assert recover(target) is False and not target.exists()  # nothing half-deleted comes back
+    assert list(tmp_path.iterdir()) == []                    # and the leftover is removed
