@@ -18,7 +18,7 @@ Guarantees (README "Reliability"):
   by a kill is never the one restored.
 * A failed write removes the directories it created for a new nested ``--out``, if still empty.
 
-Size (~520 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
+Size (~560 lines, one module on purpose): the lock, the swap, its recovery and the checks of what
 may be replaced are one protocol, and each relies on the others' invariants (what a directory is,
 data set, run, experiment or a user's folder, is read by ``shocklab.outkind``).
 """
