@@ -787,3 +787,27 @@ def test_an_alert_a_sink_failed_to_take_is_shown_as_not_delivered(page, roots, t
     assert not any("not delivered" in w.value for w in at.warning)
     assert not any("not delivered to" in d.value.columns for d in at.dataframe)
     assert any("alert_id" in d.value.columns for d in at.dataframe)
+
+
+def test_a_rerun_day_shows_the_alerts_an_earlier_run_issued(page, roots, tmp_path, monkeypatch):
+    """A re-run of a day already judged (or of one whose first run was killed after it alerted)
+    sends nothing and writes no alerts.jsonl: the page said "No alerts sent." for a day with a
+    critical alert. The day's alerts from insights.json are shown, named as an earlier run's."""
+    reports = tmp_path / "reports"
+    shutil.copytree(roots.reports / "sim", reports / "rerun")
+    (reports / "rerun" / "customers" / "alerts.jsonl").unlink(missing_ok=True)
+    f = reports / "rerun" / "insights.json"
+    doc = json.loads(f.read_text())
+    doc["customers"]["monitor"]["alerts"] = [
+        {"alert_id": "sim:Lapsing:critical:2024-03-04", "date": "2024-03-04",
+         "segment": "Lapsing", "severity": "critical", "growth": 0.25, "sent_this_run": False,
+         "undelivered_to": []}]
+    f.write_text(json.dumps(doc))
+    monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
+    at = page("customers", "rerun")
+    texts = _texts(at)
+    assert "No alerts sent by this run; 1 alert(s) of the judged days were issued by an earlier " \
+           "run:" in texts and "No alerts sent." not in texts
+    table = next(d.value for d in at.dataframe if "alert_id" in d.value.columns)
+    assert table["alert_id"].tolist() == ["sim:Lapsing:critical:2024-03-04"]
+    assert table["28-day growth %"].tolist() == [25.0]

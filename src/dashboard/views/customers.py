@@ -202,11 +202,23 @@ def render(ctx) -> None:
                        "(`customers.monitor.undelivered` in insights.json)")
         st.dataframe(_in_pct(rows), hide_index=True, width="stretch")
     else:
-        # a monitor that judged no day (a few weeks of data: all warm-up) says so: its silence is
-        # not "no churn"
         mon = ((run.insights() or {}).get("customers") or {}).get("monitor") or {}
-        note = mon.get("note") if isinstance(mon, dict) else None
-        st.caption("No alerts sent" + (f" — {note}." if isinstance(note, str) else "."))
+        earlier = [a for a in (mon.get("alerts") or []) if isinstance(a, dict)] \
+            if isinstance(mon, dict) else []
+        if earlier:
+            # a re-run of a day already judged (or one whose first run was killed before its
+            # directory was written) sends nothing and has no alerts.jsonl, but the day's alerts
+            # stand: "No alerts sent" read as a quiet day
+            st.caption(f"No alerts sent by this run; {len(earlier)} alert(s) of the judged days "
+                       "were issued by an earlier run:")
+            keys = ("date", "segment", "severity", "growth", "alert_id")
+            st.dataframe(_in_pct(pd.DataFrame([{k: a.get(k) for k in keys} for a in earlier])),
+                         hide_index=True, width="stretch")
+        else:
+            # a monitor that judged no day (a few weeks of data: all warm-up) says so: its
+            # silence is not "no churn"
+            note = mon.get("note") if isinstance(mon, dict) else None
+            st.caption("No alerts sent" + (f" — {note}." if isinstance(note, str) else "."))
 
     st.subheader("Action list")
     if "action" not in table:  # actions.csv is absent or unreadable: the warning above names it
