@@ -80,7 +80,8 @@ NON_NEGATIVE = {"orders": ("items", "units", "gross_revenue", "discount", "net_r
                 "products": ("unit_price", "unit_cost")}
 MAX_ABS = 1e12
 # the command line's remedy for data that no longer matches its manifest (the API names its own)
-VERIFY_REMEDY = "regenerate it, or pass --no-verify to analyse it anyway"
+VERIFY_REMEDY = ("regenerate it (if generate_data.py is writing it now, wait for it and run "
+                 "again), or pass --no-verify to analyse it anyway")
 
 
 def in_ns_range(dates: pd.Series) -> pd.Series:
