@@ -61,11 +61,23 @@ def shocklab_serve(reports: Path, runs: Path, base: Path, wait_s: float = 60,
     """A ``shocklab serve`` process over ``reports`` and ``runs`` (cwd and logs under ``base``;
     ``args``: more flags, e.g. ``--allow-analysis``), answering ``/health``: its base URL;
     stopped on exit. Fails the test when it never answers."""
+    with shocklab_server(reports, runs, base, wait_s, args) as (_, url):
+        yield url
+
+
+@contextmanager
+def shocklab_server(reports: Path, runs: Path, base: Path, wait_s: float = 60,
+                    args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                    ) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``shocklab_serve``'s server as (its process, its base URL), for a test that signals it;
+    ``env``: more environment variables (a ``PYTHONPATH`` goes before the checkout's)."""
     import pytest
 
     root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
-               SHOCKLAB_LOG_DIR=str(base / "logs"))
+    extra = dict(env or {})
+    path = [p for p in (extra.pop("PYTHONPATH", ""), str(root / "src"), str(root)) if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path),
+               SHOCKLAB_LOG_DIR=str(base / "logs"), **extra)
 
     def launch(port: int) -> subprocess.Popen:
         return subprocess.Popen(
@@ -86,7 +98,7 @@ def shocklab_serve(reports: Path, runs: Path, base: Path, wait_s: float = 60,
     except (RuntimeError, TimeoutError) as e:
         pytest.fail(f"shocklab serve: {e}")
     try:
-        yield url
+        yield proc, url
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=VERSION,
         description="Runs (scorecards, incidents, insights, KPIs, forecast, customers) and "
         "experiments written by run_analysis.py and run_experiment.py.",
+        lifespan=jobs.lifespan,  # its shutdown stops the running analyses (api/jobs.py)
     )
     app.state.settings, app.state.store, app.state.jobs = s, store, jobs
 

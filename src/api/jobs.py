@@ -5,16 +5,28 @@ The run id is computed up front with the same functions the CLI uses (data manif
 effective config), so the client gets it immediately; the subprocess writes ``<reports>/<run id>``
 atomically, exactly as the CLI does. A subprocess keeps a crash of the analysis away from the
 server and lets the OS reclaim its memory.
+
+Stopping the server stops its analyses (``JobManager.stop``, from the app's lifespan shutdown and
+from ``shocklab serve`` on its way out): each runs in a session of its own, so its forked worker
+is in its process group; the group gets SIGTERM (the analysis removes its temporary directory, as
+the command line's does), then SIGKILL if it is still there after ``STOP_GRACE`` seconds. Such a
+job's run is not written. Before, SIGTERM to the server left the analysis running as an orphan: it
+wrote the run later, while a restarted server knew nothing of it and accepted the same request
+again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import reduce
@@ -32,6 +44,8 @@ SERVER_KEYS = ("customers.alerts.jsonl_path", "customers.monitor.state_path",
                "customers.alerts.slack.url_env")
 # what an API user can do with a data set that no longer matches its manifest (a request has no
 # --no-verify): said by the 422 of POST /runs and by a job that found it edited after the 202
+STOP_GRACE = 10.0   # seconds a stopped analysis has to end after SIGTERM, before SIGKILL
+STOPPED = "the analysis was stopped with the server; its run was not written"
 API_REMEDY = ("regenerate the data set (generate_data.py), or analyse it as it is from the "
               "command line (run_analysis.py --data DIR --no-verify): POST /runs always verifies")
 
@@ -118,6 +132,8 @@ class Job:
     finished: str | None = None
     exit_code: int | None = None
     error: str | None = None
+    proc: subprocess.Popen | None = field(default=None, repr=False)  # while it runs
+    stopped: bool = False   # ended by JobManager.stop
 
 
 class JobManager:
@@ -136,6 +152,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._busy: dict[Path, str] = {}  # data dir -> run id of the analysis running on it
         self._lock = threading.Lock()
+        self._closed = False  # stopped: a job not started yet never starts
 
     def plan(self, data: Path, detectors: list[str] | None, overrides: list[str]) -> str:
         """The run id the CLI will use for these inputs; InputError on bad data or config."""
@@ -207,19 +224,31 @@ class JobManager:
     def _run(self, job: Job) -> None:
         try:
             self.reports.mkdir(parents=True, exist_ok=True)
-            proc = subprocess.run(job.argv, cwd=ROOT, capture_output=True, text=True, check=False)
+            with self._lock:   # stop() sees every process started, or this one never starts
+                job.stopped = self._closed
+                if not job.stopped:   # a session of its own: stop() ends its worker with it
+                    job.proc = subprocess.Popen(
+                        job.argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        text=True, start_new_session=True)
+            if job.proc is None:
+                job.state, job.error = "failed", STOPPED
+                return
+            proc = job.proc
+            _, stderr = proc.communicate()
             job.exit_code = proc.returncode
             job.state = "succeeded" if proc.returncode == 0 else "failed"
-            if proc.returncode < 0:  # "exit code -9" said nothing: killed (out of memory?)
+            if job.stopped and proc.returncode != 0:   # (0: it had written its run by then)
+                job.error = STOPPED
+            elif proc.returncode < 0:  # "exit code -9" said nothing: killed (out of memory?)
                 job.error = f"the analysis was killed by {_signal_name(-proc.returncode)}"
             elif proc.returncode != 0:
-                lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+                lines = [ln for ln in stderr.splitlines() if ln.strip()]
                 from analytics.loading import VERIFY_REMEDY
                 job.error = (lines[-1][:500] if lines else f"exit code {proc.returncode}"
                              ).replace(str(job.data), job.sent).replace(VERIFY_REMEDY, API_REMEDY)
             if proc.returncode != 0:   # a killed job is in the server's log too
                 log.warning("analysis %s failed (exit %s): %s", job.run_id, proc.returncode,
-                            proc.stderr[-2000:] or job.error)
+                            stderr[-2000:] or job.error)
         except Exception as exc:  # noqa: BLE001 - the job must end in a state, whatever happened
             job.state, job.error = "failed", f"could not run the analysis: {type(exc).__name__}"
             log.exception("analysis %s could not run", job.run_id)
@@ -227,3 +256,56 @@ class JobManager:
             job.finished = _now()
             with self._lock:
                 self._busy.pop(job.data, None)
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """End every running analysis and its workers (the server is stopping): SIGTERM to each
+        job's process group, SIGKILL to those still there after ``grace`` seconds. Idempotent;
+        no job starts after it."""
+        with self._lock:
+            self._closed = True
+            groups = [j.proc.pid for j in self._jobs.values()
+                      if j.proc is not None and j.state == "running"]
+            for j in self._jobs.values():
+                if j.proc is not None and j.state == "running":
+                    j.stopped = True
+        if not groups:
+            return
+        log.warning("stopping %d running analysis job(s) with the server", len(groups))
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+            groups = [g for g in groups if _signal_group(g, sig)]
+            deadline = time.monotonic() + wait
+            while groups and time.monotonic() < deadline:
+                time.sleep(0.05)
+                groups = [g for g in groups if _signal_group(g, 0)]
+            if not groups:
+                return
+        log.error("analysis process groups %s still there after SIGKILL", groups)
+
+    @asynccontextmanager
+    async def lifespan(self, app: object) -> AsyncIterator[None]:
+        """The FastAPI app's lifespan: a normal shutdown stops the running analyses."""
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self.stop)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to the process group ``pgid`` (0: only look); False once no process of it is
+    left running (a zombie nobody reaps yet is not; a group's id is not reused while one of its
+    processes is alive)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):   # gone, or no longer ours (setuid): leave it
+        return False
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for d in proc.iterdir():
+        try:
+            state, _, pgrp = (d / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):   # not a process, or ended meanwhile
+            continue
+        if pgrp == str(pgid) and state not in ("Z", "X"):
+            return True
+    return False

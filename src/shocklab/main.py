@@ -220,12 +220,16 @@ def _serve(argv: list[str]) -> int:
         allow_analysis=args.allow_analysis,
         data_roots=[Path(d) for d in (args.data_root or ["data"])],
     )
+    app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info"))
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="info"))
     print(f"API on {url(args.host, args.port)} (docs: /docs; reports: {args.reports}, "
           f"runs: {args.runs})", flush=True)
-    with sock:
-        server.run(sockets=[sock])
+    try:
+        with sock:
+            server.run(sockets=[sock])
+    finally:   # the lifespan's shutdown did it, unless a second Ctrl-C forced the exit: its
+        app.state.jobs.stop()   # analyses (and their workers) never outlive the server
     return 0
 
 

@@ -4,6 +4,7 @@ tests/api/test_api.py let pass (audit-mutcli)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 
@@ -110,3 +111,97 @@ def test_the_analysis_gets_the_requests_detectors_and_overrides(tmp_path):
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--set"] == [
         "seed=3", "consensus.min_votes=1"]
     assert "--quiet" in argv
+
+
+FORKS = """
+    import os, pathlib, signal, sys, time
+    pids = pathlib.Path({pids!r})
+    if os.fork() == 0:   # a worker that ignores SIGTERM: only the SIGKILL after the grace ends it
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    (pids / str(os.getpid())).write_text("")
+    while True:
+        time.sleep(0.05)
+"""
+
+
+def _two_pids(pids, job) -> list[int]:
+    import time
+
+    from tests.procs import alive
+
+    deadline = time.monotonic() + 60
+    while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline and job.state == "running":
+        time.sleep(0.05)
+    found = [int(p.name) for p in pids.iterdir()]
+    assert len(found) == 2 and all(alive(p) for p in found), (found, job)
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux /proc")
+def test_stop_ends_each_running_analysis_with_its_workers_and_starts_none(tmp_path):
+    """Stopping the server left its analysis (and the analysis' forked worker) running as an
+    orphan that wrote its run later. stop(): SIGTERM to the job's process group, SIGKILL to what
+    is left after the grace; a job whose thread had not started its process yet never starts."""
+    import signal
+    import threading
+
+    from tests.procs import alive, all_ended
+
+    from api.jobs import STOPPED
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = tmp_path / "forks.py"
+    script.write_text(textwrap.dedent(FORKS.format(pids=str(pids))))
+    jobs = JobManager(tmp_path / "reports", python=sys.executable, script=script)
+    data = tmp_path / "data"
+    data.mkdir()
+    job = jobs.start(data, "run-a", None, [])
+    found = _two_pids(pids, job)
+    try:
+        jobs.stop(grace=1.0)
+        assert all_ended(found), [p for p in found if alive(p)]
+        for t in threading.enumerate():
+            if t.name == "analysis-run-a":
+                t.join(60)
+        assert (job.state, job.error) == ("failed", STOPPED)
+        late = jobs.start(tmp_path, "run-b", None, [])   # after the stop: never started
+        for t in threading.enumerate():
+            if t.name == "analysis-run-b":
+                t.join(60)
+        assert (late.state, late.error, late.proc) == ("failed", STOPPED, None)
+        assert len(list(pids.iterdir())) == 2
+    finally:
+        for p in found:
+            if alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux /proc")
+def test_the_apps_shutdown_stops_its_running_analyses(tmp_path):
+    """A normal shutdown of the app (its lifespan's end: uvicorn's, a TestClient's) stops the
+    analyses it started, as ``JobManager.stop`` does."""
+    import signal
+
+    from fastapi.testclient import TestClient
+    from tests.procs import alive, all_ended
+
+    from api.app import Settings, create_app
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = tmp_path / "forks.py"
+    script.write_text(textwrap.dedent(FORKS.format(pids=str(pids))))
+    app = create_app(Settings(reports=tmp_path / "reports", runs=tmp_path / "runs",
+                              allow_analysis=True, data_roots=[tmp_path]))
+    jobs = app.state.jobs
+    jobs.python, jobs.script = sys.executable, script
+    found: list[int] = []
+    try:
+        with TestClient(app):
+            found = _two_pids(pids, jobs.start(tmp_path, "run-a", None, []))
+        assert all_ended(found), [p for p in found if alive(p)]
+    finally:
+        for p in found:
+            if alive(p):
+                os.kill(p, signal.SIGKILL)
