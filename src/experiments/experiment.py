@@ -46,6 +46,8 @@ class Outcome:
     results: pd.DataFrame
     leaderboard: pd.DataFrame
     labels: dict[str, str] = field(default_factory=dict)   # setting_id -> "threshold=3.0, …"
+    # the cells the leaderboard is over: a split's test seeds (None: every cell of ``results``)
+    reported: pd.DataFrame | None = None
     gate: list[gating.GateResult] = field(default_factory=list)
     detectability: pd.DataFrame | None = None
     mde: pd.DataFrame | None = None
@@ -306,7 +308,7 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
         )
     atomic_write_text(out_dir / "leaderboard.csv", board.to_csv(index=False))
     outcome = Outcome(
-        out_dir, results, board, labels=setting_labels(settings)
+        out_dir, results, board, labels=setting_labels(settings), reported=reported
     )
 
     if cfg.kind == "detectability":
@@ -424,8 +426,11 @@ def summary_lines(outcome: Outcome, rank_metric: str, top: int = 5) -> list[str]
     if not board.empty and mean in board.columns:
         for _, row in board.head(top).iterrows():
             desc = outcome.labels.get(row["setting_id"], row["setting_id"])
-            # the seeds with a value (a seed without events has no recall): not the cells run
-            n = _valued(res, row["setting_id"], rank_metric)
+            # the seeds with a value (a seed without events has no recall): not the cells run,
+            # and of a split the test seeds only, which the leaderboard's n_seeds counts (the
+            # train seeds' cells made "over 3 of 2 seeds")
+            n = _valued(res if outcome.reported is None else outcome.reported,
+                        row["setting_id"], rank_metric)
             over = (f"{n} seeds" if n == row["n_seeds"]
                     else f"{n} of {row['n_seeds']} seeds (the others have no value)")
             lines.append(f"  #{row['rank']} {desc}: {rank_metric} {row[mean]:.3f} "

@@ -90,3 +90,22 @@ def test_a_gate_that_cannot_be_evaluated_leaves_no_earlier_verdict(write_experim
     with pytest.raises(InputError, match="not in the results"):
         run(exp, tmp_path / "out", checks=[parse_check("consensus.nosuch>=0.5")], **kw)
     assert not (tmp_path / "out" / "gate.json").exists()
+
+
+def test_the_summary_line_counts_the_test_seeds_the_leaderboard_is_over(write_experiment,
+                                                                         tmp_path):
+    """A 1-train + 2-test run printed "over 3 of 2 seeds (the others have no value)": the line
+    counted the train seed's cell beside the leaderboard's test seeds (n_seeds). A test seed
+    without a value is still said (the train seed's value does not hide it)."""
+    from experiments.experiment import summary_lines
+
+    exp = load_experiment(_split_file(write_experiment, train=[1], test=[10, 11]))
+    out = run(exp, tmp_path / "out", cell_fn=fake_cell, progress=False, plots=False,
+              executor="serial")
+    assert out.leaderboard["n_seeds"].tolist() == [2]
+    assert out.results["consensus.recall"].notna().all()
+    line = summary_lines(out, "consensus.recall")[1]
+    assert line.startswith("  #1 ") and line.endswith(" over 2 seeds"), line
+    out.reported.loc[out.reported["seed"] == 11, "consensus.recall"] = float("nan")
+    line = summary_lines(out, "consensus.recall")[1]
+    assert line.endswith(" over 1 of 2 seeds (the others have no value)"), line
