@@ -49,6 +49,8 @@ EXPERIMENT_FILES: dict[str, str] = {
     "experiment.json": "the experiment's config",
     "leaderboard.csv": "settings ranked, mean and interval per metric over seeds",
     "results.parquet": "one row per (setting, seed) cell",
+    "leaderboard_train.csv": "the leaderboard over the train seeds (a train/test split)",
+    "summary.csv": "every metric's mean and interval over the test seeds (a train/test split)",
     "gate.json": "gate verdict (only with gate checks)",
     "detectability.csv": "recall vs shock size (detectability experiments)",
     "mde.csv": "minimum detectable effect (detectability experiments)",
@@ -936,10 +938,28 @@ class Experiment:
     def has(self, rel: str) -> bool:
         return (self.path / rel).is_file()
 
+    def expected(self) -> list[str]:
+        """The files this experiment writes, as its experiment.json says (run_experiment.py's
+        ``written``): config, results and leaderboard always; of a train/test split the train
+        leaderboard (train seeds run) and summary.csv (test seeds run); gate.json with gate
+        checks; the detectability tables of that kind. (A gate from ``--baseline`` alone is in
+        no config: its gate.json is not expected.)"""
+        cfg = self.config()
+        split = cfg.get("split") if isinstance(cfg.get("split"), dict) else None
+        run = split.get("run", "both") if split else None
+        gate = cfg.get("gate") if isinstance(cfg.get("gate"), dict) else {}
+        written = {"leaderboard_train.csv": split is not None and run != "test",
+                   "summary.csv": split is not None and run != "train",
+                   "gate.json": bool(gate.get("checks")),
+                   "detectability.csv": self.kind == "detectability",
+                   "mde.csv": self.kind == "detectability"}
+        return [r for r in EXPERIMENT_FILES if written.get(r, True)]
+
     def missing(self) -> list[str]:
-        """Expected files that are absent; one present but unparseable is in ``unreadable``."""
-        optional = {"gate.json", "detectability.csv", "mde.csv"}
-        return [r for r in EXPERIMENT_FILES if r not in optional and not self.has(r)]
+        """Expected files (``expected``) that are absent: a rerun killed while it rewrote its
+        tables lacks all of them (only leaderboard.csv was named); one present but unparseable
+        is in ``unreadable``."""
+        return [r for r in self.expected() if not self.has(r)]
 
     def _parsed(self, rel: str) -> Any:
         """The file parsed (cached): None when absent, an ``_Unreadable`` when it cannot be."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from runstore import RunStore
 
 
@@ -117,3 +119,31 @@ def test_the_parsed_file_cache_is_bounded_by_memory_not_only_by_count(tmp_path, 
     big = st._cached(paths[0], "csv", pd.read_csv)
     assert list(st._CACHE) and [k[0] for k in st._CACHE] == [str(paths[0])]
     assert st._cached(paths[0], "csv", pd.read_csv) is big  # the newest stays whatever its size
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"kind": "sweep"}, []),
+    ({"kind": "sweep", "split": {"train": [1], "test": [2], "run": "both"}},
+     ["leaderboard_train.csv", "summary.csv"]),
+    ({"kind": "sweep", "split": {"train": [1], "test": [2], "run": "test"}}, ["summary.csv"]),
+    ({"kind": "sweep", "split": {"train": [1], "test": [2], "run": "train"}},
+     ["leaderboard_train.csv"]),
+    ({"kind": "sweep", "gate": {"checks": ["consensus.recall>=0.5"]}}, ["gate.json"]),
+    ({"kind": "sweep", "gate": {"checks": []}}, []),
+    ({"kind": "detectability"}, ["detectability.csv", "mde.csv"]),
+])
+def test_an_experiment_names_every_table_its_config_writes_when_missing(tmp_path, config,
+                                                                         expected):
+    """Only leaderboard.csv was ever named: a split's leaderboard_train.csv and summary.csv, a
+    gate's verdict and a detectability experiment's tables were absent without a word."""
+    import json
+
+    d = tmp_path / "runs" / "e"
+    d.mkdir(parents=True)
+    (d / "experiment.json").write_text(json.dumps({"name": "e", "kind": config["kind"],
+                                                   "config": {"name": "e", **config}}))
+    exp = RunStore(tmp_path / "reports", tmp_path / "runs").experiment("e")
+    assert exp.missing() == ["leaderboard.csv", "results.parquet", *expected]
+    for name in ["leaderboard.csv", "results.parquet", *expected]:
+        (d / name).write_text("")
+    assert exp.missing() == []

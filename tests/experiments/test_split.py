@@ -109,3 +109,36 @@ def test_the_summary_line_counts_the_test_seeds_the_leaderboard_is_over(write_ex
     out.reported.loc[out.reported["seed"] == 11, "consensus.recall"] = float("nan")
     line = summary_lines(out, "consensus.recall")[1]
     assert line.endswith(" over 1 of 2 seeds (the others have no value)"), line
+
+
+def test_a_rerun_killed_while_writing_its_tables_has_each_of_them_named_missing(
+        write_experiment, tmp_path, monkeypatch):
+    """A rerun of a split experiment killed while it rewrote its tables was left without
+    leaderboard.csv, summary.csv and leaderboard_train.csv, but GET /experiments (and the
+    dashboard) named only leaderboard.csv as missing."""
+    from fastapi.testclient import TestClient
+
+    import experiments.experiment as experiment
+    from api.app import Settings, create_app
+
+    exp = load_experiment(_split_file(write_experiment, train=[1], test=[10, 11]))
+    runs = tmp_path / "runs"
+    kw = {"cell_fn": fake_cell, "progress": False, "plots": False, "executor": "serial"}
+    run(exp, runs / "t", **kw)
+    written = experiment.atomic_write_text
+
+    def killed(path, text, *a, **k):
+        if path.name == "leaderboard_train.csv":   # the first table this run writes
+            raise KeyboardInterrupt
+        return written(path, text, *a, **k)
+
+    monkeypatch.setattr(experiment, "atomic_write_text", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(exp, runs / "t", **kw)
+    tables = ["leaderboard.csv", "leaderboard_train.csv", "summary.csv"]
+    assert [n for n in tables if (runs / "t" / n).exists()] == []
+    with TestClient(create_app(Settings(reports=tmp_path / "reports", runs=runs))) as c:
+        listed = c.get("/experiments").json()
+        one = c.get("/experiments/t").json()
+    assert [e["missing"] for e in listed] == [tables], listed
+    assert one["missing"] == tables, one
