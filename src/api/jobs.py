@@ -246,7 +246,10 @@ class JobManager:
                 from analytics.loading import VERIFY_REMEDY
                 job.error = (lines[-1][:500] if lines else f"exit code {proc.returncode}"
                              ).replace(str(job.data), job.sent).replace(VERIFY_REMEDY, API_REMEDY)
-            if proc.returncode != 0:   # a killed job is in the server's log too
+            if job.error == STOPPED:   # not a failure of the analysis: no stderr to show
+                log.warning("analysis %s stopped with the server (exit %s); its run was not "
+                            "written", job.run_id, proc.returncode)
+            elif proc.returncode != 0:   # a killed job is in the server's log too
                 log.warning("analysis %s failed (exit %s): %s", job.run_id, proc.returncode,
                             stderr[-2000:] or job.error)
         except Exception as exc:  # noqa: BLE001 - the job must end in a state, whatever happened
@@ -263,11 +266,11 @@ class JobManager:
         no job starts after it."""
         with self._lock:
             self._closed = True
-            groups = [j.proc.pid for j in self._jobs.values()
-                      if j.proc is not None and j.state == "running"]
-            for j in self._jobs.values():
-                if j.proc is not None and j.state == "running":
-                    j.stopped = True
+            running = [j for j in self._jobs.values() if j.proc is not None
+                       and j.state == "running"]
+            for j in running:
+                j.stopped = True
+            groups = [j.proc.pid for j in running]
         if not groups:
             return
         log.warning("stopping %d running analysis job(s) with the server", len(groups))
