@@ -101,7 +101,7 @@ class ConsensusConfig(_Strict):
     mute_calendar: bool = Field(
         True,
         description="drop consensus days that are in the observable marketing "
-        "calendar (planned campaigns, holidays)",
+        "calendar (planned campaigns, holidays) on the series the day's scope concerns",
     )
     suppress: str | None = Field(
         "1d",

@@ -235,6 +235,34 @@ class Votes:
             out[..., :-k] |= a[..., k:]
         return out
 
+    def muted(self, mute: Iterable[pd.Timestamp] | pd.DataFrame) -> np.ndarray:
+        """[series, period] (or [1, period] for plain dates): where no consensus period may be.
+
+        A calendar frame mutes a planned day only on the series its scope concerns, the rule
+        the detectors' own muting follows (``detectors.base.calendar_mask``): a one-channel
+        campaign muted every series of the store that day, so an outage on another channel
+        that day was dropped (audit 2026-12-05: a paid_search revenue incident on an email
+        campaign's day)."""
+        if isinstance(mute, pd.DataFrame):
+            from .detectors.base import calendar_mask
+
+            out = np.zeros((len(self.series), len(self.grid)), dtype=bool)
+            if not len(mute) or not len(self.grid) or not len(self.series):
+                return out
+            days = pd.DatetimeIndex(pd.to_datetime(mute["date"])).normalize().unique()
+            t = np.flatnonzero(self.grid.normalize().isin(days))
+            if not len(t):
+                return out
+            keys = pd.DataFrame(self.series, columns=["kpi", "dimension", "segment"])
+            rows = keys.loc[keys.index.repeat(len(t))].reset_index(drop=True)
+            rows["date"] = np.tile(self.grid[t].to_numpy(), len(keys))
+            out[:, t] = calendar_mask(rows, mute).reshape(len(keys), len(t))
+            return out
+        out = np.zeros((1, len(self.grid)), dtype=bool)
+        idx = self.grid.get_indexer(pd.DatetimeIndex(list(mute))) if mute else np.array([], int)
+        out[0, idx[idx >= 0]] = True
+        return out
+
     def incidents(
         self,
         voters: list[str],
@@ -242,7 +270,7 @@ class Votes:
         required: Iterable[str] = (),
         tolerance: int = 0,
         merge_gap: int = 1,
-        mute_dates: Iterable[pd.Timestamp] = (),
+        mute_dates: Iterable[pd.Timestamp] | pd.DataFrame = (),
         n_total: int | None = None,
         families: dict[str, str] | None = None,
         vote_threshold: float | None = None,
@@ -252,6 +280,10 @@ class Votes:
         combine_tolerance: int | None = None,
     ) -> list[Incident]:
         """Incidents of ``voters`` under the rule (see module docstring); deterministic order.
+
+        ``mute_dates``: days on which no consensus period starts — every series' (dates), or a
+        marketing calendar (``date``, optional ``scope``) muting only the series its scope
+        concerns (``muted``).
 
         ``combine_threshold``: vote on combined evidence instead of counting votes (``min_votes``
         and ``required`` are then not used): a period is a consensus period where a voter flagged
@@ -275,13 +307,7 @@ class Votes:
         n_total = n_total or len(fam_names)
         vi = [self.detectors.index(v) for v in voters]
         req = [voters.index(r) for r in required if r in voters]
-        muted = np.zeros(len(self.grid), dtype=bool)
-        mute = (
-            self.grid.get_indexer(pd.DatetimeIndex(list(mute_dates)))
-            if mute_dates
-            else np.array([], int)
-        )
-        muted[mute[mute >= 0]] = True
+        muted = self.muted(mute_dates)
         out: list[Incident] = []
         for direction, raw_all in (("up", self.up), ("down", self.down)):
             raw = raw_all[vi]                               # [voter, series, period]
@@ -306,7 +332,7 @@ class Votes:
             if solo_threshold is not None:
                 sc = self.score[vi] if direction == "up" else -self.score[vi]
                 ok |= (raw & (np.nan_to_num(sc, nan=-np.inf) >= solo_threshold)).any(axis=0)
-            ok &= ~muted[None, :]
+            ok &= ~muted
             for s in np.flatnonzero(ok.any(axis=1)):
                 pos = np.flatnonzero(ok[s])
                 breaks = np.flatnonzero(np.diff(pos) - 1 > merge_gap)
@@ -387,7 +413,7 @@ def build_incidents(
     required: Iterable[str] = (),
     tolerance: int = 0,
     merge_gap: int = 1,
-    mute_dates: Iterable[pd.Timestamp] = (),
+    mute_dates: Iterable[pd.Timestamp] | pd.DataFrame = (),
     n_total: int | None = None,
     families: dict[str, str] | None = None,
     vote_threshold: float | None = None,
@@ -404,7 +430,7 @@ def build_incidents(
         required,
         tolerance,
         merge_gap,
-        list(mute_dates),
+        mute_dates if isinstance(mute_dates, pd.DataFrame) else list(mute_dates),
         n_total,
         families,
         vote_threshold,

@@ -232,15 +232,13 @@ def voters(ctx: RunContext) -> list[str]:
     return [n for n in cfg.voting_detectors() if ctx.detector_status.get(n, {}).get("ok")]
 
 
-def _calendar_days(ctx: RunContext) -> list[pd.Timestamp]:
+def _calendar(ctx: RunContext) -> pd.DataFrame:
+    """The planned days the consensus mutes, with their scopes: a day mutes only the series its
+    scope concerns (``consensus.Votes.muted``; the detectors' rule, ``calendar_mask``)."""
     cal = ctx.data.tables.get("marketing_calendar")
     if cal is None or cal.empty:
-        return []
-    days = pd.DatetimeIndex(cal["date"].unique())
-    if ctx.data.source == "kpis":  # a --kpis --calendar file at any step: every period of the day
-        grid = pd.DatetimeIndex(ctx.kpis_daily["date"].unique())
-        return list(grid[grid.normalize().isin(days.normalize())])
-    return list(days)
+        return pd.DataFrame({"date": pd.DatetimeIndex([])})
+    return cal
 
 
 def stage_consensus(ctx: RunContext) -> None:
@@ -279,7 +277,7 @@ def stage_consensus(ctx: RunContext) -> None:
         log.warning("consensus.required: %s did not vote in this run (off, failed or not a "
                     "voter; voters: %s): not required", ", ".join(absent),
                     ", ".join(main_vs) or "none")
-    mute = _calendar_days(ctx)
+    mute = _calendar(ctx)
     fams = {n: cfg.detectors[n].type for n in main_vs}
     ctx.suppressed_incidents = []
     ctx.incidents = cons.consensus_incidents(votes, main_vs, cfg.consensus, mute, families=fams,

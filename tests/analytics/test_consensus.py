@@ -359,3 +359,24 @@ def test_votes_of_a_row_mask_equal_votes_of_the_rows_and_nanmean0_is_numpys():
             warnings.simplefilter("ignore", RuntimeWarning)   # an all-NaN column
             want = np.nanmean(a, axis=0)
         assert np.array_equal(_nanmean0(a.copy()), want, equal_nan=True)
+
+
+def test_a_scoped_campaign_day_mutes_only_the_series_it_concerns():
+    """The consensus muted a planned day on every series whatever the calendar row's scope: an
+    email campaign's day dropped a paid_search incident the voters (which mute by scope) had
+    flagged (audit 2026-12-05). A calendar frame mutes as the detectors do."""
+    day = DAY0 + pd.Timedelta(days=5)
+    det = pd.concat([votes({"a": {5: 4.0}, "b": {5: 4.0}}, segment=seg)
+                     for seg in ("email", "paid_search")] +
+                    [votes({"a": {5: 4.0}, "b": {5: 4.0}})])          # the store (overall)
+    cfg = ConsensusConfig(min_votes=2, mute_calendar=True)
+    cal = pd.DataFrame({"date": [day], "name": ["spring_email"], "kind": ["campaign"],
+                        "scope": ["channel=email"]})
+    kept = consensus_incidents(Votes(det), ["a", "b"], cfg, mute_dates=cal)
+    assert [(i.dimension, i.segment) for i in kept] == [("channel", "paid_search")]
+    store_wide = cal.assign(scope="all")
+    assert consensus_incidents(Votes(det), ["a", "b"], cfg, mute_dates=store_wide) == []
+    off = cfg.model_copy(update={"mute_calendar": False})
+    assert len(consensus_incidents(Votes(det), ["a", "b"], off, mute_dates=cal)) == 3
+    # plain dates still mute every series (callers without a calendar's scopes)
+    assert consensus_incidents(Votes(det), ["a", "b"], cfg, mute_dates=[day]) == []
