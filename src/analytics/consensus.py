@@ -235,34 +235,6 @@ class Votes:
             out[..., :-k] |= a[..., k:]
         return out
 
-    def muted(self, mute: Iterable[pd.Timestamp] | pd.DataFrame) -> np.ndarray:
-        """[series, period] (or [1, period] for plain dates): where no consensus period may be.
-
-        A calendar frame mutes a planned day only on the series its scope concerns, the rule
-        the detectors' own muting follows (``detectors.base.calendar_mask``): a one-channel
-        campaign muted every series of the store that day, so an outage on another channel
-        that day was dropped (audit 2026-12-05: a paid_search revenue incident on an email
-        campaign's day)."""
-        if isinstance(mute, pd.DataFrame):
-            from .detectors.base import calendar_mask
-
-            out = np.zeros((len(self.series), len(self.grid)), dtype=bool)
-            if not len(mute) or not len(self.grid) or not len(self.series):
-                return out
-            days = pd.DatetimeIndex(pd.to_datetime(mute["date"])).normalize().unique()
-            t = np.flatnonzero(self.grid.normalize().isin(days))
-            if not len(t):
-                return out
-            keys = pd.DataFrame(self.series, columns=["kpi", "dimension", "segment"])
-            rows = keys.loc[keys.index.repeat(len(t))].reset_index(drop=True)
-            rows["date"] = np.tile(self.grid[t].to_numpy(), len(keys))
-            out[:, t] = calendar_mask(rows, mute).reshape(len(keys), len(t))
-            return out
-        out = np.zeros((1, len(self.grid)), dtype=bool)
-        idx = self.grid.get_indexer(pd.DatetimeIndex(list(mute))) if mute else np.array([], int)
-        out[0, idx[idx >= 0]] = True
-        return out
-
     def incidents(
         self,
         voters: list[str],
@@ -281,9 +253,7 @@ class Votes:
     ) -> list[Incident]:
         """Incidents of ``voters`` under the rule (see module docstring); deterministic order.
 
-        ``mute_dates``: days on which no consensus period starts — every series' (dates), or a
-        marketing calendar (``date``, optional ``scope``) muting only the series its scope
-        concerns (``muted``).
+        ``mute_dates``: planned days, on every series (dates) or by scope (a marketing calendar).
 
         ``combine_threshold``: vote on combined evidence instead of counting votes (``min_votes``
         and ``required`` are then not used): a period is a consensus period where a voter flagged
@@ -307,7 +277,9 @@ class Votes:
         n_total = n_total or len(fam_names)
         vi = [self.detectors.index(v) for v in voters]
         req = [voters.index(r) for r in required if r in voters]
-        muted = self.muted(mute_dates)
+        from .detectors.base import mute_grid  # [series, period] or [1, period]
+
+        muted = mute_grid(self.series, self.grid, mute_dates)
         out: list[Incident] = []
         for direction, raw_all in (("up", self.up), ("down", self.down)):
             raw = raw_all[vi]                               # [voter, series, period]

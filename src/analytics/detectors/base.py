@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -437,6 +438,29 @@ def scope_pairs(scope: str) -> list[tuple[str, str]]:
         elif pairs:
             pairs[-1][1] += "," + part
     return [(d, v) for d, v in pairs]
+
+
+def mute_grid(series: list[tuple[str, str, str]], grid: pd.DatetimeIndex,
+              mute: Iterable[pd.Timestamp] | pd.DataFrame) -> np.ndarray:
+    """Where the consensus mutes: plain dates on every series ([1, period]); a marketing
+    calendar by scope, ``calendar_mask`` for each (kpi, dimension, segment) of ``series`` ×
+    period of ``grid`` ([series, period]). A one-channel campaign muted every series of the
+    store that day, so an outage on another channel that day was dropped (audit 2026-12-05)."""
+    if not isinstance(mute, pd.DataFrame):
+        out = np.zeros((1, len(grid)), dtype=bool)
+        idx = grid.get_indexer(pd.DatetimeIndex(list(mute))) if mute else np.array([], int)
+        out[0, idx[idx >= 0]] = True
+        return out
+    out = np.zeros((len(series), len(grid)), dtype=bool)
+    days = pd.DatetimeIndex(pd.to_datetime(mute["date"])).normalize().unique()
+    t = np.flatnonzero(grid.normalize().isin(days)) if len(series) else np.array([], int)
+    if not len(t):
+        return out
+    keys = pd.DataFrame(series, columns=["kpi", "dimension", "segment"])
+    rows = keys.loc[keys.index.repeat(len(t))].reset_index(drop=True)
+    rows["date"] = np.tile(grid[t].to_numpy(), len(keys))
+    out[:, t] = calendar_mask(rows, mute).reshape(len(keys), len(t))
+    return out
 
 
 def calendar_mask(series: pd.DataFrame, calendar: pd.DataFrame | None) -> np.ndarray:
