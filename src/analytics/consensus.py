@@ -483,7 +483,7 @@ def consensus_incidents(
         from .detectors.calibrate import threshold_for
 
         ppd = votes.ppd   # periods_per_day of the grid, once per Votes
-        if getattr(cfg, "vote_sensitivity", None) is not None:
+        if getattr(cfg, "vote_sensitivity", None) is not None and not combine:  # vote rule's
             vt = threshold_for(cfg.vote_sensitivity, ppd)
         if getattr(cfg, "solo_sensitivity", None) is not None:
             st = threshold_for(cfg.solo_sensitivity, ppd)

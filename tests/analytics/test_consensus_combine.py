@@ -103,3 +103,24 @@ def test_kpis_input_keeps_the_vote_rule():
     cfg = load_analysis_config(None, ["consensus.combine=stouffer"])
     assert cfg.consensus.combine == "stouffer"
     assert external_profile(cfg, 300.0).consensus.combine == "vote"
+
+
+def test_vote_sensitivity_does_not_act_under_the_combined_rule():
+    """``vote_sensitivity`` is the vote rule's knob; under ``combine: stouffer`` it still widened
+    the votes each incident was built from: the same incidents, with other detectors, level,
+    confidence and magnitude (settings audit 2026-12-05)."""
+    det = votes({"rz": {5: 3.9}, "isf": {}})
+    _set(det, "isf", 0, 0.1)
+    _set(det, "isf", 7, 2.9)
+    comb = ConsensusConfig(min_votes=2, tolerance_days=2, solo_sensitivity=0.003,
+                           combine="stouffer", combine_sensitivity=0.05, combine_rho=0.4)
+    assert threshold_for(3.0, 1) < 2.9   # the knob would count the forest's 2.9 as a vote
+    plain = consensus_incidents(det, ["rz", "isf"], comb)
+    widened = consensus_incidents(det, ["rz", "isf"],
+                                  comb.model_copy(update={"vote_sensitivity": 3.0}))
+    assert spans(widened) == spans(plain) == [(5, 5, "up", ["rz"], "single")]
+    assert widened == plain
+    # the vote rule's levels still read it
+    vote = comb.model_copy(update={"combine": "vote", "vote_sensitivity": 3.0})
+    assert spans(consensus_incidents(det, ["rz", "isf"], vote)) == [
+        (5, 5, "up", ["isf", "rz"], "pairwise")]
