@@ -116,6 +116,16 @@ class DetectorConfig(BaseModel):
         return out
 
 
+def check_min_periods(cfg: Any) -> None:
+    """``min_periods`` ("no score before this many days") counted inside the trailing ``window``:
+    more than ``window`` never comes together, so every score was 0 (count_likelihood,
+    product_watch's orders), exit 0 and the consensus short of that detector's votes."""
+    if cfg.min_periods > cfg.window:
+        raise ValueError(f"min_periods ({cfg.min_periods}) exceeds window ({cfg.window}): a score "
+                         "needs min_periods days within the trailing window, so there would "
+                         "never be one (raise window or lower min_periods)")
+
+
 class WalkForwardConfig(DetectorConfig):
     """Settings of detectors that fit a model: walk-forward (causal) or in-sample."""
 

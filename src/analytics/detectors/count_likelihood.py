@@ -59,10 +59,17 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 from scipy.special import gammainc, gammaincc, gammaln, ndtr, ndtri, pdtr, pdtrc, xlogy
 
-from .base import Detector, DetectorConfig, DetectorInput, calendar_mask, register
+from .base import (
+    Detector,
+    DetectorConfig,
+    DetectorInput,
+    calendar_mask,
+    check_min_periods,
+    register,
+)
 from .baseline import (
     ExpectedConfig,
     Level,
@@ -85,7 +92,9 @@ TRIM = 20.0  # residuals with (r/μ)² beyond TRIM × the model (|z| > 4.5) are 
 class CountLikelihoodConfig(DetectorConfig):
     type: Literal["count_likelihood"] = "count_likelihood"
     window: int = Field(28, ge=7, le=10_000, description="trailing days of the robust level")
-    min_periods: int = Field(14, ge=3, le=10_000, description="no score before this many")
+    min_periods: int = Field(
+        14, ge=3, le=10_000, description="no score before this many days (at most `window`)"
+    )
     weekday_weeks: int = Field(
         12, ge=2, le=520, description="expected.weekday own_median: weeks behind the factor"
     )
@@ -137,6 +146,11 @@ class CountLikelihoodConfig(DetectorConfig):
         },
         description="calibration of a window's scores (default: calibration); fitted likewise",
     )
+
+    @model_validator(mode="after")
+    def _min_periods_within_window(self) -> CountLikelihoodConfig:
+        check_min_periods(self)
+        return self
 
 def _family(kpi: str, has_orders: bool, has_sessions: bool) -> str:
     if kpi in COUNT_KPIS:

@@ -51,11 +51,11 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shocklab.catalogue import PRODUCT_DIMENSION
 
-from .base import Detector, DetectorConfig, DetectorInput, register
+from .base import Detector, DetectorConfig, DetectorInput, check_min_periods, register
 from .calibrate import CalibrationConfig, Wide, rolling, shift
 from .count_likelihood import _signed, nbinom_terms
 
@@ -74,7 +74,9 @@ class ProductWatchConfig(DetectorConfig):
         "series: a store's knob of 0.1 over 300 products would be ~120 false alerts a year)",
     )
     window: int = Field(28, ge=7, le=10_000, description="days of the trailing share and price")
-    min_periods: int = Field(14, ge=3, le=10_000, description="no score before this many days")
+    min_periods: int = Field(
+        14, ge=3, le=10_000, description="no score before this many days (at most `window`)"
+    )
     windows: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(
         default_factory=lambda: [3, 7],
         description="orders: sums over these many days besides 1 (a stockout of several days "
@@ -98,6 +100,11 @@ class ProductWatchConfig(DetectorConfig):
         default_factory=lambda: CalibrationConfig(prior=100_000, tail_df=None),
         description="scores of a known null: kept as they are (the prior pins the scale at 1)",
     )
+
+    @model_validator(mode="after")
+    def _min_periods_within_window(self) -> ProductWatchConfig:
+        check_min_periods(self)
+        return self
 
 
 @register
