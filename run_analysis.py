@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     # run in Arrow's threads, mostly outside the GIL); its errors surface where it is used
     ahead = None if args.kpis or args.transactions else _read_ahead(args.data, args.verify)
     from analytics.config import load_analysis_config
+    from analytics.config_checks import check_store_names
     from analytics.context import RunContext
     from analytics.outputs import write_outputs
     from analytics.pipeline import data_hash, require_voters, run_id, select_detectors
@@ -380,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.detectors is not None and not names:
         raise InputError("--detectors: give at least one name")
     cfg = select_detectors(cfg, names, truth is not None)
+    if not args.kpis:   # a --kpis file's series have its own dimension and KPI names
+        check_store_names(cfg)
     if not names:   # '--detectors oracle' (named) runs the oracle alone; without gates, exit 0
         require_voters(cfg)
     if gate and truth is None:

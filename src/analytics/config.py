@@ -19,6 +19,7 @@ from shocklab.catalogue import DIMENSIONS, KPI_NAMES
 from shocklab.configio import CONFIG_DIR, first_repeat, layered, load_config, load_yaml, validate
 from shocklab.errors import InputError
 
+from .config_checks import check_detector_lists
 from .consensus import parse_duration
 from .customers.config import CustomersConfig
 from .detectors import REGISTRY
@@ -364,13 +365,7 @@ class AnalysisConfig(_Strict):
                     raise ValueError(
                         f"slice_kpis.{dim}: {k!r} is not an analysed KPI ({', '.join(self.kpis)})"
                     )
-        for name, det in self.detectors.items():
-            for k in det.kpis or []:
-                if k not in self.kpis:
-                    raise ValueError(
-                        f"detectors.{name}.kpis: {k!r} is not an analysed KPI "
-                        f"({', '.join(self.kpis)})"
-                    )
+        check_detector_lists(self.kpis, self.detectors)
         for name in self.consensus.required:
             if name not in self.detectors:
                 raise ValueError(

@@ -31,3 +31,69 @@ def test_min_periods_beyond_the_window_is_refused(name, override, mp, window):
 def test_min_periods_equal_to_the_window_is_accepted(name):
     cfg = load_analysis_config(None, [f"detectors.{name}.window=14"])
     assert cfg.detectors[name].window == cfg.detectors[name].min_periods == 14
+
+
+@pytest.mark.parametrize("override, message", [
+    ("detectors.product_watch.dimensions=[channel]",
+     "detectors.product_watch.dimensions: 'channel' is not a dimension the product watcher "
+     "judges (product, category, overall)"),
+    ("detectors.product_watch.kpis=[revenue]",
+     "detectors.product_watch.kpis: 'revenue' is not a series the product watcher judges "
+     "(orders, price)"),
+    ("detectors.rolling_zscore.window_calibration.5.tail_gain=2",
+     "detectors.rolling_zscore.window_calibration.5: 5 is not one of its windows (3, 7)"),
+])
+def test_a_detector_list_naming_what_it_never_sees_is_refused(override, message):
+    assert message in _refused(override)
+
+
+@pytest.mark.parametrize("override", [
+    "detectors.product_watch.kpis=[price]",          # one of the two series it watches
+    "detectors.product_watch.dimensions=[overall]",  # the store's list-price index
+    "dimensions=[overall]",             # prophet_residual (off) keeps its [overall, channel]
+    "detectors.rolling_zscore.windows=[3]",          # the shipped 7-day calibration may stay
+    "detectors.rolling_zscore.dimensions=[overal]",  # --kpis input: any dimension name
+    "detectors.rolling_zscore.log_kpis=[latency_ms]",
+])
+def test_legitimate_detector_lists_are_accepted(override):
+    load_analysis_config(None, [override])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("detectors.rolling_zscore.dimensions=[foo]",
+     "detectors.rolling_zscore.dimensions: 'foo' is not an analysed dimension (`dimensions`) "
+     "(overall, channel, country, category, product): the detector would watch nothing there"),
+    ("detectors.count_likelihood.dimensions=[channel_country]",   # a dimension, not analysed
+     "detectors.count_likelihood.dimensions: 'channel_country' is not an analysed dimension"),
+    ("detectors.rolling_zscore.log_kpis=[foo]",
+     "detectors.rolling_zscore.log_kpis: 'foo' is not a KPI (sessions"),
+])
+def test_on_store_data_a_name_no_series_has_is_refused(override, message):
+    from analytics.config_checks import check_store_names
+
+    cfg = load_analysis_config(None, [override])
+    with pytest.raises(InputError) as exc:
+        check_store_names(cfg)
+    assert message in str(exc.value)
+    check_store_names(load_analysis_config(None, [override, "detectors.rolling_zscore.enabled="
+                                                  "false", "detectors.count_likelihood.enabled="
+                                                  "false"]))   # switched off: not checked
+
+
+def test_product_watch_on_the_overall_dimension_judges_only_the_price_index():
+    import numpy as np
+    import pandas as pd
+
+    from analytics.detectors import REGISTRY
+    from analytics.detectors.base import DetectorInput
+
+    dates = pd.date_range("2024-01-01", periods=60, freq="D")
+    rng = np.random.default_rng(0)
+    rows = [pd.DataFrame({"date": dates, "kpi": kpi, "dimension": "overall", "segment": "all",
+                          "value": base + rng.normal(0, 0.01 * base, len(dates))})
+            for kpi, base in (("revenue", 1000.0), ("orders", 50.0), ("price", 1.0))]
+    cls = REGISTRY["product_watch"]
+    det = cls(cls.config_class(dimensions=["overall"]), name="pw")
+    out = det.detect(DetectorInput(series=pd.concat(rows, ignore_index=True),
+                                   price_indexes=True))
+    assert set(out["kpi"]) == {"price"}   # not the store's revenue and orders as products

@@ -31,6 +31,7 @@ def test_a_window_out_of_bounds_is_refused_naming_it(override, where):
 
 def test_windows_in_bounds_still_load():
     cfg = load_analysis_config(None, ["detectors.oracle.windows=[1, 10000]",
+                                      "detectors.rolling_zscore.windows=[3, 7, 14]",
                                       "detectors.rolling_zscore.window_calibration.14.tail_gain=1.3"])
     assert cfg.detectors["oracle"].windows == [1, 10000]
     assert cfg.detectors["rolling_zscore"].window_calibration[14].tail_gain == 1.3

@@ -73,19 +73,28 @@ def test_a_consensus_key_the_kpis_profile_replaces_is_warned_about(analyse, tmp_
 def test_a_detector_restricted_to_nothing_watched_is_warned_about(analyse, tiny_world, tmp_path):
     """`detectors.rolling_zscore.dimensions: [overal]` (a typo) passed validation (on --kpis
     input any dimension name may exist) and the detector scored no series: ok in run.json, no
-    word, one voter fewer. Now one warning names the setting, the value and what is watched."""
+    word, one voter fewer. On store data it is exit 2 naming the setting (session 46: the store's
+    dimensions are known); on --kpis input one warning names the setting, the value and what is
+    watched."""
     import json
 
-    out = tmp_path / "d"
-    r = analyse("--data", str(tiny_world), "--out", str(out), "--set",
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "d"), "--set",
                 "detectors.rolling_zscore.dimensions=[overal, channel]")
+    assert r.returncode == 2, r.stderr
+    err = [ln for ln in r.stderr.splitlines() if "detectors.rolling_zscore.dimensions" in ln]
+    assert len(err) == 1 and "'overal' is not an analysed dimension" in err[0], r.stderr
+    assert not (tmp_path / "d").exists()
+    f = _kpis_file(tmp_path)
+    out = tmp_path / "k"
+    r = analyse("--kpis", str(f), "--out", str(out), "--set",
+                "detectors.rolling_zscore.dimensions=[overal, overall]")
     assert r.returncode == 0, r.stderr
     warn = [ln for ln in r.stderr.splitlines() if "detectors.rolling_zscore.dimensions" in ln]
     assert len(warn) == 1 and "'overal' matches no watched series" in warn[0], r.stderr
-    assert "channel" in warn[0].split("watched dimensions:")[1]
+    assert "overall" in warn[0].split("watched dimensions:")[1]
     status = json.loads((out / "run.json").read_text())["detector_status"]["rolling_zscore"]
     assert any("'overal'" in w for w in status["warnings"])
-    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "e"))
+    r = analyse("--kpis", str(f), "--out", str(tmp_path / "e"))
     assert "matches no watched series" not in r.stderr
 
 

@@ -70,10 +70,12 @@ class DetectorConfig(BaseModel):
     )
     direction: Literal["both", "up", "down"] = "both"
     kpis: list[str] | None = Field(
-        None, description="restrict to these KPIs (default: all analysed KPIs)"
+        None, description="restrict to these KPIs (default: all analysed KPIs; product_watch: "
+        "its own series orders, price)"
     )
     dimensions: list[str] | None = Field(
-        None, description="restrict to these dimensions (default: all analysed)"
+        None, description="restrict to these analysed dimensions (default: all analysed; "
+        "product_watch: product, and category / overall for the list-price indexes)"
     )
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     mute_calendar: bool = Field(
@@ -249,7 +251,7 @@ class Detector(ABC):
         if self.config.kpis is not None:
             series = series[series["kpi"].isin(self.config.kpis)]
         theirs = product_watched(series["dimension"], series["kpi"], inp.price_indexes)
-        if self.only_products and self.config.dimensions is None:
+        if self.only_products:   # its own series, also on the dimensions it names
             series = series[theirs]
         elif not sees_products(type(self), self.config):
             series = series[~theirs]   # also on dimensions it names: a category's price index
