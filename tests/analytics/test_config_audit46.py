@@ -97,3 +97,23 @@ def test_product_watch_on_the_overall_dimension_judges_only_the_price_index():
     out = det.detect(DetectorInput(series=pd.concat(rows, ignore_index=True),
                                    price_indexes=True))
     assert set(out["kpi"]) == {"price"}   # not the store's revenue and orders as products
+
+
+@pytest.mark.parametrize("override, where", [
+    # under a day, daily data's walk-forward fits saw no period (base.fit_blocks: lo = s -
+    # int(cap * ppd) = s): every forest score 0, ok, exit 0
+    ("detectors.isolation_forest.max_train_days=0.5", "detectors.isolation_forest.max_train_days"),
+    # two periods of past scores, never min_history of them: no series' own scale, silently
+    ("detectors.rolling_zscore.calibration.window_days=0.01",
+     "detectors.rolling_zscore.calibration.window_days"),
+    ("detectors.count_likelihood.window_calibration.3.window_days=0.5",
+     "detectors.count_likelihood.window_calibration[3].window_days"),
+])
+def test_a_training_or_calibration_span_under_a_day_is_refused(override, where):
+    assert f"{where}: Input should be greater than or equal to 1" in _refused(override)
+
+
+def test_one_day_of_training_still_loads():
+    cfg = load_analysis_config(None, ["detectors.isolation_forest.max_train_days=1",
+                                      "detectors.rolling_zscore.calibration.window_days=1"])
+    assert cfg.detectors["isolation_forest"].max_train_days == 1

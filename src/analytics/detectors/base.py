@@ -145,9 +145,10 @@ class WalkForwardConfig(DetectorConfig):
     )
     max_train_days: float | None = Field(
         None,
-        gt=0,
+        ge=1,   # under a day, daily data's fits saw no period at all: every score 0, run ok
         le=100_000,
-        description="each fit sees at most this many days before it (null = all history)",
+        description="each fit sees at most this many days before it, at least 1 (null = all "
+        "history)",
     )
 
 

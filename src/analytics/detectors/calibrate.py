@@ -67,9 +67,10 @@ class CalibrationConfig(BaseModel):
 
     window_days: float = Field(
         182,
-        gt=0,
+        ge=1,   # under a day (0.01): two periods, never min_history scores, no own scale, run ok
         le=10_000,
-        description="days of past raw scores the series' own scale is measured on",
+        description="days of past raw scores the series' own scale is measured on, at least 1 "
+        "(the scale needs `min_history` scores within it)",
     )
     min_history: int = Field(
         14,
