@@ -461,8 +461,12 @@ class ActionsConfig(_Strict):
 
 class CustomersConfig(_Strict):
     enabled: bool = True
+    # 0, not null, is "unset": the default config's effective dump, and with it every run id
+    # and insights.json's config_sha256, stays what it was
     seed: int = Field(
-        0, ge=0, le=2**31 - 1, description="used when the analysis config has no seed"
+        0, ge=0, le=2**31 - 1,
+        description="seed of the customer models (k-means, churn models) apart from the "
+        "detectors; 0 = the analysis' top-level `seed`",
     )
     rfm: RfmConfig = RfmConfig()
     clusters: ClustersConfig = ClustersConfig()

@@ -128,7 +128,7 @@ def _run(ctx: RunContext) -> None:
     if "orders" not in ctx.data.tables:  # e.g. --kpis input: there are no customers to model
         ctx.customers = {"enabled": True, "status": "skipped: the input has no orders table"}
         return
-    seed = ctx.config.seed
+    seed = cfg.seed or ctx.config.seed   # customers.seed when set (0 = the top-level seed)
     out = Path(ctx.out_dir) / "customers"
     orders = ctx.data.tables["orders"]
     as_of = ctx.as_of

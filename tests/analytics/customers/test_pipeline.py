@@ -553,3 +553,23 @@ def test_the_monitor_says_which_days_it_could_judge(dataset, tmp_path):
     pipeline.run(ctx)
     m = ctx.customers["monitor"]
     assert m["judged_days"] == 0 and "the --as-of day is earlier" in m["note"]
+
+
+def test_customers_seed_seeds_the_customer_models_when_set(dataset, tmp_path, monkeypatch):
+    """`customers.seed` was documented as 'used when the analysis has no top-level seed', but
+    the top-level seed always has a value (0): it never acted. Set, it seeds the customer models
+    (kmeans, churn); 0 (shipped) leaves them on the top-level seed, as before."""
+    seen: list[int] = []
+    real = pipeline.churn.run_churn
+
+    def spy(orders, end, cfg, seed):
+        seen.append(seed)
+        return real(orders, end, cfg, seed)
+
+    monkeypatch.setattr(pipeline.churn, "run_churn", spy)
+    _run(dataset, tmp_path / "a")            # _cfg: top-level seed 3, customers.seed unset
+    _run(dataset, tmp_path / "b", seed=11)
+    _run(dataset, tmp_path / "c", seed=0)    # 0 = the top-level seed
+    assert seen == [3, 11, 3]
+    assert (tmp_path / "a" / "customers" / "clusters.csv").read_bytes() != (
+        tmp_path / "b" / "customers" / "clusters.csv").read_bytes()
