@@ -117,3 +117,28 @@ def test_one_day_of_training_still_loads():
     cfg = load_analysis_config(None, ["detectors.isolation_forest.max_train_days=1",
                                       "detectors.rolling_zscore.calibration.window_days=1"])
     assert cfg.detectors["isolation_forest"].max_train_days == 1
+
+
+def test_an_alerts_jsonl_path_that_is_a_directory_is_refused(tmp_path):
+    # a directory: exit 0, no alert written anywhere, only undelivered_to: [jsonl] in insights
+    text = _refused(f"customers.alerts.jsonl_path={tmp_path}")
+    assert f"customers.alerts.jsonl_path: '{tmp_path}' is a directory" in text
+    (tmp_path / "afile").write_text("x")
+    text = _refused(f"customers.alerts.jsonl_path={tmp_path / 'afile' / 'alerts.jsonl'}")
+    assert f"'{tmp_path / 'afile'}' is a file, not a directory" in text
+    cfg = load_analysis_config(None, [f"customers.alerts.jsonl_path={tmp_path}/new/a.jsonl"])
+    assert cfg.customers.alerts.jsonl_path == f"{tmp_path}/new/a.jsonl"   # made when written
+
+
+def test_an_alerts_jsonl_path_that_is_a_directory_is_exit_2_before_anything_is_written(
+        tmp_path, capsys):
+    from run_analysis import main
+
+    from shocklab.cli import run_cli
+
+    out = tmp_path / "run"
+    assert run_cli(main, ["--data", str(tmp_path / "nodata"), "--out", str(out), "--quiet",
+                          "--set", f"customers.alerts.jsonl_path={tmp_path}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "customers.alerts.jsonl_path" in err[0] and "is a directory" in err[0]
+    assert not out.exists()

@@ -6,6 +6,8 @@ defaults, so an absent ``customers:`` section (or any absent sub-section) works.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -386,6 +388,24 @@ class AlertsConfig(_Strict):
     jsonl: bool = True
     jsonl_path: str | None = Field(None, description="null = customers/alerts.jsonl in the run dir")
     slack: SlackConfig = SlackConfig()
+
+    @field_validator("jsonl_path")
+    @classmethod
+    def _a_file_it_can_write(cls, v: str | None) -> str | None:
+        """A directory (or a path under a file, or in a directory it cannot write) was accepted:
+        the run said ok, exit 0, and no alert was written anywhere (only ``undelivered_to``)."""
+        if v is None:
+            return v
+        path = Path(v)   # as JsonlSink opens it (no ~ expansion)
+        if path.is_dir():
+            raise ValueError(f"{v!r} is a directory; give the alerts file's path in it "
+                             f"(e.g. {str(Path(v) / 'alerts.jsonl')!r})")
+        up = next(p for p in path.parents if p.exists() or p == p.parent)
+        if up.exists() and not up.is_dir():
+            raise ValueError(f"{v!r}: {str(up)!r} is a file, not a directory")
+        if up.is_dir() and not os.access(up, os.W_OK | os.X_OK):
+            raise ValueError(f"{v!r}: cannot write in {str(up)!r}")
+        return v
 
 
 class ActionRule(_Strict):
