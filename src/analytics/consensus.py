@@ -277,7 +277,7 @@ class Votes:
         n_total = n_total or len(fam_names)
         vi = [self.detectors.index(v) for v in voters]
         req = [voters.index(r) for r in required if r in voters]
-        from .detectors.base import mute_grid  # [series, period] or [1, period]
+        from .detectors.calendar import mute_grid  # [series, period] or [1, period]
 
         muted = mute_grid(self.series, self.grid, mute_dates)
         out: list[Incident] = []

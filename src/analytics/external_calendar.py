@@ -16,7 +16,7 @@ Columns (header names in any case; other columns are ignored, with a warning)
   Republic of``: text without ``=`` after a comma continues the value) concerns the slice
   ``dimension=dim, segment=value`` of a long-layout file and every series of other dimensions
   (the overall ones too), not the other segments of ``dim`` — the store's rule
-  (``detectors.base.calendar_mask``).
+  (``detectors.calendar.calendar_mask``).
   A ``dim`` the file does not carry concerns every series (a channel campaign moves the overall
   KPIs; a warning counts such rows). A ``value`` the file does not carry for a ``dim`` it does
   carry is an error naming the row (a typo would otherwise be read as "the other segments only").

@@ -3,7 +3,7 @@
 The summary's week- and month-over-month changes and the channels' window are compared with
 other days; a Black Friday or a Christmas rush among those makes an ordinary week look like a
 slump. Here: which planned days a window holds (for a slice, by the calendar's scope rule,
-``detectors.base.calendar_mask``), and the channels' trailing baseline (the median of the
+``detectors.calendar.calendar_mask``), and the channels' trailing baseline (the median of the
 weeks' totals) with them left out.
 """
 
