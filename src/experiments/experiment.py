@@ -97,9 +97,14 @@ def backend_validators(exp: Experiment) -> tuple[Any, Any]:
             ) from None
 
     def check_analysis(raw: dict[str, Any] | None) -> None:
-        config_from_raw(
-            raw, f"{exp.analysis_path or 'analysis config'} (with {exp.path.name} overrides)"
-        )
+        from analytics.config_checks import check_store_names
+
+        where = f"{exp.analysis_path or 'analysis config'} (with {exp.path.name} overrides)"
+        cfg = config_from_raw(raw, where)
+        try:   # cells analyse generated stores: store data's names (as run_analysis.py checks)
+            check_store_names(cfg)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
 
     return check_scenario, check_analysis
 

@@ -134,6 +134,25 @@ def test_metric_typos_are_found_before_any_cell_runs(tiny, tmp_path, capsys, mon
     assert not out.exists()
 
 
+def test_a_detector_list_naming_nothing_the_stores_have_is_refused_before_any_cell(
+        tiny, tmp_path, capsys, monkeypatch):
+    """run_analysis.py refuses a detector's ``dimensions`` naming no analysed dimension (the
+    detector would watch nothing); an experiment's cells, store data too, only warned in each
+    cell's log and ran every cell with the detector silent."""
+    import experiments.experiment as experiment
+
+    def no_cells(*args, **kwargs):
+        raise AssertionError("a cell ran before the analysis settings were checked")
+
+    monkeypatch.setattr(experiment, "run_tasks", no_cells)
+    out = tmp_path / "out"
+    path = tiny(analysis_overrides={"detectors.prophet_residual.enabled": False,
+                                    "detectors.rolling_zscore.dimensions": ["foo"]})
+    rc, err = _cli(capsys, "--config", str(path), "--out", str(out))
+    assert rc == 2 and "detectors.rolling_zscore.dimensions" in err and "'foo'" in err, err
+    assert "\n" not in err and not out.exists()
+
+
 def test_metrics_without_a_voting_detector_are_still_accepted(tiny, tmp_path, monkeypatch):
     """The leaderboard's consensus columns exist (zero recall) without voters: only a gate on
     them is refused."""
