@@ -33,6 +33,16 @@ def test_min_periods_equal_to_the_window_is_accepted(name):
     assert cfg.detectors[name].window == cfg.detectors[name].min_periods == 14
 
 
+@pytest.mark.parametrize("key, days", [("phi_window", 10), ("price_window", 7)])
+def test_product_windows_shorter_than_min_periods_are_refused(key, days):
+    # phi stayed 0 (Poisson alone) / no price spread, hence no price score, ever: exit 0 before
+    text = _refused(f"detectors.product_watch.{key}={days}")
+    assert f"detectors.product_watch: {key} ({days}) is shorter than min_periods (14)" in text
+    cfg = load_analysis_config(None, ["detectors.product_watch.phi_window=0",
+                                      "detectors.product_watch.price_window=14"])
+    assert cfg.detectors["product_watch"].phi_window == 0   # none (documented) and equal: fine
+
+
 @pytest.mark.parametrize("override, message", [
     ("detectors.product_watch.dimensions=[channel]",
      "detectors.product_watch.dimensions: 'channel' is not a dimension the product watcher "

@@ -104,6 +104,14 @@ class ProductWatchConfig(DetectorConfig):
     @model_validator(mode="after")
     def _min_periods_within_window(self) -> ProductWatchConfig:
         check_min_periods(self)
+        # the overdispersion and the price spread also need min_periods days in their windows:
+        # shorter, φ stayed 0 (Poisson alone) or no price was ever scored, without a word
+        for key, days in (("phi_window", self.phi_window), ("price_window", self.price_window)):
+            if days and days < self.min_periods:
+                raise ValueError(f"{key} ({days}) is shorter than min_periods "
+                                 f"({self.min_periods}): it would never hold enough days "
+                                 f"(raise {key}" + (", or 0 for none)" if key == "phi_window"
+                                                    else ")") + " or lower min_periods")
         return self
 
 
