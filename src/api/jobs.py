@@ -33,6 +33,7 @@ from functools import reduce
 from pathlib import Path
 
 from runstore import shown
+from shocklab.children import STOP_WITH_SERVER
 from shocklab.configio import override_at
 from shocklab.errors import ConfigError, InputError, IntegrityError
 
@@ -227,9 +228,10 @@ class JobManager:
             with self._lock:   # stop() sees every process started, or this one never starts
                 job.stopped = self._closed
                 if not job.stopped:   # a session of its own: stop() ends its worker with it
-                    job.proc = subprocess.Popen(
+                    job.proc = subprocess.Popen(   # ends with the server however it ends
                         job.argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                        text=True, start_new_session=True)
+                        text=True, start_new_session=True,
+                        env={**os.environ, STOP_WITH_SERVER: str(os.getpid())})
             if job.proc is None:
                 job.state, job.error = "failed", STOPPED
                 return

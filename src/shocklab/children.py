@@ -43,12 +43,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_held_in_child)
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """In a worker process: be killed (SIGKILL) when the process ``parent_pid`` that started it
-    ends (Linux ``prctl(PR_SET_PDEATHSIG)``), and end now if it has ended already (it died
-    before the call). Elsewhere, or without ctypes, nothing. Linux sends the signal when the
-    *thread* that forked the worker ends, not the process: start pools from the main thread or
-    another thread that outlives them (every caller does), never from a short-lived one."""
+STOP_WITH_SERVER = "SHOCKLAB_STOP_WITH_PARENT"   # set by the API server for the runs it starts
+
+
+def stop_with_server() -> None:
+    """In a run the API server started (its pid in ``SHOCKLAB_STOP_WITH_PARENT``): get SIGTERM
+    when the server ends, however it ends. A server killed outright (SIGKILL, the out-of-memory
+    killer) runs no shutdown, and its analysis went on and wrote its run; SIGTERM lets the run
+    remove its temporary directory, and its own workers follow it (``die_with_parent``)."""
+    raw = os.environ.pop(STOP_WITH_SERVER, "")
+    if raw.isdigit():
+        die_with_parent(int(raw), signal.SIGTERM)
+
+
+def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
+    """In a worker process: be sent ``sig`` (SIGKILL) when the process ``parent_pid`` that
+    started it ends (Linux ``prctl(PR_SET_PDEATHSIG)``), and get it now if it has ended already
+    (it died before the call). Elsewhere, or without ctypes, nothing. Linux sends the signal when
+    the *thread* that forked the worker ends, not the process: start pools from the main thread
+    or another thread that outlives them (every caller does), never from a short-lived one (the
+    API server's job thread waits for its run to end)."""
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -58,10 +72,10 @@ def die_with_parent(parent_pid: int) -> None:
     except (ImportError, OSError, AttributeError):
         return
     pr_set_pdeathsig = 1
-    if prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) != 0:
+    if prctl(pr_set_pdeathsig, int(sig), 0, 0, 0) != 0:
         return
     if os.getppid() != parent_pid:  # the parent died between the fork and the prctl
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), sig)
 
 
 def usable_cores() -> int:

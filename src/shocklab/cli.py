@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from .children import stop_with_server
 from .errors import ShockLabError
 from .signals import Terminated, end_resends, on_sigint, on_sigterm
 
@@ -265,6 +266,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     tolerant_console()
     previous = previous_int = None
     if threading.current_thread() is threading.main_thread():
+        stop_with_server()   # a run the API server started ends with it (SIGTERM), even killed
         previous = signal.signal(signal.SIGTERM, on_sigterm)
         # only over Python's own handler: an ignored SIGINT (a background job) stays ignored
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:

@@ -2,7 +2,8 @@
 (api/jobs.py ``JobManager.stop``). SIGTERM to the server's pid alone (docker stop, systemd) left
 its ``run_analysis.py`` and that process's forked worker running as orphans: the run was written
 later, a restarted server's ``/runs/<id>/status`` was a 404 and the same request was accepted
-again and analysed twice.
+again and analysed twice. A server killed outright (SIGKILL) runs no shutdown: the analysis
+gets SIGTERM from the kernel when its server ends (``children.stop_with_server``).
 
 The analysis is the real one on tests/servefix.py's data; its customers worker (forced with
 ``SHOCKLAB_PARALLEL=1``) is held at its start by a ``sitecustomize`` of this test's, until the
@@ -75,7 +76,8 @@ def _held_pids(hold: Path, server, timeout: float = 180) -> tuple[int, int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL],
+                         ids=["sigterm", "sigint", "sigkill"])
 def test_stopping_the_server_stops_its_analysis_and_no_run_is_written_later(
         roots, tmp_path, sig):
     hold, reports, site = tmp_path / "hold", tmp_path / "reports", tmp_path / "site"
