@@ -234,7 +234,7 @@ def voters(ctx: RunContext) -> list[str]:
 
 def _calendar(ctx: RunContext) -> pd.DataFrame:
     """The planned days the consensus mutes, with their scopes: a day mutes only the series its
-    scope concerns (``consensus.Votes.muted``; the detectors' rule, ``calendar_mask``)."""
+    scope concerns (``detectors.calendar.mute_grid``, the detectors' own rule)."""
     cal = ctx.data.tables.get("marketing_calendar")
     if cal is None or cal.empty:
         return pd.DataFrame({"date": pd.DatetimeIndex([])})

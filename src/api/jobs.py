@@ -43,10 +43,10 @@ log = logging.getLogger("shocklab.api")
 # to: a request may not point them anywhere on the server (the operator's config decides them)
 SERVER_KEYS = ("customers.alerts.jsonl_path", "customers.monitor.state_path",
                "customers.alerts.slack.url_env")
-# what an API user can do with a data set that no longer matches its manifest (a request has no
-# --no-verify): said by the 422 of POST /runs and by a job that found it edited after the 202
 STOP_GRACE = 10.0   # seconds a stopped analysis has to end after SIGTERM, before SIGKILL
 STOPPED = "the analysis was stopped with the server; its run was not written"
+# what an API user can do with a data set that no longer matches its manifest (a request has no
+# --no-verify): said by the 422 of POST /runs and by a job that found it edited after the 202
 API_REMEDY = ("regenerate the data set (generate_data.py), or analyse it as it is from the "
               "command line (run_analysis.py --data DIR --no-verify): POST /runs always verifies")
 

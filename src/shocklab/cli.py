@@ -266,7 +266,9 @@ def run_cli(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | N
     tolerant_console()
     previous = previous_int = None
     if threading.current_thread() is threading.main_thread():
-        stop_with_server()   # a run the API server started ends with it (SIGTERM), even killed
+        # a run the API server started ends with it (SIGTERM), even a killed one; before the
+        # handlers: a server already gone ends this run by the signal's default, nothing written
+        stop_with_server()
         previous = signal.signal(signal.SIGTERM, on_sigterm)
         # only over Python's own handler: an ignored SIGINT (a background job) stays ignored
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:

@@ -152,6 +152,7 @@ class CountLikelihoodConfig(DetectorConfig):
         check_min_periods(self)
         return self
 
+
 def _family(kpi: str, has_orders: bool, has_sessions: bool) -> str:
     if kpi in COUNT_KPIS:
         return "count"

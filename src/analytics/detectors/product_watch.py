@@ -108,10 +108,10 @@ class ProductWatchConfig(DetectorConfig):
         # shorter, φ stayed 0 (Poisson alone) or no price was ever scored, without a word
         for key, days in (("phi_window", self.phi_window), ("price_window", self.price_window)):
             if days and days < self.min_periods:
+                none = ", 0 for no overdispersion," if key == "phi_window" else ""
                 raise ValueError(f"{key} ({days}) is shorter than min_periods "
                                  f"({self.min_periods}): it would never hold enough days "
-                                 f"(raise {key}" + (", or 0 for none)" if key == "phi_window"
-                                                    else ")") + " or lower min_periods")
+                                 f"(raise {key}{none} or lower min_periods)")
         return self
 
 
