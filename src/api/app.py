@@ -8,7 +8,8 @@ Read-only by default; ``POST /runs`` (a background analysis of a data directory)
 ``{"error": {"status", "message"}}``: 404 for a missing run or file, 422 for a bad id or parameter,
 409 for an analysis already running on that data directory (or a copy of it) or a run folder the
 server did not write where the run goes, 500 naming a file that cannot be read, or without any
-stack trace (the trace goes to the server log).
+stack trace (the trace goes to the server log). Size (~525 lines): every route is a closure over
+one app's settings, store and jobs in ``create_app``; the models, guards and jobs live apart.
 """
 
 from __future__ import annotations
@@ -439,8 +440,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not valid_id(run_id):
             raise ApiError(422, f"invalid run id {shown(run_id)}")
         job = jobs.get(run_id)
-        if job is None:
-            raise ApiError(404, f"no analysis started for run {run_id!r} by this server")
+        if job is None:  # jobs live in memory: a restarted server knows none it did not start
+            store.run(run_id)   # 404 when there is no such run either
+            raise ApiError(404, f"no analysis started for run {run_id!r} by this server since "
+                                f"it started; the run itself is at /runs/{run_id}")
         return status_of(job)
 
     if s.allow_analysis:

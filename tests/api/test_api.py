@@ -385,6 +385,18 @@ def test_a_directory_without_run_files_is_no_run(client, roots):
         (roots.reports / "notarun").rmdir()
 
 
+def test_status_of_a_run_this_server_did_not_start_points_at_the_run(client, roots):
+    """The job table lives in memory: after a restart the status of a run the server had
+    analysed was a bare 404 that read as if the run were gone; it now names the run's own URL
+    (and a run that does not exist says so)."""
+    run_id = client.get("/runs").json()[0]["id"]
+    msg = _error(client.get(f"/runs/{run_id}/status"), 404)
+    assert f"the run itself is at /runs/{run_id}" in msg, msg
+    assert client.get(f"/runs/{run_id}").status_code == 200
+    msg = _error(client.get("/runs/never-analysed/status"), 404)
+    assert "not found" in msg and "the run itself" not in msg, msg
+
+
 @pytest.mark.parametrize(
     "path",
     [
