@@ -328,7 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     from analytics.config_checks import check_store_names
     from analytics.context import RunContext
     from analytics.outputs import write_outputs
-    from analytics.pipeline import data_hash, require_voters, run_id, select_detectors
+    from analytics.pipeline import (
+        alarming_voters,
+        data_hash,
+        require_voters,
+        run_id,
+        select_detectors,
+    )
     from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
     from evaluation.truth import attach
 
@@ -384,10 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.kpis:   # a --kpis file's series have its own dimension and KPI names
         check_store_names(cfg)
     if not names:   # '--detectors oracle' (named) runs the oracle alone; without gates, exit 0
-        require_voters(cfg)
+        require_voters(cfg, products=not args.kpis)
     if gate and truth is None:
         raise InputError(GATE_NEEDS_TRUTH)
-    if gate and not cfg.voting_detectors():   # an empty consensus "failed" the gate, exit 1
+    if gate and not alarming_voters(cfg, not args.kpis):   # an empty consensus "failed", exit 1
         raise InputError(
             "--min-recall/--min-precision judge the consensus, and "
             + (f"--detectors {args.detectors}" if names else "the config")

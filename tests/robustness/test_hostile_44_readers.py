@@ -232,6 +232,48 @@ def test_every_voter_disabled_names_them(cli, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+STORE_VOTERS = [v for v in VOTERS if v != "product_watch"]
+
+
+def test_product_watch_alone_is_no_voter_where_no_product_series_is_watched(cli, tmp_path):
+    """product_watch votes on product series only: with every store voter off it was counted
+    as a voter, so a --kpis run (no product series) ran no detector at all and said exit 0, or
+    exit 1 under a gate (audit 2026-12-05)."""
+    p = _kpis(tmp_path)
+    off = [a for v in STORE_VOTERS for a in ("--set", f"detectors.{v}.enabled=false")]
+    r = cli("analysis", "--kpis", p, "--out", tmp_path / "run", *off)
+    line = r.stderr.strip()
+    assert r.returncode == 2 and len(line.splitlines()) == 1, r.stderr
+    assert "every voting detector is off (" + ", ".join(STORE_VOTERS) in line, line
+    assert "product_watch watches product series only" in line, line
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_gate_needs_a_voter_that_can_alarm():
+    from analytics.config import load_analysis_config
+    from analytics.pipeline import alarming_voters
+
+    cfg = load_analysis_config(None, [f"detectors.{v}.enabled=false" for v in STORE_VOTERS])
+    assert alarming_voters(cfg) == ["product_watch"]       # store data, products watched
+    assert alarming_voters(cfg, products=False) == []       # --kpis input: no product series
+    flat = load_analysis_config(None, ["dimensions=[overall,channel]"])
+    voters = alarming_voters(flat)
+    assert "product_watch" not in voters and "rolling_zscore" in voters
+
+
+def test_product_watch_alone_counts_on_store_data_only_with_products_watched(tiny_world,
+                                                                             tmp_path):
+    from api.jobs import JobManager
+    from shocklab.errors import InputError
+
+    jobs = JobManager(tmp_path / "reports")
+    off = [f"detectors.{v}.enabled=false" for v in STORE_VOTERS]
+    assert jobs.plan(tiny_world, None, off)   # product series watched: product_watch can alarm
+    no_products = "dimensions=[overall,channel,country,category]"
+    with pytest.raises(InputError, match="product_watch watches product series only"):
+        jobs.plan(tiny_world, None, [*off, no_products])
+
+
 def test_a_request_disabling_every_voter_is_refused_before_it_starts(tiny_world, tmp_path):
     """POST /runs with overrides turning every voter off: 202, then a run reporting nothing."""
     from api.jobs import JobManager
