@@ -770,8 +770,9 @@ class _Worker:
             if "error" in result:
                 exc = result["error"]
                 if isinstance(exc, BaseException):
-                    exc.add_note(f"in the {self.role} worker process:\n"
-                                 f"{result.get('traceback', '')}")
+                    note = f"in the {self.role} worker process:\n{result.get('traceback', '')}"
+                    if hasattr(exc, "add_note"):   # Python 3.11+; on 3.10 the note was an
+                        exc.add_note(note)         # AttributeError that hid the error (exit 3)
                     raise exc
                 raise RuntimeError(f"{self.role} worker failed: {exc!r}")
             _merge(ctx, result["ok"], held)

@@ -782,3 +782,33 @@ def test_trimmed_maps_big_blocks_apart_only_during_its_lean_stages(monkeypatch):
     with pytest.raises(ValueError):
         run(None, "oracle", boom)
     assert calls == [("opt", -3, schedule.LEAN_MMAP), ("opt", -3, schedule.HEAP_MMAP)]
+
+
+class _NoNote(ValueError):
+    """An exception as Python 3.10 has them: no ``add_note`` (3.11+)."""
+
+    def __getattribute__(self, name):
+        if name == "add_note":
+            raise AttributeError(name)
+        return super().__getattribute__(name)
+
+
+def test_a_worker_error_reaches_the_parent_as_itself_without_add_note(tmp_path):
+    """The parent notes the worker's traceback on the error it raises; on Python 3.10 (no
+    ``add_note``) that call was an AttributeError, so a bad monitor state (exit 2) became an
+    internal error (exit 3) and the message was lost (audit 2026-12-05)."""
+    import pickle
+
+    from analytics.schedule import _Worker
+
+    path = tmp_path / "result"
+    with open(path, "wb") as fh:
+        pickle.dump({"error": _NoNote("not a usable SQLite monitor state file"),
+                     "traceback": "Traceback ...", "more": False}, fh)
+    worker = object.__new__(_Worker)
+    worker.file, worker.pos, worker.role, worker.pid = open(path, "rb"), 0, "customers", 1
+    try:
+        with pytest.raises(_NoNote, match="not a usable SQLite"):
+            list(worker._records(None, None))
+    finally:
+        worker.file.close()
