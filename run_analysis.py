@@ -403,9 +403,14 @@ def main(argv: list[str] | None = None) -> int:
     checks = {k: ds.manifest[k] for k in ("integrity", "cleaning") if k in ds.manifest}
     if truth is not None and truth.left_out:   # labelled windows outside the data or in a gap
         checks["labels_left_out"] = truth.left_out
-    if checks.get("integrity", {}).get("actual_sha256"):  # --no-verify on changed files: new run id
+    integrity = checks.get("integrity", {})
+    if integrity.get("actual_sha256") or integrity.get("missing"):
+        # --no-verify on changed or missing files (truth/ removed): a new run id, never the
+        # clean run's directory (ids with changed files only are as before)
         from shocklab.hashing import sha256_json
-        dhash = sha256_json([dhash, checks["integrity"]["actual_sha256"]])
+        dhash = sha256_json([dhash, integrity.get("actual_sha256") or {}]
+                            + ([{"missing": integrity["missing"]}] if integrity.get("missing")
+                               else []))
     # how the file was read changes the figures: a reading flag away from its default is part
     # of the run id (two runs of one file with --duplicates mean and sum shared an id, so the
     # second replaced the first's reports/<id> and the API listed one run); defaults add nothing,

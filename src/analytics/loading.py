@@ -370,6 +370,7 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
         p = base / rel
         if not p.is_file():
             problems.append(f"{p}: listed in manifest.json but missing")
+            report.setdefault("missing", []).append(rel)   # part of the run id (run_analysis)
             continue
         report["checked_files"] += 1
         actual = sha256_file(p)

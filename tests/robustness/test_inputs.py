@@ -36,6 +36,25 @@ def test_an_edited_file_fails_verification_and_no_verify_counts_it(fresh_world, 
     assert set(integ["actual_sha256"]) == {"orders.csv"}  # the run id follows the bytes read
 
 
+def test_a_world_without_truth_gets_its_own_run_id(fresh_world, tmp_path, cli):
+    """Without truth/ (--no-verify: the manifest lists its files) the run id was the clean
+    world's, so the unscored run replaced the scored run's reports/<id> (audit 2026-12-05)."""
+    import shutil
+
+    fast = ["--detectors", "rolling_zscore,isolation_forest"]
+    r = cli("analysis", "--data", fresh_world, "--out", tmp_path / "a", *fast)
+    assert r.returncode == 0, r.stderr
+    shutil.rmtree(fresh_world / "truth")
+    r = cli("analysis", "--data", fresh_world, "--out", tmp_path / "b", "--no-verify", *fast)
+    assert r.returncode == 0, r.stderr
+    run_a = json.loads((tmp_path / "a" / "run.json").read_text())
+    run_b = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run_a["run_id"] != run_b["run_id"]
+    assert (tmp_path / "a" / "scorecard.json").is_file()
+    assert not (tmp_path / "b" / "scorecard.json").exists()
+    assert any(m.startswith("truth/") for m in run_b["input_checks"]["integrity"]["missing"])
+
+
 def test_a_file_cut_at_a_line_break_is_detected(fresh_world):
     path = fresh_world / "orders.csv"
     lines = path.read_text().splitlines(keepends=True)
