@@ -155,8 +155,10 @@ def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> loggin
             fh.handleError = _drop_file_log(fh)   # type: ignore[method-assign]
             root.addHandler(fh)
             _log_file = Path(log_dir) / "shocklab.log"
-        except OSError:
-            pass  # logs are a convenience; an unwritable logs/ must not stop the run
+        except OSError as exc:  # logs are a convenience: an unwritable logs/ must not stop the
+            why = ENV_ERRNOS.get(exc.errno or 0) or exc.strerror or type(exc).__name__   # run;
+            print(f"warning: cannot open the log file {Path(log_dir) / 'shocklab.log'} ({why}): "
+                  "this run is not logged there", file=sys.stderr)   # it said nothing at all
     return logging.getLogger(f"shocklab.{name}")
 
 

@@ -290,6 +290,22 @@ def test_a_request_disabling_every_voter_is_refused_before_it_starts(tiny_world,
 
 # ---- a log file that cannot be written (item 11) ---------------------------------------------
 
+def test_a_log_file_that_cannot_be_opened_is_one_warning(cli, tmp_path, monkeypatch):
+    """A log directory under a regular file (or a shocklab.log that is a directory) dropped the
+    log without a word, while a write failing later warned (audit 2026-12-05)."""
+    (tmp_path / "afile").write_text("x")
+    for log_dir in (tmp_path / "afile" / "sub", tmp_path / "logdir"):
+        if log_dir.name == "logdir":
+            (log_dir / "shocklab.log").mkdir(parents=True)
+        monkeypatch.setenv("SHOCKLAB_LOG_DIR", str(log_dir))
+        out = tmp_path / f"run-{log_dir.name}"
+        r = cli("analysis", "--kpis", _kpis(tmp_path), "--out", out, "--quiet")
+        assert r.returncode == 0, r.stderr
+        warned = [ln for ln in r.stderr.splitlines() if "cannot open the log file" in ln]
+        assert len(warned) == 1 and "this run is not logged there" in warned[0], r.stderr
+        assert (out / "run.json").is_file()
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_log_file_on_a_full_disk_is_one_warning_then_dropped(cli, tmp_path, monkeypatch):
     """Every record written to a log file on a full disk printed a "--- Logging error ---"
