@@ -39,7 +39,7 @@ def _agg(rows: list[dict]) -> str:
     def frac(xs: list[bool]) -> str:
         return f"{sum(xs) / len(xs):.2f} ({sum(xs)}/{len(xs)})" if xs else "n/a"
 
-    ty = [r["type_ok"] for r in rows]
+    ty = [r["type_ok"] for r in rows if r["type_ok"] is not None]   # None: labels without a type
     rc = [r["root_cause_ok"] for r in rows if r["root_cause_ok"] is not None]
 
     def med(key: str) -> str:

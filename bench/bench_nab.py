@@ -548,6 +548,9 @@ def main() -> int:
         "the fourth, designed after seeing the third's result",
     )
     args = ap.parse_args()
+    if args.ingest_rows is not None and args.ingest_rows < 10:   # 0 ran the whole benchmark
+        print(f"error: --ingest-rows {args.ingest_rows}: give at least 10 rows", file=sys.stderr)
+        return 2
     problem = None if args.ingest_rows else nab_problem(Path(args.nab))
     if problem:
         print(f"error: {problem}", file=sys.stderr)

@@ -648,7 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         for (n, _), r in zip(variants, res, strict=True):
             per_variant[n].append(r)
         print(f"# {d}: " + "  ".join(
-            f"{n[:30]} F1 {r['card']['strict']['consensus']['f1']}" for (n, _), r in
+            f"{n if len(n) <= 40 else n[:37] + '...'} F1 "   # n[:30] cut 'x.y=0.2' to 'x.y='
+            f"{r['card']['strict']['consensus']['f1']}" for (n, _), r in
             zip(variants, res, strict=True)), flush=True)
     for n, _ in variants:
         summarize(n, per_variant[n], a.events)
