@@ -131,8 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from experiments.runner import probe_scheduler
 
         probe_scheduler(args.scheduler)
+    out_path = _without_dotdot(args.out or Path("runs") / "experiments" / exp.config.name)
+    for inp in (args.config, exp.scenario_path, exp.analysis_path):
+        # before --force could move it aside with the folder (exit 0, the config gone with it)
+        if inp is not None and Path(inp).resolve() != out_path.resolve() and _within(
+                Path(inp), out_path):
+            raise InputError(f"--out {out_path}: contains the input {inp}; replacing it would "
+                             "delete the input (write the experiment elsewhere)")
     out, replace_other = check_resumable(
-        _without_dotdot(args.out or Path("runs") / "experiments" / exp.config.name),
+        out_path,
         "experiment", other=other_experiment(exp), force=args.force)
     check_not_nested(out)
     if args.baseline and _within(Path(args.baseline), out):   # read, then overwritten by this run

@@ -69,6 +69,35 @@ def test_bad_input_exits_2_one_line_nothing_written(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("which", ["config", "scenario", "analysis"])
+def test_an_out_holding_an_input_is_refused_even_with_force(write_experiment, tmp_path, capsys,
+                                                             which):
+    """--out around the folder of the experiment's own --config (or its scenario / analysis
+    file) with --force moved the folder aside, config and all, and ran (exit 0); the next run
+    was 'config file not found'. run_analysis.py and generate_data.py refuse this (audit
+    2026-12-05)."""
+    import shutil
+
+    path = write_experiment()
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    moved = folder / {"config": "exp.yaml", "scenario": "scenario.yaml",
+                      "analysis": "analysis.yaml"}[which]
+    if which == "config":
+        shutil.move(path, moved)
+        path = moved
+    else:
+        shutil.move(tmp_path / moved.name, moved)
+        doc = yaml.safe_load(path.read_text())
+        doc[which] = str(moved)
+        path.write_text(yaml.safe_dump(doc))
+    before = snapshot(folder)
+    rc = run_cli(main, ["--config", str(path), "--out", str(folder), "--no-progress", "--force"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and f"contains the input {moved}" in err and "\n" not in err, err
+    assert snapshot(folder) == before and not list(tmp_path.glob("inputs.kept*"))
+
+
 def test_a_bad_scheduler_writes_nothing_and_moves_nothing(write_experiment, tmp_path, capsys,
                                                           monkeypatch):
     """--scheduler was probed only when the cells ran: by then --out's parents were created and
