@@ -263,15 +263,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if kpi not in names:
             raise ApiError(422, f"kpi: unknown {shown(kpi)} (known: {', '.join(names)})")
         _known("dimension", dimension, list(slices))
+        if (have := run.kpi_dimensions(kpi)) and dimension not in have:  # before the segment:
+            raise ApiError(422, f"dimension: {kpi} is not measured per {dimension} (measured on: "
+                                f"{', '.join(have)})")   # sessions per category said "segment"
         if segment not in slices[dimension]:
             raise ApiError(422, f"segment: {shown(segment)} is not a segment of {dimension} "
                                 f"(known: {', '.join(slices[dimension])})")
         df = run.kpi_series(kpi, dimension, segment, start.isoformat() if start else None,
                             end.isoformat() if end else None)
         vals = df["value"].astype(float)
-        if vals.isna().all() and (have := run.kpi_dimensions(kpi)) and dimension not in have:
-            raise ApiError(422, f"dimension: {kpi} is not measured per {dimension} (measured on: "
-                                f"{', '.join(have)})")  # not a series of nulls
         # daily runs give days; a sub-daily --kpis run gives timestamps (every point the same type)
         stamps = pd.to_datetime(df["date"].astype(str))
         sub_daily = bool((stamps != stamps.dt.normalize()).any())
