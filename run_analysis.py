@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     from analytics.config import load_analysis_config
     from analytics.config_checks import check_store_names
     from analytics.context import RunContext
+    from analytics.kpis_columnar import check_memory_setting
     from analytics.outputs import write_outputs
     from analytics.pipeline import (
         alarming_voters,
@@ -338,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
     from evaluation.truth import attach
 
+    check_memory_setting()
     cfg = load_analysis_config(args.config, args.overrides)
     if not args.kpis:
         _warn_ignored(args.overrides or [], cfg, log)

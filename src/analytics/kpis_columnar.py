@@ -43,6 +43,19 @@ MASK_BITS = 64   # slices per dimension that fit the per-(customer, day) bit mas
 _COUNTS = ("orders", "placed", "revenue", "units", "new_customers", "returning_customers")
 
 
+def check_memory_setting() -> None:
+    """A ``SHOCKLAB_DUCKDB_MEMORY`` DuckDB refuses is bad input however large the data: it was
+    checked only when the columnar engine ran (3 M rows up), so ``lots`` passed on smaller data."""
+    if not os.environ.get("SHOCKLAB_DUCKDB_MEMORY"):
+        return
+    try:
+        import duckdb  # noqa: F401  (an optional engine: without it the setting never applies)
+    except ImportError:
+        return
+    with _connect():
+        pass
+
+
 @contextmanager
 def _connect() -> Iterator[object]:
     import duckdb

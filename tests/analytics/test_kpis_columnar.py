@@ -161,3 +161,21 @@ def test_a_memory_size_duckdb_refuses_is_bad_input(synth_dir, tmp_path, monkeypa
     ref = compute_kpis_daily(load_data_dir(synth_dir), engine="pandas")
     _assert_same(ref, kpis_daily_from_files(synth_dir))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_memory_size_is_exit_2_whatever_engine_the_data_gets(synth_dir, tmp_path,
+                                                                    monkeypatch, capsys):
+    """The variable was checked only when the columnar engine ran (3 M order lines up): on the
+    default scenario (~0.5 M) 'lots' passed with exit 0 (audit 2026-12-05)."""
+    import run_analysis
+
+    from shocklab.cli import run_cli
+
+    monkeypatch.setenv("SHOCKLAB_DUCKDB_MEMORY", "lots")
+    monkeypatch.delenv("SHOCKLAB_KPI_ENGINE", raising=False)
+    out = tmp_path / "run"
+    rc = run_cli(run_analysis.main, ["--data", str(synth_dir), "--out", str(out),
+                                     "--detectors", "rolling_zscore"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and "SHOCKLAB_DUCKDB_MEMORY: 'lots'" in err, err
+    assert not out.exists()
