@@ -122,6 +122,8 @@ def _well_formed(rec: Any, stem: str) -> bool:
     a string or metrics that are not numbers (an edited or foreign file) was exit 3."""
     return (isinstance(rec, dict) and rec.get("cell_id") == stem
             and isinstance(rec.get("setting_id"), str) and type(rec.get("seed")) is int
+            # its setting and seed are its name's (grid.cells): an edited seed reran silently
+            and stem == f"{rec['setting_id']}-seed{rec['seed']}"
             and rec.get("status") in ("ok", "error") and isinstance(rec.get("config_hash"), str)
             and _numbers(rec.get("metrics", {})) and _numbers(rec.get("timings", {})))
 
