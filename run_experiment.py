@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = list(args.overrides or [])
     if args.gate is not None:   # --gate replaces gate.checks: gate.max_drop may name its metrics
         overrides.append(f"gate.checks={json.dumps(list(args.gate))}")
-    exp = load_experiment(args.config, overrides)
+    exp = load_experiment(args.config, overrides, from_gate=int(args.gate is not None))
     baseline = gating.load_baseline(args.baseline, exp.config.kind) if args.baseline else None
     if args.scheduler:   # before --out is created or --force moves a folder aside
         from experiments.runner import probe_scheduler

@@ -438,16 +438,20 @@ class Experiment:
         self.analysis_path = analysis_path
 
 
-def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+def load_experiment(path: str | Path, overrides: list[str] | None = None,
+                    from_gate: int = 0) -> Experiment:
     """Load and validate an experiment file and the scenario/analysis files it names.
 
-    ``overrides`` are ``--set`` strings on the experiment file itself (``seeds.count=2``).
-    Raises InputError naming the file and key on any problem; reads only, writes nothing.
+    ``overrides`` are ``--set`` strings on the experiment file itself (``seeds.count=2``), the
+    last ``from_gate`` of them from ``--gate`` (errors name the flags given). Raises
+    InputError naming the file and key on any problem; reads only, writes nothing.
     """
     path = Path(path)
     data, sets = drops_as_mapping(load_yaml(path), overrides)
     raw = plain(apply_overrides(data, sets, dotted=DOTTED_KEY_MAPPINGS))
-    source = str(path) + (" (with --set overrides)" if overrides else "")
+    flags = (["--set"] if len(overrides or []) > from_gate else []) + (
+        ["--gate"] if from_gate else [])   # --gate alone said "(with --set overrides)"
+    source = str(path) + (f" (with {' and '.join(flags)} overrides)" if flags else "")
     cfg = validate(ExperimentConfig, raw, source)
     scenario_path = _named_file(cfg.scenario, path, source, "scenario")
     scenario = plain(load_yaml(scenario_path))

@@ -69,6 +69,20 @@ def test_bad_input_exits_2_one_line_nothing_written(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("flags", "label"), [
+    (["--gate", "consensus.f1>=0.5"], "(with --gate overrides)"),
+    (["--gate", "consensus.f1>=0.5", "--set", "seeds=[1]"], "(with --set and --gate overrides)"),
+])
+def test_an_error_names_the_flags_that_were_given(write_experiment, tmp_path, capsys, flags,
+                                                  label):
+    """--gate alone: the error said '(with --set overrides)' (audit 2026-12-05)."""
+    path = write_experiment(gate={"max_drop": {"consensus.recal": 0.1}})
+    rc = run_cli(main, ["--config", str(path), "--out", str(tmp_path / "o"), "--no-progress",
+                        *flags])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and f"{path} {label}: gate.max_drop" in err, err
+
+
 @pytest.mark.parametrize("which", ["config", "scenario", "analysis"])
 def test_an_out_holding_an_input_is_refused_even_with_force(write_experiment, tmp_path, capsys,
                                                              which):
