@@ -325,17 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     # run in Arrow's threads, mostly outside the GIL); its errors surface where it is used
     ahead = None if args.kpis or args.transactions else _read_ahead(args.data, args.verify)
     from analytics.config import load_analysis_config
-    from analytics.config_checks import check_store_names
+    from analytics.config_checks import alarming_voters, check_store_names, require_voters
     from analytics.context import RunContext
     from analytics.kpis_columnar import check_memory_setting
     from analytics.outputs import write_outputs
-    from analytics.pipeline import (
-        alarming_voters,
-        data_hash,
-        require_voters,
-        run_id,
-        select_detectors,
-    )
+    from analytics.pipeline import data_hash, run_id, select_detectors
     from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
     from evaluation.truth import attach
 

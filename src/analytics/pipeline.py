@@ -435,37 +435,6 @@ def select_detectors(
     return cfg.model_copy(update={"detectors": dets})
 
 
-def alarming_voters(cfg: AnalysisConfig, products: bool = True) -> list[str]:
-    """The enabled voters that can raise a consensus incident on this input: a product-only voter
-    (product_watch) only where product series are watched (store data, ``product`` in
-    ``dimensions``; never on ``--kpis`` input, ``products`` False)."""
-    watched = products and PRODUCT_DIMENSION in cfg.dimensions
-    return [n for n in cfg.voting_detectors()
-            if watched or not REGISTRY[cfg.detectors[n].type].only_products]
-
-
-def require_voters(cfg: AnalysisConfig, where: str = "--detectors", products: bool = True) -> None:
-    """A config enabling no voting detector that can alarm on this input (``detectors={}``, every
-    voter off, or only product_watch where no product series is watched) is an InputError naming
-    the voters that are off: its consensus said "nothing happened" whatever the data (exit 0).
-    Naming the detectors (``where``) runs the oracle alone: callers skip this then."""
-    if alarming_voters(cfg, products):
-        return
-    off = [n for n, d in cfg.detectors.items()
-           if REGISTRY[d.type].votes and not (d.enabled and REGISTRY[d.type].only_products)]
-    idle = [n for n in cfg.voting_detectors() if n not in off]   # on, but no product series here
-    cli = where[:2] == "--"
-    alone = f"{where} oracle" if cli else f'"{where}": ["oracle"]'
-    raise InputError("detectors: " + (
-        f"every voting detector is off ({', '.join(off)}: enabled: false)" if off else
-        f"no voting detector is configured (detectors: {', '.join(cfg.detectors) or 'none'})")
-        + (f"; {', '.join(idle)} watches product series only, and this input has none watched"
-           if idle else "")
-        + ", so the consensus can report no incident whatever the data: " + (
-            f"enable one ({'--set' if cli else 'overrides'} detectors.{off[0]}.enabled=true)"
-            if off else "configure one") + f"; {alone} runs the oracle alone")
-
-
 def data_hash(ds: DataSet, extra_files: Sequence[Path] = ()) -> str:
     """Identity of the input: the manifest (which lists every file's sha256) or the files
     themselves."""
@@ -529,5 +498,5 @@ def analyse(
     return json_ready(ctx.scorecard) if ctx.scorecard is not None else {}
 
 
-__all__ = ["STAGES", "alarming_voters", "analyse", "incidents_json", "level_voters",
-           "require_voters", "run", "run_id", "select_detectors", "write_outputs"]
+__all__ = ["STAGES", "analyse", "incidents_json", "level_voters", "run", "run_id",
+           "select_detectors", "write_outputs"]

@@ -158,8 +158,9 @@ class JobManager:
     def plan(self, data: Path, detectors: list[str] | None, overrides: list[str]) -> str:
         """The run id the CLI will use for these inputs; InputError on bad data or config."""
         from analytics.config import load_analysis_config
+        from analytics.config_checks import require_voters
         from analytics.loading import load_data_dir
-        from analytics.pipeline import data_hash, require_voters, run_id, select_detectors
+        from analytics.pipeline import data_hash, run_id, select_detectors
         from evaluation.truth import has_truth
 
         for o in overrides:

@@ -251,7 +251,7 @@ def test_product_watch_alone_is_no_voter_where_no_product_series_is_watched(cli,
 
 def test_the_gate_needs_a_voter_that_can_alarm():
     from analytics.config import load_analysis_config
-    from analytics.pipeline import alarming_voters
+    from analytics.config_checks import alarming_voters
 
     cfg = load_analysis_config(None, [f"detectors.{v}.enabled=false" for v in STORE_VOTERS])
     assert alarming_voters(cfg) == ["product_watch"]       # store data, products watched
