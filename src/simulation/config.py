@@ -26,6 +26,7 @@ from shocklab.hashing import sha256_json
 
 from .events import EVENT_TYPES, EventConfig
 from .events.pricing_error import PricingError
+from .names import control_character, why_bad_name
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
@@ -248,33 +249,10 @@ class SimulationConfig(Strict):
         named += [("products.categories", n) for n in self.products.categories]
         named += [(f"calendar[{i}].name", e.name) for i, e in enumerate(self.calendar)]
         for key, name in named:
-            why = unreadable_name(name)
-            if why is None and not key.startswith("calendar") and any(c in name for c in ",=|"):
-                # the calendar's scope (channel=email, country=US) and a channel x country cell
-                # (email|US) are written with these: a channel "e,m" was never planned on its
-                # own calendar days (read as channel=e and m=)
-                why = "holds ',', '=' or '|' (calendar scopes and channel|country cells use them)"
+            why = why_bad_name(name, scoped=not key.startswith("calendar"))
             if why:
                 raise ValueError(f"{key}: {name!r} {why}; choose another name")
         return self
-
-
-# What pandas' CSV reader takes for "no value" (pandas.io.parsers' STR_NA_VALUES; the simulator
-# imports no pandas). A channel, country or category with such a name was written, and the
-# analysis then refused the data set it had just been given ("column 'country' has an empty/NaN
-# value"), e.g. for Namibia's code NA.
-CSV_MISSING_WORDS = frozenset({
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
-
-
-def unreadable_name(name: str) -> str | None:
-    """Why a segment name would not survive the data directory's CSV files; None if it does."""
-    if not name.strip():
-        return "is empty or blank (a CSV cell reads back as no value)"
-    if name in CSV_MISSING_WORDS:
-        return "reads back from CSV as a missing value (pandas' word for 'no value')"
-    return None
 
 
 def _names(d: dict[str, Any]) -> str:
@@ -367,12 +345,13 @@ PLANNED_ID = re.compile(r"P\d+")
 
 
 def _check_id(value: str, i: int, seen: dict[str, int], fail: Callable[[str, str], None]) -> None:
-    """An explicit event id is not blank, not a planned occurrence's and not another event's
-    (the twins and truth records are keyed by id: two events sharing one were each measured
-    against a twin that kept both, and recorded with no effect)."""
+    """An explicit event id is not blank, holds no control character, is not a planned
+    occurrence's and not another event's (the twins and truth records are keyed by id: two
+    events sharing one were each measured against a twin that kept both, and recorded with no
+    effect)."""
     key = f"events[{i}].id"
-    if not value.strip():
-        fail(key, f"{value!r} is empty or blank")
+    if not value.strip() or control_character(value):
+        fail(key, f"{value!r} {control_character(value) or 'is empty or blank'}")
     if PLANNED_ID.fullmatch(value):
         fail(key, f"{value!r} has the form of a planned calendar occurrence's id (P01, P02 …); "
                   "choose another")

@@ -153,6 +153,8 @@ CASES = [
     ({"calendar.0.dates": ["2025-03-10", "2025-03-03", "2025-03-04"]},
      r"calendar\[0\]\.dates: the occurrences starting 2025-03-03 and 2025-03-04 overlap \(each "
      r"lasts duration_days 2\)"),
+    # an event id holding a tab or newline broke the truth's and the reports' lines
+    ({"events.0.id": "out\tage"}, r"events\[0\]\.id: 'out\\tage' holds a control character \\t"),
 ]
 
 
@@ -236,10 +238,18 @@ def test_unwritable_output_and_earlier_output_survives(tmp_path, run):
     ("channels", "  ", "channels: '  ' is empty or blank"),
     ("categories", "None", "products.categories: 'None' reads back from CSV as a missing value"),
     ("calendar", "N/A", "calendar[0].name: 'N/A' reads back from CSV as a missing value"),
+    ("countries", "G\tB", "countries: 'G\\tB' holds a control character \\t (names go into "
+                          "file names, JSON and Markdown); choose another name"),
+    ("countries", "DE\n", "countries: 'DE\\n' holds a control character \\n"),
+    ("channels", "e\x85mail", "channels: 'e\\x85mail' holds a control character \\x85"),
+    ("categories", "bo\x1boks", "products.categories: 'bo\\x1boks' holds a control character"),
+    ("calendar", "promo\r", "calendar[0].name: 'promo\\r' holds a control character \\r"),
 ])
 def test_a_name_the_data_files_cannot_carry_is_refused(tmp_path, run, key, name, message):
     """A segment named '' or 'NA' (Namibia's code) was generated, exit 0, and run_analysis then
-    refused ShockLab's own data set: "orders.csv: column 'country' has an empty/NaN value"."""
+    refused ShockLab's own data set: "orders.csv: column 'country' has an empty/NaN value". A tab
+    or newline in one ('G\\tB', 'DE\\n') was generated and analysed, exit 0, with insights.md's
+    headings and the error lines naming it broken across lines."""
     raw = tiny_config()
     if key == "countries":
         raw["countries"] = {name: 0.6, "DE": 0.4}
