@@ -29,7 +29,19 @@ from .events.pricing_error import PricingError
 from .names import control_character, why_bad_name
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
+# A relative weight (channel shares, country weights, category weights, the weekly profile,
+# discount probabilities; the hour profile up to MAX_WEIGHT): each set is divided by its sum, so
+# only ratios matter. Bounded so that every sum, and every channel x country cell's share x
+# conversion x country weight, stays finite and positive: two 1e308 shares summed to inf (a world
+# of 0 sessions, exit 0, or numpy failing, exit 3); 5e-324 weights underflowed to a 0 sum.
+MIN_WEIGHT, MAX_WEIGHT = 1e-6, 1e6
+Weight = Annotated[float, Field(ge=MIN_WEIGHT, le=MAX_WEIGHT)]
+# The dearest list price a category may draw (``products.build_catalogue``: the median times
+# exp(price_sigma x z), z clipped to +-PRICE_Z): an order would need a million units of it to
+# pass the 1e12 above which the analysis refuses an amount (a price_median of 1e20 was written,
+# then refused by run_analysis; 1e200 overflowed the noise model, exit 3).
+MAX_LIST_PRICE = 1e6
+PRICE_Z = 6.0
 
 
 class Strict(BaseModel):
@@ -55,8 +67,8 @@ class Period(Strict):
 
 
 class Channel(Strict):
-    share: PositiveFloat = Field(description="share of sessions (normalized over channels)")
-    conversion: Annotated[float, Field(gt=0.0, lt=0.5)] = Field(
+    share: Weight = Field(description="share of sessions (normalized over channels)")
+    conversion: Annotated[float, Field(ge=MIN_WEIGHT, lt=0.5)] = Field(
         description="orders per human session"
     )
     new_customer_share: Fraction = Field(
@@ -67,7 +79,7 @@ class Channel(Strict):
 class Traffic(Strict):
     base_sessions: Annotated[float, Field(gt=0.0, le=1e9)] = 25_000.0
     trend_annual: Annotated[float, Field(ge=-0.9, le=5.0)] = 0.12
-    weekly: list[PositiveFloat] = Field(
+    weekly: list[Weight] = Field(
         default=[1.0, 0.98, 0.97, 0.99, 1.04, 1.10, 1.08], min_length=7, max_length=7
     )
     yearly_amplitude: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.18
@@ -82,10 +94,20 @@ class Conversion(Strict):
 
 
 class Category(Strict):
-    weight: PositiveFloat
-    price_median: PositiveFloat
+    weight: Weight
+    price_median: Annotated[float, Field(gt=0.0, le=MAX_LIST_PRICE)]
     price_sigma: Annotated[float, Field(ge=0.0, le=3.0)] = 0.5
     cost_ratio: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.55
+
+    @model_validator(mode="after")
+    def _priced(self) -> Category:
+        dearest = self.price_median * math.exp(PRICE_Z * self.price_sigma)
+        if dearest > MAX_LIST_PRICE:
+            raise ValueError(
+                f"price_median: {self.price_median:g} with price_sigma {self.price_sigma:g} lists "
+                f"products at up to {dearest:,.0f} (the median x exp({PRICE_Z:g} x price_sigma)), "
+                f"above {MAX_LIST_PRICE:,.0f}; lower price_median or price_sigma")
+        return self
 
 
 class Products(Strict):
@@ -109,10 +131,10 @@ class Basket(Strict):
     items_mean: Annotated[float, Field(ge=1.0, le=20.0)] = 1.7
     quantity_mean: Annotated[float, Field(ge=1.0, le=20.0)] = 1.25
     discount_levels: list[Fraction] = Field(default=[0.0, 0.1, 0.2], min_length=1)
-    discount_probs: list[PositiveFloat] = Field(default=[0.82, 0.13, 0.05], min_length=1)
+    discount_probs: list[Weight] = Field(default=[0.82, 0.13, 0.05], min_length=1)
     cancel_rate: Fraction = 0.03
     return_rate: Fraction = 0.05
-    hour_profile: list[Annotated[float, Field(ge=0.0)]] = Field(
+    hour_profile: list[Annotated[float, Field(ge=0.0, le=MAX_WEIGHT)]] = Field(
         default=[0.6, 0.4, 0.3, 0.2, 0.2, 0.3, 0.6, 1.0, 1.4, 1.6, 1.7, 1.8,
                  1.9, 1.9, 1.8, 1.7, 1.7, 1.8, 2.0, 2.2, 2.3, 2.0, 1.5, 1.0],
         min_length=24, max_length=24)
@@ -210,7 +232,7 @@ class SimulationConfig(Strict):
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 42
     period: Period = Field(default_factory=Period)
     channels: dict[str, Channel]
-    countries: dict[str, PositiveFloat] = Field(description="country code -> traffic weight")
+    countries: dict[str, Weight] = Field(description="country code -> traffic weight")
     traffic: Traffic = Field(default_factory=Traffic)
     conversion: Conversion = Field(default_factory=Conversion)
     products: Products

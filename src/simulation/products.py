@@ -9,7 +9,7 @@ import numpy as np
 from shocklab.seeding import rng
 
 from .coltable import ColTable, floats, strs
-from .config import SimulationConfig
+from .config import PRICE_Z, SimulationConfig
 from .rand import mix64
 
 
@@ -47,7 +47,10 @@ def build_catalogue(cfg: SimulationConfig) -> Catalogue:
     median = np.repeat([s.price_median for s in specs], counts)
     sigma = np.repeat([s.price_sigma for s in specs], counts)
     cost_ratio = np.repeat([s.cost_ratio for s in specs], counts)
-    price = np.round(median * np.exp(sigma * g.standard_normal(len(category))), 2).clip(0.5)
+    # z clipped to +-PRICE_Z (P ~ 2e-9 a product): the dearest price the config bounds, for every
+    # seed (config.MAX_LIST_PRICE)
+    z = g.standard_normal(len(category)).clip(-PRICE_Z, PRICE_Z)
+    price = np.round(median * np.exp(sigma * z), 2).clip(0.5)
     # Popularity: Zipf over a random rank within each category, scaled by the category weight.
     popularity = np.empty(len(category))
     start = 0

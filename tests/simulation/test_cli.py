@@ -153,6 +153,33 @@ CASES = [
     ({"calendar.0.dates": ["2025-03-10", "2025-03-03", "2025-03-04"]},
      r"calendar\[0\]\.dates: the occurrences starting 2025-03-03 and 2025-03-04 overlap \(each "
      r"lasts duration_days 2\)"),
+    # numbers with no upper bound: two 1e308 shares summed to inf (a world of 0 sessions, exit
+    # 0); 1e308 country or category weights and a price_median of 1e200 failed inside numpy
+    # (exit 3); a price_median of 1e20 was written, then refused by run_analysis (|x| > 1e12)
+    ({"channels.organic.share": 1e308, "channels.email.share": 1e308},
+     r"channels\.organic\.share: Input should be less than or equal to 1000000 "),
+    ({"countries": {"US": 1e308, "DE": 1e308}},
+     r"countries\.US: Input should be less than or equal to 1000000 "),
+    ({"products.categories.gadgets.weight": 1e308, "products.categories.books.weight": 1e308},
+     r"products\.categories\.gadgets\.weight: Input should be less than or equal to 1000000 "),
+    ({"products.categories.books.price_median": 1e200},
+     r"products\.categories\.books\.price_median: Input should be less than or equal to 1000000 "),
+    ({"products.categories.books.price_median": 1e20},
+     r"products\.categories\.books\.price_median: Input should be less than or equal to 1000000 "),
+    ({"products.categories.books.price_sigma": 3.0},
+     r"products\.categories\.books: price_median: 15 with price_sigma 3 lists products at up to "
+     r"984,899,537 \(the median x exp\(6 x price_sigma\)\), above 1,000,000; lower "),
+    ({"traffic.weekly": [1e308, 1e308, 1, 1, 1, 1, 1]},
+     r"traffic\.weekly\[0\]: Input should be less than or equal to 1000000 "),
+    ({"basket": {"discount_levels": [0.0, 0.1], "discount_probs": [1e308, 1e308]}},
+     r"basket\.discount_probs\[0\]: Input should be less than or equal to 1000000 "),
+    ({"basket": {"hour_profile": [1e308] * 2 + [1.0] * 22}},
+     r"basket\.hour_profile\[0\]: Input should be less than or equal to 1000000 "),
+    # at the other end, 5e-324 weights underflowed to a sum of 0 (numpy: invalid value in divide)
+    ({"countries": {"US": 5e-324, "DE": 1e-323}},
+     r"countries\.US: Input should be greater than or equal to 0\.000001 "),
+    ({"channels.email.conversion": 5e-324},
+     r"channels\.email\.conversion: Input should be greater than or equal to 0\.000001 "),
     # an event id holding a tab or newline broke the truth's and the reports' lines
     ({"events.0.id": "out\tage"}, r"events\[0\]\.id: 'out\\tage' holds a control character \\t"),
 ]
@@ -264,6 +291,35 @@ def test_a_name_the_data_files_cannot_carry_is_refused(tmp_path, run, key, name,
     r = run("--config", str(write(tmp_path, raw)), "--out", str(out), "--quiet")
     assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert not out.exists()
+
+
+def test_numbers_at_their_bounds_generate_data_the_analysis_reads(tmp_path, run):
+    """Every relative weight at 1e-6 or 1e6 and list prices up to the dearest allowed (1e6): the
+    sums stay finite and positive (no numpy warning, no empty world), and the analysis' loader
+    takes every amount (none above its 1e12)."""
+    import math
+    import warnings
+
+    from analytics.loading import MAX_ABS, load_data_dir
+
+    raw = tiny_config(events=[], calendar=[])
+    raw["channels"]["organic"]["share"] = 1e6
+    raw["channels"]["email"].update(share=1e-6, conversion=1e-6)
+    raw["countries"] = {"US": 1e6, "DE": 1e-6}
+    raw["products"]["categories"] = {
+        "gadgets": {"weight": 1e6, "price_median": 1e6, "price_sigma": 0.0},
+        "books": {"weight": 1e-6, "price_median": math.floor(1e6 / math.exp(6 * 0.5))}}
+    raw["traffic"].update(weekly=[1e-6] * 6 + [1e6])
+    raw["basket"] = {"items_mean": 20, "quantity_mean": 20, "discount_levels": [0.0, 0.5],
+                     "discount_probs": [1e6, 1e-6], "hour_profile": [0.0] * 23 + [1e6]}
+    out = tmp_path / "data"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = run("--config", str(write(tmp_path, raw)), "--out", str(out), "--quiet")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    orders = load_data_dir(out).tables["orders"]
+    assert len(orders) > 100 and set(orders.country) == {"US"}
+    assert 1e8 < orders.gross_revenue.max() < MAX_ABS
 
 
 @pytest.mark.parametrize("seed", [0, 2**44 + 1, 2**63 - 1])
