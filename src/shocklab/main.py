@@ -235,14 +235,18 @@ def _serve(argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
+    if not args:   # bad input: one line on stderr (the usage went to stdout, exit 2)
+        print(f"error: shocklab: give a command ({', '.join(COMMANDS)}); 'shocklab --help' says "
+              "what each does", file=sys.stderr)
+        return 2
+    if args[0] in ("-h", "--help"):
         width = max(len(n) for n in COMMANDS)
         lines = "\n".join(f"  {n:<{width}}  {h}" for n, (_, h) in COMMANDS.items())
         print(
             f"usage: shocklab COMMAND [options]\n\ncommands:\n{lines}\n\n'shocklab COMMAND --help' "
             "for its options"
         )
-        return 0 if args else 2
+        return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
         print(

@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_registry_lists_and_dispatches(capsys, monkeypatch):
-    assert cli.main([]) == 2 and "dashboard" in capsys.readouterr().out
+    assert cli.main([]) == 2
+    out = capsys.readouterr()   # one line on stderr naming the commands (was the usage on stdout)
+    assert out.out == "" and out.err.count("\n") == 1 and "dashboard" in out.err, out
     assert cli.main(["--help"]) == 0
     assert {"dashboard", "serve", "generate", "analyse", "experiment"} <= set(cli.COMMANDS)
     assert cli.main(["nope"]) == 2 and "unknown command 'nope'" in capsys.readouterr().err
