@@ -419,3 +419,20 @@ def log_noise_floor(
     k = value_cv**2 if kpi == "aov" else 1 + value_cv**2
     with np.errstate(invalid="ignore"):
         return np.nan_to_num(np.sqrt(k / np.maximum(orders, 1)), nan=0.0)
+
+
+def own_log_offset(past: np.ndarray, window: int, value_cv: float = 1.5) -> np.ndarray:
+    """Offset ``a`` of ``log(x + a)`` for a log KPI without an order count (``--kpis`` revenue
+    alone): one typical order inferred from the series' own noise, so a zero is a (very low)
+    observation, not a gap. Revenue of n orders has relative variance (1 + cv^2) / n, so a
+    typical order is the level L x rel^2 / (1 + cv^2), ``rel`` the robust relative size of the
+    past one-step errors (1.4826 x median |x - L| / L); the fraction is kept in [0.001, 1]. L is
+    the median of the previous ``window`` periods: causal, a row never sees itself; 0 (no
+    offset) where there is no positive past level yet."""
+    level = rolling(shift(past, 1), window, 1, "median")
+    pos = np.isfinite(level) & (level > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(pos, np.abs(past - level) / np.where(pos, level, 1.0), np.nan)
+    rel = 1.4826 * rolling(shift(err, 1), window, 1, "median")
+    frac = np.clip(np.nan_to_num(rel, nan=0.0) ** 2 / (1 + value_cv**2), 1e-3, 1.0)
+    return np.where(pos, level * frac, 0.0)

@@ -37,6 +37,7 @@ from .calibrate import (
     calibrate_wide,
     log_noise_floor,
     noise_floor,
+    own_log_offset,
     rolling,
     shift,
 )
@@ -344,6 +345,8 @@ class RollingZScore(Detector):
             for a in (adj, adj_clean):
                 a[:, asc] = np.arcsin(np.sqrt(np.clip(a[:, asc], 0, 1)))
         offset = np.zeros_like(value)
+        # log KPIs without any order count (--kpis revenue alone): a zero must stay scored
+        bare = logc & (True if orders is None else ~np.isfinite(orders).any(axis=0))
         if logc.any():
             if (
                 orders is not None
@@ -353,6 +356,10 @@ class RollingZScore(Detector):
                     shift(clean[:, rev], 1), max(cfg.window, 7 * ppd), 1, "median"
                 ) / np.maximum(orders[:, rev], 1)
                 offset[:, rev] = np.nan_to_num(typical, nan=0.0)
+            if bare.any():  # no order count: one typical order from the series' own noise
+                offset[:, bare] = own_log_offset(
+                    adj_clean[:, bare], max(cfg.window, 7 * ppd), cfg.value_cv
+                )
             with np.errstate(divide="ignore", invalid="ignore"):
                 for a in (adj, adj_clean):
                     x = a[:, logc] + offset[:, logc]
@@ -475,7 +482,7 @@ class RollingZScore(Detector):
             ks = sorted({cfg.smooth, *cfg.windows})
             shares, share_exp = share_scores(
                 value, planned, wide.keys, ks, cfg.share_window, cfg.min_periods,
-                cfg.share_spread_window, offset,
+                cfg.share_spread_window, np.where(bare[None, :], 0.0, offset),  # as before
                 orders, cfg.count_floor, cfg.value_cv, cfg.calendar == "ignore",
                 slice_daily(inp, wide, "sessions"),
             )
