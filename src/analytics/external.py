@@ -197,18 +197,24 @@ def _dmy_layout(raw: pd.Series) -> bool | None:
     return True if o.day_first.any() else False if o.month_first.any() else None
 
 
-def _yyyymmdd(raw: pd.Series) -> pd.Series | None:
+def _yyyymmdd(raw: pd.Series, where: str, tcol: str) -> pd.Series | None:
     """Whole numbers that are all dates written YYYYMMDD (Google Analytics' ``Date``:
     20250101), as timestamps; None otherwise. They were "numbers, not timestamps" like epoch
-    seconds, which in 1678-2261 have 9 or more digits (epoch seconds of 8 digits are 1970-73)."""
+    seconds, which in 1678-2261 have 9 or more digits (epoch seconds of 8 digits are 1970-73).
+    Most of them YYYYMMDD dates but not all (``2025013``): InputError naming the first other."""
     if not pd.api.types.is_integer_dtype(raw) or not len(raw):
         return None
     v = raw.to_numpy()
-    if v.min() < 16780101 or v.max() > 22611231:
-        return None
     ts = pd.to_datetime(pd.Series(v, index=raw.index).astype(str), format="%Y%m%d",
                         errors="coerce")
-    return None if ts.isna().any() else ts
+    bad = ((v < 16780101) | (v > 22611231) | ts.isna()).to_numpy()
+    if not bad.any():
+        return ts
+    if bad.mean() < 0.5:   # a date column with a malformed value, not epoch numbers
+        i = _first_bad(bad)
+        raise InputError(f"{where}: column {tcol!r}: {str(raw.iloc[i])!r} is no date written "
+                         f"YYYYMMDD as the column's others (data row {i + 1})")
+    return None
 
 
 _ISO_WEEK = r"(\d{4})-?W(\d{2})(?:-?([1-7]))?"
@@ -237,7 +243,7 @@ def _parse_times(raw: pd.Series, where: str, tcol: str) -> np.ndarray:
         )
     if pd.api.types.is_datetime64_any_dtype(raw):
         ts = raw
-    elif (ymd := _yyyymmdd(raw)) is not None:
+    elif (ymd := _yyyymmdd(raw, where, tcol)) is not None:
         ts = ymd
     elif pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
         # epoch numbers are ambiguous (seconds, milliseconds …): pandas reads them as nanoseconds
@@ -429,19 +435,28 @@ def _check_slices(raw_seg: pd.Series, dim: np.ndarray, seg: np.ndarray, where: s
 HOUR_COLUMNS = ("hour", "hour of day", "hour_of_day", "hourofday")
 
 
-def _hour_column(df: pd.DataFrame, cols: list[str], ts: np.ndarray, skip) -> str | None:
-    """A whole-number column named like an hour (``Hour``: Google Analytics' Date + Hour export)
-    holding 0-23 beside dates without a time that repeat: the rows' hour of the day (its name,
-    else None). Analysed as a KPI, the file was read daily, each day the mean of its 24 rows
-    (one "duplicate rows combined" warning)."""
+def _hour_column(df: pd.DataFrame, cols: list[str], ts: np.ndarray, skip, where: str,
+                 tcol: str) -> tuple[str | None, np.ndarray | None]:
+    """The name and hours (0-23) of a column named like an hour (``Hour``: Google Analytics'
+    Date + Hour export) beside dates without a time that repeat, or (None, None). Analysed as a
+    KPI, the file was read daily, each day the mean of its 24 rows (one "duplicate rows
+    combined" warning). A column most of whose values are such hours but not all (``24``,
+    empty): InputError naming the first other (it was read daily, the whole column a KPI)."""
     hcol = next((c for c in cols if c not in skip and c.strip().lower() in HOUR_COLUMNS), None)
-    if hcol is None or not pd.api.types.is_integer_dtype(df[hcol]) or df[hcol].isna().any():
-        return None
-    h = df[hcol].to_numpy()
     day = np.int64(86_400 * 10**9)
-    if h.min() < 0 or h.max() > 23 or (ts.view(np.int64) % day).any():
-        return None
-    return hcol if len(pd.unique(ts)) < len(ts) else None
+    if (hcol is None or pd.api.types.is_bool_dtype(df[hcol])
+            or (ts.view(np.int64) % day).any() or len(pd.unique(ts)) == len(ts)):
+        return None, None
+    h = pd.to_numeric(df[hcol], errors="coerce").to_numpy(float)
+    ok = np.isfinite(h) & (h == np.round(h)) & (h >= 0) & (h <= 23)
+    if ok.all():
+        return hcol, h.astype(np.int64)
+    if ok.mean() <= 0.5:   # a KPI named like an hour
+        return None, None
+    i = _first_bad(~ok)
+    what = "is empty" if pd.isna(df[hcol].iloc[i]) else f"holds {str(df[hcol].iloc[i])!r}"
+    raise InputError(f"{where}: column {hcol!r} (the hour of the day of column {tcol!r}: 0-23) "
+                     f"{what} (data row {i + 1}); rename the column if it is a KPI")
 
 
 def _find(cols: list[str], name: str) -> str | None:
@@ -764,9 +779,9 @@ def load_kpis_file(
         kpis = [str(k) for k in kpis]
         values = _numeric(df[vcol], str(path), vcol, commas, locale, grouping, sep)[:, None]
     else:
-        hcol = _hour_column(df, cols, ts, (tcol, dcol, scol))
-        if hcol is not None:   # GA4's Date + Hour: one timestamp (it was 24 duplicates a day)
-            ts = ts + df[hcol].to_numpy(np.int64) * np.timedelta64(3600, "s")
+        hcol, hours = _hour_column(df, cols, ts, (tcol, dcol, scol), str(path), tcol)
+        if hours is not None:   # GA4's Date + Hour: one timestamp (it was 24 duplicates a day)
+            ts = ts + hours * np.timedelta64(3600, "s")
             log.warning("%s: column %r (0-23) read as the hour of the day of column %r", path,
                         hcol, tcol)
         kpis = [c for c in cols if c not in (tcol, dcol, scol, hcol)]
