@@ -500,7 +500,7 @@ def _predictive(table: pd.DataFrame, cfg: ClvConfig, orders: pd.DataFrame | None
         "activity_clock": None if clock is None else {
             "g_end": round(clock.g_end, 4), "g_first_quarter": round(float(
                 clock.g[: max(1, clock.n // 4)].mean()), 4)},
-        "dropout": refused if drop is None else {
+        "dropout": (refused or {"source": "fitted"}) if drop is None else {   # never a bare null
             "source": "cohorts", "mean_lifetime_days": round(1.0 / drop.mu, 1),
             "waves": [{"day": (pd.Timestamp(end) - pd.Timedelta(days=int(clock.n - p))).date()
                        .isoformat(), "share_lost": round(float(q), 3)}

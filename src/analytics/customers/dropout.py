@@ -209,12 +209,19 @@ def store_dropout(days: PurchaseDays) -> tuple[Dropout | None, dict[str, Any] | 
     """The CLV model's dropout from a store's purchase days (``activity.purchase_days``, sorted
     by customer): the cohorts' estimate, or (None, the summary's reason) where the standard error
     of its baseline's log one-year survival is above ``MAX_SURVIVAL_SE`` (too few customers a
-    cohort: the model fits its own dropout), or (None, None) below ``MIN_STEPS``."""
+    cohort: the model fits its own dropout), or (None, that reason) when the cohorts give no
+    estimate (under ``MIN_STEPS`` measurable steps, or no positive baseline: the summary's
+    dropout was a bare null)."""
     cust = np.cumsum(days.first) - 1
     drop = cohort_dropout(days.first_day[days.first], days.day[~days.first],
                           days.first_day[~days.first], days.n, repeat_cust=cust[~days.first])
-    se_year = np.nan if drop is None else drop.mu_rel_se * drop.mu * 365.0
-    if drop is None or not se_year > MAX_SURVIVAL_SE:
+    if drop is None:
+        return None, {"source": "fitted", "cohorts_refused": (
+            f"the acquisition cohorts give no baseline dropout (fewer than {MIN_STEPS} measurable "
+            "28-day steps, about 9 months of data, or no loss visible in them); the dropout is "
+            "fitted instead")}
+    se_year = drop.mu_rel_se * drop.mu * 365.0
+    if not se_year > MAX_SURVIVAL_SE:
         return drop, None
     return None, {"source": "fitted", "cohorts_refused": (
         f"the cohorts' baseline dropout is too uncertain: standard error {se_year:.2f} of its "

@@ -115,7 +115,7 @@ def test_run_clv_takes_the_dropout_from_cohorts():
     assert d is not None and d["mean_lifetime_days"] == pytest.approx(LIFETIME, rel=0.25)
     assert d["waves"] and res.summary["unscored_customers"] == 0
     fitted = clv.run_clv(orders, end, ClvConfig(dropout="fitted"))
-    assert fitted.summary["dropout"] is None
+    assert fitted.summary["dropout"] == {"source": "fitted"}   # forced: no reason to give
     pn = fitted.summary["purchase_model_params"]
     assert pn["beta"] / pn["s"] < 0.8 * d["mean_lifetime_days"]
 
@@ -169,6 +169,16 @@ def test_small_cohorts_fall_back_to_the_fitted_dropout():
     pd.testing.assert_frame_equal(res.table, fitted.table)
     pn = res.summary["purchase_model_params"]
     assert 0.5 * LIFETIME < pn["beta"] / pn["s"] < 2 * LIFETIME   # the cohorts said 1,073 days
+
+
+def test_too_short_a_history_for_cohorts_says_so():
+    """Under MIN_STEPS measurable cohort steps (~9 months) the summary's dropout was a bare null
+    while the config asked for cohorts (audit 2026-12-05): it names the fallback and why."""
+    orders, end = _orders()
+    short_end = pd.Timestamp("2024-01-01") + pd.Timedelta(days=200)
+    orders = orders[orders["order_date"] <= short_end]
+    d = clv.run_clv(orders, short_end, ClvConfig()).summary["dropout"]
+    assert d["source"] == "fitted" and "fewer than 6 measurable" in d["cohorts_refused"], d
 
 
 def _count_calls(monkeypatch) -> list[int]:
