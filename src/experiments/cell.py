@@ -114,7 +114,8 @@ MAX_CORES = 32
 MAX_CALIBRATED = 64
 # Settings only ``Detector._finish`` reads (the cut on the calibrated scale): a cell that changes
 # only these reuses the detector's raw scores (``_detect_core``) and re-runs calibration and the
-# threshold. A detector class whose core reads them sets ``core_reads_threshold = True``.
+# threshold. A detector whose core reads them says so with ``core_reads_threshold`` (a class
+# attribute, or a property of its config: prophet_residual's ``mask_flagged``).
 FINISH_ONLY = frozenset({"threshold", "sensitivity"})
 
 
@@ -223,7 +224,7 @@ def _memoized(cls: type) -> type:
 
         def _detect_core(self, series, inp):  # noqa: ANN001, ANN202
             self._shocklab_core = None   # set once this core's output is known (calibrate)
-            if getattr(cls, "core_reads_threshold", False):
+            if getattr(self, "core_reads_threshold", False):   # per instance: a setting may say
                 return super()._detect_core(series, inp)
             key = self._memo_key(self.config.model_dump_json(exclude=set(FINISH_ONLY)), inp)
             hit = _CORES.get(key)

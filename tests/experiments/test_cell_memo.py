@@ -105,3 +105,32 @@ def test_watched_series_built_once_per_world_and_settings(world, monkeypatch):
     assert len(built) == 2
     assert got != first
     assert got == analyse(world, other, stages=scoring)
+
+
+@pytest.mark.parametrize("mask_flagged, computed", [(False, 1), (True, 2)])
+def test_a_core_that_reads_the_threshold_is_not_reused_across_thresholds(monkeypatch,
+                                                                         mask_flagged, computed):
+    """prophet_residual with ``mask_flagged`` leaves points beyond its threshold out of later
+    fits, so its raw scores depend on the threshold; a sweep cell changing only that reused
+    another cell's raw scores (no class set ``core_reads_threshold``; docs audit 2026-12-05)."""
+    import pandas as pd
+
+    from analytics.detectors import DetectorInput
+    from analytics.detectors.prophet_residual import ProphetResidual
+
+    monkeypatch.setattr(cell, "_CORES", type(cell._CORES)())
+    calls = []
+
+    def fake_core(self, series, inp):
+        calls.append(self.config.sensitivity)
+        return pd.DataFrame({"score": 0.0, "expected": 1.0}, index=series.index)
+
+    monkeypatch.setattr(ProphetResidual, "_detect_core", fake_core)
+    memo = cell._memoized(ProphetResidual)
+    series = pd.DataFrame({"date": pd.date_range("2025-01-01", periods=40), "kpi": "orders",
+                           "dimension": "overall", "segment": "all", "value": 10.0})
+    inp = DetectorInput(series=series)
+    for sensitivity in (0.1, 0.2):
+        cfg = ProphetResidual.config_class(mask_flagged=mask_flagged, sensitivity=sensitivity)
+        memo(cfg, name="prophet_residual")._detect_core(series, inp)
+    assert len(calls) == computed, calls

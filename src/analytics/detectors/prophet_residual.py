@@ -198,6 +198,12 @@ def _worker(args: tuple) -> tuple[np.ndarray, np.ndarray, str | None]:
 @register
 class ProphetResidual(Detector):
     type_name = "prophet_residual"
+
+    @property
+    def core_reads_threshold(self) -> bool:
+        """``mask_flagged`` leaves points beyond the threshold out of later fits: the raw scores
+        then depend on it, so a sweep may not reuse them across thresholds (experiments.cell)."""
+        return bool(self.config.mask_flagged)
     config_class = ProphetResidualConfig
 
     def _detect_core(self, series: pd.DataFrame, inp: DetectorInput) -> pd.DataFrame:
