@@ -115,6 +115,9 @@ def run_data_dir(run: Path, run_files: tuple[str, ...] = (),
     return Path(data)
 
 
+_TRUTH_KEYS = ("date", "dimension", "segment", "channel")   # the truth tables' non-figure columns
+
+
 def find_truth(data_dir: str | Path | None) -> Truth | None:
     """The truth of a data directory, or None when it has no ``truth/events.json``."""
     if not has_truth(data_dir):
@@ -128,6 +131,9 @@ def find_truth(data_dir: str | Path | None) -> Truth | None:
             df = read_table(p, {"customer_id": "id", "channel": "str"})
             if "date" in df.columns:
                 df = coerce(df, {"date": "date"}, str(p))
+            if name != "customers":   # a figure of text ('abc') was an internal error in the oracle
+                nums = [c for c in df.columns if c not in _TRUTH_KEYS]
+                df = coerce(df, dict.fromkeys(nums, "float"), str(p), allow_nan=tuple(nums))
         tables[name] = df
     noise = base / "noise_model.json"
     pn = find_table(base, "product_null")   # older truth layouts have none

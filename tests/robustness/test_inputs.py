@@ -55,6 +55,22 @@ def test_a_world_without_truth_gets_its_own_run_id(fresh_world, tmp_path, cli):
     assert any(m.startswith("truth/") for m in run_b["input_checks"]["integrity"]["missing"])
 
 
+@pytest.mark.parametrize("column", ["orders", "sessions"])
+def test_a_truth_baseline_figure_of_text_is_bad_input(fresh_world, tmp_path, cli, column):
+    """'abc' in truth/baseline_daily.csv's orders was an internal error in the oracle (exit 3);
+    in sessions it passed silently (docs audit 2026-12-05)."""
+    path = fresh_world / "truth" / "baseline_daily.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.loc[2, column] = "abc"
+    df.to_csv(path, index=False, lineterminator="\n")
+    r = cli("analysis", "--data", fresh_world, "--out", tmp_path / "r", "--no-verify",
+            "--detectors", "rolling_zscore")
+    line = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == 2 and len(line) == 1, r.stderr
+    assert f"baseline_daily.csv: column '{column}' must be numeric, got 'abc'" in line[0]
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_file_cut_at_a_line_break_is_detected(fresh_world):
     path = fresh_world / "orders.csv"
     lines = path.read_text().splitlines(keepends=True)
