@@ -20,7 +20,8 @@ from .events import get_event_type
 if TYPE_CHECKING:
     from .world_sampler import WorldSpec
 
-WINDOWS = (1, 3, 7)   # the oracle's windows (evaluation/oracle.py: 1 day and trailing 3, 7)
+WINDOWS = (1, 3, 7)   # the oracle's windows when the worlds were defined (it scores 1/2/3/4/7 since
+                      # the 21st session); kept so a seed keeps its world
 
 
 def _store_null(seed: int, store: dict[str, Any], calendar: list[dict]) -> tuple[Any, Any, Any]:
