@@ -1,7 +1,8 @@
 """Configuration of the customer-intelligence part (section ``customers:`` of config/analysis.yaml).
 
 Owned by the customers package; the analysis config embeds ``CustomersConfig``. Every section has
-defaults, so an absent ``customers:`` section (or any absent sub-section) works.
+defaults, so an absent ``customers:`` section (or any absent sub-section) works. Size (~530
+lines): one model per block of the YAML's ``customers:`` section, with its checks, read as one.
 """
 
 from __future__ import annotations
@@ -281,9 +282,10 @@ class ShortfallConfig(_Strict):
     the day's orders of each channel predict from the channel's returning share over a trailing
     baseline: acquisition and repeat buying move together with traffic, seasons, sales and
     outages, but a churn wave removes repeat buyers only. Per-day z's are scaled by their
-    baseline dispersion, clipped (a one-day burst of fraudulent new accounts cannot decide) and
-    summed over the window. A segment-share growth is only churn when this statistic confirms it.
-    """
+    baseline dispersion, clipped (a one-day burst of fraudulent new accounts cannot decide),
+    summed over the window and divided by sqrt(window x (1 + window / baseline)): at most clip_z x
+    sqrt(window / (1 + window / baseline)), 8.71 by default. A segment-share growth is only churn
+    when this statistic confirms it."""
 
     enabled: bool = True
     segment: str | None = Field(
@@ -315,6 +317,14 @@ class ShortfallConfig(_Strict):
         "mid-history makes every customer look recent at first and reads each one's usual gap "
         "from a few orders, so the overdue shares grow with nothing wrong"
     )
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ShortfallConfig:   # min_z 9 silenced every monitor alert, exit 0
+        top = self.clip_z * (self.window_days / (1 + self.window_days / self.baseline_days)) ** .5
+        if self.min_z > top:
+            raise ValueError(f"min_z {self.min_z:g} can never be reached: the statistic is at most "
+                             f"clip_z x sqrt(window / (1 + window / baseline)) = {top:.2f} here")
+        return self
 
 
 class MonitorConfig(_Strict):

@@ -474,7 +474,8 @@ def _plots(table: pd.DataFrame, counts: dict[str, int], cohorts: pd.DataFrame | 
         figs["customers_churn_roc.png"] = plots.churn_roc(ch.roc, aucs)
     if ch is not None and ch.reliability:
         figs["customers_churn_reliability.png"] = plots.reliability_curve(
-            {"churn risk (60-day label)": ch.reliability},
+            {f"churn risk ({ch.summary['horizon_days']}-day label)": ch.reliability},  # was
+            # always "60-day", also where a short file shortens the horizon
             "Churn risk calibration (out of time, held-out half)",
         )
     if mon is not None and len(mon.series):

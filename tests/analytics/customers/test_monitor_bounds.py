@@ -87,3 +87,17 @@ def test_an_alert_recorded_before_a_crash_is_still_delivered_by_the_next_run(tmp
     assert out == {"sent": 1, "pending": 0}
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 1
     store.close()
+
+
+def test_a_shortfall_bar_the_statistic_cannot_reach_is_refused():
+    """The shortfall z is the clipped per-day z's sum / sqrt(window x (1 + window / baseline)):
+    at most 8.71 with the defaults, so min_z 9 (accepted up to 100) silenced every monitor alert,
+    At-Risk ones too (they need its confirmation), exit 0 (docs audit 2026-12-05)."""
+    import pytest
+
+    from analytics.customers.config import ShortfallConfig
+
+    assert ShortfallConfig(min_z=8.7).min_z == 8.7
+    with pytest.raises(ValueError, match=r"min_z 9 can never be reached.* = 8\.71"):
+        ShortfallConfig(min_z=9)
+    assert ShortfallConfig(min_z=9, clip_z=3).min_z == 9   # 3 x 3.48 = 10.45: reachable

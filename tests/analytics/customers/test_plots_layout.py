@@ -84,3 +84,22 @@ def test_customer_plots_ignore_the_machines_matplotlib_style():
     with matplotlib.rc_context(HOSTILE_STYLE):
         got = {k: f() for k, f in draws.items()}
     assert [k for k in ref if got[k] != ref[k]] == []
+
+
+def test_the_churn_reliability_legend_names_the_horizon_used(monkeypatch):
+    """The legend said "60-day label" whatever the horizon (a short file shortens it; the config
+    sets it) (docs audit 2026-12-05)."""
+    from types import SimpleNamespace
+
+    from analytics.customers import pipeline as cp
+
+    seen = {}
+    monkeypatch.setattr(cp.plots, "segment_sizes", lambda counts: b"")
+    monkeypatch.setattr(cp.plots, "rfm_scatter", lambda table: b"")
+    monkeypatch.setattr(cp.plots, "reliability_curve",
+                        lambda curves, title: seen.update(curves) or b"")
+    ch = SimpleNamespace(roc=None, reliability=[{"mean_predicted": 0.5, "observed_rate": 0.5,
+                                                 "customers": 10}],
+                         summary={"horizon_days": 15})
+    cp._plots(None, {}, None, ch, None, [])
+    assert list(seen) == ["churn risk (15-day label)"]
