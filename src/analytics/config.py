@@ -162,9 +162,9 @@ class ExternalConfig(_Strict):
 
     solo: bool = Field(
         True,
-        description="on --kpis input, keep the consensus solo path (a single detector's flag "
-        "reaching consensus.solo_sensitivity is an incident without a second vote); false: "
-        "every incident needs min_votes detectors",
+        description="on --kpis input, keep consensus.solo_sensitivity as configured (null, off, "
+        "in the shipped config: a single detector's flag reaching it is an incident without a "
+        "second vote); false: forced off, every incident needs min_votes detectors",
     )
     detectors: dict[str, DetectorSettings] = Field(
         default_factory=dict,

@@ -78,6 +78,7 @@ from shocklab.textfile import (
     number_style,
     plain_suffix,
     refuse_control_characters,
+    refuse_workbook,
     thousands_commas,
 )
 
@@ -544,17 +545,14 @@ def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
     return step
 
 
-WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".numbers")
 OTHER_FORMATS = (".json", ".jsonl", ".ndjson", ".xml", ".html", ".htm", ".pdf")
 
 
 def _refuse_other_formats(path: Path) -> None:
     """A workbook or a JSON export given as --kpis was read as CSV: "cannot read (Error
     tokenizing data …)" of an .xlsx, "table is empty" of a .json of records."""
+    refuse_workbook(path, "--kpis", "CSV or Parquet")
     suffix = plain_suffix(path)
-    if suffix in WORKBOOKS:
-        raise InputError(f"{path}: a spreadsheet workbook ({suffix}); --kpis reads CSV or "
-                         f"Parquet: save the sheet as CSV (CSV UTF-8) and pass that")
     if suffix in OTHER_FORMATS:
         labels = " (labelled windows, NAB's combined_windows.json: --events)" * (suffix == ".json")
         raise InputError(f"{path}: a {suffix[1:].upper()} file; --kpis reads CSV (plain or "
@@ -1133,8 +1131,9 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
         from .detectors.likelihood import LikelihoodConfig
 
         for name, d in list(dets.items()):
-            if d.enabled and REGISTRY[d.type].votes and d.type != "likelihood":
-                dets[name] = LikelihoodConfig(
+            if (d.enabled and REGISTRY[d.type].votes and d.type != "likelihood"
+                    and not REGISTRY[d.type].only_products):   # no product series here: wrapped,
+                dets[name] = LikelihoodConfig(                  # product_watch ran as a voter
                     **ext.likelihood.model_dump(), enabled=True, inner=d.model_dump()
                 )
     cons = cfg.consensus.model_copy(

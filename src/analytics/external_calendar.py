@@ -46,6 +46,7 @@ from shocklab.textfile import (
     first_repeat,
     not_a_file,
     refuse_implicit_index,
+    refuse_workbook,
 )
 
 from .detectors.base import scope_pairs
@@ -62,6 +63,7 @@ def _read(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: is a directory; --calendar takes a CSV (date,name,kind,scope)")
     if not path.is_file():
         raise InputError(not_a_file(path, "calendar file"))
+    refuse_workbook(path, "--calendar", "CSV (date,name,kind,scope) or Parquet")
     try:
         if path.suffix.lower() == ".parquet":
             df = pd.read_parquet(path).astype("string")

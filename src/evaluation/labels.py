@@ -33,6 +33,7 @@ from shocklab.textfile import (
     not_a_file,
     plain_suffix,
     refuse_implicit_index,
+    refuse_workbook,
 )
 from shocklab.truth import Truth
 
@@ -246,10 +247,23 @@ def _csv_events(path: Path) -> list[dict[str, Any]]:
     recs = []
     for row in df.to_dict("records"):
         r = {k: row[c] for k, c in low.items() if row[c] != ""}
-        if "expected" in r:
-            r["expected"] = str(r["expected"]).strip().lower() in ("1", "true", "yes")
-        recs.append(r)
+        recs.append(r)   # "expected" is read by _flag (a value it does not know is exit 2)
     return recs
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "y", "1.0"), ("0", "false", "no", "n", "0.0", "")
+
+
+def _flag(value: object, where: str) -> bool:
+    """A label's ``expected``: a JSON boolean, or 1/0, true/false, yes/no as text (any case). The
+    text "false" read as True (``bool("false")``): every label was then planned and none scored;
+    a CSV's "maybe" read as False."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise InputError(f"{where}: expected true or false (1/0, yes/no), got {value!r}")
 
 
 def _csv_kind(low: dict[str, str]) -> str:
@@ -323,6 +337,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
         raise InputError(not_a_file(path, "events file"))
     nab = None
     where = ""   # a NAB entry's windows are named under its key: [<category>/<file>.csv][i]
+    refuse_workbook(path, "--events", "JSON or CSV (start,end[,kpi,direction,expected])")
     if plain_suffix(path) in (".csv", ".tsv", ".txt"):   # labels.csv.gz too
         raw: Any = _csv_events(path)
     else:
@@ -372,7 +387,7 @@ def load_events_file(path: str | Path, kpis: list[str], kpi_file: str | Path | N
             {
                 "event_id": eid,
                 "type": str(ev.get("type", "labelled")),
-                "expected": bool(ev.get("expected", False)),
+                "expected": _flag(ev.get("expected", False), f"{path}: [{i}].expected"),
                 "start": start.isoformat(),
                 "end": end.isoformat(),
                 "end_is_day": end_is_day(ev),

@@ -59,6 +59,20 @@ def plain_suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
+WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".numbers")
+
+
+def refuse_workbook(path: Path, flag: str, reads: str) -> None:
+    """A spreadsheet workbook given where a text table is read: one line saying to save the sheet
+    as CSV (--calendar said "Error tokenizing data", --events "cannot read JSON")."""
+    suffix = plain_suffix(path)
+    if suffix in WORKBOOKS:
+        from .errors import InputError
+
+        raise InputError(f"{path}: a spreadsheet workbook ({suffix}); {flag} reads {reads}: save "
+                         "the sheet as CSV (CSV UTF-8) and pass that")
+
+
 def read_bytes(path: Path) -> bytes:
     """The file's bytes, decompressed as its extension says (see ``_opened``)."""
     with _opened(path) as f:

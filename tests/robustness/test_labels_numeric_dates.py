@@ -113,3 +113,42 @@ def test_an_end_given_as_the_start_day_covers_it(tmp_path):
     ev.write_text("start,end\n2025-03-06 04:00,2025-03-05\n")
     with pytest.raises(InputError, match="is before start"):
         load_events_file(ev, ["signups"])
+
+
+@pytest.mark.parametrize("value, want", [(False, False), ("false", False), ("FALSE", False),
+                                         ("no", False), (0, False), (True, True), ("true", True),
+                                         ("yes", True), (1, True)])
+def test_a_labels_expected_flag_is_read_as_written(tmp_path, value, want):
+    """JSON "expected": "false" was bool("false"), True: every label was a planned window and
+    none was scored, without a word (docs audit 2026-12-05)."""
+    js = tmp_path / "ev.json"
+    js.write_text(json.dumps([{"start": "2025-03-10", "end": "2025-03-11", "expected": value}]))
+    assert [e["expected"] for e in load_events_file(js, ["signups"])] == [want]
+
+
+@pytest.mark.parametrize("suffix", ["json", "csv"])
+def test_a_labels_expected_flag_it_cannot_read_is_exit_2(tmp_path, suffix):
+    """A CSV's 'maybe' read as False, a JSON's as True."""
+    p = tmp_path / f"ev.{suffix}"
+    if suffix == "json":
+        p.write_text(json.dumps([{"start": "2025-03-10", "end": "2025-03-11",
+                                  "expected": "maybe"}]))
+    else:
+        p.write_text("start,end,expected\n2025-03-10,2025-03-11,maybe\n")
+    with pytest.raises(InputError, match=r"\[0\]\.expected: expected true or false .*'maybe'"):
+        load_events_file(p, ["signups"])
+
+
+@pytest.mark.parametrize("flag", ["--events", "--calendar"])
+def test_a_workbook_given_as_labels_or_calendar_says_save_it_as_csv(cli, tmp_path, flag):
+    """--calendar cal.xlsx said "cannot read the calendar (Error tokenizing data …)", --events
+    ev.xlsx "cannot read JSON (UnicodeDecodeError …)"; --kpis already named the workbook."""
+    kpis = tmp_path / "k.csv"
+    kpis.write_text("date,orders\n" + "".join(f"2025-01-{d:02d},{10 + d % 3}\n"
+                                              for d in range(1, 29)))
+    book = tmp_path / "sheet.xlsx"
+    pd.DataFrame({"date": ["2025-01-05"], "name": ["sale"]}).to_excel(book, index=False)
+    r = cli("analysis", "--kpis", kpis, flag, book, "--out", tmp_path / "run")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"sheet.xlsx: a spreadsheet workbook (.xlsx); {flag} reads" in r.stderr
+    assert "save the sheet as CSV" in r.stderr and not (tmp_path / "run").exists()
