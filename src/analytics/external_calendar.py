@@ -45,6 +45,7 @@ from shocklab.textfile import (
     csv_options,
     first_repeat,
     not_a_file,
+    ragged_row,
     refuse_implicit_index,
     refuse_workbook,
 )
@@ -73,8 +74,8 @@ def _read(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: calendar file is empty (no header)") from None
     except (*UNREADABLE, pd.errors.ParserError) as exc:   # a .gz cut short: EOFError
-        raise InputError(f"{path}: cannot read the calendar "
-                         f"({first_line(exc) or type(exc).__name__})") from None
+        raise InputError(f"{path}: " + (ragged_row(exc) or "cannot read the calendar (" + (
+            first_line(exc) or type(exc).__name__) + ")")) from None
     if path.suffix.lower() != ".parquet":
         refuse_implicit_index(df, path)
     return df

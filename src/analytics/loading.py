@@ -26,7 +26,14 @@ import pandas as pd
 from shocklab.catalogue import NS_YEARS, ORDER_STATUSES
 from shocklab.errors import InputError, IntegrityError, first_line
 from shocklab.hashing import sha256_file
-from shocklab.textfile import UNREADABLE, csv_options, is_utf16, read_bytes, refuse_implicit_index
+from shocklab.textfile import (
+    UNREADABLE,
+    csv_options,
+    is_utf16,
+    ragged_row,
+    read_bytes,
+    refuse_implicit_index,
+)
 
 from .context import DataSet
 
@@ -132,7 +139,8 @@ def read_table(path: Path, schema: dict[str, str] | None = None,
         # own (ArrowNotImplementedError is a RuntimeError, ArrowCapacityError none of those: exit 3)
         if not isinstance(exc, (*UNREADABLE, pd.errors.ParserError)) and not _from_arrow(exc):
             raise
-        raise InputError(f"{path}: cannot read ({first_line(exc) or type(exc).__name__})") from None
+        raise InputError(f"{path}: " + (ragged_row(exc) or "cannot read (" + (
+            first_line(exc) or type(exc).__name__) + ")")) from None
     if path.suffix != ".parquet":   # a Parquet file may keep an index of its own
         refuse_implicit_index(df, path, sep if not sniff else None)
     return df

@@ -306,6 +306,23 @@ def first_repeat(names, key=lambda name: name) -> str | None:
     return None
 
 
+def ragged_row(exc: BaseException) -> str | None:
+    """A CSV reader's error for a row with more fields than the header, as the data row it is
+    (pandas counts file lines: "Expected 2 fields in line 3, saw 3" is data row 2), else None."""
+    import re
+
+    text = str(exc)
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if m:
+        return (f"data row {int(m.group(2)) - 1} has {m.group(3)} fields, the header "
+                f"{m.group(1)} (quote a value that holds the separator)")
+    m = re.search(r"Expected (\d+) columns, got (\d+)", text)   # pyarrow's reader
+    if m:
+        return (f"a data row has {m.group(2)} fields, the header {m.group(1)} (quote a value "
+                "that holds the separator)")
+    return None
+
+
 def refuse_implicit_index(df, path: Path, sep: str | None = None) -> None:
     """A first data row with more fields than the header: pandas silently takes the extra
     leading fields as the row index and shifts every value one column or more to the right

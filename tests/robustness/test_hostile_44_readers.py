@@ -351,3 +351,20 @@ def test_a_failing_log_file_is_named_in_no_internal_error_line(tmp_path, monkeyp
     assert "shocklab.log" in lines[0] and "no space left on device" in lines[0]
     assert lines[1].startswith("internal error: ValueError: boom")
     assert "rerun with --debug" in lines[1] and "traceback in" not in lines[1]
+
+
+@pytest.mark.parametrize("flag", ["--kpis", "--calendar"])
+def test_a_row_with_more_fields_than_the_header_names_its_data_row(cli, tmp_path, flag):
+    """A ragged row said pandas' "cannot read (Error tokenizing data. C error: Expected 2 fields
+    in line 3, saw 3)", a file line, where --events names the data row (docs audit 2026-12-05)."""
+    rag = tmp_path / "rag.csv"
+    if flag == "--kpis":
+        rag.write_text("date,revenue\n2025-01-01,5\n2025-01-02,6,7\n2025-01-03,7\n")
+        args = ["--kpis", rag]
+    else:
+        rag.write_text("date,name\n2025-01-05,sale\n2025-01-09,spring,extra\n")
+        args = ["--kpis", _kpis(tmp_path), "--calendar", rag]
+    r = cli("analysis", *args, "--out", tmp_path / "run")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"{rag}: data row 2 has 3 fields, the header 2" in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()
