@@ -8,7 +8,7 @@ Read-only by default; ``POST /runs`` (a background analysis of a data directory)
 ``{"error": {"status", "message"}}``: 404 for a missing run or file, 422 for a bad id or parameter,
 409 for an analysis already running on that data directory (or a copy of it) or a run folder the
 server did not write where the run goes, 500 naming a file that cannot be read, or without any
-stack trace (the trace goes to the server log). Size (~525 lines): every route is a closure over
+stack trace (the trace goes to the server log). Size (~530 lines): every route is a closure over
 one app's settings, store and jobs in ``create_app``; the models, guards and jobs live apart.
 """
 
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get(
         "/runs",
         response_model=list[M.RunSummary],
+        responses=ERRORS,
         tags=["runs"],
         summary="Run directories, newest first (?limit=&offset= for a page; X-Total-Count)",
     )
@@ -274,7 +275,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         vals = df["value"].astype(float)
         # daily runs give days; a sub-daily --kpis run gives timestamps (every point the same type)
         stamps = pd.to_datetime(df["date"].astype(str))
-        sub_daily = bool((stamps != stamps.dt.normalize()).any())
+        every = pd.to_datetime(run.kpi_series(kpi, dimension, segment)["date"].astype(str))
+        sub_daily = bool((every != every.dt.normalize()).any())   # the run's, not the page's:
+        # a 12-hourly run's midnight point came back as a day when the window held no other
         when = [t.to_pydatetime() for t in stamps] if sub_daily else list(stamps.dt.date)
         points = [
             {"date": d, "value": None if v != v else v}
@@ -329,8 +332,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get(
         "/runs/{run_id}/customers/actions",
-        response_model=M.ActionPage,
-        responses=ERRORS,
+        response_model=M.ActionPage,   # and text/csv with ?format=csv (declared, for clients)
+        responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
         tags=["customers"],
         summary="The action list (JSON page, or the whole filtered list as CSV)",
     )
@@ -339,7 +342,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         action: str | None = None,
         segment: str | None = None,
         value_tier_: Annotated[str | None, Query(alias="value_tier")] = None,
-        min_risk: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False)] = None,
+        min_risk: Annotated[float | None, Query(
+            ge=0, le=1, allow_inf_nan=False, description="churn risk at least this; customers "
+            "whose risk is unknown (no churn model) are left out")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",  # noqa: A002
@@ -397,6 +402,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"total": int(m.sum()), "offset": offset, "limit": limit, "items": items}
 
     @app.get("/experiments", response_model=list[M.ExperimentSummary], tags=["experiments"],
+             responses=ERRORS,   # its 422 was declared as FastAPI's {"detail": …}, not ours
              summary="Experiment directories, newest first (?limit=&offset=; X-Total-Count)")
     def list_experiments(
         response: Response,

@@ -215,7 +215,7 @@ JSON_SHAPES: dict[str, dict[str, str]] = {
                  "detector_status.*": "object", "data.path": "string",
                  "data.has_truth": "boolean", "data.source": "string"},
     "insights.json": {"run": "object", "run.scenario": "string", "run.source": "string",
-                      "run.period_start": "day", "run.period_end": "day",
+                      "run.period_start": "date", "run.period_end": "date",
                       "incidents_total": "integer", "episodes": "array", "incidents": "array",
                       "customers": "object", "forecast": "object", "summary": "object",
                       # customer counts the segments route adds up
@@ -277,13 +277,19 @@ def _is_day(v: Any) -> bool:
         return False
 
 
+def _is_date(v: Any) -> bool:
+    """A plain day, nothing after it: the run summary's period is a date (a '…T05:00:00' passed
+    the day check and failed the API's response model: GET /runs was a 500 for every run)."""
+    return isinstance(v, str) and len(v) == 10 and _is_day(v)
+
+
 def _jtype(v: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
             type(None): "null"}.get(type(v), "a number")
 
 
 _IS = {"object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list),
-       "string": lambda v: isinstance(v, str), "day": _is_day,
+       "string": lambda v: isinstance(v, str), "day": _is_day, "date": _is_date,
        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
        "boolean": lambda v: isinstance(v, bool),
        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
