@@ -301,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     sum_columns = [c.strip() for c in (args.sum_columns or "").split(",") if c.strip()]
     if args.sum_columns is not None and not sum_columns:
         raise InputError("--sum-columns: give at least one column name")
+    if not args.verify and (args.kpis or args.transactions):   # ignored, as the flags below
+        raise InputError("--no-verify applies to --data only (a data directory's manifest)")
     if args.date_format and not args.transactions:
         raise InputError("--date-format applies to --transactions only")
     gate = args.min_recall is not None or args.min_precision is not None
@@ -388,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         check_store_names(cfg)
     if not names:   # '--detectors oracle' (named) runs the oracle alone; without gates, exit 0
         require_voters(cfg, products=not args.kpis)
+    elif "oracle" not in names and not alarming_voters(cfg, not args.kpis):
+        raise InputError(f"--detectors {args.detectors}: none of them can raise an incident on "
+                         "this input (product_watch watches product series only, and a --kpis "
+                         "file has none); name a voter, or 'oracle' to run the oracle alone")
     if gate and truth is None:
         raise InputError(GATE_NEEDS_TRUTH)
     if gate and not alarming_voters(cfg, not args.kpis):   # an empty consensus "failed", exit 1

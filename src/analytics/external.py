@@ -527,6 +527,9 @@ def choose_step(ts_sorted: np.ndarray, how: str = "auto") -> np.int64:
     if how not in ("auto", "modal"):
         from .consensus import parse_duration  # 1d / 1D alike
 
+        if str(how).strip().replace(".", "", 1).isdigit() and float(how) > 0:   # '7': 7 ns
+            raise InputError(f"--step: {how!r} has no unit; give a duration such as 10min, 1h "
+                             "or 1D")
         try:
             td = parse_duration(how)
         except (ValueError, TypeError):

@@ -368,3 +368,18 @@ def test_a_row_with_more_fields_than_the_header_names_its_data_row(cli, tmp_path
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert f"{rag}: data row 2 has 3 fields, the header 2" in r.stderr, r.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--detectors", "product_watch"], "--detectors product_watch: none of them can raise an "
+                                       "incident on this input"),
+    (["--step", "7"], "--step: '7' has no unit"),
+    (["--no-verify"], "--no-verify applies to --data only"),
+])
+def test_flags_that_could_not_act_on_a_kpis_file_are_refused(cli, tmp_path, flags, says):
+    """The CLI help audit (2026-12-05): product_watch named alone on a --kpis file ran nothing,
+    exit 0; '--step 7' was 7 nanoseconds and the error blamed the file's gaps; --no-verify was
+    ignored where its sibling flags say they apply to one input only."""
+    r = cli("analysis", "--kpis", _kpis(tmp_path), "--out", tmp_path / "run", *flags)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and says in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()
