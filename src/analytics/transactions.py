@@ -307,6 +307,15 @@ def _parse_texts(ts: pd.Series, n: np.ndarray, codes: np.ndarray, date_format: s
                 f"--date-format {date_format!r}: matches none of the {where} values "
                 f"(first: {first!r}); give the file's layout, or leave the flag out to detect it"
             )
+        miss = given & parsed.isna()   # weighted by rows: ts holds each distinct text once
+        if rows(miss) > 0.01 * rows(given):   # dates of another layout: the format is wrong
+            other = pd.to_datetime(text[miss], errors="coerce", format="mixed", dayfirst=True)
+            if other.notna().any():   # '29/05/2011' under '%m/%d/%Y' (those it did match: swapped)
+                first = ts[miss][other.notna()].iloc[0]
+                raise InputError(
+                    f"--date-format {date_format!r}: {rows(miss):,} of the {rows(given):,} "
+                    f"{where} values are dates it does not match (first: {first!r}), so the file's "
+                    "layout is another; give that one, or leave the flag out to detect it")
         fixed = {
             "layout": f"--date-format {date_format}",
             "ambiguous_rows": 0,
