@@ -210,3 +210,15 @@ def test_a_transaction_amount_of_1e308_is_counted_not_summed(tmp_path):
     ds = load_transactions(write_csv(df, tmp_path / "tx.csv"))
     assert ds.manifest["cleaning"]["removed"]["bad_value"] == 1
     assert ds.tables["orders"]["net_revenue"].max() < 1e6
+
+
+def test_a_missing_order_value_null_is_said_not_silent(fresh_world, tmp_path, cli):
+    """Under --no-verify, truth/order_value_null.csv missing let the oracle fall back to gamma
+    moments with no word beyond the integrity line (docs audit 2026-12-05)."""
+    (fresh_world / "truth" / "order_value_null.csv").unlink()
+    r = cli("analysis", "--data", fresh_world, "--out", tmp_path / "r", "--no-verify",
+            "--detectors", "rolling_zscore,oracle")
+    assert r.returncode == 0, r.stderr
+    said = [ln for ln in (r.stdout + r.stderr).splitlines()
+            if "order_value_null.csv is missing" in ln]
+    assert len(said) == 1 and "gamma moments" in said[0], r.stdout + r.stderr
