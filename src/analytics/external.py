@@ -861,8 +861,8 @@ def load_kpis_file(
     n_k = len(kpis)
     internal = {k: (f"{k}_kpi" if k in KEY_COLUMNS else k) for k in kpis}
     rules = day_rules(path, internal, sum_columns)
-    summed = {internal.get(c.strip(), c.strip()) for c in sum_columns if c.strip()}
-    counted = np.array([internal[k] in summed for k in kpis]) & (duplicates == "mean")
+    declared = {c.strip() for c in sum_columns}
+    counted = np.array([k in declared for k in kpis]) & (duplicates == "mean")
     summed_kpis = [internal[k] for k, c in zip(kpis, counted, strict=True) if c]
     rule = duplicates + (f" (declared counts summed: {', '.join(summed_kpis)})"
                          if summed_kpis else "")

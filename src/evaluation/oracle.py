@@ -424,7 +424,7 @@ def stage_oracle(ctx: RunContext) -> None:
         det = impl(dcfg, name=name)
         if isinstance(det, ExactOracle):
             values = truth_order_values(ctx)
-            listed = (getattr(ctx.data, "manifest", None) or {}).get("files") or {}
+            listed = (ctx.data.manifest or {}).get("files") or {}
             if values is None and "truth/order_value_null.csv" in listed:   # --no-verify: silent
                 logging.getLogger("shocklab.oracle").warning(
                     "truth/order_value_null.csv is missing (manifest.json lists it): the oracle "

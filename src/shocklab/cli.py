@@ -156,10 +156,14 @@ def setup_logging(name: str, debug: bool = False, quiet: bool = False) -> loggin
             root.addHandler(fh)
             _log_file = Path(log_dir) / "shocklab.log"
         except OSError as exc:  # logs are a convenience: an unwritable logs/ must not stop the
-            why = ENV_ERRNOS.get(exc.errno or 0) or exc.strerror or type(exc).__name__   # run;
-            print(f"warning: cannot open the log file {Path(log_dir) / 'shocklab.log'} ({why}): "
-                  "this run is not logged there", file=sys.stderr)   # it said nothing at all
+            print(f"warning: cannot open the log file {Path(log_dir) / 'shocklab.log'} "   # run
+                  f"({_why(exc)}): this run is not logged there", file=sys.stderr)   # (it was mute)
     return logging.getLogger(f"shocklab.{name}")
+
+
+def _why(exc: OSError) -> str:
+    """An OSError's reason in words (a full disk or quota by name)."""
+    return ENV_ERRNOS.get(exc.errno or 0) or exc.strerror or type(exc).__name__
 
 
 def _drop_file_log(fh: logging.FileHandler) -> Callable[[logging.LogRecord], None]:
@@ -179,9 +183,8 @@ def _drop_file_log(fh: logging.FileHandler) -> Callable[[logging.LogRecord], Non
         with contextlib.suppress(OSError):   # its buffer cannot be flushed either
             fh.close()
         _log_file = None   # an internal error no longer sends the user to it
-        why = ENV_ERRNOS.get(exc.errno or 0) or exc.strerror or type(exc).__name__
-        print(f"warning: cannot write the log file {fh.baseFilename} ({why}): the rest of this "
-              "run is not logged there", file=sys.stderr)
+        print(f"warning: cannot write the log file {fh.baseFilename} ({_why(exc)}): the rest "
+              "of this run is not logged there", file=sys.stderr)
 
     return handle_error
 
