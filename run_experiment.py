@@ -118,9 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.scheduler and executor != "dask":
         raise InputError(f"--scheduler needs --executor dask (got --executor {executor})")
     if executor == "serial" and args.workers not in (None, 1):
-        # it was silently ignored: the cells ran one by one in this process
-        raise InputError(f"--workers {args.workers} has no effect with --executor serial (cells "
-                         "run one by one in this process); leave it out or use --executor local")
+        # it was ignored without a word; a warning, not a refusal: the results are the same
+        log.warning("--workers %d has no effect with --executor serial: the cells run one by one "
+                    "in this process (--executor local runs them in %d processes)",
+                    args.workers, args.workers)
     workers = args.workers if args.workers is not None else max(1, os.cpu_count() or 1)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")

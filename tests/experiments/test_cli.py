@@ -29,9 +29,6 @@ from shocklab.cli import run_cli
         ({"analysis": None, "grid": {"analysis.threshold": [1]}}, [], "need an analysis: file"),
         ({"kind": "detectability"}, [], "kind: detectability needs a 'detectability:' section"),
         ({}, ["--workers", "0"], "--workers must be at least 1"),
-        # ignored without a word: the cells ran one by one
-        ({}, ["--executor", "serial", "--workers", "4"],
-         "--workers 4 has no effect with --executor serial"),
         (
             {},
             ["--executor", "local", "--scheduler", "tcp://127.0.0.1:1"],

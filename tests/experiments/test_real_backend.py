@@ -89,8 +89,11 @@ def test_cli_gate_exit_codes_and_resume(tmp_path, capsys):
     # (consensus.recall>1 is exit 2 since 2026-12-05: no recall can ever meet it)
     gate = "consensus.median_delay_days<=-100"
     assert run_cli(main, [*args, "--executor", "serial", "--gate", gate]) == 1
-    err = capsys.readouterr().err
+    said = capsys.readouterr()
+    err = said.err
     assert f"FAILED: 1 of 1 gate checks failed: {gate}" in err and "entirely" in err, err
+    # --workers 2 with a serial executor did nothing, without a word: now it says so
+    assert "--workers 2 has no effect with --executor serial" in said.out, said.out
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")} == stamp
     # comparing with itself as the baseline passes: the paired change is exactly zero (a copy:
     # the run rewrites its own results.parquet, so a --baseline inside --out is refused)
