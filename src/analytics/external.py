@@ -857,14 +857,14 @@ def load_kpis_file(
             f"file or fix the timestamp")
 
     # ---- combine rows that share (slice, KPI, grid point): exact duplicates and snapping
-    # collisions; under the default mean a declared count (--sum-columns) is summed
+    # collisions; under the default mean a count (the store's counts and revenue, and a column
+    # declared with --sum-columns: day rule ``sum``) is summed, an exact copy of a row once
     n_k = len(kpis)
     internal = {k: (f"{k}_kpi" if k in KEY_COLUMNS else k) for k in kpis}
     rules = day_rules(path, internal, sum_columns)
-    declared = {c.strip() for c in sum_columns}
-    counted = np.array([k in declared for k in kpis]) & (duplicates == "mean")
+    counted = np.array([rules[internal[k]] == "sum" for k in kpis]) & (duplicates == "mean")
     summed_kpis = [internal[k] for k, c in zip(kpis, counted, strict=True) if c]
-    rule = duplicates + (f" (declared counts summed: {', '.join(summed_kpis)})"
+    rule = duplicates + (f" (counts summed: {', '.join(summed_kpis)})"
                          if summed_kpis else "")
     if kpi_codes is None:   # wide: a row holds every KPI of one (slice, slot)
         cell = key_codes.astype(np.int64) * n_slots + slot
@@ -885,7 +885,12 @@ def load_kpis_file(
         elif duplicates == "mean":
             out_vals = combined.mean().to_numpy().copy()
             if counted.any():   # averaged, 10-minute counts on a 15-minute grid lost 18 %
-                sums = combined.sum(min_count=1).to_numpy()
+                # a line of the file repeated (same slice, timestamp and values) is one reading,
+                # not two; two readings at one timestamp (a repeated local hour) both count
+                once = ~pd.DataFrame(cell_vals).assign(_c=cell, _t=pair["t"]).duplicated(
+                    ).to_numpy()
+                sums = pd.DataFrame(cell_vals[once]).groupby(cell[once], sort=True).sum(
+                    min_count=1).to_numpy()
                 if kpi_codes is None:
                     out_vals[:, counted] = sums[:, counted]
                 else:

@@ -64,3 +64,44 @@ def test_the_audit_file_keeps_its_day_totals(tmp_path):
     ds = load_kpis_file(p, sum_columns=["requests"])
     assert ds.ingest["step"] != ds.ingest["modal_step"] and ds.ingest["combined_rows"] > 20
     assert np.nansum(_kpi(ds, "requests")) == 6000
+
+
+def test_the_stores_own_counts_are_summed_as_declared_ones(tmp_path):
+    """`orders` and `revenue` in a --kpis file are counts by their names (their day is a sum):
+    rows snapped together add up as a declared count's do (they were averaged); a ratio and a
+    gauge keep the mean."""
+    rng = np.random.default_rng(5)
+    ts = pd.Timestamp("2025-01-01") + pd.to_timedelta(np.cumsum(
+        rng.choice([5, 10, 15, 20], size=600, p=[0.4, 0.3, 0.2, 0.1])), "min")
+    orders = rng.integers(5, 15, len(ts))
+    revenue = np.round(orders * 40.0 + rng.normal(0, 5, len(ts)), 2)
+    cpu = np.round(40 + rng.normal(0, 1, len(ts)), 2)
+    p = tmp_path / "store.csv"
+    pd.DataFrame({"timestamp": ts, "orders": orders, "revenue": revenue, "cpu": cpu}).to_csv(
+        p, index=False)
+    ds = load_kpis_file(p, step="15min")
+    assert ds.ingest["combined_rows"] > 50
+    assert ds.ingest["duplicates_summed"] == ["orders", "revenue"]
+    assert np.nansum(_kpi(ds, "orders")) == orders.sum()
+    assert np.nansum(_kpi(ds, "revenue")) == pytest.approx(revenue.sum())
+    got = _kpi(ds, "cpu")
+    assert np.nanmax(got) <= cpu.max() and np.nanmin(got) >= cpu.min()
+
+
+@pytest.mark.parametrize("layout", ["wide", "long"])
+def test_a_repeated_line_is_counted_once_two_readings_at_one_time_twice(tmp_path, layout):
+    """A line of the file repeated (same timestamp and values) is one reading, not two; two
+    different readings at one timestamp (a local hour repeated at a clock change) are both kept."""
+    ts = pd.date_range("2025-01-01", periods=48 * 14, freq="h")
+    df = pd.DataFrame({"timestamp": ts, "requests": 10})
+    copies = df.iloc[[5, 6, 7]]                                   # three lines pasted twice
+    other = pd.DataFrame({"timestamp": ts[[20]], "requests": [4]})  # a second reading at 20:00
+    df = pd.concat([df, copies, other]).sort_values("timestamp", kind="stable")
+    if layout == "long":
+        df = df.melt("timestamp", var_name="kpi", value_name="value")
+    p = tmp_path / f"dup_{layout}.csv"
+    df.to_csv(p, index=False)
+    ds = load_kpis_file(p, sum_columns=["requests"], layout=layout)
+    got = _kpi(ds, "requests")
+    assert np.nansum(got) == 10 * len(ts) + 4
+    assert got[20] == 14 and got[5] == 10
