@@ -1,13 +1,23 @@
-"""What the side-by-side benchmarks share: the check of a checkout given to compare with
-(``--other``, ``--reference``). A path that was no ShockLab checkout (missing, a file, a folder
-without the scripts) ended bench_sweep.py / bench_generate.py / bench_profile.py in a traceback
-from the first subprocess started there, bench_generate.py after its own tree's runs."""
+"""What the benchmarks share: the check of a checkout given to compare with (``--other``,
+``--reference``), argparse types of counts, the one-line error of bad input (``fail``) and the
+exit codes of the CLIs (``run``: 2 bad input, 3 a bug, never 1 for either).
+
+A path that was no ShockLab checkout (missing, a file, a folder without the scripts) ended
+bench_sweep.py / bench_generate.py / bench_profile.py in a traceback from the first subprocess
+started there, bench_generate.py after its own tree's runs."""
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:   # the shocklab package, unless PYTHONPATH names one
+    sys.path.append(str(ROOT / "src"))
 
 # what every checkout the benchmarks run has: the CLIs and the package sources
 CHECKOUT = ("generate_data.py", "run_analysis.py", "src/shocklab")
@@ -29,3 +39,67 @@ def checkout(path: Path, flag: str, needs: Sequence[str] = ()) -> Path:
         print(f"{Path(sys.argv[0]).name}: {flag} {path}: {problem}", file=sys.stderr, flush=True)
         raise SystemExit(2)
     return p
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` of a count (``--repeat``, ``--files``, ``--requests`` …): a whole number
+    of at least 1. 0 and negatives were taken: an empty run that ended in a traceback (no median
+    of nothing), or a slice from the end (``--files -4``: all files but the last four)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def non_negative_int(text: str) -> int:
+    """argparse ``type`` of a count that may be 0 (``--skip`` days)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """The CLIs' argument parser (shocklab.cli): a bad flag is one line, ``error: SCRIPT:
+    argument --flag: what is wrong (see --help)``, and exit 2, not argparse's usage block.
+    ``doc``: the script's docstring; its first paragraph is the description."""
+    from shocklab.cli import ArgumentParser
+
+    return ArgumentParser(description=(doc or "").split("\n\n")[0])
+
+
+def fail(what: str, problem: str) -> NoReturn:
+    """One line on stderr, ``error: WHAT: PROBLEM`` (``what``: the flag and value, or the path,
+    at fault), and exit 2: bad input, before anything is written."""
+    print(f"error: {what}: {problem}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def run(main: Callable[[], int | None]) -> int:
+    """``main()``'s exit code, as the CLIs end: bad input the package refuses (InputError,
+    ConfigError: a missing data directory, a bad ``--set``) is its one line and exit 2, a failed
+    gate 1; anything else is a bug, its traceback and exit 3, never 1 (1 is a failed gate). A
+    script's ``SystemExit("message")`` (a child that failed) is the message and exit 3."""
+    from shocklab.errors import ShockLabError
+
+    try:
+        return int(main() or 0)
+    except ShockLabError as exc:
+        print(f"{'error' if exc.exit_code == 2 else 'FAILED'}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return int(exc.code or 0)
+        print(exc.code, file=sys.stderr)
+        return 3
+    except Exception:
+        traceback.print_exc()
+        print(f"internal error in {Path(sys.argv[0]).name} (exit 3: a bug, not bad input)",
+              file=sys.stderr)
+        return 3

@@ -22,7 +22,6 @@ benchmark metrics (a file with several series) as not scored (the command then e
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -37,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+
+from _common import parser, positive_int, run  # noqa: E402
 
 # the repo's sibling shared/ (a clone beside it, as in CI), or one level up (a worktree)
 DEFAULT_NAB = next(
@@ -515,7 +516,7 @@ def labels_ok(nab: Path, files: list[Path]) -> bool:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--nab", default=str(DEFAULT_NAB),
                     help="NAB-layout folder: data/<category>/*.csv, labels/combined_windows.json "
                     "(results/: NAB's published scores, optional)")
@@ -523,7 +524,7 @@ def main() -> int:
         "--out", default="/tmp/bench_nab", help="run directories and results.json go here"
     )
     ap.add_argument("--categories", default=None, help="only these categories (comma-separated)")
-    ap.add_argument("--files", type=int, default=None, help="at most N files per category")
+    ap.add_argument("--files", type=positive_int, default=None, help="at most N files per category")
     ap.add_argument(
         "--set", dest="sets", action="append", default=[], help="analysis config override"
     )
@@ -769,4 +770,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))
