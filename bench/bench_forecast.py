@@ -5,21 +5,21 @@
         --out /tmp/fc/r301
     python bench/bench_forecast.py /tmp/fc/d301 /tmp/fc/r301 [...]
 
-Per data directory: its last 90 days are held out (a directory whose name starts with ``d`` is
-cut at 2025-12-31 instead, the default scenario's own end, so it is forecast exactly as
-``run_analysis.py`` forecasts the default world), the forecast is made from the days before with
+Per data directory: its last 90 days are held out (a world of the default scenario, as its
+manifest.json says, is cut at 2025-12-31 instead, the scenario's own end, so it is forecast exactly
+as ``run_analysis.py`` forecasts the default world), the forecast is made from the days before with
 the planned calendar known up to the cut, and compared with the actual days. Two methods: the
 shipped one (``forecast_revenue``: log scale when the series allows it, planned days as Prophet
 holidays) and the earlier one (Prophet on the raw scale, no holidays). Prints per world and
 method the error of the 90-day total, of each 30-day block, the mean absolute daily error
 (MAPE), the share of days inside the 95 % band and of the (calendar, partial at the ends) months
-inside theirs, then the means per world family (``d``/other)
+inside theirs, then the means per world family (default scenario/other)
 and over all, and the wall time. Figures: docs/history/insights.md (twenty-fifth session).
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import logging
 import sys
 import time
@@ -31,13 +31,28 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _common import fail, parser, run  # noqa: E402
+
+from shocklab.errors import InputError  # noqa: E402
+
 HELD_OUT = 90
 DEFAULT_CUT = pd.Timestamp("2025-12-31")
 
 
+def _default_scenario(world: Path) -> bool:
+    """The world was generated from the default scenario (config/simulation.yaml): its manifest
+    says so. It was any folder whose name started with "d" (``data/``, ``/tmp/demo``: cut at
+    2025-12-31 whatever their period)."""
+    try:
+        return json.loads((world / "manifest.json").read_text()).get("scenario") == "default"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _cut(world: Path, y: pd.Series) -> pd.Timestamp:
-    return DEFAULT_CUT if world.name.startswith("d") else y.index.max() - pd.Timedelta(
-        days=HELD_OUT)
+    if _default_scenario(world):
+        return DEFAULT_CUT
+    return y.index.max() - pd.Timedelta(days=HELD_OUT)
 
 
 def world_rows(world: Path) -> list[dict]:
@@ -52,7 +67,9 @@ def world_rows(world: Path) -> list[dict]:
     y = fc.overall_series(k)
     cut = _cut(world, y)
     if cut + pd.Timedelta(days=7) > y.index.max():  # the forecast's shortest horizon
-        raise SystemExit(f"{world}: fewer than 7 days after {cut.date()} to compare with")
+        raise InputError(f"{world}: fewer than 7 days after {cut.date()} to compare with")
+    if cut <= y.index.min():
+        raise InputError(f"{world}: no days up to {cut.date()} to forecast from")
     actual = y[cut + pd.Timedelta(days=1):].iloc[:HELD_OUT]
     hist = k[pd.to_datetime(k["date"]) <= cut]
     cal = ds.tables.get("marketing_calendar")
@@ -88,6 +105,7 @@ def world_rows(world: Path) -> list[dict]:
         blocks = [(f[i:i + 30].sum() / a[i:i + 30].sum() - 1) * 100 for i in range(0, len(a), 30)]
         rows.append({
             "world": world.name, "method": method,
+            "family": "default scenario" if _default_scenario(world) else "other",
             "total_pct": (f.sum() / a.sum() - 1) * 100,
             "blocks_pct": " ".join(f"{b:+.1f}" for b in blocks),
             "mape_pct": float(np.mean(np.abs(f - a) / a)) * 100,
@@ -98,9 +116,12 @@ def world_rows(world: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__.splitlines()[0])
     ap.add_argument("worlds", nargs="+", type=Path, help="data directories")
     args = ap.parse_args(argv)
+    for w in args.worlds:   # before any world is analysed (was a traceback, exit 1)
+        if not w.is_dir():
+            fail(str(w), "no such data directory" if not w.exists() else "not a directory")
     t0 = time.perf_counter()
     logging.disable(logging.WARNING)  # the loaders' and Prophet's notices; restored after
     try:
@@ -109,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.disable(logging.NOTSET)
     df = pd.DataFrame(rows)
     pd.set_option("display.width", 160)
-    print(df.to_string(index=False, float_format="{:.2f}".format))
-    df["family"] = np.where(df["world"].str.startswith("d"), "default scenario", "other")
+    print(df.drop(columns="family").to_string(index=False, float_format="{:.2f}".format))
     df["abs_total_pct"] = df["total_pct"].abs()
     cols = ["total_pct", "abs_total_pct", "mape_pct", "in_band", "months_in_band"]
     print("\nmeans per family and method")
@@ -123,4 +143,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

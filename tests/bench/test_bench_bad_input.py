@@ -5,11 +5,13 @@ error is exit 3, never 1 (1 is a failed quality gate). Each case is one the audi
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,3 +46,51 @@ def test_bench_nab_refuses_a_files_count_below_one(tmp_path, files):
                     "--files", f"must be at least 1, got {files}")
     assert line.startswith("error: bench_nab.py: argument --files")
     assert not out.exists()
+
+
+def _small_world(tmp_path: Path, name: str = "w", scenario: str | None = None) -> Path:
+    """config/scenarios/small.yaml generated (2025-01-01 … 2025-06-29); ``scenario``: the name
+    its manifest.json then gives it."""
+    world = tmp_path / name
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+           "SHOCKLAB_LOG_DIR": ""}
+    subprocess.run([sys.executable, str(ROOT / "generate_data.py"), "--config",
+                    str(ROOT / "config/scenarios/small.yaml"), "--out", str(world), "--quiet"],
+                   env=env, check=True, capture_output=True, timeout=300)
+    if scenario:
+        m = world / "manifest.json"
+        m.write_text(m.read_text().replace('"scenario": "small"', f'"scenario": "{scenario}"'))
+    return world
+
+
+def test_bench_forecast_cuts_by_the_worlds_scenario_not_its_folder_name(monkeypatch, tmp_path):
+    """A folder whose name started with "d" (data/, demo) was cut at 2025-12-31, the default
+    scenario's end, whatever it held; a default-scenario world named otherwise was not."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import bench_forecast as bf
+
+    y = pd.Series(1.0, index=pd.date_range("2025-01-01", "2026-04-30"))
+    for name, scenario, cut in (("data", "small", "2025-12-31"), ("demo", None, "2025-12-31"),
+                                ("r301", "default", "2025-12-31")):
+        world = tmp_path / name
+        world.mkdir()
+        if scenario:
+            (world / "manifest.json").write_text(json.dumps({"scenario": scenario}))
+        expected = (pd.Timestamp(cut) if scenario == "default"
+                    else y.index.max() - pd.Timedelta(days=90))
+        assert bf._cut(world, y) == expected, name
+
+
+def test_bench_forecast_names_a_missing_data_directory(tmp_path):
+    """Was load_data_dir's InputError as a traceback, exit 1."""
+    nope = tmp_path / "nope"
+    assert _refused(_run("bench_forecast.py", str(nope), cwd=tmp_path)) == (
+        f"error: {nope}: no such data directory")
+
+
+def test_bench_forecast_a_default_world_too_short_to_compare_is_exit_2(tmp_path):
+    """A default-scenario world ending by 2026-01-07 has under 7 days after the cut: it was
+    SystemExit(message), exit 1 (a failed gate's code)."""
+    world = _small_world(tmp_path, scenario="default")
+    assert _refused(_run("bench_forecast.py", str(world), cwd=tmp_path)) == (
+        f"error: {world}: fewer than 7 days after 2025-12-31 to compare with")
