@@ -25,7 +25,6 @@ produced them and compare ratios measured side by side.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import resource
@@ -40,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import checkout  # noqa: E402
-from bench_profile import PROBE  # noqa: E402
+from _common import checkout, parser, positive_int, run  # noqa: E402
+from bench_profile import PROBE, _scenario  # noqa: E402
 
 SCENARIOS = ["config/scenarios/bench_1m.yaml", "config/scenarios/one_year_4ch.yaml"]
 PHASES = ("start-up", "imports", "config", "simulate", "write", "exit")
@@ -133,8 +132,8 @@ def bench_e2e(path: str, repeat: int, fmt: str, other: Path | None) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap = parser(__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=positive_int, default=3, help="runs per figure (default 3)")
     ap.add_argument("--other", type=Path, default=None,
                     help="another checkout to run side by side (e.g. /work/main)")
     ap.add_argument("--scenario", action="append", default=None,
@@ -143,8 +142,11 @@ def main() -> None:
     ap.add_argument("--skip-core", action="store_true", help="only the end-to-end runs")
     args = ap.parse_args()
     other = checkout(args.other, "--other") if args.other else None
+    # from here, else from the checkout (it was always the checkout: ROOT / path); a missing
+    # file is one line and exit 2 before anything runs, not the first child's traceback
+    scenarios = [str(_scenario(p)) for p in args.scenario or SCENARIOS]
     print(f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
-    for path in args.scenario or SCENARIOS:
+    for path in scenarios:
         if not args.skip_core:
             print(core(path, args.repeat), flush=True)
         bench_e2e(path, args.repeat, args.format, other)
@@ -152,4 +154,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -27,7 +27,6 @@ removed when the script ends, also on an error, Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -40,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import checkout  # this script's folder is on sys.path
+from _common import checkout, fail, parser, positive_int, run  # this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 # every directory this script writes (generated data, run directories) lives under one scratch
@@ -253,9 +252,14 @@ def stage_table(runs: dict[Path, Path], this: Path, other: Path | None) -> None:
 
 def _scenario(path: str) -> Path:
     """--scenario as given from the working directory, else from the repository root (the
-    default's form, so it works from any directory)."""
+    default's form, so it works from any directory), resolved: the children run in the
+    checkout (a relative path from elsewhere was not found there). Neither a file: one line,
+    exit 2 (it was the generation child's traceback, exit 1, after the start-up runs)."""
     p = Path(path)
-    return p if p.is_file() else ROOT / p
+    p = p if p.is_file() else ROOT / p
+    if not p.is_file():
+        fail(f"--scenario {path}", "no such file (read from here, then from the checkout)")
+    return p.resolve()
 
 
 def main() -> int:
@@ -276,11 +280,11 @@ def main() -> int:
 
 
 def _main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument(
         "--other", type=Path, default=None, help="another checkout to compare with (e.g. HEAD's)"
     )
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=positive_int, default=5, help="paired runs (default 5)")
     ap.add_argument("--scenario", default="config/scenarios/one_year_4ch.yaml")
     ap.add_argument("--analysis", action="store_true", help="also time run_analysis.py (long)")
     ap.add_argument(
@@ -292,7 +296,7 @@ def _main() -> int:
     ap.add_argument("--skip-startup", action="store_true", help="skip --help and -X importtime")
     ap.add_argument("--reference", type=Path, action="append", default=[],
                     help="--analysis: one more checkout to run beside (e.g. current main)")
-    ap.add_argument("--analysis-repeat", type=int, default=1,
+    ap.add_argument("--analysis-repeat", type=positive_int, default=1,
                     help="--analysis: rounds of back-to-back runs (default 1)")
     ap.add_argument("--sequential", action="store_true",
                     help="--analysis: also this tree with SHOCKLAB_PARALLEL=0")
@@ -300,6 +304,10 @@ def _main() -> int:
     this = ROOT
     other = checkout(args.other, "--other", ("run_experiment.py",)) if args.other else None
     args.reference = [checkout(r, "--reference") for r in args.reference]
+    if not args.skip_generate or (args.analysis and args.data is None):
+        _scenario(args.scenario)   # checked before anything runs
+    if args.analysis and args.data is not None and not Path(args.data).is_dir():
+        fail(f"--data {args.data}", "no such data directory")
     trees = [this] + ([other] if other else [])
     print(f"this: {this}" + (f"  other: {other}" if other else ""))
     print(
@@ -411,4 +419,4 @@ def analysis(data: Path, this: Path, other: Path | None, refs: list[Path], repea
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

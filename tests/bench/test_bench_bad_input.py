@@ -94,3 +94,49 @@ def test_bench_forecast_a_default_world_too_short_to_compare_is_exit_2(tmp_path)
     world = _small_world(tmp_path, scenario="default")
     assert _refused(_run("bench_forecast.py", str(world), cwd=tmp_path)) == (
         f"error: {world}: fewer than 7 days after 2025-12-31 to compare with")
+
+
+SMALL = str(ROOT / "config/scenarios/small.yaml")
+# (script, its flags, what the one line must say): each was a traceback (exit 1), exit 1, or ran
+# with the value. "{tmp}" is the test's tmp_path, "{nope}" a path in it that does not exist.
+REFUSED = [
+    # statistics.median of no runs: StatisticsError traceback after the runs that do not count
+    ("bench_generate.py", ["--repeat", "0", "--skip-core", "--scenario", SMALL],
+     ["argument --repeat: must be at least 1, got 0"]),
+    # the first generate_data.py child's CalledProcessError traceback
+    ("bench_generate.py", ["--repeat", "1", "--skip-core", "--scenario", "{nope}"],
+     ["error: --scenario {nope}: no such file"]),
+    ("bench_profile.py", ["--repeat", "0", "--skip-startup", "--scenario", SMALL],
+     ["argument --repeat: must be at least 1, got 0"]),
+    ("bench_profile.py", ["--analysis-repeat", "0", "--skip-startup", "--skip-generate",
+                          "--analysis", "--data", "{tmp}"],
+     ["argument --analysis-repeat: must be at least 1, got 0"]),
+    ("bench_profile.py", ["--repeat", "1", "--skip-startup", "--scenario", "{nope}"],
+     ["error: --scenario {nope}: no such file"]),
+    # run_analysis.py's failure as the profile's sys.exit(message): exit 1
+    ("bench_profile.py", ["--skip-startup", "--skip-generate", "--analysis", "--data", "{nope}"],
+     ["error: --data {nope}: no such data directory"]),
+]
+
+
+@pytest.mark.parametrize(("script", "flags", "says"), REFUSED,
+                         ids=[f"{s}:{' '.join(f[:2])}" for s, f, _ in REFUSED])
+def test_bad_flags_are_one_line_and_exit_2(tmp_path, script, flags, says):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    nope = str(tmp_path / "nope")
+    fill = [a.replace("{tmp}", str(tmp_path)).replace("{nope}", nope) for a in flags]
+    line = _refused(_run(script, *fill, cwd=work),
+                    *(s.replace("{nope}", nope) for s in says))
+    if "argument" in says[0]:
+        assert line.startswith(f"error: {script}: argument ") and line.endswith("(see --help)")
+    assert not any(work.iterdir())   # nothing written where it ran
+
+
+def test_bench_generate_reads_a_relative_scenario_from_the_callers_directory(tmp_path):
+    """It was read from the checkout (ROOT / path): the generation child's traceback, exit 1."""
+    (tmp_path / "mine.yaml").write_text(Path(SMALL).read_text())
+    out = _run("bench_generate.py", "--repeat", "1", "--skip-core", "--scenario", "mine.yaml",
+               cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "mine: end to end (parquet" in out.stdout
