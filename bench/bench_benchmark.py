@@ -17,7 +17,6 @@ bound.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -26,7 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import fail, parser, positive_int, run  # this script's folder is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
+EXECUTORS = ("local", "dask", "serial")
 
 
 def one(executor: str, workers: int, seeds: int, tmp: Path, extra: list[str]) -> float:
@@ -42,20 +44,30 @@ def one(executor: str, workers: int, seeds: int, tmp: Path, extra: list[str]) ->
     t0 = time.perf_counter()
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    if res.returncode not in (0, 1):
+    if res.returncode == 2:   # bad input (a --set the experiment refuses): its one line, exit 2
+        said = res.stderr.strip().splitlines()
+        fail(f"run_experiment.py ({executor})",
+             said[-1].removeprefix("error: ") if said else "exit 2")
+    if res.returncode not in (0, 1):   # was exit 1, a failed gate's code
         sys.stderr.write(res.stderr[-2000:])
         raise SystemExit(f"{executor}: run_experiment exited {res.returncode}")
     return wall
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=4, help="train seeds 1..N (default 4)")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--executors", default="local,dask", help="comma list of local, dask, serial")
+    ap = parser(__doc__)
+    ap.add_argument("--seeds", type=positive_int, default=4, help="train seeds 1..N (default 4)")
+    ap.add_argument("--workers", type=positive_int, default=2,
+                    help="workers of local and dask (default 2; serial runs one)")
+    ap.add_argument("--executors", default="local,dask",
+                    help="comma list of local, dask, serial (default local,dask)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="experiment override passed on (e.g. analysis_overrides...)")
     a = ap.parse_args()
+    unknown = [e for e in a.executors.split(",") if e not in EXECUTORS]
+    if unknown:   # was run_experiment's argparse error, then exit 1, per executor
+        fail(f"--executors {a.executors}", f"{', '.join(map(repr, unknown))} is not one of "
+             f"{', '.join(EXECUTORS)}")
     tmp = Path(tempfile.mkdtemp(prefix="shocklab-bench-benchmark-"))
     try:
         print(f"random-world benchmark, {a.seeds} seeds (generate + analyse + score), "
@@ -72,4 +84,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -42,8 +42,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import _common  # noqa: E402  (this script's folder is on sys.path)
 import yaml  # noqa: E402
-from _common import checkout  # noqa: E402  (this script's folder is on sys.path)
+from _common import checkout, parser, positive_int  # noqa: E402
 
 from experiments.cache import WorldCache  # noqa: E402
 from experiments.config import load_experiment  # noqa: E402
@@ -158,23 +159,26 @@ def side_by_side(other: Path, args: argparse.Namespace) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument(
         "--cells",
-        type=int,
+        type=positive_int,
         default=24,
         help="cells per run (default 24: enough to amortise worker start-up)",
     )
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--workers", type=positive_int, nargs="+", default=[1, 2],
+                    help="pool sizes to time (default 1 2)")
     ap.add_argument(
-        "--repeat", type=int, default=2, help="runs per configuration; the best counts (default 2)"
+        "--repeat", type=positive_int, default=2,
+        help="runs per configuration; the best counts (default 2)",
     )
     ap.add_argument(
         "--executors", nargs="*", default=["local", "dask"], choices=["local", "dask", "serial"]
     )
     ap.add_argument("--other", type=Path, default=None,
                     help="another checkout: run side by side (local executor), print the ratio")
-    ap.add_argument("--rounds", type=int, default=3, help="side-by-side rounds (default 3)")
+    ap.add_argument("--rounds", type=positive_int, default=3,
+                    help="side-by-side rounds (default 3)")
     ap.add_argument("--breakdown", action="store_true",
                     help="where a cell's time goes (worker start-up, stages, record writes)")
     args = ap.parse_args()
@@ -240,4 +244,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.run(main))

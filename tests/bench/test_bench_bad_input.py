@@ -116,6 +116,24 @@ REFUSED = [
     # run_analysis.py's failure as the profile's sys.exit(message): exit 1
     ("bench_profile.py", ["--skip-startup", "--skip-generate", "--analysis", "--data", "{nope}"],
      ["error: --data {nope}: no such data directory"]),
+    # --cells 0 ran one cell (max(1, …)), --repeat 0 / --rounds 0 a min() / median() of nothing
+    # (ValueError, StatisticsError tracebacks), --workers 0 run()'s InputError as a traceback
+    # (no --executors given: only the worlds are generated, should the flag be taken)
+    ("bench_sweep.py", ["--cells", "0", "--executors"],
+     ["argument --cells: must be at least 1, got 0"]),
+    ("bench_sweep.py", ["--workers", "0", "--cells", "1", "--executors", "serial"],
+     ["argument --workers: must be at least 1, got 0"]),
+    ("bench_sweep.py", ["--repeat", "0", "--cells", "1", "--executors", "serial"],
+     ["argument --repeat: must be at least 1, got 0"]),
+    ("bench_sweep.py", ["--rounds", "0", "--other", str(ROOT)],
+     ["argument --rounds: must be at least 1, got 0"]),
+    # run_experiment's exit 2 became this script's SystemExit(message): exit 1, per executor
+    ("bench_benchmark.py", ["--seeds", "0", "--executors", "serial"],
+     ["argument --seeds: must be at least 1, got 0"]),
+    ("bench_benchmark.py", ["--workers", "-1", "--executors", "local"],
+     ["argument --workers: must be at least 1, got -1"]),
+    ("bench_benchmark.py", ["--executors", "serial,bogus", "--seeds", "1"],
+     ["error: --executors serial,bogus: 'bogus' is not one of local, dask, serial"]),
 ]
 
 
@@ -140,3 +158,13 @@ def test_bench_generate_reads_a_relative_scenario_from_the_callers_directory(tmp
                cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "mine: end to end (parquet" in out.stdout
+
+
+def test_bench_benchmark_passes_on_a_refused_set_as_exit_2(tmp_path):
+    """run_experiment.py's exit 2 (a --set its config refuses) was re-raised as exit 1."""
+    out = _run("bench_benchmark.py", "--executors", "serial", "--seeds", "1", "--set",
+               "nope.key=1", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr[-2000:]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: run_experiment.py (serial): ")
+    assert "nope: unknown key" in lines[0] and not any(tmp_path.iterdir())
