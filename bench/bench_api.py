@@ -10,7 +10,6 @@ process on a free local port; requests go over HTTP from this process.
 
 from __future__ import annotations
 
-import argparse
 import socket
 import statistics
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _common import fail, parser, positive_int, run  # noqa: E402  (this script's folder)
+
 
 def _get(url: str) -> tuple[float, int]:
     t = time.perf_counter()
@@ -32,23 +33,26 @@ def _get(url: str) -> tuple[float, int]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reports", default="reports")
+    ap = parser(__doc__)
+    ap.add_argument("--reports", default="reports", help="folder of run directories (default "
+                    "reports)")
     ap.add_argument("--run", default=None, help="run id (default: the newest run directory)")
-    ap.add_argument("--requests", type=int, default=50, help="warm requests to time")
+    ap.add_argument("--requests", type=positive_int, default=50,
+                    help="warm requests to time (default 50)")
     args = ap.parse_args()
 
     from runstore import RunStore
     # The server runs from the checkout (cwd=ROOT): a relative --reports is the caller's, so it
     # is resolved here (it used to be read from the checkout and the server exited at start-up).
     reports = str(Path(args.reports).resolve())
+    if not Path(reports).is_dir():
+        fail(f"--reports {args.reports}", "no such directory")
     ids = RunStore(reports).run_ids()
-    if not ids:
-        print(
-            f"no run directories under {args.reports}: run generate_data.py and run_analysis.py "
-            "first"
-        )
-        return 2
+    if not ids:   # was said on stdout
+        fail(f"--reports {args.reports}",
+             "no run directories (run generate_data.py and run_analysis.py first)")
+    if args.run is not None and args.run not in ids:   # was an HTTPError 404 traceback, exit 1
+        fail(f"--run {args.run}", f"no such run under {args.reports} (newest: {ids[0]})")
     run_id = args.run or ids[0]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -81,7 +85,8 @@ def main() -> int:
                 if proc.poll() is not None:
                     log.seek(0)
                     said = log.read().decode(errors="replace").strip().splitlines()
-                    print("server exited during start-up" + (f": {said[-1]}" if said else ""))
+                    print("server exited during start-up" + (f": {said[-1]}" if said else ""),
+                          file=sys.stderr)
                     return 3
                 time.sleep(0.05)
         startup = time.perf_counter() - t0
@@ -111,4 +116,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

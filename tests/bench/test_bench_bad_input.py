@@ -168,3 +168,24 @@ def test_bench_benchmark_passes_on_a_refused_set_as_exit_2(tmp_path):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: run_experiment.py (serial): ")
     assert "nope: unknown key" in lines[0] and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    # said on stdout, stderr empty
+    (["--reports", "{tmp}/nope"], "error: --reports {tmp}/nope: no such directory"),
+    (["--reports", "{tmp}/empty"], "error: --reports {tmp}/empty: no run directories (run "
+     "generate_data.py and run_analysis.py first)"),
+    # the server was started, then an HTTPError 404 traceback (exit 1)
+    (["--reports", "{tmp}/reports", "--run", "nope"],
+     "error: --run nope: no such run under {tmp}/reports (newest: r1)"),
+    # the server was started, then no median of no requests
+    (["--reports", "{tmp}/reports", "--requests", "0"],
+     "error: bench_api.py: argument --requests: must be at least 1, got 0 (see --help)"),
+])
+def test_bench_api_names_a_bad_reports_run_or_requests(tmp_path, flags, says):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "reports" / "r1").mkdir(parents=True)
+    (tmp_path / "reports" / "r1" / "run.json").write_text("{}")
+    fill = [a.replace("{tmp}", str(tmp_path)) for a in flags]
+    assert _refused(_run("bench_api.py", *fill, cwd=tmp_path)) == says.replace(
+        "{tmp}", str(tmp_path))
