@@ -10,7 +10,6 @@ worker processes, from getrusage) and the scorecard table (quality next to the o
 
 from __future__ import annotations
 
-import argparse
 import resource
 import subprocess
 import sys
@@ -21,9 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import _common  # noqa: E402  (this script's folder is on sys.path)
+
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = _common.parser(__doc__)
     ap.add_argument(
         "--data", default=None, help="data directory (default: generate the default scenario)"
     )
@@ -32,6 +33,12 @@ def main() -> int:
     )
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
+    # one line and exit 2 before anything runs (a missing --data was load_data_dir's traceback,
+    # exit 1; a missing --config came after the default scenario was generated)
+    if args.data is not None and not Path(args.data).is_dir():
+        _common.fail(f"--data {args.data}", "no such data directory")
+    if args.config is not None and not Path(args.config).is_file():
+        _common.fail(f"--config {args.config}", "no such file")
 
     tmp = None
     data = args.data
@@ -102,4 +109,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_common.run(main))

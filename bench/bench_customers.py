@@ -19,7 +19,6 @@ coverage, overall and per value tier) and the churn_wave alert delay.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src"),
                 str(Path(__file__).resolve().parents[1])]
 
+from _common import fail, parser, positive_int, run  # noqa: E402
+
 from analytics.config import AnalysisConfig  # noqa: E402
 from analytics.context import RunContext  # noqa: E402
 from analytics.customers import pipeline  # noqa: E402
@@ -38,10 +39,10 @@ from evaluation.truth import attach, find_truth  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__.splitlines()[0])
     ap.add_argument("data", nargs="?", help="data directory")
     ap.add_argument("--transactions", help="Online Retail CSV/XLSX instead of a data directory")
-    ap.add_argument("--repeat", type=int, default=1,
+    ap.add_argument("--repeat", type=positive_int, default=1,
                     help="run the stage N times; per-model figures are the minimum (a shared "
                          "machine's interference only adds time)")
     ap.add_argument("--cpu", action="store_true",
@@ -51,6 +52,16 @@ def main() -> None:
                     help="CLV and the monitor on the stage's spare-core thread (on, when two cores "
                          "are usable) or in order (off)")
     args = ap.parse_args()
+    # one of the two inputs (none was a TypeError traceback; a missing directory load_data_dir's
+    # InputError as a traceback, exit 1; both: the data directory was ignored without a word)
+    if args.data is None and args.transactions is None:
+        fail("data", "give a data directory, or --transactions FILE")
+    if args.data is not None and args.transactions is not None:
+        fail(f"{args.data} and --transactions {args.transactions}", "give one of them, not both")
+    if args.data is not None and not Path(args.data).is_dir():
+        fail(args.data, "no such data directory")
+    if args.transactions is not None and not Path(args.transactions).is_file():
+        fail(f"--transactions {args.transactions}", "no such file")
     if args.beside == "on":
         os.environ["SHOCKLAB_CUSTOMERS_BESIDE"] = "1"
     if args.cpu:  # the stage's ticks read time.perf_counter: make them CPU time
@@ -65,7 +76,7 @@ def main() -> None:
     load_s = time.perf_counter() - t0
     best: dict[str, float] = {}
     first: dict[str, float] = {}
-    for i in range(max(1, args.repeat) - 1):  # extra runs: only their timings are kept
+    for i in range(args.repeat - 1):  # extra runs: only their timings are kept
         with tempfile.TemporaryDirectory() as tmp:
             ctx = RunContext(config=AnalysisConfig(), data=ds, out_dir=Path(tmp))
             c0 = time.process_time()
@@ -119,4 +130,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -134,6 +134,22 @@ REFUSED = [
      ["argument --workers: must be at least 1, got -1"]),
     ("bench_benchmark.py", ["--executors", "serial,bogus", "--seeds", "1"],
      ["error: --executors serial,bogus: 'bogus' is not one of local, dask, serial"]),
+    # no input: TypeError traceback; a missing one: load_data_dir's InputError as a traceback;
+    # both: the data directory ignored; --repeat 0 run as 1 (max(1, …))
+    ("bench_customers.py", [], ["error: data: give a data directory, or --transactions FILE"]),
+    ("bench_customers.py", ["{nope}"], ["error: {nope}: no such data directory"]),
+    ("bench_customers.py", ["{tmp}", "--transactions", "{nope}"],
+     ["and --transactions {nope}: give one of them, not both"]),
+    ("bench_customers.py", ["--transactions", "{nope}"],
+     ["error: --transactions {nope}: no such file"]),
+    ("bench_customers.py", ["--repeat", "0", "{nope}"],
+     ["argument --repeat: must be at least 1, got 0"]),
+    # load_data_dir's / the config's InputError as a traceback, exit 1
+    ("bench_analysis.py", ["--data", "{nope}"], ["error: --data {nope}: no such data directory"]),
+    ("bench_analysis.py", ["--data", "{tmp}", "--config", "{nope}"],
+     ["error: --config {nope}: no such file"]),
+    ("bench_analysis.py", ["--data", "{tmp}", "--set", "nope=1"],
+     ["error: ", "nope: unknown key"]),
 ]
 
 
