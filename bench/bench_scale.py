@@ -22,7 +22,6 @@ Figures vary with machine load; quote them with the command that produced them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import fail, parser, positive_int, run  # this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -53,7 +53,10 @@ def fresh(script: str, *args: str) -> tuple[float, float, str]:
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU["s"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    if proc.returncode:
+    said = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("PEAK_KB")]
+    if proc.returncode == 2:   # bad input (a file too small to analyse): its line, exit 2
+        fail(Path(script).name, said[-1].removeprefix("error: ") if said else "exit 2")
+    if proc.returncode:   # was exit 1, a failed gate's code: now 3 (_common.run)
         sys.exit(f"{script} failed:\n{proc.stderr[-3000:]}")
     peak = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB")][-1].split()[1]
     return wall, int(peak) / 1024, proc.stdout
@@ -236,10 +239,13 @@ def bench_transactions(work: Path, lines: int, day_first: bool = False,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lines", type=int, default=10_000_000)
-    ap.add_argument("--transactions-lines", type=int, default=1_070_000)
-    ap.add_argument("--work", type=Path, default=Path("/tmp/shocklab-scale"))
+    ap = parser(__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=positive_int, default=10_000_000,
+                    help="order lines of the store (default 10000000)")
+    ap.add_argument("--transactions-lines", type=positive_int, default=1_070_000,
+                    help="lines of the transactions file (default 1070000)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/shocklab-scale"),
+                    help="cache of the generated inputs (default /tmp/shocklab-scale)")
     ap.add_argument("--day-first", action="store_true",
                     help="transactions file with day-first dates (01/12/2009 07:45), not ISO")
     ap.add_argument(
@@ -252,6 +258,8 @@ def main() -> None:
     args = ap.parse_args()
     # the timed children run from the checkout (cwd=ROOT): a relative --work is the caller's
     args.work = args.work.resolve()
+    if args.work.exists() and not args.work.is_dir():   # was mkdir's FileExistsError traceback
+        fail(f"--work {args.work}", "is not a directory")
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.skip_store:
         bench_store(args.work, args.lines, args.pandas)
@@ -260,4 +268,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -150,6 +150,15 @@ REFUSED = [
      ["error: --config {nope}: no such file"]),
     ("bench_analysis.py", ["--data", "{tmp}", "--set", "nope=1"],
      ["error: ", "nope: unknown key"]),
+    # --lines 0 was taken (a store of 0 copies: a traceback after generating bench_1m; with both
+    # parts skipped, exit 0); --transactions-lines -5 a numpy ValueError traceback; a --work that
+    # is a file mkdir's FileExistsError traceback
+    ("bench_scale.py", ["--lines", "0", "--skip-store", "--skip-transactions", "--work",
+                        "{tmp}/w"], ["argument --lines: must be at least 1, got 0"]),
+    ("bench_scale.py", ["--transactions-lines", "-5", "--skip-store", "--work", "{tmp}/w"],
+     ["argument --transactions-lines: must be at least 1, got -5"]),
+    ("bench_scale.py", ["--skip-store", "--skip-transactions", "--work", "{tmp}/a_file"],
+     ["error: --work {tmp}/a_file: is not a directory"]),
 ]
 
 
@@ -159,12 +168,13 @@ def test_bad_flags_are_one_line_and_exit_2(tmp_path, script, flags, says):
     work = tmp_path / "cwd"
     work.mkdir()
     nope = str(tmp_path / "nope")
+    (tmp_path / "a_file").write_text("x")
     fill = [a.replace("{tmp}", str(tmp_path)).replace("{nope}", nope) for a in flags]
     line = _refused(_run(script, *fill, cwd=work),
-                    *(s.replace("{nope}", nope) for s in says))
+                    *(s.replace("{nope}", nope).replace("{tmp}", str(tmp_path)) for s in says))
     if "argument" in says[0]:
         assert line.startswith(f"error: {script}: argument ") and line.endswith("(see --help)")
-    assert not any(work.iterdir())   # nothing written where it ran
+    assert not any(work.iterdir()) and not (tmp_path / "w").exists()   # nothing written
 
 
 def test_bench_generate_reads_a_relative_scenario_from_the_callers_directory(tmp_path):
@@ -205,3 +215,13 @@ def test_bench_api_names_a_bad_reports_run_or_requests(tmp_path, flags, says):
     fill = [a.replace("{tmp}", str(tmp_path)) for a in flags]
     assert _refused(_run("bench_api.py", *fill, cwd=tmp_path)) == says.replace(
         "{tmp}", str(tmp_path))
+
+
+def test_bench_scale_passes_on_a_file_too_small_to_analyse_as_exit_2(tmp_path):
+    """run_analysis.py's exit 2 (no data rows in a 1-line file) was this script's
+    sys.exit(message): exit 1, the child's stderr in several lines."""
+    out = _run("bench_scale.py", "--skip-store", "--transactions-lines", "1", "--work",
+               str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.strip() == (f"error: run_analysis.py: {tmp_path}/online_retail_ii_1.csv: "
+                                  "no data rows")
