@@ -65,6 +65,18 @@ def non_negative_int(text: str) -> int:
     return n
 
 
+def positive_float(text: str) -> float:
+    """argparse ``type`` of a rate that must be above 0 (``--sensitivity``): 0, negatives, nan
+    and inf gave a nan threshold and figures of nothing, without a word."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < x < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return x
+
+
 def parser(doc: str | None) -> argparse.ArgumentParser:
     """The CLIs' argument parser (shocklab.cli): a bad flag is one line, ``error: SCRIPT:
     argument --flag: what is wrong (see --help)``, and exit 2, not argparse's usage block.

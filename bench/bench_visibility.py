@@ -31,17 +31,32 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import fail, parser, positive_float, run  # this script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = (0, 2, 5, 10, 20, 40, 80)
 
 
 def _seeds(text: str) -> list[int]:
+    """argparse ``type`` of ``--seeds`` (``1-10``, ``1,3,5``). A word was a ValueError
+    traceback, an empty range (``3-1``) an IndexError one after the flags were read."""
     out: list[int] = []
     for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
+        lo, _, hi = part.strip().partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is neither a seed nor a range of seeds (e.g. 1-10 or 1,3,5)") from None
+        if last < first:
+            raise argparse.ArgumentTypeError(f"the range {part} holds no seed")
+        out += list(range(first, last + 1))
     return out
+
+
+def _seeds_flag(text: str) -> str:
+    _seeds(text)   # checked when the flags are read; the text is what the report prints
+    return text
 
 
 def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
@@ -138,20 +153,26 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", default="1-10", help="e.g. 1-10 or 1,3,5 (train seeds)")
+    ap = parser(__doc__)
+    ap.add_argument("--seeds", type=_seeds_flag, default="1-10",
+                    help="e.g. 1-10 or 1,3,5 (train seeds; default 1-10)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="scenario override, e.g. world.magnitude.mode=percent")
     ap.add_argument("--analysis-set", action="append", default=[], metavar="KEY=VALUE",
                     help="analysis override, e.g. 'dimensions=[overall, channel, country, "
                     "category, channel_country]'")
     ap.add_argument("--cache", default="/tmp/shocklab-visibility", help="generated worlds")
-    ap.add_argument("--sensitivity", type=float, default=0.1, help="the knob (false alerts per "
-                    "series per 90 days) whose threshold defines 'visible'")
+    ap.add_argument("--sensitivity", type=positive_float, default=0.1,
+                    help="the knob (false alerts per series per 90 days; default 0.1) whose "
+                    "threshold defines 'visible'")
     ap.add_argument("--csv", help="write the per-event table here")
     a = ap.parse_args(argv)
     sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
     cache = Path(a.cache)
+    if cache.exists() and not cache.is_dir():   # was mkdir's FileExistsError traceback
+        fail(f"--cache {a.cache}", "is not a directory")
+    if a.csv and not Path(a.csv).resolve().parent.is_dir():   # was an OSError after every seed
+        fail(f"--csv {a.csv}", f"no directory {Path(a.csv).resolve().parent} to write it in")
     cache.mkdir(parents=True, exist_ok=True)
     res = [measure(s, a.set, cache, a.sensitivity, a.analysis_set) for s in _seeds(a.seeds)]
     ev = pd.DataFrame([r for x in res for r in x["rows"]])
@@ -186,4 +207,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

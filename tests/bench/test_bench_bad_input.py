@@ -159,6 +159,19 @@ REFUSED = [
      ["argument --transactions-lines: must be at least 1, got -5"]),
     ("bench_scale.py", ["--skip-store", "--skip-transactions", "--work", "{tmp}/a_file"],
      ["error: --work {tmp}/a_file: is not a directory"]),
+    # --seeds x a ValueError traceback, 3-1 an IndexError one (the cache made first); a
+    # --sensitivity of 0 or below a nan threshold, reported as figures; a --csv in no directory
+    # an OSError after every seed had run; a --cache that is a file a FileExistsError traceback
+    ("bench_visibility.py", ["--seeds", "x", "--cache", "{tmp}/w"],
+     ["argument --seeds: 'x' is neither a seed nor a range of seeds"]),
+    ("bench_visibility.py", ["--seeds", "3-1", "--cache", "{tmp}/w"],
+     ["argument --seeds: the range 3-1 holds no seed"]),
+    ("bench_visibility.py", ["--sensitivity", "-1", "--seeds", "3-1", "--cache", "{tmp}/w"],
+     ["argument --sensitivity: must be a number above 0, got -1"]),
+    ("bench_visibility.py", ["--seeds", "0", "--csv", "{nope}/e.csv", "--cache", "{tmp}/w"],
+     ["error: --csv {nope}/e.csv: no directory {nope} to write it in"]),
+    ("bench_visibility.py", ["--seeds", "0", "--cache", "{tmp}/a_file"],
+     ["error: --cache {tmp}/a_file: is not a directory"]),
 ]
 
 
