@@ -86,6 +86,31 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return ArgumentParser(description=(doc or "").split("\n\n")[0])
 
 
+def need_dirs(paths: Sequence[str | Path], flag: str = "",
+              what: str = "data directory") -> None:
+    """Each of ``paths`` a directory, before anything runs or is written; else ``fail`` naming
+    ``flag`` (empty for a positional argument) and the first path that is not."""
+    for p in paths:
+        if not Path(p).is_dir():
+            fail(f"{flag} {p}".strip(),
+                 "is not a directory" if Path(p).exists() else f"no such {what}")
+
+
+def need_files(paths: Sequence[str | Path], flag: str = "") -> None:
+    """Each of ``paths`` a file (to read), else ``fail`` naming ``flag`` and the path."""
+    for p in paths:
+        if not Path(p).is_file():
+            fail(f"{flag} {p}".strip(), "is not a file" if Path(p).exists() else "no such file")
+
+
+def need_parent(path: str | Path, flag: str) -> None:
+    """``path`` (to be written at the end of a long run) lies in an existing directory, else
+    ``fail`` now: it was an OSError after every world had been analysed."""
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        fail(f"{flag} {path}", f"no directory {parent} to write it in")
+
+
 def fail(what: str, problem: str) -> NoReturn:
     """One line on stderr, ``error: WHAT: PROBLEM`` (``what``: the flag and value, or the path,
     at fault), and exit 2: bad input, before anything is written."""

@@ -31,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _common import fail, parser, run  # noqa: E402
+from _common import need_dirs, parser, run  # noqa: E402
 
 from shocklab.errors import InputError  # noqa: E402
 
@@ -119,9 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument("worlds", nargs="+", type=Path, help="data directories")
     args = ap.parse_args(argv)
-    for w in args.worlds:   # before any world is analysed (was a traceback, exit 1)
-        if not w.is_dir():
-            fail(str(w), "no such data directory" if not w.exists() else "not a directory")
+    need_dirs(args.worlds)   # before any world is analysed (was a traceback, exit 1)
     t0 = time.perf_counter()
     logging.disable(logging.WARNING)  # the loaders' and Prophet's notices; restored after
     try:

@@ -31,7 +31,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import fail, parser, positive_float, run  # this script's folder is on sys.path
+from _common import (  # this script's folder is on sys.path
+    fail,
+    need_parent,
+    parser,
+    positive_float,
+    run,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = (0, 2, 5, 10, 20, 40, 80)
@@ -171,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(a.cache)
     if cache.exists() and not cache.is_dir():   # was mkdir's FileExistsError traceback
         fail(f"--cache {a.cache}", "is not a directory")
-    if a.csv and not Path(a.csv).resolve().parent.is_dir():   # was an OSError after every seed
-        fail(f"--csv {a.csv}", f"no directory {Path(a.csv).resolve().parent} to write it in")
+    if a.csv:
+        need_parent(a.csv, "--csv")
     cache.mkdir(parents=True, exist_ok=True)
     res = [measure(s, a.set, cache, a.sensitivity, a.analysis_set) for s in _seeds(a.seeds)]
     ev = pd.DataFrame([r for x in res for r in x["rows"]])

@@ -24,7 +24,6 @@ score band, per variant and window.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
+import _common  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -256,7 +256,7 @@ def summary(paths: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(__doc__.splitlines()[0])
     ap.add_argument("data", nargs="*", type=Path)
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--variant", action="append", default=[])
@@ -264,8 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summary", nargs="+", type=Path)
     a = ap.parse_args(argv)
     if a.summary:
+        _common.need_files(a.summary, "--summary")   # was a FileNotFoundError: exit 3
         summary(a.summary)
         return 0
+    if not a.data or a.out is None:   # no --out: a ValueError (exit 3) after every world
+        ap.error("give world directories and --out CSV, or --summary CSV ...")
+    _common.need_dirs(a.data)
+    _common.need_parent(a.out, "--out")
     variants = [("shipped", {}, None), *(_parse_variant(v) for v in a.variant)]
     rows = []
     for d in a.data:

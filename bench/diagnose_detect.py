@@ -29,7 +29,6 @@ That is not the detectors' speed: use bench/bench_detect.py for that.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from evaluation.truth import attach, find_truth  # noqa: E402
 from experiments.cell import _memoized_detectors  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+import _common  # noqa: E402
 import fp_kinds  # noqa: E402
 
 WHY = False
@@ -617,7 +617,7 @@ def _paired_file(path: Path) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(__doc__.splitlines()[0])
     ap.add_argument("data", nargs="*", type=Path)
     ap.add_argument("--paired", type=Path, metavar="JSON",
                     help="only print the paired changes from an earlier run's --json file")
@@ -628,17 +628,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--why", action="store_true",
                     help="per event: best score of each detector on allowed series; why missed")
     ap.add_argument("--fps", action="store_true", help="list false alarms and the nearest event")
-    ap.add_argument("--fp-kinds", nargs="?", type=int, const=14, default=None, metavar="DAYS",
+    ap.add_argument("--fp-kinds", nargs="?", type=_common.positive_int, const=14, default=None,
+                    metavar="DAYS",
                     help="classify every consensus false positive from the truth (echo window "
                          "DAYS after an event's match window, default 14; bench/fp_kinds.py)")
     ap.add_argument("--json", type=Path, help="also write the scorecards here")
     a = ap.parse_args(argv)
     if a.paired is not None:
+        _common.need_files([a.paired], "--paired")   # was a FileNotFoundError: exit 3
         for n, changes in _paired_file(a.paired).items():
             print_paired(n, changes)
         return 0
     if not a.data:
         ap.error("give data directories (or --paired JSON)")
+    _common.need_dirs(a.data)
+    if a.json:   # written at the end: an OSError (exit 3) after every world
+        _common.need_parent(a.json, "--json")
     global WHY, SHOW_FPS, FP_KINDS
     WHY, SHOW_FPS, FP_KINDS = a.why, a.fps, a.fp_kinds
     variants = [("shipped", [])] + [(v, _variant(v)) for v in a.variant]

@@ -25,7 +25,6 @@ log error). Measured findings: docs/history/detection.md, seventeenth session.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
+import _common  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -124,10 +124,11 @@ def world_error(d: Path, sets: list[str], skip: int) -> tuple[pd.DataFrame, tupl
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(__doc__.splitlines()[0])
     ap.add_argument("data", nargs="+", type=Path, help="generated worlds (with truth/)")
     ap.add_argument("--set", action="append", default=[], help="analysis override (repeatable)")
-    ap.add_argument("--skip", type=int, default=120, help="days left out at the start")
+    ap.add_argument("--skip", type=_common.non_negative_int, default=120,
+                    help="days left out at the start (default 120)")
     a = ap.parse_args(argv)
     tables = []
     cols = ["total", "level", "weekday", "rest", "common", "idiosyncratic"]

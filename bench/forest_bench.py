@@ -15,7 +15,6 @@ the forest's evidence by duration, direction and type.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import defaultdict
@@ -25,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
+import _common  # noqa: E402
 import diagnose_detect as dd  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -126,7 +126,7 @@ def summary(a) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = _common.parser(__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
     r.add_argument("data", nargs="+", type=Path)
@@ -138,9 +138,11 @@ def main() -> int:
     s.add_argument("files", nargs="+", type=Path)
     s.add_argument("--detail", action="store_true")
     a = ap.parse_args()
+    # before --out is made (a missing world was an AttributeError traceback after it was)
+    _common.need_dirs(a.data) if a.cmd == "run" else _common.need_files(a.files)
     run(a) if a.cmd == "run" else summary(a)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.run(main))

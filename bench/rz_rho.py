@@ -14,7 +14,6 @@ this script reproduces 0.93 / 1.09 / 0.83 on the eighth session's main).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+import _common  # noqa: E402  (this script's folder is on sys.path)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.special import ndtr  # noqa: E402
@@ -62,12 +62,13 @@ def counts(det: pd.DataFrame, calendar, voters: list[str], tol: int, rhos: list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", type=Path)
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--variant", action="append", default=[])
     p.add_argument("--rho", nargs="+", type=float, default=[0.55])
     a = p.parse_args(argv)
+    _common.need_dirs(a.data)   # was load_data_dir's InputError as a traceback, exit 1
     variants = [("shipped", [])] + [
         (v, [x.strip() for x in v.split(";") if x.strip()]) for v in a.variant]
     tot = {n: {r: [0, np.zeros(len(TS))] for r in a.rho} for n, _ in variants}
@@ -104,4 +105,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.run(main))

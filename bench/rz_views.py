@@ -18,7 +18,6 @@ gate off: a slice's share windows only; overall series keep their own view) and 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
+import _common  # noqa: E402  (this script's folder is on sys.path)
 import diagnose_detect as dd  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -104,11 +104,12 @@ def null_corr(det: pd.DataFrame, data) -> list[tuple]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("data", nargs="+", type=Path)
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--null", action="store_true")
     a = p.parse_args(argv)
+    _common.need_dirs(a.data)   # was load_data_dir's InputError as a traceback, exit 1
     if a.null:
         allrows = []
         for d in a.data:
@@ -161,4 +162,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.run(main))

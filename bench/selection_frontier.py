@@ -30,7 +30,6 @@ voters carry is (docs/history/detection.md, "Twenty-first session"). Tune on TRA
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
+import _common  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -235,7 +235,7 @@ def _load(path: Path) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(__doc__.splitlines()[0])
     ap.add_argument("data", nargs="*", type=Path, help="generated world directories")
     ap.add_argument("--set", action="append", default=[], help="analysis config override")
     ap.add_argument("--dump", type=Path, help="also write the labelled incidents here (JSON)")
@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not a.data:
             ap.error("give world directories or --load")
+        _common.need_dirs(a.data)
+        if a.dump:
+            _common.need_parent(a.dump, "--dump")
         worlds = {}
         for d in a.data:
             worlds[d.name] = dump_world(d, a.set)

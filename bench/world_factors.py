@@ -25,7 +25,6 @@ kind, size and slice size::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
 
+import _common  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -252,7 +252,7 @@ def analyse(dirs: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = _common.parser(__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
     r.add_argument("data", nargs="+", type=Path)
@@ -261,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     a_ = sub.add_parser("analyse")
     a_.add_argument("outs", nargs="+", type=Path)
     a = ap.parse_args(argv)
+    # tracebacks (InputError, FileNotFoundError) before: one line and exit 2, nothing written
+    if a.cmd == "run":
+        _common.need_dirs(a.data)
+    else:
+        _common.need_files([d / f for d in a.outs for f in ("worlds.csv", "events.csv")])
     if a.cmd == "run":
         run_worlds(a.data, a.set, a.out)
     else:
@@ -269,4 +274,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.run(main))

@@ -172,6 +172,33 @@ REFUSED = [
      ["error: --csv {nope}/e.csv: no directory {nope} to write it in"]),
     ("bench_visibility.py", ["--seeds", "0", "--cache", "{tmp}/a_file"],
      ["error: --cache {tmp}/a_file: is not a directory"]),
+    # the research scripts: argparse's usage block (several lines), tracebacks (exit 1) of a
+    # missing world or file, exit 3 (FileNotFoundError, ValueError) under run_cli, or an OSError
+    # on the output file after every world had been analysed. ({tmp} is a directory but no
+    # world: the old code's answer comes at once, naming the world, not the flag at fault.)
+    ("diagnose_detect.py", ["--fp-kinds", "-3", "{nope}"],
+     ["argument --fp-kinds: must be at least 1, got -3"]),
+    ("diagnose_detect.py", [], ["error: diagnose_detect.py: give data directories"]),
+    ("diagnose_detect.py", ["--paired", "{nope}"], ["error: --paired {nope}: no such file"]),
+    ("diagnose_detect.py", ["{tmp}", "--json", "{nope}/c.json"],
+     ["error: --json {nope}/c.json: no directory {nope} to write it in"]),
+    ("forest_bench.py", ["run", "{nope}", "--out", "{tmp}/w"],
+     ["error: {nope}: no such data directory"]),
+    ("forest_bench.py", ["summary", "{nope}"], ["error: {nope}: no such file"]),
+    ("rz_rho.py", ["{nope}"], ["error: {nope}: no such data directory"]),
+    ("rz_views.py", ["{nope}"], ["error: {nope}: no such data directory"]),
+    ("world_factors.py", ["run", "{nope}", "--out", "{tmp}/w"],
+     ["error: {nope}: no such data directory"]),
+    ("world_factors.py", ["analyse", "{nope}"], ["error: {nope}/worlds.csv: no such file"]),
+    ("expected_error.py", ["--skip", "-5", "{nope}"],
+     ["argument --skip: must be 0 or more, got -5"]),
+    ("cl_windows.py", ["--summary", "{nope}"], ["error: --summary {nope}: no such file"]),
+    ("cl_windows.py", ["{tmp}"], ["give world directories and --out CSV, or --summary CSV"]),
+    ("cl_windows.py", ["{tmp}", "--out", "{nope}/e.csv"],
+     ["error: --out {nope}/e.csv: no directory {nope} to write it in"]),
+    ("selection_frontier.py", [], ["error: selection_frontier.py: give world directories"]),
+    ("selection_frontier.py", ["{tmp}", "--dump", "{nope}/d.json"],
+     ["error: --dump {nope}/d.json: no directory {nope} to write it in"]),
 ]
 
 
