@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import fail, parser, positive_int, run  # this script's folder is on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -95,7 +97,13 @@ def _peak_mb() -> float:
 
 def _run_case(args: list[str]) -> dict:
     cmd = [sys.executable, __file__, "--child", json.dumps(args)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    said = out.stderr.strip().splitlines()
+    if out.returncode == 2:   # bad input (a --set the config refuses): the child's one line
+        fail(f"{args[0]} {args[1]}", said[-1].removeprefix("error: ") if said else "exit 2")
+    if out.returncode:   # was a CalledProcessError traceback, exit 1: now exit 3 (a bug)
+        sys.exit(f"bench_detect.py child {args[:2]} exited {out.returncode}:\n"
+                 + "\n".join(said[-20:]))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -112,10 +120,11 @@ def _print(label: str, res: dict) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--data", action="append", default=[], help="data directory (repeatable)")
     ap.add_argument(
-        "--rows", action="append", type=int, default=[], help="synthetic series length (repeatable)"
+        "--rows", action="append", type=positive_int, default=[],
+        help="synthetic series length (repeatable)"
     )
     ap.add_argument("--freq", default="5min", help="step of the synthetic series (default 5min)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -131,6 +140,13 @@ def main() -> int:
         res["peak_mb"] = _peak_mb()
         print(json.dumps(res, default=str))
         return 0
+    if args.rows:   # was the child's traceback (a CalledProcessError here), exit 1
+        import pandas as pd
+
+        try:
+            pd.tseries.frequencies.to_offset(args.freq)
+        except ValueError:
+            fail(f"--freq {args.freq}", "not a pandas frequency (e.g. 5min, 1h, 1D)")
     if not args.data and not args.rows:
         args.data = [str(ROOT / "data")]
     for d in args.data:  # one line, not the child's traceback (default: the checkout's data/)
@@ -148,4 +164,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -196,6 +196,14 @@ REFUSED = [
     ("cl_windows.py", ["{tmp}"], ["give world directories and --out CSV, or --summary CSV"]),
     ("cl_windows.py", ["{tmp}", "--out", "{nope}/e.csv"],
      ["error: --out {nope}/e.csv: no directory {nope} to write it in"]),
+    # --rows 0 timed an empty series, -5 and --freq bogus were the child's failure as a
+    # CalledProcessError traceback (exit 1), as was a --set the config refuses
+    ("bench_detect.py", ["--rows", "0"], ["argument --rows: must be at least 1, got 0"]),
+    ("bench_detect.py", ["--rows", "-5"], ["argument --rows: must be at least 1, got -5"]),
+    ("bench_detect.py", ["--rows", "100", "--freq", "bogus"],
+     ["error: --freq bogus: not a pandas frequency"]),
+    ("bench_detect.py", ["--rows", "100", "--set", "nope=1"],
+     ["error: rows 100: ", "nope: unknown key"]),
     ("selection_frontier.py", [], ["error: selection_frontier.py: give world directories"]),
     ("selection_frontier.py", ["{tmp}", "--dump", "{nope}/d.json"],
      ["error: --dump {nope}/d.json: no directory {nope} to write it in"]),
