@@ -17,7 +17,6 @@ churn waves (not within 120 days after a wave's start). Report held-out seeds on
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -30,6 +29,7 @@ sys.path[:0] = [str(ROOT / "src")]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _common import fail, need_files, non_negative_int, parser, run  # noqa: E402
 from scipy import special  # noqa: E402
 
 from analytics.customers import clv, monitor, rfm  # noqa: E402
@@ -217,121 +217,144 @@ def decomposition(res: Any, truth_c: pd.DataFrame, rate_factor: pd.Series | None
     return out
 
 
-ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-ap.add_argument("seeds", nargs="+")
-ap.add_argument("--out", required=True, help="directory for the generated worlds")
-ap.add_argument("--config", default=None, help="scenario YAML (default: config/simulation.yaml)")
-ap.add_argument("--no-monitor", action="store_true", help="skip the At-Risk monitor replay")
-args = ap.parse_args()
-cfg = CustomersConfig()
-for seed in args.seeds:
-    out = Path(args.out).resolve() / f"s{seed}"  # generate_data.py runs from the checkout
-    if not (out / "manifest.json").exists():
-        cmd = [
-            sys.executable,
-            "generate_data.py",
-            "--seed",
-            seed,
-            "--out",
-            str(out),
-            "--format",
-            "parquet",
-        ]
-        subprocess.run(cmd + (["--config", args.config] if args.config else []), check=True,
-                       capture_output=True, cwd=ROOT)
-    ds, truth = load_data_dir(out), find_truth(out)
-    o = ds.tables["orders"]
-    v = rfm.valid_orders(o)
-    end = rfm.data_end_date(o)
-    t = time.perf_counter()
-    res = clv.run_clv(v, end, cfg.clv)
-    ts = truth_scores.score_customers(
-        res.table,
-        truth.customers,
-        end,
-        horizon_days=cfg.clv.horizon_days,
-        discount_rate_monthly=cfg.clv.discount_rate_monthly,
-        lifetime_days=truth_scores.mean_lifetime_days(out),
-        rate_factor=(factor := truth_scores.end_intensity_factor(
-            truth.customers, ds.tables.get("customers"), o, end)),
-    )
-    ov = ts["overall"]
-    row = {
-        "seed": seed,
-        "customers": ts["customers"],
-        "clv_s": round(time.perf_counter() - t, 1),
-        "unscored": res.summary["unscored_customers"],
-        "p_alive_auc": round(ov["p_alive_roc_auc"], 3),
-        "rate_spearman": round(ov["rate_spearman"], 3),
-        "rate_spearman_repeat": round(ov["rate_spearman_repeat_buyers"], 3),
-        "coverage": round(ov["clv_interval_coverage"], 3),
-        "clv_total_bias": round(ov["clv_total_bias"], 3),
-        "coverage_period_rate": round(ov["clv_interval_coverage_period_rate"], 3),
-        "clv_total_bias_period_rate": round(ov["clv_total_bias_period_rate"], 3),
-        "coverage_by_tier": {
-            k: round(b["clv_interval_coverage"], 3)
-            for k, b in ts["by_value_tier"].items()
-            if b.get("clv_interval_coverage") is not None
-        },
-        "auc_by_tier": {
-            k: round(b["p_alive_roc_auc"], 3)
-            for k, b in ts["by_value_tier"].items()
-            if b.get("p_alive_roc_auc") is not None
-        },
-    }
-    w = _intensity(out, v, end)
-    cfg_json = out / "truth" / "config.json"
-    shape = json.loads(cfg_json.read_text())["customers"]["rate_shape"] if cfg_json.exists() \
-        else 1.2
-    row["rate_spearman_oracle"] = oracle_rate_spearman(w, shape)
-    lifetime = truth_scores.mean_lifetime_days(out)
-    tiers = truth.customers.drop_duplicates("customer_id").set_index("customer_id")["value_tier"]
-    tiers.index = tiers.index.astype(str)
-    row["oracle_rate_interval"] = oracle_rate_interval(
-        w, shape, tiers.reindex(w["sd"].index.astype(str)).astype(str).to_numpy())
-    row["bias_by_tier"] = {k: round(b["clv_total_bias"], 3) for k, b in ts["by_value_tier"].items()
-                           if b.get("clv_total_bias") is not None}
-    row["decomposition"] = decomposition(res, truth.customers, factor, lifetime, end, cfg.clv)
-    l_real = realized_lifetime_days(w)
-    if l_real is not None:  # the CLV bias if the horizon had the period's churn (waves included)
-        tr = truth_scores.score_customers(
-            res.table, truth.customers, end, horizon_days=cfg.clv.horizon_days,
-            discount_rate_monthly=cfg.clv.discount_rate_monthly, lifetime_days=l_real,
-            rate_factor=factor)
-        row["realized_lifetime_days"] = round(l_real, 1)
-        row["lifetime_days"] = lifetime
-        row["clv_total_bias_realized_lifetime"] = round(tr["overall"]["clv_total_bias"], 3)
-    row["churn_waves"] = [(e["start"], e["scope"].get("country", "all"),
-                           e.get("params", {}).get("churn_pct"))
-                          for e in truth.events or [] if e["type"] == "churn_wave"]
-    q = w["n_days"] // 4  # the true intensity per unit of rate by quarter (period mean 1)
-    row["intensity_by_quarter"] = [
-        round(float(w["orders"][:, j * q:(j + 1) * q].sum()
-                    / w["mass"][:, j * q:(j + 1) * q].sum()), 2) for j in range(4)]
-    if args.no_monitor:
-        print(json.dumps(row), flush=True)
-        continue
-    with MonitorStore(":memory:") as s:
-        mon = monitor.replay(
-            v,
-            cfg.monitor,
-            cfg.rfm,
-            s,
-            None,
-            "x",
-            start=pd.Timestamp(o["order_date"].min()),
-            end=end,
+def main() -> int:
+    ap = parser(__doc__.splitlines()[0])
+    ap.add_argument("seeds", nargs="+", type=non_negative_int)
+    ap.add_argument("--out", required=True, help="directory for the generated worlds")
+    ap.add_argument("--config", default=None,
+                    help="scenario YAML (default: config/simulation.yaml)")
+    ap.add_argument("--no-monitor", action="store_true", help="skip the At-Risk monitor replay")
+    args = ap.parse_args()
+    # generate_data.py runs from the checkout: a relative --config is the caller's (it was read
+    # there); a missing one is one line and exit 2 (it was the child's CalledProcessError)
+    if args.config is not None:
+        need_files([args.config], "--config")
+        args.config = str(Path(args.config).resolve())
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        fail(f"--out {args.out}", "is not a directory")
+    cfg = CustomersConfig()
+    for seed in args.seeds:
+        out = Path(args.out).resolve() / f"s{seed}"  # generate_data.py runs from the checkout
+        if not (out / "manifest.json").exists():
+            cmd = [
+                sys.executable,
+                "generate_data.py",
+                "--seed",
+                str(seed),
+                "--out",
+                str(out),
+                "--format",
+                "parquet",
+            ]
+            p = subprocess.run(cmd + (["--config", args.config] if args.config else []),
+                               capture_output=True, text=True, cwd=ROOT)
+            said = p.stderr.strip().splitlines()
+            if p.returncode == 2:   # bad input (a scenario it refuses): its line, exit 2
+                fail(f"generate_data.py --seed {seed}",
+                     said[-1].removeprefix("error: ") if said else "exit 2")
+            if p.returncode:   # was a CalledProcessError traceback, exit 1: now exit 3
+                sys.exit(f"generate_data.py --seed {seed} exited {p.returncode}:\n"
+                         + "\n".join(said[-20:]))
+        ds, truth = load_data_dir(out), find_truth(out)
+        o = ds.tables["orders"]
+        v = rfm.valid_orders(o)
+        end = rfm.data_end_date(o)
+        t = time.perf_counter()
+        res = clv.run_clv(v, end, cfg.clv)
+        ts = truth_scores.score_customers(
+            res.table,
+            truth.customers,
+            end,
+            horizon_days=cfg.clv.horizon_days,
+            discount_rate_monthly=cfg.clv.discount_rate_monthly,
+            lifetime_days=truth_scores.mean_lifetime_days(out),
+            rate_factor=(factor := truth_scores.end_intensity_factor(
+                truth.customers, ds.tables.get("customers"), o, end)),
         )
-    waves = truth_scores.churn_wave_delays(mon.alerts, truth.events)
-    cw = {e["start"]: e for e in truth.events or [] if e["type"] == "churn_wave"}
-    # (start, scope, realized effect on overall orders, delay of the first alert or None)
-    row["waves"] = [(w["start"], cw[w["start"]]["scope"].get("country", "all"),
-                     round(cw[w["start"]]["effects"].get("orders", 0.0), 3), w["delay_days"])
-                    for w in waves]
-    starts = [pd.Timestamp(s) for s in cw]
-    # alerts not within 120 days after a wave's start (churn_wave_delays' matching window)
-    row["other_alerts"] = [(a["date"], a["segment"][:3], a["severity"]) for a in mon.alerts
-                           if not any(0 <= (pd.Timestamp(a["date"]) - s).days <= 120
-                                      for s in starts)]
-    row["alerts"] = len(mon.alerts)
-    print(json.dumps(row), flush=True)
+        ov = ts["overall"]
+        row = {
+            "seed": seed,
+            "customers": ts["customers"],
+            "clv_s": round(time.perf_counter() - t, 1),
+            "unscored": res.summary["unscored_customers"],
+            "p_alive_auc": round(ov["p_alive_roc_auc"], 3),
+            "rate_spearman": round(ov["rate_spearman"], 3),
+            "rate_spearman_repeat": round(ov["rate_spearman_repeat_buyers"], 3),
+            "coverage": round(ov["clv_interval_coverage"], 3),
+            "clv_total_bias": round(ov["clv_total_bias"], 3),
+            "coverage_period_rate": round(ov["clv_interval_coverage_period_rate"], 3),
+            "clv_total_bias_period_rate": round(ov["clv_total_bias_period_rate"], 3),
+            "coverage_by_tier": {
+                k: round(b["clv_interval_coverage"], 3)
+                for k, b in ts["by_value_tier"].items()
+                if b.get("clv_interval_coverage") is not None
+            },
+            "auc_by_tier": {
+                k: round(b["p_alive_roc_auc"], 3)
+                for k, b in ts["by_value_tier"].items()
+                if b.get("p_alive_roc_auc") is not None
+            },
+        }
+        w = _intensity(out, v, end)
+        cfg_json = out / "truth" / "config.json"
+        shape = json.loads(cfg_json.read_text())["customers"]["rate_shape"] if cfg_json.exists() \
+            else 1.2
+        row["rate_spearman_oracle"] = oracle_rate_spearman(w, shape)
+        lifetime = truth_scores.mean_lifetime_days(out)
+        tiers = truth.customers.drop_duplicates("customer_id").set_index("customer_id")[
+            "value_tier"]
+        tiers.index = tiers.index.astype(str)
+        row["oracle_rate_interval"] = oracle_rate_interval(
+            w, shape, tiers.reindex(w["sd"].index.astype(str)).astype(str).to_numpy())
+        row["bias_by_tier"] = {k: round(b["clv_total_bias"], 3)
+                               for k, b in ts["by_value_tier"].items()
+                               if b.get("clv_total_bias") is not None}
+        row["decomposition"] = decomposition(res, truth.customers, factor, lifetime, end, cfg.clv)
+        l_real = realized_lifetime_days(w)
+        if l_real is not None:  # the CLV bias if the horizon had the period's churn (waves too)
+            tr = truth_scores.score_customers(
+                res.table, truth.customers, end, horizon_days=cfg.clv.horizon_days,
+                discount_rate_monthly=cfg.clv.discount_rate_monthly, lifetime_days=l_real,
+                rate_factor=factor)
+            row["realized_lifetime_days"] = round(l_real, 1)
+            row["lifetime_days"] = lifetime
+            row["clv_total_bias_realized_lifetime"] = round(tr["overall"]["clv_total_bias"], 3)
+        row["churn_waves"] = [(e["start"], e["scope"].get("country", "all"),
+                               e.get("params", {}).get("churn_pct"))
+                              for e in truth.events or [] if e["type"] == "churn_wave"]
+        q = w["n_days"] // 4  # the true intensity per unit of rate by quarter (period mean 1)
+        row["intensity_by_quarter"] = [
+            round(float(w["orders"][:, j * q:(j + 1) * q].sum()
+                        / w["mass"][:, j * q:(j + 1) * q].sum()), 2) for j in range(4)]
+        if args.no_monitor:
+            print(json.dumps(row), flush=True)
+            continue
+        with MonitorStore(":memory:") as s:
+            mon = monitor.replay(
+                v,
+                cfg.monitor,
+                cfg.rfm,
+                s,
+                None,
+                "x",
+                start=pd.Timestamp(o["order_date"].min()),
+                end=end,
+            )
+        waves = truth_scores.churn_wave_delays(mon.alerts, truth.events)
+        cw = {e["start"]: e for e in truth.events or [] if e["type"] == "churn_wave"}
+        # (start, scope, realized effect on overall orders, delay of the first alert or None)
+        row["waves"] = [(w["start"], cw[w["start"]]["scope"].get("country", "all"),
+                         round(cw[w["start"]]["effects"].get("orders", 0.0), 3), w["delay_days"])
+                        for w in waves]
+        starts = [pd.Timestamp(s) for s in cw]
+        # alerts not within 120 days after a wave's start (churn_wave_delays' matching window)
+        row["other_alerts"] = [(a["date"], a["segment"][:3], a["severity"]) for a in mon.alerts
+                               if not any(0 <= (pd.Timestamp(a["date"]) - s).days <= 120
+                                          for s in starts)]
+        row["alerts"] = len(mon.alerts)
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

@@ -204,6 +204,14 @@ REFUSED = [
      ["error: --freq bogus: not a pandas frequency"]),
     ("bench_detect.py", ["--rows", "100", "--set", "nope=1"],
      ["error: rows 100: ", "nope: unknown key"]),
+    # generate_data.py's exit 2 (a seed that is no number, a missing or invalid --config) was
+    # a CalledProcessError traceback, exit 1
+    ("bench_customer_truth.py", ["--out", "{tmp}/w", "x"],
+     ["argument seeds: 'x' is not a whole number"]),
+    ("bench_customer_truth.py", ["--out", "{tmp}/w", "--config", "{nope}", "1"],
+     ["error: --config {nope}: no such file"]),
+    ("bench_customer_truth.py", ["--out", "{tmp}/w", "--config", "{tmp}/a_file", "1"],
+     ["error: generate_data.py --seed 1: "]),
     ("selection_frontier.py", [], ["error: selection_frontier.py: give world directories"]),
     ("selection_frontier.py", ["{tmp}", "--dump", "{nope}/d.json"],
      ["error: --dump {nope}/d.json: no directory {nope} to write it in"]),
@@ -273,3 +281,14 @@ def test_bench_scale_passes_on_a_file_too_small_to_analyse_as_exit_2(tmp_path):
     assert out.returncode == 2, out.stderr[-2000:]
     assert out.stderr.strip() == (f"error: run_analysis.py: {tmp_path}/online_retail_ii_1.csv: "
                                   "no data rows")
+
+
+def test_bench_customer_truth_reads_a_relative_config_from_the_callers_directory(tmp_path):
+    """generate_data.py runs from the checkout: a relative --config was read there (the child's
+    exit 2 as a CalledProcessError traceback)."""
+    (tmp_path / "mine.yaml").write_text(Path(SMALL).read_text())
+    out = _run("bench_customer_truth.py", "--config", "mine.yaml", "--no-monitor", "--out",
+               "worlds", "3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["seed"] == 3
+    assert (tmp_path / "worlds" / "s3" / "manifest.json").is_file()
