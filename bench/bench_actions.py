@@ -16,11 +16,11 @@ when a promise is broken on any world. Figures: README "Customers" (Actions).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
+from _common import parser  # this script's folder is on sys.path
 
 COLS = ["share", "alive", "alive_lift", "high", "high_lift", "recency_le_30"]
 
@@ -60,7 +60,7 @@ def world_table(run: Path) -> tuple[pd.DataFrame, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="run directories (run_analysis.py --out)")
     a = ap.parse_args(argv)
     tables, broken = [], []

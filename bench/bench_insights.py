@@ -22,7 +22,6 @@ the worlds' 90-day warm-up.)
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -31,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+import _common  # noqa: E402  (this script's folder is on sys.path)
 
 from analytics.insights.grounding import check  # noqa: E402
 
@@ -52,7 +53,7 @@ def _agg(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = _common.parser(__doc__)
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--misreads", action="store_true",
                     help="list type confusions and root-cause misses per event")
@@ -111,4 +112,4 @@ def _misreads(rows: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.run(main))
