@@ -139,7 +139,11 @@ def main() -> int:
     s.add_argument("--detail", action="store_true")
     a = ap.parse_args()
     # before --out is made (a missing world was an AttributeError traceback after it was)
-    _common.need_dirs(a.data) if a.cmd == "run" else _common.need_files(a.files)
+    if a.cmd == "run":
+        _common.need_dirs(a.data)
+        _common.need_parent(a.out, "--out")   # appended to: was a FileNotFoundError traceback
+    else:
+        _common.need_files(a.files)
     run(a) if a.cmd == "run" else summary(a)
     return 0
 

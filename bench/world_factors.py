@@ -3,14 +3,14 @@
 Two modes.
 
 ``run``: for each world directory (generated, with truth/), runs the scoring stages once with the
-shipped config (plus ``--set``/``--variant`` overrides, as bench/diagnose_detect.py) and writes
-one row per world (consensus F1 / P / R / FP, oracle recall at equal FP, the ratio, and world
-features read from manifest.json and truth/: traffic, orders a day, trend, yearly and weekly
-swing, day noise, cell dispersion, conversion noise, channels / countries / categories, the
-smallest slice, history length, event mix) and one row per scored event (type, scope kind,
-duration, profile, in-scope effect, the scoped slice's expected orders a day, each detector's
-best calibrated score over the event's match window, found by consensus / by the oracle at
-the consensus' false-positive budget)::
+shipped config (plus ``--set`` overrides, as bench/diagnose_detect.py; ``run`` has no
+``--variant``) and writes one row per world (consensus F1 / P / R / FP, oracle recall at equal FP,
+the ratio, and world features read from manifest.json and truth/: traffic, orders a day, trend,
+yearly and weekly swing, day noise, cell dispersion, conversion noise, channels / countries /
+categories, the smallest slice, history length, event mix) and one row per scored event (type,
+scope kind, duration, profile, in-scope effect, the scoped slice's expected orders a day, each
+detector's best calibrated score over the event's match window, found by consensus / by the
+oracle at the consensus' false-positive budget)::
 
     PYTHONPATH=$PWD/src:$PWD python bench/world_factors.py run /tmp/j9/w/s{1..20} \
         --set scoring.warmup_days=90 --out /tmp/j9i/f_train
@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     # tracebacks (InputError, FileNotFoundError) before: one line and exit 2, nothing written
     if a.cmd == "run":
         _common.need_dirs(a.data)
+        if a.out.exists() and not a.out.is_dir():   # was mkdir's error after every world
+            _common.fail(f"--out {a.out}", "is not a directory")
     else:
         _common.need_files([d / f for d in a.outs for f in ("worlds.csv", "events.csv")])
     if a.cmd == "run":

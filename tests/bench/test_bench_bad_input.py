@@ -190,6 +190,12 @@ REFUSED = [
     ("world_factors.py", ["run", "{nope}", "--out", "{tmp}/w"],
      ["error: {nope}: no such data directory"]),
     ("world_factors.py", ["analyse", "{nope}"], ["error: {nope}/worlds.csv: no such file"]),
+    # --out a file: mkdir's error after every world; forest_bench's --out in a missing folder:
+    # a FileNotFoundError traceback
+    ("world_factors.py", ["run", "{tmp}", "--out", "{tmp}/a_file"],
+     ["error: --out {tmp}/a_file: is not a directory"]),
+    ("forest_bench.py", ["run", "{tmp}", "--out", "{nope}/s.jsonl"],
+     ["error: --out {nope}/s.jsonl: no directory {nope} to write it in"]),
     ("expected_error.py", ["--skip", "-5", "{nope}"],
      ["argument --skip: must be 0 or more, got -5"]),
     ("cl_windows.py", ["--summary", "{nope}"], ["error: --summary {nope}: no such file"]),
