@@ -306,3 +306,28 @@ def test_bench_customer_truth_reads_a_relative_config_from_the_callers_directory
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout)["seed"] == 3
     assert (tmp_path / "worlds" / "s3" / "manifest.json").is_file()
+
+
+def test_common_run_ends_as_the_clis_do(monkeypatch, capsys):
+    """The scripts' ends: bad input 2 in one line, a failed gate 1, anything else 3 — a traceback
+    (Python's exit 1) read as a failed quality gate."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import _common
+
+    from shocklab.errors import GateFailure, InputError
+
+    def raising(exc: BaseException):
+        def main() -> int:
+            raise exc
+        return main
+
+    assert _common.run(raising(InputError("--x 1: bad"))) == 2
+    assert capsys.readouterr().err == "error: --x 1: bad\n"
+    assert _common.run(raising(GateFailure("recall 0.1 < 0.5"))) == 1
+    assert capsys.readouterr().err == "FAILED: recall 0.1 < 0.5\n"
+    assert _common.run(raising(ZeroDivisionError("boom"))) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.splitlines()[-1].startswith("internal error in ")
+    assert _common.run(raising(SystemExit("a child failed"))) == 3
+    assert capsys.readouterr().err == "a child failed\n"
+    assert _common.run(raising(SystemExit(2))) == 2 and _common.run(lambda: None) == 0
