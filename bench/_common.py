@@ -111,6 +111,15 @@ def need_parent(path: str | Path, flag: str) -> None:
         fail(f"{flag} {path}", f"no directory {parent} to write it in")
 
 
+def child_refused(returncode: int, stderr: str, child: str) -> None:
+    """A child CLI's exit 2 (bad input it refused, said in one line) passed on as this script's:
+    ``fail`` naming ``child`` with that line. It was a CalledProcessError traceback or a
+    ``sys.exit(message)``: exit 1. Any other code: nothing (the caller decides)."""
+    if returncode == 2:
+        said = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("PEAK_KB")]
+        fail(child, said[-1].removeprefix("error: ") if said else "exit 2")
+
+
 def fail(what: str, problem: str) -> NoReturn:
     """One line on stderr, ``error: WHAT: PROBLEM`` (``what``: the flag and value, or the path,
     at fault), and exit 2: bad input, before anything is written."""

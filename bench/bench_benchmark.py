@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import fail, parser, positive_int, run  # this script's folder is on sys.path
+from _common import child_refused, fail, parser, positive_int, run  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTORS = ("local", "dask", "serial")
@@ -44,10 +44,7 @@ def one(executor: str, workers: int, seeds: int, tmp: Path, extra: list[str]) ->
     t0 = time.perf_counter()
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    if res.returncode == 2:   # bad input (a --set the experiment refuses): its one line, exit 2
-        said = res.stderr.strip().splitlines()
-        fail(f"run_experiment.py ({executor})",
-             said[-1].removeprefix("error: ") if said else "exit 2")
+    child_refused(res.returncode, res.stderr, f"run_experiment.py ({executor})")   # a --set
     if res.returncode not in (0, 1):   # was exit 1, a failed gate's code
         sys.stderr.write(res.stderr[-2000:])
         raise SystemExit(f"{executor}: run_experiment exited {res.returncode}")

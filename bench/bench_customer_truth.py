@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT / "src")]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import fail, need_files, non_negative_int, parser, run  # noqa: E402
+from _common import child_refused, fail, need_files, non_negative_int, parser, run  # noqa: E402
 from scipy import special  # noqa: E402
 
 from analytics.customers import clv, monitor, rfm  # noqa: E402
@@ -248,10 +248,8 @@ def main() -> int:
             ]
             p = subprocess.run(cmd + (["--config", args.config] if args.config else []),
                                capture_output=True, text=True, cwd=ROOT)
+            child_refused(p.returncode, p.stderr, f"generate_data.py --seed {seed}")
             said = p.stderr.strip().splitlines()
-            if p.returncode == 2:   # bad input (a scenario it refuses): its line, exit 2
-                fail(f"generate_data.py --seed {seed}",
-                     said[-1].removeprefix("error: ") if said else "exit 2")
             if p.returncode:   # was a CalledProcessError traceback, exit 1: now exit 3
                 sys.exit(f"generate_data.py --seed {seed} exited {p.returncode}:\n"
                          + "\n".join(said[-20:]))

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import fail, parser, positive_int, run  # this script's folder is on sys.path
+from _common import child_refused, fail, parser, positive_int, run  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,9 +98,8 @@ def _peak_mb() -> float:
 def _run_case(args: list[str]) -> dict:
     cmd = [sys.executable, __file__, "--child", json.dumps(args)]
     out = subprocess.run(cmd, capture_output=True, text=True)
+    child_refused(out.returncode, out.stderr, f"{args[0]} {args[1]}")   # a --set it refuses
     said = out.stderr.strip().splitlines()
-    if out.returncode == 2:   # bad input (a --set the config refuses): the child's one line
-        fail(f"{args[0]} {args[1]}", said[-1].removeprefix("error: ") if said else "exit 2")
     if out.returncode:   # was a CalledProcessError traceback, exit 1: now exit 3 (a bug)
         sys.exit(f"bench_detect.py child {args[:2]} exited {out.returncode}:\n"
                  + "\n".join(said[-20:]))

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import checkout, parser, positive_int, run  # noqa: E402
+from _common import checkout, child_refused, parser, positive_int, run  # noqa: E402
 from bench_profile import PROBE, _scenario  # noqa: E402
 
 SCENARIOS = ["config/scenarios/bench_1m.yaml", "config/scenarios/one_year_4ch.yaml"]
@@ -80,7 +80,9 @@ def end_to_end(tree: Path, path: str, fmt: str) -> tuple[float, float, dict[str,
                 str(ROOT / path), "--out", str(Path(tmp) / "d"), "--format", fmt, "--debug"]
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        proc = subprocess.run(args, check=True, cwd=tree, capture_output=True, text=True, env=env)
+        proc = subprocess.run(args, cwd=tree, capture_output=True, text=True, env=env)
+        child_refused(proc.returncode, proc.stderr, f"generate_data.py ({tree})")   # bad YAML
+        proc.check_returncode()   # any other failure: a bug, exit 3
         t_end = time.perf_counter()
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_kb = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB")][-1].split()[1]

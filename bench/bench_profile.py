@@ -39,7 +39,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import checkout, fail, parser, positive_int, run  # this script's folder is on sys.path
+from _common import (  # bench/ is on sys.path
+    checkout,
+    child_refused,
+    fail,
+    parser,
+    positive_int,
+    run,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # every directory this script writes (generated data, run directories) lives under one scratch
@@ -155,6 +162,7 @@ def timed_tree(tree: Path, script: str, *args: str, env: dict[str, str] | None =
     wall = time.perf_counter() - t0
     stop.set()
     th.join()
+    child_refused(p.returncode, err, f"{script} ({tree})")   # bad input, e.g. not a world
     if p.returncode not in (0, 1):   # 1: a quality gate, still a complete run
         sys.exit(f"{tree / script} {' '.join(args)} failed ({p.returncode}):\n{err[-2000:]}")
     return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "hwm": peak["hwm"],
@@ -185,6 +193,7 @@ def timed(tree: Path, script: str, *args: str) -> tuple[float, float, str]:
     p = subprocess.run([sys.executable, "-c", PROBE, str(tree / script), *args], cwd=tree, env=env,
                        capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    child_refused(p.returncode, p.stderr, f"{script} ({tree})")   # e.g. an invalid --scenario
     if p.returncode:
         sys.exit(f"{tree / script} {' '.join(args)} failed:\n{p.stderr[-2000:]}")
     peak = [ln for ln in p.stderr.splitlines() if ln.startswith("PEAK_KB")][-1].split()[1]

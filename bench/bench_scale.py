@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import fail, parser, positive_int, run  # this script's folder is on sys.path
+from _common import child_refused, fail, parser, positive_int, run  # bench/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -53,9 +53,7 @@ def fresh(script: str, *args: str) -> tuple[float, float, str]:
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU["s"] = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    said = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("PEAK_KB")]
-    if proc.returncode == 2:   # bad input (a file too small to analyse): its line, exit 2
-        fail(Path(script).name, said[-1].removeprefix("error: ") if said else "exit 2")
+    child_refused(proc.returncode, proc.stderr, Path(script).name)   # a file too small
     if proc.returncode:   # was exit 1, a failed gate's code: now 3 (_common.run)
         sys.exit(f"{script} failed:\n{proc.stderr[-3000:]}")
     peak = [ln for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KB")][-1].split()[1]

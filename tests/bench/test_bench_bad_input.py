@@ -331,3 +331,24 @@ def test_common_run_ends_as_the_clis_do(monkeypatch, capsys):
     assert _common.run(raising(SystemExit("a child failed"))) == 3
     assert capsys.readouterr().err == "a child failed\n"
     assert _common.run(raising(SystemExit(2))) == 2 and _common.run(lambda: None) == 0
+
+
+@pytest.mark.parametrize(("script", "flags", "says"), [
+    ("bench_generate.py", ["--skip-core", "--repeat", "1", "--scenario", "{tmp}/bad.yaml"],
+     "error: generate_data.py ({root}): {tmp}/bad.yaml: invalid YAML"),
+    ("bench_profile.py", ["--skip-startup", "--repeat", "1", "--scenario", "{tmp}/bad.yaml"],
+     "error: generate_data.py ({root}): {tmp}/bad.yaml: invalid YAML"),
+    ("bench_profile.py", ["--skip-startup", "--skip-generate", "--analysis", "--data", "{tmp}"],
+     "error: run_analysis.py ({root}): {tmp}: missing file orders.csv"),
+])
+def test_a_childs_refusal_is_passed_on_as_exit_2(tmp_path, script, flags, says):
+    """The CLI a benchmark times refused its input (exit 2, one line): that was a
+    CalledProcessError traceback or sys.exit(message), both exit 1, the child's stderr in
+    several lines. Now its line, named by the child, and exit 2."""
+    (tmp_path / "bad.yaml").write_text("scenario: [\n")
+    fill = [a.replace("{tmp}", str(tmp_path)) for a in flags]
+    out = _run(script, *fill, cwd=tmp_path)
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, lines
+    assert lines[0].startswith(says.replace("{tmp}", str(tmp_path)).replace("{root}", str(ROOT)))
