@@ -65,6 +65,14 @@ def non_negative_int(text: str) -> int:
     return n
 
 
+def path_arg(text: str) -> Path:
+    """argparse ``type`` of a path: an empty value (``--out "$DIR"`` with DIR unset) was read as
+    the current directory (runs written there, a report of "." as a world)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a path")
+    return Path(text)
+
+
 def positive_float(text: str) -> float:
     """argparse ``type`` of a rate that must be above 0 (``--sensitivity``): 0, negatives, nan
     and inf gave a nan threshold and figures of nothing, without a word."""

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from _common import parser  # this script's folder is on sys.path
+from _common import parser, path_arg  # this script's folder is on sys.path
 
 COLS = ["share", "alive", "alive_lift", "high", "high_lift", "recency_le_30"]
 
@@ -61,7 +61,8 @@ def world_table(run: Path) -> tuple[pd.DataFrame, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", type=Path, help="run directories (run_analysis.py --out)")
+    ap.add_argument("runs", nargs="+", type=path_arg,
+                    help="run directories (run_analysis.py --out)")
     a = ap.parse_args(argv)
     tables, broken = [], []
     for run in a.runs:

@@ -26,10 +26,12 @@ import _common  # noqa: E402  (this script's folder is on sys.path)
 def main() -> int:
     ap = _common.parser(__doc__)
     ap.add_argument(
-        "--data", default=None, help="data directory (default: generate the default scenario)"
+        "--data", type=_common.path_arg, default=None,
+        help="data directory (default: generate the default scenario)"
     )
     ap.add_argument(
-        "--config", default=None, help="analysis config (default: config/analysis.yaml)"
+        "--config", type=_common.path_arg, default=None,
+        help="analysis config (default: config/analysis.yaml)"
     )
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()

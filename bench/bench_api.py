@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _common import fail, parser, positive_int, run  # noqa: E402  (this script's folder)
+from _common import fail, parser, path_arg, positive_int, run  # noqa: E402  (this script's folder)
 
 
 def _get(url: str) -> tuple[float, int]:
@@ -34,8 +34,8 @@ def _get(url: str) -> tuple[float, int]:
 
 def main() -> int:
     ap = parser(__doc__)
-    ap.add_argument("--reports", default="reports", help="folder of run directories (default "
-                    "reports)")
+    ap.add_argument("--reports", type=path_arg, default="reports",
+                    help="folder of run directories (default reports)")
     ap.add_argument("--run", default=None, help="run id (default: the newest run directory)")
     ap.add_argument("--requests", type=positive_int, default=50,
                     help="warm requests to time (default 50)")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import parser  # this script's folder is on sys.path
+from _common import parser, path_arg  # this script's folder is on sys.path
 
 FALSE_ABOVE = -10.0  # a flag on a channel whose true change is above this is false
 SHORTFALL_AT = -15.0  # a true change at or below this is a shortfall to flag
@@ -104,7 +104,8 @@ def summarize(t: pd.DataFrame) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", type=Path, help="run directories (run_analysis.py --out)")
+    ap.add_argument("runs", nargs="+", type=path_arg,
+                    help="run directories (run_analysis.py --out)")
     ap.add_argument("--per-world", action="store_true", help="print one line per world")
     a = ap.parse_args(argv)
     t = pd.concat([channel_table(r) for r in a.runs], ignore_index=True)

@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT / "src")]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import child_refused, fail, need_files, non_negative_int, parser, run  # noqa: E402
+from _common import child_refused, fail, need_files, non_negative_int, parser, path_arg, run  # noqa: E402
 from scipy import special  # noqa: E402
 
 from analytics.customers import clv, monitor, rfm  # noqa: E402
@@ -220,8 +220,9 @@ def decomposition(res: Any, truth_c: pd.DataFrame, rate_factor: pd.Series | None
 def main() -> int:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument("seeds", nargs="+", type=non_negative_int)
-    ap.add_argument("--out", required=True, help="directory for the generated worlds")
-    ap.add_argument("--config", default=None,
+    ap.add_argument("--out", type=path_arg, required=True,
+                    help="directory for the generated worlds")
+    ap.add_argument("--config", type=path_arg, default=None,
                     help="scenario YAML (default: config/simulation.yaml)")
     ap.add_argument("--no-monitor", action="store_true", help="skip the At-Risk monitor replay")
     args = ap.parse_args()

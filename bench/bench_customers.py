@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src"),
                 str(Path(__file__).resolve().parents[1])]
 
-from _common import fail, parser, positive_int, run  # noqa: E402
+from _common import fail, parser, path_arg, positive_int, run  # noqa: E402
 
 from analytics.config import AnalysisConfig  # noqa: E402
 from analytics.context import RunContext  # noqa: E402
@@ -40,8 +40,9 @@ from evaluation.truth import attach, find_truth  # noqa: E402
 
 def main() -> None:
     ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="?", help="data directory")
-    ap.add_argument("--transactions", help="Online Retail CSV/XLSX instead of a data directory")
+    ap.add_argument("data", nargs="?", type=path_arg, help="data directory")
+    ap.add_argument("--transactions", type=path_arg,
+                    help="Online Retail CSV/XLSX instead of a data directory")
     ap.add_argument("--repeat", type=positive_int, default=1,
                     help="run the stage N times; per-model figures are the minimum (a shared "
                          "machine's interference only adds time)")

@@ -22,7 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-from _common import child_refused, fail, parser, positive_int, run  # bench/ is on sys.path
+from _common import (  # bench/ is on sys.path
+    child_refused,
+    fail,
+    parser,
+    path_arg,
+    positive_int,
+    run,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,7 +127,8 @@ def _print(label: str, res: dict) -> None:
 
 def main() -> int:
     ap = parser(__doc__)
-    ap.add_argument("--data", action="append", default=[], help="data directory (repeatable)")
+    ap.add_argument("--data", type=path_arg, action="append", default=[],
+                    help="data directory (repeatable)")
     ap.add_argument(
         "--rows", action="append", type=positive_int, default=[],
         help="synthetic series length (repeatable)"
@@ -154,7 +162,7 @@ def main() -> int:
                   file=sys.stderr)
             return 2
     for d in args.data:
-        _print(f"{d}", _run_case(["data", d, args.overrides]))
+        _print(f"{d}", _run_case(["data", str(d), args.overrides]))
     for n in args.rows:
         _print(
             f"{n:,} rows x 1 KPI ({args.freq})", _run_case(["rows", n, args.freq, args.overrides])

@@ -31,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _common import need_dirs, parser, run  # noqa: E402
+from _common import need_dirs, parser, path_arg, run  # noqa: E402
 
 from shocklab.errors import InputError  # noqa: E402
 
@@ -117,7 +117,7 @@ def world_rows(world: Path) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__.splitlines()[0])
-    ap.add_argument("worlds", nargs="+", type=Path, help="data directories")
+    ap.add_argument("worlds", nargs="+", type=path_arg, help="data directories")
     args = ap.parse_args(argv)
     need_dirs(args.worlds)   # before any world is analysed (was a traceback, exit 1)
     t0 = time.perf_counter()

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import checkout, child_refused, parser, positive_int, run  # noqa: E402
+from _common import checkout, child_refused, parser, path_arg, positive_int, run  # noqa: E402
 from bench_profile import PROBE, _scenario  # noqa: E402
 
 SCENARIOS = ["config/scenarios/bench_1m.yaml", "config/scenarios/one_year_4ch.yaml"]
@@ -136,9 +136,9 @@ def bench_e2e(path: str, repeat: int, fmt: str, other: Path | None) -> None:
 def main() -> None:
     ap = parser(__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=positive_int, default=3, help="runs per figure (default 3)")
-    ap.add_argument("--other", type=Path, default=None,
+    ap.add_argument("--other", type=path_arg, default=None,
                     help="another checkout to run side by side (e.g. /work/main)")
-    ap.add_argument("--scenario", action="append", default=None,
+    ap.add_argument("--scenario", type=path_arg, action="append", default=None,
                     help=f"scenario YAML (repeatable; default {' and '.join(SCENARIOS)})")
     ap.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     ap.add_argument("--skip-core", action="store_true", help="only the end-to-end runs")

@@ -54,7 +54,7 @@ def _agg(rows: list[dict]) -> str:
 
 def main() -> int:
     ap = _common.parser(__doc__)
-    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("runs", nargs="+", type=_common.path_arg)
     ap.add_argument("--misreads", action="store_true",
                     help="list type confusions and root-cause misses per event")
     args = ap.parse_args()

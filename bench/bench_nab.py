@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from _common import fail, parser, positive_int, run  # noqa: E402
+from _common import fail, parser, path_arg, positive_int, run  # noqa: E402
 
 # the repo's sibling shared/ (a clone beside it, as in CI), or one level up (a worktree)
 DEFAULT_NAB = next(
@@ -517,11 +517,12 @@ def labels_ok(nab: Path, files: list[Path]) -> bool:
 
 def main() -> int:
     ap = parser(__doc__)
-    ap.add_argument("--nab", default=str(DEFAULT_NAB),
+    ap.add_argument("--nab", type=path_arg, default=str(DEFAULT_NAB),
                     help="NAB-layout folder: data/<category>/*.csv, labels/combined_windows.json "
                     "(results/: NAB's published scores, optional)")
     ap.add_argument(
-        "--out", default="/tmp/bench_nab", help="run directories and results.json go here"
+        "--out", type=path_arg, default="/tmp/bench_nab",
+        help="run directories and results.json go here"
     )
     ap.add_argument("--categories", default=None, help="only these categories (comma-separated)")
     ap.add_argument("--files", type=positive_int, default=None, help="at most N files per category")

@@ -44,6 +44,7 @@ from _common import (  # bench/ is on sys.path
     child_refused,
     fail,
     parser,
+    path_arg,
     positive_int,
     run,
 )
@@ -294,7 +295,7 @@ def _main() -> int:
         "--other", type=Path, default=None, help="another checkout to compare with (e.g. HEAD's)"
     )
     ap.add_argument("--repeat", type=positive_int, default=5, help="paired runs (default 5)")
-    ap.add_argument("--scenario", default="config/scenarios/one_year_4ch.yaml")
+    ap.add_argument("--scenario", type=path_arg, default="config/scenarios/one_year_4ch.yaml")
     ap.add_argument("--analysis", action="store_true", help="also time run_analysis.py (long)")
     ap.add_argument(
         "--data",
@@ -303,7 +304,7 @@ def _main() -> int:
     )
     ap.add_argument("--skip-generate", action="store_true")
     ap.add_argument("--skip-startup", action="store_true", help="skip --help and -X importtime")
-    ap.add_argument("--reference", type=Path, action="append", default=[],
+    ap.add_argument("--reference", type=path_arg, action="append", default=[],
                     help="--analysis: one more checkout to run beside (e.g. current main)")
     ap.add_argument("--analysis-repeat", type=positive_int, default=1,
                     help="--analysis: rounds of back-to-back runs (default 1)")

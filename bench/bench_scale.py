@@ -29,7 +29,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import child_refused, fail, parser, positive_int, run  # bench/ is on sys.path
+from _common import (  # bench/ is on sys.path
+    child_refused,
+    fail,
+    parser,
+    path_arg,
+    positive_int,
+    run,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -242,7 +249,7 @@ def main() -> None:
                     help="order lines of the store (default 10000000)")
     ap.add_argument("--transactions-lines", type=positive_int, default=1_070_000,
                     help="lines of the transactions file (default 1070000)")
-    ap.add_argument("--work", type=Path, default=Path("/tmp/shocklab-scale"),
+    ap.add_argument("--work", type=path_arg, default=Path("/tmp/shocklab-scale"),
                     help="cache of the generated inputs (default /tmp/shocklab-scale)")
     ap.add_argument("--day-first", action="store_true",
                     help="transactions file with day-first dates (01/12/2009 07:45), not ISO")

@@ -175,7 +175,7 @@ def main() -> int:
     ap.add_argument(
         "--executors", nargs="*", default=["local", "dask"], choices=["local", "dask", "serial"]
     )
-    ap.add_argument("--other", type=Path, default=None,
+    ap.add_argument("--other", type=_common.path_arg, default=None,
                     help="another checkout: run side by side (local executor), print the ratio")
     ap.add_argument("--rounds", type=positive_int, default=3,
                     help="side-by-side rounds (default 3)")

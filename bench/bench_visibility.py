@@ -35,6 +35,7 @@ from _common import (  # this script's folder is on sys.path
     fail,
     need_parent,
     parser,
+    path_arg,
     positive_float,
     run,
 )
@@ -167,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--analysis-set", action="append", default=[], metavar="KEY=VALUE",
                     help="analysis override, e.g. 'dimensions=[overall, channel, country, "
                     "category, channel_country]'")
-    ap.add_argument("--cache", default="/tmp/shocklab-visibility", help="generated worlds")
+    ap.add_argument("--cache", type=path_arg, default="/tmp/shocklab-visibility",
+                    help="generated worlds")
     ap.add_argument("--sensitivity", type=positive_float, default=0.1,
                     help="the knob (false alerts per series per 90 days; default 0.1) whose "
                     "threshold defines 'visible'")
-    ap.add_argument("--csv", help="write the per-event table here")
+    ap.add_argument("--csv", type=path_arg, help="write the per-event table here")
     a = ap.parse_args(argv)
     sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
     cache = Path(a.cache)

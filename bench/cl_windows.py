@@ -257,11 +257,11 @@ def summary(paths: list[Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = _common.parser(__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="*", type=Path)
+    ap.add_argument("data", nargs="*", type=_common.path_arg)
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--variant", action="append", default=[])
-    ap.add_argument("--out", type=Path)
-    ap.add_argument("--summary", nargs="+", type=Path)
+    ap.add_argument("--out", type=_common.path_arg)
+    ap.add_argument("--summary", nargs="+", type=_common.path_arg)
     a = ap.parse_args(argv)
     if a.summary:
         _common.need_files(a.summary, "--summary")   # was a FileNotFoundError: exit 3

@@ -618,8 +618,8 @@ def _paired_file(path: Path) -> dict[str, dict[str, dict[str, float]]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = _common.parser(__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="*", type=Path)
-    ap.add_argument("--paired", type=Path, metavar="JSON",
+    ap.add_argument("data", nargs="*", type=_common.path_arg)
+    ap.add_argument("--paired", type=_common.path_arg, metavar="JSON",
                     help="only print the paired changes from an earlier run's --json file")
     ap.add_argument("--set", action="append", default=[], help="override for every variant")
     ap.add_argument("--variant", action="append", default=[],
@@ -632,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
                     metavar="DAYS",
                     help="classify every consensus false positive from the truth (echo window "
                          "DAYS after an event's match window, default 14; bench/fp_kinds.py)")
-    ap.add_argument("--json", type=Path, help="also write the scorecards here")
+    ap.add_argument("--json", type=_common.path_arg, help="also write the scorecards here")
     a = ap.parse_args(argv)
     if a.paired is not None:
         _common.need_files([a.paired], "--paired")   # was a FileNotFoundError: exit 3

@@ -125,7 +125,7 @@ def world_error(d: Path, sets: list[str], skip: int) -> tuple[pd.DataFrame, tupl
 
 def main(argv: list[str] | None = None) -> int:
     ap = _common.parser(__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="+", type=Path, help="generated worlds (with truth/)")
+    ap.add_argument("data", nargs="+", type=_common.path_arg, help="generated worlds (with truth/)")
     ap.add_argument("--set", action="append", default=[], help="analysis override (repeatable)")
     ap.add_argument("--skip", type=_common.non_negative_int, default=120,
                     help="days left out at the start (default 120)")

@@ -63,7 +63,7 @@ def counts(det: pd.DataFrame, calendar, voters: list[str], tol: int, rhos: list[
 
 def main(argv: list[str] | None = None) -> int:
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("data", nargs="+", type=Path)
+    p.add_argument("data", nargs="+", type=_common.path_arg)
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--variant", action="append", default=[])
     p.add_argument("--rho", nargs="+", type=float, default=[0.55])

@@ -105,7 +105,7 @@ def null_corr(det: pd.DataFrame, data) -> list[tuple]:
 
 def main(argv: list[str] | None = None) -> int:
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("data", nargs="+", type=Path)
+    p.add_argument("data", nargs="+", type=_common.path_arg)
     p.add_argument("--set", action="append", default=[])
     p.add_argument("--null", action="store_true")
     a = p.parse_args(argv)

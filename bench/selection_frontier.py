@@ -236,10 +236,12 @@ def _load(path: Path) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = _common.parser(__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="*", type=Path, help="generated world directories")
+    ap.add_argument("data", nargs="*", type=_common.path_arg, help="generated world directories")
     ap.add_argument("--set", action="append", default=[], help="analysis config override")
-    ap.add_argument("--dump", type=Path, help="also write the labelled incidents here (JSON)")
-    ap.add_argument("--load", type=Path, help="read an earlier --dump instead of analysing")
+    ap.add_argument("--dump", type=_common.path_arg,
+                    help="also write the labelled incidents here (JSON)")
+    ap.add_argument("--load", type=_common.path_arg,
+                    help="read an earlier --dump instead of analysing")
     a = ap.parse_args(argv)
     if a.load:
         worlds = _load(a.load)

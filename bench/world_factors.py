@@ -255,11 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = _common.parser(__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("data", nargs="+", type=Path)
+    r.add_argument("data", nargs="+", type=_common.path_arg)
     r.add_argument("--set", action="append", default=[])
-    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--out", type=_common.path_arg, required=True)
     a_ = sub.add_parser("analyse")
-    a_.add_argument("outs", nargs="+", type=Path)
+    a_.add_argument("outs", nargs="+", type=_common.path_arg)
     a = ap.parse_args(argv)
     # tracebacks (InputError, FileNotFoundError) before: one line and exit 2, nothing written
     if a.cmd == "run":

@@ -226,6 +226,15 @@ REFUSED = [
     # an --out that is a file: mkdir's FileExistsError traceback, after the labels were checked
     ("bench_nab.py", ["--nab", "{tmp}", "--out", "{tmp}/a_file"],
      ["error: --out {tmp}/a_file: is not a directory"]),
+    # an empty path ("$DIR" unset) was the current directory: a store cached there, runs
+    # written there, "." analysed as a world (tracebacks or another flag's complaint)
+    ("bench_scale.py", ["--work", "", "--skip-store", "--skip-transactions"],
+     ["argument --work: is empty; give a path"]),
+    ("bench_nab.py", ["--out", "", "--summary-only"], ["argument --out: is empty; give a path"]),
+    ("bench_forecast.py", [""], ["argument worlds: is empty; give a path"]),
+    ("bench_detect.py", ["--data", ""], ["argument --data: is empty; give a path"]),
+    ("bench_customer_truth.py", ["--out", "", "--config", "{nope}", "1"],
+     ["argument --out: is empty; give a path"]),
     ("selection_frontier.py", [], ["error: selection_frontier.py: give world directories"]),
     ("selection_frontier.py", ["{tmp}", "--dump", "{nope}/d.json"],
      ["error: --dump {nope}/d.json: no directory {nope} to write it in"]),
