@@ -1,6 +1,10 @@
-"""What the benchmarks share: the check of a checkout given to compare with (``--other``,
-``--reference``), argparse types of counts, the one-line error of bad input (``fail``) and the
-exit codes of the CLIs (``run``: 2 bad input, 3 a bug, never 1 for either).
+"""What the benchmarks share, so each answers bad input as the CLIs do (one line on stderr naming
+the flag, value or path, exit 2, nothing written): the check of a checkout given to compare with
+(``--other``, ``--reference``); the CLIs' one-line argument parser (``parser``) and argparse types
+of counts, rates and paths; checks of paths up front (``need_dirs``, ``need_files``,
+``need_parent``); a timed child CLI's refusal passed on (``child_refused``); the one-line error
+(``fail``); and the exit codes of the CLIs (``run``: 2 bad input, 1 a failed gate, 3 a bug —
+never 1 for a bug, as Python's traceback exit was).
 
 A path that was no ShockLab checkout (missing, a file, a folder without the scripts) ended
 bench_sweep.py / bench_generate.py / bench_profile.py in a traceback from the first subprocess
@@ -152,7 +156,13 @@ def run(main: Callable[[], int | None]) -> int:
             return int(exc.code or 0)
         print(exc.code, file=sys.stderr)
         return 3
-    except Exception:
+    except Exception as exc:
+        from shocklab.cli import ENV_ERRNOS
+
+        if isinstance(exc, OSError) and exc.errno in ENV_ERRNOS:   # disk full, read-only …
+            print(f"error: {exc.filename or 'cannot write or read'}: {ENV_ERRNOS[exc.errno]}",
+                  file=sys.stderr)   # the environment, not a bug: as the CLIs, exit 2
+            return 2
         traceback.print_exc()
         print(f"internal error in {Path(sys.argv[0]).name} (exit 3: a bug, not bad input)",
               file=sys.stderr)

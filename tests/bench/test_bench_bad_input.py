@@ -5,6 +5,7 @@ error is exit 3, never 1 (1 is a failed quality gate). Each case is one the audi
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -340,6 +341,10 @@ def test_common_run_ends_as_the_clis_do(monkeypatch, capsys):
     assert _common.run(raising(SystemExit("a child failed"))) == 3
     assert capsys.readouterr().err == "a child failed\n"
     assert _common.run(raising(SystemExit(2))) == 2 and _common.run(lambda: None) == 0
+    full = OSError(errno.ENOSPC, "No space left on device", "/tmp/x")
+    assert _common.run(raising(full)) == 2
+    assert capsys.readouterr().err == "error: /tmp/x: no space left on device\n"
+    assert _common.run(raising(FileNotFoundError(errno.ENOENT, "gone", "/tmp/y"))) == 3
 
 
 @pytest.mark.parametrize(("script", "flags", "says"), [
