@@ -132,6 +132,15 @@ def child_refused(returncode: int, stderr: str, child: str) -> None:
         fail(child, said[-1].removeprefix("error: ") if said else "exit 2")
 
 
+def only_with(needed: str, given: dict[str, bool]) -> None:
+    """Flags that act only with ``needed`` (``--analysis``, ``--cv`` …): one of ``given`` (flag
+    -> was it given) without it is ``fail``, as the CLIs refuse a flag they would ignore (it was
+    ignored without a word: a run that did not measure what was asked)."""
+    for flag, is_given in given.items():
+        if is_given:
+            fail(flag, f"has no effect without {needed}")
+
+
 def fail(what: str, problem: str) -> NoReturn:
     """One line on stderr, ``error: WHAT: PROBLEM`` (``what``: the flag and value, or the path,
     at fault), and exit 2: bad input, before anything is written."""

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from _common import fail, parser, path_arg, positive_int, run  # noqa: E402
+from _common import fail, only_with, parser, path_arg, positive_int, run  # noqa: E402
 
 # the repo's sibling shared/ (a clone beside it, as in CI), or one level up (a worktree)
 DEFAULT_NAB = next(
@@ -553,6 +553,10 @@ def main() -> int:
     if args.ingest_rows is not None and args.ingest_rows < 10:   # 0 ran the whole benchmark
         print(f"error: --ingest-rows {args.ingest_rows}: give at least 10 rows", file=sys.stderr)
         return 2
+    if not args.cv:
+        only_with("--cv", {"--grid": args.grid != 6})
+    if args.categories is not None and not args.categories.strip(" ,"):
+        fail(f"--categories {args.categories!r}", "names no category (leave the flag out: all)")
     if not args.ingest_rows and Path(args.out).exists() and not Path(args.out).is_dir():
         fail(f"--out {args.out}", "is not a directory")   # was mkdir's FileExistsError: exit 3
     problem = None if args.ingest_rows else nab_problem(Path(args.nab))

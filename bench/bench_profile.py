@@ -43,6 +43,7 @@ from _common import (  # bench/ is on sys.path
     checkout,
     child_refused,
     fail,
+    only_with,
     parser,
     path_arg,
     positive_int,
@@ -313,6 +314,10 @@ def _main() -> int:
     args = ap.parse_args()
     this = ROOT
     other = checkout(args.other, "--other", ("run_experiment.py",)) if args.other else None
+    if not args.analysis:
+        only_with("--analysis", {"--data": args.data is not None, "--reference": bool(
+            args.reference), "--analysis-repeat": args.analysis_repeat != 1,
+            "--sequential": args.sequential})
     args.reference = [checkout(r, "--reference") for r in args.reference]
     if not args.skip_generate or (args.analysis and args.data is None):
         _scenario(args.scenario)   # checked before anything runs

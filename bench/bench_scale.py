@@ -32,6 +32,7 @@ import numpy as np
 from _common import (  # bench/ is on sys.path
     child_refused,
     fail,
+    only_with,
     parser,
     path_arg,
     positive_int,
@@ -261,6 +262,13 @@ def main() -> None:
     ap.add_argument("--skip-store", action="store_true")
     ap.add_argument("--skip-transactions", action="store_true")
     args = ap.parse_args()
+    if args.skip_store:
+        only_with("the store (--skip-store given)", {
+            "--pandas": args.pandas, "--lines": args.lines != 10_000_000})
+    if args.skip_transactions:
+        only_with("the transactions file (--skip-transactions given)", {
+            "--day-first": args.day_first, "--load-only": args.load_only,
+            "--transactions-lines": args.transactions_lines != 1_070_000})
     # the timed children run from the checkout (cwd=ROOT): a relative --work is the caller's
     args.work = args.work.resolve()
     if args.work.exists() and not args.work.is_dir():   # was mkdir's FileExistsError traceback

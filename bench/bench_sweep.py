@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import _common  # noqa: E402  (this script's folder is on sys.path)
 import yaml  # noqa: E402
-from _common import checkout, parser, positive_int  # noqa: E402
+from _common import checkout, only_with, parser, positive_int  # noqa: E402
 
 from experiments.cache import WorldCache  # noqa: E402
 from experiments.config import load_experiment  # noqa: E402
@@ -182,6 +182,8 @@ def main() -> int:
     ap.add_argument("--breakdown", action="store_true",
                     help="where a cell's time goes (worker start-up, stages, record writes)")
     args = ap.parse_args()
+    if args.other is None:
+        only_with("--other", {"--rounds": args.rounds != 3})
     if args.other is not None:
         side_by_side(checkout(args.other, "--other", ("bench/bench_sweep.py",)), args)
         return 0
