@@ -314,11 +314,11 @@ def _main() -> int:
     args = ap.parse_args()
     this = ROOT
     other = checkout(args.other, "--other", ("run_experiment.py",)) if args.other else None
-    if not args.analysis:
+    args.reference = [checkout(r, "--reference") for r in args.reference]
+    if not args.analysis:   # after the checkouts: a bad one is named first
         only_with("--analysis", {"--data": args.data is not None, "--reference": bool(
             args.reference), "--analysis-repeat": args.analysis_repeat != 1,
             "--sequential": args.sequential})
-    args.reference = [checkout(r, "--reference") for r in args.reference]
     if not args.skip_generate or (args.analysis and args.data is None):
         _scenario(args.scenario)   # checked before anything runs
     if args.analysis and args.data is not None and not Path(args.data).is_dir():
