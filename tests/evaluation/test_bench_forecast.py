@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 from tests.simulation.simtools import tiny_config
 
+from shocklab.errors import InputError
 from simulation.api import generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -27,8 +30,15 @@ def test_the_last_90_days_are_compared_with_both_methods(tmp_path, capsys):
     assert rows[0] != rows[1]
     assert bf.main([str(world)]) == 0
     assert "means over all worlds" in capsys.readouterr().out
-    # a default-scenario directory (d…) is cut at 2025-12-31: this one has nothing after it
+    # a folder named d… is no default-scenario world: cut 90 days before its end as any other
     (tmp_path / "d_tiny").symlink_to(world)
-    with pytest.raises(SystemExit, match="fewer than 7 days after 2025-12-31"):
-        bf.world_rows(tmp_path / "d_tiny")
+    assert bf.world_rows(tmp_path / "d_tiny")[0]["total_pct"] == rows[0]["total_pct"]
+    # a world of the default scenario (its manifest says so) is cut at 2025-12-31, the
+    # scenario's own end: this one has nothing after it
+    copy = tmp_path / "other_name"
+    shutil.copytree(world, copy)
+    man = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**man, "scenario": "default"}))
+    with pytest.raises(InputError, match="fewer than 7 days after 2025-12-31"):
+        bf.world_rows(copy)
     assert not logging.root.manager.disable   # main left logging as it found it
