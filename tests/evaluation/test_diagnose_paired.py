@@ -51,8 +51,15 @@ def test_paired_json_mode_prints_each_variant_against_the_first(tmp_path, capsys
     assert "f1        0.5000 -> 0.6000  +0.1000 (+0.1000 .. +0.1000)  worlds changed 3/3" in text
 
 
+def test_paired_json_mode_refuses_a_missing_file(tmp_path, capsys):
+    """A --paired file that does not exist: one line naming it, exit 2 (checked up front)."""
+    with pytest.raises(SystemExit) as exc:
+        diagnose_detect.main(["--paired", str(tmp_path / "cards.json")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "cards.json" in err and "\n" not in err
+
+
 @pytest.mark.parametrize("text,says", [
-    (None, "cannot read it"),
     ('{"shipped": []}', "nothing to pair"),
     ('{"shipped": [{"strict": {}}], "x=1": [{"strict": {}}]}', "not a diagnose_detect --json"),
     ('{"shipped": [1, 2], "x=1": [1]}', "2 scorecards against 1"),
@@ -63,8 +70,7 @@ def test_paired_json_mode_refuses_bad_files(tmp_path, text, says):
     from shocklab.errors import InputError
 
     f = tmp_path / "cards.json"
-    if text is not None:
-        f.write_text(text)
+    f.write_text(text)
     with pytest.raises(InputError, match=says):
         diagnose_detect.main(["--paired", str(f)])
 
