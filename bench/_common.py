@@ -45,28 +45,28 @@ def checkout(path: Path, flag: str, needs: Sequence[str] = ()) -> Path:
     return p
 
 
+def _whole(text: str, least: int) -> int:
+    """``text`` as a whole number of at least ``least`` (argparse types below)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < least:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {least}, got {n}" if least else f"must be 0 or more, got {n}")
+    return n
+
+
 def positive_int(text: str) -> int:
     """argparse ``type`` of a count (``--repeat``, ``--files``, ``--requests`` …): a whole number
     of at least 1. 0 and negatives were taken: an empty run that ended in a traceback (no median
     of nothing), or a slice from the end (``--files -4``: all files but the last four)."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
+    return _whole(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """argparse ``type`` of a count that may be 0 (``--skip`` days)."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
-    return n
+    return _whole(text, 0)
 
 
 def path_arg(text: str) -> Path:
