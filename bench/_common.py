@@ -13,9 +13,12 @@ started there, bench_generate.py after its own tree's runs."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -176,3 +179,19 @@ def run(main: Callable[[], int | None]) -> int:
         print(f"internal error in {Path(sys.argv[0]).name} (exit 3: a bug, not bad input)",
               file=sys.stderr)
         return 3
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A temporary directory for the block, removed when it ends however it ends: an error,
+    Ctrl-C or SIGTERM, which unwinds like Ctrl-C while the block runs (``timeout`` or a CI
+    runner's kill left bench_sweep's and bench_benchmark's worlds and runs in /tmp)."""
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    before = signal.signal(signal.SIGTERM, terminate)
+    try:
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+            yield Path(tmp)
+    finally:
+        signal.signal(signal.SIGTERM, before)

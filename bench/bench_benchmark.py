@@ -21,11 +21,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from _common import child_refused, fail, parser, positive_int, run  # bench/ is on sys.path
+from _common import child_refused, fail, parser, positive_int, run, scratch  # bench/ on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTORS = ("local", "dask", "serial")
@@ -65,8 +64,7 @@ def main() -> int:
     if unknown:   # was run_experiment's argparse error, then exit 1, per executor
         fail(f"--executors {a.executors}", f"{', '.join(map(repr, unknown))} is not one of "
              f"{', '.join(EXECUTORS)}")
-    tmp = Path(tempfile.mkdtemp(prefix="shocklab-bench-benchmark-"))
-    try:
+    with scratch("shocklab-bench-benchmark-") as tmp:
         print(f"random-world benchmark, {a.seeds} seeds (generate + analyse + score), "
               f"{os.cpu_count()} CPUs")
         for ex in a.executors.split(","):
@@ -75,8 +73,6 @@ def main() -> int:
             wall = one(ex, w, a.seeds, tmp, a.set)
             print(f"  {ex:>6} x{w}: {wall:7.1f} s wall, {wall / a.seeds:6.1f} s per seed "
                   f"(load average {load0:.1f} -> {os.getloadavg()[0]:.1f})")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -35,7 +35,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -190,8 +189,7 @@ def main() -> int:
 
     from simulation.api import generate, scenario_hash
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
-    try:
+    with _common.scratch("bench-sweep-") as tmp:
         exp = load_experiment(experiment_file(tmp, args.cells))
         cache = tmp / "worlds"
         _, tasks = plan(exp, cache, validate=True)
@@ -240,8 +238,6 @@ def main() -> int:
                     f"{executor}: speed-up {hi} vs {lo} worker(s) = "
                     f"{rates[(executor, hi)] / rates[(executor, lo)]:.2f}x"
                 )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
