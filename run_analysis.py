@@ -106,8 +106,8 @@ def build_parser() -> ArgumentParser:
         default="mean",
         choices=("mean", "sum", "first"),
         help="--kpis: how rows with the same timestamp (a daylight-saving change) or snapped onto "
-        "the same period are combined (default: mean, but a column named by --sum-columns is "
-        "summed; sum and first apply to every column)",
+        "the same period are combined (default: mean, but counts — orders, sessions, revenue … "
+        "and columns named by --sum-columns — are summed; sum and first apply to every column)",
     )
     p.add_argument(
         "--layout",

@@ -28,8 +28,9 @@ Regularisation (what a real export needs; every count goes to a warning and to r
   (``evaluation.ts_metrics.nab_detections``).
 - **Duplicate timestamps** (a daylight-saving change, a double export) are combined per KPI and
   slice by ``duplicates``: ``mean`` (default; keeps the series' level, right for gauges and
-  rates; a column declared a count by ``--sum-columns`` is summed there), ``sum`` (counts split
-  over two rows) or ``first`` (both for every column).
+  rates; a count — the store's counts and revenue, or a column declared by ``--sum-columns`` —
+  is summed there, a line repeated verbatim once), ``sum`` (counts split over two rows) or
+  ``first`` (both for every column).
 - **Counts and gauges** (``day_rules``): a day of the store's counts and revenue, and of the
   file's own columns named by ``--sum-columns``, is the sum of its periods; a day of any other
   column of the file (a gauge: CPU %, latency, NAB's ``value``) is the mean of its periods.

@@ -1,7 +1,8 @@
-"""Rows snapped onto one period (or sharing a timestamp) of a column declared a count with
-`--sum-columns` are summed under the default `--duplicates mean`: averaged, requests every 5-20
-minutes on a 10-minute grid lost 18 % of each day (docs audit 47). Gauges keep the mean; an
-explicit `--duplicates sum` / `first` applies to every column."""
+"""Rows snapped onto one period (or sharing a timestamp) of a count — a column declared with
+`--sum-columns`, or the store's own counts and revenue — are summed under the default
+`--duplicates mean` (a line repeated verbatim once): averaged, requests every 5-20 minutes on a
+10-minute grid lost 18 % of each day (docs audit 47). Gauges keep the mean; an explicit
+`--duplicates sum` / `first` applies to every column."""
 
 from __future__ import annotations
 
