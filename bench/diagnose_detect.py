@@ -484,7 +484,8 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
             fa[n].append(v)
     print("   false alerts / series / 90 d: "
           + "  ".join(f"{n} {mean(v):.3f}" for n, v in sorted(fa.items())))
-    print("   per seed F1: " + " ".join(f"{x:.2f}" for x in agg["f1"]))
+    # a shock-free world has no F1 (no event to find): "-", not a crash
+    print("   per seed F1: " + " ".join("-" if x is None else f"{x:.2f}" for x in agg["f1"]))
     bf = [x for x in agg["best_f1"] if x is not None]
     if bf:
         print(f"   oracle best F1 {mean(bf):.3f} (P {mean(agg['best_precision']):.3f} R "

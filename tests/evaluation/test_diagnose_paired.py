@@ -94,3 +94,20 @@ def test_equal_fp_gap_counts_one_sided_events_by_scope_and_lone_matcher():
     assert g["by_scope"] == {"channel_country": 2, "country": 1}
     assert g["matched_by"] == {("count_likelihood",): 1, (): 1,
                                ("count_likelihood", "rolling_zscore"): 1}
+
+
+def test_summary_of_shock_free_worlds_prints_no_f1_instead_of_failing(capsys):
+    """A shock-free world (``world.shocks=[0,0]``, the knob's check) has no F1: its scorecard says
+    None, and the summary printed a crash (exit 3) after the false-alert line; now '-'."""
+    card = {"strict": {"consensus": {"recall": None, "precision": 0.0, "f1": None, "fp": 12,
+                                     "incidents": 12},
+                       "oracle_equal_fp": {}, "detectors": {"oracle": {"recall": None}},
+                       "oracle_best": None},
+            "events": {"unexpected": 0, "unwatched": 0}, "event_detail": [],
+            "false_alerts": {"consensus": 0.008, "detectors": {"rolling_zscore": 0.076}}}
+    results = [{"card": card, "fps": [], "events": [], "seconds": 1.0, "series": 400,
+                "kinds": [], "kinds_base": [], "why": [], "gap": []}] * 2
+    diagnose_detect.summarize("shipped", results, show_events=True)
+    out = capsys.readouterr().out
+    assert "per seed F1: - -" in out
+    assert "FP/world 12.0" in out and "rolling_zscore 0.076" in out
