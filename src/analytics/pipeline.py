@@ -263,6 +263,13 @@ def stage_consensus(ctx: RunContext) -> None:
         for name, st in sorted(ctx.detector_status.items())
         if st.get("ok")
     }
+    if ctx.has_truth:   # the bound's onsets at each cut (evaluation.scoring._cut_rows)
+        ctx.oracle_onsets = {
+            k: v for name, d in sorted(cfg.detectors.items())
+            if d.type == "oracle" and name in ctx.detector_incidents
+            for part in parts
+            for k, v in part.onset_records(ctx.detector_incidents[name], name).items()
+        }
     vs = ctx.voters = voters(ctx)
     main_vs = level_voters(cfg, vs)
     prod_vs = [v for v in vs if _watches_products(cfg, v)]

@@ -86,7 +86,8 @@ def stage_score(ctx: RunContext) -> None:
     product_category = product_categories(products) or None
     ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
                                     settings, oracle_name=oracle, failed=failed,
-                                    product_category=product_category)
+                                    product_category=product_category,
+                                    oracle_onsets=ctx.oracle_onsets if oracle else None)
     ctx.scorecard["false_alerts"] = false_alert_rates(ctx, ctx.scorecard, vs)
 
 

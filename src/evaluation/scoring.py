@@ -35,8 +35,15 @@ Definitions
   campaign) is a false positive, also counted apart as ``fp_expected``. With no incidents,
   precision is 1.0 (no false alarm) and F1 follows from recall. **Delay** = first matching incident
   start − event start, in days (negative when caught early).
-- **Oracle at equal false positives**: the oracle's incidents are ranked by peak score and taken
-  until they would exceed the consensus's false-positive count; the recall reached is the limit
+- **Oracle at equal false positives**: the oracle's incidents are ranked by peak score and cut
+  at the threshold finding the most events within the consensus's false-positive count (ties: the
+  lowest such threshold — with onsets read from each run's first day, the top incidents taken until
+  they would exceed the count). At a cut t an incident matches from its run's first day (a flag at
+  the oracle's own threshold) or from its first day reaching t (``oracle_onsets``, the days its
+  score first reaches a new high along the run): a detector flagging at 3.0 and alarming at t may
+  report either, so a real move whose run began with a null flag days before the event is not
+  charged for that flag (before 2026-12-06 it was, and the consensus was above the bound on two
+  test worlds for it; ``_cut_rows``). The recall reached is the limit
   at that false-alarm budget in expectation (the exact null is the most powerful test; in one
   world a voter can out-score it on an event by chance), and ``ratio`` = consensus recall / that
   recall. The analysis judges product series with their own sensitivity
@@ -49,11 +56,12 @@ Definitions
   positives that start on or after that day (``fp_budget``; its precision still counts all).
   ``consensus_only`` / ``oracle_only``: the events one side found there and the other not.
 - **Oracle's best F1** (``oracle_best``): the oracle's incidents ranked by peak score and cut at
-  every threshold from its own (``lowest``) upwards — a pair of cuts, one on the store's series
-  (``threshold``, ``lowest``) and one on product series (``family_threshold``,
-  ``family_lowest``); the pair with the highest F1 (its precision, recall, thresholds = the
-  last peaks taken, None where none is taken). The oracle has no tuned setting, so this is
-  a property of the world: about the best F1 any detector watching the same series can expect.
+  every threshold from its own (``lowest``) upwards (onsets read at each cut as above) — a pair of
+  cuts, one on the store's series (``threshold``, ``lowest``) and one on product series
+  (``family_threshold``, ``family_lowest``); the pair with the highest F1 (its precision, recall,
+  thresholds = the last peaks taken, None where none is taken). The oracle has no tuned setting, so
+  this is a property of the world: about the best F1 any detector watching the same series can
+  expect.
 - **Unwatched events** (``events.unwatched``): unexpected events scoped to a dimension no watched
   series has (products; ``settings.dimensions`` lists the watched ones). They can be caught only
   where they move a watched parent (their category, the store), and cap everyone's recall.
@@ -475,24 +483,89 @@ def at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int,
     return at_fp_events(incidents, events, mode, early, late, min_effect, fp_budget)[:2]
 
 
+# an oracle incident's onsets by cut: (day, score) where its score in its direction first reaches
+# a new high along the run (the run's first day first; the last record is its peak)
+Onsets = dict[str, list[tuple[pd.Timestamp, float]]]
+
+
 def _ranked(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
-            min_effect: float, family: Callable[[Incident], bool] | None
-            ) -> list[tuple[list[Incident], np.ndarray]]:
+            min_effect: float, family: Callable[[Incident], bool] | None,
+            onsets: Onsets | None = None
+            ) -> list[tuple[list[Incident], np.ndarray, np.ndarray]]:
     """Per family (one list without ``family``; else two: the incidents where it is False, then
-    True, either possibly empty): the incidents ranked by peak score and their match matrix."""
+    True, either possibly empty): the incidents ranked by peak score, the events found by the top
+    c of them at the cut of the c-th peak ([c, event], c = 0 … n) and their true incidents [c]
+    (``_cut_rows``)."""
     groups = ([incidents] if family is None else
               [[i for i in incidents if not family(i)], [i for i in incidents if family(i)]])
     out = []
     for g in groups:
         order = sorted(g, key=lambda i: (-i.peak_score, i.incident_id))
-        out.append((order, match_matrix(order, events, mode, early, late, min_effect)))
+        hits, tp = _cut_rows(order, events, mode, early, late, min_effect, onsets)
+        out.append((order, hits, tp))
     return out
+
+
+def _cut_rows(order: list[Incident], events: list[Event], mode: str, early: int, late: int,
+              min_effect: float, onsets: Onsets | None) -> tuple[np.ndarray, np.ndarray]:
+    """The top c of ``order`` (ranked by peak) taken at the cut t = the c-th peak, c = 0 … n:
+    (events found [c, event], true incidents [c]). Without ``onsets`` an incident matches from
+    its run's first day whatever the cut. With them (``Onsets``), at cut t it matches from its
+    run's first day OR from its first day reaching t — a detector that flags at its own
+    threshold and alarms at t can report either (module docstring, "Oracle at equal false
+    positives"); a lower t moves that day earlier, so an incident can match at one cut and not
+    at a lower one. One [incident-onset, event] match matrix; each onset's rows count over the
+    contiguous range of cuts where it is the first day reaching t (difference arrays)."""
+    n, n_ev = len(order), len(events)
+    hits = np.zeros((n + 1, n_ev), bool)
+    tp = np.zeros(n + 1, int)
+    if not n:
+        return hits, tp
+    peaks = np.array([i.peak_score for i in order], dtype=float)
+    neg = -peaks                                    # ascending, for searchsorted
+
+    def first_at_most(x: float) -> int:             # first rank whose peak is <= x
+        return int(np.searchsorted(neg, -x, side="left"))
+
+    rows: list[Incident] = list(order)              # row j: incident j from its run's first day
+    owner: list[int] = list(range(n))
+    lo_c = list(range(1, n + 1))                    # cuts c in [lo, hi) where the row applies
+    hi_c = [n + 1] * n
+    for j, inc in enumerate(order):
+        recs = (onsets or {}).get(inc.incident_id) or []
+        if len(recs) < 2:
+            continue
+        lo_c[j] = max(j + 1, first_at_most(recs[0][1]) + 1)   # t <= the run's first score
+        for k in range(1, len(recs)):
+            day, score = recs[k]
+            lo = max(j + 1, first_at_most(score) + 1) if k < len(recs) - 1 else j + 1
+            hi = min(n + 1, first_at_most(recs[k - 1][1]) + 1)
+            if lo < hi:
+                rows.append(dataclasses.replace(inc, start=day))
+                owner.append(j)
+                lo_c.append(lo)
+                hi_c.append(hi)
+    mm = match_matrix(rows, events, mode, early, late, min_effect)
+    own = np.asarray(owner)
+    if len(rows) > n:                               # an onset row also matches from the run start
+        mm[n:] |= mm[own[n:]]
+    lo_a, hi_a = np.asarray(lo_c), np.asarray(hi_c)
+    keep = lo_a < hi_a
+    cnt = np.zeros((n + 2, n_ev), int)
+    np.add.at(cnt, lo_a[keep], mm[keep].astype(int))
+    np.add.at(cnt, hi_a[keep], -mm[keep].astype(int))
+    true = np.zeros(n + 2, int)
+    np.add.at(true, lo_a[keep], mm[keep].any(axis=1).astype(int))
+    np.add.at(true, hi_a[keep], -mm[keep].any(axis=1).astype(int))
+    hits = np.cumsum(cnt, axis=0)[: n + 1] > 0
+    tp = np.cumsum(true)[: n + 1]
+    return hits, tp
 
 
 def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
                  min_effect: float, fp_budget: int,
-                 family: Callable[[Incident], bool] | None = None
-                 ) -> tuple[float, float, set[str]]:
+                 family: Callable[[Incident], bool] | None = None,
+                 onsets: Onsets | None = None) -> tuple[float, float, set[str]]:
     """``at_fp`` and the ids of the unexpected events those incidents match. With ``family``
     (incident -> bool: two families, each ranked on its own), the budget is split between the
     two families the way that finds the most events (then the highest precision; then the
@@ -503,14 +576,16 @@ def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, earl
     # per family and per number of false positives b allowed (0..budget): the events found and
     # (true, taken) incidents of its top incidents taken up to (not including) the (b+1)-th FP
     per: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for _order, mm in _ranked(incidents, events, mode, early, late, min_effect, family):
-        is_fp = ~mm.any(axis=1)
-        cuts = np.searchsorted(np.cumsum(is_fp), np.arange(fp_budget + 1) + 1)  # len if fewer
-        first = (np.where(mm.any(axis=0), mm.argmax(axis=0), len(mm)) if len(mm)
-                 else np.zeros(mm.shape[1], int))                     # row each event is found
-        hits = first[None, :] < cuts[:, None]                        # [b, event]
-        tp = np.r_[0, np.cumsum(~is_fp)][cuts]
-        per.append((hits, tp, cuts))
+    for order, hits_c, tp_c in _ranked(incidents, events, mode, early, late, min_effect, family,
+                                       onsets):
+        # per budget b: the cut with the most events among those with at most b false positives
+        # (ties: the largest cut) — with run onsets only, the top incidents up to the (b+1)-th FP
+        c = np.arange(len(order) + 1)
+        fp_c = c - tp_c
+        key = np.where(fp_c[None, :] <= np.arange(fp_budget + 1)[:, None],
+                       hits_c.sum(axis=1)[None, :] * (len(order) + 1) + c[None, :], -1)
+        cuts = key.argmax(axis=1)
+        per.append((hits_c[cuts], tp_c[cuts], cuts))
     if len(per) == 1:
         hits, tp, cuts = per[0]
         hit, n_tp, n = hits[fp_budget], tp[fp_budget], cuts[fp_budget]
@@ -527,23 +602,21 @@ def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, earl
     return float(hit.sum()) / n_ev, (float(n_tp) / n if n else 1.0), found_ids
 
 
-def _cut_table(order: list[Incident], mm: np.ndarray
+def _cut_table(order: list[Incident], hits_c: np.ndarray, tp_c: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every peak-score cut of one ranked family, the empty cut first (equal peaks go together):
-    (events found [cut, event], true incidents, incidents, threshold = the last peak taken)."""
+    (events found [cut, event], true incidents, incidents, threshold = the last peak taken), read
+    from ``_cut_rows``' table of every top c."""
     n = len(order)
     peaks = np.array([i.peak_score for i in order], dtype=float)
     ends = np.flatnonzero(np.r_[peaks[1:] < peaks[:-1], True]) if n else np.array([], int)
     k = np.r_[0, ends + 1]                                  # incidents taken
-    first = np.where(mm.any(axis=0), mm.argmax(axis=0), n) if n else np.zeros(mm.shape[1], int)
-    hits = first[None, :] < k[:, None]
-    tp = np.r_[0, np.cumsum(mm.any(axis=1))][k]
-    return hits, tp, k, np.r_[np.nan, peaks[ends]]
+    return hits_c[k], tp_c[k], k, np.r_[np.nan, peaks[ends]]
 
 
 def best_cut(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
-             min_effect: float, family: Callable[[Incident], bool] | None = None
-             ) -> dict[str, Any] | None:
+             min_effect: float, family: Callable[[Incident], bool] | None = None,
+             onsets: Onsets | None = None) -> dict[str, Any] | None:
     """The best F1 over every peak-score cut of ``incidents`` (a detector's threshold swept from its
     own upwards): incidents ranked by peak score, the top k taken for each k where the peak drops
     (equal peaks go together). Returns {f1, precision, recall, threshold (peak of the last taken
@@ -555,10 +628,10 @@ def best_cut(incidents: list[Incident], events: list[Event], mode: str, early: i
     n_ev = sum(1 for e in events if not e.expected)
     if not n_ev:
         return None
-    ranked = _ranked(incidents, events, mode, early, late, min_effect, family)
+    ranked = _ranked(incidents, events, mode, early, late, min_effect, family, onsets)
     if family is None:      # one family: paired with an empty one (its only cut takes nothing)
-        ranked.append(([], np.zeros((0, len(events)), bool)))
-    (h0, t0, k0, p0), (h1, t1, k1, p1) = (_cut_table(order, mm) for order, mm in ranked)
+        ranked.append(([], np.zeros((1, len(events)), bool), np.zeros(1, int)))
+    (h0, t0, k0, p0), (h1, t1, k1, p1) = (_cut_table(*r) for r in ranked)
     # all pairs of cuts: events found by either = found0 + found1 - found by both
     f0, f1_ = h0.sum(axis=1), h1.sum(axis=1)
     found = f0[:, None] + f1_[None, :] - h0.astype(int) @ h1.T.astype(int)
@@ -572,7 +645,7 @@ def best_cut(incidents: list[Incident], events: list[Event], mode: str, early: i
     # the best F1, then the fewest incidents (the highest thresholds among equal F1)
     flat = np.lexsort((taken.ravel(), -np.round(f1.ravel(), 12)))[0]
     i, j = divmod(int(flat), f1.shape[1])
-    lowest = [order[-1].peak_score if order else None for order, _ in ranked]
+    lowest = [order[-1].peak_score if order else None for order, _, _ in ranked]
     best = {"f1": float(f1[i, j]) if taken[i, j] else 0.0,
             "precision": float(p[i, j]) if taken[i, j] else 1.0,
             "recall": float(r[i, j]) if taken[i, j] else 0.0,
@@ -650,13 +723,17 @@ def build_scorecard(
     oracle_name: str | None = "oracle",
     failed: dict[str, str] | None = None,
     product_category: dict[str, str] | None = None,
+    oracle_onsets: Onsets | None = None,
 ) -> dict[str, Any]:
     """The scorecard dict (layout in the module docstring); also fills ``matched_event_id``.
     ``product_category`` (product id -> category, the data's products table): a product
     incident under a category-scoped event is inside its scope when the product is in it.
 
     ``settings["warmup_days"]`` with ``settings["data_start"]`` (first day of the data) set the
-    warm-up whose unexpected events are reported apart."""
+    warm-up whose unexpected events are reported apart. ``oracle_onsets`` (incident id -> its
+    ``Onsets``; ``analytics.consensus.Votes.onset_records``): the bound's incidents may match from
+    their first day reaching each cut as well as from their run's first day; without it, from
+    the run's first day only."""
     all_events = sorted(
         (Event.from_dict(e).with_members(product_category) for e in truth_events),
         key=lambda e: (e.start, e.event_id),
@@ -723,7 +800,7 @@ def build_scorecard(
                 [i for i in cons_counted if i.start >= cut], events, mode, early, late, min_eff)
             orc, orc_p, orc_found = at_fp_events(
                 bound, events, mode, early, late, min_eff, budget,
-                family=is_product,
+                family=is_product, onsets=oracle_onsets,
             )
             cons = sec["consensus"]["recall"]
             c_ev = sec["consensus"]["events"]   # the ratio from the unrounded recall: 8/12 over
@@ -749,7 +826,7 @@ def build_scorecard(
             # the oracle's best F1 over all its thresholds: what these worlds allow at best
             sec["oracle_best"] = best_cut(
                 bound, events, mode, early, late, min_eff,
-                family=is_product,
+                family=is_product, onsets=oracle_onsets,
             )
         else:
             sec["oracle_equal_fp"] = None

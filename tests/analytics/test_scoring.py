@@ -581,3 +581,102 @@ def test_a_product_scope_category_uses_its_recorded_effect():
     assert not matches(aov, old, "strict", 1, 2, 0.05)              # the store's -1 %
     assert not matches(inc("2025-06-11", kpi="aov", dimension="category", segment="toys"), e,
                        "strict", 1, 2, 0.05)
+
+
+def _run(start: str, end: str, records: list[tuple[str, float]], **kw) -> tuple[Incident, list]:
+    """An oracle incident over start..end and its onsets by cut (``Onsets``): the days its score
+    first reaches a new high, the run's first day first, the peak last."""
+    i = inc(start, end, peak=records[-1][1], **kw)
+    return i, [(pd.Timestamp(d), s) for d, s in records]
+
+
+def test_the_bound_may_report_an_incident_from_its_first_day_reaching_the_cut():
+    """A real move whose run began with a null flag days before the event (the traced cause of
+    the two test worlds above the bound, s116 and s120): from its run's first day it is a false
+    positive at every cut; a detector alarming at a cut t can report the first day reaching t,
+    inside the event's window while t is above the early flag's score."""
+    ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
+    events = [Event.from_dict(EV), Event.from_dict(ev2)]       # E01's window: 06-09 .. 06-14
+    moved, rec = _run("2025-06-05", "2025-06-12", [("2025-06-05", 3.1), ("2025-06-10", 9.0)])
+    oracle = [moved, inc("2025-08-01", peak=5.0), inc("2025-09-01", peak=4.0),
+              inc("2025-10-01", peak=3.0)]
+    onsets = {moved.incident_id: rec}
+    args = ("strict", 1, 2, 0.05)
+    assert at_fp_events(oracle, events, *args, fp_budget=0)[:2] == (0.0, 1.0)   # run onsets
+    assert at_fp_events(oracle, events, *args, fp_budget=0, onsets=onsets)[:2] == (0.5, 1.0)
+    assert at_fp_events(oracle, events, *args, fp_budget=1, onsets=onsets) == (1.0, 2 / 3,
+                                                                                {"E01", "E02"})
+    # at the lowest cut (3.0 < 3.1) the first day reaching it is the early flag's: no match
+    # there, so a larger budget keeps the cut at 4.0 (the most events, not the most incidents)
+    r, p, found = at_fp_events(oracle, events, *args, fp_budget=3, onsets=onsets)
+    assert (r, p, found) == (1.0, 2 / 3, {"E01", "E02"})
+    assert best_cut(oracle, events, *args, onsets=onsets)["f1"] == 0.8
+    assert best_cut(oracle, events, *args)["f1"] == 0.4
+    # through the scorecard: the consensus found both events with two false positives
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05}
+    cons = [inc("2025-06-10"), inc("2025-09-01"), inc("2025-11-01"), inc("2025-12-01")]
+    plain = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {}, settings)
+    cut = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {}, settings, oracle_onsets=onsets)
+    assert plain["strict"]["oracle_equal_fp"]["ratio"] == 2.0             # above the bound
+    assert plain["strict"]["oracle_equal_fp"]["consensus_only"] == ["E01"]
+    assert cut["strict"]["oracle_equal_fp"]["ratio"] == 1.0
+    assert cut["strict"]["oracle_equal_fp"]["consensus_only"] == []
+    # onsets that are only the run's first day change nothing
+    same = {i.incident_id: [(i.start, i.peak_score)] for i in oracle}
+    again = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {}, settings, oracle_onsets=same)
+    assert again["strict"] == plain["strict"]
+
+
+def test_the_bound_with_onsets_by_cut_against_brute_force():
+    """Random runs with rising records: the vectorized table (``at_fp_events``, ``best_cut``)
+    equals counting every cut directly — at the c-th peak t, each taken incident matches from its
+    run's first day or from its first record reaching t — with the budget's cut the one finding
+    the most events among those within it (ties: the largest)."""
+    import dataclasses
+
+    rng = np.random.default_rng(7)
+    evs = [{**EV, "event_id": f"E{k:02d}", "start": f"2025-0{k}-10", "end": f"2025-0{k}-11",
+            "scope": {}} for k in range(1, 7)]
+    events = [Event.from_dict(e) for e in evs]
+    args = ("strict", 1, 2, 0.05)
+    for trial in range(40):
+        oracle, onsets = [], {}
+        for n in range(int(rng.integers(1, 16))):
+            month, day = int(rng.integers(1, 8)), int(rng.integers(1, 20))
+            start = pd.Timestamp(f"2025-0{month}-{day:02d}")
+            k = int(rng.integers(1, 4))
+            days = sorted(rng.choice(np.arange(0, 9), size=k, replace=False))
+            scores = np.sort(rng.choice(np.arange(30, 90), size=k, replace=False)) / 10.0
+            records = [(start + pd.Timedelta(days=int(d)), float(s))
+                       for d, s in zip([0, *days[1:]], scores, strict=True)]
+            i = inc(start.date().isoformat(), (start + pd.Timedelta(days=9)).date().isoformat(),
+                    segment=f"s{n}", dimension="channel", peak=records[-1][1])
+            oracle.append(i)
+            onsets[i.incident_id] = records
+        order = sorted(oracle, key=lambda i: (-i.peak_score, i.incident_id))
+        table = []                                      # (found ids, true incidents) per top c
+        for c in range(len(order) + 1):
+            t = order[c - 1].peak_score if c else np.inf
+            found, true = set(), 0
+            for i in order[:c]:
+                alt = next(d for d, s in onsets[i.incident_id] if s >= t)
+                row = match_matrix([i, dataclasses.replace(i, start=alt)], events, *args)
+                hit = row.any(axis=0)
+                found |= {e.event_id for e, h in zip(events, hit, strict=True) if h}
+                true += bool(hit.any())
+            table.append((found, true))
+        for budget in range(4):
+            ok = [c for c in range(len(order) + 1) if c - table[c][1] <= budget]
+            c = max(ok, key=lambda c: (len(table[c][0]), c))
+            want = (len(table[c][0]) / len(events), table[c][1] / c if c else 1.0, table[c][0])
+            got = at_fp_events(oracle, events, *args, fp_budget=budget, onsets=onsets)
+            assert got[0] == pytest.approx(want[0]) and got[1] == pytest.approx(want[1]), trial
+            assert got[2] == want[2], trial
+        f1s = []
+        for c in range(1, len(order) + 1):
+            if c < len(order) and order[c].peak_score == order[c - 1].peak_score:
+                continue                                # equal peaks go together
+            r, p = len(table[c][0]) / len(events), table[c][1] / c
+            f1s.append(2 * p * r / (p + r) if p + r else 0.0)
+        assert best_cut(oracle, events, *args, onsets=onsets)["f1"] == pytest.approx(
+            max(f1s), abs=1e-4), trial
