@@ -18,6 +18,7 @@ PRODUCT_DIM = "product"
 
 # noise column of truth/baseline_daily per KPI (simulation/noise_model.py): a variance for sums,
 # the variance of one order's value for aov; conversion_rate takes the day-level CV² of conversion
+# plus the slice's cell-mix CV² (conversion_mix_cv2) where the truth has it
 NOISE_COLUMNS = {
     "sessions": "sessions_var",
     "orders": "orders_var",
@@ -121,10 +122,16 @@ def baseline_long(
         )
         nl["kpi"] = nl["kpi"].map({c: k for k, c in noise.items()})
         long = long.drop(columns="noise").merge(nl, on=[*keys, "kpi"], how="left")
-    del rows
     if "conversion_rate" in present and "conversion_cv2" in b.columns:
-        conv = long["kpi"] == "conversion_rate"
-        long.loc[conv, "noise"] = b["conversion_cv2"].iloc[0]
+        # the day-level CV² plus, where the truth has it, the slice's cell-mix CV² that day
+        # (simulation.noise_model._mix_cv2; older truth: the day-level CV² alone)
+        cv2 = pd.to_numeric(rows["conversion_cv2"], errors="coerce")
+        if "conversion_mix_cv2" in rows.columns:
+            cv2 = cv2 + pd.to_numeric(rows["conversion_mix_cv2"], errors="coerce").fillna(0.0)
+        conv = (long["kpi"] == "conversion_rate").to_numpy()
+        # melt stacks each KPI's block in the rows' order and the noise merge keeps it
+        long.loc[conv, "noise"] = cv2.to_numpy(float)
+    del rows
     long = long[["date", "kpi", "dimension", "segment", "value", "noise"]]
     if products is not None and len(products) and (segments is None or len(segments)):
         prod = product_baseline(b, products, segments)

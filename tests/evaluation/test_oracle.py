@@ -278,3 +278,63 @@ def test_the_baseline_of_the_watched_dimensions_only(tmp_path):
     assert set(part["dimension"]) == dims and set(full["dimension"]) > dims
     pd.testing.assert_frame_equal(part.reset_index(drop=True),
                                   full[full["dimension"].isin(dims)].reset_index(drop=True))
+
+
+def test_the_conversion_mix_variance_is_the_generative_models():
+    """``conversion_mix_cv2`` against a Monte-Carlo of the simulator's cells: sessions H_i ~
+    Poisson(λ_i·D·G_i) with a shared day factor D and a cell factor G_i per day, orders a binomial
+    thinning at the cell's own conversion q_i. Given the slice's sessions the null expects q·ΣH
+    orders; what the cells' mix adds to the variance of ΣO − q·ΣH beyond the thinning's own is
+    the mix term × M² (M: expected orders)."""
+    from simulation.noise_model import _mix_cv2
+
+    lam = np.array([4000.0, 6000.0, 850.0])
+    q = np.array([0.045, 0.008, 0.016])
+    cv_d, disp = 0.05, 0.033
+    mix = float(_mix_cv2(lam[None, :], (lam * q)[None, :], cv_d**2, disp)[0])
+    g = np.random.default_rng(11)
+    n = 400_000
+    d = g.gamma(1 / cv_d**2, cv_d**2, size=(n, 1))
+    h = g.poisson(lam * d * g.gamma(1 / disp, disp, size=(n, 3)))
+    o = g.binomial(h, q)
+    m = float((lam * q).sum())
+    r = o.sum(axis=1) - m / lam.sum() * h.sum(axis=1)
+    thinning = float((lam * q * (1 - q)).sum())
+    assert r.var() - thinning == pytest.approx(mix * m**2, rel=0.04)
+    assert mix * m**2 > thinning      # here the mix is most of the variance: it matters
+    # one cell, or cells converting alike: no mix
+    assert _mix_cv2(lam[None, :1], (lam * q)[None, :1], cv_d**2, disp)[0] == 0.0
+    assert _mix_cv2(lam[None, :], (lam * 0.02)[None, :], cv_d**2, disp)[0] == pytest.approx(0.0)
+
+
+def test_conversion_scores_are_calibrated_where_the_cells_convert_unlike(tmp_path):
+    """A shock-free store whose channels convert at 6 %, 2 % and 0.5 % with dispersed cells:
+    each country's conversion mixes them, and without the mix term its oracle scores were too
+    wide (a day with little low-converting traffic read as a shock)."""
+    raw = load_yaml("config/scenarios/small.yaml")
+    raw["channels"] = {"organic": {"share": 0.3, "conversion": 0.06, "new_customer_share": 0.4},
+                       "paid_search": {"share": 0.3, "conversion": 0.02,
+                                       "new_customer_share": 0.5},
+                       "referral": {"share": 0.4, "conversion": 0.005,
+                                    "new_customer_share": 0.5}}
+    raw["traffic"] = {**raw["traffic"], "base_sessions": 40000, "cell_dispersion": 0.08}
+    raw["events"], raw["calendar"] = [], []
+    out = tmp_path / "mixed"
+    generate(raw, out, fmt="parquet")
+    ds = load_data_dir(out)
+    # sessions watched too: conversion is judged given the slice's observed sessions
+    kpis = ["sessions", "conversion_rate"]
+    series = to_long(compute_kpis_daily(ds), kpis, ["overall", "country"])
+    base = find_truth(ds.path).baseline
+
+    def scores(b):
+        got = ExactOracle(OracleConfig(windows=[])).detect(
+            DetectorInput(series=series, baseline=baseline_long(b, kpis)))
+        got = got[got["actual"].notna() & (got["kpi"] == "conversion_rate")]
+        return got["score"].to_numpy()
+
+    s = scores(base)
+    assert len(s) > 500
+    assert 0.85 < s.std() < 1.15 and np.mean(np.abs(s) >= 3) < 0.01, s.std()
+    old = scores(base.drop(columns="conversion_mix_cv2"))   # the null before the mix term
+    assert old.std() > 1.3, old.std()
