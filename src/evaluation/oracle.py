@@ -16,7 +16,10 @@ Null distributions (moment-matched to the exact mean and variance):
 - aov: the mean of n order values, gamma with variance ``noise / n`` (n: observed orders of the
   slice when watched, else expected);
 - conversion_rate: orders given the observed sessions s, negative binomial with mean s·q and
-  variance s·q + (s·q)²·cv² (``noise`` = cv², the day-level conversion noise).
+  variance s·q + (s·q)²·cv² (``noise`` = cv²: the day-level conversion noise plus, where the
+  truth has it, the slice's cell mix ``conversion_mix_cv2`` — its cells convert at their own
+  rates and their sessions move with their own factors; without it the null was up to 1.7× too
+  narrow on a country whose channels convert unlike, 2026-12-06).
 
 Order values are skewed beyond a gamma (a few orders with many lines or dear goods), so where
 truth has one order's exact value distribution (truth/order_value_null.csv) the revenue and aov
