@@ -18,6 +18,9 @@ periods, a ratio KPI's periods weighted by its denominator's actual counts — `
 The same routine with one detector and ``min_votes=1`` gives per-detector incidents.
 Consensus incidents then go through alarm suppression (``suppress``: at most one incident start
 per series within the duration; see ``suppress_incidents``); per-detector lists are not suppressed.
+
+Size (~540 lines, one module on purpose): the dense view (``Votes``), every rule over it, the
+incidents it builds and what scoring reads from them (``Votes.onset_records``) share its arrays.
 """
 
 from __future__ import annotations
