@@ -325,13 +325,17 @@ def test_the_bound_and_its_budget_cover_the_same_days():
     assert card["oracle_equal_fp"]["oracle_recall"] == 1.0
 
 
+def _monthly_events(n: int, last_day: int) -> list[Event]:
+    """``n`` store-wide copies of EV, E01 … in months 1 … n, from the 10th to ``last_day``."""
+    return [Event.from_dict({**EV, "event_id": f"E{k:02d}", "start": f"2025-0{k}-10",
+                             "end": f"2025-0{k}-{last_day}", "scope": {}}) for k in range(1, n + 1)]
+
+
 def test_oracle_split_is_the_best_pair_of_thresholds():
     """Against brute force on random worlds: the split's recall is the best over every way to
     share the budget, never below one threshold; its best F1 the best over every pair of cuts."""
     rng = np.random.default_rng(3)
-    evs = [{**EV, "event_id": f"E{k:02d}", "start": f"2025-0{k}-10", "end": f"2025-0{k}-10",
-            "scope": {}} for k in range(1, 6)]
-    events = [Event.from_dict(e) for e in evs]
+    events = _monthly_events(5, last_day=10)
     args = ("strict", 1, 2, 0.05)
     for _ in range(25):
         oracle = []
@@ -635,9 +639,7 @@ def test_the_bound_with_onsets_by_cut_against_brute_force():
     import dataclasses
 
     rng = np.random.default_rng(7)
-    evs = [{**EV, "event_id": f"E{k:02d}", "start": f"2025-0{k}-10", "end": f"2025-0{k}-11",
-            "scope": {}} for k in range(1, 7)]
-    events = [Event.from_dict(e) for e in evs]
+    events = _monthly_events(6, last_day=11)
     args = ("strict", 1, 2, 0.05)
     for trial in range(40):
         oracle, onsets = [], {}
