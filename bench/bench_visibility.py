@@ -4,7 +4,8 @@ feasible?)
 For each seed: generate the random world (cached under --cache), run the KPIs and the exact-null
 oracle only (no other detector), then print
 
-- the oracle's recall against false-positive budgets (its incidents ranked by peak score, as the
+- the oracle's recall against false-positive budgets (its incidents ranked by peak score, each
+  matching from its run's first day or its first day reaching the cut, as the
   scorecard's "oracle recall at equal FP"), with the budget also as false alerts per watched
   series per 90 days;
 - each unexpected event's **detectability**: the oracle's best calibrated score over the event's
@@ -76,7 +77,7 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
     from analytics.pipeline import stage_kpis
     from evaluation.oracle import stage_oracle
     from evaluation.pipeline import with_revenue_impact
-    from evaluation.scoring import Event, match_matrix, recall_at_fp
+    from evaluation.scoring import Event, at_cut, at_fp_events, match_matrix
     from evaluation.truth import attach, find_truth
     from shocklab.configio import apply_overrides, load_yaml
     from simulation.api import generate
@@ -103,7 +104,9 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
     ctx.detections = None
     stage_oracle(ctx)
     det = ctx.detections
-    incs = cons.detector_incidents(det, "oracle", cfg.consensus.merge_gap_days)
+    votes = cons.Votes(det)
+    incs = cons.detector_incidents(votes, "oracle", cfg.consensus.merge_gap_days)
+    onsets = votes.onset_records(incs, "oracle")   # as the scorecard's bound reads them
     start = pd.Timestamp(ctx.kpis_daily["date"].min())
     warm = start + pd.Timedelta(days=90)
     events = [Event.from_dict(e) for e in with_revenue_impact(truth.events or [],
@@ -114,20 +117,15 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
     args = ("strict", sc.early_days, sc.late_days, sc.min_effect)
     days = int(det["date"].nunique())
     n_series = int(det.drop_duplicates(["kpi", "dimension", "segment"]).shape[0])
-    curve = {b: recall_at_fp(incs, events, *args, fp_budget=b) for b in BUDGETS}
-    # precision and F1 of the oracle's top incidents at each budget (ranked by peak score)
-    order = sorted(incs, key=lambda i: (-i.peak_score, i.incident_id))
-    true_inc = match_matrix(order, events, *args).any(axis=1)
-    f1 = {}
+    # recall, precision and F1 of the oracle's incidents at each budget (ranked by peak score,
+    # each matching from its run's first day or its first day reaching the cut: the scorecard's)
+    curve, f1 = {}, {}
     for b in BUDGETS:
-        cut = (int(np.searchsorted(np.cumsum(~true_inc), b + 1))
-               if (~true_inc).sum() > b else len(order))
-        prec = float(true_inc[:cut].mean()) if cut else 1.0
-        rec = curve[b]
+        rec, prec, _ = at_fp_events(incs, events, *args, fp_budget=b, onsets=onsets)
+        curve[b] = rec
         f1[b] = (prec, 2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0)
     thr = threshold_for(sensitivity)
-    at_knob = [i for i in incs if i.peak_score >= thr]
-    mm = match_matrix(at_knob, events, *args)
+    _, mm = at_cut(incs, events, *args, thr, onsets)
     fp_knob = int((~mm.any(axis=1)).sum())
     rec_knob = float(mm.any(axis=0).sum()) / max(len(unexpected), 1)
     # detectability: best |score| on a point a strict match allows, inside the event's window

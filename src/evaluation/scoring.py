@@ -660,6 +660,21 @@ def best_cut(incidents: list[Incident], events: list[Event], mode: str, early: i
     return out
 
 
+def at_cut(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+           min_effect: float, t: float, onsets: Onsets | None = None
+           ) -> tuple[list[Incident], np.ndarray]:
+    """The incidents whose peak reaches ``t`` and their [incident, event] match matrix, each
+    matching from its run's first day or (with ``onsets``) from its first day reaching t — one
+    cut of ``_cut_rows``' table, for a detector read at a given threshold."""
+    taken = [i for i in incidents if i.peak_score >= t]
+    mm = match_matrix(taken, events, mode, early, late, min_effect)
+    if onsets:
+        alt = [dataclasses.replace(i, start=next((d for d, s in onsets.get(i.incident_id) or []
+                                                   if s >= t), i.start)) for i in taken]
+        mm |= match_matrix(alt, events, mode, early, late, min_effect)
+    return taken, mm
+
+
 def recall_at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
                  min_effect: float, fp_budget: int) -> float:
     """Recall of the highest-scoring incidents taken until the false positives would exceed the

@@ -9,6 +9,7 @@ import pytest
 from analytics.context import Incident
 from evaluation.scoring import (
     Event,
+    at_cut,
     at_fp,
     at_fp_events,
     best_cut,
@@ -625,6 +626,13 @@ def test_the_bound_may_report_an_incident_from_its_first_day_reaching_the_cut():
     assert plain["strict"]["oracle_equal_fp"]["consensus_only"] == ["E01"]
     assert cut["strict"]["oracle_equal_fp"]["ratio"] == 1.0
     assert cut["strict"]["oracle_equal_fp"]["consensus_only"] == []
+    # one cut read directly (bench_visibility's "at the knob"): the same rule
+    taken, mm = at_cut(oracle, events, *args, 4.0, onsets)
+    assert [i.peak_score for i in taken] == [9.0, 5.0, 4.0]
+    assert mm.any(axis=1).tolist() == [True, False, True]
+    assert at_cut(oracle, events, *args, 3.0, onsets)[1].any(axis=1).tolist() == [
+        False, False, True, False]
+    assert not at_cut(oracle, events, *args, 4.0)[1][0].any()
     # onsets that are only the run's first day change nothing
     same = {i.incident_id: [(i.start, i.peak_score)] for i in oracle}
     again = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {}, settings, oracle_onsets=same)
