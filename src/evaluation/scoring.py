@@ -574,7 +574,7 @@ def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, earl
     if not n_ev:
         return float("nan"), float("nan"), set()
     # per family and per number of false positives b allowed (0..budget): the events found and
-    # (true, taken) incidents of its top incidents taken up to (not including) the (b+1)-th FP
+    # the (true, taken) incidents at its best cut within b
     per: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for order, hits_c, tp_c in _ranked(incidents, events, mode, early, late, min_effect, family,
                                        onsets):
