@@ -111,3 +111,34 @@ def test_summary_of_shock_free_worlds_prints_no_f1_instead_of_failing(capsys):
     out = capsys.readouterr().out
     assert "per seed F1: - -" in out
     assert "FP/world 12.0" in out and "rolling_zscore 0.076" in out
+
+
+def test_paired_over_seeds_averages_each_worlds_change_and_shows_each_seed():
+    """``--seeds``: a variant is paired with the shipped config under the same seed; a world's
+    change is its mean over the seeds, and each seed's own mean change is listed (its spread is
+    what a single-seed screen would have read)."""
+    base = [[_card(0.8, 0.9, 0.7, 0.9), _card(0.6, 0.7, 0.5, 0.8), _card(0.9, 0.9, 0.9, None)],
+            [_card(0.7, 0.9, 0.7, 0.9), _card(0.6, 0.7, 0.5, 0.8), _card(0.9, 0.9, 0.9, 1.0)]]
+    other = [[_card(0.84, 0.9, 0.7, 0.9), _card(0.6, 0.7, 0.5, 0.8), _card(0.9, 0.9, 0.9, 1.0)],
+             [_card(0.7, 0.9, 0.7, 0.9), _card(0.58, 0.7, 0.5, 0.8), _card(0.9, 0.9, 0.9, 0.9)]]
+    out = diagnose_detect.paired_seeds(base, other, resamples=2000)
+    f1 = out["f1"]
+    assert f1["per_seed"] == pytest.approx([0.04 / 3, -0.02 / 3])
+    assert f1["diff"] == pytest.approx((0.04 - 0.02) / 6)
+    assert f1["n"] == 3 and f1["changed"] == 2          # worlds 1 and 2 moved under some seed
+    assert f1["ci_low"] <= f1["diff"] <= f1["ci_high"]
+    ratio = out["ratio"]      # world 3 has no ratio under seed 0: left out under every seed
+    assert ratio["n"] == 2 and ratio["diff"] == 0.0 and ratio["per_seed"] == [0.0, 0.0]
+    diagnose_detect.print_paired("x=1 (seeds 0-1)", out)
+    with pytest.raises(ValueError, match="2 seeds against 1"):
+        diagnose_detect.paired_seeds(base, other[:1])
+
+
+def test_seeds_without_a_variant_is_refused(tmp_path, capsys):
+    """``--seeds 3`` pairs variants with the shipped config: alone it would run three seeds of
+    the shipped config and print no pairing — one line, exit 2, nothing analysed."""
+    (tmp_path / "w").mkdir()
+    with pytest.raises(SystemExit) as exc:
+        diagnose_detect.main(["--seeds", "3", str(tmp_path / "w")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "--seeds" in err and "\n" not in err
