@@ -566,23 +566,13 @@ def paired(base: list[dict], other: list[dict], resamples: int = 4000
     the mean change from ``base`` to ``other`` scorecards of the same worlds (paired by
     position), its 95 % percentile bootstrap interval over the worlds, and how many worlds
     changed at all. On 20 worlds one event more or less moves a pool's ratio by ~0.003-0.005; a
-    stage rule tighter than the interval is deciding on a few events (nineteenth session)."""
-    from experiments.config import Bootstrap
-    from experiments.results import bootstrap_interval
-
+    stage rule tighter than the interval is deciding on a few events (nineteenth session).
+    ``paired_seeds`` with one seed."""
     if len(base) != len(other):
         raise ValueError(f"paired: {len(base)} scorecards against {len(other)}")
-    out = {}
-    for what in PAIRED:
-        x = np.array([_metric(c, what) for c in base])
-        y = np.array([_metric(c, what) for c in other])
-        ok = ~(np.isnan(x) | np.isnan(y))
-        d = (y - x)[ok]
-        lo, hi = bootstrap_interval(d, Bootstrap(resamples=resamples), f"paired/{what}")
-        out[what] = {"base": float(x[ok].mean()) if ok.any() else float("nan"),
-                     "other": float(y[ok].mean()) if ok.any() else float("nan"),
-                     "diff": float(d.mean()) if d.size else float("nan"), "ci_low": lo,
-                     "ci_high": hi, "changed": int((np.abs(d) > 1e-9).sum()), "n": int(d.size)}
+    out = paired_seeds([base], [other], resamples)
+    for r in out.values():
+        del r["per_seed"]        # one seed: its mean is the change itself
     return out
 
 

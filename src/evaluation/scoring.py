@@ -551,12 +551,14 @@ def _cut_rows(order: list[Incident], events: list[Event], mode: str, early: int,
         mm[n:] |= mm[own[n:]]
     lo_a, hi_a = np.asarray(lo_c), np.asarray(hi_c)
     keep = lo_a < hi_a
+    lo_a, hi_a, m = lo_a[keep], hi_a[keep], mm[keep].astype(int)
     cnt = np.zeros((n + 2, n_ev), int)
-    np.add.at(cnt, lo_a[keep], mm[keep].astype(int))
-    np.add.at(cnt, hi_a[keep], -mm[keep].astype(int))
+    np.add.at(cnt, lo_a, m)
+    np.add.at(cnt, hi_a, -m)
+    row_true = m.any(axis=1).astype(int)
     true = np.zeros(n + 2, int)
-    np.add.at(true, lo_a[keep], mm[keep].any(axis=1).astype(int))
-    np.add.at(true, hi_a[keep], -mm[keep].any(axis=1).astype(int))
+    np.add.at(true, lo_a, row_true)
+    np.add.at(true, hi_a, -row_true)
     hits = np.cumsum(cnt, axis=0)[: n + 1] > 0
     tp = np.cumsum(true)[: n + 1]
     return hits, tp
