@@ -52,6 +52,15 @@ class ConsensusConfig(_Strict):
     merge_gap_days: int = Field(
         1, ge=0, le=100_000, description="flagged periods this close form one incident"
     )
+    onset_back: int = Field(
+        0, ge=0, le=366,
+        description="days an incident's onset may move back from its first consensus period "
+        "along its voters' run of same-direction flags (each within merge_gap_days + 1 periods "
+        "of the next; never onto a planned day or next to the series' previous incident): the "
+        "day the move began, not the day the evidence crossed; the incident's `confirmed` keeps "
+        "the day the rule held (detection delays count from it). 0 = the first consensus "
+        "period; --kpis runs always use 0 (an alarm's time is its onset there)",
+    )
     vote_sensitivity: float | None = Field(
         None,
         gt=0,
@@ -84,6 +93,14 @@ class ConsensusConfig(_Strict):
         description="stouffer: expected false alerts per series per 90 days of the combined "
         "evidence (Bonferroni over the voters as anchors; the solo path adds at most "
         "solo_sensitivity per voter)",
+    )
+    anchors: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="stouffer: the voters whose flag may anchor the combined test (the "
+        "Bonferroni of combine_sensitivity is over these); the others still add their evidence. "
+        "Configured detectors; if none of them votes in a run, every voter anchors. "
+        "null = every voter",
     )
     combine_tolerance: int | None = Field(
         None,
@@ -345,6 +362,7 @@ class AnalysisConfig(_Strict):
                 _check_detector_name(where, name, det.type)
         lists = [("kpis", self.kpis), ("dimensions", self.dimensions),
                  ("consensus.required", self.consensus.required),
+                 ("consensus.anchors", self.consensus.anchors or []),
                  *((f"slice_kpis.{d}", ks) for d, ks in self.slice_kpis.items()),
                  *((f"detectors.{n}.kpis", d.kpis or []) for n, d in self.detectors.items())]
         for where, names in lists:   # a repeated KPI: its series watched twice, the oracle failed
@@ -366,12 +384,14 @@ class AnalysisConfig(_Strict):
                         f"slice_kpis.{dim}: {k!r} is not an analysed KPI ({', '.join(self.kpis)})"
                     )
         check_detector_lists(self.kpis, self.detectors)
-        for name in self.consensus.required:
-            if name not in self.detectors:
-                raise ValueError(
-                    f"consensus.required: unknown detector {name!r} "
-                    f"(configured: {', '.join(self.detectors)})"
-                )
+        for where, names in (("consensus.required", self.consensus.required),
+                             ("consensus.anchors", self.consensus.anchors or [])):
+            for name in names:
+                if name not in self.detectors:
+                    raise ValueError(
+                        f"{where}: unknown detector {name!r} "
+                        f"(configured: {', '.join(self.detectors)})"
+                    )
         return self
 
     def voting_detectors(self) -> list[str]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,6 +127,22 @@ def _window_evidence(sc: np.ndarray, tol: int) -> np.ndarray:
         pw = -np.expm1(np.where(m > 0, m, 1) * np.log1p(-np.minimum(p, 1 - 1e-16)))
         z = -ndtri(np.clip(pw, 1e-300, 1.0))
     return np.where(m > 0, z, np.nan)
+
+
+def _onset(flags: np.ndarray, p0: int, back: int, floor: float, gap: int) -> int:
+    """The start of the run of ``flags`` (a series' flags in one direction, any voter) that led to
+    a consensus period at ``p0``: step back to an earlier flag at most ``gap`` + 1 periods before
+    the current start, repeatedly, no further than ``back`` periods and not before ``floor`` (the
+    series' previous incident's end + ``gap`` + 2, so incidents stay apart)."""
+    if back <= 0:
+        return p0
+    lo = int(max(p0 - back, floor, 0))
+    q = p0
+    for f in np.flatnonzero(flags[lo:p0])[::-1] + lo:
+        if q - f - 1 > gap:
+            break
+        q = int(f)
+    return q
 
 
 def combined_scores(sc: np.ndarray, tol: int, rho: float) -> np.ndarray:
@@ -253,8 +270,13 @@ class Votes:
         combine_threshold: float | None = None,
         rho: float = 1.0,
         combine_tolerance: int | None = None,
+        onset_back: int = 0,
+        anchors: list[str] | None = None,
     ) -> list[Incident]:
         """Incidents of ``voters`` under the rule (see module docstring); deterministic order.
+
+        ``anchors`` (combine only): the voters whose flag may anchor the combined test; the
+        others still add their evidence. None = every voter.
 
         ``mute_dates``: planned days, on every series (dates) or by scope (a marketing calendar).
 
@@ -270,6 +292,9 @@ class Votes:
 
         ``families`` maps a voter to its family (e.g. its detector type): voters of one family
         count as one vote, so two variants of the same model cannot out-vote the others.
+
+        ``onset_back``: periods an incident's start may move back from its first consensus
+        period along the voters' flags in its direction (``_onset``).
         """
         voters = [v for v in voters if v in self.detectors]
         if not voters or not len(self.grid):
@@ -303,7 +328,10 @@ class Votes:
                 sc = self.evidence[vi] if direction == "up" else -self.evidence[vi]
                 tol_c = tolerance if combine_tolerance is None else combine_tolerance
                 comb = combined_scores(sc, tol_c, rho)
-                ok = (raw & (np.nan_to_num(comb, nan=-np.inf) >= combine_threshold)).any(axis=0)
+                hit = raw & (np.nan_to_num(comb, nan=-np.inf) >= combine_threshold)
+                if anchors is not None:
+                    hit = hit[[v in anchors for v in voters]]
+                ok = hit.any(axis=0)
             if solo_threshold is not None:
                 sc = self.score[vi] if direction == "up" else -self.score[vi]
                 ok |= (raw & (np.nan_to_num(sc, nan=-np.inf) >= solo_threshold)).any(axis=0)
@@ -311,11 +339,16 @@ class Votes:
             for s in np.flatnonzero(ok.any(axis=1)):
                 pos = np.flatnonzero(ok[s])
                 breaks = np.flatnonzero(np.diff(pos) - 1 > merge_gap)
+                flags = raw[:, s].any(axis=0) & ~muted[min(s, len(muted) - 1)]
+                prev = -np.inf
                 for seg in np.split(pos, breaks + 1):
+                    p0 = _onset(flags, int(seg[0]), onset_back,
+                                max(prev + merge_gap + 2, 0), merge_gap)
+                    prev = int(seg[-1])
                     out.append(
                         self._incident(
                             s,
-                            int(seg[0]),
+                            p0,
                             int(seg[-1]),
                             direction,
                             vote,
@@ -324,6 +357,7 @@ class Votes:
                             tolerance,
                             n_total,
                             fam,
+                            int(seg[0]),
                         )
                     )
         out.sort(key=lambda i: (i.start, i.kpi, i.dimension, i.segment, i.direction))
@@ -354,7 +388,8 @@ class Votes:
         return out
 
     def _incident(self, s: int, p0: int, p1: int, direction: str, raw: np.ndarray, vi: list[int],
-                  voters: list[str], tol: int, n_total: int, fam: list[str]) -> Incident:
+                  voters: list[str], tol: int, n_total: int, fam: list[str],
+                  confirmed: int | None = None) -> Incident:
         kpi, dim, seg = self.series[s]
         lo, hi = max(p0 - tol, 0), p1 + tol + 1
         who_mask = raw[:, s, lo:hi].any(axis=1)
@@ -402,6 +437,7 @@ class Votes:
             actual=round(actual, 6) if np.isfinite(actual) else float("nan"),
             expected=round(expected, 6) if np.isfinite(expected) else float("nan"),
             magnitude_pct=round(mag, 3) if np.isfinite(mag) else float("nan"),
+            confirmed=self._stamps[p0 if confirmed is None else confirmed],
         )
 
 
@@ -420,6 +456,8 @@ def build_incidents(
     combine_threshold: float | None = None,
     rho: float = 1.0,
     combine_tolerance: int | None = None,
+    onset_back: int = 0,
+    anchors: list[str] | None = None,
 ) -> list[Incident]:
     """Incidents from the flags of ``voters`` (see module docstring); deterministic order."""
     votes = detections if isinstance(detections, Votes) else Votes(detections)
@@ -437,7 +475,19 @@ def build_incidents(
         combine_threshold,
         rho,
         combine_tolerance,
+        onset_back,
+        anchors,
     )
+
+
+def _anchors(cfg: Any, voters: list[str]) -> list[str]:
+    """The voters whose flag may anchor the combined test (``consensus.anchors``; None = all):
+    those of them that vote in this run, or every voter when none of them does."""
+    want = getattr(cfg, "anchors", None)
+    if want is None:
+        return list(voters)
+    got = [v for v in voters if v in want]
+    return got or list(voters)
 
 
 def ordered(incidents: list[Incident]) -> list[Incident]:
@@ -516,7 +566,8 @@ def consensus_incidents(
             st = threshold_for(cfg.solo_sensitivity, ppd)
         if combine and voters:
             # Bonferroni over the anchors: each voter's flags are tested with its own statistic
-            ct = threshold_for(cfg.combine_sensitivity / len(voters), ppd)
+            anchors = _anchors(cfg, voters)
+            ct = threshold_for(cfg.combine_sensitivity / max(len(anchors), 1), ppd)
     incs = build_incidents(
         votes,
         voters,
@@ -532,6 +583,8 @@ def consensus_incidents(
         combine_threshold=ct,
         rho=getattr(cfg, "combine_rho", 1.0),
         combine_tolerance=getattr(cfg, "combine_tolerance", None),
+        onset_back=getattr(cfg, "onset_back", 0) * (votes.ppd if len(votes.grid) else 1),
+        anchors=_anchors(cfg, voters) if combine and voters else None,
     )
     kept, dropped = suppress_incidents(incs, getattr(cfg, "suppress", None))
     if suppressed is not None:

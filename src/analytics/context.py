@@ -86,11 +86,21 @@ class Incident:
     expected: float             # same aggregation (same weights) of the detectors' baseline
     magnitude_pct: float        # (actual - expected) / expected * 100
     matched_event_id: str | None = None  # filled by scoring when truth exists
+    # the first period the rule held: the alarm's time. ``start`` is earlier when the consensus'
+    # onset_back moved the onset back along its voters' flags; None = ``start``
+    confirmed: pd.Timestamp | None = None
+
+    @property
+    def alarm(self) -> pd.Timestamp:
+        """When the incident was raised (``confirmed``, else ``start``): detection delays count
+        from here, not from an onset found afterwards."""
+        return self.start if self.confirmed is None else self.confirmed
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["start"] = self.start.date().isoformat()
         d["end"] = self.end.date().isoformat()
+        d["confirmed"] = self.alarm.date().isoformat()
         return d
 
 

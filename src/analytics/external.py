@@ -1150,6 +1150,9 @@ def external_profile(cfg: AnalysisConfig, step_seconds: float | None = None) -> 
             "suppress": ext.suppress,
             "merge_gap_days": gap,
             "combine": "vote",  # NAB was chosen on the vote rule (issue 9's stouffer: store data)
+            # an alarm's time is its onset: NAB credits earliness, and an onset moved back along
+            # the flags after the rule held would date the alarm before it was raised
+            "onset_back": 0,
             **({} if ext.solo else {"solo_sensitivity": None}),
             **({"min_votes": ext.min_votes} if ext.min_votes is not None else {}),
         }

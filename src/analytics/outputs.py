@@ -51,6 +51,7 @@ def incidents_json(ctx: RunContext) -> dict[str, Any]:
             d = i.to_dict()
             if i.start != i.start.normalize() or i.end != i.end.normalize():
                 d["start"], d["end"] = i.start.isoformat(), i.end.isoformat()
+                d["confirmed"] = i.alarm.isoformat()
             out.append(d)
         return out
 

@@ -98,6 +98,10 @@ class Incident(BaseModel):
     segment: str
     start: _dt.datetime | _dt.date = Field(description="a day, or a timestamp on sub-daily data")
     end: _dt.datetime | _dt.date = Field(description="a day, or a timestamp on sub-daily data")
+    confirmed: _dt.datetime | _dt.date | None = Field(
+        None, description="when the incident was raised (the rule first held); start is earlier "
+        "when consensus.onset_back moved the onset back along the voters' flags. Runs written "
+        "before 2026-12-06 lack it (null)")
     direction: str
     level: str | None = None
     detectors: list[str] = Field(default_factory=list)

@@ -33,8 +33,9 @@ Definitions
 - **Recall** = unexpected events matched / unexpected events. **Precision** = incidents matching
   an unexpected event / all incidents; an incident on an expected event (holiday, planned
   campaign) is a false positive, also counted apart as ``fp_expected``. With no incidents,
-  precision is 1.0 (no false alarm) and F1 follows from recall. **Delay** = first matching incident
-  start − event start, in days (negative when caught early).
+  precision is 1.0 (no false alarm) and F1 follows from recall. **Delay** = first matching
+  incident's alarm (``Incident.alarm``: ``confirmed``, the day its rule held; not an onset moved
+  back) − event start, in days (negative when caught early).
 - **Oracle at equal false positives**: the oracle's incidents are ranked by peak score and cut
   at the threshold finding the most events within the consensus's false-positive count (ties: the
   lowest such threshold — with onsets read from each run's first day, the top incidents taken until
@@ -400,17 +401,18 @@ def matches(inc: Incident, ev: Event, mode: str, early: int, late: int, min_effe
 
 
 def _delays(incidents: list[Incident], events: list[Event], mm: np.ndarray) -> dict[str, int]:
-    """{event_id: days from the event's start day to its earliest matching incident's start
-    day}, in the events' order, for the events ``mm`` (the match matrix) finds."""
+    """{event_id: days from the event's start day to its earliest matching incident's alarm day
+    (``Incident.alarm``: when the rule held, not an onset found afterwards)}, in the events'
+    order, for the events ``mm`` (the match matrix) finds."""
     hit = np.flatnonzero(mm.any(axis=0))
     if not hit.size:
         return {}
-    if any(t.tzinfo is not None for t in [*(i.start for i in incidents),
+    if any(t.tzinfo is not None for t in [*(i.alarm for i in incidents),
                                             *(events[j].start for j in hit)]):
         return {events[j].event_id: min(
-            int((incidents[i].start.normalize() - events[j].start.normalize()).days)
+            int((incidents[i].alarm.normalize() - events[j].start.normalize()).days)
             for i in np.flatnonzero(mm[:, j])) for j in hit}
-    inc_ns = np.fromiter((i.start.value for i in incidents), np.int64, len(incidents))
+    inc_ns = np.fromiter((i.alarm.value for i in incidents), np.int64, len(incidents))
     ev_ns = np.fromiter((events[j].start.value for j in hit), np.int64, hit.size)
     # naive timestamps: a day starts at a multiple of a day's nanoseconds (normalize())
     days = (inc_ns // _DAY_NS)[:, None] - (ev_ns // _DAY_NS)[None, :]

@@ -124,3 +124,34 @@ def test_vote_sensitivity_does_not_act_under_the_combined_rule():
     vote = comb.model_copy(update={"combine": "vote", "vote_sensitivity": 3.0})
     assert spans(consensus_incidents(det, ["rz", "isf"], vote)) == [
         (5, 5, "up", ["isf", "rz"], "pairwise")]
+
+
+def test_anchors_limit_who_opens_a_combined_period_and_share_the_knob():
+    """``consensus.anchors``: only these voters' flags anchor the combined test (the others
+    still add their evidence), and the Bonferroni is over them: with one anchor of two, that
+    anchor is tested at the whole combined sensitivity."""
+    det = votes({"rz": {}, "isf": {5: 3.5}})
+    _set(det, "rz", 0, 0.1)
+    _set(det, "rz", 5, 2.0)
+    cfg = ConsensusConfig(combine="stouffer", combine_sensitivity=0.1, solo_sensitivity=None,
+                          tolerance_days=0, combine_rho=0.0)
+    assert spans(consensus_incidents(det, ["rz", "isf"], cfg)) == [(5, 5, "up", ["isf"],
+                                                                   "single")]
+    only_rz = cfg.model_copy(update={"anchors": ["rz"]})
+    assert consensus_incidents(det, ["rz", "isf"], only_rz) == []   # the forest's flag alone
+    # rz flagged: anchored, at threshold_for(0.1) (one anchor) instead of threshold_for(0.05)
+    t1, t2 = threshold_for(0.1), threshold_for(0.05)
+    _set(det, "isf", 5, 0.0)
+    det.loc[(det["detector"] == "isf") & (det["date"] == DAY0 + pd.Timedelta(days=5)),
+            "flag"] = False
+    mid = (t1 + t2) / 2 * np.sqrt(2)
+    _set(det, "rz", 5, 3.3)
+    det.loc[(det["detector"] == "rz") & (det["date"] == DAY0 + pd.Timedelta(days=5)),
+            "flag"] = True
+    _set(det, "isf", 5, mid - 3.3)
+    assert consensus_incidents(det, ["rz", "isf"], cfg) == []        # two anchors: t2
+    assert len(consensus_incidents(det, ["rz", "isf"], only_rz)) == 1   # one anchor: t1
+    # anchors naming no voter of the run: every voter anchors (as without the setting)
+    none_here = cfg.model_copy(update={"anchors": ["prophet_residual"]})
+    assert consensus_incidents(det, ["rz", "isf"], none_here) == consensus_incidents(
+        det, ["rz", "isf"], cfg)

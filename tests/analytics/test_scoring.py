@@ -224,6 +224,24 @@ def test_median_delay_is_the_median_of_the_events_delays():
     assert (m["median_delay_days"], m["mean_delay_days"]) == (0.0, 1.0)
 
 
+def test_delay_counts_from_the_alarm_not_from_an_onset_found_afterwards():
+    """An incident whose onset was moved back (consensus.onset_back) to the event's first day but
+    raised two days later: matched by its onset, delayed by its alarm (``confirmed``)."""
+    ev = Event.from_dict(EV)                                         # 2025-06-10 .. 06-12
+    moved = inc("2025-06-10", "2025-06-13")
+    moved.confirmed = pd.Timestamp("2025-06-12")
+    m, delays = metrics([moved], [ev], "strict", 1, 2, 0.05)
+    assert (m["recall"], delays) == (1.0, {"E01": 2})
+    assert moved.to_dict()["confirmed"] == "2025-06-12"
+    assert inc("2025-06-11").to_dict()["confirmed"] == "2025-06-11"  # not moved: its start
+    early = inc("2025-06-10T06:00")                                   # the tz-aware path too
+    early.start, early.end = (t.tz_localize("UTC") for t in (early.start, early.end))
+    early.confirmed = pd.Timestamp("2025-06-11T09:00", tz="UTC")
+    ev_tz = Event.from_dict({**EV, "start": "2025-06-10T00:00+00:00",
+                             "end": "2025-06-12T00:00+00:00"})
+    assert metrics([early], [ev_tz], "strict", 1, 2, 0.05)[1] == {"E01": 1}
+
+
 def test_no_incidents_and_no_events():
     events = [Event.from_dict(EV)]
     m, _ = metrics([], events, "strict", 1, 2, 0.05)
