@@ -42,7 +42,9 @@ def _incidents(det: pd.DataFrame, overrides: list[str]) -> list:
 def test_shipped_rule_is_combined_evidence_without_solo():
     c = load_analysis_config(None, []).consensus
     assert (c.combine, c.combine_sensitivity, c.combine_rho, c.solo_sensitivity) == (
-        "stouffer", 0.3, 0.55, None)
+        "stouffer", 0.2, 0.55, None)
+    # 2026-12-06: the forest adds its evidence but does not anchor; onsets move back to the run
+    assert (c.anchors, c.onset_back) == (["count_likelihood", "rolling_zscore"], 14)
 
 
 def test_a_moderate_flag_with_agreeing_neighbours_is_an_incident_the_vote_missed():
