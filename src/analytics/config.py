@@ -3,6 +3,11 @@
 Detectors are a mapping ``name -> settings`` whose ``type`` selects the detector class (a
 discriminated union built from the registry), so one type can run twice under two names with
 different settings, and sweeps override ``--set detectors.<name>.threshold=4``.
+
+Size (~540 lines, one module on purpose): the top-level model and its section models (consensus,
+scoring, external, output) with the checks across sections (a name in one section that another
+must configure) — the schema export reads them as one model; customers and insights have their
+own modules.
 """
 
 from __future__ import annotations
@@ -97,9 +102,9 @@ class ConsensusConfig(_Strict):
     anchors: list[str] | None = Field(
         None,
         min_length=1,
-        description="stouffer: the voters whose flag may anchor the combined test (the "
-        "Bonferroni of combine_sensitivity is over these); the others still add their evidence. "
-        "Configured detectors; if none of them votes in a run, every voter anchors. "
+        description="stouffer: the voters whose flag may anchor the combined test, by detector "
+        "name or type (the Bonferroni of combine_sensitivity is over these); the others still "
+        "add their evidence. If none of them votes in a run, every voter anchors (a warning). "
         "null = every voter",
     )
     combine_tolerance: int | None = Field(
@@ -384,14 +389,19 @@ class AnalysisConfig(_Strict):
                         f"slice_kpis.{dim}: {k!r} is not an analysed KPI ({', '.join(self.kpis)})"
                     )
         check_detector_lists(self.kpis, self.detectors)
-        for where, names in (("consensus.required", self.consensus.required),
-                             ("consensus.anchors", self.consensus.anchors or [])):
-            for name in names:
-                if name not in self.detectors:
-                    raise ValueError(
-                        f"{where}: unknown detector {name!r} "
-                        f"(configured: {', '.join(self.detectors)})"
-                    )
+        for name in self.consensus.required:
+            if name not in self.detectors:
+                raise ValueError(
+                    f"consensus.required: unknown detector {name!r} "
+                    f"(configured: {', '.join(self.detectors)})"
+                )
+        for name in self.consensus.anchors or []:   # a name or a type: the shipped anchors
+            if name not in self.detectors and name not in REGISTRY:   # survive `detectors={}`
+                raise ValueError(
+                    f"consensus.anchors: {name!r} is neither a configured detector "
+                    f"({', '.join(self.detectors) or 'none'}) nor a detector type "
+                    f"({', '.join(REGISTRY)})"
+                )
         return self
 
     def voting_detectors(self) -> list[str]:

@@ -19,8 +19,9 @@ The same routine with one detector and ``min_votes=1`` gives per-detector incide
 Consensus incidents then go through alarm suppression (``suppress``: at most one incident start
 per series within the duration; see ``suppress_incidents``); per-detector lists are not suppressed.
 
-Size (~540 lines, one module on purpose): the dense view (``Votes``), every rule over it, the
-incidents it builds and what scoring reads from them (``Votes.onset_records``) share its arrays.
+Size (~600 lines, one module on purpose): the dense view (``Votes``), every rule over it (the
+anchors and the onset of an incident included), the incidents it builds and what scoring reads
+from them (``Votes.onset_records``) share its arrays.
 """
 
 from __future__ import annotations
@@ -480,13 +481,16 @@ def build_incidents(
     )
 
 
-def _anchors(cfg: Any, voters: list[str]) -> list[str]:
-    """The voters whose flag may anchor the combined test (``consensus.anchors``; None = all):
-    those of them that vote in this run, or every voter when none of them does."""
+def anchor_voters(cfg: Any, voters: list[str], families: dict[str, str] | None = None
+                  ) -> list[str]:
+    """The voters whose flag may anchor the combined test (``consensus.anchors``, detector names
+    or types — ``families`` maps a voter to its type; None = all): those that vote in this run,
+    or every voter when none does."""
     want = getattr(cfg, "anchors", None)
     if want is None:
         return list(voters)
-    got = [v for v in voters if v in want]
+    fam = families or {}
+    got = [v for v in voters if v in want or fam.get(v) in want]
     return got or list(voters)
 
 
@@ -566,7 +570,7 @@ def consensus_incidents(
             st = threshold_for(cfg.solo_sensitivity, ppd)
         if combine and voters:
             # Bonferroni over the anchors: each voter's flags are tested with its own statistic
-            anchors = _anchors(cfg, voters)
+            anchors = anchor_voters(cfg, voters, families)
             ct = threshold_for(cfg.combine_sensitivity / max(len(anchors), 1), ppd)
     incs = build_incidents(
         votes,
@@ -584,7 +588,7 @@ def consensus_incidents(
         rho=getattr(cfg, "combine_rho", 1.0),
         combine_tolerance=getattr(cfg, "combine_tolerance", None),
         onset_back=getattr(cfg, "onset_back", 0) * (votes.ppd if len(votes.grid) else 1),
-        anchors=_anchors(cfg, voters) if combine and voters else None,
+        anchors=anchor_voters(cfg, voters, families) if combine and voters else None,
     )
     kept, dropped = suppress_incidents(incs, getattr(cfg, "suppress", None))
     if suppressed is not None:

@@ -286,6 +286,11 @@ def stage_consensus(ctx: RunContext) -> None:
                     ", ".join(main_vs) or "none")
     mute = _calendar(ctx)
     fams = {n: cfg.detectors[n].type for n in main_vs}
+    want = cfg.consensus.anchors
+    if want and cfg.consensus.combine == "stouffer" and main_vs and not any(
+            v in want or fams[v] in want for v in main_vs):
+        log.warning("consensus.anchors: none of %s voted in this run (voters: %s): every voter "
+                    "anchors", ", ".join(want), ", ".join(main_vs))
     ctx.suppressed_incidents = []
     ctx.incidents = cons.consensus_incidents(votes, main_vs, cfg.consensus, mute, families=fams,
                                              suppressed=ctx.suppressed_incidents) if main_vs else []

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from analytics.config import ConsensusConfig, load_analysis_config
-from analytics.consensus import _onset, consensus_incidents
+from analytics.consensus import _onset, anchor_voters, consensus_incidents
 
 from .test_consensus import DAY0, votes
 
@@ -76,13 +76,25 @@ def test_a_later_incident_never_reaches_back_to_the_previous_one():
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("[rolling_zscor]", "consensus.anchors: unknown detector 'rolling_zscor'"),
+    ("[rolling_zscor]", "consensus.anchors: 'rolling_zscor' is neither a configured detector"),
     ("[rolling_zscore,rolling_zscore]", "consensus.anchors: 'rolling_zscore' is listed twice"),
     ("[]", "consensus.anchors"),
 ])
-def test_anchors_name_configured_detectors(value, message):
+def test_anchors_name_detectors_or_types(value, message):
     with pytest.raises(Exception, match=re.escape(message)):
         load_analysis_config(None, [f"consensus.anchors={value}"])
+    # a type is a valid anchor with no detector of that name: the shipped anchors survive a
+    # config that replaces the detectors (its own error is then "no voting detector")
+    assert load_analysis_config(None, ["detectors={}"]).consensus.anchors == [
+        "count_likelihood", "rolling_zscore"]
+
+
+def test_an_anchor_matches_a_voter_by_name_or_by_type():
+    cfg = ConsensusConfig(anchors=["rolling_zscore"])
+    fams = {"rz_week": "rolling_zscore", "isf": "isolation_forest"}
+    assert anchor_voters(cfg, ["rz_week", "isf"], fams) == ["rz_week"]
+    assert anchor_voters(cfg, ["rz_week", "isf"]) == ["rz_week", "isf"]   # no match: every voter
+    assert anchor_voters(ConsensusConfig(), ["rz_week", "isf"], fams) == ["rz_week", "isf"]
 
 
 def test_kpis_runs_date_an_alarm_at_its_onset():

@@ -129,3 +129,17 @@ def test_a_set_that_replaces_a_whole_mapping_is_warned_about(analyse, tiny_world
                 "consensus.combine_sensitivity=0.3")
     assert r.returncode == 0, r.stderr
     assert "replaces the whole mapping" not in r.stderr, r.stderr
+
+
+def test_anchors_none_of_which_voted_are_warned_about(analyse, tiny_world, tmp_path):
+    """`consensus.anchors` (shipped: count_likelihood, rolling_zscore) with both off: every voter
+    anchors, as without the setting, and one warning says so; with one of them on, no warning."""
+    off = ("--set", "detectors.count_likelihood.enabled=false",
+           "--set", "detectors.rolling_zscore.enabled=false")
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "x"), *off)
+    assert r.returncode == 0, r.stderr
+    warn = [ln for ln in r.stderr.splitlines() if "consensus.anchors" in ln]
+    assert len(warn) == 1 and "every voter anchors" in warn[0], r.stderr
+    r = analyse("--data", str(tiny_world), "--out", str(tmp_path / "y"),
+                "--set", "detectors.count_likelihood.enabled=false")
+    assert r.returncode == 0 and "consensus.anchors" not in r.stderr, r.stderr
