@@ -202,11 +202,13 @@ def conform(model: type[BaseModel], value: Any, run_id: str, what: str,
 
 
 def stamped(inc: Any) -> Any:
-    """start / end as days, or as timestamps on sub-daily data (a --kpis run)."""
+    """start / end / confirmed as days, or as timestamps on sub-daily data (a --kpis run)."""
     if not isinstance(inc, dict):
         return inc
     out = dict(inc)
-    for k in ("start", "end"):
+    for k in ("start", "end", "confirmed"):
+        if k == "confirmed" and out.get(k) is None:   # runs written before 2026-12-06
+            continue
         v = str(out.get(k))  # a day as a date: pydantic reads "2025-02-11" as a datetime first
         out[k] = datetime.fromisoformat(v) if len(v) > 10 else date.fromisoformat(v)
     return out

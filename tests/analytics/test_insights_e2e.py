@@ -97,3 +97,17 @@ def test_outputs_validate_and_are_byte_identical(run, tmp_path):
     assert (tmp_path / "insights.md").read_bytes() == (run.out_dir / "insights.md").read_bytes()
     pngs = [p for p in (run.out_dir / "plots").glob("*.png") if not p.name.startswith("customers_")]
     assert len(pngs) == 7 and all(p.stat().st_size > 20_000 for p in pngs)
+
+
+def test_each_incident_says_when_it_was_raised(run):
+    """insights.json `incidents[].confirmed` is incidents.json's: the day the rule held, on or
+    after the incident's start (earlier when the consensus dated its onset back)."""
+    raised = {i["incident_id"]: i["confirmed"]
+              for i in json.loads((run.out_dir / "incidents.json").read_text())["incidents"]}
+    doc = json.loads((run.out_dir / "insights.json").read_text())
+    assert doc["incidents"]
+    for inc in doc["incidents"]:
+        assert inc["confirmed"] == raised[inc["incident_id"]], inc["incident_id"]
+        assert inc["start"] <= inc["confirmed"] <= inc["end"], inc["incident_id"]
+    # the small world has incidents whose onset the consensus dated back (2 of 177)
+    assert any(inc["confirmed"] > inc["start"] for inc in doc["incidents"])

@@ -104,6 +104,8 @@ def test_incidents_filters(client, roots):
     page = client.get("/runs/sim/incidents", params={"limit": 1000}).json()
     assert page["total"] == len(allinc) and [i["incident_id"] for i in page["items"]] == \
         [i["incident_id"] for i in allinc]
+    # when each was raised (its rule held), beside its onset
+    assert [i["confirmed"] for i in page["items"]] == [i["confirmed"] for i in allinc]
     kpi = allinc[0]["kpi"]
     r = client.get("/runs/sim/incidents", params={"kpi": kpi, "limit": 1000}).json()
     assert r["total"] == sum(i["kpi"] == kpi for i in allinc) and all(
@@ -1043,3 +1045,20 @@ def test_monitor_alerts_name_the_sinks_they_still_wait_for(roots, tmp_path):
         got = c.get("/runs/failed/customers/segments").json()["monitor_alerts"]
     assert [(a["alert_id"], a["undelivered_to"]) for a in got] == [
         (alerts[0]["alert_id"], []), (alerts[1]["alert_id"], ["slack"])]
+
+
+def test_an_incident_read_as_days_or_timestamps_with_or_without_confirmed():
+    """`confirmed` (2026-12-06) is read as start and end are: a day stays a day (pydantic would
+    read "2025-02-11" as a datetime), a sub-daily stamp a timestamp; runs written before it
+    have none and the API says null."""
+    import datetime as dt
+
+    from api.guards import stamped
+
+    old = stamped({"start": "2025-02-11", "end": "2025-02-12"})
+    assert old["start"] == dt.date(2025, 2, 11) and "confirmed" not in old
+    new = stamped({"start": "2025-02-11T06:00:00", "end": "2025-02-11T09:00:00",
+                   "confirmed": "2025-02-11T07:00:00"})
+    assert new["confirmed"] == dt.datetime(2025, 2, 11, 7)
+    assert stamped({"start": "2025-02-11", "end": "2025-02-12",
+                    "confirmed": "2025-02-12"})["confirmed"] == dt.date(2025, 2, 12)

@@ -120,6 +120,8 @@ def test_kpi_explorer_chart_holds_flags_incidents_and_events(page, roots):
         for i in incs
     )
     assert f"Consensus incidents on this slice ({n})" in [s.value for s in at.subheader]
+    # each listed with the day it was raised beside its onset
+    assert any("confirmed" in df.value.columns for df in at.dataframe)
 
 
 def test_kpi_figure_hover_carries_every_detectors_score(roots):

@@ -221,6 +221,10 @@ class IncidentInsight(_M):
     end_time: str | None = Field(
         None, description="sub-daily input: the last period's start, YYYY-MM-DDTHH:MM; absent "
         "for daily data")
+    confirmed: date | None = Field(
+        None, description="the day the incident was raised (its rule first held); start is "
+        "earlier when the consensus dated the move's onset back along its voters' flags "
+        "(consensus.onset_back)")
     days: int = Field(ge=1)
     direction: Literal["up", "down"]
     actual: float | None = Field(None, description="absent from insights.json: in the details file")

@@ -82,6 +82,7 @@ def render(ctx) -> None:
             "incident_id",
             "start",
             "end",
+            "confirmed",
             "direction",
             "magnitude_pct",
             "severity",
