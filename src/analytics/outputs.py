@@ -44,16 +44,19 @@ CUSTOMER_DATE_FORMAT = "%Y-%m-%d"  # customer dates are whole days
 
 
 # ---------------------------------------------------------------- documents
+def incident_record(i: Incident) -> dict[str, Any]:
+    """One incident as incidents.json holds it: days, or timestamps when any of its times
+    (start, end, confirmed) falls inside a day (sub-daily input)."""
+    d = i.to_dict()
+    if any(t != t.normalize() for t in (i.start, i.end, i.alarm)):
+        d["start"], d["end"] = i.start.isoformat(), i.end.isoformat()
+        d["confirmed"] = i.alarm.isoformat()
+    return d
+
+
 def incidents_json(ctx: RunContext) -> dict[str, Any]:
     def dump(incs: list[Incident]) -> list[dict[str, Any]]:
-        out = []
-        for i in incs:
-            d = i.to_dict()
-            if i.start != i.start.normalize() or i.end != i.end.normalize():
-                d["start"], d["end"] = i.start.isoformat(), i.end.isoformat()
-                d["confirmed"] = i.alarm.isoformat()
-            out.append(d)
-        return out
+        return [incident_record(i) for i in incs]
 
     cfg = ctx.config
     return json_ready(

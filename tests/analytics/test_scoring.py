@@ -242,6 +242,18 @@ def test_delay_counts_from_the_alarm_not_from_an_onset_found_afterwards():
     assert metrics([early], [ev_tz], "strict", 1, 2, 0.05)[1] == {"E01": 1}
 
 
+def test_incidents_json_writes_every_time_as_a_timestamp_when_one_falls_inside_a_day():
+    from analytics.outputs import incident_record
+
+    day = inc("2025-06-10", "2025-06-12")
+    assert (incident_record(day)["start"], incident_record(day)["confirmed"]) == (
+        "2025-06-10", "2025-06-10")
+    day.confirmed = pd.Timestamp("2025-06-11T06:00")      # raised inside a day
+    rec = incident_record(day)
+    assert (rec["start"], rec["end"], rec["confirmed"]) == (
+        "2025-06-10T00:00:00", "2025-06-12T00:00:00", "2025-06-11T06:00:00")
+
+
 def test_no_incidents_and_no_events():
     events = [Event.from_dict(EV)]
     m, _ = metrics([], events, "strict", 1, 2, 0.05)
