@@ -481,17 +481,20 @@ def build_incidents(
     )
 
 
+def named_anchors(want: Iterable[str], voters: list[str],
+                  families: dict[str, str] | None = None) -> list[str]:
+    """The voters ``want`` names (``consensus.anchors``: detector names or types; ``families``
+    maps a voter to its type), in the voters' order; empty when it names none of them."""
+    fam, want = families or {}, set(want)
+    return [v for v in voters if v in want or fam.get(v) in want]
+
+
 def anchor_voters(cfg: Any, voters: list[str], families: dict[str, str] | None = None
                   ) -> list[str]:
-    """The voters whose flag may anchor the combined test (``consensus.anchors``, detector names
-    or types — ``families`` maps a voter to its type; None = all): those that vote in this run,
-    or every voter when none does."""
+    """The voters whose flag may anchor the combined test: ``named_anchors`` of
+    ``consensus.anchors``, or every voter when it is None or names none of this run's."""
     want = getattr(cfg, "anchors", None)
-    if want is None:
-        return list(voters)
-    fam = families or {}
-    got = [v for v in voters if v in want or fam.get(v) in want]
-    return got or list(voters)
+    return (named_anchors(want, voters, families) if want is not None else []) or list(voters)
 
 
 def ordered(incidents: list[Incident]) -> list[Incident]:
@@ -560,6 +563,7 @@ def consensus_incidents(
     votes = detections if isinstance(detections, Votes) else Votes(detections)
     vt = st = ct = None
     combine = getattr(cfg, "combine", "vote") == "stouffer" and min_votes is None
+    anchors = anchor_voters(cfg, voters, families) if combine and voters else None
     if len(votes.grid):
         from .detectors.calibrate import threshold_for
 
@@ -570,8 +574,7 @@ def consensus_incidents(
             st = threshold_for(cfg.solo_sensitivity, ppd)
         if combine and voters:
             # Bonferroni over the anchors: each voter's flags are tested with its own statistic
-            anchors = anchor_voters(cfg, voters, families)
-            ct = threshold_for(cfg.combine_sensitivity / max(len(anchors), 1), ppd)
+            ct = threshold_for(cfg.combine_sensitivity / len(anchors), ppd)
     incs = build_incidents(
         votes,
         voters,
@@ -588,7 +591,7 @@ def consensus_incidents(
         rho=getattr(cfg, "combine_rho", 1.0),
         combine_tolerance=getattr(cfg, "combine_tolerance", None),
         onset_back=getattr(cfg, "onset_back", 0) * (votes.ppd if len(votes.grid) else 1),
-        anchors=anchor_voters(cfg, voters, families) if combine and voters else None,
+        anchors=anchors,
     )
     kept, dropped = suppress_incidents(incs, getattr(cfg, "suppress", None))
     if suppressed is not None:

@@ -287,8 +287,8 @@ def stage_consensus(ctx: RunContext) -> None:
     mute = _calendar(ctx)
     fams = {n: cfg.detectors[n].type for n in main_vs}
     want = cfg.consensus.anchors
-    if want and cfg.consensus.combine == "stouffer" and main_vs and not any(
-            v in want or fams[v] in want for v in main_vs):
+    if want and cfg.consensus.combine == "stouffer" and main_vs and not cons.named_anchors(
+            want, main_vs, fams):
         log.warning("consensus.anchors: none of %s voted in this run (voters: %s): every voter "
                     "anchors", ", ".join(want), ", ".join(main_vs))
     ctx.suppressed_incidents = []
