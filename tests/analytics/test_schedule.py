@@ -617,6 +617,7 @@ def _deferred_stages(tmp_path: Path, customers_wait=None, job_error=None, ran=No
         ctx.insights = {"card": list(ctx.scorecard), "forecast": ctx.ahead.get("forecast")}
 
     def forecast(ctx):   # the later ahead work (``forecast_wait``: until consensus has run)
+        (tmp_path / "forecast-started").write_text("")   # claimed: by the worker, in parallel
         if forecast_wait is not None:
             _wait_for(forecast_wait)
         ctx.ahead["forecast"] = (os.getpid(), (tmp_path / "consensus-ran").exists())
@@ -640,7 +641,11 @@ def test_deferred_chain_work_runs_in_the_worker_and_is_settled_before_its_reader
     the stage's ``settle`` puts it in place, and the branch's part of the scorecard is added
     after score as in order (its keys in the same order)."""
     monkeypatch.setenv("SHOCKLAB_PARALLEL", "1")
-    stages = _deferred_stages(tmp_path, oracle_wait=tmp_path / "job-done",
+    # the chain waits (in oracle) until the worker has claimed the forecast, not only until the
+    # deferred job is done: between the two the parent at its join point could claim the forecast
+    # itself (``_take_back``) and wait there for a consensus that only it would run (seen on a
+    # loaded 2-core machine: the forecast ran in the parent after a 120 s wait)
+    stages = _deferred_stages(tmp_path, oracle_wait=tmp_path / "forecast-started",
                               forecast_wait=tmp_path / "consensus-ran")
     ctx = schedule.run_stages(_ctx(tmp_path), stages, _run_one)
     worker = ctx.customers["pid"]
