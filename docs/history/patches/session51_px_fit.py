@@ -21,7 +21,8 @@ from analytics.config import load_analysis_config
 from analytics.consensus import Votes, anchor_voters, combined_scores
 from analytics.context import RunContext
 from analytics.loading import load_data_dir
-from analytics.pipeline import level_voters, voters as voters_of
+from analytics.pipeline import level_voters
+from analytics.pipeline import voters as voters_of
 from evaluation.pipeline import STAGES, run
 
 TS = np.array([3.0, 3.5, 3.9])
