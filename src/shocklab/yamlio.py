@@ -52,9 +52,52 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
+class CyclicAliasError(yaml.constructor.ConstructorError):
+    pass
+
+
 def safe_load(text: str) -> Any:
-    """``yaml.safe_load`` with duplicate keys rejected and impossible dates kept as text."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    """``yaml.safe_load`` with duplicate keys rejected, impossible dates kept as text, and an
+    alias inside the list or mapping it names (``seeds: &s [1, *s]``, a value that contains itself)
+    refused: every walk over such a config (validation, hashing, date cleaning) recursed until
+    Python's limit (exit 3)."""
+    data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    where = _cycle(data)
+    if where is not None:
+        raise CyclicAliasError(
+            None, None, f"{where or 'the top level'}: an alias (*name) refers to a list or mapping "
+            "it is inside of (the value would contain itself)", None)
+    return data
+
+
+def _cycle(data: Any) -> str | None:
+    """The dotted path of the first container that contains itself, or None (one pass over the
+    distinct containers: an alias used twice is walked once)."""
+    done: set[int] = set()
+    path: list[int] = []          # ids of the containers being walked
+    names: list[str] = []
+
+    def walk(node: Any) -> str | None:
+        if not isinstance(node, (dict, list)):
+            return None
+        key = id(node)
+        if key in path:
+            return ".".join(names)
+        if key in done:
+            return None
+        path.append(key)
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for k, child in items:
+            names.append(str(k))
+            found = walk(child)
+            names.pop()
+            if found is not None:
+                return found
+        path.pop()
+        done.add(key)
+        return None
+
+    return walk(data)
 
 
 def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from tests.simulation.simtools import tiny_config
 
@@ -79,3 +80,35 @@ def test_a_set_value_nested_thousands_deep_is_one_line(cli, tmp_path):
     assert r.returncode == 2, r.stderr   # RecursionError parsing the value: exit 3
     _one_line(r.stderr, "seed")
 
+
+
+def test_an_alias_inside_what_it_names_is_one_line(tmp_path, capsys):
+    """``seeds: &s [1, *s]`` is a list that contains itself: the experiment's first walk over the
+    config (ISO dates) recursed to Python's limit (exit 3, RecursionError); a mapping the same."""
+    from shocklab.yamlio import CyclicAliasError, safe_load
+
+    sim = tmp_path / "sim.yaml"
+    sim.write_text(yaml.safe_dump(tiny_config()))
+    for key, text, where in (
+            ("seeds", "seeds: &s [1, *s]\n", "seeds.1"),
+            ("overrides", "seeds: [1]\nanalysis_overrides: &o {consensus: *o}\n",
+             "analysis_overrides.consensus")):
+        exp = tmp_path / f"{key}.yaml"
+        exp.write_text(f"name: x\nkind: sweep\nscenario: {sim}\n" + text)
+        assert _experiment("--config", exp, "--out", tmp_path / "runs") == 2
+        _one_line(capsys.readouterr().err, str(exp), where, "contain itself")
+    assert not (tmp_path / "runs").exists()
+    # an anchor used twice is not a cycle; a cycle deeper down is named by its path
+    assert safe_load("a: &x [1]\nb: *x\nc: *x\n") == {"a": [1], "b": [1], "c": [1]}
+    with pytest.raises(CyclicAliasError, match=r"k\.0\.m"):
+        safe_load("k:\n  - &m {n: 1, m: *m}\n")
+
+
+def test_a_cyclic_config_is_refused_by_every_command(cli, tmp_path):
+    raw = yaml.safe_dump(tiny_config(), sort_keys=False)
+    cfg = tmp_path / "sim.yaml"
+    cfg.write_text(raw + "extra: &e {again: *e}\n")
+    r = cli("generate", "--config", cfg, "--out", tmp_path / "data")
+    assert r.returncode == 2, r.stderr
+    _one_line(r.stderr, str(cfg), "extra.again")
+    assert not (tmp_path / "data").exists()
