@@ -577,12 +577,6 @@ def clean(df: pd.DataFrame, raw: pd.DataFrame | None = None,
     absurd = ~np.isfinite(amount) & amount.notna() | (
         amount > MAX_ABS
     )  # 1e308 would overflow every sum
-    if absurd.any():
-        log.warning(
-            "%d row(s) with a quantity x price beyond %.0e left out as bad_value",
-            int(absurd.sum()),
-            MAX_ABS,
-        )
     bad = {  # column -> rows it makes bad_value (a row may be bad in several)
         "Invoice": df["invoice"].isna(), "StockCode": df["stock_code"].isna(),
         "Quantity": df["quantity"].isna(), "Price": df["price"].isna(),
@@ -620,19 +614,28 @@ def clean(df: pd.DataFrame, raw: pd.DataFrame | None = None,
                            "value": None if shown is None or shown != shown else str(shown)}
             if sheet is not None:
                 detail[col]["sheet"] = sheet
+    warnings: list[str] = []   # said by ``warn_removed``: not before an error that ends the run
     if detail:
         report["bad_values"] = detail
-        log.warning("%d row(s) left out as bad_value: %s", report["removed"]["bad_value"],
-                    _bad_text(detail))
+        warnings.append(f"{report['removed']['bad_value']} row(s) left out as bad_value: "
+                        f"{_bad_text(detail)}")
     if report["removed"]["date_outlier"]:
         bad = df.loc[reason.eq("date_outlier").fillna(False), "invoice_ts"]
-        log.warning(
-            "%d row(s) dated far from the rest of the file (%s … %s) left out as date_outlier",
-            len(bad),
-            bad.min().date(),
-            bad.max().date(),
-        )
+        warnings.append(f"{len(bad)} row(s) dated far from the rest of the file "
+                        f"({bad.min().date()} … {bad.max().date()}) left out as date_outlier")
+    report[_WARNINGS] = warnings
     return df[reason.isna()].copy(), df[reason.eq("cancellation").fillna(False)].copy(), report
+
+
+_WARNINGS = "_warnings"   # a report's key for the cleaning's warnings (popped before it is kept)
+
+
+def warn_removed(report: dict[str, Any]) -> None:
+    """Log the cleaning's warnings (rows left out as bad values or date outliers) once the file
+    is known to have rows left: with none left the one error line says it (its removed counts
+    and first bad value), and the warnings before it were the same thing twice more."""
+    for text in report.pop(_WARNINGS, []):
+        log.warning("%s", text)
 
 
 def _orders(lines: pd.DataFrame, status: str) -> pd.DataFrame:
@@ -746,11 +749,13 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
     if currency is not None:
         report["currency"] = currency
     if sales.empty:
+        report.pop(_WARNINGS, None)
         why = f"; {_bad_text(report['bad_values'])}" if report.get("bad_values") else ""
         raise InputError(
             f"{path}: no valid sales rows left after cleaning "
             f"(removed: {', '.join(f'{k} {v}' for k, v in report['removed'].items() if v)}{why})"
         )
+    warn_removed(report)
     why = {"missing_customer_id": " (guest sales: in no KPI, revenue included)",
            "cancellation": " (lines of cancelled orders: the cancellation rate only)"}
     log.info("%s: %d row(s) read, %d kept%s", path.name, report["rows_read"], report["rows_kept"],

@@ -247,3 +247,26 @@ def test_a_zip_holding_one_csv_is_read_like_the_csv(tmp_path):
         z.writestr("k.csv", KPIS)
     pd.testing.assert_frame_equal(load_kpis_file(tmp_path / "k.csv.zip").tables["kpis_daily"],
                                   load_kpis_file(tmp_path / "k.csv").tables["kpis_daily"])
+
+
+def test_a_file_of_only_absurd_amounts_is_the_error_line_alone(cli, tmp_path):
+    """Every row's quantity x price beyond 1e12: the run ends with one error line (it names the
+    bad value); the two warnings before it said the same thing twice more (audit 51). With one
+    such row among good ones the warning is said once."""
+    from tests.robustness.txgen import transactions
+
+    tx = transactions(n_rows=400, days=40)
+    huge = tx.assign(Quantity=10**15)
+    huge.to_csv(tmp_path / "huge.csv", index=False)
+    r = cli("analysis", "--transactions", tmp_path / "huge.csv", "--out", tmp_path / "o",
+            "--quiet")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "no valid sales rows left" in r.stderr and "beyond 1e12" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+    one = pd.concat([tx, huge.head(1)], ignore_index=True)
+    one.to_csv(tmp_path / "one.csv", index=False)
+    r = cli("analysis", "--transactions", tmp_path / "one.csv", "--out", tmp_path / "o1",
+            "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("beyond 1e") == 1, r.stderr
