@@ -9,6 +9,28 @@ import pytest
 matplotlib.use("Agg", force=True)
 
 
+def _native_threads_per_worker():
+    """Under pytest-xdist (one worker per core, pyproject's addopts) each worker's native thread
+    pools (OpenMP: scikit-learn's gradient boosting and k-means; BLAS) get cores / workers
+    threads, as ``run_experiment``'s workers do (experiments.runner.WORKER_ENVIRON): with the
+    default, every worker spun one thread per core and two workers on two cores fought over them
+    (the selection frontier's cross-validation, 5 small fits: 26 s -> 1.5 s). Results do not
+    depend on it (same bytes on any thread count: the determinism tests set their own counts).
+    The variables also reach the CLI runs the tests start; one the caller set is kept."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    if workers <= 1:
+        return None
+    n = max(1, (os.cpu_count() or 1) // workers)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(n))
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(os.environ["OMP_NUM_THREADS"]))
+
+
+_THREAD_LIMITS = _native_threads_per_worker()   # held: the limits last the worker's life
+
+
 def pytest_addoption(parser, pluginmanager):
     """With pytest-xdist off (``-p no:xdist``) or not installed, the suite runs in one process:
     the ``--numprocesses``/``--dist`` of pyproject's addopts are then accepted and unused instead
