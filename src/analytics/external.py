@@ -78,6 +78,7 @@ from shocklab.textfile import (
     not_a_file,
     number_style,
     plain_suffix,
+    refuse_binary,
     refuse_control_characters,
     refuse_workbook,
     thousands_commas,
@@ -657,6 +658,8 @@ def load_kpis_file(
     text = path.suffix.lower() != ".parquet"   # CSV, plain or compressed (.csv.gz …)
     if text:
         _refuse_other_formats(path)
+        refuse_binary(path, "--kpis", "CSV (plain or compressed) or Parquet",
+                      renames=(".parquet",))
         _refuse_preamble(path)
     else:
         _refuse_parquet_repeats(path)

@@ -46,6 +46,7 @@ from shocklab.textfile import (
     first_repeat,
     not_a_file,
     ragged_row,
+    refuse_binary,
     refuse_implicit_index,
     refuse_workbook,
 )
@@ -69,6 +70,8 @@ def _read(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             df = pd.read_parquet(path).astype("string")
         else:
+            refuse_binary(path, "--calendar", "CSV (date,name,kind,scope) or Parquet",
+                          renames=(".parquet",))
             df = pd.read_csv(path, dtype=str, keep_default_na=False,
                              **csv_options(path))
     except pd.errors.EmptyDataError:

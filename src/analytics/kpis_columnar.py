@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.errors import InputError, first_line
+from shocklab.textfile import refuse_data_binary
 
 from .context import DataSet
 from .kpis import finish_kpis, item_lines
@@ -329,6 +330,9 @@ def kpis_daily_from_files(data_dir: str | Path) -> pd.DataFrame:
              for name in ("orders", "order_items", "products", "customers", "website_traffic")}
     if files["orders"] is None:
         raise InputError(f"{base}: missing file orders.csv (or orders.parquet)")
+    for p in files.values():   # DuckDB read a gzipped orders.csv as text
+        if p is not None and p.suffix != ".parquet":
+            refuse_data_binary(p)
     traffic = None
     if files["website_traffic"] is not None:
         p = files["website_traffic"]

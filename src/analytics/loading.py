@@ -32,6 +32,7 @@ from shocklab.textfile import (
     is_utf16,
     ragged_row,
     read_bytes,
+    refuse_data_binary,
     refuse_implicit_index,
 )
 
@@ -120,9 +121,11 @@ def read_table(path: Path, schema: dict[str, str] | None = None,
                csv: dict[str, str] | None = None) -> pd.DataFrame:
     """Read one CSV/Parquet file; id-like columns are kept as text. ``csv``: a user's file's
     ``textfile.csv_options`` (``--kpis``: its header line's separator, ';' or tabs too); a data
-    directory's tables are comma-separated (UTF-16 ones sniffed)."""
+    directory's tables are comma-separated (UTF-16 ones sniffed; binary ones refused)."""
     ids = {c: str for c, k in (schema or {}).items() if k in ("id", "str")}
     sniff = csv is not None
+    if not sniff and path.suffix != ".parquet":
+        refuse_data_binary(path)
     sep = ","
     try:
         if path.suffix == ".parquet":

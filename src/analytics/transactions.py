@@ -78,6 +78,7 @@ from shocklab.textfile import (
     is_utf16,
     not_a_file,
     number_style,
+    refuse_binary,
     refuse_control_characters,
     separator,
     thousands_commas,
@@ -168,6 +169,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, str | None]:
             if len(frames) > 1:
                 raw.attrs["sheets"] = [(str(n), len(df)) for n, df in frames.items()]
             return raw, None
+        refuse_binary(path, "--transactions", "CSV or XLSX", renames=(".xlsx",))
         sep = separator(path)
         if is_utf16(path):  # Excel's "Unicode text": read as Latin-1 its names were not found
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],

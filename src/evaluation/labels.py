@@ -32,6 +32,7 @@ from shocklab.textfile import (
     csv_options,
     not_a_file,
     plain_suffix,
+    refuse_binary,
     refuse_implicit_index,
     refuse_workbook,
 )
@@ -227,6 +228,7 @@ def nab_key(raw: dict[str, Any], path: Path, kpi_file: Path) -> str:
 
 
 def _csv_events(path: Path) -> list[dict[str, Any]]:
+    refuse_binary(path, "--events", "CSV or JSON")
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, **csv_options(path))
     except pd.errors.EmptyDataError:

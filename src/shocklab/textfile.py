@@ -5,12 +5,15 @@ And how its fields are separated (``separator``: ',', ';', tab or '|', from the 
 whether its numbers have decimal commas (``decimal_commas``, in a ';'-separated file).
 A compressed file (``.csv.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``) is looked at decompressed,
 as pandas reads it: sniffed on its raw bytes, a valid ``calendar.csv.gz`` was refused now and then
-("cannot tell the column separator": the gzip header's timestamp held a tab beside a comma)."""
+("cannot tell the column separator": the gzip header's timestamp held a tab beside a comma).
+A file that is no text at all (gzipped under its .csv name, a workbook or Parquet file renamed
+.csv) is refused by its first bytes, naming what it is (``refuse_binary``)."""
 
 from __future__ import annotations
 
 import io
 import lzma
+import re
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -71,6 +74,120 @@ def refuse_workbook(path: Path, flag: str, reads: str) -> None:
 
         raise InputError(f"{path}: a spreadsheet workbook ({suffix}); {flag} reads {reads}: save "
                          "the sheet as CSV (CSV UTF-8) and pass that")
+
+
+# the first bytes of a binary format given where CSV text is read (a Parquet file or a workbook
+# renamed .csv, a table compressed under its old name): it was parsed as text, and the error
+# quoted its bytes ("column '\x8b\x08…' is not a timestamp") or advised quoting a separator.
+# (what it is, the suffix that reads it, how to get the text out of it)
+MAGIC = (
+    (b"\x1f\x8b", ("gzip-compressed", ".gz", "decompress")),
+    (b"\xfd7zXZ\x00", ("xz-compressed", ".xz", "decompress")),
+    (b"\x28\xb5\x2f\xfd", ("zstd-compressed", ".zst", "decompress")),
+    (b"PK\x03\x04", ("a ZIP archive", ".zip", "unzip")),
+    (b"PK\x05\x06", ("a ZIP archive", ".zip", "unzip")),   # an empty one
+    (b"PAR1", ("a Parquet file", ".parquet", "")),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ("an Excel 97-2003 workbook (or another OLE2 file)",
+                                          ".xls", "")),
+)
+SNIFF_BYTES = 4096
+# C0 control bytes a text file does not hold (tab, LF, VT, FF, CR and ESC it may)
+_TEXT_BYTES = bytes([9, 10, 11, 12, 13, 27, *range(32, 256)])
+
+
+def _zip_kind(path: Path, head: bytes, compressed: bool) -> tuple[str, str, str]:
+    """A ZIP archive's kind: an Excel workbook (xl/ inside), an OpenDocument spreadsheet, or a
+    plain archive. Its central directory is read only from a file not itself compressed."""
+    if b"opendocument.spreadsheet" in head[:128]:   # the 'mimetype' member comes first
+        return "an OpenDocument spreadsheet", ".ods", ""
+    if not compressed:
+        try:
+            with zipfile.ZipFile(path) as z:
+                if any(n.startswith("xl/") for n in z.namelist()):
+                    return "an Excel workbook (XLSX)", ".xlsx", ""
+        except (OSError, ValueError, zipfile.BadZipFile):
+            pass
+    return "a ZIP archive", ".zip", "unzip"
+
+
+def binary_kind(path: Path) -> tuple[str, str, str] | None:
+    """What the file (as pandas' CSV reader would see it: decompressed as its extension says)
+    is when it is no text: (what it is, the suffix that reads it or '', 'decompress' or 'unzip'
+    or ''), by its first bytes; else None. Reads at most ``SNIFF_BYTES``.
+    A file with a UTF-16 byte-order mark is text (the readers decode it); one NUL byte in text
+    is left to the readers (it was read); BOM-less UTF-16 is named as such."""
+    compressed = Path(path).suffix.lower() in COMPRESSIONS
+    try:
+        with _opened(path) as f:
+            head = f.read(SNIFF_BYTES)
+    except UNREADABLE:   # a .gz cut short, a .zst without zstandard: the reader words it
+        return None
+    if head.startswith(UTF16_BOMS):
+        return None
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            return _zip_kind(path, head, compressed) if kind[1] == ".zip" else kind
+    if re.match(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", head):
+        return "bzip2-compressed", ".bz2", "decompress"
+    if b"\x00" not in head:
+        return None
+    pairs = len(head) // 2   # ASCII in UTF-16: a NUL in every pair, on the same side
+    nuls = sorted((head[0:2 * pairs:2].count(0), head[1:2 * pairs:2].count(0)))
+    if nuls[1] >= 0.9 * pairs and nuls[0] <= 0.1 * pairs:
+        return "UTF-16 text without a byte-order mark", "", ""
+    controls = len(head.translate(None, _TEXT_BYTES))
+    if controls >= 4 and controls * 100 >= len(head):
+        return "binary data", "", ""
+    return None
+
+
+def refuse_binary(path: Path, flag: str, reads: str, compressed: bool = True,
+                  renames: tuple[str, ...] = ()) -> None:
+    """InputError when ``path``, read as CSV text, is a compressed file, an archive, a workbook,
+    a Parquet file or other binary data (``binary_kind``): one line naming what it is and what
+    to do. ``flag``/``reads``: what reads the file and what it reads (for the line);
+    ``compressed``: whether the reader decompresses a file named so (``kpis.csv.gz``);
+    ``renames``: the other suffixes it reads (``.parquet``, ``.xlsx``)."""
+    kind = binary_kind(path)
+    if kind is None:
+        return
+    what, suffix, tool = kind
+    path = Path(path)
+    if what.startswith("UTF-16"):   # text, but no reader tells its encoding
+        from .errors import InputError
+
+        raise InputError(f"{path}: {what}: save it as CSV UTF-8 (or UTF-16 with the mark, as "
+                         "Excel's Unicode text)")
+    if path.suffix.lower() in COMPRESSIONS:   # what is inside is no text either
+        fix = f"{flag} reads {reads}: save the table as CSV text and compress that"
+        what = f"decompressed, {what}"
+    elif tool and compressed and (suffix != ".zst" or _zstd()):
+        fix = f"rename it {path.name}{suffix} ({flag} reads it compressed) or {tool} it"
+    elif tool:
+        fix = f"{tool} it ({flag} reads {reads})"
+    elif suffix in renames:
+        fix = f"rename it {path.with_suffix(suffix).name}"
+    elif suffix in (".xlsx", ".xls", ".ods"):
+        fix = "save the sheet as CSV (CSV UTF-8) and pass that"
+    else:
+        fix = f"{flag} reads {reads}: export the table as CSV"
+    from .errors import InputError
+
+    raise InputError(f"{path}: {what}, not CSV text: {fix}")
+
+
+def refuse_data_binary(path: Path) -> None:
+    """``refuse_binary`` for a data directory's CSV table: its tables are found as
+    ``<table>.csv`` or ``<table>.parquet`` only, so a compressed one is to be decompressed."""
+    refuse_binary(path, "a data directory", "plain .csv or .parquet tables", compressed=False,
+                  renames=(".parquet",))
+
+
+def _zstd() -> bool:
+    """Whether pandas can read a .zst (it needs zstandard)."""
+    import importlib.util
+
+    return importlib.util.find_spec("zstandard") is not None
 
 
 def read_bytes(path: Path) -> bytes:
