@@ -237,10 +237,11 @@ def _warn_replaced_on_kpis(overrides: list[str], cfg, profile, log) -> None:
                     "docs/real-series.md)", key, key, after, how)
 
 
-def _check_as_of(as_of: str, ds) -> None:
+def _check_as_of(as_of: str, ds, cfg) -> None:
     """--as-of after the data's last day (its last order or traffic day) is bad input: the
     customer models would read the days after the data as every customer lapsing (recency, churn
-    label, activity clock)."""
+    label, activity clock). So is a day the monitor state refuses (a damaged state file, a later
+    day already judged): found here, before any stage runs, not after the customer models."""
     orders = ds.tables.get("orders")
     if orders is None or not len(orders):
         return
@@ -264,6 +265,10 @@ def _check_as_of(as_of: str, ds) -> None:
             f"--as-of {as_of}: before the data's first order day {first}; the customer models "
             f"need orders on or before it — give a day from {first} to {end}"
         )
+    if first is not None:   # the customer models and the monitor run (orders on or before it)
+        from analytics.customers.pipeline import check_daily_state
+
+        check_daily_state(cfg, ds, as_of)
 
 
 GATE_NEEDS_TRUTH = (
@@ -381,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         preload(STAGES)  # the models and plots the stage scheduler imports before its fork
         ds, truth, t_load = ahead.result()  # read on a thread since the start (_read_ahead)
     if args.as_of is not None:
-        _check_as_of(args.as_of, ds)
+        _check_as_of(args.as_of, ds, cfg)
     names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
     if args.detectors is not None and not names:
         raise InputError("--detectors: give at least one name")

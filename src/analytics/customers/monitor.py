@@ -20,7 +20,7 @@ its severity rises (or, with ``escalate_after_days``, once more one tier up if i
 (segment, severity) alerted within ``cooldown_days`` is not alerted again. All state lives in
 SQLite (``store``), so a restart or a re-run of a replay does not resend.
 
-Size (~880 lines, one module on purpose): the closed-form daily segment counts sit beside the
+Size (~920 lines, one module on purpose): the closed-form daily segment counts sit beside the
 loop reference they are tested against, and the monitor's state machine shares their types.
 """
 
@@ -860,6 +860,23 @@ def replay(
     return res
 
 
+def check_order(store: MonitorStore, namespace: str, as_of: pd.Timestamp | str) -> None:
+    """Refuse (InputError) a new ``as_of`` day before the latest day the state judged for
+    ``namespace``; a day judged before may be run again (its alerts are listed as already sent).
+    ``_daily`` checks it under the state's lock; ``run_analysis.py`` also before the analysis
+    (``pipeline.check_daily_state``), so that the refusal costs no model fit."""
+    as_of = pd.Timestamp(as_of).normalize()
+    last, seen = store.judged_days(namespace)
+    if last is not None and as_of < last and str(as_of.date()) not in seen:
+        # its cooldown and incidents look only at earlier days: a new day judged after a later
+        # one alerted again what the later run had alerted (audit, 2026-12-05)
+        raise InputError(
+            f"--as-of {as_of.date()}: the monitor state {store.path} already judged "
+            f"{namespace!r} up to {last.date()}; new days are judged in order (an earlier one "
+            "would alert past the cooldown). Use another state (SHOCKLAB_STATE_DIR, "
+            "customers.monitor.state_path) or customers.monitor.namespace to replay earlier days")
+
+
 def daily(
     orders: pd.DataFrame,
     as_of: pd.Timestamp | str,
@@ -878,16 +895,7 @@ def daily(
 
 def _daily(orders: pd.DataFrame, as_of: pd.Timestamp, cfg: MonitorConfig, rfm_cfg: RfmConfig,
            store: MonitorStore, dispatcher: Dispatcher | None, namespace: str) -> MonitorResult:
-    last, seen = store.judged_days(namespace)
-    if last is not None and as_of < last and str(as_of.date()) not in seen:
-        # its cooldown and incidents look only at earlier days: a new day judged after a later
-        # one alerted again what the later run had alerted (audit, 2026-12-05); a day judged
-        # before may be run again (its alerts are listed as already sent)
-        raise InputError(
-            f"--as-of {as_of.date()}: this monitor state already judged {namespace!r} up to "
-            f"{last.date()}; new days are judged in order (an earlier one would alert past the "
-            "cooldown). Use another state (SHOCKLAB_STATE_DIR, customers.monitor.state_path) or "
-            "customers.monitor.namespace to replay earlier days")
+    check_order(store, namespace, as_of)
     # growth needs the window; z the baseline's steps and, for their MAD, the drift of each of
     # those steps (itself a baseline-long median): replay and daily mode then agree exactly
     need = 2 * cfg.baseline_days + cfg.window_days + 2

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,12 +47,15 @@ from ..alerts import (
     SlackSink,
     default_state_dir,
 )
-from ..context import RunContext
+from ..context import DataSet, RunContext
 from ..outputs import customer_files
 from ..schedule import release_memory, spare_core
 from . import actions, churn, clusters, clv, cohorts, monitor, plots, rfm, segments
 from .config import CustomersConfig
 from .store import DeliveryStore, MonitorStore
+
+if TYPE_CHECKING:
+    from ..config import AnalysisConfig
 
 log = logging.getLogger("shocklab.customers")
 
@@ -64,15 +67,46 @@ DAILY_STATE = "customers.sqlite"
 def namespace_of(ctx: RunContext) -> str:
     """Which data set the monitor state belongs to (one SQLite file can serve several):
     ``customers.monitor.namespace`` when set, else derived from the data."""
-    named = ctx.config.customers.monitor.namespace
+    return _namespace(ctx.config.customers, ctx.data)
+
+
+def _namespace(cfg: CustomersConfig, data: DataSet) -> str:
+    named = cfg.monitor.namespace
     if named:
         return named
-    m = ctx.data.manifest or {}
-    if ctx.data.source == "transactions":
-        return f"transactions:{Path(str(ctx.data.path)).name}"
+    m = data.manifest or {}
+    if data.source == "transactions":
+        return f"transactions:{Path(str(data.path)).name}"
     if m.get("scenario") is not None:  # the config hash keeps edited scenarios apart
         return f"{m.get('scenario')}:{m.get('seed')}:{str(m.get('config_sha256', ''))[:12]}"
-    return f"{ctx.data.source}:{Path(str(ctx.data.path)).name if ctx.data.path else 'data'}"
+    return f"{data.source}:{Path(str(data.path)).name if data.path else 'data'}"
+
+
+def _state_file(cfg: CustomersConfig, daily: bool, out: Path) -> Path:
+    """The monitor's SQLite file: ``monitor.state_path`` when set; a daily (``--as-of``) run's
+    beside the alert outbox, which outlives the run; a replay's in the run directory."""
+    if cfg.monitor.state_path:
+        return Path(cfg.monitor.state_path)
+    return default_state_dir() / DAILY_STATE if daily else out / "monitor.sqlite"
+
+
+def check_daily_state(config: AnalysisConfig, data: DataSet, as_of: str) -> None:
+    """Before the analysis of an ``--as-of`` run (``run_analysis.py``, with the other --as-of
+    checks): the monitor state it will judge the day in holds no damaged value and has not judged
+    a later day for this data set (``monitor.check_order``). Both were found only after the
+    customer models were fitted (their warnings printed before the error); the monitor checks
+    them again where it reads the state. A state not created yet has nothing to check: it is
+    not created here."""
+    cfg = config.customers
+    if not (cfg.enabled and cfg.monitor.enabled and "orders" in data.tables):
+        return
+    state = _state_file(cfg, True, Path("."))
+    if not state.is_file():
+        return
+    ns = _namespace(cfg, data)
+    with MonitorStore(state) as store:
+        store.verify(ns)
+        monitor.check_order(store, ns, as_of)
 
 
 def _named_by_file(ctx: RunContext) -> bool:
@@ -299,13 +333,14 @@ def _monitor(ctx: RunContext, orders: pd.DataFrame, valid: pd.DataFrame, end: pd
     cfg = ctx.config.customers
     mon: monitor.MonitorResult | None = None
     mon_summary: dict[str, Any] | None = None
-    state = Path(cfg.monitor.state_path) if cfg.monitor.state_path else \
-        default_state_dir() / DAILY_STATE if as_of is not None else out / "monitor.sqlite"
+    state = _state_file(cfg, as_of is not None, out)
     persistent = bool(cfg.monitor.state_path) or as_of is not None
     # a run directory's own monitor file is this run's record: no fsync per transaction
     with MonitorStore(state, durable=persistent) as store:
-        disp = _dispatcher(cfg, out, store, persistent=persistent)
         ns = namespace_of(ctx)
+        if persistent:  # a damaged value is refused before anything is written: file unchanged
+            store.verify(ns)
+        disp = _dispatcher(cfg, out, store, persistent=persistent)
         if persistent and _named_by_file(ctx):  # two shops' exports of one name: one state
             source = str(Path(str(ctx.data.path)).resolve())
             before = store.claim_source(ns, source)

@@ -7,7 +7,11 @@ of alert delivery (the outbox: one row per alert and sink, written *before* the 
 ``MonitorStore`` has the same outbox methods for callers that keep both in one file.
 
 Every SQLite problem — a corrupt file, a file locked by another process beyond the busy timeout —
-is an InputError naming the file (exit 2), never a traceback.
+is an InputError naming the file (exit 2), never a traceback. So is a damaged value (an edited
+row: a date, a count, a JSON payload that is not what the program wrote): every stored value a
+method returns is read through ``_SqliteFile._rows``, which checks it against ``COLUMNS`` and names
+the file, table and column. ``MonitorStore.verify`` reads them all before a run writes anything,
+so a damaged file is refused unchanged.
 
 Created on first use. Migrations are numbered and recorded in ``PRAGMA user_version``; each is
 idempotent (``IF NOT EXISTS``), so running them again — or from two processes — is safe.
@@ -20,8 +24,11 @@ as if the process had never stopped.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import json
+import math
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -79,6 +86,88 @@ MIGRATIONS: list[str] = [
 ]
 DELIVERY_MIGRATIONS: list[str] = [MIGRATIONS[1], MIGRATIONS[2]]
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# the keys of an alert payload its readers take (monitor.Monitor.judge_series, the summary of
+# customers/pipeline._monitor)
+ALERT_KEYS = ("alert_id", "date", "segment", "severity", "incident_id", "growth", "escalated")
+
+
+def _day(v: Any) -> str:
+    if not (isinstance(v, str) and _DAY.fullmatch(v)):
+        raise ValueError
+    dt.date.fromisoformat(v)   # ValueError: 2025-02-30
+    return v
+
+
+def _count(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError
+    return v
+
+
+def _amount_or_null(v: Any) -> float | int | None:
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)
+                          or not math.isfinite(v) or v < 0):
+        raise ValueError
+    return v
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError
+    return v
+
+
+def _text_or_null(v: Any) -> str | None:
+    return None if v is None else _text(v)
+
+
+def _flag(v: Any) -> int:
+    if isinstance(v, bool) or v not in (0, 1):
+        raise ValueError
+    return int(v)
+
+
+def _incident(v: Any) -> str:
+    seg, _, day = _text(v).rpartition(":")
+    if not seg:
+        raise ValueError
+    _day(day)
+    return v
+
+
+def _payload(keys: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+    def parse(v: Any) -> dict[str, Any]:
+        alert = json.loads(_text(v))   # json.JSONDecodeError is a ValueError
+        if not isinstance(alert, dict) or not all(k in alert for k in keys):
+            raise ValueError
+        return alert
+    return parse
+
+
+# what each stored value a store method returns must be: (parser, what it is for the message).
+# A parser returns the value as the program uses it or raises ValueError.
+COLUMNS: dict[tuple[str, str], tuple[Callable[[Any], Any], str]] = {
+    ("judged", "date"): (_day, "a date YYYY-MM-DD"),
+    ("snapshots", "date"): (_day, "a date YYYY-MM-DD"),
+    ("snapshots", "segment"): (_text, "a segment name"),
+    ("snapshots", "customers"): (_count, "a count of customers"),
+    ("snapshots", "total"): (_count, "a count of customers"),
+    ("snapshots", "base_customers"): (_amount_or_null, "a count of customers or empty"),
+    ("snapshots", "base_total"): (_amount_or_null, "a count of customers or empty"),
+    ("flags", "date"): (_day, "a date YYYY-MM-DD"),
+    ("flags", "incident_id"): (_incident, "an incident id SEGMENT:YYYY-MM-DD"),
+    ("alerts", "date"): (_day, "a date YYYY-MM-DD"),
+    ("alerts", "severity"): (_text, "a severity"),
+    ("alerts", "escalated"): (_flag, "0 or 1"),
+    ("alerts", "payload"): (_payload(ALERT_KEYS),
+                            "a JSON alert with " + ", ".join(ALERT_KEYS)),
+    ("outbox", "sink"): (_text, "a sink name"),
+    ("outbox", "payload"): (_payload(("alert_id",)), "a JSON alert with alert_id"),
+    ("outbox", "attempts"): (_count, "a count of attempts"),
+    ("outbox", "last_error"): (_text_or_null, "an error text or empty"),
+    ("outbox", "status"): (_text, "a delivery status"),
+}
 
 
 def _sqlite_error(path: str, exc: sqlite3.Error, what: str) -> InputError:
@@ -130,9 +219,14 @@ class _SqliteFile:
                 self.conn.execute("PRAGMA synchronous = OFF")
             version = self.migrate()
             # a read-only file opens and reads: find out now, not at the first write (the
-            # outbox could not record a delivery, so every later run sent the alert again)
-            with self.conn:
+            # outbox could not record a delivery, so every later run sent the alert again).
+            # The write is rolled back: opening leaves the file's bytes as they were (a damaged
+            # file refused later in the run must stay unchanged)
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
                 self.conn.execute(f"PRAGMA user_version = {version}")
+            finally:
+                self.conn.rollback()
         except sqlite3.Error as exc:
             raise _sqlite_error(self.path, exc, self.what) from None
 
@@ -147,6 +241,30 @@ class _SqliteFile:
 
     def close(self) -> None:
         self.conn.close()
+
+    def _rows(self, table: str, columns: tuple[str, ...], rest: str = "",
+              args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """``SELECT columns FROM table rest``, each value checked and parsed by its ``COLUMNS``
+        entry: a damaged one is an InputError naming the file, the table and the column, with
+        the advice of a file that is not SQLite (the one place stored values are checked)."""
+        parsers = [COLUMNS[(table, c)][0] for c in columns]
+        rows = self.conn.execute(f"SELECT {', '.join(columns)} FROM {table} {rest}",
+                                 tuple(args)).fetchall()
+        try:
+            return [tuple(p(v) for p, v in zip(parsers, row, strict=True)) for row in rows]
+        except (ValueError, TypeError):
+            pass
+        for row in rows:   # the first damaged value, for the message
+            for c, p, v in zip(columns, parsers, row, strict=True):
+                try:
+                    p(v)
+                except (ValueError, TypeError):
+                    shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+                    raise InputError(
+                        f"{self.path}: not a usable SQLite {self.what} ({table}.{c} holds "
+                        f"{shown}, not {COLUMNS[(table, c)][1]}); move it aside to start afresh"
+                    ) from None
+        raise AssertionError("unreachable: a value failed, then passed")  # pragma: no cover
 
     def __enter__(self):
         return self
@@ -201,15 +319,13 @@ class _SqliteFile:
     @_guarded
     def pending(self, sink: str | None = None) -> list[tuple[str, dict[str, Any], int, str]]:
         """(sink, alert, attempts, last_error) of the sends still to do."""
-        q = "SELECT sink, payload, attempts, last_error FROM outbox WHERE status='pending'"
+        q = "WHERE status='pending'"
         args: Iterable[Any] = ()
         if sink is not None:
             q += " AND sink=?"
             args = (sink,)
-        return [
-            (s, json.loads(p), a, e)
-            for s, p, a, e in self.conn.execute(q + " ORDER BY alert_id", tuple(args))
-        ]
+        return self._rows("outbox", ("sink", "payload", "attempts", "last_error"),
+                          q + " ORDER BY alert_id", args)  # type: ignore[return-value]
 
 
 class DeliveryStore(_SqliteFile):
@@ -224,6 +340,19 @@ class MonitorStore(_SqliteFile):
 
     what = "monitor state file"
     migrations = MIGRATIONS
+
+    @_guarded
+    def verify(self, namespace: str) -> None:
+        """Read every stored value a monitor run on ``namespace`` reads (its judged days,
+        snapshots, flags and alerts, and every pending delivery), each checked as where it is
+        read (``_rows``): call it before the run writes anything, so that a damaged value is
+        refused with the file as it was, not after snapshots and flags were written."""
+        self.judged_days(namespace)
+        self.snapshots(namespace)
+        self._rows("flags", ("date", "incident_id"), "WHERE namespace = ?", (namespace,))
+        self._rows("alerts", ("date", "severity", "escalated", "payload"), "WHERE namespace = ?",
+                   (namespace,))
+        self.pending()
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -256,8 +385,8 @@ class MonitorStore(_SqliteFile):
     @_guarded
     def judged_days(self, namespace: str) -> tuple[pd.Timestamp | None, set[str]]:
         """(the latest day a daily run judged for the namespace, every such day as text)."""
-        days = {str(r[0]) for r in self.conn.execute(
-            "SELECT date FROM judged WHERE namespace = ?", (namespace,))}
+        days = {r[0] for r in self._rows("judged", ("date",), "WHERE namespace = ?",
+                                         (namespace,))}
         return (pd.Timestamp(max(days)) if days else None), days
 
     @_guarded
@@ -266,14 +395,15 @@ class MonitorStore(_SqliteFile):
             self.conn.execute("INSERT OR IGNORE INTO judged VALUES (?, ?)", (namespace, date))
 
     def snapshots(self, namespace: str, segment: str | None = None) -> pd.DataFrame:
-        q = ("SELECT date, segment, customers, total, base_customers, base_total FROM snapshots "
-             "WHERE namespace = ?")
+        cols = ("date", "segment", "customers", "total", "base_customers", "base_total")
+        q = "WHERE namespace = ?"
         args: list[Any] = [namespace]
         if segment is not None:
             q += " AND segment = ?"
             args.append(segment)
-        df = pd.read_sql_query(q + " ORDER BY date, segment", self.conn, params=args)
-        df["date"] = pd.to_datetime(df["date"])
+        rows = self._rows("snapshots", cols, q + " ORDER BY date, segment", args)
+        df = pd.DataFrame(rows, columns=list(cols))
+        df["date"] = pd.to_datetime(df["date"], format="%Y-%m-%d")
         # an all-NULL column (a period shorter than the window) comes back as object dtype
         for col in ("base_customers", "base_total"):
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
@@ -282,9 +412,10 @@ class MonitorStore(_SqliteFile):
     # -- flags and alerts --------------------------------------------------------------------
     def last_flag_before(self, namespace: str, segment: str, date: str) -> tuple[str, str] | None:
         """(date, incident_id) of the latest flagged day strictly before ``date``."""
-        return self.conn.execute(
-            "SELECT date, incident_id FROM flags WHERE namespace=? AND segment=? AND date<? "
-            "ORDER BY date DESC LIMIT 1", (namespace, segment, date)).fetchone()
+        rows = self._rows("flags", ("date", "incident_id"),
+                          "WHERE namespace=? AND segment=? AND date<? ORDER BY date DESC LIMIT 1",
+                          (namespace, segment, date))
+        return rows[0] if rows else None  # type: ignore[return-value]
 
     def put_flag(self, namespace: str, date: str, segment: str, severity: str, growth: float,
                  z: float, incident_id: str, commit: bool = True) -> None:
@@ -309,19 +440,17 @@ class MonitorStore(_SqliteFile):
         self, namespace: str, incident_id: str, before: str
     ) -> list[tuple[str, int]]:
         """(severity, escalated) of the alerts issued for an incident before ``before``."""
-        return self.conn.execute(
-            "SELECT severity, escalated FROM alerts WHERE namespace=? AND incident_id=? AND date<?",
-            (namespace, incident_id, before)).fetchall()
+        return self._rows("alerts", ("severity", "escalated"),  # type: ignore[return-value]
+                          "WHERE namespace=? AND incident_id=? AND date<?",
+                          (namespace, incident_id, before))
 
     def last_alert_date(
         self, namespace: str, segment: str, severity: str, before: str
     ) -> str | None:
-        row = self.conn.execute(
-            "SELECT MAX(date) FROM alerts "
-            "WHERE namespace=? AND segment=? AND severity=? AND date<?",
-            (namespace, segment, severity, before),
-        ).fetchone()
-        return row[0] if row else None
+        rows = self._rows("alerts", ("date",), "WHERE namespace=? AND segment=? AND severity=? "
+                          "AND date<? ORDER BY date DESC LIMIT 1",
+                          (namespace, segment, severity, before))
+        return rows[0][0] if rows else None
 
     def put_alert(self, alert: dict[str, Any]) -> None:
         with self.conn:
@@ -343,10 +472,9 @@ class MonitorStore(_SqliteFile):
         return None if row is None or row[0] == source else str(row[0])
 
     def alerts(self, namespace: str) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT payload FROM alerts WHERE namespace=? ORDER BY date, alert_id", (namespace,)
-        ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        rows = self._rows("alerts", ("payload",), "WHERE namespace=? ORDER BY date, alert_id",
+                          (namespace,))
+        return [r[0] for r in rows]
 
 
 for _name in (
