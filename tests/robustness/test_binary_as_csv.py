@@ -67,7 +67,7 @@ def _ods(df: pd.DataFrame) -> bytes:   # the layout's first member only: odfpy i
 
 # kind: (the bytes of a table in it, what the line names, the file name that reads it or None)
 KINDS = {
-    "gzip": (lambda df: gzip.compress(_csv(df)), "gzip", "{name}.gz"),
+    "gzip": (lambda df: gzip.compress(_csv(df), mtime=0), "gzip", "{name}.gz"),
     "bzip2": (lambda df: bz2.compress(_csv(df)), "bzip2", "{name}.bz2"),
     "xz": (lambda df: lzma.compress(_csv(df)), "xz", "{name}.xz"),
     "zip": (_zip, "ZIP", "{name}.zip"),
@@ -160,7 +160,7 @@ def test_a_gzipped_calendar_or_labels_file_is_named(flag, df, cli, tmp_path):
 @pytest.mark.parametrize("table", ["orders", "website_traffic"])
 def test_a_data_table_gzipped_in_place_is_named(table, cli, fresh_world):
     p = fresh_world / f"{table}.csv"
-    p.write_bytes(gzip.compress(p.read_bytes()))
+    p.write_bytes(gzip.compress(p.read_bytes(), mtime=0))
     line = _one_line(cli("analysis", "--data", fresh_world, "--out", "run", "--quiet"), p,
                      "gzip", "decompress it")
     assert ".csv.gz" not in line   # a data directory finds <table>.csv or .parquet only
@@ -176,7 +176,7 @@ def test_a_data_table_that_is_parquet_is_named(cli, fresh_world):
 # ---- the sniffer --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("data", "what"), [
-    (gzip.compress(b"date,x\n"), "gzip-compressed"),
+    (gzip.compress(b"date,x\n", mtime=0), "gzip-compressed"),
     (bz2.compress(b"date,x\n"), "bzip2-compressed"),
     (bz2.compress(b""), "bzip2-compressed"),
     (lzma.compress(b"date,x\n"), "xz-compressed"),
@@ -212,7 +212,7 @@ TEXT = "date,Umsatz (€)\n2025-01-01,1002.5\n2025-01-02,998\n"
     ("tabs.csv", TEXT.replace(",", "\t").encode()),
     ("stray_nul.csv", TEXT.replace("1002.5", "1002.5\x00").encode()),   # read today: still read
     ("empty.csv", b""),
-    ("plain.csv.gz", gzip.compress(TEXT.encode())),
+    ("plain.csv.gz", gzip.compress(TEXT.encode(), mtime=0)),
     ("plain.csv.zip", _zip(KPIS)),
 ])
 def test_text_is_not_flagged(name, data, tmp_path):
@@ -225,7 +225,7 @@ def test_text_is_not_flagged(name, data, tmp_path):
 def test_a_compressed_name_is_looked_at_decompressed(tmp_path):
     """``k.csv.gz`` holding a Parquet file: what is inside is named, not the gzip around it."""
     p = tmp_path / "k.csv.gz"
-    p.write_bytes(gzip.compress(_parquet(KPIS)))
+    p.write_bytes(gzip.compress(_parquet(KPIS), mtime=0))
     with pytest.raises(InputError, match="decompressed, a Parquet file, not CSV text"):
         refuse_binary(p, "--kpis", "CSV or Parquet", renames=(".parquet",))
 
@@ -265,6 +265,6 @@ def test_the_columnar_reader_names_a_gzipped_orders_table(fresh_world):
     from analytics.kpis_columnar import kpis_daily_from_files
 
     p = fresh_world / "orders.csv"
-    p.write_bytes(gzip.compress(p.read_bytes()))
+    p.write_bytes(gzip.compress(p.read_bytes(), mtime=0))
     with pytest.raises(InputError, match=r"orders\.csv: gzip-compressed, not CSV text"):
         kpis_daily_from_files(fresh_world)
