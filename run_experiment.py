@@ -17,7 +17,9 @@ A rerun with the same --out resumes: finished cells of the same configs are not 
 earlier run of the same experiment (same name and kind); another experiment, a data set, a report
 or a folder of yours there is exit 2 (--force moves it aside to <out>.kept-N, never deletes it),
 and so is --out inside another ShockLab output, or a --baseline inside --out (it would be
-overwritten by this run's results).
+overwritten by this run's results). A damaged earlier run there (a file of it replaced by a
+directory, cells/ or worlds/ a file or a dangling link, an experiment.json that is not an
+experiment record) is exit 2 naming it, before any cell runs or anything there is changed.
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ import pandas as pd
 
 from shocklab.atomic import (
     KIND_NAMES,
+    MARKER,
     atomic_dir,
     atomic_write_text,
+    check_writable_parent,
     exclusive_output,
     output_kind,
     read_marker,
@@ -128,20 +130,34 @@ def other_experiment(exp: Experiment) -> Callable[[Path], str | None]:
         if path.is_file():
             try:
                 have = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
+            # RecursionError: arrays nested thousands deep (as the cell records' reader): exit 3
+            except (OSError, ValueError, RecursionError) as exc:
                 return (f"an experiment whose experiment.json cannot be read "
                         f"({type(exc).__name__})")
+            where = "an experiment.json that"
         else:
             have = read_marker(out_dir).get("owner")
             if have is None:
                 return None
-        have = have if isinstance(have, dict) else {}
+            where = f"a marker ({MARKER}) whose owner"
+        if not (isinstance(have, dict) and all(isinstance(have.get(k), str) for k in want)):
+            # null, [] or {}: was "the experiment None (kind None)"
+            return f"{where} is not an experiment record ({_shape(have)})"
         if {k: have.get(k) for k in want} == want:
             return None
         return (f"the experiment {have.get('name')!r} (kind {have.get('kind')}), not "
                 f"{want['name']!r} (kind {want['kind']})")
 
     return other
+
+
+def _shape(value: Any) -> str:
+    """What a JSON value is, in a few words (``a JSON array``), for a message."""
+    if isinstance(value, dict):
+        return "a JSON object without a name and kind"
+    kinds = ((bool, "a JSON boolean"), ((int, float), "a JSON number"), (str, "a JSON string"),
+             (list, "a JSON array"))
+    return next((what for t, what in kinds if isinstance(value, t)), "JSON null")
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -233,6 +249,9 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
             if held is not None:
                 raise InputError(f"--out {out_dir}: holds {held}, written while this run was "
                                  "starting; choose another output path")
+        if not replace_other:   # set aside otherwise: nothing of it is written
+            check_run_dir(out_dir, [t.cell_id for t in tasks], cache_dir if own_cache else None,
+                          plots=plots)
         return _run_locked(exp, out_dir, settings, tasks, checks, cache_dir, own_cache,
                            executor=executor, workers=workers, scheduler=scheduler,
                            cell_fn=cell_fn, baseline=baseline, progress=progress, plots=plots,
@@ -367,6 +386,44 @@ def _run_locked(exp: Experiment, out_dir: Path, settings: list[Setting], tasks: 
 # the dashboard and API read it as this experiment's verdict.
 OPTIONAL_OUTPUTS = ("gate.json", "leaderboard_train.csv", "summary.csv", "detectability.csv",
                     "mde.csv")
+
+
+# What a run writes in its directory, by type: a directory standing where one of RUN_FILES is
+# written (or a file where a directory is) was exit 3 from the rename that writes it, after the
+# cells ran and an earlier leaderboard.csv was deleted (``check_run_dir``).
+RUN_FILES = ("experiment.json", "results.parquet", "leaderboard.csv", *OPTIONAL_OUTPUTS)
+
+
+def check_run_dir(out_dir: Path, cell_ids: list[str], own_cache: Path | None = None,
+                  plots: bool = True) -> None:
+    """Refuse a damaged run directory before anything in it is deleted or written and before any
+    cell runs: one of RUN_FILES, or the record of a cell of this run (``cells/<id>.json``), that
+    is a directory; ``cells/`` (and ``plots/``, when written) that is a file or a dangling link;
+    and the run's own world cache (``<out>/worlds``, ``own_cache``) that is not a usable
+    directory, as ``--cache-dir`` is refused (every cell failed on it: exit 3, and the results
+    replaced by error rows). InputError, one line naming the entry; nothing is changed."""
+    if not out_dir.is_dir():
+        return
+    cells_dir = out_dir / "cells"
+    for name in ("cells", "plots") if plots else ("cells",):
+        entry = out_dir / name
+        if os.path.lexists(entry) and not entry.is_dir():
+            what = (f"a symbolic link to a missing {os.readlink(entry)}"
+                    if entry.is_symlink() and not entry.exists() else "a file, not a directory")
+            raise InputError(f"--out {out_dir}: {entry} is {what} (the run writes its {name} "
+                             "there); move it away, or give another --out")
+    files = [out_dir / n for n in RUN_FILES]
+    if cells_dir.is_dir():
+        files += [cells_dir / f"{cid}.json" for cid in cell_ids]
+    for entry in files:
+        if entry.is_dir() and not entry.is_symlink():
+            raise InputError(f"--out {out_dir}: {entry} is a directory, not a file (the run "
+                             "replaces it with its own); move it away, or give another --out")
+    if own_cache is not None:
+        try:   # --cache-dir's check of what stands there (run_experiment.py check_cache_dir)
+            check_writable_parent(own_cache, renamed=False)
+        except InputError as exc:
+            raise InputError(f"--out {out_dir}: its world cache {exc}") from None
 
 
 def _remove_temporary_files(out_dir: Path) -> None:
