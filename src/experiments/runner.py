@@ -24,7 +24,8 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,7 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 _IN_CELL = False   # a pool worker is running a cell (``_cell``)
 _STOP = False      # ... and was told to stop (``_on_worker_sigterm``)
+_STARTED: Any = None   # a pool worker's view of its pool's ``started`` array (``_start_worker``)
 
 
 @signal_handler
@@ -199,10 +201,14 @@ def _on_worker_sigterm(signum: int, frame: object) -> None:
         raise Terminated()
 
 
-def _cell(cell_fn: CellFn, task: CellTask) -> dict[str, Any]:
+def _cell(cell_fn: CellFn, task: CellTask, slot: int | None = None) -> dict[str, Any]:
     """``cell_fn(task)`` in a pool worker; a worker told to stop ends once the cell has cleaned
-    up (the pool would otherwise hand it the next queued cell)."""
+    up (the pool would otherwise hand it the next queued cell). ``slot``: the task's place in
+    the pool's ``started`` array, where this worker's pid says the cell started here (if the
+    worker dies, ``_local`` knows which cell it was running)."""
     global _IN_CELL
+    if slot is not None and _STARTED is not None:
+        _STARTED[slot] = os.getpid()
     _IN_CELL = True
     try:
         return cell_fn(task)
@@ -214,17 +220,20 @@ def _cell(cell_fn: CellFn, task: CellTask) -> dict[str, Any]:
             os._exit(143)
 
 
-def _start_worker(parent_pid: int) -> None:
+def _start_worker(parent_pid: int, started: Any = None) -> None:
     """Every pool worker's start: killed with its parent (``die_with_parent``), stopped cleanly
-    by SIGTERM (``_on_worker_sigterm``)."""
+    by SIGTERM (``_on_worker_sigterm``); ``started``: the pool's shared array of the pids that
+    started each cell (``_cell``)."""
+    global _STARTED
+    _STARTED = started
     die_with_parent(parent_pid)
     signal.signal(signal.SIGTERM, _on_worker_sigterm)
 
 
-def _warm_worker(parent_pid: int) -> None:
+def _warm_worker(parent_pid: int, started: Any = None) -> None:
     """A forked worker's start (``_start_worker``), and one BLAS/OpenMP thread (WORKER_ENVIRON's
     effect, which a fork's already-loaded libraries no longer read from the environment)."""
-    _start_worker(parent_pid)
+    _start_worker(parent_pid, started)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -250,36 +259,126 @@ def _preload() -> bool:
     return True
 
 
-def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str | None
-           ) -> Iterator[dict[str, Any]]:
+# Pools that break in a row (a worker dies) with no cell finished in between: then the cells left
+# are failed instead of started once more (every cell running out of memory, a worker that dies
+# as it starts), so a run ends instead of restarting pools for good.
+MAX_POOL_BREAKS = 3
+
+
+def _new_pool(workers: int, started: Any, fork: bool) -> ProcessPoolExecutor:
     # fork, with the backend preloaded: warm workers (results do not depend on the start
     # method: a cell reads its task only). Without fork: spawn, a fresh interpreter that sees
     # WORKER_ENVIRON (workers start during submit()); this process keeps its own environment.
     # Either way a worker is killed with this process (a kill -9 of the run left its workers
     # blocked for good, holding the --out's write lock: shocklab.children)
-    if _preload():
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_warm_worker,
-                                   initargs=(os.getpid(),),
+    if fork:
+        return ProcessPoolExecutor(max_workers=workers, initializer=_warm_worker,
+                                   initargs=(os.getpid(), started),
                                    mp_context=multiprocessing.get_context("fork"))
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
-                                   initargs=(os.getpid(),),
-                                   mp_context=multiprocessing.get_context("spawn"))
-    try:
-        with _environ(WORKER_ENVIRON):
-            futures = {pool.submit(_cell, cell_fn, t): t for t in tasks}
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except Exception as exc:  # the worker died or the task did not pickle
-                yield error_record(futures[fut], exc)
-    except BaseException:
-        # SIGTERM, Ctrl-C, or an error recording a result: the running cells are not waited for
-        # (SIGTERM waited for all of them, minutes on a large world, then dropped their results)
-        _stop_workers(pool)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                               initargs=(os.getpid(), started),
+                               mp_context=multiprocessing.get_context("spawn"))
+
+
+def _death(exitcode: int | None) -> str | None:
+    """How a pool worker ended, if it died on its own (a signal, an exit in a cell); None when it
+    did not end or was stopped by SIGTERM (the pool stops its other workers once one died)."""
+    if exitcode is None or exitcode in (143, -signal.SIGTERM):
+        return None
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+def _died_error(how: str, pid: int) -> BaseException:
+    """The error of a cell whose worker process died under it. SIGKILL is what the kernel's
+    out-of-memory killer sends: a MemoryError, the environment's (every cell failing so is
+    exit 2, as a MemoryError in this process is)."""
+    text = f"the worker process running this cell (pid {pid}) died: {how}"
+    if how == "killed by SIGKILL":
+        return MemoryError(f"{text}, most likely by the out-of-memory killer")
+    return BrokenProcessPool(text)
+
+
+def _local(tasks: list[CellTask], cell_fn: CellFn, workers: int, scheduler: str | None
+           ) -> Iterator[dict[str, Any]]:
+    """Cells on a process pool. A worker that dies (the out-of-memory killer's SIGKILL, a crash)
+    breaks the pool, and every cell not finished in it got BrokenProcessPool, those never started
+    too: now only the cell that worker was running fails (``_died_error``), and the others run
+    again in a new pool, MAX_POOL_BREAKS breaks in a row at most (then they fail with the last
+    one's error; a rerun retries them). SIGTERM, Ctrl-C or an error recording a result stops the
+    workers and restarts nothing."""
+    fork = _preload()
+    pending = list(tasks)
+    breaks = 0   # pools broken in a row without a cell finished
+    while pending:
+        ctx = multiprocessing.get_context("fork" if fork else "spawn")
+        started = ctx.RawArray("q", len(pending))   # per cell: the pid of the worker running it
+        pool = _new_pool(workers, started, fork)
+        futures: dict[Future, tuple[int, CellTask]] = {}
+        rerun: list[tuple[int, CellTask]] = []
+        broken: BaseException | None = None
+        try:
+            with _environ(WORKER_ENVIRON):
+                for slot, t in enumerate(pending):
+                    try:
+                        futures[pool.submit(_cell, cell_fn, t, slot)] = (slot, t)
+                    except BrokenProcessPool as exc:   # broke while the cells were submitted
+                        broken = exc
+                        rerun.extend((i, task) for i, task in enumerate(pending) if i >= slot)
+                        break
+            # the pool's workers (all started by now), their exit codes read once it has ended
+            procs = dict(getattr(pool, "_processes", None) or {})
+            for fut in as_completed(futures):
+                try:
+                    record = fut.result()
+                except BrokenProcessPool as exc:   # a worker died: this cell's or another's
+                    broken = exc
+                    rerun.append(futures[fut])
+                    continue
+                except Exception as exc:  # the task or its result did not pickle
+                    record = error_record(futures[fut][1], exc)
+                breaks = 0
+                yield record
+        except BaseException:
+            # SIGTERM, Ctrl-C, or an error recording a result: the running cells are not waited
+            # for (SIGTERM waited for all of them, minutes on a large world, then dropped their
+            # results), and no pool is started again
+            _stop_workers(pool)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if broken is None:
+            return
+        breaks += 1
+        # the cells the dead workers were running fail; the others (queued, not started, or
+        # stopped by the pool when it broke) run again
+        dead = {pid: how for pid, p in procs.items() if (how := _death(p.exitcode))}
+        pending, failed, last, what = [], [], None, []
+        for slot, t in sorted(rerun, key=lambda st: st[0]):
+            pid = started[slot]
+            if pid in dead:
+                last = _died_error(dead[pid], pid)
+                failed.append(error_record(t, last))
+                what.append(f"running cell {t.cell_id} ({dead[pid]})")
+            else:
+                pending.append(t)
+        died = ("a worker process died " + ", ".join(what) if what else
+                "a worker process died (" + (", ".join(sorted(set(dead.values())))
+                                             or "how is not known") + ")")
+        if pending and breaks >= MAX_POOL_BREAKS:
+            log.warning("%s; pools broke %d times in a row with no cell finished: the %d cells "
+                        "left are not run", died, breaks, len(pending))
+            reason = (f"not run: worker processes died {breaks} times in a row with no cell "
+                      f"finished (the last time: {last or broken}); a rerun retries it")
+            failed += [error_record(t, type(last or broken)(reason)) for t in pending]
+            pending = []
+        elif pending:
+            log.warning("%s; a new pool runs the %d cells not finished", died, len(pending))
+        yield from failed
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
