@@ -11,14 +11,26 @@ Workers on one machine take a per-key file lock, so two cells
 that need the same world at the same moment generate it once; workers on other machines need a
 shared ``cache_dir`` to share worlds (otherwise each machine generates its own copy — same bytes,
 more time).
+
+Damage is recovered, never silent (one warning line each, naming the entry): a cached world that
+is not one (a file, an empty or unreadable directory, a manifest cut short or naming another
+hash, a stamp of garbage) or that a cell cannot read is generated again; a stamp or lock that is
+not a file (a directory, a link) is removed and made again; a ``.<hash>.bad-PID`` copy left by a
+killed run (its process gone) is removed. A read-only cache is used as it is when it holds every
+world a run needs; one that lacks some is refused before any cell runs
+(``check_cache_writable``).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import re
 import shutil
-from collections.abc import Callable, Iterator
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,9 +39,15 @@ from shocklab.atomic import KIND_NAMES, atomic_write_text, check_writable_parent
 from shocklab.errors import InputError
 from shocklab.outkind import WORLD_AUX, WORLD_NAME
 
+log = logging.getLogger("shocklab.experiments.cache")
+
 GenerateFn = Callable[..., Any]       # (raw_config, out_dir, fmt=..., source=...) -> manifest
 KeyFn = Callable[[dict[str, Any]], str]
 CheckFn = Callable[[Path], bool]      # a cached world's directory -> whether it may be reused
+
+_BAD = re.compile(r"^\.[0-9a-f]{16,64}\.bad-([0-9]+)$")   # a world set aside by _replace
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")               # a stamp as code_fingerprint writes it
+_SWEPT: set[str] = set()   # cache roots this process has swept of stale .bad-* copies
 
 
 def manifest_names_it(world: Path) -> bool:
@@ -44,25 +62,135 @@ def manifest_names_it(world: Path) -> bool:
     return isinstance(meta, dict) and meta.get("config_sha256") == world.name
 
 
+def _what(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return "not a regular file"
+
+
+def _remove(path: Path) -> None:
+    """Remove one of the cache's own entries whatever its type: a directory whole, a link itself
+    (never what it points to)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _open_lock(path: Path) -> int:
+    """Open (creating) the lock file; one that is not a regular file (a directory, a link, a
+    FIFO) failed every cell of that world, run after run: it is removed and made again."""
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:
+            if exc.errno not in (errno.EISDIR, errno.ELOOP, errno.ENXIO):
+                raise
+        else:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                return fd
+            os.close(fd)
+        try:
+            what = _what(os.lstat(path).st_mode)
+        except FileNotFoundError:
+            continue   # another worker removed it meanwhile
+        log.warning("%s: world cache lock is %s, not a file: removed and made again", path, what)
+        try:
+            _remove(path)
+        except FileNotFoundError:
+            pass
+    raise OSError(errno.EEXIST, "world cache lock keeps being replaced by something that is "
+                  "not a file", str(path))
+
+
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
+    """Exclusive per-key lock (POSIX ``flock``). Its holder deletes the file before releasing it,
+    and a waiter that then holds a deleted file's lock starts over (as ``shocklab.atomic``'s
+    writer lock): the file deleted after its release let two workers in at once."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no cross-process lock; worst case a world is generated twice
         yield
         return
-    with open(path, "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    while True:
+        fd = _open_lock(path)
         try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                now = os.stat(path, follow_symlinks=False)
+                held = os.fstat(fd)
+                same = (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        os.close(fd)   # releases the lock
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (a zombie or another user's counts)."""
+    if pid <= 0 or os.name == "nt":   # on Windows os.kill(pid, 0) would end the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OverflowError:   # beyond any pid
+        return False
+    except OSError:   # EPERM: it exists, another user's
+        return True
+    return True
+
+
+def sweep_stale_copies(root: str | Path) -> list[str]:
+    """Remove the ``.<hash>.bad-PID`` copies under ``root`` whose process is gone (a world
+    ``WorldCache._replace`` set aside and a kill left there; they were kept for good), one
+    warning line each; return their names. A live process's copy (this one's included: it is
+    removed under its world's lock) and anything that cannot be removed (a read-only cache) stay."""
+    root = Path(root)
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        m = _BAD.match(name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        try:
+            _remove(root / name)
+        except OSError:
+            continue
+        log.warning("%s: removed %s, a cached world set aside by an interrupted run (process %d "
+                    "is gone)", root, name, pid)
+        removed.append(name)
+    return removed
+
+
+_MISSING = ""   # _problem: no entry (an ordinary miss, not damage)
 
 
 class WorldCache:
     """``get(raw)`` returns ``(data_dir, hit)``; generates on a miss. ``check`` (the real
     backend's: ``manifest_names_it``) decides whether an existing entry may be reused; one that
-    may not is generated again, as a miss."""
+    may not is generated again, as a miss, with a warning naming it."""
 
     def __init__(self, root: str | Path, generate: GenerateFn, key: KeyFn, fmt: str = "parquet",
                  check: CheckFn | None = None, stamp: str | None = None):
@@ -72,6 +200,7 @@ class WorldCache:
         self.fmt = fmt
         self.check = check
         self.stamp = stamp   # the generator's code fingerprint: a world of other code is stale
+        self._hit: tuple[int, int, int] | None = None   # the world get() returned as a hit
 
     def path_for(self, raw: dict[str, Any]) -> Path:
         return self.root / self.key(raw)
@@ -79,61 +208,158 @@ class WorldCache:
     def _stamp_file(self, target: Path) -> Path:
         return self.root / f".{target.name}.code"
 
-    def _reusable(self, target: Path) -> bool:
-        if self.stamp is not None:
+    def _problem(self, target: Path) -> tuple[str | None, bool]:
+        """Why ``target`` may not be reused, and whether that is damage: ``(None, False)``
+        reusable; ``(_MISSING, False)`` not there; ``(why, False)`` another code's world;
+        ``(why, True)`` damaged (said in a warning line)."""
+        sf = self._stamp_file(target) if self.stamp is not None else None
+        try:
+            sst = os.lstat(sf) if sf is not None else None
+        except FileNotFoundError:
+            sst = None
+        except OSError as exc:
+            return f"its code stamp {sf.name} cannot be read ({exc.strerror})", True
+        if sst is not None and not stat.S_ISREG(sst.st_mode):
+            return f"its code stamp {sf.name} is {_what(sst.st_mode)}, not a file", True
+        if not os.path.lexists(target):
+            return _MISSING, False
+        if not target.is_dir():
+            return ("a link to no directory, not a world directory" if target.is_symlink()
+                    else "a file, not a world directory"), True
+        if sf is not None:
+            if sst is None:
+                return f"it has no code stamp ({sf.name})", True
             try:
-                if self._stamp_file(target).read_text(encoding="utf-8") != self.stamp:
-                    return False
-            except OSError:
-                return False
-        return target.is_dir() and (self.check is None or self.check(target))
+                text = sf.read_text(encoding="utf-8")
+            except (OSError, ValueError) as exc:
+                return f"its code stamp {sf.name} cannot be read ({exc})", True
+            if text != self.stamp:
+                if _FINGERPRINT.match(text):
+                    return "it was written by other simulator code", False
+                return f"its code stamp {sf.name} is damaged (not a code fingerprint)", True
+        if self.check is not None and not self.check(target):
+            return ("its manifest.json is missing, unreadable or names another world (an empty, "
+                    "cut short or copied directory)"), True
+        return None, False
+
+    @staticmethod
+    def _identity(target: Path) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(target)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino, st.st_mtime_ns
+
+    def _sweep(self) -> None:
+        key = str(self.root.resolve())
+        if key not in _SWEPT:
+            _SWEPT.add(key)
+            sweep_stale_copies(self.root)
 
     def get(self, raw: dict[str, Any], source: str = "experiment") -> tuple[Path, bool]:
         target = self.path_for(raw)
-        if self._reusable(target):
+        self._sweep()
+        if self._problem(target)[0] is None:
+            self._hit = self._identity(target)
             return target, True
         self.root.mkdir(parents=True, exist_ok=True)
         with _file_lock(self.root / f".{target.name}.lock"):
-            if self._reusable(target):  # another worker generated it while we waited
+            why, damaged = self._problem(target)   # again: another worker may have generated it
+            if why is None:
+                self._hit = self._identity(target)
                 return target, True
-            self._replace(raw, target, source)
-        try:
-            (self.root / f".{target.name}.lock").unlink()
-        except OSError:
-            pass
+            self._replace(raw, target, source, why, damaged)
+        self._hit = None
         return target, False
 
-    def _replace(self, raw: dict[str, Any], target: Path, source: str) -> None:
+    def _replace(self, raw: dict[str, Any], target: Path, source: str, why: str,
+                 damaged: bool) -> None:
         """Generate ``target``; what is there already (unreadable, not whole, not this world) is
         moved to a hidden name first and removed once the new one is in. Holding the lock."""
+        if damaged:
+            log.warning("%s: damaged cached world: %s; generating it again", target, why)
+        elif why:
+            log.info("%s: %s; generating it again", target, why)
         bad = target.with_name(f".{target.name}.bad-{os.getpid()}")
-        if os.path.lexists(target):
-            os.replace(target, bad)
-        if self.stamp is not None:   # no stamp while the world is being replaced
-            self._stamp_file(target).unlink(missing_ok=True)
         try:
+            if os.path.lexists(bad):   # this process's, under the lock: left by a failed removal
+                _remove(bad)
+            if os.path.lexists(target):
+                os.replace(target, bad)
+            if self.stamp is not None:   # no stamp while the world is being replaced
+                _remove(self._stamp_file(target))
             self.generate(raw, target, fmt=self.fmt, source=source)
             if self.stamp is not None:
                 atomic_write_text(self._stamp_file(target), self.stamp)
         finally:
-            if bad.is_dir() and not bad.is_symlink():
-                shutil.rmtree(bad, ignore_errors=True)
-            elif os.path.lexists(bad):
-                bad.unlink()
+            try:
+                _remove(bad)
+            except OSError:   # a later run's sweep_stale_copies removes it
+                pass
 
     def regenerate(self, raw: dict[str, Any], source: str = "experiment") -> Path:
         """Generate a cached world again, for one a cell could not read (a file of it edited,
         cut short or deleted after it was written: every later cell trusted it and failed the
         same way, run after run). The unreadable copy is moved to a hidden name first and
-        removed once the new one is in."""
+        removed once the new one is in. A world another worker has generated again since
+        ``get`` returned it is not generated a third time."""
         target = self.path_for(raw)
+        self._sweep()
+        self.root.mkdir(parents=True, exist_ok=True)
         with _file_lock(self.root / f".{target.name}.lock"):
-            self._replace(raw, target, source)
-        try:
-            (self.root / f".{target.name}.lock").unlink()
-        except OSError:
-            pass
+            if (self._hit is not None and self._identity(target) != self._hit
+                    and self._problem(target)[0] is None):
+                return target
+            self._replace(raw, target, source, "a cell cannot read it (a file of it edited, cut "
+                          "short or deleted since it was written)", True)
+        self._hit = None
         return target
+
+
+def _real_backend() -> tuple[KeyFn, CheckFn, str]:
+    """What ``cell.run_cell`` keys, checks and stamps the simulator's worlds with."""
+    from shocklab.hashing import code_fingerprint
+    from simulation.api import scenario_hash
+
+    return scenario_hash, manifest_names_it, code_fingerprint("simulation", "shocklab")
+
+
+def _no_generate(*_args: Any, **_kwargs: Any) -> Any:   # pragma: no cover - never called
+    raise AssertionError("check_cache_writable generates nothing")
+
+
+def check_cache_writable(root: str | Path, scenarios: Iterable[dict[str, Any]], *,
+                         key: KeyFn | None = None, check: CheckFn | None = None,
+                         stamp: str | None = None, flag: str = "--cache-dir") -> None:
+    """Before any cell runs: a world cache this process cannot write (a read-only mount) is
+    refused (InputError, one line naming it) when it lacks a world ``scenarios`` need; every
+    cell ran and failed on the lock (``EROFS``), an all-error table written, exit 2 — or exit 0
+    with the cells of the missing worlds failed. One that holds every world (reusable as
+    ``WorldCache.get`` decides) is read as it is. ``key`` None: the simulator's worlds
+    (``scenario_hash``, ``manifest_names_it``, the code stamp ``cell.run_cell`` gives)."""
+    root = Path(root)
+    probe = root
+    while not os.path.lexists(probe) and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir() or os.access(probe, os.W_OK | os.X_OK):
+        return   # writable (or not a directory: check_cache_dir's to refuse)
+    if key is None:
+        key, check, stamp = _real_backend()
+    cache = WorldCache(root, _no_generate, key, check=check, stamp=stamp)
+    seen: set[str] = set()
+    missing = 0
+    for raw in scenarios:
+        target = cache.path_for(raw)
+        if target.name in seen:
+            continue
+        seen.add(target.name)
+        if cache._problem(target)[0] is not None:
+            missing += 1
+    if missing:
+        name = f"{flag} {root}" if flag else str(root)
+        raise InputError(f"{name}: world cache is not writable ({probe}) and lacks {missing} of "
+                         f"the {len(seen)} worlds this experiment needs; give a writable "
+                         "--cache-dir (a read-only one must hold every world)")
 
 
 def clear_worlds(root: Path) -> None:
