@@ -29,7 +29,7 @@ from shocklab.errors import InputError
 from shocklab.hashing import canonical_json
 
 from . import gate as gating
-from .cache import clear_worlds
+from .cache import check_cache_writable, clear_worlds
 from .cell import CellTask, run_cell
 from .config import Experiment, parse_check
 from .detectability import curves, detectability_settings, minimum_detectable_effect
@@ -239,6 +239,9 @@ def run(exp: Experiment, out_dir: str | Path, *, executor: str = "local", worker
             shown += [(m, f"{exp.path.name} detectability.recall_metrics")
                       for m in cfg.detectability.recall_metrics]
         check_metric_names(wanted, [t.analysis for t in tasks], shown)
+        # a read-only cache lacking a world: every cell failed on its lock (audit 51b F8)
+        check_cache_writable(cache_dir, [t.scenario for t in tasks],
+                             flag="" if own_cache else "--cache-dir")
     # validated: one run at a time writes the directory (two experiments started together into
     # one --out both passed the CLI's check and mixed their cells, marker and results, exit 0)
     with exclusive_output(out_dir):

@@ -171,3 +171,34 @@ def test_the_undamaged_copy_resumes(finished, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(experiment_module, "run_cell", no_cell)
     assert _cli(config, d) == 0, capsys.readouterr().err
     assert (d / "leaderboard.csv").is_file() and (d / "results.parquet").is_file()
+
+
+def test_a_read_only_cache_lacking_a_world_is_refused_before_any_cell(finished, tmp_path, capsys,
+                                                                       monkeypatch):
+    """Audit 51b F8 through the CLI: a read-only --cache-dir that holds seed 1's world but not
+    seed 3's is exit 2 naming it, before any cell runs (every cell ran and failed on its lock);
+    one holding every world it needs is read as it is. Root ignores modes: os.access says it."""
+    config, base = finished
+    cache = tmp_path / "cache"
+    shutil.copytree(base / "worlds", cache, symlinks=True)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if (
+        Path(p).resolve() == cache.resolve() and mode & os.W_OK) else real(p, mode, *a, **k))
+    wider = tmp_path / "wider.yaml"
+    wider.write_text(yaml.safe_dump(dict(yaml.safe_load(config.read_text()), seeds=[1, 3])))
+
+    def no_cell(task):
+        raise AssertionError(f"cell {task.cell_id} ran")
+
+    monkeypatch.setattr(experiment_module, "run_cell", no_cell)
+    code = run_cli(main, ["--config", str(wider), "--out", str(tmp_path / "o"), "--cache-dir",
+                          str(cache), *CLI_FLAGS])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"--cache-dir {cache}" in err and "not writable" in err, err
+    assert not (tmp_path / "o").exists()
+    monkeypatch.undo()   # the same read-only cache holding both worlds of seeds 1-2: it runs
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if (
+        Path(p).resolve() == cache.resolve() and mode & os.W_OK) else real(p, mode, *a, **k))
+    assert run_cli(main, ["--config", str(config), "--out", str(tmp_path / "o2"), "--cache-dir",
+                          str(cache), *CLI_FLAGS]) == 0, capsys.readouterr().err
