@@ -12,6 +12,13 @@ that computes them: ``CODE_PACKAGES``), and retries failed ones.
 On a remote Dask cluster (``--scheduler tcp://host:8786``) the workers need this repository's
 ``src`` importable (``pip install -e .`` or ``PYTHONPATH=src``) and, to share generated worlds,
 a ``--cache-dir`` on a filesystem they all see; results do not depend on either.
+
+A local pool whose worker dies (SIGKILL: the out-of-memory killer) fails only the cell that
+worker was running; a new pool runs the cells not finished (bounded: ``MAX_POOL_BREAKS``).
+
+Size (~580 lines, one module on purpose): the three executors share one submission and record
+loop (resume, progress, stop on a signal, the pool's restart), which a split would pass around
+as state.
 """
 
 from __future__ import annotations
