@@ -33,6 +33,7 @@ from shocklab.textfile import (
     ragged_row,
     read_bytes,
     refuse_data_binary,
+    refuse_format,
     refuse_implicit_index,
 )
 
@@ -425,6 +426,7 @@ def read_json(path: Path) -> Any:
     UTF-16 / UTF-32 (``json.detect_encoding``, as ``json.loads`` of bytes decides; Windows tools
     write both: a mark was "Unexpected UTF-8 BOM", UTF-16 "'utf-8' codec can't decode byte
     0xff", where CSV and YAML files so written are read)."""
+    data = b""
     try:
         data = read_bytes(path)
         text = data.decode(json.detect_encoding(data))   # utf-8-sig drops the mark
@@ -434,6 +436,7 @@ def read_json(path: Path) -> Any:
     except (*UNREADABLE, RecursionError) as exc:
         # ValueError beyond JSONDecodeError (and UnicodeDecodeError): an integer of more than
         # 4300 digits; RecursionError: arrays nested 10^5 deep (both were exit 3)
+        refuse_format(path, data[:16], "JSON")   # a gzipped file named .json: say what it is
         first = first_line(exc, 160) or "nested too deep"
         raise InputError(f"{path}: cannot read JSON ({type(exc).__name__}: {first})") from None
 

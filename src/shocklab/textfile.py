@@ -141,6 +141,26 @@ def binary_kind(path: Path) -> tuple[str, str, str] | None:
     return None
 
 
+def refuse_format(path: Path, head: bytes, text: str) -> None:
+    """InputError when ``head`` (a file's first bytes, decompressed as its name says) is a
+    compressed file, an archive, a workbook or a Parquet file (``MAGIC``, bzip2) where ``text``
+    (e.g. "JSON") was to be parsed — only by those magics: NULs are text in UTF-16/32 JSON.
+    A gzipped labels.json said "cannot read JSON (UnicodeDecodeError …)"."""
+    what = next((kind[0] for magic, kind in MAGIC if head.startswith(magic)), None)
+    if what is None and re.match(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", head):
+        what = "bzip2-compressed"
+    if what is not None:
+        from .errors import InputError
+
+        fix = (f"decompress it, or name it {Path(path).name}{COMPRESSED_SUFFIX.get(what, '')} "
+               "(read compressed)" if what in COMPRESSED_SUFFIX else f"give its {text} text")
+        raise InputError(f"{path}: {what}, not {text} text: {fix}")
+
+
+COMPRESSED_SUFFIX = {"gzip-compressed": ".gz", "bzip2-compressed": ".bz2",
+                     "xz-compressed": ".xz"}
+
+
 def refuse_binary(path: Path, flag: str, reads: str, compressed: bool = True,
                   renames: tuple[str, ...] = ()) -> None:
     """InputError when ``path``, read as CSV text, is a compressed file, an archive, a workbook,

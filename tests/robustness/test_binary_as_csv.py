@@ -155,6 +155,22 @@ def test_a_gzipped_calendar_or_labels_file_is_named(flag, df, cli, tmp_path):
               "rename it side.csv.gz")
 
 
+def test_a_gzipped_labels_json_is_named_and_its_renamed_copy_read(cli, tmp_path):
+    """`--events labels.json` gzipped under its name: "cannot read JSON (UnicodeDecodeError …)"
+    named neither what it was nor the fix (a .json.gz is read compressed)."""
+    import json
+
+    kpis = _csv_file(tmp_path, KPIS)
+    text = json.dumps([{"start": "2025-01-20", "end": "2025-01-22"}]).encode()
+    p = tmp_path / "labels.json"
+    p.write_bytes(gzip.compress(text, mtime=0))
+    _one_line(cli("analysis", "--kpis", kpis, "--events", p, "--out", "run", "--quiet"), p,
+              "gzip-compressed, not JSON text", "labels.json.gz")
+    r = cli("analysis", "--kpis", kpis, "--events", p.rename(tmp_path / "labels.json.gz"),
+            "--out", "run2", "--quiet")
+    assert r.returncode == 0, r.stderr
+
+
 # ---- a data directory ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("table", ["orders", "website_traffic"])
