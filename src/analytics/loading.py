@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from shocklab.catalogue import NS_YEARS, ORDER_STATUSES
-from shocklab.errors import InputError, IntegrityError, first_line
+from shocklab.errors import InputError, IntegrityError, first_line, json_kind
 from shocklab.hashing import sha256_file
 from shocklab.textfile import (
     UNREADABLE,
@@ -414,13 +414,6 @@ def verify_manifest(base: Path, manifest: dict[str, Any], raw: dict[str, pd.Data
     return report
 
 
-def _json_kind(value: Any) -> str:
-    """What a JSON value is, in JSON's words (for an error line)."""
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
-
-
 def read_json(path: Path) -> Any:
     """A JSON file (a .json.gz decompressed) in UTF-8, with or without a byte-order mark, or in
     UTF-16 / UTF-32 (``json.detect_encoding``, as ``json.loads`` of bytes decides; Windows tools
@@ -496,11 +489,11 @@ def _load_data_dir(path: str | Path, verify: bool) -> DataSet:
     manifest = read_json(base / "manifest.json") if (base / "manifest.json").is_file() else {}
     if not isinstance(manifest, dict):   # was read as no manifest: nothing verified, exit 0
         raise InputError(f"{base / 'manifest.json'}: expected a JSON object (generate_data.py's "
-                         f"manifest), got {_json_kind(manifest)}: regenerate the data set")
+                         f"manifest), got {json_kind(manifest)}: regenerate the data set")
     for key in ("files", "row_counts"):
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             raise InputError(f"{base / 'manifest.json'}: {key!r} must be an object (name: "
-                             f"value), got {_json_kind(manifest[key])}: regenerate the data set")
+                             f"value), got {json_kind(manifest[key])}: regenerate the data set")
     files = manifest.get("files")
     listed = files if isinstance(files, dict) else {}
     raw: dict[str, pd.DataFrame] = {}

@@ -563,8 +563,10 @@ def _bad_text(detail: dict[str, dict[str, Any]]) -> str:
 
 def clean(df: pd.DataFrame, raw: pd.DataFrame | None = None,
           sheets: list[tuple[str, int]] | None = None
-          ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Split parsed rows into (sales lines, cancellation lines, report). Vectorized.
+          ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], list[str]]:
+    """Split parsed rows into (sales lines, cancellation lines, report, warnings). Vectorized.
+    The warnings (rows left out as bad values or date outliers) are for the caller to log once
+    the file is known to have rows left: with none left its one error line says it.
 
     raw : the canonical columns as read (strings), same rows: a bad value is quoted from it.
     sheets : a workbook's sheets (``_row``): a bad value's first row is named in its sheet.
@@ -616,7 +618,7 @@ def clean(df: pd.DataFrame, raw: pd.DataFrame | None = None,
                            "value": None if shown is None or shown != shown else str(shown)}
             if sheet is not None:
                 detail[col]["sheet"] = sheet
-    warnings: list[str] = []   # said by ``warn_removed``: not before an error that ends the run
+    warnings: list[str] = []
     if detail:
         report["bad_values"] = detail
         warnings.append(f"{report['removed']['bad_value']} row(s) left out as bad_value: "
@@ -625,19 +627,8 @@ def clean(df: pd.DataFrame, raw: pd.DataFrame | None = None,
         bad = df.loc[reason.eq("date_outlier").fillna(False), "invoice_ts"]
         warnings.append(f"{len(bad)} row(s) dated far from the rest of the file "
                         f"({bad.min().date()} … {bad.max().date()}) left out as date_outlier")
-    report[_WARNINGS] = warnings
-    return df[reason.isna()].copy(), df[reason.eq("cancellation").fillna(False)].copy(), report
-
-
-_WARNINGS = "_warnings"   # a report's key for the cleaning's warnings (popped before it is kept)
-
-
-def warn_removed(report: dict[str, Any]) -> None:
-    """Log the cleaning's warnings (rows left out as bad values or date outliers) once the file
-    is known to have rows left: with none left the one error line says it (its removed counts
-    and first bad value), and the warnings before it were the same thing twice more."""
-    for text in report.pop(_WARNINGS, []):
-        log.warning("%s", text)
+    return (df[reason.isna()].copy(), df[reason.eq("cancellation").fillna(False)].copy(), report,
+            warnings)
 
 
 def _orders(lines: pd.DataFrame, status: str) -> pd.DataFrame:
@@ -746,18 +737,18 @@ def load_transactions(path: str | Path, date_format: str | None = None) -> DataS
         parsed, dates = _parse(df, date_format, sep, sheets, names)
     except InputError as exc:  # the dates' and numbers' messages name the column: name the file
         raise InputError(f"{path}: {exc}") from None
-    sales, cancels, report = clean(parsed, df, sheets)
+    sales, cancels, report, warnings = clean(parsed, df, sheets)
     report["dates"] = dates
     if currency is not None:
         report["currency"] = currency
-    if sales.empty:
-        report.pop(_WARNINGS, None)
+    if sales.empty:   # the error line alone: its warnings would say the same twice more
         why = f"; {_bad_text(report['bad_values'])}" if report.get("bad_values") else ""
         raise InputError(
             f"{path}: no valid sales rows left after cleaning "
             f"(removed: {', '.join(f'{k} {v}' for k, v in report['removed'].items() if v)}{why})"
         )
-    warn_removed(report)
+    for text in warnings:
+        log.warning("%s", text)
     why = {"missing_customer_id": " (guest sales: in no KPI, revenue included)",
            "cancellation": " (lines of cancelled orders: the cancellation rate only)"}
     log.info("%s: %d row(s) read, %d kept%s", path.name, report["rows_read"], report["rows_kept"],

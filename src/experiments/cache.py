@@ -316,12 +316,19 @@ class WorldCache:
         return target
 
 
+def simulator_stamp() -> str:
+    """The code stamp of the simulator's worlds (``cell.run_cell``'s cache and
+    ``check_cache_writable``): the fingerprint of the code that generates them."""
+    from shocklab.hashing import code_fingerprint
+
+    return code_fingerprint("simulation", "shocklab")
+
+
 def _real_backend() -> tuple[KeyFn, CheckFn, str]:
     """What ``cell.run_cell`` keys, checks and stamps the simulator's worlds with."""
-    from shocklab.hashing import code_fingerprint
     from simulation.api import scenario_hash
 
-    return scenario_hash, manifest_names_it, code_fingerprint("simulation", "shocklab")
+    return scenario_hash, manifest_names_it, simulator_stamp()
 
 
 def _no_generate(*_args: Any, **_kwargs: Any) -> Any:   # pragma: no cover - never called

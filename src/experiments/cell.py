@@ -20,9 +20,8 @@ from typing import Any
 
 from shocklab.catalogue import product_watched
 from shocklab.errors import InputError
-from shocklab.hashing import code_fingerprint
 
-from .cache import CheckFn, GenerateFn, KeyFn, WorldCache, manifest_names_it
+from .cache import CheckFn, GenerateFn, KeyFn, WorldCache, manifest_names_it, simulator_stamp
 
 AnalyseFn = Callable[..., dict[str, Any]]   # (data_dir, raw_config) -> scorecard
 
@@ -387,8 +386,7 @@ def run_cell(
             )
         cache = WorldCache(task.cache_dir, generate, scenario_hash, fmt=task.data_format,
                            check=check_world,
-                           stamp=code_fingerprint("simulation", "shocklab")
-                           if check_world is manifest_names_it else None)
+                           stamp=simulator_stamp() if check_world is manifest_names_it else None)
         t = time.perf_counter()
         data_dir, hit = cache.get(task.scenario, source=f"experiment:{task.cell_id}")
         record["cache_hit"] = hit

@@ -25,7 +25,7 @@ from shocklab.atomic import (
     read_marker,
     set_aside,
 )
-from shocklab.errors import InputError
+from shocklab.errors import InputError, json_kind
 from shocklab.hashing import canonical_json
 
 from . import gate as gating
@@ -142,22 +142,14 @@ def other_experiment(exp: Experiment) -> Callable[[Path], str | None]:
             where = f"a marker ({MARKER}) whose owner"
         if not (isinstance(have, dict) and all(isinstance(have.get(k), str) for k in want)):
             # null, [] or {}: was "the experiment None (kind None)"
-            return f"{where} is not an experiment record ({_shape(have)})"
+            missing = " without a name and kind" if isinstance(have, dict) else ""
+            return f"{where} is not an experiment record ({json_kind(have)}{missing})"
         if {k: have.get(k) for k in want} == want:
             return None
         return (f"the experiment {have.get('name')!r} (kind {have.get('kind')}), not "
                 f"{want['name']!r} (kind {want['kind']})")
 
     return other
-
-
-def _shape(value: Any) -> str:
-    """What a JSON value is, in a few words (``a JSON array``), for a message."""
-    if isinstance(value, dict):
-        return "a JSON object without a name and kind"
-    kinds = ((bool, "a JSON boolean"), ((int, float), "a JSON number"), (str, "a JSON string"),
-             (list, "a JSON array"))
-    return next((what for t, what in kinds if isinstance(value, t)), "JSON null")
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:

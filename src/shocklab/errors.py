@@ -4,6 +4,13 @@
 """
 
 
+def json_kind(value: object) -> str:
+    """What a JSON value is, in JSON's words (for an error line: ``got a list``)."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first non-blank line of ``exc``'s message, at most ``limit`` characters ('' when it
     has none): what a one-line error quotes of a library's multi-line message."""

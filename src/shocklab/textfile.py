@@ -91,6 +91,7 @@ MAGIC = (
                                           ".xls", "")),
 )
 SNIFF_BYTES = 4096
+_BZIP2 = re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)")   # strict: a header "BZh…" is text
 # C0 control bytes a text file does not hold (tab, LF, VT, FF, CR and ESC it may)
 _TEXT_BYTES = bytes([9, 10, 11, 12, 13, 27, *range(32, 256)])
 
@@ -124,11 +125,9 @@ def binary_kind(path: Path) -> tuple[str, str, str] | None:
         return None
     if head.startswith(UTF16_BOMS):
         return None
-    for magic, kind in MAGIC:
-        if head.startswith(magic):
-            return _zip_kind(path, head, compressed) if kind[1] == ".zip" else kind
-    if re.match(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", head):
-        return "bzip2-compressed", ".bz2", "decompress"
+    kind = _magic(head)
+    if kind is not None:
+        return _zip_kind(path, head, compressed) if kind[1] == ".zip" else kind
     if b"\x00" not in head:
         return None
     pairs = len(head) // 2   # ASCII in UTF-16: a NUL in every pair, on the same side
@@ -146,19 +145,23 @@ def refuse_format(path: Path, head: bytes, text: str) -> None:
     compressed file, an archive, a workbook or a Parquet file (``MAGIC``, bzip2) where ``text``
     (e.g. "JSON") was to be parsed — only by those magics: NULs are text in UTF-16/32 JSON.
     A gzipped labels.json said "cannot read JSON (UnicodeDecodeError …)"."""
-    what = next((kind[0] for magic, kind in MAGIC if head.startswith(magic)), None)
-    if what is None and re.match(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", head):
-        what = "bzip2-compressed"
-    if what is not None:
+    kind = _magic(head)
+    if kind is not None:
         from .errors import InputError
 
-        fix = (f"decompress it, or name it {Path(path).name}{COMPRESSED_SUFFIX.get(what, '')} "
-               "(read compressed)" if what in COMPRESSED_SUFFIX else f"give its {text} text")
+        what, suffix, tool = kind
+        fix = (f"decompress it, or name it {Path(path).name}{suffix} (read compressed)"
+               if tool == "decompress" and (suffix != ".zst" or _zstd())
+               else f"give its {text} text")
         raise InputError(f"{path}: {what}, not {text} text: {fix}")
 
 
-COMPRESSED_SUFFIX = {"gzip-compressed": ".gz", "bzip2-compressed": ".bz2",
-                     "xz-compressed": ".xz"}
+def _magic(head: bytes) -> tuple[str, str, str] | None:
+    """The ``MAGIC`` entry (or bzip2's) ``head`` starts with: (what, suffix, tool), or None."""
+    kind = next((kind for magic, kind in MAGIC if head.startswith(magic)), None)
+    if kind is None and _BZIP2.match(head):
+        kind = ("bzip2-compressed", ".bz2", "decompress")
+    return kind
 
 
 def refuse_binary(path: Path, flag: str, reads: str, compressed: bool = True,

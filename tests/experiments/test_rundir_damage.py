@@ -125,9 +125,9 @@ CASES = {
                              "experiment.json cannot be read (RecursionError)"),
     # minor: was "holds the experiment None (kind None)"
     "experiment.json-null": (_experiment_json("null\n"),
-                             "experiment.json that is not an experiment record (JSON null)"),
+                             "experiment.json that is not an experiment record (null)"),
     "experiment.json-list": (_experiment_json("[]\n"),
-                             "experiment.json that is not an experiment record (a JSON array)"),
+                             "experiment.json that is not an experiment record (a list)"),
 }
 
 

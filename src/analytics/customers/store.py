@@ -247,24 +247,20 @@ class _SqliteFile:
         """``SELECT columns FROM table rest``, each value checked and parsed by its ``COLUMNS``
         entry: a damaged one is an InputError naming the file, the table and the column, with
         the advice of a file that is not SQLite (the one place stored values are checked)."""
-        parsers = [COLUMNS[(table, c)][0] for c in columns]
+        parsers = [(c, *COLUMNS[(table, c)]) for c in columns]
         rows = self.conn.execute(f"SELECT {', '.join(columns)} FROM {table} {rest}",
                                  tuple(args)).fetchall()
-        try:
-            return [tuple(p(v) for p, v in zip(parsers, row, strict=True)) for row in rows]
-        except (ValueError, TypeError):
-            pass
-        for row in rows:   # the first damaged value, for the message
-            for c, p, v in zip(columns, parsers, row, strict=True):
-                try:
-                    p(v)
-                except (ValueError, TypeError):
-                    shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
-                    raise InputError(
-                        f"{self.path}: not a usable SQLite {self.what} ({table}.{c} holds "
-                        f"{shown}, not {COLUMNS[(table, c)][1]}); move it aside to start afresh"
-                    ) from None
-        raise AssertionError("unreachable: a value failed, then passed")  # pragma: no cover
+
+        def parsed(c: str, parse: Callable[[Any], Any], what: str, v: Any) -> Any:
+            try:
+                return parse(v)
+            except (ValueError, TypeError):
+                shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+                raise InputError(
+                    f"{self.path}: not a usable SQLite {self.what} ({table}.{c} holds {shown}, "
+                    f"not {what}); move it aside to start afresh") from None
+
+        return [tuple(parsed(*p, v) for p, v in zip(parsers, row, strict=True)) for row in rows]
 
     def __enter__(self):
         return self
