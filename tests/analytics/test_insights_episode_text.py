@@ -169,6 +169,54 @@ def test_product_watch_groups_fold_into_the_store_episode_of_their_category():
                    ["fashion"], ["orders-product-9"]]
 
 
+def test_a_store_wide_price_group_folds_into_the_store_episode_it_overlaps():
+    # random world 23's E07 (a store-wide pricing error): the store's and every category's list
+    # price index flagged beside the store's AOV; the price group named no single category and
+    # was a second episode with the same measured days and figures
+    from analytics.insights.products import fold_into_store
+
+    store = [[_inc("aov-overall", "overall", "all", 10, 17, "aov"),
+              _inc("aov-books", "category", "books", 10, 11, "aov")],
+             [_inc("sessions-later", "overall", "all", 30, 31, "sessions")]]
+    price = [[_inc("price-books", "category", "books", 10, 11, "price"),
+              _inc("price-toys", "category", "toys", 10, 11, "price"),
+              _inc("price-overall", "overall", "all", 10, 11, "price")]]
+    cats_only = [[_inc("price-toys-2", "category", "toys", 30, 30, "price"),
+                  _inc("price-home-2", "category", "home", 30, 30, "price")]]
+    far = [[_inc("price-overall-3", "overall", "all", 50, 51, "price")]]
+    out = fold_into_store(store + price + cats_only + far, {}, indexes=True)
+    ids = [[i.incident_id for i in g] for g in out]
+    assert ids[0] == ["aov-books", "price-books", "price-overall", "price-toys", "aov-overall"]
+    # two categories, neither with a store incident on the same days: the store's other group
+    # (sessions, overall) is not theirs; a price group on days no store group holds stays apart
+    assert ids[1:] == [["sessions-later"], ["price-toys-2", "price-home-2"], ["price-overall-3"]]
+
+
+def test_a_store_wide_pricing_error_is_one_episode_measured_on_the_price_days(tmp_path):
+    """The store's AOV and revenue flagged over four days and the store's list-price index over
+    the two days the price was wrong: one episode (it was two, the price one apart with the same
+    figures), measured within the price's days (the AOV stays low a third day here, so the store
+    incidents' own span would be measured 05-10..05-12)."""
+    import dataclasses
+
+    import pandas as pd
+
+    ctx = make_ctx(tmp_path, [Shock("2025-05-10", "2025-05-12", "aov", 0.3)],
+                   [("aov", "2025-05-10", "2025-05-13", "down", "E1"),
+                    ("revenue", "2025-05-10", "2025-05-13", "down", "E1")])
+    ctx.incidents.append(dataclasses.replace(
+        ctx.incidents[0], incident_id="I-price-overall-all-2025-05-10-down", kpi="price",
+        start=pd.Timestamp("2025-05-10"), end=pd.Timestamp("2025-05-11")))
+    ctx.watched = SimpleNamespace(price_indexes=True)
+    insights.run(ctx)
+    (ep,) = ctx.insights["episodes"]
+    assert len(ep["incident_ids"]) == 3 and ep["diagnosis"]["type"] == "pricing_error"
+    assert (ep["start"], ep["end"]) == ("2025-05-10", "2025-05-13")      # the flagged days
+    assert (ep["measured_start"], ep["measured_end"]) == ("2025-05-10", "2025-05-11")
+    assert ep["kpi_changes"]["aov"] == pytest.approx(-70, abs=3)
+    assert grounding.check(ctx.insights) == []
+
+
 def test_product_watch_groups_of_one_category_on_shared_days_are_one_group():
     # TRAIN world s3: an electronics stockout (32 % of its products out) was flagged on four of
     # its products, three on the same days; each product was its own episode

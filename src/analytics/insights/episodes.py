@@ -369,6 +369,12 @@ def _episodes(items: list[IncidentInsight], panel: dr.SlicePanel, cfg: InsightsC
         # a store episode with folded product incidents is measured on its own incidents
         g = [i for i in g_all if not pe.is_product_item(i, indexes)] or g_all
         start, end = min(i.start for i in g), max(i.end for i in g)
+        prices = [i for i in g_all if i.kpi == PRICE_KPI] if g is not g_all else []
+        if prices and min(i.start for i in prices) <= end and max(i.end for i in prices) >= start:
+            # … within the days a folded list price moved: a pricing error's own days (world s5's
+            # E01 was -74.8 % over its two days, -54.5 % over the store incidents' three)
+            start = max(start, min(i.start for i in prices))
+            end = min(end, max(i.end for i in prices))
         end = min(end, max(ceilings.get(id(g_all), end), start))   # measured before a split
         # first guess: the days most of the incidents cover (slice incidents trail on, smoothing
         # detectors flag late); then where the primary KPI itself deviates (drivers.peak_span)

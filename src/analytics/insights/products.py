@@ -68,13 +68,28 @@ def join_by_category(groups: list[list[IncidentInsight]],
     return out
 
 
+def _slices(g: list[IncidentInsight], categories: dict[str, str]) -> set[tuple[str, str]]:
+    """The store slices a product-watch group acts on: its products' categories, its category
+    price indexes, and the whole store for the store's own price index."""
+    out = set()
+    for i in g:
+        if i.dimension == PRODUCT_DIMENSION and str(i.segment) in categories:
+            out.add(("category", categories[str(i.segment)]))
+        elif i.dimension in ("category", "overall"):
+            out.add((i.dimension, str(i.segment)))
+    return out
+
+
 def fold_into_store(groups: list[list[IncidentInsight]], categories: dict[str, str],
                    indexes: bool) -> list[list[IncidentInsight]]:
     """Groups with each product-watch group (a product's orders or list price, a category's
     price index) folded into the store group it overlaps in time that has an incident on the
     same category (the store's view of the same stockout or pricing error; the most days shared,
-    then the earliest): one event, one episode, the product named by its incidents. A product
-    group with no such store group stays its own episode."""
+    then the earliest): one event, one episode, the product named by its incidents. A group that
+    names no single category (the store's own price index beside its categories': a store-wide
+    pricing error) folds into one with an incident on any slice it acts on, the store for the
+    store's index (random world 23's E07 was two episodes with the same measured days and
+    figures). A product group with no such store group stays its own episode."""
     store = [g for g in groups if not is_product_item(g[0], indexes)]
     out = [g for g in store]
     for g in (g for g in groups if is_product_item(g[0], indexes)):
@@ -84,8 +99,9 @@ def fold_into_store(groups: list[list[IncidentInsight]], categories: dict[str, s
         def shared(h: list[IncidentInsight], s0=s0, e0=e0) -> int:
             return (min(e0, max(i.end for i in h)) - max(s0, min(i.start for i in h))).days + 1
 
-        hosts = [h for h in store if cat is not None and h[0].planned == g[0].planned
-                 and any((i.dimension, i.segment) == cat for i in h) and shared(h) > 0]
+        wanted = {cat} if cat is not None else _slices(g, categories)
+        hosts = [h for h in store if h[0].planned == g[0].planned
+                 and any((i.dimension, i.segment) in wanted for i in h) and shared(h) > 0]
         if not hosts:
             out.append(g)
             continue
