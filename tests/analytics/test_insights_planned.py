@@ -162,3 +162,25 @@ def test_an_unnamed_calendar_day_is_not_named_planned_twice(name):
     assert "previous week held planned days (2025-06-22)" in doc["headline"]
     assert "planned planned" not in doc["headline"]
     assert grounding.check_summary(doc) == []
+
+
+@pytest.mark.parametrize("scope, planned", [("channel=email", False), ("all", True),
+                                            ("channel=paid_search", True),
+                                            ("country=US", True)])
+def test_an_incident_is_planned_only_by_a_calendar_day_that_concerns_its_slice(
+        tmp_path, scope, planned):
+    # TRAIN s8: a paid_search incident running into a video campaign's days was a "planned
+    # event" episode beside the flash sale's; the detectors and the consensus mute a planned day
+    # only on the slices its scope concerns (a country's campaign concerns every channel)
+    shock = Shock("2025-05-10", "2025-05-12", "sessions", 0.4, {"channel": "paid_search"})
+    ctx = make_ctx(tmp_path, [shock], [("sessions", "2025-05-10", "2025-05-14", "down", "E1")],
+                   calendar=_calendar("2025-05-13", "2025-05-14", "promo", scope))
+    ctx.config = make_config(insights={"forecast": {"enabled": False}})
+    ctx.incidents[0].dimension, ctx.incidents[0].segment = "channel", "paid_search"
+    insights.run(ctx)
+    (inc,) = ctx.insights["incidents"]
+    assert inc["planned"] is planned
+    assert [(c["date"], c["scope"]) for c in inc.get("calendar", [])] == (
+        [("2025-05-13", scope), ("2025-05-14", scope)] if planned else [])
+    (ep,) = ctx.insights["episodes"]
+    assert ep["episode_id"].endswith("-planned") is planned

@@ -31,6 +31,7 @@ from .diagnosis import diagnose, lasting, persistence, primary_for, trailing_tre
 from .headline import _against, _incident_change, _product_change
 from .models import CalendarOverlap, DriverSet, Episode, IncidentInsight, SignatureInfo
 from .narrative import _episode_action, _episode_narrative, _episode_title, _narrative, _next_step
+from .planned import planned_days
 
 CORE_SHARE = 0.75  # episode core: days covered by >= this share of the busiest day's incidents
 
@@ -77,12 +78,13 @@ def _incident(inc: Incident, panel: dr.SlicePanel, cfg: InsightsConfig,
     if product_days is not None and product_days[:2] != (start, end):
         m_span, m_pct = product_days[:2], _f(product_days[2])
     sig = _signature(panel, cfg, inc.dimension, inc.segment, start, end)
-    overlaps: list[CalendarOverlap] = []
-    if cal is not None:
-        overlaps = [CalendarOverlap(date=_day(r["date"]), name=str(r.get("name", "")),
-                                    kind=str(r.get("kind", "")),
-                                    scope=None if pd.isna(r.get("scope")) else str(r.get("scope")))
-                    for r in cal if start <= r["date"] <= end]
+    # the planned days in its span that concern its slice (the detectors' and the consensus'
+    # scope rule): a video campaign does not make a paid_search incident planned (TRAIN s8's
+    # paid_search flash sale was also a "planned event" episode for one on 02-18)
+    span = [r for r in cal or () if start <= r["date"] <= end]
+    overlaps: list[CalendarOverlap] = (
+        planned_days(pd.DataFrame(span), start, end, inc.dimension, str(inc.segment))
+        if span else [])
     dset = _driver_set(res, breakdown=False, dimension=inc.dimension)  # full one: the episode's
     item = IncidentInsight(
         incident_id=inc.incident_id,
