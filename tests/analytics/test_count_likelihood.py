@@ -197,7 +197,9 @@ def test_shipped_scale_leaves_a_long_past_shock_out():
     scores) leave those days out and flag it. Before the first drop nothing differs. The
     comparison runs without the shipped catch-up (``expected.catch_up``), which since the
     sixteenth session follows such a long drop after ~7 days and so keeps most of its days out
-    of the scale by itself; the shipped detector flags the second drop too."""
+    of the scale by itself, and with the noise fitted on trailing residuals (the shipped fit on
+    centred ones, fifty-second session, keeps the drop out of the noise and flags the second
+    drop even uncapped); the shipped detector flags the second drop too."""
     from analytics.config import load_analysis_config
 
     shipped = load_analysis_config(None).detectors["count_likelihood"]
@@ -216,7 +218,9 @@ def test_shipped_scale_leaves_a_long_past_shock_out():
     counts.loc[crow & (counts["segment"] == "all"), "orders"] -= loss
     full = shipped.model_dump(exclude={"type", "enabled"})
     assert full["expected"]["catch_up"] is not None
-    cfg = {**full, "expected": {**full["expected"], "catch_up": None}}
+    assert full["fit_residuals"] == "centred"
+    cfg = {**full, "expected": {**full["expected"], "catch_up": None},
+           "fit_residuals": "trailing"}
     uncapped = {**cfg,
                 "calibration": {**cfg["calibration"], "scale_cap": None},
                 "window_calibration": {k: {**v, "scale_cap": None}

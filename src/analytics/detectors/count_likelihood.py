@@ -28,7 +28,11 @@ cell factor). ``a`` is 1 for Poisson counts and the per-order value variance for
   dimension's pooled value with ``phi_prior_days`` pseudo-days (a channel is overdispersed by its
   cells, the whole store only by the day factor; large series pin ``φ``, small ones are mostly
   the Poisson part). Residuals beyond 4.5 σ are left out (shocks; option ``fit_trim``: another
-  cut, the fit corrected for it);
+  cut, the fit corrected for it). Which residuals (``fit_residuals``): against the trailing level
+  the scores use (the default) or, shipped since the fifty-second session, against the median of
+  the ``centred_days`` (14) days either side of each day (``centred_residuals``; a day enters the
+  fit that many days later): a lasting step the trailing level takes weeks to follow left those
+  weeks' residuals in the fit and widened the series' null for half a year;
 - **estimated expected value**: the residual variance is ``(1 + c_L + c_W)`` × the noise, with
   ``c_L`` the level's error variance per unit of the noise (median of ``m`` days: π/2 / m) and
   ``c_W`` the weekday factor's (``baseline.py``: for a pooled slice mostly its parent's); the fit
@@ -86,6 +90,7 @@ from .rolling_zscore import slice_counts, slice_daily
 from .slots import slot_factor
 
 HALF_PI = np.pi / 2  # variance of a sample median / variance of a mean, normal data
+CHUNK_CELLS = 4_000_000  # centred_residuals: window cells per column chunk (~32 MB of floats)
 TRIM = 20.0  # residuals with (r/μ)² beyond TRIM × the model (|z| > 4.5) are not fitted
 
 
@@ -126,6 +131,14 @@ class CountLikelihoodConfig(DetectorConfig):
         description="sds beyond which a residual leaves the noise fit, the fit divided by the "
         "normal's E[z^2 | |z| < fit_trim] so it stays unbiased (null = sqrt(TRIM), uncorrected)",
     )
+    fit_residuals: Literal["trailing", "centred"] = Field(
+        "trailing",
+        description="the residuals the noise is fitted on: against the trailing level the "
+        "scores use | against the median of the `centred_days` days either side of each day "
+        "(the day left out; a day enters the fit once those later days are past): a lasting "
+        "step the trailing level follows slowly no longer widens the fitted noise",
+    )
+    centred_days: int = Field(14, ge=3, le=182, description="fit_residuals centred: days a side")
     phi_prior_days: float = Field(
         28.0, ge=0, le=10_000, description="pseudo-days of the dimension's φ in a series' φ"
     )
@@ -287,6 +300,35 @@ def expected_parts(clean: np.ndarray, wide: Wide, cfg: CountLikelihoodConfig
     return factor, c_w, share_level(adj, level, par, rho, ex)
 
 
+def centred_residuals(clean: np.ndarray, factor: np.ndarray, mult: np.ndarray, c_w: np.ndarray,
+                      fam: np.ndarray, u1: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """(y, u) of the noise fit against a hindsight level: each day's weekday-adjusted value
+    against the median of the ``h`` days either side of it (the day left out, at least ``h`` of
+    them known), so a lasting step's days are not residuals of a level still catching up. Row
+    ``d`` needs rows up to ``d + h``: the fit reads it only ``h`` rows later (``_fit``'s lag)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from ..drivers import nanmedian0
+
+    adj = clean / factor
+    t = len(adj)
+    level = np.full(adj.shape, np.nan)
+    step = max(1, CHUNK_CELLS // max(t * 2 * h, 1))  # series at a time: bounded memory
+    for c0 in range(0, adj.shape[1] if t > 2 * h else 0, step):
+        win = sliding_window_view(adj[:, c0:c0 + step], 2 * h + 1, axis=0)  # [t-2h, s, 2h+1]
+        stack = np.moveaxis(np.concatenate([win[..., :h], win[..., h + 1:]], axis=-1), -1, 0)
+        enough = np.isfinite(stack).sum(axis=0) >= h
+        level[h:t - h, c0:c0 + step] = np.where(enough, nanmedian0(stack), np.nan)
+    e = level * factor * mult
+    kappa = 1.0 + HALF_PI / (2 * h) + c_w
+    with np.errstate(all="ignore"):
+        y = ((clean * mult - e) / e) ** 2 / kappa
+    y = np.where(np.isfinite(y) & (e > 0), y, np.nan)
+    cnt = np.isin(fam, ["count", "conv"])[None, :]
+    u = np.where(cnt, 1.0 / np.where(e > 0, e, np.nan), u1)
+    return y, np.where(np.isfinite(y), u, np.nan)
+
+
 def nbinom_terms(k: np.ndarray, r: np.ndarray, p: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Negative binomial pmf(k), sf(k) and cdf(k − 1) for integer k ≥ 0, r > 0, 0 < p < 1: the
@@ -414,7 +456,11 @@ class CountLikelihood(Detector):
 
         sums = window_sums()
         _, y, u1 = one_day(sums)
-        a_t, phi_t = self._fit(y, u1, kpis, dims, fam, cfg)
+        lag = 0
+        if cfg.fit_residuals == "centred":
+            y, u1 = centred_residuals(clean, factor, mult, c_w, fam, u1, cfg.centred_days)
+            lag = cfg.centred_days
+        a_t, phi_t = self._fit(y, u1, kpis, dims, fam, cfg, lag=lag)
         own = {k: self._tail(sums[k], a_t, phi_t, c_w, fam) for k in ks}
         e1 = sums[1][0]["e"]
         mu1 = np.where(sums[1][2], np.nan, e1 / mult)
@@ -434,9 +480,10 @@ class CountLikelihood(Detector):
 
     @staticmethod
     def _fit(y: np.ndarray, u: np.ndarray, kpis: np.ndarray, dims: np.ndarray, fam: np.ndarray,
-             cfg: CountLikelihoodConfig, a_given: np.ndarray | None = None
+             cfg: CountLikelihoodConfig, a_given: np.ndarray | None = None, lag: int = 0
              ) -> tuple[np.ndarray, np.ndarray]:
-        """(a, φ) per [period, series] from the 1-day residuals before each refit block."""
+        """(a, φ) per [period, series] from the 1-day residuals before each refit block
+        (``lag``: the last rows before it are not known yet, centred residuals)."""
         a_t = np.full(y.shape, np.nan)
         phi_t = np.full(y.shape, np.nan)
         t, every = len(y), cfg.fit_every_days
@@ -445,14 +492,14 @@ class CountLikelihood(Detector):
             yk, uk = y[:, cols], u[:, cols]
             n_ok = np.cumsum(np.isfinite(yk), axis=0).max(axis=1)  # largest series' count
             for b, e in blocks(t, every, every):
-                if n_ok[b - 1] < cfg.min_fit:
+                if b - lag < 1 or n_ok[b - 1 - lag] < cfg.min_fit:
                     continue
                 known = (float(a_given[b, cols[0]]) if a_given is not None
                          else 1.0 if fam[cols[0]] in ("count", "conv") else None)
                 if known is not None and not np.isfinite(known):
                     continue
                 lo = max(0, b - cfg.fit_window)
-                a, phi = fit_noise(yk[lo:b], uk[lo:b], dims[cols], cfg, known)
+                a, phi = fit_noise(yk[lo:b - lag], uk[lo:b - lag], dims[cols], cfg, known)
                 a_t[b:e, cols] = a
                 phi_t[b:e, cols] = phi[None, :]
         return a_t, phi_t
