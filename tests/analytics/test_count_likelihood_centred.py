@@ -81,6 +81,6 @@ def test_the_level_is_the_same_whatever_the_column_chunks(monkeypatch):
     whole = cl.centred_residuals(*args)
     monkeypatch.setattr(cl, "CHUNK_CELLS", 60 * 10 * 2)   # two series a chunk
     parts = cl.centred_residuals(*args)
-    for a, b in zip(whole, parts):
+    for a, b in zip(whole, parts, strict=True):
         np.testing.assert_array_equal(a, b)
     assert np.isfinite(whole[0][5:55]).mean() > 0.8
