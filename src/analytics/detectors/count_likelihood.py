@@ -63,9 +63,11 @@ from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field, model_validator
 from scipy.special import gammainc, gammaincc, gammaln, ndtr, ndtri, pdtr, pdtrc, xlogy
 
+from ..drivers import nanmedian0
 from .base import (
     Detector,
     DetectorConfig,
@@ -306,10 +308,6 @@ def centred_residuals(clean: np.ndarray, factor: np.ndarray, mult: np.ndarray, c
     against the median of the ``h`` days either side of it (the day left out, at least ``h`` of
     them known), so a lasting step's days are not residuals of a level still catching up. Row
     ``d`` needs rows up to ``d + h``: the fit reads it only ``h`` rows later (``_fit``'s lag)."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    from ..drivers import nanmedian0
-
     adj = clean / factor
     t = len(adj)
     level = np.full(adj.shape, np.nan)
