@@ -365,17 +365,18 @@ class Votes:
         return out
 
     def onset_records(self, incidents: list[Incident], name: str
-                      ) -> dict[str, list[tuple[pd.Timestamp, float]]]:
-        """Per incident of detector ``name`` (its own incidents, ``detector_incidents``): the
-        days along its run where its score in its direction first reaches a new high, with that
-        score rounded as ``peak_score`` (the run's first day first, the peak last). At a cut t the
-        first day reaching t is the first of these whose score is >= t (the scorecard's bound,
-        ``evaluation.scoring._cut_rows``)."""
+                      ) -> dict[str, list[tuple[pd.Timestamp, float, float]]]:
+        """Per incident of detector ``name`` (its own incidents, ``detector_incidents``): the days
+        along its run after the first where its score in its direction rises, as (day, the day
+        before's score, its score), both rounded as ``peak_score``: at a cut t between the two a
+        stretch of the run at or above t starts that day — a detector alarming at t raises an
+        alarm there (the scorecard's bound, ``evaluation.scoring._cut_rows``). A day whose score
+        is missing counts as -inf."""
         if name not in self.detectors:
             return {}
         di = self.detectors.index(name)
         index = self.grid
-        out: dict[str, list[tuple[pd.Timestamp, float]]] = {}
+        out: dict[str, list[tuple[pd.Timestamp, float, float]]] = {}
         for inc in incidents:
             s = self._row.get((inc.kpi, inc.dimension, inc.segment))
             if s is None:
@@ -383,9 +384,9 @@ class Votes:
             p0, p1 = index.get_loc(inc.start), index.get_loc(inc.end)
             sc = self.score[di, s, p0:p1 + 1]
             sc = np.round(np.nan_to_num(sc if inc.direction == "up" else -sc, nan=-np.inf), 4)
-            new_high = np.r_[True, sc[1:] > np.maximum.accumulate(sc)[:-1]]
-            at = np.flatnonzero(new_high)
-            out[inc.incident_id] = [(self._stamps[p0 + k], float(sc[k])) for k in at]
+            at = np.flatnonzero(sc[1:] > sc[:-1]) + 1
+            out[inc.incident_id] = [(self._stamps[p0 + k], float(sc[k - 1]), float(sc[k]))
+                                    for k in at]
         return out
 
     def _incident(self, s: int, p0: int, p1: int, direction: str, raw: np.ndarray, vi: list[int],

@@ -147,7 +147,7 @@ class RunContext:
     detector_status: dict[str, DetectorStatus] = field(default_factory=dict)
     detector_incidents: dict[str, list[Incident]] = field(default_factory=dict)
     # the oracle's incidents' onsets by cut (scored runs only; Votes.onset_records)
-    oracle_onsets: dict[str, list[tuple[pd.Timestamp, float]]] = field(default_factory=dict)
+    oracle_onsets: dict[str, list[tuple[pd.Timestamp, float, float]]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)  # consensus
     # consensus incidents dropped by alarm suppression (consensus.suppress)
     suppressed_incidents: list[Incident] = field(default_factory=list)

@@ -40,14 +40,18 @@ Definitions
   at the threshold finding the most events within the consensus's false-positive count (ties: the
   lowest such threshold — with onsets read from each run's first day, the top incidents taken until
   they would exceed the count). At a cut t an incident matches from its run's first day (a flag at
-  the oracle's own threshold) or from its first day reaching t (``oracle_onsets``, the days its
-  score first reaches a new high along the run): a detector flagging at 3.0 and alarming at t may
-  report either, so a real move whose run began with a null flag days before the event is not
-  charged for that flag (before 2026-12-06 it was, and the consensus was above the bound on two
-  test worlds for it; ``_cut_rows``). The recall reached is the limit
-  at that false-alarm budget in expectation (the exact null is the most powerful test; in one
-  world a voter can out-score it on an event by chance), and ``ratio`` = consensus recall / that
-  recall. The analysis judges product series with their own sensitivity
+  the oracle's own threshold) or from any day of its run where a stretch at or above t starts
+  (``oracle_onsets``: its score reaches t there and was below t the day before — the first day
+  reaching t, and each re-crossing after a dip): a detector flagging at 3.0 and alarming at t may
+  report any of them; the incident counts once, true when one of them matches. So a real move
+  whose run began with a null flag days before the event is not charged for that flag (before
+  2026-12-06 it was, and the consensus was above the bound on two test worlds for it), nor one
+  that came back after a dip below t inside a run merged through the dip (until the fifty-third
+  session only the first day reaching t counted, and the consensus was above the bound on one
+  test world for it: random world 125's one-day US outage; ``_cut_rows``). The recall reached
+  is the limit at that false-alarm budget in expectation (the exact null is the most powerful
+  test; in one world a voter can out-score it on an event by chance), and ``ratio`` = consensus
+  recall / that recall. The analysis judges product series with their own sensitivity
   (``detectors.product_watch``), so the oracle gets two thresholds too: product series and the
   store's series are ranked apart and the budget is split between them the way that finds the
   most events (``is_product``; never below one threshold, which is one of the splits). Its
@@ -485,9 +489,11 @@ def at_fp(incidents: list[Incident], events: list[Event], mode: str, early: int,
     return at_fp_events(incidents, events, mode, early, late, min_effect, fp_budget)[:2]
 
 
-# an oracle incident's onsets by cut: (day, score) where its score in its direction first reaches
-# a new high along the run (the run's first day first; the last record is its peak)
-Onsets = dict[str, list[tuple[pd.Timestamp, float]]]
+# an oracle incident's onsets by cut: (day, lo, hi) — at a cut t with lo < t <= hi a stretch of
+# its run at or above t starts on that day (its score reaches t there and was below t the day
+# before), so a detector alarming at t raises an alarm there; every day of the run after its first
+# where the score rises (``analytics.consensus.Votes.onset_records``)
+Onsets = dict[str, list[tuple[pd.Timestamp, float, float]]]
 
 
 def _ranked(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
@@ -513,11 +519,11 @@ def _cut_rows(order: list[Incident], events: list[Event], mode: str, early: int,
     """The top c of ``order`` (ranked by peak) taken at the cut t = the c-th peak, c = 0 … n:
     (events found [c, event], true incidents [c]). Without ``onsets`` an incident matches from
     its run's first day whatever the cut. With them (``Onsets``), at cut t it matches from its
-    run's first day OR from its first day reaching t — a detector that flags at its own
-    threshold and alarms at t can report either (module docstring, "Oracle at equal false
-    positives"); a lower t moves that day earlier, so an incident can match at one cut and not
-    at a lower one. One [incident-onset, event] match matrix; each onset's rows count over the
-    contiguous range of cuts where it is the first day reaching t (difference arrays)."""
+    run's first day OR from any day of its run where a stretch at or above t starts — a detector
+    that flags at its own threshold and alarms at t can report any of them (module docstring,
+    "Oracle at equal false positives"); the incident counts once, true when any of its onsets at
+    that cut matches. One [incident-onset, event] match matrix; each onset's row counts over the
+    contiguous range of cuts where it starts a stretch (difference arrays)."""
     n, n_ev = len(order), len(events)
     hits = np.zeros((n + 1, n_ev), bool)
     tp = np.zeros(n + 1, int)
@@ -535,33 +541,42 @@ def _cut_rows(order: list[Incident], events: list[Event], mode: str, early: int,
     hi_c = [n + 1] * n
     for j, inc in enumerate(order):
         recs = (onsets or {}).get(inc.incident_id) or []
-        if len(recs) < 2:
-            continue
-        lo_c[j] = max(j + 1, first_at_most(recs[0][1]) + 1)   # t <= the run's first score
-        for k in range(1, len(recs)):
-            day, score = recs[k]
-            lo = max(j + 1, first_at_most(score) + 1) if k < len(recs) - 1 else j + 1
-            hi = min(n + 1, first_at_most(recs[k - 1][1]) + 1)
-            if lo < hi:
+        for day, below, score in recs:
+            # t <= score (a record at the peak: every cut taking the incident) and t > below
+            lo = j + 1 if score >= inc.peak_score - 1e-6 else max(j + 1, first_at_most(score) + 1)
+            hi = n + 1 if below == -np.inf else min(n + 1, first_at_most(below) + 1)
+            if lo < hi and day != inc.start:
                 rows.append(dataclasses.replace(inc, start=day))
                 owner.append(j)
                 lo_c.append(lo)
                 hi_c.append(hi)
     mm = match_matrix(rows, events, mode, early, late, min_effect)
-    own = np.asarray(owner)
-    if len(rows) > n:                               # an onset row also matches from the run start
-        mm[n:] |= mm[own[n:]]
-    lo_a, hi_a = np.asarray(lo_c), np.asarray(hi_c)
-    keep = lo_a < hi_a
-    lo_a, hi_a, m = lo_a[keep], hi_a[keep], mm[keep].astype(int)
+    lo_a, hi_a, own = np.asarray(lo_c), np.asarray(hi_c), np.asarray(owner)
     cnt = np.zeros((n + 2, n_ev), int)
-    np.add.at(cnt, lo_a, m)
-    np.add.at(cnt, hi_a, -m)
-    row_true = m.any(axis=1).astype(int)
-    true = np.zeros(n + 2, int)
-    np.add.at(true, lo_a, row_true)
-    np.add.at(true, hi_a, -row_true)
+    np.add.at(cnt, lo_a, mm.astype(int))
+    np.add.at(cnt, hi_a, -mm.astype(int))
     hits = np.cumsum(cnt, axis=0)[: n + 1] > 0
+    # true incidents: incident j is true at cut c when any of its rows applying there matches —
+    # its run's first day over every cut taking it, else the union of its true onsets' ranges
+    row_true = mm.any(axis=1)
+    true = np.zeros(n + 2, int)
+    base = row_true[:n]
+    np.add.at(true, lo_a[:n][base], 1)
+    np.add.at(true, hi_a[:n][base], -1)
+    extra = np.flatnonzero(row_true[n:] & ~base[own[n:]]) + n
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for r in extra:
+        spans.setdefault(int(own[r]), []).append((int(lo_a[r]), int(hi_a[r])))
+    for ranges in spans.values():                   # union of each incident's ranges
+        ranges.sort()
+        cur_lo, cur_hi = ranges[0]
+        for lo, hi in ranges[1:] + [(n + 2, n + 2)]:
+            if lo > cur_hi:
+                true[cur_lo] += 1
+                true[cur_hi] -= 1
+                cur_lo, cur_hi = lo, hi
+            else:
+                cur_hi = max(cur_hi, hi)
     tp = np.cumsum(true)[: n + 1]
     return hits, tp
 
@@ -668,14 +683,22 @@ def at_cut(incidents: list[Incident], events: list[Event], mode: str, early: int
            min_effect: float, t: float, onsets: Onsets | None = None
            ) -> tuple[list[Incident], np.ndarray]:
     """The incidents whose peak reaches ``t`` and their [incident, event] match matrix, each
-    matching from its run's first day or (with ``onsets``) from its first day reaching t — one
-    cut of ``_cut_rows``' table, for a detector read at a given threshold."""
+    matching from its run's first day or (with ``onsets``) from any day of its run starting a
+    stretch at or above t — one cut of ``_cut_rows``' table, for a detector read at a given
+    threshold."""
     taken = [i for i in incidents if i.peak_score >= t]
     mm = match_matrix(taken, events, mode, early, late, min_effect)
     if onsets:
-        alt = [dataclasses.replace(i, start=next((d for d, s in onsets.get(i.incident_id) or []
-                                                   if s >= t), i.start)) for i in taken]
-        mm |= match_matrix(alt, events, mode, early, late, min_effect)
+        alt, own = [], []
+        for j, i in enumerate(taken):
+            recs = onsets.get(i.incident_id) or []
+            for day, below, score in recs:           # a record at the peak: any t taking it
+                if below < t <= (np.inf if score >= i.peak_score - 1e-6 else score):
+                    alt.append(dataclasses.replace(i, start=day))
+                    own.append(j)
+        if alt:
+            np.logical_or.at(mm, np.asarray(own), match_matrix(alt, events, mode, early, late,
+                                                                min_effect))
     return taken, mm
 
 

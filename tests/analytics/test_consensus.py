@@ -382,19 +382,22 @@ def test_a_scoped_campaign_day_mutes_only_the_series_it_concerns():
     assert consensus_incidents(Votes(det), ["a", "b"], cfg, mute_dates=[day]) == []
 
 
-def test_onset_records_are_the_runs_new_highs_in_its_direction():
-    """The bound's onsets by cut (``Votes.onset_records``): along a down run the days whose
-    score falls to a new low (the run's first day first, the peak last, as rounded in
-    ``peak_score``); a gap day below the flag threshold inside the run counts too."""
-    det = votes({"oracle": {3: -3.2, 4: -2.5, 5: -4.25001, 6: -9.5, 7: -4.0, 12: 3.5}})
+def test_onset_records_are_the_days_its_score_rises_in_its_direction():
+    """The bound's onsets by cut (``Votes.onset_records``): along a down run every day after the
+    first whose score falls further than the day before's, as (day, the day before's score, its
+    score) rounded as ``peak_score`` — a stretch at or above any cut between the two starts that
+    day, so a day rising again after a gap below the flag threshold (day 9) is one too."""
+    det = votes({"oracle": {3: -3.2, 4: -2.5, 5: -4.25001, 6: -9.5, 7: -4.0, 8: -2.0, 9: -5.0,
+                            13: 3.5}})
     det.loc[det["score"].abs() < 3, "flag"] = False
     v = Votes(det)
     incs = build_incidents(v, ["oracle"], min_votes=1, merge_gap=2)
-    assert spans(incs) == [(3, 7, "down", ["oracle"], "single"), (12, 12, "up", ["oracle"],
+    assert spans(incs) == [(3, 9, "down", ["oracle"], "single"), (13, 13, "up", ["oracle"],
                                                                     "single")]
     rec = v.onset_records(incs, "oracle")
-    day = [DAY0 + pd.Timedelta(days=d) for d in range(13)]
-    assert rec[incs[0].incident_id] == [(day[3], 3.2), (day[5], 4.25), (day[6], 9.5)]
-    assert rec[incs[0].incident_id][-1][1] == incs[0].peak_score
-    assert rec[incs[1].incident_id] == [(day[12], 3.5)]
+    day = [DAY0 + pd.Timedelta(days=d) for d in range(14)]
+    assert rec[incs[0].incident_id] == [(day[5], 2.5, 4.25), (day[6], 4.25, 9.5),
+                                        (day[9], 2.0, 5.0)]
+    assert max(r[2] for r in rec[incs[0].incident_id]) == incs[0].peak_score
+    assert rec[incs[1].incident_id] == []
     assert v.onset_records(incs, "nobody") == {}

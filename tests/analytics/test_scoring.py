@@ -618,11 +618,12 @@ def test_a_product_scope_category_uses_its_recorded_effect():
                        "strict", 1, 2, 0.05)
 
 
-def _run(start: str, end: str, records: list[tuple[str, float]], **kw) -> tuple[Incident, list]:
-    """An oracle incident over start..end and its onsets by cut (``Onsets``): the days its score
-    first reaches a new high, the run's first day first, the peak last."""
-    i = inc(start, end, peak=records[-1][1], **kw)
-    return i, [(pd.Timestamp(d), s) for d, s in records]
+def _run(start: str, end: str, records: list[tuple[str, float, float]], peak: float | None = None,
+         **kw) -> tuple[Incident, list]:
+    """An oracle incident over start..end and its onsets by cut (``Onsets``): (day, the day
+    before's score, its score) for the days after the run's first where the score rises."""
+    i = inc(start, end, peak=peak if peak is not None else records[-1][2], **kw)
+    return i, [(pd.Timestamp(d), lo, hi) for d, lo, hi in records]
 
 
 def test_the_bound_may_report_an_incident_from_its_first_day_reaching_the_cut():
@@ -632,7 +633,7 @@ def test_the_bound_may_report_an_incident_from_its_first_day_reaching_the_cut():
     inside the event's window while t is above the early flag's score."""
     ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
     events = [Event.from_dict(EV), Event.from_dict(ev2)]       # E01's window: 06-09 .. 06-14
-    moved, rec = _run("2025-06-05", "2025-06-12", [("2025-06-05", 3.1), ("2025-06-10", 9.0)])
+    moved, rec = _run("2025-06-05", "2025-06-12", [("2025-06-10", 3.1, 9.0)])
     oracle = [moved, inc("2025-08-01", peak=5.0), inc("2025-09-01", peak=4.0),
               inc("2025-10-01", peak=3.0)]
     onsets = {moved.incident_id: rec}
@@ -663,48 +664,100 @@ def test_the_bound_may_report_an_incident_from_its_first_day_reaching_the_cut():
     assert at_cut(oracle, events, *args, 3.0, onsets)[1].any(axis=1).tolist() == [
         False, False, True, False]
     assert not at_cut(oracle, events, *args, 4.0)[1][0].any()
-    # onsets that are only the run's first day change nothing
-    same = {i.incident_id: [(i.start, i.peak_score)] for i in oracle}
+    # no onset after the run's first day changes nothing
+    same = {i.incident_id: [] for i in oracle}
     again = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {}, settings, oracle_onsets=same)
     assert again["strict"] == plain["strict"]
 
 
+def test_the_bound_reports_an_incident_again_where_it_re_crosses_the_cut():
+    """Random world 125's shape (the consensus above the bound, 1.13): an oracle run on US
+    sessions began with another move (its peak, no event of its own), fell below the cut for two
+    days and rose again on the day of a one-day outage. A detector alarming at a cut under that
+    day's score raises a new alarm there (the consensus did); the bound's incident reports it too
+    — from its first day reaching the cut only, it matched nothing and the consensus beat it."""
+    e15 = {**EV, "event_id": "E15", "start": "2025-01-19", "end": "2025-01-19", "scope": {}}
+    e02 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
+    events = [Event.from_dict(e15), Event.from_dict(e02)]
+    # scores 01-11 3.5, 01-12 9.5, falling to 4 by 01-16, 01-17/18 2.0, 01-19 9.3, then falling
+    run, rec = _run("2025-01-11", "2025-01-25",
+                    [("2025-01-12", 3.5, 9.5), ("2025-01-19", 2.0, 9.3)], peak=9.5)
+    first_reach = {run.incident_id: rec[:1]}           # the days reaching a new high only
+    onsets = {run.incident_id: rec}
+    oracle = [inc("2025-09-01", peak=9.9), run, inc("2025-08-01", peak=9.0)]
+    args = ("strict", 1, 2, 0.05)
+    assert at_fp_events(oracle, events, *args, fp_budget=1, onsets=first_reach) == (
+        0.5, 0.5, {"E02"})
+    # at the cut 9.0 (9.3 >= 9.0 > 2.0) the run's stretch from 01-19 matches E15
+    assert at_fp_events(oracle, events, *args, fp_budget=1, onsets=onsets) == (
+        1.0, 2 / 3, {"E02", "E15"})
+    assert at_fp_events(oracle, events, *args, fp_budget=0, onsets=onsets)[0] == 0.5  # 9.5: none
+    taken, mm = at_cut(oracle, events, *args, 9.0, onsets)
+    assert mm.any(axis=1).tolist() == [True, True, False]
+    assert not at_cut(oracle, events, *args, 9.5, onsets)[1][1].any()
+    assert not at_cut(oracle, events, *args, 9.0, first_reach)[1][1].any()
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05}
+    cons = [inc("2025-01-19"), inc("2025-09-01"), inc("2025-11-01")]
+    old = build_scorecard([e15, e02], {"oracle": oracle}, cons, {}, settings,
+                          oracle_onsets=first_reach)
+    new = build_scorecard([e15, e02], {"oracle": oracle}, cons, {}, settings, oracle_onsets=onsets)
+    assert old["strict"]["oracle_equal_fp"]["ratio"] == 2.0
+    assert new["strict"]["oracle_equal_fp"]["ratio"] == 1.0
+    assert new["strict"]["oracle_equal_fp"]["consensus_only"] == []
+
+
+def _path_records(start: pd.Timestamp, path: np.ndarray) -> list:
+    """``Votes.onset_records``' rule on one run's scores: (day, the day before's score, its
+    score) for every day after the first where the score rises."""
+    return [(start + pd.Timedelta(days=d), float(path[d - 1]), float(path[d]))
+            for d in range(1, len(path)) if path[d] > path[d - 1]]
+
+
 def test_the_bound_with_onsets_by_cut_against_brute_force():
-    """Random runs with rising records: the vectorized table (``at_fp_events``, ``best_cut``)
-    equals counting every cut directly — at the c-th peak t, each taken incident matches from its
-    run's first day or from its first record reaching t — with the budget's cut the one finding
-    the most events among those within it (ties: the largest)."""
+    """Random runs with arbitrary score paths (dips below the cut included): the vectorized table
+    (``at_fp_events``, ``best_cut``) equals counting every cut directly — at the c-th peak t, each
+    taken incident matches from its run's first day or from any day d where a stretch at or above
+    t starts (path[d] >= t > path[d-1]), counted once — with the budget's cut the one finding the
+    most events among those within it (ties: the largest); ``at_cut`` reads the same cuts."""
     import dataclasses
 
     rng = np.random.default_rng(7)
     events = _monthly_events(6, last_day=11)
     args = ("strict", 1, 2, 0.05)
-    for trial in range(40):
-        oracle, onsets = [], {}
+    for trial in range(60):
+        oracle, onsets, paths = [], {}, {}
         for n in range(int(rng.integers(1, 16))):
             month, day = int(rng.integers(1, 8)), int(rng.integers(1, 20))
             start = pd.Timestamp(f"2025-0{month}-{day:02d}")
-            k = int(rng.integers(1, 4))
-            days = sorted(rng.choice(np.arange(0, 9), size=k, replace=False))
-            scores = np.sort(rng.choice(np.arange(30, 90), size=k, replace=False)) / 10.0
-            records = [(start + pd.Timedelta(days=int(d)), float(s))
-                       for d, s in zip([0, *days[1:]], scores, strict=True)]
-            i = inc(start.date().isoformat(), (start + pd.Timedelta(days=9)).date().isoformat(),
-                    segment=f"s{n}", dimension="channel", peak=records[-1][1])
+            length = int(rng.integers(1, 10))
+            path = rng.choice(np.arange(10, 90), size=length) / 10.0
+            path[0] = max(path[0], 3.0)                 # a run begins with a flag at 3.0
+            i = inc(start.date().isoformat(),
+                    (start + pd.Timedelta(days=length - 1)).date().isoformat(),
+                    segment=f"s{n}", dimension="channel", peak=float(path.max()))
             oracle.append(i)
-            onsets[i.incident_id] = records
+            onsets[i.incident_id] = _path_records(start, path)
+            paths[i.incident_id] = path
         order = sorted(oracle, key=lambda i: (-i.peak_score, i.incident_id))
         table = []                                      # (found ids, true incidents) per top c
         for c in range(len(order) + 1):
             t = order[c - 1].peak_score if c else np.inf
             found, true = set(), 0
             for i in order[:c]:
-                alt = next(d for d, s in onsets[i.incident_id] if s >= t)
-                row = match_matrix([i, dataclasses.replace(i, start=alt)], events, *args)
+                path = paths[i.incident_id]
+                alts = [i.start + pd.Timedelta(days=d) for d in range(1, len(path))
+                        if path[d] >= t > path[d - 1]]
+                row = match_matrix([i, *(dataclasses.replace(i, start=a) for a in alts)],
+                                   events, *args)
                 hit = row.any(axis=0)
                 found |= {e.event_id for e, h in zip(events, hit, strict=True) if h}
                 true += bool(hit.any())
             table.append((found, true))
+            if c:                                       # one cut read directly: the same rows
+                taken, mm = at_cut(oracle, events, *args, t, onsets)
+                got = {e.event_id for e, h in zip(events, mm.any(axis=0), strict=True) if h}
+                if len(taken) == c:
+                    assert (got, int(mm.any(axis=1).sum())) == (found, true), trial
         for budget in range(4):
             ok = [c for c in range(len(order) + 1) if c - table[c][1] <= budget]
             c = max(ok, key=lambda c: (len(table[c][0]), c))
