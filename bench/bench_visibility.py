@@ -5,7 +5,7 @@ For each seed: generate the random world (cached under --cache), run the KPIs an
 oracle only (no other detector), then print
 
 - the oracle's recall against false-positive budgets (its incidents ranked by peak score, each
-  matching from its run's first day or its first day reaching the cut, as the
+  matching from its run's first day or any day it rises to the cut, as the
   scorecard's "oracle recall at equal FP"), with the budget also as false alerts per watched
   series per 90 days;
 - each unexpected event's **detectability**: the oracle's best calibrated score over the event's
@@ -118,7 +118,7 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
     days = int(det["date"].nunique())
     n_series = int(det.drop_duplicates(["kpi", "dimension", "segment"]).shape[0])
     # recall, precision and F1 of the oracle's incidents at each budget (ranked by peak score,
-    # each matching from its run's first day or its first day reaching the cut: the scorecard's)
+    # each matching from its run's first day or any day it rises to the cut: the scorecard's)
     curve, f1 = {}, {}
     for b in BUDGETS:
         rec, prec, _ = at_fp_events(incs, events, *args, fp_budget=b, onsets=onsets)

@@ -774,8 +774,8 @@ def build_scorecard(
     ``settings["warmup_days"]`` with ``settings["data_start"]`` (first day of the data) set the
     warm-up whose unexpected events are reported apart. ``oracle_onsets`` (incident id -> its
     ``Onsets``; ``analytics.consensus.Votes.onset_records``): the bound's incidents may match from
-    their first day reaching each cut as well as from their run's first day; without it, from
-    the run's first day only."""
+    any day their score rises to each cut (the first day reaching it, or a re-crossing after a
+    dip) as well as from their run's first day; without it, from the run's first day only."""
     all_events = sorted(
         (Event.from_dict(e).with_members(product_category) for e in truth_events),
         key=lambda e: (e.start, e.event_id),
