@@ -71,10 +71,11 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
             analysis: list[str] = ()) -> dict:
     from analytics import consensus as cons
     from analytics.config import load_analysis_config
-    from analytics.context import Incident, RunContext
+    from analytics.context import RunContext
     from analytics.detectors.calibrate import threshold_for
     from analytics.loading import load_data_dir
     from analytics.pipeline import stage_kpis
+    from evaluation.bound_check import point_incidents
     from evaluation.oracle import stage_oracle
     from evaluation.pipeline import with_revenue_impact
     from evaluation.scoring import Event, at_cut, at_fp_events, match_matrix
@@ -137,13 +138,7 @@ def measure(seed: int, overrides: list[str], cache: Path, sensitivity: float,
         w = strong[(strong["date"] >= lo) & (strong["date"] <= hi)]
         best = 0.0
         if len(w):
-            pts = [Incident(incident_id=str(i), kpi=r.kpi, dimension=r.dimension,
-                            segment=str(r.segment), start=r.date, end=r.date,
-                            direction="up" if r.score >= 0 else "down", detectors=["oracle"],
-                            level="single", confidence=1.0, severity="low",
-                            peak_score=abs(r.score), actual=0.0, expected=0.0, magnitude_pct=0.0)
-                   for i, r in enumerate(w.itertuples(index=False))]
-            ok = match_matrix(pts, [e], *args)[:, 0]
+            ok = match_matrix(point_incidents(w), [e], *args)[:, 0]
             if ok.any():
                 best = float(np.abs(w["score"].to_numpy())[ok].max())
         prim = e.primary_kpi or ""

@@ -22,6 +22,7 @@ from analytics.kpis import key_codes
 from analytics.schedule import beside
 from analytics.watch import product_categories
 
+from .bound_check import POINT_COLUMNS
 from .oracle import stage_oracle
 from .scoring import build_scorecard, format_table
 from .truth import attach, find_truth
@@ -84,10 +85,14 @@ def stage_score(ctx: RunContext) -> None:
     events = with_revenue_impact(ctx.truth.events, ctx.truth.counterfactual)
     products = (ctx.data.tables or {}).get("products") if ctx.data is not None else None
     product_category = product_categories(products) or None
+    det = ctx.detections
+    points = (det.loc[det["detector"] == oracle, list(POINT_COLUMNS)]   # bound_check
+              if oracle and det is not None else None)
     ctx.scorecard = build_scorecard(events, ctx.detector_incidents, ctx.incidents, levels,
                                     settings, oracle_name=oracle, failed=failed,
                                     product_category=product_category,
-                                    oracle_onsets=ctx.oracle_onsets if oracle else None)
+                                    oracle_onsets=ctx.oracle_onsets if oracle else None,
+                                    oracle_points=points)
     ctx.scorecard["false_alerts"] = false_alert_rates(ctx, ctx.scorecard, vs)
 
 

@@ -91,7 +91,10 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
         "consensus_levels": {"k1": METRICS, "k2": METRICS, ...},  # k of n voters agree
         "oracle_equal_fp": {"fp_budget", "oracle_recall", "consensus_recall", "ratio",
                             "oracle_precision", "oracle_f1", "consensus_only",
-                            "oracle_only"} | null,
+                            "oracle_only", "threshold", "family_threshold",
+                            "consensus_only_detail": [{"event_id", "oracle_score",
+                                                       "seen_at_cut"}],
+                            "seen_at_cut"} | null,   # the bound's self-check (bound_check)
         "oracle_best": {"f1", "precision", "recall", "threshold", "incidents", "fp",
                         "lowest", "family_threshold", "family_lowest"} | null
       },
@@ -589,14 +592,29 @@ def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, earl
     (incident -> bool: two families, each ranked on its own), the budget is split between the
     two families the way that finds the most events (then the highest precision; then the
     fewest false positives on the ``True`` family): the best pair of thresholds."""
+    return at_fp_cuts(incidents, events, mode, early, late, min_effect, fp_budget, family,
+                      onsets)[:3]
+
+
+def at_fp_cuts(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+               min_effect: float, fp_budget: int,
+               family: Callable[[Incident], bool] | None = None,
+               onsets: Onsets | None = None
+               ) -> tuple[float, float, set[str], tuple[float | None, float | None]]:
+    """``at_fp_events`` and the cuts it chose: the peak of the last incident taken in the
+    ``False`` family (all incidents without ``family``) and in the ``True`` family, None where
+    none is taken (``evaluation.bound_check`` reads the events the consensus found beneath
+    them)."""
     n_ev = sum(1 for e in events if not e.expected)
     if not n_ev:
-        return float("nan"), float("nan"), set()
+        return float("nan"), float("nan"), set(), (None, None)
     # per family and per number of false positives b allowed (0..budget): the events found and
     # the (true, taken) incidents at its best cut within b
     per: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    orders: list[list[Incident]] = []
     for order, hits_c, tp_c in _ranked(incidents, events, mode, early, late, min_effect, family,
                                        onsets):
+        orders.append(order)
         # per budget b: the cut with the most events among those with at most b false positives
         # (ties: the largest cut) — with run onsets only, the top incidents up to the (b+1)-th FP
         c = np.arange(len(order) + 1)
@@ -608,6 +626,7 @@ def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, earl
     if len(per) == 1:
         hits, tp, cuts = per[0]
         hit, n_tp, n = hits[fp_budget], tp[fp_budget], cuts[fp_budget]
+        taken_c = [int(n), 0]
     else:
         (h0, t0, c0), (h1, t1, c1) = per
         b0 = np.arange(fp_budget + 1)
@@ -617,8 +636,11 @@ def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, earl
         prec = np.where(taken > 0, (t0[b0] + t1[b1]) / np.maximum(taken, 1), 1.0)
         best = np.lexsort((b1, -prec, -found))[0]
         hit, n_tp, n = h0[b0[best]] | h1[b1[best]], t0[b0[best]] + t1[b1[best]], taken[best]
+        taken_c = [int(c0[b0[best]]), int(c1[b1[best]])]
     found_ids = {e.event_id for e, h in zip(events, hit, strict=True) if h}
-    return float(hit.sum()) / n_ev, (float(n_tp) / n if n else 1.0), found_ids
+    thr = tuple(orders[k][taken_c[k] - 1].peak_score if k < len(orders) and taken_c[k] else None
+                for k in range(2))
+    return float(hit.sum()) / n_ev, (float(n_tp) / n if n else 1.0), found_ids, (thr[0], thr[1])
 
 
 def _cut_table(order: list[Incident], hits_c: np.ndarray, tp_c: np.ndarray
@@ -766,6 +788,7 @@ def build_scorecard(
     failed: dict[str, str] | None = None,
     product_category: dict[str, str] | None = None,
     oracle_onsets: Onsets | None = None,
+    oracle_points: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """The scorecard dict (layout in the module docstring); also fills ``matched_event_id``.
     ``product_category`` (product id -> category, the data's products table): a product
@@ -775,7 +798,11 @@ def build_scorecard(
     warm-up whose unexpected events are reported apart. ``oracle_onsets`` (incident id -> its
     ``Onsets``; ``analytics.consensus.Votes.onset_records``): the bound's incidents may match from
     any day their score rises to each cut (the first day reaching it, or a re-crossing after a
-    dip) as well as from their run's first day; without it, from the run's first day only."""
+    dip) as well as from their run's first day; without it, from the run's first day only.
+    ``oracle_points`` (the oracle's detections: date, kpi, dimension, segment, score): each
+    event the consensus found and the bound did not is checked against the bound's cut
+    (``evaluation.bound_check``); without them ``seen_at_cut`` and ``consensus_only_detail`` are
+    None."""
     all_events = sorted(
         (Event.from_dict(e).with_members(product_category) for e in truth_events),
         key=lambda e: (e.start, e.event_id),
@@ -840,7 +867,7 @@ def build_scorecard(
                              if cut is None or i.start >= cut])
             budget = sec["consensus"]["fp"] if cut is None else _fp_from(
                 [i for i in cons_counted if i.start >= cut], events, mode, early, late, min_eff)
-            orc, orc_p, orc_found = at_fp_events(
+            orc, orc_p, orc_found, cuts = at_fp_cuts(
                 bound, events, mode, early, late, min_eff, budget,
                 family=is_product, onsets=oracle_onsets,
             )
@@ -864,7 +891,21 @@ def build_scorecard(
                 # ratio above 1 (a voter scored them higher than the exact null did, by chance)
                 "consensus_only": sorted(cons_found - orc_found),
                 "oracle_only": sorted(orc_found - cons_found),
+                # the cuts the bound chose (store series, product series), and each event the
+                # consensus found beneath them (luck) or at them (a defect: evaluation.bound_check)
+                "threshold": cuts[0],
+                "family_threshold": cuts[1],
+                "consensus_only_detail": None,
+                "seen_at_cut": None,
             }
+            if oracle_points is not None:
+                from .bound_check import consensus_only_detail  # it imports this module
+
+                detail = consensus_only_detail(
+                    oracle_points, events, sorted(cons_found - orc_found), cuts, is_product,
+                    mode, early, late, min_eff)
+                sec["oracle_equal_fp"]["consensus_only_detail"] = detail
+                sec["oracle_equal_fp"]["seen_at_cut"] = sum(d["seen_at_cut"] for d in detail)
             # the oracle's best F1 over all its thresholds: what these worlds allow at best
             sec["oracle_best"] = best_cut(
                 bound, events, mode, early, late, min_eff,
@@ -958,6 +999,14 @@ def format_table(card: dict[str, Any]) -> str:
         lines.append(f"oracle recall at {oe['fp_budget']} FP: {_fmt(oe['oracle_recall'])} "
                      f"(consensus / oracle = {_fmt(oe['ratio'])}; the oracle's F1 there "
                      f"{_fmt(oe.get('oracle_f1'))})")
+        for d in oe.get("consensus_only_detail") or []:   # above the bound: luck or a defect
+            why = ("at or above the cut: the bound lost it, trace it" if d["seen_at_cut"]
+                   else "below the cut: luck")
+            cut = _fmt(oe.get("threshold")) + (
+                f", products {_fmt(oe['family_threshold'])}"
+                if oe.get("family_threshold") is not None else "")
+            lines.append(f"  found by the consensus alone: {d['event_id']} (the oracle's best "
+                         f"{d['oracle_score']:.2f}, its cut {cut}; {why})")
     for name, err in card.get("failed_detectors", {}).items():
         lines.append(f"detector {name} FAILED: {err}")
     return "\n".join(lines)

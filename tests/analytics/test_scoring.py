@@ -474,6 +474,10 @@ def test_scorecard_layout_and_matched_ids():
         "oracle_f1": 1.0,
         "consensus_only": [],
         "oracle_only": [],
+        "threshold": 9.0,
+        "family_threshold": None,
+        "consensus_only_detail": None,   # no oracle points given
+        "seen_at_cut": None,
     }
     assert card["event_detail"][0]["detected_by"] == {"a": 0, "consensus": 0, "oracle": 0}
     assert [i.matched_event_id for i in a] == ["E01", None] and cons[0].matched_event_id == "E01"
@@ -773,3 +777,90 @@ def test_the_bound_with_onsets_by_cut_against_brute_force():
             f1s.append(2 * p * r / (p + r) if p + r else 0.0)
         assert best_cut(oracle, events, *args, onsets=onsets)["f1"] == pytest.approx(
             max(f1s), abs=1e-4), trial
+
+
+def _points(rows: list[tuple[str, str, str, str, float]]) -> pd.DataFrame:
+    """The oracle's flagged points (``evaluation.bound_check.POINT_COLUMNS``)."""
+    return pd.DataFrame(rows, columns=["date", "kpi", "dimension", "segment", "score"]).assign(
+        date=lambda d: pd.to_datetime(d["date"]).astype("datetime64[s]"))
+
+
+def test_the_scorecard_tells_an_event_beneath_the_bounds_cut_from_one_it_lost():
+    """``oracle_equal_fp.seen_at_cut`` (``evaluation.bound_check``): an event the consensus found
+    and the bound did not is luck when the oracle's best point a match allows in its window is
+    below the bound's cut, and a defect of the bound's incidents when it reaches the cut — random
+    world 125's US outage under the old onsets (run start and first day reaching the cut only)
+    is flagged, and with the re-crossing onsets it is no longer the consensus' alone."""
+    e15 = {**EV, "event_id": "E15", "start": "2025-01-19", "end": "2025-01-19", "scope": {}}
+    e02 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
+    e03 = {**EV, "event_id": "E03", "start": "2025-10-10", "end": "2025-10-10", "scope": {}}
+    e04 = {**EV, "event_id": "E04", "start": "2025-11-10", "end": "2025-11-10", "scope": {}}
+    e06 = {**EV, "event_id": "E06", "start": "2025-12-11", "end": "2025-12-11", "scope": {}}
+    run, rec = _run("2025-01-11", "2025-01-25",
+                    [("2025-01-12", 3.5, 9.5), ("2025-01-19", 2.0, 9.3)], peak=9.5)
+    oracle = [inc("2025-09-01", peak=9.9), run, inc("2025-08-01", peak=9.0),
+              inc("2025-10-10", peak=8.0), inc("2025-07-01", peak=5.0), inc("2025-11-10", peak=3.2)]
+    points = _points([
+        ("2025-09-01", "sessions", "overall", "all", -9.9),
+        ("2025-01-12", "sessions", "overall", "all", -9.5),
+        ("2025-01-19", "sessions", "overall", "all", -9.3),
+        ("2025-08-01", "sessions", "overall", "all", -9.0),
+        ("2025-10-10", "sessions", "overall", "all", -8.0),
+        ("2025-07-01", "sessions", "overall", "all", -5.0),
+        ("2025-11-10", "sessions", "overall", "all", -3.2),
+        ("2025-11-11", "sessions", "overall", "all", 8.5),      # the wrong direction
+        ("2025-11-11", "aov", "overall", "all", -8.5),          # a KPI the event barely moves
+        ("2025-12-09", "sessions", "overall", "all", -9.5),     # an earlier fall, fading: the
+        ("2025-12-10", "sessions", "overall", "all", -9.4),     # day of E06 raises no new alarm
+    ])
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05}
+    cons = [inc(d) for d in ("2025-01-19", "2025-09-01", "2025-10-10", "2025-11-10",
+                             "2025-12-11", "2025-12-01", "2025-12-05")]  # two false positives
+    args = ([e15, e02, e03, e04, e06], {"oracle": oracle}, cons, {}, settings)
+    old_card = build_scorecard(*args, oracle_onsets={run.incident_id: rec[:1]},
+                               oracle_points=points)
+    old = old_card["strict"]["oracle_equal_fp"]
+    assert (old["fp_budget"], old["threshold"], old["family_threshold"]) == (2, 8.0, None)
+    assert old["consensus_only"] == ["E04", "E06", "E15"]
+    assert old["consensus_only_detail"] == [
+        {"event_id": "E04", "oracle_score": 3.2, "seen_at_cut": False},   # luck
+        {"event_id": "E06", "oracle_score": 0.0, "seen_at_cut": False},   # only a fading fall
+        {"event_id": "E15", "oracle_score": 9.3, "seen_at_cut": True}]    # the lost outage
+    assert old["seen_at_cut"] == 1
+    table = format_table(old_card)                          # the console says which is which
+    assert ("found by the consensus alone: E04 (the oracle's best 3.20, its cut 8.00; below the "
+            "cut: luck)") in table
+    assert "E15 (the oracle's best 9.30, its cut 8.00; at or above the cut: the bound lost it" \
+        in table
+    new = build_scorecard(*args, oracle_onsets={run.incident_id: rec},
+                          oracle_points=points)["strict"]["oracle_equal_fp"]
+    assert new["consensus_only"] == ["E06"] and new["seen_at_cut"] == 0
+    assert new["threshold"] == 3.2
+    bare = build_scorecard(*args, oracle_onsets={run.incident_id: rec})["strict"]
+    assert bare["oracle_equal_fp"]["seen_at_cut"] is None
+    assert bare["oracle_equal_fp"]["consensus_only_detail"] is None
+
+
+def test_the_bound_check_reads_each_point_against_its_own_familys_cut():
+    """Product series and the store's are cut apart (``is_product``): a product point is seen at
+    the cut only when it reaches the product family's cut (None: nothing taken there, no cut to
+    reach), a store point only the store's."""
+    from evaluation.bound_check import consensus_only_detail
+
+    ev = Event.from_dict({**EV, "event_id": "E05", "start": "2025-03-10", "end": "2025-03-10",
+                          "scope": {"product": 7}, "effects": {"orders": -0.01},
+                          "scope_effects": {"orders": -0.9}, "primary_kpi": "orders"}
+                         ).with_members({"7": "toys"})
+    pts = _points([("2025-03-10", "orders", "product", "7", -6.0),
+                   ("2025-03-10", "orders", "category", "toys", -4.0),
+                   ("2025-03-20", "orders", "product", "7", -9.0)])   # outside the window
+
+    def seen(cuts: tuple[float | None, float | None]) -> list[dict]:
+        return consensus_only_detail(pts, [ev], ["E05"], cuts, is_product, "strict", 1, 2, 0.05)
+
+    assert seen((5.0, None)) == [{"event_id": "E05", "oracle_score": 6.0, "seen_at_cut": False}]
+    assert seen((5.0, 7.0))[0]["seen_at_cut"] is False
+    assert seen((5.0, 5.5))[0]["seen_at_cut"] is True       # the product point reaches its cut
+    assert seen((3.9, 7.0))[0]["seen_at_cut"] is True       # the category point the store's
+    assert consensus_only_detail(pts, [ev], [], (5.0, 5.0), is_product, "strict", 1, 2,
+                                 0.05) == []

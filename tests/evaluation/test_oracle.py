@@ -88,6 +88,9 @@ def test_consensus_never_beats_the_oracle_at_equal_false_positives(tmp_path, see
     oe = card["strict"]["oracle_equal_fp"]
     assert oe is not None and card["strict"]["consensus"]["events"] > 0
     assert oe["consensus_recall"] <= oe["oracle_recall"], oe
+    # and no event the consensus alone found is one the bound's null scored at its cut (its
+    # incidents lost none: evaluation.bound_check)
+    assert oe["seen_at_cut"] == 0, oe
 
 
 @pytest.mark.parametrize("extra", [[], ["channel_country"], ["product"]])
