@@ -38,7 +38,7 @@ import pandas as pd
 
 from analytics.context import Incident
 
-from .scoring import match_matrix
+from .scoring import Event, match_matrix
 
 POINT_COLUMNS = ["date", "kpi", "dimension", "segment", "score"]
 DAY_NS = 86_400_000_000_000
@@ -58,7 +58,7 @@ def point_incidents(points: pd.DataFrame, detector: str = "oracle") -> list[Inci
             for k, r in enumerate(points[POINT_COLUMNS].itertuples(index=False))]
 
 
-def consensus_only_detail(points: pd.DataFrame, events: list[Any], ids: list[str],
+def consensus_only_detail(points: pd.DataFrame, events: list[Event], ids: list[str],
                           thresholds: tuple[float | None, float | None],
                           family: Callable[[Incident], bool], mode: str, early: int, late: int,
                           min_effect: float) -> list[dict[str, Any]]:
@@ -67,8 +67,7 @@ def consensus_only_detail(points: pd.DataFrame, events: list[Any], ids: list[str
     before's score in their direction; 0.0 where none), "seen_at_cut": one of them starts a
     stretch at the cut of its family (``thresholds``: the ``False`` family's, the ``True``
     family's; None = nothing taken there, no cut to reach)}. ``points``: the oracle's detections
-    (date, kpi, dimension, segment, signed score; every day, so the day before is there);
-    ``events``: the scoring's ``Event`` objects."""
+    (date, kpi, dimension, segment, signed score; every day, so the day before is there)."""
     wanted = [e for e in events if e.event_id in set(ids)]
     if not wanted:
         return []
