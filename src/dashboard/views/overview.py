@@ -58,6 +58,17 @@ def render(ctx) -> None:
                 f"**{fmt(oe.get('oracle_recall'))}** "
                 f"(consensus / oracle = {fmt(oe.get('ratio'))})"
             )
+            # why the consensus found an event the bound did not (evaluation/bound_check.py)
+            detail = oe.get("consensus_only_detail")
+            for d in detail if isinstance(detail, list) else []:
+                if not isinstance(d, dict):
+                    continue
+                why = ("at or above the bound's cut: the bound lost it, trace it"
+                       if d.get("seen_at_cut") is True
+                       else "below the bound's cut: luck a bound in expectation allows")
+                st.caption(f"Found by the consensus alone: {d.get('event_id')} — the oracle's "
+                           f"best {fmt(d.get('oracle_score'), 2)} against its cut "
+                           f"{fmt(oe.get('threshold'), 2)}; {why}.")
         elif ev.get("unexpected") == 0:  # a world without shocks: no recall to compare
             st.caption("No oracle line (no unexpected event to find: every incident is a false "
                        "alarm).")
