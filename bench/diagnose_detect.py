@@ -440,6 +440,7 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
         oe = s.get("oracle_equal_fp") or {}
         agg["oracle_eq"].append(oe.get("oracle_recall"))
         agg["ratio"].append(oe.get("ratio"))
+        agg["seen"].append(oe.get("seen_at_cut") or 0)   # events the bound lost (bound_check)
         agg["fp"].append(s["consensus"]["fp"])
         agg["inc"].append(s["consensus"]["incidents"])
         agg["sec"].append(r["seconds"])
@@ -473,7 +474,8 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
     print(f"== {name}: n={len(results)}  F1 {mean(agg['f1']):.3f}  P {mean(agg['precision']):.3f}"
           f"  R {mean(agg['recall']):.3f}  oracle@FP {mean(agg['oracle_eq']):.3f}"
           f"  ratio {mean(agg['ratio']):.3f} (max {max(x or 0 for x in agg['ratio']):.2f},"
-          f" above 1 on {sum((x or 0) > 1 + 1e-9 for x in agg['ratio'])})"
+          f" above 1 on {sum((x or 0) > 1 + 1e-9 for x in agg['ratio'])};"
+          f" events the bound lost {sum(agg['seen'])})"
           f"  oracle R(own) {mean(agg['oracle_R']):.3f}  FP/world {mean(agg['fp']):.1f}"
           f"  incidents {mean(agg['inc']):.1f}  series {mean(agg['series']):.0f}"
           f"  detect+cons {mean(agg['sec']):.1f}s")

@@ -113,6 +113,27 @@ def test_summary_of_shock_free_worlds_prints_no_f1_instead_of_failing(capsys):
     assert "FP/world 12.0" in out and "rolling_zscore 0.076" in out
 
 
+def test_summary_counts_the_events_the_bound_lost(capsys):
+    """The pool's line counts the scorecards' ``oracle_equal_fp.seen_at_cut`` (events the
+    consensus found that the bound's null scored at its cut: a defect of the bound to trace),
+    beside the worlds above 1; a scorecard without it counts 0."""
+    def card(ratio, seen):
+        oe = {"oracle_recall": 0.8, "ratio": ratio}
+        if seen is not None:
+            oe["seen_at_cut"] = seen
+        return {"strict": {"consensus": {"recall": 0.8, "precision": 0.9, "f1": 0.85, "fp": 3,
+                                         "incidents": 30},
+                           "oracle_equal_fp": oe, "detectors": {"oracle": {"recall": 0.9}},
+                           "oracle_best": None},
+                "events": {"unexpected": 10, "unwatched": 0}, "event_detail": [],
+                "false_alerts": {"consensus": 0.01, "detectors": {}}}
+    results = [{"card": card(r, s), "fps": [], "events": [], "seconds": 1.0, "series": 400,
+                "kinds": [], "kinds_base": [], "why": [], "gap": []}
+               for r, s in ((1.1, 0), (0.9, 2), (1.0, None))]
+    diagnose_detect.summarize("shipped", results, show_events=False)
+    assert "above 1 on 1; events the bound lost 2)" in capsys.readouterr().out
+
+
 def test_paired_over_seeds_averages_each_worlds_change_and_shows_each_seed():
     """``--seeds``: a variant is paired with the shipped config under the same seed; a world's
     change is its mean over the seeds, and each seed's own mean change is listed (its spread is
