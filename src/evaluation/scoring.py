@@ -547,8 +547,8 @@ def _cut_rows(order: list[Incident], events: list[Event], mode: str, early: int,
         for day, below, score in recs:
             # t <= score (a record at the peak: every cut taking the incident) and t > below
             lo = j + 1 if score >= inc.peak_score - 1e-6 else max(j + 1, first_at_most(score) + 1)
-            hi = n + 1 if below == -np.inf else min(n + 1, first_at_most(below) + 1)
-            if lo < hi and day != inc.start:
+            hi = min(n + 1, first_at_most(below) + 1)      # below = -inf: every cut
+            if lo < hi:
                 rows.append(dataclasses.replace(inc, start=day))
                 owner.append(j)
                 lo_c.append(lo)
@@ -626,7 +626,7 @@ def at_fp_cuts(incidents: list[Incident], events: list[Event], mode: str, early:
     if len(per) == 1:
         hits, tp, cuts = per[0]
         hit, n_tp, n = hits[fp_budget], tp[fp_budget], cuts[fp_budget]
-        taken_c = [int(n), 0]
+        taken_c = [int(n)]
     else:
         (h0, t0, c0), (h1, t1, c1) = per
         b0 = np.arange(fp_budget + 1)
@@ -638,9 +638,9 @@ def at_fp_cuts(incidents: list[Incident], events: list[Event], mode: str, early:
         hit, n_tp, n = h0[b0[best]] | h1[b1[best]], t0[b0[best]] + t1[b1[best]], taken[best]
         taken_c = [int(c0[b0[best]]), int(c1[b1[best]])]
     found_ids = {e.event_id for e, h in zip(events, hit, strict=True) if h}
-    thr = tuple(orders[k][taken_c[k] - 1].peak_score if k < len(orders) and taken_c[k] else None
-                for k in range(2))
-    return float(hit.sum()) / n_ev, (float(n_tp) / n if n else 1.0), found_ids, (thr[0], thr[1])
+    cut = [order[c - 1].peak_score if c else None for order, c in zip(orders, taken_c, strict=True)]
+    return (float(hit.sum()) / n_ev, (float(n_tp) / n if n else 1.0), found_ids,
+            (cut[0], cut[1] if len(cut) > 1 else None))
 
 
 def _cut_table(order: list[Incident], hits_c: np.ndarray, tp_c: np.ndarray
