@@ -24,13 +24,14 @@ A point inside the window that only continues an earlier stretch (random world 1
 sessions at −8.6 on the day before an affiliate × NL outage, the fading end of an earlier fall at
 −24) raises no new alarm at any cut, so it is neither. ``oracle_equal_fp.seen_at_cut`` counts the
 second kind (0 when every consensus-only event is beneath the cut) and ``consensus_only_detail``
-gives each event's best score and whether it is seen at the cut; ``threshold`` /
-``family_threshold`` are the cuts (store series / product series, ``scoring.is_product``).
+gives each event's best score, its family and that family's cut, and whether it is seen at the
+cut; ``oracle_equal_fp.cuts`` are the bound's cuts, one per (KPI, dimension) family that took
+something (``scoring.bound_family``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
@@ -59,15 +60,16 @@ def point_incidents(points: pd.DataFrame, detector: str = "oracle") -> list[Inci
 
 
 def consensus_only_detail(points: pd.DataFrame, events: list[Event], ids: list[str],
-                          thresholds: tuple[float | None, float | None],
-                          family: Callable[[Incident], bool], mode: str, early: int, late: int,
+                          cuts: dict[Hashable, float], family: Callable[[Incident], Hashable],
+                          mode: str, early: int, late: int,
                           min_effect: float) -> list[dict[str, Any]]:
     """Per event id in ``ids`` (sorted): {"event_id", "oracle_score": the best |score| among the
     points inside its window that a match allows and that start a stretch (above the day
-    before's score in their direction; 0.0 where none), "seen_at_cut": one of them starts a
-    stretch at the cut of its family (``thresholds``: the ``False`` family's, the ``True``
-    family's; None = nothing taken there, no cut to reach)}. ``points``: the oracle's detections
-    (date, kpi, dimension, segment, signed score; every day, so the day before is there)."""
+    before's score in their direction; 0.0 where none), "family" / "cut": that point's family
+    (``family``, e.g. ``scoring.bound_family``) and its cut (``cuts``; a family missing there
+    took nothing: no cut to reach, None), "seen_at_cut": one of the points starts a stretch at
+    the cut of its own family}. ``points``: the oracle's detections (date, kpi, dimension,
+    segment, signed score; every day, so the day before is there)."""
     wanted = [e for e in events if e.event_id in set(ids)]
     if not wanted:
         return []
@@ -94,12 +96,16 @@ def consensus_only_detail(points: pd.DataFrame, events: list[Event], ids: list[s
     pts = point_incidents(sub[rising])
     mm = match_matrix(pts, wanted, mode, early, late, min_effect)
     peak, below = np.abs(score[rising]), below[rising]
-    fam = np.fromiter((family(p) for p in pts), bool, len(pts))
-    cut = np.array([np.inf if t is None else t for t in thresholds], dtype=float)[fam.astype(int)]
+    fam = [family(p) for p in pts]
+    cut = np.array([cuts.get(f, np.inf) for f in fam], dtype=float)
     out = []
     for j, e in enumerate(wanted):
         ok = mm[:, j]
-        best = float(peak[ok].max()) if ok.any() else 0.0
+        top = int(np.flatnonzero(ok)[peak[ok].argmax()]) if ok.any() else None
         seen = bool((ok & (below < cut) & (peak >= cut)).any())
-        out.append({"event_id": e.event_id, "oracle_score": round(best, 4), "seen_at_cut": seen})
+        out.append({"event_id": e.event_id,
+                    "oracle_score": round(float(peak[top]), 4) if top is not None else 0.0,
+                    "family": None if top is None else str(fam[top]),
+                    "cut": None if top is None or not np.isfinite(cut[top]) else float(cut[top]),
+                    "seen_at_cut": seen})
     return sorted(out, key=lambda d: d["event_id"])

@@ -1,6 +1,6 @@
 """Scoring incidents against the injected truth (docs/ARCHITECTURE.md "Scoring").
 
-Only this module (and the oracle detector) reads truth. Size (~840 lines, ~110 of them this
+Only this module (and the oracle detector) reads truth. Size (~1060 lines, ~125 of them this
 docstring): the scorecard's definitions, its layout and their one implementation stay in one place.
 
 Definitions
@@ -36,11 +36,12 @@ Definitions
   precision is 1.0 (no false alarm) and F1 follows from recall. **Delay** = first matching
   incident's alarm (``Incident.alarm``: ``confirmed``, the day its rule held; not an onset moved
   back) − event start, in days (negative when caught early).
-- **Oracle at equal false positives**: the oracle's incidents are ranked by peak score and cut
-  at the threshold finding the most events within the consensus's false-positive count (ties: the
-  lowest such threshold — with onsets read from each run's first day, the top incidents taken until
-  they would exceed the count). At a cut t an incident matches from its run's first day (a flag at
-  the oracle's own threshold) or from any day of its run where a stretch at or above t starts
+- **Oracle at equal false positives**: the oracle's incidents are ranked by peak score per
+  family — one per (KPI, dimension), ``bound_family`` — and cut at the tuple of thresholds, one
+  per family, finding the most events within the consensus's false-positive count (ties: the
+  highest precision, then the most incidents; an exact search, ``at_fp_cuts``). At a cut t an
+  incident matches from its run's first day (a flag at the oracle's own threshold) or from any
+  day of its run where a stretch at or above t starts
   (``oracle_onsets``: its score reaches t there and was below t the day before — the first day
   reaching t, and each re-crossing after a dip): a detector flagging at 3.0 and alarming at t may
   report any of them; the incident counts once, true when one of them matches. So a real move
@@ -51,10 +52,15 @@ Definitions
   test world for it: random world 125's one-day US outage; ``_cut_rows``). The recall reached
   is the limit at that false-alarm budget in expectation (the exact null is the most powerful
   test; in one world a voter can out-score it on an event by chance), and ``ratio`` = consensus
-  recall / that recall. The analysis judges product series with their own sensitivity
-  (``detectors.product_watch``), so the oracle gets two thresholds too: product series and the
-  store's series are ranked apart and the budget is split between them the way that finds the
-  most events (``is_product``; never below one threshold, which is one of the splits). Its
+  recall / that recall. Why a cut per family: a detector's effective threshold on the exact
+  null's scale differs per KPI (its null fits one KPI better than another: the voters' AOV null
+  is thinner than the exact order-value null, so the consensus spends more of its false alarms
+  there) and per dimension (the analysis' own knobs are per dimension: ``slice_threshold_add``,
+  ``slice_kpis``, a detector's ``kpis``/``dimensions``, product_watch's sensitivity). A bound at
+  equal false positives covers any such split, so it splits its budget the way that finds the
+  most events; one threshold, or one for products and one for the store (the bound until the
+  fifty-fourth session, beaten on random world 125 and on TRAIN 11 and p2 for it), is one of
+  the tuples, so the bound never finds fewer. Its
   incidents that start before the warm-up's end minus ``early_days`` are left out: they can
   match no counted event (matching reads the onset), only cost false positives, and a detector
   whose warm-up is the scoring's would raise none; so the budget is the consensus' false
@@ -63,8 +69,10 @@ Definitions
 - **Oracle's best F1** (``oracle_best``): the oracle's incidents ranked by peak score and cut at
   every threshold from its own (``lowest``) upwards (onsets read at each cut as above) — a pair of
   cuts, one on the store's series (``threshold``, ``lowest``) and one on product series
-  (``family_threshold``, ``family_lowest``); the pair with the highest F1 (its precision, recall,
-  thresholds = the last peaks taken, None where none is taken). The oracle has no tuned setting, so
+  (``family_threshold``, ``family_lowest``; ``is_product``); the pair with the highest F1 (its
+  precision, recall, thresholds = the last peaks taken, None where none is taken). Two
+  families, not the bound's (KPI, dimension) ones: F1 has no budget to prune a search over
+  every tuple of ~25 families' cuts. The oracle has no tuned setting, so
   this is a property of the world: about the best F1 any detector watching the same series can
   expect.
 - **Unwatched events** (``events.unwatched``): unexpected events scoped to a dimension no watched
@@ -91,9 +99,9 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
         "consensus_levels": {"k1": METRICS, "k2": METRICS, ...},  # k of n voters agree
         "oracle_equal_fp": {"fp_budget", "oracle_recall", "consensus_recall", "ratio",
                             "oracle_precision", "oracle_f1", "consensus_only",
-                            "oracle_only", "threshold", "family_threshold",
+                            "oracle_only", "cuts": [{"family", "cut"}],
                             "consensus_only_detail": [{"event_id", "oracle_score",
-                                                       "seen_at_cut"}],
+                                                       "family", "cut", "seen_at_cut"}],
                             "seen_at_cut"} | null,   # the bound's self-check (bound_check)
         "oracle_best": {"f1", "precision", "recall", "threshold", "incidents", "fp",
                         "lowest", "family_threshold", "family_lowest"} | null
@@ -135,7 +143,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -586,61 +594,82 @@ def _cut_rows(order: list[Incident], events: list[Event], mode: str, early: int,
 
 def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
                  min_effect: float, fp_budget: int,
-                 family: Callable[[Incident], bool] | None = None,
+                 family: Callable[[Incident], Hashable] | None = None,
                  onsets: Onsets | None = None) -> tuple[float, float, set[str]]:
     """``at_fp`` and the ids of the unexpected events those incidents match. With ``family``
-    (incident -> bool: two families, each ranked on its own), the budget is split between the
-    two families the way that finds the most events (then the highest precision; then the
-    fewest false positives on the ``True`` family): the best pair of thresholds."""
+    (incident -> a family key, e.g. ``bound_family``), each family is ranked on its own and the
+    budget is split between the families the way that finds the most events (then the highest
+    precision, then the most incidents): the best tuple of thresholds, one per family."""
     return at_fp_cuts(incidents, events, mode, early, late, min_effect, fp_budget, family,
                       onsets)[:3]
 
 
+def _front(hits_c: np.ndarray, tp_c: np.ndarray, fp_budget: int) -> list[tuple[int, int, int, int]]:
+    """One ranked family's useful cuts within ``fp_budget``: (false positives, events found as a
+    bit mask, true incidents, cut c), each cut not dominated by another with no more false
+    positives, no fewer true incidents and every event it finds (taking one in its place never
+    finds fewer events nor lowers the precision), by false positives."""
+    c = np.arange(len(tp_c))
+    fp_c = c - tp_c
+    masks = [int(sum(1 << j for j in np.flatnonzero(row))) for row in hits_c]
+    cand = sorted((int(fp_c[k]), -int(tp_c[k]), -int(k)) for k in c if fp_c[k] <= fp_budget)
+    out: list[tuple[int, int, int, int]] = []
+    for fp, ntp, nk in cand:
+        k, m = -nk, masks[-nk]
+        if any(f <= fp and t >= -ntp and (mm | m) == mm for f, mm, t, _ in out):
+            continue
+        out.append((fp, m, -ntp, k))
+    return out
+
+
 def at_fp_cuts(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
                min_effect: float, fp_budget: int,
-               family: Callable[[Incident], bool] | None = None,
+               family: Callable[[Incident], Hashable] | None = None,
                onsets: Onsets | None = None
-               ) -> tuple[float, float, set[str], tuple[float | None, float | None]]:
-    """``at_fp_events`` and the cuts it chose: the peak of the last incident taken in the
-    ``False`` family (all incidents without ``family``) and in the ``True`` family, None where
-    none is taken (``evaluation.bound_check`` reads the events the consensus found beneath
-    them)."""
+               ) -> tuple[float, float, set[str], dict[Hashable, float | None]]:
+    """``at_fp_events`` and the cuts it chose: per family key (one family, key None, without
+    ``family``) the peak of the last incident taken, None where none is taken
+    (``evaluation.bound_check`` reads the events the consensus found beneath them). The search is
+    exact: each family's undominated cuts (``_front``), then the families added one at a time,
+    keeping every undominated tuple of cuts within the budget."""
     n_ev = sum(1 for e in events if not e.expected)
     if not n_ev:
-        return float("nan"), float("nan"), set(), (None, None)
-    # per family and per number of false positives b allowed (0..budget): the events found and
-    # the (true, taken) incidents at its best cut within b
-    per: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    orders: list[list[Incident]] = []
-    for order, hits_c, tp_c in _ranked(incidents, events, mode, early, late, min_effect, family,
-                                       onsets):
-        orders.append(order)
-        # per budget b: the cut with the most events among those with at most b false positives
-        # (ties: the largest cut) — with run onsets only, the top incidents up to the (b+1)-th FP
-        c = np.arange(len(order) + 1)
-        fp_c = c - tp_c
-        key = np.where(fp_c[None, :] <= np.arange(fp_budget + 1)[:, None],
-                       hits_c.sum(axis=1)[None, :] * (len(order) + 1) + c[None, :], -1)
-        cuts = key.argmax(axis=1)
-        per.append((hits_c[cuts], tp_c[cuts], cuts))
-    if len(per) == 1:
-        hits, tp, cuts = per[0]
-        hit, n_tp, n = hits[fp_budget], tp[fp_budget], cuts[fp_budget]
-        taken_c = [int(n)]
-    else:
-        (h0, t0, c0), (h1, t1, c1) = per
-        b0 = np.arange(fp_budget + 1)
-        b1 = fp_budget - b0       # more false positives never find fewer events: spend them all
-        found = (h0[b0] | h1[b1]).sum(axis=1)
-        taken = c0[b0] + c1[b1]
-        prec = np.where(taken > 0, (t0[b0] + t1[b1]) / np.maximum(taken, 1), 1.0)
-        best = np.lexsort((b1, -prec, -found))[0]
-        hit, n_tp, n = h0[b0[best]] | h1[b1[best]], t0[b0[best]] + t1[b1[best]], taken[best]
-        taken_c = [int(c0[b0[best]]), int(c1[b1[best]])]
-    found_ids = {e.event_id for e, h in zip(events, hit, strict=True) if h}
-    cut = [order[c - 1].peak_score if c else None for order, c in zip(orders, taken_c, strict=True)]
-    return (float(hit.sum()) / n_ev, (float(n_tp) / n if n else 1.0), found_ids,
-            (cut[0], cut[1] if len(cut) > 1 else None))
+        return float("nan"), float("nan"), set(), {}
+    groups: dict[Hashable, list[Incident]] = {}
+    for i in incidents:
+        groups.setdefault(None if family is None else family(i), []).append(i)
+    fams = []
+    for key in sorted(groups, key=repr):
+        order = sorted(groups[key], key=lambda i: (-i.peak_score, i.incident_id))
+        hits_c, tp_c = _cut_rows(order, events, mode, early, late, min_effect, onsets)
+        fams.append((key, order, _front(hits_c, tp_c, fp_budget)))
+    # one family at a time, every undominated way to cut the families so far: (false positives,
+    # events found as a bit mask, true incidents, the cuts); a state is dropped where another
+    # has no more false positives, no fewer true incidents and every event it finds (whatever
+    # the later families add, the other finds as many events at no lower precision)
+    states: list[tuple[int, int, int, tuple[int, ...]]] = [(0, 0, 0, ())]
+    for _, _, front in fams:
+        grown: dict[tuple[int, int], tuple[int, int, int, tuple[int, ...]]] = {}
+        for fp, mask, tp, picks in states:
+            for f, m, t, k in front:
+                if fp + f > fp_budget:
+                    break                               # the front is by false positives
+                key = (fp + f, mask | m)
+                if key not in grown or grown[key][2] < tp + t:
+                    grown[key] = (fp + f, mask | m, tp + t, (*picks, k))
+        states = []
+        for st in sorted(grown.values(), key=lambda x: (x[0], -x[2], -x[1].bit_count())):
+            if not any(o[0] <= st[0] and o[2] >= st[2] and (o[1] | st[1]) == o[1]
+                       for o in states):
+                states.append(st)
+    # the most events, then the highest precision, then the most incidents (the lowest cuts)
+    fp, hit_mask, n_tp, picks = max(states, key=lambda x: (
+        x[1].bit_count(), x[2] / (x[0] + x[2]) if x[0] + x[2] else 1.0, x[0] + x[2]))
+    found_n, prec = hit_mask.bit_count(), n_tp / (fp + n_tp) if fp + n_tp else 1.0
+    found_ids = {e.event_id for j, e in enumerate(events) if hit_mask >> j & 1}
+    cuts = {key: (order[k - 1].peak_score if k else None)
+            for (key, order, _), k in zip(fams, picks, strict=True)}
+    return float(found_n) / n_ev, prec, found_ids, cuts
 
 
 def _cut_table(order: list[Incident], hits_c: np.ndarray, tp_c: np.ndarray
@@ -772,10 +801,18 @@ def _fp_from(incidents: list[Incident], events: list[Event], mode: str, early: i
 
 
 def is_product(inc: Incident) -> bool:
-    """The oracle's second family: product series (the analysis judges them with their own
-    sensitivity, ``detectors.product_watch``), so the oracle splits its budget between them and
-    the store's series (module docstring)."""
+    """The oracle's best F1 splits product series from the store's (the analysis judges them
+    with their own sensitivity, ``detectors.product_watch``): two families, one cut each (module
+    docstring)."""
     return inc.dimension == PRODUCT_DIMENSION
+
+
+def bound_family(inc: Incident) -> str:
+    """The bound's families at equal false positives: one per (KPI, dimension), e.g.
+    ``"aov/channel"`` — a detector's effective threshold on the exact null's scale can differ per
+    KPI and per dimension, so the bound splits its false alarms between them the way that finds
+    the most events (module docstring, "Oracle at equal false positives")."""
+    return f"{inc.kpi}/{inc.dimension}"
 
 
 def build_scorecard(
@@ -869,8 +906,9 @@ def build_scorecard(
                 [i for i in cons_counted if i.start >= cut], events, mode, early, late, min_eff)
             orc, orc_p, orc_found, cuts = at_fp_cuts(
                 bound, events, mode, early, late, min_eff, budget,
-                family=is_product, onsets=oracle_onsets,
+                family=bound_family, onsets=oracle_onsets,
             )
+            cuts = {k: _r(v) for k, v in sorted(cuts.items()) if v is not None}
             cons = sec["consensus"]["recall"]
             c_ev = sec["consensus"]["events"]   # the ratio from the unrounded recall: 8/12 over
             cons_x = sec["consensus"]["detected"] / c_ev if c_ev else None   # 8/12 is 1, not 1.0001
@@ -891,10 +929,11 @@ def build_scorecard(
                 # ratio above 1 (a voter scored them higher than the exact null did, by chance)
                 "consensus_only": sorted(cons_found - orc_found),
                 "oracle_only": sorted(orc_found - cons_found),
-                # the cuts the bound chose (store series, product series), and each event the
-                # consensus found beneath them (luck) or at them (a defect: evaluation.bound_check)
-                "threshold": cuts[0],
-                "family_threshold": cuts[1],
+                # the cuts the bound chose (per "kpi/dimension" family the last peak taken;
+                # families where it took nothing left out; a list of records, so experiment
+                # tables do not grow a column per family), and each event the consensus found
+                # beneath them (luck) or at them (a defect: evaluation.bound_check)
+                "cuts": [{"family": k, "cut": v} for k, v in cuts.items()],
                 "consensus_only_detail": None,
                 "seen_at_cut": None,
             }
@@ -902,7 +941,7 @@ def build_scorecard(
                 from .bound_check import consensus_only_detail  # it imports this module
 
                 detail = consensus_only_detail(
-                    oracle_points, events, sorted(cons_found - orc_found), cuts, is_product,
+                    oracle_points, events, sorted(cons_found - orc_found), cuts, bound_family,
                     mode, early, late, min_eff)
                 sec["oracle_equal_fp"]["consensus_only_detail"] = detail
                 sec["oracle_equal_fp"]["seen_at_cut"] = sum(d["seen_at_cut"] for d in detail)
@@ -1002,11 +1041,13 @@ def format_table(card: dict[str, Any]) -> str:
         for d in oe.get("consensus_only_detail") or []:   # above the bound: luck or a defect
             why = ("at or above the cut: the bound lost it, trace it" if d["seen_at_cut"]
                    else "below the cut: luck")
-            cut = _fmt(oe.get("threshold")) + (
-                f", products {_fmt(oe['family_threshold'])}"
-                if oe.get("family_threshold") is not None else "")
-            lines.append(f"  found by the consensus alone: {d['event_id']} (the oracle's best "
-                         f"{d['oracle_score']:.2f}, its cut {cut}; {why})")
+            if d.get("family") is None:
+                seen = "no point of the oracle's starts a stretch in its window; luck"
+            else:
+                cut = (f"its cut {d['cut']:.2f} on {d['family']}" if d.get("cut") is not None
+                       else f"nothing taken on {d['family']}")
+                seen = f"the oracle's best {d['oracle_score']:.2f}, {cut}; {why}"
+            lines.append(f"  found by the consensus alone: {d['event_id']} ({seen})")
     for name, err in card.get("failed_detectors", {}).items():
         lines.append(f"detector {name} FAILED: {err}")
     return "\n".join(lines)

@@ -11,8 +11,10 @@ from evaluation.scoring import (
     Event,
     at_cut,
     at_fp,
+    at_fp_cuts,
     at_fp_events,
     best_cut,
+    bound_family,
     build_scorecard,
     format_table,
     is_product,
@@ -362,9 +364,39 @@ def _monthly_events(n: int, last_day: int) -> list[Event]:
                              "end": f"2025-0{k}-{last_day}", "scope": {}}) for k in range(1, n + 1)]
 
 
+def _brute_at_fp(oracle: list[Incident], events: list[Event], args: tuple, budget: int,
+                 family) -> tuple[float, float, set[str]]:
+    """Every tuple of cuts, one per family (the top c of each family's ranking, c = 0 … n):
+    the ones finding the most events within ``budget`` false positives (then the highest
+    precision, then the most incidents) — (recall, precision, the events each of them found)."""
+    import itertools
+
+    groups: dict = {}
+    for i in oracle:
+        groups.setdefault(family(i), []).append(i)
+    orders = [sorted(g, key=lambda i: (-i.peak_score, i.incident_id)) for g in groups.values()]
+    n_ev = sum(not e.expected for e in events)
+    best: tuple = ((-1, 0.0, 0), [])
+    for cs in itertools.product(*(range(len(o) + 1) for o in orders)):
+        taken = [i for o, c in zip(orders, cs, strict=True) for i in o[:c]]
+        mm = match_matrix(taken, events, *args)
+        tp = int(mm.any(axis=1).sum())
+        if len(taken) - tp > budget:
+            continue
+        found = {e.event_id for e, h in zip(events, mm.any(axis=0), strict=True) if h}
+        key = (len(found), round(tp / len(taken), 12) if taken else 1.0, len(taken))
+        if key > best[0]:
+            best = (key, [found])
+        elif key == best[0]:
+            best[1].append(found)
+    (n, prec, _), found = best
+    return n / n_ev, prec, found
+
+
 def test_oracle_split_is_the_best_pair_of_thresholds():
     """Against brute force on random worlds: the split's recall is the best over every way to
-    share the budget, never below one threshold; its best F1 the best over every pair of cuts."""
+    share the budget (every pair of cuts), never below one threshold; its best F1 the best over
+    every pair of cuts."""
     rng = np.random.default_rng(3)
     events = _monthly_events(5, last_day=10)
     args = ("strict", 1, 2, 0.05)
@@ -379,12 +411,11 @@ def test_oracle_split_is_the_best_pair_of_thresholds():
         prods = [i for i in oracle if is_product(i)]
         store = [i for i in oracle if not is_product(i)]
         for budget in range(4):
-            got = at_fp_events(oracle, events, *args, fp_budget=budget, family=is_product)[0]
-            brute = max(len(at_fp_events(prods, events, *args, fp_budget=b)[2]
-                            | at_fp_events(store, events, *args, fp_budget=budget - b)[2])
-                        for b in range(budget + 1)) / len(events)
-            assert got == pytest.approx(brute)
-            assert got >= at_fp_events(oracle, events, *args, fp_budget=budget)[0]
+            got = at_fp_events(oracle, events, *args, fp_budget=budget, family=is_product)
+            brute = _brute_at_fp(oracle, events, args, budget, is_product)
+            assert got[0] == pytest.approx(brute[0]) and got[1] == pytest.approx(brute[1])
+            assert got[2] in brute[2]
+            assert got[0] >= at_fp_events(oracle, events, *args, fp_budget=budget)[0]
         best = best_cut(oracle, events, *args, family=is_product)["f1"]
         pairs = []
         for t0 in [np.inf, *sorted({i.peak_score for i in store})]:
@@ -395,6 +426,62 @@ def test_oracle_split_is_the_best_pair_of_thresholds():
                 pairs.append(m["f1"])
         assert best == pytest.approx(max(pairs), abs=1e-4)
         assert best >= best_cut(oracle, events, *args)["f1"] - 1e-4
+
+
+def test_the_bound_splits_its_budget_per_kpi_and_dimension_against_brute_force():
+    """``bound_family``: one family per (KPI, dimension). On random worlds of three KPIs on two
+    dimensions the search (each family's undominated cuts, then one cut per family within the
+    budget) equals every tuple of cuts, and never finds fewer events than the two families
+    (store / products) or one threshold: each of those is one of the tuples."""
+    rng = np.random.default_rng(11)
+    events = _monthly_events(6, last_day=10)
+    args = ("lenient", 1, 2, 0.05)                  # any KPI matches: every family can find
+    for trial in range(40):
+        oracle = []
+        for n in range(int(rng.integers(0, 11))):
+            month = int(rng.integers(1, 10))
+            oracle.append(inc(f"2025-0{month}-1{n % 10}",
+                              kpi=str(rng.choice(["sessions", "orders", "aov"])),
+                              dimension=str(rng.choice(["overall", "channel"])),
+                              segment=f"s{n}", peak=float(rng.integers(1, 9))))
+        for budget in range(4):
+            got = at_fp_cuts(oracle, events, *args, fp_budget=budget, family=bound_family)
+            brute = _brute_at_fp(oracle, events, args, budget, bound_family)
+            assert got[0] == pytest.approx(brute[0]), trial
+            assert got[1] == pytest.approx(brute[1]) and got[2] in brute[2], trial
+            # the cuts it names take what it found: every family's incidents at its cut
+            taken = [i for i in oracle if got[3].get(bound_family(i)) is not None
+                     and i.peak_score >= got[3][bound_family(i)]]
+            mm = match_matrix(taken, events, *args)
+            assert {e.event_id for e, h in zip(events, mm.any(axis=0), strict=True) if h} \
+                >= got[2], trial
+            for coarser in (is_product, None):
+                assert got[0] >= at_fp_events(oracle, events, *args, fp_budget=budget,
+                                              family=coarser)[0], trial
+
+
+def test_a_consensus_spending_its_false_alarms_on_one_kpi_is_within_the_bound():
+    """Random world 125's shape: the consensus found an AOV event whose exact-null score lies
+    under the store's null incidents on sessions, spending its one false alarm there (its voters'
+    AOV null is thinner than the exact one). One threshold over every store series spends the
+    budget on a sessions null incident and is beaten (ratio 2); a bound split per (KPI,
+    dimension) cuts AOV apart and is not (``bound_family``)."""
+    ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {},
+           "effects": {"aov": 0.3}, "primary_kpi": "aov"}
+    oracle = [inc("2025-06-10", peak=8.0),                          # E01 on sessions
+              inc("2025-03-01", peak=6.0), inc("2025-04-01", peak=5.5),   # sessions nulls
+              inc("2025-09-01", kpi="aov", direction="up", peak=4.0)]     # E02 on aov
+    cons = [inc("2025-06-10"), inc("2025-09-01", kpi="aov", direction="up"),
+            inc("2025-05-01", kpi="aov", direction="up")]           # one false positive
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05}
+    events = [Event.from_dict(EV), Event.from_dict(ev2)]
+    assert at_fp_events(oracle, events, "strict", 1, 2, 0.05, 1, family=is_product)[0] == 0.5
+    oe = build_scorecard([EV, ev2], {"oracle": oracle}, cons, {},
+                         settings)["strict"]["oracle_equal_fp"]
+    assert (oe["fp_budget"], oe["oracle_recall"], oe["ratio"]) == (1, 1.0, 1.0)
+    assert oe["cuts"] == [{"family": "aov/overall", "cut": 4.0},
+                          {"family": "sessions/overall", "cut": 8.0}]
+    assert oe["consensus_only"] == [] and oe["oracle_precision"] == 1.0
 
 
 def test_oracle_best_cut_sweeps_its_thresholds():
@@ -474,8 +561,7 @@ def test_scorecard_layout_and_matched_ids():
         "oracle_f1": 1.0,
         "consensus_only": [],
         "oracle_only": [],
-        "threshold": 9.0,
-        "family_threshold": None,
+        "cuts": [{"family": "sessions/overall", "cut": 9.0}],
         "consensus_only_detail": None,   # no oracle points given
         "seen_at_cut": None,
     }
@@ -691,7 +777,7 @@ def test_the_bound_reports_an_incident_again_where_it_re_crosses_the_cut():
     oracle = [inc("2025-09-01", peak=9.9), run, inc("2025-08-01", peak=9.0)]
     args = ("strict", 1, 2, 0.05)
     assert at_fp_events(oracle, events, *args, fp_budget=1, onsets=first_reach) == (
-        0.5, 0.5, {"E02"})
+        0.5, 1.0, {"E02"})                             # the run's false positive buys nothing
     # at the cut 9.0 (9.3 >= 9.0 > 2.0) the run's stretch from 01-19 matches E15
     assert at_fp_events(oracle, events, *args, fp_budget=1, onsets=onsets) == (
         1.0, 2 / 3, {"E02", "E15"})
@@ -722,7 +808,8 @@ def test_the_bound_with_onsets_by_cut_against_brute_force():
     (``at_fp_events``, ``best_cut``) equals counting every cut directly — at the c-th peak t, each
     taken incident matches from its run's first day or from any day d where a stretch at or above
     t starts (path[d] >= t > path[d-1]), counted once — with the budget's cut the one finding the
-    most events among those within it (ties: the largest); ``at_cut`` reads the same cuts."""
+    most events among those within it (ties: the highest precision, then the largest);
+    ``at_cut`` reads the same cuts."""
     import dataclasses
 
     rng = np.random.default_rng(7)
@@ -764,7 +851,7 @@ def test_the_bound_with_onsets_by_cut_against_brute_force():
                     assert (got, int(mm.any(axis=1).sum())) == (found, true), trial
         for budget in range(4):
             ok = [c for c in range(len(order) + 1) if c - table[c][1] <= budget]
-            c = max(ok, key=lambda c: (len(table[c][0]), c))
+            c = max(ok, key=lambda c: (len(table[c][0]), table[c][1] / c if c else 1.0, c))
             want = (len(table[c][0]) / len(events), table[c][1] / c if c else 1.0, table[c][0])
             got = at_fp_events(oracle, events, *args, fp_budget=budget, onsets=onsets)
             assert got[0] == pytest.approx(want[0]) and got[1] == pytest.approx(want[1]), trial
@@ -820,31 +907,34 @@ def test_the_scorecard_tells_an_event_beneath_the_bounds_cut_from_one_it_lost():
     old_card = build_scorecard(*args, oracle_onsets={run.incident_id: rec[:1]},
                                oracle_points=points)
     old = old_card["strict"]["oracle_equal_fp"]
-    assert (old["fp_budget"], old["threshold"], old["family_threshold"]) == (2, 8.0, None)
+    assert (old["fp_budget"], old["cuts"]) == (2, [{"family": "sessions/overall", "cut": 8.0}])
     assert old["consensus_only"] == ["E04", "E06", "E15"]
+    fam = {"family": "sessions/overall", "cut": 8.0}
     assert old["consensus_only_detail"] == [
-        {"event_id": "E04", "oracle_score": 3.2, "seen_at_cut": False},   # luck
-        {"event_id": "E06", "oracle_score": 0.0, "seen_at_cut": False},   # only a fading fall
-        {"event_id": "E15", "oracle_score": 9.3, "seen_at_cut": True}]    # the lost outage
+        {"event_id": "E04", "oracle_score": 3.2, **fam, "seen_at_cut": False},   # luck
+        {"event_id": "E06", "oracle_score": 0.0, "family": None, "cut": None,   # only a fading
+         "seen_at_cut": False},                                                 # fall
+        {"event_id": "E15", "oracle_score": 9.3, **fam, "seen_at_cut": True}]    # the lost outage
     assert old["seen_at_cut"] == 1
     table = format_table(old_card)                          # the console says which is which
-    assert ("found by the consensus alone: E04 (the oracle's best 3.20, its cut 8.00; below the "
-            "cut: luck)") in table
-    assert "E15 (the oracle's best 9.30, its cut 8.00; at or above the cut: the bound lost it" \
-        in table
+    assert ("found by the consensus alone: E04 (the oracle's best 3.20, its cut 8.00 on "
+            "sessions/overall; below the cut: luck)") in table
+    assert ("E15 (the oracle's best 9.30, its cut 8.00 on sessions/overall; at or above the cut: "
+            "the bound lost it") in table
+    assert "E06 (no point of the oracle's starts a stretch in its window; luck)" in table
     new = build_scorecard(*args, oracle_onsets={run.incident_id: rec},
                           oracle_points=points)["strict"]["oracle_equal_fp"]
     assert new["consensus_only"] == ["E06"] and new["seen_at_cut"] == 0
-    assert new["threshold"] == 3.2
+    assert new["cuts"] == [{"family": "sessions/overall", "cut": 3.2}]
     bare = build_scorecard(*args, oracle_onsets={run.incident_id: rec})["strict"]
     assert bare["oracle_equal_fp"]["seen_at_cut"] is None
     assert bare["oracle_equal_fp"]["consensus_only_detail"] is None
 
 
 def test_the_bound_check_reads_each_point_against_its_own_familys_cut():
-    """Product series and the store's are cut apart (``is_product``): a product point is seen at
-    the cut only when it reaches the product family's cut (None: nothing taken there, no cut to
-    reach), a store point only the store's."""
+    """Each (KPI, dimension) family is cut apart (``bound_family``): a product point is seen at
+    the cut only when it reaches the product family's cut (missing: nothing taken there, no cut
+    to reach), a category point only the category family's."""
     from evaluation.bound_check import consensus_only_detail
 
     ev = Event.from_dict({**EV, "event_id": "E05", "start": "2025-03-10", "end": "2025-03-10",
@@ -855,12 +945,16 @@ def test_the_bound_check_reads_each_point_against_its_own_familys_cut():
                    ("2025-03-10", "orders", "category", "toys", -4.0),
                    ("2025-03-20", "orders", "product", "7", -9.0)])   # outside the window
 
-    def seen(cuts: tuple[float | None, float | None]) -> list[dict]:
-        return consensus_only_detail(pts, [ev], ["E05"], cuts, is_product, "strict", 1, 2, 0.05)
+    def seen(cuts: dict[str, float]) -> list[dict]:
+        return consensus_only_detail(pts, [ev], ["E05"], cuts, bound_family, "strict", 1, 2,
+                                     0.05)
 
-    assert seen((5.0, None)) == [{"event_id": "E05", "oracle_score": 6.0, "seen_at_cut": False}]
-    assert seen((5.0, 7.0))[0]["seen_at_cut"] is False
-    assert seen((5.0, 5.5))[0]["seen_at_cut"] is True       # the product point reaches its cut
-    assert seen((3.9, 7.0))[0]["seen_at_cut"] is True       # the category point the store's
-    assert consensus_only_detail(pts, [ev], [], (5.0, 5.0), is_product, "strict", 1, 2,
-                                 0.05) == []
+    assert seen({"orders/category": 5.0}) == [
+        {"event_id": "E05", "oracle_score": 6.0, "family": "orders/product", "cut": None,
+         "seen_at_cut": False}]
+    assert seen({"orders/category": 5.0, "orders/product": 7.0})[0]["seen_at_cut"] is False
+    got = seen({"orders/category": 5.0, "orders/product": 5.5})[0]   # the product point
+    assert (got["seen_at_cut"], got["cut"]) == (True, 5.5)           # reaches its cut
+    assert seen({"orders/category": 3.9, "orders/product": 7.0})[0]["seen_at_cut"] is True
+    assert seen({"orders/overall": 3.9, "orders/product": 7.0})[0]["seen_at_cut"] is False
+    assert consensus_only_detail(pts, [ev], [], {}, bound_family, "strict", 1, 2, 0.05) == []

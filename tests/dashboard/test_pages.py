@@ -667,26 +667,32 @@ def test_overview_of_a_world_without_shocks_does_not_blame_missing_truth(page, r
 def test_overview_says_why_the_consensus_found_an_event_the_bound_did_not(page, roots,
                                                                           tmp_path, monkeypatch):
     """The scorecard's self-check (``oracle_equal_fp.consensus_only_detail``): each event the
-    consensus found and the bound did not, with the oracle's best score against its cut — luck
-    below it, a lost event at or above it; a malformed detail is skipped, not a crash."""
+    consensus found and the bound did not, with the oracle's best score against its family's cut
+    — luck below it, a lost event at or above it; a malformed detail is skipped, not a crash."""
     reports = tmp_path / "reports"
     shutil.copytree(roots.reports / "sim", reports / "above")
     f = reports / "above" / "scorecard.json"
     doc = json.loads(f.read_text())
     doc["strict"]["oracle_equal_fp"].update(
-        threshold=3.52, seen_at_cut=1,
-        consensus_only_detail=[{"event_id": "E09", "oracle_score": 3.3306, "seen_at_cut": False},
-                               {"event_id": "E15", "oracle_score": 9.3272, "seen_at_cut": True},
+        cuts=[{"family": "aov/category", "cut": 3.52}], seen_at_cut=1,
+        consensus_only_detail=[{"event_id": "E09", "oracle_score": 3.3306,
+                                "family": "aov/category", "cut": 3.52, "seen_at_cut": False},
+                               {"event_id": "E15", "oracle_score": 9.3272,
+                                "family": "sessions/country", "cut": 3.9, "seen_at_cut": True},
+                               {"event_id": "E17", "oracle_score": 2.1,
+                                "family": "orders/channel", "cut": None, "seen_at_cut": False},
                                "not a record"])
     doc["lenient"]["oracle_equal_fp"]["consensus_only_detail"] = "not a list"
     f.write_text(json.dumps(doc))
     monkeypatch.setenv("SHOCKLAB_REPORTS", str(reports))
     at = page("overview", "above")
     txt = _texts(at)
-    assert ("Found by the consensus alone: E09 — the oracle's best 3.33 against its cut 3.52; "
-            "below the bound's cut: luck a bound in expectation allows.") in txt
-    assert ("Found by the consensus alone: E15 — the oracle's best 9.33 against its cut 3.52; "
-            "at or above the bound's cut: the bound lost it, trace it.") in txt
+    assert ("Found by the consensus alone: E09 — the oracle's best 3.33, its cut 3.52 on "
+            "aov/category; below the bound's cut: luck a bound in expectation allows.") in txt
+    assert ("Found by the consensus alone: E15 — the oracle's best 9.33, its cut 3.90 on "
+            "sessions/country; at or above the bound's cut: the bound lost it, trace it.") in txt
+    assert ("Found by the consensus alone: E17 — the oracle's best 2.10, nothing taken on "
+            "orders/channel; below the bound's cut") in txt
     at.radio(key="ov_mode").set_value("lenient").run()
     assert "Found by the consensus alone" not in _texts(at) and not at.exception
 

@@ -66,9 +66,11 @@ def render(ctx) -> None:
                 why = ("at or above the bound's cut: the bound lost it, trace it"
                        if d.get("seen_at_cut") is True
                        else "below the bound's cut: luck a bound in expectation allows")
+                fam = d.get("family")
+                cut = (f"its cut {fmt(d.get('cut'), 2)} on {fam}" if d.get("cut") is not None
+                       else f"nothing taken on {fam}" if fam else "no point starting a stretch")
                 st.caption(f"Found by the consensus alone: {d.get('event_id')} — the oracle's "
-                           f"best {fmt(d.get('oracle_score'), 2)} against its cut "
-                           f"{fmt(oe.get('threshold'), 2)}; {why}.")
+                           f"best {fmt(d.get('oracle_score'), 2)}, {cut}; {why}.")
         elif ev.get("unexpected") == 0:  # a world without shocks: no recall to compare
             st.caption("No oracle line (no unexpected event to find: every incident is a false "
                        "alarm).")
