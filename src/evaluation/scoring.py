@@ -142,6 +142,7 @@ Scoring notes
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -153,6 +154,8 @@ import pandas as pd
 from analytics.context import Incident
 from shocklab.catalogue import OVERALL_DIMENSION, PAIR_DIMENSION, PAIR_SEP, PRODUCT_DIMENSION
 from shocklab.truth import scope_kind
+
+log = logging.getLogger("shocklab.analysis")
 
 SCHEMA = "shocklab.scorecard/1"
 
@@ -604,6 +607,13 @@ def at_fp_events(incidents: list[Incident], events: list[Event], mode: str, earl
                       onsets)[:3]
 
 
+# the bound's search keeps at most this many tuples of cuts per family added: every world measured
+# needs <= 62 (the default scenario 42, 51 with channel x country cells; random worlds <= 62);
+# past it (random incidents on every series can need millions), the best by events found, true
+# incidents, fewest false positives are kept and a warning says the result is not proven
+MAX_STATES = 1000
+
+
 def _front(hits_c: np.ndarray, tp_c: np.ndarray, fp_budget: int) -> list[tuple[int, int, int, int]]:
     """One ranked family's useful cuts within ``fp_budget``: (false positives, events found as a
     bit mask, true incidents, cut c), each cut not dominated by another with no more false
@@ -648,6 +658,7 @@ def at_fp_cuts(incidents: list[Incident], events: list[Event], mode: str, early:
     # has no more false positives, no fewer true incidents and every event it finds (whatever
     # the later families add, the other finds as many events at no lower precision)
     states: list[tuple[int, int, int, tuple[int, ...]]] = [(0, 0, 0, ())]
+    exact = True
     for _, _, front in fams:
         grown: dict[tuple[int, int], tuple[int, int, int, tuple[int, ...]]] = {}
         for fp, mask, tp, picks in states:
@@ -657,8 +668,12 @@ def at_fp_cuts(incidents: list[Incident], events: list[Event], mode: str, early:
                 key = (fp + f, mask | m)
                 if key not in grown or grown[key][2] < tp + t:
                     grown[key] = (fp + f, mask | m, tp + t, (*picks, k))
+        cand = list(grown.values())
+        if len(cand) > MAX_STATES:      # a guard (MAX_STATES): never a hang
+            exact = False
+            cand = sorted(cand, key=lambda x: (-x[1].bit_count(), -x[2], x[0]))[:MAX_STATES]
         states = []
-        for st in sorted(grown.values(), key=lambda x: (x[0], -x[2], -x[1].bit_count())):
+        for st in sorted(cand, key=lambda x: (x[0], -x[2], -x[1].bit_count())):
             if not any(o[0] <= st[0] and o[2] >= st[2] and (o[1] | st[1]) == o[1]
                        for o in states):
                 states.append(st)
@@ -669,6 +684,10 @@ def at_fp_cuts(incidents: list[Incident], events: list[Event], mode: str, early:
     found_ids = {e.event_id for j, e in enumerate(events) if hit_mask >> j & 1}
     cuts = {key: (order[k - 1].peak_score if k else None)
             for (key, order, _), k in zip(fams, picks, strict=True)}
+    if not exact:
+        log.warning("the bound at equal false positives: more than %d ways to cut its %d "
+                    "families within %d false positives; the best of those kept, not "
+                    "proven the best", MAX_STATES, len(fams), fp_budget)
     return float(found_n) / n_ev, prec, found_ids, cuts
 
 

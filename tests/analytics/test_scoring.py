@@ -460,6 +460,37 @@ def test_the_bound_splits_its_budget_per_kpi_and_dimension_against_brute_force()
                                               family=coarser)[0], trial
 
 
+def test_the_bounds_search_is_guarded_and_says_when_it_is_not_proven(monkeypatch, caplog):
+    """Many families each finding events at many costs can need more tuples of cuts than the
+    search keeps (``MAX_STATES``): it then keeps the best ones, returns a valid cut (its
+    incidents find what it reports) and warns that the result is not proven the best; within the
+    limit it says nothing."""
+    import logging
+
+    from evaluation import scoring
+
+    rng = np.random.default_rng(5)
+    events = _monthly_events(9, last_day=10)
+    args = ("lenient", 1, 2, 0.05)
+    oracle = [inc(f"2025-0{int(rng.integers(1, 10))}-{int(rng.integers(8, 14))}",
+                  kpi=str(rng.choice(["sessions", "orders", "aov", "revenue"])),
+                  dimension=str(rng.choice(["overall", "channel", "country"])),
+                  segment=f"s{n}", peak=float(rng.uniform(3, 9))) for n in range(120)]
+    with caplog.at_level(logging.WARNING, logger="shocklab.analysis"):
+        exact = at_fp_cuts(oracle, events, *args, fp_budget=12, family=bound_family)
+    assert "not proven the best" not in caplog.text
+    monkeypatch.setattr(scoring, "MAX_STATES", 4)
+    with caplog.at_level(logging.WARNING, logger="shocklab.analysis"):
+        kept = at_fp_cuts(oracle, events, *args, fp_budget=12, family=bound_family)
+    assert "more than 4 ways to cut its 12 families within 12 false positives" in caplog.text
+    assert kept[0] <= exact[0]
+    taken = [i for i in oracle if kept[3].get(bound_family(i)) is not None
+             and i.peak_score >= kept[3][bound_family(i)]]
+    mm = match_matrix(taken, events, *args)
+    assert len(taken) - int(mm.any(axis=1).sum()) <= 12
+    assert {e.event_id for e, h in zip(events, mm.any(axis=0), strict=True) if h} >= kept[2]
+
+
 def test_a_consensus_spending_its_false_alarms_on_one_kpi_is_within_the_bound():
     """Random world 125's shape: the consensus found an AOV event whose exact-null score lies
     under the store's null incidents on sessions, spending its one false alarm there (its voters'
