@@ -106,6 +106,7 @@ def consensus_only_detail(points: pd.DataFrame, events: list[Event], ids: list[s
         out.append({"event_id": e.event_id,
                     "oracle_score": round(float(peak[top]), 4) if top is not None else 0.0,
                     "family": None if top is None else str(fam[top]),
-                    "cut": None if top is None or not np.isfinite(cut[top]) else float(cut[top]),
+                    "cut": (None if top is None or not np.isfinite(cut[top])
+                            else round(float(cut[top]), 4)),
                     "seen_at_cut": seen})
     return sorted(out, key=lambda d: d["event_id"])

@@ -927,7 +927,7 @@ def build_scorecard(
                 bound, events, mode, early, late, min_eff, budget,
                 family=bound_family, onsets=oracle_onsets,
             )
-            cuts = {k: _r(v) for k, v in sorted(cuts.items()) if v is not None}
+            cuts = {k: v for k, v in sorted(cuts.items()) if v is not None}   # k: a str
             cons = sec["consensus"]["recall"]
             c_ev = sec["consensus"]["events"]   # the ratio from the unrounded recall: 8/12 over
             cons_x = sec["consensus"]["detected"] / c_ev if c_ev else None   # 8/12 is 1, not 1.0001
@@ -952,7 +952,7 @@ def build_scorecard(
                 # families where it took nothing left out; a list of records, so experiment
                 # tables do not grow a column per family), and each event the consensus found
                 # beneath them (luck) or at them (a defect: evaluation.bound_check)
-                "cuts": [{"family": k, "cut": v} for k, v in cuts.items()],
+                "cuts": [{"family": k, "cut": _r(v)} for k, v in cuts.items()],
                 "consensus_only_detail": None,
                 "seen_at_cut": None,
             }
