@@ -59,7 +59,7 @@ Definitions
   ``slice_kpis``, a detector's ``kpis``/``dimensions``, product_watch's sensitivity). A bound at
   equal false positives covers any such split, so it splits its budget the way that finds the
   most events; one threshold, or one for products and one for the store (the bound until the
-  fifty-fourth session, beaten on random world 125 and on TRAIN 11 and p2 for it), is one of
+  fifty-fourth session, beaten on random world 125 and on TRAIN s11 and p2 for it), is one of
   the tuples, so the bound never finds fewer. Its
   incidents that start before the warm-up's end minus ``early_days`` are left out: they can
   match no counted event (matching reads the onset), only cost false positives, and a detector
@@ -619,16 +619,14 @@ def _front(hits_c: np.ndarray, tp_c: np.ndarray, fp_budget: int) -> list[tuple[i
     bit mask, true incidents, cut c), each cut not dominated by another with no more false
     positives, no fewer true incidents and every event it finds (taking one in its place never
     finds fewer events nor lowers the precision), by false positives."""
-    c = np.arange(len(tp_c))
-    fp_c = c - tp_c
-    masks = [int(sum(1 << j for j in np.flatnonzero(row))) for row in hits_c]
-    cand = sorted((int(fp_c[k]), -int(tp_c[k]), -int(k)) for k in c if fp_c[k] <= fp_budget)
+    fp_c = np.arange(len(tp_c)) - tp_c
     out: list[tuple[int, int, int, int]] = []
-    for fp, ntp, nk in cand:
-        k, m = -nk, masks[-nk]
-        if any(f <= fp and t >= -ntp and (mm | m) == mm for f, mm, t, _ in out):
-            continue
-        out.append((fp, m, -ntp, k))
+    for k in sorted(np.flatnonzero(fp_c <= fp_budget).tolist(),
+                    key=lambda k: (fp_c[k], -tp_c[k], -k)):
+        fp, tp = int(fp_c[k]), int(tp_c[k])
+        m = sum(1 << j for j in np.flatnonzero(hits_c[k]).tolist())
+        if not any(f <= fp and t >= tp and (mm | m) == mm for f, mm, t, _ in out):
+            out.append((fp, m, tp, k))
     return out
 
 
