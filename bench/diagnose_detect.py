@@ -5,7 +5,8 @@ For each data directory (a generated world with truth/) and each variant of the 
 ``--set``), runs the scoring stages (kpis once per world, then detect, consensus, score) and
 prints:
 
-- mean consensus recall / precision / F1, oracle recall at equal FP and the ratio per variant;
+- mean consensus recall / precision / F1, oracle recall at equal FP (and at 0 FP: where the two
+  are close, the ratio is the voters' power, not their false alarms) and the ratio per variant;
 - recall per scope kind and per event type, for the consensus and the oracle (was the event
   visible at all?), and which watched series moved (``--events``: one line per missed event);
 - false alarms by dimension, KPI, direction and set of voting detectors;
@@ -329,6 +330,21 @@ def print_why(results: list[dict]) -> None:
             q = np.quantile(rat, [0.25, 0.5, 0.75])
             print(f"   rz/oracle best score, {k:<16} n={len(rat):<3} q25 {q[0]:.2f} "
                   f"median {q[1]:.2f} q75 {q[2]:.2f}")
+    # power: each voter's best / the oracle's best on visible events, by the oracle's score (an
+    # event near the bound's margin, 3-4, is where a voter's loss decides a find)
+    voters = sorted({n for w in rows for n in w["best"]} - {"oracle", "product_watch"})
+    bands = ((3.0, 4.0), (4.0, 6.0), (6.0, 10.0), (10.0, np.inf))
+
+    def power(band: list[dict], v: str) -> float:
+        r = [w["best"][v][0] / w["best"]["oracle"][0] for w in band
+             if v in w["best"] and np.isfinite(w["best"][v][0])]
+        return float(np.median(r)) if r else float("nan")
+
+    for lo, hi in bands:
+        band = [w for w in rows if "oracle" in w["best"] and lo <= w["best"]["oracle"][0] < hi]
+        if band:
+            print(f"   voter/oracle best score, oracle {lo:g}-{hi:g} n={len(band):<3} "
+                  + "  ".join(f"{v} {power(band, v):.2f}" for v in voters))
     for w in rows:
         if w["why"] in ("score", "vote", "other"):
             b = w["best"]
@@ -439,6 +455,7 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
             agg[k].append(s["consensus"][k])
         oe = s.get("oracle_equal_fp") or {}
         agg["oracle_eq"].append(oe.get("oracle_recall"))
+        agg["oracle_0"].append(oe.get("oracle_recall_at_zero_fp"))
         agg["ratio"].append(oe.get("ratio"))
         agg["seen"].append(oe.get("seen_at_cut") or 0)   # events the bound lost (bound_check)
         agg["fp"].append(s["consensus"]["fp"])
@@ -473,6 +490,7 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
 
     print(f"== {name}: n={len(results)}  F1 {mean(agg['f1']):.3f}  P {mean(agg['precision']):.3f}"
           f"  R {mean(agg['recall']):.3f}  oracle@FP {mean(agg['oracle_eq']):.3f}"
+          f" (@0FP {mean(agg['oracle_0']):.3f})"
           f"  ratio {mean(agg['ratio']):.3f} (max {max(x or 0 for x in agg['ratio']):.2f},"
           f" above 1 on {sum((x or 0) > 1 + 1e-9 for x in agg['ratio'])};"
           f" events the bound lost {sum(agg['seen'])})"
@@ -655,7 +673,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="semicolon-separated overrides of one more variant")
     ap.add_argument("--events", action="store_true", help="list missed events")
     ap.add_argument("--why", action="store_true",
-                    help="per event: best score of each detector on allowed series; why missed")
+                    help="per event: best score of each detector on allowed series; why missed; "
+                         "each voter's best / the oracle's by the oracle's score")
     ap.add_argument("--fps", action="store_true", help="list false alarms and the nearest event")
     ap.add_argument("--fp-kinds", nargs="?", type=_common.positive_int, const=14, default=None,
                     metavar="DAYS",

@@ -66,6 +66,11 @@ Definitions
   whose warm-up is the scoring's would raise none; so the budget is the consensus' false
   positives that start on or after that day (``fp_budget``; its precision still counts all).
   ``consensus_only`` / ``oracle_only``: the events one side found there and the other not.
+  ``oracle_recall_at_zero_fp``: the same search with no false positive at all. Where it is (near)
+  ``oracle_recall``, the bound's recall is the exact null's sight of the events and more false
+  alarms would not buy the consensus the difference: the ratio then measures the voters' power
+  (on TRAIN random worlds s1-s8 the bound reached its full recall by 0-2 false positives on 7 of
+  8; fifty-fifth session, docs/history/detection.md).
 - **Oracle's best F1** (``oracle_best``): the oracle's incidents ranked by peak score and cut at
   every threshold from its own (``lowest``) upwards (onsets read at each cut as above) — a pair of
   cuts, one on the store's series (``threshold``, ``lowest``) and one on product series
@@ -97,7 +102,8 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
         "detectors": {name: METRICS},           # every detector incl. the oracle, own incidents
         "consensus": METRICS,                   # the configured rule (combine, min_votes, ...)
         "consensus_levels": {"k1": METRICS, "k2": METRICS, ...},  # k of n voters agree
-        "oracle_equal_fp": {"fp_budget", "oracle_recall", "consensus_recall", "ratio",
+        "oracle_equal_fp": {"fp_budget", "oracle_recall", "oracle_recall_at_zero_fp",
+                            "consensus_recall", "ratio",
                             "oracle_precision", "oracle_f1", "consensus_only",
                             "oracle_only", "cuts": [{"family", "cut"}],
                             "consensus_only_detail": [{"event_id", "oracle_score",
@@ -925,6 +931,10 @@ def build_scorecard(
                 bound, events, mode, early, late, min_eff, budget,
                 family=bound_family, onsets=oracle_onsets,
             )
+            orc0 = orc if budget == 0 else at_fp_cuts(
+                bound, events, mode, early, late, min_eff, 0,
+                family=bound_family, onsets=oracle_onsets,
+            )[0]
             cuts = {k: v for k, v in sorted(cuts.items()) if v is not None}   # k: a str
             cons = sec["consensus"]["recall"]
             c_ev = sec["consensus"]["events"]   # the ratio from the unrounded recall: 8/12 over
@@ -934,6 +944,9 @@ def build_scorecard(
             sec["oracle_equal_fp"] = {
                 "fp_budget": budget,
                 "oracle_recall": _r(orc),
+                # the same search without a false positive: where it is (near) oracle_recall,
+                # spending false alarms cannot close the ratio; the voters' power can
+                "oracle_recall_at_zero_fp": _r(orc0),
                 "consensus_recall": cons,
                 "ratio": _r(cons_x / orc)
                 if cons_x is not None and orc and np.isfinite(orc)
@@ -1052,9 +1065,10 @@ def format_table(card: dict[str, Any]) -> str:
     lines.append(row("CONSENSUS (configured)", sec["consensus"], len_sec["consensus"]))
     oe = sec.get("oracle_equal_fp")
     if oe:
+        at0 = oe.get("oracle_recall_at_zero_fp")
         lines.append(f"oracle recall at {oe['fp_budget']} FP: {_fmt(oe['oracle_recall'])} "
                      f"(consensus / oracle = {_fmt(oe['ratio'])}; the oracle's F1 there "
-                     f"{_fmt(oe.get('oracle_f1'))})")
+                     f"{_fmt(oe.get('oracle_f1'))}; at 0 FP {_fmt(at0)})")
         for d in oe.get("consensus_only_detail") or []:   # above the bound: luck or a defect
             why = ("at or above the cut: the bound lost it, trace it" if d["seen_at_cut"]
                    else "below the cut: luck")

@@ -515,6 +515,29 @@ def test_a_consensus_spending_its_false_alarms_on_one_kpi_is_within_the_bound():
     assert oe["consensus_only"] == [] and oe["oracle_precision"] == 1.0
 
 
+def test_the_scorecard_says_what_the_bound_finds_without_a_false_positive():
+    """``oracle_recall_at_zero_fp``: the bound's search with a budget of 0. A null incident
+    above an event's own in its family hides it at 0 FP and not at the consensus' 1; where every
+    event's incident tops its family the two are equal (the ratio is then about power)."""
+    settings = {"mode": "strict", "early_days": 1, "late_days": 2, "min_effect": 0.05}
+    ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {},
+           "effects": {"aov": 0.3}, "primary_kpi": "aov"}
+    cons = [inc("2025-06-10"), inc("2025-05-01")]                   # one false positive
+    hidden = [inc("2025-03-01", peak=9.0), inc("2025-06-10", peak=8.0),   # null above E01
+              inc("2025-09-01", kpi="aov", direction="up", peak=4.0)]     # E02 tops aov
+    oe = build_scorecard([EV, ev2], {"oracle": hidden}, cons, {},
+                         settings)["strict"]["oracle_equal_fp"]
+    assert (oe["fp_budget"], oe["oracle_recall"], oe["oracle_recall_at_zero_fp"]) == (1, 1.0, 0.5)
+    clear = [inc("2025-03-01", peak=7.0), *hidden[1:]]              # the null now below E01
+    oe = build_scorecard([EV, ev2], {"oracle": clear}, cons, {},
+                         settings)["strict"]["oracle_equal_fp"]
+    assert oe["oracle_recall"] == oe["oracle_recall_at_zero_fp"] == 1.0
+    # the console names both
+    card = build_scorecard([EV, ev2], {"oracle": hidden}, cons, {}, settings)
+    assert "oracle recall at 1 FP: 1.00" in format_table(card)
+    assert "at 0 FP 0.50)" in format_table(card)
+
+
 def test_oracle_best_cut_sweeps_its_thresholds():
     ev2 = {**EV, "event_id": "E02", "start": "2025-09-01", "end": "2025-09-01", "scope": {}}
     prod = {**EV, "event_id": "E03", "start": "2025-10-01", "end": "2025-10-01",
@@ -586,6 +609,7 @@ def test_scorecard_layout_and_matched_ids():
     assert card["strict"]["oracle_equal_fp"] == {
         "fp_budget": 0,
         "oracle_recall": 1.0,
+        "oracle_recall_at_zero_fp": 1.0,
         "consensus_recall": 1.0,
         "ratio": 1.0,
         "oracle_precision": 1.0,

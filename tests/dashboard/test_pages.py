@@ -50,6 +50,8 @@ def test_overview_shows_the_scorecard(page, roots):
         at
     )  # the sidebar card every page shows
     assert "Oracle line" in _texts(at)
+    oe = sc["strict"]["oracle_equal_fp"]   # the bound's recall without a false positive beside it
+    assert f"at 0 FP {fmt(oe['oracle_recall_at_zero_fp'])})" in _texts(at)
     at.radio(key="ov_mode").set_value("lenient").run()
     assert {m.label: m.value for m in at.metric}["Consensus recall"] == fmt(
         sc["lenient"]["consensus"]["recall"]

@@ -56,7 +56,9 @@ def render(ctx) -> None:
             st.markdown(
                 f"**Oracle line:** oracle recall at {oe.get('fp_budget')} FP: "
                 f"**{fmt(oe.get('oracle_recall'))}** "
-                f"(consensus / oracle = {fmt(oe.get('ratio'))})"
+                f"(consensus / oracle = {fmt(oe.get('ratio'))}"
+                + (f"; at 0 FP {fmt(oe['oracle_recall_at_zero_fp'])}"   # absent in older runs
+                   if oe.get("oracle_recall_at_zero_fp") is not None else "") + ")"
             )
             # why the consensus found an event the bound did not (evaluation/bound_check.py)
             detail = oe.get("consensus_only_detail")
