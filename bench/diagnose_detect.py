@@ -456,6 +456,7 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
         oe = s.get("oracle_equal_fp") or {}
         agg["oracle_eq"].append(oe.get("oracle_recall"))
         agg["oracle_0"].append(oe.get("oracle_recall_at_zero_fp"))
+        agg["ratio_1"].append(oe.get("ratio_one_cut"))
         agg["ratio"].append(oe.get("ratio"))
         agg["seen"].append(oe.get("seen_at_cut") or 0)   # events the bound lost (bound_check)
         agg["fp"].append(s["consensus"]["fp"])
@@ -493,7 +494,8 @@ def summarize(name: str, results: list[dict], show_events: bool) -> None:
           f" (@0FP {mean(agg['oracle_0']):.3f})"
           f"  ratio {mean(agg['ratio']):.3f} (max {max(x or 0 for x in agg['ratio']):.2f},"
           f" above 1 on {sum((x or 0) > 1 + 1e-9 for x in agg['ratio'])};"
-          f" events the bound lost {sum(agg['seen'])})"
+          f" events the bound lost {sum(agg['seen'])}; one cut {mean(agg['ratio_1']):.3f},"
+          f" above 1 on {sum((x or 0) > 1 + 1e-9 for x in agg['ratio_1'])})"
           f"  oracle R(own) {mean(agg['oracle_R']):.3f}  FP/world {mean(agg['fp']):.1f}"
           f"  incidents {mean(agg['inc']):.1f}  series {mean(agg['series']):.0f}"
           f"  detect+cons {mean(agg['sec']):.1f}s")

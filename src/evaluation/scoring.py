@@ -70,7 +70,10 @@ Definitions
   ``oracle_recall``, the bound's recall is the exact null's sight of the events and more false
   alarms would not buy the consensus the difference: the ratio then measures the voters' power
   (on TRAIN random worlds s1-s8 the bound reached its full recall by 0-2 false positives on 7 of
-  8; fifty-fifth session, docs/history/detection.md).
+  8; fifty-fifth session, docs/history/detection.md). ``oracle_recall_one_cut`` /
+  ``ratio_one_cut``: one threshold over every series at the same budget (no split: the bound
+  until the fifty-fourth session split products from the store) — the bound without hindsight
+  per family, which a consensus can beat on a world by a voter's luck (random world 125).
 - **Oracle's best F1** (``oracle_best``): the oracle's incidents ranked by peak score and cut at
   every threshold from its own (``lowest``) upwards (onsets read at each cut as above) — a pair of
   cuts, one on the store's series (``threshold``, ``lowest``) and one on product series
@@ -103,6 +106,7 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
         "consensus": METRICS,                   # the configured rule (combine, min_votes, ...)
         "consensus_levels": {"k1": METRICS, "k2": METRICS, ...},  # k of n voters agree
         "oracle_equal_fp": {"fp_budget", "oracle_recall", "oracle_recall_at_zero_fp",
+                            "oracle_recall_one_cut", "ratio_one_cut",
                             "consensus_recall", "ratio",
                             "oracle_precision", "oracle_f1", "consensus_only",
                             "oracle_only", "cuts": [{"family", "cut"}],
@@ -815,6 +819,11 @@ def outside_warmup(incidents: list[Incident], warm: list[Event], events: list[Ev
     return [i for i, w, c in zip(incidents, on_warm, on_counted, strict=True) if c or not w]
 
 
+def _ratio(found: float | None, bound: float) -> float | None:
+    """The consensus' recall (unrounded) over a bound's; None where either is missing or 0."""
+    return _r(found / bound) if found is not None and bound and np.isfinite(bound) else None
+
+
 def _fp_from(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
              min_effect: float) -> int:
     """How many of ``incidents`` match no event (``metrics``' ``fp``)."""
@@ -935,6 +944,8 @@ def build_scorecard(
                 bound, events, mode, early, late, min_eff, 0,
                 family=bound_family, onsets=oracle_onsets,
             )[0]
+            orc1 = at_fp_cuts(bound, events, mode, early, late, min_eff, budget,
+                              onsets=oracle_onsets)[0]   # one threshold over every series
             cuts = {k: v for k, v in sorted(cuts.items()) if v is not None}   # k: a str
             cons = sec["consensus"]["recall"]
             c_ev = sec["consensus"]["events"]   # the ratio from the unrounded recall: 8/12 over
@@ -947,10 +958,12 @@ def build_scorecard(
                 # the same search without a false positive: where it is (near) oracle_recall,
                 # spending false alarms cannot close the ratio; the voters' power can
                 "oracle_recall_at_zero_fp": _r(orc0),
+                # one threshold over every series at the same budget (no split with hindsight):
+                # the bound without the families' freedom, which a voter's luck can beat
+                "oracle_recall_one_cut": _r(orc1),
+                "ratio_one_cut": _ratio(cons_x, orc1),
                 "consensus_recall": cons,
-                "ratio": _r(cons_x / orc)
-                if cons_x is not None and orc and np.isfinite(orc)
-                else None,
+                "ratio": _ratio(cons_x, orc),
                 # the oracle's own precision and F1 over the same incidents (the F1 it would score
                 # with the consensus' false positives: a bound on the consensus' F1 there)
                 "oracle_precision": _r(orc_p),

@@ -513,6 +513,8 @@ def test_a_consensus_spending_its_false_alarms_on_one_kpi_is_within_the_bound():
     assert oe["cuts"] == [{"family": "aov/overall", "cut": 4.0},
                           {"family": "sessions/overall", "cut": 8.0}]
     assert oe["consensus_only"] == [] and oe["oracle_precision"] == 1.0
+    # the one-threshold bound beside it is the one beaten (no split with hindsight)
+    assert (oe["oracle_recall_one_cut"], oe["ratio_one_cut"]) == (0.5, 2.0)
 
 
 def test_the_scorecard_says_what_the_bound_finds_without_a_false_positive():
@@ -610,6 +612,8 @@ def test_scorecard_layout_and_matched_ids():
         "fp_budget": 0,
         "oracle_recall": 1.0,
         "oracle_recall_at_zero_fp": 1.0,
+        "oracle_recall_one_cut": 1.0,
+        "ratio_one_cut": 1.0,
         "consensus_recall": 1.0,
         "ratio": 1.0,
         "oracle_precision": 1.0,
