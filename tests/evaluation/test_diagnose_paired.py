@@ -116,11 +116,13 @@ def test_summary_of_shock_free_worlds_prints_no_f1_instead_of_failing(capsys):
 def test_summary_counts_the_events_the_bound_lost(capsys):
     """The pool's line counts the scorecards' ``oracle_equal_fp.seen_at_cut`` (events the
     consensus found that the bound's null scored at its cut: a defect of the bound to trace),
-    beside the worlds above 1; a scorecard without it counts 0."""
+    beside the worlds above 1; a scorecard without it counts 0. The one-threshold bound's ratio
+    (``ratio_one_cut``) and the bound at 0 FP are read beside them (older scorecards: absent)."""
     def card(ratio, seen):
         oe = {"oracle_recall": 0.8, "ratio": ratio}
         if seen is not None:
             oe["seen_at_cut"] = seen
+            oe.update(ratio_one_cut=ratio + 0.1, oracle_recall_at_zero_fp=0.7)
         return {"strict": {"consensus": {"recall": 0.8, "precision": 0.9, "f1": 0.85, "fp": 3,
                                          "incidents": 30},
                            "oracle_equal_fp": oe, "detectors": {"oracle": {"recall": 0.9}},
@@ -131,7 +133,9 @@ def test_summary_counts_the_events_the_bound_lost(capsys):
                 "kinds": [], "kinds_base": [], "why": [], "gap": []}
                for r, s in ((1.1, 0), (0.9, 2), (1.0, None))]
     diagnose_detect.summarize("shipped", results, show_events=False)
-    assert "above 1 on 1; events the bound lost 2)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "above 1 on 1; events the bound lost 2; one cut 1.100, above 1 on 1)" in out
+    assert "oracle@FP 0.800 (@0FP 0.700)" in out
 
 
 def test_paired_over_seeds_averages_each_worlds_change_and_shows_each_seed():
