@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -167,3 +168,22 @@ def test_seeds_without_a_variant_is_refused(tmp_path, capsys):
         diagnose_detect.main(["--seeds", "3", str(tmp_path / "w")])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and "--seeds" in err and "\n" not in err
+
+
+def test_why_prints_each_voters_power_by_the_oracles_score(capsys):
+    """``--why``'s power table: per band of the oracle's best score, each voter's median best /
+    the oracle's (product_watch and the oracle left out; a voter with no finite score on an
+    event is left out of that event; a band without an event is not printed)."""
+    def row(orc, cl, rz, why="score"):
+        best = {"oracle": (orc, None), "count_likelihood": (cl, None),
+                "rolling_zscore": (rz, None), "product_watch": (1.0, None)}
+        return {"event_id": "E01", "type": "stockout", "scope_kind": "channel", "why": why,
+                "best": best, "oracle_hit": True}
+    rows = [row(3.5, 3.15, 3.5), row(3.0, 2.7, -np.inf), row(3.9, 3.9, 1.95),
+            row(20.0, 10.0, 5.0, why="hit")]
+    diagnose_detect.print_why([{"why": rows}])
+    out = capsys.readouterr().out
+    # 3-4: count_likelihood 0.9, 0.9, 1.0 -> 0.90; rolling_zscore 1.0, 0.5 (the -inf left out)
+    assert "oracle 3-4 n=3   count_likelihood 0.90  rolling_zscore 0.75" in out
+    assert "oracle 10-inf n=1   count_likelihood 0.50  rolling_zscore 0.25" in out
+    assert "oracle 4-6" not in out and "product_watch 1" not in out
