@@ -530,12 +530,15 @@ def _ranked(incidents: list[Incident], events: list[Event], mode: str, early: in
     (``_cut_rows``)."""
     groups = ([incidents] if family is None else
               [[i for i in incidents if not family(i)], [i for i in incidents if family(i)]])
-    out = []
-    for g in groups:
-        order = sorted(g, key=lambda i: (-i.peak_score, i.incident_id))
-        hits, tp = _cut_rows(order, events, mode, early, late, min_effect, onsets)
-        out.append((order, hits, tp))
-    return out
+    return [_rank(g, events, mode, early, late, min_effect, onsets) for g in groups]
+
+
+def _rank(group: list[Incident], events: list[Event], mode: str, early: int, late: int,
+          min_effect: float, onsets: Onsets | None
+          ) -> tuple[list[Incident], np.ndarray, np.ndarray]:
+    """One family's incidents ranked by peak score (then id) and ``_cut_rows``' table of them."""
+    order = sorted(group, key=lambda i: (-i.peak_score, i.incident_id))
+    return (order, *_cut_rows(order, events, mode, early, late, min_effect, onsets))
 
 
 def _cut_rows(order: list[Incident], events: list[Event], mode: str, early: int, late: int,
@@ -650,17 +653,36 @@ def at_fp_cuts(incidents: list[Incident], events: list[Event], mode: str, early:
     (``evaluation.bound_check`` reads the events the consensus found beneath them). The search is
     exact: each family's undominated cuts (``_front``), then the families added one at a time,
     keeping every undominated tuple of cuts within the budget."""
-    n_ev = sum(1 for e in events if not e.expected)
-    if not n_ev:
-        return float("nan"), float("nan"), set(), {}
+    if not any(not e.expected for e in events):
+        return float("nan"), float("nan"), set(), {}      # nothing to find: no ranking needed
+    return _search(_families(incidents, events, mode, early, late, min_effect, family, onsets),
+                   events, fp_budget)
+
+
+Families = list[tuple[Hashable, list[Incident], np.ndarray, np.ndarray]]
+
+
+def _families(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
+              min_effect: float, family: Callable[[Incident], Hashable] | None,
+              onsets: Onsets | None) -> Families:
+    """The incidents grouped by ``family`` (one group, key None, without it), by key: (key, the
+    group ranked, its ``_cut_rows`` table) — computed once for any number of budgets."""
     groups: dict[Hashable, list[Incident]] = {}
     for i in incidents:
         groups.setdefault(None if family is None else family(i), []).append(i)
-    fams = []
-    for key in sorted(groups, key=repr):
-        order = sorted(groups[key], key=lambda i: (-i.peak_score, i.incident_id))
-        hits_c, tp_c = _cut_rows(order, events, mode, early, late, min_effect, onsets)
-        fams.append((key, order, _front(hits_c, tp_c, fp_budget)))
+    return [(key, *_rank(groups[key], events, mode, early, late, min_effect, onsets))
+            for key in sorted(groups, key=repr)]
+
+
+def _search(families: Families, events: list[Event], fp_budget: int
+            ) -> tuple[float, float, set[str], dict[Hashable, float | None]]:
+    """``at_fp_cuts``' exact search over ranked ``families`` (``_families``) within
+    ``fp_budget``."""
+    n_ev = sum(1 for e in events if not e.expected)
+    if not n_ev:
+        return float("nan"), float("nan"), set(), {}
+    fams = [(key, order, _front(hits_c, tp_c, fp_budget))
+            for key, order, hits_c, tp_c in families]
     # one family at a time, every undominated way to cut the families so far: (false positives,
     # events found as a bit mask, true incidents, the cuts); a state is dropped where another
     # has no more false positives, no fewer true incidents and every event it finds (whatever
@@ -936,14 +958,10 @@ def build_scorecard(
                              if cut is None or i.start >= cut])
             budget = sec["consensus"]["fp"] if cut is None else _fp_from(
                 [i for i in cons_counted if i.start >= cut], events, mode, early, late, min_eff)
-            orc, orc_p, orc_found, cuts = at_fp_cuts(
-                bound, events, mode, early, late, min_eff, budget,
-                family=bound_family, onsets=oracle_onsets,
-            )
-            orc0 = orc if budget == 0 else at_fp_cuts(
-                bound, events, mode, early, late, min_eff, 0,
-                family=bound_family, onsets=oracle_onsets,
-            )[0]
+            ranked = _families(bound, events, mode, early, late, min_eff, bound_family,
+                               oracle_onsets)       # ranked once, searched at two budgets
+            orc, orc_p, orc_found, cuts = _search(ranked, events, budget)
+            orc0 = orc if budget == 0 else _search(ranked, events, 0)[0]
             orc1 = at_fp_cuts(bound, events, mode, early, late, min_eff, budget,
                               onsets=oracle_onsets)[0]   # one threshold over every series
             cuts = {k: v for k, v in sorted(cuts.items()) if v is not None}   # k: a str
