@@ -21,7 +21,12 @@ prints:
   alone moves a 20-world pool's F1 by up to ±0.006: forty-ninth session);
 - ``--fp-kinds``: every consensus false positive put in one kind read from the truth (spillover,
   unrelated, expected, echo, noise; ``bench/fp_kinds.py``), with the share the oracle also scores
-  at 3 or more, and examples per kind.
+  at 3 or more, and examples per kind;
+- ``--stand-in VOTER``: the oracle's exact scores vote in VOTER's place (on the series VOTER
+  watched, flagged at VOTER's own threshold and direction; ``stand_in``), every other stage as
+  configured: the consensus a VOTER with the simulator's exact expected value and noise would
+  give, so the ceiling of any work on VOTER's estimation (fifty-sixth session). The scorecard's
+  entry for VOTER is then the stand-in's.
 
 Tune on TRAIN worlds only (random_world seeds 1-10); test seeds are for the final report.
 ``detect+cons`` times a variant's detection and consensus; detectors whose config and input repeat
@@ -49,6 +54,7 @@ import pandas as pd  # noqa: E402
 
 from analytics.config import load_analysis_config  # noqa: E402
 from analytics.context import RunContext  # noqa: E402
+from analytics.detectors.calibrate import threshold_for  # noqa: E402
 from analytics.loading import load_data_dir  # noqa: E402
 from analytics.watch import product_categories  # noqa: E402
 from evaluation.pipeline import STAGES, run  # noqa: E402
@@ -61,6 +67,7 @@ import _common  # noqa: E402
 import fp_kinds  # noqa: E402
 
 WHY = False
+STAND_IN: str | None = None   # --stand-in: the voter the oracle's exact scores replace
 SHOW_FPS = False
 FP_KINDS: int | None = None   # --fp-kinds: echo window in days (None: off)
 
@@ -84,8 +91,6 @@ def explain_misses(ctx, events: list[Event], card: dict) -> list[dict]:
     threshold; ``vote``: flagged but neither confirmed nor strong enough alone; ``other``)."""
     from analytics.consensus import Votes
     from analytics.context import Incident
-    from analytics.detectors.calibrate import threshold_for
-
     det = ctx.detections
     votes = Votes(det)
     cfg = ctx.config
@@ -383,6 +388,45 @@ def print_fp_kinds(results: list[dict], examples: int = 4) -> None:
                   f"by {'+'.join(i.detectors)} event {r['event'] or '-'}{eff}")
 
 
+def stand_in(det: pd.DataFrame, voter: str, threshold: float, direction: str = "both"
+             ) -> pd.DataFrame:
+    """``det`` with ``voter``'s rows replaced by the oracle's on the series ``voter`` watched,
+    flagged where ``|score| >= threshold`` (only rises / falls for ``direction`` up / down):
+    a voter that knows the exact null (``--stand-in``). Before ``voter``'s first score on a
+    series (its warm-up: NaN, or the leading zeros of ``Votes.evidence``) the stand-in keeps
+    ``voter``'s own no-opinion value, so it watches the same days. The oracle's own rows stay
+    for the scorecard's bound. A voter without rows (off, failed) or the oracle is bad input."""
+    from shocklab.errors import InputError
+
+    own = (det["detector"] == voter).to_numpy()
+    if voter == "oracle" or not own.any():
+        ran = sorted(set(det["detector"].unique()) - {"oracle"})
+        raise InputError(f"--stand-in {voter}: not a detector with scores in this run "
+                         f"(voters with scores: {', '.join(ran) or 'none'})")
+    keys = ["kpi", "dimension", "segment"]
+    watched = det.loc[own, keys].drop_duplicates().astype(str)
+    orc = det[det["detector"] == "oracle"]
+    take = pd.MultiIndex.from_frame(orc[keys].astype(str)).isin(
+        pd.MultiIndex.from_frame(watched))
+    o = orc[take].copy()
+    o["detector"] = voter
+    mine = det.loc[own, [*keys, "date", "score"]].astype({k: str for k in keys})
+    mine = mine.sort_values([*keys, "date"])
+    sc = mine["score"].to_numpy(float)
+    mine["started"] = (pd.Series(np.isfinite(sc) & (sc != 0), index=mine.index)
+                       .groupby([mine[k] for k in keys], sort=False).cummax().to_numpy())
+    at = o[[*keys, "date"]].astype({k: str for k in keys}).merge(
+        mine, on=[*keys, "date"], how="left")
+    started = at["started"].fillna(False).to_numpy(bool)
+    o["score"] = np.where(started, o["score"].to_numpy(float), at["score"].to_numpy(float))
+    score = o["score"].to_numpy(float)
+    flag = np.abs(np.nan_to_num(score)) >= threshold
+    if direction != "both":
+        flag &= (score >= 0) == (direction == "up")
+    o["flag"] = flag
+    return pd.concat([det[~own], o], ignore_index=True)
+
+
 def _variant(s: str) -> list[str]:
     return [p.strip() for p in s.split(";") if p.strip()] if s else []
 
@@ -402,7 +446,14 @@ def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]
                 ctx.kpis_daily, ctx.kpi_tables = kpis_daily.copy(), tables
             t0 = time.perf_counter()
             with _memoized_detectors():  # a detector whose config and input repeat is reused
-                run(ctx, [s for s in STAGES if s[0] in ("detect", "oracle", "consensus", "score")])
+                run(ctx, [s for s in STAGES if s[0] in ("detect", "oracle")])
+            if STAND_IN is not None:
+                dc = cfg.detectors.get(STAND_IN)
+                thr, way = ((dc.threshold if dc.threshold is not None else threshold_for(
+                    dc.sensitivity if dc.sensitivity is not None else cfg.sensitivity, 1,
+                    dc.direction), dc.direction) if dc is not None else (np.inf, "both"))
+                ctx.detections = stand_in(ctx.detections, STAND_IN, thr, way)
+            run(ctx, [s for s in STAGES if s[0] in ("consensus", "score")])
             secs = time.perf_counter() - t0
         card = ctx.scorecard
         cfgs = card["settings"]
@@ -683,6 +734,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="classify every consensus false positive from the truth (echo window "
                          "DAYS after an event's match window, default 14; bench/fp_kinds.py)")
     ap.add_argument("--json", type=_common.path_arg, help="also write the scorecards here")
+    ap.add_argument("--stand-in", metavar="VOTER",
+                    help="the oracle's exact scores vote in VOTER's place (flagged at VOTER's "
+                         "threshold, on its series): the ceiling of work on VOTER's estimation")
     ap.add_argument("--seeds", type=_common.positive_int, default=1, metavar="K",
                     help="run every variant under the analysis seeds 0..K-1 (the forest's "
                          "random_state; replaces a --set seed) and pair per seed; the summaries "
@@ -698,8 +752,8 @@ def main(argv: list[str] | None = None) -> int:
     _common.need_dirs(a.data)
     if a.json:   # written at the end: an OSError (exit 3) after every world
         _common.need_parent(a.json, "--json")
-    global WHY, SHOW_FPS, FP_KINDS
-    WHY, SHOW_FPS, FP_KINDS = a.why, a.fps, a.fp_kinds
+    global WHY, SHOW_FPS, FP_KINDS, STAND_IN
+    WHY, SHOW_FPS, FP_KINDS, STAND_IN = a.why, a.fps, a.fp_kinds, a.stand_in
     if a.seeds > 1 and len(a.variant) == 0:
         ap.error("--seeds pairs variants with the shipped config: give --variant")
     variants = [("shipped", [])] + [(v, _variant(v)) for v in a.variant]

@@ -187,3 +187,51 @@ def test_why_prints_each_voters_power_by_the_oracles_score(capsys):
     assert "oracle 3-4 n=3   count_likelihood 0.90  rolling_zscore 0.75" in out
     assert "oracle 10-inf n=1   count_likelihood 0.50  rolling_zscore 0.25" in out
     assert "oracle 4-6" not in out and "product_watch 1" not in out
+
+
+def _det_rows(detector: str, segment: str, scores: list[float]) -> list[dict]:
+    days = np.datetime64("2025-01-01") + np.arange(len(scores))
+    return [{"detector": detector, "kpi": "orders", "dimension": "channel", "segment": segment,
+             "date": d, "score": s, "expected": 10.0, "actual": 10.0, "flag": False}
+            for d, s in zip(days, scores, strict=True)]
+
+
+def test_stand_in_puts_the_oracles_scores_in_the_voters_place():
+    """--stand-in: the voter's rows become the oracle's on the voter's series, flagged at the
+    voter's threshold, silent through the voter's own warm-up; other voters and the oracle's own
+    rows untouched."""
+    import pandas as pd
+
+    det = pd.DataFrame(
+        _det_rows("count_likelihood", "a", [0.0, 0.0, 1.0, 2.0, 0.5])    # warm-up: 2 zeros
+        + _det_rows("count_likelihood", "b", [np.nan, 1.0, 1.0, 1.0, 1.0])
+        + _det_rows("oracle", "a", [5.0, -4.0, 3.5, -3.4, 2.0])
+        + _det_rows("oracle", "b", [9.0, -3.3, 0.1, 3.3, -9.0])
+        + _det_rows("oracle", "c", [9.0, 9.0, 9.0, 9.0, 9.0])          # not the voter's series
+        + _det_rows("rolling_zscore", "a", [4.0, 4.0, 4.0, 4.0, 4.0]))
+    det.loc[det["detector"] == "rolling_zscore", "flag"] = True
+    out = diagnose_detect.stand_in(det, "count_likelihood", 3.4)
+    cl = out[out["detector"] == "count_likelihood"].sort_values(["segment", "date"])
+    assert sorted(cl["segment"].unique()) == ["a", "b"]
+    np.testing.assert_allclose(cl["score"].to_numpy(),
+                               [0.0, 0.0, 3.5, -3.4, 2.0, np.nan, -3.3, 0.1, 3.3, -9.0])
+    assert cl["flag"].tolist() == [False, False, True, True, False,
+                                   False, False, False, False, True]
+    for name in ("oracle", "rolling_zscore"):   # untouched
+        pd.testing.assert_frame_equal(out[out["detector"] == name].reset_index(drop=True),
+                                      det[det["detector"] == name].reset_index(drop=True))
+    down = diagnose_detect.stand_in(det, "count_likelihood", 3.0, "down")
+    flagged = down[(down["detector"] == "count_likelihood") & down["flag"]]
+    assert (flagged["score"] < 0).all() and len(flagged) == 3   # -3.4, -3.3, -9.0
+
+
+@pytest.mark.parametrize("voter", ["oracle", "prophet_residual"])
+def test_stand_in_refuses_the_oracle_and_a_voter_without_scores(voter):
+    import pandas as pd
+
+    from shocklab.errors import InputError
+
+    det = pd.DataFrame(_det_rows("count_likelihood", "a", [1.0]) + _det_rows("oracle", "a", [1.0]))
+    with pytest.raises(InputError, match=f"--stand-in {voter}: .*voters with scores: "
+                                         "count_likelihood"):
+        diagnose_detect.stand_in(det, voter, 3.0)
