@@ -117,9 +117,19 @@ def yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; an empty file is an empty mapping."""
+    """Read a YAML mapping; an empty file is an empty mapping. A path that is no regular file
+    (a pipe: reading it blocked for ever; /dev/zero: read until memory ran out) or a file beyond
+    ``MAX_CONFIG_BYTES`` is refused before a byte is read."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a config file")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path}: is not a regular file (a pipe, a device or a socket); save "
+                         "the config to a file and pass that")
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise InputError(f"{path}: {path.stat().st_size:,} bytes: too big for a config file "
+                             f"(at most {MAX_CONFIG_BYTES:,})")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: config file not found") from None
@@ -153,6 +163,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+MAX_CONFIG_BYTES = 16 * 2**20   # a config file beyond 16 MiB is not one (the shipped are < 40 KiB)
 MAX_ALIAS_GROWTH = 100   # how many times its written values a config's aliases may expand to
 
 
