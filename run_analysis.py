@@ -329,114 +329,121 @@ def main(argv: list[str] | None = None) -> int:
             dt.date.fromisoformat(args.as_of)
         except ValueError:
             raise InputError(f"--as-of: expected a date YYYY-MM-DD, got {args.as_of!r}") from None
-    # a data directory is read on a thread while the analysis modules are imported (the readers
-    # run in Arrow's threads, mostly outside the GIL); its errors surface where it is used
-    ahead = None if args.kpis or args.transactions else _read_ahead(args.data, args.verify)
-    from analytics.config import load_analysis_config
-    from analytics.config_checks import alarming_voters, check_store_names, require_voters
-    from analytics.context import RunContext
-    from analytics.kpis_columnar import check_memory_setting
-    from analytics.outputs import write_outputs
-    from analytics.pipeline import data_hash, run_id, select_detectors
-    from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
-    from evaluation.truth import attach
+    from shocklab.cli import held_console
 
-    check_memory_setting()
-    cfg = load_analysis_config(args.config, args.overrides)
-    if not args.kpis:
-        _warn_ignored(args.overrides or [], cfg, log)
-    extra_files: list[Path] = []
-    t_load = time.perf_counter()
-    # the truth goes to the evaluation stages only (docs/ARCHITECTURE.md import rule 3)
-    if args.kpis:
-        from analytics.external import external_profile, load_kpis_file, sensitivity_rule
-        from evaluation.labels import labels_truth
-        from shocklab.cli import held_console
+    # every input is checked before a warning reaches the console: a refused input (a config
+    # --set, --as-of, --detectors, --out) is its one error line, not the ingest, integrity or
+    # --set warnings of what was read before it, followed by it (the log file gets them at once)
+    with held_console():
+        # a data directory is read on a thread while the analysis modules are imported (the readers
+        # run in Arrow's threads, mostly outside the GIL); its errors surface where it is used
+        ahead = None if args.kpis or args.transactions else _read_ahead(args.data, args.verify)
+        from analytics.config import load_analysis_config
+        from analytics.config_checks import alarming_voters, check_store_names, require_voters
+        from analytics.context import RunContext
+        from analytics.kpis_columnar import check_memory_setting
+        from analytics.outputs import write_outputs
+        from analytics.pipeline import data_hash, run_id, select_detectors
+        from evaluation.pipeline import format_table, run  # analysis stages + scoring against truth
+        from evaluation.truth import attach
 
-        # the file's ingest warnings wait for the label and calendar files: a bad one is exit 2
-        # with its one line, not the KPI file's warnings followed by it
-        with held_console():
-            ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout,
-                                step=args.step, sum_columns=sum_columns)
-            # config `external`: settings for real series only; the sensitivity by the file's step
-            rule = sensitivity_rule(cfg, ds.ingest.get("step_seconds"))
-            _log_sensitivity_rule(rule, args.overrides or [], log)
-            profile = external_profile(cfg, ds.ingest.get("step_seconds"))
-            _warn_replaced_on_kpis(args.overrides or [], cfg, profile, log)
-            cfg = profile
-            extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
-            calendar = None
-            if args.calendar:  # the planned days, read as a store run reads its marketing_calendar
-                from analytics.external_calendar import load_calendar
-                calendar, calendar_info = load_calendar(args.calendar, ds.tables["kpis_daily"])
-                ds.tables["marketing_calendar"] = calendar
-                extra_files.append(Path(args.calendar))
-            truth = labels_truth(args.events, ds) if args.events else None
-        t_load = round(time.perf_counter() - t_load, 3)
-    elif args.transactions:
-        from analytics.transactions import load_transactions
-        ds = load_transactions(args.transactions, date_format=args.date_format)
-        extra_files = [Path(args.transactions)]
-        truth = None  # a real transactions file has no truth
-        t_load = round(time.perf_counter() - t_load, 3)
-    else:
-        from analytics.schedule import preload
-        from evaluation.pipeline import STAGES
+        check_memory_setting()
+        cfg = load_analysis_config(args.config, args.overrides)
+        if not args.kpis:
+            _warn_ignored(args.overrides or [], cfg, log)
+        extra_files: list[Path] = []
+        t_load = time.perf_counter()
+        # the truth goes to the evaluation stages only (docs/ARCHITECTURE.md import rule 3)
+        if args.kpis:
+            from analytics.external import external_profile, load_kpis_file, sensitivity_rule
+            from evaluation.labels import labels_truth
+            # the file's ingest warnings wait for the label and calendar files: a bad one is exit 2
+            # with its one line, not the KPI file's warnings followed by it
+            with held_console():
+                ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout,
+                                    step=args.step, sum_columns=sum_columns)
+                # config `external`: settings for real series only; the sensitivity by the
+                # file's step
+                rule = sensitivity_rule(cfg, ds.ingest.get("step_seconds"))
+                _log_sensitivity_rule(rule, args.overrides or [], log)
+                profile = external_profile(cfg, ds.ingest.get("step_seconds"))
+                _warn_replaced_on_kpis(args.overrides or [], cfg, profile, log)
+                cfg = profile
+                extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
+                calendar = None
+                # the planned days, read as a store run reads its marketing_calendar
+                if args.calendar:
+                    from analytics.external_calendar import load_calendar
+                    calendar, calendar_info = load_calendar(args.calendar, ds.tables["kpis_daily"])
+                    ds.tables["marketing_calendar"] = calendar
+                    extra_files.append(Path(args.calendar))
+                truth = labels_truth(args.events, ds) if args.events else None
+            t_load = round(time.perf_counter() - t_load, 3)
+        elif args.transactions:
+            from analytics.transactions import load_transactions
+            ds = load_transactions(args.transactions, date_format=args.date_format)
+            extra_files = [Path(args.transactions)]
+            truth = None  # a real transactions file has no truth
+            t_load = round(time.perf_counter() - t_load, 3)
+        else:
+            from analytics.schedule import preload
+            from evaluation.pipeline import STAGES
 
-        preload(STAGES)  # the models and plots the stage scheduler imports before its fork
-        ds, truth, t_load = ahead.result()  # read on a thread since the start (_read_ahead)
-    if args.as_of is not None:
-        _check_as_of(args.as_of, ds, cfg)
-    names = [n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors else None
-    if args.detectors is not None and not names:
-        raise InputError("--detectors: give at least one name")
-    cfg = select_detectors(cfg, names, truth is not None)
-    if not args.kpis:   # a --kpis file's series have its own dimension and KPI names
-        check_store_names(cfg)
-    if not names:   # '--detectors oracle' (named) runs the oracle alone; without gates, exit 0
-        require_voters(cfg, products=not args.kpis)
-    elif "oracle" not in names and not alarming_voters(cfg, not args.kpis):
-        raise InputError(f"--detectors {args.detectors}: none of them can raise an incident on "
-                         "this input (product_watch watches product series only, and a --kpis "
-                         "file has none); name a voter, or 'oracle' to run the oracle alone")
-    if gate and truth is None:
-        raise InputError(GATE_NEEDS_TRUTH)
-    if gate and not alarming_voters(cfg, not args.kpis):   # an empty consensus "failed", exit 1
-        raise InputError(
-            "--min-recall/--min-precision judge the consensus, and "
-            + (f"--detectors {args.detectors}" if names else "the config")
-            + " enables no voting detector (the oracle never votes)")
+            preload(STAGES)  # the models and plots the stage scheduler imports before its fork
+            ds, truth, t_load = ahead.result()  # read on a thread since the start (_read_ahead)
+        if args.as_of is not None:
+            _check_as_of(args.as_of, ds, cfg)
+        names = ([n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors
+                 else None)
+        if args.detectors is not None and not names:
+            raise InputError("--detectors: give at least one name")
+        cfg = select_detectors(cfg, names, truth is not None)
+        if not args.kpis:   # a --kpis file's series have its own dimension and KPI names
+            check_store_names(cfg)
+        if not names:   # '--detectors oracle' (named) runs the oracle alone; without gates, exit 0
+            require_voters(cfg, products=not args.kpis)
+        elif "oracle" not in names and not alarming_voters(cfg, not args.kpis):
+            raise InputError(f"--detectors {args.detectors}: none of them can raise an incident on "
+                             "this input (product_watch watches product series only, and a --kpis "
+                             "file has none); name a voter, or 'oracle' to run the oracle alone")
+        if gate and truth is None:
+            raise InputError(GATE_NEEDS_TRUTH)
+        if gate and not alarming_voters(cfg, not args.kpis):   # an empty consensus "failed", exit 1
+            raise InputError(
+                "--min-recall/--min-precision judge the consensus, and "
+                + (f"--detectors {args.detectors}" if names else "the config")
+                + " enables no voting detector (the oracle never votes)")
 
-    dhash = data_hash(ds, extra_files)
-    checks = {k: ds.manifest[k] for k in ("integrity", "cleaning") if k in ds.manifest}
-    if truth is not None and truth.left_out:   # labelled windows outside the data or in a gap
-        checks["labels_left_out"] = truth.left_out
-    integrity = checks.get("integrity", {})
-    if integrity.get("actual_sha256") or integrity.get("missing"):
-        # --no-verify on changed or missing files (truth/ removed): a new run id, never the
-        # clean run's directory (ids with changed files only are as before)
-        from shocklab.hashing import sha256_json
-        dhash = sha256_json([dhash, integrity.get("actual_sha256") or {}]
-                            + ([{"missing": integrity["missing"]}] if integrity.get("missing")
-                               else []))
-    # how the file was read changes the figures: a reading flag away from its default is part
-    # of the run id (two runs of one file with --duplicates mean and sum shared an id, so the
-    # second replaced the first's reports/<id> and the API listed one run); defaults add nothing,
-    # so the ids of runs without such flags are as before
-    reading: dict[str, Any] = {
-        flag: value for flag, value, default in (
-            ("duplicates", args.duplicates, "mean"), ("layout", args.layout, "auto"),
-            ("step", args.step, "auto"), ("date_format", args.date_format, None))
-        if value != default}
-    if sum_columns:
-        reading["sum_columns"] = sorted(set(sum_columns))
-    if reading:
-        from shocklab.hashing import sha256_json
-        dhash = sha256_json([dhash, reading])
-    rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
-    out = Path(args.out) if args.out else Path("reports") / rid
-    validate_out(out, inputs, force=args.force, kind="run",
-                 flag="--out" if args.out else "default --out")
+        dhash = data_hash(ds, extra_files)
+        checks = {k: ds.manifest[k] for k in ("integrity", "cleaning") if k in ds.manifest}
+        if truth is not None and truth.left_out:   # labelled windows outside the data or in a gap
+            checks["labels_left_out"] = truth.left_out
+        integrity = checks.get("integrity", {})
+        if integrity.get("actual_sha256") or integrity.get("missing"):
+            # --no-verify on changed or missing files (truth/ removed): a new run id, never the
+            # clean run's directory (ids with changed files only are as before)
+            from shocklab.hashing import sha256_json
+            dhash = sha256_json([dhash, integrity.get("actual_sha256") or {}]
+                                + ([{"missing": integrity["missing"]}] if integrity.get("missing")
+                                   else []))
+        # how the file was read changes the figures: a reading flag away from its default is
+        # part of the run id (two runs of one file with --duplicates mean and sum shared an id,
+        # so the second replaced the first's reports/<id> and the API listed one run); defaults
+        # add nothing, so the ids of runs without such flags are as before
+        reading: dict[str, Any] = {
+            flag: value for flag, value, default in (
+                ("duplicates", args.duplicates, "mean"), ("layout", args.layout, "auto"),
+                ("step", args.step, "auto"), ("date_format", args.date_format, None))
+            if value != default}
+        if sum_columns:
+            reading["sum_columns"] = sorted(set(sum_columns))
+        if reading:
+            from shocklab.hashing import sha256_json
+            dhash = sha256_json([dhash, reading])
+        rid = run_id(ds, cfg, dhash) + (f"-as-of-{args.as_of}" if args.as_of else "")
+        out = Path(args.out) if args.out else Path("reports") / rid
+        validate_out(out, inputs, force=args.force, kind="run",
+                     flag="--out" if args.out else "default --out")
     log.info("analysing %s -> %s", args.kpis or args.transactions or args.data, out)
     with allow_replace(args.force), atomic_dir(out, kind="run") as tmp:
         ctx = attach(RunContext(config=cfg, data=ds, out_dir=tmp, as_of=args.as_of), truth)
