@@ -237,6 +237,24 @@ def _warn_replaced_on_kpis(overrides: list[str], cfg, profile, log) -> None:
                     "docs/real-series.md)", key, key, after, how)
 
 
+# settings that choose a store's series: a --kpis file's series are its own columns (and, in the
+# long layout, its dimension / segment rows), so these change nothing there
+_STORE_SERIES_KEYS = ("kpis", "dimensions", "slice_kpis", "pair_min_share", "product_min_orders",
+                      "product_prices")
+
+
+def _warn_store_only_on_kpis(overrides: list[str], log) -> None:
+    """A --set of a setting that picks a store's series, on --kpis input: analysed anyway, every
+    series of the file — said once (audit56: `--set kpis=[orders]` changed only the run id)."""
+    keys = sorted({o.split("=", 1)[0].strip().split(".", 1)[0] for o in overrides}
+                  & set(_STORE_SERIES_KEYS))
+    if keys:
+        log.warning("--kpis: --set %s ignored on this file: %s a store's series; a --kpis file's "
+                    "series are its columns (long layout: its kpi / dimension / segment rows) — "
+                    "keep in the file the ones to analyse", ", ".join(keys),
+                    "it picks" if len(keys) == 1 else "they pick")
+
+
 def _check_as_of(as_of: str, ds, cfg) -> None:
     """--as-of after the data's last day (its last order or traffic day) is bad input: the
     customer models would read the days after the data as every customer lapsing (recency, churn
@@ -368,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                 _log_sensitivity_rule(rule, args.overrides or [], log)
                 profile = external_profile(cfg, ds.ingest.get("step_seconds"))
                 _warn_replaced_on_kpis(args.overrides or [], cfg, profile, log)
+                _warn_store_only_on_kpis(args.overrides or [], log)
                 cfg = profile
                 extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
                 calendar = None
@@ -392,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
             preload(STAGES)  # the models and plots the stage scheduler imports before its fork
             ds, truth, t_load = ahead.result()  # read on a thread since the start (_read_ahead)
         if args.as_of is not None:
+            if not cfg.customers.enabled:   # it changed the run id and nothing else
+                raise InputError(f"--as-of {args.as_of} dates the customer models, and they are "
+                                 "off (customers.enabled: false): drop --as-of or turn them on")
             _check_as_of(args.as_of, ds, cfg)
         names = ([n.strip() for n in args.detectors.split(",") if n.strip()] if args.detectors
                  else None)

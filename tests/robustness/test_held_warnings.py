@@ -90,3 +90,11 @@ def test_a_refused_as_of_is_one_line_after_a_transactions_files_warnings(cli, tm
     assert line.startswith("error: --as-of 2030-01-01") and "left out" not in line
     r = cli("analysis", "--transactions", f, "--out", tmp_path / "r", "--quiet")
     assert r.returncode == 0 and "left out" in r.stderr, r.stderr
+
+
+def test_as_of_with_the_customer_models_off_is_refused(cli, tiny_world, tmp_path):
+    """It changed the run id and nothing else (audit56 V8): exit 2, one line, nothing written."""
+    line = _one_line(cli("analysis", "--data", tiny_world, "--out", tmp_path / "r", "--set",
+                         "customers.enabled=false", "--as-of", "2025-03-01"))
+    assert "--as-of 2025-03-01" in line and "customers.enabled: false" in line
+    assert not (tmp_path / "r").exists()

@@ -71,6 +71,28 @@ def test_a_consensus_key_the_kpis_profile_replaces_is_warned_about(analyse, tmp_
     assert "ignored on this file" not in r.stderr
 
 
+def test_a_setting_that_picks_a_stores_series_is_warned_about_on_kpis_input(analyse, tmp_path):
+    """`--set kpis=[orders]` or `dimensions=[overall]` on a --kpis file changed nothing but the
+    run id (every series of the file analysed, no word; audit56 V7). One warning names them."""
+    import numpy as np
+    import pandas as pd
+
+    days = pd.date_range("2025-01-01", periods=120, freq="D")
+    g = np.random.default_rng(5)
+    f = tmp_path / "k.csv"
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "orders": g.poisson(400, 120),
+                  "sessions": g.poisson(12000, 120)}).to_csv(f, index=False)
+    r = analyse("--kpis", str(f), "--out", str(tmp_path / "k"), "--set", "kpis=[orders]",
+                "--set", "dimensions=[overall]")
+    assert r.returncode == 0, r.stderr
+    warn = [ln for ln in r.stderr.splitlines() if "--set dimensions, kpis ignored" in ln]
+    assert len(warn) == 1 and "a --kpis file's series are its columns" in warn[0], r.stderr
+    det = pd.read_csv(tmp_path / "k" / "detections.csv")
+    assert set(det["kpi"]) == {"orders", "sessions"}   # as the warning says: both analysed
+    r = analyse("--kpis", str(f), "--out", str(tmp_path / "k2"), "--set", "sensitivity=0.2")
+    assert r.returncode == 0 and "ignored on this file" not in r.stderr, r.stderr
+
+
 def test_a_detector_restricted_to_nothing_watched_is_warned_about(analyse, tiny_world, tmp_path):
     """`detectors.rolling_zscore.dimensions: [overal]` (a typo) passed validation (on --kpis
     input any dimension name may exist) and the detector scored no series: ok in run.json, no
