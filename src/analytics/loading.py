@@ -28,6 +28,7 @@ from shocklab.errors import InputError, IntegrityError, first_line, json_kind
 from shocklab.hashing import sha256_file
 from shocklab.textfile import (
     UNREADABLE,
+    control_character,
     csv_options,
     is_utf16,
     ragged_row,
@@ -494,6 +495,13 @@ def _load_data_dir(path: str | Path, verify: bool) -> DataSet:
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             raise InputError(f"{base / 'manifest.json'}: {key!r} must be an object (name: "
                              f"value), got {json_kind(manifest[key])}: regenerate the data set")
+    for key in ("scenario", "scenario_name"):
+        # the name heads insights.md ("Data: <scenario> · …"): one with a newline (written by
+        # hand, or by a simulator that took it) wrote a Markdown heading of its own there
+        name = manifest.get(key)
+        if isinstance(name, str) and (why := control_character(name)):
+            raise InputError(f"{base / 'manifest.json'}: {key}: {name!r} {why}: regenerate the "
+                             "data set (generate_data.py refuses such a name)")
     files = manifest.get("files")
     listed = files if isinstance(files, dict) else {}
     raw: dict[str, pd.DataFrame] = {}

@@ -383,6 +383,19 @@ def thousands_commas(text):
 CONTROL = r"[\x00-\x1f\x7f-\x9f]"   # C0 and C1 control characters (tab and newline too)
 
 
+def control_character(name: str) -> str | None:
+    """Why ``name`` (a segment's, a calendar entry's or an event's id, a scenario's, a customer
+    segment's or action's) cannot hold the control character it holds; None if it holds none. A
+    tab or newline in a country broke insights.md's headings and error lines across lines
+    (--transactions refuses one in Country likewise), one in a scenario's name injected a heading
+    into insights.md. The one-value form of ``refuse_control_characters``."""
+    hit = re.search(CONTROL, name)
+    if hit is None:
+        return None
+    return (f"holds a control character {ascii(hit.group())[1:-1]} (names go into file names, "
+            "JSON and Markdown)")
+
+
 def refuse_control_characters(names, where: str, column: str) -> None:
     """InputError naming the first of ``names`` (a string Series of segment or KPI names, one per
     data row) that holds a control character (``\\x07``, ``\\x1b``, a newline in a quoted

@@ -274,6 +274,10 @@ class SimulationConfig(Strict):
             why = why_bad_name(name, scoped=not key.startswith("calendar"))
             if why:
                 raise ValueError(f"{key}: {name!r} {why}; choose another name")
+        # the scenario's name heads insights.md ("Data: <scenario> · …") and labels the run
+        # directory: a newline in it wrote a Markdown heading of its own there, exit 0
+        if why := control_character(self.scenario):
+            raise ValueError(f"scenario: {self.scenario!r} {why}; choose another name")
         return self
 
 

@@ -8,9 +8,7 @@ refuses it, exit 2 naming the key).
 
 from __future__ import annotations
 
-import re
-
-from shocklab.textfile import CONTROL
+from shocklab.textfile import control_character  # shared with the analysis' names
 
 # What pandas' CSV reader takes for "no value" (pandas.io.parsers' STR_NA_VALUES; the simulator
 # imports no pandas). A channel, country or category with such a name was written, and the
@@ -41,13 +39,3 @@ def why_bad_name(name: str, scoped: bool = True) -> str | None:
         why = "holds ',', '=' or '|' (calendar scopes and channel|country cells use them)"
     return why
 
-
-def control_character(name: str) -> str | None:
-    """Why ``name`` (a segment's, a calendar entry's or an event's id) cannot hold the control
-    character it holds; None if it holds none. A tab or newline in a country broke insights.md's
-    headings and error lines across lines (--transactions refuses one in Country likewise)."""
-    hit = re.search(CONTROL, name)
-    if hit is None:
-        return None
-    return (f"holds a control character {ascii(hit.group())[1:-1]} (names go into file names, "
-            "JSON and Markdown)")

@@ -29,7 +29,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.catalogue import NS_YEARS
 from shocklab.configio import validate
@@ -37,6 +37,7 @@ from shocklab.errors import InputError
 from shocklab.seeding import rng
 
 from .events import EVENT_TYPES, get_event_type
+from .names import control_character
 
 SCOPE_KINDS = ("all", "channel", "country", "channel_country", "category", "product")
 
@@ -198,6 +199,15 @@ class WorldScenario(BaseModel):
     scenario: str = "random_world"
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 42
     world: WorldSpec = Field(default_factory=WorldSpec)
+
+    @field_validator("scenario")
+    @classmethod
+    def _no_control_character(cls, v: str) -> str:
+        """SimulationConfig refuses it too, but the store is drawn first (and validated while
+        drawn): a newline in a random world's name was an internal error, exit 3."""
+        if why := control_character(v):
+            raise ValueError(f"{v!r} {why}; choose another name")
+        return v
 
 
 def expand_world(raw: dict[str, Any], source: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from tests.experiments.exp_fakes import fake_cell
 
 from experiments.config import Detectability, load_experiment
@@ -70,3 +71,48 @@ def test_fake_detectability_recovers_monotone_recall(write_experiment, tmp_path)
     assert (tmp_path / "out" / "mde.csv").exists()
     assert sorted(p.name for p in (tmp_path / "out" / "plots").iterdir()) == [
         "detectability_channel_outage_1d.png", "detectability_channel_outage_4d.png"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"magnitude_key": "duration_days", "magnitudes": [2.5], "durations": [1]},
+     "magnitude_key: duration_days is set by durations: (duration_key duration_days), the swept "
+     "durations written over the magnitudes; give the event's magnitude field (drop_pct for "
+     "channel_outage)"),
+    ({"magnitude_key": "params.drop_pct", "duration_key": "params.drop_pct"},
+     "magnitude_key: params.drop_pct is set by durations: (duration_key params.drop_pct)"),
+    ({"magnitude_key": "duration_days", "magnitudes": [2, 4], "durations": []},
+     "magnitude_key: duration_days is the events' duration (duration_key), which durations: "
+     "sweeps; give the event's magnitude field (drop_pct for channel_outage)"),
+    ({"magnitude_key": "start"}, "magnitude_key: start is the event's start date, not its size; "
+     "give the event's magnitude field (drop_pct for channel_outage)"),
+    ({"magnitude_key": "scope.product"}, "magnitude_key: scope.product is the event's scope, not "
+     "its size"),
+    ({"magnitude_key": "type"}, "magnitude_key: type is the event's type, not its size"),
+])
+def test_a_magnitude_key_the_sweep_does_not_size_by_is_refused(write_experiment, tmp_path,
+                                                               capsys, change, message):
+    """magnitude_key: duration_days with durations: [1] wrote each magnitude into duration_days
+    and then the duration over it: magnitude 2.5 was never simulated, and mde.csv gave 2.5 as
+    the minimum detectable effect, exit 0. A key that says which event it is, where or when is
+    refused in the same words, before any cell (the world's check named a date, not the key)."""
+    from run_experiment import main
+
+    from shocklab.cli import run_cli
+
+    path = write_experiment(kind="detectability", detectability={"targets": [
+        {**TARGET, **change}]})
+    out = tmp_path / "out"
+    rc = run_cli(main, ["--config", str(path), "--out", str(out), "--executor", "serial",
+                        "--no-progress", "--no-plots", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {path}: detectability.targets[0]: {message}"), err
+    assert not out.exists()
+    # the event's magnitude field, and another size of it, are swept as before
+    for key in ("params.drop_pct", "params.conversion_drop"):
+        exp = load_experiment(write_experiment(kind="detectability", detectability={
+            "targets": [{**TARGET, "magnitude_key": key}]}))
+        first = detectability_settings(exp.config.detectability, {})[0]
+        assert first.overrides["scenario.events"][0]["duration_days"] == 1
+        assert first.overrides["scenario.events"][0]["params"][key.split(".")[1]] == 0.02

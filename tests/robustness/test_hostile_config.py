@@ -112,3 +112,35 @@ def test_a_cyclic_config_is_refused_by_every_command(cli, tmp_path):
     assert r.returncode == 2, r.stderr
     _one_line(r.stderr, str(cfg), "extra.again")
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("name", "escaped"), [("VIP\n# Injected heading", "\\n"),
+                                               ("At\x00Risk", "\\x00")])
+def test_a_segment_name_with_a_control_character_is_one_line(cli, tiny_world, tmp_path, name,
+                                                             escaped):
+    """An RFM segment 'VIP\\n# Injected heading' was analysed, exit 0: the name in the customer
+    CSVs, the monitor's SQLite and insights.md (a heading of its own); another key naming it
+    split the error in two lines. Refused as a channel's is: one line naming the key."""
+    segments = [{"name": name, "r": {"min": 4}, "f": {"min": 3}},
+                {"name": "At Risk", "f": {"min": 3}, "overdue": {"min": 4, "max": 10}},
+                {"name": "Lapsing", "f": {"min": 2}, "overdue": {"min": 1, "max": 4}}]
+    raw = {"customers": {"plots": False, "rfm": {"segments": segments},
+                         "actions": {"rules": [{"action": "call", "segments": [name]}]}},
+           "insights": {"plots": False}}
+    cfg = tmp_path / "analysis.yaml"
+    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    out = tmp_path / "r"
+    r = cli("analysis", "--data", tiny_world, "--config", cfg, "--out", out,
+            "--detectors", "rolling_zscore", "--quiet")
+    assert r.returncode == 2
+    _one_line(r.stderr, f"error: {cfg}: customers.rfm.segments[0].name: {name!r} holds a control "
+                        f"character {escaped} (names go into file names, JSON and Markdown); "
+                        "choose another name")
+    assert not out.exists()
+    # a printable name (not ASCII only, '#' inside) is written as it is
+    segments[0]["name"] = raw["customers"]["actions"]["rules"][0]["segments"][0] = "VIP – Q4 #1"
+    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    r = cli("analysis", "--data", tiny_world, "--config", cfg, "--out", out,
+            "--detectors", "rolling_zscore", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "VIP – Q4 #1" in (out / "customers" / "segments.csv").read_text(encoding="utf-8")

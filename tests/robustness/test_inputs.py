@@ -222,3 +222,31 @@ def test_a_missing_order_value_null_is_said_not_silent(fresh_world, tmp_path, cl
     said = [ln for ln in (r.stdout + r.stderr).splitlines()
             if "order_value_null.csv is missing" in ln]
     assert len(said) == 1 and "gamma moments" in said[0], r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(("name", "escaped"), [("a\n# Injected heading\n", "\\n"),
+                                               ("ti\x00ny", "\\x00"), ("x\ty", "\\t")])
+def test_a_manifest_scenario_with_a_control_character_is_refused(fresh_world, tmp_path, cli,
+                                                                 name, escaped):
+    """generate_data.py refuses such a scenario name now; one in a manifest written before (or
+    by hand) went raw into insights.md, a newline writing a Markdown heading of its own (exit
+    0). Refused as the loader refuses a manifest of the wrong shape: one line, exit 2."""
+    path = fresh_world / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "scenario": name}, indent=2))
+    out = tmp_path / "r"
+    r = cli("analysis", "--data", fresh_world, "--out", out, "--quiet")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0] == (f"error: {path}: scenario: {name!r} holds a control character {escaped} "
+                        "(names go into file names, JSON and Markdown): regenerate the data set "
+                        "(generate_data.py refuses such a name)")
+    assert not out.exists()
+    # a printable name (not ASCII only) heads insights.md as it is
+    path.write_text(json.dumps({**manifest, "scenario": "Café – Q4 #2"}, indent=2))
+    r = cli("analysis", "--data", fresh_world, "--out", out, "--quiet",
+            "--detectors", "rolling_zscore", "--set", "customers.enabled=false",
+            "--set", "insights.plots=false")
+    assert r.returncode == 0, r.stderr
+    assert "Data: Café – Q4 #2 · " in (out / "insights.md").read_text(encoding="utf-8")

@@ -293,6 +293,42 @@ def test_a_name_the_data_files_cannot_carry_is_refused(tmp_path, run, key, name,
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("how", "name", "escaped"), [
+    ("yaml", "a\n# Injected heading\n", "\\n"),
+    ("yaml", "ti\x00ny", "\\x00"),
+    ("set", "x\ty", "\\t"),
+    ("random_world", "a\nb", "\\n"),
+])
+def test_a_scenario_name_with_a_control_character_is_refused(tmp_path, run, how, name, escaped):
+    """The scenario's name heads insights.md ("Data: <scenario> · …"): a newline in it was
+    generated, exit 0, and the analysis wrote it raw there, a Markdown heading of its own; a
+    NUL or tab went through as well. A random world's was an internal error (exit 3): its
+    store is validated while it is drawn."""
+    import json
+
+    raw = tiny_config()
+    args = []
+    if how == "yaml":
+        raw["scenario"] = name
+    elif how == "set":
+        args = ["--set", f"scenario={json.dumps(name)}"]
+    else:
+        raw = {"scenario": name, "seed": 3, "world": {}}
+    out = tmp_path / "data"
+    r = run("--config", str(write(tmp_path, raw)), "--out", str(out), "--quiet", *args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert f"scenario: {name!r} holds a control character {escaped} (names go into file " \
+        "names, JSON and Markdown); choose another name" in lines[0], lines[0]
+    assert not out.exists()
+    # a name of any printable text (not ASCII only) is still a name
+    raw = tiny_config()
+    raw["scenario"] = "Café – Q4 #2"
+    assert run("--config", str(write(tmp_path, raw)), "--out", str(out), "--quiet").returncode == 0
+    assert json.loads((out / "manifest.json").read_text())["scenario"] == "Café – Q4 #2"
+
+
 def test_numbers_at_their_bounds_generate_data_the_analysis_reads(tmp_path, run):
     """Every relative weight at 1e-6 or 1e6 and list prices up to the dearest allowed (1e6): the
     sums stay finite and positive (no numpy warning, no empty world), and the analysis' loader

@@ -15,10 +15,21 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shocklab.configio import first_repeat
+from shocklab.textfile import control_character
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _printable(v: str | None) -> str | None:
+    """A user-given name (a segment's, an action's, the monitor's namespace) holds no control
+    character, as a channel's must not (``simulation.names``): names go into the customer CSVs,
+    the monitor's SQLite and alerts, insights.json and insights.md, where a newline wrote a
+    heading of its own, and into error lines, which it split in two."""
+    if v is not None and (why := control_character(v)):
+        raise ValueError(f"{v!r} {why}; choose another name")
+    return v
 
 
 class ScoreRange(_Strict):
@@ -61,6 +72,8 @@ class SegmentRule(_Strict):
     f: ScoreRange = ScoreRange()
     m: ScoreRange = ScoreRange()
     overdue: OverdueRange | None = None
+
+    _name = field_validator("name")(_printable)
 
 
 def _rule(name: str, r: tuple[int, int], f: tuple[int, int],
@@ -136,6 +149,8 @@ class RfmConfig(_Strict):
         "days; else every customer gets the middle score R = 3 and the customers summary says so "
         "(a file of a day or a few: all recencies tie or differ by a few days, which says nothing "
         "about who is lost)"))
+
+    _default_segment = field_validator("default_segment")(_printable)
 
     @property
     def names(self) -> list[str]:
@@ -374,6 +389,8 @@ class MonitorConfig(_Strict):
     replay: bool = True
     shortfall: ShortfallConfig = ShortfallConfig()
 
+    _namespace = field_validator("namespace")(_printable)
+
     @field_validator("tiers")
     @classmethod
     def _tiers_unique(cls, v: list[SeverityTier]) -> list[SeverityTier]:
@@ -451,6 +468,8 @@ class ActionRule(_Strict):
     overdue: OverdueRange | None = None
     r: ScoreRange = ScoreRange()
 
+    _action = field_validator("action")(_printable)
+
     @model_validator(mode="after")
     def _ranges(self) -> ActionRule:
         if self.min_churn_risk > self.max_churn_risk:
@@ -488,6 +507,8 @@ class ActionsConfig(_Strict):
     rules: list[ActionRule] = Field(default_factory=lambda: list(DEFAULT_ACTIONS))
     default_action: str = Field("no action", min_length=1, max_length=60)
 
+    _default_action = field_validator("default_action")(_printable)
+
 
 class CustomersConfig(_Strict):
     enabled: bool = True
@@ -517,10 +538,9 @@ class CustomersConfig(_Strict):
                              *((f"actions.rules[{i}].segments", r.segments)
                                for i, r in enumerate(self.actions.rules))):
             bad = [n for n in names if n not in known]
-            if bad:
-                raise ValueError(
-                    f"{where}: {bad[0]!r} is not a configured segment ({', '.join(known)})"
-                )
+            if bad:   # the names quoted (repr): the error stays one line whatever they hold
+                raise ValueError(f"{where}: {bad[0]!r} is not a configured segment "
+                                 f"({', '.join(map(repr, known))})")
             # monitor.segments: the segment's series and alerts were made twice
             if (twice := first_repeat(names)) is not None:
                 raise ValueError(f"{where}: {twice!r} is listed twice")

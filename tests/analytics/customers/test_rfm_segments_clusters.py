@@ -146,6 +146,48 @@ def test_config_errors_name_the_path(data, match):
         validate(CustomersConfig, data, "analysis.yaml")
 
 
+@pytest.mark.parametrize(("data", "key", "name", "escaped"), [
+    ({"rfm": {"segments": [{"name": "At\nRisk", "f": {"min": 3}}]}},
+     "rfm.segments[0].name", "At\nRisk", "\\n"),
+    ({"rfm": {"segments": [{"name": "VIP", "r": {"min": 5}},
+                           {"name": "# Lost\x00", "r": {"max": 2}}]}},
+     "rfm.segments[1].name", "# Lost\x00", "\\x00"),
+    ({"rfm": {"default_segment": "Ot\ther"}}, "rfm.default_segment", "Ot\ther", "\\t"),
+    ({"actions": {"default_action": "none\r"}}, "actions.default_action", "none\r", "\\r"),
+    ({"actions": {"rules": [{"action": "call\x1b[31m"}]}},
+     "actions.rules[0].action", "call\x1b[31m", "\\x1b"),
+    ({"monitor": {"namespace": "shop\x85"}}, "monitor.namespace", "shop\x85", "\\x85"),
+])
+def test_a_name_with_a_control_character_is_refused(data, key, name, escaped):
+    """A segment named 'VIP\\n# Injected heading' went into the customer CSVs, the monitor's
+    SQLite and insights.md (a heading of its own), exit 0; one that another key named split the
+    error in two lines. Refused as a channel's is: the key, the name quoted, the character."""
+    with pytest.raises(InputError) as err:
+        validate(CustomersConfig, {"enabled": True, **data}, "analysis.yaml")
+    text = str(err.value)
+    assert "\n" not in text, text
+    assert text.startswith(f"analysis.yaml: {key}: {name!r} holds a control character "
+                           f"{escaped} (names go into file names, JSON and Markdown); choose "
+                           "another name"), text
+
+
+def test_an_unknown_segment_error_quotes_the_known_names():
+    """The known names are listed quoted: the line holds one whatever they hold."""
+    with pytest.raises(InputError) as err:
+        validate(CustomersConfig, {"rfm": {"segments": [{"name": "VIP \u2013 Q4"}]},
+                                   "monitor": {"segments": ["At Risk"]}}, "analysis.yaml")
+    assert str(err.value) == ("analysis.yaml: monitor.segments: 'At Risk' is not a configured "
+                              "segment ('VIP \u2013 Q4', 'Other')")
+    # printable names (not ASCII only, spaces and '#' inside) are names
+    cfg = validate(CustomersConfig, {
+        "rfm": {"segments": [{"name": "VIP \u2013 Q4 #1"}], "default_segment": "Rest"},
+        "monitor": {"segments": ["VIP \u2013 Q4 #1"], "namespace": "Shop \u00e9",
+                    "shortfall": {"segment": "Rest"}},
+        "actions": {"rules": [{"action": "call \u260e", "segments": ["Rest"]}],
+                    "default_action": "none (yet)"}}, "analysis.yaml")
+    assert cfg.rfm.names == ["VIP \u2013 Q4 #1", "Rest"]
+
+
 def test_empty_orders_is_an_input_error():
     with pytest.raises(InputError, match="no rows"):
         rfm.compute_rfm(_orders([]))
