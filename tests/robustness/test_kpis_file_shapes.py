@@ -382,3 +382,19 @@ def test_a_control_character_in_a_transactions_country_is_refused(cli, tmp_path)
     assert r.returncode == 2 and len(line.splitlines()) == 1, r.stderr[-500:]
     assert "column 'Country'" in line and r"\x07" in line and "(data row 7)" in line, line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_file_name_with_a_newline_stays_one_line_of_the_brief(cli, tmp_path):
+    """The file's stem names the data in insights.md ("Data: <stem> · …"): a file named
+    'k\\n# Injected.csv' wrote a Markdown heading of its own there (exit 0). File names are
+    legitimate input: the name is shown escaped."""
+    days = pd.date_range("2025-01-01", periods=90, freq="D")
+    f = tmp_path / "k\n# Injected.csv"
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"),
+                  "orders": np.random.default_rng(2).poisson(300, 90)}).to_csv(f, index=False)
+    r = cli("analysis", "--kpis", f, "--out", tmp_path / "run", "--quiet",
+            "--set", "insights.plots=false")
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "run" / "insights.md").read_text()
+    assert "# Injected" not in md.splitlines()
+    assert any(ln.startswith("Data: k\\n# Injected · ") for ln in md.splitlines()), md[:300]

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from shocklab.catalogue import RATIO_KPIS
+from shocklab.textfile import CONTROL
 
 from .common import SEVERITY_RANK, _slice_label, noise_text, one_decimal
 from .models import PlannedDay
 from .planned import describe
+
+
+def _one_line(text: Any) -> str:
+    """A name as one line of Markdown, its control characters shown escaped: a --kpis file's
+    stem names the data, and a file named 'k\n# x.csv' wrote a heading of its own into the
+    brief (file names are legitimate input, so the name is escaped here, not refused)."""
+    return re.sub(CONTROL, lambda m: ascii(m.group())[1:-1], str(text))
 
 
 def _status(d: dict, failed: list[str]) -> str:
@@ -55,7 +64,7 @@ def render_markdown(doc: dict[str, Any], budget: int = MD_BUDGET) -> str:
     head = [
         "# ShockLab insights brief",
         "",
-        f"Data: {r.get('scenario') or r['source']} · {r.get('period_start')} to "
+        f"Data: {_one_line(r.get('scenario') or r['source'])} · {r.get('period_start')} to "
         f"{r.get('period_end')} "
         f"({r['days']} days){seed} · schema {doc['schema_version']}",
         "Detectors: "
