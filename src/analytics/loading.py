@@ -253,7 +253,11 @@ def check_unique(df: pd.DataFrame, keys: list[str], where: str) -> None:
     dup = df.duplicated(keys, keep=False)
     if dup.any():
         first = df.loc[dup, keys].iloc[0].tolist()
-        raise InputError(f"{where}: duplicate key ({', '.join(keys)}) = {first}")
+        # as written in the file ("2025-01-01, organic, US"), not Python's reprs
+        # ("[Timestamp('2025-01-01 00:00:00'), 'organic', 'US']")
+        shown = ", ".join(v.date().isoformat() if isinstance(v, pd.Timestamp) and v == v.normalize()
+                          else str(v) for v in first)
+        raise InputError(f"{where}: duplicate key ({', '.join(keys)}) = ({shown})")
 
 
 def _strictly_increasing(col: pd.Series) -> bool:

@@ -55,3 +55,13 @@ def test_coerce_fast_paths_match_the_general_ones():
         coerce(pd.DataFrame({"f": [1.0, np.inf]}), {"f": "float"}, "t.csv")
     with pytest.raises(InputError, match="column 'd' is not a date"):  # general path's error
         coerce(pd.DataFrame({"d": [datetime.date(2024, 1, 1), "soon"]}), {"d": "date"}, "t.csv")
+
+
+def test_a_duplicate_compound_key_is_shown_as_written_not_as_python_reprs():
+    """"= [Timestamp('2025-01-01 00:00:00'), 'organic', 'US']" (audit56 O3)."""
+    df = pd.DataFrame({"date": pd.to_datetime(["2025-01-01", "2025-01-01", "2025-01-02"]),
+                       "channel": ["organic"] * 3, "country": ["US"] * 3})
+    with pytest.raises(InputError) as info:
+        check_unique(df, ["date", "channel", "country"], "website_traffic.csv")
+    assert str(info.value).endswith(
+        "website_traffic.csv: duplicate key (date, channel, country) = (2025-01-01, organic, US)")
