@@ -252,9 +252,7 @@ def check_unique(df: pd.DataFrame, keys: list[str], where: str) -> None:
         return  # e.g. generated ids in file order: no hashing of every id needed
     dup = df.duplicated(keys, keep=False)
     if dup.any():
-        first = df.loc[dup, keys].iloc[0].tolist()
-        # as written in the file ("2025-01-01, organic, US"), not Python's reprs
-        # ("[Timestamp('2025-01-01 00:00:00'), 'organic', 'US']")
+        first = df.loc[dup, keys].iloc[0].tolist()   # shown as written, not as Python reprs
         shown = ", ".join(v.date().isoformat() if isinstance(v, pd.Timestamp) and v == v.normalize()
                           else str(v) for v in first)
         raise InputError(f"{where}: duplicate key ({', '.join(keys)}) = ({shown})")
@@ -499,11 +497,8 @@ def _load_data_dir(path: str | Path, verify: bool) -> DataSet:
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             raise InputError(f"{base / 'manifest.json'}: {key!r} must be an object (name: "
                              f"value), got {json_kind(manifest[key])}: regenerate the data set")
-    for key in ("scenario", "scenario_name"):
-        # the name heads insights.md ("Data: <scenario> · …"): one with a newline (written by
-        # hand, or by a simulator that took it) wrote a Markdown heading of its own there
-        name = manifest.get(key)
-        if isinstance(name, str) and (why := control_character(name)):
+    for key in ("scenario", "scenario_name"):   # it heads insights.md: a newline wrote a heading
+        if isinstance(name := manifest.get(key), str) and (why := control_character(name)):
             raise InputError(f"{base / 'manifest.json'}: {key}: {name!r} {why}: regenerate the "
                              "data set (generate_data.py refuses such a name)")
     files = manifest.get("files")

@@ -164,44 +164,13 @@ class DetectabilityTarget(Strict):
 
     @model_validator(mode="after")
     def _swept_keys(self) -> DetectabilityTarget:
-        """``magnitude_key`` must name the shock's size. At ``duration_key`` the durations were
-        written over the magnitudes (``duration_days`` with ``durations: [1]``: magnitude 2.5 was
-        never simulated, and mde.csv gave 2.5 as the minimum detectable effect, exit 0); at a key
-        that says which event it is, where or when (``type``, ``id``, ``start``, ``profile``,
-        ``scope``) a number is no size (the world's check then named a date or a type, not the
-        experiment's key)."""
-        key, dur = self.magnitude_key, self.duration_key
-        give = "give the event's magnitude field"
-        field = _magnitude_field(self.event_type)
-        if field is not None:
-            give += f" ({field} for {self.event_type})"
-        if key == dur or key.startswith(f"{dur}.") or dur.startswith(f"{key}."):
-            if self.durations:
-                raise ValueError(
-                    f"magnitude_key: {key} is set by durations: (duration_key {dur}), the swept "
-                    f"durations written over the magnitudes; {give}")
-            raise ValueError(f"magnitude_key: {key} is the events' duration (duration_key), "
-                             f"which durations: sweeps; {give}")
-        head = key.split(".", 1)[0]
-        if head in NOT_MAGNITUDES:
-            raise ValueError(f"magnitude_key: {key} is the event's {NOT_MAGNITUDES[head]}, not "
-                             f"its size; {give}")
+        """``magnitude_key`` names the shock's size (``detectability.swept_key_problem``)."""
+        from .detectability import swept_key_problem
+
+        if why := swept_key_problem(self.event_type, self.magnitude_key, self.duration_key,
+                                    bool(self.durations)):
+            raise ValueError(why)
         return self
-
-
-# what an event's template fixes in a detectability sweep, never its size (the event's ``type``
-# is the target's ``event_type``)
-NOT_MAGNITUDES = {"type": "type", "id": "id", "start": "start date", "profile": "profile",
-                  "scope": "scope"}
-
-
-def _magnitude_field(event_type: str) -> str | None:
-    """The field the simulator sizes ``event_type``'s shock by (``drop_pct``); None for a type
-    it does not know (the world's check names that)."""
-    from simulation.events import EVENT_TYPES
-
-    cls = EVENT_TYPES.get(event_type)
-    return cls.magnitude_field if cls is not None else None
 
 
 class Detectability(Strict):

@@ -112,3 +112,33 @@ def minimum_detectable_effect(curve: pd.DataFrame, min_recall: float) -> pd.Data
             }
         )
     return pd.DataFrame(rows)
+
+
+# what an event's template fixes in a detectability sweep, never its size (the event's ``type``
+# is the target's ``event_type``)
+NOT_MAGNITUDES = {"type": "type", "id": "id", "start": "start date", "profile": "profile",
+                  "scope": "scope"}
+
+
+def swept_key_problem(event_type: str, key: str, dur: str, durations: bool) -> str | None:
+    """Why a target's ``magnitude_key`` (``key``) is not the shock's size, else None. At
+    ``duration_key`` (``dur``) the durations were written over the magnitudes (``duration_days``
+    with ``durations: [1]``: magnitude 2.5 was never simulated, and mde.csv gave 2.5 as the
+    minimum detectable effect, exit 0); at a key that says which event it is, where or when
+    (``NOT_MAGNITUDES``) a number is no size (the world's check then named a date or a type, not
+    the experiment's key)."""
+    from simulation.events import EVENT_TYPES
+
+    cls = EVENT_TYPES.get(event_type)   # an unknown type: the world's check names it
+    give = "give the event's magnitude field" + (
+        f" ({cls.magnitude_field} for {event_type})" if cls is not None else "")
+    if key == dur or key.startswith(f"{dur}.") or dur.startswith(f"{key}."):
+        if durations:
+            return (f"magnitude_key: {key} is set by durations: (duration_key {dur}), the swept "
+                    f"durations written over the magnitudes; {give}")
+        return (f"magnitude_key: {key} is the events' duration (duration_key), which durations: "
+                f"sweeps; {give}")
+    head = key.split(".", 1)[0]
+    if head in NOT_MAGNITUDES:
+        return f"magnitude_key: {key} is the event's {NOT_MAGNITUDES[head]}, not its size; {give}"
+    return None

@@ -271,12 +271,9 @@ class SimulationConfig(Strict):
         named += [("products.categories", n) for n in self.products.categories]
         named += [(f"calendar[{i}].name", e.name) for i, e in enumerate(self.calendar)]
         for key, name in named:
-            why = why_bad_name(name, scoped=not key.startswith("calendar"))
-            if why:
+            if why := why_bad_name(name, scoped=not key.startswith("calendar")):
                 raise ValueError(f"{key}: {name!r} {why}; choose another name")
-        # the scenario's name heads insights.md ("Data: <scenario> · …") and labels the run
-        # directory: a newline in it wrote a Markdown heading of its own there, exit 0
-        if why := control_character(self.scenario):
+        if why := control_character(self.scenario):   # it heads insights.md (a newline: a heading)
             raise ValueError(f"scenario: {self.scenario!r} {why}; choose another name")
         return self
 
