@@ -49,6 +49,7 @@ from .outkind import (  # noqa: F401 - read here and re-exported (the callers' o
     nested_output,
     output_kind,
     read_marker,
+    user_files,
 )
 
 log = logging.getLogger("shocklab.atomic")
@@ -457,9 +458,14 @@ def atomic_dir(
                     encoding="utf-8",
                 )
             old = None
+            # an earlier output of this kind holding files no such output writes (a user's
+            # notes put in a run directory): kept whole, as a foreign folder, not deleted
+            mine = {p.name for p in tmp.iterdir()}
+            extra = (user_files(target, kind, mine) if marker and kind is not None
+                     and target.is_dir() and not (foreign or other or inner) else [])
             try:
                 if target.exists():
-                    old = (_kept_name(target) if foreign or other or inner
+                    old = (_kept_name(target) if foreign or other or inner or extra
                            else target.parent / f".{target.name}.old-{os.getpid()}")
                     _rename(target, old)
                 _rename(tmp, target)
@@ -471,7 +477,11 @@ def atomic_dir(
         finally:
             if not committed and tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and (foreign or other or inner):
+        if old is not None and extra and not (foreign or other or inner):
+            log.warning("%s: the earlier %s held files it does not write (%s%s): it was moved "
+                        "whole to %s, not deleted", target, KIND_NAMES.get(kind or "", "output"),
+                        ", ".join(extra[:3]), " …" if len(extra) > 3 else "", old)
+        elif old is not None and (foreign or other or inner):
             was = (f"a ShockLab {KIND_NAMES[have]}" if other else "not a ShockLab output"
                    if foreign else f"holding another ShockLab output ({inner})")
             log.warning("%s: was %s; its earlier files were moved to %s (--force replaces, never "

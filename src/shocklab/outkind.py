@@ -34,6 +34,7 @@ RUN_NAMES = frozenset({
 EXPERIMENT_NAMES = frozenset({
     "experiment.json", "cells", "worlds", "results.parquet", "leaderboard.csv",
     "leaderboard_train.csv", "summary.csv", "gate.json", "detectability.csv", "mde.csv", "plots"})
+KIND_FILES = {"data": DATA_NAMES, "run": RUN_NAMES, "experiment": EXPERIMENT_NAMES}
 WORLD_NAME = re.compile(r"^[0-9a-f]{16,64}$")  # a cached world: its scenario hash (tests: 16)
 WORLD_AUX = re.compile(r"^\.[0-9a-f]{16,64}\.")  # its .HASH.code / .lock / .tmp-* / .bad-*
 
@@ -53,6 +54,18 @@ def _names(path: Path) -> set[str] | None:
         return {p.name for p in path.iterdir()}
     except OSError:
         return None
+
+
+def user_files(path: Path, kind: str, written: set[str] | None = None) -> list[str]:
+    """The top-level names in the output ``path`` of ``kind`` that no such output writes (nor
+    ``written``, what the output replacing it wrote): a user's notes put in a run directory,
+    deleted with it by the next run (audit56 O2). Hidden names (temporaries, locks) are the
+    output's own."""
+    own = KIND_FILES.get(kind)
+    names = _names(path) if own is not None else None
+    if not names:
+        return []
+    return sorted(n for n in names - own - (written or set()) if not n.startswith("."))
 
 
 def _own_hidden(name: str, own: frozenset[str]) -> bool:

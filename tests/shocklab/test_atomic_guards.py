@@ -246,3 +246,24 @@ def test_a_copy_half_deleted_by_a_kill_is_never_restored(tmp_path, monkeypatch):
     shutil.rmtree(target)                                    # a user's clean-up
     assert recover(target) is False and not target.exists()  # nothing half-deleted comes back
     assert list(tmp_path.iterdir()) == []                    # and the leftover is removed
+
+
+def test_a_rerun_keeps_a_users_file_put_in_the_earlier_output(tmp_path, caplog):
+    """A user's notes put in a run directory were deleted with it by the next run of the same
+    output (audit56 O2): that earlier output is now moved whole to ``<name>.kept-N`` with a
+    warning naming the file; an output holding only its own files is replaced as before."""
+    out = tmp_path / "run"
+    for _ in range(2):   # written, then replaced: nothing kept aside
+        with atomic_dir(out, kind="run") as tmp:
+            (tmp / "run.json").write_text("{}")
+            (tmp / "detections.csv").write_text("a\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    (out / "notes.txt").write_text("mine")
+    with caplog.at_level("WARNING", logger="shocklab.atomic"), atomic_dir(out, kind="run") as tmp:
+        (tmp / "run.json").write_text('{"new": 1}')
+        (tmp / "extra_output.csv").write_text("b\n")   # a file of the new run's is its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run.kept-1"]
+    assert (tmp_path / "run.kept-1" / "notes.txt").read_text() == "mine"
+    assert (out / "run.json").read_text() == '{"new": 1}' and not (out / "notes.txt").exists()
+    assert any("held files it does not write (notes.txt)" in r.getMessage()
+               and "run.kept-1" in r.getMessage() for r in caplog.records), caplog.text
