@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t = manifest["timings"]
     t["validate_s"] = t_built - t0   # the config was built before generate() (held warnings)
     # CLOCK_MONOTONIC marks (bench/bench_generate.py subtracts its own spawn time); the config
-    # is validated inside generate() (validate_s)
+    # is read and validated before generate() (validate_s, set above)
     log.debug("phase marks: main %.6f imported %.6f generate %.6f validated %.6f simulated %.6f "
               "written %.6f", t_main, t_imported, t0, t0 + t["validate_s"],
               t0 + t["validate_s"] + t["simulate_s"], t0 + dt)

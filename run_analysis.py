@@ -375,28 +375,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.kpis:
             from analytics.external import external_profile, load_kpis_file, sensitivity_rule
             from evaluation.labels import labels_truth
-            # the file's ingest warnings wait for the label and calendar files: a bad one is exit 2
-            # with its one line, not the KPI file's warnings followed by it
-            with held_console():
-                ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout,
-                                    step=args.step, sum_columns=sum_columns)
-                # config `external`: settings for real series only; the sensitivity by the
-                # file's step
-                rule = sensitivity_rule(cfg, ds.ingest.get("step_seconds"))
-                _log_sensitivity_rule(rule, args.overrides or [], log)
-                profile = external_profile(cfg, ds.ingest.get("step_seconds"))
-                _warn_replaced_on_kpis(args.overrides or [], cfg, profile, log)
-                _warn_store_only_on_kpis(args.overrides or [], log)
-                cfg = profile
-                extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
-                calendar = None
-                # the planned days, read as a store run reads its marketing_calendar
-                if args.calendar:
-                    from analytics.external_calendar import load_calendar
-                    calendar, calendar_info = load_calendar(args.calendar, ds.tables["kpis_daily"])
-                    ds.tables["marketing_calendar"] = calendar
-                    extra_files.append(Path(args.calendar))
-                truth = labels_truth(args.events, ds) if args.events else None
+            ds = load_kpis_file(args.kpis, duplicates=args.duplicates, layout=args.layout,
+                                step=args.step, sum_columns=sum_columns)
+            # config `external`: settings for real series only; the sensitivity by the
+            # file's step
+            rule = sensitivity_rule(cfg, ds.ingest.get("step_seconds"))
+            _log_sensitivity_rule(rule, args.overrides or [], log)
+            profile = external_profile(cfg, ds.ingest.get("step_seconds"))
+            _warn_replaced_on_kpis(args.overrides or [], cfg, profile, log)
+            _warn_store_only_on_kpis(args.overrides or [], log)
+            cfg = profile
+            extra_files = [Path(args.kpis)] + ([Path(args.events)] if args.events else [])
+            calendar = None
+            # the planned days, read as a store run reads its marketing_calendar
+            if args.calendar:
+                from analytics.external_calendar import load_calendar
+                calendar, calendar_info = load_calendar(args.calendar, ds.tables["kpis_daily"])
+                ds.tables["marketing_calendar"] = calendar
+                extra_files.append(Path(args.calendar))
+            truth = labels_truth(args.events, ds) if args.events else None
             t_load = round(time.perf_counter() - t_load, 3)
         elif args.transactions:
             from analytics.transactions import load_transactions

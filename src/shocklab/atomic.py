@@ -460,9 +460,9 @@ def atomic_dir(
             old = None
             # an earlier output of this kind holding files no such output writes (a user's
             # notes put in a run directory): kept whole, as a foreign folder, not deleted
-            mine = {p.name for p in tmp.iterdir()}
-            extra = (user_files(target, kind, mine) if marker and kind is not None
-                     and target.is_dir() and not (foreign or other or inner) else [])
+            extra = (user_files(target, kind, {p.name for p in tmp.iterdir()})
+                     if marker and kind is not None and target.is_dir()
+                     and not (foreign or other or inner) else [])
             try:
                 if target.exists():
                     old = (_kept_name(target) if foreign or other or inner or extra

@@ -127,8 +127,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path}: is not a regular file (a pipe, a device or a socket); save "
                          "the config to a file and pass that")
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise InputError(f"{path}: {path.stat().st_size:,} bytes: too big for a config file "
+        if (size := path.stat().st_size) > MAX_CONFIG_BYTES:
+            raise InputError(f"{path}: {size:,} bytes: too big for a config file "
                              f"(at most {MAX_CONFIG_BYTES:,})")
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -38,4 +38,3 @@ def why_bad_name(name: str, scoped: bool = True) -> str | None:
         # own calendar days (read as channel=e and m=)
         why = "holds ',', '=' or '|' (calendar scopes and channel|country cells use them)"
     return why
-
