@@ -17,16 +17,26 @@ truth's own slope and curvature (per day, log): a level that lags a curving seas
 negative coefficients and a small residual.
 
     PYTHONPATH=$PWD/src:$PWD python bench/expected_error.py /tmp/w/n1 /tmp/w/n2 \\
-        [--set detectors.count_likelihood.expected.catch_up=null]
+        [--set detectors.count_likelihood.expected.catch_up=null] [--by-event]
 
 Prints one line per world and KPI group and the means over worlds (standard deviations of the
 log error). Measured findings: docs/history/detection.md, seventeenth session.
+
+``--by-event`` (worlds with shocks; fifty-seventh session) asks instead *where* the error is: each
+series-day is placed relative to the unexpected events whose scope does not exclude the series
+(``event_regions``: on an event's days, in the 30 days after a transient one, 5–14 / 15–28 /
+29–56 days after a lasting one — ``persistent`` in truth/events.json: a churn wave, a level
+shift —, or the rest), and the relative error of the expected value is divided by the series'
+local robust relative noise sd (the actual against the truth, events' own days left out). Per
+region: the mean squared ratio (the expected value's error variance per unit of noise variance:
+about 0.1 on shock-free TRAIN worlds), the mean ratio (bias) and the share beyond 1.5.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +77,66 @@ def split_error(err: np.ndarray, quiet: np.ndarray, kpis: np.ndarray,
                                        "common", "idiosyncratic", "bias"])
 
 
+REGIONS = ("event", "after", "lasting 5-14", "lasting 15-28", "lasting 29-56", "rest")
+LASTING = ((5, 14), (15, 28), (29, 56))  # days after a lasting event's end (REGIONS 2-4)
+AFTER = 30  # days after a transient event's end ("after")
+NOISE_DAYS = 91  # region_error: days of the local noise sd (centred)
+
+
+def event_regions(grid: pd.DatetimeIndex, keys: list[tuple[str, str, str]],
+                  events: list[dict]) -> np.ndarray:
+    """Index into ``REGIONS`` per [grid day, series]: the series-day's place relative to the
+    unexpected events whose scope does not exclude the series (a scope names a slice per
+    dimension; a series of another slice of that dimension is excluded). Where several apply the
+    first of ``REGIONS`` wins (an event's own days before any event's after-days)."""
+    dims = np.array([d for _, d, _ in keys])
+    segs = np.array([str(g) for _, _, g in keys])
+    reg = np.full((len(grid), len(keys)), len(REGIONS) - 1, dtype=np.int8)
+    g = grid.to_numpy()
+    for e in events:
+        if e.get("expected"):
+            continue
+        allowed = np.ones(len(keys), bool)
+        for d, v in (e.get("scope") or {}).items():
+            allowed &= ~((dims == d) & (segs != str(v)))
+        start, end = pd.Timestamp(e["start"]), pd.Timestamp(e["end"])
+        spans = [(0, start, end)]
+        if e.get("persistent"):
+            spans += [(2 + i, end + pd.Timedelta(days=lo), end + pd.Timedelta(days=hi))
+                      for i, (lo, hi) in enumerate(LASTING)]
+        else:
+            spans.append((1, end + pd.Timedelta(days=1), end + pd.Timedelta(days=AFTER)))
+        for r, lo, hi in spans:
+            days = (g >= np.datetime64(lo)) & (g <= np.datetime64(hi))
+            cell = days[:, None] & allowed[None, :]
+            reg = np.where(cell, np.minimum(reg, r), reg)
+    return reg
+
+
+def region_error(err: np.ndarray, noise: np.ndarray, region: np.ndarray) -> pd.DataFrame:
+    """Per region (``REGIONS``): series-days, the mean of (``err`` / sd)² (clipped at 20 sds),
+    its mean (bias) and the share beyond 1.5 sds, with each series-day's sd = 1.4826 × the
+    median of ``|noise|`` (the actual's relative departure from the truth, which is 0 in
+    expectation) over the ``NOISE_DAYS`` days centred on it, events' own days left out: local,
+    so a lasting step that shrinks a series (and widens its relative noise) is not read as
+    error. ``err``, ``noise``: relative [day, series]; NaN: left out."""
+    quiet = np.where(region != 0, np.abs(noise), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sd = 1.4826 * pd.DataFrame(quiet).rolling(NOISE_DAYS, center=True,
+                                                  min_periods=NOISE_DAYS // 3).median().to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = err / np.where(sd > 0, sd, np.nan)
+    rows = []
+    for i, name in enumerate(REGIONS):
+        v = z[(region == i) & np.isfinite(z)]
+        rows.append({"region": name, "days": int(v.size),
+                     "z2": float(np.mean(np.clip(v, -20, 20) ** 2)) if v.size else np.nan,
+                     "bias": float(np.mean(v)) if v.size else np.nan,
+                     "beyond_1_5": float(np.mean(np.abs(v) > 1.5)) if v.size else np.nan})
+    return pd.DataFrame(rows)
+
+
 def season_fit(err: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Regress the weekly-smoothed log error of one series on the truth's weekly-smoothed log
     slope and curvature per day: ((intercept, slope coef, curvature coef), residual sd, error
@@ -82,9 +152,9 @@ def season_fit(err: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, float, f
     return coef, float(np.std(df["e"] - x @ coef)), float(df["e"].std())
 
 
-def world_error(d: Path, sets: list[str], skip: int) -> tuple[pd.DataFrame, tuple]:
-    """count_likelihood on world ``d``: its ``split_error`` table and the store's sessions
-    ``season_fit``."""
+def capture(d: Path, sets: list[str]) -> tuple:
+    """count_likelihood on world ``d``: (grid, series keys, its 1-day expected value, the
+    truth's, the actual values, the truth's events), the arrays per [grid day, series]."""
     from cl_windows import _truth_wide, capture_core, load_world
 
     from analytics import pipeline as ap
@@ -105,22 +175,71 @@ def world_error(d: Path, sets: list[str], skip: int) -> tuple[pd.DataFrame, tupl
         series, core = capture_core(det, ap.detector_input(ctx))
         wide = Wide.of(series)
         mu = wide.to(core["expected"].to_numpy(float))
+        actual = wide.to(series["value"].to_numpy(float))
         tw = _truth_wide(ctx, wide)
-    grid = wide.grid
+    return wide.grid, list(wide.keys), mu, tw, actual, truth.events
+
+
+def world_error(d: Path, sets: list[str], skip: int) -> tuple[pd.DataFrame, tuple]:
+    """count_likelihood on world ``d``: its ``split_error`` table and the store's sessions
+    ``season_fit``."""
+    grid, keys, mu, tw, _, events = capture(d, sets)
     quiet = np.arange(len(grid)) >= skip
-    for e in truth.events:
+    for e in events:
         lo = pd.Timestamp(e["start"]) - pd.Timedelta(days=3)
         hi = pd.Timestamp(e["end"]) + pd.Timedelta(days=30)
         quiet &= ~((grid >= lo) & (grid <= hi))
     with np.errstate(invalid="ignore", divide="ignore"):
         err = np.log(mu / tw)
-    kpis = np.array([k for k, _, _ in wide.keys])
+    kpis = np.array([k for k, _, _ in keys])
     table = split_error(err, quiet, kpis, grid.day_of_week.to_numpy())
-    j = wide.keys.index(("sessions", "overall", "all")) if (
-        ("sessions", "overall", "all") in wide.keys) else None
+    j = keys.index(("sessions", "overall", "all")) if (
+        ("sessions", "overall", "all") in keys) else None
     fit = (season_fit(np.where(quiet, err[:, j], np.nan), tw[:, j]) if j is not None
            else (np.full(3, np.nan), np.nan, np.nan))
     return table, fit
+
+
+def world_regions(d: Path, sets: list[str], skip: int) -> pd.DataFrame:
+    """count_likelihood on world ``d``: ``region_error`` per KPI and over all its series, from
+    day ``skip`` on (rows ``kpi`` = "all" for every series)."""
+    grid, keys, mu, tw, actual, events = capture(d, sets)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = tw > 0
+        err = np.where(ok, mu / np.where(ok, tw, 1.0) - 1, np.nan)
+        noise = np.where(ok, actual / np.where(ok, tw, 1.0) - 1, np.nan)
+    late = (np.arange(len(grid)) >= skip)[:, None]
+    err, noise = np.where(late, err, np.nan), np.where(late, noise, np.nan)
+    region = event_regions(grid, keys, events)
+    kpis = np.array([k for k, _, _ in keys])
+    parts = [region_error(err, noise, region).assign(kpi="all")]
+    parts += [region_error(err[:, kpis == k], noise[:, kpis == k], region[:, kpis == k])
+              .assign(kpi=k) for k in pd.unique(kpis)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def print_regions(worlds: list[tuple[str, pd.DataFrame]]) -> None:
+    """One line per world (every series), then per KPI and region pooled over worlds (means
+    weighted by series-days)."""
+    for name, t in worlds:
+        a = t[t["kpi"] == "all"]
+        print(f"{name}: error variance / noise variance by region: " + "  ".join(
+            f"{r} {z:.3f}" for r, z, n in zip(a["region"], a["z2"], a["days"], strict=True)
+            if n), flush=True)
+    allt = pd.concat([t for _, t in worlds])
+    allt = allt[allt["days"] > 0]
+    print("-- pooled over worlds: error variance / noise variance (bias, share beyond 1.5 sds; "
+          "series-days)")
+    for k, g in allt.groupby("kpi", sort=False):
+        cells = []
+        for r in REGIONS:
+            x = g[g["region"] == r]
+            n = x["days"].sum()
+            if n:
+                w = x["days"] / n
+                cells.append(f"{r} {(w * x['z2']).sum():.3f} ({(w * x['bias']).sum():+.2f}, "
+                             f"{(w * x['beyond_1_5']).sum():.3f}; {n})")
+        print(f"   {k:<16} " + "  ".join(cells))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], help="analysis override (repeatable)")
     ap.add_argument("--skip", type=_common.non_negative_int, default=120,
                     help="days left out at the start (default 120)")
+    ap.add_argument("--by-event", action="store_true",
+                    help="where the error is: by region relative to the events (module doc)")
     a = ap.parse_args(argv)
+    if a.by_event:
+        print_regions([(d.name, world_regions(d, a.set, a.skip)) for d in a.data])
+        return 0
     tables = []
     cols = ["total", "level", "weekday", "rest", "common", "idiosyncratic"]
     for d in a.data:

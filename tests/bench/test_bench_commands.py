@@ -184,3 +184,12 @@ def test_bench_sweep_and_benchmark_run_their_cells(tmp_path):
 def test_bench_visibility_reports_each_seeds_events(tmp_path):
     out = _bench("bench_visibility.py", "--seeds", "1", "--cache", str(tmp_path / "worlds"))
     assert _figure(rf"1: ({NUM}) ev", out) > 0
+
+
+def test_expected_error_by_event_places_the_error_by_region(roots):
+    """`bench/expected_error.py --by-event` on a real world with truth: a line per world with the
+    rest days' error variance per unit of noise variance, and the pooled table per KPI."""
+    out = _bench("expected_error.py", "--by-event", "--skip", "30", str(roots.data / "small"))
+    assert _figure(rf"small: error variance / noise variance by region:.* rest ({NUM})", out) > 0
+    assert "-- pooled over worlds" in out
+    assert re.search(rf"^\s+all\s+.*rest {NUM} \([+-]{NUM}, {NUM}; [0-9]+\)", out, re.M), out

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import expected_error  # noqa: E402
@@ -74,3 +75,64 @@ def test_split_of_too_few_quiet_days_is_an_empty_table_with_its_columns():
     tab = expected_error.split_error(np.zeros((T, 2)), quiet, np.array(["orders"] * 2),
                                      _weekday())
     assert tab.empty and {"kpi", "common", "total"} <= set(tab.columns)
+
+
+KEYS = [("orders", "overall", "all"), ("orders", "channel", "email"),
+        ("orders", "channel", "paid")]
+
+
+def test_event_regions_place_days_by_scope_kind_and_lasting_bands():
+    """A transient event on the email channel: its days and the 30 after on email and the
+    store, never on another channel (a paid-channel event falls inside them). A lasting
+    store-wide one: its days, then the bands 5–14, 15–28, 29–56 days after its end (days 1–4
+    after it are rest). A planned event is ignored; an event's own days win over another's
+    after-days."""
+    grid = pd.date_range("2024-01-01", periods=300, freq="D")
+    day = {i: grid[i].strftime("%Y-%m-%d") for i in range(300)}
+    events = [
+        {"start": day[50], "end": day[52], "scope": {"channel": "email"}},
+        {"start": day[100], "end": day[104], "scope": {}, "persistent": True},
+        {"start": day[60], "end": day[61], "scope": {"channel": "paid"}},
+        {"start": day[200], "end": day[210], "scope": {}, "expected": True},
+    ]
+    reg = expected_error.event_regions(grid, KEYS, events)
+    names = np.array(expected_error.REGIONS)[reg]
+    assert list(names[50:53, 1]) == ["event"] * 3 and names[50, 0] == "event"
+    assert names[50, 2] == "rest"
+    assert all(names[i, 1] == "after" for i in range(53, 83))
+    assert names[83, 1] == "rest"
+    # the paid event's own days on the store beat the email event's after-days there
+    assert names[60, 2] == "event" and names[60, 0] == "event" and names[60, 1] == "after"
+    assert all(names[i, 2] == "after" for i in range(62, 92))
+    assert set(names[100:105].ravel()) == {"event"}
+    assert set(names[105:109].ravel()) == {"rest"}
+    assert set(names[109:119].ravel()) == {"lasting 5-14"}
+    assert set(names[119:133].ravel()) == {"lasting 15-28"}
+    assert set(names[133:161].ravel()) == {"lasting 29-56"}
+    assert set(names[161:].ravel()) == {"rest"}               # the planned event: nothing
+
+
+def test_region_error_reads_error_against_the_local_noise():
+    """err is 0.5 noise sds on the 'after' days and 0 elsewhere: that region's error variance is
+    0.25 and its bias +0.5, the rest 0. A series whose noise sd doubles halfway (a lasting step
+    that halves it) with an error of one local sd throughout reads ~1 in both halves: the sd is
+    local, not the series' whole-history one."""
+    rng = np.random.default_rng(4)
+    t = 400
+    region = np.full((t, 2), len(expected_error.REGIONS) - 1, dtype=np.int8)
+    region[150:180, 0] = expected_error.REGIONS.index("after")
+    sd = np.c_[np.full(t, 0.05), np.r_[np.full(t // 2, 0.05), np.full(t // 2, 0.10)]]
+    noise = sd * rng.standard_normal((t, 2))
+    err = np.zeros((t, 2))
+    err[150:180, 0] = 0.5 * 0.05
+    one = expected_error.region_error(err[:, :1], noise[:, :1], region[:, :1]).set_index("region")
+    assert one.loc["after", "days"] == 30
+    assert abs(one.loc["after", "z2"] - 0.25) < 0.08 and abs(one.loc["after", "bias"] - 0.5) < 0.15
+    assert one.loc["rest", "z2"] == 0 and one.loc["rest", "beyond_1_5"] == 0
+    assert one.loc["event", "days"] == 0 and np.isnan(one.loc["event", "z2"])
+    late = region[:, 1:].copy()
+    late[t // 2:] = expected_error.REGIONS.index("lasting 29-56")
+    two = expected_error.region_error(sd[:, 1:], noise[:, 1:], late).set_index("region")
+    # a whole-history sd (~0.08) would read 0.4 before the step and 1.6 after it
+    assert 0.7 < two.loc["rest", "z2"] < 1.4
+    assert 0.7 < two.loc["lasting 29-56", "z2"] < 1.4
