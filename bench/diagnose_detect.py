@@ -26,7 +26,8 @@ prints:
   watched, flagged at VOTER's own threshold and direction; ``stand_in``), every other stage as
   configured: the consensus a VOTER with the simulator's exact expected value and noise would
   give, so the ceiling of any work on VOTER's estimation (fifty-sixth session). The scorecard's
-  entry for VOTER is then the stand-in's.
+  entry for VOTER is then the stand-in's. Several voters, comma-separated (``stand_ins``): each
+  replaced (fifty-seventh session).
 
 Tune on TRAIN worlds only (random_world seeds 1-10); test seeds are for the final report.
 ``detect+cons`` times a variant's detection and consensus; detectors whose config and input repeat
@@ -427,6 +428,24 @@ def stand_in(det: pd.DataFrame, voter: str, threshold: float, direction: str = "
     return pd.concat([det[~own], o], ignore_index=True)
 
 
+def stand_ins(det: pd.DataFrame, voters: str, cfg) -> pd.DataFrame:
+    """``stand_in`` for each of the comma-separated ``voters`` in turn, each at its own
+    threshold (explicit, or its sensitivity's, else the analysis-wide one) and direction; a
+    voter named twice or not configured is bad input."""
+    names = [v.strip() for v in voters.split(",")]
+    from shocklab.errors import InputError
+
+    if any(not v for v in names) or len(set(names)) < len(names):
+        raise InputError(f"--stand-in {voters}: name each voter once, comma-separated")
+    for v in names:
+        dc = cfg.detectors.get(v)
+        thr, way = ((dc.threshold if dc.threshold is not None else threshold_for(
+            dc.sensitivity if dc.sensitivity is not None else cfg.sensitivity, 1,
+            dc.direction), dc.direction) if dc is not None else (np.inf, "both"))
+        det = stand_in(det, v, thr, way)
+    return det
+
+
 def _variant(s: str) -> list[str]:
     return [p.strip() for p in s.split(";") if p.strip()] if s else []
 
@@ -448,11 +467,7 @@ def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]
             with _memoized_detectors():  # a detector whose config and input repeat is reused
                 run(ctx, [s for s in STAGES if s[0] in ("detect", "oracle")])
             if STAND_IN is not None:
-                dc = cfg.detectors.get(STAND_IN)
-                thr, way = ((dc.threshold if dc.threshold is not None else threshold_for(
-                    dc.sensitivity if dc.sensitivity is not None else cfg.sensitivity, 1,
-                    dc.direction), dc.direction) if dc is not None else (np.inf, "both"))
-                ctx.detections = stand_in(ctx.detections, STAND_IN, thr, way)
+                ctx.detections = stand_ins(ctx.detections, STAND_IN, cfg)
             run(ctx, [s for s in STAGES if s[0] in ("consensus", "score")])
             secs = time.perf_counter() - t0
         card = ctx.scorecard
@@ -734,9 +749,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="classify every consensus false positive from the truth (echo window "
                          "DAYS after an event's match window, default 14; bench/fp_kinds.py)")
     ap.add_argument("--json", type=_common.path_arg, help="also write the scorecards here")
-    ap.add_argument("--stand-in", metavar="VOTER",
+    ap.add_argument("--stand-in", metavar="VOTER[,VOTER]",
                     help="the oracle's exact scores vote in VOTER's place (flagged at VOTER's "
-                         "threshold, on its series): the ceiling of work on VOTER's estimation")
+                         "threshold, on its series): the ceiling of work on VOTER's estimation; "
+                         "several voters, comma-separated: each replaced")
     ap.add_argument("--seeds", type=_common.positive_int, default=1, metavar="K",
                     help="run every variant under the analysis seeds 0..K-1 (the forest's "
                          "random_state; replaces a --set seed) and pair per seed; the summaries "

@@ -235,3 +235,35 @@ def test_stand_in_refuses_the_oracle_and_a_voter_without_scores(voter):
     with pytest.raises(InputError, match=f"--stand-in {voter}: .*voters with scores: "
                                          "count_likelihood"):
         diagnose_detect.stand_in(det, voter, 3.0)
+
+
+def test_stand_ins_replace_each_named_voter_at_its_own_threshold():
+    """--stand-in count_likelihood,rolling_zscore: both voters' rows become the oracle's, each
+    flagged at its own threshold (an explicit one, or its sensitivity's); a name twice, an empty
+    name or a voter without scores is bad input."""
+    import pandas as pd
+
+    from analytics.config import load_analysis_config
+    from shocklab.errors import InputError
+
+    det = pd.DataFrame(
+        _det_rows("count_likelihood", "a", [1.0, 1.0, 1.0])
+        + _det_rows("rolling_zscore", "a", [1.0, 1.0, 1.0])
+        + _det_rows("isolation_forest", "a", [1.0, 1.0, 1.0])
+        + _det_rows("oracle", "a", [3.0, 4.0, 9.0]))
+    cfg = load_analysis_config(None, ["detectors.rolling_zscore.threshold=3.5"])
+    out = diagnose_detect.stand_ins(det, "count_likelihood, rolling_zscore", cfg)
+    for name, flags in (("count_likelihood", [False, True, True]),     # sensitivity 0.1: 3.26
+                        ("rolling_zscore", [False, True, True])):
+        got = out[out["detector"] == name].sort_values("date")
+        np.testing.assert_allclose(got["score"].to_numpy(), [3.0, 4.0, 9.0])
+        assert got["flag"].tolist() == flags
+    cfg = load_analysis_config(None, ["detectors.rolling_zscore.threshold=5"])
+    out = diagnose_detect.stand_ins(det, "count_likelihood,rolling_zscore", cfg)
+    assert out[out["detector"] == "rolling_zscore"].sort_values("date")["flag"].tolist() == [
+        False, False, True]
+    pd.testing.assert_frame_equal(out[out["detector"] == "isolation_forest"].reset_index(drop=True),
+                                  det[det["detector"] == "isolation_forest"].reset_index(drop=True))
+    for bad in ("count_likelihood,count_likelihood", "count_likelihood,", "prophet_residual"):
+        with pytest.raises(InputError, match="--stand-in"):
+            diagnose_detect.stand_ins(det, bad, cfg)
