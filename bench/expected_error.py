@@ -218,14 +218,16 @@ def world_regions(d: Path, sets: list[str], skip: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def print_world(name: str, t: pd.DataFrame) -> None:
+    """One world's line: every series' error variance / noise variance by region."""
+    a = t[t["kpi"] == "all"]
+    print(f"{name}: error variance / noise variance by region: " + "  ".join(
+        f"{r} {z:.3f}" for r, z, n in zip(a["region"], a["z2"], a["days"], strict=True)
+        if n), flush=True)
+
+
 def print_regions(worlds: list[tuple[str, pd.DataFrame]]) -> None:
-    """One line per world (every series), then per KPI and region pooled over worlds (means
-    weighted by series-days)."""
-    for name, t in worlds:
-        a = t[t["kpi"] == "all"]
-        print(f"{name}: error variance / noise variance by region: " + "  ".join(
-            f"{r} {z:.3f}" for r, z, n in zip(a["region"], a["z2"], a["days"], strict=True)
-            if n), flush=True)
+    """Per KPI and region pooled over worlds (means weighted by series-days)."""
     allt = pd.concat([t for _, t in worlds])
     allt = allt[allt["days"] > 0]
     print("-- pooled over worlds: error variance / noise variance (bias, share beyond 1.5 sds; "
@@ -252,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="where the error is: by region relative to the events (module doc)")
     a = ap.parse_args(argv)
     if a.by_event:
-        print_regions([(d.name, world_regions(d, a.set, a.skip)) for d in a.data])
+        worlds = []
+        for d in a.data:  # a line as each world is done
+            worlds.append((d.name, world_regions(d, a.set, a.skip)))
+            print_world(*worlds[-1])
+        print_regions(worlds)
         return 0
     tables = []
     cols = ["total", "level", "weekday", "rest", "common", "idiosyncratic"]
