@@ -20,9 +20,12 @@ def _refused(*overrides: str) -> str:
 
 @pytest.mark.parametrize("name", ["count_likelihood", "product_watch"])
 @pytest.mark.parametrize("override, mp, window",
-                         [("window=10", 14, 10), ("min_periods=60", 60, 28)])
+                         [("window=10", 14, 10), ("min_periods=60", 60, None)])
 def test_min_periods_beyond_the_window_is_refused(name, override, mp, window):
-    # every score was 0 (a score needs min_periods days inside the trailing window)
+    # every score was 0 (a score needs min_periods days inside the trailing window); None: the
+    # shipped window (count_likelihood's 21 days, product_watch's 28)
+    if window is None:
+        window = load_analysis_config(None).detectors[name].window
     text = _refused(f"detectors.{name}.{override}")
     assert f"detectors.{name}: min_periods ({mp}) exceeds window ({window})" in text
 

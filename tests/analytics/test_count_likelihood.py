@@ -194,7 +194,8 @@ def test_shipped_scale_leaves_a_long_past_shock_out():
     score is calibrated on. Uncapped, its days widen that series' scale and a second drop (-20 %
     for 7 days from day 249) stays below the threshold; the shipped calibrations
     (config/analysis.yaml and the detector's defaults: ``scale_cap`` 3.5 on the 1-, 3- and 7-day
-    scores) leave those days out and flag it. Before the first drop nothing differs. The
+    scores) leave those days out and flag it. Before the first drop nothing differs but a rare
+    noise day whose raw score passes the cap itself (then that day alone leaves the scale). The
     comparison runs without the shipped catch-up (``expected.catch_up``), which since the
     sixteenth session follows such a long drop after ~7 days and so keeps most of its days out
     of the scale by itself, and with the noise fitted on trailing residuals (the shipped fit on
@@ -236,8 +237,9 @@ def test_shipped_scale_leaves_a_long_past_shock_out():
     _, shipped_out = _run(series, counts, **full)
     assert (shipped_out.loc[second & shipped_out["flag"], "direction"] == "down").any()
     before = capped_out["date"].between("2024-03-01", "2024-04-28")
-    np.testing.assert_allclose(capped_out.loc[before, "score"], plain_out.loc[before, "score"],
-                               atol=0.05)
+    gap = np.abs(capped_out.loc[before, "score"].to_numpy()
+                 - plain_out.loc[before, "score"].to_numpy())
+    assert np.mean(gap <= 0.05) >= 0.99 and gap.max() <= 0.15
 
 
 def test_tail_scores_mid_p_counts_and_the_normal_family():

@@ -20,8 +20,8 @@ QUOTED = (
     "revenue down -27.5%: stockout (2025-11-11 to 2025-11-14; flagged 2025-11-11 to 2025-11-20)",
     "orders in product 6 down -100.0% vs expected",
     "Restock for category electronics (the product watcher flagged product 6)",
-    "revenue in country GB up +52.6%: fraud orders",
-    "orders in channel email down -26.6% vs expected from 2025-01-21 to 2025-01-28 (8 days); the "
+    "orders in country GB up +90.9%: flash sale or promotion",
+    "orders in channel email down -25.7% vs expected from 2025-01-21 to 2025-01-28 (8 days); the "
     "change is in 2025-01-21 to 2025-01-22, which deviated down -81.6% vs the same weekdays around "
     "them",
     "revenue down -11.5% week over week (2025-12-25 to 2025-12-31 vs 2025-12-18 to 2025-12-24). "
