@@ -432,9 +432,9 @@ def stand_ins(det: pd.DataFrame, voters: str, cfg) -> pd.DataFrame:
     """``stand_in`` for each of the comma-separated ``voters`` in turn, each at its own
     threshold (explicit, or its sensitivity's, else the analysis-wide one) and direction; a
     voter named twice or not configured is bad input."""
-    names = [v.strip() for v in voters.split(",")]
     from shocklab.errors import InputError
 
+    names = [v.strip() for v in voters.split(",")]
     if any(not v for v in names) or len(set(names)) < len(names):
         raise InputError(f"--stand-in {voters}: name each voter once, comma-separated")
     for v in names:

@@ -86,19 +86,19 @@ NOISE_DAYS = 91  # region_error: days of the local noise sd (centred)
 def event_regions(grid: pd.DatetimeIndex, keys: list[tuple[str, str, str]],
                   events: list[dict]) -> np.ndarray:
     """Index into ``REGIONS`` per [grid day, series]: the series-day's place relative to the
-    unexpected events whose scope does not exclude the series (a scope names a slice per
-    dimension; a series of another slice of that dimension is excluded). Where several apply the
-    first of ``REGIONS`` wins (an event's own days before any event's after-days)."""
-    dims = np.array([d for _, d, _ in keys])
-    segs = np.array([str(g) for _, _, g in keys])
+    unexpected events whose scope does not exclude the series (strict scoring's rule,
+    ``evaluation.scoring.scope_masks``). Where several apply the first of ``REGIONS`` wins (an
+    event's own days before any event's after-days)."""
+    from evaluation.scoring import Event, _codes, scope_masks
+
+    dim, dims = _codes([d for _, d, _ in keys])
+    seg, segs = _codes([str(g) for _, _, g in keys])
     reg = np.full((len(grid), len(keys)), len(REGIONS) - 1, dtype=np.int8)
     g = grid.to_numpy()
     for e in events:
         if e.get("expected"):
             continue
-        allowed = np.ones(len(keys), bool)
-        for d, v in (e.get("scope") or {}).items():
-            allowed &= ~((dims == d) & (segs != str(v)))
+        allowed = scope_masks(Event.from_dict(e), dim, seg, dims, segs)[0]
         start, end = pd.Timestamp(e["start"]), pd.Timestamp(e["end"])
         spans = [(0, start, end)]
         if e.get("persistent"):

@@ -297,25 +297,7 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
     for j in np.flatnonzero(take & ~plain):
         ev = events[j]
         m = (start >= lo_ns[j]) & (start <= hi_ns[j])
-        allowed = np.ones(n, dtype=bool)
-        exact = np.zeros(n, dtype=bool)
-        for d, v in ev.scope.items():
-            in_dim = dim == dims.get(d, -1)
-            in_seg = seg == segs.get(v, -1)
-            allowed &= ~in_dim | in_seg
-            exact |= in_dim & in_seg
-        if ev.members is not None and PRODUCT_DIMENSION in dims:  # products of a category scope
-            in_prod = dim == dims[PRODUCT_DIMENSION]
-            member = np.isin(seg, [c for name, c in segs.items() if name in ev.members])
-            allowed &= ~in_prod | member
-            exact |= in_prod & member
-        if PAIR_DIMENSION in dims and ({"channel", "country"} & ev.scope.keys()):
-            # a channel x country cell is inside a channel, country or cell scope when its
-            # channel and country are the scope's; otherwise it is excluded
-            in_pair = dim == dims[PAIR_DIMENSION]
-            inside = np.array([_cell_inside(str(name), ev.scope) for name in segs], bool)[seg]
-            allowed &= ~in_pair | inside
-            exact |= in_pair & inside
+        allowed, exact = scope_masks(ev, dim, seg, dims, segs)
         eff = _lookup(ev.effects, kpis)[kpi] * sign
         container = np.zeros(n, dtype=bool)
         for (d, v), ce in (ev.containers or {}).items():   # each judged by its own effect
@@ -349,6 +331,34 @@ def match_matrix(incidents: list[Incident], events: list[Event], mode: str, earl
         ok |= is_primary & right_way
         out[:, j] = m & allowed & ok
     return out
+
+
+def scope_masks(ev: Event, dim: np.ndarray, seg: np.ndarray, dims: dict[Any, int],
+                segs: dict[Any, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(allowed, exact) per series of codes ``dim`` / ``seg`` (``_codes``'s maps ``dims`` /
+    ``segs``): the event's scope does not exclude the series; the series is one of the scope's
+    own slices (a category scope's products with ``members``; a channel x country cell inside a
+    channel, country or cell scope)."""
+    allowed = np.ones(len(dim), dtype=bool)
+    exact = np.zeros(len(dim), dtype=bool)
+    for d, v in ev.scope.items():
+        in_dim = dim == dims.get(d, -1)
+        in_seg = seg == segs.get(v, -1)
+        allowed &= ~in_dim | in_seg
+        exact |= in_dim & in_seg
+    if ev.members is not None and PRODUCT_DIMENSION in dims:  # products of a category scope
+        in_prod = dim == dims[PRODUCT_DIMENSION]
+        member = np.isin(seg, [c for name, c in segs.items() if name in ev.members])
+        allowed &= ~in_prod | member
+        exact |= in_prod & member
+    if PAIR_DIMENSION in dims and ({"channel", "country"} & ev.scope.keys()):
+        # a channel x country cell is inside a channel, country or cell scope when its channel
+        # and country are the scope's; otherwise it is excluded
+        in_pair = dim == dims[PAIR_DIMENSION]
+        inside = np.array([_cell_inside(str(name), ev.scope) for name in segs], bool)[seg]
+        allowed &= ~in_pair | inside
+        exact |= in_pair & inside
+    return allowed, exact
 
 
 def _cell_inside(cell: str, scope: dict[str, str]) -> bool:

@@ -89,11 +89,11 @@ def test_event_regions_place_days_by_scope_kind_and_lasting_bands():
     after-days."""
     grid = pd.date_range("2024-01-01", periods=300, freq="D")
     day = {i: grid[i].strftime("%Y-%m-%d") for i in range(300)}
-    events = [
-        {"start": day[50], "end": day[52], "scope": {"channel": "email"}},
-        {"start": day[100], "end": day[104], "scope": {}, "persistent": True},
-        {"start": day[60], "end": day[61], "scope": {"channel": "paid"}},
-        {"start": day[200], "end": day[210], "scope": {}, "expected": True},
+    events = [   # as truth/events.json writes them
+        {"event_id": "E01", "start": day[50], "end": day[52], "scope": {"channel": "email"}},
+        {"event_id": "E02", "start": day[100], "end": day[104], "scope": {}, "persistent": True},
+        {"event_id": "E03", "start": day[60], "end": day[61], "scope": {"channel": "paid"}},
+        {"event_id": "P01", "start": day[200], "end": day[210], "scope": {}, "expected": True},
     ]
     reg = expected_error.event_regions(grid, KEYS, events)
     names = np.array(expected_error.REGIONS)[reg]
