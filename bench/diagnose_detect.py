@@ -28,6 +28,10 @@ prints:
   give, so the ceiling of any work on VOTER's estimation (fifty-sixth session). The scorecard's
   entry for VOTER is then the stand-in's. Several voters, comma-separated (``stand_ins``): each
   replaced (fifty-seventh session).
+- ``--expected truth|shape:W``: count_likelihood's expected value from the truth in every variant
+  (``known_expected.py``): the noise-free expectation itself, or the truth's shape under a W-day
+  trailing level still estimated from the data — what a long level is worth behind a right shape
+  (fifty-eighth session: on TRAIN s1–s20 shape:56 reaches truth's ratio, shape:21 does not).
 
 Tune on TRAIN worlds only (random_world seeds 1-10); test seeds are for the final report.
 ``detect+cons`` times a variant's detection and consensus; detectors whose config and input repeat
@@ -40,6 +44,7 @@ That is not the detectors' speed: use bench/bench_detect.py for that.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -69,6 +74,7 @@ import fp_kinds  # noqa: E402
 
 WHY = False
 STAND_IN: str | None = None   # --stand-in: the voter the oracle's exact scores replace
+EXPECTED: tuple[str, int | None] | None = None   # --expected: known_expected's (mode, window)
 SHOW_FPS = False
 FP_KINDS: int | None = None   # --fp-kinds: echo window in days (None: off)
 
@@ -450,6 +456,16 @@ def _variant(s: str) -> list[str]:
     return [p.strip() for p in s.split(";") if p.strip()] if s else []
 
 
+def _known(ctx):
+    """--expected: count_likelihood's expected value from the truth (``known_expected.py``)."""
+    if EXPECTED is None:
+        return contextlib.nullcontext()
+    from cl_windows import _truth_wide
+    from known_expected import known_expected
+
+    return known_expected(lambda wide: _truth_wide(ctx, wide), *EXPECTED)
+
+
 def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]:
     ds, truth = load_data_dir(data_dir), find_truth(data_dir)
     out = []
@@ -464,7 +480,7 @@ def analyse_world(data_dir: Path, overrides_list: list[list[str]]) -> list[dict]
             else:
                 ctx.kpis_daily, ctx.kpi_tables = kpis_daily.copy(), tables
             t0 = time.perf_counter()
-            with _memoized_detectors():  # a detector whose config and input repeat is reused
+            with _memoized_detectors(), _known(ctx):  # a repeated config and input: reused
                 run(ctx, [s for s in STAGES if s[0] in ("detect", "oracle")])
             if STAND_IN is not None:
                 ctx.detections = stand_ins(ctx.detections, STAND_IN, cfg)
@@ -753,6 +769,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="the oracle's exact scores vote in VOTER's place (flagged at VOTER's "
                          "threshold, on its series): the ceiling of work on VOTER's estimation; "
                          "several voters, comma-separated: each replaced")
+    ap.add_argument("--expected", metavar="truth|shape:W",
+                    help="count_likelihood's expected value from the truth in every variant: "
+                         "truth = the noise-free expectation itself; shape:W = the truth's shape "
+                         "under a W-day trailing level still estimated from the data "
+                         "(bench/known_expected.py)")
     ap.add_argument("--seeds", type=_common.positive_int, default=1, metavar="K",
                     help="run every variant under the analysis seeds 0..K-1 (the forest's "
                          "random_state; replaces a --set seed) and pair per seed; the summaries "
@@ -768,8 +789,14 @@ def main(argv: list[str] | None = None) -> int:
     _common.need_dirs(a.data)
     if a.json:   # written at the end: an OSError (exit 3) after every world
         _common.need_parent(a.json, "--json")
-    global WHY, SHOW_FPS, FP_KINDS, STAND_IN
+    global WHY, SHOW_FPS, FP_KINDS, STAND_IN, EXPECTED
     WHY, SHOW_FPS, FP_KINDS, STAND_IN = a.why, a.fps, a.fp_kinds, a.stand_in
+    if a.expected is not None:
+        from known_expected import parse_mode
+        try:
+            EXPECTED = parse_mode(a.expected)
+        except ValueError as e:
+            ap.error(str(e))
     if a.seeds > 1 and len(a.variant) == 0:
         ap.error("--seeds pairs variants with the shipped config: give --variant")
     variants = [("shipped", [])] + [(v, _variant(v)) for v in a.variant]

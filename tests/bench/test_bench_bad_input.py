@@ -183,6 +183,8 @@ REFUSED = [
     ("diagnose_detect.py", ["--paired", "{nope}"], ["error: --paired {nope}: no such file"]),
     ("diagnose_detect.py", ["{tmp}", "--json", "{nope}/c.json"],
      ["error: --json {nope}/c.json: no directory {nope} to write it in"]),
+    ("diagnose_detect.py", ["{tmp}", "--expected", "shape:3"],
+     ["error: diagnose_detect.py: --expected 'shape:3': give truth or shape:W with W >= 7 days"]),
     ("forest_bench.py", ["run", "{nope}", "--out", "{tmp}/w"],
      ["error: {nope}: no such data directory"]),
     ("forest_bench.py", ["summary", "{nope}"], ["error: {nope}: no such file"]),

@@ -193,3 +193,19 @@ def test_expected_error_by_event_places_the_error_by_region(roots):
     assert _figure(rf"small: error variance / noise variance by region:.* rest ({NUM})", out) > 0
     assert "-- pooled over worlds" in out
     assert re.search(rf"^\s+all\s+.*rest {NUM} \([+-]{NUM}, {NUM}; [0-9]+\)", out, re.M), out
+
+
+def test_diagnose_detect_with_a_known_expected_value_changes_count_likelihood_only(roots):
+    """`bench/diagnose_detect.py --expected truth` on a real world: count_likelihood's expected
+    value is the truth's (its false alerts move: 0.044 -> 0.102 per series per 90 days on the
+    small world, its knob 0.1), the other voters are untouched."""
+    def rates(*extra: str) -> dict[str, float]:
+        out = _bench("diagnose_detect.py", "--set", "scoring.warmup_days=30", *extra,
+                     str(roots.data / "small"))
+        line = next(x for x in out.splitlines() if "false alerts / series / 90 d:" in x)
+        return {k: float(v) for k, v in re.findall(rf"(\w+) ({NUM})", line.split(":", 1)[1])}
+
+    own, known = rates(), rates("--expected", "truth")
+    assert known["count_likelihood"] != own["count_likelihood"]
+    for other in ("rolling_zscore", "isolation_forest", "oracle"):
+        assert known[other] == own[other]
