@@ -457,7 +457,9 @@ def _variant(s: str) -> list[str]:
 
 
 def _known(ctx):
-    """--expected: count_likelihood's expected value from the truth (``known_expected.py``)."""
+    """--expected: count_likelihood's expected value from the truth (``known_expected.py``). The
+    detections memo (experiments.cell) is keyed without it: one mode per process (``main`` sets
+    it once), so variants reuse only detections made under the same mode."""
     if EXPECTED is None:
         return contextlib.nullcontext()
     from cl_windows import _truth_wide
