@@ -50,9 +50,9 @@ def parts(truth: np.ndarray, clean: np.ndarray, cfg, mode: str, window: int | No
         z = np.zeros(clean.shape)
         if mode == "truth":
             return pos / c, z.copy(), Level(c, z, 1.0, z.copy(), z.copy(), cfg.window, None)
-        trim = cfg.expected.level_trim
-        rel, (w, mp) = clean / pos, (int(window), min(cfg.min_periods, int(window)))
-    m, n = trimmed_rolling(rel, w, trim, mp)
+        rel = clean / pos
+    trim, w = cfg.expected.level_trim, int(window)
+    m, n = trimmed_rolling(rel, w, trim, min(cfg.min_periods, w))
     c_flat = trim_factor(trim) / np.maximum(n, 1)
     return pos / c, z.copy(), Level(c * m, z, (w + 1) / 2, c_flat, z.copy(), w, None)
 
