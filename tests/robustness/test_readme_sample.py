@@ -30,6 +30,36 @@ QUOTED = (
 )
 
 
+# The oracle's incident count is the one cell that has differed between machines with the same
+# code and the same package versions: 795 on the machines of sessions up to the fifty-eighth and in
+# their CI, 796 on a fresh AMD EPYC machine without AVX-512 (fifty-ninth session; the data, every
+# other cell and the insights identical; numpy, scipy, pandas and duckdb each swapped for their
+# previous release, numpy's X86_V3 kernels switched off and two OpenBLAS core types changed
+# nothing there). Its smallest incident peaks are 3.004 over the cut 3.0, so a split run, not a
+# peak at the cut, is the likely source; not found. That count may differ by one; nothing else.
+ORACLE_INCIDENTS_SLACK = 1
+
+
+def _same_row(readme: str, run: str) -> bool:
+    """The README's row is the run's, except the oracle's incident count within the slack."""
+    if readme == run:
+        return True
+    a, b = readme.split(), run.split()
+    if not (a and a[0] == "oracle" and len(a) == len(b) == 9 and b[0] == "oracle"):
+        return False
+    return (a[:5] + a[6:] == b[:5] + b[6:] and a[5].isdigit() and b[5].isdigit()
+            and abs(int(a[5]) - int(b[5])) <= ORACLE_INCIDENTS_SLACK)
+
+
+def test_same_row_allows_only_the_oracles_incident_count_to_move_by_one():
+    row = "oracle                   1.00   0.73  0.85   0.00     795  211     14       1.00"
+    assert _same_row(row, row.replace(" 795 ", " 796 "))
+    assert not _same_row(row, row.replace(" 795 ", " 797 "))
+    assert not _same_row(row, row.replace(" 211 ", " 212 "))
+    other = row.replace("oracle", "rolling_zscore")
+    assert not _same_row(other, other.replace(" 795 ", " 796 "))
+
+
 def _readme_block() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     m = re.search(r"The console shows the scorecard.*?```\n(.*?)```", text, re.S)
@@ -48,7 +78,9 @@ def test_the_readme_console_sample_is_the_default_runs_scorecard(cli, tmp_path):
     card = json.loads((tmp_path / "run" / "scorecard.json").read_text())
     table = [ln for ln in format_table(card).splitlines() if ln.strip()]
     block = _readme_block()
-    assert block[:len(table)] == table
+    assert len(block) > len(table), "README: the console sample is shorter than the scorecard"
+    for readme_row, run_row in zip(block, table, strict=False):
+        assert _same_row(readme_row, run_row), f"README {readme_row!r} != run {run_row!r}"
     ins = card["insights"]
     assert block[len(table)] == (
         f"insights on {ins['events']} matched events: root cause "
