@@ -99,7 +99,10 @@ def stage_score(ctx: RunContext) -> None:
 def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) -> dict[str, Any]:
     """False alerts (incidents matching no unexpected event) per watched series per 90 days, per
     detector and for the consensus: the unit of the sensitivity knob. On a shock-free world every
-    incident is one."""
+    incident is one. ``by_dimension``: the same per watched dimension (each detector's false
+    positives on that dimension's series over its series there), so a knob that holds over all
+    series but not on one dimension -- the whole store's few series among hundreds of slices --
+    shows (None where a detector watches no series of the dimension)."""
     det = ctx.detections
     if det is None or not len(det):
         return {"days": 0, "consensus": None, "detectors": {}}
@@ -108,8 +111,11 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
     days = int(pd.DatetimeIndex(det["date"].unique()).normalize().nunique())
     combo = key_codes(det, ["kpi", "dimension", "segment"])
     d_code, d_names = pd.factorize(det["detector"])
+    dim_code, dim_names = pd.factorize(det["dimension"])
     n_combo = int(combo.max()) + 1
-    pairs = np.unique((d_code.astype(np.int64) * n_combo + combo)[d_code >= 0])
+    pair_key = d_code.astype(np.int64) * n_combo + combo
+    pairs, first = np.unique(pair_key[d_code >= 0], return_index=True)
+    pair_dim = dim_code[d_code >= 0][first]
     counts = np.bincount(pairs // n_combo, minlength=len(d_names))
     series = {str(n): int(c) for n, c in zip(d_names, counts, strict=True) if c}
     mode = card["settings"]["mode"]
@@ -118,9 +124,24 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
         return round(fp / (n_series * days / 90.0), 4) if n_series and days else None
 
     per = {n: rate(m["fp"], int(series.get(n, 0))) for n, m in card[mode]["detectors"].items()}
-    n_cons = len(np.unique(combo[det["detector"].isin(voters).to_numpy()]))
+    is_voter = det["detector"].isin(voters).to_numpy()
+    n_cons = len(np.unique(combo[is_voter]))
+    dims = list(dict.fromkeys([*(card["settings"].get("dimensions") or []), *map(str, dim_names)]))
+    by_dim: dict[str, Any] = {}
+    for dim in dims:
+        k = int(dim_names.get_loc(dim)) if dim in dim_names else -1
+        n_dim = np.bincount(pairs[pair_dim == k] // n_combo, minlength=len(d_names))
+        s_dim = {str(n): int(c) for n, c in zip(d_names, n_dim, strict=True) if c}
+        cons_fp = card[mode]["consensus"].get("fp_by_dimension", {}).get(dim, 0)
+        by_dim[dim] = {
+            "series": {n: int(s_dim.get(n, 0)) for n in card[mode]["detectors"]},
+            "consensus": rate(cons_fp, len(np.unique(combo[is_voter & (dim_code == k)]))),
+            "detectors": {n: rate(m.get("fp_by_dimension", {}).get(dim, 0), int(s_dim.get(n, 0)))
+                          for n, m in card[mode]["detectors"].items()},
+        }
     return {"days": days, "series": {n: int(series.get(n, 0)) for n in card[mode]["detectors"]},
-            "consensus": rate(card[mode]["consensus"]["fp"], n_cons), "detectors": per}
+            "consensus": rate(card[mode]["consensus"]["fp"], n_cons), "detectors": per,
+            "by_dimension": by_dim}
 
 
 def stage_insight_scoring(ctx: RunContext) -> None:

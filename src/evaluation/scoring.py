@@ -122,14 +122,17 @@ Scorecard layout (``scorecard.json``; floats rounded to 4 digits)
       "warmup": {"days", "events", "event_ids", "consensus_detected",
                  "consensus_incidents"},  # reported apart
       # added by later stages (evaluation.pipeline):
-      "false_alerts": {"days", "series": {name: int}, "consensus", "detectors": {name: rate}},
-                      # false alerts per watched series per 90 days (the sensitivity's unit)
+      "false_alerts": {"days", "series": {name: int}, "consensus", "detectors": {name: rate},
+                       "by_dimension": {dimension: {"series", "consensus", "detectors"}}},
+                      # false alerts per watched series per 90 days (the sensitivity's unit),
+                      # over every series and per watched dimension
       "insights": {...},        # insight_scoring: root cause, KPI attribution, magnitude
       "customers": {...},       # with truth/customers.csv: customer_scores (= truth_scores.json)
       "series_metrics": {...}   # a labelled --kpis run: NAB, affiliation, VUS-PR (ts_metrics)
     }
     METRICS = {"recall", "precision", "f1", "events", "detected", "incidents", "true_incidents",
-               "fp", "fp_expected", "median_delay_days", "mean_delay_days",
+               "fp", "fp_expected", "fp_by_dimension": {dimension: int},
+               "median_delay_days", "mean_delay_days",
                "impact_weighted_recall",
                "by_type": {type: {"events", "detected", "recall", "median_delay_days"}},
                "by_scope": {kind: {"events", "detected", "recall"}}}
@@ -154,7 +157,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -463,8 +466,11 @@ def _r(x: float | None) -> float | None:
 
 
 def metrics(incidents: list[Incident], events: list[Event], mode: str, early: int, late: int,
-            min_effect: float) -> tuple[dict[str, Any], dict[str, int]]:
-    """METRICS for one list of incidents; also {event_id: delay} of detected events."""
+            min_effect: float, dimensions: Iterable[str] = ()
+            ) -> tuple[dict[str, Any], dict[str, int]]:
+    """METRICS for one list of incidents; also {event_id: delay} of detected events.
+    ``dimensions`` (the watched ones): ``fp_by_dimension`` lists each, 0 where it raised no false
+    positive (a dimension of an incident not among them is added)."""
     mm = match_matrix(incidents, events, mode, early, late, min_effect)
     ex = match_matrix(incidents, events, mode, early, late, min_effect, expected_events=True)
     unexpected = [e for e in events if not e.expected]
@@ -473,6 +479,10 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
     tp_inc = int(true_inc.sum())
     fp = len(incidents) - tp_inc
     fp_expected = int((~true_inc & ex.any(axis=1)).sum())
+    fp_dims = dict.fromkeys(dimensions, 0)
+    for inc, true in zip(incidents, true_inc, strict=True):
+        if not true:
+            fp_dims[inc.dimension] = fp_dims.get(inc.dimension, 0) + 1
     n_ev = len(unexpected)
     recall = len(delays) / n_ev if n_ev else float("nan")
     precision = tp_inc / len(incidents) if incidents else 1.0
@@ -508,6 +518,7 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
         "true_incidents": tp_inc,
         "fp": fp,
         "fp_expected": fp_expected,
+        "fp_by_dimension": fp_dims,
         "median_delay_days": _r(float(np.median(dl))) if dl else None,
         "mean_delay_days": _r(float(np.mean(dl))) if dl else None,
         "impact_weighted_recall": _r(weighted),
@@ -936,6 +947,7 @@ def build_scorecard(
     }
     detail_delays: dict[str, dict[str, int]] = {}
     set_aside: dict[str, int] = {}
+    dims = list(settings.get("dimensions") or [])   # watched: fp_by_dimension lists each
     for mode in ("strict", "lenient"):
         # an alarm on a warm-up event alone is neither a hit nor a false alarm: it is set aside
         def counted(incs: list[Incident], mode: str = mode) -> list[Incident]:
@@ -943,20 +955,21 @@ def build_scorecard(
 
         sec: dict[str, Any] = {"detectors": {}, "consensus_levels": {}}
         for name in sorted(detector_incidents):
-            m, d = metrics(counted(detector_incidents[name]), events, mode, early, late, min_eff)
+            m, d = metrics(counted(detector_incidents[name]), events, mode, early, late, min_eff,
+                           dims)
             sec["detectors"][name] = m
             if mode == "strict":
                 detail_delays[name] = d
         cons_counted = counted(consensus)
         if mode == settings["mode"]:
             set_aside["consensus"] = len(consensus) - len(cons_counted)
-        sec["consensus"], d = metrics(cons_counted, events, mode, early, late, min_eff)
+        sec["consensus"], d = metrics(cons_counted, events, mode, early, late, min_eff, dims)
         cons_found = set(d)
         if mode == "strict":
             detail_delays["consensus"] = d
         for label in sorted(consensus_levels):
             sec["consensus_levels"][label] = metrics(
-                counted(consensus_levels[label]), events, mode, early, late, min_eff
+                counted(consensus_levels[label]), events, mode, early, late, min_eff, dims
             )[0]
         if oracle_name and oracle_name in detector_incidents:
             # the bound does not alarm where nothing counts: an incident that starts before the

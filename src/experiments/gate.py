@@ -73,7 +73,8 @@ def _of_the_worlds(metric: str) -> bool:
 
 def _detector_of(metric: str) -> str | None:
     """The detector a metric judges (``detectors.<name>.recall``, ``lenient.detectors.<name>.f1``,
-    ``false_alerts.detectors.<name>``), else None."""
+    ``false_alerts.detectors.<name>``, ``false_alerts.by_dimension.<dim>.detectors.<name>``),
+    else None."""
     parts = metric.split(".")
     if parts[0] in ("strict", "lenient"):
         parts = parts[1:]
@@ -81,6 +82,9 @@ def _detector_of(metric: str) -> str | None:
         return parts[1]
     if len(parts) == 3 and parts[:2] == ["false_alerts", "detectors"]:
         return parts[2]
+    if len(parts) == 5 and parts[:2] == ["false_alerts", "by_dimension"] \
+            and parts[3] == "detectors":
+        return parts[4]
     return None
 
 

@@ -124,7 +124,8 @@ def _judges_consensus(metric: str) -> bool:
     """A figure of the consensus (or compared with it: the oracle at the consensus' budget)."""
     parts = metric.removeprefix("lenient.").split(".")
     return parts[0] in ("consensus", "consensus_levels", "oracle_equal_fp", "headline") \
-        or parts[:2] == ["false_alerts", "consensus"]
+        or parts[:2] == ["false_alerts", "consensus"] \
+        or (parts[:2] == ["false_alerts", "by_dimension"] and parts[3:4] == ["consensus"])
 
 
 def _has_voters(raw_analysis: dict[str, Any] | None) -> bool:
