@@ -68,8 +68,9 @@ def check_override_key(key: str) -> str:
 def higher_is_better(metric: str) -> bool:
     """Delays, false-positive counts, false-alert rates (``false_alerts.consensus``,
     ``false_alerts.detectors.<name>``, ``false_alerts.by_dimension.<dim>.consensus`` / ``…
-    .detectors.<name>``) and the events the bound lost (``oracle_equal_fp.seen_at_cut``) improve
-    downwards; every other metric upwards."""
+    .detectors.<name>``; false positives per dimension, ``….fp_by_dimension.<dim>``) and the
+    events the bound lost (``oracle_equal_fp.seen_at_cut``) improve downwards; every other metric
+    upwards."""
     parts = metric.split(".")
     last = parts[-1]
     if parts[0] == "false_alerts" and len(parts) > 1 and parts[1] in ("consensus", "detectors"):
@@ -78,7 +79,8 @@ def higher_is_better(metric: str) -> bool:
             and parts[3] in ("consensus", "detectors"):
         return False
     return not ("delay" in last or last.startswith(("fp", "false_positive"))
-                or last in ("count", "seen_at_cut"))
+                or last in ("count", "seen_at_cut")
+                or (len(parts) > 1 and parts[-2] == "fp_by_dimension"))   # fp_by_dimension.<dim>
 
 
 # A seed is an integer as written: YAML ``true`` (pydantic's lax int read it as seed 1) or

@@ -100,6 +100,9 @@ def test_by_dimension_rates_are_metrics_an_experiment_can_gate_and_rank_downward
                          "metrics")])
     assert not higher_is_better("false_alerts.by_dimension.overall.detectors.isolation_forest")
     assert not higher_is_better("false_alerts.by_dimension.channel.consensus")
+    assert not higher_is_better("detectors.isolation_forest.fp_by_dimension.overall")
+    assert not higher_is_better("consensus.fp_by_dimension.country")
+    assert "consensus.fp_by_dimension.country" in names
     assert _detector_of("false_alerts.by_dimension.overall.detectors.isolation_forest") \
         == "isolation_forest"
     assert _judges_consensus("false_alerts.by_dimension.overall.consensus")
