@@ -101,7 +101,7 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
     detector and for the consensus: the unit of the sensitivity knob. On a shock-free world every
     incident is one. ``by_dimension``: the same per watched dimension (each detector's false
     positives on that dimension's series over its series there), so a knob that holds over all
-    series but not on one dimension -- the whole store's few series among hundreds of slices --
+    series but not on one dimension -- the whole store's few series among many slices --
     shows (None where a detector watches no series of the dimension)."""
     det = ctx.detections
     if det is None or not len(det):
