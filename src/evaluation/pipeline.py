@@ -105,7 +105,7 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
     shows (None where a detector watches no series of the dimension)."""
     det = ctx.detections
     if det is None or not len(det):
-        return {"days": 0, "consensus": None, "detectors": {}}
+        return {"days": 0, "consensus": None, "detectors": {}, "by_dimension": {}}
     # distinct days and (detector, series) pairs from the distinct values and integer codes,
     # without copying the detections (drop_duplicates over every row of the frame)
     days = int(pd.DatetimeIndex(det["date"].unique()).normalize().nunique())

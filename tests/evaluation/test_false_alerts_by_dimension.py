@@ -82,6 +82,9 @@ def test_rates_per_dimension_divide_by_that_dimensions_series():
     # the per-dimension counts add up to the whole: series-weighted rates give the overall rate
     total = sum(v["detectors"]["a"] * v["series"]["a"] for v in by.values())
     assert total / 6 == pytest.approx(fa["detectors"]["a"], abs=1e-3)
+    # no detections at all: the same layout, nothing in it
+    empty = false_alert_rates(SimpleNamespace(detections=det.iloc[:0]), card, ["a"])
+    assert empty["by_dimension"] == {} and empty["consensus"] is None
 
 
 def test_by_dimension_rates_are_metrics_an_experiment_can_gate_and_rank_downwards():
