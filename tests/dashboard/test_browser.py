@@ -146,17 +146,46 @@ def dashboard_url(roots, tmp_path):
         log.close()
 
 
+# the app's run state, which Streamlit's frontend writes on its root element ("initial" before
+# the first run, "running", "notRunning" once the script is done and every element was sent)
+SCRIPT_STATE = """() => document.querySelector('[data-testid="stApp"]')
+  ?.getAttribute('data-test-script-state') ?? null"""
+
+
 def _wait_for_text(page, texts: list[str]) -> str:
+    """The body's text once ``texts`` are on the page and the script has finished its run.
+
+    The finished run is read from the app's own mark: the "Running…" status widget shows only
+    after a delay, so a page still running passed a wait on its absence. (Elements the frontend
+    draws after the run are waited for where they are measured: ``_boxes``.)"""
     deadline = time.monotonic() + WAIT_S
-    body = ""
+    body, state = "", None
     while time.monotonic() < deadline:
         body = page.inner_text("body")
+        state = page.evaluate(SCRIPT_STATE)
         running = page.locator('[data-testid="stStatusWidget"]').count() > 0
-        if all(t in body for t in texts) and not running:
+        if all(t in body for t in texts) and state == "notRunning" and not running:
             return body
         time.sleep(0.5)
     missing = [t for t in texts if t not in body]
-    raise AssertionError(f"not on the page after {WAIT_S} s: {missing}\n---\n{body[:1500]}")
+    raise AssertionError(f"not on the page after {WAIT_S} s: {missing} (script state {state!r})"
+                         f"\n---\n{body[:1500]}")
+
+
+def _boxes(page, sel: str, least: int) -> dict:
+    """BOXES for ``sel`` once at least ``least`` of them are shown and two reads 0.25 s apart
+    agree. Streamlit's frontend draws some elements after the run is over: the Episodes
+    checkbox (``width="content"``) came 0.3–0.5 s after the run's end here, when the expanders
+    below it were already drawn — CI, under load, met the filter row without it."""
+    deadline = time.monotonic() + WAIT_S
+    last = None
+    while time.monotonic() < deadline:
+        geo = page.evaluate(BOXES, sel)
+        if len(geo["boxes"]) >= least and geo == last:
+            return geo
+        last = geo
+        time.sleep(0.25)
+    raise AssertionError(f"fewer than {least} shown, or still moving, after {WAIT_S} s: {last}")
 
 
 def test_every_page_in_chromium(roots, dashboard_url, tmp_path):
@@ -197,9 +226,9 @@ def test_every_page_in_chromium(roots, dashboard_url, tmp_path):
                 time.sleep(1.0)  # let Plotly finish drawing before the picture
                 assert page.evaluate(CUT_METRICS) == [], f"metric values cut short on {name}"
                 if name == "episodes":  # the four filters in one row
-                    assert _rows(page.evaluate(BOXES, FILTERS)) == [EP_FILTERS]
+                    assert _rows(_boxes(page, FILTERS, len(EP_FILTERS))) == [EP_FILTERS]
                 if name == "compare":  # the runs side by side, each one's metrics in a row
-                    assert _rows(page.evaluate(BOXES, METRICS)) == [CMP_METRICS * 2]
+                    assert _rows(_boxes(page, METRICS, 2 * len(CMP_METRICS))) == [CMP_METRICS * 2]
                 page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
         finally:
             browser.close()
@@ -246,11 +275,12 @@ def test_nothing_is_cut_at_960px(roots, dashboard_url, tmp_path):
                 page.goto(f"{dashboard_url}/?{query}")
                 _wait_for_text(page, [text])
                 time.sleep(1.0)  # let the layout settle
+                if name in ("episodes", "compare"):  # drawn in full first (see _boxes)
+                    geo[name] = (_boxes(page, FILTERS, len(EP_FILTERS)) if name == "episodes"
+                                 else _boxes(page, METRICS, 2 * len(CMP_METRICS)))
                 page.screenshot(path=str(tmp_path / f"{name}-960.png"), full_page=True)
                 assert page.evaluate(SHOWN_METRICS) >= least, name
                 cut[name] = page.evaluate(CUT_METRICS)
-                if name in ("episodes", "compare"):
-                    geo[name] = page.evaluate(BOXES, FILTERS if name == "episodes" else METRICS)
         finally:
             browser.close()
     assert cut == {name: [] for name in views}, f"metrics cut short at 960 px (see {tmp_path})"
