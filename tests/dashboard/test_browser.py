@@ -174,9 +174,10 @@ def _wait_for_text(page, texts: list[str]) -> str:
 
 def _boxes(page, sel: str, least: int) -> dict:
     """BOXES for ``sel`` once at least ``least`` of them are shown and two reads 0.25 s apart
-    agree. Streamlit's frontend draws some elements after the run is over: the Episodes
-    checkbox (``width="content"``) came 0.3–0.5 s after the run's end here, when the expanders
-    below it were already drawn — CI, under load, met the filter row without it."""
+    agree. Streamlit's frontend draws some elements after the run is over: the Episodes filter
+    row's text box and checkbox (a horizontal container) came 0.3–1 s after the run's end here,
+    when the expanders below them were already drawn — CI, under load, met the row without its
+    checkbox."""
     deadline = time.monotonic() + WAIT_S
     last = None
     while time.monotonic() < deadline:
