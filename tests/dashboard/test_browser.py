@@ -157,14 +157,17 @@ def _wait_for_text(page, texts: list[str]) -> str:
 
     The finished run is read from the app's own mark: the "Running…" status widget shows only
     after a delay, so a page still running passed a wait on its absence. (Elements the frontend
-    draws after the run are waited for where they are measured: ``_boxes``.)"""
+    draws after the run are waited for where they are measured: ``_boxes``.) The mark is a
+    frontend attribute Streamlit writes for its own tests (1.67 has it); were a later version to
+    drop it, the wait falls back to the status widget rather than time out on every page."""
     deadline = time.monotonic() + WAIT_S
     body, state = "", None
     while time.monotonic() < deadline:
         body = page.inner_text("body")
         state = page.evaluate(SCRIPT_STATE)
         running = page.locator('[data-testid="stStatusWidget"]').count() > 0
-        if all(t in body for t in texts) and state == "notRunning" and not running:
+        # a Streamlit without the mark (None) falls back to the status widget alone
+        if all(t in body for t in texts) and state in ("notRunning", None) and not running:
             return body
         time.sleep(0.5)
     missing = [t for t in texts if t not in body]
