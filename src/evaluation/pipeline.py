@@ -124,19 +124,20 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
         return round(fp / (n_series * days / 90.0), 4) if n_series and days else None
 
     per = {n: rate(m["fp"], int(series.get(n, 0))) for n, m in card[mode]["detectors"].items()}
-    is_voter = det["detector"].isin(voters).to_numpy()
-    n_cons = len(np.unique(combo[is_voter]))
+    # the series any voter watches, from the (detector, series) pairs rather than every row
+    of_voter = np.isin(pairs // n_combo, np.flatnonzero(d_names.isin(voters)))
+    n_cons = len(np.unique(pairs[of_voter] % n_combo))
     dims = list(dict.fromkeys([*(card["settings"].get("dimensions") or []), *map(str, dim_names)]))
     by_dim: dict[str, Any] = {}
     for dim in dims:
         k = int(dim_names.get_loc(dim)) if dim in dim_names else -1
         n_dim = np.bincount(pairs[pair_dim == k] // n_combo, minlength=len(d_names))
         s_dim = {str(n): int(c) for n, c in zip(d_names, n_dim, strict=True) if c}
-        cons_fp = card[mode]["consensus"].get("fp_by_dimension", {}).get(dim, 0)
+        cons_fp = card[mode]["consensus"]["fp_by_dimension"].get(dim, 0)
         by_dim[dim] = {
             "series": {n: int(s_dim.get(n, 0)) for n in card[mode]["detectors"]},
-            "consensus": rate(cons_fp, len(np.unique(combo[is_voter & (dim_code == k)]))),
-            "detectors": {n: rate(m.get("fp_by_dimension", {}).get(dim, 0), int(s_dim.get(n, 0)))
+            "consensus": rate(cons_fp, len(np.unique(pairs[of_voter & (pair_dim == k)] % n_combo))),
+            "detectors": {n: rate(m["fp_by_dimension"].get(dim, 0), int(s_dim.get(n, 0)))
                           for n, m in card[mode]["detectors"].items()},
         }
     return {"days": days, "series": {n: int(series.get(n, 0)) for n in card[mode]["detectors"]},

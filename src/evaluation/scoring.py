@@ -480,9 +480,7 @@ def metrics(incidents: list[Incident], events: list[Event], mode: str, early: in
     fp = len(incidents) - tp_inc
     fp_expected = int((~true_inc & ex.any(axis=1)).sum())
     fp_dims = dict.fromkeys(dimensions, 0)
-    for inc, true in zip(incidents, true_inc, strict=True):
-        if not true:
-            fp_dims[inc.dimension] = fp_dims.get(inc.dimension, 0) + 1
+    fp_dims.update(Counter(i.dimension for i, t in zip(incidents, true_inc, strict=True) if not t))
     n_ev = len(unexpected)
     recall = len(delays) / n_ev if n_ev else float("nan")
     precision = tp_inc / len(incidents) if incidents else 1.0
