@@ -116,7 +116,8 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
     pair_key = d_code.astype(np.int64) * n_combo + combo
     pairs, first = np.unique(pair_key[d_code >= 0], return_index=True)
     pair_dim = dim_code[d_code >= 0][first]
-    counts = np.bincount(pairs // n_combo, minlength=len(d_names))
+    pair_det, pair_series = pairs // n_combo, pairs % n_combo
+    counts = np.bincount(pair_det, minlength=len(d_names))
     series = {str(n): int(c) for n, c in zip(d_names, counts, strict=True) if c}
     mode = card["settings"]["mode"]
 
@@ -125,18 +126,19 @@ def false_alert_rates(ctx: RunContext, card: dict[str, Any], voters: list[str]) 
 
     per = {n: rate(m["fp"], int(series.get(n, 0))) for n, m in card[mode]["detectors"].items()}
     # the series any voter watches, from the (detector, series) pairs rather than every row
-    of_voter = np.isin(pairs // n_combo, np.flatnonzero(d_names.isin(voters)))
-    n_cons = len(np.unique(pairs[of_voter] % n_combo))
+    of_voter = np.isin(pair_det, np.flatnonzero(d_names.isin(voters)))
+    n_cons = len(np.unique(pair_series[of_voter]))
     dims = list(dict.fromkeys([*(card["settings"].get("dimensions") or []), *map(str, dim_names)]))
     by_dim: dict[str, Any] = {}
     for dim in dims:
         k = int(dim_names.get_loc(dim)) if dim in dim_names else -1
-        n_dim = np.bincount(pairs[pair_dim == k] // n_combo, minlength=len(d_names))
+        in_dim = pair_dim == k
+        n_dim = np.bincount(pair_det[in_dim], minlength=len(d_names))
         s_dim = {str(n): int(c) for n, c in zip(d_names, n_dim, strict=True) if c}
         cons_fp = card[mode]["consensus"]["fp_by_dimension"].get(dim, 0)
         by_dim[dim] = {
             "series": {n: int(s_dim.get(n, 0)) for n in card[mode]["detectors"]},
-            "consensus": rate(cons_fp, len(np.unique(pairs[of_voter & (pair_dim == k)] % n_combo))),
+            "consensus": rate(cons_fp, len(np.unique(pair_series[of_voter & in_dim]))),
             "detectors": {n: rate(m["fp_by_dimension"].get(dim, 0), int(s_dim.get(n, 0)))
                           for n, m in card[mode]["detectors"].items()},
         }
